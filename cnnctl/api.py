@@ -1,0 +1,38 @@
+"""The Python API: load a network by file or bundled name and get its graph.
+
+>>> import cnnctl
+>>> g = cnnctl.load("resnet50")
+>>> g.params, g.mults
+(25557032, 4089184256)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .build import build_graph, parse_volume
+from .catalog import resolve
+from .graph import Graph
+from .parse import parse_file_text
+from .shapes import Shape
+from .source import read_text
+
+
+def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
+    """Parse and build a network file (or a bundled name such as ``"vgg16"``).
+
+    `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``.
+    Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
+    """
+    path, display = (
+        resolve(str(source)) if not isinstance(source, Path) or not source.is_file() else (source, str(source))
+    )
+    return load_text(read_text(path, display), display, input)
+
+
+def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:
+    """Like `load`, from YAML text; `file` is the name used in messages."""
+    spec = parse_file_text(text, file)
+    shape = parse_volume(input, None, "--input") if isinstance(input, str) else input
+    return build_graph(spec, tuple(shape) if shape is not None else None)

@@ -1,0 +1,577 @@
+"""NetworkSpec -> Graph: expand blocks, repeats, residuals and branches; infer every shape.
+
+Expansion walks the spec once, appending nodes in order, so references can only point
+backwards and the graph is acyclic by construction. Each node's numbers come from its
+layer kind (`cnnctl.layers`); this module only wires inputs, names paths and reports
+problems with their location.
+
+Paths: an unnamed item is named after its kind, numbered within its list (`conv1`,
+`conv2`, `pool1`); `id:` names it explicitly. A repeat's passes are `1`, `2`, ...; a
+composite whose body is a single unnamed item does not add a level (`layer2.1.conv1`
+rather than `layer2.1.bottleneck1.residual1.conv1`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from .errors import CnnctlError, Loc, Problem, ShapeError, did_you_mean
+from .expr import ExprError, evaluate
+from .graph import INPUT, Graph, Node
+from .layers import KINDS, Args, LayerKind
+from .layers.args import ArgValueError, parse_int
+from .shapes import Shape, format_shape
+from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
+
+MAX_NODES = 250_000
+MAX_BLOCK_DEPTH = 32
+_SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
+
+
+def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
+    """`224x224x3` -> (224, 224, 3); a located error with a hint otherwise."""
+    parts = str(text).strip().lower().replace("×", "x").split("x")
+    example = "e.g. `224x224x3` (height x width x channels)"
+    if len(parts) != 3:
+        hint = f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB" if len(parts) == 2 else example
+        raise CnnctlError.at(f"{what} `{text}` is not a volume HxWxC", loc, hint=hint)
+    try:
+        h, w, c = (parse_int(p) for p in parts)
+    except ArgValueError as exc:
+        raise CnnctlError.at(f"{what} `{text}`: {exc}", loc, hint=example) from None
+    if c > 4 and h <= 4 and h < w and w == c:
+        raise CnnctlError.at(
+            f"{what} `{text}` looks channels-first",
+            loc,
+            hint=f"cnnctl writes volumes HxWxC, as the course does: did you mean `{w}x{c}x{h}`?",
+        )
+    if h * w * c > 2**40:
+        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values)", loc)
+    return h, w, c
+
+
+def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
+    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`."""
+    if input_shape is None:
+        if spec.input is None:
+            raise CnnctlError.at(
+                "no `input:` size", Loc(spec.file, 1, 1), hint="add `input: 32x32x3` (HxWxC) or pass --input"
+            )
+        input_shape = parse_volume(str(spec.input.text), spec.input.loc)
+    builder = _Builder(spec, input_shape)
+    out = builder.sequence(spec.layers, _Scope(INPUT), None, _Names(""))
+    if out == INPUT:
+        raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
+    nodes = builder.nodes
+    name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(builder.warnings), spec.description)
+
+
+@dataclass
+class _Scope:
+    """What references can see: ids defined so far, chained to the enclosing list."""
+
+    input: int
+    parent: _Scope | None = None
+    ids: dict[str, int] = field(default_factory=dict)
+    later: dict[str, Loc] = field(default_factory=dict)  # ids defined further down this list
+    sealed: bool = False  # a block body: sees nothing outside itself
+
+    def lookup(self, name: str) -> int | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.ids:
+                return scope.ids[name]
+            if scope.sealed:
+                return None
+            scope = scope.parent
+        return None
+
+    def visible(self) -> list[str]:
+        names, scope = ["input"], self
+        while scope is not None:
+            names.extend(scope.ids)
+            if scope.sealed:
+                break
+            scope = scope.parent
+        return names
+
+    def defined_later(self, name: str) -> Loc | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.later:
+                return scope.later[name]
+            if scope.sealed:
+                return None
+            scope = scope.parent
+        return None
+
+
+@dataclass
+class _Names:
+    """The path namespace of one list: hands out `conv1`, `conv2`, ... avoiding explicit ids."""
+
+    prefix: str
+    taken: set[str] = field(default_factory=set)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def path(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def auto(self, base: str) -> str:
+        k = self.counters.get(base, 0)
+        while True:
+            k += 1
+            if f"{base}{k}" not in self.taken:
+                break
+        self.counters[base] = k
+        self.taken.add(f"{base}{k}")
+        return f"{base}{k}"
+
+    def fixed(self, name: str) -> str:
+        """`name` itself unless taken (then `name1`, `name2`, ...)."""
+        if name in self.taken:
+            return self.auto(name)
+        self.taken.add(name)
+        return name
+
+    def child(self, name: str) -> _Names:
+        return _Names(self.path(name))
+
+
+class _Env:
+    """Block arguments in force while expanding one block instance."""
+
+    def __init__(self, block: BlockDef, values: dict[str, Value]):
+        self.block = block
+        self.values = values
+
+
+class _Builder:
+    def __init__(self, spec: NetworkSpec, input_shape: Shape):
+        self.spec = spec
+        self.input_shape = input_shape
+        self.nodes: list[Node] = []
+        self.warnings: list[Problem] = []
+        self.block_stack: list[str] = []
+        self.outer_repeat: RepeatItem | None = None
+
+    # -- lists -----------------------------------------------------------------------------
+    def sequence(
+        self, items: tuple[Item, ...], scope: _Scope, env: _Env | None, names: _Names, collapse: bool = False
+    ) -> int:
+        """Expand a list of items from `scope.input`; returns the index of its output."""
+        for item in items:
+            if item.id is not None:
+                ident = str(item.id.text)
+                if ident in scope.later:
+                    first = scope.later[ident]
+                    raise CnnctlError.at(
+                        f"duplicate id `{ident}` (also at line {first.line})",
+                        item.id.loc,
+                        hint="ids name one layer each within a list",
+                    )
+                scope.later[ident] = item.id.loc
+                names.taken.add(ident)
+        current = scope.input
+        only = collapse and names.prefix and len(items) == 1 and items[0].id is None
+        for item in items:
+            name = "" if only else (str(item.id.text) if item.id is not None else names.auto(_base_name(item)))
+            current = self.item(item, scope, env, names, name, current)
+            if item.id is not None:
+                ident = str(item.id.text)
+                del scope.later[ident]
+                scope.ids[ident] = current
+        return current
+
+    def item(self, item: Item, scope: _Scope, env: _Env | None, names: _Names, name: str, current: int) -> int:
+        path = names.path(name) if name else names.prefix
+        inputs = self.inputs(item, scope, current, path)
+        if isinstance(item, LayerItem):
+            if item.is_block:
+                return self.block(item, inputs, env, path)
+            return self.layer(item, inputs, env, path)
+        if isinstance(item, RepeatItem):
+            return self.repeat(item, scope, env, path, self.single(inputs, item, path))
+        if isinstance(item, ResidualItem):
+            return self.residual(item, scope, env, path, self.single(inputs, item, path))
+        if isinstance(item, BranchesItem):
+            return self.branches(item, scope, env, path, self.single(inputs, item, path))
+        raise TypeError(item)  # pragma: no cover
+
+    def single(self, inputs: list[int], item: Item, path: str) -> int:
+        if len(inputs) != 1:
+            raise CnnctlError.at(
+                f"takes one input, but {len(inputs)} are given",
+                item.loc,
+                layer=path,
+                hint="use `from=` with one id here",
+            )
+        return inputs[0]
+
+    def inputs(self, item: Item, scope: _Scope, current: int, path: str) -> list[int]:
+        refs = list(item.source) if item.source is not None else []
+        found = [] if item.source is not None else [current]
+        for ref in [*refs, *item.extra]:
+            found.append(self.resolve(ref, scope, path))
+        return found
+
+    def resolve(self, ref: Value, scope: _Scope, path: str) -> int:
+        name = str(ref.text)
+        if name == "input":
+            return scope.input
+        index = scope.lookup(name)
+        if index is not None:
+            return index
+        later = scope.defined_later(name)
+        if later is not None:
+            raise CnnctlError.at(
+                f"`{name}` is defined later (line {later.line}); a layer can only take earlier layers as input",
+                ref.loc,
+                layer=path,
+                hint="networks flow forwards: move the reference below its target",
+            )
+        raise CnnctlError.at(
+            f"no layer with id `{name}` before this one",
+            ref.loc,
+            layer=path,
+            hint=did_you_mean(name, scope.visible()) or "name a layer with `id=NAME` and refer to it after it",
+        )
+
+    # -- leaves ----------------------------------------------------------------------------
+    def layer(
+        self, item: LayerItem, inputs: list[int], env: _Env | None, path: str, override: dict[str, Value] | None = None
+    ) -> int:
+        kind = KINDS[item.kind]
+        written = {**item.args, **(override or {})}
+        args = self.typed_args(kind, written, env, item, path)
+        return self.add_node(kind, args, inputs, item.loc, path)
+
+    def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
+        lo, hi = kind.min_inputs, kind.max_inputs
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            need = f"at least {lo}" if hi is None else str(lo)
+            hint = (
+                "give the others with `with=ID` (added to the previous layer's output) or `from=A,B`"
+                if lo > 1
+                else ("use `from=ID` with a single id")
+            )
+            raise CnnctlError.at(f"`{kind.name}` takes {need} input(s), got {len(inputs)}", loc, layer=path, hint=hint)
+        ins = [self.input_shape if i == INPUT else self.nodes[i].shape for i in inputs]
+        try:
+            out = kind.shape(args, ins)
+            if any(d < 1 for d in out):
+                raise ShapeError(f"output would be {format_shape(out)}: no values left")
+            counts = (
+                kind.params(args, ins, out),
+                kind.buffers(args, ins, out),
+                kind.mults(args, ins, out),
+                kind.flops(args, ins, out),
+            )
+            notes = tuple(kind.notes(args, ins, out))
+        except ShapeError as exc:
+            shapes = ", ".join(format_shape(s) for s in ins)
+            raise CnnctlError.at(
+                f"{exc.message} (input {shapes})" if "input" not in exc.message else exc.message,
+                loc,
+                layer=path,
+                hint=exc.hint,
+            ) from None
+        if len(self.nodes) >= MAX_NODES:
+            where = self.outer_repeat.loc if self.outer_repeat else loc
+            raise CnnctlError.at(
+                f"the network expands to more than {MAX_NODES:,} layers", where, hint="check the counts of `repeat`"
+            )
+        for note in notes:
+            self.warnings.append(Problem(note, loc, path))
+        node = Node(
+            len(self.nodes),
+            path,
+            kind.name,
+            args,
+            tuple(inputs),
+            out,
+            *counts,
+            text=shorthand(kind, args),
+            loc=loc,
+            notes=notes,
+        )
+        self.nodes.append(node)
+        return node.index
+
+    def typed_args(self, kind: LayerKind, written: dict[str, Value], env: _Env | None, item: Item, path: str) -> Args:
+        args = Args()
+        for arg in kind.args:
+            if arg.name in written:
+                value = self.substitute(written[arg.name], env, path)
+                try:
+                    args[arg.name] = arg.type.parse(str(value.text))
+                except ArgValueError as exc:
+                    hint = did_you_mean(str(value.text), arg.type.words) if arg.type.words else None
+                    raise CnnctlError.at(
+                        f"`{arg.name}` {exc}",
+                        value.loc,
+                        layer=path,
+                        hint=hint or f"`{arg.name}` is {arg.type.describe}",
+                    ) from None
+            elif arg.required:
+                raise CnnctlError.at(
+                    f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
+                    item.loc,
+                    layer=path,
+                    hint=f"add `{arg.name}=...`: {arg.type.describe}",
+                )
+            else:
+                args[arg.name] = arg.typed_default
+        return args
+
+    def substitute(self, value: Value, env: _Env | None, path: str) -> Value:
+        """Replace `$name` and `${expr}` by the block's arguments."""
+        text = value.text
+        if not isinstance(text, str) or "$" not in text:
+            return value
+
+        def lookup_value(name: str, offset: int) -> str:
+            if env is None:
+                raise CnnctlError.at(
+                    f"`${name}` refers to a block argument, but this layer is not in a block",
+                    value.loc.shifted(offset),
+                    layer=path,
+                )
+            if name not in env.values:
+                raise CnnctlError.at(
+                    f"block `{env.block.name}` has no argument `{name}`",
+                    value.loc.shifted(offset),
+                    layer=path,
+                    hint=did_you_mean(name, env.values) or f"declare it: `args: {name}`",
+                )
+            return str(env.values[name].text)
+
+        def replace_match(m: re.Match) -> str:
+            expr, name = m.group(1), m.group(2)
+            if name:
+                return lookup_value(name, m.start())
+            if expr is None:
+                raise CnnctlError.at(
+                    "a lone `$`", value.loc.shifted(m.start()), layer=path, hint="write `$name` or `${expression}`"
+                )
+
+            def number(n: str) -> int:
+                v = lookup_value(n, m.start())
+                try:
+                    return parse_int(v, minimum=-(2**31))
+                except ArgValueError:
+                    raise ExprError(f"`{n}` is `{v}`, not a number") from None
+
+            try:
+                return str(evaluate(expr, number))
+            except ExprError as exc:
+                raise CnnctlError.at(str(exc), value.loc.shifted(m.start()), layer=path) from None
+
+        return Value(_SUBST.sub(replace_match, text), value.loc)
+
+    # -- composites ------------------------------------------------------------------------
+    def block(
+        self, item: LayerItem, inputs: list[int], env: _Env | None, path: str, override: dict[str, Value] | None = None
+    ) -> int:
+        block = self.spec.blocks[item.kind]
+        if item.kind in self.block_stack:
+            chain = " -> ".join([*self.block_stack[self.block_stack.index(item.kind) :], item.kind])
+            raise CnnctlError.at(
+                f"block `{item.kind}` uses itself ({chain})",
+                item.loc,
+                layer=path,
+                hint="a block cannot contain itself, directly or through another block",
+            )
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            raise CnnctlError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
+        written = {**item.args, **(override or {})}
+        values: dict[str, Value] = {}
+        for pname, default in block.params.items():
+            if pname in written:
+                values[pname] = self.substitute(written[pname], env, path)
+            elif default is not None:
+                values[pname] = default
+            else:
+                raise CnnctlError.at(
+                    f"block `{block.name}` needs `{pname}`",
+                    item.loc,
+                    layer=path,
+                    hint=f"`{block.name}` takes: "
+                    + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
+                )
+        source = self.single(inputs, item, path)
+        self.block_stack.append(item.kind)
+        try:
+            scope = _Scope(source, sealed=True)
+            return self.sequence(block.body, scope, _Env(block, values), _Names(path), collapse=True)
+        finally:
+            self.block_stack.pop()
+
+    def repeat(self, item: RepeatItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
+        times_value = self.substitute(item.times, env, path) if item.times else None
+        try:
+            times = parse_int(str(times_value.text) if times_value else "", minimum=1)
+        except ArgValueError as exc:
+            loc = times_value.loc if times_value else item.loc
+            raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
+        if times > MAX_NODES:
+            raise CnnctlError.at(
+                f"`repeat: {times:,}` would make more than {MAX_NODES:,} layers",
+                times_value.loc if times_value else item.loc,
+                layer=path,
+            )
+        outer = self.outer_repeat is None
+        if outer:
+            self.outer_repeat = item
+        try:
+            for i in range(1, times + 1):
+                body = item.body
+                if i == 1 and item.first:
+                    body = (self.with_first(item, env, path),) + body[1:]
+                inner = _Scope(current, parent=scope)
+                current = self.sequence(body, inner, env, _Names(f"{path}.{i}"), collapse=True)
+        finally:
+            if outer:
+                self.outer_repeat = None
+        return current
+
+    def with_first(self, item: RepeatItem, env: _Env | None, path: str) -> Item:
+        head = item.body[0]
+        if not isinstance(head, LayerItem):
+            raise CnnctlError.at(
+                "`first:` applies to a layer or block, but the body starts with a composite", item.loc, layer=path
+            )
+        names = list(self.spec.blocks[head.kind].params) if head.is_block else [a.name for a in KINDS[head.kind].args]
+        for key, value in item.first.items():
+            if key not in names:
+                raise CnnctlError.at(
+                    f"`first:` sets `{key}`, but `{head.kind}` has no such argument",
+                    value.loc,
+                    layer=path,
+                    hint=did_you_mean(key, names),
+                )
+        return replace(head, args={**head.args, **item.first})
+
+    def residual(self, item: ResidualItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
+        names = _Names(path)
+        inner = _Scope(current, parent=scope)
+        main = self.sequence(item.body, inner, env, names)
+        shortcut = item.shortcut
+        if isinstance(shortcut, str):
+            shortcut = str(self.substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)
+        if shortcut == "identity":
+            skip = current
+        elif shortcut == "projection":
+            skip = self.projection(item, current, main, names)
+        elif isinstance(shortcut, tuple):
+            skip = self.sequence(shortcut, _Scope(current, parent=scope), env, names.child("shortcut"))
+        else:
+            raise CnnctlError.at(
+                f"unknown shortcut `{shortcut}`",
+                item.shortcut_loc or item.loc,
+                layer=path,
+                hint=did_you_mean(shortcut, ("identity", "projection"))
+                or "shortcut is identity, projection, or a list of layers",
+            )
+        args = self.merge_args(item.act, env, path)
+        hint_loc = item.loc
+        try:
+            return self.add_node(KINDS["add"], args, [main, skip], hint_loc, names.path(names.fixed("add")))
+        except CnnctlError as exc:
+            if shortcut == "identity":
+                a, b = self.shape_of(main), self.shape_of(skip)
+                raise CnnctlError.at(
+                    f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input "
+                    f"{format_shape(b)}",
+                    item.loc,
+                    layer=path,
+                    hint="add `shortcut: projection` (a 1x1 conv and bn that match the shapes)",
+                ) from None
+            raise exc
+
+    def projection(self, item: ResidualItem, source: int, main: int, names: _Names) -> int:
+        """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
+        (h, w, c), out = self.shape_of(source), self.shape_of(main)
+        strides = (-(-h // out[0]), -(-w // out[1])) if len(out) == 3 else (0, 0)
+        if min(strides) < 1 or (h - 1) // strides[0] + 1 != out[0] or (w - 1) // strides[1] + 1 != out[1]:
+            raise CnnctlError.at(
+                f"no 1x1 projection maps the input {format_shape((h, w, c))} to the main path's {format_shape(out)}",
+                item.loc,
+                layer=names.prefix,
+                hint="the main path must divide the height and width by a whole stride",
+            )
+        sh, sw = strides
+        sub = names.child("shortcut")
+        conv_kind = KINDS["conv"]
+        conv_args = Args({a.name: a.typed_default for a in conv_kind.args if not a.required})
+        conv_args.update(f=(1, 1), s=(sh, sw), n=out[2], bias=False)
+        conv = self.add_node(conv_kind, conv_args, [source], item.shortcut_loc or item.loc, sub.path("conv"))
+        bn_kind = KINDS["bn"]
+        bn_args = Args({a.name: a.typed_default for a in bn_kind.args})
+        return self.add_node(bn_kind, bn_args, [conv], item.shortcut_loc or item.loc, sub.path("bn"))
+
+    def branches(self, item: BranchesItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
+        names = _Names(path)
+        outs = []
+        for i, (bname, body, _loc) in enumerate(item.branches, 1):
+            label = bname or f"branch{i}"
+            names.taken.add(label)
+            if body:
+                outs.append(self.sequence(body, _Scope(current, parent=scope), env, names.child(label)))
+            else:
+                outs.append(current)  # an empty branch passes its input through
+        args = self.merge_args(item.act, env, path) if item.merge == "add" else Args()
+        return self.add_node(KINDS[item.merge], args, outs, item.loc, names.path(names.fixed(item.merge)))
+
+    def merge_args(self, act: Value | None, env: _Env | None, path: str) -> Args:
+        written = {"act": act} if act is not None else {}
+        fake = LayerItem(act.loc if act else Loc(self.spec.file), None, None, ())
+        return self.typed_args(KINDS["add"], written, env, fake, path)
+
+    def shape_of(self, index: int) -> Shape:
+        return self.input_shape if index == INPUT else self.nodes[index].shape
+
+
+def _base_name(item: Item) -> str:
+    if isinstance(item, LayerItem):
+        return item.kind
+    if isinstance(item, RepeatItem):
+        return "repeat"
+    if isinstance(item, ResidualItem):
+        return "residual"
+    if isinstance(item, BranchesItem):
+        return item.merge
+    raise TypeError(item)  # pragma: no cover
+
+
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def shorthand(kind: LayerKind, args: Args) -> str:
+    """Canonical shorthand of a layer: required and non-default arguments, in order."""
+    parts = [kind.name]
+    for arg in kind.args:
+        value = args.get(arg.name)
+        if value is None:
+            continue
+        default = arg.typed_default
+        if not (arg.required or arg.show or value != default):
+            continue
+        if arg.flag and value is True:
+            parts.append(arg.name)
+        elif arg.name == "p" and value == (0, 0):
+            parts.append("p=valid")
+        elif arg.positional:
+            parts.append(_render(value))
+        else:
+            parts.append(f"{arg.name}={_render(value)}")
+    return " ".join(parts)

@@ -1,0 +1,85 @@
+"""The one error type cnnctl raises for anything a user wrote wrong.
+
+Every problem carries where it is (file:line:column), which layer, and a hint. The CLI
+catches `CnnctlError` alone: any other exception escaping is a bug in cnnctl.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """A place in a source file; line and column are 1-based, as editors show them."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def shifted(self, offset: int) -> Loc:
+        """The same line, `offset` characters further right (for tokens inside a scalar)."""
+        return Loc(self.file, self.line, self.col + offset)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong: a message, where, in which layer, and what to do about it."""
+
+    message: str
+    loc: Loc | None = None
+    layer: str | None = None
+    hint: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.loc}: " if self.loc else ""
+        layer = f"layer `{self.layer}`: " if self.layer else ""
+        text = f"error: {where}{layer}{self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class CnnctlError(Exception):
+    """One or more user-facing problems. `str()` gives the full, printable message."""
+
+    def __init__(self, problems: Problem | Iterable[Problem]):
+        self.problems: tuple[Problem, ...] = (problems,) if isinstance(problems, Problem) else tuple(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+    @classmethod
+    def at(
+        cls,
+        message: str,
+        loc: Loc | None = None,
+        *,
+        layer: str | None = None,
+        hint: str | None = None,
+    ) -> CnnctlError:
+        return cls(Problem(message, loc, layer, hint))
+
+
+class ShapeError(Exception):
+    """Raised by a layer kind's rules; the graph builder adds location and layer path."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:
+    """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
+    if synonyms and word.lower() in synonyms:
+        return f"did you mean `{synonyms[word.lower()]}`?"
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None

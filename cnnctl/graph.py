@@ -1,0 +1,74 @@
+"""The built network: nodes in topological order, each with its shape and counts.
+
+This is what every consumer reads: the report, the renderers, the PyTorch backend.
+It holds no YAML and no reference back to the parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Loc, Problem
+from .layers import Args
+from .shapes import Shape
+
+INPUT = -1
+"""Index standing for the network's input in `Node.inputs`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One layer: where it sits (`path`), what it is, what it produces and costs."""
+
+    index: int
+    path: str  # dotted, e.g. "layer3.2.conv1"
+    kind: str
+    args: Args
+    inputs: tuple[int, ...]  # indices of earlier nodes; INPUT for the network input
+    shape: Shape  # output, (H, W, C) or (N,)
+    params: int
+    buffers: int
+    mults: int
+    flops: int
+    text: str  # canonical shorthand, e.g. "conv f=3 p=same n=64 act=relu"
+    loc: Loc
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A whole network. `nodes[-1]` is its output."""
+
+    name: str
+    file: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    warnings: tuple[Problem, ...] = field(default=())
+    description: str = ""
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.nodes[-1].shape
+
+    @property
+    def params(self) -> int:
+        """Trainable parameters of the whole network."""
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def buffers(self) -> int:
+        """Non-trainable state (batch norm running statistics)."""
+        return sum(n.buffers for n in self.nodes)
+
+    @property
+    def mults(self) -> int:
+        """Multiplications for one example (conv and fc multiply-accumulates)."""
+        return sum(n.mults for n in self.nodes)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs for one example, as defined in `cnnctl.layers.base`."""
+        return sum(n.flops for n in self.nodes)
+
+    def input_shapes(self, node: Node) -> list[Shape]:
+        return [self.input_shape if i == INPUT else self.nodes[i].shape for i in node.inputs]

@@ -1,0 +1,145 @@
+"""Argument types of the notation: how a written value becomes a typed one.
+
+Raw values arrive as text, whether from the shorthand (`conv f=1x7 n=64`) or a YAML
+mapping (`{f: 3, bias: false}`), so each type parses a string and says, in words a
+person understands, what it expected when the text does not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_INT = 2**31 - 1  # PyTorch's kernels index with int32; larger sizes are never meaningful here
+TRUE_WORDS = {"true", "yes", "on", "1"}
+FALSE_WORDS = {"false", "no", "off", "0"}
+
+
+class ArgValueError(ValueError):
+    """A written value that does not fit its type; the message says what was expected."""
+
+
+def parse_int(text: str, minimum: int = 1) -> int:
+    text = str(text).strip()
+    if not text.lstrip("+-").isdigit():
+        raise ArgValueError(f"expected a whole number, got `{text}`")
+    if len(text.lstrip("+-")) > 12:
+        raise ArgValueError(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
+    value = int(text)
+    if value < minimum:
+        raise ArgValueError(f"must be at least {minimum}, got {value}")
+    if value > MAX_INT:
+        raise ArgValueError(f"{value:,} is too large (at most {MAX_INT:,})")
+    return value
+
+
+def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
+    """`3` -> (3, 3); `1x7` -> (1, 7) (height x width)."""
+    text = str(text).strip().lower()
+    parts = text.split("x")
+    if len(parts) == 1:
+        v = parse_int(parts[0], minimum)
+        return v, v
+    if len(parts) == 2:
+        return parse_int(parts[0], minimum), parse_int(parts[1], minimum)
+    raise ArgValueError(f"expected a number or HxW such as `1x7`, got `{text}`")
+
+
+def parse_bool(text: str) -> bool:
+    word = str(text).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ArgValueError(f"expected true or false, got `{text}`")
+
+
+def parse_float(text: str, lo: float, hi: float, hi_open: bool = False) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ArgValueError(f"expected a number, got `{text}`") from None
+    if not (lo <= value <= hi) or (hi_open and value == hi) or value != value:
+        right = ")" if hi_open else "]"
+        raise ArgValueError(f"must be in [{lo:g}, {hi:g}{right}, got {text}")
+    return value
+
+
+@dataclass(frozen=True)
+class ArgType:
+    """A named parser: `describe` is how messages and docs name it."""
+
+    describe: str
+    parse: Callable[[str], Any]
+    words: tuple[str, ...] = ()  # the words it accepts, for "did you mean" hints
+
+
+def Int(minimum: int = 1) -> ArgType:
+    what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+    return ArgType(what, lambda t: parse_int(t, minimum))
+
+
+def Pair(minimum: int = 1) -> ArgType:
+    what = "a size such as `3` or `1x7`" if minimum == 1 else "a size such as `1` or `0x3`"
+    return ArgType(what, lambda t: parse_pair(t, minimum))
+
+
+def Choice(*words: str) -> ArgType:
+    def parse(text: str) -> str:
+        word = str(text).strip().lower()
+        if word not in words:
+            raise ArgValueError(f"expected one of {', '.join(words)}; got `{text}`")
+        return word
+
+    return ArgType("one of " + "|".join(words), parse, words)
+
+
+def Float(lo: float, hi: float, hi_open: bool = False) -> ArgType:
+    return ArgType(f"a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}", lambda t: parse_float(t, lo, hi, hi_open))
+
+
+def _parse_padding(text: str) -> str | tuple[int, int]:
+    word = str(text).strip().lower()
+    if word in ("valid", "same"):
+        return "same" if word == "same" else (0, 0)
+    try:
+        return parse_pair(word, minimum=0)
+    except ArgValueError:
+        raise ArgValueError(f"expected valid, same, a number or HxW; got `{text}`") from None
+
+
+BOOL = ArgType("true or false", parse_bool)
+PADDING = ArgType("valid, same, a number or HxW", _parse_padding, ("valid", "same"))
+
+
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument a layer kind takes: name, type, default, and how it may be written.
+
+    `positional` arguments may be written without `name=` in the shorthand, in order
+    (`fc 120`, `pool avg`); `flag` booleans may be written as a bare word (`ceil`).
+    """
+
+    name: str
+    type: ArgType
+    default: Any = REQUIRED
+    doc: str = ""
+    positional: bool = False
+    flag: bool = False
+    show: bool = False  # always shown in the shorthand column, default or not
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def typed_default(self) -> Any:
+        """The default, parsed like a written value (`1` -> (1, 1) for a size)."""
+        if self.required or self.default is None:
+            return self.default
+        return self.type.parse(str(self.default))

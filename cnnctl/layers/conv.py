@@ -1,0 +1,145 @@
+"""Convolution and transposed convolution."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..shapes import (
+    Shape,
+    conv_mults,
+    conv_output_size,
+    conv_params,
+    effective_filter,
+    same_output_size,
+    same_padding,
+    transposed_conv_output_size,
+)
+from .activation import ACT_NAMES
+from .args import BOOL, PADDING, Arg, Choice, Int, Pair
+from .base import Args, LayerKind, activation_flops, require_volume
+
+FILTER_ARGS = (
+    Arg("f", Pair(), doc="filter size, `3` or HxW such as `1x7`", show=True),
+    Arg("s", Pair(), 1, "stride, `2` or HxW"),
+    Arg("p", PADDING, "valid", "padding: valid (0), same, a number, or HxW"),
+    Arg("n", Int(), doc="number of filters (output channels)", show=True),
+    Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
+    Arg("bias", BOOL, True, "add a bias per filter", flag=True),
+    Arg("groups", Int(), 1, "filter groups: each filter sees c_in/groups channels"),
+    Arg("dilation", Pair(), 1, "spacing between filter taps"),
+)
+
+
+def resolve_padding(a: Args, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Padding as ((top, bottom), (left, right)); `same` resolved for this input size."""
+    if a.p == "same":
+        return (
+            same_padding(h, a.f[0], a.s[0], a.dilation[0]),
+            same_padding(w, a.f[1], a.s[1], a.dilation[1]),
+        )
+    return (a.p[0], a.p[0]), (a.p[1], a.p[1])
+
+
+def uneven_same_note(p: object, pads: tuple[tuple[int, int], tuple[int, int]]) -> list[str]:
+    """`same` padding that cannot be split evenly: say where the extra row/column goes."""
+    (t, b), (left, right) = pads
+    if p != "same" or (t == b and left == right):
+        return []
+    return [
+        f"`p=same` cannot pad evenly here: it pads {t} top, {b} bottom, {left} left, {right} right "
+        "(the extra one after, as TensorFlow and PyTorch do)"
+    ]
+
+
+def check_groups(a: Args, c_in: int) -> None:
+    if c_in % a.groups or a.n % a.groups:
+        raise ShapeError(
+            f"groups={a.groups} must divide both the input channels ({c_in}) and n ({a.n})",
+            hint="depthwise convolution is groups = input channels = n",
+        )
+
+
+class Conv(LayerKind):
+    """Convolution: `conv f=3 s=1 p=same n=64 act=relu`.
+
+    Output, per axis: ``floor((n + 2p - f_eff)/s) + 1`` with ``f_eff = d*(f-1) + 1``;
+    with ``p=same``: ``ceil(n/s)`` (padding split evenly, the odd one after).
+    Channels: ``n``.
+    Params: ``f_h*f_w*(C_in/groups)*n`` weights + ``n`` biases (unless ``bias=false``).
+    Multiplications: ``H'*W'*n * f_h*f_w*(C_in/groups)`` (output volume x filter volume).
+    FLOPs: ``2*mults + H'*W'*n`` bias adds (with bias) + the activation's.
+    """
+
+    name = "conv"
+    args = FILTER_ARGS
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        h, w, c = require_volume("conv", ins[0])
+        check_groups(a, c)
+        if a.p == "same":
+            return same_output_size(h, a.s[0]), same_output_size(w, a.s[1]), a.n
+        (pt, pb), (pl, pr) = resolve_padding(a, h, w)
+        fh, fw = effective_filter(a.f[0], a.dilation[0]), effective_filter(a.f[1], a.dilation[1])
+        if fh > h + pt + pb or fw > w + pl + pr:
+            raise ShapeError(
+                f"filter {fh}x{fw} is larger than its padded input {h + pt + pb}x{w + pl + pr} "
+                f"(input {h}x{w}x{c}, p={pt}x{pl})",
+                hint="use a smaller filter, more padding, or p=same",
+            )
+        return (
+            conv_output_size(h, a.f[0], a.s[0], (pt, pb), a.dilation[0]),
+            conv_output_size(w, a.f[1], a.s[1], (pl, pr), a.dilation[1]),
+            a.n,
+        )
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return conv_params(a.f[0], a.f[1], ins[0][2], a.n, a.groups, a.bias)
+
+    def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
+        return uneven_same_note(a.p, resolve_padding(a, ins[0][0], ins[0][1]))
+
+    def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return conv_mults(out[0], out[1], a.n, a.f[0], a.f[1], ins[0][2], a.groups)
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        bias_adds = out[0] * out[1] * out[2] if a.bias else 0
+        return 2 * self.mults(a, ins, out) + bias_adds + activation_flops(a, out)
+
+
+class Deconv(LayerKind):
+    """Transposed convolution ("up-convolution"): `deconv f=2 s=2 n=256`.
+
+    Output, per axis: ``(n - 1)*s - 2p + d*(f-1) + 1``; channels ``n``. Padding is a number
+    (``same`` and ``valid`` do not apply).
+    Params: ``f_h*f_w*(C_in/groups)*n`` weights + ``n`` biases.
+    Multiplications: ``H*W*C_in * f_h*f_w*(n/groups)``: every input value is multiplied by
+    each of the filter taps it is scattered to.
+    FLOPs: ``2*mults + H'*W'*n`` bias adds (with bias) + the activation's.
+    """
+
+    name = "deconv"
+    args = tuple(
+        Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS
+    )
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        h, w, c = require_volume("deconv", ins[0])
+        check_groups(a, c)
+        out = (
+            transposed_conv_output_size(h, a.f[0], a.s[0], a.p[0], a.dilation[0]),
+            transposed_conv_output_size(w, a.f[1], a.s[1], a.p[1], a.dilation[1]),
+            a.n,
+        )
+        if out[0] < 1 or out[1] < 1:
+            raise ShapeError(f"padding {a.p[0]}x{a.p[1]} removes the whole {h}x{w}x{c} output")
+        return out
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return conv_params(a.f[0], a.f[1], ins[0][2], a.n, a.groups, a.bias)
+
+    def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        h, w, c = ins[0]
+        return h * w * c * a.f[0] * a.f[1] * (a.n // a.groups)
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        bias_adds = out[0] * out[1] * out[2] if a.bias else 0
+        return 2 * self.mults(a, ins, out) + bias_adds + activation_flops(a, out)

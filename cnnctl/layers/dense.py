@@ -1,0 +1,61 @@
+"""Fully connected layers and the layers around them: flatten, dropout."""
+
+from __future__ import annotations
+
+from ..shapes import Shape, fc_mults, fc_params, numel
+from .activation import ACT_NAMES
+from .args import BOOL, Arg, Choice, Float, Int
+from .base import Args, LayerKind, activation_flops
+
+
+class FC(LayerKind):
+    """Fully connected: `fc 120 act=tanh`.
+
+    A volume input is flattened first (implicitly, ``H*W*C`` values). Output: ``units``.
+    Params: ``in*units`` weights + ``units`` biases (unless ``bias=false``).
+    Multiplications: ``in*units``.
+    FLOPs: ``2*mults + units`` bias adds (with bias) + the activation's.
+    """
+
+    name = "fc"
+    args = (
+        Arg("units", Int(), doc="number of output units", positional=True, show=True),
+        Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
+        Arg("bias", BOOL, True, "add a bias per unit", flag=True),
+    )
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return (a.units,)
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return fc_params(numel(ins[0]), a.units, a.bias)
+
+    def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return fc_mults(numel(ins[0]), a.units)
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return 2 * self.mults(a, ins, out) + (a.units if a.bias else 0) + activation_flops(a, out)
+
+
+class Flatten(LayerKind):
+    """Flatten: a volume ``HxWxC`` becomes the vector ``H*W*C``. Free: no params, no FLOPs.
+
+    Implicit before an `fc` that meets a volume; write it to make it visible.
+    """
+
+    name = "flatten"
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return (numel(ins[0]),)
+
+
+class Dropout(LayerKind):
+    """Dropout: `dropout 0.5`. Shape unchanged; no params; counted as free (it is the
+    identity at inference, where costs are measured).
+    """
+
+    name = "dropout"
+    args = (Arg("rate", Float(0, 1, hi_open=True), 0.5, "probability of zeroing a value", positional=True, show=True),)
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return ins[0]

@@ -1,0 +1,78 @@
+"""Pooling: max and average, windowed or global."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..shapes import Shape, conv_output_size, pool_output_size_ceil, same_output_size, same_padding
+from .args import BOOL, PADDING, Arg, Choice, Pair
+from .base import Args, LayerKind, require_volume
+from .conv import uneven_same_note
+
+
+class Pool(LayerKind):
+    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`.
+
+    Output, per axis: ``floor((n + 2p - f)/s) + 1`` (the course's rule, Keras, PyTorch);
+    with ``ceil``: ``ceil((n + 2p - f)/s) + 1``, minus one if that last window would start
+    past the input and its left padding (Caffe, PyTorch ``ceil_mode``, GoogLeNet);
+    with ``p=same``: ``ceil(n/s)``. ``s`` defaults to ``f``. Channels are unchanged.
+    ``global``: one value per channel, output ``1x1xC``.
+    No parameters, no multiplications.
+    FLOPs per output value: max ``f_h*f_w - 1`` comparisons; avg ``f_h*f_w`` (adds and one
+    divide). Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
+    """
+
+    name = "pool"
+    args = (
+        Arg("op", Choice("max", "avg"), "max", "max or avg", positional=True, show=True),
+        Arg("f", Pair(), None, "window size", show=True),
+        Arg("s", Pair(), None, "stride (default: f)"),
+        Arg("p", PADDING, "valid", "padding: valid (0), same, a number, or HxW"),
+        Arg("ceil", BOOL, False, "round the output size up (Caffe/GoogLeNet)", flag=True),
+        Arg("global", BOOL, False, "pool each channel's whole map to 1x1", flag=True),
+    )
+
+    def window(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
+        return (ins[0][0], ins[0][1]) if a["global"] else a.f
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        h, w, c = require_volume("pool", ins[0])
+        if a["global"]:
+            return 1, 1, c
+        if a.f is None:
+            raise ShapeError("pool needs a window size `f` (or `global`)", hint="e.g. `pool max f=2 s=2`")
+        fh, fw = a.f
+        sh, sw = a.s or a.f
+        if a.p == "same":
+            return same_output_size(h, sh), same_output_size(w, sw), c
+        ph, pw = a.p
+        if ph > fh // 2 or pw > fw // 2:
+            raise ShapeError(
+                f"padding {ph}x{pw} is more than half the {fh}x{fw} window",
+                hint="windows that see only padding have no value; PyTorch refuses them too",
+            )
+        if fh > h + 2 * ph or fw > w + 2 * pw:
+            raise ShapeError(
+                f"window {fh}x{fw} is larger than its padded input {h + 2 * ph}x{w + 2 * pw} (input {h}x{w}x{c})",
+                hint="use a smaller window, or `pool global`",
+            )
+        if a.ceil:
+            return pool_output_size_ceil(h, fh, sh, ph), pool_output_size_ceil(w, fw, sw, pw), c
+        return conv_output_size(h, fh, sh, ph), conv_output_size(w, fw, sw, pw), c
+
+    def padding(self, a: Args, ins: list[Shape]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) actually applied; `same` resolved."""
+        if a["global"]:
+            return (0, 0), (0, 0)
+        sh, sw = a.s or a.f
+        if a.p == "same":
+            return same_padding(ins[0][0], a.f[0], sh), same_padding(ins[0][1], a.f[1], sw)
+        return (a.p[0], a.p[0]), (a.p[1], a.p[1])
+
+    def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
+        return uneven_same_note(a.p, self.padding(a, ins))
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        fh, fw = self.window(a, ins)
+        per_value = fh * fw - (1 if a.op == "max" else 0)
+        return out[0] * out[1] * out[2] * per_value

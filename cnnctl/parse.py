@@ -1,0 +1,583 @@
+"""YAML nodes -> NetworkSpec. Knows the notation's grammar, not shapes or counts.
+
+Grammar (see README, "Notation"): a layer is a shorthand string `KIND [positional...]
+[key=value...]` or a mapping `{KIND: args}`; `repeat`, `residual`, `concat`/`add` with
+branches compose them; `blocks:` define reusable layer groups used like kinds. Problems
+are collected across the whole file, so one run reports every unknown kind and key.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from .errors import CnnctlError, Loc, Problem, did_you_mean
+from .layers import KINDS
+from .source import compose, loc_of
+from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
+
+TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "train")
+CONSTRUCTS = ("repeat", "residual")  # `concat` and `add` are constructs when given branches
+REFERENCE_KEYS = ("id", "from", "with")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+
+KIND_SYNONYMS = {
+    "dense": "fc",
+    "linear": "fc",
+    "fully_connected": "fc",
+    "fullyconnected": "fc",
+    "conv2d": "conv",
+    "convolution": "conv",
+    "maxpool": "pool max",
+    "max_pool": "pool max",
+    "maxpool2d": "pool max",
+    "avgpool": "pool avg",
+    "avg_pool": "pool avg",
+    "avgpool2d": "pool avg",
+    "gap": "pool avg global",
+    "batchnorm": "bn",
+    "batch_norm": "bn",
+    "batchnorm2d": "bn",
+    "leakyrelu": "leaky",
+    "leaky_relu": "leaky",
+    "swish": "silu",
+    "convtranspose": "deconv",
+    "conv_transpose": "deconv",
+    "upconv": "deconv",
+    "cat": "concat",
+    "sum": "add",
+    "dropout2d": "dropout",
+    "softmax2d": "softmax",
+    "norm": "bn",
+    "identity": "`residual` or `add`",
+}
+ARG_SYNONYMS = {
+    "kernel": "f",
+    "kernel_size": "f",
+    "k": "f",
+    "filter": "f",
+    "filter_size": "f",
+    "stride": "s",
+    "strides": "s",
+    "padding": "p",
+    "pad": "p",
+    "filters": "n",
+    "channels": "n",
+    "out_channels": "n",
+    "out": "n",
+    "activation": "act",
+    "use_bias": "bias",
+    "dilation_rate": "dilation",
+    "group": "groups",
+    "ceil_mode": "ceil",
+    "p_drop": "rate",
+    "units": "units",
+    "neurons": "units",
+    "size": "size",
+    "scale_factor": "scale",
+    "name": "id",
+    "input": "from",
+    "inputs": "from",
+}
+
+
+def parse_file_text(text: str, file: str) -> NetworkSpec:
+    """Parse a network file's text; raises CnnctlError listing every problem found."""
+    return _Parser(file).network(compose(text, file))
+
+
+def tokenize(text: str) -> list[tuple[str, int]]:
+    """Split shorthand on whitespace, keeping `${ ... }` expressions whole; with offsets."""
+    tokens: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start, depth = i, 0
+        while i < n and (depth or not text[i].isspace()):
+            if text.startswith("${", i):
+                depth, i = depth + 1, i + 2
+                continue
+            if text[i] == "}" and depth:
+                depth -= 1
+            i += 1
+        tokens.append((text[start:i], start))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+        self.block_params: dict[str, dict[str, Value | None]] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def loc(self, node: yaml.Node) -> Loc:
+        return loc_of(node, self.file)
+
+    def text_loc(self, node: yaml.ScalarNode) -> Loc:
+        """Where the text of a scalar starts (after an opening quote)."""
+        base = self.loc(node)
+        return base.shifted(1) if node.style in ("'", '"') else base
+
+    def problem(self, message: str, loc: Loc | None, hint: str | None = None, layer: str | None = None) -> None:
+        self.problems.append(Problem(message, loc, layer, hint))
+
+    def pairs(self, node: yaml.MappingNode) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """Key/value pairs of a mapping; non-scalar and duplicate keys are problems."""
+        seen: dict[str, Loc] = {}
+        out = []
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                self.problem("a key must be a plain name", self.loc(key))
+                continue
+            if key.value in seen:
+                self.problem(
+                    f"duplicate key `{key.value}` (first at line {seen[key.value].line})",
+                    self.loc(key),
+                    hint="YAML would silently keep only the last one; remove one of them",
+                )
+                continue
+            seen[key.value] = self.loc(key)
+            out.append((key.value, key, value))
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> Value | None:
+        if isinstance(node, yaml.ScalarNode):
+            return Value(node.value, self.text_loc(node))
+        self.problem(f"{what} must be a single value, not a {_node_word(node)}", self.loc(node))
+        return None
+
+    def names(self, node: yaml.Node, what: str) -> tuple[Value, ...]:
+        """`a,b` or `[a, b]`: references by id."""
+        if isinstance(node, yaml.SequenceNode):
+            vals = [self.scalar(n, f"each entry of `{what}`") for n in node.value]
+            return tuple(v for v in vals if v is not None)
+        v = self.scalar(node, f"`{what}`")
+        return _split_names(v) if v else ()
+
+    # -- the document --------------------------------------------------------------------
+    def network(self, root: yaml.Node) -> NetworkSpec:
+        if not isinstance(root, yaml.MappingNode):
+            raise CnnctlError.at(
+                f"a network file is a mapping with `input:` and `layers:`, but this is a {_node_word(root)}",
+                self.loc(root),
+                hint="start with `input: 32x32x3` then `layers:` and a list of layers",
+            )
+        top = {}
+        for key, knode, value in self.pairs(root):
+            if key not in TOP_KEYS:
+                self.problem(f"unknown top-level key `{key}`", self.loc(knode), did_you_mean(key, TOP_KEYS))
+            top[key] = (knode, value)
+
+        if "version" in top and (v := self.scalar(top["version"][1], "`version`")) and v.text != "1":
+            self.problem(f"unsupported notation version `{v.text}`", v.loc, "this cnnctl reads `version: 1`")
+        name = _scalar_text(top.get("name"))
+        description = _scalar_text(top.get("description"))
+        input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
+
+        blocks_node = top.get("blocks", (None, None))[1]
+        blocks: dict[str, BlockDef] = {}
+        if isinstance(blocks_node, yaml.MappingNode):
+            blocks = self.blocks(blocks_node)
+        elif blocks_node is not None and not (isinstance(blocks_node, yaml.ScalarNode) and blocks_node.value == ""):
+            self.problem("`blocks:` must be a mapping of block names to blocks", self.loc(blocks_node))
+
+        layers: tuple[Item, ...] = ()
+        if "layers" not in top:
+            self.problem("no `layers:` list", Loc(self.file, 1, 1), "add `layers:` followed by `- conv f=3 n=16` lines")
+        else:
+            layers = self.sequence(top["layers"][1], "`layers`")
+            if not layers and not self.problems:
+                self.problem("`layers:` is empty", self.loc(top["layers"][1]), "a network needs at least one layer")
+        if self.problems:
+            raise CnnctlError(self.problems)
+        return NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "")
+
+    def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
+        # Two passes: every block's arguments are known before any body is read, so a
+        # body may use a block defined further down.
+        bodies: dict[str, tuple[yaml.Node, Loc]] = {}
+        for name, key, value in self.pairs(node):
+            loc = self.loc(key)
+            if name in KINDS or name in CONSTRUCTS:
+                self.problem(f"block name `{name}` is already a layer kind", loc, "choose another name")
+                continue
+            if not NAME_RE.match(name):
+                self.problem(f"block name `{name}` is not a plain name", loc, "use letters, digits, `_` and `-`")
+                continue
+            if isinstance(value, yaml.SequenceNode):  # the short form: a list of layers
+                self.block_params[name] = {}
+                bodies[name] = (value, loc)
+            elif isinstance(value, yaml.MappingNode):
+                fields = {k: (kn, v) for k, kn, v in self.pairs(value)}
+                for k, (kn, _) in fields.items():
+                    if k not in ("args", "layers", "description"):
+                        hint = did_you_mean(k, ("args", "layers"))
+                        self.problem(f"unknown key `{k}` in block `{name}`", self.loc(kn), hint)
+                self.block_params[name] = self.block_params_node(fields["args"][1], name) if "args" in fields else {}
+                if "layers" not in fields:
+                    self.problem(f"block `{name}` has no `layers:`", loc)
+                    continue
+                bodies[name] = (fields["layers"][1], loc)
+            else:
+                self.problem(f"block `{name}` must be a list of layers or a mapping with `args:` and `layers:`", loc)
+        out = {}
+        for name, (body_node, loc) in bodies.items():
+            body = self.sequence(body_node, f"block `{name}`")
+            if not body and isinstance(body_node, yaml.SequenceNode):
+                self.problem(f"block `{name}` has no layers", loc)
+            out[name] = BlockDef(name, self.block_params[name], body, loc)
+        return out
+
+    def block_params_node(self, node: yaml.Node, block: str) -> dict[str, Value | None]:
+        """`args: n s=1` (bare names are required) or `args: {n: null, s: 1}`."""
+        params: dict[str, Value | None] = {}
+        entries: list[tuple[str, Value | None, Loc]] = []
+        if isinstance(node, yaml.ScalarNode):
+            base = self.text_loc(node)
+            for token, offset in tokenize(node.value):
+                key, eq, val = token.partition("=")
+                loc = base.shifted(offset)
+                entries.append((key, Value(val, loc.shifted(len(key) + 1)) if eq else None, loc))
+        elif isinstance(node, yaml.MappingNode):
+            for key, kn, vn in self.pairs(node):
+                v = self.scalar(vn, f"the default of `{key}`")
+                required = v is None or v.text in ("", "~", "null", "required")
+                entries.append((key, None if required else v, self.loc(kn)))
+        else:
+            self.problem(f"`args` of block `{block}` must be a string like `n s=1` or a mapping", self.loc(node))
+        for key, default, loc in entries:
+            if not NAME_RE.match(key) or key in REFERENCE_KEYS:
+                self.problem(f"`{key}` cannot be an argument name of block `{block}`", loc)
+            elif key in params:
+                self.problem(f"argument `{key}` of block `{block}` is declared twice", loc)
+            else:
+                params[key] = default
+        return params
+
+    # -- lists of layers -----------------------------------------------------------------
+    def sequence(self, node: yaml.Node, what: str) -> tuple[Item, ...]:
+        if isinstance(node, yaml.ScalarNode) and node.value == "":
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(
+                f"{what} must be a list (lines starting with `- `), not a {_node_word(node)}",
+                self.loc(node),
+                "write each layer on its own line: `  - conv f=3 n=16`",
+            )
+            return ()
+        items = (self.item(child) for child in node.value)
+        return tuple(i for i in items if i is not None)
+
+    def item(self, node: yaml.Node) -> Item | None:
+        if isinstance(node, yaml.ScalarNode):
+            if node.value.strip() == "":
+                self.problem("empty layer", self.loc(node), "write a layer such as `conv f=3 n=16` after the `- `")
+                return None
+            return self.shorthand(node.value, self.text_loc(node), self.loc(node))
+        if isinstance(node, yaml.SequenceNode):
+            self.problem(
+                "a layer is a string or a mapping, not a list",
+                self.loc(node),
+                "lists of layers go under `layers:`, `repeat`, `residual` or as branches of `concat`",
+            )
+            return None
+        pairs = self.pairs(node)
+        if not pairs:
+            self.problem("empty layer mapping", self.loc(node))
+            return None
+        head, head_node, head_value = pairs[0]
+        if head == "repeat":
+            return self.repeat(node, pairs)
+        if head == "residual":
+            return self.residual(node, pairs)
+        if head in ("concat", "add") and _is_branches(head_value):
+            return self.branches(node, head, pairs)
+        return self.layer_mapping(node, pairs)
+
+    def common(self, pairs, allowed: tuple[str, ...], construct: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        fields = {}
+        for key, kn, vn in pairs[1:]:
+            if key not in allowed:
+                self.problem(
+                    f"unknown key `{key}` in `{construct}`", self.loc(kn), did_you_mean(key, allowed, ARG_SYNONYMS)
+                )
+            else:
+                fields[key] = (kn, vn)
+        return fields
+
+    def refs(self, fields) -> tuple[Value | None, tuple[Value, ...] | None, tuple[Value, ...]]:
+        ident = self.scalar(fields["id"][1], "`id`") if "id" in fields else None
+        if ident is not None:
+            self.check_id(ident)
+        source = self.names(fields["from"][1], "from") if "from" in fields else None
+        extra = self.names(fields["with"][1], "with") if "with" in fields else ()
+        return ident, source, extra
+
+    def check_id(self, ident: Value) -> None:
+        if not NAME_RE.match(str(ident.text)) or ident.text == "input":
+            self.problem(
+                f"`{ident.text}` cannot be an id",
+                ident.loc,
+                "an id starts with a letter and has letters, digits, `_`, `-`; `input` is reserved",
+            )
+
+    def repeat(self, node, pairs) -> Item | None:
+        fields = self.common(pairs, ("layers", "first", "id", "from"), "repeat")
+        times = self.scalar(pairs[0][2], "the count of `repeat`")
+        ident, source, _ = self.refs(fields)
+        if "layers" not in fields:
+            self.problem(
+                "`repeat` needs a `layers:` list to repeat",
+                self.loc(node),
+                "repeat: 3\n  layers: [conv f=3 n=64 p=same]",
+            )
+            return None
+        body = self.sequence(fields["layers"][1], "`layers` of `repeat`")
+        if not body:
+            self.problem("`repeat` has no layers", self.loc(fields["layers"][1]))
+            return None
+        first = self.arg_values(fields["first"][1], "first") if "first" in fields else {}
+        return RepeatItem(self.loc(node), ident, source, (), times, body, first)
+
+    def residual(self, node, pairs) -> Item | None:
+        fields = self.common(pairs, ("shortcut", "act", "id", "from"), "residual")
+        body = self.sequence(pairs[0][2], "`residual`")
+        ident, source, _ = self.refs(fields)
+        shortcut: str | tuple[Item, ...] = "identity"
+        shortcut_loc = None
+        if "shortcut" in fields:
+            sn = fields["shortcut"][1]
+            shortcut_loc = self.loc(sn)
+            if isinstance(sn, yaml.SequenceNode):
+                shortcut = self.sequence(sn, "`shortcut`")
+            elif isinstance(sn, yaml.ScalarNode):
+                shortcut = sn.value
+            else:
+                self.problem("`shortcut` is identity, projection, or a list of layers", shortcut_loc)
+        act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
+        if not body:
+            self.problem("`residual` has no layers on its main path", self.loc(node))
+            return None
+        return ResidualItem(self.loc(node), ident, source, (), body, shortcut, shortcut_loc, act)
+
+    def branches(self, node, merge: str, pairs) -> Item | None:
+        fields = self.common(pairs, ("act", "id", "from") if merge == "add" else ("id", "from"), merge)
+        ident, source, _ = self.refs(fields)
+        head = pairs[0][2]
+        found: list[tuple[str | None, tuple[Item, ...], Loc]] = []
+        if isinstance(head, yaml.SequenceNode):
+            named = [(None, b) for b in head.value]
+        else:
+            named = [(k, v) for k, _, v in self.pairs(head)]
+        for name, bnode in named:
+            if name is not None and not NAME_RE.match(name):
+                self.problem(f"branch name `{name}` is not a plain name", self.loc(bnode))
+            if isinstance(bnode, yaml.SequenceNode):
+                body = self.sequence(bnode, "a branch")
+            else:
+                one = self.item(bnode)
+                body = (one,) if one else ()
+            found.append((name, body, self.loc(bnode)))
+        if len(found) < 2:
+            self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))
+            return None
+        act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
+        return BranchesItem(self.loc(node), ident, source, (), merge, tuple(found), act)
+
+    # -- single layers -------------------------------------------------------------------
+    def layer_mapping(self, node, pairs) -> Item | None:
+        """`{conv: {f: 3, n: 64}, id: c1}`; args may also be a shorthand string or one value."""
+        kind, knode, value = pairs[0]
+        if not self.known_kind(kind, self.loc(knode)):
+            return None
+        raw: list[tuple[str | None, Value, Loc]] = []
+        if isinstance(value, yaml.MappingNode):
+            for key, kn, vn in self.pairs(value):
+                raw.append((key, self.raw_value(key, vn), self.loc(kn)))
+        elif isinstance(value, yaml.ScalarNode):
+            raw.extend(self.shorthand_args(value.value, self.text_loc(value)))
+        else:
+            self.problem(f"the arguments of `{kind}` must be a mapping or a string", self.loc(value))
+        for key, kn, vn in pairs[1:]:
+            raw.append((key, self.raw_value(key, vn), self.loc(kn)))
+        return self.layer(kind, raw, self.loc(node), f"{kind} ...")
+
+    def raw_value(self, key: str, node: yaml.Node) -> Value:
+        if key in ("from", "with") and isinstance(node, yaml.SequenceNode):
+            names = self.names(node, key)
+            return Value(",".join(str(v.text) for v in names), self.loc(node))
+        v = self.scalar(node, f"`{key}`")
+        return v or Value("", self.loc(node))
+
+    def shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
+        tokens = tokenize(text)
+        kind, offset = tokens[0]
+        if not self.known_kind(kind, text_loc.shifted(offset)):
+            return None
+        rest = text[len(kind) + offset :]
+        raw = self.shorthand_args(rest, text_loc.shifted(len(kind) + offset))
+        return self.layer(kind, raw, node_loc, text.strip())
+
+    def shorthand_args(self, text: str, base: Loc) -> list[tuple[str | None, Value, Loc]]:
+        out: list[tuple[str | None, Value, Loc]] = []
+        for token, offset in tokenize(text):
+            loc = base.shifted(offset)
+            key, eq, val = token.partition("=")
+            if eq and not token.startswith("${"):
+                if not key:
+                    self.problem(f"`{token}` has no name before `=`", loc)
+                    continue
+                out.append((key, Value(val, loc.shifted(len(key) + 1)), loc))
+            else:
+                out.append((None, Value(token, loc), loc))
+        return out
+
+    def arg_values(self, node: yaml.Node, what: str) -> dict[str, Value]:
+        """`first: {s: 2}` or `first: s=2 shortcut=projection`."""
+        out: dict[str, Value] = {}
+        if isinstance(node, yaml.MappingNode):
+            for key, _, vn in self.pairs(node):
+                if (v := self.scalar(vn, f"`{key}`")) is not None:
+                    out[key] = v
+        elif isinstance(node, yaml.ScalarNode):
+            for key, value, loc in self.shorthand_args(node.value, self.text_loc(node)):
+                if key is None:
+                    self.problem(f"`{what}` takes `name=value` pairs, got `{value.text}`", loc)
+                else:
+                    out[key] = value
+        else:
+            self.problem(f"`{what}` must be a mapping or `name=value` pairs", self.loc(node))
+        return out
+
+    def known_kind(self, kind: str, loc: Loc) -> bool:
+        if kind in KINDS or kind in self.block_params:
+            return True
+        if kind in ("concat", "add"):
+            return True
+        choices = [*KINDS, *self.block_params, *CONSTRUCTS]
+        self.problem(
+            f"unknown layer kind `{kind}`",
+            loc,
+            did_you_mean(kind, choices, KIND_SYNONYMS)
+            or (
+                "layer kinds: "
+                + ", ".join(KINDS)
+                + (f"; blocks: {', '.join(self.block_params)}" if self.block_params else "")
+            ),
+        )
+        return False
+
+    def layer(self, kind: str, raw: list[tuple[str | None, Value, Loc]], loc: Loc, text: str) -> Item | None:
+        """Bind written arguments to names: positionals in order, bare flags, `key=value`."""
+        is_block = kind not in KINDS
+        if is_block:
+            names = list(self.block_params_of(kind))
+            positional = names
+            flags: list[str] = []
+        else:
+            spec = KINDS[kind].args
+            names = [a.name for a in spec]
+            positional = [a.name for a in spec if a.positional]
+            flags = [a.name for a in spec if a.flag]
+        args: dict[str, Value] = {}
+        refs: dict[str, Value] = {}
+        free = iter(positional)
+        ok = True
+        for key, value, kloc in raw:
+            if key is None:
+                word = str(value.text)
+                if word in flags:
+                    key, value = word, Value("true", value.loc)
+                else:
+                    key = next((p for p in free if p not in args), None)
+                    if key is None:
+                        hint = did_you_mean(word, flags) if flags else None
+                        takes = f"; `{kind}` takes {_list_words(positional)} without a name" if positional else ""
+                        self.problem(
+                            f"unexpected `{word}` in `{kind}`{takes}",
+                            value.loc,
+                            hint or "write arguments as name=value, e.g. `n=64`",
+                        )
+                        ok = False
+                        continue
+            if key in REFERENCE_KEYS:
+                target = refs
+            elif key in names:
+                target = args
+            else:
+                what = "block" if is_block else "layer kind"
+                self.problem(
+                    f"`{kind}` has no argument `{key}`",
+                    kloc,
+                    _arg_hint(key, names)
+                    or (f"{what} `{kind}` takes: {_list_words(names)}" if names else f"`{kind}` takes no arguments"),
+                )
+                ok = False
+                continue
+            if key in target:
+                self.problem(f"argument `{key}` is given twice", kloc)
+                ok = False
+                continue
+            target[key] = value
+        if not ok:
+            return None
+        ident = refs.get("id")
+        if ident is not None:
+            self.check_id(ident)
+        source = _split_names(refs["from"]) if "from" in refs else None
+        extra = _split_names(refs["with"]) if "with" in refs else ()
+        return LayerItem(loc, ident, source, extra, kind, is_block, args, text)
+
+    def block_params_of(self, name: str) -> list[str]:
+        return list(self.block_params.get(name, {}))
+
+
+def _is_branches(node: yaml.Node) -> bool:
+    if isinstance(node, yaml.SequenceNode):
+        return True
+    if isinstance(node, yaml.MappingNode):
+        return any(
+            k.value not in REFERENCE_KEYS and k.value != "act" for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+        )
+    return False
+
+
+def _split_names(v: Value) -> tuple[Value, ...]:
+    out = []
+    text = str(v.text)
+    offset = 0
+    for part in text.split(","):
+        if part.strip():
+            out.append(Value(part.strip(), v.loc.shifted(offset + len(part) - len(part.lstrip()))))
+        offset += len(part) + 1
+    return tuple(out)
+
+
+def _scalar_text(entry) -> str | None:
+    if entry is None:
+        return None
+    node = entry[1]
+    return node.value if isinstance(node, yaml.ScalarNode) else None
+
+
+def _node_word(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    return f"value `{node.value}`"
+
+
+def _list_words(words) -> str:
+    return ", ".join(f"`{w}`" for w in words)
+
+
+def _arg_hint(key: str, names: list[str]) -> str | None:
+    syn = ARG_SYNONYMS.get(key.lower())
+    if syn and syn in names and syn != key:
+        return f"did you mean `{syn}`?"
+    return did_you_mean(key, names)

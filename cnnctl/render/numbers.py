@@ -1,0 +1,37 @@
+"""How numbers are written: exact with thousands separators, and short with a unit."""
+
+from __future__ import annotations
+
+_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+
+
+def exact(n: int) -> str:
+    """`15470264320` -> `15,470,264,320`."""
+    return f"{n:,}"
+
+
+def short(n: int) -> str:
+    """`15470264320` -> `15.47 G`; `61706` -> `61.71 K`; below 1000 the number itself."""
+    for scale, unit in _UNITS:
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return str(n)
+
+
+def both(n: int) -> str:
+    """`15,470,264,320 (15.47 G)`; small numbers stay alone."""
+    return exact(n) if abs(n) < 1000 else f"{exact(n)} ({short(n)})"
+
+
+def size(nbytes: int) -> str:
+    """Bytes in binary units: `58.61 MiB`."""
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"

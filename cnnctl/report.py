@@ -1,0 +1,174 @@
+"""Collect what a summary or a cost report shows, as plain data. Rendering is elsewhere.
+
+`summarize` turns a Graph into rows (optionally collapsed to a depth of the layer paths)
+and totals, including memory for a batch size and dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import CnnctlError, Problem
+from .graph import INPUT, Graph
+from .shapes import Shape, numel
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+COUNTED = (
+    "multiplications: the multiply-accumulates of conv, deconv and fc weights, as in the course "
+    "and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
+    "FLOPs: 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
+    "activations 1 per value (softmax 3), max pool f*f-1 and avg pool f*f per output value, "
+    "residual/add 1 per value per extra input, lrn 2*size+3 per value",
+)
+NOT_COUNTED = (
+    "dropout, flatten, concat and upsample (free at inference); data loading and the loss; "
+    "the backward pass (about 2 x the forward FLOPs)",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a summary: a layer, or a group of layers collapsed by --depth."""
+
+    path: str
+    kind: str
+    text: str
+    shape: Shape
+    params: int
+    buffers: int
+    mults: int
+    flops: int
+    layers: int  # how many graph nodes this row stands for
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes for a batch: input, every layer's output kept for backward, parameters."""
+
+    batch: int
+    dtype: str
+    input: int
+    activations: int
+    params: int
+
+    @property
+    def total(self) -> int:
+        return self.input + self.activations + self.params
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    file: str
+    input_shape: Shape
+    output_shape: Shape
+    rows: tuple[Row, ...]
+    layers: int
+    params: int
+    buffers: int
+    mults: int
+    flops: int
+    memory: Memory
+    warnings: tuple[Problem, ...]
+
+
+def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str = "float32") -> Summary:
+    """Rows and totals of `graph`; `depth` collapses paths deeper than that many parts."""
+    if depth is not None and depth < 1:
+        raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
+    if batch < 1:
+        raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
+    if dtype not in DTYPE_BYTES:
+        raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
+    size = DTYPE_BYTES[dtype]
+    rows = _rows(graph, depth)
+    memory = Memory(
+        batch=batch,
+        dtype=dtype,
+        input=numel(graph.input_shape) * batch * size,
+        activations=sum(numel(n.shape) for n in graph.nodes) * batch * size,
+        params=(graph.params + graph.buffers) * size,
+    )
+    return Summary(
+        graph.name,
+        graph.file,
+        graph.input_shape,
+        graph.output_shape,
+        rows,
+        len(graph.nodes),
+        graph.params,
+        graph.buffers,
+        graph.mults,
+        graph.flops,
+        memory,
+        graph.warnings,
+    )
+
+
+def _rows(graph: Graph, depth: int | None) -> tuple[Row, ...]:
+    paths = [n.path for n in graph.nodes]
+
+    def name(i: int) -> str:
+        return "input" if i == INPUT else paths[i]
+
+    if depth is None:
+        return tuple(
+            Row(
+                n.path,
+                n.kind,
+                n.text,
+                n.shape,
+                n.params,
+                n.buffers,
+                n.mults,
+                n.flops,
+                1,
+                tuple(name(i) for i in n.inputs),
+            )
+            for n in graph.nodes
+        )
+    groups: dict[str, list] = {}
+    for n in graph.nodes:
+        key = ".".join(n.path.split(".")[:depth])
+        groups.setdefault(key, []).append(n)
+    rows = []
+    for key, members in groups.items():
+        if len(members) == 1 and members[0].path == key:
+            n = members[0]
+            rows.append(
+                Row(
+                    n.path,
+                    n.kind,
+                    n.text,
+                    n.shape,
+                    n.params,
+                    n.buffers,
+                    n.mults,
+                    n.flops,
+                    1,
+                    tuple(name(i) for i in n.inputs),
+                )
+            )
+            continue
+        rows.append(
+            Row(
+                key,
+                "group",
+                f"({len(members)} layers)",
+                members[-1].shape,
+                sum(m.params for m in members),
+                sum(m.buffers for m in members),
+                sum(m.mults for m in members),
+                sum(m.flops for m in members),
+                len(members),
+                (),
+            )
+        )
+    return tuple(rows)
+
+
+def heaviest(summary: Summary) -> list[Row]:
+    """Rows by multiplications, then FLOPs, heaviest first (ties keep network order)."""
+    return sorted(summary.rows, key=lambda r: (-r.mults, -r.flops))

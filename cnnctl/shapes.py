@@ -1,0 +1,97 @@
+"""Pure shape arithmetic: integers in, integers out. No framework, no YAML.
+
+These are the formulas of the course notes, one function each, so that every number
+cnnctl prints can be checked by hand. Sizes are per spatial axis; the layer kinds apply
+them to height and width separately (filters may be non-square, e.g. 1x7).
+"""
+
+from __future__ import annotations
+
+import math
+
+Shape = tuple[int, ...]
+"""A volume ``(H, W, C)`` or, after flatten/fc, a vector ``(N,)``."""
+
+
+def format_shape(shape: Shape) -> str:
+    """``(28, 28, 6)`` -> ``'28x28x6'``; a vector ``(4096,)`` -> ``'4096'``."""
+    return "x".join(str(d) for d in shape)
+
+
+def numel(shape: Shape) -> int:
+    """Number of values in one example of this shape."""
+    return math.prod(shape)
+
+
+def effective_filter(f: int, dilation: int = 1) -> int:
+    """Span of a dilated filter: ``d*(f-1) + 1`` (a 3-tap filter at dilation 2 spans 5)."""
+    return dilation * (f - 1) + 1
+
+
+def conv_output_size(n: int, f: int, s: int = 1, p: int | tuple[int, int] = 0, dilation: int = 1) -> int:
+    """Output size of a convolution or floor-mode pooling along one axis.
+
+    ``floor((n + p_before + p_after - f_eff) / s) + 1`` with ``f_eff = d*(f-1) + 1``; a single
+    integer ``p`` pads both sides, the course's ``floor((n + 2p - f)/s) + 1``. May return 0 or
+    less when the filter does not fit; callers turn that into an error.
+    """
+    before, after = (p, p) if isinstance(p, int) else p
+    return (n + before + after - effective_filter(f, dilation)) // s + 1
+
+
+def pool_output_size_ceil(n: int, f: int, s: int, p: int = 0) -> int:
+    """Output size of ceil-mode pooling along one axis (Caffe, PyTorch ``ceil_mode=True``).
+
+    ``ceil((n + 2p - f) / s) + 1``, minus one when the last window would start past the
+    input and its left padding (``(out - 1)*s >= n + p``): that window would see only
+    padding, and PyTorch and Caffe drop it.
+    """
+    out = -(-(n + 2 * p - f) // s) + 1
+    if out > 0 and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def same_output_size(n: int, s: int) -> int:
+    """Output size with ``same`` padding: ``ceil(n / s)``, whatever the filter."""
+    return -(-n // s)
+
+
+def same_padding(n: int, f: int, s: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Padding ``(before, after)`` that gives ``same`` output ``ceil(n/s)``.
+
+    The total is ``max((ceil(n/s) - 1)*s + f_eff - n, 0)``. When it is odd (an even filter at
+    stride 1, for instance) it cannot be split evenly: the extra row/column goes after
+    (bottom/right), as TensorFlow and PyTorch's ``padding='same'`` do.
+    """
+    total = max((same_output_size(n, s) - 1) * s + effective_filter(f, dilation) - n, 0)
+    return total // 2, total - total // 2
+
+
+def transposed_conv_output_size(n: int, f: int, s: int = 1, p: int = 0, dilation: int = 1) -> int:
+    """Output size of a transposed convolution: ``(n - 1)*s - 2p + d*(f-1) + 1``."""
+    return (n - 1) * s - 2 * p + effective_filter(f, dilation)
+
+
+def conv_params(f_h: int, f_w: int, c_in: int, n: int, groups: int = 1, bias: bool = True) -> int:
+    """Weights ``f_h*f_w*(c_in/groups)*n`` plus ``n`` biases."""
+    return f_h * f_w * (c_in // groups) * n + (n if bias else 0)
+
+
+def conv_mults(h_out: int, w_out: int, n: int, f_h: int, f_w: int, c_in: int, groups: int = 1) -> int:
+    """Multiplications of a convolution: (output volume) x (filter volume).
+
+    ``H'*W'*n * f_h*f_w*(c_in/groups)``: every output value is one dot product of the
+    filter with the input patch. The course's 6x6 input, 3x3 filter: ``(4*4*1)*(3*3*1) = 144``.
+    """
+    return h_out * w_out * n * f_h * f_w * (c_in // groups)
+
+
+def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
+    """Weights ``n_in*n_out`` plus ``n_out`` biases."""
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def fc_mults(n_in: int, n_out: int) -> int:
+    """Multiplications of a fully connected layer: ``n_in*n_out``."""
+    return n_in * n_out
