@@ -556,8 +556,18 @@ def _render(value: object) -> str:
     return str(value)
 
 
+_shorthands: dict[tuple, str] = {}
+
+
 def shorthand(kind: LayerKind, args: Args) -> str:
     """Canonical shorthand of a layer: required and non-default arguments, in order."""
+    key = (kind.name, *args.values())
+    if key not in _shorthands:
+        _shorthands[key] = _shorthand(kind, args)
+    return _shorthands[key]
+
+
+def _shorthand(kind: LayerKind, args: Args) -> str:
     parts = [kind.name]
     for arg in kind.args:
         value = args.get(arg.name)

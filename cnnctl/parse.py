@@ -20,6 +20,7 @@ from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatIt
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "train")
 CONSTRUCTS = ("repeat", "residual")  # `concat` and `add` are constructs when given branches
 REFERENCE_KEYS = ("id", "from", "with")
+_WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 KIND_SYNONYMS = {
@@ -89,6 +90,8 @@ def parse_file_text(text: str, file: str) -> NetworkSpec:
 
 def tokenize(text: str) -> list[tuple[str, int]]:
     """Split shorthand on whitespace, keeping `${ ... }` expressions whole; with offsets."""
+    if "${" not in text:
+        return [(m.group(), m.start()) for m in _WORD.finditer(text)]
     tokens: list[tuple[str, int]] = []
     i, n = 0, len(text)
     while i < n:

@@ -8,12 +8,12 @@ point at the line that caused a problem.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import Loc
 
 
-@dataclass(frozen=True)
-class Value:
+class Value(NamedTuple):
     """A written value (text, or a list of texts for `from`/`with`) and its location."""
 
     text: str | tuple[str, ...]

@@ -71,8 +71,17 @@ class ArgType:
     """A named parser: `describe` is how messages and docs name it."""
 
     describe: str
-    parse: Callable[[str], Any]
+    parser: Callable[[str], Any]
     words: tuple[str, ...] = ()  # the words it accepts, for "did you mean" hints
+    # Networks repeat the same few values thousands of times; parse each text once.
+    _seen: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def parse(self, text: str) -> Any:
+        try:
+            return self._seen[text]
+        except KeyError:
+            value = self._seen[text] = self.parser(text)
+            return value
 
 
 def Int(minimum: int = 1) -> ArgType:
@@ -142,4 +151,4 @@ class Arg:
         """The default, parsed like a written value (`1` -> (1, 1) for a size)."""
         if self.required or self.default is None:
             return self.default
-        return self.type.parse(str(self.default))
+        return self.type.parse(str(self.default))  # cached by the type
