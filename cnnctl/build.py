@@ -14,7 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .errors import CnnctlError, Loc, Problem, ShapeError, did_you_mean
 from .expr import ExprError, evaluate
@@ -452,7 +452,7 @@ class _Builder:
                     layer=path,
                     hint=did_you_mean(key, names),
                 )
-        return replace(head, args={**head.args, **item.first})
+        return head._replace(args={**head.args, **item.first})
 
     def residual(self, item: ResidualItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
         names = _Names(path)

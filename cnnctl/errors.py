@@ -6,9 +6,7 @@ catches `CnnctlError` alone: any other exception escaping is a bug in cnnctl.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 
@@ -29,8 +27,7 @@ class Loc(NamedTuple):
         return Loc(self.file, self.line, self.col + offset)
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong: a message, where, in which layer, and what to do about it."""
 
     message: str
@@ -77,6 +74,8 @@ class ShapeError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:
     """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
+    import difflib  # only on the error path: it slows every start-up otherwise
+
     if synonyms and word.lower() in synonyms:
         return f"did you mean `{synonyms[word.lower()]}`?"
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

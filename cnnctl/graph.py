@@ -7,6 +7,7 @@ It holds no YAML and no reference back to the parser.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import Loc, Problem
 from .layers import Args
@@ -16,8 +17,7 @@ INPUT = -1
 """Index standing for the network's input in `Node.inputs`."""
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """One layer: where it sits (`path`), what it is, what it produces and costs."""
 
     index: int

@@ -6,7 +6,7 @@ and totals, including memory for a batch size and dtype.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import CnnctlError, Problem
 from .graph import INPUT, Graph
@@ -27,8 +27,7 @@ NOT_COUNTED = (
 )
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One line of a summary: a layer, or a group of layers collapsed by --depth."""
 
     path: str
@@ -43,8 +42,7 @@ class Row:
     inputs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(NamedTuple):
     """Bytes for a batch: input, every layer's output kept for backward, parameters."""
 
     batch: int
@@ -58,8 +56,7 @@ class Memory:
         return self.input + self.activations + self.params
 
 
-@dataclass(frozen=True)
-class Summary:
+class Summary(NamedTuple):
     name: str
     file: str
     input_shape: Shape

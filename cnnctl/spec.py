@@ -3,12 +3,16 @@
 Values are still text here (``"$n"``, ``"1x7"``): block arguments are substituted and
 values typed when the graph is built. Every item keeps its location so the builder can
 point at the line that caused a problem.
+
+Every item of a `layers:` list has `loc`, `id` (its explicit name), `source` (`from=`:
+exactly these inputs, by id) and `extra` (`with=`: the previous output plus these).
+The classes are NamedTuples: cnnctl starts in a fraction of a second, and dataclasses
+cost a millisecond each to create at import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 from .errors import Loc
 
@@ -20,56 +24,60 @@ class Value(NamedTuple):
     loc: Loc
 
 
-@dataclass(frozen=True)
-class Item:
-    """Common to every entry of a `layers:` list."""
+class LayerItem(NamedTuple):
+    """One layer (`conv f=3 n=64`) or one use of a block (`basic n=64 s=2`)."""
 
     loc: Loc
     id: Value | None
-    source: tuple[Value, ...] | None  # `from=`: exactly these inputs, by id
-    extra: tuple[Value, ...]  # `with=`: the previous output plus these
-
-
-@dataclass(frozen=True)
-class LayerItem(Item):
-    """One layer (`conv f=3 n=64`) or one use of a block (`basic n=64 s=2`)."""
-
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
     kind: str = ""
     is_block: bool = False
-    args: dict[str, Value] = field(default_factory=dict)
+    args: dict[str, Value] = {}  # noqa: RUF012 - never mutated
     text: str = ""  # as written, for messages
 
 
-@dataclass(frozen=True)
-class RepeatItem(Item):
+class RepeatItem(NamedTuple):
     """`repeat: N` with a `layers:` body; `first:` overrides arguments of the first pass."""
 
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
     times: Value | None = None
     body: tuple[Item, ...] = ()
-    first: dict[str, Value] = field(default_factory=dict)
+    first: dict[str, Value] = {}  # noqa: RUF012 - never mutated
 
 
-@dataclass(frozen=True)
-class ResidualItem(Item):
+class ResidualItem(NamedTuple):
     """`residual:` a main path whose output is added to its input (through `shortcut`)."""
 
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
     body: tuple[Item, ...] = ()
     shortcut: str | tuple[Item, ...] = "identity"  # identity | projection | layers
     shortcut_loc: Loc | None = None
     act: Value | None = None
 
 
-@dataclass(frozen=True)
-class BranchesItem(Item):
+class BranchesItem(NamedTuple):
     """`concat:` or `add:` of parallel branches, each starting from the same input."""
 
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
     merge: str = "concat"
     branches: tuple[tuple[str | None, tuple[Item, ...], Loc], ...] = ()
     act: Value | None = None
 
 
-@dataclass(frozen=True)
-class BlockDef:
+Item = Union[LayerItem, RepeatItem, ResidualItem, BranchesItem]
+
+
+class BlockDef(NamedTuple):
     """A reusable, parameterised group of layers under `blocks:`."""
 
     name: str
@@ -78,11 +86,10 @@ class BlockDef:
     loc: Loc
 
 
-@dataclass(frozen=True)
-class NetworkSpec:
+class NetworkSpec(NamedTuple):
     file: str
     name: str
     input: Value | None
     layers: tuple[Item, ...]
-    blocks: dict[str, BlockDef] = field(default_factory=dict)
+    blocks: dict[str, BlockDef]
     description: str = ""
