@@ -34,7 +34,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-Arch = Annotated[str, typer.Argument(help="A YAML file, or a bundled name such as vgg16 (see `cnnctl list`).")]
+Arch = Annotated[str, typer.Argument(metavar="ARCH", help="A YAML file, or a bundled name such as vgg16 (see `cnnctl list`).")]
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input volume HxWxC, overriding the file's.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory (and batch totals).")]
@@ -95,7 +95,7 @@ def flops_cmd(
 
 @app.command("validate")
 def validate_cmd(
-    files: Annotated[list[str], typer.Argument(help="Network files (or bundled names) to check.")],
+    files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Network files (or bundled names) to check.")],
     input: InputOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
