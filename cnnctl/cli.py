@@ -34,7 +34,9 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-Arch = Annotated[str, typer.Argument(metavar="ARCH", help="A YAML file, or a bundled name such as vgg16 (see `cnnctl list`).")]
+Arch = Annotated[
+    str, typer.Argument(metavar="ARCH", help="A YAML file, or a bundled name such as vgg16 (see `cnnctl list`).")
+]
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input volume HxWxC, overriding the file's.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory (and batch totals).")]
