@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .errors import CnnctlError, Problem
-from .graph import INPUT, Graph
+from .graph import INPUT, Graph, Node
 from .shapes import Shape, numel
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -40,6 +40,7 @@ class Row(NamedTuple):
     flops: int
     layers: int  # how many graph nodes this row stands for
     inputs: tuple[str, ...]
+    memory: int  # bytes of this row's outputs for the batch and dtype
 
 
 class Memory(NamedTuple):
@@ -80,7 +81,7 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]
-    rows = _rows(graph, depth)
+    rows = _rows(graph, depth, batch * size)
     memory = Memory(
         batch=batch,
         dtype=dtype,
@@ -104,50 +105,21 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
     )
 
 
-def _rows(graph: Graph, depth: int | None) -> tuple[Row, ...]:
-    paths = [n.path for n in graph.nodes]
-
-    def name(i: int) -> str:
-        return "input" if i == INPUT else paths[i]
+def _rows(graph: Graph, depth: int | None, bytes_per_value: int) -> tuple[Row, ...]:
+    def layer_row(n: Node) -> Row:
+        inputs = tuple("input" if i == INPUT else graph.nodes[i].path for i in n.inputs)
+        memory = numel(n.shape) * bytes_per_value
+        return Row(n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory)
 
     if depth is None:
-        return tuple(
-            Row(
-                n.path,
-                n.kind,
-                n.text,
-                n.shape,
-                n.params,
-                n.buffers,
-                n.mults,
-                n.flops,
-                1,
-                tuple(name(i) for i in n.inputs),
-            )
-            for n in graph.nodes
-        )
-    groups: dict[str, list] = {}
+        return tuple(layer_row(n) for n in graph.nodes)
+    groups: dict[str, list[Node]] = {}
     for n in graph.nodes:
-        key = ".".join(n.path.split(".")[:depth])
-        groups.setdefault(key, []).append(n)
+        groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)
     rows = []
     for key, members in groups.items():
         if len(members) == 1 and members[0].path == key:
-            n = members[0]
-            rows.append(
-                Row(
-                    n.path,
-                    n.kind,
-                    n.text,
-                    n.shape,
-                    n.params,
-                    n.buffers,
-                    n.mults,
-                    n.flops,
-                    1,
-                    tuple(name(i) for i in n.inputs),
-                )
-            )
+            rows.append(layer_row(members[0]))
             continue
         rows.append(
             Row(
@@ -161,6 +133,7 @@ def _rows(graph: Graph, depth: int | None) -> tuple[Row, ...]:
                 sum(m.flops for m in members),
                 len(members),
                 (),
+                sum(numel(m.shape) for m in members) * bytes_per_value,
             )
         )
     return tuple(rows)

@@ -9,7 +9,7 @@ from .table import Table
 
 
 def summary_table(s: Summary) -> Table:
-    rows = [[r.path, r.text, format_shape(r.shape), exact(r.params), exact(r.mults)] for r in s.rows]
+    rows = [[r.path, r.text, format_shape(r.shape), exact(r.params), exact(r.mults), size(r.memory)] for r in s.rows]
     m = s.memory
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
@@ -20,7 +20,8 @@ def summary_table(s: Summary) -> Table:
         f"Memory ({m.dtype}, batch {m.batch}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)}",
     ]
-    return Table(f"{s.name}  ({s.file})", ["Layer", "Shorthand", "Output", "Params", "Mults"], rows, {2, 3, 4}, notes)
+    columns = ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
+    return Table(f"{s.name}  ({s.file})", columns, rows, {2, 3, 4, 5}, notes)
 
 
 def summary_json(s: Summary) -> dict:
@@ -42,6 +43,7 @@ def summary_json(s: Summary) -> dict:
                 "flops": r.flops,
                 "layers": r.layers,
                 "inputs": list(r.inputs),
+                "memory_bytes": r.memory,
             }
             for r in s.rows
         ],
