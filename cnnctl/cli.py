@@ -85,7 +85,13 @@ def flops_cmd(
     per_layer: Annotated[bool, typer.Option("--per-layer", help="Each layer's share, heaviest first.")] = False,
     format: FormatOpt = Format.table,
 ) -> None:
-    """The cost of one forward pass: multiplications and FLOPs, exact, and what is counted."""
+    """The cost of one forward pass: multiplications and FLOPs, exact, and what is counted.
+
+    Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
+    PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
+    element-wise work per value: bn 2, activations 1 (softmax 3), max pool f*f-1 and
+    avg pool f*f per output, add 1 per extra input, lrn 2*size+3.
+    """
     graph = _load(arch, input)
     summary = summarize(graph, batch=batch)
     if format is Format.json:

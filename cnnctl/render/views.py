@@ -16,7 +16,7 @@ def summary_table(s: Summary) -> Table:
         f"Params: {both(s.params)} trainable, {exact(s.buffers)} non-trainable buffers",
         f"Multiplications: {both(s.mults)} per image"
         + (f", {both(s.mults * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""),
-        f"FLOPs: {both(s.flops)} per image (cnnctl flops --help for what is counted)",
+        f"FLOPs: {both(s.flops)} per image (`cnnctl flops` says what is counted)",
         f"Memory ({m.dtype}, batch {m.batch}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)}",
     ]
