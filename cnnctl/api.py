@@ -34,5 +34,7 @@ def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
 def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:
     """Like `load`, from YAML text; `file` is the name used in messages."""
     spec = parse_file_text(text, file)
-    shape = parse_volume(input, None, "--input") if isinstance(input, str) else input
-    return build_graph(spec, tuple(shape) if shape is not None else None)
+    if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
+        input = "x".join(str(d) for d in input)
+    shape = parse_volume(input, None, "input") if input is not None else None
+    return build_graph(spec, shape)

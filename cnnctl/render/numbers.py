@@ -12,8 +12,11 @@ def exact(n: int) -> str:
 
 def short(n: int) -> str:
     """`15470264320` -> `15.47 G`; `61706` -> `61.71 K`; below 1000 the number itself."""
+    if abs(n) < 1000:
+        return str(n)
     for scale, unit in _UNITS:
-        if abs(n) >= scale:
+        # Compare after rounding, so 999,999 is `1.00 M` rather than `1000.00 K`.
+        if round(abs(n) / scale, 2) >= 1:
             return f"{n / scale:.2f} {unit}"
     return str(n)
 
@@ -27,7 +30,7 @@ def size(nbytes: int) -> str:
     """Bytes in binary units: `58.61 MiB`."""
     value = float(nbytes)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+        if value < 1024 if unit == "B" else round(value, 2) < 1024 or unit == "TiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     raise AssertionError  # pragma: no cover

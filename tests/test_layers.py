@@ -1,0 +1,349 @@
+"""Each layer kind's rules (cnnctl.layers.KINDS): shape, params, buffers, mults and FLOPs.
+
+Expected numbers follow the conventions stated in cnnctl/layers/base.py and each kind's
+docstring, worked by hand in the comments.
+"""
+
+import pytest
+
+import cnnctl
+from cnnctl.errors import ShapeError
+from cnnctl.layers import KINDS, Args
+from cnnctl.report import COUNTED, NOT_COUNTED
+
+EXPECTED_KINDS = {
+    "conv",
+    "deconv",
+    "pool",
+    "fc",
+    "flatten",
+    "dropout",
+    "bn",
+    "lrn",
+    "add",
+    "concat",
+    "upsample",
+    "relu",
+    "relu6",
+    "leaky",
+    "elu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "softmax",
+}
+NON_ACTIVATIONS = {"conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample"}
+ACTIVATIONS = sorted(EXPECTED_KINDS - NON_ACTIVATIONS)
+
+
+def make(name: str, **written) -> Args:
+    """Typed arguments as the builder makes them: written text parsed by each Arg's type."""
+    a = Args()
+    for arg in KINDS[name].args:
+        a[arg.name] = arg.type.parse(str(written.pop(arg.name))) if arg.name in written else arg.typed_default
+    assert not written, f"unknown args {written}"
+    return a
+
+
+def run(name: str, ins, **written):
+    """(shape, params, buffers, mults, flops) of one layer on input shapes `ins`."""
+    kind = KINDS[name]
+    a = make(name, **written)
+    out = kind.shape(a, list(ins))
+    return out, kind.params(a, ins, out), kind.buffers(a, ins, out), kind.mults(a, ins, out), kind.flops(a, ins, out)
+
+
+# -- the registry and its documentation ----------------------------------------------------------
+def test_registry_has_every_documented_kind():
+    assert set(KINDS) >= EXPECTED_KINDS
+    for name, kind in KINDS.items():
+        assert kind.name == name
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_KINDS))
+def test_every_kind_documents_its_rules(name):
+    doc = (KINDS[name].__doc__ or "").strip()
+    assert doc, f"{name} has no docstring"
+    assert KINDS[name].summary  # first line
+    low = doc.lower()
+    assert "param" in low  # says what its parameters are (even "no params")
+    assert "flop" in low or "free" in low  # says what it costs
+    if name in ("conv", "deconv", "fc"):
+        assert "Params:" in doc and "Multiplications:" in doc and "FLOPs:" in doc
+    if name in ("conv", "pool", "deconv"):
+        assert "Output" in doc  # the shape rule
+
+
+def test_counted_text_names_every_kind_with_elementwise_cost():
+    counted = " ".join(COUNTED)
+    for word in ("conv", "deconv", "fc", "bn", "softmax 3", "max pool", "avg pool", "lrn 2*size+3", "residual"):
+        assert word in counted
+    free = " ".join(NOT_COUNTED)
+    for word in ("dropout", "flatten", "concat", "upsample"):
+        assert word in free
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("dropout", (4, 4, 8)), ("flatten", (4, 4, 8)), ("concat", None), ("upsample", (4, 4, 8))],
+)
+def test_kinds_listed_as_not_counted_are_free(name, shape):
+    ins = [(4, 4, 8), (4, 4, 2)] if shape is None else [shape]
+    _, params, buffers, mults, flops = run(name, ins)
+    assert (params, buffers, mults, flops) == (0, 0, 0, 0)
+
+
+# -- conv ------------------------------------------------------------------------------------------
+def test_conv_course_example():
+    # 6x6x1 * 3x3 -> 4x4x1; params 9 + 1 bias; mults (4*4*1)*(3*3*1) = 144
+    # flops 2*144 + 16 bias adds = 304
+    assert run("conv", [(6, 6, 1)], f=3, n=1) == ((4, 4, 1), 10, 0, 144, 304)
+
+
+def test_conv_without_bias_and_with_activation():
+    # no bias: params 9, flops 2*144 = 288; relu adds 1 per output value: 288 + 16 = 304
+    assert run("conv", [(6, 6, 1)], f=3, n=1, bias="false") == ((4, 4, 1), 9, 0, 144, 288)
+    assert run("conv", [(6, 6, 1)], f=3, n=1, bias="false", act="relu")[4] == 304
+    # with bias and softmax: 288 + 16 + 3*16 = 352
+    assert run("conv", [(6, 6, 1)], f=3, n=1, act="softmax")[4] == 352
+
+
+def test_conv_over_volume_and_stride():
+    # 6x6x3, 2 filters 3x3x3: 4x4x2; mults (4*4*2)*(3*3*3) = 864; params 2*27 + 2 = 56
+    assert run("conv", [(6, 6, 3)], f=3, n=2)[:4] == ((4, 4, 2), 56, 0, 864)
+    # 7x7x1, f=3 s=2: floor(4/2)+1 = 3 -> 3x3x1; mults 9*9 = 81
+    assert run("conv", [(7, 7, 1)], f=3, s=2, n=1)[::3] == ((3, 3, 1), 81)
+
+
+def test_conv_depthwise_groups():
+    # 112x112x32, depthwise 3x3 p=1 (groups = channels = n): each filter sees 1 channel
+    # params 3*3*1*32 = 288; mults (112*112*32)*(3*3*1) = 401,408*9 = 3,612,672
+    out, params, _, mults, flops = run("conv", [(112, 112, 32)], f=3, p=1, n=32, groups=32, bias="false")
+    assert out == (112, 112, 32)
+    assert params == 288
+    assert mults == 3_612_672
+    assert flops == 7_225_344  # 2 * mults
+
+
+def test_conv_grouped():
+    # 8x8x8 -> n=4, groups=2: each filter sees 8/2 = 4 channels; params 1*1*4*4 + 4 = 20
+    # mults (8*8*4)*(1*1*4) = 1024
+    assert run("conv", [(8, 8, 8)], f=1, n=4, groups=2)[:4] == ((8, 8, 4), 20, 0, 1024)
+
+
+def test_conv_non_square_filter():
+    # Inception-v3 style 1x7 on 17x17x192, p=0x3 keeps 17x17:
+    # H: 17 + 0 - 1 + 1 = 17; W: 17 + 6 - 7 + 1 = 17
+    # params 1*7*192*160 = 215,040; mults (17*17*160)*(1*7*192) = 46,240*1,344 = 62,146,560
+    out, params, _, mults, _ = run("conv", [(17, 17, 192)], f="1x7", p="0x3", n=160, bias="false")
+    assert out == (17, 17, 160)
+    assert params == 215_040
+    assert mults == 62_146_560
+    # without padding the width shrinks: 17 - 7 + 1 = 11
+    assert run("conv", [(17, 17, 192)], f="1x7", n=160)[0] == (17, 11, 160)
+
+
+def test_conv_dilation():
+    # 7x7x1, f=3 d=2 spans 5: 7 - 5 + 1 = 3; taps are still 3x3: mults (3*3*1)*9 = 81, params 9 + 1
+    assert run("conv", [(7, 7, 1)], f=3, n=1, dilation=2)[:4] == ((3, 3, 1), 10, 0, 81)
+    # p=same with dilation keeps the size: 10x10
+    assert run("conv", [(10, 10, 2)], f=3, n=4, dilation=2, p="same")[0] == (10, 10, 4)
+
+
+def test_conv_same_padding_shape_and_note():
+    # same: ceil(n/s): ceil(7/2) = 4; even split (1, 1): no note
+    kind, a = KINDS["conv"], make("conv", f=3, s=2, p="same", n=8)
+    assert kind.shape(a, [(7, 7, 3)]) == (4, 4, 8)
+    assert kind.notes(a, [(7, 7, 3)], (4, 4, 8)) == []
+    # 8x8, f=3 s=2: total (4-1)*2 + 3 - 8 = 1 -> 0 before, 1 after: a note says so
+    notes = kind.notes(a, [(8, 8, 3)], (4, 4, 8))
+    assert len(notes) == 1
+    assert "0 top, 1 bottom" in notes[0] and "0 left, 1 right" in notes[0]
+
+
+def test_conv_filter_larger_than_padded_input():
+    with pytest.raises(ShapeError, match=r"5x5 is larger than its padded input 3x3"):
+        run("conv", [(3, 3, 1)], f=5, n=1)
+    # with p=1 it fits: 3 + 2 - 5 + 1 = 1
+    assert run("conv", [(3, 3, 1)], f=5, p=1, n=1)[0] == (1, 1, 1)
+
+
+def test_conv_groups_must_divide():
+    with pytest.raises(ShapeError, match=r"groups=3 must divide both the input channels \(4\)"):
+        run("conv", [(8, 8, 4)], f=1, n=6, groups=3)
+    with pytest.raises(ShapeError, match=r"groups=2"):
+        run("conv", [(8, 8, 4)], f=1, n=3, groups=2)  # n not divisible
+
+
+def test_conv_needs_a_volume():
+    with pytest.raises(ShapeError, match="volume"):
+        run("conv", [(120,)], f=1, n=1)
+
+
+# -- deconv ----------------------------------------------------------------------------------------
+def test_deconv_doubles():
+    # 8x8x32, f=2 s=2 n=16: (8-1)*2 + 2 = 16 -> 16x16x16
+    # params 2*2*32*16 + 16 = 2,064; mults 8*8*32 * 2*2*16 = 2,048*64 = 131,072
+    # flops 2*131,072 + 16*16*16 bias adds = 262,144 + 4,096 = 266,240
+    assert run("deconv", [(8, 8, 32)], f=2, s=2, n=16) == ((16, 16, 16), 2064, 0, 131_072, 266_240)
+    assert run("deconv", [(8, 8, 32)], f=2, s=2, n=16, bias="false")[1::3] == (2048, 262_144)
+
+
+def test_deconv_padding_and_groups():
+    # 4x4x4, f=3 s=2 p=1: 3*2 - 2 + 3 = 7
+    assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, n=2)[0] == (7, 7, 2)
+    # groups=2: params 3*3*(4/2)*2 + 2 = 38; mults 4*4*4 * 3*3*(2/2) = 576
+    assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, n=2, groups=2)[1::2] == (38, 576)
+
+
+def test_deconv_padding_removing_everything():
+    # 1x1, f=1 s=1 p=1: 0 - 2 + 1 = -1
+    with pytest.raises(ShapeError, match="removes"):
+        run("deconv", [(1, 1, 3)], f=1, p=1, n=2)
+
+
+# -- pool ------------------------------------------------------------------------------------------
+def test_pool_max_and_avg_flops():
+    # 4x4x3, f=2 (s defaults to f): 2x2x3; max: f*f - 1 = 3 comparisons per output: 12*3 = 36
+    assert run("pool", [(4, 4, 3)], op="max", f=2) == ((2, 2, 3), 0, 0, 0, 36)
+    # avg: f*f = 4 per output: 12*4 = 48
+    assert run("pool", [(4, 4, 3)], op="avg", f=2) == ((2, 2, 3), 0, 0, 0, 48)
+    # avg f=3 s=1 p=1 keeps 5x5: 5*5*2 outputs * 9 = 450
+    assert run("pool", [(5, 5, 2)], op="avg", f=3, s=1, p=1)[::4] == ((5, 5, 2), 450)
+
+
+def test_pool_default_op_is_max_and_stride_defaults_to_f():
+    # f=3, s=f=3 on 9x9: (9-3)/3 + 1 = 3; max: 9*2*(9-1) = 144
+    assert run("pool", [(9, 9, 2)], f=3)[::4] == ((3, 3, 2), 144)
+
+
+def test_pool_ceil_mode():
+    # GoogLeNet: 112, f=3 s=2 ceil: ceil(109/2) + 1 = 56 (floor: 55)
+    assert run("pool", [(112, 112, 64)], f=3, s=2, ceil="true")[0] == (56, 56, 64)
+    assert run("pool", [(112, 112, 64)], f=3, s=2)[0] == (55, 55, 64)
+    # the drop rule: 5, f=2 s=2 p=1: ceil(5/2)+1 = 4, but window 4 starts at 6 >= 5+1: dropped -> 3
+    assert run("pool", [(5, 5, 1)], f=2, s=2, p=1, ceil="true")[0] == (3, 3, 1)
+
+
+def test_pool_same_padding():
+    # ceil(7/2) = 4
+    assert run("pool", [(7, 7, 3)], f=3, s=2, p="same")[0] == (4, 4, 3)
+
+
+def test_pool_global():
+    # 7x7x512 -> 1x1x512; avg: H*W = 49 per channel: 25,088; max: 48 per channel: 24,576
+    assert run("pool", [(7, 7, 512)], op="avg", **{"global": "true"}) == ((1, 1, 512), 0, 0, 0, 25_088)
+    assert run("pool", [(7, 7, 512)], op="max", **{"global": "true"})[4] == 24_576
+
+
+def test_pool_errors():
+    with pytest.raises(ShapeError, match="window size"):
+        run("pool", [(4, 4, 1)])  # no f and not global
+    with pytest.raises(ShapeError, match=r"window 3x3 is larger than its padded input 2x2"):
+        run("pool", [(2, 2, 1)], f=3)
+    with pytest.raises(ShapeError, match="half"):
+        run("pool", [(8, 8, 1)], f=2, p=2)
+    with pytest.raises(ShapeError, match="volume"):
+        run("pool", [(10,)], f=2)
+
+
+# -- fc, flatten, dropout --------------------------------------------------------------------------
+def test_fc_flattens_a_volume():
+    # LeNet-5: 5x5x16 = 400 inputs -> 120: params 400*120 + 120 = 48,120; mults 48,000
+    # flops 2*48,000 + 120 = 96,120; tanh: + 120 = 96,240
+    assert run("fc", [(5, 5, 16)], units=120) == ((120,), 48_120, 0, 48_000, 96_120)
+    assert run("fc", [(5, 5, 16)], units=120, act="tanh")[4] == 96_240
+    assert run("fc", [(5, 5, 16)], units=120, bias="false")[1::3] == (48_000, 96_000)
+
+
+def test_fc_on_vector():
+    # 84 -> 10 softmax: params 840 + 10; flops 2*840 + 10 + 3*10 = 1,720
+    assert run("fc", [(84,)], units=10, act="softmax") == ((10,), 850, 0, 840, 1720)
+
+
+def test_flatten_and_dropout():
+    assert run("flatten", [(7, 7, 40)])[0] == (1960,)  # 7*7*40
+    assert run("dropout", [(7, 7, 40)], rate=0.3)[0] == (7, 7, 40)
+
+
+# -- normalisation ---------------------------------------------------------------------------------
+def test_batch_norm():
+    # 4x4x8: gamma, beta per channel: 2*8 = 16 params; running mean, var: 16 buffers
+    # flops 2 per value: 2*128 = 256; relu + 128 = 384
+    assert run("bn", [(4, 4, 8)]) == ((4, 4, 8), 16, 16, 0, 256)
+    assert run("bn", [(4, 4, 8)], act="relu")[4] == 384
+    assert run("bn", [(120,)])[1:3] == (240, 240)  # on a vector: 2*120 each
+
+
+def test_lrn():
+    # AlexNet: 55x55x96, size 5: (2*5 + 3) = 13 per value: 13 * 290,400 = 3,775,200
+    assert run("lrn", [(55, 55, 96)], size=5) == ((55, 55, 96), 0, 0, 0, 3_775_200)
+    assert run("lrn", [(2, 2, 4)], size=3)[4] == 9 * 16  # (2*3 + 3) * 16
+    with pytest.raises(ShapeError, match="volume"):
+        run("lrn", [(10,)])
+
+
+# -- add, concat, upsample -------------------------------------------------------------------------
+def test_add():
+    # 2 inputs of 4x4x8: (2-1) * 128 = 128 adds; 3 inputs: 2 * 128 = 256
+    assert run("add", [(4, 4, 8), (4, 4, 8)]) == ((4, 4, 8), 0, 0, 0, 128)
+    assert run("add", [(4, 4, 8)] * 3)[4] == 256
+    assert run("add", [(4, 4, 8), (4, 4, 8)], act="relu")[4] == 256  # 128 + 128
+
+
+def test_add_mismatched_shapes():
+    with pytest.raises(ShapeError, match=r"cannot add different shapes: 4x4x8, 4x4x16") as exc:
+        run("add", [(4, 4, 8), (4, 4, 16)])
+    assert "projection" in exc.value.hint
+
+
+def test_concat():
+    # Inception: 28x28 with 64 + 128 + 32 + 32 channels = 256
+    assert run("concat", [(28, 28, 64), (28, 28, 128), (28, 28, 32), (28, 28, 32)])[0] == (28, 28, 256)
+    assert run("concat", [(10,), (20,)])[0] == (30,)
+
+
+def test_concat_mismatched_height_width():
+    with pytest.raises(ShapeError, match=r"same height and width, got 28x28x64, 14x14x64"):
+        run("concat", [(28, 28, 64), (14, 14, 64)])
+    with pytest.raises(ShapeError):
+        run("concat", [(28, 28, 64), (10,)])
+
+
+def test_upsample():
+    # nearest 2: 8x8x3 -> 16x16x3; 3: 24x24x3
+    assert run("upsample", [(8, 8, 3)]) == ((16, 16, 3), 0, 0, 0, 0)
+    assert run("upsample", [(8, 8, 3)], scale=3)[0] == (24, 24, 3)
+
+
+def test_input_counts():
+    assert KINDS["add"].min_inputs == 2 and KINDS["add"].max_inputs is None
+    assert KINDS["concat"].min_inputs == 2 and KINDS["concat"].max_inputs is None
+    assert KINDS["conv"].max_inputs == 1
+
+
+# -- activations -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_counts(name):
+    # shape unchanged, no params or mults; 1 FLOP per value, softmax 3 (exp, sum, divide)
+    per_value = 3 if name == "softmax" else 1
+    assert run(name, [(4, 4, 8)]) == ((4, 4, 8), 0, 0, 0, 128 * per_value)
+    assert run(name, [(10,)])[4] == 10 * per_value
+
+
+def test_leaky_slope_is_positional_with_default():
+    slope = next(a for a in KINDS["leaky"].args if a.name == "slope")
+    assert slope.positional and slope.typed_default == 0.01
+
+
+# -- through the builder: a ShapeError becomes a located CnnctlError ----------------------------------
+def test_shape_error_is_reported_with_layer_and_line():
+    text = "input: 3x3x1\nlayers:\n  - conv f=3 n=2\n  - conv f=3 n=2\n"
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        cnnctl.load_text(text, "net.yaml")
+    (problem,) = exc.value.problems
+    assert problem.layer == "conv2"
+    assert problem.loc.line == 4
+    assert "larger than its padded input" in problem.message

@@ -1,0 +1,571 @@
+"""The notation: shorthand and mapping forms, positional args and flags, blocks, repeat,
+residual, branches, references, naming, input override, warnings and bundled names."""
+
+import textwrap
+
+import pytest
+
+import cnnctl
+from cnnctl.graph import INPUT
+
+
+def load(text: str, **kw):
+    return cnnctl.load_text(textwrap.dedent(text), "net.yaml", **kw)
+
+
+def paths(graph) -> list[str]:
+    return [n.path for n in graph.nodes]
+
+
+def by_path(graph) -> dict:
+    return {n.path: n for n in graph.nodes}
+
+
+def essence(graph) -> list[tuple]:
+    """What a graph means, without source locations."""
+    return [
+        (n.path, n.kind, dict(n.args), n.inputs, n.shape, n.params, n.buffers, n.mults, n.flops, n.text)
+        for n in graph.nodes
+    ]
+
+
+# -- shorthand vs mapping ----------------------------------------------------------------------------
+def test_shorthand_and_mapping_forms_give_identical_graphs():
+    short = load("""
+        input: 32x32x3
+        layers:
+          - conv f=1x7 s=2 p=same n=16 act=relu bias=false id=c1
+          - pool max f=3 s=2 ceil
+          - bn act=relu
+          - fc 10 act=softmax
+    """)
+    mapping = load("""
+        input: 32x32x3
+        layers:
+          - conv: {f: 1x7, s: 2, p: same, n: 16, act: relu, bias: false}
+            id: c1
+          - pool: {op: max, f: 3, s: 2, ceil: true}
+          - bn: {act: relu}
+          - fc: {units: 10, act: softmax}
+    """)
+    inline = load("""
+        input: 32x32x3
+        layers:
+          - {conv: "f=1x7 s=2 p=same n=16 act=relu bias=false", id: c1}
+          - {pool: "max f=3 s=2 ceil"}
+          - {bn: "act=relu"}
+          - {fc: 10, act: softmax}
+    """)
+    assert essence(short) == essence(mapping) == essence(inline)
+    # and the numbers are right: ceil(32/2) = 16 rows, ceil(32/2) = 16 cols; 1*7*3*16 = 336 params
+    first = short.nodes[0]
+    assert first.path == "c1"
+    assert first.shape == (16, 16, 16)
+    assert first.params == 336
+
+
+# -- positional args and flags ------------------------------------------------------------------------
+def test_positional_args():
+    g = load("""
+        input: 8x8x2
+        layers:
+          - pool avg f=2
+          - dropout 0.3
+          - leaky 0.2
+          - upsample 3
+          - lrn 3
+          - fc 120
+    """)
+    pool, drop, leaky, up, lrn, fc = g.nodes
+    assert pool.args.op == "avg"
+    assert drop.args.rate == pytest.approx(0.3)
+    assert leaky.args.slope == pytest.approx(0.2)
+    assert up.args.scale == 3 and up.shape == (12, 12, 2)  # 4*3
+    assert lrn.args.size == 3
+    assert fc.args.units == 120 and fc.shape == (120,)
+    assert fc.params == 12 * 12 * 2 * 120 + 120  # 288*120 + 120 = 34,680
+
+
+def test_bare_flags_and_bias_false():
+    g = load("""
+        input: 112x112x4
+        layers:
+          - pool max f=3 s=2 ceil
+          - conv f=1 n=2 bias=false
+          - conv f=1 n=2 bias
+          - pool avg global
+    """)
+    pool, c1, c2, gap = g.nodes
+    assert pool.args.ceil is True and pool.shape == (56, 56, 4)  # ceil(109/2) + 1
+    assert c1.args.bias is False and c1.params == 8  # 1*1*4*2, no bias
+    assert c2.args.bias is True and c2.params == 6  # 1*1*2*2 + 2
+    assert gap.args["global"] is True and gap.shape == (1, 1, 2)
+
+
+def test_unknown_argument_is_an_error_with_hint():
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x1
+            layers:
+              - conv f=3 filters=4
+        """)
+    assert "no argument `filters`" in str(exc.value)
+    assert "did you mean `n`" in str(exc.value)
+
+
+# -- blocks -------------------------------------------------------------------------------------------
+BLOCK_FORMS = {
+    "string": "args: n s=1",
+    "mapping": "args: {n: null, s: 1}",
+}
+
+
+@pytest.mark.parametrize("form", sorted(BLOCK_FORMS))
+def test_block_args_required_and_default(form):
+    g = load(f"""
+        input: 8x8x4
+        blocks:
+          unit:
+            {BLOCK_FORMS[form]}
+            layers:
+              - conv f=3 s=$s p=1 n=${{n*4}} bias=false
+              - conv f=1 n=${{n // 2}} bias=false
+              - conv f=1 n=${{n / 2}} bias=false
+        layers:
+          - unit n=4
+          - unit n=2 s=2
+    """)
+    nodes = by_path(g)
+    # unit1: s=1 default: 8x8 with n*4 = 16 channels; 4 // 2 = 2; 4 / 2 = 2
+    assert nodes["unit1.conv1"].shape == (8, 8, 16)
+    assert nodes["unit1.conv2"].shape == (8, 8, 2)
+    assert nodes["unit1.conv3"].shape == (8, 8, 2)
+    # unit2: s=2: floor((8 + 2 - 3)/2) + 1 = 4; n*4 = 8; 2 // 2 = 1; 2 / 2 = 1
+    assert nodes["unit2.conv1"].shape == (4, 4, 8)
+    assert nodes["unit2.conv3"].shape == (4, 4, 1)
+    # unit2.conv1 params: 3*3*2*8 = 144 (input has 2 channels from unit1.conv3)
+    assert nodes["unit2.conv1"].params == 144
+
+
+def test_block_missing_required_arg():
+    with pytest.raises(cnnctl.CnnctlError, match=r"block `unit` needs `n`"):
+        load("""
+            input: 8x8x4
+            blocks:
+              unit:
+                args: n s=1
+                layers: [conv f=1 n=$n]
+            layers:
+              - unit s=2
+        """)
+
+
+def test_floor_division_and_exact_division():
+    text = """
+        input: 8x8x4
+        blocks:
+          half:
+            args: n
+            layers:
+              - conv f=1 n=${{{expr}}}
+        layers:
+          - half n=5
+    """
+    assert load(text.format(expr="n // 2")).output_shape == (8, 8, 2)  # 5 // 2 = 2
+    with pytest.raises(cnnctl.CnnctlError, match="not a whole number"):
+        load(text.format(expr="n / 2"))  # 5 / 2 must divide exactly
+
+
+def test_short_block_form_and_dollar_outside_block():
+    g = load("""
+        input: 8x8x4
+        blocks:
+          cbr: [conv f=3 p=1 n=8, bn act=relu]
+        layers:
+          - cbr
+          - cbr
+    """)
+    assert paths(g) == ["cbr1.conv1", "cbr1.bn1", "cbr2.conv1", "cbr2.bn1"]
+    with pytest.raises(cnnctl.CnnctlError, match="not in a block"):
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=$n
+        """)
+
+
+# -- repeat ---------------------------------------------------------------------------------------------
+def test_repeat_first_overrides_and_paths():
+    g = load("""
+        input: 16x16x8
+        blocks:
+          basic:
+            args: n s=1 shortcut=identity
+            layers:
+              - residual:
+                  - conv f=3 s=$s p=1 n=$n bias=false
+                  - bn act=relu
+                  - conv f=3 p=1 n=$n bias=false
+                  - bn
+                shortcut: $shortcut
+                act: relu
+        layers:
+          - repeat: 2
+            id: layer2
+            layers: [basic n=16]
+            first: s=2 shortcut=projection
+    """)
+    assert paths(g) == [
+        "layer2.1.conv1",
+        "layer2.1.bn1",
+        "layer2.1.conv2",
+        "layer2.1.bn2",
+        "layer2.1.shortcut.conv",
+        "layer2.1.shortcut.bn",
+        "layer2.1.add",
+        "layer2.2.conv1",
+        "layer2.2.bn1",
+        "layer2.2.conv2",
+        "layer2.2.bn2",
+        "layer2.2.add",
+    ]
+    nodes = by_path(g)
+    # first pass: s=2: floor((16 + 2 - 3)/2) + 1 = 8; second pass keeps s=1
+    assert nodes["layer2.1.conv1"].args.s == (2, 2)
+    assert nodes["layer2.1.conv1"].shape == (8, 8, 16)
+    assert nodes["layer2.2.conv1"].args.s == (1, 1)
+    assert nodes["layer2.2.conv1"].shape == (8, 8, 16)
+
+
+def test_repeat_numbering_and_collapsing():
+    g = load("""
+        input: 8x8x4
+        layers:
+          - repeat: 3
+            layers: [conv f=1 n=4]
+          - repeat: 2
+            layers:
+              - conv f=1 n=4
+              - bn
+          - repeat: 2
+            first: {n: 6}
+            layers: [conv f=1 n=4]
+    """)
+    assert paths(g) == [
+        "repeat1.1",  # a single unnamed item: no extra level
+        "repeat1.2",
+        "repeat1.3",
+        "repeat2.1.conv1",
+        "repeat2.1.bn1",
+        "repeat2.2.conv1",
+        "repeat2.2.bn1",
+        "repeat3.1",
+        "repeat3.2",
+    ]
+    nodes = by_path(g)
+    assert nodes["repeat3.1"].shape == (8, 8, 6)  # first: n=6
+    assert nodes["repeat3.2"].shape == (8, 8, 4)
+    assert nodes["repeat3.2"].params == 6 * 4 + 4  # 1*1*6*4 + 4 = 28
+
+
+def test_repeat_first_unknown_arg():
+    with pytest.raises(cnnctl.CnnctlError, match="has no such argument"):
+        load("""
+            input: 8x8x4
+            layers:
+              - repeat: 2
+                first: {stride: 2}
+                layers: [conv f=1 n=4]
+        """)
+
+
+# -- residual -------------------------------------------------------------------------------------------
+def test_residual_identity():
+    g = load("""
+        input: 8x8x4
+        layers:
+          - residual:
+              - conv f=3 p=1 n=4
+            act: relu
+    """)
+    assert paths(g) == ["residual1.conv1", "residual1.add"]
+    conv, add = g.nodes
+    assert add.inputs == (conv.index, INPUT)  # main path + the input itself
+    assert add.args.act == "relu"
+    assert add.flops == 2 * 256  # 8*8*4 = 256 adds + 256 relu
+
+
+def test_residual_projection_stride_derived():
+    g = load("""
+        input: 9x9x4
+        layers:
+          - residual:
+              - conv f=3 s=3 n=8
+            shortcut: projection
+    """)
+    nodes = by_path(g)
+    # main path: floor((9 - 3)/3) + 1 = 3 -> 3x3x8; projection stride ceil(9/3) = 3: (9-1)//3 + 1 = 3
+    conv = nodes["residual1.shortcut.conv"]
+    assert conv.args.f == (1, 1) and conv.args.s == (3, 3) and conv.args.bias is False
+    assert conv.inputs == (INPUT,)
+    assert conv.shape == (3, 3, 8)
+    assert conv.params == 32  # 1*1*4*8, no bias
+    bn = nodes["residual1.shortcut.bn"]
+    assert bn.inputs == (conv.index,)
+    assert bn.params == 16 and bn.buffers == 16
+    assert nodes["residual1.add"].inputs == (nodes["residual1.conv1"].index, bn.index)
+
+
+def test_residual_identity_with_changed_shape_is_an_error():
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - residual:
+                  - conv f=3 s=2 p=1 n=8
+        """)
+    assert "4x4x8" in str(exc.value) and "8x8x4" in str(exc.value)
+    assert "projection" in str(exc.value)
+
+
+def test_residual_custom_shortcut():
+    g = load("""
+        input: 8x8x4
+        layers:
+          - residual:
+              - conv f=3 p=1 n=8
+            shortcut:
+              - conv f=1 n=8
+              - bn
+    """)
+    assert paths(g) == ["residual1.conv1", "residual1.shortcut.conv1", "residual1.shortcut.bn1", "residual1.add"]
+    assert by_path(g)["residual1.shortcut.conv1"].inputs == (INPUT,)
+
+
+# -- branches -------------------------------------------------------------------------------------------
+def test_concat_named_and_unnamed_branches():
+    g = load("""
+        input: 28x28x192
+        layers:
+          - concat:
+              b1x1: [conv f=1 n=64]
+              b3x3:
+                - conv f=1 n=96
+                - conv f=3 p=same n=128
+              pool: [pool max f=3 s=1 p=1, conv f=1 n=32]
+          - concat:
+              - conv f=1 n=8
+              - []
+    """)
+    assert paths(g) == [
+        "concat1.b1x1.conv1",
+        "concat1.b3x3.conv1",
+        "concat1.b3x3.conv2",
+        "concat1.pool.pool1",
+        "concat1.pool.conv1",
+        "concat1.concat",
+        "concat2.branch1.conv1",
+        "concat2.concat",
+    ]
+    nodes = by_path(g)
+    # 64 + 128 + 32 = 224 channels
+    assert nodes["concat1.concat"].shape == (28, 28, 224)
+    # an empty branch is the identity: 8 + 224 = 232, and the concat's second input is concat1's output
+    assert nodes["concat2.concat"].shape == (28, 28, 232)
+    assert nodes["concat2.concat"].inputs == (nodes["concat2.branch1.conv1"].index, nodes["concat1.concat"].index)
+    # every branch starts from the same input
+    assert nodes["concat1.b1x1.conv1"].inputs == nodes["concat1.b3x3.conv1"].inputs == (INPUT,)
+
+
+def test_add_branches_with_act():
+    g = load("""
+        input: 8x8x4
+        layers:
+          - add:
+              - [conv f=3 p=1 n=4]
+              - [conv f=1 n=4]
+              - []
+            act: relu
+    """)
+    add = by_path(g)["add1.add"]
+    assert add.args.act == "relu"
+    assert len(add.inputs) == 3
+    assert add.flops == 2 * 256 + 256  # (3 - 1) adds per value + relu, 8*8*4 = 256 values
+
+
+def test_concat_branch_size_mismatch_is_located():
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - concat:
+                  - [conv f=3 n=4]
+                  - [conv f=1 n=4]
+        """)
+    (problem,) = exc.value.problems
+    assert problem.layer == "concat1.concat"
+    assert "6x6x4, 8x8x4" in problem.message
+
+
+# -- references -----------------------------------------------------------------------------------------
+def test_unet_like_skip_with_from_and_with():
+    g = load("""
+        input: 16x16x1
+        layers:
+          - conv f=3 p=same n=4 id=enc
+          - pool max f=2
+          - conv f=3 p=same n=8
+          - deconv f=2 s=2 n=4 id=up
+          - concat with=enc id=cat
+          - conv f=1 n=2 from=enc id=side
+          - add from=input,input id=twice
+    """)
+    nodes = by_path(g)
+    assert nodes["up"].shape == (16, 16, 4)  # (8-1)*2 + 2 = 16
+    assert nodes["cat"].inputs == (nodes["up"].index, nodes["enc"].index)  # previous output, then `with`
+    assert nodes["cat"].shape == (16, 16, 8)  # 4 + 4 channels
+    assert nodes["side"].inputs == (nodes["enc"].index,)  # `from` replaces the previous output
+    assert nodes["twice"].inputs == (INPUT, INPUT)
+    assert nodes["twice"].shape == (16, 16, 1)
+
+
+def test_reference_errors():
+    with pytest.raises(cnnctl.CnnctlError, match="defined later"):
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=2 from=later
+              - conv f=1 n=2 id=later
+        """)
+    with pytest.raises(cnnctl.CnnctlError, match="no layer with id `enk`") as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=2 id=enc
+              - concat with=enk
+        """)
+    assert "did you mean `enc`" in str(exc.value)
+
+
+def test_auto_names_avoid_explicit_ids():
+    g = load("""
+        input: 8x8x4
+        layers:
+          - conv f=1 n=2 id=conv2
+          - conv f=1 n=2
+          - conv f=1 n=2
+          - pool max f=2
+          - {fc: 10, id: fc1}
+          - fc 5
+    """)
+    assert paths(g) == ["conv2", "conv1", "conv3", "pool1", "fc1", "fc2"]
+
+
+def test_duplicate_id_is_an_error():
+    with pytest.raises(cnnctl.CnnctlError, match="duplicate id `a`"):
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=2 id=a
+              - conv f=1 n=2 id=a
+        """)
+
+
+# -- input override, warnings, bundled names ------------------------------------------------------------------
+def test_input_override():
+    text = """
+        input: 32x32x3
+        layers:
+          - conv f=5 n=6
+    """
+    assert load(text).output_shape == (28, 28, 6)  # 32 - 5 + 1
+    assert load(text, input="64x64x1").output_shape == (60, 60, 6)  # 64 - 5 + 1
+    assert load(text, input="64x64x1").nodes[0].params == 156  # 5*5*1*6 + 6
+    assert load(text, input=(10, 10, 3)).output_shape == (6, 6, 6)
+    g = cnnctl.load("lenet5", input="36x36x1")
+    assert g.input_shape == (36, 36, 1)
+    assert g.nodes[0].shape == (32, 32, 6)  # 36 - 5 + 1
+
+
+def test_missing_input_needs_override():
+    text = "layers:\n  - conv f=1 n=1\n"
+    with pytest.raises(cnnctl.CnnctlError, match="no `input:`"):
+        cnnctl.load_text(text)
+    assert cnnctl.load_text(text, input="4x4x2").output_shape == (4, 4, 1)
+
+
+def test_uneven_same_padding_warns():
+    g = load("""
+        input: 8x8x3
+        layers:
+          - conv f=3 p=same n=4
+          - conv f=2 p=same n=4
+          - conv f=3 s=2 p=same n=4
+    """)
+    # f=3 s=1: total 2 -> 1/1 even; f=2 s=1: total 7 + 2 - 8 = 1 -> 0/1; f=3 s=2: total 3*2 + 3 - 8 = 1 -> 0/1
+    assert [w.layer for w in g.warnings] == ["conv2", "conv3"]
+    assert all("p=same" in w.message for w in g.warnings)
+    assert g.nodes[1].notes and not g.nodes[0].notes
+    assert g.nodes[2].shape == (4, 4, 4)  # ceil(8/2)
+
+
+@pytest.mark.parametrize(
+    ("name", "resolved", "params"),
+    [("resnet", "resnet50", 25_557_032), ("lenet.yaml", "lenet5", 61_706), ("lenet5", "lenet5", 61_706)],
+)
+def test_bundled_aliases(name, resolved, params):
+    g = cnnctl.load(name)
+    assert g.name == resolved
+    assert g.params == params
+
+
+def test_unknown_bundled_name_suggests():
+    with pytest.raises(cnnctl.CnnctlError, match="did you mean"):
+        cnnctl.load("resnte50")
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("n*4+1", 29),  # 7*4 + 1: * before +
+        ("(n+1)*2", 16),  # parentheses: 8*2
+        ("n%3", 1),  # 7 mod 3
+        ("10-n-1", 2),  # left-associative: (10 - 7) - 1
+        ("n//2*2", 6),  # (7 // 2) * 2 = 3*2
+        ("n*3/7", 3),  # 21 / 7, exact
+    ],
+)
+def test_block_expressions(expr, expected):
+    g = load(f"""
+        input: 4x4x1
+        blocks:
+          b:
+            args: n
+            layers:
+              - conv f=1 n=${{{expr}}}
+        layers:
+          - b n=7
+    """)
+    assert g.output_shape == (4, 4, expected)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 0), (8, 8, -3)])
+def test_input_override_tuple_is_validated(shape):
+    # load_text(..., input="8x8x0") is refused ("must be at least 1"); the same volume as a tuple is
+    # accepted and gives nonsense counts (for (8, 8, -3): conv params 1*1*(-3)*2 + 2 = -4)
+    with pytest.raises(cnnctl.CnnctlError, match="input"):
+        load(
+            """
+            input: 8x8x3
+            layers:
+              - conv f=1 n=2
+            """,
+            input=shape,
+        )
+
+
+def test_input_override_string_is_validated():
+    with pytest.raises(cnnctl.CnnctlError, match="must be at least 1"):
+        load("input: 8x8x3\nlayers:\n  - conv f=1 n=2\n", input="8x8x0")
+    with pytest.raises(cnnctl.CnnctlError, match="not a volume"):
+        load("input: 8x8x3\nlayers:\n  - conv f=1 n=2\n", input="8x8")

@@ -1,0 +1,289 @@
+"""cnnctl.report.summarize (depth, memory, batch, dtype), the renderers, and the CLI end to end."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnnctl
+from cnnctl.render.numbers import both, exact, percent, short, size
+from cnnctl.render.table import Table, markdown, plain, to_csv
+from cnnctl.render.views import flops_json, summary_json, summary_table
+from cnnctl.report import heaviest, summarize
+
+# Published references (see tests/test_architectures.py): torchvision's ResNet-50, LeCun's LeNet-5.
+RESNET50_PARAMS = 25_557_032
+RESNET50_MULTS = 4_089_184_256
+LENET_PARAMS = 61_706
+LENET_MULTS = 416_520
+# LeNet-5 output values: 28*28*6 + 14*14*6 + 10*10*16 + 5*5*16 + 120 + 84 + 10
+#                      = 4,704 + 1,176 + 1,600 + 400 + 120 + 84 + 10 = 8,094
+LENET_VALUES = 8_094
+# LeNet-5 FLOPs by the documented convention (2*mults + bias adds + element-wise):
+#   conv1 2*117,600 + 4,704 bias + 4,704 tanh = 244,608
+#   pool1 avg 2x2: 1,176 outputs * 4          =   4,704
+#   conv2 2*240,000 + 1,600 + 1,600           = 483,200
+#   pool2 400 * 4                             =   1,600
+#   fc1   2*48,000 + 120 + 120                =  96,240
+#   fc2   2*10,080 + 84 + 84                  =  20,328
+#   fc3   2*840 + 10 + 3*10 (softmax)         =   1,720
+#   total                                     = 852,400
+LENET_FLOPS = 852_400
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return cnnctl.load("resnet50")
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return cnnctl.load("lenet5")
+
+
+# -- summarize -----------------------------------------------------------------------------------
+def test_full_summary_has_one_row_per_layer(lenet):
+    s = summarize(lenet)
+    assert [r.path for r in s.rows] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
+    assert (s.params, s.mults, s.flops, s.layers) == (LENET_PARAMS, LENET_MULTS, LENET_FLOPS, 7)
+    assert [r.params for r in s.rows] == [156, 0, 2_416, 0, 48_120, 10_164, 850]  # 5*5*6+6, 5*5*6*16+16, ...
+    assert s.rows[4].inputs == ("pool2",)
+    assert s.rows[0].inputs == ("input",)
+
+
+def test_depth_1_collapses_resnet50(resnet50):
+    s = summarize(resnet50, depth=1)
+    # conv1, bn1, maxpool, layer1..layer4, avgpool, fc
+    assert [r.path for r in s.rows] == [
+        "conv1",
+        "bn1",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
+    layer1 = s.rows[3]
+    assert layer1.kind == "group"
+    # 3 bottlenecks x (6 layers + add) + projection conv and bn = 23
+    assert layer1.layers == 23
+    # layer1 params: first block 64*64 + 128 + 9*64*64 + 128 + 64*256 + 512 + (64*256 + 512) = 75,008;
+    # the other two 256*64 + 128 + 36,864 + 128 + 64*256 + 512 = 70,400 each -> 75,008 + 140,800
+    assert layer1.params == 215_808
+    # layer1 mults at 56*56 = 3,136 positions:
+    #   block 1: 3136*64*64 + 3136*64*576 + 3136*256*64 + 3136*256*64 (projection) = 231,211,008
+    #   blocks 2, 3: 3136*64*256 + 3136*64*576 + 3136*256*64 = 218,365,952 each
+    assert layer1.mults == 231_211_008 + 2 * 218_365_952
+    assert layer1.shape == (56, 56, 256)
+    # groups sum to the totals
+    assert sum(r.params for r in s.rows) == RESNET50_PARAMS
+    assert sum(r.mults for r in s.rows) == RESNET50_MULTS
+    assert sum(r.layers for r in s.rows) == s.layers == 125  # 3 + 16*7 + 4*2 + 2
+
+
+def test_depth_2_collapses_resnet50(resnet50):
+    s = summarize(resnet50, depth=2)
+    # 3 stem rows + 3 + 4 + 6 + 3 blocks + avgpool + fc = 21
+    assert len(s.rows) == 21
+    rows = {r.path: r for r in s.rows}
+    assert rows["layer1.1"].layers == 9  # 6 + projection conv, bn + add
+    assert rows["layer1.2"].layers == 7
+    assert rows["layer1.2"].params == 70_400
+    assert rows["fc"].kind == "fc" and rows["fc"].layers == 1
+    assert sum(r.mults for r in s.rows) == RESNET50_MULTS
+    # deep enough, nothing collapses
+    assert len(summarize(resnet50, depth=10).rows) == 125
+
+
+def test_memory_lenet_float32(lenet):
+    m = summarize(lenet).memory
+    assert m.input == 32 * 32 * 1 * 4  # 4,096 bytes
+    assert m.activations == LENET_VALUES * 4  # 32,376
+    assert m.params == LENET_PARAMS * 4  # 246,824
+    assert m.total == 4_096 + 32_376 + 246_824
+
+
+def test_memory_batch_and_dtype(lenet):
+    m = summarize(lenet, batch=8, dtype="float16").memory
+    assert (m.batch, m.dtype) == (8, "float16")
+    assert m.input == 1024 * 8 * 2  # values x batch x 2 bytes
+    assert m.activations == LENET_VALUES * 8 * 2  # 129,504
+    assert m.params == LENET_PARAMS * 2  # parameters do not grow with the batch
+    assert summarize(lenet, dtype="float64").memory.activations == LENET_VALUES * 8
+    assert summarize(lenet, dtype="int8").memory.params == LENET_PARAMS
+
+
+def test_memory_counts_bn_buffers(resnet50):
+    m = summarize(resnet50).memory
+    assert resnet50.buffers == sum(n.params for n in resnet50.nodes if n.kind == "bn")  # 2C each
+    assert m.params == (RESNET50_PARAMS + resnet50.buffers) * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"depth": 0}, "--depth"), ({"batch": 0}, "--batch"), ({"dtype": "float8"}, "unknown dtype")],
+)
+def test_summarize_rejects_bad_options(lenet, kwargs, match):
+    with pytest.raises(cnnctl.CnnctlError, match=match):
+        summarize(lenet, **kwargs)
+
+
+def test_heaviest_orders_by_mults(lenet):
+    rows = heaviest(summarize(lenet))
+    assert [r.path for r in rows[:3]] == ["conv2", "conv1", "fc1"]  # 240,000 > 117,600 > 48,000
+    # the pools tie at 0 mults, broken by FLOPs: pool1 4,704 > pool2 1,600
+    assert [r.path for r in rows[-2:]] == ["pool1", "pool2"]
+
+
+# -- numbers and tables ----------------------------------------------------------------------------
+def test_numbers():
+    assert exact(15_470_264_320) == "15,470,264,320"
+    assert short(15_470_264_320) == "15.47 G"
+    assert short(61_706) == "61.71 K"
+    assert short(999) == "999"
+    assert both(61_706) == "61,706 (61.71 K)"
+    assert both(850) == "850"
+    assert size(1024) == "1.00 KiB"
+    assert size(512) == "512 B"
+    assert size(3 * 1024 * 1024) == "3.00 MiB"
+    assert percent(1, 4) == "25.0%"
+    assert percent(1, 0) == "-"
+
+
+def test_short_numbers_round_into_the_next_unit():
+    # 999,999 is 1.00 M to two decimals, not 1000.00 K; 1,048,575 bytes is 1.00 MiB, not 1024.00 KiB
+    assert short(999_999) == "1.00 M"
+    assert short(999_995_000) == "1.00 G"
+    assert size(1024 * 1024 - 1) == "1.00 MiB"
+
+
+def test_plain_table_has_thousands_separators(lenet):
+    text = plain(summary_table(summarize(lenet)))
+    assert "61,706" in text  # params total
+    assert "416,520" in text  # mults total
+    assert "117,600" in text  # conv1: (28*28*6) x (5*5*1)
+    lines = text.splitlines()
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("Layer"))
+    assert set(lines[header + 1].replace(" ", "")) == {"-"}
+
+
+def test_plain_table_alignment():
+    t = Table("t", ["name", "n"], [["a", "1"], ["bbb", "1,000"]], right={1})
+    assert plain(t) == "t\nname      n\n----  -----\na         1\nbbb   1,000\n"
+
+
+def test_json_round_trips_totals(lenet):
+    data = json.loads(json.dumps(summary_json(summarize(lenet, batch=2))))
+    assert data["totals"]["params"] == LENET_PARAMS
+    assert data["totals"]["mults"] == LENET_MULTS
+    assert data["totals"]["flops"] == LENET_FLOPS
+    assert data["totals"]["layers"] == 7
+    assert data["input"] == "32x32x1" and data["output"] == "10"
+    assert data["memory"]["activation_bytes"] == LENET_VALUES * 2 * 4
+    assert [row["output"] for row in data["layers"]] == ["28x28x6", "14x14x6", "10x10x16", "5x5x16", "120", "84", "10"]
+
+
+def test_csv_header_and_rows(lenet):
+    text = to_csv(summary_table(summarize(lenet)))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:5] == ["Layer", "Shorthand", "Output", "Params", "Mults"]
+    assert len(rows) == 1 + 7
+    assert rows[1][:5] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117,600"]
+
+
+def test_markdown_pipes(lenet):
+    text = markdown(summary_table(summarize(lenet)))
+    table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert len(table_lines) == 2 + 7  # header, separator, one per layer
+    assert all(ln.endswith("|") for ln in table_lines)
+    assert "---:" in table_lines[1]  # numeric columns right-aligned
+    cols = table_lines[0].count("|")
+    assert all(ln.count("|") == cols for ln in table_lines)
+    assert markdown(Table("", ["a|b"], [["x|y"]])).splitlines()[0] == "| a\\|b |"
+
+
+def test_flops_json_shares(lenet):
+    data = flops_json(summarize(lenet), per_layer=True)
+    assert data["mults"] == LENET_MULTS and data["flops"] == LENET_FLOPS
+    assert sum(r["mults"] for r in data["layers"]) == LENET_MULTS
+    assert sum(r["mults_share"] for r in data["layers"]) == pytest.approx(1.0)
+    assert data["layers"][0]["path"] == "conv2"
+    assert data["layers"][0]["mults_share"] == pytest.approx(240_000 / 416_520)
+
+
+# -- the CLI, end to end ---------------------------------------------------------------------------
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_summarize_json():
+    r = cli("summarize", "resnet50", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["totals"]["params"] == RESNET50_PARAMS
+    assert data["totals"]["mults"] == RESNET50_MULTS
+    assert data["output"] == "1000"
+    assert len(data["layers"]) == 125
+
+
+def test_cli_summarize_depth_batch_json():
+    r = cli("summarize", "lenet5", "--depth", "1", "--batch", "4", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["memory"]["activation_bytes"] == LENET_VALUES * 4 * 4
+    assert data["memory"]["batch"] == 4
+
+
+def test_cli_flops_per_layer_json():
+    r = cli("flops", "lenet5", "--per-layer", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["mults"], data["flops"], data["params"]) == (LENET_MULTS, LENET_FLOPS, LENET_PARAMS)
+    assert [row["path"] for row in data["layers"]][:3] == ["conv2", "conv1", "fc1"]
+
+
+def test_cli_flops_resnet50_json():
+    r = cli("flops", "resnet50", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["mults"] == RESNET50_MULTS and data["params"] == RESNET50_PARAMS
+
+
+def test_cli_validate_json(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 4x4x1\nlayers:\n  - conv f=5 n=1\n")
+    r = cli("validate", "lenet5", "resnet50", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["ok"] is True
+    assert [(f["params"], f["mults"]) for f in data["files"]] == [
+        (LENET_PARAMS, LENET_MULTS),
+        (RESNET50_PARAMS, RESNET50_MULTS),
+    ]
+    r = cli("validate", "lenet5", str(bad), "--format", "json")
+    assert r.returncode == 2
+    data = json.loads(r.stdout)
+    assert data["ok"] is False
+    assert [f["ok"] for f in data["files"]] == [True, False]
+    assert "larger than its padded input" in data["files"][1]["problems"][0]
+
+
+def test_cli_list_json():
+    r = cli("list", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    entries = {e["name"]: e for e in json.loads(r.stdout)}
+    assert entries["resnet50"]["params"] == RESNET50_PARAMS
+    assert entries["resnet50"]["mults"] == RESNET50_MULTS
+    assert entries["lenet5"]["flops"] == LENET_FLOPS
+    assert entries["lenet5"]["input"] == "32x32x1"
+
+
+def test_cli_error_exit_code(tmp_path):
+    r = cli("summarize", "no_such_network_xyz")
+    assert r.returncode == 2
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
