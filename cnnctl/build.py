@@ -26,6 +26,9 @@ from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatIt
 
 MAX_NODES = 250_000
 MAX_BLOCK_DEPTH = 32
+# Composites inside composites, counted across blocks: the builder recurses once per level
+# (a few Python frames each), so this keeps it far from Python's recursion limit.
+MAX_DEPTH = 100
 _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
 
 
@@ -156,6 +159,8 @@ class _Builder:
         self.warnings: list[Problem] = []
         self.block_stack: list[str] = []
         self.outer_repeat: RepeatItem | None = None
+        self.depth = 0  # items being expanded, one inside the other
+        self.passes = 1  # passes of the repeats being expanded, multiplied together
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -187,6 +192,20 @@ class _Builder:
 
     def item(self, item: Item, scope: _Scope, env: _Env | None, names: _Names, name: str, current: int) -> int:
         path = names.path(name) if name else names.prefix
+        if self.depth >= MAX_DEPTH:
+            raise CnnctlError.at(
+                f"layers nested more than {MAX_DEPTH} deep (through blocks, repeats, residuals and branches)",
+                item.loc,
+                layer=path,
+                hint="flatten the structure: a real network nests a few levels",
+            )
+        self.depth += 1
+        try:
+            return self.expand(item, scope, env, path, current)
+        finally:
+            self.depth -= 1
+
+    def expand(self, item: Item, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
         inputs = self.inputs(item, scope, current, path)
         if isinstance(item, LayerItem):
             if item.is_block:
@@ -416,15 +435,19 @@ class _Builder:
         except ArgValueError as exc:
             loc = times_value.loc if times_value else item.loc
             raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
-        if times > MAX_NODES:
+        # Each pass makes at least one layer, so nested counts are refused before expanding.
+        if times * self.passes > MAX_NODES:
+            inside = f" inside repeats of {self.passes:,} passes" if self.passes > 1 else ""
             raise CnnctlError.at(
-                f"`repeat: {times:,}` would make more than {MAX_NODES:,} layers",
+                f"`repeat: {times:,}`{inside} would make more than {MAX_NODES:,} layers",
                 times_value.loc if times_value else item.loc,
                 layer=path,
+                hint="check the counts of `repeat`",
             )
         outer = self.outer_repeat is None
         if outer:
             self.outer_repeat = item
+        self.passes *= times
         try:
             for i in range(1, times + 1):
                 body = item.body
@@ -433,6 +456,7 @@ class _Builder:
                 inner = _Scope(current, parent=scope)
                 current = self.sequence(body, inner, env, _Names(f"{path}.{i}"), collapse=True)
         finally:
+            self.passes //= times
             if outer:
                 self.outer_repeat = None
         return current

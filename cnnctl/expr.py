@@ -79,13 +79,12 @@ class _Parser:
         return value
 
     def unary(self) -> int:
-        if self.peek() == "-":
+        # A loop, not recursion: `${------n}` with thousands of signs must not overflow the stack.
+        sign = 1
+        while self.peek() in ("-", "+"):
+            sign = -sign if self.peek() == "-" else sign
             self.i += 1
-            return -self.unary()
-        if self.peek() == "+":
-            self.i += 1
-            return self.unary()
-        return self.atom()
+        return sign * self.atom()
 
     def atom(self) -> int:
         if self.i >= len(self.tokens):

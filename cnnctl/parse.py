@@ -170,9 +170,12 @@ class _Parser:
                 hint="start with `input: 32x32x3` then `layers:` and a list of layers",
             )
         top = {}
+        guessed: set[str] = set()  # keys a misspelling was taken for: not also reported missing
         for key, knode, value in self.pairs(root):
             if key not in TOP_KEYS:
-                self.problem(f"unknown top-level key `{key}`", self.loc(knode), did_you_mean(key, TOP_KEYS))
+                hint = did_you_mean(key, TOP_KEYS)
+                self.problem(f"unknown top-level key `{key}`", self.loc(knode), hint)
+                guessed.update(k for k in TOP_KEYS if hint and f"`{k}`" in hint)
             top[key] = (knode, value)
 
         if "version" in top and (v := self.scalar(top["version"][1], "`version`")) and v.text != "1":
@@ -190,7 +193,10 @@ class _Parser:
 
         layers: tuple[Item, ...] = ()
         if "layers" not in top:
-            self.problem("no `layers:` list", Loc(self.file, 1, 1), "add `layers:` followed by `- conv f=3 n=16` lines")
+            if "layers" not in guessed:
+                self.problem(
+                    "no `layers:` list", Loc(self.file, 1, 1), "add `layers:` followed by `- conv f=3 n=16` lines"
+                )
         else:
             layers = self.sequence(top["layers"][1], "`layers`")
             if not layers and not self.problems:

@@ -62,7 +62,9 @@ def compose(text: str, file: str) -> yaml.Node:
             loc_of(mark, file) if mark else Loc(file),
             hint=_syntax_hint(problem),
         ) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses; it carries no line
+        raise _character_error(text, file, exc.character) from None
+    except yaml.YAMLError as exc:
         raise CnnctlError.at(f"YAML error: {exc}", Loc(file)) from None
     if node is None:
         raise CnnctlError.at("the file is empty", Loc(file, 1, 1))
@@ -97,7 +99,25 @@ def _check_events(text: str, file: str) -> None:
             depth -= 1
 
 
+def _character_error(text: str, file: str, character: int | str) -> CnnctlError:
+    """Point at a character YAML does not allow (a control character, say).
+
+    The error's offset counts bytes with libyaml and characters without it, so the
+    character itself is looked up: the reader stops at its first occurrence.
+    """
+    char = chr(character) if isinstance(character, int) else str(character)
+    index = text.find(char)
+    loc = Loc(file, text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)) if index >= 0 else Loc(file)
+    return CnnctlError.at(
+        f"character U+{ord(char):04X} is not allowed in a YAML file",
+        loc,
+        hint="remove it (control characters often come from copying out of a PDF or a terminal)",
+    )
+
+
 def _syntax_hint(problem: str) -> str | None:
+    if "maximum nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
+        return f"cnnctl reads at most {MAX_NESTING} levels of nested lists and mappings"
     if "mapping values are not allowed" in problem:
         return "a `:` inside a value needs quotes, or check the indentation of this line"
     if "could not find expected ':'" in problem:
