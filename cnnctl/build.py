@@ -517,11 +517,20 @@ class _Builder:
 
     def projection(self, item: ResidualItem, source: int, main: int, names: _Names) -> int:
         """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
-        (h, w, c), out = self.shape_of(source), self.shape_of(main)
-        strides = (-(-h // out[0]), -(-w // out[1])) if len(out) == 3 else (0, 0)
+        shape, out = self.shape_of(source), self.shape_of(main)
+        if len(shape) != 3 or len(out) != 3:  # a 1x1 conv maps volumes only
+            raise CnnctlError.at(
+                f"a projection shortcut is a 1x1 conv, which needs volumes HxWxC, but it would map "
+                f"{format_shape(shape)} to {format_shape(out)}",
+                item.loc,
+                layer=names.prefix,
+                hint="put the residual before the first `fc`/`flatten`",
+            )
+        h, w, _ = shape
+        strides = (-(-h // out[0]), -(-w // out[1]))
         if min(strides) < 1 or (h - 1) // strides[0] + 1 != out[0] or (w - 1) // strides[1] + 1 != out[1]:
             raise CnnctlError.at(
-                f"no 1x1 projection maps the input {format_shape((h, w, c))} to the main path's {format_shape(out)}",
+                f"no 1x1 projection maps the input {format_shape(shape)} to the main path's {format_shape(out)}",
                 item.loc,
                 layer=names.prefix,
                 hint="the main path must divide the height and width by a whole stride",

@@ -299,6 +299,15 @@ class _Parser:
             self.problem("empty layer mapping", self.loc(node))
             return None
         head, head_node, head_value = pairs[0]
+        later = [k for k, _, _ in pairs[1:] if k in CONSTRUCTS or k in KINDS or k in self.block_params]
+        if later and head not in CONSTRUCTS and head not in KINDS and head not in self.block_params:
+            # The first key says what the item is; `shortcut:` written above `residual:` is not a kind.
+            self.problem(
+                f"`{later[0]}` must be the first key of this layer, before `{head}`",
+                self.loc(head_node),
+                f"write `- {later[0]}: ...` first, then `{head}: ...` under it",
+            )
+            return None
         if head == "repeat":
             return self.repeat(node, pairs)
         if head == "residual":
