@@ -54,8 +54,10 @@ def main() -> None:
     exe = shutil.which("cnnctl") or sys.exit("install cnnctl first (pip install -e .)")
     times = time_runs([exe, "summarize", args.arch], args.runs)
     bare = time_runs([sys.executable, "-c", "pass"], args.runs)
-    print(f"cnnctl summarize {args.arch}: median {statistics.median(times):.3f} s, "
-          f"min {min(times):.3f} s, max {max(times):.3f} s over {args.runs} runs")
+    print(
+        f"cnnctl summarize {args.arch}: median {statistics.median(times):.3f} s, "
+        f"min {min(times):.3f} s, max {max(times):.3f} s over {args.runs} runs"
+    )
     print(f"(python -c pass: median {statistics.median(bare):.3f} s)")
     print(f"torch imported: {'no' if torch_free(args.arch) else 'YES'}")
 

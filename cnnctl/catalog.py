@@ -39,6 +39,8 @@ def resolve(arg: str) -> tuple[Path, str]:
         return path, arg
     if path.is_dir():
         raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
+    if path.exists():
+        raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
     stem = path.name
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):

@@ -16,7 +16,7 @@ from .errors import CnnctlError, Loc
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-MAX_BYTES = 20_000_000
+MAX_BYTES = 5_000_000  # a 10,000-layer file is about 0.35 MB
 MAX_NESTING = 64
 
 
