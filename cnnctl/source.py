@@ -57,10 +57,12 @@ def compose(text: str, file: str) -> yaml.Node:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
+        lines = text.splitlines()
+        line = lines[mark.line] if mark and mark.line < len(lines) else ""
         raise CnnctlError.at(
             f"YAML syntax error: {problem}",
             loc_of(mark, file) if mark else Loc(file),
-            hint=_syntax_hint(problem),
+            hint=_syntax_hint(problem, line),
         ) from None
     except yaml.reader.ReaderError as exc:  # a character YAML refuses; it carries no line
         raise _character_error(text, file, exc.character) from None
@@ -115,7 +117,10 @@ def _character_error(text: str, file: str, character: int | str) -> CnnctlError:
     )
 
 
-def _syntax_hint(problem: str) -> str | None:
+def _syntax_hint(problem: str, line: str) -> str | None:
+    if "${" in line and ("[" in line or "{" in line.replace("${", "")):
+        # Inside `[...]` YAML reads the `{` of `${n*4}` as the start of a mapping.
+        return "inside [ ... ] quote a layer that uses ${...}, or put it on its own `- ` line"
     if "maximum nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
         return f"cnnctl reads at most {MAX_NESTING} levels of nested lists and mappings"
     if "mapping values are not allowed" in problem:
