@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import CnnctlError, Loc, Problem, ShapeError, did_you_mean
@@ -81,34 +82,23 @@ class _Scope:
     later: dict[str, Loc] = field(default_factory=dict)  # ids defined further down this list
     sealed: bool = False  # a block body: sees nothing outside itself
 
-    def lookup(self, name: str) -> int | None:
+    def chain(self) -> Iterator[_Scope]:
+        """This scope and the enclosing ones it can see, innermost first."""
         scope: _Scope | None = self
         while scope is not None:
-            if name in scope.ids:
-                return scope.ids[name]
+            yield scope
             if scope.sealed:
-                return None
+                return
             scope = scope.parent
-        return None
+
+    def lookup(self, name: str) -> int | None:
+        return next((s.ids[name] for s in self.chain() if name in s.ids), None)
 
     def visible(self) -> list[str]:
-        names, scope = ["input"], self
-        while scope is not None:
-            names.extend(scope.ids)
-            if scope.sealed:
-                break
-            scope = scope.parent
-        return names
+        return ["input", *(name for s in self.chain() for name in s.ids)]
 
     def defined_later(self, name: str) -> Loc | None:
-        scope: _Scope | None = self
-        while scope is not None:
-            if name in scope.later:
-                return scope.later[name]
-            if scope.sealed:
-                return None
-            scope = scope.parent
-        return None
+        return next((s.later[name] for s in self.chain() if name in s.later), None)
 
 
 @dataclass
