@@ -254,7 +254,7 @@ class _Builder:
     ) -> int:
         kind = KINDS[item.kind]
         written = {**item.args, **(override or {})}
-        args = self.typed_args(kind, written, env, item, path)
+        args = self.typed_args(kind, written, env, item.loc, path)
         return self.add_node(kind, args, inputs, item.loc, path)
 
     def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
@@ -309,7 +309,7 @@ class _Builder:
         self.nodes.append(node)
         return node.index
 
-    def typed_args(self, kind: LayerKind, written: dict[str, Value], env: _Env | None, item: Item, path: str) -> Args:
+    def typed_args(self, kind: LayerKind, written: dict[str, Value], env: _Env | None, loc: Loc, path: str) -> Args:
         args = Args()
         for arg in kind.args:
             if arg.name in written:
@@ -327,7 +327,7 @@ class _Builder:
             elif arg.required:
                 raise CnnctlError.at(
                     f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
-                    item.loc,
+                    loc,
                     layer=path,
                     hint=f"add `{arg.name}=...`: {arg.type.describe}",
                 )
@@ -489,21 +489,16 @@ class _Builder:
                 hint=did_you_mean(shortcut, ("identity", "projection"))
                 or "shortcut is identity, projection, or a list of layers",
             )
+        if shortcut == "identity" and self.shape_of(main) != self.shape_of(skip):
+            raise CnnctlError.at(
+                f"the main path ends in {format_shape(self.shape_of(main))}, but the identity shortcut carries "
+                f"the input {format_shape(self.shape_of(skip))}",
+                item.loc,
+                layer=path,
+                hint="add `shortcut: projection` (a 1x1 conv and bn that match the shapes)",
+            )
         args = self.merge_args(item.act, env, path)
-        hint_loc = item.loc
-        try:
-            return self.add_node(KINDS["add"], args, [main, skip], hint_loc, names.path(names.fixed("add")))
-        except CnnctlError as exc:
-            if shortcut == "identity":
-                a, b = self.shape_of(main), self.shape_of(skip)
-                raise CnnctlError.at(
-                    f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input "
-                    f"{format_shape(b)}",
-                    item.loc,
-                    layer=path,
-                    hint="add `shortcut: projection` (a 1x1 conv and bn that match the shapes)",
-                ) from None
-            raise exc
+        return self.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
 
     def projection(self, item: ResidualItem, source: int, main: int, names: _Names) -> int:
         """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
@@ -550,8 +545,7 @@ class _Builder:
 
     def merge_args(self, act: Value | None, env: _Env | None, path: str) -> Args:
         written = {"act": act} if act is not None else {}
-        fake = LayerItem(act.loc if act else Loc(self.spec.file), None, None, ())
-        return self.typed_args(KINDS["add"], written, env, fake, path)
+        return self.typed_args(KINDS["add"], written, env, Loc(self.spec.file), path)
 
     def shape_of(self, index: int) -> Shape:
         return self.input_shape if index == INPUT else self.nodes[index].shape
