@@ -48,7 +48,7 @@ def _print_json(data: object) -> None:
 
 def _warn(graph) -> None:
     for w in graph.warnings:
-        sys.stderr.write(w.format().replace("error:", "warning:", 1) + "\n")
+        sys.stderr.write(w.format("warning") + "\n")
 
 
 def _load(arch: str, input: str | None):
@@ -119,7 +119,7 @@ def validate_cmd(
                     "layers": len(graph.nodes),
                     "params": graph.params,
                     "mults": graph.mults,
-                    "problems": [w.format() for w in graph.warnings],
+                    "problems": [w.format("warning") for w in graph.warnings],
                 }
             )
         except CnnctlError as exc:
@@ -134,7 +134,7 @@ def validate_cmd(
                     f"ok  {r['file']}  ({r['layers']:,} layers, {r['params']:,} params, {r['mults']:,} mults)\n"
                 )
                 for p in r["problems"]:
-                    sys.stdout.write("  " + p.replace("error:", "warning:", 1).replace("\n", "\n  ") + "\n")
+                    sys.stdout.write("  " + p.replace("\n", "\n  ") + "\n")
             else:
                 sys.stderr.write(f"FAIL {r['file']}\n")
                 for p in r["problems"]:

@@ -35,13 +35,14 @@ class Problem(NamedTuple):
     layer: str | None = None
     hint: str | None = None
 
-    def format(self) -> str:
+    def format(self, label: str = "error") -> str:
+        """`error: file:3:5: layer `conv2`: message` and a hint line; `label` may be `warning`."""
         where = f"{self.loc}: " if self.loc else ""
         layer = f"layer `{self.layer}`: " if self.layer else ""
-        text = f"error: {where}{layer}{self.message}"
+        text = f"{label}: {where}{layer}{self.message}"
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text)
 
 
 class CnnctlError(Exception):
@@ -70,6 +71,15 @@ class ShapeError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+# C0 and C1 control characters but newline: text quoted from a file must not drive the terminal.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`."""
+    return text.translate(_CONTROL)
 
 
 def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:

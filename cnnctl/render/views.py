@@ -56,7 +56,7 @@ def summary_json(s: Summary) -> dict:
             "param_bytes": m.params,
             "total_bytes": m.total,
         },
-        "warnings": [w.format() for w in s.warnings],
+        "warnings": [w.format("warning") for w in s.warnings],
     }
 
 
