@@ -65,11 +65,33 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
         input_shape = parse_volume(str(spec.input.text), spec.input.loc)
     builder = _Builder(spec, input_shape)
     out = builder.sequence(spec.layers, _Scope(INPUT), None, _Names(""))
+    if builder.problems:
+        raise CnnctlError(builder.problems)
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
     name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(builder.warnings), spec.description)
+    warnings = [*builder.warnings, *_unused_outputs(nodes)]
+    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description)
+
+
+def _unused_outputs(nodes: list[Node]) -> list[Problem]:
+    """Layers whose output goes nowhere: usually a join (`with=`) that was forgotten."""
+    used = {i for n in nodes for i in n.inputs}
+    return [
+        Problem("its output is never used", n.loc, n.path, "join it to the network (`with=`/`from=`) or remove it")
+        for n in nodes[:-1]
+        if n.index not in used
+    ]
+
+
+class LimitError(CnnctlError):
+    """A size or nesting limit: expansion stops at once instead of collecting more problems."""
+
+
+UNKNOWN: Shape = ()
+"""The output shape of a layer that failed: layers after it check their arguments, not shapes."""
+MAX_PROBLEMS = 30
 
 
 @dataclass
@@ -147,8 +169,10 @@ class _Builder:
         self.input_shape = input_shape
         self.nodes: list[Node] = []
         self.warnings: list[Problem] = []
-        self.block_stack: list[str] = []
         self.outer_repeat: RepeatItem | None = None
+        self.problems: list[Problem] = []
+        self.seen: set[tuple] = set()
+        self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
         self.depth = 0  # items being expanded, one inside the other
         self.passes = 1  # passes of the repeats being expanded, multiplied together
 
@@ -162,10 +186,12 @@ class _Builder:
                 ident = str(item.id.text)
                 if ident in scope.later:
                     first = scope.later[ident]
-                    raise CnnctlError.at(
-                        f"duplicate id `{ident}` (also at line {first.line})",
-                        item.id.loc,
-                        hint="ids name one layer each within a list",
+                    self.record(
+                        CnnctlError.at(
+                            f"duplicate id `{ident}` (also at line {first.line})",
+                            item.id.loc,
+                            hint="ids name one layer each within a list",
+                        )
                     )
                 scope.later[ident] = item.id.loc
                 names.taken.add(ident)
@@ -173,17 +199,44 @@ class _Builder:
         only = collapse and names.prefix and len(items) == 1 and items[0].id is None
         for item in items:
             name = "" if only else (str(item.id.text) if item.id is not None else names.auto(_base_name(item)))
-            current = self.item(item, scope, env, names, name, current)
+            try:
+                current = self.item(item, scope, env, names, name, current)
+            except LimitError:
+                raise
+            except CnnctlError as exc:
+                # Report it and go on: later layers still get their arguments and references
+                # checked, so one run lists every problem. Their shapes are unknown.
+                self.record(exc)
+                current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
                 ident = str(item.id.text)
-                del scope.later[ident]
+                scope.later.pop(ident, None)
                 scope.ids[ident] = current
         return current
+
+    def record(self, exc: CnnctlError) -> None:
+        """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
+        for problem in exc.problems:
+            if self.block_uses and " (in block `" not in problem.message:
+                name, use = self.block_uses[-1][0], self.block_uses[0][1]
+                problem = problem._replace(message=f"{problem.message} (in block `{name}` used at line {use.line})")
+            key = (problem.loc, problem.message)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.problems.append(problem)
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise LimitError([*self.problems, Problem(f"stopped after {MAX_PROBLEMS} problems")])
+
+    def placeholder(self, item: Item, path: str) -> int:
+        """A stand-in node for an item that failed, with an unknown shape."""
+        node = Node(len(self.nodes), path, "error", Args(), (), UNKNOWN, 0, 0, 0, 0, "", item.loc)
+        self.nodes.append(node)
+        return node.index
 
     def item(self, item: Item, scope: _Scope, env: _Env | None, names: _Names, name: str, current: int) -> int:
         path = names.path(name) if name else names.prefix
         if self.depth >= MAX_DEPTH:
-            raise CnnctlError.at(
+            raise LimitError.at(
                 f"layers nested more than {MAX_DEPTH} deep (through blocks, repeats, residuals and branches)",
                 item.loc,
                 layer=path,
@@ -267,7 +320,11 @@ class _Builder:
                 else ("use `from=ID` with a single id")
             )
             raise CnnctlError.at(f"`{kind.name}` takes {need} input(s), got {len(inputs)}", loc, layer=path, hint=hint)
-        ins = [self.input_shape if i == INPUT else self.nodes[i].shape for i in inputs]
+        ins = [self.shape_of(i) for i in inputs]
+        if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
+            node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
+            self.nodes.append(node)
+            return node.index
         try:
             out = kind.shape(args, ins)
             if any(d < 1 for d in out):
@@ -289,7 +346,7 @@ class _Builder:
             ) from None
         if len(self.nodes) >= MAX_NODES:
             where = self.outer_repeat.loc if self.outer_repeat else loc
-            raise CnnctlError.at(
+            raise LimitError.at(
                 f"the network expands to more than {MAX_NODES:,} layers", where, hint="check the counts of `repeat`"
             )
         for note in notes:
@@ -385,16 +442,17 @@ class _Builder:
         self, item: LayerItem, inputs: list[int], env: _Env | None, path: str, override: dict[str, Value] | None = None
     ) -> int:
         block = self.spec.blocks[item.kind]
-        if item.kind in self.block_stack:
-            chain = " -> ".join([*self.block_stack[self.block_stack.index(item.kind) :], item.kind])
+        stack = [name for name, _ in self.block_uses]
+        if item.kind in stack:
+            chain = " -> ".join([*stack[stack.index(item.kind) :], item.kind])
             raise CnnctlError.at(
                 f"block `{item.kind}` uses itself ({chain})",
                 item.loc,
                 layer=path,
                 hint="a block cannot contain itself, directly or through another block",
             )
-        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
-            raise CnnctlError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
+        if len(stack) >= MAX_BLOCK_DEPTH:
+            raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
         written = {**item.args, **(override or {})}
         values: dict[str, Value] = {}
         for pname, default in block.params.items():
@@ -411,12 +469,12 @@ class _Builder:
                     + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
                 )
         source = self.single(inputs, item, path)
-        self.block_stack.append(item.kind)
+        self.block_uses.append((item.kind, item.loc))
         try:
             scope = _Scope(source, sealed=True)
             return self.sequence(block.body, scope, _Env(block, values), _Names(path), collapse=True)
         finally:
-            self.block_stack.pop()
+            self.block_uses.pop()
 
     def repeat(self, item: RepeatItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
         times_value = self.substitute(item.times, env, path) if item.times else None
@@ -428,7 +486,7 @@ class _Builder:
         # Each pass makes at least one layer, so nested counts are refused before expanding.
         if times * self.passes > MAX_NODES:
             inside = f" inside repeats of {self.passes:,} passes" if self.passes > 1 else ""
-            raise CnnctlError.at(
+            raise LimitError.at(
                 f"`repeat: {times:,}`{inside} would make more than {MAX_NODES:,} layers",
                 times_value.loc if times_value else item.loc,
                 layer=path,
@@ -489,13 +547,18 @@ class _Builder:
                 hint=did_you_mean(shortcut, ("identity", "projection"))
                 or "shortcut is identity, projection, or a list of layers",
             )
-        if shortcut == "identity" and self.shape_of(main) != self.shape_of(skip):
+        a, b = self.shape_of(main), self.shape_of(skip)
+        if shortcut == "identity" and UNKNOWN not in (a, b) and a != b:
+            if len(a) == len(b) == 3 and not _projection_strides(b, a):
+                hint = "no stride gives that size: pad the main path's convolutions (p=same) to keep it"
+            else:
+                hint = "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
             raise CnnctlError.at(
-                f"the main path ends in {format_shape(self.shape_of(main))}, but the identity shortcut carries "
-                f"the input {format_shape(self.shape_of(skip))}",
+                f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input "
+                f"{format_shape(b)}",
                 item.loc,
                 layer=path,
-                hint="add `shortcut: projection` (a 1x1 conv and bn that match the shapes)",
+                hint=hint,
             )
         args = self.merge_args(item.act, env, path)
         return self.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
@@ -503,6 +566,8 @@ class _Builder:
     def projection(self, item: ResidualItem, source: int, main: int, names: _Names) -> int:
         """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
         shape, out = self.shape_of(source), self.shape_of(main)
+        if UNKNOWN in (shape, out):
+            return self.placeholder(item, names.path("shortcut"))
         if len(shape) != 3 or len(out) != 3:  # a 1x1 conv maps volumes only
             raise CnnctlError.at(
                 f"a projection shortcut is a 1x1 conv, which needs volumes HxWxC, but it would map "
@@ -511,14 +576,14 @@ class _Builder:
                 layer=names.prefix,
                 hint="put the residual before the first `fc`/`flatten`",
             )
-        h, w, _ = shape
-        strides = (-(-h // out[0]), -(-w // out[1]))
-        if min(strides) < 1 or (h - 1) // strides[0] + 1 != out[0] or (w - 1) // strides[1] + 1 != out[1]:
+        strides = _projection_strides(shape, out)
+        if strides is None:
             raise CnnctlError.at(
                 f"no 1x1 projection maps the input {format_shape(shape)} to the main path's {format_shape(out)}",
                 item.loc,
                 layer=names.prefix,
-                hint="the main path must divide the height and width by a whole stride",
+                hint="the main path must divide the height and width by a whole stride; pad its convolutions "
+                "(p=same) so only strides change the size",
             )
         sh, sw = strides
         sub = names.child("shortcut")
@@ -549,6 +614,15 @@ class _Builder:
 
     def shape_of(self, index: int) -> Shape:
         return self.input_shape if index == INPUT else self.nodes[index].shape
+
+
+def _projection_strides(source: Shape, out: Shape) -> tuple[int, int] | None:
+    """The stride of a 1x1 conv taking `source` to `out`'s height and width, if there is one."""
+    (h, w, _), (oh, ow, _) = source, out
+    strides = (-(-h // oh), -(-w // ow))
+    if (h - 1) // strides[0] + 1 != oh or (w - 1) // strides[1] + 1 != ow:
+        return None
+    return strides
 
 
 def _base_name(item: Item) -> str:
