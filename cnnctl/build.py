@@ -44,7 +44,7 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
         h, w, c = (parse_int(p) for p in parts)
     except ArgValueError as exc:
         raise CnnctlError.at(f"{what} `{text}`: {exc}", loc, hint=example) from None
-    if c > 4 and h <= 4 and h < w and w == c:
+    if c >= 8 and h <= 4 and w == c:
         raise CnnctlError.at(
             f"{what} `{text}` looks channels-first",
             loc,
@@ -319,7 +319,8 @@ class _Builder:
                 if lo > 1
                 else ("use `from=ID` with a single id")
             )
-            raise CnnctlError.at(f"`{kind.name}` takes {need} input(s), got {len(inputs)}", loc, layer=path, hint=hint)
+            noun = "input" if need == "1" else "inputs"
+            raise CnnctlError.at(f"`{kind.name}` takes {need} {noun}, got {len(inputs)}", loc, layer=path, hint=hint)
         ins = [self.shape_of(i) for i in inputs]
         if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
             node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
@@ -404,6 +405,7 @@ class _Builder:
                     f"`${name}` refers to a block argument, but this layer is not in a block",
                     value.loc.shifted(offset),
                     layer=path,
+                    hint="block arguments exist only inside `blocks:`; write the value itself here",
                 )
             if name not in env.values:
                 raise CnnctlError.at(
@@ -419,8 +421,12 @@ class _Builder:
             if name:
                 return lookup_value(name, m.start())
             if expr is None:
+                unclosed = text.startswith("${", m.start())
                 raise CnnctlError.at(
-                    "a lone `$`", value.loc.shifted(m.start()), layer=path, hint="write `$name` or `${expression}`"
+                    "`${` is not closed by `}`" if unclosed else "a lone `$`",
+                    value.loc.shifted(m.start()),
+                    layer=path,
+                    hint="write `$name` or `${expression}`",
                 )
 
             def number(n: str) -> int:
@@ -433,7 +439,12 @@ class _Builder:
             try:
                 return str(evaluate(expr, number))
             except ExprError as exc:
-                raise CnnctlError.at(str(exc), value.loc.shifted(m.start()), layer=path) from None
+                raise CnnctlError.at(
+                    str(exc),
+                    value.loc.shifted(m.start()),
+                    layer=path,
+                    hint="expressions use whole numbers, argument names, + - * / // % and parentheses",
+                ) from None
 
         return Value(_SUBST.sub(replace_match, text), value.loc)
 

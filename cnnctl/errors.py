@@ -86,9 +86,12 @@ def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | N
     """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
     import difflib  # only on the error path: it slows every start-up otherwise
 
+    choices = list(choices)
+    if word != word.lower() and word.lower() in choices:
+        return f"did you mean `{word.lower()}`? (names are lower case)"
     if synonyms and word.lower() in synonyms:
         return f"did you mean `{synonyms[word.lower()]}`?"
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if not close:
-        close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None

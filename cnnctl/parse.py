@@ -20,6 +20,7 @@ from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatIt
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "train")
 CONSTRUCTS = ("repeat", "residual")  # `concat` and `add` are constructs when given branches
 REFERENCE_KEYS = ("id", "from", "with")
+CONSTRUCT_KEYS = {"shortcut": "residual", "first": "repeat", "layers": "repeat` or a block", "args": "a block"}
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
@@ -85,7 +86,7 @@ ARG_SYNONYMS = {
 
 def parse_file_text(text: str, file: str) -> NetworkSpec:
     """Parse a network file's text; raises CnnctlError listing every problem found."""
-    return _Parser(file).network(compose(text, file))
+    return _Parser(file, text).network(compose(text, file))
 
 
 def tokenize(text: str) -> list[tuple[str, int]]:
@@ -111,8 +112,9 @@ def tokenize(text: str) -> list[tuple[str, int]]:
 
 
 class _Parser:
-    def __init__(self, file: str):
+    def __init__(self, file: str, text: str = ""):
         self.file = file
+        self.lines = text.splitlines()
         self.problems: list[Problem] = []
         self.block_params: dict[str, dict[str, Value | None]] = {}
 
@@ -286,6 +288,8 @@ class _Parser:
             if node.value.strip() == "":
                 self.problem("empty layer", self.loc(node), "write a layer such as `conv f=3 n=16` after the `- `")
                 return None
+            if not node.style and node.end_mark.line > node.start_mark.line:  # plain: None or ""
+                return self.runs_over(node)
             return self.shorthand(node.value, self.text_loc(node), self.loc(node))
         if isinstance(node, yaml.SequenceNode):
             self.problem(
@@ -431,19 +435,49 @@ class _Parser:
         v = self.scalar(node, f"`{key}`")
         return v or Value("", self.loc(node))
 
+    def runs_over(self, node: yaml.ScalarNode) -> None:
+        """A plain layer string that YAML folded from several lines: an item indented too far."""
+        line = node.start_mark.line + 1  # 0-based: the first continuation line
+        text = self.lines[line] if line < len(self.lines) else ""
+        col = len(text) - len(text.lstrip()) + 1
+        self.problem(
+            f"this line continues the layer above (YAML reads `{node.value}` as one layer)",
+            Loc(self.file, line + 1, col),
+            "each layer is one `- ` line: line this `- ` up with the one above"
+            if text.lstrip().startswith("-")
+            else "put the whole layer on one line",
+        )
+
     def shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
         tokens = tokenize(text)
         kind, offset = tokens[0]
         if not self.known_kind(kind, text_loc.shifted(offset)):
             return None
         rest = text[len(kind) + offset :]
+        before = len(self.problems)
         raw = self.shorthand_args(rest, text_loc.shifted(len(kind) + offset))
+        if len(self.problems) > before:  # the arguments could not be split: binding them would only add noise
+            return None
         return self.layer(kind, raw, node_loc, text.strip())
 
     def shorthand_args(self, text: str, base: Loc) -> list[tuple[str | None, Value, Loc]]:
         out: list[tuple[str | None, Value, Loc]] = []
-        for token, offset in tokenize(text):
+        tokens = tokenize(text)
+        for i, (token, offset) in enumerate(tokens):
             loc = base.shifted(offset)
+            if token == "=" or token.endswith("=") or (token.startswith("=") and i):
+                name = token.rstrip("=") or (tokens[i - 1][0] if i else "f")
+                self.problem(
+                    "spaces around `=` split an argument", loc, f"write `{name}=...` with no spaces around `=`"
+                )
+                return []
+            if token.endswith(","):
+                self.problem(
+                    "arguments are separated by spaces, not commas",
+                    loc.shifted(len(token) - 1),
+                    "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
+                )
+                return []
             key, eq, val = token.partition("=")
             if eq and not token.startswith("${"):
                 if not key:
@@ -476,6 +510,14 @@ class _Parser:
             return True
         if kind in ("concat", "add"):
             return True
+        owner = CONSTRUCT_KEYS.get(kind)
+        if owner:
+            self.problem(
+                f"`{kind}` is not a layer: it is a key of `{owner}`",
+                loc,
+                f"indent `{kind}:` under `{owner}:`, lined up with its other keys, without `- `",
+            )
+            return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(
             f"unknown layer kind `{kind}`",
@@ -505,6 +547,7 @@ class _Parser:
         refs: dict[str, Value] = {}
         free = iter(positional)
         ok = True
+        extra: list[Value] = []  # bare words with no place: reported together below
         for key, value, kloc in raw:
             if key is None:
                 word = str(value.text)
@@ -513,13 +556,7 @@ class _Parser:
                 else:
                     key = next((p for p in free if p not in args), None)
                     if key is None:
-                        hint = did_you_mean(word, flags) if flags else None
-                        takes = f"; `{kind}` takes {_list_words(positional)} without a name" if positional else ""
-                        self.problem(
-                            f"unexpected `{word}` in `{kind}`{takes}",
-                            value.loc,
-                            hint or "write arguments as name=value, e.g. `n=64`",
-                        )
+                        extra.append(value)
                         ok = False
                         continue
             if key in REFERENCE_KEYS:
@@ -541,6 +578,14 @@ class _Parser:
                 ok = False
                 continue
             target[key] = value
+        if extra:
+            words = " ".join(str(v.text) for v in extra)
+            hint = did_you_mean(words, flags) if flags and len(extra) == 1 else None
+            takes = f"; `{kind}` takes {_list_words(positional)} without a name" if positional else ""
+            usage = (
+                f"`{kind}` takes: {' '.join(f'{n}=...' for n in names)}" if names else f"`{kind}` takes no arguments"
+            )
+            self.problem(f"unexpected `{words}` in `{kind}`{takes}", extra[0].loc, hint or usage)
         if not ok:
             return None
         ident = refs.get("id")

@@ -123,6 +123,10 @@ def _syntax_hint(problem: str, line: str) -> str | None:
         return "inside [ ... ] quote a layer that uses ${...}, or put it on its own `- ` line"
     if "maximum nesting depth" in problem:  # libyaml's own limit, met while scanning ahead
         return f"cnnctl reads at most {MAX_NESTING} levels of nested lists and mappings"
+    if "another document" in problem or "document start" in problem:
+        return "one network per file: remove the `---` line"
+    if "expected '-' indicator" in problem:
+        return "check the indentation: this line must line up with the `- ` items (or the keys) above it"
     if "mapping values are not allowed" in problem:
         return "a `:` inside a value needs quotes, or check the indentation of this line"
     if "could not find expected ':'" in problem:

@@ -22,7 +22,7 @@ class ArgValueError(ValueError):
 
 def parse_int(text: str, minimum: int = 1) -> int:
     text = str(text).strip()
-    if not text.lstrip("+-").isdigit():
+    if not (text.lstrip("+-").isdigit() and text.isascii()):
         raise ArgValueError(f"expected a whole number, got `{text}`")
     if len(text.lstrip("+-")) > 12:
         raise ArgValueError(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
@@ -112,6 +112,8 @@ def _parse_padding(text: str) -> str | tuple[int, int]:
     word = str(text).strip().lower()
     if word in ("valid", "same"):
         return "same" if word == "same" else (0, 0)
+    if word.lstrip("-").replace("x", "").isdigit():
+        return parse_pair(word, minimum=0)  # a number: its own message, e.g. "must be at least 0"
     try:
         return parse_pair(word, minimum=0)
     except ArgValueError:

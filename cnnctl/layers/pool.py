@@ -38,6 +38,8 @@ class Pool(LayerKind):
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("pool", ins[0])
         if a["global"]:
+            if a.f is not None or a.s is not None:
+                raise ShapeError("`global` pools each whole map: it takes no `f` or `s`", hint="drop `f`/`s`")
             return 1, 1, c
         if a.f is None:
             raise ShapeError("pool needs a window size `f` (or `global`)", hint="e.g. `pool max f=2 s=2`")
