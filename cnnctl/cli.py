@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from . import __version__
 from .api import load
@@ -15,7 +16,15 @@ from .build import parse_volume
 from .catalog import bundled
 from .errors import CnnctlError
 from .render.table import Table, show
-from .render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
+from .render.views import (
+    catalog_table,
+    flops_json,
+    flops_table,
+    summary_json,
+    summary_table,
+    validate_lines,
+    validate_total,
+)
 from .report import DTYPE_BYTES, summarize
 
 app = typer.Typer(
@@ -39,7 +48,22 @@ Arch = Annotated[
 ]
 InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input volume HxWxC, overriding the file's.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for memory (and batch totals).")]
+SummarizeBatchOpt = Annotated[
+    int,
+    typer.Option("--batch", "-b", min=1, help="Batch size: memory is for B images, and totals per batch are added."),
+]
+FlopsBatchOpt = Annotated[
+    int,
+    typer.Option("--batch", "-b", min=1, help="Batch size: adds multiplications and FLOPs for B images."),
+]
+
+
+class _Command(TyperCommand):
+    """Usage lines show `ARCH`, not typer's `{ARCH}` for a required argument."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
 
 
 def _print_json(data: object) -> None:
@@ -56,18 +80,22 @@ def _load(arch: str, input: str | None):
     return load(arch, shape)
 
 
-@app.command("summarize")
+@app.command("summarize", cls=_Command)
 def summarize_cmd(
     arch: Arch,
     input: InputOpt = None,
-    batch: BatchOpt = 1,
+    batch: SummarizeBatchOpt = 1,
     dtype: Annotated[str, typer.Option(help="Element type for memory: " + ", ".join(DTYPE_BYTES))] = "float32",
     depth: Annotated[
         Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse layer paths deeper than N.")
     ] = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Per layer: output dimensions, parameters, multiplications; then totals and memory."""
+    """Per-layer shapes, params and multiplications; totals, memory.
+
+    One row per layer: path, shorthand, output HxWxC, parameters, multiplications and the
+    memory of its output; then totals and memory for the batch and dtype.
+    """
     graph = _load(arch, input)
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype)
     if format is Format.json:
@@ -77,15 +105,17 @@ def summarize_cmd(
         show(summary_table(summary), format.value)
 
 
-@app.command("flops")
+@app.command("flops", cls=_Command)
 def flops_cmd(
     arch: Arch,
     input: InputOpt = None,
-    batch: BatchOpt = 1,
+    batch: FlopsBatchOpt = 1,
     per_layer: Annotated[bool, typer.Option("--per-layer", help="Each layer's share, heaviest first.")] = False,
     format: FormatOpt = Format.table,
 ) -> None:
-    """The cost of one forward pass: multiplications and FLOPs, exact, and what is counted.
+    """Exact multiplications and FLOPs of one forward pass.
+
+    In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
 
     Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
     PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
@@ -101,13 +131,16 @@ def flops_cmd(
         show(flops_table(summary, per_layer), format.value)
 
 
-@app.command("validate")
+@app.command("validate", cls=_Command)
 def validate_cmd(
     files: Annotated[list[str], typer.Argument(metavar="FILE...", help="Network files (or bundled names) to check.")],
     input: InputOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Check network files: exit 0 when all are valid, else list every problem and exit 2."""
+    """Check network files; exit 2 if any is invalid.
+
+    Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
+    """
     results = []
     for arch in files:
         try:
@@ -128,26 +161,22 @@ def validate_cmd(
     if format is Format.json:
         _print_json({"ok": not bad, "files": results})
     else:
+        # ok lines on stdout; a failure, like any error, on stderr (tests/test_bad_input.py
+        # relies on it). The total names the invalid files, so stdout alone says which.
         for r in results:
-            if r["ok"]:
-                sys.stdout.write(
-                    f"ok  {r['file']}  ({r['layers']:,} layers, {r['params']:,} params, {r['mults']:,} mults)\n"
-                )
-                for p in r["problems"]:
-                    sys.stdout.write("  " + p.replace("\n", "\n  ") + "\n")
-            else:
-                sys.stderr.write(f"FAIL {r['file']}\n")
-                for p in r["problems"]:
-                    sys.stderr.write("  " + p.replace("\n", "\n  ") + "\n")
+            stream = sys.stdout if r["ok"] else sys.stderr
+            sys.stdout.flush()
+            stream.write("".join(line + "\n" for line in validate_lines(r)))
+            stream.flush()
         if len(results) > 1:
-            sys.stdout.write(f"{len(results) - len(bad)} valid, {len(bad)} invalid\n")
+            sys.stdout.write(validate_total(results) + "\n")
     if bad:
         raise typer.Exit(2)
 
 
 @app.command("list")
 def list_cmd(format: FormatOpt = Format.table) -> None:
-    """The bundled architectures, with input, params and multiplications."""
+    """The bundled architectures: input, params, mults."""
     entries = []
     for name, path in bundled().items():
         graph = load(path)

@@ -125,7 +125,7 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int) -> tuple[Row, .
             Row(
                 key,
                 "group",
-                f"({len(members)} layers)",
+                f"({len(members)} layer{'' if len(members) == 1 else 's'})",
                 members[-1].shape,
                 sum(m.params for m in members),
                 sum(m.buffers for m in members),

@@ -3,15 +3,16 @@
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 import cnnctl
-from cnnctl.render.numbers import both, exact, percent, short, size
-from cnnctl.render.table import Table, markdown, plain, to_csv
-from cnnctl.render.views import flops_json, summary_json, summary_table
+from cnnctl.render.numbers import both, exact, percent, plural, share, short, size
+from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
+from cnnctl.render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
 from cnnctl.report import heaviest, summarize
 
 # Published references (see tests/test_architectures.py): torchvision's ResNet-50, LeCun's LeNet-5.
@@ -173,7 +174,7 @@ def test_plain_table_has_thousands_separators(lenet):
 
 
 def test_plain_table_alignment():
-    t = Table("t", ["name", "n"], [["a", "1"], ["bbb", "1,000"]], right={1})
+    t = Table("t", [Column("name"), num("n", exact)], [["a", 1], ["bbb", 1000]])
     assert plain(t) == "t\nname      n\n----  -----\na         1\nbbb   1,000\n"
 
 
@@ -193,7 +194,8 @@ def test_csv_header_and_rows(lenet):
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["Layer", "Shorthand", "Output", "Params", "Mults"]
     assert len(rows) == 1 + 7
-    assert rows[1][:5] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117,600"]
+    # raw values for scripts: no thousands separators, memory in bytes (28*28*6 values * 4)
+    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", str(28 * 28 * 6 * 4)]
 
 
 def test_markdown_pipes(lenet):
@@ -204,7 +206,7 @@ def test_markdown_pipes(lenet):
     assert "---:" in table_lines[1]  # numeric columns right-aligned
     cols = table_lines[0].count("|")
     assert all(ln.count("|") == cols for ln in table_lines)
-    assert markdown(Table("", ["a|b"], [["x|y"]])).splitlines()[0] == "| a\\|b |"
+    assert markdown(Table("", [Column("a|b")], [["x|y"]])).splitlines()[0] == "| a\\|b |"
 
 
 def test_flops_json_shares(lenet):
@@ -214,6 +216,124 @@ def test_flops_json_shares(lenet):
     assert sum(r["mults_share"] for r in data["layers"]) == pytest.approx(1.0)
     assert data["layers"][0]["path"] == "conv2"
     assert data["layers"][0]["mults_share"] == pytest.approx(240_000 / 416_520)
+
+
+def test_big_numbers_have_units_above_tera():
+    assert short(416_520 * 10**12) == "416.52 P"  # LeNet mults x a batch of 1e12, was `416520.00 T`
+    assert short(1_500 * 10**15) == "1.50 E"
+    assert short(999_999 * 10**9) == "1.00 P"
+    assert short(10**24) == "1000000.00 E"
+
+
+def test_plural():
+    assert plural(1, "layer") == "1 layer"
+    assert plural(2, "layer") == "2 layers"
+    assert plural(1000, "layer") == "1,000 layers"
+    assert share(0.25) == "25.0%" and share(None) == "-"
+
+
+def test_a_group_of_one_layer_is_singular():
+    # a block whose one layer is named keeps its level: one1.c collapses into `one1`
+    one = "input: 8x8x1\nblocks:\n  one:\n    layers:\n      - conv f=3 n=2 id=c\nlayers:\n  - one\n"
+    rows = summarize(cnnctl.load_text(one), depth=1).rows
+    assert [(r.path, r.kind, r.text) for r in rows] == [("one1", "group", "(1 layer)")]
+    two = "input: 8x8x1\nlayers:\n  - residual:\n      - conv f=3 p=1 n=1\n"
+    assert summarize(cnnctl.load_text(two), depth=1).rows[0].text == "(2 layers)"
+
+
+def test_csv_is_raw_for_flops_and_list(lenet):
+    rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(lenet, batch=3), per_layer=False)))))
+    assert rows[0] == ["", "exact"]  # the short column only restates `exact`
+    assert dict(rows[1:]) == {
+        "multiplications": str(LENET_MULTS),
+        "FLOPs": str(LENET_FLOPS),
+        "multiplications x batch 3": str(3 * LENET_MULTS),
+        "FLOPs x batch 3": str(3 * LENET_FLOPS),
+        "params": str(LENET_PARAMS),
+    }
+    rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(lenet), per_layer=True)))))
+    assert rows[1][:4] == ["conv2", "conv f=5 n=16 act=tanh", "240000", str(240_000 / LENET_MULTS)]
+    entry = {"name": "lenet5", "input": "32x32x1", "params": LENET_PARAMS, "mults": LENET_MULTS, "description": "d"}
+    rows = list(csv.reader(io.StringIO(to_csv(catalog_table([entry])))))
+    assert rows == [["Name", "Input", "Params", "Mults", "Description"], ["lenet5", "32x32x1", "61706", "416520", "d"]]
+    assert "416.52 K" in plain(catalog_table([entry]))  # the text table keeps the short form
+
+
+def test_flops_batch_shows_flops_too(lenet):
+    s = summarize(lenet, batch=4)
+    text = plain(flops_table(s, per_layer=False))
+    assert re.search(rf"\nFLOPs x batch 4 +{exact(4 * LENET_FLOPS)} +3\.41 M\n", text)
+    assert re.search(rf"\nmultiplications x batch 4 +{exact(4 * LENET_MULTS)} +1\.67 M\n", text)
+    assert exact(4 * LENET_FLOPS) in plain(flops_table(s, per_layer=True))
+    data = flops_json(s, per_layer=False)
+    assert (data["batch_mults"], data["batch_flops"]) == (4 * LENET_MULTS, 4 * LENET_FLOPS)
+    assert flops_json(summarize(lenet), per_layer=False)["batch_flops"] == LENET_FLOPS
+
+
+# -- hostile and awkward names: never markup, never control characters -------------------------------
+HOSTILE = 'name: "test [/v2] my net [v2] [bold]b[/bold] \\e[31mred"\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n'
+SHOWN = "test [/v2] my net [v2] [bold]b[/bold] \\x1b[31mred"
+
+
+def draw(table: Table, width: int) -> str:
+    buf = io.StringIO()
+    rich(table, file=buf, width=width)
+    return buf.getvalue()
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_rich_shows_markup_and_escapes_control_characters(width):
+    s = summarize(cnnctl.load_text(HOSTILE))
+    for table in (summary_table(s), flops_table(s, per_layer=True), flops_table(s, per_layer=False)):
+        out = draw(table, width)
+        assert "\x1b[31mred" not in out  # the file's ESC never reaches the terminal
+        assert SHOWN in strip_ansi(out)  # markup shown as written, nothing lost
+
+
+def test_every_text_renderer_escapes_control_characters():
+    s = summarize(cnnctl.load_text(HOSTILE))
+    for render in (plain, markdown):
+        out = render(summary_table(s))
+        assert "\x1b" not in out and SHOWN in out
+    assert "\x1b" not in to_csv(Table("t", [Column("a")], [["x\x1by\nz"]]))
+    assert to_csv(Table("t", [Column("a")], [["x\x1by\nz"]])).splitlines()[1] == "x\\x1by\\nz"
+
+
+def test_rich_at_80_columns_keeps_every_column_and_number_whole():
+    s = summarize(cnnctl.load("googlenet"))
+    out = strip_ansi(draw(summary_table(s), 80))
+    lines = out.splitlines()
+    header = next(ln for ln in lines if ln.startswith("Layer"))
+    assert header.split() == ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
+    assert "…" not in out
+    assert all(len(ln) <= 80 for ln in lines[: lines.index("")])  # the table fits
+    assert "784.00 KiB" in out and "118,013,952" in out  # no number truncated or broken
+    assert "inception3a." in out and "branch1.conv1" in out  # a long path breaks after a dot
+    # notes are not re-wrapped by rich: each is one logical line (the terminal wraps it)
+    assert any(ln.startswith("Memory (float32, batch 1): input 588.00 KiB") and ln.endswith("MiB") for ln in lines)
+    wide = strip_ansi(draw(summary_table(s), 160))
+    assert re.search(r"\ninception3a\.branch1\.conv1 +conv f=1 n=64 act=relu +28x28x64 ", wide)  # no wrap at 160
+
+
+def test_rich_flops_per_layer_at_80_columns_wraps_shorthand_at_spaces():
+    out = strip_ansi(draw(flops_table(summarize(cnnctl.load("googlenet")), per_layer=True), 80))
+    assert "…" not in out
+    assert "inception3b.branch2.conv2" in out  # fits whole: the layer column is not squeezed
+    assert "346,816,512  21.9%  694,837,248  21.8%" in out
+    assert "conv f=3" in out and "\n" + " " * 27 + "p=same" in out  # wrapped at a space, not one token a line
+
+
+def test_show_uses_rich_only_on_a_terminal(monkeypatch, capsys):
+    table = summary_table(summarize(cnnctl.load_text(HOSTILE)))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    from cnnctl.render.table import show
+
+    show(table, "table")
+    assert SHOWN in strip_ansi(capsys.readouterr().out)
 
 
 # -- the CLI, end to end ---------------------------------------------------------------------------

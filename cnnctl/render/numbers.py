@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_UNITS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 
 
 def exact(n: int) -> str:
@@ -11,7 +11,10 @@ def exact(n: int) -> str:
 
 
 def short(n: int) -> str:
-    """`15470264320` -> `15.47 G`; `61706` -> `61.71 K`; below 1000 the number itself."""
+    """`15470264320` -> `15.47 G`; `61706` -> `61.71 K`; below 1000 the number itself.
+
+    Units go up to E (10**18); larger numbers are written in E (`1234.00 E`).
+    """
     if abs(n) < 1000:
         return str(n)
     for scale, unit in _UNITS:
@@ -38,3 +41,13 @@ def size(nbytes: int) -> str:
 
 def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def share(fraction: float | None) -> str:
+    """A fraction as a percentage: `0.25` -> `25.0%`; None (no whole to share) -> `-`."""
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def plural(n: int, word: str) -> str:
+    """`1 layer`, `2 layers`, `1,000 layers`."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

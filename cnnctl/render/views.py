@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+from ..errors import printable
 from ..report import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..shapes import format_shape
-from .numbers import both, exact, percent, short, size
-from .table import Table
+from .numbers import both, exact, plural, share, short, size
+from .table import Column, Table, clean, num
+
+LAYER = Column("Layer", squeeze=True)
+SHORTHAND = Column("Shorthand", wrap=True)
 
 
 def summary_table(s: Summary) -> Table:
-    rows = [[r.path, r.text, format_shape(r.shape), exact(r.params), exact(r.mults), size(r.memory)] for r in s.rows]
+    rows = [[r.path, r.text, format_shape(r.shape), r.params, r.mults, r.memory] for r in s.rows]
     m = s.memory
+    per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""
+    flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
         f"Params: {both(s.params)} trainable, {exact(s.buffers)} non-trainable buffers",
-        f"Multiplications: {both(s.mults)} per image"
-        + (f", {both(s.mults * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""),
-        f"FLOPs: {both(s.flops)} per image (`cnnctl flops` says what is counted)",
+        f"Multiplications: {both(s.mults)} per image{per_batch}",
+        f"FLOPs: {both(s.flops)} per image{flops_batch} (`cnnctl flops` says what is counted)",
         f"Memory ({m.dtype}, batch {m.batch}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)}",
     ]
-    columns = ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
-    return Table(f"{s.name}  ({s.file})", columns, rows, {2, 3, 4, 5}, notes)
+    columns = [
+        LAYER,
+        SHORTHAND,
+        num("Output"),
+        num("Params", exact),
+        num("Mults", exact),
+        num("Memory", size),  # CSV: bytes
+    ]
+    return Table(f"{s.name}  ({s.file})", columns, rows, notes)
 
 
 def summary_json(s: Summary) -> dict:
@@ -60,32 +72,34 @@ def summary_json(s: Summary) -> dict:
     }
 
 
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 def flops_table(s: Summary, per_layer: bool) -> Table:
     notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
+    batch = s.memory.batch
     if per_layer:
         rows = [
-            [r.path, r.text, exact(r.mults), percent(r.mults, s.mults), exact(r.flops), percent(r.flops, s.flops)]
-            for r in heaviest(s)
+            [r.path, r.text, r.mults, _share(r.mults, s.mults), r.flops, _share(r.flops, s.flops)] for r in heaviest(s)
         ]
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
-        notes = [f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image", *notes]
-        return Table(title, ["Layer", "Shorthand", "Mults", "Share", "FLOPs", "Share"], rows, {2, 3, 4, 5}, notes)
-    rows = [
-        ["multiplications", exact(s.mults), short(s.mults)],
-        ["FLOPs", exact(s.flops), short(s.flops)],
-        ["params", exact(s.params), short(s.params)],
-    ]
-    if s.memory.batch > 1:
-        rows.insert(
-            2,
-            [
-                f"multiplications x batch {s.memory.batch}",
-                exact(s.mults * s.memory.batch),
-                short(s.mults * s.memory.batch),
-            ],
-        )
+        total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
+        if batch > 1:
+            total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch}"
+        columns = [LAYER, SHORTHAND, num("Mults", exact), num("Share", share), num("FLOPs", exact), num("Share", share)]
+        return Table(title, columns, rows, [total, *notes])
+    rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
+    if batch > 1:
+        rows += [
+            [f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
+            [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
+        ]
+    rows.append(["params", s.params, s.params])
     title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
-    return Table(title, ["", "exact", "short"], rows, {1, 2}, notes)
+    # CSV: the name and the exact value (the short column only restates it)
+    columns = [Column(""), num("exact", exact), Column("short", short, right=True, csv=False)]
+    return Table(title, columns, rows, notes)
 
 
 def flops_json(s: Summary, per_layer: bool) -> dict:
@@ -96,6 +110,8 @@ def flops_json(s: Summary, per_layer: bool) -> dict:
         "batch": s.memory.batch,
         "mults": s.mults,
         "flops": s.flops,
+        "batch_mults": s.mults * s.memory.batch,
+        "batch_flops": s.flops * s.memory.batch,
         "params": s.params,
         "counted": list(COUNTED),
         "not_counted": list(NOT_COUNTED),
@@ -116,10 +132,30 @@ def flops_json(s: Summary, per_layer: bool) -> dict:
 
 
 def catalog_table(entries: list[dict]) -> Table:
-    rows = [[e["name"], e["input"], exact(e["params"]), short(e["mults"]), e["description"]] for e in entries]
-    return Table(
-        "Bundled architectures (use by name: cnnctl summarize NAME)",
-        ["Name", "Input", "Params", "Mults", "Description"],
-        rows,
-        {2, 3},
-    )
+    rows = [[e["name"], e["input"], e["params"], e["mults"], e["description"]] for e in entries]
+    columns = [
+        Column("Name", squeeze=True),
+        Column("Input"),
+        num("Params", exact),
+        num("Mults", short),
+        Column("Description", wrap=True),
+    ]
+    return Table("Bundled architectures (use by name: cnnctl summarize NAME)", columns, rows)
+
+
+def validate_lines(result: dict) -> list[str]:
+    """One file in `validate`'s text report: `ok  FILE  (...)` or `FAIL FILE`, then its problems."""
+    name = clean(result["file"])
+    if result["ok"]:
+        counts = f"{plural(result['layers'], 'layer')}, {result['params']:,} params, {result['mults']:,} mults"
+        lines = [f"ok  {name}  ({counts})"]
+    else:
+        lines = [f"FAIL {name}"]
+    return lines + ["  " + printable(p).replace("\n", "\n  ") for p in result["problems"]]
+
+
+def validate_total(results: list[dict]) -> str:
+    """`1 valid, 2 invalid: a.yaml, b.yaml` (the invalid files named, so the line stands alone)."""
+    bad = [clean(r["file"]) for r in results if not r["ok"]]
+    line = f"{len(results) - len(bad)} valid, {len(bad)} invalid"
+    return f"{line}: {', '.join(bad)}" if bad else line

@@ -1,0 +1,80 @@
+"""The command line's text output: validate's report, help texts, CSV for scripts."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture
+def one_layer(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2\n")
+    return str(path)
+
+
+@pytest.fixture
+def bad(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("input: 4x4x1\nlayers:\n  - conv f=5 n=1\n")
+    return str(path)
+
+
+def test_validate_one_layer_is_singular(one_layer):
+    r = cli("validate", one_layer)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"ok  {one_layer}  (1 layer, 20 params, 648 mults)\n"
+
+
+def test_validate_stdout_alone_names_the_invalid_file(one_layer, bad):
+    r = cli("validate", one_layer, bad)
+    assert r.returncode == 2
+    # `2>/dev/null` still says which file failed: the total line names it
+    assert r.stdout.splitlines()[-1] == f"1 valid, 1 invalid: {bad}"
+    assert r.stderr.startswith(f"FAIL {bad}\n  ") and "larger than its padded input" in r.stderr
+
+
+def test_validate_escapes_control_characters_in_a_file_name():
+    r = cli("validate", "no\x1bsuch.yaml", "lenet5")
+    assert r.returncode == 2
+    assert "\x1b" not in r.stdout + r.stderr
+    assert "no\\x1bsuch.yaml" in r.stdout
+
+
+def test_help_shows_whole_command_descriptions():
+    out = cli("--help", columns=80).stdout
+    commands = out[out.index("Commands:") :].splitlines()[1:]
+    assert [ln.split()[0] for ln in commands if ln.strip()] == ["summarize", "flops", "validate", "list"]
+    assert not any(ln.rstrip().endswith("...") for ln in commands), out
+
+
+@pytest.mark.parametrize("command", ["summarize", "flops"])
+def test_usage_line_has_no_braces(command):
+    out = cli(command, "--help").stdout
+    assert f" {command} [OPTIONS] ARCH\n" in out
+    assert "{" not in out.splitlines()[0]
+
+
+def test_batch_help_says_what_it_does():
+    def words(command: str) -> str:
+        return " ".join(cli(command, "--help").stdout.split())
+
+    assert "Batch size: memory is for B images, and totals per batch are added." in words("summarize")
+    assert "Batch size: adds multiplications and FLOPs for B images." in words("flops")
+
+
+def test_csv_from_the_cli_is_machine_readable():
+    rows = list(csv.reader(io.StringIO(cli("summarize", "lenet5", "-f", "csv").stdout)))
+    assert rows[0] == ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
+    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "18816"]
+    rows = list(csv.reader(io.StringIO(cli("list", "-f", "csv").stdout)))
+    lenet = next(r for r in rows if r[0] == "lenet5")
+    assert lenet[1:4] == ["32x32x1", "61706", "416520"]
