@@ -171,6 +171,7 @@ class _Builder:
         self.warnings: list[Problem] = []
         self.outer_repeat: RepeatItem | None = None
         self.problems: list[Problem] = []
+        self.inferred: dict[tuple, tuple] = {}
         self.seen: set[tuple] = set()
         self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
         self.depth = 0  # items being expanded, one inside the other
@@ -327,24 +328,16 @@ class _Builder:
             self.nodes.append(node)
             return node.index
         try:
-            out = kind.shape(args, ins)
-            if any(d < 1 for d in out):
-                raise ShapeError(f"output would be {format_shape(out)}: no values left")
-            counts = (
-                kind.params(args, ins, out),
-                kind.buffers(args, ins, out),
-                kind.mults(args, ins, out),
-                kind.flops(args, ins, out),
-            )
-            notes = tuple(kind.notes(args, ins, out))
+            out, counts, notes, text = self.infer(kind, args, ins)
         except ShapeError as exc:
-            shapes = ", ".join(format_shape(s) for s in ins)
-            raise CnnctlError.at(
-                f"{exc.message} (input {shapes})" if "input" not in exc.message else exc.message,
-                loc,
-                layer=path,
-                hint=exc.hint,
-            ) from None
+            if len(ins) > 1:  # say which input is which
+                given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
+                message = f"{exc.message} (inputs: {given})"
+            elif "input" in exc.message:
+                message = exc.message
+            else:
+                message = f"{exc.message} (input {format_shape(ins[0])})"
+            raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
         if len(self.nodes) >= MAX_NODES:
             where = self.outer_repeat.loc if self.outer_repeat else loc
             raise LimitError.at(
@@ -352,20 +345,30 @@ class _Builder:
             )
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
-        node = Node(
-            len(self.nodes),
-            path,
-            kind.name,
-            args,
-            tuple(inputs),
-            out,
-            *counts,
-            text=shorthand(kind, args),
-            loc=loc,
-            notes=notes,
-        )
+        node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)
         self.nodes.append(node)
         return node.index
+
+    def infer(self, kind: LayerKind, args: Args, ins: list[Shape]) -> tuple:
+        """Output shape, counts, notes and shorthand of a layer. A pure function of its kind,
+        arguments and input shapes, so each distinct layer (a repeated block's) is computed once."""
+        key = (kind.name, tuple(args.values()), tuple(ins))
+        if key in self.inferred:
+            return self.inferred[key]
+        out = kind.shape(args, ins)
+        if any(d < 1 for d in out):
+            raise ShapeError(f"output would be {format_shape(out)}: no values left")
+        counts = (
+            kind.params(args, ins, out),
+            kind.buffers(args, ins, out),
+            kind.mults(args, ins, out),
+            kind.flops(args, ins, out),
+        )
+        result = self.inferred[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
+        return result
+
+    def name_of(self, index: int) -> str:
+        return "input" if index == INPUT else self.nodes[index].path
 
     def typed_args(self, kind: LayerKind, written: dict[str, Value], env: _Env | None, loc: Loc, path: str) -> Args:
         args = Args()
@@ -658,18 +661,8 @@ def _render(value: object) -> str:
     return str(value)
 
 
-_shorthands: dict[tuple, str] = {}
-
-
 def shorthand(kind: LayerKind, args: Args) -> str:
     """Canonical shorthand of a layer: required and non-default arguments, in order."""
-    key = (kind.name, *args.values())
-    if key not in _shorthands:
-        _shorthands[key] = _shorthand(kind, args)
-    return _shorthands[key]
-
-
-def _shorthand(kind: LayerKind, args: Args) -> str:
     parts = [kind.name]
     for arg in kind.args:
         value = args.get(arg.name)

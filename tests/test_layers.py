@@ -294,9 +294,9 @@ def test_add():
 
 
 def test_add_mismatched_shapes():
-    with pytest.raises(ShapeError, match=r"cannot add different shapes: 4x4x8, 4x4x16") as exc:
+    with pytest.raises(ShapeError, match=r"cannot add different shapes") as exc:
         run("add", [(4, 4, 8), (4, 4, 16)])
-    assert "projection" in exc.value.hint
+    assert "1x1 conv" in exc.value.hint
 
 
 def test_concat():
@@ -306,7 +306,7 @@ def test_concat():
 
 
 def test_concat_mismatched_height_width():
-    with pytest.raises(ShapeError, match=r"same height and width, got 28x28x64, 14x14x64"):
+    with pytest.raises(ShapeError, match=r"same height and width"):
         run("concat", [(28, 28, 64), (14, 14, 64)])
     with pytest.raises(ShapeError):
         run("concat", [(28, 28, 64), (10,)])

@@ -404,7 +404,7 @@ def test_concat_branch_size_mismatch_is_located():
         """)
     (problem,) = exc.value.problems
     assert problem.layer == "concat1.concat"
-    assert "6x6x4, 8x8x4" in problem.message
+    assert "`concat1.branch1.conv1` 6x6x4, `concat1.branch2.conv1` 8x8x4" in problem.message
 
 
 # -- references -----------------------------------------------------------------------------------------

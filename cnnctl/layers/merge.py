@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..shapes import Shape, format_shape, numel
+from ..shapes import Shape, numel
 from .activation import ACT_NAMES
 from .args import Arg, Choice, Int
 from .base import Args, LayerKind, activation_flops, require_volume
-
-
-def _listing(ins: list[Shape]) -> str:
-    return ", ".join(format_shape(s) for s in ins)
 
 
 class Add(LayerKind):
@@ -29,8 +25,8 @@ class Add(LayerKind):
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         if any(s != ins[0] for s in ins):
             raise ShapeError(
-                f"cannot add different shapes: {_listing(ins)}",
-                hint="a residual whose shapes change needs `shortcut: projection`",
+                "cannot add different shapes",
+                hint="make every path end in the same HxWxC: a 1x1 conv changes the channels, a stride the size",
             )
         return ins[0]
 
@@ -54,7 +50,7 @@ class Concat(LayerKind):
             return (sum(s[0] for s in ins),)
         if any(len(s) != 3 or s[:2] != ins[0][:2] for s in ins):
             raise ShapeError(
-                f"concat needs inputs of the same height and width, got {_listing(ins)}",
+                "concat needs inputs of the same height and width",
                 hint="pad or pool the branches to one size (p=same keeps the size at stride 1)",
             )
         return ins[0][0], ins[0][1], sum(s[2] for s in ins)
