@@ -15,7 +15,7 @@ from .api import load
 from .build import parse_volume
 from .catalog import bundled
 from .errors import CnnctlError
-from .render.table import Table, show
+from .render.table import show
 from .render.views import (
     catalog_table,
     flops_json,
@@ -220,4 +220,4 @@ def main() -> None:
         sys.exit(2)
 
 
-__all__ = ["app", "main", "Table"]
+__all__ = ["app", "main"]
