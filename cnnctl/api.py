@@ -31,6 +31,16 @@ def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
     return load_text(read_text(path, display), display, input)
 
 
+def to_torch(graph: Graph):
+    """Compile `graph` to a `torch.nn.Module` whose submodules are named by the layer paths.
+
+    torch is imported here, on first use: the analysis path never imports it.
+    """
+    from .backend import to_torch as compile_graph
+
+    return compile_graph(graph)
+
+
 def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:
     """Like `load`, from YAML text; `file` is the name used in messages."""
     spec = parse_file_text(text, file)

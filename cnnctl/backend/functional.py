@@ -1,0 +1,123 @@
+"""Small modules the builders need beyond torch.nn: inline activations, joins, explicit padding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+ACTIVATION_NAMES = ("relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "softmax")
+
+
+def activation(name: str, slope: float = 0.01) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The function for an activation name (`relu`, `softmax`, ...); None for `none`.
+
+    Softmax runs over dimension 1: the channels of a volume, the units of a vector.
+    """
+    table: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "relu": F.relu,
+        "relu6": F.relu6,
+        "leaky": lambda x: F.leaky_relu(x, slope),
+        "elu": F.elu,
+        "gelu": F.gelu,
+        "silu": F.silu,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "hardswish": F.hardswish,
+        "softmax": lambda x: F.softmax(x, dim=1),
+    }
+    return None if name == "none" else table[name]
+
+
+class Activation(nn.Module):
+    """An activation as a layer of its own (`- relu`)."""
+
+    def __init__(self, name: str, slope: float = 0.01):
+        super().__init__()
+        self.name = name
+        self.fn = activation(name, slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+class WithActivation:
+    """Mixin: apply the layer's inline activation (`act=relu`) and any explicit padding.
+
+    Padding that PyTorch's layers cannot express (uneven `same`, or `same` at stride > 1)
+    is applied with F.pad first. The activation is a function, not a submodule, so the
+    state_dict keys stay `conv1.weight`, `conv1.bias`.
+    """
+
+    act_name: str = "none"
+    pad: tuple[int, int, int, int] | None = None
+    pad_value: float = 0.0
+
+    def setup(self, act: str, pad: tuple[int, int, int, int] | None = None, pad_value: float = 0.0) -> None:
+        self.act_name, self.pad, self.pad_value = act, pad, pad_value
+        self.act_fn = activation(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad, value=self.pad_value)
+        x = super().forward(x)  # type: ignore[misc]
+        return x if self.act_fn is None else self.act_fn(x)
+
+
+class Conv2d(WithActivation, nn.Conv2d):
+    pass
+
+
+class ConvTranspose2d(WithActivation, nn.ConvTranspose2d):
+    pass
+
+
+class MaxPool2d(WithActivation, nn.MaxPool2d):
+    pass
+
+
+class AvgPool2d(WithActivation, nn.AvgPool2d):
+    pass
+
+
+class BatchNorm2d(WithActivation, nn.BatchNorm2d):
+    pass
+
+
+class BatchNorm1d(WithActivation, nn.BatchNorm1d):
+    pass
+
+
+class Linear(WithActivation, nn.Linear):
+    """A fully connected layer that flattens a volume input itself (the course's implicit flatten)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1) if x.dim() > 2 else x)
+
+
+class Add(nn.Module):
+    """Element-wise sum of the inputs, then the inline activation: g(z + a)."""
+
+    def __init__(self, act: str = "none"):
+        super().__init__()
+        self.act_name = act
+        self.act_fn = activation(act)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out if self.act_fn is None else self.act_fn(out)
+
+
+class Concat(nn.Module):
+    """Concatenation along channels (dimension 1)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)

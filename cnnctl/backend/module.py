@@ -1,0 +1,77 @@
+"""GraphModule: runs a cnnctl Graph's nodes in order, each through the module built for it.
+
+Submodules are named by the layer paths (`layer3.2.conv1`), nested as containers, so
+`state_dict` keys read like the summary: `layer3.2.conv1.weight`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import CnnctlError
+from ..graph import INPUT, Graph
+from .builders import BUILDERS
+
+
+class _Group(nn.Module):
+    """A container for the layers under one path prefix (`layer3`, `layer3.2`)."""
+
+    def forward(self, *args):  # pragma: no cover - containers are never called
+        raise RuntimeError("a group of layers is not called directly")
+
+
+class GraphModule(nn.Module):
+    """The network as a torch module. Input NCHW (N, C, H, W); output as the graph's last node."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        self.graph = graph
+        self.steps: list[tuple[nn.Module, tuple[int, ...]]] = []
+        last_use: dict[int, int] = {}
+        for node in graph.nodes:
+            module = BUILDERS[node.kind](node, graph.input_shapes(node))
+            self._place(node.path, module)
+            self.steps.append((module, node.inputs))
+            for i in node.inputs:
+                last_use[i] = node.index
+        # Outputs nobody needs any more are dropped as the forward pass goes, as a
+        # hand-written network frees its temporaries.
+        self.free_after: list[tuple[int, ...]] = [() for _ in graph.nodes]
+        for i, j in last_use.items():
+            if i != INPUT:
+                self.free_after[j] += (i,)
+
+    def _place(self, path: str, module: nn.Module) -> None:
+        parent: nn.Module = self
+        *groups, leaf = path.split(".")
+        for name in groups:
+            child = parent._modules.get(name)
+            if child is None:
+                child = _Group()
+                parent.add_module(name, child)
+            elif not isinstance(child, _Group):
+                raise CnnctlError.at(f"layer path `{path}` runs through the layer `{name}`")
+            parent = child
+        if leaf in parent._modules:
+            raise CnnctlError.at(f"two layers have the path `{path}`")
+        parent.add_module(leaf, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs: dict[int, torch.Tensor] = {INPUT: x}
+        out = x
+        for index, ((module, inputs), dead) in enumerate(zip(self.steps, self.free_after, strict=True)):
+            out = module(*(outputs[i] for i in inputs))
+            outputs[index] = out
+            for i in dead:
+                del outputs[i]
+        return out
+
+    def named_layers(self) -> list[tuple[str, nn.Module]]:
+        """(path, module) of every layer, in graph order: for hooks and reports."""
+        return [(node.path, module) for node, (module, _) in zip(self.graph.nodes, self.steps, strict=True)]
+
+
+def to_torch(graph: Graph) -> GraphModule:
+    """Compile an analyzed graph to a torch module (CPU, float32, freshly initialised)."""
+    return GraphModule(graph)

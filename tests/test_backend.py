@@ -1,0 +1,104 @@
+"""The compiled torch module is the analyzed graph: same parameters, shapes and multiplications.
+
+Independent checks: PyTorch counts the parameters, runs the forward pass (with a hook on
+every layer) and counts FLOPs with its own FlopCounterMode (2 per multiply-accumulate).
+"""
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl.backend import BUILDERS, to_torch  # noqa: E402
+from cnnctl.catalog import bundled  # noqa: E402
+from cnnctl.layers import KINDS  # noqa: E402
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+
+def nchw(shape):
+    h, w, c = shape
+    return (c, h, w)
+
+
+def torch_shape(shape):
+    """cnnctl's HxWxC (or a vector N) as torch's per-example shape."""
+    return nchw(shape) if len(shape) == 3 else tuple(shape)
+
+
+def test_every_layer_kind_has_a_builder_and_no_more():
+    assert set(BUILDERS) == set(KINDS)
+
+
+def check(graph):
+    torch.manual_seed(0)
+    model = to_torch(graph).eval()
+    assert sum(p.numel() for p in model.parameters()) == graph.params
+    running = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
+    assert running == graph.buffers
+    seen = {}
+    for path, module in model.named_layers():
+        module.register_forward_hook(lambda mod, args, out, path=path: seen.__setitem__(path, tuple(out.shape[1:])))
+    x = torch.randn(1, *nchw(graph.input_shape))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = model(x)
+    assert tuple(y.shape[1:]) == torch_shape(graph.output_shape)
+    assert seen == {n.path: torch_shape(n.shape) for n in graph.nodes}
+    assert counter.get_total_flops() == 2 * graph.mults
+
+
+@pytest.mark.parametrize("name", sorted(bundled()))
+def test_bundled_architecture_compiles_to_the_analyzed_module(name):
+    check(cnnctl.load(name))
+
+
+@pytest.mark.parametrize("name", ["unet_small", "residual_small", "three_conv_network", "inception_bottleneck"])
+def test_examples_compile_to_the_analyzed_module(name):
+    from pathlib import Path
+
+    check(cnnctl.load(Path(__file__).parents[1] / "examples" / f"{name}.yaml"))
+
+
+NETWORKS = {
+    "same_padding_with_stride": "input: 15x15x3\nlayers: [conv f=3 s=2 p=same n=4, pool max f=3 s=2 p=same]",
+    "uneven_same_padding": "input: 7x7x3\nlayers: [conv f=2 p=same n=4, pool avg f=2 s=1 p=same]",
+    "non_square_dilated_grouped": "input: 17x19x8\nlayers: [conv f=1x7 p=0x3 n=8 groups=4 dilation=2]",
+    "deconv_upsample_concat": (
+        "input: 8x8x4\nlayers:\n  - conv f=3 p=same n=4 id=a\n  - deconv f=2 s=2 n=4\n  - upsample 2\n"
+        "  - pool max f=4 s=4\n  - concat with=a\n  - flatten\n  - bn\n  - fc 3 act=softmax"
+    ),
+    "activations": "input: 6x6x2\nlayers: [relu, relu6, leaky 0.2, elu, gelu, silu, sigmoid, tanh, hardswish, softmax]",
+    "global_pools_lrn_dropout": "input: 9x9x6\nlayers: [lrn 3, pool max global, dropout 0.3, fc 4, bn act=relu]",
+    "ceil_pooling": "input: 112x112x3\nlayers: [pool max f=3 s=2 ceil, pool avg f=3 s=2 p=1 ceil]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_layer_kinds_compile_to_the_analyzed_shapes(name):
+    check(cnnctl.load_text(NETWORKS[name]))
+
+
+def test_state_dict_keys_follow_layer_paths():
+    keys = set(to_torch(cnnctl.load("resnet50")).state_dict())
+    assert "layer3.2.conv1.weight" in keys
+    assert "layer2.1.shortcut.conv.weight" in keys
+    assert "layer2.1.shortcut.bn.running_var" in keys
+    assert "fc.bias" in keys
+
+
+def test_dropout_and_batch_norm_follow_train_and_eval_mode():
+    graph = cnnctl.load_text("input: 4x4x3\nlayers: [bn, dropout 0.5, flatten]")
+    model = to_torch(graph)
+    x = torch.randn(8, 3, 4, 4) * 3 + 5
+    model.train()
+    torch.manual_seed(0)
+    y = model(x)
+    assert (y == 0).float().mean() > 0.3  # dropout zeroes about half in training
+    assert abs(float(y.detach().mean())) < 1.0  # bn normalises with batch statistics
+    model.eval()
+    assert torch.equal(model(x), model(x))  # deterministic at evaluation
+    assert (model(x) == 0).sum() == 0
