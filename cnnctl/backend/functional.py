@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 ACTIVATION_NAMES = ("relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "softmax")
 
 
