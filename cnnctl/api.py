@@ -31,14 +31,14 @@ def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
     return load_text(read_text(path, display), display, input)
 
 
-def to_torch(graph: Graph):
+def to_torch(graph: Graph, logits: bool = False):
     """Compile `graph` to a `torch.nn.Module` whose submodules are named by the layer paths.
 
     torch is imported here, on first use: the analysis path never imports it.
     """
     from .backend import to_torch as compile_graph
 
-    return compile_graph(graph)
+    return compile_graph(graph, logits)
 
 
 def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:

@@ -72,7 +72,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
     nodes = builder.nodes
     name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
-    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description)
+    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description, spec.train)
 
 
 def _unused_outputs(nodes: list[Node]) -> list[Problem]:

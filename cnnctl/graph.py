@@ -45,6 +45,7 @@ class Graph:
     nodes: tuple[Node, ...]
     warnings: tuple[Problem, ...] = field(default=())
     description: str = ""
+    train: dict = field(default_factory=dict)  # the file's `train:` settings (name -> Value), for cnnctl.train
 
     @property
     def output_shape(self) -> Shape:

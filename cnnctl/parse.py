@@ -185,6 +185,7 @@ class _Parser:
         name = _scalar_text(top.get("name"))
         description = _scalar_text(top.get("description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
+        train = self.arg_values(top["train"][1], "train") if "train" in top else {}
 
         blocks_node = top.get("blocks", (None, None))[1]
         blocks: dict[str, BlockDef] = {}
@@ -205,7 +206,7 @@ class _Parser:
                 self.problem("`layers:` is empty", self.loc(top["layers"][1]), "a network needs at least one layer")
         if self.problems:
             raise CnnctlError(self.problems)
-        return NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "")
+        return NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train)
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
         # Two passes: every block's arguments are known before any body is read, so a

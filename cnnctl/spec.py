@@ -93,3 +93,4 @@ class NetworkSpec(NamedTuple):
     layers: tuple[Item, ...]
     blocks: dict[str, BlockDef]
     description: str = ""
+    train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train

@@ -102,3 +102,21 @@ def test_dropout_and_batch_norm_follow_train_and_eval_mode():
     model.eval()
     assert torch.equal(model(x), model(x))  # deterministic at evaluation
     assert (model(x) == 0).sum() == 0
+
+
+def test_logits_mode_leaves_out_a_final_softmax_only():
+    for text in ("input: 4x4x1\nlayers: [fc 3 act=softmax]", "input: 4x4x1\nlayers: [fc 3, softmax]"):
+        graph = cnnctl.load_text(text)
+        torch.manual_seed(0)
+        probs = to_torch(graph)
+        torch.manual_seed(0)
+        logits = to_torch(graph, logits=True)
+        x = torch.randn(5, 1, 4, 4)
+        assert torch.allclose(probs(x).sum(dim=1), torch.ones(5))
+        assert torch.allclose(torch.softmax(logits(x), dim=1), probs(x), atol=1e-6)
+    graph = cnnctl.load_text("input: 4x4x1\nlayers: [fc 3 act=tanh]")
+    x = torch.randn(5, 1, 4, 4)
+    torch.manual_seed(0)
+    a = to_torch(graph)(x)
+    torch.manual_seed(0)
+    assert torch.equal(to_torch(graph, logits=True)(x), a)  # nothing else changes

@@ -24,7 +24,7 @@ class _Group(nn.Module):
 class GraphModule(nn.Module):
     """The network as a torch module. Input NCHW (N, C, H, W); output as the graph's last node."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, logits: bool = False):
         super().__init__()
         self.graph = graph
         self.steps: list[tuple[nn.Module, tuple[int, ...]]] = []
@@ -35,12 +35,32 @@ class GraphModule(nn.Module):
             self.steps.append((module, node.inputs))
             for i in node.inputs:
                 last_use[i] = node.index
+        if logits:
+            self._drop_final_softmax()
         # Outputs nobody needs any more are dropped as the forward pass goes, as a
         # hand-written network frees its temporaries.
         self.free_after: list[tuple[int, ...]] = [() for _ in graph.nodes]
         for i, j in last_use.items():
             if i != INPUT:
                 self.free_after[j] += (i,)
+
+    def _drop_final_softmax(self) -> None:
+        """Output logits: a final softmax (a layer, or `act=softmax`) is left to the loss.
+
+        Cross-entropy takes logits and applies log-softmax itself, more accurately than a
+        log of a softmax; applying softmax twice would flatten the gradients.
+        """
+        last = self.graph.nodes[-1]
+        module, inputs = self.steps[-1]
+        if last.kind == "softmax":
+            self.steps[-1] = (nn.Identity(), inputs)
+        elif last.args.get("act") == "softmax":
+            module.act_fn = None
+
+    @property
+    def ends_in_softmax(self) -> bool:
+        last = self.graph.nodes[-1]
+        return last.kind == "softmax" or last.args.get("act") == "softmax"
 
     def _place(self, path: str, module: nn.Module) -> None:
         parent: nn.Module = self
@@ -72,6 +92,9 @@ class GraphModule(nn.Module):
         return [(node.path, module) for node, (module, _) in zip(self.graph.nodes, self.steps, strict=True)]
 
 
-def to_torch(graph: Graph) -> GraphModule:
-    """Compile an analyzed graph to a torch module (CPU, float32, freshly initialised)."""
-    return GraphModule(graph)
+def to_torch(graph: Graph, logits: bool = False) -> GraphModule:
+    """Compile an analyzed graph to a torch module (CPU, float32, freshly initialised).
+
+    `logits=True` leaves out a final softmax, for training with cross-entropy.
+    """
+    return GraphModule(graph, logits)
