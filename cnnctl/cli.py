@@ -196,6 +196,119 @@ def list_cmd(format: FormatOpt = Format.table) -> None:
         show(catalog_table(entries), format.value)
 
 
+class Optimizer(str, Enum):
+    sgd = "sgd"
+    adam = "adam"
+    adamw = "adamw"
+
+
+class Scheduler(str, Enum):
+    none = "none"
+    step = "step"
+    cosine = "cosine"
+
+
+DataOpt = Annotated[
+    Optional[str],
+    typer.Option("--data", help="shapes (built in), mnist, fashion-mnist, cifar10, or a folder. Default: shapes."),
+]
+DataDirOpt = Annotated[
+    Optional[str], typer.Option("--data-dir", help="Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl).")
+]
+DeviceOpt = Annotated[
+    Optional[str], typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.")
+]
+
+
+@app.command("train", cls=_Command)
+def train_cmd(
+    arch: Arch,
+    data: DataOpt = None,
+    data_dir: DataDirOpt = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training data. Default: 10.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per step. Default: 64.")] = None,
+    lr: Annotated[
+        Optional[float], typer.Option(min=1e-12, help="Learning rate. Default: 0.05 sgd, 0.001 adam.")
+    ] = None,
+    optimizer: Annotated[Optional[Optimizer], typer.Option(help="Default: adam.")] = None,
+    momentum: Annotated[Optional[float], typer.Option(min=0, max=1, help="SGD momentum. Default: 0.9.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(min=0, max=1, help="Default: 0.")] = None,
+    scheduler: Annotated[Optional[Scheduler], typer.Option(help="Learning-rate schedule. Default: none.")] = None,
+    device: DeviceOpt = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Seeds weights, data order and split. Default: 0.")] = None,
+    out: Annotated[Optional[str], typer.Option(help="Run folder. Default: runs/ARCH-TIMESTAMP.")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue a run: its folder or a checkpoint.")] = None,
+    val_split: Annotated[
+        Optional[float], typer.Option(min=0, max=0.9, help="Share held out when the data has one split. Default: 0.1.")
+    ] = None,
+    amp: Annotated[
+        Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision (bf16 where supported).")
+    ] = None,
+    input: InputOpt = None,
+) -> None:
+    """Train the network on a dataset; a run folder keeps metrics and checkpoints.
+
+    Settings come from the defaults, then the file's `train:` section, then these options.
+    Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130).
+    """
+    graph = _load(arch, input)
+    from .train.config import resolve_config
+    from .train.loop import resumed_config, train
+
+    overrides = {
+        "data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+        "optimizer": optimizer.value if optimizer else None, "momentum": momentum, "weight_decay": weight_decay,
+        "scheduler": scheduler.value if scheduler else None, "device": device, "seed": seed, "out": out,
+        "val_split": val_split, "amp": amp,
+    }  # fmt: skip
+    config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
+    result = train(graph, config, arch=graph.name, resume=resume)
+    raise typer.Exit(result.status)
+
+
+@app.command("evaluate", cls=_Command)
+def evaluate_cmd(
+    arch: Arch,
+    checkpoint: Annotated[str, typer.Option(help="A run folder or a checkpoint file.")],
+    data: DataOpt = None,
+    data_dir: DataDirOpt = None,
+    device: DeviceOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."""
+    graph = _load(arch, None)
+    from .render.views import evaluation_json, evaluation_tables
+    from .train.evaluate import evaluate
+
+    result = evaluate(graph, checkpoint, data, data_dir, device_name=device or "auto")
+    if format is Format.json:
+        _print_json(evaluation_json(result))
+    else:
+        for table in evaluation_tables(result):
+            show(table, format.value)
+
+
+@app.command("predict", cls=_Command)
+def predict_cmd(
+    arch: Arch,
+    images: Annotated[list[str], typer.Argument(metavar="IMAGE...", help="PNG or JPEG files.")],
+    checkpoint: Annotated[str, typer.Option(help="A run folder or a checkpoint file.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Classes to show per image.")] = 5,
+    device: DeviceOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """The most likely classes of each image, with probabilities."""
+    graph = _load(arch, None)
+    from .render.views import prediction_json, prediction_table
+    from .train.evaluate import predict
+
+    results = predict(graph, checkpoint, images, top_k, device or "auto")
+    if format is Format.json:
+        _print_json(prediction_json(results))
+    else:
+        show(prediction_table(results), format.value)
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"cnnctl {__version__}\n")

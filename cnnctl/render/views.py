@@ -159,3 +159,38 @@ def validate_total(results: list[dict]) -> str:
     bad = [clean(r["file"]) for r in results if not r["ok"]]
     line = f"{len(results) - len(bad)} valid, {len(bad)} invalid"
     return f"{line}: {', '.join(bad)}" if bad else line
+
+
+def _percent(value: float) -> str:
+    return "-" if value != value else f"{value:.2%}"  # nan: a class with no examples
+
+
+def evaluation_tables(e) -> list[Table]:
+    """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted)."""
+    per_class = Table(
+        f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images",
+        [Column("class"), num("examples", exact), num("accuracy", _percent)],
+        [[name, sum(row), acc] for name, row, acc in zip(e.classes, e.confusion, e.per_class, strict=True)],
+    )
+    confusion = Table(
+        "confusion matrix (rows: true class, columns: predicted)",
+        [Column("true"), *(num(name[:8], exact) for name in e.classes)],
+        [[name, *row] for name, row in zip(e.classes, e.confusion, strict=True)],
+    )
+    return [per_class, confusion]
+
+
+def evaluation_json(e) -> dict:
+    per_class = [None if a != a else a for a in e.per_class]
+    return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
+            "per_class_accuracy": per_class, "confusion": e.confusion}  # fmt: skip
+
+
+def prediction_table(results: list[tuple[str, list[tuple[str, float]]]]) -> Table:
+    rows = [[path, rank, name, p] for path, top in results for rank, (name, p) in enumerate(top, 1)]
+    return Table("predictions", [Column("image"), num("rank"), Column("class"), num("probability", "{:.2%}".format)],
+                 rows)  # fmt: skip
+
+
+def prediction_json(results) -> list[dict]:
+    return [{"image": path, "top": [{"class": n, "probability": p} for n, p in top]} for path, top in results]

@@ -1,0 +1,117 @@
+"""`cnnctl evaluate` and `cnnctl predict`: a trained checkpoint on a dataset, or on images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError, Loc
+from ..graph import Graph
+from .checkpoint import load_checkpoint
+from .device import resolve_device
+from .loop import Batches, EpochStats, check_classes
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    accuracy: float
+    classes: list[str]
+    per_class: list[float]  # accuracy per true class (nan for a class with no examples)
+    confusion: list[list[int]]  # [true][predicted] counts
+    examples: int
+
+
+def load_model(graph: Graph, checkpoint: str | Path, device: torch.device):
+    """The compiled graph with the checkpoint's weights (logits out), and the checkpoint."""
+    from ..backend import to_torch
+
+    state = load_checkpoint(checkpoint)
+    model = to_torch(graph, logits=True)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CnnctlError.at(
+            f"the checkpoint does not fit `{graph.name}`: {str(exc).splitlines()[0]}",
+            Loc(str(checkpoint)),
+            hint=f"it was trained for `{state.get('arch', '?')}`",
+        ) from None
+    return model.to(device).eval(), state
+
+
+def evaluate(
+    graph: Graph,
+    checkpoint: str | Path,
+    data_spec: str | None,
+    data_dir: str | None,
+    batch_size: int = 256,
+    device_name: str = "auto",
+) -> Evaluation:
+    from ..data import load_data
+
+    device = resolve_device(device_name)
+    model, state = load_model(graph, checkpoint, device)
+    config = state["config"]
+    data = load_data(
+        data_spec or config["data"],
+        graph.input_shape,
+        data_dir=data_dir or config.get("data_dir"),
+        val_split=config.get("val_split", 0.1),
+        seed=config.get("seed", 0),
+    )
+    check_classes(graph, data.classes)
+    split = Batches(data.val, state.get("mean", data.mean), state.get("std", data.std), device)
+    k = len(data.classes)
+    confusion = torch.zeros(k, k, dtype=torch.int64)
+    stats = EpochStats()
+    with torch.no_grad():
+        for start in range(0, len(split), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(split)), device=device)
+            x, y = split.get(index)
+            logits = model(x)
+            stats.add(torch.nn.functional.cross_entropy(logits, y), logits, y)
+            pred = logits[:, :k].argmax(1)
+            confusion += torch.bincount(y.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+    totals = confusion.sum(1)
+    per_class = [float(confusion[i, i] / totals[i]) if totals[i] else float("nan") for i in range(k)]
+    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, confusion.tolist(), stats.seen)
+
+
+def predict(
+    graph: Graph, checkpoint: str | Path, images: list[str], top_k: int = 5, device_name: str = "auto"
+) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Top-k (class, probability) for each image file."""
+    device = resolve_device(device_name)
+    model, state = load_model(graph, checkpoint, device)
+    classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
+    h, w, c = graph.input_shape
+    mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
+    std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
+    results = []
+    for path in images:
+        x = read_image(path, h, w, c)
+        x = ((x.float() / 255 - mean) / std).to(device)
+        with torch.no_grad():
+            probs = torch.softmax(model(x)[0, : len(classes)], dim=0)
+        values, index = probs.topk(min(top_k, len(classes)))
+        results.append((path, [(classes[i], float(v)) for v, i in zip(values, index.tolist(), strict=True)]))
+    return results
+
+
+def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
+    """An image file as a (1, c, h, w) uint8 tensor, resized and converted as the network needs."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CnnctlError.at("reading images needs Pillow", hint="pip install pillow") from None
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if c == 1 else "RGB").resize((w, h))
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    except (OSError, ValueError) as exc:
+        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
+    if c not in (1, 3):
+        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
+    return data.view(h, w, c).permute(2, 0, 1).unsqueeze(0)

@@ -1,0 +1,311 @@
+"""The training loop: in-memory data batched by index, progress, checkpoints, resume, signals.
+
+Small datasets live on the device as uint8 tensors; a batch is an index into them, not a
+collation of samples. Each epoch's order comes from (seed, epoch) alone, so a run resumed
+from a checkpoint, even one saved mid-epoch, replays exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnctlError
+from ..graph import Graph
+from ..report import summarize
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .device import resolve_device
+
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
+
+
+@dataclass
+class EpochStats:
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss_sum += float(loss) * len(y)
+        self.correct += int((logits.argmax(1) == y).sum())
+        self.seen += len(y)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen if self.seen else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen if self.seen else math.nan
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: int  # 0, or INTERRUPTED
+    epochs_done: int
+    best_val_accuracy: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes its current step, saves and stops."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handlers, no graceful stop
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch: a function of the seed and the epoch only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params, lr, wd = model.parameters(), config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.scheduler == "step":  # divide the rate by 10 at each third of the run
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    return None
+
+
+class Batches:
+    """A split on the device, normalised batch by batch: x uint8 NCHW, y int64."""
+
+    def __init__(self, split, mean, std, device: torch.device):
+        self.x = split.x.to(device)
+        self.y = split.y.to(device)
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, device=device, dtype=torch.float32).view(shape)
+        self.std = torch.tensor(std, device=device, dtype=torch.float32).view(shape)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def get(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x[index].float().div_(255).sub_(self.mean).div_(self.std)
+        return x, self.y[index]
+
+
+def default_run_dir(arch: str) -> Path:
+    return Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def evaluate_batches(model, batches: Batches, batch_size: int) -> EpochStats:
+    stats = EpochStats()
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(batches), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(batches)), device=batches.x.device)
+            x, y = batches.get(index)
+            logits = model(x)
+            stats.add(F.cross_entropy(logits, y), logits, y)
+    return stats
+
+
+def check_classes(graph: Graph, classes: list[str]) -> None:
+    out = graph.output_shape
+    if len(out) != 1:
+        raise CnnctlError.at(
+            f"the network ends in the volume {'x'.join(map(str, out))}; a classifier ends in a vector of class scores",
+            hint=f"end it with `fc {len(classes)}`",
+        )
+    if out[0] < len(classes):
+        raise CnnctlError.at(
+            f"the network has {out[0]} outputs, but the data has {len(classes)} classes",
+            hint=f"make the last layer `fc {len(classes)}`",
+        )
+
+
+def train(
+    graph: Graph,
+    config: TrainConfig,
+    *,
+    arch: str,
+    resume: str | None = None,
+    dataset=None,
+    console=None,
+    stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
+) -> RunResult:
+    """Train `graph` as `config` says; returns where the run is and how it ended."""
+    from ..data import load_data  # torch-side module: imported with the trainer only
+    from ..render.progress import TrainDisplay
+
+    device = resolve_device(config.device)
+    state = load_checkpoint(resume) if resume else None
+    torch.manual_seed(config.seed)
+    data = dataset or load_data(
+        config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
+    )
+    check_classes(graph, data.classes)
+    from ..backend import to_torch
+
+    model = to_torch(graph, logits=True).to(device)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config)
+    train_set = Batches(data.train, data.mean, data.std, device)
+    val_set = Batches(data.val, data.mean, data.std, device)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+
+    start_epoch, start_step, stats, history, best = 0, 0, EpochStats(), [], -1.0
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CnnctlError.at(
+                f"the checkpoint does not fit this architecture: {str(exc).splitlines()[0]}",
+                hint="resume with its ARCH",
+            ) from None
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        start_epoch, start_step = state["epoch"], state["step"]
+        stats = EpochStats(**state["stats"])
+        history, best = state["history"], state["best"]
+        torch.set_rng_state(state["rng"])
+        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+    else:
+        run_dir = Path(config.out) if config.out else default_run_dir(arch)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "architecture.json").write_text(json.dumps(_architecture(graph), indent=2) + "\n")
+        (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+
+    display = TrainDisplay(console, config, device, data, run_dir, resumed=state is not None)
+    amp = _autocast(device, config.amp)
+
+    def checkpoint(name: str, epoch: int, step: int) -> None:
+        save_checkpoint(
+            run_dir / name,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "epoch": epoch,
+                "step": step,
+                "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
+                "history": history,
+                "best": best,
+                "rng": torch.get_rng_state(),
+                "config": config.as_dict() | {"lr": config.lr},
+                "arch": arch,
+                "classes": list(data.classes),
+                "mean": list(data.mean),
+                "std": list(data.std),
+            },
+        )
+
+    steps_done = 0
+    with _StopFlag() as stop:
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            perm = order(len(train_set), config.seed, epoch).to(device)
+            started = time.perf_counter()
+            display.start_epoch(epoch, steps_per_epoch, start_step)
+            for step in range(start_step, steps_per_epoch):
+                index = perm[step * config.batch_size : (step + 1) * config.batch_size]
+                x, y = train_set.get(index)
+                with amp:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits.float(), y)
+                if not torch.isfinite(loss):
+                    checkpoint("last.pt", epoch, step)
+                    raise CnnctlError.at(
+                        f"the loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}: training diverged",
+                        hint=f"try a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                stats.add(loss.detach(), logits.detach(), y)
+                display.step(step + 1, stats, len(y))
+                steps_done += 1
+                if stop_after_steps is not None and steps_done >= stop_after_steps:
+                    stop.set = True
+                if stop.set:
+                    checkpoint("last.pt", epoch, step + 1)
+                    display.interrupted(run_dir)
+                    return RunResult(run_dir, INTERRUPTED, epoch, best, history)
+            start_step = 0
+            if scheduler is not None:
+                scheduler.step()
+            val = evaluate_batches(model, val_set, config.batch_size)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": stats.loss,
+                "train_accuracy": stats.accuracy,
+                "val_loss": val.loss,
+                "val_accuracy": val.accuracy,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - started,
+            }
+            history.append(row)
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            stats = EpochStats()
+            improved = val.accuracy > best
+            best = max(best, val.accuracy)
+            checkpoint("last.pt", epoch + 1, 0)
+            if improved:
+                checkpoint("best.pt", epoch + 1, 0)
+            display.end_epoch(row, improved)
+    display.finish(history, best)
+    return RunResult(run_dir, 0, config.epochs, best, history)
+
+
+def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
+    """The settings a run was started with, changed only where the command line says so."""
+    saved = load_checkpoint(resume)["config"]
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(config, name, value)
+    return config
+
+
+def _architecture(graph: Graph) -> dict:
+    from ..render.views import summary_json
+
+    return summary_json(summarize(graph))
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return torch.autocast(device.type, enabled=False)
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16)

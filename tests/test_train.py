@@ -1,0 +1,197 @@
+"""Training: a run folder with metrics and checkpoints, exact resume, clear failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnctl  # noqa: E402
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from cnnctl.train.config import TrainConfig, resolve_config  # noqa: E402
+from cnnctl.train.loop import INTERRUPTED, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_NET = """\
+input: 16x16x1
+layers:
+  - conv f=3 p=same n=8 act=relu
+  - pool max f=2
+  - dropout 0.3
+  - fc 10 act=softmax
+"""
+
+
+def small_data(n_train=384, n_val=128, seed=0):
+    x, y = make_shapes(n_train + n_val, 16, 16, 1, seed)
+    split = (Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:]))
+    return Dataset("shapes", *split, [str(i) for i in range(10)], (0.2,), (0.3,), [])
+
+
+def run(tmp_path, name="run", resume=None, **settings):
+    config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name), **settings)
+    graph = cnnctl.load_text(SMALL_NET)
+    return train(graph, config, arch="small", resume=resume, dataset=small_data())
+
+
+def weights(run_dir):
+    return load_checkpoint(run_dir)["model"]
+
+
+def test_a_run_folder_holds_the_architecture_config_metrics_and_checkpoints(tmp_path):
+    result = run(tmp_path)
+    assert result.status == 0 and result.epochs_done == 2
+    names = {p.name for p in result.run_dir.iterdir()}
+    assert {"architecture.json", "config.json", "metrics.jsonl", "last.pt", "best.pt"} <= names
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    architecture = json.loads((result.run_dir / "architecture.json").read_text())
+    assert architecture["totals"]["params"] == (3 * 3 * 1 * 8 + 8) + (8 * 8 * 8 * 10 + 10)  # conv + fc on 8x8x8
+    assert not list(result.run_dir.glob("*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
+    straight = run(tmp_path, "straight")
+    steps_per_epoch = 384 // 32
+    for stop in (5, steps_per_epoch, steps_per_epoch + 7):  # mid-epoch, at the epoch's end, in epoch 2
+        graph = cnnctl.load_text(SMALL_NET)
+        config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / f"broken{stop}"))
+        broken = train(graph, config, arch="small", dataset=small_data(), stop_after_steps=stop)
+        assert broken.status == INTERRUPTED
+        resumed = train(graph, config, arch="small", dataset=small_data(), resume=str(broken.run_dir))
+        assert resumed.status == 0
+        a, b = weights(straight.run_dir), weights(resumed.run_dir)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (stop, key)
+
+
+def test_training_learns_the_shapes_well_above_chance(tmp_path):
+    config = TrainConfig(epochs=3, batch_size=32, seed=0, device="cpu", out=str(tmp_path / "learn"))
+    x, y = make_shapes(2400, 32, 32, 1, 0)
+    data = Dataset(
+        "shapes", Split(x[:2000], y[:2000]), Split(x[2000:], y[2000:]), list("0123456789"), (0.2,), (0.3,), []
+    )
+    result = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data)
+    assert result.best_val_accuracy > 0.3  # chance is 0.1
+
+
+def test_a_diverging_loss_stops_with_a_hint(tmp_path):
+    with pytest.raises(CnnctlError) as info:
+        run(tmp_path, optimizer="sgd", lr=1e9)
+    assert "training diverged" in str(info.value) and "--lr" in str(info.value)
+
+
+def test_truncated_and_foreign_checkpoints_are_refused(tmp_path):
+    result = run(tmp_path)
+    data = (result.run_dir / "last.pt").read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CnnctlError, match="not a readable cnnctl checkpoint"):
+        load_checkpoint(cut)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CnnctlError, match="not a cnnctl checkpoint"):
+        load_checkpoint(foreign)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "x", "payload": Path("/")}, evil)  # an arbitrary object: weights_only refuses it
+    with pytest.raises(CnnctlError):
+        load_checkpoint(evil)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    target = tmp_path / "last.pt"
+    save_checkpoint(target, {"epoch": 1})
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(target, {"epoch": 2})
+    assert load_checkpoint(target)["epoch"] == 1  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_settings_come_from_the_file_then_the_command_line():
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {epochs: 3, batch-size: 16, optimizer: sgd}\nlayers: [fc 2]")
+    config = resolve_config(graph.train, {"epochs": 5, "lr": None})
+    assert (config.epochs, config.batch_size, config.optimizer, config.learning_rate) == (5, 16, "sgd", 0.05)
+    bad = cnnctl.load_text("input: 8x8x1\ntrain:\n  epochs: ten\nlayers: [fc 2]", "net.yaml")
+    with pytest.raises(CnnctlError) as info:
+        resolve_config(bad.train, {})
+    assert info.value.problems[0].loc.line == 3
+    typo = cnnctl.load_text("input: 8x8x1\ntrain: {epoch: 3}\nlayers: [fc 2]")
+    with pytest.raises(CnnctlError, match="did you mean `epochs`"):
+        resolve_config(typo.train, {})
+
+
+def cli(*args, timeout=120, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_requested_without_cuda_is_a_clear_error():
+    result = cli("train", "lenet5", "--device", "cuda", "--epochs", "1")
+    assert result.returncode == 2
+    assert "no CUDA GPU is available" in result.stderr and "available: cpu" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_evaluate_from_the_command_line(tmp_path):
+    out = tmp_path / "cli"
+    result = cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1")
+    assert result.returncode == 0, result.stderr
+    assert "val acc" in result.stdout and (out / "best.pt").is_file()
+    result = cli("evaluate", "lenet5", "--checkpoint", str(out), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == report["examples"]
+    best = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
+    assert report["accuracy"] == pytest.approx(best)  # the same split and weights as the run's last epoch
+    wrong = cli("evaluate", "alexnet", "--checkpoint", str(out))
+    assert wrong.returncode == 2 and "does not fit" in wrong.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    out = tmp_path / "sigint"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnctl", "train", "lenet5", "--epochs", "50", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside the first epochs
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == INTERRUPTED, stderr
+    assert "resume with" in stdout and (out / "last.pt").is_file()
+    assert "Traceback" not in stderr
+    state = load_checkpoint(out)
+    assert state["epoch"] < 50
+
+
+MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason="../shared/data/mnist is absent")
+def test_lenet5_reaches_97_percent_on_real_mnist(tmp_path):
+    # The real MNIST test set (10,000 images), seeded 8,000 / 2,000 split, LeNet-5 as in the course.
+    config = TrainConfig(
+        data="mnist", data_dir=str(MNIST.parent), val_split=0.2, epochs=8, batch_size=64, seed=0, device="cpu",
+        out=str(tmp_path / "mnist"),
+    )  # fmt: skip
+    result = train(cnnctl.load("lenet5"), config, arch="lenet5")
+    assert result.best_val_accuracy >= 0.97
+    assert os.path.getsize(result.run_dir / "best.pt") > 0
