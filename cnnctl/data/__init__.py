@@ -1,0 +1,145 @@
+"""Data sets for training: small, in memory, as uint8 tensors shaped for the architecture.
+
+`load_data(spec, input_shape)` returns a `Dataset` whose images are already adapted to the
+network's input (HxWxC): padded or resized, channels replicated or converted, each step
+written in `notes`. Specs: ``shapes`` (synthetic, generated here), ``mnist``,
+``fashion-mnist``, ``cifar10`` (read from `data_root()`, downloaded when missing), or a
+folder (IDX files, or one subfolder of PNG/JPEG images per class).
+
+This package imports torch; nothing in cnnctl's analysis path imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError, did_you_mean
+
+__all__ = ["KNOWN", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
+
+
+@dataclass
+class Split:
+    """Images and labels of one split."""
+
+    x: torch.Tensor  # (N, C, H, W) uint8, adapted to the architecture's input
+    y: torch.Tensor  # (N,) int64 class indices
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass
+class Dataset:
+    """A data set ready for training: both splits, class names, statistics and what was done."""
+
+    name: str
+    train: Split
+    val: Split
+    classes: list[str]
+    mean: tuple[float, ...]  # per channel, of train.x / 255
+    std: tuple[float, ...]
+    notes: list[str] = field(default_factory=list)
+
+
+KNOWN = ("shapes", "mnist", "fashion-mnist", "cifar10")
+_SYNONYMS = {
+    "fashion_mnist": "fashion-mnist",
+    "fashionmnist": "fashion-mnist",
+    "fmnist": "fashion-mnist",
+    "cifar": "cifar10",
+    "cifar-10": "cifar10",
+    "cifar_10": "cifar10",
+}
+
+
+def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where data sets live: `data_dir`, else ``$CNNCTL_DATA``, else ``$XDG_CACHE_HOME/cnnctl``
+    (``~/.cache/cnnctl`` when XDG_CACHE_HOME is unset or not absolute)."""
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir).expanduser()
+    env = os.environ.get("CNNCTL_DATA")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "cnnctl"
+    return Path.home() / ".cache" / "cnnctl"
+
+
+def load_data(
+    spec: str,
+    input_shape: tuple[int, int, int],
+    *,
+    data_dir: str | os.PathLike | None = None,
+    val_split: float = 0.1,
+    seed: int = 0,
+    download: bool = True,
+) -> Dataset:
+    """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
+
+    `val_split` is the fraction held out for validation when the data has a single split;
+    `seed` makes that hold-out (and the synthetic ``shapes``) reproducible. `download`
+    allows fetching a missing mnist/fashion-mnist/cifar10 into `data_root(data_dir)`.
+    Raises `CnnctlError` for anything the user can fix.
+    """
+    from .adapt import check_input_shape, check_val_split, finish
+
+    shape = check_input_shape(input_shape)
+    check_val_split(val_split)
+    try:
+        raw = _load_raw(str(spec), shape, data_dir=data_dir, seed=seed, download=download)
+    except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
+    return finish(raw, shape, val_split=val_split, seed=seed)
+
+
+def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, download: bool):
+    name = str(spec).strip()
+    key = _SYNONYMS.get(name.lower(), name.lower())
+    # A known name wins over a folder of that name in the working directory: `./mnist` is the folder.
+    looks_like_path = any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~"))
+    if key in KNOWN and not looks_like_path:
+        if key == "shapes":
+            from .shapes import load_shapes
+
+            raw = load_shapes(shape, seed=seed)
+        elif key in ("mnist", "fashion-mnist"):
+            from .idx import load_mnist_like
+
+            raw = load_mnist_like(key, data_root(data_dir) / key, download=download)
+        else:
+            from .cifar import load_cifar10
+
+            raw = load_cifar10(data_root(data_dir) / "cifar10", download=download)
+    else:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            from .folder import load_folder
+
+            raw = load_folder(path, shape)
+        elif path.exists():
+            raise CnnctlError.at(
+                f"`{name}` is a file, not a folder of data",
+                hint="give a folder with IDX files or one subfolder of images per class",
+            )
+        elif looks_like_path:
+            raise CnnctlError.at(f"no folder `{name}`", hint=f"the data sets by name are {', '.join(KNOWN)}")
+        else:
+            close = did_you_mean(name, KNOWN, _SYNONYMS)
+            known = ", ".join(f"`{k}`" for k in KNOWN)
+            hint = f"{close + ' ' if close else ''}the data sets are {known}, or a folder path"
+            raise CnnctlError.at(f"unknown data set `{name}`", hint=hint)
+    return raw
+
+
+def make_shapes(n: int, h: int, w: int, c: int = 1, seed: int = 0):
+    """`n` synthetic images of 10 shapes at HxWxC: ``(x uint8 (n, c, h, w), y int64 (n,))``."""
+    from .shapes import make_shapes as make
+
+    return make(n, h, w, c, seed)

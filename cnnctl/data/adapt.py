@@ -1,0 +1,176 @@
+"""From raw images to the network's input: hold-out, padding or resizing, channels, statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnctlError
+from . import Dataset, Split
+
+# Padding is used while the padded image is at most this much larger than the data on each
+# axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
+PAD_RATIO = 1.5
+# A data set adapted to a large input (CIFAR-10 at 224x224x3 is 9 GB) is refused above this.
+MAX_BYTES = 4 << 30
+# Images interpolated at once: bounds the float32 copy made while resizing.
+CHUNK = 2048
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
+
+
+@dataclass
+class Raw:
+    """A data set as read, before adaptation: `val` is None when it has a single split."""
+
+    name: str
+    classes: list[str]
+    train: Split
+    val: Split | None
+    notes: list[str] = field(default_factory=list)
+
+
+def n(count: int) -> str:
+    return f"{count:,}"
+
+
+def check_input_shape(shape) -> tuple[int, int, int]:
+    try:
+        h, w, c = (int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise CnnctlError.at(f"the input shape must be H, W, C (three integers), not {shape!r}") from None
+    if min(h, w, c) < 1:
+        raise CnnctlError.at(f"the input shape {h}x{w}x{c} has a zero or negative size")
+    if min(h, w) < 4:
+        raise CnnctlError.at(f"an input of {h}x{w} pixels is too small for an image data set")
+    return h, w, c
+
+
+def check_val_split(val_split: float) -> None:
+    if not isinstance(val_split, (int, float)) or not 0.0 < float(val_split) < 1.0:
+        raise CnnctlError.at(
+            f"the validation fraction must be between 0 and 1 (exclusive), not {val_split!r}",
+            hint="0.1 holds out a tenth of the images",
+        )
+
+
+def hold_out(split: Split, val_split: float, seed: int) -> tuple[Split, Split]:
+    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint)."""
+    total = len(split)
+    k = round(total * val_split)
+    if total < 2:
+        raise CnnctlError.at(f"{total} image{'s' if total != 1 else ''}: too few to hold some out for validation")
+    k = min(max(k, 1), total - 1)
+    gen = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(total, generator=gen)
+    val_idx, _ = perm[:k].sort()
+    train_idx, _ = perm[k:].sort()
+    return Split(split.x[train_idx], split.y[train_idx]), Split(split.x[val_idx], split.y[val_idx])
+
+
+def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    down = h <= x.shape[2] and w <= x.shape[3]
+    out = torch.empty((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
+    for start in range(0, x.shape[0], CHUNK):
+        part = x[start : start + CHUNK].float()
+        if down:
+            part = F.interpolate(part, size=(h, w), mode="area")
+        else:
+            part = F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)
+        out[start : start + CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _pad(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
+    out = torch.zeros((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
+    out[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
+    return out
+
+
+def _to_gray(x: torch.Tensor) -> torch.Tensor:
+    out = torch.empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=torch.uint8)
+    weights = torch.tensor(LUMA).view(1, 3, 1, 1)
+    for start in range(0, x.shape[0], CHUNK):
+        part = (x[start : start + CHUNK].float() * weights).sum(1, keepdim=True)
+        out[start : start + CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def plan(native: tuple[int, int, int], target: tuple[int, int, int]) -> list[str]:
+    """What adapting images of `native` (H, W, C) to `target` will do, in words; raises if it can't."""
+    (h0, w0, c0), (h, w, c) = native, target
+    steps = []
+    if c0 != c and not (c0 == 1 or (c0 == 3 and c == 1)):
+        raise CnnctlError.at(
+            f"cannot adapt {c0}-channel images to a {c}-channel input",
+            hint="1 channel can be replicated to any number and 3 (RGB) converted to 1; "
+            f"give the network {c0} input channels (--input {h}x{w}x{c0})",
+        )
+    if c0 == 3 and c == 1:
+        steps.append("converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)")
+    if (h0, w0) != (h, w):
+        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
+            steps.append(f"padded {h0}x{w0} to {h}x{w} with zeros (centred)")
+        else:
+            how = "area" if h <= h0 and w <= w0 else "bilinear"
+            ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
+            steps.append(f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}")
+    if c0 == 1 and c > 1:
+        steps.append(f"replicated 1 channel to {c}")
+    return steps
+
+
+def adapt(x: torch.Tensor, target: tuple[int, int, int]) -> torch.Tensor:
+    """Images (N, C0, H0, W0) uint8 to (N, C, H, W) as `plan` describes."""
+    h, w, c = target
+    c0, h0, w0 = x.shape[1:]
+    plan((h0, w0, c0), target)  # raises when it cannot adapt
+    if c0 == 3 and c == 1:
+        x = _to_gray(x)
+    if (h0, w0) != (h, w):
+        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
+            x = _pad(x, h, w)
+        else:
+            x = _resize(x, h, w)
+    if x.shape[1] == 1 and c > 1:
+        x = x.expand(-1, c, -1, -1).contiguous()
+    return x.contiguous()
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation of `x / 255`, in float64."""
+    c = x.shape[1]
+    total = torch.zeros(c, dtype=torch.float64)
+    squares = torch.zeros(c, dtype=torch.float64)
+    for start in range(0, x.shape[0], CHUNK):
+        part = x[start : start + CHUNK].to(torch.float64).div_(255.0)
+        total += part.sum(dim=(0, 2, 3))
+        squares += (part * part).sum(dim=(0, 2, 3))
+    count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
+    mean = total / count
+    var = (squares / count - mean * mean).clamp_(min=0.0)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt())
+
+
+def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int) -> Dataset:
+    """Hold out a validation split if needed, adapt both splits, compute statistics."""
+    notes = list(raw.notes)
+    train, val = raw.train, raw.val
+    if val is None:
+        train, val = hold_out(train, val_split, seed)
+        notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
+    h, w, c = target
+    size = (len(train) + len(val)) * h * w * c
+    if size > MAX_BYTES:
+        raise CnnctlError.at(
+            f"{n(len(train) + len(val))} images at {h}x{w}x{c} take {size / 2**30:.1f} GiB in memory: too large",
+            hint="train at a smaller input size (--input), e.g. the data's own size",
+        )
+    native = (train.x.shape[2], train.x.shape[3], train.x.shape[1])
+    notes.extend(plan(native, target))
+    train = Split(adapt(train.x, target), train.y)
+    val = Split(adapt(val.x, target), val.y)
+    mean, std = channel_stats(train.x)
+    return Dataset(raw.name, train, val, list(raw.classes), mean, std, notes)

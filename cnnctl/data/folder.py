@@ -1,0 +1,187 @@
+"""A data set from a folder: IDX files, CIFAR-style batches, or one subfolder of images per class."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError, Loc
+from . import Split
+from .adapt import MAX_BYTES, Raw, n
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+TRAIN_NAMES = ("train", "training")
+VAL_NAMES = ("val", "valid", "validation", "test")
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
+    """IDX files in `path` if any, else CIFAR-10 batches, else an image-folder tree."""
+    path = Path(path)
+    if any(path.glob("*-images-idx3-ubyte")) or any(path.glob("*-images-idx3-ubyte.gz")):
+        return load_idx_folder(path)
+    from .cifar import find_batches, read_folder
+
+    batches = find_batches(path)
+    if batches is not None:
+        return read_folder(batches, path.resolve().name)
+    return load_image_folder(path, target)
+
+
+def _role(prefix: str) -> str:
+    low = prefix.lower()
+    if any(word in low for word in ("t10k", "test", "val")):
+        return "val"
+    return "train"
+
+
+def load_idx_folder(path: Path) -> Raw:
+    """Every `PREFIX-images-idx3-ubyte[.gz]` with its `PREFIX-labels-idx1-ubyte[.gz]`: prefixes
+    naming test/t10k/val are validation, the others training; a lone kind is split."""
+    from .idx import class_names, combine, find_file, read_pair
+
+    images = sorted({p.name.removesuffix(".gz") for p in path.glob("*-images-idx3-ubyte*")})
+    groups: dict[str, list[Split]] = {"train": [], "val": []}
+    used: dict[str, list[str]] = {"train": [], "val": []}
+    for name in images:
+        if not name.endswith("-images-idx3-ubyte"):
+            continue
+        prefix = name.removesuffix("-images-idx3-ubyte")
+        labels = find_file(path, f"{prefix}-labels-idx1-ubyte")
+        image_file = find_file(path, name)
+        if labels is None:
+            raise CnnctlError.at(
+                f"no labels for {image_file.name}",
+                Loc(str(path)),
+                hint=f"expected {prefix}-labels-idx1-ubyte or {prefix}-labels-idx1-ubyte.gz beside it",
+            )
+        role = _role(prefix)
+        groups[role].append(read_pair(image_file, labels))
+        used[role].append(prefix)
+    merged = {}
+    for role, splits in groups.items():
+        if not splits:
+            merged[role] = None
+            continue
+        sizes = {tuple(s.x.shape[1:]) for s in splits}
+        if len(sizes) > 1:
+            raise CnnctlError.at(f"IDX files of different image sizes in {path}: {', '.join(used[role])}")
+        merged[role] = Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))
+    splits = [s for s in merged.values() if s is not None]
+    notes = [f"read IDX files {', '.join(p + '-*' for p in used['train'] + used['val'])} from {path}"]
+    return combine(path.resolve().name, class_names(*splits), merged["train"], merged["val"], notes, str(path))
+
+
+def _class_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images(folder: Path) -> tuple[list[Path], int]:
+    files, skipped = [], 0
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(p)
+        else:
+            skipped += 1
+    return files, skipped
+
+
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CnnctlError.at(
+            "reading a folder of images needs Pillow, which is not installed", hint="pip install pillow"
+        ) from None
+    return Image
+
+
+def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]], int]:
+    """(class names, [(file, label)], files skipped) of one class-per-subfolder tree."""
+    dirs = _class_dirs(root)
+    names = classes if classes is not None else [d.name for d in dirs]
+    files, skipped = [], 0
+    for d in dirs:
+        if d.name not in names:
+            raise CnnctlError.at(
+                f"class folder `{d.name}` is not among the training classes", Loc(str(d)), hint=", ".join(names)
+            )
+        found, skip = _images(d)
+        if not found:
+            raise CnnctlError.at("class folder without PNG or JPEG images", Loc(str(d)))
+        files += [(f, names.index(d.name)) for f in found]
+        skipped += skip
+    return names, files, skipped
+
+
+def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
+    """One subfolder per class of PNG/JPEG images (through Pillow); `train/` and `val/` (or
+    `test/`) subfolders, each with the class folders, give the two splits."""
+    subdirs = {d.name.lower(): d for d in _class_dirs(path)}
+    train_dir = next((subdirs[k] for k in TRAIN_NAMES if k in subdirs), None)
+    val_dir = next((subdirs[k] for k in VAL_NAMES if k in subdirs), None)
+    split_tree = train_dir is not None and val_dir is not None and _class_dirs(train_dir) and _class_dirs(val_dir)
+    if not subdirs:
+        raise CnnctlError.at(
+            f"no data in {path}",
+            Loc(str(path)),
+            hint="a data folder holds IDX files (*-images-idx3-ubyte[.gz] and *-labels-idx1-ubyte[.gz]) "
+            "or one subfolder of PNG/JPEG images per class",
+        )
+    image = _pillow()
+    notes = []
+    if split_tree:
+        classes, train_files, skipped = _tree(train_dir, None)
+        _, val_files, skip_val = _tree(val_dir, classes)
+        skipped += skip_val
+    else:
+        classes, train_files, skipped = _tree(path, None)
+        val_files = []
+    if skipped:
+        notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
+    # First pass, headers only: the modes and sizes decide the channels and whether to resize.
+    modes, sizes = Counter(), Counter()
+    for f, _ in train_files + val_files:
+        try:
+            with image.open(f) as im:
+                modes[im.mode] += 1
+                sizes[(im.height, im.width)] += 1
+        except Exception as exc:  # Pillow raises many kinds for a broken file
+            raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
+    gray = set(modes) <= GRAY_MODES
+    mode, channels = ("L", 1) if gray else ("RGB", 3)
+    if len(sizes) == 1:
+        (h, w) = next(iter(sizes))
+        resize = None
+    else:
+        h, w = target[0], target[1]
+        resize = (w, h)
+        lo, hi = min(sizes), max(sizes)
+        notes.append(f"resized images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w} (bilinear)")
+    total = len(train_files) + len(val_files)
+    if total * h * w * channels > MAX_BYTES:
+        raise CnnctlError.at(f"{n(total)} images of {h}x{w}x{channels} are too large to hold in memory", Loc(str(path)))
+
+    def read(files: list[tuple[Path, int]]) -> Split:
+        x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
+        for i, (f, _) in enumerate(files):
+            try:
+                with image.open(f) as im:
+                    im = im.convert(mode)
+                    if resize is not None:
+                        im = im.resize(resize, image.Resampling.BILINEAR)
+                    data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+            except Exception as exc:
+                raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
+            x[i] = data.view(h, w, channels).permute(2, 0, 1)
+        return Split(x, torch.tensor([label for _, label in files], dtype=torch.int64))
+
+    kind = "grayscale" if gray else "RGB"
+    notes.insert(0, f"read {n(total)} {kind} images of {len(classes)} classes from {path}")
+    train = read(train_files)
+    val = read(val_files) if val_files else None
+    return Raw(path.resolve().name, classes, train, val, notes)

@@ -1,0 +1,215 @@
+"""IDX files (MNIST, Fashion-MNIST): read with every header field checked, gzip'd or not."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError, Loc
+from . import Split
+from .adapt import Raw, n
+
+IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+_BLOCK = 1 << 20
+
+# name -> (class names, mirrors, {file: md5 of the .gz as published}). The MD5s are the
+# ones torchvision and the data sets' pages list; a download that does not match is refused.
+SOURCES = {
+    "mnist": (
+        [str(d) for d in range(10)],
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        {
+            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        },
+    ),
+    "fashion-mnist": (
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        (
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        ),
+        {
+            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+        },
+    ),
+}
+# MD5 of the uncompressed MNIST test files (shared/data/README.md and the MNIST page): the
+# gzip wrapping differs between copies, the contents must not.
+MNIST_T10K_RAW_MD5 = {
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+
+def _bad(path: Path, message: str, hint: str | None = None) -> CnnctlError:
+    return CnnctlError.at(message, Loc(str(path)), hint=hint)
+
+
+def _read_exact(stream, count: int, path: Path, what: str) -> bytearray:
+    """Exactly `count` bytes, read in blocks (a header claiming billions of images allocates nothing)."""
+    out = bytearray()
+    while len(out) < count:
+        block = stream.read(min(_BLOCK, count - len(out)))
+        if not block:
+            raise _bad(
+                path, f"truncated: the header announces {what} ({n(count)} bytes) but the file ends after {n(len(out))}"
+            )
+        out += block
+    return out
+
+
+def read_idx(path: str | Path, magic: int) -> torch.Tensor:
+    """An IDX file of unsigned bytes as a uint8 tensor of the dimensions in its header.
+
+    `magic` is the expected magic number (0x803: images N x rows x cols; 0x801: labels N).
+    A `.gz` name is decompressed. Raises `CnnctlError` naming the file for anything wrong.
+    """
+    path = Path(path)
+    kind = "images" if magic == IMAGES_MAGIC else "labels"
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            head = stream.read(4)
+            if len(head) < 4:
+                raise _bad(path, f"truncated: {len(head)} bytes, shorter than an IDX header")
+            (found,) = struct.unpack(">I", head)
+            if found != magic:
+                hint = None
+                if found in (IMAGES_MAGIC, LABELS_MAGIC):
+                    other = "images" if found == IMAGES_MAGIC else "labels"
+                    hint = f"this is an IDX {other} file; the {kind} file was expected here"
+                elif head[:2] == b"\x1f\x8b":
+                    hint = "the file is gzip-compressed: its name should end in .gz"
+                raise _bad(path, f"not an IDX {kind} file: magic number 0x{found:08x}, expected 0x{magic:08x}", hint)
+            ndim = magic & 0xFF
+            dims_raw = stream.read(4 * ndim)
+            if len(dims_raw) < 4 * ndim:
+                raise _bad(path, "truncated: the file ends inside its header")
+            dims = struct.unpack(f">{ndim}I", dims_raw)
+            if kind == "images" and (dims[1] == 0 or dims[2] == 0):
+                raise _bad(path, f"images of {dims[1]}x{dims[2]} pixels: the header is wrong")
+            count = 1
+            for d in dims:
+                count *= d
+            shape = "x".join(str(d) for d in dims)
+            data = _read_exact(stream, count, path, f"{n(dims[0])} {kind} ({shape})")
+            if stream.read(1):
+                raise _bad(path, f"longer than its header says ({shape}): not an IDX file, or a damaged one")
+    except CnnctlError:
+        raise
+    except FileNotFoundError:
+        raise _bad(path, "file not found") from None
+    except gzip.BadGzipFile as exc:
+        raise _bad(path, f"not a gzip file ({exc})", "a file named .gz must be gzip-compressed") from None
+    except EOFError:
+        raise _bad(path, "truncated: the compressed data ends early (an interrupted download?)") from None
+    except zlib.error as exc:
+        raise _bad(path, f"damaged compressed data ({exc})") from None
+    except OSError as exc:
+        raise _bad(path, f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        return torch.empty(dims, dtype=torch.uint8)
+    return torch.frombuffer(data, dtype=torch.uint8).view(*dims)
+
+
+def find_file(folder: Path, name: str) -> Path | None:
+    """`name` or `name.gz` in `folder` (the uncompressed one first), None if neither exists."""
+    base = name[:-3] if name.endswith(".gz") else name
+    for candidate in (folder / base, folder / f"{base}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_pair(images: Path, labels: Path, num_classes: int | None = None) -> Split:
+    """An images file and its labels file as a split, checked against each other."""
+    x = read_idx(images, IMAGES_MAGIC)
+    y = read_idx(labels, LABELS_MAGIC)
+    if x.shape[0] != y.shape[0]:
+        raise _bad(
+            labels,
+            f"{n(y.shape[0])} labels for the {n(x.shape[0])} images of {images.name}",
+            "images and labels files must come from the same split",
+        )
+    y = y.to(torch.int64)
+    if num_classes is not None and len(y) and int(y.max()) >= num_classes:
+        raise _bad(
+            labels, f"label {int(y.max())} out of range: this data set has {num_classes} classes (0-{num_classes - 1})"
+        )
+    return Split(x.unsqueeze(1), y)
+
+
+def class_names(*splits: Split) -> list[str]:
+    """'0', '1', ... up to the largest label of the splits."""
+    top = max((int(s.y.max()) for s in splits if len(s)), default=-1)
+    return [str(k) for k in range(top + 1)]
+
+
+def combine(name: str, classes: list[str], train: Split | None, val: Split | None, notes: list[str], where: str) -> Raw:
+    """Raw from up to two splits: a lone split (train or test) is the one to hold out from."""
+    if train is not None and val is not None:
+        if train.x.shape[1:] != val.x.shape[1:]:
+            raise CnnctlError.at(
+                f"{where}: training images are {train.x.shape[2]}x{train.x.shape[3]}, "
+                f"validation images {val.x.shape[2]}x{val.x.shape[3]}: they must be the same size"
+            )
+        notes.append(f"{n(len(train))} training and {n(len(val))} validation images")
+        return Raw(name, classes, train, val, notes)
+    only = train if train is not None else val
+    assert only is not None
+    return Raw(name, classes, only, None, notes)
+
+
+def load_mnist_like(name: str, folder: Path, *, download: bool) -> Raw:
+    """mnist or fashion-mnist from `folder`: train-* for training and t10k-* for validation;
+    with only one of the two, that one is split. Missing altogether: downloaded, or an error."""
+    from .download import Offline, fetch
+
+    classes, mirrors, files = SOURCES[name]
+    names = list(files)
+
+    def pair(prefix: str) -> tuple[Path, Path] | None:
+        images = find_file(folder, f"{prefix}-images-idx3-ubyte.gz")
+        labels = find_file(folder, f"{prefix}-labels-idx1-ubyte.gz")
+        return (images, labels) if images and labels else None
+
+    found = {prefix: pair(prefix) for prefix in ("train", "t10k")}
+    notes: list[str] = []
+    if not any(found.values()):
+        if not download:
+            raise missing(name, folder, names, mirrors, "download is off")
+        for file in names:
+            if not find_file(folder, file):
+                try:
+                    fetch([m + file for m in mirrors], folder / file, md5=files[file])
+                except Offline as exc:
+                    raise missing(name, folder, names, mirrors, f"offline? downloading failed: {exc}") from None
+                notes.append(f"downloaded {file} (MD5 checked)")
+        found = {prefix: pair(prefix) for prefix in ("train", "t10k")}
+    train = read_pair(*found["train"], num_classes=len(classes)) if found["train"] else None
+    val = read_pair(*found["t10k"], num_classes=len(classes)) if found["t10k"] else None
+    if train is None or val is None:
+        present = "t10k (test)" if train is None else "train"
+        notes.append(f"only the {present} files are in {folder}: validation is held out from them")
+    return combine(name, classes, train, val, notes, str(folder))
+
+
+def missing(name: str, folder: Path, names: list[str], mirrors, why: str) -> CnnctlError:
+    """The error for a data set that is not on disk: which files, where, and from where."""
+    urls = "\n    ".join(m + f for m in mirrors[:1] for f in names)
+    return CnnctlError.at(
+        f"{name} is not in {folder} ({why}): expected {', '.join(names)}",
+        hint=f"put the files in {folder} (or point --data-dir / $CNNCTL_DATA at a folder holding "
+        f"`{folder.name}/`); they are at\n    {urls}",
+    )
