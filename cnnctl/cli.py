@@ -246,7 +246,7 @@ def train_cmd(
     ] = None,
     input: InputOpt = None,
 ) -> None:
-    """Train the network on a dataset; a run folder keeps metrics and checkpoints.
+    """Train on a dataset; keep metrics and checkpoints.
 
     Settings come from the defaults, then the file's `train:` section, then these options.
     Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130).
@@ -275,7 +275,10 @@ def evaluate_cmd(
     device: DeviceOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint."""
+    """Accuracy, per-class accuracy, confusion matrix.
+
+    Runs a checkpoint on the validation split of its data (or of --data).
+    """
     graph = _load(arch, None)
     from .render.views import evaluation_json, evaluation_tables
     from .train.evaluate import evaluate
@@ -297,7 +300,7 @@ def predict_cmd(
     device: DeviceOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
-    """The most likely classes of each image, with probabilities."""
+    """Top classes of images, with probabilities."""
     graph = _load(arch, None)
     from .render.views import prediction_json, prediction_table
     from .train.evaluate import predict

@@ -189,9 +189,31 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist"
 def test_lenet5_reaches_97_percent_on_real_mnist(tmp_path):
     # The real MNIST test set (10,000 images), seeded 8,000 / 2,000 split, LeNet-5 as in the course.
     config = TrainConfig(
-        data="mnist", data_dir=str(MNIST.parent), val_split=0.2, epochs=8, batch_size=64, seed=0, device="cpu",
+        data="mnist", data_dir=str(MNIST.parent), val_split=0.2, epochs=10, batch_size=32, seed=0, device="cpu",
         out=str(tmp_path / "mnist"),
     )  # fmt: skip
     result = train(cnnctl.load("lenet5"), config, arch="lenet5")
     assert result.best_val_accuracy >= 0.97
     assert os.path.getsize(result.run_dir / "best.pt") > 0
+
+
+def test_predict_gives_top_k_probabilities_for_image_files(tmp_path):
+    image = pytest.importorskip("PIL.Image")
+    result = run(tmp_path)
+    x, y = make_shapes(2, 16, 16, 1, seed=7)
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"img{i}.png"
+        image.frombytes("L", (16, 16), bytes(x[i, 0].flatten().tolist())).save(path)
+        paths.append(str(path))
+    net = tmp_path / "small.yaml"
+    net.write_text(SMALL_NET)
+    out = cli("predict", str(net), *paths, "--checkpoint", str(result.run_dir), "-k", "3", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [r["image"] for r in report] == paths
+    for r in report:
+        probs = [t["probability"] for t in r["top"]]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    missing = cli("predict", str(net), str(tmp_path / "nope.png"), "--checkpoint", str(result.run_dir))
+    assert missing.returncode == 2 and "cannot read the image" in missing.stderr

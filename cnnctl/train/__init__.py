@@ -1,0 +1,1 @@
+"""Training, evaluation and prediction on top of the compiled graph (imports torch)."""
