@@ -245,6 +245,9 @@ def train_cmd(
         Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision (bf16 where supported).")
     ] = None,
     input: InputOpt = None,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="json: the result on stdout, progress on stderr.")
+    ] = Format.table,
 ) -> None:
     """Train on a dataset; keep metrics and checkpoints.
 
@@ -262,7 +265,15 @@ def train_cmd(
         "val_split": val_split, "amp": amp,
     }  # fmt: skip
     config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
-    result = train(graph, config, arch=graph.name, resume=resume)
+    console = None
+    if format is Format.json:
+        from .render.progress import stderr_console
+
+        console = stderr_console()
+    result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
+    if format is Format.json:
+        _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
+                     "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
     raise typer.Exit(result.status)
 
 

@@ -150,9 +150,11 @@ def test_cuda_requested_without_cuda_is_a_clear_error():
 
 def test_train_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "cli"
-    result = cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1")
+    result = cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1", "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert "val acc" in result.stdout and (out / "best.pt").is_file()
+    assert "val acc" in result.stderr and (out / "best.pt").is_file()  # progress on stderr, the result on stdout
+    trained = json.loads(result.stdout)
+    assert trained["status"] == 0 and trained["run_dir"] == str(out) and len(trained["history"]) == 1
     result = cli("evaluate", "lenet5", "--checkpoint", str(out), "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

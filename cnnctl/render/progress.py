@@ -94,10 +94,10 @@ class TrainDisplay:
             + ("  *" if improved else "")
         )
 
-    def interrupted(self, run_dir) -> None:
+    def interrupted(self, run_dir, arch: str) -> None:
         self._stop_bar()
         self.line(f"stopped: checkpoint saved to {run_dir / 'last.pt'}")
-        self.line(f"resume with: cnnctl train ... --resume {run_dir}")
+        self.line(f"resume with: cnnctl train {arch} --resume {run_dir}")
 
     def finish(self, history: list[dict], best: float) -> None:
         self._stop_bar()

@@ -30,16 +30,27 @@ from .device import resolve_device
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
 
-@dataclass
 class EpochStats:
-    loss_sum: float = 0.0
-    correct: int = 0
-    seen: int = 0
+    """Running loss and accuracy. The sums stay on the device: reading them waits for the
+    device, so that happens only when they are shown or saved, not at every step."""
+
+    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
+        self._loss: float | torch.Tensor = loss_sum
+        self._correct: int | torch.Tensor = correct
+        self.seen = seen
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self.loss_sum += float(loss) * len(y)
-        self.correct += int((logits.argmax(1) == y).sum())
+        self._loss = self._loss + loss.detach() * len(y)
+        self._correct = self._correct + (logits.argmax(1) == y).sum()
         self.seen += len(y)
+
+    @property
+    def loss_sum(self) -> float:
+        return float(self._loss)
+
+    @property
+    def correct(self) -> int:
+        return int(self._correct)
 
     @property
     def loss(self) -> float:
@@ -160,6 +171,7 @@ def train(
     resume: str | None = None,
     dataset=None,
     console=None,
+    source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
 ) -> RunResult:
     """Train `graph` as `config` says; returns where the run is and how it ended."""
@@ -258,7 +270,7 @@ def train(
                     stop.set = True
                 if stop.set:
                     checkpoint("last.pt", epoch, step + 1)
-                    display.interrupted(run_dir)
+                    display.interrupted(run_dir, source or arch)
                     return RunResult(run_dir, INTERRUPTED, epoch, best, history)
             start_step = 0
             if scheduler is not None:
