@@ -80,8 +80,9 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs: dict[int, torch.Tensor] = {INPUT: x}
         out = x
-        for index, ((module, inputs), dead) in enumerate(zip(self.steps, self.free_after, strict=True)):
-            out = module(*(outputs[i] for i in inputs))
+        for index, ((module, inputs), dead) in enumerate(zip(self.steps, self.free_after)):  # noqa: B905
+            # One input is the common case: calling without unpacking a list saves a little per layer.
+            out = module(outputs[inputs[0]]) if len(inputs) == 1 else module(*[outputs[i] for i in inputs])
             outputs[index] = out
             for i in dead:
                 del outputs[i]
