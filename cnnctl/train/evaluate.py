@@ -38,7 +38,7 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device):
             Loc(str(checkpoint)),
             hint=f"it was trained for `{state.get('arch', '?')}`",
         ) from None
-    return model.to(device).eval(), state
+    return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
 def evaluate(
