@@ -11,11 +11,28 @@ from torch import nn
 ACTIVATION_NAMES = ("relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "softmax")
 
 
-def activation(name: str, slope: float = 0.01) -> Callable[[torch.Tensor], torch.Tensor] | None:
+# In-place forms, for inline activations (`conv ... act=relu`): the value before the
+# activation is never an output of any layer, so overwriting it is safe, and it saves a
+# tensor per layer (the backward passes of conv, fc, bn and add do not need it).
+IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu_,
+    "relu6": lambda x: F.relu6(x, inplace=True),
+    "elu": lambda x: F.elu(x, inplace=True),
+    "silu": lambda x: F.silu(x, inplace=True),
+    "sigmoid": torch.sigmoid_,
+    "tanh": torch.tanh_,
+    "hardswish": lambda x: F.hardswish(x, inplace=True),
+}
+
+
+def activation(name: str, slope: float = 0.01, inplace: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The function for an activation name (`relu`, `softmax`, ...); None for `none`.
 
     Softmax runs over dimension 1: the channels of a volume, the units of a vector.
+    `inplace` picks the in-place form where there is one.
     """
+    if inplace and name in IN_PLACE:
+        return IN_PLACE[name]
     table: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
         "relu": F.relu,
         "relu6": F.relu6,
@@ -60,7 +77,7 @@ class WithActivation:
 
     def setup(self, act: str, pad: tuple[int, int, int, int] | None = None, pad_value: float = 0.0) -> None:
         self.act_name, self.pad, self.pad_value = act, pad, pad_value
-        self.act_fn = activation(act)
+        self.act_fn = activation(act, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad is not None:
@@ -106,7 +123,7 @@ class Add(nn.Module):
     def __init__(self, act: str = "none"):
         super().__init__()
         self.act_name = act
-        self.act_fn = activation(act)
+        self.act_fn = activation(act, inplace=True)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
