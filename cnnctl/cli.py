@@ -264,6 +264,8 @@ def train_cmd(
         "scheduler": scheduler.value if scheduler else None, "device": device, "seed": seed, "out": out,
         "val_split": val_split, "amp": amp,
     }  # fmt: skip
+    if resume and out:
+        raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
     config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
     console = None
     if format is Format.json:
