@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .numbers import exact
+from .numbers import exact, plural
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
@@ -29,7 +29,7 @@ class TrainDisplay:
         say(
             f"{verb} on {device} | {data.name}: {exact(len(data.train.y))} train, {exact(len(data.val.y))} val, "
             f"{len(data.classes)} classes | batch {config.batch_size}, {config.optimizer} lr {config.learning_rate:g}"
-            f", {config.epochs} epochs | run folder {run_dir}"
+            f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )
         for note in data.notes:
             say(f"data: {note}")
