@@ -219,3 +219,27 @@ def test_predict_gives_top_k_probabilities_for_image_files(tmp_path):
         assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     missing = cli("predict", str(net), str(tmp_path / "nope.png"), "--checkpoint", str(result.run_dir))
     assert missing.returncode == 2 and "cannot read the image" in missing.stderr
+
+
+def test_a_last_batch_of_one_is_dropped_so_batch_norm_can_train(tmp_path):
+    graph = cnnctl.load_text("input: 16x16x1\nlayers: [fc 16, bn act=relu, fc 10]")
+    x, y = make_shapes(385 + 64, 16, 16, 1, 0)  # 385 = 12 * 32 + 1
+    data = Dataset("shapes", Split(x[:385], y[:385]), Split(x[385:], y[385:]), list("0123456789"), (0.2,), (0.3,), [])
+    config = TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(tmp_path / "bn"))
+    assert train(graph, config, arch="bn", dataset=data).status == 0
+    with pytest.raises(CnnctlError, match="at least 2 images per batch"):
+        train(
+            graph, TrainConfig(epochs=1, batch_size=1, device="cpu", out=str(tmp_path / "bn1")), arch="bn", dataset=data
+        )
+
+
+def test_resume_refuses_settings_that_would_not_replay(tmp_path):
+    from cnnctl.train.loop import resumed_config
+
+    result = run(tmp_path)
+    assert resumed_config(str(result.run_dir), {"epochs": 4, "lr": None}).epochs == 4
+    for name, value in (("lr", 0.5), ("batch_size", 128), ("seed", 9), ("optimizer", "sgd")):
+        with pytest.raises(CnnctlError, match="cannot change when a run is resumed"):
+            resumed_config(str(result.run_dir), {name: value})
+    with pytest.raises(CnnctlError, match="already holds a run"):
+        run(tmp_path)  # the same --out again

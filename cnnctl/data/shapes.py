@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import CnnctlError
 from . import Split
-from .adapt import Raw, n
+from .adapt import MAX_BYTES, Raw, n
 
 CLASSES = [
     "square",
@@ -94,6 +95,12 @@ def make_shapes(count: int, h: int, w: int, c: int = 1, seed: int = 0) -> tuple[
 def load_shapes(shape: tuple[int, int, int], *, seed: int = 0, train: int = TRAIN, val: int = VAL) -> Raw:
     """The `shapes` data set drawn at `shape` (H, W, C): `train` and `val` images, seeded."""
     h, w, c = shape
+    # Drawing takes about a dozen times the final bytes: refuse before allocating them.
+    if (train + val) * h * w * c * 12 > MAX_BYTES:
+        raise CnnctlError.at(
+            f"the shapes data at {h}x{w}x{c} would need about {(train + val) * h * w * c * 12 / 2**30:.0f} GiB",
+            hint="train on a smaller --input",
+        )
     # Two streams from one seed: seed s and s + 1 would otherwise share images across seeds.
     x_train, y_train = make_shapes(train, h, w, c, seed=2 * int(seed))
     x_val, y_val = make_shapes(val, h, w, c, seed=2 * int(seed) + 1)

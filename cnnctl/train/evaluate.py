@@ -62,6 +62,12 @@ def evaluate(
         seed=config.get("seed", 0),
     )
     check_classes(graph, data.classes)
+    if state.get("classes") and list(state["classes"]) != list(data.classes):
+        raise CnnctlError.at(
+            f"the checkpoint was trained on the classes {', '.join(state['classes'][:5])}..., "
+            f"but `{data.name}` has {', '.join(data.classes[:5])}...",
+            hint="evaluate on the data it was trained on",
+        )
     split = Batches(data.val, state.get("mean", data.mean), state.get("std", data.std), device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
@@ -86,6 +92,7 @@ def predict(
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device)
     classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
+    check_classes(graph, classes)
     h, w, c = graph.input_shape
     mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
     std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
@@ -110,7 +117,7 @@ def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
         with Image.open(path) as img:
             img = img.convert("L" if c == 1 else "RGB").resize((w, h))
             data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
     if c not in (1, 3):
         raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")

@@ -199,7 +199,14 @@ def train(
     scheduler = make_scheduler(optimizer, config)
     train_set = Batches(data.train, data.mean, data.std, device)
     val_set = Batches(data.val, data.mean, data.std, device)
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    # A last batch of one image is dropped: batch norm cannot normalise a single value.
+    steps_per_epoch = len(train_set) // config.batch_size + (len(train_set) % config.batch_size > 1)
+    if steps_per_epoch == 0 or (config.batch_size == 1 and any(n.kind == "bn" for n in graph.nodes)):
+        raise CnnctlError.at(
+            f"batch norm needs at least 2 images per batch (--batch-size {config.batch_size}, "
+            f"{len(train_set):,} training images)",
+            hint="use --batch-size 2 or more",
+        )
 
     start_epoch, start_step, stats, history, best = 0, 0, EpochStats(), [], -1.0
     if state is not None:
@@ -220,9 +227,16 @@ def train(
         run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
     else:
         run_dir = Path(config.out) if config.out else default_run_dir(arch)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "architecture.json").write_text(json.dumps(_architecture(graph), indent=2) + "\n")
-        (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+        if (run_dir / "last.pt").exists():
+            raise CnnctlError.at(
+                f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or choose another --out"
+            )
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "architecture.json").write_text(json.dumps(_architecture(graph), indent=2) + "\n")
+            (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise CnnctlError.at(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
 
     display = TrainDisplay(console, config, device, data, run_dir, resumed=state is not None)
     if config.amp and device.type == "cpu":
@@ -264,10 +278,11 @@ def train(
                     logits = model(x)
                     loss = F.cross_entropy(logits.float(), y)
                 if not torch.isfinite(loss):
-                    checkpoint("last.pt", epoch, step)
+                    # No checkpoint: last.pt keeps the last good weights, not these.
+                    where = f"epoch {epoch + 1}, step {step + 1}"
                     raise CnnctlError.at(
-                        f"the loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}: training diverged",
-                        hint=f"try a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
+                        f"the loss became {float(loss.detach())} at {where}: training diverged",
+                        hint=f"start again with a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -308,13 +323,35 @@ def train(
     return RunResult(run_dir, 0, config.epochs, best, history)
 
 
+RESUMABLE = ("epochs", "device", "amp")  # what may change when a run is resumed
+
+
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
-    """The settings a run was started with, changed only where the command line says so."""
+    """The settings a run was started with; only --epochs, --device and --amp may change.
+
+    The rest would not take effect (the optimizer's state carries the learning rate) or
+    would break the replay (batch size, seed and data decide each epoch's batches).
+    """
     saved = load_checkpoint(resume)["config"]
     config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     for name, value in overrides.items():
-        if value is not None:
-            setattr(config, name, value)
+        current = config.learning_rate if name == "lr" else getattr(config, name)
+        if value is None or value == current:
+            continue
+        if name not in RESUMABLE:
+            flag = "--" + name.replace("_", "-")
+            raise CnnctlError.at(
+                f"{flag} cannot change when a run is resumed (it was {current})",
+                hint=f"start a new run to train with {flag} {value}; --resume may change only "
+                + ", ".join("--" + r for r in RESUMABLE),
+            )
+        if name == "epochs" and config.scheduler != "none":
+            raise CnnctlError.at(
+                f"--epochs cannot change a run with the {config.scheduler} schedule: it was planned for "
+                f"{config.epochs} epochs",
+                hint="start a new run",
+            )
+        setattr(config, name, value)
     return config
 
 
