@@ -325,6 +325,48 @@ def predict_cmd(
         show(prediction_table(results), format.value)
 
 
+class BenchMode(str, Enum):
+    both = "both"
+    forward = "forward"
+    train = "train"
+
+
+@app.command("bench", cls=_Command)
+def bench_cmd(
+    arch: Arch,
+    device: DeviceOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 32,
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps, after the warm-up.")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first.")] = 5,
+    mode: Annotated[BenchMode, typer.Option(help="Forward passes, training steps, or both.")] = BenchMode.both,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="bf16 autocast (GPUs).")] = False,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the module.")] = False,
+    reference: Annotated[bool, typer.Option(help="Also time a hand-written lenet5/resnet18/resnet50.")] = False,
+    peak_tflops: Annotated[Optional[float], typer.Option(min=0.001, help="Peak TFLOP/s, for MFU.")] = None,
+    input: InputOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Time forward and training steps: images/s, latency, TFLOP/s.
+
+    Synthetic data, after a warm-up, the device synchronised after each step. TFLOP/s uses
+    the analyzer's multiplications (forward 2 x mults, training 3 x forward); MFU needs a
+    known GPU or --peak-tflops.
+    """
+    graph = _load(arch, input)
+    from .render.views import bench_json, bench_table
+    from .train.bench import bench
+
+    modes = ("forward", "train") if mode is BenchMode.both else (mode.value,)
+    result = bench(
+        graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup, modes=modes,
+        amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
+    )  # fmt: skip
+    if format is Format.json:
+        _print_json(bench_json(result))
+    else:
+        show(bench_table(result), format.value)
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"cnnctl {__version__}\n")

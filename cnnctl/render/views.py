@@ -194,3 +194,41 @@ def prediction_table(results: list[tuple[str, list[tuple[str, float]]]]) -> Tabl
 
 def prediction_json(results) -> list[dict]:
     return [{"image": path, "top": [{"class": n, "probability": p} for n, p in top]} for path, top in results]
+
+
+def bench_table(result) -> Table:
+    rows = []
+    for t in result.timings:
+        mfu = t.tflops / result.peak_tflops if result.peak_tflops else None
+        rows.append([t.model, t.mode, t.batch, t.images_per_second, 1e3 * t.percentile(50), 1e3 * t.percentile(90),
+                     1e3 * t.percentile(99), t.tflops, mfu])  # fmt: skip
+    ms = "{:.2f}".format
+    columns = [
+        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format), num("p50 ms", ms),
+        num("p90 ms", ms), num("p99 ms", ms), num("TFLOP/s", "{:.3f}".format),
+        num("MFU", lambda v: "-" if v is None else f"{v:.1%}"),
+    ]  # fmt: skip
+    notes = list(result.notes)
+    by_mode = {}
+    for t in result.timings:
+        by_mode.setdefault(t.mode, {})[t.model] = t.images_per_second
+    for mode, rates in by_mode.items():
+        if "reference" in rates:
+            notes.append(f"{mode}: cnnctl / hand-written reference = {rates['cnnctl'] / rates['reference']:.3f}")
+    notes.append("FLOPs: forward 2 x multiplications per image (the analyzer's count), training step 3 x forward")
+    peak = f", MFU against {result.peak_tflops:g} TFLOP/s" if result.peak_tflops else " (no peak known: --peak-tflops)"
+    return Table(f"bench on {result.device}{peak}", columns, rows, notes)
+
+
+def bench_json(result) -> dict:
+    return {
+        "device": result.device,
+        "peak_tflops": result.peak_tflops,
+        "notes": result.notes,
+        "timings": [
+            {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
+             "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
+             "mfu": t.tflops / result.peak_tflops if result.peak_tflops else None}
+            for t in result.timings
+        ],
+    }  # fmt: skip

@@ -1,0 +1,154 @@
+"""`cnnctl bench`: time forward and training steps of the compiled network on synthetic data.
+
+Each step is timed alone, after a warm-up, with the device synchronised, so the figures
+are latencies and their percentiles, not an average hiding stalls. Achieved TFLOP/s comes
+from the analyzer's count: a forward pass is 2 x multiplications per image, a training step
+about 3 x the forward (the backward computes gradients for inputs and for weights).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnctlError
+from ..graph import Graph
+from .device import resolve_device
+from .loop import _autocast
+
+# Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
+PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
+
+
+@dataclass
+class Timing:
+    model: str  # "cnnctl" or "reference"
+    mode: str  # "forward" or "train"
+    batch: int
+    latencies: list[float]  # seconds per step
+    flops_per_step: int
+
+    @property
+    def images_per_second(self) -> float:
+        return self.batch / statistics.median(self.latencies)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+    @property
+    def tflops(self) -> float:
+        return self.flops_per_step / statistics.median(self.latencies) / 1e12
+
+
+@dataclass
+class BenchResult:
+    device: str
+    timings: list[Timing]
+    peak_tflops: float | None
+    notes: list[str]
+
+
+def peak_for(device: torch.device, given: float | None) -> float | None:
+    if given is not None or device.type != "cuda":
+        return given
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def bench(
+    graph: Graph,
+    *,
+    device_name: str = "auto",
+    batch_size: int = 32,
+    steps: int = 20,
+    warmup: int = 5,
+    modes: tuple[str, ...] = ("forward", "train"),
+    amp: bool = False,
+    compile: bool = False,
+    reference: bool = False,
+    peak_tflops: float | None = None,
+) -> BenchResult:
+    from ..backend import to_torch
+    from .reference import REFERENCES
+
+    device = resolve_device(device_name)
+    if len(graph.output_shape) != 1:
+        raise CnnctlError.at("bench times classifiers: the network must end in a vector of scores")
+    h, w, c = graph.input_shape
+    models = {"cnnctl": to_torch(graph, logits=True)}
+    notes = []
+    if reference:
+        if graph.name not in REFERENCES:
+            raise CnnctlError.at(
+                f"no hand-written reference for `{graph.name}`", hint="references: " + ", ".join(REFERENCES)
+            )
+        torch.manual_seed(0)
+        models["reference"] = REFERENCES[graph.name]()
+        ours = sum(p.numel() for p in models["cnnctl"].parameters())
+        theirs = sum(p.numel() for p in models["reference"].parameters())
+        if ours != theirs:
+            raise CnnctlError.at(f"the reference has {theirs:,} parameters, the network {ours:,}: not the same network")
+    x = torch.randn(batch_size, c, h, w, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, graph.output_shape[0], (batch_size,), device=device)
+    forward_flops = 2 * graph.mults * batch_size
+    timings = []
+    for label, model in models.items():
+        model = model.to(device, memory_format=torch.channels_last)
+        if compile:
+            model = torch.compile(model)
+            notes.append("torch.compile: the first steps (warm-up) include compilation")
+        for mode in modes:
+            step = _step(model, x, y, mode, device, amp)
+            try:
+                for _ in range(warmup):
+                    step()
+                _sync(device)
+                latencies = []
+                for _ in range(steps):
+                    start = time.perf_counter()
+                    step()
+                    _sync(device)
+                    latencies.append(time.perf_counter() - start)
+            except torch.OutOfMemoryError:
+                raise CnnctlError.at(f"out of memory at batch {batch_size}", hint="lower --batch-size") from None
+            flops = forward_flops * (3 if mode == "train" else 1)
+            timings.append(Timing(label, mode, batch_size, latencies, flops))
+    if amp and device.type == "cpu":
+        notes.append("--amp is off on the CPU")
+    return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)))
+
+
+def _step(model, x, y, mode: str, device: torch.device, amp: bool):
+    autocast = _autocast(device, amp)
+    if mode == "forward":
+        model.eval()
+
+        def forward():
+            with torch.inference_mode(), autocast:
+                model(x)
+
+        return forward
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = F.cross_entropy(model(x).float(), y)
+        loss.backward()
+        optimizer.step()
+
+    return train_step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

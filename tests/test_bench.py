@@ -1,0 +1,58 @@
+"""`cnnctl bench`: timings, the analyzer's FLOPs, and the hand-written references."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnctl  # noqa: E402
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.train.bench import Timing, bench  # noqa: E402
+from cnnctl.train.reference import REFERENCES  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_references_have_the_bundled_parameter_counts(name):
+    assert sum(p.numel() for p in REFERENCES[name]().parameters()) == cnnctl.load(name).params
+
+
+def test_bench_times_both_models_and_modes_with_the_analyzers_flops():
+    graph = cnnctl.load("lenet5")
+    result = bench(graph, device_name="cpu", batch_size=8, steps=3, warmup=1, reference=True)
+    assert [(t.model, t.mode) for t in result.timings] == [
+        ("cnnctl", "forward"), ("cnnctl", "train"), ("reference", "forward"), ("reference", "train"),
+    ]  # fmt: skip
+    forward, train = result.timings[:2]
+    assert forward.flops_per_step == 2 * 416_520 * 8  # 2 x multiplications x batch
+    assert train.flops_per_step == 3 * forward.flops_per_step
+    assert all(len(t.latencies) == 3 and t.images_per_second > 0 for t in result.timings)
+    assert result.peak_tflops is None  # a CPU: no MFU without --peak-tflops
+
+
+def test_percentiles_and_rates_follow_their_definitions():
+    t = Timing("cnnctl", "forward", 10, [0.1, 0.4, 0.2, 0.3], 10**12)
+    assert (t.percentile(50), t.percentile(90), t.percentile(99)) == (0.2, 0.4, 0.4)
+    assert t.images_per_second == pytest.approx(10 / 0.25)  # median of 0.1..0.4
+    assert t.tflops == pytest.approx(1 / 0.25)
+
+
+def test_a_reference_must_be_the_same_network():
+    with pytest.raises(CnnctlError, match="not the same network"):
+        bench(cnnctl.load("lenet5", input="28x28x1"), device_name="cpu", steps=1, warmup=0, reference=True)
+    with pytest.raises(CnnctlError, match="no hand-written reference"):
+        bench(cnnctl.load("alexnet"), device_name="cpu", steps=1, warmup=0, reference=True)
+
+
+def test_bench_command_json_with_mfu_from_a_given_peak():
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "bench", "lenet5", "--steps", "2", "--warmup", "0", "--batch-size", "4",
+         "--mode", "forward", "--peak-tflops", "1", "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    (timing,) = report["timings"]
+    assert timing["mfu"] == pytest.approx(timing["tflops"] / 1.0)
