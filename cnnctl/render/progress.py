@@ -103,7 +103,9 @@ class TrainDisplay:
         self._stop_bar()
         seconds = time.perf_counter() - self.started
         speed = self.images / seconds if seconds else 0.0
-        if history:
+        if not self.images:
+            self.line(f"nothing to do: the run has finished its {plural(len(history), 'epoch')}; --epochs N adds more")
+        elif history:
             self.line(
                 f"done: best val accuracy {best:.2%}; {exact(self.images)} images in {seconds:.1f}s "
                 f"({speed:,.0f} img/s incl. validation)"

@@ -44,14 +44,42 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign, or holding objects weights_only refuses
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say
+        # little to the person at the terminal; what matters is which of the three it was.
+        refused = "weights_only" in str(exc) or "Unsupported global" in str(exc)
         raise CnnctlError.at(
-            f"not a readable cnnctl checkpoint ({reason})",
+            "not a readable cnnctl checkpoint"
+            + (": it holds Python objects, which are never unpickled" if refused else ""),
             Loc(str(path)),
-            hint="was it cut short, or made by another tool?",
+            hint="was it cut short, or made by another tool?" if not refused else "cnnctl reads checkpoints it wrote",
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CnnctlError.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
     return state
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str) -> None:
+    """Put the checkpoint's weights into `model`, or say precisely how they do not fit."""
+    saved: dict[str, torch.Tensor] = state["model"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    reshaped = [
+        f"{k} {'x'.join(map(str, saved[k].shape))} vs {'x'.join(map(str, own[k].shape))}"
+        for k in own
+        if k in saved and saved[k].shape != own[k].shape
+    ]
+    if missing or unexpected or reshaped:
+        parts = [
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("not in this network", unexpected), ("shape", reshaped))
+            if keys
+        ]
+        raise CnnctlError.at(
+            f"the checkpoint does not fit `{arch}` ({'; '.join(parts)})",
+            Loc(str(path)),
+            hint=f"it was trained for `{state.get('arch', '?')}`; use that ARCH",
+        )
+    model.load_state_dict(saved)

@@ -9,9 +9,9 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_weights
 from .device import resolve_device
-from .loop import Batches, EpochStats, check_classes
+from .loop import Batches, check_classes, evaluate_batches
 
 
 @dataclass
@@ -30,14 +30,7 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device):
 
     state = load_checkpoint(checkpoint)
     model = to_torch(graph, logits=True)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CnnctlError.at(
-            f"the checkpoint does not fit `{graph.name}`: {str(exc).splitlines()[0]}",
-            Loc(str(checkpoint)),
-            hint=f"it was trained for `{state.get('arch', '?')}`",
-        ) from None
+    load_weights(model, state, checkpoint, graph.name)
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
@@ -71,15 +64,7 @@ def evaluate(
     split = Batches(data.val, state.get("mean", data.mean), state.get("std", data.std), device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
-    stats = EpochStats()
-    with torch.no_grad():
-        for start in range(0, len(split), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(split)), device=device)
-            x, y = split.get(index)
-            logits = model(x)
-            stats.add(torch.nn.functional.cross_entropy(logits, y), logits, y)
-            pred = logits[:, :k].argmax(1)
-            confusion += torch.bincount(y.cpu() * k + pred.cpu(), minlength=k * k).view(k, k)
+    stats = evaluate_batches(model, split, batch_size, k, confusion)
     totals = confusion.sum(1)
     per_class = [float(confusion[i, i] / totals[i]) if totals[i] else float("nan") for i in range(k)]
     return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, confusion.tolist(), stats.seen)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..report import summarize
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
 
@@ -144,15 +144,22 @@ def default_run_dir(arch: str) -> Path:
     return Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def evaluate_batches(model, batches: Batches, batch_size: int) -> EpochStats:
+def evaluate_batches(
+    model, batches: Batches, batch_size: int, classes: int, confusion: torch.Tensor | None = None
+) -> EpochStats:
+    """Loss and accuracy over a split, on the first `classes` outputs; counts into
+    `confusion[true, predicted]` when given."""
     stats = EpochStats()
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(batches), batch_size):
             index = torch.arange(start, min(start + batch_size, len(batches)), device=batches.x.device)
             x, y = batches.get(index)
-            logits = model(x)
+            logits = model(x)[:, :classes]
             stats.add(F.cross_entropy(logits, y), logits, y)
+            if confusion is not None:
+                pairs = (y * classes + logits.argmax(1)).cpu()
+                confusion += torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
     return stats
 
 
@@ -161,11 +168,11 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
     if len(out) != 1:
         raise CnnctlError.at(
             f"the network ends in the volume {'x'.join(map(str, out))}; a classifier ends in a vector of class scores",
-            hint=f"end it with `fc {len(classes)}`",
+            hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
         )
     if out[0] < len(classes):
         raise CnnctlError.at(
-            f"the network has {out[0]} outputs, but the data has {len(classes)} classes",
+            f"the network has {out[0]} output{'s' if out[0] != 1 else ''}, but the data has {len(classes)} classes",
             hint=f"make the last layer `fc {len(classes)}`",
         )
 
@@ -210,13 +217,7 @@ def train(
 
     start_epoch, start_step, stats, history, best = 0, 0, EpochStats(), [], -1.0
     if state is not None:
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise CnnctlError.at(
-                f"the checkpoint does not fit this architecture: {str(exc).splitlines()[0]}",
-                hint="resume with its ARCH",
-            ) from None
+        load_weights(model, state, resume, graph.name)
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler"):
             scheduler.load_state_dict(state["scheduler"])
@@ -299,7 +300,7 @@ def train(
             start_step = 0
             if scheduler is not None:
                 scheduler.step()
-            val = evaluate_batches(model, val_set, EVAL_BATCH)
+            val = evaluate_batches(model, val_set, EVAL_BATCH, len(data.classes))
             row = {
                 "epoch": epoch + 1,
                 "train_loss": stats.loss,
