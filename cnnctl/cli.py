@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -15,7 +16,7 @@ from .api import load
 from .build import parse_volume
 from .catalog import bundled
 from .errors import CnnctlError
-from .render.table import show
+from .render.table import Table, show
 from .render.views import (
     catalog_table,
     flops_json,
@@ -70,6 +71,17 @@ def _print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
+def _output(format: Format, data: Callable[[], object], tables: Callable[[], list[Table]], graph=None) -> None:
+    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings."""
+    if format is Format.json:
+        _print_json(data())
+        return
+    if graph is not None:
+        _warn(graph)
+    for table in tables():
+        show(table, format.value)
+
+
 def _warn(graph) -> None:
     for w in graph.warnings:
         sys.stderr.write(w.format("warning") + "\n")
@@ -98,11 +110,7 @@ def summarize_cmd(
     """
     graph = _load(arch, input)
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype)
-    if format is Format.json:
-        _print_json(summary_json(summary))
-    else:
-        _warn(graph)
-        show(summary_table(summary), format.value)
+    _output(format, lambda: summary_json(summary), lambda: [summary_table(summary)], graph)
 
 
 @app.command("flops", cls=_Command)
@@ -124,11 +132,7 @@ def flops_cmd(
     """
     graph = _load(arch, input)
     summary = summarize(graph, batch=batch)
-    if format is Format.json:
-        _print_json(flops_json(summary, per_layer))
-    else:
-        _warn(graph)
-        show(flops_table(summary, per_layer), format.value)
+    _output(format, lambda: flops_json(summary, per_layer), lambda: [flops_table(summary, per_layer)], graph)
 
 
 @app.command("validate", cls=_Command)
@@ -190,10 +194,7 @@ def list_cmd(format: FormatOpt = Format.table) -> None:
                 "description": (graph.description.strip().splitlines() or [""])[0],
             }
         )
-    if format is Format.json:
-        _print_json(entries)
-    else:
-        show(catalog_table(entries), format.value)
+    _output(format, lambda: entries, lambda: [catalog_table(entries)])
 
 
 class Optimizer(str, Enum):
@@ -297,11 +298,7 @@ def evaluate_cmd(
     from .train.evaluate import evaluate
 
     result = evaluate(graph, checkpoint, data, data_dir, device_name=device or "auto")
-    if format is Format.json:
-        _print_json(evaluation_json(result))
-    else:
-        for table in evaluation_tables(result):
-            show(table, format.value)
+    _output(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
 
 
 @app.command("predict", cls=_Command)
@@ -319,10 +316,7 @@ def predict_cmd(
     from .train.evaluate import predict
 
     results = predict(graph, checkpoint, images, top_k, device or "auto")
-    if format is Format.json:
-        _print_json(prediction_json(results))
-    else:
-        show(prediction_table(results), format.value)
+    _output(format, lambda: prediction_json(results), lambda: [prediction_table(results)])
 
 
 class BenchMode(str, Enum):
@@ -361,10 +355,7 @@ def bench_cmd(
         graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup, modes=modes,
         amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
     )  # fmt: skip
-    if format is Format.json:
-        _print_json(bench_json(result))
-    else:
-        show(bench_table(result), format.value)
+    _output(format, lambda: bench_json(result), lambda: [bench_table(result)])
 
 
 def _version(value: bool) -> None:

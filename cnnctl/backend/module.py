@@ -57,11 +57,6 @@ class GraphModule(nn.Module):
         elif last.args.get("act") == "softmax":
             module.act_fn = None
 
-    @property
-    def ends_in_softmax(self) -> bool:
-        last = self.graph.nodes[-1]
-        return last.kind == "softmax" or last.args.get("act") == "softmax"
-
     def _place(self, path: str, module: nn.Module) -> None:
         parent: nn.Module = self
         *groups, leaf = path.split(".")

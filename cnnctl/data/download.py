@@ -33,14 +33,6 @@ class Offline(Exception):
     """No mirror could be reached: the caller turns it into an error saying what to put where."""
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(urls: Iterable[str], dest: Path, *, md5: str) -> None:
     """Download the first mirror that answers to `dest`, checking its MD5.
 

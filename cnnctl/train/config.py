@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ..errors import CnnctlError, Loc, did_you_mean
+from ..errors import CnnctlError, did_you_mean
 from ..layers.args import ArgValueError, parse_bool, parse_float, parse_int
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -91,11 +91,3 @@ def resolve_config(file_settings: dict, overrides: dict[str, Any]) -> TrainConfi
         if value is not None:
             setattr(config, name, value)
     return config
-
-
-def check_override(name: str, text: str) -> Any:
-    """Parse one command-line value with the same rules as the file (`--lr 0`, say)."""
-    try:
-        return PARSERS[name](text)
-    except ArgValueError as exc:
-        raise CnnctlError.at(f"--{name.replace('_', '-')} {exc}", Loc("command line")) from None
