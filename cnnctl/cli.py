@@ -15,7 +15,7 @@ from . import __version__
 from .api import load
 from .build import parse_volume
 from .catalog import bundled
-from .errors import CnnctlError
+from .errors import CnnctlError, RunFailed
 from .render.table import Table, show
 from .render.views import (
     catalog_table,
@@ -227,7 +227,9 @@ def train_cmd(
     data: DataOpt = None,
     data_dir: DataDirOpt = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training data. Default: 10.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per step. Default: 64.")] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(min=1, help="Images per step (per worker with several). Default: 64.")
+    ] = None,
     lr: Annotated[
         Optional[float], typer.Option(min=1e-12, help="Learning rate. Default: 0.05 sgd, 0.001 adam.")
     ] = None,
@@ -243,8 +245,27 @@ def train_cmd(
         Optional[float], typer.Option(min=0, max=0.9, help="Share held out when the data has one split. Default: 0.1.")
     ] = None,
     amp: Annotated[
-        Optional[bool], typer.Option("--amp/--no-amp", help="Mixed precision (bf16 where supported).")
+        Optional[bool],
+        typer.Option("--amp/--no-amp", help="Mixed precision: bf16, or fp16 with a gradient scaler. Default: on GPUs."),
     ] = None,
+    compile: Annotated[
+        Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the network. Default: on GPUs.")
+    ] = None,
+    sync_bn: Annotated[
+        Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Batch norm over all workers' images (GPUs).")
+    ] = None,
+    nproc_per_node: Annotated[
+        Optional[int], typer.Option(min=1, help="Workers on this machine, started through torchrun's launcher.")
+    ] = None,
+    nnodes: Annotated[Optional[int], typer.Option(min=1, help="Machines in the run. Default: 1.")] = None,
+    node_rank: Annotated[Optional[int], typer.Option(min=0, help="This machine's number, 0 to NNODES-1.")] = None,
+    rdzv_endpoint: Annotated[
+        Optional[str], typer.Option(help="HOST:PORT where the machines meet (with --nnodes > 1).")
+    ] = None,
+    rdzv_timeout: Annotated[int, typer.Option(min=1, help="Seconds to wait for every machine to join.")] = 300,
+    max_restarts: Annotated[
+        int, typer.Option(min=0, help="Restart the workers from the last checkpoint after a failure, N times.")
+    ] = 0,
     input: InputOpt = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="json: the result on stdout, progress on stderr.")
@@ -254,6 +275,8 @@ def train_cmd(
 
     Settings come from the defaults, then the file's `train:` section, then these options.
     Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130).
+    With --nproc-per-node N, N workers train in data parallel (torch.distributed), each on
+    its own share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
     graph = _load(arch, input)
     from .train.config import resolve_config
@@ -263,11 +286,17 @@ def train_cmd(
         "data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "optimizer": optimizer.value if optimizer else None, "momentum": momentum, "weight_decay": weight_decay,
         "scheduler": scheduler.value if scheduler else None, "device": device, "seed": seed, "out": out,
-        "val_split": val_split, "amp": amp,
+        "val_split": val_split, "amp": amp, "compile": compile, "sync_bn": sync_bn,
     }  # fmt: skip
     if resume and out:
         raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
     config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
+    if nproc_per_node is not None or nnodes is not None:
+        from .train.launch import LaunchOptions, launch_training
+
+        options = LaunchOptions(nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout, max_restarts)
+        worker = [arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
+        raise typer.Exit(launch_training(graph, config, options, ["train", *worker, "--format", format.value], resume))
     console = None
     if format is Format.json:
         from .render.progress import stderr_console
@@ -374,12 +403,16 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: run the app; a CnnctlError becomes one message on stderr and exit code 2."""
+    """Entry point: run the app. A CnnctlError (something the user gave) becomes one message
+    on stderr and exit code 2; a RunFailed (a run that could not go on), exit code 1."""
     try:
         app()
     except CnnctlError as exc:
         sys.stderr.write(str(exc) + "\n")
         sys.exit(2)
+    except RunFailed as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
 
 
 __all__ = ["app", "main"]

@@ -64,6 +64,11 @@ class CnnctlError(Exception):
         return cls(Problem(message, loc, layer, hint))
 
 
+class RunFailed(Exception):
+    """A run that could not go on for a reason outside what the user gave: a worker of a
+    data-parallel run died. One line on stderr and exit code 1, not a traceback."""
+
+
 class ShapeError(Exception):
     """Raised by a layer kind's rules; the graph builder adds location and layer path."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from idxfiles import write_idx
 
 from cnnctl.data import Dataset, Split, cifar, data_root, idx, load_data, make_shapes
 from cnnctl.data import download as download_module
@@ -30,23 +31,6 @@ def _quiet_downloads(monkeypatch):
 
 
 # --- IDX and CIFAR files written here ---------------------------------------------------
-
-
-def idx_bytes(array: torch.Tensor) -> bytes:
-    """An IDX file of unsigned bytes: magic 0x0000080N, N big-endian dimensions, the data."""
-    dims = tuple(array.shape)
-    return struct.pack(">I", 0x800 + len(dims)) + struct.pack(f">{len(dims)}I", *dims) + bytes(array.flatten().tolist())
-
-
-def write_idx(folder: Path, prefix: str, x: torch.Tensor, y: torch.Tensor, gz: bool) -> tuple[Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for kind, data in (("images-idx3", x), ("labels-idx1", y)):
-        path = folder / f"{prefix}-{kind}-ubyte{'.gz' if gz else ''}"
-        raw = idx_bytes(data.to(torch.uint8))
-        path.write_bytes(gzip.compress(raw) if gz else raw)
-        paths.append(path)
-    return paths[0], paths[1]
 
 
 def digits(count: int, size: int = 28, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,6 @@ parameters; tests check both, and the multiplications, against PyTorch itself.
 """
 
 from .builders import BUILDERS
-from .module import GraphModule, to_torch
+from .module import GraphModule, sync_batch_norm, to_torch
 
-__all__ = ["BUILDERS", "GraphModule", "to_torch"]
+__all__ = ["BUILDERS", "GraphModule", "sync_batch_norm", "to_torch"]

@@ -110,6 +110,10 @@ class BatchNorm1d(WithActivation, nn.BatchNorm1d):
     pass
 
 
+class SyncBatchNorm(WithActivation, nn.SyncBatchNorm):
+    """Batch norm over the whole global batch of a data-parallel run (`--sync-bn`)."""
+
+
 class Linear(WithActivation, nn.Linear):
     """A fully connected layer that flattens a volume input itself (the course's implicit flatten)."""
 

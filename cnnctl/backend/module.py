@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import CnnctlError
 from ..graph import INPUT, Graph
 from .builders import BUILDERS
+from .functional import BatchNorm1d, BatchNorm2d, SyncBatchNorm
 
 
 class _Group(nn.Module):
@@ -86,6 +87,28 @@ class GraphModule(nn.Module):
     def named_layers(self) -> list[tuple[str, nn.Module]]:
         """(path, module) of every layer, in graph order: for hooks and reports."""
         return [(node.path, module) for node, (module, _) in zip(self.graph.nodes, self.steps, strict=True)]
+
+
+def sync_batch_norm(model: GraphModule) -> int:
+    """Replace every batch norm by one that normalises over all workers' images; the count.
+
+    Built here rather than with torch's convert_sync_batchnorm, which would drop the
+    inline activation (`bn act=relu`) and miss the module list the forward pass runs.
+    """
+    count = 0
+    for i, node in enumerate(model.graph.nodes):
+        old, inputs = model.steps[i]
+        if not isinstance(old, (BatchNorm1d, BatchNorm2d)):
+            continue
+        new = SyncBatchNorm(old.num_features, old.eps, old.momentum, old.affine, old.track_running_stats)
+        new.setup(old.act_name, old.pad, old.pad_value)
+        new.act_fn = old.act_fn  # keeps a final softmax dropped for training dropped
+        new.load_state_dict(old.state_dict())
+        group, _, name = node.path.rpartition(".")
+        (model.get_submodule(group) if group else model).add_module(name, new)
+        model.steps[i] = (new, inputs)
+        count += 1
+    return count
 
 
 def to_torch(graph: Graph, logits: bool = False) -> GraphModule:

@@ -15,7 +15,7 @@ ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}
 
 
 class TrainDisplay:
-    def __init__(self, console, config, device, data, run_dir, resumed: bool):
+    def __init__(self, console, config, device, data, run_dir, resumed: bool, world: int = 1):
         from rich.console import Console
 
         self.console = console or Console(stderr=False, highlight=False)
@@ -26,29 +26,36 @@ class TrainDisplay:
         self.images = 0
         say = self.line
         verb = "resuming" if resumed else "training"
+        where = f"{world} workers ({device.type})" if world > 1 else str(device)
+        batch = f"batch {config.batch_size}"
+        if world > 1:
+            batch += f" per worker ({config.batch_size * world} a step)"
         say(
-            f"{verb} on {device} | {data.name}: {exact(len(data.train.y))} train, {exact(len(data.val.y))} val, "
-            f"{len(data.classes)} classes | batch {config.batch_size}, {config.optimizer} lr {config.learning_rate:g}"
+            f"{verb} on {where} | {data.name}: {exact(len(data.train.y))} train, {exact(len(data.val.y))} val, "
+            f"{len(data.classes)} classes | {batch}, {config.optimizer} lr {config.learning_rate:g}"
             f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )
         for note in data.notes:
             say(f"data: {note}")
-        say(
-            ROW.format(
-                epoch="epoch",
-                train_loss="train loss",
-                train_acc="train acc",
-                val_loss="val loss",
-                val_acc="val acc",
-                lr="lr",
-                secs="time",
-            )
-        )
+        self.header = False
 
     def line(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def start_epoch(self, epoch: int, steps: int, start: int) -> None:
+        if not self.header:  # after any notes on the set-up
+            self.header = True
+            self.line(
+                ROW.format(
+                    epoch="epoch",
+                    train_loss="train loss",
+                    train_acc="train acc",
+                    val_loss="val loss",
+                    val_acc="val acc",
+                    lr="lr",
+                    secs="time",
+                )
+            )
         self.epoch_started = time.perf_counter()
         self.epoch_images = 0
         if not self.console.is_terminal:
@@ -110,6 +117,13 @@ class TrainDisplay:
                 f"done: best val accuracy {best:.2%}; {exact(self.images)} images in {seconds:.1f}s "
                 f"({speed:,.0f} img/s incl. validation)"
             )
+
+
+def silent_console():
+    """For workers other than rank 0: the same calls, no output."""
+    from rich.console import Console
+
+    return Console(quiet=True, force_terminal=False)
 
 
 def stderr_console():

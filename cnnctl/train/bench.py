@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import CnnctlError
 from ..graph import Graph
 from .device import resolve_device
-from .loop import _autocast
+from .fastpath import decide
 
 # Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
@@ -125,7 +125,7 @@ def bench(
 
 
 def _step(model, x, y, mode: str, device: torch.device, amp: bool):
-    autocast = _autocast(device, amp)
+    autocast = decide(device, amp, compile=False).autocast()
     if mode == "forward":
         model.eval()
 

@@ -32,7 +32,9 @@ class TrainConfig:
     seed: int = 0
     out: str | None = None
     val_split: float = 0.1
-    amp: bool = False
+    amp: bool | None = None  # None: on where it pays (GPUs), off on CPUs
+    compile: bool | None = None  # None: on GPUs with Triton, off on CPUs
+    sync_bn: bool = False
 
     @property
     def learning_rate(self) -> float:
@@ -67,6 +69,8 @@ PARSERS = {
     "out": str,
     "val_split": lambda t: parse_float(t, 0.0, 0.9),
     "amp": parse_bool,
+    "compile": parse_bool,
+    "sync_bn": parse_bool,
 }
 
 

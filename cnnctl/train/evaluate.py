@@ -9,9 +9,10 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
+from .batches import Batches
 from .checkpoint import load_checkpoint, load_weights
 from .device import resolve_device
-from .loop import Batches, check_classes, evaluate_batches
+from .loop import check_classes, evaluate_batches
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -23,9 +24,13 @@ import torch.nn.functional as F
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..report import summarize
+from .batches import Batches
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
+from .fastpath import apply_backend_flags, decide
+from .world import World, check_sync_bn
+from .world import group as _group
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 EVAL_BATCH = 512  # validation keeps no activations for backward: larger batches, fewer calls
@@ -72,10 +77,15 @@ class RunResult:
 
 
 class _StopFlag:
-    """Set by SIGINT/SIGTERM: the loop finishes its current step, saves and stops."""
+    """Set by SIGINT (and SIGTERM): the loop finishes its current step, saves and stops.
 
-    def __init__(self) -> None:
+    Under torchrun, SIGTERM is the launcher tearing the group down because a worker failed;
+    the other workers may be blocked waiting for the failed one, so that one exits at once.
+    """
+
+    def __init__(self, exit_on_sigterm: bool = False) -> None:
         self.set = False
+        self.exit_on_sigterm = exit_on_sigterm
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -85,6 +95,8 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame) -> None:
+        if signum == signal.SIGTERM and self.exit_on_sigterm:
+            raise SystemExit(128 + signum)  # unwinds through the atomic writes, which clean up
         if self.set:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.set = True
@@ -120,42 +132,28 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
-class Batches:
-    """A split on the device, normalised batch by batch: x uint8 NCHW, y int64."""
-
-    def __init__(self, split, mean, std, device: torch.device):
-        self.x = split.x.to(device)
-        self.y = split.y.to(device)
-        shape = (1, -1, 1, 1)
-        self.mean = torch.tensor(mean, device=device, dtype=torch.float32).view(shape)
-        self.std = torch.tensor(std, device=device, dtype=torch.float32).view(shape)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def get(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # channels_last (NHWC in memory): oneDNN's and cuDNN's fast convolution layout;
-        # LeNet-5 trains about 1.5x faster with it on CPU.
-        x = self.x[index].to(torch.float32, memory_format=torch.channels_last)
-        return x.div_(255).sub_(self.mean).div_(self.std), self.y[index]
-
-
 def default_run_dir(arch: str) -> Path:
     return Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def evaluate_batches(
-    model, batches: Batches, batch_size: int, classes: int, confusion: torch.Tensor | None = None
+    model,
+    batches: Batches,
+    batch_size: int,
+    classes: int,
+    confusion: torch.Tensor | None = None,
+    part: tuple[int, int] | None = None,
 ) -> EpochStats:
-    """Loss and accuracy over a split, on the first `classes` outputs; counts into
-    `confusion[true, predicted]` when given."""
+    """Loss and accuracy over a split (or the images `part` = (start, stop) of it), on the
+    first `classes` outputs; counts into `confusion[true, predicted]` when given."""
     stats = EpochStats()
     model.eval()
+    begin, end = part or (0, len(batches))
     with torch.inference_mode():
-        for start in range(0, len(batches), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(batches)), device=batches.x.device)
+        for start in range(begin, end, batch_size):
+            index = torch.arange(start, min(start + batch_size, end), device=batches.index_device)
             x, y = batches.get(index)
-            logits = model(x)[:, :classes]
+            logits = model(x)[:, :classes].float()
             stats.add(F.cross_entropy(logits, y), logits, y)
             if confusion is not None:
                 pairs = (y * classes + logits.argmax(1)).cpu()
@@ -177,6 +175,18 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
         )
 
 
+def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
+    """Steps left in an epoch from `position` (images of its order already used).
+
+    A step takes `batch` images on each of `world` workers. One process keeps a last,
+    smaller batch unless it is a single image (batch norm cannot normalise one value);
+    several workers drop a last partial global batch, so every worker has a full share.
+    """
+    step = batch * world
+    left = max(0, n - position)
+    return left // step + (world == 1 and left % step > 1)
+
+
 def train(
     graph: Graph,
     config: TrainConfig,
@@ -187,148 +197,279 @@ def train(
     console=None,
     source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
+    world: World | None = None,
 ) -> RunResult:
-    """Train `graph` as `config` says; returns where the run is and how it ended."""
-    from ..data import load_data  # torch-side module: imported with the trainer only
-    from ..render.progress import TrainDisplay
+    """Train `graph` as `config` says; returns where the run is and how it ended.
 
-    device = resolve_device(config.device)
-    state = load_checkpoint(resume) if resume else None
-    torch.manual_seed(config.seed)
-    data = dataset or load_data(
-        config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
-    )
-    check_classes(graph, data.classes)
-    from ..backend import to_torch
-
-    model = to_torch(graph, logits=True).to(device, memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config)
-    train_set = Batches(data.train, data.mean, data.std, device)
-    val_set = Batches(data.val, data.mean, data.std, device)
-    # A last batch of one image is dropped: batch norm cannot normalise a single value.
-    steps_per_epoch = len(train_set) // config.batch_size + (len(train_set) % config.batch_size > 1)
-    if steps_per_epoch == 0 or (config.batch_size == 1 and any(n.kind == "bn" for n in graph.nodes)):
+    Started by torchrun (RANK and WORLD_SIZE set), this is one worker of a data-parallel
+    run: each step, every worker takes its own slice of the same global batch, and
+    DistributedDataParallel averages the gradients.
+    """
+    world = world or World.from_env()
+    device = world.device(resolve_device(config.device))
+    if world.max_restarts and resume is None and config.out is None:
         raise CnnctlError.at(
-            f"batch norm needs at least 2 images per batch (--batch-size {config.batch_size}, "
-            f"{len(train_set):,} training images)",
-            hint="use --batch-size 2 or more",
+            "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
+            hint="cnnctl train --nproc-per-node N chooses the folder itself",
         )
+    if world.restarts and resume is None and config.out and (Path(config.out) / "last.pt").exists():
+        resume = config.out  # torchrun restarted the group after a failure: continue the run
+    with _group(world, device) as group:
+        return _Run(graph, config, world, group, device, arch, resume, dataset, console, source).run(stop_after_steps)
 
-    start_epoch, start_step, stats, history, best = 0, 0, EpochStats(), [], -1.0
-    if state is not None:
-        load_weights(model, state, resume, graph.name)
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
-        start_epoch, start_step = state["epoch"], state["step"]
-        stats = EpochStats(**state["stats"])
-        history, best = state["history"], state["best"]
-        torch.set_rng_state(state["rng"])
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
-    else:
-        run_dir = Path(config.out) if config.out else default_run_dir(arch)
-        if (run_dir / "last.pt").exists():
+
+class _Run:
+    def __init__(self, graph, config, world, group, device, arch, resume, dataset, console, source):
+        from ..backend import to_torch
+        from ..data import load_data  # torch-side module: imported with the trainer only
+        from ..render.progress import TrainDisplay, silent_console
+
+        self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
+        self.source = source or arch
+        state = load_checkpoint(resume) if resume else None
+        torch.manual_seed(config.seed)
+        data = dataset or load_data(
+            config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
+        )
+        check_classes(graph, data.classes)
+        self.data = data
+        self.fast = decide(device, config.amp, config.compile)
+        apply_backend_flags(self.fast)
+        self.model = to_torch(graph, logits=True)
+        notes = list(self.fast.notes)
+        if config.sync_bn:
+            notes.append(self._sync_batch_norm(device))
+        self.model = self.model.to(device, memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = make_scheduler(self.optimizer, config)
+        self.scaler = _grad_scaler(device, self.fast.grad_scaler)
+        self.train_set = Batches(data.train, data.mean, data.std, device)
+        self.val_set = Batches(data.val, data.mean, data.std, device)
+        self.steps = steps_in_epoch(len(self.train_set), 0, config.batch_size, world.size)
+        if self.steps == 0 or (config.batch_size == 1 and any(n.kind == "bn" for n in graph.nodes)):
+            images = f"{len(self.train_set):,} training images"
+            if world.distributed:
+                images += f", {world.size} workers"
             raise CnnctlError.at(
-                f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or choose another --out"
+                f"too few images for one step: batch norm needs at least 2 images per batch and every "
+                f"worker a full batch (--batch-size {config.batch_size}, {images})",
+                hint="use a smaller --batch-size (at least 2), or fewer workers",
             )
+
+        self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
+        if state is not None:
+            self._restore(state, resume)
+        else:
+            self.run_dir = Path(config.out) if config.out else default_run_dir(arch)
+            if (self.run_dir / "last.pt").exists():
+                raise CnnctlError.at(
+                    f"{self.run_dir} already holds a run",
+                    hint=f"continue it with --resume {self.run_dir}, or choose another --out",
+                )
+            if world.leader:
+                self._start_folder()
+
+        if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
+            torch.manual_seed(hash((config.seed, world.rank, self.epoch, self.position)) & 0xFFFF_FFFF)
+        self.step_model = self.model
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_model = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
+            )
+        if self.fast.compile:
+            self.step_model = torch.compile(self.step_model)
+        # Only rank 0 prints; the others keep the same display, writing nowhere.
+        self.display = TrainDisplay(
+            console if world.leader else silent_console(), config, device, data, self.run_dir,
+            resumed=state is not None, world=world.size,
+        )  # fmt: skip
+        if world.restarts:
+            self.display.line(
+                f"restart {world.restarts} of {world.max_restarts} after a worker failed: "
+                + (f"continuing from {Path(resume) / 'last.pt'}" if resume else "no checkpoint yet, starting over")
+            )
+        self.display.line(self.fast.describe(config.optimizer))
+        for note in notes:
+            self.display.line(note)
+
+    def _sync_batch_norm(self, device: torch.device) -> str:
+        if not self.world.distributed:
+            return "--sync-bn: one process, nothing to synchronise"
+        check_sync_bn(device)
+        from ..backend import sync_batch_norm
+
+        count = sync_batch_norm(self.model)
+        return f"--sync-bn: {count} batch norm layer{'s' if count != 1 else ''} use statistics over all workers"
+
+    def _start_folder(self) -> None:
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "architecture.json").write_text(json.dumps(_architecture(graph), indent=2) + "\n")
-            (run_dir / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "architecture.json").write_text(json.dumps(_architecture(self.graph), indent=2) + "\n")
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.as_dict(), indent=2) + "\n")
         except OSError as exc:
-            raise CnnctlError.at(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
+            raise CnnctlError.at(f"cannot write the run folder {self.run_dir}: {exc.strerror or exc}") from None
 
-    display = TrainDisplay(console, config, device, data, run_dir, resumed=state is not None)
-    if config.amp and device.type == "cpu":
-        display.line("--amp: off on the CPU, where bf16 is slower than float32; it applies on GPUs")
-    amp = _autocast(device, config.amp)
+    def _restore(self, state: dict, resume: str) -> None:
+        load_weights(self.model, state, resume, self.graph.name)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler"):
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.position = state["epoch"], state["position"]
+        if self.world.leader:  # the run's totals so far; the other workers start from zero
+            self.stats = EpochStats(**state["stats"])
+        self.history, self.best = state["history"], state["best"]
+        torch.set_rng_state(state["rng"])
+        self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
 
-    def checkpoint(name: str, epoch: int, step: int) -> None:
+    def _global_stats(self) -> EpochStats:
+        loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
+        return EpochStats(loss, int(correct), int(seen))
+
+    def checkpoint(self, name: str, epoch: int, position: int, stats: EpochStats) -> None:
+        """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes)."""
+        if not self.world.leader:
+            return
         save_checkpoint(
-            run_dir / name,
+            self.run_dir / name,
             {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict() if self.fast.grad_scaler else None,
                 "epoch": epoch,
-                "step": step,
+                "position": position,
                 "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
-                "history": history,
-                "best": best,
+                "history": self.history,
+                "best": self.best,
                 "rng": torch.get_rng_state(),
-                "config": config.as_dict() | {"lr": config.lr},
-                "arch": arch,
-                "classes": list(data.classes),
-                "mean": list(data.mean),
-                "std": list(data.std),
+                "config": self.config.as_dict() | {"lr": self.config.lr},
+                "arch": self.arch,
+                "classes": list(self.data.classes),
+                "mean": list(self.data.mean),
+                "std": list(self.data.std),
+                "workers": self.world.size,
             },
         )
 
-    steps_done = 0
-    with _StopFlag() as stop:
-        for epoch in range(start_epoch, config.epochs):
-            model.train()
-            perm = order(len(train_set), config.seed, epoch).to(device)
-            started = time.perf_counter()
-            display.start_epoch(epoch, steps_per_epoch, start_step)
-            for step in range(start_step, steps_per_epoch):
-                index = perm[step * config.batch_size : (step + 1) * config.batch_size]
-                x, y = train_set.get(index)
-                with amp:
-                    logits = model(x)
-                    loss = F.cross_entropy(logits.float(), y)
-                if not torch.isfinite(loss):
-                    # No checkpoint: last.pt keeps the last good weights, not these.
-                    where = f"epoch {epoch + 1}, step {step + 1}"
-                    raise CnnctlError.at(
-                        f"the loss became {float(loss.detach())} at {where}: training diverged",
-                        hint=f"start again with a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                stats.add(loss.detach(), logits.detach(), y)
-                display.step(step + 1, stats, len(y))
-                steps_done += 1
-                if stop_after_steps is not None and steps_done >= stop_after_steps:
-                    stop.set = True
-                if stop.set:
-                    checkpoint("last.pt", epoch, step + 1)
-                    display.interrupted(run_dir, source or arch)
-                    return RunResult(run_dir, INTERRUPTED, epoch, best, history)
-            start_step = 0
-            if scheduler is not None:
-                scheduler.step()
-            val = evaluate_batches(model, val_set, EVAL_BATCH, len(data.classes))
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": stats.loss,
-                "train_accuracy": stats.accuracy,
-                "val_loss": val.loss,
-                "val_accuracy": val.accuracy,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - started,
-            }
-            history.append(row)
-            with open(run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
-            stats = EpochStats()
-            improved = val.accuracy > best
-            best = max(best, val.accuracy)
-            checkpoint("last.pt", epoch + 1, 0)
-            if improved:
-                checkpoint("best.pt", epoch + 1, 0)
-            display.end_epoch(row, improved)
-    display.finish(history, best)
-    return RunResult(run_dir, 0, config.epochs, best, history)
+    def run(self, stop_after_steps: int | None) -> RunResult:
+        config, world = self.config, self.world
+        batch, per_step = config.batch_size, config.batch_size * world.size
+        # On a GPU, reading the loss waits for the device: check it for NaN every few steps only.
+        check_every = 25 if self.fast.device.type == "cuda" else 1
+        fault = _test_fault(world)
+        steps_done = 0
+        with _StopFlag(exit_on_sigterm=world.under_launcher) as stop:
+            for epoch in range(self.epoch, config.epochs):
+                self.step_model.train()
+                perm = order(len(self.train_set), config.seed, epoch).to(self.train_set.index_device)
+                position = self.position if epoch == self.epoch else 0
+                left = steps_in_epoch(len(self.train_set), position, batch, world.size)
+                first = position // per_step
+                started = time.perf_counter()
+                self.display.start_epoch(epoch, first + left, first)
+                for k in range(left):
+                    start = position + k * per_step + world.rank * batch
+                    x, y = self.train_set.get(perm[start : start + batch])
+                    with self.fast.autocast():
+                        logits = self.step_model(x)
+                        loss = F.cross_entropy(logits.float(), y)
+                    diverged = (k + 1) % check_every == 0 and not bool(torch.isfinite(loss))
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    self.stats.add(loss.detach(), logits.detach(), y)
+                    self.display.step(first + k + 1, self.stats, len(y) * world.size)
+                    steps_done += 1
+                    if fault == steps_done:
+                        os._exit(1)  # tests: a worker dies without warning
+                    if stop_after_steps is not None and steps_done >= stop_after_steps:
+                        stop.set = True
+                    stop.set, diverged = self.group.any(stop.set, diverged)
+                    if diverged:
+                        # No checkpoint: last.pt keeps the last good weights, not these.
+                        value = float(loss.detach())
+                        became = f"became {value}" if not math.isfinite(value) else "stopped being finite on a worker"
+                        raise CnnctlError.at(
+                            f"the loss {became} by epoch {epoch + 1}, step {first + k + 1}: training diverged",
+                            hint=f"start again with a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
+                        )
+                    if stop.set:
+                        self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
+                        self.group.barrier()  # nobody leaves before rank 0 has saved
+                        self.display.interrupted(self.run_dir, self.source)
+                        return RunResult(self.run_dir, INTERRUPTED, epoch, self.best, self.history)
+                self.end_epoch(epoch, started)
+        self.group.barrier()
+        self.display.finish(self.history, self.best)
+        return RunResult(self.run_dir, 0, config.epochs, self.best, self.history)
+
+    def end_epoch(self, epoch: int, started: float) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+        train_stats = self._global_stats()
+        val = self._validate()
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_stats.loss,
+            "train_accuracy": train_stats.accuracy,
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - started,
+        }
+        self.history.append(row)
+        self.stats = EpochStats()
+        improved = val.accuracy > self.best
+        self.best = max(self.best, val.accuracy)
+        self.checkpoint("last.pt", epoch + 1, 0, self.stats)
+        if improved:
+            self.checkpoint("best.pt", epoch + 1, 0, self.stats)
+        if self.world.leader:  # after the checkpoint: a restart never repeats a row
+            write_metrics(self.run_dir / "metrics.jsonl", self.history)
+        self.display.end_epoch(row, improved)
+
+    def _validate(self) -> EpochStats:
+        """Each worker scores its own share of the validation split; the sums are added."""
+        n, world = len(self.val_set), self.world
+        part = (n * world.rank // world.size, n * (world.rank + 1) // world.size)
+        local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, len(self.data.classes), part=part)
+        loss, correct, seen = self.group.sum([local.loss_sum, local.correct, local.seen])
+        return EpochStats(loss, int(correct), int(seen))
 
 
-RESUMABLE = ("epochs", "device", "amp")  # what may change when a run is resumed
+def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.jsonl, one row per finished epoch, rewritten whole: it always matches the checkpoint."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+    os.replace(tmp, path)
+
+
+def _grad_scaler(device: torch.device, enabled: bool):
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        return amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)  # PyTorch before 2.3
+
+
+def _test_fault(world: World) -> int | None:
+    """CNNCTL_TEST_FAULT=RANK:STEP makes that worker die at that step of the first attempt,
+    for the test of torchrun's restart; never set outside the tests."""
+    rank, _, step = os.environ.get("CNNCTL_TEST_FAULT", "").partition(":")
+    if rank.isdigit() and step.isdigit() and int(rank) == world.rank and world.restarts == 0:
+        return int(step)
+    return None
+
+
+RESUMABLE = ("epochs", "device", "amp", "compile")  # what may change when a run is resumed
 
 
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
-    """The settings a run was started with; only --epochs, --device and --amp may change.
+    """The settings a run was started with; only --epochs, --device, --amp and --compile may change.
 
     The rest would not take effect (the optimizer's state carries the learning rate) or
     would break the replay (batch size, seed and data decide each epoch's batches).
@@ -360,13 +501,3 @@ def _architecture(graph: Graph) -> dict:
     from ..render.views import summary_json
 
     return summary_json(summarize(graph))
-
-
-def _autocast(device: torch.device, enabled: bool):
-    # On CPUs bf16 autocast is several times slower than float32 for these networks
-    # (LeNet-5: 3.1 s against 0.7 s an epoch here), so --amp applies to GPUs only.
-    if not enabled or device.type == "cpu":
-        return torch.autocast(device.type, enabled=False)
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast(device.type, dtype=torch.bfloat16)

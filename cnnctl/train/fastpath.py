@@ -1,0 +1,89 @@
+"""The speed settings of a run, decided once from the device and the options, and printed.
+
+Each is on where it is safe and pays: on a GPU, mixed precision (bf16, or fp16 with a
+gradient scaler), torch.compile, cudnn.benchmark and the data kept in GPU memory; on a
+CPU, none of these helps a small network (bf16 is several times slower than float32 here,
+and compiling costs more seconds than it saves), so they are off unless asked for.
+channels_last and fused optimizers are on everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from dataclasses import dataclass
+
+import torch
+
+# Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
+# pinned host memory and are copied batch by batch, overlapping the previous step.
+ON_DEVICE_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class FastPath:
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: float32 throughout
+    compile: bool
+    cudnn_benchmark: bool
+    notes: tuple[str, ...]  # why something asked for is off
+
+    @property
+    def grad_scaler(self) -> bool:
+        """fp16 needs its gradients scaled against underflow; bf16 has float32's range."""
+        return self.amp_dtype == torch.float16
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def describe(self, optimizer: str) -> str:
+        on = ["channels_last", f"fused {optimizer}"]
+        if self.amp_dtype is not None:
+            on.append("bf16 autocast" if self.amp_dtype == torch.bfloat16 else "fp16 autocast with a gradient scaler")
+        if self.compile:
+            on.append("torch.compile")
+        if self.cudnn_benchmark:
+            on.append("cudnn.benchmark")
+        off = []
+        if self.amp_dtype is None:
+            off.append("amp")
+        if not self.compile:
+            off.append("compile")
+        return "fast path: " + ", ".join(on) + (f"; off: {', '.join(off)}" if off else "")
+
+
+def decide(device: torch.device, amp: bool | None, compile: bool | None) -> FastPath:
+    """amp/compile: True or False as asked, None for the device's default."""
+    notes: list[str] = []
+    gpu = device.type == "cuda"
+    amp_dtype = None
+    if amp or (amp is None and gpu):
+        if gpu:
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif device.type == "cpu":
+            notes.append("--amp: off on the CPU, where bf16 is slower than float32; it applies on GPUs")
+        else:
+            amp_dtype = torch.float16
+    use_compile = bool(compile) if compile is not None else gpu and _triton()
+    if use_compile and gpu and not _triton():
+        notes.append("--compile: off, because Triton (torch.compile's GPU code generator) is not installed")
+        use_compile = False
+    return FastPath(device, amp_dtype, use_compile, gpu, tuple(notes))
+
+
+def _triton() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def keep_on_device(device: torch.device, nbytes: int) -> bool:
+    if device.type != "cuda":
+        return True  # CPU: it is there already; MPS: unified memory
+    return nbytes <= ON_DEVICE_SHARE * torch.cuda.get_device_properties(device).total_memory
+
+
+def apply_backend_flags(path: FastPath) -> None:
+    if path.cudnn_benchmark:
+        # Every step has the same shapes: let cuDNN time its algorithms once and keep the fastest.
+        torch.backends.cudnn.benchmark = True

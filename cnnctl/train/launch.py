@@ -1,0 +1,199 @@
+"""`cnnctl train --nproc-per-node N`: start N workers through torch.distributed's own launcher.
+
+This is the machinery of `torchrun` (torch.distributed.run), called in-process: the
+rendezvous, the restarts after a failure and the signal forwarding are PyTorch's. What
+cnnctl adds is the checking before anything starts (GPUs, port, data, run folder) and one
+line of explanation when the launcher gives up, in place of a page of logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError, RunFailed
+from .device import resolve_device
+from .world import check_sync_bn
+
+INTERRUPTED = 130
+
+
+@dataclass
+class LaunchOptions:
+    nproc_per_node: int = 1
+    nnodes: int = 1
+    node_rank: int | None = None
+    rdzv_endpoint: str | None = None  # HOST:PORT of the rendezvous; needed with --nnodes > 1
+    rdzv_timeout: int = 300  # seconds to wait for every node to join
+    max_restarts: int = 0
+
+    def torchrun_args(self, worker_args: list[str]) -> list[str]:
+        args = ["--nproc-per-node", str(self.nproc_per_node), "--max-restarts", str(self.max_restarts)]
+        args += ["--monitor-interval", "0.5"]  # notice a failed worker within half a second
+        if self.nnodes == 1 and self.rdzv_endpoint is None:
+            args.append("--standalone")  # a free local port, chosen by the launcher
+        else:
+            args += ["--nnodes", str(self.nnodes), "--rdzv-backend", "c10d", "--rdzv-id", "cnnctl"]
+            args += ["--rdzv-endpoint", self.rdzv_endpoint or "", "--rdzv-conf", f"join_timeout={self.rdzv_timeout}"]
+            if self.node_rank is not None:
+                args += ["--node-rank", str(self.node_rank)]
+        return [*args, "-m", "cnnctl", *worker_args]
+
+
+def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False) -> None:
+    """What can be known before any worker starts: GPUs, the rendezvous address, the port."""
+    if options.nnodes > 1 and not options.rdzv_endpoint:
+        raise CnnctlError.at(
+            f"--nnodes {options.nnodes} needs --rdzv-endpoint HOST:PORT, the address every node meets at",
+            hint="use the address of the node started with --node-rank 0, e.g. --rdzv-endpoint 10.0.0.1:29400",
+        )
+    device = resolve_device(device_name)
+    if sync_bn:
+        check_sync_bn(device)
+    if device.type == "cuda":
+        gpus = torch.cuda.device_count()
+        if options.nproc_per_node > gpus:
+            raise CnnctlError.at(
+                f"--nproc-per-node {options.nproc_per_node}, but this machine has {gpus} GPU"
+                f"{'s' if gpus != 1 else ''}: each worker needs its own",
+                hint=f"use --nproc-per-node {gpus} or fewer, or --device cpu to train on CPU workers",
+            )
+    if options.rdzv_endpoint is not None:
+        host, port = split_endpoint(options.rdzv_endpoint)
+        if is_local(host) and (options.nnodes == 1 or options.node_rank == 0) and port_in_use(port):
+            raise CnnctlError.at(
+                f"--rdzv-endpoint {options.rdzv_endpoint}: port {port} is in use on this machine "
+                "(another run, or another program)",
+                hint=f"choose a free port, e.g. {host}:{port + 1}, and give the same one to every node",
+            )
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CnnctlError.at(
+            f"--rdzv-endpoint `{endpoint}` is not HOST:PORT", hint="for example --rdzv-endpoint 10.0.0.1:29400"
+        )
+    return host.strip("[]"), int(port)
+
+
+def is_local(host: str) -> bool:
+    if host in ("localhost", socket.gethostname()):
+        return True
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    with contextlib.suppress(OSError):
+        return host in {socket.gethostbyname(socket.gethostname()), *socket.gethostbyname_ex(socket.gethostname())[2]}
+    return False
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def launch_training(graph, config, options: LaunchOptions, worker_args: list[str], resume: str | None) -> int:
+    """Check what can be checked once, fetch the data once, then start the workers.
+
+    The workers get every setting spelled out and a fixed run folder, so all of them, and
+    any restarted after a failure, agree on the run they belong to.
+    """
+    from ..data import load_data
+    from .loop import default_run_dir
+
+    check_setup(options, config.device, config.sync_bn)
+    if resume is None:
+        if config.out is None and options.nnodes > 1 and options.max_restarts:
+            raise CnnctlError.at(
+                "--max-restarts with several machines needs --out on storage they share",
+                hint="restarted workers on every machine continue from the checkpoint there",
+            )
+        out = Path(config.out) if config.out else default_run_dir(graph.name)
+        if (out / "last.pt").exists():
+            raise CnnctlError.at(
+                f"{out} already holds a run", hint=f"continue it with --resume {out}, or choose another --out"
+            )
+        config.out = str(out)
+    # One download, before the workers start, not N at once into the same folder.
+    load_data(config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed)
+    return launch(options, [*worker_args, *config_args(config, resume)])
+
+
+def config_args(config, resume: str | None) -> list[str]:
+    """The command-line options that give a worker exactly these settings."""
+    args: list[str] = []
+    for name, value in vars(config).items():
+        if value is None or (resume and name == "out"):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def launch(options: LaunchOptions, worker_args: list[str]) -> int:
+    """Run the workers to the end; the exit status of the run (0, 2 for a user error a worker
+    reported, 130 for Ctrl-C); a failure the launcher could not recover is a CnnctlError."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousTimeoutError
+    from torch.distributed.run import parse_args, run
+
+    # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
+    # workers say what happened in plain words instead.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    logging.getLogger("torch.distributed.run").setLevel(logging.CRITICAL)
+    # Each attempt gets a fresh store instead of the agent's, which keeps stale keys
+    # across restarts (pytorch/pytorch#135712); the workers also prefix their keys.
+    os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
+    if "OMP_NUM_THREADS" not in os.environ:  # the cores, shared among this node's workers
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.nproc_per_node))
+    try:
+        run(parse_args(options.torchrun_args(worker_args)))
+    except ChildFailedError as exc:
+        codes = {rank: failure.exitcode for rank, failure in exc.failures.items()}
+        if 2 in codes.values():  # a worker reported a user error: its message is already printed
+            return 2
+        if set(codes.values()) <= {INTERRUPTED}:
+            return INTERRUPTED
+        rank, first = exc.get_first_failure()
+        restarts = f" ({options.max_restarts} restart{'s' if options.max_restarts != 1 else ''} used)"
+        raise RunFailed(
+            f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
+            + (restarts if options.max_restarts else "")
+            + "\n  hint: the workers' messages are above; with --max-restarts N the launcher restarts the "
+            "group from the last checkpoint"
+        ) from None
+    except RendezvousTimeoutError:
+        raise CnnctlError.at(
+            f"the rendezvous at {options.rdzv_endpoint} timed out after {options.rdzv_timeout} s: "
+            f"not all {options.nnodes} nodes joined",
+            hint="start the same command on every node, each with its own --node-rank and the same "
+            "--rdzv-endpoint; --rdzv-timeout sets the wait",
+        ) from None
+    except SignalException:
+        return INTERRUPTED
+    return 0
+
+
+def _exit_words(code: int) -> str:
+    if code < 0:
+        import signal
+
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"

@@ -1,0 +1,163 @@
+"""Data-parallel training through torchrun's launcher, on CPU workers (gloo).
+
+The runs are real: separate processes, a real rendezvous, real all-reduces. The data is
+written here as IDX files, so every run reads the same images in the same order.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from idxfiles import write_idx  # noqa: E402
+
+from cnnctl.data import make_shapes  # noqa: E402
+from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
+
+TIMEOUT = 240  # seconds: a hung group fails the test instead of the CI job
+EPOCHS, STEPS_PER_EPOCH = 2, 10  # 640 images, 64 a step
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("idx")
+    x, y = make_shapes(640 + 64, 32, 32, 1, seed=5)
+    write_idx(folder, "train", x[:640, 0], y[:640])
+    write_idx(folder, "t10k", x[640:, 0], y[640:])
+    return folder
+
+
+def cnnctl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnnctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def train_args(data: Path, out: Path, batch: int) -> list[str]:
+    return ["train", "lenet5", "--data", str(data), "--epochs", str(EPOCHS), "--batch-size", str(batch),
+            "--seed", "7", "--device", "cpu", "--out", str(out)]  # fmt: skip
+
+
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
+    wa, wb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.allclose(wa[name], wb[name], atol=atol, rtol=0), name
+
+
+@pytest.fixture(scope="module")
+def single(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "single"
+    done = cnnctl(*train_args(data, out, 64))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def pair(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "pair"
+    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "training on 2 workers (cpu)" in done.stdout and "batch 32 per worker (64 a step)" in done.stdout
+    return out
+
+
+def test_two_workers_of_32_end_with_the_weights_of_one_process_of_64(single, pair):
+    # Each step, worker r takes images [64k + 32r, 64k + 32r + 32) of the epoch's order, and
+    # DDP averages the two mean gradients: the mean gradient of the 64 images.
+    assert_same_weights(single, pair)
+    assert load_checkpoint(pair)["workers"] == 2
+
+
+def test_metrics_are_global_and_written_once_by_rank_0(single, pair):
+    rows = [json.loads(line) for line in (pair / "metrics.jsonl").read_text().splitlines()]
+    alone = [json.loads(line) for line in (single / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for a, b in zip(rows, alone, strict=True):  # all-reduced: the same numbers as one process
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-4)
+        assert a["train_accuracy"] == pytest.approx(b["train_accuracy"], abs=1e-9)
+        assert a["val_accuracy"] == pytest.approx(b["val_accuracy"], abs=1e-9)
+    assert not list(pair.glob(".*tmp"))
+
+
+def test_plain_torchrun_runs_the_same_training(data, single, tmp_path):
+    out = tmp_path / "torchrun"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "cnnctl", *train_args(data, out, 32)],
+        capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("training on 2 workers") == 1  # rank 0 alone prints
+    assert_same_weights(single, out)
+
+
+def test_a_worker_that_dies_mid_epoch_is_restarted_from_the_last_checkpoint(data, pair, tmp_path):
+    out = tmp_path / "fault"
+    die_at = STEPS_PER_EPOCH + 4  # worker 1, epoch 2: after the epoch-1 checkpoint
+    done = cnnctl(
+        *train_args(data, out, 32), "--nproc-per-node", "2", "--max-restarts", "1",
+        env={"CNNCTL_TEST_FAULT": f"1:{die_at}"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "restart 1 of 1 after a worker failed: continuing from" in done.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]  # epoch 2 once, though it was started twice
+    assert not list(out.glob(".*tmp"))  # nothing half-written
+    # Epoch 2 replayed from the checkpoint: the same weights as the run that never failed.
+    assert_same_weights(pair, out)
+    assert "Traceback" not in done.stderr
+
+
+def test_without_restarts_a_dying_worker_ends_the_run_with_one_message(data, tmp_path):
+    done = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", env={"CNNCTL_TEST_FAULT": "1:3"})
+    assert done.returncode == 1
+    assert "training stopped: worker 1 exited with code 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_more_workers_than_gpus_is_refused_before_anything_starts(data, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has GPUs")
+    done = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", "--device", "cuda")
+    assert done.returncode == 2 and "no CUDA GPU" in done.stderr
+
+
+def test_a_port_in_use_is_named(data, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = cnnctl(
+            *train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", "--rdzv-endpoint", f"localhost:{port}"
+        )
+    assert done.returncode == 2
+    assert f"port {port} is in use" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_rendezvous_that_nobody_joins_times_out_with_the_reason(data, tmp_path):
+    with socket.socket() as s:  # a port free now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = cnnctl(
+        *train_args(data, tmp_path / "r", 32), "--nnodes", "2", "--node-rank", "0", "--nproc-per-node", "1",
+        "--rdzv-endpoint", f"localhost:{port}", "--rdzv-timeout", "3",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "timed out after 3 s: not all 2 nodes joined" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sync_bn_on_cpu_workers_is_refused_with_the_reason(data, tmp_path):
+    done = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", "--sync-bn")
+    assert done.returncode == 2
+    assert "--sync-bn needs GPU workers" in done.stderr and "Traceback" not in done.stderr
