@@ -43,8 +43,8 @@ def cnnctl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def train_args(data: Path, out: Path, batch: int) -> list[str]:
-    return ["train", "lenet5", "--data", str(data), "--epochs", str(EPOCHS), "--batch-size", str(batch),
+def train_args(data: Path, out: Path, batch: int, epochs: int = EPOCHS) -> list[str]:
+    return ["train", "lenet5", "--data", str(data), "--epochs", str(epochs), "--batch-size", str(batch),
             "--seed", "7", "--device", "cpu", "--out", str(out)]  # fmt: skip
 
 
@@ -161,3 +161,13 @@ def test_sync_bn_on_cpu_workers_is_refused_with_the_reason(data, tmp_path):
     done = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", "--sync-bn")
     assert done.returncode == 2
     assert "--sync-bn needs GPU workers" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_run_of_two_workers_resumes_on_one_process_with_the_same_batches(data, single, tmp_path):
+    out = tmp_path / "mixed"
+    first = cnnctl(*train_args(data, out, 32, epochs=1), "--nproc-per-node", "2")
+    assert first.returncode == 0, first.stderr
+    rest = cnnctl("train", "lenet5", "--resume", str(out), "--epochs", str(EPOCHS))
+    assert rest.returncode == 0, rest.stderr
+    assert "batch 64 per worker keeps the run's 64 images a step" in rest.stdout
+    assert_same_weights(single, out)

@@ -243,3 +243,22 @@ def test_resume_refuses_settings_that_would_not_replay(tmp_path):
             resumed_config(str(result.run_dir), {name: value})
     with pytest.raises(CnnctlError, match="already holds a run"):
         run(tmp_path)  # the same --out again
+
+
+def test_compile_trains_and_saves_plain_weights(tmp_path):
+    result = run(tmp_path, compile=True)
+    assert result.status == 0
+    saved = weights(result.run_dir)
+    assert not any(k.startswith("_orig_mod") for k in saved)  # the module's keys, not the compiler's wrapper
+    model = cnnctl.to_torch(cnnctl.load_text(SMALL_NET), logits=True)
+    model.load_state_dict(saved)
+
+
+def test_steps_in_an_epoch_drop_only_what_cannot_make_a_fair_step():
+    from cnnctl.train.loop import steps_in_epoch
+
+    assert steps_in_epoch(100, 0, 32, 1) == 4  # 32+32+32+4: the last, smaller batch is kept
+    assert steps_in_epoch(97, 0, 32, 1) == 3  # 32+32+32+1: a batch of one is dropped
+    assert steps_in_epoch(100, 0, 16, 2) == 3  # 3 x 32 images; the last 4 cannot give 2 workers 16 each
+    assert steps_in_epoch(100, 64, 16, 2) == 1  # resumed after 64 images
+    assert steps_in_epoch(100, 96, 32, 1) == 1  # a last batch of 4

@@ -104,6 +104,7 @@ def sync_batch_norm(model: GraphModule) -> int:
         new.setup(old.act_name, old.pad, old.pad_value)
         new.act_fn = old.act_fn  # keeps a final softmax dropped for training dropped
         new.load_state_dict(old.state_dict())
+        new.train(old.training)
         group, _, name = node.path.rpartition(".")
         (model.get_submodule(group) if group else model).add_module(name, new)
         model.steps[i] = (new, inputs)

@@ -155,8 +155,9 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
     # workers say what happened in plain words instead.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    logging.getLogger("torch.distributed.run").setLevel(logging.CRITICAL)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.run")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     # Each attempt gets a fresh store instead of the agent's, which keeps stale keys
     # across restarts (pytorch/pytorch#135712); the workers also prefix their keys.
     os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")

@@ -226,6 +226,8 @@ class _Run:
 
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.source = source or arch
+        if world.distributed and world.local_size == world.size:  # one machine: the same workers again
+            self.source += f" --nproc-per-node {world.size}"
         state = load_checkpoint(resume) if resume else None
         torch.manual_seed(config.seed)
         data = dataset or load_data(
@@ -243,6 +245,14 @@ class _Run:
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = make_scheduler(self.optimizer, config)
         self.scaler = _grad_scaler(device, self.fast.grad_scaler)
+        if state is not None:
+            batch = _resumed_batch(state, world.size)
+            if batch != config.batch_size:
+                notes.append(
+                    f"resumed on {world.size} worker{'s' if world.size > 1 else ''}: batch {batch} per worker "
+                    f"keeps the run's {batch * world.size} images a step"
+                )
+            config.batch_size = batch
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
         self.steps = steps_in_epoch(len(self.train_set), 0, config.batch_size, world.size)
@@ -440,6 +450,18 @@ class _Run:
         local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, len(self.data.classes), part=part)
         loss, correct, seen = self.group.sum([local.loss_sum, local.correct, local.seen])
         return EpochStats(loss, int(correct), int(seen))
+
+
+def _resumed_batch(state: dict, workers: int) -> int:
+    """The per-worker batch that keeps a resumed run's images per step, with any number of
+    workers: the same global batches, so the run goes on as it would have."""
+    per_step = state["config"]["batch_size"] * state.get("workers", 1)
+    if per_step % workers:
+        raise CnnctlError.at(
+            f"the run takes {per_step} images a step, which {workers} workers cannot share evenly",
+            hint="resume with a number of workers that divides " + str(per_step),
+        )
+    return per_step // workers
 
 
 def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:

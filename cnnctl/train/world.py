@@ -31,6 +31,7 @@ class World(NamedTuple):
     local_rank: int = 0
     restarts: int = 0  # how many times torchrun has restarted this group
     max_restarts: int = 0
+    local_size: int = 1  # workers on this machine
 
     @classmethod
     def from_env(cls) -> World:
@@ -43,6 +44,7 @@ class World(NamedTuple):
             local_rank=int(env.get("LOCAL_RANK", "0")),
             restarts=int(env.get("TORCHELASTIC_RESTART_COUNT", "0")),
             max_restarts=int(env.get("TORCHELASTIC_MAX_RESTARTS", "0")),
+            local_size=int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])),
         )
 
     @property

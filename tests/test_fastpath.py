@@ -1,0 +1,81 @@
+"""The speed settings a run chooses, and batch norm made synchronous, checked on the CPU."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnctl  # noqa: E402
+from cnnctl.backend import sync_batch_norm, to_torch  # noqa: E402
+from cnnctl.backend.functional import SyncBatchNorm  # noqa: E402
+from cnnctl.train.fastpath import decide  # noqa: E402
+from cnnctl.train.world import World  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def test_on_the_cpu_amp_and_compile_are_off_unless_asked_and_amp_says_why():
+    default = decide(CPU, amp=None, compile=None)
+    assert default.amp_dtype is None and not default.compile and not default.cudnn_benchmark
+    assert default.notes == ()
+    assert default.describe("adam") == "fast path: channels_last, fused adam; off: amp, compile"
+    asked = decide(CPU, amp=True, compile=True)
+    assert asked.amp_dtype is None and asked.compile  # bf16 is slower on CPUs: refused, with a note
+    assert len(asked.notes) == 1 and "--amp: off on the CPU" in asked.notes[0]
+    assert "torch.compile" in asked.describe("sgd")
+
+
+def test_fp16_needs_a_gradient_scaler_and_bf16_does_not():
+    from cnnctl.train.fastpath import FastPath
+
+    fp16 = FastPath(torch.device("cuda"), torch.float16, False, True, ())
+    bf16 = FastPath(torch.device("cuda"), torch.bfloat16, False, True, ())
+    assert fp16.grad_scaler and not bf16.grad_scaler
+    assert "fp16 autocast with a gradient scaler" in fp16.describe("adam")
+    assert "bf16 autocast" in bf16.describe("adam") and "cudnn.benchmark" in bf16.describe("adam")
+
+
+NET = """\
+input: 8x8x3
+layers:
+  - conv f=3 p=same n=4
+  - bn act=relu
+  - conv f=3 p=same n=4 act=relu
+  - bn
+  - fc 5
+"""
+
+
+def test_sync_batch_norm_swaps_every_batch_norm_and_keeps_weights_and_activation():
+    torch.manual_seed(0)
+    model = to_torch(cnnctl.load_text(NET))
+    with torch.no_grad():  # running statistics and affine weights that are not the defaults
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+                module.weight.uniform_(0.5, 2)
+    model.eval()
+    x = torch.randn(4, 3, 8, 8)
+    before = model(x)
+    keys = model.state_dict().keys()
+    assert sync_batch_norm(model) == 2
+    assert sum(isinstance(m, SyncBatchNorm) for m in model.modules()) == 2
+    assert sum(isinstance(m, SyncBatchNorm) for m, _ in model.steps) == 2  # the forward pass runs them
+    assert model.state_dict().keys() == keys  # checkpoints stay interchangeable
+    # Outside a process group, SyncBatchNorm is batch norm: same output, relu included.
+    assert torch.allclose(model(x), before, atol=1e-6)
+
+
+def test_a_single_process_is_a_world_of_one(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC_RESTART_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+    assert World.from_env() == World() and not World().distributed and World().leader
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    world = World.from_env()
+    assert (world.rank, world.size, world.local_rank, world.local_size, world.restarts) == (3, 4, 1, 2, 1)
+    assert world.distributed and not world.leader
+    assert world.device(CPU) == CPU  # CPU workers share the CPU
