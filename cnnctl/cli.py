@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -408,7 +409,9 @@ def main() -> None:
     try:
         app()
     except CnnctlError as exc:
-        sys.stderr.write(str(exc) + "\n")
+        # Workers of a data-parallel run meet the same mistake at once: rank 0 tells it.
+        if os.environ.get("RANK", "0") == "0":
+            sys.stderr.write(str(exc) + "\n")
         sys.exit(2)
     except RunFailed as exc:
         sys.stderr.write(f"error: {exc}\n")

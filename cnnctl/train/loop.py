@@ -256,14 +256,16 @@ class _Run:
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
         self.steps = steps_in_epoch(len(self.train_set), 0, config.batch_size, world.size)
-        if self.steps == 0 or (config.batch_size == 1 and any(n.kind == "bn" for n in graph.nodes)):
-            images = f"{len(self.train_set):,} training images"
-            if world.distributed:
-                images += f", {world.size} workers"
+        n = len(self.train_set)
+        if self.steps == 0:
+            workers = f" x {world.size} workers" if world.distributed else ""
             raise CnnctlError.at(
-                f"too few images for one step: batch norm needs at least 2 images per batch and every "
-                f"worker a full batch (--batch-size {config.batch_size}, {images})",
-                hint="use a smaller --batch-size (at least 2), or fewer workers",
+                f"--batch-size {config.batch_size}{workers} is more than the {n:,} training images",
+                hint=f"use --batch-size {max(1, n // world.size)} or less",
+            )
+        if config.batch_size == 1 and any(node.kind == "bn" for node in graph.nodes):
+            raise CnnctlError.at(
+                "batch norm needs at least 2 images per batch (--batch-size 1)", hint="use --batch-size 2 or more"
             )
 
         self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
