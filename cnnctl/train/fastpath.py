@@ -65,7 +65,7 @@ def decide(device: torch.device, amp: bool | None, compile: bool | None) -> Fast
         elif device.type == "cpu":
             notes.append("--amp: off on the CPU, where bf16 is slower than float32; it applies on GPUs")
         else:
-            amp_dtype = torch.float16
+            notes.append(f"--amp: off on {device.type}; cnnctl's mixed precision is for CUDA GPUs")
     use_compile = bool(compile) if compile is not None else gpu and _triton()
     if use_compile and gpu and not _triton():
         notes.append("--compile: off, because Triton (torch.compile's GPU code generator) is not installed")

@@ -187,6 +187,19 @@ def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
     return left // step + (world == 1 and left % step > 1)
 
 
+def check_batch(images: int, batch: int, workers: int, graph: Graph) -> None:
+    if steps_in_epoch(images, 0, batch, workers) == 0:
+        times = f" x {workers} workers" if workers > 1 else ""
+        raise CnnctlError.at(
+            f"--batch-size {batch}{times} is more than the {images:,} training images",
+            hint=f"use --batch-size {max(1, images // workers)} or less",
+        )
+    if batch == 1 and any(node.kind == "bn" for node in graph.nodes):
+        raise CnnctlError.at(
+            "batch norm needs at least 2 images per batch (--batch-size 1)", hint="use --batch-size 2 or more"
+        )
+
+
 def train(
     graph: Graph,
     config: TrainConfig,
@@ -255,18 +268,7 @@ class _Run:
             config.batch_size = batch
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
-        self.steps = steps_in_epoch(len(self.train_set), 0, config.batch_size, world.size)
-        n = len(self.train_set)
-        if self.steps == 0:
-            workers = f" x {world.size} workers" if world.distributed else ""
-            raise CnnctlError.at(
-                f"--batch-size {config.batch_size}{workers} is more than the {n:,} training images",
-                hint=f"use --batch-size {max(1, n // world.size)} or less",
-            )
-        if config.batch_size == 1 and any(node.kind == "bn" for node in graph.nodes):
-            raise CnnctlError.at(
-                "batch norm needs at least 2 images per batch (--batch-size 1)", hint="use --batch-size 2 or more"
-            )
+        check_batch(len(self.train_set), config.batch_size, world.size, graph)
 
         self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
         if state is not None:
@@ -283,15 +285,7 @@ class _Run:
 
         if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((config.seed, world.rank, self.epoch, self.position)) & 0xFFFF_FFFF)
-        self.step_model = self.model
-        if world.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.step_model = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True
-            )
-        if self.fast.compile:
-            self.step_model = torch.compile(self.step_model)
+        self.step_model = self._step_module(device)
         # Only rank 0 prints; the others keep the same display, writing nowhere.
         self.display = TrainDisplay(
             console if world.leader else silent_console(), config, device, data, self.run_dir,
@@ -305,6 +299,16 @@ class _Run:
         self.display.line(self.fast.describe(config.optimizer))
         for note in notes:
             self.display.line(note)
+
+    def _step_module(self, device: torch.device) -> torch.nn.Module:
+        """What the training step calls: the model, in DDP with several workers, compiled if asked."""
+        module: torch.nn.Module = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True)
+        return torch.compile(module) if self.fast.compile else module
 
     def _sync_batch_norm(self, device: torch.device) -> str:
         if not self.world.distributed:
