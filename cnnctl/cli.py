@@ -304,7 +304,7 @@ def train_cmd(
 
         console = stderr_console()
     result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    if format is Format.json:
+    if format is Format.json and os.environ.get("RANK", "0") == "0":  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
     raise typer.Exit(result.status)
@@ -403,14 +403,19 @@ def _root(
     """cnnctl: exact shapes, parameters and costs of CNNs written in the course's shorthand."""
 
 
+def _speaks() -> bool:
+    """Workers of a data-parallel run meet the same mistake at once: the first worker of
+    each machine tells it (a missing folder may be missing on one machine only)."""
+    return os.environ.get("RANK", "0") == "0" or os.environ.get("LOCAL_RANK", "0") == "0"
+
+
 def main() -> None:
     """Entry point: run the app. A CnnctlError (something the user gave) becomes one message
     on stderr and exit code 2; a RunFailed (a run that could not go on), exit code 1."""
     try:
         app()
     except CnnctlError as exc:
-        # Workers of a data-parallel run meet the same mistake at once: rank 0 tells it.
-        if os.environ.get("RANK", "0") == "0":
+        if _speaks():
             sys.stderr.write(str(exc) + "\n")
         sys.exit(2)
     except RunFailed as exc:

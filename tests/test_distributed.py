@@ -66,9 +66,11 @@ def single(data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def pair(data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "pair"
-    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2")
+    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2", "--format", "json")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "training on 2 workers (cpu)" in done.stdout and "batch 32 per worker (64 a step)" in done.stdout
+    assert "training on 2 workers (cpu)" in done.stderr and "batch 32 per worker (64 a step)" in done.stderr
+    result = json.loads(done.stdout)  # one document: rank 0's
+    assert result["status"] == 0 and result["epochs_done"] == EPOCHS
     return out
 
 
@@ -171,3 +173,27 @@ def test_a_run_of_two_workers_resumes_on_one_process_with_the_same_batches(data,
     assert rest.returncode == 0, rest.stderr
     assert "batch 64 per worker keeps the run's 64 images a step" in rest.stdout
     assert_same_weights(single, out)
+
+
+def test_more_workers_than_gpus_names_the_count(monkeypatch):
+    from cnnctl import CnnctlError
+    from cnnctl.train.launch import LaunchOptions, check_setup
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    check_setup(LaunchOptions(nproc_per_node=1), "cuda")  # one worker, one GPU: fine
+    with pytest.raises(CnnctlError) as info:
+        check_setup(LaunchOptions(nproc_per_node=2), "cuda")
+    assert "--nproc-per-node 2, but this machine has 1 GPU: each worker needs its own" in str(info.value)
+    assert "--nproc-per-node 1 or fewer" in str(info.value)
+
+
+def test_several_machines_need_a_well_formed_meeting_point():
+    from cnnctl import CnnctlError
+    from cnnctl.train.launch import LaunchOptions, check_setup
+
+    with pytest.raises(CnnctlError, match="--nnodes 2 needs --rdzv-endpoint HOST:PORT"):
+        check_setup(LaunchOptions(nnodes=2), "cpu")
+    for bad in ("10.0.0.1", "10.0.0.1:http", ":29400", "host:70000"):
+        with pytest.raises(CnnctlError, match="is not HOST:PORT"):
+            check_setup(LaunchOptions(nnodes=2, node_rank=1, rdzv_endpoint=bad), "cpu")

@@ -3,7 +3,8 @@
 A batch is an index into the split, not a collation of samples: no DataLoader, no worker
 processes. On a GPU the split lives in GPU memory when it fits (MNIST and CIFAR-10 take
 a few hundred MB); otherwise it stays in host memory and each batch is gathered into a
-pinned buffer and copied without blocking, so the copy overlaps the step before it.
+pinned buffer and copied without blocking: the gather on the CPU overlaps the GPU's work
+on the step before, and the copy is queued behind it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ class Batches:
 
     def __init__(self, split, mean, std, device: torch.device):
         self.device = device
-        on_device = keep_on_device(device, split.x.numel() + split.y.numel() * 8)
-        home = device if on_device else torch.device("cpu")
+        # A flag, not a device comparison: torch.device("cuda") != torch.device("cuda:0").
+        self.on_device = keep_on_device(device, split.x.numel() + split.y.numel() * 8)
+        home = device if self.on_device else torch.device("cpu")
         self.x = split.x.to(home)
         self.y = split.y.to(home)
         shape = (1, -1, 1, 1)
@@ -45,7 +47,7 @@ class Batches:
         return x.div_(255).sub_(self.mean).div_(self.std), y
 
     def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.x.device == self.device:
+        if self.on_device:
             return self.x[index], self.y[index]
         if self.device.type != "cuda":
             return self.x[index].to(self.device), self.y[index].to(self.device)
@@ -67,7 +69,7 @@ class Batches:
         x = xs[:n].to(self.device, non_blocking=True)
         y = ys[:n].to(self.device, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(self.device))
         self._staging[self._turn] = (xs, ys, event)
         self._turn = 1 - self._turn
         return x, y

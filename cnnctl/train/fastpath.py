@@ -61,7 +61,9 @@ def decide(device: torch.device, amp: bool | None, compile: bool | None) -> Fast
     amp_dtype = None
     if amp or (amp is None and gpu):
         if gpu:
-            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            # Compute capability 8 (Ampere) and later compute in bf16; older GPUs (V100, T4)
+            # only emulate it, and is_bf16_supported() says yes for them too.
+            amp_dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
         elif device.type == "cpu":
             notes.append("--amp: off on the CPU, where bf16 is slower than float32; it applies on GPUs")
         else:

@@ -114,7 +114,12 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     from .loop import default_run_dir
 
     check_setup(options, config.device, config.sync_bn)
-    if resume is None:
+    if resume is not None:  # before anything starts: can these workers share the run's batches?
+        from .checkpoint import load_checkpoint
+        from .loop import resumed_batch
+
+        resumed_batch(load_checkpoint(resume), options.nproc_per_node * options.nnodes)
+    else:
         if config.out is None and options.nnodes > 1 and options.max_restarts:
             raise CnnctlError.at(
                 "--max-restarts with several machines needs --out on storage they share",
@@ -150,7 +155,7 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     reported, 130 for Ctrl-C); a failure the launcher could not recover is a CnnctlError."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousTimeoutError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
     from torch.distributed.run import parse_args, run
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
@@ -185,6 +190,12 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
             f"not all {options.nnodes} nodes joined",
             hint="start the same command on every node, each with its own --node-rank and the same "
             "--rdzv-endpoint; --rdzv-timeout sets the wait",
+        ) from None
+    except RendezvousError as exc:  # the endpoint unreachable, or the rendezvous closed
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CnnctlError.at(
+            f"the rendezvous at {options.rdzv_endpoint} failed: {reason}",
+            hint="check that the node with --node-rank 0 is running and that HOST:PORT is reachable from here",
         ) from None
     except SignalException:
         return INTERRUPTED

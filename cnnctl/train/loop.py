@@ -50,6 +50,9 @@ class EpochStats:
         self._correct = self._correct + (logits.argmax(1) == y).sum()
         self.seen += len(y)
 
+    def finite(self) -> bool:
+        return math.isfinite(self.loss_sum)
+
     @property
     def loss_sum(self) -> float:
         return float(self._loss)
@@ -225,8 +228,10 @@ def train(
             "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
             hint="cnnctl train --nproc-per-node N chooses the folder itself",
         )
-    if world.restarts and resume is None and config.out and (Path(config.out) / "last.pt").exists():
-        resume = config.out  # torchrun restarted the group after a failure: continue the run
+    if world.restarts:  # torchrun restarted the group after a failure: continue from the newest checkpoint
+        folder = _run_folder(resume) if resume else Path(config.out) if config.out else None
+        if folder is not None and (folder / "last.pt").exists():
+            resume = str(folder)
     with _group(world, device) as group:
         return _Run(graph, config, world, group, device, arch, resume, dataset, console, source).run(stop_after_steps)
 
@@ -259,7 +264,7 @@ class _Run:
         self.scheduler = make_scheduler(self.optimizer, config)
         self.scaler = _grad_scaler(device, self.fast.grad_scaler)
         if state is not None:
-            batch = _resumed_batch(state, world.size)
+            batch = resumed_batch(state, world.size)
             if batch != config.batch_size:
                 notes.append(
                     f"resumed on {world.size} worker{'s' if world.size > 1 else ''}: batch {batch} per worker "
@@ -339,7 +344,7 @@ class _Run:
             self.stats = EpochStats(**state["stats"])
         self.history, self.best = state["history"], state["best"]
         torch.set_rng_state(state["rng"])
-        self.run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        self.run_dir = _run_folder(resume)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
@@ -393,7 +398,6 @@ class _Run:
                     with self.fast.autocast():
                         logits = self.step_model(x)
                         loss = F.cross_entropy(logits.float(), y)
-                    diverged = (k + 1) % check_every == 0 and not bool(torch.isfinite(loss))
                     self.optimizer.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
                     self.scaler.step(self.optimizer)
@@ -405,13 +409,17 @@ class _Run:
                         os._exit(1)  # tests: a worker dies without warning
                     if stop_after_steps is not None and steps_done >= stop_after_steps:
                         stop.set = True
-                    stop.set, diverged = self.group.any(stop.set, diverged)
+                    # The epoch's loss sum turns NaN with any bad step; it is read (waiting for the
+                    # device) every few steps, at the epoch's end and before any checkpoint.
+                    checked = (k + 1) % check_every == 0 or k == left - 1
+                    stop.set, diverged = self.group.any(stop.set, checked and not self.stats.finite())
+                    if stop.set and not checked:
+                        (diverged,) = self.group.any(not self.stats.finite())
                     if diverged:
                         # No checkpoint: last.pt keeps the last good weights, not these.
-                        value = float(loss.detach())
-                        became = f"became {value}" if not math.isfinite(value) else "stopped being finite on a worker"
                         raise CnnctlError.at(
-                            f"the loss {became} by epoch {epoch + 1}, step {first + k + 1}: training diverged",
+                            f"the loss stopped being a finite number in epoch {epoch + 1} (by step {first + k + 1}): "
+                            "training diverged",
                             hint=f"start again with a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
                         )
                     if stop.set:
@@ -452,13 +460,21 @@ class _Run:
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
         n, world = len(self.val_set), self.world
+        # Batch norm's running statistics drift apart on each worker (DDP copies rank 0's at
+        # the start of each step, not after the last): all validate with rank 0's, the saved ones.
+        self.group.broadcast_buffers(self.model)
         part = (n * world.rank // world.size, n * (world.rank + 1) // world.size)
         local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, len(self.data.classes), part=part)
         loss, correct, seen = self.group.sum([local.loss_sum, local.correct, local.seen])
         return EpochStats(loss, int(correct), int(seen))
 
 
-def _resumed_batch(state: dict, workers: int) -> int:
+def _run_folder(resume: str) -> Path:
+    """The run a --resume argument (a run folder, or a checkpoint in one) belongs to."""
+    return Path(resume) if Path(resume).is_dir() else Path(resume).parent
+
+
+def resumed_batch(state: dict, workers: int) -> int:
     """The per-worker batch that keeps a resumed run's images per step, with any number of
     workers: the same global batches, so the run goes on as it would have."""
     per_step = state["config"]["batch_size"] * state.get("workers", 1)

@@ -64,11 +64,12 @@ class World(NamedTuple):
         """Each worker on a node takes the GPU of its local rank."""
         if not self.distributed or chosen.type != "cuda":
             return chosen
-        if self.local_rank >= torch.cuda.device_count():
+        gpus = torch.cuda.device_count()
+        if self.local_size > gpus:  # checked by every worker, so that rank 0 says it too
             raise CnnctlError.at(
-                f"worker {self.rank} has local rank {self.local_rank}, but this node has "
-                f"{torch.cuda.device_count()} GPU(s)",
-                hint="start at most one worker per GPU: --nproc-per-node " + str(max(1, torch.cuda.device_count())),
+                f"{self.local_size} workers on this machine, but it has {gpus} GPU{'s' if gpus != 1 else ''}: "
+                "each worker needs its own",
+                hint=f"start at most one worker per GPU: --nproc-per-node {max(1, gpus)}",
             )
         return torch.device("cuda", self.local_rank)
 
@@ -122,6 +123,12 @@ class Group:
         total = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(total, group=self.control)
         return total.tolist()
+
+    def broadcast_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's buffers (batch norm's running statistics) to every worker."""
+        if self.world.distributed:
+            for buffer in module.buffers():
+                dist.broadcast(buffer, src=0)
 
     def barrier(self) -> None:
         if self.world.distributed:
