@@ -171,7 +171,7 @@ def test_a_run_of_two_workers_resumes_on_one_process_with_the_same_batches(data,
     assert first.returncode == 0, first.stderr
     rest = cnnctl("train", "lenet5", "--resume", str(out), "--epochs", str(EPOCHS))
     assert rest.returncode == 0, rest.stderr
-    assert "batch 64 per worker keeps the run's 64 images a step" in rest.stdout
+    assert "resumed in 1 process: batch 64 keeps the run's 64 images a step" in rest.stdout
     assert_same_weights(single, out)
 
 

@@ -23,6 +23,7 @@ from .device import resolve_device
 from .world import check_sync_bn
 
 INTERRUPTED = 130
+SHUTDOWN_SECONDS = 120
 
 
 @dataclass
@@ -156,7 +157,7 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
-    from torch.distributed.run import parse_args, run
+    from torch.distributed.run import get_args_parser, parse_args, run
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
     # workers say what happened in plain words instead.
@@ -168,8 +169,13 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     os.environ.setdefault("TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "1")
     if "OMP_NUM_THREADS" not in os.environ:  # the cores, shared among this node's workers
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.nproc_per_node))
+    args = options.torchrun_args(worker_args)
+    if "--shutdown-timeout" in get_args_parser()._option_string_actions:  # newer launchers only
+        # After Ctrl-C, the workers finish their step and save; the launcher's default 30 s
+        # before SIGKILL is short for a slow step or a first compilation.
+        args = ["--shutdown-timeout", str(SHUTDOWN_SECONDS), *args]
     try:
-        run(parse_args(options.torchrun_args(worker_args)))
+        run(parse_args(args))
     except ChildFailedError as exc:
         codes = {rank: failure.exitcode for rank, failure in exc.failures.items()}
         if 2 in codes.values():  # a worker reported a user error: its message is already printed

@@ -266,10 +266,12 @@ class _Run:
         if state is not None:
             batch = resumed_batch(state, world.size)
             if batch != config.batch_size:
-                notes.append(
-                    f"resumed on {world.size} worker{'s' if world.size > 1 else ''}: batch {batch} per worker "
-                    f"keeps the run's {batch * world.size} images a step"
+                where = (
+                    f"on {world.size} workers: batch {batch} per worker"
+                    if world.distributed
+                    else f"in 1 process: batch {batch}"
                 )
+                notes.append(f"resumed {where} keeps the run's {batch * world.size} images a step")
             config.batch_size = batch
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
