@@ -194,6 +194,8 @@ def test_several_machines_need_a_well_formed_meeting_point():
 
     with pytest.raises(CnnctlError, match="--nnodes 2 needs --rdzv-endpoint HOST:PORT"):
         check_setup(LaunchOptions(nnodes=2), "cpu")
+    with pytest.raises(CnnctlError, match="--node-rank 2 with --nnodes 2: machines are numbered 0 to 1"):
+        check_setup(LaunchOptions(nnodes=2, node_rank=2, rdzv_endpoint="10.0.0.1:29400"), "cpu")
     for bad in ("10.0.0.1", "10.0.0.1:http", ":29400", "host:70000"):
         with pytest.raises(CnnctlError, match="is not HOST:PORT"):
             check_setup(LaunchOptions(nnodes=2, node_rank=1, rdzv_endpoint=bad), "cpu")

@@ -55,6 +55,12 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
             f"--nnodes {options.nnodes} needs --rdzv-endpoint HOST:PORT, the address every node meets at",
             hint="use the address of the node started with --node-rank 0, e.g. --rdzv-endpoint 10.0.0.1:29400",
         )
+    if options.node_rank is not None and options.node_rank >= options.nnodes:
+        raise CnnctlError.at(
+            f"--node-rank {options.node_rank} with --nnodes {options.nnodes}: machines are numbered 0 to "
+            f"{options.nnodes - 1}",
+            hint="give each machine its own --node-rank, 0 on the one at --rdzv-endpoint",
+        )
     device = resolve_device(device_name)
     if sync_bn:
         check_sync_bn(device)
@@ -153,7 +159,8 @@ def config_args(config, resume: str | None) -> list[str]:
 
 def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     """Run the workers to the end; the exit status of the run (0, 2 for a user error a worker
-    reported, 130 for Ctrl-C); a failure the launcher could not recover is a CnnctlError."""
+    reported, 130 for Ctrl-C). A worker's failure the launcher could not recover from is a
+    RunFailed; a rendezvous that fails, a CnnctlError."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError

@@ -85,8 +85,8 @@ def check_sync_bn(device: torch.device) -> None:
 class Group:
     """The process group of a run, and a CPU side channel for small control messages.
 
-    The stop flag is summed on the CPU (gloo) every step: on a GPU, reading a value the
-    NCCL group produced would make each step wait for the device.
+    The flags the workers agree on every step (stop, diverged) travel on the CPU (gloo):
+    on a GPU, reading a value the NCCL group produced would make each step wait for it.
     """
 
     def __init__(self, world: World, device: torch.device):
@@ -105,7 +105,6 @@ class Group:
         dist.init_process_group(
             backend, store=store, rank=world.rank, world_size=world.size, timeout=COLLECTIVE_TIMEOUT
         )
-        self.backend = backend
         self.control = dist.new_group(backend="gloo", timeout=COLLECTIVE_TIMEOUT) if backend != "gloo" else None
 
     def any(self, *flags: bool) -> list[bool]:
@@ -147,8 +146,9 @@ def group(world: World, device: torch.device) -> Iterator[Group]:
     """The run's process group. A worker that loses its peers (one died, and torchrun is
     stopping or restarting the group) says so in one line and exits with 1; the launcher
     decides what happens next."""
-    g = Group(world, device)
+    g = None
     try:
+        g = Group(world, device)  # joining may fail too: a peer that died at start-up
         yield g
     except RuntimeError as exc:
         if not world.distributed or not (isinstance(exc, dist.DistError) or _LOST.search(str(exc))):
@@ -156,8 +156,9 @@ def group(world: World, device: torch.device) -> Iterator[Group]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunFailed(f"worker {world.rank}: lost contact with the other workers ({_short(first)})") from None
     finally:
-        with contextlib.suppress(Exception):  # the group may already be broken
-            g.close()
+        if g is not None:
+            with contextlib.suppress(Exception):  # the group may already be broken
+                g.close()
 
 
 def _short(text: str) -> str:
