@@ -256,17 +256,21 @@ def train_cmd(
         Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="Batch norm over all workers' images (GPUs).")
     ] = None,
     nproc_per_node: Annotated[
-        Optional[int], typer.Option(min=1, help="Workers on this machine, started through torchrun's launcher.")
+        Optional[int],
+        typer.Option(min=1, help="Data-parallel workers on this machine (torchrun's launcher). Default: 1 process."),
     ] = None,
-    nnodes: Annotated[Optional[int], typer.Option(min=1, help="Machines in the run. Default: 1.")] = None,
+    nnodes: Annotated[Optional[int], typer.Option(min=1, help="Machines in a data-parallel run. Default: 1.")] = None,
     node_rank: Annotated[Optional[int], typer.Option(min=0, help="This machine's number, 0 to NNODES-1.")] = None,
     rdzv_endpoint: Annotated[
-        Optional[str], typer.Option(help="HOST:PORT where the machines meet (with --nnodes > 1).")
+        Optional[str], typer.Option(help="HOST:PORT where the machines meet (needed with --nnodes > 1).")
     ] = None,
-    rdzv_timeout: Annotated[int, typer.Option(min=1, help="Seconds to wait for every machine to join.")] = 300,
+    rdzv_timeout: Annotated[
+        Optional[int], typer.Option(min=1, help="Seconds to wait for every machine to join. Default: 300.")
+    ] = None,
     max_restarts: Annotated[
-        int, typer.Option(min=0, help="Restart the workers from the last checkpoint after a failure, N times.")
-    ] = 0,
+        Optional[int],
+        typer.Option(min=0, help="Restart the workers from the last checkpoint after a failure, N times. Default: 0."),
+    ] = None,
     input: InputOpt = None,
     format: Annotated[
         Format, typer.Option("--format", "-f", help="json: the result on stdout, progress on stderr.")
@@ -279,6 +283,16 @@ def train_cmd(
     With --nproc-per-node N, N workers train in data parallel (torch.distributed), each on
     its own share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
+    if format not in (Format.table, Format.json):
+        raise CnnctlError.at(f"--format {format.value}: train prints a table or JSON", hint="--format table or json")
+    launcher_only = {"--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint, "--rdzv-timeout": rdzv_timeout,
+                     "--max-restarts": max_restarts}  # fmt: skip
+    given = [flag for flag, value in launcher_only.items() if value is not None]
+    if given and nproc_per_node is None and nnodes is None:
+        raise CnnctlError.at(
+            f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
+            hint="add --nproc-per-node N (and --nnodes for several machines)",
+        )
     graph = _load(arch, input)
     from .train.config import resolve_config
     from .train.loop import resumed_config, train
@@ -295,7 +309,9 @@ def train_cmd(
     if nproc_per_node is not None or nnodes is not None:
         from .train.launch import LaunchOptions, launch_training
 
-        options = LaunchOptions(nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout, max_restarts)
+        options = LaunchOptions(
+            nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout or 300, max_restarts or 0
+        )
         worker = [arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
         raise typer.Exit(launch_training(graph, config, options, ["train", *worker, "--format", format.value], resume))
     console = None
@@ -419,7 +435,7 @@ def main() -> None:
             sys.stderr.write(str(exc) + "\n")
         sys.exit(2)
     except RunFailed as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"{exc}\n")
         sys.exit(1)
 
 

@@ -199,3 +199,25 @@ def test_several_machines_need_a_well_formed_meeting_point():
     for bad in ("10.0.0.1", "10.0.0.1:http", ":29400", "host:70000"):
         with pytest.raises(CnnctlError, match="is not HOST:PORT"):
             check_setup(LaunchOptions(nnodes=2, node_rank=1, rdzv_endpoint=bad), "cpu")
+
+
+def test_launcher_options_need_workers_and_an_endpoint_that_resolves(data, tmp_path):
+    alone = cnnctl(*train_args(data, tmp_path / "r", 32), "--max-restarts", "2")
+    assert alone.returncode == 2 and "--max-restarts without --nproc-per-node" in alone.stderr
+    scheme = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2",
+                    "--rdzv-endpoint", "http://localhost:29400")  # fmt: skip
+    assert scheme.returncode == 2 and "is not HOST:PORT" in scheme.stderr
+    unknown = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2",
+                     "--rdzv-endpoint", "no-such-host.invalid:29400")  # fmt: skip
+    assert unknown.returncode == 2 and "cannot find the host `no-such-host.invalid`" in unknown.stderr
+    for done in (alone, scheme, unknown):
+        assert "Traceback" not in done.stderr
+
+
+def test_workers_started_by_torchrun_cannot_launch_workers(monkeypatch):
+    from cnnctl import CnnctlError
+    from cnnctl.train.launch import LaunchOptions, check_setup
+
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
+    with pytest.raises(CnnctlError, match="would start workers of workers"):
+        check_setup(LaunchOptions(nproc_per_node=2), "cpu")

@@ -221,7 +221,7 @@ def test_predict_gives_top_k_probabilities_for_image_files(tmp_path):
     assert missing.returncode == 2 and "cannot read the image" in missing.stderr
 
 
-def test_a_last_batch_of_one_is_dropped_so_batch_norm_can_train(tmp_path):
+def test_a_last_partial_batch_is_left_out_so_batch_norm_never_sees_one_image(tmp_path):
     graph = cnnctl.load_text("input: 16x16x1\nlayers: [fc 16, bn act=relu, fc 10]")
     x, y = make_shapes(385 + 64, 16, 16, 1, 0)  # 385 = 12 * 32 + 1
     data = Dataset("shapes", Split(x[:385], y[:385]), Split(x[385:], y[385:]), list("0123456789"), (0.2,), (0.3,), [])
@@ -254,11 +254,36 @@ def test_compile_trains_and_saves_plain_weights(tmp_path):
     model.load_state_dict(saved)
 
 
-def test_steps_in_an_epoch_drop_only_what_cannot_make_a_fair_step():
+def test_steps_in_an_epoch_leave_out_a_partial_last_step():
     from cnnctl.train.loop import steps_in_epoch
 
-    assert steps_in_epoch(100, 0, 32, 1) == 4  # 32+32+32+4: the last, smaller batch is kept
-    assert steps_in_epoch(97, 0, 32, 1) == 3  # 32+32+32+1: a batch of one is dropped
-    assert steps_in_epoch(100, 0, 16, 2) == 3  # 3 x 32 images; the last 4 cannot give 2 workers 16 each
+    assert steps_in_epoch(100, 0, 32, 1) == 3  # 32+32+32; the last 4 wait for another epoch
+    assert steps_in_epoch(96, 0, 32, 1) == 3
+    assert steps_in_epoch(100, 0, 16, 2) == 3  # 3 x 32 images, 16 on each worker
     assert steps_in_epoch(100, 64, 16, 2) == 1  # resumed after 64 images
-    assert steps_in_epoch(100, 96, 32, 1) == 1  # a last batch of 4
+    assert steps_in_epoch(100, 0, 64, 1) == 1 and steps_in_epoch(100, 0, 101, 1) == 0
+
+
+def test_a_batch_larger_than_the_data_is_refused_with_the_largest_that_fits(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=1000, device="cpu", out=str(tmp_path / "big"))
+    with pytest.raises(CnnctlError) as info:
+        train(cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data())
+    assert "--batch-size 1000 is more than the 384 training images" in str(info.value)
+    assert "use --batch-size 384 or less" in str(info.value)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path):
+    folder = tmp_path / "early"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(CnnctlError, match="stopped before its first checkpoint") as info:
+        load_checkpoint(folder)
+    assert f"--out {folder}" in str(info.value)
+
+
+def test_a_text_file_is_not_called_a_file_of_python_objects(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n')
+    with pytest.raises(CnnctlError) as info:
+        load_checkpoint(path)
+    assert "not a readable cnnctl checkpoint" in str(info.value) and "Python objects" not in str(info.value)

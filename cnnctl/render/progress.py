@@ -111,7 +111,10 @@ class TrainDisplay:
         seconds = time.perf_counter() - self.started
         speed = self.images / seconds if seconds else 0.0
         if not self.images:
-            self.line(f"nothing to do: the run has finished its {plural(len(history), 'epoch')}; --epochs N adds more")
+            self.line(
+                f"nothing to do: the run has finished its {plural(len(history), 'epoch')}; "
+                "to train more, resume with a larger --epochs (the total)"
+            )
         elif history:
             self.line(
                 f"done: best val accuracy {best:.2%}; {exact(self.images)} images in {seconds:.1f}s "

@@ -40,13 +40,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "last.pt"
     if not path.is_file():
+        if path.name == "last.pt" and (path.parent / "config.json").is_file():
+            raise CnnctlError.at(
+                "this run stopped before its first checkpoint: there is nothing to resume",
+                Loc(str(path.parent)),
+                hint=f"start it again with --out {path.parent}",
+            )
         raise CnnctlError.at("no such checkpoint", Loc(str(path)), hint="give a run folder or its last.pt / best.pt")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign, or holding objects weights_only refuses
         # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say
         # little to the person at the terminal; what matters is which of the three it was.
-        refused = "weights_only" in str(exc) or "Unsupported global" in str(exc)
+        refused = "Unsupported global" in str(exc)  # a pickle naming classes and functions
         raise CnnctlError.at(
             "not a readable cnnctl checkpoint"
             + (": it holds Python objects, which are never unpickled" if refused else ""),

@@ -13,12 +13,13 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError, RunFailed
+from ..errors import CnnctlError, Problem, RunFailed
 from .device import resolve_device
 from .world import check_sync_bn
 
@@ -50,6 +51,11 @@ class LaunchOptions:
 
 def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False) -> None:
     """What can be known before any worker starts: GPUs, the rendezvous address, the port."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        raise CnnctlError.at(
+            "--nproc-per-node inside a worker that torchrun started: that would start workers of workers",
+            hint="leave out --nproc-per-node (and --nnodes) under torchrun: torchrun's own options decide",
+        )
     if options.nnodes > 1 and not options.rdzv_endpoint:
         raise CnnctlError.at(
             f"--nnodes {options.nnodes} needs --rdzv-endpoint HOST:PORT, the address every node meets at",
@@ -64,6 +70,12 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
     device = resolve_device(device_name)
     if sync_bn:
         check_sync_bn(device)
+    cores = os.cpu_count() or 1
+    if device.type == "cpu" and options.nproc_per_node > cores:
+        warn(
+            f"{options.nproc_per_node} CPU workers on {cores} cores: each gets less than a core, and the run "
+            f"is slower than with --nproc-per-node {cores} or fewer"
+        )
     if device.type == "cuda":
         gpus = torch.cuda.device_count()
         if options.nproc_per_node > gpus:
@@ -74,6 +86,13 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
             )
     if options.rdzv_endpoint is not None:
         host, port = split_endpoint(options.rdzv_endpoint)
+        try:
+            socket.getaddrinfo(host, port)
+        except (OSError, UnicodeError):
+            raise CnnctlError.at(
+                f"--rdzv-endpoint {options.rdzv_endpoint}: this machine cannot find the host `{host}`",
+                hint="give the address (or a name this machine resolves) of the node with --node-rank 0",
+            ) from None
         if is_local(host) and (options.nnodes == 1 or options.node_rank == 0) and port_in_use(port):
             raise CnnctlError.at(
                 f"--rdzv-endpoint {options.rdzv_endpoint}: port {port} is in use on this machine "
@@ -82,9 +101,13 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
             )
 
 
+def warn(text: str) -> None:
+    sys.stderr.write(Problem(text).format("warning") + "\n")
+
+
 def split_endpoint(endpoint: str) -> tuple[str, int]:
     host, sep, port = endpoint.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CnnctlError.at(
             f"--rdzv-endpoint `{endpoint}` is not HOST:PORT", hint="for example --rdzv-endpoint 10.0.0.1:29400"
         )
@@ -192,7 +215,7 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
         rank, first = exc.get_first_failure()
         restarts = f" ({options.max_restarts} restart{'s' if options.max_restarts != 1 else ''} used)"
         raise RunFailed(
-            f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
+            f"error: training stopped: worker {rank} {_exit_words(first.exitcode)}"
             + (restarts if options.max_restarts else "")
             + "\n  hint: the workers' messages are above; with --max-restarts N the launcher restarts the "
             "group from the last checkpoint"

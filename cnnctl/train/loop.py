@@ -181,13 +181,13 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
 def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
     """Steps left in an epoch from `position` (images of its order already used).
 
-    A step takes `batch` images on each of `world` workers. One process keeps a last,
-    smaller batch unless it is a single image (batch norm cannot normalise one value);
-    several workers drop a last partial global batch, so every worker has a full share.
+    A step takes `batch` images on each of `world` workers. A last, partial step is left
+    out (its images come in other epochs, whose orders differ): every step then has the
+    same images whatever the number of workers, so 1 process x 64 and 2 workers x 32 train
+    alike and a run resumes on any number of workers exactly; and batch norm never sees a
+    batch of one image.
     """
-    step = batch * world
-    left = max(0, n - position)
-    return left // step + (world == 1 and left % step > 1)
+    return max(0, n - position) // (batch * world)
 
 
 def check_batch(images: int, batch: int, workers: int, graph: Graph) -> None:
@@ -330,7 +330,8 @@ class _Run:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "architecture.json").write_text(json.dumps(_architecture(self.graph), indent=2) + "\n")
-            (self.run_dir / "config.json").write_text(json.dumps(self.config.as_dict(), indent=2) + "\n")
+            settings = self.config.as_dict() | {"workers": self.world.size}
+            (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
         except OSError as exc:
             raise CnnctlError.at(f"cannot write the run folder {self.run_dir}: {exc.strerror or exc}") from None
 

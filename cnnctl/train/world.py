@@ -154,7 +154,9 @@ def group(world: World, device: torch.device) -> Iterator[Group]:
         if not world.distributed or not (isinstance(exc, dist.DistError) or _LOST.search(str(exc))):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunFailed(f"worker {world.rank}: lost contact with the other workers ({_short(first)})") from None
+        raise RunFailed(
+            f"worker {world.rank} stops: it lost contact with the other workers ({_short(first)})"
+        ) from None
     finally:
         if g is not None:
             with contextlib.suppress(Exception):  # the group may already be broken
