@@ -198,6 +198,13 @@ def list_cmd(format: FormatOpt = Format.table) -> None:
     _output(format, lambda: entries, lambda: [catalog_table(entries)])
 
 
+class RunFormat(str, Enum):
+    """A run prints progress lines and a result: a table, or JSON for scripts."""
+
+    table = "table"
+    json = "json"
+
+
 class Optimizer(str, Enum):
     sgd = "sgd"
     adam = "adam"
@@ -273,8 +280,8 @@ def train_cmd(
     ] = None,
     input: InputOpt = None,
     format: Annotated[
-        Format, typer.Option("--format", "-f", help="json: the result on stdout, progress on stderr.")
-    ] = Format.table,
+        RunFormat, typer.Option("--format", "-f", help="json: the result on stdout, progress on stderr.")
+    ] = RunFormat.table,
 ) -> None:
     """Train on a dataset; keep metrics and checkpoints.
 
@@ -283,8 +290,6 @@ def train_cmd(
     With --nproc-per-node N, N workers train in data parallel (torch.distributed), each on
     its own share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
-    if format not in (Format.table, Format.json):
-        raise CnnctlError.at(f"--format {format.value}: train prints a table or JSON", hint="--format table or json")
     launcher_only = {"--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint, "--rdzv-timeout": rdzv_timeout,
                      "--max-restarts": max_restarts}  # fmt: skip
     given = [flag for flag, value in launcher_only.items() if value is not None]
@@ -315,12 +320,12 @@ def train_cmd(
         worker = [arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
         raise typer.Exit(launch_training(graph, config, options, ["train", *worker, "--format", format.value], resume))
     console = None
-    if format is Format.json:
+    if format is RunFormat.json:
         from .render.progress import stderr_console
 
         console = stderr_console()
     result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    if format is Format.json and os.environ.get("RANK", "0") == "0":  # one document, from rank 0
+    if format is RunFormat.json and os.environ.get("RANK", "0") == "0":  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
     raise typer.Exit(result.status)
