@@ -73,8 +73,8 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
     cores = os.cpu_count() or 1
     if device.type == "cpu" and options.nproc_per_node > cores:
         warn(
-            f"{options.nproc_per_node} CPU workers on {cores} cores: each gets less than a core, and the run "
-            f"is slower than with --nproc-per-node {cores} or fewer"
+            f"{options.nproc_per_node} CPU workers on {cores} cores: each gets less than a core; "
+            f"--nproc-per-node {cores} or fewer will likely be faster"
         )
     if device.type == "cuda":
         gpus = torch.cuda.device_count()
