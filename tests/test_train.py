@@ -162,7 +162,7 @@ def test_train_evaluate_from_the_command_line(tmp_path):
     best = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
     assert report["accuracy"] == pytest.approx(best)  # the same split and weights as the run's last epoch
     wrong = cli("evaluate", "alexnet", "--checkpoint", str(out))
-    assert wrong.returncode == 2 and "does not fit" in wrong.stderr
+    assert wrong.returncode == 2 and "the checkpoint was trained at input 32x32x1" in wrong.stderr
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
@@ -287,3 +287,19 @@ def test_a_text_file_is_not_called_a_file_of_python_objects(tmp_path):
     with pytest.raises(CnnctlError) as info:
         load_checkpoint(path)
     assert "not a readable cnnctl checkpoint" in str(info.value) and "Python objects" not in str(info.value)
+
+
+def test_a_checkpoint_knows_its_network_even_where_the_weights_would_fit(tmp_path):
+    from cnnctl.train.checkpoint import load_weights
+
+    result = run(tmp_path)
+    state = load_checkpoint(result.run_dir)
+    other = cnnctl.load_text(SMALL_NET.replace("pool max f=2", "pool avg f=2"))  # no weights change
+    with pytest.raises(CnnctlError) as info:
+        load_weights(cnnctl.to_torch(other, logits=True), state, result.run_dir, "other")
+    message = str(info.value)
+    assert "trained on another network" in message and "`pool avg f=2" in message and "`pool max f=2" in message
+    same = cnnctl.to_torch(cnnctl.load_text(SMALL_NET), logits=True)
+    load_weights(same, state, result.run_dir, "small")  # the network it was trained on: no complaint
+    weights_only = {k: v for k, v in state.items() if k != "network"}  # a checkpoint from before
+    load_weights(cnnctl.to_torch(other, logits=True), weights_only, result.run_dir, "other")

@@ -66,8 +66,52 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def network_record(graph) -> dict[str, Any]:
+    """What a checkpoint keeps of its network, to recognise it again: the input and, per
+    layer, its path, shorthand and inputs. Weights alone cannot tell max from avg pooling."""
+    return {
+        "input": list(graph.input_shape),
+        "layers": [[node.path, node.text, list(node.inputs)] for node in graph.nodes],
+    }
+
+
+def check_same_network(state: dict[str, Any], graph, path: str | Path) -> None:
+    """A CnnctlError naming the first difference between the checkpoint's network and `graph`."""
+    saved = state.get("network")
+    if not saved:  # written before checkpoints kept their network
+        return
+    here = network_record(graph)
+    trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
+    if saved["input"] != here["input"]:
+        shape = "x".join(map(str, saved["input"]))
+        raise CnnctlError.at(
+            f"the checkpoint was trained at input {shape}; this network takes {'x'.join(map(str, here['input']))}",
+            Loc(str(path)),
+            hint=f"give --input {shape}, or {trained}",
+        )
+    for (path_a, text_a, in_a), (path_b, text_b, in_b) in zip(saved["layers"], here["layers"], strict=False):
+        if (path_a, text_a, in_a) != (path_b, text_b, in_b):
+            what = f"layer `{path_b}` is `{text_b}` here" if path_a == path_b and text_a != text_b else None
+            raise CnnctlError.at(
+                "the checkpoint was trained on another network: "
+                + (f"{what}, `{text_a}` in the checkpoint" if what else f"`{path_a}` there, `{path_b}` here"),
+                Loc(str(path)),
+                hint=trained,
+            )
+    if len(saved["layers"]) != len(here["layers"]):
+        raise CnnctlError.at(
+            f"the checkpoint was trained on another network: {len(saved['layers'])} layers there, "
+            f"{len(here['layers'])} here",
+            Loc(str(path)),
+            hint=trained,
+        )
+
+
 def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str) -> None:
     """Put the checkpoint's weights into `model`, or say precisely how they do not fit."""
+    graph = getattr(model, "graph", None)
+    if graph is not None:
+        check_same_network(state, graph, path)
     saved: dict[str, torch.Tensor] = state["model"]
     own = model.state_dict()
     missing = [k for k in own if k not in saved]

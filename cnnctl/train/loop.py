@@ -25,7 +25,7 @@ from ..errors import CnnctlError
 from ..graph import Graph
 from ..report import summarize
 from .batches import Batches
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import load_checkpoint, load_weights, network_record, save_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
 from .fastpath import apply_backend_flags, decide
@@ -376,6 +376,7 @@ class _Run:
                 "mean": list(self.data.mean),
                 "std": list(self.data.std),
                 "workers": self.world.size,
+                "network": network_record(self.graph),
             },
         )
 
