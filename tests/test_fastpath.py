@@ -22,6 +22,7 @@ def test_on_the_cpu_amp_and_compile_are_off_unless_asked_and_amp_says_why():
     assert asked.amp_dtype is None and asked.compile  # bf16 is slower on CPUs: refused, with a note
     assert len(asked.notes) == 1 and "--amp: off on the CPU" in asked.notes[0]
     assert "torch.compile" in asked.describe("sgd")
+    assert asked.describe("sgd", fused=False).startswith("fast path: channels_last, sgd, torch.compile")
 
 
 def test_fp16_needs_a_gradient_scaler_and_bf16_does_not():

@@ -38,8 +38,9 @@ class FastPath:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def describe(self, optimizer: str) -> str:
-        on = ["channels_last", f"fused {optimizer}"]
+    def describe(self, optimizer: str, fused: bool = True) -> str:
+        """One line: what is on, then what is off. `fused`: did the optimizer get its fused kernel."""
+        on = ["channels_last", f"fused {optimizer}" if fused else optimizer]
         if self.amp_dtype is not None:
             on.append("bf16 autocast" if self.amp_dtype == torch.bfloat16 else "fp16 autocast with a gradient scaler")
         if self.compile:

@@ -303,7 +303,7 @@ class _Run:
                 f"restart {world.restarts} of {world.max_restarts} after a worker failed: "
                 + (f"continuing from {Path(resume) / 'last.pt'}" if resume else "no checkpoint yet, starting over")
             )
-        self.display.line(self.fast.describe(config.optimizer))
+        self.display.line(self.fast.describe(config.optimizer, bool(self.optimizer.defaults.get("fused"))))
         for note in notes:
             self.display.line(note)
 
