@@ -325,7 +325,7 @@ def train_cmd(
 
         console = stderr_console()
     result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    if format is RunFormat.json and os.environ.get("RANK", "0") == "0":  # one document, from rank 0
+    if format is RunFormat.json and _rank0():  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
     raise typer.Exit(result.status)
@@ -427,7 +427,12 @@ def _root(
 def _speaks() -> bool:
     """Workers of a data-parallel run meet the same mistake at once: the first worker of
     each machine tells it (a missing folder may be missing on one machine only)."""
-    return os.environ.get("RANK", "0") == "0" or os.environ.get("LOCAL_RANK", "0") == "0"
+    return _rank0() or os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _rank0() -> bool:
+    """Not a worker of a data-parallel run, or its rank 0."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import CnnctlError
 from ..graph import Graph
 from .device import resolve_device
-from .fastpath import decide
+from .fastpath import FastPath, decide
 
 # Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
@@ -82,7 +82,8 @@ def bench(
         raise CnnctlError.at("bench times classifiers: the network must end in a vector of scores")
     h, w, c = graph.input_shape
     models = {"cnnctl": to_torch(graph, logits=True)}
-    notes = []
+    notes: list[str] = []
+    fast = decide(device, amp, compile=False)  # compile is applied per model below
     if reference:
         if graph.name not in REFERENCES:
             raise CnnctlError.at(
@@ -104,7 +105,7 @@ def bench(
             model = torch.compile(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
         for mode in modes:
-            step = _step(model, x, y, mode, device, amp)
+            step = _step(model, x, y, mode, fast)
             try:
                 for _ in range(warmup):
                     step()
@@ -119,13 +120,12 @@ def bench(
                 raise CnnctlError.at(f"out of memory at batch {batch_size}", hint="lower --batch-size") from None
             flops = forward_flops * (3 if mode == "train" else 1)
             timings.append(Timing(label, mode, batch_size, latencies, flops))
-    if amp and device.type == "cpu":
-        notes.append("--amp is off on the CPU")
+    notes += fast.notes
     return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)))
 
 
-def _step(model, x, y, mode: str, device: torch.device, amp: bool):
-    autocast = decide(device, amp, compile=False).autocast()
+def _step(model, x, y, mode: str, fast: FastPath):
+    autocast = fast.autocast()
     if mode == "forward":
         model.eval()
 

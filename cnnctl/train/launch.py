@@ -15,7 +15,6 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -141,7 +140,7 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     any restarted after a failure, agree on the run they belong to.
     """
     from ..data import load_data
-    from .loop import default_run_dir
+    from .loop import new_run_dir
 
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
@@ -155,12 +154,7 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
                 "--max-restarts with several machines needs --out on storage they share",
                 hint="restarted workers on every machine continue from the checkpoint there",
             )
-        out = Path(config.out) if config.out else default_run_dir(graph.name)
-        if (out / "last.pt").exists():
-            raise CnnctlError.at(
-                f"{out} already holds a run", hint=f"continue it with --resume {out}, or choose another --out"
-            )
-        config.out = str(out)
+        config.out = str(new_run_dir(config.out, graph.name))
     # One download, before the workers start, not N at once into the same folder.
     load_data(config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed)
     return launch(options, [*worker_args, *config_args(config, resume)])
@@ -214,12 +208,13 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
             return INTERRUPTED
         rank, first = exc.get_first_failure()
         restarts = f" ({options.max_restarts} restart{'s' if options.max_restarts != 1 else ''} used)"
-        raise RunFailed(
-            f"error: training stopped: worker {rank} {_exit_words(first.exitcode)}"
-            + (restarts if options.max_restarts else "")
-            + "\n  hint: the workers' messages are above; with --max-restarts N the launcher restarts the "
-            "group from the last checkpoint"
-        ) from None
+        stopped = Problem(
+            f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
+            + (restarts if options.max_restarts else ""),
+            hint="the workers' messages are above; with --max-restarts N the launcher restarts the group from "
+            "the last checkpoint",
+        )
+        raise RunFailed(stopped.format()) from None
     except RendezvousTimeoutError:
         raise CnnctlError.at(
             f"the rendezvous at {options.rdzv_endpoint} timed out after {options.rdzv_timeout} s: "

@@ -139,6 +139,16 @@ def default_run_dir(arch: str) -> Path:
     return Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def new_run_dir(out: str | None, arch: str) -> Path:
+    """The folder of a new run: --out, or runs/ARCH-TIMESTAMP; never one that holds a run."""
+    run_dir = Path(out) if out else default_run_dir(arch)
+    if (run_dir / "last.pt").exists():
+        raise CnnctlError.at(
+            f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or choose another --out"
+        )
+    return run_dir
+
+
 def evaluate_batches(
     model,
     batches: Batches,
@@ -281,12 +291,7 @@ class _Run:
         if state is not None:
             self._restore(state, resume)
         else:
-            self.run_dir = Path(config.out) if config.out else default_run_dir(arch)
-            if (self.run_dir / "last.pt").exists():
-                raise CnnctlError.at(
-                    f"{self.run_dir} already holds a run",
-                    hint=f"continue it with --resume {self.run_dir}, or choose another --out",
-                )
+            self.run_dir = new_run_dir(config.out, arch)
             if world.leader:
                 self._start_folder()
 
