@@ -16,7 +16,7 @@ from . import __version__
 from .api import load
 from .build import parse_volume
 from .catalog import bundled
-from .errors import CnnctlError, RunFailed
+from .errors import LOST_PEERS, CnnctlError, RunFailed
 from .render.table import Table, show
 from .render.views import (
     catalog_table,
@@ -286,7 +286,7 @@ def train_cmd(
     """Train on a dataset; keep metrics and checkpoints.
 
     Settings come from the defaults, then the file's `train:` section, then these options.
-    Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130).
+    Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130; 143 after SIGTERM).
     With --nproc-per-node N, N workers train in data parallel (torch.distributed), each on
     its own share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
@@ -446,7 +446,14 @@ def main() -> None:
         sys.exit(2)
     except RunFailed as exc:
         sys.stderr.write(f"{exc}\n")
-        sys.exit(1)
+        if exc.exit_code == LOST_PEERS:
+            # The broken group's threads abort the interpreter's normal teardown ("terminate
+            # called without an active exception", SIGABRT), hiding this exit code; rank 0's
+            # files are all written atomically already, so nothing is lost by leaving at once.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
+        sys.exit(exc.exit_code)
 
 
 __all__ = ["app", "main"]

@@ -66,7 +66,18 @@ class CnnctlError(Exception):
 
 class RunFailed(Exception):
     """A run that could not go on for a reason outside what the user gave: a worker of a
-    data-parallel run died. One line on stderr and exit code 1, not a traceback."""
+    data-parallel run died. One line on stderr and exit code 1, not a traceback.
+
+    A worker that stops only because another one died exits with LOST_PEERS instead, so the
+    launcher can tell the cause from its consequences and name the worker that failed first.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+LOST_PEERS = 3  # a worker's exit code: it stopped because its peers went away
 
 
 class ShapeError(Exception):

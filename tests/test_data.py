@@ -9,7 +9,6 @@ import os
 import pickle
 import struct
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -105,9 +104,7 @@ def test_shapes_are_deterministic_balanced_and_in_range():
 
 
 def test_shapes_dataset_at_the_architecture_input():
-    start = time.perf_counter()
     d = load_data("shapes", (32, 32, 1))
-    assert time.perf_counter() - start < 5  # about 0.3 s; generous for a busy CI machine
     assert isinstance(d, Dataset) and d.name == "shapes" and len(d.classes) == 10
     assert d.train.x.shape == (6000, 1, 32, 32) and d.val.x.shape == (1000, 1, 32, 32)
     assert d.train.y.bincount().tolist() == [600] * 10 and d.val.y.bincount().tolist() == [100] * 10

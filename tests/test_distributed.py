@@ -128,6 +128,23 @@ def test_without_restarts_a_dying_worker_ends_the_run_with_one_message(data, tmp
     assert "Traceback" not in done.stderr
 
 
+def test_the_worker_that_failed_is_named_not_one_that_only_lost_its_peers():
+    from types import SimpleNamespace as Failure
+
+    from cnnctl.errors import LOST_PEERS
+    from cnnctl.train.launch import _cause
+
+    # Worker 0 noticed the broken group and exited before the launcher saw worker 1 die.
+    failures = {0: Failure(exitcode=LOST_PEERS, timestamp=10), 1: Failure(exitcode=1, timestamp=11)}
+    assert _cause(failures)[0] == 1
+    # Only consequences (e.g. a peer killed from outside the launcher): the first of them.
+    failures = {0: Failure(exitcode=LOST_PEERS, timestamp=12), 1: Failure(exitcode=LOST_PEERS, timestamp=11)}
+    assert _cause(failures)[0] == 1
+    # Two real failures at the same instant: the lower rank, every time.
+    failures = {3: Failure(exitcode=-9, timestamp=5), 2: Failure(exitcode=1, timestamp=5)}
+    assert _cause(failures)[0] == 2
+
+
 def test_more_workers_than_gpus_is_refused_before_anything_starts(data, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has GPUs")

@@ -15,10 +15,11 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ..errors import CnnctlError, Problem, RunFailed
+from ..errors import LOST_PEERS, CnnctlError, Problem, RunFailed
 from .device import resolve_device
 from .world import check_sync_bn
 
@@ -206,7 +207,7 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
             return 2
         if set(codes.values()) <= {INTERRUPTED}:
             return INTERRUPTED
-        rank, first = exc.get_first_failure()
+        rank, first = _cause(exc.failures)
         restarts = f" ({options.max_restarts} restart{'s' if options.max_restarts != 1 else ''} used)"
         stopped = Problem(
             f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
@@ -231,6 +232,14 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     except SignalException:
         return INTERRUPTED
     return 0
+
+
+def _cause(failures: dict) -> tuple[int, Any]:
+    """The failure that stopped the run: the first in time, leaving out workers that only
+    lost their peers (they may exit before the launcher notices the one that died)."""
+    causes = {rank: f for rank, f in failures.items() if f.exitcode != LOST_PEERS} or failures
+    rank = min(causes, key=lambda r: (causes[r].timestamp, r))
+    return rank, causes[rank]
 
 
 def _exit_words(code: int) -> str:

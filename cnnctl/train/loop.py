@@ -73,7 +73,7 @@ class EpochStats:
 @dataclass
 class RunResult:
     run_dir: Path
-    status: int  # 0, or INTERRUPTED
+    status: int  # 0, or 128 + the signal that stopped it (INTERRUPTED for Ctrl-C)
     epochs_done: int
     best_val_accuracy: float
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -88,6 +88,7 @@ class _StopFlag:
 
     def __init__(self, exit_on_sigterm: bool = False) -> None:
         self.set = False
+        self.signum = signal.SIGINT  # what stopped the run: the exit status is 128 + its number
         self.exit_on_sigterm = exit_on_sigterm
         self.previous: dict[int, Any] = {}
 
@@ -103,6 +104,12 @@ class _StopFlag:
         if self.set:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
         self.set = True
+        self.signum = signum
+
+    @property
+    def status(self) -> int:
+        """130 after Ctrl-C (or a peer's), 143 after SIGTERM: what shells and schedulers expect."""
+        return 128 + self.signum
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
@@ -435,7 +442,7 @@ class _Run:
                         self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
                         self.group.barrier()  # nobody leaves before rank 0 has saved
                         self.display.interrupted(self.run_dir, self.source)
-                        return RunResult(self.run_dir, INTERRUPTED, epoch, self.best, self.history)
+                        return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
                 self.end_epoch(epoch, started)
         self.group.barrier()
         self.display.finish(self.history, self.best)

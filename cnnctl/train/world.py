@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
-from ..errors import CnnctlError, RunFailed
+from ..errors import LOST_PEERS, CnnctlError, RunFailed
 
 # How long a collective may wait for the other workers before it fails. Long enough for a
 # first torch.compile on a slow rank; short enough that a stalled group ends with a message.
@@ -144,8 +144,8 @@ _LOST = re.compile(r"connection|peer|gloo|nccl|timed out|timeout|broken pipe", r
 @contextlib.contextmanager
 def group(world: World, device: torch.device) -> Iterator[Group]:
     """The run's process group. A worker that loses its peers (one died, and torchrun is
-    stopping or restarting the group) says so in one line and exits with 1; the launcher
-    decides what happens next."""
+    stopping or restarting the group) says so in one line and exits with LOST_PEERS; the
+    launcher decides what happens next."""
     g = None
     try:
         g = Group(world, device)  # joining may fail too: a peer that died at start-up
@@ -155,7 +155,8 @@ def group(world: World, device: torch.device) -> Iterator[Group]:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunFailed(
-            f"worker {world.rank} stops: it lost contact with the other workers ({_short(first)})"
+            f"worker {world.rank} stops: it lost contact with the other workers ({_short(first)})",
+            exit_code=LOST_PEERS,
         ) from None
     finally:
         if g is not None:
