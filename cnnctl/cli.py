@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -12,11 +11,11 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
-from . import __version__
+from . import __version__, worker
 from .api import load
 from .build import parse_volume
 from .catalog import bundled
-from .errors import LOST_PEERS, CnnctlError, RunFailed
+from .errors import CnnctlError, RunFailed
 from .render.table import Table, show
 from .render.views import (
     catalog_table,
@@ -317,15 +316,15 @@ def train_cmd(
         options = LaunchOptions(
             nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout or 300, max_restarts or 0
         )
-        worker = [arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
-        raise typer.Exit(launch_training(graph, config, options, ["train", *worker, "--format", format.value], resume))
+        args = ["train", arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
+        raise typer.Exit(launch_training(graph, config, options, [*args, "--format", format.value], resume))
     console = None
     if format is RunFormat.json:
         from .render.progress import stderr_console
 
         console = stderr_console()
     result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    if format is RunFormat.json and _rank0():  # one document, from rank 0
+    if format is RunFormat.json and worker.rank0():  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
     raise typer.Exit(result.status)
@@ -424,36 +423,22 @@ def _root(
     """cnnctl: exact shapes, parameters and costs of CNNs written in the course's shorthand."""
 
 
-def _speaks() -> bool:
-    """Workers of a data-parallel run meet the same mistake at once: the first worker of
-    each machine tells it (a missing folder may be missing on one machine only)."""
-    return _rank0() or os.environ.get("LOCAL_RANK", "0") == "0"
-
-
-def _rank0() -> bool:
-    """Not a worker of a data-parallel run, or its rank 0."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def main() -> None:
     """Entry point: run the app. A CnnctlError (something the user gave) becomes one message
-    on stderr and exit code 2; a RunFailed (a run that could not go on), exit code 1."""
+    on stderr and exit code 2; a RunFailed (a run that could not go on), exit code 1, or
+    LOST_PEERS for a worker that stopped because another one died."""
+    if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
+        worker.leave(0)
     try:
         app()
     except CnnctlError as exc:
-        if _speaks():
+        if worker.speaks():
             sys.stderr.write(str(exc) + "\n")
-        sys.exit(2)
+        worker.give_up()
+        worker.leave(2)
     except RunFailed as exc:
         sys.stderr.write(f"{exc}\n")
-        if exc.exit_code == LOST_PEERS:
-            # The broken group's threads abort the interpreter's normal teardown ("terminate
-            # called without an active exception", SIGABRT), hiding this exit code; rank 0's
-            # files are all written atomically already, so nothing is lost by leaving at once.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(exc.exit_code)
-        sys.exit(exc.exit_code)
+        worker.leave(exc.exit_code)
 
 
 __all__ = ["app", "main"]

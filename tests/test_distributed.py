@@ -128,6 +128,35 @@ def test_without_restarts_a_dying_worker_ends_the_run_with_one_message(data, tmp
     assert "Traceback" not in done.stderr
 
 
+def test_a_mistake_met_by_the_workers_is_told_once_and_not_retried(data, tmp_path):
+    # A learning rate this large overflows float32 within a few steps: every worker stops on
+    # the user's mistake (exit 2). torchrun would restart the group for it twice over.
+    args = [*train_args(data, tmp_path / "r", 32), "--optimizer", "sgd", "--lr", "1e38", "--momentum", "0.99"]
+    done = cnnctl(*args, "--nproc-per-node", "2", "--max-restarts", "2")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("training diverged") == 1
+    assert "restart" not in done.stdout and "Traceback" not in done.stderr
+    assert "terminate called" not in done.stderr  # the workers left without an abort
+
+
+def test_only_restarted_workers_of_cnnctls_launcher_give_up(tmp_path, monkeypatch):
+    from cnnctl import worker
+
+    marker = tmp_path / "user-error"
+    monkeypatch.setenv(worker.GIVE_UP, str(marker))
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    worker.give_up()
+    assert not marker.exists()  # not a worker: nothing to tell a launcher
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "run")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
+    worker.give_up()
+    assert marker.exists() and not worker.gave_up()  # the first attempt itself goes on
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    assert worker.gave_up()
+    monkeypatch.delenv(worker.GIVE_UP)  # plain torchrun: no launcher to read it
+    assert not worker.gave_up()
+
+
 def test_the_worker_that_failed_is_named_not_one_that_only_lost_its_peers():
     from types import SimpleNamespace as Failure
 

@@ -14,11 +14,13 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .. import worker
 from ..errors import LOST_PEERS, CnnctlError, Problem, RunFailed
 from .device import resolve_device
 from .world import check_sync_bn
@@ -51,7 +53,7 @@ class LaunchOptions:
 
 def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False) -> None:
     """What can be known before any worker starts: GPUs, the rendezvous address, the port."""
-    if "TORCHELASTIC_RUN_ID" in os.environ:
+    if worker.under_launcher():
         raise CnnctlError.at(
             "--nproc-per-node inside a worker that torchrun started: that would start workers of workers",
             hint="leave out --nproc-per-node (and --nnodes) under torchrun: torchrun's own options decide",
@@ -179,9 +181,6 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     """Run the workers to the end; the exit status of the run (0, 2 for a user error a worker
     reported, 130 for Ctrl-C). A worker's failure the launcher could not recover from is a
     RunFailed; a rendezvous that fails, a CnnctlError."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
     from torch.distributed.run import get_args_parser, parse_args, run
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
@@ -199,8 +198,26 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
         # After Ctrl-C, the workers finish their step and save; the launcher's default 30 s
         # before SIGKILL is short for a slow step or a first compilation.
         args = ["--shutdown-timeout", str(SHUTDOWN_SECONDS), *args]
+    with tempfile.TemporaryDirectory(prefix="cnnctl-launch-") as folder:
+        # A worker that stops on the user's mistake creates this file; restarted workers find
+        # it and end at once, so the mistake is told once and not retried --max-restarts times.
+        gave_up = os.path.join(folder, "user-error")
+        os.environ[worker.GIVE_UP] = gave_up
+        try:
+            status = _run(options, run, parse_args(args))
+        finally:
+            del os.environ[worker.GIVE_UP]
+        return 2 if os.path.exists(gave_up) else status
+
+
+def _run(options: LaunchOptions, run, args) -> int:
+    """torchrun's `run(args)`, its failures turned into an exit status or one message."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError, RendezvousTimeoutError
+
     try:
-        run(parse_args(args))
+        run(args)
     except ChildFailedError as exc:
         codes = {rank: failure.exitcode for rank, failure in exc.failures.items()}
         if 2 in codes.values():  # a worker reported a user error: its message is already printed

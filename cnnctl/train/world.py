@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
+from .. import worker
 from ..errors import LOST_PEERS, CnnctlError, RunFailed
 
 # How long a collective may wait for the other workers before it fails. Long enough for a
@@ -58,7 +59,7 @@ class World(NamedTuple):
 
     @property
     def under_launcher(self) -> bool:
-        return "TORCHELASTIC_RUN_ID" in os.environ
+        return worker.under_launcher()
 
     def device(self, chosen: torch.device) -> torch.device:
         """Each worker on a node takes the GPU of its local rank."""

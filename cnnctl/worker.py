@@ -1,0 +1,64 @@
+"""What a process started by torchrun does differently at its edges: who speaks, how it
+exits, and how it tells cnnctl's launcher not to restart the group for the user's mistake.
+
+Read from the environment only (torchrun's RANK, LOCAL_RANK, TORCHELASTIC_*), so the CLI can
+use it without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+# Set by cnnctl's launcher for its workers: a file that a worker creates when it stops on a
+# mistake of the user's. torchrun restarts a group after any failed worker and has no "do
+# not restart" exit code, so the restarted workers look for this file and end at once.
+GIVE_UP = "CNNCTL_GIVE_UP"
+
+
+def under_launcher() -> bool:
+    """A worker started by torchrun (or by `cnnctl train --nproc-per-node`)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def rank0() -> bool:
+    """Not a worker of a data-parallel run, or its rank 0."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def speaks() -> bool:
+    """Workers of a data-parallel run meet the same mistake at once: the first worker of
+    each machine tells it (a missing folder may be missing on one machine only)."""
+    return rank0() or os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def give_up() -> None:
+    """Record that the run stopped on the user's mistake, so a restart does not repeat it."""
+    path = os.environ.get(GIVE_UP)
+    if path and under_launcher():
+        with open(path, "a"):
+            pass
+
+
+def gave_up() -> bool:
+    """A restarted worker of a run that already stopped on the user's mistake."""
+    path = os.environ.get(GIVE_UP)
+    return (
+        bool(path)
+        and under_launcher()
+        and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0"
+        and (os.path.exists(path))
+    )
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with `code`. A worker whose group broke leaves without the interpreter's normal
+    teardown: the group's threads would abort it ("terminate called without an active
+    exception", SIGABRT) and hide the code. Rank 0 writes its files atomically, so nothing
+    is lost by leaving at once."""
+    if under_launcher():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
