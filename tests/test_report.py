@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import cnnctl
-from cnnctl.render.numbers import both, exact, percent, plural, share, short, size
+from cnnctl.render.numbers import both, exact, loss, percent, plural, share, short, size
 from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
 from cnnctl.render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
 from cnnctl.report import heaviest, summarize
@@ -407,3 +407,9 @@ def test_cli_error_exit_code(tmp_path):
     r = cli("summarize", "no_such_network_xyz")
     assert r.returncode == 2
     assert "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_diverging_loss_keeps_to_its_column():
+    assert loss(0.12345) == "0.1235" and loss(2.302585) == "2.3026"
+    assert loss(7637695449003273630805009629184.0) == "7.638e+30"
+    assert loss(float("nan")) == "nan" and loss(float("inf")) == "inf"

@@ -48,6 +48,11 @@ def share(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
 
+def loss(x: float) -> str:
+    """A loss in its column: `0.1234`; a diverging one in powers of ten, `7.638e+30`, not 35 digits."""
+    return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.4g}"
+
+
 def plural(n: int, word: str) -> str:
     """`1 layer`, `2 layers`, `1,000 layers`."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .numbers import exact, plural
+from .numbers import exact, loss, plural
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
@@ -66,7 +66,7 @@ class TrainDisplay:
             TextColumn(f"epoch {epoch + 1}/{self.config.epochs}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}  {task.fields[speed]:,.0f} img/s"),
+            TextColumn("loss {task.fields[loss]:.4g}  acc {task.fields[acc]:.3f}  {task.fields[speed]:,.0f} img/s"),
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
@@ -91,9 +91,9 @@ class TrainDisplay:
         self.line(
             ROW.format(
                 epoch=row["epoch"],
-                train_loss=f"{row['train_loss']:.4f}",
+                train_loss=loss(row["train_loss"]),
                 train_acc=f"{row['train_accuracy']:.2%}",
-                val_loss=f"{row['val_loss']:.4f}",
+                val_loss=loss(row["val_loss"]),
                 val_acc=f"{row['val_accuracy']:.2%}",
                 lr=f"{row['lr']:.3g}",
                 secs=f"{row['seconds']:.1f}s",
