@@ -157,6 +157,25 @@ def test_only_restarted_workers_of_cnnctls_launcher_give_up(tmp_path, monkeypatc
     assert not worker.gave_up()
 
 
+def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnctl", *train_args(data, out, 32, epochs=1000), "--nproc-per-node", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline:  # one epoch has ended
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert f"resume with: cnnctl train lenet5 --resume {out} --nproc-per-node 2" in stderr
+    assert load_checkpoint(out)["epoch"] >= 1 and "Traceback" not in stderr
+
+
 def test_the_worker_that_failed_is_named_not_one_that_only_lost_its_peers():
     from types import SimpleNamespace as Failure
 
@@ -191,6 +210,25 @@ def test_a_port_in_use_is_named(data, tmp_path):
         )
     assert done.returncode == 2
     assert f"port {port} is in use" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_endpoint_held_by_another_program_is_named_not_waited_on(monkeypatch):
+    # A mistyped port that reaches some other server: torchrun's store client would wait for
+    # its answer forever, deaf to Ctrl-C and to --rdzv-timeout.
+    from cnnctl.errors import CnnctlError
+    from cnnctl.train import launch
+
+    monkeypatch.setattr(launch, "STORE_ANSWER_SECONDS", 3)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # accepts connections, never says a word
+        port = server.getsockname()[1]
+        with pytest.raises(CnnctlError, match="does not answer as a PyTorch rendezvous store"):
+            launch.check_store_answers(f"127.0.0.1:{port}", "127.0.0.1", port)
+    # A real store answers; nobody listening yet is left to the rendezvous, which waits.
+    store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    launch.check_store_answers(f"127.0.0.1:{store.port}", "127.0.0.1", store.port)
+    launch.check_store_answers(f"127.0.0.1:{port}", "127.0.0.1", port)
 
 
 def test_a_rendezvous_that_nobody_joins_times_out_with_the_reason(data, tmp_path):

@@ -12,10 +12,12 @@ import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -101,6 +103,47 @@ def check_setup(options: LaunchOptions, device_name: str, sync_bn: bool = False)
                 "(another run, or another program)",
                 hint=f"choose a free port, e.g. {host}:{port + 1}, and give the same one to every node",
             )
+        if options.nnodes > 1:
+            check_store_answers(options.rdzv_endpoint, host, port)
+
+
+# Connects to the endpoint as torchrun's rendezvous would; run apart, since a client that
+# reached something other than a PyTorch store waits for its answer forever, deaf to Ctrl-C.
+_STORE_PROBE = """
+import datetime, sys
+from torch.distributed import TCPStore
+print("ready", flush=True)
+TCPStore(sys.argv[1], int(sys.argv[2]), is_master=False, timeout=datetime.timedelta(seconds=5))
+"""
+STORE_ANSWER_SECONDS = 15
+
+
+def check_store_answers(endpoint: str, host: str, port: int) -> None:
+    """Refuse an endpoint where something listens that is not a rendezvous store (a mistyped
+    port that reaches a web server, say): torchrun would wait on it without end."""
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError:
+        return  # nobody listens yet: the node with --node-rank 0 may start later, and the rendezvous waits
+    import subprocess
+
+    probe = subprocess.Popen(
+        [sys.executable, "-c", _STORE_PROBE, host, str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        if probe.stdout is not None and probe.stdout.readline() == "ready\n":
+            probe.wait(timeout=STORE_ANSWER_SECONDS)
+            return  # it answered (or went away): torchrun's rendezvous takes it from here
+    except subprocess.TimeoutExpired:
+        raise CnnctlError.at(
+            f"--rdzv-endpoint {endpoint}: something listens there but does not answer as a PyTorch "
+            f"rendezvous store (no answer in {STORE_ANSWER_SECONDS} s; another program on that port?)",
+            hint="choose a free port for the node with --node-rank 0, and give the same one to every node",
+        ) from None
+    finally:
+        probe.kill()
+        probe.wait()
 
 
 def warn(text: str) -> None:
@@ -160,7 +203,18 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
         config.out = str(new_run_dir(config.out, graph.name))
     # One download, before the workers start, not N at once into the same folder.
     load_data(config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed)
-    return launch(options, [*worker_args, *config_args(config, resume)])
+    status = launch(options, [*worker_args, *config_args(config, resume)])
+    if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
+        run_dir = Path(resume).parent if resume and resume.endswith(".pt") else Path(resume or config.out)
+        arch = worker_args[1]  # ["train", ARCH, ...]
+        if (run_dir / "last.pt").is_file():
+            sys.stderr.write(
+                f"stopped by SIGTERM: the workers left at once; {run_dir / 'last.pt'} holds the last finished epoch\n"
+                f"resume with: cnnctl train {arch} --resume {run_dir} --nproc-per-node {options.nproc_per_node}\n"
+            )
+        else:
+            sys.stderr.write("stopped by SIGTERM before the first epoch ended: there is no checkpoint to resume\n")
+    return status
 
 
 def config_args(config, resume: str | None) -> list[str]:
@@ -246,8 +300,8 @@ def _run(options: LaunchOptions, run, args) -> int:
             f"the rendezvous at {options.rdzv_endpoint} failed: {reason}",
             hint="check that the node with --node-rank 0 is running and that HOST:PORT is reachable from here",
         ) from None
-    except SignalException:
-        return INTERRUPTED
+    except SignalException as exc:  # 130 after Ctrl-C, 143 after SIGTERM
+        return 128 + int(exc.sigval)
     return 0
 
 
@@ -261,8 +315,6 @@ def _cause(failures: dict) -> tuple[int, Any]:
 
 def _exit_words(code: int) -> str:
     if code < 0:
-        import signal
-
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
