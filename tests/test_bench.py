@@ -56,3 +56,26 @@ def test_bench_command_json_with_mfu_from_a_given_peak():
     report = json.loads(out.stdout)
     (timing,) = report["timings"]
     assert timing["mfu"] == pytest.approx(timing["tflops"] / 1.0)
+
+
+@pytest.mark.parametrize("peak", [float("nan"), float("inf"), 0.0])
+def test_a_peak_that_is_not_a_positive_number_is_refused(peak):
+    with pytest.raises(CnnctlError, match="--peak-tflops"):
+        bench(cnnctl.load("lenet5"), device_name="cpu", steps=1, warmup=0, peak_tflops=peak)
+
+
+def test_running_out_of_memory_is_the_batch_sizes_fault_not_a_traceback():
+    from cnnctl.train.device import memory_guard
+
+    cpu = torch.device("cpu")
+    # The messages PyTorch's CPU allocator and CUDA caching allocator give.
+    for text in ["[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 37632000000 bytes", "CUDA out of memory. Tried to allocate 20.00 GiB"]:  # fmt: skip
+        with (
+            pytest.raises(CnnctlError, match="out of memory on cpu with batch 4,096") as caught,
+            memory_guard(cpu, 4096),
+        ):
+            raise RuntimeError(text)
+        assert "lower --batch-size" in str(caught.value)
+    with pytest.raises(RuntimeError, match="shape mismatch"), memory_guard(cpu, 4096):  # other errors go on
+        raise RuntimeError("shape mismatch")

@@ -1,6 +1,7 @@
 """Training: a run folder with metrics and checkpoints, exact resume, clear failures."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -37,7 +38,8 @@ def small_data(n_train=384, n_val=128, seed=0):
 
 
 def run(tmp_path, name="run", resume=None, **settings):
-    config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name), **settings)
+    settings = {"epochs": 2, "batch_size": 32, "seed": 3, "device": "cpu", **settings}
+    config = TrainConfig(out=str(tmp_path / name), **settings)
     graph = cnnctl.load_text(SMALL_NET)
     return train(graph, config, arch="small", resume=resume, dataset=small_data())
 
@@ -82,6 +84,16 @@ def test_training_learns_the_shapes_well_above_chance(tmp_path):
     )
     result = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data)
     assert result.best_val_accuracy > 0.3  # chance is 0.1
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "factors"),
+    [("step", [1, 0.1, 0.01]), ("cosine", [1, (1 + math.cos(math.pi / 3)) / 2, (1 + math.cos(2 * math.pi / 3)) / 2])],
+)
+def test_each_epochs_row_shows_the_rate_it_trained_at(tmp_path, scheduler, factors):
+    # step: divided by 10 every epoch (a third of 3); cosine: lr0 (1 + cos(pi e / 3)) / 2 in epoch e = 0, 1, 2.
+    result = run(tmp_path, epochs=3, lr=0.01, scheduler=scheduler)
+    assert [row["lr"] for row in result.history] == pytest.approx([0.01 * f for f in factors])
 
 
 def test_a_diverging_loss_stops_with_a_hint(tmp_path):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..errors import CnnctlError
 from ..graph import Graph
-from .device import resolve_device
+from .device import memory_guard, resolve_device
 from .fastpath import FastPath, decide
 
 # Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
@@ -74,10 +74,17 @@ def bench(
     reference: bool = False,
     peak_tflops: float | None = None,
 ) -> BenchResult:
+    device = resolve_device(device_name)
+    if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
+        raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
+    with memory_guard(device, batch_size):
+        return _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, reference, peak_tflops)
+
+
+def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, reference, peak_tflops) -> BenchResult:
     from ..backend import to_torch
     from .reference import REFERENCES
 
-    device = resolve_device(device_name)
     if len(graph.output_shape) != 1:
         raise CnnctlError.at("bench times classifiers: the network must end in a vector of scores")
     h, w, c = graph.input_shape
@@ -106,18 +113,15 @@ def bench(
             notes.append("torch.compile: the first steps (warm-up) include compilation")
         for mode in modes:
             step = _step(model, x, y, mode, fast)
-            try:
-                for _ in range(warmup):
-                    step()
+            for _ in range(warmup):
+                step()
+            _sync(device)
+            latencies = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                step()
                 _sync(device)
-                latencies = []
-                for _ in range(steps):
-                    start = time.perf_counter()
-                    step()
-                    _sync(device)
-                    latencies.append(time.perf_counter() - start)
-            except torch.OutOfMemoryError:
-                raise CnnctlError.at(f"out of memory at batch {batch_size}", hint="lower --batch-size") from None
+                latencies.append(time.perf_counter() - start)
             flops = forward_flops * (3 if mode == "train" else 1)
             timings.append(Timing(label, mode, batch_size, latencies, flops))
     notes += fast.notes

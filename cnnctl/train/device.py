@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from ..errors import CnnctlError
@@ -44,3 +47,20 @@ def resolve_device(name: str) -> torch.device:
             raise CnnctlError.at(f"--device {name}: there is no such GPU", hint=f"available: {here}")
         return torch.device(word)
     raise CnnctlError.at(f"--device `{name}` is not a device", hint="one of auto, cpu, cuda, cuda:N, mps")
+
+
+@contextlib.contextmanager
+def memory_guard(device: torch.device, batch_size: int) -> Iterator[None]:
+    """Running out of memory, on the GPU or in the machine's RAM, is a batch too large for it:
+    the user's to change, so it becomes one message rather than an allocator's traceback."""
+    try:
+        yield
+    except RuntimeError as exc:  # torch.OutOfMemoryError (CUDA) is a RuntimeError too
+        text = str(exc)
+        if not (isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text):
+            raise
+        where = "GPU" if device.type == "cuda" else "memory"
+        raise CnnctlError.at(
+            f"out of {where} on {device} with batch {batch_size:,}",
+            hint="lower --batch-size (the memory a step takes grows with it)",
+        ) from None

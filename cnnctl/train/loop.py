@@ -27,7 +27,7 @@ from ..report import summarize
 from .batches import Batches
 from .checkpoint import load_checkpoint, load_weights, network_record, save_checkpoint
 from .config import TrainConfig
-from .device import resolve_device
+from .device import memory_guard, resolve_device
 from .fastpath import apply_backend_flags, decide
 from .world import World, check_sync_bn
 from .world import group as _group
@@ -249,7 +249,7 @@ def train(
         folder = _run_folder(resume) if resume else Path(config.out) if config.out else None
         if folder is not None and (folder / "last.pt").exists():
             resume = str(folder)
-    with _group(world, device) as group:
+    with _group(world, device) as group, memory_guard(device, config.batch_size):
         return _Run(graph, config, world, group, device, arch, resume, dataset, console, source).run(stop_after_steps)
 
 
@@ -436,7 +436,8 @@ class _Run:
                         raise CnnctlError.at(
                             f"the loss stopped being a finite number in epoch {epoch + 1} (by step {first + k + 1}): "
                             "training diverged",
-                            hint=f"start again with a lower --lr (now {config.learning_rate:g}), or --optimizer adam",
+                            hint=f"start again with a lower --lr (now {config.learning_rate:g})"
+                            + (", or --optimizer adam" if config.optimizer != "adam" else ""),
                         )
                     if stop.set:
                         self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
@@ -449,6 +450,7 @@ class _Run:
         return RunResult(self.run_dir, 0, config.epochs, self.best, self.history)
 
     def end_epoch(self, epoch: int, started: float) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained at, before the scheduler's step
         if self.scheduler is not None:
             self.scheduler.step()
         train_stats = self._global_stats()
@@ -459,7 +461,7 @@ class _Run:
             "train_accuracy": train_stats.accuracy,
             "val_loss": val.loss,
             "val_accuracy": val.accuracy,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "seconds": time.perf_counter() - started,
         }
         self.history.append(row)
