@@ -34,19 +34,23 @@ def resolve(arg: str) -> tuple[Path, str]:
     An existing file wins; otherwise a name, with or without `.yaml`, is looked up among
     the bundled architectures and their aliases (`resnet` -> resnet50, `lenet` -> lenet5).
     """
+    if not arg.strip():
+        raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
     path = Path(arg)
     if path.is_file():
         return path, arg
-    if path.is_dir():
-        raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
-    if path.exists():
-        raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
     stem = path.name
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
     name = ALIASES.get(stem.lower(), stem.lower())
     files = bundled()
+    if path.is_dir():
+        if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
+            return files[name], f"{name}.yaml"
+        raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
+    if path.exists():
+        raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
     if name in files and (path.parent == Path(".") or not path.parent.exists()):
         return files[name], f"{name}.yaml"
     names = [*files, *ALIASES]

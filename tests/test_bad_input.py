@@ -128,6 +128,7 @@ CLI_MISTAKES = [
     (["summarize", "tests"], "is a directory"),
     (["flops", "tests/bad"], "is a directory"),
     (["validate", "tests"], "is a directory"),
+    (["summarize", ""], "the architecture is an empty argument"),
     (["summarize"], "Missing argument"),
     (["frobnicate"], "No such command"),
 ]
@@ -140,6 +141,18 @@ def test_cli_mistakes(args: list[str], expect: str, monkeypatch, capsys):
     assert code == 2, out + err
     assert "Traceback" not in out + err
     assert expect in err, err
+
+
+def test_a_folder_named_like_a_bundled_network_does_not_hide_it(tmp_path, monkeypatch):
+    # `cnnctl train resnet18 --out resnet18` leaves a folder of that name: the name still means the network.
+    from cnnctl.catalog import bundled, resolve
+    from cnnctl.errors import CnnctlError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet18").mkdir()
+    assert resolve("resnet18") == (bundled()["resnet18"], "resnet18.yaml")
+    with pytest.raises(CnnctlError, match="is a directory"):  # a path to the folder means the folder
+        resolve("resnet18/")
 
 
 def test_cli_mistake_subprocess():
