@@ -468,9 +468,12 @@ class _Parser:
             loc = base.shifted(offset)
             if token == "=" or token.endswith("=") or (token.startswith("=") and i):
                 name = token.rstrip("=") or (tokens[i - 1][0] if i else "f")
-                self.problem(
-                    "spaces around `=` split an argument", loc, f"write `{name}=...` with no spaces around `=`"
-                )
+                if token.endswith("=") and token != "=" and i == len(tokens) - 1:  # `from=` ends the line
+                    self.problem(f"`{name}=` has no value", loc, f"write `{name}=VALUE`")
+                else:
+                    self.problem(
+                        "spaces around `=` split an argument", loc, f"write `{name}=...` with no spaces around `=`"
+                    )
                 return []
             if token.endswith(","):
                 self.problem(

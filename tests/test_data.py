@@ -195,8 +195,9 @@ def test_one_split_hold_out_is_seeded_disjoint_and_sized(tmp_path):
     d = load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=0.2, seed=3, download=False)
     assert (len(d.train), len(d.val)) == (160, 40)
     assert "held out 40 of 200 images for validation (seed 3)" in d.notes
-    with pytest.raises(CnnctlError, match="between 0 and 1"):
-        load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=1.0, download=False)
+    for bad in (0.0, 0.95, 1.0):  # the range --val-split's help gives: above 0, at most 0.9
+        with pytest.raises(CnnctlError, match="above 0 and at most 0.9"):
+            load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=bad, download=False)
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared/data/mnist is not here")

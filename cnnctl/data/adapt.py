@@ -47,10 +47,13 @@ def check_input_shape(shape) -> tuple[int, int, int]:
     return h, w, c
 
 
+MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
+
+
 def check_val_split(val_split: float) -> None:
-    if not isinstance(val_split, (int, float)) or not 0.0 < float(val_split) < 1.0:
+    if not isinstance(val_split, (int, float)) or not 0.0 < float(val_split) <= MAX_VAL_SPLIT:
         raise CnnctlError.at(
-            f"the validation fraction must be between 0 and 1 (exclusive), not {val_split!r}",
+            f"the validation fraction must be above 0 and at most {MAX_VAL_SPLIT}, not {val_split!r}",
             hint="0.1 holds out a tenth of the images",
         )
 
