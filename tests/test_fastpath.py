@@ -80,3 +80,16 @@ def test_a_single_process_is_a_world_of_one(monkeypatch):
     assert (world.rank, world.size, world.local_rank, world.local_size, world.restarts) == (3, 4, 1, 2, 1)
     assert world.distributed and not world.leader
     assert world.device(CPU) == CPU  # CPU workers share the CPU
+
+
+def test_compiling_keeps_dynamos_note_about_ddps_profiler_marks_out_of_the_output():
+    import logging
+
+    from cnnctl.train.fastpath import compiled
+
+    compiled(torch.nn.Linear(2, 2))  # compiles lazily: nothing runs here
+    logger = logging.getLogger("torch._dynamo.variables.ctx_manager")
+    note = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "Profiler record function %s will be ignored",
+                             ("record_function",), None)  # fmt: skip
+    other = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "graph break", (), None)
+    assert not logger.filter(note) and logger.filter(other)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import CnnctlError
 from ..graph import Graph
 from .device import memory_guard, resolve_device
-from .fastpath import FastPath, decide
+from .fastpath import FastPath, compiled, decide
 
 # Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
@@ -109,7 +109,7 @@ def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, refere
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)
         if compile:
-            model = torch.compile(model)
+            model = compiled(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
         for mode in modes:
             step = _step(model, x, y, mode, fast)

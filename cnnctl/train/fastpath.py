@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -90,3 +91,21 @@ def apply_backend_flags(path: FastPath) -> None:
     if path.cudnn_benchmark:
         # Every step has the same shapes: let cuDNN time its algorithms once and keep the fastest.
         torch.backends.cudnn.benchmark = True
+
+
+class _ProfilerNote(logging.Filter):
+    """Drops Dynamo's "Profiler record function ... will be ignored": DDP's forward marks
+    itself for the profiler, and compiling it prints that once per worker, a note for
+    PyTorch's developers, not a problem of the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be ignored" not in str(record.msg)
+
+
+def compiled(module: torch.nn.Module) -> torch.nn.Module:
+    """torch.compile(module), without Dynamo's note about DDP's profiler marks."""
+    for name in ("torch._dynamo.variables.ctx_manager", "torch._dynamo.variables.torch"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ProfilerNote) for f in logger.filters):
+            logger.addFilter(_ProfilerNote())
+    return torch.compile(module)
