@@ -24,6 +24,7 @@ from .render.views import (
     summary_json,
     summary_table,
     validate_lines,
+    validate_table,
     validate_total,
 )
 from .report import DTYPE_BYTES, summarize
@@ -68,17 +69,29 @@ class _Command(TyperCommand):
 
 
 def _print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
+    from .render.numbers import json_safe
+
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
 def _output(format: Format, data: Callable[[], object], tables: Callable[[], list[Table]], graph=None) -> None:
-    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings."""
+    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings.
+
+    Several tables are separated by a blank line (in Markdown, the line that ends a table);
+    CSV writes one table, the first that CSV keeps (a CSV stream has one header).
+    """
     if format is Format.json:
         _print_json(data())
         return
     if graph is not None:
         _warn(graph)
-    for table in tables():
+    shown = tables()
+    if format is Format.csv:
+        shown = [t for t in shown if t.csv][:1]
+    for i, table in enumerate(shown):
+        if i:
+            sys.stdout.write("\n")
         show(table, format.value)
 
 
@@ -145,10 +158,13 @@ def validate_cmd(
 
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
+    from .train.config import resolve_config  # pure Python, like the rest of validate
+
     results = []
     for arch in files:
         try:
             graph = _load(arch, input)
+            resolve_config(graph.train, {})  # the `train:` section, checked as `cnnctl train` would
             results.append(
                 {
                     "file": arch,
@@ -164,6 +180,8 @@ def validate_cmd(
     bad = [r for r in results if not r["ok"]]
     if format is Format.json:
         _print_json({"ok": not bad, "files": results})
+    elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
+        _output(format, lambda: None, lambda: [validate_table(results)])
     else:
         # ok lines on stdout; a failure, like any error, on stderr (tests/test_bad_input.py
         # relies on it). The total names the invalid files, so stdout alone says which.
@@ -245,7 +263,9 @@ def train_cmd(
     weight_decay: Annotated[Optional[float], typer.Option(min=0, max=1, help="Default: 0.")] = None,
     scheduler: Annotated[Optional[Scheduler], typer.Option(help="Learning-rate schedule. Default: none.")] = None,
     device: DeviceOpt = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Seeds weights, data order and split. Default: 0.")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option(min=0, max=2**32 - 1, help="Seeds weights, data order and split. Default: 0.")
+    ] = None,
     out: Annotated[Optional[str], typer.Option(help="Run folder. Default: runs/ARCH-TIMESTAMP.")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue a run: its folder or a checkpoint.")] = None,
     val_split: Annotated[

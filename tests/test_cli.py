@@ -79,3 +79,14 @@ def test_csv_from_the_cli_is_machine_readable():
     rows = list(csv.reader(io.StringIO(cli("list", "-f", "csv").stdout)))
     lenet = next(r for r in rows if r[0] == "lenet5")
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]
+
+
+def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2 act=rleu\n")
+    done = cli("validate", str(one_layer), str(bad), "--format", "csv")
+    assert done.returncode == 2
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    # conv f=3 n=2 on 8x8x1: 6x6x2 out, (3*3*1)*2 + 2 = 20 params, (6*6*2)*(3*3*1) = 648 mults.
+    assert [(r["Status"], r["Params"], r["Mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
+    assert "did you mean `relu`" in rows[1]["Problems"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 _UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 
 
@@ -56,3 +58,18 @@ def loss(x: float) -> str:
 def plural(n: int, word: str) -> str:
     """`1 layer`, `2 layers`, `1,000 layers`."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def json_safe(data: object) -> object:
+    """`data` with every NaN or infinite float, at any depth, replaced by None (JSON's null).
+
+    RFC 8259 has no NaN or Infinity: Python's `json` would write them as bare `NaN`, which
+    strict parsers (jq, JavaScript's JSON.parse) refuse.
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data

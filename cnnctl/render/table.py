@@ -23,9 +23,11 @@ from typing import IO, Any
 from ..errors import printable
 
 # On a terminal a wrapping column (a layer's shorthand) keeps at least this width, and a
-# squeezed name column (a layer's path) this one.
+# squeezed name column (a layer's path) this one; both go down to FOLD_MIN_WIDTH only where
+# the table would not fit otherwise. Other columns (numbers, shapes) keep their full width.
 WRAP_MIN_WIDTH = 12
 SQUEEZE_MIN_WIDTH = 10
+FOLD_MIN_WIDTH = 10
 
 
 class Column:
@@ -34,7 +36,7 @@ class Column:
     Plain classes, not dataclasses: building a dataclass costs a millisecond or more at start-up.
     """
 
-    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv")
+    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only")
 
     def __init__(
         self,
@@ -45,8 +47,11 @@ class Column:
         wrap: bool = False,  # on a narrow terminal this column wraps; the others do not
         squeeze: bool = False,  # a name: folds too, but only where the table cannot fit otherwise
         csv: bool = True,  # False for a column that only restates another one (a short form)
+        key: str | None = None,  # the CSV header, where `name` needs its neighbours (two `Share` columns)
+        csv_only: bool = False,  # a column only CSV writes (text shows it in another table)
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
+        self.key, self.csv_only = key or name, csv_only
 
     def __repr__(self) -> str:
         return f"Column({self.name!r})"
@@ -58,12 +63,24 @@ def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
 
 
 class Table:
-    """Title, columns, rows of raw values, and lines printed under the table (not in CSV)."""
+    """Title, columns, rows of raw values, and lines printed under the table (not in CSV).
 
-    __slots__ = ("title", "columns", "rows", "notes")
+    `csv=False`: a table CSV leaves out, because another one carries its values in
+    csv-only columns (a CSV stream holds one table: one header, then rows).
+    """
 
-    def __init__(self, title: str, columns: list[Column], rows: list[list[Any]], notes: list[str] | None = None):
-        self.title, self.columns, self.rows, self.notes = title, columns, rows, notes or []
+    __slots__ = ("title", "columns", "rows", "notes", "csv")
+
+    def __init__(
+        self,
+        title: str,
+        columns: list[Column],
+        rows: list[list[Any]],
+        notes: list[str] | None = None,
+        *,
+        csv: bool = True,
+    ):
+        self.title, self.columns, self.rows, self.notes, self.csv = title, columns, rows, notes or [], csv
 
 
 def clean(text: str) -> str:
@@ -71,13 +88,33 @@ def clean(text: str) -> str:
     return text if text.isprintable() else printable(text).replace("\n", "\\n")
 
 
+def shown(table: Table) -> list[Column]:
+    """The columns of a text table (plain, Markdown, rich): all but the csv-only ones."""
+    return [c for c in table.columns if not c.csv_only]
+
+
 def cells(table: Table) -> list[list[str]]:
     """The rows as shown in a text table: each value through its column's formatter."""
-    return [[clean(col.fmt(v)) for col, v in zip(table.columns, row, strict=True)] for row in table.rows]
+    return [
+        [clean(col.fmt(v)) for col, v in zip(table.columns, row, strict=True) if not col.csv_only] for row in table.rows
+    ]
+
+
+# Markdown: every ASCII punctuation character that can start markup in GitHub-flavoured
+# Markdown (emphasis, code, links, images, HTML and entities, strikethrough, math, the
+# cell separator) is backslash-escaped. Digits, `,`, `.`, `%`, `x`, `-` and parentheses
+# are not: numbers and shapes stay readable in the source.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~!&#$"})
+
+
+def markdown_text(text: str) -> str:
+    """`text` shown as written in a Markdown table cell or paragraph, never as markup."""
+    return clean(text).translate(_MARKDOWN_ESCAPES)
 
 
 def plain(table: Table) -> str:
-    header = [clean(c.name) for c in table.columns]
+    columns = shown(table)
+    header = [clean(c.name) for c in columns]
     rows = cells(table)
     widths = [len(c) for c in header]
     for row in rows:
@@ -85,7 +122,7 @@ def plain(table: Table) -> str:
             widths[i] = max(widths[i], len(cell))
 
     def line(row: list[str]) -> str:
-        out = [c.rjust(w) if col.right else c.ljust(w) for c, w, col in zip(row, widths, table.columns, strict=True)]
+        out = [c.rjust(w) if col.right else c.ljust(w) for c, w, col in zip(row, widths, columns, strict=True)]
         return "  ".join(out).rstrip()
 
     parts = [clean(table.title)] if table.title else []
@@ -97,15 +134,15 @@ def plain(table: Table) -> str:
 
 
 def markdown(table: Table) -> str:
-    def esc(cell: str) -> str:
-        return clean(cell).replace("|", "\\|")
-
+    """A GitHub-flavoured Markdown table: the title in bold, then the table, then each note as a paragraph."""
+    esc = markdown_text
+    columns = shown(table)
     parts = [f"**{esc(table.title)}**", ""] if table.title else []
-    parts.append("| " + " | ".join(esc(c.name) for c in table.columns) + " |")
-    parts.append("| " + " | ".join("---:" if c.right else "---" for c in table.columns) + " |")
+    parts.append("| " + " | ".join(esc(c.name) for c in columns) + " |")
+    parts.append("| " + " | ".join("---:" if c.right else "---" for c in columns) + " |")
     parts += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells(table)]
-    if table.notes:
-        parts += ["", *map(clean, table.notes)]
+    for note in table.notes:  # a blank line before each: consecutive lines would join in one paragraph
+        parts += ["", esc(note)]
     return "\n".join(parts) + "\n"
 
 
@@ -118,7 +155,7 @@ def to_csv(table: Table) -> str:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([clean(table.columns[i].name) for i in keep])
+    writer.writerow([clean(table.columns[i].key) for i in keep])
     writer.writerows([raw(row[i]) for i in keep] for row in table.rows)
     return buf.getvalue()
 
@@ -138,58 +175,88 @@ def show(table: Table, fmt: str) -> None:
 def rich(table: Table, file: IO[str] | None = None, width: int | None = None) -> None:
     """Draw `table` with rich (imported only here) on `file` (stdout) as a terminal.
 
-    Every string is a `rich.text.Text`, never markup. Numbers never wrap; a `wrap` column
+    Every string is a `rich.text.Text`, never markup. Numbers and shapes are never cut,
+    wrapped or ellipsized: their columns are as wide as their widest cell. A `wrap` column
     (the shorthand) wraps at spaces, down to WRAP_MIN_WIDTH. A `squeeze` column (the layer
-    path) folds too, only when the unwrapped columns and the wrap columns at their minimum
-    do not fit the terminal (`summarize googlenet` at 80 columns). Notes are printed as
-    they are (soft wrap): the terminal breaks a long one where it must, rather than rich
+    path) breaks after dots, only when the other columns and the wrap columns at their
+    minimum do not fit the terminal (`summarize googlenet` at 80 columns). When even that
+    does not fit, both go down to FOLD_MIN_WIDTH, and then the table is drawn wider than
+    the terminal, which wraps its lines: a number is never cut. Notes are printed as they
+    are (soft wrap): the terminal breaks a long one where it must, rather than rich
     breaking `241.04 KiB` in the middle.
     """
     from rich import box
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
 
     console = Console(file=file, width=width, force_terminal=True if file is not None else None)
-    rows = cells(table)
-    natural = [max([len(clean(c.name))] + [len(r[i]) for r in rows]) for i, c in enumerate(table.columns)]
+    columns, rows = shown(table), cells(table)
+    natural = [max([cell_len(clean(c.name))] + [cell_len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     gaps = 2 * (len(natural) - 1)  # one space of padding and one of box between columns
-    needed = gaps + sum(min(w, WRAP_MIN_WIDTH) if c.wrap else w for c, w in zip(table.columns, natural, strict=True))
-    squeezed = [i for i, c in enumerate(table.columns) if c.squeeze] if needed > console.width else []
-    if squeezed:  # names and wrapping columns share what the others leave
-        spare = console.width - needed + sum(natural[i] for i in squeezed)
-        wraps = sum(c.wrap for c in table.columns)
-        share = min(spare // len(squeezed), (spare + WRAP_MIN_WIDTH * wraps) // (len(squeezed) + wraps))
-        for i in squeezed:
-            natural[i] = min(natural[i], max(SQUEEZE_MIN_WIDTH, share))
+    widths = _fit(columns, natural, console.width - gaps)
+    for i, col in enumerate(columns):
+        if col.squeeze and widths[i] < natural[i]:
             for row in rows:
-                row[i] = _break_at_dots(row[i], natural[i])
+                row[i] = _break_at_dots(row[i], widths[i])
 
+    total = sum(widths) + gaps
     out = RichTable(
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         collapse_padding=True,
+        # Every width is decided above. A table that cannot fit is drawn wider than the
+        # terminal (which wraps the line) rather than rich shrinking a number column. (A
+        # table given a width also expands to it: only one that cannot fit gets one.)
+        width=total if total > console.width else None,
     )
-    for i, col in enumerate(table.columns):
-        fold = col.wrap or i in squeezed
+    for i, col in enumerate(columns):
+        fold = col.wrap or col.squeeze
         out.add_column(
             Text(clean(col.name)),
             justify="right" if col.right else "left",
+            width=widths[i],
             no_wrap=not fold,
-            overflow="fold" if fold else "ellipsis",
-            width=natural[i] if i in squeezed else None,
-            min_width=WRAP_MIN_WIDTH if col.wrap else None,
+            overflow="fold" if fold else "crop",  # crop: never reached, the column fits its widest cell
         )
     for row in rows:
         out.add_row(*map(Text, row))
     if table.title:  # not the table's title, which rich would wrap to the table's width
         console.print(Text(clean(table.title), style="bold"), soft_wrap=True)
-    console.print(out)
+    console.print(out, crop=False)
     if table.notes:
         console.print()
     for note in table.notes:
         console.print(Text(clean(note)), soft_wrap=True)
+
+
+def _fit(columns: list[Column], natural: list[int], room: int) -> list[int]:
+    """Column widths (without the gaps) for `room` characters: only `wrap` and `squeeze` columns shrink.
+
+    First the wrap columns, down to WRAP_MIN_WIDTH; then wrap and squeeze columns together,
+    the widest first, down to WRAP_MIN_WIDTH and SQUEEZE_MIN_WIDTH; then both down to
+    FOLD_MIN_WIDTH. The sum may stay above `room`: the other columns never shrink.
+    """
+    widths = list(natural)
+    wraps = [i for i, c in enumerate(columns) if c.wrap]
+    texts = [i for i, c in enumerate(columns) if c.wrap or c.squeeze]
+    stages = (
+        (wraps, lambda i: WRAP_MIN_WIDTH),
+        (texts, lambda i: WRAP_MIN_WIDTH if columns[i].wrap else SQUEEZE_MIN_WIDTH),
+        (texts, lambda i: max(FOLD_MIN_WIDTH, len(columns[i].name))),  # a header is not folded
+    )
+    for shrinking, floor in stages:
+        excess = sum(widths) - room
+        while excess > 0:
+            free = [i for i in shrinking if widths[i] > min(natural[i], floor(i))]
+            if not free:
+                break
+            widest = max(free, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+    return widths
 
 
 def _break_at_dots(path: str, width: int) -> str:

@@ -87,7 +87,14 @@ def flops_table(s: Summary, per_layer: bool) -> Table:
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
             total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch}"
-        columns = [LAYER, SHORTHAND, num("Mults", exact), num("Share", share), num("FLOPs", exact), num("Share", share)]
+        columns = [
+            LAYER,
+            SHORTHAND,
+            num("Mults", exact),
+            Column("Share", share, right=True, key="Mults share"),  # each Share follows its count
+            num("FLOPs", exact),
+            Column("Share", share, right=True, key="FLOPs share"),  # CSV: distinct headers, fractions
+        ]
         return Table(title, columns, rows, [total, *notes])
     rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
     if batch > 1:
@@ -154,6 +161,37 @@ def validate_lines(result: dict) -> list[str]:
     return lines + ["  " + printable(p).replace("\n", "\n  ") for p in result["problems"]]
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else exact(n)  # None: an invalid file has no counts
+
+
+def validate_table(results: list[dict]) -> Table:
+    """`validate`'s report as a table (for --format csv and markdown): one row per file.
+
+    A file's problems (warnings for a valid one) share one cell, each on one line, joined by `; `.
+    """
+    rows = [
+        [
+            r["file"],
+            "ok" if r["ok"] else "FAIL",
+            r.get("layers"),
+            r.get("params"),
+            r.get("mults"),
+            "; ".join(" ".join(line.strip() for line in p.splitlines()) for p in r["problems"]),
+        ]
+        for r in results
+    ]
+    columns = [
+        Column("File", squeeze=True),
+        Column("Status"),
+        num("Layers", _count),
+        num("Params", _count),
+        num("Mults", _count),
+        Column("Problems", wrap=True),
+    ]
+    return Table(validate_total(results), columns, rows)
+
+
 def validate_total(results: list[dict]) -> str:
     """`1 valid, 2 invalid: a.yaml, b.yaml` (the invalid files named, so the line stands alone)."""
     bad = [clean(r["file"]) for r in results if not r["ok"]]
@@ -161,27 +199,43 @@ def validate_total(results: list[dict]) -> str:
     return f"{line}: {', '.join(bad)}" if bad else line
 
 
-def _percent(value: float) -> str:
-    return "-" if value != value else f"{value:.2%}"  # nan: a class with no examples
+def _percent(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.2%}"  # None: a class with no examples
+
+
+def _per_class(e) -> list[float | None]:
+    """Each true class's accuracy from the confusion counts: correct / examples, exactly
+    (`0.9705882352941176`, not float32's `0.970588207244873`); None for a class with no examples."""
+    return [row[i] / sum(row) if sum(row) else None for i, row in enumerate(e.confusion)]
 
 
 def evaluation_tables(e) -> list[Table]:
-    """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted)."""
+    """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
+
+    CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
+    confusion matrix's rows), rather than two tables with different headers in one stream.
+    """
     per_class = Table(
         f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images",
-        [Column("class"), num("examples", exact), num("accuracy", _percent)],
-        [[name, sum(row), acc] for name, row, acc in zip(e.classes, e.confusion, e.per_class, strict=True)],
+        [
+            Column("class"),
+            num("examples", exact),
+            num("accuracy", _percent),
+            *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
+        ],
+        [[name, sum(row), acc, *row] for name, row, acc in zip(e.classes, e.confusion, _per_class(e), strict=True)],
     )
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
         [Column("true"), *(num(name[:8], exact) for name in e.classes)],
         [[name, *row] for name, row in zip(e.classes, e.confusion, strict=True)],
+        csv=False,
     )
     return [per_class, confusion]
 
 
 def evaluation_json(e) -> dict:
-    per_class = [None if a != a else a for a in e.per_class]
+    per_class = _per_class(e)
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
             "per_class_accuracy": per_class, "confusion": e.confusion}  # fmt: skip
 

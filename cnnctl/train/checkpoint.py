@@ -6,6 +6,7 @@ reads it; a truncated or foreign file is a CnnctlError, never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 import torch
 
 from ..errors import CnnctlError, Loc
+from .config import RESUME_SETTINGS, saved_config_problems
 
 FORMAT = "cnnctl-checkpoint-1"
+EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -34,8 +37,13 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by cnnctl; a run folder means its `last.pt`."""
+def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
+    """A checkpoint written by cnnctl; a run folder means its `last.pt`.
+
+    Its structure is checked for `purpose` (RESUME: everything training goes on from;
+    EVALUATE: the weights and the data settings): a damaged file is one CnnctlError naming
+    what is missing or wrong, never a KeyError later.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "last.pt"
@@ -63,7 +71,111 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CnnctlError.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
+    check_structure(state, path, purpose)
     return state
+
+
+def _is_int(v: Any, lo: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_list(v: Any, item, empty: bool = False) -> bool:
+    return isinstance(v, (list, tuple)) and (empty or len(v) > 0) and all(item(x) for x in v)
+
+
+def _is_weights(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items())
+
+
+def _is_optimizer(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and isinstance(v.get("state"), dict)
+        and all(isinstance(entry, dict) for entry in v["state"].values())
+        and _is_list(v.get("param_groups"), lambda g: isinstance(g, dict) and _is_list(g.get("params"), _is_int, True))
+    )
+
+
+def _is_stats(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and set(v) == {"loss_sum", "correct", "seen"}
+        and _is_real(v["loss_sum"])
+        and _is_int(v["correct"])
+        and _is_int(v["seen"])
+    )
+
+
+def _is_rng(v: Any) -> bool:
+    return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.shape == torch.get_rng_state().shape
+
+
+def _is_layer_record(r: Any) -> bool:  # [path, shorthand, [indices of its inputs, -1 for the image]]
+    return (
+        isinstance(r, (list, tuple))
+        and len(r) == 3
+        and isinstance(r[0], str)
+        and isinstance(r[1], str)
+        and _is_list(r[2], lambda x: _is_int(x, -1), True)
+    )
+
+
+def _is_network(v: Any) -> bool:
+    return (
+        isinstance(v, dict)
+        and _is_list(v.get("input"), lambda d: _is_int(d, 1))
+        and len(v["input"]) == 3
+        and _is_list(v.get("layers"), _is_layer_record)
+    )
+
+
+# key: (what it holds, in words; what it must be; the test). Keys other than these are not read.
+_PARTS = {
+    "model": ("weights", "a mapping of names to tensors", _is_weights),
+    "config": ("settings", "a mapping of settings", lambda v: isinstance(v, dict)),
+    "optimizer": ("optimizer state", "an optimizer's state_dict", _is_optimizer),
+    "scheduler": ("scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)),
+    "scaler": ("gradient scaler state", "a scaler's state_dict", lambda v: v is None or isinstance(v, dict)),
+    "epoch": ("epoch", "a whole number", _is_int),
+    "position": ("place in its epoch", "a whole number", _is_int),
+    "stats": ("running totals", "`loss_sum`, `correct` and `seen`", _is_stats),
+    "history": ("epoch results", "a list of epochs", lambda v: _is_list(v, lambda r: isinstance(r, dict), True)),
+    "best": ("best accuracy", "a number", _is_real),
+    "rng": ("random state", "this PyTorch's random state (a byte tensor)", _is_rng),
+    "arch": ("network name", "a name", lambda v: isinstance(v, str)),
+    "classes": ("class names", "a list of names", lambda v: _is_list(v, lambda x: isinstance(x, str))),
+    "mean": ("channel means", "a list of numbers", lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x))),
+    "std": ("channel deviations", "a list of positive numbers", lambda v: _is_list(v, lambda x: _is_real(x) and x > 0)),
+    "workers": ("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1)),
+    "network": ("network record", "an input and a list of layers", _is_network),
+}
+_NEEDED = {
+    EVALUATE: ("model", "config"),
+    RESUME: ("model", "config", "optimizer", "epoch", "position", "stats", "history", "best", "rng"),
+}
+
+
+def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) -> None:
+    """A CnnctlError listing what a checkpoint lacks, or holds in the wrong form, for `purpose`."""
+    missing = [f"`{key}` ({_PARTS[key][0]})" for key in _NEEDED[purpose] if key not in state]
+    problems = [f"it has no {', '.join(missing)}"] if missing else []
+    for key, (_, shape, test) in _PARTS.items():
+        if key in state and not test(state[key]):
+            problems.append(f"its `{key}` is not {shape}")
+    if isinstance(state.get("config"), dict):
+        problems += saved_config_problems(state["config"], RESUME_SETTINGS if purpose == RESUME else ("data",))
+    if problems:
+        raise CnnctlError.at(
+            f"the checkpoint is damaged: {'; '.join(problems)}",
+            Loc(str(path)),
+            hint="use the run's other checkpoint (last.pt or best.pt), or train again"
+            if purpose == EVALUATE
+            else "resume from the run's other checkpoint (last.pt or best.pt), or start a new run",
+        )
 
 
 def network_record(graph) -> dict[str, Any]:
@@ -75,8 +187,11 @@ def network_record(graph) -> dict[str, Any]:
     }
 
 
-def check_same_network(state: dict[str, Any], graph, path: str | Path) -> None:
-    """A CnnctlError naming the first difference between the checkpoint's network and `graph`."""
+def check_same_network(state: dict[str, Any], graph, path: str | Path, command: str = "train") -> None:
+    """A CnnctlError naming the first difference between the checkpoint's network and `graph`.
+
+    `command` is the one reading it: only `train` has an --input option to suggest.
+    """
     saved = state.get("network")
     if not saved:  # written before checkpoints kept their network
         return
@@ -84,10 +199,15 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path) -> None:
     trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
     if saved["input"] != here["input"]:
         shape = "x".join(map(str, saved["input"]))
+        resize = (
+            f"give --input {shape}"
+            if command == "train"
+            else f"`{command}` takes the input size from the network file: use a copy of it with `input: {shape}`"
+        )
         raise CnnctlError.at(
             f"the checkpoint was trained at input {shape}; this network takes {'x'.join(map(str, here['input']))}",
             Loc(str(path)),
-            hint=f"give --input {shape}, or {trained}",
+            hint=f"{resize}, or {trained}",
         )
     for (path_a, text_a, in_a), (path_b, text_b, in_b) in zip(saved["layers"], here["layers"], strict=False):
         if (path_a, text_a, in_a) != (path_b, text_b, in_b):
@@ -107,11 +227,16 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path) -> None:
         )
 
 
-def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str) -> None:
-    """Put the checkpoint's weights into `model`, or say precisely how they do not fit."""
+def load_weights(
+    model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str, command: str = "train"
+) -> None:
+    """Put the checkpoint's weights into `model`, or say precisely how they do not fit.
+
+    `command` is the one reading it (train resumes; evaluate and predict only need the weights).
+    """
     graph = getattr(model, "graph", None)
     if graph is not None:
-        check_same_network(state, graph, path)
+        check_same_network(state, graph, path, command)
     saved: dict[str, torch.Tensor] = state["model"]
     own = model.state_dict()
     missing = [k for k in own if k not in saved]
@@ -133,3 +258,26 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], path: str | Path
             hint=f"it was trained for `{state.get('arch', '?')}`; use that ARCH",
         )
     model.load_state_dict(saved)
+    if command == "train" and "optimizer" in state:
+        check_optimizer_fits(model, state["optimizer"], path)
+
+
+def check_optimizer_fits(model: torch.nn.Module, saved: dict[str, Any], path: str | Path) -> None:
+    """The saved optimizer state is for these weights: as many parameters, and each moment
+    or momentum buffer shaped like its parameter (PyTorch would only fail at the first step)."""
+    params = list(model.parameters())
+    indices = [i for group in saved["param_groups"] for i in group["params"]]
+    wrong = None
+    if len(indices) != len(params):
+        wrong = f"it is for {len(indices)} parameter tensors, the network has {len(params)}"
+    for index, param in zip(indices, params, strict=False):
+        for name, value in saved["state"].get(index, {}).items():
+            if wrong is None and isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                shape, own = ("x".join(map(str, t.shape)) for t in (value, param))
+                wrong = f"its `{name}` for parameter {index} is {shape}, the parameter {own}"
+    if wrong:
+        raise CnnctlError.at(
+            f"the checkpoint is damaged: its optimizer state does not fit its weights ({wrong})",
+            Loc(str(Path(path) / "last.pt" if Path(path).is_dir() else path)),
+            hint="resume from the run's other checkpoint (last.pt or best.pt), or start a new run",
+        )

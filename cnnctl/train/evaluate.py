@@ -10,7 +10,7 @@ import torch
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from .batches import Batches
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import EVALUATE, load_checkpoint, load_weights
 from .device import resolve_device
 from .loop import check_classes, evaluate_batches
 
@@ -25,13 +25,26 @@ class Evaluation:
     examples: int
 
 
-def load_model(graph: Graph, checkpoint: str | Path, device: torch.device):
-    """The compiled graph with the checkpoint's weights (logits out), and the checkpoint."""
+def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate"):
+    """The compiled graph with the checkpoint's weights (logits out), and the checkpoint.
+
+    `command` (evaluate or predict) is named in the hints: neither has an --input option.
+    """
     from ..backend import to_torch
 
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, EVALUATE)
     model = to_torch(graph, logits=True)
-    load_weights(model, state, checkpoint, graph.name)
+    load_weights(model, state, checkpoint, graph.name, command)
+    channels = graph.input_shape[2]
+    for key in ("mean", "std"):
+        if key in state and len(state[key]) != channels:
+            path = Path(checkpoint) / "last.pt" if Path(checkpoint).is_dir() else checkpoint
+            raise CnnctlError.at(
+                f"the checkpoint is damaged: its `{key}` has {len(state[key])} values for a network of "
+                f"{channels} channel{'s' if channels != 1 else ''}",
+                Loc(str(path)),
+                hint="use the run's other checkpoint (last.pt or best.pt), or train again",
+            )
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
@@ -76,7 +89,7 @@ def predict(
 ) -> list[tuple[str, list[tuple[str, float]]]]:
     """Top-k (class, probability) for each image file."""
     device = resolve_device(device_name)
-    model, state = load_model(graph, checkpoint, device)
+    model, state = load_model(graph, checkpoint, device, "predict")
     classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape

@@ -23,12 +23,13 @@ import torch.nn.functional as F
 
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..render.numbers import json_safe
 from ..report import summarize
 from .batches import Batches
 from .checkpoint import load_checkpoint, load_weights, network_record, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, absolute_data_paths
 from .device import memory_guard, resolve_device
-from .fastpath import apply_backend_flags, decide
+from .fastpath import apply_backend_flags, compiled, decide
 from .world import World, check_sync_bn
 from .world import group as _group
 
@@ -327,7 +328,7 @@ class _Run:
 
             ids = [device.index] if device.type == "cuda" else None
             module = DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True)
-        return torch.compile(module) if self.fast.compile else module
+        return compiled(module) if self.fast.compile else module
 
     def _sync_batch_norm(self, device: torch.device) -> str:
         if not self.world.distributed:
@@ -507,7 +508,7 @@ def resumed_batch(state: dict, workers: int) -> int:
 def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     """metrics.jsonl, one row per finished epoch, rewritten whole: it always matches the checkpoint."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+    tmp.write_text("".join(json.dumps(json_safe(row), allow_nan=False) + "\n" for row in history))
     os.replace(tmp, path)
 
 
@@ -538,7 +539,7 @@ def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
     """
     saved = load_checkpoint(resume)["config"]
     config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    for name, value in overrides.items():
+    for name, value in absolute_data_paths(overrides).items():  # `--data ./imgs` is the folder the run has
         current = config.learning_rate if name == "lr" else getattr(config, name)
         if value is None or value == current:
             continue

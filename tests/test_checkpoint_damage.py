@@ -1,0 +1,166 @@
+"""Damaged checkpoints that still carry cnnctl's format tag: one message and exit 2, never a traceback.
+
+One real run of lenet5 is trained once; each test edits a copy of its checkpoint the way a
+person with torch.load/torch.save could, then runs `evaluate` or `train --resume` on it.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.cli import main  # noqa: E402
+from cnnctl.train.checkpoint import EVALUATE, RESUME, load_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "a"
+    result = cli("train", "lenet5", "--epochs", "1", "--batch-size", "128", "--device", "cpu", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def damaged(run_dir, tmp_path, edit) -> Path:
+    """A copy of the run's last.pt after `edit(state)`, alone in a folder as a run's last.pt."""
+    state = torch.load(run_dir / "last.pt", weights_only=True)
+    edit(state)
+    path = tmp_path / "damaged" / "last.pt"
+    path.parent.mkdir()
+    torch.save(state, path)
+    return path
+
+
+def run_main(monkeypatch, capsys, *args):
+    """The CLI in-process: (exit code, stderr). Any exception but SystemExit fails the test."""
+    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    return info.value.code, capsys.readouterr().err
+
+
+def assert_refused(code, err, path, *words):
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith(f"error: {path}: the checkpoint is damaged") or "does not fit" in err, err
+    assert err.count("error:") == 1, err  # one message
+    for word in words:
+        assert word in err, (word, err)
+    assert "hint:" in err
+
+
+def drop(key):
+    return lambda state: state.pop(key)
+
+
+def put(key, value):
+    return lambda state: state.__setitem__(key, value)
+
+
+def test_an_intact_checkpoint_passes_both_checks(run_dir):
+    for purpose in (EVALUATE, RESUME):
+        state = load_checkpoint(run_dir, purpose)
+        assert state["config"]["data"] == "shapes" and state["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (drop("model"), ["no `model`"]),
+        (drop("config"), ["no `config`"]),
+        (put("config", {}), ["no `data`"]),
+        (put("config", "shapes"), ["`config` is not a mapping"]),
+        (put("mean", ["x"]), ["`mean` is not a list of numbers"]),
+        (put("std", [0.0]), ["`std` is not a list of positive numbers"]),
+        (put("classes", [1, 2]), ["`classes` is not a list of names"]),
+        (put("model", {"conv1.weight": "x"}), ["`model` is not a mapping of names to tensors"]),
+        (put("network", {"input": "32x32x1"}), ["`network` is not"]),
+    ],
+    ids=["no-model", "no-config", "empty-config", "config-text", "mean-text", "std-zero", "classes", "model", "net"],
+)
+def test_evaluate_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
+    path = damaged(run_dir, tmp_path, edit)
+    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    assert_refused(code, err, path, *words)
+
+
+def test_means_for_other_channels_are_refused(run_dir, tmp_path, monkeypatch, capsys):
+    path = damaged(run_dir, tmp_path, put("mean", [0.1, 0.2, 0.3]))  # lenet5 takes 1 channel
+    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    assert_refused(code, err, path, "`mean` has 3 values for a network of 1 channel")
+
+
+def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, capsys):
+    def reshape(state):  # conv1 of lenet5: 6 filters of 5x5x1
+        state["model"]["conv1.weight"] = torch.zeros(6, 1, 3, 3)
+        del state["model"]["fc3.bias"]
+
+    path = damaged(run_dir, tmp_path, reshape)
+    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    assert_refused(code, err, path, "does not fit `lenet5`", "conv1.weight 6x1x3x3 vs 6x1x5x5", "missing: fc3.bias")
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (drop("optimizer"), ["no `optimizer` (optimizer state)"]),
+        (drop("rng"), ["no `rng` (random state)"]),
+        (drop("position"), ["no `position`"]),
+        (drop("stats"), ["no `stats`"]),
+        (put("rng", torch.zeros(7, dtype=torch.uint8)), ["`rng` is not"]),
+        (put("epoch", "1"), ["`epoch` is not a whole number"]),
+        (put("stats", {"seen": 0}), ["`stats` is not"]),
+        (put("optimizer", {"state": {}}), ["`optimizer` is not"]),
+        (lambda s: s["config"].pop("batch_size"), ["settings have no `batch_size`"]),
+        (lambda s: s["config"].update(lr=float("nan")), ["setting `lr` must be a finite number"]),
+    ],
+    ids=["no-optimizer", "no-rng", "no-position", "no-stats", "rng", "epoch", "stats", "optimizer", "batch", "lr"],
+)
+def test_resume_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
+    path = damaged(run_dir, tmp_path, edit)
+    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
+    assert_refused(code, err, path, *words)
+
+
+def test_a_checkpoint_missing_only_training_state_still_evaluates_but_does_not_resume(run_dir, tmp_path):
+    path = damaged(run_dir, tmp_path, drop("optimizer"))
+    assert "model" in load_checkpoint(path, EVALUATE)
+    with pytest.raises(CnnctlError, match="no `optimizer`"):
+        load_checkpoint(path, RESUME)
+
+
+def test_an_optimizer_state_for_other_weights_is_refused_on_resume(run_dir, tmp_path, monkeypatch, capsys):
+    def reshape_moment(state):  # Adam keeps exp_avg shaped like its parameter: conv1.weight is 6x1x5x5
+        state["optimizer"]["state"][0]["exp_avg"] = torch.zeros(2, 2)
+
+    path = damaged(run_dir, tmp_path, reshape_moment)
+    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
+    assert_refused(code, err, path, "optimizer state does not fit its weights", "`exp_avg`", "2x2", "6x1x5x5")
+
+
+def test_damage_is_reported_without_a_traceback_in_a_real_process(run_dir, tmp_path):
+    path = damaged(run_dir, tmp_path, drop("model"))
+    result = cli("evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: {path}: the checkpoint is damaged: it has no `model`"), result.stderr
+
+
+def test_the_input_size_hint_fits_the_command(run_dir, monkeypatch, capsys):
+    """evaluate and predict have no --input: the hint must not offer one; train --resume does."""
+    for command in (["evaluate", "alexnet"], ["predict", "alexnet", "none.png"]):
+        code, err = run_main(monkeypatch, capsys, *command, "--checkpoint", str(run_dir), "--device", "cpu")
+        assert code == 2 and "trained at input 32x32x1" in err, err
+        assert "--input" not in err and "`input: 32x32x1`" in err and f"`{command[0]}`" in err, err
+    # lenet5 also builds at 16x16x1 (16-5+1 = 12, 6, 2, 1): the same layers at another input
+    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--input", "16x16x1", "--resume", str(run_dir))
+    assert code == 2 and "trained at input 32x32x1" in err and "give --input 32x32x1" in err, err

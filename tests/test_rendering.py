@@ -1,0 +1,244 @@
+"""Renderings at the edges: narrow terminals, non-finite JSON, Markdown markup, CSV headers."""
+
+import csv
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+import cnnctl
+from cnnctl.cli import Format, _output, _print_json
+from cnnctl.render.numbers import json_safe
+from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
+from cnnctl.render.views import (
+    bench_json,
+    catalog_table,
+    evaluation_json,
+    evaluation_tables,
+    flops_table,
+    summary_table,
+    validate_table,
+)
+from cnnctl.report import summarize
+
+
+def draw(table: Table, width: int) -> str:
+    buf = io.StringIO()
+    rich(table, file=buf, width=width)
+    return re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue())
+
+
+def assert_numbers_whole(table: Table, out: str) -> None:
+    """Each row's numeric cells, whole and in order, end one line of `out`, rows in order."""
+    columns = shown(table)
+    numeric = [i for i, c in enumerate(columns) if not (c.wrap or c.squeeze)][1:]  # the first one is a name
+    header = r"\s+".join(re.escape(columns[i].name) for i in numeric) + "$"
+    lines = [ln.rstrip() for ln in out.splitlines()]
+    assert any(re.search(header, ln) for ln in lines), f"headers cut:\n{out}"
+    assert "…" not in out
+    at = 0
+    for row in cells(table):
+        tail = re.compile(r"(^|\s)" + r"\s+".join(re.escape(row[i]) for i in numeric) + "$")
+        while at < len(lines) and not tail.search(lines[at]):
+            at += 1
+        assert at < len(lines), f"row {row} not whole:\n{out}"
+        at += 1
+
+
+@pytest.fixture(scope="module")
+def googlenet():
+    return summarize(cnnctl.load("googlenet"))
+
+
+@pytest.mark.parametrize("width", [30, 50, 55, 70, 80, 120])
+def test_narrow_terminals_never_cut_a_number(googlenet, width):
+    # googlenet's widest cells: 112x112x64, 118,013,952, 784.00 KiB (was `784.00 K…` or `784.00 K`)
+    for table in (summary_table(googlenet), flops_table(googlenet, per_layer=True)):
+        out = draw(table, width)
+        assert_numbers_whole(table, out)
+        assert "784.00 KiB" in out or "Share" in out
+    resnet = summarize(cnnctl.load("resnet50"), depth=2)  # was `118,013,…` at 50 columns
+    assert_numbers_whole(summary_table(resnet), draw(summary_table(resnet), width))
+
+
+def test_a_table_that_can_fit_does_and_keeps_every_column(googlenet):
+    out = draw(summary_table(googlenet), 70)
+    lines = out.splitlines()
+    assert all(len(ln) <= 70 for ln in lines[: lines.index("")])  # the text columns gave way
+    assert next(ln for ln in lines if ln.startswith("Layer")).split() == [
+        "Layer", "Shorthand", "Output", "Params", "Mults", "Memory",
+    ]  # fmt: skip
+
+
+def test_a_table_that_cannot_fit_is_wider_than_the_terminal(googlenet):
+    # numbers alone need more than 40 columns: the terminal wraps the line, nothing is cut
+    out = draw(summary_table(googlenet), 40)
+    assert max(map(len, out.splitlines())) > 40
+    assert re.search(r"\s112x112x64\s+9,472\s+118,013,952\s+3\.06 MiB$", out, re.M)
+    assert "Shorthand" in out  # the shorthand column is still there (it vanished at 55 columns)
+
+
+def test_only_text_columns_fold_in_a_synthetic_table():
+    long = 10**30 + 7
+    table = Table(
+        "t",
+        [Column("name", squeeze=True), Column("note", wrap=True), num("n", "{:,}".format), Column("shape")],
+        [["a.very.long.dotted.layer.path", "some words that wrap", long, "1024x1024x1024"]],
+    )
+    out = draw(table, 20)
+    assert f"{long:,}" in out and "1024x1024x1024" in out
+
+
+# -- JSON: always RFC 8259 -------------------------------------------------------------------------
+def strict_loads(text: str):
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_print_json_writes_null_for_nan_and_infinity(capsys):
+    nan, inf = float("nan"), float("inf")
+    _print_json({"a": nan, "b": [1.5, inf, {"c": -inf, "d": (nan, 2)}], "e": 3, "f": True, "g": None, "h": "nan"})
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "Infinity" not in out
+    assert strict_loads(out) == {"a": None, "b": [1.5, None, {"c": None, "d": [None, 2]}], "e": 3, "f": True,
+                                 "g": None, "h": "nan"}  # fmt: skip
+
+
+def test_json_safe_keeps_finite_values():
+    data = {"x": [0.1, -2.5, 10**30, 1e308, False, "s"], "y": {"z": 0.0}}
+    assert json_safe(data) == data
+    assert json_safe(math.nan) is None
+
+
+def timing(model: str, mode: str) -> SimpleNamespace:
+    return SimpleNamespace(model=model, mode=mode, batch=32, images_per_second=1000.0, tflops=0.5,
+                           percentile=lambda q: 0.001 * q)  # fmt: skip
+
+
+def test_bench_with_a_nan_peak_is_valid_json(capsys):
+    result = SimpleNamespace(device="cpu", peak_tflops=float("nan"), notes=[], timings=[timing("cnnctl", "forward")])
+    _print_json(bench_json(result))
+    data = strict_loads(capsys.readouterr().out)
+    assert data["peak_tflops"] is None and data["timings"][0]["mfu"] is None
+    assert data["timings"][0]["tflops"] == 0.5
+
+
+def evaluation(loss: float = 0.25) -> SimpleNamespace:
+    # float32 per-class values, as torch computes them; the renderers use the exact counts
+    return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
+                           per_class=[0.970588207244873, 0.5, float("nan")],
+                           confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]])  # fmt: skip
+
+
+def test_evaluation_json_is_valid_with_a_nan_loss_and_exact_per_class(capsys):
+    _print_json(evaluation_json(evaluation(loss=float("nan"))))
+    data = strict_loads(capsys.readouterr().out)
+    assert data["loss"] is None
+    assert data["per_class_accuracy"] == [33 / 34, 0.5, None]
+    assert repr(data["per_class_accuracy"][0]) == "0.9705882352941176"  # not float32's 0.970588207244873
+
+
+# -- Markdown: names as written, blocks apart ------------------------------------------------------
+def unescape_markdown(text: str) -> str:
+    """What GitHub shows for backslash escapes: the punctuation character itself."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+NAME = "a|b *c* _d_ [x](http://e) <b> `code` ~~s~~ &amp; $m$ # \\"
+
+
+def test_markdown_escapes_every_markup_character():
+    table = Table(NAME, [Column(NAME), num("n", "{:,}".format), Column("mem")], [[NAME, 1234567, "3.06 MiB"]],
+                  [f"note {NAME}", "max pool f*f-1 and avg pool f*f"])  # fmt: skip
+    out = markdown(table)
+    lines = out.splitlines()
+    assert lines[0] == f"**{markdown_text(NAME)}**"
+    row = next(ln for ln in lines if ln.endswith("| 1,234,567 | 3.06 MiB |"))  # numbers unescaped
+    assert re.sub(r"\\.", "", row).count("|") == 4  # only the cell separators are bare pipes
+    cell = row[2 : row.index(" | 1,234,567")]
+    bare = re.sub(r"\\.", "", cell)  # what is left once every escaped pair is taken out
+    assert not set(bare) & set("\\*_[]<>`~&$#|"), bare
+    assert unescape_markdown(cell) == NAME  # shown as written
+    assert "f\\*f-1 and avg pool f\\*f" in out  # a note is no emphasis either
+    assert "\n\nmax pool" in out  # each note its own paragraph
+
+
+def test_evaluate_markdown_separates_the_tables(capsys):
+    _output(Format.markdown, lambda: None, lambda: evaluation_tables(evaluation()))
+    out = capsys.readouterr().out
+    assert "\n\n**confusion matrix (rows: true class, columns: predicted)**\n\n| true |" in out
+    assert "| cat\\|dog | 34 | 97.06% |" in out
+    _output(Format.table, lambda: None, lambda: evaluation_tables(evaluation()))
+    assert "\n\nconfusion matrix" in capsys.readouterr().out  # plain text: a blank line too
+
+
+# -- CSV: one table, distinct headers --------------------------------------------------------------
+def test_flops_per_layer_csv_headers_are_distinct():
+    rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(cnnctl.load("lenet5")), per_layer=True)))))
+    assert rows[0] == ["Layer", "Shorthand", "Mults", "Mults share", "FLOPs", "FLOPs share"]
+    assert rows[1][3] == str(240_000 / 416_520) and rows[1][5] == str(483_200 / 852_400)
+    assert "Share" in plain(flops_table(summarize(cnnctl.load("lenet5")), per_layer=True))  # text keeps `Share`
+
+
+def test_flops_per_layer_csv_from_the_cli():
+    r = subprocess.run([sys.executable, "-m", "cnnctl", "flops", "lenet5", "--per-layer", "-f", "csv"],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    header = next(csv.reader(io.StringIO(r.stdout)))
+    assert len(set(header)) == len(header) == 6
+
+
+def test_evaluate_csv_is_one_table(capsys):
+    _output(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [
+        ["class", "examples", "accuracy", "predicted cat|dog", "predicted *star*", "predicted empty"],
+        ["cat|dog", "34", str(33 / 34), "33", "1", "0"],
+        ["*star*", "2", "0.5", "1", "1", "0"],
+        ["empty", "0", "", "0", "0", "0"],
+    ]
+
+
+def test_csv_only_columns_stay_out_of_text_tables():
+    text = plain(evaluation_tables(evaluation())[0])
+    assert "predicted" not in text and "97.06%" in text and "-" in text.splitlines()[-1]
+
+
+# -- validate as a table ---------------------------------------------------------------------------
+def test_validate_table_renders_in_every_format():
+    results = [
+        {"file": "lenet5", "ok": True, "layers": 7, "params": 61_706, "mults": 416_520, "problems": []},
+        {"file": "b|ad.yaml", "ok": False, "problems": ["error: b.yaml:3:5: too big\n  hint: p=same", "error: x"]},
+    ]
+    table = validate_table(results)
+    rows = list(csv.reader(io.StringIO(to_csv(table))))
+    assert rows == [
+        ["File", "Status", "Layers", "Params", "Mults", "Problems"],
+        ["lenet5", "ok", "7", "61706", "416520", ""],
+        ["b|ad.yaml", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
+    ]
+    md = markdown(table)
+    assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | FAIL | - | - | - |" in md
+    assert table.title == "1 valid, 1 invalid: b|ad.yaml"
+
+
+def test_catalog_at_a_narrow_width_keeps_numbers_whole():
+    entries = [{"name": "resnet152", "input": "224x224x3", "params": 60_192_808, "mults": 11_513_626_624,
+                "description": "torchvision v1.5, the stride on the 3x3 conv"}]  # fmt: skip
+    table = catalog_table(entries)
+    out = draw(table, 40)
+    assert "224x224x3" in out and "60,192,808" in out and "11.51 G" in out
+
+
+def test_a_table_that_fits_keeps_its_natural_width():
+    out = draw(summary_table(summarize(cnnctl.load("lenet5"))), 160)
+    rule = next(ln for ln in out.splitlines() if ln.startswith("─"))
+    row = "conv1  conv f=5 n=6 act=tanh    28x28x6     156  117,600  18.38 KiB"  # as in the README
+    assert row in out.splitlines() and len(rule.rstrip()) == len(row)  # not stretched to 160

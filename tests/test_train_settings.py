@@ -1,0 +1,230 @@
+"""Training settings: checked in one place (cnnctl.train.config) for the file, the command line
+and `validate`; data folders stored absolute so a run is found again from anywhere."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cnnctl
+from cnnctl import CnnctlError
+from cnnctl.cli import main
+from cnnctl.train.config import DATASET_NAMES, MAX_SEED, absolute_data_paths, resolve_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def run_main(monkeypatch, capsys, *args):
+    """The CLI in-process: (exit code, stdout, stderr). Any exception but SystemExit fails the test."""
+    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def col(line: str, text: str) -> int:
+    return line.index(text) + 1  # editors count columns from 1
+
+
+# -- the file's `train:` section ------------------------------------------------------------
+
+
+def test_every_problem_of_a_train_section_is_reported_at_its_place():
+    line = "train: {epochs: abc, lr: -1, optimizer: foo}"
+    graph = cnnctl.load_text(f"input: 8x8x1\n{line}\nlayers: [fc 2]", "net.yaml")
+    with pytest.raises(CnnctlError) as info:
+        resolve_config(graph.train, {})
+    problems = info.value.problems
+    assert [(p.loc.line, p.loc.col) for p in problems] == [(2, col(line, "abc")), (2, col(line, "-1")), (2, 41)]
+    assert col(line, "foo") == 41
+    assert "`train: epochs`" in problems[0].message and "`train: lr`" in problems[1].message
+    assert "`train: optimizer`" in problems[2].message and "sgd, adam, adamw" in problems[2].message
+
+
+def test_a_device_in_the_file_is_checked_there_with_its_location():
+    line = "train: {device: gpu}"
+    graph = cnnctl.load_text(f"input: 8x8x1\n{line}\nlayers: [fc 2]", "net.yaml")
+    with pytest.raises(CnnctlError) as info:
+        resolve_config(graph.train, {})
+    text = str(info.value)
+    assert text.startswith(f"error: net.yaml:2:{col(line, 'gpu')}: `train: device` `gpu` is not a device"), text
+    assert "did you mean `cuda`" in text and "--device" not in text
+    for good in ("cpu", "cuda", "cuda:1", "mps", "auto", "CPU"):
+        ok = cnnctl.load_text(f"input: 8x8x1\ntrain: {{device: {good}}}\nlayers: [fc 2]")
+        assert resolve_config(ok.train, {}).device == good
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("lr: nan", "`train: lr`"),
+        ("lr: .inf", "`train: lr`"),
+        ("weight_decay: nan", "`train: weight_decay`"),
+        ("momentum: nan", "`train: momentum`"),
+        (f"seed: {MAX_SEED + 1}", "`train: seed` must be from 0 to 4,294,967,295"),
+        ("seed: -1", "`train: seed`"),
+    ],
+)
+def test_non_finite_and_out_of_range_file_settings_are_refused(setting, words):
+    graph = cnnctl.load_text(f"input: 8x8x1\ntrain:\n  {setting}\nlayers: [fc 2]", "net.yaml")
+    with pytest.raises(CnnctlError) as info:
+        resolve_config(graph.train, {})
+    assert info.value.problems[0].loc.line == 3 and words in str(info.value)
+
+
+def test_the_largest_seed_is_taken():
+    assert MAX_SEED == 4_294_967_295
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {seed: 4294967295}\nlayers: [fc 2]")
+    assert resolve_config(graph.train, {}).seed == 2**32 - 1
+    # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit a signed 64-bit integer
+    assert MAX_SEED * 1_000_003 + 10_000 < 2**63
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--lr", "nan"], "--lr must be a finite number greater than 0, got nan"),
+        (["--lr", "inf"], "--lr must be a finite number greater than 0, got inf"),
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number of at least 0, got nan"),
+        (["--momentum", "nan", "--optimizer", "sgd"], "--momentum must be a number from 0 to 1, got nan"),
+    ],
+)
+def test_non_finite_numbers_on_the_command_line_are_refused_by_option(monkeypatch, capsys, tmp_path, args, words):
+    out = tmp_path / "run"
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "1", "--out", str(out), *args)
+    assert code == 2 and err.startswith(f"error: {words}"), err
+    assert "hint:" in err and not out.exists()  # refused before the run started
+
+
+def test_a_seed_beyond_the_generator_is_refused_by_its_range(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--seed", str(2**63), "--out", str(tmp_path))
+    assert code == 2 and "--seed" in err and "4294967295" in err, err
+    with pytest.raises(CnnctlError, match="--seed must be from 0 to 4,294,967,295"):
+        resolve_config({}, {"seed": 2**32})  # a caller of the API gets the same check
+
+
+def test_command_line_values_override_the_file_after_both_are_checked():
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {lr: 0.5, optimizer: sgd}\nlayers: [fc 2]")
+    config = resolve_config(graph.train, {"lr": 0.01, "weight_decay": 0.0, "momentum": 0.0, "seed": MAX_SEED})
+    assert (config.learning_rate, config.optimizer, config.momentum, config.seed) == (0.01, "sgd", 0.0, MAX_SEED)
+
+
+# -- validate --------------------------------------------------------------------------------
+
+
+def test_validate_checks_the_train_section(tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "bad.yaml"
+    line = "train: {epochs: abc, lr: -1, optimizer: foo}"
+    bad.write_text(f"input: 32x32x1\n{line}\nlayers: [fc 10]\n")
+    typo = tmp_path / "typo.yaml"
+    typo_line = "train: {epoch: 3}"
+    typo.write_text(f"input: 32x32x1\n{typo_line}\nlayers: [fc 10]\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("input: 32x32x1\ntrain: {epochs: 3, lr: 0.01, optimizer: sgd, device: cpu}\nlayers: [fc 10]\n")
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(bad), str(typo), str(good))
+    assert code == 2, out + err
+    for text in ("abc", "-1", "foo"):
+        assert f"{bad}:2:{col(line, text)}:" in err, err
+    assert f"{typo}:2:{col(typo_line, '3')}: unknown training setting `epoch`" in err and "did you mean `epochs`" in err
+    assert f"ok  {good}" in out and "1 valid, 2 invalid" in out
+    code, out, _ = run_main(monkeypatch, capsys, "validate", str(good), "--format", "json")
+    assert code in (0, None) and json.loads(out)["ok"] is True
+
+
+def test_validate_with_a_train_section_does_not_import_torch(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 32x32x1\ntrain: {epochs: 3, data: ./imgs, device: cuda}\nlayers: [fc 10]\n")
+    probe = (
+        "import sys, cnnctl.cli\n"
+        f"sys.argv = ['cnnctl', 'validate', {str(net)!r}]\n"
+        "try:\n    cnnctl.cli.main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+# -- data folders ----------------------------------------------------------------------------
+
+
+def test_the_data_set_names_match_cnnctl_data():
+    pytest.importorskip("torch")
+    from cnnctl.data import _SYNONYMS, KNOWN
+
+    assert set(KNOWN) | set(_SYNONYMS) == DATASET_NAMES
+
+
+def test_data_folders_are_made_absolute_and_names_are_not(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "mnist").mkdir()  # a known name wins over a folder of that name, as in cnnctl.data
+    real = os.path.realpath(tmp_path)
+    cases = {
+        "./imgs": f"{real}/imgs",
+        "imgs": f"{real}/imgs",
+        "./missing": f"{real}/missing",  # a path that is not there yet: the error names it in full
+        "mnist": "mnist",
+        "./mnist": f"{real}/mnist",
+        "shapes": "shapes",
+        "mnsit": "mnsit",  # a misspelt name stays, for cnnctl.data's "did you mean"
+    }
+    for given, stored in cases.items():
+        assert absolute_data_paths({"data": given})["data"] == stored, given
+        assert resolve_config({}, {"data": given}).data == stored, given
+    assert resolve_config({}, {"data_dir": "cache"}).data_dir == f"{real}/cache"
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {data: ./imgs, data_dir: ~/d}\nlayers: [fc 2]")
+    config = resolve_config(graph.train, {})
+    assert config.data == f"{real}/imgs" and config.data_dir == os.path.realpath(os.path.expanduser("~/d"))
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    """A folder of IDX files: 320 training and 64 test images of the shapes at 32x32x1."""
+    pytest.importorskip("torch")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from idxfiles import write_idx
+
+    from cnnctl.data import make_shapes
+
+    x, y = make_shapes(384, 32, 32, 1, seed=5)
+    x = x[:, 0]  # IDX images are N x H x W
+    work = tmp_path / "work"
+    write_idx(work / "imgs", "train", x[:320], y[:320])
+    write_idx(work / "imgs", "t10k", x[320:], y[320:])
+    return work
+
+
+def test_a_relative_data_folder_is_found_again_from_another_directory(idx_folder):
+    work = idx_folder
+    train = cli("train", "lenet5", "--data", "./imgs", "--epochs", "1", "--batch-size", "64", "--out", "run",
+                "--device", "cpu", cwd=work)  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    folder = os.path.realpath(work / "imgs")
+    assert json.loads((work / "run" / "config.json").read_text())["data"] == folder
+    elsewhere = work.parent
+    evaluated = cli("evaluate", "lenet5", "--checkpoint", str(work / "run"), "--format", "json", cwd=elsewhere)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["examples"] == 64  # the t10k split of that folder
+    resumed = cli("train", "lenet5", "--resume", str(work / "run"), "--epochs", "2", "--data", folder, cwd=elsewhere)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len((work / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_resumed_run_takes_the_same_folder_written_relative(idx_folder):
+    work = idx_folder
+    train = cli("train", "lenet5", "--data", "imgs", "--epochs", "1", "--batch-size", "64", "--out", "run",
+                "--device", "cpu", cwd=work)  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    resumed = cli("train", "lenet5", "--resume", "run", "--epochs", "2", "--data", "./imgs", cwd=work)
+    assert resumed.returncode == 0, resumed.stderr
