@@ -343,7 +343,12 @@ def train_cmd(
         from .render.progress import stderr_console
 
         console = stderr_console()
-    result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
+    try:
+        result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
+    except KeyboardInterrupt:  # Ctrl-C before the first step, where the loop would save and say so
+        if worker.speaks():
+            sys.stderr.write("stopped before training began: nothing was saved\n")
+        raise typer.Exit(130) from None
     if format is RunFormat.json and worker.rank0():  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip

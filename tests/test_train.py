@@ -96,6 +96,18 @@ def test_each_epochs_row_shows_the_rate_it_trained_at(tmp_path, scheduler, facto
     assert [row["lr"] for row in result.history] == pytest.approx([0.01 * f for f in factors])
 
 
+def test_more_outputs_than_classes_trains_with_a_warning():
+    from cnnctl.train.loop import unused_outputs
+
+    ten = [str(i) for i in range(10)]
+    graph = cnnctl.load_text("input: 8x8x1\nlayers: [fc 20]")
+    assert unused_outputs(graph, ten) == (
+        "warning: the network has 20 outputs for 10 classes: outputs 10 to 19 are never a target "
+        "(make the last layer `fc 10` to fit this data)"
+    )
+    assert unused_outputs(cnnctl.load_text("input: 8x8x1\nlayers: [fc 10]"), ten) is None
+
+
 def test_a_diverging_loss_stops_with_a_hint(tmp_path):
     with pytest.raises(CnnctlError) as info:
         run(tmp_path, optimizer="sgd", lr=1e9)

@@ -196,6 +196,18 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
         )
 
 
+def unused_outputs(graph: Graph, classes: list[str]) -> str | None:
+    """A note when the network scores more classes than the data has: it trains (the extra
+    scores are only pushed down), but it is usually a network written for other data."""
+    outputs, n = graph.output_shape[0], len(classes)
+    if outputs <= n:
+        return None
+    return (
+        f"warning: the network has {outputs:,} outputs for {n:,} classes: outputs {n} to {outputs - 1} are never "
+        f"a target (make the last layer `fc {n}` to fit this data)"
+    )
+
+
 def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
     """Steps left in an epoch from `position` (images of its order already used).
 
@@ -275,6 +287,8 @@ class _Run:
         apply_backend_flags(self.fast)
         self.model = to_torch(graph, logits=True)
         notes = list(self.fast.notes)
+        if note := unused_outputs(graph, data.classes):
+            notes.append(note)
         if config.sync_bn:
             notes.append(self._sync_batch_norm(device))
         self.model = self.model.to(device, memory_format=torch.channels_last)
