@@ -436,8 +436,10 @@ class _Builder:
                 v = lookup_value(n, m.start())
                 try:
                     return parse_int(v, minimum=-(2**31))
-                except ArgValueError:
-                    raise ExprError(f"`{n}` is `{v}`, not a number") from None
+                except ArgValueError as exc:
+                    reason = f"too large (at most {2**31 - 1:,})" if "large" in str(exc) else "not a whole number"
+                    shown = v if len(v) <= 24 else v[:21] + "..."
+                    raise ExprError(f"`{n}` is `{shown}`, {reason}") from None
 
             try:
                 return str(evaluate(expr, number))
