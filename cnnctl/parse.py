@@ -238,8 +238,10 @@ class _Parser:
                 self.problem(f"block `{name}` must be a list of layers or a mapping with `args:` and `layers:`", loc)
         out = {}
         for name, (body_node, loc) in bodies.items():
+            before = len(self.problems)
             body = self.sequence(body_node, f"block `{name}`")
-            if not body and isinstance(body_node, yaml.SequenceNode):
+            # An empty list; not one whose every layer was refused (each already has its message)
+            if not body and isinstance(body_node, yaml.SequenceNode) and len(self.problems) == before:
                 self.problem(f"block `{name}` has no layers", loc)
             out[name] = BlockDef(name, self.block_params[name], body, loc)
         return out

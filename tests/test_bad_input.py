@@ -155,6 +155,14 @@ def test_a_folder_named_like_a_bundled_network_does_not_hide_it(tmp_path, monkey
         resolve("resnet18/")
 
 
+def test_a_block_whose_only_layer_is_wrong_gets_that_one_message(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 8x8x3\nblocks:\n  b:\n    layers:\n      - conv f=3 n=4 zz=1\nlayers:\n  - b\n")
+    result = run_cli("validate", str(net))
+    assert result.returncode == 2 and "`conv` has no argument `zz`" in result.stderr
+    assert "has no layers" not in result.stderr and result.stderr.count("error:") == 1
+
+
 def test_cli_mistake_subprocess():
     """The same through a real process: one message, exit 2, nothing else."""
     result = run_cli("summarize", "nosuchfile.yaml")
