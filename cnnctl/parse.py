@@ -247,22 +247,28 @@ class _Parser:
         return out
 
     def block_params_node(self, node: yaml.Node, block: str) -> dict[str, Value | None]:
-        """`args: n s=1` (bare names are required) or `args: {n: null, s: 1}`."""
+        """`args: n s=1` (bare names are required), `args: [n, s=1]` or `args: {n: null, s: 1}`."""
         params: dict[str, Value | None] = {}
         entries: list[tuple[str, Value | None, Loc]] = []
-        if isinstance(node, yaml.ScalarNode):
-            base = self.text_loc(node)
-            for token, offset in tokenize(node.value):
-                key, eq, val = token.partition("=")
-                loc = base.shifted(offset)
-                entries.append((key, Value(val, loc.shifted(len(key) + 1)) if eq else None, loc))
+        words = [node] if isinstance(node, yaml.ScalarNode) else None
+        if isinstance(node, yaml.SequenceNode) and all(isinstance(n, yaml.ScalarNode) for n in node.value):
+            words = node.value
+        if words is not None:
+            for word in words:
+                base = self.text_loc(word)
+                for token, offset in tokenize(word.value):
+                    key, eq, val = token.partition("=")
+                    loc = base.shifted(offset)
+                    entries.append((key, Value(val, loc.shifted(len(key) + 1)) if eq else None, loc))
         elif isinstance(node, yaml.MappingNode):
             for key, kn, vn in self.pairs(node):
                 v = self.scalar(vn, f"the default of `{key}`")
                 required = v is None or v.text in ("", "~", "null", "required")
                 entries.append((key, None if required else v, self.loc(kn)))
         else:
-            self.problem(f"`args` of block `{block}` must be a string like `n s=1` or a mapping", self.loc(node))
+            self.problem(
+                f"`args` of block `{block}` must be a string like `n s=1`, a list of them or a mapping", self.loc(node)
+            )
         for key, default, loc in entries:
             if not NAME_RE.match(key) or key in REFERENCE_KEYS:
                 self.problem(f"`{key}` cannot be an argument name of block `{block}`", loc)

@@ -117,6 +117,7 @@ def test_unknown_argument_is_an_error_with_hint():
 BLOCK_FORMS = {
     "string": "args: n s=1",
     "mapping": "args: {n: null, s: 1}",
+    "list": "args: [n, s=1]",
 }
 
 
