@@ -340,9 +340,8 @@ class _Builder:
             raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
         if len(self.nodes) >= MAX_NODES:
             where = self.outer_repeat.loc if self.outer_repeat else loc
-            raise LimitError.at(
-                f"the network expands to more than {MAX_NODES:,} layers", where, hint="check the counts of `repeat`"
-            )
+            hint = "check the counts of `repeat`" if self.outer_repeat else "blocks using blocks multiply their layers"
+            raise LimitError.at(f"the network expands to more than {MAX_NODES:,} layers", where, hint=hint)
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
         node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)
