@@ -345,9 +345,9 @@ def train_cmd(
         console = stderr_console()
     try:
         result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    except KeyboardInterrupt:  # Ctrl-C before the first step, where the loop would save and say so
+    except KeyboardInterrupt:  # Ctrl-C before the loop could catch it, or a second one: stop now
         if worker.speaks():
-            sys.stderr.write("stopped before training began: nothing was saved\n")
+            sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")
         raise typer.Exit(130) from None
     if format is RunFormat.json and worker.rank0():  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,

@@ -176,6 +176,16 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
     assert load_checkpoint(out)["epoch"] >= 1 and "Traceback" not in stderr
 
 
+def test_the_resume_line_repeats_the_launch_options():
+    from cnnctl.train.launch import LaunchOptions
+
+    assert LaunchOptions(2).command_line() == "--nproc-per-node 2"
+    several = LaunchOptions(4, nnodes=2, node_rank=1, rdzv_endpoint="10.0.0.1:29400", max_restarts=1)
+    assert several.command_line() == (
+        "--nproc-per-node 4 --nnodes 2 --node-rank 1 --rdzv-endpoint 10.0.0.1:29400 --max-restarts 1"
+    )
+
+
 def test_the_worker_that_failed_is_named_not_one_that_only_lost_its_peers():
     from types import SimpleNamespace as Failure
 

@@ -108,6 +108,34 @@ def test_more_outputs_than_classes_trains_with_a_warning():
     assert unused_outputs(cnnctl.load_text("input: 8x8x1\nlayers: [fc 10]"), ten) is None
 
 
+def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
+    from cnnctl.train.loop import _StopFlag
+
+    stop = _StopFlag()
+    stop._handle(signal.SIGINT, None)  # the first: finish the step, save, stop
+    assert stop.set
+    written = []
+    with pytest.raises(KeyboardInterrupt), stop.saving():
+        stop._handle(signal.SIGINT, None)  # the second, mid-write: held back...
+        written.append("last.pt")  # ...so the write completes
+    assert written == ["last.pt"]
+    with pytest.raises(KeyboardInterrupt):  # outside a write it stops at once
+        stop._handle(signal.SIGINT, None)
+
+
+def test_a_run_written_before_data_folders_were_absolute_still_resumes(tmp_path, monkeypatch):
+    from cnnctl.train.loop import resumed_config
+
+    result = run(tmp_path)
+    state = torch.load(result.run_dir / "last.pt", weights_only=True)
+    state["config"]["data"] = "imgs"  # as older checkpoints kept a folder: as written
+    torch.save(state, result.run_dir / "last.pt")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    config = resumed_config(str(result.run_dir), {"data": "imgs", "epochs": 3})
+    assert config.data == str((tmp_path / "imgs").resolve()) and config.epochs == 3
+
+
 def test_a_diverging_loss_stops_with_a_hint(tmp_path):
     with pytest.raises(CnnctlError) as info:
         run(tmp_path, optimizer="sgd", lr=1e9)

@@ -40,6 +40,17 @@ class LaunchOptions:
     rdzv_timeout: int = 300  # seconds to wait for every node to join
     max_restarts: int = 0
 
+    def command_line(self) -> str:
+        """These options as `cnnctl train` takes them (for a line to copy)."""
+        words = [f"--nproc-per-node {self.nproc_per_node}"]
+        if self.nnodes > 1:
+            words.append(f"--nnodes {self.nnodes}")
+            words += [f"--node-rank {self.node_rank}"] if self.node_rank is not None else []
+            words.append(f"--rdzv-endpoint {self.rdzv_endpoint}")
+        if self.max_restarts:
+            words.append(f"--max-restarts {self.max_restarts}")
+        return " ".join(words)
+
     def torchrun_args(self, worker_args: list[str]) -> list[str]:
         args = ["--nproc-per-node", str(self.nproc_per_node), "--max-restarts", str(self.max_restarts)]
         args += ["--monitor-interval", "0.5"]  # notice a failed worker within half a second
@@ -208,9 +219,10 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
         run_dir = Path(resume).parent if resume and resume.endswith(".pt") else Path(resume or config.out)
         arch = worker_args[1]  # ["train", ARCH, ...]
         if (run_dir / "last.pt").is_file():
+            again = options.command_line()
             sys.stderr.write(
-                f"stopped by SIGTERM: the workers left at once; {run_dir / 'last.pt'} holds the last finished epoch\n"
-                f"resume with: cnnctl train {arch} --resume {run_dir} --nproc-per-node {options.nproc_per_node}\n"
+                f"stopped by SIGTERM: the workers left at once; {run_dir / 'last.pt'} keeps the last checkpoint\n"
+                f"resume with: cnnctl train {arch} --resume {run_dir} {again}\n"
             )
         else:
             sys.stderr.write("stopped by SIGTERM before the first epoch ended: there is no checkpoint to resume\n")

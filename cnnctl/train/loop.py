@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,6 +90,8 @@ class _StopFlag:
 
     def __init__(self, exit_on_sigterm: bool = False) -> None:
         self.set = False
+        self.busy = False  # a checkpoint is being written
+        self.pending = False  # a second Ctrl-C came while it was
         self.signum = signal.SIGINT  # what stopped the run: the exit status is 128 + its number
         self.exit_on_sigterm = exit_on_sigterm
         self.previous: dict[int, Any] = {}
@@ -102,10 +105,26 @@ class _StopFlag:
     def _handle(self, signum, frame) -> None:
         if signum == signal.SIGTERM and self.exit_on_sigterm:
             raise SystemExit(128 + signum)  # unwinds through the atomic writes, which clean up
-        if self.set:  # a second Ctrl-C: stop now
+        if self.set:  # a second Ctrl-C: stop now, but not in the middle of writing a checkpoint
+            if self.busy:
+                self.pending = True
+                return
             raise KeyboardInterrupt
         self.set = True
         self.signum = signum
+
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """A second Ctrl-C waits for the file being written: torch.save broken off mid-way
+        raises its own error, and the file would be lost anyway."""
+        self.busy = True
+        try:
+            yield
+        finally:
+            self.busy = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
     @property
     def status(self) -> int:
@@ -310,6 +329,7 @@ class _Run:
         check_batch(len(self.train_set), config.batch_size, world.size, graph)
 
         self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
+        self.stop = _StopFlag()  # run() installs the one the signals reach
         if state is not None:
             self._restore(state, resume)
         else:
@@ -384,6 +404,10 @@ class _Run:
         """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes)."""
         if not self.world.leader:
             return
+        with self.stop.saving():
+            self._save(name, epoch, position, stats)
+
+    def _save(self, name: str, epoch: int, position: int, stats: EpochStats) -> None:
         save_checkpoint(
             self.run_dir / name,
             {
@@ -415,6 +439,7 @@ class _Run:
         fault = _test_fault(world)
         steps_done = 0
         with _StopFlag(exit_on_sigterm=world.under_launcher) as stop:
+            self.stop = stop
             for epoch in range(self.epoch, config.epochs):
                 self.step_model.train()
                 perm = order(len(self.train_set), config.seed, epoch).to(self.train_set.index_device)
@@ -487,7 +512,8 @@ class _Run:
         if improved:
             self.checkpoint("best.pt", epoch + 1, 0, self.stats)
         if self.world.leader:  # after the checkpoint: a restart never repeats a row
-            write_metrics(self.run_dir / "metrics.jsonl", self.history)
+            with self.stop.saving():
+                write_metrics(self.run_dir / "metrics.jsonl", self.history)
         self.display.end_epoch(row, improved)
 
     def _validate(self) -> EpochStats:
@@ -551,7 +577,8 @@ def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
     The rest would not take effect (the optimizer's state carries the learning rate) or
     would break the replay (batch size, seed and data decide each epoch's batches).
     """
-    saved = load_checkpoint(resume)["config"]
+    # Folders absolute on both sides; checkpoints written before runs stored them so hold them as given.
+    saved = absolute_data_paths(load_checkpoint(resume)["config"])
     config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     for name, value in absolute_data_paths(overrides).items():  # `--data ./imgs` is the folder the run has
         current = config.learning_rate if name == "lr" else getattr(config, name)
