@@ -155,6 +155,13 @@ class _Parser:
         self.problem(f"{what} must be a single value, not a {_node_word(node)}", self.loc(node))
         return None
 
+    def text_of(self, top: dict, key: str) -> str | None:
+        """A top-level text (`name:`, `description:`); a list or mapping there is a problem."""
+        if key not in top:
+            return None
+        value = self.scalar(top[key][1], f"`{key}`")
+        return value.text if value else None
+
     def names(self, node: yaml.Node, what: str) -> tuple[Value, ...]:
         """`a,b` or `[a, b]`: references by id."""
         if isinstance(node, yaml.SequenceNode):
@@ -182,8 +189,7 @@ class _Parser:
 
         if "version" in top and (v := self.scalar(top["version"][1], "`version`")) and v.text != "1":
             self.problem(f"unsupported notation version `{v.text}`", v.loc, "this cnnctl reads `version: 1`")
-        name = _scalar_text(top.get("name"))
-        description = _scalar_text(top.get("description"))
+        name, description = (self.text_of(top, key) for key in ("name", "description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train = self.arg_values(top["train"][1], "train") if "train" in top else {}
 
@@ -630,13 +636,6 @@ def _split_names(v: Value) -> tuple[Value, ...]:
             out.append(Value(part.strip(), v.loc.shifted(offset + len(part) - len(part.lstrip()))))
         offset += len(part) + 1
     return tuple(out)
-
-
-def _scalar_text(entry) -> str | None:
-    if entry is None:
-        return None
-    node = entry[1]
-    return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def _node_word(node: yaml.Node) -> str:
