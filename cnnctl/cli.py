@@ -21,6 +21,7 @@ from .render.views import (
     catalog_table,
     flops_json,
     flops_table,
+    problem_json,
     summary_json,
     summary_table,
     validate_lines,
@@ -173,10 +174,19 @@ def validate_cmd(
                     "params": graph.params,
                     "mults": graph.mults,
                     "problems": [w.format("warning") for w in graph.warnings],
+                    "details": [problem_json(w, "warning") for w in graph.warnings],
                 }
             )
         except CnnctlError as exc:
-            results.append({"file": arch, "ok": False, "problems": [p.format() for p in exc.problems]})
+            problems = exc.problems
+            results.append(
+                {
+                    "file": arch,
+                    "ok": False,
+                    "problems": [p.format() for p in problems],
+                    "details": [problem_json(p) for p in problems],
+                }
+            )
     bad = [r for r in results if not r["ok"]]
     if format is Format.json:
         _print_json({"ok": not bad, "files": results})

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -90,3 +91,14 @@ def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
     # conv f=3 n=2 on 8x8x1: 6x6x2 out, (3*3*1)*2 + 2 = 20 params, (6*6*2)*(3*3*1) = 648 mults.
     assert [(r["Status"], r["Params"], r["Mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
     assert "did you mean `relu`" in rows[1]["Problems"]
+
+
+def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2 act=rleu\n")
+    done = cli("validate", str(bad), "--format", "json")
+    assert done.returncode == 2
+    (detail,) = json.loads(done.stdout)["files"][0]["details"]
+    # `rleu` starts at column 22 of line 3: "  - conv f=3 n=2 act=" is 21 characters.
+    assert (detail["severity"], detail["file"], detail["line"], detail["column"]) == ("error", str(bad), 3, 22)
+    assert detail["layer"] == "conv1" and detail["hint"] == "did you mean `relu`?"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import printable
+from ..errors import Problem, printable
 from ..report import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..shapes import format_shape
 from .numbers import both, exact, plural, share, short, size
@@ -148,6 +148,22 @@ def catalog_table(entries: list[dict]) -> Table:
         Column("Description", wrap=True),
     ]
     return Table("Bundled architectures (use by name: cnnctl summarize NAME)", columns, rows)
+
+
+def problem_json(problem: Problem, severity: str = "error") -> dict:
+    """One problem for scripts and editors: its parts as fields (line and column 1-based,
+    None where unknown), and the text as cnnctl prints it."""
+    loc = problem.loc
+    return {
+        "severity": severity,
+        "file": loc.file if loc else None,
+        "line": loc.line if loc and loc.line > 0 else None,
+        "column": loc.col if loc and loc.col > 0 else None,
+        "layer": problem.layer,
+        "message": printable(problem.message),
+        "hint": printable(problem.hint) if problem.hint else None,
+        "text": problem.format(severity),
+    }
 
 
 def validate_lines(result: dict) -> list[str]:
