@@ -21,7 +21,7 @@ from .errors import CnnctlError, Loc, Problem, ShapeError, did_you_mean
 from .expr import ExprError, evaluate
 from .graph import INPUT, Graph, Node
 from .layers import KINDS, Args, LayerKind
-from .layers.args import ArgValueError, parse_int
+from .layers.args import MAX_INT, ArgValueError, TooLarge, parse_int
 from .shapes import Shape, format_shape
 from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 
@@ -436,7 +436,7 @@ class _Builder:
                 try:
                     return parse_int(v, minimum=-(2**31))
                 except ArgValueError as exc:
-                    reason = f"too large (at most {2**31 - 1:,})" if "large" in str(exc) else "not a whole number"
+                    reason = f"too large (at most {MAX_INT:,})" if isinstance(exc, TooLarge) else "not a whole number"
                     shown = v if len(v) <= 24 else v[:21] + "..."
                     raise ExprError(f"`{n}` is `{shown}`, {reason}") from None
 

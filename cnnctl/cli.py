@@ -15,7 +15,7 @@ from . import __version__, worker
 from .api import load
 from .build import parse_volume
 from .catalog import bundled
-from .errors import CnnctlError, RunFailed
+from .errors import INTERRUPTED, CnnctlError, RunFailed
 from .render.table import Table, show
 from .render.views import (
     catalog_table,
@@ -80,7 +80,8 @@ def _output(format: Format, data: Callable[[], object], tables: Callable[[], lis
     """JSON for scripts; else the tables in the chosen text format, after the graph's warnings.
 
     Several tables are separated by a blank line (in Markdown, the line that ends a table);
-    CSV writes one table, the first that CSV keeps (a CSV stream has one header).
+    CSV writes the first table only (a CSV stream has one header; the first carries the
+    others' values in csv-only columns where they matter, as evaluate's confusion matrix).
     """
     if format is Format.json:
         _print_json(data())
@@ -89,7 +90,7 @@ def _output(format: Format, data: Callable[[], object], tables: Callable[[], lis
         _warn(graph)
     shown = tables()
     if format is Format.csv:
-        shown = [t for t in shown if t.csv][:1]
+        shown = shown[:1]
     for i, table in enumerate(shown):
         if i:
             sys.stdout.write("\n")
@@ -358,7 +359,7 @@ def train_cmd(
     except KeyboardInterrupt:  # Ctrl-C before the loop could catch it, or a second one: stop now
         if worker.speaks():
             sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
     if format is RunFormat.json and worker.rank0():  # one document, from rank 0
         _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
                      "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip

@@ -78,6 +78,7 @@ class RunFailed(Exception):
 
 
 LOST_PEERS = 3  # a worker's exit code: it stopped because its peers went away
+INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
 
 
 class ShapeError(Exception):

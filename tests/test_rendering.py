@@ -131,9 +131,9 @@ def test_bench_with_a_nan_peak_is_valid_json(capsys):
 
 
 def evaluation(loss: float = 0.25) -> SimpleNamespace:
-    # float32 per-class values, as torch computes them; the renderers use the exact counts
+    # per-class accuracy as cnnctl.train.evaluate computes it: correct / examples from the counts
     return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
-                           per_class=[0.970588207244873, 0.5, float("nan")],
+                           per_class=[33 / 34, 1 / 2, None],
                            confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]])  # fmt: skip
 
 

@@ -16,9 +16,10 @@ torch = pytest.importorskip("torch")
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
 from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.errors import INTERRUPTED  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig, resolve_config  # noqa: E402
-from cnnctl.train.loop import INTERRUPTED, train  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_NET = """\
@@ -211,6 +212,8 @@ def test_train_evaluate_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == report["examples"]
+    exact = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(report["confusion"])]
+    assert report["per_class_accuracy"] == exact  # from the integer counts, not float32
     best = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
     assert report["accuracy"] == pytest.approx(best)  # the same split and weights as the run's last epoch
     wrong = cli("evaluate", "alexnet", "--checkpoint", str(out))

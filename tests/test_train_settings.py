@@ -12,7 +12,7 @@ import pytest
 import cnnctl
 from cnnctl import CnnctlError
 from cnnctl.cli import main
-from cnnctl.train.config import DATASET_NAMES, MAX_SEED, absolute_data_paths, resolve_config
+from cnnctl.train.config import MAX_SEED, absolute_data_paths, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,13 +156,6 @@ def test_validate_with_a_train_section_does_not_import_torch(tmp_path):
 
 
 # -- data folders ----------------------------------------------------------------------------
-
-
-def test_the_data_set_names_match_cnnctl_data():
-    pytest.importorskip("torch")
-    from cnnctl.data import _SYNONYMS, KNOWN
-
-    assert set(KNOWN) | set(_SYNONYMS) == DATASET_NAMES
 
 
 def test_data_folders_are_made_absolute_and_names_are_not(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ written in `notes`. Specs: ``shapes`` (synthetic, generated here), ``mnist``,
 ``fashion-mnist``, ``cifar10`` (read from `data_root()`, downloaded when missing), or a
 folder (IDX files, or one subfolder of PNG/JPEG images per class).
 
-This package imports torch; nothing in cnnctl's analysis path imports it.
+Its modules import torch; this file does not, so the training settings (pure Python) can
+ask which names are data sets: nothing in cnnctl's analysis path imports torch.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError, did_you_mean
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["KNOWN", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
 
@@ -55,6 +58,16 @@ _SYNONYMS = {
     "cifar-10": "cifar10",
     "cifar_10": "cifar10",
 }
+
+
+def is_data_set_name(name: str) -> bool:
+    """`mnist`, `CIFAR-10`...: a data set cnnctl knows by name (or a synonym of one)."""
+    return _SYNONYMS.get(name.lower(), name.lower()) in KNOWN
+
+
+def looks_like_path(name: str) -> bool:
+    """`./mnist`, `data/x`, `~/imgs`: a folder, even where a data set has that name."""
+    return any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~"))
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -103,8 +116,7 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
     name = str(spec).strip()
     key = _SYNONYMS.get(name.lower(), name.lower())
     # A known name wins over a folder of that name in the working directory: `./mnist` is the folder.
-    looks_like_path = any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~"))
-    if key in KNOWN and not looks_like_path:
+    if key in KNOWN and not looks_like_path(name):
         if key == "shapes":
             from .shapes import load_shapes
 
@@ -128,7 +140,7 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
                 f"`{name}` is a file, not a folder of data",
                 hint="give a folder with IDX files or one subfolder of images per class",
             )
-        elif looks_like_path:
+        elif looks_like_path(name):
             raise CnnctlError.at(f"no folder `{name}`", hint=f"the data sets by name are {', '.join(KNOWN)}")
         else:
             close = did_you_mean(name, KNOWN, _SYNONYMS)

@@ -20,17 +20,21 @@ class ArgValueError(ValueError):
     """A written value that does not fit its type; the message says what was expected."""
 
 
+class TooLarge(ArgValueError):
+    """A whole number above MAX_INT."""
+
+
 def parse_int(text: str, minimum: int = 1) -> int:
     text = str(text).strip()
     if not (text.lstrip("+-").isdigit() and text.isascii()):
         raise ArgValueError(f"expected a whole number, got `{text}`")
     if len(text.lstrip("+-")) > 12:
-        raise ArgValueError(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
+        raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
     value = int(text)
     if value < minimum:
         raise ArgValueError(f"must be at least {minimum}, got {value}")
     if value > MAX_INT:
-        raise ArgValueError(f"{value:,} is too large (at most {MAX_INT:,})")
+        raise TooLarge(f"{value:,} is too large (at most {MAX_INT:,})")
     return value
 
 

@@ -14,6 +14,11 @@ from .numbers import exact, loss, plural
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
 
+def resume_line(source: str, run_dir, options: str = "") -> str:
+    """The command that continues a run: `source` is the ARCH as the user gave it."""
+    return f"resume with: cnnctl train {source} --resume {run_dir}" + (f" {options}" if options else "")
+
+
 class TrainDisplay:
     def __init__(self, console, config, device, data, run_dir, resumed: bool, world: int = 1):
         from rich.console import Console
@@ -104,7 +109,7 @@ class TrainDisplay:
     def interrupted(self, run_dir, arch: str) -> None:
         self._stop_bar()
         self.line(f"stopped: checkpoint saved to {run_dir / 'last.pt'}")
-        self.line(f"resume with: cnnctl train {arch} --resume {run_dir}")
+        self.line(resume_line(arch, run_dir))
 
     def finish(self, history: list[dict], best: float) -> None:
         self._stop_bar()

@@ -63,24 +63,12 @@ def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
 
 
 class Table:
-    """Title, columns, rows of raw values, and lines printed under the table (not in CSV).
+    """Title, columns, rows of raw values, and lines printed under the table (not in CSV)."""
 
-    `csv=False`: a table CSV leaves out, because another one carries its values in
-    csv-only columns (a CSV stream holds one table: one header, then rows).
-    """
+    __slots__ = ("title", "columns", "rows", "notes")
 
-    __slots__ = ("title", "columns", "rows", "notes", "csv")
-
-    def __init__(
-        self,
-        title: str,
-        columns: list[Column],
-        rows: list[list[Any]],
-        notes: list[str] | None = None,
-        *,
-        csv: bool = True,
-    ):
-        self.title, self.columns, self.rows, self.notes, self.csv = title, columns, rows, notes or [], csv
+    def __init__(self, title: str, columns: list[Column], rows: list[list[Any]], notes: list[str] | None = None):
+        self.title, self.columns, self.rows, self.notes = title, columns, rows, notes or []
 
 
 def clean(text: str) -> str:

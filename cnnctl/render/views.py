@@ -219,12 +219,6 @@ def _percent(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.2%}"  # None: a class with no examples
 
 
-def _per_class(e) -> list[float | None]:
-    """Each true class's accuracy from the confusion counts: correct / examples, exactly
-    (`0.9705882352941176`, not float32's `0.970588207244873`); None for a class with no examples."""
-    return [row[i] / sum(row) if sum(row) else None for i, row in enumerate(e.confusion)]
-
-
 def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
@@ -239,21 +233,19 @@ def evaluation_tables(e) -> list[Table]:
             num("accuracy", _percent),
             *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
         ],
-        [[name, sum(row), acc, *row] for name, row, acc in zip(e.classes, e.confusion, _per_class(e), strict=True)],
+        [[name, sum(row), acc, *row] for name, row, acc in zip(e.classes, e.confusion, e.per_class, strict=True)],
     )
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
         [Column("true"), *(num(name[:8], exact) for name in e.classes)],
         [[name, *row] for name, row in zip(e.classes, e.confusion, strict=True)],
-        csv=False,
     )
     return [per_class, confusion]
 
 
 def evaluation_json(e) -> dict:
-    per_class = _per_class(e)
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
-            "per_class_accuracy": per_class, "confusion": e.confusion}  # fmt: skip
+            "per_class_accuracy": e.per_class, "confusion": e.confusion}  # fmt: skip
 
 
 def prediction_table(results: list[tuple[str, list[tuple[str, float]]]]) -> Table:
@@ -269,14 +261,13 @@ def prediction_json(results) -> list[dict]:
 def bench_table(result) -> Table:
     rows = []
     for t in result.timings:
-        mfu = t.tflops / result.peak_tflops if result.peak_tflops else None
         rows.append([t.model, t.mode, t.batch, t.images_per_second, 1e3 * t.percentile(50), 1e3 * t.percentile(90),
-                     1e3 * t.percentile(99), t.tflops, mfu])  # fmt: skip
+                     1e3 * t.percentile(99), t.tflops, _mfu(t, result)])  # fmt: skip
     ms = "{:.2f}".format
     columns = [
         Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format), num("p50 ms", ms),
         num("p90 ms", ms), num("p99 ms", ms), num("TFLOP/s", "{:.3f}".format),
-        num("MFU", lambda v: "-" if v is None else f"{v:.1%}"),
+        num("MFU", share),
     ]  # fmt: skip
     notes = list(result.notes)
     by_mode = {}
@@ -290,6 +281,11 @@ def bench_table(result) -> Table:
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
 
+def _mfu(timing, result) -> float | None:
+    """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
+    return timing.tflops / result.peak_tflops if result.peak_tflops else None
+
+
 def bench_json(result) -> dict:
     return {
         "device": result.device,
@@ -298,7 +294,7 @@ def bench_json(result) -> dict:
         "timings": [
             {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
              "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
-             "mfu": t.tflops / result.peak_tflops if result.peak_tflops else None}
+             "mfu": _mfu(t, result)}
             for t in result.timings
         ],
     }  # fmt: skip

@@ -37,6 +37,22 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """The file a checkpoint argument means: a run folder means its `last.pt`."""
+    path = Path(path)
+    return path / "last.pt" if path.is_dir() else path
+
+
+def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
+    """`the checkpoint is damaged: ...`, at its file, with what to do instead."""
+    instead = (
+        "use the run's other checkpoint (last.pt or best.pt), or train again"
+        if purpose == EVALUATE
+        else "resume from the run's other checkpoint (last.pt or best.pt), or start a new run"
+    )
+    return CnnctlError.at(f"the checkpoint is damaged: {what}", Loc(str(checkpoint_file(path))), hint=instead)
+
+
 def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
     """A checkpoint written by cnnctl; a run folder means its `last.pt`.
 
@@ -44,9 +60,7 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
     EVALUATE: the weights and the data settings): a damaged file is one CnnctlError naming
     what is missing or wrong, never a KeyError later.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "last.pt"
+    path = checkpoint_file(path)
     if not path.is_file():
         if path.name == "last.pt" and (path.parent / "config.json").is_file():
             raise CnnctlError.at(
@@ -169,13 +183,7 @@ def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) ->
     if isinstance(state.get("config"), dict):
         problems += saved_config_problems(state["config"], RESUME_SETTINGS if purpose == RESUME else ("data",))
     if problems:
-        raise CnnctlError.at(
-            f"the checkpoint is damaged: {'; '.join(problems)}",
-            Loc(str(path)),
-            hint="use the run's other checkpoint (last.pt or best.pt), or train again"
-            if purpose == EVALUATE
-            else "resume from the run's other checkpoint (last.pt or best.pt), or start a new run",
-        )
+        raise damaged("; ".join(problems), path, purpose)
 
 
 def network_record(graph) -> dict[str, Any]:
@@ -276,8 +284,4 @@ def check_optimizer_fits(model: torch.nn.Module, saved: dict[str, Any], path: st
                 shape, own = ("x".join(map(str, t.shape)) for t in (value, param))
                 wrong = f"its `{name}` for parameter {index} is {shape}, the parameter {own}"
     if wrong:
-        raise CnnctlError.at(
-            f"the checkpoint is damaged: its optimizer state does not fit its weights ({wrong})",
-            Loc(str(Path(path) / "last.pt" if Path(path).is_dir() else path)),
-            hint="resume from the run's other checkpoint (last.pt or best.pt), or start a new run",
-        )
+        raise damaged(f"its optimizer state does not fit its weights ({wrong})", path)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..data import is_data_set_name, looks_like_path
 from ..errors import CnnctlError, Problem, did_you_mean
 from ..layers.args import MAX_INT, ArgValueError, parse_bool, parse_float, parse_int
 
@@ -21,12 +22,6 @@ SCHEDULERS = ("none", "step", "cosine")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
-# The data sets cnnctl.data knows by name, with their synonyms (tests/test_train_settings.py
-# checks they match). Anything else is a folder; it is stored absolute when a run starts.
-DATASET_NAMES = frozenset(
-    ("shapes", "mnist", "fashion-mnist", "cifar10", "fashion_mnist", "fashionmnist", "fmnist", "cifar")
-    + ("cifar-10", "cifar_10")
-)
 # Settings a resumed run needs from its checkpoint to replay its batches; the rest have defaults.
 RESUME_SETTINGS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "seed",
@@ -197,10 +192,9 @@ def absolute_data_paths(settings: dict[str, Any]) -> dict[str, Any]:
     data = out.get("data")
     if isinstance(data, str) and data.strip():
         name = data.strip()
-        looks_like_path = any(sep in name for sep in ("/", os.sep)) or name.startswith((".", "~"))
         # a known name is a data set even where a folder has that name (`./mnist` is the folder);
         # a bare word that is no folder stays as written, for the "did you mean" of cnnctl.data
-        if looks_like_path or (name.lower() not in DATASET_NAMES and os.path.isdir(os.path.expanduser(name))):
+        if looks_like_path(name) or (not is_data_set_name(name) and os.path.isdir(os.path.expanduser(name))):
             out["data"] = os.path.realpath(os.path.expanduser(name))
     return out
 
@@ -208,8 +202,6 @@ def absolute_data_paths(settings: dict[str, Any]) -> dict[str, Any]:
 def saved_config_problems(saved: Any, required: Iterable[str]) -> list[str]:
     """What is missing or wrong in the settings a checkpoint keeps, in words ([] when fine).
     Keys that are no setting are left alone: `resumed_config` ignores them."""
-    if not isinstance(saved, dict):
-        return ["its settings (`config`) are not a mapping"]
     problems = [f"its settings have no `{name}`" for name in required if name not in saved]
     for name, value in saved.items():
         if name in CHECKS:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import torch
 
 from ..errors import CnnctlError
+from .config import DEVICES
 
 
 def available() -> list[str]:
@@ -46,7 +47,7 @@ def resolve_device(name: str) -> torch.device:
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
             raise CnnctlError.at(f"--device {name}: there is no such GPU", hint=f"available: {here}")
         return torch.device(word)
-    raise CnnctlError.at(f"--device `{name}` is not a device", hint="one of auto, cpu, cuda, cuda:N, mps")
+    raise CnnctlError.at(f"--device `{name}` is not a device", hint=f"one of {DEVICES}")
 
 
 @contextlib.contextmanager

@@ -9,8 +9,9 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
+from ..render.numbers import plural
 from .batches import Batches
-from .checkpoint import EVALUATE, load_checkpoint, load_weights
+from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights
 from .device import resolve_device
 from .loop import check_classes, evaluate_batches
 
@@ -20,7 +21,7 @@ class Evaluation:
     loss: float
     accuracy: float
     classes: list[str]
-    per_class: list[float]  # accuracy per true class (nan for a class with no examples)
+    per_class: list[float | None]  # accuracy per true class, exactly; None for a class with no examples
     confusion: list[list[int]]  # [true][predicted] counts
     examples: int
 
@@ -38,13 +39,8 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, comma
     channels = graph.input_shape[2]
     for key in ("mean", "std"):
         if key in state and len(state[key]) != channels:
-            path = Path(checkpoint) / "last.pt" if Path(checkpoint).is_dir() else checkpoint
-            raise CnnctlError.at(
-                f"the checkpoint is damaged: its `{key}` has {len(state[key])} values for a network of "
-                f"{channels} channel{'s' if channels != 1 else ''}",
-                Loc(str(path)),
-                hint="use the run's other checkpoint (last.pt or best.pt), or train again",
-            )
+            what = f"its `{key}` has {len(state[key])} values for a network of {plural(channels, 'channel')}"
+            raise damaged(what, checkpoint, EVALUATE)
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
@@ -79,9 +75,10 @@ def evaluate(
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, split, batch_size, k, confusion)
-    totals = confusion.sum(1)
-    per_class = [float(confusion[i, i] / totals[i]) if totals[i] else float("nan") for i in range(k)]
-    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, confusion.tolist(), stats.seen)
+    counts = confusion.tolist()
+    # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
+    per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
+    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, counts, stats.seen)
 
 
 def predict(

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from .. import worker
-from ..errors import LOST_PEERS, CnnctlError, Problem, RunFailed
+from ..errors import INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed
+from ..render.progress import resume_line
 from .device import resolve_device
 from .world import check_sync_bn
 
-INTERRUPTED = 130
 SHUTDOWN_SECONDS = 120
 
 
@@ -197,7 +197,7 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     any restarted after a failure, agree on the run they belong to.
     """
     from ..data import load_data
-    from .loop import new_run_dir
+    from .loop import new_run_dir, run_folder
 
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
@@ -216,13 +216,13 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     load_data(config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed)
     status = launch(options, [*worker_args, *config_args(config, resume)])
     if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
-        run_dir = Path(resume).parent if resume and resume.endswith(".pt") else Path(resume or config.out)
+        run_dir = run_folder(resume) if resume else Path(config.out)
         arch = worker_args[1]  # ["train", ARCH, ...]
         if (run_dir / "last.pt").is_file():
-            again = options.command_line()
             sys.stderr.write(
                 f"stopped by SIGTERM: the workers left at once; {run_dir / 'last.pt'} keeps the last checkpoint\n"
-                f"resume with: cnnctl train {arch} --resume {run_dir} {again}\n"
+                + resume_line(arch, run_dir, options.command_line())
+                + "\n"
             )
         else:
             sys.stderr.write("stopped by SIGTERM before the first epoch ended: there is no checkpoint to resume\n")

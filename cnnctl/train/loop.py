@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import worker
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import json_safe
@@ -34,7 +35,6 @@ from .fastpath import apply_backend_flags, compiled, decide
 from .world import World, check_sync_bn
 from .world import group as _group
 
-INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 EVAL_BATCH = 512  # validation keeps no activations for backward: larger batches, fewer calls
 
 
@@ -278,7 +278,7 @@ def train(
             hint="cnnctl train --nproc-per-node N chooses the folder itself",
         )
     if world.restarts:  # torchrun restarted the group after a failure: continue from the newest checkpoint
-        folder = _run_folder(resume) if resume else Path(config.out) if config.out else None
+        folder = run_folder(resume) if resume else Path(config.out) if config.out else None
         if folder is not None and (folder / "last.pt").exists():
             resume = str(folder)
     with _group(world, device) as group, memory_guard(device, config.batch_size):
@@ -394,7 +394,7 @@ class _Run:
             self.stats = EpochStats(**state["stats"])
         self.history, self.best = state["history"], state["best"]
         torch.set_rng_state(state["rng"])
-        self.run_dir = _run_folder(resume)
+        self.run_dir = run_folder(resume)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
@@ -438,7 +438,7 @@ class _Run:
         check_every = 25 if self.fast.device.type == "cuda" else 1
         fault = _test_fault(world)
         steps_done = 0
-        with _StopFlag(exit_on_sigterm=world.under_launcher) as stop:
+        with _StopFlag(exit_on_sigterm=worker.under_launcher()) as stop:
             self.stop = stop
             for epoch in range(self.epoch, config.epochs):
                 self.step_model.train()
@@ -528,7 +528,7 @@ class _Run:
         return EpochStats(loss, int(correct), int(seen))
 
 
-def _run_folder(resume: str) -> Path:
+def run_folder(resume: str) -> Path:
     """The run a --resume argument (a run folder, or a checkpoint in one) belongs to."""
     return Path(resume) if Path(resume).is_dir() else Path(resume).parent
 

@@ -18,7 +18,6 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
-from .. import worker
 from ..errors import LOST_PEERS, CnnctlError, RunFailed
 
 # How long a collective may wait for the other workers before it fails. Long enough for a
@@ -56,10 +55,6 @@ class World(NamedTuple):
     def leader(self) -> bool:
         """Rank 0: the one worker that prints and writes."""
         return self.rank == 0
-
-    @property
-    def under_launcher(self) -> bool:
-        return worker.under_launcher()
 
     def device(self, chosen: torch.device) -> torch.device:
         """Each worker on a node takes the GPU of its local rank."""
