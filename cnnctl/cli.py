@@ -475,6 +475,10 @@ def main() -> None:
     except RunFailed as exc:
         sys.stderr.write(f"{exc}\n")
         worker.leave(exc.exit_code)
+    except SystemExit as exc:  # typer's way out, a finished run's included
+        if worker.under_launcher():
+            worker.leave(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
+        raise
 
 
 __all__ = ["app", "main"]

@@ -53,10 +53,11 @@ def gave_up() -> bool:
 
 
 def leave(code: int) -> NoReturn:
-    """Exit with `code`. A worker whose group broke leaves without the interpreter's normal
-    teardown: the group's threads would abort it ("terminate called without an active
-    exception", SIGABRT) and hide the code. Rank 0 writes its files atomically, so nothing
-    is lost by leaving at once."""
+    """Exit with `code`. A worker leaves without the interpreter's normal teardown, whether
+    its group broke or the run finished: the process group's threads can abort it there
+    ("terminate called without an active exception", SIGABRT), hiding the code and making
+    a finished run look failed. Rank 0 writes its files atomically and they are complete by
+    now, so nothing is lost by leaving at once."""
     if under_launcher():
         sys.stdout.flush()
         sys.stderr.flush()

@@ -315,3 +315,25 @@ def test_workers_started_by_torchrun_cannot_launch_workers(monkeypatch):
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "x")
     with pytest.raises(CnnctlError, match="would start workers of workers"):
         check_setup(LaunchOptions(nproc_per_node=2), "cpu")
+
+
+def test_a_worker_that_finishes_leaves_without_the_interpreters_teardown(monkeypatch, capsys):
+    # The process group's threads can abort a finishing worker in teardown (SIGABRT), and the
+    # launcher would take a finished run for a failed one: workers leave through os._exit.
+    from cnnctl import cli, worker
+
+    class Left(Exception):
+        pass
+
+    def exit_now(code):
+        raise Left(code)
+
+    monkeypatch.setattr(worker.os, "_exit", exit_now)
+    monkeypatch.setattr(sys, "argv", ["cnnctl", "--version"])
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "run")
+    with pytest.raises(Left) as left:
+        cli.main()
+    assert left.value.args == (0,) and "cnnctl" in capsys.readouterr().out
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")  # not a worker: the usual SystemExit
+    with pytest.raises(SystemExit):
+        cli.main()
