@@ -17,19 +17,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .errors import CnnctlError, Loc, Problem, ShapeError, did_you_mean
+from .errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, too_many
 from .expr import ExprError, evaluate
 from .graph import INPUT, Graph, Node
 from .layers import KINDS, Args, LayerKind
-from .layers.args import MAX_INT, ArgValueError, TooLarge, parse_int
-from .shapes import Shape, format_shape
+from .layers.args import ArgValueError, TooLarge, parse_int
+from .limits import MAX_BLOCK_DEPTH, MAX_DEPTH, MAX_INT, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
+from .shapes import Shape, format_shape, numel
 from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 
-MAX_NODES = 250_000
-MAX_BLOCK_DEPTH = 32
-# Composites inside composites, counted across blocks: the builder recurses once per level
-# (a few Python frames each), so this keeps it far from Python's recursion limit.
-MAX_DEPTH = 100
 _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
 
 
@@ -50,8 +46,8 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
             loc,
             hint=f"cnnctl writes volumes HxWxC, as the course does: did you mean `{w}x{c}x{h}`?",
         )
-    if h * w * c > 2**40:
-        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values)", loc)
+    if h * w * c > MAX_VALUES:
+        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})", loc)
     return h, w, c
 
 
@@ -64,6 +60,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
             )
         input_shape = parse_volume(str(spec.input.text), spec.input.loc)
     builder = _Builder(spec, input_shape)
+    builder.check_size(spec.layers)
     out = builder.sequence(spec.layers, _Scope(INPUT), None, _Names(""))
     if builder.problems:
         raise CnnctlError(builder.problems)
@@ -85,13 +82,8 @@ def _unused_outputs(nodes: list[Node]) -> list[Problem]:
     ]
 
 
-class LimitError(CnnctlError):
-    """A size or nesting limit: expansion stops at once instead of collecting more problems."""
-
-
 UNKNOWN: Shape = ()
 """The output shape of a layer that failed: layers after it check their arguments, not shapes."""
-MAX_PROBLEMS = 30
 
 
 @dataclass
@@ -175,6 +167,11 @@ class _Builder:
         self.seen: set[tuple] = set()
         self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
         self.depth = 0  # items being expanded, one inside the other
+        # Every id defined so far, wherever it is visible: (where, the path of its list, its
+        # block), to explain a reference that cannot see it.
+        self.defined: dict[str, tuple[Loc, str, str | None]] = {}
+        self.counted: dict[tuple, int] = {}  # fewest layers of a block, by its arguments
+        self.counting: list[str] = []  # blocks being counted, one inside the other
         self.passes = 1  # passes of the repeats being expanded, multiplied together
 
     # -- lists -----------------------------------------------------------------------------
@@ -213,7 +210,90 @@ class _Builder:
                 ident = str(item.id.text)
                 scope.later.pop(ident, None)
                 scope.ids[ident] = current
+                block = self.block_uses[-1][0] if self.block_uses else None
+                self.defined.setdefault(ident, (item.id.loc, names.prefix, block))
         return current
+
+    # -- counting before building ----------------------------------------------------------
+    def check_size(self, items: tuple[Item, ...]) -> None:
+        """Refuse a network that would expand beyond MAX_LAYERS layers before building any.
+
+        Building costs tens of microseconds a layer, so a `repeat: 100000` of a ResNet block
+        would take seconds to reach the limit; counting takes a walk over the file, each
+        block counted once per distinct set of arguments.
+        """
+        counts = [self.least_layers((item,), None) for item in items]
+        total = sum(counts)
+        if total <= MAX_LAYERS:
+            return
+        biggest = items[max(range(len(items)), key=counts.__getitem__)]
+        repeats = isinstance(biggest, RepeatItem) or any(isinstance(i, RepeatItem) for i in _walk(self.spec))
+        what = f"`repeat: {self.count_of(biggest, None):,}`" if isinstance(biggest, RepeatItem) else "this item"
+        raise LimitError.at(
+            f"the network would make at least {total:,} layers, more than the {MAX_LAYERS:,} layers cnnctl accepts"
+            + (f" ({what} makes at least {max(counts):,})" if len(items) > 1 else ""),
+            biggest.loc,
+            hint="check the counts of `repeat`" if repeats else "blocks using blocks multiply their layers",
+        )
+
+    def least_layers(self, items: tuple[Item, ...], env: _Env | None) -> int:
+        """The fewest layers `items` expand to (exact where every count and argument can be
+        read; a value that cannot is left to the builder, which reports it)."""
+        total = 0
+        for item in items:
+            if isinstance(item, LayerItem):
+                total += self.least_in_block(item, {}, env) if item.is_block else 1
+            elif isinstance(item, RepeatItem):
+                times = self.count_of(item, env)
+                if times and item.first and isinstance(item.body[0], LayerItem):
+                    first = (item.body[0]._replace(args={**item.body[0].args, **item.first}), *item.body[1:])
+                    total += self.least_layers(first, env) + (times - 1) * self.least_layers(item.body, env)
+                else:
+                    total += times * self.least_layers(item.body, env)
+            elif isinstance(item, ResidualItem):
+                if isinstance(item.shortcut, tuple):
+                    shortcut = self.least_layers(item.shortcut, env)
+                else:
+                    written = Value(item.shortcut, item.shortcut_loc or item.loc)
+                    shortcut = 2 if self.readable(written, env) == "projection" else 0  # conv and bn
+                total += self.least_layers(item.body, env) + shortcut + 1  # the add
+            elif isinstance(item, BranchesItem):
+                total += sum(self.least_layers(body, env) for _, body, _ in item.branches) + 1
+            if total > MAX_LAYERS:  # enough to refuse: the rest need not be counted
+                return total
+        return total
+
+    def least_in_block(self, item: LayerItem, override: dict[str, Value], env: _Env | None) -> int:
+        block = self.spec.blocks[item.kind]
+        if item.kind in self.counting or len(self.counting) >= MAX_BLOCK_DEPTH:
+            return 1  # a block using itself, or too deep: the builder says so
+        try:
+            values = self.block_values(block, {**item.args, **override}, env, item.loc, "")
+        except CnnctlError:
+            return 1
+        key = (item.kind, tuple((k, v.text) for k, v in values.items()))
+        if key not in self.counted:
+            self.counting.append(item.kind)
+            try:
+                self.counted[key] = self.least_layers(block.body, _Env(block, values))
+            finally:
+                self.counting.pop()
+        return self.counted[key]
+
+    def count_of(self, item: RepeatItem, env: _Env | None) -> int:
+        """A repeat's count if it can be read, else 0 (the builder reports why)."""
+        text = self.readable(item.times, env) if item.times else None
+        try:
+            return parse_int(text, minimum=1) if text is not None else 0
+        except ArgValueError:
+            return 0
+
+    def readable(self, value: Value, env: _Env | None) -> str | None:
+        """`value` with block arguments substituted, or None where that fails."""
+        try:
+            return str(self.substitute(value, env, "").text)
+        except CnnctlError:
+            return None
 
     def record(self, exc: CnnctlError) -> None:
         """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
@@ -226,7 +306,7 @@ class _Builder:
                 self.seen.add(key)
                 self.problems.append(problem)
         if len(self.problems) >= MAX_PROBLEMS:
-            raise LimitError([*self.problems, Problem(f"stopped after {MAX_PROBLEMS} problems")])
+            raise too_many(self.problems, Loc(self.spec.file))
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -299,7 +379,43 @@ class _Builder:
             f"no layer with id `{name}` before this one",
             ref.loc,
             layer=path,
-            hint=did_you_mean(name, scope.visible()) or "name a layer with `id=NAME` and refer to it after it",
+            hint=self.out_of_scope(name, scope, path)
+            or did_you_mean(name, scope.visible())
+            or "name a layer with `id=NAME` and refer to it after it",
+        )
+
+    def out_of_scope(self, name: str, scope: _Scope, path: str) -> str | None:
+        """Why an id defined elsewhere cannot be seen from here, or None if it is defined nowhere.
+
+        An id is visible after it in its own list and the lists nested in it; a block's body
+        sees only its own ids and its input.
+        """
+        if name not in self.defined:
+            return None
+        loc, prefix, block = self.defined[name]
+        sealed = next((s for s in scope.chain() if s.sealed), None)
+        if sealed is not None and self.block_uses and block != self.block_uses[-1][0]:
+            inside = self.block_uses[-1][0]
+            return (
+                f"`{name}` (line {loc.line}) is outside block `{inside}`, which sees only its own layers and "
+                f"`input`: give the block what it needs as its input (`from=`) or as an argument"
+            )
+        if block is not None and (not self.block_uses or self.block_uses[-1][0] != block):
+            return (
+                f"`{name}` (line {loc.line}) is inside block `{block}`, and ids inside a block are not visible "
+                f"outside it: give the block's use an id (`- {block} ... id=NAME`) to take its output"
+            )
+        here = path.rpartition(".")[0]  # the list this reference is written in
+        if prefix.startswith(f"{here}.") or (not here and prefix):
+            outer = prefix[len(here) + 1 :].split(".")[0] if here else prefix.split(".")[0]
+            owner = f"{here}.{outer}" if here else outer
+            return (
+                f"`{name}` (line {loc.line}) is inside `{prefix}`, and an id is visible only after it in its "
+                f"own list and the lists nested in it: give `{owner}` an id (`id=NAME`) to take its output here"
+            )
+        return (
+            f"`{name}` (line {loc.line}) is inside `{prefix or 'the network'}`, and an id is visible only after it "
+            "in its own list and the lists nested in it"
         )
 
     # -- leaves ----------------------------------------------------------------------------
@@ -338,10 +454,10 @@ class _Builder:
             else:
                 message = f"{exc.message} (input {format_shape(ins[0])})"
             raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
-        if len(self.nodes) >= MAX_NODES:
+        if len(self.nodes) >= MAX_LAYERS:
             where = self.outer_repeat.loc if self.outer_repeat else loc
             hint = "check the counts of `repeat`" if self.outer_repeat else "blocks using blocks multiply their layers"
-            raise LimitError.at(f"the network expands to more than {MAX_NODES:,} layers", where, hint=hint)
+            raise LimitError.at(f"the network expands to more than {MAX_LAYERS:,} layers", where, hint=hint)
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
         node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)
@@ -357,12 +473,23 @@ class _Builder:
         out = kind.shape(args, ins)
         if any(d < 1 for d in out):
             raise ShapeError(f"output would be {format_shape(out)}: no values left")
+        if numel(out) > MAX_VALUES:
+            raise ShapeError(
+                f"output would be {format_shape(out)}, {numel(out):,} values per example: more than the "
+                f"{MAX_VALUES:,} cnnctl accepts",
+                hint="check the sizes that multiply here (upsample and deconv scales, channel counts)",
+            )
         counts = (
             kind.params(args, ins, out),
             kind.buffers(args, ins, out),
             kind.mults(args, ins, out),
             kind.flops(args, ins, out),
         )
+        if counts[0] > MAX_VALUES:
+            raise ShapeError(
+                f"would have {counts[0]:,} parameters: more than the {MAX_VALUES:,} cnnctl accepts",
+                hint="an fc after a large volume holds (input values) x (units) weights: pool or stride first",
+            )
         result = self.inferred[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
         return result
 
@@ -408,6 +535,13 @@ class _Builder:
                     value.loc.shifted(offset),
                     layer=path,
                     hint="block arguments exist only inside `blocks:`; write the value itself here",
+                )
+            if name not in env.values and name in env.block.params:  # a default using a later argument
+                raise CnnctlError.at(
+                    f"`{name}` is declared after the argument whose default uses it",
+                    value.loc.shifted(offset),
+                    layer=path,
+                    hint=f"a default may use the arguments before it: move `{name}` earlier in `args:`",
                 )
             if name not in env.values:
                 raise CnnctlError.at(
@@ -468,21 +602,7 @@ class _Builder:
             )
         if len(stack) >= MAX_BLOCK_DEPTH:
             raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
-        written = {**item.args, **(override or {})}
-        values: dict[str, Value] = {}
-        for pname, default in block.params.items():
-            if pname in written:
-                values[pname] = self.substitute(written[pname], env, path)
-            elif default is not None:
-                values[pname] = default
-            else:
-                raise CnnctlError.at(
-                    f"block `{block.name}` needs `{pname}`",
-                    item.loc,
-                    layer=path,
-                    hint=f"`{block.name}` takes: "
-                    + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
-                )
+        values = self.block_values(block, {**item.args, **(override or {})}, env, item.loc, path)
         source = self.single(inputs, item, path)
         self.block_uses.append((item.kind, item.loc))
         try:
@@ -490,6 +610,28 @@ class _Builder:
             return self.sequence(block.body, scope, _Env(block, values), _Names(path), collapse=True)
         finally:
             self.block_uses.pop()
+
+    def block_values(
+        self, block: BlockDef, written: dict[str, Value], env: _Env | None, loc: Loc, path: str
+    ) -> dict[str, Value]:
+        """A block's arguments for one use: as written there (in the user's own block
+        arguments, `env`), else their defaults, which may use the arguments declared before
+        them (`args: n m=${n*2}`)."""
+        values: dict[str, Value] = {}
+        for pname, default in block.params.items():
+            if pname in written:
+                values[pname] = self.substitute(written[pname], env, path)
+            elif default is not None:
+                values[pname] = self.substitute(default, _Env(block, values), path)
+            else:
+                raise CnnctlError.at(
+                    f"block `{block.name}` needs `{pname}`",
+                    loc,
+                    layer=path,
+                    hint=f"`{block.name}` takes: "
+                    + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
+                )
+        return values
 
     def repeat(self, item: RepeatItem, scope: _Scope, env: _Env | None, path: str, current: int) -> int:
         times_value = self.substitute(item.times, env, path) if item.times else None
@@ -499,10 +641,10 @@ class _Builder:
             loc = times_value.loc if times_value else item.loc
             raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
         # Each pass makes at least one layer, so nested counts are refused before expanding.
-        if times * self.passes > MAX_NODES:
+        if times * self.passes > MAX_LAYERS:
             inside = f" inside repeats of {self.passes:,} passes" if self.passes > 1 else ""
             raise LimitError.at(
-                f"`repeat: {times:,}`{inside} would make more than {MAX_NODES:,} layers",
+                f"`repeat: {times:,}`{inside} would make more than {MAX_LAYERS:,} layers",
                 times_value.loc if times_value else item.loc,
                 layer=path,
                 hint="check the counts of `repeat`",
@@ -629,6 +771,20 @@ class _Builder:
 
     def shape_of(self, index: int) -> Shape:
         return self.input_shape if index == INPUT else self.nodes[index].shape
+
+
+def _walk(spec: NetworkSpec) -> Iterator[Item]:
+    """Every item written in the file: the layers, the blocks' bodies, all nested lists."""
+    stack: list[Item] = [*spec.layers, *(i for b in spec.blocks.values() for i in b.body)]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, (RepeatItem, ResidualItem)):
+            stack.extend(item.body)
+        if isinstance(item, ResidualItem) and isinstance(item.shortcut, tuple):
+            stack.extend(item.shortcut)
+        if isinstance(item, BranchesItem):
+            stack.extend(i for _, body, _ in item.branches for i in body)
 
 
 def _projection_strides(source: Shape, out: Shape) -> tuple[int, int] | None:

@@ -16,6 +16,7 @@ from .api import load
 from .build import parse_volume
 from .catalog import bundled
 from .errors import INTERRUPTED, CnnctlError, RunFailed
+from .limits import MAX_INT
 from .render.table import Table, show
 from .render.views import (
     catalog_table,
@@ -53,11 +54,13 @@ InputOpt = Annotated[Optional[str], typer.Option("--input", "-i", help="Input vo
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 SummarizeBatchOpt = Annotated[
     int,
-    typer.Option("--batch", "-b", min=1, help="Batch size: memory is for B images, and totals per batch are added."),
+    typer.Option(
+        "--batch", "-b", min=1, max=MAX_INT, help="Batch size: memory is for B images, and totals per batch are added."
+    ),
 ]
 FlopsBatchOpt = Annotated[
     int,
-    typer.Option("--batch", "-b", min=1, help="Batch size: adds multiplications and FLOPs for B images."),
+    typer.Option("--batch", "-b", min=1, max=MAX_INT, help="Batch size: adds multiplications and FLOPs for B images."),
 ]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from .limits import MAX_PROBLEMS
+
 
 class Loc(NamedTuple):
     """A place in a source file; line and column are 1-based, as editors show them."""
@@ -62,6 +64,21 @@ class CnnctlError(Exception):
         hint: str | None = None,
     ) -> CnnctlError:
         return cls(Problem(message, loc, layer, hint))
+
+
+class LimitError(CnnctlError):
+    """A limit met while reading or expanding a file (its size, its nesting, its number of
+    problems): whoever collects problems stops at once and passes it on."""
+
+
+def too_many(problems: Iterable[Problem], where: Loc | None = None) -> LimitError:
+    """The first MAX_PROBLEMS `problems`, then a last one saying that reading stopped there.
+
+    A file of 200,000 misspelt layers must not print 400,000 lines (nor take seconds and
+    hundreds of MB to collect them): the parser, the builder and the settings check stop here.
+    """
+    kept = list(problems)[:MAX_PROBLEMS]
+    return LimitError([*kept, Problem(f"stopped after {MAX_PROBLEMS} problems", where, hint="fix these and run again")])
 
 
 class RunFailed(Exception):

@@ -12,8 +12,9 @@ import re
 
 import yaml
 
-from .errors import CnnctlError, Loc, Problem, did_you_mean
+from .errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from .layers import KINDS
+from .limits import MAX_PROBLEMS
 from .source import compose, loc_of
 from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 
@@ -129,10 +130,12 @@ class _Parser:
 
     def problem(self, message: str, loc: Loc | None, hint: str | None = None, layer: str | None = None) -> None:
         self.problems.append(Problem(message, loc, layer, hint))
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise too_many(self.problems, Loc(self.file))
 
     def pairs(self, node: yaml.MappingNode) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """Key/value pairs of a mapping; non-scalar and duplicate keys are problems."""
-        seen: dict[str, Loc] = {}
+        seen: dict[str, yaml.Node] = {}
         out = []
         for key, value in node.value:
             if not isinstance(key, yaml.ScalarNode):
@@ -140,12 +143,12 @@ class _Parser:
                 continue
             if key.value in seen:
                 self.problem(
-                    f"duplicate key `{key.value}` (first at line {seen[key.value].line})",
+                    f"duplicate key `{key.value}` (first at line {self.loc(seen[key.value]).line})",
                     self.loc(key),
                     hint="YAML would silently keep only the last one; remove one of them",
                 )
                 continue
-            seen[key.value] = self.loc(key)
+            seen[key.value] = key
             out.append((key.value, key, value))
         return out
 

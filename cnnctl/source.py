@@ -12,12 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import CnnctlError, Loc
+from .errors import CnnctlError, Loc, Problem, too_many
+from .limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-MAX_BYTES = 5_000_000  # a 10,000-layer file is about 0.35 MB
-MAX_NESTING = 64
 
 
 def loc_of(node: yaml.Node | yaml.Mark, file: str) -> Loc:
@@ -30,8 +28,10 @@ def read_text(path: Path, display: str) -> str:
     try:
         if path.is_dir():
             raise CnnctlError.at("is a directory, not a network file", Loc(display))
-        if path.stat().st_size > MAX_BYTES:
-            raise CnnctlError.at(f"file is larger than {MAX_BYTES // 1_000_000} MB; refusing to read it", Loc(display))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise CnnctlError.at(
+                f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB; refusing to read it", Loc(display)
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise CnnctlError.at(f"cannot read the file: {exc.strerror or exc}", Loc(display)) from None
@@ -85,20 +85,68 @@ def _check_tabs(text: str, file: str) -> None:
 
 
 def _check_events(text: str, file: str) -> None:
-    depth = 0
+    """Refuse, before composing, what safe loading alone would let through or choke on.
+
+    Anchors and aliases (`&a`, `*a`) are how "billion laughs" bombs work. A tag
+    (`!!python/object/apply:os.system`, `!!str`) asks a loader to build something: safe
+    loading refuses the Python ones, but only where a value is turned into Python, which
+    cnnctl never does, so a tag would otherwise pass unseen. Nesting is bounded because
+    libyaml's composer recurses in C, and a list's length because each item is a layer (a
+    5 MB file of `- bn` lines would otherwise be parsed for seconds before the layer limit
+    refuses it). Every anchor and tag of the file is reported at once.
+    """
+    problems: list[Problem] = []
+    lists: list[list | None] = []  # per open collection: [its start, items so far], or None for a mapping
     for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _NODE_EVENTS) and lists and lists[-1] is not None:
+            lists[-1][1] += 1
+            if lists[-1][1] > MAX_LAYERS:  # each item is a layer or more: refused before parsing any
+                problems.append(
+                    Problem(
+                        f"a list of more than {MAX_LAYERS:,} items: a network has at most {MAX_LAYERS:,} layers",
+                        loc_of(lists[-1][0], file),
+                    )
+                )
+                break
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise CnnctlError.at(
-                "YAML anchors and aliases (`&name`, `*name`) are not supported",
-                loc_of(event.start_mark, file),
-                hint="to reuse layers, define a block under `blocks:` and use it by name",
+            problems.append(
+                Problem(
+                    "YAML anchors and aliases (`&name`, `*name`) are not supported",
+                    loc_of(event.start_mark, file),
+                    hint="to reuse layers, define a block under `blocks:` and use it by name",
+                )
             )
+        tag = getattr(event, "tag", None)
+        if tag is not None:  # None unless written: plain and quoted values carry no tag
+            problems.append(
+                Problem(
+                    f"YAML tag `{_short_tag(tag)}` refused: a network file holds plain values, lists and mappings",
+                    loc_of(event.start_mark, file),
+                    hint="remove the tag; cnnctl never builds objects from a file, and tags are how YAML asks for them",
+                )
+            )
+        if len(problems) >= MAX_PROBLEMS:
+            raise too_many(problems, Loc(file))
         if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise CnnctlError.at(f"nested more than {MAX_NESTING} levels deep", loc_of(event.start_mark, file))
+            lists.append([event.start_mark, 0] if isinstance(event, yaml.SequenceStartEvent) else None)
+            if len(lists) > MAX_NESTING:
+                problems.append(Problem(f"nested more than {MAX_NESTING} levels deep", loc_of(event.start_mark, file)))
+                break
         elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            lists.pop()
+    if problems:
+        raise CnnctlError(problems)
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)
+
+
+def _short_tag(tag: str) -> str:
+    """`tag:yaml.org,2002:python/object/apply:os.system` as it was written: `!!python/...`."""
+    return "!!" + tag.removeprefix(_YAML_TAGS) if tag.startswith(_YAML_TAGS) else tag
+
+
+_YAML_TAGS = "tag:yaml.org,2002:"
 
 
 def _character_error(text: str, file: str, character: int | str) -> CnnctlError:

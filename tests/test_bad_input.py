@@ -121,6 +121,8 @@ CLI_MISTAKES = [
     (["summarize", "lenet5", "--input", "abc"], "is not a volume HxWxC"),
     (["summarize", "lenet5", "--input", "28x28"], "28x28x1"),
     (["summarize", "lenet5", "--input", "0x32x3"], "must be at least 1"),
+    (["summarize", "lenet5", "--input", "+-32x32x1"], "expected a whole number, got `+-32`"),
+    (["flops", "lenet5", "--input", "32x--32x1"], "expected a whole number, got `--32`"),
     (["summarize", "lenet5", "--depth", "0"], "--depth"),
     (["summarize", "lenet5", "--format", "xml"], "--format"),
     (["summarize", "lenet5", "--batch", "0"], "--batch"),

@@ -6,6 +6,8 @@ every layer kind on random input shapes. Any other exception (or a hang) is a bu
 
 from __future__ import annotations
 
+import os
+
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,8 +15,14 @@ from hypothesis import strategies as st
 import cnnctl
 from cnnctl import CnnctlError
 from cnnctl.layers import KINDS
+from cnnctl.limits import MAX_VALUES
+from cnnctl.shapes import numel
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("CNNCTL_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def load_or_refuse(text: str) -> None:
@@ -22,19 +30,23 @@ def load_or_refuse(text: str) -> None:
         graph = cnnctl.load_text(text, "fuzz.yaml")
     except CnnctlError as exc:
         assert exc.problems and all(p.message for p in exc.problems)
+        # Every problem names the file and a line (but the last, when it says reading stopped).
+        told = exc.problems[:-1] if "stopped after" in exc.problems[-1].message else exc.problems
+        assert all(p.loc and p.loc.file == "fuzz.yaml" and p.loc.line >= 1 for p in told), exc.problems
         return
     assert graph.nodes
     for node in graph.nodes:
         assert all(d >= 1 for d in node.shape), node
         assert node.params >= 0 and node.mults >= 0 and node.flops >= 0, node
+        assert numel(node.shape) <= MAX_VALUES and node.params <= MAX_VALUES, node  # bounded, as the input is
 
 
 # -- building blocks of random networks ------------------------------------------------------
 NUMBERS = st.one_of(
     st.integers(-3, 20),
-    st.sampled_from([0, -1, 2**31 - 1, 2**31, 10**12, 10**40]),
+    st.sampled_from([0, -1, 2**31 - 1, 2**31, 10**12, 10**40, 100_000]),
     st.integers(),
-).map(str)
+).map(str) | st.sampled_from(["--3", "+-3", "-+0", "++1", "+3", "- 3"])  # doubled signs crashed parse_int
 FLOATS = st.sampled_from(["0", "0.5", "1", "-0.1", "1e309", "nan", "inf", "1e-400", ".", "0x10"])
 SHAPES = st.one_of(
     st.tuples(st.integers(0, 300), st.integers(0, 300), st.integers(0, 64)).map(lambda t: "x".join(map(str, t))),
@@ -43,7 +55,9 @@ SHAPES = st.one_of(
 )
 WORDS = st.sampled_from(
     [*KINDS, "pol", "maxpool", "dense", "conv2d", "block", "repeat", "residual", "$n", "${n*2}", "${", "=", "x"]
+    + ["upsample 100000", "fc 2147483647", "conv f=1 n=2147483647"]  # sizes that multiply past any bound
 )
+TAGS = ["!!python/object/apply:os.system ", "!!str ", "!conv ", "! ", "!!binary ", "!<tag:x> "]
 KEYS = st.sampled_from(
     ["f", "s", "p", "n", "act", "bias", "groups", "dilation", "units", "rate", "op", "ceil", "global", "scale"]
     + ["slope", "size", "alpha", "beta", "k", "eps", "id", "from", "with", "kernel", "stride", "", "$x"]
@@ -147,6 +161,7 @@ def test_random_text(text):
         st.one_of(
             st.sampled_from(["input: ", "layers:", "\n", "  - ", "- ", ": ", "[", "]", "{", "}", "&a ", "*a", "\t"]),
             st.sampled_from(["blocks:", "repeat: ", "residual:", "concat:", "#", "'", '"', "\x00", "\ufeff"]),
+            st.sampled_from(TAGS),
             WORDS,
             ARG,
         ),
@@ -188,3 +203,24 @@ def test_random_arguments_per_kind(kind, shape, vector_first, args):
     with_ = " with=a" if extra else ""
     text = f"input: {h}x{w}x{c}\nlayers:\n{before}{extra}  - {kind} {' '.join(written)}{with_}\n"
     load_or_refuse(text)
+
+
+VALID = (
+    "input: 16x16x3\nlayers:\n  - conv f=3 n=4 act=relu\n  - repeat: 2\n    layers: [bn]\n  - fc 10\n"
+    "train:\n  epochs: 2\n"
+)
+SLOTS = [i + 2 for i in range(len(VALID) - 1) if VALID[i : i + 2] in (": ", "- ")]
+
+
+@FUZZ
+@given(st.sampled_from(SLOTS), st.sampled_from(TAGS))
+def test_a_tag_anywhere_is_refused_where_it_is(slot, tag):
+    """A tag never passes silently (it used to on `input:`), and its message points at it."""
+    text = VALID[:slot] + tag + VALID[slot:]
+    try:
+        cnnctl.load_text(text, "tagged.yaml")
+    except CnnctlError as exc:
+        line = text.count("\n", 0, slot) + 1
+        assert any("YAML tag" in p.message and p.loc.line == line for p in exc.problems), exc
+    else:
+        raise AssertionError(f"accepted a tag: {text!r}")

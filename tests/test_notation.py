@@ -161,6 +161,39 @@ def test_block_missing_required_arg():
         """)
 
 
+def test_a_default_may_use_the_arguments_before_it():
+    g = load("""
+        input: 8x8x3
+        blocks:
+          wide:
+            args: n m=${n*2} k=${m+n}
+            layers: [conv f=1 n=$m, conv f=1 n=$k]
+        layers:
+          - wide 4
+          - wide 4 m=5
+    """)
+    nodes = by_path(g)
+    # m = 4*2 = 8, k = 8+4 = 12; given m=5: k = 5+4 = 9
+    assert [nodes[p].shape[2] for p in ("wide1.conv1", "wide1.conv2", "wide2.conv1", "wide2.conv2")] == [8, 12, 5, 9]
+
+
+def test_a_default_using_a_later_argument_says_so():
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        load("""
+            input: 8x8x3
+            blocks:
+              wide:
+                args: m=${n*2} n=3
+                layers: [conv f=1 n=$m]
+            layers:
+              - wide
+        """)
+    (problem,) = info.value.problems
+    # It used to say "`n` expected a whole number, got `${n*2}`" at the use.
+    assert "`n` is declared after the argument whose default uses it" in problem.message
+    assert (problem.loc.line, problem.loc.col) == (5, 13)  # the `$` of `${n*2}`
+
+
 def test_floor_division_and_exact_division():
     text = """
         input: 8x8x4

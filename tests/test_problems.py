@@ -78,3 +78,64 @@ def test_control_characters_from_a_file_are_escaped_in_messages():
         cnnctl.load_text('input: 8x8x3\nlayers:\n  - "\\e[2Jconv f=3 n=8"\n')
     text = str(info.value)
     assert "\x1b" not in text and "\\x1b" in text
+
+
+def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
+    # 100 uses of a block of `repeat: 3000`: 300,000 layers. Counted first, none built.
+    from cnnctl.build import _Builder
+
+    built = []
+    monkeypatch.setattr(_Builder, "add_node", lambda self, *a, **k: built.append(a) or 0)
+    text = "input: 8x8x3\nblocks:\n  b:\n    args: n\n    layers:\n      - repeat: $n\n        layers: [bn]\n"
+    text += "layers:\n" + "  - b 3000\n" * 100
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text)
+    assert built == []
+    (problem,) = info.value.problems
+    assert "at least 300,000 layers" in problem.message and problem.loc.line == 9
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet152", "googlenet", "vgg16"])
+def test_the_count_before_building_is_exact_for_real_networks(name):
+    from cnnctl.build import _Builder
+    from cnnctl.catalog import bundled
+    from cnnctl.parse import parse_file_text
+
+    path = bundled()[name]
+    spec = parse_file_text(path.read_text(), str(path))
+    builder = _Builder(spec, (224, 224, 3))
+    assert builder.least_layers(spec.layers, None) == len(cnnctl.load(name).nodes)
+
+
+def test_a_list_longer_than_the_layer_limit_is_refused_before_parsing(monkeypatch):
+    # 700,000 lines of `- bn` took 14 s to parse before the layer limit refused them.
+    from cnnctl import parse
+
+    monkeypatch.setattr(parse._Parser, "item", lambda *a: pytest.fail("an item was parsed"))
+    text = "input: 8x8x3\nlayers:\n" + "  - bn\n" * 250_001
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "long.yaml")
+    (problem,) = info.value.problems
+    assert "a list of more than 250,000 items" in problem.message and problem.loc.line == 3
+
+
+def test_a_flood_of_misspelt_kinds_stops_at_the_limit_while_parsing():
+    # 200,000 lines of `- convv f=3` printed 400,000 lines (18 MB) before the parser stopped.
+    text = "input: 8x8x3\nlayers:\n" + "  - convv f=3\n" * 1000
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "flood.yaml")
+    problems = info.value.problems
+    assert len(problems) == 31 and "stopped after 30 problems" in problems[-1].message
+    assert [p.loc.line for p in problems[:-1]] == list(range(3, 33))  # the first 30, in order
+
+
+def test_a_flood_of_unknown_training_settings_stops_at_the_limit():
+    from cnnctl.train.config import resolve_config
+
+    text = "input: 8x8x3\nlayers: [fc 2]\ntrain:\n" + "".join(f"  k{i}: 1\n" for i in range(1000))
+    graph = cnnctl.load_text(text, "train.yaml")
+    with pytest.raises(CnnctlError) as info:
+        resolve_config(graph.train, {})
+    problems = info.value.problems
+    assert len(problems) == 31 and "stopped after 30 problems" in problems[-1].message
+    assert problems[0].message == "unknown training setting `k0`" and problems[0].loc.line == 4

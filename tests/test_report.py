@@ -222,7 +222,16 @@ def test_big_numbers_have_units_above_tera():
     assert short(416_520 * 10**12) == "416.52 P"  # LeNet mults x a batch of 1e12, was `416520.00 T`
     assert short(1_500 * 10**15) == "1.50 E"
     assert short(999_999 * 10**9) == "1.00 P"
-    assert short(10**24) == "1000000.00 E"
+    assert short(10**24) == "1.00 Y"
+    assert short(1234 * 10**24) == "1234.00 Y"  # past the last unit, still in it
+
+
+def test_big_sizes_have_binary_units_up_to_yobibytes():
+    # A batch of 1e14 images of a large network used to print `465661287308466.88 TiB`.
+    assert size(3 * 2**50) == "3.00 PiB"
+    assert size(5 * 2**60) == "5.00 EiB"
+    assert size(2**80) == "1.00 YiB"
+    assert size(2048 * 2**80) == "2048.00 YiB"
 
 
 def test_plural():

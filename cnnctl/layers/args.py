@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_INT = 2**31 - 1  # PyTorch's kernels index with int32; larger sizes are never meaningful here
+from ..limits import MAX_INT
+
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
 
@@ -25,10 +26,12 @@ class TooLarge(ArgValueError):
 
 
 def parse_int(text: str, minimum: int = 1) -> int:
+    """A whole number written as digits with at most one sign (`-3`, `+3`; not `--3` or `+-3`)."""
     text = str(text).strip()
-    if not (text.lstrip("+-").isdigit() and text.isascii()):
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (digits.isdigit() and digits.isascii()):
         raise ArgValueError(f"expected a whole number, got `{text}`")
-    if len(text.lstrip("+-")) > 12:
+    if len(digits) > 12:
         raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
     value = int(text)
     if value < minimum:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import math
 
-_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_UNITS = (
+    (10**24, "Y"),
+    (10**21, "Z"),
+    (10**18, "E"),
+    (10**15, "P"),
+    (10**12, "T"),
+    (10**9, "G"),
+    (10**6, "M"),
+    (10**3, "K"),
+)
 
 
 def exact(n: int) -> str:
@@ -15,7 +24,7 @@ def exact(n: int) -> str:
 def short(n: int) -> str:
     """`15470264320` -> `15.47 G`; `61706` -> `61.71 K`; below 1000 the number itself.
 
-    Units go up to E (10**18); larger numbers are written in E (`1234.00 E`).
+    Units go up to Y (10**24); larger numbers are written in Y (`1234.00 Y`).
     """
     if abs(n) < 1000:
         return str(n)
@@ -31,11 +40,14 @@ def both(n: int) -> str:
     return exact(n) if abs(n) < 1000 else f"{exact(n)} ({short(n)})"
 
 
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
 def size(nbytes: int) -> str:
-    """Bytes in binary units: `58.61 MiB`."""
+    """Bytes in binary units: `58.61 MiB`; up to YiB (2**80), larger sizes in YiB."""
     value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 if unit == "B" else round(value, 2) < 1024 or unit == "TiB":
+    for unit in _BINARY:
+        if value < 1024 if unit == "B" else round(value, 2) < 1024 or unit == _BINARY[-1]:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
         value /= 1024
     raise AssertionError  # pragma: no cover

@@ -15,14 +15,14 @@ SHORTHAND = Column("Shorthand", wrap=True)
 def summary_table(s: Summary) -> Table:
     rows = [[r.path, r.text, format_shape(r.shape), r.params, r.mults, r.memory] for r in s.rows]
     m = s.memory
-    per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""
-    flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch}" if m.batch > 1 else ""
+    per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
+    flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
         f"Params: {both(s.params)} trainable, {exact(s.buffers)} non-trainable buffers",
         f"Multiplications: {both(s.mults)} per image{per_batch}",
         f"FLOPs: {both(s.flops)} per image{flops_batch} (`cnnctl flops` says what is counted)",
-        f"Memory ({m.dtype}, batch {m.batch}): input {size(m.input)}, activations {size(m.activations)}, "
+        f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)}",
     ]
     columns = [
@@ -86,7 +86,7 @@ def flops_table(s: Summary, per_layer: bool) -> Table:
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
-            total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch}"
+            total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch:,}"
         columns = [
             LAYER,
             SHORTHAND,

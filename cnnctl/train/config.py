@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..data import is_data_set_name, looks_like_path
-from ..errors import CnnctlError, Problem, did_you_mean
-from ..layers.args import MAX_INT, ArgValueError, parse_bool, parse_float, parse_int
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..layers.args import ArgValueError, parse_bool, parse_float, parse_int
+from ..limits import MAX_INT, MAX_PROBLEMS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
@@ -223,6 +224,8 @@ def resolve_config(file_settings: dict, overrides: dict[str, Any]) -> TrainConfi
     names = [f.name for f in fields(TrainConfig)]
     problems: list[Problem] = []
     for key, value in file_settings.items():
+        if len(problems) >= MAX_PROBLEMS:
+            raise too_many(problems, Loc(value.loc.file))
         name = key.replace("-", "_")
         if name not in PARSERS:
             hint = did_you_mean(name, names) or ", ".join(names)

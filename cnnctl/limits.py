@@ -1,0 +1,21 @@
+"""What cnnctl refuses to read, in one place: every bound on what a user can give it.
+
+A network file is text from anyone; these limits keep every command within seconds and a
+few hundred MB whatever the file holds, far beyond any real network. Each is checked as
+early as it can be: file size and nesting before YAML is composed, list lengths and tags
+while scanning it, layer counts before any layer is built.
+"""
+
+MAX_FILE_BYTES = 5_000_000  # a 10,000-layer file is about 0.35 MB
+MAX_NESTING = 64  # lists and mappings inside each other: libyaml's composer recurses in C
+MAX_LAYERS = 250_000  # layers a network may expand to (ResNet-152 has 515)
+MAX_VALUES = 2**40
+"""The most values an input, a layer's output or a layer's parameters may hold (about 10^12:
+4 TiB as float32). It keeps every later number (memory, PyTorch's sizes) inside 64-bit
+integers: unbounded, two `upsample 100000` make sizes that overflow PyTorch."""
+MAX_INT = 2**31 - 1  # one written number: PyTorch's kernels index with int32
+MAX_PROBLEMS = 30  # problems told for one file: past that, collecting them costs more than it tells
+MAX_BLOCK_DEPTH = 32  # blocks used inside blocks
+# Composites inside composites, counted across blocks: the builder recurses once per level
+# (a few Python frames each), so this keeps it far from Python's recursion limit.
+MAX_DEPTH = 100
