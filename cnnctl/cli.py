@@ -15,7 +15,7 @@ from . import __version__, worker
 from .api import load
 from .build import parse_volume
 from .catalog import bundled
-from .errors import INTERRUPTED, CnnctlError, RunFailed
+from .errors import INTERRUPTED, LOST_PEERS, CnnctlError, RunFailed
 from .limits import MAX_INT
 from .render.table import Table, show
 from .render.views import (
@@ -323,50 +323,56 @@ def train_cmd(
     With --nproc-per-node N, N workers train in data parallel (torch.distributed), each on
     its own share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
-    launcher_only = {"--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint, "--rdzv-timeout": rdzv_timeout,
-                     "--max-restarts": max_restarts}  # fmt: skip
-    given = [flag for flag, value in launcher_only.items() if value is not None]
-    if given and nproc_per_node is None and nnodes is None:
-        raise CnnctlError.at(
-            f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
-            hint="add --nproc-per-node N (and --nnodes for several machines)",
-        )
-    graph = _load(arch, input)
-    from .train.config import resolve_config
-    from .train.loop import resumed_config, train
-
-    overrides = {
-        "data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "optimizer": optimizer.value if optimizer else None, "momentum": momentum, "weight_decay": weight_decay,
-        "scheduler": scheduler.value if scheduler else None, "device": device, "seed": seed, "out": out,
-        "val_split": val_split, "amp": amp, "compile": compile, "sync_bn": sync_bn,
-    }  # fmt: skip
-    if resume and out:
-        raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
-    config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
-    if nproc_per_node is not None or nnodes is not None:
-        from .train.launch import LaunchOptions, launch_training
-
-        options = LaunchOptions(
-            nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout or 300, max_restarts or 0
-        )
-        args = ["train", arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
-        raise typer.Exit(launch_training(graph, config, options, [*args, "--format", format.value], resume))
-    console = None
-    if format is RunFormat.json:
-        from .render.progress import stderr_console
-
-        console = stderr_console()
+    started = False  # set once the run itself begins, to say what a Ctrl-C stopped
     try:
-        result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch)
-    except KeyboardInterrupt:  # Ctrl-C before the loop could catch it, or a second one: stop now
+        launcher_only = {"--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint, "--rdzv-timeout": rdzv_timeout,
+                         "--max-restarts": max_restarts}  # fmt: skip
+        given = [flag for flag, value in launcher_only.items() if value is not None]
+        if given and nproc_per_node is None and nnodes is None:
+            raise CnnctlError.at(
+                f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
+                hint="add --nproc-per-node N (and --nnodes for several machines)",
+            )
+        graph = _load(arch, input)
+        from .train.config import resolve_config
+        from .train.loop import resumed_config, train
+
+        overrides = {
+            "data": data, "data_dir": data_dir, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "optimizer": optimizer.value if optimizer else None, "momentum": momentum, "weight_decay": weight_decay,
+            "scheduler": scheduler.value if scheduler else None, "device": device, "seed": seed, "out": out,
+            "val_split": val_split, "amp": amp, "compile": compile, "sync_bn": sync_bn,
+        }  # fmt: skip
+        if resume and out:
+            raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
+        config = resumed_config(resume, overrides) if resume else resolve_config(graph.train, overrides)
+        if nproc_per_node is not None or nnodes is not None:
+            from .train.launch import LaunchOptions, launch_training
+
+            options = LaunchOptions(
+                nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout or 300, max_restarts or 0
+            )
+            args = ["train", arch, *(["--input", input] if input else []), *(["--resume", resume] if resume else [])]
+            raise typer.Exit(launch_training(graph, config, options, [*args, "--format", format.value], resume))
+        console = None
+        if format is RunFormat.json:
+            from .render.progress import stderr_console
+
+            console = stderr_console()
+        started = True
+        result = train(graph, config, arch=graph.name, resume=resume, console=console, source=arch, then_exit=True)
+        if format is RunFormat.json and worker.rank0():  # one document, from rank 0
+            _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
+                         "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
+        raise typer.Exit(result.status)
+    except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():
-            sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")
+            sys.stderr.write(
+                "stopped at once: nothing more was saved (checkpoints written before are kept)\n"
+                if started
+                else "stopped by Ctrl-C before training began: nothing was saved\n"
+            )
         raise typer.Exit(INTERRUPTED) from None
-    if format is RunFormat.json and worker.rank0():  # one document, from rank 0
-        _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
-                     "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
-    raise typer.Exit(result.status)
 
 
 @app.command("evaluate", cls=_Command)
@@ -470,13 +476,20 @@ def main() -> None:
         worker.leave(0)
     try:
         app()
+    except KeyboardInterrupt:  # while typer builds the command line, before a command runs
+        if worker.speaks():
+            sys.stderr.write("stopped by Ctrl-C while starting: nothing was done\n")
+        worker.leave(INTERRUPTED)
     except CnnctlError as exc:
         if worker.speaks():
             sys.stderr.write(str(exc) + "\n")
         worker.give_up()
         worker.leave(2)
     except RunFailed as exc:
-        sys.stderr.write(f"{exc}\n")
+        # A worker that only lost its peers says so under plain torchrun; under cnnctl's
+        # launcher, the launcher's one line names the worker that failed.
+        if not (exc.exit_code == LOST_PEERS and worker.under_cnnctls_launcher()):
+            sys.stderr.write(f"{exc}\n")
         worker.leave(exc.exit_code)
     except SystemExit as exc:  # typer's way out, a finished run's included
         if worker.under_launcher():

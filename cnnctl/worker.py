@@ -22,6 +22,11 @@ def under_launcher() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ
 
 
+def under_cnnctls_launcher() -> bool:
+    """A worker that `cnnctl train --nproc-per-node` started: the launcher tells what happened."""
+    return under_launcher() and GIVE_UP in os.environ
+
+
 def rank0() -> bool:
     """Not a worker of a data-parallel run, or its rank 0."""
     return os.environ.get("RANK", "0") == "0"

@@ -121,11 +121,18 @@ def test_a_worker_that_dies_mid_epoch_is_restarted_from_the_last_checkpoint(data
     assert "Traceback" not in done.stderr
 
 
-def test_without_restarts_a_dying_worker_ends_the_run_with_one_message(data, tmp_path):
-    done = cnnctl(*train_args(data, tmp_path / "r", 32), "--nproc-per-node", "2", env={"CNNCTL_TEST_FAULT": "1:3"})
+@pytest.mark.parametrize("die_at", [3, STEPS_PER_EPOCH + 4], ids=["before-a-checkpoint", "after-epoch-1"])
+def test_without_restarts_a_dying_worker_ends_the_run_with_one_line_and_how_to_go_on(data, tmp_path, die_at):
+    # It printed the survivor's "lost contact" line, the launcher's line and a hint, and no --resume.
+    out = tmp_path / "r"
+    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2", env={"CNNCTL_TEST_FAULT": f"1:{die_at}"})
     assert done.returncode == 1
-    assert "training stopped: worker 1 exited with code 1" in done.stderr
-    assert "Traceback" not in done.stderr
+    go_on = (
+        f"resume with: cnnctl train lenet5 --resume {out} --nproc-per-node 2"
+        if die_at > STEPS_PER_EPOCH
+        else f"no checkpoint was saved yet: start it again with the same command (--out {out})"
+    )
+    assert done.stderr == f"error: training stopped: worker 1 exited with code 1\n{go_on}\n"
 
 
 def test_a_mistake_met_by_the_workers_is_told_once_and_not_retried(data, tmp_path):
@@ -169,6 +176,9 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
     deadline = time.monotonic() + TIMEOUT
     while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline:  # one epoch has ended
         time.sleep(0.2)
+    # The launcher holds the run folder for its workers: a second run is refused, naming it.
+    second = cnnctl("train", "lenet5", "--resume", str(out))
+    assert second.returncode == 2 and f"{out} is in use by process {proc.pid} on host" in second.stderr, second.stderr
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 128 + signal.SIGTERM, stderr

@@ -337,12 +337,40 @@ def test_a_run_stopped_before_its_first_checkpoint_says_so(tmp_path):
     assert f"--out {folder}" in str(info.value)
 
 
-def test_a_text_file_is_not_called_a_file_of_python_objects(tmp_path):
+def test_a_text_file_is_not_called_a_file_that_runs_code(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"epoch": 1}\n')
     with pytest.raises(CnnctlError) as info:
         load_checkpoint(path)
-    assert "not a readable cnnctl checkpoint" in str(info.value) and "Python objects" not in str(info.value)
+    assert "not a readable cnnctl checkpoint" in str(info.value) and "run code" not in str(info.value)
+
+
+class RunsCode:
+    """What a malicious checkpoint holds: unpickling it calls os.system."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def test_a_checkpoint_that_asks_to_run_code_is_refused_and_its_code_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "last.pt"
+    torch.save({"format": "cnnctl-checkpoint-1", "model": RunsCode(f"echo pwned > {marker}")}, evil)
+    with pytest.raises(CnnctlError) as info:
+        load_checkpoint(evil)
+    (problem,) = info.value.problems
+    assert problem.loc.file == str(evil)
+    assert "asks to run code" in problem.message and "was not loaded" in problem.message
+    assert f"`{os.system.__module__}.system`" in problem.message  # posix.system: the function it names
+    assert "cut short" not in problem.hint
+    assert not marker.exists()
+    other = tmp_path / "other.pt"  # torch's other wording, for a global outside the blocked modules
+    torch.save({"format": "x", "payload": Path("/")}, other)
+    with pytest.raises(CnnctlError, match=f"asks to run code .*`pathlib.{type(Path('/')).__name__}`"):
+        load_checkpoint(other)
 
 
 def test_a_checkpoint_knows_its_network_even_where_the_weights_would_fit(tmp_path):
@@ -359,3 +387,17 @@ def test_a_checkpoint_knows_its_network_even_where_the_weights_would_fit(tmp_pat
     load_weights(same, state, result.run_dir, "small")  # the network it was trained on: no complaint
     weights_only = {k: v for k, v in state.items() if k != "network"}  # a checkpoint from before
     load_weights(cnnctl.to_torch(other, logits=True), weights_only, result.run_dir, "other")
+
+
+def test_a_network_too_large_for_the_machine_is_refused_before_building_it(tmp_path):
+    # 8x8 upsampled by 8000 is 64,000x64,000; an fc of 200 after it holds 819,200,000,200
+    # weights: 4 x 4 bytes each with Adam (weight, gradient, two moments) = 11.92 TiB. It used
+    # to die allocating them with "out of memory, lower --batch-size".
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - upsample 8000\n  - fc 200\n")
+    config = TrainConfig(out=str(tmp_path / "big"), epochs=1, device="cpu")
+    with pytest.raises(CnnctlError) as info:
+        train(graph, config, arch="big", dataset=small_data())
+    message = str(info.value)
+    assert "the network's 819,200,000,200 parameters need 11.92 TiB as float32" in message
+    assert "`fc1` alone holds 819,200,000,200 parameters" in message
+    assert not (tmp_path / "big").exists()

@@ -13,6 +13,7 @@ ask which names are data sets: nothing in cnnctl's analysis path imports torch.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from ..errors import CnnctlError, did_you_mean
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["KNOWN", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
+__all__ = ["KNOWN", "ClassNames", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
 
 
 @dataclass
@@ -34,6 +35,22 @@ class Split:
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+
+class ClassNames(list):
+    """Class names of data that counts its classes from its labels (IDX folders), with where
+    that count comes from: `origin` ("labels up to 255 in FILE") and `check` (what to look at,
+    or None). A network with too few outputs is then told which file asked for them; a stray
+    255 among digits is a damaged byte more often than a class. `copy()` keeps both;
+    `list()` gives the plain names (what a checkpoint stores)."""
+
+    def __init__(self, names: Iterable[str] = (), origin: str | None = None, check: str | None = None):
+        super().__init__(names)
+        self.origin = origin
+        self.check = check
+
+    def copy(self) -> ClassNames:
+        return ClassNames(self, self.origin, self.check)
 
 
 @dataclass

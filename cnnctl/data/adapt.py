@@ -176,4 +176,4 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
     train = Split(adapt(train.x, target), train.y)
     val = Split(adapt(val.x, target), val.y)
     mean, std = channel_stats(train.x)
-    return Dataset(raw.name, train, val, list(raw.classes), mean, std, notes)
+    return Dataset(raw.name, train, val, raw.classes.copy(), mean, std, notes)  # a ClassNames stays one

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -11,10 +15,20 @@ from ..errors import CnnctlError, Loc
 from . import Split
 from .adapt import MAX_BYTES, Raw, n
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation", "test")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+# The most pixels an image may have, read from its header before anything is decoded: the
+# larger of a floor that takes any phone photo (12 to 50 megapixels) and 64 times the
+# network input's H x W (8 times its side). More would be decoded only to be shrunk away,
+# and a PNG of a few KB can claim billions of pixels (a decompression bomb).
+PIXEL_FLOOR = 64_000_000
+BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, for training and predict alike, without importing Pillow here
+PIXEL_RATIO = 64
 
 
 def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
@@ -44,6 +58,7 @@ def load_idx_folder(path: Path) -> Raw:
 
     images = sorted({p.name.removesuffix(".gz") for p in path.glob("*-images-idx3-ubyte*")})
     groups: dict[str, list[Split]] = {"train": [], "val": []}
+    read: list[tuple[Split, Path]] = []  # each split with its labels file, for class_names
     used: dict[str, list[str]] = {"train": [], "val": []}
     for name in images:
         if not name.endswith("-images-idx3-ubyte"):
@@ -58,7 +73,9 @@ def load_idx_folder(path: Path) -> Raw:
                 hint=f"expected {prefix}-labels-idx1-ubyte or {prefix}-labels-idx1-ubyte.gz beside it",
             )
         role = _role(prefix)
-        groups[role].append(read_pair(image_file, labels))
+        split = read_pair(image_file, labels)
+        groups[role].append(split)
+        read.append((split, labels))
         used[role].append(prefix)
     merged = {}
     for role, splits in groups.items():
@@ -69,9 +86,8 @@ def load_idx_folder(path: Path) -> Raw:
         if len(sizes) > 1:
             raise CnnctlError.at(f"IDX files of different image sizes in {path}: {', '.join(used[role])}")
         merged[role] = Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))
-    splits = [s for s in merged.values() if s is not None]
     notes = [f"read IDX files {', '.join(p + '-*' for p in used['train'] + used['val'])} from {path}"]
-    return combine(path.resolve().name, class_names(*splits), merged["train"], merged["val"], notes, str(path))
+    return combine(path.resolve().name, class_names(read), merged["train"], merged["val"], notes, str(path))
 
 
 def _class_dirs(path: Path) -> list[Path]:
@@ -94,10 +110,40 @@ def _pillow():
     try:
         from PIL import Image
     except ImportError:
-        raise CnnctlError.at(
-            "reading a folder of images needs Pillow, which is not installed", hint="pip install pillow"
-        ) from None
+        raise CnnctlError.at("reading images needs Pillow, which is not installed", hint="pip install pillow") from None
     return Image
+
+
+@contextmanager
+def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
+    """The Pillow image at `path`, its header read but nothing decoded, refused when it has
+    more pixels than a network input of `size` (H, W) needs (see PIXEL_FLOOR)."""
+    image = _pillow()
+    h, w = size
+    limit = max(PIXEL_FLOOR, PIXEL_RATIO * h * w)
+    hint = f"downscale the images: the network takes {h}x{w}"
+    # Pillow warns from 89 megapixels and refuses twice that: the check below, on the same
+    # header, decides first and names the file, so its warning is noise and its error is ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", image.DecompressionBombWarning)
+        try:
+            opened = image.open(path)
+        except image.DecompressionBombError:
+            most = 2 * (image.MAX_IMAGE_PIXELS or 0)
+            raise CnnctlError.at(
+                f"an image of more than {most:,} pixels, which Pillow refuses to decode; the limit here is {limit:,}",
+                Loc(str(path)),
+                hint=hint,
+            ) from None
+        with opened as im:
+            if im.width * im.height > limit:
+                raise CnnctlError.at(
+                    f"an image of {im.height}x{im.width} pixels ({im.width * im.height:,}): more than the "
+                    f"{limit:,} read for a {h}x{w} input (the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W)",
+                    Loc(str(path)),
+                    hint=hint,
+                )
+            yield im
 
 
 def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]], int]:
@@ -132,7 +178,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             hint="a data folder holds IDX files (*-images-idx3-ubyte[.gz] and *-labels-idx1-ubyte[.gz]) "
             "or one subfolder of PNG/JPEG images per class",
         )
-    image = _pillow()
+    size = (target[0], target[1])
     notes = []
     if split_tree:
         classes, train_files, skipped = _tree(train_dir, None)
@@ -147,9 +193,11 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     modes, sizes = Counter(), Counter()
     for f, _ in train_files + val_files:
         try:
-            with image.open(f) as im:
+            with open_image(f, size) as im:
                 modes[im.mode] += 1
                 sizes[(im.height, im.width)] += 1
+        except CnnctlError:
+            raise
         except Exception as exc:  # Pillow raises many kinds for a broken file
             raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
     gray = set(modes) <= GRAY_MODES
@@ -170,11 +218,13 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
         x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
         for i, (f, _) in enumerate(files):
             try:
-                with image.open(f) as im:
+                with open_image(f, size) as im:
                     im = im.convert(mode)
                     if resize is not None:
-                        im = im.resize(resize, image.Resampling.BILINEAR)
+                        im = im.resize(resize, BILINEAR)
                     data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+            except CnnctlError:
+                raise
             except Exception as exc:
                 raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
             x[i] = data.view(h, w, channels).permute(2, 0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -10,8 +11,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnctlError, Loc
-from . import Split
-from .adapt import Raw, n
+from . import ClassNames, Split
+from .adapt import MAX_BYTES, Raw, n
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -69,6 +70,35 @@ def _read_exact(stream, count: int, path: Path, what: str) -> bytearray:
     return out
 
 
+def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: int, header: int) -> None:
+    """Refuse a header's claim of `count` data bytes before reading any: above what cnnctl
+    holds in memory, or (uncompressed) other than what the file holds, so a lying header
+    costs nothing. A `.gz` cannot tell its size: the reading bounds it, asking for `count`
+    bytes, then one more (gzip decompresses at most one read buffer beyond)."""
+    claim = f"{n(dims[0])} {kind} ({'x'.join(map(str, dims))}, {n(count)} bytes)"
+    if count > MAX_BYTES:
+        raise _bad(
+            path,
+            f"the header claims {claim}: more than the {MAX_BYTES / 2**30:g} GiB of data cnnctl holds in memory",
+            "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)",
+        )
+    if isinstance(stream, gzip.GzipFile):
+        return
+    held = os.fstat(stream.fileno()).st_size - header
+    if held < count:
+        raise _bad(
+            path,
+            f"truncated: the header claims {claim} but the file holds {n(held)} bytes after it",
+            "an interrupted download or copy? fetch the file again",
+        )
+    if held > count:
+        raise _bad(
+            path,
+            f"longer than its header says: it claims {claim}, the file holds {n(held)} bytes after it: "
+            "not an IDX file, or a damaged one",
+        )
+
+
 def read_idx(path: str | Path, magic: int) -> torch.Tensor:
     """An IDX file of unsigned bytes as a uint8 tensor of the dimensions in its header.
 
@@ -103,6 +133,7 @@ def read_idx(path: str | Path, magic: int) -> torch.Tensor:
             for d in dims:
                 count *= d
             shape = "x".join(str(d) for d in dims)
+            _check_claim(path, stream, kind, dims, count, 4 + 4 * ndim)
             data = _read_exact(stream, count, path, f"{n(dims[0])} {kind} ({shape})")
             if stream.read(1):
                 raise _bad(path, f"longer than its header says ({shape}): not an IDX file, or a damaged one")
@@ -150,10 +181,19 @@ def read_pair(images: Path, labels: Path, num_classes: int | None = None) -> Spl
     return Split(x.unsqueeze(1), y)
 
 
-def class_names(*splits: Split) -> list[str]:
-    """'0', '1', ... up to the largest label of the splits."""
-    top = max((int(s.y.max()) for s in splits if len(s)), default=-1)
-    return [str(k) for k in range(top + 1)]
+def class_names(read: list[tuple[Split, Path]]) -> ClassNames:
+    """'0', '1', ... up to the largest label of the splits, each given with its labels file,
+    and which file holds that largest label: the class count is the data's, so the file is
+    what to check when it is more than the network expects."""
+    labelled = [(int(s.y.max()), labels) for s, labels in read if len(s)]
+    if not labelled:
+        return ClassNames()
+    top, where = max(labelled, key=lambda pair: pair[0])
+    used = len(torch.unique(torch.cat([s.y for s, _ in read])))
+    check = None
+    if used < top + 1:
+        check = f"check {where.name}: only {used} of the labels 0-{top} occur (a stray {top} is often a damaged byte)"
+    return ClassNames([str(k) for k in range(top + 1)], origin=f"labels up to {top} in {where}", check=check)
 
 
 def combine(name: str, classes: list[str], train: Split | None, val: Split | None, notes: list[str], where: str) -> Raw:

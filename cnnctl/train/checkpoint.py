@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,25 +17,39 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from .config import RESUME_SETTINGS, saved_config_problems
+from .rundir import WriteFailed, write_failure
 
 FORMAT = "cnnctl-checkpoint-1"
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
+# What torch's weights_only unpickler says of a pickle that names a function or class to
+# import and call (GLOBAL: "Unsupported global: GLOBAL pathlib.PosixPath was not an allowed
+# global", "unsupported GLOBAL posix.system whose module posix is blocked") or calls one
+# (REDUCE); its wording and case vary between versions.
+_ASKS_FOR_CODE = re.compile(
+    r"unsupported global:?\s+(?:global\s+)?([\w.]+)|reduce for unrecognized function (<[^>]*>|\S+)", re.IGNORECASE
+)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file in the same folder, then rename:
-    a reader (or a crash) never sees half a file."""
+    a reader (or a crash) never sees half a file. A write that fails (a full disk) removes
+    the temporary file, leaves `path` as it was, and is a WriteFailed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except BaseException as exc:
+        reason = write_failure(exc, path.parent)  # before the partial file goes: see write_failure
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if reason is None:
+            raise
+        raise WriteFailed(path, reason) from exc
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -71,15 +86,19 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
         raise CnnctlError.at("no such checkpoint", Loc(str(path)), hint="give a run folder or its last.pt / best.pt")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, foreign, or holding objects weights_only refuses
+    except Exception as exc:  # truncated, foreign, or asking for code that weights_only refuses
         # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say
-        # little to the person at the terminal; what matters is which of the three it was.
-        refused = "Unsupported global" in str(exc)  # a pickle naming classes and functions
+        # little to the person at the terminal; what matters is which it was.
+        asked = _ASKS_FOR_CODE.search(str(exc))
+        if asked:
+            raise CnnctlError.at(
+                f"this file asks to run code when loaded (`{asked.group(1) or asked.group(2)}`); it was not loaded",
+                Loc(str(path)),
+                hint="cnnctl reads the checkpoints it writes, which hold tensors and plain values only; do not "
+                "open this one with torch.load(weights_only=False) unless you trust where it came from",
+            ) from None
         raise CnnctlError.at(
-            "not a readable cnnctl checkpoint"
-            + (": it holds Python objects, which are never unpickled" if refused else ""),
-            Loc(str(path)),
-            hint="was it cut short, or made by another tool?" if not refused else "cnnctl reads checkpoints it wrote",
+            "not a readable cnnctl checkpoint", Loc(str(path)), hint="was it cut short, or made by another tool?"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CnnctlError.at(

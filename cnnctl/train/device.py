@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
 
 from ..errors import CnnctlError
+from ..render.numbers import size
 from .config import DEVICES
 
 
@@ -50,6 +52,36 @@ def resolve_device(name: str) -> torch.device:
     raise CnnctlError.at(f"--device `{name}` is not a device", hint=f"one of {DEVICES}")
 
 
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory the device has in all (a GPU's, or the machine's RAM), None if unknown."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu":
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # sysconf is POSIX only
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return None
+
+
+def check_network_fits(graph, device: torch.device, optimizer: str, momentum: float) -> None:
+    """Refuse a network whose parameters alone, with their gradients and the optimizer's state,
+    exceed the device's whole memory: no batch size makes it fit, so "out of memory, lower
+    --batch-size" would send the user the wrong way. float32 copies: weights (and buffers),
+    a gradient per weight, and per weight two Adam moments or one SGD momentum."""
+    total = device_memory(device)
+    states = 2 if optimizer in ("adam", "adamw") else 1 if momentum else 0
+    need = 4 * (graph.params * (2 + states) + graph.buffers)
+    if total is None or need <= total:
+        return
+    biggest = max(graph.nodes, key=lambda node: node.params)
+    state = {2: f", {optimizer}'s two moments", 1: ", the momentum", 0: ""}[states]
+    raise CnnctlError.at(
+        f"the network's {graph.params:,} parameters need {size(need)} as float32 (weights, gradients{state}), "
+        f"more than the {size(total)} of memory {device} has",
+        hint=f"make the network smaller: `{biggest.path}` alone holds {biggest.params:,} parameters"
+        + (" (an fc after a large volume: pool or stride before it)" if biggest.kind == "fc" else ""),
+    )
+
+
 @contextlib.contextmanager
 def memory_guard(device: torch.device, batch_size: int) -> Iterator[None]:
     """Running out of memory, on the GPU or in the machine's RAM, is a batch too large for it:
@@ -63,5 +95,7 @@ def memory_guard(device: torch.device, batch_size: int) -> Iterator[None]:
         where = "GPU" if device.type == "cuda" else "memory"
         raise CnnctlError.at(
             f"out of {where} on {device} with batch {batch_size:,}",
-            hint="lower --batch-size (the memory a step takes grows with it)",
+            hint="lower --batch-size (the memory a step takes grows with it)"
+            if batch_size > 1
+            else "even one image does not fit: make the network smaller, or give it a smaller --input",
         ) from None

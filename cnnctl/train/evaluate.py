@@ -105,15 +105,14 @@ def predict(
 
 def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
     """An image file as a (1, c, h, w) uint8 tensor, resized and converted as the network needs."""
+    from ..data.folder import BILINEAR, open_image
+
     try:
-        from PIL import Image
-    except ImportError:
-        raise CnnctlError.at("reading images needs Pillow", hint="pip install pillow") from None
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h))
+        with open_image(Path(path), (h, w)) as img:
+            # Bilinear, as an image folder is resized for training (Pillow's default is bicubic).
+            img = img.convert("L" if c == 1 else "RGB").resize((w, h), resample=BILINEAR)
             data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError) as exc:
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
     if c not in (1, 3):
         raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")

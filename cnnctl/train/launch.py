@@ -197,7 +197,8 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     any restarted after a failure, agree on the run they belong to.
     """
     from ..data import load_data
-    from .loop import new_run_dir, run_folder
+    from .loop import default_run_dir, run_folder
+    from .rundir import WriteFailed, hold, refuse_existing_run
 
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
@@ -211,22 +212,36 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
                 "--max-restarts with several machines needs --out on storage they share",
                 hint="restarted workers on every machine continue from the checkpoint there",
             )
-        config.out = str(new_run_dir(config.out, graph.name))
-    # One download, before the workers start, not N at once into the same folder.
-    load_data(config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed)
-    status = launch(options, [*worker_args, *config_args(config, resume)])
-    if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
-        run_dir = run_folder(resume) if resume else Path(config.out)
-        arch = worker_args[1]  # ["train", ARCH, ...]
-        if (run_dir / "last.pt").is_file():
-            sys.stderr.write(
-                f"stopped by SIGTERM: the workers left at once; {run_dir / 'last.pt'} keeps the last checkpoint\n"
-                + resume_line(arch, run_dir, options.command_line())
-                + "\n"
+        config.out = str(Path(config.out) if config.out else default_run_dir(graph.name))
+    run_dir = run_folder(resume) if resume else Path(config.out)
+    arch = worker_args[1]  # ["train", ARCH, ...]
+    # The launcher holds the run folder for its workers, restarts included. On several
+    # machines none of the launchers can: each would refuse the others on shared storage,
+    # so the worker of global rank 0, wherever it runs, takes it (as under plain torchrun).
+    holding = hold(run_dir, new=resume is None, for_workers=True) if options.nnodes == 1 else contextlib.nullcontext()
+    if options.nnodes > 1 and resume is None:
+        refuse_existing_run(run_dir)
+    try:
+        with holding:
+            # One download, before the workers start, not N at once into the same folder.
+            load_data(
+                config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
             )
-        else:
-            sys.stderr.write("stopped by SIGTERM before the first epoch ended: there is no checkpoint to resume\n")
+            status = launch(options, [*worker_args, *config_args(config, resume)])
+    except WriteFailed as exc:  # the lock file, on a full disk
+        raise exc.error(arch, options.command_line()) from None
+    except RunFailed as exc:  # a worker died: one line naming it, then how to go on
+        raise RunFailed(f"{exc}\n{_how_to_go_on(run_dir, arch, options)}", exc.exit_code) from None
+    if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
+        sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{_how_to_go_on(run_dir, arch, options)}\n")
     return status
+
+
+def _how_to_go_on(run_dir: Path, arch: str, options: LaunchOptions) -> str:
+    """The command that continues a run the workers left, or why there is none."""
+    if (run_dir / "last.pt").is_file():
+        return resume_line(arch, run_dir, options.command_line())
+    return f"no checkpoint was saved yet: start it again with the same command (--out {run_dir})"
 
 
 def config_args(config, resume: str | None) -> list[str]:
@@ -273,6 +288,10 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
             status = _run(options, run, parse_args(args))
         finally:
             del os.environ[worker.GIVE_UP]
+            # The workers are gone: a late Ctrl-C or SIGTERM has nothing left to stop, and
+            # torchrun's handlers, still installed, would raise it as a traceback.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
         return 2 if os.path.exists(gave_up) else status
 
 
@@ -292,13 +311,8 @@ def _run(options: LaunchOptions, run, args) -> int:
             return INTERRUPTED
         rank, first = _cause(exc.failures)
         restarts = f" ({options.max_restarts} restart{'s' if options.max_restarts != 1 else ''} used)"
-        stopped = Problem(
-            f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
-            + (restarts if options.max_restarts else ""),
-            hint="the workers' messages are above; with --max-restarts N the launcher restarts the group from "
-            "the last checkpoint",
-        )
-        raise RunFailed(stopped.format()) from None
+        stopped = f"training stopped: worker {rank} {_exit_words(first.exitcode)}"
+        raise RunFailed(Problem(stopped + (restarts if options.max_restarts else "")).format()) from None
     except RendezvousTimeoutError:
         raise CnnctlError.at(
             f"the rendezvous at {options.rdzv_endpoint} timed out after {options.rdzv_timeout} s: "
@@ -326,6 +340,8 @@ def _cause(failures: dict) -> tuple[int, Any]:
 
 
 def _exit_words(code: int) -> str:
+    if code == LOST_PEERS:  # all this machine's workers only lost their peers: one elsewhere failed
+        return "lost contact with the other workers (a worker on another machine stopped?)"
     if code < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"

@@ -28,10 +28,11 @@ from ..graph import Graph
 from ..render.numbers import json_safe
 from ..report import summarize
 from .batches import Batches
-from .checkpoint import load_checkpoint, load_weights, network_record, save_checkpoint
+from .checkpoint import checkpoint_file, load_checkpoint, load_weights, network_record, save_checkpoint
 from .config import TrainConfig, absolute_data_paths
-from .device import memory_guard, resolve_device
+from .device import check_network_fits, memory_guard, resolve_device
 from .fastpath import apply_backend_flags, compiled, decide
+from .rundir import WriteFailed, hold, refuse_existing_run, write_text
 from .world import World, check_sync_bn
 from .world import group as _group
 
@@ -86,14 +87,20 @@ class _StopFlag:
 
     Under torchrun, SIGTERM is the launcher tearing the group down because a worker failed;
     the other workers may be blocked waiting for the failed one, so that one exits at once.
+
+    Once `finished` (every epoch saved), a signal has nothing left to stop and is ignored: a
+    finished run exits 0 however late a Ctrl-C comes. With `then_exit` (the command line,
+    which exits once the run ends) it stays ignored after the block, up to the exit itself.
     """
 
-    def __init__(self, exit_on_sigterm: bool = False) -> None:
+    def __init__(self, exit_on_sigterm: bool = False, then_exit: bool = False) -> None:
         self.set = False
+        self.finished = False
         self.busy = False  # a checkpoint is being written
         self.pending = False  # a second Ctrl-C came while it was
         self.signum = signal.SIGINT  # what stopped the run: the exit status is 128 + its number
         self.exit_on_sigterm = exit_on_sigterm
+        self.then_exit = then_exit
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -103,6 +110,8 @@ class _StopFlag:
         return self
 
     def _handle(self, signum, frame) -> None:
+        if self.finished:
+            return
         if signum == signal.SIGTERM and self.exit_on_sigterm:
             raise SystemExit(128 + signum)  # unwinds through the atomic writes, which clean up
         if self.set:  # a second Ctrl-C: stop now, but not in the middle of writing a checkpoint
@@ -133,7 +142,7 @@ class _StopFlag:
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if self.finished and self.then_exit else handler)
 
 
 def order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -169,10 +178,7 @@ def default_run_dir(arch: str) -> Path:
 def new_run_dir(out: str | None, arch: str) -> Path:
     """The folder of a new run: --out, or runs/ARCH-TIMESTAMP; never one that holds a run."""
     run_dir = Path(out) if out else default_run_dir(arch)
-    if (run_dir / "last.pt").exists():
-        raise CnnctlError.at(
-            f"{run_dir} already holds a run", hint=f"continue it with --resume {run_dir}, or choose another --out"
-        )
+    refuse_existing_run(run_dir)
     return run_dir
 
 
@@ -209,9 +215,12 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
             hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
         )
     if out[0] < len(classes):
+        # Data that counts its classes from its labels says where (cnnctl.data.ClassNames).
+        origin, check = getattr(classes, "origin", None), getattr(classes, "check", None)
         raise CnnctlError.at(
-            f"the network has {out[0]} output{'s' if out[0] != 1 else ''}, but the data has {len(classes)} classes",
-            hint=f"make the last layer `fc {len(classes)}`",
+            f"the network has {out[0]} output{'s' if out[0] != 1 else ''}, but the data has {len(classes)} classes"
+            + (f" ({origin})" if origin else ""),
+            hint=f"make the last layer `fc {len(classes)}`" + (f", or {check}" if check else ""),
         )
 
 
@@ -263,6 +272,7 @@ def train(
     source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
     world: World | None = None,
+    then_exit: bool = False,  # the caller exits when the run ends: a finished run then ignores signals
 ) -> RunResult:
     """Train `graph` as `config` says; returns where the run is and how it ended.
 
@@ -272,6 +282,7 @@ def train(
     """
     world = world or World.from_env()
     device = world.device(resolve_device(config.device))
+    check_network_fits(graph, device, config.optimizer, config.momentum)
     if world.max_restarts and resume is None and config.out is None:
         raise CnnctlError.at(
             "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
@@ -281,8 +292,30 @@ def train(
         folder = run_folder(resume) if resume else Path(config.out) if config.out else None
         if folder is not None and (folder / "last.pt").exists():
             resume = str(folder)
-    with _group(world, device) as group, memory_guard(device, config.batch_size):
-        return _Run(graph, config, world, group, device, arch, resume, dataset, console, source).run(stop_after_steps)
+    if resume is None:  # named once, here: the lock is taken on this folder
+        config.out = str(Path(config.out) if config.out else default_run_dir(arch))
+    run_dir = run_folder(resume) if resume else Path(config.out)
+    source = source or arch
+    if world.distributed and world.local_size == world.size:  # one machine: the same workers again
+        source += f" --nproc-per-node {world.size}"
+    try:
+        with (
+            _owned(run_dir, world, resume),
+            _group(world, device) as group,
+            memory_guard(device, config.batch_size),
+        ):
+            run = _Run(graph, config, world, group, device, arch, resume, dataset, console, source)
+            return run.run(stop_after_steps, then_exit)
+    except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
+        raise exc.error(source) from None
+
+
+def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager:
+    """The run's hold on its folder, for the whole run. Only rank 0 writes there, so only it
+    holds it (unless cnnctl's launcher holds it for its workers: see rundir.hold)."""
+    if not world.leader or (resume is not None and not checkpoint_file(resume).is_file()):
+        return contextlib.nullcontext()  # nothing to resume: load_checkpoint says why
+    return hold(run_dir, new=resume is None)
 
 
 class _Run:
@@ -292,9 +325,7 @@ class _Run:
         from ..render.progress import TrainDisplay, silent_console
 
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
-        self.source = source or arch
-        if world.distributed and world.local_size == world.size:  # one machine: the same workers again
-            self.source += f" --nproc-per-node {world.size}"
+        self.source = source
         state = load_checkpoint(resume) if resume else None
         torch.manual_seed(config.seed)
         data = dataset or load_data(
@@ -374,13 +405,10 @@ class _Run:
         return f"--sync-bn: {count} batch norm layer{'s' if count != 1 else ''} use statistics over all workers"
 
     def _start_folder(self) -> None:
-        try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "architecture.json").write_text(json.dumps(_architecture(self.graph), indent=2) + "\n")
-            settings = self.config.as_dict() | {"workers": self.world.size}
-            (self.run_dir / "config.json").write_text(json.dumps(settings, indent=2) + "\n")
-        except OSError as exc:
-            raise CnnctlError.at(f"cannot write the run folder {self.run_dir}: {exc.strerror or exc}") from None
+        """The folder exists: rundir.hold made it, before taking its lock."""
+        write_text(self.run_dir / "architecture.json", json.dumps(_architecture(self.graph), indent=2) + "\n")
+        settings = self.config.as_dict() | {"workers": self.world.size}
+        write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
 
     def _restore(self, state: dict, resume: str) -> None:
         load_weights(self.model, state, resume, self.graph.name)
@@ -395,6 +423,8 @@ class _Run:
         self.history, self.best = state["history"], state["best"]
         torch.set_rng_state(state["rng"])
         self.run_dir = run_folder(resume)
+        if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
+            write_metrics(self.run_dir / "metrics.jsonl", self.history)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
@@ -431,14 +461,14 @@ class _Run:
             },
         )
 
-    def run(self, stop_after_steps: int | None) -> RunResult:
+    def run(self, stop_after_steps: int | None, then_exit: bool = False) -> RunResult:
         config, world = self.config, self.world
         batch, per_step = config.batch_size, config.batch_size * world.size
         # On a GPU, reading the loss waits for the device: check it for NaN every few steps only.
         check_every = 25 if self.fast.device.type == "cuda" else 1
         fault = _test_fault(world)
         steps_done = 0
-        with _StopFlag(exit_on_sigterm=worker.under_launcher()) as stop:
+        with _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit) as stop:
             self.stop = stop
             for epoch in range(self.epoch, config.epochs):
                 self.step_model.train()
@@ -485,8 +515,9 @@ class _Run:
                         self.display.interrupted(self.run_dir, self.source)
                         return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
                 self.end_epoch(epoch, started)
-        self.group.barrier()
-        self.display.finish(self.history, self.best)
+            stop.finished = True  # every epoch is saved: a signal from here on changes nothing
+            self.group.barrier()
+            self.display.finish(self.history, self.best)
         return RunResult(self.run_dir, 0, config.epochs, self.best, self.history)
 
     def end_epoch(self, epoch: int, started: float) -> None:
@@ -547,9 +578,7 @@ def resumed_batch(state: dict, workers: int) -> int:
 
 def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     """metrics.jsonl, one row per finished epoch, rewritten whole: it always matches the checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(json_safe(row), allow_nan=False) + "\n" for row in history))
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(json_safe(row), allow_nan=False) + "\n" for row in history))
 
 
 def _grad_scaler(device: torch.device, enabled: bool):

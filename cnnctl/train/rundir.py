@@ -1,0 +1,210 @@
+"""A run folder: owned by one run at a time, written so that a fault never loses what was saved.
+
+The owner holds a POSIX record lock (`fcntl.lockf`) on `.lock` in the folder. The kernel
+drops it when the process ends, however it ends, so the lock file a killed run leaves
+behind never blocks its resume; over NFS the lock goes through the server's lock manager
+where the mount allows it. Without fcntl (Windows) there is no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shlex
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CnnctlError, Loc, Problem
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
+LOCK = ".lock"
+# Set by cnnctl's launcher for its workers: the run folder it holds the lock of. A worker
+# must not lock it again: a POSIX lock held by its parent refuses it like any other process.
+HELD_BY_LAUNCHER = "CNNCTL_RUN_HELD"
+# What the run's own writes leave while they are under way: `.last.pt.k2x9.tmp`, `.metrics.jsonl.tmp`.
+_TEMPORARY = re.compile(r"\.(last\.pt|best\.pt|metrics\.jsonl|config\.json|architecture\.json)(\..+)?\.tmp")
+# A failed write, as PyTorch's zip writer reports it (a RuntimeError, the OSError if any as its context).
+_TORCH_WRITE_FAILED = re.compile(r"unexpected pos|file write failed", re.IGNORECASE)
+_NO_ROOM = {  # errno: what happened, what to do
+    errno.ENOSPC: ("the disk is full", "make room on the disk"),
+    errno.EDQUOT: ("the disk quota is used up", "make room in your disk quota"),
+    errno.EFBIG: ("the file-size limit (ulimit -f) was hit", "raise the limit"),
+}
+_NEARLY_FULL = 1 << 20  # bytes: what a disk has left after a write failed for lack of room
+
+
+def write_failure(exc: BaseException, folder: Path) -> str | None:
+    """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
+    `exc` is not a failed write. The one place that tells a full disk from other faults."""
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
+    for error in errors:
+        if error.errno in _NO_ROOM:
+            return _NO_ROOM[error.errno][0]
+    if errors:
+        return errors[0].strerror or str(errors[0])
+    if not any(isinstance(e, RuntimeError) and _TORCH_WRITE_FAILED.search(str(e)) for e in chain):
+        return None
+    # torch.save to a path gives no errno: a disk with next to no room left is a full one.
+    return _NO_ROOM[errno.ENOSPC][0] if _nearly_full(folder) else "the write failed"
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Called before the partial file is removed, while it still takes the room there was."""
+    if not hasattr(os, "statvfs"):  # Windows
+        return False
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return False
+    free = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail  # root may use the reserved blocks
+    return free * disk.f_frsize < _NEARLY_FULL
+
+
+class WriteFailed(Exception):
+    """A file of the run could not be written; the run's loop says what to do about it."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot write {path.name}: {reason}")
+        self.path, self.reason = path, reason
+
+    def error(self, source: str, options: str = "") -> CnnctlError:
+        """The message for the person at the terminal, with the line that continues the run
+        (`source`: the ARCH as they wrote it; `options`: the launch options it needs)."""
+        from ..render.progress import resume_line
+
+        folder = self.path.parent
+        room = next((fix for reason, fix in _NO_ROOM.values() if reason == self.reason), "once it can be written")
+        if (folder / "last.pt").is_file():
+            hint = f"the run's last checkpoint (last.pt) is kept; {room}, then {resume_line(source, folder, options)}"
+        else:
+            hint = f"the run has no checkpoint yet; {room}, then start it again with the same command (--out {folder})"
+        return CnnctlError.at(str(self), Loc(str(folder)), hint=hint)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file of the run through a temporary one and a rename: a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        reason = write_failure(exc, path.parent)
+        tmp.unlink(missing_ok=True)
+        raise WriteFailed(path, reason or str(exc)) from None
+
+
+def refuse_existing_run(folder: Path) -> None:
+    if (folder / "last.pt").exists():
+        raise CnnctlError.at(
+            f"{folder} already holds a run", hint=f"continue it with --resume {folder}, or choose another --out"
+        )
+
+
+@contextlib.contextmanager
+def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[None]:
+    """Own `folder` for as long as the block runs, or refuse at once if another run does.
+
+    A new run creates the folder, then checks under the lock that no run is there yet (two
+    runs may have raced for the same --out). A resumed run removes what a killed run left
+    half-written: under the lock, no live run can be writing it. `for_workers`: cnnctl's
+    launcher holds it for the workers it starts, and tells them so.
+    """
+    if os.environ.get(HELD_BY_LAUNCHER) == os.path.abspath(folder):  # a worker of the launcher that holds it
+        if not new:
+            remove_leftovers(folder)
+        yield
+        return
+    created = new and not folder.exists()
+    if new:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CnnctlError.at(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder))) from None
+    fd = _lock(folder, new)
+    try:
+        if new:
+            refuse_existing_run(folder)
+        elif fd is not None:
+            remove_leftovers(folder)
+        if for_workers:
+            os.environ[HELD_BY_LAUNCHER] = os.path.abspath(folder)
+        yield
+    finally:
+        if for_workers:
+            os.environ.pop(HELD_BY_LAUNCHER, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # the lock file says who holds it only while someone does
+        if created and [p.name for p in folder.iterdir()] == [LOCK]:  # a run that stopped before writing
+            with contextlib.suppress(OSError):  # anything (a mistake in its settings) leaves no empty folder
+                (folder / LOCK).unlink()
+                folder.rmdir()
+        if fd is not None:
+            os.close(fd)  # and releases the lock
+
+
+def _lock(folder: Path, new: bool) -> int | None:
+    """The descriptor of the held lock file (None without fcntl); a CnnctlError naming the
+    process that holds it otherwise. The lock file stays: removing it would let two runs
+    lock two different files of the same name."""
+    if fcntl is None:
+        return None
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WriteFailed(path, write_failure(exc, folder) or str(exc)) from None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.read(fd, 4096).decode(errors="replace").splitlines()
+        os.close(fd)
+        if exc.errno not in (errno.EACCES, errno.EAGAIN):  # no locks here (NFS without its lock manager)
+            unlocked = f"this file system cannot lock files ({exc.strerror}): nothing keeps another run out"
+            sys.stderr.write(Problem(unlocked, Loc(str(folder))).format("warning") + "\n")
+            return None
+        raise CnnctlError.at(
+            f"{folder} is in use by " + _describe(holder),
+            hint="a run folder belongs to one run at a time: wait for that run to end, or stop it "
+            "(Ctrl-C saves a checkpoint)" + ("; or give this run another --out" if new else ""),
+        ) from None
+    try:  # who holds it, for the message of a run that is refused
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{_command()}\n".encode())
+    except OSError as exc:
+        os.close(fd)
+        raise WriteFailed(path, write_failure(exc, folder) or str(exc)) from None
+    return fd
+
+
+def _describe(holder: list[str]) -> str:
+    if len(holder) < 2 or not holder[0].isdigit():  # it has just taken the lock and not yet written
+        return "another process"
+    command = f" ({holder[2]})" if len(holder) > 2 and holder[2] else ""
+    return f"process {holder[0]} on host {holder[1]}{command}"
+
+
+def _command() -> str:
+    name = Path(sys.argv[0]).name
+    program = "cnnctl" if name in ("__main__.py", "cnnctl") else name  # `python -m cnnctl` runs __main__.py
+    text = shlex.join([program, *sys.argv[1:]])
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files of writes that a killed run never finished."""
+    for path in folder.glob(".*.tmp"):
+        if _TEMPORARY.fullmatch(path.name):
+            path.unlink(missing_ok=True)

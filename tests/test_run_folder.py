@@ -1,0 +1,223 @@
+"""The run folder: one run owns it at a time, a full disk is told plainly and loses nothing,
+and what a killed run left half-written is cleaned when the run resumes."""
+
+import errno
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+resource = pytest.importorskip("resource")  # POSIX: the file-size limit (ulimit -f); record locks too
+
+from idxfiles import write_idx  # noqa: E402
+from test_train import SMALL_NET  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(folder: Path, epochs: int, resume: str | None = None):
+    """A small run in this process, on data of its own."""
+    x, y = make_shapes(256 + 64, 16, 16, 1, seed=0)
+    data = Dataset("shapes", Split(x[:256], y[:256]), Split(x[256:], y[256:]), list("0123456789"), (0.2,), (0.3,), [])
+    config = TrainConfig(epochs=epochs, batch_size=64, seed=1, device="cpu", out=str(folder))
+    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=data)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory) -> Path:
+    """The small network as a file, and a few images beside it, for runs from the command line."""
+    folder = tmp_path_factory.mktemp("net")
+    x, y = make_shapes(256 + 64, 16, 16, 1, seed=0)
+    write_idx(folder / "data", "train", x[:256, 0], y[:256])
+    write_idx(folder / "data", "t10k", x[256:, 0], y[256:])
+    path = folder / "small.yaml"
+    path.write_text(SMALL_NET)
+    return path
+
+
+def cli(net: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "cnnctl", "train", str(net), *args]
+    if "--resume" not in args:
+        command += ["--data", str(net.parent / "data"), "--batch-size", "64", "--device", "cpu"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, **kwargs)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".*.tmp"))
+
+
+# --- A disk that fills up -------------------------------------------------------------------
+
+
+def no_room_after(size: int):
+    """os.fdopen whose files take `size` bytes, then fail as a full disk does (ENOSPC)."""
+    real = os.fdopen
+
+    class Disk(io.FileIO):
+        def write(self, data):
+            if self.tell() + len(data) > size:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(data)
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        return io.BufferedWriter(Disk(fd, "wb")) if mode == "wb" else real(fd, mode, *args, **kwargs)
+
+    return fdopen
+
+
+def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    run(folder, epochs=1)
+    saved = (folder / "last.pt").read_bytes()
+    monkeypatch.setattr(os, "fdopen", no_room_after(4096))  # torch.save fails part-way through
+    with pytest.raises(CnnctlError) as info:
+        run(folder, epochs=2, resume=str(folder))
+    (problem,) = info.value.problems
+    assert problem.loc.file == str(folder)  # where: the run folder
+    assert "last.pt" in problem.message and "the disk is full" in problem.message
+    assert f"resume with: cnnctl train small --resume {folder}" in problem.hint
+    assert (folder / "last.pt").read_bytes() == saved  # the earlier checkpoint is intact
+    assert leftovers(folder) == []  # and the half-written one is gone
+
+
+def test_a_full_disk_while_writing_the_metrics_is_told_the_same_way(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    real = Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if self.name.startswith(".metrics.jsonl"):
+            real(self, text[:10], *args, **kwargs)  # part of it, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    with pytest.raises(CnnctlError) as info:
+        run(folder, epochs=1)
+    (problem,) = info.value.problems
+    assert problem.loc.file == str(folder) and "metrics.jsonl" in problem.message
+    assert "the disk is full" in problem.message and f"--resume {folder}" in problem.hint
+    assert load_checkpoint(folder)["epoch"] == 1 and leftovers(folder) == []
+    # Once there is room, resuming the finished run writes the metrics the full disk lost.
+    monkeypatch.setattr(Path, "write_text", real)
+    assert not (folder / "metrics.jsonl").exists()
+    run(folder, epochs=1, resume=str(folder))
+    rows = (folder / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 1 and '"epoch": 1' in rows[0]
+
+
+def test_a_failed_write_is_a_full_disk_by_its_errno_or_by_the_space_left(tmp_path, monkeypatch):
+    from cnnctl.train import rundir
+
+    assert rundir.write_failure(OSError(errno.ENOSPC, "No space left on device"), tmp_path) == "the disk is full"
+    assert "quota" in rundir.write_failure(OSError(errno.EDQUOT, "Disk quota exceeded"), tmp_path)
+    assert "file-size limit" in rundir.write_failure(OSError(errno.EFBIG, "File too large"), tmp_path)
+    assert rundir.write_failure(OSError(errno.EACCES, "Permission denied"), tmp_path) == "Permission denied"
+    assert rundir.write_failure(ValueError("not a write"), tmp_path) is None
+    # torch.save to a path fails with this alone, no OSError: the free space tells.
+    torch_says = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+    assert rundir.write_failure(torch_says, tmp_path) == "the write failed"  # plenty of room here
+    full = os.statvfs_result((4096, 4096, 1000, 0, 0, 100, 0, 0, 0, 255))
+    monkeypatch.setattr(os, "statvfs", lambda path: full)
+    assert rundir.write_failure(torch_says, tmp_path) == "the disk is full"
+
+
+def file_size_limit(size: int):
+    def apply():  # in the child: a write past the limit fails (EFBIG) instead of killing it
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return apply
+
+
+def test_a_real_file_size_limit_stops_a_resumed_run_with_its_checkpoint_intact(net, tmp_path):
+    out = tmp_path / "run"
+    assert cli(net, "--epochs", "1", "--out", str(out)).returncode == 0
+    saved = (out / "last.pt").read_bytes()
+    full = cli(net, "--resume", str(out), "--epochs", "2", preexec_fn=file_size_limit(len(saved) // 2))
+    assert full.returncode == 2, full.stderr
+    assert f"error: {out}: cannot write last.pt: the file-size limit (ulimit -f) was hit" in full.stderr
+    assert f"resume with: cnnctl train {net} --resume {out}" in full.stderr and "Traceback" not in full.stderr
+    assert (out / "last.pt").read_bytes() == saved and leftovers(out) == []
+    again = cli(net, "--resume", str(out), "--epochs", "2")  # room again: the line given works
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(out)["epoch"] == 2
+
+
+def test_a_new_run_that_cannot_write_its_first_file_says_how_to_start_again(net, tmp_path):
+    out = tmp_path / "run"
+    full = cli(net, "--epochs", "1", "--out", str(out), preexec_fn=file_size_limit(512))
+    assert full.returncode == 2, full.stderr
+    assert f"error: {out}: cannot write architecture.json: the file-size limit" in full.stderr
+    assert f"--out {out}" in full.stderr and "Traceback" not in full.stderr
+    assert leftovers(out) == []
+
+
+# --- One run per folder -----------------------------------------------------------------------
+
+HOLDER = """
+import sys
+from pathlib import Path
+from cnnctl.train.rundir import hold
+with hold(Path(sys.argv[1]), new=False):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_folder_in_use_is_refused_at_once_naming_the_process_that_holds_it(net, tmp_path):
+    folder = tmp_path / "run"
+    run(folder, epochs=1)
+    config = (folder / "config.json").read_text()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        writing = folder / ".last.pt.k2x9.tmp"  # the live run's checkpoint being written
+        writing.write_bytes(b"half")
+        for args in (["--out", str(folder), "--epochs", "1"], ["--resume", str(folder), "--epochs", "3"]):
+            refused = cli(net, *args)
+            assert refused.returncode == 2, refused.stderr
+            assert f"{folder} is in use by process {holder.pid} on host {socket.gethostname()}" in refused.stderr
+            assert "hint:" in refused.stderr and "Traceback" not in refused.stderr
+        assert (folder / "config.json").read_text() == config  # nothing of the second run was written
+        assert writing.exists()  # nor anything of the first removed
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_a_killed_runs_lock_and_temporary_files_do_not_stop_its_resume(tmp_path):
+    folder = tmp_path / "run"
+    run(folder, epochs=1)
+    # kill -9 in the middle of saving: the lock file stays (its lock went with the process)
+    # and so do the temporary files it was writing.
+    (folder / ".lock").write_text("4194303\nelsewhere\ncnnctl train small\n")
+    left = [folder / ".last.pt.a1b2c3.tmp", folder / ".best.pt.d4e5.tmp", folder / ".metrics.jsonl.tmp"]
+    for path in left:
+        path.write_bytes(b"cut short")
+    resumed = run(folder, epochs=2, resume=str(folder))
+    assert resumed.status == 0 and resumed.epochs_done == 2
+    assert leftovers(folder) == []
+
+
+def test_a_run_refused_before_writing_anything_leaves_no_folder(tmp_path):
+    # The lock is taken first, in a folder made for it: a mistake found next (here, a data
+    # set that does not exist) must not leave an empty run folder behind at each attempt.
+    config = TrainConfig(epochs=1, device="cpu", data="no-such-data", out=str(tmp_path / "runs" / "r"))
+    with pytest.raises(CnnctlError, match="unknown data set"):
+        train(cnnctl.load_text(SMALL_NET), config, arch="small")
+    assert not (tmp_path / "runs" / "r").exists()
