@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from .build import build_graph, parse_volume
@@ -43,8 +46,27 @@ def to_torch(graph: Graph, logits: bool = False):
 
 def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:
     """Like `load`, from YAML text; `file` is the name used in messages."""
-    spec = parse_file_text(text, file)
-    if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
-        input = "x".join(str(d) for d in input)
-    shape = parse_volume(input, None, "input") if input is not None else None
-    return build_graph(spec, shape)
+    with _collector_paused():
+        spec = parse_file_text(text, file)
+        if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
+            input = "x".join(str(d) for d in input)
+        shape = parse_volume(input, None, "input") if input is not None else None
+        return build_graph(spec, shape)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a file becomes a graph.
+
+    Reading builds objects by the million (YAML nodes, spec items, graph nodes) and frees
+    none: each collection walks them all again, which took more than half the time of a
+    large file (2.4 million YAML values: 6.5 s, 2.9 s without). Nothing built here forms
+    cycles that need collecting.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -14,15 +14,24 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, too_many
+from .errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
 from .expr import ExprError, evaluate
 from .graph import INPUT, Graph, Node
 from .layers import KINDS, Args, LayerKind
 from .layers.args import ArgValueError, TooLarge, parse_int
-from .limits import MAX_BLOCK_DEPTH, MAX_DEPTH, MAX_INT, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
+from .limits import (
+    MAX_BLOCK_DEPTH,
+    MAX_DEPTH,
+    MAX_FAILED_LAYERS,
+    MAX_INT,
+    MAX_LAYERS,
+    MAX_PROBLEMS,
+    MAX_VALUE_CHARS,
+    MAX_VALUES,
+)
 from .shapes import Shape, format_shape, numel
 from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 
@@ -34,12 +43,16 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
     parts = str(text).strip().lower().replace("×", "x").split("x")
     example = "e.g. `224x224x3` (height x width x channels)"
     if len(parts) != 3:
-        hint = f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB" if len(parts) == 2 else example
-        raise CnnctlError.at(f"{what} `{text}` is not a volume HxWxC", loc, hint=hint)
+        hint = (
+            f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
+            if len(parts) == 2 and len(text) < 40
+            else example
+        )
+        raise CnnctlError.at(f"{what} {quoted(text)} is not a volume HxWxC", loc, hint=hint)
     try:
         h, w, c = (parse_int(p) for p in parts)
     except ArgValueError as exc:
-        raise CnnctlError.at(f"{what} `{text}`: {exc}", loc, hint=example) from None
+        raise CnnctlError.at(f"{what} {quoted(text)}: {exc}", loc, hint=example) from None
     if c >= 8 and h <= 4 and w == c:
         raise CnnctlError.at(
             f"{what} `{text}` looks channels-first",
@@ -170,8 +183,10 @@ class _Builder:
         # Every id defined so far, wherever it is visible: (where, the path of its list, its
         # block), to explain a reference that cannot see it.
         self.defined: dict[str, tuple[Loc, str, str | None]] = {}
+        self.failures = 0  # items that failed, each time: a repeated mistake is told once, counted each time
         self.counted: dict[tuple, int] = {}  # fewest layers of a block, by its arguments
         self.counting: list[str] = []  # blocks being counted, one inside the other
+        self.fixed: dict[str, bool] = {}  # blocks whose size does not depend on their arguments
         self.passes = 1  # passes of the repeats being expanded, multiplied together
 
     # -- lists -----------------------------------------------------------------------------
@@ -220,14 +235,15 @@ class _Builder:
 
         Building costs tens of microseconds a layer, so a `repeat: 100000` of a ResNet block
         would take seconds to reach the limit; counting takes a walk over the file, each
-        block counted once per distinct set of arguments.
+        block counted once (once per set of arguments where they decide its size).
         """
         counts = [self.least_layers((item,), None) for item in items]
         total = sum(counts)
         if total <= MAX_LAYERS:
             return
         biggest = items[max(range(len(items)), key=counts.__getitem__)]
-        repeats = isinstance(biggest, RepeatItem) or any(isinstance(i, RepeatItem) for i in _walk(self.spec))
+        written = [*self.spec.layers, *(i for block in self.spec.blocks.values() for i in block.body)]
+        repeats = any(isinstance(i, RepeatItem) for i in _walk(written))
         what = f"`repeat: {self.count_of(biggest, None):,}`" if isinstance(biggest, RepeatItem) else "this item"
         raise LimitError.at(
             f"the network would make at least {total:,} layers, more than the {MAX_LAYERS:,} layers cnnctl accepts"
@@ -267,18 +283,38 @@ class _Builder:
         block = self.spec.blocks[item.kind]
         if item.kind in self.counting or len(self.counting) >= MAX_BLOCK_DEPTH:
             return 1  # a block using itself, or too deep: the builder says so
-        try:
-            values = self.block_values(block, {**item.args, **override}, env, item.loc, "")
-        except CnnctlError:
-            return 1
-        key = (item.kind, tuple((k, v.text) for k, v in values.items()))
+        if self.fixed_size(item.kind):  # counted once, whatever its arguments
+            key: tuple = (item.kind,)
+            inner = None
+        else:
+            try:
+                values = self.block_values(block, {**item.args, **override}, env, item.loc, "")
+            except CnnctlError:
+                return 1
+            key, inner = (item.kind, tuple((k, v.text) for k, v in values.items())), _Env(block, values)
         if key not in self.counted:
             self.counting.append(item.kind)
             try:
-                self.counted[key] = self.least_layers(block.body, _Env(block, values))
+                self.counted[key] = self.least_layers(block.body, inner)
             finally:
                 self.counting.pop()
         return self.counted[key]
+
+    def fixed_size(self, name: str, depth: int = 0) -> bool:
+        """Whether block `name` makes as many layers whatever its arguments: no `$` in the counts
+        of its repeats or in its shortcuts, and only such blocks inside. (Without this, 31
+        blocks each using the one below twice with new arguments took seconds to count.)"""
+        if name not in self.fixed:
+            if depth >= MAX_BLOCK_DEPTH:
+                return False
+            self.fixed[name] = False  # while it is looked at: a block using itself is not
+            self.fixed[name] = all(
+                not (isinstance(i, RepeatItem) and i.times is not None and "$" in str(i.times.text))
+                and not (isinstance(i, ResidualItem) and isinstance(i.shortcut, str) and "$" in i.shortcut)
+                and not (isinstance(i, LayerItem) and i.is_block and not self.fixed_size(i.kind, depth + 1))
+                for i in _walk(self.spec.blocks[name].body)
+            )
+        return self.fixed[name]
 
     def count_of(self, item: RepeatItem, env: _Env | None) -> int:
         """A repeat's count if it can be read, else 0 (the builder reports why)."""
@@ -305,8 +341,19 @@ class _Builder:
             if key not in self.seen:
                 self.seen.add(key)
                 self.problems.append(problem)
+        self.failures += 1
         if len(self.problems) >= MAX_PROBLEMS:
             raise too_many(self.problems, Loc(self.spec.file))
+        if self.failures >= MAX_FAILED_LAYERS:  # `repeat: 240000` of a layer with a mistake: told once, met once a pass
+            raise LimitError(
+                [
+                    *self.problems,
+                    Problem(
+                        f"stopped after {self.failures:,} layers failed, repeating the mistakes above",
+                        Loc(self.spec.file),
+                    ),
+                ]
+            )
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -527,6 +574,7 @@ class _Builder:
         text = value.text
         if not isinstance(text, str) or "$" not in text:
             return value
+        length = [len(text)]  # of the result so far: `$a$a` doubles a text, forty such arguments a terabyte
 
         def lookup_value(name: str, offset: int) -> str:
             if env is None:
@@ -555,7 +603,16 @@ class _Builder:
         def replace_match(m: re.Match) -> str:
             expr, name = m.group(1), m.group(2)
             if name:
-                return lookup_value(name, m.start())
+                piece = lookup_value(name, m.start())
+                length[0] += len(piece)
+                if length[0] > MAX_VALUE_CHARS:
+                    raise CnnctlError.at(
+                        f"`${name}` makes this value longer than {MAX_VALUE_CHARS:,} characters",
+                        value.loc.shifted(m.start()),
+                        layer=path,
+                        hint="a block argument is a number, a size or a word; `$a$a` doubles a text",
+                    )
+                return piece
             if expr is None:
                 unclosed = text.startswith("${", m.start())
                 raise CnnctlError.at(
@@ -571,8 +628,7 @@ class _Builder:
                     return parse_int(v, minimum=-(2**31))
                 except ArgValueError as exc:
                     reason = f"too large (at most {MAX_INT:,})" if isinstance(exc, TooLarge) else "not a whole number"
-                    shown = v if len(v) <= 24 else v[:21] + "..."
-                    raise ExprError(f"`{n}` is `{shown}`, {reason}") from None
+                    raise ExprError(f"`{n}` is {quoted(v, 24)}, {reason}") from None
 
             try:
                 return str(evaluate(expr, number))
@@ -773,9 +829,9 @@ class _Builder:
         return self.input_shape if index == INPUT else self.nodes[index].shape
 
 
-def _walk(spec: NetworkSpec) -> Iterator[Item]:
-    """Every item written in the file: the layers, the blocks' bodies, all nested lists."""
-    stack: list[Item] = [*spec.layers, *(i for b in spec.blocks.values() for i in b.body)]
+def _walk(items: Iterable[Item]) -> Iterator[Item]:
+    """Every item of `items` and of all the lists nested in them (not inside the blocks they use)."""
+    stack: list[Item] = list(items)
     while stack:
         item = stack.pop()
         yield item

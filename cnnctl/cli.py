@@ -105,9 +105,16 @@ def _warn(graph) -> None:
         sys.stderr.write(w.format("warning") + "\n")
 
 
-def _load(arch: str, input: str | None):
+def _load(arch: str, input: str | None, settings: bool = True):
+    """The network ARCH; with `settings`, its `train:` section checked too (a broken file is
+    broken whichever command reads it). `train` checks it with its options instead."""
     shape = parse_volume(input, None, "--input") if input is not None else None
-    return load(arch, shape)
+    graph = load(arch, shape)
+    if settings and graph.train:
+        from .train.config import resolve_config  # pure Python; imported only for files that have one
+
+        resolve_config(graph.train, {})
+    return graph
 
 
 @app.command("summarize", cls=_Command)
@@ -163,13 +170,10 @@ def validate_cmd(
 
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
-    from .train.config import resolve_config  # pure Python, like the rest of validate
-
     results = []
     for arch in files:
         try:
-            graph = _load(arch, input)
-            resolve_config(graph.train, {})  # the `train:` section, checked as `cnnctl train` would
+            graph = _load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
             results.append(
                 {
                     "file": arch,
@@ -333,7 +337,7 @@ def train_cmd(
                 f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
                 hint="add --nproc-per-node N (and --nnodes for several machines)",
             )
-        graph = _load(arch, input)
+        graph = _load(arch, input, settings=False)  # checked below, with the options
         from .train.config import resolve_config
         from .train.loop import resumed_config, train
 

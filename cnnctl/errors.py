@@ -20,9 +20,10 @@ class Loc(NamedTuple):
     col: int = 0
 
     def __str__(self) -> str:
+        file = self.file.replace("\n", "\\n")  # a file name with a newline stays on the message's line
         if self.line <= 0:
-            return self.file
-        return f"{self.file}:{self.line}:{self.col}"
+            return file
+        return f"{file}:{self.line}:{self.col}"
 
     def shifted(self, offset: int) -> Loc:
         """The same line, `offset` characters further right (for tokens inside a scalar)."""
@@ -111,21 +112,41 @@ class ShapeError(Exception):
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
 
 
+def quoted(text: object, limit: int = 40) -> str:
+    """`text` in backticks for a message, cut to `limit` characters: a 100,000-digit number
+    written in a file is named, not printed whole."""
+    text = str(text)
+    return f"`{text}`" if len(text) <= limit else f"`{text[: limit - 3]}...` ({len(text):,} characters)"
+
+
 def printable(text: str) -> str:
     """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`."""
     return text.translate(_CONTROL)
 
 
+# A hint's search is bounded: a file can declare 100,000 ids or blocks with names of 1,000
+# characters, and comparing each misspelling with each of them took minutes.
+HINT_WORD = 64  # longer words get no suggestion
+HINT_CHOICES = 500  # candidates compared, among those of a similar length
+
+
 def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:
     """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
     import difflib  # only on the error path: it slows every start-up otherwise
+    from itertools import islice
 
     choices = list(choices)
     if word != word.lower() and word.lower() in choices:
         return f"did you mean `{word.lower()}`? (names are lower case)"
     if synonyms and word.lower() in synonyms:
         return f"did you mean `{synonyms[word.lower()]}`?"
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if len(word) > HINT_WORD:
+        return None
+    # difflib's ratio is 2M/(a+b) for M matching characters: at the 0.6 cutoff the shorter
+    # word is at least 3/7 of the longer, so other lengths cannot be close.
+    similar = (c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)))
+    candidates = list(islice(similar, HINT_CHOICES))
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     if not close:
-        close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None

@@ -14,7 +14,9 @@ MAX_VALUES = 2**40
 4 TiB as float32). It keeps every later number (memory, PyTorch's sizes) inside 64-bit
 integers: unbounded, two `upsample 100000` make sizes that overflow PyTorch."""
 MAX_INT = 2**31 - 1  # one written number: PyTorch's kernels index with int32
+MAX_VALUE_CHARS = 10_000  # one value once block arguments are put in (`$a$a` doubles a text)
 MAX_PROBLEMS = 30  # problems told for one file: past that, collecting them costs more than it tells
+MAX_FAILED_LAYERS = 300  # layers that fail while building, the same mistake repeated included: then it stops
 MAX_BLOCK_DEPTH = 32  # blocks used inside blocks
 # Composites inside composites, counted across blocks: the builder recurses once per level
 # (a few Python frames each), so this keeps it far from Python's recursion limit.

@@ -1,9 +1,9 @@
 """Reading a network file safely: YAML composed into nodes that keep their line and column.
 
 Plain `yaml.safe_load` forgets where things were; `compose` keeps marks on every node so
-every later message can point at a line. Before composing, one pass over the YAML events
-refuses what could hang or crash the loader: anchors and aliases (the "billion laughs"
-bomb) and absurd nesting (libyaml's composer recurses in C).
+every later message can point at a line. The nodes are built here from libyaml's events,
+refusing as they come what could hang or crash a loader or run code: anchors and aliases
+(the "billion laughs" bomb), tags, absurd nesting and lists.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ def read_text(path: Path, display: str) -> str:
     try:
         if path.is_dir():
             raise CnnctlError.at("is a directory, not a network file", Loc(display))
-        if path.stat().st_size > MAX_FILE_BYTES:
+        with path.open("rb") as f:  # at most one byte more than allowed, whatever the size says
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
             raise CnnctlError.at(
                 f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB; refusing to read it", Loc(display)
             )
-        data = path.read_bytes()
     except OSError as exc:
         raise CnnctlError.at(f"cannot read the file: {exc.strerror or exc}", Loc(display)) from None
     try:
@@ -52,8 +53,7 @@ def compose(text: str, file: str) -> yaml.Node:
         )
     _check_tabs(text, file)
     try:
-        _check_events(text, file)
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -84,61 +84,127 @@ def _check_tabs(text: str, file: str) -> None:
             )
 
 
-def _check_events(text: str, file: str) -> None:
-    """Refuse, before composing, what safe loading alone would let through or choke on.
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """The document's node tree, built in one pass over libyaml's events (None for no document).
 
-    Anchors and aliases (`&a`, `*a`) are how "billion laughs" bombs work. A tag
-    (`!!python/object/apply:os.system`, `!!str`) asks a loader to build something: safe
-    loading refuses the Python ones, but only where a value is turned into Python, which
-    cnnctl never does, so a tag would otherwise pass unseen. Nesting is bounded because
-    libyaml's composer recurses in C, and a list's length because each item is a layer (a
-    5 MB file of `- bn` lines would otherwise be parsed for seconds before the layer limit
-    refuses it). Every anchor and tag of the file is reported at once.
+    Composing here rather than with `yaml.compose` refuses what safe loading alone would let
+    through or choke on, as it is met, and costs one pass instead of a check and a compose
+    (libyaml's composer also resolves every value's type, which nothing here uses):
+
+    - anchors and aliases (`&a`, `*a`): they are how "billion laughs" bombs work, and an
+      alias can make a structure contain itself;
+    - tags (`!!python/object/apply:os.system`, `!!str`): a tag asks a loader to build
+      something; safe loading refuses the Python ones only where a value is turned into
+      Python, which cnnctl never does, so a tag would otherwise pass unseen;
+    - nesting deeper than MAX_NESTING, and a list of more than MAX_LAYERS items (each item is
+      a layer or more: a 5 MB file of `- bn` lines is refused before any is parsed);
+    - a second document.
+
+    Every anchor and tag of the file is reported, up to MAX_PROBLEMS.
     """
     problems: list[Problem] = []
-    lists: list[list | None] = []  # per open collection: [its start, items so far], or None for a mapping
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, _NODE_EVENTS) and lists and lists[-1] is not None:
-            lists[-1][1] += 1
-            if lists[-1][1] > MAX_LAYERS:  # each item is a layer or more: refused before parsing any
-                problems.append(
-                    Problem(
-                        f"a list of more than {MAX_LAYERS:,} items: a network has at most {MAX_LAYERS:,} layers",
-                        loc_of(lists[-1][0], file),
+    root: yaml.Node | None = None
+    documents = 0
+    # Open collections, innermost last: [node, its list of values, a mapping's key waiting for its value].
+    stack: list[list] = []
+    scalar, alias = yaml.ScalarEvent, yaml.AliasEvent
+    starts = {yaml.SequenceStartEvent: yaml.SequenceNode, yaml.MappingStartEvent: yaml.MappingNode}
+    ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+    loader = _Loader(text)
+    try:
+        while True:
+            event = loader.get_event()  # libyaml's parser, without the generator around it
+            kind = type(event)
+            if kind is scalar:
+                node = yaml.ScalarNode(event.tag, event.value, event.start_mark, event.end_mark, event.style)
+            elif kind in starts:
+                node = starts[kind](event.tag, [], event.start_mark, event.end_mark, event.flow_style)
+                stack.append([node, node.value, None])
+                if len(stack) > MAX_NESTING:
+                    raise _Stop(Problem(f"nested more than {MAX_NESTING} levels deep", loc_of(event.start_mark, file)))
+            elif kind in ends:
+                node = stack.pop()[0]
+                node.end_mark = event.end_mark
+            elif kind is alias:
+                node = yaml.ScalarNode(None, "", event.start_mark, event.end_mark)  # a stand-in: it is refused
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Stop(
+                        Problem(
+                            "a second YAML document",
+                            loc_of(event.start_mark, file),
+                            hint="one network per file: remove the `---` line",
+                        )
                     )
-                )
+                continue
+            elif kind is yaml.StreamEndEvent:
                 break
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            problems.append(
-                Problem(
-                    "YAML anchors and aliases (`&name`, `*name`) are not supported",
-                    loc_of(event.start_mark, file),
-                    hint="to reuse layers, define a block under `blocks:` and use it by name",
-                )
-            )
-        tag = getattr(event, "tag", None)
-        if tag is not None:  # None unless written: plain and quoted values carry no tag
-            problems.append(
-                Problem(
-                    f"YAML tag `{_short_tag(tag)}` refused: a network file holds plain values, lists and mappings",
-                    loc_of(event.start_mark, file),
-                    hint="remove the tag; cnnctl never builds objects from a file, and tags are how YAML asks for them",
-                )
-            )
-        if len(problems) >= MAX_PROBLEMS:
-            raise too_many(problems, Loc(file))
-        if isinstance(event, yaml.CollectionStartEvent):
-            lists.append([event.start_mark, 0] if isinstance(event, yaml.SequenceStartEvent) else None)
-            if len(lists) > MAX_NESTING:
-                problems.append(Problem(f"nested more than {MAX_NESTING} levels deep", loc_of(event.start_mark, file)))
-                break
-        elif isinstance(event, yaml.CollectionEndEvent):
-            lists.pop()
+            else:  # the stream's start, a document's end
+                continue
+            if kind not in ends and (event.anchor is not None or event.tag is not None or kind is alias):
+                problems.extend(_refused(event, file))
+                if len(problems) >= MAX_PROBLEMS:
+                    raise too_many(problems, Loc(file))
+            if kind in starts:
+                continue
+            # A finished node goes into the collection around it (or is the document).
+            if not stack:
+                root = node
+            else:
+                top = stack[-1]
+                if top[0].__class__ is yaml.SequenceNode:
+                    top[1].append(node)
+                    if len(top[1]) > MAX_LAYERS:
+                        raise _Stop(
+                            Problem(
+                                f"a list of more than {MAX_LAYERS:,} items: a network has at most {MAX_LAYERS:,} "
+                                "layers",
+                                loc_of(top[0], file),
+                            )
+                        )
+                elif top[2] is None:
+                    top[2] = node
+                else:
+                    top[1].append((top[2], node))
+                    top[2] = None
+    except _Stop as stop:
+        raise CnnctlError([*problems, stop.problem]) from None
+    finally:
+        loader.dispose()
     if problems:
         raise CnnctlError(problems)
+    return root
 
 
-_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)
+def _refused(event: yaml.Event, file: str) -> list[Problem]:
+    """What is wrong with an event that carries an anchor, an alias or a tag."""
+    out = []
+    if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+        out.append(
+            Problem(
+                "YAML anchors and aliases (`&name`, `*name`) are not supported",
+                loc_of(event.start_mark, file),
+                hint="to reuse layers, define a block under `blocks:` and use it by name",
+            )
+        )
+    if getattr(event, "tag", None) is not None:  # None unless written
+        out.append(
+            Problem(
+                f"YAML tag `{_short_tag(event.tag)}` refused: a network file holds plain values, lists and mappings",
+                loc_of(event.start_mark, file),
+                hint="remove the tag; cnnctl never builds objects from a file, and tags are how YAML asks for them",
+            )
+        )
+    return out
+
+
+class _Stop(Exception):
+    """A problem after which reading the file stops."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 def _short_tag(tag: str) -> str:

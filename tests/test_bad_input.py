@@ -123,6 +123,7 @@ CLI_MISTAKES = [
     (["summarize", "lenet5", "--input", "0x32x3"], "must be at least 1"),
     (["summarize", "lenet5", "--input", "+-32x32x1"], "expected a whole number, got `+-32`"),
     (["flops", "lenet5", "--input", "32x--32x1"], "expected a whole number, got `--32`"),
+    (["summarize", "lenet5", "--input", "9" * 100_000 + "x1x1"], "(100,004 characters)"),  # named, not printed
     (["summarize", "lenet5", "--depth", "0"], "--depth"),
     (["summarize", "lenet5", "--format", "xml"], "--format"),
     (["summarize", "lenet5", "--batch", "0"], "--batch"),

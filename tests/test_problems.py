@@ -139,3 +139,37 @@ def test_a_flood_of_unknown_training_settings_stops_at_the_limit():
     problems = info.value.problems
     assert len(problems) == 31 and "stopped after 30 problems" in problems[-1].message
     assert problems[0].message == "unknown training setting `k0`" and problems[0].loc.line == 4
+
+
+def test_anchors_and_tags_are_all_reported_in_one_run():
+    text = "input: !!str 8x8x3\nlayers:\n  - &a conv f=3 n=4\n  - *a\n  - !relu relu\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "yaml.yaml")
+    found = [(p.loc.line, p.message.split(" ")[1]) for p in info.value.problems]
+    assert found == [(1, "tag"), (3, "anchors"), (4, "anchors"), (5, "tag")]
+
+
+def test_a_hint_is_found_among_many_names_and_long_words_get_none():
+    from cnnctl.errors import did_you_mean
+
+    # 100,000 names of other lengths are not compared; the one of a similar length is found.
+    assert did_you_mean("rleu", ["x" * 30] * 100_000 + ["relu"]) == "did you mean `relu`?"
+    assert did_you_mean("b" * 1000, ["b" * 999 + "c"]) is None  # not compared: too long to be a typo
+
+
+def test_reading_a_file_leaves_the_garbage_collector_as_it_was():
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(CnnctlError):
+        cnnctl.load_text("input: 8x8x3\nlayers: [convv]\n")
+    assert gc.isenabled()
+    cnnctl.load("lenet5")
+    assert gc.isenabled()
+
+
+def test_a_file_name_with_a_newline_stays_on_the_messages_line():
+    from cnnctl.errors import Loc, Problem
+
+    text = Problem("bad", Loc("a\nb.yaml", 3, 1)).format()
+    assert text == "error: a\\nb.yaml:3:1: bad"

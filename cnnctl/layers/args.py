@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import quoted
 from ..limits import MAX_INT
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
@@ -30,7 +31,7 @@ def parse_int(text: str, minimum: int = 1) -> int:
     text = str(text).strip()
     digits = text[1:] if text[:1] in ("+", "-") else text
     if not (digits.isdigit() and digits.isascii()):
-        raise ArgValueError(f"expected a whole number, got `{text}`")
+        raise ArgValueError(f"expected a whole number, got {quoted(text)}")
     if len(digits) > 12:
         raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
     value = int(text)
@@ -50,7 +51,7 @@ def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
         return v, v
     if len(parts) == 2:
         return parse_int(parts[0], minimum), parse_int(parts[1], minimum)
-    raise ArgValueError(f"expected a number or HxW such as `1x7`, got `{text}`")
+    raise ArgValueError(f"expected a number or HxW such as `1x7`, got {quoted(text)}")
 
 
 def parse_bool(text: str) -> bool:
@@ -59,17 +60,22 @@ def parse_bool(text: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ArgValueError(f"expected true or false, got `{text}`")
+    raise ArgValueError(f"expected true or false, got {quoted(text)}")
 
 
-def parse_float(text: str, lo: float, hi: float, hi_open: bool = False) -> float:
+def parse_float(text: str, lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) -> float:
+    """A number in [lo, hi] (`lo_open`/`hi_open`: without that end), written in ASCII:
+    Python's float() also reads `1_000` and other scripts' digits, which no file means."""
+    text = str(text).strip()
     try:
-        value = float(str(text).strip())
+        if not text.isascii() or "_" in text:
+            raise ValueError
+        value = float(text)
     except ValueError:
-        raise ArgValueError(f"expected a number, got `{text}`") from None
-    if not (lo <= value <= hi) or (hi_open and value == hi) or value != value:
-        right = ")" if hi_open else "]"
-        raise ArgValueError(f"must be in [{lo:g}, {hi:g}{right}, got {text}")
+        raise ArgValueError(f"expected a number, got {quoted(text)}") from None
+    if not (lo <= value <= hi) or (hi_open and value == hi) or (lo_open and value == lo) or value != value:
+        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+        raise ArgValueError(f"must be in {left}{lo:g}, {hi:g}{right}, got {quoted(text)}")
     return value
 
 
@@ -105,14 +111,15 @@ def Choice(*words: str) -> ArgType:
     def parse(text: str) -> str:
         word = str(text).strip().lower()
         if word not in words:
-            raise ArgValueError(f"expected one of {', '.join(words)}; got `{text}`")
+            raise ArgValueError(f"expected one of {', '.join(words)}; got {quoted(text)}")
         return word
 
     return ArgType("one of " + "|".join(words), parse, words)
 
 
-def Float(lo: float, hi: float, hi_open: bool = False) -> ArgType:
-    return ArgType(f"a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}", lambda t: parse_float(t, lo, hi, hi_open))
+def Float(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) -> ArgType:
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    return ArgType(f"a number in {left}{lo:g}, {hi:g}{right}", lambda t: parse_float(t, lo, hi, hi_open, lo_open))
 
 
 def _parse_padding(text: str) -> str | tuple[int, int]:
@@ -124,7 +131,7 @@ def _parse_padding(text: str) -> str | tuple[int, int]:
     try:
         return parse_pair(word, minimum=0)
     except ArgValueError:
-        raise ArgValueError(f"expected valid, same, a number or HxW; got `{text}`") from None
+        raise ArgValueError(f"expected valid, same, a number or HxW; got {quoted(text)}") from None
 
 
 BOOL = ArgType("true or false", parse_bool)

@@ -19,7 +19,7 @@ class BatchNorm(LayerKind):
     name = "bn"
     args = (
         Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
-        Arg("eps", Float(0, 1), 1e-5, "added to the variance"),
+        Arg("eps", Float(0, 1, lo_open=True), 1e-5, "added to the variance"),
     )
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
