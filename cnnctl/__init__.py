@@ -21,15 +21,15 @@ _HOMES = {
     "CnnctlError": "errors",
     "Graph": "graph",
     "Node": "graph",
-    "summarize": "report",
+    "summarize": "analysis",
 }
 __all__ = ["CnnctlError", "Graph", "Node", "load", "load_text", "summarize", "to_torch", "__version__"]
 
 if TYPE_CHECKING:
+    from .analysis import summarize
     from .api import load, load_text, to_torch
     from .errors import CnnctlError
     from .graph import Graph, Node
-    from .report import summarize
 
 
 def __getattr__(name: str):

@@ -14,12 +14,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .build import build_graph, parse_volume
 from .catalog import resolve
-from .graph import Graph
-from .parse import parse_file_text
+from .graph import Graph, build_graph, parse_volume
+from .notation.parse import parse_file_text
+from .notation.source import read_text
 from .shapes import Shape
-from .source import read_text
 
 
 def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:

@@ -12,10 +12,11 @@ import typer
 from typer.core import TyperCommand
 
 from . import __version__, worker
+from .analysis import DTYPE_BYTES, summarize
 from .api import load
-from .build import parse_volume
 from .catalog import bundled
 from .errors import INTERRUPTED, LOST_PEERS, CnnctlError, RunFailed
+from .graph import parse_volume
 from .limits import MAX_INT
 from .render.table import Table, show
 from .render.views import (
@@ -29,7 +30,6 @@ from .render.views import (
     validate_table,
     validate_total,
 )
-from .report import DTYPE_BYTES, summarize
 
 app = typer.Typer(
     add_completion=False,

@@ -7,9 +7,9 @@ docstring, worked by hand in the comments.
 import pytest
 
 import cnnctl
+from cnnctl.analysis.summary import COUNTED, NOT_COUNTED
 from cnnctl.errors import ShapeError
 from cnnctl.layers import KINDS, Args
-from cnnctl.report import COUNTED, NOT_COUNTED
 
 EXPECTED_KINDS = {
     "conv",

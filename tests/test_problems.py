@@ -82,10 +82,10 @@ def test_control_characters_from_a_file_are_escaped_in_messages():
 
 def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
     # 100 uses of a block of `repeat: 3000`: 300,000 layers. Counted first, none built.
-    from cnnctl.build import _Builder
+    from cnnctl.graph.build import Builder
 
     built = []
-    monkeypatch.setattr(_Builder, "add_node", lambda self, *a, **k: built.append(a) or 0)
+    monkeypatch.setattr(Builder, "add_node", lambda self, *a, **k: built.append(a) or 0)
     text = "input: 8x8x3\nblocks:\n  b:\n    args: n\n    layers:\n      - repeat: $n\n        layers: [bn]\n"
     text += "layers:\n" + "  - b 3000\n" * 100
     with pytest.raises(CnnctlError) as info:
@@ -97,19 +97,19 @@ def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet152", "googlenet", "vgg16"])
 def test_the_count_before_building_is_exact_for_real_networks(name):
-    from cnnctl.build import _Builder
     from cnnctl.catalog import bundled
-    from cnnctl.parse import parse_file_text
+    from cnnctl.graph.build import Builder
+    from cnnctl.notation.parse import parse_file_text
 
     path = bundled()[name]
     spec = parse_file_text(path.read_text(), str(path))
-    builder = _Builder(spec, (224, 224, 3))
+    builder = Builder(spec, (224, 224, 3))
     assert builder.least_layers(spec.layers, None) == len(cnnctl.load(name).nodes)
 
 
 def test_a_list_longer_than_the_layer_limit_is_refused_before_parsing(monkeypatch):
     # 700,000 lines of `- bn` took 14 s to parse before the layer limit refused them.
-    from cnnctl import parse
+    from cnnctl.notation import parse
 
     monkeypatch.setattr(parse._Parser, "item", lambda *a: pytest.fail("an item was parsed"))
     text = "input: 8x8x3\nlayers:\n" + "  - bn\n" * 250_001

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 import cnnctl
+from cnnctl.analysis import summarize
 from cnnctl.cli import Format, _output, _print_json
 from cnnctl.render.numbers import json_safe
 from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
@@ -24,7 +25,6 @@ from cnnctl.render.views import (
     summary_table,
     validate_table,
 )
-from cnnctl.report import summarize
 
 
 def draw(table: Table, width: int) -> str:

@@ -1,4 +1,4 @@
-"""cnnctl.report.summarize (depth, memory, batch, dtype), the renderers, and the CLI end to end."""
+"""cnnctl.analysis.summarize (depth, memory, batch, dtype), the renderers, and the CLI end to end."""
 
 import csv
 import io
@@ -10,10 +10,10 @@ import sys
 import pytest
 
 import cnnctl
+from cnnctl.analysis.summary import heaviest, summarize
 from cnnctl.render.numbers import both, exact, loss, percent, plural, share, short, size
 from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
 from cnnctl.render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
-from cnnctl.report import heaviest, summarize
 
 # Published references (see tests/test_architectures.py): torchvision's ResNet-50, LeCun's LeNet-5.
 RESNET50_PARAMS = 25_557_032

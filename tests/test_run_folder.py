@@ -221,3 +221,20 @@ def test_a_run_refused_before_writing_anything_leaves_no_folder(tmp_path):
     with pytest.raises(CnnctlError, match="unknown data set"):
         train(cnnctl.load_text(SMALL_NET), config, arch="small")
     assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_a_stop_signal_during_a_save_stops_the_run_and_is_not_a_failed_write(tmp_path, monkeypatch):
+    # SIGTERM from torchrun's launcher raised SystemExit inside torch.save; its zip writer then
+    # failed with "unexpected pos", and the run ended "cannot write last.pt: the write failed".
+    from cnnctl.train.checkpoint import save_checkpoint
+
+    def save(obj, f):
+        try:
+            raise SystemExit(143)  # the worker's SIGTERM handler, mid-write
+        except SystemExit:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0") from None
+
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(SystemExit) as info:
+        save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
+    assert info.value.code == 143 and list(tmp_path.iterdir()) == []

@@ -1,4 +1,4 @@
 """Presentation: tables (rich on a terminal, plain text when piped), JSON, CSV, Markdown.
 
-Everything here takes data collected by `cnnctl.report` and only formats it.
+Everything here takes data collected by `cnnctl.analysis` and only formats it.
 """

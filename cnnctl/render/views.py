@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
-from ..report import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..shapes import format_shape
 from .numbers import both, exact, plural, share, short, size
 from .table import Column, Table, clean, num

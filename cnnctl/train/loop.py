@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import worker
+from ..analysis import summarize
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import json_safe
-from ..report import summarize
 from .batches import Batches
 from .checkpoint import checkpoint_file, load_checkpoint, load_weights, network_record, save_checkpoint
 from .config import TrainConfig, absolute_data_paths

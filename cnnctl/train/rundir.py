@@ -41,13 +41,25 @@ _NO_ROOM = {  # errno: what happened, what to do
 _NEARLY_FULL = 1 << 20  # bytes: what a disk has left after a write failed for lack of room
 
 
-def write_failure(exc: BaseException, folder: Path) -> str | None:
-    """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
-    `exc` is not a failed write. The one place that tells a full disk from other faults."""
-    chain = []
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling, in that order."""
+    chain: list[BaseException] = []
     while exc is not None and exc not in chain:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def interruption(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C (KeyboardInterrupt) or stop signal (SystemExit) that broke a write off, if any:
+    a write failed by it is to be stopped, not told as a failed write."""
+    return next((e for e in _chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
+
+
+def write_failure(exc: BaseException, folder: Path) -> str | None:
+    """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
+    `exc` is not a failed write. The one place that tells a full disk from other faults."""
+    chain = _chain(exc)
     errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
     for error in errors:
         if error.errno in _NO_ROOM:

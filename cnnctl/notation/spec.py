@@ -12,9 +12,10 @@ cost a millisecond each to create at import.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple, Union
 
-from .errors import Loc
+from ..errors import Loc
 
 
 class Value(NamedTuple):
@@ -94,3 +95,17 @@ class NetworkSpec(NamedTuple):
     blocks: dict[str, BlockDef]
     description: str = ""
     train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train
+
+
+def walk(items: Iterable[Item]) -> Iterator[Item]:
+    """Every item of `items` and of all the lists nested in them (not inside the blocks they use)."""
+    stack: list[Item] = list(items)
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, (RepeatItem, ResidualItem)):
+            stack.extend(item.body)
+        if isinstance(item, ResidualItem) and isinstance(item.shortcut, tuple):
+            stack.extend(item.shortcut)
+        if isinstance(item, BranchesItem):
+            stack.extend(i for _, body, _ in item.branches for i in body)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .errors import CnnctlError, Problem
-from .graph import INPUT, Graph, Node
-from .shapes import Shape, numel
+from ..errors import CnnctlError, Problem
+from ..graph import INPUT, Graph, Node
+from ..shapes import Shape, numel
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 

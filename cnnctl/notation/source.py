@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import CnnctlError, Loc, Problem, too_many
-from .limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
+from ..errors import CnnctlError, Loc, Problem, too_many
+from ..limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -12,9 +12,9 @@ import re
 
 import yaml
 
-from .errors import CnnctlError, Loc, Problem, did_you_mean, too_many
-from .layers import KINDS
-from .limits import MAX_PROBLEMS
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..layers import KINDS
+from ..limits import MAX_PROBLEMS
 from .source import compose, loc_of
 from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .errors import Loc, Problem
-from .layers import Args
-from .shapes import Shape
+from ..errors import Loc, Problem
+from ..layers import Args
+from ..shapes import Shape
 
 INPUT = -1
 """Index standing for the network's input in `Node.inputs`."""
+
+UNKNOWN: Shape = ()
+"""The output shape of a layer that failed: layers after it check their arguments, not shapes."""
 
 
 class Node(NamedTuple):

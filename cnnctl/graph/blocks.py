@@ -1,0 +1,204 @@
+"""Blocks: reusable groups of layers with arguments, used like a layer kind (`bottleneck n=64`).
+
+A use binds the block's arguments (as written there, else their defaults, which may use the
+arguments before them) and expands its body in a scope of its own: the body sees its own
+layers and `input` (the block's input), nothing outside. Inside, `$n` is an argument's text
+and `${expr}` integer arithmetic over arguments (`cnnctl.notation.expr`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..errors import CnnctlError, LimitError, Loc, did_you_mean, quoted
+from ..layers.args import ArgValueError, TooLarge, parse_int
+from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_VALUE_CHARS
+from ..notation.expr import ExprError, evaluate
+from ..notation.spec import BlockDef, LayerItem, RepeatItem, ResidualItem, Value, walk
+from .scope import Names, Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+_SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
+
+
+class Env:
+    """Block arguments in force while expanding one block instance."""
+
+    __slots__ = ("block", "values")
+
+    def __init__(self, block: BlockDef, values: dict[str, Value]):
+        self.block = block
+        self.values = values
+
+
+def expand(
+    b: Builder, item: LayerItem, inputs: list[int], env: Env | None, path: str, override: dict[str, Value] | None = None
+) -> int:
+    """One use of a block: its arguments bound, its body expanded from its (single) input."""
+    block = b.spec.blocks[item.kind]
+    stack = [name for name, _ in b.block_uses]
+    if item.kind in stack:
+        chain = " -> ".join([*stack[stack.index(item.kind) :], item.kind])
+        raise CnnctlError.at(
+            f"block `{item.kind}` uses itself ({chain})",
+            item.loc,
+            layer=path,
+            hint="a block cannot contain itself, directly or through another block",
+        )
+    if len(stack) >= MAX_BLOCK_DEPTH:
+        raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
+    values = arguments(block, {**item.args, **(override or {})}, env, item.loc, path)
+    source = b.single(inputs, item, path)
+    b.block_uses.append((item.kind, item.loc))
+    try:
+        return b.sequence(block.body, Scope(source, sealed=True), Env(block, values), Names(path), collapse=True)
+    finally:
+        b.block_uses.pop()
+
+
+def arguments(block: BlockDef, written: dict[str, Value], env: Env | None, loc: Loc, path: str) -> dict[str, Value]:
+    """A block's arguments for one use: as written there (in the user's own block arguments,
+    `env`), else their defaults, which may use the arguments declared before them
+    (`args: n m=${n*2}`)."""
+    values: dict[str, Value] = {}
+    for pname, default in block.params.items():
+        if pname in written:
+            values[pname] = substitute(written[pname], env, path)
+        elif default is not None:
+            values[pname] = substitute(default, Env(block, values), path)
+        else:
+            raise CnnctlError.at(
+                f"block `{block.name}` needs `{pname}`",
+                loc,
+                layer=path,
+                hint=f"`{block.name}` takes: "
+                + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
+            )
+    return values
+
+
+def substitute(value: Value, env: Env | None, path: str) -> Value:
+    """`value` with `$name` and `${expr}` replaced by the block's arguments."""
+    text = value.text
+    if not isinstance(text, str) or "$" not in text:
+        return value
+    length = [len(text)]  # of the result so far: `$a$a` doubles a text, forty such arguments a terabyte
+
+    def lookup_value(name: str, offset: int) -> str:
+        if env is None:
+            raise CnnctlError.at(
+                f"`${name}` refers to a block argument, but this layer is not in a block",
+                value.loc.shifted(offset),
+                layer=path,
+                hint="block arguments exist only inside `blocks:`; write the value itself here",
+            )
+        if name not in env.values and name in env.block.params:  # a default using a later argument
+            raise CnnctlError.at(
+                f"`{name}` is declared after the argument whose default uses it",
+                value.loc.shifted(offset),
+                layer=path,
+                hint=f"a default may use the arguments before it: move `{name}` earlier in `args:`",
+            )
+        if name not in env.values:
+            raise CnnctlError.at(
+                f"block `{env.block.name}` has no argument `{name}`",
+                value.loc.shifted(offset),
+                layer=path,
+                hint=did_you_mean(name, env.values) or f"declare it: `args: {name}`",
+            )
+        return str(env.values[name].text)
+
+    def replace_match(m: re.Match) -> str:
+        expr, name = m.group(1), m.group(2)
+        if name:
+            piece = lookup_value(name, m.start())
+            length[0] += len(piece)
+            if length[0] > MAX_VALUE_CHARS:
+                raise CnnctlError.at(
+                    f"`${name}` makes this value longer than {MAX_VALUE_CHARS:,} characters",
+                    value.loc.shifted(m.start()),
+                    layer=path,
+                    hint="a block argument is a number, a size or a word; `$a$a` doubles a text",
+                )
+            return piece
+        if expr is None:
+            unclosed = text.startswith("${", m.start())
+            raise CnnctlError.at(
+                "`${` is not closed by `}`" if unclosed else "a lone `$`",
+                value.loc.shifted(m.start()),
+                layer=path,
+                hint="write `$name` or `${expression}`",
+            )
+
+        def number(n: str) -> int:
+            v = lookup_value(n, m.start())
+            try:
+                return parse_int(v, minimum=-(2**31))
+            except ArgValueError as exc:
+                reason = f"too large (at most {MAX_INT:,})" if isinstance(exc, TooLarge) else "not a whole number"
+                raise ExprError(f"`{n}` is {quoted(v, 24)}, {reason}") from None
+
+        try:
+            return str(evaluate(expr, number))
+        except ExprError as exc:
+            raise CnnctlError.at(
+                str(exc),
+                value.loc.shifted(m.start()),
+                layer=path,
+                hint="expressions use whole numbers, argument names, + - * / // % and parentheses",
+            ) from None
+
+    return Value(_SUBST.sub(replace_match, text), value.loc)
+
+
+def readable(value: Value, env: Env | None) -> str | None:
+    """`value` with block arguments substituted, or None where that fails (the builder says why)."""
+    try:
+        return str(substitute(value, env, "").text)
+    except CnnctlError:
+        return None
+
+
+# -- counting before building ------------------------------------------------------------------
+def least(b: Builder, item: LayerItem, override: dict[str, Value], env: Env | None) -> int:
+    """The fewest layers one use of a block makes, each block counted once (once per set of
+    arguments where they decide its size)."""
+    block = b.spec.blocks[item.kind]
+    if item.kind in b.counting or len(b.counting) >= MAX_BLOCK_DEPTH:
+        return 1  # a block using itself, or too deep: the builder says so
+    if fixed_size(b, item.kind):  # counted once, whatever its arguments
+        key: tuple = (item.kind,)
+        inner = None
+    else:
+        try:
+            values = arguments(block, {**item.args, **override}, env, item.loc, "")
+        except CnnctlError:
+            return 1
+        key, inner = (item.kind, tuple((k, v.text) for k, v in values.items())), Env(block, values)
+    if key not in b.counted:
+        b.counting.append(item.kind)
+        try:
+            b.counted[key] = b.least_layers(block.body, inner)
+        finally:
+            b.counting.pop()
+    return b.counted[key]
+
+
+def fixed_size(b: Builder, name: str, depth: int = 0) -> bool:
+    """Whether block `name` makes as many layers whatever its arguments: no `$` in the counts
+    of its repeats or in its shortcuts, and only such blocks inside. (Without this, 31
+    blocks each using the one below twice with new arguments took seconds to count.)"""
+    if name not in b.fixed:
+        if depth >= MAX_BLOCK_DEPTH:
+            return False
+        b.fixed[name] = False  # while it is looked at: a block using itself is not
+        b.fixed[name] = all(
+            not (isinstance(i, RepeatItem) and i.times is not None and "$" in str(i.times.text))
+            and not (isinstance(i, ResidualItem) and isinstance(i.shortcut, str) and "$" in i.shortcut)
+            and not (isinstance(i, LayerItem) and i.is_block and not fixed_size(b, i.kind, depth + 1))
+            for i in walk(b.spec.blocks[name].body)
+        )
+    return b.fixed[name]

@@ -1,0 +1,37 @@
+"""`concat:` and `add:` with branches: parallel paths from the same input, joined (Inception).
+
+Branches are a list (named `branch1`, `branch2`, ...) or a mapping of names; each is a list
+of layers or a single layer; an empty list is the identity. The join is a `concat` or an
+`add` (with its `act`) named after it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..layers import KINDS, Args
+from ..notation.spec import BranchesItem
+from .blocks import Env
+from .scope import Names, Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+
+def expand(b: Builder, item: BranchesItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
+    names = Names(path)
+    outs = []
+    for i, (branch, body, _loc) in enumerate(item.branches, 1):
+        label = branch or f"branch{i}"
+        names.taken.add(label)
+        if body:
+            outs.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)))
+        else:
+            outs.append(current)  # an empty branch passes its input through
+    args = b.merge_args(item.act, env, path) if item.merge == "add" else Args()
+    return b.add_node(KINDS[item.merge], args, outs, item.loc, names.path(names.fixed(item.merge)))
+
+
+def least(b: Builder, item: BranchesItem, env: Env | None) -> int:
+    """Every branch's layers and the join."""
+    return sum(b.least_layers(body, env) for _, body, _ in item.branches) + 1

@@ -1,0 +1,406 @@
+"""NetworkSpec -> Graph: the walk over a spec that expands it into layers and infers every shape.
+
+Expansion walks the spec once, appending nodes in order, so references can only point
+backwards and the graph is acyclic by construction. Each node's numbers come from its
+layer kind (`cnnctl.layers`); each composite expands in a module of its own (`blocks`,
+`repeat`, `residual`, `branches`; `references` resolves `from=`/`with=`). This module holds
+what they share: the lists, the names, the problems, and the count made before building.
+
+Paths: an unnamed item is named after its kind, numbered within its list (`conv1`,
+`conv2`, `pool1`); `id:` names it explicitly. A repeat's passes are `1`, `2`, ...; a
+composite whose body is a single unnamed item does not add a level (`layer2.1.conv1`
+rather than `layer2.1.bottleneck1.residual1.conv1`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
+from ..layers import KINDS, Args, LayerKind
+from ..layers.args import ArgValueError, parse_int
+from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
+from ..notation.spec import BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value, walk
+from ..shapes import Shape, format_shape, numel
+from . import blocks, branches, references, repeat, residual
+from .blocks import Env, substitute
+from .nodes import INPUT, UNKNOWN, Graph, Node
+from .scope import Names, Scope
+
+# Each composite's module: `expand(builder, item, scope, env, path, input)` builds it,
+# `least(builder, item, env)` counts the fewest layers it makes.
+COMPOSITES: dict[type, ModuleType] = {RepeatItem: repeat, ResidualItem: residual, BranchesItem: branches}
+
+
+def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
+    """`224x224x3` -> (224, 224, 3); a located error with a hint otherwise."""
+    parts = str(text).strip().lower().replace("×", "x").split("x")
+    example = "e.g. `224x224x3` (height x width x channels)"
+    if len(parts) != 3:
+        hint = (
+            f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
+            if len(parts) == 2 and len(text) < 40
+            else example
+        )
+        raise CnnctlError.at(f"{what} {quoted(text)} is not a volume HxWxC", loc, hint=hint)
+    try:
+        h, w, c = (parse_int(p) for p in parts)
+    except ArgValueError as exc:
+        raise CnnctlError.at(f"{what} {quoted(text)}: {exc}", loc, hint=example) from None
+    if c >= 8 and h <= 4 and w == c:
+        raise CnnctlError.at(
+            f"{what} `{text}` looks channels-first",
+            loc,
+            hint=f"cnnctl writes volumes HxWxC, as the course does: did you mean `{w}x{c}x{h}`?",
+        )
+    if h * w * c > MAX_VALUES:
+        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})", loc)
+    return h, w, c
+
+
+def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
+    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`."""
+    if input_shape is None:
+        if spec.input is None:
+            raise CnnctlError.at(
+                "no `input:` size", Loc(spec.file, 1, 1), hint="add `input: 32x32x3` (HxWxC) or pass --input"
+            )
+        input_shape = parse_volume(str(spec.input.text), spec.input.loc)
+    builder = Builder(spec, input_shape)
+    builder.check_size(spec.layers)
+    out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
+    if builder.problems:
+        raise CnnctlError(builder.problems)
+    if out == INPUT:
+        raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
+    nodes = builder.nodes
+    name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    warnings = [*builder.warnings, *_unused_outputs(nodes)]
+    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description, spec.train)
+
+
+def _unused_outputs(nodes: list[Node]) -> list[Problem]:
+    """Layers whose output goes nowhere: usually a join (`with=`) that was forgotten."""
+    used = {i for n in nodes for i in n.inputs}
+    return [
+        Problem("its output is never used", n.loc, n.path, "join it to the network (`with=`/`from=`) or remove it")
+        for n in nodes[:-1]
+        if n.index not in used
+    ]
+
+
+class Builder:
+    """The state of one expansion: the nodes so far, the problems, what each composite keeps."""
+
+    def __init__(self, spec: NetworkSpec, input_shape: Shape):
+        self.spec = spec
+        self.input_shape = input_shape
+        self.nodes: list[Node] = []
+        self.warnings: list[Problem] = []
+        self.outer_repeat: RepeatItem | None = None
+        self.problems: list[Problem] = []
+        self.inferred: dict[tuple, tuple] = {}
+        self.seen: set[tuple] = set()
+        self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
+        self.depth = 0  # items being expanded, one inside the other
+        # Every id defined so far, wherever it is visible: (where, the path of its list, its
+        # block), to explain a reference that cannot see it.
+        self.defined: dict[str, tuple[Loc, str, str | None]] = {}
+        self.failures = 0  # items that failed, each time: a repeated mistake is told once, counted each time
+        self.counted: dict[tuple, int] = {}  # fewest layers of a block, by its arguments
+        self.counting: list[str] = []  # blocks being counted, one inside the other
+        self.fixed: dict[str, bool] = {}  # blocks whose size does not depend on their arguments
+        self.passes = 1  # passes of the repeats being expanded, multiplied together
+
+    # -- lists -----------------------------------------------------------------------------
+    def sequence(
+        self, items: tuple[Item, ...], scope: Scope, env: Env | None, names: Names, collapse: bool = False
+    ) -> int:
+        """Expand a list of items from `scope.input`; returns the index of its output."""
+        for item in items:
+            if item.id is not None:
+                ident = str(item.id.text)
+                if ident in scope.later:
+                    first = scope.later[ident]
+                    self.record(
+                        CnnctlError.at(
+                            f"duplicate id `{ident}` (also at line {first.line})",
+                            item.id.loc,
+                            hint="ids name one layer each within a list",
+                        )
+                    )
+                scope.later[ident] = item.id.loc
+                names.taken.add(ident)
+        current = scope.input
+        only = collapse and names.prefix and len(items) == 1 and items[0].id is None
+        for item in items:
+            name = "" if only else (str(item.id.text) if item.id is not None else names.auto(base_name(item)))
+            try:
+                current = self.item(item, scope, env, names, name, current)
+            except LimitError:
+                raise
+            except CnnctlError as exc:
+                # Report it and go on: later layers still get their arguments and references
+                # checked, so one run lists every problem. Their shapes are unknown.
+                self.record(exc)
+                current = self.placeholder(item, names.path(name) if name else names.prefix)
+            if item.id is not None:
+                ident = str(item.id.text)
+                scope.later.pop(ident, None)
+                scope.ids[ident] = current
+                block = self.block_uses[-1][0] if self.block_uses else None
+                self.defined.setdefault(ident, (item.id.loc, names.prefix, block))
+        return current
+
+    # -- counting before building ----------------------------------------------------------
+    def check_size(self, items: tuple[Item, ...]) -> None:
+        """Refuse a network that would expand beyond MAX_LAYERS layers before building any.
+
+        Building costs tens of microseconds a layer, so a `repeat: 100000` of a ResNet block
+        would take seconds to reach the limit; counting takes a walk over the file, each
+        block counted once (once per set of arguments where they decide its size).
+        """
+        counts = [self.least_layers((item,), None) for item in items]
+        total = sum(counts)
+        if total <= MAX_LAYERS:
+            return
+        biggest = items[max(range(len(items)), key=counts.__getitem__)]
+        written = [*self.spec.layers, *(i for block in self.spec.blocks.values() for i in block.body)]
+        repeats = any(isinstance(i, RepeatItem) for i in walk(written))
+        what = f"`repeat: {repeat.count(biggest, None):,}`" if isinstance(biggest, RepeatItem) else "this item"
+        raise LimitError.at(
+            f"the network would make at least {total:,} layers, more than the {MAX_LAYERS:,} layers cnnctl accepts"
+            + (f" ({what} makes at least {max(counts):,})" if len(items) > 1 else ""),
+            biggest.loc,
+            hint="check the counts of `repeat`" if repeats else "blocks using blocks multiply their layers",
+        )
+
+    def least_layers(self, items: tuple[Item, ...], env: Env | None) -> int:
+        """The fewest layers `items` expand to (exact where every count and argument can be
+        read; a value that cannot is left to the builder, which reports it)."""
+        total = 0
+        for item in items:
+            if isinstance(item, LayerItem):
+                total += blocks.least(self, item, {}, env) if item.is_block else 1
+            else:
+                total += COMPOSITES[type(item)].least(self, item, env)
+            if total > MAX_LAYERS:  # enough to refuse: the rest need not be counted
+                return total
+        return total
+
+    def record(self, exc: CnnctlError) -> None:
+        """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
+        for problem in exc.problems:
+            if self.block_uses and " (in block `" not in problem.message:
+                name, use = self.block_uses[-1][0], self.block_uses[0][1]
+                problem = problem._replace(message=f"{problem.message} (in block `{name}` used at line {use.line})")
+            key = (problem.loc, problem.message)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.problems.append(problem)
+        self.failures += 1
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise too_many(self.problems, Loc(self.spec.file))
+        if self.failures >= MAX_FAILED_LAYERS:  # `repeat: 240000` of a layer with a mistake: told once, met once a pass
+            raise LimitError(
+                [
+                    *self.problems,
+                    Problem(
+                        f"stopped after {self.failures:,} layers failed, repeating the mistakes above",
+                        Loc(self.spec.file),
+                    ),
+                ]
+            )
+
+    def placeholder(self, item: Item, path: str) -> int:
+        """A stand-in node for an item that failed, with an unknown shape."""
+        node = Node(len(self.nodes), path, "error", Args(), (), UNKNOWN, 0, 0, 0, 0, "", item.loc)
+        self.nodes.append(node)
+        return node.index
+
+    def item(self, item: Item, scope: Scope, env: Env | None, names: Names, name: str, current: int) -> int:
+        path = names.path(name) if name else names.prefix
+        if self.depth >= MAX_DEPTH:
+            raise LimitError.at(
+                f"layers nested more than {MAX_DEPTH} deep (through blocks, repeats, residuals and branches)",
+                item.loc,
+                layer=path,
+                hint="flatten the structure: a real network nests a few levels",
+            )
+        self.depth += 1
+        try:
+            return self.expand(item, scope, env, path, current)
+        finally:
+            self.depth -= 1
+
+    def expand(self, item: Item, scope: Scope, env: Env | None, path: str, current: int) -> int:
+        inputs = references.inputs(self, item, scope, current, path)
+        if isinstance(item, LayerItem):
+            if item.is_block:
+                return blocks.expand(self, item, inputs, env, path)
+            return self.layer(item, inputs, env, path)
+        return COMPOSITES[type(item)].expand(self, item, scope, env, path, self.single(inputs, item, path))
+
+    def single(self, inputs: list[int], item: Item, path: str) -> int:
+        if len(inputs) != 1:
+            raise CnnctlError.at(
+                f"takes one input, but {len(inputs)} are given",
+                item.loc,
+                layer=path,
+                hint="use `from=` with one id here",
+            )
+        return inputs[0]
+
+    # -- leaves ----------------------------------------------------------------------------
+    def layer(
+        self, item: LayerItem, inputs: list[int], env: Env | None, path: str, override: dict[str, Value] | None = None
+    ) -> int:
+        kind = KINDS[item.kind]
+        written = {**item.args, **(override or {})}
+        args = self.typed_args(kind, written, env, item.loc, path)
+        return self.add_node(kind, args, inputs, item.loc, path)
+
+    def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
+        lo, hi = kind.min_inputs, kind.max_inputs
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            need = f"at least {lo}" if hi is None else str(lo)
+            hint = (
+                "give the others with `with=ID` (added to the previous layer's output) or `from=A,B`"
+                if lo > 1
+                else ("use `from=ID` with a single id")
+            )
+            noun = "input" if need == "1" else "inputs"
+            raise CnnctlError.at(f"`{kind.name}` takes {need} {noun}, got {len(inputs)}", loc, layer=path, hint=hint)
+        ins = [self.shape_of(i) for i in inputs]
+        if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
+            node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
+            self.nodes.append(node)
+            return node.index
+        try:
+            out, counts, notes, text = self.infer(kind, args, ins)
+        except ShapeError as exc:
+            if len(ins) > 1:  # say which input is which
+                given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
+                message = f"{exc.message} (inputs: {given})"
+            elif "input" in exc.message:
+                message = exc.message
+            else:
+                message = f"{exc.message} (input {format_shape(ins[0])})"
+            raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
+        if len(self.nodes) >= MAX_LAYERS:
+            where = self.outer_repeat.loc if self.outer_repeat else loc
+            hint = "check the counts of `repeat`" if self.outer_repeat else "blocks using blocks multiply their layers"
+            raise LimitError.at(f"the network expands to more than {MAX_LAYERS:,} layers", where, hint=hint)
+        for note in notes:
+            self.warnings.append(Problem(note, loc, path))
+        node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)
+        self.nodes.append(node)
+        return node.index
+
+    def infer(self, kind: LayerKind, args: Args, ins: list[Shape]) -> tuple:
+        """Output shape, counts, notes and shorthand of a layer. A pure function of its kind,
+        arguments and input shapes, so each distinct layer (a repeated block's) is computed once."""
+        key = (kind.name, tuple(args.values()), tuple(ins))
+        if key in self.inferred:
+            return self.inferred[key]
+        out = kind.shape(args, ins)
+        if any(d < 1 for d in out):
+            raise ShapeError(f"output would be {format_shape(out)}: no values left")
+        if numel(out) > MAX_VALUES:
+            raise ShapeError(
+                f"output would be {format_shape(out)}, {numel(out):,} values per example: more than the "
+                f"{MAX_VALUES:,} cnnctl accepts",
+                hint="check the sizes that multiply here (upsample and deconv scales, channel counts)",
+            )
+        counts = (
+            kind.params(args, ins, out),
+            kind.buffers(args, ins, out),
+            kind.mults(args, ins, out),
+            kind.flops(args, ins, out),
+        )
+        if counts[0] > MAX_VALUES:
+            raise ShapeError(
+                f"would have {counts[0]:,} parameters: more than the {MAX_VALUES:,} cnnctl accepts",
+                hint="an fc after a large volume holds (input values) x (units) weights: pool or stride first",
+            )
+        result = self.inferred[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
+        return result
+
+    def name_of(self, index: int) -> str:
+        return "input" if index == INPUT else self.nodes[index].path
+
+    def typed_args(self, kind: LayerKind, written: dict[str, Value], env: Env | None, loc: Loc, path: str) -> Args:
+        args = Args()
+        for arg in kind.args:
+            if arg.name in written:
+                value = substitute(written[arg.name], env, path)
+                try:
+                    args[arg.name] = arg.type.parse(str(value.text))
+                except ArgValueError as exc:
+                    hint = did_you_mean(str(value.text), arg.type.words) if arg.type.words else None
+                    raise CnnctlError.at(
+                        f"`{arg.name}` {exc}",
+                        value.loc,
+                        layer=path,
+                        hint=hint or f"`{arg.name}` is {arg.type.describe}",
+                    ) from None
+            elif arg.required:
+                raise CnnctlError.at(
+                    f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
+                    loc,
+                    layer=path,
+                    hint=f"add `{arg.name}=...`: {arg.type.describe}",
+                )
+            else:
+                args[arg.name] = arg.typed_default
+        return args
+
+    def merge_args(self, act: Value | None, env: Env | None, path: str) -> Args:
+        written = {"act": act} if act is not None else {}
+        return self.typed_args(KINDS["add"], written, env, Loc(self.spec.file), path)
+
+    def shape_of(self, index: int) -> Shape:
+        return self.input_shape if index == INPUT else self.nodes[index].shape
+
+
+def base_name(item: Item) -> str:
+    if isinstance(item, LayerItem):
+        return item.kind
+    if isinstance(item, RepeatItem):
+        return "repeat"
+    if isinstance(item, ResidualItem):
+        return "residual"
+    if isinstance(item, BranchesItem):
+        return item.merge
+    raise TypeError(item)  # pragma: no cover
+
+
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def shorthand(kind: LayerKind, args: Args) -> str:
+    """Canonical shorthand of a layer: required and non-default arguments, in order."""
+    parts = [kind.name]
+    for arg in kind.args:
+        value = args.get(arg.name)
+        if value is None:
+            continue
+        default = arg.typed_default
+        if not (arg.required or arg.show or value != default):
+            continue
+        if arg.flag and value is True:
+            parts.append(arg.name)
+        elif arg.name == "p" and value == (0, 0):
+            parts.append("p=valid")
+        elif arg.positional:
+            parts.append(_render(value))
+        else:
+            parts.append(f"{arg.name}={_render(value)}")
+    return " ".join(parts)

@@ -1,0 +1,83 @@
+"""References: `id=NAME` names a layer, `from=A,B` takes exactly those inputs, `with=A` the
+previous layer's output plus those. They only go backwards, so a network cannot contain a
+cycle; `input` names the input of the list (the network's, or a block's).
+
+An id is visible after it in its own list and in the lists nested in it; a block's body
+sees only its own ids and its input. A reference that cannot see an id defined elsewhere
+is told where that id is and why it is out of sight.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import CnnctlError, did_you_mean
+from ..notation.spec import Item, Value
+from .scope import Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+
+def inputs(b: Builder, item: Item, scope: Scope, current: int, path: str) -> list[int]:
+    """The indices an item takes: the previous output, or `from=`'s, plus `with=`'s."""
+    found = [] if item.source is not None else [current]
+    for ref in [*(item.source or ()), *item.extra]:
+        found.append(resolve(b, ref, scope, path))
+    return found
+
+
+def resolve(b: Builder, ref: Value, scope: Scope, path: str) -> int:
+    name = str(ref.text)
+    if name == "input":
+        return scope.input
+    index = scope.lookup(name)
+    if index is not None:
+        return index
+    later = scope.defined_later(name)
+    if later is not None:
+        raise CnnctlError.at(
+            f"`{name}` is defined later (line {later.line}); a layer can only take earlier layers as input",
+            ref.loc,
+            layer=path,
+            hint="networks flow forwards: move the reference below its target",
+        )
+    raise CnnctlError.at(
+        f"no layer with id `{name}` before this one",
+        ref.loc,
+        layer=path,
+        hint=out_of_scope(b, name, scope, path)
+        or did_you_mean(name, scope.visible())
+        or "name a layer with `id=NAME` and refer to it after it",
+    )
+
+
+def out_of_scope(b: Builder, name: str, scope: Scope, path: str) -> str | None:
+    """Why an id defined elsewhere cannot be seen from here, or None if it is defined nowhere."""
+    if name not in b.defined:
+        return None
+    loc, prefix, block = b.defined[name]
+    sealed = next((s for s in scope.chain() if s.sealed), None)
+    if sealed is not None and b.block_uses and block != b.block_uses[-1][0]:
+        inside = b.block_uses[-1][0]
+        return (
+            f"`{name}` (line {loc.line}) is outside block `{inside}`, which sees only its own layers and "
+            f"`input`: give the block what it needs as its input (`from=`) or as an argument"
+        )
+    if block is not None and (not b.block_uses or b.block_uses[-1][0] != block):
+        return (
+            f"`{name}` (line {loc.line}) is inside block `{block}`, and ids inside a block are not visible "
+            f"outside it: give the block's use an id (`- {block} ... id=NAME`) to take its output"
+        )
+    here = path.rpartition(".")[0]  # the list this reference is written in
+    if prefix.startswith(f"{here}.") or (not here and prefix):
+        outer = prefix[len(here) + 1 :].split(".")[0] if here else prefix.split(".")[0]
+        owner = f"{here}.{outer}" if here else outer
+        return (
+            f"`{name}` (line {loc.line}) is inside `{prefix}`, and an id is visible only after it in its "
+            f"own list and the lists nested in it: give `{owner}` an id (`id=NAME`) to take its output here"
+        )
+    return (
+        f"`{name}` (line {loc.line}) is inside `{prefix or 'the network'}`, and an id is visible only after it "
+        "in its own list and the lists nested in it"
+    )

@@ -1,0 +1,92 @@
+"""`repeat: N`: a list of layers run N times in sequence, each pass named `1`, `2`, ...
+
+`first:` overrides arguments of the body's first item on the first pass only (a stage
+that downsamples once). A pass whose body is a single unnamed item adds no level:
+ResNet's stages read `layer2.1.conv1`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import CnnctlError, LimitError, did_you_mean
+from ..layers import KINDS
+from ..layers.args import ArgValueError, parse_int
+from ..limits import MAX_LAYERS
+from ..notation.spec import Item, LayerItem, RepeatItem
+from .blocks import Env, readable, substitute
+from .scope import Names, Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+
+def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
+    times_value = substitute(item.times, env, path) if item.times else None
+    try:
+        times = parse_int(str(times_value.text) if times_value else "", minimum=1)
+    except ArgValueError as exc:
+        loc = times_value.loc if times_value else item.loc
+        raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
+    # Each pass makes at least one layer: a count the layers counted before building could
+    # not read (it failed there) is still refused before expanding.
+    if times * b.passes > MAX_LAYERS:
+        inside = f" inside repeats of {b.passes:,} passes" if b.passes > 1 else ""
+        raise LimitError.at(
+            f"`repeat: {times:,}`{inside} would make more than {MAX_LAYERS:,} layers",
+            times_value.loc if times_value else item.loc,
+            layer=path,
+            hint="check the counts of `repeat`",
+        )
+    outer = b.outer_repeat is None
+    if outer:
+        b.outer_repeat = item
+    b.passes *= times
+    try:
+        for i in range(1, times + 1):
+            body = item.body
+            if i == 1 and item.first:
+                body = (with_first(b, item, path), *body[1:])
+            current = b.sequence(body, Scope(current, parent=scope), env, Names(f"{path}.{i}"), collapse=True)
+    finally:
+        b.passes //= times
+        if outer:
+            b.outer_repeat = None
+    return current
+
+
+def with_first(b: Builder, item: RepeatItem, path: str) -> Item:
+    """The body's first item with `first:`'s arguments in place of its own."""
+    head = item.body[0]
+    if not isinstance(head, LayerItem):
+        raise CnnctlError.at(
+            "`first:` applies to a layer or block, but the body starts with a composite", item.loc, layer=path
+        )
+    names = list(b.spec.blocks[head.kind].params) if head.is_block else [a.name for a in KINDS[head.kind].args]
+    for key, value in item.first.items():
+        if key not in names:
+            raise CnnctlError.at(
+                f"`first:` sets `{key}`, but `{head.kind}` has no such argument",
+                value.loc,
+                layer=path,
+                hint=did_you_mean(key, names),
+            )
+    return head._replace(args={**head.args, **item.first})
+
+
+def count(item: RepeatItem, env: Env | None) -> int:
+    """The repeat's count if it can be read, else 0 (the builder reports why)."""
+    text = readable(item.times, env) if item.times else None
+    try:
+        return parse_int(text, minimum=1) if text is not None else 0
+    except ArgValueError:
+        return 0
+
+
+def least(b: Builder, item: RepeatItem, env: Env | None) -> int:
+    """The fewest layers: the body's, times the count (the first pass with `first:`'s arguments)."""
+    times = count(item, env)
+    if times and item.first and isinstance(item.body[0], LayerItem):
+        first = (item.body[0]._replace(args={**item.body[0].args, **item.first}), *item.body[1:])
+        return b.least_layers(first, env) + (times - 1) * b.least_layers(item.body, env)
+    return times * b.least_layers(item.body, env)

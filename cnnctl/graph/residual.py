@@ -1,0 +1,109 @@
+"""`residual:`: the course's skip connection `a[l+2] = g(z[l+2] + a[l])`.
+
+The listed main path's output is added to the block's input, carried by the shortcut:
+`identity` (the shapes must match), `projection` (a 1x1 conv without bias, its stride chosen
+to match, then bn: ResNet's option B, as torchvision) or any list of layers. `act` is
+applied to the sum. Layers: the main path's, the shortcut's, then `add`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import CnnctlError, did_you_mean
+from ..layers import KINDS, Args
+from ..notation.spec import ResidualItem, Value
+from ..shapes import Shape, format_shape
+from .blocks import Env, readable, substitute
+from .nodes import UNKNOWN
+from .scope import Names, Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+
+def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
+    names = Names(path)
+    main = b.sequence(item.body, Scope(current, parent=scope), env, names)
+    shortcut = item.shortcut
+    if isinstance(shortcut, str):
+        shortcut = str(substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)
+    if shortcut == "identity":
+        skip = current
+    elif shortcut == "projection":
+        skip = projection(b, item, current, main, names)
+    elif isinstance(shortcut, tuple):
+        skip = b.sequence(shortcut, Scope(current, parent=scope), env, names.child("shortcut"))
+    else:
+        raise CnnctlError.at(
+            f"unknown shortcut `{shortcut}`",
+            item.shortcut_loc or item.loc,
+            layer=path,
+            hint=did_you_mean(shortcut, ("identity", "projection"))
+            or "shortcut is identity, projection, or a list of layers",
+        )
+    a, s = b.shape_of(main), b.shape_of(skip)
+    if shortcut == "identity" and UNKNOWN not in (a, s) and a != s:
+        if len(a) == len(s) == 3 and not projection_strides(s, a):
+            hint = "no stride gives that size: pad the main path's convolutions (p=same) to keep it"
+        else:
+            hint = "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
+        raise CnnctlError.at(
+            f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input {format_shape(s)}",
+            item.loc,
+            layer=path,
+            hint=hint,
+        )
+    args = b.merge_args(item.act, env, path)
+    return b.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
+
+
+def projection(b: Builder, item: ResidualItem, source: int, main: int, names: Names) -> int:
+    """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
+    shape, out = b.shape_of(source), b.shape_of(main)
+    if UNKNOWN in (shape, out):
+        return b.placeholder(item, names.path("shortcut"))
+    if len(shape) != 3 or len(out) != 3:  # a 1x1 conv maps volumes only
+        raise CnnctlError.at(
+            f"a projection shortcut is a 1x1 conv, which needs volumes HxWxC, but it would map "
+            f"{format_shape(shape)} to {format_shape(out)}",
+            item.loc,
+            layer=names.prefix,
+            hint="put the residual before the first `fc`/`flatten`",
+        )
+    strides = projection_strides(shape, out)
+    if strides is None:
+        raise CnnctlError.at(
+            f"no 1x1 projection maps the input {format_shape(shape)} to the main path's {format_shape(out)}",
+            item.loc,
+            layer=names.prefix,
+            hint="the main path must divide the height and width by a whole stride; pad its convolutions "
+            "(p=same) so only strides change the size",
+        )
+    sub = names.child("shortcut")
+    conv_kind = KINDS["conv"]
+    conv_args = Args({a.name: a.typed_default for a in conv_kind.args if not a.required})
+    conv_args.update(f=(1, 1), s=strides, n=out[2], bias=False)
+    conv = b.add_node(conv_kind, conv_args, [source], item.shortcut_loc or item.loc, sub.path("conv"))
+    bn_kind = KINDS["bn"]
+    bn_args = Args({a.name: a.typed_default for a in bn_kind.args})
+    return b.add_node(bn_kind, bn_args, [conv], item.shortcut_loc or item.loc, sub.path("bn"))
+
+
+def projection_strides(source: Shape, out: Shape) -> tuple[int, int] | None:
+    """The stride of a 1x1 conv taking `source` to `out`'s height and width, if there is one."""
+    (h, w, _), (oh, ow, _) = source, out
+    strides = (-(-h // oh), -(-w // ow))
+    if (h - 1) // strides[0] + 1 != oh or (w - 1) // strides[1] + 1 != ow:
+        return None
+    return strides
+
+
+def least(b: Builder, item: ResidualItem, env: Env | None) -> int:
+    """The main path's layers, the shortcut's (a projection is a conv and a bn), and the add."""
+    if isinstance(item.shortcut, tuple):
+        shortcut = b.least_layers(item.shortcut, env)
+    else:
+        written = Value(item.shortcut, item.shortcut_loc or item.loc)
+        shortcut = 2 if readable(written, env) == "projection" else 0
+    return b.least_layers(item.body, env) + shortcut + 1
