@@ -139,7 +139,8 @@ def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | N
     if word != word.lower() and word.lower() in choices:
         return f"did you mean `{word.lower()}`? (names are lower case)"
     if synonyms and word.lower() in synonyms:
-        return f"did you mean `{synonyms[word.lower()]}`?"
+        meant = synonyms[word.lower()]
+        return f"did you mean {meant}?" if "`" in meant else f"did you mean `{meant}`?"
     if len(word) > HINT_WORD:
         return None
     # difflib's ratio is 2M/(a+b) for M matching characters: at the 0.6 cutoff the shorter

@@ -603,3 +603,33 @@ def test_input_override_string_is_validated():
         load("input: 8x8x3\nlayers:\n  - conv f=1 n=2\n", input="8x8x0")
     with pytest.raises(cnnctl.CnnctlError, match="not a volume"):
         load("input: 8x8x3\nlayers:\n  - conv f=1 n=2\n", input="8x8")
+
+
+def test_a_residual_whose_main_path_is_one_block_adds_no_level():
+    g = load("""
+        input: 8x8x4
+        blocks:
+          two: [conv f=3 p=1 n=4, conv f=3 p=1 n=4]
+        layers:
+          - residual: [two]
+          - residual: [conv f=3 p=1 n=4]
+    """)
+    # The README's rule: a residual whose body is a single unnamed item adds no level; a single
+    # plain layer keeps its own name beside the add (both cannot be called `residual2`).
+    assert paths(g) == ["residual1.conv1", "residual1.conv2", "residual1.add", "residual2.conv1", "residual2.add"]
+
+
+def test_ceil_pooling_takes_a_window_that_hangs_over_the_input():
+    # PyTorch: ceil((3 - 4) / 2) + 1 = 1 output value, its window starting inside the input.
+    g = load("""
+        input: 3x3x2
+        layers:
+          - pool max f=4 s=2 ceil
+    """)
+    assert g.output_shape == (1, 1, 2)
+    with pytest.raises(cnnctl.CnnctlError, match="larger than its padded input"):  # floor mode: 0 values
+        load("""
+            input: 3x3x2
+            layers:
+              - pool max f=4 s=2
+        """)

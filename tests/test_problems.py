@@ -173,3 +173,18 @@ def test_a_file_name_with_a_newline_stays_on_the_messages_line():
 
     text = Problem("bad", Loc("a\nb.yaml", 3, 1)).format()
     assert text == "error: a\\nb.yaml:3:1: bad"
+
+
+def test_a_mistake_the_parser_finds_does_not_hide_the_others():
+    # An unknown argument name (line 4) and an unknown kind (line 5) used to stop the run before
+    # the value errors of lines 3 and 6 were looked for; the README promises every problem.
+    text = (
+        "input: 8x8x3\nlayers:\n  - conv f=3 n=8 act=rleu\n  - conv f=3 n=8 stride=2\n"
+        "  - convv f=3 id=c\n  - conv f=3 n=0\n  - add with=c\n"
+    )
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "net.yaml")
+    found = [(p.loc.line, p.message) for p in info.value.problems]
+    assert [line for line, _ in found] == [3, 4, 5, 6]  # in the file's order, and `with=c` finds its layer
+    assert "`rleu`" in found[0][1] and "`stride`" in found[1][1] and "`convv`" in found[2][1]
+    assert "at least 1, got 0" in found[3][1]

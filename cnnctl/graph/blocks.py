@@ -38,7 +38,9 @@ def expand(
     b: Builder, item: LayerItem, inputs: list[int], env: Env | None, path: str, override: dict[str, Value] | None = None
 ) -> int:
     """One use of a block: its arguments bound, its body expanded from its (single) input."""
-    block = b.spec.blocks[item.kind]
+    block = b.spec.blocks.get(item.kind)
+    if block is None:  # defined without a body: the parser said so
+        return b.placeholder(item, path)
     stack = [name for name, _ in b.block_uses]
     if item.kind in stack:
         chain = " -> ".join([*stack[stack.index(item.kind) :], item.kind])
@@ -166,8 +168,8 @@ def readable(value: Value, env: Env | None) -> str | None:
 def least(b: Builder, item: LayerItem, override: dict[str, Value], env: Env | None) -> int:
     """The fewest layers one use of a block makes, each block counted once (once per set of
     arguments where they decide its size)."""
-    block = b.spec.blocks[item.kind]
-    if item.kind in b.counting or len(b.counting) >= MAX_BLOCK_DEPTH:
+    block = b.spec.blocks.get(item.kind)
+    if block is None or item.kind in b.counting or len(b.counting) >= MAX_BLOCK_DEPTH:
         return 1  # a block using itself, or too deep: the builder says so
     if fixed_size(b, item.kind):  # counted once, whatever its arguments
         key: tuple = (item.kind,)
@@ -199,6 +201,6 @@ def fixed_size(b: Builder, name: str, depth: int = 0) -> bool:
             not (isinstance(i, RepeatItem) and i.times is not None and "$" in str(i.times.text))
             and not (isinstance(i, ResidualItem) and isinstance(i.shortcut, str) and "$" in i.shortcut)
             and not (isinstance(i, LayerItem) and i.is_block and not fixed_size(b, i.kind, depth + 1))
-            for i in walk(b.spec.blocks[name].body)
+            for i in walk(b.spec.blocks[name].body if name in b.spec.blocks else ())
         )
     return b.fixed[name]

@@ -20,7 +20,17 @@ from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_
 from ..layers import KINDS, Args, LayerKind
 from ..layers.args import ArgValueError, parse_int
 from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
-from ..notation.spec import BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value, walk
+from ..notation.spec import (
+    BranchesItem,
+    FailedItem,
+    Item,
+    LayerItem,
+    NetworkSpec,
+    RepeatItem,
+    ResidualItem,
+    Value,
+    walk,
+)
 from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, references, repeat, residual
 from .blocks import Env, substitute
@@ -62,21 +72,38 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
     """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`."""
     if input_shape is None:
         if spec.input is None:
-            raise CnnctlError.at(
-                "no `input:` size", Loc(spec.file, 1, 1), hint="add `input: 32x32x3` (HxWxC) or pass --input"
+            raise CnnctlError(
+                [
+                    *spec.problems,
+                    Problem(
+                        "no `input:` size", Loc(spec.file, 1, 1), None, "add `input: 32x32x3` (HxWxC) or pass --input"
+                    ),
+                ]
             )
-        input_shape = parse_volume(str(spec.input.text), spec.input.loc)
+        try:
+            input_shape = parse_volume(str(spec.input.text), spec.input.loc)
+        except CnnctlError as exc:
+            raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
     builder = Builder(spec, input_shape)
-    builder.check_size(spec.layers)
-    out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
+    try:
+        builder.check_size(spec.layers)
+        out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
+    except LimitError as exc:  # the parser's problems first, then the builder's, each once
+        raise LimitError([*builder.problems, *(p for p in exc.problems if p not in builder.problems)]) from None
     if builder.problems:
-        raise CnnctlError(builder.problems)
+        raise CnnctlError(sorted(builder.problems, key=_place))
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
     name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
     return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description, spec.train)
+
+
+def _place(problem: Problem) -> tuple[int, int]:
+    """Problems in the order of the file; those with no line (a limit met) after them."""
+    loc = problem.loc
+    return (loc.line, loc.col) if loc is not None and loc.line > 0 else (2**62, 0)
 
 
 def _unused_outputs(nodes: list[Node]) -> list[Problem]:
@@ -98,9 +125,9 @@ class Builder:
         self.nodes: list[Node] = []
         self.warnings: list[Problem] = []
         self.outer_repeat: RepeatItem | None = None
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = list(spec.problems)  # the parser's, then the builder's
         self.inferred: dict[tuple, tuple] = {}
-        self.seen: set[tuple] = set()
+        self.seen: set[tuple] = {(p.loc, p.message) for p in spec.problems}
         self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
         self.depth = 0  # items being expanded, one inside the other
         # Every id defined so far, wherever it is visible: (where, the path of its list, its
@@ -182,6 +209,8 @@ class Builder:
         for item in items:
             if isinstance(item, LayerItem):
                 total += blocks.least(self, item, {}, env) if item.is_block else 1
+            elif isinstance(item, FailedItem):
+                total += 1
             else:
                 total += COMPOSITES[type(item)].least(self, item, env)
             if total > MAX_LAYERS:  # enough to refuse: the rest need not be counted
@@ -192,7 +221,7 @@ class Builder:
         """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
         for problem in exc.problems:
             if self.block_uses and " (in block `" not in problem.message:
-                name, use = self.block_uses[-1][0], self.block_uses[0][1]
+                name, use = self.block_uses[-1]  # the innermost block, and where it is used
                 problem = problem._replace(message=f"{problem.message} (in block `{name}` used at line {use.line})")
             key = (problem.loc, problem.message)
             if key not in self.seen:
@@ -234,6 +263,8 @@ class Builder:
             self.depth -= 1
 
     def expand(self, item: Item, scope: Scope, env: Env | None, path: str, current: int) -> int:
+        if isinstance(item, FailedItem):  # the parser told its problem: its shape is unknown
+            return self.placeholder(item, path)
         inputs = references.inputs(self, item, scope, current, path)
         if isinstance(item, LayerItem):
             if item.is_block:
@@ -364,7 +395,7 @@ class Builder:
 
 
 def base_name(item: Item) -> str:
-    if isinstance(item, LayerItem):
+    if isinstance(item, (LayerItem, FailedItem)):
         return item.kind
     if isinstance(item, RepeatItem):
         return "repeat"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError, did_you_mean
 from ..layers import KINDS, Args
-from ..notation.spec import ResidualItem, Value
+from ..notation.spec import LayerItem, ResidualItem, Value
 from ..shapes import Shape, format_shape
 from .blocks import Env, readable, substitute
 from .nodes import UNKNOWN
@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 
 def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
-    main = b.sequence(item.body, Scope(current, parent=scope), env, names)
+    # A main path that is one block or composite adds no level (`residual1.conv1`, not
+    # `residual1.two1.conv1`); one plain layer keeps its name beside the `add`.
+    head = item.body[0]
+    collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
+    main = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)
     shortcut = item.shortcut
     if isinstance(shortcut, str):
         shortcut = str(substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)

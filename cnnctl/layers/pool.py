@@ -53,7 +53,9 @@ class Pool(LayerKind):
                 f"padding {ph}x{pw} is more than half the {fh}x{fw} window",
                 hint="windows that see only padding have no value; PyTorch refuses them too",
             )
-        if fh > h + 2 * ph or fw > w + 2 * pw:
+        # In ceil mode a window may hang over the input's end, as long as it starts inside it:
+        # PyTorch gives a 3x3 map one value for `f=4 s=2` (its ceil_mode rule, below).
+        if not a.ceil and (fh > h + 2 * ph or fw > w + 2 * pw):
             raise ShapeError(
                 f"window {fh}x{fw} is larger than its padded input {h + 2 * ph}x{w + 2 * pw} (input {h}x{w}x{c})",
                 hint="use a smaller window, or `pool global`",

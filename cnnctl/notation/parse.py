@@ -16,7 +16,7 @@ from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..layers import KINDS
 from ..limits import MAX_PROBLEMS
 from .source import compose, loc_of
-from .spec import BlockDef, BranchesItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
+from .spec import BlockDef, BranchesItem, FailedItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
 
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "train")
 CONSTRUCTS = ("repeat", "residual")  # `concat` and `add` are constructs when given branches
@@ -213,9 +213,10 @@ class _Parser:
             layers = self.sequence(top["layers"][1], "`layers`")
             if not layers and not self.problems:
                 self.problem("`layers:` is empty", self.loc(top["layers"][1]), "a network needs at least one layer")
-        if self.problems:
+        if self.problems and not layers:  # nothing to build: the problems are all there is
             raise CnnctlError(self.problems)
-        return NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train)
+        spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train)
+        return spec._replace(problems=tuple(self.problems))
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
         # Two passes: every block's arguments are known before any body is read, so a
@@ -298,8 +299,7 @@ class _Parser:
                 "write each layer on its own line: `  - conv f=3 n=16`",
             )
             return ()
-        items = (self.item(child) for child in node.value)
-        return tuple(i for i in items if i is not None)
+        return tuple(self.item(child) or self.failed(child) for child in node.value)
 
     def item(self, node: yaml.Node) -> Item | None:
         if isinstance(node, yaml.ScalarNode):
@@ -337,6 +337,26 @@ class _Parser:
         if head in ("concat", "add") and _is_branches(head_value):
             return self.branches(node, head, pairs)
         return self.layer_mapping(node, pairs)
+
+    def failed(self, node: yaml.Node) -> FailedItem:
+        """The stand-in for an item that could not be read: its kind and its id, where written."""
+        kind, ident = "layer", None
+        if isinstance(node, yaml.ScalarNode):
+            tokens = tokenize(node.value)
+            kind = tokens[0][0] if tokens else kind
+            for token, offset in tokens[1:]:
+                if token.startswith("id="):
+                    ident = Value(token[3:], self.text_loc(node).shifted(offset + 3))
+        elif isinstance(node, yaml.MappingNode):
+            keys = [(k.value, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+            kind = keys[0][0] if keys else kind
+            args = keys[0][1].value if keys and isinstance(keys[0][1], yaml.MappingNode) else []
+            for key, value in [*keys[1:], *((k.value, v) for k, v in args if isinstance(k, yaml.ScalarNode))]:
+                if key == "id" and isinstance(value, yaml.ScalarNode):
+                    ident = Value(value.value, self.text_loc(value))
+        if ident is not None and not NAME_RE.match(str(ident.text)):
+            ident = None
+        return FailedItem(self.loc(node), ident, kind=kind if NAME_RE.match(kind) else "layer")
 
     def common(self, pairs, allowed: tuple[str, ...], construct: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         fields = {}
@@ -419,8 +439,7 @@ class _Parser:
             if isinstance(bnode, yaml.SequenceNode):
                 body = self.sequence(bnode, "a branch")
             else:
-                one = self.item(bnode)
-                body = (one,) if one else ()
+                body = (self.item(bnode) or self.failed(bnode),)
             found.append((name, body, self.loc(bnode)))
         if len(found) < 2:
             self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))

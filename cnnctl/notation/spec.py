@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, Union
 
-from ..errors import Loc
+from ..errors import Loc, Problem
 
 
 class Value(NamedTuple):
@@ -75,7 +75,19 @@ class BranchesItem(NamedTuple):
     act: Value | None = None
 
 
-Item = Union[LayerItem, RepeatItem, ResidualItem, BranchesItem]
+class FailedItem(NamedTuple):
+    """An item the parser could not read (its problem is already told). It keeps its place,
+    its name and its id, so the layers around it are still built and checked: one unknown
+    kind does not hide the value errors of the others."""
+
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None = None
+    extra: tuple[Value, ...] = ()
+    kind: str = "layer"
+
+
+Item = Union[LayerItem, RepeatItem, ResidualItem, BranchesItem, FailedItem]
 
 
 class BlockDef(NamedTuple):
@@ -95,6 +107,7 @@ class NetworkSpec(NamedTuple):
     blocks: dict[str, BlockDef]
     description: str = ""
     train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train
+    problems: tuple[Problem, ...] = ()  # found while parsing; the builder adds its own and tells them all
 
 
 def walk(items: Iterable[Item]) -> Iterator[Item]:
