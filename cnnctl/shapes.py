@@ -95,3 +95,13 @@ def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
 def fc_mults(n_in: int, n_out: int) -> int:
     """Multiplications of a fully connected layer: ``n_in*n_out``."""
     return n_in * n_out
+
+
+def adaptive_bins(n: int, out: int) -> list[int]:
+    """Sizes of the `out` windows of adaptive pooling along an axis of `n` values.
+
+    PyTorch's rule: window ``i`` spans ``floor(i*n/out)`` to ``ceil((i+1)*n/out)``, so
+    windows overlap when `out` does not divide `n`: 13 into 6 gives six windows of 3
+    (0-3, 2-5, 4-7, 6-9, 8-11, 10-13); 224 into 7, seven of 32.
+    """
+    return [-(-(i + 1) * n // out) - (i * n // out) for i in range(out)]

@@ -32,9 +32,21 @@ EXPECTED_KINDS = {
     "sigmoid",
     "tanh",
     "hardswish",
+    "hardsigmoid",
+    "mish",
     "softmax",
+    "mul",
+    "layernorm",
+    "groupnorm",
+    "layerscale",
+    "droppath",
+    "chunk",
+    "shuffle",
 }
-NON_ACTIVATIONS = {"conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample"}
+NON_ACTIVATIONS = {
+    "conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample",
+    "mul", "layernorm", "groupnorm", "layerscale", "droppath", "chunk", "shuffle",
+}  # fmt: skip
 ACTIVATIONS = sorted(EXPECTED_KINDS - NON_ACTIVATIONS)
 
 
@@ -80,18 +92,28 @@ def test_counted_text_names_every_kind_with_elementwise_cost():
     counted = " ".join(COUNTED)
     for word in ("conv", "deconv", "fc", "bn", "softmax 3", "max pool", "avg pool", "lrn 2*size+3", "residual"):
         assert word in counted
+    for word in ("layernorm and groupnorm 8", "layerscale 1", "mul", "adaptive"):
+        assert word in counted
     free = " ".join(NOT_COUNTED)
-    for word in ("dropout", "flatten", "concat", "upsample"):
+    for word in ("dropout", "droppath", "flatten", "concat", "chunk", "shuffle", "upsample"):
         assert word in free
 
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("dropout", (4, 4, 8)), ("flatten", (4, 4, 8)), ("concat", None), ("upsample", (4, 4, 8))],
+    [
+        ("dropout", (4, 4, 8)),
+        ("flatten", (4, 4, 8)),
+        ("concat", None),
+        ("upsample", (4, 4, 8)),
+        ("droppath", (4, 4, 8)),
+        ("chunk", (4, 4, 8)),
+        ("shuffle", (4, 4, 8)),
+    ],  # fmt: skip
 )
 def test_kinds_listed_as_not_counted_are_free(name, shape):
     ins = [(4, 4, 8), (4, 4, 2)] if shape is None else [shape]
-    _, params, buffers, mults, flops = run(name, ins)
+    _, params, buffers, mults, flops = run(name, ins, **({"parts": "2"} if name == "chunk" else {}))
     assert (params, buffers, mults, flops) == (0, 0, 0, 0)
 
 
@@ -295,8 +317,70 @@ def test_add():
 
 def test_add_mismatched_shapes():
     with pytest.raises(ShapeError, match=r"cannot add different shapes") as exc:
-        run("add", [(4, 4, 8), (4, 4, 16)])
+        run("add", [(4, 4, 8), (2, 2, 8)])
     assert "1x1 conv" in exc.value.hint
+    with pytest.raises(ShapeError, match=r"cannot add 4x4x8 and 4x4x16: the channels differ \(8 and 16\)") as exc:
+        run("add", [(4, 4, 8), (4, 4, 16)])
+    assert "n=8" in exc.value.hint
+
+
+def test_add_and_mul_broadcast_a_1x1xc_input_over_the_map():
+    # 1x1x8 shifts (add) or scales (mul) each of the 8 channels of 4x4x8: output 4x4x8,
+    # (2 - 1) * 4*4*8 = 128 FLOPs, no multiplications by weights.
+    assert run("add", [(4, 4, 8), (1, 1, 8)]) == ((4, 4, 8), 0, 0, 0, 128)
+    assert run("mul", [(1, 1, 8), (4, 4, 8)]) == ((4, 4, 8), 0, 0, 0, 128)
+    assert run("mul", [(4, 4, 8)] * 3, act="sigmoid")[4] == 2 * 128 + 128
+    assert run("mul", [(6,), (6,)]) == ((6,), 0, 0, 0, 6)
+    with pytest.raises(ShapeError, match="cannot multiply 4x4x8 and 1x1x4: the channels differ"):
+        run("mul", [(4, 4, 8), (1, 1, 4)])
+    with pytest.raises(ShapeError, match="cannot multiply a vector and a volume"):
+        run("mul", [(4, 4, 8), (8,)])
+    with pytest.raises(ShapeError, match="cannot add vectors of different lengths"):
+        run("add", [(8,), (4,)])
+
+
+def test_layernorm_and_groupnorm():
+    # 2C params, no buffers, 8 FLOPs per value: 4*4*8 = 128 values -> 1,024
+    assert run("layernorm", [(4, 4, 8)]) == ((4, 4, 8), 16, 0, 0, 1024)
+    assert run("layernorm", [(10,)], eps="1e-6") == ((10,), 20, 0, 0, 80)
+    assert run("groupnorm", [(4, 4, 8)], g="4") == ((4, 4, 8), 16, 0, 0, 1024)
+    assert run("groupnorm", [(4, 4, 8)], g="2", act="relu")[4] == 1024 + 128
+    with pytest.raises(ShapeError, match="3 groups do not divide the 8 channels"):
+        run("groupnorm", [(4, 4, 8)], g="3")
+
+
+def test_layerscale():
+    # C params; its multiplications scale values, not by weights in the course's sense: 0; 1 FLOP a value
+    assert run("layerscale", [(4, 4, 8)]) == ((4, 4, 8), 8, 0, 0, 128)
+    assert make("layerscale").init == 1e-6
+
+
+def test_adaptive_pooling_follows_pytorchs_windows():
+    # 13 into 6: windows floor(i*13/6)..ceil((i+1)*13/6) = 0-3, 2-5, 4-7, 6-9, 8-11, 10-13: six of 3.
+    # avg: each output value adds its 3*3 window: 6*6*2 * 9 = 648; max compares: 6*6*2 * (9 - 1) = 576
+    assert run("pool", [(13, 13, 2)], op="avg", out="6") == ((6, 6, 2), 0, 0, 0, 648)
+    assert run("pool", [(13, 13, 2)], op="max", out="6")[4] == 576
+    # 5 into 7 (larger than the input): windows of 1, 2, 2, 1, 2, 2, 1 rows -> sums 11 by 11 = 121 per channel
+    assert run("pool", [(5, 5, 1)], op="avg", out="7") == ((7, 7, 1), 0, 0, 0, 121)
+    assert run("pool", [(224, 112, 3)], op="avg", out="7x4")[0] == (7, 4, 3)
+    with pytest.raises(ShapeError, match="`out` sets the output size itself: it takes no `f`"):
+        run("pool", [(8, 8, 1)], out="2", f="2")
+
+
+def test_chunk_and_shuffle():
+    assert run("chunk", [(4, 4, 8)], parts="2", i="2") == ((4, 4, 4), 0, 0, 0, 0)
+    assert run("chunk", [(12,)], parts="3")[0] == (4,)
+    with pytest.raises(ShapeError, match="8 channels do not cut into 3 equal parts"):
+        run("chunk", [(4, 4, 8)], parts="3")
+    with pytest.raises(ShapeError, match="part 3 of 2"):
+        run("chunk", [(4, 4, 8)], parts="2", i="3")
+    assert run("shuffle", [(4, 4, 8)], g="4")[0] == (4, 4, 8)
+    with pytest.raises(ShapeError, match="3 groups do not divide the 8 channels"):
+        run("shuffle", [(4, 4, 8)], g="3")
+
+
+def test_swish_is_silu():
+    assert make("conv", f="3", n="4", act="swish").act == "silu"
 
 
 def test_concat():

@@ -633,3 +633,113 @@ def test_ceil_pooling_takes_a_window_that_hangs_over_the_input():
             layers:
               - pool max f=4 s=2
         """)
+
+
+# -- the constructs of the last ten years ------------------------------------------------------------
+def test_gate_multiplies_its_input_by_its_paths_output():
+    g = load("""
+        input: 14x14x16
+        layers:
+          - gate:
+              - pool avg global
+              - conv f=1 n=4 act=relu
+              - conv f=1 n=16 act=hardsigmoid
+    """)
+    nodes = by_path(g)
+    assert paths(g) == ["gate1.pool1", "gate1.conv1", "gate1.conv2", "gate1.mul"]
+    assert nodes["gate1.mul"].inputs == (INPUT, nodes["gate1.conv2"].index)
+    # the two 1x1 convs: 16*4 + 4 and 4*16 + 16 params; 64 multiplications each; the mul none
+    assert g.params == 68 + 80 and g.mults == 64 + 64
+    # FLOPs: pool 14*14*16 = 3,136; conv1 2*64 + 4 + 4 = 136; conv2 2*64 + 16 + 16 = 160; mul 3,136
+    assert g.flops == 3136 + 136 + 160 + 3136
+    with pytest.raises(cnnctl.CnnctlError, match=r"cannot multiply 14x14x16 and 1x1x8: the channels differ"):
+        load("""
+            input: 14x14x16
+            layers:
+              - gate: [pool avg global, conv f=1 n=8]
+        """)
+
+
+def test_blocks_read_their_input_size_and_round_channels():
+    g = load("""
+        input: 56x56x24
+        blocks:
+          inverted:
+            args: n e=${in_c*6}
+            layers:
+              - conv f=1 n=$e
+              - conv f=3 p=1 groups=$e n=$e
+              - conv f=1 n=${divisible(in_h + in_w, 8)}
+        layers:
+          - inverted 24
+          - fc 10
+    """)
+    nodes = by_path(g)
+    assert nodes["inverted1.conv1"].shape == (56, 56, 144)  # 24 x 6
+    assert nodes["inverted1.conv2"].params == 3 * 3 * 1 * 144 + 144  # depthwise
+    assert nodes["inverted1.conv3"].shape == (56, 56, 112)  # 56 + 56 = 112, a multiple of 8 already
+
+
+@pytest.mark.parametrize(("v", "d", "expected"), [(18, 8, 24), (30, 8, 32), (168, 8, 168), (3, 8, 8), (100, 16, 96)])
+def test_divisible_is_torchvisions_make_divisible(v, d, expected):
+    # torchvision: max(d, int(v + d/2) // d * d), plus d if that is below 90% of v.
+    # 18: (18+4)//8*8 = 16 < 16.2 -> 24; 30 -> 32; 168 -> 168; 3 -> max(8, 0) = 8; 100 -> 96 (not < 90)
+    g = load(f"input: 4x4x1\nblocks:\n  b:\n    - conv f=1 n=${{divisible({v}, {d})}}\nlayers: [b]\n")
+    assert g.output_shape[2] == expected
+
+
+def test_repeat_zero_is_a_pass_through():
+    g = load("""
+        input: 8x8x4
+        blocks:
+          stage:
+            args: c n
+            layers:
+              - conv f=3 p=1 n=$c
+              - repeat: ${n - 1}
+                layers: [conv f=3 p=1 n=$c]
+        layers:
+          - stage c=8 n=1
+          - stage c=8 n=3
+    """)
+    assert paths(g) == ["stage1.conv1", "stage2.conv1", "stage2.repeat1.1", "stage2.repeat1.2"]
+
+
+SCHEDULE = """
+    input: 8x8x4
+    droppath: {{rate: 0.3, blocks: [down, res], last: {last}}}
+    blocks:
+      down: [conv f=3 p=1 n=4]
+      res:
+        - residual: [conv f=3 p=1 n=4, droppath]
+    layers: [down, res, res, down, res]
+"""
+
+
+@pytest.mark.parametrize(("last", "rates"), [("full", [0.075, 0.15, 0.3]), ("below", [0.06, 0.12, 0.24])])
+def test_droppath_schedule_grows_with_the_blocks_place(last, rates):
+    # five listed uses, k = 0..4; the residual ones are k = 1, 2 and 4.
+    # full (the last drops at the rate): 0.3 * k / 4; below (torchvision's EfficientNet): 0.3 * k / 5
+    g = load(SCHEDULE.format(last=last))
+    drops = [n for n in g.nodes if n.kind == "droppath"]
+    assert [n.args.rate for n in drops] == pytest.approx(rates)
+    assert drops[0].text == f"droppath {rates[0]:g}"
+    assert g.mults == 5 * (8 * 8 * 4) * (3 * 3 * 4)
+    assert all(n.flops == 0 for n in drops)  # free: the identity at inference
+
+
+def test_droppath_without_a_rate_needs_a_schedule():
+    with pytest.raises(cnnctl.CnnctlError, match="`droppath` needs a rate, or a `droppath:` schedule"):
+        load("input: 8x8x4\nlayers:\n  - residual: [conv f=3 p=1 n=4, droppath]\n")
+    with pytest.raises(cnnctl.CnnctlError, match="`droppath: blocks` names `ress`, which is not a block") as exc:
+        load(SCHEDULE.format(last="full").replace("blocks: [down, res]", "blocks: [down, ress]"))
+    assert "did you mean `res`?" in str(exc.value)
+    with pytest.raises(cnnctl.CnnctlError, match="not inside a block the `droppath:` schedule lists"):
+        load(SCHEDULE.format(last="full").replace("blocks: [down, res]", "blocks: [down]"))
+    g = load("input: 8x8x4\nlayers:\n  - residual: [conv f=3 p=1 n=4, droppath 0.1]\n")
+    assert g.nodes[1].args.rate == 0.1
+
+
+def test_swish_is_accepted_as_silu():
+    g = load("input: 4x4x1\nlayers: [swish, conv f=1 n=2 act=swish]\n")
+    assert [n.text for n in g.nodes] == ["silu", "conv f=1 n=2 act=silu"]

@@ -18,11 +18,13 @@ COUNTED = (
     "multiplications: the multiply-accumulates of conv, deconv and fc weights, as in the course "
     "and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
     "FLOPs: 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
-    "activations 1 per value (softmax 3), max pool f*f-1 and avg pool f*f per output value, "
-    "residual/add 1 per value per extra input, lrn 2*size+3 per value",
+    "layernorm and groupnorm 8 per value, layerscale 1 per value, "
+    "activations 1 per value (softmax 3), max pool f*f-1 and avg pool f*f per output value (adaptive: over "
+    "each output's own window), residual/add and mul 1 per value per extra input, lrn 2*size+3 per value",
 )
 NOT_COUNTED = (
-    "dropout, flatten, concat and upsample (free at inference); data loading and the loss; "
+    "dropout, droppath, flatten, concat, chunk, shuffle and upsample (free at inference); a gate's or "
+    "layerscale's multiplications (by activations, not weights: FLOPs only); data loading and the loss; "
     "the backward pass (about 2 x the forward FLOPs)",
 )
 

@@ -48,8 +48,9 @@ def deconv(node: Node, ins: list[Shape]) -> nn.Module:
 
 def pool(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
-    if a["global"]:
-        return nn.AdaptiveMaxPool2d(1) if a.op == "max" else nn.AdaptiveAvgPool2d(1)
+    if a["global"] or a.out is not None:
+        size = a.out or (1, 1)
+        return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
     symmetric, explicit = _split(Pool().padding(a, ins))
     cls = fn.MaxPool2d if a.op == "max" else fn.AvgPool2d
     module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil)
@@ -65,6 +66,18 @@ def fc(node: Node, ins: list[Shape]) -> nn.Module:
 
 def bn(node: Node, ins: list[Shape]) -> nn.Module:
     module = (fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d)(ins[0][-1], eps=node.args.eps)
+    module.setup(node.args.act)
+    return module
+
+
+def layernorm(node: Node, ins: list[Shape]) -> nn.Module:
+    module = fn.ChannelLayerNorm(ins[0][-1], eps=node.args.eps)
+    module.setup(node.args.act)
+    return module
+
+
+def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
+    module = fn.GroupNorm(node.args.g, ins[0][-1], eps=node.args.eps)
     module.setup(node.args.act)
     return module
 
@@ -85,10 +98,17 @@ BUILDERS: dict[str, Builder] = {
     "fc": fc,
     "flatten": lambda node, ins: nn.Flatten(),
     "dropout": lambda node, ins: nn.Dropout(node.args.rate),
+    "droppath": lambda node, ins: fn.DropPath(node.args.rate),
     "bn": bn,
+    "layernorm": layernorm,
+    "groupnorm": groupnorm,
+    "layerscale": lambda node, ins: fn.LayerScale(ins[0][-1], node.args.init, volume=len(ins[0]) == 3),
     "lrn": lrn,
     "add": lambda node, ins: fn.Add(node.args.act),
+    "mul": lambda node, ins: fn.Mul(node.args.act),
     "concat": lambda node, ins: fn.Concat(),
+    "chunk": lambda node, ins: fn.Chunk(node.args.parts, node.args.i - 1),
+    "shuffle": lambda node, ins: fn.Shuffle(node.args.g),
     "upsample": lambda node, ins: nn.Upsample(scale_factor=node.args.scale, mode="nearest"),
     **{name: activation for name in fn.ACTIVATION_NAMES},
 }

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATION_NAMES = ("relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "softmax")
+ACTIVATION_NAMES = (
+    "relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "softmax",
+)  # fmt: skip
 
 
 # In-place forms, for inline activations (`conv ... act=relu`): the value before the
@@ -22,6 +24,8 @@ IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": torch.sigmoid_,
     "tanh": torch.tanh_,
     "hardswish": lambda x: F.hardswish(x, inplace=True),
+    "hardsigmoid": lambda x: F.hardsigmoid(x, inplace=True),
+    "mish": lambda x: F.mish(x, inplace=True),
 }
 
 
@@ -43,6 +47,8 @@ def activation(name: str, slope: float = 0.01, inplace: bool = False) -> Callabl
         "sigmoid": torch.sigmoid,
         "tanh": torch.tanh,
         "hardswish": F.hardswish,
+        "hardsigmoid": F.hardsigmoid,
+        "mish": F.mish,
         "softmax": lambda x: F.softmax(x, dim=1),
     }
     return None if name == "none" else table[name]
@@ -122,18 +128,29 @@ class Linear(WithActivation, nn.Linear):
 
 
 class Add(nn.Module):
-    """Element-wise sum of the inputs, then the inline activation: g(z + a)."""
+    """Element-wise sum of the inputs (a 1x1xC one broadcasts over HxW), then the inline
+    activation: g(z + a)."""
 
     def __init__(self, act: str = "none"):
         super().__init__()
         self.act_name = act
         self.act_fn = activation(act, inplace=True)
 
+    def join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
         for x in xs[1:]:
-            out = out + x
+            out = self.join(out, x)  # a new tensor: the inputs may be needed by other layers
         return out if self.act_fn is None else self.act_fn(out)
+
+
+class Mul(Add):
+    """Element-wise product of the inputs (a 1x1xC scale broadcasts over HxW), then the activation."""
+
+    def join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
 
 
 class Concat(nn.Module):
@@ -141,3 +158,74 @@ class Concat(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=1)
+
+
+class ChannelLayerNorm(WithActivation, nn.LayerNorm):
+    """Layer norm over the channels of each position of an NCHW volume (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+            x = x.permute(0, 3, 1, 2)
+        else:
+            x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x if self.act_fn is None else self.act_fn(x)
+
+
+class GroupNorm(WithActivation, nn.GroupNorm):
+    pass
+
+
+class LayerScale(nn.Module):
+    """A learned factor per channel, starting at `init`."""
+
+    def __init__(self, channels: int, init: float, volume: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels, 1, 1) if volume else (channels,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+class DropPath(nn.Module):
+    """Stochastic depth, torchvision's "row" mode: in training each example's input is zeroed
+    with probability `rate` and the others scaled by 1/(1 - rate); the identity in eval."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = float(rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate:g}"
+
+
+class Chunk(nn.Module):
+    """Part `index` (from 0) of `parts` equal parts of the channels."""
+
+    def __init__(self, parts: int, index: int):
+        super().__init__()
+        self.parts, self.index = parts, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[1] // self.parts
+        return x.narrow(1, self.index * size, size)
+
+
+class Shuffle(nn.Module):
+    """Channel shuffle between `groups` (ShuffleNet): the channels as a groups x C/groups grid, transposed."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        rest = x.shape[2:]
+        return x.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2).reshape(n, c, *rest)

@@ -3,7 +3,8 @@
 A use binds the block's arguments (as written there, else their defaults, which may use the
 arguments before them) and expands its body in a scope of its own: the body sees its own
 layers and `input` (the block's input), nothing outside. Inside, `$n` is an argument's text
-and `${expr}` integer arithmetic over arguments (`cnnctl.notation.expr`).
+and `${expr}` integer arithmetic over arguments (`cnnctl.notation.expr`); `in_h`, `in_w` and
+`in_c` are the block's input height, width and channels (a vector: 1, 1 and its length).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from ..errors import CnnctlError, LimitError, Loc, did_you_mean, quoted
 from ..layers.args import ArgValueError, TooLarge, parse_int
 from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_VALUE_CHARS
 from ..notation.expr import ExprError, evaluate
-from ..notation.spec import BlockDef, LayerItem, RepeatItem, ResidualItem, Value, walk
+from ..notation.spec import BLOCK_INPUT, BlockDef, LayerItem, RepeatItem, ResidualItem, Value, walk
+from ..shapes import Shape
+from . import droppath
 from .scope import Names, Scope
 
 if TYPE_CHECKING:
@@ -25,13 +28,23 @@ _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
 
 
 class Env:
-    """Block arguments in force while expanding one block instance."""
+    """Block arguments in force while expanding one block instance, and its input's shape."""
 
-    __slots__ = ("block", "values")
+    __slots__ = ("block", "shape", "values")
 
-    def __init__(self, block: BlockDef, values: dict[str, Value]):
+    def __init__(self, block: BlockDef, values: dict[str, Value], shape: Shape | None = None):
         self.block = block
         self.values = values
+        self.shape = shape  # None while the layers are counted, before any shape is known
+
+    def input_size(self, name: str) -> str | None:
+        """`in_h`, `in_w` or `in_c` of the block's input; None for other names."""
+        if name not in BLOCK_INPUT or self.shape is None:
+            return None
+        if not self.shape:  # after a layer that failed: no shape will be checked, any size does
+            return "1"
+        h, w, c = self.shape if len(self.shape) == 3 else (1, 1, self.shape[0])
+        return str({"in_h": h, "in_w": w, "in_c": c}[name])
 
 
 def expand(
@@ -52,25 +65,34 @@ def expand(
         )
     if len(stack) >= MAX_BLOCK_DEPTH:
         raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
-    values = arguments(block, {**item.args, **(override or {})}, env, item.loc, path)
     source = b.single(inputs, item, path)
+    shape = b.shape_of(source)
+    values = arguments(block, {**item.args, **(override or {})}, env, item.loc, path, shape)
+    use = droppath.enter(b, item.kind)  # its number, if stochastic depth's schedule counts this block
     b.block_uses.append((item.kind, item.loc))
+    if use is not None:
+        b.scheduled.append(use)
     try:
-        return b.sequence(block.body, Scope(source, sealed=True), Env(block, values), Names(path), collapse=True)
+        body_env = Env(block, values, shape)
+        return b.sequence(block.body, Scope(source, sealed=True), body_env, Names(path), collapse=True)
     finally:
         b.block_uses.pop()
+        if use is not None:
+            b.scheduled.pop()
 
 
-def arguments(block: BlockDef, written: dict[str, Value], env: Env | None, loc: Loc, path: str) -> dict[str, Value]:
+def arguments(
+    block: BlockDef, written: dict[str, Value], env: Env | None, loc: Loc, path: str, shape: Shape | None = None
+) -> dict[str, Value]:
     """A block's arguments for one use: as written there (in the user's own block arguments,
-    `env`), else their defaults, which may use the arguments declared before them
-    (`args: n m=${n*2}`)."""
+    `env`), else their defaults, which may use the arguments declared before them and the
+    block's input size (`args: n m=${n*2} e=${in_c*6}`; `shape` is that input's)."""
     values: dict[str, Value] = {}
     for pname, default in block.params.items():
         if pname in written:
             values[pname] = substitute(written[pname], env, path)
         elif default is not None:
-            values[pname] = substitute(default, Env(block, values), path)
+            values[pname] = substitute(default, Env(block, values, shape), path)
         else:
             raise CnnctlError.at(
                 f"block `{block.name}` needs `{pname}`",
@@ -90,6 +112,13 @@ def substitute(value: Value, env: Env | None, path: str) -> Value:
     length = [len(text)]  # of the result so far: `$a$a` doubles a text, forty such arguments a terabyte
 
     def lookup_value(name: str, offset: int) -> str:
+        if env is None and name in BLOCK_INPUT:
+            raise CnnctlError.at(
+                f"`${name}` is a block's input size, but this layer is not in a block",
+                value.loc.shifted(offset),
+                layer=path,
+                hint="`in_h`, `in_w` and `in_c` exist inside `blocks:`; write the value itself here",
+            )
         if env is None:
             raise CnnctlError.at(
                 f"`${name}` refers to a block argument, but this layer is not in a block",
@@ -97,6 +126,9 @@ def substitute(value: Value, env: Env | None, path: str) -> Value:
                 layer=path,
                 hint="block arguments exist only inside `blocks:`; write the value itself here",
             )
+        size = env.input_size(name) if name not in env.values else None
+        if size is not None:
+            return size
         if name not in env.values and name in env.block.params:  # a default using a later argument
             raise CnnctlError.at(
                 f"`{name}` is declared after the argument whose default uses it",

@@ -19,10 +19,12 @@ from types import ModuleType
 from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
 from ..layers import KINDS, Args, LayerKind
 from ..layers.args import ArgValueError, parse_int
+from ..layers.base import shorthand
 from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
 from ..notation.spec import (
     BranchesItem,
     FailedItem,
+    GateItem,
     Item,
     LayerItem,
     NetworkSpec,
@@ -32,14 +34,19 @@ from ..notation.spec import (
     walk,
 )
 from ..shapes import Shape, format_shape, numel
-from . import blocks, branches, references, repeat, residual
+from . import blocks, branches, droppath, gate, references, repeat, residual
 from .blocks import Env, substitute
 from .nodes import INPUT, UNKNOWN, Graph, Node
 from .scope import Names, Scope
 
 # Each composite's module: `expand(builder, item, scope, env, path, input)` builds it,
 # `least(builder, item, env)` counts the fewest layers it makes.
-COMPOSITES: dict[type, ModuleType] = {RepeatItem: repeat, ResidualItem: residual, BranchesItem: branches}
+COMPOSITES: dict[type, ModuleType] = {
+    RepeatItem: repeat,
+    ResidualItem: residual,
+    GateItem: gate,
+    BranchesItem: branches,
+}
 
 
 def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
@@ -84,7 +91,11 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
             input_shape = parse_volume(str(spec.input.text), spec.input.loc)
         except CnnctlError as exc:
             raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
-    builder = Builder(spec, input_shape)
+    try:
+        schedule = droppath.read(spec)
+    except CnnctlError as exc:
+        raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
+    builder = Builder(spec, input_shape, schedule)
     try:
         builder.check_size(spec.layers)
         out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
@@ -95,6 +106,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
+    droppath.apply(builder, nodes)
     name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
     return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description, spec.train)
@@ -119,7 +131,7 @@ def _unused_outputs(nodes: list[Node]) -> list[Problem]:
 class Builder:
     """The state of one expansion: the nodes so far, the problems, what each composite keeps."""
 
-    def __init__(self, spec: NetworkSpec, input_shape: Shape):
+    def __init__(self, spec: NetworkSpec, input_shape: Shape, schedule: droppath.Schedule | None = None):
         self.spec = spec
         self.input_shape = input_shape
         self.nodes: list[Node] = []
@@ -138,6 +150,8 @@ class Builder:
         self.counting: list[str] = []  # blocks being counted, one inside the other
         self.fixed: dict[str, bool] = {}  # blocks whose size does not depend on their arguments
         self.passes = 1  # passes of the repeats being expanded, multiplied together
+        self.droppath = schedule  # stochastic depth's schedule, if the file has one
+        self.scheduled: list[int] = []  # numbers of the scheduled block uses being expanded, innermost last
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -289,7 +303,12 @@ class Builder:
         kind = KINDS[item.kind]
         written = {**item.args, **(override or {})}
         args = self.typed_args(kind, written, env, item.loc, path)
-        return self.add_node(kind, args, inputs, item.loc, path)
+        # A `droppath` without a rate takes its block's from the schedule, known once all are numbered.
+        use = droppath.scheduled(self, item.loc, path) if kind.name == "droppath" and args.rate is None else None
+        index = self.add_node(kind, args, inputs, item.loc, path)
+        if use is not None and self.droppath is not None:
+            self.droppath.pending.append((index, use))
+        return index
 
     def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
         lo, hi = kind.min_inputs, kind.max_inputs
@@ -401,37 +420,8 @@ def base_name(item: Item) -> str:
         return "repeat"
     if isinstance(item, ResidualItem):
         return "residual"
+    if isinstance(item, GateItem):
+        return "gate"
     if isinstance(item, BranchesItem):
         return item.merge
     raise TypeError(item)  # pragma: no cover
-
-
-def _render(value: object) -> str:
-    if isinstance(value, tuple):
-        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def shorthand(kind: LayerKind, args: Args) -> str:
-    """Canonical shorthand of a layer: required and non-default arguments, in order."""
-    parts = [kind.name]
-    for arg in kind.args:
-        value = args.get(arg.name)
-        if value is None:
-            continue
-        default = arg.typed_default
-        if not (arg.required or arg.show or value != default):
-            continue
-        if arg.flag and value is True:
-            parts.append(arg.name)
-        elif arg.name == "p" and value == (0, 0):
-            parts.append("p=valid")
-        elif arg.positional:
-            parts.append(_render(value))
-        else:
-            parts.append(f"{arg.name}={_render(value)}")
-    return " ".join(parts)

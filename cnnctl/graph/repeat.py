@@ -1,8 +1,9 @@
 """`repeat: N`: a list of layers run N times in sequence, each pass named `1`, `2`, ...
 
 `first:` overrides arguments of the body's first item on the first pass only (a stage
-that downsamples once). A pass whose body is a single unnamed item adds no level:
-ResNet's stages read `layer2.1.conv1`.
+that downsamples once). `repeat: 0` makes no layer: its output is its input (a stage of one
+block written as the first block, then `repeat: ${n - 1}` of the others). A pass whose body
+is a single unnamed item adds no level: ResNet's stages read `layer2.1.conv1`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     times_value = substitute(item.times, env, path) if item.times else None
     try:
-        times = parse_int(str(times_value.text) if times_value else "", minimum=1)
+        times = parse_int(str(times_value.text) if times_value else "", minimum=0)
     except ArgValueError as exc:
         loc = times_value.loc if times_value else item.loc
         raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
@@ -41,7 +42,7 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
     outer = b.outer_repeat is None
     if outer:
         b.outer_repeat = item
-    b.passes *= times
+    b.passes *= max(times, 1)
     try:
         for i in range(1, times + 1):
             body = item.body
@@ -49,7 +50,7 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
                 body = (with_first(b, item, path), *body[1:])
             current = b.sequence(body, Scope(current, parent=scope), env, Names(f"{path}.{i}"), collapse=True)
     finally:
-        b.passes //= times
+        b.passes //= max(times, 1)
         if outer:
             b.outer_repeat = None
     return current
@@ -78,7 +79,7 @@ def count(item: RepeatItem, env: Env | None) -> int:
     """The repeat's count if it can be read, else 0 (the builder reports why)."""
     text = readable(item.times, env) if item.times else None
     try:
-        return parse_int(text, minimum=1) if text is not None else 0
+        return parse_int(text, minimum=0) if text is not None else 0
     except ArgValueError:
         return 0
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from .activation import ACTIVATIONS
 from .args import Arg
 from .base import Args, LayerKind
+from .channels import Chunk, Shuffle
 from .conv import Conv, Deconv
-from .dense import FC, Dropout, Flatten
-from .merge import Add, Concat, Upsample
-from .norm import LRN, BatchNorm
+from .dense import FC, Dropout, DropPath, Flatten
+from .merge import Add, Concat, Mul, Upsample
+from .norm import LRN, BatchNorm, GroupNorm, LayerNorm, LayerScale
 from .pool import Pool
 
 KINDS: dict[str, LayerKind] = {
@@ -24,10 +25,17 @@ KINDS: dict[str, LayerKind] = {
         FC(),
         Flatten(),
         Dropout(),
+        DropPath(),
         BatchNorm(),
+        LayerNorm(),
+        GroupNorm(),
+        LayerScale(),
         LRN(),
         Add(),
+        Mul(),
         Concat(),
+        Chunk(),
+        Shuffle(),
         Upsample(),
         *ACTIVATIONS,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..shapes import Shape, numel
-from .args import Arg, Float
+from .args import Arg, Choice, Float
 from .base import Args, LayerKind
 
 # FLOPs per value. An activation is one element-wise function evaluation per value,
@@ -18,10 +18,15 @@ ACTIVATION_FLOPS: dict[str, int] = {
     "sigmoid": 1,
     "tanh": 1,
     "hardswish": 1,
+    "hardsigmoid": 1,
+    "mish": 1,
     "softmax": 3,
 }
 
 ACT_NAMES: tuple[str, ...] = (*ACTIVATION_FLOPS, "none")
+ACT_ALIASES = {"swish": "silu"}  # the same function under another paper's name
+ACT = Choice(*ACT_NAMES, aliases=ACT_ALIASES)
+"""The type of an inline activation argument (`act=relu`)."""
 
 
 class Activation(LayerKind):

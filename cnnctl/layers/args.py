@@ -107,9 +107,13 @@ def Pair(minimum: int = 1) -> ArgType:
     return ArgType(what, lambda t: parse_pair(t, minimum))
 
 
-def Choice(*words: str) -> ArgType:
+def Choice(*words: str, aliases: dict[str, str] | None = None) -> ArgType:
+    """One of `words`; `aliases` are other names for some of them (`swish` is `silu`)."""
+    aliases = aliases or {}
+
     def parse(text: str) -> str:
         word = str(text).strip().lower()
+        word = aliases.get(word, word)
         if word not in words:
             raise ArgValueError(f"expected one of {', '.join(words)}; got {quoted(text)}")
         return word

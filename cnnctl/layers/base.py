@@ -84,3 +84,34 @@ def activation_flops(a: Args, out: Shape) -> int:
 
     act = a.get("act")
     return ACTIVATION_FLOPS[act] * numel(out) if act and act != "none" else 0
+
+
+def _render(value: object) -> str:
+    if isinstance(value, tuple):
+        return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def shorthand(kind: LayerKind, args: Args) -> str:
+    """Canonical shorthand of a layer: required and non-default arguments, in order."""
+    parts = [kind.name]
+    for arg in kind.args:
+        value = args.get(arg.name)
+        if value is None:
+            continue
+        default = arg.typed_default
+        if not (arg.required or arg.show or value != default):
+            continue
+        if arg.flag and value is True:
+            parts.append(arg.name)
+        elif arg.name == "p" and value == (0, 0):
+            parts.append("p=valid")
+        elif arg.positional:
+            parts.append(_render(value))
+        else:
+            parts.append(f"{arg.name}={_render(value)}")
+    return " ".join(parts)

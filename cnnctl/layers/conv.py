@@ -13,8 +13,8 @@ from ..shapes import (
     same_padding,
     transposed_conv_output_size,
 )
-from .activation import ACT_NAMES
-from .args import BOOL, PADDING, Arg, Choice, Int, Pair
+from .activation import ACT
+from .args import BOOL, PADDING, Arg, Int, Pair
 from .base import Args, LayerKind, activation_flops, require_volume
 
 FILTER_ARGS = (
@@ -22,7 +22,7 @@ FILTER_ARGS = (
     Arg("s", Pair(), 1, "stride, `2` or HxW"),
     Arg("p", PADDING, "valid", "padding: valid (0), same, a number, or HxW"),
     Arg("n", Int(), doc="number of filters (output channels)", show=True),
-    Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
+    Arg("act", ACT, "none", "activation applied to the output"),
     Arg("bias", BOOL, True, "add a bias per filter", flag=True),
     Arg("groups", Int(), 1, "filter groups: each filter sees c_in/groups channels"),
     Arg("dilation", Pair(), 1, "spacing between filter taps"),

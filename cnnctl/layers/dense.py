@@ -1,10 +1,10 @@
-"""Fully connected layers and the layers around them: flatten, dropout."""
+"""Fully connected layers and the layers around them: flatten, dropout; stochastic depth."""
 
 from __future__ import annotations
 
 from ..shapes import Shape, fc_mults, fc_params, numel
-from .activation import ACT_NAMES
-from .args import BOOL, Arg, Choice, Float, Int
+from .activation import ACT
+from .args import BOOL, Arg, Float, Int
 from .base import Args, LayerKind, activation_flops
 
 
@@ -20,7 +20,7 @@ class FC(LayerKind):
     name = "fc"
     args = (
         Arg("units", Int(), doc="number of output units", positional=True, show=True),
-        Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
+        Arg("act", ACT, "none", "activation applied to the output"),
         Arg("bias", BOOL, True, "add a bias per unit", flag=True),
     )
 
@@ -56,6 +56,25 @@ class Dropout(LayerKind):
 
     name = "dropout"
     args = (Arg("rate", Float(0, 1, hi_open=True), 0.5, "probability of zeroing a value", positional=True, show=True),)
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return ins[0]
+
+
+class DropPath(LayerKind):
+    """Stochastic depth: `droppath 0.1` at the end of a residual's main path. In training,
+    each example's path is dropped with that probability (and kept ones scaled by
+    ``1/(1 - rate)``, torchvision's "row" mode); at inference it is the identity.
+
+    Without a rate it takes its block's rate from the file's `droppath:` schedule (the rate
+    grows linearly with the block's place in the network; see the README).
+    Shape unchanged; no params; free, like dropout (costs are measured at inference).
+    """
+
+    name = "droppath"
+    args = (
+        Arg("rate", Float(0, 1, hi_open=True), None, "probability of dropping the path", positional=True, show=True),
+    )
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return ins[0]

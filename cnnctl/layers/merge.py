@@ -1,37 +1,91 @@
-"""Layers that join several inputs: element-wise add (residual) and concat (Inception, U-Net)."""
+"""Layers that join several inputs: element-wise add (residual) and multiply (gates), concat
+(Inception, U-Net); and nearest-neighbour upsampling."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import ShapeError
-from ..shapes import Shape, numel
-from .activation import ACT_NAMES
-from .args import Arg, Choice, Int
+from ..shapes import Shape, format_shape, numel
+from .activation import ACT
+from .args import Arg, Int
 from .base import Args, LayerKind, activation_flops, require_volume
 
 
-class Add(LayerKind):
-    """Element-wise sum of its inputs (a residual connection): `add with=x act=relu`.
+def broadcast(ins: list[Shape], verb: str) -> Shape:
+    """The shape of an element-wise join of `ins`: all equal, or volumes some of which are
+    ``1x1xC``, each value of which scales (or shifts) a whole channel of an ``HxWxC`` map
+    (squeeze-and-excitation). Anything else is refused: maps of two sizes have no values in
+    common, channels of two counts no one-to-one pairing, and a vector has no positions."""
+    if all(s == ins[0] for s in ins):
+        return ins[0]
+    full = next((s for s in ins if len(s) == 3 and s[:2] != (1, 1)), ins[0])
+    for s in ins:
+        if s == full:
+            continue
+        if len(s) == len(full) == 1:
+            raise ShapeError(f"cannot {verb} vectors of different lengths", hint="end every path in the same `fc` size")
+        if len(s) != len(full):
+            raise ShapeError(
+                f"cannot {verb} a vector and a volume",
+                hint="a vector has no positions to pair with a map's: keep the volume (a 1x1 conv is an fc per "
+                "position, `pool avg global` gives 1x1xC)",
+            )
+        if s[2] != full[2]:
+            raise ShapeError(
+                f"cannot {verb} {format_shape(full)} and {format_shape(s)}: the channels differ ({full[2]} and {s[2]})",
+                hint=f"end every path in {full[2]} channels (`n={full[2]}`)",
+            )
+        if s[:2] != (1, 1):
+            raise ShapeError(
+                f"cannot {verb} different shapes",
+                hint="make every path end in the same HxWxC, or in 1x1xC to scale each channel: a 1x1 conv "
+                "changes the channels, a stride the size",
+            )
+    return full
 
-    All inputs must have the same shape, which is the output's. No params, no
-    multiplications. FLOPs: ``(inputs - 1)`` adds per value + the activation's. cnnctl
-    counts residual adds; no other counter does.
-    """
 
-    name = "add"
-    args = (Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the sum, g(z + a)"),)
+class ElementWise(LayerKind):
+    """Base of `add` and `mul`: 2+ inputs of one shape (or 1x1xC ones that broadcast), an
+    inline activation, ``(inputs - 1)`` FLOPs per output value."""
+
+    verb: ClassVar[str] = ""
     min_inputs = 2
     max_inputs = None
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
-        if any(s != ins[0] for s in ins):
-            raise ShapeError(
-                "cannot add different shapes",
-                hint="make every path end in the same HxWxC: a 1x1 conv changes the channels, a stride the size",
-            )
-        return ins[0]
+        return broadcast(ins, self.verb)
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return (len(ins) - 1) * numel(out) + activation_flops(a, out)
+
+
+class Add(ElementWise):
+    """Element-wise sum of its inputs (a residual connection): `add with=x act=relu`.
+
+    The inputs have the same shape, which is the output's, or some are ``1x1xC`` and shift
+    each channel of the ``HxWxC`` others (broadcast). No params, no multiplications.
+    FLOPs: ``(inputs - 1)`` adds per output value + the activation's. cnnctl counts
+    residual adds; no other counter does.
+    """
+
+    name = "add"
+    verb = "add"
+    args = (Arg("act", ACT, "none", "activation applied to the sum, g(z + a)"),)
+
+
+class Mul(ElementWise):
+    """Element-wise product of its inputs: `mul with=scale`; a ``1x1xC`` input scales each
+    channel of an ``HxWxC`` one (squeeze-and-excitation's gate, see `gate:`).
+
+    Shapes as `add`. No params. Multiplications: 0, though it multiplies: they are not by
+    weights (as torchvision and FlopCounterMode count). FLOPs: ``(inputs - 1)`` per output
+    value + the activation's.
+    """
+
+    name = "mul"
+    verb = "multiply"
+    args = (Arg("act", ACT, "none", "activation applied to the product"),)
 
 
 class Concat(LayerKind):

@@ -1,24 +1,21 @@
-"""Normalisation: batch norm and local response normalisation (AlexNet, GoogLeNet)."""
+"""Normalisation: batch norm, local response normalisation (AlexNet, GoogLeNet), layer and
+group norm (ConvNeXt, detection heads), and layer scale (ConvNeXt)."""
 
 from __future__ import annotations
 
+from ..errors import ShapeError
 from ..shapes import Shape, numel
-from .activation import ACT_NAMES
-from .args import Arg, Choice, Float, Int
+from .activation import ACT
+from .args import Arg, Float, Int
 from .base import Args, LayerKind, activation_flops, require_volume
 
 
-class BatchNorm(LayerKind):
-    """Batch normalisation: `bn`, or `bn act=relu`. Shape unchanged.
+class Normalisation(LayerKind):
+    """Base of the normalisations with a learned scale and shift per channel: shape
+    unchanged, ``2*C`` params, an inline activation and an `eps`."""
 
-    Params: ``2*C`` (scale gamma and shift beta per channel). Buffers (not trainable):
-    ``2*C`` (running mean and variance). No multiplications by the course's convention.
-    FLOPs: ``2`` per value (inference form: one scale, one shift) + the activation's.
-    """
-
-    name = "bn"
     args = (
-        Arg("act", Choice(*ACT_NAMES), "none", "activation applied to the output"),
+        Arg("act", ACT, "none", "activation applied to the output"),
         Arg("eps", Float(0, 1, lo_open=True), 1e-5, "added to the variance"),
     )
 
@@ -27,6 +24,17 @@ class BatchNorm(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]
+
+
+class BatchNorm(Normalisation):
+    """Batch normalisation: `bn`, or `bn act=relu`. Shape unchanged.
+
+    Params: ``2*C`` (scale gamma and shift beta per channel). Buffers (not trainable):
+    ``2*C`` (running mean and variance). No multiplications by the course's convention.
+    FLOPs: ``2`` per value (inference form: one scale, one shift) + the activation's.
+    """
+
+    name = "bn"
 
     def buffers(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]
@@ -57,3 +65,65 @@ class LRN(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return (2 * a.size + 3) * numel(out)
+
+
+# FLOPs per value of a normalisation that computes its statistics at inference: the mean
+# (1 add), the variance (a subtract, a square, an add), normalising (a subtract and a
+# multiply by 1/sqrt) and the learned scale and shift (2). The per-group division and square
+# root are not counted: one per group, not per value.
+NORM_FLOPS = 8
+
+
+class LayerNorm(Normalisation):
+    """Layer normalisation over the channels at each position: `layernorm eps=1e-6`.
+
+    On a volume, each position's ``C`` values are normalised (ConvNeXt's LayerNorm2d); on a
+    vector, its values. Shape unchanged.
+    Params: ``2*C`` (scale and shift per channel); no buffers (nothing is tracked).
+    No multiplications by the course's convention. FLOPs: ``8`` per value (mean 1,
+    variance 3, normalise 2, scale and shift 2) + the activation's.
+    """
+
+    name = "layernorm"
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return NORM_FLOPS * numel(out) + activation_flops(a, out)
+
+
+class GroupNorm(LayerNorm):
+    """Group normalisation: `groupnorm 32`: the channels in `g` groups, each group's values
+    (all positions) normalised together; `g` must divide ``C``. Shape unchanged.
+    Params: ``2*C``; no buffers. No multiplications. FLOPs: ``8`` per value (as layernorm)
+    + the activation's.
+    """
+
+    name = "groupnorm"
+    args = (Arg("g", Int(), doc="number of groups", positional=True, show=True), *Normalisation.args)
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        if ins[0][-1] % a.g:
+            raise ShapeError(
+                f"{a.g} groups do not divide the {ins[0][-1]} channels",
+                hint=f"choose g among the divisors of {ins[0][-1]}",
+            )
+        return ins[0]
+
+
+class LayerScale(LayerKind):
+    """Layer scale: `layerscale 1e-6`: a learned factor per channel, starting at `init`
+    (ConvNeXt, CaiT). Shape unchanged.
+    Params: ``C``. Multiplications: 0 (they scale, as an activation does; torchvision and
+    FlopCounterMode do not count them). FLOPs: ``1`` per value.
+    """
+
+    name = "layerscale"
+    args = (Arg("init", Float(0, 1e6), 1e-6, "the factor every channel starts from", positional=True, show=True),)
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return ins[0]
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return out[-1]
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return numel(out)

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..shapes import Shape, conv_output_size, pool_output_size_ceil, same_output_size, same_padding
+from ..shapes import (
+    Shape,
+    adaptive_bins,
+    conv_output_size,
+    pool_output_size_ceil,
+    same_output_size,
+    same_padding,
+)
 from .args import BOOL, PADDING, Arg, Choice, Pair
 from .base import Args, LayerKind, require_volume
 from .conv import uneven_same_note
 
 
 class Pool(LayerKind):
-    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`.
+    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`, `pool avg out=7`.
 
     Output, per axis: ``floor((n + 2p - f)/s) + 1`` (the course's rule, Keras, PyTorch);
     with ``ceil``: ``ceil((n + 2p - f)/s) + 1``, minus one if that last window would start
     past the input and its left padding (Caffe, PyTorch ``ceil_mode``, GoogLeNet);
     with ``p=same``: ``ceil(n/s)``. ``s`` defaults to ``f``. Channels are unchanged.
-    ``global``: one value per channel, output ``1x1xC``.
+    ``global``: one value per channel, output ``1x1xC``. ``out=7`` (or ``6x6``): adaptive
+    pooling to that size, each output value over its window ``floor(i*H/out)`` to
+    ``ceil((i+1)*H/out)`` (PyTorch's rule; windows overlap where `out` does not divide H).
     No parameters, no multiplications.
     FLOPs per output value: max ``f_h*f_w - 1`` comparisons; avg ``f_h*f_w`` (adds and one
-    divide). Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
+    divide), over its own window. Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
     """
 
     name = "pool"
@@ -30,6 +39,7 @@ class Pool(LayerKind):
         Arg("p", PADDING, "valid", "padding: valid (0), same, a number, or HxW"),
         Arg("ceil", BOOL, False, "round the output size up (Caffe/GoogLeNet)", flag=True),
         Arg("global", BOOL, False, "pool each channel's whole map to 1x1", flag=True),
+        Arg("out", Pair(), None, "adaptive: the output size, `7` or HxW"),
     )
 
     def window(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
@@ -37,6 +47,14 @@ class Pool(LayerKind):
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("pool", ins[0])
+        if a.out is not None:
+            given = [f"`{k}`" for k in ("f", "s", "ceil", "global") if a[k] not in (None, False)]
+            if given or a.p != (0, 0):
+                raise ShapeError(
+                    f"`out` sets the output size itself: it takes no {', '.join(given) or '`p`'}",
+                    hint="adaptive pooling chooses its windows from the input and `out`",
+                )
+            return a.out[0], a.out[1], c
         if a["global"]:
             if a.f is not None or a.s is not None:
                 raise ShapeError("`global` pools each whole map: it takes no `f` or `s`", hint="drop `f`/`s`")
@@ -66,7 +84,7 @@ class Pool(LayerKind):
 
     def padding(self, a: Args, ins: list[Shape]) -> tuple[tuple[int, int], tuple[int, int]]:
         """((top, bottom), (left, right)) actually applied; `same` resolved."""
-        if a["global"]:
+        if a["global"] or a.out is not None:
             return (0, 0), (0, 0)
         sh, sw = a.s or a.f
         if a.p == "same":
@@ -77,6 +95,9 @@ class Pool(LayerKind):
         return uneven_same_note(a.p, self.padding(a, ins))
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        if a.out is not None:  # each window its own size: the sum of their areas, per channel
+            area = sum(adaptive_bins(ins[0][0], out[0])) * sum(adaptive_bins(ins[0][1], out[1]))
+            return out[2] * (area - (out[0] * out[1] if a.op == "max" else 0))
         fh, fw = self.window(a, ins)
         per_value = fh * fw - (1 if a.op == "max" else 0)
         return out[0] * out[1] * out[2] * per_value

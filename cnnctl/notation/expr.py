@@ -1,7 +1,9 @@
-"""Integer arithmetic for block arguments: `${mid * 4}`, `${blocks - 1}`.
+"""Integer arithmetic for block arguments: `${mid * 4}`, `${blocks - 1}`, `${divisible(c * 6, 8)}`.
 
-A tiny recursive-descent evaluator over integers, names, `+ - * / // %` and parentheses.
-No `eval`: a network file can compute a size, never run code. `/` must divide exactly.
+A tiny recursive-descent evaluator over integers, names, `+ - * / // %`, parentheses and
+three functions: `min`, `max` and `divisible(v, d)`, the channel rounding of MobileNet and
+EfficientNet. No `eval`: a network file can compute a size, never run code. `/` must
+divide exactly.
 """
 
 from __future__ import annotations
@@ -9,12 +11,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%()]))")  # ASCII digits: not `${٣}`
+_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")  # ASCII digits: not `${٣}`
 MAX_VALUE = 2**62
 
 
 class ExprError(ValueError):
     """What is wrong with an expression, in words."""
+
+
+def divisible(v: int, d: int) -> int:
+    """`v` rounded to a multiple of `d`, never below `d` nor below 90% of `v`: torchvision's
+    `_make_divisible` (MobileNet, EfficientNet), in whole numbers: ``int(v + d/2) // d * d``
+    is ``(v + d//2) // d * d`` for a whole `v`, and ``r < 0.9*v`` is ``10*r < 9*v``."""
+    if d < 1:
+        raise ExprError(f"divisible(v, d) needs d >= 1, got {d}")
+    rounded = max(d, (v + d // 2) // d * d)
+    return rounded + d if 10 * rounded < 9 * v else rounded
+
+
+FUNCTIONS: dict[str, Callable[[int, int], int]] = {"divisible": divisible, "min": min, "max": max}
 
 
 def evaluate(text: str, lookup: Callable[[str], int]) -> int:
@@ -96,6 +111,8 @@ class _Parser:
                 raise ExprError(f"`{tok}` is too large")
             return int(tok)
         if kind == "name":
+            if self.peek() == "(":
+                return self.call(tok)
             return self.lookup(tok)
         if tok == "(":
             self.depth += 1
@@ -108,6 +125,28 @@ class _Parser:
             self.depth -= 1
             return value
         raise ExprError(f"unexpected `{tok}` in `{self.text}`")
+
+    def call(self, name: str) -> int:
+        """`name(a, b)`: one of FUNCTIONS, with two arguments."""
+        if name not in FUNCTIONS:
+            raise ExprError(f"unknown function `{name}` in `{self.text}` (there are {', '.join(FUNCTIONS)})")
+        self.i += 1  # the `(`
+        self.depth += 1
+        if self.depth > 32:
+            raise ExprError("parentheses nested too deep")
+        args = [self.sum()]
+        while self.peek() == ",":
+            self.i += 1
+            args.append(self.sum())
+        if self.peek() != ")":
+            raise ExprError(f"missing `)` in `{self.text}`")
+        self.i += 1
+        self.depth -= 1
+        if len(args) != 2:
+            raise ExprError(f"`{name}` takes 2 arguments, got {len(args)}")
+        value = FUNCTIONS[name](*args)
+        self.check(value)
+        return value
 
     def check(self, value: int) -> None:
         if abs(value) > MAX_VALUE:

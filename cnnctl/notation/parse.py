@@ -14,17 +14,33 @@ import yaml
 
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..layers import KINDS
+from ..layers.activation import ACT_ALIASES
 from ..limits import MAX_PROBLEMS
 from .source import compose, loc_of
-from .spec import BlockDef, BranchesItem, FailedItem, Item, LayerItem, NetworkSpec, RepeatItem, ResidualItem, Value
+from .spec import (
+    BLOCK_INPUT,
+    BlockDef,
+    BranchesItem,
+    FailedItem,
+    GateItem,
+    Item,
+    LayerItem,
+    NetworkSpec,
+    RepeatItem,
+    ResidualItem,
+    Value,
+)
 
-TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "train")
-CONSTRUCTS = ("repeat", "residual")  # `concat` and `add` are constructs when given branches
+TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
+CONSTRUCTS = ("repeat", "residual", "gate")  # `concat` and `add` are constructs when given branches
 REFERENCE_KEYS = ("id", "from", "with")
 CONSTRUCT_KEYS = {"shortcut": "residual", "first": "repeat", "layers": "repeat` or a block", "args": "a block"}
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
+# Other names of a kind, accepted as it: the same function under another paper's name.
+KIND_ALIASES = ACT_ALIASES
+# Names from other tools, for a "did you mean" hint (not accepted: they may differ).
 KIND_SYNONYMS = {
     "dense": "fc",
     "linear": "fc",
@@ -44,7 +60,6 @@ KIND_SYNONYMS = {
     "batchnorm2d": "bn",
     "leakyrelu": "leaky",
     "leaky_relu": "leaky",
-    "swish": "silu",
     "convtranspose": "deconv",
     "conv_transpose": "deconv",
     "upconv": "deconv",
@@ -195,6 +210,7 @@ class _Parser:
         name, description = (self.text_of(top, key) for key in ("name", "description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train = self.arg_values(top["train"][1], "train") if "train" in top else {}
+        droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
 
         blocks_node = top.get("blocks", (None, None))[1]
         blocks: dict[str, BlockDef] = {}
@@ -215,7 +231,7 @@ class _Parser:
                 self.problem("`layers:` is empty", self.loc(top["layers"][1]), "a network needs at least one layer")
         if self.problems and not layers:  # nothing to build: the problems are all there is
             raise CnnctlError(self.problems)
-        spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train)
+        spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train, droppath)
         return spec._replace(problems=tuple(self.problems))
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
@@ -280,7 +296,13 @@ class _Parser:
                 f"`args` of block `{block}` must be a string like `n s=1`, a list of them or a mapping", self.loc(node)
             )
         for key, default, loc in entries:
-            if not NAME_RE.match(key) or key in REFERENCE_KEYS:
+            if key in BLOCK_INPUT:
+                self.problem(
+                    f"`{key}` is the block's input size, set by cnnctl: it cannot be an argument of block `{block}`",
+                    loc,
+                    hint="`in_h`, `in_w`, `in_c` are the height, width and channels of the block's input",
+                )
+            elif not NAME_RE.match(key) or key in REFERENCE_KEYS:
                 self.problem(f"`{key}` cannot be an argument name of block `{block}`", loc)
             elif key in params:
                 self.problem(f"argument `{key}` of block `{block}` is declared twice", loc)
@@ -334,6 +356,8 @@ class _Parser:
             return self.repeat(node, pairs)
         if head == "residual":
             return self.residual(node, pairs)
+        if head == "gate":
+            return self.gate(node, pairs)
         if head in ("concat", "add") and _is_branches(head_value):
             return self.branches(node, head, pairs)
         return self.layer_mapping(node, pairs)
@@ -424,6 +448,20 @@ class _Parser:
             return None
         return ResidualItem(self.loc(node), ident, source, (), body, shortcut, shortcut_loc, act)
 
+    def gate(self, node, pairs) -> Item | None:
+        fields = self.common(pairs, ("id", "from"), "gate")
+        body = self.sequence(pairs[0][2], "`gate`")
+        ident, source, _ = self.refs(fields)
+        if not body:
+            self.problem(
+                "`gate` has no layers to compute its scale",
+                self.loc(node),
+                "e.g. squeeze-and-excitation: `- gate: [pool avg global, conv f=1 n=4 act=relu, conv f=1 n=16 "
+                "act=sigmoid]`",
+            )
+            return None
+        return GateItem(self.loc(node), ident, source, (), body)
+
     def branches(self, node, merge: str, pairs) -> Item | None:
         fields = self.common(pairs, ("act", "id", "from") if merge == "add" else ("id", "from"), merge)
         ident, source, _ = self.refs(fields)
@@ -451,6 +489,7 @@ class _Parser:
     def layer_mapping(self, node, pairs) -> Item | None:
         """`{conv: {f: 3, n: 64}, id: c1}`; args may also be a shorthand string or one value."""
         kind, knode, value = pairs[0]
+        kind = KIND_ALIASES.get(kind, kind)
         if not self.known_kind(kind, self.loc(knode)):
             return None
         raw: list[tuple[str | None, Value, Loc]] = []
@@ -487,10 +526,11 @@ class _Parser:
 
     def shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
         tokens = tokenize(text)
-        kind, offset = tokens[0]
+        written, offset = tokens[0]
+        kind = KIND_ALIASES.get(written, written)
         if not self.known_kind(kind, text_loc.shifted(offset)):
             return None
-        rest = text[len(kind) + offset :]
+        rest = text[len(written) + offset :]
         before = len(self.problems)
         raw = self.shorthand_args(rest, text_loc.shifted(len(kind) + offset))
         if len(self.problems) > before:  # the arguments could not be split: binding them would only add noise
@@ -544,6 +584,20 @@ class _Parser:
         else:
             self.problem(f"`{what}` must be a mapping or `name=value` pairs", self.loc(node))
         return out
+
+    def schedule(self, node: yaml.Node) -> dict[str, Value]:
+        """`droppath: {rate: 0.2, blocks: [mbconv, mbconv_down], last: below}` or the same as
+        `name=value` words; `blocks` may be a list or `a,b`. Typed when the graph is built."""
+        if isinstance(node, yaml.MappingNode):
+            out = {}
+            for key, _, vn in self.pairs(node):
+                if key == "blocks" and isinstance(vn, yaml.SequenceNode):
+                    names = self.names(vn, "blocks")
+                    out[key] = Value(",".join(str(v.text) for v in names), self.loc(vn))
+                elif (v := self.scalar(vn, f"`{key}`")) is not None:
+                    out[key] = v
+            return out
+        return self.arg_values(node, "droppath")
 
     def known_kind(self, kind: str, loc: Loc) -> bool:
         if kind in KINDS or kind in self.block_params:

@@ -63,6 +63,16 @@ class ResidualItem(NamedTuple):
     act: Value | None = None
 
 
+class GateItem(NamedTuple):
+    """`gate:` a path whose output multiplies its input (squeeze-and-excitation's scale)."""
+
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
+    body: tuple[Item, ...] = ()
+
+
 class BranchesItem(NamedTuple):
     """`concat:` or `add:` of parallel branches, each starting from the same input."""
 
@@ -87,7 +97,11 @@ class FailedItem(NamedTuple):
     kind: str = "layer"
 
 
-Item = Union[LayerItem, RepeatItem, ResidualItem, BranchesItem, FailedItem]
+Item = Union[LayerItem, RepeatItem, ResidualItem, GateItem, BranchesItem, FailedItem]
+
+
+BLOCK_INPUT = ("in_h", "in_w", "in_c")
+"""Names a block's expressions read its input's height, width and channels by (`${in_c * 6}`)."""
 
 
 class BlockDef(NamedTuple):
@@ -107,6 +121,7 @@ class NetworkSpec(NamedTuple):
     blocks: dict[str, BlockDef]
     description: str = ""
     train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train
+    droppath: dict[str, Value] = {}  # noqa: RUF012 - never mutated; stochastic depth's schedule, typed by graph
     problems: tuple[Problem, ...] = ()  # found while parsing; the builder adds its own and tells them all
 
 
@@ -116,7 +131,7 @@ def walk(items: Iterable[Item]) -> Iterator[Item]:
     while stack:
         item = stack.pop()
         yield item
-        if isinstance(item, (RepeatItem, ResidualItem)):
+        if isinstance(item, (RepeatItem, ResidualItem, GateItem)):
             stack.extend(item.body)
         if isinstance(item, ResidualItem) and isinstance(item.shortcut, tuple):
             stack.extend(item.shortcut)

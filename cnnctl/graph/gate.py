@@ -1,0 +1,33 @@
+"""`gate:`: a path computed from the input, whose output multiplies the input.
+
+Squeeze-and-excitation is the case it is for: `pool avg global`, a 1x1 conv that squeezes,
+one that excites back to the input's channels, a sigmoid; the ``1x1xC`` result scales each
+channel of the ``HxWxC`` input (see `mul`'s broadcasting). Layers: the path's, then `mul`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..layers import KINDS, Args
+from ..notation.spec import GateItem, LayerItem
+from .blocks import Env
+from .scope import Names, Scope
+
+if TYPE_CHECKING:
+    from .build import Builder
+
+
+def expand(b: Builder, item: GateItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
+    names = Names(path)
+    head = item.body[0]  # one block or composite adds no level, as in a residual
+    collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
+    scale = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)
+    mul = KINDS["mul"]
+    args = Args({a.name: a.typed_default for a in mul.args})
+    return b.add_node(mul, args, [current, scale], item.loc, names.path(names.fixed("mul")))
+
+
+def least(b: Builder, item: GateItem, env: Env | None) -> int:
+    """The path's layers and the `mul`."""
+    return b.least_layers(item.body, env) + 1
