@@ -2,6 +2,8 @@
 
 Sources: LeCun 1998 and Krizhevsky 2012 as computed in the course notes; torchvision's
 published parameter counts and GFLOPS (= multiply-accumulates); Szegedy 2014, Table 1.
+Batch norm's running statistics (2 per channel of every bn) are counted here from
+torchvision's own configuration tables, written out independently of the files.
 """
 
 import pytest
@@ -19,7 +21,102 @@ REFERENCE = {
     "resnet101": ((224, 224, 3), 44_549_160, 7_801_405_440),
     "resnet152": ((224, 224, 3), 60_192_808, 11_513_626_624),
     "googlenet": ((224, 224, 3), 6_998_552, 1_582_671_872),
+    # the networks of the last ten years (issue 9's table: torchvision's figures)
+    "mobilenet_v2": ((224, 224, 3), 3_504_872, 300_774_272),
+    "mobilenet_v3_large": ((224, 224, 3), 5_483_032, 216_589_760),
+    "efficientnet_b0": ((224, 224, 3), 5_288_548, 385_814_752),
+    "convnext_tiny": ((224, 224, 3), 28_589_128, 4_455_531_264),
+    "resnext50_32x4d": ((224, 224, 3), 25_028_904, 4_230_479_872),
+    "shufflenet_v2_x1_0": ((224, 224, 3), 2_278_604, 144_907_992),
+    "densenet121": ((224, 224, 3), 7_978_856, 2_834_161_664),
+    "inception_v3": ((299, 299, 3), 23_834_568, 5_713_216_096),
 }
+
+
+def _make_divisible(v: float, d: int = 8) -> int:  # torchvision's rounding of channel counts
+    new = max(d, int(v + d / 2) // d * d)
+    return new + d if new < 0.9 * v else new
+
+
+def bn_channels_mobilenet_v2() -> int:
+    total, inp = 32 + 32 + 16, 16  # stem; the t = 1 block's depthwise and projection
+    for t, c, n, _ in [(6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+        for _ in range(n):
+            total += 2 * inp * t + c  # expansion, depthwise, projection
+            inp = c
+    return total + 1280
+
+
+def bn_channels_mobilenet_v3_large() -> int:
+    rows = [(16, 16, 16), (16, 64, 24), (24, 72, 24), (24, 72, 40), (40, 120, 40), (40, 120, 40), (40, 240, 80),
+            (80, 200, 80), (80, 184, 80), (80, 184, 80), (80, 480, 112), (112, 672, 112), (112, 672, 160),
+            (160, 960, 160), (160, 960, 160)]  # (in, expanded, out) of Table 1  # fmt: skip
+    return 16 + sum((e if e != i else 0) + e + o for i, e, o in rows) + 960
+
+
+def bn_channels_efficientnet_b0() -> int:
+    total, inp = 32, 32
+    for t, c, n in [(1, 16, 1), (6, 24, 2), (6, 40, 2), (6, 80, 3), (6, 112, 3), (6, 192, 4), (6, 320, 1)]:
+        for _ in range(n):
+            e = _make_divisible(inp * t)
+            total += (e if e != inp else 0) + e + c
+            inp = c
+    return total + 1280
+
+
+def bn_channels_resnext50() -> int:
+    total = 64
+    for n, blocks in [(64, 3), (128, 4), (256, 6), (512, 3)]:
+        total += blocks * (2 * n + 2 * n + 4 * n) + 4 * n  # width 2n twice, 4n out; the projection's bn
+    return total
+
+
+def bn_channels_shufflenet_v2() -> int:
+    total, inp = 24, 24
+    for c, n in [(58, 4), (116, 8), (232, 4)]:
+        total += inp + c + 3 * c  # down unit: branch 1's depthwise (in) and 1x1; branch 2's three
+        total += (n - 1) * 3 * c
+        inp = 2 * c
+    return total + 1024
+
+
+def bn_channels_densenet121() -> int:
+    total, features = 64, 64
+    for i, layers in enumerate([6, 12, 24, 16]):
+        for _ in range(layers):
+            total += features + 128  # norm1 on everything so far, norm2 on the bottleneck
+            features += 32
+        if i < 3:
+            total += features  # the transition's norm
+            features //= 2
+    return total + features  # norm5
+
+
+def bn_channels_inception_v3() -> int:
+    stem = 32 + 32 + 64 + 80 + 192
+    a = [64 + 48 + 64 + 64 + 96 + 96 + p for p in (32, 64, 64)]
+    b = 384 + 64 + 96 + 96
+    c = [192 + (c7 + c7 + 192) + (4 * c7 + 192) + 192 for c7 in (128, 160, 160, 192)]
+    d = 192 + 320 + 4 * 192
+    e = 320 + (384 + 2 * 384) + (448 + 384 + 2 * 384) + 192
+    return stem + sum(a) + b + sum(c) + d + 2 * e
+
+
+BN_BUFFERS = {
+    "mobilenet_v2": 2 * bn_channels_mobilenet_v2(),
+    "mobilenet_v3_large": 2 * bn_channels_mobilenet_v3_large(),
+    "efficientnet_b0": 2 * bn_channels_efficientnet_b0(),
+    "convnext_tiny": 0,  # layer norm tracks nothing
+    "resnext50_32x4d": 2 * bn_channels_resnext50(),
+    "shufflenet_v2_x1_0": 2 * bn_channels_shufflenet_v2(),
+    "densenet121": 2 * bn_channels_densenet121(),
+    "inception_v3": 2 * bn_channels_inception_v3(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BN_BUFFERS))
+def test_batch_norm_buffers_match_torchvisions_configuration(name):
+    assert cnnctl.load(name).buffers == BN_BUFFERS[name]
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

@@ -401,3 +401,46 @@ def test_a_network_too_large_for_the_machine_is_refused_before_building_it(tmp_p
     assert "the network's 819,200,000,200 parameters need 11.92 TiB as float32" in message
     assert "`fc1` alone holds 819,200,000,200 parameters" in message
     assert not (tmp_path / "big").exists()
+
+
+MODERN = ["mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "resnext50_32x4d",
+          "shufflenet_v2_x1_0", "densenet121", "inception_v3"]  # fmt: skip
+
+
+def modern_run(tmp_path, name: str, stop: int | None = None, resume: str | None = None, folder: str = "run"):
+    """A short run of a bundled modern network, at a small input, on 32 training images."""
+    size = 75 if name == "inception_v3" else 32  # Inception v3's stem needs 75x75 to reach its last module
+    x, y = make_shapes(48, size, size, 3, seed=2)
+    data = Dataset("shapes", Split(x[:32], y[:32]), Split(x[32:], y[32:]), [str(i) for i in range(10)],
+                   (0.2,) * 3, (0.3,) * 3, [])  # fmt: skip
+    config = TrainConfig(epochs=2, batch_size=8, seed=5, device="cpu", out=str(tmp_path / folder))
+    graph = cnnctl.load(name, input=f"{size}x{size}x3")
+    return train(graph, config, arch=name, dataset=data, stop_after_steps=stop, resume=resume)
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_the_modern_networks_train(tmp_path, name):
+    result = modern_run(tmp_path, name)
+    assert result.status == 0 and result.epochs_done == 2
+    assert all(math.isfinite(row["train_loss"]) for row in result.history)
+
+
+def test_stochastic_depth_trains_and_resumes_exactly(tmp_path):
+    # EfficientNet-B0 drops residual paths at random in training: a run stopped mid-epoch and
+    # resumed must draw the same drops, and end with the weights of one that ran straight through.
+    straight = modern_run(tmp_path, "efficientnet_b0", folder="straight")
+    broken = modern_run(tmp_path, "efficientnet_b0", stop=3, folder="broken")
+    assert broken.status == INTERRUPTED
+    resumed = modern_run(tmp_path, "efficientnet_b0", resume=str(broken.run_dir), folder="broken")
+    assert resumed.status == 0
+    a, b = weights(straight.run_dir), weights(resumed.run_dir)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    # The drops happen in training: two passes over the same batch differ.
+    model = cnnctl.to_torch(cnnctl.load("efficientnet_b0", input="32x32x3"))
+    model.load_state_dict(a)
+    x = torch.randn(8, 3, 32, 32)
+    model.train()
+    torch.manual_seed(0)
+    first = model(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(first, model(x))  # the same batch and statistics: only the drops differ

@@ -1,0 +1,240 @@
+"""The blocks of the bundled modern networks compute what their papers (and torchvision) do.
+
+Counts alone do not prove the same network. For each new construct, a hand-written PyTorch
+module of the block, written here from the paper's description and independent of cnnctl,
+gets random weights and batch-norm statistics; they are copied into cnnctl's compiled block
+(the same block text as the bundled file, taken from it), and both must give the same output.
+"""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+import yaml  # noqa: E402
+from torch import nn  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl.catalog import bundled  # noqa: E402
+
+
+def bundled_block(arch: str, input: str, layers: list) -> cnnctl.Graph:
+    """A network of the bundled file's own blocks (and schedule), on a small input."""
+    doc = yaml.safe_load(bundled()[arch].read_text())
+    doc.update(input=input, layers=layers)
+    return cnnctl.load_text(yaml.safe_dump(doc, sort_keys=False), f"{arch}-block.yaml")
+
+
+def randomize(module: nn.Module, seed: int) -> None:
+    """Weights and batch-norm statistics far from their initial values, so that every one matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.dtype.is_floating_point:
+                value = torch.randn(t.shape, generator=g) * 0.5
+                t.copy_(value.abs() + 0.5 if name.endswith("running_var") else value)
+
+
+def copy_into(source: nn.Module, target: nn.Module) -> None:
+    """Every tensor of `source`'s state, in order, into `target`'s (a Linear's weight into a 1x1 conv's)."""
+    ours, theirs = list(target.state_dict().items()), list(source.state_dict().values())
+    assert len(ours) == len(theirs), [k for k, _ in ours]
+    with torch.no_grad():
+        for (name, t), value in zip(ours, theirs, strict=True):
+            assert t.numel() == value.numel(), (name, tuple(t.shape), tuple(value.shape))
+            t.copy_(value.reshape(t.shape))
+
+
+def same_output(reference: nn.Module, graph: cnnctl.Graph, shape: tuple[int, ...], seed: int = 0) -> None:
+    randomize(reference, seed)
+    model = cnnctl.to_torch(graph)
+    copy_into(reference, model)
+    reference.eval()
+    model.eval()
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        expected, got = reference(x), model(x)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), float((got - expected).abs().max())
+
+
+def make_divisible(v: float, d: int = 8) -> int:
+    new = max(d, int(v + d / 2) // d * d)
+    return new + d if new < 0.9 * v else new
+
+
+# -- EfficientNet's MBConv with squeeze-and-excitation ------------------------------------------
+class MBConv(nn.Module):
+    """Tan & Le 2019: expand (unless t = 1), depthwise, SE on a quarter of the *input*
+    channels with SiLU, linear projection; the input added when size and channels stay."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, t: int):
+        super().__init__()
+        e = make_divisible(cin * t)
+        layers = []
+        if e != cin:
+            layers += [nn.Conv2d(cin, e, 1, bias=False), nn.BatchNorm2d(e), nn.SiLU()]
+        layers += [nn.Conv2d(e, e, k, stride, (k - 1) // 2, groups=e, bias=False), nn.BatchNorm2d(e), nn.SiLU()]
+        self.body = nn.Sequential(*layers)
+        self.fc1 = nn.Conv2d(e, max(1, cin // 4), 1)
+        self.fc2 = nn.Conv2d(max(1, cin // 4), e, 1)
+        self.project = nn.Sequential(nn.Conv2d(e, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        scale = torch.sigmoid(self.fc2(F.silu(self.fc1(F.adaptive_avg_pool2d(y, 1)))))
+        y = self.project(y * scale)
+        return y + x if self.residual else y
+
+
+@pytest.mark.parametrize(
+    ("layer", "cin", "cout", "k", "stride", "t"),
+    [
+        ("mbconv_res n=40 k=5 t=6", 40, 40, 5, 1, 6),
+        ("mbconv n=80 k=3 s=2 t=6", 40, 80, 3, 2, 6),
+        ("mbconv1 n=16", 32, 16, 3, 1, 1),
+    ],
+)  # fmt: skip
+def test_efficientnet_mbconv_with_squeeze_and_excitation(layer, cin, cout, k, stride, t):
+    graph = bundled_block("efficientnet_b0", f"14x14x{cin}", [layer])
+    same_output(MBConv(cin, cout, k, stride, t), graph, (cin, 14, 14))
+
+
+# -- MobileNetV3's block: hard-swish, SE with a hard sigmoid squeezing the expanded channels ----
+class MobileNetV3Block(nn.Module):
+    def __init__(self, cin: int, k: int, e: int, cout: int):
+        super().__init__()
+        self.expand = nn.Sequential(nn.Conv2d(cin, e, 1, bias=False), nn.BatchNorm2d(e), nn.Hardswish())
+        self.dw = nn.Sequential(nn.Conv2d(e, e, k, 1, k // 2, groups=e, bias=False), nn.BatchNorm2d(e), nn.Hardswish())
+        squeeze = make_divisible(e // 4)
+        self.fc1, self.fc2 = nn.Conv2d(e, squeeze, 1), nn.Conv2d(squeeze, e, 1)
+        self.project = nn.Sequential(nn.Conv2d(e, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.dw(self.expand(x))
+        y = y * F.hardsigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(y, 1)))))
+        return self.project(y) + x
+
+
+def test_mobilenet_v3_block_with_a_hard_sigmoid_gate():
+    graph = bundled_block("mobilenet_v3_large", "7x7x160", [{"residual": ["bneck_se k=5 e=960 n=160 act=hardswish"]}])
+    same_output(MobileNetV3Block(160, 5, 960, 160), graph, (160, 7, 7))
+
+
+# -- ConvNeXt's block ------------------------------------------------------------------------------
+class CNBlock(nn.Module):
+    """Liu et al. 2022: 7x7 depthwise, layer norm over channels (channels last), an MLP of
+    Linear layers expanding 4 times with GELU, a layer scale, added to the input."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+        self.scale = nn.ParameterDict({"layer_scale": nn.Parameter(torch.full((dim, 1, 1), 1e-6))})  # after fc2
+
+    def forward(self, x):
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y)))).permute(0, 3, 1, 2)
+        return x + self.scale["layer_scale"] * y
+
+
+def test_convnext_block():
+    same_output(CNBlock(32), bundled_block("convnext_tiny", "9x9x32", ["cnblock"]), (32, 9, 9))
+
+
+def test_convnext_downsampling_layer_norm_over_channels():
+    reference = nn.Sequential()  # LayerNorm2d then a 2x2 stride-2 conv
+    norm, conv = nn.LayerNorm(16, eps=1e-6), nn.Conv2d(16, 32, 2, 2)
+    reference.add_module("norm", norm)
+    reference.add_module("conv", conv)
+    reference.forward = lambda x: conv(norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+    same_output(reference, bundled_block("convnext_tiny", "8x8x16", ["downsample 32"]), (16, 8, 8))
+
+
+# -- ShuffleNetV2's units --------------------------------------------------------------------------
+def channel_shuffle(x, groups: int):
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def branch(cin: int, c: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+        nn.Conv2d(c, c, 3, stride, 1, groups=c, bias=False), nn.BatchNorm2d(c),
+        nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+    )  # fmt: skip
+
+
+class ShuffleUnit(nn.Module):
+    """Ma et al. 2018: stride 1 splits the channels, one half through the branch; stride 2
+    runs two branches on the whole input. Concatenated, then shuffled between two groups."""
+
+    def __init__(self, cin: int, c: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        if stride == 2:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(cin, cin, 3, 2, 1, groups=cin, bias=False), nn.BatchNorm2d(cin),
+                nn.Conv2d(cin, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+            )  # fmt: skip
+        self.branch2 = branch(cin if stride == 2 else c, c, stride)
+
+    def forward(self, x):
+        if self.stride == 1:
+            kept, rest = x.chunk(2, dim=1)
+            out = torch.cat((kept, self.branch2(rest)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+@pytest.mark.parametrize(("layer", "cin", "c", "stride"), [("unit 58", 116, 58, 1), ("down 58", 24, 58, 2)])
+def test_shufflenet_v2_units(layer, cin, c, stride):
+    graph = bundled_block("shufflenet_v2_x1_0", f"12x12x{cin}", [layer])
+    same_output(ShuffleUnit(cin, c, stride), graph, (cin, 12, 12))
+
+
+# -- the smaller constructs, each against PyTorch's own function -------------------------------------
+def test_adaptive_pooling_is_pytorchs():
+    graph = cnnctl.load_text("input: 13x11x3\nlayers: [pool avg out=6x4]")
+    same_output(nn.AdaptiveAvgPool2d((6, 4)), graph, (3, 13, 11))
+    graph = cnnctl.load_text("input: 5x5x3\nlayers: [pool max out=7]")
+    same_output(nn.AdaptiveMaxPool2d(7), graph, (3, 5, 5))
+
+
+def test_group_norm_and_a_broadcast_add():
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.GroupNorm(4, 8)
+
+        def forward(self, x):
+            return self.norm(x) + x.mean(dim=(2, 3), keepdim=True)
+
+    graph = cnnctl.load_text(
+        "input: 6x6x8\nlayers:\n  - groupnorm 4 id=n\n  - pool avg global from=input\n  - add with=n"
+    )
+    same_output(Reference(), graph, (8, 6, 6))
+
+
+def test_droppath_drops_whole_examples_in_training_and_is_the_identity_in_eval():
+    graph = cnnctl.load_text("input: 4x4x2\nlayers: [droppath 0.5]")
+    model = cnnctl.to_torch(graph)
+    x = torch.ones(64, 2, 4, 4)
+    torch.manual_seed(0)
+    model.train()
+    y = model(x)
+    per_example = y.flatten(1)
+    # each example is all zeros or all 1 / (1 - 0.5) = 2: dropped or kept whole ("row" mode)
+    assert all(set(row.tolist()) in ({0.0}, {2.0}) for row in per_example)
+    assert 10 < int((per_example[:, 0] == 0).sum()) < 54  # about half of 64 dropped
+    model.eval()
+    assert torch.equal(model(x), x)
+
+
+def test_new_activations_are_pytorchs():
+    graph = cnnctl.load_text("input: 4x4x3\nlayers: [hardsigmoid, mish, swish]")
+    x = torch.randn(2, 3, 4, 4) * 3
+    assert torch.allclose(cnnctl.to_torch(graph)(x), F.silu(F.mish(F.hardsigmoid(x))))
