@@ -132,3 +132,10 @@ def test_every_bundled_file_is_in_the_reference_table():
     from cnnctl.catalog import bundled
 
     assert set(bundled()) == set(REFERENCE)
+
+
+def test_vgg16_keeps_torchvisions_parameters_at_any_input():
+    # torchvision ends VGG's features with an adaptive average pool to 7x7: its classifier
+    # (and so its 138,357,544 parameters) is the same at 256x256 or 300x200.
+    for size in ("256x256x3", "300x200x3"):
+        assert cnnctl.load("vgg16", input=size).params == 138_357_544
