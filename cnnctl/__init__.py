@@ -7,7 +7,6 @@ the command starts at once and a Ctrl-C in its first instant is caught (see __ma
 
 import warnings
 from importlib import import_module
-from typing import TYPE_CHECKING
 
 # torch (imported only by the backend, data and train packages) warns when NumPy is absent;
 # cnnctl never hands it NumPy arrays. The package root runs first, so the filter is in place.
@@ -25,6 +24,7 @@ _HOMES = {
 }
 __all__ = ["CnnctlError", "Graph", "Node", "load", "load_text", "summarize", "to_torch", "__version__"]
 
+TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
     from .analysis import summarize
     from .api import load, load_text, to_torch

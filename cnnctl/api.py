@@ -12,7 +12,6 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from .catalog import resolve
 from .graph import Graph, build_graph, parse_volume
@@ -28,7 +27,9 @@ def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
     path, display = (
-        resolve(str(source)) if not isinstance(source, Path) or not source.is_file() else (source, str(source))
+        (source, os.fspath(source))
+        if isinstance(source, os.PathLike) and os.path.isfile(source)
+        else resolve(os.fspath(source) if isinstance(source, os.PathLike) else str(source))
     )
     return load_text(read_text(path, display), display, input)
 

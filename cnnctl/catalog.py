@@ -6,29 +6,31 @@ The YAML files live in the repository's `architectures/` folder; a wheel carries
 
 from __future__ import annotations
 
-from pathlib import Path
+import glob
+import os
 
 from .errors import CnnctlError, did_you_mean
 
 ALIASES = {"resnet": "resnet50", "lenet": "lenet5", "vgg": "vgg16", "inception": "googlenet"}
 SUFFIXES = (".yaml", ".yml")
+# Plain paths (os.path), not pathlib: importing pathlib costs 3 ms of every start-up.
 
 
-def architectures_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "architectures", here.parent / "architectures"):
-        if candidate.is_dir():
+def architectures_dir() -> str:
+    here = os.path.dirname(os.path.realpath(__file__))
+    for candidate in (os.path.join(here, "architectures"), os.path.join(os.path.dirname(here), "architectures")):
+        if os.path.isdir(candidate):
             return candidate
     raise CnnctlError.at("the bundled architectures are missing from this installation")  # pragma: no cover
 
 
-def bundled() -> dict[str, Path]:
+def bundled() -> dict[str, str]:
     """Name -> file of every bundled architecture, sorted by name."""
-    folder = architectures_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    files = sorted(glob.glob(os.path.join(glob.escape(architectures_dir()), "*.yaml")))
+    return {os.path.basename(f)[: -len(".yaml")]: f for f in files}
 
 
-def resolve(arg: str) -> tuple[Path, str]:
+def resolve(arg: str) -> tuple[str, str]:
     """A CLI argument -> (file, name to show in messages).
 
     An existing file wins; otherwise a name, with or without `.yaml`, is looked up among
@@ -36,22 +38,22 @@ def resolve(arg: str) -> tuple[Path, str]:
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
-    path = Path(arg)
-    if path.is_file():
-        return path, arg
-    stem = path.name
+    if os.path.isfile(arg):
+        return arg, arg
+    stem = os.path.basename(os.path.normpath(arg))
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
     name = ALIASES.get(stem.lower(), stem.lower())
     files = bundled()
-    if path.is_dir():
+    if os.path.isdir(arg):
         if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
             return files[name], f"{name}.yaml"
         raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
-    if path.exists():
+    if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
-    if name in files and (path.parent == Path(".") or not path.parent.exists()):
+    parent = os.path.dirname(os.path.normpath(arg))
+    if name in files and (parent in ("", ".") or not os.path.exists(parent)):
         return files[name], f"{name}.yaml"
     names = [*files, *ALIASES]
     hint = did_you_mean(stem, names)

@@ -7,12 +7,13 @@ catches `CnnctlError` alone: any other exception escaping is a bug in cnnctl.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from .limits import MAX_PROBLEMS
+from .records import record
 
 
-class Loc(NamedTuple):
+@record
+class Loc:
     """A place in a source file; line and column are 1-based, as editors show them."""
 
     file: str
@@ -30,7 +31,8 @@ class Loc(NamedTuple):
         return Loc(self.file, self.line, self.col + offset)
 
 
-class Problem(NamedTuple):
+@record
+class Problem:
     """One thing wrong: a message, where, in which layer, and what to do about it."""
 
     message: str

@@ -15,7 +15,7 @@ Shape = tuple[int, ...]
 
 def format_shape(shape: Shape) -> str:
     """``(28, 28, 6)`` -> ``'28x28x6'``; a vector ``(4096,)`` -> ``'4096'``."""
-    return "x".join(str(d) for d in shape)
+    return "x".join(map(str, shape))
 
 
 def numel(shape: Shape) -> int:

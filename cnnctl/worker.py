@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Set by cnnctl's launcher for its workers: a file that a worker creates when it stops on a
 # mistake of the user's. torchrun restarts a group after any failed worker and has no "do

@@ -132,8 +132,12 @@ CLI_MISTAKES = [
     (["flops", "tests/bad"], "is a directory"),
     (["validate", "tests"], "is a directory"),
     (["summarize", ""], "the architecture is an empty argument"),
-    (["summarize"], "Missing argument"),
-    (["frobnicate"], "No such command"),
+    (["summarize"], "`summarize` needs ARCH"),
+    (["frobnicate"], "no command `frobnicate`"),
+    (["sumarize", "lenet5"], "did you mean `summarize`?"),
+    (["summarize", "lenet5", "--formt", "json"], "did you mean `--format`?"),
+    (["train", "lenet5", "--optimizer", "sdg"], "did you mean `sgd`?"),
+    (["train", "lenet5", "--epochs", "٣"], "--epochs expected a whole number, got `٣`"),
 ]
 
 

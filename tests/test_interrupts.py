@@ -32,17 +32,17 @@ def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, caps
     assert capsys.readouterr().err == "stopped by Ctrl-C while starting: nothing was done\n"
 
 
-def test_ctrl_c_while_typer_builds_the_command_is_one_line(monkeypatch, capsys):
-    def interrupted():
-        raise KeyboardInterrupt
+def test_ctrl_c_during_an_analysis_is_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as if Ctrl-C came while the network was read
 
-    monkeypatch.setattr(cli, "app", interrupted)
+    monkeypatch.setattr(cli, "_load", interrupted)
     code, err = run_main(monkeypatch, capsys, "summarize", "lenet5")
-    assert (code, err) == (130, "stopped by Ctrl-C while starting: nothing was done\n")
+    assert (code, err) == (130, "stopped by Ctrl-C: nothing was changed\n")
 
 
 def test_ctrl_c_before_training_begins_says_nothing_was_saved(monkeypatch, capsys, tmp_path):
-    # It used to end with exit 130 and no word (typer turns KeyboardInterrupt into a silent exit).
+    # It used to end with exit 130 and no word (the framework turned KeyboardInterrupt into a silent exit).
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C came while the network was read, or torch imported
 

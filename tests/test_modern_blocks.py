@@ -6,6 +6,8 @@ gets random weights and batch-norm statistics; they are copied into cnnctl's com
 (the same block text as the bundled file, taken from it), and both must give the same output.
 """
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -20,7 +22,7 @@ from cnnctl.catalog import bundled  # noqa: E402
 
 def bundled_block(arch: str, input: str, layers: list) -> cnnctl.Graph:
     """A network of the bundled file's own blocks (and schedule), on a small input."""
-    doc = yaml.safe_load(bundled()[arch].read_text())
+    doc = yaml.safe_load(Path(bundled()[arch]).read_text())
     doc.update(input=input, layers=layers)
     return cnnctl.load_text(yaml.safe_dump(doc, sort_keys=False), f"{arch}-block.yaml")
 

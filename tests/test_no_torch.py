@@ -1,4 +1,8 @@
-"""The analysis path never imports torch: checked in a fresh interpreter for every command."""
+"""The analysis path never imports torch: checked in a fresh interpreter for every command.
+
+Nor what would slow every start (the issue's goal is 0.07 s for `summarize resnet152`):
+`typing` and `dataclasses` (5 ms each), a command-line framework, pathlib.
+"""
 
 import subprocess
 import sys
@@ -15,6 +19,7 @@ with contextlib.redirect_stdout(io.StringIO()):
     except SystemExit as exc:
         assert exc.code in (0, None), exc.code
 print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+print(sorted(m for m in ("typing", "dataclasses", "inspect", "typer", "click", "pathlib") if m in sys.modules))
 """
 
 
@@ -32,7 +37,8 @@ def test_analysis_commands_do_not_import_torch(args):
     out = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, timeout=60, check=True
     )
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    torch, slow = out.stdout.strip().splitlines()[-2:]
+    assert torch == "[]" and slow == "[]", (torch, slow)
 
 
 def test_the_package_import_does_not_import_torch():

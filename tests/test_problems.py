@@ -1,5 +1,7 @@
 """One run reports every problem of a file, and warnings say what is odd but not wrong."""
 
+from pathlib import Path
+
 import pytest
 
 import cnnctl
@@ -101,7 +103,7 @@ def test_the_count_before_building_is_exact_for_real_networks(name):
     from cnnctl.graph.build import Builder
     from cnnctl.notation.parse import parse_file_text
 
-    path = bundled()[name]
+    path = Path(bundled()[name])
     spec = parse_file_text(path.read_text(), str(path))
     builder = Builder(spec, (224, 224, 3))
     assert builder.least_layers(spec.layers, None) == len(cnnctl.load(name).nodes)

@@ -6,10 +6,9 @@ and totals, including memory for a batch size and dtype.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from ..errors import CnnctlError, Problem
 from ..graph import INPUT, Graph, Node
+from ..records import record
 from ..shapes import Shape, numel
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
@@ -29,7 +28,8 @@ NOT_COUNTED = (
 )
 
 
-class Row(NamedTuple):
+@record
+class Row:
     """One line of a summary: a layer, or a group of layers collapsed by --depth."""
 
     path: str
@@ -45,7 +45,8 @@ class Row(NamedTuple):
     memory: int  # bytes of this row's outputs for the batch and dtype
 
 
-class Memory(NamedTuple):
+@record
+class Memory:
     """Bytes for a batch: input, every layer's output kept for backward, parameters."""
 
     batch: int
@@ -59,7 +60,8 @@ class Memory(NamedTuple):
         return self.input + self.activations + self.params
 
 
-class Summary(NamedTuple):
+@record
+class Summary:
     name: str
     file: str
     input_shape: Shape

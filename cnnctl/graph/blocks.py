@@ -10,7 +10,6 @@ and `${expr}` integer arithmetic over arguments (`cnnctl.notation.expr`); `in_h`
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError, LimitError, Loc, did_you_mean, quoted
 from ..layers.args import ArgValueError, TooLarge, parse_int
@@ -21,6 +20,7 @@ from ..shapes import Shape
 from . import droppath
 from .scope import Names, Scope
 
+TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
     from .build import Builder
 
@@ -30,12 +30,14 @@ _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
 class Env:
     """Block arguments in force while expanding one block instance, and its input's shape."""
 
-    __slots__ = ("block", "shape", "values")
+    __slots__ = ("block", "key", "shape", "values")
 
     def __init__(self, block: BlockDef, values: dict[str, Value], shape: Shape | None = None):
         self.block = block
         self.values = values
         self.shape = shape  # None while the layers are counted, before any shape is known
+        # What a text substituted here depends on: its results are kept under it (SUBSTITUTED).
+        self.key = (block.name, tuple((k, v.text) for k, v in values.items()), shape)
 
     def input_size(self, name: str) -> str | None:
         """`in_h`, `in_w` or `in_c` of the block's input; None for other names."""
@@ -109,6 +111,25 @@ def substitute(value: Value, env: Env | None, path: str) -> Value:
     text = value.text
     if not isinstance(text, str) or "$" not in text:
         return value
+    key = (text, env.key) if env is not None and env.values is not None else None
+    done = SUBSTITUTED.get(key) if key is not None else None
+    if done is not None:
+        return Value(done, value.loc)
+    result = _substitute(value, env, path)
+    if key is not None:
+        if len(SUBSTITUTED) >= 100_000:
+            SUBSTITUTED.clear()
+        SUBSTITUTED[key] = result.text
+    return result
+
+
+# (text, the arguments and input size in force) -> the text with them put in: a block used
+# many times with the same arguments writes the same values (a ResNet's `${n*4}`).
+SUBSTITUTED: dict[tuple, str] = {}
+
+
+def _substitute(value: Value, env: Env | None, path: str) -> Value:
+    text = value.text
     length = [len(text)]  # of the result so far: `$a$a` doubles a text, forty such arguments a terabyte
 
     def lookup_value(name: str, offset: int) -> str:

@@ -7,13 +7,12 @@ of layers or a single layer; an empty list is the identity. The join is a `conca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..layers import KINDS, Args
 from ..notation.spec import BranchesItem
 from .blocks import Env
 from .scope import Names, Scope
 
+TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
     from .build import Builder
 

@@ -18,7 +18,7 @@ from types import ModuleType
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
 from ..layers import KINDS, Args, LayerKind
-from ..layers.args import ArgValueError, parse_int
+from ..layers.args import REQUIRED, ArgValueError, parse_int
 from ..layers.base import shorthand
 from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
 from ..notation.spec import (
@@ -38,6 +38,13 @@ from . import blocks, branches, droppath, gate, references, repeat, residual
 from .blocks import Env, substitute
 from .nodes import INPUT, UNKNOWN, Graph, Node
 from .scope import Names, Scope
+
+# What a layer computes is a pure function of its kind, arguments and input shapes, and its
+# arguments of their texts: both are kept across files (a search over thousands of similar
+# networks meets the same layers again), up to CACHED entries each.
+INFERRED: dict[tuple, tuple] = {}  # (kind, argument values, input shapes) -> output, counts, notes, text
+TYPED: dict[tuple, Args] = {}  # (kind, written texts) -> typed arguments
+CACHED = 100_000
 
 # Each composite's module: `expand(builder, item, scope, env, path, input)` builds it,
 # `least(builder, item, env)` counts the fewest layers it makes.
@@ -138,7 +145,6 @@ class Builder:
         self.warnings: list[Problem] = []
         self.outer_repeat: RepeatItem | None = None
         self.problems: list[Problem] = list(spec.problems)  # the parser's, then the builder's
-        self.inferred: dict[tuple, tuple] = {}
         self.seen: set[tuple] = {(p.loc, p.message) for p in spec.problems}
         self.block_uses: list[tuple[str, Loc]] = []  # blocks being expanded and where each is used
         self.depth = 0  # items being expanded, one inside the other
@@ -351,8 +357,8 @@ class Builder:
         """Output shape, counts, notes and shorthand of a layer. A pure function of its kind,
         arguments and input shapes, so each distinct layer (a repeated block's) is computed once."""
         key = (kind.name, tuple(args.values()), tuple(ins))
-        if key in self.inferred:
-            return self.inferred[key]
+        if key in INFERRED:
+            return INFERRED[key]
         out = kind.shape(args, ins)
         if any(d < 1 for d in out):
             raise ShapeError(f"output would be {format_shape(out)}: no values left")
@@ -373,36 +379,48 @@ class Builder:
                 f"would have {counts[0]:,} parameters: more than the {MAX_VALUES:,} cnnctl accepts",
                 hint="an fc after a large volume holds (input values) x (units) weights: pool or stride first",
             )
-        result = self.inferred[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
+        if len(INFERRED) >= CACHED:
+            INFERRED.clear()
+        result = INFERRED[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
         return result
 
     def name_of(self, index: int) -> str:
         return "input" if index == INPUT else self.nodes[index].path
 
     def typed_args(self, kind: LayerKind, written: dict[str, Value], env: Env | None, loc: Loc, path: str) -> Args:
-        args = Args()
-        for arg in kind.args:
-            if arg.name in written:
-                value = substitute(written[arg.name], env, path)
-                try:
-                    args[arg.name] = arg.type.parse(str(value.text))
-                except ArgValueError as exc:
-                    hint = did_you_mean(str(value.text), arg.type.words) if arg.type.words else None
-                    raise CnnctlError.at(
-                        f"`{arg.name}` {exc}",
-                        value.loc,
-                        layer=path,
-                        hint=hint or f"`{arg.name}` is {arg.type.describe}",
-                    ) from None
-            elif arg.required:
+        """The written values parsed by each argument's type, the defaults for the others.
+
+        The same texts give the same arguments: they are parsed once (a ResNet writes
+        `conv f=1 n=$n bias=false` in every block) and the Args shared, never changed.
+        """
+        values = {name: substitute(v, env, path) if "$" in v.text else v for name, v in written.items()}
+        key = (kind.name, *((name, v.text) for name, v in values.items()))
+        cached = TYPED.get(key)
+        if cached is not None:
+            return cached
+        args = Args(kind.defaults)  # in the kind's order; REQUIRED where one must be written
+        for name, value in values.items():
+            arg = kind.arg(name)
+            if arg is None:  # the parser already told it
+                continue
+            try:
+                args[name] = arg.type.parse(str(value.text))
+            except ArgValueError as exc:
+                hint = did_you_mean(str(value.text), arg.type.words) if arg.type.words else None
                 raise CnnctlError.at(
-                    f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
-                    loc,
-                    layer=path,
-                    hint=f"add `{arg.name}=...`: {arg.type.describe}",
-                )
-            else:
-                args[arg.name] = arg.typed_default
+                    f"`{name}` {exc}", value.loc, layer=path, hint=hint or f"`{name}` is {arg.type.describe}"
+                ) from None
+        if REQUIRED in args.values():
+            arg = next(a for a in kind.args if args[a.name] is REQUIRED)
+            raise CnnctlError.at(
+                f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
+                loc,
+                layer=path,
+                hint=f"add `{arg.name}=...`: {arg.type.describe}",
+            )
+        if len(TYPED) >= CACHED:
+            TYPED.clear()
+        TYPED[key] = args
         return args
 
     def merge_args(self, act: Value | None, env: Env | None, path: str) -> Args:

@@ -6,11 +6,9 @@ It holds no YAML and no reference back to the parser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
-
 from ..errors import Loc, Problem
 from ..layers import Args
+from ..records import record
 from ..shapes import Shape
 
 INPUT = -1
@@ -20,7 +18,8 @@ UNKNOWN: Shape = ()
 """The output shape of a layer that failed: layers after it check their arguments, not shapes."""
 
 
-class Node(NamedTuple):
+@record
+class Node:
     """One layer: where it sits (`path`), what it is, what it produces and costs."""
 
     index: int
@@ -38,7 +37,7 @@ class Node(NamedTuple):
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     """A whole network. `nodes[-1]` is its output."""
 
@@ -46,9 +45,9 @@ class Graph:
     file: str
     input_shape: Shape
     nodes: tuple[Node, ...]
-    warnings: tuple[Problem, ...] = field(default=())
+    warnings: tuple[Problem, ...] = ()
     description: str = ""
-    train: dict = field(default_factory=dict)  # the file's `train:` settings (name -> Value), for cnnctl.train
+    train: dict = {}  # noqa: RUF012 - never mutated; the file's `train:` settings (name -> Value), for cnnctl.train
 
     @property
     def output_shape(self) -> Shape:

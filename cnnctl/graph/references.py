@@ -9,12 +9,11 @@ is told where that id is and why it is out of sight.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..errors import CnnctlError, did_you_mean
 from ..notation.spec import Item, Value
 from .scope import Scope
 
+TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
     from .build import Builder
 

@@ -8,11 +8,13 @@ person understands, what it expected when the text does not fit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import quoted
 from ..limits import MAX_INT
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
@@ -79,15 +81,20 @@ def parse_float(text: str, lo: float, hi: float, hi_open: bool = False, lo_open:
     return value
 
 
-@dataclass(frozen=True)
 class ArgType:
-    """A named parser: `describe` is how messages and docs name it."""
+    """A named parser: `describe` is how messages and docs name it.
 
-    describe: str
-    parser: Callable[[str], Any]
-    words: tuple[str, ...] = ()  # the words it accepts, for "did you mean" hints
-    # Networks repeat the same few values thousands of times; parse each text once.
-    _seen: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    Plain classes here, not dataclasses: importing `dataclasses` (and `inspect` with it)
+    costs 5 ms of every start-up.
+    """
+
+    __slots__ = ("_seen", "describe", "parser", "words")
+
+    def __init__(self, describe: str, parser: Callable[[str], Any], words: tuple[str, ...] = ()):
+        self.describe = describe
+        self.parser = parser
+        self.words = words  # the words it accepts, for "did you mean" hints
+        self._seen: dict[str, Any] = {}  # networks repeat the same few values thousands of times: parsed once
 
     def parse(self, text: str) -> Any:
         try:
@@ -145,7 +152,6 @@ PADDING = ArgType("valid, same, a number or HxW", _parse_padding, ("valid", "sam
 REQUIRED: Any = object()
 
 
-@dataclass(frozen=True)
 class Arg:
     """One argument a layer kind takes: name, type, default, and how it may be written.
 
@@ -153,14 +159,23 @@ class Arg:
     (`fc 120`, `pool avg`); `flag` booleans may be written as a bare word (`ceil`).
     """
 
-    name: str
-    type: ArgType
-    default: Any = REQUIRED
-    doc: str = ""
-    positional: bool = False
-    flag: bool = False
-    show: bool = False  # always shown in the shorthand column, default or not
-    extra: dict = field(default_factory=dict)
+    __slots__ = ("default", "doc", "flag", "name", "positional", "show", "type")
+
+    def __init__(
+        self,
+        name: str,
+        type: ArgType,
+        default: Any = REQUIRED,
+        doc: str = "",
+        positional: bool = False,
+        flag: bool = False,
+        show: bool = False,  # always shown in the shorthand column, default or not
+    ):
+        self.name, self.type, self.default, self.doc = name, type, default, doc
+        self.positional, self.flag, self.show = positional, flag, show
+
+    def __repr__(self) -> str:
+        return f"Arg({self.name!r})"
 
     @property
     def required(self) -> bool:

@@ -17,11 +17,13 @@ Counting conventions, shared by all kinds:
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .args import Arg
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class Args(dict):
@@ -41,6 +43,23 @@ class LayerKind:
     args: ClassVar[tuple[Arg, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1  # None: any number (add, concat)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Each argument's typed default (REQUIRED where it has none), in order; computed once."""
+        cached = self.__dict__.get("_defaults")
+        if cached is None:
+            cached = self.__dict__["_defaults"] = {
+                a.name: a.default if a.required else a.typed_default for a in self.args
+            }
+        return cached
+
+    def arg(self, name: str) -> Arg | None:
+        """The argument called `name`, or None."""
+        table = self.__dict__.get("_by_name")
+        if table is None:
+            table = self.__dict__["_by_name"] = {a.name: a for a in self.args}
+        return table.get(name)
 
     @property
     def summary(self) -> str:

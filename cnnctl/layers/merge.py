@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .activation import ACT
 from .args import Arg, Int
 from .base import Args, LayerKind, activation_flops, require_volume
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 def broadcast(ins: list[Shape], verb: str) -> Shape:

@@ -133,6 +133,7 @@ class _Parser:
         self.lines = text.splitlines()
         self.problems: list[Problem] = []
         self.block_params: dict[str, dict[str, Value | None]] = {}
+        self.shorthands: dict[str, tuple[LayerItem, Loc, Loc]] = {}  # text -> item read, and where
 
     # -- helpers -------------------------------------------------------------------------
     def loc(self, node: yaml.Node) -> Loc:
@@ -525,6 +526,16 @@ class _Parser:
         )
 
     def shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
+        seen = self.shorthands.get(text)
+        if seen is not None:  # the same line again (a generated network repeats a layer 100,000 times)
+            return _moved(*seen, text_loc, node_loc)
+        before = len(self.problems)
+        item = self.read_shorthand(text, text_loc, node_loc)
+        if item is not None and len(self.problems) == before:
+            self.shorthands[text] = (item, text_loc, node_loc)
+        return item
+
+    def read_shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
         tokens = tokenize(text)
         written, offset = tokens[0]
         kind = KIND_ALIASES.get(written, written)
@@ -532,7 +543,7 @@ class _Parser:
             return None
         rest = text[len(written) + offset :]
         before = len(self.problems)
-        raw = self.shorthand_args(rest, text_loc.shifted(len(kind) + offset))
+        raw = self.shorthand_args(rest, text_loc.shifted(len(written) + offset))
         if len(self.problems) > before:  # the arguments could not be split: binding them would only add noise
             return None
         return self.layer(kind, raw, node_loc, text.strip())
@@ -701,6 +712,23 @@ def _is_branches(node: yaml.Node) -> bool:
             k.value not in REFERENCE_KEYS and k.value != "act" for k, _ in node.value if isinstance(k, yaml.ScalarNode)
         )
     return False
+
+
+def _moved(item: LayerItem, text_loc: Loc, node_loc: Loc, to_text: Loc, to_node: Loc) -> LayerItem:
+    """`item`, read from a line at `text_loc`, as if read from the same text at `to_text`:
+    every value's place moved along (a shorthand string is one line)."""
+    shift = to_text.col - text_loc.col
+
+    def move(v: Value) -> Value:
+        return Value(v.text, Loc(to_text.file, to_text.line, v.loc.col + shift))
+
+    return item._replace(
+        loc=to_node,
+        id=move(item.id) if item.id is not None else None,
+        source=tuple(map(move, item.source)) if item.source is not None else None,
+        extra=tuple(map(move, item.extra)),
+        args={k: move(v) for k, v in item.args.items()},
+    )
 
 
 def _split_names(v: Value) -> tuple[Value, ...]:

@@ -8,7 +8,7 @@ refusing as they come what could hang or crash a loader or run code: anchors and
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import yaml
 
@@ -23,12 +23,12 @@ def loc_of(node: yaml.Node | yaml.Mark, file: str) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
 
 
-def read_text(path: Path, display: str) -> str:
+def read_text(path: str | os.PathLike, display: str) -> str:
     """The file's text, or a CnnctlError that says why it cannot be read."""
     try:
-        if path.is_dir():
+        if os.path.isdir(path):
             raise CnnctlError.at("is a directory, not a network file", Loc(display))
-        with path.open("rb") as f:  # at most one byte more than allowed, whatever the size says
+        with open(path, "rb") as f:  # at most one byte more than allowed, whatever the size says
             data = f.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise CnnctlError.at(

@@ -6,26 +6,28 @@ point at the line that caused a problem.
 
 Every item of a `layers:` list has `loc`, `id` (its explicit name), `source` (`from=`:
 exactly these inputs, by id) and `extra` (`with=`: the previous output plus these).
-The classes are NamedTuples: cnnctl starts in a fraction of a second, and dataclasses
-cost a millisecond each to create at import.
+The classes are records (`cnnctl.records`, NamedTuples without `typing`): cnnctl starts
+in a fraction of a second, and dataclasses cost a millisecond each to create at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple, Union
 
 from ..errors import Loc, Problem
+from ..records import record
 
 
-class Value(NamedTuple):
+@record
+class Value:
     """A written value (text, or a list of texts for `from`/`with`) and its location."""
 
     text: str | tuple[str, ...]
     loc: Loc
 
 
-class LayerItem(NamedTuple):
+@record
+class LayerItem:
     """One layer (`conv f=3 n=64`) or one use of a block (`basic n=64 s=2`)."""
 
     loc: Loc
@@ -38,7 +40,8 @@ class LayerItem(NamedTuple):
     text: str = ""  # as written, for messages
 
 
-class RepeatItem(NamedTuple):
+@record
+class RepeatItem:
     """`repeat: N` with a `layers:` body; `first:` overrides arguments of the first pass."""
 
     loc: Loc
@@ -50,7 +53,8 @@ class RepeatItem(NamedTuple):
     first: dict[str, Value] = {}  # noqa: RUF012 - never mutated
 
 
-class ResidualItem(NamedTuple):
+@record
+class ResidualItem:
     """`residual:` a main path whose output is added to its input (through `shortcut`)."""
 
     loc: Loc
@@ -63,7 +67,8 @@ class ResidualItem(NamedTuple):
     act: Value | None = None
 
 
-class GateItem(NamedTuple):
+@record
+class GateItem:
     """`gate:` a path whose output multiplies its input (squeeze-and-excitation's scale)."""
 
     loc: Loc
@@ -73,7 +78,8 @@ class GateItem(NamedTuple):
     body: tuple[Item, ...] = ()
 
 
-class BranchesItem(NamedTuple):
+@record
+class BranchesItem:
     """`concat:` or `add:` of parallel branches, each starting from the same input."""
 
     loc: Loc
@@ -85,7 +91,8 @@ class BranchesItem(NamedTuple):
     act: Value | None = None
 
 
-class FailedItem(NamedTuple):
+@record
+class FailedItem:
     """An item the parser could not read (its problem is already told). It keeps its place,
     its name and its id, so the layers around it are still built and checked: one unknown
     kind does not hide the value errors of the others."""
@@ -97,14 +104,15 @@ class FailedItem(NamedTuple):
     kind: str = "layer"
 
 
-Item = Union[LayerItem, RepeatItem, ResidualItem, GateItem, BranchesItem, FailedItem]
+Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | FailedItem
 
 
 BLOCK_INPUT = ("in_h", "in_w", "in_c")
 """Names a block's expressions read its input's height, width and channels by (`${in_c * 6}`)."""
 
 
-class BlockDef(NamedTuple):
+@record
+class BlockDef:
     """A reusable, parameterised group of layers under `blocks:`."""
 
     name: str
@@ -113,7 +121,8 @@ class BlockDef(NamedTuple):
     loc: Loc
 
 
-class NetworkSpec(NamedTuple):
+@record
+class NetworkSpec:
     file: str
     name: str
     input: Value | None

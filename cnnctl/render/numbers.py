@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 _UNITS = (
@@ -85,3 +86,32 @@ def json_safe(data: object) -> object:
     if isinstance(data, (list, tuple)):
         return [json_safe(value) for value in data]
     return data
+
+
+def json_text(data: object, indent: int = 2) -> str:
+    """`data` as valid JSON (RFC 8259: a NaN or infinite float becomes null) that a person can
+    read and that is fast to write: the top two levels indented, each deeper value on one
+    line (a summary's layer rows one per line, as JSON Lines).
+
+    Python's `json` writes indented output in pure Python, 3 s for 100,000 layer rows;
+    each compact value goes through its C encoder instead.
+    """
+    try:
+        return _readable(data, 0, indent)
+    except ValueError:  # NaN or infinity somewhere (allow_nan=False refuses them): replace, write again
+        return _readable(json_safe(data), 0, indent)
+
+
+_COMPACT = json.JSONEncoder(allow_nan=False)  # one encoder: json.dumps would make one per value
+
+
+def _readable(data: object, level: int, indent: int) -> str:
+    compact = _COMPACT.encode  # the C encoder, as long as no indent is asked for
+    if level >= 2 or not isinstance(data, (dict, list)) or not data:
+        return compact(data)
+    inner = " " * (indent * (level + 1))
+    if isinstance(data, dict):
+        items = [f"{inner}{compact(str(k))}: {_readable(v, level + 1, indent)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * (indent * level) + "}"
+    items = [f"{inner}{_readable(v, level + 1, indent)}" for v in data]
+    return "[\n" + ",\n".join(items) + "\n" + " " * (indent * level) + "]"

@@ -18,9 +18,12 @@ import csv
 import io
 import sys
 from collections.abc import Callable
-from typing import IO, Any
 
 from ..errors import printable
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 # On a terminal a wrapping column (a layer's shorthand) keeps at least this width, and a
 # squeezed name column (a layer's path) this one; both go down to FOLD_MIN_WIDTH only where

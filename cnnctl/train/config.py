@@ -151,7 +151,7 @@ def _device(value: Any) -> None:
 
 
 # What a typed value must be, wherever it comes from: the file (after PARSERS), the command
-# line (typer checked its type and range, but lets nan through), or a checkpoint's settings.
+# line (which parses the text to a number and leaves the range to these), or a checkpoint's settings.
 CHECKS = {
     "data": _text(),
     "data_dir": _text(optional=True),
