@@ -26,6 +26,19 @@ def test_every_independent_problem_is_reported_in_one_run():
     assert lines == [3, 4, 6]
 
 
+def test_the_same_line_written_again_is_located_at_each_place(monkeypatch):
+    """A line met again is not read again (its first reading is moved to the new place):
+    each copy's mistake must still point at its own line and column."""
+    text = 'input: 8x8x3\nlayers:\n  - conv f=3 n=0\n  - conv f=3 n=0\n  -   conv f=3 n=0\n  - "conv f=3 n=0"\n'
+    lines = text.splitlines()
+    expected = [(i + 1, lines[i].index("n=0") + 3) for i in range(2, 6)]  # the value after `n=`
+    for _ in range(2):  # and again in a second file: lines read before are kept across files
+        with pytest.raises(CnnctlError) as info:
+            cnnctl.load_text(text)
+        assert [(p.loc.line, p.loc.col) for p in info.value.problems] == expected
+        assert [p.layer for p in info.value.problems] == ["conv1", "conv2", "conv3", "conv4"]
+
+
 def test_a_repeated_mistake_is_reported_once():
     text = "input: 8x8x3\nlayers:\n  - repeat: 50\n    layers: [conv f=3 p=same n=0]\n"
     with pytest.raises(CnnctlError) as info:

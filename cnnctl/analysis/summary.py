@@ -86,12 +86,13 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]
     rows = _rows(graph, depth, batch * size)
+    params, buffers, mults, flops = graph.params, graph.buffers, graph.mults, graph.flops  # each a sum over the layers
     memory = Memory(
         batch=batch,
         dtype=dtype,
         input=numel(graph.input_shape) * batch * size,
-        activations=sum(numel(n.shape) for n in graph.nodes) * batch * size,
-        params=(graph.params + graph.buffers) * size,
+        activations=sum(r.memory for r in rows),  # every layer's output is in one row
+        params=(params + buffers) * size,
     )
     return Summary(
         graph.name,
@@ -100,23 +101,25 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
         graph.output_shape,
         rows,
         len(graph.nodes),
-        graph.params,
-        graph.buffers,
-        graph.mults,
-        graph.flops,
+        params,
+        buffers,
+        mults,
+        flops,
         memory,
         graph.warnings,
     )
 
 
 def _rows(graph: Graph, depth: int | None, bytes_per_value: int) -> tuple[Row, ...]:
-    def layer_row(n: Node) -> Row:
-        inputs = tuple("input" if i == INPUT else graph.nodes[i].path for i in n.inputs)
+    nodes, new = graph.nodes, tuple.__new__
+
+    def layer_row(n: Node) -> Row:  # once a layer: Row made without its Python-level constructor
+        inputs = tuple(["input" if i == INPUT else nodes[i].path for i in n.inputs])
         memory = numel(n.shape) * bytes_per_value
-        return Row(n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory)
+        return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory))
 
     if depth is None:
-        return tuple(layer_row(n) for n in graph.nodes)
+        return tuple([layer_row(n) for n in nodes])
     groups: dict[str, list[Node]] = {}
     for n in graph.nodes:
         groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)

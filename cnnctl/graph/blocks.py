@@ -13,11 +13,12 @@ import re
 
 from ..errors import CnnctlError, LimitError, Loc, did_you_mean, quoted
 from ..layers.args import ArgValueError, TooLarge, parse_int
-from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_VALUE_CHARS
+from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_LAYERS, MAX_VALUE_CHARS
 from ..notation.expr import ExprError, evaluate
 from ..notation.spec import BLOCK_INPUT, BlockDef, LayerItem, RepeatItem, ResidualItem, Value, walk
 from ..shapes import Shape
 from . import droppath
+from .nodes import Node
 from .scope import Names, Scope
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
@@ -70,17 +71,73 @@ def expand(
     source = b.single(inputs, item, path)
     shape = b.shape_of(source)
     values = arguments(block, {**item.args, **(override or {})}, env, item.loc, path, shape)
+    body_env = Env(block, values, shape)
+    # Everything the body's expansion depends on besides the path it is made under and the
+    # index of its input (a schedule numbers each use: then every use is built).
+    key = (body_env.key, b.depth, tuple(stack)) if b.droppath is None and REPLAY else None
+    made = b.built.get(key) if key is not None else None
+    if made is not None and len(b.nodes) + len(made.nodes) <= MAX_LAYERS:
+        return _again(b, made, path, source)
     use = droppath.enter(b, item.kind)  # its number, if stochastic depth's schedule counts this block
     b.block_uses.append((item.kind, item.loc))
     if use is not None:
         b.scheduled.append(use)
+    before = (len(b.nodes), len(b.warnings), len(b.problems), b.failures)
     try:
-        body_env = Env(block, values, shape)
-        return b.sequence(block.body, Scope(source, sealed=True), body_env, Names(path), collapse=True)
+        out = b.sequence(block.body, Scope(source, sealed=True), body_env, Names(path), collapse=True)
     finally:
         b.block_uses.pop()
         if use is not None:
             b.scheduled.pop()
+    if key is not None and (len(b.problems), b.failures) == before[2:]:
+        made = _made(b, before[0], before[1], path, source, out)
+        if made is not None:
+            b.built[key] = made
+    return out
+
+
+# Off only in the test that builds every network both ways and finds the same graphs.
+REPLAY = True
+
+
+class _Made:
+    """The layers one use of a block made, to make again for another use with the same
+    arguments and input shape (a ResNet's stage repeats one block: half its uses are such)."""
+
+    __slots__ = ("nodes", "out", "path", "source", "start", "warnings")
+
+    def __init__(self, nodes: list, warnings: list, path: str, source: int, start: int, out: int):
+        self.nodes, self.warnings, self.path = nodes, warnings, path
+        self.source, self.start, self.out = source, start, out
+
+
+def _made(b: Builder, start: int, warned: int, path: str, source: int, out: int) -> _Made | None:
+    """What one use made, if it can be made again elsewhere: every layer under its path and
+    taking only the use's input or its own layers (a block's body sees nothing else)."""
+
+    def under(p: str | None) -> bool:  # `layer1.1.conv1` is under `layer1.1`; `layer1.10.conv1` is not
+        return p is not None and (p == path or p.startswith(path + "."))
+
+    nodes = b.nodes[start:]
+    inside = all(under(n.path) and all(i == source or i >= start for i in n.inputs) for n in nodes)
+    warnings = b.warnings[warned:]
+    if not (inside and (out == source or out >= start) and all(under(w.layer) for w in warnings)):
+        return None
+    return _Made(nodes, warnings, path, source, start, out)
+
+
+def _again(b: Builder, made: _Made, path: str, source: int) -> int:
+    """The layers of `made` made again under `path` from `source`: the same nodes (kinds,
+    arguments, shapes, counts, places in the file), their paths and inputs moved."""
+    start, cut, new = len(b.nodes), len(made.path), tuple.__new__
+    offset = start - made.start
+    nodes = b.nodes
+    for n in made.nodes:
+        inputs = tuple([source if i == made.source else i + offset for i in n.inputs])
+        nodes.append(new(Node, (len(nodes), path + n.path[cut:], n.kind, n.args, inputs, *n[5:])))
+    for w in made.warnings:
+        b.warnings.append(w._replace(layer=path + w.layer[cut:]))
+    return source if made.out == made.source else made.out + offset
 
 
 def arguments(
@@ -93,8 +150,8 @@ def arguments(
     for pname, default in block.params.items():
         if pname in written:
             values[pname] = substitute(written[pname], env, path)
-        elif default is not None:
-            values[pname] = substitute(default, Env(block, values, shape), path)
+        elif default is not None:  # the arguments so far are its environment, if it uses any
+            values[pname] = substitute(default, Env(block, values, shape), path) if "$" in default.text else default
         else:
             raise CnnctlError.at(
                 f"block `{block.name}` needs `{pname}`",

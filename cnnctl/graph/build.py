@@ -31,6 +31,7 @@ from ..notation.spec import (
     RepeatItem,
     ResidualItem,
     Value,
+    texts_of,
     walk,
 )
 from ..shapes import Shape, format_shape, numel
@@ -158,6 +159,7 @@ class Builder:
         self.passes = 1  # passes of the repeats being expanded, multiplied together
         self.droppath = schedule  # stochastic depth's schedule, if the file has one
         self.scheduled: list[int] = []  # numbers of the scheduled block uses being expanded, innermost last
+        self.built: dict[tuple, object] = {}  # block uses made so far, to make again (blocks.expand)
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -307,7 +309,7 @@ class Builder:
         self, item: LayerItem, inputs: list[int], env: Env | None, path: str, override: dict[str, Value] | None = None
     ) -> int:
         kind = KINDS[item.kind]
-        written = {**item.args, **(override or {})}
+        written = {**item.args, **override} if override else item.args  # never changed: no copy
         args = self.typed_args(kind, written, env, item.loc, path)
         # A `droppath` without a rate takes its block's from the schedule, known once all are numbered.
         use = droppath.scheduled(self, item.loc, path) if kind.name == "droppath" and args.rate is None else None
@@ -327,7 +329,8 @@ class Builder:
             )
             noun = "input" if need == "1" else "inputs"
             raise CnnctlError.at(f"`{kind.name}` takes {need} {noun}, got {len(inputs)}", loc, layer=path, hint=hint)
-        ins = [self.shape_of(i) for i in inputs]
+        nodes = self.nodes
+        ins = [self.input_shape if i == INPUT else nodes[i].shape for i in inputs]  # shape_of, inlined: once a layer
         if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
             node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
             self.nodes.append(node)
@@ -349,9 +352,10 @@ class Builder:
             raise LimitError.at(f"the network expands to more than {MAX_LAYERS:,} layers", where, hint=hint)
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
-        node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)
-        self.nodes.append(node)
-        return node.index
+        index = len(nodes)
+        # Node's fields in order, made as a tuple directly (its constructor is Python, once a layer)
+        nodes.append(tuple.__new__(Node, (index, path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)))
+        return index
 
     def infer(self, kind: LayerKind, args: Args, ins: list[Shape]) -> tuple:
         """Output shape, counts, notes and shorthand of a layer. A pure function of its kind,
@@ -393,22 +397,28 @@ class Builder:
         The same texts give the same arguments: they are parsed once (a ResNet writes
         `conv f=1 n=$n bias=false` in every block) and the Args shared, never changed.
         """
-        values = {name: substitute(v, env, path) if "$" in v.text else v for name, v in written.items()}
-        key = (kind.name, *((name, v.text) for name, v in values.items()))
+        texts = texts_of(written)  # a repeated line's are shared: its values are not looked at
+        for _, text in texts:
+            if "$" in text:  # a block's argument: put in (once a layer, so a loop, not any())
+                texts = tuple(
+                    [(name, substitute(written[name], env, path).text if "$" in t else t) for name, t in texts]
+                )
+                break
+        key = (kind.name, texts)
         cached = TYPED.get(key)
         if cached is not None:
             return cached
         args = Args(kind.defaults)  # in the kind's order; REQUIRED where one must be written
-        for name, value in values.items():
+        for name, text in texts:
             arg = kind.arg(name)
             if arg is None:  # the parser already told it
                 continue
             try:
-                args[name] = arg.type.parse(str(value.text))
+                args[name] = arg.type.parse(str(text))
             except ArgValueError as exc:
-                hint = did_you_mean(str(value.text), arg.type.words) if arg.type.words else None
+                hint = did_you_mean(str(text), arg.type.words) if arg.type.words else None
                 raise CnnctlError.at(
-                    f"`{name}` {exc}", value.loc, layer=path, hint=hint or f"`{name}` is {arg.type.describe}"
+                    f"`{name}` {exc}", written[name].loc, layer=path, hint=hint or f"`{name}` is {arg.type.describe}"
                 ) from None
         if REQUIRED in args.values():
             arg = next(a for a in kind.args if args[a.name] is REQUIRED)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 def inputs(b: Builder, item: Item, scope: Scope, current: int, path: str) -> list[int]:
     """The indices an item takes: the previous output, or `from=`'s, plus `with=`'s."""
+    if item.source is None and not item.extra:  # the common case: the previous layer's output
+        return [current]
     found = [] if item.source is not None else [current]
     for ref in [*(item.source or ()), *item.extra]:
         found.append(resolve(b, ref, scope, path))

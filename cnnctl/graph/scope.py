@@ -58,14 +58,14 @@ class Names:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def auto(self, base: str) -> str:
-        k = self.counters.get(base, 0)
-        while True:
+        k = self.counters.get(base, 0) + 1
+        name = f"{base}{k}"
+        while name in self.taken:
             k += 1
-            if f"{base}{k}" not in self.taken:
-                break
+            name = f"{base}{k}"
         self.counters[base] = k
-        self.taken.add(f"{base}{k}")
-        return f"{base}{k}"
+        self.taken.add(name)
+        return name
 
     def fixed(self, name: str) -> str:
         """`name` itself unless taken (then `name1`, `name2`, ...)."""

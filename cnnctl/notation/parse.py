@@ -25,10 +25,12 @@ from .spec import (
     GateItem,
     Item,
     LayerItem,
+    MovedArgs,
     NetworkSpec,
     RepeatItem,
     ResidualItem,
     Value,
+    texts_of,
 )
 
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
@@ -100,6 +102,13 @@ ARG_SYNONYMS = {
 }
 
 
+# A layer's line, read without a problem, means the same in any file (a block's does not:
+# its argument names are the file's): kept across files, up to CACHED lines, as the item
+# and where it was read; another use gets the item moved to its own place (`_moved`).
+READ: dict[str, tuple[LayerItem, Loc, tuple]] = {}
+CACHED = 100_000
+
+
 def parse_file_text(text: str, file: str) -> NetworkSpec:
     """Parse a network file's text; raises CnnctlError listing every problem found."""
     return _Parser(file, text).network(compose(text, file))
@@ -133,7 +142,7 @@ class _Parser:
         self.lines = text.splitlines()
         self.problems: list[Problem] = []
         self.block_params: dict[str, dict[str, Value | None]] = {}
-        self.shorthands: dict[str, tuple[LayerItem, Loc, Loc]] = {}  # text -> item read, and where
+        self.shorthands: dict[str, tuple[LayerItem, Loc, tuple]] = {}  # block uses: text -> item read, and where
 
     # -- helpers -------------------------------------------------------------------------
     def loc(self, node: yaml.Node) -> Loc:
@@ -331,7 +340,8 @@ class _Parser:
                 return None
             if not node.style and node.end_mark.line > node.start_mark.line:  # plain: None or ""
                 return self.runs_over(node)
-            return self.shorthand(node.value, self.text_loc(node), self.loc(node))
+            loc = self.loc(node)  # once a layer: text_loc's work without a second loc
+            return self.shorthand(node.value, loc.shifted(1) if node.style in ("'", '"') else loc, loc)
         if isinstance(node, yaml.SequenceNode):
             self.problem(
                 "a layer is a string or a mapping, not a list",
@@ -526,13 +536,19 @@ class _Parser:
         )
 
     def shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
-        seen = self.shorthands.get(text)
+        seen = self.shorthands.get(text) or READ.get(text)
         if seen is not None:  # the same line again (a generated network repeats a layer 100,000 times)
             return _moved(*seen, text_loc, node_loc)
         before = len(self.problems)
         item = self.read_shorthand(text, text_loc, node_loc)
         if item is not None and len(self.problems) == before:
-            self.shorthands[text] = (item, text_loc, node_loc)
+            read = (item, text_loc, texts_of(item.args))
+            if item.is_block:  # what a block's words mean depends on this file's blocks
+                self.shorthands[text] = read
+            else:
+                if len(READ) >= CACHED:
+                    READ.clear()
+                READ[text] = read
         return item
 
     def read_shorthand(self, text: str, text_loc: Loc, node_loc: Loc) -> Item | None:
@@ -714,20 +730,35 @@ def _is_branches(node: yaml.Node) -> bool:
     return False
 
 
-def _moved(item: LayerItem, text_loc: Loc, node_loc: Loc, to_text: Loc, to_node: Loc) -> LayerItem:
-    """`item`, read from a line at `text_loc`, as if read from the same text at `to_text`:
-    every value's place moved along (a shorthand string is one line)."""
-    shift = to_text.col - text_loc.col
+def _moved(item: LayerItem, text_loc: Loc, texts: tuple, to_text: Loc, to_node: Loc) -> LayerItem:
+    """`item`, read from a line at `text_loc`, as if read from the same text at `to_text`
+    (`texts`: its arguments' names and texts):
+    every value's place moved along (a shorthand string is one line); the arguments are
+    moved when looked at (`MovedArgs`).
+
+    A generated network repeats one line 100,000 times, so this runs once a layer: the
+    tuples are made with `tuple.__new__` directly, skipping the records' Python-level
+    constructors.
+    """
+    file, line, shift = to_text.file, to_text.line, to_text.col - text_loc.col
+    new = tuple.__new__
 
     def move(v: Value) -> Value:
-        return Value(v.text, Loc(to_text.file, to_text.line, v.loc.col + shift))
+        return new(Value, (v.text, new(Loc, (file, line, v.loc[2] + shift))))
 
-    return item._replace(
-        loc=to_node,
-        id=move(item.id) if item.id is not None else None,
-        source=tuple(map(move, item.source)) if item.source is not None else None,
-        extra=tuple(map(move, item.extra)),
-        args={k: move(v) for k, v in item.args.items()},
+    ident, source, extra, kind, is_block, args, text = item[1:]
+    return new(
+        LayerItem,
+        (
+            to_node,
+            move(ident) if ident is not None else None,
+            tuple(map(move, source)) if source is not None else None,
+            tuple(map(move, extra)) if extra else extra,
+            kind,
+            is_block,
+            MovedArgs(args, texts, file, line, shift) if args else args,
+            text,
+        ),
     )
 
 

@@ -74,6 +74,8 @@ def compose(text: str, file: str) -> yaml.Node:
 
 
 def _check_tabs(text: str, file: str) -> None:
+    if "\t" not in text:  # almost every file: no line to look at
+        return
     for number, line in enumerate(text.splitlines(), 1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
         if "\t" in indent:

@@ -38,6 +38,14 @@ def summary_table(s: Summary) -> Table:
 
 def summary_json(s: Summary) -> dict:
     m = s.memory
+    shapes: dict = {}  # each distinct shape written once: 100,000 layers have a few dozen
+
+    def shape_text(shape: tuple[int, ...]) -> str:
+        text = shapes.get(shape)
+        if text is None:
+            text = shapes[shape] = format_shape(shape)
+        return text
+
     return {
         "name": s.name,
         "file": s.file,
@@ -48,7 +56,7 @@ def summary_json(s: Summary) -> dict:
                 "path": r.path,
                 "kind": r.kind,
                 "shorthand": r.text,
-                "output": format_shape(r.shape),
+                "output": shape_text(r.shape),
                 "params": r.params,
                 "buffers": r.buffers,
                 "mults": r.mults,
