@@ -4,7 +4,7 @@
 
 Each network is `conv f=3 p=same n=16 act=relu` repeated, written out layer by layer (so
 the parser and the builder both see every layer). Prints the whole-process median and
-peak memory per depth, the time per layer, and the ratios between depths. Goals: 10,000
+peak memory (GNU time's) per depth, the time per layer, and the ratios between depths. Goals: 10,000
 layers in at most 2 s and at most 12x the time of 1,000 (issue 2); 100,000 layers in at
 most 1.5 s with `--format json`, linear in the layers (issue 9).
 """
@@ -12,14 +12,12 @@ most 1.5 s with `--format json`, linear in the layers (issue 9).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from children import installed_cnnctl, run
 
 DEPTHS = (1_000, 10_000, 100_000)
 
@@ -30,16 +28,12 @@ def network(depth: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak resident KiB of one run (the child's, from wait4)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE)
-    proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(command)}")
-    return elapsed, usage.ru_maxrss
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak MiB of one run (GNU time's: see children.run)."""
+    code, out, wall, peak = run(command)
+    if code != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{out[-2000:]}")
+    return wall, peak
 
 
 def main() -> None:
@@ -47,17 +41,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--format", default="table", choices=("table", "json"))
     args = parser.parse_args()
-    exe = shutil.which("cnnctl") or sys.exit("install cnnctl first (pip install -e .)")
+    exe = installed_cnnctl(gnu_time=True)
     medians = {}
     with tempfile.TemporaryDirectory() as tmp:
         for depth in DEPTHS:
             path = Path(tmp) / f"plain{depth}.yaml"
             path.write_text(network(depth))
             command = [exe, "summarize", str(path), "--format", args.format]
-            run(command)  # warm the file cache and the bytecode
-            results = [run(command) for _ in range(args.runs)]
+            timed(command)  # warm the file cache and the bytecode
+            results = [timed(command) for _ in range(args.runs)]
             medians[depth] = statistics.median(t for t, _ in results)
-            peak = max(kib for _, kib in results) / 1024
+            peak = max(mib for _, mib in results)
             print(
                 f"{depth:>7,} layers: median {medians[depth]:.3f} s over {args.runs} runs "
                 f"({medians[depth] / depth * 1e6:.1f} µs a layer), peak {peak:,.0f} MiB"

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from children import installed_cnnctl, run
 
 MB = 1_000_000
 
@@ -94,25 +94,6 @@ FILES = {
 }
 
 
-def run(command: list[str], cwd: Path) -> tuple[int, str, float, float]:
-    """(exit code, output, seconds, peak MiB) of one child process, run alone.
-
-    The peak is GNU time's (`/usr/bin/time -f %M`): Linux starts a child's peak memory at
-    its parent's, so a Python parent would lend it its own tens of MB.
-    """
-    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak:
-        start = time.perf_counter()
-        code = subprocess.run(
-            ["/usr/bin/time", "-q", "-f", "%M", "-o", peak.name, *command],
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        ).returncode
-        wall = time.perf_counter() - start
-        out.seek(0)
-        return code, out.read().decode("utf-8", "replace"), wall, int(peak.read().split()[-1]) / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the files whose name contains this")
@@ -122,9 +103,7 @@ def main() -> None:
         name, path = args.write
         Path(path).write_text(FILES[name]())
         return
-    exe = shutil.which("cnnctl") or sys.exit("install cnnctl first (pip install -e .)")
-    if not Path("/usr/bin/time").is_file():
-        sys.exit("this benchmark measures peak memory with GNU time: apt-get install time")
+    exe = installed_cnnctl(gnu_time=True)
     print(f"{'file':40} {'size':>8} {'command':>9} {'exit':>4} {'located':>7} {'seconds':>7} {'peak MiB':>8}")
     worst_time, worst_memory, broken = 0.0, 0.0, []
     with tempfile.TemporaryDirectory() as folder:

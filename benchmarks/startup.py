@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from children import installed_cnnctl
 
 import cnnctl
 
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--arch", default="resnet152")
     args = parser.parse_args()
     compileall.compile_dir(str(Path(cnnctl.__file__).parent), quiet=1)
-    exe = shutil.which("cnnctl") or sys.exit("install cnnctl first (pip install -e .)")
+    exe = installed_cnnctl()
     times = time_runs([exe, "summarize", args.arch], args.runs)
     bare = time_runs([sys.executable, "-c", "pass"], args.runs)
     print(

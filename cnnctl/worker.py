@@ -60,6 +60,18 @@ def gave_up() -> bool:
     )
 
 
+def ignore_late_signals() -> None:
+    """The run is over and the process is about to exit: a late Ctrl-C or SIGTERM has
+    nothing left to stop. Outside the main thread, where handlers cannot be set, nothing."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            return
+
+
 def leave(code: int) -> NoReturn:
     """Exit with `code`. A worker leaves without the interpreter's normal teardown, whether
     its group broke or the run finished: the process group's threads can abort it there

@@ -7,10 +7,14 @@ from pathlib import Path
 import torch
 
 
+def idx_header(*dims: int) -> bytes:
+    """The header of an IDX file of unsigned bytes: magic 0x0000080N, N big-endian dimensions."""
+    return struct.pack(">I", 0x800 + len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+
 def idx_bytes(array: torch.Tensor) -> bytes:
-    """An IDX file of unsigned bytes: magic 0x0000080N, N big-endian dimensions, the data."""
-    dims = tuple(array.shape)
-    return struct.pack(">I", 0x800 + len(dims)) + struct.pack(f">{len(dims)}I", *dims) + bytes(array.flatten().tolist())
+    """An IDX file of unsigned bytes: its header, then the data."""
+    return idx_header(*array.shape) + bytes(array.flatten().tolist())
 
 
 def write_idx(folder: Path, prefix: str, x: torch.Tensor, y: torch.Tensor, gz: bool = False) -> tuple[Path, Path]:

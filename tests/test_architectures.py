@@ -7,6 +7,7 @@ torchvision's own configuration tables, written out independently of the files.
 """
 
 import pytest
+from helpers import make_divisible
 
 import cnnctl
 
@@ -33,11 +34,6 @@ REFERENCE = {
 }
 
 
-def _make_divisible(v: float, d: int = 8) -> int:  # torchvision's rounding of channel counts
-    new = max(d, int(v + d / 2) // d * d)
-    return new + d if new < 0.9 * v else new
-
-
 def bn_channels_mobilenet_v2() -> int:
     total, inp = 32 + 32 + 16, 16  # stem; the t = 1 block's depthwise and projection
     for t, c, n, _ in [(6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
@@ -58,7 +54,7 @@ def bn_channels_efficientnet_b0() -> int:
     total, inp = 32, 32
     for t, c, n in [(1, 16, 1), (6, 24, 2), (6, 40, 2), (6, 80, 3), (6, 112, 3), (6, 192, 4), (6, 320, 1)]:
         for _ in range(n):
-            e = _make_divisible(inp * t)
+            e = make_divisible(inp * t)
             total += (e if e != inp else 0) + e + c
             inp = c
     return total + 1280

@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from cnnctl.cli import main
+from helpers import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "bad"
@@ -82,15 +81,6 @@ def test_validate_subprocess(name: str, validated):
     assert "Traceback" not in output, output
     assert not result.stdout.strip(), "a failed validation writes to stderr only"
     check_message(name, f"tests/bad/{name}", result.stderr)
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -120,23 +120,22 @@ def _both(text: str, monkeypatch) -> tuple:
     return tuple(results)
 
 
-@pytest.mark.parametrize("name", sorted(bundled()))
-def test_bundled_networks_are_the_same_made_again(name, monkeypatch):
-    with open(bundled()[name]) as f:
-        again, built = _both(f.read(), monkeypatch)
-    assert again == built
-
-
-@pytest.mark.parametrize("path", EXAMPLES, ids=os.path.basename)
-def test_examples_are_the_same_made_again(path, monkeypatch):
+def _read(path: str) -> str:
     with open(path) as f:
-        again, built = _both(f.read(), monkeypatch)
-    assert again == built
+        return f.read()
 
 
-@pytest.mark.parametrize("name", sorted(SYNTHETIC))
-def test_what_making_again_must_get_right(name, monkeypatch):
-    again, built = _both(SYNTHETIC[name], monkeypatch)
+# The bundled networks, the examples, and what making again must get right beyond them.
+NETWORKS = [
+    *(pytest.param(_read(path), id=f"bundled-{name}") for name, path in sorted(bundled().items())),
+    *(pytest.param(_read(path), id=f"example-{os.path.basename(path)}") for path in EXAMPLES),
+    *(pytest.param(text, id=f"synthetic-{name}") for name, text in sorted(SYNTHETIC.items())),
+]
+
+
+@pytest.mark.parametrize("text", NETWORKS)
+def test_networks_are_the_same_made_again(text, monkeypatch):
+    again, built = _both(text, monkeypatch)
     assert again == built
 
 

@@ -12,8 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import run_main  # noqa: E402
+
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.cli import main  # noqa: E402
 from cnnctl.train.checkpoint import EVALUATE, RESUME, load_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +40,6 @@ def damaged(run_dir, tmp_path, edit) -> Path:
     path.parent.mkdir()
     torch.save(state, path)
     return path
-
-
-def run_main(monkeypatch, capsys, *args):
-    """The CLI in-process: (exit code, stderr). Any exception but SystemExit fails the test."""
-    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    return info.value.code, capsys.readouterr().err
 
 
 def assert_refused(code, err, path, *words):
@@ -90,13 +83,13 @@ def test_an_intact_checkpoint_passes_both_checks(run_dir):
 )
 def test_evaluate_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
     path = damaged(run_dir, tmp_path, edit)
-    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
     assert_refused(code, err, path, *words)
 
 
 def test_means_for_other_channels_are_refused(run_dir, tmp_path, monkeypatch, capsys):
     path = damaged(run_dir, tmp_path, put("mean", [0.1, 0.2, 0.3]))  # lenet5 takes 1 channel
-    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
     assert_refused(code, err, path, "`mean` has 3 values for a network of 1 channel")
 
 
@@ -106,7 +99,7 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
         del state["model"]["fc3.bias"]
 
     path = damaged(run_dir, tmp_path, reshape)
-    code, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
     assert_refused(code, err, path, "does not fit `lenet5`", "conv1.weight 6x1x3x3 vs 6x1x5x5", "missing: fc3.bias")
 
 
@@ -128,7 +121,7 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
 )
 def test_resume_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
     path = damaged(run_dir, tmp_path, edit)
-    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
     assert_refused(code, err, path, *words)
 
 
@@ -144,7 +137,7 @@ def test_an_optimizer_state_for_other_weights_is_refused_on_resume(run_dir, tmp_
         state["optimizer"]["state"][0]["exp_avg"] = torch.zeros(2, 2)
 
     path = damaged(run_dir, tmp_path, reshape_moment)
-    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
     assert_refused(code, err, path, "optimizer state does not fit its weights", "`exp_avg`", "2x2", "6x1x5x5")
 
 
@@ -158,9 +151,9 @@ def test_damage_is_reported_without_a_traceback_in_a_real_process(run_dir, tmp_p
 def test_the_input_size_hint_fits_the_command(run_dir, monkeypatch, capsys):
     """evaluate and predict have no --input: the hint must not offer one; train --resume does."""
     for command in (["evaluate", "alexnet"], ["predict", "alexnet", "none.png"]):
-        code, err = run_main(monkeypatch, capsys, *command, "--checkpoint", str(run_dir), "--device", "cpu")
+        code, _, err = run_main(monkeypatch, capsys, *command, "--checkpoint", str(run_dir), "--device", "cpu")
         assert code == 2 and "trained at input 32x32x1" in err, err
         assert "--input" not in err and "`input: 32x32x1`" in err and f"`{command[0]}`" in err, err
     # lenet5 also builds at 16x16x1 (16-5+1 = 12, 6, 2, 1): the same layers at another input
-    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--input", "16x16x1", "--resume", str(run_dir))
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--input", "16x16x1", "--resume", str(run_dir))
     assert code == 2 and "trained at input 32x32x1" in err and "give --input 32x32x1" in err, err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from idxfiles import idx_bytes, write_idx
+from idxfiles import idx_bytes, idx_header, write_idx
 
 import cnnctl
 from cnnctl.data import idx, load_data
@@ -37,10 +37,6 @@ def refused(call) -> tuple[str, int]:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return text, peak
-
-
-def idx_header(*dims: int) -> bytes:
-    return struct.pack(">I", 0x800 + len(dims)) + struct.pack(f">{len(dims)}I", *dims)
 
 
 def gzip_of(head: bytes, zeros: int) -> bytes:

@@ -8,16 +8,10 @@ import sys
 import types
 
 import pytest
+from helpers import run_main
 
 from cnnctl import __main__ as entry
 from cnnctl import cli
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    return exit_info.value.code, capsys.readouterr().err
 
 
 def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, capsys):
@@ -37,7 +31,7 @@ def test_ctrl_c_during_an_analysis_is_one_line(monkeypatch, capsys):
         raise KeyboardInterrupt  # as if Ctrl-C came while the network was read
 
     monkeypatch.setattr(cli, "_load", interrupted)
-    code, err = run_main(monkeypatch, capsys, "summarize", "lenet5")
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5")
     assert (code, err) == (130, "stopped by Ctrl-C: nothing was changed\n")
 
 
@@ -47,7 +41,7 @@ def test_ctrl_c_before_training_begins_says_nothing_was_saved(monkeypatch, capsy
         raise KeyboardInterrupt  # as if Ctrl-C came while the network was read, or torch imported
 
     monkeypatch.setattr(cli, "_load", interrupted)
-    code, err = run_main(monkeypatch, capsys, "train", "lenet5", "--out", str(tmp_path / "run"))
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--out", str(tmp_path / "run"))
     assert (code, err) == (130, "stopped by Ctrl-C before training began: nothing was saved\n")
     assert not (tmp_path / "run").exists()
 

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 import yaml  # noqa: E402
+from helpers import make_divisible  # noqa: E402
 from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
@@ -58,11 +59,6 @@ def same_output(reference: nn.Module, graph: cnnctl.Graph, shape: tuple[int, ...
         expected, got = reference(x), model(x)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), float((got - expected).abs().max())
-
-
-def make_divisible(v: float, d: int = 8) -> int:
-    new = max(d, int(v + d / 2) // d * d)
-    return new + d if new < 0.9 * v else new
 
 
 # -- EfficientNet's MBConv with squeeze-and-excitation ------------------------------------------

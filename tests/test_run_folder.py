@@ -16,11 +16,11 @@ torch = pytest.importorskip("torch")
 resource = pytest.importorskip("resource")  # POSIX: the file-size limit (ulimit -f); record locks too
 
 from idxfiles import write_idx  # noqa: E402
-from test_train import SMALL_NET  # noqa: E402
+from test_train import SMALL_NET, small_data  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.data import make_shapes  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
@@ -30,10 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(folder: Path, epochs: int, resume: str | None = None):
     """A small run in this process, on data of its own."""
-    x, y = make_shapes(256 + 64, 16, 16, 1, seed=0)
-    data = Dataset("shapes", Split(x[:256], y[:256]), Split(x[256:], y[256:]), list("0123456789"), (0.2,), (0.3,), [])
     config = TrainConfig(epochs=epochs, batch_size=64, seed=1, device="cpu", out=str(folder))
-    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=data)
+    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=small_data(256, 64))
 
 
 @pytest.fixture(scope="module")

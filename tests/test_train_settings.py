@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_main
 
 import cnnctl
 from cnnctl import CnnctlError
-from cnnctl.cli import main
 from cnnctl.train.config import MAX_SEED, absolute_data_paths, resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,15 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
-
-
-def run_main(monkeypatch, capsys, *args):
-    """The CLI in-process: (exit code, stdout, stderr). Any exception but SystemExit fails the test."""
-    monkeypatch.setattr(sys, "argv", ["cnnctl", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def col(line: str, text: str) -> int:

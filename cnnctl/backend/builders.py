@@ -64,22 +64,23 @@ def fc(node: Node, ins: list[Shape]) -> nn.Module:
     return module
 
 
-def bn(node: Node, ins: list[Shape]) -> nn.Module:
-    module = (fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d)(ins[0][-1], eps=node.args.eps)
+def _norm(cls: type, node: Node, *args) -> nn.Module:
+    """A normalization layer of `args` and the node's eps, with its inline activation."""
+    module = cls(*args, eps=node.args.eps)
     module.setup(node.args.act)
     return module
+
+
+def bn(node: Node, ins: list[Shape]) -> nn.Module:
+    return _norm(fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d, node, ins[0][-1])
 
 
 def layernorm(node: Node, ins: list[Shape]) -> nn.Module:
-    module = fn.ChannelLayerNorm(ins[0][-1], eps=node.args.eps)
-    module.setup(node.args.act)
-    return module
+    return _norm(fn.ChannelLayerNorm, node, ins[0][-1])
 
 
 def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
-    module = fn.GroupNorm(node.args.g, ins[0][-1], eps=node.args.eps)
-    module.setup(node.args.act)
-    return module
+    return _norm(fn.GroupNorm, node, node.args.g, ins[0][-1])
 
 
 def lrn(node: Node, ins: list[Shape]) -> nn.Module:

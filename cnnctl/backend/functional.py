@@ -160,16 +160,17 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
-class ChannelLayerNorm(WithActivation, nn.LayerNorm):
+class _LayerNorm2d(nn.LayerNorm):
     """Layer norm over the channels of each position of an NCHW volume (ConvNeXt's LayerNorm2d)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:
-            x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
-            x = x.permute(0, 3, 1, 2)
-        else:
-            x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
-        return x if self.act_fn is None else self.act_fn(x)
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
+class ChannelLayerNorm(WithActivation, _LayerNorm2d):
+    """_LayerNorm2d, then the inline activation on the NCHW volume (softmax over its channels)."""
 
 
 class GroupNorm(WithActivation, nn.GroupNorm):

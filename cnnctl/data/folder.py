@@ -27,8 +27,8 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # network input's H x W (8 times its side). More would be decoded only to be shrunk away,
 # and a PNG of a few KB can claim billions of pixels (a decompression bomb).
 PIXEL_FLOOR = 64_000_000
-BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, for training and predict alike, without importing Pillow here
 PIXEL_RATIO = 64
+BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, for training and predict alike, without importing Pillow here
 
 
 def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:

@@ -57,24 +57,34 @@ def _bad(path: Path, message: str, hint: str | None = None) -> CnnctlError:
     return CnnctlError.at(message, Loc(str(path)), hint=hint)
 
 
-def _read_exact(stream, count: int, path: Path, what: str) -> bytearray:
-    """Exactly `count` bytes, read in blocks (a header claiming billions of images allocates nothing)."""
+def _longer(path: Path, claim: str, held: str) -> CnnctlError:
+    return _bad(
+        path,
+        f"longer than its header says: it claims {claim}, the file holds {held} after it: "
+        "not an IDX file, or a damaged one",
+    )
+
+
+def _read_exact(stream, count: int, path: Path, claim: str) -> bytearray:
+    """Exactly `count` bytes, read in blocks (a header claiming billions of images allocates
+    nothing), and no more: a `.gz`'s check of its size (see _check_claim)."""
     out = bytearray()
     while len(out) < count:
         block = stream.read(min(_BLOCK, count - len(out)))
         if not block:
-            raise _bad(
-                path, f"truncated: the header announces {what} ({n(count)} bytes) but the file ends after {n(len(out))}"
-            )
+            raise _bad(path, f"truncated: the header claims {claim} but the file ends after {n(len(out))} bytes")
         out += block
+    if stream.read(1):
+        raise _longer(path, claim, "more")
     return out
 
 
-def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: int, header: int) -> None:
+def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: int, header: int) -> str:
     """Refuse a header's claim of `count` data bytes before reading any: above what cnnctl
     holds in memory, or (uncompressed) other than what the file holds, so a lying header
     costs nothing. A `.gz` cannot tell its size: the reading bounds it, asking for `count`
-    bytes, then one more (gzip decompresses at most one read buffer beyond)."""
+    bytes, then one more (gzip decompresses at most one read buffer beyond). Returns the
+    claim in words, for the messages."""
     claim = f"{n(dims[0])} {kind} ({'x'.join(map(str, dims))}, {n(count)} bytes)"
     if count > MAX_BYTES:
         raise _bad(
@@ -83,7 +93,7 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
             "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)",
         )
     if isinstance(stream, gzip.GzipFile):
-        return
+        return claim
     held = os.fstat(stream.fileno()).st_size - header
     if held < count:
         raise _bad(
@@ -92,11 +102,8 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
             "an interrupted download or copy? fetch the file again",
         )
     if held > count:
-        raise _bad(
-            path,
-            f"longer than its header says: it claims {claim}, the file holds {n(held)} bytes after it: "
-            "not an IDX file, or a damaged one",
-        )
+        raise _longer(path, claim, f"{n(held)} bytes")
+    return claim
 
 
 def read_idx(path: str | Path, magic: int) -> torch.Tensor:
@@ -132,11 +139,8 @@ def read_idx(path: str | Path, magic: int) -> torch.Tensor:
             count = 1
             for d in dims:
                 count *= d
-            shape = "x".join(str(d) for d in dims)
-            _check_claim(path, stream, kind, dims, count, 4 + 4 * ndim)
-            data = _read_exact(stream, count, path, f"{n(dims[0])} {kind} ({shape})")
-            if stream.read(1):
-                raise _bad(path, f"longer than its header says ({shape}): not an IDX file, or a damaged one")
+            claim = _check_claim(path, stream, kind, dims, count, 4 + 4 * ndim)
+            data = _read_exact(stream, count, path, claim)
     except CnnctlError:
         raise
     except FileNotFoundError:

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from .config import RESUME_SETTINGS, saved_config_problems
-from .rundir import WriteFailed, interruption, write_failure
+from .rundir import raise_write_failure
 
 FORMAT = "cnnctl-checkpoint-1"
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
@@ -44,15 +44,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        reason = write_failure(exc, path.parent)  # before the partial file goes: see write_failure
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        stop = interruption(exc)
-        if stop is not None:  # a signal broke the write off (torch then says "unexpected pos"): stop
-            raise stop from None
-        if reason is None:
-            raise
-        raise WriteFailed(path, reason) from exc
+        raise_write_failure(exc, path, tmp)
+        raise
 
 
 def checkpoint_file(path: str | Path) -> Path:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .device import device_memory
+
 # Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
 # pinned host memory and are copied batch by batch, overlapping the previous step.
 ON_DEVICE_SHARE = 0.25
@@ -84,7 +86,8 @@ def _triton() -> bool:
 def keep_on_device(device: torch.device, nbytes: int) -> bool:
     if device.type != "cuda":
         return True  # CPU: it is there already; MPS: unified memory
-    return nbytes <= ON_DEVICE_SHARE * torch.cuda.get_device_properties(device).total_memory
+    total = device_memory(device)
+    return total is not None and nbytes <= ON_DEVICE_SHARE * total
 
 
 def apply_backend_flags(path: FastPath) -> None:

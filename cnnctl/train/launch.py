@@ -197,8 +197,7 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     any restarted after a failure, agree on the run they belong to.
     """
     from ..data import load_data
-    from .loop import default_run_dir, run_folder
-    from .rundir import WriteFailed, hold, refuse_existing_run
+    from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for
 
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
@@ -212,8 +211,9 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
                 "--max-restarts with several machines needs --out on storage they share",
                 hint="restarted workers on every machine continue from the checkpoint there",
             )
-        config.out = str(Path(config.out) if config.out else default_run_dir(graph.name))
-    run_dir = run_folder(resume) if resume else Path(config.out)
+    run_dir = run_dir_for(config.out, graph.name, resume)
+    if resume is None:
+        config.out = str(run_dir)
     arch = worker_args[1]  # ["train", ARCH, ...]
     # The launcher holds the run folder for its workers, restarts included. On several
     # machines none of the launchers can: each would refuse the others on shared storage,
@@ -288,10 +288,8 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
             status = _run(options, run, parse_args(args))
         finally:
             del os.environ[worker.GIVE_UP]
-            # The workers are gone: a late Ctrl-C or SIGTERM has nothing left to stop, and
-            # torchrun's handlers, still installed, would raise it as a traceback.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
+            # The workers are gone: torchrun's handlers, still installed, would raise a late signal as a traceback.
+            worker.ignore_late_signals()
         return 2 if os.path.exists(gave_up) else status
 
 

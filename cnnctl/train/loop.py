@@ -15,7 +15,6 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from .checkpoint import checkpoint_file, load_checkpoint, load_weights, network_
 from .config import TrainConfig, absolute_data_paths
 from .device import check_network_fits, memory_guard, resolve_device
 from .fastpath import apply_backend_flags, compiled, decide
-from .rundir import WriteFailed, hold, refuse_existing_run, write_text
+from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
 from .world import World, check_sync_bn
 from .world import group as _group
 
@@ -141,8 +140,11 @@ class _StopFlag:
         return 128 + self.signum
 
     def __exit__(self, *exc) -> None:
+        if self.finished and self.then_exit:
+            worker.ignore_late_signals()
+            return
         for sig, handler in self.previous.items():
-            signal.signal(sig, signal.SIG_IGN if self.finished and self.then_exit else handler)
+            signal.signal(sig, handler)
 
 
 def order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -169,17 +171,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     return None
-
-
-def default_run_dir(arch: str) -> Path:
-    return Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def new_run_dir(out: str | None, arch: str) -> Path:
-    """The folder of a new run: --out, or runs/ARCH-TIMESTAMP; never one that holds a run."""
-    run_dir = Path(out) if out else default_run_dir(arch)
-    refuse_existing_run(run_dir)
-    return run_dir
 
 
 def evaluate_batches(
@@ -288,13 +279,11 @@ def train(
             "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
             hint="cnnctl train --nproc-per-node N chooses the folder itself",
         )
-    if world.restarts:  # torchrun restarted the group after a failure: continue from the newest checkpoint
-        folder = run_folder(resume) if resume else Path(config.out) if config.out else None
-        if folder is not None and (folder / "last.pt").exists():
-            resume = str(folder)
-    if resume is None:  # named once, here: the lock is taken on this folder
-        config.out = str(Path(config.out) if config.out else default_run_dir(arch))
-    run_dir = run_folder(resume) if resume else Path(config.out)
+    run_dir = run_dir_for(config.out, arch, resume)  # named once, here: the lock is taken on this folder
+    if world.restarts and (run_dir / "last.pt").exists():
+        resume = str(run_dir)  # torchrun restarted the group after a failure: continue from the newest checkpoint
+    if resume is None:
+        config.out = str(run_dir)
     source = source or arch
     if world.distributed and world.local_size == world.size:  # one machine: the same workers again
         source += f" --nproc-per-node {world.size}"
@@ -304,7 +293,7 @@ def train(
             _group(world, device) as group,
             memory_guard(device, config.batch_size),
         ):
-            run = _Run(graph, config, world, group, device, arch, resume, dataset, console, source)
+            run = _Run(graph, config, world, group, device, arch, resume, run_dir, dataset, console, source)
             return run.run(stop_after_steps, then_exit)
     except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
         raise exc.error(source) from None
@@ -319,13 +308,13 @@ def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.Abstra
 
 
 class _Run:
-    def __init__(self, graph, config, world, group, device, arch, resume, dataset, console, source):
+    def __init__(self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source):
         from ..backend import to_torch
         from ..data import load_data  # torch-side module: imported with the trainer only
         from ..render.progress import TrainDisplay, silent_console
 
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
-        self.source = source
+        self.run_dir, self.source = run_dir, source
         state = load_checkpoint(resume) if resume else None
         torch.manual_seed(config.seed)
         data = dataset or load_data(
@@ -363,10 +352,10 @@ class _Run:
         self.stop = _StopFlag()  # run() installs the one the signals reach
         if state is not None:
             self._restore(state, resume)
-        else:
-            self.run_dir = new_run_dir(config.out, arch)
-            if world.leader:
-                self._start_folder()
+        elif world.leader:
+            self._start_folder()
+        else:  # rank 0 checked under the folder's lock (rundir.hold)
+            refuse_existing_run(run_dir)
 
         if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((config.seed, world.rank, self.epoch, self.position)) & 0xFFFF_FFFF)
@@ -422,7 +411,6 @@ class _Run:
             self.stats = EpochStats(**state["stats"])
         self.history, self.best = state["history"], state["best"]
         torch.set_rng_state(state["rng"])
-        self.run_dir = run_folder(resume)
         if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
             write_metrics(self.run_dir / "metrics.jsonl", self.history)
 
@@ -557,11 +545,6 @@ class _Run:
         local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, len(self.data.classes), part=part)
         loss, correct, seen = self.group.sum([local.loss_sum, local.correct, local.seen])
         return EpochStats(loss, int(correct), int(seen))
-
-
-def run_folder(resume: str) -> Path:
-    """The run a --resume argument (a run folder, or a checkpoint in one) belongs to."""
-    return Path(resume) if Path(resume).is_dir() else Path(resume).parent
 
 
 def resumed_batch(state: dict, workers: int) -> int:

@@ -16,6 +16,7 @@ import shlex
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import CnnctlError, Loc, Problem
@@ -38,7 +39,21 @@ _NO_ROOM = {  # errno: what happened, what to do
     errno.EDQUOT: ("the disk quota is used up", "make room in your disk quota"),
     errno.EFBIG: ("the file-size limit (ulimit -f) was hit", "raise the limit"),
 }
+_RETRY = "once it can be written"  # what to do about any other failed write
 _NEARLY_FULL = 1 << 20  # bytes: what a disk has left after a write failed for lack of room
+
+
+def run_folder(resume: str) -> Path:
+    """The run a --resume argument (a run folder, or a checkpoint in one) belongs to."""
+    return Path(resume) if Path(resume).is_dir() else Path(resume).parent
+
+
+def run_dir_for(out: str | None, arch: str, resume: str | None = None) -> Path:
+    """The folder of a run, named once (its lock is taken on it): the one --resume names,
+    else --out, else runs/ARCH-TIMESTAMP."""
+    if resume:
+        return run_folder(resume)
+    return Path(out) if out else Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:
@@ -58,18 +73,25 @@ def interruption(exc: BaseException) -> BaseException | None:
 
 def write_failure(exc: BaseException, folder: Path) -> str | None:
     """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
-    `exc` is not a failed write. The one place that tells a full disk from other faults."""
+    `exc` is not a failed write."""
+    failure = _failure(exc, folder)
+    return failure[0] if failure else None
+
+
+def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
+    """Why a write into `folder` failed and what to do about it, or None when `exc` is not a
+    failed write. The one place that tells a full disk from other faults."""
     chain = _chain(exc)
     errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
     for error in errors:
         if error.errno in _NO_ROOM:
-            return _NO_ROOM[error.errno][0]
+            return _NO_ROOM[error.errno]
     if errors:
-        return errors[0].strerror or str(errors[0])
+        return errors[0].strerror or str(errors[0]), _RETRY
     if not any(isinstance(e, RuntimeError) and _TORCH_WRITE_FAILED.search(str(e)) for e in chain):
         return None
     # torch.save to a path gives no errno: a disk with next to no room left is a full one.
-    return _NO_ROOM[errno.ENOSPC][0] if _nearly_full(folder) else "the write failed"
+    return _NO_ROOM[errno.ENOSPC] if _nearly_full(folder) else ("the write failed", _RETRY)
 
 
 def _nearly_full(folder: Path) -> bool:
@@ -87,22 +109,35 @@ def _nearly_full(folder: Path) -> bool:
 class WriteFailed(Exception):
     """A file of the run could not be written; the run's loop says what to do about it."""
 
-    def __init__(self, path: Path, reason: str):
+    def __init__(self, path: Path, reason: str, fix: str = _RETRY):
         super().__init__(f"cannot write {path.name}: {reason}")
-        self.path, self.reason = path, reason
+        self.path, self.reason, self.fix = path, reason, fix  # fix: what to do before going on
 
     def error(self, source: str, options: str = "") -> CnnctlError:
         """The message for the person at the terminal, with the line that continues the run
         (`source`: the ARCH as they wrote it; `options`: the launch options it needs)."""
         from ..render.progress import resume_line
 
-        folder = self.path.parent
-        room = next((fix for reason, fix in _NO_ROOM.values() if reason == self.reason), "once it can be written")
+        folder, fix = self.path.parent, self.fix
         if (folder / "last.pt").is_file():
-            hint = f"the run's last checkpoint (last.pt) is kept; {room}, then {resume_line(source, folder, options)}"
+            hint = f"the run's last checkpoint (last.pt) is kept; {fix}, then {resume_line(source, folder, options)}"
         else:
-            hint = f"the run has no checkpoint yet; {room}, then start it again with the same command (--out {folder})"
+            hint = f"the run has no checkpoint yet; {fix}, then start it again with the same command (--out {folder})"
         return CnnctlError.at(str(self), Loc(str(folder)), hint=hint)
+
+
+def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None = None) -> None:
+    """What a write of `path` that raised `exc` raises, once its temporary file `tmp` (if
+    any) is removed: the Ctrl-C or stop signal that broke it off, or a WriteFailed saying
+    why. Returns when `exc` is not a failed write: the caller raises it, or its own."""
+    failure = _failure(exc, path.parent)  # before the partial file goes: see write_failure
+    if tmp is not None:
+        Path(tmp).unlink(missing_ok=True)
+    stop = interruption(exc)
+    if stop is not None:  # a signal broke the write off (torch then says "unexpected pos"): stop
+        raise stop from None
+    if failure is not None:
+        raise WriteFailed(path, *failure) from exc
 
 
 def write_text(path: Path, text: str) -> None:
@@ -112,9 +147,8 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
         os.replace(tmp, path)
     except OSError as exc:
-        reason = write_failure(exc, path.parent)
-        tmp.unlink(missing_ok=True)
-        raise WriteFailed(path, reason or str(exc)) from None
+        raise_write_failure(exc, path, tmp)
+        raise WriteFailed(path, str(exc)) from None
 
 
 def refuse_existing_run(folder: Path) -> None:
@@ -177,7 +211,8 @@ def _lock(folder: Path, new: bool) -> int | None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise WriteFailed(path, write_failure(exc, folder) or str(exc)) from None
+        raise_write_failure(exc, path)
+        raise WriteFailed(path, str(exc)) from None
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -197,7 +232,8 @@ def _lock(folder: Path, new: bool) -> int | None:
         os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{_command()}\n".encode())
     except OSError as exc:
         os.close(fd)
-        raise WriteFailed(path, write_failure(exc, folder) or str(exc)) from None
+        raise_write_failure(exc, path)
+        raise WriteFailed(path, str(exc)) from None
     return fd
 
 
