@@ -743,3 +743,21 @@ def test_droppath_without_a_rate_needs_a_schedule():
 def test_swish_is_accepted_as_silu():
     g = load("input: 4x4x1\nlayers: [swish, conv f=1 n=2 act=swish]\n")
     assert [n.text for n in g.nodes] == ["silu", "conv f=1 n=2 act=silu"]
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("ln", "`layernorm`"),  # was `lrn`: the nearest spelling, not the layer meant
+        ("layer_norm", "`layernorm`"),
+        ("gn", "`groupnorm`"),
+        ("drop_path", "`droppath`"),
+        ("stochastic_depth", "`droppath`"),
+        ("channel_shuffle", "`shuffle`"),
+        ("se", "`gate:`"),
+    ],
+)
+def test_other_frameworks_names_of_the_modern_layers_are_recognised(written, meant):
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        cnnctl.load_text(f"input: 8x8x4\nlayers:\n  - {written}\n")
+    assert f"did you mean {meant}" in str(exc.value)

@@ -71,6 +71,15 @@ KIND_SYNONYMS = {
     "softmax2d": "softmax",
     "norm": "bn",
     "identity": "`residual` or `add`",
+    "ln": "layernorm",
+    "layer_norm": "layernorm",
+    "gn": "groupnorm",
+    "group_norm": "groupnorm",
+    "drop_path": "droppath",
+    "stochastic_depth": "droppath",
+    "channel_shuffle": "shuffle",
+    "se": "`gate:` (squeeze-and-excitation)",
+    "squeeze_excitation": "`gate:` (squeeze-and-excitation)",
 }
 ARG_SYNONYMS = {
     "kernel": "f",
