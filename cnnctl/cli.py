@@ -26,7 +26,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-ANALYSIS = ("summarize", "flops", "validate", "list")  # the commands that never import torch
+ANALYSIS = ("summarize", "flops", "validate", "list", "memory", "compare")  # the commands that never import torch
 
 
 # -- what the commands share -------------------------------------------------------------------
@@ -82,24 +82,29 @@ def _load(arch: str, input: str | None, settings: bool = True):
 
 # -- the commands ------------------------------------------------------------------------------
 def summarize_cmd(o: argparse.Namespace) -> int:
-    """Per-layer shapes, params and multiplications; totals, memory.
+    """Per-layer shapes, params, multiplications, receptive fields; totals, memory.
 
-    One row per layer: path, shorthand, output HxWxC, parameters, multiplications and the
-    memory of its output; then totals and memory for the batch and dtype.
+    One row per layer: path, shorthand, output HxWxC, where its inputs come from (when not
+    simply the layer above), parameters, multiplications and receptive field; then totals and
+    memory for the batch and dtype. --columns picks the columns, in every format.
     """
     from .analysis import summarize
     from .render.views import summary_json, summary_table
 
     graph = _load(o.arch, o.input)
     summary = summarize(graph, depth=o.depth, batch=o.batch, dtype=o.dtype)
-    _output(o.format, lambda: summary_json(summary), lambda: [summary_table(summary)], graph)
+    columns = o.columns
+    _output(o.format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0
 
 
 def flops_cmd(o: argparse.Namespace) -> int:
-    """Exact multiplications and FLOPs of one forward pass.
+    """Exact multiplications and FLOPs: forward, backward, a training step; a roofline time.
 
     In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
+    The backward pass: the weight gradients, and the input gradients of layers with something
+    trainable before them; the optimizer's update per step. With --profile (h100, h200, a100,
+    l4, t4) or --peak-tflops and --bandwidth: each layer's roofline time, a lower bound.
 
     Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
     PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
@@ -107,11 +112,76 @@ def flops_cmd(o: argparse.Namespace) -> int:
     max pool f*f-1 and avg pool f*f per output, add and mul 1 per extra input, lrn 2*size+3.
     """
     from .analysis import summarize
+    from .analysis.training import training_cost
     from .render.views import flops_json, flops_table
 
     graph = _load(o.arch, o.input)
     summary = summarize(graph, batch=o.batch)
-    _output(o.format, lambda: flops_json(summary, o.per_layer), lambda: [flops_table(summary, o.per_layer)], graph)
+    cost = training_cost(graph)
+    times = _roofline(o, graph)
+    per_layer = o.per_layer or o.top is not None
+    _output(
+        o.format,
+        lambda: flops_json(summary, per_layer, cost, times, o.top),
+        lambda: [flops_table(summary, per_layer, cost, times, o.top)],
+        graph,
+    )
+    return 0
+
+
+def _roofline(o: argparse.Namespace, graph):
+    """The roofline of --profile, or of --peak-tflops and --bandwidth; None without them."""
+    from .analysis.roofline import custom_profile, profile_named, roofline
+
+    if o.peak_tflops is not None or o.bandwidth is not None:
+        if o.peak_tflops is None or o.bandwidth is None or o.profile is not None:
+            raise CnnctlError.at(
+                "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth",
+                hint="e.g. --profile h100, or --peak-tflops 989 --bandwidth 3350",
+            )
+        profile = custom_profile(o.peak_tflops, o.bandwidth, o.dtype)
+    elif o.profile is not None:
+        profile = profile_named(o.profile)
+    else:
+        return None
+    return roofline(graph, profile, o.batch, o.dtype)
+
+
+def memory_cmd(o: argparse.Namespace) -> int:
+    """Memory of a training step: weights, gradients, optimizer state, activations.
+
+    The activations are those PyTorch keeps for the backward pass, layer kind by layer kind
+    (measured equal on every bundled network); the peak counts everything at once. With
+    --budget, the largest batch that fits.
+    """
+    from .analysis.memory import training_memory
+    from .render.design import memory_json, memory_layers_table, memory_table
+
+    graph = _load(o.arch, o.input)
+    m = training_memory(graph, o.batch, o.dtype, o.optimizer, o.amp, o.device)
+    per_layer = o.per_layer or o.top is not None
+    tables = [memory_table(m, graph.name, o.budget)] + ([memory_layers_table(m, o.top)] if per_layer else [])
+    _output(o.format, lambda: memory_json(m, graph.name, o.budget, per_layer), lambda: tables, graph)
+    return 0
+
+
+def compare_cmd(o: argparse.Namespace) -> int:
+    """Networks side by side: params, multiplications, training, memory, field, latency.
+
+    One column per network (and their ratio for two), then their stages. Training memory and
+    latency are for --batch, --dtype, --optimizer and the device --profile (default h100).
+    """
+    from .analysis.compare import compare
+    from .analysis.roofline import profile_named
+    from .render.design import compare_json, compare_tables
+
+    if len(o.files) < 2:
+        raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {o.files[0]} resnet50")
+    profile = profile_named(o.profile)
+    graphs = [_load(arch, o.input) for arch in o.files]
+    entries = compare(graphs, o.batch, o.dtype, o.optimizer, profile, o.budget)
+    where = dict(batch=o.batch, dtype=o.dtype, optimizer=o.optimizer, profile=profile.name, budget=o.budget)
+    _output(o.format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where))
     return 0
 
 
@@ -324,6 +394,44 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {quoted(text)}") from None
 
 
+UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+         "TiB": 2**40}  # fmt: skip
+
+
+def nbytes(text: str) -> int:
+    """A size: `16GiB`, `80 GB`, `1.5TiB`, or bytes."""
+    cut = len(text)
+    while cut and (text[cut - 1].isalpha() or text[cut - 1] == " "):  # the unit is the letters at the end
+        cut -= 1
+    number, unit = text[:cut], text[cut:].strip()
+    try:
+        if not number.isascii() or "_" in number or unit not in UNITS and unit:
+            raise ValueError
+        value = float(number) * UNITS.get(unit, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 16GiB or 80GB, got {quoted(text)}"
+            + (f" ({did_you_mean(unit, UNITS)})" if unit and did_you_mean(unit, UNITS) else "")
+        ) from None
+    if not 1 <= value <= 2**60:
+        raise argparse.ArgumentTypeError(f"must be from 1 byte to 1 EiB, got {quoted(text)}")
+    return int(value)
+
+
+def columns(text: str) -> tuple[str, ...]:
+    """summarize's columns, comma-separated."""
+    from .render.views import SUMMARY_COLUMNS
+
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name not in SUMMARY_COLUMNS:
+            hint = did_you_mean(name, SUMMARY_COLUMNS)
+            raise argparse.ArgumentTypeError(
+                f"no column {quoted(name)}" + (f" ({hint})" if hint else f": one of {', '.join(SUMMARY_COLUMNS)}")
+            )
+    return names
+
+
 def choice(words: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in words:
@@ -342,6 +450,7 @@ def formats(*allowed: Format) -> Callable[[str], Format]:
     return lambda text: Format(check(text))
 
 
+OPTIMIZER_STATES = ("sgd", "momentum", "adam", "adamw")  # cnnctl.analysis.training.OPTIMIZERS' names
 ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
 DATA_HELP = "shapes (built in), mnist, fashion-mnist, cifar10, or a folder. Default: shapes."
 DATA_DIR_HELP = "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl)."
@@ -406,7 +515,7 @@ class _Unused:
 def build_parser(only: str | None = None) -> Parser:
     """The parser of every command, or with `only`, of that one command: declaring all of
     them costs more than parsing (a few milliseconds of every start)."""
-    from .analysis import DTYPE_BYTES
+    from .shapes import DTYPE_BYTES
 
     top = Parser(
         prog="cnnctl",
@@ -440,6 +549,10 @@ def build_parser(only: str | None = None) -> Parser:
     def input_option(parser: Parser) -> None:
         parser.add_argument("-i", "--input", metavar="HxWxC", help="Input volume HxWxC, overriding the file's.")
 
+    def dtype_option(parser: Parser, text: str) -> None:
+        parser.add_argument("--dtype", type=choice(tuple(DTYPE_BYTES)), default="float32", metavar="TYPE",
+                            help=text + " One of " + ", ".join(DTYPE_BYTES) + ".")  # fmt: skip
+
     def format_option(parser: Parser, *allowed: Format) -> None:
         allowed = allowed or tuple(Format)
         parser.add_argument(
@@ -455,6 +568,10 @@ def build_parser(only: str | None = None) -> Parser:
                    help="Batch size: memory is for B images, and totals per batch are added.")  # fmt: skip
     p.add_argument("--dtype", default="float32", help="Element type for memory: " + ", ".join(DTYPE_BYTES) + ".")
     p.add_argument("-d", "--depth", type=whole(1), metavar="N", help="Collapse layer paths deeper than N.")
+    p.add_argument("-c", "--columns", type=columns, metavar="A,B,...",
+                   help="Columns to show, in order: layer, shorthand, output, from (where a layer's inputs come from), "
+                   "params, buffers, mults, flops, field (receptive field), jump, start, memory. Default: layer, "
+                   "shorthand, output, from (for branched networks), params, mults, field.")  # fmt: skip
     format_option(p)
 
     p = command("flops", flops_cmd, "[OPTIONS] ARCH")
@@ -463,6 +580,42 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("-b", "--batch", type=whole(1, MAX_INT), default=1, metavar="B",
                    help="Batch size: adds multiplications and FLOPs for B images.")  # fmt: skip
     p.add_argument("--per-layer", action="store_true", help="Each layer's share, heaviest first.")
+    p.add_argument("--top", type=whole(1), metavar="N", help="Only the N heaviest layers (implies --per-layer).")
+    dtype_option(p, "Element type for the roofline. Default: float32 (TF32 on GPUs that have it).")
+    p.add_argument("--profile", metavar="NAME", help="Roofline on a device: h100, h200, a100, l4, t4.")
+    p.add_argument("--peak-tflops", type=number, metavar="X", help="Roofline on your device: its peak TFLOP/s...")
+    p.add_argument("--bandwidth", type=number, metavar="GB/S", help="... and its memory bandwidth in GB/s.")
+    format_option(p)
+
+    p = command("memory", memory_cmd, "[OPTIONS] ARCH")
+    arch(p)
+    input_option(p)
+    p.add_argument("-b", "--batch", type=whole(1, MAX_INT), default=32, metavar="B", help="Batch size. Default: 32.")
+    dtype_option(p, "Element type of weights and activations. Default: float32.")
+    p.add_argument("--optimizer", type=choice(OPTIMIZER_STATES), default="adam", metavar="|".join(OPTIMIZER_STATES),
+                   help="Its state per parameter: sgd 0, momentum 1, adam and adamw 2. Default: adam.")  # fmt: skip
+    p.add_argument("--amp", action="store_true", help="Mixed precision: 16-bit activations and weight copies.")
+    p.add_argument(
+        "--budget", type=nbytes, metavar="SIZE", help="Device memory, e.g. 16GiB: the largest batch that fits."
+    )
+    p.add_argument("--device", type=choice(("cuda", "cpu")), default="cuda", metavar="cuda|cpu",
+                   help="Where it trains: dropout keeps a 1-byte mask on GPUs, a float on CPUs. "
+                   "Default: cuda.")  # fmt: skip
+    p.add_argument("--per-layer", action="store_true", help="What each layer keeps for backward, largest first.")
+    p.add_argument("--top", type=whole(1), metavar="N", help="Only the N largest (implies --per-layer).")
+    format_option(p)
+
+    p = command("compare", compare_cmd, "[OPTIONS] ARCH ARCH...")
+    p.add_argument("files", nargs="+", metavar="ARCH...", help="Network files or bundled names, two or more.")
+    input_option(p)
+    p.add_argument("-b", "--batch", type=whole(1, MAX_INT), default=32, metavar="B",
+                   help="Batch for training memory and latency. Default: 32.")  # fmt: skip
+    dtype_option(p, "Element type for memory and latency. Default: float32.")
+    p.add_argument("--optimizer", type=choice(OPTIMIZER_STATES), default="adam", metavar="|".join(OPTIMIZER_STATES),
+                   help="For training memory. Default: adam.")  # fmt: skip
+    p.add_argument("--profile", default="h100", metavar="NAME",
+                   help="Device for the roofline latency: h100, h200, a100, l4, t4. Default: h100.")  # fmt: skip
+    p.add_argument("--budget", type=nbytes, metavar="SIZE", help="Device memory: the largest batch of each that fits.")
     format_option(p)
 
     p = command("validate", validate_cmd, "[OPTIONS] FILE...")
@@ -546,7 +699,7 @@ def build_parser(only: str | None = None) -> Parser:
     return top
 
 
-COMMANDS = ("summarize", "flops", "validate", "list", "train", "evaluate", "predict", "bench")
+COMMANDS = ("summarize", "flops", "memory", "compare", "validate", "list", "train", "evaluate", "predict", "bench")
 
 
 def top_help(parser: Parser) -> str:

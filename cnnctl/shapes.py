@@ -12,6 +12,9 @@ import math
 Shape = tuple[int, ...]
 """A volume ``(H, W, C)`` or, after flatten/fc, a vector ``(N,)``."""
 
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+"""Bytes of a value of each element type."""
+
 
 def format_shape(shape: Shape) -> str:
     """``(28, 28, 6)`` -> ``'28x28x6'``; a vector ``(4096,)`` -> ``'4096'``."""

@@ -1,8 +1,18 @@
-"""What several test files share: the CLI run in-process, torchvision's rounding of channel counts."""
+"""What several test files share: the CLI run in-process, torchvision's rounding of channel
+counts, the examples folder, cnnctl's HxWxC as torch's CxHxW."""
 
 import sys
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def nchw(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """cnnctl's HxWxC volume as torch's per-example CxHxW."""
+    h, w, c = shape
+    return (c, h, w)
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

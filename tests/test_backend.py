@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import nchw  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import cnnctl  # noqa: E402
@@ -18,11 +19,6 @@ from cnnctl.catalog import bundled  # noqa: E402
 from cnnctl.layers import KINDS  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-
-
-def nchw(shape):
-    h, w, c = shape
-    return (c, h, w)
 
 
 def torch_shape(shape):

@@ -53,7 +53,7 @@ def test_validate_escapes_control_characters_in_a_file_name():
 def test_help_shows_whole_command_descriptions():
     out = cli("--help", columns=80).stdout
     commands = out[out.index("Commands:") :].splitlines()[1:]
-    expected = ["summarize", "flops", "validate", "list", "train", "evaluate", "predict", "bench"]
+    expected = ["summarize", "flops", "memory", "compare", "validate", "list", "train", "evaluate", "predict", "bench"]
     assert [ln.split()[0] for ln in commands if ln.strip()] == expected
     assert not any(ln.rstrip().endswith("...") for ln in commands), out
 
@@ -75,8 +75,10 @@ def test_batch_help_says_what_it_does():
 
 def test_csv_from_the_cli_is_machine_readable():
     rows = list(csv.reader(io.StringIO(cli("summarize", "lenet5", "-f", "csv").stdout)))
-    assert rows[0] == ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
-    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "18816"]
+    assert rows[0] == ["Layer", "Shorthand", "Output", "Params", "Mults", "Field"]
+    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "5"]  # a 5x5 filter's field
+    chosen = cli("summarize", "lenet5", "-f", "csv", "--columns", "layer,output,memory").stdout
+    assert list(csv.reader(io.StringIO(chosen)))[:2] == [["Layer", "Output", "Memory"], ["conv1", "28x28x6", "18816"]]
     rows = list(csv.reader(io.StringIO(cli("list", "-f", "csv").stdout)))
     lenet = next(r for r in rows if r[0] == "lenet5")
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]

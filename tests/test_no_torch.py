@@ -31,6 +31,10 @@ print(sorted(m for m in ("typing", "dataclasses", "inspect", "typer", "click", "
         ["flops", "vgg16", "--per-layer"],
         ["validate", "lenet5", "alexnet"],
         ["list"],
+        ["memory", "resnet152", "--budget", "80GiB", "--per-layer"],
+        ["compare", "resnet50", "efficientnet_b0", "convnext_tiny", "--format", "json"],
+        ["flops", "mobilenet_v2", "--top", "5", "--profile", "h100", "--dtype", "bfloat16"],
+        ["summarize", "inception_v3", "--columns", "layer,from,field,jump,start"],
     ],
 )
 def test_analysis_commands_do_not_import_torch(args):
@@ -39,6 +43,18 @@ def test_analysis_commands_do_not_import_torch(args):
     )
     torch, slow = out.stdout.strip().splitlines()[-2:]
     assert torch == "[]" and slow == "[]", (torch, slow)
+
+
+def test_a_file_with_train_settings_does_not_import_torch(tmp_path):
+    # its `train:` section is checked by every command (cnnctl.train.config, pure Python)
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\ntrain:\n  epochs: 2\n  lr: 0.01\n")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=["summarize", str(net)])],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    torch, slow = out.stdout.strip().splitlines()[-2:]
+    assert torch == "[]", torch
 
 
 def test_the_package_import_does_not_import_torch():

@@ -190,12 +190,15 @@ def test_json_round_trips_totals(lenet):
 
 
 def test_csv_header_and_rows(lenet):
-    text = to_csv(summary_table(summarize(lenet)))
+    chosen = ("layer", "shorthand", "output", "params", "mults", "field", "memory")
+    text = to_csv(summary_table(summarize(lenet), chosen))
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["Layer", "Shorthand", "Output", "Params", "Mults"]
+    assert to_csv(summary_table(summarize(lenet))).splitlines()[0] == "Layer,Shorthand,Output,Params,Mults,Field"
     assert len(rows) == 1 + 7
-    # raw values for scripts: no thousands separators, memory in bytes (28*28*6 values * 4)
-    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", str(28 * 28 * 6 * 4)]
+    # raw values for scripts: no thousands separators, memory in bytes (28*28*6 values * 4);
+    # the field of a first 5x5 conv is its filter, 5 pixels
+    assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "5", str(28 * 28 * 6 * 4)]
 
 
 def test_markdown_pipes(lenet):
@@ -319,13 +322,13 @@ def test_rich_at_80_columns_keeps_every_column_and_number_whole():
     out = strip_ansi(draw(summary_table(s), 80))
     lines = out.splitlines()
     header = next(ln for ln in lines if ln.startswith("Layer"))
-    assert header.split() == ["Layer", "Shorthand", "Output", "Params", "Mults", "Memory"]
+    assert header.split() == ["Layer", "Shorthand", "Output", "From", "Params", "Mults", "Field"]
     assert "…" not in out
     assert all(len(ln) <= 80 for ln in lines[: lines.index("")])  # the table fits
-    assert "784.00 KiB" in out and "118,013,952" in out  # no number truncated or broken
+    assert "112x112x64" in out and "118,013,952" in out  # no number truncated or broken
     assert "inception3a." in out and "branch1.conv1" in out  # a long path breaks after a dot
     # notes are not re-wrapped by rich: each is one logical line (the terminal wraps it)
-    assert any(ln.startswith("Memory (float32, batch 1): input 588.00 KiB") and ln.endswith("MiB") for ln in lines)
+    assert any(ln.startswith("Memory (float32, batch 1): input 588.00 KiB") and ln.endswith("memory`)") for ln in lines)
     wide = strip_ansi(draw(summary_table(s), 160))
     assert re.search(r"\ninception3a\.branch1\.conv1 +conv f=1 n=64 act=relu +28x28x64 ", wide)  # no wrap at 160
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from ..errors import CnnctlError, Problem
 from ..graph import INPUT, Graph, Node
 from ..records import record
-from ..shapes import Shape, numel
-
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+from ..shapes import DTYPE_BYTES, Shape, numel
+from .receptive import Field, receptive_fields
 
 COUNTED = (
     "multiplications: the multiply-accumulates of conv, deconv and fc weights, as in the course "
@@ -24,7 +23,7 @@ COUNTED = (
 NOT_COUNTED = (
     "dropout, droppath, flatten, concat, chunk, shuffle and upsample (free at inference); a gate's or "
     "layerscale's multiplications (by activations, not weights: FLOPs only); data loading and the loss; "
-    "the backward pass (about 2 x the forward FLOPs)",
+    "the backward pass (stated apart: `cnnctl flops` shows it, layer by layer)",
 )
 
 
@@ -43,6 +42,7 @@ class Row:
     layers: int  # how many graph nodes this row stands for
     inputs: tuple[str, ...]
     memory: int  # bytes of this row's outputs for the batch and dtype
+    field: Field  # the receptive field of its output (a group: its last layer's)
 
 
 @record
@@ -85,7 +85,7 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]
-    rows = _rows(graph, depth, batch * size)
+    rows = _rows(graph, depth, batch * size, receptive_fields(graph))
     params, buffers, mults, flops = graph.params, graph.buffers, graph.mults, graph.flops  # each a sum over the layers
     memory = Memory(
         batch=batch,
@@ -110,13 +110,14 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
     )
 
 
-def _rows(graph: Graph, depth: int | None, bytes_per_value: int) -> tuple[Row, ...]:
+def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[Field, ...]) -> tuple[Row, ...]:
     nodes, new = graph.nodes, tuple.__new__
 
     def layer_row(n: Node) -> Row:  # once a layer: Row made without its Python-level constructor
         inputs = tuple(["input" if i == INPUT else nodes[i].path for i in n.inputs])
         memory = numel(n.shape) * bytes_per_value
-        return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory))
+        rf = fields[n.index]
+        return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory, rf))
 
     if depth is None:
         return tuple([layer_row(n) for n in nodes])
@@ -141,6 +142,7 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int) -> tuple[Row, .
                 len(members),
                 (),
                 sum(numel(m.shape) for m in members) * bytes_per_value,
+                fields[members[-1].index],
             )
         )
     return tuple(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..shapes import Shape, numel
 from .args import Arg, Choice, Float
-from .base import Args, LayerKind
+from .base import FROM_OUTPUT, INPUT0, OUTPUT, Args, LayerKind, Saved
 
 # FLOPs per value. An activation is one element-wise function evaluation per value,
 # whatever it costs in hardware; softmax is three (exp, add to the sum, divide).
@@ -35,6 +35,7 @@ class Activation(LayerKind):
     FLOPs = (values) x (1 per value; 3 for softmax: exp, add to the sum, divide).
     Softmax on a volume runs over the channels of each position.
     `leaky` takes `slope` (default 0.01).
+    Keeps for backward its output (relu, sigmoid, tanh, softmax) or its input (the others).
     """
 
     def __init__(self, name: str):
@@ -47,6 +48,9 @@ class Activation(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return ACTIVATION_FLOPS[self.name] * numel(out)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(OUTPUT if self.name in FROM_OUTPUT else INPUT0),)
 
 
 ACTIVATIONS: tuple[Activation, ...] = tuple(Activation(name) for name in ACTIVATION_FLOPS)

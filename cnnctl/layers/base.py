@@ -13,11 +13,27 @@ Counting conventions, shared by all kinds:
   value plus each kind's element-wise work, as stated in its docstring.
 - ``params``: trainable values; ``buffers``: non-trainable state (batch norm's running
   mean and variance).
+
+What a training step adds, also one rule per kind (`cnnctl.analysis.training` and
+`cnnctl.analysis.memory` sum them over the graph):
+
+- ``backward_mults``: multiplications by weights in the backward pass: the weight gradient
+  (as many as the forward) and, when the layer's input needs a gradient, the input gradient
+  (as many again). The first layer's input gradient is never computed, nor that of a layer
+  with nothing trainable before it.
+- ``backward_flops``: ``2 * backward_mults`` plus element-wise work counted as equal to the
+  forward's (a gradient through an element-wise function is one operation per value), plus one
+  add per bias value for the bias gradient.
+- ``saved``: the tensors autograd keeps from the forward pass for the backward pass, as
+  PyTorch's kernels keep them for the module cnnctl builds (measured with
+  ``torch.autograd.graph.saved_tensors_hooks``, `tests/test_training_memory.py`).
+- ``window``: the geometry that receptive fields grow by (`cnnctl.analysis.receptive`).
 """
 
 from __future__ import annotations
 
 from ..errors import ShapeError
+from ..records import record
 from ..shapes import Shape, format_shape, numel
 from .args import Arg
 
@@ -26,14 +42,58 @@ if TYPE_CHECKING:
     from typing import Any, ClassVar
 
 
-class Args(dict):
-    """A layer's typed arguments, readable as attributes: ``a.f``, ``a.n``."""
+INPUT0, OUTPUT, OWN = 0, -1, -2
+"""What a `Saved` tensor is: an input of the layer (its index, from 0), the layer's own output
+(shared with every later layer that keeps it), or a tensor of the layer's own."""
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+
+@record
+class Saved:
+    """One tensor a layer keeps for its backward pass.
+
+    `of` is an input's index, OUTPUT or OWN; an OWN tensor has `values` per example (or in
+    all, when not `per_example`: batch norm's statistics), `itemsize` bytes each (0: the
+    activations' dtype; 8: int64 indices; 1: a bool mask).
+    """
+
+    of: int
+    values: int = 0
+    per_example: bool = True
+    itemsize: int = 0
+
+
+@record
+class Window:
+    """How one output position sees its input along one axis: a window of `k` positions,
+    `s` apart, the first starting `p` before the input's first (padding). `transposed`: the
+    input is spread out instead (deconv, upsample), each position `s` output positions apart."""
+
+    k: int | float
+    s: int | float
+    p: int | float
+    transposed: bool = False
+    uneven: bool = False  # windows not all `s` apart (adaptive pooling): k, s and p then bound them
+
+
+IDENTITY = (Window(1, 1, 0), Window(1, 1, 0))
+"""The geometry of a layer that keeps each position where it is (activations, norms, joins)."""
+
+
+class Args(dict):
+    """A layer's typed arguments, readable as attributes: ``a.f``, ``a.n``.
+
+    The dict is its own attribute dict, so ``a.f`` is one lookup: the layer rules read
+    arguments hundreds of thousands of times for a large network, and a failed normal lookup
+    before ``__getattr__`` cost ten times as much. (A reference to itself, as the objects of
+    the analysis path are freed at exit, not collected.)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__ = self
+
+    def __getattr__(self, name: str) -> Any:  # only for a name that is not an argument
+        raise AttributeError(name)
 
 
 class LayerKind:
@@ -86,6 +146,31 @@ class LayerKind:
         """Things worth telling the user that are not errors (e.g. uneven `same` padding)."""
         return []
 
+    def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        """Multiplications by weights of the backward pass (0: a kind without weights)."""
+        return 0
+
+    def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        """FLOPs of the backward pass: the forward's element-wise work again, when there is a
+        gradient to compute (for the input, or for this layer's own parameters)."""
+        if input_grad or self.params(a, ins, out):
+            return self.flops(a, ins, out)
+        return 0
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        """The tensors kept for the backward pass (by default none: a copy, a view, a sum)."""
+        return ()
+
+    def is_view(self, a: Args) -> bool:
+        """Whether the output is a view of the first input's memory (flatten, a chunk of the
+        channels): a layer that keeps it keeps the whole input alive."""
+        return False
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
+        """The (height, width) geometry of each output position's view of the input; None when
+        every output value sees the whole input (fc, flatten)."""
+        return IDENTITY
+
 
 def require_volume(kind: str, shape: Shape) -> tuple[int, int, int]:
     """The input as (H, W, C), or a ShapeError saying a volume was expected."""
@@ -103,6 +188,30 @@ def activation_flops(a: Args, out: Shape) -> int:
 
     act = a.get("act")
     return ACTIVATION_FLOPS[act] * numel(out) if act and act != "none" else 0
+
+
+# Which activations PyTorch's backward computes from their output (relu: out > 0) rather
+# than their input (silu, gelu...). A layer of its own keeps that tensor; an inline one
+# (`act=`) runs in place where it can, and then keeps the output, or a copy of the value
+# before it (relu6, silu, hardswish... clone it), or that value itself (gelu, leaky: not in
+# place): a tensor of its own either way. Measured in tests/test_training_memory.py.
+FROM_OUTPUT = frozenset(("relu", "sigmoid", "tanh", "softmax"))
+FROM_OUTPUT_IN_PLACE = FROM_OUTPUT | {"elu"}
+
+
+def activation_saved(a: Args, out: Shape) -> tuple[Saved, ...]:
+    """What an inline activation (`act=relu`) keeps for its backward pass."""
+    act = a.get("act")
+    if not act or act == "none":
+        return ()
+    return (Saved(OUTPUT),) if act in FROM_OUTPUT_IN_PLACE else (Saved(OWN, numel(out)),)
+
+
+def weights_backward_flops(kind: LayerKind, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+    """Backward FLOPs of conv, deconv and fc: 2 per backward multiplication, one add per bias
+    value (the bias gradient sums the output gradient), and the activation's gradient."""
+    bias = numel(out) if a.bias else 0
+    return 2 * kind.backward_mults(a, ins, out, input_grad) + bias + activation_flops(a, out)
 
 
 def _render(value: object) -> str:

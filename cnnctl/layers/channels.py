@@ -14,6 +14,7 @@ class Chunk(LayerKind):
     PyTorch's ``x.chunk(parts, dim=1)[i - 1]``. `parts` must divide ``C``.
 
     Output ``H x W x C/parts`` (a vector: its ``N/parts`` values). Free: no params, no FLOPs.
+    A view of its input: a layer that keeps it for backward keeps the whole input.
     """
 
     name = "chunk"
@@ -29,6 +30,9 @@ class Chunk(LayerKind):
         if a.i > a.parts:
             raise ShapeError(f"part {a.i} of {a.parts}: parts are numbered 1 to {a.parts}")
         return (*ins[0][:-1], c // a.parts)
+
+    def is_view(self, a: Args) -> bool:
+        return True
 
 
 class Shuffle(LayerKind):

@@ -15,7 +15,18 @@ from ..shapes import (
 )
 from .activation import ACT
 from .args import BOOL, PADDING, Arg, Int, Pair
-from .base import Args, LayerKind, activation_flops, require_volume
+from .base import (
+    INPUT0,
+    OWN,
+    Args,
+    LayerKind,
+    Saved,
+    Window,
+    activation_flops,
+    activation_saved,
+    require_volume,
+    weights_backward_flops,
+)
 
 FILTER_ARGS = (
     Arg("f", Pair(), doc="filter size, `3` or HxW such as `1x7`", show=True),
@@ -50,6 +61,16 @@ def uneven_same_note(p: object, pads: tuple[tuple[int, int], tuple[int, int]]) -
     ]
 
 
+def padded_input(pads: tuple[tuple[int, int], tuple[int, int]], shape: Shape) -> Saved:
+    """The input a layer keeps for backward: itself, or a padded copy when the padding is
+    uneven (PyTorch's layers pad evenly only; cnnctl's backend pads such inputs first)."""
+    (t, b), (left, right) = pads
+    if t == b and left == right:
+        return Saved(INPUT0)
+    h, w, c = shape
+    return Saved(OWN, (h + t + b) * (w + left + right) * c)
+
+
 def check_groups(a: Args, c_in: int) -> None:
     if c_in % a.groups or a.n % a.groups:
         raise ShapeError(
@@ -67,6 +88,10 @@ class Conv(LayerKind):
     Params: ``f_h*f_w*(C_in/groups)*n`` weights + ``n`` biases (unless ``bias=false``).
     Multiplications: ``H'*W'*n * f_h*f_w*(C_in/groups)`` (output volume x filter volume).
     FLOPs: ``2*mults + H'*W'*n`` bias adds (with bias) + the activation's.
+    Backward multiplications: ``mults`` for the weight gradient, ``mults`` more for the input
+    gradient when the input needs one. Keeps for backward: its input (a padded copy when the
+    padding is uneven) and what its activation keeps.
+    Receptive field, per axis: a window of ``f_eff`` positions, ``s`` apart, from ``p_before``.
     """
 
     name = "conv"
@@ -104,6 +129,22 @@ class Conv(LayerKind):
         bias_adds = out[0] * out[1] * out[2] if a.bias else 0
         return 2 * self.mults(a, ins, out) + bias_adds + activation_flops(a, out)
 
+    def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return self.mults(a, ins, out) * (2 if input_grad else 1)
+
+    def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return weights_backward_flops(self, a, ins, out, input_grad)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (padded_input(resolve_padding(a, ins[0][0], ins[0][1]), ins[0]), *activation_saved(a, out))
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        (top, _), (left, _) = resolve_padding(a, ins[0][0], ins[0][1])
+        return (
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], top),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], left),
+        )
+
 
 class Deconv(LayerKind):
     """Transposed convolution ("up-convolution"): `deconv f=2 s=2 n=256`.
@@ -114,6 +155,10 @@ class Deconv(LayerKind):
     Multiplications: ``H*W*C_in * f_h*f_w*(n/groups)``: every input value is multiplied by
     each of the filter taps it is scattered to.
     FLOPs: ``2*mults + H'*W'*n`` bias adds (with bias) + the activation's.
+    Backward multiplications and what it keeps: as conv's (its input, never padded).
+    Receptive field: each input position is spread over ``f_eff`` outputs ``s`` apart, so an
+    output position sees up to ``ceil(f_eff/s)`` input positions, unevenly placed for ``s > 1``
+    (see `cnnctl.analysis.receptive`).
     """
 
     name = "deconv"
@@ -143,3 +188,15 @@ class Deconv(LayerKind):
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         bias_adds = out[0] * out[1] * out[2] if a.bias else 0
         return 2 * self.mults(a, ins, out) + bias_adds + activation_flops(a, out)
+
+    backward_mults = Conv.backward_mults
+    backward_flops = Conv.backward_flops
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0), *activation_saved(a, out))
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return (
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..shapes import Shape, fc_mults, fc_params, numel
 from .activation import ACT
 from .args import BOOL, Arg, Float, Int
-from .base import Args, LayerKind, activation_flops
+from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, weights_backward_flops
 
 
 class FC(LayerKind):
@@ -15,6 +15,9 @@ class FC(LayerKind):
     Params: ``in*units`` weights + ``units`` biases (unless ``bias=false``).
     Multiplications: ``in*units``.
     FLOPs: ``2*mults + units`` bias adds (with bias) + the activation's.
+    Backward multiplications: ``mults`` for the weight gradient, as many again for the input
+    gradient when the input needs one. Keeps its input (and what its activation keeps).
+    Receptive field: the whole input.
     """
 
     name = "fc"
@@ -36,11 +39,24 @@ class FC(LayerKind):
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * self.mults(a, ins, out) + (a.units if a.bias else 0) + activation_flops(a, out)
 
+    def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return self.mults(a, ins, out) * (2 if input_grad else 1)
+
+    def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return weights_backward_flops(self, a, ins, out, input_grad)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0), *activation_saved(a, out))
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> None:
+        return None
+
 
 class Flatten(LayerKind):
     """Flatten: a volume ``HxWxC`` becomes the vector ``H*W*C``. Free: no params, no FLOPs.
 
     Implicit before an `fc` that meets a volume; write it to make it visible.
+    Receptive field: the whole input (a vector has no positions).
     """
 
     name = "flatten"
@@ -48,10 +64,18 @@ class Flatten(LayerKind):
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return (numel(ins[0]),)
 
+    def is_view(self, a: Args) -> bool:
+        return True
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> None:
+        return None
+
 
 class Dropout(LayerKind):
     """Dropout: `dropout 0.5`. Shape unchanged; no params; counted as free (it is the
     identity at inference, where costs are measured).
+    Keeps its mask for backward: one byte a value on a GPU (PyTorch's fused kernel keeps a
+    bool mask), the activations' dtype on a CPU (its unfused form keeps the scaled noise).
     """
 
     name = "dropout"
@@ -59,6 +83,14 @@ class Dropout(LayerKind):
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return ins[0]
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(OWN, numel(out), itemsize=MASK),)
+
+
+MASK = 1
+"""`Saved.itemsize` of dropout's mask: a bool a value on a GPU; the memory analysis reads it
+as the activations' dtype on a CPU."""
 
 
 class DropPath(LayerKind):
@@ -69,6 +101,7 @@ class DropPath(LayerKind):
     Without a rate it takes its block's rate from the file's `droppath:` schedule (the rate
     grows linearly with the block's place in the network; see the README).
     Shape unchanged; no params; free, like dropout (costs are measured at inference).
+    Keeps one scale per example for backward.
     """
 
     name = "droppath"
@@ -78,3 +111,9 @@ class DropPath(LayerKind):
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return ins[0]
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(OWN, 1),) if a.rate else ()
+
+    def is_view(self, a: Args) -> bool:
+        return not a.rate  # a rate of 0 passes its input through

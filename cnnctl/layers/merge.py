@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .activation import ACT
 from .args import Arg, Int
-from .base import Args, LayerKind, activation_flops, require_volume
+from .base import Args, LayerKind, Saved, Window, activation_flops, activation_saved, require_volume
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class ElementWise(LayerKind):
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return (len(ins) - 1) * numel(out) + activation_flops(a, out)
 
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return activation_saved(a, out)  # a sum's gradient is the output's, as it is
+
 
 class Add(ElementWise):
     """Element-wise sum of its inputs (a residual connection): `add with=x act=relu`.
@@ -82,12 +85,15 @@ class Mul(ElementWise):
 
     Shapes as `add`. No params. Multiplications: 0, though it multiplies: they are not by
     weights (as torchvision and FlopCounterMode count). FLOPs: ``(inputs - 1)`` per output
-    value + the activation's.
+    value + the activation's. Keeps every input (each is the others' gradient factor).
     """
 
     name = "mul"
     verb = "multiply"
     args = (Arg("act", ACT, "none", "activation applied to the product"),)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (*(Saved(i) for i in range(len(ins))), *activation_saved(a, out))
 
 
 class Concat(LayerKind):
@@ -115,7 +121,8 @@ class Concat(LayerKind):
 class Upsample(LayerKind):
     """Nearest-neighbour upsampling: `upsample 2` repeats each value in a 2x2 block.
 
-    Output ``(H*scale) x (W*scale) x C``; no params, no FLOPs (a copy).
+    Output ``(H*scale) x (W*scale) x C``; no params, no FLOPs (a copy). Keeps nothing.
+    Receptive field: each output position sees one input position, ``1/scale`` apart.
     """
 
     name = "upsample"
@@ -124,3 +131,6 @@ class Upsample(LayerKind):
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("upsample", ins[0])
         return h * a.scale, w * a.scale, c
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return Window(a.scale, a.scale, 0, transposed=True), Window(a.scale, a.scale, 0, transposed=True)

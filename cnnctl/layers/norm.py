@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .activation import ACT
 from .args import Arg, Float, Int
-from .base import Args, LayerKind, activation_flops, require_volume
+from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, require_volume
 
 
 class Normalisation(LayerKind):
@@ -32,6 +32,8 @@ class BatchNorm(Normalisation):
     Params: ``2*C`` (scale gamma and shift beta per channel). Buffers (not trainable):
     ``2*C`` (running mean and variance). No multiplications by the course's convention.
     FLOPs: ``2`` per value (inference form: one scale, one shift) + the activation's.
+    Keeps for backward: its input, the batch's mean and inverse deviation (``2*C`` in all),
+    and what its activation keeps.
     """
 
     name = "bn"
@@ -42,6 +44,9 @@ class BatchNorm(Normalisation):
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * numel(out) + activation_flops(a, out)
 
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0), Saved(OWN, 2 * out[-1], per_example=False), *activation_saved(a, out))
+
 
 class LRN(LayerKind):
     """Local response normalisation across channels: `lrn size=5`.
@@ -50,6 +55,8 @@ class LRN(LayerKind):
     Shape unchanged, no params, no multiplications by the course's convention.
     FLOPs: ``2*size + 3`` per value (``size`` squares, ``size - 1`` adds, then scale, add k,
     power and divide).
+    Keeps for backward (PyTorch's LocalResponseNorm, written with several operations): its
+    input, the padded squares ``(C + size - 1)*H*W``, and two more tensors of its size.
     """
 
     name = "lrn"
@@ -65,6 +72,10 @@ class LRN(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return (2 * a.size + 3) * numel(out)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        h, w, c = out
+        return Saved(INPUT0), Saved(OWN, (c + a.size - 1) * h * w), Saved(OWN, 2 * numel(out))
 
 
 # FLOPs per value of a normalisation that computes its statistics at inference: the mean
@@ -82,6 +93,8 @@ class LayerNorm(Normalisation):
     Params: ``2*C`` (scale and shift per channel); no buffers (nothing is tracked).
     No multiplications by the course's convention. FLOPs: ``8`` per value (mean 1,
     variance 3, normalise 2, scale and shift 2) + the activation's.
+    Keeps for backward: its input, a mean and an inverse deviation per position (per
+    example for a vector), and what its activation keeps.
     """
 
     name = "layernorm"
@@ -89,12 +102,20 @@ class LayerNorm(Normalisation):
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return NORM_FLOPS * numel(out) + activation_flops(a, out)
 
+    def statistics(self, a: Args, out: Shape) -> int:
+        """How many values are normalised together, per example: each position's."""
+        return numel(out[:-1])
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0), Saved(OWN, 2 * self.statistics(a, out)), *activation_saved(a, out))
+
 
 class GroupNorm(LayerNorm):
     """Group normalisation: `groupnorm 32`: the channels in `g` groups, each group's values
     (all positions) normalised together; `g` must divide ``C``. Shape unchanged.
     Params: ``2*C``; no buffers. No multiplications. FLOPs: ``8`` per value (as layernorm)
-    + the activation's.
+    + the activation's. Keeps for backward: its input, a mean and an inverse deviation per
+    group, and what its activation keeps.
     """
 
     name = "groupnorm"
@@ -108,12 +129,16 @@ class GroupNorm(LayerNorm):
             )
         return ins[0]
 
+    def statistics(self, a: Args, out: Shape) -> int:
+        return a.g
+
 
 class LayerScale(LayerKind):
     """Layer scale: `layerscale 1e-6`: a learned factor per channel, starting at `init`
     (ConvNeXt, CaiT). Shape unchanged.
     Params: ``C``. Multiplications: 0 (they scale, as an activation does; torchvision and
-    FlopCounterMode do not count them). FLOPs: ``1`` per value.
+    FlopCounterMode do not count them). FLOPs: ``1`` per value. Keeps its input (for the
+    factors' gradient).
     """
 
     name = "layerscale"
@@ -127,3 +152,6 @@ class LayerScale(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return numel(out)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0),)

@@ -7,13 +7,14 @@ from ..shapes import (
     Shape,
     adaptive_bins,
     conv_output_size,
+    numel,
     pool_output_size_ceil,
     same_output_size,
     same_padding,
 )
 from .args import BOOL, PADDING, Arg, Choice, Pair
-from .base import Args, LayerKind, require_volume
-from .conv import uneven_same_note
+from .base import INPUT0, OWN, Args, LayerKind, Saved, Window, require_volume
+from .conv import padded_input, uneven_same_note
 
 
 class Pool(LayerKind):
@@ -29,6 +30,11 @@ class Pool(LayerKind):
     No parameters, no multiplications.
     FLOPs per output value: max ``f_h*f_w - 1`` comparisons; avg ``f_h*f_w`` (adds and one
     divide), over its own window. Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
+    Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an
+    average to 1x1, a mean), and for max pooling the index of each maximum (int64).
+    Receptive field, per axis: a window of ``f``, ``s`` apart; global: the whole map;
+    adaptive: ``H/out`` wide and apart where `out` divides ``H``, else a field that contains
+    each window's (`uneven`, see `cnnctl.analysis.receptive`).
     """
 
     name = "pool"
@@ -42,7 +48,7 @@ class Pool(LayerKind):
         Arg("out", Pair(), None, "adaptive: the output size, `7` or HxW"),
     )
 
-    def window(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
+    def window_size(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
         return (ins[0][0], ins[0][1]) if a["global"] else a.f
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
@@ -98,6 +104,25 @@ class Pool(LayerKind):
         if a.out is not None:  # each window its own size: the sum of their areas, per channel
             area = sum(adaptive_bins(ins[0][0], out[0])) * sum(adaptive_bins(ins[0][1], out[1]))
             return out[2] * (area - (out[0] * out[1] if a.op == "max" else 0))
-        fh, fw = self.window(a, ins)
+        fh, fw = self.window_size(a, ins)
         per_value = fh * fw - (1 if a.op == "max" else 0)
         return out[0] * out[1] * out[2] * per_value
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        indices = (Saved(OWN, numel(out), itemsize=8),) if a.op == "max" else ()
+        if a["global"] or a.out is not None:
+            return () if a.op == "avg" and out[:2] == (1, 1) else (Saved(INPUT0), *indices)
+        return padded_input(self.padding(a, ins), ins[0]), *indices
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        h, w = ins[0][0], ins[0][1]
+        if a["global"]:
+            return Window(h, 1, 0), Window(w, 1, 0)
+        if a.out is not None:  # windows floor(i*n/o) to ceil((i+1)*n/o) - 1: see cnnctl.analysis.receptive
+            return tuple(  # type: ignore[return-value]
+                Window(n // o, n // o, 0) if n % o == 0 else Window(n / o + 2 - 2 / o, n / o, (o - 1) / o, uneven=True)
+                for n, o in ((h, out[0]), (w, out[1]))
+            )
+        (top, _), (left, _) = self.padding(a, ins)
+        sh, sw = a.s or a.f
+        return Window(a.f[0], sh, top), Window(a.f[1], sw, left)

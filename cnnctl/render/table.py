@@ -39,7 +39,7 @@ class Column:
     Plain classes, not dataclasses: building a dataclass costs a millisecond or more at start-up.
     """
 
-    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only")
+    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only", "least")
 
     def __init__(
         self,
@@ -52,9 +52,10 @@ class Column:
         csv: bool = True,  # False for a column that only restates another one (a short form)
         key: str | None = None,  # the CSV header, where `name` needs its neighbours (two `Share` columns)
         csv_only: bool = False,  # a column only CSV writes (text shows it in another table)
+        least: int | None = None,  # a wrap column that gives way first, down to this width
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
-        self.key, self.csv_only = key or name, csv_only
+        self.key, self.csv_only, self.least = key or name, csv_only, least
 
     def __repr__(self) -> str:
         return f"Column({self.name!r})"
@@ -226,14 +227,17 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
 def _fit(columns: list[Column], natural: list[int], room: int) -> list[int]:
     """Column widths (without the gaps) for `room` characters: only `wrap` and `squeeze` columns shrink.
 
-    First the wrap columns, down to WRAP_MIN_WIDTH; then wrap and squeeze columns together,
+    First the columns that give way first (`least`: summarize's From), down to their least;
+    then the wrap columns, down to WRAP_MIN_WIDTH; then wrap and squeeze columns together,
     the widest first, down to WRAP_MIN_WIDTH and SQUEEZE_MIN_WIDTH; then both down to
     FOLD_MIN_WIDTH. The sum may stay above `room`: the other columns never shrink.
     """
     widths = list(natural)
     wraps = [i for i, c in enumerate(columns) if c.wrap]
     texts = [i for i, c in enumerate(columns) if c.wrap or c.squeeze]
+    first = [i for i, c in enumerate(columns) if c.least is not None]
     stages = (
+        (first, lambda i: columns[i].least),
         (wraps, lambda i: WRAP_MIN_WIDTH),
         (texts, lambda i: WRAP_MIN_WIDTH if columns[i].wrap else SQUEEZE_MIN_WIDTH),
         (texts, lambda i: max(FOLD_MIN_WIDTH, len(columns[i].name))),  # a header is not folded

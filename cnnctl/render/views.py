@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
 from ..shapes import format_shape
@@ -12,8 +13,61 @@ LAYER = Column("Layer", squeeze=True)
 SHORTHAND = Column("Shorthand", wrap=True)
 
 
-def summary_table(s: Summary) -> Table:
-    rows = [[r.path, r.text, format_shape(r.shape), r.params, r.mults, r.memory] for r in s.rows]
+def field_text(f: Field) -> str:
+    """`212`, `7x3`, `~18.5` (uneven: containing each position's field), or `all` (every output
+    value sees the whole input)."""
+    if f.whole:
+        return "all"
+    h, w = (round(v, 2) for v in f.size)
+    return ("~" if f.uneven else "") + (f"{h:g}" if h == w else f"{h:g}x{w:g}")
+
+
+# summarize's columns: name -> (header, the row's value, how it is shown). `from` is shown by
+# default only where some layer's input is not simply the layer above (Keras' "Connected to").
+SUMMARY_COLUMNS = ("layer", "shorthand", "output", "from", "params", "buffers", "mults", "flops", "field", "jump",
+                   "start", "memory")  # fmt: skip
+DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
+
+
+def _pair(values: tuple) -> str:
+    a, b = values
+    return f"{a:g}" if a == b else f"{a:g}x{b:g}"
+
+
+def _connections(s: Summary) -> list[str]:
+    """Each row's inputs, where they are not simply the row above (the first row's: the input),
+    named from the row's own group: `branch1.conv1` inside `inception3a`."""
+    out, above = [], "input"
+    for r in s.rows:
+        if r.inputs in ((), (above,)):
+            out.append("")
+        else:
+            group = r.path.rpartition(".")[0] + "."
+            out.append(", ".join(i[len(group) :] if group != "." and i.startswith(group) else i for i in r.inputs))
+        above = r.path
+    return out
+
+
+def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
+    wired = _connections(s)
+    if columns is None:
+        columns = tuple(c for c in DEFAULT_COLUMNS if c != "from" or any(wired))
+    cells = {
+        "layer": (LAYER, lambda r, i: r.path),
+        "shorthand": (SHORTHAND, lambda r, i: r.text),
+        "output": (num("Output"), lambda r, i: format_shape(r.shape)),
+        "from": (Column("From", wrap=True, least=8), lambda r, i: wired[i]),  # gives way before the others
+        "params": (num("Params", exact), lambda r, i: r.params),
+        "buffers": (num("Buffers", exact), lambda r, i: r.buffers),
+        "mults": (num("Mults", exact), lambda r, i: r.mults),
+        "flops": (num("FLOPs", exact), lambda r, i: r.flops),
+        "field": (num("Field"), lambda r, i: field_text(r.field)),
+        "jump": (num("Jump"), lambda r, i: "-" if r.field.whole else _pair(r.field.jump)),
+        "start": (num("Start"), lambda r, i: "-" if r.field.whole else _pair(r.field.start)),
+        "memory": (num("Memory", size), lambda r, i: r.memory),  # CSV: bytes
+    }
+    chosen = [cells[c] for c in columns]
+    rows = [[value(r, i) for _, value in chosen] for i, r in enumerate(s.rows)]
     m = s.memory
     per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
@@ -23,20 +77,16 @@ def summary_table(s: Summary) -> Table:
         f"Multiplications: {both(s.mults)} per image{per_batch}",
         f"FLOPs: {both(s.flops)} per image{flops_batch} (`cnnctl flops` says what is counted)",
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
-        f"params {size(m.params)}, total {size(m.total)}",
+        f"params {size(m.params)}, total {size(m.total)} (a training step: `cnnctl memory`)",
     ]
-    columns = [
-        LAYER,
-        SHORTHAND,
-        num("Output"),
-        num("Params", exact),
-        num("Mults", exact),
-        num("Memory", size),  # CSV: bytes
-    ]
-    return Table(f"{s.name}  ({s.file})", columns, rows, notes)
+    if "field" in columns:
+        uneven = any(r.field.uneven for r in s.rows)
+        marks = "~: contains each position's, placed unevenly by an upsample; " if uneven else ""
+        notes.append(f"Field: the receptive field of each output value, in input pixels ({marks}all: the whole input)")
+    return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
 
 
-def summary_json(s: Summary) -> dict:
+def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     m = s.memory
     shapes: dict = {}  # each distinct shape written once: 100,000 layers have a few dozen
 
@@ -46,27 +96,53 @@ def summary_json(s: Summary) -> dict:
             text = shapes[shape] = format_shape(shape)
         return text
 
+    keys = {  # JSON fields by column; the path always
+        "shorthand": ("kind", "shorthand"),
+        "output": ("output",),
+        "from": ("inputs",),
+        "params": ("params",),
+        "buffers": ("buffers",),
+        "mults": ("mults",),
+        "flops": ("flops",),
+        "field": ("receptive_field", "field_uneven"),
+        "jump": ("field_jump",),
+        "start": ("field_start",),
+        "memory": ("memory_bytes",),
+    }
+    wanted = None if columns is None else {"path", "layers"} | {k for c in columns for k in keys.get(c, ())}
+    layers = [
+        {
+            "path": r.path,
+            "kind": r.kind,
+            "shorthand": r.text,
+            "output": shape_text(r.shape),
+            "params": r.params,
+            "buffers": r.buffers,
+            "mults": r.mults,
+            "flops": r.flops,
+            "layers": r.layers,
+            "inputs": list(r.inputs),
+            "memory_bytes": r.memory,
+            "receptive_field": None if r.field.whole else r.field.size,  # null: the whole input
+        }
+        for r in s.rows
+    ]
+    # The field's jump and start when asked for (`--columns ...,jump,start`): two more arrays a
+    # row would cost a tenth of the time of 100,000 layers. `field_uneven` only where true.
+    extra = [] if columns is None else [c for c in ("jump", "start") if c in columns]
+    for row, r in zip(layers, s.rows, strict=True):
+        if r.field.uneven:
+            row["field_uneven"] = True
+        for c in extra:
+            row[f"field_{c}"] = None if r.field.whole else getattr(r.field, c)
+    if wanted is not None:
+        layers = [{k: v for k, v in row.items() if k in wanted} for row in layers]
     return {
         "name": s.name,
         "file": s.file,
         "input": format_shape(s.input_shape),
         "output": format_shape(s.output_shape),
-        "layers": [
-            {
-                "path": r.path,
-                "kind": r.kind,
-                "shorthand": r.text,
-                "output": shape_text(r.shape),
-                "params": r.params,
-                "buffers": r.buffers,
-                "mults": r.mults,
-                "flops": r.flops,
-                "layers": r.layers,
-                "inputs": list(r.inputs),
-                "memory_bytes": r.memory,
-            }
-            for r in s.rows
-        ],
+        "layers": layers,
         "totals": {"layers": s.layers, "params": s.params, "buffers": s.buffers, "mults": s.mults, "flops": s.flops},
         "memory": {
             "batch": m.batch,
@@ -84,13 +160,34 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def flops_table(s: Summary, per_layer: bool) -> Table:
+def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> Table:
+    """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
+    layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
+    (a Roofline), each layer's roofline time."""
+    from .design import roofline_notes, training_notes, training_rows  # only what flops shows
+
     notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
+    if cost is not None:
+        notes += training_notes(cost)
+    if times is not None:
+        notes += roofline_notes(times)
     batch = s.memory.batch
     if per_layer:
-        rows = [
-            [r.path, r.text, r.mults, _share(r.mults, s.mults), r.flops, _share(r.flops, s.flops)] for r in heaviest(s)
-        ]
+        order = heaviest(s)
+        rows = [[r.path, r.text, r.mults, _share(r.mults, s.mults), r.flops, _share(r.flops, s.flops)] for r in order]
+        if cost is not None:
+            backward = {c.path: c.backward_mults for c in cost.layers}
+            for row, r in zip(rows, order, strict=True):
+                row.append(backward[r.path])
+        if times is not None:
+            by_path = {t.path: t for t in times.layers}
+            for row, r in zip(rows, order, strict=True):
+                t = by_path[r.path]
+                row += [t.seconds, "compute" if t.compute_bound else "memory"]
+        if top is not None and len(rows) > top:
+            rest = rows[top:]
+            other = [f"({len(rest):,} other layers)", "", *[_total(rest, i) for i in range(2, len(rows[0]))]]
+            rows = [*rows[:top], other]
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
@@ -103,6 +200,10 @@ def flops_table(s: Summary, per_layer: bool) -> Table:
             num("FLOPs", exact),
             Column("Share", share, right=True, key="FLOPs share"),  # CSV: distinct headers, fractions
         ]
+        if cost is not None:
+            columns.append(num("Bwd mults", exact))
+        if times is not None:
+            columns += [num("Time us", _microseconds), Column("Bound")]  # CSV: seconds
         return Table(title, columns, rows, [total, *notes])
     rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
     if batch > 1:
@@ -110,14 +211,33 @@ def flops_table(s: Summary, per_layer: bool) -> Table:
             [f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
             [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
         ]
+    if cost is not None:
+        rows += training_rows(cost, batch)
     rows.append(["params", s.params, s.params])
     title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
+    if cost is not None:
+        title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
     # CSV: the name and the exact value (the short column only restates it)
     columns = [Column(""), num("exact", exact), Column("short", short, right=True, csv=False)]
     return Table(title, columns, rows, notes)
 
 
-def flops_json(s: Summary, per_layer: bool) -> dict:
+def _total(rows: list[list], i: int):
+    """The sum of column `i` over `rows` (shares and times add up; a text column has none)."""
+    values = [r[i] for r in rows]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
+        return sum(v for v in values if v is not None)
+    return ""
+
+
+def _microseconds(seconds: float | str) -> str:
+    return seconds if isinstance(seconds, str) else f"{seconds * 1e6:,.2f}"
+
+
+def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> dict:
+    from ..analysis.training import OPTIMIZERS
+    from .design import roofline_json
+
     out = {
         "name": s.name,
         "file": s.file,
@@ -131,9 +251,24 @@ def flops_json(s: Summary, per_layer: bool) -> dict:
         "counted": list(COUNTED),
         "not_counted": list(NOT_COUNTED),
     }
+    if cost is not None:
+        out["training"] = {
+            "backward_mults": cost.backward_mults,
+            "backward_flops": cost.backward_flops,
+            "step_mults": cost.step_mults,
+            "step_flops": cost.step_flops,
+            "batch_step_mults": cost.step_mults * s.memory.batch,
+            "batch_step_flops": cost.step_flops * s.memory.batch,
+            "optimizer_flops": {name: cost.optimizer_flops(name) for name in OPTIMIZERS},
+        }
+    if times is not None:
+        out["roofline"] = roofline_json(times)
     if per_layer:
-        out["layers"] = [
-            {
+        backward = {c.path: c for c in cost.layers} if cost is not None else {}
+        timed = {t.path: t for t in times.layers} if times is not None else {}
+        layers = []
+        for r in heaviest(s)[:top] if top else heaviest(s):
+            row = {
                 "path": r.path,
                 "shorthand": r.text,
                 "mults": r.mults,
@@ -141,8 +276,14 @@ def flops_json(s: Summary, per_layer: bool) -> dict:
                 "mults_share": r.mults / s.mults if s.mults else 0.0,
                 "flops_share": r.flops / s.flops if s.flops else 0.0,
             }
-            for r in heaviest(s)
-        ]
+            if r.path in backward:
+                row["backward_mults"] = backward[r.path].backward_mults
+                row["backward_flops"] = backward[r.path].backward_flops
+            if r.path in timed:
+                t = timed[r.path]
+                row.update(seconds=t.seconds, bytes=t.bytes, intensity=t.intensity, compute_bound=t.compute_bound)
+            layers.append(row)
+        out["layers"] = layers
     return out
 
 
@@ -269,13 +410,15 @@ def prediction_json(results) -> list[dict]:
 def bench_table(result) -> Table:
     rows = []
     for t in result.timings:
+        roof = None if t.roofline_seconds is None else 1e3 * t.roofline_seconds
+        ratio = None if roof is None else t.percentile(50) * 1e3 / roof
         rows.append([t.model, t.mode, t.batch, t.images_per_second, 1e3 * t.percentile(50), 1e3 * t.percentile(90),
-                     1e3 * t.percentile(99), t.tflops, _mfu(t, result)])  # fmt: skip
+                     1e3 * t.percentile(99), t.tflops, _mfu(t, result), roof, ratio])  # fmt: skip
     ms = "{:.2f}".format
     columns = [
         Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format), num("p50 ms", ms),
         num("p90 ms", ms), num("p99 ms", ms), num("TFLOP/s", "{:.3f}".format),
-        num("MFU", share),
+        num("MFU", share), num("roofline ms", _maybe(ms)), num("p50/roofline", _maybe("{:.1f}x".format)),
     ]  # fmt: skip
     notes = list(result.notes)
     by_mode = {}
@@ -284,9 +427,20 @@ def bench_table(result) -> Table:
     for mode, rates in by_mode.items():
         if "reference" in rates:
             notes.append(f"{mode}: cnnctl / hand-written reference = {rates['cnnctl'] / rates['reference']:.3f}")
-    notes.append("FLOPs: forward 2 x multiplications per image (the analyzer's count), training step 3 x forward")
+    notes.append(
+        "FLOPs: forward 2 x multiplications per image, training step 2 x forward and backward "
+        "multiplications (the analyzer's exact counts: `cnnctl flops`)"
+    )
+    if result.profile:
+        notes.append(f"roofline: the estimate per step on {result.profile} (`cnnctl flops --profile`): a lower "
+                     "bound on GPUs; on a CPU, caches can beat the measured bandwidth; p50/roofline: the measured "
+                     "median over it")  # fmt: skip
     peak = f", MFU against {result.peak_tflops:g} TFLOP/s" if result.peak_tflops else " (no peak known: --peak-tflops)"
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
+
+
+def _maybe(fmt):
+    return lambda v: "-" if v is None else fmt(v)
 
 
 def _mfu(timing, result) -> float | None:
@@ -298,11 +452,12 @@ def bench_json(result) -> dict:
     return {
         "device": result.device,
         "peak_tflops": result.peak_tflops,
+        "roofline_profile": result.profile,
         "notes": result.notes,
         "timings": [
             {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
              "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
-             "mfu": _mfu(t, result)}
+             "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds}
             for t in result.timings
         ],
     }  # fmt: skip

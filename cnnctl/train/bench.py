@@ -2,8 +2,10 @@
 
 Each step is timed alone, after a warm-up, with the device synchronised, so the figures
 are latencies and their percentiles, not an average hiding stalls. Achieved TFLOP/s comes
-from the analyzer's count: a forward pass is 2 x multiplications per image, a training step
-about 3 x the forward (the backward computes gradients for inputs and for weights).
+from the analyzer's exact count: a forward pass is 2 x multiplications per image, a training
+step 2 x its forward and backward multiplications (`cnnctl.analysis.training`). Beside each
+measurement, the roofline estimate (`cnnctl.analysis.roofline`) for the device: a GPU's
+published peaks, or for a CPU a profile measured here from a matmul and a copy.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..analysis.roofline import PROFILES, Profile, roofline
+from ..analysis.training import training_cost
 from ..errors import CnnctlError
 from ..graph import Graph
 from .device import memory_guard, resolve_device
@@ -32,6 +36,7 @@ class Timing:
     batch: int
     latencies: list[float]  # seconds per step
     flops_per_step: int
+    roofline_seconds: float | None = None  # the roofline's lower bound for one step
 
     @property
     def images_per_second(self) -> float:
@@ -52,6 +57,7 @@ class BenchResult:
     timings: list[Timing]
     peak_tflops: float | None
     notes: list[str]
+    profile: str | None = None  # the roofline's device profile
 
 
 def peak_for(device: torch.device, given: float | None) -> float | None:
@@ -104,7 +110,12 @@ def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, refere
             raise CnnctlError.at(f"the reference has {theirs:,} parameters, the network {ours:,}: not the same network")
     x = torch.randn(batch_size, c, h, w, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, graph.output_shape[0], (batch_size,), device=device)
-    forward_flops = 2 * graph.mults * batch_size
+    cost = training_cost(graph)
+    profile = device_profile(device)
+    estimate = {
+        mode: roofline(graph, profile, batch_size, "float32", training=mode == "train").seconds if profile else None
+        for mode in ("forward", "train")
+    }
     timings = []
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)
@@ -122,10 +133,42 @@ def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, refere
                 step()
                 _sync(device)
                 latencies.append(time.perf_counter() - start)
-            flops = forward_flops * (3 if mode == "train" else 1)
-            timings.append(Timing(label, mode, batch_size, latencies, flops))
+            flops = 2 * (cost.step_mults if mode == "train" else cost.forward_mults) * batch_size
+            timings.append(Timing(label, mode, batch_size, latencies, flops, estimate[mode] if amp is False else None))
     notes += fast.notes
-    return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)))
+    name = profile.name if profile else None
+    return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)), name)
+
+
+def device_profile(device: torch.device) -> Profile | None:
+    """The roofline profile of `device`: a known GPU's data sheet, or this CPU measured."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return next((p for key, p in PROFILES.items() if key.upper() in name.upper()), None)
+    if device.type == "cpu":
+        return measured_cpu_profile()
+    return None
+
+
+def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
+    """This CPU's float32 peak (the best of several matmuls) and bandwidth (the best of several copies)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    src = torch.empty(copy_mib * 2**20 // 4)
+    dst = torch.empty_like(src)
+    torch.mm(a, b)
+    dst.copy_(src)
+    best_mm = best_copy = float("inf")
+    for _ in range(10):  # the best of several: a shared machine's stalls only ever slow one down
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best_mm = min(best_mm, time.perf_counter() - start)
+        start = time.perf_counter()
+        dst.copy_(src)
+        best_copy = min(best_copy, time.perf_counter() - start)
+    peak = 2 * size**3 / best_mm
+    bandwidth = 2 * src.numel() * 4 / best_copy  # read and write
+    return Profile(f"this CPU (measured: {peak / 1e9:,.0f} GFLOP/s, {bandwidth / 1e9:,.1f} GB/s)",
+                   {"float32": peak}, bandwidth)  # fmt: skip
 
 
 def _step(model, x, y, mode: str, fast: FastPath):

@@ -1,0 +1,58 @@
+"""Several networks side by side: the figures of every analysis, and per stage.
+
+A stage is a top-level group of layers (`layer3` of a ResNet, `stage2` of a VGG): the first
+part of the layer paths, where more than one layer shares it.
+"""
+
+from __future__ import annotations
+
+from ..graph import Graph
+from .memory import training_memory
+from .receptive import receptive_fields
+from .roofline import Profile, roofline
+from .training import training_cost
+
+
+def compare(
+    graphs: list[Graph], batch: int, dtype: str, optimizer: str, profile: Profile, budget: int | None = None
+) -> list[dict]:
+    """One entry of figures per network, as plain data."""
+    entries = []
+    for g in graphs:
+        cost = training_cost(g)
+        memory = training_memory(g, batch, dtype, optimizer)
+        fields = receptive_fields(g)
+        last = max((n.index for n in g.nodes if len(n.shape) == 3), default=None)  # the last map
+        entry = {
+            "name": g.name,
+            "file": g.file,
+            "input": g.input_shape,
+            "output": g.output_shape,
+            "layers": len(g.nodes),
+            "params": g.params,
+            "mults": g.mults,
+            "flops": g.flops,
+            "step_mults": cost.step_mults,
+            "memory_peak": memory.peak,
+            "largest_batch": memory.largest_batch(budget) if budget is not None else None,
+            "field": fields[last] if last is not None else None,
+            "field_layer": g.nodes[last].path if last is not None else None,
+            "latency": roofline(g, profile, batch, dtype).seconds,
+            "stages": stages(g),
+        }
+        entries.append(entry)
+    return entries
+
+
+def stages(graph: Graph) -> dict[str, dict]:
+    """Params and multiplications of each top-level group of more than one layer, in order."""
+    groups: dict[str, dict] = {}
+    for n in graph.nodes:
+        head, dot, _ = n.path.partition(".")
+        if not dot:
+            continue
+        g = groups.setdefault(head, {"params": 0, "mults": 0, "layers": 0})
+        g["params"] += n.params
+        g["mults"] += n.mults
+        g["layers"] += 1
+    return {k: v for k, v in groups.items() if v["layers"] > 1}

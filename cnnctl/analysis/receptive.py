@@ -1,0 +1,132 @@
+"""Receptive fields: which input pixels each layer's output positions see.
+
+Per axis, a layer's field is described by three numbers (Araujo, Norris and Sim, "Computing
+Receptive Fields of Convolutional Neural Networks", Distill 2019):
+
+- ``size`` r: how many input pixels one output position sees;
+- ``jump`` j: how far apart (in input pixels) neighbouring output positions' fields start,
+  the product of the strides so far;
+- ``start``: where the first output position's field starts (negative: in the padding).
+
+Output position ``i`` sees input pixels ``start + i*j`` to ``start + i*j + r - 1``. Through a
+layer whose windows are ``k`` wide, ``s`` apart, starting ``p`` before the input:
+
+    r' = r + (k - 1)*j        j' = j*s        start' = start - p*j
+
+That is exact where every window is ``s`` apart: the course's layers, and every bundled
+network. Three layers place their windows unevenly: a transposed layer (deconv, upsample)
+spreads each input position over ``k`` outputs ``s`` apart, so output ``o`` sees input
+positions ``ceil((o + p - k + 1)/s)`` to ``floor((o + p)/s)`` (nearest upsampling by 2 gives
+positions 2m and 2m+1 the same source m), and adaptive pooling whose output does not divide
+its input starts window ``i`` at ``floor(i*H/out)``. No ``start + i*jump`` places those exactly;
+cnnctl gives the smallest such field that contains every position's, and marks it `uneven`
+(shown ``~``): for a transposed layer ``r' = r + (k - 1)*j/s``, ``j' = j/s``,
+``start' = start + (p - k + 1)*j/s``; for such a pool, a window of ``H/out + 2 - 2/out`` at
+``H/out`` apart, from ``(out - 1)/out`` before. A field made from an uneven one is uneven.
+
+Where paths join (add, mul, concat), the field is the union of the inputs' fields: from the
+earliest start to the latest end, the finest jump. A join with a 1x1xC input that scales
+or shifts a whole map (a squeeze-and-excitation gate) lets every position see what that input
+saw, the whole image: such a field, like any after `flatten` or `fc`, is the whole input.
+"""
+
+from __future__ import annotations
+
+from ..graph import INPUT, Graph
+from ..layers import KINDS
+from ..layers.base import IDENTITY, Window
+from ..records import record
+
+
+@record
+class Field:
+    """The receptive field of a layer's output positions, as (height, width) pairs; `whole`:
+    every output value sees the whole input (the other fields then say nothing)."""
+
+    size: tuple[int | float, int | float]
+    jump: tuple[int | float, int | float]
+    start: tuple[int | float, int | float]
+    whole: bool = False
+    uneven: bool = False  # positions unevenly placed: the field contains each one's (see above)
+
+
+PIXEL = Field((1, 1), (1, 1), (0, 0))
+WHOLE = Field((0, 0), (0, 0), (0, 0), whole=True)
+
+
+def receptive_fields(graph: Graph) -> tuple[Field, ...]:
+    """The field of every node's output, in graph order."""
+    fields: list[Field] = []
+    # id(args) -> (kind, input shape, its windows): worked out once for a layer repeated with the
+    # same arguments on the same input, and a plain (not transposed) pair as the six numbers the
+    # step below needs. (The arguments live as long as the graph: their ids stay theirs.)
+    windows: dict[int, tuple] = {}
+    new = tuple.__new__  # a Field made without its Python-level constructor, once a layer
+    nodes, input_shape = graph.nodes, graph.input_shape
+    for n in nodes:
+        if len(n.inputs) == 1:
+            i = n.inputs[0]
+            f = PIXEL if i == INPUT else fields[i]
+            if f.whole:
+                fields.append(WHOLE)
+                continue
+            shape_in = input_shape if i == INPUT else nodes[i].shape
+            hit = windows.get(id(n.args))
+            if hit is None or hit[0] != n.kind or hit[1] != shape_in:
+                hit = windows[id(n.args)] = (
+                    n.kind,
+                    shape_in,
+                    _prepared(KINDS[n.kind].window(n.args, graph.input_shapes(n), n.shape)),
+                )
+            w = hit[2]
+            if w is None:
+                fields.append(WHOLE)
+            elif w is IDENTITY:
+                fields.append(f)
+            elif len(w) == 6:  # r' = r + (k - 1)*j, j' = j*s, start' = start - p*j, per axis
+                (rh, rw), (jh, jw), (sh, sw), _, uneven = f
+                k1h, s_h, ph, k1w, s_w, pw = w
+                size, jump, start = (rh + k1h * jh, rw + k1w * jw), (jh * s_h, jw * s_w), (sh - ph * jh, sw - pw * jw)
+                fields.append(new(Field, (size, jump, start, False, uneven)))
+            else:
+                (rh, jh, sh), (rw, jw, sw) = _through(f, 0, w[0]), _through(f, 1, w[1])
+                uneven = f.uneven or any(a.transposed and a.s != 1 or a.uneven for a in w)
+                fields.append(new(Field, ((rh, rw), (jh, jw), (sh, sw), False, uneven)))
+            continue
+        ins = [PIXEL if i == INPUT else fields[i] for i in n.inputs]
+        broadcast = any(len(s) == 3 and s[:2] == (1, 1) for s in graph.input_shapes(n)) and n.shape[:2] != (1, 1)
+        fields.append(WHOLE if broadcast or any(f.whole for f in ins) else _union(ins))
+    return tuple(fields)
+
+
+def _prepared(window: tuple[Window, Window] | None) -> tuple | None:
+    if window is None or window == IDENTITY:
+        return None if window is None else IDENTITY
+    h, w = window
+    if h.transposed or w.transposed or h.uneven or w.uneven:
+        return window
+    return h.k - 1, h.s, h.p, w.k - 1, w.s, w.p
+
+
+def _through(f: Field, axis: int, w) -> tuple[int | float, int | float, int | float]:
+    r, j, start = f.size[axis], f.jump[axis], f.start[axis]
+    if w.transposed:
+        return _exact(r + (w.k - 1) * j / w.s), _exact(j / w.s), _exact(start + (w.p - w.k + 1) * j / w.s)
+    return _exact(r + (w.k - 1) * j), _exact(j * w.s), _exact(start - w.p * j)
+
+
+def _exact(value: float) -> int | float:
+    """An integer where the value is one (jumps stay integers until a layer upsamples)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _union(fields: list[Field]) -> Field:
+    uneven = any(f.uneven for f in fields)
+    size, jump, start = [], [], []
+    for axis in (0, 1):
+        first = min(f.start[axis] for f in fields)
+        last = max(f.start[axis] + f.size[axis] - 1 for f in fields)
+        size.append(last - first + 1)
+        jump.append(min(f.jump[axis] for f in fields))
+        start.append(first)
+    return Field(tuple(size), tuple(jump), tuple(start), uneven=uneven)  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""The cost of a training step: the forward pass, the backward pass, the optimizer's update.
+
+Each layer kind states its backward multiplications and FLOPs (`cnnctl.layers.base`); this
+module decides, from the graph, which layers need the gradient of their input, and sums.
+A layer's input needs a gradient when anything before it is trainable: the first conv's
+input gradient (the image's) is never computed, nor that of a layer fed only by layers
+without parameters. For ResNet-18 that is 2 x 1,814,073,344 - 118,013,952 backward
+multiplications (conv1's input gradient left out).
+"""
+
+from __future__ import annotations
+
+from ..graph import INPUT, Graph
+from ..layers import KINDS
+from ..records import record
+
+# The optimizer's update per parameter: (FLOPs, state values), for PyTorch's implementations:
+# sgd p -= lr*g (2); momentum b = m*b + g first (2 more, one buffer); adam m = m + (1-b1)(g - m)
+# (3), v = b2*v + (1-b2)*g*g (4), sqrt(v)/c2 + eps (3), p -= lr*m/(...) (3): 13, two buffers;
+# adamw decays the weights first (1 more). Weight decay in sgd and adam adds 2 (g += wd*p).
+OPTIMIZERS: dict[str, tuple[int, int]] = {"sgd": (2, 0), "momentum": (4, 1), "adam": (13, 2), "adamw": (14, 2)}
+WEIGHT_DECAY_FLOPS = 2
+
+
+@record
+class LayerCost:
+    """One layer's forward and backward cost for one example."""
+
+    path: str
+    forward_mults: int
+    forward_flops: int
+    backward_mults: int
+    backward_flops: int
+    input_grad: bool  # whether its input's gradient is computed
+
+
+@record
+class TrainingCost:
+    """Forward, backward and a whole step for one example; the optimizer's update apart (per
+    step, whatever the batch)."""
+
+    layers: tuple[LayerCost, ...]
+    forward_mults: int
+    forward_flops: int
+    backward_mults: int
+    backward_flops: int
+    params: int
+
+    @property
+    def step_mults(self) -> int:
+        return self.forward_mults + self.backward_mults
+
+    @property
+    def step_flops(self) -> int:
+        return self.forward_flops + self.backward_flops
+
+    def optimizer_flops(self, optimizer: str, weight_decay: bool = False) -> int:
+        """FLOPs of one update of every parameter (once per step, not per example)."""
+        per_param = OPTIMIZERS[optimizer][0] + (WEIGHT_DECAY_FLOPS if weight_decay and optimizer != "adamw" else 0)
+        return per_param * self.params
+
+
+def needs_grad(graph: Graph) -> list[bool]:
+    """For each node, whether its output depends on a trainable parameter (so that autograd
+    records it and the gradient flows back through it)."""
+    flags: list[bool] = []
+    for n in graph.nodes:
+        flags.append(n.params > 0 or any(i != INPUT and flags[i] for i in n.inputs))
+    return flags
+
+
+def training_cost(graph: Graph) -> TrainingCost:
+    """Forward and backward multiplications and FLOPs of every layer, and their totals."""
+    grads = needs_grad(graph)
+    layers = []
+    for n in graph.nodes:
+        kind, ins = KINDS[n.kind], graph.input_shapes(n)
+        input_grad = any(i != INPUT and grads[i] for i in n.inputs)
+        layers.append(
+            LayerCost(
+                n.path,
+                n.mults,
+                n.flops,
+                kind.backward_mults(n.args, ins, n.shape, input_grad),
+                kind.backward_flops(n.args, ins, n.shape, input_grad),
+                input_grad,
+            )
+        )
+    return TrainingCost(
+        tuple(layers),
+        graph.mults,
+        graph.flops,
+        sum(c.backward_mults for c in layers),
+        sum(c.backward_flops for c in layers),
+        graph.params,
+    )

@@ -1,0 +1,244 @@
+"""What `memory`, `compare` and the training and roofline parts of `flops` show: analysis
+data -> Table (for table/markdown/csv) or a JSON-able dict."""
+
+from __future__ import annotations
+
+from ..analysis.memory import TrainingMemory
+from ..analysis.receptive import Field
+from ..analysis.roofline import Roofline
+from ..analysis.training import OPTIMIZERS, TrainingCost
+from ..shapes import format_shape
+from .numbers import exact, size
+from .table import Column, Table, num
+from .views import field_text
+
+MEMORY_MODEL = (
+    "Kept for backward: the tensors PyTorch's kernels keep for the module cnnctl builds (each storage once: a "
+    "conv's input, relu's output, batch norm's input and statistics, max pooling's int64 indices, dropout's "
+    "mask...); equal to the bytes measured with torch.autograd.graph.saved_tensors_hooks for every bundled "
+    "network on CPU (tests/test_training_memory.py).",
+    "Peak: everything at once (weights, gradients, optimizer state, what is kept, and the largest layer's "
+    "output and input gradients in flight): an upper estimate of a step's peak, before the allocator's "
+    "rounding and cuDNN's workspaces.",
+)
+
+
+def field_json(f: Field) -> dict:
+    """size, jump and start as [height, width]; `whole` or `uneven` only where true (100,000
+    layers write these keys 100,000 times)."""
+    if f.whole:
+        return {"whole": True}
+    # the tuples as they are: JSON writes them as arrays
+    if f.uneven:
+        return {"size": f.size, "jump": f.jump, "start": f.start, "uneven": True}
+    return {"size": f.size, "jump": f.jump, "start": f.start}
+
+
+def milliseconds(seconds: float) -> str:
+    """`2.497 ms`; below a millisecond in microseconds, `6.9 µs`."""
+    return f"{seconds * 1e3:,.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
+
+
+# -- flops: training step and roofline ---------------------------------------------------------
+def training_rows(cost: TrainingCost, batch: int) -> list[list]:
+    """The rows `flops` adds for a training step (one example, and the batch)."""
+    rows = [
+        ["backward multiplications", cost.backward_mults],
+        ["training-step multiplications", cost.step_mults],
+        ["backward FLOPs", cost.backward_flops],
+        ["training-step FLOPs", cost.step_flops],
+    ]
+    if batch > 1:
+        rows += [[f"{name} x batch {batch}", value * batch] for name, value in rows[1::2]]
+    return [[name, value, value] for name, value in rows]
+
+
+def training_notes(cost: TrainingCost) -> list[str]:
+    updates = ", ".join(f"{name} {exact(cost.optimizer_flops(name))}" for name in OPTIMIZERS)
+    return [
+        "Backward: the weight gradient of every conv, deconv and fc (as many multiplications as the forward), "
+        "and the input gradient of every layer with something trainable before it (the first conv's is never "
+        "computed); element-wise work as the forward's. 2 x training-step multiplications = PyTorch's "
+        "FlopCounterMode over forward and backward (with PyTorch's grouped-convolution weight-gradient count "
+        "corrected, pytorch PR #183405).",
+        f"Optimizer update per step, whatever the batch, in FLOPs: {updates} (per parameter: "
+        + ", ".join(f"{name} {flops}" for name, (flops, _) in OPTIMIZERS.items())
+        + "; weight decay 2 more, except adamw's 1 included)",
+    ]
+
+
+def roofline_notes(r: Roofline) -> list[str]:
+    compute = r.compute_bound_seconds / r.seconds if r.seconds else 0.0
+    peak = r.profile.peak[r.dtype] / 1e12
+    return [
+        f"Roofline on {r.profile.name} ({r.dtype}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), batch "
+        f"{r.batch:,}: at least {milliseconds(r.seconds)} per forward pass, {compute:.0%} of it in compute-bound "
+        "layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + output + "
+        "weights once",
+    ]
+
+
+def roofline_json(r: Roofline) -> dict:
+    return {
+        "profile": r.profile.name,
+        "dtype": r.dtype,
+        "batch": r.batch,
+        "peak_flops_per_second": r.profile.peak[r.dtype],
+        "bandwidth_bytes_per_second": r.profile.bandwidth,
+        "seconds": r.seconds,
+        "compute_bound_seconds": r.compute_bound_seconds,
+        "bytes": r.bytes,
+        "lower_bound": True,
+    }
+
+
+# -- memory ------------------------------------------------------------------------------------
+def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
+    state = OPTIMIZERS[m.optimizer][1]
+    rows = [
+        ["weights and buffers", m.weights],
+        ["gradients", m.gradients],
+        [f"optimizer state ({m.optimizer}: {state} per parameter)", m.optimizer_state],
+        ["activations kept for backward", m.saved],
+        ["gradients in flight (largest layer)", m.workspace],
+        ["peak of a training step", m.peak],
+    ]
+    amp = ", mixed precision (16-bit activations)" if m.amp else ""
+    title = f"{name}: memory of a training step, batch {m.batch:,}, {m.dtype}{amp}, {m.optimizer}, on {m.device}"
+    notes = [
+        f"Per example: {size(m.saved_per_example)} kept + {size(m.workspace_per_example)} in flight; "
+        f"whatever the batch: {size(m.fixed)}"
+    ]
+    if budget is not None:
+        best = m.largest_batch(budget)
+        notes.append(
+            f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m.fixed + m.per_example * best)})"
+            if best else " (not even one example fits)")
+        )  # fmt: skip
+    notes += list(MEMORY_MODEL)
+    return Table(title, [Column(""), num("bytes", exact), num("size", size)], [[k, v, v] for k, v in rows], notes)
+
+
+def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
+    layers = sorted(m.layers, key=lambda r: -(r.per_example * m.batch + r.fixed))
+    shown = layers[:top] if top else layers
+    rows = [[r.path, r.per_example * m.batch + r.fixed] for r in shown if r.per_example or r.fixed]
+    return Table(
+        f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
+        [Column("Layer", squeeze=True), num("bytes", exact), num("size", size)],
+        [[path, b, b] for path, b in rows],
+    )
+
+
+def memory_json(m: TrainingMemory, name: str, budget: int | None, per_layer: bool) -> dict:
+    out = {
+        "name": name,
+        "batch": m.batch,
+        "dtype": m.dtype,
+        "optimizer": m.optimizer,
+        "amp": m.amp,
+        "device": m.device,
+        "weight_bytes": m.weights,
+        "gradient_bytes": m.gradients,
+        "optimizer_state_bytes": m.optimizer_state,
+        "saved_bytes": m.saved,
+        "workspace_bytes": m.workspace,
+        "peak_bytes": m.peak,
+        "per_example_bytes": m.per_example,
+        "fixed_bytes": m.fixed,
+        "model": list(MEMORY_MODEL),
+    }
+    if budget is not None:
+        out["budget_bytes"] = budget
+        out["largest_batch"] = m.largest_batch(budget)
+    if per_layer:
+        kept = [r for r in m.layers if r.per_example or r.fixed]
+        out["layers"] = [{"path": r.path, "saved_bytes": r.per_example * m.batch + r.fixed} for r in kept]
+    return out
+
+
+# -- compare -----------------------------------------------------------------------------------
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return exact(value)
+    return str(value)
+
+
+def _figures(where: dict) -> list[tuple[str, str, object]]:
+    """(key, label, how a value is shown in text; None: as a number) for each compared figure."""
+    batch, dtype = f"batch {where['batch']:,}", where["dtype"]
+    rows: list[tuple[str, str, object]] = [
+        ("input", "input", format_shape),
+        ("output", "output", format_shape),
+        ("layers", "layers", None),
+        ("params", "params", None),
+        ("mults", "multiplications (forward, per image)", None),
+        ("flops", "FLOPs (forward, per image)", None),
+        ("step_mults", "multiplications (training step, per image)", None),
+        ("memory_peak", f"training memory ({batch}, {dtype}, {where['optimizer']})", size),
+    ]
+    if where.get("budget") is not None:
+        rows.append(("largest_batch", f"largest batch within {size(where['budget'])}", None))
+    rows += [
+        ("field", "receptive field (last map)", field_text),
+        ("latency", f"roofline latency ({where['profile']}, {batch}, {dtype})", milliseconds),
+    ]
+    return rows
+
+
+def compare_tables(entries: list[dict], where: dict) -> list[Table]:
+    """Side by side: a row per figure, a column per network (and B / A for two); then the stages."""
+    names = [e["name"] for e in entries]
+    ratio = len(entries) == 2
+    columns = [Column(""), *(Column(n, _cell, right=True) for n in names)]
+    if ratio:
+        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True))
+    rows = []
+    for key, label, shown in _figures(where):
+        values = [e[key] for e in entries]
+        rows.append([label, *(v if shown is None or v is None else shown(v) for v in values)])
+        if ratio:
+            a, b = values
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            rows[-1].append(b / a if numeric and a else None)
+    notes = [
+        "receptive field (last map): of the last layer whose output is still a map; `all` where each of its values "
+        "sees the whole image (after a squeeze-and-excitation gate)",
+        "training memory: `cnnctl memory` says what it holds; roofline latency: a lower bound, `cnnctl flops "
+        "--profile` shows it layer by layer",
+    ]
+    files = " | ".join(f"{e['name']}: {e['file']}" for e in entries)
+    tables = [Table(f"compare  ({files})", columns, rows, notes)]
+    stages: list[str] = []
+    for e in entries:
+        stages += [k for k in e["stages"] if k not in stages]
+    if stages:
+        stage_columns = [Column("stage")]
+        for n in names:
+            stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
+        stage_rows = []
+        for stage in stages:
+            row: list = [stage]
+            for e in entries:
+                got = e["stages"].get(stage)
+                row += [None, None] if got is None else [got["params"], got["mults"]]
+            stage_rows.append(row)
+        tables.append(Table("per stage (top-level groups of layers)", stage_columns, stage_rows))
+    return tables
+
+
+def compare_json(entries: list[dict], where: dict) -> dict:
+    networks = []
+    for e in entries:
+        item = {k: v for k, v in e.items() if k not in ("field", "input", "output", "latency", "memory_peak")}
+        item.update(
+            input=format_shape(e["input"]),
+            output=format_shape(e["output"]),
+            memory_peak_bytes=e["memory_peak"],
+            latency_seconds=e["latency"],
+            receptive_field=None if e["field"] is None else field_json(e["field"]),
+        )
+        networks.append(item)
+    return {**where, "networks": networks}

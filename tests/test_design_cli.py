@@ -1,0 +1,136 @@
+"""The designer's commands from the command line: memory, compare, flops' training and roofline
+parts, summarize's columns. Figures come from the course and hand formulas; mistakes are one
+located message and exit 2."""
+
+import csv
+import io
+import json
+
+import pytest
+from test_cli import cli
+
+# The course's Inception example: 28x28x192 -> 5x5 conv to 32 channels, directly or through a
+# 1x1 bottleneck of 16: (28*28*32)*(5*5*192) and (28*28*16)*(1*1*192) + (28*28*32)*(5*5*16).
+DIRECT = 28 * 28 * 32 * 5 * 5 * 192
+BOTTLENECK = 28 * 28 * 16 * 192 + 28 * 28 * 32 * 5 * 5 * 16
+
+
+def test_compare_answers_the_bottleneck_question_in_one_command():
+    out = cli("compare", "examples/inception_5x5.yaml", "examples/inception_bottleneck.yaml", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    a, b = json.loads(out.stdout)["networks"]
+    assert (a["mults"], b["mults"]) == (DIRECT, BOTTLENECK) == (120_422_400, 12_443_648)
+    text = cli("compare", "examples/inception_5x5.yaml", "examples/inception_bottleneck.yaml").stdout
+    row = next(ln for ln in text.splitlines() if ln.startswith("multiplications (forward"))
+    assert row.split()[-3:] == ["120,422,400", "12,443,648", f"{BOTTLENECK / DIRECT:.3f}"]  # about 10x fewer
+
+
+def test_compare_shows_stages_side_by_side():
+    out = cli("compare", "resnet18", "resnet34", "-f", "csv")
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0][0] == "" and rows[0][1:3] == ["resnet18", "resnet34"]
+    params = next(r for r in rows if r[0] == "params")
+    assert params[1:3] == ["11689512", "21797672"]  # torchvision's published counts
+    text = cli("compare", "resnet18", "resnet34").stdout
+    assert "per stage" in text and "layer3" in text
+
+
+def test_compare_needs_two_networks():
+    out = cli("compare", "resnet18")
+    assert out.returncode == 2 and "needs two networks" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_memory_budget_gives_the_largest_batch_that_fits():
+    out = json.loads(cli("memory", "resnet18", "--budget", "8GiB", "-f", "json").stdout)
+    best = out["largest_batch"]
+    assert out["budget_bytes"] == 8 * 2**30 and best > 0
+    at = json.loads(cli("memory", "resnet18", "--batch", str(best), "-f", "json").stdout)["peak_bytes"]
+    over = json.loads(cli("memory", "resnet18", "--batch", str(best + 1), "-f", "json").stdout)["peak_bytes"]
+    assert at <= 8 * 2**30 < over
+    # the parts add up, and adam keeps two values per parameter (float32: 8 bytes each)
+    assert out["optimizer_state_bytes"] == 2 * 4 * 11_689_512
+    assert out["gradient_bytes"] == 4 * 11_689_512
+    parts = ("weight_bytes", "gradient_bytes", "optimizer_state_bytes", "saved_bytes", "workspace_bytes")
+    assert sum(out[k] for k in parts) == out["peak_bytes"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["memory", "resnet18", "--budget", "16 GB2"], "expected a size"),
+        (["memory", "resnet18", "--budget", "16Gib"], "expected a size"),
+        (["memory", "resnet18", "--optimizer", "adan"], "expected one of"),
+        (["flops", "resnet18", "--peak-tflops", "100"], "needs a device"),
+        (["flops", "resnet18", "--profile", "h10"], "no device profile `h10`"),
+        (["flops", "resnet18", "--profile", "t4", "--dtype", "bfloat16"], "no bfloat16 peak"),
+        (["summarize", "resnet18", "--columns", "layer,feild"], "no column `feild` (did you mean `field`?)"),
+        (["flops", "resnet18", "--top", "0"], "must be at least 1"),
+    ],
+)
+def test_mistakes_on_the_new_options_are_one_message(args, message):
+    out = cli(*args)
+    assert out.returncode == 2, out.stdout
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 2  # the message and its hint
+
+
+def test_budget_sizes_read_as_written():
+    from cnnctl.cli import nbytes
+
+    assert nbytes("16GiB") == 16 * 2**30
+    assert nbytes("80 GB") == 80 * 10**9
+    assert nbytes("1.5TiB") == 3 * 2**39
+    assert nbytes("512") == 512
+
+
+def test_flops_top_keeps_the_heaviest_and_sums_the_rest():
+    out = json.loads(cli("flops", "resnet18", "--top", "3", "-f", "json").stdout)
+    assert len(out["layers"]) == 3
+    text = cli("flops", "resnet18", "--top", "3").stdout
+    other = next(ln for ln in text.splitlines() if ln.startswith("(48 other layers)"))
+    rest = out["mults"] - sum(r["mults"] for r in out["layers"])
+    assert f"{rest:,}" in other
+
+
+def test_flops_states_the_training_step():
+    out = json.loads(cli("flops", "resnet18", "-f", "json").stdout)
+    # torchvision's ResNet-18: 1,814,073,344 forward; the backward's weight gradients as many,
+    # its input gradients as many less conv1's 118,013,952 (the image's is never computed)
+    assert out["training"]["step_mults"] == 3 * 1_814_073_344 - 118_013_952 == 5_324_206_080
+    assert out["training"]["optimizer_flops"]["sgd"] == 2 * 11_689_512
+
+
+def test_roofline_per_layer_is_the_max_of_compute_and_memory():
+    out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "a100", "-f", "json").stdout)
+    peak, bandwidth = 156e12, 2.039e12  # A100's TF32 and HBM figures
+    for layer in out["layers"]:
+        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
+    conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
+    # 32x32x1 in, 28x28x6 out, 156 params, float32
+    assert conv1["bytes"] == 4 * (32 * 32 + 28 * 28 * 6 + 156)
+    assert out["roofline"]["lower_bound"] is True
+
+
+def test_summarize_shows_where_inputs_come_from():
+    text = cli("summarize", "resnet18", columns=200).stdout
+    add = next(ln for ln in text.splitlines() if ln.startswith("layer1.1.add "))
+    assert "bn2, maxpool" in add  # the residual's two inputs, named from its block
+    plain = cli("summarize", "lenet5", columns=200).stdout
+    assert "From" not in plain.splitlines()[1]  # a plain chain has nothing to say there
+
+
+def test_summarize_columns_pick_json_fields_too():
+    out = json.loads(cli("summarize", "vgg16", "--columns", "layer,field", "-f", "json").stdout)
+    pool5 = next(r for r in out["layers"] if r["path"] == "stage5.pool")
+    assert set(pool5) == {"path", "layers", "receptive_field"}
+    assert pool5["receptive_field"] == [212, 212]  # VGG-16's pool5, published
+    out = json.loads(cli("summarize", "vgg16", "--columns", "layer,field,jump,start", "-f", "json").stdout)
+    pool5 = next(r for r in out["layers"] if r["path"] == "stage5.pool")
+    # five stride-2 pools: jump 32; each 3x3 conv pads 1 at the jump so far, start' = start - 1*j:
+    # -(1+1 + 2+2 + 4+4+4 + 8+8+8 + 16+16+16) = -90
+    assert (pool5["field_jump"], pool5["field_start"]) == ([32, 32], [-90, -90])
+    fc = next(r for r in out["layers"] if r["path"] == "fc1")
+    assert fc["receptive_field"] is None  # null: an fc sees the whole input
+    unet = json.loads(cli("summarize", "examples/unet_small.yaml", "-f", "json").stdout)["layers"]
+    assert [r.get("field_uneven", False) for r in unet][-1] is True  # after an upsample
+    assert "field_uneven" not in unet[0]

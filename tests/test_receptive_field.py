@@ -1,0 +1,340 @@
+"""Receptive fields (cnnctl.analysis.receptive) against published figures, hand derivations and
+the gradient of the compiled network.
+
+Empirical check: a network made linear and positive (every weight 1/fan_in, biases 0, no
+activations or normalisations, average pooling for max pooling) has a gradient that is
+non-zero exactly where an output value depends on the input. The rows and columns where the
+input gradient of one output position is non-zero must span the field cnnctl gives that
+position: ``start + i*jump`` to ``start + i*jump + size - 1``, clipped to the image; after an
+upsample, a deconv or an adaptive pool that does not divide its input (an `uneven` field),
+they must lie inside it.
+"""
+
+import math
+import warnings
+
+import pytest
+from helpers import EXAMPLES
+
+import cnnctl
+from cnnctl.analysis.receptive import receptive_fields
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+
+def fields_by_path(graph):
+    return {n.path: f for n, f in zip(graph.nodes, receptive_fields(graph), strict=True)}
+
+
+def field_of(text, path=None):
+    graph = cnnctl.load_text(text)
+    fields = receptive_fields(graph)
+    return fields[-1] if path is None else fields_by_path(graph)[path]
+
+
+# Published and hand-derived figures
+
+
+def test_vgg16_conv5_3_and_pool5_as_published():
+    """Araujo, Norris and Sim, "Computing Receptive Fields of Convolutional Neural Networks"
+    (Distill, 2019), table: VGG-16 conv5_3 196, pool5 212.
+
+    Hand check: 13 3x3 convs add 2*jump each, 4 pools (2x2, s=2) add 1*jump: stage1 2*(2*1),
+    pool 1; stage2 2*(2*2), pool 2; stage3 3*(2*4), pool 4; stage4 3*(2*8), pool 8; stage5
+    3*(2*16): 1 + 4+1 + 8+2 + 24+4 + 48+8 + 96 = 196; pool5: + 16 = 212, jump 32. Every conv
+    pads 1 at its jump: start = -(2*1 + 2*2 + 3*4 + 3*8 + 3*16) = -90.
+    """
+    fields = fields_by_path(cnnctl.load("vgg16"))
+    conv5_3, pool5 = fields["stage5.conv.3"], fields["stage5.pool"]
+    assert (conv5_3.size, conv5_3.jump, conv5_3.start) == ((196, 196), (16, 16), (-90, -90))
+    assert (pool5.size, pool5.jump, pool5.start) == ((212, 212), (32, 32), (-90, -90))
+    assert not conv5_3.whole and not pool5.whole
+    assert fields["fc1"].whole
+
+
+def test_alexnet_conv5_and_pool5_by_hand():
+    """AlexNet (the bundled one-tower version, 227x227x3), r' = r + (k-1)*j, j' = j*s:
+
+    conv1 11x11 s4: r 11, j 4;  pool1 3x3 s2: 11 + 2*4 = 19, j 8;  conv2 5x5: 19 + 4*8 = 51;
+    pool2 3x3 s2: 51 + 2*8 = 67, j 16;  conv3, conv4, conv5 3x3: 67 + 3*(2*16) = 163;
+    pool5 (`pool3`) 3x3 s2: 163 + 2*16 = 195, j 32.
+    Padding: conv2 pads 2 at jump 8, conv3-5 pad 1 at jump 16: start = -(16 + 3*16) = -64.
+    """
+    fields = fields_by_path(cnnctl.load("alexnet"))
+    assert (fields["conv5"].size, fields["conv5"].jump, fields["conv5"].start) == ((163, 163), (16, 16), (-64, -64))
+    assert (fields["pool3"].size, fields["pool3"].jump, fields["pool3"].start) == ((195, 195), (32, 32), (-64, -64))
+
+
+def test_two_3x3_convs_see_5():
+    # 1 + 2 + 2 = 5, stride 1 throughout; valid padding: the first position starts at 0
+    f = field_of("input: 9x9x1\nlayers: [conv f=3 n=1, conv f=3 n=1]")
+    assert (f.size, f.jump, f.start, f.whole) == ((5, 5), (1, 1), (0, 0), False)
+    # p=same pads 1 before each: -1 - 1 = -2
+    f = field_of("input: 9x9x1\nlayers: [conv f=3 p=same n=1, conv f=3 p=same n=1]")
+    assert (f.size, f.start) == ((5, 5), (-2, -2))
+
+
+def test_a_stride_2_conv_doubles_what_the_next_one_adds():
+    # 3, then 3 + (3 - 1)*2 = 7; jump 1*2 = 2
+    f = field_of("input: 11x11x1\nlayers: [conv f=3 s=2 n=1, conv f=3 n=1]")
+    assert (f.size, f.jump, f.start) == ((7, 7), (2, 2), (0, 0))
+
+
+def test_dilation_2_spreads_a_3x3_filter_over_5():
+    # taps at 0, 2, 4: an effective filter of 2*(3 - 1) + 1 = 5
+    f = field_of("input: 9x9x1\nlayers: [conv f=3 dilation=2 n=1]")
+    assert (f.size, f.jump) == ((5, 5), (1, 1))
+    f = field_of("input: 9x9x1\nlayers: [conv f=3 dilation=2x1 n=1]")
+    assert f.size == (5, 3)
+
+
+def test_an_add_sees_the_union_of_its_paths():
+    # a 3x3 path (rows -1..1) and the identity (row 0): the union is -1..1
+    f = field_of("input: 8x8x2\nlayers:\n  - add:\n      branch1: [conv f=3 p=same n=2]\n      branch2: []")
+    assert (f.size, f.jump, f.start) == ((3, 3), (1, 1), (-1, -1))
+    # per axis: 1x5 (rows 0..0, cols -2..2) and 5x1 (rows -2..2, cols 0..0): 5 by 5
+    f = field_of(
+        "input: 8x8x2\nlayers:\n  - add:\n      branch1: [conv f=1x5 p=0x2 n=2]\n      branch2: [conv f=5x1 p=2x0 n=2]"
+    )
+    assert (f.size, f.start) == ((5, 5), (-2, -2))
+
+
+def test_a_squeeze_excitation_gate_sees_the_whole_image():
+    # the 1x1xC scale is the mean of every position: every output value depends on all pixels
+    text = "input: 8x8x2\nlayers:\n  - conv f=3 p=same n=2\n  - gate: [pool avg global, conv f=1 n=2 act=sigmoid]"
+    graph = cnnctl.load_text(text)
+    fields = receptive_fields(graph)
+    assert not fields[0].whole
+    assert fields[-1].whole
+    assert graph.nodes[-1].kind == "mul"
+
+
+def test_upsampling_halves_the_jump_and_contains_both_copies():
+    # conv 3x3 s2 p1: size 3, jump 2, start -1. Nearest upsample 2: positions 2m and 2m+1 both
+    # see conv position m, rows 2m-1 .. 2m+1. A field start + o*1 that contains both: start
+    # -1 - (2-1)*2/2 = -2, size 3 + (2-1)*2/2 = 4, marked uneven.
+    f = field_of("input: 8x8x1\nlayers: [conv f=3 s=2 p=1 n=1, upsample 2]")
+    assert (f.size, f.jump, f.start, f.uneven) == ((4, 4), (1, 1), (-2, -2), True)
+    assert not field_of("input: 8x8x1\nlayers: [conv f=3 s=2 p=1 n=1]").uneven
+
+
+# Empirical: the gradient of the network made linear and positive
+
+
+class _Reached(Exception):
+    """Raised by the hook on the last node wanted: the rest of the network need not run."""
+
+
+def linear_positive(module):
+    """`module` in float64 on the CPU, linear and positive: weights 1/fan_in, biases 0, no
+    activation; a max pool becomes an average pool of the same geometry (a max routes the
+    gradient to one input only, the field is a property of the geometry); norms, dropout and
+    activations become the identity. Returns the module to run in its place."""
+    import torch
+    from torch import nn
+
+    from cnnctl.backend import functional as fn
+
+    module.to_empty(device="cpu").double()
+    with torch.no_grad():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            module.weight.fill_(1.0 / module.weight[0].numel())
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, fn.LayerScale):
+            module.weight.fill_(1.0)
+    if isinstance(module, nn.MaxPool2d):
+        avg = fn.AvgPool2d(module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode)
+        avg.setup("none", module.pad, 0.0)  # the max pool pads with -inf; 0 for the average
+        return avg
+    if isinstance(module, nn.AdaptiveMaxPool2d):
+        return nn.AdaptiveAvgPool2d(module.output_size)
+    identity = (
+        nn.BatchNorm1d,
+        nn.BatchNorm2d,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.LocalResponseNorm,
+        nn.Dropout,
+        fn.DropPath,
+        fn.Activation,
+    )
+    if isinstance(module, identity):
+        return nn.Identity()
+    if hasattr(module, "act_fn"):
+        module.act_fn = None
+    return module
+
+
+def footprints(graph, wanted):
+    """For each node index -> [positions] in `wanted`: {(index, (i, j)): ((top, bottom),
+    (left, right))}, the rows and columns of the input whose gradient is non-zero for the sum
+    over channels of that node's output at (i, j)."""
+    torch = pytest.importorskip("torch")  # only the empirical tests need it
+    from cnnctl.backend import to_torch
+
+    with torch.device("meta"):  # materialised layer by layer, only up to the last node wanted
+        model = to_torch(graph, logits=True)
+    last = max(wanted)
+    outputs = {}
+    for index, (module, inputs) in enumerate(model.steps[: last + 1]):
+        module = linear_positive(module)
+        model.steps[index] = (module, inputs)
+        if index in wanted:
+
+            def hook(mod, args, out, index=index):
+                outputs[index] = out
+                if index == last:
+                    raise _Reached
+
+            module.register_forward_hook(hook)
+    model.eval()
+    x = torch.ones(1, *(graph.input_shape[2], *graph.input_shape[:2]), dtype=torch.float64, requires_grad=True)
+    with pytest.raises(_Reached):
+        model(x)
+    seen = {}
+    for index, positions in wanted.items():
+        for i, j in positions:
+            (grad,) = torch.autograd.grad(outputs[index][0, :, i, j].sum(), x, retain_graph=True)
+            nonzero = grad[0].ne(0).any(0)  # H x W
+            rows = torch.nonzero(nonzero.any(1)).flatten()
+            cols = torch.nonzero(nonzero.any(0)).flatten()
+            seen[index, (i, j)] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())))
+    return seen
+
+
+def expected_span(field, position, image):
+    """The rows and columns cnnctl says output `position` sees, clipped to the image."""
+    if field.whole:
+        return tuple((0, image[axis] - 1) for axis in (0, 1))
+    spans = []
+    for axis in (0, 1):
+        lo = field.start[axis] + position[axis] * field.jump[axis]
+        hi = lo + field.size[axis] - 1
+        spans.append((max(lo, 0), min(hi, image[axis] - 1)))
+    return tuple(spans)
+
+
+def inside(span, expected):
+    """Whether the rows and columns seen lie within cnnctl's field, rounded outward."""
+    pairs = zip(span, expected, strict=True)
+    return all(math.floor(lo) <= top and bottom <= math.ceil(hi) for (top, bottom), (lo, hi) in pairs)
+
+
+def central(shape):
+    return ((shape[0] - 1) // 2, (shape[1] - 1) // 2)
+
+
+def chosen_nodes(graph, fields):
+    """The nodes to check: the last volume whose field is not whole, the middle volume, and the
+    deepest volume whose central position's field lies inside the image (not clipped)."""
+    volumes = [n for n in graph.nodes if len(n.shape) == 3]
+    chosen = {volumes[len(volumes) // 2].index}
+    partial = [n for n in volumes if not fields[n.index].whole]
+    if partial:
+        chosen.add(partial[-1].index)
+    image = graph.input_shape[:2]
+    for n in reversed(partial):
+        f, c = fields[n.index], central(n.shape)
+        lo = [f.start[a] + c[a] * f.jump[a] for a in (0, 1)]
+        if all(lo[a] > 0 and lo[a] + f.size[a] - 1 < image[a] - 1 for a in (0, 1)):
+            chosen.add(n.index)
+            break
+    return sorted(chosen)
+
+
+EMPIRICAL = [
+    ("lenet5", None),
+    ("alexnet", None),  # 227: every valid stride consumes the whole image
+    ("vgg16", None),  # 224: the adaptive pool to 7x7 is the identity
+    ("resnet18", "320x320x3"),
+    ("googlenet", "320x320x3"),
+    ("inception_v3", "331x331x3"),  # 331 (as 299): no valid stride-2 layer drops a last row
+    ("densenet121", None),
+    ("shufflenet_v2_x1_0", "320x320x3"),
+    ("mobilenet_v2", "320x320x3"),
+    ("efficientnet_b0", "320x320x3"),  # its squeeze-excitation gates make fields whole
+    ("convnext_tiny", None),
+    ("unet_small.yaml", None),
+    ("residual_small.yaml", None),
+]
+
+
+@pytest.mark.parametrize(("name", "size"), EMPIRICAL, ids=[name for name, _ in EMPIRICAL])
+def test_field_is_where_the_gradient_reaches(name, size):
+    graph = cnnctl.load(EXAMPLES / name if name.endswith(".yaml") else name, input=size)
+    fields = receptive_fields(graph)
+    nodes = chosen_nodes(graph, fields)
+    seen = footprints(graph, {k: [central(graph.nodes[k].shape)] for k in nodes})
+    image = graph.input_shape[:2]
+    wrong = []
+    for (k, position), span in seen.items():
+        expected = expected_span(fields[k], position, image)
+        if fields[k].uneven and inside(span, expected):
+            continue
+        if span != expected:
+            wrong.append(
+                f"{graph.nodes[k].path} at {position}: the gradient reaches rows {span[0]} cols {span[1]}; "
+                f"cnnctl's field {fields[k]} says rows {expected[0]} cols {expected[1]}"
+            )
+    assert not wrong, f"{name} ({'x'.join(map(str, graph.input_shape))}):\n" + "\n".join(wrong)
+    if name == "efficientnet_b0":  # the gates are checked, not only fields that stop before them
+        assert any(fields[k].whole for k in nodes)
+
+
+def test_every_position_of_small_networks():
+    """Every output position, not only the central one, of networks without upsampling."""
+    texts = [
+        "input: 9x11x1\nlayers: [conv f=3 s=2 n=2, conv f=3 p=same n=2]",
+        "input: 12x12x1\nlayers: [conv f=3 p=same n=2, pool max f=3 s=2 p=1 ceil, conv f=2 s=2 dilation=2 n=1]",
+        "input: 8x8x2\nlayers:\n  - add:\n      branch1: [conv f=1x5 p=0x2 n=2]\n      branch2: [conv f=5x1 p=2x0 n=2]",
+        "input: 10x10x1\nlayers: [conv f=3 s=2 p=same n=2, conv f=3 s=2 p=same n=2]",  # uneven same padding
+    ]
+    for text in texts:
+        graph = cnnctl.load_text(text)
+        fields = receptive_fields(graph)
+        k = len(graph.nodes) - 1
+        h, w = graph.nodes[k].shape[:2]
+        seen = footprints(graph, {k: [(i, j) for i in range(h) for j in range(w)]})
+        for (_, position), span in seen.items():
+            assert span == expected_span(fields[k], position, graph.input_shape[:2]), (text, position)
+
+
+def test_upsampled_positions_see_what_their_source_position_sees():
+    """After a stride-2 conv and a nearest upsample 2, output positions 2m and 2m+1 are copies
+    of conv position m: both see input rows 2m..2m+1. cnnctl's field (size 2, jump 1, start 0)
+    puts position 1 at rows 1..2: row 0, which it sees, is left out, row 2, which it does not
+    see, is put in."""
+    text = "input: 8x8x1\nlayers: [conv f=2 s=2 n=1, upsample 2]"
+    graph = cnnctl.load_text(text)
+    seen = footprints(graph, {1: [(0, 0), (1, 1), (2, 2), (3, 3)]})
+    # the gradient, independently of cnnctl: position p sees rows 2*(p//2) .. 2*(p//2) + 1
+    for p in range(4):
+        assert seen[1, (p, p)] == ((2 * (p // 2), 2 * (p // 2) + 1),) * 2
+    field = receptive_fields(graph)[-1]
+    assert field.uneven  # no start + i*jump puts both copies exactly: it contains them
+    for p in range(4):
+        assert inside(seen[1, (p, p)], expected_span(field, (p, p), (8, 8))), (
+            f"position {p}: cnnctl {expected_span(field, (p, p), (8, 8))}, gradient {seen[1, (p, p)]}"
+        )
+
+
+def test_an_adaptive_pool_position_sees_inside_its_field():
+    """Adaptive pooling 10 -> 7 (windows floor(i*10/7) .. ceil((i+1)*10/7) - 1, PyTorch's rule)
+    after a 2x2 stride-2 conv: position 2 pools conv positions 2..4, input rows 4..9. cnnctl's
+    field (the largest window, 3, and a jump of 10/7 conv positions) starts position 2 at
+    2 * (20/7) = 5.71: row 4, which it sees, falls outside even rounded outward."""
+    text = "input: 20x20x1\nlayers: [conv f=2 s=2 n=1, pool avg out=7]"
+    graph = cnnctl.load_text(text)
+    seen = footprints(graph, {1: [(p, p) for p in range(7)]})
+    assert seen[1, (2, 2)] == ((4, 9), (4, 9))  # the gradient, independently of cnnctl
+    field = receptive_fields(graph)[-1]
+    assert field.uneven
+    outside = []
+    for p in range(7):
+        lo = field.start[0] + p * field.jump[0]
+        hi = lo + field.size[0] - 1
+        (top, bottom), _ = seen[1, (p, p)]
+        if top < math.floor(lo) or bottom > math.ceil(hi):
+            outside.append(f"position {p}: sees rows {top}..{bottom}, field {lo:.2f}..{hi:.2f}")
+    assert not outside, "\n".join(outside)

@@ -1,0 +1,224 @@
+"""The cost of a training step (cnnctl.analysis.training) against PyTorch and against hand counts.
+
+Independent checks: PyTorch's FlopCounterMode counts the multiply-accumulates of a real forward
+and backward pass through the compiled module (2 FLOPs each, the convolutions' and matrix
+products' only), which must be twice cnnctl's `step_mults`; small networks and ResNet-18 are
+counted by hand.
+"""
+
+import functools
+import warnings
+from math import prod
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import EXAMPLES, nchw  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl.analysis.training import training_cost  # noqa: E402
+from cnnctl.backend import to_torch  # noqa: E402
+from cnnctl.catalog import bundled  # noqa: E402
+
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+
+def conv_backward_flops(
+    grad_out_shape,
+    x_shape,
+    w_shape,
+    _bias,
+    _stride,
+    _padding,
+    _dilation,
+    transposed,
+    _output_padding,
+    _groups,
+    output_mask,
+    out_shape=None,
+    **kwargs,
+) -> int:
+    """FLOPs of `aten.convolution_backward`, from the convolution's own arithmetic.
+
+    Why not PyTorch's formula: torch 2.13's `conv_backward_flop` counts the weight gradient as
+    a convolution of the input by the output gradient without dividing by `groups` (pytorch
+    PR #183405), so a grouped convolution's weight gradient is counted `groups` times over (a
+    depthwise one: once per channel).
+
+    The forward convolution multiplies each output value (each input value, transposed) by the
+    weights of one filter: ``w_shape[1:]`` values (``C_in/groups x k_h x k_w``; transposed,
+    ``C_out/groups x k_h x k_w``). The input gradient pairs every one of those products with an
+    output gradient once, and so does the weight gradient: each costs as much as the forward.
+    The bias gradient is a sum (no multiplications).
+    """
+    values = prod(x_shape) if transposed else prod(grad_out_shape)  # whole batch
+    forward = values * prod(w_shape[1:])
+    return 2 * forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+CORRECTED = {torch.ops.aten.convolution_backward: conv_backward_flops}
+
+# Small networks counted by hand below; also run through the counter.
+TINY = {
+    # 6x6x1 -> conv f=3 n=1 -> 4x4x1: 16 outputs x 9 taps = 144 mults.
+    "one_conv": "input: 6x6x1\nlayers: [conv f=3 n=1]",
+    # ... -> conv f=3 n=1 -> 2x2x1: 4 outputs x 9 taps = 36 mults.
+    "two_convs": "input: 6x6x1\nlayers: [conv f=3 n=1, conv f=3 n=1]",
+    # 6x6x1 -> pool max f=2 -> 3x3x1 -> conv f=3 n=1 -> 1x1x1: 9 mults.
+    "pool_first": "input: 6x6x1\nlayers: [pool max f=2, conv f=3 n=1]",
+    # 6x6x1 -> conv f=3 n=2 -> 4x4x2 (16 x 2 x 9 = 288 mults) -> fc 3: 32 x 3 = 96 mults.
+    "conv_fc": "input: 6x6x1\nlayers: [conv f=3 n=2, fc 3 act=softmax]",
+    # depthwise 8x8x4 -> 8x8x4, 9 taps of 1 channel each: 8*8*4*9 = 2,304 mults;
+    # then a grouped 1x1 (4 groups of 1 -> 2 channels): 8*8*8*1 = 512 mults.
+    "depthwise": "input: 8x8x4\nlayers: [conv f=3 p=same n=4 groups=4, conv f=1 n=8 groups=4]",
+}
+
+
+def graph_of(name):
+    if name in TINY:
+        return cnnctl.load_text(TINY[name])
+    if name.endswith(".yaml"):
+        return cnnctl.load(EXAMPLES / name)
+    return cnnctl.load(name)
+
+
+def counted(graph):
+    """FLOPs FlopCounterMode counts for one forward and backward pass of one example, as
+    (stock, corrected): two counters nested around the same pass each count every operation.
+
+    The module and its input live on the meta device: shapes only, no arithmetic, so even the
+    largest network is counted in seconds. `out.sum()` has no mm or convolution: it adds no
+    FLOPs, as a cross-entropy loss would add none.
+    """
+    with torch.device("meta"):
+        model = to_torch(graph, logits=True).train()
+    x = torch.empty(1, *nchw(graph.input_shape), device="meta")
+    with (
+        FlopCounterMode(display=False) as stock,
+        FlopCounterMode(display=False, custom_mapping=CORRECTED) as corrected,
+    ):
+        model(x).sum().backward()
+    return stock.get_total_flops(), corrected.get_total_flops()
+
+
+@functools.cache
+def graph_and_counts(name):
+    graph = graph_of(name)
+    return graph, counted(graph)
+
+
+def grouped_mults(graph):
+    """Multiplications of the convolutions with groups, each times (groups - 1): what the stock
+    counter adds to their weight gradients (it counts each `groups` times)."""
+    return sum((n.args.groups - 1) * n.mults for n in graph.nodes if n.kind in ("conv", "deconv"))
+
+
+NETWORKS = [*sorted(bundled()), "unet_small.yaml", "residual_small.yaml", *sorted(TINY)]
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_step_multiplications_are_what_pytorch_counts(name):
+    graph, (_, flops) = graph_and_counts(name)
+    cost = training_cost(graph)
+    assert flops == 2 * cost.step_mults, (
+        f"{name}: FlopCounterMode (groups-corrected) counts {flops:,} FLOPs for a forward and backward "
+        f"pass, cnnctl says 2 x {cost.step_mults:,} = {2 * cost.step_mults:,}"
+    )
+    # The forward alone is cnnctl's `mults` (as tests/test_backend.py checks at inference).
+    assert cost.forward_mults == graph.mults
+    assert cost.step_mults == cost.forward_mults + cost.backward_mults
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_the_correction_changes_grouped_convolutions_only(name):
+    graph, (stock, corrected) = graph_and_counts(name)
+    extra = grouped_mults(graph)
+    assert stock - corrected == 2 * extra, (name, stock, corrected, extra)
+    if not any(n.kind in ("conv", "deconv") and n.args.groups > 1 for n in graph.nodes):
+        assert stock == corrected, name
+
+
+def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_count():
+    """Documents the PyTorch bug the correction works around (PR #183405). When a later torch
+    counts a depthwise convolution's weight gradient right, this fails: drop the correction.
+
+    One depthwise conv, 8x8x4 -> 8x8x4, 3x3: 8*8*4*9 = 2,304 multiplications forward, and as
+    many for the weight gradient (the input's gradient is not computed: it is the image's).
+    """
+    graph = cnnctl.load_text("input: 8x8x4\nlayers: [conv f=3 p=same n=4 groups=4]")
+    mults = 8 * 8 * 4 * 9
+    stock, corrected = counted(graph)
+    assert corrected == 2 * mults + 2 * mults
+    assert stock == 2 * mults + 4 * (2 * mults)  # the weight gradient counted 4 times
+    assert training_cost(graph).backward_mults == mults
+
+
+def test_resnet18_step_is_three_forwards_less_conv1_input_gradient():
+    """torchvision's ResNet-18: 1,814,073,344 multiplications forward. Backward: each weight
+    gradient costs its layer's forward, each input gradient as much again, except conv1's (the
+    image needs none): conv1 is 112*112*64 outputs x 7*7*3 taps = 118,013,952 mults."""
+    cost = training_cost(cnnctl.load("resnet18"))
+    conv1 = 112 * 112 * 64 * 7 * 7 * 3
+    assert conv1 == 118_013_952
+    assert cost.forward_mults == 1_814_073_344
+    assert cost.backward_mults == 2 * 1_814_073_344 - conv1
+    assert cost.step_mults == 3 * 1_814_073_344 - conv1 == 5_324_206_080
+    first = cost.layers[0]
+    assert first.path == "conv1"
+    assert (first.input_grad, first.backward_mults) == (False, conv1)
+    assert all(layer.input_grad for layer in cost.layers[1:])
+
+
+def test_first_conv_computes_only_its_weight_gradient():
+    cost = training_cost(cnnctl.load_text(TINY["one_conv"]))
+    (conv,) = cost.layers
+    assert (conv.forward_mults, conv.backward_mults, conv.input_grad) == (144, 144, False)
+    # backward FLOPs: 2 per multiplication + the bias gradient, a sum of 16 output gradients
+    assert conv.backward_flops == 2 * 144 + 16
+    assert cost.step_mults == 288
+
+
+def test_a_second_conv_also_computes_its_input_gradient():
+    cost = training_cost(cnnctl.load_text(TINY["two_convs"]))
+    first, second = cost.layers
+    assert (first.backward_mults, first.input_grad) == (144, False)
+    assert (second.forward_mults, second.backward_mults, second.input_grad) == (36, 72, True)
+    assert cost.backward_mults == 144 + 72
+    assert cost.step_mults == 144 + 36 + 144 + 72
+
+
+def test_a_pool_before_the_first_conv_needs_no_input_gradient():
+    cost = training_cost(cnnctl.load_text(TINY["pool_first"]))
+    pool, conv = cost.layers
+    assert not pool.input_grad and pool.backward_mults == 0
+    assert (conv.forward_mults, conv.backward_mults, conv.input_grad) == (9, 9, False)
+    assert cost.step_mults == 18
+
+
+def test_fc_after_a_conv_computes_both_gradients():
+    cost = training_cost(cnnctl.load_text(TINY["conv_fc"]))
+    conv, fc = cost.layers
+    assert (conv.forward_mults, conv.backward_mults) == (288, 288)
+    assert (fc.forward_mults, fc.backward_mults, fc.input_grad) == (96, 192, True)
+    assert cost.step_mults == 288 + 96 + 288 + 192
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "per_param"),
+    [
+        ("sgd", 2),  # p -= lr*g: a multiply and a subtract
+        ("momentum", 4),  # b = m*b + g (2), then p -= lr*b (2)
+        ("adam", 13),  # m: 3, v: 4, sqrt(v)/c2 + eps: 3, p -= lr*m/(...): 3
+        ("adamw", 14),  # adam's 13 and the decay p *= 1 - lr*wd: 1
+    ],
+)
+def test_optimizer_update_is_a_constant_per_parameter(optimizer, per_param):
+    cost = training_cost(cnnctl.load_text(TINY["conv_fc"]))
+    params = (3 * 3 * 1 * 2 + 2) + (32 * 3 + 3)  # conv 20, fc 99
+    assert cost.params == params == 119
+    assert cost.optimizer_flops(optimizer) == per_param * 119
+    # weight decay g += wd*p adds 2 a parameter; adamw's decay is already counted
+    decay = 0 if optimizer == "adamw" else 2
+    assert cost.optimizer_flops(optimizer, weight_decay=True) == (per_param + decay) * 119
