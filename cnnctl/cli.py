@@ -26,7 +26,16 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
-ANALYSIS = ("summarize", "flops", "validate", "list", "memory", "compare")  # the commands that never import torch
+ANALYSIS = (
+    "summarize",
+    "flops",
+    "validate",
+    "list",
+    "memory",
+    "compare",
+    "draw",
+    "schema",
+)  # the commands that never import torch
 
 
 # -- what the commands share -------------------------------------------------------------------
@@ -182,6 +191,85 @@ def compare_cmd(o: argparse.Namespace) -> int:
     entries = compare(graphs, o.batch, o.dtype, o.optimizer, profile, o.budget)
     where = dict(batch=o.batch, dtype=o.dtype, optimizer=o.optimizer, profile=profile.name, budget=o.budget)
     _output(o.format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where))
+    return 0
+
+
+def draw_cmd(o: argparse.Namespace) -> int:
+    """Draw the network: a graph (SVG, PNG, PDF by Graphviz; DOT; Mermaid) or the course's volumes.
+
+    The graph view shows each layer's shorthand, output volume and parameters; composites
+    (repeats, blocks, residuals, gates, branches) as clusters, skips dashed; --depth N
+    collapses what lies deeper than N (a ResNet-152 stage becomes one box, `36 x bottleneck`).
+    .svg, .png and .pdf need Graphviz's `dot`; .dot and .mmd (Mermaid, rendered in Markdown
+    by GitHub and GitLab) need nothing. --style volumes draws a sequential network as the
+    course's volumes HxWxC, in SVG with nothing installed.
+    """
+    from .analysis.diagram import diagram, volumes
+    from .render import picture
+    from .render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
+
+    graph = _load(o.arch, o.input)
+    out = o.output or f"{graph.name}.svg"
+    fmt = picture.picture_format(out)
+    if o.style == "volumes":
+        if fmt != "svg":
+            raise CnnctlError.at(
+                f"the volume view is drawn as SVG, not {fmt}",
+                hint=f"write `{out.rsplit('.', 1)[0]}.svg`; a browser shows and prints it",
+            )
+        if o.depth is not None:
+            raise CnnctlError.at("--depth collapses the graph view; the volume view draws every volume")
+        from .render.volumes import to_svg
+
+        vols = volumes(graph)
+        picture.write_file(out, to_svg(graph.name, vols, graph.params, graph.mults).encode())
+        data = {
+            "name": graph.name,
+            "file": out,
+            "format": fmt,
+            "style": "volumes",
+            "volumes": [{"path": v.path, "output": list(v.shape), "layers": list(v.ops)} for v in vols],
+        }
+        said = f"{len(vols)} volumes"
+    else:
+        d = diagram(graph, o.depth)
+        if fmt == "mermaid":
+            body = to_mermaid(d).encode()
+        else:
+            text = to_dot(d)
+            body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out)
+        picture.write_file(out, body)
+        data = diagram_json(d, out, fmt)
+        boxes = len(d.boxes) - 1
+        said = f"{boxes:,} {'box' if boxes == 1 else 'boxes'} in {count_clusters(d.top):,} clusters"
+    _warn(graph)
+    if o.format is Format.json:
+        _print_json(data)
+    else:
+        opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
+        sys.stdout.write(f"wrote {out}: {graph.name}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
+    return 0
+
+
+def schema_cmd(o: argparse.Namespace) -> int:
+    """The JSON Schema of the notation, for editors: completion, docs on hover, checks while typing.
+
+    Made from the layer registry: every kind with its arguments, their types and docs. Save it
+    (`cnnctl schema -o cnnctl.schema.json`) and point your editor's YAML extension at it (see
+    the README). It checks the structure; `cnnctl validate` checks the rest (shapes, the
+    shorthand inside strings, block arguments).
+    """
+    import json
+
+    from .exchange.schema import notation_schema
+    from .render import picture
+
+    text = json.dumps(notation_schema(), indent=2, ensure_ascii=False) + "\n"
+    if o.output:
+        picture.write_file(o.output, text.encode())
+        sys.stderr.write(f"wrote {o.output}\n")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -618,6 +706,23 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("--budget", type=nbytes, metavar="SIZE", help="Device memory: the largest batch of each that fits.")
     format_option(p)
 
+    p = command("draw", draw_cmd, "[OPTIONS] ARCH")
+    arch(p)
+    input_option(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="The picture: .svg, .png, .pdf (Graphviz), .dot, .mmd (Mermaid). "
+                   "Default: NAME.svg.")  # fmt: skip
+    p.add_argument("-d", "--depth", type=whole(1), metavar="N", help="Collapse layer paths deeper than N into one box.")
+    p.add_argument("--style", type=choice(("graph", "volumes")), default="graph", metavar="graph|volumes",
+                   help="graph: layers, clusters and skips; volumes: the course's volumes (sequential networks). "
+                   "Default: graph.")  # fmt: skip
+    format_option(p, Format.table, Format.json)
+
+    p = command("schema", schema_cmd, "[OPTIONS]")
+    p.add_argument("-o", "--output", metavar="FILE", help="Write it to FILE. Default: standard output.")
+    p.add_argument("-f", "--format", type=formats(Format.json), default=Format.json, metavar="json",
+                   help="A JSON Schema is JSON: the only format.")  # fmt: skip
+
     p = command("validate", validate_cmd, "[OPTIONS] FILE...")
     p.add_argument("files", nargs="+", metavar="FILE...", help="Network files (or bundled names) to check.")
     input_option(p)
@@ -699,7 +804,20 @@ def build_parser(only: str | None = None) -> Parser:
     return top
 
 
-COMMANDS = ("summarize", "flops", "memory", "compare", "validate", "list", "train", "evaluate", "predict", "bench")
+COMMANDS = (
+    "summarize",
+    "flops",
+    "memory",
+    "compare",
+    "draw",
+    "schema",
+    "validate",
+    "list",
+    "train",
+    "evaluate",
+    "predict",
+    "bench",
+)
 
 
 def top_help(parser: Parser) -> str:

@@ -57,6 +57,26 @@ def test_a_file_with_train_settings_does_not_import_torch(tmp_path):
     assert torch == "[]", torch
 
 
+@pytest.mark.parametrize("picture", ["net.dot", "net.mmd", "net.svg"])
+def test_draw_does_not_import_torch(tmp_path, picture):
+    style = ["--style", "volumes"] if picture == "net.svg" else []  # the SVG written without Graphviz
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=["draw", "lenet5", "-o", str(tmp_path / picture), *style])],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    torch, slow = out.stdout.strip().splitlines()[-2:]
+    assert torch == "[]" and slow == "[]", (torch, slow)
+    assert (tmp_path / picture).stat().st_size > 0
+
+
+def test_schema_does_not_import_torch():
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=["schema"])], capture_output=True, text=True, timeout=60, check=True
+    )
+    torch, _ = out.stdout.strip().splitlines()[-2:]  # it reads `train:`'s settings: typing comes with them
+    assert torch == "[]", torch
+
+
 def test_the_package_import_does_not_import_torch():
     code = "import sys, cnnctl; cnnctl.load('resnet50'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

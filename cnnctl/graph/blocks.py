@@ -70,7 +70,9 @@ def expand(
         raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
     source = b.single(inputs, item, path)
     shape = b.shape_of(source)
-    values = arguments(block, {**item.args, **(override or {})}, env, item.loc, path, shape)
+    written = {**item.args, **override} if override else item.args
+    values = arguments(block, written, env, item.loc, path, shape)
+    b.group(path, "block", " ".join([item.kind, *(f"{k}={values[k].text}" for k in written if k in values)]), item.loc)
     body_env = Env(block, values, shape)
     # Everything the body's expansion depends on besides the path it is made under and the
     # index of its input (a schedule numbers each use: then every use is built).
@@ -82,15 +84,15 @@ def expand(
     b.block_uses.append((item.kind, item.loc))
     if use is not None:
         b.scheduled.append(use)
-    before = (len(b.nodes), len(b.warnings), len(b.problems), b.failures)
+    before = (len(b.nodes), len(b.warnings), len(b.problems), b.failures, len(b.groups))
     try:
         out = b.sequence(block.body, Scope(source, sealed=True), body_env, Names(path), collapse=True)
     finally:
         b.block_uses.pop()
         if use is not None:
             b.scheduled.pop()
-    if key is not None and (len(b.problems), b.failures) == before[2:]:
-        made = _made(b, before[0], before[1], path, source, out)
+    if key is not None and (len(b.problems), b.failures) == before[2:4]:
+        made = _made(b, before, path, source, out)
         if made is not None:
             b.built[key] = made
     return out
@@ -104,26 +106,27 @@ class _Made:
     """The layers one use of a block made, to make again for another use with the same
     arguments and input shape (a ResNet's stage repeats one block: half its uses are such)."""
 
-    __slots__ = ("nodes", "out", "path", "source", "start", "warnings")
+    __slots__ = ("groups", "nodes", "out", "path", "source", "start", "warnings")
 
-    def __init__(self, nodes: list, warnings: list, path: str, source: int, start: int, out: int):
-        self.nodes, self.warnings, self.path = nodes, warnings, path
+    def __init__(self, nodes: list, warnings: list, groups: list, path: str, source: int, start: int, out: int):
+        self.nodes, self.warnings, self.groups, self.path = nodes, warnings, groups, path
         self.source, self.start, self.out = source, start, out
 
 
-def _made(b: Builder, start: int, warned: int, path: str, source: int, out: int) -> _Made | None:
+def _made(b: Builder, before: tuple[int, ...], path: str, source: int, out: int) -> _Made | None:
     """What one use made, if it can be made again elsewhere: every layer under its path and
     taking only the use's input or its own layers (a block's body sees nothing else)."""
 
     def under(p: str | None) -> bool:  # `layer1.1.conv1` is under `layer1.1`; `layer1.10.conv1` is not
         return p is not None and (p == path or p.startswith(path + "."))
 
+    start, warned, grouped = before[0], before[1], before[4]
     nodes = b.nodes[start:]
     inside = all(under(n.path) and all(i == source or i >= start for i in n.inputs) for n in nodes)
     warnings = b.warnings[warned:]
     if not (inside and (out == source or out >= start) and all(under(w.layer) for w in warnings)):
         return None
-    return _Made(nodes, warnings, path, source, start, out)
+    return _Made(nodes, warnings, b.groups[grouped:], path, source, start, out)
 
 
 def _again(b: Builder, made: _Made, path: str, source: int) -> int:
@@ -137,6 +140,8 @@ def _again(b: Builder, made: _Made, path: str, source: int) -> int:
         nodes.append(new(Node, (len(nodes), path + n.path[cut:], n.kind, n.args, inputs, *n[5:])))
     for w in made.warnings:
         b.warnings.append(w._replace(layer=path + w.layer[cut:]))
+    for g in made.groups:
+        b.groups.append(g._replace(path=path + g.path[cut:]))
     return source if made.out == made.source else made.out + offset
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def expand(b: Builder, item: BranchesItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
+    b.group(path, "branches", f"{item.merge} of {len(item.branches)} branches", item.loc)
     outs = []
     for i, (branch, body, _loc) in enumerate(item.branches, 1):
         label = branch or f"branch{i}"

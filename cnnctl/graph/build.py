@@ -37,7 +37,7 @@ from ..notation.spec import (
 from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, droppath, gate, references, repeat, residual
 from .blocks import Env, substitute
-from .nodes import INPUT, UNKNOWN, Graph, Node
+from .nodes import INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
@@ -117,7 +117,16 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
     droppath.apply(builder, nodes)
     name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
-    return Graph(name, spec.file, input_shape, tuple(nodes), tuple(warnings), spec.description, spec.train)
+    return Graph(
+        name,
+        spec.file,
+        input_shape,
+        tuple(nodes),
+        tuple(warnings),
+        spec.description,
+        spec.train,
+        tuple(builder.groups),
+    )
 
 
 def _place(problem: Problem) -> tuple[int, int]:
@@ -160,6 +169,7 @@ class Builder:
         self.droppath = schedule  # stochastic depth's schedule, if the file has one
         self.scheduled: list[int] = []  # numbers of the scheduled block uses being expanded, innermost last
         self.built: dict[tuple, object] = {}  # block uses made so far, to make again (blocks.expand)
+        self.groups: list[Group] = []  # the composites expanded so far, for diagrams
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -293,6 +303,10 @@ class Builder:
                 return blocks.expand(self, item, inputs, env, path)
             return self.layer(item, inputs, env, path)
         return COMPOSITES[type(item)].expand(self, item, scope, env, path, self.single(inputs, item, path))
+
+    def group(self, path: str, kind: str, text: str, loc: Loc) -> None:
+        """Record a composite about to be expanded under `path` (each composite calls this once)."""
+        self.groups.append(tuple.__new__(Group, (path, kind, text, loc)))  # without the record's constructor
 
     def single(self, inputs: list[int], item: Item, path: str) -> int:
         if len(inputs) != 1:

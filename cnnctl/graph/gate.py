@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 def expand(b: Builder, item: GateItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
+    b.group(path, "gate", "gate", item.loc)
     head = item.body[0]  # one block or composite adds no level, as in a residual
     collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
     scale = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)

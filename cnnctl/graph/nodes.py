@@ -38,6 +38,20 @@ class Node:
 
 
 @record
+class Group:
+    """A composite as written, around the layers whose paths start with `path`.
+
+    Several can share a path (a repeat's pass that is one block use whose body is one residual:
+    `layer1.1`), outermost first. Diagrams draw them as clusters and collapse them with --depth.
+    """
+
+    path: str
+    kind: str  # repeat, block, residual, gate or branches
+    text: str  # what it is, in the notation: "repeat 36", "bottleneck n=256", "residual projection"
+    loc: Loc
+
+
+@record
 class Graph:
     """A whole network. `nodes[-1]` is its output."""
 
@@ -48,6 +62,7 @@ class Graph:
     warnings: tuple[Problem, ...] = ()
     description: str = ""
     train: dict = {}  # noqa: RUF012 - never mutated; the file's `train:` settings (name -> Value), for cnnctl.train
+    groups: tuple[Group, ...] = ()  # the composites, in the order they begin
 
     @property
     def output_shape(self) -> Shape:

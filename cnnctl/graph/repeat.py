@@ -38,6 +38,7 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
             layer=path,
             hint="check the counts of `repeat`",
         )
+    b.group(path, "repeat", f"repeat {times}", item.loc)
     outer = b.outer_repeat is None
     if outer:
         b.outer_repeat = item

@@ -23,14 +23,15 @@ if TYPE_CHECKING:
 
 def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
+    shortcut = item.shortcut
+    if isinstance(shortcut, str):
+        shortcut = str(substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)
+    b.group(path, "residual", "residual" if isinstance(shortcut, tuple) else f"residual {shortcut}", item.loc)
     # A main path that is one block or composite adds no level (`residual1.conv1`, not
     # `residual1.two1.conv1`); one plain layer keeps its name beside the `add`.
     head = item.body[0]
     collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
     main = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)
-    shortcut = item.shortcut
-    if isinstance(shortcut, str):
-        shortcut = str(substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)
     if shortcut == "identity":
         skip = current
     elif shortcut == "projection":

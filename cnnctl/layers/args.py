@@ -82,18 +82,22 @@ def parse_float(text: str, lo: float, hi: float, hi_open: bool = False, lo_open:
 
 
 class ArgType:
-    """A named parser: `describe` is how messages and docs name it.
+    """A named parser: `describe` is how messages and docs name it, `schema` how a JSON Schema
+    does (the values a YAML file may hold for it: `cnnctl schema`).
 
     Plain classes here, not dataclasses: importing `dataclasses` (and `inspect` with it)
     costs 5 ms of every start-up.
     """
 
-    __slots__ = ("_seen", "describe", "parser", "words")
+    __slots__ = ("_seen", "describe", "parser", "schema", "words")
 
-    def __init__(self, describe: str, parser: Callable[[str], Any], words: tuple[str, ...] = ()):
+    def __init__(
+        self, describe: str, parser: Callable[[str], Any], words: tuple[str, ...] = (), schema: dict | None = None
+    ):
         self.describe = describe
         self.parser = parser
         self.words = words  # the words it accepts, for "did you mean" hints
+        self.schema = schema or {}
         self._seen: dict[str, Any] = {}  # networks repeat the same few values thousands of times: parsed once
 
     def parse(self, text: str) -> Any:
@@ -106,12 +110,16 @@ class ArgType:
 
 def Int(minimum: int = 1) -> ArgType:
     what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
-    return ArgType(what, lambda t: parse_int(t, minimum))
+    return ArgType(what, lambda t: parse_int(t, minimum), schema={"type": "integer", "minimum": minimum})
 
 
 def Pair(minimum: int = 1) -> ArgType:
     what = "a size such as `3` or `1x7`" if minimum == 1 else "a size such as `1` or `0x3`"
-    return ArgType(what, lambda t: parse_pair(t, minimum))
+    schema = {"anyOf": [{"type": "integer", "minimum": minimum}, {"type": "string", "pattern": _PAIR}]}
+    return ArgType(what, lambda t: parse_pair(t, minimum), schema=schema)
+
+
+_PAIR = r"^\s*\d+\s*[xX]\s*\d+\s*$"  # HxW
 
 
 def Choice(*words: str, aliases: dict[str, str] | None = None) -> ArgType:
@@ -125,12 +133,18 @@ def Choice(*words: str, aliases: dict[str, str] | None = None) -> ArgType:
             raise ArgValueError(f"expected one of {', '.join(words)}; got {quoted(text)}")
         return word
 
-    return ArgType("one of " + "|".join(words), parse, words)
+    return ArgType("one of " + "|".join(words), parse, words, {"enum": [*words, *aliases]})
 
 
 def Float(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) -> ArgType:
     left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    return ArgType(f"a number in {left}{lo:g}, {hi:g}{right}", lambda t: parse_float(t, lo, hi, hi_open, lo_open))
+    number = {"type": "number", "exclusiveMinimum" if lo_open else "minimum": lo}
+    number["exclusiveMaximum" if hi_open else "maximum"] = hi
+    # YAML 1.1 reads `1e-06` (no dot) as text: written so, it is still a number to cnnctl
+    schema = {"anyOf": [number, {"type": "string", "pattern": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"}]}
+    return ArgType(
+        f"a number in {left}{lo:g}, {hi:g}{right}", lambda t: parse_float(t, lo, hi, hi_open, lo_open), schema=schema
+    )
 
 
 def _parse_padding(text: str) -> str | tuple[int, int]:
@@ -145,8 +159,13 @@ def _parse_padding(text: str) -> str | tuple[int, int]:
         raise ArgValueError(f"expected valid, same, a number or HxW; got {quoted(text)}") from None
 
 
-BOOL = ArgType("true or false", parse_bool)
-PADDING = ArgType("valid, same, a number or HxW", _parse_padding, ("valid", "same"))
+BOOL = ArgType("true or false", parse_bool, schema={"type": "boolean"})
+PADDING = ArgType(
+    "valid, same, a number or HxW",
+    _parse_padding,
+    ("valid", "same"),
+    {"anyOf": [{"enum": ["valid", "same"]}, {"type": "integer", "minimum": 0}, {"type": "string", "pattern": _PAIR}]},
+)
 
 
 REQUIRED: Any = object()

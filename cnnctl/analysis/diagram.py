@@ -1,0 +1,220 @@
+"""What a picture of a network shows, as data; drawing is in `render/` (DOT, Mermaid, SVG).
+
+Two views:
+
+- `diagram(graph, depth)`: boxes (a layer, or every layer under a path collapsed by `depth`
+  into one box), the edges between them, and the clusters around them: a cluster is a
+  composite as written (`Graph.groups`: repeat, block, residual, gate, branches) or any path
+  holding more than one box (a branch). An edge that carries an output going elsewhere too
+  into a join is a skip (an identity shortcut, U-Net's copy, a gate's input).
+- `volumes(graph)`: the course's picture of a sequential network, one volume HxWxC (or a
+  vector) after each layer that changes it, with the layers between two volumes.
+"""
+
+from __future__ import annotations
+
+from ..errors import CnnctlError
+from ..graph import INPUT, Graph, Node
+from ..layers import KINDS
+from ..records import record
+from ..shapes import Shape
+
+
+@record
+class Box:
+    """One drawn box: a layer, the input, or a group of layers collapsed by --depth."""
+
+    key: str  # unique: "input", "n12" (a layer), "g12" (a group starting at node 12)
+    path: str
+    family: str  # what colours it: conv, dense, pool, norm, activation, merge, channels, input, group
+    text: str  # the layer's shorthand; a group's composites ("36 x bottleneck", "residual projection")
+    shape: Shape
+    params: int
+    mults: int
+    layers: int  # graph nodes it stands for
+
+
+@record
+class Edge:
+    src: str
+    dst: str
+    skip: bool  # an output that also goes elsewhere, straight into a join: drawn dashed
+
+
+@record
+class Cluster:
+    """A composite, or a path holding several boxes; `label` names it and says what it is."""
+
+    path: str
+    label: str
+    boxes: tuple[str, ...]  # keys of the boxes directly inside
+    clusters: tuple[Cluster, ...]
+
+
+@record
+class Diagram:
+    name: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    mults: int
+    depth: int | None
+    boxes: tuple[Box, ...]  # the input first, then in network order
+    edges: tuple[Edge, ...]
+    top: Cluster  # path "": what is at the top level
+
+
+def family(kind: str) -> str:
+    """A layer kind's family: the module of `cnnctl.layers` that defines it."""
+    return type(KINDS[kind]).__module__.rsplit(".", 1)[-1] if kind in KINDS else "group"
+
+
+def _family(n: Node) -> str:
+    """What colours a layer: its family, but the weightless kinds beside `fc` (flatten, dropout,
+    droppath) reshape or regularize, and are drawn with the other weightless helpers."""
+    own = family(n.kind)
+    return "channels" if own == "dense" and not n.params else own
+
+
+def diagram(graph: Graph, depth: int | None = None) -> Diagram:
+    """The boxes, edges and clusters of `graph`, paths deeper than `depth` parts collapsed."""
+    if depth is not None and depth < 1:
+        raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
+    texts: dict[str, list[str]] = {}
+    for g in graph.groups:
+        texts.setdefault(g.path, []).append(g.text)
+    members: dict[str, list[Node]] = {}  # box key's path -> its nodes, in order
+    for n in graph.nodes:
+        key = n.path if depth is None else ".".join(n.path.split(".")[:depth])
+        members.setdefault(key, []).append(n)
+    box_of: dict[int, str] = {INPUT: "input"}
+    boxes = [Box("input", "input", "input", "input", graph.input_shape, 0, 0, 0)]
+    for path, nodes in members.items():
+        if len(nodes) == 1 and nodes[0].path == path:
+            n = nodes[0]
+            box = Box(f"n{n.index}", path, _family(n), n.text, n.shape, n.params, n.mults, 1)
+        else:
+            text = _group_text(path, texts, len(nodes))
+            params, mults = sum(n.params for n in nodes), sum(n.mults for n in nodes)
+            box = Box(f"g{nodes[0].index}", path, "group", text, nodes[-1].shape, params, mults, len(nodes))
+        boxes.append(box)
+        for n in nodes:
+            box_of[n.index] = box.key
+    edges = _edges(graph, box_of)
+    top = _clusters(boxes[1:], texts)
+    top = top._replace(boxes=("input", *top.boxes))
+    return Diagram(
+        graph.name, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top
+    )
+
+
+def _group_text(path: str, texts: dict[str, list[str]], layers: int) -> str:
+    """What a collapsed group is: a repeat of one block reads `36 x bottleneck`."""
+    own = texts.get(path, [])
+    if own and own[0].startswith("repeat "):
+        times = own[0].split()[1]
+        prefix = path + "."
+        kinds = {
+            t.split()[0]
+            for p, ts in texts.items()
+            if p.startswith(prefix) and p[len(prefix) :].isdigit()
+            for t in ts[:1]
+            if t.split()[0] not in ("repeat", "residual", "gate") and " branches" not in t
+        }
+        if len(kinds) == 1:
+            own = [f"{times} x {kinds.pop()}", *own[1:]]
+    own = own or [f"{layers} layers"]
+    return ", ".join(own)
+
+
+def _edges(graph: Graph, box_of: dict[int, str]) -> tuple[Edge, ...]:
+    pairs: dict[tuple[str, str], None] = {}  # in order, each once
+    for n in graph.nodes:
+        dst = box_of[n.index]
+        for i in n.inputs:
+            if box_of[i] != dst:
+                pairs[box_of[i], dst] = None
+    fan_out: dict[str, int] = {}
+    fan_in: dict[str, int] = {}
+    for src, dst in pairs:
+        fan_out[src] = fan_out.get(src, 0) + 1
+        fan_in[dst] = fan_in.get(dst, 0) + 1
+    # A skip carries an output that also goes elsewhere straight into a join: an identity
+    # shortcut, U-Net's copy, a gate's input. A projection shortcut or a branch is a path of
+    # its own, drawn solid.
+    return tuple(Edge(src, dst, fan_out[src] > 1 and fan_in[dst] > 1) for src, dst in pairs)
+
+
+def _clusters(boxes: list[Box], texts: dict[str, list[str]]) -> Cluster:
+    """The tree of clusters: every path above a box that is a composite or holds two boxes."""
+    under: dict[str, int] = {}
+    for b in boxes:
+        parts = b.path.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            under[prefix] = under.get(prefix, 0) + 1
+    clustered = {p for p, count in under.items() if count > 1 or p in texts}
+
+    def build(path: str, inside: list[Box]) -> Cluster:
+        direct: list[str] = []
+        subs: dict[str, list[Box]] = {}
+        cut = len(path) + 1 if path else 0
+        for b in inside:
+            parts = b.path[cut:].split(".")
+            # the nearest cluster below `path` on the way to the box, if any
+            nested = next(
+                (p for k in range(1, len(parts)) if (p := b.path[:cut] + ".".join(parts[:k])) in clustered), None
+            )
+            if nested is None:
+                direct.append(b.key)
+            else:
+                subs.setdefault(nested, []).append(b)
+        return Cluster(path, _label(path, texts), tuple(direct), tuple(build(p, bs) for p, bs in subs.items()))
+
+    return build("", boxes)
+
+
+def _label(path: str, texts: dict[str, list[str]]) -> str:
+    """`layer1: repeat 2`, `layer1.1: basic n=64, residual identity`, `branch2`."""
+    parts = path.split(".")
+    name = ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+    own = texts.get(path)
+    return f"{name}: {', '.join(own)}" if own else name
+
+
+# -- the course's volumes -----------------------------------------------------------------
+
+
+@record
+class Volume:
+    """A volume HxWxC (or a vector) and the layers that made it from the one before."""
+
+    shape: Shape
+    path: str  # the layer that made it; "input"
+    ops: tuple[str, ...]  # their shorthand, in order
+
+
+def volumes(graph: Graph) -> tuple[Volume, ...]:
+    """The volumes of a sequential network; a located error for any other."""
+    for n in graph.nodes:
+        expected = (n.index - 1,) if n.index else (INPUT,)
+        if n.inputs != expected:
+            took = ", ".join("input" if i == INPUT else graph.nodes[i].path for i in n.inputs)
+            raise CnnctlError.at(
+                f"the volume view draws sequential networks, but this layer takes {took}, not the layer before it",
+                n.loc,
+                layer=n.path,
+                hint="draw it as a graph (leave out --style volumes), which shows branches and skips",
+            )
+    out = [Volume(graph.input_shape, "input", ())]
+    last = len(graph.nodes) - 1
+    for n in graph.nodes:
+        changed = n.shape != out[-1].shape
+        # A layer with weights or a window makes a volume even where the shape stays (a 'same'
+        # conv); the others fold into the volume before them (bn, activations, dropout, and
+        # flatten, drawn as the fc after it).
+        if n.params or family(n.kind) == "pool" or (changed and (n.kind != "flatten" or n.index == last)):
+            out.append(Volume(n.shape, n.path, (n.text,)))
+        else:  # folds into the volume before, whose shape it keeps
+            out[-1] = out[-1]._replace(ops=(*out[-1].ops, n.text))
+    return tuple(out)

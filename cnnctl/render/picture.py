@@ -1,0 +1,79 @@
+"""Writing a picture: the format from the file's suffix, Graphviz's `dot` where a layout is
+needed, and the file replaced whole (a reader never sees half of it). os.path rather than
+pathlib: the analysis commands start without it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from ..errors import CnnctlError
+
+# suffix -> format; those `dot` lays out are named as its -T option
+SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
+LAID_OUT = ("svg", "png", "pdf")
+DOT_SECONDS = 300  # a layout that takes longer is of a graph too large to look at: --depth helps
+INSTALL = (
+    "install Graphviz (Debian/Ubuntu: `sudo apt install graphviz`, Fedora: `sudo dnf install graphviz`, "
+    "macOS: `brew install graphviz`, conda: `conda install graphviz`); or write `.dot` or `.mmd` (Mermaid, "
+    "rendered by GitHub and GitLab in Markdown), which need nothing installed"
+)
+
+
+def picture_format(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in SUFFIXES:
+        raise CnnctlError.at(
+            f"cannot tell what picture to write from `{path}`",
+            hint="end the file name in one of: " + ", ".join(SUFFIXES),
+        )
+    return SUFFIXES[suffix]
+
+
+def dot_program() -> str | None:
+    return shutil.which("dot")
+
+
+def lay_out(dot_text: str, fmt: str, path: str) -> bytes:
+    """`dot_text` laid out by Graphviz as `fmt` (svg, png, pdf)."""
+    program = dot_program()
+    if program is None:
+        raise CnnctlError.at(f"drawing `{path}` needs Graphviz's `dot`, which is not installed", hint=INSTALL)
+    try:
+        done = subprocess.run(
+            [program, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=DOT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise CnnctlError.at(
+            f"Graphviz took more than {DOT_SECONDS} s to lay out `{path}`",
+            hint="collapse the network with --depth 1 or 2, or write `.dot` and lay it out yourself",
+        ) from None
+    except OSError as exc:
+        raise CnnctlError.at(
+            f"could not run Graphviz's `dot` ({program}): {exc.strerror or exc}", hint=INSTALL
+        ) from None
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        raise CnnctlError.at(
+            f"Graphviz's `dot` failed on `{path}`: {said[-1] if said else f'exit code {done.returncode}'}",
+            hint="write `.dot` to see what it was given",
+        )
+    return done.stdout
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write `path` through a temporary file beside it and a rename."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise CnnctlError.at(
+            f"cannot write `{path}`: {exc.strerror or exc}",
+            hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
+        ) from None

@@ -1,0 +1,202 @@
+"""cnnctl draw: the graph view (DOT, Mermaid, and SVG/PNG/PDF through Graphviz) and the
+course's volume view. Expected structure comes from the papers' stage sizes and the files'
+wiring, not from cnnctl's own output."""
+
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from cnnctl.analysis.diagram import diagram, volumes
+from cnnctl.api import load, load_text
+from cnnctl.catalog import bundled
+from cnnctl.render import picture
+from tests.helpers import EXAMPLES, run_main
+
+NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
+HAS_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed (Debian: apt install graphviz)")
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _names(graph) -> set[str]:
+    """What each layer's box is titled: the last part of its path."""
+    return {n.path.rsplit(".", 1)[-1] for n in graph.nodes}
+
+
+def _mermaid_is_well_formed(text: str, keys: set[str]) -> None:
+    lines = text.splitlines()
+    assert lines[0] == "---" and lines[3] == "flowchart TD"
+    defined = {m.group(1) for m in re.finditer(r'^\s*(\w+)\["', text, re.M)}
+    subgraphs = sum(1 for line in lines if line.strip().startswith("subgraph "))
+    ends = sum(1 for line in lines if line.strip() == "end")
+    assert subgraphs == ends
+    assert keys <= defined
+    for src, dst in re.findall(r"^\s*(\w+) -\.?-?> (\w+)$", text, re.M):
+        assert src in defined and dst in defined
+    for label in re.findall(r'\["(.*)"\]$', text, re.M):
+        assert '"' not in label  # quotes inside a label end it early: written as #quot;
+
+
+@pytest.mark.parametrize("net", NETWORKS)
+def test_every_network_draws_as_dot_and_mermaid(net, tmp_path, monkeypatch, capsys):
+    graph = load(net)
+    for suffix in ("dot", "mmd"):
+        out = tmp_path / f"net.{suffix}"
+        code, said, err = run_main(monkeypatch, capsys, "draw", net, "-o", str(out))
+        assert code == 0, err
+        assert said.startswith(f"wrote {out}: {graph.name}")
+    dot = (tmp_path / "net.dot").read_text()
+    assert dot.startswith("digraph cnnctl {") and dot.rstrip().endswith("}")
+    keys = {f"n{n.index}" for n in graph.nodes} | {"input"}
+    for key in keys:
+        assert re.search(rf"^\s*{key} \[label=<", dot, re.M), key
+    # every input of every layer is an edge
+    assert dot.count(" -> ") == len({(i, n.index) for n in graph.nodes for i in n.inputs})
+    _mermaid_is_well_formed((tmp_path / "net.mmd").read_text(), keys)
+
+
+@needs_dot
+@pytest.mark.parametrize("net", NETWORKS)
+def test_every_network_draws_through_graphviz(net, tmp_path, monkeypatch, capsys):
+    graph = load(net)
+    for suffix, magic in (("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")):
+        out = tmp_path / f"net.{suffix}"
+        code, _, err = run_main(monkeypatch, capsys, "draw", net, "-o", str(out))
+        assert code == 0, err
+        assert out.read_bytes().startswith(magic)
+    root = ET.parse(tmp_path / "net.svg").getroot()  # parses as XML
+    titles = {t.text for t in root.iter(f"{SVG}title")}
+    assert {f"n{n.index}" for n in graph.nodes} <= titles  # a box for every layer
+    texts = {t.text for t in root.iter(f"{SVG}text")}
+    assert _names(graph) <= texts  # each titled with its name
+
+
+def test_depth_collapses_resnet152_stages_into_boxes():
+    # He et al. 2015, Table 1: ResNet-152's stages are 3, 8, 36 and 3 bottlenecks; a bottleneck
+    # is 3 convs, 3 bns and the add; each stage's first has a projection (conv + bn)
+    graph = load("resnet152")
+    d = diagram(graph, depth=1)
+    stages = {b.path: b for b in d.boxes if b.family == "group"}
+    assert list(stages) == ["layer1", "layer2", "layer3", "layer4"]
+    for (path, box), blocks in zip(stages.items(), (3, 8, 36, 3), strict=True):
+        assert box.text.startswith(f"{blocks} x bottleneck"), box.text
+        assert box.layers == blocks * 7 + 2, path
+    assert stages["layer3"].shape == (14, 14, 1024)
+    assert sum(b.params for b in d.boxes) == 60_192_808  # torchvision's ResNet-152
+    assert [(e.src, e.dst) for e in d.edges][:4] == [("input", "n0"), ("n0", "n1"), ("n1", "n2"), ("n2", "g3")]
+    assert not any(e.skip for e in d.edges)  # the shortcuts are inside the collapsed stages
+
+
+def test_identity_shortcuts_are_the_skips_and_projections_are_paths():
+    # ResNet-18: 8 basic blocks; the first of layer2, layer3, layer4 projects, the other 5 add
+    # their input as it is: 5 dashed skips, each into an `add`
+    graph = load("resnet18")
+    d = diagram(graph)
+    boxes = {b.key: b for b in d.boxes}
+    skips = [e for e in d.edges if e.skip]
+    assert len(skips) == 5
+    assert all(boxes[e.dst].path.endswith(".add") for e in skips)
+    shortcut = [b for b in d.boxes if ".shortcut." in b.path]
+    assert len(shortcut) == 6  # 3 projections of conv + bn
+    labels = []
+
+    def walk(c):
+        labels.append(c.label)
+        for s in c.clusters:
+            walk(s)
+
+    walk(d.top)
+    assert "layer1: repeat 2" in labels
+    assert "layer2.1: basic n=128 s=2 shortcut=projection, residual projection" in labels
+    assert "shortcut" in labels
+
+
+def test_branches_are_clusters_and_their_input_is_no_skip():
+    graph = load_text(
+        "input: 28x28x192\nlayers:\n"
+        "  - concat:\n      a: [conv f=1 n=64]\n      b: [conv f=1 n=16, conv f=5 p=same n=32]\n"
+        "      c: [pool max f=3 s=1 p=1, conv f=1 n=32]\n      d: []\n"
+    )
+    d = diagram(graph)
+    assert [c.label for c in d.top.clusters] == ["concat1: concat of 4 branches"]
+    inner = d.top.clusters[0]
+    assert [c.label for c in inner.clusters] == ["b", "c"]  # a holds one layer: no cluster of its own
+    boxes = {b.key: b for b in d.boxes}
+    skips = [(boxes[e.src].path, boxes[e.dst].path) for e in d.edges if e.skip]
+    assert skips == [("input", "concat1.concat")]  # the empty branch d carries the input to the join
+
+
+def test_volume_view_of_lenet5_is_the_course_figure(tmp_path, monkeypatch, capsys):
+    # LeCun et al. 1998 as in the course: 32x32x1 -> 28x28x6 -> 14x14x6 -> 10x10x16 -> 5x5x16 -> 120 -> 84 -> 10
+    vols = volumes(load("lenet5"))
+    assert [v.shape for v in vols] == [
+        (32, 32, 1), (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (120,), (84,), (10,)
+    ]  # fmt: skip
+    out = tmp_path / "lenet.svg"
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", "volumes", "-o", str(out))
+    assert code == 0, err
+    root = ET.parse(out).getroot()
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    for shape in ("32x32x1", "28x28x6", "14x14x6", "10x10x16", "5x5x16", "120", "84", "10"):
+        assert shape in texts
+    assert len(list(root.iter(f"{SVG}rect"))) == 1 + 8  # the background, then a face per volume
+
+
+def test_volume_view_of_vgg16_has_the_papers_volumes():
+    # Simonyan and Zisserman 2014, configuration D: convs keep the size, five pools halve it
+    shapes = [v.shape for v in volumes(load("vgg16"))]
+    expected = [(224, 224, 3)]
+    for size, n, convs in ((224, 64, 2), (112, 128, 2), (56, 256, 3), (28, 512, 3), (14, 512, 3)):
+        expected += [(size, size, n)] * convs + [(size // 2, size // 2, n)]
+    expected += [(7, 7, 512), (4096,), (4096,), (1000,)]  # torchvision's adaptive pool, then the classifier
+    assert shapes == expected
+
+
+def test_volume_view_refuses_a_branched_network(monkeypatch, capsys, tmp_path):
+    code, out, err = run_main(
+        monkeypatch, capsys, "draw", "resnet18", "--style", "volumes", "-o", str(tmp_path / "r.svg")
+    )
+    assert code == 2 and out == ""
+    assert "resnet18.yaml:" in err and "sequential" in err and "layer1.1.add" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-o", "net.jpg"], "cannot tell what picture to write"),
+        (["--style", "volumes", "-o", "net.png"], "drawn as SVG"),
+        (["--style", "volumes", "--depth", "1", "-o", "net.svg"], "--depth"),
+        (["-o", "no/such/folder/net.dot"], "does not exist"),
+        (["--depth", "0", "-o", "net.dot"], "at least 1"),
+    ],
+)
+def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", *args)
+    assert code == 2 and said in err and "Traceback" not in err
+
+
+def test_without_graphviz_the_message_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(picture, "dot_program", lambda: None)
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(tmp_path / "net.svg"))
+    assert code == 2 and "apt install graphviz" in err and ".mmd" in err
+    assert not (tmp_path / "net.svg").exists()
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(tmp_path / "net.dot"))
+    assert code == 0, err  # DOT and Mermaid need nothing installed
+
+
+def test_json_lists_what_was_drawn(monkeypatch, capsys, tmp_path):
+    graph = load("googlenet")
+    code, out, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(tmp_path / "g.mmd"), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["format"] == "mermaid" and data["style"] == "graph"
+    assert len(data["boxes"]) == len(graph.nodes) + 1
+    assert sum(b["params"] for b in data["boxes"]) == graph.params  # every layer in one box, none twice
+    assert len(data["edges"]) == len({(i, n.index) for n in graph.nodes for i in n.inputs})
+    inception = [c for c in data["clusters"] if c["path"].startswith("inception")]
+    assert len(inception) == 9  # 3a, 3b, 4a-4e, 5a, 5b
