@@ -35,6 +35,7 @@ ANALYSIS = (
     "compare",
     "draw",
     "schema",
+    "import",
 )  # the commands that never import torch
 
 
@@ -251,6 +252,37 @@ def draw_cmd(o: argparse.Namespace) -> int:
     return 0
 
 
+def import_cmd(o: argparse.Namespace) -> int:
+    """Read an ONNX file into cnnctl's notation: analysable and trainable here.
+
+    Conv, ConvTranspose, BatchNormalization, Gemm, pooling, Add, Mul, Concat, Flatten, Resize
+    and the activations map to layer kinds; an activation read by nothing else joins the layer
+    before as act=. What has no cnnctl kind is told per ONNX node. The file written is checked
+    by building it, and its counts are printed. Needs `pip install onnx` (no torch, no runtime).
+    """
+    from .api import load_text
+    from .exchange.onnx_import import import_onnx
+    from .render import picture
+    from .render.numbers import exact, short
+
+    text = import_onnx(o.file, o.name)
+    graph = load_text(text, o.output or "<imported>")  # what was read builds: every shape fits
+    if o.output is None:
+        sys.stdout.write(text)
+        return 0
+    picture.write_file(o.output, text.encode())
+    if o.format is Format.json:
+        counts = {"layers": len(graph.nodes), "params": graph.params, "mults": graph.mults}
+        shapes = {"input": list(graph.input_shape), "output": list(graph.output_shape)}
+        _print_json({"file": o.output, "name": graph.name, **counts, **shapes})
+    else:
+        sys.stdout.write(
+            f"wrote {o.output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "
+            f"{short(graph.mults)} multiplications\n(`cnnctl summarize {o.output}` for the rest)\n"
+        )
+    return 0
+
+
 def schema_cmd(o: argparse.Namespace) -> int:
     """The JSON Schema of the notation, for editors: completion, docs on hover, checks while typing.
 
@@ -270,6 +302,48 @@ def schema_cmd(o: argparse.Namespace) -> int:
         sys.stderr.write(f"wrote {o.output}\n")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def export_cmd(o: argparse.Namespace) -> int:
+    """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
+
+    With --checkpoint RUN (a run folder: its best.pt, else last.pt; or a checkpoint file) the
+    trained weights go with it. What is written is checked first: ONNX run by ONNX Runtime,
+    TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
+    ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
+    written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
+    """
+    graph = _load(o.arch, o.input)
+    from .exchange.export import export, format_for
+
+    report = o.format in ("json", "table")
+    fmt = format_for(o.output, None if report else o.format)
+    done = export(graph, fmt, o.output, o.checkpoint)
+    _warn(graph)
+    if o.format == "json":
+        _print_json({**done._asdict(), "extra": list(done.extra), "network": graph.name})
+        return 0
+    name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
+    lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
+    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    if done.checked:
+        lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
+    else:
+        lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
+    from .exchange.pytorch_source import class_name
+
+    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
+    lines.append(
+        {
+            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession",
+            "torchscript": f"load it with torch.jit.load({done.file!r}); no cnnctl needed",
+            "pytorch": f"from {module} import {cls}; net = {cls}(); "
+            + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+            + " (its state_dict keys are cnnctl's)",
+        }[fmt]
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -718,6 +792,21 @@ def build_parser(only: str | None = None) -> Parser:
                    "Default: graph.")  # fmt: skip
     format_option(p, Format.table, Format.json)
 
+    p = command("export", export_cmd, "[OPTIONS] ARCH -o FILE")
+    arch(p)
+    input_option(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="The file: .onnx, .ts (TorchScript), .py.")
+    p.add_argument("--checkpoint", metavar="RUN", help="A run folder (its best.pt) or checkpoint: its weights.")
+    p.add_argument("-f", "--format", type=choice(("onnx", "torchscript", "pytorch", "table", "json")),
+                   default="table", metavar="onnx|torchscript|pytorch|json",
+                   help="What to write (default: from FILE's suffix), or json: the report as JSON.")  # fmt: skip
+
+    p = command("import", import_cmd, "[OPTIONS] FILE.onnx")
+    p.add_argument("file", metavar="FILE.onnx", help="An ONNX model file.")
+    p.add_argument("-o", "--output", metavar="FILE", help="The network file to write. Default: standard output.")
+    p.add_argument("--name", help="The network's name. Default: the graph's, else the file's.")
+    format_option(p, Format.table, Format.json)
+
     p = command("schema", schema_cmd, "[OPTIONS]")
     p.add_argument("-o", "--output", metavar="FILE", help="Write it to FILE. Default: standard output.")
     p.add_argument("-f", "--format", type=formats(Format.json), default=Format.json, metavar="json",
@@ -810,6 +899,8 @@ COMMANDS = (
     "memory",
     "compare",
     "draw",
+    "export",
+    "import",
     "schema",
     "validate",
     "list",

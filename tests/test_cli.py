@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from cnnctl.cli import COMMANDS
+
 
 def cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": str(columns)}
@@ -53,7 +55,7 @@ def test_validate_escapes_control_characters_in_a_file_name():
 def test_help_shows_whole_command_descriptions():
     out = cli("--help", columns=80).stdout
     commands = out[out.index("Commands:") :].splitlines()[1:]
-    expected = "summarize flops memory compare draw schema validate list train evaluate predict bench".split()
+    expected = list(COMMANDS)  # every command, in the order of the registry
     assert [ln.split()[0] for ln in commands if ln.strip()] == expected
     assert not any(ln.rstrip().endswith("...") for ln in commands), out
 

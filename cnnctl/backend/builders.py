@@ -1,4 +1,5 @@
-"""One builder per layer kind, keyed by the same names as the analysis rules (cnnctl.layers.KINDS).
+"""One builder per layer kind, keyed by the same names as the analysis rules (cnnctl.layers.KINDS),
+and below them how each kind is written as PyTorch source (`SOURCES`, for `cnnctl export`).
 
 A builder takes the analyzed node and its input shapes and returns the torch module for
 it. Shapes are cnnctl's HxWxC; torch works in NCHW, so channels are `shape[-1]` here.
@@ -112,4 +113,164 @@ BUILDERS: dict[str, Builder] = {
     "shuffle": lambda node, ins: fn.Shuffle(node.args.g),
     "upsample": lambda node, ins: nn.Upsample(scale_factor=node.args.scale, mode="nearest"),
     **{name: activation for name in fn.ACTIVATION_NAMES},
+}
+
+
+# -- the same layers written as PyTorch source (`cnnctl export --format pytorch`) ----------
+# Each kind: (node, input shapes, input expressions, its module's expression) -> (the
+# constructor, or None for a layer that is only an expression; the output's expression).
+# Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle) are written
+# into the file by cnnctl.exchange.pytorch_source where a network uses them.
+
+ACTIVATION_SOURCES = {
+    "relu": "F.relu({x})",
+    "relu6": "F.relu6({x})",
+    "leaky": "F.leaky_relu({x}, {slope})",
+    "elu": "F.elu({x})",
+    "gelu": "F.gelu({x})",
+    "silu": "F.silu({x})",
+    "sigmoid": "torch.sigmoid({x})",
+    "tanh": "torch.tanh({x})",
+    "hardswish": "F.hardswish({x})",
+    "hardsigmoid": "F.hardsigmoid({x})",
+    "mish": "F.mish({x})",
+    "softmax": "F.softmax({x}, dim=1)",
+}
+
+# Small modules torch.nn lacks, written into the file where the network uses them.
+
+
+def _act_source(text: str, act: str | None, slope: float = 0.01) -> str:
+    return text if act in (None, "none") else ACTIVATION_SOURCES[act].format(x=text, slope=slope)
+
+
+def _pads_source(pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[tuple[int, int] | None, tuple[int, ...]]:
+    """Symmetric padding as a layer's `padding=(h, w)`, else None and F.pad's (left, right, top, bottom)."""
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right:
+        return (top, left), ()
+    return None, (left, right, top, bottom)
+
+
+def _size_source(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else str(tuple(pair))
+
+
+def _padded_source(x: str, pad: tuple[int, ...], value: str = "") -> str:
+    return f"F.pad({x}, {pad}{value})" if pad else x
+
+
+# Each kind: (node, input shapes, input expressions, module expression) -> (constructor or None, output expression)
+def _filter_options(a, padding: tuple[int, int] | None) -> str:
+    """`, stride=2, padding=1, groups=32, bias=False`: the options that are not torch's defaults."""
+    options = [
+        f", stride={_size_source(a.s)}" if a.s != (1, 1) else "",
+        f", padding={_size_source(padding)}" if padding and padding != (0, 0) else "",
+        f", dilation={_size_source(a.dilation)}" if a.dilation != (1, 1) else "",
+        f", groups={a.groups}" if a.groups != 1 else "",
+        "" if a.bias else ", bias=False",
+    ]
+    return "".join(options)
+
+
+def conv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    symmetric, pad = _pads_source(resolve_padding(a, ins[0][0], ins[0][1]))
+    made = f"nn.Conv2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, symmetric)})"
+    return made, _act_source(f"{m}({_padded_source(xs[0], pad)})", a.act)
+
+
+def deconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)})"
+    return made, _act_source(f"{m}({xs[0]})", a.act)
+
+
+def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    kind = "Max" if a.op == "max" else "Avg"
+    if a["global"] or a.out is not None:
+        return f"nn.Adaptive{kind}Pool2d({_size_source(a.out or (1, 1))})", f"{m}({xs[0]})"
+    symmetric, pad = _pads_source(Pool().padding(a, ins))
+    stride = a.s or a.f
+    extra = "".join(
+        [
+            f", stride={_size_source(stride)}" if stride != a.f else "",
+            f", padding={_size_source(symmetric)}" if symmetric and symmetric != (0, 0) else "",
+            ", ceil_mode=True" if a.ceil else "",
+        ]
+    )
+    value = ', value=float("-inf")' if a.op == "max" else ""
+    return f"nn.{kind}Pool2d({_size_source(a.f)}{extra})", f"{m}({_padded_source(xs[0], pad, value)})"
+
+
+def fc_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    x = f"torch.flatten({xs[0]}, 1)" if len(ins[0]) > 1 else xs[0]
+    bias = "" if a.bias else ", bias=False"
+    return f"nn.Linear({numel(ins[0])}, {a.units}{bias})", _act_source(f"{m}({x})", a.act)
+
+
+def norm_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a, c = n.args, ins[0][-1]
+    eps = f", eps={a.eps:g}" if a.eps != 1e-5 else ""
+    made = {
+        "bn": f"nn.BatchNorm{2 if len(ins[0]) == 3 else 1}d({c}{eps})",
+        "layernorm": f"LayerNorm2d({c}{eps})",
+        "groupnorm": f"nn.GroupNorm({a.get('g')}, {c}{eps})",
+    }[n.kind]
+    return made, _act_source(f"{m}({xs[0]})", a.act)
+
+
+def join_source(op: str) -> object:
+    def write(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+        return None, _act_source(f" {op} ".join(xs), n.args.act)
+
+    return write
+
+
+def activation_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, _act_source(xs[0], n.kind, n.args.get("slope", 0.01))
+
+
+def shuffle_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"channel_shuffle({xs[0]}, {n.args.g})"
+
+
+def chunk_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    size = ins[0][-1] // n.args.parts
+    start = (n.args.i - 1) * size
+    return None, f"{xs[0]}[:, {start}:{start + size}]"
+
+
+def layerscale_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    shape = (ins[0][-1], 1, 1) if len(ins[0]) == 3 else (ins[0][-1],)
+    return f"LayerScale({shape}, {n.args.init!r})", f"{m}({xs[0]})"
+
+
+def lrn_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    return f"nn.LocalResponseNorm({a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r})", f"{m}({xs[0]})"
+
+
+SOURCES: dict[str, Callable] = {
+    "conv": conv_source,
+    "deconv": deconv_source,
+    "pool": pool_source,
+    "fc": fc_source,
+    "flatten": lambda n, ins, xs, m: ("nn.Flatten()", f"{m}({xs[0]})"),
+    "dropout": lambda n, ins, xs, m: (f"nn.Dropout({n.args.rate!r})", f"{m}({xs[0]})"),
+    "droppath": lambda n, ins, xs, m: (f"DropPath({n.args.rate!r})", f"{m}({xs[0]})"),
+    "bn": norm_source,
+    "layernorm": norm_source,
+    "groupnorm": norm_source,
+    "layerscale": layerscale_source,
+    "lrn": lrn_source,
+    "add": join_source("+"),
+    "mul": join_source("*"),
+    "concat": lambda n, ins, xs, m: (None, f"torch.cat([{', '.join(xs)}], dim=1)"),
+    "chunk": chunk_source,
+    "shuffle": shuffle_source,
+    "upsample": lambda n, ins, xs, m: (None, f'F.interpolate({xs[0]}, scale_factor={n.args.scale}, mode="nearest")'),
+    **{name: activation_source for name in ACTIVATION_SOURCES},
 }

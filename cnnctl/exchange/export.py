@@ -1,0 +1,171 @@
+"""The compiled network written for other tools: ONNX, TorchScript, or a PyTorch source file,
+with a checkpoint's weights or freshly initialised ones, and checked before it is kept.
+
+Each file is written beside its target, checked, then renamed into place: an ONNX file is run
+by ONNX Runtime (where installed) and a TorchScript file reloaded, and their outputs compared
+with PyTorch's on a random input; a PyTorch source file is imported and its module run with
+the same weights. A check that fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import io
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..backend import to_torch
+from ..errors import CnnctlError, Loc
+from ..graph import Graph
+from ..records import record
+from .pytorch_source import class_name, pytorch_source
+
+FORMATS = ("onnx", "torchscript", "pytorch")
+SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".pt": "torchscript", ".jit": "torchscript"}
+TOLERANCE = 1e-4  # largest absolute difference from PyTorch's output that passes the check
+OPSET = 17
+
+
+@record
+class Exported:
+    file: str
+    format: str
+    weights: str  # where they came from: a checkpoint's path, or "initialised"
+    checked: str  # what the check ran: "ONNX Runtime", "torch.jit.load", "the module itself", or ""
+    difference: float  # its largest absolute difference from PyTorch's output
+    extra: tuple[str, ...] = ()  # other files written (a source file's weights)
+
+
+def format_for(out: str, asked: str | None) -> str:
+    if asked is not None:
+        return asked
+    suffix = Path(out).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise CnnctlError.at(
+            f"cannot tell what to write from `{out}`",
+            hint="give --format onnx|torchscript|pytorch, or end the name in .onnx, .ts (TorchScript) or .py",
+        )
+    return SUFFIXES[suffix]
+
+
+def checkpoint_path(run: str) -> Path:
+    """A checkpoint file, or a run folder's best.pt (else its last.pt)."""
+    path = Path(run)
+    if path.is_dir():
+        best = path / "best.pt"
+        return best if best.is_file() else path / "last.pt"
+    return path
+
+
+def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str]:
+    """The compiled graph in eval mode, with the checkpoint's weights where one is given."""
+    model = to_torch(graph)
+    if checkpoint is None:
+        return model.eval(), "initialised (no --checkpoint)"
+    from ..train.checkpoint import EVALUATE, load_checkpoint, load_weights
+
+    path = checkpoint_path(checkpoint)
+    state = load_checkpoint(path, EVALUATE)
+    load_weights(model, state, path, graph.name, "export")
+    return model.eval(), str(path)
+
+
+def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
+    shape = graph.input_shape
+    dims = (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+    return torch.randn(batch, *dims, generator=torch.Generator().manual_seed(0))
+
+
+def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None) -> Exported:
+    model, weights = model_for(graph, checkpoint)
+    x = example_input(graph)
+    with torch.no_grad():
+        expected = model(x)
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise CnnctlError.at(f"cannot write `{out}`: the folder `{target.parent}` does not exist")
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]
+        checked, got, extra = write(graph, model, x, tmp, target, checkpoint is not None)
+        difference = (got - expected).abs().max().item() if got is not None else 0.0
+        if difference > TOLERANCE:
+            raise CnnctlError.at(
+                f"the exported {fmt} network's output differs from PyTorch's by {difference:.2g}",
+                Loc(graph.file),
+                hint="this is a bug in cnnctl's export: please report it with the network file",
+            )
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot write `{out}`: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return Exported(str(target), fmt, weights, checked, difference, extra)
+
+
+def _onnx(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
+    try:
+        import onnx  # noqa: F401 - torch.onnx.export needs it
+    except ImportError:
+        raise CnnctlError.at(
+            "writing ONNX needs the `onnx` package", hint="pip install 'cnnctl[onnx]' (onnx, onnxscript, onnxruntime)"
+        ) from None
+    names = {"input_names": ["image"], "output_names": ["output"]}
+    axes = {"image": {0: "batch"}, "output": {0: "batch"}}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        # TorchScript-based: a second where the dynamo-based one takes ten. PRESERVE keeps batch
+        # norm as a layer of its own (eval mode would fold it into the conv before it): the file
+        # holds the network as written, and `cnnctl import` reads it back with the same counts.
+        keep = {"training": torch.onnx.TrainingMode.PRESERVE}
+        try:
+            torch.onnx.export(
+                model, (x,), str(tmp), opset_version=OPSET, dynamo=False, dynamic_axes=axes, **keep, **names
+            )
+        except TypeError:  # a torch without the choice
+            torch.onnx.export(model, (x,), str(tmp), opset_version=OPSET, dynamic_axes=axes, **names)
+    try:
+        import onnxruntime
+    except ImportError:
+        return "", None, ()
+    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]
+    return "ONNX Runtime", torch.from_numpy(got), ()
+
+
+def _torchscript(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
+    # Traced: the graph has no data-dependent control flow; in eval mode dropout and drop
+    # paths are the identity, as an exported network runs.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.13 calls TorchScript deprecated: said once, in the README
+        traced = torch.jit.trace(model, (x,), check_trace=False)
+        torch.jit.save(traced, str(tmp))
+        loaded = torch.jit.load(str(tmp))
+        got = loaded(torch.cat([x, x.flip(0)]))[: len(x)]  # another batch size than traced
+    return "torch.jit.load", got, ()
+
+
+def _pytorch(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
+    tmp.write_text(pytorch_source(graph))
+    name = f"_cnnctl_export_{graph.name}"
+    # the file is still `.NAME.tmp`, which import would not read without being told it is Python
+    spec = importlib.util.spec_from_file_location(
+        name, tmp, loader=importlib.machinery.SourceFileLoader(name, str(tmp))
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = getattr(module, class_name(graph.name))()
+    net.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        got = net.eval()(x)
+    if not trained:
+        return "the module itself", got, ()
+    weights = target.with_suffix(".pt")  # the checkpoint's weights, as a plain state_dict beside the source
+    torch.save(model.state_dict(), weights)
+    return "the module itself", got, (str(weights),)

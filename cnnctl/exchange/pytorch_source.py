@@ -1,0 +1,230 @@
+"""The network as a readable PyTorch file: one `nn.Module` class, no cnnctl needed to run it.
+
+Its submodules nest as the compiled module's do (`layer3.2.conv1` is
+`self.layer3["2"].conv1`), so their `state_dict` keys are equal and a cnnctl checkpoint's
+weights load into it. The forward pass is written out layer by layer, one line each, with
+the output volume in a comment; a value gets a name of its own only where a later layer
+other than the next one reads it (a skip, a branch's input).
+
+How each layer kind is written lives beside its builder (`cnnctl.backend.builders.SOURCES`,
+keyed like `cnnctl.layers.KINDS`: a test keeps them equal); this module lays out the file.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from ..backend.builders import SOURCES
+from ..graph import INPUT, Graph
+from ..shapes import format_shape
+
+WIDTH = 88  # ruff's and black's line length, where the file will most likely be formatted
+
+HELPERS = {
+    "LayerNorm2d": '''
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of each position of an NCHW volume (ConvNeXt's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+''',
+    "LayerScale": '''
+class LayerScale(nn.Module):
+    """A learned factor per channel."""
+
+    def __init__(self, shape: tuple[int, ...], init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+''',
+    "channel_shuffle": '''
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """The channels as a groups x C/groups grid, transposed (ShuffleNet)."""
+    n, c = x.shape[:2]
+    rest = x.shape[2:]
+    return x.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+''',
+    "DropPath": '''
+class DropPath(nn.Module):
+    """Stochastic depth: in training each example is dropped with probability `rate`, the
+    others scaled by 1/(1 - rate); the identity in eval mode."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+''',
+}
+
+
+def _identifier(path: str) -> str:
+    name = re.sub(r"\W", "_", path.replace(".", "_"))
+    return f"_{name}" if name[0].isdigit() or keyword.iskeyword(name) else name
+
+
+def _access(path: str) -> str:
+    """`layer3.2.conv1` -> `self.layer3["2"].conv1`."""
+    out = "self"
+    for i, part in enumerate(path.split(".")):
+        if part.isidentifier() and not keyword.iskeyword(part):
+            out += f".{part}"
+        elif i == 0:
+            out = f'getattr(self, "{part}")'
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def class_name(name: str) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", name)
+    made = "".join(w[:1].upper() + w[1:] for w in words if w) or "Net"
+    return f"Net{made}" if made[0].isdigit() else made
+
+
+def pytorch_source(graph: Graph) -> str:
+    """A Python file defining the network as an nn.Module named after it."""
+    uses: dict[int, list[int]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            uses.setdefault(i, []).append(n.index)
+    taken: set[str] = set()
+
+    def var(i: int) -> str:
+        """The name holding output `i`: `x` if only the next layer reads it."""
+        readers = uses.get(i, [])
+        if i == INPUT:
+            return "x" if readers == [0] else "image"
+        if readers == [i + 1] or i == len(graph.nodes) - 1:
+            return "x"
+        return names[i]
+
+    names: dict[int, str] = {}
+    for n in graph.nodes:
+        name = _identifier(n.path)
+        while name in taken or name in ("x", "image", "self", "torch", "nn", "F"):
+            name += "_"
+        taken.add(name)
+        names[n.index] = name
+
+    tree: dict = {}  # the constructors, nested by path
+    lines: list[str] = []
+    helpers: set[str] = set()
+    first = var(INPUT)
+    if first != "x":
+        lines.append("image = x")
+    for n in graph.nodes:
+        ins = graph.input_shapes(n)
+        made, expr = SOURCES[n.kind](n, ins, [var(i) for i in n.inputs], _access(n.path))
+        helpers.update(h for h in HELPERS if f"{h}(" in f"{made} {expr}")
+        if made is not None:
+            node = tree
+            *groups, leaf = n.path.split(".")
+            for g in groups:
+                node = node.setdefault(g, {})
+            node[leaf] = made
+        code, comment = f"{var(n.index)} = {expr}", f"# {format_shape(n.shape)}"
+        # the output volume beside the line, or above it where the two would be too long together
+        lines += [f"{code}  {comment}"] if len(code) + len(comment) + 10 <= WIDTH else [comment, code]
+    lines.append("return x")
+
+    init: list[str] = []
+    for key, value in tree.items():
+        target = f"self.{key}" if key.isidentifier() and not keyword.iskeyword(key) else None
+        text = _tree(value, "")
+        init.append(f"{target} = {text}" if target else f'self.add_module("{key}", {text})')
+    cls = class_name(graph.name)
+    doc = (graph.description or graph.name).replace('"""', "'''").replace("\\", "/")
+    out = [
+        f'"""{graph.name}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
+        "",
+        f"{doc}",
+        f"Input NCHW: (N, {graph.input_shape[2]}, {graph.input_shape[0]}, {graph.input_shape[1]})"
+        if len(graph.input_shape) == 3
+        else f"Input: (N, {graph.input_shape[0]})",
+        f"Output: {format_shape(graph.output_shape)}; {graph.params:,} parameters.",
+        '"""',
+        "",
+        "import torch",
+        *(["import torch.nn.functional as F"] if any("F." in line for line in lines) else []),
+        "from torch import nn",
+        "",
+    ]
+    for h in sorted(helpers):
+        out += ["", HELPERS[h].strip("\n"), ""]
+    out += [
+        "",
+        f"class {cls}(nn.Module):",
+        f'    """{graph.name}, {graph.params:,} parameters."""',
+        "",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *(f"        {line}" for line in "\n".join(init).splitlines()),
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+        *(f"        {line}" for line in lines),
+        "",
+    ]
+    return "\n".join(w for line in "\n".join(out).split("\n") for w in _wrap(line))
+
+
+def _split_top(text: str) -> list[str]:
+    """`a, (b, c), d=[e, f]` -> its top-level comma-separated parts."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    last = text[start:].strip()
+    return [*parts, last] if last else parts
+
+
+def _wrap(line: str) -> list[str]:
+    """A line longer than WIDTH broken at its last bracket as ruff's formatter breaks it:
+    the contents on one line of their own if they fit, else one item a line, with a comma."""
+    if len(line) <= WIDTH:
+        return [line]
+    body = line.rstrip(",")
+    closer = body[-1:]
+    if closer not in ")]":
+        return [line]
+    opener, depth = {")": "(", "]": "["}[closer], 0
+    for i in range(len(body) - 1, -1, -1):
+        depth += body[i] == closer
+        depth -= body[i] == opener
+        if depth == 0:
+            break
+    else:
+        return [line]
+    head, inner, tail = body[: i + 1], body[i + 1 : -1], closer + line[len(body) :]
+    indent = " " * (len(line) - len(line.lstrip()))
+    if not inner.strip():
+        return [line]
+    if len(indent) + 4 + len(inner) <= WIDTH:
+        return [head, indent + "    " + inner, indent + tail]
+    items = [w for part in _split_top(inner) for w in _wrap(f"{indent}    {part},")]
+    return [head, *items, indent + tail]
+
+
+def _tree(value: dict | str, indent: str) -> str:
+    """A constructor, or an nn.ModuleDict of them written as a nested literal (as ruff formats it)."""
+    if isinstance(value, str):
+        return value
+    inner = indent + "    "
+    lines = ["nn.ModuleDict(", f"{inner}{{"]
+    lines += [f'{inner}    "{k}": {_tree(v, inner + "    ")},' for k, v in value.items()]
+    return "\n".join([*lines, f"{inner}}}", f"{indent})"])

@@ -1,0 +1,148 @@
+"""cnnctl export: a PyTorch source file, TorchScript and ONNX, each giving the compiled
+module's outputs for every bundled network and example, with a checkpoint's weights."""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cnnctl.api import load, to_torch  # noqa: E402
+from cnnctl.backend.builders import BUILDERS, SOURCES  # noqa: E402
+from cnnctl.catalog import bundled  # noqa: E402
+from cnnctl.exchange.export import example_input  # noqa: E402
+from cnnctl.exchange.pytorch_source import class_name, pytorch_source  # noqa: E402
+from cnnctl.layers import KINDS  # noqa: E402
+from tests.helpers import EXAMPLES, run_main  # noqa: E402
+
+NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
+RUFF = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(f"exported_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def _compiled(net: str):
+    graph = load(net)
+    torch.manual_seed(0)
+    model = to_torch(graph).eval()
+    x = example_input(graph, batch=3)
+    with torch.no_grad():
+        return graph, model, x, model(x)
+
+
+def test_every_kind_is_written_as_source():
+    assert set(SOURCES) == set(KINDS) == set(BUILDERS)
+
+
+@pytest.mark.parametrize("net", NETWORKS)
+def test_pytorch_source_is_ruff_clean_and_the_same_network(net, tmp_path):
+    graph, model, x, expected = _compiled(net)
+    path = tmp_path / "net.py"
+    path.write_text(pytorch_source(graph))
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):  # ruff's defaults, anywhere
+        done = subprocess.run([RUFF, *check, str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    written = _import(path, class_name(graph.name))()
+    assert list(written.state_dict()) == list(model.state_dict())  # same keys, same order
+    written.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(written.eval()(x), expected)
+
+
+@pytest.mark.parametrize("net", NETWORKS)
+def test_torchscript_reloads_and_gives_the_same_outputs(net, tmp_path, monkeypatch, capsys):
+    graph, model, x, expected = _compiled(net)
+    out = tmp_path / "net.ts"
+    monkeypatch.setattr("cnnctl.exchange.export.to_torch", lambda g: model)  # these weights
+    code, said, err = run_main(monkeypatch, capsys, "export", net, "-o", str(out))
+    assert code == 0, err
+    assert "torch.jit.load" in said
+    loaded = torch.jit.load(str(out))
+    with torch.no_grad():
+        assert (loaded(x) - expected).abs().max().item() <= 1e-5  # another batch size than export checked
+
+
+@pytest.mark.parametrize("net", NETWORKS)
+def test_onnx_runs_in_onnxruntime_like_pytorch(net, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    graph, model, x, expected = _compiled(net)
+    out = tmp_path / "net.onnx"
+    monkeypatch.setattr("cnnctl.exchange.export.to_torch", lambda g: model)
+    code, said, err = run_main(monkeypatch, capsys, "export", net, "-o", str(out))
+    assert code == 0, err
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])  # batch 3: the batch axis is free
+    assert (got - expected).abs().max().item() <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "train", "lenet5", "--epochs", "1", "--device", "cpu", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_a_checkpoint_exports_with_its_weights(trained, tmp_path, monkeypatch, capsys):
+    graph = load("lenet5")
+    state = torch.load(trained / "best.pt", weights_only=True)
+    model = to_torch(graph).eval()
+    model.load_state_dict(state["model"])
+    x = example_input(graph)
+    with torch.no_grad():
+        expected = model(x)
+    out = tmp_path / "lenet.py"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained), "-o", str(out))
+    assert code == 0, err
+    assert str(trained / "best.pt") in said and "lenet.pt" in said
+    written = _import(out, class_name("lenet5"))()
+    written.load_state_dict(torch.load(tmp_path / "lenet.pt", weights_only=True))
+    with torch.no_grad():
+        assert torch.equal(written.eval()(x), expected)
+    ts = tmp_path / "lenet.ts"
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained), "-o", str(ts))
+    assert code == 0, err
+    with torch.no_grad():
+        assert (torch.jit.load(str(ts))(x) - expected).abs().max().item() <= 1e-5
+
+
+def test_a_checkpoint_of_another_network_is_refused(trained, tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(
+        monkeypatch, capsys, "export", "alexnet", "--checkpoint", str(trained), "-o", str(tmp_path / "a.ts")
+    )
+    assert code == 2 and "lenet5" in err and "Traceback" not in err
+    assert not (tmp_path / "a.ts").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-o", "net.bin"], "cannot tell what to write"),
+        (["-o", "no/such/net.onnx"], "does not exist"),
+        (["-o", "net.bin", "--format", "keras"], "keras"),
+    ],
+)
+def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", *args)
+    assert code == 2 and said in err and "Traceback" not in err
+
+
+def test_onnx_without_the_package_says_how_to_install_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx fails
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "l.onnx"))
+    assert code == 2 and "pip install 'cnnctl[onnx]'" in err
+    assert not list(tmp_path.iterdir())
