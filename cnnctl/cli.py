@@ -238,7 +238,7 @@ def draw_cmd(o: argparse.Namespace) -> int:
             body = to_mermaid(d).encode()
         else:
             text = to_dot(d)
-            body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out)
+            body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
         picture.write_file(out, body)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1

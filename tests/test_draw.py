@@ -189,6 +189,16 @@ def test_without_graphviz_the_message_says_how_to_install_it(monkeypatch, capsys
     assert code == 0, err  # DOT and Mermaid need nothing installed
 
 
+@needs_dot
+def test_a_network_too_large_to_lay_out_asks_for_depth(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "deep.yaml"
+    net.write_text("input: 8x8x4\nlayers:\n  - repeat: 3001\n    layers: [conv f=3 p=1 n=4]\n")
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(tmp_path / "deep.svg"))
+    assert code == 2 and "--depth" in err and "3,002 boxes" in err  # the input and 3,001 convs
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(net), "-d", "1", "-o", str(tmp_path / "deep.svg"))
+    assert code == 0, err  # one box for the repeat
+
+
 def test_json_lists_what_was_drawn(monkeypatch, capsys, tmp_path):
     graph = load("googlenet")
     code, out, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(tmp_path / "g.mmd"), "-f", "json")

@@ -86,7 +86,7 @@ def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
 
 def lrn(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
-    return nn.LocalResponseNorm(a.size, alpha=a.alpha, beta=a.beta, k=a.k)
+    return fn.LocalResponseNorm(a.size, alpha=a.alpha, beta=a.beta, k=a.k)
 
 
 def activation(node: Node, ins: list[Shape]) -> nn.Module:
@@ -109,8 +109,8 @@ BUILDERS: dict[str, Builder] = {
     "add": lambda node, ins: fn.Add(node.args.act),
     "mul": lambda node, ins: fn.Mul(node.args.act),
     "concat": lambda node, ins: fn.Concat(),
-    "chunk": lambda node, ins: fn.Chunk(node.args.parts, node.args.i - 1),
-    "shuffle": lambda node, ins: fn.Shuffle(node.args.g),
+    "chunk": lambda node, ins: fn.Chunk(node.args.parts, node.args.i - 1, ins[0][-1]),
+    "shuffle": lambda node, ins: fn.Shuffle(node.args.g, ins[0]),
     "upsample": lambda node, ins: nn.Upsample(scale_factor=node.args.scale, mode="nearest"),
     **{name: activation for name in fn.ACTIVATION_NAMES},
 }

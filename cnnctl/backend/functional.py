@@ -177,6 +177,29 @@ class GroupNorm(WithActivation, nn.GroupNorm):
     pass
 
 
+class _LRNOperator(torch.autograd.Function):
+    """torch's local response norm, exported to ONNX as its one LRN operator (the same
+    formula: a / (k + alpha/size * sum of squares over `size` channels)^beta) rather than
+    the thirty small operators torch's Python implementation traces into."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
+        return F.local_response_norm(x, size, alpha, beta, k)
+
+    @staticmethod
+    def symbolic(g, x, size: int, alpha: float, beta: float, k: float):  # pragma: no cover - ONNX export only
+        return g.op("LRN", x, size_i=size, alpha_f=alpha, beta_f=beta, bias_f=k)
+
+
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """nn.LocalResponseNorm, which exports to ONNX as one LRN operator."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return _LRNOperator.apply(x, self.size, self.alpha, self.beta, self.k)
+        return super().forward(x)
+
+
 class LayerScale(nn.Module):
     """A learned factor per channel, starting at `init`."""
 
@@ -208,25 +231,31 @@ class DropPath(nn.Module):
 
 
 class Chunk(nn.Module):
-    """Part `index` (from 0) of `parts` equal parts of the channels."""
+    """Part `index` (from 0) of `parts` equal parts of the `channels` channels.
 
-    def __init__(self, parts: int, index: int):
+    The sizes are known when the network is built: fixed numbers, so an exported graph holds
+    a plain slice rather than arithmetic on the tensor's shape."""
+
+    def __init__(self, parts: int, index: int, channels: int):
         super().__init__()
         self.parts, self.index = parts, index
+        self.size = channels // parts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[1] // self.parts
-        return x.narrow(1, self.index * size, size)
+        return x.narrow(1, self.index * self.size, self.size)
 
 
 class Shuffle(nn.Module):
-    """Channel shuffle between `groups` (ShuffleNet): the channels as a groups x C/groups grid, transposed."""
+    """Channel shuffle between `groups` (ShuffleNet): the channels as a groups x C/groups
+    grid, transposed. Reshaped by the sizes of the volume the layer was built for (HxWxC),
+    fixed numbers, so that an exported graph holds constant shapes, not shape arithmetic."""
 
-    def __init__(self, groups: int):
+    def __init__(self, groups: int, shape: tuple[int, ...]):
         super().__init__()
         self.groups = groups
+        h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
+        self.grid = (-1, groups, c // groups, h, w)
+        self.volume = (-1, c, h, w) if len(shape) == 3 else (-1, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c = x.shape[:2]
-        rest = x.shape[2:]
-        return x.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+        return x.reshape(self.grid).transpose(1, 2).reshape(self.volume)

@@ -17,6 +17,7 @@ import re
 
 from ..errors import CnnctlError, Loc, Problem
 from ..records import record
+from .write_notation import Entry, write_layers
 
 NAME = re.compile(r"[^A-Za-z0-9_-]+")
 ACTIVATIONS = {
@@ -25,15 +26,15 @@ ACTIVATIONS = {
     "Tanh": "tanh",
     "HardSwish": "hardswish",
     "Elu": "elu",
-    "Gelu": "gelu",
+    "Gelu": "gelu",  # exact (erf): an approximate="tanh" is refused in read()
     "Mish": "mish",
 }
 FUSES = ("conv", "deconv", "fc", "bn", "add", "mul")  # kinds with an `act=` argument
 MAX_NODES = 200_000
 READS = (
-    "cnnctl reads Conv, ConvTranspose, BatchNormalization, Gemm, MaxPool, AveragePool, Global*Pool, Add, Mul, "
-    "Concat, Flatten, Resize, Identity, Dropout and the activations (a torch export of LocalResponseNorm, "
-    "LayerNorm over channels, GELU or channel shuffle comes out as many small operators it does not read yet)"
+    "cnnctl reads Conv, ConvTranspose, BatchNormalization, LayerNormalization, LRN, Gemm, MaxPool, AveragePool, "
+    "the global pools, Add, Mul, Concat, Flatten, Resize, Slice (channels), a channel shuffle, Identity, Dropout "
+    "and the activations"
 )
 
 
@@ -140,6 +141,23 @@ class _Reader:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
+        # Patterns of several operators that make one layer, half read: a channel shuffle's
+        # grid (Reshape to 5-D, then Transpose), a layer norm over channels (Transpose to
+        # NHWC, LayerNormalization, Transpose back).
+        self.grid: dict[str, tuple[str, int, bool]] = {}  # tensor -> (its volume, groups, transposed yet)
+        self.nhwc: dict[str, str] = {}  # tensor -> the NCHW tensor it is a transposed view of
+        self.normed: set[str] = set()  # layer norms' outputs, still NHWC
+        self.channels: dict[str, int] = {}  # tensor -> its channels, from ONNX's shape inference
+        try:
+            import onnx
+
+            inferred = onnx.shape_inference.infer_shapes(model).graph
+            for info in [*inferred.value_info, *inferred.input]:
+                dims = info.type.tensor_type.shape.dim
+                if len(dims) >= 2 and dims[1].dim_value:
+                    self.channels[info.name] = dims[1].dim_value
+        except Exception:  # shapes are a help for slices only: without them a slice is not read
+            pass
         self.operators = {
             "Identity": self.identity,
             "Dropout": self.identity,
@@ -162,6 +180,11 @@ class _Reader:
             "Softmax": self.softmax,
             "Resize": self.resize,
             "Upsample": self.resize,
+            "Reshape": self.reshape,
+            "Transpose": self.transpose,
+            "Slice": self.slice,
+            "LayerNormalization": self.layernorm,
+            "LRN": self.lrn,
             **{op: (lambda node, a, ins, act=act: self.activation(node, act)) for op, act in ACTIVATIONS.items()},
         }
 
@@ -177,6 +200,8 @@ class _Reader:
         try:
             if reader is None:
                 raise _Unread("no cnnctl layer kind does this", READS)
+            if node.op_type == "Gelu" and _attrs(node).get("approximate", b"none") not in (b"none", "none"):
+                raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
             layer = reader(node, _attrs(node), ins)
         except _Unread as unread:
             seen = self.found.setdefault((node.op_type, unread.message), [node.name or node.op_type, 0, unread.hint])
@@ -275,8 +300,10 @@ class _Reader:
             self.order.remove((y, sig))  # x * sigmoid(x): SiLU, one activation
             del self.made[y]
             return self.activation(node, "silu", reads=2)
+        if y in self.inits and len(self.inits[y].dims) in (1, 3):  # a learned factor per channel
+            return Layer("layerscale", [], [x], self.weight_name(y, _node_id(node, "layerscale")))
         if x in self.inits or y in self.inits:
-            raise _Unread("multiplies by stored values", "cnnctl's `layerscale` is not read from ONNX yet")
+            raise _Unread("multiplies by stored values other than a factor per channel")
         return Layer("mul", [], ins, _node_id(node, "mul"))
 
     def hardsigmoid(self, node, a: dict, ins: list) -> Layer | None:
@@ -301,6 +328,65 @@ class _Reader:
         if scales is None or len(scales) != 4 or scales[2] != scales[3] or mode not in (b"nearest", "nearest"):
             raise _Unread("only nearest upsampling by a whole factor is read")
         return Layer("upsample", [str(int(scales[2]))], ins[:1], _node_id(node, "upsample"))
+
+    def reshape(self, node, a: dict, ins: list) -> Layer | None:
+        shape = self.const(node, 1)
+        x = ins[0]
+        if shape is not None and len(shape) == 5 and x not in self.grid:  # a shuffle's grid: N, groups, C/groups, H, W
+            self.grid[node.output[0]] = (x, int(shape[1]), False)
+            return None
+        if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
+            volume, groups, _ = self.grid[x]
+            return Layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"))
+        raise _Unread("a reshape other than a channel shuffle's")
+
+    def transpose(self, node, a: dict, ins: list) -> None:
+        perm, x, out = list(a.get("perm", [])), ins[0], node.output[0]
+        if perm == [0, 2, 1, 3, 4] and x in self.grid:
+            volume, groups, _ = self.grid[x]
+            self.grid[out] = (volume, groups, True)
+        elif perm == [0, 2, 3, 1]:
+            self.nhwc[out] = x
+        elif perm == [0, 3, 1, 2] and x in self.normed:
+            self.alias[out] = x  # back to NCHW: the layer norm's output
+        else:
+            raise _Unread(f"a transpose {perm} that is not part of a channel shuffle or layer norm")
+
+    def layernorm(self, node, a: dict, ins: list) -> Layer:
+        if int(a.get("axis", -1)) != -1 or len(ins) < 2:
+            raise _Unread("a layer norm over more than the last axis")
+        eps = float(a.get("epsilon", 1e-5))
+        words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
+        x = ins[0]
+        if x in self.nhwc:  # over the channels of each position of a volume
+            self.normed.add(node.output[0])
+            x = self.nhwc[x]
+        return Layer("layernorm", words, [x], self.weight_name(node.input[1], _node_id(node, "layernorm")))
+
+    def lrn(self, node, a: dict, ins: list) -> Layer:
+        size, alpha, beta, k = (
+            int(a["size"]),
+            float(a.get("alpha", 1e-4)),
+            float(a.get("beta", 0.75)),
+            float(a.get("bias", 1.0)),
+        )
+        return Layer(
+            "lrn", [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"], ins[:1], _node_id(node, "lrn")
+        )
+
+    def slice(self, node, a: dict, ins: list) -> Layer:
+        starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
+        steps = self.const(node, 4)
+        channels = self.channels.get(node.input[0])
+        if starts is None or ends is None or axes is None or list(axes) != [1] or channels is None:
+            raise _Unread("a slice other than a part of the channels")
+        if steps is not None and list(steps) != [1]:
+            raise _Unread("a strided slice")
+        start, end = int(starts[0]), min(int(ends[0]), channels)
+        size = end - start
+        if size <= 0 or channels % size or start % size:
+            raise _Unread(f"channels {start} to {end} of {channels}: not one of equal parts")
+        return Layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
 
     def activation(self, node, act: str, reads: int = 1) -> Layer | None:
         """`act` joins the layer before as `act=` where nothing else reads that layer (SiLU's
@@ -345,35 +431,15 @@ def _write(model, path: str, name: str | None, shape, source: str, order: list) 
             through[t] = layer.inputs[0]
         else:
             kept.append((t, layer))
-    plans = []
-    for i, (_, layer) in enumerate(kept):
-        ins = [through.get(u, u) for u in layer.inputs]
-        prev = kept[i - 1][0] if i else source
-        if ins[0] == prev:
-            plans.append(("with", ins[1:]))
-        else:
-            plans.append(("from", ins))
-    named = {u for _, ins in plans for u in ins if u != source}
-    ids: dict[str, str] = {source: "input"}
-    taken = {"input"}
-    for t, layer in kept:
-        if t in named:
-            base = NAME.sub("_", layer.name).strip("_-") or layer.kind
-            base = base if re.match(r"[A-Za-z_]", base) else f"l{base}"
-            ident, k = base, 1
-            while ident in taken:
-                k += 1
-                ident = f"{base}_{k}"
-            taken.add(ident)
-            ids[t] = ident
-    lines = []
-    for (t, layer), (how, ins) in zip(kept, plans, strict=True):
-        words = [layer.kind, *layer.words]
-        if t in named:
-            words.append(f"id={ids[t]}")
-        if ins:
-            words.append(f"{how}={','.join(ids[u] for u in ins)}")
-        lines.append("  - " + " ".join(words))
+    position = {t: i for i, (t, _) in enumerate(kept)}
+    position[source] = -1
+    entries = [
+        Entry(
+            " ".join([layer.kind, *layer.words]), tuple(position[through.get(u, u)] for u in layer.inputs), layer.name
+        )
+        for _, layer in kept
+    ]
+    lines = write_layers(entries)
     h, w, c = shape
     file = path.rsplit("/", 1)[-1]
     own = model.graph.name if model.graph.name not in ("", "main_graph", "torch_jit", "torch-jit-export") else ""

@@ -14,6 +14,7 @@ from ..errors import CnnctlError
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
 LAID_OUT = ("svg", "png", "pdf")
 DOT_SECONDS = 300  # a layout that takes longer is of a graph too large to look at: --depth helps
+MAX_LAID_OUT = 3_000  # boxes Graphviz is asked to lay out (a ResNet-152 has 364; Graphviz slows past thousands)
 INSTALL = (
     "install Graphviz (Debian/Ubuntu: `sudo apt install graphviz`, Fedora: `sudo dnf install graphviz`, "
     "macOS: `brew install graphviz`, conda: `conda install graphviz`); or write `.dot` or `.mmd` (Mermaid, "
@@ -35,8 +36,13 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
-def lay_out(dot_text: str, fmt: str, path: str) -> bytes:
+def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
     """`dot_text` laid out by Graphviz as `fmt` (svg, png, pdf)."""
+    if boxes > MAX_LAID_OUT:
+        raise CnnctlError.at(
+            f"{boxes:,} boxes are more than a picture shows (at most {MAX_LAID_OUT:,} are laid out)",
+            hint="collapse the network with --depth 1 or 2, or write `.dot` or `.mmd`, which need no layout",
+        )
     program = dot_program()
     if program is None:
         raise CnnctlError.at(f"drawing `{path}` needs Graphviz's `dot`, which is not installed", hint=INSTALL)
