@@ -499,10 +499,12 @@ def predict_cmd(o: argparse.Namespace) -> int:
     """Top classes of images, with probabilities."""
     graph = _load(o.arch, None)
     from .render.views import prediction_json, prediction_table
+    from .train.checkpoint import weights_file
     from .train.evaluate import predict
 
     results = predict(graph, o.checkpoint, o.images, o.top_k, o.device or "auto")
-    _output(o.format, lambda: prediction_json(results), lambda: [prediction_table(results)])
+    used = str(weights_file(o.checkpoint))
+    _output(o.format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
     return 0
 
 

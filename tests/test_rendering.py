@@ -138,7 +138,8 @@ def evaluation(loss: float = 0.25) -> SimpleNamespace:
     # per-class accuracy as cnnctl.train.evaluate computes it: correct / examples from the counts
     return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
                            per_class=[33 / 34, 1 / 2, None],
-                           confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]])  # fmt: skip
+                           confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]], checkpoint="runs/x/best.pt",
+                           split="the validation split of shapes (10% held out, seed 0)")  # fmt: skip
 
 
 def test_evaluation_json_is_valid_with_a_nan_loss_and_exact_per_class(capsys):

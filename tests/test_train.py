@@ -444,3 +444,19 @@ def test_stochastic_depth_trains_and_resumes_exactly(tmp_path):
     first = model(x)
     torch.manual_seed(1)
     assert not torch.allclose(first, model(x))  # the same batch and statistics: only the drops differ
+
+
+def test_evaluate_a_run_uses_its_best_weights_and_says_which(tmp_path):
+    out = tmp_path / "run"
+    assert cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1").returncode == 0
+    # best.pt made different from last.pt: the last layer's weights zeroed, so every class ties
+    state = torch.load(out / "last.pt", weights_only=True)
+    state["model"] = {k: torch.zeros_like(v) if k.startswith("fc3.") else v for k, v in state["model"].items()}
+    torch.save(state, out / "best.pt")
+    by_run = json.loads(cli("evaluate", "lenet5", "--checkpoint", str(out), "--format", "json").stdout)
+    by_last = json.loads(cli("evaluate", "lenet5", "--checkpoint", str(out / "last.pt"), "--format", "json").stdout)
+    assert by_run["checkpoint"] == str(out / "best.pt") and by_last["checkpoint"] == str(out / "last.pt")
+    assert by_run["accuracy"] != by_last["accuracy"]  # not the same weights
+    assert "validation split of shapes" in by_run["data"]
+    table = cli("evaluate", "lenet5", "--checkpoint", str(out)).stdout
+    assert f"weights {out / 'best.pt'}" in table

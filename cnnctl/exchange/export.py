@@ -53,23 +53,14 @@ def format_for(out: str, asked: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def checkpoint_path(run: str) -> Path:
-    """A checkpoint file, or a run folder's best.pt (else its last.pt)."""
-    path = Path(run)
-    if path.is_dir():
-        best = path / "best.pt"
-        return best if best.is_file() else path / "last.pt"
-    return path
-
-
 def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str]:
     """The compiled graph in eval mode, with the checkpoint's weights where one is given."""
     model = to_torch(graph)
     if checkpoint is None:
         return model.eval(), "initialised (no --checkpoint)"
-    from ..train.checkpoint import EVALUATE, load_checkpoint, load_weights
+    from ..train.checkpoint import EVALUATE, load_checkpoint, load_weights, weights_file
 
-    path = checkpoint_path(checkpoint)
+    path = weights_file(checkpoint)
     state = load_checkpoint(path, EVALUATE)
     load_weights(model, state, path, graph.name, "export")
     return model.eval(), str(path)

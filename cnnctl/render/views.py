@@ -375,7 +375,8 @@ def evaluation_tables(e) -> list[Table]:
     confusion matrix's rows), rather than two tables with different headers in one stream.
     """
     per_class = Table(
-        f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images",
+        f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images of {e.split}, "
+        f"weights {e.checkpoint}",
         [
             Column("class"),
             num("examples", exact),
@@ -394,12 +395,14 @@ def evaluation_tables(e) -> list[Table]:
 
 def evaluation_json(e) -> dict:
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
-            "per_class_accuracy": e.per_class, "confusion": e.confusion}  # fmt: skip
+            "per_class_accuracy": e.per_class, "confusion": e.confusion, "checkpoint": e.checkpoint,
+            "data": e.split}  # fmt: skip
 
 
-def prediction_table(results: list[tuple[str, list[tuple[str, float]]]]) -> Table:
+def prediction_table(results: list[tuple[str, list[tuple[str, float]]]], weights: str = "") -> Table:
     rows = [[path, rank, name, p] for path, top in results for rank, (name, p) in enumerate(top, 1)]
-    return Table("predictions", [Column("image"), num("rank"), Column("class"), num("probability", "{:.2%}".format)],
+    title = f"predictions, weights {weights}" if weights else "predictions"
+    return Table(title, [Column("image"), num("rank"), Column("class"), num("probability", "{:.2%}".format)],
                  rows)  # fmt: skip
 
 

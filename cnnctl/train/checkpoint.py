@@ -54,6 +54,15 @@ def checkpoint_file(path: str | Path) -> Path:
     return path / "last.pt" if path.is_dir() else path
 
 
+def weights_file(path: str | Path) -> Path:
+    """The weights a run means to evaluate, predict or export with: a run folder's `best.pt`
+    (the best validation accuracy, Ultralytics' convention), else its `last.pt`; a file itself."""
+    path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file():
+        return path / "best.pt"
+    return checkpoint_file(path)
+
+
 def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     """`the checkpoint is damaged: ...`, at its file, with what to do instead."""
     instead = (

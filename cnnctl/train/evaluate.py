@@ -11,7 +11,7 @@ from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..render.numbers import plural
 from .batches import Batches
-from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights
+from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
 from .loop import check_classes, evaluate_batches
 
@@ -24,6 +24,8 @@ class Evaluation:
     per_class: list[float | None]  # accuracy per true class, exactly; None for a class with no examples
     confusion: list[list[int]]  # [true][predicted] counts
     examples: int
+    checkpoint: str = ""  # the file whose weights were used
+    split: str = ""  # the data they were measured on: "the validation split of mnist"
 
 
 def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate"):
@@ -33,6 +35,7 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, comma
     """
     from ..backend import to_torch
 
+    checkpoint = weights_file(checkpoint)
     state = load_checkpoint(checkpoint, EVALUATE)
     model = to_torch(graph, logits=True)
     load_weights(model, state, checkpoint, graph.name, command)
@@ -78,7 +81,10 @@ def evaluate(
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
-    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, counts, stats.seen)
+    held = f"{config.get('val_split', 0.1):.0%} held out, seed {config.get('seed', 0)}"
+    measured_on = f"the validation split of {data.name} ({held})"
+    used = str(weights_file(checkpoint))
+    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, counts, stats.seen, used, measured_on)
 
 
 def predict(
