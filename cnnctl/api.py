@@ -13,7 +13,7 @@ import gc
 import os
 from collections.abc import Iterator
 
-from .catalog import resolve
+from .catalog import resolve, run_input
 from .graph import Graph, build_graph, parse_volume
 from .notation.parse import parse_file_text
 from .notation.source import read_text
@@ -23,9 +23,12 @@ from .shapes import Shape
 def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
     """Parse and build a network file (or a bundled name such as ``"vgg16"``).
 
-    `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``.
+    `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``. A run folder
+    means the network it trained (its ``network.yaml``) at the input it trained at.
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
+    if input is None:
+        input = run_input(os.fspath(source))  # a run folder: the input it trained at
     path, display = (
         (source, os.fspath(source))
         if isinstance(source, os.PathLike) and os.path.isfile(source)

@@ -12,6 +12,7 @@ import os
 from .errors import CnnctlError, did_you_mean
 
 ALIASES = {"resnet": "resnet50", "lenet": "lenet5", "vgg": "vgg16", "inception": "googlenet"}
+RUN_NETWORK = "network.yaml"  # a run folder's copy of the network it trained (cnnctl.train.loop writes it)
 SUFFIXES = (".yaml", ".yml")
 # Plain paths (os.path), not pathlib: importing pathlib costs 3 ms of every start-up.
 
@@ -30,6 +31,21 @@ def bundled() -> dict[str, str]:
     return {os.path.basename(f)[: -len(".yaml")]: f for f in files}
 
 
+def run_input(folder: str) -> str | None:
+    """The input a run trained at (its config.json's `input`), if `folder` is a run folder."""
+    config = os.path.join(folder, "config.json")
+    if not (os.path.isdir(folder) and os.path.isfile(os.path.join(folder, RUN_NETWORK)) and os.path.isfile(config)):
+        return None
+    import json
+
+    try:
+        with open(config) as f:
+            value = json.load(f).get("input")
+    except (OSError, ValueError, AttributeError):
+        return None  # the network file's own input, then
+    return value if isinstance(value, str) else None
+
+
 def resolve(arg: str) -> tuple[str, str]:
     """A CLI argument -> (file, name to show in messages).
 
@@ -40,6 +56,8 @@ def resolve(arg: str) -> tuple[str, str]:
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
     if os.path.isfile(arg):
         return arg, arg
+    if os.path.isfile(os.path.join(arg, RUN_NETWORK)):  # a run folder: the network it trained
+        return os.path.join(arg, RUN_NETWORK), os.path.join(arg, RUN_NETWORK)
     stem = os.path.basename(os.path.normpath(arg))
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
@@ -49,6 +67,11 @@ def resolve(arg: str) -> tuple[str, str]:
     if os.path.isdir(arg):
         if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
             return files[name], f"{name}.yaml"
+        if os.path.isfile(os.path.join(arg, "config.json")):
+            raise CnnctlError.at(
+                f"the run `{arg}` was written before run folders kept their network ({RUN_NETWORK})",
+                hint="name the network it trained too: `cnnctl evaluate ARCH --checkpoint RUN`",
+            )
         raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")

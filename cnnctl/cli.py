@@ -319,7 +319,10 @@ def export_cmd(o: argparse.Namespace) -> int:
 
     report = o.format in ("json", "table")
     fmt = format_for(o.output, None if report else o.format)
-    done = export(graph, fmt, o.output, o.checkpoint)
+    from .catalog import run_input
+
+    checkpoint = o.checkpoint or (o.arch if run_input(o.arch) is not None else None)  # a run: its weights
+    done = export(graph, fmt, o.output, checkpoint)
     _warn(graph)
     if o.format == "json":
         _print_json({**done._asdict(), "extra": list(done.extra), "network": graph.name})
@@ -490,9 +493,23 @@ def evaluate_cmd(o: argparse.Namespace) -> int:
     from .render.views import evaluation_json, evaluation_tables
     from .train.evaluate import evaluate
 
-    result = evaluate(graph, o.checkpoint, o.data, o.data_dir, device_name=o.device or "auto")
+    result = evaluate(graph, _weights(o), o.data, o.data_dir, device_name=o.device or "auto")
     _output(o.format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
+
+
+def _weights(o: argparse.Namespace) -> str:
+    """--checkpoint, or ARCH itself when it is a run folder (`cnnctl evaluate RUN`)."""
+    from .catalog import run_input
+
+    if o.checkpoint is not None:
+        return o.checkpoint
+    if run_input(o.arch) is not None:
+        return o.arch
+    raise CnnctlError.at(
+        "which weights? give --checkpoint RUN, or the run folder itself in place of ARCH",
+        hint=f"e.g. cnnctl {o.command} runs/{o.arch}" if "/" not in o.arch else None,
+    )
 
 
 def predict_cmd(o: argparse.Namespace) -> int:
@@ -502,8 +519,8 @@ def predict_cmd(o: argparse.Namespace) -> int:
     from .train.checkpoint import weights_file
     from .train.evaluate import predict
 
-    results = predict(graph, o.checkpoint, o.images, o.top_k, o.device or "auto")
-    used = str(weights_file(o.checkpoint))
+    results = predict(graph, _weights(o), o.images, o.top_k, o.device or "auto")
+    used = str(weights_file(_weights(o)))
     _output(o.format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
     return 0
 
@@ -860,18 +877,18 @@ def build_parser(only: str | None = None) -> Parser:
     input_option(p)
     format_option(p, Format.table, Format.json)
 
-    p = command("evaluate", evaluate_cmd, "[OPTIONS] ARCH")
-    arch(p)
-    p.add_argument("--checkpoint", required=True, help="A run folder or a checkpoint file.")
+    p = command("evaluate", evaluate_cmd, "[OPTIONS] RUN | ARCH --checkpoint RUN")
+    p.add_argument("arch", metavar="RUN|ARCH", help="A run folder (its network and best weights), or a network.")
+    p.add_argument("--checkpoint", help="A run folder (its best.pt) or a checkpoint file. Default: RUN.")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--device", help=DEVICE_HELP)
     format_option(p)
 
-    p = command("predict", predict_cmd, "[OPTIONS] ARCH IMAGE...")
-    arch(p)
+    p = command("predict", predict_cmd, "[OPTIONS] RUN|ARCH IMAGE...")
+    p.add_argument("arch", metavar="RUN|ARCH", help="A run folder (its network and best weights), or a network.")
     p.add_argument("images", nargs="+", metavar="IMAGE...", help="PNG or JPEG files.")
-    p.add_argument("--checkpoint", required=True, help="A run folder or a checkpoint file.")
+    p.add_argument("--checkpoint", help="A run folder (its best.pt) or a checkpoint file. Default: RUN.")
     p.add_argument("-k", "--top-k", type=whole(1), default=5, metavar="K", help="Classes to show per image.")
     p.add_argument("--device", help=DEVICE_HELP)
     format_option(p)

@@ -460,3 +460,24 @@ def test_evaluate_a_run_uses_its_best_weights_and_says_which(tmp_path):
     assert "validation split of shapes" in by_run["data"]
     table = cli("evaluate", "lenet5", "--checkpoint", str(out)).stdout
     assert f"weights {out / 'best.pt'}" in table
+
+
+def test_a_run_folder_is_all_evaluate_predict_and_summarize_need(tmp_path):
+    out = tmp_path / "run"
+    done = cli("train", "lenet5", "--input", "40x40x1", "--epochs", "1", "--out", str(out), "--seed", "2")
+    assert done.returncode == 0, done.stderr
+    assert (out / "network.yaml").read_text() == (ROOT / "architectures" / "lenet5.yaml").read_text()
+    # trained at 40x40x1, not the file's 32x32x1: the run folder says so and is read so
+    result = cli("evaluate", str(out), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["checkpoint"] == str(out / "best.pt")
+    summary = json.loads(cli("summarize", str(out), "--format", "json").stdout)
+    assert summary["input"] == "40x40x1"
+    exported = cli("export", str(out), "-o", str(tmp_path / "l.ts"))
+    assert exported.returncode == 0 and str(out / "best.pt") in exported.stdout
+    # a run written before run folders kept their network: told what to give instead
+    (out / "network.yaml").unlink()
+    old = cli("evaluate", str(out))
+    assert old.returncode == 2 and "cnnctl evaluate ARCH --checkpoint RUN" in old.stderr
+    missing = cli("evaluate", "lenet5")
+    assert missing.returncode == 2 and "--checkpoint" in missing.stderr

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .. import worker
 from ..analysis import summarize
+from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import json_safe
@@ -396,7 +397,14 @@ class _Run:
     def _start_folder(self) -> None:
         """The folder exists: rundir.hold made it, before taking its lock."""
         write_text(self.run_dir / "architecture.json", json.dumps(_architecture(self.graph), indent=2) + "\n")
-        settings = self.config.as_dict() | {"workers": self.world.size}
+        try:  # the network as written: the run folder is then all `evaluate RUN` needs
+            source = Path(resolve(self.arch)[0])
+        except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
+            source = None
+        if source is not None and source.is_file():
+            write_text(self.run_dir / RUN_NETWORK, source.read_text())
+        h_w_c = "x".join(map(str, self.graph.input_shape))
+        settings = self.config.as_dict() | {"workers": self.world.size, "input": h_w_c}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
 
     def _restore(self, state: dict, resume: str) -> None:
