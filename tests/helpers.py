@@ -1,12 +1,20 @@
 """What several test files share: the CLI run in-process, torchvision's rounding of channel
 counts, the examples folder, cnnctl's HxWxC as torch's CxHxW."""
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# The real MNIST test set in IDX files (see ../shared/data/README): from CNNCTL_TEST_DATA, a
+# folder holding `mnist/`, else the shared folder beside the project. Tests that need it skip
+# without it, and say how to give it (`-rs` shows the reason in pytest's summary line).
+TEST_DATA = Path(os.environ.get("CNNCTL_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+MNIST_DIR = TEST_DATA / "mnist"
+NO_MNIST = f"the real MNIST IDX files are not in {MNIST_DIR}: set CNNCTL_TEST_DATA to a folder holding mnist/"
 
 
 def nchw(shape: tuple[int, int, int]) -> tuple[int, int, int]:

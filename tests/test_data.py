@@ -20,8 +20,9 @@ from cnnctl.data import download as download_module
 from cnnctl.data.adapt import adapt, hold_out, plan
 from cnnctl.data.download import extract, fetch
 from cnnctl.errors import CnnctlError
+from tests.helpers import MNIST_DIR, NO_MNIST
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+SHARED_MNIST = MNIST_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -200,7 +201,7 @@ def test_one_split_hold_out_is_seeded_disjoint_and_sized(tmp_path):
             load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=bad, download=False)
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared/data/mnist is not here")
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=NO_MNIST)
 def test_the_real_mnist_test_set():
     d = load_data("mnist", (32, 32, 1), data_dir=SHARED_MNIST.parent, download=False)
     assert len(d.train) + len(d.val) == 10_000 and len(d.val) == 1_000

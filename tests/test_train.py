@@ -20,6 +20,7 @@ from cnnctl.errors import INTERRUPTED  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig, resolve_config  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
+from tests.helpers import MNIST_DIR, NO_MNIST  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_NET = """\
@@ -240,10 +241,10 @@ def test_a_stop_signal_saves_a_checkpoint_and_exits_128_plus_its_number(tmp_path
     assert state["epoch"] < 50
 
 
-MNIST = ROOT.parent / "shared" / "data" / "mnist"
+MNIST = MNIST_DIR
 
 
-@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason="../shared/data/mnist is absent")
+@pytest.mark.skipif(not (MNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason=NO_MNIST)
 def test_lenet5_reaches_97_percent_on_real_mnist(tmp_path):
     # The real MNIST test set (10,000 images), seeded 8,000 / 2,000 split, LeNet-5 as in the course.
     config = TrainConfig(
