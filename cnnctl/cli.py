@@ -425,7 +425,8 @@ def list_cmd(o: argparse.Namespace) -> int:
 
 LAUNCHER_ONLY = ("node_rank", "rdzv_endpoint", "rdzv_timeout", "max_restarts")
 SETTINGS = ("data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
-            "device", "seed", "out", "val_split", "amp", "compile", "sync_bn")  # fmt: skip
+            "device", "seed", "out", "val_split", "amp", "compile", "sync_bn", "label_smoothing", "warmup_epochs",
+            "patience", "monitor", "augment", "tensorboard", "threads")  # fmt: skip
 
 
 def train_cmd(o: argparse.Namespace) -> int:
@@ -438,6 +439,7 @@ def train_cmd(o: argparse.Namespace) -> int:
     -m cnnctl train ...` works too.
     """
     started = False  # set once the run itself begins, to say what a Ctrl-C stopped
+    config = None
     try:
         given = [f"--{name.replace('_', '-')}" for name in LAUNCHER_ONLY if getattr(o, name) is not None]
         if given and o.nproc_per_node is None and o.nnodes is None:
@@ -471,8 +473,9 @@ def train_cmd(o: argparse.Namespace) -> int:
         started = True
         result = train(graph, config, arch=graph.name, resume=o.resume, console=console, source=o.arch, then_exit=True)
         if o.format is Format.json and worker.rank0():  # one document, from rank 0
+            best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
             _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
-                         "best_val_accuracy": result.best_val_accuracy, "history": result.history})  # fmt: skip
+                         "best_val_accuracy": best, "history": result.history})  # fmt: skip
         return result.status
     except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():
@@ -481,19 +484,36 @@ def train_cmd(o: argparse.Namespace) -> int:
                 if started
                 else "stopped by Ctrl-C before training began: nothing was saved\n"
             )
+            folder = _run_folder(o.resume, config)
+            if started and folder is not None and (folder / "last.pt").is_file():  # what was saved goes on
+                from .render.progress import resume_line
+
+                sys.stderr.write(resume_line(o.arch, folder) + "\n")
         return INTERRUPTED
+
+
+def _run_folder(resume: str | None, config):
+    """The folder a train command writes to (a Path), once the run has named it (None before)."""
+    from pathlib import Path  # not at the top: the analysis commands never import pathlib (tests/test_no_torch.py)
+
+    if resume:
+        from .train.rundir import run_folder
+
+        return run_folder(resume)
+    return Path(config.out) if config is not None and config.out else None
 
 
 def evaluate_cmd(o: argparse.Namespace) -> int:
     """Accuracy, per-class accuracy, confusion matrix.
 
-    Runs a checkpoint on the validation split of its data (or of --data).
+    Runs a checkpoint on the validation split of its data (or of --data), or --split test,
+    train or all.
     """
     graph = _load(o.arch, None)
     from .render.views import evaluation_json, evaluation_tables
     from .train.evaluate import evaluate
 
-    result = evaluate(graph, _weights(o), o.data, o.data_dir, device_name=o.device or "auto")
+    result = evaluate(graph, _weights(o), o.data, o.data_dir, device_name=o.device or "auto", split=o.split)
     _output(o.format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
 
@@ -513,24 +533,39 @@ def _weights(o: argparse.Namespace) -> str:
 
 
 def predict_cmd(o: argparse.Namespace) -> int:
-    """Top classes of images, with probabilities."""
+    """Top classes of images, with probabilities.
+
+    A folder means the PNG and JPEG files in it. Says how each image was adapted (size, mode,
+    conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
+    image that cannot be read is an error on stderr; the others are still predicted (exit 2).
+    """
     graph = _load(o.arch, None)
     from .render.views import prediction_json, prediction_table
     from .train.checkpoint import weights_file
     from .train.evaluate import predict
 
-    results = predict(graph, _weights(o), o.images, o.top_k, o.device or "auto")
+    results = predict(graph, _weights(o), o.images, o.top_k, o.device or "auto", invert=o.invert)
     used = str(weights_file(_weights(o)))
     _output(o.format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
-    return 0
+    failed = [r for r in results if r.error is not None]
+    sys.stdout.flush()  # the table first, then what went wrong
+    for r in failed:
+        sys.stderr.write(r.error.format() + "\n")
+    if failed and len(results) > 1:
+        sys.stderr.write(Problem(f"{len(failed)} of {len(results)} images not read; the others were predicted").format()
+                         + "\n")  # fmt: skip
+    return 2 if failed else 0
 
 
 def bench_cmd(o: argparse.Namespace) -> int:
     """Time forward and training steps: images/s, latency, TFLOP/s.
 
-    Synthetic data, after a warm-up, the device synchronised after each step. TFLOP/s uses
-    the analyzer's multiplications (forward 2 x mults, training 3 x forward); MFU needs a
-    known GPU or --peak-tflops.
+    Synthetic data, after a warm-up, the device synchronised after each step; --repeats
+    rounds of --steps steps. images/s is sustained (all timed images over their wall time),
+    beside the per-step p50/p90/p99 and the spread between repeats; a noisy measurement
+    (p90/p50 > 1.5, or repeats more than 20% apart) is marked and its ratios uncertain.
+    TFLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
+    forward and backward mults); MFU needs a known GPU or --peak-tflops.
     """
     graph = _load(o.arch, o.input)
     from .render.views import bench_json, bench_table
@@ -539,9 +574,64 @@ def bench_cmd(o: argparse.Namespace) -> int:
     modes = ("forward", "train") if o.mode == "both" else (o.mode,)
     result = bench(
         graph, device_name=o.device or "auto", batch_size=o.batch_size, steps=o.steps, warmup=o.warmup,
-        modes=modes, amp=o.amp, compile=o.compile, reference=o.reference, peak_tflops=o.peak_tflops,
+        repeats=o.repeats, modes=modes, amp=o.amp, compile=o.compile, reference=o.reference, peak_tflops=o.peak_tflops,
+        threads=o.threads,
     )  # fmt: skip
     _output(o.format, lambda: bench_json(result), lambda: [bench_table(result)])
+    return 0
+
+
+def plot_cmd(o: argparse.Namespace) -> int:
+    """Draw runs' loss and accuracy against the epoch; several runs on the same axes.
+
+    Reads each run's metrics.jsonl (else results.csv): a run folder, or one of those files.
+    One run's curves go to curves.png in its folder, several runs' to ./curves.png (or -o
+    FILE: .png, .svg, .pdf); the legend names each run by its folder. Needs matplotlib
+    (pip install matplotlib, or pip install -e ".[plot]").
+    """
+    import os
+
+    from .render.curves import FORMATS, NoMatplotlib, curves_picture
+    from .render.picture import write_file
+    from .render.runs import plot_json, plot_table
+    from .train.runs import CURVES, read_histories
+
+    runs, warnings = read_histories(o.runs)
+    for warning in warnings:
+        sys.stderr.write(Problem(warning).format("warning") + "\n")
+    out = o.output or (os.path.join(runs[0].folder, CURVES) if len(o.runs) == 1 else CURVES)
+    stem, suffix = os.path.splitext(out)
+    fmt = suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise CnnctlError.at(
+            f"cannot draw `{out}`: the picture is written as " + ", ".join(f".{f}" for f in FORMATS),
+            hint=f"e.g. -o {stem}.png",
+        )
+    try:
+        picture = curves_picture(runs, o.metric, fmt)
+    except NoMatplotlib as exc:
+        from .render.curves import INSTALL
+
+        raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
+    write_file(out, picture)
+    _output(o.format, lambda: plot_json(runs, out, o.metric), lambda: [plot_table(runs, out, o.metric)])
+    return 0
+
+
+def runs_cmd(o: argparse.Namespace) -> int:
+    """The runs in a folder: network, data, epochs, best accuracy, status, checkpoints.
+
+    Every run folder in DIR (default ./runs: a folder holding config.json or last.pt), the
+    newest first. Status: running (a process holds the run's lock), finished, stopped early
+    (--patience), stopped (Ctrl-C or SIGTERM: --resume continues it), diverged, failed (the
+    reason follows the table), killed (it ended without a word: kill -9, out of memory, a
+    machine that went down), unknown (a run from before runs recorded how they end).
+    """
+    from .render.runs import runs_json, runs_table
+    from .train.runs import list_runs
+
+    runs = list_runs(o.folder)
+    _output(o.format, lambda: runs_json(o.folder, runs), lambda: [runs_table(o.folder, runs)])
     return 0
 
 
@@ -632,6 +722,19 @@ def formats(*allowed: Format) -> Callable[[str], Format]:
 
 
 OPTIMIZER_STATES = ("sgd", "momentum", "adam", "adamw")  # cnnctl.analysis.training.OPTIMIZERS' names
+MONITORS = ("val_accuracy", "val_loss")  # cnnctl.train.config.MONITORS (not imported: --help stays light)
+
+
+def augmentations(text: str) -> str:
+    from .layers.args import ArgValueError
+    from .train.config import parse_augment
+
+    try:
+        return parse_augment(text)
+    except ArgValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
 DATA_HELP = "shapes (built in), mnist, fashion-mnist, cifar10, or a folder. Default: shapes."
 DATA_DIR_HELP = "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl)."
@@ -857,7 +960,25 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("--seed", type=integer, help="Seeds weights, data order and split. Default: 0.")
     p.add_argument("--out", help="Run folder. Default: runs/ARCH-TIMESTAMP.")
     p.add_argument("--resume", help="Continue a run: its folder or a checkpoint.")
-    p.add_argument("--val-split", type=number, help="Share held out when the data has one split. Default: 0.1.")
+    p.add_argument("--val-split", type=number, metavar="X",
+                   help="Share of the training images held out for validation when the data has no validation "
+                   "or test split, 0 to 0.9 (0: train on all). Default: 0.1.")  # fmt: skip
+    p.add_argument("--augment", type=augmentations, metavar="crop,flip|rrc,flip|none",
+                   help="Augment the training images, on the device, seeded (a resume replays them): crop "
+                   "(pad by H/8 and crop back, the CIFAR recipe), flip (horizontal, half the images), rrc "
+                   "(random resized crop, scale 0.08-1, for photos). Default: none.")  # fmt: skip
+    p.add_argument("--label-smoothing", type=number, metavar="X",
+                   help="Cross-entropy's label smoothing, 0 to 0.99 (e.g. 0.1). Default: 0.")  # fmt: skip
+    p.add_argument("--warmup-epochs", type=integer, metavar="N",
+                   help="Raise the learning rate linearly over the first N epochs, then the schedule. "
+                   "Default: 0.")  # fmt: skip
+    p.add_argument("--patience", type=integer, metavar="N",
+                   help="Stop early after N epochs without a better --monitor value. Default: never.")  # fmt: skip
+    p.add_argument("--monitor", type=choice(MONITORS), metavar="|".join(MONITORS),
+                   help="What best.pt and --patience follow. Default: val_accuracy.")  # fmt: skip
+    p.add_argument("--threads", type=integer, metavar="N",
+                   help="CPU threads per process. Default: the idle cores (cores less the load average), or "
+                   "OMP_NUM_THREADS.")  # fmt: skip
     p.add_argument("--amp", action=argparse.BooleanOptionalAction,
                    help="Mixed precision: bf16, or fp16 with a gradient scaler. Default: on GPUs.")  # fmt: skip
     p.add_argument("--compile", action=argparse.BooleanOptionalAction,
@@ -874,6 +995,9 @@ def build_parser(only: str | None = None) -> Parser:
                    help="Seconds to wait for every machine to join. Default: 300.")  # fmt: skip
     p.add_argument("--max-restarts", type=whole(0), metavar="N",
                    help="Restart the workers from the last checkpoint after a failure, N times.")  # fmt: skip
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction,
+                   help="Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the "
+                   "tensorboard package).")  # fmt: skip
     input_option(p)
     format_option(p, Format.table, Format.json)
 
@@ -882,14 +1006,21 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("--checkpoint", help="A run folder (its best.pt) or a checkpoint file. Default: RUN.")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--split", type=choice(("val", "test", "train", "all")), default="val",
+                   metavar="val|test|train|all",
+                   help="Which images: the run's validation split, the data's test split (a test/ folder, "
+                   "t10k-* IDX files, test_batch), the training split, or all of --data. Default: val.")  # fmt: skip
     p.add_argument("--device", help=DEVICE_HELP)
     format_option(p)
 
     p = command("predict", predict_cmd, "[OPTIONS] RUN|ARCH IMAGE...")
     p.add_argument("arch", metavar="RUN|ARCH", help="A run folder (its network and best weights), or a network.")
-    p.add_argument("images", nargs="+", metavar="IMAGE...", help="PNG or JPEG files.")
+    p.add_argument("images", nargs="+", metavar="IMAGE...",
+                   help="PNG or JPEG files, or folders of them (not their subfolders).")  # fmt: skip
     p.add_argument("--checkpoint", help="A run folder (its best.pt) or a checkpoint file. Default: RUN.")
     p.add_argument("-k", "--top-k", type=whole(1), default=5, metavar="K", help="Classes to show per image.")
+    p.add_argument("--invert", action="store_true",
+                   help="Use 255 - value: dark-on-light images for a light-on-dark network (MNIST).")  # fmt: skip
     p.add_argument("--device", help=DEVICE_HELP)
     format_option(p)
 
@@ -897,7 +1028,10 @@ def build_parser(only: str | None = None) -> Parser:
     arch(p)
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=whole(1), default=32, metavar="N", help="Images per step. Default: 32.")
-    p.add_argument("--steps", type=whole(1), default=20, metavar="N", help="Timed steps, after the warm-up.")
+    p.add_argument("--steps", type=whole(1), default=20, metavar="N",
+                   help="Timed steps per repeat, after the warm-up. Default: 20.")  # fmt: skip
+    p.add_argument("--repeats", type=whole(1), default=3, metavar="N",
+                   help="Rounds of --steps, models taking turns; their spread shows noise. Default: 3.")  # fmt: skip
     p.add_argument("--warmup", type=whole(0), default=5, metavar="N", help="Untimed steps first. Default: 5.")
     p.add_argument("--mode", type=choice(("both", "forward", "train")), default="both",
                    metavar="both|forward|train", help="Forward passes, training steps, or both.")  # fmt: skip
@@ -907,7 +1041,24 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("--reference", action=argparse.BooleanOptionalAction, default=False,
                    help="Also time a hand-written lenet5/resnet18/resnet50.")  # fmt: skip
     p.add_argument("--peak-tflops", type=number, help="Peak TFLOP/s, for MFU.")
+    p.add_argument("--threads", type=whole(1, 4096), metavar="N",
+                   help="CPU threads. Default: the idle cores (cores less the load average), or "
+                   "OMP_NUM_THREADS.")  # fmt: skip
     input_option(p)
+    format_option(p)
+
+    p = command("plot", plot_cmd, "[OPTIONS] RUN [RUN...]")
+    p.add_argument("runs", nargs="+", metavar="RUN...", help="Run folders (or their metrics.jsonl or results.csv).")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="The picture: .png, .svg, .pdf. Default: RUN/curves.png for one run, ./curves.png for "
+                   "several.")  # fmt: skip
+    p.add_argument("--metric", type=choice(("both", "loss", "accuracy")), default="both",
+                   metavar="loss|accuracy|both", help="What to draw. Default: both, side by side.")  # fmt: skip
+    format_option(p, Format.table, Format.json)
+
+    p = command("runs", runs_cmd, "[OPTIONS] [DIR]")
+    p.add_argument("folder", nargs="?", default="runs", metavar="DIR",
+                   help="The folder holding the run folders. Default: ./runs.")  # fmt: skip
     format_option(p)
     return top
 
@@ -927,6 +1078,8 @@ COMMANDS = (
     "evaluate",
     "predict",
     "bench",
+    "plot",
+    "runs",
 )
 
 

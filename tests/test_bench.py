@@ -10,7 +10,9 @@ torch = pytest.importorskip("torch")
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.train.bench import Timing, bench  # noqa: E402
+from cnnctl.render.table import plain, to_csv  # noqa: E402
+from cnnctl.render.views import bench_json, bench_table  # noqa: E402
+from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 
 
@@ -21,7 +23,7 @@ def test_references_have_the_bundled_parameter_counts(name):
 
 def test_bench_times_both_models_and_modes_with_the_analyzers_flops():
     graph = cnnctl.load("lenet5")
-    result = bench(graph, device_name="cpu", batch_size=8, steps=3, warmup=1, reference=True)
+    result = bench(graph, device_name="cpu", batch_size=8, steps=3, warmup=1, repeats=2, reference=True)
     assert [(t.model, t.mode) for t in result.timings] == [
         ("cnnctl", "forward"), ("cnnctl", "train"), ("reference", "forward"), ("reference", "train"),
     ]  # fmt: skip
@@ -30,15 +32,22 @@ def test_bench_times_both_models_and_modes_with_the_analyzers_flops():
     # a training step: forward 416,520, backward the weights' 416,520 and the inputs' without conv1's
     # 117,600 (the image's gradient is never computed), 2 FLOPs each
     assert train.flops_per_step == 2 * (416_520 + 416_520 + (416_520 - 117_600)) * 8
-    assert all(len(t.latencies) == 3 and t.images_per_second > 0 for t in result.timings)
+    # 2 repeats of 3 steps each, every contender
+    assert all(len(t.latencies) == 6 and t.repeats == 2 and t.steps == 3 for t in result.timings)
+    assert all(len(t.repeat_images_per_second) == 2 for t in result.timings)
+    for t in result.timings:  # sustained: all the images over all the steps' time
+        assert t.images_per_second == pytest.approx(8 * 6 / sum(t.latencies))
+    assert set(result.reference_ratios()) == {"forward", "train"}
     assert result.peak_tflops is None  # a CPU: no MFU without --peak-tflops
 
 
 def test_percentiles_and_rates_follow_their_definitions():
     t = Timing("cnnctl", "forward", 10, [0.1, 0.4, 0.2, 0.3], 10**12)
     assert (t.percentile(50), t.percentile(90), t.percentile(99)) == (0.2, 0.4, 0.4)
-    assert t.images_per_second == pytest.approx(10 / 0.25)  # median of 0.1..0.4
-    assert t.tflops == pytest.approx(1 / 0.25)
+    # one slow step in four: the median step (0.1 s) would claim 100 img/s; sustained is 40 over 0.8 s
+    t = Timing("cnnctl", "forward", 10, [0.1, 0.1, 0.1, 0.5], 10**12)
+    assert t.images_per_second == pytest.approx(10 * 4 / 0.8)
+    assert t.tflops == pytest.approx(1 / (0.8 / 4))  # 10^12 FLOPs a step, a step every 0.2 s
 
 
 def test_a_reference_must_be_the_same_network():
@@ -48,14 +57,18 @@ def test_a_reference_must_be_the_same_network():
         bench(cnnctl.load("alexnet"), device_name="cpu", steps=1, warmup=0, reference=True)
 
 
-def test_bench_command_json_with_mfu_from_a_given_peak():
+def bench_command(*options: str) -> dict:
+    """`cnnctl bench lenet5 --batch-size 4 OPTIONS --format json` in a new process, its report."""
     out = subprocess.run(
-        [sys.executable, "-m", "cnnctl", "bench", "lenet5", "--steps", "2", "--warmup", "0", "--batch-size", "4",
-         "--mode", "forward", "--peak-tflops", "1", "--format", "json"],
+        [sys.executable, "-m", "cnnctl", "bench", "lenet5", "--batch-size", "4", *options, "--format", "json"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def test_bench_command_json_with_mfu_from_a_given_peak():
+    report = bench_command("--steps", "2", "--warmup", "0", "--mode", "forward", "--peak-tflops", "1")
     (timing,) = report["timings"]
     assert timing["mfu"] == pytest.approx(timing["tflops"] / 1.0)
 
@@ -81,3 +94,90 @@ def test_running_out_of_memory_is_the_batch_sizes_fault_not_a_traceback():
         assert "lower --batch-size" in str(caught.value)
     with pytest.raises(RuntimeError, match="shape mismatch"), memory_guard(cpu, 4096):  # other errors go on
         raise RuntimeError("shape mismatch")
+
+
+def repeats(*rounds: list[float]) -> list[float]:
+    return [x for r in rounds for x in r]
+
+
+STEADY = repeats(*[[0.010, 0.0105, 0.011, 0.0105] * 5] * 3)  # 3 repeats of 20 steps, within 10%
+STALLED = repeats(*[[0.01] * 16 + [0.1] * 4] * 3)  # one step in five stalls for 90 ms
+
+
+def test_a_steady_series_is_not_noisy():
+    t = Timing("cnnctl", "train", 8, STEADY, 10**9, repeats=3)
+    assert t.tail == pytest.approx(0.011 / 0.0105)  # p90 / p50 of the three values
+    assert t.spread == pytest.approx(0.0)  # identical repeats
+    assert not t.noisy and t.noise_reason is None
+    assert t.images_per_second == pytest.approx(8 * 60 / (15 * 0.010 + 30 * 0.0105 + 15 * 0.011))
+
+
+def test_a_stalled_series_is_noisy_and_its_throughput_counts_the_stalls():
+    t = Timing("cnnctl", "train", 8, STALLED, 10**9, repeats=3)
+    assert t.percentile(50) == 0.01 and t.percentile(90) == 0.1  # 48 steps of 10 ms, 12 of 100 ms
+    assert t.tail == pytest.approx(10.0) and t.tail > TAIL_LIMIT
+    assert t.noisy and "p90 is 10.00x p50" in t.noise_reason
+    assert t.images_per_second == pytest.approx(8 * 60 / (48 * 0.01 + 12 * 0.1))  # not 8 / 0.01 = 800
+    assert t.spread == pytest.approx(0.0)  # every repeat stalled alike
+
+
+def test_repeats_that_drift_apart_are_noisy():
+    # two repeats at 10 ms a step, one at 13 ms: 800, 800 and 615.4 img/s, (800 - 615.4) / 800 = 23%
+    t = Timing("cnnctl", "forward", 8, repeats([0.01] * 20, [0.01] * 20, [0.013] * 20), 10**9, repeats=3)
+    assert t.repeat_images_per_second == pytest.approx([800, 800, 8 / 0.013])
+    assert t.spread == pytest.approx((800 - 8 / 0.013) / 800) and t.spread > SPREAD_LIMIT
+    assert t.tail == pytest.approx(1.3)  # under the tail limit: only the spread says so
+    assert t.noisy and "differ by 23% of their median" in t.noise_reason
+    # within the limit: 10 and 11 ms, (800 - 727.3) / 800 = 9%
+    assert not Timing("cnnctl", "forward", 8, repeats([0.01] * 20, [0.011] * 20), 10**9, repeats=2).noisy
+
+
+def test_ratios_come_from_sustained_throughput_and_are_uncertain_when_noisy():
+    # The same median step (10 ms) for both; the network's stalls make it slower all the same.
+    ours = Timing("cnnctl", "forward", 8, STALLED, 10**9, roofline_seconds=0.005, repeats=3)
+    theirs = Timing("reference", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, repeats=3)
+    result = BenchResult("cpu", [ours, theirs], None, [], "a profile")
+    ratio = result.reference_ratios()["forward"]
+    sustained = (8 * 60 / (48 * 0.01 + 12 * 0.1)) / (8 * 60 / 0.6)
+    assert ratio.value == pytest.approx(sustained) and ratio.value == pytest.approx(0.6 / 1.68)
+    assert ratio.repeats == pytest.approx([0.2 / 0.56] * 3)  # each repeat: 20 steps in 0.56 s against 0.2 s
+    assert ratio.uncertain
+    assert ours.roofline_ratio == pytest.approx((1.68 / 60) / 0.005)  # the mean step over the estimate
+    steady = BenchResult("cpu", [Timing("cnnctl", "forward", 8, STEADY, 10**9, repeats=3), theirs], None, [])
+    assert not steady.reference_ratios()["forward"].uncertain and not steady.noisy
+
+
+def test_a_noisy_measurement_says_so_in_the_table_and_json():
+    ours = Timing("cnnctl", "forward", 8, STALLED, 10**9, roofline_seconds=0.005, repeats=3)
+    theirs = Timing("reference", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.005, repeats=3)
+    result = BenchResult("cpu", [ours, theirs], None, [], "a profile")
+    text = plain(bench_table(result))
+    row = next(line for line in text.splitlines() if line.startswith("cnnctl"))
+    assert "NOISY" in row and f"{(1.68 / 60) / 0.005:.1f}x (noisy)" in row
+    assert f"{8 * 60 / 1.68:,.1f}" in row  # sustained img/s
+    assert f"cnnctl / hand-written reference = {0.6 / 1.68:.3f} (noisy)" in text
+    assert "NOISY: cnnctl forward: p90 is 10.00x p50" in text and "--threads 1" in text
+    assert "NOISY: reference" not in text  # the steady one is not flagged
+    data = bench_json(result)
+    assert data["noisy"] is True and data["noise_thresholds"] == {"p90_over_p50": 1.5, "spread": 0.2}
+    first, second = data["timings"]
+    assert first["noisy"] is True and "stalled" in first["noise_reason"] and first["roofline_ratio_uncertain"]
+    assert second["noisy"] is False and second["noise_reason"] is None
+    assert first["images_per_second"] == pytest.approx(8 * 60 / 1.68) and first["seconds"] == pytest.approx(1.68)
+    assert data["reference_ratio"]["forward"]["uncertain"] is True
+    # CSV: plain numbers, the ratio without its mark
+    header, cnnctl_row = to_csv(bench_table(result)).splitlines()[:2]
+    fields = dict(zip(header.split(","), cnnctl_row.split(","), strict=True))
+    assert float(fields["step/roofline"]) == pytest.approx((1.68 / 60) / 0.005) and fields["measurement"] == "NOISY"
+    assert float(fields["slowest repeat img/s"]) == pytest.approx(8 * 20 / 0.56)
+
+
+def test_bench_command_json_reports_repeats_and_sustained_throughput():
+    report = bench_command("--steps", "3", "--repeats", "2", "--warmup", "1", "--mode", "train")
+    (timing,) = report["timings"]
+    assert (timing["steps"], timing["repeats"], len(timing["repeat_images_per_second"])) == (3, 2, 2)
+    assert timing["images_per_second"] == pytest.approx(4 * 3 * 2 / timing["seconds"])
+    # the whole is the harmonic combination of its two equal-sized repeats
+    a, b = timing["repeat_images_per_second"]
+    assert timing["images_per_second"] == pytest.approx(2 / (1 / a + 1 / b))
+    assert isinstance(report["noisy"], bool) and timing["noisy"] == (timing["noise_reason"] is not None)

@@ -196,9 +196,50 @@ def test_one_split_hold_out_is_seeded_disjoint_and_sized(tmp_path):
     d = load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=0.2, seed=3, download=False)
     assert (len(d.train), len(d.val)) == (160, 40)
     assert "held out 40 of 200 images for validation (seed 3)" in d.notes
-    for bad in (0.0, 0.95, 1.0):  # the range --val-split's help gives: above 0, at most 0.9
-        with pytest.raises(CnnctlError, match="above 0 and at most 0.9"):
+    for bad in (-0.1, 0.95, 1.0):  # the range --val-split's help gives: 0 to 0.9
+        with pytest.raises(CnnctlError, match="from 0 to 0.9"):
             load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=bad, download=False)
+    # 0: every image trains and validation is empty, said in the notes.
+    d = load_data("mnist", (28, 28, 1), data_dir=tmp_path, val_split=0.0, download=False)
+    assert (len(d.train), len(d.val), d.val_from) == (200, 0, "")
+    assert torch.equal(d.train.y, y)
+    assert any(note.startswith("no validation: --val-split 0") for note in d.notes)
+
+
+def test_validation_and_test_splits_by_their_names(tmp_path):
+    """A `val-` IDX prefix is validation, `t10k-`/`test-` the test split; without a val split
+    the test split validates (as MNIST's t10k always has); `test=True` adapts it too."""
+    write_idx(tmp_path / "three", "train", *digits(30, seed=1))
+    write_idx(tmp_path / "three", "val", *digits(8, seed=2))
+    write_idx(tmp_path / "three", "t10k", *digits(5, seed=3))
+    d = load_data(str(tmp_path / "three"), (28, 28, 1), test=True)
+    assert (len(d.train), len(d.val), len(d.test)) == (30, 8, 5)
+    assert torch.equal(d.test.x[:, 0], digits(5, seed=3)[0]) and torch.equal(d.val.x[:, 0], digits(8, seed=2)[0])
+    assert d.val_from == "its validation split" and d.test_from == "the t10k-* files"
+    assert load_data(str(tmp_path / "three"), (32, 32, 1)).test is None  # adapted only when asked
+    write_idx(tmp_path / "two", "train", *digits(30, seed=1))
+    write_idx(tmp_path / "two", "test", *digits(5, seed=3))
+    for val_split in (0.0, 0.5):  # a test split is never held out from: it validates
+        d = load_data(str(tmp_path / "two"), (28, 28, 1), test=True, val_split=val_split)
+        assert (len(d.train), len(d.val)) == (30, 5) and d.test is d.val
+        assert d.val_from.startswith("its test split (the test-* files")
+        assert torch.equal(d.val.x[:, 0], digits(5, seed=3)[0])
+
+
+def test_image_folder_with_test_split(tmp_path):
+    from PIL import Image
+
+    for split, count in (("train", 4), ("val", 2), ("test", 3)):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(count):
+                Image.new("L", (8, 8), color=40 * i + (100 if cls == "b" else 0)).save(
+                    tmp_path / split / cls / f"{i}.png"
+                )
+    d = load_data(str(tmp_path), (8, 8, 1), test=True)
+    assert (len(d.train), len(d.val), len(d.test)) == (8, 4, 6)
+    assert d.test_from == "test/" and d.classes == ["a", "b"]
+    assert sorted(d.test.x[:, 0, 0, 0].tolist()) == sorted([40 * i + k for i in range(3) for k in (0, 100)])
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=NO_MNIST)

@@ -17,7 +17,8 @@ def test_on_the_cpu_amp_and_compile_are_off_unless_asked_and_amp_says_why():
     default = decide(CPU, amp=None, compile=None)
     assert default.amp_dtype is None and not default.compile and not default.cudnn_benchmark
     assert default.notes == ()
-    assert default.describe("adam") == "fast path: channels_last, fused adam; off: amp, compile"
+    assert default.describe("adam").startswith("fast path: channels_last, fused adam, ")
+    assert default.describe("adam").endswith("; off: amp, compile")
     asked = decide(CPU, amp=True, compile=True)
     assert asked.amp_dtype is None and asked.compile  # bf16 is slower on CPUs: refused, with a note
     assert len(asked.notes) == 1 and "--amp: off on the CPU" in asked.notes[0]
@@ -93,3 +94,72 @@ def test_compiling_keeps_dynamos_note_about_ddps_profiler_marks_out_of_the_outpu
                              ("record_function",), None)  # fmt: skip
     other = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "graph break", (), None)
     assert not logger.filter(note) and logger.filter(other)
+
+
+def test_threads_follow_the_idle_cores_unless_told(monkeypatch):
+    """Each operator waits at a barrier for its slowest thread: on a busy machine, as many
+    threads as idle cores (cores less the threads running elsewhere, at least 1)."""
+    from cnnctl.train import fastpath
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(fastpath, "cores", lambda: 8)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    for busy, want in ((0.0, 8), (2.6, 5), (7.4, 1), (31.0, 1)):
+        monkeypatch.setattr(fastpath, "busy_elsewhere", lambda busy=busy: busy)
+        n, why = fastpath.choose_threads(None)
+        assert n == want and why == f"{busy:g} busy elsewhere on 8 cores; --threads N to choose"
+    monkeypatch.setattr(fastpath, "busy_elsewhere", lambda: None)  # no way to know: PyTorch's own
+    assert fastpath.choose_threads(None) == (8, "PyTorch's default")
+    assert fastpath.choose_threads(3) == (3, "--threads")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert fastpath.choose_threads(None) == (8, "OMP_NUM_THREADS")  # what PyTorch took from it
+    path = decide(CPU, amp=None, compile=None, threads=1)
+    assert "fused adam, 1 CPU thread (--threads); off" in path.describe("adam")
+
+
+def test_threads_are_a_setting_that_may_change_on_resume(tmp_path):
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.loop import train
+
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 10\n")
+    x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8)
+    from cnnctl.data import Dataset, Split
+
+    data = Dataset("t", Split(x[:64], torch.arange(64) % 10), Split(x[64:], torch.arange(32) % 10),
+                   [str(i) for i in range(10)], (0.5,), (0.3,), [])  # fmt: skip
+    before = torch.get_num_threads()
+    try:
+        config = TrainConfig(epochs=1, batch_size=32, device="cpu", threads=1, out=str(tmp_path / "r"))
+        train(graph, config, arch="t", dataset=data)
+        assert torch.get_num_threads() == 1
+        from cnnctl.train.loop import resumed_config
+
+        assert resumed_config(str(tmp_path / "r"), {"threads": 2, "epochs": 2}).threads == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="Linux's /proc/loadavg only")
+def test_threads_running_elsewhere_are_counted_now():
+    """Spinning processes started just before are seen at once (a load average lags a minute)."""
+    import multiprocessing
+    import time
+
+    from cnnctl.train import fastpath
+
+    before = fastpath.busy_elsewhere()
+    spinners = [multiprocessing.get_context("fork").Process(target=_spin, daemon=True) for _ in range(3)]
+    for p in spinners:
+        p.start()
+    try:
+        time.sleep(0.3)
+        during = fastpath.busy_elsewhere()
+    finally:
+        for p in spinners:
+            p.kill()
+    assert during >= before + 2  # three spinners, give or take one scheduling tick
+
+
+def _spin() -> None:
+    while True:
+        pass

@@ -81,3 +81,27 @@ def test_the_package_import_does_not_import_torch():
     code = "import sys, cnnctl; cnnctl.load('resnet50'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_runs_and_plot_do_not_import_torch(tmp_path):
+    # they read run folders (cnnctl.train.runs) and draw with matplotlib: no torch
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"epochs": 2, "data": "shapes"}')
+    row = '"train_loss": 1.0, "val_loss": 1.1, "train_accuracy": 0.5, "val_accuracy": 0.4'
+    (run / "metrics.jsonl").write_text("".join(f'{{"epoch": {e}, {row}}}\n' for e in (1, 2)))
+    (run / "status.json").write_text('{"status": "finished", "epochs": 2}')
+    probes = [["runs", str(tmp_path / "runs"), "--format", "json"], ["runs", str(tmp_path / "runs")]]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:  # plot needs it; runs does not
+        pass
+    else:
+        probes.append(["plot", str(run), "-o", str(tmp_path / "c.png")])
+    for args in probes:
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True, timeout=60, check=True
+        )
+        torch, _ = out.stdout.strip().splitlines()[-2:]
+        assert torch == "[]", (args, torch)
+    assert len(probes) == 2 or (tmp_path / "c.png").stat().st_size > 0

@@ -93,15 +93,15 @@ def test_a_full_disk_while_saving_keeps_the_last_checkpoint_and_says_how_to_resu
 
 def test_a_full_disk_while_writing_the_metrics_is_told_the_same_way(tmp_path, monkeypatch):
     folder = tmp_path / "run"
-    real = Path.write_text
+    real = Path.write_bytes
 
-    def write_text(self, text, *args, **kwargs):
+    def write_bytes(self, data, *args, **kwargs):
         if self.name.startswith(".metrics.jsonl"):
-            real(self, text[:10], *args, **kwargs)  # part of it, then the disk is full
+            real(self, data[:10], *args, **kwargs)  # part of it, then the disk is full
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(self, text, *args, **kwargs)
+        return real(self, data, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", write_text)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
     with pytest.raises(CnnctlError) as info:
         run(folder, epochs=1)
     (problem,) = info.value.problems
@@ -109,7 +109,7 @@ def test_a_full_disk_while_writing_the_metrics_is_told_the_same_way(tmp_path, mo
     assert "the disk is full" in problem.message and f"--resume {folder}" in problem.hint
     assert load_checkpoint(folder)["epoch"] == 1 and leftovers(folder) == []
     # Once there is room, resuming the finished run writes the metrics the full disk lost.
-    monkeypatch.setattr(Path, "write_text", real)
+    monkeypatch.setattr(Path, "write_bytes", real)
     assert not (folder / "metrics.jsonl").exists()
     run(folder, epochs=1, resume=str(folder))
     rows = (folder / "metrics.jsonl").read_text().splitlines()

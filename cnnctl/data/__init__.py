@@ -64,6 +64,11 @@ class Dataset:
     mean: tuple[float, ...]  # per channel, of train.x / 255
     std: tuple[float, ...]
     notes: list[str] = field(default_factory=list)
+    # Where `val` comes from, in words ("10% of the training images held out, seed 0"); "" when
+    # nothing is held out (--val-split 0 on data with one split): `val` is then empty.
+    val_from: str = "its validation split"
+    test: Split | None = None  # the data's test split, adapted, when asked for (load_data(test=True))
+    test_from: str = ""
 
 
 KNOWN = ("shapes", "mnist", "fashion-mnist", "cifar10")
@@ -109,11 +114,18 @@ def load_data(
     val_split: float = 0.1,
     seed: int = 0,
     download: bool = True,
+    test: bool = False,
+    masks: tuple[int, int, int] | None = None,
 ) -> Dataset:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
-    `val_split` is the fraction held out for validation when the data has a single split;
-    `seed` makes that hold-out (and the synthetic ``shapes``) reproducible. `download`
+    Validation is the data's validation split, else its test split (MNIST's t10k files,
+    CIFAR-10's test_batch, a `test/` folder), else `val_split` of the training images held
+    out (seeded by `seed`); with `val_split` 0 nothing is held out and `val` is empty.
+    `test` also adapts the test split, as `Dataset.test` (None when the data has none).
+    `masks` (a dense network's output H, W, K) asks for masks as labels: (N, H, W) uint8
+    class indices, 255 where no class is scored (see cnnctl.data.masks).
+    `seed` makes the hold-out (and the synthetic ``shapes``) reproducible. `download`
     allows fetching a missing mnist/fashion-mnist/cifar10 into `data_root(data_dir)`.
     Raises `CnnctlError` for anything the user can fix.
     """
@@ -122,22 +134,34 @@ def load_data(
     shape = check_input_shape(input_shape)
     check_val_split(val_split)
     try:
-        raw = _load_raw(str(spec), shape, data_dir=data_dir, seed=seed, download=download)
+        raw = _load_raw(str(spec), shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
         where = f" {exc.filename}" if exc.filename else ""
         raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
-    return finish(raw, shape, val_split=val_split, seed=seed)
+    return finish(raw, shape, val_split=val_split, seed=seed, test=test)
 
 
-def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, download: bool):
+def _no_masks(name: str, masks) -> None:
+    h, w, k = masks
+    raise CnnctlError.at(
+        f"the network ends in the volume {h}x{w}x{k}, a class score per pixel, and `{name}` has no masks "
+        "to train it on",
+        hint="dense prediction trains on `--data shapes` (it draws the shapes, so it knows their pixels) or on "
+        "a folder with images/ and masks/ (a PNG of class indices per image); a classifier ends in `fc N`",
+    )
+
+
+def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, download: bool, masks=None):
     name = str(spec).strip()
     key = _SYNONYMS.get(name.lower(), name.lower())
     # A known name wins over a folder of that name in the working directory: `./mnist` is the folder.
     if key in KNOWN and not looks_like_path(name):
+        if masks is not None and key != "shapes":
+            _no_masks(key, masks)
         if key == "shapes":
             from .shapes import load_shapes
 
-            raw = load_shapes(shape, seed=seed)
+            raw = load_shapes(shape, seed=seed, masks=masks)
         elif key in ("mnist", "fashion-mnist"):
             from .idx import load_mnist_like
 
@@ -148,7 +172,13 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
             raw = load_cifar10(data_root(data_dir) / "cifar10", download=download)
     else:
         path = Path(name).expanduser()
-        if path.is_dir():
+        if path.is_dir() and masks is not None:
+            from .masks import is_mask_folder, load_mask_folder
+
+            if not is_mask_folder(path):
+                _no_masks(name, masks)
+            raw = load_mask_folder(path, shape, masks[:2])
+        elif path.is_dir():
             from .folder import load_folder
 
             raw = load_folder(path, shape)

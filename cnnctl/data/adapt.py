@@ -22,13 +22,15 @@ LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 
 @dataclass
 class Raw:
-    """A data set as read, before adaptation: `val` is None when it has a single split."""
+    """A data set as read, before adaptation: `val` and `test` are None where it has none."""
 
     name: str
     classes: list[str]
     train: Split
     val: Split | None
     notes: list[str] = field(default_factory=list)
+    test: Split | None = None
+    test_from: str = "its test split"  # which files: "the t10k files", "test/"
 
 
 def n(count: int) -> str:
@@ -51,10 +53,11 @@ MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
 
 
 def check_val_split(val_split: float) -> None:
-    if not isinstance(val_split, (int, float)) or not 0.0 < float(val_split) <= MAX_VAL_SPLIT:
+    """0 holds nothing out (all the data trains; validation only where the data has its own)."""
+    if not isinstance(val_split, (int, float)) or not 0.0 <= float(val_split) <= MAX_VAL_SPLIT:
         raise CnnctlError.at(
-            f"the validation fraction must be above 0 and at most {MAX_VAL_SPLIT}, not {val_split!r}",
-            hint="0.1 holds out a tenth of the images",
+            f"the validation fraction must be from 0 to {MAX_VAL_SPLIT}, not {val_split!r}",
+            hint="0.1 holds out a tenth of the images; 0 trains on all of them",
         )
 
 
@@ -157,15 +160,26 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt())
 
 
-def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int) -> Dataset:
-    """Hold out a validation split if needed, adapt both splits, compute statistics."""
+def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int, test: bool = False) -> Dataset:
+    """Choose the validation split (the data's own, else its test split, else held out from
+    training; none with `val_split` 0), adapt the splits, compute statistics."""
     notes = list(raw.notes)
-    train, val = raw.train, raw.val
-    if val is None:
+    train, val, test_split = raw.train, raw.val, raw.test if test else None
+    if val is not None:
+        val_from = "its validation split"
+    elif raw.test is not None:
+        val, val_from = raw.test, f"its test split ({raw.test_from}: the data has no validation split)"
+        notes.append(f"validating on {raw.test_from}: the data has no separate validation split")
+    elif val_split > 0:
         train, val = hold_out(train, val_split, seed)
+        val_from = f"{val_split:.0%} of the training images held out (seed {seed})"
         notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
+    else:
+        val, val_from = Split(train.x[:0], train.y[:0]), ""
+        notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
     h, w, c = target
-    size = (len(train) + len(val)) * h * w * c
+    extra = len(test_split) if test_split is not None and test_split is not val else 0
+    size = (len(train) + len(val) + extra) * h * w * c
     if size > MAX_BYTES:
         raise CnnctlError.at(
             f"{n(len(train) + len(val))} images at {h}x{w}x{c} take {size / 2**30:.1f} GiB in memory: too large",
@@ -173,7 +187,13 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
         )
     native = (train.x.shape[2], train.x.shape[3], train.x.shape[1])
     notes.extend(plan(native, target))
+    same = test_split is val
     train = Split(adapt(train.x, target), train.y)
     val = Split(adapt(val.x, target), val.y)
+    if test_split is not None:
+        test_split = val if same else Split(adapt(test_split.x, target), test_split.y)
     mean, std = channel_stats(train.x)
-    return Dataset(raw.name, train, val, raw.classes.copy(), mean, std, notes)  # a ClassNames stays one
+    return Dataset(
+        raw.name, train, val, raw.classes.copy(), mean, std, notes,  # a ClassNames stays one
+        val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
+    )  # fmt: skip

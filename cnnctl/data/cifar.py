@@ -184,8 +184,8 @@ def find_batches(folder: Path) -> Path | None:
 
 
 def read_folder(batches: Path, name: str = "cifar10") -> Raw:
-    """The batches in `batches`: data_batch_* for training, test_batch for validation (a lone
-    kind is split); the class names from batches.meta when present."""
+    """The batches in `batches`: data_batch_* for training, test_batch the test split (and
+    validation, there being no other; a lone kind is split); the class names from batches.meta when present."""
     train_files = [batches / f for f in TRAIN_FILES if (batches / f).is_file()]
     test = batches / TEST_FILE
     notes: list[str] = []
@@ -196,11 +196,11 @@ def read_folder(batches: Path, name: str = "cifar10") -> Raw:
         train = Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
         if len(train_files) < len(TRAIN_FILES):
             notes.append(f"{len(train_files)} of the 5 training batches are in {batches}")
-    val = read_batch(test) if test.is_file() else None
-    if train is not None and val is not None:
-        notes.append(f"{n(len(train))} training and {n(len(val))} validation (test_batch) images")
-        return Raw(name, classes, train, val, notes)
-    only = train if train is not None else val
+    test_split = read_batch(test) if test.is_file() else None
+    if train is not None and test_split is not None:
+        notes.append(f"{n(len(train))} training and {n(len(test_split))} test (test_batch) images")
+        return Raw(name, classes, train, None, notes, test=test_split, test_from="test_batch")
+    only = train if train is not None else test_split
     assert only is not None
     notes.append(f"only {'test_batch' if train is None else 'training batches'} in {batches}: validation is held out")
     return Raw(name, classes, only, None, notes)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TRAIN_NAMES = ("train", "training")
-VAL_NAMES = ("val", "valid", "validation", "test")
+VAL_NAMES = ("val", "valid", "validation")
+TEST_NAMES = ("test", "testing")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # The most pixels an image may have, read from its header before anything is decoded: the
 # larger of a floor that takes any phone photo (12 to 50 megapixels) and 64 times the
@@ -46,20 +47,23 @@ def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
 
 def _role(prefix: str) -> str:
     low = prefix.lower()
-    if any(word in low for word in ("t10k", "test", "val")):
+    if "val" in low:
         return "val"
+    if "t10k" in low or "test" in low:
+        return "test"
     return "train"
 
 
 def load_idx_folder(path: Path) -> Raw:
     """Every `PREFIX-images-idx3-ubyte[.gz]` with its `PREFIX-labels-idx1-ubyte[.gz]`: prefixes
-    naming test/t10k/val are validation, the others training; a lone kind is split."""
+    naming val are validation, test/t10k the test split (validation too where there is no
+    val), the others training; a lone kind is split."""
     from .idx import class_names, combine, find_file, read_pair
 
     images = sorted({p.name.removesuffix(".gz") for p in path.glob("*-images-idx3-ubyte*")})
-    groups: dict[str, list[Split]] = {"train": [], "val": []}
+    groups: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
     read: list[tuple[Split, Path]] = []  # each split with its labels file, for class_names
-    used: dict[str, list[str]] = {"train": [], "val": []}
+    used: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for name in images:
         if not name.endswith("-images-idx3-ubyte"):
             continue
@@ -86,8 +90,10 @@ def load_idx_folder(path: Path) -> Raw:
         if len(sizes) > 1:
             raise CnnctlError.at(f"IDX files of different image sizes in {path}: {', '.join(used[role])}")
         merged[role] = Split(torch.cat([s.x for s in splits]), torch.cat([s.y for s in splits]))
-    notes = [f"read IDX files {', '.join(p + '-*' for p in used['train'] + used['val'])} from {path}"]
-    return combine(path.resolve().name, class_names(read), merged["train"], merged["val"], notes, str(path))
+    notes = [f"read IDX files {', '.join(p + '-*' for p in used['train'] + used['val'] + used['test'])} from {path}"]
+    test_from = "the " + ", ".join(p + "-*" for p in used["test"]) + " files"
+    return combine(path.resolve().name, class_names(read), merged["train"], merged["val"], notes, str(path),
+                   test=merged["test"], test_from=test_from)  # fmt: skip
 
 
 def _class_dirs(path: Path) -> list[Path]:
@@ -165,12 +171,16 @@ def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[
 
 
 def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
-    """One subfolder per class of PNG/JPEG images (through Pillow); `train/` and `val/` (or
-    `test/`) subfolders, each with the class folders, give the two splits."""
+    """One subfolder per class of PNG/JPEG images (through Pillow); `train/` with `val/` and/or
+    `test/` subfolders, each with the class folders, give the splits."""
     subdirs = {d.name.lower(): d for d in _class_dirs(path)}
-    train_dir = next((subdirs[k] for k in TRAIN_NAMES if k in subdirs), None)
-    val_dir = next((subdirs[k] for k in VAL_NAMES if k in subdirs), None)
-    split_tree = train_dir is not None and val_dir is not None and _class_dirs(train_dir) and _class_dirs(val_dir)
+
+    def split_dir(names: tuple[str, ...]) -> Path | None:
+        found = next((subdirs[k] for k in names if k in subdirs), None)
+        return found if found is not None and _class_dirs(found) else None
+
+    train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
+    split_tree = train_dir is not None and (val_dir is not None or test_dir is not None)
     if not subdirs:
         raise CnnctlError.at(
             f"no data in {path}",
@@ -180,18 +190,22 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
         )
     size = (target[0], target[1])
     notes = []
+    val_files: list[tuple[Path, int]] = []
+    test_files: list[tuple[Path, int]] = []
     if split_tree:
         classes, train_files, skipped = _tree(train_dir, None)
-        _, val_files, skip_val = _tree(val_dir, classes)
-        skipped += skip_val
+        for folder, files in ((val_dir, val_files), (test_dir, test_files)):
+            if folder is not None:
+                _, found, skip = _tree(folder, classes)
+                files += found
+                skipped += skip
     else:
         classes, train_files, skipped = _tree(path, None)
-        val_files = []
     if skipped:
         notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
-    for f, _ in train_files + val_files:
+    for f, _ in train_files + val_files + test_files:
         try:
             with open_image(f, size) as im:
                 modes[im.mode] += 1
@@ -210,7 +224,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
         resize = (w, h)
         lo, hi = min(sizes), max(sizes)
         notes.append(f"resized images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w} (bilinear)")
-    total = len(train_files) + len(val_files)
+    total = len(train_files) + len(val_files) + len(test_files)
     if total * h * w * channels > MAX_BYTES:
         raise CnnctlError.at(f"{n(total)} images of {h}x{w}x{channels} are too large to hold in memory", Loc(str(path)))
 
@@ -234,4 +248,6 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     notes.insert(0, f"read {n(total)} {kind} images of {len(classes)} classes from {path}")
     train = read(train_files)
     val = read(val_files) if val_files else None
-    return Raw(path.resolve().name, classes, train, val, notes)
+    test = read(test_files) if test_files else None
+    test_from = f"{test_dir.name}/" if test_dir is not None else ""
+    return Raw(path.resolve().name, classes, train, val, notes, test=test, test_from=test_from)

@@ -200,24 +200,34 @@ def class_names(read: list[tuple[Split, Path]]) -> ClassNames:
     return ClassNames([str(k) for k in range(top + 1)], origin=f"labels up to {top} in {where}", check=check)
 
 
-def combine(name: str, classes: list[str], train: Split | None, val: Split | None, notes: list[str], where: str) -> Raw:
-    """Raw from up to two splits: a lone split (train or test) is the one to hold out from."""
-    if train is not None and val is not None:
-        if train.x.shape[1:] != val.x.shape[1:]:
-            raise CnnctlError.at(
-                f"{where}: training images are {train.x.shape[2]}x{train.x.shape[3]}, "
-                f"validation images {val.x.shape[2]}x{val.x.shape[3]}: they must be the same size"
-            )
-        notes.append(f"{n(len(train))} training and {n(len(val))} validation images")
-        return Raw(name, classes, train, val, notes)
-    only = train if train is not None else val
-    assert only is not None
-    return Raw(name, classes, only, None, notes)
+def combine(
+    name: str,
+    classes: list[str],
+    train: Split | None,
+    val: Split | None,
+    notes: list[str],
+    where: str,
+    test: Split | None = None,
+    test_from: str = "the test files",
+) -> Raw:
+    """Raw from up to three splits; a lone split (train, val or test) is the one to hold out from."""
+    present = {k: s for k, s in (("training", train), ("validation", val), ("test", test)) if s is not None}
+    if len(present) == 1:
+        return Raw(name, classes, next(iter(present.values())), None, notes)
+    sizes = {k: tuple(s.x.shape[2:]) for k, s in present.items()}
+    if len(set(sizes.values())) > 1:
+        said = ", ".join(f"{k} images are {h}x{w}" for k, (h, w) in sizes.items())
+        raise CnnctlError.at(f"{where}: {said}: they must be the same size")
+    notes.append(", ".join(f"{n(len(s))} {k}" for k, s in present.items()) + " images")
+    if train is None:  # validation and test files only: train on the validation files
+        train, val = val, None
+    return Raw(name, classes, train, val, notes, test=test, test_from=test_from)
 
 
 def load_mnist_like(name: str, folder: Path, *, download: bool) -> Raw:
-    """mnist or fashion-mnist from `folder`: train-* for training and t10k-* for validation;
-    with only one of the two, that one is split. Missing altogether: downloaded, or an error."""
+    """mnist or fashion-mnist from `folder`: train-* for training and t10k-* the test split
+    (validation too, as there is no other); with only one of the two, that one is split.
+    Missing altogether: downloaded, or an error."""
     from .download import Offline, fetch
 
     classes, mirrors, files = SOURCES[name]
@@ -242,11 +252,11 @@ def load_mnist_like(name: str, folder: Path, *, download: bool) -> Raw:
                 notes.append(f"downloaded {file} (MD5 checked)")
         found = {prefix: pair(prefix) for prefix in ("train", "t10k")}
     train = read_pair(*found["train"], num_classes=len(classes)) if found["train"] else None
-    val = read_pair(*found["t10k"], num_classes=len(classes)) if found["t10k"] else None
-    if train is None or val is None:
+    test = read_pair(*found["t10k"], num_classes=len(classes)) if found["t10k"] else None
+    if train is None or test is None:
         present = "t10k (test)" if train is None else "train"
         notes.append(f"only the {present} files are in {folder}: validation is held out from them")
-    return combine(name, classes, train, val, notes, str(folder))
+    return combine(name, classes, train, None, notes, str(folder), test=test, test_from="the t10k files")
 
 
 def missing(name: str, folder: Path, names: list[str], mirrors, why: str) -> CnnctlError:

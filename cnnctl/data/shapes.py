@@ -62,6 +62,14 @@ def _masks(label: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Ten
 def make_shapes(count: int, h: int, w: int, c: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` images (count, c, h, w) uint8 and labels (count,) int64, classes balanced to
     within one image. Deterministic in `seed`."""
+    x, y, _ = draw_shapes(count, h, w, c, seed)
+    return x, y
+
+
+def draw_shapes(
+    count: int, h: int, w: int, c: int = 1, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`make_shapes`' images and labels, and each image's shape pixels: bool (count, h, w)."""
     gen = torch.Generator().manual_seed(int(seed))
     size = min(h, w)
     y = torch.arange(count) % len(CLASSES)
@@ -89,11 +97,20 @@ def make_shapes(count: int, h: int, w: int, c: int = 1, seed: int = 0) -> tuple[
     image = (image * 255).round_().clamp_(0, 255).to(torch.uint8)
     if image.shape[1] != c:
         image = image.expand(-1, c, -1, -1).contiguous()
-    return image, y
+    return image, y, mask[:, 0]
 
 
-def load_shapes(shape: tuple[int, int, int], *, seed: int = 0, train: int = TRAIN, val: int = VAL) -> Raw:
-    """The `shapes` data set drawn at `shape` (H, W, C): `train` and `val` images, seeded."""
+def load_shapes(
+    shape: tuple[int, int, int],
+    *,
+    seed: int = 0,
+    train: int = TRAIN,
+    val: int = VAL,
+    masks: tuple[int, int, int] | None = None,
+) -> Raw:
+    """The `shapes` data set drawn at `shape` (H, W, C): `train` and `val` images, seeded.
+    With `masks` (a dense network's output H, W, K), each image's label is its mask (see
+    cnnctl.data.masks.shape_masks)."""
     h, w, c = shape
     # Drawing takes about a dozen times the final bytes: refuse before allocating them.
     if (train + val) * h * w * c * 12 > MAX_BYTES:
@@ -102,11 +119,21 @@ def load_shapes(shape: tuple[int, int, int], *, seed: int = 0, train: int = TRAI
             hint="train on a smaller --input",
         )
     # Two streams from one seed: seed s and s + 1 would otherwise share images across seeds.
-    x_train, y_train = make_shapes(train, h, w, c, seed=2 * int(seed))
-    x_val, y_val = make_shapes(val, h, w, c, seed=2 * int(seed) + 1)
+    x_train, y_train, px_train = draw_shapes(train, h, w, c, seed=2 * int(seed))
+    x_val, y_val, px_val = draw_shapes(val, h, w, c, seed=2 * int(seed) + 1)
+    classes = list(CLASSES)
+    if masks is not None:
+        from .masks import resize_masks, shape_masks
+
+        size = masks[:2]
+        (y_train, classes), (y_val, _) = shape_masks(px_train, y_train, masks[2]), shape_masks(px_val, y_val, masks[2])
+        y_train, y_val = resize_masks(y_train, size), resize_masks(y_val, size)
     colour = "random colours" if c == 3 else ("grayscale" if c == 1 else f"grayscale replicated to {c} channels")
     notes = [
         f"generated {n(train)} training and {n(val)} validation images of {len(CLASSES)} shapes "
         f"at {h}x{w}x{c}, {colour} (seed {seed})"
     ]
-    return Raw("shapes", list(CLASSES), Split(x_train, y_train), Split(x_val, y_val), notes)
+    if masks is not None:
+        named = ", ".join(classes) if len(classes) <= 3 else ", ".join(classes[:3]) + ", ..."
+        notes.append(f"masks of {len(classes)} classes per pixel ({named}) at {size[0]}x{size[1]}")
+    return Raw("shapes", classes, Split(x_train, y_train), Split(x_val, y_val), notes)

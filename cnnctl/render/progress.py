@@ -35,13 +35,17 @@ class TrainDisplay:
         batch = f"batch {config.batch_size}"
         if world > 1:
             batch += f" per worker ({config.batch_size * world} a step)"
+        val = f"{exact(len(data.val.y))} val" if getattr(data, "val_from", "x") else "no validation"
+        per_pixel = " per pixel" if data.train.y.dim() == 3 else ""
         say(
-            f"{verb} on {where} | {data.name}: {exact(len(data.train.y))} train, {exact(len(data.val.y))} val, "
-            f"{len(data.classes)} classes | {batch}, {config.optimizer} lr {config.learning_rate:g}"
+            f"{verb} on {where} | {data.name}: {exact(len(data.train.y))} train, {val}, "
+            f"{len(data.classes)} classes{per_pixel} | {batch}, {config.optimizer} lr {config.learning_rate:g}"
             f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )
         for note in data.notes:
             say(f"data: {note}")
+        if per_pixel:
+            say("dense prediction: loss and accuracy over pixels; mIoU, the mean over classes of intersection/union")
         self.header = False
 
     def line(self, text: str) -> None:
@@ -71,7 +75,7 @@ class TrainDisplay:
             TextColumn(f"epoch {epoch + 1}/{self.config.epochs}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4g}  acc {task.fields[acc]:.3f}  {task.fields[speed]:,.0f} img/s"),
+            TextColumn("loss {task.fields[loss]:.4g}  acc {task.fields[acc]:.2%}  {task.fields[speed]:,.0f} img/s"),
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
@@ -91,6 +95,10 @@ class TrainDisplay:
             self.progress.stop()
             self.progress = None
 
+    def abandon(self) -> None:
+        """The run ends by an error or a second Ctrl-C: the bar goes, so no copy of it stays behind."""
+        self._stop_bar()
+
     def end_epoch(self, row: dict, improved: bool) -> None:
         self._stop_bar()
         self.line(
@@ -98,12 +106,20 @@ class TrainDisplay:
                 epoch=row["epoch"],
                 train_loss=loss(row["train_loss"]),
                 train_acc=f"{row['train_accuracy']:.2%}",
-                val_loss=loss(row["val_loss"]),
-                val_acc=f"{row['val_accuracy']:.2%}",
+                val_loss=loss(row["val_loss"]) if row["val_loss"] == row["val_loss"] else "-",  # NaN: no validation
+                val_acc=f"{row['val_accuracy']:.2%}" if row["val_accuracy"] == row["val_accuracy"] else "-",
                 lr=f"{row['lr']:.3g}",
                 secs=f"{row['seconds']:.1f}s",
             )
+            + (f"  mIoU {row['val_miou']:.2%}" if _number(row.get("val_miou")) else "")
             + ("  *" if improved else "")
+        )
+
+    def stopped_early(self, epochs: int, monitor: str, patience: int, best: dict) -> None:
+        value = f"{best[monitor]:.2%}" if monitor == "val_accuracy" else loss(best[monitor])
+        self.line(
+            f"early stop after epoch {epochs}: {monitor} has not improved for {plural(patience, 'epoch')} "
+            f"(best {value} at epoch {best['epoch']}, kept in best.pt)"
         )
 
     def interrupted(self, run_dir, arch: str) -> None:
@@ -121,10 +137,15 @@ class TrainDisplay:
                 "to train more, resume with a larger --epochs (the total)"
             )
         elif history:
+            what = f"best val accuracy {best:.2%}" if best >= 0 else "no validation, last.pt holds the final weights"
             self.line(
-                f"done: best val accuracy {best:.2%}; {exact(self.images)} images in {seconds:.1f}s "
-                f"({speed:,.0f} img/s incl. validation)"
+                f"done: {what}; {exact(self.images)} images in {seconds:.1f}s ({speed:,.0f} img/s incl. validation)"
             )
+
+
+def _number(value) -> bool:
+    """A value to show: not missing, not NaN."""
+    return value is not None and value == value
 
 
 def silent_console():

@@ -374,16 +374,28 @@ def evaluation_tables(e) -> list[Table]:
     CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
     confusion matrix's rows), rather than two tables with different headers in one stream.
     """
+    dense = getattr(e, "iou", None) is not None  # dense prediction: counts are pixels, and each class has its IoU
+    if dense:
+        title = (
+            f"pixel accuracy {e.accuracy:.2%}, mean IoU {e.mean_iou:.2%}, loss {e.loss:.4f} on {exact(e.pixels)} "
+            f"pixels of {exact(e.examples)} images of {e.split}, weights {e.checkpoint}"
+        )
+    else:
+        title = f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images of {e.split}, "
+        title += f"weights {e.checkpoint}"
     per_class = Table(
-        f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images of {e.split}, "
-        f"weights {e.checkpoint}",
+        title,
         [
             Column("class"),
-            num("examples", exact),
+            num("pixels" if dense else "examples", exact),
             num("accuracy", _percent),
+            *([num("IoU", _percent)] if dense else []),
             *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
         ],
-        [[name, sum(row), acc, *row] for name, row, acc in zip(e.classes, e.confusion, e.per_class, strict=True)],
+        [
+            [name, sum(row), acc, *([e.iou[k]] if dense else []), *row]
+            for k, (name, row, acc) in enumerate(zip(e.classes, e.confusion, e.per_class, strict=True))
+        ],
     )
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
@@ -396,48 +408,100 @@ def evaluation_tables(e) -> list[Table]:
 def evaluation_json(e) -> dict:
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
             "per_class_accuracy": e.per_class, "confusion": e.confusion, "checkpoint": e.checkpoint,
-            "data": e.split}  # fmt: skip
+            "data": e.split, **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 
-def prediction_table(results: list[tuple[str, list[tuple[str, float]]]], weights: str = "") -> Table:
-    rows = [[path, rank, name, p] for path, top in results for rank, (name, p) in enumerate(top, 1)]
+def _dense_json(e) -> dict:
+    return {"pixels": e.pixels, "iou_per_class": e.iou, "mean_iou": e.mean_iou}
+
+
+def _read_as(r) -> str:
+    return f"{r.height}x{r.width} {r.mode}"
+
+
+def prediction_table(results, weights: str = "") -> Table:
+    """`results`: cnnctl.train.evaluate.Prediction. A row per class shown; an image that could
+    not be read gets one row saying so. Under the table, how each image was read and adapted,
+    and any warning with its hint; CSV carries them in columns of its own."""
+    rows, notes = [], []
+    for r in results:
+        if r.error is not None:
+            rows.append([r.image, None, f"not read: {r.error.message}", None, None, None, None])
+            continue
+        adapted = "; ".join(r.adapted) or "used as read"
+        warned = "; ".join(w.message for w in r.warnings) or None
+        rows += [[r.image, rank, name, p, _read_as(r), adapted, warned] for rank, (name, p) in enumerate(r.top, 1)]
+        notes.append(f"{r.image}: read {_read_as(r)}; {adapted}")
+        for w in r.warnings:
+            notes += w.format("warning").split("\n")
     title = f"predictions, weights {weights}" if weights else "predictions"
-    return Table(title, [Column("image"), num("rank"), Column("class"), num("probability", "{:.2%}".format)],
-                 rows)  # fmt: skip
+    columns = [
+        Column("image"), num("rank", _maybe(str)), Column("class"), num("probability", _maybe("{:.2%}".format)),
+        Column("read", csv_only=True), Column("adapted", csv_only=True), Column("warning", csv_only=True),
+    ]  # fmt: skip
+    return Table(title, columns, rows, notes)
 
 
 def prediction_json(results) -> list[dict]:
-    return [{"image": path, "top": [{"class": n, "probability": p} for n, p in top]} for path, top in results]
+    """Each image with its `top` classes, as read (`read`: height, width, Pillow's mode), what
+    was done to it (`adapted`) and `warnings`; or with its `error` alone."""
+    out = []
+    for r in results:
+        if r.error is not None:
+            out.append({"image": r.image, "error": problem_json(r.error)})
+            continue
+        out.append({"image": r.image, "read": {"height": r.height, "width": r.width, "mode": r.mode},
+                    "adapted": r.adapted, "warnings": [problem_json(w, "warning") for w in r.warnings],
+                    "top": [{"class": n, "probability": p} for n, p in r.top]})  # fmt: skip
+    return out
 
 
 def bench_table(result) -> Table:
+    """One row per model and step; a noisy measurement says so in its row, its ratios are
+    marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
     rows = []
     for t in result.timings:
         roof = None if t.roofline_seconds is None else 1e3 * t.roofline_seconds
-        ratio = None if roof is None else t.percentile(50) * 1e3 / roof
-        rows.append([t.model, t.mode, t.batch, t.images_per_second, 1e3 * t.percentile(50), 1e3 * t.percentile(90),
-                     1e3 * t.percentile(99), t.tflops, _mfu(t, result), roof, ratio])  # fmt: skip
+        ratio = None if roof is None else (t.roofline_ratio, t.noisy)
+        lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
+        rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
+                     1e3 * t.percentile(50), 1e3 * t.percentile(90), 1e3 * t.percentile(99), t.tflops,
+                     _mfu(t, result), roof, ratio, t.roofline_ratio, "NOISY" if t.noisy else "steady"])  # fmt: skip
     ms = "{:.2f}".format
     columns = [
-        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format), num("p50 ms", ms),
-        num("p90 ms", ms), num("p99 ms", ms), num("TFLOP/s", "{:.3f}".format),
-        num("MFU", share), num("roofline ms", _maybe(ms)), num("p50/roofline", _maybe("{:.1f}x".format)),
+        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format),
+        # text shows the slowest and fastest repeat in one column, CSV in two; the same for a ratio's mark
+        Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),
+        Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
+        num("spread", _maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
+        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline ms", _maybe(ms)),
+        Column("step/roofline", _maybe(_ratio("{:.1f}x")), right=True, csv=False),
+        Column("step/roofline", csv_only=True), Column("measurement"),
     ]  # fmt: skip
     notes = list(result.notes)
-    by_mode = {}
-    for t in result.timings:
-        by_mode.setdefault(t.mode, {})[t.model] = t.images_per_second
-    for mode, rates in by_mode.items():
-        if "reference" in rates:
-            notes.append(f"{mode}: cnnctl / hand-written reference = {rates['cnnctl'] / rates['reference']:.3f}")
+    for t in result.timings[:1]:  # the same steps and repeats for all
+        notes.append(
+            f"img/s: sustained, the images of all {plural(t.repeats, 'repeat')} of {plural(t.steps, 'step')} over "
+            "their wall time; repeats img/s: the slowest and the fastest repeat; spread: (fastest - slowest) / "
+            "median repeat; TFLOP/s, MFU and every ratio come from the sustained rate"
+        )
+    for mode, r in result.reference_ratios().items():
+        each = ", ".join(f"{v:.3f}" for v in r.repeats)
+        notes.append(f"{mode}: cnnctl / hand-written reference = {_ratio('{:.3f}')((r.value, r.uncertain))}, "
+                     f"from sustained rates; repeat by repeat {each}")  # fmt: skip
     notes.append(
         "FLOPs: forward 2 x multiplications per image, training step 2 x forward and backward "
         "multiplications (the analyzer's exact counts: `cnnctl flops`)"
     )
     if result.profile:
         notes.append(f"roofline: the estimate per step on {result.profile} (`cnnctl flops --profile`): a lower "
-                     "bound on GPUs; on a CPU, caches can beat the measured bandwidth; p50/roofline: the measured "
-                     "median over it")  # fmt: skip
+                     "bound on GPUs; on a CPU, caches can beat the measured bandwidth; step/roofline: the "
+                     "sustained time per step over it")  # fmt: skip
+    for t in result.timings:
+        if t.noisy:
+            notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
+    if result.noisy:
+        notes.append(f"  to measure again: {result.advice}")
     peak = f", MFU against {result.peak_tflops:g} TFLOP/s" if result.peak_tflops else " (no peak known: --peak-tflops)"
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
@@ -446,21 +510,40 @@ def _maybe(fmt):
     return lambda v: "-" if v is None else fmt(v)
 
 
+def _ratio(fmt: str):
+    """(ratio, uncertain) as `1.3x`, or `1.3x (noisy)` when drawn from a noisy measurement."""
+    return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
+
+
 def _mfu(timing, result) -> float | None:
     """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
 
 
 def bench_json(result) -> dict:
-    return {
-        "device": result.device,
-        "peak_tflops": result.peak_tflops,
-        "roofline_profile": result.profile,
-        "notes": result.notes,
-        "timings": [
-            {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
-             "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
-             "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds}
-            for t in result.timings
-        ],
-    }  # fmt: skip
+    """`images_per_second` is sustained (all timed steps' images over their wall time); each
+    timing says whether it is `noisy` and why; ratios carry `uncertain`. A timing without its
+    latencies (a summary built elsewhere) gives the base fields alone."""
+    timings = []
+    for t in result.timings:
+        row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
+               "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
+               "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds}  # fmt: skip
+        if hasattr(t, "latencies"):
+            row |= {"steps": t.steps, "repeats": t.repeats, "seconds": t.seconds,
+                    "repeat_images_per_second": t.repeat_images_per_second, "spread": t.spread,
+                    "p90_over_p50": t.tail, "noisy": t.noisy, "noise_reason": t.noise_reason,
+                    "roofline_ratio": t.roofline_ratio,
+                    "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
+        timings.append(row)
+    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline_profile": result.profile,
+            "notes": result.notes, "timings": timings}  # fmt: skip
+    if hasattr(result, "reference_ratios"):
+        data |= {
+            "noisy": result.noisy,
+            "noise_thresholds": result.thresholds,
+            "advice": result.advice if result.noisy else None,
+            "reference_ratio": {mode: {"ratio": r.value, "repeats": r.repeats, "uncertain": r.uncertain}
+                                for mode, r in result.reference_ratios().items()},
+        }  # fmt: skip
+    return data

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import torch
 
+from ..data.masks import UNSCORED
+from .augment import IGNORE
 from .fastpath import keep_on_device
 
 
 class Batches:
-    """x uint8 NCHW, y int64; `get(index)` gives the normalised float batch on `device`."""
+    """x uint8 NCHW, y int64 class indices (or uint8 masks NHW, 255 for a pixel of no class);
+    `get(index)` gives the normalised float batch and int64 targets on `device` (masks with
+    IGNORE where no class is scored)."""
 
     def __init__(self, split, mean, std, device: torch.device):
         self.device = device
         # A flag, not a device comparison: torch.device("cuda") != torch.device("cuda:0").
-        self.on_device = keep_on_device(device, split.x.numel() + split.y.numel() * 8)
+        self.on_device = keep_on_device(device, split.x.numel() + split.y.numel() * split.y.element_size())
         home = device if self.on_device else torch.device("cpu")
         self.x = split.x.to(home)
         self.y = split.y.to(home)
@@ -44,6 +48,8 @@ class Batches:
         # channels_last (NHWC in memory): oneDNN's and cuDNN's fast convolution layout;
         # LeNet-5 trains about 1.5x faster with it on CPU.
         x = x.to(torch.float32, memory_format=torch.channels_last)
+        if y.dim() == 3:  # masks: uint8 in memory, int64 for the loss
+            y = y.long().masked_fill_(y == UNSCORED, IGNORE)
         return x.div_(255).sub_(self.mean).div_(self.std), y
 
     def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +62,7 @@ class Batches:
             self._staging = [
                 (
                     torch.empty((n, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
-                    torch.empty((n,), dtype=self.y.dtype).pin_memory(),
+                    torch.empty((n, *self.y.shape[1:]), dtype=self.y.dtype).pin_memory(),
                     None,
                 )
                 for _ in range(2)

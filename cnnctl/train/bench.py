@@ -1,11 +1,27 @@
 """`cnnctl bench`: time forward and training steps of the compiled network on synthetic data.
 
 Each step is timed alone, after a warm-up, with the device synchronised, so the figures
-are latencies and their percentiles, not an average hiding stalls. Achieved TFLOP/s comes
-from the analyzer's exact count: a forward pass is 2 x multiplications per image, a training
-step 2 x its forward and backward multiplications (`cnnctl.analysis.training`). Beside each
+are latencies and their percentiles (p50, p90, p99). The throughput reported is sustained:
+the images of all timed steps over their wall time (the sum of their latencies: the steps
+run back to back), so a stall counts for what it cost rather than vanishing in a median.
+The timed steps run in `repeats` rounds of `steps` each; the contenders (forward and
+training step, the network and the --reference) alternate round by round, so a change in
+the machine's speed hits them alike, and the spread of the rounds' throughputs shows how
+steady the machine was. Achieved TFLOP/s (and MFU) comes from the sustained rate and the
+analyzer's exact count: a forward pass is 2 x multiplications per image, a training step
+2 x its forward and backward multiplications (`cnnctl.analysis.training`). Beside each
 measurement, the roofline estimate (`cnnctl.analysis.roofline`) for the device: a GPU's
 published peaks, or for a CPU a profile measured here from a matmul and a copy.
+
+A measurement is *noisy*, and every ratio drawn from it (over the roofline, over the
+reference) uncertain, when either
+  - p90 / p50 > TAIL_LIMIT (1.5): one step in ten took half as long again as the typical
+    step, a stall (another program, a page fault storm, the OS moving threads) rather than
+    the network's own cost, which is the same at every step; or
+  - (fastest - slowest round) / median round > SPREAD_LIMIT (20%, rounds' throughputs):
+    the machine's speed changed during the measurement (on the 2-core development VM, one
+    run of LeNet-5 at batch 8, 3 repeats of 10 steps, gave spreads of 3-14%).
+Ratios are computed from sustained throughputs only, never from medians.
 """
 
 from __future__ import annotations
@@ -23,10 +39,12 @@ from ..analysis.training import training_cost
 from ..errors import CnnctlError
 from ..graph import Graph
 from .device import memory_guard, resolve_device
-from .fastpath import FastPath, compiled, decide
+from .fastpath import FastPath, apply_backend_flags, compiled, decide
 
 # Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
+TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
+SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
 
 
 @dataclass
@@ -34,13 +52,25 @@ class Timing:
     model: str  # "cnnctl" or "reference"
     mode: str  # "forward" or "train"
     batch: int
-    latencies: list[float]  # seconds per step
+    latencies: list[float]  # seconds per step, in the order run: `repeats` rounds of equal length
     flops_per_step: int
     roofline_seconds: float | None = None  # the roofline's lower bound for one step
+    repeats: int = 1
+
+    @property
+    def seconds(self) -> float:
+        """The wall time of all timed steps."""
+        return sum(self.latencies)
 
     @property
     def images_per_second(self) -> float:
-        return self.batch / statistics.median(self.latencies)
+        """Sustained: the images of all timed steps over their wall time."""
+        return self.batch * len(self.latencies) / self.seconds
+
+    @property
+    def step_seconds(self) -> float:
+        """The sustained time of one step (the mean latency): what ratios are computed from."""
+        return self.seconds / len(self.latencies)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -48,7 +78,57 @@ class Timing:
 
     @property
     def tflops(self) -> float:
-        return self.flops_per_step / statistics.median(self.latencies) / 1e12
+        return self.flops_per_step / self.step_seconds / 1e12
+
+    @property
+    def steps(self) -> int:
+        """Timed steps per repeat."""
+        return len(self.latencies) // self.repeats
+
+    @property
+    def rounds(self) -> list[list[float]]:
+        """The latencies of each repeat."""
+        n = self.steps
+        return [self.latencies[i * n : (i + 1) * n] for i in range(self.repeats)]
+
+    @property
+    def repeat_images_per_second(self) -> list[float]:
+        """Each repeat's sustained throughput."""
+        return [self.batch * len(r) / sum(r) for r in self.rounds]
+
+    @property
+    def tail(self) -> float:
+        """p90 / p50: 1 for identical steps, large when some steps stalled."""
+        return self.percentile(90) / self.percentile(50)
+
+    @property
+    def spread(self) -> float | None:
+        """(fastest - slowest repeat's throughput) / their median; None for a single repeat."""
+        rates = self.repeat_images_per_second
+        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else None
+
+    @property
+    def noise_reason(self) -> str | None:
+        """Why the measurement is too noisy to trust (see the module's docstring), or None."""
+        reasons = []
+        if self.tail > TAIL_LIMIT:
+            reasons.append(f"p90 is {self.tail:.2f}x p50 (more than {TAIL_LIMIT:g}x): some steps stalled")
+        spread = self.spread
+        if spread is not None and spread > SPREAD_LIMIT:
+            reasons.append(
+                f"the {self.repeats} repeats' throughputs differ by {spread:.0%} of their median "
+                f"(more than {SPREAD_LIMIT:.0%}): the machine's speed changed"
+            )
+        return "; ".join(reasons) or None
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_reason is not None
+
+    @property
+    def roofline_ratio(self) -> float | None:
+        """The sustained step time over the roofline's estimate."""
+        return None if self.roofline_seconds is None else self.step_seconds / self.roofline_seconds
 
 
 @dataclass
@@ -58,6 +138,46 @@ class BenchResult:
     peak_tflops: float | None
     notes: list[str]
     profile: str | None = None  # the roofline's device profile
+
+    @property
+    def noisy(self) -> bool:
+        return any(t.noisy for t in self.timings)
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Above these a measurement is noisy (see the module's docstring)."""
+        return {"p90_over_p50": TAIL_LIMIT, "spread": SPREAD_LIMIT}
+
+    @property
+    def advice(self) -> str:
+        """What to do about a noisy measurement on this device."""
+        busy = (
+            "fewer threads on a busy CPU (--threads 1, or half the cores)"
+            if self.device.startswith("cpu")
+            else "no other process on the GPU (nvidia-smi lists them)"
+        )
+        return f"close other programs, time more steps (--steps 100) and repeats (--repeats 5), {busy}"
+
+    def reference_ratios(self) -> dict[str, Ratio]:
+        """Per mode: the network's sustained throughput over the reference's, with the ratio
+        of each repeat (the two alternate repeat by repeat), uncertain when either is noisy."""
+        ratios = {}
+        for ours in self.timings:
+            theirs = next((t for t in self.timings if t.model == "reference" and t.mode == ours.mode), None)
+            if ours.model != "cnnctl" or theirs is None:
+                continue
+            pairs = zip(ours.repeat_images_per_second, theirs.repeat_images_per_second, strict=True)
+            rounds = [a / b for a, b in pairs]
+            ratios[ours.mode] = Ratio(ours.images_per_second / theirs.images_per_second, rounds,
+                                      ours.noisy or theirs.noisy)  # fmt: skip
+        return ratios
+
+
+@dataclass
+class Ratio:
+    value: float  # from the sustained throughputs
+    repeats: list[float]  # the same ratio, repeat by repeat
+    uncertain: bool  # either measurement is noisy
 
 
 def peak_for(device: torch.device, given: float | None) -> float | None:
@@ -74,29 +194,44 @@ def bench(
     batch_size: int = 32,
     steps: int = 20,
     warmup: int = 5,
+    repeats: int = 3,
     modes: tuple[str, ...] = ("forward", "train"),
     amp: bool = False,
     compile: bool = False,
     reference: bool = False,
     peak_tflops: float | None = None,
+    threads: int | None = None,
 ) -> BenchResult:
     device = resolve_device(device_name)
     if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
         raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
+    if steps < 1 or repeats < 1:
+        raise CnnctlError.at(f"--steps {steps}, --repeats {repeats}: each must be at least 1")
     with memory_guard(device, batch_size):
-        return _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, reference, peak_tflops)
+        return _bench(
+            graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads
+        )
 
 
-def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, reference, peak_tflops) -> BenchResult:
+def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads):
     from ..backend import to_torch
+    from .loop import dense_shape
     from .reference import REFERENCES
 
-    if len(graph.output_shape) != 1:
-        raise CnnctlError.at("bench times classifiers: the network must end in a vector of scores")
+    dense = dense_shape(graph)  # a network scoring every pixel: its targets are masks
+    if len(graph.output_shape) != 1 and dense is None:
+        raise CnnctlError.at(
+            "bench times classifiers and dense prediction: the network must end in a vector of scores or a volume "
+            "HxWxK larger than 1x1",
+            hint="add `flatten`",
+        )
     h, w, c = graph.input_shape
     models = {"cnnctl": to_torch(graph, logits=True)}
     notes: list[str] = []
-    fast = decide(device, amp, compile=False)  # compile is applied per model below
+    fast = decide(device, amp, compile=False, threads=threads)  # compile is applied per model below
+    apply_backend_flags(fast)
+    if fast.threads is not None:
+        notes.append(f"{fast.threads} CPU thread{'s' if fast.threads != 1 else ''} ({fast.threads_why})")
     if reference:
         if graph.name not in REFERENCES:
             raise CnnctlError.at(
@@ -109,32 +244,40 @@ def _bench(graph, device, batch_size, steps, warmup, modes, amp, compile, refere
         if ours != theirs:
             raise CnnctlError.at(f"the reference has {theirs:,} parameters, the network {ours:,}: not the same network")
     x = torch.randn(batch_size, c, h, w, device=device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, graph.output_shape[0], (batch_size,), device=device)
+    targets = (batch_size, dense[0], dense[1]) if dense else (batch_size,)
+    y = torch.randint(0, graph.output_shape[-1], targets, device=device)
     cost = training_cost(graph)
     profile = device_profile(device)
     estimate = {
         mode: roofline(graph, profile, batch_size, "float32", training=mode == "train").seconds if profile else None
         for mode in ("forward", "train")
     }
-    timings = []
+    runs = []  # (model's label, mode, module, step)
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)
         if compile:
             model = compiled(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
-        for mode in modes:
-            step = _step(model, x, y, mode, fast)
-            for _ in range(warmup):
-                step()
-            _sync(device)
-            latencies = []
+        runs += [(label, mode, model, _step(model, x, y, mode, fast)) for mode in modes]
+    for _, mode, model, step in runs:
+        model.train(mode == "train")
+        for _ in range(warmup):
+            step()
+    _sync(device)
+    latencies: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):  # the contenders alternate: a change in the machine's speed hits them alike
+        for (_, mode, model, step), times in zip(runs, latencies, strict=True):
+            model.train(mode == "train")
             for _ in range(steps):
                 start = time.perf_counter()
                 step()
                 _sync(device)
-                latencies.append(time.perf_counter() - start)
-            flops = 2 * (cost.step_mults if mode == "train" else cost.forward_mults) * batch_size
-            timings.append(Timing(label, mode, batch_size, latencies, flops, estimate[mode] if amp is False else None))
+                times.append(time.perf_counter() - start)
+    timings = []
+    for (label, mode, _, _), times in zip(runs, latencies, strict=True):
+        flops = 2 * (cost.step_mults if mode == "train" else cost.forward_mults) * batch_size
+        roof = estimate[mode] if amp is False else None
+        timings.append(Timing(label, mode, batch_size, times, flops, roof, repeats))
     notes += fast.notes
     name = profile.name if profile else None
     return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)), name)
@@ -172,16 +315,15 @@ def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
 
 
 def _step(model, x, y, mode: str, fast: FastPath):
+    """One step of `mode` (the caller puts the module in training or eval mode first)."""
     autocast = fast.autocast()
     if mode == "forward":
-        model.eval()
 
         def forward():
             with torch.inference_mode(), autocast:
                 model(x)
 
         return forward
-    model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step():

@@ -20,13 +20,15 @@ from ..limits import MAX_INT, MAX_PROBLEMS
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
+MONITORS = ("val_accuracy", "val_loss")  # what best.pt and --patience follow
+AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
 # Settings a resumed run needs from its checkpoint to replay its batches; the rest have defaults.
 RESUME_SETTINGS = (
     "data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "seed",
-    "val_split",
+    "val_split", "label_smoothing", "warmup_epochs", "augment", "monitor",
 )  # fmt: skip
 
 
@@ -48,6 +50,13 @@ class TrainConfig:
     amp: bool | None = None  # None: on where it pays (GPUs), off on CPUs
     compile: bool | None = None  # None: on GPUs with Triton, off on CPUs
     sync_bn: bool = False
+    label_smoothing: float = 0.0
+    warmup_epochs: int = 0  # the rate rises linearly over these epochs, then the scheduler takes over
+    patience: int | None = None  # stop after this many epochs without a better `monitor`; None: never
+    monitor: str = "val_accuracy"
+    augment: str = "none"  # "none" or AUGMENTS joined by commas, in that order: "crop,flip"
+    threads: int | None = None  # intra-op CPU threads; None: the idle cores (cnnctl.train.fastpath.choose_threads)
+    tensorboard: bool = False  # each epoch's scalars in RUN/tensorboard/ (cnnctl.train.runlog)
 
     @property
     def learning_rate(self) -> float:
@@ -65,6 +74,19 @@ def _choice(words: tuple[str, ...]):
         return word
 
     return parse
+
+
+def parse_augment(text: str) -> str:
+    """`flip,crop` -> `crop,flip`: the augmentations in a fixed order (the order they run), or `none`."""
+    words = [w.strip().lower() for w in str(text).replace("+", ",").split(",") if w.strip()]
+    if words in ([], ["none"]):
+        return "none"
+    for word in words:
+        if word not in AUGMENTS:
+            raise ArgValueError(f"`{word}` is not an augmentation; the augmentations are {', '.join(AUGMENTS)} or none")
+    if "crop" in words and "rrc" in words:
+        raise ArgValueError("crop and rrc both crop: choose one (crop,flip for CIFAR-like data; rrc,flip for photos)")
+    return ",".join(a for a in AUGMENTS if a in words)
 
 
 def _seed(text: str) -> int:
@@ -91,6 +113,13 @@ PARSERS = {
     "amp": parse_bool,
     "compile": parse_bool,
     "sync_bn": parse_bool,
+    "label_smoothing": lambda t: parse_float(t, 0.0, 0.99),
+    "warmup_epochs": lambda t: parse_int(t, 0),
+    "patience": lambda t: parse_int(t, 1),
+    "monitor": _choice(MONITORS),
+    "augment": parse_augment,
+    "threads": lambda t: parse_int(t, 1),
+    "tensorboard": parse_bool,
 }
 
 
@@ -169,12 +198,21 @@ CHECKS = {
     "amp": _flag(optional=True),
     "compile": _flag(optional=True),
     "sync_bn": _flag(),
+    "label_smoothing": _real(0.0, 0.99),
+    "warmup_epochs": _whole(0, MAX_INT),
+    "patience": lambda v: None if v is None else _whole(1, MAX_INT)(v),
+    "monitor": _text(words=MONITORS),
+    "augment": lambda v: _text()(v) or parse_augment(v),
+    "threads": lambda v: None if v is None else _whole(1, 4096)(v),
+    "tensorboard": _flag(),
 }
 HINTS = {
     "lr": "e.g. 0.001 for adam, 0.05 for sgd",
     "weight_decay": "0 (none) or a small number such as 0.0005",
     "momentum": "e.g. 0.9",
     "device": f"one of {DEVICES}",
+    "label_smoothing": "e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes",
+    "augment": "e.g. crop,flip (the CIFAR recipe) or rrc,flip (photos)",
 }
 
 

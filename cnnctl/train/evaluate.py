@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError, Loc
+from ..data import Split
+from ..errors import CnnctlError, Loc, Problem
 from ..graph import Graph
 from ..render.numbers import plural
 from .batches import Batches
 from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
-from .loop import check_classes, evaluate_batches
+from .loop import check_classes, dense_shape, evaluate_batches, iou
 
 
 @dataclass
@@ -26,6 +27,15 @@ class Evaluation:
     examples: int
     checkpoint: str = ""  # the file whose weights were used
     split: str = ""  # the data they were measured on: "the validation split of mnist"
+    # Dense prediction: the counts above are of pixels (`pixels` of them, in `examples` images)
+    # and each class has its intersection over union (None: neither present nor predicted).
+    iou: list[float | None] | None = None
+    pixels: int = 0
+
+    @property
+    def mean_iou(self) -> float:
+        scored = [v for v in self.iou or [] if v is not None]
+        return sum(scored) / len(scored) if scored else float("nan")
 
 
 def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate"):
@@ -54,18 +64,24 @@ def evaluate(
     data_dir: str | None,
     batch_size: int = 256,
     device_name: str = "auto",
+    split: str = "val",
 ) -> Evaluation:
+    """`split`: val (the validation split the run had), test (the data's test split), train
+    (the images it trained on) or all (every image of the data)."""
     from ..data import load_data
 
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device)
     config = state["config"]
+    val_split = config.get("val_split", 0.1)
     data = load_data(
         data_spec or config["data"],
         graph.input_shape,
         data_dir=data_dir or config.get("data_dir"),
-        val_split=config.get("val_split", 0.1),
+        val_split=0.0 if split == "all" else val_split,
         seed=config.get("seed", 0),
+        test=split in ("test", "all"),
+        masks=dense_shape(graph),
     )
     check_classes(graph, data.classes)
     if state.get("classes") and list(state["classes"]) != list(data.classes):
@@ -74,52 +90,267 @@ def evaluate(
             f"but `{data.name}` has {', '.join(data.classes[:5])}...",
             hint="evaluate on the data it was trained on",
         )
-    split = Batches(data.val, state.get("mean", data.mean), state.get("std", data.std), device)
+    images, measured_on = chosen_split(data, split)
+    batches = Batches(images, state.get("mean", data.mean), state.get("std", data.std), device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
-    stats = evaluate_batches(model, split, batch_size, k, confusion)
+    stats = evaluate_batches(model, batches, batch_size, k, confusion)
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
-    held = f"{config.get('val_split', 0.1):.0%} held out, seed {config.get('seed', 0)}"
-    measured_on = f"the validation split of {data.name} ({held})"
     used = str(weights_file(checkpoint))
-    return Evaluation(stats.loss, stats.accuracy, list(data.classes), per_class, counts, stats.seen, used, measured_on)
+    dense = dense_shape(graph) is not None  # then the counts are of pixels
+    return Evaluation(
+        stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images), used, measured_on,
+        iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0,
+    )  # fmt: skip
+
+
+SPLITS = ("val", "test", "train", "all")
+
+
+def chosen_split(data, split: str) -> tuple[Split, str]:
+    """The images of `split` and what they are, in words, for the report's header."""
+    if split == "test":
+        if data.test is None:
+            raise CnnctlError.at(
+                f"`{data.name}` has no test split",
+                hint="a test split is a test/ folder beside train/ (image folders), t10k-* or test-* IDX files "
+                "beside the training files, or CIFAR-10's test_batch; or give the test images as "
+                "--data DIR --split all",
+            )
+        also = "; it was also the validation split while training" if data.test is data.val else ""
+        return data.test, f"the test split of {data.name} ({data.test_from}{also})"
+    if split == "train":
+        return data.train, f"the training split of {data.name} (the images it trained on)"
+    if split == "all":
+        parts = [data.train, data.val] + ([data.test] if data.test is not None and data.test is not data.val else [])
+        every = Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
+        return every, f"every image of {data.name}"
+    if not data.val_from:
+        raise CnnctlError.at(
+            "the run held out no validation split (--val-split 0 on data with one split)",
+            hint="evaluate with --split test (data with a test split), or on other images: --data DIR --split all",
+        )
+    where = "" if data.val_from == "its validation split" else f" ({data.val_from})"
+    return data.val, f"the validation split of {data.name}{where}"
+
+
+# Data sets whose images are light on a dark background, by name, with how to say it. An image
+# given to a network trained on one of them with a light background (its border brighter on
+# average than LIGHT_BORDER of 255) was most likely drawn dark on light: it is said, not changed.
+LIGHT_ON_DARK = {
+    "mnist": "MNIST digits are white on black",
+    "fashion-mnist": "Fashion-MNIST's clothes are light on black",
+    "shapes": "the shapes data are light shapes on a dark background",
+}
+LIGHT_BORDER = 127.5  # half of 255
+# Pillow's modes, as a sentence names them (others by their mode: `mode I;16`).
+MODE_NAMES = {"1": "1-bit black and white", "L": "grayscale", "P": "palette colours", "RGB": "RGB", "CMYK": "CMYK",
+              "YCbCr": "YCbCr", "LAB": "Lab", "HSV": "HSV", "I": "32-bit integer grayscale",
+              "F": "32-bit float grayscale"}  # fmt: skip
+ALPHA_MODES = {"RGBA": "RGB", "RGBa": "RGB", "LA": "L", "La": "L", "PA": "P"}  # each with its mode without alpha
+
+
+@dataclass
+class Prediction:
+    """One image's outcome: its top classes and how it was read and adapted, or its error."""
+
+    image: str
+    top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), most likely first
+    height: int | None = None  # as read from the file
+    width: int | None = None
+    mode: str | None = None  # Pillow's mode as read: L, RGB, RGBA, P...
+    adapted: list[str] = field(default_factory=list)  # what was done to it, in order
+    warnings: list[Problem] = field(default_factory=list)
+    error: Problem | None = None  # the image could not be read: no classes
 
 
 def predict(
-    graph: Graph, checkpoint: str | Path, images: list[str], top_k: int = 5, device_name: str = "auto"
-) -> list[tuple[str, list[tuple[str, float]]]]:
-    """Top-k (class, probability) for each image file."""
+    graph: Graph,
+    checkpoint: str | Path,
+    images: list[str],
+    top_k: int = 5,
+    device_name: str = "auto",
+    invert: bool = False,
+) -> list[Prediction]:
+    """Top-k (class, probability) for each image file; a folder stands for the images in it
+    (see `image_files`). An image that cannot be read gets its error and the others go on.
+    `invert` predicts on 255 - value (dark-on-light images for a light-on-dark network)."""
+    if dense_shape(graph) is not None:
+        raise CnnctlError.at(
+            f"predict names the class of an image; `{graph.name}` scores every pixel "
+            f"({'x'.join(map(str, graph.output_shape))})",
+            hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
+        )
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device, "predict")
     classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
+    if c not in (1, 3):
+        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
+    from ..data.folder import _pillow
+
+    _pillow()  # missing: one message, not one per image
     mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
     std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
+    data = trained_on(state)
     results = []
-    for path in images:
-        x = read_image(path, h, w, c)
+    for path, problem in image_files(images):
+        if problem is not None:
+            results.append(Prediction(path, error=problem))
+            continue
+        try:
+            x, seen = adapt_image(path, h, w, c, invert)
+        except CnnctlError as exc:
+            results.append(Prediction(path, error=exc.problems[0]))
+            continue
+        seen.warnings += image_warnings(x, seen, data, invert)
         x = ((x.float() / 255 - mean) / std).to(device)
         with torch.no_grad():
             probs = torch.softmax(model(x)[0, : len(classes)], dim=0)
         values, index = probs.topk(min(top_k, len(classes)))
-        results.append((path, [(classes[i], float(v)) for v, i in zip(values, index.tolist(), strict=True)]))
+        seen.top = [(classes[i], float(v)) for v, i in zip(values, index.tolist(), strict=True)]
+        results.append(seen)
     return results
+
+
+def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
+    """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
+    .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
+    files). A folder without any, or that cannot be listed, comes with its problem."""
+    from ..data.folder import IMAGE_SUFFIXES
+
+    out: list[tuple[str, Problem | None]] = []
+    for argument in arguments:
+        folder = Path(argument)
+        if not folder.is_dir():
+            out.append((argument, None))
+            continue
+        try:
+            files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+        except OSError as exc:
+            out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument))))
+            continue
+        found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not found:
+            others = f" ({plural(len(files), 'other file')})" if files else ""
+            hint = "predict reads the .png, .jpg and .jpeg files directly in a folder, not in its subfolders"
+            out.append((argument, Problem(f"no PNG or JPEG images in this folder{others}", Loc(argument), hint=hint)))
+        out += [(str(p), None) for p in found]
+    return out
 
 
 def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
     """An image file as a (1, c, h, w) uint8 tensor, resized and converted as the network needs."""
+    return adapt_image(path, h, w, c)[0]
+
+
+def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
+    """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
+    (no classes yet) with its size and mode as read and what was done to it, in order: the
+    alpha channel dropped, the conversion to grayscale or RGB, the resizing (bilinear, as an
+    image folder is resized for training), the inversion."""
     from ..data.folder import BILINEAR, open_image
 
-    try:
-        with open_image(Path(path), (h, w)) as img:
-            # Bilinear, as an image folder is resized for training (Pillow's default is bicubic).
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h), resample=BILINEAR)
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    except (OSError, ValueError) as exc:
-        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
     if c not in (1, 3):
         raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
-    return data.view(h, w, c).permute(2, 0, 1).unsqueeze(0)
+    seen = Prediction(path)
+    try:
+        with open_image(Path(path), (h, w)) as img:
+            seen.height, seen.width, seen.mode = img.height, img.width, img.mode
+            seen.adapted += _conversions(img, c)
+            img = img.convert("L" if c == 1 else "RGB")
+            if (img.height, img.width) != (h, w):  # Pillow's resize to the same size is a copy
+                img = img.resize((w, h), resample=BILINEAR)
+                kept = seen.height * w == seen.width * h  # the aspect ratio, exactly in integers
+                stretched = "" if kept else ", the aspect ratio changed"
+                seen.adapted.append(f"resized {seen.height}x{seen.width} to {h}x{w} (bilinear{stretched})")
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    except CnnctlError:
+        raise
+    except FileNotFoundError:
+        raise CnnctlError.at("cannot read the image: no such file", Loc(path)) from None
+    except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
+        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
+    x = data.view(h, w, c).permute(2, 0, 1).unsqueeze(0)
+    if invert:
+        x = 255 - x
+        seen.adapted.append("inverted (255 - value, --invert)")
+    return x, seen
+
+
+def _conversions(img, c: int) -> list[str]:
+    """What converting the Pillow image `img` to the network's 1 or 3 channels does, said."""
+    done = []
+    mode = img.mode
+    base = ALPHA_MODES.get(mode, mode)
+    if mode in ALPHA_MODES:
+        alpha = img.getchannel(img.getbands()[-1])
+        see_through = 1 - alpha.histogram()[255] / (img.width * img.height)
+        done.append(
+            f"dropped the alpha channel: {see_through:.1%} of the pixels were (partly) transparent and "
+            "now show the colour stored under them"
+            if see_through
+            else "dropped the alpha channel (every pixel was opaque)"
+        )
+    elif "transparency" in img.info:
+        done.append("dropped the transparency: transparent pixels now show their stored colour")
+    name = MODE_NAMES.get(base, f"mode {base}")
+    if c == 1 and base == "RGB":
+        done.append("converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)")
+    elif c == 1 and base != "L":
+        done.append(f"converted {name} to grayscale")
+    elif c == 3 and base == "L":
+        done.append("converted grayscale to RGB (the gray value in each channel)")
+    elif c == 3 and base != "RGB":
+        done.append(f"converted {name} to RGB")
+    return done
+
+
+def trained_on(state: dict) -> str | None:
+    """The data set the checkpoint was trained on, by its name (`mnist`), or None for a folder."""
+    from ..data import _SYNONYMS, KNOWN
+
+    name = (state.get("config") or {}).get("data")
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    key = _SYNONYMS.get(key, key)
+    return key if key in KNOWN else None
+
+
+def image_warnings(x: torch.Tensor, seen: Prediction, data: str | None, invert: bool) -> list[Problem]:
+    """What may make the prediction meaningless, for the adapted (1, c, h, w) uint8 image `x`:
+    a single flat value, or a light background (the mean of its outermost ring of pixels,
+    over the channels, above LIGHT_BORDER) for a network trained on light-on-dark data."""
+    problems = []
+    low, high = int(x.min()), int(x.max())
+    if low == high:
+        hint = (
+            "whatever only its transparency drew went with the alpha channel: flatten the image onto a background first"
+            if any(a.startswith("dropped the alpha") for a in seen.adapted)
+            else None
+        )
+        problems.append(Problem(f"every pixel is {low} once adapted: a blank image", Loc(seen.image), hint=hint))
+    elif data in LIGHT_ON_DARK:
+        ring = torch.ones(x.shape[-2:], dtype=torch.bool)
+        ring[1:-1, 1:-1] = False
+        border = x[0][:, ring].float().mean().item()
+        if border > LIGHT_BORDER:
+            after = " after --invert" if invert else ""
+            hint = (
+                "it was inverted by --invert: leave --invert out for an image already light on dark"
+                if invert
+                else "give --invert to predict on the inverted image (255 - value)"
+            )
+            problems.append(
+                Problem(
+                    f"a light background{after}: the image's border averages {border:.0f} of 255, but the network "
+                    f"was trained on `{data}`, light on dark",
+                    Loc(seen.image),
+                    hint=f"{LIGHT_ON_DARK[data]}; {hint}",
+                )
+            )
+    return problems

@@ -5,6 +5,13 @@ gradient scaler), torch.compile, cudnn.benchmark and the data kept in GPU memory
 CPU, none of these helps a small network (bf16 is several times slower than float32 here,
 and compiling costs more seconds than it saves), so they are off unless asked for.
 channels_last and fused optimizers are on everywhere.
+
+On a CPU the number of intra-op threads matters most on a shared machine: PyTorch splits
+every operator over all cores and ends it at a barrier, so when another process holds a
+core, each operator waits a scheduler time slice for the thread that was descheduled (a
+small network then runs four times slower; benchmarks/threads_under_load.py). The run takes
+as many threads as there are idle cores (the cores this process may use, less the threads
+of other processes running now), at least one; OMP_NUM_THREADS or --threads decide instead.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +39,8 @@ class FastPath:
     compile: bool
     cudnn_benchmark: bool
     notes: tuple[str, ...]  # why something asked for is off
+    threads: int | None = None  # intra-op CPU threads set for the run (None: PyTorch's own)
+    threads_why: str = ""
 
     @property
     def grad_scaler(self) -> bool:
@@ -50,6 +61,8 @@ class FastPath:
             on.append("torch.compile")
         if self.cudnn_benchmark:
             on.append("cudnn.benchmark")
+        if self.threads is not None:
+            on.append(f"{self.threads} CPU thread{'s' if self.threads != 1 else ''} ({self.threads_why})")
         off = []
         if self.amp_dtype is None:
             off.append("amp")
@@ -58,8 +71,51 @@ class FastPath:
         return "fast path: " + ", ".join(on) + (f"; off: {', '.join(off)}" if off else "")
 
 
-def decide(device: torch.device, amp: bool | None, compile: bool | None) -> FastPath:
-    """amp/compile: True or False as asked, None for the device's default."""
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container's or taskset's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def busy_elsewhere(samples: int = 11) -> float | None:
+    """Threads of other processes running now: on Linux, the running count of /proc/loadavg
+    (which counts this one too), its median over `samples` readings 5 ms apart; elsewhere the
+    1-minute load average (which lags a minute behind); None where neither exists."""
+    try:
+        counts = []
+        for i in range(samples):
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+            if i + 1 < samples:
+                time.sleep(0.005)
+        return max(0.0, sorted(counts)[samples // 2] - 1.0)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return None
+
+
+def choose_threads(requested: int | None) -> tuple[int, str]:
+    """Intra-op threads for a CPU run, and why, in words: `requested` (--threads), else
+    OMP_NUM_THREADS, else the idle cores: cores - the threads running elsewhere, rounded, from
+    1 to PyTorch's default (the physical cores)."""
+    if requested is not None:
+        return requested, "--threads"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads(), "OMP_NUM_THREADS"
+    n = cores()
+    busy = busy_elsewhere()
+    if busy is None:
+        return torch.get_num_threads(), "PyTorch's default"
+    idle = max(1, min(torch.get_num_threads(), round(n - busy)))
+    return idle, f"{busy:g} busy elsewhere on {n} core{'s' if n != 1 else ''}; --threads N to choose"
+
+
+def decide(device: torch.device, amp: bool | None, compile: bool | None, threads: int | None = None) -> FastPath:
+    """amp/compile: True or False as asked, None for the device's default; threads: --threads."""
     notes: list[str] = []
     gpu = device.type == "cuda"
     amp_dtype = None
@@ -76,7 +132,8 @@ def decide(device: torch.device, amp: bool | None, compile: bool | None) -> Fast
     if use_compile and gpu and not _triton():
         notes.append("--compile: off, because Triton (torch.compile's GPU code generator) is not installed")
         use_compile = False
-    return FastPath(device, amp_dtype, use_compile, gpu, tuple(notes))
+    n_threads, why = choose_threads(threads) if device.type == "cpu" or threads is not None else (None, "")
+    return FastPath(device, amp_dtype, use_compile, gpu, tuple(notes), n_threads, why)
 
 
 def _triton() -> bool:
@@ -91,6 +148,8 @@ def keep_on_device(device: torch.device, nbytes: int) -> bool:
 
 
 def apply_backend_flags(path: FastPath) -> None:
+    if path.threads is not None:
+        torch.set_num_threads(path.threads)
     if path.cudnn_benchmark:
         # Every step has the same shapes: let cuDNN time its algorithms once and keep the fastest.
         torch.backends.cudnn.benchmark = True

@@ -197,6 +197,7 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     any restarted after a failure, agree on the run they belong to.
     """
     from ..data import load_data
+    from .loop import dense_shape
     from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for
 
     check_setup(options, config.device, config.sync_bn)
@@ -225,8 +226,9 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
         with holding:
             # One download, before the workers start, not N at once into the same folder.
             load_data(
-                config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
-            )
+                config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
+                masks=dense_shape(graph),
+            )  # fmt: skip
             status = launch(options, [*worker_args, *config_args(config, resume)])
     except WriteFailed as exc:  # the lock file, on a full disk
         raise exc.error(arch, options.command_line()) from None
@@ -258,11 +260,21 @@ def config_args(config, resume: str | None) -> list[str]:
     return args
 
 
+def _torchrun_parser():
+    """torchrun's own parser, without abbreviations: otherwise a worker's `--monitor val_loss`
+    is read as torchrun's `--monitor-interval` instead of passing through to the worker."""
+    from torch.distributed.run import get_args_parser
+
+    parser = get_args_parser()
+    parser.allow_abbrev = False
+    return parser
+
+
 def launch(options: LaunchOptions, worker_args: list[str]) -> int:
     """Run the workers to the end; the exit status of the run (0, 2 for a user error a worker
     reported, 130 for Ctrl-C). A worker's failure the launcher could not recover from is a
     RunFailed; a rendezvous that fails, a CnnctlError."""
-    from torch.distributed.run import get_args_parser, parse_args, run
+    from torch.distributed.run import get_args_parser, run
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
     # workers say what happened in plain words instead.
@@ -285,7 +297,7 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
         gave_up = os.path.join(folder, "user-error")
         os.environ[worker.GIVE_UP] = gave_up
         try:
-            status = _run(options, run, parse_args(args))
+            status = _run(options, run, _torchrun_parser().parse_args(args))
         finally:
             del os.environ[worker.GIVE_UP]
             # The workers are gone: torchrun's handlers, still installed, would raise a late signal as a traceback.

@@ -26,13 +26,15 @@ from ..analysis import summarize
 from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
-from ..render.numbers import json_safe
+from .augment import IGNORE, Augment
 from .batches import Batches
 from .checkpoint import checkpoint_file, load_checkpoint, load_weights, network_record, save_checkpoint
 from .config import TrainConfig, absolute_data_paths
 from .device import check_network_fits, memory_guard, resolve_device
 from .fastpath import apply_backend_flags, compiled, decide
 from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
+from .runlog import RunLog, check_logging, write_logs
+from .schedule import best_epoch, improved, make_scheduler, stops_early
 from .world import World, check_sync_bn
 from .world import group as _group
 
@@ -40,18 +42,38 @@ EVAL_BATCH = 512  # validation keeps no activations for backward: larger batches
 
 
 class EpochStats:
-    """Running loss and accuracy. The sums stay on the device: reading them waits for the
-    device, so that happens only when they are shown or saved, not at every step."""
+    """Running loss and accuracy, over images (a classifier) or pixels (dense prediction:
+    the mask pixels that are not IGNORE). The sums stay on the device: reading them waits
+    for the device, so that happens only when they are shown or saved, not at every step."""
 
     def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
         self._loss: float | torch.Tensor = loss_sum
         self._correct: int | torch.Tensor = correct
-        self.seen = seen
+        self._seen: int | torch.Tensor = seen
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        self._loss = self._loss + loss.detach() * len(y)
-        self._correct = self._correct + (logits.argmax(1) == y).sum()
-        self.seen += len(y)
+        """`loss` is the mean over what counts: images, or the valid pixels of masks."""
+        if y.dim() == 1:
+            counted: int | torch.Tensor = len(y)
+            right = logits.argmax(1) == y
+        else:
+            valid = y != IGNORE
+            counted = valid.sum()
+            right = (logits.argmax(1) == y) & valid
+        self._loss = self._loss + loss.detach() * counted
+        self._correct = self._correct + right.sum()
+        self._seen = self._seen + counted
+
+    @property
+    def seen(self) -> int:
+        return int(self._seen)
+
+    iou: list[float | None] | None = None  # per class, for dense prediction (see `iou`)
+
+    @property
+    def mean_iou(self) -> float:
+        scored = [v for v in self.iou or [] if v is not None]
+        return sum(scored) / len(scored) if scored else math.nan
 
     def finite(self) -> bool:
         return math.isfinite(self.loss_sum)
@@ -71,6 +93,16 @@ class EpochStats:
     @property
     def accuracy(self) -> float:
         return self.correct / self.seen if self.seen else math.nan
+
+
+def iou(confusion: list[list[int]]) -> list[float | None]:
+    """Intersection over union of each class from a confusion matrix [true][predicted]:
+    C[k][k] / (row k + column k - C[k][k]); None for a class neither present nor predicted."""
+    out: list[float | None] = []
+    for k, row in enumerate(confusion):
+        union = sum(row) + sum(r[k] for r in confusion) - row[k]
+        out.append(row[k] / union if union else None)
+    return out
 
 
 @dataclass
@@ -166,14 +198,6 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
         return cls(params, lr=lr, weight_decay=wd, **extra)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    if config.scheduler == "step":  # divide the rate by 10 at each third of the run
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
-    if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    return None
-
-
 def evaluate_batches(
     model,
     batches: Batches,
@@ -183,7 +207,8 @@ def evaluate_batches(
     part: tuple[int, int] | None = None,
 ) -> EpochStats:
     """Loss and accuracy over a split (or the images `part` = (start, stop) of it), on the
-    first `classes` outputs; counts into `confusion[true, predicted]` when given."""
+    first `classes` outputs; counts into `confusion[true, predicted]` when given (pixels,
+    for dense prediction: IoU comes from it)."""
     stats = EpochStats()
     model.eval()
     begin, end = part or (0, len(batches))
@@ -194,13 +219,28 @@ def evaluate_batches(
             logits = model(x)[:, :classes].float()
             stats.add(F.cross_entropy(logits, y), logits, y)
             if confusion is not None:
-                pairs = (y * classes + logits.argmax(1)).cpu()
+                pairs = y * classes + logits.argmax(1)
+                pairs = pairs[y != IGNORE].cpu()  # every pair, for a classifier
                 confusion += torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
     return stats
 
 
+def dense_shape(graph: Graph) -> tuple[int, int, int] | None:
+    """The output H, W, K of a network that scores every pixel (it ends in a volume larger
+    than 1x1: dense prediction); None for a classifier."""
+    out = tuple(graph.output_shape)
+    return out if len(out) == 3 and out[0] * out[1] > 1 else None  # type: ignore[return-value]
+
+
 def check_classes(graph: Graph, classes: list[str]) -> None:
     out = graph.output_shape
+    if dense_shape(graph) is not None:
+        if out[2] < len(classes):
+            raise CnnctlError.at(
+                f"the network scores {out[2]} classes per pixel, but the masks have {len(classes)}",
+                hint=f"make the last layer `conv f=1 n={len(classes)}`",
+            )
+        return
     if len(out) != 1:
         raise CnnctlError.at(
             f"the network ends in the volume {'x'.join(map(str, out))}; a classifier ends in a vector of class scores",
@@ -219,12 +259,13 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
 def unused_outputs(graph: Graph, classes: list[str]) -> str | None:
     """A note when the network scores more classes than the data has: it trains (the extra
     scores are only pushed down), but it is usually a network written for other data."""
-    outputs, n = graph.output_shape[0], len(classes)
+    outputs, n = graph.output_shape[-1], len(classes)
     if outputs <= n:
         return None
+    last = f"conv f=1 n={n}" if dense_shape(graph) else f"fc {n}"
     return (
         f"warning: the network has {outputs:,} outputs for {n:,} classes: outputs {n} to {outputs - 1} are never "
-        f"a target (make the last layer `fc {n}` to fit this data)"
+        f"a target (make the last layer `{last}` to fit this data)"
     )
 
 
@@ -275,6 +316,7 @@ def train(
     world = world or World.from_env()
     device = world.device(resolve_device(config.device))
     check_network_fits(graph, device, config.optimizer, config.momentum)
+    check_logging(config)  # --tensorboard without its package: told before the run folder is made
     if world.max_restarts and resume is None and config.out is None:
         raise CnnctlError.at(
             "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
@@ -286,6 +328,7 @@ def train(
     if resume is None:
         config.out = str(run_dir)
     source = source or arch
+    network = source  # the network as the user named it: a bundled name or a file
     if world.distributed and world.local_size == world.size:  # one machine: the same workers again
         source += f" --nproc-per-node {world.size}"
     try:
@@ -294,8 +337,9 @@ def train(
             _group(world, device) as group,
             memory_guard(device, config.batch_size),
         ):
-            run = _Run(graph, config, world, group, device, arch, resume, run_dir, dataset, console, source)
-            return run.run(stop_after_steps, then_exit)
+            run = _Run(graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network)
+            with run.log:  # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
+                return run.log.ended(run.run(stop_after_steps, then_exit))
     except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
         raise exc.error(source) from None
 
@@ -309,21 +353,23 @@ def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.Abstra
 
 
 class _Run:
-    def __init__(self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source):
+    def __init__(self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network):
         from ..backend import to_torch
         from ..data import load_data  # torch-side module: imported with the trainer only
         from ..render.progress import TrainDisplay, silent_console
 
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
-        self.run_dir, self.source = run_dir, source
+        self.run_dir, self.source, self.network = run_dir, source, network
         state = load_checkpoint(resume) if resume else None
         torch.manual_seed(config.seed)
         data = dataset or load_data(
-            config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed
-        )
+            config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
+            masks=dense_shape(graph),
+        )  # fmt: skip
         check_classes(graph, data.classes)
         self.data = data
-        self.fast = decide(device, config.amp, config.compile)
+        self.dense = dense_shape(graph) is not None
+        self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
         self.model = to_torch(graph, logits=True)
         notes = list(self.fast.notes)
@@ -348,6 +394,15 @@ class _Run:
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
         check_batch(len(self.train_set), config.batch_size, world.size, graph)
+        if config.patience is not None and not getattr(data, "val_from", "x"):
+            raise CnnctlError.at(
+                "--patience stops on the validation split's progress, and this run has none (--val-split 0)",
+                hint="hold some images out (--val-split 0.1), or train without --patience",
+            )
+        black = -self.train_set.mean / self.train_set.std  # a zero pixel, normalised: what a crop pads with
+        self.augment = Augment(config.augment, config.seed, black)
+        if recipe := _recipe(config):
+            notes.append(recipe)
 
         self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
         self.stop = _StopFlag()  # run() installs the one the signals reach
@@ -374,6 +429,8 @@ class _Run:
         self.display.line(self.fast.describe(config.optimizer, bool(self.optimizer.defaults.get("fused"))))
         for note in notes:
             self.display.line(note)
+        # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
+        self.log = RunLog(run_dir, config, self.history, leader=world.leader, say=self.display.line, network=arch)
 
     def _step_module(self, device: torch.device) -> torch.nn.Module:
         """What the training step calls: the model, in DDP with several workers, compiled if asked."""
@@ -398,7 +455,7 @@ class _Run:
         """The folder exists: rundir.hold made it, before taking its lock."""
         write_text(self.run_dir / "architecture.json", json.dumps(_architecture(self.graph), indent=2) + "\n")
         try:  # the network as written: the run folder is then all `evaluate RUN` needs
-            source = Path(resolve(self.arch)[0])
+            source = Path(resolve(self.network)[0])
         except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
             source = None
         if source is not None and source.is_file():
@@ -420,7 +477,7 @@ class _Run:
         self.history, self.best = state["history"], state["best"]
         torch.set_rng_state(state["rng"])
         if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
-            write_metrics(self.run_dir / "metrics.jsonl", self.history)
+            write_logs(self.run_dir, self.history)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
@@ -458,63 +515,85 @@ class _Run:
         )
 
     def run(self, stop_after_steps: int | None, then_exit: bool = False) -> RunResult:
-        config, world = self.config, self.world
+        config = self.config
+        self.fault, self.steps_done, self.stop_after = _test_fault(self.world), 0, stop_after_steps
+        with _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit) as stop:
+            self.stop = stop
+            try:
+                early = stops_early(self.history, config)  # a resumed run that had already stopped early
+                for epoch in range(self.epoch, config.epochs):
+                    if early:
+                        break
+                    started = time.perf_counter()
+                    if not self._train_epoch(epoch):
+                        self.display.interrupted(self.run_dir, self.source)
+                        return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
+                    self.end_epoch(epoch, started)
+                    early = stops_early(self.history, config)
+                stop.finished = True  # every epoch is saved: a signal from here on changes nothing
+                self.group.barrier()
+                if early:
+                    best = self.history[best_epoch(self.history, config.monitor)]
+                    self.display.stopped_early(len(self.history), config.monitor, config.patience, best)
+                self.display.finish(self.history, self.best)
+            except BaseException:  # a second Ctrl-C, a diverged loss, a dead peer: the bar must not stay behind
+                self.display.abandon()
+                raise
+        return RunResult(self.run_dir, 0, len(self.history), self.best, self.history)
+
+    def _train_epoch(self, epoch: int) -> bool:
+        """The steps of one epoch, from where the run stands; False when a signal stopped it
+        (last.pt then holds the step it stopped at)."""
+        config, world, stop = self.config, self.world, self.stop
         batch, per_step = config.batch_size, config.batch_size * world.size
         # On a GPU, reading the loss waits for the device: check it for NaN every few steps only.
         check_every = 25 if self.fast.device.type == "cuda" else 1
-        fault = _test_fault(world)
-        steps_done = 0
-        with _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit) as stop:
-            self.stop = stop
-            for epoch in range(self.epoch, config.epochs):
-                self.step_model.train()
-                perm = order(len(self.train_set), config.seed, epoch).to(self.train_set.index_device)
-                position = self.position if epoch == self.epoch else 0
-                left = steps_in_epoch(len(self.train_set), position, batch, world.size)
-                first = position // per_step
-                started = time.perf_counter()
-                self.display.start_epoch(epoch, first + left, first)
-                for k in range(left):
-                    start = position + k * per_step + world.rank * batch
-                    x, y = self.train_set.get(perm[start : start + batch])
-                    with self.fast.autocast():
-                        logits = self.step_model(x)
-                        loss = F.cross_entropy(logits.float(), y)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.scaler.scale(loss).backward()
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                    self.stats.add(loss.detach(), logits.detach(), y)
-                    self.display.step(first + k + 1, self.stats, len(y) * world.size)
-                    steps_done += 1
-                    if fault == steps_done:
-                        os._exit(1)  # tests: a worker dies without warning
-                    if stop_after_steps is not None and steps_done >= stop_after_steps:
-                        stop.set = True
-                    # The epoch's loss sum turns NaN with any bad step; it is read (waiting for the
-                    # device) every few steps, at the epoch's end and before any checkpoint.
-                    checked = (k + 1) % check_every == 0 or k == left - 1
-                    stop.set, diverged = self.group.any(stop.set, checked and not self.stats.finite())
-                    if stop.set and not checked:
-                        (diverged,) = self.group.any(not self.stats.finite())
-                    if diverged:
-                        # No checkpoint: last.pt keeps the last good weights, not these.
-                        raise CnnctlError.at(
-                            f"the loss stopped being a finite number in epoch {epoch + 1} (by step {first + k + 1}): "
-                            "training diverged",
-                            hint=f"start again with a lower --lr (now {config.learning_rate:g})"
-                            + (", or --optimizer adam" if config.optimizer != "adam" else ""),
-                        )
-                    if stop.set:
-                        self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
-                        self.group.barrier()  # nobody leaves before rank 0 has saved
-                        self.display.interrupted(self.run_dir, self.source)
-                        return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
-                self.end_epoch(epoch, started)
-            stop.finished = True  # every epoch is saved: a signal from here on changes nothing
-            self.group.barrier()
-            self.display.finish(self.history, self.best)
-        return RunResult(self.run_dir, 0, config.epochs, self.best, self.history)
+        self.step_model.train()
+        perm = order(len(self.train_set), config.seed, epoch).to(self.train_set.index_device)
+        position = self.position if epoch == self.epoch else 0
+        left = steps_in_epoch(len(self.train_set), position, batch, world.size)
+        first = position // per_step
+        self.display.start_epoch(epoch, first + left, first)
+        for k in range(left):
+            at = position + k * per_step  # the global batch's place in the epoch's order
+            start = at + world.rank * batch
+            x, y = self.train_set.get(perm[start : start + batch])
+            if self.augment:
+                x, y = self.augment(x, y, epoch, at, per_step, world.rank * batch)
+            with self.fast.autocast():
+                logits = self.step_model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.stats.add(loss.detach(), logits.detach(), y)
+            self.display.step(first + k + 1, self.stats, len(y) * world.size)
+            self.steps_done += 1
+            if self.fault == self.steps_done:
+                os._exit(1)  # tests: a worker dies without warning
+            if self.stop_after is not None and self.steps_done >= self.stop_after:
+                stop.set = True
+            # The epoch's loss sum turns NaN with any bad step; it is read (waiting for the
+            # device) every few steps, at the epoch's end and before any checkpoint.
+            checked = (k + 1) % check_every == 0 or k == left - 1
+            stop.set, diverged = self.group.any(stop.set, checked and not self.stats.finite())
+            if stop.set and not checked:
+                (diverged,) = self.group.any(not self.stats.finite())
+            if diverged:
+                self.log.end("diverged", self.history)  # status.json, and the curves of the epochs before
+                # No checkpoint: last.pt keeps the last good weights, not these.
+                raise CnnctlError.at(
+                    f"the loss stopped being a finite number in epoch {epoch + 1} (by step {first + k + 1}): "
+                    "training diverged",
+                    hint=f"start again with a lower --lr (now {config.learning_rate:g})"
+                    + (", or --optimizer adam" if config.optimizer != "adam" else ""),
+                )
+            if stop.set:
+                self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
+                self.group.barrier()  # nobody leaves before rank 0 has saved
+                return False
+        return True
 
     def end_epoch(self, epoch: int, started: float) -> None:
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained at, before the scheduler's step
@@ -528,20 +607,22 @@ class _Run:
             "train_accuracy": train_stats.accuracy,
             "val_loss": val.loss,
             "val_accuracy": val.accuracy,
+            **({"val_miou": val.mean_iou} if self.dense else {}),
             "lr": lr,
             "seconds": time.perf_counter() - started,
         }
         self.history.append(row)
         self.stats = EpochStats()
-        improved = val.accuracy > self.best
-        self.best = max(self.best, val.accuracy)
+        better = improved(self.history, self.config.monitor)
+        if val.accuracy == val.accuracy:  # NaN: no validation
+            self.best = max(self.best, val.accuracy)
         self.checkpoint("last.pt", epoch + 1, 0, self.stats)
-        if improved:
+        if better:
             self.checkpoint("best.pt", epoch + 1, 0, self.stats)
         if self.world.leader:  # after the checkpoint: a restart never repeats a row
             with self.stop.saving():
-                write_metrics(self.run_dir / "metrics.jsonl", self.history)
-        self.display.end_epoch(row, improved)
+                self.log.epoch(self.history)
+        self.display.end_epoch(row, better)
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
@@ -550,9 +631,31 @@ class _Run:
         # the start of each step, not after the last): all validate with rank 0's, the saved ones.
         self.group.broadcast_buffers(self.model)
         part = (n * world.rank // world.size, n * (world.rank + 1) // world.size)
-        local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, len(self.data.classes), part=part)
-        loss, correct, seen = self.group.sum([local.loss_sum, local.correct, local.seen])
-        return EpochStats(loss, int(correct), int(seen))
+        k = len(self.data.classes)
+        confusion = torch.zeros(k, k, dtype=torch.int64) if self.dense else None  # pixels, for the IoU
+        local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, k, confusion, part=part)
+        counts = confusion.flatten().tolist() if confusion is not None else []
+        loss, correct, seen, *pairs = self.group.sum([local.loss_sum, local.correct, local.seen, *counts])
+        stats = EpochStats(loss, int(correct), int(seen))
+        if confusion is not None:
+            stats.iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
+        return stats
+
+
+def _recipe(config: TrainConfig) -> str:
+    """The training recipe's extras in one line ("" when none is used)."""
+    parts = []
+    if config.augment != "none":
+        parts.append(f"augment {config.augment}")
+    if config.label_smoothing:
+        parts.append(f"label smoothing {config.label_smoothing:g}")
+    if config.warmup_epochs:
+        parts.append(f"warm-up {config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
+    if config.patience is not None:
+        parts.append(f"early stop after {config.patience} epochs without a better {config.monitor}")
+    elif config.monitor != "val_accuracy":
+        parts.append(f"best.pt by {config.monitor}")
+    return "recipe: " + "; ".join(parts) if parts else ""
 
 
 def resumed_batch(state: dict, workers: int) -> int:
@@ -565,11 +668,6 @@ def resumed_batch(state: dict, workers: int) -> int:
             hint="resume with a number of workers that divides " + str(per_step),
         )
     return per_step // workers
-
-
-def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    """metrics.jsonl, one row per finished epoch, rewritten whole: it always matches the checkpoint."""
-    write_text(path, "".join(json.dumps(json_safe(row), allow_nan=False) + "\n" for row in history))
 
 
 def _grad_scaler(device: torch.device, enabled: bool):
@@ -588,7 +686,8 @@ def _test_fault(world: World) -> int | None:
     return None
 
 
-RESUMABLE = ("epochs", "device", "amp", "compile")  # what may change when a run is resumed
+# What may change when a run is resumed: none of them changes which images a step sees.
+RESUMABLE = ("epochs", "device", "amp", "compile", "patience", "tensorboard", "threads")
 
 
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:

@@ -31,7 +31,10 @@ LOCK = ".lock"
 # must not lock it again: a POSIX lock held by its parent refuses it like any other process.
 HELD_BY_LAUNCHER = "CNNCTL_RUN_HELD"
 # What the run's own writes leave while they are under way: `.last.pt.k2x9.tmp`, `.metrics.jsonl.tmp`.
-_TEMPORARY = re.compile(r"\.(last\.pt|best\.pt|metrics\.jsonl|config\.json|architecture\.json)(\..+)?\.tmp")
+_TEMPORARY = re.compile(
+    r"\.(last\.pt|best\.pt|metrics\.jsonl|results\.csv|status\.json|curves\.png|config\.json|architecture\.json)"
+    r"(\..+)?\.tmp"
+)
 # A failed write, as PyTorch's zip writer reports it (a RuntimeError, the OSError if any as its context).
 _TORCH_WRITE_FAILED = re.compile(r"unexpected pos|file write failed", re.IGNORECASE)
 _NO_ROOM = {  # errno: what happened, what to do
@@ -142,13 +145,25 @@ def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None =
 
 def write_text(path: Path, text: str) -> None:
     """Write a file of the run through a temporary one and a rename: a reader never sees half of it."""
+    _write(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """A binary file of the run (curves.png), written as `write_text` writes."""
+    _write(path, data)
+
+
+def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or a Ctrl-C in the middle: no temporary file stays
         raise_write_failure(exc, path, tmp)
-        raise WriteFailed(path, str(exc)) from None
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteFailed(path, str(exc)) from None
+        raise
 
 
 def refuse_existing_run(folder: Path) -> None:

@@ -1,0 +1,119 @@
+"""Data for dense prediction: images with a mask each, a class per pixel.
+
+A network that ends in a volume HxWxK (a U-Net, say) is trained per pixel: its target is a
+mask of H x W class indices. Masks are stored as uint8, with 255 for a pixel that belongs
+to no class (not scored: the loss and the metrics skip it), and resized to the network's
+output by nearest neighbour, so a class index never becomes a blend of two.
+
+Two sources: the built-in ``shapes`` (it draws each shape, so it knows its pixels), and a
+folder with ``images/`` and ``masks/`` side by side (a mask is the PNG of the same name,
+each pixel's value its class), optionally inside ``train/``, ``val/`` and ``test/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnctlError, Loc
+from . import Split
+from .adapt import MAX_BYTES, Raw, n
+
+UNSCORED = 255  # a mask pixel of no class
+MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff")  # lossless: a JPEG's mask is blurred classes
+
+
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, H0, W0) uint8 masks at `size` (H, W), nearest neighbour."""
+    if tuple(masks.shape[1:]) == tuple(size):
+        return masks
+    out = F.interpolate(masks[:, None].float(), size=size, mode="nearest-exact")
+    return out[:, 0].to(torch.uint8)
+
+
+def shape_masks(pixels: torch.Tensor, labels: torch.Tensor, classes: int) -> tuple[torch.Tensor, list[str]]:
+    """The masks of `shapes` for a network of `classes` outputs per pixel: with 11 or more,
+    background (0) and each shape's class (1 to 10); with fewer, background and shape (0, 1)."""
+    from .shapes import CLASSES
+
+    if classes > len(CLASSES):
+        return torch.where(pixels, labels.view(-1, 1, 1) + 1, 0).to(torch.uint8), ["background", *CLASSES]
+    return pixels.to(torch.uint8), ["background", "shape"]
+
+
+def is_mask_folder(path: Path) -> bool:
+    """`images/` and `masks/` in `path`, or in its train/ folder."""
+    return any((root / "images").is_dir() and (root / "masks").is_dir() for root in (path, path / "train"))
+
+
+def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[int, int]) -> Raw:
+    """images/ + masks/ (in `path`, or in each of train/, val/, test/): images resized to
+    `target` (H, W, C) bilinear, masks to `out_size` nearest; classes 0..the largest value
+    found, named by `classes.txt` (one name per line) where there is one."""
+    from .folder import BILINEAR, IMAGE_SUFFIXES, open_image
+
+    roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
+    if "train" not in roots:
+        roots = {"train": path}
+    h, w, c = target
+    mode = "L" if c == 1 else "RGB"
+    splits: dict[str, Split] = {}
+    total = 0
+    for split, root in roots.items():
+        images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise CnnctlError.at("no PNG or JPEG images", Loc(str(root / "images")))
+        total += len(images)
+        if total * (h * w * c + out_size[0] * out_size[1]) > MAX_BYTES:
+            raise CnnctlError.at(f"{n(total)} images with masks are too large to hold in memory", Loc(str(path)))
+        x = torch.empty((len(images), c, h, w), dtype=torch.uint8)
+        masks = torch.empty((len(images), *out_size), dtype=torch.uint8)
+        for i, image in enumerate(images):
+            candidates = (root / "masks" / (image.stem + suffix) for suffix in MASK_SUFFIXES)
+            mask = next((m for m in candidates if m.is_file()), None)
+            if mask is None:
+                raise CnnctlError.at(
+                    f"no mask for {image.name}", Loc(str(root / "masks")), hint=f"expected masks/{image.stem}.png"
+                )
+            try:
+                with open_image(image, (h, w)) as im:
+                    data = im.convert(mode).resize((w, h), BILINEAR).tobytes()
+                with open_image(mask, (h, w)) as m:
+                    if m.mode not in ("L", "P", "1"):
+                        raise CnnctlError.at(
+                            f"a mask in mode {m.mode}: masks hold one class index per pixel (an 8-bit grayscale "
+                            "or palette PNG)",
+                            Loc(str(mask)),
+                        )
+                    if (m.height, m.width) != (im.height, im.width):
+                        raise CnnctlError.at(
+                            f"the mask is {m.height}x{m.width}, its image {im.height}x{im.width}", Loc(str(mask))
+                        )
+                    if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
+                        m = m.convert("L").point(lambda v: v // 255)
+                    raw = torch.frombuffer(bytearray(m.tobytes()), dtype=torch.uint8)
+                    values = raw.view(m.height, m.width)
+            except CnnctlError:
+                raise
+            except Exception as exc:  # Pillow raises many kinds for a broken file
+                raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(image))) from None
+            x[i] = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)
+            masks[i] = resize_masks(values[None], out_size)[0]
+        splits[split] = Split(x, masks)
+    scored = torch.cat([s.y[s.y != UNSCORED] for s in splits.values()])
+    top = int(scored.max()) if scored.numel() else 0
+    names_file = path / "classes.txt"
+    if names_file.is_file():
+        classes = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
+        if len(classes) <= top:
+            raise CnnctlError.at(f"{len(classes)} class names for mask values up to {top}", Loc(str(names_file)))
+    else:
+        classes = [str(k) for k in range(top + 1)]
+    notes = [
+        f"read {n(total)} images with masks ({len(classes)} classes per pixel) from {path}; "
+        f"images at {h}x{w} (bilinear), masks at {out_size[0]}x{out_size[1]} (nearest)"
+    ]
+    test = splits.get("test")
+    return Raw(path.resolve().name, classes, splits["train"], splits.get("val"), notes, test=test, test_from="test/")

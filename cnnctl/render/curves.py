@@ -1,0 +1,89 @@
+"""Training curves: loss and accuracy against the epoch, for one run or several on the same axes.
+
+Drawn by matplotlib (an optional extra: `pip install -e ".[plot]"`) on its Agg canvas, a
+file renderer: no pyplot, no GUI, no display needed, and no global state changed for a
+program that uses matplotlib itself. One colour per run; train dashed, val solid.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+from ..train.runs import RunHistory
+
+INSTALL = 'pip install matplotlib (or, in cnnctl\'s source folder, pip install -e ".[plot]")'
+METRICS = ("loss", "accuracy", "both")
+FORMATS = ("png", "svg", "pdf")
+_MARKERS_UP_TO = 30  # epochs: a marker on each point up to this many (a one-epoch run is then a dot)
+
+
+class NoMatplotlib(Exception):
+    """matplotlib cannot be imported; the message says why, in words."""
+
+
+def _matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator, PercentFormatter
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "matplotlib":
+            raise NoMatplotlib("matplotlib is not installed") from None
+        raise NoMatplotlib(f"matplotlib cannot be imported ({exc})") from None
+    return Figure, FigureCanvasAgg, MaxNLocator, PercentFormatter
+
+
+def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = "png") -> bytes:
+    """The picture of `runs`' curves as a PNG (or SVG, PDF); NoMatplotlib without matplotlib."""
+    Figure, FigureCanvasAgg, MaxNLocator, PercentFormatter = _matplotlib()
+    panels = ("loss", "accuracy") if metric == "both" else (metric,)
+    fig = Figure(figsize=(5.6 * len(panels), 4.2), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    single = len(runs) == 1
+    epochs = len(runs[0].rows)
+    title = f"{runs[0].name}: {epochs:,} epoch{'s' if epochs != 1 else ''}" if single else f"{len(runs)} runs"
+    if single and runs[0].about:
+        title += "\n" + runs[0].about
+    fig.suptitle(title, fontsize=12)
+    for ax, panel in zip(axes, panels, strict=True):
+        for i, run in enumerate(runs):
+            # one run: train and val in two colours; several: a colour per run, train dashed
+            colors = {"train": "C0", "val": "C1"} if single else {"train": f"C{i % 10}", "val": f"C{i % 10}"}
+            x = run.values("epoch")
+            marker = "o" if len(x) <= _MARKERS_UP_TO else None
+            for split, style in (("train", "--"), ("val", "-")):
+                key = f"{split}_{panel}"
+                if not run.has(key):
+                    continue
+                label = split if single else f"{run.name} {split}"
+                ax.plot(x, run.values(key), style, color=colors[split], marker=marker, markersize=3.5, label=label,
+                        linewidth=1.8 if split == "val" else 1.3)  # fmt: skip
+            if panel == "accuracy" and (best := run.best()) is not None:
+                value, epoch = best
+                ax.plot([epoch], [value], "*", color=colors["val"], markersize=13, markeredgecolor="black",
+                        markeredgewidth=0.6, zorder=5)  # fmt: skip
+                if single:  # the label kept inside the panel at either end
+                    where = "right" if epoch == max(x) and len(x) > 1 else "left" if epoch == min(x) else "center"
+                    ax.annotate(f"best {value:.2%} (epoch {epoch:,})", (epoch, value), xytext=(0, 10),
+                                textcoords="offset points", ha=where, fontsize=9)  # fmt: skip
+        ax.set_title("Loss" if panel == "loss" else "Accuracy")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss" if panel == "loss" else "accuracy")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if panel == "accuracy":
+            ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+            ax.margins(y=0.12)  # room above the best point's label
+        ax.grid(True, alpha=0.3)
+        if ax.lines and any(line.get_label()[:1] != "_" for line in ax.lines):
+            ax.legend(loc="upper right" if panel == "loss" else "lower right", fontsize=9)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def finite(values: list[float]) -> list[float | None]:
+    """A series for JSON: NaN (no value) as null."""
+    return [v if math.isfinite(v) else None for v in values]

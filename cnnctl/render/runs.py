@@ -1,0 +1,153 @@
+"""`cnnctl runs` and `cnnctl plot` as tables and JSON (the data: cnnctl.train.runs)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from ..train.runs import RunHistory, RunInfo
+from .numbers import exact, loss, plural
+from .table import Column, Table, num
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+def _checkpoints(run: RunInfo) -> str:
+    kept = []
+    if run.best_pt:
+        kept.append(f"best.pt (epoch {exact(run.best_epoch)})" if run.best_epoch else "best.pt")
+    if run.last_pt:
+        kept.append("last.pt")
+    return ", ".join(kept) or "none"
+
+
+def _epochs(run: RunInfo) -> str:
+    return f"{exact(run.epochs_done)}/{exact(run.epochs) if run.epochs is not None else '?'}"
+
+
+def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
+    columns = [
+        Column("run", squeeze=True),
+        Column("network"),
+        Column("data", wrap=True),
+        Column("epochs", right=True, csv=False),
+        Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
+        Column("epochs_planned", exact, right=True, csv_only=True),
+        num("best val acc", _percent),
+        Column("status"),
+        Column("checkpoints", wrap=True),
+        Column("updated"),
+    ]
+    rows = [
+        [
+            r.name,
+            r.network or "-",
+            r.data or "-",
+            _epochs(r),
+            r.epochs_done,
+            r.epochs,
+            r.best_val_accuracy,
+            r.status,
+            _checkpoints(r),
+            _when(r.updated),
+        ]
+        for r in runs
+    ]
+    notes = []
+    if not runs:
+        notes.append(f"no run folders in {folder} (a run folder holds config.json or last.pt)")
+    failed = [r for r in runs if r.reason]
+    notes += [f"{r.name}: {r.status}: {r.reason}" for r in failed]
+    title = f"{plural(len(runs), 'run')} in {folder}, the newest first" if runs else f"Runs in {folder}"
+    return Table(title, columns, rows, notes)
+
+
+def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
+    return {
+        "folder": folder,
+        "runs": [
+            {
+                "name": r.name,
+                "folder": r.folder,
+                "network": r.network,
+                "input": r.input,
+                "data": r.data,
+                "epochs_done": r.epochs_done,
+                "epochs": r.epochs,
+                "best_val_accuracy": r.best_val_accuracy,
+                "best_epoch": r.best_epoch,
+                "status": r.status,
+                "reason": r.reason,
+                "best_pt": r.best_pt,
+                "last_pt": r.last_pt,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.updated)),
+            }
+            for r in runs
+        ],
+    }
+
+
+def _last(run: RunHistory, key: str) -> float | None:
+    values = [v for v in run.values(key) if math.isfinite(v)]
+    return values[-1] if values else None
+
+
+PLOTTED = {"loss": ("train_loss", "val_loss"), "accuracy": ("train_accuracy", "val_accuracy")}
+
+
+def plotted_keys(metric: str) -> tuple[str, ...]:
+    return PLOTTED["loss"] + PLOTTED["accuracy"] if metric == "both" else PLOTTED[metric]
+
+
+def plot_table(runs: Sequence[RunHistory], path: str, metric: str) -> Table:
+    columns = [
+        Column("run", squeeze=True),
+        num("epochs", exact),
+        num("last train loss", lambda v: "-" if v is None else loss(v)),
+        num("last val loss", lambda v: "-" if v is None else loss(v)),
+        num("best val acc", _percent),
+        num("at epoch", lambda v: "-" if v is None else exact(v)),
+        Column("from"),
+    ]
+    rows = []
+    for run in runs:
+        best = run.best()
+        rows.append(
+            [
+                run.name,
+                len(run.rows),
+                _last(run, "train_loss"),
+                _last(run, "val_loss"),
+                best[0] if best else None,
+                best[1] if best else None,
+                run.source,
+            ]
+        )
+    what = "loss and accuracy" if metric == "both" else metric
+    return Table(f"{what} of {plural(len(runs), 'run')}", columns, rows, [f"drawn in {path}"])
+
+
+def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
+    from .curves import finite
+
+    return {
+        "file": path,
+        "metric": metric,
+        "runs": [
+            {
+                "name": run.name,
+                "folder": run.folder,
+                "source": run.source,
+                "epoch": [row.get("epoch") for row in run.rows],
+                **{key: finite(run.values(key)) for key in plotted_keys(metric)},
+            }
+            for run in runs
+        ],
+    }

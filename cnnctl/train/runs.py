@@ -1,0 +1,321 @@
+"""Run folders read back, without torch: each epoch's row, how a run ended, the runs in a folder.
+
+What `cnnctl plot` and `cnnctl runs` collect (the rendering is cnnctl.render.runs and
+cnnctl.render.curves). A run writes these files (cnnctl.train.runlog): `metrics.jsonl` and
+`results.csv`, one row per finished epoch, rewritten whole after each checkpoint;
+`status.json`, how it ended; and it holds the lock on `.lock` while it runs (cnnctl.train.rundir).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import json
+import math
+import os
+import struct
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnctlError, Loc
+from .rundir import LOCK
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock, so no telling a live run from its status file alone
+    fcntl = None  # type: ignore[assignment]
+
+METRICS = "metrics.jsonl"
+RESULTS = "results.csv"
+STATUS = "status.json"
+CURVES = "curves.png"
+TENSORBOARD = "tensorboard"
+# The columns every run's rows begin with; other metrics (val_miou, say) follow, as first seen.
+COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+# What status.json says once a run has ended; while it runs it says "running".
+ENDINGS = ("finished", "stopped", "diverged", "failed")
+# struct flock, to ask the kernel who holds a lock without taking it (F_GETLK): Linux's layout
+# on 64-bit machines (short type, short whence, off_t start, off_t len, pid_t pid, padding).
+_FLOCK = "hhqqi4x" if sys.platform.startswith("linux") and struct.calcsize("P") == 8 else None
+
+
+@dataclass
+class RunHistory:
+    """A run's rows, one per finished epoch, as its metrics.jsonl (or results.csv) holds them."""
+
+    name: str  # how the run is named in a legend or a table: its folder's name
+    folder: str
+    source: str  # the file the rows were read from
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    about: str = ""  # a line under a single run's title: its network, data and recipe
+
+    def values(self, key: str) -> list[float]:
+        """One column as numbers; NaN where a row has no number (JSON's null, an empty CSV field)."""
+        return [_number(row.get(key)) for row in self.rows]
+
+    def has(self, key: str) -> bool:
+        """Whether any row has a number for `key` (a run without validation has none for val_*)."""
+        return any(math.isfinite(v) for v in self.values(key))
+
+    def best(self, key: str = "val_accuracy") -> tuple[float, int] | None:
+        """The best `key` (the lowest of a loss, else the highest) and the epoch it came in: the
+        first of equals, as best.pt is kept (cnnctl.train.schedule.best_epoch)."""
+        best = None
+        lower = key.endswith("loss")
+        for row, value in zip(self.rows, self.values(key), strict=True):
+            if math.isfinite(value) and (best is None or (value < best[0] if lower else value > best[0])):
+                best = (value, int(row.get("epoch") or 0))
+        return best
+
+
+@dataclass
+class RunInfo:
+    """One run folder as `cnnctl runs` lists it."""
+
+    name: str
+    folder: str
+    network: str | None
+    input: str | None
+    data: str | None
+    epochs_done: int
+    epochs: int | None  # planned
+    best_val_accuracy: float | None
+    best_epoch: int | None  # the epoch best.pt holds: the best of the run's --monitor (val accuracy)
+    status: str  # finished, stopped early, stopped, diverged, failed, running, killed, unknown
+    reason: str | None  # why a failed run failed, as it said
+    best_pt: str | None
+    last_pt: str | None
+    updated: float  # the newest modification time of its files (seconds since the epoch)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def _cell(text: str) -> Any:
+    """A results.csv field as the value metrics.jsonl has: an int, a float, None (empty) or the text."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl or a results.csv; a CnnctlError naming the line that is broken."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise CnnctlError.at(f"cannot read {path.name}: {reason}", Loc(str(path))) from None
+    if path.suffix == ".csv":
+        lines = list(csv.reader(text.splitlines()))
+        header = lines[0] if lines else []
+        rows = []
+        for number, line in enumerate(lines[1:], start=2):
+            if len(line) != len(header):
+                raise CnnctlError.at(
+                    f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1)
+                )
+            rows.append({key: _cell(value) for key, value in zip(header, line, strict=True)})
+        return rows
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise CnnctlError.at(f"not a JSON row: {exc}", Loc(str(path), number, 1)) from None
+        if not isinstance(row, dict):
+            raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1))
+        rows.append(row)
+    return rows
+
+
+def read_history(run: str) -> RunHistory:
+    """A run's rows, from its folder (metrics.jsonl, else results.csv) or from one of those files."""
+    path = Path(run)
+    if not path.exists():
+        raise CnnctlError.at(
+            "no such run folder", Loc(run), hint="give a run folder (`cnnctl runs` lists those in ./runs)"
+        )
+    if path.is_dir():
+        source = next((path / name for name in (METRICS, RESULTS) if (path / name).is_file()), None)
+        if source is None:
+            raise CnnctlError.at(
+                f"not a run folder: it has no {METRICS} or {RESULTS}",
+                Loc(run),
+                hint="a run writes them at the end of each epoch (cnnctl train)",
+            )
+        folder = path
+    else:
+        if path.name.endswith(".jsonl") or path.suffix == ".csv":
+            source, folder = path, path.parent
+        else:
+            raise CnnctlError.at(f"neither a run folder nor a {METRICS} or {RESULTS}", Loc(run))
+    name = os.path.basename(os.path.abspath(folder))
+    return RunHistory(name, str(folder), str(source), read_rows(source))
+
+
+def read_histories(runs: list[str]) -> tuple[list[RunHistory], list[str]]:
+    """The runs to draw, and a warning for each left out because it has no finished epoch yet.
+    One run without any, or none among several, is an error: there would be nothing to draw."""
+    histories = [read_history(run) for run in runs]
+    empty = [h for h in histories if not h.rows]
+    if len(empty) == len(histories):
+        named = ", ".join(f"`{h.folder}`" for h in empty)
+        raise CnnctlError.at(
+            f"{'the run' if len(empty) == 1 else 'the runs'} {named} {'has' if len(empty) == 1 else 'have'} "
+            "no finished epoch yet: nothing to plot",
+            hint=f"its {METRICS} gets a row when an epoch ends; plot it after its first epoch",
+        )
+    warnings = [f"`{h.folder}` has no finished epoch yet: left out" for h in empty]
+    kept = [h for h in histories if h.rows]
+    counts: dict[str, int] = {}
+    for h in kept:
+        counts[h.name] = counts.get(h.name, 0) + 1
+    for h in kept:  # two folders of the same name (runs/a/x, runs/b/x): their paths tell them apart
+        if counts[h.name] > 1:
+            h.name = h.folder
+    return kept, warnings
+
+
+def lock_held(folder: Path) -> bool | None:
+    """Whether a process holds the run's lock, that is, whether a run is under way there;
+    None where that cannot be told (no fcntl, an unreadable lock file).
+
+    Asked with F_GETLK, which takes no lock, so it never gets in the way of a run starting at
+    the same moment (elsewhere, a shared lock is taken and dropped at once). Not to be asked
+    by the process that trains in `folder`: a process sees no conflict with its own locks, and
+    closing a descriptor of the file would drop them.
+    """
+    if fcntl is None:
+        return None
+    path = folder / LOCK
+    if not path.is_file():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if _FLOCK is not None:
+            probe = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, probe)
+            return struct.unpack(_FLOCK, answer)[0] != fcntl.F_UNLCK
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return True if exc.errno in (errno.EACCES, errno.EAGAIN) else None
+        return False  # it was free; closing the descriptor drops the lock just taken
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_status(folder: Path, recorded: dict[str, Any], done: int, planned: int | None) -> str:
+    """How a run stands: `running` while a process holds its lock; else what its status.json
+    says it ended as (`stopped early` for one that finished before its last epoch, by
+    --patience); `killed` where it says `running` but nothing holds the lock (the process
+    ended without a word: kill -9, out of memory, a machine that went down); for a run from
+    before status.json, `finished` when every planned epoch is there, else `unknown`."""
+    held = lock_held(folder)
+    said = recorded.get("status")
+    if held or (held is None and said == "running"):
+        return "running"
+    if said == "finished" and planned and done < planned:  # --patience ended it
+        return "stopped early"
+    if said in ENDINGS:
+        return said
+    if said == "running":
+        return "killed"
+    return "finished" if planned and done >= planned else "unknown"
+
+
+def is_run_folder(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.json").is_file() or (path / "last.pt").is_file())
+
+
+def run_info(folder: Path) -> RunInfo:
+    """What `cnnctl runs` shows of one run folder; what cannot be read is left empty, not an error."""
+    config, recorded = _json(folder / "config.json"), _json(folder / STATUS)
+    architecture = _json(folder / "architecture.json")
+    try:
+        rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
+    except CnnctlError:
+        rows = []
+    history = RunHistory(folder.name, str(folder), METRICS, rows)
+    planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
+    planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
+    best = history.best()
+    monitor = config.get("monitor") if config.get("monitor") in ("val_accuracy", "val_loss") else "val_accuracy"
+    kept = history.best(monitor)
+    times = [folder.stat().st_mtime]
+    for entry in os.scandir(folder):
+        with contextlib.suppress(OSError):
+            times.append(entry.stat().st_mtime)
+    network = recorded.get("network", architecture.get("name"))
+    data = config.get("data")
+    return RunInfo(
+        name=folder.name,
+        folder=str(folder),
+        network=network if isinstance(network, str) else None,
+        input=config.get("input") if isinstance(config.get("input"), str) else None,
+        data=_short_path(data) if isinstance(data, str) else None,
+        epochs_done=len(rows),
+        epochs=planned,
+        best_val_accuracy=best[0] if best else None,
+        best_epoch=kept[1] if kept else None,
+        status=run_status(folder, recorded, len(rows), planned),
+        reason=recorded.get("reason") if isinstance(recorded.get("reason"), str) else None,
+        best_pt=str(folder / "best.pt") if (folder / "best.pt").is_file() else None,
+        last_pt=str(folder / "last.pt") if (folder / "last.pt").is_file() else None,
+        updated=max(times),
+    )
+
+
+def _short_path(data: str) -> str:
+    """A data set's name as it is; a data folder (stored absolute) relative to here, or with ~."""
+    if not os.path.isabs(data):
+        return data
+    relative = os.path.relpath(data)
+    if not relative.startswith(".."):
+        return relative
+    home = os.path.expanduser("~")
+    return "~" + data[len(home) :] if data.startswith(home + os.sep) else data
+
+
+def list_runs(folder: str) -> list[RunInfo]:
+    """The run folders in `folder` (or `folder` itself, when it is one), the newest first."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise CnnctlError.at(
+            "no such folder" if not path.exists() else "not a folder",
+            Loc(folder),
+            hint="cnnctl train writes its runs into ./runs (or --out DIR): give the folder that holds them",
+        )
+    if is_run_folder(path):
+        return [run_info(path)]
+    try:
+        children = sorted(p for p in path.iterdir() if is_run_folder(p))
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot read the folder: {exc.strerror or exc}", Loc(folder)) from None
+    return sorted((run_info(p) for p in children), key=lambda r: r.updated, reverse=True)

@@ -1,0 +1,147 @@
+"""Dense prediction: a network ending in a volume HxWxK trains per pixel on masks."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnctl  # noqa: E402
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.data import load_data  # noqa: E402
+from cnnctl.data.masks import UNSCORED, resize_masks  # noqa: E402
+from cnnctl.data.shapes import draw_shapes  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.evaluate import evaluate  # noqa: E402
+from cnnctl.train.loop import iou, train  # noqa: E402
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+SEGMENTER = """\
+input: 16x16x1
+layers:
+  - conv f=3 p=same n=8 act=relu
+  - conv f=3 p=same n=8 act=relu
+  - conv f=1 n={k}
+"""
+
+
+def test_shape_masks_cover_the_bright_pixels_of_each_image():
+    """The mask is where the shape was drawn: its pixels are the bright ones (foreground
+    0.6-1.0 of white, background at most 0.3, noise 0.06), in every image."""
+    d = load_data("shapes", (24, 24, 1), masks=(24, 24, 11))
+    x, masks = d.val.x[:, 0].float() / 255, d.val.y
+    assert d.classes[0] == "background" and len(d.classes) == 11 and masks.dtype == torch.uint8
+    _, labels, _ = draw_shapes(1000, 24, 24, 1, seed=1)  # the validation stream of seed 0
+    for i in range(0, 1000, 37):
+        inside = masks[i] > 0
+        assert set(masks[i][inside].tolist()) == {int(labels[i]) + 1}  # one class: the image's shape
+        assert float(x[i][inside].mean()) > float(x[i][~inside].mean()) + 0.25
+    binary = load_data("shapes", (24, 24, 1), masks=(24, 24, 2))
+    assert binary.classes == ["background", "shape"]
+    assert torch.equal(binary.val.y, (masks > 0).to(torch.uint8))
+
+
+def test_masks_are_resized_by_nearest_neighbour():
+    masks = torch.tensor([[[0, 1], [2, 3]]], dtype=torch.uint8)
+    assert resize_masks(masks, (4, 4)).tolist() == [[[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]]
+    d = load_data("shapes", (32, 32, 1), masks=(16, 16, 2))
+    assert d.train.y.shape[1:] == (16, 16) and set(d.train.y.unique().tolist()) <= {0, 1}
+
+
+def test_iou_from_a_confusion_matrix():
+    # true background 8 pixels (6 right, 2 called shape); true shape 4 (3 right, 1 called background)
+    assert iou([[6, 2], [1, 3]]) == [6 / (8 + 7 - 6), 3 / (4 + 5 - 3)]
+    assert iou([[5, 0, 0], [0, 0, 0], [0, 0, 1]])[1] is None  # neither present nor predicted
+
+
+def test_data_without_masks_is_refused_for_a_dense_network():
+    with pytest.raises(CnnctlError, match="ends in the volume 16x16x2, a class score per pixel, and `mnist` has no"):
+        load_data("mnist", (16, 16, 1), masks=(16, 16, 2), download=False)
+
+
+def test_a_folder_of_images_and_masks(tmp_path):
+    from PIL import Image
+
+    for split, count in (("train", 3), ("val", 2)):
+        (tmp_path / split / "images").mkdir(parents=True)
+        (tmp_path / split / "masks").mkdir()
+        for i in range(count):
+            Image.new("L", (10, 8), 30 * i).save(tmp_path / split / "images" / f"{i}.png")
+            mask = Image.new("L", (10, 8), 0)
+            mask.putpixel((0, 0), 2)
+            mask.putpixel((9, 7), UNSCORED)
+            mask.save(tmp_path / split / "masks" / f"{i}.png")
+    (tmp_path / "classes.txt").write_text("sky\nroad\ncar\n")
+    d = load_data(str(tmp_path), (8, 10, 1), masks=(8, 10, 3))
+    assert (len(d.train), len(d.val), d.classes) == (3, 2, ["sky", "road", "car"])
+    assert d.train.y.shape == (3, 8, 10) and int(d.train.y[1, 0, 0]) == 2 and int(d.train.y[1, 7, 9]) == UNSCORED
+    assert int(d.train.x[2, 0, 3, 3]) == 60
+    (tmp_path / "train" / "masks" / "1.png").unlink()
+    with pytest.raises(CnnctlError, match="no mask for 1.png"):
+        load_data(str(tmp_path), (8, 10, 1), masks=(8, 10, 3))
+    Image.new("RGB", (10, 8)).save(tmp_path / "train" / "masks" / "1.png")
+    with pytest.raises(CnnctlError, match="a mask in mode RGB"):
+        load_data(str(tmp_path), (8, 10, 1), masks=(8, 10, 3))
+
+
+def test_a_segmenter_trains_per_pixel_and_evaluate_reports_iou(tmp_path):
+    graph = cnnctl.load_text(SEGMENTER.format(k=2))
+    config = TrainConfig(epochs=2, batch_size=64, device="cpu", out=str(tmp_path / "seg"), augment="crop,flip")
+    result = train(graph, config, arch="seg")
+    assert result.status == 0
+    last = result.history[-1]
+    report = evaluate(graph, result.run_dir, None, None, device_name="cpu")
+    assert report.accuracy == pytest.approx(last["val_accuracy"]) and report.mean_iou == pytest.approx(last["val_miou"])
+    # By hand: the best weights on the validation images, pixel by pixel.
+    from cnnctl.backend import to_torch
+    from cnnctl.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(result.run_dir / "best.pt")
+    model = to_torch(graph, logits=True)
+    model.load_state_dict(state["model"])
+    d = load_data("shapes", (16, 16, 1), masks=(16, 16, 2))
+    x = (d.val.x.float() / 255 - torch.tensor(state["mean"]).view(1, -1, 1, 1)) / torch.tensor(state["std"]).view(
+        1, -1, 1, 1
+    )
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    truth = d.val.y.long()
+    ious = [float(((predicted == k) & (truth == k)).sum() / ((predicted == k) | (truth == k)).sum()) for k in (0, 1)]
+    assert report.mean_iou == pytest.approx(sum(ious) / 2, rel=1e-6)
+    assert report.accuracy == pytest.approx(float((predicted == truth).float().mean()), rel=1e-6)
+    background = float((truth == 0).float().mean())
+    assert report.accuracy > background + 0.02  # better than calling every pixel background
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < row["val_miou"] <= 1 for row in rows)
+
+
+def test_unet_example_trains_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "unet"
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "train", str(ROOT / "examples" / "unet_small.yaml"), "--epochs", "1",
+         "--out", str(out), "--format", "json"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 classes per pixel" in done.stderr and "mIoU" in done.stderr
+    report = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "evaluate", str(out), "--format", "json"], capture_output=True, text=True
+    )
+    data = json.loads(report.stdout)
+    assert data["pixels"] == 1000 * 32 * 32 and 0.5 < data["mean_iou"] <= 1
+    bench = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "bench", str(ROOT / "examples" / "unet_small.yaml"), "--steps", "2",
+         "--repeats", "1", "--warmup", "1", "--batch-size", "4", "--format", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bench.returncode == 0, bench.stderr
+    assert {t["mode"] for t in json.loads(bench.stdout)["timings"]} == {"forward", "train"}
+    png = tmp_path / "a.png"
+    png.write_bytes(b"")
+    refused = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "predict", str(out), str(png)], capture_output=True, text=True
+    )
+    assert refused.returncode == 2 and "scores every pixel (32x32x2)" in refused.stderr

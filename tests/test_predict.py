@@ -1,0 +1,248 @@
+"""`cnnctl predict`: folders of images, one bad file among good ones, and saying how each image
+was adapted (size, mode, alpha, a light background for a light-on-dark network)."""
+
+import csv
+import io
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+import cnnctl  # noqa: E402
+from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.evaluate import adapt_image  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+from tests.helpers import run_main  # noqa: E402
+
+NET = "input: 16x16x1\nlayers: [conv f=3 p=same n=4 act=relu, pool max f=2, fc 10 act=softmax]\n"
+RGB_TO_L = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's "L"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(network file, run folder) of a tiny network trained one epoch on `shapes` at 16x16x1."""
+    root = tmp_path_factory.mktemp("predict")
+    x, y = make_shapes(256, 16, 16, 1, seed=0)
+    data = Dataset("shapes", Split(x[:192], y[:192]), Split(x[192:], y[192:]), [str(i) for i in range(10)],
+                   (0.2,), (0.3,), [])  # fmt: skip
+    config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", out=str(root / "run"))
+    result = train(cnnctl.load_text(NET), config, arch="tiny", dataset=data)
+    assert result.status == 0
+    net = root / "tiny.yaml"
+    net.write_text(NET)
+    return net, result.run_dir
+
+
+def predict(monkeypatch, capsys, trained, *args, checkpoint=None):
+    net, run = trained
+    return run_main(monkeypatch, capsys, "predict", str(net), *map(str, args), "--checkpoint",
+                    str(checkpoint or run), "--device", "cpu")  # fmt: skip
+
+
+def predict_json(monkeypatch, capsys, trained, *args, checkpoint=None):
+    code, out, err = predict(monkeypatch, capsys, trained, *args, "--format", "json", checkpoint=checkpoint)
+    return code, json.loads(out), err
+
+
+def gray(path, size=(16, 16), background=20, square=230):
+    """A grayscale image: `square` on rows and columns 4 to 11 of `background`."""
+    w, h = size
+    image = Image.new("L", (w, h), background)
+    image.paste(square, (4, 4, 12, 12))
+    image.save(path)
+    return path
+
+
+# --- a folder stands for its images ----------------------------------------------------------
+
+
+def test_a_folder_means_its_png_and_jpeg_files_sorted_not_its_subfolders(trained, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "pics"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("b.PNG", "a.jpg", "c.JpEg", ".hidden.png", "sub/d.png"):
+        Image.new("L", (16, 16), 9).save(folder / name, format="PNG" if name.lower().endswith("png") else "JPEG")
+    (folder / "notes.txt").write_text("not an image")
+    code, report, err = predict_json(monkeypatch, capsys, trained, folder)
+    assert code == 0, err
+    assert [r["image"] for r in report] == [str(folder / n) for n in ("a.jpg", "b.PNG", "c.JpEg")]
+    assert all(len(r["top"]) == 5 and "error" not in r for r in report)
+    # a file given beside the folder keeps its place in the order given
+    code, report, err = predict_json(monkeypatch, capsys, trained, folder / "sub" / "d.png", folder)
+    assert code == 0 and [r["image"] for r in report][:2] == [str(folder / "sub" / "d.png"), str(folder / "a.jpg")]
+
+
+def test_a_folder_without_images_is_a_clear_error(trained, tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = predict(monkeypatch, capsys, trained, empty)
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: {empty}: no PNG or JPEG images in this folder\n  hint: predict reads the .png, "), (
+        err
+    )
+    (empty / "scan.bmp").write_bytes(b"BM")
+    (empty / "readme.txt").write_text("x")
+    code, report, err = predict_json(monkeypatch, capsys, trained, empty)
+    assert code == 2 and report == [{"image": str(empty), "error": report[0]["error"]}]
+    assert report[0]["error"]["message"] == "no PNG or JPEG images in this folder (2 other files)"
+    assert report[0]["error"]["file"] == str(empty)
+
+
+# --- one bad file does not stop the others ---------------------------------------------------
+
+
+def test_unreadable_files_get_their_own_errors_and_the_others_are_predicted(trained, tmp_path, monkeypatch, capsys):
+    good = gray(tmp_path / "good.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    missing = tmp_path / "missing.png"
+    code, report, err = predict_json(monkeypatch, capsys, trained, broken, good, missing)
+    assert code == 2
+    assert [r["image"] for r in report] == [str(broken), str(good), str(missing)]
+    assert [sorted(r) for r in report] == [["error", "image"], ["adapted", "image", "read", "top", "warnings"],
+                                           ["error", "image"]]  # fmt: skip
+    assert report[0]["error"]["file"] == str(broken) and report[0]["error"]["message"].startswith("cannot read")
+    assert report[2]["error"]["message"] == "cannot read the image: no such file"
+    # stderr: one located problem per bad file, then how many, in the project's format
+    lines = err.splitlines()
+    assert lines[0].startswith(f"error: {broken}: cannot read the image: ")
+    assert lines[1:] == [f"error: {missing}: cannot read the image: no such file",
+                         "error: 2 of 3 images not read; the others were predicted"]  # fmt: skip
+    # the good image's prediction is the one it gets alone
+    code, alone, _ = predict_json(monkeypatch, capsys, trained, good)
+    assert code == 0 and alone[0]["top"] == report[1]["top"]
+    # the table: a row saying so for each bad file, the classes for the good one
+    code, out, err = predict(monkeypatch, capsys, trained, broken, good, missing, "-k", "2")
+    assert code == 2
+    table = out.split("\n\n")[0]  # the rows; the notes come after a blank line
+    rows = [line.split() for line in table.splitlines() if line.startswith(str(tmp_path))]
+    assert [(r[0], r[1]) for r in rows] == [(str(broken), "-"), (str(good), "1"), (str(good), "2"), (str(missing), "-")]
+    assert f"{missing}  " in out and "not read: cannot read the image: no such file" in out
+
+
+# --- what was done to each image -------------------------------------------------------------
+
+
+def test_an_image_that_fits_is_used_as_read(trained, tmp_path, monkeypatch, capsys):
+    path = gray(tmp_path / "fits.png")
+    code, report, _ = predict_json(monkeypatch, capsys, trained, path)
+    assert code == 0
+    assert report[0]["read"] == {"height": 16, "width": 16, "mode": "L"}
+    assert report[0]["adapted"] == [] and report[0]["warnings"] == []
+    code, out, _ = predict(monkeypatch, capsys, trained, path)
+    assert f"{path}: read 16x16 L; used as read" in out.splitlines()
+
+
+def test_alpha_colour_and_size_are_said_in_the_order_done(trained, tmp_path, monkeypatch, capsys):
+    # 24 wide, 20 high, RGBA: the left 12 columns fully transparent, the rest opaque
+    image = Image.new("RGBA", (24, 20), (200, 100, 50, 255))
+    image.paste((10, 20, 30, 0), (0, 0, 12, 20))
+    path = tmp_path / "photo.png"
+    image.save(path)
+    code, report, _ = predict_json(monkeypatch, capsys, trained, path)
+    assert code == 0
+    (r,) = report
+    assert r["read"] == {"height": 20, "width": 24, "mode": "RGBA"}
+    transparent = 12 * 20 / (24 * 20)
+    assert r["adapted"] == [
+        f"dropped the alpha channel: {transparent:.1%} of the pixels were (partly) transparent and now show the "
+        "colour stored under them",
+        "converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)",
+        "resized 20x24 to 16x16 (bilinear, the aspect ratio changed)",
+    ]
+    # the table says the same under it; CSV carries it in columns
+    code, out, _ = predict(monkeypatch, capsys, trained, path)
+    assert f"{path}: read 20x24 RGBA; dropped the alpha channel: 50.0% of the pixels" in out
+    code, out, _ = predict(monkeypatch, capsys, trained, path, "--format", "csv", "-k", "1")
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert row["read"] == "20x24 RGBA" and row["adapted"] == "; ".join(r["adapted"])
+
+
+def test_conversions_give_the_values_their_formulas_give(tmp_path):
+    colour = (200, 100, 50)
+    Image.new("RGB", (8, 8), colour).save(tmp_path / "rgb.png")
+    x, seen = adapt_image(str(tmp_path / "rgb.png"), 8, 8, 1)
+    assert seen.adapted == ["converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)"]
+    assert x.unique().tolist() == [round(sum(c * k for c, k in zip(colour, RGB_TO_L, strict=True)))]  # 124
+    Image.new("L", (8, 8), 77).save(tmp_path / "gray.png")
+    x, seen = adapt_image(str(tmp_path / "gray.png"), 4, 4, 3, invert=True)
+    assert seen.adapted == ["converted grayscale to RGB (the gray value in each channel)",
+                            "resized 8x8 to 4x4 (bilinear)", "inverted (255 - value, --invert)"]  # fmt: skip
+    assert x.shape == (1, 3, 4, 4) and x.unique().tolist() == [255 - 77]
+    palette = Image.new("P", (8, 8), 3)
+    palette.save(tmp_path / "p.png")
+    assert adapt_image(str(tmp_path / "p.png"), 8, 8, 1)[1].adapted == ["converted palette colours to grayscale"]
+
+
+def test_a_blank_image_is_warned_of(trained, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "flat.png"
+    Image.new("RGBA", (16, 16), (0, 0, 0, 0)).save(path)  # nothing but transparency
+    code, report, _ = predict_json(monkeypatch, capsys, trained, path)
+    assert code == 0  # a warning, not an error
+    (warning,) = report[0]["warnings"]
+    assert warning["severity"] == "warning" and warning["message"] == "every pixel is 0 once adapted: a blank image"
+    assert "alpha channel" in warning["hint"]
+
+
+# --- a light background for a light-on-dark network ------------------------------------------
+
+
+def with_data(trained, tmp_path, data):
+    """A copy of the run's checkpoint that says it was trained on `data`."""
+    state = torch.load(trained[1] / "best.pt", weights_only=True)
+    state["config"]["data"] = data
+    path = tmp_path / f"{data.strip('/').replace('/', '_')}.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_a_dark_on_light_image_is_warned_of_for_a_light_on_dark_network(trained, tmp_path, monkeypatch, capsys):
+    dark_on_light = gray(tmp_path / "paper.png", background=230, square=20)
+    light_on_dark = gray(tmp_path / "screen.png", background=20, square=230)
+    code, report, _ = predict_json(monkeypatch, capsys, trained, dark_on_light, light_on_dark)
+    assert code == 0
+    (warning,) = report[0]["warnings"]
+    assert warning["file"] == str(dark_on_light)
+    # the 60 pixels of a 16x16 image's outermost ring are all background: 230
+    assert warning["message"] == (
+        "a light background: the image's border averages 230 of 255, but the network was trained on `shapes`, "
+        "light on dark"
+    )
+    assert warning["hint"] == (
+        "the shapes data are light shapes on a dark background; give --invert to predict on the inverted image "
+        "(255 - value)"
+    )
+    assert report[1]["warnings"] == []
+    # MNIST, by any of its names
+    for name in ("mnist", "MNIST"):
+        code, report, _ = predict_json(monkeypatch, capsys, trained, dark_on_light,
+                                       checkpoint=with_data(trained, tmp_path, name))  # fmt: skip
+        assert code == 0 and report[0]["warnings"][0]["hint"].startswith(
+            "MNIST digits are white on black; give --invert"
+        )
+    # a folder of images: nothing is known of its polarity
+    code, report, _ = predict_json(monkeypatch, capsys, trained, dark_on_light,
+                                   checkpoint=with_data(trained, tmp_path, str(tmp_path / "folder")))  # fmt: skip
+    assert code == 0 and report[0]["warnings"] == []
+    # in the table: a warning line and its hint, under the table
+    code, out, _ = predict(monkeypatch, capsys, trained, dark_on_light)
+    lines = out.splitlines()
+    i = lines.index(f"warning: {dark_on_light}: {warning['message']}")
+    assert lines[i + 1] == f"  hint: {warning['hint']}"
+
+
+def test_invert_predicts_on_the_inverted_image(trained, tmp_path, monkeypatch, capsys):
+    dark_on_light = gray(tmp_path / "paper.png", background=230, square=20)
+    inverted = gray(tmp_path / "inverted.png", background=255 - 230, square=255 - 20)
+    code, by_option, _ = predict_json(monkeypatch, capsys, trained, dark_on_light, "--invert")
+    assert code == 0
+    code, by_hand, _ = predict_json(monkeypatch, capsys, trained, inverted)
+    assert by_option[0]["top"] == by_hand[0]["top"]
+    assert by_option[0]["adapted"] == ["inverted (255 - value, --invert)"] and by_option[0]["warnings"] == []
+    # --invert on an image already light on dark: said, with the way back
+    code, report, _ = predict_json(monkeypatch, capsys, trained, inverted, "--invert")
+    (warning,) = report[0]["warnings"]
+    assert warning["message"].startswith(f"a light background after --invert: the image's border averages {230} of")
+    assert "leave --invert out" in warning["hint"]

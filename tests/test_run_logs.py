@@ -1,0 +1,300 @@
+"""What a run writes beside its checkpoints (results.csv, status.json, curves.png, TensorBoard's
+events) and the commands that read run folders back: `cnnctl plot` and `cnnctl runs`."""
+
+import csv
+import io
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import cnnctl  # noqa: E402
+from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.errors import INTERRUPTED  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+from cnnctl.train.runlog import results_csv, tensorboard_tag  # noqa: E402
+from cnnctl.train.runs import list_runs, read_history  # noqa: E402
+from tests.test_train import SMALL_NET, small_data  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS_PER_EPOCH = 384 // 32  # small_data's 384 training images in batches of 32
+
+
+def run(folder: Path, *, stop: int | None = None, resume: bool = False, console=None, **settings):
+    config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(folder), **settings)
+    return train(
+        cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), stop_after_steps=stop,
+        resume=str(folder) if resume else None, console=console,
+    )  # fmt: skip
+
+
+def jsonl_rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def csv_rows(folder: Path) -> list[dict]:
+    return list(csv.DictReader(io.StringIO((folder / "results.csv").read_text())))
+
+
+def same_rows(folder: Path) -> None:
+    """results.csv holds metrics.jsonl's rows: the same columns in the same order, the same numbers."""
+    from_json, from_csv = jsonl_rows(folder), csv_rows(folder)
+    assert len(from_csv) == len(from_json)
+    for a, b in zip(from_json, from_csv, strict=True):
+        assert list(a) == list(b)
+        assert {k: float(v) for k, v in a.items()} == {k: float(v) for k, v in b.items()}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", data[:16]
+    return struct.unpack(">II", data[16:24])
+
+
+def status(folder: Path) -> dict:
+    return json.loads((folder / "status.json").read_text())
+
+
+def cli(*args: str, cwd: Path = ROOT, code: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "cnnctl", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("logs") / "finished"
+    assert run(folder).status == 0
+    return folder
+
+
+def test_results_csv_has_the_rows_of_metrics_jsonl(finished):
+    same_rows(finished)
+    assert [r["epoch"] for r in csv_rows(finished)] == ["1", "2"]
+    assert next(csv.reader(io.StringIO((finished / "results.csv").read_text()))) == [
+        "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+    ]  # fmt: skip
+    assert status(finished)["status"] == "finished" and status(finished)["epochs_done"] == 2
+    assert not list(finished.glob(".*.tmp"))
+
+
+def test_results_csv_takes_every_metric_a_row_has():
+    rows = [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": math.nan, "val_miou": 0.25}]
+    text = results_csv(rows)
+    assert text == "epoch,val_loss,val_miou\n1,0.5,\n2,,0.25\n"  # NaN (null in JSON) is an empty field
+    assert results_csv([]) == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n"
+
+
+def test_curves_png_is_drawn_when_the_run_ends(finished):
+    width, height = png_size(finished / "curves.png")
+    assert 800 <= width <= 2000 and 300 <= height <= 1000, (width, height)  # two panels side by side
+    assert (finished / "curves.png").stat().st_size > 10_000  # lines and text, not an empty canvas
+
+
+def test_a_stopped_then_resumed_run_keeps_results_csv_equal_to_its_checkpoint(tmp_path):
+    folder = tmp_path / "stopped"
+    stopped = run(folder, stop=STEPS_PER_EPOCH + 5)  # in the middle of epoch 2
+    assert stopped.status == INTERRUPTED
+    same_rows(folder)
+    assert len(csv_rows(folder)) == 1
+    assert status(folder)["status"] == "stopped"
+    png_size(folder / "curves.png")  # drawn for the epoch so far
+    (folder / ".results.csv.tmp").write_text("half a file")  # what a run killed while writing leaves
+    resumed = run(folder, resume=True)
+    assert resumed.status == 0
+    same_rows(folder)
+    assert [r["epoch"] for r in jsonl_rows(folder)] == [1, 2]
+    assert status(folder)["status"] == "finished"
+    assert not (folder / ".results.csv.tmp").exists()
+
+
+def test_a_diverged_run_says_so_in_its_status(tmp_path):
+    folder = tmp_path / "diverged"
+    with pytest.raises(CnnctlError, match="training diverged"):
+        run(folder, optimizer="sgd", lr=1e9)
+    assert status(folder)["status"] == "diverged"
+    (info,) = list_runs(str(tmp_path))
+    assert info.status == "diverged"
+
+
+def hide_matplotlib(monkeypatch) -> None:
+    """As if matplotlib were not installed: importing it fails (None in sys.modules)."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+
+def test_without_matplotlib_training_ends_well_and_says_how_to_get_curves(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    hide_matplotlib(monkeypatch)
+    said = io.StringIO()
+    result = run(tmp_path / "plain", console=Console(file=said, width=300))
+    assert result.status == 0
+    assert not (tmp_path / "plain" / "curves.png").exists() and (tmp_path / "plain" / "results.csv").is_file()
+    (line,) = [ln for ln in said.getvalue().splitlines() if "curves.png" in ln]
+    assert "not drawn: matplotlib is not installed" in line and 'pip install -e ".[plot]"' in line, line
+    assert "pip install matplotlib" in line
+
+
+def test_plot_without_matplotlib_is_an_error_with_the_install_hint(finished, tmp_path):
+    hidden = "import sys; sys.modules['matplotlib'] = None; from cnnctl.cli import main; main(sys.argv[1:])"
+    done = cli("plot", str(finished), "-o", str(tmp_path / "c.png"), code=hidden)
+    assert done.returncode == 2, done.stderr
+    assert "matplotlib is not installed" in done.stderr and "pip install matplotlib" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "c.png").exists()
+
+
+def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    rows = [{"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.5 / e, "train_accuracy": 0.2 * e,
+             "val_accuracy": 0.15 * e, "lr": 0.001, "seconds": 1.0} for e in (1, 2, 3)]  # fmt: skip
+    (other / "results.csv").write_text(results_csv(rows))  # results.csv alone does too
+    done = cli("plot", str(finished), str(other), "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    drawn = json.loads(done.stdout)
+    assert drawn["file"] == "curves.png" and drawn["metric"] == "both"  # several runs: ./curves.png
+    assert [r["name"] for r in drawn["runs"]] == ["finished", "other"]
+    assert [len(r["epoch"]) for r in drawn["runs"]] == [2, 3]
+    assert drawn["runs"][1]["val_loss"] == [2.5, 1.25, 2.5 / 3]
+    assert drawn["runs"][0]["val_accuracy"] == [r["val_accuracy"] for r in jsonl_rows(finished)]
+    assert png_size(tmp_path / "curves.png")[0] > 800
+    table = cli("plot", str(other), "--metric", "loss")
+    assert table.returncode == 0, table.stderr
+    assert f"drawn in {other / 'curves.png'}" in table.stdout  # one run: its own folder
+    width, _ = png_size(other / "curves.png")
+    assert width < 800  # one panel
+
+
+def test_plot_of_a_run_with_no_finished_epoch_says_so(tmp_path):
+    empty = tmp_path / "fresh"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    (empty / "metrics.jsonl").write_text("")
+    done = cli("plot", str(empty))
+    assert done.returncode == 2 and "no finished epoch yet" in done.stderr and "Traceback" not in done.stderr
+    missing = cli("plot", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no such run folder" in missing.stderr
+
+
+def fake_run(folder: Path, rows: int, planned: int, said: str | None) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"epochs": planned, "data": "shapes"}))
+    (folder / "architecture.json").write_text(json.dumps({"name": "lenet5"}))
+    (folder / "metrics.jsonl").write_text(
+        "".join(json.dumps({"epoch": e, "val_accuracy": 0.5 + e / 100}) + "\n" for e in range(1, rows + 1))
+    )
+    if said:
+        (folder / "status.json").write_text(json.dumps({"status": said, "epochs": planned}))
+    (folder / "last.pt").write_bytes(b"")
+    return folder
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_runs_lists_each_run_with_its_status(finished, tmp_path):
+    stopped = tmp_path / "stopped"
+    assert run(stopped, stop=5).status == INTERRUPTED
+    os.utime(stopped, (time.time() + 10, time.time() + 10))  # the newest
+    live = fake_run(tmp_path / "live", 1, 5, "running")
+    fake_run(tmp_path / "dead", 3, 5, "running")  # said running, holds no lock: killed
+    fake_run(tmp_path / "old", 4, 4, None)  # from before status.json: all its epochs are there
+    (tmp_path / "not-a-run").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(live / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        runs = {r.name: r for r in list_runs(str(tmp_path))}
+        done = cli("runs", str(tmp_path), "--format", "json")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert set(runs) == {"stopped", "live", "dead", "old"}
+    assert [r["name"] for r in json.loads(done.stdout)["runs"]][0] == "stopped"  # the newest first
+    assert {name: r.status for name, r in runs.items()} == {
+        "stopped": "stopped", "live": "running", "dead": "killed", "old": "finished",
+    }  # fmt: skip
+    assert (runs["stopped"].epochs_done, runs["stopped"].epochs) == (0, 2) and runs["stopped"].last_pt
+    assert (runs["dead"].epochs_done, runs["dead"].best_val_accuracy) == (3, 0.53)
+    assert {r.name: r.status for r in list_runs(str(tmp_path))}["live"] == "killed"  # its process is gone
+    (info,) = list_runs(str(finished))  # a run folder itself
+    assert (info.status, info.epochs_done, info.epochs, info.network) == ("finished", 2, 2, "small")
+    assert info.best_pt == str(finished / "best.pt") and info.best_epoch == read_history(str(finished)).best()[1]
+
+
+def test_runs_table_from_the_command_line(finished, tmp_path):
+    fake_run(tmp_path / "big", 1_234, 2_000, "stopped")
+    table = cli("runs", str(tmp_path))
+    assert table.returncode == 0, table.stderr
+    line = next(ln for ln in table.stdout.splitlines() if ln.startswith("big"))
+    assert "1,234/2,000" in line and "stopped" in line and "last.pt" in line and "lenet5" in line
+    rows = list(csv.DictReader(io.StringIO(cli("runs", str(tmp_path), "--format", "csv").stdout)))
+    assert (rows[0]["epochs_done"], rows[0]["epochs_planned"], rows[0]["status"]) == ("1234", "2000", "stopped")
+    missing = cli("runs", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_tensorboard_tags_put_train_and_val_side_by_side():
+    assert [tensorboard_tag(k) for k in ("train_loss", "val_accuracy", "val_miou", "lr")] == [
+        "loss/train", "accuracy/val", "miou/val", "lr",
+    ]  # fmt: skip
+
+
+def test_tensorboard_without_its_package_is_refused_before_the_run_starts(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(CnnctlError, match="pip install tensorboard"):
+        run(tmp_path / "tb", tensorboard=True)
+    assert not (tmp_path / "tb").exists()  # told before the run folder was made
+
+
+def test_tensorboard_gets_each_epochs_scalars_once_even_across_a_resume(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard package is not installed: pip install tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    folder = tmp_path / "tb"
+    assert run(folder, stop=STEPS_PER_EPOCH + 3, tensorboard=True).status == INTERRUPTED
+    assert run(folder, resume=True, tensorboard=True).status == 0
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr"} <= set(events.Tags()["scalars"])
+    rows = jsonl_rows(folder)
+    for key in ("train_loss", "val_accuracy"):
+        scalars = events.Scalars(tensorboard_tag(key))
+        assert [s.step for s in scalars] == [1, 2]  # epoch 1 once, although both sessions wrote it
+        assert [s.value for s in scalars] == pytest.approx([r[key] for r in rows], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("raised", "said"), [(RuntimeError("a worker died"), "failed"), (KeyboardInterrupt(), "stopped")]
+)
+def test_a_run_that_leaves_by_an_exception_is_recorded_so(tmp_path, raised, said):
+    from cnnctl.train.runlog import RunLog
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(type(raised)), RunLog(folder, TrainConfig(epochs=3), [{"epoch": 1}], network="net") as log:
+        assert status(folder)["status"] == "running"
+        log.epoch([{"epoch": 1, "val_accuracy": 0.5}])
+        raise raised
+    recorded = status(folder)
+    assert (recorded["status"], recorded["epochs_done"], recorded["epochs"]) == (said, 1, 3)
+    assert recorded.get("reason") == ("a worker died" if said == "failed" else None)
+    (info,) = list_runs(str(tmp_path))
+    assert (info.status, info.network, info.reason) == (said, "net", recorded.get("reason"))
+    assert not (folder / "curves.png").exists()  # drawn only where the run ends as it should

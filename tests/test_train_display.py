@@ -1,0 +1,81 @@
+"""What `cnnctl train` shows: the bar, the rows, and what a second Ctrl-C leaves behind."""
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from rich.console import Console  # noqa: E402
+
+from cnnctl.render.progress import ROW, TrainDisplay  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+
+
+def display(out: io.StringIO) -> TrainDisplay:
+    console = Console(file=out, force_terminal=True, width=160, highlight=False)
+    split = SimpleNamespace(y=torch.zeros(10))
+    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    return TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
+
+
+def test_the_bar_shows_accuracy_in_percent_as_the_rows_do():
+    out = io.StringIO()
+    shown = display(out)
+    shown.start_epoch(0, 10, 0)
+    shown.step(5, SimpleNamespace(loss=0.5, accuracy=0.875), 32)
+    shown.progress.refresh()
+    text = out.getvalue()
+    assert "acc 87.50%" in text and "acc 0.875" not in text
+    shown.abandon()
+    assert shown.progress is None
+
+
+def test_every_column_of_the_rows_has_a_label_ending_where_its_values_end():
+    import re
+
+    header = ROW.format(epoch="epoch", train_loss="train loss", train_acc="train acc", val_loss="val loss",
+                        val_acc="val acc", lr="lr", secs="time")  # fmt: skip
+    row = ROW.format(epoch=1, train_loss="0.1", train_acc="1%", val_loss="0.2", val_acc="2%", lr="0.001", secs="0.5s")
+    labels = [m.end() for m in re.finditer(r"\S+(?: \S+)?", header)]
+    values = [m.end() for m in re.finditer(r"\S+", row)]
+    assert len(labels) == len(values) == 7 and labels == values
+
+
+def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
+    """A second Ctrl-C (a KeyboardInterrupt out of the loop) must not leave the live bar
+    behind, to be drawn again under the messages that follow."""
+    import cnnctl
+    from cnnctl.data import Dataset, Split
+    from cnnctl.train import loop
+
+    stopped = []
+    monkeypatch.setattr(TrainDisplay, "abandon", lambda self: stopped.append(True))
+
+    def interrupt(self, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop._Run, "_train_epoch", interrupt)
+    x = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
+    data = Dataset("t", Split(x, torch.arange(64) % 2), Split(x[:8], torch.arange(8) % 2), ["a", "b"], (0.5,), (0.3,))
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 2\n")
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(graph, TrainConfig(epochs=1, batch_size=8, device="cpu", out=str(tmp_path / "r")), arch="t",
+                   dataset=data)  # fmt: skip
+    assert stopped == [True]
+
+
+def test_a_second_ctrl_c_still_prints_the_resume_line_when_a_checkpoint_exists(tmp_path, monkeypatch, capsys):
+    from cnnctl import cli
+    from cnnctl.train import loop
+
+    def stopped_hard(graph, config, **kwargs):
+        (tmp_path / "r").mkdir()
+        (tmp_path / "r" / "last.pt").write_bytes(b"saved at epoch 3")
+        raise KeyboardInterrupt  # the second Ctrl-C, after the epoch-3 checkpoint
+
+    monkeypatch.setattr(loop, "train", stopped_hard)
+    assert cli.run(["train", "lenet5", "--out", str(tmp_path / "r")]) == 130
+    err = capsys.readouterr().err
+    assert "stopped at once: nothing more was saved" in err
+    assert f"resume with: cnnctl train lenet5 --resume {tmp_path / 'r'}" in err
