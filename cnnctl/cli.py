@@ -449,12 +449,18 @@ def train_cmd(o: argparse.Namespace) -> int:
             )
         graph = _load(o.arch, o.input, settings=False)  # checked below, with the options
         from .train.config import resolve_config
-        from .train.loop import resumed_config, train
 
         overrides = {name: getattr(o, name) for name in SETTINGS}
         if o.resume and o.out:
             raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
-        config = resumed_config(o.resume, overrides) if o.resume else resolve_config(graph.train, overrides)
+        if o.resume:  # the checkpoint's settings: torch reads it
+            from .train.loop import resumed_config
+
+            config = resumed_config(o.resume, overrides)
+        else:  # checked before torch is imported: a mistake is told in a tenth of a second
+            config = resolve_config(graph.train, overrides)
+        from .train.loop import train
+
         if o.nproc_per_node is not None or o.nnodes is not None:
             from .train.launch import LaunchOptions, launch_training
 
@@ -479,16 +485,16 @@ def train_cmd(o: argparse.Namespace) -> int:
         return result.status
     except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():
-            sys.stderr.write(
-                "stopped at once: nothing more was saved (checkpoints written before are kept)\n"
-                if started
-                else "stopped by Ctrl-C before training began: nothing was saved\n"
-            )
             folder = _run_folder(o.resume, config)
             if started and folder is not None and (folder / "last.pt").is_file():  # what was saved goes on
                 from .render.progress import resume_line
 
+                sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")
                 sys.stderr.write(resume_line(o.arch, folder) + "\n")
+            elif started:
+                sys.stderr.write("stopped by Ctrl-C before the run's first checkpoint: nothing was saved\n")
+            else:
+                sys.stderr.write("stopped by Ctrl-C before training began: nothing was saved\n")
         return INTERRUPTED
 
 

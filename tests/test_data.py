@@ -222,7 +222,7 @@ def test_validation_and_test_splits_by_their_names(tmp_path):
     for val_split in (0.0, 0.5):  # a test split is never held out from: it validates
         d = load_data(str(tmp_path / "two"), (28, 28, 1), test=True, val_split=val_split)
         assert (len(d.train), len(d.val)) == (30, 5) and d.test is d.val
-        assert d.val_from.startswith("its test split (the test-* files")
+        assert d.val_from.startswith("its test split, the test-* files")
         assert torch.equal(d.val.x[:, 0], digits(5, seed=3)[0])
 
 
@@ -461,7 +461,7 @@ def test_image_folder(tmp_path):
     assert d.train.x.shape == (6, 3, 16, 16) and d.val.x.shape == (4, 3, 16, 16)
     assert d.train.y.tolist() == [0, 0, 0, 1, 1, 1]
     assert d.train.x[0, 2].unique().tolist() == [255] and d.train.x[3, 0].unique().tolist() == [255]
-    assert any("resized images of 3 sizes" in note for note in d.notes)
+    assert any("adapted images of 3 sizes (20x20 to 20x28) to 16x16" in note for note in d.notes)
     assert any("skipped 4 files" in note for note in d.notes)
     flat = tmp_path / "flat" / "only"
     flat.mkdir(parents=True)

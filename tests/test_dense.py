@@ -113,6 +113,8 @@ def test_a_segmenter_trains_per_pixel_and_evaluate_reports_iou(tmp_path):
     assert report.accuracy > background + 0.02  # better than calling every pixel background
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert all(0 < row["val_miou"] <= 1 for row in rows)
+    header = (result.run_dir / "results.csv").read_text().splitlines()[0]
+    assert header == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,val_miou"  # extras last
 
 
 def test_unet_example_trains_from_the_command_line(tmp_path):

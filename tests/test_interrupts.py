@@ -61,10 +61,10 @@ def test_a_signal_after_the_run_finished_leaves_it_finished(tmp_path, monkeypatc
 
     finish = TrainDisplay.finish
 
-    def finish_then_signals(self, *args):
+    def finish_then_signals(self, *args, **kwargs):
         for sig in (signal.SIGINT, signal.SIGTERM):  # while "done" is printed
             os.kill(os.getpid(), sig)
-        return finish(self, *args)
+        return finish(self, *args, **kwargs)
 
     monkeypatch.setattr(TrainDisplay, "finish", finish_then_signals)
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

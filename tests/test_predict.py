@@ -150,7 +150,7 @@ def test_alpha_colour_and_size_are_said_in_the_order_done(trained, tmp_path, mon
         f"dropped the alpha channel: {transparent:.1%} of the pixels were (partly) transparent and now show the "
         "colour stored under them",
         "converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)",
-        "resized 20x24 to 16x16 (bilinear, the aspect ratio changed)",
+        "resized 20x24 to 16x16 (area) (aspect ratio changed)",
     ]
     # the table says the same under it; CSV carries it in columns
     code, out, _ = predict(monkeypatch, capsys, trained, path)
@@ -169,7 +169,7 @@ def test_conversions_give_the_values_their_formulas_give(tmp_path):
     Image.new("L", (8, 8), 77).save(tmp_path / "gray.png")
     x, seen = adapt_image(str(tmp_path / "gray.png"), 4, 4, 3, invert=True)
     assert seen.adapted == ["converted grayscale to RGB (the gray value in each channel)",
-                            "resized 8x8 to 4x4 (bilinear)", "inverted (255 - value, --invert)"]  # fmt: skip
+                            "resized 8x8 to 4x4 (area)", "inverted (255 - value, --invert)"]  # fmt: skip
     assert x.shape == (1, 3, 4, 4) and x.unique().tolist() == [255 - 77]
     palette = Image.new("P", (8, 8), 3)
     palette.save(tmp_path / "p.png")

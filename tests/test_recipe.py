@@ -224,6 +224,70 @@ def test_val_split_zero_from_the_command_line_and_evaluate_splits(tmp_path, caps
     assert cli(["evaluate", str(out), "--split", "train", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["examples"] == 300 and report["data"].startswith("the training split of digits")
+    assert report["split"] == "train"
     assert cli(["evaluate", str(out), "--data", str(tmp_path / "other"), "--split", "all", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["examples"] == 100 and report["data"] == "every image of other"
+    assert report["examples"] == 100 and report["data"] == "other, all its splits"
+
+
+# -- what a new user ran into ---------------------------------------------------------------------
+
+
+def test_predict_pads_a_digit_as_training_padded_mnist(tmp_path):
+    """A 28x28 digit for a 32x32 network is padded with zeros, as the IDX digits were for
+    training, not stretched."""
+    from PIL import Image
+
+    from cnnctl.train.evaluate import adapt_image
+
+    digit = torch.randint(0, 256, (28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    Image.frombytes("L", (28, 28), bytes(digit.flatten().tolist())).save(tmp_path / "d.png")
+    x, seen = adapt_image(str(tmp_path / "d.png"), 32, 32, 1)
+    assert seen.adapted == ["padded 28x28 to 32x32 with zeros (centred)"]
+    assert torch.equal(x[0, 0, 2:30, 2:30], digit) and int(x.sum()) == int(digit.sum())
+
+
+def test_a_classifier_is_told_a_folder_of_masks_is_for_dense_prediction(tmp_path):
+    from PIL import Image
+
+    for sub in ("images", "masks"):
+        (tmp_path / "seg" / sub).mkdir(parents=True)
+        Image.new("L", (8, 8)).save(tmp_path / "seg" / sub / "a.png")
+    with pytest.raises(CnnctlError, match="holds images/ and masks/, data for dense prediction"):
+        from cnnctl.data import load_data
+
+        load_data(str(tmp_path / "seg"), (8, 8, 1))
+
+
+def test_an_early_stopped_run_resumed_says_patience_is_what_stops_it(tmp_path, capsys):
+    done = run(tmp_path, epochs=5, lr=1e-12, patience=1)
+    assert done.epochs_done == 2
+    capsys.readouterr()
+    again = run(tmp_path, resume=str(done.run_dir), epochs=8, lr=1e-12, patience=1)
+    assert again.epochs_done == 2
+    out = capsys.readouterr().out
+    assert "nothing to do: the run has stopped early; to train on, resume with a larger --patience" in out
+    assert "larger --epochs" not in out
+
+
+def test_a_resumed_epoch_counts_the_seconds_before_the_stop(tmp_path):
+    broken = run(tmp_path, "b", epochs=1, stop=5)
+    saved = load_checkpoint(broken.run_dir)["epoch_seconds"]
+    assert saved > 0
+    resumed = run(tmp_path, "b", epochs=1, resume=str(broken.run_dir))
+    assert resumed.history[0]["seconds"] >= saved
+
+
+def test_resuming_with_another_network_is_told_before_its_data_is_made(tmp_path):
+    done = run(tmp_path, epochs=1)
+    other = cnnctl.load("vgg16")  # its shapes at 224x224x3 would take 12 GiB to draw
+    config = TrainConfig(epochs=1, device="cpu")
+    with pytest.raises(CnnctlError, match="trained at input 16x16x1; this network takes 224x224x3"):
+        train(other, config, arch="vgg16", resume=str(done.run_dir))
+
+
+def test_more_threads_than_cores_is_said():
+    from cnnctl.train import fastpath
+
+    n, why = fastpath.choose_threads(fastpath.cores() + 1)
+    assert why == f"--threads; more than the {fastpath.cores()} cores this process may use"

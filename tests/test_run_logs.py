@@ -298,3 +298,19 @@ def test_a_run_that_leaves_by_an_exception_is_recorded_so(tmp_path, raised, said
     (info,) = list_runs(str(tmp_path))
     assert (info.status, info.network, info.reason) == (said, "net", recorded.get("reason"))
     assert not (folder / "curves.png").exists()  # drawn only where the run ends as it should
+
+
+def test_plot_leaves_out_a_run_with_no_finished_epoch_among_several(tmp_path):
+    from cnnctl.train.runs import read_histories
+
+    started = tmp_path / "started"
+    started.mkdir()
+    (started / "config.json").write_text("{}")  # a run stopped in its first epoch: no rows yet
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 1.0, "val_accuracy": 0.5}\n')
+    kept, warnings = read_histories([str(finished), str(started)])
+    assert [h.name for h in kept] == ["finished"]
+    assert warnings == [f"`{started}` has no finished epoch yet: left out"]
+    with pytest.raises(CnnctlError, match="has no finished epoch yet: nothing to plot"):
+        read_histories([str(started)])

@@ -180,7 +180,15 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
             raw = load_mask_folder(path, shape, masks[:2])
         elif path.is_dir():
             from .folder import load_folder
+            from .masks import is_mask_folder
 
+            if is_mask_folder(path):
+                raise CnnctlError.at(
+                    f"`{name}` holds images/ and masks/, data for dense prediction (a class per pixel); this "
+                    "network is a classifier (a class per image)",
+                    hint="train a network that ends in a volume HxWxK (e.g. examples/unet_small.yaml), or give "
+                    "a classifier one subfolder of images per class",
+                )
             raw = load_folder(path, shape)
         elif path.exists():
             raise CnnctlError.at(

@@ -168,7 +168,7 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
     if val is not None:
         val_from = "its validation split"
     elif raw.test is not None:
-        val, val_from = raw.test, f"its test split ({raw.test_from}: the data has no validation split)"
+        val, val_from = raw.test, f"its test split, {raw.test_from}, as the data has no validation split"
         notes.append(f"validating on {raw.test_from}: the data has no separate validation split")
     elif val_split > 0:
         train, val = hold_out(train, val_split, seed)

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from . import Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import MAX_BYTES, Raw, adapt, n
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -218,12 +218,15 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     mode, channels = ("L", 1) if gray else ("RGB", 3)
     if len(sizes) == 1:
         (h, w) = next(iter(sizes))
-        resize = None
+        resize = False
     else:
         h, w = target[0], target[1]
-        resize = (w, h)
+        resize = True
         lo, hi = min(sizes), max(sizes)
-        notes.append(f"resized images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w} (bilinear)")
+        notes.append(
+            f"adapted images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w}, each as "
+            "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
+        )
     total = len(train_files) + len(val_files) + len(test_files)
     if total * h * w * channels > MAX_BYTES:
         raise CnnctlError.at(f"{n(total)} images of {h}x{w}x{channels} are too large to hold in memory", Loc(str(path)))
@@ -234,14 +237,14 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             try:
                 with open_image(f, size) as im:
                     im = im.convert(mode)
-                    if resize is not None:
-                        im = im.resize(resize, BILINEAR)
                     data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                    native = data.view(im.height, im.width, channels).permute(2, 0, 1)
             except CnnctlError:
                 raise
             except Exception as exc:
                 raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
-            x[i] = data.view(h, w, channels).permute(2, 0, 1)
+            # One rule for every image, here and in predict (cnnctl.data.adapt.plan).
+            x[i] = native if not resize else adapt(native[None], (h, w, channels))[0]
         return Split(x, torch.tensor([label for _, label in files], dtype=torch.int64))
 
     kind = "grayscale" if gray else "RGB"

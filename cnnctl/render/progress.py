@@ -127,20 +127,21 @@ class TrainDisplay:
         self.line(f"stopped: checkpoint saved to {run_dir / 'last.pt'}")
         self.line(resume_line(arch, run_dir))
 
-    def finish(self, history: list[dict], best: float) -> None:
+    def finish(self, history: list[dict], best: float, stopped_early: bool = False) -> None:
         self._stop_bar()
         seconds = time.perf_counter() - self.started
         speed = self.images / seconds if seconds else 0.0
-        if not self.images:
+        if not self.images and stopped_early:
+            self.line("nothing to do: the run has stopped early; to train on, resume with a larger --patience")
+        elif not self.images:
             self.line(
                 f"nothing to do: the run has finished its {plural(len(history), 'epoch')}; "
                 "to train more, resume with a larger --epochs (the total)"
             )
         elif history:
             what = f"best val accuracy {best:.2%}" if best >= 0 else "no validation, last.pt holds the final weights"
-            self.line(
-                f"done: {what}; {exact(self.images)} images in {seconds:.1f}s ({speed:,.0f} img/s incl. validation)"
-            )
+            with_val = " incl. validation" if best >= 0 else ""
+            self.line(f"done: {what}; {exact(self.images)} images in {seconds:.1f}s ({speed:,.0f} img/s{with_val})")
 
 
 def _number(value) -> bool:

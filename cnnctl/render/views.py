@@ -378,10 +378,10 @@ def evaluation_tables(e) -> list[Table]:
     if dense:
         title = (
             f"pixel accuracy {e.accuracy:.2%}, mean IoU {e.mean_iou:.2%}, loss {e.loss:.4f} on {exact(e.pixels)} "
-            f"pixels of {exact(e.examples)} images of {e.split}, weights {e.checkpoint}"
+            f"pixels of {plural(e.examples, 'image')} of {e.split}, weights {e.checkpoint}"
         )
     else:
-        title = f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {exact(e.examples)} images of {e.split}, "
+        title = f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {plural(e.examples, 'image')} of {e.split}, "
         title += f"weights {e.checkpoint}"
     per_class = Table(
         title,
@@ -408,7 +408,8 @@ def evaluation_tables(e) -> list[Table]:
 def evaluation_json(e) -> dict:
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
             "per_class_accuracy": e.per_class, "confusion": e.confusion, "checkpoint": e.checkpoint,
-            "data": e.split, **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
+            "data": e.split, "split": getattr(e, "split_name", "val"),
+            **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 
 def _dense_json(e) -> dict:

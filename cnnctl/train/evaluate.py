@@ -31,6 +31,7 @@ class Evaluation:
     # and each class has its intersection over union (None: neither present nor predicted).
     iou: list[float | None] | None = None
     pixels: int = 0
+    split_name: str = "val"  # --split: val, test, train or all
 
     @property
     def mean_iou(self) -> float:
@@ -102,7 +103,7 @@ def evaluate(
     dense = dense_shape(graph) is not None  # then the counts are of pixels
     return Evaluation(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images), used, measured_on,
-        iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0,
+        iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
     )  # fmt: skip
 
 
@@ -112,6 +113,11 @@ SPLITS = ("val", "test", "train", "all")
 def chosen_split(data, split: str) -> tuple[Split, str]:
     """The images of `split` and what they are, in words, for the report's header."""
     if split == "test":
+        if data.test is None and data.name == "shapes":
+            raise CnnctlError.at(
+                "`shapes` has no test split: it is generated with training and validation images only",
+                hint="use --split val (the default), or evaluate on other images with --data DIR --split all",
+            )
         if data.test is None:
             raise CnnctlError.at(
                 f"`{data.name}` has no test split",
@@ -126,7 +132,7 @@ def chosen_split(data, split: str) -> tuple[Split, str]:
     if split == "all":
         parts = [data.train, data.val] + ([data.test] if data.test is not None and data.test is not data.val else [])
         every = Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
-        return every, f"every image of {data.name}"
+        return every, f"{data.name}, all its splits"
     if not data.val_from:
         raise CnnctlError.at(
             "the run held out no validation split (--val-split 0 on data with one split)",
@@ -250,9 +256,11 @@ def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
 def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
     """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
     (no classes yet) with its size and mode as read and what was done to it, in order: the
-    alpha channel dropped, the conversion to grayscale or RGB, the resizing (bilinear, as an
-    image folder is resized for training), the inversion."""
-    from ..data.folder import BILINEAR, open_image
+    alpha channel dropped, the conversion to grayscale or RGB, the padding or resizing (by
+    the rules that adapt a data set to the network for training: cnnctl.data.adapt.plan, so
+    a 28x28 digit is padded to 32x32 as MNIST was), the inversion."""
+    from ..data.adapt import adapt, plan
+    from ..data.folder import open_image
 
     if c not in (1, 3):
         raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
@@ -262,19 +270,16 @@ def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tupl
             seen.height, seen.width, seen.mode = img.height, img.width, img.mode
             seen.adapted += _conversions(img, c)
             img = img.convert("L" if c == 1 else "RGB")
-            if (img.height, img.width) != (h, w):  # Pillow's resize to the same size is a copy
-                img = img.resize((w, h), resample=BILINEAR)
-                kept = seen.height * w == seen.width * h  # the aspect ratio, exactly in integers
-                stretched = "" if kept else ", the aspect ratio changed"
-                seen.adapted.append(f"resized {seen.height}x{seen.width} to {h}x{w} (bilinear{stretched})")
             data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            native = data.view(img.height, img.width, c).permute(2, 0, 1).unsqueeze(0)
     except CnnctlError:
         raise
     except FileNotFoundError:
         raise CnnctlError.at("cannot read the image: no such file", Loc(path)) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
-    x = data.view(h, w, c).permute(2, 0, 1).unsqueeze(0)
+    seen.adapted += plan((seen.height, seen.width, c), (h, w, c))
+    x = adapt(native, (h, w, c))
     if invert:
         x = 255 - x
         seen.adapted.append("inverted (255 - value, --invert)")

@@ -103,7 +103,8 @@ def choose_threads(requested: int | None) -> tuple[int, str]:
     OMP_NUM_THREADS, else the idle cores: cores - the threads running elsewhere, rounded, from
     1 to PyTorch's default (the physical cores)."""
     if requested is not None:
-        return requested, "--threads"
+        over = f"; more than the {cores()} cores this process may use" if requested > cores() else ""
+        return requested, "--threads" + over
     if os.environ.get("OMP_NUM_THREADS", "").strip():
         return torch.get_num_threads(), "OMP_NUM_THREADS"
     n = cores()

@@ -26,9 +26,17 @@ from ..analysis import summarize
 from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..render.numbers import plural
 from .augment import IGNORE, Augment
 from .batches import Batches
-from .checkpoint import checkpoint_file, load_checkpoint, load_weights, network_record, save_checkpoint
+from .checkpoint import (
+    check_same_network,
+    checkpoint_file,
+    load_checkpoint,
+    load_weights,
+    network_record,
+    save_checkpoint,
+)
 from .config import TrainConfig, absolute_data_paths
 from .device import check_network_fits, memory_guard, resolve_device
 from .fastpath import apply_backend_flags, compiled, decide
@@ -361,6 +369,8 @@ class _Run:
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.run_dir, self.source, self.network = run_dir, source, network
         state = load_checkpoint(resume) if resume else None
+        if state is not None:  # another network is told before its data is made (vgg16's 224x224 shapes)
+            check_same_network(state, graph, checkpoint_file(resume), "train")
         torch.manual_seed(config.seed)
         data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
@@ -405,6 +415,8 @@ class _Run:
             notes.append(recipe)
 
         self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
+        self.epoch_seconds = 0.0  # of the epoch a resumed run goes on with, before it stopped
+        self.epoch_started = time.perf_counter()
         self.stop = _StopFlag()  # run() installs the one the signals reach
         if state is not None:
             self._restore(state, resume)
@@ -472,6 +484,7 @@ class _Run:
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.position = state["epoch"], state["position"]
+        self.epoch_seconds = float(state.get("epoch_seconds", 0.0))
         if self.world.leader:  # the run's totals so far; the other workers start from zero
             self.stats = EpochStats(**state["stats"])
         self.history, self.best = state["history"], state["best"]
@@ -503,6 +516,7 @@ class _Run:
                 "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
                 "history": self.history,
                 "best": self.best,
+                "epoch_seconds": time.perf_counter() - self.epoch_started if position else 0.0,
                 "rng": torch.get_rng_state(),
                 "config": self.config.as_dict() | {"lr": self.config.lr},
                 "arch": self.arch,
@@ -524,7 +538,9 @@ class _Run:
                 for epoch in range(self.epoch, config.epochs):
                     if early:
                         break
-                    started = time.perf_counter()
+                    # an epoch resumed part-way counts the seconds it had before the stop too
+                    before = self.epoch_seconds if epoch == self.epoch else 0.0
+                    started = self.epoch_started = time.perf_counter() - before
                     if not self._train_epoch(epoch):
                         self.display.interrupted(self.run_dir, self.source)
                         return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
@@ -535,7 +551,7 @@ class _Run:
                 if early:
                     best = self.history[best_epoch(self.history, config.monitor)]
                     self.display.stopped_early(len(self.history), config.monitor, config.patience, best)
-                self.display.finish(self.history, self.best)
+                self.display.finish(self.history, self.best, stopped_early=early)
             except BaseException:  # a second Ctrl-C, a diverged loss, a dead peer: the bar must not stay behind
                 self.display.abandon()
                 raise
@@ -607,9 +623,9 @@ class _Run:
             "train_accuracy": train_stats.accuracy,
             "val_loss": val.loss,
             "val_accuracy": val.accuracy,
-            **({"val_miou": val.mean_iou} if self.dense else {}),
             "lr": lr,
             "seconds": time.perf_counter() - started,
+            **({"val_miou": val.mean_iou} if self.dense else {}),  # after the usual columns of results.csv
         }
         self.history.append(row)
         self.stats = EpochStats()
@@ -652,7 +668,7 @@ def _recipe(config: TrainConfig) -> str:
     if config.warmup_epochs:
         parts.append(f"warm-up {config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
     if config.patience is not None:
-        parts.append(f"early stop after {config.patience} epochs without a better {config.monitor}")
+        parts.append(f"early stop after {plural(config.patience, 'epoch')} without a better {config.monitor}")
     elif config.monitor != "val_accuracy":
         parts.append(f"best.pt by {config.monitor}")
     return "recipe: " + "; ".join(parts) if parts else ""

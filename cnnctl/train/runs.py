@@ -150,6 +150,8 @@ def read_history(run: str) -> RunHistory:
         )
     if path.is_dir():
         source = next((path / name for name in (METRICS, RESULTS) if (path / name).is_file()), None)
+        if source is None and is_run_folder(path):  # a run stopped in its first epoch: no rows yet
+            return RunHistory(os.path.basename(os.path.abspath(path)), str(path), str(path / METRICS), [])
         if source is None:
             raise CnnctlError.at(
                 f"not a run folder: it has no {METRICS} or {RESULTS}",
