@@ -248,3 +248,16 @@ def test_a_table_that_fits_keeps_its_natural_width():
     rule = next(ln for ln in out.splitlines() if ln.startswith("─"))
     row = "conv1  conv f=5 n=6 act=tanh    28x28x6     156  117,600      5"  # as in the README
     assert row in out.splitlines() and len(rule.rstrip()) == len(row)  # not stretched to 160
+
+
+def test_the_confusion_matrix_names_its_columns_or_numbers_them_where_names_would_collide():
+    from cnnctl.render.views import evaluation_tables
+
+    short = SimpleNamespace(loss=0.1, accuracy=0.5, examples=4, classes=["background", "shape"], per_class=[0.5, 0.5],
+                            confusion=[[1, 1], [1, 1]], checkpoint="c", split="s")  # fmt: skip
+    matrix = evaluation_tables(short)[1]
+    assert [c.name for c in matrix.columns] == ["true", "background", "shape"]
+    long = SimpleNamespace(**{**vars(short), "classes": ["category_0001", "category_0002"]})
+    matrix = evaluation_tables(long)[1]
+    assert [c.name for c in matrix.columns] == ["true", "0", "1"]  # cut to 8 they were both `category`
+    assert [row[0] for row in matrix.rows] == ["0 category_0001", "1 category_0002"]

@@ -314,3 +314,22 @@ def test_plot_leaves_out_a_run_with_no_finished_epoch_among_several(tmp_path):
     assert warnings == [f"`{started}` has no finished epoch yet: left out"]
     with pytest.raises(CnnctlError, match="has no finished epoch yet: nothing to plot"):
         read_histories([str(started)])
+
+
+def test_a_run_read_back_for_plot_keeps_the_line_under_its_title(tmp_path):
+    from cnnctl.train.runs import read_history
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text("".join(f'{{"epoch": {k}, "val_accuracy": 0.5}}\n' for k in (1, 2, 3)))
+    (folder / "config.json").write_text(
+        '{"data": "/data/flowers/", "epochs": 10, "augment": "crop,flip", "label_smoothing": 0.1}'
+    )
+    (folder / "status.json").write_text('{"status": "finished", "epochs": 10, "network": "resnet18"}')
+    about = read_history(str(folder)).about
+    assert about == (
+        "resnet18 on flowers; augment crop,flip; label smoothing 0.1 (in the train loss); "
+        "stopped early at epoch 3 of 10"
+    )
+    (folder / "status.json").write_text('{"status": "stopped", "epochs": 10, "network": "resnet18"}')
+    assert "stopped early" not in read_history(str(folder)).about  # a Ctrl-C is no early stop

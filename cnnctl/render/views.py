@@ -397,10 +397,17 @@ def evaluation_tables(e) -> list[Table]:
             for k, (name, row, acc) in enumerate(zip(e.classes, e.confusion, e.per_class, strict=True))
         ],
     )
+    # Columns by name where every name is short and distinct; else by number, the rows saying
+    # which number is which class (cut names could collide: `class_0001`, `class_0002`).
+    named = all(len(name) <= 12 for name in e.classes) and len(set(e.classes)) == len(e.classes)
+    heads = list(e.classes) if named else [str(k) for k in range(len(e.classes))]
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
-        [Column("true"), *(num(name[:8], exact) for name in e.classes)],
-        [[name, *row] for name, row in zip(e.classes, e.confusion, strict=True)],
+        [Column("true"), *(num(head, exact) for head in heads)],
+        [
+            [name if named else f"{k} {name}", *row]
+            for k, (name, row) in enumerate(zip(e.classes, e.confusion, strict=True))
+        ],
     )
     return [per_class, confusion]
 

@@ -18,7 +18,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 from ..errors import CnnctlError
 from ..render.numbers import json_safe
 from .rundir import WriteFailed, write_bytes, write_text
-from .runs import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory
+from .runs import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run
 
 TENSORBOARD_HINT = "pip install tensorboard (then: tensorboard --logdir RUN/tensorboard)"
 
@@ -165,17 +164,7 @@ class RunLog:
             writer.close()
 
     def _about(self, history: list[dict[str, Any]]) -> str:
-        """`lenet5 on shapes; augment crop,flip; label smoothing 0.1; stopped early at epoch 21 of 60`."""
-        c = self.config
-        data = os.path.basename(str(getattr(c, "data", "") or "").rstrip("/")) or "?"
-        parts = [f"{self.network} on {data}" if self.network else data]
-        if getattr(c, "augment", "none") != "none":
-            parts.append(f"augment {c.augment}")
-        if getattr(c, "label_smoothing", 0):
-            parts.append(f"label smoothing {c.label_smoothing:g} (in the train loss)")
-        if self.ended_as == "finished" and len(history) < c.epochs:
-            parts.append(f"stopped early at epoch {len(history)} of {c.epochs}")
-        return "; ".join(parts)
+        return about_run(self.network, dict(vars(self.config)), len(history), self.ended_as == "finished")
 
     def _draw(self, history: list[dict[str, Any]]) -> None:
         """curves.png from the rows; without matplotlib, one line says how to get it."""

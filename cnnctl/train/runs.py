@@ -165,7 +165,26 @@ def read_history(run: str) -> RunHistory:
         else:
             raise CnnctlError.at(f"neither a run folder nor a {METRICS} or {RESULTS}", Loc(run))
     name = os.path.basename(os.path.abspath(folder))
-    return RunHistory(name, str(folder), str(source), read_rows(source))
+    rows = read_rows(source)
+    recorded = _json(Path(folder) / STATUS)
+    settings = _json(Path(folder) / "config.json") | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
+    about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
+    return RunHistory(name, str(folder), str(source), rows, about=about)
+
+
+def about_run(network: str | None, settings: dict[str, Any], done: int, finished: bool) -> str:
+    """The line under a run's curves: `lenet5 on shapes; augment crop,flip; label smoothing 0.1
+    (in the train loss); stopped early at epoch 21 of 60` (what of it is known)."""
+    data = os.path.basename(str(settings.get("data") or "").rstrip("/"))
+    parts = [f"{network} on {data}" if network and data else network or data]
+    if settings.get("augment", "none") not in ("none", None):
+        parts.append(f"augment {settings['augment']}")
+    if settings.get("label_smoothing"):
+        parts.append(f"label smoothing {settings['label_smoothing']:g} (in the train loss)")
+    planned = settings.get("epochs")
+    if finished and isinstance(planned, int) and done < planned:
+        parts.append(f"stopped early at epoch {done} of {planned}")
+    return "; ".join(p for p in parts if p)
 
 
 def read_histories(runs: list[str]) -> tuple[list[RunHistory], list[str]]:
