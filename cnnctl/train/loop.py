@@ -707,7 +707,7 @@ RESUMABLE = ("epochs", "device", "amp", "compile", "patience", "tensorboard", "t
 
 
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
-    """The settings a run was started with; only --epochs, --device, --amp and --compile may change.
+    """The settings a run was started with; only those of RESUMABLE may change (--epochs, --device...).
 
     The rest would not take effect (the optimizer's state carries the learning rate) or
     would break the replay (batch size, seed and data decide each epoch's batches).
