@@ -82,9 +82,15 @@ _SYNONYMS = {
 }
 
 
+def data_set_key(name: str) -> str | None:
+    """The data set `name` means (`CIFAR-10` -> `cifar10`), or None for no known name."""
+    key = _SYNONYMS.get(name.lower(), name.lower())
+    return key if key in KNOWN else None
+
+
 def is_data_set_name(name: str) -> bool:
     """`mnist`, `CIFAR-10`...: a data set cnnctl knows by name (or a synonym of one)."""
-    return _SYNONYMS.get(name.lower(), name.lower()) in KNOWN
+    return data_set_key(name) is not None
 
 
 def looks_like_path(name: str) -> bool:
@@ -153,9 +159,9 @@ def _no_masks(name: str, masks) -> None:
 
 def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, download: bool, masks=None):
     name = str(spec).strip()
-    key = _SYNONYMS.get(name.lower(), name.lower())
+    key = data_set_key(name)
     # A known name wins over a folder of that name in the working directory: `./mnist` is the folder.
-    if key in KNOWN and not looks_like_path(name):
+    if key is not None and not looks_like_path(name):
         if masks is not None and key != "shapes":
             _no_masks(key, masks)
         if key == "shapes":

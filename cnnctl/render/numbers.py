@@ -63,6 +63,11 @@ def share(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
 
+def accuracy(value: float | None) -> str:
+    """An accuracy (or IoU) in percent to two places: `0.9871` -> `98.71%`; None or NaN -> `-`."""
+    return "-" if value is None or value != value else f"{value:.2%}"
+
+
 def loss(x: float) -> str:
     """A loss in its column: `0.1234`; a diverging one in powers of ten, `7.638e+30`, not 35 digits."""
     return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.4g}"

@@ -35,7 +35,7 @@ class TrainDisplay:
         batch = f"batch {config.batch_size}"
         if world > 1:
             batch += f" per worker ({config.batch_size * world} a step)"
-        val = f"{exact(len(data.val.y))} val" if getattr(data, "val_from", "x") else "no validation"
+        val = f"{exact(len(data.val.y))} val" if data.val_from else "no validation"
         per_pixel = " per pixel" if data.train.y.dim() == 3 else ""
         say(
             f"{verb} on {where} | {data.name}: {exact(len(data.train.y))} train, {val}, "

@@ -7,12 +7,8 @@ import time
 from collections.abc import Sequence
 
 from ..train.runs import RunHistory, RunInfo
-from .numbers import exact, loss, plural
+from .numbers import accuracy, exact, loss, plural
 from .table import Column, Table, num
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2%}"
 
 
 def _when(seconds: float) -> str:
@@ -40,7 +36,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs", right=True, csv=False),
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
-        num("best val acc", _percent),
+        num("best val acc", accuracy),
         Column("status"),
         Column("checkpoints", wrap=True),
         Column("updated"),
@@ -112,7 +108,7 @@ def plot_table(runs: Sequence[RunHistory], path: str, metric: str) -> Table:
         num("epochs", exact),
         num("last train loss", lambda v: "-" if v is None else loss(v)),
         num("last val loss", lambda v: "-" if v is None else loss(v)),
-        num("best val acc", _percent),
+        num("best val acc", accuracy),
         num("at epoch", lambda v: "-" if v is None else exact(v)),
         Column("from"),
     ]

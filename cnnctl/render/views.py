@@ -6,7 +6,7 @@ from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
 from ..shapes import format_shape
-from .numbers import both, exact, plural, share, short, size
+from .numbers import accuracy, both, exact, plural, share, short, size
 from .table import Column, Table, clean, num
 
 LAYER = Column("Layer", squeeze=True)
@@ -364,10 +364,6 @@ def validate_total(results: list[dict]) -> str:
     return f"{line}: {', '.join(bad)}" if bad else line
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None or value != value else f"{value:.2%}"  # None: a class with no examples
-
-
 def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
@@ -388,8 +384,8 @@ def evaluation_tables(e) -> list[Table]:
         [
             Column("class"),
             num("pixels" if dense else "examples", exact),
-            num("accuracy", _percent),
-            *([num("IoU", _percent)] if dense else []),
+            num("accuracy", accuracy),  # "-": a class with no examples
+            *([num("IoU", accuracy)] if dense else []),
             *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
         ],
         [

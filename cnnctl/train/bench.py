@@ -231,7 +231,7 @@ def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compil
     fast = decide(device, amp, compile=False, threads=threads)  # compile is applied per model below
     apply_backend_flags(fast)
     if fast.threads is not None:
-        notes.append(f"{fast.threads} CPU thread{'s' if fast.threads != 1 else ''} ({fast.threads_why})")
+        notes.append(fast.threads_said)
     if reference:
         if graph.name not in REFERENCES:
             raise CnnctlError.at(

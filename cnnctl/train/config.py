@@ -123,8 +123,10 @@ PARSERS = {
 }
 
 
-def _whole(lo: int, hi: int):
+def _whole(lo: int, hi: int, *, optional: bool = False):
     def check(value: Any) -> None:
+        if value is None and optional:
+            return
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgValueError(f"expected a whole number, got {value!r}")
         if not lo <= value <= hi:
@@ -170,6 +172,11 @@ def _flag(*, optional: bool = False):
     return check
 
 
+def _augment(value: Any) -> None:
+    _text()(value)
+    parse_augment(value)
+
+
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
 
@@ -200,10 +207,10 @@ CHECKS = {
     "sync_bn": _flag(),
     "label_smoothing": _real(0.0, 0.99),
     "warmup_epochs": _whole(0, MAX_INT),
-    "patience": lambda v: None if v is None else _whole(1, MAX_INT)(v),
+    "patience": _whole(1, MAX_INT, optional=True),
     "monitor": _text(words=MONITORS),
-    "augment": lambda v: _text()(v) or parse_augment(v),
-    "threads": lambda v: None if v is None else _whole(1, 4096)(v),
+    "augment": _augment,
+    "threads": _whole(1, 4096, optional=True),
     "tensorboard": _flag(),
 }
 HINTS = {

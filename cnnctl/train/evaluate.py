@@ -14,7 +14,7 @@ from ..render.numbers import plural
 from .batches import Batches
 from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
-from .loop import check_classes, dense_shape, evaluate_batches, iou
+from .loop import check_classes, dense_shape, evaluate_batches, iou, mean_iou
 
 
 @dataclass
@@ -35,8 +35,7 @@ class Evaluation:
 
     @property
     def mean_iou(self) -> float:
-        scored = [v for v in self.iou or [] if v is not None]
-        return sum(scored) / len(scored) if scored else float("nan")
+        return mean_iou(self.iou or [])
 
 
 def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate"):
@@ -105,9 +104,6 @@ def evaluate(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images), used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
     )  # fmt: skip
-
-
-SPLITS = ("val", "test", "train", "all")
 
 
 def chosen_split(data, split: str) -> tuple[Split, str]:
@@ -316,14 +312,10 @@ def _conversions(img, c: int) -> list[str]:
 
 def trained_on(state: dict) -> str | None:
     """The data set the checkpoint was trained on, by its name (`mnist`), or None for a folder."""
-    from ..data import _SYNONYMS, KNOWN
+    from ..data import data_set_key
 
     name = (state.get("config") or {}).get("data")
-    if not isinstance(name, str):
-        return None
-    key = name.strip().lower()
-    key = _SYNONYMS.get(key, key)
-    return key if key in KNOWN else None
+    return data_set_key(name.strip()) if isinstance(name, str) else None
 
 
 def image_warnings(x: torch.Tensor, seen: Prediction, data: str | None, invert: bool) -> list[Problem]:

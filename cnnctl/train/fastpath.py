@@ -52,6 +52,11 @@ class FastPath:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    @property
+    def threads_said(self) -> str:
+        """`1 CPU thread (4 busy elsewhere on 2 cores; --threads N to choose)`."""
+        return f"{self.threads} CPU thread{'s' if self.threads != 1 else ''} ({self.threads_why})"
+
     def describe(self, optimizer: str, fused: bool = True) -> str:
         """One line: what is on, then what is off. `fused`: did the optimizer get its fused kernel."""
         on = ["channels_last", f"fused {optimizer}" if fused else optimizer]
@@ -62,7 +67,7 @@ class FastPath:
         if self.cudnn_benchmark:
             on.append("cudnn.benchmark")
         if self.threads is not None:
-            on.append(f"{self.threads} CPU thread{'s' if self.threads != 1 else ''} ({self.threads_why})")
+            on.append(self.threads_said)
         off = []
         if self.amp_dtype is None:
             off.append("amp")

@@ -80,8 +80,7 @@ class EpochStats:
 
     @property
     def mean_iou(self) -> float:
-        scored = [v for v in self.iou or [] if v is not None]
-        return sum(scored) / len(scored) if scored else math.nan
+        return mean_iou(self.iou or [])
 
     def finite(self) -> bool:
         return math.isfinite(self.loss_sum)
@@ -111,6 +110,12 @@ def iou(confusion: list[list[int]]) -> list[float | None]:
         union = sum(row) + sum(r[k] for r in confusion) - row[k]
         out.append(row[k] / union if union else None)
     return out
+
+
+def mean_iou(ious: list[float | None]) -> float:
+    """The mean over the classes that have an IoU (present or predicted); NaN when none has."""
+    scored = [v for v in ious if v is not None]
+    return sum(scored) / len(scored) if scored else math.nan
 
 
 @dataclass
@@ -372,13 +377,14 @@ class _Run:
         if state is not None:  # another network is told before its data is made (vgg16's 224x224 shapes)
             check_same_network(state, graph, checkpoint_file(resume), "train")
         torch.manual_seed(config.seed)
+        dense = dense_shape(graph)  # a network scoring every pixel trains on masks
         data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
-            masks=dense_shape(graph),
+            masks=dense,
         )  # fmt: skip
         check_classes(graph, data.classes)
         self.data = data
-        self.dense = dense_shape(graph) is not None
+        self.dense = dense is not None
         self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
         self.model = to_torch(graph, logits=True)
@@ -404,7 +410,7 @@ class _Run:
         self.train_set = Batches(data.train, data.mean, data.std, device)
         self.val_set = Batches(data.val, data.mean, data.std, device)
         check_batch(len(self.train_set), config.batch_size, world.size, graph)
-        if config.patience is not None and not getattr(data, "val_from", "x"):
+        if config.patience is not None and not data.val_from:
             raise CnnctlError.at(
                 "--patience stops on the validation split's progress, and this run has none (--val-split 0)",
                 hint="hold some images out (--val-split 0.1), or train without --patience",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnctlError, Loc
+from .config import MONITORS
 from .rundir import LOCK
 
 try:
@@ -61,14 +62,24 @@ class RunHistory:
         return any(math.isfinite(v) for v in self.values(key))
 
     def best(self, key: str = "val_accuracy") -> tuple[float, int] | None:
-        """The best `key` (the lowest of a loss, else the highest) and the epoch it came in: the
-        first of equals, as best.pt is kept (cnnctl.train.schedule.best_epoch)."""
-        best = None
-        lower = key.endswith("loss")
-        for row, value in zip(self.rows, self.values(key), strict=True):
-            if math.isfinite(value) and (best is None or (value < best[0] if lower else value > best[0])):
-                best = (value, int(row.get("epoch") or 0))
-        return best
+        """The best `key` and the epoch it came in (see `best_epoch`)."""
+        i = best_epoch(self.rows, key)
+        return None if i is None else (_number(self.rows[i][key]), int(self.rows[i].get("epoch") or 0))
+
+
+def best_epoch(rows: list[dict[str, Any]], key: str) -> int | None:
+    """The index of the first row with the best `key` (the lowest of a loss, else the
+    highest); None while no row has a number for it (no validation, or every loss NaN).
+    The first of equals, as best.pt is kept."""
+    best: int | None = None
+    lower = key.endswith("loss")
+    for i, row in enumerate(rows):
+        value = _number(row.get(key))
+        if not math.isfinite(value):
+            continue
+        if best is None or (value < _number(rows[best][key]) if lower else value > _number(rows[best][key])):
+            best = i
+    return best
 
 
 @dataclass
@@ -287,7 +298,7 @@ def run_info(folder: Path) -> RunInfo:
     planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
     best = history.best()
-    monitor = config.get("monitor") if config.get("monitor") in ("val_accuracy", "val_loss") else "val_accuracy"
+    monitor = config.get("monitor") if config.get("monitor") in MONITORS else "val_accuracy"
     kept = history.best(monitor)
     times = [folder.stat().st_mtime]
     for entry in os.scandir(folder):

@@ -8,12 +8,12 @@ read from the run's history, so a resumed run decides exactly as the uninterrupt
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from .config import TrainConfig
+from .runs import best_epoch  # one rule for best.pt, early stopping, `cnnctl runs` and the curves' star
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -31,23 +31,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     if main is None:
         return warmup
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warm])
-
-
-def _better(value: float, best: float, monitor: str) -> bool:
-    return value < best if monitor == "val_loss" else value > best
-
-
-def best_epoch(history: list[dict[str, Any]], monitor: str) -> int | None:
-    """The index of the first row with the best `monitor` value; None while no row has one
-    (no validation, or every loss NaN)."""
-    best: int | None = None
-    for i, row in enumerate(history):
-        value = row.get(monitor)
-        if value is None or not math.isfinite(value):
-            continue
-        if best is None or _better(value, history[best][monitor], monitor):
-            best = i
-    return best
 
 
 def improved(history: list[dict[str, Any]], monitor: str) -> bool:
