@@ -7,15 +7,16 @@ every layer kind on random input shapes. Any other exception (or a hang) is a bu
 from __future__ import annotations
 
 import os
+import re
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import cnnctl
 from cnnctl import CnnctlError
 from cnnctl.layers import KINDS
-from cnnctl.limits import MAX_VALUES
+from cnnctl.limits import MAX_PROBLEMS, MAX_VALUES
 from cnnctl.shapes import numel
 
 FUZZ = settings(
@@ -205,6 +206,22 @@ def test_random_arguments_per_kind(kind, shape, vector_first, args):
     load_or_refuse(text)
 
 
+@FUZZ
+@given(
+    block=st.fixed_dictionaries(
+        {}, optional={"args": st.sampled_from(["n", "n s=1", "", "x y"]), "layers": st.lists(LAYER, max_size=2)}
+    ),
+    count=st.one_of(st.integers(0, 2), st.sampled_from(["$n", "x", "-1"])),
+    first=st.dictionaries(KEYS, VALUES, max_size=2),
+    use=st.sampled_from(["b", "b n=4", "b 4 s=2", "b zz=1", "conv f=1 n=4"]),
+)
+def test_random_blocks_repeated_with_first(block, count, first, use):
+    """A repeat's `first:` over a block with `args:` and no `layers:` ended in KeyError, the
+    fuzz trial's only crash; any block, count and `first:` gets a graph or located problems."""
+    doc = {"input": "8x8x3", "blocks": {"b": block}, "layers": [{"repeat": count, "layers": [use], "first": first}]}
+    load_or_refuse(yaml.safe_dump(doc, sort_keys=False))
+
+
 VALID = (
     "input: 16x16x3\nlayers:\n  - conv f=3 n=4 act=relu\n  - repeat: 2\n    layers: [bn]\n  - fc 10\n"
     "train:\n  epochs: 2\n"
@@ -224,3 +241,73 @@ def test_a_tag_anywhere_is_refused_where_it_is(slot, tag):
         assert any("YAML tag" in p.message and p.loc.line == line for p in exc.problems), exc
     else:
         raise AssertionError(f"accepted a tag: {text!r}")
+
+
+# -- a list that never runs tells what it would tell running ---------------------------------
+# Lines whose mistakes are all of the line itself (a value, a name, a reference, a count of
+# inputs), none of shape: every layer here keeps an 8x8x4 input 8x8x4.
+SHAPELESS = [
+    *["conv f=1 n=4", "conv f=1 n=4 act=rleu", "conv f=abc n=4", "conv f=1 n=0", "conv f=1", "conv f=1 n=4 nn=3"],
+    *["conv f=1 n=4 id=a", "conv f=1 n=4 id=b", "conv f=1 n=4 from=b", "conv f=1 n=4 from=a,b", "bn act=relu"],
+    *["relu", "add with=a", "add with=nosuch", "add", "add act=rleu", "dropout 1.5", "convv f=1", "pool max f=1"],
+    *["conv f=1 n=4 s=0 act=rleu zz=1", "conv f=1 n=4 from=input", "b", "b from=a,input", "b zz=1"],
+    *["d n=4", "d n=0", "d n=abc", "d", "d 4 act=rleu", "d act=gelu"],
+]
+FIRSTS = st.sampled_from([{}, {"n": "4"}, {"zz": "1"}, {"act": "rleu"}, {"f": "0"}])
+
+
+REFS = st.sampled_from([{}, {}, {"id": "a"}, {"id": "b"}, {"from": "b"}, {"from": "nosuch"}, {"from": "a,input"}])
+
+
+def shapeless_composite(children):
+    body = st.lists(children, min_size=1, max_size=3)
+    return st.tuples(
+        st.one_of(
+            st.tuples(st.integers(0, 2), body, FIRSTS).map(
+                lambda t: {"repeat": t[0], "layers": t[1], **({"first": t[2]} if t[2] else {})}
+            ),
+            body.map(lambda b: {"residual": b}),
+            body.map(lambda b: {"gate": b}),
+            st.lists(body, min_size=2, max_size=2).map(lambda b: {"add": b}),
+        ),
+        REFS,
+    ).map(lambda t: {**t[0], **t[1]})  # the construct's key first
+
+
+SHAPELESS_ITEMS = st.recursive(st.sampled_from(SHAPELESS), shapeless_composite, max_leaves=8)
+BLOCK_B = {  # used or not, their mistakes are told: `b`'s whatever the use, `d`'s with some arguments
+    "b": ["conv f=1 n=4", "bn act=rleu"],
+    "d": {"args": "n act=relu", "layers": ["conv f=1 n=$n act=$act", "conv f=1 n=${n * 1} groups=${4 // n}"]},
+}
+
+
+def problems(doc: dict) -> list[tuple]:
+    """Every problem of a network, as (line, column, message), without the block-use suffix
+    (`used at line N` names a use an unused block does not have). Not a network with more
+    problems than are told: which are told first then depends on the order they are met."""
+    try:
+        cnnctl.load_text(yaml.safe_dump(doc, sort_keys=False), "net.yaml")
+    except CnnctlError as exc:
+        assume(len(exc.problems) < MAX_PROBLEMS)
+        return sorted({(p.loc.line, p.loc.col, re.sub(r" used at line \d+\)$", ")", p.message)) for p in exc.problems})
+    return []
+
+
+@FUZZ
+@given(body=st.lists(SHAPELESS_ITEMS, min_size=1, max_size=4), first=FIRSTS)
+def test_a_repeat_that_never_runs_tells_what_two_passes_tell(body, first):
+    """`repeat: 0` used to check nothing; its body is now checked as far as no input is
+    needed, which for lines without shapes is everything a run would check."""
+    repeat = {"repeat": 0, "layers": body, **({"first": first} if first else {})}
+    doc = {"input": "8x8x4", "blocks": BLOCK_B, "layers": ["conv f=1 n=4 id=a", repeat]}
+    never = problems(doc)
+    repeat["repeat"] = 2
+    assert never == problems(doc)
+
+
+@FUZZ
+@given(body=st.lists(SHAPELESS_ITEMS, min_size=1, max_size=4))
+def test_a_block_nothing_uses_tells_what_a_use_tells(body):
+    used = {"input": "8x8x4", "blocks": {"c": body, **BLOCK_B}, "layers": ["conv f=1 n=4", "c", "b"]}
+    unused = {**used, "layers": ["conv f=1 n=4"]}
+    assert problems(unused) == problems(used)

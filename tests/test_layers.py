@@ -367,6 +367,25 @@ def test_adaptive_pooling_follows_pytorchs_windows():
         run("pool", [(8, 8, 1)], out="2", f="2")
 
 
+def pytorch_window_rows(n: int, out: int) -> int:
+    """The rows of all `out` adaptive windows over `n`, one window at a time (PyTorch's
+    start_index/end_index: floor(i*n/out) and ceil((i+1)*n/out))."""
+    return sum(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
+
+
+def test_adaptive_pooling_cost_for_any_output_size_at_once():
+    # The FLOPs added up a window per output row: `out=2147483647x1` ran for minutes and ended
+    # in MemoryError. Every window sum must still be PyTorch's, small sizes and large.
+    for n, out in [(13, 6), (224, 7), (5, 7), (1, 7), (7, 7), (12, 8), (97, 1000), (1000, 97)]:
+        assert run("pool", [(n, 1, 1)], op="avg", out=f"{out}x1")[4] == pytorch_window_rows(n, out), (n, out)
+    # 8 rows into 2**31 - 1 (odd, so no window edge meets a row edge): every window has one row,
+    # and those across one of the 7 inner row edges a second; the width 8 into 1 is one window of 8.
+    out = 2**31 - 1
+    rows = out + 7
+    assert run("pool", [(8, 8, 3)], op="avg", out=f"{out}x1") == ((out, 1, 3), 0, 0, 0, 3 * rows * 8)
+    assert run("pool", [(8, 8, 3)], op="max", out=f"{out}x1")[4] == 3 * (rows * 8 - out)
+
+
 def test_chunk_and_shuffle():
     assert run("chunk", [(4, 4, 8)], parts="2", i="2") == ((4, 4, 4), 0, 0, 0, 0)
     assert run("chunk", [(12,)], parts="3")[0] == (4,)

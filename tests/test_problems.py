@@ -203,3 +203,176 @@ def test_a_mistake_the_parser_finds_does_not_hide_the_others():
     assert [line for line, _ in found] == [3, 4, 5, 6]  # in the file's order, and `with=c` finds its layer
     assert "`rleu`" in found[0][1] and "`stride`" in found[1][1] and "`convv`" in found[2][1]
     assert "at least 1, got 0" in found[3][1]
+
+
+def problems_of(text: str, file: str = "net.yaml") -> list:
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, file)
+    return list(info.value.problems)
+
+
+def column(line: str, word: str) -> int:
+    """The 1-based column where `word` starts on `line`, as an editor shows it."""
+    return line.index(word) + 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  - conv f=3 nn=8 act=rleu s=0",
+        "  - {conv: {f: 3, nn: 8, act: rleu, s: 0}}",
+    ],
+)
+def test_every_problem_of_one_layer_line_is_told_at_its_own_column(line):
+    # One unknown argument used to hide the bad activation and the zero stride beside it.
+    found = problems_of(f"input: 8x8x3\nlayers:\n{line}\n")
+    assert [(p.loc.line, p.loc.col) for p in found] == [
+        (3, column(line, "nn")),
+        (3, column(line, "rleu")),
+        (3, line.rindex("0") + 1),  # the value of `s`
+    ]
+    assert "has no argument `nn`" in found[0].message and found[0].hint == "did you mean `n`?"
+    assert "`act`" in found[1].message and found[1].hint == "did you mean `relu`?"
+    assert "`s` must be at least 1, got 0" in found[2].message
+    assert not any("needs `n`" in p.message for p in found)  # `nn` was surely meant as `n`: not told twice
+
+
+def test_a_line_with_a_bad_reference_still_has_its_values_and_required_arguments_checked():
+    line = "  - conv f=abc act=rleu from=nosuch"
+    found = problems_of(f"input: 8x8x3\nlayers:\n  - conv f=1 n=3\n{line}\n")
+    assert sorted((p.loc.col, p.message.split(" (")[0]) for p in found) == [
+        (5, "`conv` needs `n`"),  # no place of its own: the layer's
+        (column(line, "abc"), "`f` expected a whole number, got `abc`"),
+        (column(line, "rleu"), found[2].message.split(" (")[0]),
+        (column(line, "nosuch"), "no layer with id `nosuch` before this one"),
+    ]
+    assert "`act` expected one of" in found[2].message
+
+
+NEVER_BUILT = """\
+input: 8x8x3
+blocks:
+  loop:
+    - conv f=1 n=3
+    - loop
+  spiral:
+    - conv f=1 n=3 act=rleu
+    - spiral
+layers:
+  - conv f=1 n=3 id=stem
+  - repeat: 0
+    first: zz=1
+    layers:
+      - loop
+      - conv f=abc n=3
+      - conv f=1 n=3 from=nosuch
+      - conv f=1 n=3 from=stem
+      - conv f=99 n=3
+"""
+
+
+def test_a_body_that_never_runs_is_checked_all_the_same():
+    # A `repeat: 0` body and a block no layer uses were not looked at: exit 0 for all of this.
+    lines = NEVER_BUILT.splitlines()
+    found = [(p.loc.line, p.loc.col, p.message) for p in problems_of(NEVER_BUILT)]
+    expected = [
+        (5, 7, "block `loop` uses itself (loop -> loop)"),  # used only where it never runs
+        (7, column(lines[6], "rleu"), "`act` expected one of"),  # in a block nothing uses
+        (8, 7, "block `spiral` uses itself (spiral -> spiral)"),  # the README forbids it, used or not
+        (12, column(lines[11], "1"), "`first:` sets `zz`, but `loop` has no such argument"),  # as under repeat: 1
+        (15, column(lines[14], "abc"), "`f` expected a whole number, got `abc`"),
+        (16, column(lines[15], "nosuch"), "no layer with id `nosuch` before this one"),
+    ]
+    assert [(line, col) for line, col, _ in found] == [(line, col) for line, col, _ in expected]
+    assert all(want in message for (_, _, message), (_, _, want) in zip(found, expected, strict=True))
+    # `from=stem` sees the id outside the repeat, as a pass would; `f=99` does not fit an 8x8
+    # input, but nothing ever reaches this body: its shapes are not checked (line 18).
+
+
+def test_the_same_body_reports_the_same_whether_it_runs_once_or_never():
+    once = problems_of(NEVER_BUILT.replace("repeat: 0", "repeat: 1").replace("conv f=99", "conv f=1"))
+    never = problems_of(NEVER_BUILT)
+    assert [(p.loc, p.message) for p in never] == [(p.loc, p.message) for p in once]
+
+
+BLOCK_B = (
+    "input: 8x8x3\nblocks:\n  b:\n    args: n\n    layers:\n"
+    "      - conv f=1 n=$n act=rleu\n      - conv f=1 n=$m\n      - conv f=1 n=${in_c * 2} s=${n - 4}\n"
+    "layers:\n  - conv f=1 n=3\n"
+)
+
+
+def test_a_block_used_only_where_it_never_runs_is_checked_with_that_uses_arguments():
+    found = problems_of(BLOCK_B + "  - repeat: 0\n    layers: [b 4]\n")
+    # `act=rleu` is wrong whatever `n` is, `$m` is no argument of `b`, and with n=4 the stride
+    # `${n - 4}` is 0; `in_c` has no value where no input comes: `n=${in_c * 2}` is not typed.
+    lines = BLOCK_B.splitlines()
+    assert [(p.loc.line, p.loc.col) for p in found] == [
+        (6, column(lines[5], "rleu")),
+        (7, column(lines[6], "$m")),
+        (8, column(lines[7], "${n - 4}")),
+    ]
+    assert "`act` expected one of" in found[0].message
+    assert found[1].message.startswith("block `b` has no argument `m`")
+    assert found[2].message.startswith("`s` must be at least 1, got 0")
+    assert all(p.message.endswith("(in block `b` used at line 12)") for p in found)
+
+
+def test_a_block_nothing_uses_is_checked_without_arguments():
+    found = problems_of(BLOCK_B)
+    # No use gives `n`: `n=$n` and `s=${n - 4}` have no value and are not typed.
+    lines = BLOCK_B.splitlines()
+    assert [(p.loc.line, p.loc.col) for p in found] == [(6, column(lines[5], "rleu")), (7, column(lines[6], "$m"))]
+    assert all(p.message.endswith("(in block `b`)") for p in found)
+
+
+def test_ids_inside_a_body_that_never_runs_follow_the_rules_of_one_that_runs():
+    text = (
+        "input: 8x8x3\nlayers:\n  - conv f=1 n=3\n  - repeat: 0\n    layers:\n"
+        "      - conv f=1 n=3 id=a\n      - add with=a\n      - conv f=1 n=3 id=a\n  - add from=a,input\n"
+    )
+    found = [(p.loc.line, p.message) for p in problems_of(text)]
+    assert [line for line, _ in found] == [8, 9]
+    assert found[0][1].startswith("duplicate id `a`")
+    assert "no layer with id `a` before this one" in found[1][1]  # not visible outside its list, as when built
+
+
+def test_a_repeat_0_body_is_checked_once_per_arguments_not_once_per_use(monkeypatch):
+    from cnnctl.graph import blocks, unbuilt
+
+    monkeypatch.setattr(blocks, "REPLAY", False)  # every use expanded, as with different inputs
+    calls = []
+    real = unbuilt.check
+    monkeypatch.setattr(unbuilt, "check", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    uses = "".join("  - stage n=1\n" for _ in range(40))
+    text = (
+        "input: 8x8x3\nblocks:\n  stage:\n    args: n\n    layers:\n      - conv f=1 n=3\n"
+        f"      - repeat: ${{n - 1}}\n        layers: [conv f=1 n=3]\nlayers:\n{uses}"
+    )
+    graph = cnnctl.load_text(text)
+    assert len(graph.nodes) == 40
+    assert len(calls) == 1  # the repeat's body, for the first use; the 39 others have the same `n`
+
+
+def blocks_doubling(levels: int) -> str:
+    """Block `b1` uses `b2` twice with new arguments, and so on: 2**levels uses of the last."""
+    text = "input: 8x8x3\nblocks:\n"
+    for k in range(1, levels):
+        text += f"  b{k}:\n    args: n\n    layers:\n      - conv f=1 n=3\n"
+        text += f"      - b{k + 1} n=${{n*2}}\n      - b{k + 1} n=${{n*2+1}}\n"
+    text += f"  b{levels}:\n    args: n\n    layers: [conv f=1 n=$n]\n"
+    return text + "layers:\n  - conv f=1 n=3\n  - repeat: 0\n    layers: [b1 n=1]\n"
+
+
+def test_checking_what_never_runs_is_bounded_like_building(monkeypatch):
+    # Checked with each use's arguments, a body that never runs could hold 2**30 uses: it used
+    # to be skipped, and checking it must not hang instead. (The bound is lowered to be quick.)
+    from cnnctl.graph import unbuilt
+
+    monkeypatch.setattr(unbuilt, "MAX_LAYERS", 1000)
+    graph = cnnctl.load_text(blocks_doubling(8))  # 2**8 - 1 uses, 3 items each: within the bound
+    assert len(graph.nodes) == 1
+    text = blocks_doubling(20)
+    (problem,) = problems_of(text)
+    assert "the body of this `repeat`, which makes no pass, would go past 1,000 layers" in problem.message
+    assert problem.loc.line == text.splitlines().index("  - repeat: 0") + 1

@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CnnctlError, LimitError, Loc, did_you_mean, quoted
+from ..errors import CnnctlError, LimitError, Loc, Problem, did_you_mean, quoted
 from ..layers.args import ArgValueError, TooLarge, parse_int
 from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_LAYERS, MAX_VALUE_CHARS
 from ..notation.expr import ExprError, evaluate
-from ..notation.spec import BLOCK_INPUT, BlockDef, LayerItem, RepeatItem, ResidualItem, Value, walk
+from ..notation.spec import (
+    BLOCK_INPUT,
+    BlockDef,
+    BranchesItem,
+    FailedItem,
+    Item,
+    LayerItem,
+    NetworkSpec,
+    RepeatItem,
+    ResidualItem,
+    Value,
+    walk,
+)
 from ..shapes import Shape
 from . import droppath
 from .nodes import Node
@@ -28,17 +40,30 @@ if TYPE_CHECKING:
 _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
 
 
+class Unbound(Exception):
+    """A value that uses an argument or the input size of a block when none is known: the body
+    of a block that is not built is checked without them (`cnnctl.graph.unbuilt`)."""
+
+
 class Env:
-    """Block arguments in force while expanding one block instance, and its input's shape."""
+    """Block arguments in force while expanding one block instance, and its input's shape.
 
-    __slots__ = ("block", "key", "shape", "values")
+    `unbound`: a body checked without being built, where an argument missing from `values`
+    (no use gives it, or it could not be read) and the input size have no value: a text using
+    one raises `Unbound`, and is not checked further.
+    """
 
-    def __init__(self, block: BlockDef, values: dict[str, Value], shape: Shape | None = None):
+    __slots__ = ("block", "key", "shape", "unbound", "values")
+
+    def __init__(
+        self, block: BlockDef, values: dict[str, Value], shape: Shape | None = None, unbound: bool = False
+    ) -> None:
         self.block = block
         self.values = values
         self.shape = shape  # None while the layers are counted, before any shape is known
+        self.unbound = unbound
         # What a text substituted here depends on: its results are kept under it (SUBSTITUTED).
-        self.key = (block.name, tuple((k, v.text) for k, v in values.items()), shape)
+        self.key = (block.name, tuple((k, v.text) for k, v in values.items()), shape, unbound)
 
     def input_size(self, name: str) -> str | None:
         """`in_h`, `in_w` or `in_c` of the block's input; None for other names."""
@@ -58,20 +83,15 @@ def expand(
     if block is None:  # defined without a body: the parser said so
         return b.placeholder(item, path)
     stack = [name for name, _ in b.block_uses]
-    if item.kind in stack:
-        chain = " -> ".join([*stack[stack.index(item.kind) :], item.kind])
-        raise CnnctlError.at(
-            f"block `{item.kind}` uses itself ({chain})",
-            item.loc,
-            layer=path,
-            hint="a block cannot contain itself, directly or through another block",
-        )
+    if item.kind in stack:  # told before building (`cycles`), where the file says it
+        return b.placeholder(item, path)
     if len(stack) >= MAX_BLOCK_DEPTH:
         raise LimitError.at(f"blocks nested more than {MAX_BLOCK_DEPTH} deep", item.loc, layer=path)
     source = b.single(inputs, item, path)
     shape = b.shape_of(source)
     written = {**item.args, **override} if override else item.args
     values = arguments(block, written, env, item.loc, path, shape)
+    b.reached.add(item.kind)
     b.group(path, "block", " ".join([item.kind, *(f"{k}={values[k].text}" for k in written if k in values)]), item.loc)
     body_env = Env(block, values, shape)
     # Everything the body's expansion depends on besides the path it is made under and the
@@ -158,14 +178,34 @@ def arguments(
         elif default is not None:  # the arguments so far are its environment, if it uses any
             values[pname] = substitute(default, Env(block, values, shape), path) if "$" in default.text else default
         else:
-            raise CnnctlError.at(
-                f"block `{block.name}` needs `{pname}`",
-                loc,
-                layer=path,
-                hint=f"`{block.name}` takes: "
-                + " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items()),
-            )
+            raise CnnctlError(needs(block, pname, loc, path))
     return values
+
+
+def needs(block: BlockDef, pname: str, loc: Loc, path: str) -> Problem:
+    """A required argument of `block` not given at its use."""
+    takes = " ".join(p if d is None else f"{p}={d.text}" for p, d in block.params.items())
+    return Problem(f"block `{block.name}` needs `{pname}`", loc, path, f"`{block.name}` takes: {takes}")
+
+
+def use_problems(
+    block: BlockDef, written: dict[str, Value], env: Env | None, loc: Loc, path: str, complete: bool = True
+) -> list[Problem]:
+    """Every problem of a block's use that is not built: its written values put in, its
+    required arguments given (`complete`). Its defaults are not: they may read the size of
+    an input it does not get."""
+    problems: list[Problem] = []
+    for value in written.values():
+        try:
+            substitute(value, env, path)
+        except Unbound:
+            pass
+        except CnnctlError as exc:
+            problems.extend(exc.problems)
+    for pname, default in block.params.items() if complete else ():
+        if default is None and pname not in written:
+            problems.append(needs(block, pname, loc, path))
+    return problems
 
 
 def substitute(value: Value, env: Env | None, path: str) -> Value:
@@ -173,21 +213,34 @@ def substitute(value: Value, env: Env | None, path: str) -> Value:
     text = value.text
     if not isinstance(text, str) or "$" not in text:
         return value
-    key = (text, env.key) if env is not None and env.values is not None else None
+    key = (text, env.key) if env is not None else None
     done = SUBSTITUTED.get(key) if key is not None else None
     if done is not None:
+        if done is UNBOUND:
+            raise Unbound(text)
         return Value(done, value.loc)
-    result = _substitute(value, env, path)
+    try:
+        result = _substitute(value, env, path)
+    except Unbound:
+        if key is not None:
+            _keep(key, UNBOUND)
+        raise
     if key is not None:
-        if len(SUBSTITUTED) >= 100_000:
-            SUBSTITUTED.clear()
-        SUBSTITUTED[key] = result.text
+        _keep(key, result.text)
     return result
 
 
+def _keep(key: tuple, text: str) -> None:
+    if len(SUBSTITUTED) >= 100_000:
+        SUBSTITUTED.clear()
+    SUBSTITUTED[key] = text
+
+
 # (text, the arguments and input size in force) -> the text with them put in: a block used
-# many times with the same arguments writes the same values (a ResNet's `${n*4}`).
+# many times with the same arguments writes the same values (a ResNet's `${n*4}`), and a
+# block checked without being built meets the same unknown values in every file (UNBOUND).
 SUBSTITUTED: dict[tuple, str] = {}
+UNBOUND = "$"  # no text with them put in is `$`: a value that has none (`Unbound`)
 
 
 def _substitute(value: Value, env: Env | None, path: str) -> Value:
@@ -209,6 +262,9 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
                 layer=path,
                 hint="block arguments exist only inside `blocks:`; write the value itself here",
             )
+        unknown = name in env.block.params or (name in BLOCK_INPUT and env.shape is None)
+        if env.unbound and unknown and name not in env.values:  # a body checked without being built
+            raise Unbound(name)
         size = env.input_size(name) if name not in env.values else None
         if size is not None:
             return size
@@ -224,7 +280,7 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
                 f"block `{env.block.name}` has no argument `{name}`",
                 value.loc.shifted(offset),
                 layer=path,
-                hint=did_you_mean(name, env.values) or f"declare it: `args: {name}`",
+                hint=did_you_mean(name, env.block.params) or f"declare it: `args: {name}`",
             )
         return str(env.values[name].text)
 
@@ -319,3 +375,56 @@ def fixed_size(b: Builder, name: str, depth: int = 0) -> bool:
             for i in walk(b.spec.blocks[name].body if name in b.spec.blocks else ())
         )
     return b.fixed[name]
+
+
+# -- blocks inside blocks -----------------------------------------------------------------------
+def cycles(spec: NetworkSpec) -> list[Problem]:
+    """Every use of a block inside a block that it (directly or through others) uses: a block
+    cannot contain itself, whether it is used or not, and whether the use would run (in a
+    `repeat: 0`) or not. Each cycle is told once, at the use that closes it, with its chain
+    (a walk from each block in the file's order, the uses of each body in theirs)."""
+    uses = {name: _uses(block.body) for name, block in spec.blocks.items()}
+    problems: list[Problem] = []
+    done: set[str] = set()  # blocks whose every use has been followed
+    for root in spec.blocks:
+        if root in done:
+            continue
+        path = [root]  # the blocks being followed, each inside the one before
+        on_path = {root}
+        pending = [iter(uses[root])]
+        while pending:
+            item = next(pending[-1], None)
+            if item is None:
+                on_path.discard(path[-1])
+                done.add(path.pop())
+                pending.pop()
+            elif item.kind in on_path:
+                chain = " -> ".join([*path[path.index(item.kind) :], item.kind])
+                hint = "a block cannot contain itself, directly or through another block"
+                problems.append(Problem(f"block `{item.kind}` uses itself ({chain})", item.loc, None, hint))
+            elif item.kind not in done and item.kind in uses:
+                path.append(item.kind)
+                on_path.add(item.kind)
+                pending.append(iter(uses[item.kind]))
+    return problems
+
+
+def _uses(items: tuple[Item, ...], found: list[LayerItem | FailedItem] | None = None) -> list[LayerItem | FailedItem]:
+    """The uses of blocks in `items` and the lists nested in them, in the file's order. A line
+    refused for one of its arguments is a use all the same."""
+    found = [] if found is None else found
+    for item in items:
+        kind = type(item)
+        if kind is LayerItem:
+            if item.is_block:
+                found.append(item)
+        elif kind is FailedItem:
+            found.append(item)
+        elif kind is BranchesItem:
+            for _, body, _ in item.branches:
+                _uses(body, found)
+        else:  # repeat, residual, gate
+            _uses(item.body, found)
+            if kind is ResidualItem and isinstance(item.shortcut, tuple):
+                _uses(item.shortcut, found)
+    return found

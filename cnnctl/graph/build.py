@@ -22,6 +22,7 @@ from ..layers.args import REQUIRED, ArgValueError, parse_int
 from ..layers.base import shorthand
 from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
 from ..notation.spec import (
+    BlockDef,
     BranchesItem,
     FailedItem,
     GateItem,
@@ -35,10 +36,10 @@ from ..notation.spec import (
     walk,
 )
 from ..shapes import Shape, format_shape, numel
-from . import blocks, branches, droppath, gate, references, repeat, residual
+from . import blocks, branches, droppath, gate, references, repeat, residual, unbuilt
 from .blocks import Env, substitute
 from .nodes import INPUT, UNKNOWN, Graph, Group, Node
-from .scope import Names, Scope
+from .scope import Names, Scope, base_name
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
 # arguments of their texts: both are kept across files (a search over thousands of similar
@@ -105,8 +106,14 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
         raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
     builder = Builder(spec, input_shape, schedule)
     try:
+        if spec.blocks:
+            cycles = blocks.cycles(spec)
+            if cycles:
+                builder.record(CnnctlError(cycles))
         builder.check_size(spec.layers)
         out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
+        if len(builder.reached) < len(spec.blocks):
+            unbuilt.check_blocks(builder)
     except LimitError as exc:  # the parser's problems first, then the builder's, each once
         raise LimitError([*builder.problems, *(p for p in exc.problems if p not in builder.problems)]) from None
     if builder.problems:
@@ -170,26 +177,17 @@ class Builder:
         self.scheduled: list[int] = []  # numbers of the scheduled block uses being expanded, innermost last
         self.built: dict[tuple, object] = {}  # block uses made so far, to make again (blocks.expand)
         self.groups: list[Group] = []  # the composites expanded so far, for diagrams
+        self.reached: set[str] = set()  # blocks whose body a use has built or checked (unbuilt: the others)
+        self.checked: set[tuple] = set()  # unbuilt lists checked, with the arguments in force (unbuilt)
+        self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
+        self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
         self, items: tuple[Item, ...], scope: Scope, env: Env | None, names: Names, collapse: bool = False
     ) -> int:
         """Expand a list of items from `scope.input`; returns the index of its output."""
-        for item in items:
-            if item.id is not None:
-                ident = str(item.id.text)
-                if ident in scope.later:
-                    first = scope.later[ident]
-                    self.record(
-                        CnnctlError.at(
-                            f"duplicate id `{ident}` (also at line {first.line})",
-                            item.id.loc,
-                            hint="ids name one layer each within a list",
-                        )
-                    )
-                scope.later[ident] = item.id.loc
-                names.taken.add(ident)
+        self.declare(items, scope, names)
         current = scope.input
         only = collapse and names.prefix and len(items) == 1 and items[0].id is None
         for item in items:
@@ -204,12 +202,34 @@ class Builder:
                 self.record(exc)
                 current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
-                ident = str(item.id.text)
-                scope.later.pop(ident, None)
-                scope.ids[ident] = current
-                block = self.block_uses[-1][0] if self.block_uses else None
-                self.defined.setdefault(ident, (item.id.loc, names.prefix, block))
+                self.define(item.id, scope, names, current)
         return current
+
+    def declare(self, items: tuple[Item, ...], scope: Scope, names: Names) -> None:
+        """Note the ids of a list before it is walked: a reference to one further down is told
+        where it is, and an id written twice is a problem."""
+        for item in items:
+            if item.id is not None:
+                ident = str(item.id.text)
+                if ident in scope.later:
+                    first = scope.later[ident]
+                    self.record(
+                        CnnctlError.at(
+                            f"duplicate id `{ident}` (also at line {first.line})",
+                            item.id.loc,
+                            hint="ids name one layer each within a list",
+                        )
+                    )
+                scope.later[ident] = item.id.loc
+                names.taken.add(ident)
+
+    def define(self, ident_value: Value, scope: Scope, names: Names, index: int) -> None:
+        """An id now visible to the items after it: it names `index`."""
+        ident = str(ident_value.text)
+        scope.later.pop(ident, None)
+        scope.ids[ident] = index
+        block = self.block_uses[-1][0] if self.block_uses else None
+        self.defined.setdefault(ident, (ident_value.loc, names.prefix, block))
 
     # -- counting before building ----------------------------------------------------------
     def check_size(self, items: tuple[Item, ...]) -> None:
@@ -253,8 +273,9 @@ class Builder:
         """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
         for problem in exc.problems:
             if self.block_uses and " (in block `" not in problem.message:
-                name, use = self.block_uses[-1]  # the innermost block, and where it is used
-                problem = problem._replace(message=f"{problem.message} (in block `{name}` used at line {use.line})")
+                name, use = self.block_uses[-1]  # the innermost block, and where it is used (None: nowhere built)
+                where = f" used at line {use.line}" if use is not None else ""
+                problem = problem._replace(message=f"{problem.message} (in block `{name}`{where})")
             key = (problem.loc, problem.message)
             if key not in self.seen:
                 self.seen.add(key)
@@ -282,27 +303,79 @@ class Builder:
     def item(self, item: Item, scope: Scope, env: Env | None, names: Names, name: str, current: int) -> int:
         path = names.path(name) if name else names.prefix
         if self.depth >= MAX_DEPTH:
-            raise LimitError.at(
-                f"layers nested more than {MAX_DEPTH} deep (through blocks, repeats, residuals and branches)",
-                item.loc,
-                layer=path,
-                hint="flatten the structure: a real network nests a few levels",
-            )
+            raise self.too_deep(item, path)
         self.depth += 1
         try:
             return self.expand(item, scope, env, path, current)
         finally:
             self.depth -= 1
 
+    def too_deep(self, item: Item, path: str) -> LimitError:
+        """The error for an item nested MAX_DEPTH deep: the builder recurses once per level."""
+        return LimitError.at(
+            f"layers nested more than {MAX_DEPTH} deep (through blocks, repeats, residuals and branches)",
+            item.loc,
+            layer=path,
+            hint="flatten the structure: a real network nests a few levels",
+        )
+
     def expand(self, item: Item, scope: Scope, env: Env | None, path: str, current: int) -> int:
         if isinstance(item, FailedItem):  # the parser told its problem: its shape is unknown
-            return self.placeholder(item, path)
-        inputs = references.inputs(self, item, scope, current, path)
+            return self.placeholder_checked(item, scope, env, path, current)
+        try:
+            inputs = references.inputs(self, item, scope, current, path)
+        except CnnctlError as exc:
+            raise self.not_built(exc, item, scope, env, path) from None
         if isinstance(item, LayerItem):
             if item.is_block:
                 return blocks.expand(self, item, inputs, env, path)
             return self.layer(item, inputs, env, path)
-        return COMPOSITES[type(item)].expand(self, item, scope, env, path, self.single(inputs, item, path))
+        try:
+            source = self.single(inputs, item, path)
+        except CnnctlError as exc:
+            raise self.not_built(exc, item, scope, env, path) from None
+        return COMPOSITES[type(item)].expand(self, item, scope, env, path, source)
+
+    def not_built(self, exc: CnnctlError, item: Item, scope: Scope, env: Env | None, path: str) -> CnnctlError:
+        """`exc`, which stops `item` from being built, with the problems of what the item sets,
+        and those of the lists it holds recorded: they are checked all the same (`unbuilt`)."""
+        if not isinstance(item, LayerItem):
+            unbuilt.check_inside(self, item, scope, env, path)
+        return CnnctlError([*exc.problems, *unbuilt.own_problems(self, item, env, path)])
+
+    def placeholder_checked(self, item: FailedItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
+        """The stand-in for an item the parser refused, once its references and the arguments
+        it could read are checked (the parser told what it refused)."""
+        problems: list[Problem] = []
+        try:
+            references.inputs(self, item, scope, current, path)
+        except CnnctlError as exc:
+            problems.extend(exc.problems)
+        problems.extend(self.value_problems(item, env, path))
+        if problems:
+            raise CnnctlError(problems)
+        return self.placeholder(item, path)
+
+    def value_problems(self, item: LayerItem | FailedItem, env: Env | None, path: str) -> list[Problem]:
+        """Every problem of the values written on a layer's line (typed as its kind's, put into a
+        block's): for a line not built for another reason. A refused line (FailedItem) is not
+        told a missing argument: the name the parser refused is likely the one meant."""
+        complete = isinstance(item, LayerItem)
+        if item.kind in KINDS:
+            kind = KINDS[item.kind]
+            if complete:  # most lines are right, and typed once for all their uses (TYPED)
+                try:
+                    self.typed_args(kind, item.args, env, item.loc, path)
+                    return []
+                except CnnctlError as exc:
+                    return list(exc.problems)
+                except blocks.Unbound:  # a value without one: each of the others typed apart
+                    pass
+            return self.argument_problems(kind, item.args, env, item.loc, path, complete)
+        block = self.spec.blocks.get(item.kind)
+        if block is None:
+            return []
+        return blocks.use_problems(block, item.args, env, item.loc, path, complete)
 
     def group(self, path: str, kind: str, text: str, loc: Loc) -> None:
         """Record a composite about to be expanded under `path` (each composite calls this once)."""
@@ -324,7 +397,11 @@ class Builder:
     ) -> int:
         kind = KINDS[item.kind]
         written = {**item.args, **override} if override else item.args  # never changed: no copy
-        args = self.typed_args(kind, written, env, item.loc, path)
+        try:
+            args = self.typed_args(kind, written, env, item.loc, path)
+        except CnnctlError as exc:  # and the count of its inputs, the other thing its line decides alone
+            wrong = self.inputs_problem(kind, inputs, item.loc, path)
+            raise CnnctlError([*exc.problems, *([wrong] if wrong else [])]) from None
         # A `droppath` without a rate takes its block's from the schedule, known once all are numbered.
         use = droppath.scheduled(self, item.loc, path) if kind.name == "droppath" and args.rate is None else None
         index = self.add_node(kind, args, inputs, item.loc, path)
@@ -335,14 +412,7 @@ class Builder:
     def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
         lo, hi = kind.min_inputs, kind.max_inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
-            need = f"at least {lo}" if hi is None else str(lo)
-            hint = (
-                "give the others with `with=ID` (added to the previous layer's output) or `from=A,B`"
-                if lo > 1
-                else ("use `from=ID` with a single id")
-            )
-            noun = "input" if need == "1" else "inputs"
-            raise CnnctlError.at(f"`{kind.name}` takes {need} {noun}, got {len(inputs)}", loc, layer=path, hint=hint)
+            raise CnnctlError(self.inputs_problem(kind, inputs, loc, path))
         nodes = self.nodes
         ins = [self.input_shape if i == INPUT else nodes[i].shape for i in inputs]  # shape_of, inlined: once a layer
         if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
@@ -370,6 +440,20 @@ class Builder:
         # Node's fields in order, made as a tuple directly (its constructor is Python, once a layer)
         nodes.append(tuple.__new__(Node, (index, path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)))
         return index
+
+    def inputs_problem(self, kind: LayerKind, inputs: list[int], loc: Loc, path: str) -> Problem | None:
+        """What is wrong with the number of inputs a layer of `kind` is given, if anything."""
+        lo, hi = kind.min_inputs, kind.max_inputs
+        if lo <= len(inputs) and (hi is None or len(inputs) <= hi):
+            return None
+        need = f"at least {lo}" if hi is None else str(lo)
+        hint = (
+            "give the others with `with=ID` (added to the previous layer's output) or `from=A,B`"
+            if lo > 1
+            else ("use `from=ID` with a single id")
+        )
+        noun = "input" if need == "1" else "inputs"
+        return Problem(f"`{kind.name}` takes {need} {noun}, got {len(inputs)}", loc, path, hint)
 
     def infer(self, kind: LayerKind, args: Args, ins: list[Shape]) -> tuple:
         """Output shape, counts, notes and shorthand of a layer. A pure function of its kind,
@@ -409,14 +493,18 @@ class Builder:
         """The written values parsed by each argument's type, the defaults for the others.
 
         The same texts give the same arguments: they are parsed once (a ResNet writes
-        `conv f=1 n=$n bias=false` in every block) and the Args shared, never changed.
+        `conv f=1 n=$n bias=false` in every block) and the Args shared, never changed. A
+        mistake raises every problem of the line (`argument_problems`).
         """
         texts = texts_of(written)  # a repeated line's are shared: its values are not looked at
         for _, text in texts:
             if "$" in text:  # a block's argument: put in (once a layer, so a loop, not any())
-                texts = tuple(
-                    [(name, substitute(written[name], env, path).text if "$" in t else t) for name, t in texts]
-                )
+                try:
+                    texts = tuple(
+                        [(name, substitute(written[name], env, path).text if "$" in t else t) for name, t in texts]
+                    )
+                except CnnctlError:
+                    raise CnnctlError(self.argument_problems(kind, written, env, loc, path)) from None
                 break
         key = (kind.name, texts)
         cached = TYPED.get(key)
@@ -429,23 +517,55 @@ class Builder:
                 continue
             try:
                 args[name] = arg.type.parse(str(text))
-            except ArgValueError as exc:
-                hint = did_you_mean(str(text), arg.type.words) if arg.type.words else None
-                raise CnnctlError.at(
-                    f"`{name}` {exc}", written[name].loc, layer=path, hint=hint or f"`{name}` is {arg.type.describe}"
-                ) from None
+            except ArgValueError:
+                raise CnnctlError(self.argument_problems(kind, written, env, loc, path)) from None
         if REQUIRED in args.values():
-            arg = next(a for a in kind.args if args[a.name] is REQUIRED)
-            raise CnnctlError.at(
-                f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
-                loc,
-                layer=path,
-                hint=f"add `{arg.name}=...`: {arg.type.describe}",
-            )
+            raise CnnctlError(self.argument_problems(kind, written, env, loc, path))
         if len(TYPED) >= CACHED:
             TYPED.clear()
         TYPED[key] = args
         return args
+
+    def argument_problems(
+        self,
+        kind: LayerKind,
+        written: dict[str, Value],
+        env: Env | None,
+        loc: Loc,
+        path: str,
+        complete: bool = True,
+    ) -> list[Problem]:
+        """Every problem of a layer's written arguments, each at its value, in the line's order,
+        then the required arguments not written (`complete`: the line holds all it meant to).
+        A value using an argument of a block that no use gives (`blocks.Unbound`) is not typed."""
+        problems: list[Problem] = []
+        given = set()
+        for name, value in written.items():
+            arg = kind.arg(name)
+            if arg is None:  # the parser already told it
+                continue
+            given.add(name)
+            try:
+                text = str(substitute(value, env, path).text)
+                arg.type.parse(text)
+            except blocks.Unbound:
+                continue
+            except CnnctlError as exc:
+                problems.extend(exc.problems)
+            except ArgValueError as exc:
+                hint = did_you_mean(text, arg.type.words) if arg.type.words else None
+                problems.append(Problem(f"`{name}` {exc}", value.loc, path, hint or f"`{name}` is {arg.type.describe}"))
+        for arg in kind.args if complete else ():
+            if arg.required and arg.name not in given:
+                problems.append(
+                    Problem(
+                        f"`{kind.name}` needs `{arg.name}` ({arg.doc})",
+                        loc,
+                        path,
+                        f"add `{arg.name}=...`: {arg.type.describe}",
+                    )
+                )
+        return problems
 
     def merge_args(self, act: Value | None, env: Env | None, path: str) -> Args:
         written = {"act": act} if act is not None else {}
@@ -453,17 +573,3 @@ class Builder:
 
     def shape_of(self, index: int) -> Shape:
         return self.input_shape if index == INPUT else self.nodes[index].shape
-
-
-def base_name(item: Item) -> str:
-    if isinstance(item, (LayerItem, FailedItem)):
-        return item.kind
-    if isinstance(item, RepeatItem):
-        return "repeat"
-    if isinstance(item, ResidualItem):
-        return "residual"
-    if isinstance(item, GateItem):
-        return "gate"
-    if isinstance(item, BranchesItem):
-        return item.merge
-    raise TypeError(item)  # pragma: no cover

@@ -2,17 +2,19 @@
 
 `first:` overrides arguments of the body's first item on the first pass only (a stage
 that downsamples once). `repeat: 0` makes no layer: its output is its input (a stage of one
-block written as the first block, then `repeat: ${n - 1}` of the others). A pass whose body
-is a single unnamed item adds no level: ResNet's stages read `layer2.1.conv1`.
+block written as the first block, then `repeat: ${n - 1}` of the others); its body and
+`first:` are checked all the same (`cnnctl.graph.unbuilt`). A pass whose body is a single
+unnamed item adds no level: ResNet's stages read `layer2.1.conv1`.
 """
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, LimitError, did_you_mean
+from ..errors import CnnctlError, LimitError, Problem, did_you_mean
 from ..layers import KINDS
 from ..layers.args import ArgValueError, parse_int
 from ..limits import MAX_LAYERS
-from ..notation.spec import Item, LayerItem, RepeatItem
+from ..notation.spec import FailedItem, Item, LayerItem, RepeatItem, Value
+from . import unbuilt
 from .blocks import Env, readable, substitute
 from .scope import Names, Scope
 
@@ -22,12 +24,11 @@ if TYPE_CHECKING:
 
 
 def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
-    times_value = substitute(item.times, env, path) if item.times else None
     try:
-        times = parse_int(str(times_value.text) if times_value else "", minimum=0)
-    except ArgValueError as exc:
-        loc = times_value.loc if times_value else item.loc
-        raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
+        times, times_value = read_count(item, env, path)
+    except CnnctlError as exc:  # no pass is made: what the body and `first:` say is still checked
+        unbuilt.check_inside(b, item, scope, env, path)
+        raise CnnctlError([*exc.problems, *first_problems(b, item, path)]) from None
     # Each pass makes at least one layer: a count the layers counted before building could
     # not read (it failed there) is still refused before expanding.
     if times * b.passes > MAX_LAYERS:
@@ -39,40 +40,76 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
             hint="check the counts of `repeat`",
         )
     b.group(path, "repeat", f"repeat {times}", item.loc)
+    # No pass is made (none, or not with a `first:` that does not fit), but a mistake written
+    # in the body (or in `first:`'s values) is one all the same.
+    problems = first_problems(b, item, path)
+    if times == 0 or problems:
+        unbuilt.check_inside(b, item, scope, env, path)
+        if problems:
+            raise CnnctlError(problems)
+        return current
+    if times == 1 and item.first:  # the first item's values that `first:` replaces: no pass uses them
+        unused = unbuilt.replaced_problems(b, item, env, path)
+        if unused:
+            b.record(CnnctlError(unused))
     outer = b.outer_repeat is None
     if outer:
         b.outer_repeat = item
-    b.passes *= max(times, 1)
+    b.passes *= times
     try:
         for i in range(1, times + 1):
             body = item.body
             if i == 1 and item.first:
-                body = (with_first(b, item, path), *body[1:])
+                body = (with_first(item), *body[1:])
             current = b.sequence(body, Scope(current, parent=scope), env, Names(f"{path}.{i}"), collapse=True)
     finally:
-        b.passes //= max(times, 1)
+        b.passes //= times
         if outer:
             b.outer_repeat = None
     return current
 
 
-def with_first(b: Builder, item: RepeatItem, path: str) -> Item:
-    """The body's first item with `first:`'s arguments in place of its own."""
+def read_count(item: RepeatItem, env: Env | None, path: str) -> tuple[int, Value | None]:
+    """The count, and the value it was read from (None: not written)."""
+    times_value = substitute(item.times, env, path) if item.times else None
+    try:
+        return parse_int(str(times_value.text) if times_value else "", minimum=0), times_value
+    except ArgValueError as exc:
+        loc = times_value.loc if times_value else item.loc
+        raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
+
+
+def with_first(item: RepeatItem) -> Item:
+    """The body's first item with `first:`'s arguments in place of its own (`first_problems`
+    has found that it has them)."""
     head = item.body[0]
+    return head._replace(args={**head.args, **item.first}) if isinstance(head, LayerItem) else head
+
+
+def first_problems(b: Builder, item: RepeatItem, path: str) -> list[Problem]:
+    """Every key of `first:` that the body's first item has no argument for."""
+    if not item.first:
+        return []
+    head = item.body[0]
+    if isinstance(head, FailedItem):  # a line the parser refused (told there)
+        return []
     if not isinstance(head, LayerItem):
-        raise CnnctlError.at(
-            "`first:` applies to a layer or block, but the body starts with a composite", item.loc, layer=path
+        message = "`first:` applies to a layer or block, but the body starts with a composite"
+        return [Problem(message, item.loc, path)]
+    if head.is_block:
+        block = b.spec.blocks.get(head.kind)
+        if block is None:  # a block without `layers:` (the parser said so)
+            return []
+        names = list(block.params)
+    else:
+        names = [a.name for a in KINDS[head.kind].args]
+    return [
+        Problem(
+            f"`first:` sets `{key}`, but `{head.kind}` has no such argument", value.loc, path, did_you_mean(key, names)
         )
-    names = list(b.spec.blocks[head.kind].params) if head.is_block else [a.name for a in KINDS[head.kind].args]
-    for key, value in item.first.items():
-        if key not in names:
-            raise CnnctlError.at(
-                f"`first:` sets `{key}`, but `{head.kind}` has no such argument",
-                value.loc,
-                layer=path,
-                hint=did_you_mean(key, names),
-            )
-    return head._replace(args={**head.args, **item.first})
+        for key, value in item.first.items()
+        if key not in names
+    ]
 
 
 def count(item: RepeatItem, env: Env | None) -> int:

@@ -39,13 +39,7 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
     elif isinstance(shortcut, tuple):
         skip = b.sequence(shortcut, Scope(current, parent=scope), env, names.child("shortcut"))
     else:
-        raise CnnctlError.at(
-            f"unknown shortcut `{shortcut}`",
-            item.shortcut_loc or item.loc,
-            layer=path,
-            hint=did_you_mean(shortcut, ("identity", "projection"))
-            or "shortcut is identity, projection, or a list of layers",
-        )
+        raise unknown_shortcut(item, shortcut, path)
     a, s = b.shape_of(main), b.shape_of(skip)
     if shortcut == "identity" and UNKNOWN not in (a, s) and a != s:
         if len(a) == len(s) == 3 and not projection_strides(s, a):
@@ -60,6 +54,18 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
         )
     args = b.merge_args(item.act, env, path)
     return b.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
+
+
+SHORTCUTS = ("identity", "projection")  # the words; a list of layers is the other shortcut
+
+
+def unknown_shortcut(item: ResidualItem, word: str, path: str) -> CnnctlError:
+    return CnnctlError.at(
+        f"unknown shortcut `{word}`",
+        item.shortcut_loc or item.loc,
+        layer=path,
+        hint=did_you_mean(word, SHORTCUTS) or "shortcut is identity, projection, or a list of layers",
+    )
 
 
 def projection(b: Builder, item: ResidualItem, source: int, main: int, names: Names) -> int:

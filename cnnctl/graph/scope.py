@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Loc
+from ..notation.spec import BranchesItem, FailedItem, GateItem, Item, LayerItem, RepeatItem, ResidualItem
 
 
 class Scope:
@@ -76,3 +77,18 @@ class Names:
 
     def child(self, name: str) -> Names:
         return Names(self.path(name))
+
+
+def base_name(item: Item) -> str:
+    """What an unnamed item is named after, numbered within its list (`conv1`, `repeat2`)."""
+    if isinstance(item, (LayerItem, FailedItem)):
+        return item.kind
+    if isinstance(item, RepeatItem):
+        return "repeat"
+    if isinstance(item, ResidualItem):
+        return "residual"
+    if isinstance(item, GateItem):
+        return "gate"
+    if isinstance(item, BranchesItem):
+        return item.merge
+    raise TypeError(item)  # pragma: no cover

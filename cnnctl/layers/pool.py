@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..shapes import (
     Shape,
-    adaptive_bins,
+    adaptive_span,
     conv_output_size,
     numel,
     pool_output_size_ceil,
@@ -102,7 +102,7 @@ class Pool(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         if a.out is not None:  # each window its own size: the sum of their areas, per channel
-            area = sum(adaptive_bins(ins[0][0], out[0])) * sum(adaptive_bins(ins[0][1], out[1]))
+            area = adaptive_span(ins[0][0], out[0]) * adaptive_span(ins[0][1], out[1])
             return out[2] * (area - (out[0] * out[1] if a.op == "max" else 0))
         fh, fw = self.window_size(a, ins)
         per_value = fh * fw - (1 if a.op == "max" else 0)

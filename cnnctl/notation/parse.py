@@ -716,14 +716,14 @@ class _Parser:
                 f"`{kind}` takes: {' '.join(f'{n}=...' for n in names)}" if names else f"`{kind}` takes no arguments"
             )
             self.problem(f"unexpected `{words}` in `{kind}`{takes}", extra[0].loc, hint or usage)
-        if not ok:
-            return None
         ident = refs.get("id")
         if ident is not None:
             self.check_id(ident)
         source = _split_names(refs["from"]) if "from" in refs else None
-        extra = _split_names(refs["with"]) if "with" in refs else ()
-        return LayerItem(loc, ident, source, extra, kind, is_block, args, text)
+        with_ = _split_names(refs["with"]) if "with" in refs else ()
+        if not ok:  # told above; its other arguments and references are still checked when built
+            return FailedItem(loc, ident, source, with_, kind, args)
+        return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
     def block_params_of(self, name: str) -> list[str]:
         return list(self.block_params.get(name, {}))

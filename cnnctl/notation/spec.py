@@ -135,13 +135,16 @@ class BranchesItem:
 class FailedItem:
     """An item the parser could not read (its problem is already told). It keeps its place,
     its name and its id, so the layers around it are still built and checked: one unknown
-    kind does not hide the value errors of the others."""
+    kind does not hide the value errors of the others. A layer refused for one of its
+    arguments (an unknown name, a word with no place) keeps the others, its references
+    and its kind, so that their problems are told too: one run, every problem of a line."""
 
     loc: Loc
     id: Value | None
     source: tuple[Value, ...] | None = None
     extra: tuple[Value, ...] = ()
     kind: str = "layer"
+    args: dict[str, Value] = {}  # noqa: RUF012 - never mutated; the arguments that could be bound
 
 
 Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | FailedItem
