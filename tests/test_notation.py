@@ -2,11 +2,15 @@
 residual, branches, references, naming, input override, warnings and bundled names."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
+from helpers import make_divisible
 
 import cnnctl
 from cnnctl.graph import INPUT
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def load(text: str, **kw):
@@ -636,6 +640,35 @@ def test_ceil_pooling_takes_a_window_that_hangs_over_the_input():
 
 
 # -- the constructs of the last ten years ------------------------------------------------------------
+def readme_snippet(after: str) -> str:
+    """The first ```yaml block of the README after the text `after`, as written there."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("```yaml\n", text.index(after)) + len("```yaml\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readmes_gate_builds_wherever_it_is_used():
+    # `${in_c}` is the input of the block a layer is in: the README's gate, once written bare in
+    # `layers:`, failed there ("not in a block") and, pasted inside a block after a layer that
+    # changes the channels, squeezed the block's input channels instead of its own.
+    snippet = readme_snippet("**gate** computes a path")
+    g = cnnctl.load_text("input: 32x32x3\n" + snippet, "readme.yaml")
+    squeeze = make_divisible(40 // 4)  # torchvision's rounding: 10 -> 16
+    assert [n.shape for n in g.nodes] == [(32, 32, 40), (1, 1, 40), (1, 1, squeeze), (1, 1, 40), (32, 32, 40)]
+    assert g.params == (3 * 3 * 3 * 40 + 40) + (40 * squeeze + squeeze) + (squeeze * 40 + 40)
+    # the same block after other layers, inside another block too: each use follows what it is given
+    blocks = snippet[: snippet.index("layers:")]
+    g = cnnctl.load_text(
+        "input: 32x32x3\n" + blocks + "  stage:\n    - conv f=1 n=96\n    - se\n"
+        "layers: [conv f=3 p=same n=24, se, stage, conv f=1 n=8, se]\n",
+        "readme.yaml",
+    )
+    muls = [n for n in g.nodes if n.kind == "mul"]
+    squeezes = [g.nodes[n.inputs[1] - 1].shape[2] for n in muls]  # the conv before each gate's last
+    assert [n.shape[2] for n in muls] == [24, 96, 8]
+    assert squeezes == [make_divisible(24 // 4), make_divisible(96 // 4), make_divisible(8 // 4)]
+
+
 def test_gate_multiplies_its_input_by_its_paths_output():
     g = load("""
         input: 14x14x16
