@@ -240,13 +240,17 @@ def test_every_problem_of_one_layer_line_is_told_at_its_own_column(line):
 def test_a_line_with_a_bad_reference_still_has_its_values_and_required_arguments_checked():
     line = "  - conv f=abc act=rleu from=nosuch"
     found = problems_of(f"input: 8x8x3\nlayers:\n  - conv f=1 n=3\n{line}\n")
-    assert sorted((p.loc.col, p.message.split(" (")[0]) for p in found) == [
-        (5, "`conv` needs `n`"),  # no place of its own: the layer's
-        (column(line, "abc"), "`f` expected a whole number, got `abc`"),
-        (column(line, "rleu"), found[2].message.split(" (")[0]),
-        (column(line, "nosuch"), "no layer with id `nosuch` before this one"),
+    # A reference to nothing used to stop there: the line's three other mistakes went untold.
+    assert [(p.loc.line, p.loc.col) for p in found] == [
+        (4, column(line, "conv")),  # a missing argument has no place of its own: the layer's
+        (4, column(line, "abc")),
+        (4, column(line, "rleu")),
+        (4, column(line, "nosuch")),
     ]
-    assert "`act` expected one of" in found[2].message
+    assert found[0].message.startswith("`conv` needs `n`")
+    assert found[1].message == "`f` expected a whole number, got `abc`"
+    assert found[2].message.startswith("`act` expected one of") and found[2].hint == "did you mean `relu`?"
+    assert found[3].message == "no layer with id `nosuch` before this one"
 
 
 NEVER_BUILT = """\
@@ -290,9 +294,11 @@ def test_a_body_that_never_runs_is_checked_all_the_same():
 
 
 def test_the_same_body_reports_the_same_whether_it_runs_once_or_never():
-    once = problems_of(NEVER_BUILT.replace("repeat: 0", "repeat: 1").replace("conv f=99", "conv f=1"))
-    never = problems_of(NEVER_BUILT)
-    assert [(p.loc, p.message) for p in never] == [(p.loc, p.message) for p in once]
+    never = NEVER_BUILT.replace("    first: zz=1\n", "")  # a wrong `first:` would stop the pass too
+    once = never.replace("repeat: 0", "repeat: 1").replace("conv f=99", "conv f=1")  # and a shape that fits
+    found = problems_of(never)
+    assert len(found) == 5
+    assert [(p.loc, p.message) for p in found] == [(p.loc, p.message) for p in problems_of(once)]
 
 
 BLOCK_B = (
