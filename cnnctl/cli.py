@@ -258,9 +258,7 @@ def import_cmd(o: argparse.Namespace) -> int:
     The ONNX operators below map to layer kinds; an activation read by nothing else joins the
     layer before as act=. What cnnctl cannot read is told per ONNX node (name, operator,
     index), every one in one run. The file written is checked by building it, and its counts
-    are printed. FILE.onnx must be a regular file of at most 2 GiB; data it stores in other
-    files is read only from its own folder, and only for the small constants cnnctl needs.
-    Needs `pip install onnx` (no torch, no runtime).
+    are printed. Needs `pip install onnx` (no torch, no runtime).
     """
     from .exchange.onnx_import import build_imported
     from .render import picture
@@ -941,10 +939,16 @@ def build_parser(only: str | None = None) -> Parser:
                    help="What to write (default: from FILE's suffix), or json: the report as JSON.")  # fmt: skip
 
     p = command("import", import_cmd, "[OPTIONS] FILE.onnx")
-    if only == "import":  # the reader's own table, so that the two cannot differ
+    if only == "import":  # the reader's own table and limits, so that the two cannot differ
         from .exchange.onnx_import import operators_read
+        from .limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT
 
-        p.epilog = _wrapped(f"ONNX operators read: {operators_read()}.")
+        bounds = (
+            f"FILE.onnx must be a regular file of at most {MAX_ONNX_BYTES / 1024**3:g} GiB. Data it keeps in other "
+            "files is read only from its own folder, and only for constants of at most "
+            f"{MAX_ONNX_CONSTANT} values (a weight needs only its dims: its values are never read)."
+        )
+        p.epilog = f"{_wrapped(f'ONNX operators read: {operators_read()}.')}\n\n{_wrapped(bounds)}"
     p.add_argument("file", metavar="FILE.onnx", help="An ONNX model file.")
     p.add_argument("-o", "--output", metavar="FILE", help="The network file to write. Default: standard output.")
     p.add_argument("--name", help="The network's name. Default: the graph's, else the file's.")

@@ -254,6 +254,11 @@ MALFORMED = {
         [onnx_tensor("s", [1, 1, float("inf"), float("inf")])],
         "scales by inf: not a whole factor",
     ),
+    "a reshape to infinite groups": (  # what no check foresaw: told by the reader's guard, at its node
+        [_node("Reshape", ["x", "s"], ["y"], "r")],
+        [onnx_tensor("s", [1, float("inf"), 3, 8, 8])],
+        "ONNX node `r` (Reshape, node 1 of 1): a malformed Reshape node",
+    ),
     "a constant of 50,000 x 50,000": (
         [
             _node("Constant", [], ["s"], "k", value=_claimed(50_000, 50_000)),

@@ -336,6 +336,11 @@ def _node_id(node, fallback: str) -> str:
     return parts[-2] if len(parts) >= 2 else parts[0] if parts else fallback
 
 
+def _whole(text: str) -> int | None:
+    """A whole number written in an external data entry, or None (a 5,000-digit one too)."""
+    return int(text) if text.isdecimal() and len(text) <= 20 else None
+
+
 def _count(dims, cap: int) -> int | None:
     """The values of a tensor of `dims`, or None above `cap` (without multiplying them all)."""
     count = 1
@@ -561,10 +566,10 @@ class _Reader:
         if os.path.commonpath([folder, real]) != folder:
             raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
         offset, length = info.get("offset", "0"), info.get("length", str(size))
-        if not (offset.isdigit() and length.isdigit()) or int(length) != size:
+        if _whole(offset) is None or _whole(length) != size:
             raise _Unread(f"{what} at offset {_shown(offset, 24)}, length {_shown(length, 24)}: it holds {size} bytes")
         try:
-            data = _regular_bytes(real, size, int(offset), size)
+            data = _regular_bytes(real, size, _whole(offset), size)
         except _Unread as refused:
             raise _Unread(f"{what}: {refused.message}", hint) from None
         if len(data) != size:
