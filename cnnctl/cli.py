@@ -255,18 +255,16 @@ def draw_cmd(o: argparse.Namespace) -> int:
 def import_cmd(o: argparse.Namespace) -> int:
     """Read an ONNX file into cnnctl's notation: analysable and trainable here.
 
-    Conv, ConvTranspose, BatchNormalization, Gemm, pooling, Add, Mul, Concat, Flatten, Resize
-    and the activations map to layer kinds; an activation read by nothing else joins the layer
-    before as act=. What has no cnnctl kind is told per ONNX node. The file written is checked
-    by building it, and its counts are printed. Needs `pip install onnx` (no torch, no runtime).
+    The ONNX operators below map to layer kinds; an activation read by nothing else joins the
+    layer before as act=. What cnnctl cannot read is told per ONNX node (name, operator,
+    index), every one in one run. The file written is checked by building it, and its counts
+    are printed. Needs `pip install onnx` (no torch, no runtime).
     """
-    from .api import load_text
-    from .exchange.onnx_import import import_onnx
+    from .exchange.onnx_import import build_imported
     from .render import picture
     from .render.numbers import exact, short
 
-    text = import_onnx(o.file, o.name)
-    graph = load_text(text, o.output or "<imported>")  # what was read builds: every shape fits
+    text, graph = build_imported(o.file, o.name)  # what was read builds: every shape fits
     if o.output is None:
         sys.stdout.write(text)
         return 0
@@ -795,6 +793,17 @@ def _dedented(text: str) -> str:
     return "\n".join(ln[indent:] for ln in lines)
 
 
+def _wrapped(text: str, width: int = 92) -> str:
+    """`text` in lines of at most `width` characters, broken between words."""
+    lines = [""]
+    for word in text.split():
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}".lstrip()
+    return "\n".join(lines)
+
+
 class _Unused:
     """Takes the options of a command that is not run, and does nothing with them."""
 
@@ -930,6 +939,16 @@ def build_parser(only: str | None = None) -> Parser:
                    help="What to write (default: from FILE's suffix), or json: the report as JSON.")  # fmt: skip
 
     p = command("import", import_cmd, "[OPTIONS] FILE.onnx")
+    if only == "import":  # the reader's own table and limits, so that the two cannot differ
+        from .exchange.onnx_import import operators_read
+        from .limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT
+
+        bounds = (
+            f"FILE.onnx must be a regular file of at most {MAX_ONNX_BYTES / 1024**3:g} GiB. Data it keeps in other "
+            "files is read only from its own folder, and only for constants of at most "
+            f"{MAX_ONNX_CONSTANT} values (a weight needs only its dims: its values are never read)."
+        )
+        p.epilog = f"{_wrapped(f'ONNX operators read: {operators_read()}.')}\n\n{_wrapped(bounds)}"
     p.add_argument("file", metavar="FILE.onnx", help="An ONNX model file.")
     p.add_argument("-o", "--output", metavar="FILE", help="The network file to write. Default: standard output.")
     p.add_argument("--name", help="The network's name. Default: the graph's, else the file's.")

@@ -21,3 +21,9 @@ MAX_BLOCK_DEPTH = 32  # blocks used inside blocks
 # Composites inside composites, counted across blocks: the builder recurses once per level
 # (a few Python frames each), so this keeps it far from Python's recursion limit.
 MAX_DEPTH = 100
+# An ONNX file (cnnctl import): its bytes, read before they are parsed, up to protobuf's own
+# limit for one message (2 GiB); its nodes; and the values of one constant whose values are
+# read (a clip's bounds, a resize's scales, a reshape's shape, a slice's bounds: 4 or 5 each).
+MAX_ONNX_BYTES = 2 * 1024**3
+MAX_ONNX_NODES = 200_000
+MAX_ONNX_CONSTANT = 64

@@ -38,3 +38,29 @@ def make_divisible(v: float, d: int = 8) -> int:
     """torchvision's rounding of channel counts (`_make_divisible`)."""
     new = max(d, int(v + d / 2) // d * d)
     return new + d if new < 0.9 * v else new
+
+
+def onnx_model(nodes: list, initializers: tuple = (), shape: tuple = (1, 3, 8, 8), opset: int = 17):
+    """A one-input ONNX model made with onnx.helper: `nodes` read `x` (NCHW `shape`)."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))
+    last = next((t for n in reversed(nodes) for t in n.output if t), "x")
+    y = helper.make_tensor_value_info(last, TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def onnx_tensor(name: str, values, location: str | None = None, offset: int | None = None, length: int | None = None):
+    """An initializer of float32 `values`; with `location`, stored as external data there
+    (offset and length as given: the file is the test's to write)."""
+    import numpy as np
+    from onnx import numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    tensor = numpy_helper.from_array(np.asarray(values, dtype=np.float32), name)
+    if location is not None:
+        set_external_data(tensor, location, offset, length)
+        tensor.data_location = tensor.EXTERNAL
+        tensor.ClearField("raw_data")
+    return tensor

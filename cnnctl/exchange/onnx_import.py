@@ -1,41 +1,113 @@
 """An ONNX file read back into cnnctl's notation (`cnnctl import model.onnx -o net.yaml`).
 
 Reads the graph with the `onnx` package (no runtime, no torch, nothing executed: ONNX is
-data) and maps each operator to a layer kind: Conv, ConvTranspose, BatchNormalization,
-Gemm, pooling, Add, Mul, Concat, Flatten, Resize and the activations. An activation whose
-input is read by nothing else joins the layer before it as `act=` (`conv ... act=relu`), as
-does x * sigmoid(x) (SiLU). A layer gets an id only where a later layer other than the next
-reads it; ids come from the weights' names (`layer1.1.conv1.weight` -> `layer1_1_conv1`),
-else from the ONNX node's. An operator with no cnnctl kind is a located problem naming the
-ONNX node and its operator; every such problem of a file is told in one run.
+data) and maps each operator of OPERATORS to a layer kind (that table is what `cnnctl import
+--help` lists, and what an unknown operator's hint names). An activation whose input is read
+by nothing else joins the layer before it as `act=` (`conv ... act=relu`), as does
+x * sigmoid(x) (SiLU). A layer gets an id only where a later layer other than the next reads
+it; ids come from the weights' names (`layer1.1.conv1.weight` -> `layer1_1_conv1`), else from
+the ONNX node's. What cnnctl cannot read is a problem naming the ONNX node (its name,
+operator and index), at the file; every such problem of a file is told in one run.
+
+An ONNX file is anything anyone wrote, so what is read is bounded (cnnctl/limits.py):
+
+- The file: only a regular file (a folder, a FIFO, a device is refused before it is opened,
+  and it is opened without blocking and checked again), of at most MAX_ONNX_BYTES (2 GiB,
+  protobuf's own limit for one message), read by cnnctl and then parsed.
+- The graph is checked before any node is read: each input made by the graph's input, an
+  initializer or an earlier node (so a cycle is a located problem, not a loop), each node with
+  an output, no tensor made twice, each operator with the inputs and the attributes (of the
+  right types) it needs. Whatever still trips a reader is a located "malformed node" problem.
+- External data (tensors whose values lie in another file): `onnx` is never let resolve it.
+  A weight needs only its dims, which the file holds even where its values lie elsewhere:
+  those values are never read. The constants whose values are read (clip bounds, resize
+  scales, reshape shapes, slice bounds) are read only where they hold at most
+  MAX_ONNX_CONSTANT values, and, where stored outside, only from a regular file inside the
+  model's own folder (the folder of the path given, never the working directory): a location
+  that is absolute or holds `..`, a link leading out of the folder, a FIFO, a device, or an
+  offset and length that do not fit the file or the tensor are refused, at the node.
+- The network made is built to check it (`build_imported`); a layer that does not build is
+  told at the ONNX node(s) it came from, with the builder's shapes and hint.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 
-from ..errors import CnnctlError, Loc, Problem
+from ..errors import CnnctlError, LimitError, Loc, Problem, quoted, too_many
+from ..limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
 from ..records import record
-from .write_notation import Entry, write_layers
+from .write_notation import Entry, traced_layers
 
 NAME = re.compile(r"[^A-Za-z0-9_-]+")
+GENERATED = "<imported>"  # the file name the text made is built under, before its lines are traced back
 ACTIVATIONS = {
     "Relu": "relu",
     "Sigmoid": "sigmoid",
     "Tanh": "tanh",
     "HardSwish": "hardswish",
     "Elu": "elu",
-    "Gelu": "gelu",  # exact (erf): an approximate="tanh" is refused in read()
+    "Gelu": "gelu",  # exact (erf): an approximate="tanh" is refused
     "Mish": "mish",
 }
+# The element types of a constant whose values are read (TensorProto's names).
+NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
+           "UINT8", "UINT16", "UINT32", "UINT64"}  # fmt: skip
 FUSES = ("conv", "deconv", "fc", "bn", "add", "mul")  # kinds with an `act=` argument
-MAX_NODES = 200_000
-READS = (
-    "cnnctl reads Conv, ConvTranspose, BatchNormalization, LayerNormalization, LRN, Gemm, MaxPool, AveragePool, "
-    "the global pools, Add, Mul, Concat, Flatten, Resize, Slice (channels), a channel shuffle, Identity, Dropout "
-    "and the activations"
-)
+
+
+@record
+class Operator:
+    read: str  # the _Reader method that reads it
+    inputs: int = 1  # the inputs it must have (the first ones; later ones are optional)
+    note: str = ""  # what of it is read, where not every use of it (said by --help)
+    activation: bool = False
+
+
+OPERATORS = {
+    "Conv": Operator("conv", 2, "2-D"),
+    "ConvTranspose": Operator("conv", 2, "2-D, no output_padding"),
+    "BatchNormalization": Operator("bn", 5),
+    "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
+    "LRN": Operator("lrn"),
+    "Gemm": Operator("gemm", 2, "x @ W^T + b"),
+    "MaxPool": Operator("pool"),
+    "AveragePool": Operator("pool"),
+    "GlobalAveragePool": Operator("global_pool"),
+    "GlobalMaxPool": Operator("global_pool"),
+    "Add": Operator("add", 2),
+    "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel"),
+    "Concat": Operator("concat", 1, "of channels"),
+    "Flatten": Operator("flatten", 1, "from axis 1"),
+    "Resize": Operator("resize", 1, "nearest, by a whole factor"),
+    "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
+    "Slice": Operator("slice", 3, "an equal part of the channels"),
+    "Reshape": Operator("reshape", 2, "with Transpose, a channel shuffle"),
+    "Transpose": Operator("transpose", 1, "in a channel shuffle or around a LayerNormalization"),
+    "Identity": Operator("identity"),
+    "Dropout": Operator("identity", 1, "as at inference"),
+    "Constant": Operator("constant", 0, "a value the others read"),
+    **{op: Operator("activate", 1, "exact" if op == "Gelu" else "", True) for op in ACTIVATIONS},
+    "LeakyRelu": Operator("leaky", 1, "", True),
+    "HardSigmoid": Operator("hardsigmoid", 1, "PyTorch's", True),
+    "Clip": Operator("clip", 1, "to [0, 6], as relu6", True),
+    "Softmax": Operator("softmax", 1, "over the channels", True),
+}
+
+
+def operators_read(notes: bool = True) -> str:
+    """The operators of OPERATORS in words: `Conv (2-D), ...; the activations Relu, ...`."""
+
+    def named(op: str, operator: Operator) -> str:
+        return f"{op} ({operator.note})" if notes and operator.note else op
+
+    layers = [named(op, o) for op, o in OPERATORS.items() if not o.activation]
+    activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
+    silu = "; Mul of x and Sigmoid(x) as silu" if notes else ""
+    return f"{', '.join(layers)}; the activations {', '.join(activations)}{silu}"
 
 
 @record
@@ -44,12 +116,213 @@ class Layer:
     words: list  # the shorthand after the kind: ["f=3", "n=64"]
     inputs: list  # tensor names read
     name: str  # the id it would take
+    nodes: list  # the indices of the ONNX nodes it comes from
 
 
+@record
+class Imported:
+    text: str  # the network file
+    origins: dict  # line of `text` (1-based) -> for each layer it writes, the ONNX nodes it comes from
+
+
+class _Unread(Exception):
+    """What cnnctl refuses to read, and a hint: a node it cannot express, a file it will not open."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A name from the file in backticks, cut, on one line."""
+    return quoted(str(text).replace("\n", "\\n"), limit)
+
+
+def _comment(text: str, limit: int = 80) -> str:
+    """Text from the file made safe for a YAML comment: no line breaks (YAML counts U+2028 as one)."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
+# -- the file ------------------------------------------------------------------------------------
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a plain file"
+
+
+REGULAR = "cnnctl reads only regular files: a FIFO or a device could block it or never end"
+
+
+def _regular_bytes(path: str, limit: int, offset: int = 0, length: int | None = None) -> bytearray:
+    """The bytes of the regular file `path`: all of them (at most `limit`), or `length` from `offset`.
+
+    A folder, a FIFO or a device is refused before it is opened (opening a FIFO waits for a
+    writer; /dev/zero never ends); the file is opened without blocking and checked again, in
+    case another took its place in between. Raises _Unread.
+    """
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise _Unread(f"{_kind_of(mode)}, not a regular file", REGULAR)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise _Unread("no such file") from None
+    except PermissionError:
+        raise _Unread("cannot be read: permission denied") from None
+    except (OSError, ValueError) as exc:  # a loop of links, a name too long, a NUL in it
+        raise _Unread(f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    with os.fdopen(fd, "rb", buffering=0) as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unread(f"{_kind_of(info.st_mode)}, not a regular file", REGULAR)
+        if length is None:
+            if info.st_size > limit:
+                raise _Unread(f"{info.st_size:,} bytes: more than cnnctl reads ({limit:,})")
+            length = info.st_size
+        elif offset + length > info.st_size:
+            raise _Unread(f"bytes {offset:,} to {offset + length:,} of a file of {info.st_size:,}")
+        data = bytearray(length)
+        view, got = memoryview(data), 0
+        file.seek(offset)
+        while got < length:
+            n = file.readinto(view[got:])
+            if not n:  # it shrank while read
+                break
+            got += n
+        return data[:got] if got < length else data
+
+
+def read_onnx(path: str):
+    """The ModelProto of the file at `path`; a CnnctlError at the file where it is not one."""
+    try:
+        import onnx
+    except ImportError:
+        raise CnnctlError.at(
+            "reading ONNX needs the `onnx` package", hint="pip install 'cnnctl[onnx]' (or just `pip install onnx`)"
+        ) from None
+    try:
+        data = _regular_bytes(path, MAX_ONNX_BYTES)
+    except _Unread as refused:
+        raise CnnctlError.at(refused.message, Loc(path), hint=refused.hint) from None
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except Exception:  # protobuf's DecodeError and friends: not what it claims to be
+        raise CnnctlError.at(
+            "not a readable ONNX file", Loc(path), hint="was it cut short, or is it another format?"
+        ) from None
+    if not model.HasField("graph"):
+        raise CnnctlError.at("an ONNX file with no graph", Loc(path), hint="was it cut short, or is it another format?")
+    if len(model.graph.node) > MAX_ONNX_NODES:
+        raise CnnctlError.at(
+            f"{len(model.graph.node):,} ONNX nodes: more than cnnctl reads ({MAX_ONNX_NODES:,})", Loc(path)
+        )
+    return model
+
+
+# -- from a file to the notation ---------------------------------------------------------------
+def import_onnx(path: str, name: str | None = None) -> str:
+    """The network of the ONNX file at `path` in cnnctl's notation, as YAML text."""
+    return read_network(path, name).text
+
+
+def read_network(path: str, name: str | None = None) -> Imported:
+    """The network of the ONNX file at `path`, and where each of its lines comes from."""
+    model = read_onnx(path)
+    reader = _Reader(model, path)
+    reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
+    for i, node in enumerate(model.graph.node):
+        reader.read(i, node)
+    reader.raise_problems()
+    if not reader.order:
+        raise CnnctlError.at("the graph has no layers cnnctl reads", Loc(path))
+    return _write(model, path, name, reader)
+
+
+def build_imported(path: str, name: str | None = None):
+    """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
+    is told at the ONNX node(s) it came from, in the file given, not at a line of the text made."""
+    from ..api import load_text
+
+    imported = read_network(path, name)
+    try:
+        return imported.text, load_text(imported.text, GENERATED)
+    except CnnctlError as exc:
+        problems = [_traced(p, imported, path) for p in exc.problems]
+        raise (LimitError if isinstance(exc, LimitError) else CnnctlError)(problems) from None
+
+
+REPETITION = re.compile(r"^[^.]+\.(\d+)(\.|$)")  # `repeat1.2.conv1`, `repeat1.2`: the second time round a repeat
+
+
+def _traced(problem: Problem, imported: Imported, path: str) -> Problem:
+    """A problem at a line of the text made, told at the ONNX node(s) that line came from."""
+    if problem.loc is None or problem.loc.file != GENERATED:
+        return problem
+    lines = imported.text.splitlines()
+    written = lines[problem.loc.line - 1].strip().removeprefix("- ") if 0 < problem.loc.line <= len(lines) else ""
+    layers = imported.origins.get(problem.loc.line)
+    if not layers:
+        where = f"the network read from it, at `{written}`" if written else "the network read from it"
+        return Problem(f"{where}: {problem.message}", Loc(path), None, problem.hint)
+    repetition = REPETITION.match(problem.layer or "") if len(layers) > 1 else None
+    k = int(repetition.group(1)) - 1 if repetition else 0
+    which = layers[k] if 0 <= k < len(layers) else layers[0]
+    return Problem(f"{which}, read as `{written}`: {problem.message}", Loc(path), None, problem.hint)
+
+
+# -- the reader ----------------------------------------------------------------------------------
 def _attrs(node) -> dict:
     import onnx
 
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _int(a: dict, key: str, default: int | None) -> int:
+    value = a.get(key, default)
+    if value is None:
+        raise _Unread(f"needs its attribute `{key}`")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a whole number")
+    return value
+
+
+def _ints(a: dict, key: str, default: list | None, count: int | None = None) -> list[int]:
+    value = a.get(key, default)
+    if value is None:
+        raise _Unread(f"needs its attribute `{key}`")
+    if not isinstance(value, list) or not all(isinstance(v, int) for v in value) or count not in (None, len(value)):
+        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
+    return value
+
+
+def _float(a: dict, key: str, default: float) -> float:
+    value = a.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a finite number")
+    return float(value)
+
+
+def _text(a: dict, key: str, default: str) -> str:
+    value = a.get(key, default)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a text")
+    return value
+
+
+def _scalar(value, what: str) -> float:
+    """One number: an attribute's, or a constant's of one value."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if getattr(value, "size", 0) != 1:
+        raise _Unread(f"{what} is not one number")
+    return float(value.reshape(-1)[0])
 
 
 def _pair(values) -> str:
@@ -63,46 +336,19 @@ def _node_id(node, fallback: str) -> str:
     return parts[-2] if len(parts) >= 2 else parts[0] if parts else fallback
 
 
-def read_onnx(path: str):
-    try:
-        import onnx
-    except ImportError:
-        raise CnnctlError.at(
-            "reading ONNX needs the `onnx` package", hint="pip install 'cnnctl[onnx]' (or just `pip install onnx`)"
-        ) from None
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except FileNotFoundError:
-        raise CnnctlError.at("no such file", Loc(path)) from None
-    except IsADirectoryError:
-        raise CnnctlError.at("a folder, not an ONNX file", Loc(path)) from None
-    except Exception:  # protobuf's DecodeError and friends: not what it claims to be
-        raise CnnctlError.at(
-            "not a readable ONNX file", Loc(path), hint="was it cut short, or is it another format?"
-        ) from None
-    if len(model.graph.node) > MAX_NODES:
-        raise CnnctlError.at(f"{len(model.graph.node):,} ONNX nodes: more than cnnctl reads ({MAX_NODES:,})", Loc(path))
-    return model
+def _whole(text: str) -> int | None:
+    """A whole number written in an external data entry, or None (a 5,000-digit one too)."""
+    return int(text) if text.isdecimal() and len(text) <= 20 else None
 
 
-def import_onnx(path: str, name: str | None = None) -> str:
-    """The network of the ONNX file at `path` in cnnctl's notation, as YAML text."""
-    model = read_onnx(path)
-    reader = _Reader(model, path)
-    for node in model.graph.node:
-        reader.read(node)
-    reader.raise_problems()
-    if not reader.order:
-        raise CnnctlError.at("the graph has no layers cnnctl reads", Loc(path))
-    return _write(model, path, name, reader.input_shape, reader.source, reader.order)
-
-
-class _Unread(Exception):
-    """A node cnnctl cannot express: what it does, and a hint."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message, self.hint = message, hint
+def _count(dims, cap: int) -> int | None:
+    """The values of a tensor of `dims`, or None above `cap` (without multiplying them all)."""
+    count = 1
+    for d in dims:
+        count *= d
+        if count > cap:
+            return None
+    return count
 
 
 class _Reader:
@@ -110,26 +356,27 @@ class _Reader:
     activation to the layer before); the tensors name what each layer reads."""
 
     def __init__(self, model, path: str):
-        from onnx import numpy_helper
-
         graph = model.graph
-        self.path = path
+        self.model, self.graph, self.path = model, graph, path
+        self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
+        self.nodes = graph.node
         self.inits = {i.name: i for i in graph.initializer}
-        self.consts = {}  # small constants: clip bounds, resize scales
+        self.constants = dict(self.inits)  # tensor -> its TensorProto, decoded only where a reader needs it
         for node in graph.node:
-            if node.op_type == "Constant" and node.output and (value := _attrs(node).get("value")) is not None:
-                self.consts[node.output[0]] = numpy_helper.to_array(value)
-        for name, init in self.inits.items():
-            if len(init.dims) <= 1 and math.prod(init.dims) <= 8:
-                self.consts[name] = numpy_helper.to_array(init)
+            if node.op_type == "Constant" and node.output:
+                value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+                if value is not None:
+                    self.constants[node.output[0]] = value
+        self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
             raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
         dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-        if len(dims) != 4 or not all(dims[1:]):
-            shown = "x".join(str(d or "?") for d in dims)
+        if len(dims) != 4 or not all(d > 0 for d in dims[1:]):
+            shown = "x".join(str(d) if d > 0 else "?" for d in dims[:8]) + ("x..." if len(dims) > 8 else "")
             raise CnnctlError.at(
-                f"its input is {shown}: cnnctl reads networks of an image NCHW with known C, H and W", Loc(path)
+                f"its input is {shown or 'of no shape'}: cnnctl reads networks of an image NCHW with known C, H and W",
+                Loc(path),
             )
         self.input_shape = (dims[2], dims[3], dims[1])
         self.source = inputs[0].name
@@ -140,89 +387,210 @@ class _Reader:
         for node in graph.node:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
+        self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
+        self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
+        self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
         # Patterns of several operators that make one layer, half read: a channel shuffle's
         # grid (Reshape to 5-D, then Transpose), a layer norm over channels (Transpose to
         # NHWC, LayerNormalization, Transpose back).
-        self.grid: dict[str, tuple[str, int, bool]] = {}  # tensor -> (its volume, groups, transposed yet)
-        self.nhwc: dict[str, str] = {}  # tensor -> the NCHW tensor it is a transposed view of
+        self.grid: dict[str, tuple[str, int, bool, list]] = {}  # tensor -> (its volume, groups, transposed, nodes)
+        self.nhwc: dict[str, tuple[str, int]] = {}  # tensor -> (the NCHW tensor it is a view of, the transpose)
         self.normed: set[str] = set()  # layer norms' outputs, still NHWC
-        self.channels: dict[str, int] = {}  # tensor -> its channels, from ONNX's shape inference
-        try:
-            import onnx
+        self._channels: dict[str, int] | None = None  # tensor -> its channels, from ONNX's shape inference
+        self.index = 0  # the node being read
 
-            inferred = onnx.shape_inference.infer_shapes(model).graph
-            for info in [*inferred.value_info, *inferred.input]:
-                dims = info.type.tensor_type.shape.dim
-                if len(dims) >= 2 and dims[1].dim_value:
-                    self.channels[info.name] = dims[1].dim_value
-        except Exception:  # shapes are a help for slices only: without them a slice is not read
-            pass
-        self.operators = {
-            "Identity": self.identity,
-            "Dropout": self.identity,
-            "Constant": lambda node, a, ins: None,
-            "Conv": self.conv,
-            "ConvTranspose": self.conv,
-            "BatchNormalization": self.bn,
-            "Gemm": self.gemm,
-            "Flatten": self.flatten,
-            "MaxPool": self.pool,
-            "AveragePool": self.pool,
-            "GlobalAveragePool": self.global_pool,
-            "GlobalMaxPool": self.global_pool,
-            "Concat": self.concat,
-            "Add": lambda node, a, ins: Layer("add", [], ins, _node_id(node, "add")),
-            "Mul": self.mul,
-            "LeakyRelu": lambda node, a, ins: self.activation(node, f"leaky slope={float(a.get('alpha', 0.01)):g}"),
-            "HardSigmoid": self.hardsigmoid,
-            "Clip": self.clip,
-            "Softmax": self.softmax,
-            "Resize": self.resize,
-            "Upsample": self.resize,
-            "Reshape": self.reshape,
-            "Transpose": self.transpose,
-            "Slice": self.slice,
-            "LayerNormalization": self.layernorm,
-            "LRN": self.lrn,
-            **{op: (lambda node, a, ins, act=act: self.activation(node, act)) for op, act in ACTIVATIONS.items()},
-        }
+    # -- what is told ------------------------------------------------------------------------
+    def describe(self, i: int) -> str:
+        """`ONNX node `conv1` (Conv, node 3 of 40)`: how a message names node `i`."""
+        node = self.nodes[i]
+        where = f"{_comment(node.op_type, 40) or '?'}, node {i + 1:,} of {len(self.nodes):,}"
+        return f"ONNX node {_shown(node.name)} ({where})" if node.name else f"ONNX node ({where})"
 
-    # -- the pass --------------------------------------------------------------------------
+    def describe_all(self, nodes: list[int]) -> str:
+        """The ONNX nodes a layer comes from, as `describe` names one."""
+        named = [self.describe(i).removeprefix("ONNX node ") for i in sorted(nodes)]
+        if len(named) == 1:
+            return f"ONNX node {named[0]}"
+        shown = named if len(named) <= 3 else [*named[:2], f"{len(named) - 2} more"]
+        return f"ONNX nodes {', '.join(shown[:-1])} and {shown[-1]}"
+
+    def tell(self, i: int, message: str, hint: str | None = None) -> None:
+        """A problem at node `i`: told once per operator and message, with the first node and how many more."""
+        op = self.nodes[i].op_type
+        seen = self.found.setdefault((op, message), [i, 0, hint])
+        seen[1] += 1
+
+    def raise_problems(self) -> None:
+        problems, hinted = [], set()
+        for (op, message), (first, count, hint) in self.found.items():
+            shown_op = _comment(op, 40)
+            more = f" (and {count - 1:,} more {shown_op} node{'s' if count > 2 else ''})" if count > 1 else ""
+            problems.append(Problem(f"{self.describe(first)}{more}: {message}", Loc(self.path), None, None))
+            if hint not in hinted:
+                problems[-1] = problems[-1]._replace(hint=hint)
+                hinted.add(hint)
+        if len(problems) > MAX_PROBLEMS:
+            raise too_many(problems, Loc(self.path))
+        if problems:
+            raise CnnctlError(problems)
+
+    # -- the wiring, before anything is read -------------------------------------------------
+    def check_wiring(self) -> None:
+        """Each node reads what the graph's input, an initializer or an earlier node makes, and
+        makes an output no one else makes: ONNX's own rules, which the reader relies on (a node
+        reading a later one's output is how a cycle shows)."""
+        hint = "ONNX lists each node after those it reads (onnx.checker.check_model says what else is wrong)"
+        first_made = self.maker
+        for i, node in enumerate(self.nodes):
+            for t in node.output:
+                if t:
+                    first_made.setdefault(t, i)
+        known = set(self.inits) | {i.name for i in self.graph.input}
+        for i, node in enumerate(self.nodes):
+            for t in node.input:
+                if not t or t in known:
+                    continue
+                j = first_made.get(t)
+                if j is None:
+                    self.tell(i, f"reads {_shown(t)}, which nothing in the graph makes", hint)
+                elif j == i:
+                    self.tell(i, f"reads {_shown(t)}, its own output (a cycle)", hint)
+                else:
+                    self.tell(i, f"reads {_shown(t)}, which only a later node makes: {self.describe(j)}", hint)
+            if not node.output or not node.output[0]:
+                self.tell(i, "has no output", hint)
+            for t in node.output:
+                if t in known:
+                    self.tell(i, f"makes {_shown(t)}, which the graph's input, an initializer or a node made before")
+                elif t:
+                    known.add(t)
+        self.raise_problems()
+
+    # -- the pass ----------------------------------------------------------------------------
     def real(self, t: str) -> str:
         while t in self.alias:
             t = self.alias[t]
         return t
 
-    def read(self, node) -> None:
-        ins = [self.real(t) for t in node.input if t]
-        reader = self.operators.get(node.op_type)
+    def read(self, i: int, node) -> None:
+        self.index = i
+        op = node.op_type
+        operator = OPERATORS.get(op)
         try:
-            if reader is None:
-                raise _Unread("no cnnctl layer kind does this", READS)
-            if node.op_type == "Gelu" and _attrs(node).get("approximate", b"none") not in (b"none", "none"):
-                raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
-            layer = reader(node, _attrs(node), ins)
+            if node.domain not in ("", "ai.onnx"):
+                raise _Unread(f"an operator of the domain {_shown(node.domain)}", "cnnctl reads ONNX's own operators")
+            if operator is None:
+                raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
+            given = sum(1 for t in node.input[: operator.inputs] if t)
+            if given < operator.inputs:
+                raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
+            if any(t in self.failed for t in node.input):  # what it reads was told already: no more of it
+                self.failed.update(node.output)
+                return
+            ins = [self.real(t) for t in node.input if t]
+            layer = getattr(self, operator.read)(node, _attrs(node), ins)
+            if layer is not None:
+                for t in layer.inputs:
+                    if t != self.source and t not in self.made:
+                        raise _Unread(self.not_a_layer(t))
         except _Unread as unread:
-            seen = self.found.setdefault((node.op_type, unread.message), [node.name or node.op_type, 0, unread.hint])
-            seen[1] += 1  # told once per operator and message, with the first node and how many more
+            self.tell(i, unread.message, unread.hint)
+            self.failed.update(node.output)
+            return
+        except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
+            # what the checks above let through: told at the node, never a traceback
+            self.tell(i, f"a malformed {_comment(op, 40)} node", "onnx.checker.check_model(model) says what is wrong")
+            self.failed.update(node.output)
             return
         if layer is not None:
+            layer.nodes.append(i)
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
 
-    def raise_problems(self) -> None:
-        problems, hinted = [], set()
-        for (op, message), (first, count, hint) in self.found.items():
-            more = f" (and {count - 1:,} more {op} node{'s' if count > 2 else ''})" if count > 1 else ""
-            shown = None if hint in hinted else hint
-            problems.append(Problem(f"ONNX node `{first}` ({op}){more}: {message}", Loc(self.path), None, shown))
-            hinted.add(hint)
-        if problems:
-            raise CnnctlError(problems)
+    def not_a_layer(self, t: str) -> str:
+        """Why a layer cannot read tensor `t`: it is stored values, or no layer's output."""
+        if t in self.inits or t in self.constants:
+            return f"reads the stored values {_shown(t)}: cnnctl's layers read the input and other layers"
+        maker = self.maker.get(t)
+        made_by = f", made by {self.describe(maker)}," if maker is not None else ""
+        return f"reads {_shown(t)}{made_by} which is no layer cnnctl reads"
 
     def const(self, node, i: int):
-        return self.consts.get(node.input[i]) if len(node.input) > i and node.input[i] else None
+        """The values of input `i` of `node` where it is a constant (None where it is not), read
+        only where small, and from external data only inside the model's folder."""
+        t = node.input[i] if len(node.input) > i else ""
+        tensor = self.constants.get(t) if t else None
+        if tensor is None:
+            return None
+        if t not in self.decoded:
+            self.decoded[t] = self.values(tensor, t)
+        return self.decoded[t]
+
+    def values(self, tensor, t: str):
+        from onnx import TensorProto, helper, numpy_helper
+
+        what = f"the constant {_shown(t)}"
+        dims = list(tensor.dims)
+        if any(d < 0 for d in dims):
+            raise _Unread(f"{what} has negative dims {_shown(dims, 40)}")
+        count = _count(dims, MAX_ONNX_CONSTANT)
+        if count is None:
+            shown = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
+            raise _Unread(f"{what} of {shown} values: cnnctl reads constants of at most {MAX_ONNX_CONSTANT}")
+        if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
+            raise _Unread(f"{what} does not hold numbers")
+        size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        if tensor.data_location == TensorProto.EXTERNAL:
+            data = self.external(tensor, what, size)
+            tensor = TensorProto(name=tensor.name, dims=dims, data_type=tensor.data_type, raw_data=bytes(data))
+        elif tensor.raw_data and len(tensor.raw_data) != size:
+            raise _Unread(f"{what} claims {count} values and holds {len(tensor.raw_data):,} bytes")
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:  # the values do not fit the dims: onnx's numpy_helper says so its own ways
+            raise _Unread(f"{what} does not hold the {count} values its dims claim") from None
+
+    def external(self, tensor, what: str, size: int) -> bytearray:
+        """The `size` bytes of a tensor stored outside the file: only from a regular file
+        inside the model's folder, the offset and length fitting it."""
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        what = f"{what} is stored outside the file, in {_shown(location)}"
+        hint = "cnnctl reads data stored outside an ONNX file only from files in the model's own folder"
+        parts = re.split(r"[/\\]", location)
+        if not location or "\0" in location or os.path.isabs(location) or ".." in parts:
+            raise _Unread(f"{what}: not a file inside the model's folder", hint)
+        folder = os.path.realpath(self.folder)
+        real = os.path.realpath(os.path.join(folder, location))
+        if os.path.commonpath([folder, real]) != folder:
+            raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
+        offset, length = info.get("offset", "0"), info.get("length", str(size))
+        if _whole(offset) is None or _whole(length) != size:
+            raise _Unread(f"{what} at offset {_shown(offset, 24)}, length {_shown(length, 24)}: it holds {size} bytes")
+        try:
+            data = _regular_bytes(real, size, _whole(offset), size)
+        except _Unread as refused:
+            raise _Unread(f"{what}: {refused.message}", hint) from None
+        if len(data) != size:
+            raise _Unread(f"{what}: the file was cut short while read")
+        return data
+
+    def channels(self, t: str) -> int | None:
+        """The channels of tensor `t`, from ONNX's shape inference (run once, where a slice needs it)."""
+        if self._channels is None:
+            self._channels = {}
+            try:
+                import onnx
+
+                inferred = onnx.shape_inference.infer_shapes(self.model).graph
+                for info in [*inferred.value_info, *inferred.input]:
+                    dims = info.type.tensor_type.shape.dim
+                    if len(dims) >= 2 and dims[1].dim_value > 0:
+                        self._channels[info.name] = dims[1].dim_value
+            except Exception:  # shapes are a help for slices only: without them a slice is not read
+                pass
+        return self._channels.get(t)
 
     @staticmethod
     def weight_name(t: str, fallback: str) -> str:
@@ -230,186 +598,227 @@ class _Reader:
         return NAME.sub("_", base.replace(".", "_")).strip("_") or "layer"
 
     # -- operators -------------------------------------------------------------------------
+    def layer(self, kind: str, words: list, inputs: list, name: str, nodes: list | None = None) -> Layer:
+        return Layer(kind, words, inputs, name, list(nodes or []))
+
     def identity(self, node, a: dict, ins: list) -> None:
         self.alias[node.output[0]] = ins[0]
+
+    def constant(self, node, a: dict, ins: list) -> None:
+        return None  # its value is read where another node needs it (const)
 
     def conv(self, node, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
         if weight is None:
             raise _Unread("its weights are not stored in the file", "export with the weights as initializers")
-        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise _Unread("auto_pad is not read", "export with explicit pads")
-        groups = int(a.get("group", 1))
+        if len(weight.dims) != 4:
+            axes = len(weight.dims) - 2
+            over = f"a {node.op_type} over {axes} dimension{'s' if axes != 1 else ''}" if axes > 0 else "its weights"
+            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)")
+        groups = _int(a, "group", 1)
         transposed = node.op_type == "ConvTranspose"
-        if transposed and any(a.get("output_padding", [0, 0])):
+        if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
             raise _Unread("output_padding is not read", "cnnctl's deconv has none")
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
         words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
-        if list(a.get("dilations", [1, 1])) != [1, 1]:
-            words.insert(-1, f"dilation={_pair(a['dilations'])}")
+        dilations = _ints(a, "dilations", [1, 1], 2)
+        if dilations != [1, 1]:
+            words.insert(-1, f"dilation={_pair(dilations)}")
         if groups != 1:
             words.append(f"groups={groups}")
         if len(node.input) < 3 or not node.input[2]:
             words.append("bias=false")
         kind = "deconv" if transposed else "conv"
-        return Layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)))
+        return self.layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)))
 
     def bn(self, node, a: dict, ins: list) -> Layer:
-        eps = float(a.get("epsilon", 1e-5))
+        eps = _float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
-        return Layer("bn", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "bn")))
+        return self.layer("bn", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "bn")))
 
     def gemm(self, node, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
-        if weight is None or a.get("alpha", 1.0) != 1.0 or a.get("transA", 0):
+        biased = len(node.input) > 2 and node.input[2]
+        plain = _float(a, "alpha", 1.0) == 1.0 and not _int(a, "transA", 0)
+        if weight is None or not plain or (biased and _float(a, "beta", 1.0) != 1.0):
             raise _Unread("only x @ W^T + b with stored weights is read")
-        units = int(weight.dims[0] if a.get("transB", 0) else weight.dims[1])
-        words = [str(units)] + ([] if len(node.input) > 2 and node.input[2] else ["bias=false"])
-        return Layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")))
+        if len(weight.dims) != 2:
+            raise _Unread(f"its weights have {len(weight.dims)} dims: a Gemm's have 2")
+        units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
+        words = [str(units)] + ([] if biased else ["bias=false"])
+        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")))
 
     def flatten(self, node, a: dict, ins: list) -> Layer:
-        if int(a.get("axis", 1)) != 1:
-            raise _Unread(f"flattens from axis {a.get('axis')}", "cnnctl flattens everything but the batch")
-        return Layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+        axis = _int(a, "axis", 1)
+        if axis != 1:
+            raise _Unread(f"flattens from axis {axis}", "cnnctl flattens everything but the batch")
+        return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
 
     def pool(self, node, a: dict, ins: list) -> Layer:
-        kernel = list(a.get("kernel_shape", [1, 1]))
-        if list(a.get("dilations", [1, 1])) != [1, 1]:
+        kernel = _ints(a, "kernel_shape", None, 2)
+        if _ints(a, "dilations", [1, 1], 2) != [1, 1]:
             raise _Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
         words = ["avg" if average else "max", f"f={_pair(kernel)}", *_window(a, stride=kernel)]
-        if average and any(w.startswith("p=") for w in words) and not a.get("count_include_pad", 0):
+        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
             raise _Unread("averages without the padding", "cnnctl's avg pool counts the padding, as torch's")
-        if a.get("ceil_mode", 0):
+        if _int(a, "ceil_mode", 0):
             words.append("ceil")
-        return Layer("pool", words, ins[:1], _node_id(node, "pool"))
+        return self.layer("pool", words, ins[:1], _node_id(node, "pool"))
 
     def global_pool(self, node, a: dict, ins: list) -> Layer:
         op = "avg" if node.op_type == "GlobalAveragePool" else "max"
-        return Layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+        return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+
+    def add(self, node, a: dict, ins: list) -> Layer:
+        return self.layer("add", [], ins, _node_id(node, "add"))
 
     def concat(self, node, a: dict, ins: list) -> Layer:
-        if int(a.get("axis", 1)) != 1:
-            raise _Unread(f"joins along axis {a.get('axis')}", "cnnctl concatenates channels (axis 1)")
-        return Layer("concat", [], ins, _node_id(node, "concat"))
+        axis = _int(a, "axis", 1)
+        if axis != 1:
+            raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
+        return self.layer("concat", [], ins, _node_id(node, "concat"))
 
     def mul(self, node, a: dict, ins: list) -> Layer | None:
         x, y = ins[0], ins[1]
         sig = self.made.get(y)
         if sig is not None and sig.kind == "sigmoid" and sig.inputs == [x] and self.readers.get(node.input[1]) == 1:
-            self.order.remove((y, sig))  # x * sigmoid(x): SiLU, one activation
+            self.dropped.add(y)  # x * sigmoid(x): SiLU, one activation
             del self.made[y]
-            return self.activation(node, "silu", reads=2)
+            return self.activation(node, "silu", reads=2, nodes=sig.nodes)
         if y in self.inits and len(self.inits[y].dims) in (1, 3):  # a learned factor per channel
-            return Layer("layerscale", [], [x], self.weight_name(y, _node_id(node, "layerscale")))
+            return self.layer("layerscale", [], [x], self.weight_name(y, _node_id(node, "layerscale")))
         if x in self.inits or y in self.inits:
             raise _Unread("multiplies by stored values other than a factor per channel")
-        return Layer("mul", [], ins, _node_id(node, "mul"))
+        return self.layer("mul", [], ins, _node_id(node, "mul"))
+
+    def leaky(self, node, a: dict, ins: list) -> Layer | None:
+        return self.activation(node, f"leaky slope={_float(a, 'alpha', 0.01):g}")
 
     def hardsigmoid(self, node, a: dict, ins: list) -> Layer | None:
-        if not (math.isclose(a.get("alpha", 0.2), 1 / 6, rel_tol=1e-4) and math.isclose(a.get("beta", 0.5), 0.5)):
+        alpha, beta = _float(a, "alpha", 0.2), _float(a, "beta", 0.5)
+        if not (math.isclose(alpha, 1 / 6, rel_tol=1e-4) and math.isclose(beta, 0.5)):
             raise _Unread("alpha and beta are not PyTorch's 1/6 and 1/2")
         return self.activation(node, "hardsigmoid")
 
     def clip(self, node, a: dict, ins: list) -> Layer | None:
-        low, high = a.get("min", self.const(node, 1)), a.get("max", self.const(node, 2))
-        if low is None or high is None or float(low) != 0.0 or float(high) != 6.0:
+        low = a["min"] if "min" in a else self.const(node, 1)
+        high = a["max"] if "max" in a else self.const(node, 2)
+        if low is None or high is None or _scalar(low, "min") != 0.0 or _scalar(high, "max") != 6.0:
             raise _Unread("a clip other than [0, 6] (relu6)")
         return self.activation(node, "relu6")
 
     def softmax(self, node, a: dict, ins: list) -> Layer | None:
-        if int(a.get("axis", -1)) not in (1, -1):
-            raise _Unread(f"softmax over axis {a.get('axis')}", "cnnctl's runs over the channels")
+        axis = _int(a, "axis", -1)
+        if axis not in (1, -1):
+            raise _Unread(f"softmax over axis {axis}", "cnnctl's runs over the channels")
         return self.activation(node, "softmax")
 
     def resize(self, node, a: dict, ins: list) -> Layer:
+        hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
         scales = self.const(node, 2 if node.op_type == "Resize" else 1)
-        mode = a.get("mode", b"nearest")
-        if scales is None or len(scales) != 4 or scales[2] != scales[3] or mode not in (b"nearest", "nearest"):
-            raise _Unread("only nearest upsampling by a whole factor is read")
-        return Layer("upsample", [str(int(scales[2]))], ins[:1], _node_id(node, "upsample"))
+        if _text(a, "mode", "nearest") != "nearest" or scales is None or scales.shape != (4,):
+            raise _Unread("only nearest upsampling by constant scales is read", hint)
+        n, c, h, w = (float(s) for s in scales)
+        if (n, c) != (1.0, 1.0):
+            raise _Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
+        if h != w:
+            raise _Unread(f"scales height by {h:g} and width by {w:g}", hint)
+        if not (math.isfinite(h) and h.is_integer() and h >= 1):
+            raise _Unread(f"scales by {h:g}: not a whole factor", hint)
+        return self.layer("upsample", [str(int(h))], ins[:1], _node_id(node, "upsample"))
 
     def reshape(self, node, a: dict, ins: list) -> Layer | None:
         shape = self.const(node, 1)
         x = ins[0]
-        if shape is not None and len(shape) == 5 and x not in self.grid:  # a shuffle's grid: N, groups, C/groups, H, W
-            self.grid[node.output[0]] = (x, int(shape[1]), False)
+        # a shuffle's grid: N, groups, C/groups, H, W
+        if shape is not None and shape.shape == (5,) and x not in self.grid:
+            self.grid[node.output[0]] = (x, int(shape[1]), False, [self.index])
             return None
         if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
-            volume, groups, _ = self.grid[x]
-            return Layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"))
+            volume, groups, _, nodes = self.grid[x]
+            return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
         raise _Unread("a reshape other than a channel shuffle's")
 
     def transpose(self, node, a: dict, ins: list) -> None:
-        perm, x, out = list(a.get("perm", [])), ins[0], node.output[0]
+        perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
         if perm == [0, 2, 1, 3, 4] and x in self.grid:
-            volume, groups, _ = self.grid[x]
-            self.grid[out] = (volume, groups, True)
+            volume, groups, _, nodes = self.grid[x]
+            self.grid[out] = (volume, groups, True, [*nodes, self.index])
         elif perm == [0, 2, 3, 1]:
-            self.nhwc[out] = x
+            self.nhwc[out] = (x, self.index)
         elif perm == [0, 3, 1, 2] and x in self.normed:
             self.alias[out] = x  # back to NCHW: the layer norm's output
+            self.made[x].nodes.append(self.index)
         else:
-            raise _Unread(f"a transpose {perm} that is not part of a channel shuffle or layer norm")
+            raise _Unread(f"a transpose {_shown(perm, 30)} that is not part of a channel shuffle or layer norm")
 
     def layernorm(self, node, a: dict, ins: list) -> Layer:
-        if int(a.get("axis", -1)) != -1 or len(ins) < 2:
+        if _int(a, "axis", -1) != -1:
             raise _Unread("a layer norm over more than the last axis")
-        eps = float(a.get("epsilon", 1e-5))
+        eps = _float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
-        x = ins[0]
+        x, nodes = ins[0], []
         if x in self.nhwc:  # over the channels of each position of a volume
             self.normed.add(node.output[0])
-            x = self.nhwc[x]
-        return Layer("layernorm", words, [x], self.weight_name(node.input[1], _node_id(node, "layernorm")))
+            x, transposed = self.nhwc[x]
+            nodes = [transposed]
+        name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
+        return self.layer("layernorm", words, [x], name, nodes)
 
     def lrn(self, node, a: dict, ins: list) -> Layer:
-        size, alpha, beta, k = (
-            int(a["size"]),
-            float(a.get("alpha", 1e-4)),
-            float(a.get("beta", 0.75)),
-            float(a.get("bias", 1.0)),
-        )
-        return Layer(
-            "lrn", [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"], ins[:1], _node_id(node, "lrn")
-        )
+        size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
+        beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
+        words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
+        return self.layer("lrn", words, ins[:1], _node_id(node, "lrn"))
 
     def slice(self, node, a: dict, ins: list) -> Layer:
         starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
         steps = self.const(node, 4)
-        channels = self.channels.get(node.input[0])
-        if starts is None or ends is None or axes is None or list(axes) != [1] or channels is None:
+        channels = self.channels(node.input[0])
+        one = all(v is not None and v.shape == (1,) for v in (starts, ends, axes))
+        if not one or int(axes[0]) != 1 or channels is None:
             raise _Unread("a slice other than a part of the channels")
-        if steps is not None and list(steps) != [1]:
+        if steps is not None and (steps.shape != (1,) or int(steps[0]) != 1):
             raise _Unread("a strided slice")
-        start, end = int(starts[0]), min(int(ends[0]), channels)
+        # ONNX's bounds: a negative one counts from the end; both are clamped to the channels
+        start, end = (min(max(b + channels if b < 0 else b, 0), channels) for b in (int(starts[0]), int(ends[0])))
         size = end - start
         if size <= 0 or channels % size or start % size:
             raise _Unread(f"channels {start} to {end} of {channels}: not one of equal parts")
-        return Layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
+        return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
 
-    def activation(self, node, act: str, reads: int = 1) -> Layer | None:
+    def activate(self, node, a: dict, ins: list) -> Layer | None:
+        if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":
+            raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
+        return self.activation(node, ACTIVATIONS[node.op_type])
+
+    def activation(self, node, act: str, reads: int = 1, nodes: list | None = None) -> Layer | None:
         """`act` joins the layer before as `act=` where nothing else reads that layer (SiLU's
-        x * sigmoid(x) reads it twice); else it is a layer of its own."""
+        x * sigmoid(x) reads it twice); else it is a layer of its own. `nodes`: others it
+        comes from besides the one read (SiLU's sigmoid)."""
         x = self.real(node.input[0])
         prev = self.made.get(x)
         plain = " " not in act  # an inline act has no arguments (leaky's slope)
         alone = self.readers.get(node.input[0], 0) == reads
         if plain and prev is not None and prev.kind in FUSES and alone and not any("act=" in w for w in prev.words):
             prev.words.append(f"act={act}")
+            prev.nodes.extend([*(nodes or []), self.index])
             self.alias[node.output[0]] = x
             return None
         kind, *words = act.split()
-        return Layer(kind, words, [x], _node_id(node, kind))
+        return self.layer(kind, words, [x], _node_id(node, kind), nodes)
 
 
 def _window(a: dict, stride: list | None = None) -> list[str]:
     """`s=` and `p=` of a conv or pool (a pool's stride defaults to its window); uneven padding is unread."""
+    if _text(a, "auto_pad", "NOTSET") != "NOTSET":
+        raise _Unread("auto_pad is not read", "export with explicit pads")
     words = []
-    strides = list(a.get("strides", [1, 1]))
+    strides = _ints(a, "strides", [1, 1], 2)
     if strides != (stride or [1, 1]):
         words.append(f"s={_pair(strides)}")
-    pads = list(a.get("pads", [0, 0, 0, 0]))
+    pads = _ints(a, "pads", [0, 0, 0, 0], 4)
     if pads[0] != pads[2] or pads[1] != pads[3]:
         raise _Unread(f"uneven padding {pads}", "cnnctl pads both sides of an axis alike")
     if pads[0] or pads[1]:
@@ -417,8 +826,9 @@ def _window(a: dict, stride: list | None = None) -> list[str]:
     return words
 
 
-def _write(model, path: str, name: str | None, shape, source: str, order: list) -> str:
+def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     """The layers as a network file: references only where a layer does not simply read the one before."""
+    order = [(t, layer) for t, layer in reader.order if t not in reader.dropped]
     reads: dict[str, list[Layer]] = {}
     for _, layer in order:
         for t in layer.inputs:
@@ -429,22 +839,23 @@ def _write(model, path: str, name: str | None, shape, source: str, order: list) 
     for t, layer in order:
         if layer.kind == "flatten" and [u.kind for u in reads.get(t, [])] == ["fc"]:
             through[t] = layer.inputs[0]
+            reads[t][0].nodes.extend(layer.nodes)  # the fc is told with the flatten it took in
         else:
             kept.append((t, layer))
     position = {t: i for i, (t, _) in enumerate(kept)}
-    position[source] = -1
+    position[reader.source] = -1
     entries = [
         Entry(
             " ".join([layer.kind, *layer.words]), tuple(position[through.get(u, u)] for u in layer.inputs), layer.name
         )
         for _, layer in kept
     ]
-    lines = write_layers(entries)
-    h, w, c = shape
-    file = path.rsplit("/", 1)[-1]
+    traced = traced_layers(entries)
+    h, w, c = reader.input_shape
+    file = _comment(os.path.basename(path))
     own = model.graph.name if model.graph.name not in ("", "main_graph", "torch_jit", "torch-jit-export") else ""
-    title = name or NAME.sub("_", own or file.rsplit(".", 1)[0]).strip("_") or "imported"
-    producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    title = name or NAME.sub("_", own or file.rsplit(".", 1)[0]).strip("_")[:64] or "imported"
+    producer = _comment(" ".join(x for x in (model.producer_name, model.producer_version) if x))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
     head = [
         f"# Imported by cnnctl from {file} (ONNX opset {opset}{', written by ' + producer if producer else ''}):",
@@ -454,4 +865,8 @@ def _write(model, path: str, name: str | None, shape, source: str, order: list) 
         f"input: {h}x{w}x{c}",
         "layers:",
     ]
-    return "\n".join([*head, *lines]) + "\n"
+    origins = {  # line (1-based) -> the ONNX nodes of each layer it writes
+        len(head) + k + 1: [reader.describe_all(kept[i][1].nodes) for i in at] for k, (_, at) in enumerate(traced) if at
+    }
+    origins[head.index("layers:")] = [f"the graph's input {_shown(reader.source)}"]  # the `input:` line
+    return Imported("\n".join([*head, *(line for line, _ in traced)]) + "\n", origins)

@@ -74,6 +74,13 @@ def _runs(entries: list[Entry]) -> list[tuple[int, int, int]]:
 
 def write_layers(entries: list[Entry], indent: str = "  ") -> list[str]:
     """The `layers:` list's lines."""
+    return [line for line, _ in traced_layers(entries, indent)]
+
+
+def traced_layers(entries: list[Entry], indent: str = "  ") -> list[tuple[str, tuple[int, ...]]]:
+    """The `layers:` list's lines, each with the positions of the entries it writes: one for a
+    plain line, one per repetition for a line of a repeat's body, none for a repeat's head
+    (a message about a line can then name what it came from)."""
     runs = {start: (length, count) for start, length, count in _runs(entries)}
     segment = {}  # position -> where its segment starts, for layers inside a run
     for start, (length, count) in runs.items():
@@ -86,23 +93,23 @@ def write_layers(entries: list[Entry], indent: str = "  ") -> list[str]:
         if not (j == 0 and r == i - 1) and not (i in segment and r >= segment[i] - 1)
     }
     ids = _ids(entries, named)
-    lines: list[str] = []
+    lines: list[tuple[str, tuple[int, ...]]] = []
     i = 0
     while i < len(entries):
         if i in runs:
             length, count = runs[i]
             end = i + length * count
-            head = f"{indent}- repeat: {count}"
-            lines.append(head)
+            lines.append((f"{indent}- repeat: {count}", ()))
             if end - 1 in named:  # a later layer reads the repeat's output
-                lines.append(f"{indent}  id: {ids[end - 1]}")
-            lines.append(f"{indent}  layers:")
+                lines.append((f"{indent}  id: {ids[end - 1]}", ()))
+            lines.append((f"{indent}  layers:", ()))
             body = entries[i : i + length]
             local = [Entry(e.text, tuple(r - i if r >= i else -1 for r in e.reads), e.name) for e in body]
-            lines += _plain(local, indent + "    ")
+            for k, line in enumerate(_plain(local, indent + "    ")):
+                lines.append((line, tuple(i + k + j * length for j in range(count))))
             i = end
         else:
-            lines.append(_line(entries, i, ids, named, indent))
+            lines.append((_line(entries, i, ids, named, indent), (i,)))
             i += 1
     return lines
 
