@@ -24,16 +24,14 @@ def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
     """Parse and build a network file (or a bundled name such as ``"vgg16"``).
 
     `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``. A run folder
-    means the network it trained (its ``network.yaml``) at the input it trained at.
+    (or a checkpoint in one, ``runs/x/best.pt``) means the network it trained (its
+    ``network.yaml``) at the input it trained at.
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
+    source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     if input is None:
-        input = run_input(os.fspath(source))  # a run folder: the input it trained at
-    path, display = (
-        (source, os.fspath(source))
-        if isinstance(source, os.PathLike) and os.path.isfile(source)
-        else resolve(os.fspath(source) if isinstance(source, os.PathLike) else str(source))
-    )
+        input = run_input(source)  # a run folder (or a checkpoint in one): the input it trained at
+    path, display = resolve(source)  # a file as it is; a run's network; a bundled name
     return load_text(read_text(path, display), display, input)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 
-from .errors import CnnctlError, did_you_mean
+from .errors import CnnctlError, Loc, closest, did_you_mean
 
 ALIASES = {"resnet": "resnet50", "lenet": "lenet5", "vgg": "vgg16", "inception": "googlenet"}
 RUN_NETWORK = "network.yaml"  # a run folder's copy of the network it trained (cnnctl.train.loop writes it)
@@ -31,10 +31,12 @@ def bundled() -> dict[str, str]:
     return {os.path.basename(f)[: -len(".yaml")]: f for f in files}
 
 
-def run_input(folder: str) -> str | None:
-    """The input a run trained at (its config.json's `input`), if `folder` is a run folder."""
-    config = os.path.join(folder, "config.json")
-    if not (os.path.isdir(folder) and os.path.isfile(os.path.join(folder, RUN_NETWORK)) and os.path.isfile(config)):
+def run_input(arg: str) -> str | None:
+    """The input a run trained at (its config.json's `input`), if `arg` is a run folder or a
+    checkpoint in one."""
+    folder = run_of(arg)
+    config = os.path.join(folder or "", "config.json")
+    if folder is None or not os.path.isfile(config):
         return None
     import json
 
@@ -46,18 +48,100 @@ def run_input(folder: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def run_of(arg: str) -> str | None:
+    """The run folder `arg` names: a folder holding the network a run trained (RUN_NETWORK), or
+    the folder of a checkpoint in one (`runs/l5/best.pt` means `runs/l5`); None otherwise."""
+    folder = (os.path.dirname(arg) or ".") if os.path.isfile(arg) and is_checkpoint(arg) else arg
+    return folder if os.path.isfile(os.path.join(folder, RUN_NETWORK)) else None
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+# What torch.save writes first: a zip archive (the default since torch 1.6), or a pickle
+# (protocol 2 to 5: the legacy format, and a bare pickle).
+CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def is_checkpoint(path: str) -> bool:
+    """Whether the file `path` holds saved tensors (by its suffix, else its first bytes): what a
+    run's best.pt and last.pt are, and no network file is."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in CHECKPOINT_SUFFIXES:
+        return True
+    if suffix in SUFFIXES:
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(4).startswith(CHECKPOINT_MAGIC)
+    except OSError:
+        return False  # reading it again says why
+
+
+RUN_MARKS = ("config.json", "last.pt")  # what `cnnctl train` writes into a run folder first
+SHOWN_RUNS = 5  # run folders a message names
+
+
+def is_run_folder(folder: str) -> bool:
+    """A folder `cnnctl train` wrote (a finished run, or one under way or stopped)."""
+    return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, mark)) for mark in RUN_MARKS)
+
+
+LOOKED_AT = 1000  # entries of a folder read for a message: a folder of a million files is not walked
+
+
+def first_entries(folder: str) -> list[os.DirEntry]:
+    """The first LOOKED_AT entries of `folder` but hidden ones (none when it cannot be read)."""
+    from itertools import islice
+
+    try:
+        with os.scandir(folder) as found:
+            return [e for e in islice(found, LOOKED_AT) if not e.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def runs_in(folder: str) -> list[str]:
+    """The run folders among `folder`'s first entries, by name, as paths through it (`runs/l5`)."""
+    paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if e.is_dir())
+    return [path for path in paths if is_run_folder(path)]
+
+
+def _some(paths: list[str]) -> str:
+    """`runs/a, runs/b`; past SHOWN_RUNS, `runs/a, ..., runs/e and 7 more`."""
+    shown = ", ".join(paths[:SHOWN_RUNS])
+    return shown + (f" and {len(paths) - SHOWN_RUNS:,} more" if len(paths) > SHOWN_RUNS else "")
+
+
+def _expected() -> str:
+    """What an ARCH (or RUN) argument is, with a run of ./runs as the example where there is one."""
+    runs = runs_in("runs")
+    return (
+        f"give a run folder ({runs[0] if runs else 'runs/NAME'}: its network and best weights), "
+        "a network file (.yaml) or a bundled name (`cnnctl list`)"
+    )
+
+
 def resolve(arg: str) -> tuple[str, str]:
     """A CLI argument -> (file, name to show in messages).
 
     An existing file wins; otherwise a name, with or without `.yaml`, is looked up among
     the bundled architectures and their aliases (`resnet` -> resnet50, `lenet` -> lenet5).
+    A run folder, or a checkpoint in one, means the network it trained.
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
+    run = run_of(arg)
+    if run is not None:  # a run folder, or a checkpoint in one: the network it trained
+        return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK)
     if os.path.isfile(arg):
+        if is_checkpoint(arg):
+            raise CnnctlError.at(
+                "a checkpoint (trained weights), not a network file",
+                Loc(arg),
+                hint="give the network it was trained from as ARCH (a network file or a bundled name) and this file "
+                f"with --checkpoint {arg} (evaluate, predict, export); a checkpoint inside its run folder "
+                "(RUN/best.pt) is understood alone",
+            )
         return arg, arg
-    if os.path.isfile(os.path.join(arg, RUN_NETWORK)):  # a run folder: the network it trained
-        return os.path.join(arg, RUN_NETWORK), os.path.join(arg, RUN_NETWORK)
     stem = os.path.basename(os.path.normpath(arg))
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
@@ -67,21 +151,79 @@ def resolve(arg: str) -> tuple[str, str]:
     if os.path.isdir(arg):
         if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
             return files[name], f"{name}.yaml"
-        if os.path.isfile(os.path.join(arg, "config.json")):
-            raise CnnctlError.at(
-                f"the run `{arg}` was written before run folders kept their network ({RUN_NETWORK})",
-                hint="name the network it trained too: `cnnctl evaluate ARCH --checkpoint RUN`",
-            )
-        raise CnnctlError.at(f"`{arg}` is a directory, not a network file")
+        raise _folder_error(arg)
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
     parent = os.path.dirname(os.path.normpath(arg))
     if name in files and (parent in ("", ".") or not os.path.exists(parent)):
         return files[name], f"{name}.yaml"
+    if parent not in ("", "."):
+        _missing_run(arg, parent, files.get(name) and name)
     names = [*files, *ALIASES]
     hint = did_you_mean(stem, names)
     listing = "bundled: " + ", ".join(files) + "; aliases: " + ", ".join(f"{a} ({t})" for a, t in ALIASES.items())
     raise CnnctlError.at(
         f"no file `{arg}` here, and no bundled architecture called `{stem}`",
         hint=f"{hint} ({listing})" if hint else listing,
+    )
+
+
+def _folder_error(folder: str) -> CnnctlError:
+    """What a folder given for ARCH is, when it is not a run: a folder of runs, of data, or other."""
+    if os.path.isfile(os.path.join(folder, "config.json")):
+        return CnnctlError.at(
+            f"the run `{folder}` was written before run folders kept their network ({RUN_NETWORK})",
+            hint="name the network it trained too: `cnnctl evaluate ARCH --checkpoint RUN`",
+        )
+    runs = runs_in(folder)
+    if runs:
+        listing = "`cnnctl runs`" if os.path.normpath(folder) == "runs" else f"`cnnctl runs {folder}`"
+        return CnnctlError.at(
+            f"`{folder}` holds runs: {_some(runs)}; give one of them",
+            hint=f"a run folder means its network and best weights; {listing} shows each run's network, data and "
+            "best accuracy",
+        )
+    from .data import data_kind
+
+    kind = data_kind(folder)
+    if kind is not None:
+        return CnnctlError.at(
+            f"`{folder}` looks like data ({kind}), not a network",
+            hint=f"give it with --data (train, evaluate: one subfolder of images per class, or IDX files), or as the "
+            f"images to predict after the network (`cnnctl predict RUN {folder}`); in place of the network, "
+            + _expected(),
+        )
+    networks = _networks_in(folder)
+    if networks:
+        return CnnctlError.at(
+            f"`{folder}` is a directory of network files: {_some(networks)}; give one of them", hint=_expected()
+        )
+    return CnnctlError.at(f"`{folder}` is a directory, not a network file", hint=_expected())
+
+
+def _networks_in(folder: str) -> list[str]:
+    """The network files (.yaml, .yml) among `folder`'s first entries, by name."""
+    found = first_entries(folder)
+    return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and e.is_file())
+
+
+def _missing_run(arg: str, parent: str, network: str | None) -> None:
+    """A missing `runs/NAME` whose folder holds runs, or `RUN/FILE` in a run: the nearest of
+    those, not the bundled networks (raises; returns when `arg` looks like neither)."""
+    if is_run_folder(parent):
+        files = sorted(f for f in (*RUN_MARKS, "best.pt", RUN_NETWORK) if os.path.isfile(os.path.join(parent, f)))
+        near = closest(os.path.basename(arg), files)
+        raise CnnctlError.at(
+            f"no file `{arg}`: the run `{parent}` holds {', '.join(files)}",
+            hint=(f"did you mean `{os.path.join(parent, near)}`? " if near else "")
+            + f"`{parent}` alone means its network and best weights",
+        )
+    runs = runs_in(parent)
+    if not runs:
+        return
+    near = closest(os.path.basename(os.path.normpath(arg)), [os.path.basename(r) for r in runs])
+    also = f"; `{network}` alone names the bundled network" if network else ""
+    raise CnnctlError.at(
+        f"no run `{arg}`: `{parent}` holds {_some(runs)}",
+        hint=(f"did you mean `{os.path.join(parent, near)}`?" if near else "give one of them") + also,
     )

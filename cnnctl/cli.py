@@ -523,16 +523,20 @@ def evaluate_cmd(o: argparse.Namespace) -> int:
 
 
 def _weights(o: argparse.Namespace) -> str:
-    """--checkpoint, or ARCH itself when it is a run folder (`cnnctl evaluate RUN`)."""
-    from .catalog import run_input
+    """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
+    (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`)."""
+    from .catalog import run_input, runs_in
 
     if o.checkpoint is not None:
         return o.checkpoint
     if run_input(o.arch) is not None:
         return o.arch
+    runs = runs_in("runs")  # what there is to give, where `cnnctl train` writes
     raise CnnctlError.at(
         "which weights? give --checkpoint RUN, or the run folder itself in place of ARCH",
-        hint=f"e.g. cnnctl {o.command} runs/{o.arch}" if "/" not in o.arch else None,
+        hint=f"e.g. cnnctl {o.command} {runs[0]} (`cnnctl runs` lists the runs in ./runs)"
+        if runs
+        else f"no runs in ./runs: `cnnctl train {o.arch}` writes one there",
     )
 
 

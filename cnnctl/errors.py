@@ -134,22 +134,51 @@ HINT_CHOICES = 500  # candidates compared, among those of a similar length
 
 def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:
     """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
-    import difflib  # only on the error path: it slows every start-up otherwise
-    from itertools import islice
-
     choices = list(choices)
     if word != word.lower() and word.lower() in choices:
         return f"did you mean `{word.lower()}`? (names are lower case)"
     if synonyms and word.lower() in synonyms:
         meant = synonyms[word.lower()]
         return f"did you mean {meant}?" if "`" in meant else f"did you mean `{meant}`?"
+    match = closest(word, choices)
+    return f"did you mean `{match}`?" if match else None
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to a misspelt `word`, or None when nothing is close.
+
+    Which choices are close is difflib's (a ratio of at least 0.6); among them the fewest
+    edits win (a character changed, added, dropped, or two swapped), then the nearest length:
+    `lenet6` is one change from `lenet5` and one deletion from `lenet`, and a changed digit is
+    the likelier slip (difflib alone prefers the shorter word).
+    """
+    import difflib  # only on the error path: it slows every start-up otherwise
+    from itertools import islice
+
     if len(word) > HINT_WORD:
         return None
     # difflib's ratio is 2M/(a+b) for M matching characters: at the 0.6 cutoff the shorter
     # word is at least 3/7 of the longer, so other lengths cannot be close.
     similar = (c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)))
     candidates = list(islice(similar, HINT_CHOICES))
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    if not close:
-        close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    for text in (word, word.lower()):
+        close = difflib.get_close_matches(text, candidates, n=len(candidates), cutoff=0.6)  # best ratio first
+        if close:
+            return min(close, key=lambda c: (edits(text, c), abs(len(c) - len(text))))  # min keeps the first of ties
+    return None
+
+
+def edits(a: str, b: str) -> int:
+    """The fewest single-character edits from `a` to `b`: change, insert, delete, or swap two
+    neighbours (the optimal string alignment distance)."""
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
+    return previous[-1]

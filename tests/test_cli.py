@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import run_main
 
 from cnnctl.cli import COMMANDS
 
@@ -106,3 +107,146 @@ def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
     # `rleu` starts at column 22 of line 3: "  - conv f=3 n=2 act=" is 21 characters.
     assert (detail["severity"], detail["file"], detail["line"], detail["column"]) == ("error", str(bad), 3, 22)
     assert detail["layer"] == "conv1" and detail["hint"] == "did you mean `relu`?"
+
+
+# --- what ARCH or RUN is when it is something else: messages that say what was given -----------
+LENET = "architectures/lenet5.yaml"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder as `cnnctl train` leaves it: runs/l5 and runs/l5-2 (their network and config, a
+    checkpoint's first bytes: torch.save writes a zip), a folder of images and one of class folders."""
+    from pathlib import Path
+
+    network = (Path(__file__).resolve().parents[1] / LENET).read_text()
+    for name in ("l5", "l5-2"):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "network.yaml").write_text(network)
+        (run / "config.json").write_text('{"input": "32x32x1"}')
+        (run / "best.pt").write_bytes(b"PK\x03\x04" + bytes(60))
+    for name in ("a.png", "b.png", "c.jpg"):
+        (tmp_path / "imgs").mkdir(exist_ok=True)
+        (tmp_path / "imgs" / name).write_bytes(b"\x89PNG")
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / "train" / name).mkdir(parents=True)
+        (tmp_path / "data" / "train" / name / "1.png").write_bytes(b"\x89PNG")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def mistake(monkeypatch, capsys, *args: str) -> str:
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2 and "Traceback" not in err, out + err
+    return err
+
+
+def test_a_folder_of_runs_names_a_few_of_them(workdir, monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "evaluate", "runs")
+    assert "`runs` holds runs: runs/l5, runs/l5-2; give one of them" in err
+    for n in range(3, 9):  # past five, the others are counted
+        (workdir / "runs" / f"r{n}").mkdir()
+        (workdir / "runs" / f"r{n}" / "last.pt").write_bytes(b"PK\x03\x04")
+    err = mistake(monkeypatch, capsys, "predict", "runs", "imgs")
+    assert "`runs` holds runs: runs/l5, runs/l5-2, runs/r3, runs/r4, runs/r5 and 3 more; give one of them" in err
+
+
+@pytest.mark.parametrize(
+    ("folder", "kind", "advice"),
+    [("imgs", "3 PNG or JPEG images", "cnnctl predict RUN imgs"), ("data", "images in subfolders", "--data")],
+)  # fmt: skip
+def test_a_folder_of_data_is_told_as_data_with_what_goes_there(workdir, monkeypatch, capsys, folder, kind, advice):
+    err = mistake(monkeypatch, capsys, "evaluate", folder)
+    assert f"`{folder}` looks like data ({kind}), not a network" in err
+    assert advice in err and "--data" in err
+    assert "give a run folder (runs/l5: its network and best weights), a network file (.yaml)" in err
+
+
+def test_a_folder_of_network_files_lists_them(monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    err = mistake(monkeypatch, capsys, "summarize", "architectures")
+    assert "`architectures` is a directory of network files: architectures/alexnet.yaml" in err
+
+
+@pytest.mark.parametrize(
+    ("arg", "hint"),
+    [("runs/l5x", "did you mean `runs/l5`?"), ("runs/l5-3", "did you mean `runs/l5-2`?"), ("runs/nothere", "give one")],
+)  # fmt: skip
+def test_a_missing_run_suggests_the_nearest_run_not_a_network(workdir, monkeypatch, capsys, arg, hint):
+    err = mistake(monkeypatch, capsys, "evaluate", arg)
+    assert f"no run `{arg}`: `runs` holds runs/l5, runs/l5-2" in err
+    assert hint in err and "bundled:" not in err
+
+
+def test_a_missing_file_in_a_run_suggests_the_runs_files(workdir, monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "evaluate", "runs/l5/bset.pt")
+    assert "the run `runs/l5` holds best.pt, config.json, network.yaml" in err
+    assert "did you mean `runs/l5/best.pt`?" in err
+
+
+def test_a_checkpoint_in_a_run_folder_means_that_run(workdir, monkeypatch, capsys):
+    from cnnctl.catalog import resolve, run_input
+
+    assert resolve("runs/l5/best.pt") == ("runs/l5/network.yaml", "runs/l5/network.yaml")
+    assert run_input("runs/l5/best.pt") == "32x32x1"
+    code, by_checkpoint, err = run_main(monkeypatch, capsys, "summarize", "runs/l5/best.pt")
+    assert code == 0, err
+    assert by_checkpoint == run_main(monkeypatch, capsys, "summarize", "runs/l5")[1]
+
+
+@pytest.mark.parametrize("name", ["w.pt", "weights.pth", "weights"])  # by its suffix, else torch.save's zip
+def test_a_checkpoint_alone_is_told_to_go_after_checkpoint(workdir, monkeypatch, capsys, name):
+    (workdir / name).write_bytes(b"PK\x03\x04" + bytes(60))
+    err = mistake(monkeypatch, capsys, "evaluate", name)
+    assert f"error: {name}: a checkpoint (trained weights), not a network file" in err
+    assert f"--checkpoint {name}" in err and "not UTF-8" not in err
+
+
+def test_which_weights_names_a_real_run(workdir, tmp_path_factory, monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "evaluate", "lenet5")
+    assert "which weights?" in err and "e.g. cnnctl evaluate runs/l5 " in err
+    monkeypatch.chdir(tmp_path_factory.mktemp("empty"))
+    err = mistake(monkeypatch, capsys, "predict", "lenet5", "x.png")
+    assert "no runs in ./runs: `cnnctl train lenet5` writes one there" in err and "runs/lenet5" not in err
+
+
+# One edit away from a bundled network, in every way: a changed digit, a swap, one more or one
+# fewer character; a changed character beats a dropped one (`lenet6` is not `lenet`).
+NEAR = {
+    "lenet6": "lenet5",
+    "lenet4": "lenet5",
+    "resnet19": "resnet18",
+    "resnet51": "resnet50",
+    "resnet150": "resnet152",
+    "vgg19": "vgg16",
+    "densenet122": "densenet121",
+    "mobilenet_v4": "mobilenet_v2",
+    "efficientnet_b1": "efficientnet_b0",
+    "alexnte": "alexnet",
+    "resnet5": "resnet50",
+    "googlenett": "googlenet",
+}
+
+
+def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch, capsys):
+    from cnnctl.catalog import ALIASES, bundled
+    from cnnctl.errors import did_you_mean
+
+    names = [*bundled(), *ALIASES]
+    for word, meant in NEAR.items():
+        assert meant in names and did_you_mean(word, names) == f"did you mean `{meant}`?", word
+    err = mistake(monkeypatch, capsys, "summarize", "lenet6")
+    assert "did you mean `lenet5`?" in err
+
+
+def test_edits_counts_changes_insertions_deletions_and_swaps():
+    from cnnctl.errors import edits
+
+    # kitten -> sitting: k->s, e->i, +g (the textbook Levenshtein example)
+    pairs = [("kitten", "sitting", 3), ("", "abc", 3), ("abc", "", 3), ("ab", "ba", 1), ("abc", "abc", 0)]
+    for a, b, n in pairs:
+        assert edits(a, b) == n == edits(b, a)
+    assert all(edits(word, meant) == 1 for word, meant in NEAR.items())  # as NEAR says

@@ -148,12 +148,14 @@ def huge_png(tmp_path) -> Path:
     return path
 
 
-def check_refusal(text: str, path: Path, h: int, w: int) -> None:
+def check_refusal(text: str, path: Path, h: int, w: int, size: tuple[int, int] = (12000, 12000)) -> None:
+    """The refusal names the file, the image's own width x height and pixel count, and the limit."""
     from cnnctl.data.folder import PIXEL_FLOOR, PIXEL_RATIO
 
+    width, height = size
     limit = max(PIXEL_FLOOR, PIXEL_RATIO * h * w)
-    assert f"{path}: an image of 12000x12000 pixels ({12000 * 12000:,})" in text
-    assert f"{limit:,}" in text and "downscale" in text
+    assert f"{path}: an image of {width}x{height} pixels (width x height: {width * height:,} pixels)" in text
+    assert f"more than the {limit:,} read for a {h}x{w} input" in text and "downscale" in text
 
 
 def test_an_image_bomb_in_a_class_folder_is_refused_from_its_header(tmp_path, huge_png):
@@ -186,6 +188,26 @@ def test_predict_refuses_an_image_bomb_from_its_header(huge_png):
     photo = huge_png.with_name("photo.png")
     photo.write_bytes(png_bytes(4000, 3000))
     assert read_image(str(photo), 32, 32, 3).shape == (1, 3, 32, 32)
+
+
+def test_an_image_pillow_refuses_is_told_by_its_own_size_not_pillows_limit(tmp_path):
+    """Past twice Pillow's MAX_IMAGE_PIXELS (179 megapixels) Pillow refuses the header itself:
+    the message still gives the image's width, height and pixels, and cnnctl's limit."""
+    from PIL import Image
+
+    from cnnctl.train.evaluate import read_image
+
+    width, height = 20000, 10000  # 200 megapixels, wider than high
+    assert width * height > 2 * Image.MAX_IMAGE_PIXELS
+    path = tmp_path / "wide.png"
+    path.write_bytes(png_bytes(width, height))
+    pillows = Image.MAX_IMAGE_PIXELS
+    text, bombs, growth = decode_attempt(lambda: read_image(str(path), 32, 32, 3))
+    assert growth is None or growth < 50 * MB
+    assert bombs == []
+    check_refusal(text, path, 32, 32, (width, height))
+    assert f"{2 * pillows:,}" not in text  # Pillow's threshold is not the image's size
+    assert pillows == Image.MAX_IMAGE_PIXELS  # Pillow's own check is back as it was
 
 
 # --- a stray label in IDX data ---------------------------------------------------------------

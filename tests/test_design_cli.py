@@ -134,3 +134,38 @@ def test_summarize_columns_pick_json_fields_too():
     unet = json.loads(cli("summarize", "examples/unet_small.yaml", "-f", "json").stdout)["layers"]
     assert [r.get("field_uneven", False) for r in unet][-1] is True  # after an upsample
     assert "field_uneven" not in unet[0]
+
+
+@pytest.mark.parametrize(("device", "words"), [("cuda", "a CUDA GPU"), ("cpu", "a CPU")])
+def test_memory_says_what_it_estimates_for_not_where_it_runs(device, words):
+    # A calculation: the title must not read as if this machine had the device (`on cuda`).
+    out = cli("memory", "lenet5", "--device", device)
+    assert out.returncode == 0, out.stderr
+    title = out.stdout.splitlines()[0]
+    assert title.startswith(f"lenet5: memory of a training step, estimated for {words} (--device {device}), batch 32")
+    assert " on " not in title
+    assert "nothing runs, whatever this machine has" in out.stdout
+
+
+def test_flops_notes_do_not_call_the_backward_pass_uncounted_under_its_rows():
+    out = cli("flops", "lenet5")
+    assert "backward multiplications" in out.stdout and "training-step FLOPs" in out.stdout
+    notes = out.stdout.split("\n\n", 1)[1].splitlines()
+    uncounted = next(line for line in notes if line.startswith("Not counted:"))
+    assert "backward" not in uncounted
+    counted = [line for line in notes if line.startswith("Counted:")]
+    assert len(counted) == 2 and all("forward pass" in line for line in counted)
+
+
+def test_the_readmes_flops_sample_is_the_commands_output(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    command = "$ cnnctl flops resnet.yaml --input 224x224x3\n"
+    sample = readme[readme.index(command) + len(command) :].split("```", 1)[0]
+    net = tmp_path / "resnet.yaml"  # the README's own file: the bundled resnet50
+    net.write_text((root / "architectures" / "resnet50.yaml").read_text())
+    out = cli("flops", str(net), "--input", "224x224x3", columns=200)
+    assert out.returncode == 0, out.stderr
+    assert sample == out.stdout

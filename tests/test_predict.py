@@ -90,6 +90,23 @@ def test_a_folder_without_images_is_a_clear_error(trained, tmp_path, monkeypatch
     assert report[0]["error"]["file"] == str(empty)
 
 
+def test_a_checkpoint_in_a_run_folder_stands_for_the_run_with_those_weights(trained, tmp_path, monkeypatch, capsys):
+    # `cnnctl predict RUN/last.pt` (once "not UTF-8 text"): the run's network, the weights named.
+    import shutil
+
+    net, trained_run = trained
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.copy(net, run / "network.yaml")  # as `cnnctl train FILE` leaves it
+    image = gray(tmp_path / "one.png")
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(run / "last.pt"), str(image), "--device", "cpu")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"predictions, weights {run / 'last.pt'}"
+    by_run = run_main(monkeypatch, capsys, "predict", str(net), str(image), "--checkpoint", str(run / "last.pt"),
+                      "--device", "cpu")  # fmt: skip
+    assert by_run[1] == out
+
+
 # --- one bad file does not stop the others ---------------------------------------------------
 
 

@@ -12,18 +12,19 @@ from ..records import record
 from ..shapes import DTYPE_BYTES, Shape, numel
 from .receptive import Field, receptive_fields
 
+# What `multiplications` and `FLOPs` count: a forward pass (flops states the backward pass and a
+# training step in rows of their own, with a note of what they count: render.design.training_notes).
 COUNTED = (
-    "multiplications: the multiply-accumulates of conv, deconv and fc weights, as in the course "
-    "and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
-    "FLOPs: 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
+    "multiplications: the multiply-accumulates of conv, deconv and fc weights in a forward pass, as in the "
+    "course and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
+    "FLOPs: of a forward pass, 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
     "layernorm and groupnorm 8 per value, layerscale 1 per value, "
     "activations 1 per value (softmax 3), max pool f*f-1 and avg pool f*f per output value (adaptive: over "
     "each output's own window), residual/add and mul 1 per value per extra input, lrn 2*size+3 per value",
 )
 NOT_COUNTED = (
     "dropout, droppath, flatten, concat, chunk, shuffle and upsample (free at inference); a gate's or "
-    "layerscale's multiplications (by activations, not weights: FLOPs only); data loading and the loss; "
-    "the backward pass (stated apart: `cnnctl flops` shows it, layer by layer)",
+    "layerscale's multiplications (by activations, not weights: FLOPs only); data loading and the loss",
 )
 
 

@@ -72,6 +72,8 @@ class Dataset:
 
 
 KNOWN = ("shapes", "mnist", "fashion-mnist", "cifar10")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)
+IDX_IMAGES = "-images-idx3-ubyte"  # an IDX data set's images: PREFIX-images-idx3-ubyte[.gz]
 _SYNONYMS = {
     "fashion_mnist": "fashion-mnist",
     "fashionmnist": "fashion-mnist",
@@ -91,6 +93,32 @@ def data_set_key(name: str) -> str | None:
 def is_data_set_name(name: str) -> bool:
     """`mnist`, `CIFAR-10`...: a data set cnnctl knows by name (or a synonym of one)."""
     return data_set_key(name) is not None
+
+
+def data_kind(folder: str) -> str | None:
+    """What data `folder` seems to hold, in words (`3 PNG or JPEG images`, `IDX files`, `images
+    in subfolders`), or None: for the message when it is given where a network belongs. Judged
+    from its first entries (catalog.first_entries), and those of its first ten subfolders, two
+    levels down."""
+    from ..catalog import LOOKED_AT, first_entries
+
+    def images(found: list[os.DirEntry]) -> int:
+        return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file() for e in found)
+
+    def holds_images(path: str, depth: int) -> bool:  # train/cat/1.png is two levels down
+        found = first_entries(path)
+        inside = [e.path for e in found if e.is_dir()][:10]
+        return bool(images(found)) or depth > 0 and any(holds_images(p, depth - 1) for p in inside)
+
+    found = first_entries(folder)
+    if any(e.name.removesuffix(".gz").endswith(IDX_IMAGES) for e in found):
+        return "IDX files"
+    count = images(found)
+    if count:
+        return f"{count:,}{'+' if len(found) == LOOKED_AT else ''} PNG or JPEG {'image' if count == 1 else 'images'}"
+    if holds_images(folder, 2):  # class folders, perhaps inside train/ and val/
+        return "images in subfolders"
+    return None
 
 
 def looks_like_path(name: str) -> bool:

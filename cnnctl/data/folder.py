@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError, Loc
-from . import Split
+from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import MAX_BYTES, Raw, adapt, n
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
 TEST_NAMES = ("test", "testing")
@@ -35,7 +34,7 @@ BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, for training and predict alike, w
 def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     """IDX files in `path` if any, else CIFAR-10 batches, else an image-folder tree."""
     path = Path(path)
-    if any(path.glob("*-images-idx3-ubyte")) or any(path.glob("*-images-idx3-ubyte.gz")):
+    if any(path.glob(f"*{IDX_IMAGES}")) or any(path.glob(f"*{IDX_IMAGES}.gz")):
         return load_idx_folder(path)
     from .cifar import find_batches, read_folder
 
@@ -126,30 +125,37 @@ def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
     more pixels than a network input of `size` (H, W) needs (see PIXEL_FLOOR)."""
     image = _pillow()
     h, w = size
-    limit = max(PIXEL_FLOOR, PIXEL_RATIO * h * w)
-    hint = f"downscale the images: the network takes {h}x{w}"
-    # Pillow warns from 89 megapixels and refuses twice that: the check below, on the same
-    # header, decides first and names the file, so its warning is noise and its error is ours.
+    limit, why = max(PIXEL_FLOOR, PIXEL_RATIO * h * w), f"the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W"
+    refused = 2 * image.MAX_IMAGE_PIXELS if image.MAX_IMAGE_PIXELS else None  # what Pillow will not decode
+    if refused is not None and refused < limit:  # a network input of more than 1,672x1,672
+        limit, why = refused, "Pillow's limit: it refuses to decode more"
+    # The check below decides on the header, names the file and the image's size: Pillow's
+    # warning (from half its limit) would be noise.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", image.DecompressionBombWarning)
-        try:
-            opened = image.open(path)
-        except image.DecompressionBombError:
-            most = 2 * (image.MAX_IMAGE_PIXELS or 0)
-            raise CnnctlError.at(
-                f"an image of more than {most:,} pixels, which Pillow refuses to decode; the limit here is {limit:,}",
-                Loc(str(path)),
-                hint=hint,
-            ) from None
-        with opened as im:
+        with _header(image, path) as im:
             if im.width * im.height > limit:
                 raise CnnctlError.at(
-                    f"an image of {im.height}x{im.width} pixels ({im.width * im.height:,}): more than the "
-                    f"{limit:,} read for a {h}x{w} input (the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W)",
+                    f"an image of {im.width}x{im.height} pixels (width x height: {im.width * im.height:,} pixels), "
+                    f"more than the {limit:,} read for a {h}x{w} input ({why})",
                     Loc(str(path)),
-                    hint=hint,
+                    hint=f"downscale the images: the network takes {h}x{w}",
                 )
             yield im
+
+
+def _header(image, path: Path) -> Image:
+    """`image.open(path)` without Pillow's decompression-bomb check: only the header is read,
+    and open_image's own check of the same size, which names the image's width and height, comes
+    before anything is decoded (Pillow's error says only how many pixels it allows)."""
+    # Pillow refuses twice MAX_IMAGE_PIXELS (89 megapixels), reading the limit when an image
+    # is opened: off for this one call, back at once.
+    most = image.MAX_IMAGE_PIXELS
+    image.MAX_IMAGE_PIXELS = None
+    try:
+        return image.open(path)
+    finally:
+        image.MAX_IMAGE_PIXELS = most
 
 
 def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]], int]:

@@ -12,6 +12,7 @@ from .numbers import exact, size
 from .table import Column, Table, num
 from .views import field_text
 
+DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
 MEMORY_MODEL = (
     "Kept for backward: the tensors PyTorch's kernels keep for the module cnnctl builds (each storage once: a "
     "conv's input, relu's output, batch norm's input and statistics, max pooling's int64 indices, dropout's "
@@ -104,10 +105,16 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
         ["peak of a training step", m.peak],
     ]
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
-    title = f"{name}: memory of a training step, batch {m.batch:,}, {m.dtype}{amp}, {m.optimizer}, on {m.device}"
+    device = DEVICES.get(m.device, m.device)
+    title = (
+        f"{name}: memory of a training step, estimated for {device} (--device {m.device}), batch {m.batch:,}, "
+        f"{m.dtype}{amp}, {m.optimizer}"
+    )
     notes = [
         f"Per example: {size(m.saved_per_example)} kept + {size(m.workspace_per_example)} in flight; "
-        f"whatever the batch: {size(m.fixed)}"
+        f"whatever the batch: {size(m.fixed)}",
+        "Computed from the network, not measured: nothing runs, whatever this machine has. --device sets only "
+        "dropout's mask: 1 byte per value on a GPU (cuda), an activation's size on a CPU (cpu).",
     ]
     if budget is not None:
         best = m.largest_batch(budget)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..catalog import is_run_folder as is_run
 from ..errors import CnnctlError, Loc
 from .config import MONITORS
 from .rundir import LOCK
@@ -283,7 +284,7 @@ def run_status(folder: Path, recorded: dict[str, Any], done: int, planned: int |
 
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.json").is_file() or (path / "last.pt").is_file())
+    return is_run(str(path))  # the one rule, which the messages about ARCH use too
 
 
 def run_info(folder: Path) -> RunInfo:
