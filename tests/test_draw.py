@@ -145,6 +145,25 @@ def test_volume_view_of_lenet5_is_the_course_figure(tmp_path, monkeypatch, capsy
     assert len(list(root.iter(f"{SVG}rect"))) == 1 + 8  # the background, then a face per volume
 
 
+def test_volume_view_draws_flatten_on_the_arrow_from_the_volume_it_flattens(tmp_path, monkeypatch, capsys):
+    # The course's worked example: 7x7x40 is flattened into 1,960 values, then fc 1 with sigmoid
+    vols = volumes(load(str(EXAMPLES / "three_conv_network.yaml")))
+    assert [(v.shape, v.ops) for v in vols[-2:]] == [
+        ((7, 7, 40), ("conv f=5 s=2 n=40",)),
+        ((1,), ("flatten", "fc 1 act=sigmoid")),
+    ]
+    out = tmp_path / "three.svg"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(EXAMPLES / "three_conv_network.yaml"),
+                            "--style", "volumes", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    root = ET.parse(out).getroot()
+    x = {t.text: float(t.get("x")) for t in root.iter(f"{SVG}text")}
+    arrow = next(
+        ln for ln in root.iter(f"{SVG}line") if float(ln.get("x1")) < x["flatten"] < float(ln.get("x2"))
+    )  # the arrow it is written on
+    assert x["7x7x40"] < float(arrow.get("x1")) and float(arrow.get("x2")) < x["1"]  # from 7x7x40 to the fc's 1
+
+
 def test_volume_view_of_vgg16_has_the_papers_volumes():
     # Simonyan and Zisserman 2014, configuration D: convs keep the size, five pools halve it
     shapes = [v.shape for v in volumes(load("vgg16"))]
