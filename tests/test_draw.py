@@ -199,6 +199,44 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
     assert code == 2 and said in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("style", ["graph", "volumes"])
+def test_without_o_draw_never_replaces_a_file(style, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "lenet5.svg"
+    mine.write_text("the user's own picture")
+    for fmt in ("table", "json"):
+        code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-f", fmt)
+        assert mine.read_text() == "the user's own picture"
+        if fmt == "table":
+            assert code == 2 and out == "" and "`lenet5.svg` already exists" in err and "-o lenet5.svg" in err
+        else:  # --format json without -o prints what is drawn and writes nothing
+            assert code == 0, err
+            assert json.loads(out)["file"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.svg"]  # no other file, no temporary left
+    mine.unlink()
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style)
+    assert code == 0 and out.startswith("wrote lenet5.svg"), err
+    drawn = mine.read_bytes()
+    assert drawn.startswith(b"<")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style)
+    assert code == 2 and "already exists" in err  # not even a picture it wrote itself
+    assert mine.read_bytes() == drawn
+    mine.write_text("stale")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", "lenet5.svg")
+    assert code == 0, err
+    assert mine.read_bytes() == drawn  # named with -o: replaced
+
+
+def test_the_default_file_stays_in_this_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "net.yaml").write_text("name: ../away\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n")
+    monkeypatch.chdir(tmp_path / "here")
+    code, out, err = run_main(monkeypatch, capsys, "draw", "../net.yaml")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "net.yaml"]  # nothing written beside `here`
+    assert [p.name for p in (tmp_path / "here").iterdir() if p.suffix == ".svg"] == [out.split()[1].rstrip(":")]
+
+
 def test_without_graphviz_the_message_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(picture, "dot_program", lambda: None)
     code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(tmp_path / "net.svg"))

@@ -118,8 +118,9 @@ def to_mermaid(d: Diagram) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diagram_json(d: Diagram, file: str, fmt: str) -> dict:
-    """What was drawn: the boxes, edges and clusters, for a script that draws its own."""
+def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
+    """What was drawn: the boxes, edges and clusters, for a script that draws its own (`file`
+    None: nothing was written)."""
 
     def cluster(c: Cluster) -> dict:
         return {"path": c.path, "label": c.label, "boxes": list(c.boxes), "clusters": [cluster(s) for s in c.clusters]}

@@ -68,8 +68,41 @@ def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
     return done.stdout
 
 
-def write_file(path: str, data: bytes) -> None:
-    """Write `path` through a temporary file beside it and a rename."""
+def default_name(network: str, suffix: str = ".svg") -> str:
+    """The file a picture goes to when none is named: the network's name, in this folder (a
+    name like `../x` stays here)."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in network).lstrip(".")
+    return (stem or "network") + suffix
+
+
+def _exists(path: str) -> CnnctlError:
+    return CnnctlError.at(
+        f"`{path}` already exists, and a file not named with -o is never replaced",
+        hint=f"replace it with `-o {path}`, or name another file with -o",
+    )
+
+
+def refuse_existing(path: str) -> None:
+    """Stop before any work if `path` exists: a file the user did not name is never replaced."""
+    if os.path.lexists(path):
+        raise _exists(path)
+
+
+def _cannot_write(path: str, exc: OSError) -> CnnctlError:
+    folder = os.path.dirname(path)
+    return CnnctlError.at(
+        f"cannot write `{path}`: {exc.strerror or exc}",
+        hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
+    )
+
+
+def write_file(path: str, data: bytes, replace: bool = True) -> None:
+    """Write `path` through a temporary file beside it and a rename (a reader never sees half
+    of it); without `replace`, only as a new file (checked as it is created: another writer
+    cannot slip in between)."""
+    if not replace:
+        _write_new(path, data)
+        return
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.tmp")
     try:
@@ -79,7 +112,18 @@ def write_file(path: str, data: bytes) -> None:
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise CnnctlError.at(
-            f"cannot write `{path}`: {exc.strerror or exc}",
-            hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
-        ) from None
+        raise _cannot_write(path, exc) from None
+
+
+def _write_new(path: str, data: bytes) -> None:
+    created = False
+    try:
+        with open(path, "xb") as f:
+            created = True
+            f.write(data)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        if created:
+            os.unlink(path)  # no half picture left behind
+        raise _cannot_write(path, exc) from None
