@@ -246,7 +246,7 @@ def draw_cmd(o: argparse.Namespace) -> int:
             if fmt == "mermaid":
                 body = to_mermaid(d).encode()
             else:
-                text = to_dot(d)
+                text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
             picture.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)

@@ -5,6 +5,8 @@ wiring, not from cnnctl's own output."""
 import json
 import re
 import shutil
+import struct
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -13,6 +15,7 @@ from cnnctl.analysis.diagram import diagram, volumes
 from cnnctl.api import load, load_text
 from cnnctl.catalog import bundled
 from cnnctl.render import picture
+from cnnctl.render.diagram import count_clusters, to_dot
 from tests.helpers import EXAMPLES, run_main
 
 NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
@@ -127,6 +130,82 @@ def test_branches_are_clusters_and_their_input_is_no_skip():
     boxes = {b.key: b for b in d.boxes}
     skips = [(boxes[e.src].path, boxes[e.dst].path) for e in d.edges if e.skip]
     assert skips == [("input", "concat1.concat")]  # the empty branch d carries the input to the join
+
+
+def _laid_out(d) -> tuple[dict[str, tuple[float, float, float, float]], list[list[tuple[float, float]]], float]:
+    """Graphviz's layout of what cnnctl lays out (`dot -Tplain`): each node's centre and size,
+    each drawn edge's B-spline control points, and the picture's width, in inches."""
+    text = to_dot(d, picture.reverses_clusters())
+    plain = subprocess.run(["dot", "-Tplain"], input=text, capture_output=True, text=True, check=True).stdout
+    nodes, edges, width = {}, [], 0.0
+    for line in plain.splitlines():
+        word = line.split()
+        if word[0] == "graph":
+            width = float(word[2])
+        elif word[0] == "node":
+            nodes[word[1]] = tuple(float(v) for v in word[2:6])
+        elif word[0] == "edge" and "invis" not in word:
+            n = int(word[3])
+            edges.append([(float(word[4 + 2 * i]), float(word[5 + 2 * i])) for i in range(n)])
+    return nodes, edges, width
+
+
+def _branch_heads(graph) -> dict[str, list[str]]:
+    """Per concat of branches, the box of each branch's first layer, in the order written."""
+    heads: dict[str, dict[str, str]] = {}
+    for n in graph.nodes:
+        parts = n.path.split(".")
+        if len(parts) > 2 and any(g.path == parts[0] and "branches" in g.text for g in graph.groups):
+            heads.setdefault(parts[0], {}).setdefault(parts[1], f"n{n.index}")
+    return {module: list(firsts.values()) for module, firsts in heads.items()}
+
+
+@needs_dot
+@pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
+def test_inception_branches_lie_left_to_right_as_written(net):
+    graph = load(net)
+    nodes, _, _ = _laid_out(diagram(graph))
+    modules = _branch_heads(graph)
+    assert len(modules) == {"googlenet": 9, "inception_v3": 11}[net]
+    for module, heads in modules.items():
+        assert len(heads) >= 3, module
+        x = [nodes[key][0] for key in heads]
+        assert x == sorted(x), (module, heads)  # branch 1, 2, 3, 4 from left to right
+
+
+def _bezier(points: list[tuple[float, float]], steps: int = 12):
+    """Points along a Graphviz B-spline: cubic Bezier pieces sharing their ends."""
+    for i in range(0, len(points) - 3, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = points[i : i + 4]
+        for k in range(steps + 1):
+            t = k / steps
+            a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t**3
+            yield a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3
+
+
+@needs_dot
+@pytest.mark.parametrize("net", ["resnet18", "googlenet"])
+def test_no_edge_crosses_a_cluster_title(net):
+    d = diagram(load(net))
+    nodes, edges, _ = _laid_out(d)
+    titles = {k: v for k, v in nodes.items() if k not in {b.key for b in d.boxes}}
+    assert len(titles) == count_clusters(d.top)  # every cluster is titled by a box of text
+    for key, (x, y, w, h) in titles.items():
+        for points in edges:
+            for px, py in _bezier(points):
+                assert not (abs(px - x) < w / 2 - 0.01 and abs(py - y) < h / 2 - 0.01), (key, points[0])
+
+
+@needs_dot
+def test_png_text_is_large_enough_to_read(tmp_path, monkeypatch, capsys):
+    d = diagram(load("googlenet"))
+    _, _, inches = _laid_out(d)
+    out = tmp_path / "g.png"
+    code, _, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(out))
+    assert code == 0, err
+    width = struct.unpack(">I", out.read_bytes()[16:20])[0]  # the PNG header's IHDR width
+    # pixels per inch: 10-point text (the boxes' names) is 10/72 inch high; at 144 per inch, 20 pixels
+    assert width / inches >= 140
 
 
 def test_volume_view_of_lenet5_is_the_course_figure(tmp_path, monkeypatch, capsys):

@@ -4,6 +4,7 @@ pathlib: the analysis commands start without it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -36,6 +37,34 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
+# Sibling clusters, `a` before `b` in the text: Graphviz lays them out left to right as
+# written, older versions (2.43, still Debian's and Ubuntu's) right to left.
+CLUSTER_ORDER_PROBE = (
+    b"digraph { s; subgraph cluster_p { subgraph cluster_a { a } subgraph cluster_b { b } } s -> a; s -> b; }"
+)
+PNG_DPI = 144  # Graphviz's 96 makes 10-point text 13 pixels high: small at the picture's own size
+
+
+@functools.cache
+def reverses_clusters() -> bool:
+    """Whether the installed `dot` lays sibling clusters out in the reverse of their order in
+    its input (False where there is no `dot`, or it cannot tell)."""
+    program = dot_program()
+    if program is None:
+        return False
+    try:
+        done = subprocess.run(
+            [program, "-Tplain"], input=CLUSTER_ORDER_PROBE, capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    x = {}  # `node NAME X Y ...` lines
+    for words in (line.split() for line in done.stdout.decode(errors="replace").splitlines()):
+        if len(words) > 2 and words[0] == "node":
+            x[words[1]] = float(words[2])
+    return "a" in x and "b" in x and x["b"] < x["a"]
+
+
 def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
     """`dot_text` laid out by Graphviz as `fmt` (svg, png, pdf)."""
     if boxes > MAX_LAID_OUT:
@@ -48,7 +77,11 @@ def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
         raise CnnctlError.at(f"drawing `{path}` needs Graphviz's `dot`, which is not installed", hint=INSTALL)
     try:
         done = subprocess.run(
-            [program, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=DOT_SECONDS, check=False
+            [program, f"-T{fmt}", *([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])],
+            input=dot_text.encode(),
+            capture_output=True,
+            timeout=DOT_SECONDS,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise CnnctlError.at(
