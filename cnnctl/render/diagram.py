@@ -53,9 +53,9 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
     Graphviz's cluster label: the label sits in a strip across the cluster's top that the
     edges coming in cross, while a box is something edges are routed around. Inside a cluster
     its own boxes come first, then its clusters in network order (Inception's branches 1, 2,
-    3, 4 left to right), or in reverse where `clusters_reversed`: Graphviz before 2.44 or so
-    lays sibling clusters out in the reverse of their order in the text
-    (`picture.reverses_clusters` asks the installed `dot`).
+    3, 4 left to right), or in reverse where `clusters_reversed`: older Graphviz (2.43, still
+    Debian's and Ubuntu's) lays sibling clusters out in the reverse of their order in the text
+    (`picture.reverses_clusters` asks the installed `dot`; Graphviz 16 keeps the order).
     """
     title = (
         f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}, "
@@ -104,15 +104,16 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
 
 
 def _title(label: str) -> str:
-    """A cluster's title as lines: its name, then what it is, wrapped (`inception3a:` over
-    `inception c1=64 r3=96 ...`), left-aligned: it stands beside a box, not across the picture."""
+    """A cluster's title wrapped into left-aligned lines (`inception3a: inception c1=64` over
+    `r3=96 ...`): it stands beside a box, and a long one would widen the picture."""
     lines = [_html(line) for line in textwrap.wrap(label, TITLE_CHARS, break_long_words=False)]
     return "".join(f'{line}<br align="left"/>' for line in lines)
 
 
 def _first_entered(d: Diagram) -> dict[str, str]:
     """Per cluster path, the box beside which its title goes: the first box that an edge
-    coming into it reaches (its top), one of its own boxes where there is one; a cluster
+    coming into it reaches (its top), one of its own boxes where there is one (a title ranked
+    with a box inside a branch moves that branch out of order in Graphviz 2.43); a cluster
     nothing comes into (none in a network with an input): its first box."""
     within: dict[str, tuple[str, ...]] = {}  # box key -> the clusters around it, innermost last
 
