@@ -204,16 +204,23 @@ def draw_cmd(o: argparse.Namespace) -> int:
     .svg, .png and .pdf need Graphviz's `dot`; .dot and .mmd (Mermaid, rendered in Markdown
     by GitHub and GitLab) need nothing. --style volumes draws a sequential network as the
     course's volumes HxWxC, in SVG with nothing installed.
+
+    Without -o the picture goes to NAME.svg in this folder, only as a new file: one that is
+    there already is replaced only when named with -o. --format json without -o prints what
+    would be drawn and writes nothing.
     """
     from .analysis.diagram import diagram, volumes
     from .render import picture
     from .render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
 
     graph = _load(o.arch, o.input)
-    out = o.output or f"{graph.name}.svg"
-    fmt = picture.picture_format(out)
+    named = o.output is not None
+    out = o.output if named else None if o.format is Format.json else picture.default_name(graph.name)
+    fmt = picture.picture_format(out) if out else None
+    if out and not named:
+        picture.refuse_existing(out)  # before the layout, which can take a while
     if o.style == "volumes":
-        if fmt != "svg":
+        if fmt not in ("svg", None):
             raise CnnctlError.at(
                 f"the volume view is drawn as SVG, not {fmt}",
                 hint=f"write `{out.rsplit('.', 1)[0]}.svg`; a browser shows and prints it",
@@ -223,7 +230,8 @@ def draw_cmd(o: argparse.Namespace) -> int:
         from .render.volumes import to_svg
 
         vols = volumes(graph)
-        picture.write_file(out, to_svg(graph.name, vols, graph.params, graph.mults).encode())
+        if out:
+            picture.write_file(out, to_svg(graph.name, vols, graph.params, graph.mults).encode(), replace=named)
         data = {
             "name": graph.name,
             "file": out,
@@ -234,12 +242,13 @@ def draw_cmd(o: argparse.Namespace) -> int:
         said = f"{len(vols)} volumes"
     else:
         d = diagram(graph, o.depth)
-        if fmt == "mermaid":
-            body = to_mermaid(d).encode()
-        else:
-            text = to_dot(d)
-            body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
-        picture.write_file(out, body)
+        if out:
+            if fmt == "mermaid":
+                body = to_mermaid(d).encode()
+            else:
+                text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
+                body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
+            picture.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{boxes:,} {'box' if boxes == 1 else 'boxes'} in {count_clusters(d.top):,} clusters"
@@ -925,8 +934,9 @@ def build_parser(only: str | None = None) -> Parser:
     arch(p)
     input_option(p)
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="The picture: .svg, .png, .pdf (Graphviz), .dot, .mmd (Mermaid). "
-                   "Default: NAME.svg.")  # fmt: skip
+                   help="The picture: .svg, .png, .pdf (Graphviz), .dot, .mmd (Mermaid); replaced if it "
+                   "exists. Default: NAME.svg here, only if no such file exists (name it with -o to "
+                   "replace it); with --format json, none: nothing is written.")  # fmt: skip
     p.add_argument("-d", "--depth", type=whole(1), metavar="N", help="Collapse layer paths deeper than N into one box.")
     p.add_argument("--style", type=choice(("graph", "volumes")), default="graph", metavar="graph|volumes",
                    help="graph: layers, clusters and skips; volumes: the course's volumes (sequential networks). "

@@ -9,6 +9,11 @@ import json
 import pytest
 from test_cli import cli
 
+from cnnctl.analysis.summary import summarize
+from cnnctl.api import load
+from cnnctl.graph import INPUT
+from cnnctl.render.views import summary_table
+
 # The course's Inception example: 28x28x192 -> 5x5 conv to 32 channels, directly or through a
 # 1x1 bottleneck of 16: (28*28*32)*(5*5*192) and (28*28*16)*(1*1*192) + (28*28*32)*(5*5*16).
 DIRECT = 28 * 28 * 32 * 5 * 5 * 192
@@ -117,6 +122,44 @@ def test_summarize_shows_where_inputs_come_from():
     assert "bn2, maxpool" in add  # the residual's two inputs, named from its block
     plain = cli("summarize", "lenet5", columns=200).stdout
     assert "From" not in plain.splitlines()[1]  # a plain chain has nothing to say there
+
+
+def _from_at_depth(graph, depth: int) -> dict[str, set[str]]:
+    """Each shown row's sources from the graph's edges: the rows holding the layers it reads."""
+
+    def row(index: int) -> str:
+        return "input" if index == INPUT else ".".join(graph.nodes[index].path.split(".")[:depth])
+
+    sources: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        sources.setdefault(row(n.index), set()).update(row(i) for i in n.inputs if row(i) != row(n.index))
+    return sources
+
+
+@pytest.mark.parametrize("net", ["resnet18", "inception_v3", "googlenet", "examples/unet_small.yaml"])
+def test_summarize_at_a_depth_names_the_rows_shown(net):
+    graph = load(net)
+    table = summary_table(summarize(graph, depth=1), ("layer", "from"))
+    shown = [r[0] for r in table.rows]
+    sources = _from_at_depth(graph, 1)
+    assert shown == list(sources)
+    for above, (path, cell) in zip(["input", *shown], table.rows, strict=False):
+        if sources[path] <= {above}:
+            assert cell == "", path  # reads the row above: nothing to say
+        else:
+            assert set(cell.split(", ")) == sources[path], path
+            assert set(cell.split(", ")) <= {"input", *shown}  # never a hidden inner layer
+
+
+def test_summarize_at_depth_1_leaves_the_row_above_unsaid():
+    # the trial's cases: avgpool reads layer4's last add, pool1 cbr3's bn: the rows above them
+    for net, path in (("resnet18", "avgpool"), ("inception_v3", "pool1"), ("googlenet", "pool3")):
+        rows = {r.path: r for r in summarize(load(net), depth=1).rows}
+        table = summary_table(summarize(load(net), depth=1), ("layer", "from"))
+        assert dict(table.rows)[path] == "", net
+        assert len(rows[path].inputs) == 1 and "." not in rows[path].inputs[0]
+    unet = summary_table(summarize(load("examples/unet_small.yaml"), depth=1), ("layer", "from"))
+    assert dict(unet.rows)["cat2"] == "up2, enc2"  # U-Net's copy: the encoder's row, by its name
 
 
 def test_summarize_columns_pick_json_fields_too():

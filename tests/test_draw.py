@@ -5,6 +5,8 @@ wiring, not from cnnctl's own output."""
 import json
 import re
 import shutil
+import struct
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -13,6 +15,7 @@ from cnnctl.analysis.diagram import diagram, volumes
 from cnnctl.api import load, load_text
 from cnnctl.catalog import bundled
 from cnnctl.render import picture
+from cnnctl.render.diagram import count_clusters, to_dot
 from tests.helpers import EXAMPLES, run_main
 
 NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
@@ -129,6 +132,82 @@ def test_branches_are_clusters_and_their_input_is_no_skip():
     assert skips == [("input", "concat1.concat")]  # the empty branch d carries the input to the join
 
 
+def _laid_out(d) -> tuple[dict[str, tuple[float, float, float, float]], list[list[tuple[float, float]]], float]:
+    """Graphviz's layout of what cnnctl lays out (`dot -Tplain`): each node's centre and size,
+    each drawn edge's B-spline control points, and the picture's width, in inches."""
+    text = to_dot(d, picture.reverses_clusters())
+    plain = subprocess.run(["dot", "-Tplain"], input=text, capture_output=True, text=True, check=True).stdout
+    nodes, edges, width = {}, [], 0.0
+    for line in plain.splitlines():
+        word = line.split()
+        if word[0] == "graph":
+            width = float(word[2])
+        elif word[0] == "node":
+            nodes[word[1]] = tuple(float(v) for v in word[2:6])
+        elif word[0] == "edge" and "invis" not in word:
+            n = int(word[3])
+            edges.append([(float(word[4 + 2 * i]), float(word[5 + 2 * i])) for i in range(n)])
+    return nodes, edges, width
+
+
+def _branch_heads(graph) -> dict[str, list[str]]:
+    """Per concat of branches, the box of each branch's first layer, in the order written."""
+    heads: dict[str, dict[str, str]] = {}
+    for n in graph.nodes:
+        parts = n.path.split(".")
+        if len(parts) > 2 and any(g.path == parts[0] and "branches" in g.text for g in graph.groups):
+            heads.setdefault(parts[0], {}).setdefault(parts[1], f"n{n.index}")
+    return {module: list(firsts.values()) for module, firsts in heads.items()}
+
+
+@needs_dot
+@pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
+def test_inception_branches_lie_left_to_right_as_written(net):
+    graph = load(net)
+    nodes, _, _ = _laid_out(diagram(graph))
+    modules = _branch_heads(graph)
+    assert len(modules) == {"googlenet": 9, "inception_v3": 11}[net]
+    for module, heads in modules.items():
+        assert len(heads) >= 3, module
+        x = [nodes[key][0] for key in heads]
+        assert x == sorted(x), (module, heads)  # branch 1, 2, 3, 4 from left to right
+
+
+def _bezier(points: list[tuple[float, float]], steps: int = 12):
+    """Points along a Graphviz B-spline: cubic Bezier pieces sharing their ends."""
+    for i in range(0, len(points) - 3, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = points[i : i + 4]
+        for k in range(steps + 1):
+            t = k / steps
+            a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t**3
+            yield a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3
+
+
+@needs_dot
+@pytest.mark.parametrize("net", ["resnet18", "googlenet"])
+def test_no_edge_crosses_a_cluster_title(net):
+    d = diagram(load(net))
+    nodes, edges, _ = _laid_out(d)
+    titles = {k: v for k, v in nodes.items() if k not in {b.key for b in d.boxes}}
+    assert len(titles) == count_clusters(d.top)  # every cluster is titled by a box of text
+    for key, (x, y, w, h) in titles.items():
+        for points in edges:
+            for px, py in _bezier(points):
+                assert not (abs(px - x) < w / 2 - 0.01 and abs(py - y) < h / 2 - 0.01), (key, points[0])
+
+
+@needs_dot
+def test_png_text_is_large_enough_to_read(tmp_path, monkeypatch, capsys):
+    d = diagram(load("googlenet"))
+    _, _, inches = _laid_out(d)
+    out = tmp_path / "g.png"
+    code, _, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(out))
+    assert code == 0, err
+    width = struct.unpack(">I", out.read_bytes()[16:20])[0]  # the PNG header's IHDR width
+    # pixels per inch: 10-point text (the boxes' names) is 10/72 inch high; at 144 per inch, 20 pixels
+    assert width / inches >= 140
+
+
 def test_volume_view_of_lenet5_is_the_course_figure(tmp_path, monkeypatch, capsys):
     # LeCun et al. 1998 as in the course: 32x32x1 -> 28x28x6 -> 14x14x6 -> 10x10x16 -> 5x5x16 -> 120 -> 84 -> 10
     vols = volumes(load("lenet5"))
@@ -143,6 +222,25 @@ def test_volume_view_of_lenet5_is_the_course_figure(tmp_path, monkeypatch, capsy
     for shape in ("32x32x1", "28x28x6", "14x14x6", "10x10x16", "5x5x16", "120", "84", "10"):
         assert shape in texts
     assert len(list(root.iter(f"{SVG}rect"))) == 1 + 8  # the background, then a face per volume
+
+
+def test_volume_view_draws_flatten_on_the_arrow_from_the_volume_it_flattens(tmp_path, monkeypatch, capsys):
+    # The course's worked example: 7x7x40 is flattened into 1,960 values, then fc 1 with sigmoid
+    vols = volumes(load(str(EXAMPLES / "three_conv_network.yaml")))
+    assert [(v.shape, v.ops) for v in vols[-2:]] == [
+        ((7, 7, 40), ("conv f=5 s=2 n=40",)),
+        ((1,), ("flatten", "fc 1 act=sigmoid")),
+    ]
+    out = tmp_path / "three.svg"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(EXAMPLES / "three_conv_network.yaml"),
+                            "--style", "volumes", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    root = ET.parse(out).getroot()
+    x = {t.text: float(t.get("x")) for t in root.iter(f"{SVG}text")}
+    arrow = next(
+        ln for ln in root.iter(f"{SVG}line") if float(ln.get("x1")) < x["flatten"] < float(ln.get("x2"))
+    )  # the arrow it is written on
+    assert x["7x7x40"] < float(arrow.get("x1")) and float(arrow.get("x2")) < x["1"]  # from 7x7x40 to the fc's 1
 
 
 def test_volume_view_of_vgg16_has_the_papers_volumes():
@@ -178,6 +276,44 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", *args)
     assert code == 2 and said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("style", ["graph", "volumes"])
+def test_without_o_draw_never_replaces_a_file(style, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "lenet5.svg"
+    mine.write_text("the user's own picture")
+    for fmt in ("table", "json"):
+        code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-f", fmt)
+        assert mine.read_text() == "the user's own picture"
+        if fmt == "table":
+            assert code == 2 and out == "" and "`lenet5.svg` already exists" in err and "-o lenet5.svg" in err
+        else:  # --format json without -o prints what is drawn and writes nothing
+            assert code == 0, err
+            assert json.loads(out)["file"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet5.svg"]  # no other file, no temporary left
+    mine.unlink()
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style)
+    assert code == 0 and out.startswith("wrote lenet5.svg"), err
+    drawn = mine.read_bytes()
+    assert drawn.startswith(b"<")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style)
+    assert code == 2 and "already exists" in err  # not even a picture it wrote itself
+    assert mine.read_bytes() == drawn
+    mine.write_text("stale")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", "lenet5.svg")
+    assert code == 0, err
+    assert mine.read_bytes() == drawn  # named with -o: replaced
+
+
+def test_the_default_file_stays_in_this_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "here").mkdir()
+    (tmp_path / "net.yaml").write_text("name: ../away\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n")
+    monkeypatch.chdir(tmp_path / "here")
+    code, out, err = run_main(monkeypatch, capsys, "draw", "../net.yaml")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here", "net.yaml"]  # nothing written beside `here`
+    assert [p.name for p in (tmp_path / "here").iterdir() if p.suffix == ".svg"] == [out.split()[1].rstrip(":")]
 
 
 def test_without_graphviz_the_message_says_how_to_install_it(monkeypatch, capsys, tmp_path):

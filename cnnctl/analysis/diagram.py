@@ -191,7 +191,7 @@ class Volume:
 
     shape: Shape
     path: str  # the layer that made it; "input"
-    ops: tuple[str, ...]  # their shorthand, in order
+    ops: tuple[str, ...]  # their shorthand, in order (a flatten of the volume before, first)
 
 
 def volumes(graph: Graph) -> tuple[Volume, ...]:
@@ -207,14 +207,21 @@ def volumes(graph: Graph) -> tuple[Volume, ...]:
                 hint="draw it as a graph (leave out --style volumes), which shows branches and skips",
             )
     out = [Volume(graph.input_shape, "input", ())]
+    # A flatten happens after the volume it flattens: it and the shape-keeping layers after it
+    # (a dropout on the vector) wait for the next volume, drawn on the arrow leading to it.
+    waiting: list[str] = []
     last = len(graph.nodes) - 1
+    before = graph.input_shape
     for n in graph.nodes:
-        changed = n.shape != out[-1].shape
+        changed, before = n.shape != before, n.shape
+        flattens = n.kind == "flatten" and n.index != last
         # A layer with weights or a window makes a volume even where the shape stays (a 'same'
-        # conv); the others fold into the volume before them (bn, activations, dropout, and
-        # flatten, drawn as the fc after it).
-        if n.params or family(n.kind) == "pool" or (changed and (n.kind != "flatten" or n.index == last)):
-            out.append(Volume(n.shape, n.path, (n.text,)))
+        # conv); the others fold into the volume before them (bn, activations, dropout).
+        if n.params or family(n.kind) == "pool" or (changed and not flattens) or (n.index == last and waiting):
+            out.append(Volume(n.shape, n.path, (*waiting, n.text)))
+            waiting = []
+        elif flattens or waiting:
+            waiting.append(n.text)
         else:  # folds into the volume before, whose shape it keeps
             out[-1] = out[-1]._replace(ops=(*out[-1].ops, n.text))
     return tuple(out)

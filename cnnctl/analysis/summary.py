@@ -41,7 +41,7 @@ class Row:
     mults: int
     flops: int
     layers: int  # how many graph nodes this row stands for
-    inputs: tuple[str, ...]
+    inputs: tuple[str, ...]  # what it reads from outside itself: rows of the summary (input, layers, groups)
     memory: int  # bytes of this row's outputs for the batch and dtype
     field: Field  # the receptive field of its output (a group: its last layer's)
 
@@ -125,10 +125,14 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
     groups: dict[str, list[Node]] = {}
     for n in graph.nodes:
         groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)
+    row_of = {INPUT: "input"} | {m.index: key for key, members in groups.items() for m in members}
     rows = []
     for key, members in groups.items():
+        # A row reads the rows shown: a layer outside it is named by the row that holds it
+        # (`layer4`, not the hidden `layer4.1.add`), each once.
+        inputs = tuple({row_of[i]: None for m in members for i in m.inputs if row_of[i] != key})
         if len(members) == 1 and members[0].path == key:
-            rows.append(layer_row(members[0]))
+            rows.append(layer_row(members[0])._replace(inputs=inputs))
             continue
         rows.append(
             Row(
@@ -141,7 +145,7 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
                 sum(m.mults for m in members),
                 sum(m.flops for m in members),
                 len(members),
-                (),
+                inputs,
                 sum(numel(m.shape) for m in members) * bytes_per_value,
                 fields[members[-1].index],
             )

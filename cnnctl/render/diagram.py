@@ -8,6 +8,7 @@ as written. Skip edges (shortcuts, a branch's input, references) are drawn dashe
 from __future__ import annotations
 
 import json
+import textwrap
 
 from ..analysis.diagram import Box, Cluster, Diagram
 from ..shapes import format_shape
@@ -27,6 +28,9 @@ FILL = {
 }
 
 
+TITLE_CHARS = 32  # a cluster's title wraps at this many characters
+
+
 def box_lines(box: Box) -> tuple[str, str, str]:
     """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024, 7.10 M params`."""
     if box.key == "input":
@@ -42,8 +46,17 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def to_dot(d: Diagram) -> str:
-    """Graphviz source: top to bottom, clusters nested as the composites are."""
+def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
+    """Graphviz source: top to bottom, clusters nested as the composites are.
+
+    A cluster's title is a box of text beside the first box it holds (on the same rank), not
+    Graphviz's cluster label: the label sits in a strip across the cluster's top that the
+    edges coming in cross, while a box is something edges are routed around. Inside a cluster
+    its own boxes come first, then its clusters in network order (Inception's branches 1, 2,
+    3, 4 left to right), or in reverse where `clusters_reversed`: older Graphviz (2.43, still
+    Debian's and Ubuntu's) lays sibling clusters out in the reverse of their order in the text
+    (`picture.reverses_clusters` asks the installed `dot`; Graphviz 16 keeps the order).
+    """
     title = (
         f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}, "
         f"{exact(d.params)} params, {short(d.mults)} mults"
@@ -57,6 +70,8 @@ def to_dot(d: Diagram) -> str:
         '  edge [color="#525252", arrowsize=0.6, penwidth=0.8];',
     ]
     boxes = {b.key: b for b in d.boxes}
+    beside = _first_entered(d)
+    ranks: list[str] = []  # each title on the rank of the box it stands beside
 
     def node(key: str, indent: str) -> str:
         b = boxes[key]
@@ -68,21 +83,57 @@ def to_dot(d: Diagram) -> str:
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
         for key in c.boxes:
             lines.append(node(key, indent))
-        for sub in c.clusters:
+        for sub in reversed(c.clusters) if clusters_reversed else c.clusters:
             number[0] += 1
             lines.append(f"{indent}subgraph cluster_{number[0]} {{")
+            lines.append(f'{indent}  graph [label="", style="rounded,dashed", color="#969696"];')
             lines.append(
-                f'{indent}  graph [label=<{_html(sub.label)}>, labeljust=l, fontsize=10, style="rounded,dashed",'
-                ' color="#969696", fontcolor="#525252"];'
+                f'{indent}  t{number[0]} [label=<{_title(sub.label)}>, shape=plaintext, style="", margin="0.04,0",'
+                ' height=0, fontcolor="#525252"];'
             )
+            ranks.append(f"  {{rank=same; t{number[0]}; {beside[sub.path]}}}")
             cluster(sub, indent + "  ", number)
             lines.append(f"{indent}}}")
 
     cluster(d.top, "  ", [0])
     for e in d.edges:
         lines.append(f"  {e.src} -> {e.dst} [{'style=dashed' if e.skip else 'weight=4'}];")
+    lines.extend(ranks)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _title(label: str) -> str:
+    """A cluster's title wrapped into left-aligned lines (`inception3a: inception c1=64` over
+    `r3=96 ...`): it stands beside a box, and a long one would widen the picture."""
+    lines = [_html(line) for line in textwrap.wrap(label, TITLE_CHARS, break_long_words=False)]
+    return "".join(f'{line}<br align="left"/>' for line in lines)
+
+
+def _first_entered(d: Diagram) -> dict[str, str]:
+    """Per cluster path, the box beside which its title goes: the first box that an edge
+    coming into it reaches (its top), one of its own boxes where there is one (a title ranked
+    with a box inside a branch moves that branch out of order in Graphviz 2.43); a cluster
+    nothing comes into (none in a network with an input): its first box."""
+    within: dict[str, tuple[str, ...]] = {}  # box key -> the clusters around it, innermost last
+
+    def walk(c: Cluster, around: tuple[str, ...]) -> None:
+        for key in c.boxes:
+            within[key] = around
+        for sub in c.clusters:
+            walk(sub, (*around, sub.path))
+
+    walk(d.top, ())
+    own: dict[str, str] = {}
+    nested: dict[str, str] = {}
+    for e in d.edges:
+        for path in within[e.dst]:
+            if path not in within[e.src]:
+                (own if path == within[e.dst][-1] else nested).setdefault(path, e.dst)
+    for b in d.boxes:
+        for path in within[b.key]:
+            nested.setdefault(path, b.key)
+    return nested | own
 
 
 def _mermaid(text: str) -> str:
@@ -118,8 +169,9 @@ def to_mermaid(d: Diagram) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diagram_json(d: Diagram, file: str, fmt: str) -> dict:
-    """What was drawn: the boxes, edges and clusters, for a script that draws its own."""
+def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
+    """What was drawn: the boxes, edges and clusters, for a script that draws its own (`file`
+    None: nothing was written)."""
 
     def cluster(c: Cluster) -> dict:
         return {"path": c.path, "label": c.label, "boxes": list(c.boxes), "clusters": [cluster(s) for s in c.clusters]}

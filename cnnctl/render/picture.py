@@ -4,6 +4,7 @@ pathlib: the analysis commands start without it."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -36,6 +37,34 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
+# Sibling clusters, `a` before `b` in the text: Graphviz lays them out left to right as
+# written, older versions (2.43, still Debian's and Ubuntu's) right to left.
+CLUSTER_ORDER_PROBE = (
+    b"digraph { s; subgraph cluster_p { subgraph cluster_a { a } subgraph cluster_b { b } } s -> a; s -> b; }"
+)
+PNG_DPI = 144  # Graphviz's 96 makes 10-point text 13 pixels high: small at the picture's own size
+
+
+@functools.cache
+def reverses_clusters() -> bool:
+    """Whether the installed `dot` lays sibling clusters out in the reverse of their order in
+    its input (False where there is no `dot`, or it cannot tell)."""
+    program = dot_program()
+    if program is None:
+        return False
+    try:
+        done = subprocess.run(
+            [program, "-Tplain"], input=CLUSTER_ORDER_PROBE, capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    x = {}  # `node NAME X Y ...` lines
+    for words in (line.split() for line in done.stdout.decode(errors="replace").splitlines()):
+        if len(words) > 2 and words[0] == "node":
+            x[words[1]] = float(words[2])
+    return "a" in x and "b" in x and x["b"] < x["a"]
+
+
 def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
     """`dot_text` laid out by Graphviz as `fmt` (svg, png, pdf)."""
     if boxes > MAX_LAID_OUT:
@@ -48,7 +77,11 @@ def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
         raise CnnctlError.at(f"drawing `{path}` needs Graphviz's `dot`, which is not installed", hint=INSTALL)
     try:
         done = subprocess.run(
-            [program, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=DOT_SECONDS, check=False
+            [program, f"-T{fmt}", *([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])],
+            input=dot_text.encode(),
+            capture_output=True,
+            timeout=DOT_SECONDS,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise CnnctlError.at(
@@ -68,8 +101,41 @@ def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
     return done.stdout
 
 
-def write_file(path: str, data: bytes) -> None:
-    """Write `path` through a temporary file beside it and a rename."""
+def default_name(network: str, suffix: str = ".svg") -> str:
+    """The file a picture goes to when none is named: the network's name, in this folder (a
+    name like `../x` stays here)."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in network).lstrip(".")
+    return (stem or "network") + suffix
+
+
+def _exists(path: str) -> CnnctlError:
+    return CnnctlError.at(
+        f"`{path}` already exists, and a file not named with -o is never replaced",
+        hint=f"replace it with `-o {path}`, or name another file with -o",
+    )
+
+
+def refuse_existing(path: str) -> None:
+    """Stop before any work if `path` exists: a file the user did not name is never replaced."""
+    if os.path.lexists(path):
+        raise _exists(path)
+
+
+def _cannot_write(path: str, exc: OSError) -> CnnctlError:
+    folder = os.path.dirname(path)
+    return CnnctlError.at(
+        f"cannot write `{path}`: {exc.strerror or exc}",
+        hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
+    )
+
+
+def write_file(path: str, data: bytes, replace: bool = True) -> None:
+    """Write `path` through a temporary file beside it and a rename (a reader never sees half
+    of it); without `replace`, only as a new file (checked as it is created: another writer
+    cannot slip in between)."""
+    if not replace:
+        _write_new(path, data)
+        return
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.tmp")
     try:
@@ -79,7 +145,18 @@ def write_file(path: str, data: bytes) -> None:
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise CnnctlError.at(
-            f"cannot write `{path}`: {exc.strerror or exc}",
-            hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
-        ) from None
+        raise _cannot_write(path, exc) from None
+
+
+def _write_new(path: str, data: bytes) -> None:
+    created = False
+    try:
+        with open(path, "xb") as f:
+            created = True
+            f.write(data)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        if created:
+            os.unlink(path)  # no half picture left behind
+        raise _cannot_write(path, exc) from None
