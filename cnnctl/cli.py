@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from . import __version__, worker
-from .errors import INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed, did_you_mean, quoted
+from .errors import BROKEN_PIPE, INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed, did_you_mean, quoted
 from .limits import MAX_INT
 
 
@@ -320,6 +320,8 @@ def export_cmd(o: argparse.Namespace) -> int:
     TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
     ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
     written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
+    The report, and each file, states the input the network expects: its shape, and with a
+    checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel).
     """
     graph = _load(o.arch, o.input)
     from .exchange.export import export, format_for
@@ -332,11 +334,12 @@ def export_cmd(o: argparse.Namespace) -> int:
     done = export(graph, fmt, o.output, checkpoint)
     _warn(graph)
     if o.format == "json":
-        _print_json({**done._asdict(), "extra": list(done.extra), "network": graph.name})
+        _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
         return 0
     name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
     lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    lines.append(f"input: {done.input.text()}")
     if done.checked:
         lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
     else:
@@ -344,12 +347,15 @@ def export_cmd(o: argparse.Namespace) -> int:
     from .exchange.pytorch_source import class_name
 
     module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
+    normalized = done.input.mean is not None  # the file has MEAN, STD and normalize()
     lines.append(
         {
-            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession",
+            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; "
+            "its metadata_props state the input (cnnctl.input, cnnctl.preprocessing)",
             "torchscript": f"load it with torch.jit.load({done.file!r}); no cnnctl needed",
-            "pytorch": f"from {module} import {cls}; net = {cls}(); "
+            "pytorch": f"from {module} import {cls}{', normalize' if normalized else ''}; net = {cls}(); "
             + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+            + ("; net.eval()(normalize(images))" if normalized else "")
             + " (its state_dict keys are cnnctl's)",
         }[fmt]
     )
@@ -441,9 +447,9 @@ def train_cmd(o: argparse.Namespace) -> int:
 
     Settings come from the defaults, then the file's `train:` section, then these options.
     Ctrl-C stops after the current step, saves a checkpoint and says how to resume (exit 130;
-    143 after SIGTERM). With --nproc-per-node N, N workers train in data parallel
-    (torch.distributed), each on its own share of every batch; `torchrun --nproc-per-node N
-    -m cnnctl train ...` works too.
+    143 after SIGTERM); `--resume RUN` needs no ARCH, the run folder keeps its network. With
+    --nproc-per-node N, N workers train in data parallel (torch.distributed), each on its own
+    share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
     started = False  # set once the run itself begins, to say what a Ctrl-C stopped
     config = None
@@ -454,7 +460,14 @@ def train_cmd(o: argparse.Namespace) -> int:
                 f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
                 hint="add --nproc-per-node N (and --nnodes for several machines)",
             )
-        graph = _load(o.arch, o.input, settings=False)  # checked below, with the options
+        if o.arch is None and not o.resume:
+            raise CnnctlError.at(
+                "which network? give ARCH: a network file or a bundled name",
+                hint="e.g. cnnctl train lenet5; a run is continued with --resume RUN alone",
+            )
+        arch, shape = (o.arch, o.input) if o.arch is not None else _resumed_network(o.resume, o.input)
+        graph = _load(arch, shape, settings=False)  # checked below, with the options
+        network = graph.name if o.arch is not None else _run_network_name(o.resume) or graph.name
         from .train.config import resolve_config
 
         overrides = {name: getattr(o, name) for name in SETTINGS}
@@ -475,16 +488,18 @@ def train_cmd(o: argparse.Namespace) -> int:
                 o.nproc_per_node or 1, o.nnodes or 1, o.node_rank, o.rdzv_endpoint, o.rdzv_timeout or 300,
                 o.max_restarts or 0,
             )  # fmt: skip
-            args = ["train", o.arch, *(["--input", o.input] if o.input else [])]
+            args = ["train", *([o.arch] if o.arch is not None else []), *(["--input", o.input] if o.input else [])]
             args += ["--resume", o.resume] if o.resume else []
-            return launch_training(graph, config, options, [*args, "--format", o.format.value], o.resume)
+            worker_args = [*args, "--format", o.format.value]
+            return launch_training(graph, config, options, worker_args, o.resume, source=o.arch)
         console = None
         if o.format is Format.json:
             from .render.progress import stderr_console
 
             console = stderr_console()
         started = True
-        result = train(graph, config, arch=graph.name, resume=o.resume, console=console, source=o.arch, then_exit=True)
+        source = o.arch if o.arch is not None else ""  # the line that resumes it names no ARCH either
+        result = train(graph, config, arch=network, resume=o.resume, console=console, source=source, then_exit=True)
         if o.format is Format.json and worker.rank0():  # one document, from rank 0
             best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
             _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
@@ -503,6 +518,33 @@ def train_cmd(o: argparse.Namespace) -> int:
             else:
                 sys.stderr.write("stopped by Ctrl-C before training began: nothing was saved\n")
         return INTERRUPTED
+
+
+def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None]:
+    """ARCH and --input for `train --resume RUN` given without ARCH: the run folder, whose
+    network.yaml is the network it trains, at the input of its config.json (--input, if
+    given, is checked against the checkpoint as ever)."""
+    from .catalog import RUN_NETWORK, run_input
+    from .train.rundir import run_folder
+
+    folder = run_folder(resume)
+    if not (folder / RUN_NETWORK).is_file():
+        from .train.checkpoint import load_checkpoint
+
+        load_checkpoint(resume)  # no run there, or a damaged one: its own message
+        raise CnnctlError.at(
+            f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
+            hint=f"cnnctl train ARCH --resume {resume}",
+        )
+    return str(folder), input or run_input(str(folder))
+
+
+def _run_network_name(resume: str) -> str | None:
+    """The name a run knows its network by (its file's name, which network.yaml lost)."""
+    from .train.rundir import run_folder
+    from .train.runs import network_name
+
+    return network_name(run_folder(resume))
 
 
 def _run_folder(resume: str | None, config):
@@ -602,9 +644,9 @@ def plot_cmd(o: argparse.Namespace) -> int:
     """Draw runs' loss and accuracy against the epoch; several runs on the same axes.
 
     Reads each run's metrics.jsonl (else results.csv): a run folder, or one of those files.
-    One run's curves go to curves.png in its folder, several runs' to ./curves.png (or -o
-    FILE: .png, .svg, .pdf); the legend names each run by its folder. Needs matplotlib
-    (pip install matplotlib, or pip install -e ".[plot]").
+    The picture goes to ./curves.png (or -o FILE: .png, .svg, .pdf), never into a run folder
+    unasked: a run's own curves.png is the one its training drew. The legend names each run
+    by its folder. Needs matplotlib (pip install matplotlib, or pip install -e ".[plot]").
     """
     import os
 
@@ -616,7 +658,7 @@ def plot_cmd(o: argparse.Namespace) -> int:
     runs, warnings = read_histories(o.runs)
     for warning in warnings:
         sys.stderr.write(Problem(warning).format("warning") + "\n")
-    out = o.output or (os.path.join(runs[0].folder, CURVES) if len(o.runs) == 1 else CURVES)
+    out = o.output or CURVES  # here: reading runs changes nothing in their folders
     stem, suffix = os.path.splitext(out)
     fmt = suffix.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -981,8 +1023,8 @@ def build_parser(only: str | None = None) -> Parser:
     p = command("list", list_cmd, "[OPTIONS]")
     format_option(p)
 
-    p = command("train", train_cmd, "[OPTIONS] ARCH")
-    arch(p)
+    p = command("train", train_cmd, "[OPTIONS] ARCH | --resume RUN")
+    p.add_argument("arch", nargs="?", metavar="ARCH", help=ARCH_HELP + " Not needed with --resume.")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     # The settings' ranges are checked in one place, with the file's: cnnctl.train.config.CHECKS.
@@ -998,7 +1040,8 @@ def build_parser(only: str | None = None) -> Parser:
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--seed", type=integer, help="Seeds weights, data order and split. Default: 0.")
     p.add_argument("--out", help="Run folder. Default: runs/ARCH-TIMESTAMP.")
-    p.add_argument("--resume", help="Continue a run: its folder or a checkpoint.")
+    p.add_argument("--resume", metavar="RUN",
+                   help="Continue a run: its folder or a checkpoint (ARCH may be left out).")  # fmt: skip
     p.add_argument("--val-split", type=number, metavar="X",
                    help="Share of the training images held out for validation when the data has no validation "
                    "or test split, 0 to 0.9 (0: train on all). Default: 0.1.")  # fmt: skip
@@ -1089,8 +1132,7 @@ def build_parser(only: str | None = None) -> Parser:
     p = command("plot", plot_cmd, "[OPTIONS] RUN [RUN...]")
     p.add_argument("runs", nargs="+", metavar="RUN...", help="Run folders (or their metrics.jsonl or results.csv).")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="The picture: .png, .svg, .pdf. Default: RUN/curves.png for one run, ./curves.png for "
-                   "several.")  # fmt: skip
+                   help="The picture: .png, .svg, .pdf. Default: ./curves.png.")  # fmt: skip
     p.add_argument("--metric", type=choice(("both", "loss", "accuracy")), default="both",
                    metavar="loss|accuracy|both", help="What to draw. Default: both, side by side.")  # fmt: skip
     format_option(p, Format.table, Format.json)
@@ -1146,7 +1188,9 @@ def run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point. A CnnctlError (something the user gave) becomes one message on stderr and
     exit code 2; a RunFailed (a run that could not go on), exit code 1, or LOST_PEERS for a
-    worker that stopped because another one died."""
+    worker that stopped because another one died. A reader of standard output that went
+    away (`| head -1`) ends any command quietly with BROKEN_PIPE, as git and ls end there; a
+    training goes on to its end all the same (see TrainDisplay), and its status says so."""
     argv = sys.argv[1:] if argv is None else argv
     if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
         worker.leave(0)
@@ -1158,6 +1202,9 @@ def main(argv: list[str] | None = None) -> None:
         gc.disable()
     try:
         status = run(argv)
+    except BrokenPipeError:  # stdout's reader went away: nobody is left to read a message
+        worker.stdout_gone()
+        status = BROKEN_PIPE
     except KeyboardInterrupt:  # an analysis, or the start of any command: nothing to save
         if worker.speaks():
             sys.stderr.write("stopped by Ctrl-C: nothing was changed\n")
@@ -1178,7 +1225,12 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if collecting:  # as it was, for a caller in the same process (the tests)
             gc.enable()
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        worker.stdout_gone()
+    if worker.lost_stdout() and status == 0:  # what was written went nowhere
+        status = BROKEN_PIPE
     worker.leave(status)
 
 

@@ -99,6 +99,9 @@ class RunFailed(Exception):
 
 LOST_PEERS = 3  # a worker's exit code: it stopped because its peers went away
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C (128 + SIGINT)
+# A command whose reader went away (`cnnctl evaluate RUN | head -1`): 128 + SIGPIPE, what the
+# shell reports for git or ls there, so `set -o pipefail` scripts see what they see for those.
+BROKEN_PIPE = 141
 
 
 class ShapeError(Exception):

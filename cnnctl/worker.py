@@ -1,5 +1,6 @@
 """What a process started by torchrun does differently at its edges: who speaks, how it
-exits, and how it tells cnnctl's launcher not to restart the group for the user's mistake.
+exits, and how it tells cnnctl's launcher not to restart the group for the user's mistake;
+and what any cnnctl process does when the reader of its standard output goes away.
 
 Read from the environment only (torchrun's RANK, LOCAL_RANK, TORCHELASTIC_*), so the CLI can
 use it without importing torch.
@@ -58,6 +59,28 @@ def gave_up() -> bool:
         and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") != "0"
         and (os.path.exists(path))
     )
+
+
+_stdout_gone = False
+
+
+def stdout_gone() -> None:
+    """The reader of standard output went away (`cnnctl train ... | head -1`): what is still
+    written there goes to the null device, as Python's documentation recommends, so neither
+    a later line nor the flush at exit fails again. A training goes on to its end."""
+    global _stdout_gone
+    _stdout_gone = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is no file (captured by a test): nothing to point
+        pass
+
+
+def lost_stdout() -> bool:
+    """Whether the reader of standard output went away during this process."""
+    return _stdout_gone
 
 
 def ignore_late_signals() -> None:

@@ -87,6 +87,31 @@ def test_evaluate_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, c
     assert_refused(code, err, path, *words)
 
 
+def test_weights_that_are_not_finite_are_refused_naming_each_tensor(run_dir, tmp_path, monkeypatch, capsys):
+    # They evaluated as "loss nan" without a word.
+    def poison(state):
+        state["model"]["conv1.weight"][0, 0, :2, 0] = float("nan")  # 2 of lenet5's 6x1x5x5 = 150
+        state["model"]["fc3.bias"][3] = float("inf")  # 1 of 10
+
+    path = damaged(run_dir, tmp_path, poison)
+    for command in (["evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu"],
+                    ["export", "lenet5", "--checkpoint", str(path), "-o", str(tmp_path / "l.ts")],
+                    ["train", "lenet5", "--epochs", "2", "--resume", str(path)]):  # fmt: skip
+        code, _, err = run_main(monkeypatch, capsys, *command)
+        assert_refused(code, err, path, "its tensor `conv1.weight` holds 2 NaN values of 150",
+                       "its tensor `fc3.bias` holds 1 infinite value of 10")  # fmt: skip
+    assert not (tmp_path / "l.ts").exists()
+
+
+def test_a_checkpoint_without_its_network_record_is_refused(run_dir, tmp_path, monkeypatch, capsys):
+    # Without it, a network whose weights fit (max for avg pooling) was accepted unchecked.
+    path = damaged(run_dir, tmp_path, drop("network"))
+    for command in (["evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu"],
+                    ["train", "lenet5", "--epochs", "2", "--resume", str(path)]):  # fmt: skip
+        code, _, err = run_main(monkeypatch, capsys, *command)
+        assert_refused(code, err, path, "it has no `network` (record of its layers)")
+
+
 def test_means_for_other_channels_are_refused(run_dir, tmp_path, monkeypatch, capsys):
     path = damaged(run_dir, tmp_path, put("mean", [0.1, 0.2, 0.3]))  # lenet5 takes 1 channel
     code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")

@@ -146,3 +146,67 @@ def test_onnx_without_the_package_says_how_to_install_it(monkeypatch, capsys, tm
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "l.onnx"))
     assert code == 2 and "pip install 'cnnctl[onnx]'" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_export_states_the_input_and_the_stated_preparation_predicts_as_cnnctl(
+    trained, tmp_path, monkeypatch, capsys
+):
+    # The exported network expects the run's normalisation, which nothing said: fed raw
+    # pixels it answered wrongly. Each export states it; raw images prepared as stated give
+    # `cnnctl predict`'s answers.
+    Image = pytest.importorskip("PIL.Image")
+    import json
+
+    from cnnctl.data import make_shapes
+
+    state = torch.load(trained / "best.pt", weights_only=True)
+    mean, std = state["mean"], state["std"]  # lenet5: 1 channel
+    x, _ = make_shapes(6, 32, 32, 1, seed=7)  # raw pixels, 0 to 255, as images hold them
+    images = []
+    for i, pixels in enumerate(x):
+        images.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels[0].numpy(), mode="L").save(images[-1])
+    code, said, err = run_main(monkeypatch, capsys, "predict", str(trained), *map(str, images), "--format", "json",
+                               "-k", "1", "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    tops = [r["top"][0] for r in json.loads(said)]
+    predicted = [state["classes"].index(top["class"]) for top in tops]
+    stated = ((x.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)).numpy()
+
+    # the report: the table and JSON say the shape and the normalisation, from the checkpoint
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained),
+                               "-o", str(tmp_path / "l.py"))  # fmt: skip
+    assert code == 0, err
+    assert (f"input: float32 (N, 1, 32, 32) NCHW: grayscale pixel values / 255, then normalise with mean {mean[0]!r} "
+            f"and std {std[0]!r} per channel: (x - mean) / std") in said.splitlines()  # fmt: skip
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained),
+                               "-o", str(tmp_path / "l.py"), "--format", "json")  # fmt: skip
+    report = json.loads(said)["input"]
+    assert (report["shape"], report["mean"], report["std"], report["scale"]) == (["N", 1, 32, 32], mean, std, "1/255")
+
+    # the PyTorch file: its docstring says it, MEAN and STD hold it, normalize() does it
+    module = importlib.util.spec_from_file_location("exported_l", tmp_path / "l.py")
+    source = importlib.util.module_from_spec(module)
+    module.loader.exec_module(source)
+    assert "normalise with mean" in source.__doc__ and (tuple(mean), tuple(std)) == (source.MEAN, source.STD)
+    assert torch.allclose(source.normalize(x), torch.from_numpy(stated))
+    net = source.Lenet5()
+    net.load_state_dict(torch.load(tmp_path / "l.pt", weights_only=True))
+    with torch.no_grad():
+        probabilities = net.eval()(source.normalize(x))  # lenet5 ends in softmax
+    assert probabilities.argmax(1).tolist() == predicted
+    assert probabilities.max(1).values.tolist() == pytest.approx([top["probability"] for top in tops], abs=1e-5)
+
+    # ONNX: its metadata_props say it; the raw images prepared so give the same classes
+    pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained),
+                            "-o", str(tmp_path / "l.onnx"))  # fmt: skip
+    assert code == 0, err
+    session = ort.InferenceSession(str(tmp_path / "l.onnx"), providers=["CPUExecutionProvider"])
+    props = session.get_modelmeta().custom_metadata_map
+    assert props["cnnctl.input"] == "float32 (N, 1, 32, 32) NCHW"
+    assert (json.loads(props["cnnctl.mean"]), json.loads(props["cnnctl.std"])) == (mean, std)
+    assert props["cnnctl.preprocessing"].startswith("grayscale pixel values / 255, then normalise with mean")
+    got = session.run(None, {"image": stated})[0]
+    assert got.argmax(1).tolist() == predicted

@@ -79,3 +79,42 @@ def test_a_signal_after_the_run_finished_leaves_it_finished(tmp_path, monkeypatc
         for sig, handler in before.items():
             signal.signal(sig, handler)
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+# --- a reader that goes away (`cnnctl ... | head -1`) -----------------------------------------
+
+PIPED_NET = "input: 16x16x1\nlayers: [conv f=3 p=same n=4 act=relu, pool max f=2, fc 10 act=softmax]\n"
+
+
+def piped(args: list[str], cwd, lines_read: int):
+    """`cnnctl ARGS | head -LINES_READ`, with a real pipe: its reader closes it after that many
+    lines (0: before anything is written). The exit status and what came on stderr."""
+    import subprocess
+
+    command = [sys.executable, "-m", "cnnctl", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    for _ in range(lines_read):
+        assert process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    return process.wait(timeout=300), err
+
+
+def test_a_command_whose_reader_goes_away_ends_quietly(tmp_path):
+    # `cnnctl evaluate RUN | head -1` ended in a BrokenPipeError traceback; `cnnctl train ... |
+    # head -1` exited 1 without a word and recorded its finished run as `stopped`.
+    import json
+
+    from cnnctl.errors import BROKEN_PIPE
+
+    pytest.importorskip("torch")
+    (tmp_path / "net.yaml").write_text(PIPED_NET)
+    args = ["train", "net.yaml", "--epochs", "2", "--batch-size", "64", "--device", "cpu", "--out", "run"]
+    code, err = piped(args, tmp_path, lines_read=1)
+    assert (code, err) == (BROKEN_PIPE, "")  # 128 + SIGPIPE, as git and ls end there
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert (status["status"], status["epochs_done"]) == ("finished", 2)  # it trained on to its end
+    code, err = piped(["evaluate", "run", "--device", "cpu"], tmp_path, lines_read=0)
+    assert (code, err) == (BROKEN_PIPE, "")
+    code, err = piped(["runs", "."], tmp_path, lines_read=0)  # a command without torch, the same
+    assert (code, err) == (BROKEN_PIPE, "")

@@ -3,11 +3,13 @@ and what a killed run left half-written is cleaned when the run resumes."""
 
 import errno
 import io
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,7 +171,8 @@ HOLDER = """
 import sys
 from pathlib import Path
 from cnnctl.train.rundir import hold
-with hold(Path(sys.argv[1]), new=False):
+with hold(Path(sys.argv[1]), new=False) as claim:
+    claim.begin()  # a run under way: it says who it is in the lock file
     print("held", flush=True)
     sys.stdin.readline()
 """
@@ -236,3 +239,81 @@ def test_a_stop_signal_during_a_save_stops_the_run_and_is_not_a_failed_write(tmp
     with pytest.raises(SystemExit) as info:
         save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
     assert info.value.code == 143 and list(tmp_path.iterdir()) == []
+
+
+def test_a_restarted_run_removes_what_the_killed_one_left_half_written(tmp_path):
+    # A run killed before its first checkpoint, started again with the same --out (not
+    # resumed: there is nothing to resume), kept the killed run's temporary files.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    ours = [".last.pt.a1b2c3.tmp", ".status.json.tmp", ".network.yaml.tmp"]  # cnnctl's own pattern
+    theirs = ["notes.tmp", ".notes.tmp", ".last.pt"]  # not cnnctl's temporary files: kept
+    for name in ours + theirs:
+        (folder / name).write_bytes(b"cut short")
+    (folder / "sub").mkdir()
+    (folder / "sub" / ".last.pt.x.tmp").write_bytes(b"not in the run folder itself")
+    assert run(folder, epochs=1).status == 0
+    assert not [name for name in ours if (folder / name).exists()]
+    assert all((folder / name).read_bytes() == b"cut short" for name in theirs)
+    assert (folder / "sub" / ".last.pt.x.tmp").exists()
+
+
+def snapshot(folder: Path) -> tuple[int, dict[str, tuple[int, bytes]]]:
+    """The folder's modification time, and every file in it (hidden ones too) with its own and its bytes."""
+    files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir() if p.is_file()}
+    return folder.stat().st_mtime_ns, files
+
+
+def test_a_refused_command_and_plot_change_nothing_in_the_run_folder(net, tmp_path, monkeypatch, capsys):
+    # The refusals wrote the lock file (who held it) and removed temporary files; plot drew
+    # into RUN/curves.png: each moved the run up `cnnctl runs`, which ordered by the newest file.
+    from helpers import run_main
+
+    folder = tmp_path / "run"
+    run(folder, epochs=1)
+    (folder / ".last.pt.k2x9.tmp").write_bytes(b"half")  # a killed write: a run that starts removes it, no other
+    other = tmp_path / "other.yaml"
+    other.write_text(SMALL_NET.replace("pool max", "pool avg"))  # the same weights, another network
+    before = snapshot(folder)
+    time.sleep(0.05)  # a write now would show in the modification times
+    refusals = {
+        "already holds a run": ["train", str(net), "--out", str(folder), "--epochs", "1", "--device", "cpu"],
+        "trained on another network": ["train", str(other), "--resume", str(folder), "--epochs", "2"],
+    }
+    for said, args in refusals.items():
+        code, _, err = run_main(monkeypatch, capsys, *args)
+        assert code == 2 and said in err, err
+        assert snapshot(folder) == before, args
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, "plot", str(folder))
+    assert code == 0, err
+    assert (tmp_path / "curves.png").is_file() and "curves.png" in out  # where it is documented: here
+    assert snapshot(folder) == before
+
+
+def test_resume_needs_no_arch_the_run_folder_names_its_network(net, tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+
+    out = tmp_path / "run"
+    first = cli(net, "--epochs", "1", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    code, said, err = run_main(monkeypatch, capsys, "train", "--resume", str(out), "--epochs", "2")
+    assert code == 0, err
+    assert load_checkpoint(out)["epoch"] == 2
+    assert json.loads((out / "status.json").read_text())["network"] == "small"  # its file's name, as before
+    # a network given that is not the run's is refused as ever; no network and no run, told
+    other = tmp_path / "other.yaml"
+    other.write_text(SMALL_NET.replace("pool max", "pool avg"))
+    code, _, err = run_main(monkeypatch, capsys, "train", str(other), "--resume", str(out), "--epochs", "3")
+    assert code == 2 and "trained on another network" in err, err
+    code, _, err = run_main(monkeypatch, capsys, "train", "--epochs", "3")
+    assert code == 2 and err.startswith("error: which network? give ARCH") and "--resume RUN" in err, err
+    # the run's checkpoint does as well as its folder
+    code, said, err = run_main(monkeypatch, capsys, "train", "--resume", str(out / "last.pt"), "--epochs", "3")
+    assert code == 0 and load_checkpoint(out)["epoch"] == 3, err
+    # and the line that goes on after a stop names no ARCH either
+    from cnnctl.render.progress import resume_line
+
+    assert resume_line("", out) == f"resume with: cnnctl train --resume {out}"
+    assert resume_line(" --nproc-per-node 2", out) == f"resume with: cnnctl train --nproc-per-node 2 --resume {out}"

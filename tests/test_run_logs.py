@@ -168,10 +168,12 @@ def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
     assert drawn["runs"][1]["val_loss"] == [2.5, 1.25, 2.5 / 3]
     assert drawn["runs"][0]["val_accuracy"] == [r["val_accuracy"] for r in jsonl_rows(finished)]
     assert png_size(tmp_path / "curves.png")[0] > 800
-    table = cli("plot", str(other), "--metric", "loss")
+    (tmp_path / "curves.png").unlink()
+    table = cli("plot", str(other), "--metric", "loss", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    assert f"drawn in {other / 'curves.png'}" in table.stdout  # one run: its own folder
-    width, _ = png_size(other / "curves.png")
+    assert "drawn in curves.png" in table.stdout  # one run too: here, not into the run's folder
+    assert not (other / "curves.png").exists()
+    width, _ = png_size(tmp_path / "curves.png")
     assert width < 800  # one panel
 
 
@@ -210,11 +212,12 @@ time.sleep(60)
 
 def test_runs_lists_each_run_with_its_status(finished, tmp_path):
     stopped = tmp_path / "stopped"
-    assert run(stopped, stop=5).status == INTERRUPTED
-    os.utime(stopped, (time.time() + 10, time.time() + 10))  # the newest
+    assert run(stopped, stop=5).status == INTERRUPTED  # started now: the newest
     live = fake_run(tmp_path / "live", 1, 5, "running")
     fake_run(tmp_path / "dead", 3, 5, "running")  # said running, holds no lock: killed
     fake_run(tmp_path / "old", 4, 4, None)  # from before status.json: all its epochs are there
+    for name in ("live", "dead", "old"):  # runs from before `started` was recorded: config.json's time
+        os.utime(tmp_path / name / "config.json", (time.time() - 100, time.time() - 100))
     (tmp_path / "not-a-run").mkdir()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(live / ".lock")], stdout=subprocess.PIPE, text=True)
     try:
@@ -235,6 +238,28 @@ def test_runs_lists_each_run_with_its_status(finished, tmp_path):
     (info,) = list_runs(str(finished))  # a run folder itself
     assert (info.status, info.epochs_done, info.epochs, info.network) == ("finished", 2, 2, "small")
     assert info.best_pt == str(finished / "best.pt") and info.best_epoch == read_history(str(finished)).best()[1]
+
+
+def test_runs_are_listed_by_when_they_started_which_nothing_done_to_them_later_changes(tmp_path):
+    # They were listed by their newest file: a refused command or `plot` that wrote into a
+    # run moved it to the top. Each run records when it started, in its config.json.
+    older, newer = fake_run(tmp_path / "older", 2, 2, "finished"), fake_run(tmp_path / "newer", 1, 2, "finished")
+    for folder, started in ((older, "2026-01-01T10:00:00+0000"), (newer, "2026-01-01T09:00:00-0200")):  # 11:00 UTC
+        (folder / "config.json").write_text(json.dumps({"epochs": 2, "data": "shapes", "started": started}))
+    before = fake_run(tmp_path / "before", 1, 2, "finished")  # from before `started`: its config.json's time
+    os.utime(before / "config.json", (1_000_000_000, 1_000_000_000))  # 2001
+    later = time.time() + 60
+    for path in (older, *older.iterdir()):  # as if something wrote into the older run just now
+        os.utime(path, (later, later))
+    assert [r.name for r in list_runs(str(tmp_path))] == ["newer", "older", "before"]
+    assert list_runs(str(tmp_path))[1].updated == later  # what it shows as its last write is still its files'
+
+
+def test_a_run_records_when_it_started(finished):
+    from datetime import datetime
+
+    started = datetime.strptime(json.loads((finished / "config.json").read_text())["started"], "%Y-%m-%dT%H:%M:%S%z")
+    assert abs(started.timestamp() - (finished / "config.json").stat().st_mtime) < 5
 
 
 def test_runs_table_from_the_command_line(finished, tmp_path):

@@ -4,7 +4,8 @@ with a checkpoint's weights or freshly initialised ones, and checked before it i
 Each file is written beside its target, checked, then renamed into place: an ONNX file is run
 by ONNX Runtime (where installed) and a TorchScript file reloaded, and their outputs compared
 with PyTorch's on a random input; a PyTorch source file is imported and its module run with
-the same weights. A check that fails leaves nothing behind.
+the same weights. A check that fails leaves nothing behind. Each file, and the report, states
+the input the network expects: the run's normalisation (cnnctl.exchange.preprocessing).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import importlib.machinery
 import importlib.util
 import io
+import json
 import os
 import warnings
 from pathlib import Path
@@ -23,6 +25,7 @@ from ..backend import to_torch
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..records import record
+from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
 FORMATS = ("onnx", "torchscript", "pytorch")
@@ -38,6 +41,7 @@ class Exported:
     weights: str  # where they came from: a checkpoint's path, or "initialised"
     checked: str  # what the check ran: "ONNX Runtime", "torch.jit.load", "the module itself", or ""
     difference: float  # its largest absolute difference from PyTorch's output
+    input: Preprocessing  # what the network expects: its shape, and the run's normalisation
     extra: tuple[str, ...] = ()  # other files written (a source file's weights)
 
 
@@ -53,17 +57,26 @@ def format_for(out: str, asked: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str]:
-    """The compiled graph in eval mode, with the checkpoint's weights where one is given."""
+def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str, Preprocessing]:
+    """The compiled graph in eval mode, with the checkpoint's weights where one is given, and
+    the input it expects (with the checkpoint's normalisation)."""
     model = to_torch(graph)
+    shape = graph.input_shape
+    per_example = (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
     if checkpoint is None:
-        return model.eval(), "initialised (no --checkpoint)"
+        unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
+        return model.eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
     from ..train.checkpoint import EVALUATE, load_checkpoint, load_weights, weights_file
+    from ..train.evaluate import check_statistics
 
     path = weights_file(checkpoint)
     state = load_checkpoint(path, EVALUATE)
     load_weights(model, state, path, graph.name, "export")
-    return model.eval(), str(path)
+    check_statistics(state, graph, path)
+    mean, std = state.get("mean"), state.get("std")
+    if mean is None or std is None:
+        return model.eval(), str(path), Preprocessing(per_example, unknown="the checkpoint records none")
+    return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std))
 
 
 def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
@@ -73,7 +86,7 @@ def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
 
 
 def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None) -> Exported:
-    model, weights = model_for(graph, checkpoint)
+    model, weights, expects = model_for(graph, checkpoint)
     x = example_input(graph)
     with torch.no_grad():
         expected = model(x)
@@ -83,7 +96,7 @@ def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None) -> E
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]
-        checked, got, extra = write(graph, model, x, tmp, target, checkpoint is not None)
+        checked, got, extra = write(graph, model, x, tmp, target, expects, checkpoint is not None)
         difference = (got - expected).abs().max().item() if got is not None else 0.0
         if difference > TOLERANCE:
             raise CnnctlError.at(
@@ -97,10 +110,10 @@ def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None) -> E
     finally:
         if tmp.exists():
             tmp.unlink()
-    return Exported(str(target), fmt, weights, checked, difference, extra)
+    return Exported(str(target), fmt, weights, checked, difference, expects, extra)
 
 
-def _onnx(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
+def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
     try:
         import onnx  # noqa: F401 - torch.onnx.export needs it
     except ImportError:
@@ -121,6 +134,7 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
             )
         except TypeError:  # a torch without the choice
             torch.onnx.export(model, (x,), str(tmp), opset_version=OPSET, dynamic_axes=axes, **names)
+    _state_input(tmp, expects)
     try:
         import onnxruntime
     except ImportError:
@@ -130,20 +144,31 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
     return "ONNX Runtime", torch.from_numpy(got), ()
 
 
-def _torchscript(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
+def _state_input(path: Path, expects: Preprocessing) -> None:
+    """The input the network expects, in the ONNX file's metadata_props (Netron shows them;
+    onnxruntime's `get_modelmeta().custom_metadata_map` reads them)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)  # weights kept apart (past 2 GB) stay so
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **expects.onnx_props()})
+    onnx.save(model, str(path))
+
+
+def _torchscript(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
     # Traced: the graph has no data-dependent control flow; in eval mode dropout and drop
     # paths are the identity, as an exported network runs.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.13 calls TorchScript deprecated: said once, in the README
         traced = torch.jit.trace(model, (x,), check_trace=False)
-        torch.jit.save(traced, str(tmp))
+        # the input it expects, as a file inside it: torch.jit.load(f, _extra_files={name: ""}) reads it
+        torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_FILE: json.dumps(expects.as_json())})
         loaded = torch.jit.load(str(tmp))
         got = loaded(torch.cat([x, x.flip(0)]))[: len(x)]  # another batch size than traced
     return "torch.jit.load", got, ()
 
 
-def _pytorch(graph: Graph, model, x, tmp: Path, target: Path, trained: bool):
-    tmp.write_text(pytorch_source(graph))
+def _pytorch(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
+    tmp.write_text(pytorch_source(graph, expects))
     name = f"_cnnctl_export_{graph.name}"
     # the file is still `.NAME.tmp`, which import would not read without being told it is Python
     spec = importlib.util.spec_from_file_location(

@@ -8,16 +8,20 @@ other than the next one reads it (a skip, a branch's input).
 
 How each layer kind is written lives beside its builder (`cnnctl.backend.builders.SOURCES`,
 keyed like `cnnctl.layers.KINDS`: a test keeps them equal); this module lays out the file.
+Exported with a checkpoint, the file also states the input the network expects: its
+docstring says it, and MEAN, STD and `normalize()` do it (cnnctl.exchange.preprocessing).
 """
 
 from __future__ import annotations
 
 import keyword
 import re
+import textwrap
 
 from ..backend.builders import SOURCES
 from ..graph import INPUT, Graph
 from ..shapes import format_shape
+from .preprocessing import Preprocessing
 
 WIDTH = 88  # ruff's and black's line length, where the file will most likely be formatted
 
@@ -92,8 +96,31 @@ def class_name(name: str) -> str:
     return f"Net{made}" if made[0].isdigit() else made
 
 
-def pytorch_source(graph: Graph) -> str:
-    """A Python file defining the network as an nn.Module named after it."""
+NORMALIZE = '''
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) of pixel values 0 to 255 (RGB or grayscale) as the network
+    takes them: scaled to 0..1, then (x - MEAN) / STD per channel."""
+    mean = torch.tensor(MEAN).view(1, -1, 1, 1)
+    std = torch.tensor(STD).view(1, -1, 1, 1)
+    return (images.float() / 255 - mean) / std
+'''
+
+
+def _statistics(expects: Preprocessing | None) -> list[str]:
+    """MEAN, STD and normalize(), where the training data's statistics are known."""
+    if expects is None or expects.mean is None or expects.std is None:
+        return []
+    constants = [
+        "# The training images' mean and standard deviation per channel, of pixel values / 255.",
+        f"MEAN = {tuple(float(v) for v in expects.mean)!r}",
+        f"STD = {tuple(float(v) for v in expects.std)!r}",
+    ]
+    return [*constants, "", NORMALIZE.rstrip("\n"), ""]  # after the imports' blank line
+
+
+def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
+    """A Python file defining the network as an nn.Module named after it; `expects`: the
+    input it takes (with a checkpoint: its normalisation, stated and written as normalize())."""
     uses: dict[int, list[int]] = {}
     for n in graph.nodes:
         for i in n.inputs:
@@ -153,12 +180,14 @@ def pytorch_source(graph: Graph) -> str:
         if len(graph.input_shape) == 3
         else f"Input: (N, {graph.input_shape[0]})",
         f"Output: {format_shape(graph.output_shape)}; {graph.params:,} parameters.",
+        *_docstring_input(expects),
         '"""',
         "",
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in line for line in lines) else []),
         "from torch import nn",
         "",
+        *_statistics(expects),
     ]
     for h in sorted(helpers):
         out += ["", HELPERS[h].strip("\n"), ""]
@@ -176,6 +205,14 @@ def pytorch_source(graph: Graph) -> str:
         "",
     ]
     return "\n".join(w for line in "\n".join(out).split("\n") for w in _wrap(line))
+
+
+def _docstring_input(expects: Preprocessing | None) -> list[str]:
+    """The docstring's lines on preparing the input, where it is known."""
+    if expects is None:
+        return []
+    done = "." if expects.mean is None else "; normalize(images) below does both."
+    return ["", *textwrap.wrap(f"Input preparation: {expects.steps()}{done}", WIDTH)]
 
 
 def _split_top(text: str) -> list[str]:

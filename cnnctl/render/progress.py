@@ -14,16 +14,21 @@ from .numbers import exact, loss, plural
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
 
-def resume_line(source: str, run_dir, options: str = "") -> str:
-    """The command that continues a run: `source` is the ARCH as the user gave it."""
-    return f"resume with: cnnctl train {source} --resume {run_dir}" + (f" {options}" if options else "")
+def resume_line(source: str | None, run_dir, options: str = "") -> str:
+    """The command that continues a run: `source` is the ARCH as the user gave it (none: the
+    run names its network itself)."""
+    words = ["cnnctl train", (source or "").strip(), f"--resume {run_dir}", options]
+    return "resume with: " + " ".join(w for w in words if w)
 
 
 class TrainDisplay:
-    def __init__(self, console, config, device, data, run_dir, resumed: bool, world: int = 1):
-        from rich.console import Console
+    """The lines of a training, on stdout (or `console`). A reader of stdout that goes away
+    (`cnnctl train ... | head -1`) does not stop the run: the rest goes nowhere, the run
+    trains on to its end and its status.json says how it ended (rich's own way out would
+    raise SystemExit(1), leaving a finished run `stopped`)."""
 
-        self.console = console or Console(stderr=False, highlight=False)
+    def __init__(self, console, config, device, data, run_dir, resumed: bool, world: int = 1):
+        self.console = console or _stdout_console()
         self.config = config
         self.progress = None
         self.task = None
@@ -49,7 +54,10 @@ class TrainDisplay:
         self.header = False
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        try:
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        except BrokenPipeError:  # a rich without Console.on_broken_pipe
+            _reader_gone(self.console)
 
     def start_epoch(self, epoch: int, steps: int, start: int) -> None:
         if not self.header:  # after any notes on the set-up
@@ -147,6 +155,25 @@ class TrainDisplay:
 def _number(value) -> bool:
     """A value to show: not missing, not NaN."""
     return value is not None and value == value
+
+
+def _stdout_console():
+    from rich.console import Console
+
+    class Lines(Console):
+        def on_broken_pipe(self) -> None:
+            _reader_gone(self)
+
+    return Lines(stderr=False, highlight=False)
+
+
+def _reader_gone(console) -> None:
+    """The console's reader went away: it writes nothing more, and stdout goes nowhere."""
+    from .. import worker
+
+    console.quiet = True
+    if console.file is sys.stdout:
+        worker.stdout_gone()
 
 
 def silent_console():

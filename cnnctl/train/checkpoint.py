@@ -189,11 +189,13 @@ _PARTS = {
     "mean": ("channel means", "a list of numbers", lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x))),
     "std": ("channel deviations", "a list of positive numbers", lambda v: _is_list(v, lambda x: _is_real(x) and x > 0)),
     "workers": ("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1)),
-    "network": ("network record", "an input and a list of layers", _is_network),
+    "network": ("record of its layers", "an input and a list of layers", _is_network),
 }
+# The network record is what recognises the network (its weights alone cannot tell max from
+# avg pooling, nor one activation from another): without it a checkpoint is not read at all.
 _NEEDED = {
-    EVALUATE: ("model", "config"),
-    RESUME: ("model", "config", "optimizer", "epoch", "position", "stats", "history", "best", "rng"),
+    EVALUATE: ("model", "config", "network"),
+    RESUME: ("model", "config", "network", "optimizer", "epoch", "position", "stats", "history", "best", "rng"),
 }
 
 
@@ -204,10 +206,27 @@ def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) ->
     for key, (_, shape, test) in _PARTS.items():
         if key in state and not test(state[key]):
             problems.append(f"its `{key}` is not {shape}")
+    if _is_weights(state.get("model")):
+        problems += [f"its tensor `{name}` holds {what}" for name, what in non_finite(state["model"])]
     if isinstance(state.get("config"), dict):
         problems += saved_config_problems(state["config"], RESUME_SETTINGS if purpose == RESUME else ("data",))
     if problems:
         raise damaged("; ".join(problems), path, purpose)
+
+
+def non_finite(weights: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """Each tensor of `weights` holding NaN or infinite values, with how many: such weights
+    give NaN for every image (a loss of `nan`), never a prediction."""
+    found = []
+    for name, tensor in weights.items():
+        if not tensor.is_floating_point() and not tensor.is_complex():
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            nans = int(torch.isnan(tensor).sum())
+            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
+            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
+    return found
 
 
 def network_record(graph) -> dict[str, Any]:
@@ -224,9 +243,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
 
     `command` is the one reading it: only `train` has an --input option to suggest.
     """
-    saved = state.get("network")
-    if not saved:  # written before checkpoints kept their network
-        return
+    saved = state["network"]  # load_checkpoint refuses a checkpoint without it
     here = network_record(graph)
     trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
     if saved["input"] != here["input"]:

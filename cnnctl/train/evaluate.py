@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..data import Split
-from ..errors import CnnctlError, Loc, Problem
+from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..render.numbers import plural
 from .batches import Batches
@@ -49,12 +50,17 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, comma
     state = load_checkpoint(checkpoint, EVALUATE)
     model = to_torch(graph, logits=True)
     load_weights(model, state, checkpoint, graph.name, command)
+    check_statistics(state, graph, checkpoint)
+    return model.to(device, memory_format=torch.channels_last).eval(), state
+
+
+def check_statistics(state: dict, graph: Graph, checkpoint: str | Path) -> None:
+    """The checkpoint's channel means and deviations are one per input channel of `graph`."""
     channels = graph.input_shape[2]
     for key in ("mean", "std"):
         if key in state and len(state[key]) != channels:
             what = f"its `{key}` has {len(state[key])} values for a network of {plural(channels, 'channel')}"
             raise damaged(what, checkpoint, EVALUATE)
-    return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
 def evaluate(
@@ -138,14 +144,14 @@ def chosen_split(data, split: str) -> tuple[Split, str]:
     return data.val, f"the validation split of {data.name}{where}"
 
 
-# Data sets whose images are light on a dark background, by name, with how to say it. An image
-# given to a network trained on one of them with a light background (its border brighter on
-# average than LIGHT_BORDER of 255) was most likely drawn dark on light: it is said, not changed.
-LIGHT_ON_DARK = {
-    "mnist": "MNIST digits are white on black",
-    "fashion-mnist": "Fashion-MNIST's clothes are light on black",
-    "shapes": "the shapes data are light shapes on a dark background",
-}
+# The training data's background, from the checkpoint's channel means (of its images scaled
+# to 0..1): images that average below DARK_DATA are mostly dark, light things on a dark
+# background (MNIST 0.13, Fashion-MNIST 0.29, shapes about 0.2); above 1 - DARK_DATA, dark
+# on light (scanned pages, sketches); photos (CIFAR-10 0.47, ImageNet 0.45) have no
+# convention. An image whose border (its outermost ring of pixels, as read: before any
+# padding, which adds black) is on the other side of LIGHT_BORDER than the training data's
+# background was most likely drawn the other way round: it is said, not changed.
+DARK_DATA = 1 / 3
 LIGHT_BORDER = 127.5  # half of 255
 # Pillow's modes, as a sentence names them (others by their mode: `mode I;16`).
 MODE_NAMES = {"1": "1-bit black and white", "L": "grayscale", "P": "palette colours", "RGB": "RGB", "CMYK": "CMYK",
@@ -197,18 +203,19 @@ def predict(
     _pillow()  # missing: one message, not one per image
     mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
     std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
-    data = trained_on(state)
+    background = training_background(state)
     results = []
     for path, problem in image_files(images):
         if problem is not None:
             results.append(Prediction(path, error=problem))
             continue
         try:
-            x, seen = adapt_image(path, h, w, c, invert)
+            native, seen = image_as_read(path, h, w, c, invert)
+            seen.warnings += image_warnings(native, seen, background, invert)
+            x = fit(native, seen, (h, w, c))
         except CnnctlError as exc:
             results.append(Prediction(path, error=exc.problems[0]))
             continue
-        seen.warnings += image_warnings(x, seen, data, invert)
         x = ((x.float() / 255 - mean) / std).to(device)
         with torch.no_grad():
             probs = torch.softmax(model(x)[0, : len(classes)], dim=0)
@@ -252,10 +259,27 @@ def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
 def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
     """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
     (no classes yet) with its size and mode as read and what was done to it, in order: the
-    alpha channel dropped, the conversion to grayscale or RGB, the padding or resizing (by
-    the rules that adapt a data set to the network for training: cnnctl.data.adapt.plan, so
-    a 28x28 digit is padded to 32x32 as MNIST was), the inversion."""
+    alpha channel dropped, the conversion to grayscale or RGB, the inversion, the padding or
+    resizing (by the rules that adapt a data set to the network for training:
+    cnnctl.data.adapt.plan, so a 28x28 digit is padded to 32x32 as MNIST was)."""
+    native, seen = image_as_read(path, h, w, c, invert)
+    return fit(native, seen, (h, w, c)), seen
+
+
+def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) -> torch.Tensor:
+    """The image `image_as_read` gave, padded or resized to the network's input; said in `seen`."""
     from ..data.adapt import adapt, plan
+
+    h0, w0, c = native.shape[2], native.shape[3], native.shape[1]
+    seen.adapted += plan((h0, w0, c), target)
+    return adapt(native, target)
+
+
+def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
+    """An image file as a (1, c, H, W) uint8 tensor at its own size, in the network's `c`
+    channels, inverted with `invert` (before any padding: the zeros padding adds stay black,
+    as the training images were padded), and the Prediction saying so. (h, w): the
+    network's input, which bounds what is decoded."""
     from ..data.folder import open_image
 
     if c not in (1, 3):
@@ -274,12 +298,10 @@ def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tupl
         raise CnnctlError.at("cannot read the image: no such file", Loc(path)) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
-    seen.adapted += plan((seen.height, seen.width, c), (h, w, c))
-    x = adapt(native, (h, w, c))
     if invert:
-        x = 255 - x
+        native = 255 - native
         seen.adapted.append("inverted (255 - value, --invert)")
-    return x, seen
+    return native, seen
 
 
 def _conversions(img, c: int) -> list[str]:
@@ -310,18 +332,39 @@ def _conversions(img, c: int) -> list[str]:
     return done
 
 
-def trained_on(state: dict) -> str | None:
-    """The data set the checkpoint was trained on, by its name (`mnist`), or None for a folder."""
-    from ..data import data_set_key
+@dataclass
+class Background:
+    """What the checkpoint knows of its training images' background (see DARK_DATA)."""
 
-    name = (state.get("config") or {}).get("data")
-    return data_set_key(name.strip()) if isinstance(name, str) else None
+    data: str  # the data they came from, as the run named it: `mnist`, a folder
+    brightness: float  # their mean over the channels, 0 to 1
+    dark: bool  # light things on a dark background (else dark on light)
+
+    @property
+    def drawn(self) -> str:
+        return "light on dark" if self.dark else "dark on light"
 
 
-def image_warnings(x: torch.Tensor, seen: Prediction, data: str | None, invert: bool) -> list[Problem]:
-    """What may make the prediction meaningless, for the adapted (1, c, h, w) uint8 image `x`:
-    a single flat value, or a light background (the mean of its outermost ring of pixels,
-    over the channels, above LIGHT_BORDER) for a network trained on light-on-dark data."""
+def training_background(state: dict) -> Background | None:
+    """The background of the images the checkpoint was trained on, from its channel means,
+    whatever the data (a named data set or a folder); None where they have no convention
+    (photos) or the checkpoint records no means."""
+    mean = state.get("mean")
+    if not mean:
+        return None
+    brightness = sum(mean) / len(mean)
+    if DARK_DATA <= brightness <= 1 - DARK_DATA:
+        return None
+    data = (state.get("config") or {}).get("data")  # a data set's name, or a folder (its name is enough here)
+    data = quoted(os.path.basename(data.rstrip("/")) or data) if isinstance(data, str) else "its data"
+    return Background(data, brightness, dark=brightness < DARK_DATA)
+
+
+def image_warnings(x: torch.Tensor, seen: Prediction, background: Background | None, invert: bool) -> list[Problem]:
+    """What may make the prediction meaningless, for the (1, c, H, W) uint8 image `x` as read
+    (converted to the network's channels, inverted with --invert, not yet padded): a single
+    flat value, or a background (the mean of its outermost ring of pixels, over the
+    channels) on the other side of LIGHT_BORDER than the training images' background."""
     problems = []
     low, high = int(x.min()), int(x.max())
     if low == high:
@@ -331,23 +374,24 @@ def image_warnings(x: torch.Tensor, seen: Prediction, data: str | None, invert: 
             else None
         )
         problems.append(Problem(f"every pixel is {low} once adapted: a blank image", Loc(seen.image), hint=hint))
-    elif data in LIGHT_ON_DARK:
+    elif background is not None:
         ring = torch.ones(x.shape[-2:], dtype=torch.bool)
         ring[1:-1, 1:-1] = False
         border = x[0][:, ring].float().mean().item()
-        if border > LIGHT_BORDER:
+        if (border > LIGHT_BORDER) == background.dark:
             after = " after --invert" if invert else ""
             hint = (
-                "it was inverted by --invert: leave --invert out for an image already light on dark"
+                f"it was inverted by --invert: leave --invert out for an image already {background.drawn}"
                 if invert
                 else "give --invert to predict on the inverted image (255 - value)"
             )
             problems.append(
                 Problem(
-                    f"a light background{after}: the image's border averages {border:.0f} of 255, but the network "
-                    f"was trained on `{data}`, light on dark",
+                    f"a {'light' if background.dark else 'dark'} background{after}: the image's border averages "
+                    f"{border:.0f} of 255, but the network was trained on {background.data}, {background.drawn} "
+                    f"(its training images average {background.brightness * 255:.0f} of 255)",
                     Loc(seen.image),
-                    hint=f"{LIGHT_ON_DARK[data]}; {hint}",
+                    hint=hint,
                 )
             )
     return problems

@@ -190,11 +190,14 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def launch_training(graph, config, options: LaunchOptions, worker_args: list[str], resume: str | None) -> int:
+def launch_training(
+    graph, config, options: LaunchOptions, worker_args: list[str], resume: str | None, source: str | None
+) -> int:
     """Check what can be checked once, fetch the data once, then start the workers.
 
     The workers get every setting spelled out and a fixed run folder, so all of them, and
-    any restarted after a failure, agree on the run they belong to.
+    any restarted after a failure, agree on the run they belong to. `source`: the ARCH as
+    the user gave it, for the line that resumes the run (None: `--resume RUN` alone).
     """
     from ..data import load_data
     from .loop import dense_shape
@@ -215,7 +218,6 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     run_dir = run_dir_for(config.out, graph.name, resume)
     if resume is None:
         config.out = str(run_dir)
-    arch = worker_args[1]  # ["train", ARCH, ...]
     # The launcher holds the run folder for its workers, restarts included. On several
     # machines none of the launchers can: each would refuse the others on shared storage,
     # so the worker of global rank 0, wherever it runs, takes it (as under plain torchrun).
@@ -223,23 +225,25 @@ def launch_training(graph, config, options: LaunchOptions, worker_args: list[str
     if options.nnodes > 1 and resume is None:
         refuse_existing_run(run_dir)
     try:
-        with holding:
+        with holding as claim:
             # One download, before the workers start, not N at once into the same folder.
             load_data(
                 config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
                 masks=dense_shape(graph),
             )  # fmt: skip
+            if claim is not None:  # the data is there: the workers write in the folder from here on
+                claim.begin()
             status = launch(options, [*worker_args, *config_args(config, resume)])
     except WriteFailed as exc:  # the lock file, on a full disk
-        raise exc.error(arch, options.command_line()) from None
+        raise exc.error(source, options.command_line()) from None
     except RunFailed as exc:  # a worker died: one line naming it, then how to go on
-        raise RunFailed(f"{exc}\n{_how_to_go_on(run_dir, arch, options)}", exc.exit_code) from None
+        raise RunFailed(f"{exc}\n{_how_to_go_on(run_dir, source, options)}", exc.exit_code) from None
     if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
-        sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{_how_to_go_on(run_dir, arch, options)}\n")
+        sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{_how_to_go_on(run_dir, source, options)}\n")
     return status
 
 
-def _how_to_go_on(run_dir: Path, arch: str, options: LaunchOptions) -> str:
+def _how_to_go_on(run_dir: Path, arch: str | None, options: LaunchOptions) -> str:
     """The command that continues a run the workers left, or why there is none."""
     if (run_dir / "last.pt").is_file():
         return resume_line(arch, run_dir, options.command_line())

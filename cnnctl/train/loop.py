@@ -40,8 +40,9 @@ from .checkpoint import (
 from .config import TrainConfig, absolute_data_paths
 from .device import check_network_fits, memory_guard, resolve_device
 from .fastpath import apply_backend_flags, compiled, decide
-from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
+from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
 from .runlog import RunLog, check_logging, write_logs
+from .runs import now
 from .schedule import best_epoch, improved, make_scheduler, stops_early
 from .world import World, check_sync_bn
 from .world import group as _group
@@ -340,33 +341,38 @@ def train(
         resume = str(run_dir)  # torchrun restarted the group after a failure: continue from the newest checkpoint
     if resume is None:
         config.out = str(run_dir)
-    source = source or arch
+    source = arch if source is None else source  # "": `--resume RUN` alone, which names its network
     network = source  # the network as the user named it: a bundled name or a file
     if world.distributed and world.local_size == world.size:  # one machine: the same workers again
         source += f" --nproc-per-node {world.size}"
     try:
         with (
-            _owned(run_dir, world, resume),
+            _owned(run_dir, world, resume) as claim,
             _group(world, device) as group,
             memory_guard(device, config.batch_size),
         ):
-            run = _Run(graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network)
+            run = _Run(
+                graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
+            )
             with run.log:  # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
                 return run.log.ended(run.run(stop_after_steps, then_exit))
     except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
         raise exc.error(source) from None
 
 
-def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager:
-    """The run's hold on its folder, for the whole run. Only rank 0 writes there, so only it
-    holds it (unless cnnctl's launcher holds it for its workers: see rundir.hold)."""
+def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager[Claim | None]:
+    """The run's hold on its folder, for the whole run (the Claim it begins once its checks
+    have passed). Only rank 0 writes there, so only it holds it (unless cnnctl's launcher
+    holds it for its workers: see rundir.hold)."""
     if not world.leader or (resume is not None and not checkpoint_file(resume).is_file()):
         return contextlib.nullcontext()  # nothing to resume: load_checkpoint says why
     return hold(run_dir, new=resume is None)
 
 
 class _Run:
-    def __init__(self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network):
+    def __init__(
+        self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
+    ):
         from ..backend import to_torch
         from ..data import load_data  # torch-side module: imported with the trainer only
         from ..render.progress import TrainDisplay, silent_console
@@ -424,6 +430,8 @@ class _Run:
         self.epoch_seconds = 0.0  # of the epoch a resumed run goes on with, before it stopped
         self.epoch_started = time.perf_counter()
         self.stop = _StopFlag()  # run() installs the one the signals reach
+        if claim is not None:  # every check has passed: the run writes in its folder from here on
+            claim.begin()
         if state is not None:
             self._restore(state, resume)
         elif world.leader:
@@ -479,7 +487,8 @@ class _Run:
         if source is not None and source.is_file():
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
         h_w_c = "x".join(map(str, self.graph.input_shape))
-        settings = self.config.as_dict() | {"workers": self.world.size, "input": h_w_c}
+        # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
+        settings = self.config.as_dict() | {"workers": self.world.size, "input": h_w_c, "started": now()}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
 
     def _restore(self, state: dict, resume: str) -> None:

@@ -32,8 +32,8 @@ LOCK = ".lock"
 HELD_BY_LAUNCHER = "CNNCTL_RUN_HELD"
 # What the run's own writes leave while they are under way: `.last.pt.k2x9.tmp`, `.metrics.jsonl.tmp`.
 _TEMPORARY = re.compile(
-    r"\.(last\.pt|best\.pt|metrics\.jsonl|results\.csv|status\.json|curves\.png|config\.json|architecture\.json)"
-    r"(\..+)?\.tmp"
+    r"\.(last\.pt|best\.pt|metrics\.jsonl|results\.csv|status\.json|curves\.png|config\.json|architecture\.json"
+    r"|network\.yaml)(\..+)?\.tmp"
 )
 # A failed write, as PyTorch's zip writer reports it (a RuntimeError, the OSError if any as its context).
 _TORCH_WRITE_FAILED = re.compile(r"unexpected pos|file write failed", re.IGNORECASE)
@@ -116,7 +116,7 @@ class WriteFailed(Exception):
         super().__init__(f"cannot write {path.name}: {reason}")
         self.path, self.reason, self.fix = path, reason, fix  # fix: what to do before going on
 
-    def error(self, source: str, options: str = "") -> CnnctlError:
+    def error(self, source: str | None, options: str = "") -> CnnctlError:
         """The message for the person at the terminal, with the line that continues the run
         (`source`: the ARCH as they wrote it; `options`: the launch options it needs)."""
         from ..render.progress import resume_line
@@ -173,19 +173,41 @@ def refuse_existing_run(folder: Path) -> None:
         )
 
 
+class Claim:
+    """A run folder held, before and after the run begins writing in it.
+
+    Until `begin()`, holding it has written nothing there: a command refused under the lock
+    (another network for the run it resumes, a run already in the folder) leaves every file
+    as it was, its modification time too. `begin()` says who holds it, in the lock file, and
+    removes what a killed run left half-written (its temporary files), whether the run is
+    new, restarted or resumed: where it is `locked` (by this process or cnnctl's launcher),
+    no live run can be writing them.
+    """
+
+    def __init__(self, folder: Path, fd: int | None = None, locked: bool = True) -> None:
+        self.folder, self.fd, self.locked, self.begun = folder, fd, locked, False
+
+    def begin(self) -> None:
+        if self.begun:
+            return
+        self.begun = True
+        if self.fd is not None:
+            _sign(self.fd, self.folder / LOCK)
+        if self.locked:
+            remove_leftovers(self.folder)
+
+
 @contextlib.contextmanager
-def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[None]:
+def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[Claim]:
     """Own `folder` for as long as the block runs, or refuse at once if another run does.
 
     A new run creates the folder, then checks under the lock that no run is there yet (two
-    runs may have raced for the same --out). A resumed run removes what a killed run left
-    half-written: under the lock, no live run can be writing it. `for_workers`: cnnctl's
-    launcher holds it for the workers it starts, and tells them so.
+    runs may have raced for the same --out). The block calls `begin()` on what it is given
+    once it starts writing (see Claim). `for_workers`: cnnctl's launcher holds it for the
+    workers it starts, and tells them so.
     """
     if os.environ.get(HELD_BY_LAUNCHER) == os.path.abspath(folder):  # a worker of the launcher that holds it
-        if not new:
-            remove_leftovers(folder)
-        yield
+        yield Claim(folder)
         return
     created = new and not folder.exists()
     if new:
@@ -194,18 +216,17 @@ def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[None
         except OSError as exc:
             raise CnnctlError.at(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder))) from None
     fd = _lock(folder, new)
+    claim = Claim(folder, fd, locked=fd is not None)
     try:
         if new:
             refuse_existing_run(folder)
-        elif fd is not None:
-            remove_leftovers(folder)
         if for_workers:
             os.environ[HELD_BY_LAUNCHER] = os.path.abspath(folder)
-        yield
+        yield claim
     finally:
         if for_workers:
             os.environ.pop(HELD_BY_LAUNCHER, None)
-        if fd is not None:
+        if fd is not None and claim.begun:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # the lock file says who holds it only while someone does
         if created and [p.name for p in folder.iterdir()] == [LOCK]:  # a run that stopped before writing
@@ -218,8 +239,8 @@ def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[None
 
 def _lock(folder: Path, new: bool) -> int | None:
     """The descriptor of the held lock file (None without fcntl); a CnnctlError naming the
-    process that holds it otherwise. The lock file stays: removing it would let two runs
-    lock two different files of the same name."""
+    process that holds it otherwise. Nothing is written to it yet (Claim.begin does). The
+    lock file stays: removing it would let two runs lock two different files of the same name."""
     if fcntl is None:
         return None
     path = folder / LOCK
@@ -242,14 +263,17 @@ def _lock(folder: Path, new: bool) -> int | None:
             hint="a run folder belongs to one run at a time: wait for that run to end, or stop it "
             "(Ctrl-C saves a checkpoint)" + ("; or give this run another --out" if new else ""),
         ) from None
-    try:  # who holds it, for the message of a run that is refused
+    return fd
+
+
+def _sign(fd: int, path: Path) -> None:
+    """Who holds the lock, for the message of a run that is refused while this one runs."""
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{_command()}\n".encode())
     except OSError as exc:
-        os.close(fd)
         raise_write_failure(exc, path)
         raise WriteFailed(path, str(exc)) from None
-    return fd
 
 
 def _describe(holder: list[str]) -> str:

@@ -18,7 +18,6 @@ import importlib.util
 import io
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from ..errors import CnnctlError
 from ..render.numbers import json_safe
 from .rundir import WriteFailed, write_bytes, write_text
-from .runs import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run
+from .runs import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run, now
 
 TENSORBOARD_HINT = "pip install tensorboard (then: tensorboard --logdir RUN/tensorboard)"
 
@@ -138,7 +137,7 @@ class RunLog:
             "status": status,
             "epochs_done": len(history),
             "epochs": self.config.epochs,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "updated": now(),
         }
         if self.network:
             record["network"] = self.network

@@ -16,7 +16,9 @@ import math
 import os
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ TENSORBOARD = "tensorboard"
 COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 # What status.json says once a run has ended; while it runs it says "running".
 ENDINGS = ("finished", "stopped", "diverged", "failed")
+# When: status.json's `updated`, config.json's `started` (local time, with its UTC offset).
+WHEN = "%Y-%m-%dT%H:%M:%S%z"
 # struct flock, to ask the kernel who holds a lock without taking it (F_GETLK): Linux's layout
 # on 64-bit machines (short type, short whence, off_t start, off_t len, pid_t pid, padding).
 _FLOCK = "hhqqi4x" if sys.platform.startswith("linux") and struct.calcsize("P") == 8 else None
@@ -101,6 +105,7 @@ class RunInfo:
     best_pt: str | None
     last_pt: str | None
     updated: float  # the newest modification time of its files (seconds since the epoch)
+    started: float  # when the run began, as it recorded it (seconds since the epoch): the order of `cnnctl runs`
 
 
 def _number(value: Any) -> float:
@@ -305,12 +310,12 @@ def run_info(folder: Path) -> RunInfo:
     for entry in os.scandir(folder):
         with contextlib.suppress(OSError):
             times.append(entry.stat().st_mtime)
-    network = recorded.get("network", architecture.get("name"))
+    network = network_name(folder, recorded, architecture)
     data = config.get("data")
     return RunInfo(
         name=folder.name,
         folder=str(folder),
-        network=network if isinstance(network, str) else None,
+        network=network,
         input=config.get("input") if isinstance(config.get("input"), str) else None,
         data=_short_path(data) if isinstance(data, str) else None,
         epochs_done=len(rows),
@@ -322,7 +327,38 @@ def run_info(folder: Path) -> RunInfo:
         best_pt=str(folder / "best.pt") if (folder / "best.pt").is_file() else None,
         last_pt=str(folder / "last.pt") if (folder / "last.pt").is_file() else None,
         updated=max(times),
+        started=started(folder, config, max(times)),
     )
+
+
+def now() -> str:
+    """The time, as a run records it (WHEN)."""
+    return time.strftime(WHEN)
+
+
+def started(folder: Path, config: dict[str, Any], otherwise: float) -> float:
+    """When the run began: config.json's `started`, written once as the run starts; for a run
+    from before it was recorded, config.json's modification time (the file is written only
+    then), else `otherwise`. Never the folder's newest file: reading a run, or a command it
+    refused, must not move it up the list."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return datetime.strptime(config["started"], WHEN).timestamp()
+    with contextlib.suppress(OSError):
+        return (folder / "config.json").stat().st_mtime
+    return otherwise
+
+
+def network_name(
+    folder: Path, recorded: dict[str, Any] | None = None, architecture: dict[str, Any] | None = None
+) -> str | None:
+    """The name a run knows its network by: its status.json's `network`, else its
+    architecture.json's `name`; None where neither says (`recorded` and `architecture`: those
+    files, when already read)."""
+    recorded = _json(folder / STATUS) if recorded is None else recorded
+    name = recorded.get("network")
+    if name is None:
+        name = (_json(folder / "architecture.json") if architecture is None else architecture).get("name")
+    return name if isinstance(name, str) else None
 
 
 def _short_path(data: str) -> str:
@@ -351,4 +387,4 @@ def list_runs(folder: str) -> list[RunInfo]:
         children = sorted(p for p in path.iterdir() if is_run_folder(p))
     except OSError as exc:
         raise CnnctlError.at(f"cannot read the folder: {exc.strerror or exc}", Loc(folder)) from None
-    return sorted((run_info(p) for p in children), key=lambda r: r.updated, reverse=True)
+    return sorted((run_info(p) for p in children), key=lambda r: (r.started, r.name), reverse=True)
