@@ -164,6 +164,8 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     # word is at least 3/7 of the longer, so other lengths cannot be close.
     similar = (c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)))
     candidates = list(islice(similar, HINT_CHOICES))
+    if not candidates:  # difflib wants n > 0
+        return None
     for text in (word, word.lower()):
         close = difflib.get_close_matches(text, candidates, n=len(candidates), cutoff=0.6)  # best ratio first
         if close:

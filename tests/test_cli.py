@@ -242,6 +242,15 @@ def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch
     assert "did you mean `lenet5`?" in err
 
 
+def test_a_word_with_no_name_of_similar_length_gets_no_hint(monkeypatch, capsys):
+    from cnnctl.errors import did_you_mean
+
+    assert did_you_mean("t", ["lenet5", "vgg16"]) is None  # no name within 3/7 of its length
+    assert did_you_mean("t", []) is None
+    err = mistake(monkeypatch, capsys, "summarize", "q")
+    assert "did you mean" not in err and "bundled: " in err
+
+
 def test_edits_counts_changes_insertions_deletions_and_swaps():
     from cnnctl.errors import edits
 
