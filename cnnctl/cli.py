@@ -644,14 +644,15 @@ def plot_cmd(o: argparse.Namespace) -> int:
     """Draw runs' loss and accuracy against the epoch; several runs on the same axes.
 
     Reads each run's metrics.jsonl (else results.csv): a run folder, or one of those files.
-    The picture goes to ./curves.png (or -o FILE: .png, .svg, .pdf), never into a run folder
-    unasked: a run's own curves.png is the one its training drew. The legend names each run
-    by its folder. Needs matplotlib (pip install matplotlib, or pip install -e ".[plot]").
+    The picture goes to ./curves.png as a new file (or -o FILE, replaced if it exists: .png,
+    .svg, .pdf), never into a run folder unasked: a run's own curves.png is the one its
+    training drew. The legend names each run by its folder. Needs matplotlib (pip install
+    matplotlib, or pip install -e ".[plot]").
     """
     import os
 
     from .render.curves import FORMATS, NoMatplotlib, curves_picture
-    from .render.picture import write_file
+    from .render.picture import refuse_existing, write_file
     from .render.runs import plot_json, plot_table
     from .train.runs import CURVES, read_histories
 
@@ -666,13 +667,15 @@ def plot_cmd(o: argparse.Namespace) -> int:
             f"cannot draw `{out}`: the picture is written as " + ", ".join(f".{f}" for f in FORMATS),
             hint=f"e.g. -o {stem}.png",
         )
+    if o.output is None:  # like draw: a file the user did not name is never replaced
+        refuse_existing(out)
     try:
         picture = curves_picture(runs, o.metric, fmt)
     except NoMatplotlib as exc:
         from .render.curves import INSTALL
 
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
-    write_file(out, picture)
+    write_file(out, picture, replace=o.output is not None)
     _output(o.format, lambda: plot_json(runs, out, o.metric), lambda: [plot_table(runs, out, o.metric)])
     return 0
 
@@ -1132,7 +1135,7 @@ def build_parser(only: str | None = None) -> Parser:
     p = command("plot", plot_cmd, "[OPTIONS] RUN [RUN...]")
     p.add_argument("runs", nargs="+", metavar="RUN...", help="Run folders (or their metrics.jsonl or results.csv).")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="The picture: .png, .svg, .pdf. Default: ./curves.png.")  # fmt: skip
+                   help="The picture: .png, .svg, .pdf. Default: ./curves.png, as a new file.")  # fmt: skip
     p.add_argument("--metric", type=choice(("both", "loss", "accuracy")), default="both",
                    metavar="loss|accuracy|both", help="What to draw. Default: both, side by side.")  # fmt: skip
     format_option(p, Format.table, Format.json)

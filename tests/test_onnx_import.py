@@ -314,6 +314,31 @@ def test_external_data_outside_the_models_folder_is_refused(where, tmp_path, mon
     assert "not a file inside the model's folder" in err
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="the open file's own name is read from /proc/self/fd")
+def test_external_data_swapped_for_a_link_after_its_check_is_refused(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from cnnctl.exchange import onnx_import
+
+    (tmp_path / "model").mkdir()
+    decoy = tmp_path / "decoy.bin"
+    decoy.write_bytes(np.array([1, 1, 3, 3], np.float32).tobytes())
+    inside = tmp_path / "model" / "scales.bin"
+    inside.write_bytes(np.array([1, 1, 2, 2], np.float32).tobytes())
+    path = _resize_model("scales.bin", tmp_path / "model")
+    real_open = os.open
+
+    def swapping_open(name, *args):  # another process replaces the file by a link, just after the check
+        if str(name).endswith("scales.bin") and not os.path.islink(inside):
+            inside.unlink()
+            inside.symlink_to(decoy)
+        return real_open(name, *args)
+
+    monkeypatch.setattr(onnx_import.os, "open", swapping_open)
+    err = _refused(monkeypatch, capsys, path)
+    assert "the constant `s` is stored outside the file" in err and "replaced by a link" in err
+
+
 @pytest.mark.parametrize("kind", ["/dev/zero", "a FIFO"])
 def test_only_a_regular_file_is_read(kind, tmp_path, monkeypatch, capsys):
     path = kind

@@ -175,6 +175,13 @@ def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
     assert not (other / "curves.png").exists()
     width, _ = png_size(tmp_path / "curves.png")
     assert width < 800  # one panel
+    before = (tmp_path / "curves.png").read_bytes()
+    again = cli("plot", str(finished), cwd=tmp_path)  # a file the user did not name is never replaced
+    assert again.returncode == 2 and "`curves.png` already exists" in again.stderr and "-o curves.png" in again.stderr
+    assert (tmp_path / "curves.png").read_bytes() == before
+    named = cli("plot", str(finished), "-o", "curves.png", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert png_size(tmp_path / "curves.png")[0] > 800  # named: replaced, by the two-panel picture
 
 
 def test_plot_of_a_run_with_no_finished_epoch_says_so(tmp_path):

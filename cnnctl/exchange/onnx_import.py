@@ -157,12 +157,16 @@ def _kind_of(mode: int) -> str:
 REGULAR = "cnnctl reads only regular files: a FIFO or a device could block it or never end"
 
 
-def _regular_bytes(path: str, limit: int, offset: int = 0, length: int | None = None) -> bytearray:
+def _regular_bytes(
+    path: str, limit: int, offset: int = 0, length: int | None = None, inside: str | None = None
+) -> bytearray:
     """The bytes of the regular file `path`: all of them (at most `limit`), or `length` from `offset`.
 
     A folder, a FIFO or a device is refused before it is opened (opening a FIFO waits for a
     writer; /dev/zero never ends); the file is opened without blocking and checked again, in
-    case another took its place in between. Raises _Unread.
+    case another took its place in between. `inside`: the folder the file opened must lie in,
+    checked again on the open file where the system names it (/proc/self/fd), so a link swapped
+    in after the path was checked leads nowhere. Raises _Unread.
     """
     try:
         mode = os.stat(path).st_mode
@@ -179,6 +183,10 @@ def _regular_bytes(path: str, limit: int, offset: int = 0, length: int | None = 
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _Unread(f"{_kind_of(info.st_mode)}, not a regular file", REGULAR)
+        opened = f"/proc/self/fd/{fd}"
+        named = inside is not None and os.path.exists(opened)
+        if named and os.path.commonpath([inside, os.path.realpath(opened)]) != inside:
+            raise _Unread("not a file inside the model's folder (it was replaced by a link while read)")
         if length is None:
             if info.st_size > limit:
                 raise _Unread(f"{info.st_size:,} bytes: more than cnnctl reads ({limit:,})")
@@ -569,7 +577,7 @@ class _Reader:
         if _whole(offset) is None or _whole(length) != size:
             raise _Unread(f"{what} at offset {_shown(offset, 24)}, length {_shown(length, 24)}: it holds {size} bytes")
         try:
-            data = _regular_bytes(real, size, _whole(offset), size)
+            data = _regular_bytes(real, size, _whole(offset), size, inside=folder)
         except _Unread as refused:
             raise _Unread(f"{what}: {refused.message}", hint) from None
         if len(data) != size:
