@@ -261,7 +261,7 @@ class _Run:
     ):
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.run_dir, self.source, self.network = run_dir, source, network
-        state = self._checkpoint(resume)
+        state = self._checkpoint_to_resume(resume)
         torch.manual_seed(config.seed)
         self._data(dataset)
         self.fast = decide(device, config.amp, config.compile, config.threads)
@@ -273,7 +273,7 @@ class _Run:
         self._batches(device)
         if recipe := _recipe(config):
             notes.append(recipe)
-        self._progress(state, resume, claim)
+        self._resume_or_start(state, resume, claim)
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile),
             self.optimizer, self.scaler, self.fast, config.label_smoothing,
@@ -282,7 +282,7 @@ class _Run:
         # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
         self.log = RunLog(run_dir, config, self.history, leader=self.world.leader, say=self.display.line, network=arch)
 
-    def _checkpoint(self, resume: str | None) -> dict | None:
+    def _checkpoint_to_resume(self, resume: str | None) -> dict | None:
         """The checkpoint to resume from; another network is told before its data is made
         (vgg16's 224x224 shapes)."""
         if not resume:
@@ -349,7 +349,7 @@ class _Run:
             )
         self.augment = Augment(config.augment, config.seed, self.train_set.black)
 
-    def _progress(self, state: dict | None, resume: str | None, claim: Claim | None) -> None:
+    def _resume_or_start(self, state: dict | None, resume: str | None, claim: Claim | None) -> None:
         """Where the run stands: from its checkpoint, or a new run in its folder. `step`: the
         steps done in epoch `epoch`, all the place a run resumes from."""
         self.epoch, self.step, self.stats, self.history = 0, 0, EpochStats(), []
@@ -499,7 +499,8 @@ class _Run:
     def _best_accuracy(self) -> float:
         """The validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one."""
         best = best_row(self.history, self.config.monitor)
-        return best["val_accuracy"] if best is not None and best["val_accuracy"] == best["val_accuracy"] else -1.0
+        accuracy = best["val_accuracy"] if best is not None else None
+        return accuracy if accuracy is not None and accuracy == accuracy else -1.0
 
     def _train_epoch(self, epoch: int) -> bool:
         """The steps of one epoch, from where the run stands; False when a signal (or a
