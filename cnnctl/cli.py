@@ -503,7 +503,8 @@ def train_cmd(o: argparse.Namespace) -> int:
         if o.format is Format.json and worker.rank0():  # one document, from rank 0
             best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
             _print_json({"run_dir": str(result.run_dir), "status": result.status, "epochs_done": result.epochs_done,
-                         "best_val_accuracy": best, "history": result.history})  # fmt: skip
+                         "best_val_accuracy": best, "best_epoch": result.best_epoch, "monitor": result.monitor,
+                         "history": result.history})  # fmt: skip
         return result.status
     except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():

@@ -133,7 +133,7 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
     [
         (drop("optimizer"), ["no `optimizer` (optimizer state)"]),
         (drop("rng"), ["no `rng` (random state)"]),
-        (drop("position"), ["no `position`"]),
+        (drop("step"), ["no `step` (steps done in its epoch)"]),
         (drop("stats"), ["no `stats`"]),
         (put("rng", torch.zeros(7, dtype=torch.uint8)), ["`rng` is not"]),
         (put("epoch", "1"), ["`epoch` is not a whole number"]),
@@ -142,7 +142,7 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
         (lambda s: s["config"].pop("batch_size"), ["settings have no `batch_size`"]),
         (lambda s: s["config"].update(lr=float("nan")), ["setting `lr` must be a finite number"]),
     ],
-    ids=["no-optimizer", "no-rng", "no-position", "no-stats", "rng", "epoch", "stats", "optimizer", "batch", "lr"],
+    ids=["no-optimizer", "no-rng", "no-step", "no-stats", "rng", "epoch", "stats", "optimizer", "batch", "lr"],
 )
 def test_resume_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
     path = damaged(run_dir, tmp_path, edit)

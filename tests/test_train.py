@@ -312,7 +312,7 @@ def test_compile_trains_and_saves_plain_weights(tmp_path):
 
 
 def test_steps_in_an_epoch_leave_out_a_partial_last_step():
-    from cnnctl.train.loop import steps_in_epoch
+    from cnnctl.train.batches import steps_in_epoch
 
     assert steps_in_epoch(100, 0, 32, 1) == 3  # 32+32+32; the last 4 wait for another epoch
     assert steps_in_epoch(96, 0, 32, 1) == 3

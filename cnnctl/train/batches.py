@@ -1,13 +1,23 @@
-"""A split held as one uint8 tensor, batched by index and normalised batch by batch.
+"""The training loop's only view of data: a batch source, and the first one, a split held
+as one uint8 tensor, batched by index and normalised batch by batch.
 
-A batch is an index into the split, not a collation of samples: no DataLoader, no worker
-processes. On a GPU the split lives in GPU memory when it fits (MNIST and CIFAR-10 take
-a few hundred MB); otherwise it stays in host memory and each batch is gathered into a
-pinned buffer and copied without blocking: the gather on the CPU overlaps the GPU's work
-on the step before, and the copy is queued behind it.
+A batch source gives the batches of an epoch for (epoch, start step, rank, world), the
+steps an epoch has where it knows them, and every image once for validation. It keeps no
+resume state of its own: an epoch's order is a function of (seed, epoch) and each worker's
+share a function of its rank, so a checkpoint holds only the epoch and the steps done in
+it, and a run resumed mid-epoch, or on another number of workers, sees the same batches.
+
+The in-memory source: a batch is an index into the split, not a collation of samples: no
+DataLoader, no worker processes. On a GPU the split lives in GPU memory when it fits (MNIST
+and CIFAR-10 take a few hundred MB); otherwise it stays in host memory and each batch is
+gathered into a pinned buffer and copied without blocking: the gather on the CPU overlaps
+the GPU's work on the step before, and the copy is queued behind it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 
@@ -15,14 +25,54 @@ from ..data.masks import UNSCORED
 from .augment import IGNORE
 from .fastpath import keep_on_device
 
+Batch = tuple[torch.Tensor, torch.Tensor]  # normalised float NCHW images, int64 targets (classes or masks)
+
+
+class BatchSource(Protocol):
+    """What a data source implements for training and evaluation (cnnctl.train.loop)."""
+
+    black: torch.Tensor  # (1, C, 1, 1): a zero pixel once normalised, what an augmenting crop pads with
+
+    @property
+    def images(self) -> int | None:
+        """The images of one epoch; None where the source cannot tell (a stream)."""
+
+    def steps_per_epoch(self, batch: int, world: int) -> int | None:
+        """Whole steps of `batch` images on each of `world` workers in one epoch; None where unknown."""
+
+    def epoch(self, epoch: int, start: int, batch: int, rank: int, world: int) -> Iterator[Batch]:
+        """Worker `rank`'s `batch` images of each step of epoch `epoch`, from step `start` on
+        (the steps done before a resume), in an order fixed by (seed, epoch)."""
+
+    def in_order(self, batch: int, rank: int, world: int) -> Iterator[Batch]:
+        """Worker `rank`'s share of every image once, in batches of at most `batch`: evaluation."""
+
+
+def order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch: a function of the seed and the epoch only."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
+    """Steps left in an epoch of `n` images from `position` (images of its order already used).
+
+    A step takes `batch` images on each of `world` workers. A last, partial step is left
+    out (its images come in other epochs, whose orders differ): every step then has the
+    same images whatever the number of workers, so 1 process x 64 and 2 workers x 32 train
+    alike and a run resumes on any number of workers exactly; and batch norm never sees a
+    batch of one image.
+    """
+    return max(0, n - position) // (batch * world)
+
 
 class Batches:
-    """x uint8 NCHW, y int64 class indices (or uint8 masks NHW, 255 for a pixel of no class);
-    `get(index)` gives the normalised float batch and int64 targets on `device` (masks with
-    IGNORE where no class is scored)."""
+    """The in-memory BatchSource. x uint8 NCHW, y int64 class indices (or uint8 masks NHW,
+    255 for a pixel of no class); `get(index)` gives the normalised float batch and int64
+    targets on `device` (masks with IGNORE where no class is scored). `seed` fixes the
+    order of each epoch."""
 
-    def __init__(self, split, mean, std, device: torch.device):
-        self.device = device
+    def __init__(self, split, mean, std, device: torch.device, seed: int = 0):
+        self.device, self.seed = device, seed
         # A flag, not a device comparison: torch.device("cuda") != torch.device("cuda:0").
         self.on_device = keep_on_device(device, split.x.numel() + split.y.numel() * split.y.element_size())
         home = device if self.on_device else torch.device("cpu")
@@ -31,6 +81,7 @@ class Batches:
         shape = (1, -1, 1, 1)
         self.mean = torch.tensor(mean, device=device, dtype=torch.float32).view(shape)
         self.std = torch.tensor(std, device=device, dtype=torch.float32).view(shape)
+        self.black = -self.mean / self.std
         # Two pinned buffers, used in turn; each is reused only after its copy has finished.
         self._staging: list[tuple[torch.Tensor, torch.Tensor, torch.cuda.Event | None]] = []
         self._turn = 0
@@ -42,6 +93,26 @@ class Batches:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def images(self) -> int:
+        return len(self)
+
+    def steps_per_epoch(self, batch: int, world: int) -> int:
+        return steps_in_epoch(len(self), 0, batch, world)
+
+    def epoch(self, epoch: int, start: int, batch: int, rank: int, world: int) -> Iterator[Batch]:
+        perm = order(len(self), self.seed, epoch).to(self.index_device)
+        per_step = batch * world
+        for step in range(start, self.steps_per_epoch(batch, world)):
+            first = step * per_step + rank * batch  # the global batch's place in the order, then this worker's
+            yield self.get(perm[first : first + batch])
+
+    def in_order(self, batch: int, rank: int, world: int) -> Iterator[Batch]:
+        n = len(self)
+        begin, end = n * rank // world, n * (rank + 1) // world
+        for start in range(begin, end, batch):
+            yield self.get(torch.arange(start, min(start + batch, end), device=self.index_device))
 
     def get(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self._gather(index)

@@ -109,8 +109,23 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
         raise CnnctlError.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
+    _steps_from_position(state)
     check_structure(state, path, purpose)
     return state
+
+
+def _steps_from_position(state: dict[str, Any]) -> None:
+    """Checkpoints written before batch sources held the place in their epoch as images of
+    its order (`position`), always whole steps of batch x workers images: it becomes `step`."""
+    config, position = state.get("config"), state.get("position")
+    if "step" in state or not _is_int(position) or not isinstance(config, dict):
+        return
+    per_step = config.get("batch_size")
+    if _is_int(per_step, 1) and _is_int(state.get("workers", 1), 1):
+        per_step *= state.get("workers", 1)
+        if position % per_step == 0:
+            state["step"] = position // per_step
+            del state["position"]
 
 
 def _is_int(v: Any, lo: int = 0) -> bool:
@@ -179,7 +194,7 @@ _PARTS = {
     "scheduler": ("scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)),
     "scaler": ("gradient scaler state", "a scaler's state_dict", lambda v: v is None or isinstance(v, dict)),
     "epoch": ("epoch", "a whole number", _is_int),
-    "position": ("place in its epoch", "a whole number", _is_int),
+    "step": ("steps done in its epoch", "a whole number", _is_int),
     "stats": ("running totals", "`loss_sum`, `correct` and `seen`", _is_stats),
     "history": ("epoch results", "a list of epochs", lambda v: _is_list(v, lambda r: isinstance(r, dict), True)),
     "best": ("best accuracy", "a number", _is_real),
@@ -195,7 +210,7 @@ _PARTS = {
 # avg pooling, nor one activation from another): without it a checkpoint is not read at all.
 _NEEDED = {
     EVALUATE: ("model", "config", "network"),
-    RESUME: ("model", "config", "network", "optimizer", "epoch", "position", "stats", "history", "best", "rng"),
+    RESUME: ("model", "config", "network", "optimizer", "epoch", "step", "stats", "history", "best", "rng"),
 }
 
 

@@ -15,7 +15,8 @@ from ..render.numbers import plural
 from .batches import Batches
 from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
-from .loop import check_classes, dense_shape, evaluate_batches, iou, mean_iou
+from .loop import check_classes, dense_shape
+from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
 
 
 @dataclass
@@ -68,7 +69,7 @@ def evaluate(
     checkpoint: str | Path,
     data_spec: str | None,
     data_dir: str | None,
-    batch_size: int = 256,
+    batch_size: int = EVAL_BATCH,
     device_name: str = "auto",
     split: str = "val",
 ) -> Evaluation:
@@ -100,7 +101,7 @@ def evaluate(
     batches = Batches(images, state.get("mean", data.mean), state.get("std", data.std), device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
-    stats = evaluate_batches(model, batches, batch_size, k, confusion)
+    stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]

@@ -1,25 +1,24 @@
-"""The training loop: in-memory data batched by index, progress, checkpoints, resume, signals.
+"""The training loop: epochs of steps over a batch source, progress, checkpoints, resume, signals.
 
-Small datasets live on the device as uint8 tensors; a batch is an index into them, not a
-collation of samples. Each epoch's order comes from (seed, epoch) alone, so a run resumed
-from a checkpoint, even one saved mid-epoch, replays exactly the batches it would have seen.
+The loop sees data only through a BatchSource (cnnctl.train.batches): each epoch's batches
+come from (seed, epoch, steps done) alone, so a run resumed from a checkpoint, even one
+saved mid-epoch, replays exactly the batches it would have seen. The step itself is
+cnnctl.train.step, the NaN policy cnnctl.train.divergence, the tests' hooks
+cnnctl.train.hooks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
-import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .. import worker
 from ..analysis import summarize
@@ -27,8 +26,8 @@ from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import plural
-from .augment import IGNORE, Augment
-from .batches import Batches
+from .augment import Augment
+from .batches import Batches, BatchSource
 from .checkpoint import (
     check_same_network,
     checkpoint_file,
@@ -39,84 +38,17 @@ from .checkpoint import (
 )
 from .config import TrainConfig, absolute_data_paths
 from .device import check_network_fits, memory_guard, resolve_device
-from .fastpath import apply_backend_flags, compiled, decide
+from .divergence import check_every, diverged_error
+from .fastpath import apply_backend_flags, decide
+from .hooks import StepHook, fault_from_env, stop_after
+from .metrics import EpochStats, evaluate_batches, iou
 from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
 from .runlog import RunLog, check_logging, write_logs
 from .runs import now
-from .schedule import best_epoch, improved, make_scheduler, stops_early
+from .schedule import best_row, improved, make_scheduler, stops_early
+from .step import TrainStep, grad_scaler, make_optimizer, step_module
 from .world import World, check_sync_bn
 from .world import group as _group
-
-EVAL_BATCH = 512  # validation keeps no activations for backward: larger batches, fewer calls
-
-
-class EpochStats:
-    """Running loss and accuracy, over images (a classifier) or pixels (dense prediction:
-    the mask pixels that are not IGNORE). The sums stay on the device: reading them waits
-    for the device, so that happens only when they are shown or saved, not at every step."""
-
-    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
-        self._loss: float | torch.Tensor = loss_sum
-        self._correct: int | torch.Tensor = correct
-        self._seen: int | torch.Tensor = seen
-
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        """`loss` is the mean over what counts: images, or the valid pixels of masks."""
-        if y.dim() == 1:
-            counted: int | torch.Tensor = len(y)
-            right = logits.argmax(1) == y
-        else:
-            valid = y != IGNORE
-            counted = valid.sum()
-            right = (logits.argmax(1) == y) & valid
-        self._loss = self._loss + loss.detach() * counted
-        self._correct = self._correct + right.sum()
-        self._seen = self._seen + counted
-
-    @property
-    def seen(self) -> int:
-        return int(self._seen)
-
-    iou: list[float | None] | None = None  # per class, for dense prediction (see `iou`)
-
-    @property
-    def mean_iou(self) -> float:
-        return mean_iou(self.iou or [])
-
-    def finite(self) -> bool:
-        return math.isfinite(self.loss_sum)
-
-    @property
-    def loss_sum(self) -> float:
-        return float(self._loss)
-
-    @property
-    def correct(self) -> int:
-        return int(self._correct)
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / self.seen if self.seen else math.nan
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.seen if self.seen else math.nan
-
-
-def iou(confusion: list[list[int]]) -> list[float | None]:
-    """Intersection over union of each class from a confusion matrix [true][predicted]:
-    C[k][k] / (row k + column k - C[k][k]); None for a class neither present nor predicted."""
-    out: list[float | None] = []
-    for k, row in enumerate(confusion):
-        union = sum(row) + sum(r[k] for r in confusion) - row[k]
-        out.append(row[k] / union if union else None)
-    return out
-
-
-def mean_iou(ious: list[float | None]) -> float:
-    """The mean over the classes that have an IoU (present or predicted); NaN when none has."""
-    scored = [v for v in ious if v is not None]
-    return sum(scored) / len(scored) if scored else math.nan
 
 
 @dataclass
@@ -124,8 +56,10 @@ class RunResult:
     run_dir: Path
     status: int  # 0, or 128 + the signal that stopped it (INTERRUPTED for Ctrl-C)
     epochs_done: int
-    best_val_accuracy: float
+    best_val_accuracy: float  # of the epoch best.pt holds, chosen by `monitor`; -1 without validation
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based, as in the history; None without validation
+    monitor: str = "val_accuracy"
 
 
 class _StopFlag:
@@ -194,51 +128,6 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The sample order of one epoch: a function of the seed and the epoch only."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-
-
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params, lr, wd = list(model.parameters()), config.learning_rate, config.weight_decay
-    cls, extra = {
-        "sgd": (torch.optim.SGD, {"momentum": config.momentum}),
-        "adam": (torch.optim.Adam, {}),
-        "adamw": (torch.optim.AdamW, {}),
-    }[config.optimizer]
-    try:  # one fused kernel for all parameters: LeNet-5's Adam step takes a fifth of the time
-        return cls(params, lr=lr, weight_decay=wd, fused=True, **extra)
-    except (RuntimeError, TypeError, ValueError):  # a device or build without fused kernels
-        return cls(params, lr=lr, weight_decay=wd, **extra)
-
-
-def evaluate_batches(
-    model,
-    batches: Batches,
-    batch_size: int,
-    classes: int,
-    confusion: torch.Tensor | None = None,
-    part: tuple[int, int] | None = None,
-) -> EpochStats:
-    """Loss and accuracy over a split (or the images `part` = (start, stop) of it), on the
-    first `classes` outputs; counts into `confusion[true, predicted]` when given (pixels,
-    for dense prediction: IoU comes from it)."""
-    stats = EpochStats()
-    model.eval()
-    begin, end = part or (0, len(batches))
-    with torch.inference_mode():
-        for start in range(begin, end, batch_size):
-            index = torch.arange(start, min(start + batch_size, end), device=batches.index_device)
-            x, y = batches.get(index)
-            logits = model(x)[:, :classes].float()
-            stats.add(F.cross_entropy(logits, y), logits, y)
-            if confusion is not None:
-                pairs = y * classes + logits.argmax(1)
-                pairs = pairs[y != IGNORE].cpu()  # every pair, for a classifier
-                confusion += torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
-    return stats
-
-
 def dense_shape(graph: Graph) -> tuple[int, int, int] | None:
     """The output H, W, K of a network that scores every pixel (it ends in a volume larger
     than 1x1: dense prediction); None for a classifier."""
@@ -283,21 +172,10 @@ def unused_outputs(graph: Graph, classes: list[str]) -> str | None:
     )
 
 
-def steps_in_epoch(n: int, position: int, batch: int, world: int) -> int:
-    """Steps left in an epoch from `position` (images of its order already used).
-
-    A step takes `batch` images on each of `world` workers. A last, partial step is left
-    out (its images come in other epochs, whose orders differ): every step then has the
-    same images whatever the number of workers, so 1 process x 64 and 2 workers x 32 train
-    alike and a run resumes on any number of workers exactly; and batch norm never sees a
-    batch of one image.
-    """
-    return max(0, n - position) // (batch * world)
-
-
-def check_batch(images: int, batch: int, workers: int, graph: Graph) -> None:
-    if steps_in_epoch(images, 0, batch, workers) == 0:
+def check_batch(source: BatchSource, batch: int, workers: int, graph: Graph) -> None:
+    if source.steps_per_epoch(batch, workers) == 0:
         times = f" x {workers} workers" if workers > 1 else ""
+        images = source.images or 0  # a source that knows no size has steps or None, never 0
         raise CnnctlError.at(
             f"--batch-size {batch}{times} is more than the {images:,} training images",
             hint=f"use --batch-size {max(1, images // workers)} or less",
@@ -320,6 +198,7 @@ def train(
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
     world: World | None = None,
     then_exit: bool = False,  # the caller exits when the run ends: a finished run then ignores signals
+    hooks: Sequence[StepHook] = (),  # tests: called after each step (cnnctl.train.hooks)
 ) -> RunResult:
     """Train `graph` as `config` says; returns where the run is and how it ended.
 
@@ -345,6 +224,9 @@ def train(
     network = source  # the network as the user named it: a bundled name or a file
     if world.distributed and world.local_size == world.size:  # one machine: the same workers again
         source += f" --nproc-per-node {world.size}"
+    hooks = [*hooks, *([stop_after(stop_after_steps)] if stop_after_steps is not None else [])]
+    if fault := fault_from_env(world):
+        hooks.insert(0, fault)
     try:
         with (
             _owned(run_dir, world, resume) as claim,
@@ -355,7 +237,7 @@ def train(
                 graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
             )
             with run.log:  # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
-                return run.log.ended(run.run(stop_after_steps, then_exit))
+                return run.log.ended(run.run(hooks, then_exit))
     except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
         raise exc.error(source) from None
 
@@ -370,63 +252,107 @@ def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.Abstra
 
 
 class _Run:
+    """One training run. It is built in named steps, in an order that matters: the global
+    random state is seeded before the data and the model's first weights are drawn, and
+    every check passes before the run writes in its folder."""
+
     def __init__(
         self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
     ):
-        from ..backend import to_torch
-        from ..data import load_data  # torch-side module: imported with the trainer only
-        from ..render.progress import TrainDisplay, silent_console
-
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.run_dir, self.source, self.network = run_dir, source, network
-        state = load_checkpoint(resume) if resume else None
-        if state is not None:  # another network is told before its data is made (vgg16's 224x224 shapes)
-            check_same_network(state, graph, checkpoint_file(resume), "train")
+        state = self._checkpoint_to_resume(resume)
         torch.manual_seed(config.seed)
+        self._data(dataset)
+        self.fast = decide(device, config.amp, config.compile, config.threads)
+        apply_backend_flags(self.fast)
+        notes = [*self.fast.notes, *self._model(device)]
+        self._optimizer(device)
+        if state is not None:
+            notes += self._resumed_batch(state)
+        self._batches(device)
+        if recipe := _recipe(config):
+            notes.append(recipe)
+        self._resume_or_start(state, resume, claim)
+        self.train_step = TrainStep(
+            step_module(self.model, world, device, self.fast.compile),
+            self.optimizer, self.scaler, self.fast, config.label_smoothing,
+        )  # fmt: skip
+        self._display(console, device, state is not None, resume, notes)
+        # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
+        self.log = RunLog(run_dir, config, self.history, leader=self.world.leader, say=self.display.line, network=arch)
+
+    def _checkpoint_to_resume(self, resume: str | None) -> dict | None:
+        """The checkpoint to resume from; another network is told before its data is made
+        (vgg16's 224x224 shapes)."""
+        if not resume:
+            return None
+        state = load_checkpoint(resume)
+        check_same_network(state, self.graph, checkpoint_file(resume), "train")
+        return state
+
+    def _data(self, dataset) -> None:
+        from ..data import load_data  # torch-side module: imported with the trainer only
+
+        config, graph = self.config, self.graph
         dense = dense_shape(graph)  # a network scoring every pixel trains on masks
-        data = dataset or load_data(
+        self.data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
             masks=dense,
         )  # fmt: skip
-        check_classes(graph, data.classes)
-        self.data = data
+        check_classes(graph, self.data.classes)
         self.dense = dense is not None
-        self.fast = decide(device, config.amp, config.compile, config.threads)
-        apply_backend_flags(self.fast)
-        self.model = to_torch(graph, logits=True)
-        notes = list(self.fast.notes)
-        if note := unused_outputs(graph, data.classes):
+
+    def _model(self, device: torch.device) -> list[str]:
+        """The network's first weights (from the seeded global random state); notes to show."""
+        from ..backend import to_torch
+
+        self.model = to_torch(self.graph, logits=True)
+        notes = []
+        if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
-        if config.sync_bn:
+        if self.config.sync_bn:
             notes.append(self._sync_batch_norm(device))
         self.model = self.model.to(device, memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(self.model, config)
-        self.scheduler = make_scheduler(self.optimizer, config)
-        self.scaler = _grad_scaler(device, self.fast.grad_scaler)
-        if state is not None:
-            batch = resumed_batch(state, world.size)
-            if batch != config.batch_size:
-                where = (
-                    f"on {world.size} workers: batch {batch} per worker"
-                    if world.distributed
-                    else f"in 1 process: batch {batch}"
-                )
-                notes.append(f"resumed {where} keeps the run's {batch * world.size} images a step")
-            config.batch_size = batch
-        self.train_set = Batches(data.train, data.mean, data.std, device)
-        self.val_set = Batches(data.val, data.mean, data.std, device)
-        check_batch(len(self.train_set), config.batch_size, world.size, graph)
+        return notes
+
+    def _optimizer(self, device: torch.device) -> None:
+        self.optimizer = make_optimizer(self.model, self.config)
+        self.scheduler = make_scheduler(self.optimizer, self.config)
+        self.scaler = grad_scaler(device, self.fast.grad_scaler)
+
+    def _resumed_batch(self, state: dict) -> list[str]:
+        """The per-worker batch that keeps the run's images per step on this many workers."""
+        world = self.world
+        batch = resumed_batch(state, world.size)
+        notes = []
+        if batch != self.config.batch_size:
+            where = (
+                f"on {world.size} workers: batch {batch} per worker"
+                if world.distributed
+                else f"in 1 process: batch {batch}"
+            )
+            notes.append(f"resumed {where} keeps the run's {batch * world.size} images a step")
+        self.config.batch_size = batch
+        return notes
+
+    def _batches(self, device: torch.device) -> None:
+        """The batch sources, the loop's only view of the data, and the augmentation."""
+        config, data = self.config, self.data
+        self.train_set: BatchSource = Batches(data.train, data.mean, data.std, device, seed=config.seed)
+        self.val_set: BatchSource = Batches(data.val, data.mean, data.std, device)
+        check_batch(self.train_set, config.batch_size, self.world.size, self.graph)
         if config.patience is not None and not data.val_from:
             raise CnnctlError.at(
                 "--patience stops on the validation split's progress, and this run has none (--val-split 0)",
                 hint="hold some images out (--val-split 0.1), or train without --patience",
             )
-        black = -self.train_set.mean / self.train_set.std  # a zero pixel, normalised: what a crop pads with
-        self.augment = Augment(config.augment, config.seed, black)
-        if recipe := _recipe(config):
-            notes.append(recipe)
+        self.augment = Augment(config.augment, config.seed, self.train_set.black)
 
-        self.epoch, self.position, self.stats, self.history, self.best = 0, 0, EpochStats(), [], -1.0
+    def _resume_or_start(self, state: dict | None, resume: str | None, claim: Claim | None) -> None:
+        """Where the run stands: from its checkpoint, or a new run in its folder. `step`: the
+        steps done in epoch `epoch`, all the place a run resumes from."""
+        self.epoch, self.step, self.stats, self.history = 0, 0, EpochStats(), []
         self.epoch_seconds = 0.0  # of the epoch a resumed run goes on with, before it stopped
         self.epoch_started = time.perf_counter()
         self.stop = _StopFlag()  # run() installs the one the signals reach
@@ -434,18 +360,21 @@ class _Run:
             claim.begin()
         if state is not None:
             self._restore(state, resume)
-        elif world.leader:
+        elif self.world.leader:
             self._start_folder()
         else:  # rank 0 checked under the folder's lock (rundir.hold)
-            refuse_existing_run(run_dir)
+            refuse_existing_run(self.run_dir)
+        if self.world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
+            torch.manual_seed(hash((self.config.seed, self.world.rank, self.epoch, self.step)) & 0xFFFF_FFFF)
 
-        if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
-            torch.manual_seed(hash((config.seed, world.rank, self.epoch, self.position)) & 0xFFFF_FFFF)
-        self.step_model = self._step_module(device)
-        # Only rank 0 prints; the others keep the same display, writing nowhere.
+    def _display(self, console, device: torch.device, resumed: bool, resume: str | None, notes: list[str]) -> None:
+        """Only rank 0 prints; the others keep the same display, writing nowhere."""
+        from ..render.progress import TrainDisplay, silent_console
+
+        world, config = self.world, self.config
         self.display = TrainDisplay(
-            console if world.leader else silent_console(), config, device, data, self.run_dir,
-            resumed=state is not None, world=world.size,
+            console if world.leader else silent_console(), config, device, self.data, self.run_dir,
+            resumed=resumed, world=world.size,
         )  # fmt: skip
         if world.restarts:
             self.display.line(
@@ -455,18 +384,6 @@ class _Run:
         self.display.line(self.fast.describe(config.optimizer, bool(self.optimizer.defaults.get("fused"))))
         for note in notes:
             self.display.line(note)
-        # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
-        self.log = RunLog(run_dir, config, self.history, leader=world.leader, say=self.display.line, network=arch)
-
-    def _step_module(self, device: torch.device) -> torch.nn.Module:
-        """What the training step calls: the model, in DDP with several workers, compiled if asked."""
-        module: torch.nn.Module = self.model
-        if self.world.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [device.index] if device.type == "cuda" else None
-            module = DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True)
-        return compiled(module) if self.fast.compile else module
 
     def _sync_batch_norm(self, device: torch.device) -> str:
         if not self.world.distributed:
@@ -498,11 +415,11 @@ class _Run:
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.position = state["epoch"], state["position"]
+        self.epoch, self.step = state["epoch"], state["step"]
         self.epoch_seconds = float(state.get("epoch_seconds", 0.0))
         if self.world.leader:  # the run's totals so far; the other workers start from zero
             self.stats = EpochStats(**state["stats"])
-        self.history, self.best = state["history"], state["best"]
+        self.history = state["history"]  # the best epoch is read from it (`best_row`)
         torch.set_rng_state(state["rng"])
         if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
             write_logs(self.run_dir, self.history)
@@ -511,14 +428,14 @@ class _Run:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
         return EpochStats(loss, int(correct), int(seen))
 
-    def checkpoint(self, name: str, epoch: int, position: int, stats: EpochStats) -> None:
+    def checkpoint(self, name: str, epoch: int, step: int, stats: EpochStats) -> None:
         """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes)."""
         if not self.world.leader:
             return
         with self.stop.saving():
-            self._save(name, epoch, position, stats)
+            self._save(name, epoch, step, stats)
 
-    def _save(self, name: str, epoch: int, position: int, stats: EpochStats) -> None:
+    def _save(self, name: str, epoch: int, step: int, stats: EpochStats) -> None:
         save_checkpoint(
             self.run_dir / name,
             {
@@ -527,11 +444,11 @@ class _Run:
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "scaler": self.scaler.state_dict() if self.fast.grad_scaler else None,
                 "epoch": epoch,
-                "position": position,
+                "step": step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
                 "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
                 "history": self.history,
-                "best": self.best,
-                "epoch_seconds": time.perf_counter() - self.epoch_started if position else 0.0,
+                "best": self._best_accuracy(),
+                "epoch_seconds": time.perf_counter() - self.epoch_started if step else 0.0,
                 "rng": torch.get_rng_state(),
                 "config": self.config.as_dict() | {"lr": self.config.lr},
                 "arch": self.arch,
@@ -543,9 +460,9 @@ class _Run:
             },
         )
 
-    def run(self, stop_after_steps: int | None, then_exit: bool = False) -> RunResult:
+    def run(self, hooks: Sequence[StepHook] = (), then_exit: bool = False) -> RunResult:
         config = self.config
-        self.fault, self.steps_done, self.stop_after = _test_fault(self.world), 0, stop_after_steps
+        self.hooks, self.steps_done = list(hooks), 0
         with _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit) as stop:
             self.stop = stop
             try:
@@ -558,73 +475,77 @@ class _Run:
                     started = self.epoch_started = time.perf_counter() - before
                     if not self._train_epoch(epoch):
                         self.display.interrupted(self.run_dir, self.source)
-                        return RunResult(self.run_dir, stop.status, epoch, self.best, self.history)
+                        return self._result(stop.status, epoch)
                     self.end_epoch(epoch, started)
                     early = stops_early(self.history, config)
                 stop.finished = True  # every epoch is saved: a signal from here on changes nothing
                 self.group.barrier()
+                best = best_row(self.history, config.monitor)
                 if early:
-                    best = self.history[best_epoch(self.history, config.monitor)]
                     self.display.stopped_early(len(self.history), config.monitor, config.patience, best)
-                self.display.finish(self.history, self.best, stopped_early=early)
+                self.display.finish(self.history, best, config.monitor, stopped_early=early)
             except BaseException:  # a second Ctrl-C, a diverged loss, a dead peer: the bar must not stay behind
                 self.display.abandon()
                 raise
-        return RunResult(self.run_dir, 0, len(self.history), self.best, self.history)
+        return self._result(0, len(self.history))
+
+    def _result(self, status: int, epochs_done: int) -> RunResult:
+        best = best_row(self.history, self.config.monitor)
+        return RunResult(
+            self.run_dir, status, epochs_done, self._best_accuracy(), self.history,
+            best_epoch=best["epoch"] if best else None, monitor=self.config.monitor,
+        )  # fmt: skip
+
+    def _best_accuracy(self) -> float:
+        """The validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one."""
+        best = best_row(self.history, self.config.monitor)
+        accuracy = best["val_accuracy"] if best is not None else None
+        return accuracy if accuracy is not None and accuracy == accuracy else -1.0
 
     def _train_epoch(self, epoch: int) -> bool:
-        """The steps of one epoch, from where the run stands; False when a signal stopped it
-        (last.pt then holds the step it stopped at)."""
+        """The steps of one epoch, from where the run stands; False when a signal (or a
+        hook) stopped it: last.pt then holds the step it stopped at."""
         config, world, stop = self.config, self.world, self.stop
         batch, per_step = config.batch_size, config.batch_size * world.size
-        # On a GPU, reading the loss waits for the device: check it for NaN every few steps only.
-        check_every = 25 if self.fast.device.type == "cuda" else 1
-        self.step_model.train()
-        perm = order(len(self.train_set), config.seed, epoch).to(self.train_set.index_device)
-        position = self.position if epoch == self.epoch else 0
-        left = steps_in_epoch(len(self.train_set), position, batch, world.size)
-        first = position // per_step
-        self.display.start_epoch(epoch, first + left, first)
-        for k in range(left):
-            at = position + k * per_step  # the global batch's place in the epoch's order
-            start = at + world.rank * batch
-            x, y = self.train_set.get(perm[start : start + batch])
-            if self.augment:
-                x, y = self.augment(x, y, epoch, at, per_step, world.rank * batch)
-            with self.fast.autocast():
-                logits = self.step_model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.stats.add(loss.detach(), logits.detach(), y)
-            self.display.step(first + k + 1, self.stats, len(y) * world.size)
+        every = check_every(self.fast.device)
+        self.train_step.module.train()
+        first = self.step if epoch == self.epoch else 0  # steps done before a resume
+        total = self.train_set.steps_per_epoch(batch, world.size)
+        left = None if total is None else total - first
+        self.display.start_epoch(epoch, total, first)
+        checked = True
+        batches = self.train_set.epoch(epoch, first, batch, world.rank, world.size)
+        for k, (x, y) in enumerate(batches, 1):
+            step = first + k  # steps done in this epoch once this one is
+            if self.augment:  # drawn for the global batch at its place in the epoch's order
+                x, y = self.augment(x, y, epoch, (step - 1) * per_step, per_step, world.rank * batch)
+            loss, logits = self.train_step(x, y)
+            self.stats.add(loss, logits, y)
+            self.display.step(step, self.stats, len(y) * world.size)
             self.steps_done += 1
-            if self.fault == self.steps_done:
-                os._exit(1)  # tests: a worker dies without warning
-            if self.stop_after is not None and self.steps_done >= self.stop_after:
+            if any([hook(self.steps_done) for hook in self.hooks]):  # a list: every hook is called
                 stop.set = True
-            # The epoch's loss sum turns NaN with any bad step; it is read (waiting for the
-            # device) every few steps, at the epoch's end and before any checkpoint.
-            checked = (k + 1) % check_every == 0 or k == left - 1
+            # The NaN policy (cnnctl.train.divergence): read every few steps, at the epoch's
+            # end and before any checkpoint.
+            checked = k % every == 0 or k == left
             stop.set, diverged = self.group.any(stop.set, checked and not self.stats.finite())
             if stop.set and not checked:
                 (diverged,) = self.group.any(not self.stats.finite())
             if diverged:
-                self.log.end("diverged", self.history)  # status.json, and the curves of the epochs before
-                # No checkpoint: last.pt keeps the last good weights, not these.
-                raise CnnctlError.at(
-                    f"the loss stopped being a finite number in epoch {epoch + 1} (by step {first + k + 1}): "
-                    "training diverged",
-                    hint=f"start again with a lower --lr (now {config.learning_rate:g})"
-                    + (", or --optimizer adam" if config.optimizer != "adam" else ""),
-                )
+                self._diverged(epoch, step)
             if stop.set:
-                self.checkpoint("last.pt", epoch, position + (k + 1) * per_step, self._global_stats())
+                self.checkpoint("last.pt", epoch, step, self._global_stats())
                 self.group.barrier()  # nobody leaves before rank 0 has saved
                 return False
+        if not checked:  # a source that does not know its steps: the epoch's end is read here
+            (diverged,) = self.group.any(not self.stats.finite())
+            if diverged:
+                self._diverged(epoch, first + k)
         return True
+
+    def _diverged(self, epoch: int, step: int) -> None:
+        self.log.end("diverged", self.history)  # status.json, and the curves of the epochs before
+        raise diverged_error(epoch, step, self.config)  # no checkpoint: last.pt keeps the last good weights
 
     def end_epoch(self, epoch: int, started: float) -> None:
         lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trained at, before the scheduler's step
@@ -645,8 +566,6 @@ class _Run:
         self.history.append(row)
         self.stats = EpochStats()
         better = improved(self.history, self.config.monitor)
-        if val.accuracy == val.accuracy:  # NaN: no validation
-            self.best = max(self.best, val.accuracy)
         self.checkpoint("last.pt", epoch + 1, 0, self.stats)
         if better:
             self.checkpoint("best.pt", epoch + 1, 0, self.stats)
@@ -657,19 +576,18 @@ class _Run:
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
-        n, world = len(self.val_set), self.world
+        world = self.world
         # Batch norm's running statistics drift apart on each worker (DDP copies rank 0's at
         # the start of each step, not after the last): all validate with rank 0's, the saved ones.
         self.group.broadcast_buffers(self.model)
-        part = (n * world.rank // world.size, n * (world.rank + 1) // world.size)
         k = len(self.data.classes)
         confusion = torch.zeros(k, k, dtype=torch.int64) if self.dense else None  # pixels, for the IoU
-        local = evaluate_batches(self.model, self.val_set, EVAL_BATCH, k, confusion, part=part)
+        local = evaluate_batches(self.model, self.val_set, k, confusion, world.rank, world.size)
         counts = confusion.flatten().tolist() if confusion is not None else []
         loss, correct, seen, *pairs = self.group.sum([local.loss_sum, local.correct, local.seen, *counts])
         stats = EpochStats(loss, int(correct), int(seen))
         if confusion is not None:
-            stats.iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
+            stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
 
 
@@ -699,22 +617,6 @@ def resumed_batch(state: dict, workers: int) -> int:
             hint="resume with a number of workers that divides " + str(per_step),
         )
     return per_step // workers
-
-
-def _grad_scaler(device: torch.device, enabled: bool):
-    amp = getattr(torch, "amp", None)
-    if amp is not None and hasattr(amp, "GradScaler"):
-        return amp.GradScaler(device.type, enabled=enabled)
-    return torch.cuda.amp.GradScaler(enabled=enabled)  # PyTorch before 2.3
-
-
-def _test_fault(world: World) -> int | None:
-    """CNNCTL_TEST_FAULT=RANK:STEP makes that worker die at that step of the first attempt,
-    for the test of torchrun's restart; never set outside the tests."""
-    rank, _, step = os.environ.get("CNNCTL_TEST_FAULT", "").partition(":")
-    if rank.isdigit() and step.isdigit() and int(rank) == world.rank and world.restarts == 0:
-        return int(step)
-    return None
 
 
 # What may change when a run is resumed: none of them changes which images a step sees.

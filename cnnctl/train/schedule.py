@@ -33,6 +33,12 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main], milestones=[warm])
 
 
+def best_row(history: list[dict[str, Any]], monitor: str) -> dict[str, Any] | None:
+    """The epoch best.pt holds, by `monitor`; None while no epoch has a number for it."""
+    best = best_epoch(history, monitor)
+    return None if best is None else history[best]
+
+
 def improved(history: list[dict[str, Any]], monitor: str) -> bool:
     """Whether the last epoch is the best so far (best.pt is then written)."""
     return bool(history) and best_epoch(history, monitor) == len(history) - 1

@@ -1,0 +1,121 @@
+"""What a batch scores: the loss the training step minimises, the running loss and accuracy
+of an epoch, intersection over union, and a model measured over a whole split."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .augment import IGNORE
+from .batches import BatchSource
+
+# Evaluation keeps no activations for backward: larger batches, fewer calls. One size for the
+# validation of each epoch and for `cnnctl evaluate`.
+EVAL_BATCH = 512
+
+
+def scored_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy, the mean over what counts: the images, or the scored pixels of masks
+    (not IGNORE). A batch of masks with no scored pixel (a crop of padding, masks of
+    background only) has nothing to average: its loss is 0, with no gradient, where the mean
+    would be 0/0, a NaN the divergence check would read as a diverged run."""
+    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if y.dim() == 1:
+        return loss
+    return torch.where((y != IGNORE).any(), loss, torch.zeros_like(loss))  # no device sync: a tensor condition
+
+
+class EpochStats:
+    """Running loss and accuracy, over images (a classifier) or pixels (dense prediction:
+    the mask pixels that are not IGNORE). The sums stay on the device: reading them waits
+    for the device, so that happens only when they are shown or saved, not at every step."""
+
+    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
+        self._loss: float | torch.Tensor = loss_sum
+        self._correct: int | torch.Tensor = correct
+        self._seen: int | torch.Tensor = seen
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """`loss` is the mean over what counts: images, or the valid pixels of masks."""
+        if y.dim() == 1:
+            counted: int | torch.Tensor = len(y)
+            right = logits.argmax(1) == y
+        else:
+            valid = y != IGNORE
+            counted = valid.sum()
+            right = (logits.argmax(1) == y) & valid
+        self._loss = self._loss + loss.detach() * counted
+        self._correct = self._correct + right.sum()
+        self._seen = self._seen + counted
+
+    @property
+    def seen(self) -> int:
+        return int(self._seen)
+
+    class_iou: list[float | None] | None = None  # per class, for dense prediction (from `iou`)
+
+    @property
+    def mean_iou(self) -> float:
+        return mean_iou(self.class_iou or [])
+
+    def finite(self) -> bool:
+        return math.isfinite(self.loss_sum)
+
+    @property
+    def loss_sum(self) -> float:
+        return float(self._loss)
+
+    @property
+    def correct(self) -> int:
+        return int(self._correct)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen if self.seen else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen if self.seen else math.nan
+
+
+def iou(confusion: list[list[int]]) -> list[float | None]:
+    """Intersection over union of each class from a confusion matrix [true][predicted]:
+    C[k][k] / (row k + column k - C[k][k]); None for a class neither present nor predicted."""
+    out: list[float | None] = []
+    for k, row in enumerate(confusion):
+        union = sum(row) + sum(r[k] for r in confusion) - row[k]
+        out.append(row[k] / union if union else None)
+    return out
+
+
+def mean_iou(ious: list[float | None]) -> float:
+    """The mean over the classes that have an IoU (present or predicted); NaN when none has."""
+    scored = [v for v in ious if v is not None]
+    return sum(scored) / len(scored) if scored else math.nan
+
+
+def evaluate_batches(
+    model,
+    source: BatchSource,
+    classes: int,
+    confusion: torch.Tensor | None = None,
+    rank: int = 0,
+    world: int = 1,
+    batch_size: int = EVAL_BATCH,
+) -> EpochStats:
+    """Loss and accuracy over worker `rank`'s share of a split (all of it for one worker), on
+    the first `classes` outputs; counts into `confusion[true, predicted]` when given (pixels,
+    for dense prediction: IoU comes from it)."""
+    stats = EpochStats()
+    model.eval()
+    with torch.inference_mode():
+        for x, y in source.in_order(batch_size, rank, world):
+            logits = model(x)[:, :classes].float()
+            stats.add(scored_loss(logits, y), logits, y)
+            if confusion is not None:
+                pairs = y * classes + logits.argmax(1)
+                pairs = pairs[y != IGNORE].cpu()  # every pair, for a classifier
+                confusion += torch.bincount(pairs, minlength=classes * classes).view(classes, classes)
+    return stats

@@ -1,0 +1,61 @@
+"""The training step, and what it is made of: the module it calls (in DDP with several
+workers, compiled if asked), the optimizer and the gradient scaler."""
+
+from __future__ import annotations
+
+import torch
+
+from .config import TrainConfig
+from .fastpath import FastPath, compiled
+from .metrics import scored_loss
+from .world import World
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params, lr, wd = list(model.parameters()), config.learning_rate, config.weight_decay
+    cls, extra = {
+        "sgd": (torch.optim.SGD, {"momentum": config.momentum}),
+        "adam": (torch.optim.Adam, {}),
+        "adamw": (torch.optim.AdamW, {}),
+    }[config.optimizer]
+    try:  # one fused kernel for all parameters: LeNet-5's Adam step takes a fifth of the time
+        return cls(params, lr=lr, weight_decay=wd, fused=True, **extra)
+    except (RuntimeError, TypeError, ValueError):  # a device or build without fused kernels
+        return cls(params, lr=lr, weight_decay=wd, **extra)
+
+
+def grad_scaler(device: torch.device, enabled: bool):
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        return amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)  # PyTorch before 2.3
+
+
+def step_module(model: torch.nn.Module, world: World, device: torch.device, compile: bool) -> torch.nn.Module:
+    """What the training step calls: the model, in DDP with several workers, compiled if asked."""
+    module = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        module = DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True)
+    return compiled(module) if compile else module
+
+
+class TrainStep:
+    """One optimizer step on one batch: forward under autocast, the loss over what is
+    scored, backward through the gradient scaler; returns the loss and the logits, detached."""
+
+    def __init__(self, module: torch.nn.Module, optimizer, scaler, fast: FastPath, label_smoothing: float):
+        self.module, self.optimizer, self.scaler, self.fast = module, optimizer, scaler, fast
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.fast.autocast():
+            logits = self.module(x)
+            loss = scored_loss(logits.float(), y, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach(), logits.detach()
