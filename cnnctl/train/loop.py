@@ -356,10 +356,13 @@ class _Run:
         self.epoch_seconds = 0.0  # of the epoch a resumed run goes on with, before it stopped
         self.epoch_started = time.perf_counter()
         self.stop = _StopFlag()  # run() installs the one the signals reach
+        if state is not None:  # loaded, every check of it passed, before anything is written
+            self._restore(state, resume)
         if claim is not None:  # every check has passed: the run writes in its folder from here on
             claim.begin()
         if state is not None:
-            self._restore(state, resume)
+            if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
+                write_logs(self.run_dir, self.history)
         elif self.world.leader:
             self._start_folder()
         else:  # rank 0 checked under the folder's lock (rundir.hold)
@@ -409,6 +412,7 @@ class _Run:
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
 
     def _restore(self, state: dict, resume: str) -> None:
+        """The run as its checkpoint left it; writes nothing (the folder is not yet begun)."""
         load_weights(self.model, state, resume, self.graph.name)
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler"):
@@ -421,8 +425,6 @@ class _Run:
             self.stats = EpochStats(**state["stats"])
         self.history = state["history"]  # the best epoch is read from it (`best_row`)
         torch.set_rng_state(state["rng"])
-        if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
-            write_logs(self.run_dir, self.history)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
