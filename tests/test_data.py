@@ -15,7 +15,7 @@ import pytest
 import torch
 from idxfiles import write_idx
 
-from cnnctl.data import Dataset, Split, cifar, data_root, idx, load_data, make_shapes
+from cnnctl.data import DataSplits, Split, cifar, data_root, idx, load_data, make_shapes
 from cnnctl.data import download as download_module
 from cnnctl.data.adapt import adapt, hold_out, plan
 from cnnctl.data.download import extract, fetch
@@ -106,7 +106,7 @@ def test_shapes_are_deterministic_balanced_and_in_range():
 
 def test_shapes_dataset_at_the_architecture_input():
     d = load_data("shapes", (32, 32, 1))
-    assert isinstance(d, Dataset) and d.name == "shapes" and len(d.classes) == 10
+    assert isinstance(d, DataSplits) and d.name == "shapes" and len(d.classes) == 10
     assert d.train.x.shape == (6000, 1, 32, 32) and d.val.x.shape == (1000, 1, 32, 32)
     assert d.train.y.bincount().tolist() == [600] * 10 and d.val.y.bincount().tolist() == [100] * 10
     assert not torch.equal(d.train.x[:1000], d.val.x)

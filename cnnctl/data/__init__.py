@@ -1,6 +1,6 @@
 """Data sets for training: small, in memory, as uint8 tensors shaped for the architecture.
 
-`load_data(spec, input_shape)` returns a `Dataset` whose images are already adapted to the
+`load_data(spec, input_shape)` returns a `DataSplits` whose images are already adapted to the
 network's input (HxWxC): padded or resized, channels replicated or converted, each step
 written in `notes`. Specs: ``shapes`` (synthetic, generated here), ``mnist``,
 ``fashion-mnist``, ``cifar10`` (read from `data_root()`, downloaded when missing), or a
@@ -23,7 +23,7 @@ from ..errors import CnnctlError, did_you_mean
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["KNOWN", "ClassNames", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
+__all__ = ["KNOWN", "ClassNames", "DataSplits", "Split", "data_root", "load_data", "make_shapes"]
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ClassNames(list):
 
 
 @dataclass
-class Dataset:
+class DataSplits:
     """A data set ready for training: both splits, class names, statistics and what was done."""
 
     name: str
@@ -150,13 +150,13 @@ def load_data(
     download: bool = True,
     test: bool = False,
     masks: tuple[int, int, int] | None = None,
-) -> Dataset:
+) -> DataSplits:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
     Validation is the data's validation split, else its test split (MNIST's t10k files,
     CIFAR-10's test_batch, a `test/` folder), else `val_split` of the training images held
     out (seeded by `seed`); with `val_split` 0 nothing is held out and `val` is empty.
-    `test` also adapts the test split, as `Dataset.test` (None when the data has none).
+    `test` also adapts the test split, as `DataSplits.test` (None when the data has none).
     `masks` (a dense network's output H, W, K) asks for masks as labels: (N, H, W) uint8
     class indices, 255 where no class is scored (see cnnctl.data.masks).
     `seed` makes the hold-out (and the synthetic ``shapes``) reproducible. `download`

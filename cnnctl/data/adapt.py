@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CnnctlError
-from . import Dataset, Split
+from . import DataSplits, Split
 
 # Padding is used while the padded image is at most this much larger than the data on each
 # axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
@@ -160,7 +160,7 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt())
 
 
-def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int, test: bool = False) -> Dataset:
+def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int, test: bool = False) -> DataSplits:
     """Choose the validation split (the data's own, else its test split, else held out from
     training; none with `val_split` 0), adapt the splits, compute statistics."""
     notes = list(raw.notes)
@@ -193,7 +193,7 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
     if test_split is not None:
         test_split = val if same else Split(adapt(test_split.x, target), test_split.y)
     mean, std = channel_stats(train.x)
-    return Dataset(
+    return DataSplits(
         raw.name, train, val, raw.classes.copy(), mean, std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
     )  # fmt: skip

@@ -21,7 +21,10 @@ from ..errors import CnnctlError, Loc
 from . import Split
 from .adapt import MAX_BYTES, Raw, n
 
-UNSCORED = 255  # a mask pixel of no class
+UNSCORED = 255  # a mask pixel of no class, as stored (uint8)
+# The same pixel in a training batch (int64), and a pixel a crop padded: cross-entropy's
+# ignore_index, which the loss and the metrics skip.
+IGNORE = -100
 MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff")  # lossless: a JPEG's mask is blurred classes
 
 

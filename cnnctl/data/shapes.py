@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import CnnctlError
+from ..render.numbers import first
 from . import Split
 from .adapt import MAX_BYTES, Raw, n
 
@@ -134,6 +135,5 @@ def load_shapes(
         f"at {h}x{w}x{c}, {colour} (seed {seed})"
     ]
     if masks is not None:
-        named = ", ".join(classes) if len(classes) <= 3 else ", ".join(classes[:3]) + ", ..."
-        notes.append(f"masks of {len(classes)} classes per pixel ({named}) at {size[0]}x{size[1]}")
+        notes.append(f"masks of {len(classes)} classes per pixel ({first(classes, 3)}) at {size[0]}x{size[1]}")
     return Raw("shapes", classes, Split(x_train, y_train), Split(x_val, y_val), notes)

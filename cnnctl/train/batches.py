@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.masks import UNSCORED
-from .augment import IGNORE
+from ..data.masks import IGNORE, UNSCORED
 from .fastpath import keep_on_device
 
 

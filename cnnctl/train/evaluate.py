@@ -11,7 +11,7 @@ import torch
 from ..data import Split
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
-from ..render.numbers import plural
+from ..render.numbers import first, plural
 from .batches import Batches
 from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
@@ -92,8 +92,8 @@ def evaluate(
     check_classes(graph, data.classes)
     if state.get("classes") and list(state["classes"]) != list(data.classes):
         raise CnnctlError.at(
-            f"the checkpoint was trained on the classes {', '.join(state['classes'][:5])}..., "
-            f"but `{data.name}` has {', '.join(data.classes[:5])}...",
+            f"the checkpoint was trained on the classes {first(state['classes'], 5)}, "
+            f"but `{data.name}` has {first(data.classes, 5)}",
             hint="evaluate on the data it was trained on",
         )
     images, measured_on = chosen_split(data, split)

@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from .. import worker
 from ..analysis import summarize
 from ..catalog import RUN_NETWORK, resolve
+from ..data.masks import IGNORE
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import plural
-from .augment import IGNORE, Augment
+from .augment import Augment
 from .batches import Batches
 from .checkpoint import (
     check_same_network,
