@@ -306,19 +306,27 @@ def test_mnist_download_end_to_end_from_a_local_mirror(tmp_path, monkeypatch):
 # --- adaptation -------------------------------------------------------------------------------
 
 
+def said(steps):
+    """What the steps `plan` chose say, in order."""
+    return [step.note for step in steps]
+
+
 def test_adaptation_rules():
     x = torch.full((2, 1, 28, 28), 200, dtype=torch.uint8)
     padded = adapt(x, (32, 32, 1))
     assert padded.shape == (2, 1, 32, 32) and int(padded[:, :, 2:30, 2:30].min()) == 200
     assert int(padded.sum()) == 2 * 28 * 28 * 200
-    assert plan((28, 28, 1), (32, 32, 1)) == ["padded 28x28 to 32x32 with zeros (centred)"]
-    assert plan((28, 28, 1), (224, 224, 3)) == ["resized 28x28 to 224x224 (bilinear)", "replicated 1 channel to 3"]
-    assert plan((32, 32, 3), (16, 16, 1)) == [
+    assert said(plan((28, 28, 1), (32, 32, 1))) == ["padded 28x28 to 32x32 with zeros (centred)"]
+    assert said(plan((28, 28, 1), (224, 224, 3))) == [
+        "resized 28x28 to 224x224 (bilinear)",
+        "replicated 1 channel to 3",
+    ]
+    assert said(plan((32, 32, 3), (16, 16, 1))) == [
         "converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)",
         "resized 32x32 to 16x16 (area)",
     ]
-    assert plan((32, 32, 3), (32, 48, 3)) == ["padded 32x32 to 32x48 with zeros (centred)"]
-    assert "aspect ratio changed" in plan((32, 32, 3), (16, 64, 3))[0]
+    assert said(plan((32, 32, 3), (32, 48, 3))) == ["padded 32x32 to 32x48 with zeros (centred)"]
+    assert "aspect ratio changed" in plan((32, 32, 3), (16, 64, 3))[0].note
     up = adapt(x, (64, 64, 3))
     assert up.shape == (2, 3, 64, 64) and int(up.min()) == 200 and torch.equal(up[:, 0], up[:, 2])
     checker = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
@@ -471,5 +479,5 @@ def test_image_folder(tmp_path):
     assert (len(g.train), len(g.val)) == (7, 3)
     assert "padded 28x28 to 32x32 with zeros (centred)" in g.notes and "replicated 1 channel to 3" in g.notes
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(CnnctlError, match="broken.png: not a readable image"):
+    with pytest.raises(CnnctlError, match="broken.png: cannot read the image"):
         load_data(str(tmp_path / "flat"), (32, 32, 3))

@@ -104,8 +104,22 @@ def _to_gray(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def plan(native: tuple[int, int, int], target: tuple[int, int, int]) -> list[str]:
-    """What adapting images of `native` (H, W, C) to `target` will do, in words; raises if it can't."""
+@dataclass(frozen=True)
+class Step:
+    """One step of adapting images to a network's input: `op` is "gray" (RGB to luminance),
+    "pad" or "resize" (to `size`, H x W) or "replicate" (1 channel to `channels`); `note`
+    says it in words, for the notes of a data set or of a predicted image."""
+
+    op: str
+    note: str
+    size: tuple[int, int] = (0, 0)
+    channels: int = 0
+
+
+def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: bool = True) -> list[Step]:
+    """The steps that adapt images of `native` (H, W, C) to `target`, in order; raises if
+    none can. A little smaller (up to PAD_RATIO on each axis) is padded with zeros, unless
+    `pad` is False; else resized, by area averaging to shrink, bilinear to grow."""
     (h0, w0, c0), (h, w, c) = native, target
     steps = []
     if c0 != c and not (c0 == 1 or (c0 == 3 and c == 1)):
@@ -115,34 +129,41 @@ def plan(native: tuple[int, int, int], target: tuple[int, int, int]) -> list[str
             f"give the network {c0} input channels (--input {h}x{w}x{c0})",
         )
     if c0 == 3 and c == 1:
-        steps.append("converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)")
+        steps.append(Step("gray", "converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)"))
     if (h0, w0) != (h, w):
-        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
-            steps.append(f"padded {h0}x{w0} to {h}x{w} with zeros (centred)")
+        if pad and h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
+            steps.append(Step("pad", f"padded {h0}x{w0} to {h}x{w} with zeros (centred)", (h, w)))
         else:
             how = "area" if h <= h0 and w <= w0 else "bilinear"
             ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
-            steps.append(f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}")
+            steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w)))
     if c0 == 1 and c > 1:
-        steps.append(f"replicated 1 channel to {c}")
+        steps.append(Step("replicate", f"replicated 1 channel to {c}", channels=c))
     return steps
 
 
-def adapt(x: torch.Tensor, target: tuple[int, int, int]) -> torch.Tensor:
-    """Images (N, C0, H0, W0) uint8 to (N, C, H, W) as `plan` describes."""
-    h, w, c = target
-    c0, h0, w0 = x.shape[1:]
-    plan((h0, w0, c0), target)  # raises when it cannot adapt
-    if c0 == 3 and c == 1:
-        x = _to_gray(x)
-    if (h0, w0) != (h, w):
-        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
-            x = _pad(x, h, w)
-        else:
-            x = _resize(x, h, w)
-    if x.shape[1] == 1 and c > 1:
-        x = x.expand(-1, c, -1, -1).contiguous()
+def run(x: torch.Tensor, steps: list[Step], notes: list[str] | None = None) -> torch.Tensor:
+    """Images (N, C0, H0, W0) uint8 through `steps` (from `plan`), each said in `notes`."""
+    for step in steps:
+        if step.op == "gray":
+            x = _to_gray(x)
+        elif step.op == "pad":
+            x = _pad(x, *step.size)
+        elif step.op == "resize":
+            x = _resize(x, *step.size)
+        else:  # replicate
+            x = x.expand(-1, step.channels, -1, -1)
+        if notes is not None:
+            notes.append(step.note)
     return x.contiguous()
+
+
+def adapt(
+    x: torch.Tensor, target: tuple[int, int, int], notes: list[str] | None = None, *, pad: bool = True
+) -> torch.Tensor:
+    """Images (N, C0, H0, W0) uint8 to (N, C, H, W), as `plan` chooses; its steps said in `notes`."""
+    c0, h0, w0 = x.shape[1:]
+    return run(x, plan((h0, w0, c0), target, pad=pad), notes)
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -185,10 +206,8 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
             f"{n(len(train) + len(val))} images at {h}x{w}x{c} take {size / 2**30:.1f} GiB in memory: too large",
             hint="train at a smaller input size (--input), e.g. the data's own size",
         )
-    native = (train.x.shape[2], train.x.shape[3], train.x.shape[1])
-    notes.extend(plan(native, target))
     same = test_split is val
-    train = Split(adapt(train.x, target), train.y)
+    train = Split(adapt(train.x, target, notes), train.y)
     val = Split(adapt(val.x, target), val.y)
     if test_split is not None:
         test_split = val if same else Split(adapt(test_split.x, target), test_split.y)

@@ -196,11 +196,9 @@ def predict(
     classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
-    if c not in (1, 3):
-        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
-    from ..data.folder import _pillow
+    from ..data.decode import pillow
 
-    _pillow()  # missing: one message, not one per image
+    pillow()  # missing: one message, not one per image
     mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
     std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
     background = training_background(state)
@@ -229,7 +227,7 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
     .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
     files). A folder without any, or that cannot be listed, comes with its problem."""
-    from ..data.folder import IMAGE_SUFFIXES
+    from ..data import IMAGE_SUFFIXES
 
     out: list[tuple[str, Problem | None]] = []
     for argument in arguments:
@@ -251,11 +249,6 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     return out
 
 
-def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
-    """An image file as a (1, c, h, w) uint8 tensor, resized and converted as the network needs."""
-    return adapt_image(path, h, w, c)[0]
-
-
 def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
     """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
     (no classes yet) with its size and mode as read and what was done to it, in order: the
@@ -267,45 +260,35 @@ def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tupl
 
 
 def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) -> torch.Tensor:
-    """The image `image_as_read` gave, padded or resized to the network's input; said in `seen`."""
-    from ..data.adapt import adapt, plan
+    """The image `image_as_read` gave, padded or resized to the network's input and its
+    grayscale replicated to its channels (cnnctl.data.decode.fit, as training); said in `seen`."""
+    from ..data.decode import fit as fit_image
 
-    h0, w0, c = native.shape[2], native.shape[3], native.shape[1]
-    seen.adapted += plan((h0, w0, c), target)
-    return adapt(native, target)
+    return fit_image(native[0], target, seen.image, seen.adapted)[None]
 
 
 def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
-    """An image file as a (1, c, H, W) uint8 tensor at its own size, in the network's `c`
-    channels, inverted with `invert` (before any padding: the zeros padding adds stay black,
+    """An image file as a (1, C, H, W) uint8 tensor at its own size, decoded for the
+    network's `c` channels (RGB for 3, else grayscale: `fit` replicates it to `c`, as training
+    does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
     network's input, which bounds what is decoded."""
-    from ..data.folder import open_image
+    from ..data.decode import mode_for, open_image, pixels
 
-    if c not in (1, 3):
-        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
     seen = Prediction(path)
-    try:
-        with open_image(Path(path), (h, w)) as img:
-            seen.height, seen.width, seen.mode = img.height, img.width, img.mode
-            seen.adapted += _conversions(img, c)
-            img = img.convert("L" if c == 1 else "RGB")
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-            native = data.view(img.height, img.width, c).permute(2, 0, 1).unsqueeze(0)
-    except CnnctlError:
-        raise
-    except FileNotFoundError:
-        raise CnnctlError.at("cannot read the image: no such file", Loc(path)) from None
-    except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
-        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
+    mode = mode_for(c)
+    with open_image(Path(path), (h, w)) as img:
+        seen.height, seen.width, seen.mode = img.height, img.width, img.mode
+        seen.adapted += _conversions(img, mode)
+        native = pixels(img, mode)[None]
     if invert:
         native = 255 - native
         seen.adapted.append("inverted (255 - value, --invert)")
     return native, seen
 
 
-def _conversions(img, c: int) -> list[str]:
-    """What converting the Pillow image `img` to the network's 1 or 3 channels does, said."""
+def _conversions(img, to: str) -> list[str]:
+    """What converting the Pillow image `img` to the mode `to` (L or RGB) does, said."""
     done = []
     mode = img.mode
     base = ALPHA_MODES.get(mode, mode)
@@ -321,13 +304,13 @@ def _conversions(img, c: int) -> list[str]:
     elif "transparency" in img.info:
         done.append("dropped the transparency: transparent pixels now show their stored colour")
     name = MODE_NAMES.get(base, f"mode {base}")
-    if c == 1 and base == "RGB":
+    if to == "L" and base == "RGB":
         done.append("converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)")
-    elif c == 1 and base != "L":
+    elif to == "L" and base != "L":
         done.append(f"converted {name} to grayscale")
-    elif c == 3 and base == "L":
+    elif to == "RGB" and base == "L":
         done.append("converted grayscale to RGB (the gray value in each channel)")
-    elif c == 3 and base != "RGB":
+    elif to == "RGB" and base != "RGB":
         done.append(f"converted {name} to RGB")
     return done
 
