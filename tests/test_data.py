@@ -9,13 +9,14 @@ import os
 import pickle
 import struct
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from idxfiles import write_idx
 
-from cnnctl.data import DataSplits, Split, cifar, data_root, idx, load_data, make_shapes
+from cnnctl.data import DATA_SETS, DataSplits, Split, cifar, data_root, idx, load_data, make_shapes
 from cnnctl.data import download as download_module
 from cnnctl.data.adapt import adapt, hold_out, plan
 from cnnctl.data.download import extract, fetch
@@ -269,8 +270,7 @@ def test_missing_data_without_download_lists_files_and_folder(tmp_path):
 
 
 def test_offline_download_says_what_to_put_where(tmp_path, monkeypatch):
-    classes, _, files = idx.SOURCES["mnist"]
-    monkeypatch.setitem(idx.SOURCES, "mnist", (classes, ("http://127.0.0.1:9/mnist/",), files))
+    monkeypatch.setitem(DATA_SETS, "mnist", replace(DATA_SETS["mnist"], mirrors=("http://127.0.0.1:9/mnist/",)))
     with pytest.raises(CnnctlError) as info:
         load_data("mnist", (32, 32, 1), data_dir=tmp_path, download=True)
     text = str(info.value)
@@ -296,7 +296,9 @@ def test_mnist_download_end_to_end_from_a_local_mirror(tmp_path, monkeypatch):
     write_idx(mirror, "train", *digits(40), gz=True)
     write_idx(mirror, "t10k", *digits(10, seed=2), gz=True)
     md5s = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in mirror.iterdir()}
-    monkeypatch.setitem(idx.SOURCES, "mnist", (idx.SOURCES["mnist"][0], (mirror.as_uri() + "/",), md5s))
+    monkeypatch.setitem(
+        DATA_SETS, "mnist", replace(DATA_SETS["mnist"], mirrors=(mirror.as_uri() + "/",), files=tuple(md5s.items()))
+    )
     d = load_data("mnist", (32, 32, 3), data_dir=tmp_path / "root")
     assert (len(d.train), len(d.val)) == (40, 10) and d.train.x.shape[1:] == (3, 32, 32)
     assert "downloaded t10k-images-idx3-ubyte.gz (MD5 checked)" in d.notes

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..errors import CnnctlError
+from ..errors import CnnctlError, Loc
 from . import DataSplits, Split
 
 # Padding is used while the padded image is at most this much larger than the data on each
@@ -31,10 +31,24 @@ class Raw:
     notes: list[str] = field(default_factory=list)
     test: Split | None = None
     test_from: str = "its test split"  # which files: "the t10k files", "test/"
+    no_test: str = ""  # why there is none, where the data set's registration says
 
 
 def n(count: int) -> str:
     return f"{count:,}"
+
+
+def check_memory(
+    nbytes: int, what: str, where: Loc | None = None, hint: str = "train at a smaller input size (--input)"
+) -> None:
+    """The one check of what data cnnctl holds in memory: `what` (in words, "70,000 images at
+    224x224x3") is refused when its `nbytes` are more than MAX_BYTES, before they are allocated."""
+    if nbytes > MAX_BYTES:
+        raise CnnctlError.at(
+            f"{what}: {nbytes / 2**30:.1f} GiB, more than the {MAX_BYTES / 2**30:g} GiB of data cnnctl holds in memory",
+            where,
+            hint=hint,
+        )
 
 
 def check_input_shape(shape) -> tuple[int, int, int]:
@@ -200,12 +214,9 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
         notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
     h, w, c = target
     extra = len(test_split) if test_split is not None and test_split is not val else 0
-    size = (len(train) + len(val) + extra) * h * w * c
-    if size > MAX_BYTES:
-        raise CnnctlError.at(
-            f"{n(len(train) + len(val))} images at {h}x{w}x{c} take {size / 2**30:.1f} GiB in memory: too large",
-            hint="train at a smaller input size (--input), e.g. the data's own size",
-        )
+    count = len(train) + len(val) + extra
+    check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
+                 hint="train at a smaller input size (--input), e.g. the data's own size")  # fmt: skip
     same = test_split is val
     train = Split(adapt(train.x, target, notes), train.y)
     val = Split(adapt(val.x, target), val.y)
@@ -215,4 +226,5 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
     return DataSplits(
         raw.name, train, val, raw.classes.copy(), mean, std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
+        no_test=raw.no_test if raw.test is None else "",
     )  # fmt: skip

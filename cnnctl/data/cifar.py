@@ -206,6 +206,11 @@ def read_folder(batches: Path, name: str = "cifar10") -> Raw:
     return Raw(name, classes, only, None, notes)
 
 
+def load_source(source, request) -> Raw:
+    """The registered `cifar10` (cnnctl.data.DATA_SETS) from its folder."""
+    return load_cifar10(request.folder, download=request.download)
+
+
 def load_cifar10(folder: Path, *, download: bool) -> Raw:
     """CIFAR-10 from `folder` (holding cifar-10-batches-py/), downloaded there when missing."""
     from .download import Offline, extract, fetch

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import Raw, check_memory, n
 from .decode import GRAY_MODES, decode, open_image
 
 TRAIN_NAMES = ("train", "training")
@@ -166,8 +166,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
         )
     total = len(train_files) + len(val_files) + len(test_files)
-    if total * h * w * channels > MAX_BYTES:
-        raise CnnctlError.at(f"{n(total)} images of {h}x{w}x{channels} are too large to hold in memory", Loc(str(path)))
+    check_memory(total * h * w * channels, f"{n(total)} images of {h}x{w}x{channels}", Loc(str(path)))
 
     def read(files: list[tuple[Path, int]]) -> Split:
         x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)

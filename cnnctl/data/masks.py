@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import CnnctlError, Loc
 from . import Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import Raw, check_memory, n
 
 UNSCORED = 255  # a mask pixel of no class, as stored (uint8)
 # The same pixel in a training batch (int64), and a pixel a crop padded: cross-entropy's
@@ -71,8 +71,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
         if not images:
             raise CnnctlError.at("no PNG or JPEG images", Loc(str(root / "images")))
         total += len(images)
-        if total * (h * w * c + out_size[0] * out_size[1]) > MAX_BYTES:
-            raise CnnctlError.at(f"{n(total)} images with masks are too large to hold in memory", Loc(str(path)))
+        check_memory(total * (h * w * c + out_size[0] * out_size[1]), f"{n(total)} images with masks", Loc(str(path)))
         x = torch.empty((len(images), c, h, w), dtype=torch.uint8)
         masks = torch.empty((len(images), *out_size), dtype=torch.uint8)
         for i, image in enumerate(images):

@@ -115,9 +115,9 @@ def evaluate(
 def chosen_split(data, split: str) -> tuple[Split, str]:
     """The images of `split` and what they are, in words, for the report's header."""
     if split == "test":
-        if data.test is None and data.name == "shapes":
+        if data.test is None and data.no_test:
             raise CnnctlError.at(
-                "`shapes` has no test split: it is generated with training and validation images only",
+                f"`{data.name}` has no test split: {data.no_test}",
                 hint="use --split val (the default), or evaluate on other images with --data DIR --split all",
             )
         if data.test is None:
