@@ -23,6 +23,8 @@ from ..errors import CnnctlError, did_you_mean
 if TYPE_CHECKING:
     import torch
 
+    from .stats import Stats
+
 __all__ = [
     "DATA_SETS", "ClassNames", "DataSplits", "Request", "Source", "Split", "data_help", "data_root", "load_data",
     "make_shapes", "register",
@@ -73,6 +75,7 @@ class DataSplits:
     test: Split | None = None  # the data's test split, adapted, when asked for (load_data(test=True))
     test_from: str = ""
     no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
+    stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)
@@ -235,6 +238,7 @@ def load_data(
     download: bool = True,
     test: bool = False,
     masks: tuple[int, int, int] | None = None,
+    stats: Stats | None = None,
 ) -> DataSplits:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
@@ -244,6 +248,8 @@ def load_data(
     `test` also adapts the test split, as `DataSplits.test` (None when the data has none).
     `masks` (a dense network's output H, W, K) asks for masks as labels: (N, H, W) uint8
     class indices, 255 where no class is scored (see cnnctl.data.masks).
+    `stats` (cnnctl.data.stats: given in the settings, or from the weights) are the
+    normalisation statistics to use; None computes them over the training split.
     `seed` makes the hold-out (and the synthetic ``shapes``) reproducible. `download`
     allows fetching a missing mnist/fashion-mnist/cifar10 into `data_root(data_dir)`.
     Raises `CnnctlError` for anything the user can fix.
@@ -257,7 +263,7 @@ def load_data(
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
         where = f" {exc.filename}" if exc.filename else ""
         raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
-    return finish(raw, shape, val_split=val_split, seed=seed, test=test)
+    return finish(raw, shape, val_split=val_split, seed=seed, test=test, stats=stats)
 
 
 def _no_masks(name: str, masks) -> None:

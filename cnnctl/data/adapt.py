@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..errors import CnnctlError, Loc
 from . import DataSplits, Split
+from .stats import Stats, computed
 
 # Padding is used while the padded image is at most this much larger than the data on each
 # axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
@@ -180,24 +181,19 @@ def adapt(
     return run(x, plan((h0, w0, c0), target, pad=pad), notes)
 
 
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) standard deviation of `x / 255`, in float64."""
-    c = x.shape[1]
-    total = torch.zeros(c, dtype=torch.float64)
-    squares = torch.zeros(c, dtype=torch.float64)
-    for start in range(0, x.shape[0], CHUNK):
-        part = x[start : start + CHUNK].to(torch.float64).div_(255.0)
-        total += part.sum(dim=(0, 2, 3))
-        squares += (part * part).sum(dim=(0, 2, 3))
-    count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
-    mean = total / count
-    var = (squares / count - mean * mean).clamp_(min=0.0)
-    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt())
-
-
-def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int, test: bool = False) -> DataSplits:
+def finish(
+    raw: Raw,
+    target: tuple[int, int, int],
+    *,
+    val_split: float,
+    seed: int,
+    test: bool = False,
+    stats: Stats | None = None,
+) -> DataSplits:
     """Choose the validation split (the data's own, else its test split, else held out from
-    training; none with `val_split` 0), adapt the splits, compute statistics."""
+    training; none with `val_split` 0), adapt the splits, and take the normalisation
+    statistics `stats` where given (the settings', the weights'), else compute them over the
+    adapted training images (cnnctl.data.stats)."""
     notes = list(raw.notes)
     train, val, test_split = raw.train, raw.val, raw.test if test else None
     if val is not None:
@@ -222,9 +218,12 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
     val = Split(adapt(val.x, target), val.y)
     if test_split is not None:
         test_split = val if same else Split(adapt(test_split.x, target), test_split.y)
-    mean, std = channel_stats(train.x)
+    if stats is None:
+        stats = computed(train.x)
+    elif len(stats.mean) != c:  # checked against the network where they were taken: a caller's slip
+        raise ValueError(f"{len(stats.mean)} channel means for {c} channels")
     return DataSplits(
-        raw.name, train, val, raw.classes.copy(), mean, std, notes,  # a ClassNames stays one
+        raw.name, train, val, raw.classes.copy(), stats.mean, stats.std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
-        no_test=raw.no_test if raw.test is None else "",
+        no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin,
     )  # fmt: skip

@@ -75,10 +75,13 @@ def evaluate(
     """`split`: val (the validation split the run had), test (the data's test split), train
     (the images it trained on) or all (every image of the data)."""
     from ..data import load_data
+    from ..data.stats import from_weights
 
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device)
     config = state["config"]
+    # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
+    trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
     val_split = config.get("val_split", 0.1)
     data = load_data(
         data_spec or config["data"],
@@ -88,6 +91,7 @@ def evaluate(
         seed=config.get("seed", 0),
         test=split in ("test", "all"),
         masks=dense_shape(graph),
+        stats=trained_with,
     )
     check_classes(graph, data.classes)
     if state.get("classes") and list(state["classes"]) != list(data.classes):
@@ -97,7 +101,7 @@ def evaluate(
             hint="evaluate on the data it was trained on",
         )
     images, measured_on = chosen_split(data, split)
-    batches = Batches(images, state.get("mean", data.mean), state.get("std", data.std), device)
+    batches = Batches(images, data.mean, data.std, device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, batches, batch_size, k, confusion)
@@ -197,10 +201,12 @@ def predict(
     check_classes(graph, classes)
     h, w, c = graph.input_shape
     from ..data.decode import pillow
+    from ..data.stats import from_weights
 
     pillow()  # missing: one message, not one per image
-    mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
-    std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
+    trained_with = from_weights(state, c, str(weights_file(checkpoint)))
+    mean = torch.tensor(trained_with.mean if trained_with else [0.5] * c).view(1, -1, 1, 1)
+    std = torch.tensor(trained_with.std if trained_with else [0.5] * c).view(1, -1, 1, 1)
     background = training_background(state)
     results = []
     for path, problem in image_files(images):
