@@ -429,8 +429,9 @@ def test_cifar_download_and_safe_extraction(tmp_path, monkeypatch):
     archive = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(staging / cifar.FOLDER, arcname=cifar.FOLDER)
-    monkeypatch.setattr(cifar, "URL", archive.as_uri())
-    monkeypatch.setattr(cifar, "MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    mirror = replace(DATA_SETS["cifar10"], mirrors=(tmp_path.as_uri() + "/",), files=((archive.name, md5),))
+    monkeypatch.setitem(DATA_SETS, "cifar10", mirror)
     d = load_data("cifar10", (32, 32, 3), data_dir=tmp_path / "root")
     assert (len(d.train), len(d.val)) == (15, 3) and "downloaded" in d.notes[0]
     assert sorted(p.name for p in (tmp_path / "root" / "cifar10").iterdir()) == [cifar.FOLDER]  # archive removed

@@ -180,7 +180,9 @@ register(
         ),
     )
 )  # fmt: skip
-register(Source("cifar10", "cifar10", "cifar:load_source", synonyms=("cifar", "cifar-10", "cifar_10"), images=60_000))
+register(Source("cifar10", "cifar10", "cifar:load_source", synonyms=("cifar", "cifar-10", "cifar_10"), images=60_000,
+                mirrors=("https://www.cs.toronto.edu/~kriz/",),
+                files=(("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),)))  # fmt: skip
 
 
 def data_kind(folder: str) -> str | None:
