@@ -127,3 +127,15 @@ def test_predict_replicates_grayscale_for_a_network_of_two_channels(two_channels
     assert len(rgb["top"]) == 5 and len(gray["top"]) == 5
     x, _ = evaluate_module.adapt_image(str(tmp_path / "rgb.png"), 12, 12, 2)
     assert x.shape == (1, 2, 12, 12) and x.unique().tolist() == [124]  # 0.299*200 + 0.587*100 + 0.114*50
+
+
+def test_the_decode_function_travels_to_a_dataloader_worker(tmp_path):
+    """A DataLoader worker started by spawn receives the function pickled: it must be a
+    module-level function of plain arguments."""
+    import functools
+    import pickle
+
+    Image.new("L", (6, 6), 77).save(tmp_path / "x.png")
+    read = pickle.loads(pickle.dumps(functools.partial(decode_module.decode, target=(8, 8, 3))))
+    x = read(str(tmp_path / "x.png"))
+    assert x.shape == (3, 8, 8) and x[:, 1:7, 1:7].unique().tolist() == [77] and int(x.sum()) == 3 * 36 * 77
