@@ -2,9 +2,10 @@
 
 `load_data(spec, input_shape)` returns a `DataSplits` whose images are already adapted to the
 network's input (HxWxC): padded or resized, channels replicated or converted, each step
-written in `notes`. Specs: ``shapes`` (synthetic, generated here), ``mnist``,
-``fashion-mnist``, ``cifar10`` (read from `data_root()`, downloaded when missing), or a
-folder (IDX files, or one subfolder of PNG/JPEG images per class).
+written in `notes`. Specs: a data set known by name, each one `register(Source(...))`
+below (``shapes``, synthetic, generated here; ``mnist``, ``fashion-mnist``, ``cifar10``,
+read from `data_root()`, downloaded when missing), or a folder (IDX files, CIFAR-10
+batches, one subfolder of PNG/JPEG images per class, or images/ with masks/).
 
 Its modules import torch; this file does not, so the training settings (pure Python) can
 ask which names are data sets: nothing in cnnctl's analysis path imports torch.
@@ -131,12 +132,6 @@ def data_set(name: str) -> Source | None:
     """The data set `name` means (`CIFAR-10` -> cifar10's), or None for no known name."""
     key = name.lower()
     return next((s for s in DATA_SETS.values() if key == s.name or key in s.synonyms), None)
-
-
-def data_set_key(name: str) -> str | None:
-    """The name of the data set `name` means (`CIFAR-10` -> `cifar10`), or None."""
-    source = data_set(name)
-    return source.name if source is not None else None
 
 
 def is_data_set_name(name: str) -> bool:
