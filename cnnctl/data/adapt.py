@@ -1,4 +1,5 @@
-"""From raw images to the network's input: hold-out, padding or resizing, channels, statistics."""
+"""From raw images to the network's input: hold-out, the adaptation plan (padding or resizing,
+channels) and its executor, the one check of what data is held in memory."""
 
 from __future__ import annotations
 
