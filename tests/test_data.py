@@ -9,13 +9,14 @@ import os
 import pickle
 import struct
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from idxfiles import write_idx
 
-from cnnctl.data import Dataset, Split, cifar, data_root, idx, load_data, make_shapes
+from cnnctl.data import DATA_SETS, DataSplits, Split, cifar, data_root, idx, load_data, make_shapes
 from cnnctl.data import download as download_module
 from cnnctl.data.adapt import adapt, hold_out, plan
 from cnnctl.data.download import extract, fetch
@@ -106,7 +107,7 @@ def test_shapes_are_deterministic_balanced_and_in_range():
 
 def test_shapes_dataset_at_the_architecture_input():
     d = load_data("shapes", (32, 32, 1))
-    assert isinstance(d, Dataset) and d.name == "shapes" and len(d.classes) == 10
+    assert isinstance(d, DataSplits) and d.name == "shapes" and len(d.classes) == 10
     assert d.train.x.shape == (6000, 1, 32, 32) and d.val.x.shape == (1000, 1, 32, 32)
     assert d.train.y.bincount().tolist() == [600] * 10 and d.val.y.bincount().tolist() == [100] * 10
     assert not torch.equal(d.train.x[:1000], d.val.x)
@@ -269,8 +270,7 @@ def test_missing_data_without_download_lists_files_and_folder(tmp_path):
 
 
 def test_offline_download_says_what_to_put_where(tmp_path, monkeypatch):
-    classes, _, files = idx.SOURCES["mnist"]
-    monkeypatch.setitem(idx.SOURCES, "mnist", (classes, ("http://127.0.0.1:9/mnist/",), files))
+    monkeypatch.setitem(DATA_SETS, "mnist", replace(DATA_SETS["mnist"], mirrors=("http://127.0.0.1:9/mnist/",)))
     with pytest.raises(CnnctlError) as info:
         load_data("mnist", (32, 32, 1), data_dir=tmp_path, download=True)
     text = str(info.value)
@@ -296,7 +296,9 @@ def test_mnist_download_end_to_end_from_a_local_mirror(tmp_path, monkeypatch):
     write_idx(mirror, "train", *digits(40), gz=True)
     write_idx(mirror, "t10k", *digits(10, seed=2), gz=True)
     md5s = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in mirror.iterdir()}
-    monkeypatch.setitem(idx.SOURCES, "mnist", (idx.SOURCES["mnist"][0], (mirror.as_uri() + "/",), md5s))
+    monkeypatch.setitem(
+        DATA_SETS, "mnist", replace(DATA_SETS["mnist"], mirrors=(mirror.as_uri() + "/",), files=tuple(md5s.items()))
+    )
     d = load_data("mnist", (32, 32, 3), data_dir=tmp_path / "root")
     assert (len(d.train), len(d.val)) == (40, 10) and d.train.x.shape[1:] == (3, 32, 32)
     assert "downloaded t10k-images-idx3-ubyte.gz (MD5 checked)" in d.notes
@@ -306,19 +308,27 @@ def test_mnist_download_end_to_end_from_a_local_mirror(tmp_path, monkeypatch):
 # --- adaptation -------------------------------------------------------------------------------
 
 
+def said(steps):
+    """What the steps `plan` chose say, in order."""
+    return [step.note for step in steps]
+
+
 def test_adaptation_rules():
     x = torch.full((2, 1, 28, 28), 200, dtype=torch.uint8)
     padded = adapt(x, (32, 32, 1))
     assert padded.shape == (2, 1, 32, 32) and int(padded[:, :, 2:30, 2:30].min()) == 200
     assert int(padded.sum()) == 2 * 28 * 28 * 200
-    assert plan((28, 28, 1), (32, 32, 1)) == ["padded 28x28 to 32x32 with zeros (centred)"]
-    assert plan((28, 28, 1), (224, 224, 3)) == ["resized 28x28 to 224x224 (bilinear)", "replicated 1 channel to 3"]
-    assert plan((32, 32, 3), (16, 16, 1)) == [
+    assert said(plan((28, 28, 1), (32, 32, 1))) == ["padded 28x28 to 32x32 with zeros (centred)"]
+    assert said(plan((28, 28, 1), (224, 224, 3))) == [
+        "resized 28x28 to 224x224 (bilinear)",
+        "replicated 1 channel to 3",
+    ]
+    assert said(plan((32, 32, 3), (16, 16, 1))) == [
         "converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)",
         "resized 32x32 to 16x16 (area)",
     ]
-    assert plan((32, 32, 3), (32, 48, 3)) == ["padded 32x32 to 32x48 with zeros (centred)"]
-    assert "aspect ratio changed" in plan((32, 32, 3), (16, 64, 3))[0]
+    assert said(plan((32, 32, 3), (32, 48, 3))) == ["padded 32x32 to 32x48 with zeros (centred)"]
+    assert "aspect ratio changed" in plan((32, 32, 3), (16, 64, 3))[0].note
     up = adapt(x, (64, 64, 3))
     assert up.shape == (2, 3, 64, 64) and int(up.min()) == 200 and torch.equal(up[:, 0], up[:, 2])
     checker = torch.zeros(1, 1, 4, 4, dtype=torch.uint8)
@@ -419,8 +429,9 @@ def test_cifar_download_and_safe_extraction(tmp_path, monkeypatch):
     archive = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(staging / cifar.FOLDER, arcname=cifar.FOLDER)
-    monkeypatch.setattr(cifar, "URL", archive.as_uri())
-    monkeypatch.setattr(cifar, "MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    mirror = replace(DATA_SETS["cifar10"], mirrors=(tmp_path.as_uri() + "/",), files=((archive.name, md5),))
+    monkeypatch.setitem(DATA_SETS, "cifar10", mirror)
     d = load_data("cifar10", (32, 32, 3), data_dir=tmp_path / "root")
     assert (len(d.train), len(d.val)) == (15, 3) and "downloaded" in d.notes[0]
     assert sorted(p.name for p in (tmp_path / "root" / "cifar10").iterdir()) == [cifar.FOLDER]  # archive removed
@@ -471,5 +482,5 @@ def test_image_folder(tmp_path):
     assert (len(g.train), len(g.val)) == (7, 3)
     assert "padded 28x28 to 32x32 with zeros (centred)" in g.notes and "replicated 1 channel to 3" in g.notes
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(CnnctlError, match="broken.png: not a readable image"):
+    with pytest.raises(CnnctlError, match="broken.png: cannot read the image"):
         load_data(str(tmp_path / "flat"), (32, 32, 3))

@@ -150,7 +150,7 @@ def huge_png(tmp_path) -> Path:
 
 def check_refusal(text: str, path: Path, h: int, w: int, size: tuple[int, int] = (12000, 12000)) -> None:
     """The refusal names the file, the image's own width x height and pixel count, and the limit."""
-    from cnnctl.data.folder import PIXEL_FLOOR, PIXEL_RATIO
+    from cnnctl.data.decode import PIXEL_FLOOR, PIXEL_RATIO
 
     width, height = size
     limit = max(PIXEL_FLOOR, PIXEL_RATIO * h * w)
@@ -179,15 +179,15 @@ def test_an_image_bomb_in_a_class_folder_is_refused_from_its_header(tmp_path, hu
 
 
 def test_predict_refuses_an_image_bomb_from_its_header(huge_png):
-    from cnnctl.train.evaluate import read_image
+    from cnnctl.data.decode import decode
 
-    text, bombs, growth = decode_attempt(lambda: read_image(str(huge_png), 32, 32, 3))
+    text, bombs, growth = decode_attempt(lambda: decode(str(huge_png), (32, 32, 3)))
     assert growth is None or growth < 50 * MB
     assert bombs == []
     check_refusal(text, huge_png, 32, 32)
     photo = huge_png.with_name("photo.png")
     photo.write_bytes(png_bytes(4000, 3000))
-    assert read_image(str(photo), 32, 32, 3).shape == (1, 3, 32, 32)
+    assert decode(str(photo), (32, 32, 3)).shape == (3, 32, 32)
 
 
 def test_an_image_pillow_refuses_is_told_by_its_own_size_not_pillows_limit(tmp_path):
@@ -195,14 +195,14 @@ def test_an_image_pillow_refuses_is_told_by_its_own_size_not_pillows_limit(tmp_p
     the message still gives the image's width, height and pixels, and cnnctl's limit."""
     from PIL import Image
 
-    from cnnctl.train.evaluate import read_image
+    from cnnctl.data.decode import decode
 
     width, height = 20000, 10000  # 200 megapixels, wider than high
     assert width * height > 2 * Image.MAX_IMAGE_PIXELS
     path = tmp_path / "wide.png"
     path.write_bytes(png_bytes(width, height))
     pillows = Image.MAX_IMAGE_PIXELS
-    text, bombs, growth = decode_attempt(lambda: read_image(str(path), 32, 32, 3))
+    text, bombs, growth = decode_attempt(lambda: decode(str(path), (32, 32, 3)))
     assert growth is None or growth < 50 * MB
     assert bombs == []
     check_refusal(text, path, 32, 32, (width, height))
@@ -241,8 +241,8 @@ def test_predict_resizes_images_as_training_does(tmp_path):
     # images by cnnctl.data.adapt's rules: one rule now, area averaging to shrink.
     from PIL import Image
 
+    from cnnctl.data.decode import decode
     from cnnctl.data.folder import load_image_folder
-    from cnnctl.train.evaluate import read_image
 
     g = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (40, 50, 3), dtype=torch.uint8, generator=g)
@@ -255,4 +255,4 @@ def test_predict_resizes_images_as_training_does(tmp_path):
     averaged = torch.nn.functional.adaptive_avg_pool2d(pixels.permute(2, 0, 1).double(), (32, 32))
     reference = averaged.round().to(torch.uint8)
     assert (trained.int() - reference.int()).abs().max() <= 1  # float32 against float64 rounding
-    assert torch.equal(read_image(str(tmp_path / "a" / "x.png"), 32, 32, 3)[0], reference)
+    assert torch.equal(decode(str(tmp_path / "a" / "x.png"), (32, 32, 3)), reference)

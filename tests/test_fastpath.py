@@ -123,9 +123,9 @@ def test_threads_are_a_setting_that_may_change_on_resume(tmp_path):
 
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 10\n")
     x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8)
-    from cnnctl.data import Dataset, Split
+    from cnnctl.data import DataSplits, Split
 
-    data = Dataset("t", Split(x[:64], torch.arange(64) % 10), Split(x[64:], torch.arange(32) % 10),
+    data = DataSplits("t", Split(x[:64], torch.arange(64) % 10), Split(x[64:], torch.arange(32) % 10),
                    [str(i) for i in range(10)], (0.5,), (0.3,), [])  # fmt: skip
     before = torch.get_num_threads()
     try:

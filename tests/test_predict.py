@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
 
 import cnnctl  # noqa: E402
-from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.evaluate import adapt_image  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
@@ -26,7 +26,7 @@ def trained(tmp_path_factory):
     """(network file, run folder) of a tiny network trained one epoch on `shapes` at 16x16x1."""
     root = tmp_path_factory.mktemp("predict")
     x, y = make_shapes(256, 16, 16, 1, seed=0)
-    data = Dataset("shapes", Split(x[:192], y[:192]), Split(x[192:], y[192:]), [str(i) for i in range(10)],
+    data = DataSplits("shapes", Split(x[:192], y[:192]), Split(x[192:], y[192:]), [str(i) for i in range(10)],
                    (0.2,), (0.3,), [])  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", out=str(root / "run"))
     result = train(cnnctl.load_text(NET), config, arch="tiny", dataset=data)
@@ -317,3 +317,20 @@ def test_invert_predicts_on_the_inverted_image(trained, tmp_path, monkeypatch, c
     (warning,) = report[0]["warnings"]
     assert warning["message"].startswith(f"a light background after --invert: the image's border averages {230} of")
     assert "leave --invert out" in warning["hint"]
+
+
+def test_a_class_list_ends_in_dots_only_where_classes_are_left_out(trained, tmp_path):
+    """Evaluating on data of other classes names both lists: the checkpoint's ten with "...",
+    the folder's two complete, without (it was "a, b..." before)."""
+    from cnnctl.errors import CnnctlError
+    from cnnctl.train.evaluate import evaluate
+
+    net, run = trained
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        gray(tmp_path / name / "1.png")
+        gray(tmp_path / name / "2.png")
+    with pytest.raises(CnnctlError) as caught:
+        evaluate(cnnctl.load(str(net)), run, str(tmp_path), None, device_name="cpu", split="all")
+    message = caught.value.problems[0].message
+    assert message.endswith("trained on the classes 0, 1, 2, 3, 4, ..., but `" + tmp_path.name + "` has a, b"), message

@@ -11,10 +11,11 @@ F = torch.nn.functional
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
-from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
+from cnnctl.data.masks import IGNORE  # noqa: E402
 from cnnctl.errors import INTERRUPTED  # noqa: E402
 from cnnctl.layers.args import ArgValueError  # noqa: E402
-from cnnctl.train.augment import IGNORE, Augment, crop_padding  # noqa: E402
+from cnnctl.train.augment import Augment, crop_padding  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig, parse_augment  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
@@ -32,7 +33,7 @@ layers:
 def data(n_train=320, n_val=96, seed=0, val=True):
     x, y = make_shapes(n_train + n_val, 16, 16, 1, seed)
     held = Split(x[n_train:], y[n_train:]) if val else Split(x[:0], y[:0])
-    return Dataset("shapes", Split(x[:n_train], y[:n_train]), held, [str(i) for i in range(10)], (0.2,), (0.3,), [],
+    return DataSplits("shapes", Split(x[:n_train], y[:n_train]), held, [str(i) for i in range(10)], (0.2,), (0.3,), [],
                    val_from="test data" if val else "")  # fmt: skip
 
 

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
 from cnnctl.errors import INTERRUPTED  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig, resolve_config  # noqa: E402
@@ -36,7 +36,7 @@ layers:
 def small_data(n_train=384, n_val=128, seed=0):
     x, y = make_shapes(n_train + n_val, 16, 16, 1, seed)
     split = (Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:]))
-    return Dataset("shapes", *split, [str(i) for i in range(10)], (0.2,), (0.3,), [])
+    return DataSplits("shapes", *split, [str(i) for i in range(10)], (0.2,), (0.3,), [])
 
 
 def run(tmp_path, name="run", resume=None, **settings):
@@ -81,7 +81,7 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
 def test_training_learns_the_shapes_well_above_chance(tmp_path):
     config = TrainConfig(epochs=3, batch_size=32, seed=0, device="cpu", out=str(tmp_path / "learn"))
     x, y = make_shapes(2400, 32, 32, 1, 0)
-    data = Dataset(
+    data = DataSplits(
         "shapes", Split(x[:2000], y[:2000]), Split(x[2000:], y[2000:]), list("0123456789"), (0.2,), (0.3,), []
     )
     result = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data)
@@ -281,7 +281,9 @@ def test_predict_gives_top_k_probabilities_for_image_files(tmp_path):
 def test_a_last_partial_batch_is_left_out_so_batch_norm_never_sees_one_image(tmp_path):
     graph = cnnctl.load_text("input: 16x16x1\nlayers: [fc 16, bn act=relu, fc 10]")
     x, y = make_shapes(385 + 64, 16, 16, 1, 0)  # 385 = 12 * 32 + 1
-    data = Dataset("shapes", Split(x[:385], y[:385]), Split(x[385:], y[385:]), list("0123456789"), (0.2,), (0.3,), [])
+    data = DataSplits(
+        "shapes", Split(x[:385], y[:385]), Split(x[385:], y[385:]), list("0123456789"), (0.2,), (0.3,), []
+    )
     config = TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(tmp_path / "bn"))
     assert train(graph, config, arch="bn", dataset=data).status == 0
     with pytest.raises(CnnctlError, match="at least 2 images per batch"):
@@ -410,7 +412,7 @@ def modern_run(tmp_path, name: str, stop: int | None = None, resume: str | None 
     """A short run of a bundled modern network, at a small input, on 32 training images."""
     size = 75 if name == "inception_v3" else 32  # Inception v3's stem needs 75x75 to reach its last module
     x, y = make_shapes(48, size, size, 3, seed=2)
-    data = Dataset("shapes", Split(x[:32], y[:32]), Split(x[32:], y[32:]), [str(i) for i in range(10)],
+    data = DataSplits("shapes", Split(x[:32], y[:32]), Split(x[32:], y[32:]), [str(i) for i in range(10)],
                    (0.2,) * 3, (0.3,) * 3, [])  # fmt: skip
     config = TrainConfig(epochs=2, batch_size=8, seed=5, device="cpu", out=str(tmp_path / folder))
     graph = cnnctl.load(name, input=f"{size}x{size}x3")

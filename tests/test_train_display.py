@@ -46,7 +46,7 @@ def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
     """A second Ctrl-C (a KeyboardInterrupt out of the loop) must not leave the live bar
     behind, to be drawn again under the messages that follow."""
     import cnnctl
-    from cnnctl.data import Dataset, Split
+    from cnnctl.data import DataSplits, Split
     from cnnctl.train import loop
 
     stopped = []
@@ -57,7 +57,9 @@ def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop._Run, "_train_epoch", interrupt)
     x = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
-    data = Dataset("t", Split(x, torch.arange(64) % 2), Split(x[:8], torch.arange(8) % 2), ["a", "b"], (0.5,), (0.3,))
+    data = DataSplits(
+        "t", Split(x, torch.arange(64) % 2), Split(x[:8], torch.arange(8) % 2), ["a", "b"], (0.5,), (0.3,)
+    )
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 2\n")
     with pytest.raises(KeyboardInterrupt):
         loop.train(graph, TrainConfig(epochs=1, batch_size=8, device="cpu", out=str(tmp_path / "r")), arch="t",

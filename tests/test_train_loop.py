@@ -12,7 +12,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
-from cnnctl.data import Dataset, Split, make_shapes  # noqa: E402
+from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
 from cnnctl.data.masks import UNSCORED  # noqa: E402
 from cnnctl.train.batches import Batches, order  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -32,7 +32,7 @@ SEGMENTER = "input: 8x8x1\nlayers:\n  - conv f=1 n=2\n"
 
 def shapes(n_train=192, n_val=64):
     x, y = make_shapes(n_train + n_val, 16, 16, 1, seed=0)
-    return Dataset("shapes", Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:]),
+    return DataSplits("shapes", Split(x[:n_train], y[:n_train]), Split(x[n_train:], y[n_train:]),
                    [str(i) for i in range(10)], (0.2,), (0.3,), [])  # fmt: skip
 
 
@@ -102,7 +102,7 @@ def test_a_training_batch_with_no_scored_pixel_contributes_nothing(tmp_path):
     x = torch.randint(0, 256, (24, 1, 8, 8), dtype=torch.uint8, generator=gen)
     y = masks_of(x)
     y[order(24, 5, 0)[:4]] = UNSCORED  # the first batch of the first epoch: nothing to score
-    data = Dataset("masks", Split(x, y), Split(x[:8], masks_of(x[:8])), ["dark", "bright"], (0.5,), (0.3,), [])
+    data = DataSplits("masks", Split(x, y), Split(x[:8], masks_of(x[:8])), ["dark", "bright"], (0.5,), (0.3,), [])
     config = TrainConfig(epochs=1, batch_size=4, seed=5, device="cpu", out=str(tmp_path / "r"))
     result = train(cnnctl.load_text(SEGMENTER), config, arch="seg", dataset=data)
     row = result.history[0]
@@ -170,3 +170,23 @@ def test_iou_names_the_function_only():
     from cnnctl.train.metrics import EpochStats
 
     assert callable(loop.iou) and not hasattr(EpochStats(), "iou") and EpochStats().class_iou is None
+
+
+# -- normalisation statistics as an input --------------------------------------------------------------
+
+
+def test_a_resumed_run_normalises_with_the_statistics_its_checkpoint_holds(tmp_path):
+    # The weights were trained on inputs normalised with the checkpoint's mean and std: a
+    # resumed run goes on with those, not with statistics computed again from the data.
+    graph = cnnctl.load_text(NET)
+    out = tmp_path / "run"
+    config = TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(out), data="shapes")
+    train(graph, config, arch="t")
+    state = load_checkpoint(out / "last.pt")
+    computed = state["mean"]
+    state["mean"], state["std"] = [0.25], [0.5]  # as a run trained on other statistics would hold
+    save_checkpoint(out / "last.pt", state)
+    train(graph, TrainConfig(epochs=2, batch_size=32, device="cpu", out=str(out), data="shapes"), arch="t",
+          resume=str(out))  # fmt: skip
+    after = load_checkpoint(out / "last.pt")
+    assert computed != [0.25] and (after["mean"], after["std"]) == ([0.25], [0.5])

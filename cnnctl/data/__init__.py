@@ -1,10 +1,11 @@
 """Data sets for training: small, in memory, as uint8 tensors shaped for the architecture.
 
-`load_data(spec, input_shape)` returns a `Dataset` whose images are already adapted to the
+`load_data(spec, input_shape)` returns a `DataSplits` whose images are already adapted to the
 network's input (HxWxC): padded or resized, channels replicated or converted, each step
-written in `notes`. Specs: ``shapes`` (synthetic, generated here), ``mnist``,
-``fashion-mnist``, ``cifar10`` (read from `data_root()`, downloaded when missing), or a
-folder (IDX files, or one subfolder of PNG/JPEG images per class).
+written in `notes`. Specs: a data set known by name, each one `register(Source(...))`
+below (``shapes``, synthetic, generated here; ``mnist``, ``fashion-mnist``, ``cifar10``,
+read from `data_root()`, downloaded when missing), or a folder (IDX files, CIFAR-10
+batches, one subfolder of PNG/JPEG images per class, or images/ with masks/).
 
 Its modules import torch; this file does not, so the training settings (pure Python) can
 ask which names are data sets: nothing in cnnctl's analysis path imports torch.
@@ -23,7 +24,12 @@ from ..errors import CnnctlError, did_you_mean
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["KNOWN", "ClassNames", "Dataset", "Split", "data_root", "load_data", "make_shapes"]
+    from .stats import Stats
+
+__all__ = [
+    "DATA_SETS", "ClassNames", "DataSplits", "Request", "Source", "Split", "data_help", "data_root", "load_data",
+    "make_shapes", "register",
+]  # fmt: skip
 
 
 @dataclass
@@ -54,7 +60,7 @@ class ClassNames(list):
 
 
 @dataclass
-class Dataset:
+class DataSplits:
     """A data set ready for training: both splits, class names, statistics and what was done."""
 
     name: str
@@ -69,30 +75,109 @@ class Dataset:
     val_from: str = "its validation split"
     test: Split | None = None  # the data's test split, adapted, when asked for (load_data(test=True))
     test_from: str = ""
+    no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
+    stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
 
 
-KNOWN = ("shapes", "mnist", "fashion-mnist", "cifar10")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)
 IDX_IMAGES = "-images-idx3-ubyte"  # an IDX data set's images: PREFIX-images-idx3-ubyte[.gz]
-_SYNONYMS = {
-    "fashion_mnist": "fashion-mnist",
-    "fashionmnist": "fashion-mnist",
-    "fmnist": "fashion-mnist",
-    "cifar": "cifar10",
-    "cifar-10": "cifar10",
-    "cifar_10": "cifar10",
-}
 
 
-def data_set_key(name: str) -> str | None:
-    """The data set `name` means (`CIFAR-10` -> `cifar10`), or None for no known name."""
-    key = _SYNONYMS.get(name.lower(), name.lower())
-    return key if key in KNOWN else None
+@dataclass(frozen=True)
+class Source:
+    """A data set cnnctl knows by name: everything said of it is here, so a new one is one
+    `register` call (and its test).
+
+    `loader` is "module:function" (a module of cnnctl.data, or a full dotted name), imported
+    only when the data is loaded (it imports torch; this file must not):
+    `function(source: Source, request: Request) -> cnnctl.data.adapt.Raw`."""
+
+    name: str
+    help: str  # its words in the help of --data: "shapes (built in)"
+    loader: str
+    synonyms: tuple[str, ...] = ()  # other spellings: cifar-10, fmnist
+    images: int = 0  # how many images it holds, all splits: its size at an input is checked before loading
+    masks: bool = False  # it knows each pixel's class (dense prediction can train on it)
+    no_test: str = ""  # why it has no test split, where it has none
+    classes: tuple[str, ...] = ()  # its class names, where its files do not hold them
+    mirrors: tuple[str, ...] = ()  # where its files are downloaded from, in order
+    files: tuple[tuple[str, str], ...] = ()  # (file, MD5 of the file as published): a download must match
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a loader is asked for: the network's input (H, W, C), where the data set's files
+    are (data_root()/NAME), the seed, whether to download, and a dense network's output (H, W, K)."""
+
+    shape: tuple[int, int, int]
+    folder: Path
+    seed: int = 0
+    download: bool = True
+    masks: tuple[int, int, int] | None = None
+
+
+DATA_SETS: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    """Add `source` to the data sets known by name (its name and synonyms, lower case)."""
+    taken = [k for k in (source.name, *source.synonyms) if data_set(k) is not None]
+    if taken:
+        raise ValueError(f"data set name {taken[0]!r} is registered already")
+    DATA_SETS[source.name] = source
+    return source
+
+
+def data_set(name: str) -> Source | None:
+    """The data set `name` means (`CIFAR-10` -> cifar10's), or None for no known name."""
+    key = name.lower()
+    return next((s for s in DATA_SETS.values() if key == s.name or key in s.synonyms), None)
 
 
 def is_data_set_name(name: str) -> bool:
     """`mnist`, `CIFAR-10`...: a data set cnnctl knows by name (or a synonym of one)."""
-    return data_set_key(name) is not None
+    return data_set(name) is not None
+
+
+def data_help() -> str:
+    """The data sets for the help of --data: "shapes (built in), mnist, ..., or a folder"."""
+    return ", ".join(s.help for s in DATA_SETS.values()) + ", or a folder"
+
+
+DIGITS = tuple(str(d) for d in range(10))
+register(Source("shapes", "shapes (built in)", "shapes:load_source", images=7_000, masks=True,
+                no_test="it is generated with training and validation images only"))  # fmt: skip
+register(
+    Source(
+        "mnist", "mnist", "idx:load_source", images=70_000, classes=DIGITS,
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        files=(
+            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ),
+    )
+)  # fmt: skip
+register(
+    Source(
+        "fashion-mnist", "fashion-mnist", "idx:load_source", synonyms=("fashion_mnist", "fashionmnist", "fmnist"),
+        images=70_000,
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot"),
+        mirrors=("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+        files=(
+            ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+            ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+            ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        ),
+    )
+)  # fmt: skip
+register(Source("cifar10", "cifar10", "cifar:load_source", synonyms=("cifar", "cifar-10", "cifar_10"), images=60_000,
+                mirrors=("https://www.cs.toronto.edu/~kriz/",),
+                files=(("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),)))  # fmt: skip
 
 
 def data_kind(folder: str) -> str | None:
@@ -150,15 +235,18 @@ def load_data(
     download: bool = True,
     test: bool = False,
     masks: tuple[int, int, int] | None = None,
-) -> Dataset:
+    stats: Stats | None = None,
+) -> DataSplits:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
     Validation is the data's validation split, else its test split (MNIST's t10k files,
     CIFAR-10's test_batch, a `test/` folder), else `val_split` of the training images held
     out (seeded by `seed`); with `val_split` 0 nothing is held out and `val` is empty.
-    `test` also adapts the test split, as `Dataset.test` (None when the data has none).
+    `test` also adapts the test split, as `DataSplits.test` (None when the data has none).
     `masks` (a dense network's output H, W, K) asks for masks as labels: (N, H, W) uint8
     class indices, 255 where no class is scored (see cnnctl.data.masks).
+    `stats` (cnnctl.data.stats: given in the settings, or from the weights) are the
+    normalisation statistics to use; None computes them over the training split.
     `seed` makes the hold-out (and the synthetic ``shapes``) reproducible. `download`
     allows fetching a missing mnist/fashion-mnist/cifar10 into `data_root(data_dir)`.
     Raises `CnnctlError` for anything the user can fix.
@@ -172,7 +260,7 @@ def load_data(
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
         where = f" {exc.filename}" if exc.filename else ""
         raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
-    return finish(raw, shape, val_split=val_split, seed=seed, test=test)
+    return finish(raw, shape, val_split=val_split, seed=seed, test=test, stats=stats)
 
 
 def _no_masks(name: str, masks) -> None:
@@ -187,55 +275,58 @@ def _no_masks(name: str, masks) -> None:
 
 def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, download: bool, masks=None):
     name = str(spec).strip()
-    key = data_set_key(name)
+    source = data_set(name)
     # A known name wins over a folder of that name in the working directory: `./mnist` is the folder.
-    if key is not None and not looks_like_path(name):
-        if masks is not None and key != "shapes":
-            _no_masks(key, masks)
-        if key == "shapes":
-            from .shapes import load_shapes
+    if source is not None and not looks_like_path(name):
+        return load_source(source, Request(shape, data_root(data_dir) / source.name, seed, download, masks))
+    path = Path(name).expanduser()
+    if path.is_dir() and masks is not None:
+        from .masks import is_mask_folder, load_mask_folder
 
-            raw = load_shapes(shape, seed=seed, masks=masks)
-        elif key in ("mnist", "fashion-mnist"):
-            from .idx import load_mnist_like
+        if not is_mask_folder(path):
+            _no_masks(name, masks)
+        return load_mask_folder(path, shape, masks[:2])
+    if path.is_dir():
+        from .folder import load_folder
+        from .masks import is_mask_folder
 
-            raw = load_mnist_like(key, data_root(data_dir) / key, download=download)
-        else:
-            from .cifar import load_cifar10
-
-            raw = load_cifar10(data_root(data_dir) / "cifar10", download=download)
-    else:
-        path = Path(name).expanduser()
-        if path.is_dir() and masks is not None:
-            from .masks import is_mask_folder, load_mask_folder
-
-            if not is_mask_folder(path):
-                _no_masks(name, masks)
-            raw = load_mask_folder(path, shape, masks[:2])
-        elif path.is_dir():
-            from .folder import load_folder
-            from .masks import is_mask_folder
-
-            if is_mask_folder(path):
-                raise CnnctlError.at(
-                    f"`{name}` holds images/ and masks/, data for dense prediction (a class per pixel); this "
-                    "network is a classifier (a class per image)",
-                    hint="train a network that ends in a volume HxWxK (e.g. examples/unet_small.yaml), or give "
-                    "a classifier one subfolder of images per class",
-                )
-            raw = load_folder(path, shape)
-        elif path.exists():
+        if is_mask_folder(path):
             raise CnnctlError.at(
-                f"`{name}` is a file, not a folder of data",
-                hint="give a folder with IDX files or one subfolder of images per class",
+                f"`{name}` holds images/ and masks/, data for dense prediction (a class per pixel); this "
+                "network is a classifier (a class per image)",
+                hint="train a network that ends in a volume HxWxK (e.g. examples/unet_small.yaml), or give "
+                "a classifier one subfolder of images per class",
             )
-        elif looks_like_path(name):
-            raise CnnctlError.at(f"no folder `{name}`", hint=f"the data sets by name are {', '.join(KNOWN)}")
-        else:
-            close = did_you_mean(name, KNOWN, _SYNONYMS)
-            known = ", ".join(f"`{k}`" for k in KNOWN)
-            hint = f"{close + ' ' if close else ''}the data sets are {known}, or a folder path"
-            raise CnnctlError.at(f"unknown data set `{name}`", hint=hint)
+        return load_folder(path, shape)
+    if path.exists():
+        raise CnnctlError.at(
+            f"`{name}` is a file, not a folder of data",
+            hint="give a folder with IDX files or one subfolder of images per class",
+        )
+    names = list(DATA_SETS)
+    if looks_like_path(name):
+        raise CnnctlError.at(f"no folder `{name}`", hint=f"the data sets by name are {', '.join(names)}")
+    synonyms = {k: s.name for s in DATA_SETS.values() for k in s.synonyms}
+    close = did_you_mean(name, names, synonyms)
+    known = ", ".join(f"`{k}`" for k in names)
+    hint = f"{close + ' ' if close else ''}the data sets are {known}, or a folder path"
+    raise CnnctlError.at(f"unknown data set `{name}`", hint=hint)
+
+
+def load_source(source: Source, request: Request):
+    """The registered data set `source` as read (a Raw): its size at the input checked first
+    (before any download), then its loader called."""
+    from importlib import import_module
+
+    from .adapt import check_memory
+
+    if request.masks is not None and not source.masks:
+        _no_masks(source.name, request.masks)
+    h, w, c = request.shape
+    check_memory(source.images * h * w * c, f"the {source.images:,} images of {source.name} at {h}x{w}x{c}")
+    module, function = source.loader.split(":")
+    raw = getattr(import_module(module if "." in module else f"{__name__}.{module}"), function)(source, request)
+    raw.no_test = source.no_test
     return raw
 
 

@@ -1,4 +1,5 @@
-"""From raw images to the network's input: hold-out, padding or resizing, channels, statistics."""
+"""From raw images to the network's input: hold-out, the adaptation plan (padding or resizing,
+channels) and its executor, the one check of what data is held in memory."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..errors import CnnctlError
-from . import Dataset, Split
+from ..errors import CnnctlError, Loc
+from . import DataSplits, Split
+from .stats import Stats, computed
 
 # Padding is used while the padded image is at most this much larger than the data on each
 # axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
@@ -31,10 +33,24 @@ class Raw:
     notes: list[str] = field(default_factory=list)
     test: Split | None = None
     test_from: str = "its test split"  # which files: "the t10k files", "test/"
+    no_test: str = ""  # why there is none, where the data set's registration says
 
 
 def n(count: int) -> str:
     return f"{count:,}"
+
+
+def check_memory(
+    nbytes: int, what: str, where: Loc | None = None, hint: str = "train at a smaller input size (--input)"
+) -> None:
+    """The one check of what data cnnctl holds in memory: `what` (in words, "70,000 images at
+    224x224x3") is refused when its `nbytes` are more than MAX_BYTES, before they are allocated."""
+    if nbytes > MAX_BYTES:
+        raise CnnctlError.at(
+            f"{what}: {nbytes / 2**30:.1f} GiB, more than the {MAX_BYTES / 2**30:g} GiB of data cnnctl holds in memory",
+            where,
+            hint=hint,
+        )
 
 
 def check_input_shape(shape) -> tuple[int, int, int]:
@@ -104,8 +120,22 @@ def _to_gray(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def plan(native: tuple[int, int, int], target: tuple[int, int, int]) -> list[str]:
-    """What adapting images of `native` (H, W, C) to `target` will do, in words; raises if it can't."""
+@dataclass(frozen=True)
+class Step:
+    """One step of adapting images to a network's input: `op` is "gray" (RGB to luminance),
+    "pad" or "resize" (to `size`, H x W) or "replicate" (1 channel to `channels`); `note`
+    says it in words, for the notes of a data set or of a predicted image."""
+
+    op: str
+    note: str
+    size: tuple[int, int] = (0, 0)
+    channels: int = 0
+
+
+def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: bool = True) -> list[Step]:
+    """The steps that adapt images of `native` (H, W, C) to `target`, in order; raises if
+    none can. A little smaller (up to PAD_RATIO on each axis) is padded with zeros, unless
+    `pad` is False; else resized, by area averaging to shrink, bilinear to grow."""
     (h0, w0, c0), (h, w, c) = native, target
     steps = []
     if c0 != c and not (c0 == 1 or (c0 == 3 and c == 1)):
@@ -115,54 +145,56 @@ def plan(native: tuple[int, int, int], target: tuple[int, int, int]) -> list[str
             f"give the network {c0} input channels (--input {h}x{w}x{c0})",
         )
     if c0 == 3 and c == 1:
-        steps.append("converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)")
+        steps.append(Step("gray", "converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)"))
     if (h0, w0) != (h, w):
-        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
-            steps.append(f"padded {h0}x{w0} to {h}x{w} with zeros (centred)")
+        if pad and h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
+            steps.append(Step("pad", f"padded {h0}x{w0} to {h}x{w} with zeros (centred)", (h, w)))
         else:
             how = "area" if h <= h0 and w <= w0 else "bilinear"
             ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
-            steps.append(f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}")
+            steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w)))
     if c0 == 1 and c > 1:
-        steps.append(f"replicated 1 channel to {c}")
+        steps.append(Step("replicate", f"replicated 1 channel to {c}", channels=c))
     return steps
 
 
-def adapt(x: torch.Tensor, target: tuple[int, int, int]) -> torch.Tensor:
-    """Images (N, C0, H0, W0) uint8 to (N, C, H, W) as `plan` describes."""
-    h, w, c = target
-    c0, h0, w0 = x.shape[1:]
-    plan((h0, w0, c0), target)  # raises when it cannot adapt
-    if c0 == 3 and c == 1:
-        x = _to_gray(x)
-    if (h0, w0) != (h, w):
-        if h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
-            x = _pad(x, h, w)
-        else:
-            x = _resize(x, h, w)
-    if x.shape[1] == 1 and c > 1:
-        x = x.expand(-1, c, -1, -1).contiguous()
+def run(x: torch.Tensor, steps: list[Step], notes: list[str] | None = None) -> torch.Tensor:
+    """Images (N, C0, H0, W0) uint8 through `steps` (from `plan`), each said in `notes`."""
+    for step in steps:
+        if step.op == "gray":
+            x = _to_gray(x)
+        elif step.op == "pad":
+            x = _pad(x, *step.size)
+        elif step.op == "resize":
+            x = _resize(x, *step.size)
+        else:  # replicate
+            x = x.expand(-1, step.channels, -1, -1)
+        if notes is not None:
+            notes.append(step.note)
     return x.contiguous()
 
 
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) standard deviation of `x / 255`, in float64."""
-    c = x.shape[1]
-    total = torch.zeros(c, dtype=torch.float64)
-    squares = torch.zeros(c, dtype=torch.float64)
-    for start in range(0, x.shape[0], CHUNK):
-        part = x[start : start + CHUNK].to(torch.float64).div_(255.0)
-        total += part.sum(dim=(0, 2, 3))
-        squares += (part * part).sum(dim=(0, 2, 3))
-    count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
-    mean = total / count
-    var = (squares / count - mean * mean).clamp_(min=0.0)
-    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt())
+def adapt(
+    x: torch.Tensor, target: tuple[int, int, int], notes: list[str] | None = None, *, pad: bool = True
+) -> torch.Tensor:
+    """Images (N, C0, H0, W0) uint8 to (N, C, H, W), as `plan` chooses; its steps said in `notes`."""
+    c0, h0, w0 = x.shape[1:]
+    return run(x, plan((h0, w0, c0), target, pad=pad), notes)
 
 
-def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: int, test: bool = False) -> Dataset:
+def finish(
+    raw: Raw,
+    target: tuple[int, int, int],
+    *,
+    val_split: float,
+    seed: int,
+    test: bool = False,
+    stats: Stats | None = None,
+) -> DataSplits:
     """Choose the validation split (the data's own, else its test split, else held out from
-    training; none with `val_split` 0), adapt the splits, compute statistics."""
+    training; none with `val_split` 0), adapt the splits, and take the normalisation
+    statistics `stats` where given (the settings', the weights'), else compute them over the
+    adapted training images (cnnctl.data.stats)."""
     notes = list(raw.notes)
     train, val, test_split = raw.train, raw.val, raw.test if test else None
     if val is not None:
@@ -179,21 +211,20 @@ def finish(raw: Raw, target: tuple[int, int, int], *, val_split: float, seed: in
         notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
     h, w, c = target
     extra = len(test_split) if test_split is not None and test_split is not val else 0
-    size = (len(train) + len(val) + extra) * h * w * c
-    if size > MAX_BYTES:
-        raise CnnctlError.at(
-            f"{n(len(train) + len(val))} images at {h}x{w}x{c} take {size / 2**30:.1f} GiB in memory: too large",
-            hint="train at a smaller input size (--input), e.g. the data's own size",
-        )
-    native = (train.x.shape[2], train.x.shape[3], train.x.shape[1])
-    notes.extend(plan(native, target))
+    count = len(train) + len(val) + extra
+    check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
+                 hint="train at a smaller input size (--input), e.g. the data's own size")  # fmt: skip
     same = test_split is val
-    train = Split(adapt(train.x, target), train.y)
+    train = Split(adapt(train.x, target, notes), train.y)
     val = Split(adapt(val.x, target), val.y)
     if test_split is not None:
         test_split = val if same else Split(adapt(test_split.x, target), test_split.y)
-    mean, std = channel_stats(train.x)
-    return Dataset(
-        raw.name, train, val, raw.classes.copy(), mean, std, notes,  # a ClassNames stays one
+    if stats is None:
+        stats = computed(train.x)
+    elif len(stats.mean) != c:  # checked against the network where they were taken: a caller's slip
+        raise ValueError(f"{len(stats.mean)} channel means for {c} channels")
+    return DataSplits(
+        raw.name, train, val, raw.classes.copy(), stats.mean, stats.std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
+        no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin,
     )  # fmt: skip

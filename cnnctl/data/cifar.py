@@ -18,8 +18,6 @@ from ..errors import CnnctlError, Loc
 from . import Split
 from .adapt import Raw, n
 
-URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-MD5 = "c58f30108f718f92721af3b95e74349a"
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{k}" for k in range(1, 6)]
 TEST_FILE = "test_batch"
@@ -206,34 +204,38 @@ def read_folder(batches: Path, name: str = "cifar10") -> Raw:
     return Raw(name, classes, only, None, notes)
 
 
-def load_cifar10(folder: Path, *, download: bool) -> Raw:
-    """CIFAR-10 from `folder` (holding cifar-10-batches-py/), downloaded there when missing."""
+def load_source(source, request) -> Raw:
+    """The registered `cifar10` (a cnnctl.data.Source) from its folder (holding
+    cifar-10-batches-py/), downloaded there from its mirrors when missing (MD5 checked)."""
     from .download import Offline, extract, fetch
 
+    folder = request.folder
     batches = find_batches(folder)
     notes = []
     if batches is None:
-        if not download:
-            raise _missing(folder, "download is off")
-        archive = folder / "cifar-10-python.tar.gz"
+        if not request.download:
+            raise _missing(source, folder, "download is off")
+        ((name, md5),) = source.files
+        archive = folder / name
         try:
-            fetch([URL], archive, md5=MD5)
+            fetch([m + name for m in source.mirrors], archive, md5=md5)
         except Offline as exc:
-            raise _missing(folder, f"offline? downloading failed: {exc}") from None
+            raise _missing(source, folder, f"offline? downloading failed: {exc}") from None
         try:
             extract(archive, folder, [f"{FOLDER}/{f}" for f in FILES])
         finally:
             archive.unlink(missing_ok=True)
-        notes.append("downloaded cifar-10-python.tar.gz (MD5 checked) and extracted it")
+        notes.append(f"downloaded {name} (MD5 checked) and extracted it")
         batches = folder / FOLDER
     raw = read_folder(batches)
     raw.notes[:0] = notes
     return raw
 
 
-def _missing(folder: Path, why: str) -> CnnctlError:
+def _missing(source, folder: Path, why: str) -> CnnctlError:
+    ((name, md5),) = source.files
     return CnnctlError.at(
         f"cifar10 is not in {folder} ({why}): expected {FOLDER}/ with {', '.join(FILES)}",
-        hint=f"download {URL} (MD5 {MD5}) and extract it in {folder}, "
+        hint=f"download {source.mirrors[0]}{name} (MD5 {md5}) and extract it in {folder}, "
         f"or point --data-dir / $CNNCTL_DATA at a folder holding `{folder.name}/{FOLDER}/`",
     )

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import CnnctlError, Loc
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
-from .adapt import MAX_BYTES, Raw, adapt, n
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
+from .adapt import Raw, check_memory, n
+from .decode import GRAY_MODES, decode, open_image
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
 TEST_NAMES = ("test", "testing")
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-# The most pixels an image may have, read from its header before anything is decoded: the
-# larger of a floor that takes any phone photo (12 to 50 megapixels) and 64 times the
-# network input's H x W (8 times its side). More would be decoded only to be shrunk away,
-# and a PNG of a few KB can claim billions of pixels (a decompression bomb).
-PIXEL_FLOOR = 64_000_000
-PIXEL_RATIO = 64
-BILINEAR = 2  # PIL.Image.Resampling.BILINEAR, for training and predict alike, without importing Pillow here
 
 
 def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
@@ -111,53 +97,6 @@ def _images(folder: Path) -> tuple[list[Path], int]:
     return files, skipped
 
 
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise CnnctlError.at("reading images needs Pillow, which is not installed", hint="pip install pillow") from None
-    return Image
-
-
-@contextmanager
-def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
-    """The Pillow image at `path`, its header read but nothing decoded, refused when it has
-    more pixels than a network input of `size` (H, W) needs (see PIXEL_FLOOR)."""
-    image = _pillow()
-    h, w = size
-    limit, why = max(PIXEL_FLOOR, PIXEL_RATIO * h * w), f"the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W"
-    refused = 2 * image.MAX_IMAGE_PIXELS if image.MAX_IMAGE_PIXELS else None  # what Pillow will not decode
-    if refused is not None and refused < limit:  # a network input of more than 1,672x1,672
-        limit, why = refused, "Pillow's limit: it refuses to decode more"
-    # The check below decides on the header, names the file and the image's size: Pillow's
-    # warning (from half its limit) would be noise.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", image.DecompressionBombWarning)
-        with _header(image, path) as im:
-            if im.width * im.height > limit:
-                raise CnnctlError.at(
-                    f"an image of {im.width}x{im.height} pixels (width x height: {im.width * im.height:,} pixels), "
-                    f"more than the {limit:,} read for a {h}x{w} input ({why})",
-                    Loc(str(path)),
-                    hint=f"downscale the images: the network takes {h}x{w}",
-                )
-            yield im
-
-
-def _header(image, path: Path) -> Image:
-    """`image.open(path)` without Pillow's decompression-bomb check: only the header is read,
-    and open_image's own check of the same size, which names the image's width and height, comes
-    before anything is decoded (Pillow's error says only how many pixels it allows)."""
-    # Pillow refuses twice MAX_IMAGE_PIXELS (89 megapixels), reading the limit when an image
-    # is opened: off for this one call, back at once.
-    most = image.MAX_IMAGE_PIXELS
-    image.MAX_IMAGE_PIXELS = None
-    try:
-        return image.open(path)
-    finally:
-        image.MAX_IMAGE_PIXELS = most
-
-
 def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]], int]:
     """(class names, [(file, label)], files skipped) of one class-per-subfolder tree."""
     dirs = _class_dirs(root)
@@ -212,45 +151,29 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     for f, _ in train_files + val_files + test_files:
-        try:
-            with open_image(f, size) as im:
-                modes[im.mode] += 1
-                sizes[(im.height, im.width)] += 1
-        except CnnctlError:
-            raise
-        except Exception as exc:  # Pillow raises many kinds for a broken file
-            raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
+        with open_image(f, size) as im:
+            modes[im.mode] += 1
+            sizes[(im.height, im.width)] += 1
     gray = set(modes) <= GRAY_MODES
     mode, channels = ("L", 1) if gray else ("RGB", 3)
     if len(sizes) == 1:
         (h, w) = next(iter(sizes))
-        resize = False
     else:
         h, w = target[0], target[1]
-        resize = True
         lo, hi = min(sizes), max(sizes)
         notes.append(
             f"adapted images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w}, each as "
             "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
         )
     total = len(train_files) + len(val_files) + len(test_files)
-    if total * h * w * channels > MAX_BYTES:
-        raise CnnctlError.at(f"{n(total)} images of {h}x{w}x{channels} are too large to hold in memory", Loc(str(path)))
+    check_memory(total * h * w * channels, f"{n(total)} images of {h}x{w}x{channels}", Loc(str(path)))
 
     def read(files: list[tuple[Path, int]]) -> Split:
         x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
         for i, (f, _) in enumerate(files):
-            try:
-                with open_image(f, size) as im:
-                    im = im.convert(mode)
-                    data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-                    native = data.view(im.height, im.width, channels).permute(2, 0, 1)
-            except CnnctlError:
-                raise
-            except Exception as exc:
-                raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(f))) from None
-            # One rule for every image, here and in predict (cnnctl.data.adapt.plan).
-            x[i] = native if not resize else adapt(native[None], (h, w, channels))[0]
+            # One rule for every image, here and in predict (cnnctl.data.decode): at the data's
+            # own size when all share it (finish() adapts them together), else each to the input.
+            x[i] = decode(f, (h, w, channels), mode)
         return Split(x, torch.tensor([label for _, label in files], dtype=torch.int64))
 
     kind = "grayscale" if gray else "RGB"

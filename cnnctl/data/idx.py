@@ -12,39 +12,12 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from . import ClassNames, Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import Raw, check_memory, n
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 _BLOCK = 1 << 20
 
-# name -> (class names, mirrors, {file: md5 of the .gz as published}). The MD5s are the
-# ones torchvision and the data sets' pages list; a download that does not match is refused.
-SOURCES = {
-    "mnist": (
-        [str(d) for d in range(10)],
-        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        {
-            "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-        },
-    ),
-    "fashion-mnist": (
-        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
-        (
-            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        ),
-        {
-            "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-        },
-    ),
-}
 # MD5 of the uncompressed MNIST test files (shared/data/README.md and the MNIST page): the
 # gzip wrapping differs between copies, the contents must not.
 MNIST_T10K_RAW_MD5 = {
@@ -86,12 +59,8 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
     bytes, then one more (gzip decompresses at most one read buffer beyond). Returns the
     claim in words, for the messages."""
     claim = f"{n(dims[0])} {kind} ({'x'.join(map(str, dims))}, {n(count)} bytes)"
-    if count > MAX_BYTES:
-        raise _bad(
-            path,
-            f"the header claims {claim}: more than the {MAX_BYTES / 2**30:g} GiB of data cnnctl holds in memory",
-            "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)",
-        )
+    check_memory(count, f"the header claims {claim}", Loc(str(path)),
+                 "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)")  # fmt: skip
     if isinstance(stream, gzip.GzipFile):
         return claim
     held = os.fstat(stream.fileno()).st_size - header
@@ -224,13 +193,15 @@ def combine(
     return Raw(name, classes, train, val, notes, test=test, test_from=test_from)
 
 
-def load_mnist_like(name: str, folder: Path, *, download: bool) -> Raw:
-    """mnist or fashion-mnist from `folder`: train-* for training and t10k-* the test split
-    (validation too, as there is no other); with only one of the two, that one is split.
-    Missing altogether: downloaded, or an error."""
+def load_source(source, request) -> Raw:
+    """A registered IDX data set (mnist, fashion-mnist: a cnnctl.data.Source) from its folder:
+    train-* for training and t10k-* the test split (validation too, as there is no other);
+    with only one of the two, that one is split. Missing altogether: downloaded from its
+    mirrors (each file's MD5 checked), or an error."""
     from .download import Offline, fetch
 
-    classes, mirrors, files = SOURCES[name]
+    folder, download = request.folder, request.download
+    name, classes, mirrors, files = source.name, list(source.classes), source.mirrors, dict(source.files)
     names = list(files)
 
     def pair(prefix: str) -> tuple[Path, Path] | None:

@@ -19,9 +19,12 @@ import torch.nn.functional as F
 
 from ..errors import CnnctlError, Loc
 from . import Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import Raw, check_memory, n
 
-UNSCORED = 255  # a mask pixel of no class
+UNSCORED = 255  # a mask pixel of no class, as stored (uint8)
+# The same pixel in a training batch (int64), and a pixel a crop padded: cross-entropy's
+# ignore_index, which the loss and the metrics skip.
+IGNORE = -100
 MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff")  # lossless: a JPEG's mask is blurred classes
 
 
@@ -50,15 +53,17 @@ def is_mask_folder(path: Path) -> bool:
 
 def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[int, int]) -> Raw:
     """images/ + masks/ (in `path`, or in each of train/, val/, test/): images resized to
-    `target` (H, W, C) bilinear, masks to `out_size` nearest; classes 0..the largest value
-    found, named by `classes.txt` (one name per line) where there is one."""
-    from .folder import BILINEAR, IMAGE_SUFFIXES, open_image
+    `target` (H, W, C) as cnnctl.data.decode adapts any image (never padded: their masks are
+    resized), masks to `out_size` nearest; classes 0..the largest value found, named by
+    `classes.txt` (one name per line) where there is one."""
+    from . import IMAGE_SUFFIXES
+    from .decode import fit, mode_for, open_image, pixels, read
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
     if "train" not in roots:
         roots = {"train": path}
     h, w, c = target
-    mode = "L" if c == 1 else "RGB"
+    mode = mode_for(c)  # grayscale replicated to any channel count but 3, as training replicates it
     splits: dict[str, Split] = {}
     total = 0
     for split, root in roots.items():
@@ -66,8 +71,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
         if not images:
             raise CnnctlError.at("no PNG or JPEG images", Loc(str(root / "images")))
         total += len(images)
-        if total * (h * w * c + out_size[0] * out_size[1]) > MAX_BYTES:
-            raise CnnctlError.at(f"{n(total)} images with masks are too large to hold in memory", Loc(str(path)))
+        check_memory(total * (h * w * c + out_size[0] * out_size[1]), f"{n(total)} images with masks", Loc(str(path)))
         x = torch.empty((len(images), c, h, w), dtype=torch.uint8)
         masks = torch.empty((len(images), *out_size), dtype=torch.uint8)
         for i, image in enumerate(images):
@@ -77,30 +81,22 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                 raise CnnctlError.at(
                     f"no mask for {image.name}", Loc(str(root / "masks")), hint=f"expected masks/{image.stem}.png"
                 )
-            try:
-                with open_image(image, (h, w)) as im:
-                    data = im.convert(mode).resize((w, h), BILINEAR).tobytes()
-                with open_image(mask, (h, w)) as m:
-                    if m.mode not in ("L", "P", "1"):
-                        raise CnnctlError.at(
-                            f"a mask in mode {m.mode}: masks hold one class index per pixel (an 8-bit grayscale "
-                            "or palette PNG)",
-                            Loc(str(mask)),
-                        )
-                    if (m.height, m.width) != (im.height, im.width):
-                        raise CnnctlError.at(
-                            f"the mask is {m.height}x{m.width}, its image {im.height}x{im.width}", Loc(str(mask))
-                        )
-                    if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
-                        m = m.convert("L").point(lambda v: v // 255)
-                    raw = torch.frombuffer(bytearray(m.tobytes()), dtype=torch.uint8)
-                    values = raw.view(m.height, m.width)
-            except CnnctlError:
-                raise
-            except Exception as exc:  # Pillow raises many kinds for a broken file
-                raise CnnctlError.at(f"not a readable image: {exc}", Loc(str(image))) from None
-            x[i] = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)
-            masks[i] = resize_masks(values[None], out_size)[0]
+            native = read(image, (h, w), mode)
+            with open_image(mask, (h, w)) as m:
+                if m.mode not in ("L", "P", "1"):
+                    raise CnnctlError.at(
+                        f"a mask in mode {m.mode}: masks hold one class index per pixel (an 8-bit grayscale "
+                        "or palette PNG)",
+                        Loc(str(mask)),
+                    )
+                if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
+                    m = m.convert("L").point(lambda v: v // 255)
+                values = pixels(m, m.mode)  # a palette image's indices, not its colours
+            if values.shape[1:] != native.shape[1:]:
+                (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]
+                raise CnnctlError.at(f"the mask is {mh}x{mw}, its image {ih}x{iw}", Loc(str(mask)))
+            x[i] = fit(native, target, image, pad=False)
+            masks[i] = resize_masks(values, out_size)[0]
         splits[split] = Split(x, masks)
     scored = torch.cat([s.y[s.y != UNSCORED] for s in splits.values()])
     top = int(scored.max()) if scored.numel() else 0
@@ -113,7 +109,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
         classes = [str(k) for k in range(top + 1)]
     notes = [
         f"read {n(total)} images with masks ({len(classes)} classes per pixel) from {path}; "
-        f"images at {h}x{w} (bilinear), masks at {out_size[0]}x{out_size[1]} (nearest)"
+        f"images at {h}x{w} (resized: area to shrink, bilinear to grow), masks at {out_size[0]}x{out_size[1]} (nearest)"
     ]
     test = splits.get("test")
     return Raw(path.resolve().name, classes, splits["train"], splits.get("val"), notes, test=test, test_from="test/")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import CnnctlError
+from ..render.numbers import first
 from . import Split
-from .adapt import MAX_BYTES, Raw, n
+from .adapt import Raw, check_memory, n
 
 CLASSES = [
     "square",
@@ -113,11 +113,7 @@ def load_shapes(
     cnnctl.data.masks.shape_masks)."""
     h, w, c = shape
     # Drawing takes about a dozen times the final bytes: refuse before allocating them.
-    if (train + val) * h * w * c * 12 > MAX_BYTES:
-        raise CnnctlError.at(
-            f"the shapes data at {h}x{w}x{c} would need about {(train + val) * h * w * c * 12 / 2**30:.0f} GiB",
-            hint="train on a smaller --input",
-        )
+    check_memory((train + val) * h * w * c * 12, f"drawing the shapes data at {h}x{w}x{c}")
     # Two streams from one seed: seed s and s + 1 would otherwise share images across seeds.
     x_train, y_train, px_train = draw_shapes(train, h, w, c, seed=2 * int(seed))
     x_val, y_val, px_val = draw_shapes(val, h, w, c, seed=2 * int(seed) + 1)
@@ -134,6 +130,10 @@ def load_shapes(
         f"at {h}x{w}x{c}, {colour} (seed {seed})"
     ]
     if masks is not None:
-        named = ", ".join(classes) if len(classes) <= 3 else ", ".join(classes[:3]) + ", ..."
-        notes.append(f"masks of {len(classes)} classes per pixel ({named}) at {size[0]}x{size[1]}")
+        notes.append(f"masks of {len(classes)} classes per pixel ({first(classes, 3)}) at {size[0]}x{size[1]}")
     return Raw("shapes", classes, Split(x_train, y_train), Split(x_val, y_val), notes)
+
+
+def load_source(source, request) -> Raw:
+    """The registered `shapes` (cnnctl.data.DATA_SETS), drawn for `request`."""
+    return load_shapes(request.shape, seed=request.seed, masks=request.masks)

@@ -73,6 +73,12 @@ def loss(x: float) -> str:
     return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.4g}"
 
 
+def first(items, most: int) -> str:
+    """`a, b, c`; `a, b, c, ...` when there are more than `most`: "..." only where some are left out."""
+    items = [str(i) for i in items]
+    return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
+
+
 def plural(n: int, word: str) -> str:
     """`1 layer`, `2 layers`, `1,000 layers`."""
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"

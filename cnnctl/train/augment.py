@@ -19,7 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-IGNORE = -100  # cross-entropy's ignore_index: a mask pixel that is no pixel of the image
+from ..data.masks import IGNORE
+
 SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (Inception's recipe)
 RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 

@@ -21,8 +21,7 @@ from typing import Protocol
 
 import torch
 
-from ..data.masks import UNSCORED
-from .augment import IGNORE
+from ..data.masks import IGNORE, UNSCORED
 from .fastpath import keep_on_device
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # normalised float NCHW images, int64 targets (classes or masks)

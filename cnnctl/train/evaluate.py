@@ -11,7 +11,7 @@ import torch
 from ..data import Split
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
-from ..render.numbers import plural
+from ..render.numbers import first, plural
 from .batches import Batches
 from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
@@ -76,10 +76,13 @@ def evaluate(
     """`split`: val (the validation split the run had), test (the data's test split), train
     (the images it trained on) or all (every image of the data)."""
     from ..data import load_data
+    from ..data.stats import from_weights
 
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device)
     config = state["config"]
+    # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
+    trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
     val_split = config.get("val_split", 0.1)
     data = load_data(
         data_spec or config["data"],
@@ -89,16 +92,17 @@ def evaluate(
         seed=config.get("seed", 0),
         test=split in ("test", "all"),
         masks=dense_shape(graph),
+        stats=trained_with,
     )
     check_classes(graph, data.classes)
     if state.get("classes") and list(state["classes"]) != list(data.classes):
         raise CnnctlError.at(
-            f"the checkpoint was trained on the classes {', '.join(state['classes'][:5])}..., "
-            f"but `{data.name}` has {', '.join(data.classes[:5])}...",
+            f"the checkpoint was trained on the classes {first(state['classes'], 5)}, "
+            f"but `{data.name}` has {first(data.classes, 5)}",
             hint="evaluate on the data it was trained on",
         )
     images, measured_on = chosen_split(data, split)
-    batches = Batches(images, state.get("mean", data.mean), state.get("std", data.std), device)
+    batches = Batches(images, data.mean, data.std, device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
@@ -116,9 +120,9 @@ def evaluate(
 def chosen_split(data, split: str) -> tuple[Split, str]:
     """The images of `split` and what they are, in words, for the report's header."""
     if split == "test":
-        if data.test is None and data.name == "shapes":
+        if data.test is None and data.no_test:
             raise CnnctlError.at(
-                "`shapes` has no test split: it is generated with training and validation images only",
+                f"`{data.name}` has no test split: {data.no_test}",
                 hint="use --split val (the default), or evaluate on other images with --data DIR --split all",
             )
         if data.test is None:
@@ -197,13 +201,13 @@ def predict(
     classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
-    if c not in (1, 3):
-        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
-    from ..data.folder import _pillow
+    from ..data.decode import pillow
+    from ..data.stats import from_weights
 
-    _pillow()  # missing: one message, not one per image
-    mean = torch.tensor(state.get("mean", [0.5] * c)).view(1, -1, 1, 1)
-    std = torch.tensor(state.get("std", [0.5] * c)).view(1, -1, 1, 1)
+    pillow()  # missing: one message, not one per image
+    trained_with = from_weights(state, c, str(weights_file(checkpoint)))
+    mean = torch.tensor(trained_with.mean if trained_with else [0.5] * c).view(1, -1, 1, 1)
+    std = torch.tensor(trained_with.std if trained_with else [0.5] * c).view(1, -1, 1, 1)
     background = training_background(state)
     results = []
     for path, problem in image_files(images):
@@ -230,7 +234,7 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
     .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
     files). A folder without any, or that cannot be listed, comes with its problem."""
-    from ..data.folder import IMAGE_SUFFIXES
+    from ..data import IMAGE_SUFFIXES
 
     out: list[tuple[str, Problem | None]] = []
     for argument in arguments:
@@ -252,11 +256,6 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     return out
 
 
-def read_image(path: str, h: int, w: int, c: int) -> torch.Tensor:
-    """An image file as a (1, c, h, w) uint8 tensor, resized and converted as the network needs."""
-    return adapt_image(path, h, w, c)[0]
-
-
 def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
     """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
     (no classes yet) with its size and mode as read and what was done to it, in order: the
@@ -268,45 +267,35 @@ def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tupl
 
 
 def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) -> torch.Tensor:
-    """The image `image_as_read` gave, padded or resized to the network's input; said in `seen`."""
-    from ..data.adapt import adapt, plan
+    """The image `image_as_read` gave, padded or resized to the network's input and its
+    grayscale replicated to its channels (cnnctl.data.decode.fit, as training); said in `seen`."""
+    from ..data.decode import fit as fit_image
 
-    h0, w0, c = native.shape[2], native.shape[3], native.shape[1]
-    seen.adapted += plan((h0, w0, c), target)
-    return adapt(native, target)
+    return fit_image(native[0], target, seen.image, seen.adapted)[None]
 
 
 def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
-    """An image file as a (1, c, H, W) uint8 tensor at its own size, in the network's `c`
-    channels, inverted with `invert` (before any padding: the zeros padding adds stay black,
+    """An image file as a (1, C, H, W) uint8 tensor at its own size, decoded for the
+    network's `c` channels (RGB for 3, else grayscale: `fit` replicates it to `c`, as training
+    does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
     network's input, which bounds what is decoded."""
-    from ..data.folder import open_image
+    from ..data.decode import mode_for, open_image, pixels
 
-    if c not in (1, 3):
-        raise CnnctlError.at(f"the network takes {c} channels; images have 1 or 3")
     seen = Prediction(path)
-    try:
-        with open_image(Path(path), (h, w)) as img:
-            seen.height, seen.width, seen.mode = img.height, img.width, img.mode
-            seen.adapted += _conversions(img, c)
-            img = img.convert("L" if c == 1 else "RGB")
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-            native = data.view(img.height, img.width, c).permute(2, 0, 1).unsqueeze(0)
-    except CnnctlError:
-        raise
-    except FileNotFoundError:
-        raise CnnctlError.at("cannot read the image: no such file", Loc(path)) from None
-    except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
-        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(path)) from None
+    mode = mode_for(c)
+    with open_image(Path(path), (h, w)) as img:
+        seen.height, seen.width, seen.mode = img.height, img.width, img.mode
+        seen.adapted += _conversions(img, mode)
+        native = pixels(img, mode)[None]
     if invert:
         native = 255 - native
         seen.adapted.append("inverted (255 - value, --invert)")
     return native, seen
 
 
-def _conversions(img, c: int) -> list[str]:
-    """What converting the Pillow image `img` to the network's 1 or 3 channels does, said."""
+def _conversions(img, to: str) -> list[str]:
+    """What converting the Pillow image `img` to the mode `to` (L or RGB) does, said."""
     done = []
     mode = img.mode
     base = ALPHA_MODES.get(mode, mode)
@@ -322,13 +311,13 @@ def _conversions(img, c: int) -> list[str]:
     elif "transparency" in img.info:
         done.append("dropped the transparency: transparent pixels now show their stored colour")
     name = MODE_NAMES.get(base, f"mode {base}")
-    if c == 1 and base == "RGB":
+    if to == "L" and base == "RGB":
         done.append("converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)")
-    elif c == 1 and base != "L":
+    elif to == "L" and base != "L":
         done.append(f"converted {name} to grayscale")
-    elif c == 3 and base == "L":
+    elif to == "RGB" and base == "L":
         done.append("converted grayscale to RGB (the gray value in each channel)")
-    elif c == 3 and base != "RGB":
+    elif to == "RGB" and base != "RGB":
         done.append(f"converted {name} to RGB")
     return done
 

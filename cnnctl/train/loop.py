@@ -263,7 +263,7 @@ class _Run:
         self.run_dir, self.source, self.network = run_dir, source, network
         state = self._checkpoint_to_resume(resume)
         torch.manual_seed(config.seed)
-        self._data(dataset)
+        self._data(dataset, state, resume)
         self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
         notes = [*self.fast.notes, *self._model(device)]
@@ -291,14 +291,17 @@ class _Run:
         check_same_network(state, self.graph, checkpoint_file(resume), "train")
         return state
 
-    def _data(self, dataset) -> None:
+    def _data(self, dataset, state: dict | None, resume: str | None) -> None:
+        """The data; a resumed run normalises with the statistics its checkpoint was trained with."""
         from ..data import load_data  # torch-side module: imported with the trainer only
+        from ..data.stats import from_weights
 
         config, graph = self.config, self.graph
         dense = dense_shape(graph)  # a network scoring every pixel trains on masks
+        stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume)) if state else None
         self.data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
-            masks=dense,
+            masks=dense, stats=stats,
         )  # fmt: skip
         check_classes(graph, self.data.classes)
         self.dense = dense is not None

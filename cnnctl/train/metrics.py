@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .augment import IGNORE
+from ..data.masks import IGNORE
 from .batches import BatchSource
 
 # Evaluation keeps no activations for backward: larger batches, fewer calls. One size for the

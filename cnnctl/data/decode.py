@@ -1,0 +1,141 @@
+"""One image file to the network's input: the one decode path of training folders, mask
+folders and predict alike.
+
+`decode(path, target)` reads the header (refusing an image with more pixels than the input
+needs before anything is decoded), converts the file's mode to grayscale or RGB through
+Pillow, and adapts the pixels to `target` (H, W, C) by `cnnctl.data.adapt.plan`: padded or
+resized, channels converted or replicated. It is a plain module-level function of picklable
+arguments, so a DataLoader worker can call it image by image.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..errors import CnnctlError, Loc
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+# Pillow's modes of one gray value per pixel (alpha aside): decoded as "L"; any other as "RGB".
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+# The most pixels an image may have, read from its header before anything is decoded: the
+# larger of a floor that takes any phone photo (12 to 50 megapixels) and 64 times the
+# network input's H x W (8 times its side). More would be decoded only to be shrunk away,
+# and a PNG of a few KB can claim billions of pixels (a decompression bomb).
+PIXEL_FLOOR = 64_000_000
+PIXEL_RATIO = 64
+
+
+def pillow():
+    """The PIL.Image module, or the one message that says Pillow is missing."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CnnctlError.at("reading images needs Pillow, which is not installed", hint="pip install pillow") from None
+    return Image
+
+
+def mode_for(channels: int) -> str:
+    """The Pillow mode an image is decoded in for a network of `channels` input channels:
+    RGB for 3, else grayscale (one channel, replicated to any other count as training does)."""
+    return "RGB" if channels == 3 else "L"
+
+
+@contextmanager
+def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
+    """The Pillow image at `path`, its header read but nothing decoded, refused when it has
+    more pixels than a network input of `size` (H, W) needs (see PIXEL_FLOOR). Anything
+    Pillow raises for a broken or missing file is one message naming it."""
+    image = pillow()
+    h, w = size
+    limit, why = max(PIXEL_FLOOR, PIXEL_RATIO * h * w), f"the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W"
+    refused = 2 * image.MAX_IMAGE_PIXELS if image.MAX_IMAGE_PIXELS else None  # what Pillow will not decode
+    if refused is not None and refused < limit:  # a network input of more than 1,672x1,672
+        limit, why = refused, "Pillow's limit: it refuses to decode more"
+    try:
+        # The check below decides on the header, names the file and the image's size: Pillow's
+        # warning (from half its limit) would be noise.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", image.DecompressionBombWarning)
+            with _header(image, Path(path)) as im:
+                if im.width * im.height > limit:
+                    raise CnnctlError.at(
+                        f"an image of {im.width}x{im.height} pixels (width x height: {im.width * im.height:,} "
+                        f"pixels), more than the {limit:,} read for a {h}x{w} input ({why})",
+                        Loc(str(path)),
+                        hint=f"downscale the images: the network takes {h}x{w}",
+                    )
+                yield im
+    except CnnctlError:
+        raise
+    except FileNotFoundError:
+        raise CnnctlError.at("cannot read the image: no such file", Loc(str(path))) from None
+    except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
+        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(str(path))) from None
+
+
+def _header(image, path: Path) -> Image:
+    """`image.open(path)` without Pillow's decompression-bomb check: only the header is read,
+    and open_image's own check of the same size, which names the image's width and height, comes
+    before anything is decoded (Pillow's error says only how many pixels it allows)."""
+    # Pillow refuses twice MAX_IMAGE_PIXELS (89 megapixels), reading the limit when an image
+    # is opened: off for this one call, back at once.
+    most = image.MAX_IMAGE_PIXELS
+    image.MAX_IMAGE_PIXELS = None
+    try:
+        return image.open(path)
+    finally:
+        image.MAX_IMAGE_PIXELS = most
+
+
+def pixels(im: Image, mode: str) -> torch.Tensor:
+    """The Pillow image `im` in `mode` ("L" or "RGB") as a (C, H, W) uint8 tensor: the one
+    place an image becomes an array. Decodes it: call inside `open_image`."""
+    im = im.convert(mode)
+    data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+    return data.view(im.height, im.width, len(im.getbands())).permute(2, 0, 1)
+
+
+def read(path: str | Path, size: tuple[int, int], mode: str) -> torch.Tensor:
+    """The image file at `path` decoded in `mode` at its own size, (C, H, W) uint8; `size`
+    (H, W) is the network input's, which bounds the pixels read (see open_image)."""
+    with open_image(Path(path), size) as im:
+        return pixels(im, mode)
+
+
+def fit(
+    x: torch.Tensor, target: tuple[int, int, int], path: str | Path, notes: list[str] | None = None, *, pad: bool = True
+) -> torch.Tensor:
+    """The image `x` (C, H, W) uint8 from `path` adapted to `target` (H, W, C) by
+    `cnnctl.data.adapt.plan`, what was done appended to `notes`; a plan that cannot be
+    followed is said of that file."""
+    from .adapt import adapt
+
+    try:
+        return adapt(x[None], target, notes, pad=pad)[0]
+    except CnnctlError as exc:
+        problem = exc.problems[0]
+        raise CnnctlError.at(problem.message, Loc(str(path)), hint=problem.hint) from None
+
+
+def decode(
+    path: str | Path,
+    target: tuple[int, int, int],
+    mode: str | None = None,
+    *,
+    pad: bool = True,
+    notes: list[str] | None = None,
+) -> torch.Tensor:
+    """The image file at `path` as a (C, H, W) uint8 tensor for a network input of `target`
+    (H, W, C): decoded in `mode` (default `mode_for(C)`), then adapted by the rules of
+    `cnnctl.data.adapt.plan` (`pad` False: resized even where padding would do, as for
+    images whose masks are resized alike). What adapting did is appended to `notes`."""
+    h, w, c = target
+    return fit(read(path, (h, w), mode or mode_for(c)), target, path, notes, pad=pad)

@@ -1,0 +1,141 @@
+"""One decode path: training folders, mask folders and predict read an image the same way,
+and a network of any channel count takes grayscale replicated (as training replicates it)."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+import cnnctl  # noqa: E402
+from cnnctl.data import DataSplits, Split, load_data, make_shapes  # noqa: E402
+from cnnctl.data import decode as decode_module  # noqa: E402
+from cnnctl.data.adapt import plan  # noqa: E402
+from cnnctl.train import evaluate as evaluate_module  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+from tests.helpers import run_main  # noqa: E402
+
+RGB_TO_L = (0.299, 0.587, 0.114)  # ITU-R 601-2, Pillow's "L"
+
+
+def mask_folder(root, size=(10, 8), count=2):
+    """images/ and masks/ in `root`: RGB images of one colour, masks of classes 0 and 1."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        Image.new("RGB", size, (200, 100, 50 + i)).save(root / "images" / f"{i}.png")
+        mask = Image.new("L", size, 0)
+        mask.putpixel((0, 0), 1)
+        mask.save(root / "masks" / f"{i}.png")
+    return root
+
+
+def test_training_folders_mask_folders_and_predict_decode_through_one_function(tmp_path, monkeypatch):
+    calls = []
+    one = decode_module.pixels
+
+    def counted(im, mode):
+        calls.append(mode)
+        return one(im, mode)
+
+    monkeypatch.setattr(decode_module, "pixels", counted)
+    for name in ("a", "b"):
+        (tmp_path / "classes" / name).mkdir(parents=True)
+        Image.new("L", (8, 8), 90).save(tmp_path / "classes" / name / "x.png")
+    load_data(str(tmp_path / "classes"), (8, 8, 1), val_split=0.5)
+    assert calls == ["L", "L"]
+    load_data(str(mask_folder(tmp_path / "seg")), (8, 10, 3), masks=(8, 10, 2), val_split=0.5)
+    assert calls[2:] == ["RGB", "L", "RGB", "L"]  # each image, then its mask
+    evaluate_module.adapt_image(str(tmp_path / "classes" / "a" / "x.png"), 8, 8, 1)
+    assert calls[6:] == ["L"]
+    assert not hasattr(evaluate_module, "read_image")  # predict's second decoder, used only by tests (bug h)
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_a_mask_folder_replicates_grayscale_to_any_channel_count(tmp_path, channels):
+    # It ended in a traceback (`shape '[8, 10, 4]' is invalid`): images were read as RGB for
+    # any network not of 1 channel. Training replicates grayscale to any count: masks too.
+    d = load_data(str(mask_folder(tmp_path)), (8, 10, channels), masks=(8, 10, 2), val_split=0.5)
+    x = torch.cat([d.train.x, d.val.x])
+    assert x.shape == (2, channels, 8, 10)
+    gray = sorted(round(sum(v * k for v, k in zip((200, 100, 50 + i), RGB_TO_L, strict=True))) for i in range(2))
+    assert sorted(int(image[0, 0, 0]) for image in x) == gray  # 124 and 124: Pillow's L of each colour
+    assert all(torch.equal(image[c], image[0]) for image in x for c in range(channels))
+
+
+def test_a_mask_folder_resizes_images_as_any_image_is_resized(tmp_path):
+    """Area averaging to shrink (cnnctl.data.adapt), not Pillow's bilinear: a 2x2 checker of 0
+    and 255 shrunk by two is 128 everywhere (Pillow's bilinear filter gives other values)."""
+    root = tmp_path / "seg"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(2):
+        checker = Image.new("L", (16, 16), 0)
+        for y in range(16):
+            for x in range(16):
+                if (x + y) % 2 == 0:
+                    checker.putpixel((x, y), 255)
+        checker.save(root / "images" / f"{i}.png")
+        Image.new("L", (16, 16), 1).save(root / "masks" / f"{i}.png")
+    d = load_data(str(root), (8, 8, 1), masks=(8, 8, 2), val_split=0.5)
+    assert d.train.x.unique().tolist() == [128]
+
+
+def test_plan_returns_the_steps_it_chose_and_adapt_runs_them():
+    steps = plan((28, 28, 1), (32, 32, 4))
+    assert [(s.op, s.size, s.channels) for s in steps] == [("pad", (32, 32), 0), ("replicate", (0, 0), 4)]
+    assert [s.op for s in plan((32, 32, 3), (16, 16, 1), pad=False)] == ["gray", "resize"]
+    assert [s.op for s in plan((28, 28, 1), (32, 32, 1), pad=False)] == ["resize"]  # masks are resized, not padded
+
+
+# --- predict follows training for any channel count (bug j) -----------------------------------
+
+NET2 = "input: 12x12x2\nlayers: [conv f=3 p=same n=4 act=relu, pool max f=2, fc 10 act=softmax]\n"
+
+
+@pytest.fixture(scope="module")
+def two_channels(tmp_path_factory):
+    """(network file, run folder) of a network of 2 input channels trained one epoch."""
+    root = tmp_path_factory.mktemp("two")
+    x, y = make_shapes(96, 12, 12, 2, seed=0)
+    data = DataSplits("shapes", Split(x[:64], y[:64]), Split(x[64:], y[64:]), [str(i) for i in range(10)],
+                      (0.2, 0.2), (0.3, 0.3), [])  # fmt: skip
+    config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", out=str(root / "run"))
+    result = train(cnnctl.load_text(NET2), config, arch="two", dataset=data)
+    assert result.status == 0
+    net = root / "two.yaml"
+    net.write_text(NET2)
+    return net, result.run_dir
+
+
+def test_predict_replicates_grayscale_for_a_network_of_two_channels(two_channels, tmp_path, monkeypatch, capsys):
+    # It refused: "the network takes 2 channels; images have 1 or 3", though training on
+    # grayscale data replicated it to 2 channels.
+    net, run = two_channels
+    Image.new("RGB", (12, 12), (200, 100, 50)).save(tmp_path / "rgb.png")
+    Image.new("L", (10, 10), 40).save(tmp_path / "gray.png")
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(net), str(tmp_path / "rgb.png"),
+                              str(tmp_path / "gray.png"), "--checkpoint", str(run), "--device", "cpu",
+                              "--format", "json")  # fmt: skip
+    assert code == 0, err
+    rgb, gray = json.loads(out)
+    assert rgb["adapted"] == ["converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)",
+                              "replicated 1 channel to 2"]  # fmt: skip
+    assert gray["adapted"] == ["padded 10x10 to 12x12 with zeros (centred)", "replicated 1 channel to 2"]
+    assert len(rgb["top"]) == 5 and len(gray["top"]) == 5
+    x, _ = evaluate_module.adapt_image(str(tmp_path / "rgb.png"), 12, 12, 2)
+    assert x.shape == (1, 2, 12, 12) and x.unique().tolist() == [124]  # 0.299*200 + 0.587*100 + 0.114*50
+
+
+def test_the_decode_function_travels_to_a_dataloader_worker(tmp_path):
+    """A DataLoader worker started by spawn receives the function pickled: it must be a
+    module-level function of plain arguments."""
+    import functools
+    import pickle
+
+    Image.new("L", (6, 6), 77).save(tmp_path / "x.png")
+    read = pickle.loads(pickle.dumps(functools.partial(decode_module.decode, target=(8, 8, 3))))
+    x = read(str(tmp_path / "x.png"))
+    assert x.shape == (3, 8, 8) and x[:, 1:7, 1:7].unique().tolist() == [77] and int(x.sum()) == 3 * 36 * 77
