@@ -421,7 +421,7 @@ class _Parser:
         return GateItem(self.loc(node), ident, source, (), body)
 
     def branches(self, node, merge: str, pairs) -> Item | None:
-        fields = self.common(pairs, ("act", "id", "from") if merge == "add" else ("id", "from"), merge)
+        fields = self.common(pairs, ("act", "id", "from") if KINDS[merge].takes_act else ("id", "from"), merge)
         ident, source, _ = self.refs(fields)
         head = pairs[0][2]
         found: list[tuple[str | None, tuple[Item, ...], Loc]] = []
