@@ -210,3 +210,17 @@ def test_the_export_states_the_input_and_the_stated_preparation_predicts_as_cnnc
     assert props["cnnctl.preprocessing"].startswith("grayscale pixel values / 255, then normalise with mean")
     got = session.run(None, {"image": stated})[0]
     assert got.argmax(1).tolist() == predicted
+
+
+def test_every_inline_activation_is_built_and_written():
+    """`act=` takes every activation kind: each has a function in the backend and a source."""
+    from cnnctl.backend import functional as fn
+    from cnnctl.backend.builders import ACTIVATION_SOURCES
+    from cnnctl.layers.activation import ACT_NAMES, ACTIVATIONS
+
+    names = set(ACT_NAMES) - {"none"}
+    assert names == {kind.name for kind in ACTIVATIONS} and names <= set(KINDS)
+    assert set(ACTIVATION_SOURCES) == names
+    x = torch.linspace(-3, 3, 7).view(1, 7, 1, 1)
+    for name in names:
+        assert fn.activation(name)(x).shape == x.shape

@@ -450,3 +450,53 @@ def test_shape_error_is_reported_with_layer_and_line():
     assert problem.layer == "conv2"
     assert problem.loc.line == 4
     assert "larger than its padded input" in problem.message
+
+
+# -- the registry: a kind is one registration in its own module ------------------------------
+def test_every_synonym_and_alias_names_a_kind_and_is_not_one():
+    from cnnctl.layers import KIND_ALIASES, KIND_SYNONYMS
+
+    assert KIND_ALIASES == {"swish": "silu"}
+    assert KIND_SYNONYMS["maxpool2d"] == "pool max" and KIND_SYNONYMS["ln"] == "layernorm"
+    for other, written in KIND_SYNONYMS.items():
+        assert other not in KINDS and written.split()[0] in KINDS, other
+    for alias, name in KIND_ALIASES.items():
+        assert alias not in KINDS and name in KINDS
+
+
+def test_a_name_another_kind_has_is_refused_at_registration():
+    from cnnctl.layers.base import LayerKind, register
+
+    class Conv2(LayerKind):
+        name = "conv2"
+        synonyms = {"conv2d": "conv2"}  # noqa: RUF012 - conv's already
+
+    with pytest.raises(ValueError, match="conv2d"):
+        register(Conv2())
+    assert "conv2" not in KINDS
+
+
+def test_a_registered_kind_is_read_bound_built_and_in_the_schema():
+    """What adding a kind takes on the analysis side: its class, registered; the parser binds its
+    words by its argument spec and the schema lists it, with nothing else to change."""
+    from cnnctl.exchange.schema import notation_schema
+    from cnnctl.layers.args import BOOL, Arg, Int
+    from cnnctl.layers.base import LayerKind, register
+
+    class Tile(LayerKind):
+        """Each channel written `times` times: `tile 3`."""
+
+        name = "tile"
+        args = (Arg("times", Int(), 2, positional=True), Arg("last", BOOL, False, flag=True))
+
+        def shape(self, a, ins):
+            return (*ins[0][:-1], ins[0][-1] * a.times)
+
+    register(Tile())
+    try:
+        graph = cnnctl.load_text("input: 4x4x2\nlayers:\n  - tile 3 last\n", "t.yaml")
+        assert graph.output_shape == (4, 4, 2 * 3)
+        assert (graph.nodes[0].args.times, graph.nodes[0].args.last) == (3, True)
+        assert "kind_tile" in notation_schema()["definitions"]
+    finally:
+        KINDS.pop("tile")

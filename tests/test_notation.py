@@ -794,3 +794,29 @@ def test_other_frameworks_names_of_the_modern_layers_are_recognised(written, mea
     with pytest.raises(cnnctl.CnnctlError) as exc:
         cnnctl.load_text(f"input: 8x8x4\nlayers:\n  - {written}\n")
     assert f"did you mean {meant}" in str(exc.value)
+
+
+def test_words_bind_by_the_spec_alone():
+    """`bind` knows no kind: positionals in order, flags as bare words, references, and each
+    word with no place a problem, by the spec given."""
+    from cnnctl.errors import Loc
+    from cnnctl.layers import ArgSpec
+    from cnnctl.notation.bind import bind
+    from cnnctl.notation.spec import Value
+
+    spec = ArgSpec(("a", "b", "on"), positional=("a", "b"), flags=("on",))
+
+    def words(*pairs):
+        return [(key, Value(text, Loc("f", 1, col)), Loc("f", 1, col)) for col, (key, text) in enumerate(pairs, 1)]
+
+    bound = bind("k", spec, words((None, "1"), (None, "on"), ("id", "x"), (None, "2")))
+    assert bound.ok and bound.problems == []
+    assert {k: v.text for k, v in bound.args.items()} == {"a": "1", "on": "true", "b": "2"}
+    assert {k: v.text for k, v in bound.refs.items()} == {"id": "x"}
+
+    bound = bind("k", spec, words(("b", "1"), (None, "2"), (None, "3"), (None, "4"), ("c", "5"), ("a", "6")))
+    messages = [m for m, _, _ in bound.problems]
+    assert not bound.ok
+    assert messages == ["`k` has no argument `c`", "argument `a` is given twice", "unexpected `3 4` in `k`; "
+                        "`k` takes `a`, `b` without a name"]  # fmt: skip
+    assert bound.problems[2][1] == Loc("f", 1, 3)  # at the first word with no place

@@ -407,3 +407,29 @@ def test_import_help_lists_every_operator_the_reader_reads(monkeypatch, capsys):
     assert code == 0 and set(OPERATORS) <= words
     # those the review found missing, by name: the table itself could have lost them
     assert {"LayerNormalization", "LRN", "Slice", "Reshape", "Transpose", "Identity", "Dropout"} <= words
+
+
+def test_an_activation_joins_every_kind_that_takes_act():
+    """FUSES is every kind with an `act=` argument (layer norm and group norm have one too)."""
+    from cnnctl.exchange.onnx_import import FUSES
+    from cnnctl.layers import KINDS
+
+    takes_act = {name for name, kind in KINDS.items() if "act" in [a.name for a in kind.args]}
+    assert {"conv", "deconv", "fc", "bn", "layernorm", "groupnorm", "add", "mul"} <= takes_act
+    assert set(FUSES) == takes_act
+
+
+def test_a_relu_after_a_layer_norm_is_read_as_its_act(tmp_path):
+    graph = load_text("input: 8x8x3\nlayers:\n  - conv f=3 n=4\n  - layernorm\n  - relu\n  - pool avg global\n")
+    export(graph, "onnx", str(tmp_path / "ln.onnx"))
+    text = import_onnx(str(tmp_path / "ln.onnx"))
+    assert "  - layernorm act=relu\n" in text and "  - relu\n" not in text
+    back = load_text(text)
+    assert (back.params, back.flops, back.output_shape) == (graph.params, graph.flops, graph.output_shape)
+
+
+@pytest.mark.parametrize("op", ["Relu", "Sigmoid", "Tanh", "HardSwish", "Elu", "Gelu", "Mish"])
+def test_each_activation_operator_is_read_as_its_kind(op, tmp_path, monkeypatch, capsys):
+    model = onnx_model([_node(op, ["x"], ["y"], "a")], [])
+    code, out, err = run_main(monkeypatch, capsys, "import", _saved(model, tmp_path / "a.onnx"))
+    assert code == 0 and out.endswith(f"layers:\n  - {op.lower()}\n"), err

@@ -1,8 +1,13 @@
-"""One builder per layer kind, keyed by the same names as the analysis rules (cnnctl.layers.KINDS),
-and below them how each kind is written as PyTorch source (`SOURCES`, for `cnnctl export`).
+"""The PyTorch side of each layer kind, registered under the kind's name (`cnnctl.layers.KINDS`):
+its builder (`BUILDERS`: the analyzed node and its input shapes -> the torch module) and how
+it is written as PyTorch source (`SOURCES`, for `cnnctl export`). A kind's two sit together
+below; tests check that every kind has both.
 
-A builder takes the analyzed node and its input shapes and returns the torch module for
-it. Shapes are cnnctl's HxWxC; torch works in NCHW, so channels are `shape[-1]` here.
+Shapes are cnnctl's HxWxC; torch works in NCHW, so channels are `shape[-1]` here.
+A source writer takes (node, input shapes, input expressions, its module's expression) and
+returns (the constructor, or None for a layer that is only an expression; the output's
+expression). Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle) are
+written into the file by cnnctl.exchange.pytorch_source where a network uses them.
 """
 
 from __future__ import annotations
@@ -12,140 +17,42 @@ from collections.abc import Callable
 from torch import nn
 
 from ..graph import Node
+from ..layers.activation import ACTIVATIONS
 from ..layers.conv import resolve_padding
 from ..layers.pool import Pool
 from ..shapes import Shape, numel
 from . import functional as fn
 
 Builder = Callable[[Node, list[Shape]], nn.Module]
+Writer = Callable[[Node, list[Shape], list[str], str], tuple[str | None, str]]
+
+BUILDERS: dict[str, Builder] = {}
+SOURCES: dict[str, Writer] = {}
 
 
-def _split(pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[tuple[int, int] | None, tuple[int, int, int, int]]:
-    """Symmetric padding as torch's `padding=(h, w)`, else None and F.pad's (left, right, top, bottom)."""
-    (top, bottom), (left, right) = pads
-    if top == bottom and left == right:
-        return (top, left), (0, 0, 0, 0)
-    return None, (left, right, top, bottom)
+def builds(*kinds: str) -> Callable[[Builder], Builder]:
+    """Register the decorated function as the builder of `kinds`."""
+
+    def register(build: Builder) -> Builder:
+        BUILDERS.update(dict.fromkeys(kinds, build))
+        return build
+
+    return register
 
 
-def conv(node: Node, ins: list[Shape]) -> nn.Module:
-    a = node.args
-    symmetric, explicit = _split(resolve_padding(a, ins[0][0], ins[0][1]))
-    module = fn.Conv2d(
-        ins[0][2], a.n, a.f, stride=a.s, padding=symmetric or 0, dilation=a.dilation, groups=a.groups, bias=a.bias
-    )
-    module.setup(a.act, None if symmetric else explicit)
-    return module
+def writes(*kinds: str) -> Callable[[Writer], Writer]:
+    """Register the decorated function as the source writer of `kinds`."""
+
+    def register(write: Writer) -> Writer:
+        SOURCES.update(dict.fromkeys(kinds, write))
+        return write
+
+    return register
 
 
-def deconv(node: Node, ins: list[Shape]) -> nn.Module:
-    a = node.args
-    module = fn.ConvTranspose2d(
-        ins[0][2], a.n, a.f, stride=a.s, padding=a.p, dilation=a.dilation, groups=a.groups, bias=a.bias
-    )
-    module.setup(a.act)
-    return module
-
-
-def pool(node: Node, ins: list[Shape]) -> nn.Module:
-    a = node.args
-    if a["global"] or a.out is not None:
-        size = a.out or (1, 1)
-        return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
-    symmetric, explicit = _split(Pool().padding(a, ins))
-    cls = fn.MaxPool2d if a.op == "max" else fn.AvgPool2d
-    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil)
-    module.setup("none", None if symmetric else explicit, float("-inf") if a.op == "max" else 0.0)
-    return module
-
-
-def fc(node: Node, ins: list[Shape]) -> nn.Module:
-    module = fn.Linear(numel(ins[0]), node.args.units, bias=node.args.bias)
-    module.setup(node.args.act)
-    return module
-
-
-def _norm(cls: type, node: Node, *args) -> nn.Module:
-    """A normalization layer of `args` and the node's eps, with its inline activation."""
-    module = cls(*args, eps=node.args.eps)
-    module.setup(node.args.act)
-    return module
-
-
-def bn(node: Node, ins: list[Shape]) -> nn.Module:
-    return _norm(fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d, node, ins[0][-1])
-
-
-def layernorm(node: Node, ins: list[Shape]) -> nn.Module:
-    return _norm(fn.ChannelLayerNorm, node, ins[0][-1])
-
-
-def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
-    return _norm(fn.GroupNorm, node, node.args.g, ins[0][-1])
-
-
-def lrn(node: Node, ins: list[Shape]) -> nn.Module:
-    a = node.args
-    return fn.LocalResponseNorm(a.size, alpha=a.alpha, beta=a.beta, k=a.k)
-
-
-def activation(node: Node, ins: list[Shape]) -> nn.Module:
-    return fn.Activation(node.kind, node.args.get("slope", 0.01))
-
-
-BUILDERS: dict[str, Builder] = {
-    "conv": conv,
-    "deconv": deconv,
-    "pool": pool,
-    "fc": fc,
-    "flatten": lambda node, ins: nn.Flatten(),
-    "dropout": lambda node, ins: nn.Dropout(node.args.rate),
-    "droppath": lambda node, ins: fn.DropPath(node.args.rate),
-    "bn": bn,
-    "layernorm": layernorm,
-    "groupnorm": groupnorm,
-    "layerscale": lambda node, ins: fn.LayerScale(ins[0][-1], node.args.init, volume=len(ins[0]) == 3),
-    "lrn": lrn,
-    "add": lambda node, ins: fn.Add(node.args.act),
-    "mul": lambda node, ins: fn.Mul(node.args.act),
-    "concat": lambda node, ins: fn.Concat(),
-    "chunk": lambda node, ins: fn.Chunk(node.args.parts, node.args.i - 1, ins[0][-1]),
-    "shuffle": lambda node, ins: fn.Shuffle(node.args.g, ins[0]),
-    "upsample": lambda node, ins: nn.Upsample(scale_factor=node.args.scale, mode="nearest"),
-    **{name: activation for name in fn.ACTIVATION_NAMES},
-}
-
-
-# -- the same layers written as PyTorch source (`cnnctl export --format pytorch`) ----------
-# Each kind: (node, input shapes, input expressions, its module's expression) -> (the
-# constructor, or None for a layer that is only an expression; the output's expression).
-# Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle) are written
-# into the file by cnnctl.exchange.pytorch_source where a network uses them.
-
-ACTIVATION_SOURCES = {
-    "relu": "F.relu({x})",
-    "relu6": "F.relu6({x})",
-    "leaky": "F.leaky_relu({x}, {slope})",
-    "elu": "F.elu({x})",
-    "gelu": "F.gelu({x})",
-    "silu": "F.silu({x})",
-    "sigmoid": "torch.sigmoid({x})",
-    "tanh": "torch.tanh({x})",
-    "hardswish": "F.hardswish({x})",
-    "hardsigmoid": "F.hardsigmoid({x})",
-    "mish": "F.mish({x})",
-    "softmax": "F.softmax({x}, dim=1)",
-}
-
-# Small modules torch.nn lacks, written into the file where the network uses them.
-
-
-def _act_source(text: str, act: str | None, slope: float = 0.01) -> str:
-    return text if act in (None, "none") else ACTIVATION_SOURCES[act].format(x=text, slope=slope)
-
-
-def _pads_source(pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[tuple[int, int] | None, tuple[int, ...]]:
-    """Symmetric padding as a layer's `padding=(h, w)`, else None and F.pad's (left, right, top, bottom)."""
+def _split(pads: tuple[tuple[int, int], tuple[int, int]]) -> tuple[tuple[int, int] | None, tuple[int, ...]]:
+    """Symmetric padding as torch's `padding=(h, w)` and no F.pad; else None and F.pad's
+    (left, right, top, bottom)."""
     (top, bottom), (left, right) = pads
     if top == bottom and left == right:
         return (top, left), ()
@@ -160,7 +67,10 @@ def _padded_source(x: str, pad: tuple[int, ...], value: str = "") -> str:
     return f"F.pad({x}, {pad}{value})" if pad else x
 
 
-# Each kind: (node, input shapes, input expressions, module expression) -> (constructor or None, output expression)
+def _act_source(text: str, act: str | None, slope: float = 0.01) -> str:
+    return text if act in (None, "none") else ACTIVATION_SOURCES[act].format(x=text, slope=slope)
+
+
 def _filter_options(a, padding: tuple[int, int] | None) -> str:
     """`, stride=2, padding=1, groups=32, bias=False`: the options that are not torch's defaults."""
     options = [
@@ -173,27 +83,66 @@ def _filter_options(a, padding: tuple[int, int] | None) -> str:
     return "".join(options)
 
 
+# -- conv, deconv ---------------------------------------------------------------------------
+@builds("conv")
+def conv(node: Node, ins: list[Shape]) -> nn.Module:
+    a = node.args
+    symmetric, explicit = _split(resolve_padding(a, ins[0][0], ins[0][1]))
+    module = fn.Conv2d(
+        ins[0][2], a.n, a.f, stride=a.s, padding=symmetric or 0, dilation=a.dilation, groups=a.groups, bias=a.bias
+    )
+    module.setup(a.act, explicit or None)
+    return module
+
+
+@writes("conv")
 def conv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
-    symmetric, pad = _pads_source(resolve_padding(a, ins[0][0], ins[0][1]))
+    symmetric, pad = _split(resolve_padding(a, ins[0][0], ins[0][1]))
     made = f"nn.Conv2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, symmetric)})"
     return made, _act_source(f"{m}({_padded_source(xs[0], pad)})", a.act)
 
 
+@builds("deconv")
+def deconv(node: Node, ins: list[Shape]) -> nn.Module:
+    a = node.args
+    module = fn.ConvTranspose2d(
+        ins[0][2], a.n, a.f, stride=a.s, padding=a.p, dilation=a.dilation, groups=a.groups, bias=a.bias
+    )
+    module.setup(a.act)
+    return module
+
+
+@writes("deconv")
 def deconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
     made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)})"
     return made, _act_source(f"{m}({xs[0]})", a.act)
 
 
+# -- pool -----------------------------------------------------------------------------------
+@builds("pool")
+def pool(node: Node, ins: list[Shape]) -> nn.Module:
+    a = node.args
+    if a["global"] or a.out is not None:
+        size = a.out or (1, 1)
+        return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
+    symmetric, explicit = _split(Pool().padding(a, ins))
+    cls = fn.MaxPool2d if a.op == "max" else fn.AvgPool2d
+    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil)
+    module.setup("none", explicit or None, float("-inf") if a.op == "max" else 0.0)
+    return module
+
+
+@writes("pool")
 def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
     kind = "Max" if a.op == "max" else "Avg"
     if a["global"] or a.out is not None:
         return f"nn.Adaptive{kind}Pool2d({_size_source(a.out or (1, 1))})", f"{m}({xs[0]})"
-    symmetric, pad = _pads_source(Pool().padding(a, ins))
+    symmetric, pad = _split(Pool().padding(a, ins))
     stride = a.s or a.f
-    extra = "".join(
+    options = "".join(
         [
             f", stride={_size_source(stride)}" if stride != a.f else "",
             f", padding={_size_source(symmetric)}" if symmetric and symmetric != (0, 0) else "",
@@ -201,9 +150,18 @@ def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
         ]
     )
     value = ', value=float("-inf")' if a.op == "max" else ""
-    return f"nn.{kind}Pool2d({_size_source(a.f)}{extra})", f"{m}({_padded_source(xs[0], pad, value)})"
+    return f"nn.{kind}Pool2d({_size_source(a.f)}{options})", f"{m}({_padded_source(xs[0], pad, value)})"
 
 
+# -- fc, flatten, dropout, droppath ---------------------------------------------------------
+@builds("fc")
+def fc(node: Node, ins: list[Shape]) -> nn.Module:
+    module = fn.Linear(numel(ins[0]), node.args.units, bias=node.args.bias)
+    module.setup(node.args.act)
+    return module
+
+
+@writes("fc")
 def fc_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
     x = f"torch.flatten({xs[0]}, 1)" if len(ins[0]) > 1 else xs[0]
@@ -211,6 +169,60 @@ def fc_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | N
     return f"nn.Linear({numel(ins[0])}, {a.units}{bias})", _act_source(f"{m}({x})", a.act)
 
 
+@builds("flatten")
+def flatten(node: Node, ins: list[Shape]) -> nn.Module:
+    return nn.Flatten()
+
+
+@writes("flatten")
+def flatten_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return "nn.Flatten()", f"{m}({xs[0]})"
+
+
+@builds("dropout")
+def dropout(node: Node, ins: list[Shape]) -> nn.Module:
+    return nn.Dropout(node.args.rate)
+
+
+@writes("dropout")
+def dropout_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return f"nn.Dropout({n.args.rate!r})", f"{m}({xs[0]})"
+
+
+@builds("droppath")
+def droppath(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.DropPath(node.args.rate)
+
+
+@writes("droppath")
+def droppath_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return f"DropPath({n.args.rate!r})", f"{m}({xs[0]})"
+
+
+# -- normalisation --------------------------------------------------------------------------
+def _norm(cls: type, node: Node, *args) -> nn.Module:
+    """A normalization layer of `args` and the node's eps, with its inline activation."""
+    module = cls(*args, eps=node.args.eps)
+    module.setup(node.args.act)
+    return module
+
+
+@builds("bn")
+def bn(node: Node, ins: list[Shape]) -> nn.Module:
+    return _norm(fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d, node, ins[0][-1])
+
+
+@builds("layernorm")
+def layernorm(node: Node, ins: list[Shape]) -> nn.Module:
+    return _norm(fn.ChannelLayerNorm, node, ins[0][-1])
+
+
+@builds("groupnorm")
+def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
+    return _norm(fn.GroupNorm, node, node.args.g, ins[0][-1])
+
+
+@writes("bn", "layernorm", "groupnorm")
 def norm_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a, c = n.args, ins[0][-1]
     eps = f", eps={a.eps:g}" if a.eps != 1e-5 else ""
@@ -222,55 +234,116 @@ def norm_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
     return made, _act_source(f"{m}({xs[0]})", a.act)
 
 
-def join_source(op: str) -> object:
+@builds("layerscale")
+def layerscale(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.LayerScale(ins[0][-1], node.args.init, volume=len(ins[0]) == 3)
+
+
+@writes("layerscale")
+def layerscale_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    shape = (ins[0][-1], 1, 1) if len(ins[0]) == 3 else (ins[0][-1],)
+    return f"LayerScale({shape}, {n.args.init!r})", f"{m}({xs[0]})"
+
+
+@builds("lrn")
+def lrn(node: Node, ins: list[Shape]) -> nn.Module:
+    a = node.args
+    return fn.LocalResponseNorm(a.size, alpha=a.alpha, beta=a.beta, k=a.k)
+
+
+@writes("lrn")
+def lrn_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    a = n.args
+    return f"nn.LocalResponseNorm({a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r})", f"{m}({xs[0]})"
+
+
+# -- joins, channels, upsample --------------------------------------------------------------
+@builds("add")
+def add(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Add(node.args.act)
+
+
+@builds("mul")
+def mul(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Mul(node.args.act)
+
+
+def _join_source(op: str) -> Writer:
     def write(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
         return None, _act_source(f" {op} ".join(xs), n.args.act)
 
     return write
 
 
-def activation_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    return None, _act_source(xs[0], n.kind, n.args.get("slope", 0.01))
+writes("add")(_join_source("+"))
+writes("mul")(_join_source("*"))
 
 
-def shuffle_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    return None, f"channel_shuffle({xs[0]}, {n.args.g})"
+@builds("concat")
+def concat(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Concat()
 
 
+@writes("concat")
+def concat_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"torch.cat([{', '.join(xs)}], dim=1)"
+
+
+@builds("chunk")
+def chunk(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Chunk(node.args.parts, node.args.i - 1, ins[0][-1])
+
+
+@writes("chunk")
 def chunk_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     size = ins[0][-1] // n.args.parts
     start = (n.args.i - 1) * size
     return None, f"{xs[0]}[:, {start}:{start + size}]"
 
 
-def layerscale_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    shape = (ins[0][-1], 1, 1) if len(ins[0]) == 3 else (ins[0][-1],)
-    return f"LayerScale({shape}, {n.args.init!r})", f"{m}({xs[0]})"
+@builds("shuffle")
+def shuffle(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Shuffle(node.args.g, ins[0])
 
 
-def lrn_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    a = n.args
-    return f"nn.LocalResponseNorm({a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r})", f"{m}({xs[0]})"
+@writes("shuffle")
+def shuffle_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"channel_shuffle({xs[0]}, {n.args.g})"
 
 
-SOURCES: dict[str, Callable] = {
-    "conv": conv_source,
-    "deconv": deconv_source,
-    "pool": pool_source,
-    "fc": fc_source,
-    "flatten": lambda n, ins, xs, m: ("nn.Flatten()", f"{m}({xs[0]})"),
-    "dropout": lambda n, ins, xs, m: (f"nn.Dropout({n.args.rate!r})", f"{m}({xs[0]})"),
-    "droppath": lambda n, ins, xs, m: (f"DropPath({n.args.rate!r})", f"{m}({xs[0]})"),
-    "bn": norm_source,
-    "layernorm": norm_source,
-    "groupnorm": norm_source,
-    "layerscale": layerscale_source,
-    "lrn": lrn_source,
-    "add": join_source("+"),
-    "mul": join_source("*"),
-    "concat": lambda n, ins, xs, m: (None, f"torch.cat([{', '.join(xs)}], dim=1)"),
-    "chunk": chunk_source,
-    "shuffle": shuffle_source,
-    "upsample": lambda n, ins, xs, m: (None, f'F.interpolate({xs[0]}, scale_factor={n.args.scale}, mode="nearest")'),
-    **{name: activation_source for name in ACTIVATION_SOURCES},
+@builds("upsample")
+def upsample(node: Node, ins: list[Shape]) -> nn.Module:
+    return nn.Upsample(scale_factor=node.args.scale, mode="nearest")
+
+
+@writes("upsample")
+def upsample_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f'F.interpolate({xs[0]}, scale_factor={n.args.scale}, mode="nearest")'
+
+
+# -- activations, as layers and inline (`act=`) ---------------------------------------------
+ACTIVATION_SOURCES = {
+    "relu": "F.relu({x})",
+    "relu6": "F.relu6({x})",
+    "leaky": "F.leaky_relu({x}, {slope})",
+    "elu": "F.elu({x})",
+    "gelu": "F.gelu({x})",
+    "silu": "F.silu({x})",
+    "sigmoid": "torch.sigmoid({x})",
+    "tanh": "torch.tanh({x})",
+    "hardswish": "F.hardswish({x})",
+    "hardsigmoid": "F.hardsigmoid({x})",
+    "mish": "F.mish({x})",
+    "softmax": "F.softmax({x}, dim=1)",
 }
+ACTIVATION_KINDS = tuple(kind.name for kind in ACTIVATIONS)
+
+
+@builds(*ACTIVATION_KINDS)
+def activation(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Activation(node.kind, node.args.get("slope", 0.01))
+
+
+@writes(*ACTIVATION_KINDS)
+def activation_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, _act_source(xs[0], n.kind, n.args.get("slope", 0.01))

@@ -8,11 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATION_NAMES = (
-    "relu", "relu6", "leaky", "elu", "gelu", "silu", "sigmoid", "tanh", "hardswish", "hardsigmoid", "mish", "softmax",
-)  # fmt: skip
-
-
 # In-place forms, for inline activations (`conv ... act=relu`): the value before the
 # activation is never an output of any layer, so overwriting it is safe, and it saves a
 # tensor per layer (the backward passes of conv, fc, bn and add do not need it).

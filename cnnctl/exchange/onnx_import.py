@@ -38,25 +38,20 @@ import re
 import stat
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, quoted, too_many
+from ..layers import KINDS
 from ..limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
 from ..records import record
 from .write_notation import Entry, traced_layers
 
 NAME = re.compile(r"[^A-Za-z0-9_-]+")
 GENERATED = "<imported>"  # the file name the text made is built under, before its lines are traced back
-ACTIVATIONS = {
-    "Relu": "relu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "HardSwish": "hardswish",
-    "Elu": "elu",
-    "Gelu": "gelu",  # exact (erf): an approximate="tanh" is refused
-    "Mish": "mish",
-}
+# ONNX operator -> the activation kind it is read as, where it has no attributes to read
+# (each kind declares its `onnx_op`; Gelu's approximate="tanh" is refused).
+ACTIVATIONS = {kind.onnx_op: name for name, kind in KINDS.items() if kind.onnx_op}
 # The element types of a constant whose values are read (TensorProto's names).
 NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
            "UINT8", "UINT16", "UINT32", "UINT64"}  # fmt: skip
-FUSES = ("conv", "deconv", "fc", "bn", "add", "mul")  # kinds with an `act=` argument
+FUSES = frozenset(name for name, kind in KINDS.items() if kind.takes_act)  # kinds with an `act=` argument
 
 
 @record

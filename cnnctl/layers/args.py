@@ -206,3 +206,23 @@ class Arg:
         if self.required or self.default is None:
             return self.default
         return self.type.parse(str(self.default))  # cached by the type
+
+
+class ArgSpec:
+    """How written words bind to names (`cnnctl.notation.bind`): every argument `names` holds
+    may be written `name=value`; the `positional` ones also without `name=`, in order; the
+    `flags` also as a bare word (`ceil`). A kind's comes from its `args`; a block's takes all
+    of its arguments in order."""
+
+    __slots__ = ("flags", "names", "positional")
+
+    def __init__(self, names: tuple[str, ...], positional: tuple[str, ...] = (), flags: tuple[str, ...] = ()):
+        self.names, self.positional, self.flags = names, positional, flags
+
+    @classmethod
+    def of(cls, args: tuple[Arg, ...]) -> ArgSpec:
+        return cls(
+            tuple(a.name for a in args),
+            tuple(a.name for a in args if a.positional),
+            tuple(a.name for a in args if a.flag),
+        )

@@ -35,7 +35,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..records import record
 from ..shapes import Shape, format_shape, numel
-from .args import Arg
+from .args import Arg, ArgSpec
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -97,12 +97,37 @@ class Args(dict):
 
 
 class LayerKind:
-    """Base of every layer kind. Subclasses set `name`, `args` and override the rules."""
+    """Base of every layer kind. Subclasses set `name`, `args` and override the rules, and
+    are registered (`@registered`) in `KINDS`; the PyTorch backend registers a builder and a
+    source writer under the same name (`cnnctl.backend.builders`).
+
+    Besides its rules a kind declares what the notation and the ONNX reader need to know of it:
+    `aliases`, other names accepted as it (`swish` is `silu`); `synonyms`, other tools' names
+    for it, each with what to write in cnnctl instead (`maxpool` -> `pool max`), for a "did
+    you mean" hint only (they may differ); `onnx_op`, the ONNX operator read as this kind
+    where it has no attributes to read (the activations').
+    """
 
     name: ClassVar[str] = ""
     args: ClassVar[tuple[Arg, ...]] = ()
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1  # None: any number (add, concat)
+    aliases: ClassVar[tuple[str, ...]] = ()
+    synonyms: ClassVar[dict[str, str]] = {}
+    onnx_op: ClassVar[str] = ""
+
+    @property
+    def spec(self) -> ArgSpec:
+        """How written words bind to the arguments (`cnnctl.notation.bind`); computed once."""
+        cached = self.__dict__.get("_spec")
+        if cached is None:
+            cached = self.__dict__["_spec"] = ArgSpec.of(self.args)
+        return cached
+
+    @property
+    def takes_act(self) -> bool:
+        """Whether it has an inline activation (`act=`), which an activation after it may join."""
+        return self.arg("act") is not None
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -170,6 +195,27 @@ class LayerKind:
         """The (height, width) geometry of each output position's view of the input; None when
         every output value sees the whole input (fc, flatten)."""
         return IDENTITY
+
+
+KINDS: dict[str, LayerKind] = {}
+"""The registry of layer kinds: name -> the one object that owns that kind's rules
+(`cnnctl.layers` imports every module, so each has registered its kinds)."""
+
+
+def register(kind: LayerKind) -> LayerKind:
+    """Add `kind` to KINDS; a name, alias or synonym another kind has is a mistake in cnnctl."""
+    taken = {name for other in KINDS.values() for name in (other.name, *other.aliases, *other.synonyms)}
+    clash = taken & {kind.name, *kind.aliases, *kind.synonyms}
+    if clash or not kind.name:
+        raise ValueError(f"layer kind {kind.name!r}: {sorted(clash) or 'no name'} already taken")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def registered(cls: type[LayerKind]) -> type[LayerKind]:
+    """Class decorator: register the kind the class defines."""
+    register(cls())
+    return cls
 
 
 def require_volume(kind: str, shape: Shape) -> tuple[int, int, int]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..shapes import Shape
 from .args import Arg, Int
-from .base import Args, LayerKind
+from .base import Args, LayerKind, registered
 
 
+@registered
 class Chunk(LayerKind):
     """One of `parts` equal parts of the channels: `chunk 2 i=1` (the first half), as
     PyTorch's ``x.chunk(parts, dim=1)[i - 1]``. `parts` must divide ``C``.
@@ -35,6 +36,7 @@ class Chunk(LayerKind):
         return True
 
 
+@registered
 class Shuffle(LayerKind):
     """Channel shuffle between `g` groups: `shuffle 2` (ShuffleNet). The channels, seen as a
     ``g x C/g`` grid, are read out column by column: ``[a1 a2 b1 b2] -> [a1 b1 a2 b2]``.
@@ -43,6 +45,7 @@ class Shuffle(LayerKind):
     """
 
     name = "shuffle"
+    synonyms = {"channel_shuffle": "shuffle"}  # noqa: RUF012 - never mutated
     args = (Arg("g", Int(), 2, "groups", positional=True, show=True),)
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:

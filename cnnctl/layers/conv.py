@@ -24,6 +24,7 @@ from .base import (
     Window,
     activation_flops,
     activation_saved,
+    registered,
     require_volume,
     weights_backward_flops,
 )
@@ -79,6 +80,7 @@ def check_groups(a: Args, c_in: int) -> None:
         )
 
 
+@registered
 class Conv(LayerKind):
     """Convolution: `conv f=3 s=1 p=same n=64 act=relu`.
 
@@ -95,6 +97,7 @@ class Conv(LayerKind):
     """
 
     name = "conv"
+    synonyms = {"conv2d": "conv", "convolution": "conv"}  # noqa: RUF012 - never mutated
     args = FILTER_ARGS
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
@@ -146,6 +149,7 @@ class Conv(LayerKind):
         )
 
 
+@registered
 class Deconv(LayerKind):
     """Transposed convolution ("up-convolution"): `deconv f=2 s=2 n=256`.
 
@@ -162,6 +166,11 @@ class Deconv(LayerKind):
     """
 
     name = "deconv"
+    synonyms = {  # noqa: RUF012 - never mutated
+        "convtranspose": "deconv",
+        "conv_transpose": "deconv",
+        "upconv": "deconv",
+    }
     args = tuple(
         Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS
     )

@@ -5,9 +5,20 @@ from __future__ import annotations
 from ..shapes import Shape, fc_mults, fc_params, numel
 from .activation import ACT
 from .args import BOOL, Arg, Float, Int
-from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, weights_backward_flops
+from .base import (
+    INPUT0,
+    OWN,
+    Args,
+    LayerKind,
+    Saved,
+    activation_flops,
+    activation_saved,
+    registered,
+    weights_backward_flops,
+)
 
 
+@registered
 class FC(LayerKind):
     """Fully connected: `fc 120 act=tanh`.
 
@@ -21,6 +32,12 @@ class FC(LayerKind):
     """
 
     name = "fc"
+    synonyms = {  # noqa: RUF012 - never mutated
+        "dense": "fc",
+        "linear": "fc",
+        "fully_connected": "fc",
+        "fullyconnected": "fc",
+    }
     args = (
         Arg("units", Int(), doc="number of output units", positional=True, show=True),
         Arg("act", ACT, "none", "activation applied to the output"),
@@ -52,6 +69,7 @@ class FC(LayerKind):
         return None
 
 
+@registered
 class Flatten(LayerKind):
     """Flatten: a volume ``HxWxC`` becomes the vector ``H*W*C``. Free: no params, no FLOPs.
 
@@ -71,6 +89,7 @@ class Flatten(LayerKind):
         return None
 
 
+@registered
 class Dropout(LayerKind):
     """Dropout: `dropout 0.5`. Shape unchanged; no params; counted as free (it is the
     identity at inference, where costs are measured).
@@ -79,6 +98,7 @@ class Dropout(LayerKind):
     """
 
     name = "dropout"
+    synonyms = {"dropout2d": "dropout"}  # noqa: RUF012 - never mutated
     args = (Arg("rate", Float(0, 1, hi_open=True), 0.5, "probability of zeroing a value", positional=True, show=True),)
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
@@ -93,6 +113,7 @@ MASK = 1
 as the activations' dtype on a CPU."""
 
 
+@registered
 class DropPath(LayerKind):
     """Stochastic depth: `droppath 0.1` at the end of a residual's main path. In training,
     each example's path is dropped with that probability (and kept ones scaled by
@@ -105,6 +126,7 @@ class DropPath(LayerKind):
     """
 
     name = "droppath"
+    synonyms = {"drop_path": "droppath", "stochastic_depth": "droppath"}  # noqa: RUF012 - never mutated
     args = (
         Arg("rate", Float(0, 1, hi_open=True), None, "probability of dropping the path", positional=True, show=True),
     )

@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .activation import ACT
 from .args import Arg, Int
-from .base import Args, LayerKind, Saved, Window, activation_flops, activation_saved, require_volume
+from .base import Args, LayerKind, Saved, Window, activation_flops, activation_saved, registered, require_volume
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class ElementWise(LayerKind):
         return activation_saved(a, out)  # a sum's gradient is the output's, as it is
 
 
+@registered
 class Add(ElementWise):
     """Element-wise sum of its inputs (a residual connection): `add with=x act=relu`.
 
@@ -75,10 +76,12 @@ class Add(ElementWise):
     """
 
     name = "add"
+    synonyms = {"sum": "add"}  # noqa: RUF012 - never mutated
     verb = "add"
     args = (Arg("act", ACT, "none", "activation applied to the sum, g(z + a)"),)
 
 
+@registered
 class Mul(ElementWise):
     """Element-wise product of its inputs: `mul with=scale`; a ``1x1xC`` input scales each
     channel of an ``HxWxC`` one (squeeze-and-excitation's gate, see `gate:`).
@@ -96,6 +99,7 @@ class Mul(ElementWise):
         return (*(Saved(i) for i in range(len(ins))), *activation_saved(a, out))
 
 
+@registered
 class Concat(LayerKind):
     """Concatenation along channels: `concat with=skip`. Free: no params, no FLOPs.
 
@@ -104,6 +108,7 @@ class Concat(LayerKind):
     """
 
     name = "concat"
+    synonyms = {"cat": "concat"}  # noqa: RUF012 - never mutated
     min_inputs = 2
     max_inputs = None
 
@@ -118,6 +123,7 @@ class Concat(LayerKind):
         return ins[0][0], ins[0][1], sum(s[2] for s in ins)
 
 
+@registered
 class Upsample(LayerKind):
     """Nearest-neighbour upsampling: `upsample 2` repeats each value in a 2x2 block.
 

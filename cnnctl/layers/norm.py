@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .activation import ACT
 from .args import Arg, Float, Int
-from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, require_volume
+from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, registered, require_volume
 
 
 class Normalisation(LayerKind):
@@ -26,6 +26,7 @@ class Normalisation(LayerKind):
         return 2 * out[-1]
 
 
+@registered
 class BatchNorm(Normalisation):
     """Batch normalisation: `bn`, or `bn act=relu`. Shape unchanged.
 
@@ -37,6 +38,12 @@ class BatchNorm(Normalisation):
     """
 
     name = "bn"
+    synonyms = {  # noqa: RUF012 - never mutated
+        "batchnorm": "bn",
+        "batch_norm": "bn",
+        "batchnorm2d": "bn",
+        "norm": "bn",
+    }
 
     def buffers(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]
@@ -48,6 +55,7 @@ class BatchNorm(Normalisation):
         return (Saved(INPUT0), Saved(OWN, 2 * out[-1], per_example=False), *activation_saved(a, out))
 
 
+@registered
 class LRN(LayerKind):
     """Local response normalisation across channels: `lrn size=5`.
 
@@ -85,6 +93,7 @@ class LRN(LayerKind):
 NORM_FLOPS = 8
 
 
+@registered
 class LayerNorm(Normalisation):
     """Layer normalisation over the channels at each position: `layernorm eps=1e-6`.
 
@@ -98,6 +107,7 @@ class LayerNorm(Normalisation):
     """
 
     name = "layernorm"
+    synonyms = {"ln": "layernorm", "layer_norm": "layernorm"}  # noqa: RUF012 - never mutated
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return NORM_FLOPS * numel(out) + activation_flops(a, out)
@@ -110,6 +120,7 @@ class LayerNorm(Normalisation):
         return (Saved(INPUT0), Saved(OWN, 2 * self.statistics(a, out)), *activation_saved(a, out))
 
 
+@registered
 class GroupNorm(LayerNorm):
     """Group normalisation: `groupnorm 32`: the channels in `g` groups, each group's values
     (all positions) normalised together; `g` must divide ``C``. Shape unchanged.
@@ -119,6 +130,7 @@ class GroupNorm(LayerNorm):
     """
 
     name = "groupnorm"
+    synonyms = {"gn": "groupnorm", "group_norm": "groupnorm"}  # noqa: RUF012 - never mutated
     args = (Arg("g", Int(), doc="number of groups", positional=True, show=True), *Normalisation.args)
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
@@ -133,6 +145,7 @@ class GroupNorm(LayerNorm):
         return a.g
 
 
+@registered
 class LayerScale(LayerKind):
     """Layer scale: `layerscale 1e-6`: a learned factor per channel, starting at `init`
     (ConvNeXt, CaiT). Shape unchanged.

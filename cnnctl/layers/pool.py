@@ -13,10 +13,11 @@ from ..shapes import (
     same_padding,
 )
 from .args import BOOL, PADDING, Arg, Choice, Pair
-from .base import INPUT0, OWN, Args, LayerKind, Saved, Window, require_volume
+from .base import INPUT0, OWN, Args, LayerKind, Saved, Window, registered, require_volume
 from .conv import padded_input, uneven_same_note
 
 
+@registered
 class Pool(LayerKind):
     """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`, `pool avg out=7`.
 
@@ -38,6 +39,15 @@ class Pool(LayerKind):
     """
 
     name = "pool"
+    synonyms = {  # noqa: RUF012 - never mutated
+        "maxpool": "pool max",
+        "max_pool": "pool max",
+        "maxpool2d": "pool max",
+        "avgpool": "pool avg",
+        "avg_pool": "pool avg",
+        "avgpool2d": "pool avg",
+        "gap": "pool avg global",
+    }
     args = (
         Arg("op", Choice("max", "avg"), "max", "max or avg", positional=True, show=True),
         Arg("f", Pair(), None, "window size", show=True),

@@ -13,9 +13,9 @@ import re
 import yaml
 
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
-from ..layers import KINDS
-from ..layers.activation import ACT_ALIASES
+from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..limits import MAX_PROBLEMS
+from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
 from .spec import (
     BLOCK_INPUT,
@@ -35,80 +35,18 @@ from .spec import (
 
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
 CONSTRUCTS = ("repeat", "residual", "gate")  # `concat` and `add` are constructs when given branches
-REFERENCE_KEYS = ("id", "from", "with")
 CONSTRUCT_KEYS = {"shortcut": "residual", "first": "repeat", "layers": "repeat` or a block", "args": "a block"}
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
-# Other names of a kind, accepted as it: the same function under another paper's name.
-KIND_ALIASES = ACT_ALIASES
-# Names from other tools, for a "did you mean" hint (not accepted: they may differ).
-KIND_SYNONYMS = {
-    "dense": "fc",
-    "linear": "fc",
-    "fully_connected": "fc",
-    "fullyconnected": "fc",
-    "conv2d": "conv",
-    "convolution": "conv",
-    "maxpool": "pool max",
-    "max_pool": "pool max",
-    "maxpool2d": "pool max",
-    "avgpool": "pool avg",
-    "avg_pool": "pool avg",
-    "avgpool2d": "pool avg",
-    "gap": "pool avg global",
-    "batchnorm": "bn",
-    "batch_norm": "bn",
-    "batchnorm2d": "bn",
-    "leakyrelu": "leaky",
-    "leaky_relu": "leaky",
-    "convtranspose": "deconv",
-    "conv_transpose": "deconv",
-    "upconv": "deconv",
-    "cat": "concat",
-    "sum": "add",
-    "dropout2d": "dropout",
-    "softmax2d": "softmax",
-    "norm": "bn",
+# Names from other tools for the constructs, for a "did you mean" hint (a kind's own are its
+# `synonyms`, `cnnctl.layers.KIND_SYNONYMS`).
+CONSTRUCT_SYNONYMS = {
     "identity": "`residual` or `add`",
-    "ln": "layernorm",
-    "layer_norm": "layernorm",
-    "gn": "groupnorm",
-    "group_norm": "groupnorm",
-    "drop_path": "droppath",
-    "stochastic_depth": "droppath",
-    "channel_shuffle": "shuffle",
     "se": "`gate:` (squeeze-and-excitation)",
     "squeeze_excitation": "`gate:` (squeeze-and-excitation)",
 }
-ARG_SYNONYMS = {
-    "kernel": "f",
-    "kernel_size": "f",
-    "k": "f",
-    "filter": "f",
-    "filter_size": "f",
-    "stride": "s",
-    "strides": "s",
-    "padding": "p",
-    "pad": "p",
-    "filters": "n",
-    "channels": "n",
-    "out_channels": "n",
-    "out": "n",
-    "activation": "act",
-    "use_bias": "bias",
-    "dilation_rate": "dilation",
-    "group": "groups",
-    "ceil_mode": "ceil",
-    "p_drop": "rate",
-    "units": "units",
-    "neurons": "units",
-    "size": "size",
-    "scale_factor": "scale",
-    "name": "id",
-    "input": "from",
-    "inputs": "from",
-}
+SYNONYMS = {**KIND_SYNONYMS, **CONSTRUCT_SYNONYMS}
 
 
 # A layer's line, read without a problem, means the same in any file (a block's does not:
@@ -418,8 +356,8 @@ class _Parser:
         if ident is not None:
             self.check_id(ident)
         source = self.names(fields["from"][1], "from") if "from" in fields else None
-        extra = self.names(fields["with"][1], "with") if "with" in fields else ()
-        return ident, source, extra
+        with_ = self.names(fields["with"][1], "with") if "with" in fields else ()
+        return ident, source, with_
 
     def check_id(self, ident: Value) -> None:
         if not NAME_RE.match(str(ident.text)) or ident.text == "input":
@@ -483,7 +421,7 @@ class _Parser:
         return GateItem(self.loc(node), ident, source, (), body)
 
     def branches(self, node, merge: str, pairs) -> Item | None:
-        fields = self.common(pairs, ("act", "id", "from") if merge == "add" else ("id", "from"), merge)
+        fields = self.common(pairs, ("act", "id", "from") if KINDS[merge].takes_act else ("id", "from"), merge)
         ident, source, _ = self.refs(fields)
         head = pairs[0][2]
         found: list[tuple[str | None, tuple[Item, ...], Loc]] = []
@@ -652,7 +590,7 @@ class _Parser:
         self.problem(
             f"unknown layer kind `{kind}`",
             loc,
-            did_you_mean(kind, choices, KIND_SYNONYMS)
+            did_you_mean(kind, choices, SYNONYMS)
             or (
                 "layer kinds: "
                 + ", ".join(KINDS)
@@ -662,66 +600,23 @@ class _Parser:
         return False
 
     def layer(self, kind: str, raw: list[tuple[str | None, Value, Loc]], loc: Loc, text: str) -> Item | None:
-        """Bind written arguments to names: positionals in order, bare flags, `key=value`."""
+        """Bind written arguments to names by the kind's argument spec (`bind`)."""
         is_block = kind not in KINDS
         if is_block:
-            names = list(self.block_params_of(kind))
-            positional = names
-            flags: list[str] = []
+            names = tuple(self.block_params_of(kind))
+            spec, what = ArgSpec(names, positional=names), "block"
         else:
-            spec = KINDS[kind].args
-            names = [a.name for a in spec]
-            positional = [a.name for a in spec if a.positional]
-            flags = [a.name for a in spec if a.flag]
-        args: dict[str, Value] = {}
-        refs: dict[str, Value] = {}
-        free = iter(positional)
-        ok = True
-        extra: list[Value] = []  # bare words with no place: reported together below
-        for key, value, kloc in raw:
-            if key is None:
-                word = str(value.text)
-                if word in flags:
-                    key, value = word, Value("true", value.loc)
-                else:
-                    key = next((p for p in free if p not in args), None)
-                    if key is None:
-                        extra.append(value)
-                        ok = False
-                        continue
-            if key in REFERENCE_KEYS:
-                target = refs
-            elif key in names:
-                target = args
-            else:
-                what = "block" if is_block else "layer kind"
-                self.problem(
-                    f"`{kind}` has no argument `{key}`",
-                    kloc,
-                    _arg_hint(key, names)
-                    or (f"{what} `{kind}` takes: {_list_words(names)}" if names else f"`{kind}` takes no arguments"),
-                )
-                ok = False
-                continue
-            if key in target:
-                self.problem(f"argument `{key}` is given twice", kloc)
-                ok = False
-                continue
-            target[key] = value
-        if extra:
-            words = " ".join(str(v.text) for v in extra)
-            hint = did_you_mean(words, flags) if flags and len(extra) == 1 else None
-            takes = f"; `{kind}` takes {_list_words(positional)} without a name" if positional else ""
-            usage = (
-                f"`{kind}` takes: {' '.join(f'{n}=...' for n in names)}" if names else f"`{kind}` takes no arguments"
-            )
-            self.problem(f"unexpected `{words}` in `{kind}`{takes}", extra[0].loc, hint or usage)
+            spec, what = KINDS[kind].spec, "layer kind"
+        bound = bind(kind, spec, raw, what)
+        for message, where, hint in bound.problems:
+            self.problem(message, where, hint)
+        args, refs = bound.args, bound.refs
         ident = refs.get("id")
         if ident is not None:
             self.check_id(ident)
         source = _split_names(refs["from"]) if "from" in refs else None
         with_ = _split_names(refs["with"]) if "with" in refs else ()
-        if not ok:  # told above; its other arguments and references are still checked when built
+        if not bound.ok:  # told above; its other arguments and references are still checked when built
             return FailedItem(loc, ident, source, with_, kind, args)
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
@@ -788,14 +683,3 @@ def _node_word(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "list"
     return f"value `{node.value}`"
-
-
-def _list_words(words) -> str:
-    return ", ".join(f"`{w}`" for w in words)
-
-
-def _arg_hint(key: str, names: list[str]) -> str | None:
-    syn = ARG_SYNONYMS.get(key.lower())
-    if syn and syn in names and syn != key:
-        return f"did you mean `{syn}`?"
-    return did_you_mean(key, names)

@@ -1,0 +1,120 @@
+"""Written arguments -> names: the words of a layer bound by its kind's argument spec.
+
+A layer's words arrive as (name or None, value, where) triples, from the shorthand
+(`conv 3 n=64 bias`) or a mapping; `bind` gives each a name by the spec (`ArgSpec`, declared
+by the kind's `args`, or a block's arguments): a bare positional word takes the next free
+positional name, a bare flag word sets its flag, `id`/`from`/`with` are references. Nothing
+here knows any kind: what a kind takes is its spec.
+"""
+
+from __future__ import annotations
+
+from ..errors import Loc, did_you_mean
+from ..layers import ArgSpec
+from ..records import record
+from .spec import Value
+
+REFERENCE_KEYS = ("id", "from", "with")
+
+# Other tools' names of arguments, for a "did you mean" hint where the kind takes that argument.
+ARG_SYNONYMS = {
+    "kernel": "f",
+    "kernel_size": "f",
+    "k": "f",
+    "filter": "f",
+    "filter_size": "f",
+    "stride": "s",
+    "strides": "s",
+    "padding": "p",
+    "pad": "p",
+    "filters": "n",
+    "channels": "n",
+    "out_channels": "n",
+    "out": "n",
+    "activation": "act",
+    "use_bias": "bias",
+    "dilation_rate": "dilation",
+    "group": "groups",
+    "ceil_mode": "ceil",
+    "p_drop": "rate",
+    "units": "units",
+    "neurons": "units",
+    "size": "size",
+    "scale_factor": "scale",
+    "name": "id",
+    "input": "from",
+    "inputs": "from",
+}
+
+
+@record
+class Bound:
+    """What `bind` made of a layer's words: its arguments and references by name, the
+    problems found (message, where, hint), and whether every word found its place."""
+
+    args: dict
+    refs: dict
+    problems: list
+    ok: bool
+
+
+def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], what: str = "layer kind") -> Bound:
+    """Bind the written words of a `kind` (`what`: "layer kind" or "block") by `spec`."""
+    args: dict[str, Value] = {}
+    refs: dict[str, Value] = {}
+    problems: list[tuple[str, Loc, str | None]] = []
+    free = iter(spec.positional)
+    unplaced: list[Value] = []  # bare words with no positional name left: reported together below
+    ok = True
+    for key, value, kloc in raw:
+        if key is None:
+            word = str(value.text)
+            if word in spec.flags:
+                key, value = word, Value("true", value.loc)
+            else:
+                key = next((p for p in free if p not in args), None)
+                if key is None:
+                    unplaced.append(value)
+                    ok = False
+                    continue
+        if key in REFERENCE_KEYS:
+            target = refs
+        elif key in spec.names:
+            target = args
+        else:
+            takes = f"{what} `{kind}` takes: {_list_words(spec.names)}" if spec.names else None
+            hint = arg_hint(key, spec.names) or takes or f"`{kind}` takes no arguments"
+            problems.append((f"`{kind}` has no argument `{key}`", kloc, hint))
+            ok = False
+            continue
+        if key in target:
+            problems.append((f"argument `{key}` is given twice", kloc, None))
+            ok = False
+            continue
+        target[key] = value
+    if unplaced:
+        problems.append(_unplaced(kind, spec, unplaced))
+    return Bound(args, refs, problems, ok)
+
+
+def _unplaced(kind: str, spec: ArgSpec, unplaced: list[Value]) -> tuple[str, Loc, str | None]:
+    """The problem of bare words that no positional argument is left for."""
+    words = " ".join(str(v.text) for v in unplaced)
+    hint = did_you_mean(words, spec.flags) if spec.flags and len(unplaced) == 1 else None
+    takes = f"; `{kind}` takes {_list_words(spec.positional)} without a name" if spec.positional else ""
+    usage = (
+        f"`{kind}` takes: {' '.join(f'{n}=...' for n in spec.names)}" if spec.names else f"`{kind}` takes no arguments"
+    )
+    return f"unexpected `{words}` in `{kind}`{takes}", unplaced[0].loc, hint or usage
+
+
+def _list_words(words) -> str:
+    return ", ".join(f"`{w}`" for w in words)
+
+
+def arg_hint(key: str, names: tuple[str, ...] | list[str]) -> str | None:
+    """`did you mean `f`?` for `kernel`, where the kind takes `f`; else a close spelling."""
+    syn = ARG_SYNONYMS.get(key.lower())
+    if syn and syn in names and syn != key:
+        return f"did you mean `{syn}`?"
+    return did_you_mean(key, names)
