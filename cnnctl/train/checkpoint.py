@@ -16,6 +16,8 @@ from typing import Any
 import torch
 
 from ..errors import CnnctlError, Loc
+from ..exchange.weights import match_weights
+from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
 
@@ -279,7 +281,8 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
 def load_weights(
     model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str, command: str = "train"
 ) -> None:
-    """Put the checkpoint's weights into `model`, or say precisely how they do not fit.
+    """Put the checkpoint's weights into `model`, all or nothing, or say precisely how they do
+    not fit: the same network (its record), then every tensor by name and shape (match_weights).
 
     `command` is the one reading it (train resumes; evaluate and predict only need the weights).
     """
@@ -287,18 +290,16 @@ def load_weights(
     if graph is not None:
         check_same_network(state, graph, path, command)
     saved: dict[str, torch.Tensor] = state["model"]
-    own = model.state_dict()
-    missing = [k for k in own if k not in saved]
-    unexpected = [k for k in saved if k not in own]
-    reshaped = [
-        f"{k} {'x'.join(map(str, saved[k].shape))} vs {'x'.join(map(str, own[k].shape))}"
-        for k in own
-        if k in saved and saved[k].shape != own[k].shape
-    ]
-    if missing or unexpected or reshaped:
+    report = match_weights(saved, model.state_dict())
+    if not report.complete:
+        reshaped = [f"{t.name} {format_shape(t.given)} vs {format_shape(t.own)}" for t in report.reshaped]
         parts = [
             f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for label, keys in (("missing", missing), ("not in this network", unexpected), ("shape", reshaped))
+            for label, keys in (
+                ("missing", report.missing),
+                ("not in this network", report.unexpected),
+                ("shape", reshaped),
+            )
             if keys
         ]
         raise CnnctlError.at(
