@@ -30,6 +30,7 @@ from ..render.numbers import plural
 from .augment import IGNORE, Augment
 from .batches import Batches
 from .checkpoint import (
+    Checkpoint,
     check_same_network,
     checkpoint_file,
     load_checkpoint,
@@ -493,17 +494,18 @@ class _Run:
 
     def _restore(self, state: dict, resume: str) -> None:
         load_weights(self.model, state, resume, self.graph.name)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler"):
-            self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.position = state["epoch"], state["position"]
-        self.epoch_seconds = float(state.get("epoch_seconds", 0.0))
+        saved = Checkpoint.of(state)
+        self.optimizer.load_state_dict(saved.optimizer)
+        if self.scheduler is not None and saved.scheduler:
+            self.scheduler.load_state_dict(saved.scheduler)
+        if saved.scaler:
+            self.scaler.load_state_dict(saved.scaler)
+        self.epoch, self.position = saved.epoch, saved.position
+        self.epoch_seconds = float(saved.epoch_seconds)
         if self.world.leader:  # the run's totals so far; the other workers start from zero
-            self.stats = EpochStats(**state["stats"])
-        self.history, self.best = state["history"], state["best"]
-        torch.set_rng_state(state["rng"])
+            self.stats = EpochStats(**saved.stats)
+        self.history, self.best = saved.history, saved.best
+        torch.set_rng_state(saved.rng)
         if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
             write_logs(self.run_dir, self.history)
 
@@ -521,26 +523,26 @@ class _Run:
     def _save(self, name: str, epoch: int, position: int, stats: EpochStats) -> None:
         save_checkpoint(
             self.run_dir / name,
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "scaler": self.scaler.state_dict() if self.fast.grad_scaler else None,
-                "epoch": epoch,
-                "position": position,
-                "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
-                "history": self.history,
-                "best": self.best,
-                "epoch_seconds": time.perf_counter() - self.epoch_started if position else 0.0,
-                "rng": torch.get_rng_state(),
-                "config": self.config.as_dict() | {"lr": self.config.lr},
-                "arch": self.arch,
-                "classes": list(self.data.classes),
-                "mean": list(self.data.mean),
-                "std": list(self.data.std),
-                "workers": self.world.size,
-                "network": network_record(self.graph),
-            },
+            Checkpoint(
+                model=self.model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+                scaler=self.scaler.state_dict() if self.fast.grad_scaler else None,
+                epoch=epoch,
+                position=position,
+                stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
+                history=self.history,
+                best=self.best,
+                epoch_seconds=time.perf_counter() - self.epoch_started if position else 0.0,
+                rng=torch.get_rng_state(),
+                config=self.config.as_dict() | {"lr": self.config.lr},
+                arch=self.arch,
+                classes=list(self.data.classes),
+                mean=list(self.data.mean),
+                std=list(self.data.std),
+                workers=self.world.size,
+                network=network_record(self.graph),
+            ),
         )
 
     def run(self, stop_after_steps: int | None, then_exit: bool = False) -> RunResult:
