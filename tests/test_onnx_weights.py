@@ -126,3 +126,24 @@ def test_a_weight_outside_the_models_folder_is_refused_when_read(tmp_path):
         got.array(name)
     problem = info.value.problems[0]
     assert problem.loc.file == str(path) and "`cw`" in problem.message and "not a file inside" in problem.message
+
+
+def test_reading_and_matching_the_weights_imports_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    w = np.ones((2, 3, 1, 1), np.float32)
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["y"], "conv")]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(onnx_model(nodes, [onnx_tensor("cw", w), onnx_tensor("cb", [0.5, 0.5])]).SerializeToString())
+    probe = (
+        "import sys\n"
+        "from cnnctl.exchange.onnx_import import read_weights\n"
+        "from cnnctl.exchange.weights import match_weights\n"
+        f"got = read_weights({str(path)!r})\n"
+        "own = {'conv1.weight': (2, 3, 1, 1), 'conv1.bias': (2,)}\n"
+        "print(match_weights(got.shapes, own).complete, [float(got.array(n).sum()) for n in own])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split("\n")[:2] == ["True [6.0, 1.0]", "False"], out.stdout

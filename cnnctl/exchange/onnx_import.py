@@ -298,6 +298,8 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
             raise CnnctlError.at(f"the weights of `{node.path}` could not be placed ({layer.kind} read)", Loc(path))
         for param, read, transposed in layer.stored:
             tensor = reader.real(read)  # torch's exporter stores equal weights once, read through an Identity
+            if tensor not in reader.constants:  # computed by the graph, not stored: nothing to load (missing)
+                continue
             dims = tuple(int(d) for d in reader.constants[tensor].dims)
             shapes[f"{node.path}.{param}"] = dims[::-1] if transposed else dims
             sources[f"{node.path}.{param}"] = (tensor, transposed)
@@ -575,17 +577,17 @@ class _Reader:
             self.decoded[t] = self.values(tensor, t)
         return self.decoded[t]
 
-    def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, kind: str = "constant"):
+    def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"):
         from onnx import TensorProto, helper, numpy_helper
 
-        what = f"the {kind} {_shown(t)}"
+        what = f"the {role} {_shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
             raise _Unread(f"{what} has negative dims {_shown(dims, 40)}")
         count = _count(dims, cap)
         if count is None:
             shown = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
-            raise _Unread(f"{what} of {shown} values: cnnctl reads {kind}s of at most {cap:,}")
+            raise _Unread(f"{what} of {shown} values: cnnctl reads {role}s of at most {cap:,}")
         if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
             raise _Unread(f"{what} does not hold numbers")
         size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
@@ -628,7 +630,7 @@ class _Reader:
         """The values of the stored weight `t` (a numpy array): from the file, or from external
         data inside the model's folder, as a constant's are; a CnnctlError at the file if not."""
         try:
-            return self.values(self.constants[t], t, cap=MAX_ONNX_BYTES, kind="weight")
+            return self.values(self.constants[t], t, cap=MAX_ONNX_BYTES, role="weight")
         except _Unread as refused:
             raise CnnctlError.at(refused.message, Loc(self.path), hint=refused.hint) from None
 
