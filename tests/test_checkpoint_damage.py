@@ -137,12 +137,25 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
         (drop("stats"), ["no `stats`"]),
         (put("rng", torch.zeros(7, dtype=torch.uint8)), ["`rng` is not"]),
         (put("epoch", "1"), ["`epoch` is not a whole number"]),
+        (put("epoch_seconds", "soon"), ["`epoch_seconds` is not a number"]),  # was a traceback (float())
         (put("stats", {"seen": 0}), ["`stats` is not"]),
         (put("optimizer", {"state": {}}), ["`optimizer` is not"]),
         (lambda s: s["config"].pop("batch_size"), ["settings have no `batch_size`"]),
         (lambda s: s["config"].update(lr=float("nan")), ["setting `lr` must be a finite number"]),
     ],
-    ids=["no-optimizer", "no-rng", "no-step", "no-stats", "rng", "epoch", "stats", "optimizer", "batch", "lr"],
+    ids=[
+        "no-optimizer",
+        "no-rng",
+        "no-step",
+        "no-stats",
+        "rng",
+        "epoch",
+        "seconds",
+        "stats",
+        "optimizer",
+        "batch",
+        "lr",
+    ],
 )
 def test_resume_refuses_a_damaged_checkpoint(run_dir, tmp_path, monkeypatch, capsys, edit, words):
     path = damaged(run_dir, tmp_path, edit)

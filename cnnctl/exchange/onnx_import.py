@@ -112,12 +112,14 @@ class Layer:
     inputs: list  # tensor names read
     name: str  # the id it would take
     nodes: list  # the indices of the ONNX nodes it comes from
+    stored: tuple = ()  # (its parameter in cnnctl's module, the ONNX tensor holding it, transposed?)
 
 
 @record
 class Imported:
     text: str  # the network file
     origins: dict  # line of `text` (1-based) -> for each layer it writes, the ONNX nodes it comes from
+    layers: tuple = ()  # the Layers written, in the order of the network's nodes once built
 
 
 class _Unread(Exception):
@@ -235,6 +237,10 @@ def import_onnx(path: str, name: str | None = None) -> str:
 
 def read_network(path: str, name: str | None = None) -> Imported:
     """The network of the ONNX file at `path`, and where each of its lines comes from."""
+    return _read(path, name)[0]
+
+
+def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
     model = read_onnx(path)
     reader = _Reader(model, path)
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
@@ -243,20 +249,64 @@ def read_network(path: str, name: str | None = None) -> Imported:
     reader.raise_problems()
     if not reader.order:
         raise CnnctlError.at("the graph has no layers cnnctl reads", Loc(path))
-    return _write(model, path, name, reader)
+    return _write(model, path, name, reader), reader
 
 
 def build_imported(path: str, name: str | None = None):
     """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
     is told at the ONNX node(s) it came from, in the file given, not at a line of the text made."""
+    imported = read_network(path, name)
+    return imported.text, _built(imported, path)
+
+
+def _built(imported: Imported, path: str):
     from ..api import load_text
 
-    imported = read_network(path, name)
     try:
-        return imported.text, load_text(imported.text, GENERATED)
+        return load_text(imported.text, GENERATED)
     except CnnctlError as exc:
         problems = [_traced(p, imported, path) for p in exc.problems]
         raise (LimitError if isinstance(exc, LimitError) else CnnctlError)(problems) from None
+
+
+@record
+class ImportedWeights:
+    """A network read from ONNX and built, with the weights the file stores under the names
+    cnnctl's compiled module gives its parameters and buffers (`layer1_0_conv1.weight`).
+
+    `shapes` is enough to match them (exchange/weights.py's match_weights) without torch or
+    reading a value; `array(name)` decodes one tensor, laid out as cnnctl's parameter is.
+    """
+
+    text: str  # the network file, as `cnnctl import` writes it
+    graph: object  # the network built from it
+    shapes: dict  # parameter name -> the shape of its values
+    sources: dict  # parameter name -> (the ONNX tensor it comes from, transposed?)
+    reader: object  # what decodes the values, from the file read
+
+    def array(self, name: str):
+        """The values of parameter `name`, a numpy array of shape `shapes[name]`."""
+        tensor, transposed = self.sources[name]
+        values = self.reader.weight(tensor)
+        return (values.T if transposed else values).copy()  # its own writable copy, not a view of the file
+
+
+def read_weights(path: str, name: str | None = None) -> ImportedWeights:
+    """The network of the ONNX file at `path`, built, and where its stored weights go in it."""
+    imported, reader = _read(path, name)
+    graph = _built(imported, path)
+    shapes, sources = {}, {}
+    for node, layer in zip(graph.nodes, imported.layers, strict=True):  # one node per layer written
+        if node.kind != layer.kind:  # the text's layers and the network's nodes out of step: a bug here
+            raise CnnctlError.at(f"the weights of `{node.path}` could not be placed ({layer.kind} read)", Loc(path))
+        for param, read, transposed in layer.stored:
+            tensor = reader.real(read)  # torch's exporter stores equal weights once, read through an Identity
+            if tensor not in reader.constants:  # computed by the graph, not stored: nothing to load (missing)
+                continue
+            dims = tuple(int(d) for d in reader.constants[tensor].dims)
+            shapes[f"{node.path}.{param}"] = dims[::-1] if transposed else dims
+            sources[f"{node.path}.{param}"] = (tensor, transposed)
+    return ImportedWeights(imported.text, graph, shapes, sources, reader)
 
 
 REPETITION = re.compile(r"^[^.]+\.(\d+)(\.|$)")  # `repeat1.2.conv1`, `repeat1.2`: the second time round a repeat
@@ -530,17 +580,17 @@ class _Reader:
             self.decoded[t] = self.values(tensor, t)
         return self.decoded[t]
 
-    def values(self, tensor, t: str):
+    def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"):
         from onnx import TensorProto, helper, numpy_helper
 
-        what = f"the constant {_shown(t)}"
+        what = f"the {role} {_shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
             raise _Unread(f"{what} has negative dims {_shown(dims, 40)}")
-        count = _count(dims, MAX_ONNX_CONSTANT)
+        count = _count(dims, cap)
         if count is None:
             shown = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
-            raise _Unread(f"{what} of {shown} values: cnnctl reads constants of at most {MAX_ONNX_CONSTANT}")
+            raise _Unread(f"{what} of {shown} values: cnnctl reads {role}s of at most {cap:,}")
         if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
             raise _Unread(f"{what} does not hold numbers")
         size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
@@ -579,6 +629,14 @@ class _Reader:
             raise _Unread(f"{what}: the file was cut short while read")
         return data
 
+    def weight(self, t: str):
+        """The values of the stored weight `t` (a numpy array): from the file, or from external
+        data inside the model's folder, as a constant's are; a CnnctlError at the file if not."""
+        try:
+            return self.values(self.constants[t], t, cap=MAX_ONNX_BYTES, role="weight")
+        except _Unread as refused:
+            raise CnnctlError.at(refused.message, Loc(self.path), hint=refused.hint) from None
+
     def channels(self, t: str) -> int | None:
         """The channels of tensor `t`, from ONNX's shape inference (run once, where a slice needs it)."""
         if self._channels is None:
@@ -601,8 +659,10 @@ class _Reader:
         return NAME.sub("_", base.replace(".", "_")).strip("_") or "layer"
 
     # -- operators -------------------------------------------------------------------------
-    def layer(self, kind: str, words: list, inputs: list, name: str, nodes: list | None = None) -> Layer:
-        return Layer(kind, words, inputs, name, list(nodes or []))
+    def layer(
+        self, kind: str, words: list, inputs: list, name: str, nodes: list | None = None, stored: tuple = ()
+    ) -> Layer:
+        return Layer(kind, words, inputs, name, list(nodes or []), stored)
 
     def identity(self, node, a: dict, ins: list) -> None:
         self.alias[node.output[0]] = ins[0]
@@ -632,12 +692,14 @@ class _Reader:
         if len(node.input) < 3 or not node.input[2]:
             words.append("bias=false")
         kind = "deconv" if transposed else "conv"
-        return self.layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)))
+        name = self.weight_name(node.input[1], _node_id(node, kind))
+        return self.layer(kind, words, ins[:1], name, stored=_stored(node, ("weight", "bias")))  # torch's layout
 
     def bn(self, node, a: dict, ins: list) -> Layer:
         eps = _float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
-        return self.layer("bn", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "bn")))
+        name = self.weight_name(node.input[1], _node_id(node, "bn"))
+        return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
 
     def gemm(self, node, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
@@ -649,7 +711,8 @@ class _Reader:
             raise _Unread(f"its weights have {len(weight.dims)} dims: a Gemm's have 2")
         units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
         words = [str(units)] + ([] if biased else ["bias=false"])
-        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")))
+        stored = _stored(node, ("weight", "bias"), transposed=() if _int(a, "transB", 0) else ("weight",))
+        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")), stored=stored)
 
     def flatten(self, node, a: dict, ins: list) -> Layer:
         axis = _int(a, "axis", 1)
@@ -690,7 +753,8 @@ class _Reader:
             del self.made[y]
             return self.activation(node, "silu", reads=2, nodes=sig.nodes)
         if y in self.inits and len(self.inits[y].dims) in (1, 3):  # a learned factor per channel
-            return self.layer("layerscale", [], [x], self.weight_name(y, _node_id(node, "layerscale")))
+            name = self.weight_name(y, _node_id(node, "layerscale"))
+            return self.layer("layerscale", [], [x], name, stored=(("weight", y, False),))
         if x in self.inits or y in self.inits:
             raise _Unread("multiplies by stored values other than a factor per channel")
         return self.layer("mul", [], ins, _node_id(node, "mul"))
@@ -767,7 +831,7 @@ class _Reader:
             x, transposed = self.nhwc[x]
             nodes = [transposed]
         name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
-        return self.layer("layernorm", words, [x], name, nodes)
+        return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
 
     def lrn(self, node, a: dict, ins: list) -> Layer:
         size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
@@ -811,6 +875,18 @@ class _Reader:
             return None
         kind, *words = act.split()
         return self.layer(kind, words, [x], _node_id(node, kind), nodes)
+
+
+# A BatchNormalization's inputs after X, as torch's BatchNorm names them (its
+# num_batches_tracked has no ONNX counterpart: it counts training steps, unused at inference).
+BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
+
+
+def _stored(node, params: tuple, transposed: tuple = ()) -> tuple:
+    """(parameter, ONNX tensor, transposed?) for each of `params`, read from the node's inputs
+    after the first (the layer's input), where given."""
+    inputs = node.input[1 : 1 + len(params)]
+    return tuple((param, t, param in transposed) for param, t in zip(params, inputs, strict=False) if t)
 
 
 def _window(a: dict, stride: list | None = None) -> list[str]:
@@ -872,4 +948,5 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         len(head) + k + 1: [reader.describe_all(kept[i][1].nodes) for i in at] for k, (_, at) in enumerate(traced) if at
     }
     origins[head.index("layers:")] = [f"the graph's input {_shown(reader.source)}"]  # the `input:` line
-    return Imported("\n".join([*head, *(line for line, _ in traced)]) + "\n", origins)
+    text = "\n".join([*head, *(line for line, _ in traced)]) + "\n"
+    return Imported(text, origins, tuple(layer for _, layer in kept))

@@ -10,12 +10,16 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CnnctlError, Loc
+from ..exchange.weights import match_weights
+from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
 
@@ -30,10 +34,12 @@ _ASKS_FOR_CODE = re.compile(
 )
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, state: Checkpoint | dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file in the same folder, then rename:
     a reader (or a crash) never sees half a file. A write that fails (a full disk) removes
     the temporary file, leaves `path` as it was, and is a WriteFailed."""
+    if isinstance(state, Checkpoint):
+        state = state.as_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
@@ -186,41 +192,74 @@ def _is_network(v: Any) -> bool:
     )
 
 
-# key: (what it holds, in words; what it must be; the test). Keys other than these are not read.
-_PARTS = {
-    "model": ("weights", "a mapping of names to tensors", _is_weights),
-    "config": ("settings", "a mapping of settings", lambda v: isinstance(v, dict)),
-    "optimizer": ("optimizer state", "an optimizer's state_dict", _is_optimizer),
-    "scheduler": ("scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)),
-    "scaler": ("gradient scaler state", "a scaler's state_dict", lambda v: v is None or isinstance(v, dict)),
-    "epoch": ("epoch", "a whole number", _is_int),
-    "step": ("steps done in its epoch", "a whole number", _is_int),
-    "stats": ("running totals", "`loss_sum`, `correct` and `seen`", _is_stats),
-    "history": ("epoch results", "a list of epochs", lambda v: _is_list(v, lambda r: isinstance(r, dict), True)),
-    "best": ("best accuracy", "a number", _is_real),
-    "rng": ("random state", "this PyTorch's random state (a byte tensor)", _is_rng),
-    "arch": ("network name", "a name", lambda v: isinstance(v, str)),
-    "classes": ("class names", "a list of names", lambda v: _is_list(v, lambda x: isinstance(x, str))),
-    "mean": ("channel means", "a list of numbers", lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x))),
-    "std": ("channel deviations", "a list of positive numbers", lambda v: _is_list(v, lambda x: _is_real(x) and x > 0)),
-    "workers": ("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1)),
-    "network": ("record of its layers", "an input and a list of layers", _is_network),
-}
-# The network record is what recognises the network (its weights alone cannot tell max from
-# avg pooling, nor one activation from another): without it a checkpoint is not read at all.
-_NEEDED = {
-    EVALUATE: ("model", "config", "network"),
-    RESUME: ("model", "config", "network", "optimizer", "epoch", "step", "stats", "history", "best", "rng"),
-}
+def _part(what: str, must_be: str, test: Callable[[Any], bool], needed: tuple[str, ...] = (), default: Any = None):
+    """A field of Checkpoint: what it holds (in words), what it must be, the test of that, the
+    purposes it is needed for, and what a file without it reads as."""
+    return field(default=default, metadata={"what": what, "must_be": must_be, "test": test, "needed": needed})
+
+
+BOTH = (EVALUATE, RESUME)
+
+
+@dataclass(kw_only=True)
+class Checkpoint:
+    """What a checkpoint holds: the one description of its layout. Each field is a key of
+    the file (a dict saved with torch.save); the run saves one, check_structure checks a
+    loaded file against the fields, resume and evaluate read them. A key other than these is
+    not read; a field a file lacks (an older one) reads as its default.
+
+    The network record is what recognises the network (its weights alone cannot tell max
+    from avg pooling, nor one activation from another): without it a file is not read at all.
+    """
+
+    model: dict | None = _part("weights", "a mapping of names to tensors", _is_weights, BOTH)
+    config: dict | None = _part("settings", "a mapping of settings", lambda v: isinstance(v, dict), BOTH)
+    network: dict | None = _part("record of its layers", "an input and a list of layers", _is_network, BOTH)
+    optimizer: dict | None = _part("optimizer state", "an optimizer's state_dict", _is_optimizer, (RESUME,))
+    scheduler: dict | None = _part(
+        "scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)
+    )
+    scaler: dict | None = _part(
+        "gradient scaler state", "a scaler's state_dict", lambda v: v is None or isinstance(v, dict)
+    )
+    epoch: int | None = _part("epoch", "a whole number", _is_int, (RESUME,))
+    step: int | None = _part("steps done in its epoch", "a whole number", _is_int, (RESUME,))
+    stats: dict | None = _part("running totals", "`loss_sum`, `correct` and `seen`", _is_stats, (RESUME,))
+    history: list | None = _part(
+        "epoch results", "a list of epochs", lambda v: _is_list(v, lambda r: isinstance(r, dict), True), (RESUME,)
+    )
+    best: float | None = _part("best accuracy", "a number", _is_real, (RESUME,))
+    # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
+    epoch_seconds: float = _part("time into its epoch", "a number", _is_real, default=0.0)
+    rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
+    arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
+    classes: list | None = _part("class names", "a list of names", lambda v: _is_list(v, lambda x: isinstance(x, str)))
+    mean: list | None = _part(
+        "channel means", "a list of numbers", lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x))
+    )
+    std: list | None = _part(
+        "channel deviations", "a list of positive numbers", lambda v: _is_list(v, lambda x: _is_real(x) and x > 0)
+    )
+    workers: int = _part("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1), default=1)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The file's contents (without the format tag save_checkpoint adds)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> Checkpoint:
+        """The record of a loaded file (load_checkpoint has checked it); keys it does not know are left out."""
+        return cls(**{f.name: state[f.name] for f in fields(cls) if f.name in state})
 
 
 def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) -> None:
     """A CnnctlError listing what a checkpoint lacks, or holds in the wrong form, for `purpose`."""
-    missing = [f"`{key}` ({_PARTS[key][0]})" for key in _NEEDED[purpose] if key not in state]
+    parts = [(f.name, f.metadata) for f in fields(Checkpoint)]
+    missing = [f"`{key}` ({part['what']})" for key, part in parts if purpose in part["needed"] and key not in state]
     problems = [f"it has no {', '.join(missing)}"] if missing else []
-    for key, (_, shape, test) in _PARTS.items():
-        if key in state and not test(state[key]):
-            problems.append(f"its `{key}` is not {shape}")
+    for key, part in parts:
+        if key in state and not part["test"](state[key]):
+            problems.append(f"its `{key}` is not {part['must_be']}")
     if _is_weights(state.get("model")):
         problems += [f"its tensor `{name}` holds {what}" for name, what in non_finite(state["model"])]
     if isinstance(state.get("config"), dict):
@@ -294,7 +333,8 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
 def load_weights(
     model: torch.nn.Module, state: dict[str, Any], path: str | Path, arch: str, command: str = "train"
 ) -> None:
-    """Put the checkpoint's weights into `model`, or say precisely how they do not fit.
+    """Put the checkpoint's weights into `model`, all or nothing, or say precisely how they do
+    not fit: the same network (its record), then every tensor by name and shape (match_weights).
 
     `command` is the one reading it (train resumes; evaluate and predict only need the weights).
     """
@@ -302,18 +342,16 @@ def load_weights(
     if graph is not None:
         check_same_network(state, graph, path, command)
     saved: dict[str, torch.Tensor] = state["model"]
-    own = model.state_dict()
-    missing = [k for k in own if k not in saved]
-    unexpected = [k for k in saved if k not in own]
-    reshaped = [
-        f"{k} {'x'.join(map(str, saved[k].shape))} vs {'x'.join(map(str, own[k].shape))}"
-        for k in own
-        if k in saved and saved[k].shape != own[k].shape
-    ]
-    if missing or unexpected or reshaped:
+    report = match_weights(saved, model.state_dict())
+    if not report.complete:
+        reshaped = [f"{t.name} {format_shape(t.given)} vs {format_shape(t.own)}" for t in report.reshaped]
         parts = [
             f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for label, keys in (("missing", missing), ("not in this network", unexpected), ("shape", reshaped))
+            for label, keys in (
+                ("missing", report.missing),
+                ("not in this network", report.unexpected),
+                ("shape", reshaped),
+            )
             if keys
         ]
         raise CnnctlError.at(

@@ -29,6 +29,7 @@ from ..render.numbers import plural
 from .augment import Augment
 from .batches import Batches, BatchSource
 from .checkpoint import (
+    Checkpoint,
     check_same_network,
     checkpoint_file,
     load_checkpoint,
@@ -417,17 +418,18 @@ class _Run:
     def _restore(self, state: dict, resume: str) -> None:
         """The run as its checkpoint left it; writes nothing (the folder is not yet begun)."""
         load_weights(self.model, state, resume, self.graph.name)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler"):
-            self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.epoch_seconds = float(state.get("epoch_seconds", 0.0))
+        saved = Checkpoint.of(state)
+        self.optimizer.load_state_dict(saved.optimizer)
+        if self.scheduler is not None and saved.scheduler:
+            self.scheduler.load_state_dict(saved.scheduler)
+        if saved.scaler:
+            self.scaler.load_state_dict(saved.scaler)
+        self.epoch, self.step = saved.epoch, saved.step
+        self.epoch_seconds = float(saved.epoch_seconds)
         if self.world.leader:  # the run's totals so far; the other workers start from zero
-            self.stats = EpochStats(**state["stats"])
-        self.history = state["history"]  # the best epoch is read from it (`best_row`)
-        torch.set_rng_state(state["rng"])
+            self.stats = EpochStats(**saved.stats)
+        self.history = saved.history  # the best epoch is read from it (`best_row`)
+        torch.set_rng_state(saved.rng)
 
     def _global_stats(self) -> EpochStats:
         loss, correct, seen = self.group.sum([self.stats.loss_sum, self.stats.correct, self.stats.seen])
@@ -443,26 +445,26 @@ class _Run:
     def _save(self, name: str, epoch: int, step: int, stats: EpochStats) -> None:
         save_checkpoint(
             self.run_dir / name,
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "scaler": self.scaler.state_dict() if self.fast.grad_scaler else None,
-                "epoch": epoch,
-                "step": step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
-                "stats": {"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
-                "history": self.history,
-                "best": self._best_accuracy(),
-                "epoch_seconds": time.perf_counter() - self.epoch_started if step else 0.0,
-                "rng": torch.get_rng_state(),
-                "config": self.config.as_dict() | {"lr": self.config.lr},
-                "arch": self.arch,
-                "classes": list(self.data.classes),
-                "mean": list(self.data.mean),
-                "std": list(self.data.std),
-                "workers": self.world.size,
-                "network": network_record(self.graph),
-            },
+            Checkpoint(
+                model=self.model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+                scaler=self.scaler.state_dict() if self.fast.grad_scaler else None,
+                epoch=epoch,
+                step=step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
+                stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
+                history=self.history,
+                best=self._best_accuracy(),
+                epoch_seconds=time.perf_counter() - self.epoch_started if step else 0.0,
+                rng=torch.get_rng_state(),
+                config=self.config.as_dict() | {"lr": self.config.lr},
+                arch=self.arch,
+                classes=list(self.data.classes),
+                mean=list(self.data.mean),
+                std=list(self.data.std),
+                workers=self.world.size,
+                network=network_record(self.graph),
+            ),
         )
 
     def run(self, hooks: Sequence[StepHook] = (), then_exit: bool = False) -> RunResult:
