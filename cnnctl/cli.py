@@ -437,9 +437,6 @@ def list_cmd(o: argparse.Namespace) -> int:
 
 
 LAUNCHER_ONLY = ("node_rank", "rdzv_endpoint", "rdzv_timeout", "max_restarts")
-SETTINGS = ("data", "data_dir", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
-            "device", "seed", "out", "val_split", "amp", "compile", "sync_bn", "label_smoothing", "warmup_epochs",
-            "patience", "monitor", "augment", "tensorboard", "threads")  # fmt: skip
 
 
 def train_cmd(o: argparse.Namespace) -> int:
@@ -469,8 +466,9 @@ def train_cmd(o: argparse.Namespace) -> int:
         graph = _load(arch, shape, settings=False)  # checked below, with the options
         network = graph.name if o.arch is not None else _run_network_name(o.resume) or graph.name
         from .train.config import resolve_config
+        from .train.settings import NAMES
 
-        overrides = {name: getattr(o, name) for name in SETTINGS}
+        overrides = {name: getattr(o, name) for name in NAMES}
         if o.resume and o.out:
             raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
         if o.resume:  # the checkpoint's settings: torch reads it
