@@ -143,9 +143,10 @@ def run(argv: list[str]) -> int:
     """Parse `argv` and run its command: the exit status. A mistake on the command line is told
     here (exit 2); what a command raises goes to cnnctl.cli.main."""
     group = command_line()
+    argv = list(argv) or ["--help"]  # nothing to run: what there is to run
     group._main_shell_completion({}, PROG, f"_{PROG.upper()}_COMPLETE")  # exits when the shell asks
     try:
-        with group.make_context(PROG, list(argv)) as ctx:
+        with group.make_context(PROG, argv) as ctx:
             status = group.invoke(ctx)
     except typer.Exit as exc:  # --help, --version, completion installed
         return exc.exit_code

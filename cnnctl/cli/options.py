@@ -145,7 +145,9 @@ def complete_run_or_arch(incomplete: str) -> list[str]:
 
 # -- options ------------------------------------------------------------------------------------
 def option(*names: str, help: str, metavar: str | None = None, parser=None, complete=None, **more) -> Any:
-    """A typer option as cnnctl writes them: the default stated in the help text, in words."""
+    """A typer option as cnnctl writes them: the default stated in the help text, in words; its
+    value named by `metavar`, else by the option's name (`--data DATA`), as argparse did."""
+    metavar = metavar or names[-1].split("/")[0].lstrip("-").replace("-", "_").upper()
     return typer.Option(
         *names, help=help, metavar=metavar, parser=parser, autocompletion=complete, show_default=False, **more
     )
