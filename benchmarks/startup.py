@@ -38,10 +38,17 @@ def command(tree: Path, arch: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "cnnctl", "summarize", arch], env
 
 
-def time_once(cmd: list[str], env: dict[str, str]) -> float:
+def time_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run. The CPU time is what the
+    process itself spent; on a shared machine it moves far less than the wall time."""
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE)
-    return time.perf_counter() - start
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())  # no ./cnnctl
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, cmd)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def import_ms(module: str) -> float:
@@ -56,6 +63,10 @@ def summary(times: list[float]) -> str:
     return f"median {statistics.median(times):.3f} s, min {min(times):.3f} s, max {max(times):.3f} s"
 
 
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
@@ -65,20 +76,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"typer (this tree)": ROOT, f"argparse ({args.baseline})": baseline_tree(args.baseline, Path(tmp))}
         commands = {name: command(tree, args.arch) for name, tree in trees.items()}
+        probe = "import cnnctl.cli; print(cnnctl.cli.__file__.endswith('__init__.py'))"
+        for name, (_, env) in commands.items():  # each runs its own tree (the typer one has cnnctl/cli/)
+            found = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tempfile.gettempdir(), check=True,
+                                   capture_output=True, text=True).stdout  # fmt: skip
+            print(f"{name}: {'cnnctl/cli/ package' if 'True' in found else 'cnnctl/cli.py'}")
         for tree in trees.values():
             compileall.compile_dir(str(tree / "cnnctl"), quiet=1)
         for cmd, env in commands.values():  # warm the file cache, and check that both run
-            subprocess.run(cmd, env=env, check=True, capture_output=True)
-        times: dict[str, list[float]] = {name: [] for name in commands}
+            subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=tempfile.gettempdir())
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, (cmd, env) in commands.items():
                 times[name].append(time_once(cmd, env))
     bare = [time_once([sys.executable, "-c", "pass"], dict(os.environ)) for _ in range(args.runs)]
     for name, measured in times.items():
-        print(f"cnnctl summarize {args.arch}, {name}: {summary(measured)} over {args.runs} runs")
-    new, old = (statistics.median(t) for t in times.values())
-    print(f"typer / argparse: {new / old:.2f}x ({(new - old) * 1000:+.0f} ms); target: at most 1.33x")
-    print(f"(python -c pass: median {statistics.median(bare):.3f} s; import typer alone: {import_ms('typer'):.0f} ms)")
+        print(f"cnnctl summarize {args.arch}, {name}, wall: {summary([w for w, _ in measured])}; "
+              f"CPU: {summary([c for _, c in measured])} over {args.runs} runs")  # fmt: skip
+    (new, new_cpu), (old, old_cpu) = (medians(t) for t in times.values())
+    print(f"typer / argparse, wall: {new / old:.2f}x ({(new - old) * 1000:+.0f} ms); CPU: {new_cpu / old_cpu:.2f}x "
+          f"({(new_cpu - old_cpu) * 1000:+.0f} ms); target: at most 1.33x")  # fmt: skip
+    bare_wall, bare_cpu = medians(bare)
+    print(f"(python -c pass: median {bare_wall:.3f} s wall, {bare_cpu:.3f} s CPU; import typer alone: "
+          f"{import_ms('typer'):.0f} ms)")  # fmt: skip
 
 
 if __name__ == "__main__":
