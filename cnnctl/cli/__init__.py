@@ -26,7 +26,7 @@ COMMANDS: dict[str, str] = {
     "memory": "analyze",
     "compare": "analyze",
     "draw": "draw",
-    "export": "exchange",
+    "export": "use",
     "import": "exchange",
     "schema": "exchange",
     "validate": "check",
@@ -38,8 +38,10 @@ COMMANDS: dict[str, str] = {
     "plot": "runs",
     "runs": "runs",
 }
-# The commands that never import torch (tests/test_no_torch.py checks them).
-ANALYSIS = ("summarize", "flops", "validate", "list", "memory", "compare", "draw", "schema", "import")
+# The modules whose commands never import torch (tests/test_no_torch.py checks them), and so
+# the analysis commands.
+TORCH_FREE = ("analyze", "draw", "exchange", "check")
+ANALYSIS = tuple(name for name, module in COMMANDS.items() if module in TORCH_FREE)
 
 
 def run(argv: list[str]) -> int:

@@ -1,10 +1,11 @@
-"""The commands that run a network in PyTorch: evaluate, predict, bench."""
+"""The commands that run a network in PyTorch: export (which checks what it writes), evaluate,
+predict, bench."""
 
 import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from .common import Format, _load, _output
+from .common import Format, _load, _output, _print_json, _warn
 from .options import (
     arch_argument,
     argument,
@@ -35,6 +36,68 @@ def data_dir_help() -> str:
     from ..train.settings import BY_NAME
 
     return BY_NAME["data_dir"].help
+
+
+def export_cmd(
+    arch: Annotated[str, arch_argument()],
+    output: Annotated[str, option("-o", "--output", metavar="FILE", help="The file: .onnx, .ts (TorchScript), .py.")],
+    input: Annotated[Optional[str], input_option()] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
+                                                help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
+    format: Annotated[str, option("-f", "--format", parser=choice(("onnx", "torchscript", "pytorch", "table", "json")),
+                                  metavar="onnx|torchscript|pytorch|json",
+                                  complete=words("onnx", "torchscript", "pytorch", "json"),
+                                  help="What to write (default: from FILE's suffix), or json: the report as "
+                                  "JSON.")] = "table",
+) -> int:  # fmt: skip
+    """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
+
+    With --checkpoint RUN (a run folder: its best.pt, else last.pt; or a checkpoint file) the
+    trained weights go with it. What is written is checked first: ONNX run by ONNX Runtime,
+    TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
+    ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
+    written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
+    The report, and each file, states the input the network expects: its shape, and with a
+    checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel).
+    """
+    graph = _load(arch, input)
+    from ..exchange.export import export, format_for
+
+    report = format in ("json", "table")
+    fmt = format_for(output, None if report else format)
+    from ..catalog import run_input
+
+    checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    done = export(graph, fmt, output, checkpoint)
+    _warn(graph)
+    if format == "json":
+        _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
+        return 0
+    name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
+    lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
+    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    lines.append(f"input: {done.input.text()}")
+    if done.checked:
+        lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
+    else:
+        lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
+    from ..exchange.pytorch_source import class_name
+
+    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
+    normalized = done.input.mean is not None  # the file has MEAN, STD and normalize()
+    lines.append(
+        {
+            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; "
+            "its metadata_props state the input (cnnctl.input, cnnctl.preprocessing)",
+            "torchscript": f"load it with torch.jit.load({done.file!r}); no cnnctl needed",
+            "pytorch": f"from {module} import {cls}{', normalize' if normalized else ''}; net = {cls}(); "
+            + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+            + ("; net.eval()(normalize(images))" if normalized else "")
+            + " (its state_dict keys are cnnctl's)",
+        }[fmt]
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
 
 
 def evaluate_cmd(
