@@ -38,8 +38,10 @@ def whole_text(text: str) -> int:
     """A whole number in ASCII digits with at most one sign; its range is the setting's."""
     text = str(text).strip()
     digits = text[1:] if text[:1] in "+-" else text
-    if not (digits.isdigit() and digits.isascii()) or len(digits) > 19:
+    if not (digits.isdigit() and digits.isascii()):
         raise ArgValueError(f"expected a whole number, got {quoted(text[:24])}")
+    if len(digits) > 19:  # beyond any setting's range; int() of a huge text would take long
+        raise ArgValueError(f"{quoted(text[:24] + '...')} is far too large")
     return int(text)
 
 
