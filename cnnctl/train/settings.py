@@ -195,221 +195,66 @@ _MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD 
 _LR = Real(0.0, 10.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
 _DECAY = Real(0.0, 1.0)  # at 1 the weights are pulled to 0 as fast as the gradient moves them
 
+# One row per setting: name, type, default, how its text is read, the values it may take, its help.
+# fmt: off
 SETTINGS: tuple[Setting, ...] = (
     Setting("data", str, "shapes", str, _name, _DATA + _default("shapes"), replay=True),
-    Setting(
-        "data_dir",
-        str,
-        None,
-        str,
-        _name,
-        "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl).",
-        optional=True,
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "epochs",
-        int,
-        10,
-        whole_text,
-        Whole(1),
-        "Passes over the training data." + _default(10),
-        metavar="N",
-        replay=True,
-        resumable=True,
-    ),  # fmt: skip
-    Setting(
-        "batch_size",
-        int,
-        64,
-        whole_text,
-        Whole(1),
-        "Images per step (per worker)." + _default(64),
-        metavar="N",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "lr",
-        float,
-        None,
-        number_text,
-        _LR,
-        "Learning rate, " + _LR.text + "." + _default(", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))),
-        optional=True,
-        hint="e.g. 0.001 for adam, 0.05 for sgd",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "optimizer",
-        str,
-        "adam",
-        words_text(OPTIMIZERS),
-        _words(OPTIMIZERS),
-        _default("adam").strip(),
-        metavar="|".join(OPTIMIZERS),
-        words=OPTIMIZERS,
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "momentum",
-        float,
-        0.9,
-        number_text,
-        _MOMENTUM,
-        f"SGD momentum, {_MOMENTUM.text}." + _default(0.9),
-        hint="e.g. 0.9",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "weight_decay",
-        float,
-        0.0,
-        number_text,
-        _DECAY,
-        f"L2 penalty, {_DECAY.text}." + _default(0),
-        hint="0 (none) or a small number such as 0.0005",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "scheduler",
-        str,
-        "none",
-        words_text(SCHEDULERS),
-        _words(SCHEDULERS),
-        "Learning-rate schedule." + _default("none"),
-        metavar="|".join(SCHEDULERS),
-        words=SCHEDULERS,
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "device",
-        str,
-        "auto",
-        str,
-        _device,
-        "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
-        hint=f"one of {DEVICES}",
-        resumable=True,
-    ),  # fmt: skip
-    Setting(
-        "seed",
-        int,
-        0,
-        whole_text,
-        Whole(0, MAX_SEED),
-        "Seeds weights, data order and split." + _default(0),
-        replay=True,
-    ),  # fmt: skip
+    Setting("data_dir", str, None, str, _name, "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl).",
+            optional=True, replay=True),
+    Setting("epochs", int, 10, whole_text, Whole(1), "Passes over the training data." + _default(10),
+            metavar="N", replay=True, resumable=True),
+    Setting("batch_size", int, 64, whole_text, Whole(1), "Images per step (per worker)." + _default(64),
+            metavar="N", replay=True),
+    Setting("lr", float, None, number_text, _LR,
+            f"Learning rate, {_LR.text}." + _default(", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))),
+            optional=True, hint="e.g. 0.001 for adam, 0.05 for sgd", replay=True),
+    Setting("optimizer", str, "adam", words_text(OPTIMIZERS), _words(OPTIMIZERS), _default("adam").strip(),
+            metavar="|".join(OPTIMIZERS), words=OPTIMIZERS, replay=True),
+    Setting("momentum", float, 0.9, number_text, _MOMENTUM, f"SGD momentum, {_MOMENTUM.text}." + _default(0.9),
+            hint="e.g. 0.9", replay=True),
+    Setting("weight_decay", float, 0.0, number_text, _DECAY, f"L2 penalty, {_DECAY.text}." + _default(0),
+            hint="0 (none) or a small number such as 0.0005", replay=True),
+    Setting("scheduler", str, "none", words_text(SCHEDULERS), _words(SCHEDULERS),
+            "Learning-rate schedule." + _default("none"), metavar="|".join(SCHEDULERS), words=SCHEDULERS,
+            replay=True),
+    Setting("device", str, "auto", str, _device, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
+            hint=f"one of {DEVICES}", resumable=True),
+    Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
+            replay=True),
     Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True),
-    Setting(
-        "val_split",
-        float,
-        0.1,
-        number_text,
-        _VAL,
-        "Share of the training images held out for validation when the data has no validation or test "
-        f"split, {_VAL.text} (0: train on all)." + _default(0.1),
-        metavar="X",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "amp",
-        bool,
-        None,
-        parse_bool,
-        _flag,
-        "Mixed precision: bf16, or fp16 with a gradient scaler. Default: on GPUs.",
-        optional=True,
-        resumable=True,
-    ),  # fmt: skip
-    Setting(
-        "compile",
-        bool,
-        None,
-        parse_bool,
-        _flag,
-        "torch.compile the network. Default: on GPUs.",
-        optional=True,
-        resumable=True,
-    ),  # fmt: skip
+    Setting("val_split", float, 0.1, number_text, _VAL,
+            "Share of the training images held out for validation when the data has no validation or test "
+            f"split, {_VAL.text} (0: train on all)." + _default(0.1), metavar="X", replay=True),
+    Setting("amp", bool, None, parse_bool, _flag,
+            "Mixed precision: bf16, or fp16 with a gradient scaler. Default: on GPUs.", optional=True,
+            resumable=True),
+    Setting("compile", bool, None, parse_bool, _flag, "torch.compile the network. Default: on GPUs.",
+            optional=True, resumable=True),
     Setting("sync_bn", bool, False, parse_bool, _flag, "Batch norm over all workers' images (GPUs)."),
-    Setting(
-        "label_smoothing",
-        float,
-        0.0,
-        number_text,
-        _SMOOTHING,
-        f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0),
-        metavar="X",
-        hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "warmup_epochs",
-        int,
-        0,
-        whole_text,
-        Whole(0),
-        "Raise the learning rate linearly over the first N epochs, then the schedule." + _default(0),
-        metavar="N",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "patience",
-        int,
-        None,
-        whole_text,
-        Whole(1),
-        "Stop early after N epochs without a better --monitor value. Default: never.",
-        optional=True,
-        metavar="N",
-        resumable=True,
-    ),  # fmt: skip
-    Setting(
-        "monitor",
-        str,
-        "val_accuracy",
-        words_text(MONITORS),
-        _words(MONITORS),
-        "What best.pt and --patience follow." + _default("val_accuracy"),
-        metavar="|".join(MONITORS),
-        words=MONITORS,
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "augment",
-        str,
-        "none",
-        parse_augment,
-        _augment,
-        "Augment the training images, on the device, seeded (a resume replays them): crop (pad by H/8 and "
-        "crop back, the CIFAR recipe), flip (horizontal, half the images), rrc (random resized crop, scale "
-        "0.08-1, for photos)." + _default("none"),
-        metavar="crop,flip|rrc,flip|none",
-        hint="e.g. crop,flip (the CIFAR recipe) or rrc,flip (photos)",
-        replay=True,
-    ),  # fmt: skip
-    Setting(
-        "threads",
-        int,
-        None,
-        whole_text,
-        Whole(1, MAX_THREADS),
-        f"CPU threads per process. Default: {_THREADS}.",
-        optional=True,
-        metavar="N",
-        resumable=True,
-    ),  # fmt: skip
-    Setting(
-        "tensorboard",
-        bool,
-        False,
-        parse_bool,
-        _flag,
-        "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package).",
-        resumable=True,
-    ),  # fmt: skip
+    Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
+            f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",
+            hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes", replay=True),
+    Setting("warmup_epochs", int, 0, whole_text, Whole(0),
+            "Raise the learning rate linearly over the first N epochs, then the schedule." + _default(0),
+            metavar="N", replay=True),
+    Setting("patience", int, None, whole_text, Whole(1),
+            "Stop early after N epochs without a better --monitor value. Default: never.", optional=True,
+            metavar="N", resumable=True),
+    Setting("monitor", str, "val_accuracy", words_text(MONITORS), _words(MONITORS),
+            "What best.pt and --patience follow." + _default("val_accuracy"), metavar="|".join(MONITORS),
+            words=MONITORS, replay=True),
+    Setting("augment", str, "none", parse_augment, _augment,
+            "Augment the training images, on the device, seeded (a resume replays them): crop (pad by H/8 and "
+            "crop back, the CIFAR recipe), flip (horizontal, half the images), rrc (random resized crop, scale "
+            "0.08-1, for photos)." + _default("none"), metavar="crop,flip|rrc,flip|none",
+            hint="e.g. crop,flip (the CIFAR recipe) or rrc,flip (photos)", replay=True),
+    Setting("threads", int, None, whole_text, Whole(1, MAX_THREADS), f"CPU threads per process. Default: {_THREADS}.",
+            optional=True, metavar="N", resumable=True),
+    Setting("tensorboard", bool, False, parse_bool, _flag,
+            "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package).",
+            resumable=True),
 )
+# fmt: on
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 NAMES = tuple(BY_NAME)
 # Settings a resumed run needs from its checkpoint to replay its batches; the rest have defaults.
