@@ -6,7 +6,8 @@ from ..analysis.training import OPTIMIZERS
 from ..errors import CnnctlError
 from ..limits import MAX_INT
 from ..shapes import DTYPE_BYTES
-from .common import Format, _load, _output
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output
 from .options import (
     arch_argument,
     argument,
@@ -53,7 +54,7 @@ def summarize_cmd(
     from ..analysis import summarize
     from ..render.views import summary_json, summary_table
 
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype)
     _output(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0
@@ -93,7 +94,7 @@ def flops_cmd(
     from ..analysis.training import training_cost
     from ..render.views import flops_json, flops_table
 
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     summary = summarize(graph, batch=batch)
     cost = training_cost(graph)
     times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype)
@@ -157,7 +158,7 @@ def memory_cmd(
     from ..analysis.memory import training_memory
     from ..render.design import memory_json, memory_layers_table, memory_table
 
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     m = training_memory(graph, batch, dtype, optimizer, amp, device)
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.name, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
@@ -193,7 +194,7 @@ def compare_cmd(
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
     device = profile_named(profile)
-    graphs = [_load(arch, input) for arch in files]
+    graphs = [common._load(arch, input) for arch in files]
     entries = compare(graphs, batch, dtype, optimizer, device, budget)
     where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
     _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where))

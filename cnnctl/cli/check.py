@@ -4,7 +4,8 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
-from .common import Format, _load, _output, _print_json
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output, _print_json
 from .options import argument, complete_arch, format_option, input_option
 
 
@@ -22,7 +23,7 @@ def validate_cmd(
     results = []
     for arch in files:
         try:
-            graph = _load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
+            graph = common._load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
             results.append(
                 {
                     "file": arch,

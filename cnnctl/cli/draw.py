@@ -4,7 +4,8 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
-from .common import Format, _load, _print_json, _warn
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _print_json, _warn
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
 
 
@@ -40,7 +41,7 @@ def draw_cmd(
     from ..render import picture
     from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
 
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     named = output is not None
     out = output if named else None if format is Format.json else picture.default_name(graph.name)
     fmt = picture.picture_format(out) if out else None

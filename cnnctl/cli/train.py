@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 from .. import worker
 from ..errors import INTERRUPTED, CnnctlError
 from ..train.settings import SETTINGS, Setting
-from .common import Format, _load, _print_json
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _print_json
 from .options import (
     ARCH_HELP,
     argument,
@@ -62,7 +63,7 @@ def train_cmd(
                 hint="e.g. cnnctl train lenet5; a run is continued with --resume RUN alone",
             )
         network_file, shape = (arch, input) if arch is not None else _resumed_network(resume, input)
-        graph = _load(network_file, shape, settings=False)  # checked below, with the options
+        graph = common._load(network_file, shape, settings=False)  # checked below, with the options
         network = graph.name if arch is not None else _run_network_name(resume) or graph.name
         from ..train.config import resolve_config
 

@@ -5,7 +5,8 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from .common import Format, _load, _output, _print_json, _warn
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output, _print_json, _warn
 from .options import (
     arch_argument,
     argument,
@@ -60,7 +61,7 @@ def export_cmd(
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel).
     """
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     from ..exchange.export import export, format_for
 
     report = format in ("json", "table")
@@ -117,7 +118,7 @@ def evaluate_cmd(
     Runs a checkpoint on the validation split of its data (or of --data), or --split test,
     train or all.
     """
-    graph = _load(arch, None)
+    graph = common._load(arch, None)
     from ..render.views import evaluation_json, evaluation_tables
     from ..train.evaluate import evaluate
 
@@ -163,7 +164,7 @@ def predict_cmd(
     conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
     image that cannot be read is an error on stderr; the others are still predicted (exit 2).
     """
-    graph = _load(arch, None)
+    graph = common._load(arch, None)
     from ..render.views import prediction_json, prediction_table
     from ..train.checkpoint import weights_file
     from ..train.evaluate import predict
@@ -217,7 +218,7 @@ def bench_cmd(
     TFLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
     forward and backward mults); MFU needs a known GPU or --peak-tflops.
     """
-    graph = _load(arch, input)
+    graph = common._load(arch, input)
     from ..render.views import bench_json, bench_table
     from ..train.bench import bench
 
