@@ -21,7 +21,7 @@ from .common import Format, _output, _print_json  # noqa: F401 (what the tests a
 # Every command, in `cnnctl --help`'s order: its name -> the module of cnnctl.cli holding its
 # handler `<name>_cmd`. The lists of names (help, did-you-mean, completion) come from here.
 COMMANDS: dict[str, str] = {
-    "summarize": "analyze",
+    "summarize": "summarize",
     "flops": "analyze",
     "memory": "analyze",
     "compare": "analyze",
@@ -40,7 +40,7 @@ COMMANDS: dict[str, str] = {
 }
 # The modules whose commands never import torch (tests/test_no_torch.py checks them), and so
 # the analysis commands.
-TORCH_FREE = ("analyze", "draw", "exchange", "check")
+TORCH_FREE = ("summarize", "analyze", "draw", "exchange", "check")
 ANALYSIS = tuple(name for name, module in COMMANDS.items() if module in TORCH_FREE)
 
 
