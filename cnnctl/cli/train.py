@@ -146,7 +146,7 @@ def _run_network_name(resume: str) -> str | None:
 
 def _run_folder(resume: str | None, config):
     """The folder a train command writes to (a Path), once the run has named it (None before)."""
-    from pathlib import Path  # not at the top: the analysis commands never import pathlib (tests/test_no_torch.py)
+    from pathlib import Path
 
     if resume:
         from ..train.rundir import run_folder
