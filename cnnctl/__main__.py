@@ -1,6 +1,6 @@
 """How the `cnnctl` command starts (also `python -m cnnctl`, and torchrun's workers).
 
-The command line lives in cnnctl.cli; importing it (argparse, YAML, the analysis) takes tens
+The command line lives in cnnctl.cli; importing it (typer, YAML, the analysis) takes tens
 of milliseconds, and a Ctrl-C in that instant would print Python's KeyboardInterrupt traceback.
 This module imports nothing heavy itself, so it can catch it.
 """

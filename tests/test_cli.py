@@ -259,3 +259,42 @@ def test_edits_counts_changes_insertions_deletions_and_swaps():
     for a, b, n in pairs:
         assert edits(a, b) == n == edits(b, a)
     assert all(edits(word, meant) == 1 for word, meant in NEAR.items())  # as NEAR says
+
+
+def test_a_wrong_dtype_is_told_before_the_network_is_read(monkeypatch, capsys):
+    # issue 19, bug i: the option's values are checked first, and the message names the option
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "nosuchfile.yaml", "--dtype", "foo")
+    assert code == 2 and err.startswith("error: --dtype expected one of float32"), err
+    assert "nosuchfile" not in err and "Traceback" not in err
+
+
+def test_a_command_imports_only_its_own_module():
+    probe = (
+        "import sys, io, contextlib, cnnctl.cli\n"
+        "sys.argv = ['cnnctl', 'summarize', 'lenet5']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        cnnctl.cli.main()\n    except SystemExit as exc:\n        assert exc.code == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cnnctl.cli.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(eval(out.stdout.strip().splitlines()[-1]))
+    assert "cnnctl.cli.summarize" in loaded
+    assert not loaded & {f"cnnctl.cli.{m}" for m in ("analyze", "train", "use", "runs", "exchange", "draw", "check")}
+
+
+def test_every_command_has_a_handler_in_its_module():
+    import importlib
+
+    for name, module in COMMANDS.items():
+        handler = getattr(importlib.import_module(f"cnnctl.cli.{module}"), f"{name}_cmd")
+        assert handler.__doc__, name
+
+
+def test_train_options_are_the_settings_table():
+    from cnnctl.train.settings import SETTINGS
+
+    text = " ".join(cli("train", "--help", columns=200).stdout.split())
+    for s in SETTINGS:
+        assert s.option in text, s.name
+        assert " ".join(s.help.split()) in text, s.name  # its help, with its default and range
+    assert "Learning rate, above 0, at most 10." in text

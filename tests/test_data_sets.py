@@ -45,6 +45,9 @@ def test_data_help_lists_what_the_command_line_help_lists():
     # cli.DATA_HELP, written by hand before the registry: "shapes (built in), mnist, fashion-mnist,
     # cifar10, or a folder. Default: shapes."
     assert data_help() == "shapes (built in), mnist, fashion-mnist, cifar10, or a folder"
+    from cnnctl.train.settings import BY_NAME
+
+    assert BY_NAME["data"].help == data_help() + ". Default: shapes."  # --data's help, from the registry
 
 
 def test_a_named_data_set_too_large_at_the_input_is_refused_before_any_download(tmp_path):

@@ -80,7 +80,7 @@ def test_mistakes_on_the_new_options_are_one_message(args, message):
 
 
 def test_budget_sizes_read_as_written():
-    from cnnctl.cli import nbytes
+    from cnnctl.cli.options import nbytes
 
     assert nbytes("16GiB") == 16 * 2**30
     assert nbytes("80 GB") == 80 * 10**9

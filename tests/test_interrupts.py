@@ -11,7 +11,7 @@ import pytest
 from helpers import run_main
 
 from cnnctl import __main__ as entry
-from cnnctl import cli
+from cnnctl.cli import common as cli  # where the commands read a network (`_load`)
 
 
 def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, capsys):

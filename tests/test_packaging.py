@@ -29,7 +29,7 @@ def test_wheel_contains_every_bundled_architecture(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for path in (ROOT / "architectures").glob("*.yaml"):
         assert f"cnnctl/architectures/{path.name}" in names
-    assert "cnnctl/cli.py" in names
+    assert "cnnctl/cli/__init__.py" in names
 
 
 def test_installed_wheel_resolves_bundled_names_from_any_directory(wheel, tmp_path):

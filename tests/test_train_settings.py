@@ -85,9 +85,10 @@ def test_the_largest_seed_is_taken():
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--lr", "nan"], "--lr must be a finite number greater than 0, got nan"),
-        (["--lr", "inf"], "--lr must be a finite number greater than 0, got inf"),
-        (["--weight-decay", "nan"], "--weight-decay must be a finite number of at least 0, got nan"),
+        # the ranges are the file's since issue 19 (bug a): lr at most 10, weight decay at most 1
+        (["--lr", "nan"], "--lr must be a finite number greater than 0 and at most 10, got nan"),
+        (["--lr", "inf"], "--lr must be a finite number greater than 0 and at most 10, got inf"),
+        (["--weight-decay", "nan"], "--weight-decay must be a number from 0 to 1, got nan"),
         (["--momentum", "nan", "--optimizer", "sgd"], "--momentum must be a number from 0 to 1, got nan"),
     ],
 )
@@ -212,3 +213,53 @@ def test_a_resumed_run_takes_the_same_folder_written_relative(idx_folder):
     assert train.returncode == 0, train.stderr
     resumed = cli("train", "lenet5", "--resume", "run", "--epochs", "2", "--data", "./imgs", cwd=work)
     assert resumed.returncode == 0, resumed.stderr
+
+
+# -- one rule for the file and the command line (issue 19, bug a) ------------------------------
+
+
+@pytest.mark.parametrize(("option", "value"), [("--lr", "20"), ("--weight-decay", "2")])
+def test_the_command_line_refuses_what_a_file_refuses(monkeypatch, capsys, tmp_path, option, value):
+    name = option[2:].replace("-", "_")
+    graph = cnnctl.load_text(f"input: 8x8x1\ntrain: {{{name}: {value}}}\nlayers: [fc 2]", "net.yaml")
+    with pytest.raises(CnnctlError, match=f"`train: {name}`"):
+        resolve_config(graph.train, {})
+    out = tmp_path / "run"
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "1", "--out", str(out), option, value)
+    assert code == 2 and err.startswith(f"error: {option} must be"), err
+    assert not out.exists()
+
+
+def test_every_setting_is_read_and_checked_by_one_rule_from_a_file_and_the_command_line():
+    from cnnctl.layers.args import ArgValueError
+    from cnnctl.train.settings import SETTINGS
+
+    # a value just outside each numeric range: the file and the API (the command line's path) both refuse it
+    outside = {"epochs": "0", "batch_size": "0", "lr": "10.5", "momentum": "1.5", "weight_decay": "1.5",
+               "seed": "-1", "val_split": "0.95", "label_smoothing": "1", "warmup_epochs": "-1", "patience": "0",
+               "threads": "4097"}  # fmt: skip
+    for setting in SETTINGS:
+        if setting.name not in outside:
+            continue
+        typed = setting.parse(outside[setting.name])
+        with pytest.raises(ArgValueError):
+            setting.validate(typed)
+        graph = cnnctl.load_text(f"input: 8x8x1\ntrain: {{{setting.name}: {outside[setting.name]}}}\nlayers: [fc 2]")
+        with pytest.raises(CnnctlError, match=f"`train: {setting.name}`"):
+            resolve_config(graph.train, {})
+        with pytest.raises(CnnctlError, match=setting.option):
+            resolve_config({}, {setting.name: typed})
+    assert set(outside) <= {s.name for s in SETTINGS}
+
+
+def test_the_table_makes_the_config_and_the_resume_lists():
+    from dataclasses import fields
+
+    from cnnctl.train import loop
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.settings import RESUMABLE, RESUME_SETTINGS, SETTINGS
+
+    assert [(f.name, f.default) for f in fields(TrainConfig)] == [(s.name, s.default) for s in SETTINGS]
+    assert loop.RESUMABLE is RESUMABLE and "epochs" in RESUMABLE and "seed" not in RESUMABLE
+    assert not set(RESUMABLE) & {"batch_size", "seed", "data", "lr"}  # they decide which images a step sees
+    assert {"batch_size", "seed", "data"} <= set(RESUME_SETTINGS)

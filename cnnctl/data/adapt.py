@@ -65,7 +65,7 @@ def check_input_shape(shape) -> tuple[int, int, int]:
     return h, w, c
 
 
-MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
+from ..train.settings import MAX_VAL_SPLIT  # noqa: E402 (val_split's range, in the settings table)
 
 
 def check_val_split(val_split: float) -> None:

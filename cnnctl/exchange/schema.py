@@ -122,12 +122,12 @@ def _constructs() -> dict[str, dict]:
 
 
 def _train() -> dict:
-    from ..train.config import CHECKS  # pure Python, as every command checks `train:`
+    from ..train.settings import NAMES  # pure Python, as every command checks `train:`
 
     return {
         "type": ["object", "string"],
         "description": "training settings, overridden by `cnnctl train` options",
-        "propertyNames": {"enum": list(CHECKS)},
+        "propertyNames": {"enum": list(NAMES)},
     }
 
 

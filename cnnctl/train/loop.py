@@ -627,7 +627,7 @@ def resumed_batch(state: dict, workers: int) -> int:
 
 
 # What may change when a run is resumed: none of them changes which images a step sees.
-RESUMABLE = ("epochs", "device", "amp", "compile", "patience", "tensorboard", "threads")
+from .settings import RESUMABLE  # noqa: E402 (its row in the settings table says so)
 
 
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:

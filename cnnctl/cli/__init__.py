@@ -1,0 +1,103 @@
+"""The command line: a typer app (cnnctl.cli.app), one module per command or small group of
+commands, each command's options beside its handler. A command's module is imported only
+when that command runs; typer itself only when a command line is parsed.
+
+main() turns what a command raises into one message and an exit status: CnnctlError
+(something the user gave) exit 2; a mistake on the command line, exit 2 with a hint
+(cnnctl.cli.app); RunFailed (a run that could not go on) its own status; Ctrl-C 130; a reader
+of standard output that went away, BROKEN_PIPE. Anything else is a bug in cnnctl and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+from .. import worker
+from ..errors import BROKEN_PIPE, INTERRUPTED, LOST_PEERS, CnnctlError, RunFailed
+from .common import Format, _output, _print_json  # noqa: F401 (what the tests and callers know from here)
+
+# Every command, in `cnnctl --help`'s order: its name -> the module of cnnctl.cli holding its
+# handler `<name>_cmd`. The lists of names (help, did-you-mean, completion) come from here.
+COMMANDS: dict[str, str] = {
+    "summarize": "summarize",
+    "flops": "analyze",
+    "memory": "analyze",
+    "compare": "analyze",
+    "draw": "draw",
+    "export": "use",
+    "import": "exchange",
+    "schema": "exchange",
+    "validate": "check",
+    "list": "check",
+    "train": "train",
+    "evaluate": "use",
+    "predict": "use",
+    "bench": "use",
+    "plot": "runs",
+    "runs": "runs",
+}
+# The modules whose commands never import torch (tests/test_no_torch.py checks them), and so
+# the analysis commands.
+TORCH_FREE = ("summarize", "analyze", "draw", "exchange", "check")
+ANALYSIS = tuple(name for name, module in COMMANDS.items() if module in TORCH_FREE)
+
+
+def run(argv: list[str]) -> int:
+    """Parse `argv` and run its command; the exit status."""
+    from .app import run as run_app
+
+    return run_app(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. A CnnctlError (something the user gave) becomes one message on stderr and
+    exit code 2; a RunFailed (a run that could not go on), exit code 1, or LOST_PEERS for a
+    worker that stopped because another one died. A reader of standard output that went
+    away (`| head -1`) ends any command quietly with BROKEN_PIPE, as git and ls end there; a
+    training goes on to its end all the same (see TrainDisplay), and its status says so."""
+    argv = sys.argv[1:] if argv is None else argv
+    if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
+        worker.leave(0)
+    collecting = gc.isenabled()
+    if argv[:1] and argv[0] in ANALYSIS:
+        # These commands build objects by the hundred thousand for a large network and free
+        # none before the process ends: the cycle collector would only walk them again and
+        # again (a third of the time for 100,000 layers).
+        gc.disable()
+    try:
+        status = run(argv)
+    except BrokenPipeError:  # stdout's reader went away: nobody is left to read a message
+        worker.stdout_gone()
+        status = BROKEN_PIPE
+    except KeyboardInterrupt:  # an analysis, or the start of any command: nothing to save
+        if worker.speaks():
+            sys.stderr.write("stopped by Ctrl-C: nothing was changed\n")
+        status = INTERRUPTED
+    except CnnctlError as exc:
+        if worker.speaks():
+            sys.stderr.write(str(exc) + "\n")
+        worker.give_up()
+        status = 2
+    except RunFailed as exc:
+        # A worker that only lost its peers says so under plain torchrun; under cnnctl's
+        # launcher, the launcher's one line names the worker that failed.
+        if not (exc.exit_code == LOST_PEERS and worker.under_cnnctls_launcher()):
+            sys.stderr.write(f"{exc}\n")
+        status = exc.exit_code
+    except SystemExit as exc:  # the shell's completion, answered
+        status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    finally:
+        if collecting:  # as it was, for a caller in the same process (the tests)
+            gc.enable()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        worker.stdout_gone()
+    if worker.lost_stdout() and status == 0:  # what was written went nowhere
+        status = BROKEN_PIPE
+    worker.leave(status)
+
+
+__all__ = ["main", "run", "COMMANDS"]

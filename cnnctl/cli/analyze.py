@@ -1,0 +1,168 @@
+"""The design commands: flops, memory, compare (costs, memory, devices). None of them imports torch."""
+
+from typing import Annotated, Optional
+
+from ..analysis.training import OPTIMIZERS
+from ..errors import CnnctlError
+from ..limits import MAX_INT
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output
+from .options import (
+    arch_argument,
+    argument,
+    choice,
+    complete_arch,
+    dtype_option,
+    format_option,
+    input_option,
+    nbytes,
+    number,
+    option,
+    profile_names,
+    whole,
+    words,
+)
+
+PROFILES = profile_names()  # cnnctl.analysis.roofline.PROFILES: the devices a roofline knows
+OPTIMIZER_STATES = tuple(OPTIMIZERS)  # the optimizers whose state the memory model knows
+
+
+def flops_cmd(
+    arch: Annotated[str, arch_argument()],
+    input: Annotated[Optional[str], input_option()] = None,
+    batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
+                                 help="Batch size: adds multiplications and FLOPs for B images.")] = 1,
+    per_layer: Annotated[bool, option("--per-layer", help="Each layer's share, heaviest first.")] = False,
+    top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
+                                         help="Only the N heaviest layers (implies --per-layer).")] = None,
+    dtype: Annotated[str, dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs that have "
+                                       "it).")] = "float32",
+    profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
+                                             help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
+    peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
+                                                   help="Roofline on your device: its peak TFLOP/s...")] = None,
+    bandwidth: Annotated[Optional[float], option("--bandwidth", parser=number, metavar="GB/S",
+                                                 help="... and its memory bandwidth in GB/s.")] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Exact multiplications and FLOPs: forward, backward, a training step; a roofline time.
+
+    In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
+    The backward pass: the weight gradients, and the input gradients of layers with something
+    trainable before them; the optimizer's update per step. With --profile (a known device) or
+    --peak-tflops and --bandwidth: each layer's roofline time, a lower bound.
+
+    Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
+    PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
+    element-wise work per value: bn 2, layer and group norm 8, activations 1 (softmax 3),
+    max pool f*f-1 and avg pool f*f per output, add and mul 1 per extra input, lrn 2*size+3.
+    """
+    from ..analysis import summarize
+    from ..analysis.training import training_cost
+    from ..render.views import flops_json, flops_table
+
+    graph = common._load(arch, input)
+    summary = summarize(graph, batch=batch)
+    cost = training_cost(graph)
+    times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype)
+    per_layer = per_layer or top is not None
+    _output(
+        format,
+        lambda: flops_json(summary, per_layer, cost, times, top),
+        lambda: [flops_table(summary, per_layer, cost, times, top)],
+        graph,
+    )
+    return 0
+
+
+def _roofline(graph, profile: str | None, peak_tflops: float | None, bandwidth: float | None, batch: int, dtype: str):
+    """The roofline of --profile, or of --peak-tflops and --bandwidth; None without them."""
+    from ..analysis.roofline import custom_profile, profile_named, roofline
+
+    if peak_tflops is not None or bandwidth is not None:
+        if peak_tflops is None or bandwidth is None or profile is not None:
+            raise CnnctlError.at(
+                "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth",
+                hint="e.g. --profile h100, or --peak-tflops 989 --bandwidth 3350",
+            )
+        device = custom_profile(peak_tflops, bandwidth, dtype)
+    elif profile is not None:
+        device = profile_named(profile)
+    else:
+        return None
+    return roofline(graph, device, batch, dtype)
+
+
+def memory_cmd(
+    arch: Annotated[str, arch_argument()],
+    input: Annotated[Optional[str], input_option()] = None,
+    batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
+                                 help="Batch size. Default: 32.")] = 32,
+    dtype: Annotated[str, dtype_option("Element type of weights and activations. Default: float32.")] = "float32",
+    optimizer: Annotated[str, option("--optimizer", parser=choice(OPTIMIZER_STATES), metavar="|".join(OPTIMIZER_STATES),
+                                     complete=words(*OPTIMIZER_STATES),
+                                     help="Its state per parameter: sgd 0, momentum 1, adam and adamw 2. "
+                                     "Default: adam.")] = "adam",
+    amp: Annotated[bool, option("--amp", help="Mixed precision: 16-bit activations and weight copies.")] = False,
+    budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
+                                            help="Device memory, e.g. 16GiB: the largest batch that fits.")] = None,
+    device: Annotated[str, option("--device", parser=choice(("cuda", "cpu")), metavar="cuda|cpu",
+                                  complete=words("cuda", "cpu"),
+                                  help="Where it trains: dropout keeps a 1-byte mask on GPUs, a float on CPUs. "
+                                  "Default: cuda.")] = "cuda",
+    per_layer: Annotated[bool, option("--per-layer",
+                                      help="What each layer keeps for backward, largest first.")] = False,
+    top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
+                                         help="Only the N largest (implies --per-layer).")] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Memory of a training step: weights, gradients, optimizer state, activations.
+
+    The activations are those PyTorch keeps for the backward pass, layer kind by layer kind
+    (measured equal on every bundled network); the peak counts everything at once. With
+    --budget, the largest batch that fits.
+    """
+    from ..analysis.memory import training_memory
+    from ..render.design import memory_json, memory_layers_table, memory_table
+
+    graph = common._load(arch, input)
+    m = training_memory(graph, batch, dtype, optimizer, amp, device)
+    per_layer = per_layer or top is not None
+    tables = [memory_table(m, graph.name, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
+    _output(format, lambda: memory_json(m, graph.name, budget, per_layer), lambda: tables, graph)
+    return 0
+
+
+def compare_cmd(
+    files: Annotated[list[str], argument("ARCH...", "Network files or bundled names, two or more.", complete_arch)],
+    input: Annotated[Optional[str], input_option()] = None,
+    batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
+                                 help="Batch for training memory and latency. Default: 32.")] = 32,
+    dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.")] = "float32",
+    optimizer: Annotated[str, option("--optimizer", parser=choice(OPTIMIZER_STATES), metavar="|".join(OPTIMIZER_STATES),
+                                     complete=words(*OPTIMIZER_STATES),
+                                     help="For training memory. Default: adam.")] = "adam",
+    profile: Annotated[str, option("--profile", metavar="NAME", complete=words(*PROFILES),
+                                   help=f"Device for the roofline latency: {', '.join(PROFILES)}. "
+                                   "Default: h100.")] = "h100",
+    budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
+                                            help="Device memory: the largest batch of each that fits.")] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Networks side by side: params, multiplications, training, memory, field, latency.
+
+    One column per network (and their ratio for two), then their stages. Training memory and
+    latency are for --batch, --dtype, --optimizer and the device --profile (default h100).
+    """
+    from ..analysis.compare import compare
+    from ..analysis.roofline import profile_named
+    from ..render.design import compare_json, compare_tables
+
+    if len(files) < 2:
+        raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
+    device = profile_named(profile)
+    graphs = [common._load(arch, input) for arch in files]
+    entries = compare(graphs, batch, dtype, optimizer, device, budget)
+    where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
+    _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where))
+    return 0

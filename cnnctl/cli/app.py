@@ -1,0 +1,180 @@
+"""The typer app: the top level (--version, shell completion) and a group that imports a
+command's module only when that command runs (or when --help lists them all).
+
+typer 0.28 carries its own copy of click (`typer._click`); its exceptions are caught here
+and told in cnnctl's words: one `error:` line, a hint, exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer import _click  # typer's own click (0.28 vendors it): its exceptions and Context
+from typer._click.exceptions import BadOptionUsage, BadParameter, MissingParameter, NoSuchOption, UsageError
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.main import get_command, get_command_from_info
+from typer.models import CommandInfo
+
+from .. import __version__
+from ..errors import Problem, did_you_mean, quoted
+from . import COMMANDS
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "allow_extra_args": True}  # extras: told by Command below
+DESCRIPTION = (
+    "Analyze CNN architectures written in the course's shorthand: shapes, parameters, multiplications; "
+    "train them with PyTorch."
+)
+PROG = "cnnctl"
+
+
+class Mistake(UsageError):
+    """A mistake on the command line, already in cnnctl's words."""
+
+    def __init__(self, text: str, hint: str | None):
+        super().__init__(text)
+        self.text, self.hint = text, hint
+
+
+def _help_hint(command: str) -> str:
+    return f"`{PROG} {command} --help` lists its options and arguments"
+
+
+class Command(TyperCommand):
+    """A command that names the words it was given but takes none of."""
+
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        if ctx.args and not ctx.resilient_parsing:  # what no parameter took (CONTEXT allows them this far)
+            raise Mistake(f"`{self.name}` takes no more arguments: {quoted(' '.join(ctx.args))}", _help_hint(self.name))
+        return rest
+
+    def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        """`[OPTIONS] ARCH [DIR]`: an argument as its metavar, in brackets when it may be left out."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.make_metavar(ctx)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+def _summary(handler) -> str:
+    return (handler.__doc__ or "").strip().partition("\n")[0]
+
+
+def handler(name: str):
+    """The function that runs command `name`, from its module (imported now)."""
+    import importlib
+
+    module = importlib.import_module(f"{__package__}.{COMMANDS[name]}")
+    return getattr(module, f"{name}_cmd")
+
+
+def build(name: str) -> _click.Command:
+    """Command `name` as click runs it: its options from its handler's parameters."""
+    run = handler(name)
+    epilog = getattr(run, "epilog", None)
+    info = CommandInfo(
+        name=name, callback=run, cls=Command, context_settings=CONTEXT, short_help=_summary(run),
+        epilog=epilog() if callable(epilog) else epilog,
+    )  # fmt: skip
+    return get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
+
+
+class Group(TyperGroup):
+    """The commands of cnnctl.cli.COMMANDS, each built when it is asked for."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: _click.Context, name: str) -> _click.Command | None:
+        return build(name) if name in COMMANDS else None
+
+    def resolve_command(self, ctx: _click.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name = args[0]
+        if name not in COMMANDS and not ctx.resilient_parsing:
+            hint = did_you_mean(name, COMMANDS) or f"the commands: {', '.join(COMMANDS)}"
+            raise Mistake(f"no command {quoted(name)}", hint)
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        formatter.write(top_help(self))
+
+
+def top_help(group: _click.Command) -> str:
+    """`cnnctl --help`: the options, then the commands, each with its whole first line."""
+    lines = [f"Usage: {PROG} [OPTIONS] COMMAND [ARGS]...", "", DESCRIPTION, "", "Options:"]
+    options = [(", ".join(p.opts), p.help or "") for p in group.params if isinstance(p, TyperOption)]
+    options.append(("-h, --help", "Show this message and exit."))
+    width = max(len(names) for names, _ in options)
+    lines += [f"  {names:<{width}}  {text}" for names, text in options]
+    lines += ["", "Commands:"]
+    lines += [f"  {name:<10} {_summary(handler(name))}" for name in COMMANDS]
+    return "\n".join(lines) + "\n"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        raise typer.Exit(0)
+
+
+app = typer.Typer(
+    name=PROG, cls=Group, help=DESCRIPTION, context_settings=CONTEXT, rich_markup_mode=None,
+    pretty_exceptions_enable=False, add_completion=True, no_args_is_help=False,
+)  # fmt: skip
+
+
+@app.callback()
+def top(
+    version: Annotated[bool, typer.Option("--version", help="Show the version.", is_eager=True,
+                                          callback=_show_version)] = False,
+) -> None:  # fmt: skip
+    """The options before COMMAND."""
+
+
+def command_line() -> _click.Command:
+    return get_command(app)
+
+
+def run(argv: list[str]) -> int:
+    """Parse `argv` and run its command: the exit status. A mistake on the command line is told
+    here (exit 2); what a command raises goes to cnnctl.cli.main."""
+    group = command_line()
+    argv = list(argv) or ["--help"]  # nothing to run: what there is to run
+    group._main_shell_completion({}, PROG, f"_{PROG.upper()}_COMPLETE")  # exits when the shell asks
+    try:
+        with group.make_context(PROG, argv) as ctx:
+            status = group.invoke(ctx)
+    except typer.Exit as exc:  # --help, --version, completion installed
+        return exc.exit_code
+    except UsageError as exc:
+        text, hint = reworded(exc, argv[0] if argv and argv[0] in COMMANDS else PROG)
+        sys.stderr.write(Problem(text, hint=hint).format() + "\n")
+        return 2
+    return 0 if status is None else status
+
+
+def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
+    """click's mistake in cnnctl's words, and a hint; `command`: the command it was given to."""
+    if isinstance(exc, Mistake):
+        return exc.text, exc.hint
+    ctx = exc.ctx
+    hint = _help_hint(command) if command != PROG else f"`{PROG} --help` lists the commands"
+    if isinstance(exc, MissingParameter) and exc.param is not None:
+        param = exc.param
+        name = param.human_readable_name if isinstance(param, TyperArgument) else "/".join(param.opts)
+        return f"`{command}` needs {name}", hint
+    if isinstance(exc, NoSuchOption):
+        options = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)] if ctx else []
+        word = exc.option_name.split("=")[0]
+        return f"`{command}` has no option {quoted(exc.option_name)}", did_you_mean(word, options) or hint
+    if isinstance(exc, BadOptionUsage):
+        return f"{exc.option_name} expected one argument", hint
+    if isinstance(exc, BadParameter) and exc.param is not None:
+        names = exc.param.opts
+        name = next((n for n in names if n.startswith("--")), names[0]) if names else exc.param.human_readable_name
+        return f"{name} {exc.message}", hint
+    return exc.message, hint

@@ -1,0 +1,86 @@
+"""The commands that check and list networks: validate, list."""
+
+import sys
+from typing import Annotated, Optional
+
+from ..errors import CnnctlError
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output, _print_json
+from .options import argument, complete_arch, format_option, input_option
+
+
+def validate_cmd(
+    files: Annotated[list[str], argument("FILE...", "Network files (or bundled names) to check.", complete_arch)],
+    input: Annotated[Optional[str], input_option()] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Check network files; exit 2 if any is invalid.
+
+    Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
+    """
+    from ..render.views import problem_json, validate_lines, validate_table, validate_total
+
+    results = []
+    for arch in files:
+        try:
+            graph = common._load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
+            results.append(
+                {
+                    "file": arch,
+                    "ok": True,
+                    "layers": len(graph.nodes),
+                    "params": graph.params,
+                    "mults": graph.mults,
+                    "problems": [w.format("warning") for w in graph.warnings],
+                    "details": [problem_json(w, "warning") for w in graph.warnings],
+                }
+            )
+        except CnnctlError as exc:
+            problems = exc.problems
+            results.append(
+                {
+                    "file": arch,
+                    "ok": False,
+                    "problems": [p.format() for p in problems],
+                    "details": [problem_json(p) for p in problems],
+                }
+            )
+    bad = [r for r in results if not r["ok"]]
+    if format is Format.json:
+        _print_json({"ok": not bad, "files": results})
+    elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
+        _output(format, lambda: None, lambda: [validate_table(results)])
+    else:
+        # ok lines on stdout; a failure, like any error, on stderr (tests/test_bad_input.py
+        # relies on it). The total names the invalid files, so stdout alone says which.
+        for r in results:
+            stream = sys.stdout if r["ok"] else sys.stderr
+            sys.stdout.flush()
+            stream.write("".join(line + "\n" for line in validate_lines(r)))
+            stream.flush()
+        if len(results) > 1:
+            sys.stdout.write(validate_total(results) + "\n")
+    return 2 if bad else 0
+
+
+def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
+    """The bundled architectures: input, params, mults."""
+    from ..api import load
+    from ..catalog import bundled
+    from ..render.views import catalog_table
+
+    entries = []
+    for name, path in bundled().items():
+        graph = load(path)
+        entries.append(
+            {
+                "name": name,
+                "input": "x".join(map(str, graph.input_shape)),
+                "params": graph.params,
+                "mults": graph.mults,
+                "flops": graph.flops,
+                "description": (graph.description.strip().splitlines() or [""])[0],
+            }
+        )
+    _output(format, lambda: entries, lambda: [catalog_table(entries)])
+    return 0

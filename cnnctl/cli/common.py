@@ -1,0 +1,68 @@
+"""What the commands share, without the command-line framework: output formats, the JSON
+and table output, loading a network. Imported by tests and by every command module."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+    def __str__(self) -> str:  # the word itself (typer maps an enum option's value back through str())
+        return self.value
+
+
+def _print_json(data: object) -> None:
+    """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
+    from ..render.numbers import json_text
+
+    sys.stdout.write(json_text(data) + "\n")
+
+
+def _output(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:
+    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings.
+
+    Several tables are separated by a blank line (in Markdown, the line that ends a table);
+    CSV writes the first table only (a CSV stream has one header; the first carries the
+    others' values in csv-only columns where they matter, as evaluate's confusion matrix).
+    """
+    if format is Format.json:
+        _print_json(data())
+        return
+    from ..render.table import show
+
+    if graph is not None:
+        _warn(graph)
+    shown = tables()
+    if format is Format.csv:
+        shown = shown[:1]
+    for i, table in enumerate(shown):
+        if i:
+            sys.stdout.write("\n")
+        show(table, format.value)
+
+
+def _warn(graph) -> None:
+    for w in graph.warnings:
+        sys.stderr.write(w.format("warning") + "\n")
+
+
+def _load(arch: str, input: str | None, settings: bool = True):
+    """The network ARCH; with `settings`, its `train:` section checked too (a broken file is
+    broken whichever command reads it). `train` checks it with its options instead."""
+    from ..api import load
+    from ..graph import parse_volume
+
+    shape = parse_volume(input, None, "--input") if input is not None else None
+    graph = load(arch, shape)
+    if settings and graph.train:
+        from ..train.config import resolve_config  # pure Python; imported only for files that have one
+
+        resolve_config(graph.train, {})
+    return graph

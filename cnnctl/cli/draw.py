@@ -1,0 +1,89 @@
+"""draw: the network as a picture."""
+
+import sys
+from typing import Annotated, Optional
+
+from ..errors import CnnctlError
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _print_json, _warn
+from .options import arch_argument, choice, format_option, input_option, option, whole, words
+
+
+def draw_cmd(
+    arch: Annotated[str, arch_argument()],
+    input: Annotated[Optional[str], input_option()] = None,
+    output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
+        help="The picture: .svg, .png, .pdf (Graphviz), .dot, .mmd (Mermaid); replaced if it exists. Default: "
+        "NAME.svg here, only if no such file exists (name it with -o to replace it); with --format json, none: "
+        "nothing is written.")] = None,
+    depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
+                                           help="Collapse layer paths deeper than N into one box.")] = None,
+    style: Annotated[str, option("--style", parser=choice(("graph", "volumes")), metavar="graph|volumes",
+                                 complete=words("graph", "volumes"),
+                                 help="graph: layers, clusters and skips; volumes: the course's volumes (sequential "
+                                 "networks). Default: graph.")] = "graph",
+    format: Annotated[Format, format_option(Format.table, Format.json)] = Format.table,
+) -> int:  # fmt: skip
+    """Draw the network: a graph (SVG, PNG, PDF by Graphviz; DOT; Mermaid) or the course's volumes.
+
+    The graph view shows each layer's shorthand, output volume and parameters; composites
+    (repeats, blocks, residuals, gates, branches) as clusters, skips dashed; --depth N
+    collapses what lies deeper than N (a ResNet-152 stage becomes one box, `36 x bottleneck`).
+    .svg, .png and .pdf need Graphviz's `dot`; .dot and .mmd (Mermaid, rendered in Markdown
+    by GitHub and GitLab) need nothing. --style volumes draws a sequential network as the
+    course's volumes HxWxC, in SVG with nothing installed.
+
+    Without -o the picture goes to NAME.svg in this folder, only as a new file: one that is
+    there already is replaced only when named with -o. --format json without -o prints what
+    would be drawn and writes nothing.
+    """
+    from ..analysis.diagram import diagram, volumes
+    from ..render import picture
+    from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
+
+    graph = common._load(arch, input)
+    named = output is not None
+    out = output if named else None if format is Format.json else picture.default_name(graph.name)
+    fmt = picture.picture_format(out) if out else None
+    if out and not named:
+        picture.refuse_existing(out)  # before the layout, which can take a while
+    if style == "volumes":
+        if fmt not in ("svg", None):
+            raise CnnctlError.at(
+                f"the volume view is drawn as SVG, not {fmt}",
+                hint=f"write `{out.rsplit('.', 1)[0]}.svg`; a browser shows and prints it",
+            )
+        if depth is not None:
+            raise CnnctlError.at("--depth collapses the graph view; the volume view draws every volume")
+        from ..render.volumes import to_svg
+
+        vols = volumes(graph)
+        if out:
+            picture.write_file(out, to_svg(graph.name, vols, graph.params, graph.mults).encode(), replace=named)
+        data = {
+            "name": graph.name,
+            "file": out,
+            "format": fmt,
+            "style": "volumes",
+            "volumes": [{"path": v.path, "output": list(v.shape), "layers": list(v.ops)} for v in vols],
+        }
+        said = f"{len(vols)} volumes"
+    else:
+        d = diagram(graph, depth)
+        if out:
+            if fmt == "mermaid":
+                body = to_mermaid(d).encode()
+            else:
+                text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
+                body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
+            picture.write_file(out, body, replace=named)
+        data = diagram_json(d, out, fmt)
+        boxes = len(d.boxes) - 1
+        said = f"{boxes:,} {'box' if boxes == 1 else 'boxes'} in {count_clusters(d.top):,} clusters"
+    _warn(graph)
+    if format is Format.json:
+        _print_json(data)
+    else:
+        opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
+        sys.stdout.write(f"wrote {out}: {graph.name}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
+    return 0

@@ -1,0 +1,217 @@
+"""The options the commands share, and how an option's text is read.
+
+Every reader here raises typer.BadParameter with cnnctl's words; cnnctl.cli.run names the
+option in front of them (`--batch must be at least 1, got 0`). A reader also takes a value
+that is already typed: click passes a default through the reader too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from ..errors import did_you_mean, quoted
+from .common import Format
+
+ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
+
+
+def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """`read` for text; a value that is not text (a default) as it is."""
+
+    def parse(value: Any) -> Any:
+        return read(value) if isinstance(value, str) else value
+
+    parse.__name__ = getattr(read, "__name__", "parse")
+    return parse
+
+
+# -- readers ----------------------------------------------------------------------------------
+def whole(lo: int, hi: int | None = None) -> Callable[[Any], int]:
+    """A whole number from `lo` (to `hi`), in ASCII digits."""
+
+    def read(text: str) -> int:
+        digits = text[1:] if text[:1] in "+-" else text
+        if not (digits.isdigit() and digits.isascii()) or len(digits) > 19:
+            raise typer.BadParameter(f"expected a whole number, got {quoted(text)}")
+        value = int(text)
+        if value < lo or (hi is not None and value > hi):
+            span = f"from {lo:,} to {hi:,}" if hi is not None else f"at least {lo:,}"
+            raise typer.BadParameter(f"must be {span}, got {value:,}")
+        return value
+
+    return _typed(read)
+
+
+@_typed
+def number(text: str) -> float:
+    """A number in ASCII (`nan` and `inf` too: where they do not fit, the command says why)."""
+    try:
+        if not text.isascii() or "_" in text:
+            raise ValueError
+        return float(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a number, got {quoted(text)}") from None
+
+
+UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
+         "TiB": 2**40}  # fmt: skip
+
+
+@_typed
+def nbytes(text: str) -> int:
+    """A size: `16GiB`, `80 GB`, `1.5TiB`, or bytes."""
+    cut = len(text)
+    while cut and (text[cut - 1].isalpha() or text[cut - 1] == " "):  # the unit is the letters at the end
+        cut -= 1
+    number, unit = text[:cut], text[cut:].strip()
+    try:
+        if not number.isascii() or "_" in number or unit not in UNITS and unit:
+            raise ValueError
+        value = float(number) * UNITS.get(unit, 1)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a size such as 16GiB or 80GB, got {quoted(text)}"
+            + (f" ({did_you_mean(unit, UNITS)})" if unit and did_you_mean(unit, UNITS) else "")
+        ) from None
+    if not 1 <= value <= 2**60:
+        raise typer.BadParameter(f"must be from 1 byte to 1 EiB, got {quoted(text)}")
+    return int(value)
+
+
+def choice(words: tuple[str, ...]) -> Callable[[Any], str]:
+    """One of `words`, as written, with the nearest as a hint."""
+
+    def read(text: str) -> str:
+        if text not in words:
+            hint = did_you_mean(text, words)
+            raise typer.BadParameter(
+                f"expected one of {', '.join(words)}, got {quoted(text)}" + (f" ({hint})" if hint else "")
+            )
+        return text
+
+    return _typed(read)
+
+
+def formats(*allowed: Format) -> Callable[[Any], Format]:
+    check = choice(tuple(f.value for f in allowed))
+    return _typed(lambda text: Format(check(text)))
+
+
+def setting(name: str) -> Callable[[Any], Any]:
+    """A training setting's text, read by the rule its file value is read by (its range is
+    checked with the file's, in cnnctl.train.config.resolve_config)."""
+    from ..layers.args import ArgValueError
+    from ..train.settings import BY_NAME
+
+    parse = BY_NAME[name].parse
+
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except ArgValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return _typed(read)
+
+
+# -- completion: what the shell offers after an option or for an argument ---------------------
+def words(*choices: str) -> Callable[[str], list[str]]:
+    def complete(incomplete: str) -> list[str]:
+        return [w for w in choices if w.startswith(incomplete)]
+
+    return complete
+
+
+def complete_arch(incomplete: str) -> list[str]:
+    """The bundled networks; nothing else, and the shell offers file names (`complete -o default`)."""
+    from ..catalog import bundled
+
+    return [name for name in bundled() if name.startswith(incomplete)]
+
+
+def complete_run(incomplete: str) -> list[str]:
+    """The run folders in ./runs, where `cnnctl train` writes them."""
+    from ..catalog import runs_in
+
+    return [path for path in runs_in("runs") if path.startswith(incomplete)]
+
+
+def complete_run_or_arch(incomplete: str) -> list[str]:
+    return complete_run(incomplete) + complete_arch(incomplete)
+
+
+# -- options ------------------------------------------------------------------------------------
+def option(*names: str, help: str, metavar: str | None = None, parser=None, complete=None, **more) -> Any:
+    """A typer option as cnnctl writes them: the default stated in the help text, in words; its
+    value named by `metavar`, else by the option's name (`--data DATA`), as argparse did."""
+    metavar = metavar or names[-1].split("/")[0].lstrip("-").replace("-", "_").upper()
+    return typer.Option(
+        *names, help=help, metavar=metavar, parser=parser, autocompletion=complete, show_default=False, **more
+    )
+
+
+def argument(metavar: str, help: str, complete=None, **more) -> Any:
+    return typer.Argument(metavar=metavar, help=help, autocompletion=complete, show_default=False, **more)
+
+
+def arch_argument(help: str = ARCH_HELP) -> Any:
+    return argument("ARCH", help, complete_arch)
+
+
+def input_option() -> Any:
+    return option("-i", "--input", metavar="HxWxC", help="Input volume HxWxC, overriding the file's.")
+
+
+def format_option(*allowed: Format) -> Any:
+    allowed = allowed or tuple(Format)
+    return option(
+        "-f", "--format", parser=formats(*allowed), metavar="|".join(f.value for f in allowed),
+        complete=words(*(f.value for f in allowed)),
+        help="Output format. Default: table." if Format.csv in allowed else "json: the result on stdout, "
+        "progress on stderr. Default: table.",
+    )  # fmt: skip
+
+
+def dtype_option(text: str) -> Any:
+    from ..shapes import DTYPE_BYTES
+
+    return option("--dtype", parser=choice(tuple(DTYPE_BYTES)), metavar="TYPE", complete=words(*DTYPE_BYTES),
+                  help=text + " One of " + ", ".join(DTYPE_BYTES) + ".")  # fmt: skip
+
+
+def device_help() -> str:
+    from ..train.settings import BY_NAME
+
+    return BY_NAME["device"].help
+
+
+def complete_device(incomplete: str) -> list[str]:
+    return [d for d in ("auto", "cpu", "cuda", "mps") if d.startswith(incomplete)]
+
+
+def device_option() -> Any:
+    return option("--device", help=device_help(), complete=complete_device)
+
+
+def profile_names() -> tuple[str, ...]:
+    from ..analysis.roofline import PROFILES
+
+    return tuple(PROFILES)
+
+
+@_typed
+def columns(text: str) -> tuple[str, ...]:
+    """summarize's columns, comma-separated."""
+    from ..render.views import SUMMARY_COLUMNS
+
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name not in SUMMARY_COLUMNS:
+            hint = did_you_mean(name, SUMMARY_COLUMNS)
+            raise typer.BadParameter(
+                f"no column {quoted(name)}" + (f" ({hint})" if hint else f": one of {', '.join(SUMMARY_COLUMNS)}")
+            )
+    return names

@@ -1,0 +1,232 @@
+"""The commands that run a network in PyTorch: export (which checks what it writes), evaluate,
+predict, bench."""
+
+import sys
+from typing import Annotated, Optional
+
+from ..errors import CnnctlError, Problem
+from . import common  # common._load, looked up when called: one place to stand in for reading a network
+from .common import Format, _output, _print_json, _warn
+from .options import (
+    arch_argument,
+    argument,
+    choice,
+    complete_run,
+    complete_run_or_arch,
+    device_option,
+    format_option,
+    input_option,
+    number,
+    option,
+    whole,
+    words,
+)
+
+RUN_OR_ARCH = "A run folder (its network and best weights), or a network."
+SPLITS = ("val", "test", "train", "all")
+CHECKPOINT_HELP = "A run folder (its best.pt) or a checkpoint file. Default: RUN."
+
+
+def data_help() -> str:
+    from ..train.settings import BY_NAME
+
+    return BY_NAME["data"].help
+
+
+def data_dir_help() -> str:
+    from ..train.settings import BY_NAME
+
+    return BY_NAME["data_dir"].help
+
+
+def export_cmd(
+    arch: Annotated[str, arch_argument()],
+    output: Annotated[str, option("-o", "--output", metavar="FILE", help="The file: .onnx, .ts (TorchScript), .py.")],
+    input: Annotated[Optional[str], input_option()] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
+                                                help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
+    format: Annotated[str, option("-f", "--format", parser=choice(("onnx", "torchscript", "pytorch", "table", "json")),
+                                  metavar="onnx|torchscript|pytorch|json",
+                                  complete=words("onnx", "torchscript", "pytorch", "json"),
+                                  help="What to write (default: from FILE's suffix), or json: the report as "
+                                  "JSON.")] = "table",
+) -> int:  # fmt: skip
+    """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
+
+    With --checkpoint RUN (a run folder: its best.pt, else last.pt; or a checkpoint file) the
+    trained weights go with it. What is written is checked first: ONNX run by ONNX Runtime,
+    TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
+    ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
+    written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
+    The report, and each file, states the input the network expects: its shape, and with a
+    checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel).
+    """
+    graph = common._load(arch, input)
+    from ..exchange.export import export, format_for
+
+    report = format in ("json", "table")
+    fmt = format_for(output, None if report else format)
+    from ..catalog import run_input
+
+    checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    done = export(graph, fmt, output, checkpoint)
+    _warn(graph)
+    if format == "json":
+        _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
+        return 0
+    name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
+    lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
+    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    lines.append(f"input: {done.input.text()}")
+    if done.checked:
+        lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
+    else:
+        lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
+    from ..exchange.pytorch_source import class_name
+
+    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
+    normalized = done.input.mean is not None  # the file has MEAN, STD and normalize()
+    lines.append(
+        {
+            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; "
+            "its metadata_props state the input (cnnctl.input, cnnctl.preprocessing)",
+            "torchscript": f"load it with torch.jit.load({done.file!r}); no cnnctl needed",
+            "pytorch": f"from {module} import {cls}{', normalize' if normalized else ''}; net = {cls}(); "
+            + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+            + ("; net.eval()(normalize(images))" if normalized else "")
+            + " (its state_dict keys are cnnctl's)",
+        }[fmt]
+    )
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def evaluate_cmd(
+    arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
+    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    data: Annotated[Optional[str], option("--data", help=data_help())] = None,
+    data_dir: Annotated[Optional[str], option("--data-dir", help=data_dir_help())] = None,
+    split: Annotated[str, option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS), complete=words(*SPLITS),
+                                 help="Which images: the run's validation split, the data's test split (a test/ "
+                                 "folder, t10k-* IDX files, test_batch), the training split, or all of --data. "
+                                 "Default: val.")] = "val",
+    device: Annotated[Optional[str], device_option()] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Accuracy, per-class accuracy, confusion matrix.
+
+    Runs a checkpoint on the validation split of its data (or of --data), or --split test,
+    train or all.
+    """
+    graph = common._load(arch, None)
+    from ..render.views import evaluation_json, evaluation_tables
+    from ..train.evaluate import evaluate
+
+    result = evaluate(
+        graph, _weights(checkpoint, arch, "evaluate"), data, data_dir, device_name=device or "auto", split=split
+    )
+    _output(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
+    return 0
+
+
+def _weights(checkpoint: str | None, arch: str, command: str) -> str:
+    """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
+    (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`)."""
+    from ..catalog import run_input, runs_in
+
+    if checkpoint is not None:
+        return checkpoint
+    if run_input(arch) is not None:
+        return arch
+    runs = runs_in("runs")  # what there is to give, where `cnnctl train` writes
+    raise CnnctlError.at(
+        "which weights? give --checkpoint RUN, or the run folder itself in place of ARCH",
+        hint=f"e.g. cnnctl {command} {runs[0]} (`cnnctl runs` lists the runs in ./runs)"
+        if runs
+        else f"no runs in ./runs: `cnnctl train {arch}` writes one there",
+    )
+
+
+def predict_cmd(
+    arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
+    images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
+                                          "subfolders).")],
+    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    top_k: Annotated[int, option("-k", "--top-k", parser=whole(1), metavar="K", help="Classes to show per image.")] = 5,
+    invert: Annotated[bool, option("--invert", help="Use 255 - value: dark-on-light images for a light-on-dark "
+                                   "network (MNIST).")] = False,
+    device: Annotated[Optional[str], device_option()] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Top classes of images, with probabilities.
+
+    A folder means the PNG and JPEG files in it. Says how each image was adapted (size, mode,
+    conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
+    image that cannot be read is an error on stderr; the others are still predicted (exit 2).
+    """
+    graph = common._load(arch, None)
+    from ..render.views import prediction_json, prediction_table
+    from ..train.checkpoint import weights_file
+    from ..train.evaluate import predict
+
+    results = predict(graph, _weights(checkpoint, arch, "predict"), images, top_k, device or "auto", invert=invert)
+    used = str(weights_file(_weights(checkpoint, arch, "predict")))
+    _output(format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
+    failed = [r for r in results if r.error is not None]
+    sys.stdout.flush()  # the table first, then what went wrong
+    for r in failed:
+        sys.stderr.write(r.error.format() + "\n")
+    if failed and len(results) > 1:
+        sys.stderr.write(Problem(f"{len(failed)} of {len(results)} images not read; the others were predicted").format()
+                         + "\n")  # fmt: skip
+    return 2 if failed else 0
+
+
+def bench_cmd(
+    arch: Annotated[str, arch_argument()],
+    device: Annotated[Optional[str], device_option()] = None,
+    batch_size: Annotated[int, option("--batch-size", parser=whole(1), metavar="N",
+                                      help="Images per step. Default: 32.")] = 32,
+    steps: Annotated[int, option("--steps", parser=whole(1), metavar="N",
+                                 help="Timed steps per repeat, after the warm-up. Default: 20.")] = 20,
+    repeats: Annotated[int, option("--repeats", parser=whole(1), metavar="N",
+                                   help="Rounds of --steps, models taking turns; their spread shows noise. "
+                                   "Default: 3.")] = 3,
+    warmup: Annotated[int, option("--warmup", parser=whole(0), metavar="N",
+                                  help="Untimed steps first. Default: 5.")] = 5,
+    mode: Annotated[str, option("--mode", parser=choice(("both", "forward", "train")), metavar="both|forward|train",
+                                complete=words("both", "forward", "train"),
+                                help="Forward passes, training steps, or both.")] = "both",
+    amp: Annotated[bool, option("--amp/--no-amp", help="bf16 autocast (GPUs).")] = False,
+    compile: Annotated[bool, option("--compile/--no-compile", help="torch.compile the module.")] = False,
+    reference: Annotated[bool, option("--reference/--no-reference",
+                                      help="Also time a hand-written lenet5/resnet18/resnet50.")] = False,
+    peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
+                                                   help="Peak TFLOP/s, for MFU.")] = None,
+    threads: Annotated[Optional[int], option("--threads", parser=whole(1, 4096), metavar="N",
+                                             help="CPU threads. Default: the idle cores (cores less the load "
+                                             "average), or OMP_NUM_THREADS.")] = None,
+    input: Annotated[Optional[str], input_option()] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Time forward and training steps: images/s, latency, TFLOP/s.
+
+    Synthetic data, after a warm-up, the device synchronised after each step; --repeats
+    rounds of --steps steps. images/s is sustained (all timed images over their wall time),
+    beside the per-step p50/p90/p99 and the spread between repeats; a noisy measurement
+    (p90/p50 > 1.5, or repeats more than 20% apart) is marked and its ratios uncertain.
+    TFLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
+    forward and backward mults); MFU needs a known GPU or --peak-tflops.
+    """
+    graph = common._load(arch, input)
+    from ..render.views import bench_json, bench_table
+    from ..train.bench import bench
+
+    modes = ("forward", "train") if mode == "both" else (mode,)
+    result = bench(
+        graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
+        repeats=repeats, modes=modes, amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
+        threads=threads,
+    )  # fmt: skip
+    _output(format, lambda: bench_json(result), lambda: [bench_table(result)])
+    return 0

@@ -1,0 +1,264 @@
+"""The training settings: one row each, the only place a setting is described.
+
+A row says how the setting is read from text (a file's `train:` value or a command-line
+option: the same function), the values it may take (checked wherever the value comes from:
+the file, the command line, the API, a checkpoint), its default, the hint and help text
+shown with it, and whether `train --resume` may change it. `TrainConfig` (train/config.py),
+the `train` command's options and their help, the resumable list and the checkpoint's
+required settings are all made from SETTINGS; adding a setting is one row here plus its test.
+
+Pure Python, no torch and no dataclasses: `cnnctl train --help` and every command that checks a
+file's `train:` section import it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..data import data_help
+from ..errors import did_you_mean, quoted
+from ..layers.args import ArgValueError, parse_bool
+from ..limits import MAX_INT
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "step", "cosine")
+MONITORS = ("val_accuracy", "val_loss")  # what best.pt and --patience follow
+AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
+MAX_THREADS = 4096
+MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
+DEVICES = "auto, cpu, cuda, cuda:N, mps"
+
+
+# -- reading a value from text: a file's `train:` value and a command-line option alike -------
+def whole_text(text: str) -> int:
+    """A whole number in ASCII digits with at most one sign; its range is the setting's."""
+    text = str(text).strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isdigit() and digits.isascii()):
+        raise ArgValueError(f"expected a whole number, got {quoted(text[:24])}")
+    if len(digits) > 19:  # beyond any setting's range; int() of a huge text would take long
+        raise ArgValueError(f"{quoted(text[:24] + '...')} is far too large")
+    return int(text)
+
+
+def number_text(text: str) -> float:
+    """A number in ASCII (`nan` and `inf` too: the setting's range says why they do not fit);
+    Python's float() also reads `1_000` and other scripts' digits, which no one means."""
+    text = str(text).strip()
+    try:
+        if not text.isascii() or "_" in text:
+            raise ValueError
+        return float(text)
+    except ValueError:
+        raise ArgValueError(f"expected a number, got {quoted(text[:24])}") from None
+
+
+def words_text(words: tuple[str, ...]) -> Callable[[str], str]:
+    """One of `words`, in any case, with the nearest as a hint when it is none of them."""
+
+    def parse(text: str) -> str:
+        word = str(text).strip().lower()
+        if word not in words:
+            hint = did_you_mean(word, words)
+            said = f"expected one of {', '.join(words)}, got {quoted(text)}"
+            raise ArgValueError(said + (f" ({hint})" if hint else ""))
+        return word
+
+    return parse
+
+
+def parse_augment(text: str) -> str:
+    """`flip,crop` -> `crop,flip`: the augmentations in a fixed order (the order they run), or `none`."""
+    words = [w.strip().lower() for w in str(text).replace("+", ",").split(",") if w.strip()]
+    if words in ([], ["none"]):
+        return "none"
+    for word in words:
+        if word not in AUGMENTS:
+            raise ArgValueError(f"`{word}` is not an augmentation; the augmentations are {', '.join(AUGMENTS)} or none")
+    if "crop" in words and "rrc" in words:
+        raise ArgValueError("crop and rrc both crop: choose one (crop,flip for CIFAR-like data; rrc,flip for photos)")
+    return ",".join(a for a in AUGMENTS if a in words)
+
+
+# -- the values a setting may take --------------------------------------------------------------
+class Whole:
+    """A whole number from `lo` to `hi`."""
+
+    def __init__(self, lo: int, hi: int = MAX_INT):
+        self.lo, self.hi = lo, hi
+        self.text = f"{lo:,} to {hi:,}"
+
+    def __call__(self, value: Any) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ArgValueError(f"expected a whole number, got {value!r}")
+        if not self.lo <= value <= self.hi:
+            raise ArgValueError(f"must be from {self.lo:,} to {self.hi:,}, got {value:,}")
+
+
+class Real:
+    """A finite number in [lo, hi] ((lo, hi] with lo_open); nan and infinity never pass."""
+
+    def __init__(self, lo: float, hi: float = math.inf, *, lo_open: bool = False):
+        self.lo, self.hi, self.lo_open = lo, hi, lo_open
+        low = f"greater than {lo:g}" if lo_open else f"of at least {lo:g}"
+        if hi == math.inf:
+            self.wanted = f"a finite number {low}"
+        else:
+            self.wanted = f"a finite number {low} and at most {hi:g}" if lo_open else f"a number from {lo:g} to {hi:g}"
+        self.text = f"above {lo:g}, at most {hi:g}" if lo_open else f"{lo:g} to {hi:g}"
+
+    def __call__(self, value: Any) -> None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or not (self.lo < value if self.lo_open else self.lo <= value) or value > self.hi:
+            raise ArgValueError(f"must be {self.wanted}, got {value!r}")
+
+
+def _words(words: tuple[str, ...]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ArgValueError(f"expected a name, got {value!r}")
+        if value.strip().lower() not in words:
+            raise ArgValueError(f"expected one of {', '.join(words)}; got `{value}`")
+
+    return check
+
+
+def _name(value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ArgValueError(f"expected a name, got {value!r}")
+
+
+def _flag(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ArgValueError(f"expected true or false, got {value!r}")
+
+
+def _augment(value: Any) -> None:
+    _name(value)
+    parse_augment(value)
+
+
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def _device(value: Any) -> None:
+    _name(value)
+    if not _DEVICE.fullmatch(value.strip().lower()):
+        raise ArgValueError(f"`{value}` is not a device")
+
+
+# -- the table ------------------------------------------------------------------------------------
+class Setting:
+    """One training setting. `parse` reads text (a file's value, an option's argument) to the
+    type; `check` says whether a typed value may be used (its range), wherever it came from;
+    `optional`: None is a value (its default says what None means). `replay`: a resumed run
+    needs it from its checkpoint to replay its batches; `resumable`: `--resume` may change it.
+    `words`: the values a word setting takes (for the command line's completion). `flag`:
+    the command line's --NAME/--no-NAME. `help` ends with the default in words."""
+
+    __slots__ = ("name", "type", "default", "parse", "check", "optional", "hint", "help", "metavar", "words",
+                 "flag", "replay", "resumable")  # fmt: skip
+
+    def __init__(self, name: str, type: type, default: Any, parse: Callable[[str], Any], check: Callable[[Any], None],
+                 help: str, *, optional: bool = False, hint: str | None = None, metavar: str | None = None,
+                 words: tuple[str, ...] = (), replay: bool = False, resumable: bool = False):  # fmt: skip
+        self.name, self.type, self.default, self.parse, self.check = name, type, default, parse, check
+        self.optional, self.hint, self.help, self.metavar, self.words = optional, hint, help, metavar, words
+        self.flag = type is bool
+        self.replay, self.resumable = replay, resumable
+
+    @property
+    def option(self) -> str:
+        """The command-line option: `batch_size` -> `--batch-size`."""
+        return "--" + self.name.replace("_", "-")
+
+    def validate(self, value: Any) -> None:
+        """Raises ArgValueError when `value` (already typed) may not be used."""
+        if value is None and self.optional:
+            return
+        self.check(value)
+
+
+def _default(value: object) -> str:
+    return f" Default: {value}."
+
+
+_DATA = data_help() + "."  # the data sets registered in cnnctl.data, and folders
+_THREADS = "the idle cores (cores less the load average), or OMP_NUM_THREADS"
+_VAL = Real(0.0, MAX_VAL_SPLIT)
+_SMOOTHING = Real(0.0, 0.99)
+_MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD never forgets
+_LR = Real(0.0, 10.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
+_DECAY = Real(0.0, 1.0)  # at 1 the weights are pulled to 0 as fast as the gradient moves them
+
+# One row per setting: name, type, default, how its text is read, the values it may take, its help.
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data", str, "shapes", str, _name, _DATA + _default("shapes"), replay=True),
+    Setting("data_dir", str, None, str, _name, "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl).",
+            optional=True, replay=True),
+    Setting("epochs", int, 10, whole_text, Whole(1), "Passes over the training data." + _default(10),
+            metavar="N", replay=True, resumable=True),
+    Setting("batch_size", int, 64, whole_text, Whole(1), "Images per step (per worker)." + _default(64),
+            metavar="N", replay=True),
+    Setting("lr", float, None, number_text, _LR,
+            f"Learning rate, {_LR.text}." + _default(", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))),
+            optional=True, hint="e.g. 0.001 for adam, 0.05 for sgd", replay=True),
+    Setting("optimizer", str, "adam", words_text(OPTIMIZERS), _words(OPTIMIZERS), _default("adam").strip(),
+            metavar="|".join(OPTIMIZERS), words=OPTIMIZERS, replay=True),
+    Setting("momentum", float, 0.9, number_text, _MOMENTUM, f"SGD momentum, {_MOMENTUM.text}." + _default(0.9),
+            hint="e.g. 0.9", replay=True),
+    Setting("weight_decay", float, 0.0, number_text, _DECAY, f"L2 penalty, {_DECAY.text}." + _default(0),
+            hint="0 (none) or a small number such as 0.0005", replay=True),
+    Setting("scheduler", str, "none", words_text(SCHEDULERS), _words(SCHEDULERS),
+            "Learning-rate schedule." + _default("none"), metavar="|".join(SCHEDULERS), words=SCHEDULERS,
+            replay=True),
+    Setting("device", str, "auto", str, _device, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
+            hint=f"one of {DEVICES}", resumable=True),
+    Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
+            replay=True),
+    Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True),
+    Setting("val_split", float, 0.1, number_text, _VAL,
+            "Share of the training images held out for validation when the data has no validation or test "
+            f"split, {_VAL.text} (0: train on all)." + _default(0.1), metavar="X", replay=True),
+    Setting("amp", bool, None, parse_bool, _flag,
+            "Mixed precision: bf16, or fp16 with a gradient scaler. Default: on GPUs.", optional=True,
+            resumable=True),
+    Setting("compile", bool, None, parse_bool, _flag, "torch.compile the network. Default: on GPUs.",
+            optional=True, resumable=True),
+    Setting("sync_bn", bool, False, parse_bool, _flag, "Batch norm over all workers' images (GPUs)."),
+    Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
+            f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",
+            hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes", replay=True),
+    Setting("warmup_epochs", int, 0, whole_text, Whole(0),
+            "Raise the learning rate linearly over the first N epochs, then the schedule." + _default(0),
+            metavar="N", replay=True),
+    Setting("patience", int, None, whole_text, Whole(1),
+            "Stop early after N epochs without a better --monitor value. Default: never.", optional=True,
+            metavar="N", resumable=True),
+    Setting("monitor", str, "val_accuracy", words_text(MONITORS), _words(MONITORS),
+            "What best.pt and --patience follow." + _default("val_accuracy"), metavar="|".join(MONITORS),
+            words=MONITORS, replay=True),
+    Setting("augment", str, "none", parse_augment, _augment,
+            "Augment the training images, on the device, seeded (a resume replays them): crop (pad by H/8 and "
+            "crop back, the CIFAR recipe), flip (horizontal, half the images), rrc (random resized crop, scale "
+            "0.08-1, for photos)." + _default("none"), metavar="crop,flip|rrc,flip|none",
+            hint="e.g. crop,flip (the CIFAR recipe) or rrc,flip (photos)", replay=True),
+    Setting("threads", int, None, whole_text, Whole(1, MAX_THREADS), f"CPU threads per process. Default: {_THREADS}.",
+            optional=True, metavar="N", resumable=True),
+    Setting("tensorboard", bool, False, parse_bool, _flag,
+            "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package).",
+            resumable=True),
+)
+# fmt: on
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+NAMES = tuple(BY_NAME)
+# Settings a resumed run needs from its checkpoint to replay its batches; the rest have defaults.
+RESUME_SETTINGS = tuple(s.name for s in SETTINGS if s.replay)
+# What may change when a run is resumed: none of them changes which images a step sees.
+RESUMABLE = tuple(s.name for s in SETTINGS if s.resumable)
