@@ -135,12 +135,6 @@ def test_without_restarts_a_dying_worker_ends_the_run_with_one_line_and_how_to_g
     assert done.stderr == f"error: training stopped: worker 1 exited with code 1\n{go_on}\n"
 
 
-@pytest.mark.xfail(
-    reason="a known bug, left to the loop's owner: issue 19 refuses --lr 1e38, which diverged in the first "
-    "steps; within the allowed ranges the loss overflows after about 40 steps, and then the run mostly exits 2 "
-    "without any message (also at 19eb714): one worker seems to meet the divergence alone, and it is not the "
-    "one that speaks",
-)
 def test_a_mistake_met_by_the_workers_is_told_once_and_not_retried(data, tmp_path):
     # The largest rate and weight decay the settings allow (issue 19 refuses --lr 1e38, which
     # this test used) multiply the weights by about -9 a step: float32 overflows within 40

@@ -237,7 +237,7 @@ def test_every_setting_is_read_and_checked_by_one_rule_from_a_file_and_the_comma
     # a value just outside each numeric range: the file and the API (the command line's path) both refuse it
     outside = {"epochs": "0", "batch_size": "0", "lr": "10.5", "momentum": "1.5", "weight_decay": "1.5",
                "seed": "-1", "val_split": "0.95", "label_smoothing": "1", "warmup_epochs": "-1", "patience": "0",
-               "threads": "4097"}  # fmt: skip
+               "threads": "4097", "mean": "1.5", "std": "0"}  # fmt: skip
     for setting in SETTINGS:
         if setting.name not in outside:
             continue
@@ -263,3 +263,28 @@ def test_the_table_makes_the_config_and_the_resume_lists():
     assert loop.RESUMABLE is RESUMABLE and "epochs" in RESUMABLE and "seed" not in RESUMABLE
     assert not set(RESUMABLE) & {"batch_size", "seed", "data", "lr"}  # they decide which images a step sees
     assert {"batch_size", "seed", "data"} <= set(RESUME_SETTINGS)
+
+
+# -- normalisation statistics as a setting (issue 19, item 4) -----------------------------------------
+
+
+def test_mean_and_std_given_are_what_the_run_normalises_with(monkeypatch, capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 8x8x1\ntrain: {mean: '0.5', std: '0.25'}\nlayers:\n  - fc 10\n")
+    out = tmp_path / "run"
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), "--epochs", "1", "--out", str(out),
+                            "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    saved = torch.load(out / "last.pt", weights_only=False)
+    assert (saved["mean"], saved["std"]) == ([0.5], [0.25])  # not the shapes data's own (about 0.27)
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), "--epochs", "1", "--out", str(tmp_path / "r2"),
+                            "--mean", "0.4,0.4", "--std", "0.2,0.2")  # fmt: skip
+    assert code == 2 and "2 values for a network of 1 input channel" in err, err
+
+
+def test_mean_without_std_is_refused_before_training(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "1", "--out", str(out),
+                            "--mean", "0.13")  # fmt: skip
+    assert code == 2 and "--mean is given without --std" in err and "--std 0.229" in err, err

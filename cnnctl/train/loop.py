@@ -293,13 +293,18 @@ class _Run:
         return state
 
     def _data(self, dataset, state: dict | None, resume: str | None) -> None:
-        """The data; a resumed run normalises with the statistics its checkpoint was trained with."""
+        """The data, normalised with the statistics given (--mean, --std), else computed; a
+        resumed run normalises with those its checkpoint was trained with."""
         from ..data import load_data  # torch-side module: imported with the trainer only
         from ..data.stats import from_weights
 
         config, graph = self.config, self.graph
         dense = dense_shape(graph)  # a network scoring every pixel trains on masks
-        stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume)) if state else None
+        stats = None  # computed over the training images
+        if state:  # the ones the weights were trained with
+            stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
+        elif config.mean is not None or config.std is not None:
+            stats = given_stats(config.mean, config.std, graph.input_shape[2])
         self.data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
             masks=dense, stats=stats,
@@ -552,6 +557,9 @@ class _Run:
 
     def _diverged(self, epoch: int, step: int) -> None:
         self.log.end("diverged", self.history)  # status.json, and the curves of the epochs before
+        # Every worker found it at this step; the others wait for rank 0's files (drawing the
+        # curves takes a while): one leaving first ends the group, and rank 0 with it, untold.
+        self.group.barrier()
         raise diverged_error(epoch, step, self.config)  # no checkpoint: last.pt keeps the last good weights
 
     def end_epoch(self, epoch: int, started: float) -> None:
@@ -598,6 +606,19 @@ class _Run:
         return stats
 
 
+def given_stats(mean: tuple | None, std: tuple | None, channels: int):
+    """--mean and --std, both given, one number per input channel."""
+    from ..data.stats import given
+
+    if mean is None or std is None:
+        missing, present = ("--std", "--mean") if std is None else ("--mean", "--std")
+        raise CnnctlError.at(
+            f"{present} is given without {missing}: the input is normalised with both",
+            hint="give both, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's)",
+        )
+    return given(mean, std, channels, "--mean and --std")
+
+
 def _recipe(config: TrainConfig) -> str:
     """The training recipe's extras in one line ("" when none is used)."""
     parts = []
@@ -630,6 +651,11 @@ def resumed_batch(state: dict, workers: int) -> int:
 from .settings import RESUMABLE  # noqa: E402 (its row in the settings table says so)
 
 
+def _as_typed(value: Any) -> Any:
+    """A setting's value as it is typed: per-channel numbers as `0.485,0.456,0.406`."""
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else value
+
+
 def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
     """The settings a run was started with; only those of RESUMABLE may change (--epochs, --device...).
 
@@ -645,6 +671,7 @@ def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
             continue
         if name not in RESUMABLE:
             flag = "--" + name.replace("_", "-")
+            current, value = _as_typed(current), _as_typed(value)
             raise CnnctlError.at(
                 f"{flag} cannot change when a run is resumed (it was {current})",
                 hint=f"start a new run to train with {flag} {value}; --resume may change only "

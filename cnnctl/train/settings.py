@@ -30,6 +30,7 @@ AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they ru
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 MAX_THREADS = 4096
+MAX_CHANNEL_VALUES = 4096  # --mean and --std: one number per input channel
 MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
@@ -56,6 +57,14 @@ def number_text(text: str) -> float:
         return float(text)
     except ValueError:
         raise ArgValueError(f"expected a number, got {quoted(text[:24])}") from None
+
+
+def numbers_text(text: str) -> tuple[float, ...]:
+    """Numbers separated by commas, one per input channel: `0.485,0.456,0.406`."""
+    parts = str(text).split(",")
+    if len(parts) > MAX_CHANNEL_VALUES:
+        raise ArgValueError(f"{len(parts):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per input channel")
+    return tuple(number_text(part) for part in parts)
 
 
 def words_text(words: tuple[str, ...]) -> Callable[[str], str]:
@@ -116,6 +125,20 @@ class Real:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or not (self.lo < value if self.lo_open else self.lo <= value) or value > self.hi:
             raise ArgValueError(f"must be {self.wanted}, got {value!r}")
+
+
+class PerChannel:
+    """One number per input channel, each in `each`'s range (how many the network's input
+    decides, checked when the data is loaded)."""
+
+    def __init__(self, each: Real):
+        self.each, self.text = each, each.text
+
+    def __call__(self, value: Any) -> None:
+        if not isinstance(value, (tuple, list)) or not value:
+            raise ArgValueError(f"expected numbers separated by commas, got {value!r}")
+        for v in value:
+            self.each(v)
 
 
 def _words(words: tuple[str, ...]) -> Callable[[Any], None]:
@@ -195,6 +218,9 @@ _SMOOTHING = Real(0.0, 0.99)
 _MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD never forgets
 _LR = Real(0.0, 10.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
 _DECAY = Real(0.0, 1.0)  # at 1 the weights are pulled to 0 as fast as the gradient moves them
+_MEAN = PerChannel(Real(0.0, 1.0))  # of pixel values / 255
+_STD = PerChannel(Real(0.0, 1.0, lo_open=True))  # the input is divided by it; pixels / 255 spread at most 0.5
+_STATS = "computed over the training images; a resumed run keeps its checkpoint's"
 
 # One row per setting: name, type, default, how its text is read, the values it may take, its help.
 # fmt: off
@@ -220,6 +246,14 @@ SETTINGS: tuple[Setting, ...] = (
             replay=True),
     Setting("device", str, "auto", str, _device, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
             hint=f"one of {DEVICES}", resumable=True),
+    Setting("mean", tuple, None, numbers_text, _MEAN,
+            f"Per-channel mean of pixel values / 255 the input is normalised with, {_MEAN.text} each, e.g. "
+            f"0.485,0.456,0.406 (ImageNet's). Default: {_STATS}.", optional=True, metavar="M[,M...]",
+            hint="one number per input channel, with --std, e.g. 0.485,0.456,0.406 and 0.229,0.224,0.225"),
+    Setting("std", tuple, None, numbers_text, _STD,
+            f"Per-channel standard deviation the input is divided by, {_STD.text} each, e.g. 0.229,0.224,0.225. "
+            f"Default: {_STATS}.", optional=True, metavar="S[,S...]",
+            hint="one number above 0 per input channel, with --mean, e.g. 0.229,0.224,0.225"),
     Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
             replay=True),
     Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True),
