@@ -298,3 +298,28 @@ def test_train_options_are_the_settings_table():
         assert s.option in text, s.name
         assert " ".join(s.help.split()) in text, s.name  # its help, with its default and range
     assert "Learning rate, above 0, at most 10." in text
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full (a disk always full) is a Linux device")
+@pytest.mark.parametrize("command", [["list"], ["summarize", "vgg16", "--format", "json"], ["schema"]])
+def test_a_full_disk_or_no_standard_output_is_one_message(command):
+    import subprocess
+    import sys
+
+    cnnctl = [sys.executable, "-m", "cnnctl", *command]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(cnnctl, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr  # was a traceback and 1
+    assert done.stderr == (
+        "error: cannot write to standard output: No space left on device\n"
+        "  hint: send the output to a file on a disk with room, or let it show here\n"
+    )
+    closed = subprocess.run(cnnctl, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60,
+                            preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert closed.returncode == 2 and "Traceback" not in closed.stderr, closed.stderr
+    assert closed.stderr.startswith("error: cannot write to standard output: there is none"), closed.stderr
+
+
+def test_evaluates_data_default_is_the_runs_own():
+    text = " ".join(cli("evaluate", "--help", columns=200).stdout.split())
+    assert "or a folder. Default: the data the run trained on." in text and "Default: shapes" not in text

@@ -276,7 +276,11 @@ def test_offline_download_says_what_to_put_where(tmp_path, monkeypatch):
     text = str(info.value)
     assert "offline" in text and str(tmp_path / "mnist") in text
     assert "http://127.0.0.1:9/mnist/t10k-images-idx3-ubyte.gz" in text
-    assert not any((tmp_path / "mnist").iterdir())  # no partial file left behind
+    assert not (tmp_path / "mnist").exists()  # no partial file left behind, nor the folder made for it
+    elsewhere = tmp_path / "not" / "there"
+    with pytest.raises(CnnctlError, match="offline"):
+        load_data("mnist", (32, 32, 1), data_dir=elsewhere, download=True)
+    assert not (tmp_path / "not").exists()  # a mistyped --data-dir is not created by a download that failed
 
 
 def test_download_checks_the_md5_and_renames_into_place(tmp_path):

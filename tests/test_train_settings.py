@@ -287,4 +287,41 @@ def test_mean_without_std_is_refused_before_training(monkeypatch, capsys, tmp_pa
     out = tmp_path / "run"
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "1", "--out", str(out),
                             "--mean", "0.13")  # fmt: skip
-    assert code == 2 and "--mean is given without --std" in err and "--std 0.229" in err, err
+    assert code == 2 and "--mean is given without --std" in err and "0.229,0.224,0.225" in err, err
+    assert not out.exists()
+
+
+def test_statistics_in_a_file_are_checked_at_their_place_against_the_input_channels(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 8x8x1\ntrain:\n  mean: 0.5,0.5\n  std: 0.2,0.2\nlayers:\n  - fc 10\n")
+    code, _, err = run_main(monkeypatch, capsys, "validate", str(net))  # validate tells it, before any training
+    assert code == 2, err
+    assert f"{net}:3:9: `train: mean` has 2 values for a network of 1 input channel" in err, err
+    assert f"{net}:4:8: `train: std` has 2 values" in err, err
+    net.write_text("input: 8x8x1\ntrain:\n  mean: 0.5\nlayers:\n  - fc 10\n")
+    code, _, err = run_main(monkeypatch, capsys, "validate", str(net))
+    assert code == 2 and f"{net}:3:9: `train: mean` is given without `train: std` (or --std)" in err, err
+
+
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--threads", "0", "--threads must be from 1"), ("--epochs", "-3", "--epochs must be from 1"),
+    ("--threads", "99999", "--threads must be from 1 to 4,096"), ("--patience", "0", "--patience must be from 1"),
+])  # fmt: skip
+def test_a_resumed_runs_settings_are_checked_as_a_new_runs(option, value, said, monkeypatch, capsys, tmp_path):
+    out = tmp_path / "run"
+    net = tmp_path / "net.yaml"
+    net.write_text("input: 8x8x1\nlayers:\n  - fc 10\n")
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), "--epochs", "1", "--out", str(out),
+                            "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_main(monkeypatch, capsys, "train", "--resume", str(out), option, value)
+    assert code == 2 and err.startswith(f"error: {said}"), err  # was a traceback, or a crash of torch
+
+
+def test_every_refused_setting_comes_with_a_hint(monkeypatch, capsys, tmp_path):
+    from cnnctl.train.config import _hint
+    from cnnctl.train.settings import SETTINGS
+
+    assert all(_hint(s.name, "x") for s in SETTINGS)  # a message is never told without one
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "0", "--out", str(tmp_path / "r"))
+    assert code == 2 and "\n  hint: --epochs: passes over the training data. Default: 10." in err, err

@@ -11,7 +11,9 @@ its traceback.
 
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import sys
 
 from .. import worker
@@ -88,16 +90,48 @@ def main(argv: list[str] | None = None) -> None:
         status = exc.exit_code
     except SystemExit as exc:  # the shell's completion, answered
         status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except (OSError, AttributeError) as exc:
+        if not _output_failed(exc):
+            raise
+        status = 2
     finally:
         if collecting:  # as it was, for a caller in the same process (the tests)
             gc.enable()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except BrokenPipeError:
         worker.stdout_gone()
+    except OSError as exc:  # what was left in the buffer met a full disk
+        _output_failed(exc)
+        status = 2
     if worker.lost_stdout() and status == 0:  # what was written went nowhere
         status = BROKEN_PIPE
     worker.leave(status)
+
+
+# A write to standard output that fails: a full disk (`> /dev/full`), a quota, an I/O error,
+# or no standard output at all (`>&-`). Files cnnctl writes itself are told as CnnctlErrors
+# naming the file; these errors name none.
+_OUTPUT_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
+
+
+def _output_failed(exc: BaseException) -> bool:
+    """Tell a failed write to standard output as one message (True); False for anything else."""
+    if isinstance(exc, AttributeError):  # print() on a closed stdout (None) fails this way
+        if sys.stdout is not None:
+            return False
+        reason = "there is none (closed, as `>&-` does)"
+    elif getattr(exc, "filename", None) is None and exc.errno in _OUTPUT_ERRORS:
+        reason = exc.strerror or str(exc)
+    else:
+        return False
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (what is left to write goes nowhere, quietly)
+    sys.stderr.write(
+        str(CnnctlError.at(f"cannot write to standard output: {reason}",
+                           hint="send the output to a file on a disk with room, or let it show here")) + "\n"
+    )  # fmt: skip
+    return True
 
 
 __all__ = ["main", "run", "COMMANDS"]

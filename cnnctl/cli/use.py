@@ -27,10 +27,11 @@ SPLITS = ("val", "test", "train", "all")
 CHECKPOINT_HELP = "A run folder (its best.pt) or a checkpoint file. Default: RUN."
 
 
-def data_help() -> str:
-    from ..train.settings import BY_NAME
+def evaluation_data_help() -> str:
+    """--data of evaluate: the data sets' list, and its own default (not training's `shapes`)."""
+    from ..data import data_help
 
-    return BY_NAME["data"].help
+    return data_help() + ". Default: the data the run trained on."
 
 
 def data_dir_help() -> str:
@@ -104,7 +105,7 @@ def export_cmd(
 def evaluate_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
-    data: Annotated[Optional[str], option("--data", help=data_help())] = None,
+    data: Annotated[Optional[str], option("--data", help=evaluation_data_help())] = None,
     data_dir: Annotated[Optional[str], option("--data-dir", help=data_dir_help())] = None,
     split: Annotated[str, option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS), complete=words(*SPLITS),
                                  help="Which images: the run's validation split, the data's test split (a test/ "

@@ -3,6 +3,7 @@ archives extracted member by member, refusing any path that would land outside t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -40,6 +41,26 @@ def fetch(urls: Iterable[str], dest: Path, *, md5: str) -> None:
     an interrupted or corrupt download never sits where a good file is expected. Raises
     `Offline` when no mirror can be reached, `CnnctlError` when what arrived is wrong.
     """
+    made = _missing_folders(dest.parent)  # removed again, empty, unless a file arrives
+    try:
+        _fetch(urls, dest, md5)
+    except BaseException:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one: nothing else is ever removed
+        raise
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders a download into `folder` would create, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _fetch(urls: Iterable[str], dest: Path, md5: str) -> None:
     failures: list[str] = []
     wrong: list[str] = []
     for url in urls:

@@ -55,7 +55,8 @@ TrainConfig.__doc__ = "The settings of a training run (see cnnctl.train.settings
 def _hint(name: str, value: Any) -> str | None:
     if name == "device" and isinstance(value, str) and value.strip().lower() in ("gpu", "cuda0"):
         return f"did you mean `cuda`? (one of {DEVICES})"
-    return BY_NAME[name].hint
+    setting = BY_NAME[name]
+    return setting.hint or f"{setting.option}: {setting.help[:1].lower()}{setting.help[1:]}"  # what it is, its default
 
 
 def absolute_data_paths(settings: dict[str, Any]) -> dict[str, Any]:
@@ -87,11 +88,53 @@ def saved_config_problems(saved: Any, required: Iterable[str]) -> list[str]:
     return problems
 
 
-def resolve_config(file_settings: dict, overrides: dict[str, Any]) -> TrainConfig:
+def checked_overrides(overrides: dict[str, Any]) -> list[Problem]:
+    """The command line's values (already typed), each checked by its setting's rule, as the
+    file's are: a Problem per option refused. None means "not given"."""
+    problems = []
+    for name, value in overrides.items():
+        if value is None or name not in BY_NAME:
+            continue
+        try:
+            BY_NAME[name].validate(value)
+        except ArgValueError as exc:
+            problems.append(Problem(f"{BY_NAME[name].option} {exc}", hint=_hint(name, value)))
+    return problems
+
+
+def _statistics_problems(config, file_settings: dict, overrides: dict, channels: int | None) -> list[Problem]:
+    """--mean and --std: both or neither, one number per input channel; told where each was given."""
+
+    def where(name: str) -> tuple[str, Loc | None]:
+        if overrides.get(name) is None and name in file_settings:
+            return f"`train: {name}`", file_settings[name].loc
+        return BY_NAME[name].option, None
+
+    given = [name for name in ("mean", "std") if getattr(config, name) is not None]
+    if len(given) == 1:
+        (present,), missing = given, "std" if given == ["mean"] else "mean"
+        said, loc = where(present)
+        option = BY_NAME[missing].option
+        wanted = option if loc is None else f"`train: {missing}` (or {option})"
+        return [Problem(f"{said} is given without {wanted}: the input is normalised with both", loc,
+                        hint=BY_NAME[missing].hint)]  # fmt: skip
+    problems = []
+    for name in given if channels is not None else ():
+        values = getattr(config, name)
+        if len(values) != channels:
+            said, loc = where(name)
+            count = f"{channels} input channel{'s' if channels != 1 else ''}"
+            problems.append(Problem(f"{said} has {len(values)} values for a network of {count}", loc,
+                                    hint=f"one number per input channel ({BY_NAME[name].hint})"))  # fmt: skip
+    return problems
+
+
+def resolve_config(file_settings: dict, overrides: dict[str, Any], channels: int | None = None) -> TrainConfig:
     """Defaults < the file's `train:` (name -> Value with a location) < command-line overrides.
 
     Overrides are already typed (the CLI parsed them); None means "not given". Every problem
-    is reported at once: the file's with their locations, the command line's by option. A
+    is reported at once: the file's with their locations, the command line's by option.
+    `channels`: the network's input channels, which --mean and --std give a number each. A
     data folder and the data dir are stored absolute (see `absolute_data_paths`).
     """
     config = TrainConfig()
@@ -111,17 +154,12 @@ def resolve_config(file_settings: dict, overrides: dict[str, Any]) -> TrainConfi
             problems.append(Problem(f"`train: {key}` {exc}", value.loc, hint=_hint(name, value.text)))
             continue
         setattr(config, name, typed)
+    problems += checked_overrides(overrides)
     for name, value in overrides.items():
-        if value is None:
-            continue
-        if name in BY_NAME:
-            try:
-                BY_NAME[name].validate(value)
-            except ArgValueError as exc:
-                flag = "--" + name.replace("_", "-")
-                problems.append(Problem(f"{flag} {exc}", hint=_hint(name, value)))
-                continue
-        setattr(config, name, value)
+        if value is not None:
+            setattr(config, name, value)
+    if not problems:
+        problems = _statistics_problems(config, file_settings, overrides, channels)
     if problems:
         raise CnnctlError(problems)
     for name, value in absolute_data_paths(asdict(config)).items():

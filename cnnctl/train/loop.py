@@ -37,7 +37,7 @@ from .checkpoint import (
     network_record,
     save_checkpoint,
 )
-from .config import TrainConfig, absolute_data_paths
+from .config import TrainConfig, absolute_data_paths, checked_overrides
 from .device import check_network_fits, memory_guard, resolve_device
 from .divergence import check_every, diverged_error
 from .fastpath import apply_backend_flags, decide
@@ -47,6 +47,7 @@ from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, 
 from .runlog import RunLog, check_logging, write_logs
 from .runs import now
 from .schedule import best_row, improved, make_scheduler, stops_early
+from .settings import BY_NAME, RESUMABLE
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
 from .world import World, check_sync_bn
 from .world import group as _group
@@ -648,11 +649,13 @@ def resumed_batch(state: dict, workers: int) -> int:
 
 
 # What may change when a run is resumed: none of them changes which images a step sees.
-from .settings import RESUMABLE  # noqa: E402 (its row in the settings table says so)
 
 
 def _as_typed(value: Any) -> Any:
-    """A setting's value as it is typed: per-channel numbers as `0.485,0.456,0.406`."""
+    """A setting's value as it is typed: per-channel numbers as `0.485,0.456,0.406`; None
+    (--mean, --std: computed from the data) as `not given`."""
+    if value is None:
+        return "not given"
     return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else value
 
 
@@ -665,17 +668,19 @@ def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
     # Folders absolute on both sides; checkpoints written before runs stored them so hold them as given.
     saved = absolute_data_paths(load_checkpoint(resume)["config"])
     config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    if problems := checked_overrides(overrides):  # by the same rules as a new run's
+        raise CnnctlError(problems)
     for name, value in absolute_data_paths(overrides).items():  # `--data ./imgs` is the folder the run has
         current = config.learning_rate if name == "lr" else getattr(config, name)
         if value is None or value == current:
             continue
         if name not in RESUMABLE:
-            flag = "--" + name.replace("_", "-")
+            flag = BY_NAME[name].option
             current, value = _as_typed(current), _as_typed(value)
             raise CnnctlError.at(
                 f"{flag} cannot change when a run is resumed (it was {current})",
                 hint=f"start a new run to train with {flag} {value}; --resume may change only "
-                + ", ".join("--" + r for r in RESUMABLE),
+                + ", ".join(BY_NAME[r].option for r in RESUMABLE),
             )
         if name == "epochs" and config.scheduler != "none":
             raise CnnctlError.at(
