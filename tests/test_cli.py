@@ -323,3 +323,13 @@ def test_a_full_disk_or_no_standard_output_is_one_message(command):
 def test_evaluates_data_default_is_the_runs_own():
     text = " ".join(cli("evaluate", "--help", columns=200).stdout.split())
     assert "or a folder. Default: the data the run trained on." in text and "Default: shapes" not in text
+
+
+def test_small_mistakes_of_the_command_line_say_what_is_wrong(monkeypatch, capsys):
+    # Each was told in a way that pointed elsewhere (trials of issue 19's command line).
+    err = mistake(monkeypatch, capsys, "train", "lenet5", "--amp=yes")
+    assert "error: --amp takes no value\n  hint: give --amp alone, or --no-amp for off" in err  # was "expected one"
+    err = mistake(monkeypatch, capsys, "summarize", "vgg16", "--batch", "99999999999999999999")
+    assert "--batch `99999999999999999999` is far too large" in err  # "expected a whole number" of a whole number
+    err = mistake(monkeypatch, capsys, "flops", "vgg16", "--profile", "h100", "--peak-tflops", "1", "--bandwidth", "1")
+    assert "describe the device twice" in err  # "a roofline needs a device", with both given

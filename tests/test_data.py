@@ -488,3 +488,14 @@ def test_image_folder(tmp_path):
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(CnnctlError, match="broken.png: cannot read the image"):
         load_data(str(tmp_path / "flat"), (32, 32, 3))
+
+
+def test_a_resize_samples_as_its_plan_says():
+    from cnnctl.data.adapt import plan, run
+
+    grow, shrink = plan((2, 2, 1), (40, 40, 1)), plan((40, 40, 1), (2, 2, 1))
+    assert [(s.op, s.mode) for s in grow] == [("resize", "bilinear")] and "(bilinear)" in grow[0].note
+    assert [(s.op, s.mode) for s in shrink] == [("resize", "area")] and "(area)" in shrink[0].note
+    x = torch.zeros(1, 1, 40, 40, dtype=torch.uint8)
+    x[..., :20, :20] = 200  # one quadrant lit: area averaging gives each output pixel its quadrant's mean
+    assert run(x, shrink).flatten().tolist() == [200, 0, 0, 0]

@@ -325,3 +325,12 @@ def test_every_refused_setting_comes_with_a_hint(monkeypatch, capsys, tmp_path):
     assert all(_hint(s.name, "x") for s in SETTINGS)  # a message is never told without one
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "0", "--out", str(tmp_path / "r"))
     assert code == 2 and "\n  hint: --epochs: passes over the training data. Default: 10." in err, err
+
+
+def test_the_readmes_table_of_training_options_names_every_setting():
+    from cnnctl.train.settings import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    documented = {word.strip(" `").split("/")[0] for row in rows for word in row.split("|")[1].split(",")}
+    assert {s.option for s in SETTINGS} <= documented, {s.option for s in SETTINGS} - documented

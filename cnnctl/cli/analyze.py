@@ -80,7 +80,12 @@ def _roofline(graph, profile: str | None, peak_tflops: float | None, bandwidth: 
     from ..analysis.roofline import custom_profile, profile_named, roofline
 
     if peak_tflops is not None or bandwidth is not None:
-        if peak_tflops is None or bandwidth is None or profile is not None:
+        if profile is not None:
+            raise CnnctlError.at(
+                f"--profile {profile} and --peak-tflops/--bandwidth describe the device twice: give one of them",
+                hint=f"--profile {profile} alone, or --peak-tflops and --bandwidth alone for another device",
+            )
+        if peak_tflops is None or bandwidth is None:
             raise CnnctlError.at(
                 "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth",
                 hint="e.g. --profile h100, or --peak-tflops 989 --bandwidth 3350",

@@ -172,6 +172,11 @@ def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
         word = exc.option_name.split("=")[0]
         return f"`{command}` has no option {quoted(exc.option_name)}", did_you_mean(word, options) or hint
     if isinstance(exc, BadOptionUsage):
+        if "does not take a value" in exc.message:  # `--amp=yes`: a flag given a value
+            name = exc.option_name
+            params = build(command).params if command != PROG else []  # click gives no context here
+            off = next((p.secondary_opts[0] for p in params if name in p.opts and p.secondary_opts), None)
+            return f"{name} takes no value", f"give {name} alone" + (f", or {off} for off" if off else "")
         return f"{exc.option_name} expected one argument", hint
     if isinstance(exc, BadParameter) and exc.param is not None:
         names = exc.param.opts

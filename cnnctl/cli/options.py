@@ -13,6 +13,9 @@ from typing import Any
 import typer
 
 from ..errors import did_you_mean, quoted
+from ..layers.args import ArgValueError
+from ..limits import MAX_INT
+from ..values import Whole, number_text, whole_text
 from .common import Format
 
 ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
@@ -30,16 +33,15 @@ def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:
 
 # -- readers ----------------------------------------------------------------------------------
 def whole(lo: int, hi: int | None = None) -> Callable[[Any], int]:
-    """A whole number from `lo` (to `hi`), in ASCII digits."""
+    """A whole number from `lo` (to `hi`), read and checked as a training setting's is."""
+    span = Whole(lo, hi if hi is not None else MAX_INT)
 
     def read(text: str) -> int:
-        digits = text[1:] if text[:1] in "+-" else text
-        if not (digits.isdigit() and digits.isascii()) or len(digits) > 19:
-            raise typer.BadParameter(f"expected a whole number, got {quoted(text)}")
-        value = int(text)
-        if value < lo or (hi is not None and value > hi):
-            span = f"from {lo:,} to {hi:,}" if hi is not None else f"at least {lo:,}"
-            raise typer.BadParameter(f"must be {span}, got {value:,}")
+        try:
+            value = whole_text(text)
+            span(value)
+        except ArgValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
         return value
 
     return _typed(read)
@@ -49,11 +51,9 @@ def whole(lo: int, hi: int | None = None) -> Callable[[Any], int]:
 def number(text: str) -> float:
     """A number in ASCII (`nan` and `inf` too: where they do not fit, the command says why)."""
     try:
-        if not text.isascii() or "_" in text:
-            raise ValueError
-        return float(text)
-    except ValueError:
-        raise typer.BadParameter(f"expected a number, got {quoted(text)}") from None
+        return number_text(text)
+    except ArgValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,

@@ -5,6 +5,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
+from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, _print_json, _warn
 from .options import (
@@ -204,9 +205,8 @@ def bench_cmd(
                                       help="Also time a hand-written lenet5/resnet18/resnet50.")] = False,
     peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
                                                    help="Peak TFLOP/s, for MFU.")] = None,
-    threads: Annotated[Optional[int], option("--threads", parser=whole(1, 4096), metavar="N",
-                                             help="CPU threads. Default: the idle cores (cores less the load "
-                                             "average), or OMP_NUM_THREADS.")] = None,
+    threads: Annotated[Optional[int], option("--threads", parser=whole(1, MAX_THREADS), metavar="N",
+                                             help=BY_NAME["threads"].help)] = None,  # training's setting
     input: Annotated[Optional[str], input_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip

@@ -91,15 +91,12 @@ def hold_out(split: Split, val_split: float, seed: int) -> tuple[Split, Split]:
     return Split(split.x[train_idx], split.y[train_idx]), Split(split.x[val_idx], split.y[val_idx])
 
 
-def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    down = h <= x.shape[2] and w <= x.shape[3]
+def _resize(x: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
+    """`mode`: "area" or "bilinear", as `plan` chose it."""
     out = torch.empty((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
+    corners = None if mode == "area" else False
     for start in range(0, x.shape[0], CHUNK):
-        part = x[start : start + CHUNK].float()
-        if down:
-            part = F.interpolate(part, size=(h, w), mode="area")
-        else:
-            part = F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)
+        part = F.interpolate(x[start : start + CHUNK].float(), size=(h, w), mode=mode, align_corners=corners)
         out[start : start + CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
@@ -124,12 +121,14 @@ def _to_gray(x: torch.Tensor) -> torch.Tensor:
 class Step:
     """One step of adapting images to a network's input: `op` is "gray" (RGB to luminance),
     "pad" or "resize" (to `size`, H x W) or "replicate" (1 channel to `channels`); `note`
-    says it in words, for the notes of a data set or of a predicted image."""
+    says it in words, for the notes of a data set or of a predicted image; `mode`, how a
+    resize samples ("area" or "bilinear")."""
 
     op: str
     note: str
     size: tuple[int, int] = (0, 0)
     channels: int = 0
+    mode: str = ""
 
 
 def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: bool = True) -> list[Step]:
@@ -152,7 +151,7 @@ def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: boo
         else:
             how = "area" if h <= h0 and w <= w0 else "bilinear"
             ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
-            steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w)))
+            steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w), mode=how))
     if c0 == 1 and c > 1:
         steps.append(Step("replicate", f"replicated 1 channel to {c}", channels=c))
     return steps
@@ -166,7 +165,7 @@ def run(x: torch.Tensor, steps: list[Step], notes: list[str] | None = None) -> t
         elif step.op == "pad":
             x = _pad(x, *step.size)
         elif step.op == "resize":
-            x = _resize(x, *step.size)
+            x = _resize(x, *step.size, step.mode)
         else:  # replicate
             x = x.expand(-1, step.channels, -1, -1)
         if notes is not None:

@@ -2,18 +2,18 @@
 
 A row says how the setting is read from text (a file's `train:` value or a command-line
 option: the same function), the values it may take (checked wherever the value comes from:
-the file, the command line, the API, a checkpoint), its default, the hint and help text
+the file, the command line, a resumed run's options, a checkpoint's settings; a TrainConfig
+built in Python is the caller's to check, with `Setting.validate`), its default, the hint and help text
 shown with it, and whether `train --resume` may change it. `TrainConfig` (train/config.py),
 the `train` command's options and their help, the resumable list and the checkpoint's
 required settings are all made from SETTINGS; adding a setting is one row here plus its test.
 
-Pure Python, no torch and no dataclasses: `cnnctl train --help` and every command that checks a
-file's `train:` section import it.
+Pure Python, no torch: `cnnctl train --help` and every command that checks a file's `train:`
+section import it (cnnctl.data, for the data sets' names, is the one package it reads).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from ..data import data_help
 from ..errors import did_you_mean, quoted
 from ..layers.args import ArgValueError, parse_bool
-from ..limits import MAX_INT
+from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers know them from here)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
@@ -36,29 +36,6 @@ DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 
 # -- reading a value from text: a file's `train:` value and a command-line option alike -------
-def whole_text(text: str) -> int:
-    """A whole number in ASCII digits with at most one sign; its range is the setting's."""
-    text = str(text).strip()
-    digits = text[1:] if text[:1] in "+-" else text
-    if not (digits.isdigit() and digits.isascii()):
-        raise ArgValueError(f"expected a whole number, got {quoted(text[:24])}")
-    if len(digits) > 19:  # beyond any setting's range; int() of a huge text would take long
-        raise ArgValueError(f"{quoted(text[:24] + '...')} is far too large")
-    return int(text)
-
-
-def number_text(text: str) -> float:
-    """A number in ASCII (`nan` and `inf` too: the setting's range says why they do not fit);
-    Python's float() also reads `1_000` and other scripts' digits, which no one means."""
-    text = str(text).strip()
-    try:
-        if not text.isascii() or "_" in text:
-            raise ValueError
-        return float(text)
-    except ValueError:
-        raise ArgValueError(f"expected a number, got {quoted(text[:24])}") from None
-
-
 def numbers_text(text: str) -> tuple[float, ...]:
     """Numbers separated by commas, one per input channel: `0.485,0.456,0.406`."""
     parts = str(text).split(",")
@@ -95,38 +72,6 @@ def parse_augment(text: str) -> str:
 
 
 # -- the values a setting may take --------------------------------------------------------------
-class Whole:
-    """A whole number from `lo` to `hi`."""
-
-    def __init__(self, lo: int, hi: int = MAX_INT):
-        self.lo, self.hi = lo, hi
-        self.text = f"{lo:,} to {hi:,}"
-
-    def __call__(self, value: Any) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArgValueError(f"expected a whole number, got {value!r}")
-        if not self.lo <= value <= self.hi:
-            raise ArgValueError(f"must be from {self.lo:,} to {self.hi:,}, got {value:,}")
-
-
-class Real:
-    """A finite number in [lo, hi] ((lo, hi] with lo_open); nan and infinity never pass."""
-
-    def __init__(self, lo: float, hi: float = math.inf, *, lo_open: bool = False):
-        self.lo, self.hi, self.lo_open = lo, hi, lo_open
-        low = f"greater than {lo:g}" if lo_open else f"of at least {lo:g}"
-        if hi == math.inf:
-            self.wanted = f"a finite number {low}"
-        else:
-            self.wanted = f"a finite number {low} and at most {hi:g}" if lo_open else f"a number from {lo:g} to {hi:g}"
-        self.text = f"above {lo:g}, at most {hi:g}" if lo_open else f"{lo:g} to {hi:g}"
-
-    def __call__(self, value: Any) -> None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or not (self.lo < value if self.lo_open else self.lo <= value) or value > self.hi:
-            raise ArgValueError(f"must be {self.wanted}, got {value!r}")
-
-
 class PerChannel:
     """One number per input channel, each in `each`'s range (how many the network's input
     decides, checked when the data is loaded)."""
