@@ -38,17 +38,18 @@ def number_text(text: str) -> float:
 
 
 class Whole:
-    """A whole number from `lo` to `hi`."""
+    """A whole number from `lo` to `hi` (None: no bound above but the 19 digits read)."""
 
-    def __init__(self, lo: int, hi: int = MAX_INT):
+    def __init__(self, lo: int, hi: int | None = MAX_INT):
         self.lo, self.hi = lo, hi
-        self.text = f"{lo:,} to {hi:,}"
+        self.text = f"{lo:,} to {hi:,}" if hi is not None else f"at least {lo:,}"
 
     def __call__(self, value: Any) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ArgValueError(f"expected a whole number, got {value!r}")
-        if not self.lo <= value <= self.hi:
-            raise ArgValueError(f"must be from {self.lo:,} to {self.hi:,}, got {value:,}")
+        if value < self.lo or (self.hi is not None and value > self.hi):
+            span = f"from {self.lo:,} to {self.hi:,}" if self.hi is not None else f"at least {self.lo:,}"
+            raise ArgValueError(f"must be {span}, got {value:,}")
 
 
 class Real:

@@ -14,7 +14,6 @@ import typer
 
 from ..errors import did_you_mean, quoted
 from ..layers.args import ArgValueError
-from ..limits import MAX_INT
 from ..values import Whole, number_text, whole_text
 from .common import Format
 
@@ -34,7 +33,7 @@ def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:
 # -- readers ----------------------------------------------------------------------------------
 def whole(lo: int, hi: int | None = None) -> Callable[[Any], int]:
     """A whole number from `lo` (to `hi`), read and checked as a training setting's is."""
-    span = Whole(lo, hi if hi is not None else MAX_INT)
+    span = Whole(lo, hi)
 
     def read(text: str) -> int:
         try:
