@@ -66,14 +66,15 @@ def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, st
     if checkpoint is None:
         unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
         return model.eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
-    from ..train.checkpoint import EVALUATE, load_checkpoint, load_weights, weights_file
+    from ..train.checkpoint import EVALUATE, Checkpoint, load_checkpoint, load_weights, weights_file
     from ..train.evaluate import check_statistics
 
     path = weights_file(checkpoint)
     state = load_checkpoint(path, EVALUATE)
     load_weights(model, state, path, graph.name, "export")
     check_statistics(state, graph, path)
-    mean, std = state.get("mean"), state.get("std")
+    saved = Checkpoint.of(state)
+    mean, std = saved.mean, saved.std
     if mean is None or std is None:
         return model.eval(), str(path), Preprocessing(per_example, unknown="the checkpoint records none")
     return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std))

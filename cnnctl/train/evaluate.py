@@ -13,7 +13,7 @@ from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..render.numbers import first, plural
 from .batches import Batches
-from .checkpoint import EVALUATE, damaged, load_checkpoint, load_weights, weights_file
+from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, weights_file
 from .device import resolve_device
 from .loop import check_classes, dense_shape
 from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
@@ -80,7 +80,8 @@ def evaluate(
 
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device)
-    config = state["config"]
+    saved = Checkpoint.of(state)
+    config = saved.config
     # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
     trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
     val_split = config.get("val_split", 0.1)
@@ -95,9 +96,9 @@ def evaluate(
         stats=trained_with,
     )
     check_classes(graph, data.classes)
-    if state.get("classes") and list(state["classes"]) != list(data.classes):
+    if saved.classes and list(saved.classes) != list(data.classes):
         raise CnnctlError.at(
-            f"the checkpoint was trained on the classes {first(state['classes'], 5)}, "
+            f"the checkpoint was trained on the classes {first(saved.classes, 5)}, "
             f"but `{data.name}` has {first(data.classes, 5)}",
             hint="evaluate on the data it was trained on",
         )
@@ -198,7 +199,7 @@ def predict(
         )
     device = resolve_device(device_name)
     model, state = load_model(graph, checkpoint, device, "predict")
-    classes = state.get("classes") or [str(i) for i in range(graph.output_shape[0])]
+    classes = Checkpoint.of(state).classes or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
     from ..data.decode import pillow
@@ -339,13 +340,14 @@ def training_background(state: dict) -> Background | None:
     """The background of the images the checkpoint was trained on, from its channel means,
     whatever the data (a named data set or a folder); None where they have no convention
     (photos) or the checkpoint records no means."""
-    mean = state.get("mean")
+    saved = Checkpoint.of(state)
+    mean = saved.mean
     if not mean:
         return None
     brightness = sum(mean) / len(mean)
     if DARK_DATA <= brightness <= 1 - DARK_DATA:
         return None
-    data = (state.get("config") or {}).get("data")  # a data set's name, or a folder (its name is enough here)
+    data = (saved.config or {}).get("data")  # a data set's name, or a folder (its name is enough here)
     data = quoted(os.path.basename(data.rstrip("/")) or data) if isinstance(data, str) else "its data"
     return Background(data, brightness, dark=brightness < DARK_DATA)
 

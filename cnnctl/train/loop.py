@@ -639,7 +639,8 @@ def _recipe(config: TrainConfig) -> str:
 def resumed_batch(state: dict, workers: int) -> int:
     """The per-worker batch that keeps a resumed run's images per step, with any number of
     workers: the same global batches, so the run goes on as it would have."""
-    per_step = state["config"]["batch_size"] * state.get("workers", 1)
+    saved = Checkpoint.of(state)
+    per_step = saved.config["batch_size"] * saved.workers
     if per_step % workers:
         raise CnnctlError.at(
             f"the run takes {per_step} images a step, which {workers} workers cannot share evenly",
