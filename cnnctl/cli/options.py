@@ -188,7 +188,9 @@ def device_help() -> str:
 
 
 def complete_device(incomplete: str) -> list[str]:
-    return [d for d in ("auto", "cpu", "cuda", "mps") if d.startswith(incomplete)]
+    from ..train.settings import DEVICE_NAMES
+
+    return [d for d in DEVICE_NAMES if d.startswith(incomplete)]
 
 
 def device_option() -> Any:

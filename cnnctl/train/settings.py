@@ -32,6 +32,7 @@ MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 
 MAX_THREADS = 4096
 MAX_CHANNEL_VALUES = 4096  # --mean and --std: one number per input channel
 MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 
@@ -111,7 +112,7 @@ def _augment(value: Any) -> None:
     parse_augment(value)
 
 
-_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+_DEVICE = re.compile("|".join(DEVICE_NAMES) + r"|cuda:\d+")
 
 
 def _device(value: Any) -> None:
@@ -189,7 +190,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("scheduler", str, "none", words_text(SCHEDULERS), _words(SCHEDULERS),
             "Learning-rate schedule." + _default("none"), metavar="|".join(SCHEDULERS), words=SCHEDULERS,
             replay=True),
-    Setting("device", str, "auto", str, _device, "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps.",
+    Setting("device", str, "auto", str, _device, f"auto (cuda, then mps, then cpu), {DEVICES.removeprefix('auto, ')}."
+            + _default("auto"),
             hint=f"one of {DEVICES}", resumable=True),
     Setting("mean", tuple, None, numbers_text, _MEAN,
             f"Per-channel mean of pixel values / 255 the input is normalised with, {_MEAN.text} each, e.g. "
