@@ -4,10 +4,10 @@ needs (not the roofline's devices, not the other commands' options). No torch.""
 from typing import Annotated, Optional
 
 from ..limits import MAX_INT
-from ..shapes import DTYPE_BYTES
+from ..render.views import DEFAULT_COLUMNS, SUMMARY_COLUMNS  # what summarize shows: imported by it in any case
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output
-from .options import arch_argument, choice, columns, format_option, input_option, option, whole, words
+from .options import arch_argument, columns, dtype_option, format_option, input_option, option, whole
 
 
 def summarize_cmd(
@@ -15,15 +15,12 @@ def summarize_cmd(
     input: Annotated[Optional[str], input_option()] = None,
     batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
                                  help="Batch size: memory is for B images, and totals per batch are added.")] = 1,
-    dtype: Annotated[str, option("--dtype", parser=choice(tuple(DTYPE_BYTES)), metavar="TYPE",
-                                 complete=words(*DTYPE_BYTES),
-                                 help="Element type for memory: " + ", ".join(DTYPE_BYTES) + ".")] = "float32",
+    dtype: Annotated[str, dtype_option("Element type for memory. Default: float32.")] = "float32",
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
                                            help="Collapse layer paths deeper than N.")] = None,
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
-        help="Columns to show, in order: layer, shorthand, output, from (where a layer's inputs come from), params, "
-        "buffers, mults, flops, field (receptive field), jump, start, memory. Default: layer, shorthand, output, "
-        "from (for branched networks), params, mults, field.")] = None,
+        help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (from: where a layer's inputs come from; "
+        f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Per-layer shapes, params, multiplications, receptive fields; totals, memory.
