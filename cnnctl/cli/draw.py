@@ -17,7 +17,8 @@ def draw_cmd(
         "NAME.svg here, only if no such file exists (name it with -o to replace it); with --format json, none: "
         "nothing is written.")] = None,
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
-                                           help="Collapse layer paths deeper than N into one box.")] = None,
+                                           help="Collapse layer paths deeper than N into one box. "
+                                           "Default: every layer.")] = None,
     style: Annotated[str, option("--style", parser=choice(("graph", "volumes")), metavar="graph|volumes",
                                  complete=words("graph", "volumes"),
                                  help="graph: layers, clusters and skips; volumes: the course's volumes (sequential "

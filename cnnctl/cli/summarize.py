@@ -14,10 +14,11 @@ def summarize_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,
     batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
-                                 help="Batch size: memory is for B images, and totals per batch are added.")] = 1,
+                                 help="Batch size: memory is for B images, and totals per batch are added. "
+                                 "Default: 1.")] = 1,
     dtype: Annotated[str, dtype_option("Element type for memory. Default: float32.")] = "float32",
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
-                                           help="Collapse layer paths deeper than N.")] = None,
+                                           help="Collapse layer paths deeper than N. Default: every layer.")] = None,
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
         help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (from: where a layer's inputs come from; "
         f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,

@@ -185,13 +185,13 @@ def _signature() -> Signature:
         Parameter("nnodes", keyword, default=None, annotation=_whole_option(
             "--nnodes", 1, "Machines in a data-parallel run. Default: 1.")),
         Parameter("node_rank", keyword, default=None, annotation=_whole_option(
-            "--node-rank", 0, "This machine's number, 0 to NNODES-1.")),
+            "--node-rank", 0, "This machine's number, 0 to NNODES-1. Default: 0.")),
         Parameter("rdzv_endpoint", keyword, default=None, annotation=Annotated[Optional[str], option(
             "--rdzv-endpoint", metavar="HOST:PORT", help="Where the machines meet (needed with --nnodes > 1).")]),
         Parameter("rdzv_timeout", keyword, default=None, annotation=_whole_option(
             "--rdzv-timeout", 1, "Seconds to wait for every machine to join. Default: 300.", "S")),
         Parameter("max_restarts", keyword, default=None, annotation=_whole_option(
-            "--max-restarts", 0, "Restart the workers from the last checkpoint after a failure, N times.")),
+            "--max-restarts", 0, "Restart the workers from the last checkpoint after a failure, N times. Default: 0.")),
         Parameter("input", keyword, default=None, annotation=Annotated[Optional[str], input_option()]),
         Parameter("format", keyword, default=Format.table, annotation=Annotated[
             Format, format_option(Format.table, Format.json)]),

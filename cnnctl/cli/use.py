@@ -154,7 +154,8 @@ def predict_cmd(
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
                                           "subfolders).")],
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
-    top_k: Annotated[int, option("-k", "--top-k", parser=whole(1), metavar="K", help="Classes to show per image.")] = 5,
+    top_k: Annotated[int, option("-k", "--top-k", parser=whole(1), metavar="K",
+                                 help="Classes to show per image. Default: 5.")] = 5,
     invert: Annotated[bool, option("--invert", help="Use 255 - value: dark-on-light images for a light-on-dark "
                                    "network (MNIST).")] = False,
     device: Annotated[Optional[str], device_option()] = None,

@@ -172,8 +172,8 @@ _STATS = "computed over the training images; a resumed run keeps its checkpoint'
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
     Setting("data", str, "shapes", str, _name, _DATA + _default("shapes"), replay=True),
-    Setting("data_dir", str, None, str, _name, "Where datasets are looked for ($CNNCTL_DATA, ~/.cache/cnnctl).",
-            optional=True, replay=True),
+    Setting("data_dir", str, None, str, _name,
+            "Where datasets are looked for. Default: $CNNCTL_DATA, else ~/.cache/cnnctl.", optional=True, replay=True),
     Setting("epochs", int, 10, whole_text, Whole(1), "Passes over the training data." + _default(10),
             metavar="N", replay=True, resumable=True),
     Setting("batch_size", int, 64, whole_text, Whole(1), "Images per step (per worker)." + _default(64),
@@ -212,7 +212,7 @@ SETTINGS: tuple[Setting, ...] = (
             resumable=True),
     Setting("compile", bool, None, parse_bool, _flag, "torch.compile the network. Default: on GPUs.",
             optional=True, resumable=True),
-    Setting("sync_bn", bool, False, parse_bool, _flag, "Batch norm over all workers' images (GPUs)."),
+    Setting("sync_bn", bool, False, parse_bool, _flag, "Batch norm over all workers' images (GPUs). Default: off."),
     Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
             f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",
             hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes", replay=True),
@@ -233,7 +233,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", int, None, whole_text, Whole(1, MAX_THREADS), f"CPU threads per process. Default: {_THREADS}.",
             optional=True, metavar="N", resumable=True),
     Setting("tensorboard", bool, False, parse_bool, _flag,
-            "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package).",
+            "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package). "
+            "Default: off.",
             resumable=True),
 )
 # fmt: on
