@@ -11,12 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cnnctl.api import load, to_torch  # noqa: E402
+from cnnctl.api import load, load_text, to_torch  # noqa: E402
 from cnnctl.backend.builders import BUILDERS, SOURCES  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
 from cnnctl.exchange.export import example_input  # noqa: E402
 from cnnctl.exchange.pytorch_source import class_name, pytorch_source  # noqa: E402
 from cnnctl.layers import KINDS  # noqa: E402
+from cnnctl.layers.activation import Activation  # noqa: E402
 from tests.helpers import EXAMPLES, run_main  # noqa: E402
 
 NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
@@ -215,12 +216,51 @@ def test_the_export_states_the_input_and_the_stated_preparation_predicts_as_cnnc
 def test_every_inline_activation_is_built_and_written():
     """`act=` takes every activation kind: each has a function in the backend and a source."""
     from cnnctl.backend import functional as fn
-    from cnnctl.backend.builders import ACTIVATION_SOURCES
     from cnnctl.layers.activation import ACT_NAMES, ACTIVATIONS
 
     names = set(ACT_NAMES) - {"none"}
     assert names == {kind.name for kind in ACTIVATIONS} and names <= set(KINDS)
-    assert set(ACTIVATION_SOURCES) == names
+    assert set(fn.ACTIVATION_FUNCTIONS) == names
     x = torch.linspace(-3, 3, 7).view(1, 7, 1, 1)
     for name in names:
         assert fn.activation(name)(x).shape == x.shape
+
+
+def test_the_backend_has_one_row_per_activation_kind_of_the_registry():
+    """The backend's table of activations (function, in-place form, source) is keyed by exactly
+    the registry's activation kinds: a kind without a row, or a row without a kind, fails."""
+    from cnnctl.backend.functional import ACTIVATION_FUNCTIONS
+
+    kinds = {name for name, kind in KINDS.items() if isinstance(kind, Activation)}
+    assert {"relu", "leaky", "softmax"} <= kinds
+    missing, extra = kinds - set(ACTIVATION_FUNCTIONS), set(ACTIVATION_FUNCTIONS) - kinds
+    assert not missing and not extra, f"kinds without a row: {missing}; rows of no kind: {extra}"
+
+
+@pytest.mark.parametrize("name", sorted(name for name, kind in KINDS.items() if isinstance(kind, Activation)))
+def test_an_activation_row_agrees_with_itself(name):
+    """Its function, its in-place form (on a copy) and its source text, run, give the same values."""
+    from cnnctl.backend import functional as fn
+
+    row = fn.ACTIVATION_FUNCTIONS[name]
+    x = torch.linspace(-4, 4, 2 * 9 * 3).view(2, 9, 3, 1)
+    want = fn.activation(name)(x)
+    defaults = {arg.name: arg.default for arg in KINDS[name].args}
+    written = eval(row.source.format(x="x", **defaults), {"torch": torch, "F": torch.nn.functional, "x": x})
+    assert torch.allclose(written, want)
+    if row.in_place is not None:
+        copy = x.clone()
+        assert torch.allclose(fn.activation(name, inplace=True)(copy), want)
+        assert torch.allclose(copy, want)  # it really wrote in place
+
+
+def test_leaky_takes_its_slope_and_defaults_to_the_kinds():
+    """leaky(x) = x for x > 0, slope * x otherwise; inline (`act=leaky`) with the kind's default."""
+    from cnnctl.backend import functional as fn
+
+    x = torch.tensor([-2.0, -0.5, 0.0, 1.5])
+    default = KINDS["leaky"].args[0].default
+    assert torch.allclose(fn.activation("leaky", 0.2)(x), torch.tensor([-0.4, -0.1, 0.0, 1.5]))
+    assert torch.allclose(fn.activation("leaky", inplace=True)(x), torch.where(x > 0, x, default * x))
+    written = pytorch_source(load_text("input: 1x1x4\nlayers: [leaky 0.2, fc 3 act=leaky]"))
+    assert "F.leaky_relu(x, 0.2)" in written and f"torch.flatten(x, 1)), {default})" in written

@@ -74,6 +74,22 @@ def test_registry_has_every_documented_kind():
         assert kind.name == name
 
 
+def test_every_module_that_registers_kinds_is_listed():
+    """`cnnctl.layers` imports the modules it lists (`MODULES`, in listing order): a module of
+    the package that registers kinds but is left out would register nothing."""
+    import importlib
+    import pkgutil
+
+    import cnnctl.layers
+
+    for module in pkgutil.iter_modules(cnnctl.layers.__path__):
+        importlib.import_module(f"cnnctl.layers.{module.name}")
+    registering = {type(kind).__module__.rsplit(".")[-1] for kind in KINDS.values()}
+    assert {"conv", "activation"} <= registering
+    left_out = registering - set(cnnctl.layers.MODULES)
+    assert not left_out, f"modules of cnnctl/layers/ registering kinds, missing from MODULES: {sorted(left_out)}"
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_KINDS))
 def test_every_kind_documents_its_rules(name):
     doc = (KINDS[name].__doc__ or "").strip()

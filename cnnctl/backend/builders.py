@@ -17,6 +17,7 @@ from collections.abc import Callable
 from torch import nn
 
 from ..graph import Node
+from ..layers import KINDS, Args
 from ..layers.activation import ACTIVATIONS
 from ..layers.conv import resolve_padding
 from ..layers.pool import Pool
@@ -67,8 +68,13 @@ def _padded_source(x: str, pad: tuple[int, ...], value: str = "") -> str:
     return f"F.pad({x}, {pad}{value})" if pad else x
 
 
-def _act_source(text: str, act: str | None, slope: float = 0.01) -> str:
-    return text if act in (None, "none") else ACTIVATION_SOURCES[act].format(x=text, slope=slope)
+def _act_source(text: str, act: str | None, given: Args | None = None) -> str:
+    """`text` through the activation `act`, with its arguments as `given` (an activation layer)
+    or their defaults (an inline `act=leaky`)."""
+    if act in (None, "none"):
+        return text
+    values = {arg.name: (given or {}).get(arg.name, arg.default) for arg in KINDS[act].args}
+    return fn.ACTIVATION_FUNCTIONS[act].source.format(x=text, **values)
 
 
 def _filter_options(a, padding: tuple[int, int] | None) -> str:
@@ -322,28 +328,14 @@ def upsample_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[s
 
 
 # -- activations, as layers and inline (`act=`) ---------------------------------------------
-ACTIVATION_SOURCES = {
-    "relu": "F.relu({x})",
-    "relu6": "F.relu6({x})",
-    "leaky": "F.leaky_relu({x}, {slope})",
-    "elu": "F.elu({x})",
-    "gelu": "F.gelu({x})",
-    "silu": "F.silu({x})",
-    "sigmoid": "torch.sigmoid({x})",
-    "tanh": "torch.tanh({x})",
-    "hardswish": "F.hardswish({x})",
-    "hardsigmoid": "F.hardsigmoid({x})",
-    "mish": "F.mish({x})",
-    "softmax": "F.softmax({x}, dim=1)",
-}
 ACTIVATION_KINDS = tuple(kind.name for kind in ACTIVATIONS)
 
 
 @builds(*ACTIVATION_KINDS)
 def activation(node: Node, ins: list[Shape]) -> nn.Module:
-    return fn.Activation(node.kind, node.args.get("slope", 0.01))
+    return fn.Activation(node.kind, *(node.args[arg.name] for arg in KINDS[node.kind].args))
 
 
 @writes(*ACTIVATION_KINDS)
 def activation_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    return None, _act_source(xs[0], n.kind, n.args.get("slope", 0.01))
+    return None, _act_source(xs[0], n.kind, n.args)

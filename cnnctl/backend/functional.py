@@ -3,59 +3,71 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# In-place forms, for inline activations (`conv ... act=relu`): the value before the
-# activation is never an output of any layer, so overwriting it is safe, and it saves a
-# tensor per layer (the backward passes of conv, fc, bn and add do not need it).
-IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu_,
-    "relu6": lambda x: F.relu6(x, inplace=True),
-    "elu": lambda x: F.elu(x, inplace=True),
-    "silu": lambda x: F.silu(x, inplace=True),
-    "sigmoid": torch.sigmoid_,
-    "tanh": torch.tanh_,
-    "hardswish": lambda x: F.hardswish(x, inplace=True),
-    "hardsigmoid": lambda x: F.hardsigmoid(x, inplace=True),
-    "mish": lambda x: F.mish(x, inplace=True),
+from ..layers import KINDS
+
+
+class ActivationFunction(NamedTuple):
+    """An activation's PyTorch side, beside its analysis side (`cnnctl.layers.activation`)."""
+
+    function: Callable[..., torch.Tensor]
+    """Called with the input, then the values of the kind's arguments in order (leaky's slope)."""
+    in_place: Callable[[torch.Tensor], torch.Tensor] | None
+    """The in-place form, for inline activations (`conv ... act=relu`); None where there is none."""
+    source: str
+    """How `cnnctl export` writes it: `{x}` is the input's expression, `{slope}` leaky's slope."""
+
+
+# One row per activation kind, keyed by its name (tests check the keys are the registry's
+# activations). An inline activation overwrites its input in place: the value before it is
+# never an output of any layer, so that is safe, and it saves a tensor per layer (the backward
+# passes of conv, fc, bn and add do not need it). Softmax runs over dimension 1: the channels
+# of a volume, the units of a vector.
+ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {
+    "relu": ActivationFunction(F.relu, torch.relu_, "F.relu({x})"),
+    "relu6": ActivationFunction(F.relu6, partial(F.relu6, inplace=True), "F.relu6({x})"),
+    "leaky": ActivationFunction(F.leaky_relu, None, "F.leaky_relu({x}, {slope})"),
+    "elu": ActivationFunction(F.elu, partial(F.elu, inplace=True), "F.elu({x})"),
+    "gelu": ActivationFunction(F.gelu, None, "F.gelu({x})"),
+    "silu": ActivationFunction(F.silu, partial(F.silu, inplace=True), "F.silu({x})"),
+    "sigmoid": ActivationFunction(torch.sigmoid, torch.sigmoid_, "torch.sigmoid({x})"),
+    "tanh": ActivationFunction(torch.tanh, torch.tanh_, "torch.tanh({x})"),
+    "hardswish": ActivationFunction(F.hardswish, partial(F.hardswish, inplace=True), "F.hardswish({x})"),
+    "hardsigmoid": ActivationFunction(F.hardsigmoid, partial(F.hardsigmoid, inplace=True), "F.hardsigmoid({x})"),
+    "mish": ActivationFunction(F.mish, partial(F.mish, inplace=True), "F.mish({x})"),
+    "softmax": ActivationFunction(partial(F.softmax, dim=1), None, "F.softmax({x}, dim=1)"),
 }
 
 
-def activation(name: str, slope: float = 0.01, inplace: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def activation(name: str, *arguments: float, inplace: bool = False) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The function for an activation name (`relu`, `softmax`, ...); None for `none`.
 
-    Softmax runs over dimension 1: the channels of a volume, the units of a vector.
-    `inplace` picks the in-place form where there is one.
+    `arguments` are the values of the kind's arguments (leaky's slope), the kind's defaults
+    where none are given (an inline `act=leaky`). `inplace` picks the in-place form where there
+    is one.
     """
-    if inplace and name in IN_PLACE:
-        return IN_PLACE[name]
-    table: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-        "relu": F.relu,
-        "relu6": F.relu6,
-        "leaky": lambda x: F.leaky_relu(x, slope),
-        "elu": F.elu,
-        "gelu": F.gelu,
-        "silu": F.silu,
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "hardswish": F.hardswish,
-        "hardsigmoid": F.hardsigmoid,
-        "mish": F.mish,
-        "softmax": lambda x: F.softmax(x, dim=1),
-    }
-    return None if name == "none" else table[name]
+    if name == "none":
+        return None
+    row = ACTIVATION_FUNCTIONS[name]
+    if inplace and row.in_place is not None:
+        return row.in_place
+    values = arguments or tuple(arg.default for arg in KINDS[name].args)
+    return (lambda x: row.function(x, *values)) if values else row.function
 
 
 class Activation(nn.Module):
     """An activation as a layer of its own (`- relu`)."""
 
-    def __init__(self, name: str, slope: float = 0.01):
+    def __init__(self, name: str, *arguments: float):
         super().__init__()
         self.name = name
-        self.fn = activation(name, slope)
+        self.fn = activation(name, *arguments)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(x)
