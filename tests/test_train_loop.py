@@ -18,15 +18,9 @@ from cnnctl.train.batches import Batches, order  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
+from tests.test_train import SMALL_NET  # noqa: E402
 
-NET = """\
-input: 16x16x1
-layers:
-  - conv f=3 p=same n=8 act=relu
-  - pool max f=2
-  - dropout 0.3
-  - fc 10 act=softmax
-"""
+NET = SMALL_NET
 SEGMENTER = "input: 8x8x1\nlayers:\n  - conv f=1 n=2\n"
 
 

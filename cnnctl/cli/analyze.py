@@ -1,6 +1,6 @@
 """The design commands: flops, memory, compare (costs, memory, devices). None of them imports torch."""
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from ..analysis.training import OPTIMIZERS
 from ..errors import CnnctlError
@@ -24,7 +24,12 @@ from .options import (
 )
 
 PROFILES = profile_names()  # cnnctl.analysis.roofline.PROFILES: the devices a roofline knows
-OPTIMIZER_STATES = tuple(OPTIMIZERS)  # the optimizers whose state the memory model knows
+
+
+def optimizer_option(help: str) -> Any:
+    """--optimizer of memory and compare: the optimizers whose state the memory model knows."""
+    names = tuple(OPTIMIZERS)
+    return option("--optimizer", parser=choice(names), metavar="|".join(names), complete=words(*names), help=help)
 
 
 def flops_cmd(
@@ -104,10 +109,8 @@ def memory_cmd(
     batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
                                  help="Batch size. Default: 32.")] = 32,
     dtype: Annotated[str, dtype_option("Element type of weights and activations. Default: float32.")] = "float32",
-    optimizer: Annotated[str, option("--optimizer", parser=choice(OPTIMIZER_STATES), metavar="|".join(OPTIMIZER_STATES),
-                                     complete=words(*OPTIMIZER_STATES),
-                                     help="Its state per parameter: sgd 0, momentum 1, adam and adamw 2. "
-                                     "Default: adam.")] = "adam",
+    optimizer: Annotated[str, optimizer_option("Its state per parameter: sgd 0, momentum 1, adam and adamw 2. "
+                                               "Default: adam.")] = "adam",
     amp: Annotated[bool, option("--amp", help="Mixed precision: 16-bit activations and weight copies.")] = False,
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory, e.g. 16GiB: the largest batch that fits.")] = None,
@@ -144,9 +147,7 @@ def compare_cmd(
     batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
                                  help="Batch for training memory and latency. Default: 32.")] = 32,
     dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.")] = "float32",
-    optimizer: Annotated[str, option("--optimizer", parser=choice(OPTIMIZER_STATES), metavar="|".join(OPTIMIZER_STATES),
-                                     complete=words(*OPTIMIZER_STATES),
-                                     help="For training memory. Default: adam.")] = "adam",
+    optimizer: Annotated[str, optimizer_option("For training memory. Default: adam.")] = "adam",
     profile: Annotated[str, option("--profile", metavar="NAME", complete=words(*PROFILES),
                                    help=f"Device for the roofline latency: {', '.join(PROFILES)}. "
                                    "Default: h100.")] = "h100",
