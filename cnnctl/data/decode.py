@@ -19,9 +19,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError, Loc
+from .samples import ImageBytes
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+# What an image is read from: a file's path, or its bytes as read from a shard (with a name).
+ImageSource = str | Path | ImageBytes
 
 # Pillow's modes of one gray value per pixel (alpha aside): decoded as "L"; any other as "RGB".
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -49,10 +53,11 @@ def mode_for(channels: int) -> str:
 
 
 @contextmanager
-def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
-    """The Pillow image at `path`, its header read but nothing decoded, refused when it has
-    more pixels than a network input of `size` (H, W) needs (see PIXEL_FLOOR). Anything
-    Pillow raises for a broken or missing file is one message naming it."""
+def open_image(path: ImageSource, size: tuple[int, int]) -> Iterator[Image]:
+    """The Pillow image at `path` (or in the bytes of an ImageBytes), its header read but
+    nothing decoded, refused when it has more pixels than a network input of `size` (H, W)
+    needs (see PIXEL_FLOOR). Anything Pillow raises for a broken or missing file is one
+    message naming it."""
     image = pillow()
     h, w = size
     limit, why = max(PIXEL_FLOOR, PIXEL_RATIO * h * w), f"the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W"
@@ -64,7 +69,7 @@ def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
         # warning (from half its limit) would be noise.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", image.DecompressionBombWarning)
-            with _header(image, Path(path)) as im:
+            with _header(image, path) as im:
                 if im.width * im.height > limit:
                     raise CnnctlError.at(
                         f"an image of {im.width}x{im.height} pixels (width x height: {im.width * im.height:,} "
@@ -81,7 +86,7 @@ def open_image(path: Path, size: tuple[int, int]) -> Iterator[Image]:
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(str(path))) from None
 
 
-def _header(image, path: Path) -> Image:
+def _header(image, path: ImageSource) -> Image:
     """`image.open(path)` without Pillow's decompression-bomb check: only the header is read,
     and open_image's own check of the same size, which names the image's width and height, comes
     before anything is decoded (Pillow's error says only how many pixels it allows)."""
@@ -90,7 +95,11 @@ def _header(image, path: Path) -> Image:
     most = image.MAX_IMAGE_PIXELS
     image.MAX_IMAGE_PIXELS = None
     try:
-        return image.open(path)
+        if isinstance(path, ImageBytes):
+            import io
+
+            return image.open(io.BytesIO(path.data))
+        return image.open(Path(path))
     finally:
         image.MAX_IMAGE_PIXELS = most
 
@@ -103,15 +112,15 @@ def pixels(im: Image, mode: str) -> torch.Tensor:
     return data.view(im.height, im.width, len(im.getbands())).permute(2, 0, 1)
 
 
-def read(path: str | Path, size: tuple[int, int], mode: str) -> torch.Tensor:
+def read(path: ImageSource, size: tuple[int, int], mode: str) -> torch.Tensor:
     """The image file at `path` decoded in `mode` at its own size, (C, H, W) uint8; `size`
     (H, W) is the network input's, which bounds the pixels read (see open_image)."""
-    with open_image(Path(path), size) as im:
+    with open_image(path, size) as im:
         return pixels(im, mode)
 
 
 def fit(
-    x: torch.Tensor, target: tuple[int, int, int], path: str | Path, notes: list[str] | None = None, *, pad: bool = True
+    x: torch.Tensor, target: tuple[int, int, int], path: ImageSource, notes: list[str] | None = None, *, pad: bool = True
 ) -> torch.Tensor:
     """The image `x` (C, H, W) uint8 from `path` adapted to `target` (H, W, C) by
     `cnnctl.data.adapt.plan`, what was done appended to `notes`; a plan that cannot be
@@ -126,7 +135,7 @@ def fit(
 
 
 def decode(
-    path: str | Path,
+    path: ImageSource,
     target: tuple[int, int, int],
     mode: str | None = None,
     *,
