@@ -90,3 +90,16 @@ def test_evaluate_normalises_with_the_checkpoints_statistics_without_computing_t
     monkeypatch.setattr(evaluate_module, "Batches", recording)
     evaluate(graph, result.run_dir, "shapes", None, device_name="cpu")
     assert seen == [((0.25,), (0.5,))]  # what it trained with, not the shapes data's own
+
+
+def test_a_channel_that_never_varies_is_centred_not_divided_by_zero():
+    import torch
+
+    from cnnctl.data.stats import computed
+
+    x = torch.zeros(4, 2, 3, 3, dtype=torch.uint8)
+    x[:, 0] = torch.arange(4, dtype=torch.uint8).view(4, 1, 1) * 60  # 0, 60, 120, 180
+    x[:, 1] = 51  # 0.2 everywhere
+    stats = computed(x)
+    assert stats.mean == pytest.approx((90 / 255, 0.2), abs=1e-6) and stats.std[1] == 1.0
+    assert stats.std[0] == pytest.approx((((torch.arange(4.0) * 60 - 90) ** 2).mean().sqrt() / 255).item(), abs=1e-6)

@@ -77,6 +77,13 @@ class DataSplits:
     test_from: str = ""
     no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
     stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
+    # Read from disk while training (cnnctl.data.stream): `train`, `val` and `test` are then
+    # cnnctl.data.samples.Samples, lists of images not yet decoded, rather than Splits. False:
+    # an image folder or shards held in memory instead; None: data that is never streamed.
+    streamed: bool | None = None
+    # An image folder's or shards' list of images (cnnctl.data.samples.save_index's record),
+    # kept in the run folder; None for other data.
+    listing: dict | None = None
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)
@@ -236,6 +243,10 @@ def load_data(
     test: bool = False,
     masks: tuple[int, int, int] | None = None,
     stats: Stats | None = None,
+    stream: bool | None = None,
+    workers: int = 0,
+    index: Path | None = None,
+    progress=None,
 ) -> DataSplits:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
@@ -249,18 +260,39 @@ def load_data(
     normalisation statistics to use; None computes them over the training split.
     `seed` makes the hold-out (and the synthetic ``shapes``) reproducible. `download`
     allows fetching a missing mnist/fashion-mnist/cifar10 into `data_root(data_dir)`.
+    An image folder or WebDataset shards are listed first (kept in `index`, a run folder's
+    file, when given), then streamed from disk or held in memory (cnnctl.data.streamed.choose;
+    `stream` True or False forces it): a stream's splits are lists of images that `workers`
+    loader processes decode while training. `progress(count)` is told of a long listing.
     Raises `CnnctlError` for anything the user can fix.
     """
     from .adapt import check_input_shape, check_val_split, finish
 
     shape = check_input_shape(input_shape)
     check_val_split(val_split)
+    name = str(spec).strip()
+    chosen = None  # an image folder or shards held in memory: the line that says why
     try:
-        raw = _load_raw(str(spec), shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
+        if masks is None and not (data_set(name) and not looks_like_path(name)):
+            from .streamed import choose, is_streamable, listing, streamed_splits
+
+            if is_streamable(name):
+                found = listing(name, index, progress)
+                streaming, chosen = choose(found, shape, stream)
+                if streaming:
+                    return streamed_splits(found, shape, val_split=val_split, seed=seed, test=test, stats=stats,
+                                           workers=workers, notes=[chosen])  # fmt: skip
+        raw = _load_raw(name, shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
         where = f" {exc.filename}" if exc.filename else ""
         raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
-    return finish(raw, shape, val_split=val_split, seed=seed, test=test, stats=stats)
+    splits = finish(raw, shape, val_split=val_split, seed=seed, test=test, stats=stats)
+    if chosen is None and stream:
+        chosen = f"held in memory: --stream reads image folders and shards; `{name}` is read whole"
+    if chosen is not None:
+        splits.notes.insert(1, chosen)
+        splits.streamed = False
+    return splits
 
 
 def _no_masks(name: str, masks) -> None:

@@ -77,17 +77,21 @@ def check_val_split(val_split: float) -> None:
         )
 
 
-def hold_out(split: Split, val_split: float, seed: int) -> tuple[Split, Split]:
-    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint)."""
-    total = len(split)
+def held_out(total: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices (each sorted) of a seeded random `val_split` of `total` images held out for
+    validation, and of the rest for training: disjoint, whether the images are in memory or on disk."""
     k = round(total * val_split)
     if total < 2:
         raise CnnctlError.at(f"{total} image{'s' if total != 1 else ''}: too few to hold some out for validation")
     k = min(max(k, 1), total - 1)
     gen = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(total, generator=gen)
-    val_idx, _ = perm[:k].sort()
-    train_idx, _ = perm[k:].sort()
+    return perm[k:].sort().values, perm[:k].sort().values
+
+
+def hold_out(split: Split, val_split: float, seed: int) -> tuple[Split, Split]:
+    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint)."""
+    train_idx, val_idx = held_out(len(split), val_split, seed)
     return Split(split.x[train_idx], split.y[train_idx]), Split(split.x[val_idx], split.y[val_idx])
 
 

@@ -10,6 +10,7 @@ arguments, so a DataLoader worker can call it image by image.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,7 +121,12 @@ def read(path: ImageSource, size: tuple[int, int], mode: str) -> torch.Tensor:
 
 
 def fit(
-    x: torch.Tensor, target: tuple[int, int, int], path: ImageSource, notes: list[str] | None = None, *, pad: bool = True
+    x: torch.Tensor,
+    target: tuple[int, int, int],
+    path: ImageSource,
+    notes: list[str] | None = None,
+    *,
+    pad: bool = True,
 ) -> torch.Tensor:
     """The image `x` (C, H, W) uint8 from `path` adapted to `target` (H, W, C) by
     `cnnctl.data.adapt.plan`, what was done appended to `notes`; a plan that cannot be
@@ -148,3 +154,61 @@ def decode(
     images whose masks are resized alike). What adapting did is appended to `notes`."""
     h, w, c = target
     return fit(read(path, (h, w), mode or mode_for(c)), target, path, notes, pad=pad)
+
+
+# -- a part of the image, resized to the input: the crops of a photo recipe --------------------
+Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels of the image as stored
+
+
+def decode_box(path: ImageSource, target: tuple[int, int, int], box, flip: bool = False) -> torch.Tensor:
+    """The part `box(width, height) -> Box` of the image at `path` (a random resized crop, a
+    centre crop) resized to `target` (H, W, C) in one resampling, flipped left to right with
+    `flip`, as a (C, H, W) uint8 tensor. A JPEG is reduced while it is decoded (libjpeg's DCT
+    scaling, Pillow's `draft`) to the least size whose box still covers the input's pixels:
+    a 4,000x3,000 photo cropped to 224x224 decodes at an eighth of its size."""
+    image = pillow()
+    h, w, c = target
+    mode = mode_for(c)
+    with open_image(path, (h, w)) as im:
+        width, height = im.size
+        left, top, right, bottom = box(width, height)
+        # The box must keep at least the input's pixels once reduced: the image's size at which it does.
+        need = (math.ceil(width * w / max(right - left, 1e-9)), math.ceil(height * h / max(bottom - top, 1e-9)))
+        if im.format == "JPEG":
+            im.draft(mode, (min(need[0], width), min(need[1], height)))
+        sx, sy = im.size[0] / width, im.size[1] / height
+        im = im.convert(mode)
+        im = im.resize((w, h), image.Resampling.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy))
+        if flip:
+            im = im.transpose(image.Transpose.FLIP_LEFT_RIGHT)
+        x = pixels(im, mode)
+    return x.expand(c, -1, -1).contiguous() if x.shape[0] != c else x
+
+
+def centre_box(h: int, w: int, ratio: float):
+    """The centre crop of the evaluation recipe: the image resized so that it covers the
+    input at `ratio` of its size (224 / 256: the shorter side to 256 for a 224x224 input),
+    then the input's H x W taken from its centre. As a box of the image as stored."""
+
+    def box(width: int, height: int) -> Box:
+        scale = max(h / ratio / height, w / ratio / width)  # pixels of the resized image per pixel stored
+        bw, bh = min(w / scale, width), min(h / scale, height)
+        left, top = (width - bw) / 2, (height - bh) / 2
+        return left, top, left + bw, top + bh
+
+    return box
+
+
+def area_box(area: float, log_ratio: float, cx: float, cy: float):
+    """A random resized crop's box from its draws: `area`, the share of the image kept;
+    `log_ratio`, the log of its aspect (width / height); `cx`, `cy` in [0, 1], where it lies
+    in the room left. Sides are clamped to the image's (cnnctl.train.augment draws them)."""
+
+    def box(width: int, height: int) -> Box:
+        ratio = math.exp(log_ratio)
+        bw = min(math.sqrt(area * ratio * width * height), width)
+        bh = min(math.sqrt(area / ratio * width * height), height)
+        left, top = cx * (width - bw), cy * (height - bh)
+        return left, top, left + bw, top + bh
+
+    return box

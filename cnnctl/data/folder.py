@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -86,19 +87,23 @@ def _class_dirs(path: Path) -> list[Path]:
 
 
 def _images(folder: Path) -> tuple[list[Path], int]:
+    """The PNG and JPEG files of `folder`, sorted, and how many other files it has. One
+    scandir: the kind of each entry comes with the listing (no stat per file of a million)."""
     files, skipped = [], 0
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_file():
-            continue
-        if p.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(p)
-        else:
-            skipped += 1
-    return files, skipped
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
+                files.append(entry.name)
+            else:
+                skipped += 1
+    return [folder / name for name in sorted(files)], skipped
 
 
-def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]], int]:
-    """(class names, [(file, label)], files skipped) of one class-per-subfolder tree."""
+def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[str], list[tuple[Path, int]], int]:
+    """(class names, [(file, label)], files skipped) of one class-per-subfolder tree;
+    `progress(count)` told of the files listed so far."""
     dirs = _class_dirs(root)
     names = classes if classes is not None else [d.name for d in dirs]
     files, skipped = [], 0
@@ -110,8 +115,11 @@ def _tree(root: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[
         found, skip = _images(d)
         if not found:
             raise CnnctlError.at("class folder without PNG or JPEG images", Loc(str(d)))
-        files += [(f, names.index(d.name)) for f in found]
+        label = names.index(d.name)
+        files += [(f, label) for f in found]
         skipped += skip
+        if progress is not None:
+            progress(len(files))
     return names, files, skipped
 
 
@@ -183,3 +191,50 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     test = read(test_files) if test_files else None
     test_from = f"{test_dir.name}/" if test_dir is not None else ""
     return Raw(path.resolve().name, classes, train, val, notes, test=test, test_from=test_from)
+
+
+def is_image_folder(path: Path) -> bool:
+    """A folder of class subfolders of images (perhaps inside train/ val/ test/): not IDX
+    files, CIFAR-10 batches, or images/ with masks/ (each read otherwise)."""
+    from .cifar import find_batches
+    from .masks import is_mask_folder
+
+    path = Path(path)
+    if any(path.glob(f"*{IDX_IMAGES}")) or any(path.glob(f"*{IDX_IMAGES}.gz")):
+        return False
+    return find_batches(path) is None and not is_mask_folder(path) and bool(_class_dirs(path))
+
+
+def folder_samples(path: Path, progress=None):
+    """The images of an image-folder tree, listed, not decoded: a Listing
+    (cnnctl.data.streamed) with a Samples per split. `progress(count)` is told as files are
+    listed."""
+    from .samples import Samples
+    from .streamed import Listing
+
+    subdirs = {d.name.lower(): d for d in _class_dirs(path)}
+
+    def split_dir(names: tuple[str, ...]) -> Path | None:
+        found = next((subdirs[k] for k in names if k in subdirs), None)
+        return found if found is not None and _class_dirs(found) else None
+
+    train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
+    trees = {"train": train_dir, "val": val_dir, "test": test_dir}
+    if train_dir is None or (val_dir is None and test_dir is None):
+        trees = {"train": path}
+    classes, splits, skipped, listed = None, {}, 0, 0
+    for role, folder in trees.items():
+        if folder is None:
+            continue
+        before = listed
+        classes, files, skip = _tree(
+            folder, classes, lambda count, before=before: progress and progress(before + count)
+        )
+        listed += len(files)
+        skipped += skip
+        splits[role] = Samples.files([str(f) for f, _ in files], [label for _, label in files])
+    notes = [f"listed {n(listed)} images of {len(classes)} classes in {path}"]
+    if skipped:
+        notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
+    test_from = f"{test_dir.name}/" if "test" in splits else ""
+    return Listing(path.resolve().name, str(path.resolve()), list(classes), splits, notes, test_from)

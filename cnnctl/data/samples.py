@@ -74,6 +74,11 @@ class Samples:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def y(self) -> torch.Tensor:
+        """The labels, under the name a Split held in memory gives them."""
+        return self.labels
+
     @classmethod
     def files(cls, paths: list[str], labels: list[int]) -> Samples:
         return cls("files", Packed.of([str(p) for p in paths]), torch.tensor(labels, dtype=torch.int64))

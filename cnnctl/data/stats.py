@@ -95,4 +95,6 @@ def computed(x: torch.Tensor, *, most: int | None = None, seed: int = 0) -> Stat
     count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
     mean = sums / count
     var = (squares / count - mean * mean).clamp_(min=0.0)
-    return Stats(tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in var.sqrt()), origin)
+    # A channel that never varies (a constant blue, a blank test set) is centred, not divided by 0.
+    std = [round(float(v), 6) for v in var.sqrt()]
+    return Stats(tuple(round(float(v), 6) for v in mean), tuple(v if v > 0 else 1.0 for v in std), origin)

@@ -306,10 +306,20 @@ class _Run:
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
+        from ..data.stream import default_workers
+        from ..data.streamed import INDEX
+
+        progress = _Listing() if self.world.leader and dataset is None else None
+        self.loader_workers = config.workers if config.workers is not None else default_workers()
         self.data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
-            masks=dense, stats=stats,
+            masks=dense, stats=stats, stream=config.stream, workers=self.loader_workers,
+            index=self.run_dir / INDEX if state else None, progress=progress,
         )  # fmt: skip
+        if progress is not None:
+            progress.done()
+        if config.stream is None and self.data.streamed is not None:  # the choice made, kept for a resume
+            config.stream = self.data.streamed
         check_classes(graph, self.data.classes)
         self.dense = dense is not None
 
@@ -347,17 +357,37 @@ class _Run:
         return notes
 
     def _batches(self, device: torch.device) -> None:
-        """The batch sources, the loop's only view of the data, and the augmentation."""
+        """The batch sources, the loop's only view of the data, and the augmentation: data
+        held in memory is batched by index (cnnctl.train.batches), a stream read by loader
+        processes (cnnctl.data.stream), which make a random resized crop from the image as
+        stored, before it is reduced to the input; the other augmentations run on the device."""
         config, data = self.config, self.data
-        self.train_set: BatchSource = Batches(data.train, data.mean, data.std, device, seed=config.seed)
-        self.val_set: BatchSource = Batches(data.val, data.mean, data.std, device)
+        ops = config.augment
+        if data.streamed:
+            from ..data.stream import Recipe, Skipped, Stream
+
+            photo = "rrc" in config.augment.split(",")
+            ops = ",".join(op for op in config.augment.split(",") if op != "rrc") or "none"
+            self.skipped = Skipped(self.run_dir / "skipped.txt")
+            shape = self.graph.input_shape
+            train, val = Recipe("rrc" if photo else "fit"), Recipe("centre" if photo else "fit")
+            common = {"device": device, "workers": self.loader_workers, "skipped": self.skipped}
+            self.train_set: BatchSource = Stream(data.train, shape, data.mean, data.std, seed=config.seed,
+                                                 recipe=train, **common)  # fmt: skip
+            self.val_set: BatchSource = Stream(data.val, shape, data.mean, data.std, recipe=val, **common)
+            loaders = f"{self.loader_workers} loader process{'es' if self.loader_workers != 1 else ''}"
+            data.notes += [f"training images: {train.said(shape)} ({loaders})", f"validation images: {val.said(shape)}"]
+        else:
+            self.skipped = None
+            self.train_set = Batches(data.train, data.mean, data.std, device, seed=config.seed)
+            self.val_set = Batches(data.val, data.mean, data.std, device)
         check_batch(self.train_set, config.batch_size, self.world.size, self.graph)
         if config.patience is not None and not data.val_from:
             raise CnnctlError.at(
                 "--patience stops on the validation split's progress, and this run has none (--val-split 0)",
                 hint="hold some images out (--val-split 0.1), or train without --patience",
             )
-        self.augment = Augment(config.augment, config.seed, self.train_set.black)
+        self.augment = Augment(ops, config.seed, self.train_set.black)
 
     def _resume_or_start(self, state: dict | None, resume: str | None, claim: Claim | None) -> None:
         """Where the run stands: from its checkpoint, or a new run in its folder. `step`: the
@@ -418,8 +448,13 @@ class _Run:
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
         h_w_c = "x".join(map(str, self.graph.input_shape))
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
-        settings = self.config.as_dict() | {"workers": self.world.size, "input": h_w_c, "started": now()}
+        settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
+        if self.data.listing is not None:  # the list of images, read back by a resumed run
+            from ..data.samples import save_index
+            from ..data.streamed import INDEX
+
+            save_index(self.run_dir / INDEX, self.data.listing)
 
     def _restore(self, state: dict, resume: str) -> None:
         """The run as its checkpoint left it; writes nothing (the folder is not yet begun)."""
@@ -581,6 +616,7 @@ class _Run:
         }
         self.history.append(row)
         self.stats = EpochStats()
+        self._say_skipped()
         better = improved(self.history, self.config.monitor)
         self.checkpoint("last.pt", epoch + 1, 0, self.stats)
         if better:
@@ -589,6 +625,16 @@ class _Run:
             with self.stop.saving():
                 self.log.epoch(self.history)
         self.display.end_epoch(row, better)
+
+    def _say_skipped(self) -> None:
+        """The images a stream could not read this epoch (training and validation), all workers'."""
+        if self.skipped is None:
+            return
+        (bad,) = self.group.sum([self.skipped.epoch_bad])
+        self.skipped.epoch_bad = 0
+        if bad:
+            self.display.line(f"skipped {plural(int(bad), 'unreadable image')} this epoch, each named in "
+                              f"{self.run_dir / 'skipped.txt'}")  # fmt: skip
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
@@ -605,6 +651,26 @@ class _Run:
         if confusion is not None:
             stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
+
+
+class _Listing:
+    """A line on stderr while a large image folder is listed (only on a terminal)."""
+
+    def __init__(self) -> None:
+        import sys
+
+        self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
+
+    def __call__(self, count: int) -> None:
+        now_ = time.perf_counter()
+        if now_ - self.shown >= 0.5 and self.out.isatty():
+            self.shown, self.said = now_, True
+            self.out.write(f"\rlisting images: {count:,}")
+            self.out.flush()
+
+    def done(self) -> None:
+        if self.said:
+            self.out.write("\r\x1b[K")
 
 
 def given_stats(mean: tuple | None, std: tuple | None, channels: int):

@@ -31,6 +31,7 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 MAX_THREADS = 4096
 MAX_CHANNEL_VALUES = 4096  # --mean and --std: one number per input channel
+MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
 MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
@@ -230,6 +231,13 @@ SETTINGS: tuple[Setting, ...] = (
             "crop back, the CIFAR recipe), flip (horizontal, half the images), rrc (random resized crop, scale "
             "0.08-1, for photos)." + _default("none"), metavar="crop,flip|rrc,flip|none",
             hint="e.g. crop,flip (the CIFAR recipe) or rrc,flip (photos)", replay=True),
+    Setting("stream", bool, None, parse_bool, _flag,
+            "Image folders and shards: read from disk while training, in loader processes (--stream), or decoded "
+            "into memory first (--no-stream). Default: streamed when the images decoded at the input would take "
+            "more than half the memory free (or 4 GiB); a run keeps its choice when resumed.", optional=True),
+    Setting("workers", int, None, whole_text, Whole(0, MAX_LOADER_WORKERS),
+            "Loader processes decoding streamed images (0: the training process itself). Default: one per usable "
+            "core, up to 8.", optional=True, metavar="N", resumable=True),
     Setting("threads", int, None, whole_text, Whole(1, MAX_THREADS), f"CPU threads per process. Default: {_THREADS}.",
             optional=True, metavar="N", resumable=True),
     Setting("tensorboard", bool, False, parse_bool, _flag,

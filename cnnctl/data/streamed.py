@@ -1,0 +1,190 @@
+"""Image folders and shards: listed (not decoded), then either streamed or held in memory.
+
+`listing(spec)` lists the images of an image folder or of WebDataset shards once (with a
+progress line for large trees) as `Samples`, and keeps the list in the run folder
+(`INDEX`), so a resumed run does not list a million files again. `choose` decides between
+streaming and memory from the decoded size at the network's input and the memory free
+(`--stream` / `--no-stream` force it); `streamed_splits` makes the DataSplits of a stream:
+the hold-out chosen by index, exactly as for data held in memory, and the channel
+statistics estimated from a seeded sample of the training images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnctlError
+from . import DataSplits
+from .adapt import MAX_BYTES, held_out, n
+from .samples import Samples, load_index
+from .stats import Stats, computed
+
+INDEX = "data-index.pt"  # the listing, in the run folder
+STATS_SAMPLE = 1_000  # training images decoded to estimate the channel statistics of a stream
+MEMORY_SHARE = 0.5  # the most of the memory free that data held in memory may take
+
+
+@dataclass
+class Listing:
+    """The images of a data set, not decoded: its splits (train, and val/test where it has
+    them) and class names, where it was read from, and notes."""
+
+    name: str
+    root: str  # the folder or shards, absolute: a kept index is used only for the same data
+    classes: list[str]
+    splits: dict[str, Samples]
+    notes: list[str] = field(default_factory=list)
+    test_from: str = ""
+
+    def images(self) -> int:
+        return sum(len(s) for s in self.splits.values())
+
+    def record(self) -> dict:
+        """What the run folder keeps (cnnctl.data.samples.save_index)."""
+        return {"name": self.name, "root": self.root, "classes": self.classes, "splits": self.splits,
+                "notes": self.notes, "test_from": self.test_from}  # fmt: skip
+
+
+def is_shards(spec: str) -> bool:
+    try:
+        from .shards import is_shards as shards
+    except ImportError:  # TEMPORARY until the shards reader lands
+        return False
+    return shards(spec)
+
+
+def is_streamable(spec: str) -> bool:
+    """An image folder (class subfolders, perhaps in train/ val/ test/) or shards."""
+    if is_shards(spec):
+        return True
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        return False
+    from .folder import is_image_folder
+
+    return is_image_folder(path)
+
+
+def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
+    """The images of `spec` (an image folder or shards), read back from the index `kept`
+    (a resumed run folder's INDEX) when it lists the same data, else listed."""
+    root = spec if "://" in spec else str(Path(spec).expanduser().resolve())
+    if kept is not None and kept.is_file():
+        record = load_index(kept)
+        if record is not None and record.get("root") == root:
+            notes = [*record["notes"], f"the list of images read back from {kept}"]
+            return Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"])
+    if is_shards(spec):
+        from .shards import shard_splits
+
+        found = shard_splits(spec, progress)
+        name = Path(spec.rstrip("/")).name.split("{")[0] or "shards"
+        result = Listing(name, root, list(found.classes), dict(found.splits), list(found.notes),
+                         "the test shards" if "test" in found.splits else "")  # fmt: skip
+    else:
+        from .folder import folder_samples
+
+        result = folder_samples(Path(spec).expanduser(), progress)
+        result.root = root
+    return result
+
+
+def available_memory() -> int:
+    """Bytes of memory free for new data: MemAvailable of /proc/meminfo (Linux), else the
+    free pages; 0 where neither can be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> tuple[bool, str]:
+    """Stream or hold in memory, and the `data:` line that says why."""
+    h, w, c = shape
+    count = found.images()
+    size = count * h * w * c
+    free = available_memory()
+    limit = min(MAX_BYTES, int(free * MEMORY_SHARE)) if free else MAX_BYTES
+    held = f"{n(count)} images at {h}x{w}x{c} are {_gib(size)} decoded"
+    if stream is True:
+        return True, f"streamed from disk (--stream): {held}"
+    if stream is False:
+        return False, f"held in memory (--no-stream): {held}"
+    if size > limit:
+        why = f"more than {_gib(limit)}" + (f" (half the {_gib(free)} of memory free)" if limit < MAX_BYTES else "")
+        return True, f"streamed from disk: {held}, {why}; --no-stream holds them in memory"
+    return False, f"held in memory: {held}; --stream reads them from disk instead"
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
+
+
+def streamed_splits(
+    found: Listing,
+    shape: tuple[int, int, int],
+    *,
+    val_split: float,
+    seed: int,
+    test: bool,
+    stats: Stats | None,
+    workers: int,
+    notes: list[str],
+) -> DataSplits:
+    """The DataSplits of a stream: `train`, `val` and `test` are Samples. Validation is the
+    data's own split, else its test split, else `val_split` of the training images held out
+    (by index, as data held in memory is: the same images), else none."""
+    notes = [*found.notes, *notes]
+    train, val, test_split = found.splits["train"], found.splits.get("val"), found.splits.get("test")
+    if val is not None:
+        val_from = "its validation split"
+    elif test_split is not None:
+        val, val_from = test_split, f"its test split, {found.test_from}, as the data has no validation split"
+        notes.append(f"validating on {found.test_from}: the data has no separate validation split")
+    elif val_split > 0:
+        keep, out = held_out(len(train), val_split, seed)
+        train, val = train.take(keep), train.take(out)
+        val_from = f"{val_split:.0%} of the training images held out (seed {seed})"
+        notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
+    else:
+        val, val_from = train.take(torch.arange(0)), ""
+        notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
+    if stats is None:
+        stats = sampled_stats(train, shape, seed, workers)
+    return DataSplits(
+        found.name, train, val, list(found.classes), stats.mean, stats.std, notes, val_from=val_from,
+        test=test_split if test else None, test_from=found.test_from if test_split is not None else "",
+        stats_from=stats.origin, streamed=True, listing=found.record(),
+    )  # fmt: skip
+
+
+def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int) -> Stats:
+    """The channel statistics over a seeded sample of at most STATS_SAMPLE training images,
+    decoded as the stream decodes them without augmentation."""
+    from .stream import decode_all
+
+    total = len(train)
+    if total == 0:
+        raise CnnctlError.at("no training images")
+    pick = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:STATS_SAMPLE].sort().values
+    x, _ = decode_all(train.take(pick), shape, workers)
+    if len(x) == 0:
+        raise CnnctlError.at(f"none of the {len(pick):,} training images sampled could be read")
+    got = computed(x)
+    if len(pick) == total:
+        return got
+    return dataclasses.replace(got, origin=f"estimated from a sample of {len(x):,} of the {total:,} training images "
+                                           f"(seed {seed})")  # fmt: skip

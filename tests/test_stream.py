@@ -1,0 +1,194 @@
+"""Streaming image folders (cnnctl.data.stream): the same batches as data held in memory,
+disjoint shares for every rank and loader worker, exact resume, unreadable files skipped."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+import cnnctl  # noqa: E402
+from cnnctl.cli import run as run_cli  # noqa: E402
+from cnnctl.data import load_data  # noqa: E402
+from cnnctl.data.decode import area_box, centre_box, decode_box  # noqa: E402
+from cnnctl.data.stats import given  # noqa: E402
+from cnnctl.data.stream import Recipe, Skipped, Stream, decode_all  # noqa: E402
+from cnnctl.train.batches import Batches  # noqa: E402
+from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
+from cnnctl.train.config import TrainConfig  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+
+CPU = torch.device("cpu")
+NET = """name: tiny
+input: 8x8x3
+layers:
+  - conv f=3 n=4 p=1
+  - bn
+  - relu
+  - pool avg global
+  - fc 3
+"""
+PLAIN = given((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 3, "the test")  # x / 255: a batch's pixels say which images
+
+
+def coded_folder(root, n=90, classes=3, sizes=((12, 12), (10, 14), (16, 9))):
+    """`n` PNGs in `classes` class folders; image i is one colour, (i % 256, i // 256, 7 i % 256):
+    a decoded, resized image still says which file it was."""
+    for i in range(n):
+        folder = root / f"class{i % classes}"
+        folder.mkdir(parents=True, exist_ok=True)
+        w, h = sizes[i % len(sizes)]
+        Image.new("RGB", (w, h), (i % 256, i // 256, 7 * i % 256)).save(folder / f"{i:05d}.png")
+    return root
+
+
+def ids(x: torch.Tensor) -> list[int]:
+    """The image numbers of a batch normalised with PLAIN (x / 255)."""
+    pixels = (x[:, :, 0, 0] * 255).round().long()
+    return (pixels[:, 0] + 256 * pixels[:, 1]).tolist()
+
+
+def test_a_stream_gives_the_batches_of_the_same_data_held_in_memory(tmp_path):
+    folder = coded_folder(tmp_path / "imgs")
+    streamed = load_data(str(folder), (8, 8, 3), stream=True, workers=2, stats=PLAIN, seed=3)
+    held = load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN, seed=3)
+    assert streamed.streamed is True and held.streamed is False
+    assert torch.equal(streamed.train.labels, held.train.y) and torch.equal(streamed.val.labels, held.val.y)
+    stream = Stream(streamed.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=3, workers=2)
+    memory = Batches(held.train, PLAIN.mean, PLAIN.std, CPU, seed=3)
+    for epoch in (0, 1):
+        pairs = list(zip(stream.epoch(epoch, 0, 16, 0, 1), memory.epoch(epoch, 0, 16, 0, 1), strict=True))
+        assert len(pairs) == 81 // 16
+        for (xs, ys), (xm, ym) in pairs:
+            assert torch.equal(xs, xm) and torch.equal(ys, ym)
+
+
+def test_every_rank_and_loader_worker_reads_its_own_images_and_together_all_of_them(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=103)
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+    batch, world = 5, 2
+    per_rank = []
+    for rank in range(world):
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=1, workers=2)
+        per_rank.append([ids(x) for x, _ in stream.epoch(4, 0, batch, rank, world)])
+    assert len(per_rank[0]) == len(per_rank[1]) == 103 // (batch * world)  # the same steps on every rank
+    seen = [i for rank in per_rank for b in rank for i in b]
+    assert len(seen) == len(set(seen)) == 100  # no image twice; the 3 left over wait for other epochs
+    assert set(seen) <= set(range(103))
+    one = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=1, workers=1)
+    together = [ids(x) for x, _ in one.epoch(4, 0, batch * world, 0, 1)]
+    assert [a + b for a, b in zip(*per_rank, strict=True)] == together  # 2 ranks x 5: the steps of 1 x 10
+    shares = [
+        ids(x)
+        for rank in range(3)
+        for x, _ in Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=2).in_order(8, rank, 3)
+    ]
+    assert sorted(i for b in shares for i in b) == list(range(103))  # evaluation: each image once
+
+
+def test_random_resized_crops_depend_on_the_image_and_epoch_not_on_the_loader_workers(tmp_path):
+    folder = tmp_path / "imgs"
+    for i in range(24):
+        (folder / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        gradient = Image.linear_gradient("L").resize((40 + i, 30)).convert("RGB")
+        gradient.save(folder / f"c{i % 2}" / f"{i}.jpg", quality=95)
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+
+    def epoch(workers, e=0):
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=5, workers=workers,
+                        recipe=Recipe("rrc"))  # fmt: skip
+        return torch.cat([x for x, _ in stream.epoch(e, 0, 6, 0, 1)])
+
+    none, two = epoch(0), epoch(2)
+    assert torch.equal(none, two)
+    assert not torch.equal(none, epoch(0, e=1))  # another epoch, other crops
+
+
+def test_a_crop_box_reads_what_a_full_decode_then_crop_reads(tmp_path):
+    """decode_box reduces a large JPEG while decoding (DCT scaling); the result is the
+    crop of the whole image, resized: compared with Pillow decoding all of it."""
+    path = tmp_path / "big.jpg"
+    Image.linear_gradient("L").resize((1600, 1200)).convert("RGB").save(path, quality=95)
+    box = centre_box(32, 32, 224 / 256)
+    fast = decode_box(str(path), (32, 32, 3), box)
+    with Image.open(path) as im:
+        whole = im.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR, box=box(1600, 1200))
+    reference = torch.frombuffer(bytearray(whole.tobytes()), dtype=torch.uint8).view(32, 32, 3).permute(2, 0, 1)
+    assert fast.shape == (3, 32, 32)
+    assert (fast.float() - reference.float()).abs().mean() < 3  # reduced by 8 while decoding, still the same picture
+    left, top, right, bottom = area_box(0.25, 0.0, 0.5, 0.5)(1600, 1200)
+    assert (right - left) * (bottom - top) == pytest.approx(0.25 * 1600 * 1200)  # a quarter of the area, square
+    assert (left + right) / 2 == pytest.approx(800) and right - left == pytest.approx(bottom - top)
+
+
+def test_unreadable_images_are_skipped_named_and_counted_until_too_many(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=300)
+    (folder / "class0" / "00000.png").write_bytes(b"not a png")
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+    skipped = Skipped(tmp_path / "skipped.txt")
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=2, skipped=skipped)
+    got = [i for x, _ in stream.epoch(0, 0, 10, 0, 1) for i in ids(x)]
+    assert 0 not in got and len(got) == 299  # 30 steps of 10, one image short
+    assert skipped.epoch_bad == 1 and "00000.png" in (tmp_path / "skipped.txt").read_text()
+    for i in range(1, 5):  # 5 of 300 unreadable: more than 1%
+        (folder / f"class{i % 3}" / f"{i:05d}.png").write_bytes(b"")
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=0, skipped=Skipped())
+    with pytest.raises(cnnctl.CnnctlError, match="more than 1%"):
+        list(stream.epoch(0, 0, 10, 0, 1))
+
+
+def test_a_streamed_run_resumes_exactly_with_crops_flips_and_loader_workers(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=120)
+
+    def run(name, **kw):
+        config = TrainConfig(epochs=2, batch_size=8, seed=3, device="cpu", out=str(tmp_path / name), stream=True,
+                             workers=2, augment="rrc,flip", data=str(folder))  # fmt: skip
+        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+
+    whole = run("whole")
+    stopped = run("stopped", stop_after_steps=17)  # 13 steps an epoch: in the middle of the second
+    assert stopped.status != 0 and (stopped.run_dir / "data-index.pt").is_file()
+    resumed = run("stopped", resume=str(stopped.run_dir))
+    assert resumed.status == 0
+    a, b = load_checkpoint(whole.run_dir)["model"], load_checkpoint(resumed.run_dir)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_choice_between_memory_and_stream_is_said_and_can_be_forced(tmp_path, monkeypatch):
+    import cnnctl.data.streamed as streamed
+
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    monkeypatch.setattr(streamed, "available_memory", lambda: 10 * 2**30)
+    data = load_data(str(folder), (8, 8, 3), stats=PLAIN)
+    assert data.streamed is False and any(n.startswith("held in memory: 30 images at 8x8x3") for n in data.notes)
+    monkeypatch.setattr(streamed, "available_memory", lambda: 8 * 8 * 3 * 30)  # half of it is less than the set
+    data = load_data(str(folder), (8, 8, 3), stats=PLAIN)
+    assert data.streamed is True and any("streamed from disk: 30 images" in n for n in data.notes)
+    data = load_data(str(folder), (8, 8, 3), stats=PLAIN, stream=False)
+    assert data.streamed is False and any("(--no-stream)" in n for n in data.notes)
+
+
+def test_statistics_of_a_stream_come_from_its_images(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=40)
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, val_split=0.0)
+    x, _ = decode_all(data.train, (8, 8, 3), workers=0)
+    red = torch.tensor([i % 256 for i in range(40)], dtype=torch.float64) / 255
+    assert data.mean[0] == pytest.approx(float(red.mean()), abs=1e-6)  # every pixel of image i is i / 255
+    blue = torch.tensor([7 * i % 256 for i in range(40)], dtype=torch.float64) / 255
+    assert data.mean[2] == pytest.approx(float(blue.mean()), abs=1e-6) and x.shape == (40, 3, 8, 8)
+    assert data.std[0] == pytest.approx(float(red.std(unbiased=False)), abs=1e-6)
+
+
+def test_train_streams_from_the_command_line_and_resumes_from_the_kept_list(tmp_path, capsys):
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    code = run_cli(["train", str(net), "--data", str(folder), "--stream", "--workers", "1", "--epochs", "1",
+                    "--batch-size", "8", "--out", str(run), "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "streamed from disk (--stream): 60 images at 8x8x3" in out.out and "1 loader process" in out.out
+    code = run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "the list of images read back from" in out.out
