@@ -192,3 +192,22 @@ def test_train_streams_from_the_command_line_and_resumes_from_the_kept_list(tmp_
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "the list of images read back from" in out.out
+
+
+def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_path, capsys):
+    import json
+
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--epochs", "1", "--batch-size", "8"]
+    assert run_cli(["train", str(net), *args, "--augment", "rrc", "--out", str(run), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert result["examples"] == 6  # 10% of 60 held out, as in training
+    assert result["accuracy"] == pytest.approx(history[-1]["val_accuracy"])  # the same centre crops, the same weights
+    assert run_cli(["evaluate", str(run), "--split", "all", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 60

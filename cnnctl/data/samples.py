@@ -108,6 +108,17 @@ class Samples:
             self.size[index].clone(), self.members.take(index),
         )  # fmt: skip
 
+    @staticmethod
+    def concat(parts: list[Samples]) -> Samples:
+        """The images of `parts` one after the other (splits of one listing: the same shards)."""
+        first = parts[0]
+        labels = torch.cat([p.labels for p in parts])
+        if first.kind == "files":
+            return Samples("files", Packed.of([p.names[i] for p in parts for i in range(len(p))]), labels)
+        members = Packed.of([p.members[i] for p in parts for i in range(len(p))])
+        return Samples("shards", first.names, labels, *(torch.cat([getattr(p, k) for p in parts])
+                                                       for k in ("shard", "offset", "size")), members)  # fmt: skip
+
     # -- kept in the run folder ------------------------------------------------------------
     def state(self) -> dict:
         fields = {"kind": self.kind, "names": (self.names.blob, self.names.ends), "labels": self.labels}

@@ -85,6 +85,8 @@ def evaluate(
     # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
     trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
     val_split = config.get("val_split", 0.1)
+    from ..data.stream import default_workers
+
     data = load_data(
         data_spec or config["data"],
         graph.input_shape,
@@ -94,6 +96,9 @@ def evaluate(
         test=split in ("test", "all"),
         masks=dense_shape(graph),
         stats=trained_with,
+        # A run's own data streams as it did (an image folder too large to hold); other data by its size.
+        stream=config.get("stream") if data_spec is None else None,
+        workers=default_workers(),
     )
     check_classes(graph, data.classes)
     if saved.classes and list(saved.classes) != list(data.classes):
@@ -103,7 +108,7 @@ def evaluate(
             hint="evaluate on the data it was trained on",
         )
     images, measured_on = chosen_split(data, split)
-    batches = Batches(images, data.mean, data.std, device)
+    batches = evaluation_source(data, images, config, graph.input_shape, device)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
@@ -116,6 +121,19 @@ def evaluate(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images), used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
     )  # fmt: skip
+
+
+def evaluation_source(data, images, config: dict, shape: tuple[int, int, int], device: torch.device):
+    """The batch source evaluate reads `images` through: in memory, or streamed by loader
+    processes, each image as validation read it while training (the centre crop of a run
+    that trained on random resized crops of a stream, else adapted whole)."""
+    if not data.streamed:
+        return Batches(images, data.mean, data.std, device)
+    from ..data.stream import Recipe, Stream, default_workers
+
+    photo = "rrc" in str(config.get("augment", "none")).split(",")
+    recipe = Recipe("centre" if photo else "fit")
+    return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
 
 
 def chosen_split(data, split: str) -> tuple[Split, str]:
@@ -139,6 +157,10 @@ def chosen_split(data, split: str) -> tuple[Split, str]:
         return data.train, f"the training split of {data.name} (the images it trained on)"
     if split == "all":
         parts = [data.train, data.val] + ([data.test] if data.test is not None and data.test is not data.val else [])
+        if data.streamed:
+            from ..data.samples import Samples
+
+            return Samples.concat(parts), f"{data.name}, all its splits"
         every = Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
         return every, f"{data.name}, all its splits"
     if not data.val_from:
