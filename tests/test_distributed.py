@@ -350,3 +350,23 @@ def test_a_worker_that_finishes_leaves_without_the_interpreters_teardown(monkeyp
     monkeypatch.delenv("TORCHELASTIC_RUN_ID")  # not a worker: the usual SystemExit
     with pytest.raises(SystemExit):
         cli.main()
+
+
+def test_two_workers_streaming_an_image_folder_train_as_one_process(tmp_path):
+    """Each rank's loader processes read its own images of every step (cnnctl.data.stream):
+    2 ranks x 16 end where 1 process x 32 ends, and the list of images is made once."""
+    from PIL import Image
+
+    x, y = make_shapes(256, 32, 32, 1, seed=5)
+    for i in range(len(y)):
+        folder = tmp_path / "imgs" / f"class{int(y[i])}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.frombytes("L", (32, 32), bytes(x[i, 0].flatten().tolist())).save(folder / f"{i:04d}.png")
+    runs = {}
+    for name, batch, extra in (("one", 32, []), ("two", 16, ["--nproc-per-node", "2"])):
+        runs[name] = tmp_path / name
+        args = train_args(tmp_path / "imgs", runs[name], batch, epochs=1)
+        done = cnnctl(*args, "--stream", "--workers", "1", "--augment", "rrc,flip", *extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (runs["two"] / "data-index.pt").is_file()
+    assert_same_weights(runs["one"], runs["two"])

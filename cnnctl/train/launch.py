@@ -226,13 +226,19 @@ def launch_training(
         refuse_existing_run(run_dir)
     try:
         with holding as claim:
-            # One download, before the workers start, not N at once into the same folder.
-            load_data(
-                config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
-                masks=dense_shape(graph),
-            )  # fmt: skip
+            found = _listed(graph, config, resume)
+            if found is None:  # one download, before the workers start, not N at once into the same folder
+                load_data(
+                    config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split,
+                    seed=config.seed, masks=dense_shape(graph),
+                )  # fmt: skip
             if claim is not None:  # the data is there: the workers write in the folder from here on
                 claim.begin()
+            if found is not None and resume is None:
+                from ..data.samples import save_index
+                from ..data.streamed import INDEX
+
+                save_index(run_dir / INDEX, found.record())  # listed once, read back by every worker
             status = launch(options, [*worker_args, *config_args(config, resume)])
     except WriteFailed as exc:  # the lock file, on a full disk
         raise exc.error(source, options.command_line()) from None
@@ -248,6 +254,21 @@ def _how_to_go_on(run_dir: Path, arch: str | None, options: LaunchOptions) -> st
     if (run_dir / "last.pt").is_file():
         return resume_line(arch, run_dir, options.command_line())
     return f"no checkpoint was saved yet: start it again with the same command (--out {run_dir})"
+
+
+def _listed(graph, config, resume: str | None):
+    """An image folder's or shards' list of images, made once here for every worker, and the
+    choice between streaming and memory made for all of them (each deciding by its own free
+    memory could differ); None for other data."""
+    from ..data.streamed import choose, is_streamable, listing
+    from .loop import dense_shape
+
+    if dense_shape(graph) is not None or not is_streamable(str(config.data)):
+        return None
+    found = listing(str(config.data))
+    if config.stream is None and resume is None:
+        config.stream, _ = choose(found, graph.input_shape, None)
+    return found
 
 
 def config_args(config, resume: str | None) -> list[str]:

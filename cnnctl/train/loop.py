@@ -314,7 +314,7 @@ class _Run:
         self.data = dataset or load_data(
             config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
             masks=dense, stats=stats, stream=config.stream, workers=self.loader_workers,
-            index=self.run_dir / INDEX if state else None, progress=progress,
+            index=self.run_dir / INDEX, progress=progress,  # listed once: by the launcher, or before a resume
         )  # fmt: skip
         if progress is not None:
             progress.done()
