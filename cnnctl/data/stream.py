@@ -102,11 +102,14 @@ def epoch_order(samples: Samples, seed: int, epoch: int) -> torch.Tensor:
 
 class Images(torch.utils.data.Dataset):
     """What a loader worker serves: a request (epoch, position, indices) gives the batch of
-    those images, decoded into one uint8 tensor (N, C, H, W), their labels, and the images
-    it could not read as (name, message)."""
+    those images, decoded into one uint8 tensor (N, C, H, W, channels_last in memory: the
+    layout the network runs in), their labels, and the images it could not read as (name,
+    message). With `normalise` (training on the CPU), the batch comes normalised: the
+    workers do that arithmetic beside each other, not the training process."""
 
-    def __init__(self, samples: Samples, target: tuple[int, int, int], recipe: Recipe, seed: int):
+    def __init__(self, samples: Samples, target: tuple[int, int, int], recipe: Recipe, seed: int, normalise=None):
         self.samples, self.target, self.recipe, self.seed = samples, target, recipe, seed
+        self.normalise = normalise
         self.opened: dict = {}  # the shards this process keeps open (each worker has its own copy)
 
     def __len__(self) -> int:
@@ -115,18 +118,21 @@ class Images(torch.utils.data.Dataset):
     def __getitem__(self, request: tuple[int, int, torch.Tensor]):
         epoch, position, index = request
         h, w, c = self.target
-        x = torch.empty((len(index), c, h, w), dtype=torch.uint8)
+        x = torch.empty((len(index), h, w, c), dtype=torch.uint8)  # each image one contiguous copy
         kept, bad = [], []
         for k, i in enumerate(index.tolist()):
             try:
-                x[len(kept)] = self._image(i, epoch, position + k)
+                x[len(kept)] = self._image(i, epoch, position + k).permute(1, 2, 0)
                 kept.append(k)
             except CnnctlError as exc:
                 bad.append((self.samples.name(i), exc.problems[0].message))
         labels = self.samples.labels[index]
         if bad:
             labels = labels[torch.tensor(kept, dtype=torch.long)]
-        return x[: len(kept)], labels, bad
+        x = x[: len(kept)].permute(0, 3, 1, 2)  # N, C, H, W in channels_last
+        if self.normalise is not None:
+            x, labels = self.normalise(x, labels)
+        return x, labels, bad
 
     def _image(self, i: int, epoch: int, place: int) -> torch.Tensor:
         source = self.samples.source(i, self.opened)
@@ -213,8 +219,11 @@ class Stream:
         self.skipped = skipped if skipped is not None else Skipped()
         self._requests = _Requests()
         workers = min(workers, MAX_WORKERS)
+        # On the CPU the workers normalise too; for a GPU they hand over uint8 (a quarter of the
+        # bytes to copy), normalised there.
+        in_workers = self.normalise if device.type == "cpu" and workers > 0 else None
         self.loader = torch.utils.data.DataLoader(
-            Images(samples, target, recipe, seed),
+            Images(samples, target, recipe, seed, in_workers),
             batch_size=None,  # each request is a whole batch
             sampler=self._requests,
             num_workers=workers,
@@ -256,11 +265,12 @@ class Stream:
 
     def _batches(self, requests: list) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self._requests.requests = requests
+        normalised = self.loader.dataset.normalise is not None
         for x, y, bad in self.loader:
             self.skipped.add(len(y), bad)
             if len(y) == 0:  # every image of the batch unreadable: nothing to train on (Skipped stops the run first)
                 continue
-            yield self.normalise(x, y)
+            yield (x, y) if normalised else self.normalise(x, y)
 
 
 def decode_all(
