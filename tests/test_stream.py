@@ -211,3 +211,28 @@ def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_p
     assert result["accuracy"] == pytest.approx(history[-1]["val_accuracy"])  # the same centre crops, the same weights
     assert run_cli(["evaluate", str(run), "--split", "all", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 60
+
+
+def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(tmp_path, capsys, monkeypatch):
+    import json
+
+    import cnnctl.train.evaluate as evaluate
+
+    folder = coded_folder(tmp_path / "imgs", n=45)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(folder), "--epochs", "1", "--batch-size", "8", "--out", str(run), "--device", "cpu"]
+    assert run_cli(["train", str(net), *args]) == 0
+    (folder / "class1" / "00001.png").write_bytes(b"broken")
+    capsys.readouterr()
+
+    def predicted(many: int) -> list:
+        monkeypatch.setattr(evaluate, "MANY_IMAGES", many)
+        run_cli(["predict", str(run), str(folder / "class1"), "--format", "json"])
+        return json.loads(capsys.readouterr().out)
+
+    alone, workers = predicted(10**9), predicted(4)  # 15 images: read here, then by loader processes
+    assert alone == workers and len(alone) == 15
+    assert [p["image"].endswith("00001.png") for p in alone if "error" in p] == [True]  # the broken one, told
+    assert all(len(p["top"]) == 3 for p in alone if "error" not in p)

@@ -232,25 +232,68 @@ def predict(
     mean = torch.tensor(trained_with.mean if trained_with else [0.5] * c).view(1, -1, 1, 1)
     std = torch.tensor(trained_with.std if trained_with else [0.5] * c).view(1, -1, 1, 1)
     background = training_background(state)
-    results = []
-    for path, problem in image_files(images):
-        if problem is not None:
-            results.append(Prediction(path, error=problem))
-            continue
-        try:
-            native, seen = image_as_read(path, h, w, c, invert)
-            seen.warnings += image_warnings(native, seen, background, invert)
-            x = fit(native, seen, (h, w, c))
-        except CnnctlError as exc:
-            results.append(Prediction(path, error=exc.problems[0]))
-            continue
-        x = ((x.float() / 255 - mean) / std).to(device)
+    results: list[Prediction] = []
+    waiting: list[tuple[Prediction, torch.Tensor]] = []  # read, not yet through the network
+
+    def score() -> None:
+        x = ((torch.cat([t for _, t in waiting]).float() / 255 - mean) / std).to(device)
         with torch.no_grad():
-            probs = torch.softmax(model(x)[0, : len(classes)], dim=0)
-        values, index = probs.topk(min(top_k, len(classes)))
-        seen.top = [(classes[i], float(v)) for v, i in zip(values, index.tolist(), strict=True)]
+            probs = torch.softmax(model(x)[:, : len(classes)].float(), dim=1)
+        values, index = probs.topk(min(top_k, len(classes)), dim=1)
+        for (seen, _), v, i in zip(waiting, values.tolist(), index.tolist(), strict=True):
+            seen.top = [(classes[k], p) for p, k in zip(v, i, strict=True)]
+        waiting.clear()
+
+    for seen, x in _read_images(image_files(images), (h, w, c), invert, background):
         results.append(seen)
+        if x is not None:
+            waiting.append((seen, x))
+        if len(waiting) == PREDICT_BATCH:
+            score()
+    if waiting:
+        score()
     return results
+
+
+PREDICT_BATCH = 64  # images through the network at once
+MANY_IMAGES = 256  # from this many, loader processes read them (a folder of photos), else this process
+
+
+class _ImageFiles(torch.utils.data.Dataset):
+    """Each image file read as predict reads it, with what was seen: (Prediction, (1, C, H, W)
+    uint8 or None where it could not be read). In loader processes for many images."""
+
+    def __init__(self, files, target, invert, background):
+        self.files, self.target, self.invert, self.background = files, target, invert, background
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        path, problem = self.files[i]
+        if problem is not None:
+            return Prediction(path, error=problem), None
+        h, w, c = self.target
+        try:
+            native, seen = image_as_read(path, h, w, c, self.invert)
+            seen.warnings += image_warnings(native, seen, self.background, self.invert)
+            return seen, fit(native, seen, self.target)
+        except CnnctlError as exc:
+            return Prediction(path, error=exc.problems[0]), None
+
+
+def _read_images(files, target, invert, background):
+    """(Prediction, image) for each of `files`, in order: read by loader processes (the
+    training stream's, cnnctl.data.stream) when there are many, else here."""
+    from ..data.stream import _one_thread, default_workers
+
+    workers = default_workers() if len(files) >= MANY_IMAGES else 0
+    loader = torch.utils.data.DataLoader(
+        _ImageFiles(files, target, invert, background), batch_size=None, num_workers=workers,
+        prefetch_factor=4 if workers else None, worker_init_fn=_one_thread,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    yield from loader
 
 
 def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
