@@ -300,5 +300,10 @@ def decode_all(
 
 
 def _one_thread(_worker: int) -> None:
-    """A loader worker decodes with one thread: the workers are the parallelism."""
+    """A loader worker decodes with one thread: the workers are the parallelism. Ctrl-C
+    reaches the whole process group: the trainer finishes its step and saves, so its loader
+    workers must not die of it first (SIGTERM still ends them at once)."""
+    import signal
+
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
