@@ -65,18 +65,20 @@ class Recipe:
     (the evaluation recipe of photos: resized to cover the input at 256/224, centre-cropped)."""
 
     name: str = "fit"
+    flip: bool = False  # half the images flipped left to right, drawn like the crop
 
     def said(self, target: tuple[int, int, int]) -> str:
         h, w, _ = target
+        flipped = ", half flipped left to right" if self.flip else ""
         if self.name == "rrc":
             from ..train.augment import RATIO, SCALE
 
             area, aspect = f"{SCALE[0]:g}-{SCALE[1]:g}", f"{RATIO[0]:.2f}-{RATIO[1]:.2f}"
-            return f"random resized crop to {h}x{w} (area {area}, aspect {aspect}) from the image as stored"
+            return f"random resized crop to {h}x{w} (area {area}, aspect {aspect}) from the image as stored{flipped}"
         if self.name == "centre":
             side = round(min(h, w) / CENTRE)
             return f"resized so the shorter side is {side}, then the centre {h}x{w} (the 256 -> 224 recipe)"
-        return f"each adapted to {h}x{w} as predict adapts one (padded where a little smaller, else resized)"
+        return f"each adapted to {h}x{w} as predict adapts one (padded where a little smaller, else resized){flipped}"
 
 
 def epoch_order(samples: Samples, seed: int, epoch: int) -> torch.Tensor:
@@ -136,21 +138,28 @@ class Images(torch.utils.data.Dataset):
 
     def _image(self, i: int, epoch: int, place: int) -> torch.Tensor:
         source = self.samples.source(i, self.opened)
-        if self.recipe.name == "rrc":
-            return decode_box(source, self.target, area_box(*self.draws(epoch, place)))
-        if self.recipe.name == "centre":
+        recipe = self.recipe
+        if recipe.name == "centre":
             h, w, _ = self.target
             return decode_box(source, self.target, centre_box(h, w, CENTRE))
-        return decode(source, self.target)
+        if recipe.name == "fit" and not recipe.flip:
+            return decode(source, self.target)
+        area, ratio, cx, cy, flip = self.draws(epoch, place)
+        flip = recipe.flip and flip < 0.5
+        if recipe.name == "rrc":
+            return decode_box(source, self.target, area_box(area, ratio, cx, cy), flip)
+        x = decode(source, self.target)
+        return x.flip(2) if flip else x
 
-    def draws(self, epoch: int, place: int) -> tuple[float, float, float, float]:
-        """A random resized crop's four draws for the image at `place` of epoch `epoch`'s order."""
+    def draws(self, epoch: int, place: int) -> tuple[float, float, float, float, float]:
+        """The draws for the image at `place` of epoch `epoch`'s order: a random resized
+        crop's area, log aspect and place (cx, cy), and a uniform number that flips it below 0.5."""
         from ..train.augment import RATIO, SCALE
 
         gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_000_007 + place)
-        area, ratio, cx, cy = torch.rand(4, generator=gen, dtype=torch.float64).tolist()
+        area, ratio, cx, cy, flip = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         log_lo, log_hi = math.log(RATIO[0]), math.log(RATIO[1])
-        return SCALE[0] + (SCALE[1] - SCALE[0]) * area, log_lo + (log_hi - log_lo) * ratio, cx, cy
+        return SCALE[0] + (SCALE[1] - SCALE[0]) * area, log_lo + (log_hi - log_lo) * ratio, cx, cy, flip
 
 
 class _Requests(torch.utils.data.Sampler):

@@ -360,17 +360,18 @@ class _Run:
         """The batch sources, the loop's only view of the data, and the augmentation: data
         held in memory is batched by index (cnnctl.train.batches), a stream read by loader
         processes (cnnctl.data.stream), which make a random resized crop from the image as
-        stored, before it is reduced to the input; the other augmentations run on the device."""
+        stored, before it is reduced to the input, and flip it; a padded crop runs on the device."""
         config, data = self.config, self.data
         ops = config.augment
         if data.streamed:
             from ..data.stream import Recipe, Skipped, Stream
 
-            photo = "rrc" in config.augment.split(",")
-            ops = ",".join(op for op in config.augment.split(",") if op != "rrc") or "none"
+            asked = config.augment.split(",")
+            photo, flip = "rrc" in asked, "flip" in asked
+            ops = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"  # the rest on the device
             self.skipped = Skipped(self.run_dir / "skipped.txt")
             shape = self.graph.input_shape
-            train, val = Recipe("rrc" if photo else "fit"), Recipe("centre" if photo else "fit")
+            train, val = Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit")
             common = {"device": device, "workers": self.loader_workers, "skipped": self.skipped}
             self.train_set: BatchSource = Stream(data.train, shape, data.mean, data.std, seed=config.seed,
                                                  recipe=train, **common)  # fmt: skip

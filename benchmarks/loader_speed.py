@@ -1,0 +1,130 @@
+"""cnnctl's streaming loader against the DataLoader script a user would write (issue 20).
+
+    python benchmarks/loader_speed.py [--images 3000] [--size 500x375] [--workers 2] [--rounds 3]
+
+The data: `--images` JPEGs of `--size` (benchmarks/photos.py). Both loaders make batches of
+64 images at 224x224x3 with a random resized crop (area 0.08-1, aspect 3/4-4/3) and a
+flip, with the same number of worker processes, and are iterated alone, without a model:
+
+- the plain script: `torch.utils.data.DataLoader(num_workers=N, shuffle=True)` over a
+  Dataset that opens each file with Pillow, converts it to RGB, crops and resizes it in one
+  `resize(box=...)`, flips it, and returns a float tensor / 255 (what ToTensor gives), the
+  default collate stacking the batch;
+- cnnctl's stream (cnnctl.data.stream.Stream) as `cnnctl train --stream --augment rrc,flip`
+  builds it: batches requested whole, decoded as stored (a JPEG reduced while decoding where
+  the crop allows), cropped, resized, flipped and normalised in the workers.
+
+The two take turns, round by round (each round one epoch over the folder, after one epoch
+of warm-up that fills the file cache and starts the workers); images/s per round and the
+ratio of the medians are printed.
+
+Goal: cnnctl's loader at least 1.5 times the plain script's rate, on the same workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from photos import make_photos  # noqa: E402
+
+SIDE, BATCH = 224, 64
+
+
+class PlainPhotos(torch.utils.data.Dataset):
+    """The per-image Dataset of the script a user writes with Pillow alone."""
+
+    def __init__(self, root: Path):
+        self.files = sorted((str(p), int(p.parent.name[1:])) for p in root.glob("c*/*.jpg"))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        path, label = self.files[i]
+        image = Image.open(path).convert("RGB")
+        width, height = image.size
+        area = random.uniform(0.08, 1.0) * width * height
+        ratio = math.exp(random.uniform(math.log(3 / 4), math.log(4 / 3)))
+        w, h = min(width, round(math.sqrt(area * ratio))), min(height, round(math.sqrt(area / ratio)))
+        x, y = random.randint(0, width - w), random.randint(0, height - h)
+        image = image.resize((SIDE, SIDE), Image.Resampling.BILINEAR, box=(x, y, x + w, y + h))
+        if random.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(SIDE, SIDE, 3)
+        return pixels.permute(2, 0, 1).float().div_(255), label
+
+
+def plain_epochs(root: Path, workers: int):
+    loader = torch.utils.data.DataLoader(PlainPhotos(root), batch_size=BATCH, shuffle=True, num_workers=workers,
+                                         persistent_workers=workers > 0, drop_last=True)  # fmt: skip
+    while True:
+        yield loader
+
+
+def cnnctl_epochs(root: Path, workers: int):
+    from cnnctl.data import load_data
+    from cnnctl.data.stats import given
+    from cnnctl.data.stream import Recipe, Stream
+
+    stats = given((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 3, "ImageNet's")
+    data = load_data(str(root), (SIDE, SIDE, 3), stream=True, workers=workers, stats=stats, val_split=0.0)
+    stream = Stream(data.train, (SIDE, SIDE, 3), stats.mean, stats.std, torch.device("cpu"), workers=workers,
+                    recipe=Recipe("rrc", flip=True))  # fmt: skip
+    epoch = 0
+    while True:
+        yield stream.epoch(epoch, 0, BATCH, 0, 1)
+        epoch += 1
+
+
+def rate(batches) -> float:
+    start, images = time.perf_counter(), 0
+    for _, y in batches:
+        images += len(y)
+    return images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--size", default="500x375", help="WIDTHxHEIGHT of the JPEGs")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    root = Path(os.environ.get("CNNCTL_BENCH", tempfile.gettempdir())) / f"photos-{args.images}-{width}x{height}"
+    make_photos(root, args.images, size=(width, height))
+    loaders = {
+        "plain DataLoader + Pillow": plain_epochs(root, args.workers),
+        "cnnctl stream": cnnctl_epochs(root, args.workers),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in loaders}
+XX
+        rate(next(epochs))
+    for _ in range(args.rounds):
+        for name, epochs in loaders.items():
+            rates[name].append(rate(next(epochs)))
+    print(f"{args.images:,} JPEGs of {width}x{height} to {SIDE}x{SIDE}, random resized crop + flip, "
+          f"{args.workers} workers, {os.cpu_count()} cores")  # fmt: skip
+    for name, values in rates.items():
+        print(
+            f"  {name:<28} {statistics.median(values):8,.0f} img/s  (rounds: {', '.join(f'{v:,.0f}' for v in values)})"
+        )
+    plain, ours = (statistics.median(v) for v in rates.values())
+    print(f"  cnnctl / plain: {ours / plain:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
