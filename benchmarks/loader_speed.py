@@ -111,7 +111,7 @@ def main() -> None:
         "cnnctl stream": cnnctl_epochs(root, args.workers),
     }
     rates: dict[str, list[float]] = {name: [] for name in loaders}
-XX
+    for epochs in loaders.values():  # warm-up: the file cache, the workers' start
         rate(next(epochs))
     for _ in range(args.rounds):
         for name, epochs in loaders.items():
