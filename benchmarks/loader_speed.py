@@ -10,7 +10,7 @@ flip, with the same number of worker processes, and are iterated alone, without 
   Dataset that opens each file with Pillow, converts it to RGB, crops and resizes it in one
   `resize(box=...)`, flips it, and returns a float tensor / 255 (what ToTensor gives), the
   default collate stacking the batch;
-- cnnctl's stream (cnnctl.data.stream.Stream) as `cnnctl train --stream --augment rrc,flip`
+- cnnctl's stream (cnnctl.train.stream.Stream) as `cnnctl train --stream --augment rrc,flip`
   builds it: batches requested whole, decoded as stored (a JPEG reduced while decoding where
   the crop allows), cropped, resized, flipped and normalised in the workers.
 
@@ -76,8 +76,9 @@ def plain_epochs(root: Path, workers: int):
 
 def cnnctl_epochs(root: Path, workers: int):
     from cnnctl.data import load_data
+    from cnnctl.data.loader import Recipe
     from cnnctl.data.stats import given
-    from cnnctl.data.stream import Recipe, Stream
+    from cnnctl.train.stream import Stream
 
     stats = given((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 3, "ImageNet's")
     data = load_data(str(root), (SIDE, SIDE, 3), stream=True, workers=workers, stats=stats, val_split=0.0)

@@ -353,7 +353,7 @@ def test_a_worker_that_finishes_leaves_without_the_interpreters_teardown(monkeyp
 
 
 def test_two_workers_streaming_an_image_folder_train_as_one_process(tmp_path):
-    """Each rank's loader processes read its own images of every step (cnnctl.data.stream):
+    """Each rank's loader processes read its own images of every step (cnnctl.train.stream):
     2 ranks x 16 end where 1 process x 32 ends, and the list of images is made once."""
     from PIL import Image
 

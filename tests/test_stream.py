@@ -1,4 +1,4 @@
-"""Streaming image folders (cnnctl.data.stream): the same batches as data held in memory,
+"""Streaming image folders (cnnctl.train.stream, cnnctl.data.loader): the same batches as data held in memory,
 disjoint shares for every rank and loader worker, exact resume, unreadable files skipped."""
 
 import pytest
@@ -10,12 +10,13 @@ import cnnctl  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
 from cnnctl.data import load_data  # noqa: E402
 from cnnctl.data.decode import area_box, centre_box, decode_box  # noqa: E402
+from cnnctl.data.loader import Recipe, Skipped, decode_all  # noqa: E402
 from cnnctl.data.stats import given  # noqa: E402
-from cnnctl.data.stream import Recipe, Skipped, Stream, decode_all  # noqa: E402
 from cnnctl.train.batches import Batches  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
+from cnnctl.train.stream import Stream  # noqa: E402
 
 CPU = torch.device("cpu")
 NET = """name: tiny

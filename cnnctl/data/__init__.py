@@ -77,7 +77,7 @@ class DataSplits:
     test_from: str = ""
     no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
     stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
-    # Read from disk while training (cnnctl.data.stream): `train`, `val` and `test` are then
+    # Read from disk while training (cnnctl.train.stream): `train`, `val` and `test` are then
     # cnnctl.data.samples.Samples, lists of images not yet decoded, rather than Splits. False:
     # an image folder or shards held in memory instead; None: data that is never streamed.
     streamed: bool | None = None

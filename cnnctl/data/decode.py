@@ -36,6 +36,8 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # and a PNG of a few KB can claim billions of pixels (a decompression bomb).
 PIXEL_FLOOR = 64_000_000
 PIXEL_RATIO = 64
+SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (Inception's recipe)
+RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
 
 def pillow():

@@ -174,7 +174,7 @@ def streamed_splits(
 def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int) -> Stats:
     """The channel statistics over a seeded sample of at most STATS_SAMPLE training images,
     decoded as the stream decodes them without augmentation."""
-    from .stream import decode_all
+    from .loader import decode_all
 
     total = len(train)
     if total == 0:

@@ -19,10 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..data.decode import RATIO, SCALE  # the random resized crop's ranges, on the device as in the loader
 from ..data.masks import IGNORE
-
-SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (Inception's recipe)
-RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
 
 def crop_padding(h: int, w: int) -> int:

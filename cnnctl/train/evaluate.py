@@ -85,7 +85,7 @@ def evaluate(
     # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
     trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
     val_split = config.get("val_split", 0.1)
-    from ..data.stream import default_workers
+    from ..data.loader import default_workers
 
     data = load_data(
         data_spec or config["data"],
@@ -129,7 +129,8 @@ def evaluation_source(data, images, config: dict, shape: tuple[int, int, int], d
     that trained on random resized crops of a stream, else adapted whole)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
-    from ..data.stream import Recipe, Stream, default_workers
+    from ..data.loader import Recipe, default_workers
+    from .stream import Stream
 
     photo = "rrc" in str(config.get("augment", "none")).split(",")
     recipe = Recipe("centre" if photo else "fit")
@@ -284,13 +285,13 @@ class _ImageFiles(torch.utils.data.Dataset):
 
 def _read_images(files, target, invert, background):
     """(Prediction, image) for each of `files`, in order: read by loader processes (the
-    training stream's, cnnctl.data.stream) when there are many, else here."""
-    from ..data.stream import _one_thread, default_workers
+    training stream's, cnnctl.data.loader) when there are many, else here."""
+    from ..data.loader import default_workers, one_thread
 
     workers = default_workers() if len(files) >= MANY_IMAGES else 0
     loader = torch.utils.data.DataLoader(
         _ImageFiles(files, target, invert, background), batch_size=None, num_workers=workers,
-        prefetch_factor=4 if workers else None, worker_init_fn=_one_thread,
+        prefetch_factor=4 if workers else None, worker_init_fn=one_thread,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     yield from loader

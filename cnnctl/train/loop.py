@@ -306,7 +306,7 @@ class _Run:
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
-        from ..data.stream import default_workers
+        from ..data.loader import default_workers
         from ..data.streamed import INDEX
 
         progress = _Listing() if self.world.leader and dataset is None else None
@@ -359,12 +359,13 @@ class _Run:
     def _batches(self, device: torch.device) -> None:
         """The batch sources, the loop's only view of the data, and the augmentation: data
         held in memory is batched by index (cnnctl.train.batches), a stream read by loader
-        processes (cnnctl.data.stream), which make a random resized crop from the image as
+        processes (cnnctl.train.stream, cnnctl.data.loader), which make a random resized crop from the image as
         stored, before it is reduced to the input, and flip it; a padded crop runs on the device."""
         config, data = self.config, self.data
         ops = config.augment
         if data.streamed:
-            from ..data.stream import Recipe, Skipped, Stream
+            from ..data.loader import Recipe, Skipped
+            from .stream import Stream
 
             asked = config.augment.split(",")
             photo, flip = "rrc" in asked, "flip" in asked

@@ -1,41 +1,30 @@
-"""Images read from disk while training: the BatchSource of data too large to hold.
+"""The loader processes: what each `torch.utils.data.DataLoader` worker does for a stream.
 
-The stream is the in-memory source's twin (cnnctl.train.batches): the same order of each
-epoch, a function of (seed, epoch) only; the same steps, each worker (rank) taking its own
-slice of every global batch; the same count of whole steps. Only where the pixels come
-from differs: each batch is one request to a `torch.utils.data.DataLoader` worker process,
-which decodes its images (cnnctl.data.decode, the one decode path) into one uint8 tensor.
-A request names its images, so whichever loader process serves it, however many there are,
-the batch is the same: a resumed run, or one on another number of ranks or loader workers,
-sees exactly the batches it would have seen, and no two ranks read the same image.
-
-Host memory is bounded whatever the data's size: the index (cnnctl.data.samples: a few
-flat tensors) plus, per loader worker, its prefetched batches.
-
-Image folders are read in the epoch's random order, file by file. Shards are read forward:
-the epoch's order takes the shards in a seeded order and shuffles the images within windows
-of WINDOW consecutive images (a shuffle buffer, computed rather than filled, so each step's
-images are known in advance), so the loader's reads move through the shards.
+A request names one whole batch: (epoch, its place in the epoch's order, the indices of its
+images). The worker decodes those images (cnnctl.data.decode, the one decode path) as the
+split's `Recipe` says, into one uint8 tensor, and returns it with the labels and the
+images it could not read. Whichever worker serves a request, however many there are, the
+batch is the same: the crops and flips are drawn from (seed, epoch, the image's place).
+The BatchSource that sends the requests is cnnctl.train.stream.
 
 An image that cannot be read is left out of its batch, named in the run folder's
-skipped.txt and counted in the epoch's line; above MAX_BAD of the images read, the run stops.
+skipped.txt and counted in the epoch's line (`Skipped`); above MAX_BAD of the images read,
+the run stops.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import CnnctlError
-from .decode import area_box, centre_box, decode, decode_box
+from .decode import RATIO, SCALE, area_box, centre_box, decode, decode_box
 from .samples import Samples
 
-WINDOW = 4096  # images shuffled together in an epoch of shards
 MAX_BAD = 0.01  # the share of unreadable images a run tolerates
 BAD_FLOOR = 100  # ... once this many images have been read (one bad among the first ten is not 10%)
 CENTRE = 224 / 256  # the evaluation recipe's centre crop: 224 of the shorter side resized to 256
@@ -71,35 +60,12 @@ class Recipe:
         h, w, _ = target
         flipped = ", half flipped left to right" if self.flip else ""
         if self.name == "rrc":
-            from ..train.augment import RATIO, SCALE
-
             area, aspect = f"{SCALE[0]:g}-{SCALE[1]:g}", f"{RATIO[0]:.2f}-{RATIO[1]:.2f}"
             return f"random resized crop to {h}x{w} (area {area}, aspect {aspect}) from the image as stored{flipped}"
         if self.name == "centre":
             side = round(min(h, w) / CENTRE)
             return f"resized so the shorter side is {side}, then the centre {h}x{w} (the 256 -> 224 recipe)"
         return f"each adapted to {h}x{w} as predict adapts one (padded where a little smaller, else resized){flipped}"
-
-
-def epoch_order(samples: Samples, seed: int, epoch: int) -> torch.Tensor:
-    """The order of epoch `epoch`: the in-memory source's for files (cnnctl.train.batches.order);
-    for shards, the shards in a seeded order, then windows of WINDOW images shuffled."""
-    from ..train.batches import order
-
-    n = len(samples)
-    if samples.kind != "shards":
-        return order(n, seed, epoch)
-    gen = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7 + 1)
-    # Each image's place in its shard's stored order, shards taken in a seeded order.
-    shards = torch.randperm(len(samples.names), generator=gen)
-    rank_of_shard = torch.empty_like(shards)
-    rank_of_shard[shards] = torch.arange(len(shards))
-    stored = torch.argsort(rank_of_shard[samples.shard.long()] * (1 << 40) + samples.offset, stable=True)
-    out = torch.empty_like(stored)
-    for start in range(0, n, WINDOW):
-        part = stored[start : start + WINDOW]
-        out[start : start + len(part)] = part[torch.randperm(len(part), generator=gen)]
-    return out
 
 
 class Images(torch.utils.data.Dataset):
@@ -154,15 +120,13 @@ class Images(torch.utils.data.Dataset):
     def draws(self, epoch: int, place: int) -> tuple[float, float, float, float, float]:
         """The draws for the image at `place` of epoch `epoch`'s order: a random resized
         crop's area, log aspect and place (cx, cy), and a uniform number that flips it below 0.5."""
-        from ..train.augment import RATIO, SCALE
-
         gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_000_007 + place)
         area, ratio, cx, cy, flip = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         log_lo, log_hi = math.log(RATIO[0]), math.log(RATIO[1])
         return SCALE[0] + (SCALE[1] - SCALE[0]) * area, log_lo + (log_hi - log_lo) * ratio, cx, cy, flip
 
 
-class _Requests(torch.utils.data.Sampler):
+class Requests(torch.utils.data.Sampler):
     """The requests of one pass, set before each (the loader's workers outlive the passes)."""
 
     def __init__(self) -> None:
@@ -203,85 +167,6 @@ class Skipped:
             )
 
 
-class Stream:
-    """The streaming BatchSource (cnnctl.train.batches.BatchSource) over `samples`."""
-
-    def __init__(
-        self,
-        samples: Samples,
-        target: tuple[int, int, int],
-        mean,
-        std,
-        device: torch.device,
-        *,
-        seed: int = 0,
-        workers: int = 0,
-        recipe: Recipe = Recipe(),
-        skipped: Skipped | None = None,
-    ):
-        from ..train.batches import Normalise  # the trainer's side: imported when a stream is made
-
-        self.samples, self.target, self.seed, self.device = samples, target, seed, device
-        self.recipe = recipe
-        self.normalise = Normalise(mean, std, device)
-        self.black = self.normalise.black
-        self.skipped = skipped if skipped is not None else Skipped()
-        self._requests = _Requests()
-        workers = min(workers, MAX_WORKERS)
-        # On the CPU the workers normalise too; for a GPU they hand over uint8 (a quarter of the
-        # bytes to copy), normalised there.
-        in_workers = self.normalise if device.type == "cpu" and workers > 0 else None
-        self.loader = torch.utils.data.DataLoader(
-            Images(samples, target, recipe, seed, in_workers),
-            batch_size=None,  # each request is a whole batch
-            sampler=self._requests,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            prefetch_factor=PREFETCH if workers > 0 else None,
-            pin_memory=device.type == "cuda",
-            worker_init_fn=_one_thread,
-            # Its own generator: a loader draws its workers' seeds from the global one otherwise,
-            # and a resumed run would then draw different dropout masks than the run it continues.
-            generator=torch.Generator().manual_seed(seed),
-        )
-
-    @property
-    def images(self) -> int:
-        return len(self.samples)
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def steps_per_epoch(self, batch: int, world: int) -> int:
-        from ..train.batches import steps_in_epoch
-
-        return steps_in_epoch(len(self.samples), 0, batch, world)
-
-    def epoch(self, epoch: int, start: int, batch: int, rank: int, world: int):
-        perm = epoch_order(self.samples, self.seed, epoch)
-        per_step = batch * world
-        requests = []
-        for step in range(start, self.steps_per_epoch(batch, world)):
-            first = step * per_step + rank * batch  # the global batch's place in the order, then this worker's
-            requests.append((epoch, first, perm[first : first + batch]))
-        return self._batches(requests)
-
-    def in_order(self, batch: int, rank: int, world: int):
-        n = len(self.samples)
-        begin, end = n * rank // world, n * (rank + 1) // world
-        requests = [(0, s, torch.arange(s, min(s + batch, end))) for s in range(begin, end, batch)]
-        return self._batches(requests)
-
-    def _batches(self, requests: list) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        self._requests.requests = requests
-        normalised = self.loader.dataset.normalise is not None
-        for x, y, bad in self.loader:
-            self.skipped.add(len(y), bad)
-            if len(y) == 0:  # every image of the batch unreadable: nothing to train on (Skipped stops the run first)
-                continue
-            yield (x, y) if normalised else self.normalise(x, y)
-
-
 def decode_all(
     samples: Samples, target: tuple[int, int, int], workers: int, batch: int = 64, skipped: Skipped | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -289,12 +174,12 @@ def decode_all(
     loader processes: (uint8 (N, C, H, W), labels), unreadable images left out (told to
     `skipped`). A sample for the channel statistics; data held in memory."""
     skipped = skipped if skipped is not None else Skipped()
-    requests = _Requests()
+    requests = Requests()
     requests.requests = [(0, s, torch.arange(s, min(s + batch, len(samples)))) for s in range(0, len(samples), batch)]
     workers = min(workers, MAX_WORKERS, len(requests))
     loader = torch.utils.data.DataLoader(
         Images(samples, target, Recipe(), 0), batch_size=None, sampler=requests, num_workers=workers,
-        prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=_one_thread,
+        prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=one_thread,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     h, w, c = target
@@ -308,7 +193,7 @@ def decode_all(
     return x[:kept], y[:kept]
 
 
-def _one_thread(_worker: int) -> None:
+def one_thread(_worker: int) -> None:
     """A loader worker decodes with one thread: the workers are the parallelism. Ctrl-C
     reaches the whole process group: the trainer finishes its step and saves, so its loader
     workers must not die of it first (SIGTERM still ends them at once)."""
