@@ -42,6 +42,10 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def take(self, index: torch.Tensor) -> Split:
+        """The images at `index` (int64), in that order: a copy (a hold-out)."""
+        return Split(self.x[index], self.y[index])
+
 
 class ClassNames(list):
     """Class names of data that counts its classes from its labels (IDX folders), with where
@@ -77,6 +81,17 @@ class DataSplits:
     test_from: str = ""
     no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
     stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
+
+
+# What cnnctl works on at once while it converts a data set held in memory (resizing, channel
+# conversion, statistics): float copies of that many bytes at most, whatever the data's size,
+# so a set's peak is the set at the network's input plus this.
+WORKING_BYTES = 256 << 20
+
+
+def images_at_once(bytes_per_image: int) -> int:
+    """How many images of `bytes_per_image` (as the float copy that converts them) fit in WORKING_BYTES (at least 1)."""
+    return max(1, WORKING_BYTES // max(1, bytes_per_image))
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)

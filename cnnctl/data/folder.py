@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError, Loc
+from ..errors import CnnctlError, Loc, Problem
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
-from .adapt import Raw, check_memory, n
+from .adapt import Raw, n
 from .decode import GRAY_MODES, decode, open_image
+from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
 TEST_NAMES = ("test", "testing")
+# Decoding a folder into memory: images a worker decodes per task (each task's tensor crosses
+# to the trainer through shared memory), the fewest images worth starting worker processes
+# for (each costs a fork and the trainer's pages it touches), the most workers, and how long
+# decoding runs before its progress bar shows.
+PART = 16
+MIN_IMAGES_FOR_WORKERS = 256
+MAX_WORKERS = 8
+PROGRESS_AFTER = 1.0  # seconds
 
 
 def load_folder(path: Path, target: tuple[int, int, int]) -> Raw:
@@ -166,20 +177,115 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
         )
     total = len(train_files) + len(val_files) + len(test_files)
-    check_memory(total * h * w * channels, f"{n(total)} images of {h}x{w}x{channels}", Loc(str(path)))
 
-    def read(files: list[tuple[Path, int]]) -> Split:
-        x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
-        for i, (f, _) in enumerate(files):
-            # One rule for every image, here and in predict (cnnctl.data.decode): at the data's
-            # own size when all share it (finish() adapts them together), else each to the input.
-            x[i] = decode(f, (h, w, channels), mode)
-        return Split(x, torch.tensor([label for _, label in files], dtype=torch.int64))
+    def files(found: list[tuple[Path, int]]) -> Samples | None:
+        return Samples.files([f for f, _ in found], [label for _, label in found]) if found else None
 
     kind = "grayscale" if gray else "RGB"
     notes.insert(0, f"read {n(total)} {kind} images of {len(classes)} classes from {path}")
-    train = read(train_files)
-    val = read(val_files) if val_files else None
-    test = read(test_files) if test_files else None
     test_from = f"{test_dir.name}/" if test_dir is not None else ""
-    return Raw(path.resolve().name, classes, train, val, notes, test=test, test_from=test_from)
+    # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
+    # each file once, straight to the input (decode_all), with the one rule predict follows too.
+    return Raw(path.resolve().name, classes, files(train_files), files(val_files), notes, test=files(test_files),
+               test_from=test_from, mode=mode, native=(h, w, channels))  # fmt: skip
+
+
+def workers_for(images: int) -> int:
+    """Worker processes that decode `images`: none for a few (starting one costs more than it
+    saves), else one per usable core (this process's affinity), at most MAX_WORKERS."""
+    if images < MIN_IMAGES_FOR_WORKERS:
+        return 0
+    from ..train.fastpath import cores
+
+    return min(MAX_WORKERS, cores())
+
+
+class _Decoder(torch.utils.data.Dataset):
+    """Parts of a split's files, decoded to the input: `dataset[(start, stop)]` is (start,
+    images (stop - start, C, H, W) uint8, None), or (start, None, the problems) for a file
+    that cannot be read: a worker returns its problem, to be raised once, by the trainer."""
+
+    def __init__(self, samples: Samples, target: tuple[int, int, int], mode: str):
+        self.samples, self.target, self.mode = samples, target, mode
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, part: tuple[int, int]) -> tuple[int, torch.Tensor | None, tuple[Problem, ...] | None]:
+        start, stop = part
+        h, w, c = self.target
+        x = torch.empty((stop - start, c, h, w), dtype=torch.uint8)
+        for j in range(stop - start):
+            try:
+                x[j] = decode(self.samples.source(start + j), self.target, self.mode)
+            except CnnctlError as exc:  # an exception's pickling would lose its problems
+                return start, None, exc.problems
+        return start, x, None
+
+
+def _as_is(item):
+    return item
+
+
+def decode_all(samples: Samples, target: tuple[int, int, int], mode: str) -> torch.Tensor:
+    """Every file of `samples` decoded in `mode` and adapted to `target` (H, W, C) by the one
+    decode path (cnnctl.data.decode), into one (N, C, H, W) uint8 tensor allocated once:
+    nothing is held at the files' own size but the few images the workers are decoding.
+    Decoded by worker processes (`workers_for`), in order; the first file that cannot be read
+    is one CnnctlError naming it. A progress bar shows on a terminal once it takes a while."""
+    h, w, c = target
+    total = len(samples)
+    parts = [(start, min(start + PART, total)) for start in range(0, total, PART)]
+    workers = workers_for(total)
+    loader = torch.utils.data.DataLoader(
+        _Decoder(samples, target, mode), batch_size=None, sampler=parts, num_workers=workers, collate_fn=_as_is,
+        prefetch_factor=2 if workers else None,
+    )  # fmt: skip
+    x = torch.empty((total, c, h, w), dtype=torch.uint8)
+    bar = _Progress(total)
+    try:
+        for start, images, problems in loader:
+            if problems is not None:
+                raise CnnctlError(problems)
+            x[start : start + len(images)] = images
+            bar.advance(len(images))
+    finally:
+        bar.stop()
+    return x
+
+
+class _Progress:
+    """A transient bar on stderr, `decoding images 1,234/3,000`, shown only on a terminal (by
+    rank 0 of a data-parallel run), and only once decoding has taken PROGRESS_AFTER seconds."""
+
+    def __init__(self, total: int):
+        from .. import worker
+
+        self.total, self.done, self.bar = total, 0, None
+        self.started = time.perf_counter()
+        self.wanted = worker.rank0() and sys.stderr is not None and _stderr_console().is_terminal
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if not self.wanted:
+            return
+        if self.bar is None and time.perf_counter() - self.started >= PROGRESS_AFTER:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=_stderr_console(), transient=True)  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _stderr_console():
+    from ..render.progress import stderr_console
+
+    return stderr_console()
