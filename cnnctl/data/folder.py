@@ -263,7 +263,8 @@ class _Progress:
 
         self.total, self.done, self.bar = total, 0, None
         self.started = time.perf_counter()
-        self.wanted = worker.rank0() and sys.stderr is not None and _stderr_console().is_terminal
+        self.console = _stderr_console() if worker.rank0() and sys.stderr is not None else None
+        self.wanted = self.console is not None and self.console.is_terminal
 
     def advance(self, count: int) -> None:
         self.done += count
@@ -273,7 +274,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), console=_stderr_console(), transient=True)  # fmt: skip
+                                TimeRemainingColumn(), console=self.console, transient=True)  # fmt: skip
             self.bar.start()
             self.task = self.bar.add_task("", total=self.total)
         if self.bar is not None:
