@@ -30,21 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photos import make_photos  # noqa: E402
 
-NET = """name: tiny224
-input: 224x224x3
-layers:
-  - conv f=7 s=4 p=3 n=16
-  - bn
-  - relu
-  - conv f=3 s=2 p=1 n=32
-  - bn
-  - relu
-  - conv f=3 s=2 p=1 n=64
-  - bn
-  - relu
-  - pool avg global
-  - fc 10
-"""
+NET = Path(__file__).resolve().parent / "tiny.yaml"  # a few strided convolutions: what is measured is the data
 
 CHILD = """
 import json, sys, time
@@ -61,31 +47,38 @@ def hook(taken):
 stream = {"auto": None, "stream": True, "memory": False}[stream]
 config = TrainConfig(data=data, epochs=1, batch_size=64, device="cpu", out=out, workers=int(workers), stream=stream,
                      val_split=0.0)
-train(cnnctl.load(net), config, arch="tiny224", hooks=[hook])
+train(cnnctl.load(net), config, arch="tiny", hooks=[hook])
 """
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants (from /proc)."""
+def tree_memory(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of `pid` and all its descendants summed, in bytes (from /proc). PSS counts a
+    page shared by the forked loader workers (torch's libraries, the trainer's pages) once,
+    shared out; RSS counts it in every process."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            parent, pages = int(fields[1]), int(fields[21])
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(entry))
-        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [pid]
+    pss = rss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
-        total += rss.get(p, 0)
         todo += children.get(p, [])
-    return total
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith(("Pss:", "Rss:")):
+                        value = int(line.split()[1]) * 1024
+                        pss, rss = (pss + value, rss) if line.startswith("Pss:") else (pss, rss + value)
+        except OSError:  # the process ended between the listing and now
+            continue
+    return pss, rss
 
 
 def main() -> None:
@@ -103,15 +96,15 @@ def main() -> None:
     make_photos(root, args.images, size=(width, height))
     print(f"folder: {root} ({args.images:,} JPEGs, {time.time() - started:.0f} s to make or find)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        net, marks = Path(tmp) / "tiny224.yaml", Path(tmp) / "marks.json"
-        net.write_text(NET)
+        net, marks = NET, Path(tmp) / "marks.json"
         command = [sys.executable, "-c", CHILD, str(net), str(root), str(Path(tmp) / "run"), str(args.steps),
                    str(args.workers), str(marks), args.mode]  # fmt: skip
         start = time.time()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        peak = 0
+        peak_pss = peak_rss = 0
         while child.poll() is None:
-            peak = max(peak, tree_rss(child.pid))
+            pss, rss = tree_memory(child.pid)
+            peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
             time.sleep(0.05)
         end = time.time()
         output = child.stdout.read()
@@ -121,8 +114,8 @@ def main() -> None:
     print("\n".join(line for line in output.splitlines() if line.startswith("data:")))
     images = args.steps * 64 if args.steps else args.images
     print(f"first step after {first:.1f} s; {images:,} images trained, whole process {end - start:.1f} s")
-    print(f"peak memory, trainer and {args.workers} loader workers together: {peak / 2**30:.2f} GiB "
-          f"({peak / 1e9:.2f} GB)")  # fmt: skip
+    print(f"peak memory, the trainer and its loader workers together: {peak_pss / 1e9:.2f} GB PSS "
+          f"({peak_rss / 1e9:.2f} GB RSS summed, shared pages counted in every process)")  # fmt: skip
 
 
 if __name__ == "__main__":

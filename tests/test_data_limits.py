@@ -242,7 +242,6 @@ def test_predict_resizes_images_as_training_does(tmp_path):
     from PIL import Image
 
     from cnnctl.data.decode import decode
-    from cnnctl.data.folder import load_image_folder
 
     g = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (40, 50, 3), dtype=torch.uint8, generator=g)
@@ -250,7 +249,7 @@ def test_predict_resizes_images_as_training_does(tmp_path):
         (tmp_path / name).mkdir()
         raw = bytes(pixels[:h, :w].flatten().tolist())
         Image.frombytes("RGB", (w, h), raw).save(tmp_path / name / "x.png")
-    trained = load_image_folder(tmp_path, (32, 32, 3)).train.x[0]
+    trained = load_data(str(tmp_path), (32, 32, 3), val_split=0).train.x[0]
     # 40x50 to 32x32 shrinks both sides: each output pixel is the mean of the input area it covers
     averaged = torch.nn.functional.adaptive_avg_pool2d(pixels.permute(2, 0, 1).double(), (32, 32))
     reference = averaged.round().to(torch.uint8)

@@ -42,6 +42,10 @@ class Split:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def take(self, index: torch.Tensor) -> Split:
+        """The images at `index` (int64), in that order: a copy (a hold-out)."""
+        return Split(self.x[index], self.y[index])
+
 
 class ClassNames(list):
     """Class names of data that counts its classes from its labels (IDX folders), with where
@@ -84,6 +88,17 @@ class DataSplits:
     # An image folder's or shards' list of images (cnnctl.data.samples.save_index's record),
     # kept in the run folder; None for other data.
     listing: dict | None = None
+
+
+# What cnnctl works on at once while it converts a data set held in memory (resizing, channel
+# conversion, statistics): float copies of that many bytes at most, whatever the data's size,
+# so a set's peak is the set at the network's input plus this.
+WORKING_BYTES = 256 << 20
+
+
+def images_at_once(bytes_per_image: int) -> int:
+    """How many images of `bytes_per_image` (as the float copy that converts them) fit in WORKING_BYTES (at least 1)."""
+    return max(1, WORKING_BYTES // max(1, bytes_per_image))
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)

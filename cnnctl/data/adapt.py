@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CnnctlError, Loc
-from . import DataSplits, Split
+from . import DataSplits, Split, images_at_once
+from .samples import Samples
 from .stats import Stats, computed
 
 # Padding is used while the padded image is at most this much larger than the data on each
@@ -17,23 +18,29 @@ from .stats import Stats, computed
 PAD_RATIO = 1.5
 # A data set adapted to a large input (CIFAR-10 at 224x224x3 is 9 GB) is refused above this.
 MAX_BYTES = 4 << 30
-# Images interpolated at once: bounds the float32 copy made while resizing.
-CHUNK = 2048
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 
 
 @dataclass
 class Raw:
-    """A data set as read, before adaptation: `val` and `test` are None where it has none."""
+    """A data set as read, before adaptation: `val` and `test` are None where it has none.
+
+    A split is images in memory (a Split) or image files not decoded yet (Samples, from an
+    image folder): `finish` holds out by index, then decodes each file straight to the
+    network's input (cnnctl.data.folder.decode_all), in `mode` ("L" or "RGB"). `native`
+    (H, W, C) is what such files are said to be in the notes: their one size, or the input's
+    size where they have several (each is adapted on its own, folder.py says how)."""
 
     name: str
     classes: list[str]
-    train: Split
-    val: Split | None
+    train: Split | Samples
+    val: Split | Samples | None
     notes: list[str] = field(default_factory=list)
-    test: Split | None = None
+    test: Split | Samples | None = None
     test_from: str = "its test split"  # which files: "the t10k files", "test/"
     no_test: str = ""  # why there is none, where the data set's registration says
+    mode: str = "RGB"
+    native: tuple[int, int, int] | None = None
 
 
 def n(count: int) -> str:
@@ -89,19 +96,22 @@ def held_out(total: int, val_split: float, seed: int) -> tuple[torch.Tensor, tor
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-def hold_out(split: Split, val_split: float, seed: int) -> tuple[Split, Split]:
-    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint)."""
+def hold_out(split: Split | Samples, val_split: float, seed: int) -> tuple[Split | Samples, Split | Samples]:
+    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint).
+    Files (Samples) are held out before they are decoded: each part is decoded once, into its own tensor."""
     train_idx, val_idx = held_out(len(split), val_split, seed)
-    return Split(split.x[train_idx], split.y[train_idx]), Split(split.x[val_idx], split.y[val_idx])
+    return split.take(train_idx), split.take(val_idx)
 
 
 def _resize(x: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
-    """`mode`: "area" or "bilinear", as `plan` chose it."""
+    """`mode`: "area" or "bilinear", as `plan` chose it. Each image is interpolated on its
+    own, so a few at a time (their float32 copies within WORKING_BYTES) give the same result."""
     out = torch.empty((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
     corners = None if mode == "area" else False
-    for start in range(0, x.shape[0], CHUNK):
-        part = F.interpolate(x[start : start + CHUNK].float(), size=(h, w), mode=mode, align_corners=corners)
-        out[start : start + CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    chunk = images_at_once(4 * x.shape[1] * (x.shape[2] * x.shape[3] + h * w))
+    for start in range(0, x.shape[0], chunk):
+        part = F.interpolate(x[start : start + chunk].float(), size=(h, w), mode=mode, align_corners=corners)
+        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
@@ -115,9 +125,10 @@ def _pad(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 def _to_gray(x: torch.Tensor) -> torch.Tensor:
     out = torch.empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=torch.uint8)
     weights = torch.tensor(LUMA).view(1, 3, 1, 1)
-    for start in range(0, x.shape[0], CHUNK):
-        part = (x[start : start + CHUNK].float() * weights).sum(1, keepdim=True)
-        out[start : start + CHUNK] = part.round_().clamp_(0, 255).to(torch.uint8)
+    chunk = images_at_once(4 * 2 * 3 * x.shape[2] * x.shape[3])  # the float copy and its weighted product
+    for start in range(0, x.shape[0], chunk):
+        part = (x[start : start + chunk].float() * weights).sum(1, keepdim=True)
+        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
@@ -185,6 +196,19 @@ def adapt(
     return run(x, plan((h0, w0, c0), target, pad=pad), notes)
 
 
+def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, notes: list[str] | None = None) -> Split:
+    """`split` adapted to `target`, its steps said in `notes`: images in memory through `adapt`,
+    files decoded one by one straight to `target` (each as `adapt` would do it among the others)."""
+    if isinstance(split, Split):
+        return Split(adapt(split.x, target, notes), split.y)
+    from .loader import decode_all, workers_for
+
+    if notes is not None:
+        notes.extend(step.note for step in plan(raw.native, target))
+    x, y = decode_all(split, target, workers_for(len(split)), mode=raw.mode, progress=True)
+    return Split(x, y)
+
+
 def finish(
     raw: Raw,
     target: tuple[int, int, int],
@@ -195,7 +219,8 @@ def finish(
     stats: Stats | None = None,
 ) -> DataSplits:
     """Choose the validation split (the data's own, else its test split, else held out from
-    training; none with `val_split` 0), adapt the splits, and take the normalisation
+    training; none with `val_split` 0), adapt the splits (image files decoded straight to the
+    input, each split into one tensor of its final size), and take the normalisation
     statistics `stats` where given (the settings', the weights'), else compute them over the
     adapted training images (cnnctl.data.stats)."""
     notes = list(raw.notes)
@@ -210,7 +235,7 @@ def finish(
         val_from = f"{val_split:.0%} of the training images held out (seed {seed})"
         notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
     else:
-        val, val_from = Split(train.x[:0], train.y[:0]), ""
+        val, val_from = train.take(torch.zeros(0, dtype=torch.int64)), ""
         notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
     h, w, c = target
     extra = len(test_split) if test_split is not None and test_split is not val else 0
@@ -218,10 +243,10 @@ def finish(
     check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
                  hint="train at a smaller input size (--input), e.g. the data's own size")  # fmt: skip
     same = test_split is val
-    train = Split(adapt(train.x, target, notes), train.y)
-    val = Split(adapt(val.x, target), val.y)
+    train = _at_input(train, target, raw, notes)
+    val = _at_input(val, target, raw)
     if test_split is not None:
-        test_split = val if same else Split(adapt(test_split.x, target), test_split.y)
+        test_split = val if same else _at_input(test_split, target, raw)
     if stats is None:
         stats = computed(train.x)
     elif len(stats.mean) != c:  # checked against the network where they were taken: a caller's slip

@@ -10,8 +10,9 @@ import torch
 
 from ..errors import CnnctlError, Loc
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
-from .adapt import Raw, check_memory, n
-from .decode import GRAY_MODES, decode, open_image
+from .adapt import Raw, n
+from .decode import GRAY_MODES, open_image
+from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
@@ -174,23 +175,17 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
         )
     total = len(train_files) + len(val_files) + len(test_files)
-    check_memory(total * h * w * channels, f"{n(total)} images of {h}x{w}x{channels}", Loc(str(path)))
 
-    def read(files: list[tuple[Path, int]]) -> Split:
-        x = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
-        for i, (f, _) in enumerate(files):
-            # One rule for every image, here and in predict (cnnctl.data.decode): at the data's
-            # own size when all share it (finish() adapts them together), else each to the input.
-            x[i] = decode(f, (h, w, channels), mode)
-        return Split(x, torch.tensor([label for _, label in files], dtype=torch.int64))
+    def files(found: list[tuple[Path, int]]) -> Samples | None:
+        return Samples.files([f for f, _ in found], [label for _, label in found]) if found else None
 
     kind = "grayscale" if gray else "RGB"
     notes.insert(0, f"read {n(total)} {kind} images of {len(classes)} classes from {path}")
-    train = read(train_files)
-    val = read(val_files) if val_files else None
-    test = read(test_files) if test_files else None
     test_from = f"{test_dir.name}/" if test_dir is not None else ""
-    return Raw(path.resolve().name, classes, train, val, notes, test=test, test_from=test_from)
+    # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
+    # each file once, straight to the input (decode_all), with the one rule predict follows too.
+    return Raw(path.resolve().name, classes, files(train_files), files(val_files), notes, test=files(test_files),
+               test_from=test_from, mode=mode, native=(h, w, channels))  # fmt: skip
 
 
 def is_image_folder(path: Path) -> bool:

@@ -15,7 +15,6 @@ the run stops.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,20 +29,24 @@ BAD_FLOOR = 100  # ... once this many images have been read (one bad among the f
 CENTRE = 224 / 256  # the evaluation recipe's centre crop: 224 of the shorter side resized to 256
 PREFETCH = 4  # batches each loader worker prepares ahead
 MAX_WORKERS = 32
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, which containers and taskset set)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+MAX_DEFAULT_WORKERS = 8
+MIN_IMAGES_FOR_WORKERS = 256  # fewer are decoded in the training process: a worker's start costs more
+PART = 16  # images per request when a split is decoded into memory
+PROGRESS_AFTER = 1.0  # seconds of decoding before its progress bar shows
 
 
 def default_workers() -> int:
-    """Loader workers when --workers is not given: one per usable core, up to 8 (more
-    rarely helps one GPU; each costs a process)."""
-    return max(1, min(8, usable_cores()))
+    """Loader workers when --workers is not given: one per usable core (this process's
+    affinity), up to 8 (more rarely helps one GPU; each costs a process)."""
+    from ..train.fastpath import cores
+
+    return max(1, min(MAX_DEFAULT_WORKERS, cores()))
+
+
+def workers_for(images: int) -> int:
+    """Loader workers that decode `images` into memory: none for a few (starting one costs
+    more than it saves), else `default_workers()`."""
+    return 0 if images < MIN_IMAGES_FOR_WORKERS else default_workers()
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,12 @@ class Images(torch.utils.data.Dataset):
     message). With `normalise` (training on the CPU), the batch comes normalised: the
     workers do that arithmetic beside each other, not the training process."""
 
-    def __init__(self, samples: Samples, target: tuple[int, int, int], recipe: Recipe, seed: int, normalise=None):
+    def __init__(
+        self, samples: Samples, target: tuple[int, int, int], recipe: Recipe, seed: int, normalise=None, mode=None
+    ):
         self.samples, self.target, self.recipe, self.seed = samples, target, recipe, seed
         self.normalise = normalise
+        self.mode = mode  # the Pillow mode images are decoded in: by default the input's (decode.mode_for)
         self.opened: dict = {}  # the shards this process keeps open (each worker has its own copy)
 
     def __len__(self) -> int:
@@ -92,8 +98,8 @@ class Images(torch.utils.data.Dataset):
             try:
                 x[len(kept)] = self._image(i, epoch, position + k).permute(1, 2, 0)
                 kept.append(k)
-            except CnnctlError as exc:
-                bad.append((self.samples.name(i), exc.problems[0].message))
+            except CnnctlError as exc:  # the problem, not the exception: it crosses to the trainer
+                bad.append((self.samples.name(i), exc.problems[0]))
         labels = self.samples.labels[index]
         if bad:
             labels = labels[torch.tensor(kept, dtype=torch.long)]
@@ -109,7 +115,7 @@ class Images(torch.utils.data.Dataset):
             h, w, _ = self.target
             return decode_box(source, self.target, centre_box(h, w, CENTRE))
         if recipe.name == "fit" and not recipe.flip:
-            return decode(source, self.target)
+            return decode(source, self.target, self.mode)
         area, ratio, cx, cy, flip = self.draws(epoch, place)
         flip = recipe.flip and flip < 0.5
         if recipe.name == "rrc":
@@ -149,48 +155,113 @@ class Skipped:
     names: set[str] = field(default_factory=set)
     epoch_bad: int = 0  # this epoch's, for its line
 
-    def add(self, read: int, bad: list[tuple[str, str]]) -> None:
+    def add(self, read: int, bad: list) -> None:
+        """`read` images decoded, `bad` (name, Problem) not."""
         self.seen += read + len(bad)
         self.epoch_bad += len(bad)
-        new = [(name, message) for name, message in bad if name not in self.names]
+        new = [(name, problem) for name, problem in bad if name not in self.names]
         self.names.update(name for name, _ in new)
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
-                out.writelines(f"{name}: {message}\n" for name, message in new)
+                out.writelines(f"{name}: {problem.message}\n" for name, problem in new)
         total = len(self.names)
         if bad and total > MAX_BAD * max(self.seen, BAD_FLOOR):
             where = f" (each named in {self.file})" if self.file is not None else ""
             raise CnnctlError.at(
                 f"{total:,} of the {self.seen:,} images read could not be decoded{where}, more than "
-                f"{MAX_BAD:.0%}: the first, {bad[0][0]}: {bad[0][1]}",
+                f"{MAX_BAD:.0%}: the first, {bad[0][0]}: {bad[0][1].message}",
                 hint="repair or remove the damaged files; a few among many are skipped",
             )
 
 
 def decode_all(
-    samples: Samples, target: tuple[int, int, int], workers: int, batch: int = 64, skipped: Skipped | None = None
+    samples: Samples,
+    target: tuple[int, int, int],
+    workers: int,
+    *,
+    mode: str | None = None,
+    skipped: Skipped | None = None,
+    progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image of `samples` decoded as recipe "fit" decodes it, in order, by `workers`
-    loader processes: (uint8 (N, C, H, W), labels), unreadable images left out (told to
-    `skipped`). A sample for the channel statistics; data held in memory."""
-    skipped = skipped if skipped is not None else Skipped()
+    """Every image of `samples` decoded (in `mode`, by default the input's) and adapted whole
+    to `target` (H, W, C) by the one decode path, in order, by `workers` loader processes,
+    into one uint8 (N, C, H, W) tensor allocated once: nothing is held at the files' own size
+    but the few images the workers are decoding. Returns it with the labels. With `skipped`,
+    an unreadable image is left out and told to it (a stream's sample for its statistics);
+    without, it is one CnnctlError naming the file (data held in memory). `progress`: a bar
+    on a terminal once it takes a while."""
+    from ..errors import CnnctlError
+
+    total = len(samples)
     requests = Requests()
-    requests.requests = [(0, s, torch.arange(s, min(s + batch, len(samples)))) for s in range(0, len(samples), batch)]
+    requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
     workers = min(workers, MAX_WORKERS, len(requests))
     loader = torch.utils.data.DataLoader(
-        Images(samples, target, Recipe(), 0), batch_size=None, sampler=requests, num_workers=workers,
+        Images(samples, target, Recipe(), 0, mode=mode), batch_size=None, sampler=requests, num_workers=workers,
         prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=one_thread,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     h, w, c = target
-    x = torch.empty((len(samples), c, h, w), dtype=torch.uint8)
-    y = torch.empty(len(samples), dtype=torch.int64)
+    x = torch.empty((total, c, h, w), dtype=torch.uint8)
+    y = torch.empty(total, dtype=torch.int64)
     kept = 0
-    for part, labels, bad in loader:
-        skipped.add(len(labels), bad)
-        x[kept : kept + len(labels)], y[kept : kept + len(labels)] = part, labels
-        kept += len(labels)
+    bar = DecodeProgress(total) if progress else None
+    try:
+        for part, labels, bad in loader:
+            if bad and skipped is None:
+                raise CnnctlError([problem for _, problem in bad])
+            if skipped is not None:
+                skipped.add(len(labels), bad)
+            x[kept : kept + len(labels)], y[kept : kept + len(labels)] = part, labels
+            kept += len(labels)
+            if bar is not None:
+                bar.advance(len(labels) + len(bad))
+    finally:
+        if bar is not None:
+            bar.stop()
     return x[:kept], y[:kept]
+
+
+class DecodeProgress:
+    """A transient bar on stderr, `decoding images 1,234/3,000`, shown only on a terminal (by
+    rank 0 of a data-parallel run), and only once decoding has taken PROGRESS_AFTER seconds."""
+
+    def __init__(self, total: int):
+        import sys
+        import time
+
+        from .. import worker
+
+        self.clock = time.perf_counter
+        self.total, self.done, self.bar = total, 0, None
+        self.started = self.clock()
+        self.console = _stderr_console() if worker.rank0() and sys.stderr is not None else None
+        self.wanted = self.console is not None and self.console.is_terminal
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if not self.wanted:
+            return
+        if self.bar is None and self.clock() - self.started >= PROGRESS_AFTER:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(),
+                                TimeRemainingColumn(), console=self.console, transient=True)  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("", total=self.total)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _stderr_console():
+    from ..render.progress import stderr_console
+
+    return stderr_console()
 
 
 def one_thread(_worker: int) -> None:

@@ -24,8 +24,6 @@ from ..errors import CnnctlError, Loc
 if TYPE_CHECKING:
     import torch
 
-CHUNK = 2048  # images summed at once: bounds the float64 copy
-
 
 @dataclass(frozen=True)
 class Stats:
@@ -79,6 +77,8 @@ def computed(x: torch.Tensor, *, most: int | None = None, seed: int = 0) -> Stat
     (an estimate, where the data cannot be scanned)."""
     import torch
 
+    from . import images_at_once
+
     total = x.shape[0]
     if most is not None and total > most:
         pick = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:most].sort().values
@@ -88,10 +88,11 @@ def computed(x: torch.Tensor, *, most: int | None = None, seed: int = 0) -> Stat
     c = x.shape[1]
     sums = torch.zeros(c, dtype=torch.float64)
     squares = torch.zeros(c, dtype=torch.float64)
-    for start in range(0, x.shape[0], CHUNK):
-        part = x[start : start + CHUNK].to(torch.float64).div_(255.0)
+    chunk = images_at_once(8 * c * x.shape[2] * x.shape[3])  # their float64 copy, squared in place
+    for start in range(0, x.shape[0], chunk):
+        part = x[start : start + chunk].to(torch.float64).div_(255.0)
         sums += part.sum(dim=(0, 2, 3))
-        squares += (part * part).sum(dim=(0, 2, 3))
+        squares += part.square_().sum(dim=(0, 2, 3))
     count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
     mean = sums / count
     var = (squares / count - mean * mean).clamp_(min=0.0)

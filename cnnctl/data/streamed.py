@@ -180,7 +180,9 @@ def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, worker
     if total == 0:
         raise CnnctlError.at("no training images")
     pick = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:STATS_SAMPLE].sort().values
-    x, _ = decode_all(train.take(pick), shape, workers)
+    from .loader import Skipped
+
+    x, _ = decode_all(train.take(pick), shape, workers, skipped=Skipped())
     if len(x) == 0:
         raise CnnctlError.at(f"none of the {len(pick):,} training images sampled could be read")
     got = computed(x)

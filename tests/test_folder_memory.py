@@ -1,0 +1,176 @@
+"""An image folder held in memory (issue 20): each file decoded once, straight to the network's
+input, into one tensor per split; the same pixels as adapting the whole set at once; worker
+processes whose problems come out as one message; a progress bar only on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from cnnctl.data import Split, load_data
+from cnnctl.data import loader as loader_module
+from cnnctl.data.adapt import _resize, adapt
+from cnnctl.data.decode import read
+from cnnctl.errors import CnnctlError
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def photo_folder(root, sizes, per_class=3, mode="RGB", classes=2, suffix="png"):
+    """`classes` class folders of `per_class` random images each, the i-th image of each of
+    `sizes[i % len(sizes)]` (H, W); the files in the order load_data reads them."""
+    g = torch.Generator().manual_seed(0)
+    channels = 3 if mode == "RGB" else 1
+    files = []
+    for c in range(classes):
+        folder = root / f"class{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            h, w = sizes[i % len(sizes)]
+            pixels = torch.randint(0, 256, (h, w, channels), dtype=torch.uint8, generator=g)
+            image = Image.frombytes(mode, (w, h), bytes(pixels.flatten().tolist()))
+            files.append(folder / f"{i:03d}.{suffix}")
+            image.save(files[-1])
+    return files
+
+
+@pytest.mark.parametrize(
+    ("mode", "target"),
+    [("RGB", (16, 16, 3)), ("RGB", (36, 44, 3)), ("RGB", (50, 60, 3)), ("RGB", (16, 16, 1)), ("L", (16, 16, 3))],
+    ids=["shrink", "pad", "grow", "to-gray", "gray-replicated"],
+)
+def test_a_same_size_folder_is_the_whole_set_adapted_at_once(tmp_path, mode, target):
+    # Before issue 20 the images of one size were decoded at that size, stacked, and adapted
+    # together (area, padding, bilinear, luminance): decoded one by one now, the same pixels.
+    files = photo_folder(tmp_path, [(30, 40)], mode=mode)
+    whole = adapt(torch.stack([read(f, target[:2], mode) for f in files]), target)
+    data = load_data(str(tmp_path), target, val_split=0)
+    assert data.train.x.dtype == torch.uint8 and torch.equal(data.train.x, whole)
+
+
+def test_a_folder_of_several_sizes_is_each_image_adapted_on_its_own(tmp_path):
+    # Each to the input as predict adapts one: 20x20 padded to 24x24, 40x50 shrunk, 12x12 grown.
+    files = photo_folder(tmp_path, [(20, 20), (40, 50), (12, 12)])
+    one_by_one = torch.stack([adapt(read(f, (24, 24), "RGB")[None], (24, 24, 3))[0] for f in files])
+    data = load_data(str(tmp_path), (24, 24, 3), val_split=0)
+    assert torch.equal(data.train.x, one_by_one)
+    assert any("adapted images of 3 sizes (12x12 to 40x50) to 24x24" in note for note in data.notes)
+
+
+def test_each_file_is_decoded_once_straight_to_the_input(tmp_path, monkeypatch):
+    # No image is held at its own size (500x375 photos are 3.7 times a 224x224 input) and the
+    # hold-out does not copy: 10 files, 10 decodes, each already at the input; the splits are
+    # one uint8 tensor each, of exactly their images.
+    photo_folder(tmp_path, [(30, 40)], per_class=5, suffix="jpg")
+    shapes = []
+    decode = loader_module.decode
+
+    def recorded(*args, **kwargs):
+        image = decode(*args, **kwargs)
+        shapes.append(tuple(image.shape))
+        return image
+
+    monkeypatch.setattr(loader_module, "decode", recorded)
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0.2)
+    assert shapes == [(3, 16, 16)] * 10
+    assert data.train.x.shape == (8, 3, 16, 16) and data.val.x.shape == (2, 3, 16, 16)
+    assert data.train.x.dtype == data.val.x.dtype == torch.uint8
+    assert data.train.x.untyped_storage().nbytes() == 8 * 3 * 16 * 16
+    assert data.val.x.untyped_storage().nbytes() == 2 * 3 * 16 * 16
+    assert any("resized 30x40 to 16x16 (area) (aspect ratio changed)" in note for note in data.notes)
+
+
+def test_held_out_files_are_the_images_the_whole_set_would_give(tmp_path):
+    # Held out by index before decoding: the same images, in the same order, as holding out
+    # from the decoded set (hold_out on a Split, as IDX data is held out).
+    from cnnctl.data.adapt import hold_out
+
+    files = photo_folder(tmp_path, [(20, 20)], per_class=6)
+    labels = torch.tensor([0] * 6 + [1] * 6)
+    every = Split(torch.stack([read(f, (20, 20), "RGB") for f in files]), labels)
+    train, val = hold_out(every, 0.25, seed=3)
+    data = load_data(str(tmp_path), (20, 20, 3), val_split=0.25, seed=3)
+    assert torch.equal(data.train.x, train.x) and torch.equal(data.val.x, val.x)
+    assert torch.equal(data.train.y, train.y) and torch.equal(data.val.y, val.y)
+
+
+def test_a_broken_image_among_many_is_one_message_naming_it_with_workers(tmp_path, monkeypatch):
+    files = photo_folder(tmp_path, [(20, 20)], per_class=20, suffix="jpg")
+    broken = files[27]
+    whole = broken.read_bytes()
+    broken.write_bytes(whole[: len(whole) // 2])  # its header reads; its pixels do not
+    monkeypatch.setattr(loader_module, "MIN_IMAGES_FOR_WORKERS", 0)
+    monkeypatch.setattr(loader_module, "PART", 4)
+    assert loader_module.workers_for(40) >= 1
+    with pytest.raises(CnnctlError) as caught:
+        load_data(str(tmp_path), (16, 16, 3), val_split=0)
+    assert len(caught.value.problems) == 1
+    assert str(caught.value).startswith(f"error: {broken}: cannot read the image")
+
+
+def test_workers_decode_what_one_process_decodes(tmp_path, monkeypatch):
+    photo_folder(tmp_path, [(20, 20), (30, 24)], per_class=10, suffix="jpg")
+    alone = load_data(str(tmp_path), (16, 16, 3), val_split=0).train.x
+    monkeypatch.setattr(loader_module, "MIN_IMAGES_FOR_WORKERS", 0)
+    monkeypatch.setattr(loader_module, "PART", 3)  # parts that do not divide the 20 images
+    assert torch.equal(load_data(str(tmp_path), (16, 16, 3), val_split=0).train.x, alone)
+
+
+def test_workers_are_the_usable_cores_for_many_images_none_for_a_few(monkeypatch):
+    import cnnctl.train.fastpath as fastpath
+
+    monkeypatch.setattr(fastpath, "cores", lambda: 64)
+    assert loader_module.workers_for(loader_module.MIN_IMAGES_FOR_WORKERS - 1) == 0
+    assert loader_module.workers_for(100_000) == loader_module.MAX_DEFAULT_WORKERS == 8
+    monkeypatch.setattr(fastpath, "cores", lambda: 2)
+    assert loader_module.workers_for(100_000) == 2
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path, monkeypatch, capfd):
+    from rich.console import Console
+
+    photo_folder(tmp_path, [(20, 20)], per_class=4)
+    monkeypatch.setattr(loader_module, "PROGRESS_AFTER", 0.0)  # at once, however quick
+    load_data(str(tmp_path), (16, 16, 3), val_split=0)
+    assert capfd.readouterr().err == ""  # the test's stderr is no terminal
+    terminal = io.StringIO()
+    monkeypatch.setattr(loader_module, "_stderr_console", lambda: Console(file=terminal, force_terminal=True))
+    load_data(str(tmp_path), (16, 16, 3), val_split=0)
+    assert "decoding images" in terminal.getvalue() and capfd.readouterr().err == ""
+
+
+def test_a_resize_converts_a_few_images_at_a_time(monkeypatch):
+    # The float copy that resizes a set held in memory (CIFAR-10 to 224x224) is bounded by
+    # WORKING_BYTES, not by a count of images: 2,048 images at 224x224x3 were 1.2 GB.
+    import cnnctl.data as data_module
+    import cnnctl.data.adapt as adapt_module
+
+    x = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    whole = _resize(x, 20, 20, "bilinear")
+    sizes = []
+    interpolate = adapt_module.F.interpolate
+
+    def counted(part, **kwargs):
+        sizes.append(part.shape[0])
+        return interpolate(part, **kwargs)
+
+    monkeypatch.setattr(data_module, "WORKING_BYTES", 3 * 4 * 3 * (8 * 8 + 20 * 20))  # 3 images' floats
+    monkeypatch.setattr(adapt_module.F, "interpolate", counted)
+    assert torch.equal(_resize(x, 20, 20, "bilinear"), whole)
+    assert sizes == [3, 3, 3, 1]
+
+
+def test_statistics_are_summed_a_few_images_at_a_time(monkeypatch):
+    # The float64 copy behind the channel statistics is bounded by WORKING_BYTES too (2,048
+    # images at 224x224x3 were 2.5 GB, and their squares as much again), with the same result.
+    import cnnctl.data as data_module
+    from cnnctl.data.stats import computed
+
+    x = torch.randint(0, 256, (7, 3, 5, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    scaled = x.double().div(255)
+    mean, std = scaled.mean(dim=(0, 2, 3)), scaled.std(dim=(0, 2, 3), unbiased=False)
+    monkeypatch.setattr(data_module, "WORKING_BYTES", 2 * 8 * 3 * 5 * 6)  # two images' float64
+    stats = computed(x)
+    assert stats.mean == pytest.approx(mean.tolist(), abs=1e-6) and stats.std == pytest.approx(std.tolist(), abs=1e-6)
