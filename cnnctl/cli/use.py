@@ -192,12 +192,13 @@ def bench_cmd(
     batch_size: Annotated[int, option("--batch-size", parser=whole(1), metavar="N",
                                       help="Images per step. Default: 32.")] = 32,
     steps: Annotated[int, option("--steps", parser=whole(1), metavar="N",
-                                 help="Timed steps per repeat, after the warm-up. Default: 20.")] = 20,
+                                 help="Timed steps per repeat, after the warm-up (with --data, the loader "
+                                 "and both together time --steps x --repeats batches). Default: 20.")] = 20,
     repeats: Annotated[int, option("--repeats", parser=whole(1), metavar="N",
                                    help="Rounds of --steps, models taking turns; their spread shows noise. "
                                    "Default: 3.")] = 3,
     warmup: Annotated[int, option("--warmup", parser=whole(0), metavar="N",
-                                  help="Untimed steps first. Default: 5.")] = 5,
+                                  help="Untimed steps first (with --data, batches, at least 1). Default: 5.")] = 5,
     mode: Annotated[str, option("--mode", parser=choice(("both", "forward", "train")), metavar="both|forward|train",
                                 complete=words("both", "forward", "train"),
                                 help="Forward passes, training steps, or both.")] = "both",
