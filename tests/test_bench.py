@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.render.numbers import plural  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
 from cnnctl.render.views import bench_json, bench_table  # noqa: E402
 from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
@@ -181,3 +184,152 @@ def test_bench_command_json_reports_repeats_and_sustained_throughput():
     a, b = timing["repeat_images_per_second"]
     assert timing["images_per_second"] == pytest.approx(2 / (1 / a + 1 / b))
     assert isinstance(report["noisy"], bool) and timing["noisy"] == (timing["noise_reason"] is not None)
+
+
+# -- bench --data: where the time of training goes ------------------------------------------------
+TINY = """name: tiny
+input: 8x8x3
+layers:
+  - conv f=3 n=4 p=1
+  - bn
+  - relu
+  - pool avg global
+  - fc 3
+"""
+QUICK = ("--device", "cpu", "--batch-size", "4", "--steps", "2", "--repeats", "2", "--warmup", "1", "--mode", "train")
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A tiny network and a folder of 40 PNGs in 3 classes (36 trained on, 4 held out)."""
+    from tests.test_stream import coded_folder
+
+    net = tmp_path / "tiny.yaml"
+    net.write_text(TINY)
+    return str(net), str(coded_folder(tmp_path / "imgs", n=40))
+
+
+def test_bench_data_streamed_gives_the_loader_the_step_and_both_together(tiny, monkeypatch, capsys):
+    from tests.helpers import run_main
+
+    net, folder = tiny
+    args = ("bench", net, "--data", folder, "--stream", "--workers", "1", "--augment", "rrc,flip", *QUICK)
+    code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert (data["streamed"], data["workers"], data["batch"], data["warmup"]) == (True, 1, 4, 1)
+    assert data["batches"] == 2 * 2  # --steps x --repeats
+    rates, seconds = data["images_per_second"], data["seconds"]
+    assert all(rates[k] > 0 for k in ("loader", "step", "together"))
+    for k in ("loader", "together"):  # 4 whole batches of 4 readable images over their wall time
+        assert rates[k] == pytest.approx(4 * 4 / seconds[k])
+    (step,) = json.loads(out)["timings"]  # the step alone is the synthetic training step's figure
+    assert rates["step"] == step["images_per_second"]
+    slower = "loader" if rates["loader"] < rates["step"] else "step"
+    assert data["bottleneck"] == slower and data["verdict"].startswith(f"the {slower}: ")
+    assert data["skipped"] == 0 and any("random resized crop" in note for note in data["notes"])
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    table = out.split("where the time goes: ", 1)[1]
+    body = table.split("\n\n", 1)[0].splitlines()[3:]  # the rows: after the title, the header and its rule
+    rows = {line.split()[0]: line.split() for line in body}
+    assert set(rows) == {"loader", "step", "together"}
+    assert all(float(row[1].replace(",", "")) > 0 and row[2] == "4" for row in rows.values())
+    assert "streamed from disk, 1 loader process" in " ".join(rows["loader"])
+    assert "\nbottleneck: the loader: " in table or "\nbottleneck: the step: " in table
+
+
+def test_bench_data_by_name_times_the_loader_of_data_held_in_memory(tmp_path, monkeypatch, capsys):
+    from tests.helpers import run_main
+
+    net = tmp_path / "tiny.yaml"
+    net.write_text(TINY.replace("fc 3", "fc 10"))  # shapes has 10 classes
+    code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *QUICK, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert (data["data"], data["streamed"], data["workers"]) == ("shapes", False, 0)  # no loader processes
+    assert all(v > 0 for v in data["images_per_second"].values())
+    code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *QUICK)
+    assert code == 0, err
+    assert "the training batches alone (held in memory, batched by index)" in out
+
+
+def test_bench_data_errors_are_trains_and_the_options_need_data(tiny, monkeypatch, capsys):
+    from tests.helpers import run_main
+
+    net, folder = tiny
+    for data in ("nope", str(Path(folder) / "missing"), str(Path(folder) / "class0" / "00000.png")):
+        bench_code, _, bench_err = run_main(monkeypatch, capsys, "bench", net, "--data", data, *QUICK)
+        train_code, _, train_err = run_main(monkeypatch, capsys, "train", net, "--data", data, "--device", "cpu")
+        assert bench_code == train_code == 2 and bench_err == train_err and bench_err.startswith("error: ")
+    code, _, err = run_main(monkeypatch, capsys, "bench", net, "--data", folder, *QUICK[:-2], "--batch-size", "64")
+    assert code == 2 and "--batch-size 64 is more than the 36 training images" in err  # train's check
+    code, _, err = run_main(monkeypatch, capsys, "bench", net, "--workers", "2", *QUICK)
+    assert code == 2 and "--workers without --data" in err
+    code, _, err = run_main(monkeypatch, capsys, "bench", net, "--data", folder, *QUICK[:-2], "--mode", "forward")
+    assert code == 2 and "--mode forward leaves the step out" in err
+
+
+class Slow:
+    """A batch source of `n` batches of `batch` images per epoch, each `seconds` late."""
+
+    def __init__(self, seconds: float, batch: int = 4, n: int = 3):
+        self.seconds, self.batch, self.n = seconds, batch, n
+        self.black = torch.zeros(1, 3, 1, 1)
+
+    def epoch(self, epoch, start, batch, rank, world):
+        for _ in range(start, self.n):
+            time.sleep(self.seconds)
+            yield torch.zeros(self.batch, 3, 8, 8), torch.zeros(self.batch, dtype=torch.long)
+
+
+def timed_with(loader_sleep: float, step_sleep: float, streamed: bool = True, workers: int = 1):
+    """time_data over a Slow source and a step that sleeps `step_sleep`, 6 batches of 4 timed."""
+    from types import SimpleNamespace
+
+    from cnnctl.train.augment import Augment
+    from cnnctl.train.bench import time_data
+    from cnnctl.train.sources import Sources
+
+    source = Slow(loader_sleep)
+    sources = Sources(source, source, Augment("none", 0, source.black), None, [])
+    data = SimpleNamespace(streamed=streamed, notes=[])
+    step_alone = Timing("cnnctl", "train", 4, [step_sleep] * 6, 10**9)  # as bench measures it: 4 / step_sleep img/s
+    return time_data("slow", data, sources, workers, lambda x, y: time.sleep(step_sleep), step_alone, 4, 1, 6,
+                     torch.device("cpu"))  # fmt: skip
+
+
+def test_a_slow_loader_is_named_the_bottleneck():
+    timing = timed_with(loader_sleep=0.02, step_sleep=0.001)
+    assert timing.loader.batches == timing.together.batches == 6 and timing.loader.images == 24
+    # each batch waits 20 ms: at most 4 / 0.02 = 200 img/s, alone or feeding the step (across epochs of 3)
+    assert timing.loader.seconds >= 6 * 0.02 and timing.together.seconds >= 6 * (0.02 + 0.001)
+    assert timing.loader.images_per_second <= 200 and timing.step.images_per_second == pytest.approx(4000)
+    assert timing.bottleneck == "loader"
+    rate = f"{timing.loader.images_per_second:,.0f}"
+    assert timing.verdict == f"the loader: {rate} img/s against the step's 4,000; more --workers (now 1; the " \
+        f"machine has {plural(timing.cores, 'usable core')}) or shards"  # fmt: skip
+
+
+def test_a_slow_step_is_named_the_bottleneck():
+    timing = timed_with(loader_sleep=0.0, step_sleep=0.02)
+    assert timing.together.seconds >= 6 * 0.02  # each step waits 20 ms
+    assert timing.step.images_per_second == pytest.approx(200) and timing.loader.images_per_second > 200
+    assert timing.bottleneck == "step"
+    rate = f"{timing.loader.images_per_second:,.0f}"
+    assert timing.verdict.startswith(f"the step: 200 img/s against the loader's {rate}; the loader keeps up")
+
+
+def test_the_bottleneck_line_says_what_would_help():
+    from cnnctl.train.bench import bottleneck_said
+
+    assert bottleneck_said(410, 2300, True, 1, 2) == (
+        "the loader: 410 img/s against the step's 2,300; more --workers (now 1; the machine has 2 usable cores) or "
+        "shards"
+    )
+    assert bottleneck_said(410, 2300, True, 2, 2) == (
+        "the loader: 410 img/s against the step's 2,300; shards, or more cores (2 loader processes already share the "
+        "2 usable cores)"
+    )
+    assert "gathered from memory by the training process" in bottleneck_said(410, 2300, False, 0, 2)
+    assert bottleneck_said(4100, 2300, True, 1, 2).startswith("the step: 2,300 img/s against the loader's 4,100; ")

@@ -197,6 +197,19 @@ def device_option() -> Any:
     return option("--device", help=device_help(), complete=complete_device)
 
 
+def setting_option(name: str, help: str | None = None) -> Any:
+    """A training setting's option, from its row (cnnctl.train.settings): --NAME VALUE read by
+    the file's rule, or --NAME/--no-NAME; `help` in place of the row's."""
+    from ..train.settings import BY_NAME
+
+    s = BY_NAME[name]
+    help = help or s.help
+    if s.flag:
+        return option(f"{s.option}/--no-{s.option[2:]}", help=help)
+    complete = words(*s.words) if s.words else complete_device if s.name == "device" else None
+    return option(s.option, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
+
+
 def profile_names() -> tuple[str, ...]:
     from ..analysis.roofline import PROFILES
 

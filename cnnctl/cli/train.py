@@ -13,14 +13,12 @@ from .options import (
     ARCH_HELP,
     argument,
     complete_arch,
-    complete_device,
     complete_run,
     format_option,
     input_option,
     option,
-    setting,
+    setting_option,
     whole,
-    words,
 )
 
 
@@ -158,11 +156,7 @@ def _run_folder(resume: str | None, config):
 
 def _setting_option(s: Setting) -> Any:
     """A setting's option, from its row: --NAME VALUE read by the file's rule, or --NAME/--no-NAME."""
-    if s.flag:
-        return Annotated[Optional[bool], option(f"{s.option}/--no-{s.option[2:]}", help=s.help)]
-    complete = words(*s.words) if s.words else complete_device if s.name == "device" else None
-    return Annotated[Optional[Any], option(s.option, parser=setting(s.name), metavar=s.metavar, help=s.help,
-                                           complete=complete)]  # fmt: skip
+    return Annotated[Optional[bool] if s.flag else Optional[Any], setting_option(s.name)]
 
 
 def _whole_option(name: str, lo: int, help: str, metavar: str = "N") -> Any:

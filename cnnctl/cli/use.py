@@ -19,6 +19,7 @@ from .options import (
     input_option,
     number,
     option,
+    setting_option,
     whole,
     words,
 )
@@ -191,12 +192,13 @@ def bench_cmd(
     batch_size: Annotated[int, option("--batch-size", parser=whole(1), metavar="N",
                                       help="Images per step. Default: 32.")] = 32,
     steps: Annotated[int, option("--steps", parser=whole(1), metavar="N",
-                                 help="Timed steps per repeat, after the warm-up. Default: 20.")] = 20,
+                                 help="Timed steps per repeat, after the warm-up (with --data, the loader "
+                                 "and both together time --steps x --repeats batches). Default: 20.")] = 20,
     repeats: Annotated[int, option("--repeats", parser=whole(1), metavar="N",
                                    help="Rounds of --steps, models taking turns; their spread shows noise. "
                                    "Default: 3.")] = 3,
     warmup: Annotated[int, option("--warmup", parser=whole(0), metavar="N",
-                                  help="Untimed steps first. Default: 5.")] = 5,
+                                  help="Untimed steps first (with --data, batches, at least 1). Default: 5.")] = 5,
     mode: Annotated[str, option("--mode", parser=choice(("both", "forward", "train")), metavar="both|forward|train",
                                 complete=words("both", "forward", "train"),
                                 help="Forward passes, training steps, or both.")] = "both",
@@ -209,9 +211,17 @@ def bench_cmd(
     threads: Annotated[Optional[int], option("--threads", parser=whole(1, MAX_THREADS), metavar="N",
                                              help=BY_NAME["threads"].help)] = None,  # training's setting
     input: Annotated[Optional[str], input_option()] = None,
+    data: Annotated[Optional[str], setting_option("data", help="Also time training on this data: the loader "
+                                                  "alone, the training step alone, both together, and which is "
+                                                  "the bottleneck. " + BY_NAME["data"].help.removesuffix(
+                                                      " Default: shapes."))] = None,
+    data_dir: Annotated[Optional[str], setting_option("data_dir")] = None,
+    workers: Annotated[Optional[int], setting_option("workers")] = None,
+    stream: Annotated[Optional[bool], setting_option("stream")] = None,
+    augment: Annotated[Optional[str], setting_option("augment")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
-    """Time forward and training steps: images/s, latency, TFLOP/s.
+    """Time forward and training steps: images/s, latency, TFLOP/s; with --data, the loader.
 
     Synthetic data, after a warm-up, the device synchronised after each step; --repeats
     rounds of --steps steps. images/s is sustained (all timed images over their wall time),
@@ -219,16 +229,39 @@ def bench_cmd(
     (p90/p50 > 1.5, or repeats more than 20% apart) is marked and its ratios uncertain.
     TFLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
     forward and backward mults); MFU needs a known GPU or --peak-tflops.
+
+    With --data, where the time of training goes: the data is loaded and batched as `train`
+    does (--workers, --stream, --augment as there; seed 0; nothing written), then the loader
+    alone, and the training step fed by the loader, are each timed over --steps x --repeats
+    batches after --warmup (at least 1: the loader processes' start); beside the step alone
+    (synthetic data, the same batch), the slower of loader and step is named the bottleneck.
     """
     graph = common._load(arch, input)
-    from ..render.views import bench_json, bench_table
+    from ..render.views import bench_data_table, bench_json, bench_table
     from ..train.bench import bench
 
+    config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,
+                                          "augment": augment})  # fmt: skip
     modes = ("forward", "train") if mode == "both" else (mode,)
     result = bench(
         graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
         repeats=repeats, modes=modes, amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
-        threads=threads,
+        threads=threads, data=config,
     )  # fmt: skip
-    _output(format, lambda: bench_json(result), lambda: [bench_table(result)])
+    tables = [bench_table(result), *([bench_data_table(result.data)] if result.data is not None else [])]
+    _output(format, lambda: bench_json(result), lambda: tables)
     return 0
+
+
+def _data_settings(graph, data: str | None, loader: dict):
+    """The training settings bench --data loads and batches the data with: the defaults (not
+    the file's `train:`), these options, checked as train checks them; None without --data."""
+    given = [BY_NAME[name].option for name, value in loader.items() if value is not None]
+    if data is None:
+        if given:
+            raise CnnctlError.at(f"{', '.join(given)} without --data: they say how --data is read",
+                                 hint="add --data DATA (a data set or an image folder)")  # fmt: skip
+        return None
+    from ..train.config import resolve_config
+
+    return resolve_config({}, {"data": data, **loader}, graph.input_shape[2])

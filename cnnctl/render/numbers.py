@@ -79,9 +79,9 @@ def first(items, most: int) -> str:
     return ", ".join(items[:most]) + (", ..." if len(items) > most else "")
 
 
-def plural(n: int, word: str) -> str:
-    """`1 layer`, `2 layers`, `1,000 layers`."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 layer`, `2 layers`, `1,000 layers`; `many` where adding an s is not the plural (`batches`)."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {many or word + 's'}"
 
 
 def json_safe(data: object) -> object:

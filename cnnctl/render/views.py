@@ -510,6 +510,44 @@ def bench_table(result) -> Table:
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
 
+def bench_data_table(data) -> Table:
+    """bench --data: the loader alone, the training step alone and the two together, and the
+    bottleneck (see cnnctl.train.bench)."""
+    loaders = plural(data.workers, "loader process", "loader processes")
+    held = f"streamed from disk, {loaders}" if data.streamed else "held in memory, batched by index"
+    step = data.step
+    rows = [
+        ["loader", data.loader.images_per_second, data.loader.batches, data.loader.seconds,
+         f"the training batches alone ({held})"],
+        ["step", step.images_per_second, len(step.latencies), step.seconds,
+         "training steps on synthetic data (the cnnctl train row above)"],
+        ["together", data.together.images_per_second, data.together.batches, data.together.seconds,
+         "training steps fed by the loader, as `train` runs them"],
+    ]  # fmt: skip
+    columns = [Column("measured"), num("img/s", "{:,.1f}".format), num("batches"), num("seconds", "{:.3f}".format),
+               Column("what")]  # fmt: skip
+    notes = [
+        f"bottleneck: {data.verdict}",
+        f"loader and together: {plural(data.warmup, 'batch', 'batches')} first (not timed: the loader's start), then "
+        f"{plural(data.loader.batches, 'batch', 'batches')} of {data.batch} back to back, the device synchronised at "
+        "the end",
+    ]
+    if data.skipped:
+        notes.append(f"skipped {plural(data.skipped, 'unreadable image')}, left out of their batches")
+    notes += data.notes
+    return Table(f"where the time goes: {data.data}, batch {data.batch}", columns, rows, notes)
+
+
+def _bench_data_json(data) -> dict:
+    rates = {"loader": data.loader.images_per_second, "step": data.step.images_per_second,
+             "together": data.together.images_per_second}  # fmt: skip
+    seconds = {"loader": data.loader.seconds, "step": data.step.seconds, "together": data.together.seconds}
+    return {"data": data.data, "streamed": data.streamed, "workers": data.workers, "usable_cores": data.cores,
+            "batch": data.batch, "warmup": data.warmup, "batches": data.loader.batches, "images_per_second": rates,
+            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": data.verdict, "skipped": data.skipped,
+            "notes": data.notes}  # fmt: skip
+
+
 def _maybe(fmt):
     return lambda v: "-" if v is None else fmt(v)
 
@@ -549,5 +587,6 @@ def bench_json(result) -> dict:
             "advice": result.advice if result.noisy else None,
             "reference_ratio": {mode: {"ratio": r.value, "repeats": r.repeats, "uncertain": r.uncertain}
                                 for mode, r in result.reference_ratios().items()},
+            "data": _bench_data_json(result.data) if getattr(result, "data", None) is not None else None,
         }  # fmt: skip
     return data

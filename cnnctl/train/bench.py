@@ -22,14 +22,28 @@ reference) uncertain, when either
     the machine's speed changed during the measurement (on the 2-core development VM, one
     run of LeNet-5 at batch 8, 3 repeats of 10 steps, gave spreads of 3-14%).
 Ratios are computed from sustained throughputs only, never from medians.
+
+With data (`bench --data`), where the time of training goes: the data is loaded as `train`
+loads it (cnnctl.train.sources.load_training_data, seed 0, the settings' defaults) and its
+batch sources made as a run makes them (make_sources), nothing written (a stream's
+unreadable images only counted). Three rates, at the same batch: the loader alone (the
+training BatchSource iterated, each batch on the device and normalised, nothing done with
+it), the training step alone (the synthetic `train` timing), and the two together as
+training runs them (each batch augmented and stepped on; loader processes prepare the next
+batches meanwhile). The loader and together passes each take `warmup` batches first (at
+least one: the loader processes' start), then time steps x repeats batches back to back,
+the device synchronised at the end; epochs follow one another as in training. The slower
+of the loader and the step is the bottleneck.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +52,8 @@ from ..analysis.roofline import PROFILES, Profile, roofline
 from ..analysis.training import training_cost
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..render.numbers import plural
+from .config import TrainConfig
 from .device import memory_guard, resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
 
@@ -138,6 +154,7 @@ class BenchResult:
     peak_tflops: float | None
     notes: list[str]
     profile: str | None = None  # the roofline's device profile
+    data: DataTiming | None = None  # with --data: the loader, the step and both together
 
     @property
     def noisy(self) -> bool:
@@ -180,6 +197,62 @@ class Ratio:
     uncertain: bool  # either measurement is noisy
 
 
+@dataclass
+class Pass:
+    """Batches taken back to back and timed as one: how many, their images, their wall time."""
+
+    batches: int
+    images: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds
+
+
+@dataclass
+class DataTiming:
+    """Where the time of training on `data` goes (see the module's docstring): the loader
+    alone, the training step alone (the synthetic `train` timing) and the two together."""
+
+    data: str  # --data as given
+    streamed: bool  # read from disk by loader processes, or held in memory and batched by index
+    workers: int  # loader processes (0: the training process reads, as for data held in memory)
+    cores: int  # the cores this process may run on
+    batch: int
+    warmup: int  # untimed batches before each pass
+    loader: Pass
+    step: Timing
+    together: Pass
+    skipped: int = 0  # unreadable images, left out of their batches
+    notes: list[str] = field(default_factory=list)  # how the data was read and adapted
+
+    @property
+    def bottleneck(self) -> str:
+        """ "loader" or "step": the slower of the two."""
+        return "loader" if self.loader.images_per_second < self.step.images_per_second else "step"
+
+    @property
+    def verdict(self) -> str:
+        """The bottleneck in one line, with what would help."""
+        return bottleneck_said(self.loader.images_per_second, self.step.images_per_second, self.streamed,
+                               self.workers, self.cores)  # fmt: skip
+
+
+def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, cores: int) -> str:
+    """The slower of the loader and the training step (images/s each), named in one line."""
+    if step <= loader:
+        return (f"the step: {step:,.0f} img/s against the loader's {loader:,.0f}; the loader keeps up, so training "
+                "goes at the step's pace (a GPU, --amp or --compile make the step faster)")  # fmt: skip
+    said = f"the loader: {loader:,.0f} img/s against the step's {step:,.0f}; "
+    if not streamed:
+        return said + "the batches are gathered from memory by the training process itself (no loader processes)"
+    if workers < cores:
+        return said + f"more --workers (now {workers}; the machine has {plural(cores, 'usable core')}) or shards"
+    processes = plural(workers, "loader process", "loader processes")
+    return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"
+
+
 def peak_for(device: torch.device, given: float | None) -> float | None:
     if given is not None or device.type != "cuda":
         return given
@@ -201,19 +274,31 @@ def bench(
     reference: bool = False,
     peak_tflops: float | None = None,
     threads: int | None = None,
+    data: TrainConfig | None = None,
 ) -> BenchResult:
+    """Time `graph`'s forward and training steps on synthetic data (see the module's
+    docstring); with `data` (the settings of --data, --workers, --stream, --augment), also
+    the loader of that data, alone and feeding the training step."""
     device = resolve_device(device_name)
     if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
         raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
     if steps < 1 or repeats < 1:
         raise CnnctlError.at(f"--steps {steps}, --repeats {repeats}: each must be at least 1")
+    if data is not None and "train" not in modes:
+        raise CnnctlError.at(
+            "--data times the loader against the training step, and --mode forward leaves the step out",
+            hint="leave out --mode (or give --mode train) with --data",
+        )
     with memory_guard(device, batch_size):
         return _bench(
-            graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads
-        )
+            graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads,
+            data,
+        )  # fmt: skip
 
 
-def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads):
+def _bench(
+    graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads, data
+):
     from ..backend import to_torch
     from .loop import dense_shape
     from .reference import REFERENCES
@@ -225,6 +310,8 @@ def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compil
             "HxWxK larger than 1x1",
             hint="add `flatten`",
         )
+    # The data first: a mistake in --data is told before any timing.
+    loaded = _training_sources(graph, data, device, batch_size) if data is not None else None
     h, w, c = graph.input_shape
     models = {"cnnctl": to_torch(graph, logits=True)}
     notes: list[str] = []
@@ -258,11 +345,11 @@ def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compil
         if compile:
             model = compiled(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
-        runs += [(label, mode, model, _step(model, x, y, mode, fast)) for mode in modes]
+        runs += [(label, mode, model, _step(model, mode, fast)) for mode in modes]
     for _, mode, model, step in runs:
         model.train(mode == "train")
         for _ in range(warmup):
-            step()
+            step(x, y)
     _sync(device)
     latencies: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):  # the contenders alternate: a change in the machine's speed hits them alike
@@ -270,7 +357,7 @@ def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compil
             model.train(mode == "train")
             for _ in range(steps):
                 start = time.perf_counter()
-                step()
+                step(x, y)
                 _sync(device)
                 times.append(time.perf_counter() - start)
     timings = []
@@ -280,7 +367,80 @@ def _bench(graph, device, batch_size, steps, warmup, repeats, modes, amp, compil
         timings.append(Timing(label, mode, batch_size, times, flops, roof, repeats))
     notes += fast.notes
     name = profile.name if profile else None
-    return BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)), name)
+    result = BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)), name)
+    if loaded is not None:
+        index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
+        model, step = runs[index][2:]
+        model.train(True)
+        result.data = time_data(data.data, *loaded, step, timings[index], batch_size, warmup, steps * repeats, device)
+    return result
+
+
+def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, batch: int):
+    """The data of `config` loaded as `train` loads it and its batch sources made as a run
+    makes them, checked as a run checks them: (DataSplits, Sources, loader processes)."""
+    from .loop import check_batch, check_classes
+    from .sources import load_training_data, loader_workers, make_sources
+
+    workers = loader_workers(config)
+    data = load_training_data(config, graph, workers)
+    check_classes(graph, data.classes)
+    sources = make_sources(data, config, graph.input_shape, device, workers)
+    check_batch(sources.train, batch, 1, graph)
+    return data, sources, workers
+
+
+def time_data(
+    spec: str, data, sources, workers: int, step: Callable, step_timing: Timing, batch: int, warmup: int,
+    batches: int, device: torch.device,
+) -> DataTiming:  # fmt: skip
+    """The loader of `sources` timed alone, then feeding `step` (a training step on (x, y)),
+    each pass `warmup` batches (at least one) and then `batches` timed; `step_timing`: the
+    step alone, on synthetic data."""
+    from .fastpath import cores as usable_cores
+
+    warmup = max(1, warmup)  # the loader processes' start is never timed
+
+    def loaded(epoch: int) -> Iterator:
+        return sources.train.epoch(epoch, 0, batch, 0, 1)
+
+    def fed(epoch: int) -> Iterator:
+        return sources.training(epoch, 0, batch, 0, 1)
+
+    loader = _timed(_epochs(loaded), None, warmup, batches, device)
+    together = _timed(_epochs(fed), step, warmup, batches, device)
+    skipped = len(sources.skipped.names) if sources.skipped is not None else 0
+    streamed = bool(data.streamed)
+    return DataTiming(spec, streamed, workers if streamed else 0, usable_cores(), batch, warmup, loader, step_timing,
+                      together, skipped, [*data.notes, *sources.notes])  # fmt: skip
+
+
+def _epochs(epoch: Callable[[int], Iterator]) -> Iterator:
+    """The batches of epoch 0, then 1, and so on, as training takes them."""
+    for n in itertools.count():
+        yield from epoch(n)
+
+
+def _timed(batches: Iterator, step: Callable | None, warmup: int, count: int, device: torch.device) -> Pass:
+    """`warmup` batches of `batches` (each given to `step`, if any), then `count` timed back
+    to back, the device synchronised before and after."""
+    try:
+        for _ in range(warmup):
+            x, y = next(batches)
+            if step is not None:
+                step(x, y)
+        _sync(device)
+        images = 0
+        start = time.perf_counter()
+        for _ in range(count):
+            x, y = next(batches)
+            if step is not None:
+                step(x, y)
+            images += len(y)
+        _sync(device)
+        return Pass(count, images, time.perf_counter() - start)
+    finally:
+        batches.close()  # a stream's loader drops the batches it had prepared
 
 
 def device_profile(device: torch.device) -> Profile | None:
@@ -314,19 +474,19 @@ def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
                    {"float32": peak}, bandwidth)  # fmt: skip
 
 
-def _step(model, x, y, mode: str, fast: FastPath):
-    """One step of `mode` (the caller puts the module in training or eval mode first)."""
+def _step(model, mode: str, fast: FastPath) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One step of `mode` on a batch (x, y) (the caller puts the module in training or eval mode first)."""
     autocast = fast.autocast()
     if mode == "forward":
 
-        def forward():
+        def forward(x, y):
             with torch.inference_mode(), autocast:
                 model(x)
 
         return forward
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
-    def train_step():
+    def train_step(x, y):
         optimizer.zero_grad(set_to_none=True)
         with autocast:
             loss = F.cross_entropy(model(x).float(), y)

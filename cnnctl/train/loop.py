@@ -26,8 +26,7 @@ from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..render.numbers import plural
-from .augment import Augment
-from .batches import Batches, BatchSource
+from .batches import BatchSource
 from .checkpoint import (
     Checkpoint,
     check_same_network,
@@ -48,6 +47,7 @@ from .runlog import RunLog, check_logging, write_logs
 from .runs import now
 from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
+from .sources import load_training_data, loader_workers, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
 from .world import World, check_sync_bn
 from .world import group as _group
@@ -296,7 +296,6 @@ class _Run:
     def _data(self, dataset, state: dict | None, resume: str | None) -> None:
         """The data, normalised with the statistics given (--mean, --std), else computed; a
         resumed run normalises with those its checkpoint was trained with."""
-        from ..data import load_data  # torch-side module: imported with the trainer only
         from ..data.stats import from_weights
 
         config, graph = self.config, self.graph
@@ -306,16 +305,18 @@ class _Run:
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
-        from ..data.loader import default_workers
         from ..data.streamed import INDEX
 
         progress = _Listing() if self.world.leader and dataset is None else None
-        self.loader_workers = config.workers if config.workers is not None else default_workers()
-        self.data = dataset or load_data(
-            config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
-            masks=dense, stats=stats, stream=config.stream, workers=self.loader_workers,
-            index=self.run_dir / INDEX, progress=progress,  # listed once: by the launcher, or before a resume
-        )  # fmt: skip
+        self.loader_workers = loader_workers(config)
+        self.data = dataset or load_training_data(
+            config,
+            graph,
+            self.loader_workers,
+            stats=stats,
+            index=self.run_dir / INDEX,  # listed once: by the launcher, or before a resume
+            progress=progress,
+        )
         if progress is not None:
             progress.done()
         if config.stream is None and self.data.streamed is not None:  # the choice made, kept for a resume
@@ -357,39 +358,18 @@ class _Run:
         return notes
 
     def _batches(self, device: torch.device) -> None:
-        """The batch sources, the loop's only view of the data, and the augmentation: data
-        held in memory is batched by index (cnnctl.train.batches), a stream read by loader
-        processes (cnnctl.train.stream, cnnctl.data.loader), which make a random resized crop from the image as
-        stored, before it is reduced to the input, and flip it; a padded crop runs on the device."""
+        """The batch sources, the loop's only view of the data, and the augmentation (make_sources)."""
         config, data = self.config, self.data
-        ops = config.augment
-        if data.streamed:
-            from ..data.loader import Recipe, Skipped
-            from .stream import Stream
-
-            asked = config.augment.split(",")
-            photo, flip = "rrc" in asked, "flip" in asked
-            ops = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"  # the rest on the device
-            self.skipped = Skipped(self.run_dir / "skipped.txt")
-            shape = self.graph.input_shape
-            train, val = Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit")
-            common = {"device": device, "workers": self.loader_workers, "skipped": self.skipped}
-            self.train_set: BatchSource = Stream(data.train, shape, data.mean, data.std, seed=config.seed,
-                                                 recipe=train, **common)  # fmt: skip
-            self.val_set: BatchSource = Stream(data.val, shape, data.mean, data.std, recipe=val, **common)
-            loaders = f"{self.loader_workers} loader process{'es' if self.loader_workers != 1 else ''}"
-            data.notes += [f"training images: {train.said(shape)} ({loaders})", f"validation images: {val.said(shape)}"]
-        else:
-            self.skipped = None
-            self.train_set = Batches(data.train, data.mean, data.std, device, seed=config.seed)
-            self.val_set = Batches(data.val, data.mean, data.std, device)
+        sources = make_sources(data, config, self.graph.input_shape, device, self.loader_workers, self.run_dir)
+        self.sources, self.train_set, self.val_set = sources, sources.train, sources.val
+        self.skipped, self.augment = sources.skipped, sources.augment
+        data.notes += sources.notes
         check_batch(self.train_set, config.batch_size, self.world.size, self.graph)
         if config.patience is not None and not data.val_from:
             raise CnnctlError.at(
                 "--patience stops on the validation split's progress, and this run has none (--val-split 0)",
                 hint="hold some images out (--val-split 0.1), or train without --patience",
             )
-        self.augment = Augment(ops, config.seed, self.train_set.black)
 
     def _resume_or_start(self, state: dict | None, resume: str | None, claim: Claim | None) -> None:
         """Where the run stands: from its checkpoint, or a new run in its folder. `step`: the
@@ -556,7 +536,7 @@ class _Run:
         """The steps of one epoch, from where the run stands; False when a signal (or a
         hook) stopped it: last.pt then holds the step it stopped at."""
         config, world, stop = self.config, self.world, self.stop
-        batch, per_step = config.batch_size, config.batch_size * world.size
+        batch = config.batch_size
         every = check_every(self.fast.device)
         self.train_step.module.train()
         first = self.step if epoch == self.epoch else 0  # steps done before a resume
@@ -564,11 +544,9 @@ class _Run:
         left = None if total is None else total - first
         self.display.start_epoch(epoch, total, first)
         checked = True
-        batches = self.train_set.epoch(epoch, first, batch, world.rank, world.size)
+        batches = self.sources.training(epoch, first, batch, world.rank, world.size)
         for k, (x, y) in enumerate(batches, 1):
             step = first + k  # steps done in this epoch once this one is
-            if self.augment:  # drawn for the global batch at its place in the epoch's order
-                x, y = self.augment(x, y, epoch, (step - 1) * per_step, per_step, world.rank * batch)
             loss, logits = self.train_step(x, y)
             self.stats.add(loss, logits, y)
             self.display.step(step, self.stats, len(y) * world.size)

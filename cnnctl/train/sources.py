@@ -1,0 +1,88 @@
+"""What a run trains on: its data loaded as the settings say, and the batch sources the loop
+and `cnnctl bench --data` read it through (in memory, or streamed), with the augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..graph import Graph
+from ..render.numbers import plural
+from .augment import Augment
+from .batches import Batches, BatchSource
+from .config import TrainConfig
+
+
+def loader_workers(config: TrainConfig) -> int:
+    """The loader processes a stream is read by: --workers, else one per usable core (up to 8)."""
+    from ..data.loader import default_workers
+
+    return config.workers if config.workers is not None else default_workers()
+
+
+def load_training_data(config: TrainConfig, graph: Graph, workers: int, *, stats=None, index=None, progress=None):
+    """The data `config` trains `graph` on (cnnctl.data.load_data): a run's, and bench's.
+    `stats`: the normalisation to use (None: computed over the training images); `index`:
+    a resumed run's kept list of images; `progress`: told of a long listing."""
+    from ..data import load_data  # torch-side module: imported with the trainer only
+    from .loop import dense_shape
+
+    return load_data(
+        config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
+        masks=dense_shape(graph), stats=stats, stream=config.stream, workers=workers, index=index, progress=progress,
+    )  # fmt: skip
+
+
+@dataclass
+class Sources:
+    """What a run trains and validates on: the batch sources (cnnctl.train.batches), the
+    augmentation run on the device, the stream's record of unreadable images (None for data
+    held in memory) and what to say of them."""
+
+    train: BatchSource
+    val: BatchSource
+    augment: Augment
+    skipped: Any  # cnnctl.data.loader.Skipped, or None
+    notes: list[str]
+
+    def training(self, epoch: int, first: int, batch: int, rank: int, world: int) -> Iterator[tuple]:
+        """Worker `rank`'s training batches of epoch `epoch` from step `first`, augmented as
+        the run trains on them: each drawn for the global batch at its place in the epoch's order."""
+        per_step = batch * world
+        batches = self.train.epoch(epoch, first, batch, rank, world)
+        for step, (x, y) in enumerate(batches, first):  # `step`: the steps done before this one
+            if self.augment:
+                x, y = self.augment(x, y, epoch, step * per_step, per_step, rank * batch)
+            yield x, y
+
+
+def make_sources(data, config: TrainConfig, shape, device: torch.device, workers: int, run_dir=None) -> Sources:
+    """The batch sources of `data` (cnnctl.data.DataSplits) as a run trains on them: data
+    held in memory is batched by index (cnnctl.train.batches), a stream read by `workers`
+    loader processes (cnnctl.train.stream, cnnctl.data.loader), which make a random resized
+    crop from the image as stored, before it is reduced to the input `shape`, and flip it; a
+    padded crop runs on the device. A stream names its unreadable images in
+    `run_dir`/skipped.txt (None: only counted)."""
+    ops = config.augment
+    if not data.streamed:
+        train = Batches(data.train, data.mean, data.std, device, seed=config.seed)
+        val = Batches(data.val, data.mean, data.std, device)
+        return Sources(train, val, Augment(ops, config.seed, train.black), None, [])
+    from ..data.loader import Recipe, Skipped
+    from .stream import Stream
+
+    asked = ops.split(",")
+    photo, flip = "rrc" in asked, "flip" in asked
+    ops = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"  # the rest on the device
+    skipped = Skipped(Path(run_dir) / "skipped.txt" if run_dir is not None else None)
+    train_recipe, val_recipe = Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit")
+    common = {"device": device, "workers": workers, "skipped": skipped}
+    train = Stream(data.train, shape, data.mean, data.std, seed=config.seed, recipe=train_recipe, **common)
+    val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)
+    loaders = plural(workers, "loader process", "loader processes")
+    notes = [f"training images: {train_recipe.said(shape)} ({loaders})", f"validation images: {val_recipe.said(shape)}"]
+    return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes)
