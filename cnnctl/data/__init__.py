@@ -83,6 +83,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images 
 IDX_IMAGES = "-images-idx3-ubyte"  # an IDX data set's images: PREFIX-images-idx3-ubyte[.gz]
 
 
+def class_names_text(text: str) -> list[str]:
+    """The class names of a classes.txt (a mask folder's, a pack's): one a line, in index
+    order, spaces around a name and empty lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 @dataclass(frozen=True)
 class Source:
     """A data set cnnctl knows by name: everything said of it is here, so a new one is one
