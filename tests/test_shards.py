@@ -350,3 +350,21 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
 def test_a_brace_pattern_without_braceexpand_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "braceexpand", None)
     assert "pip install 'cnnctl[stream]'" in error(tmp_path / "s-{0..3}.tar")
+
+
+def test_a_pack_stopped_halfway_leaves_nothing_behind(tmp_path):
+    from cnnctl.data.pack import pack as pack_folder
+
+    image_folder(tmp_path / "img")
+
+    def stop(done, total):
+        if done == 20:  # in val, train's shards written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pack_folder(tmp_path / "img", tmp_path / "out", 16 * 1024, 0, stop)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        pack_folder(tmp_path / "img", tmp_path / "kept", 16 * 1024, 0, stop)
+    assert os.listdir(tmp_path / "kept") == []

@@ -94,19 +94,22 @@ def pack(
     folder, out = Path(folder).expanduser(), Path(out_dir).expanduser()
     if not folder.is_dir():
         raise CnnctlError.at("no such folder", Loc(str(folder)), hint="give a folder of a subfolder per class")
-    _check_not_a_mask_folder(folder)
-    tree = list_image_folder(folder)
-    _check_class_names(tree.classes, folder)
-    _check_out_dir(out, folder)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # an unreadable folder is the user's to fix, as load_data says
+        _check_not_a_mask_folder(folder)
+        tree = list_image_folder(folder)
+        _check_class_names(tree.classes, folder)
+        _check_out_dir(out, folder)
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out))) from None
     result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=tree.skipped)
-    total, done = sum(map(len, tree.splits.values())), 0
     written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
+    shards = None
     try:
+        total, done = sum(map(len, tree.splits.values())), 0
         for split in SPLITS:
-            files = tree.splits.get(split)
-            if not files:
-                continue
+            files = tree.splits.get(split, [])
             order = list(zip(unique_keys([path for path, _ in files]), files, strict=True))  # keys in listing order
             random.Random(seed).shuffle(order)  # classes mixed in every shard; the same seed, the same shards
             shards = _ShardFiles(writer, out, split, shard_size, written)
@@ -117,16 +120,21 @@ def pack(
                 done += 1
                 if progress is not None:
                     progress(done, total)
-            result.shards[split] = shards.close()
+            if shards.close():
+                result.shards[split] = shards.done
         if not result.shards:
             raise CnnctlError.at(
                 "no image of the folder could be read: nothing was written", Loc(str(folder)),
                 hint=f"the first: {result.skipped[0][0]}: {result.skipped[0][1]}" if result.skipped else None,
             )  # fmt: skip
         _write_beside(out, result, written)
-    except BaseException:
+    except BaseException:  # an error, a full disk, Ctrl-C: what was written goes
+        if shards is not None:
+            shards.abandon()
         for path in written:
             path.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
         raise
     return result
 
@@ -160,7 +168,7 @@ def _check_class_names(classes: list[str], folder: Path) -> None:
             raise CnnctlError.at(
                 f"the class folder name {name!r} begins or ends with a space or holds a line break: classes.txt "
                 "could not give it back",
-                Loc(str(folder / name)),
+                Loc(str(folder)),
                 hint="rename the folder",
             )
 
@@ -303,6 +311,12 @@ class _ShardFiles:
         if self.tar is not None:
             self._finish()
         return self.done
+
+    def abandon(self) -> None:
+        """Packing failed: the open shard is closed as it is (pack removes it)."""
+        if self.stream is not None:
+            self.stream.close()
+            self.tar = self.stream = None
 
 
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:

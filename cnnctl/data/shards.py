@@ -29,7 +29,7 @@ from itertools import islice
 from ..errors import CnnctlError, Loc, Problem, too_many
 from ..limits import MAX_CLASSES, MAX_IMAGE_BYTES, MAX_PROBLEMS, MAX_SHARDS
 from . import IMAGE_SUFFIXES
-from .pack import CLASSES_FILE, INDEX_FILE, INDEX_FORMAT
+from .pack import CLASSES_FILE, INDEX_FILE, INDEX_FORMAT, SPLITS
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png")  # a sample's image member, the first of these it has
 assert {f".{e}" for e in IMAGE_EXTENSIONS} == set(IMAGE_SUFFIXES)  # the images a folder is read from
@@ -179,8 +179,8 @@ def _index_files(index: dict, folder: str) -> list[str]:
     """The shard names index.json lists, each checked to be a plain name in `folder`."""
     where = Loc(_join(folder, INDEX_FILE))
     splits = index.get("splits")
-    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
-        raise CnnctlError.at("`splits` is not a mapping of split names to lists of shards", where,
+    if not isinstance(splits, dict) or not all(k in SPLITS and isinstance(v, list) for k, v in splits.items()):
+        raise CnnctlError.at(f"`splits` is not a mapping of {', '.join(SPLITS)} to lists of shards", where,
                              hint="write it again with `cnnctl pack`")  # fmt: skip
     names = []
     for entries in splits.values():
