@@ -19,6 +19,7 @@ training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -314,9 +315,14 @@ class _ShardFiles:
 
     def abandon(self) -> None:
         """Packing failed: the open shard is closed as it is (pack removes it)."""
-        if self.stream is not None:
-            self.stream.close()
-            self.tar = self.stream = None
+        if self.stream is None:
+            return
+        # tarfile's stream would write its end on its way out, into a closed file. A full disk
+        # may fail this too: the file goes all the same.
+        with contextlib.suppress(Exception):
+            self.tar.close()
+        self.stream.close()
+        self.tar = self.stream = None
 
 
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
