@@ -45,9 +45,10 @@ def _table(result):
     rows = [[k, len(shards), result.images(k), result.bytes(k)] for k, shards in result.shards.items()]
     rows.append(["total", sum(map(len, result.shards.values())), result.images(), result.bytes()])
     notes = [f"{len(result.classes)} classes: {first(result.classes, 10)}; seed {result.seed}, shards of at most "
-             f"{size(result.shard_size)}", "wrote classes.txt and index.json beside them"]  # fmt: skip
+             f"{exact(result.shard_size)} bytes ({size(result.shard_size)})",
+             "wrote classes.txt and index.json beside them"]  # fmt: skip
     if result.skipped:
-        notes.append(f"left out {plural(len(result.skipped), 'file')} Pillow cannot read (listed in skipped.txt): "
+        notes.append(f"left out {plural(len(result.skipped), 'file')} (listed in skipped.txt with the reason): "
                      f"{first([f for f, _ in result.skipped], 3)}")  # fmt: skip
     if result.not_images:
         notes.append(f"{exact(result.not_images)} files in the class folders are not PNG or JPEG: not packed")
