@@ -27,3 +27,10 @@ MAX_DEPTH = 100
 MAX_ONNX_BYTES = 2 * 1024**3
 MAX_ONNX_NODES = 200_000
 MAX_ONNX_CONSTANT = 64
+# Data in WebDataset shards (cnnctl pack, cnnctl.data.shards): one image's encoded bytes (a
+# 100-megapixel PNG is under 300 MB; a member claiming more is read from nowhere), the shards a
+# brace pattern may name (100,000 shards of 1 GB: 100 TB), and the classes a label may ask for
+# (ImageNet-21k has 21,841): each one refused before anything is read or allocated for it.
+MAX_IMAGE_BYTES = 512 * 2**20
+MAX_SHARDS = 100_000
+MAX_CLASSES = 1_000_000

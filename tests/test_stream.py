@@ -237,3 +237,57 @@ def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(
     assert alone == workers and len(alone) == 15
     assert [p["image"].endswith("00001.png") for p in alone if "error" in p] == [True]  # the broken one, told
     assert all(len(p["top"]) == 3 for p in alone if "error" not in p)
+
+
+# -- shards ----------------------------------------------------------------------------------------
+
+
+def packed(tmp_path, n=120):
+    from cnnctl.data.pack import pack
+
+    folder = coded_folder(tmp_path / "imgs", n=n)
+    pack(folder, tmp_path / "shards", 8 * 1024 * 10)  # a few shards of about 80 KB
+    return folder, tmp_path / "shards"
+
+
+def test_shards_stream_every_image_once_an_epoch_in_a_seeded_order_read_forward(tmp_path):
+    from cnnctl.train.stream import epoch_order
+
+    _, shards = packed(tmp_path)
+    data = load_data(str(shards), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+    assert data.streamed and data.train.kind == "shards" and len(data.train.names) > 3
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=2, workers=2)
+    seen = [i for x, _ in stream.in_order(16, 0, 1) for i in ids(x)]
+    assert sorted(seen) == list(range(120))  # every image of the folder, read back from the shards
+    first = epoch_order(data.train, 2, 0)
+    assert sorted(first.tolist()) == list(range(120)) and not torch.equal(first, epoch_order(data.train, 2, 1))
+    assert torch.equal(first, epoch_order(data.train, 2, 0))
+    # Within each window of images (all of them here: fewer than one window), one shard after another.
+    shard_of = data.train.shard[first]
+    assert sorted(set(shard_of.tolist())) == list(range(len(data.train.names)))
+
+
+def test_a_run_on_shards_resumes_exactly(tmp_path):
+    _, shards = packed(tmp_path)
+
+    def run(name, **kw):
+        config = TrainConfig(epochs=2, batch_size=8, seed=3, device="cpu", out=str(tmp_path / name), stream=True,
+                             workers=2, augment="rrc,flip", data=str(shards))  # fmt: skip
+        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+
+    whole = run("whole")
+    stopped = run("stopped", stop_after_steps=17)
+    resumed = run("stopped", resume=str(stopped.run_dir))
+    assert stopped.status != 0 and resumed.status == 0
+    a, b = load_checkpoint(whole.run_dir)["model"], load_checkpoint(resumed.run_dir)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_shards_held_in_memory_are_the_folders_images(tmp_path):
+    folder, shards = packed(tmp_path, n=60)
+    held = load_data(str(shards), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    direct = load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    assert held.streamed is False and len(held.train) == 60
+    pixels = lambda d: sorted(ids(d.train.x.float() / 255))  # noqa: E731
+    assert pixels(held) == pixels(direct) == list(range(60))
+    assert sorted(held.train.y.tolist()) == sorted(direct.train.y.tolist())

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "schema": "exchange",
     "validate": "check",
     "list": "check",
+    "pack": "pack",
     "train": "train",
     "evaluate": "use",
     "predict": "use",

@@ -105,6 +105,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images 
 IDX_IMAGES = "-images-idx3-ubyte"  # an IDX data set's images: PREFIX-images-idx3-ubyte[.gz]
 
 
+def class_names_text(text: str) -> list[str]:
+    """The class names of a classes.txt (a mask folder's, a pack's): one a line, in index
+    order, spaces around a name and empty lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 @dataclass(frozen=True)
 class Source:
     """A data set cnnctl knows by name: everything said of it is here, so a new one is one
@@ -287,6 +293,7 @@ def load_data(
     check_val_split(val_split)
     name = str(spec).strip()
     chosen = None  # an image folder or shards held in memory: the line that says why
+    raw = None
     try:
         if masks is None and not (data_set(name) and not looks_like_path(name)):
             from .streamed import choose, is_streamable, listing, streamed_splits
@@ -297,7 +304,12 @@ def load_data(
                 if streaming:
                     return streamed_splits(found, shape, val_split=val_split, seed=seed, test=test, stats=stats,
                                            workers=workers, notes=[chosen])  # fmt: skip
-        raw = _load_raw(name, shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
+                if found.splits["train"].kind == "shards":  # few enough to hold: decoded from them, once
+                    from .streamed import shards_raw
+
+                    raw = shards_raw(found, shape)
+        if raw is None:
+            raw = _load_raw(name, shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
         where = f" {exc.filename}" if exc.filename else ""
         raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None

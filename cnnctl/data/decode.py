@@ -10,6 +10,7 @@ arguments, so a DataLoader worker can call it image by image.
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Iterator
@@ -56,29 +57,31 @@ def mode_for(channels: int) -> str:
 
 
 @contextmanager
-def open_image(path: ImageSource, size: tuple[int, int]) -> Iterator[Image]:
+def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Image]:
     """The Pillow image at `path` (or in the bytes of an ImageBytes), its header read but
     nothing decoded, refused when it has more pixels than a network input of `size` (H, W)
-    needs (see PIXEL_FLOOR). Anything Pillow raises for a broken or missing file is one
-    message naming it."""
+    needs (see PIXEL_FLOOR); `size` None (no network yet: `cnnctl pack`), more than Pillow
+    decodes. Anything Pillow raises for a broken or missing file is one message naming it."""
     image = pillow()
-    h, w = size
+    h, w = size or (0, 0)
     limit, why = max(PIXEL_FLOOR, PIXEL_RATIO * h * w), f"the larger of {PIXEL_FLOOR:,} and {PIXEL_RATIO} x H x W"
     refused = 2 * image.MAX_IMAGE_PIXELS if image.MAX_IMAGE_PIXELS else None  # what Pillow will not decode
-    if refused is not None and refused < limit:  # a network input of more than 1,672x1,672
+    if size is None or refused is not None and refused < limit:  # an input of more than 1,672x1,672
         limit, why = refused, "Pillow's limit: it refuses to decode more"
+    purpose = f" for a {h}x{w} input" if size is not None else ""
+    downscale = f"downscale the images: the network takes {h}x{w}" if size is not None else "downscale the image"
     try:
         # The check below decides on the header, names the file and the image's size: Pillow's
         # warning (from half its limit) would be noise.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", image.DecompressionBombWarning)
             with _header(image, path) as im:
-                if im.width * im.height > limit:
+                if limit is not None and im.width * im.height > limit:
                     raise CnnctlError.at(
                         f"an image of {im.width}x{im.height} pixels (width x height: {im.width * im.height:,} "
-                        f"pixels), more than the {limit:,} read for a {h}x{w} input ({why})",
+                        f"pixels), more than the {limit:,} read{purpose} ({why})",
                         Loc(str(path)),
-                        hint=f"downscale the images: the network takes {h}x{w}",
+                        hint=downscale,
                     )
                 yield im
     except CnnctlError:
@@ -87,6 +90,17 @@ def open_image(path: ImageSource, size: tuple[int, int]) -> Iterator[Image]:
         raise CnnctlError.at("cannot read the image: no such file", Loc(str(path))) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(str(path))) from None
+
+
+class _NamedBytes(io.BytesIO):
+    """A shard member's bytes, which Pillow's messages name as the member, not as a BytesIO."""
+
+    def __init__(self, source: ImageBytes):
+        super().__init__(source.data)
+        self.name = source.name
+
+    def __repr__(self) -> str:
+        return self.name
 
 
 def _header(image, path: ImageSource) -> Image:
@@ -99,9 +113,7 @@ def _header(image, path: ImageSource) -> Image:
     image.MAX_IMAGE_PIXELS = None
     try:
         if isinstance(path, ImageBytes):
-            import io
-
-            return image.open(io.BytesIO(path.data))
+            return image.open(_NamedBytes(path))
         return image.open(Path(path))
     finally:
         image.MAX_IMAGE_PIXELS = most

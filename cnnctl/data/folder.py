@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -124,9 +125,20 @@ def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[st
     return names, files, skipped
 
 
-def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
-    """One subfolder per class of PNG/JPEG images (through Pillow); `train/` with `val/` and/or
-    `test/` subfolders, each with the class folders, give the splits."""
+@dataclass
+class ImageTree:
+    """The images of a class-per-subfolder tree, listed, not opened: what training reads
+    (load_image_folder) and what `cnnctl pack` writes into shards."""
+
+    classes: list[str]
+    splits: dict[str, list[tuple[Path, int]]]  # "train", and "val" / "test" where present: [(file, label)]
+    skipped: int  # files that are not PNG or JPEG
+    test_dir: Path | None = None
+
+
+def list_image_folder(path: Path) -> ImageTree:
+    """One subfolder per class of PNG/JPEG images; `train/` with `val/` and/or `test/`
+    subfolders, each with the class folders, give the splits."""
     subdirs = {d.name.lower(): d for d in _class_dirs(path)}
 
     def split_dir(names: tuple[str, ...]) -> Path | None:
@@ -142,19 +154,28 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             hint="a data folder holds IDX files (*-images-idx3-ubyte[.gz] and *-labels-idx1-ubyte[.gz]) "
             "or one subfolder of PNG/JPEG images per class",
         )
+    if not split_tree:
+        classes, train_files, skipped = _tree(path, None)
+        return ImageTree(classes, {"train": train_files}, skipped)
+    classes, train_files, skipped = _tree(train_dir, None)
+    splits = {"train": train_files}
+    for name, folder in (("val", val_dir), ("test", test_dir)):
+        if folder is not None:
+            _, splits[name], skip = _tree(folder, classes)
+            skipped += skip
+    return ImageTree(classes, splits, skipped, test_dir)
+
+
+def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
+    """The images of `path` (list_image_folder), decoded and adapted for a network input of
+    `target` (through Pillow)."""
+    tree = list_image_folder(path)
+    classes, skipped, test_dir = tree.classes, tree.skipped, tree.test_dir
+    train_files = tree.splits["train"]
+    val_files: list[tuple[Path, int]] = tree.splits.get("val", [])
+    test_files: list[tuple[Path, int]] = tree.splits.get("test", [])
     size = (target[0], target[1])
     notes = []
-    val_files: list[tuple[Path, int]] = []
-    test_files: list[tuple[Path, int]] = []
-    if split_tree:
-        classes, train_files, skipped = _tree(train_dir, None)
-        for folder, files in ((val_dir, val_files), (test_dir, test_files)):
-            if folder is not None:
-                _, found, skip = _tree(folder, classes)
-                files += found
-                skipped += skip
-    else:
-        classes, train_files, skipped = _tree(path, None)
     if skipped:
         notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.

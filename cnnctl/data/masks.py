@@ -56,7 +56,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     `target` (H, W, C) as cnnctl.data.decode adapts any image (never padded: their masks are
     resized), masks to `out_size` nearest; classes 0..the largest value found, named by
     `classes.txt` (one name per line) where there is one."""
-    from . import IMAGE_SUFFIXES
+    from . import IMAGE_SUFFIXES, class_names_text
     from .decode import fit, mode_for, open_image, pixels, read
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
@@ -102,7 +102,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     top = int(scored.max()) if scored.numel() else 0
     names_file = path / "classes.txt"
     if names_file.is_file():
-        classes = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
+        classes = class_names_text(names_file.read_text())
         if len(classes) <= top:
             raise CnnctlError.at(f"{len(classes)} class names for mask values up to {top}", Loc(str(names_file)))
     else:

@@ -110,14 +110,18 @@ class Samples:
 
     @staticmethod
     def concat(parts: list[Samples]) -> Samples:
-        """The images of `parts` one after the other (splits of one listing: the same shards)."""
-        first = parts[0]
+        """The images of `parts` one after the other (each split has its own shards)."""
         labels = torch.cat([p.labels for p in parts])
-        if first.kind == "files":
+        if parts[0].kind == "files":
             return Samples("files", Packed.of([p.names[i] for p in parts for i in range(len(p))]), labels)
+        names, shard, before = [], [], 0
+        for p in parts:
+            names += [p.names[i] for i in range(len(p.names))]
+            shard.append(p.shard + before)
+            before += len(p.names)
         members = Packed.of([p.members[i] for p in parts for i in range(len(p))])
-        return Samples("shards", first.names, labels, *(torch.cat([getattr(p, k) for p in parts])
-                                                       for k in ("shard", "offset", "size")), members)  # fmt: skip
+        offset, size = torch.cat([p.offset for p in parts]), torch.cat([p.size for p in parts])
+        return Samples("shards", Packed.of(names), labels, torch.cat(shard), offset, size, members)
 
     # -- kept in the run folder ------------------------------------------------------------
     def state(self) -> dict:

@@ -49,16 +49,10 @@ class Listing:
                 "notes": self.notes, "test_from": self.test_from}  # fmt: skip
 
 
-def is_shards(spec: str) -> bool:
-    try:
-        from .shards import is_shards as shards
-    except ImportError:  # TEMPORARY until the shards reader lands
-        return False
-    return shards(spec)
-
-
 def is_streamable(spec: str) -> bool:
     """An image folder (class subfolders, perhaps in train/ val/ test/) or shards."""
+    from .shards import is_shards
+
     if is_shards(spec):
         return True
     path = Path(spec).expanduser()
@@ -71,7 +65,10 @@ def is_streamable(spec: str) -> bool:
 
 def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
     """The images of `spec` (an image folder or shards), read back from the index `kept`
-    (a resumed run folder's INDEX) when it lists the same data, else listed."""
+    (a resumed run folder's INDEX) when it lists the same data, else listed. `progress(count,
+    what)` is told as it goes."""
+    from .shards import is_shards
+
     root = spec if "://" in spec else str(Path(spec).expanduser().resolve())
     if kept is not None and kept.is_file():
         record = load_index(kept)
@@ -81,7 +78,8 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
     if is_shards(spec):
         from .shards import shard_splits
 
-        found = shard_splits(spec, progress)
+        told = (lambda done, total: progress(done, f"of {total:,} shards indexed")) if progress else None
+        found = shard_splits(spec, told)
         name = Path(spec.rstrip("/")).name.split("{")[0] or "shards"
         result = Listing(name, root, list(found.classes), dict(found.splits), list(found.notes),
                          "the test shards" if "test" in found.splits else "")  # fmt: skip
@@ -169,6 +167,19 @@ def streamed_splits(
         test=test_split if test else None, test_from=found.test_from if test_split is not None else "",
         stats_from=stats.origin, streamed=True, listing=found.record(),
     )  # fmt: skip
+
+
+def shards_raw(found: Listing, shape: tuple[int, int, int]):
+    """Shards few enough to hold in memory, as a Raw whose splits finish() decodes straight to
+    the input (cnnctl.data.adapt), each image adapted whole as predict adapts one."""
+    from .adapt import Raw
+    from .decode import mode_for
+
+    h, w, c = shape
+    notes = [*found.notes, f"each image adapted to {h}x{w} as predict adapts one"]
+    splits = found.splits
+    return Raw(found.name, list(found.classes), splits["train"], splits.get("val"), notes, test=splits.get("test"),
+               test_from=found.test_from or "its test split", mode=mode_for(c), native=shape)  # fmt: skip
 
 
 def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int) -> Stats:

@@ -641,11 +641,11 @@ class _Listing:
 
         self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
 
-    def __call__(self, count: int) -> None:
+    def __call__(self, count: int, what: str = "images listed") -> None:
         now_ = time.perf_counter()
         if now_ - self.shown >= 0.5 and self.out.isatty():
             self.shown, self.said = now_, True
-            self.out.write(f"\rlisting images: {count:,}")
+            self.out.write(f"\rlisting the data: {count:,} {what}")
             self.out.flush()
 
     def done(self) -> None:

@@ -1,0 +1,81 @@
+"""The command that writes an image folder as WebDataset shards: pack."""
+
+import sys
+from typing import Annotated
+
+from .common import Format, _output
+from .options import argument, format_option, nbytes, option, whole
+
+DEFAULT_SHARD_SIZE = 10**9  # 1 GB: a few seconds of reading each, few enough files for any file system
+
+
+def pack_cmd(
+    folder: Annotated[str, argument("FOLDER", "An image folder: a subfolder of PNG/JPEG images per class, "
+                                    "perhaps inside train/, val/ and test/.")],
+    output: Annotated[str, option("-o", "--output", metavar="DIR",
+                                  help="The folder to write the shards in: new, or without shards.")],
+    shard_size: Annotated[int, option("--shard-size", parser=nbytes, metavar="SIZE",
+                                      help="The most bytes a shard holds, e.g. 500MB or 1GiB (one image larger "
+                                      "than that gets a shard of its own). Default: 1GB.")] = DEFAULT_SHARD_SIZE,
+    seed: Annotated[int, option("--seed", parser=whole(0, 2**32 - 1), metavar="N",
+                                help="Seeds the order the images are written in. Default: 0.")] = 0,
+    format: Annotated[Format, format_option(Format.table, Format.json)] = Format.table,
+) -> int:  # fmt: skip
+    """Write an image folder as WebDataset tar shards, for training on data of any size.
+
+    Each image is a sample of its own bytes (KEY.jpg or KEY.png, never re-encoded) and its
+    class index (KEY.cls), written in an order shuffled by --seed so that every shard mixes
+    the classes. Shards are DIR/train-000000.tar (val-, test- for those splits), each at most
+    --shard-size; beside them classes.txt and index.json, which `cnnctl train ARCH --data DIR`
+    reads. Files whose header Pillow cannot read are left out and listed in skipped.txt.
+    Needs `pip install 'cnnctl[stream]'`.
+    """
+    from ..data.pack import pack
+
+    with _progress_bar() as progress:
+        result = pack(folder, output, shard_size, seed, progress)
+    _output(format, result.data, lambda: [_table(result)])
+    return 0
+
+
+def _table(result):
+    from ..render.numbers import exact, first, plural, size
+    from ..render.table import Column, Table, num
+
+    rows = [[k, len(shards), result.images(k), result.bytes(k)] for k, shards in result.shards.items()]
+    rows.append(["total", sum(map(len, result.shards.values())), result.images(), result.bytes()])
+    notes = [f"{len(result.classes)} classes: {first(result.classes, 10)}; seed {result.seed}, shards of at most "
+             f"{exact(result.shard_size)} bytes ({size(result.shard_size)})",
+             "wrote classes.txt and index.json beside them"]  # fmt: skip
+    if result.skipped:
+        notes.append(f"left out {plural(len(result.skipped), 'file')} (listed in skipped.txt with the reason): "
+                     f"{first([f for f, _ in result.skipped], 3)}")  # fmt: skip
+    if result.not_images:
+        notes.append(f"{exact(result.not_images)} files in the class folders are not PNG or JPEG: not packed")
+    columns = [Column("split"), num("shards", exact), num("images", exact), num("bytes", size)]
+    return Table(f"packed into {result.out_dir}", columns, rows, notes)
+
+
+class _progress_bar:
+    """A bar on stderr while images are packed, where stderr is a terminal (rich, as training's)."""
+
+    def __enter__(self):
+        self.bar = self.task = None
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from ..render.progress import stderr_console
+
+            self.bar = Progress(TextColumn("packing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                                TimeRemainingColumn(), console=stderr_console(), transient=True)  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total)
+        if done % 64 == 0 or done == total:
+            self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,343 @@
+"""An image folder written as WebDataset tar shards (`cnnctl pack`): data of any size read
+as a stream.
+
+The folder is listed as training lists it (cnnctl.data.folder.list_image_folder: a class
+subfolder per class, perhaps inside train/ val/ test/). Each image becomes one sample of
+three tar members, written by webdataset's TarWriter: `KEY.jpg` (or `.png`) holding the
+file's own bytes, never decoded nor re-encoded, and `KEY.cls` its class index as text. The
+samples of a split are written in a seeded random order, so that each shard mixes the
+classes: a stream that reads a few shards at a time still sees every class. Shards are
+`out_dir/{split}-{000000}.tar`, each at most `shard_size` bytes but where one sample alone is
+larger; beside them `classes.txt` (a class name a line, in index order), `index.json`
+(written last: a folder without it was not finished), and `skipped.txt` where files were
+left out.
+
+Packing copies bytes; each file's header is read through Pillow (open_image) so that a file
+that is not an image is left out here (and listed) rather than met in the middle of a
+training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CnnctlError, Loc
+from ..limits import MAX_IMAGE_BYTES
+
+INDEX_FORMAT = "cnnctl-shards"
+INDEX_VERSION = 1
+SPLITS = ("train", "val", "test")
+# The files a pack writes beside its shards; a folder holding any of them (or a shard) is
+# refused: packing never overwrites.
+CLASSES_FILE, INDEX_FILE, SKIPPED_FILE = "classes.txt", "index.json", "skipped.txt"
+# tar's layout: a 512-byte header before each member, its data padded to 512 bytes; two
+# zero blocks end the archive, and the whole file is padded to a record of 20 blocks.
+BLOCK, RECORD = 512, 20 * 512
+KEY_CHARS = 80  # a member name (key + ".jpg") fits ustar's 100 bytes: no extra pax header per member
+
+Progress = Callable[[int, int], None]  # (images done, images in all)
+
+
+@dataclass
+class Shard:
+    file: str  # its name in out_dir
+    samples: int
+    bytes: int
+
+
+@dataclass
+class PackResult:
+    """What `pack` wrote: the shards per split, the images and bytes, and the files left out."""
+
+    out_dir: str
+    classes: list[str]
+    shards: dict[str, list[Shard]]
+    seed: int
+    shard_size: int
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    not_images: int = 0  # files in the class folders that are not PNG or JPEG (never looked at)
+
+    def images(self, split: str | None = None) -> int:
+        return sum(s.samples for k, shards in self.shards.items() if split in (None, k) for s in shards)
+
+    def bytes(self, split: str | None = None) -> int:
+        return sum(s.bytes for k, shards in self.shards.items() if split in (None, k) for s in shards)
+
+    def data(self) -> dict:
+        """The result as JSON data (`cnnctl pack --format json`)."""
+        return {
+            "out_dir": self.out_dir, "classes": self.classes, "seed": self.seed, "shard_size": self.shard_size,
+            "splits": {k: {"images": self.images(k), "bytes": self.bytes(k),
+                           "shards": [{"file": s.file, "samples": s.samples, "bytes": s.bytes} for s in shards]}
+                       for k, shards in self.shards.items()},
+            "images": self.images(), "bytes": self.bytes(),
+            "skipped": [{"file": f, "why": why} for f, why in self.skipped], "not_images": self.not_images,
+        }  # fmt: skip
+
+
+def pack(
+    folder: str | os.PathLike, out_dir: str | os.PathLike, shard_size: int, seed: int = 0,
+    progress: Progress | None = None,
+) -> PackResult:  # fmt: skip
+    """Write the image folder `folder` as shards of at most `shard_size` bytes in `out_dir`
+    (created where missing; refused where it holds shards already), samples in the order of
+    `seed`. `progress(done, total)` is called as images are written."""
+    from .folder import list_image_folder
+
+    writer = _writer_class()  # before anything is listed: a missing library is the first thing said
+    folder, out = Path(folder).expanduser(), Path(out_dir).expanduser()
+    if not folder.is_dir():
+        raise CnnctlError.at("no such folder", Loc(str(folder)), hint="give a folder of a subfolder per class")
+    try:  # an unreadable folder is the user's to fix, as load_data says
+        _check_not_a_mask_folder(folder)
+        tree = list_image_folder(folder)
+        _check_class_names(tree.classes, folder)
+        _check_out_dir(out, folder)
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out))) from None
+    result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=tree.skipped)
+    written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
+    shards = None
+    try:
+        total, done = sum(map(len, tree.splits.values())), 0
+        for split in SPLITS:
+            files = tree.splits.get(split, [])
+            order = list(zip(unique_keys([path for path, _ in files]), files, strict=True))  # keys in listing order
+            random.Random(seed).shuffle(order)  # classes mixed in every shard; the same seed, the same shards
+            shards = _ShardFiles(writer, out, split, shard_size, written)
+            for key, (path, label) in order:
+                sample = _sample(path, key, label, result.skipped)
+                if sample is not None:
+                    shards.write(*sample)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            if shards.close():
+                result.shards[split] = shards.done
+        if not result.shards:
+            raise CnnctlError.at(
+                "no image of the folder could be read: nothing was written", Loc(str(folder)),
+                hint=f"the first: {result.skipped[0][0]}: {result.skipped[0][1]}" if result.skipped else None,
+            )  # fmt: skip
+        _write_beside(out, result, written)
+    except BaseException:  # an error, a full disk, Ctrl-C: what was written goes
+        if shards is not None:
+            shards.abandon()
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return result
+
+
+def _writer_class():
+    try:
+        from webdataset import TarWriter
+    except ImportError:
+        raise CnnctlError.at(
+            "writing shards needs the webdataset library, which is not installed",
+            hint="pip install 'cnnctl[stream]'",
+        ) from None
+    return TarWriter
+
+
+def _check_not_a_mask_folder(folder: Path) -> None:
+    from .masks import is_mask_folder
+
+    if is_mask_folder(folder):
+        raise CnnctlError.at(
+            "this folder holds images/ and masks/ (a class per pixel); shards hold a class per image",
+            Loc(str(folder)),
+            hint="pack a folder of one subfolder of images per class",
+        )
+
+
+def _check_class_names(classes: list[str], folder: Path) -> None:
+    """classes.txt holds a name a line, read back stripped: a name must survive that."""
+    for name in classes:
+        if name != name.strip() or "\n" in name or "\r" in name:
+            raise CnnctlError.at(
+                f"the class folder name {name!r} begins or ends with a space or holds a line break: classes.txt "
+                "could not give it back",
+                Loc(str(folder)),
+                hint="rename the folder",
+            )
+
+
+def _check_out_dir(out: Path, folder: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise CnnctlError.at("-o must be a folder; this is a file", Loc(str(out)))
+    if out.resolve().is_relative_to(folder.resolve()):
+        raise CnnctlError.at(
+            "the shards would be written inside the image folder they are made from", Loc(str(out)),
+            hint="give -o a folder outside it",
+        )  # fmt: skip
+    if not out.is_dir():
+        return
+    taken = sorted(
+        (p.suffix != ".tar", p.name)
+        for p in out.iterdir()
+        if p.suffix == ".tar" or p.name in (INDEX_FILE, CLASSES_FILE)
+    )
+    taken = [name for _, name in taken]  # a shard named first
+    if taken:
+        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+        raise CnnctlError.at(
+            f"the folder holds shards already ({taken[0]}{more}): packing never overwrites", Loc(str(out)),
+            hint="give -o a new or empty folder, or remove these files first",
+        )  # fmt: skip
+
+
+def member_key(path: Path) -> str:
+    """A sample's key: `class/name` (the image's path in its split's folder) without the
+    suffix, in the characters every tool reads the same way. WebDataset splits a member's
+    name at the first dot of its base name (key, then extension), so dots and other
+    characters become `_`; a long name keeps its end."""
+    return f"{_clean(path.parent.name)}/{_clean(path.stem)}"[-KEY_CHARS:].lstrip("/")
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "_"
+
+
+def unique_keys(paths: list[Path]) -> list[str]:
+    """member_key of each path, `_2`, `_3`... added where two would be the same (`a.jpg` and
+    `a.png`, `a.b.jpg` and `a_b.jpg`): a key names one sample."""
+    keys, seen = [], set()
+    for path in paths:
+        key = base = member_key(path)
+        count = 1
+        while key in seen:
+            count += 1
+            key = f"{base}_{count}"
+        seen.add(key)
+        keys.append(key)
+    return keys
+
+
+def _sample(path: Path, key: str, label: int, skipped: list[tuple[str, str]]) -> tuple[dict, int] | None:
+    """The sample of one image file and its time, or None (and the reason in `skipped`) for a
+    file that is too large, unreadable, or not an image by its header."""
+    from .decode import open_image
+
+    try:
+        stat = path.stat()
+        if stat.st_size > MAX_IMAGE_BYTES:
+            skipped.append((str(path), f"larger than {MAX_IMAGE_BYTES // 2**20} MiB, cnnctl's limit for one image"))
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        skipped.append((str(path), f"cannot read it: {exc.strerror or exc}"))
+        return None
+    try:
+        with open_image(path, None):  # the header again, from the file: Pillow names it in its messages
+            pass
+    except CnnctlError as exc:
+        skipped.append((str(path), exc.problems[0].message))
+        return None
+    extension = path.suffix.lower().lstrip(".").replace("jpeg", "jpg")
+    # The file's own time (in ustar's range: no extra pax header): the same folder packs to the same bytes.
+    mtime = min(max(int(stat.st_mtime), 0), 8**11 - 1)
+    return {"__key__": key, extension: data, "cls": str(label).encode()}, mtime
+
+
+def sample_bytes(sample: dict) -> int:
+    """The bytes a sample takes in a tar: each member a header block and its data in whole blocks."""
+    return sum(BLOCK + -(-len(v) // BLOCK) * BLOCK for k, v in sample.items() if k != "__key__")
+
+
+def closed_size(content: int) -> int:
+    """A tar file's size with `content` bytes of members: two end blocks, padded to a record."""
+    return -(-(content + 2 * BLOCK) // RECORD) * RECORD
+
+
+class _ShardFiles:
+    """The shards of one split, written through webdataset's TarWriter, a new one started
+    where the next sample would take the file past `shard_size`. (webdataset's ShardWriter
+    starts a new shard only once its data reaches maxsize, so its files pass it by up to a
+    sample and tar's headers: `--shard-size` is a promise here.)"""
+
+    def __init__(self, writer, out: Path, split: str, shard_size: int, written: list[Path]):
+        self.writer_class, self.out, self.split, self.shard_size, self.written = writer, out, split, shard_size, written
+        self.done: list[Shard] = []
+        self.stream = self.tar = None
+        self.content = self.samples = 0
+
+    def write(self, sample: dict, mtime: int) -> None:
+        size = sample_bytes(sample)
+        if self.tar is not None and closed_size(self.content + size) > self.shard_size:
+            self._finish()
+        if self.tar is None:
+            self._start()
+        path = self.written[-1]
+        try:
+            self.tar.mtime = mtime
+            self.tar.write(sample)
+        except OSError as exc:
+            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+        self.content += size
+        self.samples += 1
+
+    def _start(self) -> None:
+        path = self.out / f"{self.split}-{len(self.done):06d}.tar"
+        try:
+            self.stream = open(path, "xb")  # noqa: SIM115 (closed in _finish); "x": never over another file
+        except OSError as exc:
+            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+        self.written.append(path)
+        self.tar = self.writer_class(self.stream, encoder=False)
+        self.content = self.samples = 0
+
+    def _finish(self) -> None:
+        path = self.written[-1]
+        try:
+            self.tar.close()
+            self.stream.close()
+        except OSError as exc:
+            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+        self.done.append(Shard(path.name, self.samples, path.stat().st_size))
+        self.tar = self.stream = None
+
+    def close(self) -> list[Shard]:
+        if self.tar is not None:
+            self._finish()
+        return self.done
+
+    def abandon(self) -> None:
+        """Packing failed: the open shard is closed as it is (pack removes it)."""
+        if self.stream is None:
+            return
+        # tarfile's stream would write its end on its way out, into a closed file. A full disk
+        # may fail this too: the file goes all the same.
+        with contextlib.suppress(Exception):
+            self.tar.close()
+        self.stream.close()
+        self.tar = self.stream = None
+
+
+def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
+    """classes.txt, skipped.txt where files were left out, and index.json last."""
+    from ..render.picture import write_file
+
+    index = {
+        "format": INDEX_FORMAT, "version": INDEX_VERSION, "classes": result.classes,
+        "splits": {k: [{"file": s.file, "samples": s.samples} for s in shards] for k, shards in result.shards.items()},
+        "seed": result.seed,
+    }  # fmt: skip
+    files = [(CLASSES_FILE, "".join(f"{c}\n" for c in result.classes))]
+    if result.skipped:
+        files.append((SKIPPED_FILE, "".join(f"{f}: {why}\n" for f, why in result.skipped)))
+    files.append((INDEX_FILE, json.dumps(index, indent=2, ensure_ascii=False) + "\n"))
+    for name, text in files:
+        write_file(str(out / name), text.encode("utf-8", "surrogateescape"), replace=False)
+        written.append(out / name)

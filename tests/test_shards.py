@@ -1,0 +1,370 @@
+"""WebDataset shards: `cnnctl pack` writes an image folder as tar shards, cnnctl.data.shards
+indexes them (headers only) and reads each image's bytes back by offset."""
+
+import io
+import os
+import random
+import sys
+import tarfile
+import time
+
+import pytest
+from helpers import run_main
+
+from cnnctl.data.shards import OPEN_SHARDS, is_shards, read_member, shard_splits
+from cnnctl.errors import CnnctlError
+
+pytest.importorskip("PIL")
+
+CLASSES = ("cat", "dog", "eel")
+
+
+def image_bytes(kind: str, seed: int, side: int = 8, noise: bool = False) -> bytes:
+    from PIL import Image
+
+    rng = random.Random(seed)
+    if noise:  # incompressible: a PNG of about 3 x side x side bytes
+        im = Image.frombytes("RGB", (side, side), bytes(rng.randrange(256) for _ in range(3 * side * side)))
+    else:
+        im = Image.new("RGB", (side, side), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    buffer = io.BytesIO()
+    im.save(buffer, "PNG" if kind == "png" else "JPEG")
+    return buffer.getvalue()
+
+
+def image_folder(root, splits=("train", "val"), per_class=(6, 2)) -> dict:
+    """A folder of tiny JPEG and PNG images (train/ and val/, a subfolder per class; the class
+    folders at the top for `splits` ("",)); {(split, "class/stem"): (file bytes, class index)},
+    the class index by sorted name."""
+    written = {}
+    for folder_name, count in zip(splits, per_class, strict=True):
+        split = folder_name or "train"
+        for label, name in enumerate(CLASSES):
+            folder = root / folder_name / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                suffix = ("jpg", "png", "jpeg")[i % 3]
+                data = image_bytes("png" if suffix == "png" else "jpg", hash((split, name, i)) % 1000)
+                (folder / f"{i:03d}.{suffix}").write_bytes(data)
+                written[(split, f"{name}/{i:03d}")] = (data, label)
+    return written
+
+
+def pack(folder, out, shard_size=10**9, seed=0):
+    from cnnctl.data.pack import pack as pack_folder
+
+    return pack_folder(folder, out, shard_size, seed)
+
+
+def read_back(shards) -> dict:
+    """{(split, key): (bytes read by offset, label)} of an index."""
+    found = {}
+    opened = {}
+    for split, samples in shards.splits.items():
+        for i in range(len(samples)):
+            key = samples.members[i].rsplit(".", 1)[0]
+            url = samples.names[int(samples.shard[i])]
+            data = read_member(url, int(samples.offset[i]), int(samples.size[i]), opened)
+            found[(split, key)] = (data, int(samples.labels[i]))
+    return found
+
+
+def member_order(folder) -> list[str]:
+    names = []
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".tar"):
+            with tarfile.open(folder / name) as tar:
+                names += [m.name for m in tar.getmembers() if not m.name.endswith(".cls")]
+    return names
+
+
+# -- round trip ------------------------------------------------------------------------------
+def test_pack_then_index_gives_back_every_image_its_bytes_and_class(tmp_path):
+    written = image_folder(tmp_path / "img")
+    result = pack(tmp_path / "img", tmp_path / "out", shard_size=12 * 1024)
+    shards = shard_splits(str(tmp_path / "out"))
+    assert shards.classes == sorted(CLASSES)
+    assert read_back(shards) == written  # the files' own bytes (not re-encoded) and labels
+    assert {k: len(s) for k, s in shards.splits.items()} == {"train": 18, "val": 6}
+    assert len(result.shards["train"]) > 1 and result.images() == 24
+    assert (tmp_path / "out" / "classes.txt").read_text() == "cat\ndog\neel\n"
+
+
+def test_a_folder_without_splits_is_all_train_and_a_brace_pattern_reads_it(tmp_path):
+    written = image_folder(tmp_path / "img", splits=("",), per_class=(5,))  # class folders at the top
+    result = pack(tmp_path / "img", tmp_path / "out", shard_size=8 * 1024)
+    count = len(result.shards["train"])
+    assert set(result.shards) == {"train"} and count > 2
+    pattern = str(tmp_path / "out" / f"train-{{000000..{count - 1:06d}}}.tar")
+    assert is_shards(pattern)
+    assert read_back(shard_splits(pattern)) == written
+
+
+def test_shards_stay_within_the_size_but_one_larger_sample_alone(tmp_path):
+    image_folder(tmp_path / "img", splits=("",), per_class=(10,))
+    big = image_bytes("png", 1, side=96, noise=True)  # about 27 KB: more than a shard
+    (tmp_path / "img" / "cat" / "big.png").write_bytes(big)
+    limit = 16 * 1024  # a tar file is padded to 10,240 bytes: one of these holds 3 samples of tiny images
+    assert len(big) > limit
+    result = pack(tmp_path / "img", tmp_path / "out", shard_size=limit)
+    sizes = {s.file: (os.path.getsize(tmp_path / "out" / s.file), s.samples) for s in result.shards["train"]}
+    assert len(sizes) > 3
+    assert all(size <= limit or samples == 1 for size, samples in sizes.values()), sizes
+    alone = [f for f, (size, samples) in sizes.items() if size > limit]
+    assert len(alone) == 1
+    with tarfile.open(tmp_path / "out" / alone[0]) as tar:
+        assert [m.name for m in tar.getmembers()] == ["cat/big.cls", "cat/big.png"]
+
+
+def test_the_seed_decides_the_order_and_the_same_seed_writes_the_same_bytes(tmp_path):
+    image_folder(tmp_path / "img")
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        pack(tmp_path / "img", tmp_path / name, shard_size=12 * 1024, seed=seed)
+    a, b, c = (member_order(tmp_path / n) for n in "abc")
+    assert a == b and a != c
+    assert a != sorted(a)  # shuffled: classes mixed across shards
+    first = sorted(n for n in os.listdir(tmp_path / "a") if n.endswith(".tar"))[0]
+    assert (tmp_path / "a" / first).read_bytes() == (tmp_path / "b" / first).read_bytes()
+
+
+def test_webdataset_itself_reads_what_pack_wrote(tmp_path):
+    wds = pytest.importorskip("webdataset")
+    written = image_folder(tmp_path / "img")
+    result = pack(tmp_path / "img", tmp_path / "out", shard_size=12 * 1024)
+    for split, shards in result.shards.items():
+        urls = [str(tmp_path / "out" / s.file) for s in shards]
+        found = {}
+        for sample in wds.WebDataset(urls, shardshuffle=False):
+            data = sample.get("jpg", sample.get("png"))
+            found[(split, sample["__key__"])] = (data, int(sample["cls"]))
+        assert found == {k: v for k, v in written.items() if k[0] == split}
+
+
+def test_keys_have_no_dots_and_stay_unique(tmp_path):
+    folder = tmp_path / "img" / "a.b"
+    folder.mkdir(parents=True)
+    for name in ("x.y.jpg", "x_y.jpg", "x_y.png"):
+        (folder / name).write_bytes(image_bytes("jpg" if name.endswith("jpg") else "png", len(name)))
+    pack(tmp_path / "img", tmp_path / "out")
+    names = member_order(tmp_path / "out")
+    keys = [n.rsplit(".", 1)[0] for n in names]
+    assert sorted(keys) == ["a_b/x_y", "a_b/x_y_2", "a_b/x_y_3"]
+    assert shard_splits(str(tmp_path / "out")).classes == ["a.b"]
+
+
+def test_files_pillow_cannot_read_are_left_out_and_listed(tmp_path):
+    image_folder(tmp_path / "img", splits=("",), per_class=(2,))
+    bad = tmp_path / "img" / "dog" / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    result = pack(tmp_path / "img", tmp_path / "out")
+    assert [f for f, _ in result.skipped] == [str(bad)] and result.images() == 6
+    assert (tmp_path / "out" / "skipped.txt").read_text().startswith(f"{bad}: cannot read the image")
+
+
+# -- shards written by other tools ---------------------------------------------------------
+def foreign_shard(path, samples: list[tuple[str, dict]]) -> None:
+    """A shard written by webdataset's own TarWriter: (key, {extension: bytes})."""
+    wds = pytest.importorskip("webdataset")
+    with wds.TarWriter(str(path), encoder=False) as writer:
+        for key, members in samples:
+            writer.write({"__key__": key, **members})
+
+
+def test_foreign_shards_split_by_file_name_and_count_classes_from_labels(tmp_path):
+    jpg = image_bytes("jpg", 7)
+    foreign_shard(tmp_path / "shard-000000.tar", [(f"s{i}", {"jpg": jpg, "cls": b"%d" % i, "json": b"{}"})
+                                                   for i in range(3)])  # fmt: skip
+    foreign_shard(tmp_path / "shard-000001.tar", [("t0", {"png": image_bytes("png", 1), "cls": b" 4\n"})])
+    foreign_shard(tmp_path / "validation-000000.tar", [("v0", {"jpeg": jpg, "cls": b"1"})])
+    assert is_shards(str(tmp_path))
+    shards = shard_splits(str(tmp_path))
+    assert shards.classes == ["0", "1", "2", "3", "4"]  # 0 to the largest label
+    assert {k: s.labels.tolist() for k, s in shards.splits.items()} == {"train": [0, 1, 2, 4], "val": [1]}
+    assert read_back(shards)[("val", "v0")] == (jpg, 1)
+    (tmp_path / "classes.txt").write_text("a\nb\nc\nd\ne\n")
+    assert shard_splits(str(tmp_path / "shard-{000000..000001}.tar")).classes == ["a", "b", "c", "d", "e"]
+
+
+def test_a_member_name_is_never_a_path(tmp_path):
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"outside")
+    jpg = image_bytes("jpg", 3)
+    foreign_shard(tmp_path / "s.tar", [("../secret", {"jpg": jpg, "cls": b"0"})])
+    shards = shard_splits(str(tmp_path / "s.tar"))
+    assert read_back(shards) == {("train", "../secret"): (jpg, 0)}
+
+
+# -- mistakes ------------------------------------------------------------------------------
+def error(spec) -> str:
+    with pytest.raises(CnnctlError) as info:
+        shard_splits(str(spec))
+    return str(info.value)
+
+
+def test_a_file_that_is_not_a_tar_is_named(tmp_path):
+    (tmp_path / "notes.tar").write_text("hello\n" * 200)
+    message = error(tmp_path / "notes.tar")
+    assert message.startswith(f"error: {tmp_path / 'notes.tar'}: not a readable tar file"), message
+    assert message.count("error:") == 1
+
+
+def test_a_truncated_tar_is_named_whether_cut_in_a_member_or_between(tmp_path):
+    foreign_shard(tmp_path / "whole.tar", [(f"s{i}", {"jpg": image_bytes("jpg", i), "cls": b"0"}) for i in range(3)])
+    data = (tmp_path / "whole.tar").read_bytes()
+    with tarfile.open(tmp_path / "whole.tar") as tar:
+        members = tar.getmembers()  # s0.cls, s0.jpg, s1.cls, s1.jpg, ...
+    (tmp_path / "cut.tar").write_bytes(data[: members[2].offset])  # at the second sample's first header
+    (tmp_path / "cut-inside.tar").write_bytes(data[: members[3].offset_data + 100])  # inside s1.jpg's bytes
+    assert "cut.tar: the file ends without tar's end-of-archive blocks" in error(tmp_path / "cut.tar")
+    assert "cut-inside.tar: not a readable tar file (unexpected end of data)" in error(tmp_path / "cut-inside.tar")
+
+
+def test_samples_without_cls_or_with_a_bad_cls_are_each_named(tmp_path):
+    jpg = image_bytes("jpg", 1)
+    foreign_shard(tmp_path / "a.tar", [("nolabel", {"jpg": jpg}), ("half", {"jpg": jpg, "cls": b"2.5"}),
+                                       ("nojpg", {"cls": b"1"}), ("ok", {"jpg": jpg, "cls": b"1"})])  # fmt: skip
+    message = error(tmp_path / "a.tar")
+    where = str(tmp_path / "a.tar")
+    assert f"{where}:nolabel: the sample `nolabel` has no a label (a cls member)" in message
+    assert f"{where}:half.cls: the cls member holds '2.5', not a class index" in message
+    assert f"{where}:nojpg: the sample `nojpg` has no an image" in message
+    assert message.count("error:") == 3
+
+
+def test_a_label_beyond_the_class_names_is_named(tmp_path):
+    jpg = image_bytes("jpg", 1)
+    foreign_shard(tmp_path / "a.tar", [(f"k{i}", {"jpg": jpg, "cls": b"%d" % i}) for i in range(4)])
+    (tmp_path / "classes.txt").write_text("x\ny\n")
+    message = error(tmp_path / "a.tar")
+    assert f"{tmp_path / 'a.tar'}:k2.jpg: class index 2 for 2 classes (0 to 1) (2 samples of this shard" in message
+
+
+def test_a_brace_pattern_of_a_billion_shards_is_refused_at_once(tmp_path):
+    started = time.perf_counter()
+    message = error(tmp_path / "s-{000000000..999999999}.tar")
+    assert "names 1,000,000,000 shards, more than cnnctl reads" in message
+    assert time.perf_counter() - started < 1
+
+
+def test_read_member_is_bounded_and_keeps_few_shards_open(tmp_path):
+    from cnnctl.limits import MAX_IMAGE_BYTES
+
+    with pytest.raises(CnnctlError, match="more than cnnctl reads for one image"):
+        read_member(str(tmp_path / "x.tar"), 0, MAX_IMAGE_BYTES + 1, {})
+    opened = {}
+    for i in range(OPEN_SHARDS + 3):
+        (tmp_path / f"{i}.tar").write_bytes(b"%03d" % i)
+        assert read_member(str(tmp_path / f"{i}.tar"), 1, 2, opened) == b"%02d" % i
+    assert len(opened) == OPEN_SHARDS and str(tmp_path / f"{OPEN_SHARDS + 2}.tar") in opened
+    with pytest.raises(CnnctlError, match="the shard ends inside a member"):
+        read_member(str(tmp_path / "0.tar"), 1, 10, opened)
+
+
+# -- the command -----------------------------------------------------------------------------
+def test_pack_command_table_and_json(tmp_path, monkeypatch, capsys):
+    import json
+
+    image_folder(tmp_path / "img")
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"),
+                              "--shard-size", "12KiB", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["images"] == 24 and data["splits"]["val"]["images"] == 6 and data["shard_size"] == 12 * 1024
+    files = sorted(s["file"] for split in data["splits"].values() for s in split["shards"])
+    assert files == sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".tar"))
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    assert index["format"] == "cnnctl-shards" and index["classes"] == list(CLASSES)
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "new"))
+    rows = [line.split()[:3] for line in out.splitlines()]
+    assert code == 0 and ["train", "1", "18"] in rows and ["val", "1", "6"] in rows, out
+
+
+def test_pack_never_writes_over_shards(tmp_path, monkeypatch, capsys):
+    image_folder(tmp_path / "img")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old-000000.tar").write_bytes(b"")
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {tmp_path / 'out'}: the folder holds shards already (old-000000.tar)"), err
+    assert err.count("error:") == 1 and os.listdir(tmp_path / "out") == ["old-000000.tar"]
+
+
+def test_pack_of_a_folder_without_images_is_one_message(tmp_path, monkeypatch, capsys):
+    (tmp_path / "img" / "cat").mkdir(parents=True)
+    (tmp_path / "img" / "cat" / "notes.txt").write_text("x")
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"))
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'img' / 'cat'}: class folder without PNG or JPEG"), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_pack_without_webdataset_says_what_to_install(tmp_path, monkeypatch, capsys):
+    image_folder(tmp_path / "img")
+    monkeypatch.setitem(sys.modules, "webdataset", None)  # `import webdataset` raises ImportError
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"))
+    assert code == 2 and "pip install 'cnnctl[stream]'" in err and err.count("error:") == 1, err
+
+
+def test_a_url_is_read_through_fsspec(tmp_path):
+    pytest.importorskip("fsspec")
+    written = image_folder(tmp_path / "img", splits=("",), per_class=(3,))
+    pack(tmp_path / "img", tmp_path / "out", shard_size=16 * 1024)
+    url = f"file://{tmp_path / 'out'}/train-{{000000..000002}}.tar"
+    assert is_shards(url) and is_shards(f"file://{tmp_path / 'out'}/train-000000.tar")
+    shards = shard_splits(url)
+    assert shards.classes == sorted(CLASSES)  # index.json beside the shards, read through fsspec too
+    assert read_back(shards) == written
+
+
+def test_an_image_pillow_would_never_decode_is_left_out_by_its_header(tmp_path):
+    import struct
+    import zlib
+
+    image_folder(tmp_path / "img", splits=("",), per_class=(1,))
+    png = bytearray(image_bytes("png", 0))
+    ihdr = struct.pack(">II", 20_000, 20_000) + bytes(png[24:29])  # claims 400 megapixels; the data is 8x8
+    png[16:33] = ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    bomb = tmp_path / "img" / "eel" / "bomb.png"
+    bomb.write_bytes(bytes(png))
+    result = pack(tmp_path / "img", tmp_path / "out")
+    assert result.images() == 3 and [f for f, _ in result.skipped] == [str(bomb)]
+    assert "an image of 20000x20000 pixels" in result.skipped[0][1] and "Pillow's limit" in result.skipped[0][1]
+
+
+def test_a_shard_that_lost_samples_since_pack_is_named(tmp_path):
+    image_folder(tmp_path / "img", splits=("",), per_class=(2,))
+    pack(tmp_path / "img", tmp_path / "out")
+    shard = tmp_path / "out" / "train-000000.tar"
+    foreign_shard(shard.with_suffix(".new"), [("k", {"jpg": image_bytes("jpg", 0), "cls": b"0"})])
+    shard.with_suffix(".new").replace(shard)  # a whole tar, of 1 sample where index.json says 6
+    assert f"{shard}: index.json lists 6 samples in this shard; it holds 1" in error(tmp_path / "out")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="a FIFO is a POSIX file")
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "pipe.tar")
+    assert f"{tmp_path / 'pipe.tar'}: not a regular file" in error(tmp_path / "pipe.tar")
+    with pytest.raises(CnnctlError, match="not a regular file"):
+        read_member(str(tmp_path / "pipe.tar"), 0, 10, {})
+
+
+def test_a_brace_pattern_without_braceexpand_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "braceexpand", None)
+    assert "pip install 'cnnctl[stream]'" in error(tmp_path / "s-{0..3}.tar")
+
+
+def test_a_pack_stopped_halfway_leaves_nothing_behind(tmp_path):
+    from cnnctl.data.pack import pack as pack_folder
+
+    image_folder(tmp_path / "img")
+
+    def stop(done, total):
+        if done == 20:  # in val, train's shards written
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pack_folder(tmp_path / "img", tmp_path / "out", 16 * 1024, 0, stop)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        pack_folder(tmp_path / "img", tmp_path / "kept", 16 * 1024, 0, stop)
+    assert os.listdir(tmp_path / "kept") == []
