@@ -291,3 +291,13 @@ def test_shards_held_in_memory_are_the_folders_images(tmp_path):
     pixels = lambda d: sorted(ids(d.train.x.float() / 255))  # noqa: E731
     assert pixels(held) == pixels(direct) == list(range(60))
     assert sorted(held.train.y.tolist()) == sorted(direct.train.y.tolist())
+
+
+def test_a_folder_too_large_to_hold_says_it_can_stream(tmp_path, monkeypatch):
+    import cnnctl.data.adapt as adapt
+
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    monkeypatch.setattr(adapt, "MAX_BYTES", 8 * 8 * 3 * 29)  # one image too many
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN)
+    assert "30 images at 8x8x3" in str(caught.value) and "--stream reads them from disk" in str(caught.value)

@@ -240,8 +240,10 @@ def finish(
     h, w, c = target
     extra = len(test_split) if test_split is not None and test_split is not val else 0
     count = len(train) + len(val) + extra
+    files = isinstance(raw.train, Samples)  # an image folder or shards: they can stream instead
+    smaller = "train at a smaller input size (--input), e.g. the data's own size"
     check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
-                 hint="train at a smaller input size (--input), e.g. the data's own size")  # fmt: skip
+                 hint=f"--stream reads them from disk while training, or {smaller}" if files else smaller)  # fmt: skip
     same = test_split is val
     train = _at_input(train, target, raw, notes)
     val = _at_input(val, target, raw)
