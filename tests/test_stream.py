@@ -301,3 +301,20 @@ def test_a_folder_too_large_to_hold_says_it_can_stream(tmp_path, monkeypatch):
     with pytest.raises(cnnctl.CnnctlError) as caught:
         load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN)
     assert "30 images at 8x8x3" in str(caught.value) and "--stream reads them from disk" in str(caught.value)
+
+
+def test_the_largest_seed_draws_crops_and_flips_in_memory_and_in_the_loader():
+    """The draws' generator took (seed * 1,000,003 + epoch) * 1,000,000,007 + place, more
+    than a seed's 63 bits from --seed 9,224 on: `--augment flip` crashed with an overflow."""
+    from cnnctl.data.loader import Images, draws_generator
+    from cnnctl.data.samples import Samples
+    from cnnctl.train.augment import Augment
+    from cnnctl.train.settings import MAX_SEED
+
+    x = torch.rand(4, 3, 8, 8)
+    out, _ = Augment("rrc,flip", MAX_SEED, torch.zeros(1, 3, 1, 1))(x, torch.arange(4), 99, 10**6, 4, 0)
+    assert out.shape == x.shape
+    images = Images(Samples.files([], []), (8, 8, 3), Recipe("rrc", flip=True), MAX_SEED)
+    assert len(images.draws(99, 10**9)) == 5
+    small = draws_generator(3, 1, 5).initial_seed()
+    assert small == (3 * 1_000_003 + 1) * 1_000_000_007 + 5  # small seeds draw as they always did

@@ -35,6 +35,13 @@ PART = 16  # images per request when a split is decoded into memory
 PROGRESS_AFTER = 1.0  # seconds of decoding before its progress bar shows
 
 
+def draws_generator(seed: int, epoch: int, place: int) -> torch.Generator:
+    """The generator of the random draws for the image (or the batch) at `place` of epoch
+    `epoch`'s order: a function of the three only, whichever process draws them. Folded into
+    the 63 bits a seed takes (any --seed up to 2**32 - 1 with any epoch and place)."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_000_007 + place) % (1 << 63))
+
+
 def default_workers() -> int:
     """Loader workers when --workers is not given: one per usable core (this process's
     affinity), up to 8 (more rarely helps one GPU; each costs a process)."""
@@ -75,7 +82,7 @@ class Images(torch.utils.data.Dataset):
     """What a loader worker serves: a request (epoch, position, indices) gives the batch of
     those images, decoded into one uint8 tensor (N, C, H, W, channels_last in memory: the
     layout the network runs in), their labels, and the images it could not read as (name,
-    message). With `normalise` (training on the CPU), the batch comes normalised: the
+    Problem). With `normalise` (training on the CPU), the batch comes normalised: the
     workers do that arithmetic beside each other, not the training process."""
 
     def __init__(
@@ -120,13 +127,13 @@ class Images(torch.utils.data.Dataset):
         flip = recipe.flip and flip < 0.5
         if recipe.name == "rrc":
             return decode_box(source, self.target, area_box(area, ratio, cx, cy), flip)
-        x = decode(source, self.target)
+        x = decode(source, self.target, self.mode)
         return x.flip(2) if flip else x
 
     def draws(self, epoch: int, place: int) -> tuple[float, float, float, float, float]:
         """The draws for the image at `place` of epoch `epoch`'s order: a random resized
         crop's area, log aspect and place (cx, cy), and a uniform number that flips it below 0.5."""
-        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_000_007 + place)
+        gen = draws_generator(self.seed, epoch, place)
         area, ratio, cx, cy, flip = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         log_lo, log_hi = math.log(RATIO[0]), math.log(RATIO[1])
         return SCALE[0] + (SCALE[1] - SCALE[0]) * area, log_lo + (log_hi - log_lo) * ratio, cx, cy, flip

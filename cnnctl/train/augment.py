@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.decode import RATIO, SCALE  # the random resized crop's ranges, on the device as in the loader
+from ..data.loader import draws_generator
 from ..data.masks import IGNORE
 
 
@@ -40,7 +41,7 @@ class Augment:
         return bool(self.ops)
 
     def generator(self, epoch: int, position: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1_000_000_007 + position)
+        return draws_generator(self.seed, epoch, position)
 
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, epoch: int, position: int, total: int, start: int
