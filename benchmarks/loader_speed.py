@@ -8,8 +8,8 @@ flip, with the same number of worker processes, and are iterated alone, without 
 
 - the plain script: `torch.utils.data.DataLoader(num_workers=N, shuffle=True)` over a
   Dataset that opens each file with Pillow, converts it to RGB, crops and resizes it in one
-  `resize(box=...)`, flips it, and returns a float tensor / 255 (what ToTensor gives), the
-  default collate stacking the batch;
+  `resize(box=...)`, flips it, and returns it as a float tensor / 255, normalised with
+  ImageNet's mean and std (ToTensor and Normalize), the default collate stacking the batch;
 - cnnctl's stream (cnnctl.train.stream.Stream) as `cnnctl train --stream --augment rrc,flip`
   builds it: batches requested whole, decoded as stored (a JPEG reduced while decoding where
   the crop allows), cropped, resized, flipped and normalised in the workers.
@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photos import make_photos  # noqa: E402
 
 SIDE, BATCH = 224, 64
+MEAN = torch.tensor((0.485, 0.456, 0.406)).view(3, 1, 1)  # ImageNet's, as both loaders normalise
+STD = torch.tensor((0.229, 0.224, 0.225)).view(3, 1, 1)
 
 
 class PlainPhotos(torch.utils.data.Dataset):
@@ -64,7 +66,7 @@ class PlainPhotos(torch.utils.data.Dataset):
         if random.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(SIDE, SIDE, 3)
-        return pixels.permute(2, 0, 1).float().div_(255), label
+        return pixels.permute(2, 0, 1).float().div_(255).sub_(MEAN).div_(STD), label  # ToTensor, Normalize
 
 
 def plain_epochs(root: Path, workers: int):

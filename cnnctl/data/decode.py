@@ -122,7 +122,8 @@ def _header(image, path: ImageSource) -> Image:
 def pixels(im: Image, mode: str) -> torch.Tensor:
     """The Pillow image `im` in `mode` ("L" or "RGB") as a (C, H, W) uint8 tensor: the one
     place an image becomes an array. Decodes it: call inside `open_image`."""
-    im = im.convert(mode)
+    if im.mode != mode:  # convert() to its own mode would only copy it
+        im = im.convert(mode)
     data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
     return data.view(im.height, im.width, len(im.getbands())).permute(2, 0, 1)
 
@@ -191,7 +192,8 @@ def decode_box(path: ImageSource, target: tuple[int, int, int], box, flip: bool 
         if im.format == "JPEG":
             im.draft(mode, (min(need[0], width), min(need[1], height)))
         sx, sy = im.size[0] / width, im.size[1] / height
-        im = im.convert(mode)
+        if im.mode != mode:
+            im = im.convert(mode)
         im = im.resize((w, h), image.Resampling.BILINEAR, box=(left * sx, top * sy, right * sx, bottom * sy))
         if flip:
             im = im.transpose(image.Transpose.FLIP_LEFT_RIGHT)
