@@ -136,9 +136,10 @@ class ImageTree:
     test_dir: Path | None = None
 
 
-def list_image_folder(path: Path) -> ImageTree:
+def list_image_folder(path: Path, progress=None) -> ImageTree:
     """One subfolder per class of PNG/JPEG images; `train/` with `val/` and/or `test/`
-    subfolders, each with the class folders, give the splits."""
+    subfolders, each with the class folders, give the splits. `progress(count)` is told of
+    the files listed so far."""
     subdirs = {d.name.lower(): d for d in _class_dirs(path)}
 
     def split_dir(names: tuple[str, ...]) -> Path | None:
@@ -155,13 +156,15 @@ def list_image_folder(path: Path) -> ImageTree:
             "or one subfolder of PNG/JPEG images per class",
         )
     if not split_tree:
-        classes, train_files, skipped = _tree(path, None)
+        classes, train_files, skipped = _tree(path, None, progress)
         return ImageTree(classes, {"train": train_files}, skipped)
-    classes, train_files, skipped = _tree(train_dir, None)
+    classes, train_files, skipped = _tree(train_dir, None, progress)
     splits = {"train": train_files}
     for name, folder in (("val", val_dir), ("test", test_dir)):
         if folder is not None:
-            _, splits[name], skip = _tree(folder, classes)
+            before = sum(len(files) for files in splits.values())
+            told = (lambda count, b=before: progress(b + count)) if progress is not None else None
+            _, splits[name], skip = _tree(folder, classes, told)
             skipped += skip
     return ImageTree(classes, splits, skipped, test_dir)
 
@@ -222,35 +225,18 @@ def is_image_folder(path: Path) -> bool:
 
 
 def folder_samples(path: Path, progress=None):
-    """The images of an image-folder tree, listed, not decoded: a Listing
+    """The images of an image-folder tree (list_image_folder), listed, not decoded: a Listing
     (cnnctl.data.streamed) with a Samples per split. `progress(count)` is told as files are
     listed."""
     from .samples import Samples
     from .streamed import Listing
 
-    subdirs = {d.name.lower(): d for d in _class_dirs(path)}
-
-    def split_dir(names: tuple[str, ...]) -> Path | None:
-        found = next((subdirs[k] for k in names if k in subdirs), None)
-        return found if found is not None and _class_dirs(found) else None
-
-    train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
-    trees = {"train": train_dir, "val": val_dir, "test": test_dir}
-    if train_dir is None or (val_dir is None and test_dir is None):
-        trees = {"train": path}
-    classes, splits, skipped, listed = None, {}, 0, 0
-    for role, folder in trees.items():
-        if folder is None:
-            continue
-        before = listed
-        classes, files, skip = _tree(
-            folder, classes, lambda count, before=before: progress and progress(before + count)
-        )
-        listed += len(files)
-        skipped += skip
-        splits[role] = Samples.files([str(f) for f, _ in files], [label for _, label in files])
-    notes = [f"listed {n(listed)} images of {len(classes)} classes in {path}"]
-    if skipped:
-        notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
-    test_from = f"{test_dir.name}/" if "test" in splits else ""
-    return Listing(path.resolve().name, str(path.resolve()), list(classes), splits, notes, test_from)
+    tree = list_image_folder(path, progress)
+    splits = {role: Samples.files([str(f) for f, _ in files], [label for _, label in files])
+              for role, files in tree.splits.items()}  # fmt: skip
+    listed = sum(len(s) for s in splits.values())
+    notes = [f"listed {n(listed)} images of {len(tree.classes)} classes in {path}"]
+    if tree.skipped:
+        notes.append(f"skipped {n(tree.skipped)} files that are not PNG or JPEG")
+    test_from = f"{tree.test_dir.name}/" if tree.test_dir is not None else ""
+    return Listing(path.resolve().name, str(path.resolve()), list(tree.classes), splits, notes, test_from)

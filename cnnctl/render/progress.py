@@ -197,3 +197,21 @@ def stderr_console():
     from rich.console import Console
 
     return Console(file=sys.stderr, highlight=False)
+
+
+class ListingLine:
+    """A line on stderr while a large image folder is listed (only on a terminal)."""
+
+    def __init__(self) -> None:
+        self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
+
+    def __call__(self, count: int, what: str = "images listed") -> None:
+        now_ = time.perf_counter()
+        if now_ - self.shown >= 0.5 and self.out.isatty():
+            self.shown, self.said = now_, True
+            self.out.write(f"\rlisting the data: {count:,} {what}")
+            self.out.flush()
+
+    def done(self) -> None:
+        if self.said:
+            self.out.write("\r\x1b[K")

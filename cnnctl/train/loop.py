@@ -306,8 +306,9 @@ class _Run:
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
         from ..data.streamed import INDEX
+        from ..render.progress import ListingLine
 
-        progress = _Listing() if self.world.leader and dataset is None else None
+        progress = ListingLine() if self.world.leader and dataset is None else None
         self.loader_workers = loader_workers(config)
         self.data = dataset or load_training_data(
             config,
@@ -631,26 +632,6 @@ class _Run:
         if confusion is not None:
             stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
-
-
-class _Listing:
-    """A line on stderr while a large image folder is listed (only on a terminal)."""
-
-    def __init__(self) -> None:
-        import sys
-
-        self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
-
-    def __call__(self, count: int, what: str = "images listed") -> None:
-        now_ = time.perf_counter()
-        if now_ - self.shown >= 0.5 and self.out.isatty():
-            self.shown, self.said = now_, True
-            self.out.write(f"\rlisting the data: {count:,} {what}")
-            self.out.flush()
-
-    def done(self) -> None:
-        if self.said:
-            self.out.write("\r\x1b[K")
 
 
 def given_stats(mean: tuple | None, std: tuple | None, channels: int):
