@@ -318,3 +318,38 @@ def test_the_largest_seed_draws_crops_and_flips_in_memory_and_in_the_loader():
     assert len(images.draws(99, 10**9)) == 5
     small = draws_generator(3, 1, 5).initial_seed()
     assert small == (3 * 1_000_003 + 1) * 1_000_000_007 + 5  # small seeds draw as they always did
+
+
+def test_every_unreadable_image_of_a_folder_held_in_memory_is_named_at_once_with_the_stream_as_a_way_out(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    for i in (3, 7):
+        (folder / f"class{i % 3}" / f"{i:05d}.png").write_bytes(b"not an image")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    problems = caught.value.problems
+    assert sorted(str(p.loc).rsplit("/", 1)[-1] for p in problems) == ["00003.png", "00007.png"]
+    assert "--stream" in problems[-1].hint
+
+
+def test_a_resumed_stream_names_each_unreadable_image_once_and_evaluate_counts_what_it_scored(tmp_path, capsys):
+    import json
+
+    folder = coded_folder(tmp_path / "imgs", n=200)
+    (folder / "class0" / "00000.png").write_bytes(b"")
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--epochs", "1", "--out", str(run), "--val-split", "0"]) == 0
+    assert run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"]) == 0
+    lines = (run / "skipped.txt").read_text().splitlines()
+    assert len(lines) == 1 and "00000.png" in lines[0]  # named once, though read in both epochs
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--split", "all", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 199 == sum(map(sum, result["confusion"]))
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        run_cli(["train", "--resume", str(run), "--epochs", "3", "--no-stream", "--device", "cpu"])
+    said = str(caught.value)
+    assert "--stream cannot change when a run is resumed (it was started with --stream)" in said
+    assert "start a new run to train with --no-stream;" in said and "False" not in said

@@ -360,11 +360,15 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
     if path.exists():
         raise CnnctlError.at(
             f"`{name}` is a file, not a folder of data",
-            hint="give a folder with IDX files or one subfolder of images per class",
+            hint="give a folder with IDX files or one subfolder of images per class, WebDataset shards (a folder "
+            "of .tar files, one .tar, or a brace pattern such as train-{000000..000009}.tar)",
         )
     names = list(DATA_SETS)
     if looks_like_path(name):
-        raise CnnctlError.at(f"no folder `{name}`", hint=f"the data sets by name are {', '.join(names)}")
+        raise CnnctlError.at(
+            f"no folder `{name}`",
+            hint=f"a folder of images or of shards; the data sets by name are {', '.join(names)}",
+        )
     synonyms = {k: s.name for s in DATA_SETS.values() for k in s.synonyms}
     close = did_you_mean(name, names, synonyms)
     known = ", ".join(f"`{k}`" for k in names)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError, Loc
+from ..errors import CnnctlError, Loc, Problem, too_many
+from ..limits import MAX_PROBLEMS
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw, n
 from .decode import GRAY_MODES, open_image
@@ -116,7 +117,11 @@ def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[st
             )
         found, skip = _images(d)
         if not found:
-            raise CnnctlError.at("class folder without PNG or JPEG images", Loc(str(d)))
+            raise CnnctlError.at(
+                "class folder without PNG or JPEG images",
+                Loc(str(d)),
+                hint="each subfolder is a class and holds its .png, .jpg or .jpeg images: fill or remove this one",
+            )
         label = names.index(d.name)
         files += [(f, label) for f in found]
         skipped += skip
@@ -183,10 +188,20 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
         notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
+    problems = []
     for f, _ in train_files + val_files + test_files:
-        with open_image(f, size) as im:
-            modes[im.mode] += 1
-            sizes[(im.height, im.width)] += 1
+        try:
+            with open_image(f, size) as im:
+                modes[im.mode] += 1
+                sizes[(im.height, im.width)] += 1
+        except CnnctlError as exc:  # every unreadable file named, in one message
+            problems += exc.problems
+            if len(problems) > MAX_PROBLEMS:
+                raise too_many(problems) from None
+    if problems:
+        last = problems[-1]
+        hint = last.hint or "repair or remove them; a stream (--stream) leaves unreadable images out instead, up to 1%"
+        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, hint)])
     gray = set(modes) <= GRAY_MODES
     mode, channels = ("L", 1) if gray else ("RGB", 3)
     if len(sizes) == 1:

@@ -177,6 +177,12 @@ class Skipped:
     names: set[str] = field(default_factory=set)
     epoch_bad: int = 0  # this epoch's, for its line
 
+    def __post_init__(self) -> None:
+        """A resumed run's file names its images already: each stays named once."""
+        if self.file is not None and self.file.is_file():
+            text = self.file.read_text(encoding="utf-8", errors="replace")
+            self.names.update(line.split(": ", 1)[0] for line in text.splitlines() if line)
+
     def add(self, read: int, bad: list) -> None:
         """`read` images decoded, `bad` (name, Problem) not."""
         self.seen += read + len(bad)
@@ -212,7 +218,8 @@ def decode_all(
     an unreadable image is left out and told to it (a stream's sample for its statistics);
     without, it is one CnnctlError naming the file (data held in memory). `progress`: a bar
     on a terminal once it takes a while."""
-    from ..errors import CnnctlError
+    from ..errors import Problem, too_many
+    from ..limits import MAX_PROBLEMS
 
     total = len(samples)
     requests = Requests()
@@ -226,12 +233,14 @@ def decode_all(
     h, w, c = target
     x = torch.empty((total, c, h, w), dtype=torch.uint8)
     y = torch.empty(total, dtype=torch.int64)
-    kept = 0
+    kept, problems = 0, []
     bar = DecodeProgress(total) if progress else None
     try:
         for part, labels, bad in loader:
-            if bad and skipped is None:
-                raise CnnctlError([problem for _, problem in bad])
+            if bad and skipped is None:  # every unreadable image named, in one message (up to MAX_PROBLEMS)
+                problems += [problem for _, problem in bad]
+                if len(problems) > MAX_PROBLEMS:
+                    raise too_many(problems)
             if skipped is not None:
                 skipped.add(len(labels), bad)
             x[kept : kept + len(labels)], y[kept : kept + len(labels)] = part, labels
@@ -241,6 +250,10 @@ def decode_all(
     finally:
         if bar is not None:
             bar.stop()
+    if problems:
+        last = problems[-1]
+        hint = "repair or remove them; a stream (--stream) leaves unreadable images out instead, up to 1%"
+        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, last.hint or hint)])
     return x[:kept], y[:kept]
 
 

@@ -191,7 +191,7 @@ def _check_out_dir(out: Path, folder: Path) -> None:
     )
     taken = [name for _, name in taken]  # a shard named first
     if taken:
-        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+        more = f" and {len(taken) - 1} more files" if len(taken) > 1 else ""
         raise CnnctlError.at(
             f"the folder holds shards already ({taken[0]}{more}): packing never overwrites", Loc(str(out)),
             hint="give -o a new or empty folder, or remove these files first",

@@ -80,7 +80,8 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
 
         told = (lambda done, total: progress(done, f"of {total:,} shards indexed")) if progress else None
         found = shard_splits(spec, told)
-        name = Path(spec.rstrip("/")).name.split("{")[0] or "shards"
+        path = Path(spec.rstrip("/"))
+        name = path.name if path.suffix != ".tar" and "{" not in path.name else path.parent.name or "shards"
         result = Listing(name, root, list(found.classes), dict(found.splits), list(found.notes),
                          "the test shards" if "test" in found.splits else "")  # fmt: skip
     else:

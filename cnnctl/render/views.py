@@ -533,7 +533,7 @@ def bench_data_table(data) -> Table:
         "the end",
     ]
     if data.skipped:
-        notes.append(f"skipped {plural(data.skipped, 'unreadable image')}, left out of their batches")
+        notes.append(f"skipped {plural(data.skipped, 'unreadable image')} (left out of the batches)")
     notes += data.notes
     return Table(f"where the time goes: {data.data}, batch {data.batch}", columns, rows, notes)
 

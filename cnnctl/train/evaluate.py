@@ -117,8 +117,12 @@ def evaluate(
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
     used = str(weights_file(checkpoint))
     dense = dense_shape(graph) is not None  # then the counts are of pixels
+    skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out
+    left_out = skipped.epoch_bad if skipped is not None else 0
+    if left_out:
+        measured_on += f"; {plural(left_out, 'unreadable image')} left out"
     return Evaluation(
-        stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images), used, measured_on,
+        stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
     )  # fmt: skip
 

@@ -614,8 +614,8 @@ class _Run:
         (bad,) = self.group.sum([self.skipped.epoch_bad])
         self.skipped.epoch_bad = 0
         if bad:
-            self.display.line(f"skipped {plural(int(bad), 'unreadable image')} this epoch, each named in "
-                              f"{self.run_dir / 'skipped.txt'}")  # fmt: skip
+            self.display.line(f"skipped {plural(int(bad), 'unreadable image')} this epoch (named in "
+                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
@@ -704,10 +704,14 @@ def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
             continue
         if name not in RESUMABLE:
             flag = BY_NAME[name].option
-            current, value = _as_typed(current), _as_typed(value)
+            if isinstance(value, bool):  # a flag: --stream or --no-stream, not `--stream False`
+                was, asked = (flag if v else "--no-" + flag[2:] for v in (current, value))
+                said, wanted = f"it was started with {was}", asked
+            else:
+                said, wanted = f"it was {_as_typed(current)}", f"{flag} {_as_typed(value)}"
             raise CnnctlError.at(
-                f"{flag} cannot change when a run is resumed (it was {current})",
-                hint=f"start a new run to train with {flag} {value}; --resume may change only "
+                f"{flag} cannot change when a run is resumed ({said})",
+                hint=f"start a new run to train with {wanted}; --resume may change only "
                 + ", ".join(BY_NAME[r].option for r in RESUMABLE),
             )
         if name == "epochs" and config.scheduler != "none":
