@@ -353,3 +353,12 @@ def test_a_resumed_stream_names_each_unreadable_image_once_and_evaluate_counts_w
     said = str(caught.value)
     assert "--stream cannot change when a run is resumed (it was started with --stream)" in said
     assert "start a new run to train with --no-stream;" in said and "False" not in said
+
+
+def test_workers_given_for_data_held_in_memory_are_said_to_be_unused(tmp_path, capsys):
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    args = ["--data", str(folder), "--no-stream", "--workers", "2", "--epochs", "1", "--batch-size", "8"]
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    assert "data: --workers 2 unused: loader processes read streamed data only" in capsys.readouterr().out

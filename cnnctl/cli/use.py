@@ -217,7 +217,9 @@ def bench_cmd(
                                                       " Default: shapes."))] = None,
     data_dir: Annotated[Optional[str], setting_option("data_dir")] = None,
     workers: Annotated[Optional[int], setting_option("workers")] = None,
-    stream: Annotated[Optional[bool], setting_option("stream")] = None,
+    stream: Annotated[Optional[bool], setting_option("stream", help=(
+        "Image folders and shards: read from disk by loader processes (--stream), or decoded into memory first "
+        "(--no-stream). Default: as train chooses, by the size decoded at the input."))] = None,
     augment: Annotated[Optional[str], setting_option("augment")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip

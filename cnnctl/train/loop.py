@@ -322,6 +322,9 @@ class _Run:
             progress.done()
         if config.stream is None and self.data.streamed is not None:  # the choice made, kept for a resume
             config.stream = self.data.streamed
+        if config.workers is not None and not self.data.streamed:
+            self.data.notes.append(f"--workers {config.workers} unused: loader processes read streamed data only, "
+                                   "and this data is held in memory")  # fmt: skip
         check_classes(graph, self.data.classes)
         self.dense = dense is not None
 
