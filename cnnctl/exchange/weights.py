@@ -88,3 +88,113 @@ def load_matched(model: torch.nn.Module, given: Mapping[str, object]) -> WeightM
     fitting = {name: torch.as_tensor(given[name]) for name in report.matched}
     model.load_state_dict(fitting, strict=False)
     return report
+
+
+# -- weights from elsewhere, placed by structure ------------------------------------------------
+COUNTERS = "num_batches_tracked"  # batch norm's step counter: a buffer, not a weight; never placed
+
+
+@record
+class Placed:
+    """One of the network's tensors (`own`, named by its layer path) and the source's tensor
+    (`given`, its name there) put in it, with their shape."""
+
+    own: str
+    given: str
+    shape: tuple
+
+
+def by_structure(given: Mapping[str, object], own: Mapping[str, object], where: str) -> list[Placed]:
+    """The source's tensors `given` placed onto the network's `own` in order: parameters and
+    buffers in definition order on both sides (a state_dict's order), batch norm's step
+    counters aside; names are not compared, shapes are, one by one. The first tensor that does
+    not fit, or a count that differs, is one CnnctlError naming the network's tensor and its
+    shape and the source's tensor and its shape, located at `where` (the file): nothing is
+    placed in part."""
+    from ..errors import CnnctlError, Loc
+
+    theirs = [(name, shape_of(v)) for name, v in given.items() if not name.endswith(COUNTERS)]
+    ours = [(name, shape_of(v)) for name, v in own.items() if not name.endswith(COUNTERS)]
+    placed = []
+    for i, ((name, shape), (source, got)) in enumerate(zip(ours, theirs, strict=False)):  # counts compared below
+        if shape != got:
+            layer = name.rsplit(".", 1)[0]
+            raise CnnctlError.at(
+                f"the weights do not fit layer `{layer}`: it takes `{name}` of {_dims(shape)}, and the source's "
+                f"tensor {i + 1:,} in order is `{source}` of {_dims(got)}",
+                Loc(where),
+                hint="weights are placed by structure, in the order of the layers: the source must be this "
+                f"network's ({len(ours):,} tensors) with its layers in the same order",
+            )
+        placed.append(Placed(name, source, shape))
+    if len(ours) != len(theirs):
+        more, less = ("the source", "the network") if len(theirs) > len(ours) else ("the network", "the source")
+        extra = (theirs if len(theirs) > len(ours) else ours)[len(placed)]
+        raise CnnctlError.at(
+            f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
+            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}",
+            Loc(where),
+            hint="weights are placed by structure: the source must be this network, layer for layer",
+        )
+    return placed
+
+
+def _dims(shape: tuple) -> str:
+    return "x".join(str(d) for d in shape) if shape else "a scalar"
+
+
+def read_state(path: str) -> dict:
+    """The named tensors of a weights file: a cnnctl run or checkpoint (its weights), a
+    PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code; a
+    checkpoint holding it under `state_dict` or `model` too), or a .safetensors file."""
+    from pathlib import Path
+
+    import torch
+
+    from ..errors import CnnctlError, Loc
+
+    file = Path(path)
+    if file.is_dir():  # a cnnctl run: its best weights
+        from ..train.checkpoint import EVALUATE, load_checkpoint, weights_file
+
+        return dict(load_checkpoint(weights_file(file), EVALUATE)["model"])
+    if not file.is_file():
+        kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, or a .safetensors file"
+        raise CnnctlError.at("no such weights file", Loc(str(path)), hint=kinds)
+    if file.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise CnnctlError.at("reading .safetensors needs the safetensors package", Loc(str(path)),
+                                 hint="pip install safetensors") from None  # fmt: skip
+        try:
+            return dict(load_file(str(file)))
+        except Exception as exc:  # a damaged header, a truncated file
+            raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(str(path))) from None
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, a pickle of code (refused by weights_only), a truncated file
+        why = "the file ends early" if isinstance(exc, EOFError) else (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise CnnctlError.at(f"cannot read the weights: {why}", Loc(str(path)),
+                             hint="a state_dict saved with torch.save(model.state_dict(), PATH)") from None  # fmt: skip
+    # A checkpoint holds it inside: cnnctl's and Lightning's under `model` / `state_dict`, timm's too.
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        raise CnnctlError.at("not a state_dict: expected a mapping of names to tensors", Loc(str(path)),
+                             hint="save one with torch.save(model.state_dict(), PATH)")  # fmt: skip
+    return state
+
+
+def load_by_structure(model: torch.nn.Module, path: str) -> list[Placed]:
+    """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
+    all of them or, with one message, none."""
+    import torch
+
+    given = read_state(path)
+    own = model.state_dict()
+    placed = by_structure(given, own, path)
+    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed}
+    model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure checked
+    return placed

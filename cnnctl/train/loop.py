@@ -268,7 +268,7 @@ class _Run:
         self._data(dataset, state, resume)
         self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
-        notes = [*self.fast.notes, *self._model(device)]
+        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
         self._optimizer(device)
         if state is not None:
             notes += self._resumed_batch(state)
@@ -328,12 +328,19 @@ class _Run:
         check_classes(graph, self.data.classes)
         self.dense = dense is not None
 
-    def _model(self, device: torch.device) -> list[str]:
+    def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
         """The network's first weights (from the seeded global random state); notes to show."""
         from ..backend import to_torch
 
         self.model = to_torch(self.graph, logits=True)
         notes = []
+        self.placed = []  # where --weights put each tensor (exchange.weights.Placed), for weights.txt
+        if fresh and self.config.weights:  # a resumed run has its weights in its checkpoint
+            from ..exchange.weights import load_by_structure
+
+            self.placed = load_by_structure(self.model, self.config.weights)
+            notes.append(f"weights: {len(self.placed):,} tensors from {self.config.weights}, placed by structure, "
+                         f"in the order of the layers (each in {self.run_dir / 'weights.txt'})")  # fmt: skip
         if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
         if self.config.sync_bn:
@@ -436,6 +443,13 @@ class _Run:
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
+        if self.placed:  # what --weights put where: the network's tensor, the source's, the shape
+            rows = [("tensor", "from", "shape")] + [
+                (p.own, p.given, "x".join(map(str, p.shape)) or "scalar") for p in self.placed
+            ]
+            widths = [max(len(row[k]) for row in rows) for k in range(2)]
+            lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
+            write_text(self.run_dir / "weights.txt", f"# from {self.config.weights}\n" + "\n".join(lines) + "\n")
         if self.data.listing is not None:  # the list of images, read back by a resumed run
             from ..data.samples import save_index
             from ..data.streamed import INDEX

@@ -1,0 +1,97 @@
+"""Weights from elsewhere (issue 21, first part): a state_dict of a module written by hand,
+with its own names, placed onto cnnctl's network by structure (`train --weights`)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl.cli import run as run_cli  # noqa: E402
+from cnnctl.exchange.weights import by_structure, load_by_structure  # noqa: E402
+
+NET = """name: tiny
+input: 8x8x3
+layers:
+  - conv f=3 n=4 p=1
+  - bn
+  - relu
+  - pool avg global
+  - fc 10
+"""
+
+
+class Hand(nn.Module):
+    """The same network written by hand, other names, as another codebase would."""
+
+    def __init__(self, filters: int = 4):
+        super().__init__()
+        self.stem = nn.Conv2d(3, filters, 3, padding=1)
+        self.norm = nn.BatchNorm2d(filters)
+        self.head = nn.Linear(filters, 10)
+
+    def forward(self, x):
+        return self.head(F.relu(self.norm(self.stem(x))).mean((2, 3)))
+
+
+def trained_hand(filters: int = 4) -> Hand:
+    torch.manual_seed(5)
+    hand = Hand(filters)
+    hand.norm.running_mean.uniform_(-1, 1)  # statistics no fresh network has
+    hand.norm.running_var.uniform_(0.5, 2)
+    return hand.eval()
+
+
+def test_a_hand_written_modules_state_dict_placed_by_structure_computes_its_function(tmp_path):
+    hand = trained_hand()
+    path = tmp_path / "hand.pt"
+    torch.save(hand.state_dict(), path)
+    model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True).eval()
+    placed = load_by_structure(model, str(path))
+    assert [(p.given, p.shape) for p in placed] == [
+        (name, tuple(t.shape)) for name, t in hand.state_dict().items() if not name.endswith("num_batches_tracked")
+    ]
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model(x), hand(x), atol=1e-6)
+
+
+def test_the_first_tensor_that_does_not_fit_is_named_with_both_shapes(tmp_path):
+    path = tmp_path / "wide.pt"
+    torch.save(trained_hand(filters=5).state_dict(), path)
+    model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_by_structure(model, str(path))
+    said = str(caught.value)
+    assert str(path) in said and "it takes" in said and "4x3x3x3" in said and "`stem.weight` of 5x3x3x3" in said
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing placed in part
+    with pytest.raises(cnnctl.CnnctlError, match="more tensors than"):
+        by_structure({"a": (2,), "b": (3,)}, {"x": (2,)}, "f.pt")
+
+
+def test_train_starts_from_the_weights_and_says_where_each_went(tmp_path, capsys):
+    path = tmp_path / "hand.pt"
+    torch.save(trained_hand().state_dict(), path)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_cli(["train", str(net), "--weights", str(path), *args]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # however the terminal wraps it
+    assert f"weights: 8 tensors from {path}, placed by structure" in out  # 6 weights, 2 batch norm statistics
+    table = (run / "weights.txt").read_text().splitlines()
+    assert table[0] == f"# from {path}" and table[1].split() == ["tensor", "from", "shape"] and len(table) == 10
+    assert table[2].split()[1:] == ["stem.weight", "4x3x3x3"] and table[-1].split()[1:] == ["head.bias", "10"]
+
+
+def test_a_file_that_is_not_plain_tensors_is_refused_without_running_it(tmp_path):
+    path = tmp_path / "code.pt"
+    torch.save({"w": torch.zeros(2), "f": Hand}, path)  # a class: unpickling it would import and run code
+    model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
+    with pytest.raises(cnnctl.CnnctlError, match="cannot read the weights"):
+        load_by_structure(model, str(path))
+    (tmp_path / "list.pt").write_bytes(b"")
+    with pytest.raises(cnnctl.CnnctlError, match="cannot read the weights"):
+        load_by_structure(model, str(tmp_path / "list.pt"))
