@@ -10,16 +10,9 @@ from torch import nn  # noqa: E402
 import cnnctl  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
 from cnnctl.exchange.weights import by_structure, load_by_structure  # noqa: E402
+from tests.test_stream import NET as STREAM_NET  # noqa: E402
 
-NET = """name: tiny
-input: 8x8x3
-layers:
-  - conv f=3 n=4 p=1
-  - bn
-  - relu
-  - pool avg global
-  - fc 10
-"""
+NET = STREAM_NET.replace("fc 3", "fc 10")  # the streaming tests' small network, for the 10 shapes
 
 
 class Hand(nn.Module):
