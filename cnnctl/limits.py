@@ -34,3 +34,4 @@ MAX_ONNX_CONSTANT = 64
 MAX_IMAGE_BYTES = 512 * 2**20
 MAX_SHARDS = 100_000
 MAX_CLASSES = 1_000_000
+MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process

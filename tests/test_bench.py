@@ -187,21 +187,13 @@ def test_bench_command_json_reports_repeats_and_sustained_throughput():
 
 
 # -- bench --data: where the time of training goes ------------------------------------------------
-TINY = """name: tiny
-input: 8x8x3
-layers:
-  - conv f=3 n=4 p=1
-  - bn
-  - relu
-  - pool avg global
-  - fc 3
-"""
 QUICK = ("--device", "cpu", "--batch-size", "4", "--steps", "2", "--repeats", "2", "--warmup", "1", "--mode", "train")
 
 
 @pytest.fixture
 def tiny(tmp_path):
     """A tiny network and a folder of 40 PNGs in 3 classes (36 trained on, 4 held out)."""
+    from tests.test_stream import NET as TINY
     from tests.test_stream import coded_folder
 
     net = tmp_path / "tiny.yaml"
@@ -243,6 +235,8 @@ def test_bench_data_by_name_times_the_loader_of_data_held_in_memory(tmp_path, mo
     from tests.helpers import run_main
 
     net = tmp_path / "tiny.yaml"
+    from tests.test_stream import NET as TINY
+
     net.write_text(TINY.replace("fc 3", "fc 10"))  # shapes has 10 classes
     code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *QUICK, "--format", "json")
     assert code == 0, err

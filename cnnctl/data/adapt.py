@@ -84,23 +84,17 @@ def check_val_split(val_split: float) -> None:
         )
 
 
-def held_out(total: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The indices (each sorted) of a seeded random `val_split` of `total` images held out for
-    validation, and of the rest for training: disjoint, whether the images are in memory or on disk."""
+def hold_out(split: Split | Samples, val_split: float, seed: int) -> tuple[Split | Samples, Split | Samples]:
+    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint),
+    by index: files (Samples) are held out before they are decoded, and a folder held in
+    memory and the same folder streamed hold out the same images."""
+    total = len(split)
     k = round(total * val_split)
     if total < 2:
         raise CnnctlError.at(f"{total} image{'s' if total != 1 else ''}: too few to hold some out for validation")
     k = min(max(k, 1), total - 1)
-    gen = torch.Generator().manual_seed(int(seed))
-    perm = torch.randperm(total, generator=gen)
-    return perm[k:].sort().values, perm[:k].sort().values
-
-
-def hold_out(split: Split | Samples, val_split: float, seed: int) -> tuple[Split | Samples, Split | Samples]:
-    """A seeded random `val_split` of `split` for validation, the rest for training (disjoint).
-    Files (Samples) are held out before they are decoded: each part is decoded once, into its own tensor."""
-    train_idx, val_idx = held_out(len(split), val_split, seed)
-    return split.take(train_idx), split.take(val_idx)
+    perm = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))
+    return split.take(perm[k:].sort().values), split.take(perm[:k].sort().values)
 
 
 def _resize(x: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
@@ -209,6 +203,24 @@ def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, no
     return Split(x, y)
 
 
+def validation(train, val, test, test_from: str, val_split: float, seed: int, notes: list[str]):
+    """(train, val, where val comes from in words) of a data set with the splits given (each a
+    Split in memory or Samples on disk, val and test None where it has none): its own
+    validation split, else its test split, else `val_split` of the training images held out
+    by index (seeded: the same images in memory and streamed), else none. Said in `notes`."""
+    if val is not None:
+        return train, val, "its validation split"
+    if test is not None:
+        notes.append(f"validating on {test_from}: the data has no separate validation split")
+        return train, test, f"its test split, {test_from}, as the data has no validation split"
+    if val_split > 0:
+        train, val = hold_out(train, val_split, seed)
+        notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
+        return train, val, f"{val_split:.0%} of the training images held out (seed {seed})"
+    notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
+    return train, train.take(torch.zeros(0, dtype=torch.int64)), ""
+
+
 def finish(
     raw: Raw,
     target: tuple[int, int, int],
@@ -224,19 +236,8 @@ def finish(
     statistics `stats` where given (the settings', the weights'), else compute them over the
     adapted training images (cnnctl.data.stats)."""
     notes = list(raw.notes)
-    train, val, test_split = raw.train, raw.val, raw.test if test else None
-    if val is not None:
-        val_from = "its validation split"
-    elif raw.test is not None:
-        val, val_from = raw.test, f"its test split, {raw.test_from}, as the data has no validation split"
-        notes.append(f"validating on {raw.test_from}: the data has no separate validation split")
-    elif val_split > 0:
-        train, val = hold_out(train, val_split, seed)
-        val_from = f"{val_split:.0%} of the training images held out (seed {seed})"
-        notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
-    else:
-        val, val_from = train.take(torch.zeros(0, dtype=torch.int64)), ""
-        notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
+    train, val, val_from = validation(raw.train, raw.val, raw.test, raw.test_from, val_split, seed, notes)
+    test_split = raw.test if test else None
     h, w, c = target
     extra = len(test_split) if test_split is not None and test_split is not val else 0
     count = len(train) + len(val) + extra

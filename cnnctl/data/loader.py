@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnctlError
+from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
 from .decode import RATIO, SCALE, area_box, centre_box, decode, decode_box
 from .samples import Samples
 
@@ -28,7 +29,6 @@ MAX_BAD = 0.01  # the share of unreadable images a run tolerates
 BAD_FLOOR = 100  # ... once this many images have been read (one bad among the first ten is not 10%)
 CENTRE = 224 / 256  # the evaluation recipe's centre crop: 224 of the shorter side resized to 256
 PREFETCH = 4  # batches each loader worker prepares ahead
-MAX_WORKERS = 32
 MAX_DEFAULT_WORKERS = 8
 MIN_IMAGES_FOR_WORKERS = 256  # fewer are decoded in the training process: a worker's start costs more
 PART = 16  # images per request when a split is decoded into memory
@@ -40,6 +40,17 @@ def draws_generator(seed: int, epoch: int, place: int) -> torch.Generator:
     `epoch`'s order: a function of the three only, whichever process draws them. Folded into
     the 63 bits a seed takes (any --seed up to 2**32 - 1 with any epoch and place)."""
     return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_000_000_007 + place) % (1 << 63))
+
+
+def recipes(augment: str) -> tuple[Recipe, Recipe, str]:
+    """What a stream's loader does with `augment` (the setting: `rrc,flip`...): the training
+    images' recipe, the validation images' (and evaluate's) recipe, and the augmentations
+    left to the device. `rrc` crops from the stored image and its evaluation takes the
+    centre crop; `flip` is drawn with the crop; a padded `crop` needs the batch, on the device."""
+    asked = augment.split(",")
+    photo, flip = "rrc" in asked, "flip" in asked
+    device = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"
+    return Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit"), device
 
 
 def default_workers() -> int:

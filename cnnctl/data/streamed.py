@@ -19,7 +19,7 @@ import torch
 
 from ..errors import CnnctlError
 from . import DataSplits
-from .adapt import MAX_BYTES, held_out, n
+from .adapt import MAX_BYTES, n, validation
 from .samples import Samples, load_index
 from .stats import Stats, computed
 
@@ -147,20 +147,9 @@ def streamed_splits(
     data's own split, else its test split, else `val_split` of the training images held out
     (by index, as data held in memory is: the same images), else none."""
     notes = [*found.notes, *notes]
-    train, val, test_split = found.splits["train"], found.splits.get("val"), found.splits.get("test")
-    if val is not None:
-        val_from = "its validation split"
-    elif test_split is not None:
-        val, val_from = test_split, f"its test split, {found.test_from}, as the data has no validation split"
-        notes.append(f"validating on {found.test_from}: the data has no separate validation split")
-    elif val_split > 0:
-        keep, out = held_out(len(train), val_split, seed)
-        train, val = train.take(keep), train.take(out)
-        val_from = f"{val_split:.0%} of the training images held out (seed {seed})"
-        notes.append(f"held out {n(len(val))} of {n(len(train) + len(val))} images for validation (seed {seed})")
-    else:
-        val, val_from = train.take(torch.arange(0)), ""
-        notes.append("no validation: --val-split 0 trains on every image (best.pt is not kept; last.pt is)")
+    splits, test_split = found.splits, found.splits.get("test")
+    train, val, val_from = validation(splits["train"], splits.get("val"), test_split, found.test_from, val_split,
+                                      seed, notes)  # fmt: skip
     if stats is None:
         stats = sampled_stats(train, shape, seed, workers)
     return DataSplits(

@@ -133,11 +133,10 @@ def evaluation_source(data, images, config: dict, shape: tuple[int, int, int], d
     that trained on random resized crops of a stream, else adapted whole)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
-    from ..data.loader import Recipe, default_workers
+    from ..data.loader import default_workers, recipes
     from .stream import Stream
 
-    photo = "rrc" in str(config.get("augment", "none")).split(",")
-    recipe = Recipe("centre" if photo else "fit")
+    _, recipe, _ = recipes(str(config.get("augment", "none")))
     return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
 
 

@@ -72,14 +72,11 @@ def make_sources(data, config: TrainConfig, shape, device: torch.device, workers
         train = Batches(data.train, data.mean, data.std, device, seed=config.seed)
         val = Batches(data.val, data.mean, data.std, device)
         return Sources(train, val, Augment(ops, config.seed, train.black), None, [])
-    from ..data.loader import Recipe, Skipped
+    from ..data.loader import Skipped, recipes
     from .stream import Stream
 
-    asked = ops.split(",")
-    photo, flip = "rrc" in asked, "flip" in asked
-    ops = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"  # the rest on the device
+    train_recipe, val_recipe, ops = recipes(ops)
     skipped = Skipped(Path(run_dir) / "skipped.txt" if run_dir is not None else None)
-    train_recipe, val_recipe = Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit")
     common = {"device": device, "workers": workers, "skipped": skipped}
     train = Stream(data.train, shape, data.mean, data.std, seed=config.seed, recipe=train_recipe, **common)
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)

@@ -65,8 +65,7 @@ class Stream:
         recipe: Recipe = Recipe(),
         skipped: Skipped | None = None,
     ):
-        self.samples, self.target, self.seed, self.device = samples, target, seed, device
-        self.recipe = recipe
+        self.samples, self.seed = samples, seed
         self.normalise = Normalise(mean, std, device)
         self.black = self.normalise.black
         self.skipped = skipped if skipped is not None else Skipped()
