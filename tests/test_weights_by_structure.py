@@ -88,3 +88,11 @@ def test_a_file_that_is_not_plain_tensors_is_refused_without_running_it(tmp_path
     (tmp_path / "list.pt").write_bytes(b"")
     with pytest.raises(cnnctl.CnnctlError, match="cannot read the weights"):
         load_by_structure(model, str(tmp_path / "list.pt"))
+
+
+def test_a_stray_file_is_told_it_is_not_a_torch_file(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are not weights\n")
+    model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
+    with pytest.raises(cnnctl.CnnctlError, match="not a file torch.save wrote"):
+        load_by_structure(model, str(path))

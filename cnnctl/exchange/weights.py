@@ -174,7 +174,14 @@ def read_state(path: str) -> dict:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file, a pickle of code (refused by weights_only), a truncated file
-        why = "the file ends early" if isinstance(exc, EOFError) else (str(exc).splitlines() or [type(exc).__name__])[0]
+        import zipfile
+
+        if isinstance(exc, EOFError):
+            why = "the file ends early"
+        elif not zipfile.is_zipfile(file):  # what torch.save writes: the error of a stray file says nothing
+            why = "not a file torch.save wrote"
+        else:
+            why = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise CnnctlError.at(f"cannot read the weights: {why}", Loc(str(path)),
                              hint="a state_dict saved with torch.save(model.state_dict(), PATH)") from None  # fmt: skip
     # A checkpoint holds it inside: cnnctl's and Lightning's under `model` / `state_dict`, timm's too.
