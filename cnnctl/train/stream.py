@@ -49,6 +49,15 @@ def epoch_order(samples: Samples, seed: int, epoch: int) -> torch.Tensor:
     return out
 
 
+def _worker_start() -> str | None:
+    """How loader processes start: forked (at once, sharing the index's pages), but from a
+    fork server in a data-parallel worker, whose communication threads (gloo's, NCCL's) make
+    a plain fork unsafe: a lock one of them holds at the fork stays held in the child."""
+    import torch.distributed as dist
+
+    return "forkserver" if dist.is_available() and dist.is_initialized() else None
+
+
 class Stream:
     """The streaming BatchSource (cnnctl.train.batches.BatchSource) over `samples`."""
 
@@ -86,6 +95,7 @@ class Stream:
             # Its own generator: a loader draws its workers' seeds from the global one otherwise,
             # and a resumed run would then draw different dropout masks than the run it continues.
             generator=torch.Generator().manual_seed(seed),
+            multiprocessing_context=_worker_start() if workers > 0 else None,
         )
 
     @property
