@@ -327,3 +327,15 @@ def test_the_bottleneck_line_says_what_would_help():
     )
     assert "gathered from memory by the training process" in bottleneck_said(410, 2300, False, 0, 2)
     assert bottleneck_said(4100, 2300, True, 1, 2).startswith("the step: 2,300 img/s against the loader's 4,100; ")
+
+
+def test_bench_data_warms_up_one_batch_per_loader_process(tiny, monkeypatch, capsys):
+    """Loader processes started together finish their first batches together: timing from the
+    first would count the rest as made in no time, so each process's first batch is warm-up."""
+    from tests.helpers import run_main
+
+    net, folder = tiny
+    args = ("bench", net, "--data", folder, "--stream", "--workers", "3", *QUICK, "--warmup", "0")
+    code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["data"]["warmup"] == 3

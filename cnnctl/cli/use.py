@@ -198,7 +198,8 @@ def bench_cmd(
                                    help="Rounds of --steps, models taking turns; their spread shows noise. "
                                    "Default: 3.")] = 3,
     warmup: Annotated[int, option("--warmup", parser=whole(0), metavar="N",
-                                  help="Untimed steps first (with --data, batches, at least 1). Default: 5.")] = 5,
+                                  help="Untimed steps first (with --data, batches: at least 1, and one per loader "
+                                  "process). Default: 5.")] = 5,
     mode: Annotated[str, option("--mode", parser=choice(("both", "forward", "train")), metavar="both|forward|train",
                                 complete=words("both", "forward", "train"),
                                 help="Forward passes, training steps, or both.")] = "both",
@@ -221,6 +222,7 @@ def bench_cmd(
         "Image folders and shards: read from disk by loader processes (--stream), or decoded into memory first "
         "(--no-stream). Default: as train chooses, by the size decoded at the input."))] = None,
     augment: Annotated[Optional[str], setting_option("augment")] = None,
+    decode: Annotated[Optional[str], setting_option("decode")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Time forward and training steps: images/s, latency, TFLOP/s; with --data, the loader.
@@ -233,7 +235,7 @@ def bench_cmd(
     forward and backward mults); MFU needs a known GPU or --peak-tflops.
 
     With --data, where the time of training goes: the data is loaded and batched as `train`
-    does (--workers, --stream, --augment as there; seed 0; nothing written), then the loader
+    does (--workers, --stream, --augment, --decode as there; seed 0; nothing written), then the loader
     alone, and the training step fed by the loader, are each timed over --steps x --repeats
     batches after --warmup (at least 1: the loader processes' start); beside the step alone
     (synthetic data, the same batch), the slower of loader and step is named the bottleneck.
@@ -243,7 +245,7 @@ def bench_cmd(
     from ..train.bench import bench
 
     config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,
-                                          "augment": augment})  # fmt: skip
+                                          "augment": augment, "decode": decode})  # fmt: skip
     modes = ("forward", "train") if mode == "both" else (mode,)
     result = bench(
         graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,

@@ -5,7 +5,9 @@ images). The worker decodes those images (cnnctl.data.decode, the one decode pat
 split's `Recipe` says, into one uint8 tensor, and returns it with the labels and the
 images it could not read. Whichever worker serves a request, however many there are, the
 batch is the same: the crops and flips are drawn from (seed, epoch, the image's place).
-The BatchSource that sends the requests is cnnctl.train.stream.
+The BatchSource that sends the requests is cnnctl.train.stream. For a GPU that decodes the
+JPEGs itself (cnnctl.data.gpu_decode), a worker hands them over as stored instead, with the
+crop and flip drawn the same way (`Images.encoded_batch`).
 
 An image that cannot be read is left out of its batch, named in the run folder's
 skipped.txt and counted in the epoch's line (`Skipped`); above MAX_BAD of the images read,
@@ -15,6 +17,8 @@ the run stops.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +26,8 @@ import torch
 
 from ..errors import CnnctlError
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
-from .decode import RATIO, SCALE, area_box, centre_box, decode, decode_box
-from .samples import Samples
+from .decode import RATIO, SCALE, ImageSource, area_box, centre_box, decode, decode_box, open_image
+from .samples import ImageBytes, Samples
 
 MAX_BAD = 0.01  # the share of unreadable images a run tolerates
 BAD_FLOOR = 100  # ... once this many images have been read (one bad among the first ten is not 10%)
@@ -97,11 +101,20 @@ class Images(torch.utils.data.Dataset):
     workers do that arithmetic beside each other, not the training process."""
 
     def __init__(
-        self, samples: Samples, target: tuple[int, int, int], recipe: Recipe, seed: int, normalise=None, mode=None
+        self,
+        samples: Samples,
+        target: tuple[int, int, int],
+        recipe: Recipe,
+        seed: int,
+        normalise=None,
+        mode=None,
+        *,
+        encoded: bool = False,
     ):
         self.samples, self.target, self.recipe, self.seed = samples, target, recipe, seed
         self.normalise = normalise
         self.mode = mode  # the Pillow mode images are decoded in: by default the input's (decode.mode_for)
+        self.encoded = encoded  # JPEGs handed over as stored, for the GPU to decode (encoded_batch)
         self.opened: dict = {}  # the shards this process keeps open (each worker has its own copy)
 
     def __len__(self) -> int:
@@ -109,6 +122,8 @@ class Images(torch.utils.data.Dataset):
 
     def __getitem__(self, request: tuple[int, int, torch.Tensor]):
         epoch, position, index = request
+        if self.encoded:
+            return self.encoded_batch(epoch, position, index)
         h, w, c = self.target
         # N, H, W, C: each image one contiguous copy, the batch channels_last once permuted.
         # Normalised image by image, while its pixels are in the cache: the whole batch three
@@ -132,20 +147,68 @@ class Images(torch.utils.data.Dataset):
             labels = labels[torch.tensor(kept, dtype=torch.long)]
         return x[: len(kept)].permute(0, 3, 1, 2), labels, bad  # N, C, H, W in channels_last
 
-    def _image(self, i: int, epoch: int, place: int) -> torch.Tensor:
-        source = self.samples.source(i, self.opened)
+    def _image(self, i: int, epoch: int, place: int, source: ImageSource | None = None) -> torch.Tensor:
+        source = source if source is not None else self.samples.source(i, self.opened)
+        box, flip = self.crop(epoch, place)
+        if box is not None:
+            return decode_box(source, self.target, box, flip)
+        x = decode(source, self.target, self.mode)
+        return x.flip(2) if flip else x
+
+    def crop(self, epoch: int, place: int) -> tuple[Callable | None, bool]:
+        """The image at `place` of epoch `epoch`'s order: the box of the image as stored that
+        the photo recipes take (`box(width, height)`, cnnctl.data.decode; None for "fit", which
+        adapts the whole image), and whether it is flipped."""
         recipe = self.recipe
         if recipe.name == "centre":
             h, w, _ = self.target
-            return decode_box(source, self.target, centre_box(h, w, CENTRE))
+            return centre_box(h, w, CENTRE), False
         if recipe.name == "fit" and not recipe.flip:
-            return decode(source, self.target, self.mode)
+            return None, False
         area, ratio, cx, cy, flip = self.draws(epoch, place)
         flip = recipe.flip and flip < 0.5
-        if recipe.name == "rrc":
-            return decode_box(source, self.target, area_box(area, ratio, cx, cy), flip)
-        x = decode(source, self.target, self.mode)
-        return x.flip(2) if flip else x
+        return (area_box(area, ratio, cx, cy) if recipe.name == "rrc" else None), flip
+
+    def encoded_batch(self, epoch: int, position: int, index: torch.Tensor) -> dict:
+        """The batch for the GPU's decoder (cnnctl.data.gpu_decode): each JPEG's bytes as
+        stored, its header checked here as for any image, with its crop box (in pixels of the
+        image as stored) and flip; the other images (PNG, a CMYK JPEG, the "fit" recipe) decoded
+        here as usual. Every tensor is made in shared memory: one for all the JPEGs' bytes."""
+        h, w, c = self.target
+        jpegs: list[bytes] = []
+        names, boxes, flips, jpeg_at, decoded, decoded_at, kept, bad = [], [], [], [], [], [], [], []
+        for k, i in enumerate(index.tolist()):
+            try:
+                source = read_bytes(self.samples, i, self.opened)
+                box, flip = self.crop(epoch, position + k)
+                with open_image(source, (h, w)) as im:
+                    size, jpeg = im.size, im.format == "JPEG" and im.mode in ("L", "RGB") and box is not None
+                if jpeg:
+                    jpegs.append(source.data)
+                    names.append(source.name)
+                    boxes.append(box(*size))
+                    flips.append(flip)
+                    jpeg_at.append(len(kept))
+                else:
+                    decoded.append(self._image(i, epoch, position + k, source))
+                    decoded_at.append(len(kept))
+            except CnnctlError as exc:  # the problem, not the exception: it crosses to the trainer
+                bad.append((self.samples.name(i), exc.problems[0]))
+                continue
+            kept.append(k)
+        ends = torch.tensor([len(j) for j in jpegs], dtype=torch.int64).cumsum(0)
+        blob = _batch_tensor((int(ends[-1]) if len(ends) else 0,), torch.uint8)
+        if jpegs:
+            blob.numpy()[:] = memoryview(b"".join(jpegs))
+        pixels = _batch_tensor((len(decoded), c, h, w), torch.uint8)
+        for k, x in enumerate(decoded):
+            pixels[k] = x
+        labels = self.samples.labels[index[torch.tensor(kept, dtype=torch.long)]] if bad else self.samples.labels[index]
+        return {
+            "jpeg": blob, "ends": ends, "names": names, "boxes": torch.tensor(boxes, dtype=torch.float64).view(-1, 4),
+            "flips": torch.tensor(flips, dtype=torch.bool), "jpeg_at": torch.tensor(jpeg_at, dtype=torch.long),
+            "decoded": pixels, "decoded_at": torch.tensor(decoded_at, dtype=torch.long), "labels": labels, "bad": bad,
+        }  # fmt: skip
 
     def draws(self, epoch: int, place: int) -> tuple[float, float, float, float, float]:
         """The draws for the image at `place` of epoch `epoch`'s order: a random resized
@@ -154,6 +217,30 @@ class Images(torch.utils.data.Dataset):
         area, ratio, cx, cy, flip = torch.rand(5, generator=gen, dtype=torch.float64).tolist()
         log_lo, log_hi = math.log(RATIO[0]), math.log(RATIO[1])
         return SCALE[0] + (SCALE[1] - SCALE[0]) * area, log_lo + (log_hi - log_lo) * ratio, cx, cy, flip
+
+
+def read_bytes(samples: Samples, i: int, opened: dict) -> ImageBytes:
+    """The i-th image's bytes as stored, named as messages name it: a shard's member as read,
+    a file read whole once its size is known to be within MAX_IMAGE_BYTES."""
+    from ..errors import Loc
+    from ..limits import MAX_IMAGE_BYTES
+
+    source = samples.source(i, opened)
+    if isinstance(source, ImageBytes):
+        return source
+    try:
+        with open(source, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_IMAGE_BYTES:
+                raise CnnctlError.at(
+                    f"cannot read the image: {size:,} bytes, more than cnnctl's {MAX_IMAGE_BYTES // 2**20} MiB for one",
+                    Loc(source),
+                )
+            return ImageBytes(source, f.read())
+    except FileNotFoundError:
+        raise CnnctlError.at("cannot read the image: no such file", Loc(source)) from None
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot read the image: {exc.strerror or exc}", Loc(source)) from None
 
 
 def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:

@@ -31,9 +31,10 @@ training BatchSource iterated, each batch on the device and normalised, nothing 
 it), the training step alone (the synthetic `train` timing), and the two together as
 training runs them (each batch augmented and stepped on; loader processes prepare the next
 batches meanwhile). The loader and together passes each take `warmup` batches first (at
-least one: the loader processes' start), then time steps x repeats batches back to back,
-the device synchronised at the end; epochs follow one another as in training. The slower
-of the loader and the step is the bottleneck.
+least one, and one per loader process: their start, and the batches they made together
+then, are not timed), then time steps x repeats batches back to back, the device
+synchronised at the end; epochs follow one another as in training. The slower of the
+loader and the step is the bottleneck.
 """
 
 from __future__ import annotations
@@ -385,7 +386,7 @@ def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, b
     workers = loader_workers(config)
     data = load_training_data(config, graph, workers)
     check_classes(graph, data.classes)
-    sources = make_sources(data, config, graph.input_shape, device, workers)
+    sources = make_sources(data, config, graph, device, workers)
     check_batch(sources.train, batch, 1, graph)
     return data, sources, workers
 
@@ -399,7 +400,10 @@ def time_data(
     step alone, on synthetic data."""
     from .fastpath import cores as usable_cores
 
-    warmup = max(1, warmup)  # the loader processes' start is never timed
+    # Never the loader processes' start, nor the batches they bank meanwhile: started together,
+    # each has its first batch ready at about the same time, and timing from the first would
+    # count those as made in no time (30 timed batches of 16 processes read 2.4x too fast).
+    warmup = max(1, warmup, workers if data.streamed else 0)
 
     def loaded(epoch: int) -> Iterator:
         return sources.train.epoch(epoch, 0, batch, 0, 1)
@@ -412,7 +416,7 @@ def time_data(
     skipped = len(sources.skipped.names) if sources.skipped is not None else 0
     streamed = bool(data.streamed)
     return DataTiming(spec, streamed, workers if streamed else 0, usable_cores(), batch, warmup, loader, step_timing,
-                      together, skipped, [*data.notes, *sources.notes])  # fmt: skip
+                      together, skipped, [*data.notes, *sources.notes, *filter(None, [sources.decoding])])  # fmt: skip
 
 
 def _epochs(epoch: Callable[[int], Iterator]) -> Iterator:

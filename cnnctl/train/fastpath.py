@@ -57,8 +57,9 @@ class FastPath:
         """`1 CPU thread (4 busy elsewhere on 2 cores; --threads N to choose)`."""
         return f"{self.threads} CPU thread{'s' if self.threads != 1 else ''} ({self.threads_why})"
 
-    def describe(self, optimizer: str, fused: bool = True) -> str:
-        """One line: what is on, then what is off. `fused`: did the optimizer get its fused kernel."""
+    def describe(self, optimizer: str, fused: bool = True, decoding: str = "") -> str:
+        """One line: what is on, then what is off. `fused`: did the optimizer get its fused kernel;
+        `decoding`: where a stream's JPEGs are decoded (cnnctl.train.decoding), when it says."""
         on = ["channels_last", f"fused {optimizer}" if fused else optimizer]
         if self.amp_dtype is not None:
             on.append("bf16 autocast" if self.amp_dtype == torch.bfloat16 else "fp16 autocast with a gradient scaler")
@@ -68,6 +69,8 @@ class FastPath:
             on.append("cudnn.benchmark")
         if self.threads is not None:
             on.append(self.threads_said)
+        if decoding:
+            on.append(decoding)
         off = []
         if self.amp_dtype is None:
             off.append("amp")

@@ -325,6 +325,9 @@ class _Run:
         if config.workers is not None and not self.data.streamed:
             self.data.notes.append(f"--workers {config.workers} unused: loader processes read streamed data only, "
                                    "and this data is held in memory")  # fmt: skip
+        if config.decode != "auto" and not self.data.streamed:
+            self.data.notes.append(f"--decode {config.decode} unused: it says where streamed JPEGs are decoded, "
+                                   "and this data is decoded once into memory")  # fmt: skip
         check_classes(graph, self.data.classes)
         self.dense = dense is not None
 
@@ -371,7 +374,7 @@ class _Run:
     def _batches(self, device: torch.device) -> None:
         """The batch sources, the loop's only view of the data, and the augmentation (make_sources)."""
         config, data = self.config, self.data
-        sources = make_sources(data, config, self.graph.input_shape, device, self.loader_workers, self.run_dir)
+        sources = make_sources(data, config, self.graph, device, self.loader_workers, self.run_dir)
         self.sources, self.train_set, self.val_set = sources, sources.train, sources.val
         self.skipped, self.augment = sources.skipped, sources.augment
         data.notes += sources.notes
@@ -417,7 +420,9 @@ class _Run:
                 f"restart {world.restarts} of {world.max_restarts} after a worker failed: "
                 + (f"continuing from {Path(resume) / 'last.pt'}" if resume else "no checkpoint yet, starting over")
             )
-        self.display.line(self.fast.describe(config.optimizer, bool(self.optimizer.defaults.get("fused"))))
+        self.display.line(
+            self.fast.describe(config.optimizer, bool(self.optimizer.defaults.get("fused")), self.sources.decoding)
+        )
         for note in notes:
             self.display.line(note)
 

@@ -27,6 +27,7 @@ from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
 MONITORS = ("val_accuracy", "val_loss")  # what best.pt and --patience follow
+DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
@@ -243,6 +244,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", int, None, whole_text, Whole(0, MAX_LOADER_WORKERS),
             "Loader processes decoding streamed images (0: the training process itself). Default: one per usable "
             "core, up to 8.", optional=True, metavar="N", resumable=True),
+    Setting("decode", str, "auto", words_text(DECODERS), _words(DECODERS),
+            "Where streamed JPEGs are decoded and cropped: by the loader processes on the CPU, or on the GPU "
+            "(nvJPEG through torchvision, --device cuda). Default: auto, the GPU when the loader processes would "
+            "decode fewer images a second than the training step takes.", metavar="auto|cpu|gpu", words=DECODERS,
+            resumable=True),
     Setting("threads", int, None, whole_text, Whole(1, MAX_THREADS), f"CPU threads per process. Default: {_THREADS}.",
             optional=True, metavar="N", resumable=True),
     Setting("tensorboard", bool, False, parse_bool, _flag,

@@ -48,6 +48,7 @@ class Sources:
     augment: Augment
     skipped: Any  # cnnctl.data.loader.Skipped, or None
     notes: list[str]
+    decoding: str = ""  # where a stream's JPEGs are decoded, for the `fast path:` line (cnnctl.train.decoding)
 
     def training(self, epoch: int, first: int, batch: int, rank: int, world: int) -> Iterator[tuple]:
         """Worker `rank`'s training batches of epoch `epoch` from step `first`, augmented as
@@ -60,26 +61,33 @@ class Sources:
             yield x, y
 
 
-def make_sources(data, config: TrainConfig, shape, device: torch.device, workers: int, run_dir=None) -> Sources:
+def make_sources(data, config: TrainConfig, graph: Graph, device: torch.device, workers: int, run_dir=None) -> Sources:
     """The batch sources of `data` (cnnctl.data.DataSplits) as a run trains on them: data
     held in memory is batched by index (cnnctl.train.batches), a stream read by `workers`
     loader processes (cnnctl.train.stream, cnnctl.data.loader), which make a random resized
     crop from the image as stored, before it is reduced to the input `shape`, and flip it; a
-    padded crop runs on the device. A stream names its unreadable images in
+    padded crop runs on the device; its JPEGs are decoded on the GPU instead where
+    cnnctl.train.decoding chooses so. A stream names its unreadable images in
     `run_dir`/skipped.txt (None: only counted)."""
-    ops = config.augment
+    ops, shape = config.augment, graph.input_shape
     if not data.streamed:
         train = Batches(data.train, data.mean, data.std, device, seed=config.seed)
         val = Batches(data.val, data.mean, data.std, device)
         return Sources(train, val, Augment(ops, config.seed, train.black), None, [])
+    from ..data.gpu_decode import GpuDecoder
     from ..data.loader import Skipped, recipes
+    from .decoding import choose
     from .stream import Stream
 
     train_recipe, val_recipe, ops = recipes(ops)
+    decoding = choose(config.decode, device, graph, data.train, train_recipe, shape, workers, config.seed)
+    gpu = GpuDecoder(shape, device) if decoding.gpu else None
     skipped = Skipped(Path(run_dir) / "skipped.txt" if run_dir is not None else None)
-    common = {"device": device, "workers": workers, "skipped": skipped}
+    common = {"device": device, "workers": workers, "skipped": skipped, "gpu": gpu}
     train = Stream(data.train, shape, data.mean, data.std, seed=config.seed, recipe=train_recipe, **common)
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)
     loaders = plural(workers, "loader process", "loader processes")
-    notes = [f"training images: {train_recipe.said(shape)} ({loaders})", f"validation images: {val_recipe.said(shape)}"]
-    return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes)
+    where = ", decoded on the GPU" if gpu is not None else ""
+    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where})",
+             f"validation images: {val_recipe.said(shape)}"]  # fmt: skip
+    return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes, decoding.said)

@@ -11,6 +11,10 @@ ranks read the same image.
 Host memory is bounded whatever the data's size: the index (cnnctl.data.samples: a few
 flat tensors) plus, per loader worker, its prefetched batches.
 
+With `gpu` (cnnctl.data.gpu_decode, chosen by cnnctl.train.decoding), the loader processes
+hand over each batch's JPEGs as stored, with their crops, and the GPU decodes and crops
+them, a thread of its own two batches ahead of the step.
+
 Image folders are read in the epoch's random order, file by file. Shards are read forward:
 the epoch's order takes the shards in a seeded order and shuffles the images within windows
 of WINDOW consecutive images (a shuffle buffer, computed rather than filled, so each step's
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 
 import torch
 
+from ..data.gpu_decode import GpuDecoder
 from ..data.loader import MAX_WORKERS, PREFETCH, Images, Recipe, Requests, Skipped, one_thread
 from ..data.samples import Samples
 from .batches import Batch, Normalise, order, steps_in_epoch
@@ -73,6 +78,7 @@ class Stream:
         workers: int = 0,
         recipe: Recipe = Recipe(),
         skipped: Skipped | None = None,
+        gpu: GpuDecoder | None = None,
     ):
         self.samples, self.seed = samples, seed
         self.normalise = Normalise(mean, std, device)
@@ -81,10 +87,11 @@ class Stream:
         self._requests = Requests()
         workers = min(workers, MAX_WORKERS)
         # On the CPU the workers normalise too; for a GPU they hand over uint8 (a quarter of the
-        # bytes to copy), normalised there.
-        in_workers = self.normalise if device.type == "cpu" and workers > 0 else None
+        # bytes to copy), normalised there; with `gpu`, the JPEGs as stored, decoded there.
+        self.gpu = gpu
+        in_workers = self.normalise if device.type == "cpu" and workers > 0 and gpu is None else None
         self.loader = torch.utils.data.DataLoader(
-            Images(samples, target, recipe, seed, in_workers),
+            Images(samples, target, recipe, seed, in_workers, encoded=gpu is not None),
             batch_size=None,  # each request is a whole batch
             sampler=self._requests,
             num_workers=workers,
@@ -126,8 +133,13 @@ class Stream:
     def _batches(self, requests: list) -> Iterator[Batch]:
         self._requests.requests = requests
         normalised = self.loader.dataset.normalise is not None
-        for x, y, bad in self.loader:
-            self.skipped.add(len(y), bad)
-            if len(y) == 0:  # every image of the batch unreadable: nothing to train on (Skipped stops the run first)
-                continue
-            yield (x, y) if normalised else self.normalise(x, y)
+        parts = self.gpu.ahead(self.loader) if self.gpu is not None else iter(self.loader)
+        try:
+            for x, y, bad in parts:
+                self.skipped.add(len(y), bad)
+                if len(y) == 0:  # every image unreadable: nothing to train on (Skipped stops the run first)
+                    continue
+                yield (x, y) if normalised else self.normalise(x, y)
+        finally:  # a pass left early (an epoch stopped): the GPU's decoding thread ends before the next
+            if self.gpu is not None:
+                parts.close()

@@ -1,0 +1,184 @@
+"""JPEG decoding on the GPU (cnnctl.data.gpu_decode, cnnctl.train.decoding): the loader hands over each JPEG as
+stored with the crop the CPU path would take; the GPU side decodes, crops and resizes it. Here the GPU's decoder is
+stood in for by Pillow on the CPU (an independent decoder); on a machine with a CUDA GPU and torchvision, the last
+test compares nvJPEG's batches with the CPU path's."""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+from cnnctl.api import load_text  # noqa: E402
+from cnnctl.data.decode import RATIO, SCALE  # noqa: E402
+from cnnctl.data.gpu_decode import GpuDecoder, crop_resized, each_resized, unavailable  # noqa: E402
+from cnnctl.data.loader import Images, Recipe  # noqa: E402
+from cnnctl.data.samples import Samples  # noqa: E402
+from cnnctl.errors import CnnctlError  # noqa: E402
+from cnnctl.train.decoding import choose  # noqa: E402
+
+CPU = torch.device("cpu")
+TARGET = (32, 32, 3)
+
+
+def photo(path, w, h, seed):
+    """A smooth picture (gradients and a disc): JPEG keeps it within a few levels, so two decoders agree."""
+    g = torch.Generator().manual_seed(seed)
+    a, b, c = (torch.rand(3, generator=g) * 255).tolist()
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    disc = ((xs - w / 3) ** 2 + (ys - h / 2) ** 2 < (h / 4) ** 2).float() * 80
+    rgb = torch.stack([a * xs / w + disc, b * ys / h + 40, c * (1 - xs / w) + disc / 2], -1).clamp(0, 255)
+    Image.fromarray(rgb.to(torch.uint8).numpy()).save(path, quality=95)
+    return str(path)
+
+
+def folder(tmp_path, n=6):
+    paths = [photo(tmp_path / f"{i}.jpg", 60 + 7 * i, 45 + 5 * i, i) for i in range(n)]
+    return Samples.files(paths, [i % 3 for i in range(n)])
+
+
+def pillow_decoder(data):
+    """The GPU's decoder stood in for: each JPEG decoded whole by Pillow, (C, H, W) uint8."""
+    import io
+
+    out = []
+    for one in data:
+        im = Image.open(io.BytesIO(one.numpy().tobytes())).convert("RGB")
+        out.append(
+            torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(im.height, im.width, 3).permute(2, 0, 1)
+        )
+    return out
+
+
+def test_the_loader_hands_over_each_jpeg_as_stored_with_a_crop_of_the_recipes_ranges(tmp_path):
+    samples = folder(tmp_path)
+    part = Images(samples, TARGET, Recipe("rrc", flip=True), seed=5, encoded=True)[(2, 10, torch.arange(6))]
+    assert part["decoded_at"].numel() == 0 and part["bad"] == []
+    ends = [0, *part["ends"].tolist()]
+    for k in range(6):
+        stored = (tmp_path / f"{k}.jpg").read_bytes()
+        assert part["jpeg"][ends[k] : ends[k + 1]].numpy().tobytes() == stored  # the file's bytes, untouched
+        left, top, right, bottom = part["boxes"][k].tolist()
+        width, height = 60 + 7 * k, 45 + 5 * k
+        assert 0 <= left < right <= width + 1e-9 and 0 <= top < bottom <= height + 1e-9
+        area, aspect = (right - left) * (bottom - top) / (width * height), (right - left) / (bottom - top)
+        unclamped = right - left < width - 1e-9 and bottom - top < height - 1e-9
+        if unclamped:  # Inception's ranges: 8% to all of the area, aspect 3/4 to 4/3
+            assert SCALE[0] - 1e-9 <= area <= SCALE[1] + 1e-9 and RATIO[0] - 1e-9 <= aspect <= RATIO[1] + 1e-9
+    assert torch.equal(part["labels"], samples.labels)
+
+
+def test_the_gpu_side_makes_the_batch_the_cpu_path_makes_within_a_few_levels(tmp_path):
+    samples = folder(tmp_path)
+    for recipe in (Recipe("rrc", flip=True), Recipe("centre")):
+        request = (1, 0, torch.arange(6))
+        on_cpu, labels, bad = Images(samples, TARGET, recipe, seed=9)[request]
+        part = Images(samples, TARGET, recipe, seed=9, encoded=True)[request]
+        on_gpu, labels_gpu, bad_gpu = GpuDecoder(TARGET, CPU, pillow_decoder)(part)
+        assert bad == bad_gpu == [] and torch.equal(labels, labels_gpu)
+        assert on_gpu.shape == on_cpu.shape == (6, 3, 32, 32)
+        assert on_gpu.is_contiguous(memory_format=torch.channels_last)
+        diff = (on_gpu.float() - on_cpu.float()).abs()
+        # The same box and flip, resampled by Pillow's filter and by interpolate's: a level or two apart,
+        # the box's edges rounded to whole pixels here; a wrong flip or box would be tens of levels off.
+        assert diff.mean() < 3, (recipe, diff.mean())
+
+
+def test_images_that_are_not_jpegs_are_decoded_by_the_loader_and_bad_ones_left_out(tmp_path):
+    paths = [photo(tmp_path / "a.jpg", 50, 40, 1)]
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(tmp_path / "b.png")
+    (tmp_path / "c.jpg").write_bytes(b"not an image at all")
+    cmyk = Image.new("CMYK", (40, 40), (0, 255, 0, 0))
+    cmyk.save(tmp_path / "d.jpg")
+    samples = Samples.files([*paths, str(tmp_path / "b.png"), str(tmp_path / "c.jpg"), str(tmp_path / "d.jpg")],
+                            [0, 1, 2, 0])  # fmt: skip
+    part = Images(samples, TARGET, Recipe("centre"), seed=0, encoded=True)[(0, 0, torch.arange(4))]
+    assert part["names"] == paths  # only the RGB JPEG goes to the GPU; CMYK and PNG are decoded here
+    assert part["decoded_at"].tolist() == [1, 2] and part["jpeg_at"].tolist() == [0]
+    assert [name for name, _ in part["bad"]] == [str(tmp_path / "c.jpg")]
+    x, y, bad = GpuDecoder(TARGET, CPU, pillow_decoder)(part)
+    assert y.tolist() == [0, 1, 0] and len(bad) == 1
+    assert x[1, :, 16, 16].tolist() == [10, 200, 30]  # the PNG, one colour, as the loader decoded it
+
+
+def test_a_jpeg_the_gpu_rejects_is_decoded_by_pillow_or_named_when_neither_can(tmp_path):
+    good = [photo(tmp_path / f"{i}.jpg", 48, 36, i) for i in range(3)]
+    whole = (tmp_path / "0.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 3])  # a header Pillow reads, then too little data
+    samples = Samples.files([*good, str(tmp_path / "cut.jpg")], [0, 1, 2, 1])
+    part = Images(samples, TARGET, Recipe("centre"), seed=0, encoded=True)[(0, 0, torch.arange(4))]
+    refused = {len((tmp_path / "1.jpg").read_bytes())}  # nvJPEG stood in for: it refuses file 1, and the cut one
+
+    def picky(data):
+        if any(len(d) in refused or len(d) == len(whole) // 3 for d in data):
+            raise RuntimeError("nvjpeg: bad data")
+        return pillow_decoder(data)
+
+    x, y, bad = GpuDecoder(TARGET, CPU, picky)(part)
+    assert y.tolist() == [0, 1, 2]  # file 1 decoded by Pillow instead; the cut one left out
+    assert [name for name, _ in bad] == [str(tmp_path / "cut.jpg")]
+    expected, _, _ = Images(samples.take(torch.arange(3)), TARGET, Recipe("centre"), seed=0)[(0, 0, torch.arange(3))]
+    assert torch.equal(x[1], expected[1])  # Pillow's own crop, the CPU path's exactly
+
+
+def test_a_stream_decoding_on_the_gpu_gives_the_cpu_streams_batches_and_can_stop_mid_epoch(tmp_path):
+    from cnnctl.train.stream import Stream
+
+    samples = folder(tmp_path, 10)
+    mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    common = {"seed": 4, "workers": 2, "recipe": Recipe("rrc", flip=True)}
+    plain = Stream(samples, TARGET, mean, std, CPU, **common)
+    gpu = Stream(samples, TARGET, mean, std, CPU, gpu=GpuDecoder(TARGET, CPU, pillow_decoder), **common)
+    for epoch in (0, 1):
+        pairs = list(zip(plain.epoch(epoch, 0, 3, 0, 1), gpu.epoch(epoch, 0, 3, 0, 1), strict=True))
+        assert len(pairs) == 3
+        for (xp, yp), (xg, yg) in pairs:
+            assert torch.equal(yp, yg) and (xp - xg).abs().mean() < 3 / 255  # normalised x / 255
+    early = gpu.epoch(2, 0, 3, 0, 1)
+    next(early)
+    early.close()  # the decoding thread stops; the loader serves the next pass
+    assert len(list(gpu.epoch(3, 0, 3, 0, 1))) == 3
+
+
+def test_a_crop_is_cut_on_whole_pixels_and_resized_with_antialiasing():
+    image = torch.arange(2 * 40 * 60, dtype=torch.float32).view(2, 40, 60).remainder(251).to(torch.uint8)
+    same = crop_resized(image, [10.2, 5.4, 26.0, 21.0], (16, 16, 2))
+    assert torch.equal(same, image[:, 5:21, 10:26].float())  # a box of the input's size is cut, not resampled
+    gray = crop_resized(image[:1], [0, 0, 60, 40], (8, 12, 3))
+    assert gray.shape == (3, 8, 12) and torch.equal(gray[0], gray[2])  # one channel replicated to three
+    mean = image[:1].float().mean()
+    assert math.isclose(gray[0].mean().item(), mean.item(), rel_tol=0.05)  # antialiased: the mean stays
+
+
+NET = load_text("name: t\ninput: 32x32x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 3\n")
+
+
+def test_decode_gpu_without_a_gpu_is_one_message_and_auto_stays_on_the_cpu(tmp_path):
+    samples = folder(tmp_path, 3)
+    with pytest.raises(CnnctlError) as caught:
+        choose("gpu", CPU, NET, samples, Recipe("rrc"), TARGET, 2, 0)
+    problem = caught.value.problems[0]
+    assert "--decode gpu: the device is cpu" in problem.message and "--device cuda" in problem.hint
+    auto = choose("auto", CPU, NET, samples, Recipe("rrc"), TARGET, 2, 0)
+    assert auto.gpu is False and auto.said == ""
+    assert choose("cpu", CPU, NET, samples, Recipe("rrc"), TARGET, 2, 0).gpu is False
+
+
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nvjpeg_makes_the_batch_the_cpu_path_makes_within_a_few_levels(tmp_path):
+    if (why := unavailable(CUDA)) is not None:
+        pytest.skip(why)
+    samples = folder(tmp_path, 8)
+    for recipe in (Recipe("rrc", flip=True), Recipe("centre")):
+        request = (3, 0, torch.arange(8))
+        on_cpu, labels, _ = Images(samples, TARGET, recipe, seed=2)[request]
+        part = Images(samples, TARGET, recipe, seed=2, encoded=True)[request]
+        on_gpu, labels_gpu, bad = GpuDecoder(TARGET, CUDA)(part)  # resized by roi_align, a group at a time
+        assert on_gpu.is_cuda and bad == [] and torch.equal(labels, labels_gpu)
+        assert (on_gpu.cpu().float() - on_cpu.float()).abs().mean() < 3
+        each, _, _ = GpuDecoder(TARGET, CUDA, resizer=each_resized)(part)  # and one image at a time
+        assert (on_gpu.float() - each.float()).abs().mean() < 3
