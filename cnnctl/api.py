@@ -11,28 +11,31 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-from .catalog import resolve, run_input
+from .catalog import resolve, run_head, run_input
 from .graph import Graph, build_graph, parse_volume
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .shapes import Shape
 
 
-def load(source: str | os.PathLike, input: str | Shape | None = None) -> Graph:
+def load(source: str | os.PathLike, input: str | Shape | None = None, widths: Mapping[str, int] | None = None) -> Graph:
     """Parse and build a network file (or a bundled name such as ``"vgg16"``).
 
-    `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``. A run folder
-    (or a checkpoint in one, ``runs/x/best.pt``) means the network it trained (its
-    ``network.yaml``) at the input it trained at.
+    `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``; `widths`
+    the output width of layers by path (a classifier head made anew: ``{"fc": 10}``). A run
+    folder (or a checkpoint in one, ``runs/x/best.pt``) means the network it trained (its
+    ``network.yaml``) at the input it trained at, with the head it made anew, if any.
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
     source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     if input is None:
         input = run_input(source)  # a run folder (or a checkpoint in one): the input it trained at
+    if widths is None:
+        widths = run_head(source)  # and the head it made anew for its data's classes
     path, display = resolve(source)  # a file as it is; a run's network; a bundled name
-    return load_text(read_text(path, display), display, input)
+    return load_text(read_text(path, display), display, input, widths)
 
 
 def to_torch(graph: Graph, logits: bool = False):
@@ -45,14 +48,16 @@ def to_torch(graph: Graph, logits: bool = False):
     return compile_graph(graph, logits)
 
 
-def load_text(text: str, file: str = "<string>", input: str | Shape | None = None) -> Graph:
+def load_text(
+    text: str, file: str = "<string>", input: str | Shape | None = None, widths: Mapping[str, int] | None = None
+) -> Graph:
     """Like `load`, from YAML text; `file` is the name used in messages."""
     with _collector_paused():
         spec = parse_file_text(text, file)
         if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
             input = "x".join(str(d) for d in input)
         shape = parse_volume(input, None, "input") if input is not None else None
-        return build_graph(spec, shape)
+        return build_graph(spec, shape, widths)
 
 
 @contextlib.contextmanager

@@ -48,6 +48,24 @@ def run_input(arg: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def run_head(arg: str) -> dict[str, int] | None:
+    """The head a run made anew for its data's classes (its config.json's `head`: the layer's
+    path and its width), as build_graph's `widths`; None for another `arg`, or a run without."""
+    folder = run_of(arg)
+    config = os.path.join(folder or "", "config.json")
+    if folder is None or not os.path.isfile(config):
+        return None
+    import json
+
+    try:
+        with open(config) as f:
+            head = json.load(f).get("head")
+        layer, width = head["layer"], head["classes"]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+    return {layer: width} if isinstance(layer, str) and isinstance(width, int) and width > 0 else None
+
+
 def run_of(arg: str) -> str | None:
     """The run folder `arg` names: a folder holding the network a run trained (RUN_NETWORK), or
     the folder of a checkpoint in one (`runs/l5/best.pt` means `runs/l5`); None otherwise."""

@@ -6,7 +6,7 @@ and totals, including memory for a batch size and dtype.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, Problem
+from ..errors import CnnctlError, Problem, did_you_mean
 from ..graph import INPUT, Graph, Node
 from ..records import record
 from ..shapes import DTYPE_BYTES, Shape, numel
@@ -75,10 +75,32 @@ class Summary:
     flops: int
     memory: Memory
     warnings: tuple[Problem, ...]
+    frozen: int = 0  # of `params`, those of the layers up to and including `frozen_at` (--freeze)
+    frozen_at: str | None = None
 
 
-def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str = "float32") -> Summary:
-    """Rows and totals of `graph`; `depth` collapses paths deeper than that many parts."""
+def layer_at(graph: Graph, path: str, option: str):
+    """The node at layer path `path`, or one message (naming `option`) with the paths near it."""
+    for node in graph.nodes:
+        if node.path == path:
+            return node
+    hint = did_you_mean(path, [n.path for n in graph.nodes])
+    raise CnnctlError.at(f"{option} {path}: no layer `{path}` in {graph.name}",
+                         hint=hint or "the layer paths are the first column of `cnnctl summarize`")  # fmt: skip
+
+
+def frozen_layers(graph: Graph, path: str) -> list[str]:
+    """The paths of the layers `--freeze PATH` freezes: every layer up to and including PATH,
+    in the network's order (the order its layers are written and run)."""
+    last = layer_at(graph, path, "--freeze").index
+    return [n.path for n in graph.nodes[: last + 1]]
+
+
+def summarize(
+    graph: Graph, depth: int | None = None, batch: int = 1, dtype: str = "float32", freeze: str | None = None
+) -> Summary:
+    """Rows and totals of `graph`; `depth` collapses paths deeper than that many parts;
+    `freeze`, the layer up to which parameters are frozen (`frozen`: their sum)."""
     if depth is not None and depth < 1:
         raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
     if batch < 1:
@@ -108,6 +130,8 @@ def summarize(graph: Graph, depth: int | None = None, batch: int = 1, dtype: str
         flops,
         memory,
         graph.warnings,
+        sum(graph.nodes[i].params for i in range(layer_at(graph, freeze, "--freeze").index + 1)) if freeze else 0,
+        freeze,
     )
 
 

@@ -22,6 +22,9 @@ def summarize_cmd(
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
         help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (from: where a layer's inputs come from; "
         f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
+    freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
+        help="Count the parameters of every layer up to and including PATH as frozen (as train --freeze "
+        "does), the rest as trainable.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Per-layer shapes, params, multiplications, receptive fields; totals, memory.
@@ -34,6 +37,6 @@ def summarize_cmd(
     from ..render.views import summary_json, summary_table
 
     graph = common._load(arch, input)
-    summary = summarize(graph, depth=depth, batch=batch, dtype=dtype)
+    summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze)
     _output(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0

@@ -102,19 +102,29 @@ class Placed:
     own: str
     given: str
     shape: tuple
+    left_out: tuple | None = None  # a new head's tensor: the source's, of this shape, was left out
 
 
-def by_structure(given: Mapping[str, object], own: Mapping[str, object], where: str) -> list[Placed]:
+def by_structure(
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+) -> list[Placed]:
     """The source's tensors `given` placed onto the network's `own` in order: parameters and
     buffers in definition order on both sides (a state_dict's order), batch norm's step
     counters aside; names are not compared, shapes are, one by one. The first tensor that does
     not fit, or a count that differs, is one CnnctlError naming the network's tensor and its
     shape and the source's tensor and its shape, located at `where` (the file): nothing is
-    placed in part."""
+    placed in part. `skip`: a layer made anew (a new head): its tensors, and the source's in
+    the same places, are left out (Placed with `left_out`)."""
     from ..errors import CnnctlError, Loc
 
     theirs = [(name, shape_of(v)) for name, v in given.items() if not name.endswith(COUNTERS)]
     ours = [(name, shape_of(v)) for name, v in own.items() if not name.endswith(COUNTERS)]
+    anew = []
+    if skip is not None and len(ours) == len(theirs):  # the same network but the head: leave both heads out
+        places = {i for i, (name, _) in enumerate(ours) if name.startswith(skip + ".")}
+        anew = [Placed(ours[i][0], theirs[i][0], ours[i][1], theirs[i][1]) for i in sorted(places)]
+        ours = [t for i, t in enumerate(ours) if i not in places]
+        theirs = [t for i, t in enumerate(theirs) if i not in places]
     placed = []
     for i, ((name, shape), (source, got)) in enumerate(zip(ours, theirs, strict=False)):  # counts compared below
         if shape != got:
@@ -136,7 +146,7 @@ def by_structure(given: Mapping[str, object], own: Mapping[str, object], where: 
             Loc(where),
             hint="weights are placed by structure: the source must be this network, layer for layer",
         )
-    return placed
+    return placed + anew
 
 
 def _dims(shape: tuple) -> str:
@@ -194,14 +204,14 @@ def read_state(path: str) -> dict:
     return state
 
 
-def load_by_structure(model: torch.nn.Module, path: str) -> list[Placed]:
+def load_by_structure(model: torch.nn.Module, path: str, skip: str | None = None) -> list[Placed]:
     """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
-    all of them or, with one message, none."""
+    all of them (but those of the layer `skip`, made anew) or, with one message, none."""
     import torch
 
     given = read_state(path)
     own = model.state_dict()
-    placed = by_structure(given, own, path)
-    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed}
+    placed = by_structure(given, own, path, skip)
+    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed if p.left_out is None}
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure checked
     return placed

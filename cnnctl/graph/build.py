@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
@@ -84,8 +85,10 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
     return h, w, c
 
 
-def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
-    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`."""
+def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Mapping[str, int] | None = None) -> Graph:
+    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`; `widths`, the
+    output width (`units` of an fc, `n` of a conv) of the layers at those paths: a
+    classifier's head made anew for another number of classes."""
     if input_shape is None:
         if spec.input is None:
             raise CnnctlError(
@@ -105,6 +108,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None) -> Graph:
     except CnnctlError as exc:
         raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
     builder = Builder(spec, input_shape, schedule)
+    builder.widths = dict(widths or {})
     try:
         if spec.blocks:
             cycles = blocks.cycles(spec)
@@ -152,12 +156,17 @@ def _unused_outputs(nodes: list[Node]) -> list[Problem]:
     ]
 
 
+# The argument that sets a layer's output width, by kind: what a head made anew changes.
+WIDTH_ARG = {"fc": "units", "conv": "n"}
+
+
 class Builder:
     """The state of one expansion: the nodes so far, the problems, what each composite keeps."""
 
     def __init__(self, spec: NetworkSpec, input_shape: Shape, schedule: droppath.Schedule | None = None):
         self.spec = spec
         self.input_shape = input_shape
+        self.widths: dict[str, int] = {}  # layers built at another output width (build_graph)
         self.nodes: list[Node] = []
         self.warnings: list[Problem] = []
         self.outer_repeat: RepeatItem | None = None
@@ -397,6 +406,8 @@ class Builder:
     ) -> int:
         kind = KINDS[item.kind]
         written = {**item.args, **override} if override else item.args  # never changed: no copy
+        if path in self.widths and kind.name in WIDTH_ARG:  # a head made anew (build_graph's `widths`)
+            written = {**written, WIDTH_ARG[kind.name]: Value(str(self.widths[path]), item.loc)}
         try:
             args = self.typed_args(kind, written, env, item.loc, path)
         except CnnctlError as exc:  # and the count of its inputs, the other thing its line decides alone

@@ -73,7 +73,9 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
-        f"Params: {both(s.params)} trainable, {exact(s.buffers)} non-trainable buffers",
+        f"Params: {both(s.params - s.frozen)} trainable"
+        + (f", {both(s.frozen)} frozen (up to and including `{s.frozen_at}`)" if s.frozen_at else "")
+        + f", {exact(s.buffers)} non-trainable buffers",
         f"Multiplications: {both(s.mults)} per image{per_batch}",
         f"FLOPs: {both(s.flops)} per image{flops_batch} (`cnnctl flops` says what is counted)",
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
@@ -143,7 +145,15 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         "input": format_shape(s.input_shape),
         "output": format_shape(s.output_shape),
         "layers": layers,
-        "totals": {"layers": s.layers, "params": s.params, "buffers": s.buffers, "mults": s.mults, "flops": s.flops},
+        "totals": {
+            "layers": s.layers,
+            "params": s.params,
+            "trainable_params": s.params - s.frozen,
+            "frozen_params": s.frozen,
+            "buffers": s.buffers,
+            "mults": s.mults,
+            "flops": s.flops,
+        },  # fmt: skip
         "memory": {
             "batch": m.batch,
             "dtype": m.dtype,

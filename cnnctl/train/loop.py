@@ -22,6 +22,7 @@ import torch
 
 from .. import worker
 from ..analysis import summarize
+from ..analysis.summary import layer_at
 from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
 from ..graph import Graph
@@ -266,6 +267,9 @@ class _Run:
         state = self._checkpoint_to_resume(resume)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
+        from .finetune import apply_defaults
+
+        self.fine_tuning = apply_defaults(config, state is None and bool(config.weights), self.head is not None)
         self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
         notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
@@ -273,7 +277,7 @@ class _Run:
         if state is not None:
             notes += self._resumed_batch(state)
         self._batches(device)
-        if recipe := _recipe(config):
+        if recipe := _recipe(config, self.fine_tuning):
             notes.append(recipe)
         self._resume_or_start(state, resume, claim)
         self.train_step = TrainStep(
@@ -287,11 +291,36 @@ class _Run:
     def _checkpoint_to_resume(self, resume: str | None) -> dict | None:
         """The checkpoint to resume from; another network is told before its data is made
         (vgg16's 224x224 shapes)."""
+        self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
         if not resume:
             return None
+        from ..catalog import run_head
+
+        if widths := run_head(str(self.run_dir)):  # the head the run made: its network is built with it
+            self.head = next(iter(widths))
+            if layer_at(self.graph, self.head, "the run's head").shape[-1] != widths[self.head]:
+                self.graph = self._rebuilt(widths)
         state = load_checkpoint(resume)
         check_same_network(state, self.graph, checkpoint_file(resume), "train")
         return state
+
+    def _rebuilt(self, widths: dict[str, int]) -> Graph:
+        """The network again, those layers at those widths (a head made anew)."""
+        from ..api import load
+
+        return load(self.network or self.arch, self.graph.input_shape, widths)
+
+    def _new_head(self, classes: int) -> list[str]:
+        """A run from --weights for another number of classes: its head made anew (finetune)."""
+        from .finetune import new_head
+
+        made = new_head(self.graph, classes, self.config.head)
+        if made is None:
+            return []
+        self.head, width = made
+        self.graph = self._rebuilt({self.head: classes})
+        return [f"head: `{self.head}` made anew for the data's {classes:,} classes (it had {width:,} outputs; "
+                f"--head PATH chooses another layer)"]  # fmt: skip
 
     def _data(self, dataset, state: dict | None, resume: str | None) -> None:
         """The data, normalised with the statistics given (--mean, --std), else computed; a
@@ -305,6 +334,8 @@ class _Run:
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
+        elif config.weights:  # a cnnctl run's weights: the statistics they were trained with
+            stats = _stats_of_weights(config.weights, graph.input_shape[2])
         from ..data.streamed import INDEX
         from ..render.progress import ListingLine
 
@@ -328,7 +359,9 @@ class _Run:
         if config.decode != "auto" and not self.data.streamed:
             self.data.notes.append(f"--decode {config.decode} unused: it says where streamed JPEGs are decoded, "
                                    "and this data is decoded once into memory")  # fmt: skip
-        check_classes(graph, self.data.classes)
+        if state is None and config.weights:  # fine-tuning: a head for the data's classes
+            self.data.notes += self._new_head(len(self.data.classes))
+        check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
     def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
@@ -341,9 +374,19 @@ class _Run:
         if fresh and self.config.weights:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import load_by_structure
 
-            self.placed = load_by_structure(self.model, self.config.weights)
-            notes.append(f"weights: {len(self.placed):,} tensors from {self.config.weights}, placed by structure, "
+            self.placed = load_by_structure(self.model, self.config.weights, self.head)
+            placed = sum(p.left_out is None for p in self.placed)
+            notes.append(f"weights: {placed:,} tensors from {self.config.weights}, placed by structure, "
                          f"in the order of the layers (each in {self.run_dir / 'weights.txt'})")  # fmt: skip
+        self.frozen_norms = []  # batch norms kept in evaluation mode: their statistics frozen
+        if self.config.freeze:
+            from .finetune import freeze
+
+            self.frozen_norms = freeze(self.model, self.graph, self.config.freeze)
+            counts = summarize(self.graph, freeze=self.config.freeze)
+            notes.append(f"frozen: {counts.frozen:,} parameters of the layers up to and including "
+                         f"`{self.config.freeze}`, batch norm statistics too; {counts.params - counts.frozen:,} "
+                         "train")  # fmt: skip
         if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
         if self.config.sync_bn:
@@ -352,7 +395,7 @@ class _Run:
         return notes
 
     def _optimizer(self, device: torch.device) -> None:
-        self.optimizer = make_optimizer(self.model, self.config)
+        self.optimizer = make_optimizer(self.model, self.config, self.head)
         self.scheduler = make_scheduler(self.optimizer, self.config)
         self.scaler = grad_scaler(device, self.fast.grad_scaler)
 
@@ -447,11 +490,14 @@ class _Run:
         h_w_c = "x".join(map(str, self.graph.input_shape))
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
+        if self.head is not None:  # the network every command reading the run builds (catalog.run_head)
+            settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placed:  # what --weights put where: the network's tensor, the source's, the shape
             rows = [("tensor", "from", "shape")] + [
-                (p.own, p.given, "x".join(map(str, p.shape)) or "scalar") for p in self.placed
-            ]
+                (p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {_dims(p.left_out)} left out)",
+                 _dims(p.shape)) for p in self.placed
+            ]  # fmt: skip
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
             lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
             write_text(self.run_dir / "weights.txt", f"# from {self.config.weights}\n" + "\n".join(lines) + "\n")
@@ -562,6 +608,8 @@ class _Run:
         batch = config.batch_size
         every = check_every(self.fast.device)
         self.train_step.module.train()
+        for norm in self.frozen_norms:  # --freeze: their statistics stay as trained
+            norm.eval()
         first = self.step if epoch == self.epoch else 0  # steps done before a resume
         total = self.train_set.steps_per_epoch(batch, world.size)
         left = None if total is None else total - first
@@ -669,14 +717,36 @@ def given_stats(mean: tuple | None, std: tuple | None, channels: int):
     return given(mean, std, channels, "--mean and --std")
 
 
-def _recipe(config: TrainConfig) -> str:
-    """The training recipe's extras in one line ("" when none is used)."""
-    parts = []
+def _stats_of_weights(path: str, channels: int):
+    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
+    for weights from elsewhere (a state_dict, safetensors), which record none."""
+    from ..catalog import is_checkpoint, run_of
+    from ..data.stats import from_weights
+    from .checkpoint import EVALUATE, weights_file
+
+    if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
+        return None
+    file = weights_file(path)
+    try:
+        state = load_checkpoint(file, EVALUATE)
+    except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics
+        return None
+    return from_weights(state, channels, str(file))
+
+
+def _dims(shape: tuple) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _recipe(config: TrainConfig, fine_tuning: list[str] = ()) -> str:
+    """The training recipe's extras in one line ("" when none is used); `fine_tuning`: the
+    defaults a run from weights took (cnnctl.train.finetune)."""
+    parts = [f"fine-tuning: {', '.join(fine_tuning)}"] if fine_tuning else []
     if config.augment != "none":
         parts.append(f"augment {config.augment}")
     if config.label_smoothing:
         parts.append(f"label smoothing {config.label_smoothing:g}")
-    if config.warmup_epochs:
+    if config.warmup_epochs and not any(said.startswith("warm-up") for said in fine_tuning):
         parts.append(f"warm-up {config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
     if config.patience is not None:
         parts.append(f"early stop after {plural(config.patience, 'epoch')} without a better {config.monitor}")

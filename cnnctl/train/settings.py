@@ -164,7 +164,8 @@ _THREADS = "the idle cores (cores less the load average), or OMP_NUM_THREADS"
 _VAL = Real(0.0, MAX_VAL_SPLIT)
 _SMOOTHING = Real(0.0, 0.99)
 _MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD never forgets
-_LR = Real(0.0, 10.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
+_LR = Real(0.0, 10.0, lo_open=True)
+_HEAD_FACTOR = Real(0.0, 1000.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
 _DECAY = Real(0.0, 1.0)  # at 1 the weights are pulled to 0 as fast as the gradient moves them
 _MEAN = PerChannel(Real(0.0, 1.0))  # of pixel values / 255
 _STD = PerChannel(Real(0.0, 1.0, lo_open=True))  # the input is divided by it; pixels / 255 spread at most 0.5
@@ -181,7 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_size", int, 64, whole_text, Whole(1), "Images per step (per worker)." + _default(64),
             metavar="N", replay=True),
     Setting("lr", float, None, number_text, _LR,
-            f"Learning rate, {_LR.text}." + _default(", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))),
+            f"Learning rate, {_LR.text}. Default: " + ", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))
+            + "; a tenth of that for a run from --weights.",
             optional=True, hint="e.g. 0.001 for adam, 0.05 for sgd", replay=True),
     Setting("optimizer", str, "adam", words_text(OPTIMIZERS), _words(OPTIMIZERS), _default("adam").strip(),
             metavar="|".join(OPTIMIZERS), words=OPTIMIZERS, replay=True),
@@ -208,6 +210,17 @@ SETTINGS: tuple[Setting, ...] = (
             ".pth) or a .safetensors file, placed onto the network's layers in order (by structure: names are not "
             "needed; shapes are checked one by one, the first that does not fit is told). Default: random.",
             optional=True, metavar="FILE"),
+    Setting("head", str, None, str, _name,
+            "With --weights trained for another number of classes: the layer made anew for the data's classes "
+            "(an fc or conv). Default: the last fc or conv with weights.", optional=True, metavar="PATH",
+            replay=True),
+    Setting("freeze", str, None, str, _name,
+            "Freeze every layer up to and including PATH (their weights, and batch norm statistics): only the "
+            "layers after it train. Default: none.", optional=True, metavar="PATH", replay=True),
+    Setting("head_lr_factor", float, None, number_text, _HEAD_FACTOR,
+            f"The head's learning rate as a multiple of --lr, {_HEAD_FACTOR.text}. Default: 10 for a head made "
+            "anew (it starts from random weights, the rest trained), else 1.", optional=True, metavar="X",
+            replay=True),
     Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
             replay=True),
     Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True),
@@ -223,9 +236,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
             f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",
             hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes", replay=True),
-    Setting("warmup_epochs", int, 0, whole_text, Whole(0),
-            "Raise the learning rate linearly over the first N epochs, then the schedule." + _default(0),
-            metavar="N", replay=True),
+    Setting("warmup_epochs", int, None, whole_text, Whole(0),
+            "Raise the learning rate linearly over the first N epochs, then the schedule. Default: 0; 1 for a "
+            "run from --weights.", optional=True, metavar="N", replay=True),
     Setting("patience", int, None, whole_text, Whole(1),
             "Stop early after N epochs without a better --monitor value. Default: never.", optional=True,
             metavar="N", resumable=True),

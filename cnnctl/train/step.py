@@ -11,8 +11,13 @@ from .metrics import scored_loss
 from .world import World
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    params, lr, wd = list(model.parameters()), config.learning_rate, config.weight_decay
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, head: str | None = None) -> torch.optim.Optimizer:
+    """The optimizer of `config` over the model's parameters; the layer `head` (a head made
+    anew) at --head-lr-factor times the rate (cnnctl.train.finetune.param_groups)."""
+    from .finetune import param_groups
+
+    lr, wd = config.learning_rate, config.weight_decay
+    params = param_groups(model, head, config.head_lr_factor or 1.0, lr)
     cls, extra = {
         "sgd": (torch.optim.SGD, {"momentum": config.momentum}),
         "adam": (torch.optim.Adam, {}),

@@ -1,0 +1,102 @@
+"""Fine-tuning: a run started from trained weights (`--weights`), perhaps for other classes.
+
+- **A new head.** When the data has another number of classes than the layer that scores
+  them (`--head PATH`, by default the network's last fc or conv with weights), that layer is
+  built anew at the data's width (build_graph's `widths`), starts from random weights, and
+  the source's tensors for it are left out; every other tensor is placed by structure. The
+  run folder's config.json keeps the head (`head`), so every command that reads the run
+  builds the same network (cnnctl.catalog.run_head).
+- **Frozen layers.** `--freeze PATH`: the weights of every layer up to and including PATH,
+  in the network's order, stop training, and its batch norms keep their statistics (they
+  stay in evaluation mode); only the layers after PATH learn.
+- **The recipe's defaults** for a run from weights: a tenth of the optimizer's default rate,
+  one epoch of warm-up (in runs of more than one), and a new head at HEAD_FACTOR times the
+  rate (it starts from random weights, the rest from trained ones); each given setting
+  decides instead. The normalisation is the one the weights were trained with, where they
+  record it (a cnnctl run or checkpoint).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..analysis.summary import frozen_layers, layer_at
+from ..errors import CnnctlError
+from ..graph import Graph
+from ..graph.build import WIDTH_ARG
+from ..graph.nodes import Node
+from .config import DEFAULT_LR, TrainConfig
+
+LR_SHARE = 0.1  # a run from weights: this share of the optimizer's default rate
+WARMUP_EPOCHS = 1  # and this many epochs of warm-up
+HEAD_FACTOR = 10.0  # a new head's rate, times the rest's
+
+
+def head_layer(graph: Graph, path: str | None) -> Node:
+    """The layer that scores the classes: `path` (--head), else the last fc or conv with weights."""
+    if path is None:
+        for node in reversed(graph.nodes):
+            if node.kind in WIDTH_ARG and node.params:
+                return node
+        raise CnnctlError.at("the network has no fc or conv layer to score the data's classes")
+    node = layer_at(graph, path, "--head")
+    if node.kind not in WIDTH_ARG:
+        raise CnnctlError.at(
+            f"--head {path}: a `{node.kind}` layer; the head is the fc or conv layer that scores the classes",
+            hint=f"--head {head_layer(graph, None).path}",
+        )
+    return node
+
+
+def new_head(graph: Graph, classes: int, path: str | None) -> tuple[str, int] | None:
+    """(the head's path, its width now) when it must be made anew for `classes`; else None."""
+    node = head_layer(graph, path)
+    width = node.shape[-1]
+    return None if width == classes else (node.path, width)
+
+
+def apply_defaults(config: TrainConfig, from_weights: bool, new_head: bool) -> list[str]:
+    """Fill the recipe settings left unset for a run from weights (or not), in `config` itself
+    (the checkpoint then keeps them); the words that say which defaults were taken."""
+    said = []
+    if config.warmup_epochs is None:  # not all of a one-epoch run: it would train at half the rate throughout
+        config.warmup_epochs = WARMUP_EPOCHS if from_weights and config.epochs > WARMUP_EPOCHS else 0
+        if config.warmup_epochs:
+            said.append(f"warm-up {WARMUP_EPOCHS} epoch")
+    if from_weights and config.lr is None:
+        config.lr = DEFAULT_LR[config.optimizer] * LR_SHARE
+        said.append(f"lr {config.lr:g} (a tenth of {config.optimizer}'s default)")
+    if config.head_lr_factor is None:
+        config.head_lr_factor = HEAD_FACTOR if new_head else 1.0
+        if new_head:
+            said.append(f"the new head at {HEAD_FACTOR:g}x the rate")
+    return said
+
+
+def freeze(model: torch.nn.Module, graph: Graph, path: str) -> list[torch.nn.Module]:
+    """Stop the weights of the layers up to and including `path` from training; returns their
+    batch norms, which the caller keeps in evaluation mode (their statistics frozen too)."""
+    frozen = set(frozen_layers(graph, path))
+    norms = []
+    for name, module in model.named_modules():
+        if name in frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                norms.append(module)
+    return norms
+
+
+def param_groups(model: torch.nn.Module, head: str | None, factor: float, lr: float) -> list[dict]:
+    """The optimizer's groups: the parameters in the model's order, in runs of the head's and
+    the rest's (so a checkpoint's optimizer state lines up with them as with one group), the
+    head's at `factor` times `lr`."""
+    groups: list[dict] = []
+    for name, p in model.named_parameters():
+        in_head = head is not None and factor != 1.0 and name.startswith(head + ".")
+        rate = lr * factor if in_head else lr
+        if groups and groups[-1]["lr"] == rate:
+            groups[-1]["params"].append(p)
+        else:
+            groups.append({"params": [p], "lr": rate})
+    return groups

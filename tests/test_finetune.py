@@ -1,0 +1,176 @@
+"""Fine-tuning (cnnctl.train.finetune): a run from weights trained for other classes gets a new head, the rest
+placed by structure; --freeze keeps layers (and their batch norm statistics) as trained; the recipe's defaults;
+summarize's trainable and frozen counts; and, on the real MNIST digits, transfer that beats random weights."""
+
+import gzip
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("PIL.Image")
+
+from cnnctl.errors import CnnctlError  # noqa: E402
+from tests.helpers import MNIST_DIR, NO_MNIST, run_main  # noqa: E402
+from tests.idxfiles import write_idx  # noqa: E402
+from tests.test_stream import NET, coded_folder  # noqa: E402
+
+
+class Source(torch.nn.Module):
+    """An independent hand-written module of the test network's structure, trained for 7 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4, 7)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    net = tmp_path / "net7.yaml"
+    net.write_text(NET.replace("fc 3", "fc 7"))
+    torch.manual_seed(11)
+    source = Source()
+    source.bn.running_mean.uniform_(-1, 1)
+    source.bn.running_var.uniform_(0.5, 2.0)
+    torch.save(source.state_dict(), tmp_path / "source.pt")
+    return str(net), str(coded_folder(tmp_path / "imgs", n=48, classes=3)), source, tmp_path
+
+
+def trained(run):
+    return torch.load(run / "last.pt", weights_only=True)
+
+
+def test_a_run_from_weights_for_other_classes_gets_a_new_head_and_the_rest_as_trained(setup, monkeypatch, capsys):
+    net, data, source, tmp = setup
+    run = tmp / "run"
+    args = ("train", net, "--data", data, "--weights", str(tmp / "source.pt"), "--freeze", "bn1", "--epochs", "2",
+            "--batch-size", "8", "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "head: `fc1` made anew for the data's 3 classes (it had 7 outputs" in out
+    model = trained(run)["model"]
+    # Frozen up to bn1: the source's weights and batch norm statistics, exactly, after two epochs of training.
+    assert torch.equal(model["conv1.weight"], source.conv.weight) and torch.equal(model["conv1.bias"], source.conv.bias)
+    for ours, theirs in (("weight", "weight"), ("running_mean", "running_mean"), ("running_var", "running_var")):
+        assert torch.equal(model[f"bn1.{ours}"], getattr(source.bn, theirs))
+    assert model["fc1.weight"].shape == (3, 4) and model["fc1.bias"].shape == (3,)  # the data's 3 classes
+    config = json.loads((run / "config.json").read_text())
+    assert config["head"] == {"layer": "fc1", "classes": 3}
+    table = (run / "weights.txt").read_text()
+    assert "fc1.weight" in table and "made anew; fc.weight of 7x4 left out" in table
+    # Every command that reads the run builds its network with the new head.
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(run), "--format", "json")
+    assert code == 0 and json.loads(out)["output"] == "3"
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(run), "--device", "cpu", "--format", "json")
+    assert code == 0, err
+    code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert code == 0, err
+
+
+def test_freeze_keeps_the_layers_up_to_it_and_trains_the_rest(setup, monkeypatch, capsys):
+    net, data, source, tmp = setup
+    run = tmp / "run"
+    args = ("train", net, "--data", data, "--weights", str(tmp / "source.pt"), "--freeze", "conv1", "--epochs", "1",
+            "--batch-size", "8", "--lr", "0.05", "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "frozen: 112 parameters of the layers up to and including `conv1`" in out  # 3*3*3*4 + 4
+    model = trained(run)["model"]
+    assert torch.equal(model["conv1.weight"], source.conv.weight)
+    assert not torch.equal(model["bn1.weight"], source.bn.weight)  # after conv1: it trains
+    assert not torch.equal(model["bn1.running_mean"], source.bn.running_mean)  # and its statistics move
+
+
+def test_a_run_from_weights_takes_the_fine_tuning_defaults_and_says_them(setup, monkeypatch, capsys):
+    from cnnctl.train.config import DEFAULT_LR
+
+    net, data, _, tmp = setup
+    run = tmp / "run"
+    args = ("train", net, "--data", data, "--weights", str(tmp / "source.pt"), "--epochs", "2", "--batch-size", "8",
+            "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "recipe: fine-tuning: warm-up 1 epoch, lr 0.0001 (a tenth of adam's default), the new head at 10x" in out
+    config = json.loads((run / "config.json").read_text())
+    assert config["lr"] == pytest.approx(DEFAULT_LR["adam"] / 10) and config["warmup_epochs"] == 1
+    groups = trained(run)["optimizer"]["param_groups"]
+    rates = sorted({g["lr"] for g in groups})
+    assert len(rates) == 2 and rates[1] == pytest.approx(10 * rates[0])  # the head's group at 10x, warm-up alike
+    # Given settings decide instead; a run without --weights keeps the plain defaults.
+    other = tmp / "other"
+    code, out, err = run_main(monkeypatch, capsys, "train", net, "--data", data, "--epochs", "1", "--batch-size", "8",
+                              "--device", "cpu", "--out", str(other), "--lr", "0.01")  # fmt: skip
+    assert code == 0, err
+    assert "fine-tuning" not in out
+    config = json.loads((other / "config.json").read_text())
+    assert (config["lr"], config["warmup_epochs"], config["head_lr_factor"]) == (0.01, 0, 1.0)
+
+
+def test_summarize_counts_frozen_and_trainable_parameters(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--freeze", "conv2", "--format", "json")
+    assert code == 0, err
+    totals = json.loads(out)["totals"]
+    frozen = (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16)  # LeNet-5's conv1 and conv2: weights and biases
+    assert totals["frozen_params"] == frozen and totals["trainable_params"] == 61_706 - frozen
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--freeze", "conv2")
+    assert "59,134 (59.13 K) trainable, 2,572 (2.57 K) frozen (up to and including `conv2`)" in out
+
+
+def test_a_path_that_is_not_a_layer_is_one_message(setup, monkeypatch, capsys):
+    net, data, _, tmp = setup
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--freeze", "conv3")
+    assert code == 2 and "--freeze conv3: no layer `conv3` in lenet5" in err and "did you mean" in err
+    args = ("train", net, "--data", data, "--weights", str(tmp / "source.pt"), "--head", "bn1", "--epochs", "1",
+            "--device", "cpu", "--out", str(tmp / "r"))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2 and "--head bn1: a `bn` layer" in err and "--head fc1" in err
+    assert "Traceback" not in err
+
+
+def mnist_digits():
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(NO_MNIST)
+
+    def read(name: str, header: int) -> torch.Tensor:  # the IDX layout: a header, then the bytes
+        with gzip.open(MNIST_DIR / name) as f:
+            return torch.frombuffer(bytearray(f.read()[header:]), dtype=torch.uint8)
+
+    return read("t10k-images-idx3-ubyte.gz", 16).view(-1, 28, 28), read("t10k-labels-idx1-ubyte.gz", 8).long()
+
+
+def test_fine_tuning_on_few_images_beats_the_same_budget_from_random_weights(tmp_path, monkeypatch, capsys):
+    """LeNet-5 trained on the digits 0-4, then one epoch on 500 images of 5-9 (their new classes 0-4): on 1,000
+    held-out images of 5-9 it beats the same epoch from random weights. The same recipe for both (rate, no warm-up,
+    one rate for all): only where the weights start differs."""
+    x, y = mnist_digits()
+    low, high = torch.nonzero(y < 5).flatten(), torch.nonzero(y >= 5).flatten()
+    write_idx(tmp_path / "low", "train", x[low[:4000]], y[low[:4000]])
+    write_idx(tmp_path / "high", "train", x[high[:500]], y[high[:500]] - 5)
+    write_idx(tmp_path / "high", "t10k", x[high[500:1500]], y[high[500:1500]] - 5)
+    common = ("--device", "cpu", "--seed", "2")
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--data", str(tmp_path / "low"), "--epochs", "2",
+                            "--out", str(tmp_path / "pre"), *common)  # fmt: skip
+    assert code == 0, err
+    recipe = ("--data", str(tmp_path / "high"), "--epochs", "1", "--val-split", "0", "--lr", "0.001",
+              "--warmup-epochs", "0", "--head-lr-factor", "1", *common)  # fmt: skip
+    accuracy = {}
+    for name, start in (("fine-tuned", ("--weights", str(tmp_path / "pre"))), ("random", ())):
+        code, out, err = run_main(monkeypatch, capsys, "train", "lenet5", *recipe, *start,
+                                  "--out", str(tmp_path / name))  # fmt: skip
+        assert code == 0, err
+        code, out, err = run_main(monkeypatch, capsys, "evaluate", str(tmp_path / name), "--split", "test",
+                                  "--device", "cpu", "--format", "json")  # fmt: skip
+        assert code == 0, err
+        accuracy[name] = json.loads(out)["accuracy"]
+    assert accuracy["fine-tuned"] > accuracy["random"] + 0.05, accuracy
+
+
+def test_new_head_is_refused_without_a_layer_that_scores_classes():
+    from cnnctl.api import load_text
+    from cnnctl.train.finetune import head_layer
+
+    graph = load_text("name: p\ninput: 8x8x3\nlayers:\n  - pool avg global\n")
+    with pytest.raises(CnnctlError, match="no fc or conv layer"):
+        head_layer(graph, None)
