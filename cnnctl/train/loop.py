@@ -339,11 +339,13 @@ class _Run:
         notes = []
         self.placed = []  # where --weights put each tensor (exchange.weights.Placed), for weights.txt
         if fresh and self.config.weights:  # a resumed run has its weights in its checkpoint
-            from ..exchange.weights import load_by_structure
+            from ..exchange.weights import place_weights
 
-            self.placed = load_by_structure(self.model, self.config.weights)
-            notes.append(f"weights: {len(self.placed):,} tensors from {self.config.weights}, placed by structure, "
-                         f"in the order of the layers (each in {self.run_dir / 'weights.txt'})")  # fmt: skip
+            placement = place_weights(self.model, self.config.weights)
+            self.placed = list(placement.placed)
+            how = "by name" if placement.by_name else "by structure, in the order of the layers"
+            notes.append(f"weights: {len(self.placed):,} tensors from {self.config.weights}, placed {how} "
+                         f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
         if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
         if self.config.sync_bn:

@@ -205,8 +205,10 @@ SETTINGS: tuple[Setting, ...] = (
             hint="one number above 0 per input channel, with --mean, e.g. 0.229,0.224,0.225"),
     Setting("weights", str, None, str, _name,
             "Start from these weights, not random ones: a cnnctl run or checkpoint, a PyTorch state_dict (.pt, "
-            ".pth) or a .safetensors file, placed onto the network's layers in order (by structure: names are not "
-            "needed; shapes are checked one by one, the first that does not fit is told). Default: random.",
+            ".pth), a .safetensors file or an ONNX file's initializers; placed by name where its names are the "
+            "network's own (the .safetensors `cnnctl import` writes beside the network), else onto the network's "
+            "layers in order (by structure: names are not needed); shapes are checked one by one, the first that "
+            "does not fit is told. Default: random.",
             optional=True, metavar="FILE"),
     Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
             replay=True),
