@@ -163,3 +163,20 @@ def test_train_starts_from_the_imported_weights_by_name(tmp_path, monkeypatch, c
     assert f"weights: 7 tensors from {weights}, placed by name" in " ".join(out.split())  # however it wraps
     table = (tmp_path / "run" / "weights.txt").read_text().splitlines()
     assert [line.split()[:2] for line in table[2:4]] == [["conv1.weight"] * 2, ["bn1.weight"] * 2]
+
+
+def test_a_weight_refused_or_an_output_named_like_the_weights_writes_nothing(tmp_path, monkeypatch, capsys):
+    from tests.helpers import onnx_tensor
+
+    w = np.ones((2, 3, 1, 1), np.float32)
+    (tmp_path / "outside.bin").write_bytes(w.tobytes())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    tensor = onnx_tensor("cw", w, location="../outside.bin", offset=0, length=w.nbytes)
+    path = folder / "m.onnx"
+    path.write_bytes(onnx_model([helper.make_node("Conv", ["x", "cw"], ["y"], "conv")], [tensor]).SerializeToString())
+    code, out, err = run_main(monkeypatch, capsys, "import", str(path), "-o", str(folder / "net.yaml"))
+    assert code == 2 and out == "" and err.count("error:") == 1 and "not a file inside" in err, err
+    assert sorted(p.name for p in folder.iterdir()) == ["m.onnx"]  # neither the network nor its weights
+    code, _, err = run_main(monkeypatch, capsys, "import", str(path), "-o", str(folder / "net.safetensors"))
+    assert code == 2 and "names the file the weights go to" in err and "Traceback" not in err, err

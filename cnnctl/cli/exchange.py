@@ -103,7 +103,8 @@ def import_epilog() -> str:
     bounds = (
         f"FILE.onnx must be a regular file of at most {MAX_ONNX_BYTES / 1024**3:g} GiB. Data it keeps in other "
         "files is read only from its own folder, and only for constants of at most "
-        f"{MAX_ONNX_CONSTANT} values (a weight needs only its dims: its values are never read)."
+        f"{MAX_ONNX_CONSTANT} values, and for the weights written beside the network with -o (without -o, a "
+        "weight needs only its dims: its values are never read)."
     )
     return f"ONNX operators read: {operators_read()}.\n\n{bounds}"
 
