@@ -186,6 +186,7 @@ def test_import_does_not_import_torch(tmp_path):
     assert torch_modules == "[]"
     # LeNet-5: 2 convs, 2 pools, 3 fcs; the flatten implicit, the activations inline
     assert (tmp_path / "l.yaml").read_text().count("\n  - ") == 7
+    assert (tmp_path / "l.safetensors").is_file()  # its weights too, written without torch (issue 21)
 
 
 # -- hostile and malformed files (issues 18 and 19) ----------------------------------------------

@@ -21,27 +21,78 @@ def import_cmd(
     The ONNX operators below map to layer kinds; an activation read by nothing else joins the
     layer before as act=. What cnnctl cannot read is told per ONNX node (name, operator,
     index), every one in one run. The file written is checked by building it, and its counts
-    are printed. Needs `pip install onnx` (no torch, no runtime).
+    are printed. With -o, the weights the ONNX file stores are written beside it
+    (net.yaml -> net.safetensors) under the network's own names: `cnnctl train net.yaml
+    --weights net.safetensors` starts from them. Needs `pip install onnx safetensors` (no
+    torch, no runtime).
     """
-    from ..exchange.onnx_import import build_imported
+    from ..exchange.onnx_import import build_imported, read_weights
     from ..render import picture
     from ..render.numbers import exact, short
 
-    text, graph = build_imported(file, name)  # what was read builds: every shape fits
     if output is None:
+        text, _ = build_imported(file, name)  # what was read builds: every shape fits
         sys.stdout.write(text)
         return 0
-    picture.write_file(output, text.encode())
+    weights = weights_beside(output)
+    got = read_weights(file, name)  # the network built, and where its stored weights go in it
+    graph = got.graph
+    arrays = {tensor: got.array(tensor) for tensor in got.shapes}  # every value read before anything is written
+    stored = sum(a.size for a in arrays.values())
+    kept = bool(arrays) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
+    if kept:
+        _write_weights(weights, arrays, file, output)
+    picture.write_file(output, got.text.encode())
+    why = ""  # why no weights were written
+    if not arrays:
+        why = f"{file} stores none (structure only)"
+    elif not kept:
+        why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
         counts = {"layers": len(graph.nodes), "params": graph.params, "mults": graph.mults}
         shapes = {"input": list(graph.input_shape), "output": list(graph.output_shape)}
-        _print_json({"file": output, "name": graph.name, **counts, **shapes})
+        written = {"file": weights, "tensors": len(arrays)} if kept else {"file": None, "why": why}
+        _print_json({"file": output, "name": graph.name, **counts, **shapes, "weights": written})
+        return 0
+    lines = [
+        f"wrote {output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "
+        f"{short(graph.mults)} multiplications"
+    ]
+    if kept:
+        lines.append(f"wrote {weights}: its weights from {file}, {len(arrays):,} tensors under the network's names "
+                     f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
-        sys.stdout.write(
-            f"wrote {output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "
-            f"{short(graph.mults)} multiplications\n(`cnnctl summarize {output}` for the rest)\n"
-        )
+        lines.append(f"no weights written: {why}")
+    sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
     return 0
+
+
+WRITER = "cnnctl import"  # what the weights file's metadata says wrote it
+
+
+def weights_beside(output: str) -> str:
+    """Where import writes the weights of the network file `output`: beside it, `net.yaml` ->
+    `net.safetensors`; refused before anything is read where that is `output` itself."""
+    import os
+
+    from ..errors import CnnctlError
+
+    weights = os.path.splitext(output)[0] + ".safetensors"
+    if weights == output:
+        raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")
+    return weights
+
+
+def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:
+    """The weights as a .safetensors file (through a temporary file and a rename), saying in its
+    metadata what it is: which ONNX file they come from, which network file they are for."""
+    import os
+
+    from ..exchange.weights import save_safetensors
+    from ..render import picture
+
+    about = {"written_by": WRITER, "source": os.path.basename(source), "network": os.path.basename(network)}
+    picture.write_through(path, lambda tmp: save_safetensors(tmp, arrays, about))
 
 
 def import_epilog() -> str:
@@ -52,7 +103,8 @@ def import_epilog() -> str:
     bounds = (
         f"FILE.onnx must be a regular file of at most {MAX_ONNX_BYTES / 1024**3:g} GiB. Data it keeps in other "
         "files is read only from its own folder, and only for constants of at most "
-        f"{MAX_ONNX_CONSTANT} values (a weight needs only its dims: its values are never read)."
+        f"{MAX_ONNX_CONSTANT} values, and for the weights written beside the network with -o (without -o, a "
+        "weight needs only its dims: its values are never read)."
     )
     return f"ONNX operators read: {operators_read()}.\n\n{bounds}"
 

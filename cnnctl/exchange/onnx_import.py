@@ -20,8 +20,9 @@ An ONNX file is anything anyone wrote, so what is read is bounded (cnnctl/limits
   right types) it needs. Whatever still trips a reader is a located "malformed node" problem.
 - External data (tensors whose values lie in another file): `onnx` is never let resolve it.
   Importing a network needs only a weight's dims, which the file holds even where its values
-  lie elsewhere: `import_onnx` never reads them; `read_weights` reads one when asked, by the
-  same rules as the constants below. The constants whose values are read (clip bounds, resize
+  lie elsewhere: `import_onnx` never reads them; `read_weights` reads one when asked (`cnnctl
+  import -o` writes them beside the network, `--weights FILE.onnx` loads them), by the same
+  rules as the constants below. The constants whose values are read (clip bounds, resize
   scales, reshape shapes, slice bounds) are read only where they hold at most
   MAX_ONNX_CONSTANT values, and, where stored outside, only from a regular file inside the
   model's own folder (the folder of the path given, never the working directory): a location

@@ -6,6 +6,11 @@ train/checkpoint.py), the initializers of an ONNX file (exchange/onnx_import.py'
 classifier head). `match_weights` only compares: it takes tensors, numpy arrays or plain
 shapes, imports no torch, and returns per tensor what fits and what does not; what to do
 about it (refuse, or load what fits) is the caller's.
+
+`train --weights FILE` goes through `place_weights`: by name where the file's names are the
+network's own (a cnnctl checkpoint, the .safetensors `cnnctl import` writes beside the network
+it writes, that network's ONNX file), else by structure; `save_safetensors` writes what
+`cnnctl import` writes, without torch.
 """
 
 from __future__ import annotations
@@ -153,10 +158,41 @@ def _dims(shape: tuple) -> str:
     return "x".join(str(d) for d in shape) if shape else "a scalar"
 
 
+def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
+    """Whether the source's names are exactly the network's own, batch norm's step counters aside
+    (a cnnctl checkpoint, or the weights `cnnctl import` wrote for the network it wrote)."""
+    return {n for n in given if not n.endswith(COUNTERS)} == {n for n in own if not n.endswith(COUNTERS)}
+
+
+def by_name(given: Mapping[str, object], own: Mapping[str, object], where: str) -> list[Placed]:
+    """The source's tensors `given`, named as the network's `own` (same_names), each placed under
+    its own name; shapes are checked in the network's order, and the first that differs is one
+    CnnctlError naming the tensor and both shapes, located at `where`: nothing is placed in part."""
+    from ..errors import CnnctlError, Loc
+
+    placed = []
+    for name, value in own.items():
+        if name.endswith(COUNTERS):
+            continue
+        shape, got = shape_of(value), shape_of(given[name])
+        if shape != got:
+            raise CnnctlError.at(
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, "
+                f"and the source's `{name}` is {_dims(got)}",
+                Loc(where),
+                hint="the source has this network's names with another network's shapes: was the network file "
+                "changed after the weights were written?",
+            )
+        placed.append(Placed(name, name, shape))
+    return placed
+
+
 def read_state(path: str) -> dict:
     """The named tensors of a weights file: a cnnctl run or checkpoint (its weights), a
     PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code; a
-    checkpoint holding it under `state_dict` or `model` too), or a .safetensors file."""
+    checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
+    order its metadata keeps, where cnnctl wrote it), or an ONNX file's initializers (under
+    the names of the network `cnnctl import` reads from it, in that network's order)."""
     from pathlib import Path
 
     import torch
@@ -169,18 +205,24 @@ def read_state(path: str) -> dict:
 
         return dict(load_checkpoint(weights_file(file), EVALUATE)["model"])
     if not file.is_file():
-        kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, or a .safetensors file"
+        kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, a .safetensors file or an ONNX file"
         raise CnnctlError.at("no such weights file", Loc(str(path)), hint=kinds)
+    if file.suffix == ".onnx":
+        return _onnx_state(str(path))
     if file.suffix == ".safetensors":
         try:
+            from safetensors import safe_open
             from safetensors.torch import load_file
         except ImportError:
             raise CnnctlError.at("reading .safetensors needs the safetensors package", Loc(str(path)),
                                  hint="pip install safetensors") from None  # fmt: skip
         try:
-            return dict(load_file(str(file)))
+            tensors = dict(load_file(str(file)))
+            with safe_open(str(file), framework="pt") as opened:
+                metadata = opened.metadata()
         except Exception as exc:  # a damaged header, a truncated file
             raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(str(path))) from None
+        return _in_written_order(tensors, metadata, str(path))
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file, a pickle of code (refused by weights_only), a truncated file
@@ -204,14 +246,102 @@ def read_state(path: str) -> dict:
     return state
 
 
+def _onnx_state(path: str) -> dict:
+    """An ONNX file's initializers, as numpy arrays under the names of the network read from it
+    (onnx_import.read_weights), in that network's order."""
+    from ..errors import CnnctlError, Loc
+    from .onnx_import import read_weights
+
+    got = read_weights(path)
+    if not got.shapes:
+        raise CnnctlError.at("the ONNX file stores no weights (its network has none, or computes them)", Loc(path))
+    return {name: got.array(name) for name in got.shapes}
+
+
+def _in_written_order(tensors: dict, metadata: Mapping[str, str] | None, path: str) -> dict:
+    """A .safetensors file's `tensors` in the order its metadata keeps (ORDER, where cnnctl
+    wrote it), else as read: the file itself keeps them sorted."""
+    import json
+
+    from ..errors import CnnctlError, Loc
+
+    if not metadata or ORDER not in metadata:
+        return tensors
+    try:
+        names = json.loads(metadata[ORDER])
+    except ValueError:
+        names = None
+    listed = isinstance(names, list) and all(isinstance(n, str) for n in names)
+    if not listed or len(names) != len(tensors) or set(names) != set(tensors):
+        raise CnnctlError.at(
+            f"a damaged weights file: its metadata's `{ORDER}` does not list its {len(tensors):,} tensors",
+            Loc(path),
+            hint="write it again (`cnnctl import MODEL.onnx -o NET.yaml` writes NET.safetensors)",
+        )
+    return {name: tensors[name] for name in names}
+
+
+def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Placed]) -> None:
+    """Copy each placed tensor of `given` into `model` (in its dtype); the rest stays (the counters)."""
+    import torch
+
+    own = model.state_dict()
+    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed if p.left_out is None}
+    model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
+
+
 def load_by_structure(model: torch.nn.Module, path: str, skip: str | None = None) -> list[Placed]:
     """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
     all of them (but those of the layer `skip`, made anew) or, with one message, none."""
-    import torch
+    given = read_state(path)
+    placed = by_structure(given, model.state_dict(), path, skip)
+    _load(model, given, placed)
+    return placed
 
+
+@record
+class Placement:
+    """Where `--weights` put each tensor, and how."""
+
+    placed: tuple  # of Placed, in the network's order
+    by_name: bool  # the source's names were the network's own (same_names); else placed by structure
+
+
+def place_weights(model: torch.nn.Module, path: str, skip: str | None = None) -> Placement:
+    """The weights file at `path` (read_state) placed into `model`: by name where the source's
+    names are exactly the network's own (by_name), else by structure (by_structure); all of
+    them or, with one message, none. `skip`: a layer made anew (a new head), its tensors and
+    the source's in the same places left out (placed by structure, whose places say which)."""
     given = read_state(path)
     own = model.state_dict()
-    placed = by_structure(given, own, path, skip)
-    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed if p.left_out is None}
-    model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure checked
-    return placed
+    named = skip is None and same_names(given, own)
+    placed = by_name(given, own, path) if named else by_structure(given, own, path, skip)
+    _load(model, given, placed)
+    return Placement(tuple(placed), named)
+
+
+# -- the weights file `cnnctl import` writes -----------------------------------------------------
+# The key of a .safetensors file's __metadata__ that keeps its names in the network's definition
+# order (a JSON list): the file stores its tensors sorted, and placing by structure needs the order.
+ORDER = "order"
+
+
+def save_safetensors(path: str, arrays: Mapping[str, object], about: Mapping[str, str]) -> None:
+    """`arrays` (numpy arrays, in the network's definition order) written as a .safetensors file
+    at `path`, with `about` (what it is, where from) and their order in its metadata. No torch.
+    An OSError where it cannot be written (the caller tells it, with the path)."""
+    import json
+
+    from ..errors import CnnctlError
+
+    try:
+        from safetensors import SafetensorError
+        from safetensors.numpy import save_file
+    except ImportError:
+        raise CnnctlError.at(
+            "writing .safetensors needs the safetensors package", hint="pip install safetensors"
+        ) from None
+    try:
+        save_file(dict(arrays), path, metadata={**about, ORDER: json.dumps(list(arrays))})
+    except SafetensorError as exc:  # its I/O errors (a folder that is not there, a full disk)
+        raise OSError(str(exc)) from None

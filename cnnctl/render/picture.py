@@ -8,6 +8,7 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 
 from ..errors import CnnctlError
 
@@ -136,11 +137,21 @@ def write_file(path: str, data: bytes, replace: bool = True) -> None:
     if not replace:
         _write_new(path, data)
         return
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    write_through(path, write)
+
+
+def write_through(path: str, write: Callable[[str], None]) -> None:
+    """Make `path` by `write(temporary path beside it)`, then a rename: a reader never sees half
+    of it, and a write that fails leaves nothing behind."""
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         if os.path.exists(tmp):

@@ -372,12 +372,14 @@ class _Run:
         notes = []
         self.placed = []  # where --weights put each tensor (exchange.weights.Placed), for weights.txt
         if fresh and self.config.weights:  # a resumed run has its weights in its checkpoint
-            from ..exchange.weights import load_by_structure
+            from ..exchange.weights import place_weights
 
-            self.placed = load_by_structure(self.model, self.config.weights, self.head)
+            placement = place_weights(self.model, self.config.weights, self.head)
+            self.placed = list(placement.placed)
+            how = "by name" if placement.by_name else "by structure, in the order of the layers"
             placed = sum(p.left_out is None for p in self.placed)
-            notes.append(f"weights: {placed:,} tensors from {self.config.weights}, placed by structure, "
-                         f"in the order of the layers (each in {self.run_dir / 'weights.txt'})")  # fmt: skip
+            notes.append(f"weights: {placed:,} tensors from {self.config.weights}, placed {how} "
+                         f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
         self.frozen_norms = []  # batch norms kept in evaluation mode: their statistics frozen
         if self.config.freeze:
             from .finetune import freeze

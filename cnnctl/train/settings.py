@@ -207,8 +207,10 @@ SETTINGS: tuple[Setting, ...] = (
             hint="one number above 0 per input channel, with --mean, e.g. 0.229,0.224,0.225"),
     Setting("weights", str, None, str, _name,
             "Start from these weights, not random ones: a cnnctl run or checkpoint, a PyTorch state_dict (.pt, "
-            ".pth) or a .safetensors file, placed onto the network's layers in order (by structure: names are not "
-            "needed; shapes are checked one by one, the first that does not fit is told). Default: random.",
+            ".pth), a .safetensors file or an ONNX file's initializers; placed by name where its names are the "
+            "network's own (the .safetensors `cnnctl import` writes beside the network), else onto the network's "
+            "layers in order (by structure: names are not needed); shapes are checked one by one, the first that "
+            "does not fit is told. Default: random.",
             optional=True, metavar="FILE"),
     Setting("head", str, None, str, _name,
             "With --weights trained for another number of classes: the layer made anew for the data's classes "
