@@ -206,8 +206,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("weights", str, None, str, _name,
             "Start from these weights, not random ones: a cnnctl run or checkpoint, a PyTorch state_dict (.pt, "
             ".pth) or a .safetensors file, placed onto the network's layers in order (by structure: names are not "
-            "needed; shapes are checked one by one, the first that does not fit is told). Default: random.",
-            optional=True, metavar="FILE"),
+            "needed; shapes are checked one by one, the first that does not fit is told); or torchvision (or "
+            "imagenet): torchvision's ImageNet weights for a bundled network that equals torchvision's, "
+            "downloaded once into torch.hub's cache, with ImageNet's mean and std unless --mean and --std are "
+            "given. Default: random.",
+            optional=True, metavar="FILE|torchvision"),
     Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
             replay=True),
     Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True),
