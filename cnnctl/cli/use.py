@@ -5,6 +5,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
+from ..exchange.pretrained import SOURCES as PRETRAINED  # pure Python: the words --weights takes
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, _print_json, _warn
@@ -155,6 +156,12 @@ def predict_cmd(
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
                                           "subfolders).")],
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    weights: Annotated[Optional[str], option("--weights", parser=choice(PRETRAINED), metavar="torchvision|imagenet",
+                                             complete=words(*PRETRAINED),
+                                             help="torchvision's ImageNet weights for a bundled network that "
+                                             "equals torchvision's, in place of a run: ImageNet's class names, its "
+                                             "mean and std, the shorter side resized to 256 and the centre "
+                                             "224x224.")] = None,
     top_k: Annotated[int, option("-k", "--top-k", parser=whole(1), metavar="K",
                                  help="Classes to show per image. Default: 5.")] = 5,
     invert: Annotated[bool, option("--invert", help="Use 255 - value: dark-on-light images for a light-on-dark "
@@ -173,8 +180,16 @@ def predict_cmd(
     from ..train.checkpoint import weights_file
     from ..train.evaluate import predict
 
-    results = predict(graph, _weights(checkpoint, arch, "predict"), images, top_k, device or "auto", invert=invert)
-    used = str(weights_file(_weights(checkpoint, arch, "predict")))
+    if weights is not None:
+        if checkpoint is not None:
+            raise CnnctlError.at("give --weights or --checkpoint, not both", hint="--checkpoint RUN: a run's weights")
+        from ..exchange.pretrained import cached_file, published
+
+        used = f"torchvision's ImageNet weights ({cached_file(published(graph.name).url)})"
+        results = predict(graph, None, images, top_k, device or "auto", invert=invert, weights=weights)
+    else:
+        results = predict(graph, _weights(checkpoint, arch, "predict"), images, top_k, device or "auto", invert=invert)
+        used = str(weights_file(_weights(checkpoint, arch, "predict")))
     _output(format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
     failed = [r for r in results if r.error is not None]
     sys.stdout.flush()  # the table first, then what went wrong

@@ -55,6 +55,21 @@ def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, comma
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
+def pretrained_model(graph: Graph, device: torch.device):
+    """The compiled graph with torchvision's ImageNet weights (logits out; exchange.pretrained),
+    what a checkpoint would record of them (ImageNet's mean and std and, the head being
+    ImageNet's, its class names), and their file."""
+    from ..backend import to_torch
+    from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_STD, fetch, imagenet_classes
+    from ..exchange.weights import load_by_structure
+
+    path = fetch(graph.name)
+    model = to_torch(graph, logits=True)
+    load_by_structure(model, path)  # every tensor, by_structure checked: the 1,000-class head too
+    state = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "classes": imagenet_classes()}
+    return model.to(device, memory_format=torch.channels_last).eval(), state, path
+
+
 def check_statistics(state: dict, graph: Graph, checkpoint: str | Path) -> None:
     """The checkpoint's channel means and deviations are one per input channel of `graph`."""
     channels = graph.input_shape[2]
@@ -208,15 +223,21 @@ class Prediction:
 
 def predict(
     graph: Graph,
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     images: list[str],
     top_k: int = 5,
     device_name: str = "auto",
     invert: bool = False,
+    weights: str | None = None,
 ) -> list[Prediction]:
     """Top-k (class, probability) for each image file; a folder stands for the images in it
     (see `image_files`). An image that cannot be read gets its error and the others go on.
-    `invert` predicts on 255 - value (dark-on-light images for a light-on-dark network)."""
+    `invert` predicts on 255 - value (dark-on-light images for a light-on-dark network).
+    `weights` torchvision (or imagenet), in place of `checkpoint`: torchvision's ImageNet
+    weights, ImageNet's class names, and images prepared as they were evaluated (ImageNet's
+    mean and std; the shorter side resized to 256, the centre 224x224)."""
+    from ..exchange.pretrained import is_pretrained
+
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.name}` scores every pixel "
@@ -224,7 +245,11 @@ def predict(
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
     device = resolve_device(device_name)
-    model, state = load_model(graph, checkpoint, device, "predict")
+    centre = is_pretrained(weights)  # each image as ImageNet's were evaluated, else fitted whole as trained
+    if centre:
+        model, state, checkpoint = pretrained_model(graph, device)
+    else:
+        model, state = load_model(graph, checkpoint, device, "predict")
     classes = Checkpoint.of(state).classes or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
@@ -248,7 +273,7 @@ def predict(
             seen.top = [(classes[k], p) for p, k in zip(v, i, strict=True)]
         waiting.clear()
 
-    for seen, x in _read_images(image_files(images), (h, w, c), invert, background):
+    for seen, x in _read_images(image_files(images), (h, w, c), invert, background, centre):
         results.append(seen)
         if x is not None:
             waiting.append((seen, x))
@@ -267,8 +292,9 @@ class _ImageFiles(torch.utils.data.Dataset):
     """Each image file read as predict reads it, with what was seen: (Prediction, (1, C, H, W)
     uint8 or None where it could not be read). In loader processes for many images."""
 
-    def __init__(self, files, target, invert, background):
+    def __init__(self, files, target, invert, background, centre=False):
         self.files, self.target, self.invert, self.background = files, target, invert, background
+        self.centre = centre  # the evaluation recipe of photos, not each image fitted whole
 
     def __len__(self) -> int:
         return len(self.files)
@@ -281,19 +307,31 @@ class _ImageFiles(torch.utils.data.Dataset):
         try:
             native, seen = image_as_read(path, h, w, c, self.invert)
             seen.warnings += image_warnings(native, seen, self.background, self.invert)
-            return seen, fit(native, seen, self.target)
+            if not self.centre:
+                return seen, fit(native, seen, self.target)
+            return seen, self._centre(path, seen)
         except CnnctlError as exc:
             return Prediction(path, error=exc.problems[0]), None
 
+    def _centre(self, path: str, seen: Prediction) -> torch.Tensor:
+        """The evaluation recipe of photos (cnnctl.data.loader's `centre`), said in `seen`."""
+        from ..data.decode import centre_box, decode_box
+        from ..data.loader import CENTRE, Recipe
 
-def _read_images(files, target, invert, background):
+        h, w, _ = self.target
+        x = decode_box(Path(path), self.target, centre_box(h, w, CENTRE))[None]
+        seen.adapted.append(Recipe("centre").said(self.target))
+        return 255 - x if self.invert else x
+
+
+def _read_images(files, target, invert, background, centre=False):
     """(Prediction, image) for each of `files`, in order: read by loader processes (the
     training stream's, cnnctl.data.loader) when there are many, else here."""
     from ..data.loader import default_workers, one_thread
 
     workers = default_workers() if len(files) >= MANY_IMAGES else 0
     loader = torch.utils.data.DataLoader(
-        _ImageFiles(files, target, invert, background), batch_size=None, num_workers=workers,
+        _ImageFiles(files, target, invert, background, centre), batch_size=None, num_workers=workers,
         prefetch_factor=4 if workers else None, worker_init_fn=one_thread,
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip

@@ -25,6 +25,7 @@ from ..analysis import summarize
 from ..analysis.summary import layer_at
 from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
+from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_ORIGIN, IMAGENET_STD, is_pretrained, published
 from ..graph import Graph
 from ..render.numbers import plural
 from .batches import BatchSource
@@ -265,6 +266,7 @@ class _Run:
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.run_dir, self.source, self.network = run_dir, source, network
         state = self._checkpoint_to_resume(resume)
+        self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
         from .finetune import apply_defaults
@@ -322,6 +324,16 @@ class _Run:
         return [f"head: `{self.head}` made anew for the data's {classes:,} classes (it had {width:,} outputs; "
                 f"--head PATH chooses another layer)"]  # fmt: skip
 
+    def _weights_source(self, fresh: bool) -> str | None:
+        """The file --weights names: torchvision's ImageNet weights fetched into torch.hub's cache
+        (before the data is read: a network they are not for, or no network to download them
+        over, is told at once), or the file given; None for random weights or a resumed run."""
+        from ..exchange.pretrained import fetch, is_pretrained
+
+        if not fresh or not self.config.weights:
+            return None
+        return fetch(self.graph.name) if is_pretrained(self.config.weights) else self.config.weights
+
     def _data(self, dataset, state: dict | None, resume: str | None) -> None:
         """The data, normalised with the statistics given (--mean, --std), else computed; a
         resumed run normalises with those its checkpoint was trained with."""
@@ -334,6 +346,8 @@ class _Run:
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         elif config.mean is not None or config.std is not None:
             stats = given_stats(config.mean, config.std, graph.input_shape[2])
+        elif self.weights_from and is_pretrained(config.weights):  # the ones they were trained with
+            stats = imagenet_stats(graph.input_shape[2])
         elif config.weights:  # a cnnctl run's weights: the statistics they were trained with
             stats = _stats_of_weights(config.weights, graph.input_shape[2])
         from ..data.streamed import INDEX
@@ -371,15 +385,19 @@ class _Run:
         self.model = to_torch(self.graph, logits=True)
         notes = []
         self.placed = []  # where --weights put each tensor (exchange.weights.Placed), for weights.txt
-        if fresh and self.config.weights:  # a resumed run has its weights in its checkpoint
+        if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = place_weights(self.model, self.config.weights, self.head)
+            placement = place_weights(self.model, self.weights_from, self.head)
             self.placed = list(placement.placed)
             how = "by name" if placement.by_name else "by structure, in the order of the layers"
             placed = sum(p.left_out is None for p in self.placed)
-            notes.append(f"weights: {placed:,} tensors from {self.config.weights}, placed {how} "
+            notes.append(f"weights: {placed:,} tensors from {self._weights_said()}, placed {how} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
+            if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
+                mean, std = _numbers(self.data.mean), _numbers(self.data.std)
+                notes.append(f"input normalised with ImageNet's mean {mean} and std {std}, as the weights were "
+                             "trained (--mean and --std to change)")  # fmt: skip
         self.frozen_norms = []  # batch norms kept in evaluation mode: their statistics frozen
         if self.config.freeze:
             from .finetune import freeze
@@ -395,6 +413,13 @@ class _Run:
             notes.append(self._sync_batch_norm(device))
         self.model = self.model.to(device, memory_format=torch.channels_last)
         return notes
+
+    def _weights_said(self) -> str:
+        """Where --weights came from, in words: the file, or torchvision's, with its URL and cached file."""
+        if not is_pretrained(self.config.weights):
+            return str(self.weights_from)
+        url = published(self.graph.name).url
+        return f"torchvision's ImageNet weights for {self.graph.name} ({url}, cached as {self.weights_from})"
 
     def _optimizer(self, device: torch.device) -> None:
         self.optimizer = make_optimizer(self.model, self.config, self.head)
@@ -502,7 +527,7 @@ class _Run:
             ]  # fmt: skip
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
             lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
-            write_text(self.run_dir / "weights.txt", f"# from {self.config.weights}\n" + "\n".join(lines) + "\n")
+            write_text(self.run_dir / "weights.txt", f"# from {self._weights_said()}\n" + "\n".join(lines) + "\n")
         if self.data.listing is not None:  # the list of images, read back by a resumed run
             from ..data.samples import save_index
             from ..data.streamed import INDEX
@@ -704,6 +729,17 @@ class _Run:
         if confusion is not None:
             stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
+
+
+def imagenet_stats(channels: int):
+    """ImageNet's mean and std, which torchvision's weights were trained with."""
+    from ..data.stats import given
+
+    return given(IMAGENET_MEAN, IMAGENET_STD, channels, IMAGENET_ORIGIN)
+
+
+def _numbers(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def given_stats(mean: tuple | None, std: tuple | None, channels: int):

@@ -210,8 +210,10 @@ SETTINGS: tuple[Setting, ...] = (
             ".pth), a .safetensors file or an ONNX file's initializers; placed by name where its names are the "
             "network's own (the .safetensors `cnnctl import` writes beside the network), else onto the network's "
             "layers in order (by structure: names are not needed); shapes are checked one by one, the first that "
-            "does not fit is told. Default: random.",
-            optional=True, metavar="FILE"),
+            "does not fit is told. Or torchvision (or imagenet): torchvision's ImageNet weights for a bundled "
+            "network that equals torchvision's, downloaded once into torch.hub's cache, with ImageNet's mean and "
+            "std unless --mean and --std are given. Default: random.",
+            optional=True, metavar="FILE|torchvision"),
     Setting("head", str, None, str, _name,
             "With --weights trained for another number of classes: the layer made anew for the data's classes "
             "(an fc or conv). Default: the last fc or conv with weights.", optional=True, metavar="PATH",

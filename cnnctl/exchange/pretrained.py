@@ -1,0 +1,126 @@
+"""torchvision's published ImageNet weights for the bundled networks that equal torchvision's:
+`--weights torchvision` (or `imagenet`, the same).
+
+The bundled files of these networks define torchvision's parameters and buffers in torchvision's
+order, so its state_dicts place by structure (exchange.weights.by_structure) onto them and give
+torchvision's logits (benchmarks/torchvision_reference.py checked each against torchvision
+itself, and `shapes_digest` keeps the proof: the digest of torchvision's tensors' shapes, in
+order, which tests compare with each bundled network's). torchvision is not needed: the file is
+fetched by torch.hub's download into its cache, with the hash check torch.hub does on the hash
+prefix in the file's name, and a file already there is used as it is, without the network.
+
+The weights are IMAGENET1K_V1 (the first published): images normalised with ImageNet's mean
+and std, each evaluated with its shorter side resized to 256, then the centre 224x224 (the
+evaluation recipe of photos, cnnctl.data.loader's `centre`; the same for every network here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+
+from ..errors import CnnctlError, Loc
+from ..records import record
+from .weights import COUNTERS, shape_of
+
+SOURCES = ("torchvision", "imagenet")  # what --weights takes for these weights: two names, one thing
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of pixel values / 255, per RGB channel: what they were trained with
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_ORIGIN = "torchvision's ImageNet weights"  # where those statistics come from (data.stats.Stats.origin)
+CLASSES_FILE = "imagenet_classes.txt"  # in cnnctl/data/: torchvision's class names, in its index order
+IMAGENET_CLASSES = 1000
+
+
+@record
+class Pretrained:
+    """One network's published weights: where, and the structure they fit."""
+
+    url: str  # the file name ends in `-HASH.pth`: the prefix of its SHA-256 that torch.hub checks
+    shapes: str  # shapes_digest of torchvision's state_dict: the structure they place onto
+
+
+# Written by benchmarks/torchvision_reference.py from torchvision 0.29.1 (its IMAGENET1K_V1
+# weights), for the networks whose logits equal torchvision's with its weights placed by
+# structure (bit for bit; MobileNetV3's within 1e-11: its hard-swish is computed in another
+# order). Not here: lenet5, alexnet and googlenet (the course's and the paper's versions, not
+# torchvision's); inception_v3 (torchvision's weights hold the auxiliary head the bundled file
+# leaves out, in the middle of the order); convnext_tiny (torchvision's blocks define their
+# layer scale before their layers, the bundled file after).
+# fmt: off
+HUB = "https://download.pytorch.org/models/"
+TORCHVISION = {
+    "vgg16": Pretrained(HUB + "vgg16-397923af.pth", "7175e65bdb98bfcc"),
+    "resnet18": Pretrained(HUB + "resnet18-f37072fd.pth", "1559b62731916064"),
+    "resnet34": Pretrained(HUB + "resnet34-b627a593.pth", "7012e73d52fbf84b"),
+    "resnet50": Pretrained(HUB + "resnet50-0676ba61.pth", "b141acd4a0e00e84"),
+    "resnet101": Pretrained(HUB + "resnet101-63fe2227.pth", "9cf4e45b1c20ccf1"),
+    "resnet152": Pretrained(HUB + "resnet152-394f9c45.pth", "87deeff10e1cf186"),
+    "densenet121": Pretrained(HUB + "densenet121-a639ec97.pth", "7451ee3de2b3c6af"),
+    "resnext50_32x4d": Pretrained(HUB + "resnext50_32x4d-7cdf4587.pth", "c652efffa14caa8a"),
+    "mobilenet_v2": Pretrained(HUB + "mobilenet_v2-b0353104.pth", "0deae07638e10260"),
+    "shufflenet_v2_x1_0": Pretrained(HUB + "shufflenetv2_x1-5666bf0f80.pth", "1f1e2074a07b1cc5"),
+    "mobilenet_v3_large": Pretrained(HUB + "mobilenet_v3_large-8738ca79.pth", "6eb39f2abb915710"),
+    "efficientnet_b0": Pretrained(HUB + "efficientnet_b0_rwightman-7f5810bc.pth", "e78618e9c4624d6e"),
+}
+# fmt: on
+
+
+def is_pretrained(weights: str | None) -> bool:
+    """Whether a --weights value names torchvision's ImageNet weights rather than a file."""
+    return weights in SOURCES
+
+
+def shapes_digest(state: Mapping[str, object]) -> str:
+    """The first 16 hex digits of the SHA-256 of the shapes of `state`'s tensors in order, batch
+    norm's step counters aside: equal for two state_dicts that place onto each other by structure."""
+    shapes = ";".join("x".join(map(str, shape_of(v))) for name, v in state.items() if not name.endswith(COUNTERS))
+    return hashlib.sha256(shapes.encode()).hexdigest()[:16]
+
+
+def published(network: str) -> Pretrained:
+    """The published weights of the bundled network `network`; one message listing those there are otherwise."""
+    if network in TORCHVISION:
+        return TORCHVISION[network]
+    raise CnnctlError.at(
+        f"torchvision publishes no ImageNet weights for `{network}` that fit cnnctl's network",
+        hint=f"--weights torchvision (or imagenet) is for the bundled {', '.join(TORCHVISION)}; or give a weights file",
+    )
+
+
+def cached_file(url: str) -> str:
+    """Where torch.hub keeps the file of `url`: $TORCH_HOME/hub/checkpoints/NAME."""
+    import torch.hub
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+
+
+def fetch(network: str) -> str:
+    """The file of `network`'s published weights in torch.hub's cache, downloaded there first
+    (its hash checked) when it is not; offline, one message with the URL and where to put it."""
+    import torch.hub
+
+    url = published(network).url
+    path = cached_file(url)
+    if os.path.isfile(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    prefix = torch.hub.HASH_REGEX.search(os.path.basename(url)).group(1)
+    try:
+        torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=False)
+    except Exception as exc:  # no network, a proxy, a refused or damaged download: said, never a traceback
+        reason = str(getattr(exc, "reason", "") or exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CnnctlError.at(
+            f"cannot download torchvision's ImageNet weights for `{network}` from {url}: {reason}",
+            Loc(path),
+            hint=f"download {url} on a machine that can and put the file at {path} (torch.hub's cache, "
+            "$TORCH_HOME/hub/checkpoints/); it is used from there without the network",
+        ) from None
+    return path
+
+
+def imagenet_classes() -> list[str]:
+    """ImageNet's 1,000 class names, in the order of torchvision's outputs."""
+    from importlib.resources import files
+
+    return (files("cnnctl.data") / CLASSES_FILE).read_text().splitlines()
