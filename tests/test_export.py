@@ -264,6 +264,9 @@ def test_each_export_with_its_preprocessing_gives_predicts_classes_on_png_files(
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)
     assert "padded with zeros to 32x32" in source.__doc__ and tuple(state["classes"]) == source.CLASSES
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):  # with preprocess(), still clean
+        done = subprocess.run([RUFF, *check, str(tmp_path / "l.py")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
     net = source.Lenet5()
     net.load_state_dict(torch.load(tmp_path / "l.pt", weights_only=True))
     with torch.no_grad():
@@ -303,6 +306,33 @@ def test_each_export_with_its_preprocessing_gives_predicts_classes_on_png_files(
     assert session.get_inputs()[0].type == "tensor(uint8)"
     got = [session.run(None, {"image": p.numpy()})[0] for p in pixels]
     assert [g.argmax(1).item() for g in got] == predicted
+
+
+@pytest.mark.parametrize("pad", [True, False])
+def test_the_pytorch_files_adapt_follows_cnnctls_rules(pad, tmp_path):
+    # adapt() of the exported file is cnnctl's adaptation (cnnctl.data.adapt.adapt, which
+    # training and predict follow) for images padded, shrunk, grown, of another aspect; with
+    # pad False (a dense network: its images were resized as their masks were) never padded.
+    pytest.importorskip("PIL.Image")
+    from cnnctl.data.adapt import adapt
+    from cnnctl.exchange.preprocessing import Preprocessing
+
+    graph = load("lenet5")
+    expects = Preprocessing((1, 32, 32), (0.25,), (0.5,), adaptation="as cnnctl", pad=pad)
+    path = tmp_path / "net.py"
+    path.write_text(pytorch_source(graph, expects))
+    spec = importlib.util.spec_from_file_location("exported_adapt", path)
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    generator = torch.Generator().manual_seed(3)
+    for h, w in [(28, 28), (22, 30), (64, 48), (20, 20), (32, 32), (40, 25)]:
+        pixels = torch.randint(0, 256, (h, w), dtype=torch.uint8, generator=generator)
+        expected = adapt(pixels[None, None], (32, 32, 1), pad=pad)
+        assert torch.equal(source.adapt(pixels.numpy()), expected), (h, w)
+        assert torch.equal(
+            source.adapt(pixels.numpy(), invert=True), adapt(255 - pixels[None, None], (32, 32, 1), pad=pad)
+        )
+        assert torch.allclose(source.preprocess(pixels.numpy()), (expected.float() / 255 - 0.25) / 0.5)
 
 
 def test_every_inline_activation_is_built_and_written():

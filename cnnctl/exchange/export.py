@@ -5,7 +5,9 @@ Each file is written beside its target, checked, then renamed into place: an ONN
 by ONNX Runtime (where installed) and a TorchScript file reloaded, and their outputs compared
 with PyTorch's on a random input; a PyTorch source file is imported and its module run with
 the same weights. A check that fails leaves nothing behind. Each file, and the report, states
-the input the network expects: the run's normalisation (cnnctl.exchange.preprocessing).
+the input the network expects: the run's normalisation, how predict adapts an image to the
+input, the class names (cnnctl.exchange.preprocessing). With --with-preprocessing, ONNX and
+TorchScript hold the network behind its normalisation: uint8 NHWC pixels in (WithPreprocessing).
 """
 
 from __future__ import annotations
@@ -77,7 +79,13 @@ def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, st
     mean, std = saved.mean, saved.std
     if mean is None or std is None:
         return model.eval(), str(path), Preprocessing(per_example, unknown="the checkpoint records none")
-    known = {"adaptation": adaptation(graph, state), "classes": tuple(saved.classes or ())}
+    from ..train.loop import dense_shape
+
+    known = {
+        "adaptation": adaptation(graph, state),
+        "classes": tuple(saved.classes or ()),
+        "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
+    }
     return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std), **known)
 
 
@@ -90,8 +98,9 @@ def adaptation(graph: Graph, state: dict) -> str:
         return ""
     from ..data.decode import adaptation as rules
     from ..train.evaluate import training_background
+    from ..train.loop import dense_shape
 
-    words = rules(graph.input_shape)
+    words = rules(graph.input_shape, pad=dense_shape(graph) is None)  # images with masks are resized
     background = training_background(state)
     if background is not None:
         words += (

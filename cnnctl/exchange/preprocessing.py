@@ -34,7 +34,9 @@ class Preprocessing:
     0..1, as the checkpoint recorded them, or None where nothing is known (`unknown` says why);
     `adaptation`, how an image file of any size becomes one of `shape`, in words; `classes`, the
     names of the outputs, where the checkpoint has them; `inside`: the network takes uint8
-    pixels NHWC and normalises them itself (--with-preprocessing)."""
+    pixels NHWC and normalises them itself (--with-preprocessing); `pad`: a little smaller
+    image is padded, not resized (cnnctl.data.adapt.sizing; False for a dense network, whose
+    images were resized as their masks were)."""
 
     shape: tuple[int, ...]
     mean: tuple[float, ...] | None = None
@@ -43,6 +45,7 @@ class Preprocessing:
     adaptation: str = ""
     classes: tuple[str, ...] = ()
     inside: bool = False
+    pad: bool = True
 
     @property
     def layout(self) -> str:

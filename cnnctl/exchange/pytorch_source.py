@@ -128,7 +128,7 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     x = x.permute(2, 0, 1)[None]
     if invert:
         x = 255 - x
-    how = sizing((image.height, image.width), SIZE)
+    how = sizing((image.height, image.width), SIZE, PAD)
     if how == "pad":
         x = padded(x, SIZE)
     elif how:
@@ -172,8 +172,10 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"SIZE = {(h, w)!r}",
         f"CHANNELS = {c}",
         f'MODE = "{mode_for(c)}"',
-        "# A smaller image is padded (not resized) while the input is at most this much larger.",
+        "# A smaller image is padded (not resized) while the input is at most this much larger",
+        "# (where PAD is True; a network trained on images with masks had them resized).",
         f"PAD_RATIO = {adapt.PAD_RATIO!r}",
+        f"PAD = {expects.pad!r}",
     ]
     rules = [inspect.getsource(f).rstrip("\n") for f in (adapt.sizing, adapt.resized, adapt.padded)]
     blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n")]
