@@ -134,6 +134,8 @@ def test_a_checkpoint_of_another_network_is_refused(trained, tmp_path, monkeypat
         (["-o", "net.bin"], "cannot tell what to write"),
         (["-o", "no/such/net.onnx"], "does not exist"),
         (["-o", "net.bin", "--format", "keras"], "keras"),
+        (["-o", "net.onnx", "--with-preprocessing"], "no normalisation is known"),
+        (["-o", "net.py", "--with-preprocessing"], "preprocess(image)"),
     ],
 )
 def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
@@ -211,6 +213,126 @@ def test_the_export_states_the_input_and_the_stated_preparation_predicts_as_cnnc
     assert props["cnnctl.preprocessing"].startswith("grayscale pixel values / 255, then normalise with mean")
     got = session.run(None, {"image": stated})[0]
     assert got.argmax(1).tolist() == predicted
+
+
+def _pngs(folder: Path) -> list[Path]:
+    """PNG files of generated shapes (light on dark, as the run trained on) in each way predict
+    adapts an image to LeNet-5's 32x32x1: a 28x28 digit padded, 32x32 RGB converted to gray,
+    64x48 shrunk by area (aspect changed), 20x20 with an alpha channel grown bilinearly, and
+    32x32 grayscale as it is."""
+    Image = pytest.importorskip("PIL.Image")
+    from cnnctl.data import make_shapes
+
+    files = []
+    for i, ((h, w), mode) in enumerate([((28, 28), "L"), ((32, 32), "RGB"), ((64, 48), "L"), ((20, 20), "RGBA"),
+                                        ((32, 32), "L")]):  # fmt: skip
+        pixels = make_shapes(1, h, w, 1, seed=11 + i)[0][0, 0].numpy()
+        files.append(folder / f"{i}-{w}x{h}-{mode}.png")
+        Image.fromarray(pixels, mode="L").convert(mode).save(files[-1])
+    return files
+
+
+def test_each_export_with_its_preprocessing_gives_predicts_classes_on_png_files(trained, tmp_path, monkeypatch, capsys):
+    # Issue 21 (5): the preprocessing travels with the weights. The PyTorch file's
+    # preprocess() (adapt() then normalize()) and the ONNX and TorchScript networks exported
+    # --with-preprocessing (uint8 NHWC pixels in, normalised inside) give `cnnctl predict`'s
+    # classes on PNG files of every size and mode predict adapts; ONNX metadata_props hold the
+    # checkpoint's mean, std and classes.
+    Image = pytest.importorskip("PIL.Image")
+    import json
+
+    import numpy as np
+
+    state = torch.load(trained / "best.pt", weights_only=True)  # the checkpoint, read independently
+    pngs = _pngs(tmp_path)
+    code, said, err = run_main(monkeypatch, capsys, "predict", str(trained), *map(str, pngs), "--format", "json",
+                               "-k", "1", "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    tops = [r["top"][0] for r in json.loads(said)]
+    predicted = [state["classes"].index(top["class"]) for top in tops]
+
+    def export(name: str, *more: str) -> str:
+        code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained),
+                                   "-o", str(tmp_path / name), *more)  # fmt: skip
+        assert code == 0, err
+        return said
+
+    # the PyTorch file: preprocess() of a PIL image, or of its pixels as an array
+    said = export("l.py")
+    assert "images: an image is converted to grayscale" in said and "preprocess(PIL.Image.open(png))" in said
+    spec = importlib.util.spec_from_file_location("exported_pre", tmp_path / "l.py")
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    assert "padded with zeros to 32x32" in source.__doc__ and tuple(state["classes"]) == source.CLASSES
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):  # with preprocess(), still clean
+        done = subprocess.run([RUFF, *check, str(tmp_path / "l.py")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    net = source.Lenet5()
+    net.load_state_dict(torch.load(tmp_path / "l.pt", weights_only=True))
+    with torch.no_grad():
+        probabilities = torch.cat([net.eval()(source.preprocess(Image.open(png))) for png in pngs])
+        from_arrays = torch.cat([net(source.preprocess(np.array(Image.open(png)))) for png in pngs])
+    assert probabilities.argmax(1).tolist() == predicted and from_arrays.argmax(1).tolist() == predicted
+    assert probabilities.max(1).values.tolist() == pytest.approx([top["probability"] for top in tops], abs=1e-5)
+    pixels = [source.adapt(Image.open(png)).permute(0, 2, 3, 1) for png in pngs]  # uint8 NHWC, 32x32
+    assert all(p.dtype == torch.uint8 and p.shape == (1, 32, 32, 1) for p in pixels)
+
+    # TorchScript --with-preprocessing: uint8 NHWC pixels in
+    said = export("l.ts", "--with-preprocessing")
+    assert "input: uint8 (N, 32, 32, 1) NHWC: grayscale pixel values 0-255 as they are" in said
+    files = {"cnnctl_preprocessing.json": ""}
+    scripted = torch.jit.load(str(tmp_path / "l.ts"), _extra_files=files)
+    stated = json.loads(files["cnnctl_preprocessing.json"])
+    assert (stated["dtype"], stated["layout"], stated["normalised_inside"]) == ("uint8", "NHWC", True)
+    assert (stated["mean"], stated["std"], stated["classes"]) == (state["mean"], state["std"], state["classes"])
+    with torch.no_grad():
+        assert [scripted(p).argmax(1).item() for p in pixels] == predicted
+
+    # ONNX: metadata_props hold the checkpoint's statistics; plain, fed preprocess(); and
+    # --with-preprocessing, fed the uint8 pixels
+    pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    export("plain.onnx")
+    session = ort.InferenceSession(str(tmp_path / "plain.onnx"), providers=["CPUExecutionProvider"])
+    got = [session.run(None, {"image": source.preprocess(Image.open(png)).numpy()})[0] for png in pngs]
+    assert [g.argmax(1).item() for g in got] == predicted
+    export("inside.onnx", "--with-preprocessing")
+    session = ort.InferenceSession(str(tmp_path / "inside.onnx"), providers=["CPUExecutionProvider"])
+    props = session.get_modelmeta().custom_metadata_map
+    assert props["cnnctl.input"] == "uint8 (N, 32, 32, 1) NHWC"
+    assert (json.loads(props["cnnctl.mean"]), json.loads(props["cnnctl.std"])) == (state["mean"], state["std"])
+    assert json.loads(props["cnnctl.classes"]) == state["classes"]
+    assert "padded with zeros to 32x32" in props["cnnctl.adaptation"]
+    assert session.get_inputs()[0].type == "tensor(uint8)"
+    got = [session.run(None, {"image": p.numpy()})[0] for p in pixels]
+    assert [g.argmax(1).item() for g in got] == predicted
+
+
+@pytest.mark.parametrize("pad", [True, False])
+def test_the_pytorch_files_adapt_follows_cnnctls_rules(pad, tmp_path):
+    # adapt() of the exported file is cnnctl's adaptation (cnnctl.data.adapt.adapt, which
+    # training and predict follow) for images padded, shrunk, grown, of another aspect; with
+    # pad False (a dense network: its images were resized as their masks were) never padded.
+    pytest.importorskip("PIL.Image")
+    from cnnctl.data.adapt import adapt
+    from cnnctl.exchange.preprocessing import Preprocessing
+
+    graph = load("lenet5")
+    expects = Preprocessing((1, 32, 32), (0.25,), (0.5,), adaptation="as cnnctl", pad=pad)
+    path = tmp_path / "net.py"
+    path.write_text(pytorch_source(graph, expects))
+    spec = importlib.util.spec_from_file_location("exported_adapt", path)
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    generator = torch.Generator().manual_seed(3)
+    for h, w in [(28, 28), (22, 30), (64, 48), (20, 20), (32, 32), (40, 25)]:
+        pixels = torch.randint(0, 256, (h, w), dtype=torch.uint8, generator=generator)
+        expected = adapt(pixels[None, None], (32, 32, 1), pad=pad)
+        assert torch.equal(source.adapt(pixels.numpy()), expected), (h, w)
+        assert torch.equal(
+            source.adapt(pixels.numpy(), invert=True), adapt(255 - pixels[None, None], (32, 32, 1), pad=pad)
+        )
+        assert torch.allclose(source.preprocess(pixels.numpy()), (expected.float() / 255 - 0.25) / 0.5)
 
 
 def test_every_inline_activation_is_built_and_written():

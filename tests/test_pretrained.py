@@ -88,7 +88,9 @@ def test_train_starts_from_them_with_imagenets_mean_and_std(hand_resnet18, tmp_p
     )  # fmt: skip
     assert code == 0, err
     said = " ".join(out.split())  # however the terminal wraps it
-    assert f"weights: 102 tensors from torchvision's ImageNet weights for resnet18 ({URL}, cached as" in said
+    # 2 classes, not ImageNet's 1,000: fc is made anew, and the other 100 of the 102 tensors placed.
+    assert "head: `fc` made anew for the data's 2 classes (it had 1,000 outputs" in said
+    assert f"weights: 100 tensors from torchvision's ImageNet weights for resnet18 ({URL}, cached as" in said
     assert "input normalised with ImageNet's mean 0.485,0.456,0.406 and std 0.229,0.224,0.225" in said
     assert (run / "weights.txt").read_text().startswith("# from torchvision's ImageNet weights for resnet18")
     state = torch.load(run / "last.pt", weights_only=False)

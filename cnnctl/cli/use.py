@@ -54,6 +54,10 @@ def export_cmd(
                                   complete=words("onnx", "torchscript", "pytorch", "json"),
                                   help="What to write (default: from FILE's suffix), or json: the report as "
                                   "JSON.")] = "table",
+    with_preprocessing: Annotated[bool, option("--with-preprocessing",
+                                               help="ONNX, TorchScript: the network takes uint8 NHWC pixels of images "
+                                               "adapted to its input and normalises them itself (needs "
+                                               "--checkpoint).")] = False,
 ) -> int:  # fmt: skip
     """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
 
@@ -63,7 +67,10 @@ def export_cmd(
     ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
     written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
     The report, and each file, states the input the network expects: its shape, and with a
-    checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel).
+    checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
+    how `cnnctl predict` adapts an image to the input, and the class names. With a checkpoint
+    the PyTorch file has preprocess(image); --with-preprocessing makes an ONNX or TorchScript
+    network that takes uint8 NHWC pixels and normalises them itself.
     """
     graph = common._load(arch, input)
     from ..exchange.export import export, format_for
@@ -73,7 +80,7 @@ def export_cmd(
     from ..catalog import run_input
 
     checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
-    done = export(graph, fmt, output, checkpoint)
+    done = export(graph, fmt, output, checkpoint, with_preprocessing)
     _warn(graph)
     if format == "json":
         _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
@@ -82,27 +89,60 @@ def export_cmd(
     lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
     lines.append(f"input: {done.input.text()}")
+    if done.input.adaptation:
+        lines.append(f"images: {done.input.adaptation}")
+    if done.input.classes:
+        from ..render.numbers import first
+
+        lines.append(f"classes: {first(done.input.classes, 10)}, by output index")
     if done.checked:
         lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
     else:
         lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
-    from ..exchange.pytorch_source import class_name
-
-    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
-    normalized = done.input.mean is not None  # the file has MEAN, STD and normalize()
-    lines.append(
-        {
-            "onnx": "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; "
-            "its metadata_props state the input (cnnctl.input, cnnctl.preprocessing)",
-            "torchscript": f"load it with torch.jit.load({done.file!r}); no cnnctl needed",
-            "pytorch": f"from {module} import {cls}{', normalize' if normalized else ''}; net = {cls}(); "
-            + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
-            + ("; net.eval()(normalize(images))" if normalized else "")
-            + " (its state_dict keys are cnnctl's)",
-        }[fmt]
-    )
+    lines.append(_how_to_use(done, graph.name))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _how_to_use(done, network: str) -> str:
+    """The export message's last line: how the file is loaded and fed (README, *Export*)."""
+    from ..exchange.pytorch_source import class_name
+
+    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(network)
+    expects = done.input
+    normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
+    if done.format == "onnx":
+        feed = (
+            "; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() of the PyTorch export"
+            if expects.inside
+            else "; feed it preprocess(image).numpy() of the PyTorch export"
+            if expects.adaptation
+            else ""
+        )
+        return (
+            "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; its metadata_props "
+            f"state the input (cnnctl.input, cnnctl.preprocessing{', cnnctl.adaptation' if expects.adaptation else ''})"
+            + feed
+        )
+    if done.format == "torchscript":
+        feed = (
+            " net(adapt(image).permute(0, 2, 3, 1)) with adapt() of the PyTorch export"
+            if expects.inside
+            else " net(preprocess(image)) with preprocess() of the PyTorch export"
+            if expects.adaptation
+            else ""
+        )
+        return f"load it with net = torch.jit.load({done.file!r}); no cnnctl needed;{feed}".rstrip(";")
+    use, call = "", ""
+    if normalized:
+        use, call = ("preprocess", "(PIL.Image.open(png))") if expects.adaptation else ("normalize", "(images)")
+        call = use + call
+    return (
+        f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "
+        + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+        + (f"; net.eval()({call})" if call else "")
+        + " (its state_dict keys are cnnctl's)"
+    )
 
 
 def evaluate_cmd(

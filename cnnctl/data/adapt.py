@@ -101,18 +101,28 @@ def _resize(x: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
     """`mode`: "area" or "bilinear", as `plan` chose it. Each image is interpolated on its
     own, so a few at a time (their float32 copies within WORKING_BYTES) give the same result."""
     out = torch.empty((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
-    corners = None if mode == "area" else False
     chunk = images_at_once(4 * x.shape[1] * (x.shape[2] * x.shape[3] + h * w))
     for start in range(0, x.shape[0], chunk):
-        part = F.interpolate(x[start : start + chunk].float(), size=(h, w), mode=mode, align_corners=corners)
-        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+        out[start : start + chunk] = resized(x[start : start + chunk], (h, w), mode)
     return out
 
 
-def _pad(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    top, left = (h - x.shape[2]) // 2, (w - x.shape[3]) // 2
+# `resized` and `padded` do what `sizing` chose, to a few images; an exported PyTorch file
+# holds their source too (see `sizing`): plain torch, within 88 columns.
+def resized(x: torch.Tensor, size: tuple[int, int], how: str) -> torch.Tensor:
+    """Images (N, C, H, W) uint8 resized to `size` (H, W) by `how` ("area" or
+    "bilinear"), rounded back to uint8."""
+    corners = None if how == "area" else False
+    x = F.interpolate(x.float(), size=size, mode=how, align_corners=corners)
+    return x.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def padded(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Images (N, C, H, W) uint8 padded with zeros to `size` (H, W), centred."""
+    (h, w), (h0, w0) = size, x.shape[2:]
+    top, left = (h - h0) // 2, (w - w0) // 2
     out = torch.zeros((x.shape[0], x.shape[1], h, w), dtype=torch.uint8)
-    out[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
+    out[:, :, top : top + h0, left : left + w0] = x
     return out
 
 
@@ -140,6 +150,23 @@ class Step:
     mode: str = ""
 
 
+# The rule by which an image's size reaches the input's, as one self-contained function: `plan`
+# follows it, and an exported PyTorch file holds its very source (its `adapt()`), so that a
+# network used outside cnnctl adapts images as `cnnctl predict` does. Keep it plain Python
+# of its arguments and PAD_RATIO, within 88 columns.
+def sizing(native: tuple[int, int], target: tuple[int, int], pad: bool = True) -> str:
+    """How an image of `native` (H, W) pixels reaches `target` (H, W): "" (it is that
+    size); "pad" with zeros, centred, where it is a little smaller (by up to PAD_RATIO on
+    each axis) and `pad` is True; else resized, by "area" averaging to shrink or
+    "bilinear" interpolation to grow (either where one axis shrinks and the other grows)."""
+    (h0, w0), (h, w) = native, target
+    if (h0, w0) == (h, w):
+        return ""
+    if pad and h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
+        return "pad"
+    return "area" if h <= h0 and w <= w0 else "bilinear"
+
+
 def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: bool = True) -> list[Step]:
     """The steps that adapt images of `native` (H, W, C) to `target`, in order; raises if
     none can. A little smaller (up to PAD_RATIO on each axis) is padded with zeros, unless
@@ -154,13 +181,12 @@ def plan(native: tuple[int, int, int], target: tuple[int, int, int], *, pad: boo
         )
     if c0 == 3 and c == 1:
         steps.append(Step("gray", "converted RGB to 1 channel (luminance 0.299 R + 0.587 G + 0.114 B)"))
-    if (h0, w0) != (h, w):
-        if pad and h0 <= h <= h0 * PAD_RATIO and w0 <= w <= w0 * PAD_RATIO:
-            steps.append(Step("pad", f"padded {h0}x{w0} to {h}x{w} with zeros (centred)", (h, w)))
-        else:
-            how = "area" if h <= h0 and w <= w0 else "bilinear"
-            ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
-            steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w), mode=how))
+    how = sizing((h0, w0), (h, w), pad)
+    if how == "pad":
+        steps.append(Step("pad", f"padded {h0}x{w0} to {h}x{w} with zeros (centred)", (h, w)))
+    elif how:
+        ratio = " (aspect ratio changed)" if h0 * w != h * w0 else ""
+        steps.append(Step("resize", f"resized {h0}x{w0} to {h}x{w} ({how}){ratio}", (h, w), mode=how))
     if c0 == 1 and c > 1:
         steps.append(Step("replicate", f"replicated 1 channel to {c}", channels=c))
     return steps
@@ -172,7 +198,7 @@ def run(x: torch.Tensor, steps: list[Step], notes: list[str] | None = None) -> t
         if step.op == "gray":
             x = _to_gray(x)
         elif step.op == "pad":
-            x = _pad(x, *step.size)
+            x = padded(x, step.size)
         elif step.op == "resize":
             x = _resize(x, *step.size, step.mode)
         else:  # replicate

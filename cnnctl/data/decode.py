@@ -56,6 +56,27 @@ def mode_for(channels: int) -> str:
     return "RGB" if channels == 3 else "L"
 
 
+def adaptation(target: tuple[int, int, int], pad: bool = True) -> str:
+    """How `decode` (and so `cnnctl predict`) brings an image file of any size and mode to a
+    network input of `target` (H, W, C), in words: the rules of `mode_for` and of
+    `cnnctl.data.adapt.sizing` (`pad` False: always resized, as images with masks are), which
+    an exported network's metadata and docstring state."""
+    from .adapt import PAD_RATIO
+
+    h, w, c = target
+    if mode_for(c) == "RGB":
+        colour = "converted to RGB (Pillow's convert('RGB'))"
+    else:
+        colour = "converted to grayscale (Pillow's convert('L'): L = 0.299 R + 0.587 G + 0.114 B)"
+        colour += f", the gray value replicated to {c} channels" if c > 1 else ""
+    padded = f"one smaller by at most {PAD_RATIO:g} times on each side is padded with zeros to {h}x{w} (centred), "
+    return (
+        f"an image is {colour}, any alpha channel dropped; then one of {h}x{w} is taken as it is, "
+        f"{padded if pad else ''}any other is resized to {h}x{w} (area averaging to shrink, bilinear to grow, "
+        "rounded to whole values 0-255; the aspect ratio is not kept)"
+    )
+
+
 @contextmanager
 def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Image]:
     """The Pillow image at `path` (or in the bytes of an ImageBytes), its header read but

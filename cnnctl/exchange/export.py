@@ -5,7 +5,9 @@ Each file is written beside its target, checked, then renamed into place: an ONN
 by ONNX Runtime (where installed) and a TorchScript file reloaded, and their outputs compared
 with PyTorch's on a random input; a PyTorch source file is imported and its module run with
 the same weights. A check that fails leaves nothing behind. Each file, and the report, states
-the input the network expects: the run's normalisation (cnnctl.exchange.preprocessing).
+the input the network expects: the run's normalisation, how predict adapts an image to the
+input, the class names (cnnctl.exchange.preprocessing). With --with-preprocessing, ONNX and
+TorchScript hold the network behind its normalisation: uint8 NHWC pixels in (WithPreprocessing).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def format_for(out: str, asked: str | None) -> str:
 
 def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str, Preprocessing]:
     """The compiled graph in eval mode, with the checkpoint's weights where one is given, and
-    the input it expects (with the checkpoint's normalisation)."""
+    the input it expects (with the checkpoint's normalisation, and how images are adapted)."""
     model = to_torch(graph)
     shape = graph.input_shape
     per_example = (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
@@ -77,7 +79,51 @@ def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, st
     mean, std = saved.mean, saved.std
     if mean is None or std is None:
         return model.eval(), str(path), Preprocessing(per_example, unknown="the checkpoint records none")
-    return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std))
+    from ..train.loop import dense_shape
+
+    known = {
+        "adaptation": adaptation(graph, state),
+        "classes": tuple(saved.classes or ()),
+        "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
+    }
+    return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std), **known)
+
+
+def adaptation(graph: Graph, state: dict) -> str:
+    """How `cnnctl predict` adapts an image file to the checkpoint's network, in words: derived
+    from the input's size and channels by predict's own rules (cnnctl.data.decode.adaptation),
+    and, for training images of a clear background, that an image drawn the other way round
+    is inverted first (predict's --invert; cnnctl.train.evaluate.training_background)."""
+    if len(graph.input_shape) != 3:
+        return ""
+    from ..data.decode import adaptation as rules
+    from ..train.evaluate import training_background
+    from ..train.loop import dense_shape
+
+    words = rules(graph.input_shape, pad=dense_shape(graph) is None)  # images with masks are resized
+    background = training_background(state)
+    if background is not None:
+        words += (
+            f"; the training images ({background.data}) were {background.drawn}: an image drawn the other way round "
+            "is inverted first (255 - value, as `cnnctl predict --invert`)"
+        )
+    return words
+
+
+class WithPreprocessing(torch.nn.Module):
+    """`net` taking images as their pixels: (N, H, W, C) uint8, already adapted to the input's
+    size (Preprocessing.adaptation), scaled by 1/255 and normalised with the run's mean and std
+    here, in the arithmetic `cnnctl predict` uses (--with-preprocessing)."""
+
+    def __init__(self, net: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 255
+        return self.net((x - self.mean) / self.std)
 
 
 def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
@@ -86,9 +132,37 @@ def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, *dims, generator=torch.Generator().manual_seed(0))
 
 
-def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None) -> Exported:
+def example_images(graph: Graph, batch: int = 2) -> torch.Tensor:
+    """Random uint8 pixels (N, H, W, C): what a network exported --with-preprocessing takes."""
+    seeded = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (batch, *graph.input_shape), dtype=torch.uint8, generator=seeded)
+
+
+def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
+    """The model that takes uint8 NHWC pixels and normalises them itself, its example input and
+    what it expects; or why it cannot be made (one message)."""
+    hint = None
+    if fmt == "pytorch":
+        why = "a PyTorch source file keeps the network as written"
+        hint = "its preprocess(image) does it: export --checkpoint RUN -o FILE.py without --with-preprocessing"
+    elif len(graph.input_shape) != 3:
+        why = f"`{graph.name}` takes a vector, not images"
+    elif expects.mean is None or expects.std is None:
+        why = f"no normalisation is known ({expects.unknown})"
+        hint = "give --checkpoint RUN: a trained run's checkpoint keeps its mean and std"
+    else:
+        wrapped = WithPreprocessing(model, expects.mean, expects.std).eval()
+        return wrapped, example_images(graph), expects._replace(inside=True)
+    raise CnnctlError.at(f"--with-preprocessing cannot be written: {why}", Loc(graph.file), hint=hint)
+
+
+def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None, preprocessing: bool = False) -> Exported:
+    """`preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
+    NHWC pixels and normalises them itself (WithPreprocessing)."""
     model, weights, expects = model_for(graph, checkpoint)
     x = example_input(graph)
+    if preprocessing:
+        model, x, expects = with_preprocessing(graph, fmt, model, expects)
     with torch.no_grad():
         expected = model(x)
     target = Path(out)

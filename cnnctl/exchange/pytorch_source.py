@@ -9,11 +9,14 @@ other than the next one reads it (a skip, a branch's input).
 How each layer kind is written lives beside its builder (`cnnctl.backend.builders.SOURCES`,
 keyed like `cnnctl.layers.KINDS`: a test keeps them equal); this module lays out the file.
 Exported with a checkpoint, the file also states the input the network expects: its
-docstring says it, and MEAN, STD and `normalize()` do it (cnnctl.exchange.preprocessing).
+docstring says it, and MEAN, STD, `normalize()` and, for images, `adapt()` and `preprocess()`
+do it (cnnctl.exchange.preprocessing); the rules of adapting an image's size are written as
+cnnctl's own functions (cnnctl.data.adapt.sizing, resized, padded), their source copied in.
 """
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import textwrap
@@ -105,9 +108,47 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() / 255 - mean) / std
 '''
 
+# After sizing(), resized() and padded(), whose source is cnnctl's own (cnnctl.data.adapt).
+ADAPT = '''
+def adapt(image, invert: bool = False) -> torch.Tensor:
+    """A PIL image, or a uint8 array (H, W) or (H, W, C), as the network's (1, C, H, W)
+    uint8 pixels, adapted as `cnnctl predict` adapts an image file: converted to MODE by
+    Pillow (any alpha channel dropped), inverted with `invert` (255 - value), padded or
+    resized to SIZE as sizing() says, its gray value replicated to CHANNELS."""
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        pixels = np.asarray(image, dtype=np.uint8)
+        if pixels.ndim == 3 and pixels.shape[2] == 1:
+            pixels = pixels[:, :, 0]
+        image = Image.fromarray(pixels)
+    image = image.convert(MODE)
+    x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
+    x = x.permute(2, 0, 1)[None]
+    if invert:
+        x = 255 - x
+    how = sizing((image.height, image.width), SIZE, PAD)
+    if how == "pad":
+        x = padded(x, SIZE)
+    elif how:
+        x = resized(x, SIZE, how)
+    return x.expand(-1, CHANNELS, -1, -1).contiguous()
+
+
+def preprocess(image, invert: bool = False) -> torch.Tensor:
+    """A PIL image, or a uint8 array (H, W) or (H, W, C), as the network takes it: (1, C,
+    H, W) float32, adapted (adapt()) and normalised (normalize()), as `cnnctl predict`
+    prepares an image file. `invert` for an image drawn the other way round from the
+    training images (predict's --invert)."""
+    return normalize(adapt(image, invert))
+'''
+
 
 def _statistics(expects: Preprocessing | None) -> list[str]:
-    """MEAN, STD and normalize(), where the training data's statistics are known."""
+    """MEAN, STD and normalize(), where the training data's statistics are known; for images,
+    also the input's SIZE, CHANNELS and MODE and adapt() and preprocess(), which follow
+    cnnctl's own rules (their functions' source: cnnctl.data.adapt)."""
     if expects is None or expects.mean is None or expects.std is None:
         return []
     constants = [
@@ -115,7 +156,30 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"MEAN = {tuple(float(v) for v in expects.mean)!r}",
         f"STD = {tuple(float(v) for v in expects.std)!r}",
     ]
-    return [*constants, "", NORMALIZE.rstrip("\n"), ""]  # after the imports' blank line
+    if expects.classes:
+        names = ", ".join(json.dumps(name, ensure_ascii=False) for name in expects.classes)  # "..." as ruff quotes
+        constants += ["# The classes, by output index.", f"CLASSES = ({names}{',' * (len(expects.classes) == 1)})"]
+    if len(expects.shape) != 3:
+        return [*constants, "", NORMALIZE.rstrip("\n"), ""]  # after the imports' blank line
+    import inspect
+
+    from ..data import adapt
+    from ..data.decode import mode_for
+
+    c, h, w = expects.shape
+    constants += [
+        "# The input's height and width, its channels, and the Pillow mode images are read in.",
+        f"SIZE = {(h, w)!r}",
+        f"CHANNELS = {c}",
+        f'MODE = "{mode_for(c)}"',
+        "# A smaller image is padded (not resized) while the input is at most this much larger",
+        "# (where PAD is True; a network trained on images with masks had them resized).",
+        f"PAD_RATIO = {adapt.PAD_RATIO!r}",
+        f"PAD = {expects.pad!r}",
+    ]
+    rules = [inspect.getsource(f).rstrip("\n") for f in (adapt.sizing, adapt.resized, adapt.padded)]
+    blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n")]
+    return [*constants, "", "", "\n\n\n".join(blocks), ""]
 
 
 def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
@@ -171,6 +235,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         text = _tree(value, "")
         init.append(f"{target} = {text}" if target else f'self.add_module("{key}", {text})')
     cls = class_name(graph.name)
+    statistics = _statistics(expects)
     doc = (graph.description or graph.name).replace('"""', "'''").replace("\\", "/")
     out = [
         f'"""{graph.name}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
@@ -184,10 +249,10 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         '"""',
         "",
         "import torch",
-        *(["import torch.nn.functional as F"] if any("F." in line for line in lines) else []),
+        *(["import torch.nn.functional as F"] if any("F." in line for line in [*lines, *statistics]) else []),
         "from torch import nn",
         "",
-        *_statistics(expects),
+        *statistics,
     ]
     for h in sorted(helpers):
         out += ["", HELPERS[h].strip("\n"), ""]
@@ -211,8 +276,14 @@ def _docstring_input(expects: Preprocessing | None) -> list[str]:
     """The docstring's lines on preparing the input, where it is known."""
     if expects is None:
         return []
-    done = "." if expects.mean is None else "; normalize(images) below does both."
-    return ["", *textwrap.wrap(f"Input preparation: {expects.steps()}{done}", WIDTH)]
+    if expects.mean is None:
+        return ["", *textwrap.wrap(f"Input preparation: {expects.steps()}.", WIDTH)]
+    if not expects.adaptation:
+        return ["", *textwrap.wrap(f"Input preparation: {expects.steps()}; normalize(images) below does both.", WIDTH)]
+    said = f"Input preparation, as `cnnctl predict` does it: {expects.adaptation}. Then {expects.steps()}."
+    does = "preprocess(image) below does all of it (adapt() then normalize())."
+    classes = "CLASSES below names the outputs, in order." if expects.classes else ""
+    return ["", *textwrap.wrap(said, WIDTH), *textwrap.wrap(f"{does} {classes}".strip(), WIDTH)]
 
 
 def _split_top(text: str) -> list[str]:
