@@ -174,3 +174,25 @@ def test_new_head_is_refused_without_a_layer_that_scores_classes():
     graph = load_text("name: p\ninput: 8x8x3\nlayers:\n  - pool avg global\n")
     with pytest.raises(CnnctlError, match="no fc or conv layer"):
         head_layer(graph, None)
+
+
+def test_safetensors_place_by_name_and_a_foreign_one_without_order_is_refused(setup, monkeypatch, capsys):
+    """A .safetensors file stores its tensors sorted by name: with the network's names it places by name (the new
+    head left out); with other names its order of the layers is lost, so it is refused rather than misplaced."""
+    from safetensors.torch import save_file
+
+    net, data, source, tmp = setup
+    theirs = {k: v.contiguous() for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    ours = dict(zip(("conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+                     "fc1.weight", "fc1.bias"), theirs.values(), strict=True))  # fmt: skip
+    save_file(ours, str(tmp / "ours.safetensors"))
+    save_file(theirs, str(tmp / "theirs.safetensors"))
+    common = ("--data", data, "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--freeze", "bn1")
+    code, out, err = run_main(monkeypatch, capsys, "train", net, "--weights", str(tmp / "ours.safetensors"),
+                              "--out", str(tmp / "a"), *common)  # fmt: skip
+    assert code == 0, err
+    assert "weights: 6 tensors from" in " ".join(out.split()) and "placed by name" in out
+    assert torch.equal(trained(tmp / "a")["model"]["conv1.weight"], source.conv.weight)
+    code, out, err = run_main(monkeypatch, capsys, "train", net, "--weights", str(tmp / "theirs.safetensors"),
+                              "--out", str(tmp / "b"), *common)  # fmt: skip
+    assert code == 2 and "keeps its tensors sorted by name" in err and "torch.save" in err

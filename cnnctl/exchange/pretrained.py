@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Mapping
 
 from ..errors import CnnctlError, Loc
@@ -107,7 +108,8 @@ def fetch(network: str) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     prefix = torch.hub.HASH_REGEX.search(os.path.basename(url)).group(1)
     try:
-        torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=False)
+        # A bar on a terminal (tens to hundreds of MB); nothing in a log.
+        torch.hub.download_url_to_file(url, path, hash_prefix=prefix, progress=sys.stderr.isatty())
     except Exception as exc:  # no network, a proxy, a refused or damaged download: said, never a traceback
         reason = str(getattr(exc, "reason", "") or exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CnnctlError.at(

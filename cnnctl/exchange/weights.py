@@ -164,10 +164,13 @@ def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
     return {n for n in given if not n.endswith(COUNTERS)} == {n for n in own if not n.endswith(COUNTERS)}
 
 
-def by_name(given: Mapping[str, object], own: Mapping[str, object], where: str) -> list[Placed]:
+def by_name(
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+) -> list[Placed]:
     """The source's tensors `given`, named as the network's `own` (same_names), each placed under
     its own name; shapes are checked in the network's order, and the first that differs is one
-    CnnctlError naming the tensor and both shapes, located at `where`: nothing is placed in part."""
+    CnnctlError naming the tensor and both shapes, located at `where`: nothing is placed in part.
+    `skip`: a layer made anew (a new head), its tensors left out (Placed with `left_out`)."""
     from ..errors import CnnctlError, Loc
 
     placed = []
@@ -175,6 +178,9 @@ def by_name(given: Mapping[str, object], own: Mapping[str, object], where: str) 
         if name.endswith(COUNTERS):
             continue
         shape, got = shape_of(value), shape_of(given[name])
+        if skip is not None and name.startswith(skip + "."):
+            placed.append(Placed(name, name, shape, got))
+            continue
         if shape != got:
             raise CnnctlError.at(
                 f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, "
@@ -258,6 +264,11 @@ def _onnx_state(path: str) -> dict:
     return {name: got.array(name) for name in got.shapes}
 
 
+class Unordered(dict):
+    """A source whose tensors' order is lost: a .safetensors file stores them sorted by name, and
+    only one cnnctl wrote keeps the network's order in its metadata. It places by name only."""
+
+
 def _in_written_order(tensors: dict, metadata: Mapping[str, str] | None, path: str) -> dict:
     """A .safetensors file's `tensors` in the order its metadata keeps (ORDER, where cnnctl
     wrote it), else as read: the file itself keeps them sorted."""
@@ -266,7 +277,7 @@ def _in_written_order(tensors: dict, metadata: Mapping[str, str] | None, path: s
     from ..errors import CnnctlError, Loc
 
     if not metadata or ORDER not in metadata:
-        return tensors
+        return Unordered(tensors)
     try:
         names = json.loads(metadata[ORDER])
     except ValueError:
@@ -309,13 +320,25 @@ class Placement:
 
 def place_weights(model: torch.nn.Module, path: str, skip: str | None = None) -> Placement:
     """The weights file at `path` (read_state) placed into `model`: by name where the source's
-    names are exactly the network's own (by_name), else by structure (by_structure); all of
-    them or, with one message, none. `skip`: a layer made anew (a new head), its tensors and
-    the source's in the same places left out (placed by structure, whose places say which)."""
+    names are exactly the network's own (by_name), else by structure (by_structure), which a
+    .safetensors file without its order cannot be; all of them or, with one message, none.
+    `skip`: a layer made anew (a new head), its tensors (and by structure the source's in the
+    same places) left out."""
+    from ..errors import CnnctlError, Loc
+
     given = read_state(path)
     own = model.state_dict()
-    named = skip is None and same_names(given, own)
-    placed = by_name(given, own, path) if named else by_structure(given, own, path, skip)
+    named = same_names(given, own)
+    if not named and isinstance(given, Unordered):
+        first = next((n for n in given if n not in own), next(iter(given), "?"))
+        raise CnnctlError.at(
+            f"a .safetensors file keeps its tensors sorted by name, not in the order of the layers, and its names "
+            f"are not this network's (`{first}` is not one of them): placing by structure needs that order",
+            Loc(str(path)),
+            hint="save the weights with torch.save(module.state_dict(), PATH) (a .pt keeps the order), or name "
+            "the tensors as the network does (its layer paths, the first column of `cnnctl summarize`)",
+        )
+    placed = by_name(given, own, path, skip) if named else by_structure(given, own, path, skip)
     _load(model, given, placed)
     return Placement(tuple(placed), named)
 
