@@ -196,3 +196,16 @@ def test_safetensors_place_by_name_and_a_foreign_one_without_order_is_refused(se
     code, out, err = run_main(monkeypatch, capsys, "train", net, "--weights", str(tmp / "theirs.safetensors"),
                               "--out", str(tmp / "b"), *common)  # fmt: skip
     assert code == 2 and "keeps its tensors sorted by name" in err and "torch.save" in err
+
+
+def test_freeze_takes_a_group_of_layers_up_to_its_last(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "resnet18", "--freeze", "layer2", "--format", "json")
+    assert code == 0, err
+    conv, bn = (lambda k, c_in, c_out: k * k * c_in * c_out), (lambda c: 2 * c)  # no conv biases; bn's scale, shift
+    stem = conv(7, 3, 64) + bn(64)
+    layer1 = 2 * (2 * (conv(3, 64, 64) + bn(64)))
+    layer2 = conv(3, 64, 128) + bn(128) + conv(3, 128, 128) + bn(128) + conv(1, 64, 128) + bn(128)  # with the shortcut
+    layer2 += 2 * (conv(3, 128, 128) + bn(128))
+    assert json.loads(out)["totals"]["frozen_params"] == stem + layer1 + layer2 == 683_072
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "resnet18", "--freeze", "layr2")
+    assert code == 2 and "did you mean `layer2`?" in err

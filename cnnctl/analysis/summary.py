@@ -84,16 +84,25 @@ def layer_at(graph: Graph, path: str, option: str):
     for node in graph.nodes:
         if node.path == path:
             return node
-    hint = did_you_mean(path, [n.path for n in graph.nodes])
+    groups = {n.path.rsplit(".", k)[0] for n in graph.nodes for k in range(1, n.path.count(".") + 1)}
+    hint = did_you_mean(path, [*(n.path for n in graph.nodes), *sorted(groups)])
     raise CnnctlError.at(f"{option} {path}: no layer `{path}` in {graph.name}",
                          hint=hint or "the layer paths are the first column of `cnnctl summarize`")  # fmt: skip
 
 
+def last_in(graph: Graph, path: str, option: str) -> int:
+    """The index of the layer at `path`, or of the last layer inside the group `path` (a block's
+    or a stage's prefix: `layer3` means up to `layer3.5.bn2`)."""
+    inside = [n.index for n in graph.nodes if n.path.startswith(path + ".")]
+    if inside and not any(n.path == path for n in graph.nodes):
+        return inside[-1]
+    return layer_at(graph, path, option).index
+
+
 def frozen_layers(graph: Graph, path: str) -> list[str]:
-    """The paths of the layers `--freeze PATH` freezes: every layer up to and including PATH,
-    in the network's order (the order its layers are written and run)."""
-    last = layer_at(graph, path, "--freeze").index
-    return [n.path for n in graph.nodes[: last + 1]]
+    """The paths of the layers `--freeze PATH` freezes: every layer up to and including PATH
+    (a layer, or all of a group of layers), in the network's order (the order they run)."""
+    return [n.path for n in graph.nodes[: last_in(graph, path, "--freeze") + 1]]
 
 
 def summarize(
@@ -130,7 +139,7 @@ def summarize(
         flops,
         memory,
         graph.warnings,
-        sum(graph.nodes[i].params for i in range(layer_at(graph, freeze, "--freeze").index + 1)) if freeze else 0,
+        sum(graph.nodes[i].params for i in range(last_in(graph, freeze, "--freeze") + 1)) if freeze else 0,
         freeze,
     )
 
