@@ -96,3 +96,20 @@ def test_a_stray_file_is_told_it_is_not_a_torch_file(tmp_path):
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
     with pytest.raises(cnnctl.CnnctlError, match="not a file torch.save wrote"):
         load_by_structure(model, str(path))
+
+
+def test_a_tensor_a_block_defines_before_its_layers_and_a_linear_in_a_1x1_conv_are_placed():
+    """torchvision's ConvNeXt block defines its layer scale before its layers, and runs its 1x1 convolutions as
+    Linear layers (out x in): placed by shape a few places ahead of the turn, and reshaped onto out x in x 1 x 1."""
+    from cnnctl.exchange.weights import by_structure
+
+    own = {"b.conv1.weight": (4, 1, 7, 7), "b.conv1.bias": (4,), "b.conv2.weight": (8, 4, 1, 1),
+           "b.conv2.bias": (8,), "b.scale.weight": (4, 1, 1)}  # fmt: skip
+    given = {"x.layer_scale": (4, 1, 1), "x.block.0.weight": (4, 1, 7, 7), "x.block.0.bias": (4,),
+             "x.block.3.weight": (8, 4), "x.block.3.bias": (8,)}  # fmt: skip
+    placed = {p.own: p.given for p in by_structure(given, own, "w.pt")}
+    assert placed == {"b.conv1.weight": "x.block.0.weight", "b.conv1.bias": "x.block.0.bias",
+                      "b.conv2.weight": "x.block.3.weight", "b.conv2.bias": "x.block.3.bias",
+                      "b.scale.weight": "x.layer_scale"}  # fmt: skip
+    with pytest.raises(cnnctl.CnnctlError, match=r"takes `b.conv1.weight` of 4x1x7x7, and the source's tensor 1 in order"):
+        by_structure({"x.w": (4, 1, 5, 5), **{k: v for k, v in given.items() if k != "x.block.0.weight"}}, own, "w.pt")

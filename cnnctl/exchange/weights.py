@@ -131,20 +131,28 @@ def by_structure(
         ours = [t for i, t in enumerate(ours) if i not in places]
         theirs = [t for i, t in enumerate(theirs) if i not in places]
     placed = []
-    for i, ((name, shape), (source, got)) in enumerate(zip(ours, theirs, strict=False)):  # counts compared below
-        if shape != got:
-            layer = name.rsplit(".", 1)[0]
+    pending = list(enumerate(theirs))  # the source's tensors not placed yet, in order, with their places
+    for name, shape in ours:
+        if not pending:
+            break  # the network has more: told below
+        # The source's next tensor, or one of the few after it where the next does not fit: a block
+        # may define a tensor before its layers that the network's file writes after them
+        # (torchvision's ConvNeXt its layer scale), and shapes tell them apart.
+        k = next((k for k, (_, (_, got)) in enumerate(pending[: REORDER + 1]) if fits(shape, got)), None)
+        if k is None:
+            i, (source, got) = pending[0]
             raise CnnctlError.at(
-                f"the weights do not fit layer `{layer}`: it takes `{name}` of {_dims(shape)}, and the source's "
-                f"tensor {i + 1:,} in order is `{source}` of {_dims(got)}",
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, and "
+                f"the source's tensor {i + 1:,} in order is `{source}` of {_dims(got)}",
                 Loc(where),
                 hint="weights are placed by structure, in the order of the layers: the source must be this "
                 f"network's ({len(ours):,} tensors) with its layers in the same order",
             )
+        _, (source, got) = pending.pop(k)
         placed.append(Placed(name, source, shape))
-    if len(ours) != len(theirs):
-        more, less = ("the source", "the network") if len(theirs) > len(ours) else ("the network", "the source")
-        extra = (theirs if len(theirs) > len(ours) else ours)[len(placed)]
+    if pending or len(placed) < len(ours):
+        more, less = ("the source", "the network") if pending else ("the network", "the source")
+        extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
             f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
             f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}",
@@ -152,6 +160,15 @@ def by_structure(
             hint="weights are placed by structure: the source must be this network, layer for layer",
         )
     return placed + anew
+
+
+REORDER = 8  # by structure, a source tensor may be taken this many places ahead of its turn
+
+
+def fits(shape: tuple, got: tuple) -> bool:
+    """Whether a source tensor of shape `got` fits the network's `shape`: equal, or a Linear's
+    weight (out x in) where the network has a 1x1 convolution's (out x in x 1 x 1)."""
+    return shape == got or (len(got) == 2 and shape == (*got, 1, 1))
 
 
 def _dims(shape: tuple) -> str:
@@ -297,7 +314,8 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     import torch
 
     own = model.state_dict()
-    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype) for p in placed if p.left_out is None}
+    tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype).reshape(own[p.own].shape)
+               for p in placed if p.left_out is None}  # fmt: skip
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
 
 
