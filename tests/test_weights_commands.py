@@ -174,3 +174,19 @@ def test_weights_that_record_no_normalisation_need_mean_and_std(command, source,
     assert f"{weights}: the weights record no normalisation" in err
     assert "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's" in err
     assert not (tmp_path / "tiny.py").exists()
+
+
+def test_a_cnnctl_runs_weights_bring_its_normalisation_and_classes(source, tmp_path, monkeypatch, capsys):
+    _, _, net = source
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_main(monkeypatch, capsys, "train", net, *args)[0] == 0
+    Image.fromarray(random_pixels(1, seed=5)[0].numpy()).save(tmp_path / "x.png")
+    image = ["--device", "cpu", "--format", "json", str(tmp_path / "x.png")]
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(run), *image)  # the run's checkpoint itself
+    assert code == 0, err
+    expected = json.loads(out)[0]["top"]
+    code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", str(run), *image)  # no --mean/--std
+    assert code == 0, err
+    assert json.loads(out)[0]["top"] == expected  # its mean and std, and its class names (not numbers)
+    assert not expected[0]["class"].isdigit()
