@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..data import Split
+from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..render.numbers import first, plural
@@ -64,7 +65,7 @@ class Weighted:
 
     model: torch.nn.Module  # in eval mode, on `device`
     state: dict  # a checkpoint's record: its mean, std and classes where known (a run's: its settings too)
-    stats: object  # the normalisation of its input (data.stats.Stats), None where none is known
+    stats: Stats | None  # the normalisation of its input; None where none is known (an old checkpoint)
     said: str  # where the weights came from (and how they were placed), in words: a report's header
     device: torch.device
     pretrained: bool = False  # torchvision's ImageNet weights: photos prepared as they were evaluated
