@@ -52,8 +52,8 @@ def test_weights_read_from_an_exported_network_give_its_outputs(tmp_path, monkey
     exported = {}
     made = exporting.model_for
 
-    def with_random_weights(g, checkpoint):  # the module export writes, with weights of its own
-        model, weights, expects = made(g, checkpoint)
+    def with_random_weights(g, *given):  # the module export writes, with weights of its own
+        model, weights, expects = made(g, *given)
         exported["model"] = scrambled(model, seed=1)
         return exported["model"], weights, expects
 

@@ -5,7 +5,6 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from ..exchange.pretrained import SOURCES as PRETRAINED  # pure Python: the words --weights takes
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, _print_json, _warn
@@ -28,6 +27,28 @@ from .options import (
 RUN_OR_ARCH = "A run folder (its network and best weights), or a network."
 SPLITS = ("val", "test", "train", "all")
 CHECKPOINT_HELP = "A run folder (its best.pt) or a checkpoint file. Default: RUN."
+
+
+WEIGHTS_HELP = (
+    "Weights from anywhere, in place of a run's: a cnnctl run or checkpoint, a PyTorch state_dict (.pt, .pth), a "
+    ".safetensors file or an ONNX file's initializers, placed by name where its names are the network's own, else "
+    "onto its layers in order (by structure); or torchvision (or imagenet): torchvision's ImageNet weights for a "
+    "bundled network that equals torchvision's, with ImageNet's mean, std and class names."
+)
+MEAN_HELP = (
+    "Per-channel mean of pixel values / 255 the input is normalised with, e.g. 0.485,0.456,0.406 (ImageNet's), "
+    "with --std. Default: the weights' own (a run's; ImageNet's for torchvision's); weights that record none need it."
+)
+STD_HELP = "Per-channel standard deviation the input is divided by, with --mean. Default: the weights' own."
+
+
+def weights_options() -> tuple:
+    """--weights, --mean and --std of evaluate, predict and export: the training settings' rows, their own help."""
+    return (
+        setting_option("weights", help=WEIGHTS_HELP),
+        setting_option("mean", help=MEAN_HELP),
+        setting_option("std", help=STD_HELP),
+    )
 
 
 def evaluation_data_help() -> str:
@@ -57,7 +78,10 @@ def export_cmd(
     with_preprocessing: Annotated[bool, option("--with-preprocessing",
                                                help="ONNX, TorchScript: the network takes uint8 NHWC pixels of images "
                                                "adapted to its input and normalises them itself (needs "
-                                               "--checkpoint).")] = False,
+                                               "--checkpoint or --weights).")] = False,
+    weights: Annotated[Optional[str], weights_options()[0]] = None,
+    mean: Annotated[Optional[tuple], weights_options()[1]] = None,
+    std: Annotated[Optional[tuple], weights_options()[2]] = None,
 ) -> int:  # fmt: skip
     """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
 
@@ -79,8 +103,9 @@ def export_cmd(
     fmt = format_for(output, None if report else format)
     from ..catalog import run_input
 
-    checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
-    done = export(graph, fmt, output, checkpoint, with_preprocessing)
+    if weights is None:
+        checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    done = export(graph, fmt, output, checkpoint, with_preprocessing, weights=weights, mean=mean, std=std)
     _warn(graph)
     if format == "json":
         _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
@@ -154,6 +179,9 @@ def evaluate_cmd(
                                  help="Which images: the run's validation split, the data's test split (a test/ "
                                  "folder, t10k-* IDX files, test_batch), the training split, or all of --data. "
                                  "Default: val.")] = "val",
+    weights: Annotated[Optional[str], weights_options()[0]] = None,
+    mean: Annotated[Optional[tuple], weights_options()[1]] = None,
+    std: Annotated[Optional[tuple], weights_options()[2]] = None,
     device: Annotated[Optional[str], device_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
@@ -167,24 +195,26 @@ def evaluate_cmd(
     from ..train.evaluate import evaluate
 
     result = evaluate(
-        graph, _weights(checkpoint, arch, "evaluate"), data, data_dir, device_name=device or "auto", split=split
-    )
+        graph, _checkpoint(checkpoint, weights, arch, "evaluate"), data, data_dir, device_name=device or "auto",
+        split=split, weights=weights, mean=mean, std=std,
+    )  # fmt: skip
     _output(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
 
 
-def _weights(checkpoint: str | None, arch: str, command: str) -> str:
+def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command: str) -> str | None:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
-    (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`)."""
+    (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
+    (weighted_model refuses --weights with --checkpoint)."""
     from ..catalog import run_input, runs_in
 
-    if checkpoint is not None:
+    if checkpoint is not None or weights is not None:
         return checkpoint
     if run_input(arch) is not None:
         return arch
     runs = runs_in("runs")  # what there is to give, where `cnnctl train` writes
     raise CnnctlError.at(
-        "which weights? give --checkpoint RUN, or the run folder itself in place of ARCH",
+        "which weights? give --checkpoint RUN, the run folder itself in place of ARCH, or --weights SOURCE",
         hint=f"e.g. cnnctl {command} {runs[0]} (`cnnctl runs` lists the runs in ./runs)"
         if runs
         else f"no runs in ./runs: `cnnctl train {arch}` writes one there",
@@ -196,12 +226,9 @@ def predict_cmd(
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
                                           "subfolders).")],
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
-    weights: Annotated[Optional[str], option("--weights", parser=choice(PRETRAINED), metavar="torchvision|imagenet",
-                                             complete=words(*PRETRAINED),
-                                             help="torchvision's ImageNet weights for a bundled network that "
-                                             "equals torchvision's, in place of a run: ImageNet's class names, its "
-                                             "mean and std, the shorter side resized to 256 and the centre "
-                                             "224x224.")] = None,
+    weights: Annotated[Optional[str], weights_options()[0]] = None,
+    mean: Annotated[Optional[tuple], weights_options()[1]] = None,
+    std: Annotated[Optional[tuple], weights_options()[2]] = None,
     top_k: Annotated[int, option("-k", "--top-k", parser=whole(1), metavar="K",
                                  help="Classes to show per image. Default: 5.")] = 5,
     invert: Annotated[bool, option("--invert", help="Use 255 - value: dark-on-light images for a light-on-dark "
@@ -217,20 +244,15 @@ def predict_cmd(
     """
     graph = common._load(arch, None)
     from ..render.views import prediction_json, prediction_table
-    from ..train.checkpoint import weights_file
-    from ..train.evaluate import predict
+    from ..train.device import resolve_device
+    from ..train.evaluate import predict, weighted_model
 
-    if weights is not None:
-        if checkpoint is not None:
-            raise CnnctlError.at("give --weights or --checkpoint, not both", hint="--checkpoint RUN: a run's weights")
-        from ..exchange.pretrained import cached_file, published
-
-        used = f"torchvision's ImageNet weights ({cached_file(published(graph.name).url)})"
-        results = predict(graph, None, images, top_k, device or "auto", invert=invert, weights=weights)
-    else:
-        results = predict(graph, _weights(checkpoint, arch, "predict"), images, top_k, device or "auto", invert=invert)
-        used = str(weights_file(_weights(checkpoint, arch, "predict")))
-    _output(format, lambda: prediction_json(results), lambda: [prediction_table(results, used)])
+    loaded = weighted_model(
+        graph, resolve_device(device or "auto"), _checkpoint(checkpoint, weights, arch, "predict"), weights, mean,
+        std, "predict",
+    )  # fmt: skip
+    results = predict(graph, loaded, images, top_k, invert=invert)
+    _output(format, lambda: prediction_json(results), lambda: [prediction_table(results, loaded.said)])
     failed = [r for r in results if r.error is not None]
     sys.stdout.flush()  # the table first, then what went wrong
     for r in failed:
@@ -278,6 +300,8 @@ def bench_cmd(
         "(--no-stream). Default: as train chooses, by the size decoded at the input."))] = None,
     augment: Annotated[Optional[str], setting_option("augment")] = None,
     decode: Annotated[Optional[str], setting_option("decode")] = None,
+    weights: Annotated[Optional[str], setting_option("weights", help=WEIGHTS_HELP + " Timed with them (with "
+                                                     "--data, normalised as train does).")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Time forward and training steps: images/s, latency, TFLOP/s; with --data, the loader.
@@ -305,7 +329,7 @@ def bench_cmd(
     result = bench(
         graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
         repeats=repeats, modes=modes, amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
-        threads=threads, data=config,
+        threads=threads, data=config, weights=weights,
     )  # fmt: skip
     tables = [bench_table(result), *([bench_data_table(result.data)] if result.data is not None else [])]
     _output(format, lambda: bench_json(result), lambda: tables)

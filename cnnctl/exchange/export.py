@@ -59,34 +59,36 @@ def format_for(out: str, asked: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def model_for(graph: Graph, checkpoint: str | None) -> tuple[torch.nn.Module, str, Preprocessing]:
-    """The compiled graph in eval mode, with the checkpoint's weights where one is given, and
-    the input it expects (with the checkpoint's normalisation, and how images are adapted)."""
-    model = to_torch(graph)
+def model_for(
+    graph: Graph,
+    checkpoint: str | None,
+    weights: str | None = None,
+    mean: tuple | None = None,
+    std: tuple | None = None,
+) -> tuple[torch.nn.Module, str, Preprocessing]:
+    """The compiled graph in eval mode, with the checkpoint's weights (or --weights: see
+    train.evaluate.weighted_model) where given, and the input it expects (with their
+    normalisation, and how images are adapted)."""
     shape = graph.input_shape
     per_example = (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
-    if checkpoint is None:
+    if checkpoint is None and weights is None:
         unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
-        return model.eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
-    from ..train.checkpoint import EVALUATE, Checkpoint, load_checkpoint, load_weights, weights_file
-    from ..train.evaluate import check_statistics
+        return to_torch(graph).eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
+    from ..train.evaluate import weighted_model
 
-    path = weights_file(checkpoint)
-    state = load_checkpoint(path, EVALUATE)
-    load_weights(model, state, path, graph.name, "export")
-    check_statistics(state, graph, path)
-    saved = Checkpoint.of(state)
-    mean, std = saved.mean, saved.std
-    if mean is None or std is None:
-        return model.eval(), str(path), Preprocessing(per_example, unknown="the checkpoint records none")
+    loaded = weighted_model(graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False)
+    model, state, stats = loaded.model.to(memory_format=torch.contiguous_format), loaded.state, loaded.stats
+    if stats is None:
+        return model, loaded.said, Preprocessing(per_example, unknown="the checkpoint records none")
+    from ..train.checkpoint import Checkpoint
     from ..train.loop import dense_shape
 
     known = {
         "adaptation": adaptation(graph, state),
-        "classes": tuple(saved.classes or ()),
+        "classes": tuple(Checkpoint.of(state).classes or ()),
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
     }
-    return model.eval(), str(path), Preprocessing(per_example, tuple(mean), tuple(std), **known)
+    return model, loaded.said, Preprocessing(per_example, tuple(stats.mean), tuple(stats.std), **known)
 
 
 def adaptation(graph: Graph, state: dict) -> str:
@@ -156,10 +158,21 @@ def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
     raise CnnctlError.at(f"--with-preprocessing cannot be written: {why}", Loc(graph.file), hint=hint)
 
 
-def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None, preprocessing: bool = False) -> Exported:
+def export(
+    graph: Graph,
+    fmt: str,
+    out: str,
+    checkpoint: str | None = None,
+    preprocessing: bool = False,
+    weights: str | None = None,
+    mean: tuple | None = None,
+    std: tuple | None = None,
+) -> Exported:
     """`preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
-    NHWC pixels and normalises them itself (WithPreprocessing)."""
-    model, weights, expects = model_for(graph, checkpoint)
+    NHWC pixels and normalises them itself (WithPreprocessing). `weights` (--weights) in place
+    of `checkpoint`, `mean` and `std` (--mean, --std): see train.evaluate.weighted_model."""
+    trained = checkpoint is not None or weights is not None
+    model, used, expects = model_for(graph, checkpoint, weights, mean, std)
     x = example_input(graph)
     if preprocessing:
         model, x, expects = with_preprocessing(graph, fmt, model, expects)
@@ -171,7 +184,7 @@ def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None, prep
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]
-        checked, got, extra = write(graph, model, x, tmp, target, expects, checkpoint is not None)
+        checked, got, extra = write(graph, model, x, tmp, target, expects, trained)
         difference = (got - expected).abs().max().item() if got is not None else 0.0
         if difference > TOLERANCE:
             raise CnnctlError.at(
@@ -185,7 +198,7 @@ def export(graph: Graph, fmt: str, out: str, checkpoint: str | None = None, prep
     finally:
         if tmp.exists():
             tmp.unlink()
-    return Exported(str(target), fmt, weights, checked, difference, expects, extra)
+    return Exported(str(target), fmt, used, checked, difference, expects, extra)
 
 
 def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):

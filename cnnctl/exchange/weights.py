@@ -7,10 +7,10 @@ classifier head). `match_weights` only compares: it takes tensors, numpy arrays 
 shapes, imports no torch, and returns per tensor what fits and what does not; what to do
 about it (refuse, or load what fits) is the caller's.
 
-`train --weights FILE` goes through `place_weights`: by name where the file's names are the
-network's own (a cnnctl checkpoint, the .safetensors `cnnctl import` writes beside the network
-it writes, that network's ONNX file), else by structure; `save_safetensors` writes what
-`cnnctl import` writes, without torch.
+`--weights FILE` (train, evaluate, predict, export, bench) goes through `place_weights`: by
+name where the file's names are the network's own (a cnnctl checkpoint, the .safetensors
+`cnnctl import` writes beside the network it writes, that network's ONNX file), else by
+structure; `save_safetensors` writes what `cnnctl import` writes, without torch.
 """
 
 from __future__ import annotations

@@ -276,10 +276,12 @@ def bench(
     peak_tflops: float | None = None,
     threads: int | None = None,
     data: TrainConfig | None = None,
+    weights: str | None = None,
 ) -> BenchResult:
     """Time `graph`'s forward and training steps on synthetic data (see the module's
     docstring); with `data` (the settings of --data, --workers, --stream, --augment), also
-    the loader of that data, alone and feeding the training step."""
+    the loader of that data, alone and feeding the training step. `weights` (--weights,
+    anything train's takes): timed with them; the data normalised as train does with them."""
     device = resolve_device(device_name)
     if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
         raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
@@ -293,13 +295,14 @@ def bench(
     with memory_guard(device, batch_size):
         return _bench(
             graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads,
-            data,
+            data, weights,
         )  # fmt: skip
 
 
 def _bench(
-    graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads, data
-):
+    graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads, data,
+    weights,
+):  # fmt: skip
     from ..backend import to_torch
     from .loop import dense_shape
     from .reference import REFERENCES
@@ -311,11 +314,19 @@ def _bench(
             "HxWxK larger than 1x1",
             hint="add `flatten`",
         )
-    # The data first: a mistake in --data is told before any timing.
-    loaded = _training_sources(graph, data, device, batch_size) if data is not None else None
-    h, w, c = graph.input_shape
-    models = {"cnnctl": to_torch(graph, logits=True)}
     notes: list[str] = []
+    model = to_torch(graph, logits=True)
+    stats = None  # with --data: computed over its training images, as train does
+    if weights is not None:  # before the data: weights that do not fit are told at once
+        from .evaluate import weighted_model
+
+        placed = weighted_model(graph, torch.device("cpu"), weights=weights, command="bench", normalised=False)
+        model, stats = placed.model, placed.stats
+        notes.append(f"weights: {placed.said}")
+    # The data first: a mistake in --data is told before any timing.
+    loaded = _training_sources(graph, data, device, batch_size, stats) if data is not None else None
+    h, w, c = graph.input_shape
+    models = {"cnnctl": model}
     fast = decide(device, amp, compile=False, threads=threads)  # compile is applied per model below
     apply_backend_flags(fast)
     if fast.threads is not None:
@@ -377,14 +388,15 @@ def _bench(
     return result
 
 
-def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, batch: int):
+def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, batch: int, stats=None):
     """The data of `config` loaded as `train` loads it and its batch sources made as a run
-    makes them, checked as a run checks them: (DataSplits, Sources, loader processes)."""
+    makes them, checked as a run checks them: (DataSplits, Sources, loader processes).
+    `stats`: the normalisation the weights bring (data.stats.Stats), else computed."""
     from .loop import check_batch, check_classes
     from .sources import load_training_data, loader_workers, make_sources
 
     workers = loader_workers(config)
-    data = load_training_data(config, graph, workers)
+    data = load_training_data(config, graph, workers, stats=stats)
     check_classes(graph, data.classes)
     sources = make_sources(data, config, graph, device, workers)
     check_batch(sources.train, batch, 1, graph)

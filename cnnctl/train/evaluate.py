@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..data import Split
+from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..render.numbers import first, plural
@@ -40,34 +41,116 @@ class Evaluation:
         return mean_iou(self.iou or [])
 
 
-def load_model(graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate"):
-    """The compiled graph with the checkpoint's weights (logits out), and the checkpoint.
+def load_model(
+    graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate", logits: bool = True
+):
+    """The compiled graph with the checkpoint's weights (logits out, unless not `logits`), and
+    the checkpoint.
 
-    `command` (evaluate or predict) is named in the hints: neither has an --input option.
+    `command` (evaluate, predict or export) is named in the hints: none has an --input option.
     """
     from ..backend import to_torch
 
     checkpoint = weights_file(checkpoint)
     state = load_checkpoint(checkpoint, EVALUATE)
-    model = to_torch(graph, logits=True)
+    model = to_torch(graph, logits=logits)
     load_weights(model, state, checkpoint, graph.name, command)
     check_statistics(state, graph, checkpoint)
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 
-def pretrained_model(graph: Graph, device: torch.device):
-    """The compiled graph with torchvision's ImageNet weights (logits out; exchange.pretrained),
-    what a checkpoint would record of them (ImageNet's mean and std and, the head being
-    ImageNet's, its class names), and their file."""
-    from ..backend import to_torch
-    from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_STD, fetch, imagenet_classes
-    from ..exchange.weights import load_by_structure
+@dataclass
+class Weighted:
+    """A network with the weights a command runs it with, and what a checkpoint would record of them."""
 
-    path = fetch(graph.name)
-    model = to_torch(graph, logits=True)
-    load_by_structure(model, path)  # every tensor, by_structure checked: the 1,000-class head too
-    state = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "classes": imagenet_classes()}
-    return model.to(device, memory_format=torch.channels_last).eval(), state, path
+    model: torch.nn.Module  # in eval mode, on `device`
+    state: dict  # a checkpoint's record: its mean, std and classes where known (a run's: its settings too)
+    stats: Stats | None  # the normalisation of its input; None where none is known (an old checkpoint)
+    said: str  # where the weights came from (and how they were placed), in words: a report's header
+    device: torch.device
+    pretrained: bool = False  # torchvision's ImageNet weights: photos prepared as they were evaluated
+
+
+def weighted_model(
+    graph: Graph,
+    device: torch.device,
+    checkpoint: str | Path | None = None,
+    weights: str | None = None,
+    mean: tuple | None = None,
+    std: tuple | None = None,
+    command: str = "evaluate",
+    logits: bool = True,
+    normalised: bool = True,
+) -> Weighted:
+    """The compiled graph with its weights, for evaluate, predict, export and bench: a run's
+    checkpoint (`checkpoint`: the same network, checked), or `weights`, anything train's
+    --weights takes (a cnnctl run or checkpoint, a .pt/.pth state_dict, a .safetensors file, an
+    ONNX file, torchvision|imagenet), placed by name or by structure (exchange.weights.place_weights:
+    all or, with one message, none). The input's normalisation: `mean` and `std` (--mean, --std)
+    where given, else the weights' own (the checkpoint's, a run's, ImageNet's for torchvision's);
+    `normalised`: --weights that record none, without --mean and --std, are one message (bench's
+    synthetic data needs none). Classes: a run's, ImageNet's for torchvision's, else none."""
+    from ..data.stats import from_weights
+    from ..errors import CnnctlError
+    from .loop import given_stats, stats_for_weights
+
+    channels = graph.input_shape[2] if len(graph.input_shape) == 3 else 1
+    if weights is not None and checkpoint is not None:
+        raise CnnctlError.at(
+            "give --weights or --checkpoint, not both",
+            hint="--checkpoint RUN: a run's checkpoint of this network; --weights SOURCE: weights from anywhere",
+        )
+    if weights is None:
+        model, state = load_model(graph, checkpoint, device, command, logits)
+        file = str(weights_file(checkpoint))
+        given = mean is not None or std is not None
+        stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
+        return Weighted(model, _recorded(state, stats), stats, file, device)
+    stats = stats_for_weights(weights, mean, std, channels)
+    if stats is None and normalised:
+        raise _no_normalisation(weights, command, channels)
+    return _placed(graph, device, weights, stats, logits)
+
+
+def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool) -> Weighted:
+    """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
+    from ..backend import to_torch
+    from ..exchange.pretrained import fetch, imagenet_classes, is_pretrained
+    from ..exchange.weights import place_weights
+    from .loop import placement_said, recorded_state, weights_said
+
+    pretrained = is_pretrained(weights)
+    path = fetch(graph.name) if pretrained else weights
+    model = to_torch(graph, logits=logits)
+    placement = place_weights(model, path)  # torchvision's: every tensor, the 1,000-class head too
+    state = {"classes": imagenet_classes()} if pretrained else dict(recorded_state(path) or {})
+    state.pop("model", None)  # the weights themselves are in the model
+    said = placement_said(placement, weights_said(weights, path, graph.name))
+    model = model.to(device, memory_format=torch.channels_last).eval()
+    return Weighted(model, _recorded(state, stats), stats, said, device, pretrained)
+
+
+def _recorded(state: dict, stats) -> dict:
+    """`state` with the normalisation used as its mean and std (what a checkpoint of it would record)."""
+    if stats is None:
+        return state
+    return {**state, "mean": list(stats.mean), "std": list(stats.std)}
+
+
+def _no_normalisation(weights: str, command: str, channels: int):
+    """The message for --weights that record no normalisation, and no --mean and --std."""
+    from ..errors import CnnctlError
+
+    example = {
+        3: "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's, for weights trained on it)",
+        1: "--mean 0.1307 --std 0.3081 (MNIST's)",
+    }.get(channels, f"one number per input channel ({channels}) in each")
+    return CnnctlError.at(
+        f"the weights record no normalisation: {command} needs the mean and std per channel their training "
+        "images were normalised with",
+        Loc(str(weights)),
+        hint=f"give the ones they were trained with, e.g. {example}; a cnnctl run's weights bring their own",
+    )
 
 
 def check_statistics(state: dict, graph: Graph, checkpoint: str | Path) -> None:
@@ -87,18 +170,27 @@ def evaluate(
     batch_size: int = EVAL_BATCH,
     device_name: str = "auto",
     split: str = "val",
+    weights: str | None = None,
+    mean: tuple | None = None,
+    std: tuple | None = None,
 ) -> Evaluation:
     """`split`: val (the validation split the run had), test (the data's test split), train
-    (the images it trained on) or all (every image of the data)."""
+    (the images it trained on) or all (every image of the data). `weights` (--weights) in
+    place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
     from ..data import load_data
-    from ..data.stats import from_weights
 
     device = resolve_device(device_name)
-    model, state = load_model(graph, checkpoint, device)
+    loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
+    model, state = loaded.model, loaded.state
     saved = Checkpoint.of(state)
-    config = saved.config
-    # Normalised as it was trained: the checkpoint's statistics, not the evaluated data's.
-    trained_with = from_weights(state, graph.input_shape[2], str(weights_file(checkpoint)))
+    config = saved.config or {}  # a run's settings; weights from elsewhere have none
+    if data_spec is None and "data" not in config:
+        raise CnnctlError.at(
+            "which data? the weights come from no cnnctl run, so there is no data they were trained on",
+            hint="give --data DATA (a data set or an image folder), with --split all for every image of a folder",
+        )
+    # Normalised as it was trained: the weights' statistics (or --mean/--std), not the evaluated data's.
+    trained_with = loaded.stats
     val_split = config.get("val_split", 0.1)
     from ..data.loader import default_workers
 
@@ -116,7 +208,8 @@ def evaluate(
         workers=default_workers(),
     )
     check_classes(graph, data.classes)
-    if saved.classes and list(saved.classes) != list(data.classes):
+    # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
+    if saved.config is not None and saved.classes and list(saved.classes) != list(data.classes):
         raise CnnctlError.at(
             f"the checkpoint was trained on the classes {first(saved.classes, 5)}, "
             f"but `{data.name}` has {first(data.classes, 5)}",
@@ -130,7 +223,7 @@ def evaluate(
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
-    used = str(weights_file(checkpoint))
+    used = loaded.said
     dense = dense_shape(graph) is not None  # then the counts are of pixels
     skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out
     left_out = skipped.epoch_bad if skipped is not None else 0
@@ -223,41 +316,32 @@ class Prediction:
 
 def predict(
     graph: Graph,
-    checkpoint: str | Path | None,
+    loaded: Weighted,
     images: list[str],
     top_k: int = 5,
-    device_name: str = "auto",
     invert: bool = False,
-    weights: str | None = None,
 ) -> list[Prediction]:
-    """Top-k (class, probability) for each image file; a folder stands for the images in it
-    (see `image_files`). An image that cannot be read gets its error and the others go on.
-    `invert` predicts on 255 - value (dark-on-light images for a light-on-dark network).
-    `weights` torchvision (or imagenet), in place of `checkpoint`: torchvision's ImageNet
-    weights, ImageNet's class names, and images prepared as they were evaluated (ImageNet's
-    mean and std; the shorter side resized to 256, the centre 224x224)."""
-    from ..exchange.pretrained import is_pretrained
-
+    """Top-k (class, probability) for each image file by the network with its weights
+    (weighted_model); a folder stands for the images in it (see `image_files`). An image that
+    cannot be read gets its error and the others go on. `invert` predicts on 255 - value
+    (dark-on-light images for a light-on-dark network). The classes are the weights' (a run's,
+    ImageNet's for torchvision's), else numbered; torchvision's weights get images prepared as
+    they were evaluated (the shorter side resized to 256, the centre 224x224)."""
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.name}` scores every pixel "
             f"({'x'.join(map(str, graph.output_shape))})",
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
-    device = resolve_device(device_name)
-    centre = is_pretrained(weights)  # each image as ImageNet's were evaluated, else fitted whole as trained
-    if centre:
-        model, state, checkpoint = pretrained_model(graph, device)
-    else:
-        model, state = load_model(graph, checkpoint, device, "predict")
+    model, state, device = loaded.model, loaded.state, loaded.device
+    centre = loaded.pretrained  # each image as ImageNet's were evaluated, else fitted whole as trained
     classes = Checkpoint.of(state).classes or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
     from ..data.decode import pillow
-    from ..data.stats import from_weights
 
     pillow()  # missing: one message, not one per image
-    trained_with = from_weights(state, c, str(weights_file(checkpoint)))
+    trained_with = loaded.stats  # an old checkpoint may record none: pixel values / 255 mapped to -1..1
     mean = torch.tensor(trained_with.mean if trained_with else [0.5] * c).view(1, -1, 1, 1)
     std = torch.tensor(trained_with.std if trained_with else [0.5] * c).view(1, -1, 1, 1)
     background = training_background(state)

@@ -341,15 +341,10 @@ class _Run:
 
         config, graph = self.config, self.graph
         dense = dense_shape(graph)  # a network scoring every pixel trains on masks
-        stats = None  # computed over the training images
         if state:  # the ones the weights were trained with
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
-        elif config.mean is not None or config.std is not None:
-            stats = given_stats(config.mean, config.std, graph.input_shape[2])
-        elif self.weights_from and is_pretrained(config.weights):  # the ones they were trained with
-            stats = imagenet_stats(graph.input_shape[2])
-        elif config.weights:  # a cnnctl run's weights: the statistics they were trained with
-            stats = _stats_of_weights(config.weights, graph.input_shape[2])
+        else:  # --mean and --std, else the weights' own; None: computed over the training images
+            stats = stats_for_weights(config.weights, config.mean, config.std, graph.input_shape[2])
         from ..data.streamed import INDEX
         from ..render.progress import ListingLine
 
@@ -390,9 +385,7 @@ class _Run:
 
             placement = place_weights(self.model, self.weights_from, self.head)
             self.placed = list(placement.placed)
-            how = "by name" if placement.by_name else "by structure, in the order of the layers"
-            placed = sum(p.left_out is None for p in self.placed)
-            notes.append(f"weights: {placed:,} tensors from {self._weights_said()}, placed {how} "
+            notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
             if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
                 mean, std = _numbers(self.data.mean), _numbers(self.data.std)
@@ -415,11 +408,7 @@ class _Run:
         return notes
 
     def _weights_said(self) -> str:
-        """Where --weights came from, in words: the file, or torchvision's, with its URL and cached file."""
-        if not is_pretrained(self.config.weights):
-            return str(self.weights_from)
-        url = published(self.graph.name).url
-        return f"torchvision's ImageNet weights for {self.graph.name} ({url}, cached as {self.weights_from})"
+        return weights_said(self.config.weights, self.weights_from, self.graph.name)
 
     def _optimizer(self, device: torch.device) -> None:
         self.optimizer = make_optimizer(self.model, self.config, self.head)
@@ -755,21 +744,57 @@ def given_stats(mean: tuple | None, std: tuple | None, channels: int):
     return given(mean, std, channels, "--mean and --std")
 
 
-def _stats_of_weights(path: str, channels: int):
-    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
-    for weights from elsewhere (a state_dict, safetensors), which record none."""
+def stats_for_weights(weights: str | None, mean: tuple | None, std: tuple | None, channels: int):
+    """The normalisation of a network with --weights: --mean and --std where given, else the
+    weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones); None where
+    neither says (weights from elsewhere, or none)."""
+    if mean is not None or std is not None:
+        return given_stats(mean, std, channels)
+    if is_pretrained(weights):
+        return imagenet_stats(channels)
+    if weights:  # a cnnctl run's weights: the statistics they were trained with
+        return _stats_of_weights(weights, channels)
+    return None
+
+
+def recorded_state(path: str) -> dict | None:
+    """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
+    std it was trained with, its classes, its settings); None for weights from elsewhere (a
+    state_dict, safetensors, ONNX), which record none."""
     from ..catalog import is_checkpoint, run_of
-    from ..data.stats import from_weights
     from .checkpoint import EVALUATE, weights_file
 
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
-    file = weights_file(path)
     try:
-        state = load_checkpoint(file, EVALUATE)
+        return load_checkpoint(weights_file(path), EVALUATE)
     except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics
         return None
-    return from_weights(state, channels, str(file))
+
+
+def _stats_of_weights(path: str, channels: int):
+    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
+    for weights from elsewhere (a state_dict, safetensors), which record none."""
+    from ..data.stats import from_weights
+    from .checkpoint import weights_file
+
+    state = recorded_state(path)
+    return None if state is None else from_weights(state, channels, str(weights_file(path)))
+
+
+def weights_said(weights: str, path: str, network: str) -> str:
+    """Where --weights `weights` (read from the file `path`) came from, in words: the file, or
+    torchvision's, with its URL and cached file."""
+    if not is_pretrained(weights):
+        return str(path)
+    return f"torchvision's ImageNet weights for {network} ({published(network).url}, cached as {path})"
+
+
+def placement_said(placement, source: str) -> str:
+    """How many tensors --weights placed from `source` (weights_said), and how (exchange.weights.Placement)."""
+    how = "by name" if placement.by_name else "by structure, in the order of the layers"
+    placed = sum(p.left_out is None for p in placement.placed)
+    return f"{placed:,} tensors from {source}, placed {how}"
 
 
 def _dims(shape: tuple) -> str:

@@ -1,0 +1,192 @@
+"""`--weights SOURCE` for evaluate, predict, export and bench (issue 21, item 1's other commands):
+a state_dict of a module written by hand, with its own names (tests/test_weights_by_structure.py's
+Hand), placed onto cnnctl's network gives the hand-written module's outputs in each command."""
+
+import importlib.util
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+import torch.nn.functional as F  # noqa: E402
+
+from cnnctl.train import bench as bench_module  # noqa: E402
+from tests.helpers import run_main  # noqa: E402
+from tests.test_weights_by_structure import NET, trained_hand  # noqa: E402
+
+MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)  # given with --mean/--std: the state_dict records none
+GIVEN = ["--mean", ",".join(map(str, MEAN)), "--std", ",".join(map(str, STD))]
+
+
+@pytest.fixture
+def source(tmp_path):
+    """The hand-written module (eval mode), its state_dict file, and the network file it fits."""
+    hand = trained_hand()
+    path = tmp_path / "hand.pt"
+    torch.save(hand.state_dict(), path)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    return hand, str(path), str(net)
+
+
+def normalised(pixels: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 pixels as the hand-written module takes them: / 255, then MEAN and STD."""
+    x = pixels.permute(0, 3, 1, 2).float() / 255
+    return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def random_pixels(n: int, seed: int) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 8, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def test_evaluate_gives_the_source_modules_confusion_matrix_and_loss(source, tmp_path, monkeypatch, capsys):
+    hand, weights, net = source
+    folder, pixels, labels = tmp_path / "pics", [], []
+    for k in range(3):  # 3 classes of 5 random 8x8 images: the network's input size, nothing resized
+        (folder / f"c{k}").mkdir(parents=True)
+        for i, image in enumerate(random_pixels(5, seed=k)):
+            Image.fromarray(image.numpy()).save(folder / f"c{k}" / f"{i}.png")
+            pixels.append(image)
+            labels.append(k)
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", net, "--weights", weights, "--data", str(folder),
+                              "--split", "all", *GIVEN, "--device", "cpu", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    with torch.no_grad():  # independently: the hand-written module on the images as written, its first 3 scores
+        logits = hand(normalised(torch.stack(pixels)))[:, :3]
+    confusion = torch.zeros(3, 3, dtype=torch.int64)
+    for truth, guess in zip(labels, logits.argmax(1).tolist(), strict=True):
+        confusion[truth, guess] += 1
+    assert report["confusion"] == confusion.tolist() and report["examples"] == 15
+    assert report["loss"] == pytest.approx(F.cross_entropy(logits, torch.tensor(labels)).item(), rel=1e-5)
+    assert report["checkpoint"] == f"8 tensors from {weights}, placed by structure, in the order of the layers"
+
+
+def test_predict_gives_the_source_modules_probabilities(source, tmp_path, monkeypatch, capsys):
+    hand, weights, net = source
+    image = random_pixels(1, seed=9)
+    Image.fromarray(image[0].numpy()).save(tmp_path / "x.png")
+    code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", weights, str(tmp_path / "x.png"),
+                              *GIVEN, "-k", "3", "--device", "cpu", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    with torch.no_grad():
+        top = F.softmax(hand(normalised(image)), dim=1)[0].topk(3)
+    (result,) = json.loads(out)
+    assert [row["class"] for row in result["top"]] == [str(i) for i in top.indices.tolist()]  # numbered: none recorded
+    assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", weights, str(tmp_path / "x.png"),
+                              *GIVEN, "--device", "cpu")  # fmt: skip
+    assert code == 0 and f"weights 8 tensors from {weights}, placed by structure" in " ".join(out.split())
+
+
+def test_export_writes_a_file_that_gives_the_source_modules_output(source, tmp_path, monkeypatch, capsys):
+    hand, weights, net = source
+    out_file = tmp_path / "tiny.py"
+    code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", weights, *GIVEN, "-o", str(out_file))
+    assert code == 0, err
+    assert f"weights 8 tensors from {weights}, placed by structure" in out
+    spec = importlib.util.spec_from_file_location("tiny_export", out_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exported = module.Tiny()
+    exported.load_state_dict(torch.load(tmp_path / "tiny.pt", weights_only=True))  # written beside it
+    assert tuple(module.MEAN) == MEAN and tuple(module.STD) == STD  # the normalisation given
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.allclose(exported.eval()(x), hand(x), atol=1e-6)
+
+
+def test_export_to_onnx_gives_the_source_modules_output(source, tmp_path, monkeypatch, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    hand, weights, net = source
+    code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", weights, *GIVEN, "-o",
+                              str(tmp_path / "tiny.onnx"))  # fmt: skip
+    assert code == 0, err
+    session = ort.InferenceSession(str(tmp_path / "tiny.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = hand(x)
+    got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert json.loads(session.get_modelmeta().custom_metadata_map["cnnctl.mean"]) == pytest.approx(list(MEAN))
+
+
+def test_bench_times_the_network_with_the_weights(source, monkeypatch, capsys):
+    hand, weights, net = source
+    timed = []
+    original = bench_module._step
+
+    def recording(model, mode, fast):
+        timed.append(model)
+        return original(model, mode, fast)
+
+    monkeypatch.setattr(bench_module, "_step", recording)
+    code, out, err = run_main(monkeypatch, capsys, "bench", net, "--weights", weights, "--mode", "forward", "--steps",
+                              "1", "--repeats", "1", "--warmup", "0", "--device", "cpu")  # fmt: skip
+    assert code == 0, err  # no --mean/--std: synthetic data needs no normalisation
+    assert f"weights: 8 tensors from {weights}, placed by structure" in " ".join(out.split())
+    (model,) = timed
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # forward passes only: the weights and batch norm statistics are the source's
+        assert torch.allclose(model.eval()(x), hand(x), atol=1e-6)
+
+
+COMMANDS = {  # each command's arguments but the network, the weights, --mean and --std
+    "evaluate": ["--data", "shapes", "--device", "cpu"],
+    "predict": ["x.png", "--device", "cpu"],
+    "export": ["-o", "tiny.py"],
+    "bench": ["--steps", "1", "--repeats", "1", "--device", "cpu"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_weights_that_do_not_fit_are_one_message_naming_the_tensor(command, tmp_path, monkeypatch, capsys):
+    wide = tmp_path / "wide.pt"
+    torch.save(trained_hand(filters=5).state_dict(), wide)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    monkeypatch.chdir(tmp_path)
+    given = GIVEN if command != "bench" else []
+    code, out, err = run_main(monkeypatch, capsys, command, str(net), "--weights", str(wide), *COMMANDS[command],
+                              *given)  # fmt: skip
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert f"{wide}: the weights do not fit layer" in err and "`stem.weight` of 5x3x3x3" in err
+    assert not (tmp_path / "tiny.py").exists()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_weights_and_a_checkpoint_together_are_one_message(command, source, tmp_path, monkeypatch, capsys):
+    _, weights, net = source
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, command, net, "--weights", weights, "--checkpoint", "runs/x",
+                              *COMMANDS[command])  # fmt: skip
+    assert code == 2 and err.count("error:") == 1 and "give --weights or --checkpoint, not both" in err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_weights_that_record_no_normalisation_need_mean_and_std(command, source, tmp_path, monkeypatch, capsys):
+    _, weights, net = source
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, command, net, "--weights", weights, *COMMANDS[command])
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert f"{weights}: the weights record no normalisation" in err
+    assert "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's" in err
+    assert not (tmp_path / "tiny.py").exists()
+
+
+def test_a_cnnctl_runs_weights_bring_its_normalisation_and_classes(source, tmp_path, monkeypatch, capsys):
+    _, _, net = source
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_main(monkeypatch, capsys, "train", net, *args)[0] == 0
+    Image.fromarray(random_pixels(1, seed=5)[0].numpy()).save(tmp_path / "x.png")
+    image = ["--device", "cpu", "--format", "json", str(tmp_path / "x.png")]
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(run), *image)  # the run's checkpoint itself
+    assert code == 0, err
+    expected = json.loads(out)[0]["top"]
+    code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", str(run), *image)  # no --mean/--std
+    assert code == 0, err
+    assert json.loads(out)[0]["top"] == expected  # its mean and std, and its class names (not numbers)
+    assert not expected[0]["class"].isdigit()
