@@ -52,7 +52,8 @@ def hand_resnet18(tmp_path, monkeypatch):
 
 
 def test_each_network_of_the_table_has_the_structure_torchvisions_weights_fit():
-    # The digests are torchvision's (benchmarks/torchvision_reference.py); each bundled network's must equal them.
+    # The digests are of the networks checked to give torchvision's logits (benchmarks/torchvision_reference.py):
+    # each bundled network's must still equal them.
     for name, published in TORCHVISION.items():
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             model = cnnctl.to_torch(cnnctl.load(name), logits=True)

@@ -111,5 +111,6 @@ def test_a_tensor_a_block_defines_before_its_layers_and_a_linear_in_a_1x1_conv_a
     assert placed == {"b.conv1.weight": "x.block.0.weight", "b.conv1.bias": "x.block.0.bias",
                       "b.conv2.weight": "x.block.3.weight", "b.conv2.bias": "x.block.3.bias",
                       "b.scale.weight": "x.layer_scale"}  # fmt: skip
-    with pytest.raises(cnnctl.CnnctlError, match=r"takes `b.conv1.weight` of 4x1x7x7, and the source's tensor 1 in order"):
+    wrong = r"takes `b.conv1.weight` of 4x1x7x7, and the source's tensor 1 in order"
+    with pytest.raises(cnnctl.CnnctlError, match=wrong):
         by_structure({"x.w": (4, 1, 5, 5), **{k: v for k, v in given.items() if k != "x.block.0.weight"}}, own, "w.pt")

@@ -81,15 +81,17 @@ class Recipe:
     name: str = "fit"
     flip: bool = False  # half the images flipped left to right, drawn like the crop
 
-    def said(self, target: tuple[int, int, int]) -> str:
+    def said(self, target: tuple[int, int, int], centre: float = CENTRE) -> str:
+        """In words; `centre`: the centre crop's share of the resized shorter side."""
         h, w, _ = target
         flipped = ", half flipped left to right" if self.flip else ""
         if self.name == "rrc":
             area, aspect = f"{SCALE[0]:g}-{SCALE[1]:g}", f"{RATIO[0]:.2f}-{RATIO[1]:.2f}"
             return f"random resized crop to {h}x{w} (area {area}, aspect {aspect}) from the image as stored{flipped}"
         if self.name == "centre":
-            side = round(min(h, w) / CENTRE)
-            return f"resized so the shorter side is {side}, then the centre {h}x{w} (the 256 -> 224 recipe)"
+            side = round(min(h, w) / centre)
+            recipe = f" (the {round(224 / centre)} -> 224 recipe)"
+            return f"resized so the shorter side is {side}, then the centre {h}x{w}{recipe}"
         return f"each adapted to {h}x{w} as predict adapts one (padded where a little smaller, else resized){flipped}"
 
 

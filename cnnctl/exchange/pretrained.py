@@ -10,8 +10,8 @@ fetched by torch.hub's download into its cache, with the hash check torch.hub do
 prefix in the file's name, and a file already there is used as it is, without the network.
 
 The weights are IMAGENET1K_V1 (the first published): images normalised with ImageNet's mean
-and std, each evaluated with its shorter side resized to 256, then the centre 224x224 (the
-evaluation recipe of photos, cnnctl.data.loader's `centre`; the same for every network here).
+and std, each evaluated with its shorter side resized to 256 (ConvNeXt's: 236), then the
+centre 224x224 (the evaluation recipe of photos, cnnctl.data.loader's `centre`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_ORIGIN = "torchvision's ImageNet weights"  # where those statistics come from (data.stats.Stats.origin)
 CLASSES_FILE = "imagenet_classes.txt"  # in cnnctl/data/: torchvision's class names, in its index order
 IMAGENET_CLASSES = 1000
+CROP = 224  # the side of the centre crop every network here was evaluated on
 
 
 @record
@@ -38,16 +39,23 @@ class Pretrained:
     """One network's published weights: where, and the structure they fit."""
 
     url: str  # the file name ends in `-HASH.pth`: the prefix of its SHA-256 that torch.hub checks
-    shapes: str  # shapes_digest of torchvision's state_dict: the structure they place onto
+    shapes: str  # shapes_digest of cnnctl's network: the structure they were checked to place onto
+    resize: int = 256  # evaluated with the shorter side resized to this, then the centre CROP x CROP
+
+    @property
+    def crop_share(self) -> float:
+        """The centre crop's share of the resized shorter side (cnnctl.data.decode.centre_box)."""
+        return CROP / self.resize
 
 
 # Written by benchmarks/torchvision_reference.py from torchvision 0.29.1 (its IMAGENET1K_V1
 # weights), for the networks whose logits equal torchvision's with its weights placed by
-# structure (bit for bit; MobileNetV3's within 1e-11: its hard-swish is computed in another
-# order). Not here: lenet5, alexnet and googlenet (the course's and the paper's versions, not
-# torchvision's); inception_v3 (torchvision's weights hold the auxiliary head the bundled file
-# leaves out, in the middle of the order); convnext_tiny (torchvision's blocks define their
-# layer scale before their layers, the bundled file after).
+# structure (bit for bit, every tensor random; MobileNetV3's within 2e-5 of the largest logit:
+# its hard-swish is computed in another order; ConvNeXt's within 3e-7, its blocks' layer scale
+# taken ahead of its turn and its Linear layers as 1x1 convolutions). Not here: lenet5, alexnet
+# and googlenet (the course's and the paper's versions, not torchvision's); inception_v3
+# (torchvision's weights hold the auxiliary head the bundled file leaves out, in the middle of
+# the order).
 # fmt: off
 HUB = "https://download.pytorch.org/models/"
 TORCHVISION = {
@@ -63,6 +71,7 @@ TORCHVISION = {
     "shufflenet_v2_x1_0": Pretrained(HUB + "shufflenetv2_x1-5666bf0f80.pth", "1f1e2074a07b1cc5"),
     "mobilenet_v3_large": Pretrained(HUB + "mobilenet_v3_large-8738ca79.pth", "6eb39f2abb915710"),
     "efficientnet_b0": Pretrained(HUB + "efficientnet_b0_rwightman-7f5810bc.pth", "e78618e9c4624d6e"),
+    "convnext_tiny": Pretrained(HUB + "convnext_tiny-983f1562.pth", "fc3987a8d6111b3e", resize=236),
 }
 # fmt: on
 

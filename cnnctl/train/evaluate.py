@@ -326,7 +326,8 @@ def predict(
     cannot be read gets its error and the others go on. `invert` predicts on 255 - value
     (dark-on-light images for a light-on-dark network). The classes are the weights' (a run's,
     ImageNet's for torchvision's), else numbered; torchvision's weights get images prepared as
-    they were evaluated (the shorter side resized to 256, the centre 224x224)."""
+    they were evaluated (the shorter side resized to 256, or the network's own size, then the
+    centre 224x224)."""
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.name}` scores every pixel "
@@ -334,7 +335,11 @@ def predict(
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
     model, state, device = loaded.model, loaded.state, loaded.device
-    centre = loaded.pretrained  # each image as ImageNet's were evaluated, else fitted whole as trained
+    # Each image as ImageNet's were evaluated (the crop's share of the resized shorter side), else
+    # fitted whole as trained.
+    from ..exchange.pretrained import published
+
+    centre = published(graph.name).crop_share if loaded.pretrained else None
     classes = Checkpoint.of(state).classes or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
@@ -376,9 +381,9 @@ class _ImageFiles(torch.utils.data.Dataset):
     """Each image file read as predict reads it, with what was seen: (Prediction, (1, C, H, W)
     uint8 or None where it could not be read). In loader processes for many images."""
 
-    def __init__(self, files, target, invert, background, centre=False):
+    def __init__(self, files, target, invert, background, centre: float | None = None):
         self.files, self.target, self.invert, self.background = files, target, invert, background
-        self.centre = centre  # the evaluation recipe of photos, not each image fitted whole
+        self.centre = centre  # the evaluation recipe of photos (the crop's share of the resized image), else fitted
 
     def __len__(self) -> int:
         return len(self.files)
@@ -391,7 +396,7 @@ class _ImageFiles(torch.utils.data.Dataset):
         try:
             native, seen = image_as_read(path, h, w, c, self.invert)
             seen.warnings += image_warnings(native, seen, self.background, self.invert)
-            if not self.centre:
+            if self.centre is None:
                 return seen, fit(native, seen, self.target)
             return seen, self._centre(path, seen)
         except CnnctlError as exc:
@@ -400,15 +405,15 @@ class _ImageFiles(torch.utils.data.Dataset):
     def _centre(self, path: str, seen: Prediction) -> torch.Tensor:
         """The evaluation recipe of photos (cnnctl.data.loader's `centre`), said in `seen`."""
         from ..data.decode import centre_box, decode_box
-        from ..data.loader import CENTRE, Recipe
+        from ..data.loader import Recipe
 
         h, w, _ = self.target
-        x = decode_box(Path(path), self.target, centre_box(h, w, CENTRE))[None]
-        seen.adapted.append(Recipe("centre").said(self.target))
+        x = decode_box(Path(path), self.target, centre_box(h, w, self.centre))[None]
+        seen.adapted.append(Recipe("centre").said(self.target, self.centre))
         return 255 - x if self.invert else x
 
 
-def _read_images(files, target, invert, background, centre=False):
+def _read_images(files, target, invert, background, centre: float | None = None):
     """(Prediction, image) for each of `files`, in order: read by loader processes (the
     training stream's, cnnctl.data.loader) when there are many, else here."""
     from ..data.loader import default_workers, one_thread
