@@ -44,6 +44,16 @@ def distinct(module: nn.Module, seed: int) -> None:
     module.eval()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Each test here runs on one thread: at 64x64 the convolutions are small, and a second thread
+    spinning against the other test workers on a shared machine made the file several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     """source(NAME): the hand-written network (random, eval mode), its state_dict saved with
