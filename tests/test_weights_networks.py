@@ -4,8 +4,8 @@ loaded with `--weights`, give the hand-written module's logits.
 
 Every tensor that starts constant (batch norm's and layer norm's scales and shifts, ConvNeXt's
 layer scales of 1e-6) is made random and batch norm's statistics are those of a random batch,
-so that a tensor placed in the place of another of its shape changes the logits: the last test
-shows it does. The networks are compared at 64x64, where each is a few hundred million
+so that a tensor placed in the place of another of its shape changes the logits (the swap test
+shows it does). The networks are compared at 64x64, where each is a few hundred million
 multiplications or less."""
 
 import importlib.util
