@@ -12,7 +12,7 @@ looked up, and a message names them, with what was written.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, did_you_mean
+from ..errors import CnnctlError, did_you_mean, quoted
 from ..notation.spec import Item, Value, split_names
 from .blocks import Env, Unbound, substitute
 from .scope import Scope
@@ -52,7 +52,7 @@ def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | No
     index = scope.lookup(name)
     if index is not None:
         return index
-    shown = f"`{name}`" + (f" (written `{written.text}`)" if written is not None else "")
+    shown = f"`{name}`" + (f" (written {quoted(written.text)})" if written is not None else "")
     later = scope.defined_later(name)
     if later is not None:
         raise CnnctlError.at(

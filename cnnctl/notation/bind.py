@@ -9,7 +9,7 @@ here knows any kind: what a kind takes is its spec.
 
 from __future__ import annotations
 
-from ..errors import Loc, did_you_mean
+from ..errors import Loc, did_you_mean, quoted
 from ..layers import ArgSpec
 from ..records import record
 from .spec import Value
@@ -105,9 +105,9 @@ def _unplaced(kind: str, spec: ArgSpec, args: dict[str, Value], unplaced: list[V
     words = " ".join(str(v.text) for v in unplaced)
     if len(spec.positional) == 1:
         (name,) = spec.positional
-        why = f"`{name}`, its one argument without a name, is given already (`{args[name].text}`)"
+        why = f"`{name}`, its one argument without a name, is given already ({quoted(args[name].text)})"
     elif spec.positional:
-        given = ", ".join(f"`{args[n].text}`" for n in spec.positional)
+        given = ", ".join(quoted(args[n].text) for n in spec.positional)
         why = f"{_list_words(spec.positional)}, its arguments without a name, are given already ({given})"
     else:
         why = "it takes no argument without a name"
