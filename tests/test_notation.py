@@ -817,6 +817,10 @@ def test_words_bind_by_the_spec_alone():
     bound = bind("k", spec, words(("b", "1"), (None, "2"), (None, "3"), (None, "4"), ("c", "5"), ("a", "6")))
     messages = [m for m, _, _ in bound.problems]
     assert not bound.ok
-    assert messages == ["`k` has no argument `c`", "argument `a` is given twice", "unexpected `3 4` in `k`; "
-                        "`k` takes `a`, `b` without a name"]  # fmt: skip
+    assert messages == [
+        "`k` has no argument `c`",
+        "argument `a` is given twice",
+        "unexpected `3 4` in `k`: `a`, `b`, its arguments without a name, are given already (`2`, `1`); "
+        "its flags: `on`",
+    ]
     assert bound.problems[2][1] == Loc("f", 1, 3)  # at the first word with no place

@@ -206,16 +206,17 @@ def droppath_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[s
 
 
 # -- normalisation --------------------------------------------------------------------------
-def _norm(cls: type, node: Node, *args) -> nn.Module:
-    """A normalization layer of `args` and the node's eps, with its inline activation."""
-    module = cls(*args, eps=node.args.eps)
+def _norm(cls: type, node: Node, *args, **options) -> nn.Module:
+    """A normalization layer of `args`, `options` and the node's eps, with its inline activation."""
+    module = cls(*args, eps=node.args.eps, **options)
     module.setup(node.args.act)
     return module
 
 
 @builds("bn")
 def bn(node: Node, ins: list[Shape]) -> nn.Module:
-    return _norm(fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d, node, ins[0][-1])
+    cls = fn.BatchNorm2d if len(ins[0]) == 3 else fn.BatchNorm1d
+    return _norm(cls, node, ins[0][-1], momentum=node.args.momentum)
 
 
 @builds("layernorm")
@@ -231,11 +232,15 @@ def groupnorm(node: Node, ins: list[Shape]) -> nn.Module:
 @writes("bn", "layernorm", "groupnorm")
 def norm_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a, c = n.args, ins[0][-1]
-    eps = f", eps={a.eps:g}" if a.eps != 1e-5 else ""
+    # eps and momentum (bn's) where not torch's defaults, which are the kinds'; a momentum of
+    # None is PyTorch's plain average, written as such
+    defaults = KINDS[n.kind].defaults
+    changed = [name for name in ("eps", "momentum") if name in a and a[name] != defaults[name]]
+    options = "".join(f", {name}={a[name]!r}" for name in changed)
     made = {
-        "bn": f"nn.BatchNorm{2 if len(ins[0]) == 3 else 1}d({c}{eps})",
-        "layernorm": f"LayerNorm2d({c}{eps})",
-        "groupnorm": f"nn.GroupNorm({a.get('g')}, {c}{eps})",
+        "bn": f"nn.BatchNorm{2 if len(ins[0]) == 3 else 1}d({c}{options})",
+        "layernorm": f"LayerNorm2d({c}{options})",
+        "groupnorm": f"nn.GroupNorm({a.get('g')}, {c}{options})",
     }[n.kind]
     return made, _act_source(f"{m}({xs[0]})", a.act)
 

@@ -332,7 +332,7 @@ class Builder:
         if isinstance(item, FailedItem):  # the parser told its problem: its shape is unknown
             return self.placeholder_checked(item, scope, env, path, current)
         try:
-            inputs = references.inputs(self, item, scope, current, path)
+            inputs = references.inputs(self, item, scope, current, path, env)
         except CnnctlError as exc:
             raise self.not_built(exc, item, scope, env, path) from None
         if isinstance(item, LayerItem):
@@ -357,7 +357,7 @@ class Builder:
         it could read are checked (the parser told what it refused)."""
         problems: list[Problem] = []
         try:
-            references.inputs(self, item, scope, current, path)
+            references.inputs(self, item, scope, current, path, env)
         except CnnctlError as exc:
             problems.extend(exc.problems)
         problems.extend(self.value_problems(item, env, path))

@@ -5,12 +5,16 @@ cycle; `input` names the input of the list (the network's, or a block's).
 An id is visible after it in its own list and in the lists nested in it; a block's body
 sees only its own ids and its input. A reference that cannot see an id defined elsewhere
 is told where that id is and why it is out of sight.
+
+Inside a block a reference may be an argument (`from=$src`): the ids its use gives are
+looked up, and a message names them, with what was written.
 """
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, did_you_mean
-from ..notation.spec import Item, Value
+from ..errors import CnnctlError, did_you_mean, quoted
+from ..notation.spec import Item, Value, split_names
+from .blocks import Env, Unbound, substitute
 from .scope import Scope
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
@@ -18,33 +22,47 @@ if TYPE_CHECKING:
     from .build import Builder
 
 
-def inputs(b: Builder, item: Item, scope: Scope, current: int, path: str) -> list[int]:
+def inputs(b: Builder, item: Item, scope: Scope, current: int, path: str, env: Env | None) -> list[int]:
     """The indices an item takes: the previous output, or `from=`'s, plus `with=`'s."""
     if item.source is None and not item.extra:  # the common case: the previous layer's output
         return [current]
     found = [] if item.source is not None else [current]
-    for ref in [*(item.source or ()), *item.extra]:
-        found.append(resolve(b, ref, scope, path))
+    unbound = None
+    for written in [*(item.source or ()), *item.extra]:
+        if "$" not in str(written.text):
+            found.append(resolve(b, written, scope, path))
+            continue
+        try:
+            names = split_names(substitute(written, env, path), at_each=False)
+        except Unbound as exc:  # a block's body checked without its arguments: the others still are
+            unbound = exc
+            continue
+        found.extend(resolve(b, name, scope, path, written) for name in names)
+    if unbound is not None:  # which ids, and how many, no use says
+        raise unbound
     return found
 
 
-def resolve(b: Builder, ref: Value, scope: Scope, path: str) -> int:
+def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | None = None) -> int:
+    """The index `ref` names; `written`: the reference as written, where `ref` was put in for
+    a block argument (`$src`)."""
     name = str(ref.text)
     if name == "input":
         return scope.input
     index = scope.lookup(name)
     if index is not None:
         return index
+    shown = f"`{name}`" + (f" (written {quoted(written.text)})" if written is not None else "")
     later = scope.defined_later(name)
     if later is not None:
         raise CnnctlError.at(
-            f"`{name}` is defined later (line {later.line}); a layer can only take earlier layers as input",
+            f"{shown} is defined later (line {later.line}); a layer can only take earlier layers as input",
             ref.loc,
             layer=path,
             hint="networks flow forwards: move the reference below its target",
         )
     raise CnnctlError.at(
-        f"no layer with id `{name}` before this one",
+        f"no layer with id {shown} before this one",
         ref.loc,
         layer=path,
         hint=out_of_scope(b, name, scope, path)

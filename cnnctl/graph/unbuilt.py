@@ -131,12 +131,14 @@ def line_problems(b: Builder, item: Item, scope: Scope, env: Env | None, path: s
     """What is wrong with an item's own line: its references, then what it sets."""
     problems: list[Problem] = []
     try:  # the inputs it names, and how many: a layer kind's count, one for a composite or a block
-        inputs = references.inputs(b, item, scope, scope.input, path)
+        inputs = references.inputs(b, item, scope, scope.input, path, env)
         if isinstance(item, LayerItem) and not item.is_block:
             wrong = b.inputs_problem(KINDS[item.kind], inputs, item.loc, path)
             problems.extend([wrong] if wrong else [])
         elif not isinstance(item, FailedItem):
             b.single(inputs, item, path)
+    except Unbound:  # `from=$src` of a block no use gives `src`: neither its ids nor their count known
+        pass
     except CnnctlError as exc:
         problems.extend(exc.problems)
     return problems + own_problems(b, item, env, path)

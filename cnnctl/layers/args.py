@@ -147,6 +147,17 @@ def Float(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) ->
     )
 
 
+def OrNone(inner: ArgType) -> ArgType:
+    """`inner`, or the word `none` for PyTorch's None (`momentum=none`: batch norm's running
+    statistics as a plain average of every batch)."""
+
+    def parse(text: str) -> Any:
+        return None if str(text).strip().lower() == "none" else inner.parser(text)
+
+    schema = {"anyOf": [inner.schema, {"enum": ["none"]}]}
+    return ArgType(f"{inner.describe} or none", parse, ("none",), schema)
+
+
 def _parse_padding(text: str) -> str | tuple[int, int]:
     word = str(text).strip().lower()
     if word in ("valid", "same"):

@@ -261,6 +261,8 @@ def weights_backward_flops(kind: LayerKind, a: Args, ins: list[Shape], out: Shap
 
 
 def _render(value: object) -> str:
+    if value is None:  # written `none` (`momentum=none`: PyTorch's None)
+        return "none"
     if isinstance(value, tuple):
         return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
     if isinstance(value, bool):
@@ -275,9 +277,9 @@ def shorthand(kind: LayerKind, args: Args) -> str:
     parts = [kind.name]
     for arg in kind.args:
         value = args.get(arg.name)
-        if value is None:
-            continue
         default = arg.typed_default
+        if value is None and default is None:  # not given, and nothing by default (a pool's `out`)
+            continue
         if not (arg.required or arg.show or value != default):
             continue
         if arg.flag and value is True:

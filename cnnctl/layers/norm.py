@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .activation import ACT
-from .args import Arg, Float, Int
+from .args import Arg, Float, Int, OrNone
 from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, registered, require_volume
 
 
@@ -28,7 +28,7 @@ class Normalisation(LayerKind):
 
 @registered
 class BatchNorm(Normalisation):
-    """Batch normalisation: `bn`, or `bn act=relu`. Shape unchanged.
+    """Batch normalisation: `bn`, or `bn act=relu`, `bn eps=1e-3 momentum=0.01`. Shape unchanged.
 
     Params: ``2*C`` (scale gamma and shift beta per channel). Buffers (not trainable):
     ``2*C`` (running mean and variance). No multiplications by the course's convention.
@@ -44,6 +44,13 @@ class BatchNorm(Normalisation):
         "batchnorm2d": "bn",
         "norm": "bn",
     }
+    # PyTorch's: each training batch moves the running statistics `momentum` of the way to its
+    # own (x = (1 - momentum) x + momentum batch); none: their plain average over every batch.
+    # Only batch norm tracks statistics: layer and group norm have no momentum.
+    args = (
+        *Normalisation.args,
+        Arg("momentum", OrNone(Float(0, 1)), 0.1, "how far each training batch moves the running statistics"),
+    )
 
     def buffers(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]

@@ -9,7 +9,7 @@ here knows any kind: what a kind takes is its spec.
 
 from __future__ import annotations
 
-from ..errors import Loc, did_you_mean
+from ..errors import Loc, did_you_mean, quoted
 from ..layers import ArgSpec
 from ..records import record
 from .spec import Value
@@ -41,6 +41,8 @@ ARG_SYNONYMS = {
     "neurons": "units",
     "size": "size",
     "scale_factor": "scale",
+    "output_size": "out",  # PyTorch's adaptive pools
+    "adaptive": "out",
     "name": "id",
     "input": "from",
     "inputs": "from",
@@ -93,19 +95,33 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
             continue
         target[key] = value
     if unplaced:
-        problems.append(_unplaced(kind, spec, unplaced))
+        problems.append(_unplaced(kind, spec, args, unplaced))
     return Bound(args, refs, problems, ok)
 
 
-def _unplaced(kind: str, spec: ArgSpec, unplaced: list[Value]) -> tuple[str, Loc, str | None]:
-    """The problem of bare words that no positional argument is left for."""
+def _unplaced(kind: str, spec: ArgSpec, args: dict[str, Value], unplaced: list[Value]) -> tuple[str, Loc, str | None]:
+    """The problem of bare words that no positional argument is left for: every positional
+    argument is given (by place or by name), and they are none of the flags."""
     words = " ".join(str(v.text) for v in unplaced)
-    hint = did_you_mean(words, spec.flags) if spec.flags and len(unplaced) == 1 else None
-    takes = f"; `{kind}` takes {_list_words(spec.positional)} without a name" if spec.positional else ""
+    if len(spec.positional) == 1:
+        (name,) = spec.positional
+        why = f"`{name}`, its one argument without a name, is given already ({quoted(args[name].text)})"
+    elif spec.positional:
+        given = ", ".join(quoted(args[n].text) for n in spec.positional)
+        why = f"{_list_words(spec.positional)}, its arguments without a name, are given already ({given})"
+    else:
+        why = "it takes no argument without a name"
+    flags = f"; its flags: {_list_words(spec.flags)}" if spec.flags else ""
+    hint = None
+    if len(unplaced) == 1:
+        hint = did_you_mean(words, spec.flags) if spec.flags else None
+        meant = ARG_SYNONYMS.get(words.lower())
+        if hint is None and meant in spec.names and meant not in spec.flags:  # `adaptive`: `out=6`
+            hint = f"did you mean `{meant}=...`?"
     usage = (
         f"`{kind}` takes: {' '.join(f'{n}=...' for n in spec.names)}" if spec.names else f"`{kind}` takes no arguments"
     )
-    return f"unexpected `{words}` in `{kind}`{takes}", unplaced[0].loc, hint or usage
+    return f"unexpected `{words}` in `{kind}`: {why}{flags}", unplaced[0].loc, hint or usage
 
 
 def _list_words(words) -> str:

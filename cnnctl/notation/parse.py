@@ -30,6 +30,7 @@ from .spec import (
     RepeatItem,
     ResidualItem,
     Value,
+    split_names,
     texts_of,
 )
 
@@ -47,6 +48,26 @@ CONSTRUCT_SYNONYMS = {
     "squeeze_excitation": "`gate:` (squeeze-and-excitation)",
 }
 SYNONYMS = {**KIND_SYNONYMS, **CONSTRUCT_SYNONYMS}
+
+# What the notation has no kind for, said plainly with what to write instead: the nearest
+# spelling would mislead (`matmul` is not `mul`, `reshape` not `repeat`, `attention` not `flatten`).
+_ATTENTION = (
+    "cnnctl describes convolutional networks and has no attention layers "
+    "(a squeeze-and-excitation's channel gate is `gate:`)"
+)
+_RESHAPE = "the notation's one reshape is `flatten`, a volume to a vector (`fc` flattens its input itself)"
+_MATMUL = "a learned matrix product is `fc N` on a vector, or a 1x1 convolution `conv f=1 n=N` at each position"
+NOT_IN_NOTATION = {
+    "attention": _ATTENTION,
+    "self_attention": _ATTENTION,
+    "multihead_attention": _ATTENTION,
+    "multiheadattention": _ATTENTION,
+    "reshape": _RESHAPE,
+    "view": _RESHAPE,
+    "matmul": _MATMUL,
+    "mm": _MATMUL,
+    "bmm": _MATMUL,
+}
 
 
 # A layer's line, read without a problem, means the same in any file (a block's does not:
@@ -143,7 +164,7 @@ class _Parser:
             vals = [self.scalar(n, f"each entry of `{what}`") for n in node.value]
             return tuple(v for v in vals if v is not None)
         v = self.scalar(node, f"`{what}`")
-        return _split_names(v) if v else ()
+        return split_names(v) if v else ()
 
     # -- the document --------------------------------------------------------------------
     def network(self, root: yaml.Node) -> NetworkSpec:
@@ -586,6 +607,9 @@ class _Parser:
                 f"indent `{kind}:` under `{owner}:`, lined up with its other keys, without `- `",
             )
             return False
+        if kind.lower() in NOT_IN_NOTATION:
+            self.problem(f"`{kind}` is not part of cnnctl's notation", loc, NOT_IN_NOTATION[kind.lower()])
+            return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(
             f"unknown layer kind `{kind}`",
@@ -614,8 +638,8 @@ class _Parser:
         ident = refs.get("id")
         if ident is not None:
             self.check_id(ident)
-        source = _split_names(refs["from"]) if "from" in refs else None
-        with_ = _split_names(refs["with"]) if "with" in refs else ()
+        source = split_names(refs["from"]) if "from" in refs else None
+        with_ = split_names(refs["with"]) if "with" in refs else ()
         if not bound.ok:  # told above; its other arguments and references are still checked when built
             return FailedItem(loc, ident, source, with_, kind, args)
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
@@ -664,17 +688,6 @@ def _moved(item: LayerItem, text_loc: Loc, texts: tuple, to_text: Loc, to_node: 
             text,
         ),
     )
-
-
-def _split_names(v: Value) -> tuple[Value, ...]:
-    out = []
-    text = str(v.text)
-    offset = 0
-    for part in text.split(","):
-        if part.strip():
-            out.append(Value(part.strip(), v.loc.shifted(offset + len(part) - len(part.lstrip()))))
-        offset += len(part) + 1
-    return tuple(out)
 
 
 def _node_word(node: yaml.Node) -> str:

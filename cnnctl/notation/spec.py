@@ -26,6 +26,20 @@ class Value:
     loc: Loc
 
 
+def split_names(v: Value, at_each: bool = True) -> tuple[Value, ...]:
+    """The ids of a reference, `a,b` or `a, b`: each at its place in the text (`at_each`), or
+    all at the reference's (a block argument's text put in for `$src`, written elsewhere)."""
+    out = []
+    text = str(v.text)
+    offset = 0
+    for part in text.split(","):
+        if part.strip():
+            where = v.loc.shifted(offset + len(part) - len(part.lstrip())) if at_each else v.loc
+            out.append(Value(part.strip(), where))
+        offset += len(part) + 1
+    return tuple(out)
+
+
 class MovedArgs(Mapping):
     """The arguments of a line written again further down (a generated network repeats one
     line 100,000 times): those read the first time, each value moved to this line's place

@@ -1,0 +1,120 @@
+"""Messages that say what is wrong rather than the nearest look-alike (issue 22): kinds the
+notation does not have, a bare word a pool cannot place, and a block's `from=$src` with the
+ids its use gives."""
+
+import pytest
+
+import cnnctl
+from cnnctl.errors import CnnctlError
+from tests.helpers import run_main
+
+
+def problems_of(text: str) -> list:
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "net.yaml")
+    return list(info.value.problems)
+
+
+def _net(line: str) -> str:
+    return f"input: 8x8x3\nlayers:\n  - conv f=1 n=4\n  - {line}\n"
+
+
+ATTENTION = (
+    "cnnctl describes convolutional networks and has no attention layers "
+    "(a squeeze-and-excitation's channel gate is `gate:`)"
+)
+RESHAPE = "the notation's one reshape is `flatten`, a volume to a vector (`fc` flattens its input itself)"
+MATMUL = "a learned matrix product is `fc N` on a vector, or a 1x1 convolution `conv f=1 n=N` at each position"
+
+
+@pytest.mark.parametrize(
+    ("line", "hint", "misleading"),
+    [
+        ("attention", ATTENTION, "`flatten`"),  # was: did you mean `flatten`?
+        ("{attention: {heads: 8}}", ATTENTION, "`flatten`"),
+        ("reshape", RESHAPE, "`repeat`"),  # was: did you mean `repeat`?
+        ("Reshape 4x4", RESHAPE, "`repeat`"),
+        ("matmul", MATMUL, "`mul`"),  # was: did you mean `mul`?
+    ],
+    ids=["attention", "attention-mapping", "reshape", "Reshape", "matmul"],
+)
+def test_a_kind_the_notation_lacks_is_said_plainly(line, hint, misleading):
+    (problem,) = problems_of(_net(line))
+    kind = line.strip("{").split()[0].rstrip(":")
+    assert problem.message == f"`{kind}` is not part of cnnctl's notation"
+    assert problem.hint == hint
+    assert "did you mean" not in problem.hint and misleading not in problem.hint
+    assert (problem.loc.line, problem.loc.col) == (4, 5 if line[0] != "{" else 6)
+
+
+def test_a_block_named_like_a_missing_kind_is_the_block():
+    text = "input: 8x8x3\nblocks:\n  attention: [conv f=1 n=2]\nlayers:\n  - attention\n"
+    assert cnnctl.load_text(text).output_shape == (8, 8, 2)
+
+
+def test_the_cli_says_it_in_one_message(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "net.yaml"
+    path.write_text(_net("matmul"))
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(path))
+    said = out + err
+    assert code == 2 and "Traceback" not in said
+    assert f"{path}:4:5: `matmul` is not part of cnnctl's notation" in said and MATMUL in said
+
+
+def test_a_bare_word_after_the_pools_op_says_op_is_given_and_points_to_out():
+    (problem,) = problems_of(_net("pool avg f=6 adaptive"))
+    assert problem.message == (
+        "unexpected `adaptive` in `pool`: `op`, its one argument without a name, is given already (`avg`); "
+        "its flags: `ceil`, `global`"
+    )
+    assert problem.hint == "did you mean `out=...`?"
+    assert "takes `op` without a name" not in problem.message
+    assert (problem.loc.line, problem.loc.col) == (4, len("  - pool avg f=6 ") + 1)
+
+
+def test_a_spare_word_in_a_kind_without_positional_arguments():
+    (problem,) = problems_of(_net("conv 3 64"))
+    assert problem.message == "unexpected `3 64` in `conv`: it takes no argument without a name; its flags: `bias`"
+
+
+BLOCK = """input: 8x8x3
+blocks:
+  two:
+    args: src
+    layers:
+      - conv f=1 n=4 id=a
+      - conv f=1 n=4 id=b
+      - concat from=$src
+layers:
+  - conv f=1 n=4
+  - two src={}
+"""
+
+
+def test_from_an_argument_names_the_ids_its_use_gives():
+    (problem,) = problems_of(BLOCK.format("a,nothere"))
+    assert problem.message == (
+        "no layer with id `nothere` (written `$src`) before this one (in block `two` used at line 11)"
+    )
+    assert (problem.loc.line, problem.loc.col) == (8, len("      - concat from=") + 1)
+    assert problem.layer == "two1.concat1"
+
+
+def test_from_an_argument_takes_the_ids_its_use_gives():
+    graph = cnnctl.load_text(BLOCK.format("a,input"))
+    concat = graph.nodes[-1]
+    assert [graph.nodes[i].path for i in concat.inputs] == ["two1.a", "conv1"]  # the block's input: conv1
+    assert graph.output_shape == (8, 8, 8)
+
+
+def test_from_an_argument_defined_later_names_it():
+    text = BLOCK.replace("concat from=$src", "conv f=1 n=2 from=$src\n      - conv f=1 n=4 id=c").format("c")
+    (problem,) = problems_of(text)
+    assert problem.message.startswith("`c` (written `$src`) is defined later (line 9)")
+
+
+def test_from_an_argument_in_a_block_no_use_builds_is_not_looked_up():
+    text = BLOCK.replace("  - two src={}\n", "")
+    assert len(cnnctl.load_text(text).nodes) == 1
+    (problem,) = problems_of(text.replace("from=$src", "from=$srcc"))
+    assert problem.message.startswith("block `two` has no argument `srcc`")
