@@ -92,7 +92,7 @@ def weighted_model(
     synthetic data needs none). Classes: a run's, ImageNet's for torchvision's, else none."""
     from ..data.stats import from_weights
     from ..errors import CnnctlError
-    from .loop import given_stats, stats_for_weights
+    from .weights_from import given_stats, stats_for_weights
 
     channels = graph.input_shape[2] if len(graph.input_shape) == 3 else 1
     if weights is not None and checkpoint is not None:
@@ -117,7 +117,7 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
     from ..backend import to_torch
     from ..exchange.pretrained import fetch, imagenet_classes, is_pretrained
     from ..exchange.weights import place_weights
-    from .loop import placement_said, recorded_state, weights_said
+    from .weights_from import placement_said, recorded_state, weights_said
 
     pretrained = is_pretrained(weights)
     path = fetch(graph.name) if pretrained else weights

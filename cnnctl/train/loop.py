@@ -25,7 +25,7 @@ from ..analysis import summarize
 from ..analysis.summary import layer_at
 from ..catalog import RUN_NETWORK, resolve
 from ..errors import CnnctlError
-from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_ORIGIN, IMAGENET_STD, is_pretrained, published
+from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..render.numbers import plural
 from .batches import BatchSource
@@ -51,6 +51,7 @@ from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
 from .sources import load_training_data, loader_workers, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
+from .weights_from import numbers, placement_said, stats_for_weights, weights_said
 from .world import World, check_sync_bn
 from .world import group as _group
 
@@ -388,7 +389,7 @@ class _Run:
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
             if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
-                mean, std = _numbers(self.data.mean), _numbers(self.data.std)
+                mean, std = numbers(self.data.mean), numbers(self.data.std)
                 notes.append(f"input normalised with ImageNet's mean {mean} and std {std}, as the weights were "
                              "trained (--mean and --std to change)")  # fmt: skip
         self.frozen_norms = []  # batch norms kept in evaluation mode: their statistics frozen
@@ -718,83 +719,6 @@ class _Run:
         if confusion is not None:
             stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
-
-
-def imagenet_stats(channels: int):
-    """ImageNet's mean and std, which torchvision's weights were trained with."""
-    from ..data.stats import given
-
-    return given(IMAGENET_MEAN, IMAGENET_STD, channels, IMAGENET_ORIGIN)
-
-
-def _numbers(values) -> str:
-    return ",".join(f"{v:g}" for v in values)
-
-
-def given_stats(mean: tuple | None, std: tuple | None, channels: int):
-    """--mean and --std, both given, one number per input channel."""
-    from ..data.stats import given
-
-    if mean is None or std is None:
-        missing, present = ("--std", "--mean") if std is None else ("--mean", "--std")
-        raise CnnctlError.at(
-            f"{present} is given without {missing}: the input is normalised with both",
-            hint="give both, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's)",
-        )
-    return given(mean, std, channels, "--mean and --std")
-
-
-def stats_for_weights(weights: str | None, mean: tuple | None, std: tuple | None, channels: int):
-    """The normalisation of a network with --weights: --mean and --std where given, else the
-    weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones); None where
-    neither says (weights from elsewhere, or none)."""
-    if mean is not None or std is not None:
-        return given_stats(mean, std, channels)
-    if is_pretrained(weights):
-        return imagenet_stats(channels)
-    if weights:  # a cnnctl run's weights: the statistics they were trained with
-        return _stats_of_weights(weights, channels)
-    return None
-
-
-def recorded_state(path: str) -> dict | None:
-    """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
-    std it was trained with, its classes, its settings); None for weights from elsewhere (a
-    state_dict, safetensors, ONNX), which record none."""
-    from ..catalog import is_checkpoint, run_of
-    from .checkpoint import EVALUATE, weights_file
-
-    if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
-        return None
-    try:
-        return load_checkpoint(weights_file(path), EVALUATE)
-    except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics
-        return None
-
-
-def _stats_of_weights(path: str, channels: int):
-    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
-    for weights from elsewhere (a state_dict, safetensors), which record none."""
-    from ..data.stats import from_weights
-    from .checkpoint import weights_file
-
-    state = recorded_state(path)
-    return None if state is None else from_weights(state, channels, str(weights_file(path)))
-
-
-def weights_said(weights: str, path: str, network: str) -> str:
-    """Where --weights `weights` (read from the file `path`) came from, in words: the file, or
-    torchvision's, with its URL and cached file."""
-    if not is_pretrained(weights):
-        return str(path)
-    return f"torchvision's ImageNet weights for {network} ({published(network).url}, cached as {path})"
-
-
-def placement_said(placement, source: str) -> str:
-    """How many tensors --weights placed from `source` (weights_said), and how (exchange.weights.Placement)."""
-    how = "by name" if placement.by_name else "by structure, in the order of the layers"
-    placed = sum(p.left_out is None for p in placement.placed)
-    return f"{placed:,} tensors from {source}, placed {how}"
 
 
 def _dims(shape: tuple) -> str:

@@ -1,0 +1,90 @@
+"""Weights given with --weights, for every command that takes them (train, evaluate, predict,
+export, bench): the normalisation their input takes, what a cnnctl run or checkpoint given as
+weights records, and where they came from and how they were placed, in words. Placing them is
+cnnctl.exchange.weights; torchvision's are cnnctl.exchange.pretrained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CnnctlError
+from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_ORIGIN, IMAGENET_STD, is_pretrained, published
+from .checkpoint import load_checkpoint
+
+
+def imagenet_stats(channels: int):
+    """ImageNet's mean and std, which torchvision's weights were trained with."""
+    from ..data.stats import given
+
+    return given(IMAGENET_MEAN, IMAGENET_STD, channels, IMAGENET_ORIGIN)
+
+
+def numbers(values) -> str:
+    """`0.485,0.456,0.406`: per-channel values as the options take them."""
+    return ",".join(f"{v:g}" for v in values)
+
+
+def given_stats(mean: tuple | None, std: tuple | None, channels: int):
+    """--mean and --std, both given, one number per input channel."""
+    from ..data.stats import given
+
+    if mean is None or std is None:
+        missing, present = ("--std", "--mean") if std is None else ("--mean", "--std")
+        raise CnnctlError.at(
+            f"{present} is given without {missing}: the input is normalised with both",
+            hint="give both, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's)",
+        )
+    return given(mean, std, channels, "--mean and --std")
+
+
+def stats_for_weights(weights: str | None, mean: tuple | None, std: tuple | None, channels: int):
+    """The normalisation of a network with --weights: --mean and --std where given, else the
+    weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones); None where
+    neither says (weights from elsewhere, or none)."""
+    if mean is not None or std is not None:
+        return given_stats(mean, std, channels)
+    if is_pretrained(weights):
+        return imagenet_stats(channels)
+    if weights:  # a cnnctl run's weights: the statistics they were trained with
+        return _stats_of_weights(weights, channels)
+    return None
+
+
+def recorded_state(path: str) -> dict | None:
+    """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
+    std it was trained with, its classes, its settings); None for weights from elsewhere (a
+    state_dict, safetensors, ONNX), which record none."""
+    from ..catalog import is_checkpoint, run_of
+    from .checkpoint import EVALUATE, weights_file
+
+    if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
+        return None
+    try:
+        return load_checkpoint(weights_file(path), EVALUATE)
+    except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics
+        return None
+
+
+def _stats_of_weights(path: str, channels: int):
+    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
+    for weights from elsewhere (a state_dict, safetensors), which record none."""
+    from ..data.stats import from_weights
+    from .checkpoint import weights_file
+
+    state = recorded_state(path)
+    return None if state is None else from_weights(state, channels, str(weights_file(path)))
+
+
+def weights_said(weights: str, path: str, network: str) -> str:
+    """Where --weights `weights` (read from the file `path`) came from, in words: the file, or
+    torchvision's, with its URL and cached file."""
+    if not is_pretrained(weights):
+        return str(path)
+    return f"torchvision's ImageNet weights for {network} ({published(network).url}, cached as {path})"
+
+
+def placement_said(placement, source: str) -> str:
+    """How many tensors --weights placed from `source` (weights_said), and how (exchange.weights.Placement)."""
+    how = "by name" if placement.by_name else "by structure, in the order of the layers"
+    placed = sum(p.left_out is None for p in placement.placed)
+    return f"{placed:,} tensors from {source}, placed {how}"
