@@ -209,3 +209,15 @@ def test_freeze_takes_a_group_of_layers_up_to_its_last(monkeypatch, capsys):
     assert json.loads(out)["totals"]["frozen_params"] == stem + layer1 + layer2 == 683_072
     code, out, err = run_main(monkeypatch, capsys, "summarize", "resnet18", "--freeze", "layr2")
     assert code == 2 and "did you mean `layer2`?" in err
+
+
+def test_freezing_every_layer_is_one_message_before_the_run_folder_is_made(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    code, out, err = run_main(monkeypatch, capsys, "train", "lenet5", "--freeze", "fc3", "--epochs", "1",
+                              "--device", "cpu", "--out", str(run))  # fmt: skip
+    assert code == 2 and "--freeze fc3 freezes every layer with weights: nothing would train" in err
+    assert "Traceback" not in err and not (run / "config.json").exists()
+    code, out, err = run_main(monkeypatch, capsys, "train", "lenet5", "--head", "fc3", "--head-lr-factor", "5",
+                              "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "r2"))  # fmt: skip
+    assert code == 0, err
+    assert "--head and --head-lr-factor unused: a head is made anew only for --weights" in " ".join(out.split())

@@ -84,6 +84,14 @@ def freeze(model: torch.nn.Module, graph: Graph, path: str) -> list[torch.nn.Mod
                 p.requires_grad_(False)
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 norms.append(module)
+    if not any(p.requires_grad for p in model.parameters()):
+        after = [n.path for n in graph.nodes if n.path not in frozen and n.params]
+        raise CnnctlError.at(
+            f"--freeze {path} freezes every layer with weights: nothing would train",
+            hint="freeze an earlier layer"
+            + (f", e.g. --freeze {after[0]}" if after else "")
+            + " (`cnnctl summarize ARCH --freeze PATH` counts what would train)",
+        )
     return norms
 
 

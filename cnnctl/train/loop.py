@@ -272,7 +272,12 @@ class _Run:
         self._data(dataset, state, resume)
         from .finetune import apply_defaults
 
+        factor_given = config.head_lr_factor is not None
         self.fine_tuning = apply_defaults(config, state is None and bool(config.weights), self.head is not None)
+        if self.head is None and (config.head or factor_given):  # said, not silently ignored
+            given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
+            self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
+                                   "number of classes than the data has")  # fmt: skip
         self.fast = decide(device, config.amp, config.compile, config.threads)
         apply_backend_flags(self.fast)
         notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
