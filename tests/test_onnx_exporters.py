@@ -150,3 +150,51 @@ def test_a_factor_per_channel_on_either_side_is_a_layerscale(how, dynamo, tmp_pa
     assert graph.params == 4 * 27 + 4 + 4
     assert graph.mults == 6 * 6 * 4 * (3 * 3 * 3)  # output volume x filter volume; a factor is no weight
     assert same_outputs(model, path)
+
+
+# -- the dynamo exporter's forms (item 2) --------------------------------------------------------
+class Pooled(nn.Module):
+    """conv, bn, relu, max pool, then the global pool as `how` writes it, and a classifier."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn(self.conv(x))))
+        x = torch.cat([x], 1)  # one input: DenseNet's, written as a Concat of one
+        pooled = {
+            "mean": lambda: x.mean([2, 3]),
+            "adaptive": lambda: torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1),
+            "view": lambda: nn.functional.adaptive_avg_pool2d(x, 1).view(x.size(0), -1),
+            "amax": lambda: x.amax((2, 3), keepdim=True).reshape(1, 8),
+        }[self.how]()
+        return self.fc(pooled)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("how", ["mean", "adaptive", "view", "amax"])
+def test_global_pools_flattens_and_a_one_input_concat_are_read(how, dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(Pooled(how))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    kinds = [n.kind for n in graph.nodes]
+    assert "concat" not in kinds and kinds.count("pool") == 2, kinds  # the max pool and the global one
+    own = sum(p.numel() for p in module.parameters())
+    bn_folded = graph.params == own - 16 + 8  # eval-mode exports may fold bn into the conv: its bias
+    assert graph.params == own or bn_folded  # 216 + 16 + 45
+    assert graph.mults == 8 * 8 * 8 * (3 * 3 * 3) + 8 * 5  # conv's output volume x filter volume, then fc
+    assert graph.output_shape == (5,)
+    assert same_outputs(model, path)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_older_opsets_write_reductions_with_attributes(opset, tmp_path, monkeypatch, capsys):
+    module = randomized(Pooled("mean"))
+    path = exported(module, tmp_path, False, opset=opset)  # ReduceMean's axes: an attribute before opset 18
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes].count("pool") == 2 and same_outputs(model, path)

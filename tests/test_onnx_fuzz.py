@@ -305,7 +305,7 @@ def _mutate(rng: random.Random, model) -> str:
     return f"{what} at node {i + 1}"
 
 
-@pytest.mark.parametrize("base", ["lenet5", "fuzz_base", "hand_torchscript"])
+@pytest.mark.parametrize("base", ["lenet5", "fuzz_base", "hand_torchscript", "hand_dynamo"])
 def test_mutated_graphs_import_or_are_refused_at_a_node(base, exports, place, monkeypatch, capsys):
     if base not in exports:
         pytest.skip("the dynamo exporter needs onnxscript")

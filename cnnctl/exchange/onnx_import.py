@@ -75,14 +75,16 @@ OPERATORS = {
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
     "GlobalMaxPool": Operator("global_pool"),
+    "ReduceMean": Operator("reduce", 1, "over height and width, as a global pool"),
+    "ReduceMax": Operator("reduce", 1, "over height and width, as a global pool"),
     "Add": Operator("add", 2),
     "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel"),
-    "Concat": Operator("concat", 1, "of channels"),
+    "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
     "Slice": Operator("slice", 3, "an equal part of the channels"),
-    "Reshape": Operator("reshape", 2, "with Transpose, a channel shuffle"),
+    "Reshape": Operator("reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle"),
     "Transpose": Operator("transpose", 1, "in a channel shuffle or around a LayerNormalization"),
     "Identity": Operator("identity"),
     "Dropout": Operator("identity", 1, "as at inference"),
@@ -751,11 +753,30 @@ class _Reader:
         self.refuse_stored(ins, "adds")
         return self.layer("add", [], ins, _node_id(node, "add"))
 
-    def concat(self, node, a: dict, ins: list) -> Layer:
+    def concat(self, node, a: dict, ins: list) -> Layer | None:
         axis = _int(a, "axis", 1)
+        if len(ins) == 1:  # torch.cat([x], 1): x itself (DenseNet's first layer of each block)
+            self.alias[node.output[0]] = ins[0]
+            return None
         if axis != 1:
             raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
         return self.layer("concat", [], ins, _node_id(node, "concat"))
+
+    def reduce(self, node, a: dict, ins: list) -> Layer:
+        """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
+        dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened."""
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("axes")  # opset 18: an input
+        if axes is None or sorted(int(v) % 4 for v in list(axes)) != [2, 3]:
+            raise _Unread(f"a reduction over axes {_shown(axes, 30)}", "cnnctl reads one over height and width (2, 3)")
+        op = "avg" if node.op_type == "ReduceMean" else "max"
+        pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+        if _int(a, "keepdims", 1):
+            return pool
+        pooled = f"{node.output[0]}#pooled"  # N x C x 1 x 1, then N x C: a flatten of its own
+        pool.nodes.append(self.index)
+        self.made[pooled] = pool
+        self.order.append((pooled, pool))
+        return self.layer("flatten", [], [pooled], _node_id(node, "flatten"))
 
     def mul(self, node, a: dict, ins: list) -> Layer | None:
         x, y = ins[0], ins[1]
@@ -846,7 +867,18 @@ class _Reader:
         if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
             volume, groups, _, nodes = self.grid[x]
             return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
-        raise _Unread("a reshape other than a channel shuffle's")
+        if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
+            return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+        raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+
+    def flattens(self, node, a: dict, target: list[int]) -> bool:
+        """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
+        x.reshape(N, C*H*W) (0 copies the batch where allowzero is not set)."""
+        dims = self.shape(node.input[0])
+        batch = {-1 if target[1] != -1 else None, None if _int(a, "allowzero", 0) else 0}
+        if dims is None or len(dims) != 4 or None in dims[1:]:
+            return target[1] == -1 and target[0] in {1, *batch}
+        return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
 
     def transpose(self, node, a: dict, ins: list) -> None:
         perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
