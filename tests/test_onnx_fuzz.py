@@ -12,11 +12,13 @@ does).
 """
 
 import builtins
+import contextlib
 import io
 import os
 import random
 import resource
 import time
+import warnings
 
 import pytest
 
@@ -69,12 +71,41 @@ HOSTILE_INTS = [0, -1, 1, 2, 3, 7, 2**31, 2**62, -(2**62)]
 HOSTILE_FLOATS = [0.0, -1.0, 0.5, 1.5, 1e38, float("inf"), float("-inf"), float("nan")]
 HOSTILE_TEXTS = [b"", b"NOTSET", b"SAME_UPPER", b"linear", b"tanh", b"\xff\x00"]
 HOSTILE_DIMS = [0, -1, 1, 2, 4, 50_000, 2**40]
+OPERATORS = [  # what a node becomes: read ones, those of patterns, unknown ones
+    "Conv", "Gemm", "Resize", "Slice", "Reshape", "Transpose", "Clip", "LRN", "Sin", "Add", "Mul", "Concat",
+    "ReduceMean", "ReduceMax", "Split", "Shape", "Gather", "Unsqueeze", "MatMul", "Erf", "Div", "Flatten", "Sub",
+]  # fmt: skip
+
+
+def _hand_module():
+    """A small CNN written by hand as PyTorch code, not by cnnctl: what torch.onnx.export
+    writes from user code (a layer scale, a residual add, the global pool as a mean)."""
+    import torch
+    from torch import nn
+
+    class Hand(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(8)
+            self.block = nn.Conv2d(8, 8, 3, padding=1)
+            self.scale = nn.Parameter(torch.full((8, 1, 1), 0.5))
+            self.pool = nn.MaxPool2d(2)
+            self.fc = nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.bn(self.conv(x)))
+            x = self.pool(x + self.scale * torch.relu(self.block(x)))
+            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    return Hand().eval()
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> dict[str, bytes]:
-    """Real files `cnnctl export` writes (through torch's exporter): LeNet-5 and FUZZ_NET."""
-    pytest.importorskip("torch")
+    """Real files torch's exporters write: `cnnctl export` of LeNet-5 and FUZZ_NET, and a module
+    written by hand through both of PyTorch's exporters (TorchScript-based and dynamo)."""
+    torch = pytest.importorskip("torch")
     from cnnctl.api import load, load_text
     from cnnctl.exchange.export import export
 
@@ -83,6 +114,17 @@ def exports(tmp_path_factory) -> dict[str, bytes]:
     for name, graph in (("lenet5", load("lenet5")), ("fuzz_base", load_text(FUZZ_NET))):
         export(graph, "onnx", str(folder / f"{name}.onnx"))
         files[name] = (folder / f"{name}.onnx").read_bytes()
+    for name, dynamo in (("hand_torchscript", False), ("hand_dynamo", True)):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            try:
+                whole = {"external_data": False} if dynamo else {}  # the weights in the file itself
+                torch.onnx.export(
+                    _hand_module(), (torch.randn(1, 3, 16, 16),), str(folder / name), dynamo=dynamo, **whole
+                )
+            except ImportError:  # the dynamo exporter needs onnxscript
+                continue
+        files[name] = (folder / name).read_bytes()
     return files
 
 
@@ -206,7 +248,7 @@ def _mutate(rng: random.Random, model) -> str:
         [
             "drop input", "duplicate input", "rewire input", "drop output", "rewire output", "delete attribute",
             "change attribute", "change dims", "cycle", "swap nodes", "change operator", "huge constant",
-            "change input dims", "external data",
+            "change input dims", "external data", "cut initializer",
         ]
     )  # fmt: skip
     if what == "drop input" and node.input:
@@ -237,16 +279,22 @@ def _mutate(rng: random.Random, model) -> str:
         node.CopyFrom(nodes[j])
         nodes[j].CopyFrom(kept)
     elif what == "change operator":
-        node.op_type = rng.choice(["Conv", "Gemm", "Resize", "Slice", "Reshape", "Transpose", "Clip", "LRN", "Sin"])
+        node.op_type = rng.choice(OPERATORS)
     elif what == "huge constant" and (tensor := _some_tensor(rng, model)) is not None:
         tensor.ClearField("dims")
         tensor.dims.extend([50_000, 50_000])
+    elif what == "cut initializer" and graph.initializer:
+        del graph.initializer[rng.randrange(len(graph.initializer))]
     elif what == "change input dims":
         dims = graph.input[0].type.tensor_type.shape.dim
         dims[rng.randrange(len(dims))].dim_value = rng.choice(HOSTILE_DIMS[2:])
     elif what == "external data" and (tensor := _some_tensor(rng, model)) is not None:
         from onnx.external_data_helper import set_external_data
 
+        if not tensor.HasField("raw_data"):  # values written as float_data: moved out as bytes
+            from onnx import numpy_helper
+
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor), tensor.name))
         del tensor.external_data[:]
         offset, length = rng.choice([None, 0, 8, 2**62]), rng.choice([None, 0, 16, 2**62])
         set_external_data(tensor, rng.choice(LOCATIONS), offset, length)
@@ -257,8 +305,10 @@ def _mutate(rng: random.Random, model) -> str:
     return f"{what} at node {i + 1}"
 
 
-@pytest.mark.parametrize("base", ["lenet5", "fuzz_base"])
+@pytest.mark.parametrize("base", ["lenet5", "fuzz_base", "hand_torchscript", "hand_dynamo"])
 def test_mutated_graphs_import_or_are_refused_at_a_node(base, exports, place, monkeypatch, capsys):
+    if base not in exports:
+        pytest.skip("the dynamo exporter needs onnxscript")
     rng = random.Random(f"{SEED}-{base}")
     original = onnx.ModelProto()
     original.ParseFromString(exports[base])

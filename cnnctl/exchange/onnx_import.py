@@ -75,14 +75,16 @@ OPERATORS = {
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
     "GlobalMaxPool": Operator("global_pool"),
+    "ReduceMean": Operator("reduce", 1, "over height and width, as a global pool"),
+    "ReduceMax": Operator("reduce", 1, "over height and width, as a global pool"),
     "Add": Operator("add", 2),
     "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel"),
-    "Concat": Operator("concat", 1, "of channels"),
+    "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
     "Slice": Operator("slice", 3, "an equal part of the channels"),
-    "Reshape": Operator("reshape", 2, "with Transpose, a channel shuffle"),
+    "Reshape": Operator("reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle"),
     "Transpose": Operator("transpose", 1, "in a channel shuffle or around a LayerNormalization"),
     "Identity": Operator("identity"),
     "Dropout": Operator("identity", 1, "as at inference"),
@@ -290,7 +292,9 @@ class ImportedWeights:
         """The values of parameter `name`, a numpy array of shape `shapes[name]`."""
         tensor, transposed = self.sources[name]
         values = self.reader.weight(tensor)
-        return (values.T if transposed else values).copy()  # its own writable copy, not a view of the file
+        # its own writable copy, not a view of the file; a factor per channel stored as 1xCx1x1 or C
+        # takes the layer's own shape (the same values in the same order)
+        return (values.T if transposed else values).reshape(self.shapes[name]).copy()
 
 
 def read_weights(path: str, name: str | None = None) -> ImportedWeights:
@@ -306,6 +310,8 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
             if tensor not in reader.constants:  # computed by the graph, not stored: nothing to load (missing)
                 continue
             dims = tuple(int(d) for d in reader.constants[tensor].dims)
+            if layer.kind == "layerscale" and math.prod(dims) == node.shape[-1]:  # torch's: Cx1x1 on a volume
+                dims = (node.shape[-1], 1, 1) if len(node.shape) == 3 else (node.shape[-1],)
             shapes[f"{node.path}.{param}"] = dims[::-1] if transposed else dims
             sources[f"{node.path}.{param}"] = (tensor, transposed)
     return ImportedWeights(imported.text, graph, shapes, sources, reader)
@@ -452,7 +458,7 @@ class _Reader:
         self.grid: dict[str, tuple[str, int, bool, list]] = {}  # tensor -> (its volume, groups, transposed, nodes)
         self.nhwc: dict[str, tuple[str, int]] = {}  # tensor -> (the NCHW tensor it is a view of, the transpose)
         self.normed: set[str] = set()  # layer norms' outputs, still NHWC
-        self._channels: dict[str, int] | None = None  # tensor -> its channels, from ONNX's shape inference
+        self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
     # -- what is told ------------------------------------------------------------------------
@@ -639,21 +645,26 @@ class _Reader:
         except _Unread as refused:
             raise CnnctlError.at(refused.message, Loc(self.path), hint=refused.hint) from None
 
-    def channels(self, t: str) -> int | None:
-        """The channels of tensor `t`, from ONNX's shape inference (run once, where a slice needs it)."""
-        if self._channels is None:
-            self._channels = {}
+    def shape(self, t: str) -> tuple | None:
+        """The dims of tensor `t` (None for one unknown), from ONNX's shape inference, run once
+        where a reader needs a shape (a slice's channels, a reshape's, a factor's)."""
+        if self._shapes is None:
+            self._shapes = {}
             try:
                 import onnx
 
                 inferred = onnx.shape_inference.infer_shapes(self.model).graph
-                for info in [*inferred.value_info, *inferred.input]:
+                for info in [*inferred.value_info, *inferred.input, *inferred.output]:
                     dims = info.type.tensor_type.shape.dim
-                    if len(dims) >= 2 and dims[1].dim_value > 0:
-                        self._channels[info.name] = dims[1].dim_value
-            except Exception:  # shapes are a help for slices only: without them a slice is not read
+                    self._shapes[info.name] = tuple(d.dim_value if d.dim_value > 0 else None for d in dims)
+            except Exception:  # shapes are a help only: without them what needs one is not read
                 pass
-        return self._channels.get(t)
+        return self._shapes.get(t)
+
+    def channels(self, t: str) -> int | None:
+        """The channels of tensor `t` (NCHW's C), where shape inference knows them."""
+        dims = self.shape(t)
+        return dims[1] if dims is not None and len(dims) >= 2 else None
 
     @staticmethod
     def weight_name(t: str, fallback: str) -> str:
@@ -739,27 +750,76 @@ class _Reader:
         return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
 
     def add(self, node, a: dict, ins: list) -> Layer:
+        self.refuse_stored(ins, "adds")
         return self.layer("add", [], ins, _node_id(node, "add"))
 
-    def concat(self, node, a: dict, ins: list) -> Layer:
+    def concat(self, node, a: dict, ins: list) -> Layer | None:
         axis = _int(a, "axis", 1)
+        if len(ins) == 1:  # torch.cat([x], 1): x itself (DenseNet's first layer of each block)
+            self.alias[node.output[0]] = ins[0]
+            return None
         if axis != 1:
             raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
         return self.layer("concat", [], ins, _node_id(node, "concat"))
 
+    def reduce(self, node, a: dict, ins: list) -> Layer:
+        """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
+        dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened."""
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("axes")  # opset 18: an input
+        if axes is None or sorted(int(v) % 4 for v in list(axes)) != [2, 3]:
+            raise _Unread(f"a reduction over axes {_shown(axes, 30)}", "cnnctl reads one over height and width (2, 3)")
+        op = "avg" if node.op_type == "ReduceMean" else "max"
+        pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+        if _int(a, "keepdims", 1):
+            return pool
+        pooled = f"{node.output[0]}#pooled"  # N x C x 1 x 1, then N x C: a flatten of its own
+        pool.nodes.append(self.index)
+        self.made[pooled] = pool
+        self.order.append((pooled, pool))
+        return self.layer("flatten", [], [pooled], _node_id(node, "flatten"))
+
     def mul(self, node, a: dict, ins: list) -> Layer | None:
         x, y = ins[0], ins[1]
+        if x in self.constants and y not in self.constants:  # factor * x, as x * factor
+            x, y = y, x
         sig = self.made.get(y)
         if sig is not None and sig.kind == "sigmoid" and sig.inputs == [x] and self.readers.get(node.input[1]) == 1:
             self.dropped.add(y)  # x * sigmoid(x): SiLU, one activation
             del self.made[y]
             return self.activation(node, "silu", reads=2, nodes=sig.nodes)
-        if y in self.inits and len(self.inits[y].dims) in (1, 3):  # a learned factor per channel
+        if y in self.inits and x not in self.constants and self.per_channel(y, x):  # a learned factor per channel
             name = self.weight_name(y, _node_id(node, "layerscale"))
             return self.layer("layerscale", [], [x], name, stored=(("weight", y, False),))
-        if x in self.inits or y in self.inits:
-            raise _Unread("multiplies by stored values other than a factor per channel")
+        self.refuse_stored(ins, "multiplies by")
         return self.layer("mul", [], ins, _node_id(node, "mul"))
+
+    def per_channel(self, factor: str, x: str) -> bool:
+        """Whether the stored `factor` holds one value per channel of `x`, shaped to broadcast
+        over them: Cx1x1 or 1xCx1x1 on a volume (torch's layer scale), C or 1xC on a vector (a
+        C on a volume would scale its columns). Where shape inference does not know `x`, as read
+        before: C or Cx1x1."""
+        dims = [int(d) for d in self.inits[factor].dims]
+        shape = self.shape(x)
+        if shape is None or len(shape) not in (2, 4):
+            return len(dims) == 1 or (len(dims) == 3 and dims[1:] == [1, 1])
+        channels = shape[1]
+        forms = ([channels], [1, channels]) if len(shape) == 2 else ([channels, 1, 1], [1, channels, 1, 1])
+        return channels is not None and dims in forms
+
+    def refuse_stored(self, ins: list, verb: str) -> None:
+        """An Add or Mul with stored values where no cnnctl kind takes them (a fixed offset or
+        factor, a learned shift, a factor not one per channel): told at the node, with its dims."""
+        stored = next((t for t in ins if t in self.constants), None)
+        if stored is None:
+            return
+        dims = [int(d) for d in self.constants[stored].dims]
+        held = "one value" if _count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
+        unlike = "" if verb == "adds" else ", not a learned factor per channel"
+        raise _Unread(
+            f"{verb} the stored {_shown(stored)} ({held}){unlike}: no cnnctl layer kind does",
+            "cnnctl reads an Add or Mul of layers (a residual, a gate) and a Mul by a learned factor per channel "
+            "(layerscale)",
+        )
 
     def leaky(self, node, a: dict, ins: list) -> Layer | None:
         return self.activation(node, f"leaky slope={_float(a, 'alpha', 0.01):g}")
@@ -807,7 +867,18 @@ class _Reader:
         if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
             volume, groups, _, nodes = self.grid[x]
             return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
-        raise _Unread("a reshape other than a channel shuffle's")
+        if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
+            return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+        raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+
+    def flattens(self, node, a: dict, target: list[int]) -> bool:
+        """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
+        x.reshape(N, C*H*W) (0 copies the batch where allowzero is not set)."""
+        dims = self.shape(node.input[0])
+        batch = {-1 if target[1] != -1 else None, None if _int(a, "allowzero", 0) else 0}
+        if dims is None or len(dims) != 4 or None in dims[1:]:
+            return target[1] == -1 and target[0] in {1, *batch}
+        return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
 
     def transpose(self, node, a: dict, ins: list) -> None:
         perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]

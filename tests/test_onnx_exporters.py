@@ -1,0 +1,200 @@
+"""cnnctl import reads what both of PyTorch's ONNX exporters write (issue 22): the TorchScript-based
+one (dynamo=False) and the default since 2.9 (dynamo=True, through onnxscript). Each pattern is a
+module written here, exported by both, imported: its own parameter count, the multiplications of
+the course's formula, and with the file's weights the outputs ONNX Runtime gives on it (1e-5)."""
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+ort = pytest.importorskip("onnxruntime")
+
+from torch import nn  # noqa: E402
+
+import cnnctl  # noqa: E402
+from cnnctl.exchange.weights import place_weights  # noqa: E402
+from tests.helpers import run_main  # noqa: E402
+
+
+def _dynamo_runs() -> bool:
+    try:
+        import onnxscript  # noqa: F401  # the dynamo exporter writes its graphs with it
+    except ImportError:
+        return False
+    return True
+
+
+EXPORTERS = [
+    pytest.param(False, id="torchscript"),
+    pytest.param(True, id="dynamo", marks=pytest.mark.skipif(not _dynamo_runs(), reason="needs onnxscript")),
+]
+
+
+def exported(module: nn.Module, tmp_path, dynamo: bool, shape=(3, 8, 8), opset: int | None = None) -> str:
+    """`module` (eval mode, its batch norms kept) through torch.onnx.export, for one image of `shape` (CHW)."""
+    torch.manual_seed(0)
+    path = tmp_path / f"{type(module).__name__}_{'dynamo' if dynamo else 'ts'}.onnx"
+    keep = {} if dynamo else {"training": torch.onnx.TrainingMode.PRESERVE}  # dynamo keeps them as they are
+    versions = {"opset_version": opset} if opset else {}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # dynamo's progress lines
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (torch.randn(1, *shape),), str(path), dynamo=dynamo, **keep, **versions)
+    return str(path)
+
+
+def imported(path: str, monkeypatch, capsys):
+    """`cnnctl import path -o net.yaml`: the network read, and its module with the file's weights."""
+    net = path.removesuffix(".onnx") + ".yaml"
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", net)
+    assert code == 0, err
+    graph = cnnctl.load(net)
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, path)
+    return graph, model
+
+
+def same_outputs(model: nn.Module, path: str, shape=(3, 8, 8)) -> bool:
+    """The module's outputs are ONNX Runtime's on the file, within 1e-5, on random images."""
+    images = np.random.default_rng(1).standard_normal((3, 1, *shape)).astype(np.float32)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    with torch.no_grad():
+        for x in images:
+            theirs = session.run(None, {name: x})[0]
+            ours = model(torch.from_numpy(x)).numpy()
+            if ours.shape != theirs.shape and ours.size == theirs.size:  # 1x1xC against C: the same values
+                ours = ours.reshape(theirs.shape)
+            if not np.allclose(ours, theirs, rtol=0, atol=1e-5):
+                return False
+    return True
+
+
+def randomized(module: nn.Module) -> nn.Module:
+    """Every parameter and buffer random (batch norms' statistics positive), so that nothing
+    misplaced can pass for placed (a factor of 1, a mean of 0)."""
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.rand_like(t) + 0.5 if "var" in name else torch.randn_like(t))
+    return module
+
+
+# -- Add and Mul with stored values (item 1) -----------------------------------------------------
+class Scaled(nn.Module):
+    """A conv, then one element-wise operation with a constant or a stored tensor (`how`)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.shift = nn.Parameter(torch.randn(1, 4, 1, 1))
+        self.scalar = nn.Parameter(torch.randn(1))
+        self.columns = nn.Parameter(torch.randn(6))  # C=4 channels, but 6 columns: broadcast over W
+        self.factor = nn.Parameter(torch.randn(4, 1, 1))
+        self.factor4 = nn.Parameter(torch.randn(1, 4, 1, 1))
+
+    def forward(self, x):
+        y = self.conv(x)
+        return {
+            "y + 1.0": lambda: y + 1.0,
+            "y * 2.0": lambda: y * 2.0,
+            "y + shift": lambda: y + self.shift,
+            "y * scalar": lambda: y * self.scalar,
+            "y * columns": lambda: y * self.columns,
+            "y * factor": lambda: y * self.factor,
+            "factor * y": lambda: self.factor * y,
+            "y * factor4": lambda: y * self.factor4,
+        }[self.how]()
+
+
+NOT_A_FACTOR = ", not a learned factor per channel"
+REFUSED = {  # the operation -> what its message says
+    "y + 1.0": "adds the stored `{stored}` (one value): no cnnctl layer kind does",
+    "y * 2.0": "multiplies by the stored `{stored}` (one value)" + NOT_A_FACTOR,
+    "y + shift": "adds the stored `shift` (values of 1x4x1x1): no cnnctl layer kind does",
+    "y * scalar": "multiplies by the stored `scalar` (one value)" + NOT_A_FACTOR,
+    "y * columns": "multiplies by the stored `columns` (values of 6)" + NOT_A_FACTOR,
+}
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("how", list(REFUSED))
+def test_an_add_or_mul_of_stored_values_is_one_message_at_its_node(how, dynamo, tmp_path, monkeypatch, capsys):
+    import onnx
+
+    path = exported(Scaled(how), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 1 and err.startswith(f"error: {path}: ONNX node "), err
+    nodes = onnx.load(path).graph.node  # the operation is the last node; the conv (and a Constant) before it
+    op, count = nodes[-1], len(nodes)
+    stored = next(t for t in op.input if t not in {o for n in nodes if n.op_type == "Conv" for o in n.output})
+    assert f"({op.op_type}, node {count} of {count}): " + REFUSED[how].format(stored=stored) in err, err
+    assert "hint: cnnctl reads an Add or Mul of layers" in err
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("how", ["y * factor", "factor * y", "y * factor4"])
+def test_a_factor_per_channel_on_either_side_is_a_layerscale(how, dynamo, tmp_path, monkeypatch, capsys):
+    module = Scaled(how)
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["conv", "layerscale"]
+    # the conv's 4x27 + 4 and the factor's 4 (the module holds other tensors its forward leaves unused)
+    assert graph.params == 4 * 27 + 4 + 4
+    assert graph.mults == 6 * 6 * 4 * (3 * 3 * 3)  # output volume x filter volume; a factor is no weight
+    assert same_outputs(model, path)
+
+
+# -- the dynamo exporter's forms (item 2) --------------------------------------------------------
+class Pooled(nn.Module):
+    """conv, bn, relu, max pool, then the global pool as `how` writes it, and a classifier."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.bn(self.conv(x))))
+        x = torch.cat([x], 1)  # one input: DenseNet's, written as a Concat of one
+        pooled = {
+            "mean": lambda: x.mean([2, 3]),
+            "adaptive": lambda: torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1),
+            "view": lambda: nn.functional.adaptive_avg_pool2d(x, 1).view(x.size(0), -1),
+            "amax": lambda: x.amax((2, 3), keepdim=True).reshape(1, 8),
+        }[self.how]()
+        return self.fc(pooled)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("how", ["mean", "adaptive", "view", "amax"])
+def test_global_pools_flattens_and_a_one_input_concat_are_read(how, dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(Pooled(how))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    kinds = [n.kind for n in graph.nodes]
+    assert "concat" not in kinds and kinds.count("pool") == 2, kinds  # the max pool and the global one
+    own = sum(p.numel() for p in module.parameters())
+    bn_folded = graph.params == own - 16 + 8  # eval-mode exports may fold bn into the conv: its bias
+    assert graph.params == own or bn_folded  # 216 + 16 + 45
+    assert graph.mults == 8 * 8 * 8 * (3 * 3 * 3) + 8 * 5  # conv's output volume x filter volume, then fc
+    assert graph.output_shape == (5,)
+    assert same_outputs(model, path)
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_older_opsets_write_reductions_with_attributes(opset, tmp_path, monkeypatch, capsys):
+    module = randomized(Pooled("mean"))
+    path = exported(module, tmp_path, False, opset=opset)  # ReduceMean's axes: an attribute before opset 18
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes].count("pool") == 2 and same_outputs(model, path)
