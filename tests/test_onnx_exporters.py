@@ -198,3 +198,31 @@ def test_older_opsets_write_reductions_with_attributes(opset, tmp_path, monkeypa
     path = exported(module, tmp_path, False, opset=opset)  # ReduceMean's axes: an attribute before opset 18
     graph, model = imported(path, monkeypatch, capsys)
     assert [n.kind for n in graph.nodes].count("pool") == 2 and same_outputs(model, path)
+
+
+class Chunked(nn.Module):
+    """x.chunk(2, dim=1) between two convolutions: the dynamo exporter writes a Split; the TorchScript one two
+    Slices whose bounds it computes from the tensor's Shape (Gather, Add, Div, Mul)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.mix = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        a, b = self.conv(x).chunk(2, dim=1)
+        return self.mix(a) + b
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_chunk_is_read_from_a_split_or_from_slices_whose_bounds_come_from_the_shape(
+    dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(Chunked())
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["conv", "chunk", "chunk", "conv", "add"]
+    assert graph.params == (3 * 3 * 3 * 8 + 8) + (4 * 4 + 4)  # the two convolutions' weights and biases
+    assert graph.mults == 8 * 8 * 8 * 27 + 8 * 8 * 4 * 4  # each output volume x its filter volume
+    assert graph.output_shape == (8, 8, 4)
+    assert same_outputs(model, path)

@@ -77,13 +77,18 @@ OPERATORS = {
     "GlobalMaxPool": Operator("global_pool"),
     "ReduceMean": Operator("reduce", 1, "over height and width, as a global pool"),
     "ReduceMax": Operator("reduce", 1, "over height and width, as a global pool"),
-    "Add": Operator("add", 2),
-    "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel"),
+    "Add": Operator("add", 2, "of two layers; of known values, a value"),
+    "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel; of known values, a value"),
     "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
     "Slice": Operator("slice", 3, "an equal part of the channels"),
+    "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
+    "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
+    "Gather": Operator("fold", 2, "of known values"),
+    "Sub": Operator("fold", 2, "of known values"),
+    "Div": Operator("fold", 2, "of known values"),
     "Reshape": Operator("reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle"),
     "Transpose": Operator("transpose", 1, "in a channel shuffle or around a LayerNormalization"),
     "Identity": Operator("identity"),
@@ -95,6 +100,10 @@ OPERATORS = {
     "Clip": Operator("clip", 1, "to [0, 6], as relu6", True),
     "Softmax": Operator("softmax", 1, "over the channels", True),
 }
+
+
+FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_Reader.fold)
+MAX_FOLDED = 64  # the most values an operation on known sizes reads (a shape has a few)
 
 
 def operators_read(notes: bool = True) -> str:
@@ -591,6 +600,10 @@ class _Reader:
     def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"):
         from onnx import TensorProto, helper, numpy_helper
 
+        if tensor is FOLDED:  # worked out here from known sizes (fold): a value, never stored weights
+            if role != "constant":
+                raise _Unread(f"reads {_shown(t)}, a value worked out from sizes, as its {role}")
+            return self.decoded[t]
         what = f"the {role} {_shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
@@ -749,7 +762,9 @@ class _Reader:
         op = "avg" if node.op_type == "GlobalAveragePool" else "max"
         return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
 
-    def add(self, node, a: dict, ins: list) -> Layer:
+    def add(self, node, a: dict, ins: list) -> Layer | None:
+        if self.known(node):  # arithmetic on sizes (the bounds of x.chunk's slices): a value
+            return self.fold(node, a, ins)
         self.refuse_stored(ins, "adds")
         return self.layer("add", [], ins, _node_id(node, "add"))
 
@@ -779,6 +794,8 @@ class _Reader:
         return self.layer("flatten", [], [pooled], _node_id(node, "flatten"))
 
     def mul(self, node, a: dict, ins: list) -> Layer | None:
+        if self.known(node):
+            return self.fold(node, a, ins)
         x, y = ins[0], ins[1]
         if x in self.constants and y not in self.constants:  # factor * x, as x * factor
             x, y = y, x
@@ -812,7 +829,8 @@ class _Reader:
         stored = next((t for t in ins if t in self.constants), None)
         if stored is None:
             return
-        dims = [int(d) for d in self.constants[stored].dims]
+        tensor = self.constants[stored]
+        dims = list(self.decoded[stored].shape) if tensor is FOLDED else [int(d) for d in tensor.dims]
         held = "one value" if _count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
         unlike = "" if verb == "adds" else ", not a learned factor per channel"
         raise _Unread(
@@ -927,6 +945,57 @@ class _Reader:
         if size <= 0 or channels % size or start % size:
             raise _Unread(f"channels {start} to {end} of {channels}: not one of equal parts")
         return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
+
+    def split(self, node, a: dict, ins: list) -> None:
+        """A Split into equal parts of the channels (how the dynamo exporter writes x.chunk):
+        a `chunk` layer for each part something reads."""
+        channels, parts = self.channels(node.input[0]), len(node.output)
+        if _int(a, "axis", 0) != 1 or channels is None:
+            raise _Unread("a split other than into parts of the channels", "cnnctl's chunk splits the channels")
+        sizes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("split")  # opset 13+: input
+        sizes = [int(v) for v in sizes] if sizes is not None else [channels // parts] * parts
+        if len(set(sizes)) != 1 or sum(sizes) != channels:
+            raise _Unread(f"channels split {_shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
+        name = _node_id(node, "chunk")
+        for i, out in enumerate(node.output):
+            if out and self.readers.get(out):
+                layer = self.layer("chunk", [str(parts), f"i={i + 1}"], ins[:1], f"{name}_{i + 1}", [self.index])
+                self.made[out] = layer
+                self.order.append((out, layer))
+        return None
+
+    def known(self, node) -> bool:
+        """Whether every input of `node` is a known value (a constant, or one folded)."""
+        return all(t in self.constants for t in node.input if t)
+
+    def fold(self, node, a: dict, ins: list) -> None:
+        """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, Gather,
+        Add, Sub, Mul and Div of known values (the torch exporter's bounds of x.chunk's slices).
+        The result is a value the next nodes read, as a Constant's."""
+        import numpy as np
+
+        op = node.op_type
+        if op == "Shape":
+            dims = self.shape(node.input[0])
+            if dims is None or None in dims:
+                raise _Unread("the shape of a tensor whose size is not known here")
+            value = np.array(dims, dtype=np.int64)[_int(a, "start", 0) : a.get("end")]
+        else:
+            values = [self.const(node, i) for i in range(len(node.input))]
+            if any(v is None or v.size > MAX_FOLDED for v in values):
+                raise _Unread(f"{op} of values that are not small known ones")
+            x, y = values[0], values[1]
+            if op == "Gather":
+                value = np.take(x, y.astype(np.int64), axis=_int(a, "axis", 0))
+            elif op == "Div" and np.issubdtype(x.dtype, np.integer):
+                if not np.all(y):
+                    raise _Unread("a division by zero")
+                value = np.trunc(x / y).astype(x.dtype)  # ONNX's integer division truncates
+            else:
+                value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](x, y)
+        self.constants[node.output[0]] = FOLDED
+        self.decoded[node.output[0]] = np.asarray(value)
+        return None
 
     def activate(self, node, a: dict, ins: list) -> Layer | None:
         if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":
