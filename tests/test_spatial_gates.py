@@ -6,6 +6,8 @@ Expected counts come from the formulas (the example's header shows the arithmeti
 torch's own reductions and the hand-written module, with its weights copied in.
 """
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,7 +15,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from helpers import EXAMPLES, nchw, run_main  # noqa: E402
 from test_backend import check  # noqa: E402
-from test_modern_blocks import randomize  # noqa: E402
+from test_modern_blocks import randomize, same_output  # noqa: E402
+from test_notation import readme_snippet  # noqa: E402
 from test_training_memory import assert_same  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -205,3 +208,71 @@ def test_cbam_compiles_to_the_analyzed_module_and_its_source():
     x = torch.randn(2, *nchw(graph.input_shape))
     with torch.no_grad():
         assert torch.equal(written(x), model(x))
+
+
+def test_the_readmes_spatial_gate_builds():
+    snippet = readme_snippet("A gate whose path ends in `HxWx1`")
+    graph = cnnctl.load_text("input: 8x8x16\nlayers:\n" + snippet, "readme.yaml")
+    assert [n.shape for n in graph.nodes] == [(8, 8, 1), (8, 8, 1), (8, 8, 2), (8, 8, 1), (8, 8, 1), (8, 8, 16)]
+    assert graph.params == 7 * 7 * 2 + 2  # the 7x7 conv on 2 channels, bn's scale and shift
+
+
+# -- BAM: a 1x1xC and an HxWx1 map added into an HxWxC attention ----------------------------------------
+BAM_TEXT = """
+input: 12x12x32
+blocks:
+  bam:
+    args: r=16 d=4
+    layers:
+      - residual:
+          - gate:
+              - add:
+                  channel:
+                    - pool avg global
+                    - conv f=1 n=${in_c // r} act=relu
+                    - conv f=1 n=${in_c}
+                    - bn
+                  spatial:
+                    - conv f=1 n=${in_c // r}
+                    - bn act=relu
+                    - conv f=3 p=$d dilation=$d n=${in_c // r}
+                    - bn act=relu
+                    - conv f=3 p=$d dilation=$d n=${in_c // r}
+                    - bn act=relu
+                    - conv f=1 n=1
+                act: sigmoid
+                id: attention   # unnamed, its path would be the residual's add's (bam1.add)
+layers: [bam]
+"""
+
+
+class BAM(nn.Module):
+    """Park et al. 2018, from the paper's formulas: F + F * sigmoid(Mc(F) + Ms(F)), Mc = BN(MLP(avgpool F))
+    (1x1xC), Ms = 1x1 conv to C/r, two 3x3 convs dilated by d, 1x1 conv to one map (HxWx1), BN and ReLU
+    between them."""
+
+    def __init__(self, c: int, r: int, d: int):
+        super().__init__()
+        m = c // r
+        self.channel = nn.Sequential(nn.Conv2d(c, m, 1), nn.ReLU(), nn.Conv2d(m, c, 1), nn.BatchNorm2d(c))
+        dilated = [nn.Conv2d(m, m, 3, padding=d, dilation=d), nn.BatchNorm2d(m), nn.ReLU()]
+        self.spatial = nn.Sequential(
+            nn.Conv2d(c, m, 1), nn.BatchNorm2d(m), nn.ReLU(), *dilated, *copy.deepcopy(dilated), nn.Conv2d(m, 1, 1)
+        )
+
+    def forward(self, x):
+        return x + x * torch.sigmoid(self.channel(F.adaptive_avg_pool2d(x, 1)) + self.spatial(x))
+
+
+def test_bam_adds_a_channel_and_a_spatial_map_into_one_attention():
+    graph = cnnctl.load_text(BAM_TEXT, "bam.yaml")
+    c, m, (h, w) = 32, 32 // 16, (12, 12)
+    attention = next(n for n in graph.nodes if n.kind == "add" and n.args.act == "sigmoid")
+    assert [graph.nodes[i].shape for i in attention.inputs] == [(1, 1, c), (h, w, 1)]
+    assert attention.shape == (h, w, c)
+    assert attention.flops == h * w * c * 2  # one sum and one sigmoid per value
+    channel = (c * m + m) + (m * c + c) + 2 * c
+    spatial = (c * m + m) + 2 * m + 2 * (3 * 3 * m * m + m + 2 * m) + (m + 1)
+    assert graph.params == channel + spatial
+    assert graph.mults == (c * m + m * c) + h * w * (c * m + 2 * 3 * 3 * m * m + m)
+    same_output(BAM(c, 16, 4), graph, (c, h, w), seed=5)

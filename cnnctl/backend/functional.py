@@ -135,8 +135,8 @@ class Linear(WithActivation, nn.Linear):
 
 
 class Add(nn.Module):
-    """Element-wise sum of the inputs (a 1x1xC one broadcasts over HxW), then the inline
-    activation: g(z + a)."""
+    """Element-wise sum of the inputs (a 1x1xC one broadcasts over HxW, an HxWx1 one over the
+    channels: torch's broadcasting), then the inline activation: g(z + a)."""
 
     def __init__(self, act: str = "none"):
         super().__init__()
@@ -154,7 +154,7 @@ class Add(nn.Module):
 
 
 class Mul(Add):
-    """Element-wise product of the inputs (a 1x1xC scale broadcasts over HxW), then the activation."""
+    """Element-wise product of the inputs (a 1x1xC or HxWx1 scale broadcasts), then the activation."""
 
     def join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a * b
