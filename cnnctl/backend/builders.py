@@ -130,6 +130,8 @@ def deconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str
 @builds("pool")
 def pool(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
+    if a.channels:
+        return fn.ChannelPool(a.op)
     if a["global"] or a.out is not None:
         size = a.out or (1, 1)
         return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
@@ -144,6 +146,8 @@ def pool(node: Node, ins: list[Shape]) -> nn.Module:
 def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
     kind = "Max" if a.op == "max" else "Avg"
+    if a.channels:
+        return None, fn.CHANNEL_POOLS[a.op].source.format(x=xs[0])
     if a["global"] or a.out is not None:
         return f"nn.Adaptive{kind}Pool2d({_size_source(a.out or (1, 1))})", f"{m}({xs[0]})"
     symmetric, pad = _split(Pool().padding(a, ins))

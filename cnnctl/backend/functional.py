@@ -135,8 +135,8 @@ class Linear(WithActivation, nn.Linear):
 
 
 class Add(nn.Module):
-    """Element-wise sum of the inputs (a 1x1xC one broadcasts over HxW), then the inline
-    activation: g(z + a)."""
+    """Element-wise sum of the inputs (a 1x1xC one broadcasts over HxW, an HxWx1 one over the
+    channels: torch's broadcasting), then the inline activation: g(z + a)."""
 
     def __init__(self, act: str = "none"):
         super().__init__()
@@ -154,10 +154,44 @@ class Add(nn.Module):
 
 
 class Mul(Add):
-    """Element-wise product of the inputs (a 1x1xC scale broadcasts over HxW), then the activation."""
+    """Element-wise product of the inputs (a 1x1xC or HxWx1 scale broadcasts), then the activation."""
 
     def join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a * b
+
+
+class ChannelPoolFunction(NamedTuple):
+    """How `pool max|avg channels` runs, and how `cnnctl export` writes it (`{x}`: the input)."""
+
+    function: Callable[[torch.Tensor], torch.Tensor]
+    source: str
+
+
+# The max is torch.max over one dimension, which keeps only the int64 index of each maximum for
+# backward (amax would keep its input and output: `Pool.saved`) and is one ReduceMax in ONNX
+# (its indices unused); the mean keeps nothing and is one ReduceMean.
+CHANNEL_POOLS: dict[str, ChannelPoolFunction] = {
+    "max": ChannelPoolFunction(
+        lambda x: torch.max(x, dim=1, keepdim=True).values, "torch.max({x}, dim=1, keepdim=True).values"
+    ),
+    "avg": ChannelPoolFunction(lambda x: torch.mean(x, dim=1, keepdim=True), "torch.mean({x}, dim=1, keepdim=True)"),
+}
+
+
+class ChannelPool(nn.Module):
+    """Max or mean over the channels at each position, NxCxHxW -> Nx1xHxW (`pool max channels`:
+    CBAM's spatial gate)."""
+
+    def __init__(self, op: str):
+        super().__init__()
+        self.op = op
+        self.fn = CHANNEL_POOLS[op].function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}"
 
 
 class Concat(nn.Module):

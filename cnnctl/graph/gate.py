@@ -2,7 +2,9 @@
 
 Squeeze-and-excitation is the case it is for: `pool avg global`, a 1x1 conv that squeezes,
 one that excites back to the input's channels, a sigmoid; the ``1x1xC`` result scales each
-channel of the ``HxWxC`` input (see `mul`'s broadcasting). Layers: the path's, then `mul`.
+channel of the ``HxWxC`` input (see `mul`'s broadcasting). A path that ends in ``HxWx1`` scales
+each position instead, all its channels alike (CBAM's spatial attention: `pool avg channels`,
+`pool max channels`, a 7x7 conv, a sigmoid). Layers: the path's, then `mul`.
 """
 
 from __future__ import annotations

@@ -15,41 +15,46 @@ if TYPE_CHECKING:
 
 
 def broadcast(ins: list[Shape], verb: str) -> Shape:
-    """The shape of an element-wise join of `ins`: all equal, or volumes some of which are
-    ``1x1xC``, each value of which scales (or shifts) a whole channel of an ``HxWxC`` map
-    (squeeze-and-excitation). Anything else is refused: maps of two sizes have no values in
-    common, channels of two counts no one-to-one pairing, and a vector has no positions."""
+    """The shape of an element-wise join of `ins`: all equal, or volumes that broadcast as
+    PyTorch's do, along whole axes: a ``1x1xC`` input gives each channel one value (scales or
+    shifts a whole channel of an ``HxWxC`` map: squeeze-and-excitation), an ``HxWx1`` input
+    gives each position one (scales every channel there alike: CBAM's spatial gate), and a
+    ``1x1xC`` and an ``HxWx1`` together give ``HxWxC`` (BAM's attention). The output is
+    ``HxWxC`` from the sizes and channels that are not 1. Anything else is refused: maps of two
+    sizes have no values in common, channels of two counts no one-to-one pairing, and a vector
+    has no positions."""
     if all(s == ins[0] for s in ins):
         return ins[0]
-    full = next((s for s in ins if len(s) == 3 and s[:2] != (1, 1)), ins[0])
+    if all(len(s) == 1 for s in ins):
+        raise ShapeError(f"cannot {verb} vectors of different lengths", hint="end every path in the same `fc` size")
+    if any(len(s) == 1 for s in ins):
+        raise ShapeError(
+            f"cannot {verb} a vector and a volume",
+            hint="a vector has no positions to pair with a map's: keep the volume (a 1x1 conv is an fc per "
+            "position, `pool avg global` gives 1x1xC)",
+        )
+    size = next((s[:2] for s in ins if s[:2] != (1, 1)), (1, 1))
+    # the channels every input must have (or 1): a full map's, named first in a message
+    widest = next((s for s in ins if s[2] != 1 and s[:2] == size), None) or next((s for s in ins if s[2] != 1), ins[0])
     for s in ins:
-        if s == full:
-            continue
-        if len(s) == len(full) == 1:
-            raise ShapeError(f"cannot {verb} vectors of different lengths", hint="end every path in the same `fc` size")
-        if len(s) != len(full):
-            raise ShapeError(
-                f"cannot {verb} a vector and a volume",
-                hint="a vector has no positions to pair with a map's: keep the volume (a 1x1 conv is an fc per "
-                "position, `pool avg global` gives 1x1xC)",
-            )
-        if s[2] != full[2]:
-            raise ShapeError(
-                f"cannot {verb} {format_shape(full)} and {format_shape(s)}: the channels differ ({full[2]} and {s[2]})",
-                hint=f"end every path in {full[2]} channels (`n={full[2]}`)",
-            )
-        if s[:2] != (1, 1):
+        if s[:2] not in (size, (1, 1)):
             raise ShapeError(
                 f"cannot {verb} different shapes",
-                hint="make every path end in the same HxWxC, or in 1x1xC to scale each channel: a 1x1 conv "
-                "changes the channels, a stride the size",
+                hint="make every path end in the same HxWxC, or in 1x1xC (one value per channel) or HxWx1 (one per "
+                "position): a 1x1 conv changes the channels, a stride the size",
             )
-    return full
+        if s[2] not in (widest[2], 1):
+            raise ShapeError(
+                f"cannot {verb} {format_shape(widest)} and {format_shape(s)}: the channels differ "
+                f"({widest[2]} and {s[2]})",
+                hint=f"end every path in {widest[2]} channels (`n={widest[2]}`), or in 1 for one value per position",
+            )
+    return size[0], size[1], widest[2]
 
 
 class ElementWise(LayerKind):
-    """Base of `add` and `mul`: 2+ inputs of one shape (or 1x1xC ones that broadcast), an
-    inline activation, ``(inputs - 1)`` FLOPs per output value."""
+    """Base of `add` and `mul`: 2+ inputs of one shape (or 1x1xC and HxWx1 ones that broadcast,
+    see `broadcast`), an inline activation, ``(inputs - 1)`` FLOPs per output value."""
 
     verb: ClassVar[str] = ""
     min_inputs = 2
@@ -69,10 +74,11 @@ class ElementWise(LayerKind):
 class Add(ElementWise):
     """Element-wise sum of its inputs (a residual connection): `add with=x act=relu`.
 
-    The inputs have the same shape, which is the output's, or some are ``1x1xC`` and shift
-    each channel of the ``HxWxC`` others (broadcast). No params, no multiplications.
-    FLOPs: ``(inputs - 1)`` adds per output value + the activation's. cnnctl counts
-    residual adds; no other counter does.
+    The inputs have the same shape, which is the output's, or they broadcast: a ``1x1xC``
+    input shifts each channel of the ``HxWxC`` others, an ``HxWx1`` one each position (all its
+    channels alike), and ``1x1xC + HxWx1`` is ``HxWxC`` (BAM). No params, no multiplications.
+    FLOPs: ``(inputs - 1)`` adds per output value (``H*W*C`` for two inputs, whatever their
+    shapes) + the activation's. cnnctl counts residual adds; no other counter does.
     """
 
     name = "add"
@@ -84,11 +90,13 @@ class Add(ElementWise):
 @registered
 class Mul(ElementWise):
     """Element-wise product of its inputs: `mul with=scale`; a ``1x1xC`` input scales each
-    channel of an ``HxWxC`` one (squeeze-and-excitation's gate, see `gate:`).
+    channel of an ``HxWxC`` one (squeeze-and-excitation's gate, see `gate:`), an ``HxWx1`` one
+    each position, all its channels alike (CBAM's spatial gate).
 
     Shapes as `add`. No params. Multiplications: 0, though it multiplies: they are not by
     weights (as torchvision and FlopCounterMode count). FLOPs: ``(inputs - 1)`` per output
-    value + the activation's. Keeps every input (each is the others' gradient factor).
+    value (two inputs: ``H*W*C`` products, whatever their shapes) + the activation's. Keeps
+    every input (each is the others' gradient factor).
     """
 
     name = "mul"

@@ -1,4 +1,4 @@
-"""Pooling: max and average, windowed or global."""
+"""Pooling: max and average, windowed, global, or across the channels."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from ..shapes import (
     same_padding,
 )
 from .args import BOOL, PADDING, Arg, Choice, Pair
-from .base import INPUT0, OWN, Args, LayerKind, Saved, Window, registered, require_volume
+from .base import IDENTITY, INPUT0, OWN, Args, LayerKind, Saved, Window, registered, require_volume
 from .conv import padded_input, uneven_same_note
 
 
 @registered
 class Pool(LayerKind):
-    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`, `pool avg out=7`.
+    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`, `pool avg out=7`, `pool max channels`.
 
     Output, per axis: ``floor((n + 2p - f)/s) + 1`` (the course's rule, Keras, PyTorch);
     with ``ceil``: ``ceil((n + 2p - f)/s) + 1``, minus one if that last window would start
@@ -28,12 +28,17 @@ class Pool(LayerKind):
     ``global``: one value per channel, output ``1x1xC``. ``out=7`` (or ``6x6``): adaptive
     pooling to that size, each output value over its window ``floor(i*H/out)`` to
     ``ceil((i+1)*H/out)`` (PyTorch's rule; windows overlap where `out` does not divide H).
+    ``channels``: across the ``C`` channels at each position instead, output ``HxWx1`` (the
+    channel mean and max of CBAM's spatial gate).
     No parameters, no multiplications.
     FLOPs per output value: max ``f_h*f_w - 1`` comparisons; avg ``f_h*f_w`` (adds and one
     divide), over its own window. Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
+    Channels: ``C - 1`` (max) or ``C`` (avg) per position.
     Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an
-    average to 1x1, a mean), and for max pooling the index of each maximum (int64).
+    average to 1x1 or across the channels, a mean), and for max pooling the index of each
+    maximum (int64; across the channels only that).
     Receptive field, per axis: a window of ``f``, ``s`` apart; global: the whole map;
+    channels: each position its own (as a 1x1 conv);
     adaptive: ``H/out`` wide and apart where `out` divides ``H``, else a field that contains
     each window's (`uneven`, see `cnnctl.analysis.receptive`).
     """
@@ -56,6 +61,7 @@ class Pool(LayerKind):
         Arg("ceil", BOOL, False, "round the output size up (Caffe/GoogLeNet)", flag=True),
         Arg("global", BOOL, False, "pool each channel's whole map to 1x1", flag=True),
         Arg("out", Pair(), None, "adaptive: the output size, `7` or HxW"),
+        Arg("channels", BOOL, False, "pool the C values at each position to one: HxWx1 (CBAM)", flag=True),
     )
 
     def window_size(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
@@ -63,6 +69,14 @@ class Pool(LayerKind):
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("pool", ins[0])
+        if a.channels:
+            given = [f"`{k}`" for k in ("f", "s", "ceil", "global", "out") if a[k] not in (None, False)]
+            if given or a.p != (0, 0):
+                raise ShapeError(
+                    f"`channels` pools the values at each position: it takes no {', '.join(given) or '`p`'}",
+                    hint="`pool avg channels` gives HxWx1; a window or `global` pools within each channel instead",
+                )
+            return h, w, 1
         if a.out is not None:
             given = [f"`{k}`" for k in ("f", "s", "ceil", "global") if a[k] not in (None, False)]
             if given or a.p != (0, 0):
@@ -100,7 +114,7 @@ class Pool(LayerKind):
 
     def padding(self, a: Args, ins: list[Shape]) -> tuple[tuple[int, int], tuple[int, int]]:
         """((top, bottom), (left, right)) actually applied; `same` resolved."""
-        if a["global"] or a.out is not None:
+        if a["global"] or a.out is not None or a.channels:
             return (0, 0), (0, 0)
         sh, sw = a.s or a.f
         if a.p == "same":
@@ -111,6 +125,8 @@ class Pool(LayerKind):
         return uneven_same_note(a.p, self.padding(a, ins))
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        if a.channels:  # one value per position from its C
+            return out[0] * out[1] * (ins[0][2] - (1 if a.op == "max" else 0))
         if a.out is not None:  # each window its own size: the sum of their areas, per channel
             area = adaptive_span(ins[0][0], out[0]) * adaptive_span(ins[0][1], out[1])
             return out[2] * (area - (out[0] * out[1] if a.op == "max" else 0))
@@ -120,12 +136,16 @@ class Pool(LayerKind):
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         indices = (Saved(OWN, numel(out), itemsize=8),) if a.op == "max" else ()
+        if a.channels:  # a mean keeps nothing; a max over one axis only its indices (torch.max's)
+            return indices
         if a["global"] or a.out is not None:
             return () if a.op == "avg" and out[:2] == (1, 1) else (Saved(INPUT0), *indices)
         return padded_input(self.padding(a, ins), ins[0]), *indices
 
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         h, w = ins[0][0], ins[0][1]
+        if a.channels:
+            return IDENTITY
         if a["global"]:
             return Window(h, 1, 0), Window(w, 1, 0)
         if a.out is not None:  # windows floor(i*n/o) to ceil((i+1)*n/o) - 1: see cnnctl.analysis.receptive
