@@ -58,8 +58,8 @@ def imported(path: str, monkeypatch, capsys):
     return graph, model
 
 
-def same_outputs(model: nn.Module, path: str, shape=(3, 8, 8)) -> bool:
-    """The module's outputs are ONNX Runtime's on the file, within 1e-5, on random images."""
+def same_outputs(model: nn.Module, path: str, shape=(3, 8, 8), rtol: float = 0.0) -> bool:
+    """The module's outputs are ONNX Runtime's on the file, within 1e-5 (and `rtol` of theirs), on random images."""
     images = np.random.default_rng(1).standard_normal((3, 1, *shape)).astype(np.float32)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -69,7 +69,7 @@ def same_outputs(model: nn.Module, path: str, shape=(3, 8, 8)) -> bool:
             ours = model(torch.from_numpy(x)).numpy()
             if ours.shape != theirs.shape and ours.size == theirs.size:  # 1x1xC against C: the same values
                 ours = ours.reshape(theirs.shape)
-            if not np.allclose(ours, theirs, rtol=0, atol=1e-5):
+            if not np.allclose(ours, theirs, rtol=rtol, atol=1e-5):
                 return False
     return True
 
@@ -226,3 +226,29 @@ def test_a_chunk_is_read_from_a_split_or_from_slices_whose_bounds_come_from_the_
     assert graph.mults == 8 * 8 * 8 * 27 + 8 * 8 * 4 * 4  # each output volume x its filter volume
     assert graph.output_shape == (8, 8, 4)
     assert same_outputs(model, path)
+
+
+class SpatialGate(nn.Module):
+    """CBAM's spatial attention: the mean and max across the channels, a 7x7 conv to one map, a sigmoid, times x."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.spatial = nn.Conv2d(2, 1, 7, padding=3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        maps = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        return x * torch.sigmoid(self.spatial(maps))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_pools_across_the_channels_are_read_as_a_spatial_gate(dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(SpatialGate())
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    pools = [n for n in graph.nodes if n.kind == "pool"]
+    assert len(pools) == 2 and all(n.shape == (8, 8, 1) for n in pools)
+    assert graph.params == (3 * 3 * 3 * 6 + 6) + (7 * 7 * 2 + 1)
+    assert graph.output_shape == (8, 8, 6)
+    assert same_outputs(model, path, rtol=1e-5)  # a 7x7 sum of random weights: values in the tens

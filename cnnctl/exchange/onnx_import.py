@@ -75,8 +75,8 @@ OPERATORS = {
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
     "GlobalMaxPool": Operator("global_pool"),
-    "ReduceMean": Operator("reduce", 1, "over height and width, as a global pool"),
-    "ReduceMax": Operator("reduce", 1, "over height and width, as a global pool"),
+    "ReduceMean": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
+    "ReduceMax": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
     "Add": Operator("add", 2, "of two layers; of known values, a value"),
     "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel; of known values, a value"),
     "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
@@ -779,11 +779,18 @@ class _Reader:
 
     def reduce(self, node, a: dict, ins: list) -> Layer:
         """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
-        dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened."""
+        dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened.
+        Over the channels with keepdims: a pool across them (`x.mean(1, keepdim=True)`)."""
         axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("axes")  # opset 18: an input
-        if axes is None or sorted(int(v) % 4 for v in list(axes)) != [2, 3]:
-            raise _Unread(f"a reduction over axes {_shown(axes, 30)}", "cnnctl reads one over height and width (2, 3)")
+        over = None if axes is None else sorted(int(v) % 4 for v in list(axes))
         op = "avg" if node.op_type == "ReduceMean" else "max"
+        if over == [1] and _int(a, "keepdims", 1):  # across the channels, kept as one: a spatial map (CBAM)
+            return self.layer("pool", [op, "channels"], ins[:1], _node_id(node, "pool"))
+        if over != [2, 3]:
+            raise _Unread(
+                f"a reduction over axes {_shown(axes, 30)}",
+                "cnnctl reads one over height and width (2, 3), or over the channels (1) keeping them",
+            )
         pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
         if _int(a, "keepdims", 1):
             return pool
