@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from ..errors import quoted
+
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -74,13 +76,13 @@ def read_number(text: str) -> Number | None:
         return None
     sign, whole, decimals, over = m.groups()
     if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS:
-        raise ExprError(f"`{text.strip()[:24]}` is far too large")
+        raise ExprError(f"{quoted(text.strip(), 24)} is far too large")
     if len(decimals or "") > MAX_DIGITS:
-        raise ExprError(f"`{text.strip()[:24]}` has too many decimals (at most {MAX_DIGITS})")
+        raise ExprError(f"{quoted(text.strip(), 24)} has too many decimals (at most {MAX_DIGITS})")
     numerator = int(whole + (decimals or ""))
     denominator = 10 ** len(decimals) if decimals else int(over or 1)
     if denominator == 0:
-        raise ExprError(f"division by zero in `{text.strip()}`")
+        raise ExprError(f"division by zero in {quoted(text.strip())}")
     return fraction(-numerator if sign == "-" else numerator, denominator)
 
 
@@ -136,7 +138,7 @@ def evaluate(text: str, lookup: Callable[[str], Number]) -> Number:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExprError(f"cannot read `{text[pos:].strip()[:24]}` in `{text[:48]}`")
+            raise ExprError(f"cannot read {quoted(text[pos:].strip(), 24)} in {quoted(text)}")
         num, name, op = m.groups()
         tokens.append(("num", num) if num else ("name", name) if name else ("op", op))
         pos = m.end()
@@ -147,13 +149,14 @@ def evaluate(text: str, lookup: Callable[[str], Number]) -> Number:
     parser = _Parser(tokens, lookup, text)
     value = parser.sum()
     if parser.i != len(tokens):
-        raise ExprError(f"unexpected `{tokens[parser.i][1]}` in `{text}`")
+        raise ExprError(f"unexpected {quoted(tokens[parser.i][1], 24)} in {quoted(text)}")
     return value
 
 
 class _Parser:
     def __init__(self, tokens, lookup, text):
-        self.tokens, self.lookup, self.text, self.i, self.depth = tokens, lookup, text, 0, 0
+        self.tokens, self.lookup, self.i, self.depth = tokens, lookup, 0, 0
+        self.shown = quoted(text)  # the expression as messages name it: a 100,000-character one is cut
 
     def peek(self) -> str | None:
         return self.tokens[self.i][1] if self.i < len(self.tokens) and self.tokens[self.i][0] == "op" else None
@@ -176,7 +179,7 @@ class _Parser:
             if op == "*":
                 value *= rhs
             elif rhs == 0:
-                raise ExprError(f"division by zero in `{self.text}`")
+                raise ExprError(f"division by zero in {self.shown}")
             elif op == "/":  # exact: a fraction where it does not divide
                 value = fraction(value, rhs) if isinstance(value, int) and isinstance(rhs, int) else value / rhs
             elif op == "//":
@@ -196,7 +199,7 @@ class _Parser:
 
     def atom(self) -> Number:
         if self.i >= len(self.tokens):
-            raise ExprError(f"`{self.text}` ends too early")
+            raise ExprError(f"{self.shown} ends too early")
         kind, tok = self.tokens[self.i]
         self.i += 1
         if kind == "num":
@@ -211,11 +214,11 @@ class _Parser:
             self.enter()
             value = self.sum()
             if self.peek() != ")":
-                raise ExprError(f"missing `)` in `{self.text}`")
+                raise ExprError(f"missing `)` in {self.shown}")
             self.i += 1
             self.depth -= 1
             return value
-        raise ExprError(f"unexpected `{tok}` in `{self.text}`")
+        raise ExprError(f"unexpected {quoted(tok, 24)} in {self.shown}")
 
     def enter(self) -> None:
         self.depth += 1
@@ -225,7 +228,7 @@ class _Parser:
     def call(self, name: str) -> Number:
         """`name(a, ...)`: one of FUNCTIONS, with as many arguments as it takes."""
         if name not in FUNCTIONS:
-            raise ExprError(f"unknown function `{name}` in `{self.text}` (there are {', '.join(FUNCTIONS)})")
+            raise ExprError(f"unknown function {quoted(name, 24)} in {self.shown} (there are {', '.join(FUNCTIONS)})")
         self.i += 1  # the `(`
         self.enter()
         args = [self.sum()]
@@ -233,7 +236,7 @@ class _Parser:
             self.i += 1
             args.append(self.sum())
         if self.peek() != ")":
-            raise ExprError(f"missing `)` in `{self.text}`")
+            raise ExprError(f"missing `)` in {self.shown}")
         self.i += 1
         self.depth -= 1
         arity, function = FUNCTIONS[name]
@@ -246,10 +249,10 @@ class _Parser:
         (or a fraction's denominator) past MAX_VALUE, so none takes long or much memory."""
         if isinstance(value, int):
             if abs(value) > MAX_VALUE:
-                raise ExprError(f"`{self.text}` is far too large")
+                raise ExprError(f"{self.shown} is far too large")
             return value
         if abs(value) > MAX_VALUE:
-            raise ExprError(f"`{self.text}` is far too large")
+            raise ExprError(f"{self.shown} is far too large")
         if value.denominator > MAX_VALUE:
-            raise ExprError(f"`{self.text}` is too fine a fraction (denominators up to 2^62)")
+            raise ExprError(f"{self.shown} is too fine a fraction (denominators up to 2^62)")
         return _whole(value)
