@@ -11,6 +11,7 @@ import pytest
 from helpers import make_divisible
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_notation import readme_snippet
 
 import cnnctl
 from cnnctl.notation.expr import ExprError, evaluate, format_number, read_number
@@ -222,3 +223,10 @@ def test_the_exact_value_is_what_a_float_would_miss():
     # 100 * 1.1 is 110.00000000000001 in floats: a float's ceil is 111, the exact one 110.
     assert math.ceil(100 * 1.1) == 111
     assert value("ceil(100 * 1.1)") == 110
+
+
+def test_the_readmes_multiplied_stage():
+    snippet = readme_snippet("round as the network's authors did")
+    g = cnnctl.load_text("input: 8x8x3\n" + snippet, "readme.yaml")
+    # ceil(2 * 1.2) = ceil(2.4) = 3 convs; divisible(40 * 1.1 = 44, 8): (44 + 4) // 8 * 8 = 48, not below 39.6
+    assert [n.shape for n in g.nodes] == [(8, 8, 48)] * 3
