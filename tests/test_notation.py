@@ -210,8 +210,9 @@ def test_floor_division_and_exact_division():
           - half n=5
     """
     assert load(text.format(expr="n // 2")).output_shape == (8, 8, 2)  # 5 // 2 = 2
-    with pytest.raises(cnnctl.CnnctlError, match="not a whole number"):
-        load(text.format(expr="n / 2"))  # 5 / 2 must divide exactly
+    # 5 / 2 is 2.5 (exact division), and a conv's `n` takes whole numbers only
+    with pytest.raises(cnnctl.CnnctlError, match=r"`n` must be a whole number, got 2\.5: use ceil"):
+        load(text.format(expr="n / 2"))
 
 
 def test_short_block_form_and_dollar_outside_block():

@@ -3,7 +3,7 @@
 A use binds the block's arguments (as written there, else their defaults, which may use the
 arguments before them) and expands its body in a scope of its own: the body sees its own
 layers and `input` (the block's input), nothing outside. Inside, `$n` is an argument's text
-and `${expr}` integer arithmetic over arguments (`cnnctl.notation.expr`); `in_h`, `in_w` and
+and `${expr}` exact arithmetic over arguments (`cnnctl.notation.expr`); `in_h`, `in_w` and
 `in_c` are the block's input height, width and channels (a vector: 1, 1 and its length).
 """
 
@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, did_you_mean, quoted
-from ..layers.args import ArgValueError, TooLarge, parse_int
 from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_LAYERS, MAX_VALUE_CHARS
-from ..notation.expr import ExprError, evaluate
+from ..notation.expr import FUNCTIONS, ExprError, evaluate, format_number, read_number
 from ..notation.spec import (
     BLOCK_INPUT,
     BlockDef,
@@ -35,6 +34,7 @@ from .scope import Names, Scope
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
+    from ..notation.expr import Number
     from .build import Builder
 
 _SUBST = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)|\$")
@@ -306,22 +306,24 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
                 hint="write `$name` or `${expression}`",
             )
 
-        def number(n: str) -> int:
+        def number(n: str) -> Number:
             v = lookup_value(n, m.start())
-            try:
-                return parse_int(v, minimum=-(2**31))
-            except ArgValueError as exc:
-                reason = f"too large (at most {MAX_INT:,})" if isinstance(exc, TooLarge) else "not a whole number"
-                raise ExprError(f"`{n}` is {quoted(v, 24)}, {reason}") from None
+            exact = read_number(v)  # whole, or a multiplier (`w=1.1`), or a fraction another expression made
+            if exact is None:
+                raise ExprError(f"`{n}` is {quoted(v, 24)}, not a number")
+            if abs(exact) > MAX_INT:
+                raise ExprError(f"`{n}` is {quoted(v, 24)}, too large (at most {MAX_INT:,})")
+            return exact
 
         try:
-            return str(evaluate(expr, number))
+            return format_number(evaluate(expr, number))
         except ExprError as exc:
             raise CnnctlError.at(
                 str(exc),
                 value.loc.shifted(m.start()),
                 layer=path,
-                hint="expressions use whole numbers, argument names, + - * / // % and parentheses",
+                hint="expressions use numbers (32, 1.1), argument names, + - * / // %, parentheses and "
+                + ", ".join(FUNCTIONS),
             ) from None
 
     return Value(_SUBST.sub(replace_match, text), value.loc)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..errors import quoted
 from ..limits import MAX_INT
+from ..notation.expr import is_fraction_text
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ def parse_int(text: str, minimum: int = 1) -> int:
     text = str(text).strip()
     digits = text[1:] if text[:1] in ("+", "-") else text
     if not (digits.isdigit() and digits.isascii()):
+        if is_fraction_text(text):  # `n=${32 * 1.2}` is 38.4: the expression must say how to round
+            raise ArgValueError(
+                f"must be a whole number, got {text}: use ceil(...), floor(...), round(...) or divisible(..., 8)"
+            )
         raise ArgValueError(f"expected a whole number, got {quoted(text)}")
     if len(digits) > 12:
         raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")

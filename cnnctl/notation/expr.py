@@ -1,9 +1,15 @@
-"""Integer arithmetic for block arguments: `${mid * 4}`, `${blocks - 1}`, `${divisible(c * 6, 8)}`.
+"""Exact arithmetic for block arguments: `${mid * 4}`, `${divisible(32 * w, 8)}`, `${ceil(3 * d)}`.
 
-A tiny recursive-descent evaluator over integers, names, `+ - * / // %`, parentheses and
-three functions: `min`, `max` and `divisible(v, d)`, the channel rounding of MobileNet and
-EfficientNet. No `eval`: a network file can compute a size, never run code. `/` must
-divide exactly.
+A tiny recursive-descent evaluator over numbers (`32`, `1.1`), names, `+ - * / // %`,
+parentheses and the functions of FUNCTIONS: `min`, `max`, `ceil`, `floor`, `round` and
+`divisible(v, d)`, the channel rounding of MobileNet and EfficientNet. No `eval`: a network
+file can compute a size, never run code.
+
+Values are whole numbers (Python ints) until a decimal or a `/` that does not divide makes
+a fraction (`fractions.Fraction`, exact: `32 * 1.1` is 35.2, not 35.2000000000000028, so a
+width multiplier rounds the same way everywhere). A fraction is written back as its exact
+decimal (`35.2`) or, when it has none, as `a/b` (`64/3`); `read_number` reads both back.
+`fractions` is imported only when a fraction appears: most files never need it.
 """
 
 from __future__ import annotations
@@ -11,36 +17,128 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-_TOKEN = re.compile(r"\s*(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")  # ASCII digits: not `${٣}`
-MAX_VALUE = 2**62
+from ..errors import quoted
+
+TYPE_CHECKING = False  # typing's name for it, without importing typing
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+    Number = int | Fraction
+
+# ASCII digits only: not `${٣}`; a decimal needs digits on both sides of its point (`1.5`, not `1.` or `.5`).
+_TOKEN = re.compile(r"\s*(?:([0-9]+(?:\.[0-9]+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")
+# A number as a value's text: whole, decimal, or the `a/b` that `format_number` writes.
+_NUMBER_TEXT = re.compile(r"\s*([+-]?)([0-9]+)(?:\.([0-9]+)|/([0-9]+))?\s*")
+MAX_VALUE = 2**62  # of a value, and of a fraction's denominator
+MAX_DIGITS = 18  # of a written number, before and after its point
+MAX_DEPTH = 32  # parentheses and calls nested
 
 
 class ExprError(ValueError):
     """What is wrong with an expression, in words."""
 
 
-def divisible(v: int, d: int) -> int:
-    """`v` rounded to a multiple of `d`, never below `d` nor below 90% of `v`: torchvision's
-    `_make_divisible` (MobileNet, EfficientNet), in whole numbers: ``int(v + d/2) // d * d``
-    is ``(v + d//2) // d * d`` for a whole `v`, and ``r < 0.9*v`` is ``10*r < 9*v``."""
-    if d < 1:
-        raise ExprError(f"divisible(v, d) needs d >= 1, got {d}")
-    rounded = max(d, (v + d // 2) // d * d)
+def fraction(numerator: int, denominator: int = 1) -> Number:
+    """numerator / denominator exactly: an int when whole, else a Fraction."""
+    if numerator % denominator == 0:
+        return numerator // denominator
+    from fractions import Fraction  # here: only files with fractions pay for the import
+
+    return Fraction(numerator, denominator)
+
+
+def _whole(value: Number) -> Number:
+    """A Fraction that came out whole as the int it is (`2.5 * 2` is 5: `n=${2.5 * 2}` reads `5`)."""
+    return value.numerator if not isinstance(value, int) and value.denominator == 1 else value
+
+
+def format_number(value: Number) -> str:
+    """The text a value is written back as: `5`, `35.2`, `-0.125`, or `64/3` when no decimal is exact."""
+    if isinstance(value, int):
+        return str(value)
+    n, d = value.numerator, value.denominator
+    twos = (d & -d).bit_length() - 1
+    fives, rest = 0, d >> twos
+    while rest % 5 == 0:
+        fives, rest = fives + 1, rest // 5
+    if rest != 1:  # a third, a seventh: no decimal ends
+        return f"{n}/{d}"
+    places = max(twos, fives)
+    digits = str(abs(n) * 10**places // d).rjust(places + 1, "0")
+    return f"{'-' if n < 0 else ''}{digits[:-places]}.{digits[-places:]}"
+
+
+def read_number(text: str) -> Number | None:
+    """A value's text as a number (`7`, `-3`, `1.1`, `64/3`), None if it is not one; a number
+    too long to be meant raises ExprError."""
+    m = _NUMBER_TEXT.fullmatch(text)
+    if m is None:
+        return None
+    sign, whole, decimals, over = m.groups()
+    if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS:
+        raise ExprError(f"{quoted(text.strip(), 24)} is far too large")
+    if len(decimals or "") > MAX_DIGITS:
+        raise ExprError(f"{quoted(text.strip(), 24)} has too many decimals (at most {MAX_DIGITS})")
+    numerator = int(whole + (decimals or ""))
+    denominator = 10 ** len(decimals) if decimals else int(over or 1)
+    if denominator == 0:
+        raise ExprError(f"division by zero in {quoted(text.strip())}")
+    return fraction(-numerator if sign == "-" else numerator, denominator)
+
+
+def is_fraction_text(text: str) -> bool:
+    """Whether `text` is a number that is not whole (`38.4`, `64/3`): what a layer's whole
+    number argument gets from `${32 * 1.2}`."""
+    try:
+        return not isinstance(read_number(text), int | None)
+    except ExprError:
+        return False
+
+
+def divisible(v: Number, d: Number) -> int:
+    """`v` rounded to the nearest multiple of `d`, never below `d` nor below 90% of `v`:
+    torchvision's `_make_divisible` (MobileNet, EfficientNet), exactly: ``int(v + d/2)`` is
+    ``floor(v + d/2)`` wherever the result is not raised to `d` anyway, and ``r < 0.9*v`` is
+    ``10*r < 9*v``."""
+    if not isinstance(d, int) or d < 1:
+        raise ExprError(f"divisible(v, d) needs a whole d >= 1, got {format_number(d)}")
+    rounded = max(d, (v + d // 2) // d * d if isinstance(v, int) else floor(v + fraction(d, 2)) // d * d)
     return rounded + d if 10 * rounded < 9 * v else rounded
 
 
-FUNCTIONS: dict[str, Callable[[int, int], int]] = {"divisible": divisible, "min": min, "max": max}
+def floor(v: Number) -> int:
+    return v // 1
 
 
-def evaluate(text: str, lookup: Callable[[str], int]) -> int:
-    """The value of `text`; `lookup(name)` gives each name's integer value."""
+def ceil(v: Number) -> int:
+    return -(-v // 1)
+
+
+def round_half_even(v: Number) -> int:
+    """The nearest whole number, a half to the even one: Python's `round` (2.5 -> 2, 3.5 -> 4)."""
+    return round(v)
+
+
+# name -> (how many arguments, the function)
+FUNCTIONS: dict[str, tuple[int, Callable[..., Number]]] = {
+    "min": (2, min),
+    "max": (2, max),
+    "ceil": (1, ceil),
+    "floor": (1, floor),
+    "round": (1, round_half_even),
+    "divisible": (2, divisible),
+}
+
+
+def evaluate(text: str, lookup: Callable[[str], Number]) -> Number:
+    """The value of `text`; `lookup(name)` gives each name's value (an int or a Fraction)."""
     tokens: list[tuple[str, str]] = []
     pos = 0
     text = text.strip()
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ExprError(f"cannot read `{text[pos:].strip()}` in `{text}`")
+            raise ExprError(f"cannot read {quoted(text[pos:].strip(), 24)} in {quoted(text)}")
         num, name, op = m.groups()
         tokens.append(("num", num) if num else ("name", name) if name else ("op", op))
         pos = m.end()
@@ -51,28 +149,28 @@ def evaluate(text: str, lookup: Callable[[str], int]) -> int:
     parser = _Parser(tokens, lookup, text)
     value = parser.sum()
     if parser.i != len(tokens):
-        raise ExprError(f"unexpected `{tokens[parser.i][1]}` in `{text}`")
+        raise ExprError(f"unexpected {quoted(tokens[parser.i][1], 24)} in {quoted(text)}")
     return value
 
 
 class _Parser:
     def __init__(self, tokens, lookup, text):
-        self.tokens, self.lookup, self.text, self.i, self.depth = tokens, lookup, text, 0, 0
+        self.tokens, self.lookup, self.i, self.depth = tokens, lookup, 0, 0
+        self.shown = quoted(text)  # the expression as messages name it: a 100,000-character one is cut
 
     def peek(self) -> str | None:
         return self.tokens[self.i][1] if self.i < len(self.tokens) and self.tokens[self.i][0] == "op" else None
 
-    def sum(self) -> int:
+    def sum(self) -> Number:
         value = self.product()
         while self.peek() in ("+", "-"):
             op = self.tokens[self.i][1]
             self.i += 1
             rhs = self.product()
-            value = value + rhs if op == "+" else value - rhs
-            self.check(value)
+            value = self.check(value + rhs if op == "+" else value - rhs)
         return value
 
-    def product(self) -> int:
+    def product(self) -> Number:
         value = self.unary()
         while self.peek() in ("*", "/", "//", "%"):
             op = self.tokens[self.i][1]
@@ -81,19 +179,17 @@ class _Parser:
             if op == "*":
                 value *= rhs
             elif rhs == 0:
-                raise ExprError(f"division by zero in `{self.text}`")
-            elif op == "/":
-                if value % rhs:
-                    raise ExprError(f"{value} / {rhs} is not a whole number in `{self.text}`; use // to round down")
-                value //= rhs
+                raise ExprError(f"division by zero in {self.shown}")
+            elif op == "/":  # exact: a fraction where it does not divide
+                value = fraction(value, rhs) if isinstance(value, int) and isinstance(rhs, int) else value / rhs
             elif op == "//":
                 value //= rhs
             else:
                 value %= rhs
-            self.check(value)
+            value = self.check(value)
         return value
 
-    def unary(self) -> int:
+    def unary(self) -> Number:
         # A loop, not recursion: `${------n}` with thousands of signs must not overflow the stack.
         sign = 1
         while self.peek() in ("-", "+"):
@@ -101,53 +197,62 @@ class _Parser:
             self.i += 1
         return sign * self.atom()
 
-    def atom(self) -> int:
+    def atom(self) -> Number:
         if self.i >= len(self.tokens):
-            raise ExprError(f"`{self.text}` ends too early")
+            raise ExprError(f"{self.shown} ends too early")
         kind, tok = self.tokens[self.i]
         self.i += 1
         if kind == "num":
-            if len(tok) > 18:
-                raise ExprError(f"`{tok}` is too large")
-            return int(tok)
+            if len(tok) <= MAX_DIGITS and "." not in tok:  # the common case, without the detour
+                return int(tok)
+            return read_number(tok)
         if kind == "name":
             if self.peek() == "(":
                 return self.call(tok)
             return self.lookup(tok)
         if tok == "(":
-            self.depth += 1
-            if self.depth > 32:
-                raise ExprError("parentheses nested too deep")
+            self.enter()
             value = self.sum()
             if self.peek() != ")":
-                raise ExprError(f"missing `)` in `{self.text}`")
+                raise ExprError(f"missing `)` in {self.shown}")
             self.i += 1
             self.depth -= 1
             return value
-        raise ExprError(f"unexpected `{tok}` in `{self.text}`")
+        raise ExprError(f"unexpected {quoted(tok, 24)} in {self.shown}")
 
-    def call(self, name: str) -> int:
-        """`name(a, b)`: one of FUNCTIONS, with two arguments."""
-        if name not in FUNCTIONS:
-            raise ExprError(f"unknown function `{name}` in `{self.text}` (there are {', '.join(FUNCTIONS)})")
-        self.i += 1  # the `(`
+    def enter(self) -> None:
         self.depth += 1
-        if self.depth > 32:
-            raise ExprError("parentheses nested too deep")
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"parentheses nested too deep (at most {MAX_DEPTH})")
+
+    def call(self, name: str) -> Number:
+        """`name(a, ...)`: one of FUNCTIONS, with as many arguments as it takes."""
+        if name not in FUNCTIONS:
+            raise ExprError(f"unknown function {quoted(name, 24)} in {self.shown} (there are {', '.join(FUNCTIONS)})")
+        self.i += 1  # the `(`
+        self.enter()
         args = [self.sum()]
         while self.peek() == ",":
             self.i += 1
             args.append(self.sum())
         if self.peek() != ")":
-            raise ExprError(f"missing `)` in `{self.text}`")
+            raise ExprError(f"missing `)` in {self.shown}")
         self.i += 1
         self.depth -= 1
-        if len(args) != 2:
-            raise ExprError(f"`{name}` takes 2 arguments, got {len(args)}")
-        value = FUNCTIONS[name](*args)
-        self.check(value)
-        return value
+        arity, function = FUNCTIONS[name]
+        if len(args) != arity:
+            raise ExprError(f"`{name}` takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)}")
+        return self.check(function(*args))
 
-    def check(self, value: int) -> None:
+    def check(self, value: Number) -> Number:
+        """`value`, whole where it came out whole, within bounds: no expression grows a number
+        (or a fraction's denominator) past MAX_VALUE, so none takes long or much memory."""
+        if isinstance(value, int):
+            if abs(value) > MAX_VALUE:
+                raise ExprError(f"{self.shown} is far too large")
+            return value
         if abs(value) > MAX_VALUE:
-            raise ExprError(f"`{self.text}` is far too large")
+            raise ExprError(f"{self.shown} is far too large")
+        if value.denominator > MAX_VALUE:
+            raise ExprError(f"{self.shown} is too fine a fraction (denominators up to 2^62)")
+        return _whole(value)
