@@ -65,7 +65,7 @@ def test_a_bare_word_after_the_pools_op_says_op_is_given_and_points_to_out():
     (problem,) = problems_of(_net("pool avg f=6 adaptive"))
     assert problem.message == (
         "unexpected `adaptive` in `pool`: `op`, its one argument without a name, is given already (`avg`); "
-        "its flags: `ceil`, `global`"
+        "its flags: `ceil`, `global`, `channels`"
     )
     assert problem.hint == "did you mean `out=...`?"
     assert "takes `op` without a name" not in problem.message
