@@ -142,3 +142,38 @@ def test_predict_with_them_names_imagenets_classes_of_the_centre_crop(hand_resne
     expected = [imagenet_classes()[i] for i in top.indices.tolist()]
     assert [row["class"] for row in result["top"]] == expected
     assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-5)
+
+
+def test_evaluate_with_them_scores_imagenets_outputs_of_the_datas_classes_on_the_centre_crop(
+    hand_resnet18, tmp_path, monkeypatch, capsys
+):
+    hand, _ = hand_resnet18
+    torch.manual_seed(4)
+    data, images = tmp_path / "pics", {}
+    for name in ("goldfish", "tench"):  # ImageNet's classes 1 and 0, folders in the data's own order
+        (data / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = torch.randint(0, 256, (256, 320, 3), dtype=torch.uint8)  # the shorter side already 256
+            Image.fromarray(pixels.numpy()).save(data / name / f"{i}.png")
+            images.setdefault(name, []).append(pixels)
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", "resnet18", "--weights", "imagenet", "--data",
+                              str(data), "--split", "all", "--device", "cpu", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    # Independently: each image's centre 224x224, ImageNet's normalisation, the source module's outputs 1 and 0.
+    expected, losses = [[0, 0], [0, 0]], []
+    for truth, name in enumerate(("goldfish", "tench")):
+        for pixels in images[name]:
+            crop = pixels[16:240, 48:272].permute(2, 0, 1)[None].float() / 255
+            x = (crop - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+            with torch.no_grad():
+                scores = hand(x)[:, [imagenet_classes().index("goldfish"), imagenet_classes().index("tench")]]
+            expected[truth][int(scores.argmax())] += 1
+            losses.append(F.cross_entropy(scores, torch.tensor([truth])).item())
+    report = json.loads(out)
+    assert report["confusion"] == expected and report["classes"] == ["goldfish", "tench"]
+    assert report["loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-4)  # the two outputs, in that order
+    (data / "my_cat").mkdir()
+    Image.fromarray(images["tench"][0].numpy()).save(data / "my_cat" / "0.png")
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", "resnet18", "--weights", "imagenet", "--data",
+                              str(data), "--split", "all", "--device", "cpu")  # fmt: skip
+    assert code == 2 and "`my_cat` is not one of its 1,000 class names" in err and "fine-tune" in err

@@ -80,10 +80,11 @@ class Recipe:
 
     name: str = "fit"
     flip: bool = False  # half the images flipped left to right, drawn like the crop
+    share: float = CENTRE  # "centre": the crop's share of the resized shorter side (224 / 256)
 
-    def said(self, target: tuple[int, int, int], centre: float = CENTRE) -> str:
-        """In words; `centre`: the centre crop's share of the resized shorter side."""
+    def said(self, target: tuple[int, int, int]) -> str:
         h, w, _ = target
+        centre = self.share
         flipped = ", half flipped left to right" if self.flip else ""
         if self.name == "rrc":
             area, aspect = f"{SCALE[0]:g}-{SCALE[1]:g}", f"{RATIO[0]:.2f}-{RATIO[1]:.2f}"
@@ -164,7 +165,7 @@ class Images(torch.utils.data.Dataset):
         recipe = self.recipe
         if recipe.name == "centre":
             h, w, _ = self.target
-            return centre_box(h, w, CENTRE), False
+            return centre_box(h, w, recipe.share), False
         if recipe.name == "fit" and not recipe.flip:
             return None, False
         area, ratio, cx, cy, flip = self.draws(epoch, place)

@@ -203,8 +203,11 @@ def evaluate(
         test=split in ("test", "all"),
         masks=dense_shape(graph),
         stats=trained_with,
-        # A run's own data streams as it did (an image folder too large to hold); other data by its size.
-        stream=config.get("stream") if data_spec is None else None,
+        # A run's own data streams as it did (an image folder too large to hold); other data by its size,
+        # but a folder for torchvision's weights streams: each image is then read with their centre crop.
+        stream=config.get("stream")
+        if data_spec is None
+        else (True if loaded.pretrained and _folder(data_spec) else None),
         workers=default_workers(),
     )
     check_classes(graph, data.classes)
@@ -216,7 +219,17 @@ def evaluate(
             hint="evaluate on the data it was trained on",
         )
     images, measured_on = chosen_split(data, split)
-    batches = evaluation_source(data, images, config, graph.input_shape, device)
+    recipe = None
+    if loaded.pretrained:  # ImageNet's 1,000 outputs, read for the data's classes by their names
+        from ..data.loader import Recipe
+        from ..exchange.pretrained import published
+
+        model = _imagenet_outputs(model, list(data.classes), data.name)
+        measured_on += f"; scored on ImageNet's outputs for its {plural(len(data.classes), 'class', 'classes')}"
+        recipe = Recipe("centre", share=published(graph.name).crop_share)  # as they were evaluated
+        if data.streamed:
+            measured_on += f"; each image {recipe.said(graph.input_shape)}"
+    batches = evaluation_source(data, images, config, graph.input_shape, device, recipe)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
@@ -235,16 +248,58 @@ def evaluate(
     )  # fmt: skip
 
 
-def evaluation_source(data, images, config: dict, shape: tuple[int, int, int], device: torch.device):
+def _folder(spec: str) -> bool:
+    from ..data.streamed import is_streamable
+
+    return is_streamable(spec)
+
+
+class _Outputs(torch.nn.Module):
+    """A network's outputs at `index`, in that order: ImageNet's scores of the data's classes."""
+
+    def __init__(self, model: torch.nn.Module, index: list[int]):
+        super().__init__()
+        self.model = model
+        self.register_buffer("index", torch.tensor(index, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).index_select(1, self.index.to(x.device))
+
+
+def _imagenet_outputs(model: torch.nn.Module, classes: list[str], data: str) -> torch.nn.Module:
+    """`model` (ImageNet's weights, its 1,000-class head) scoring the data's `classes`, each
+    read from ImageNet's output of the same name (case aside; a name ImageNet has twice, its
+    first); one message naming the first class ImageNet does not have."""
+    from ..exchange.pretrained import imagenet_classes
+
+    where: dict[str, int] = {}
+    for i, name in enumerate(imagenet_classes()):
+        where.setdefault(name.lower(), i)
+    missing = [c for c in classes if c.lower() not in where]
+    if missing:
+        raise CnnctlError.at(
+            f"`{data}`'s classes are not ImageNet's: {quoted(missing[0])} is not one of its 1,000 class names"
+            + (f" ({plural(len(missing) - 1, 'other')} neither)" if len(missing) > 1 else ""),
+            hint="ImageNet's weights score ImageNet's classes (named as cnnctl/data/imagenet_classes.txt, one "
+            "folder per class); for other classes fine-tune them: cnnctl train ARCH --weights imagenet --data DATA",
+        )
+    return _Outputs(model, [where[c.lower()] for c in classes]).eval()
+
+
+def evaluation_source(
+    data, images, config: dict, shape: tuple[int, int, int], device: torch.device, recipe=None
+):  # fmt: skip
     """The batch source evaluate reads `images` through: in memory, or streamed by loader
     processes, each image as validation read it while training (the centre crop of a run
-    that trained on random resized crops of a stream, else adapted whole)."""
+    that trained on random resized crops of a stream, else adapted whole), or as `recipe`
+    says (torchvision's weights: the centre crop they were evaluated with)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
     from ..data.loader import default_workers, recipes
     from .stream import Stream
 
-    _, recipe, _ = recipes(str(config.get("augment", "none")))
+    if recipe is None:
+        _, recipe, _ = recipes(str(config.get("augment", "none")))
     return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
 
 
@@ -409,7 +464,7 @@ class _ImageFiles(torch.utils.data.Dataset):
 
         h, w, _ = self.target
         x = decode_box(Path(path), self.target, centre_box(h, w, self.centre))[None]
-        seen.adapted.append(Recipe("centre").said(self.target, self.centre))
+        seen.adapted.append(Recipe("centre", share=self.centre).said(self.target))
         return 255 - x if self.invert else x
 
 
