@@ -39,13 +39,14 @@ EXPECTED_KINDS = {
     "layernorm",
     "groupnorm",
     "layerscale",
+    "affine",
     "droppath",
     "chunk",
     "shuffle",
 }
 NON_ACTIVATIONS = {
     "conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample",
-    "mul", "layernorm", "groupnorm", "layerscale", "droppath", "chunk", "shuffle",
+    "mul", "layernorm", "groupnorm", "layerscale", "affine", "droppath", "chunk", "shuffle",
 }  # fmt: skip
 ACTIVATIONS = sorted(EXPECTED_KINDS - NON_ACTIVATIONS)
 
@@ -108,7 +109,7 @@ def test_counted_text_names_every_kind_with_elementwise_cost():
     counted = " ".join(COUNTED)
     for word in ("conv", "deconv", "fc", "bn", "softmax 3", "max pool", "avg pool", "lrn 2*size+3", "residual"):
         assert word in counted
-    for word in ("layernorm and groupnorm 8", "layerscale 1", "mul", "adaptive"):
+    for word in ("layernorm and groupnorm 8", "layerscale 1", "affine 1", "mul", "adaptive"):
         assert word in counted
     free = " ".join(NOT_COUNTED)
     for word in ("dropout", "droppath", "flatten", "concat", "chunk", "shuffle", "upsample"):

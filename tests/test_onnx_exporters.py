@@ -113,14 +113,41 @@ class Scaled(nn.Module):
         }[self.how]()
 
 
-NOT_A_FACTOR = ", not a learned factor per channel"
-REFUSED = {  # the operation -> what its message says
-    "y + 1.0": "adds the stored `{stored}` (one value): no cnnctl layer kind does",
-    "y * 2.0": "multiplies by the stored `{stored}` (one value)" + NOT_A_FACTOR,
-    "y + shift": "adds the stored `shift` (values of 1x4x1x1): no cnnctl layer kind does",
-    "y * scalar": "multiplies by the stored `scalar` (one value)" + NOT_A_FACTOR,
-    "y * columns": "multiplies by the stored `columns` (values of 6)" + NOT_A_FACTOR,
+REFUSED = {  # the operation -> what its message says (one value or one per channel is an affine)
+    "y * columns": "multiplies by the stored `{stored}` (values of 6), not one value or one per channel",
 }
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize(
+    ("how", "scale", "shift"),
+    [
+        ("y + 1.0", None, (1.0,)),
+        ("y * 2.0", (2.0,), None),
+        ("y + shift", None, "shift"),
+        ("y * scalar", "scalar", None),
+    ],
+)
+def test_an_add_or_mul_of_one_value_or_one_per_channel_is_an_affine(
+    how, scale, shift, dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(Scaled(how))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["conv", "affine"]
+    given = {"scale": scale, "shift": shift}
+    held = {
+        k: tuple(getattr(module, v).detach().reshape(-1).tolist()) if isinstance(v, str) else v
+        for k, v in given.items()
+    }
+    affine = graph.nodes[1]
+    for name, values in held.items():
+        assert affine.args[name] == (values or (1.0 if name == "scale" else 0.0,))
+    # nothing trains: the conv's 4x27 + 4 only; the values written, as buffers
+    assert graph.params == 4 * 27 + 4
+    assert affine.buffers == sum(len(v) for v in held.values() if v)
+    assert affine.mults == 0 and affine.flops == 6 * 6 * 4  # one operation per value
+    assert same_outputs(model, path)
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
@@ -252,3 +279,35 @@ def test_pools_across_the_channels_are_read_as_a_spatial_gate(dynamo, tmp_path, 
     assert graph.params == (3 * 3 * 3 * 6 + 6) + (7 * 7 * 2 + 1)
     assert graph.output_shape == (8, 8, 6)
     assert same_outputs(model, path, rtol=1e-5)  # a 7x7 sum of random weights: values in the tens
+
+
+# -- a fixed scale and shift (item 3c) -----------------------------------------------------------
+class Shifted(nn.Module):
+    """A conv, then a fixed scale and shift: of numbers (`conv(x) * 2.0 + 1.0`) or of buffers per
+    channel (`conv(x) * self.scale + self.shift`, how cnnctl's own affine is exported)."""
+
+    def __init__(self, buffers: bool):
+        super().__init__()
+        self.stored = buffers
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.register_buffer("scale", torch.tensor([0.5, -2.0, 3.0, 0.25]).reshape(4, 1, 1))
+        self.register_buffer("shift", torch.tensor([1.0, 0.0, -1.5, 2.0]).reshape(4, 1, 1))
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * self.scale + self.shift if self.stored else y * 2.0 + 1.0
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("buffers", [False, True], ids=["numbers", "buffers"])
+def test_a_mul_then_an_add_of_fixed_values_is_one_affine(buffers, dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(Shifted(buffers), tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["conv", "affine"]  # one layer, not a layerscale and a shift
+    affine = graph.nodes[1]
+    scale, shift = ((0.5, -2.0, 3.0, 0.25), (1.0, 0.0, -1.5, 2.0)) if buffers else ((2.0,), (1.0,))
+    assert (affine.args.scale, affine.args.shift) == (scale, shift)
+    assert graph.params == 4 * 27 + 4 and affine.buffers == len(scale) + len(shift)
+    assert affine.flops == 2 * 6 * 6 * 4 and affine.mults == 0
+    assert sorted(k for k in model.state_dict() if "affine" in k) == [f"{affine.path}.scale", f"{affine.path}.shift"]
+    assert same_outputs(model, path)

@@ -260,6 +260,23 @@ def layerscale_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple
     return f"LayerScale({shape}, {n.args.init!r})", f"{m}({xs[0]})"
 
 
+def _affine_values(n: Node) -> dict[str, tuple[float, ...] | None]:
+    """The scale and shift of an `affine` layer, None for one that does nothing (a scale of 1)."""
+    applied = KINDS["affine"].applied(n.args)
+    return {name: n.args[name] if name in applied else None for name in ("scale", "shift")}
+
+
+@builds("affine")
+def affine(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Affine(**_affine_values(node), volume=len(ins[0]) == 3)
+
+
+@writes("affine")
+def affine_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    values = _affine_values(n)
+    return f"Affine({values['scale']!r}, {values['shift']!r}, volume={len(ins[0]) == 3})", f"{m}({xs[0]})"
+
+
 @builds("lrn")
 def lrn(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args

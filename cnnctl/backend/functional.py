@@ -252,6 +252,28 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
+class Affine(nn.Module):
+    """A fixed scale and shift per channel, `x * scale + shift`: buffers, not parameters (they
+    are saved in the state_dict and move with the module, but do not train). Only what does
+    something is held and computed: a scale of 1 and a shift of 0 are left out."""
+
+    def __init__(self, scale: tuple[float, ...] | None, shift: tuple[float, ...] | None, volume: bool):
+        super().__init__()
+        for name, values in (("scale", scale), ("shift", shift)):
+            if values is not None:
+                shape = (len(values), 1, 1) if volume else (len(values),)
+                self.register_buffer(name, torch.tensor(values, dtype=torch.float32).reshape(shape))
+            else:
+                setattr(self, name, None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            x = x * self.scale
+        if self.shift is not None:
+            x = x + self.shift
+        return x
+
+
 class DropPath(nn.Module):
     """Stochastic depth, torchvision's "row" mode: in training each example's input is zeroed
     with probability `rate` and the others scaled by 1/(1 - rate); the identity in eval."""

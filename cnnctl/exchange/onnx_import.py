@@ -41,7 +41,8 @@ import stat
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, quoted, too_many
 from ..layers import KINDS
-from ..limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
+from ..layers.base import exact_number
+from ..limits import MAX_CHANNEL_VALUES, MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
 from ..records import record
 from .write_notation import Entry, traced_layers
 
@@ -77,8 +78,15 @@ OPERATORS = {
     "GlobalMaxPool": Operator("global_pool"),
     "ReduceMean": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
     "ReduceMax": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
-    "Add": Operator("add", 2, "of two layers; of known values, a value"),
-    "Mul": Operator("mul", 2, "of two layers, or by a learned factor per channel; of known values, a value"),
+    "Add": Operator(
+        "add", 2, "of two layers; of a constant, one or one per channel, an affine; of known values, a value"
+    ),
+    "Mul": Operator(
+        "mul",
+        2,
+        "of two layers; by a stored factor per channel, a layerscale; by a constant, one or one per channel, "
+        "an affine (with the Add of a constant after it); of known values, a value",
+    ),
     "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
@@ -319,8 +327,9 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
             if tensor not in reader.constants:  # computed by the graph, not stored: nothing to load (missing)
                 continue
             dims = tuple(int(d) for d in reader.constants[tensor].dims)
-            if layer.kind == "layerscale" and math.prod(dims) == node.shape[-1]:  # torch's: Cx1x1 on a volume
-                dims = (node.shape[-1], 1, 1) if len(node.shape) == 3 else (node.shape[-1],)
+            count = math.prod(dims)  # a factor per channel as 1xCx1x1 or C, a value as a scalar: the layer's shape
+            if layer.kind == "affine" or (layer.kind == "layerscale" and count == node.shape[-1]):
+                dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
             shapes[f"{node.path}.{param}"] = dims[::-1] if transposed else dims
             sources[f"{node.path}.{param}"] = (tensor, transposed)
     return ImportedWeights(imported.text, graph, shapes, sources, reader)
@@ -454,9 +463,12 @@ class _Reader:
         self.made: dict[str, Layer] = {}  # tensor -> the layer whose output it is
         self.order: list[tuple[str, Layer]] = []  # (output tensor, layer), in graph order
         self.readers: dict[str, int] = {}  # tensor -> how many nodes read it
-        for node in graph.node:
+        self.read_by: dict[str, int] = {}  # tensor -> the last node that reads it (the only one, where readers is 1)
+        for i, node in enumerate(graph.node):
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
+                self.read_by[t] = i
+        self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
         self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
@@ -765,6 +777,16 @@ class _Reader:
     def add(self, node, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # arithmetic on sizes (the bounds of x.chunk's slices): a value
             return self.fold(node, a, ins)
+        joined = self.shifts.get(node.output[0])
+        if joined is not None:  # the shift of the affine the Mul before it began
+            self.alias[node.output[0]] = joined
+            self.made[joined].nodes.append(self.index)
+            return None
+        x, y = (ins[1], ins[0]) if ins[0] in self.constants else (ins[0], ins[1])
+        shift = self.fixed(y, x) if x not in self.constants else None
+        if shift is not None:  # a fixed shift, one or one per channel
+            words, stored = _affine_words("shift", shift, y)
+            return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
         self.refuse_stored(ins, "adds")
         return self.layer("add", [], ins, _node_id(node, "add"))
 
@@ -811,18 +833,57 @@ class _Reader:
             self.dropped.add(y)  # x * sigmoid(x): SiLU, one activation
             del self.made[y]
             return self.activation(node, "silu", reads=2, nodes=sig.nodes)
-        if y in self.inits and x not in self.constants and self.per_channel(y, x):  # a learned factor per channel
-            name = self.weight_name(y, _node_id(node, "layerscale"))
+        scale = self.fixed(y, x) if x not in self.constants else None
+        shift, add, held = self.shift_after(node)
+        if y in self.inits and shift is None and self.per_channel([int(d) for d in self.inits[y].dims], x):
+            name = self.weight_name(y, _node_id(node, "layerscale"))  # a learned factor per channel
             return self.layer("layerscale", [], [x], name, stored=(("weight", y, False),))
+        if scale is not None:  # a fixed factor, one or one per channel, and the fixed shift after it
+            words, stored = _affine_words("scale", scale, y)
+            if shift is not None:
+                shift_words, shift_stored = _affine_words("shift", shift, held)
+                words, stored = words + shift_words, stored + shift_stored
+                self.shifts[add.output[0]] = node.output[0]
+            return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
         self.refuse_stored(ins, "multiplies by")
         return self.layer("mul", [], ins, _node_id(node, "mul"))
 
-    def per_channel(self, factor: str, x: str) -> bool:
-        """Whether the stored `factor` holds one value per channel of `x`, shaped to broadcast
+    def shift_after(self, node) -> tuple:
+        """(the values, the Add node, the constant holding them) of a fixed shift that the only
+        reader of this Mul's output adds (x * scale + shift: one affine); Nones where there is none."""
+        out, nothing = node.output[0], (None, None, None)
+        if self.readers.get(out) != 1:
+            return nothing
+        add = self.nodes[self.read_by[out]]
+        if add.op_type != "Add" or add.domain not in ("", "ai.onnx") or len(add.input) != 2:
+            return nothing
+        held = self.real(add.input[1] if add.input[0] == out else add.input[0])
+        if held not in self.constants:
+            return nothing
+        try:
+            return self.fixed(held, self.real(node.input[0])), add, held
+        except _Unread:  # told at the Add itself, when it is read
+            return nothing
+
+    def fixed(self, t: str, x: str) -> tuple[float, ...] | None:
+        """The values of the constant `t` (stored or a Constant) where they are one number or
+        one per channel of `x`, shaped to broadcast over them; None where they are not."""
+        tensor = self.constants.get(t)
+        if tensor is None or tensor is FOLDED:
+            return None
+        dims = [int(d) for d in tensor.dims]
+        shape = self.shape(x)
+        one = _count(dims, 1) == 1 and len(dims) <= (len(shape) if shape is not None else 4)
+        if not (one or self.per_channel(dims, x)):
+            return None
+        values = self.values(tensor, t, cap=MAX_CHANNEL_VALUES)
+        return tuple(float(v) for v in values.reshape(-1))
+
+    def per_channel(self, dims: list[int], x: str) -> bool:
+        """Whether a constant of `dims` holds one value per channel of `x`, shaped to broadcast
         over them: Cx1x1 or 1xCx1x1 on a volume (torch's layer scale), C or 1xC on a vector (a
         C on a volume would scale its columns). Where shape inference does not know `x`, as read
         before: C or Cx1x1."""
-        dims = [int(d) for d in self.inits[factor].dims]
         shape = self.shape(x)
         if shape is None or len(shape) not in (2, 4):
             return len(dims) == 1 or (len(dims) == 3 and dims[1:] == [1, 1])
@@ -839,11 +900,10 @@ class _Reader:
         tensor = self.constants[stored]
         dims = list(self.decoded[stored].shape) if tensor is FOLDED else [int(d) for d in tensor.dims]
         held = "one value" if _count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
-        unlike = "" if verb == "adds" else ", not a learned factor per channel"
         raise _Unread(
-            f"{verb} the stored {_shown(stored)} ({held}){unlike}: no cnnctl layer kind does",
-            "cnnctl reads an Add or Mul of layers (a residual, a gate) and a Mul by a learned factor per channel "
-            "(layerscale)",
+            f"{verb} the stored {_shown(stored)} ({held}), not one value or one per channel: no cnnctl layer kind does",
+            "cnnctl reads an Add or Mul of layers (a residual, a gate), and an Add or Mul of a layer and stored "
+            "values, one or one per channel (affine, layerscale)",
         )
 
     def leaky(self, node, a: dict, ins: list) -> Layer | None:
@@ -1029,6 +1089,14 @@ class _Reader:
 # A BatchNormalization's inputs after X, as torch's BatchNorm names them (its
 # num_batches_tracked has no ONNX counterpart: it counts training steps, unused at inference).
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
+
+
+def _affine_words(name: str, values: tuple[float, ...], t: str) -> tuple[list[str], tuple]:
+    """`scale=...` or `shift=...` of an affine, and where its buffer's values are stored; nothing
+    where they do nothing (a scale of 1, a shift of 0: the layer holds no buffer for them)."""
+    if all(v == (1.0 if name == "scale" else 0.0) for v in values):
+        return [], ()
+    return [f"{name}={','.join(exact_number(v) for v in values)}"], ((name, t, False),)
 
 
 def _stored(node, params: tuple, transposed: tuple = ()) -> tuple:

@@ -49,6 +49,27 @@ class LayerScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
 ''',
+    "Affine": '''
+class Affine(nn.Module):
+    """A fixed scale and shift per channel, x * scale + shift: buffers, not parameters
+    (saved in the state_dict, never trained); None: left out (a scale of 1, a shift of 0)."""
+
+    def __init__(self, scale, shift, volume: bool):
+        super().__init__()
+        for name, values in (("scale", scale), ("shift", shift)):
+            if values is not None:
+                shape = (len(values), 1, 1) if volume else (len(values),)
+                self.register_buffer(name, torch.tensor(values).reshape(shape))
+            else:
+                setattr(self, name, None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale is not None:
+            x = x * self.scale
+        if self.shift is not None:
+            x = x + self.shift
+        return x
+''',
     "channel_shuffle": '''
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """The channels as a groups x C/groups grid, transposed (ShuffleNet)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import quoted
-from ..limits import MAX_INT
+from ..limits import MAX_CHANNEL_VALUES, MAX_INT
 from ..notation.expr import is_fraction_text
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
@@ -150,6 +150,26 @@ def Float(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) ->
     return ArgType(
         f"a number in {left}{lo:g}, {hi:g}{right}", lambda t: parse_float(t, lo, hi, hi_open, lo_open), schema=schema
     )
+
+
+def Numbers(lo: float, hi: float) -> ArgType:
+    """Numbers in [lo, hi] separated by commas, one for every channel or one per channel
+    (`0.229,0.224,0.225`): a tuple of floats; how many there are is the kind's to check."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        parts = str(text).split(",")
+        if len(parts) > MAX_CHANNEL_VALUES:
+            raise ArgValueError(f"{len(parts):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per channel")
+        return tuple(parse_float(part, lo, hi) for part in parts)
+
+    number = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+    schema = {
+        "anyOf": [
+            {"type": "number", "minimum": lo, "maximum": hi},
+            {"type": "string", "pattern": f"^{number}(,{number})*$"},
+        ]
+    }
+    return ArgType(f"numbers in [{lo:g}, {hi:g}] separated by commas, one or one per channel", parse, schema=schema)
 
 
 def OrNone(inner: ArgType) -> ArgType:

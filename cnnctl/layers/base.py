@@ -260,9 +260,18 @@ def weights_backward_flops(kind: LayerKind, a: Args, ins: list[Shape], out: Shap
     return 2 * kind.backward_mults(a, ins, out, input_grad) + bias + activation_flops(a, out)
 
 
+def exact_number(value: float) -> str:
+    """`0.5`, `2`, `1e-06`: short, where that loses nothing; else every digit (an imported
+    0.458 read as float32 is 0.45800000429153442)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def _render(value: object) -> str:
     if value is None:  # written `none` (`momentum=none`: PyTorch's None)
         return "none"
+    if isinstance(value, tuple) and value and isinstance(value[0], float):  # numbers per channel
+        return ",".join(exact_number(v) for v in value)
     if isinstance(value, tuple):
         return str(value[0]) if len(set(value)) == 1 else "x".join(str(v) for v in value)
     if isinstance(value, bool):

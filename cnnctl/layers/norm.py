@@ -1,12 +1,13 @@
 """Normalisation: batch norm, local response normalisation (AlexNet, GoogLeNet), layer and
-group norm (ConvNeXt, detection heads), and layer scale (ConvNeXt)."""
+group norm (ConvNeXt, detection heads), layer scale (ConvNeXt), and a fixed scale and shift
+per channel (torchvision's transform_input)."""
 
 from __future__ import annotations
 
 from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .activation import ACT
-from .args import Arg, Float, Int, OrNone
+from .args import Arg, Float, Int, Numbers, OrNone
 from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, registered, require_volume
 
 
@@ -175,3 +176,54 @@ class LayerScale(LayerKind):
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         return (Saved(INPUT0),)
+
+
+# The largest magnitude of a fixed scale or shift: far past any normalisation's, yet finite.
+AFFINE_BOUND = 1e6
+
+
+@registered
+class Affine(LayerKind):
+    """A fixed scale and shift per channel: `affine scale=0.458,0.448,0.45 shift=-0.03,-0.088,-0.188`,
+    ``x * scale + shift``, each one number for every channel or one per channel (Inception v3's
+    and GoogLeNet's `transform_input`, a normalisation inside the network). Shape unchanged.
+
+    Written as scale and shift, not mean and std: that is what an ONNX Mul and Add hold, and
+    what is multiplied and added, so an imported one is exact (``1/std`` and ``-mean/std``
+    would be divisions to undo). Normalising by a mean and std is ``scale = 1/std``,
+    ``shift = -mean/std``.
+    Params: 0 (nothing trains). Buffers: the values written, of the scale where it is not 1,
+    of the shift where it is not 0 (saved in the state_dict, so weights carry them).
+    Multiplications: 0 (by constants, not weights: as layerscale's, torchvision and
+    FlopCounterMode count none). FLOPs: ``1`` per value for each of the scale (not 1) and the
+    shift (not 0). Keeps nothing for backward (a gradient through a constant factor is that
+    factor).
+    """
+
+    name = "affine"
+    args = (
+        Arg("scale", Numbers(-AFFINE_BOUND, AFFINE_BOUND), "1", "the factor, one or one per channel", show=True),
+        Arg("shift", Numbers(-AFFINE_BOUND, AFFINE_BOUND), "0", "added after it, one or one per channel", show=True),
+    )
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        c = ins[0][-1]
+        for name in ("scale", "shift"):
+            count = len(a[name])
+            if count not in (1, c):
+                raise ShapeError(
+                    f"{count} values of `{name}` for {c} channels",
+                    hint=f"give one number for every channel or one per channel ({c})",
+                )
+        return ins[0]
+
+    @staticmethod
+    def applied(a: Args) -> tuple[str, ...]:
+        """Which of scale and shift do something: a scale of 1 and a shift of 0 are left out."""
+        return tuple(name for name, none in (("scale", 1.0), ("shift", 0.0)) if any(v != none for v in a[name]))
+
+    def buffers(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return sum(len(a[name]) for name in self.applied(a))
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return len(self.applied(a)) * numel(out)
