@@ -307,3 +307,24 @@ def test_gelu_written_out_with_erf_is_read_as_gelu(tmp_path, monkeypatch, capsys
         n.op_type for n in onnx.load(path).graph.node
     }
     check_convnext_block(path, module, monkeypatch, capsys)
+
+
+class ChannelsLastAdd(nn.Module):
+    """A layer norm on channels-last data, then an Add on that data: no cnnctl layer reads it so."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):
+        y = self.norm(self.conv(x).permute(0, 2, 3, 1))
+        return (y + torch.relu(y)).permute(0, 3, 1, 2)
+
+
+def test_another_layer_on_channels_last_data_is_one_message_at_its_node(tmp_path, monkeypatch, capsys):
+    path = exported(ChannelsLastAdd(), tmp_path, False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 1 and "(Add, node " in err, err
+    assert "channels-last (NHWC) data, as a `add` layer" in err and "hint: cnnctl reads channels-last data" in err
