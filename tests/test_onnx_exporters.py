@@ -311,3 +311,79 @@ def test_a_mul_then_an_add_of_fixed_values_is_one_affine(buffers, dynamo, tmp_pa
     assert affine.flops == 2 * 6 * 6 * 4 and affine.mults == 0
     assert sorted(k for k in model.state_dict() if "affine" in k) == [f"{affine.path}.scale", f"{affine.path}.shift"]
     assert same_outputs(model, path)
+
+
+# -- ConvNeXt's block: Linear layers on channels-last data, GELU written out (item 1) ------------
+class ConvNeXtBlock(nn.Module):
+    """A stem conv, then torchvision's CNBlock: 7x7 depthwise, permute to NHWC, LayerNorm over the channels,
+    Linear(C, 4C), GELU, Linear(4C, C), permute back, a layer scale (C x 1 x 1, factor first), plus the input."""
+
+    def __init__(self, c: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.fc1 = nn.Linear(c, 4 * c)
+        self.fc2 = nn.Linear(4 * c, c)
+        self.layer_scale = nn.Parameter(torch.ones(c, 1, 1))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.norm(self.dw(x).permute(0, 2, 3, 1))
+        y = self.fc2(nn.functional.gelu(self.fc1(y))).permute(0, 3, 1, 2)
+        return x + self.layer_scale * y
+
+
+C = 8  # the block's channels, on an 8 x 8 image
+CONVNEXT_PARAMS = (27 * C + C) + (49 * C + C) + 2 * C + (C * 4 * C + 4 * C) + (4 * C * C + C) + C
+CONVNEXT_MULTS = 8 * 8 * (C * 27 + C * 49 + C * 4 * C + 4 * C * C)  # positions x (each conv's C_out x filter volume)
+
+
+def check_convnext_block(path: str, module: nn.Module, monkeypatch, capsys) -> None:
+    graph, model = imported(path, monkeypatch, capsys)
+    texts = [n.text for n in graph.nodes]
+    assert [t.split()[0] for t in texts] == ["conv", "conv", "layernorm", "conv", "conv", "layerscale", "add"], texts
+    assert texts[3].startswith(f"conv f=1 n={4 * C}") and texts[3].endswith("act=gelu"), texts  # Linear + GELU
+    assert texts[4].startswith(f"conv f=1 n={C}") and "bias=false" not in texts[4], texts  # the bias joined
+    assert graph.params == CONVNEXT_PARAMS == sum(p.numel() for p in module.parameters())
+    assert graph.mults == CONVNEXT_MULTS
+    assert graph.output_shape == (8, 8, C)
+    assert same_outputs(model, path, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_linear_layers_on_channels_last_data_are_read_as_1x1_convs(dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(ConvNeXtBlock(C))
+    check_convnext_block(exported(module, tmp_path, dynamo), module, monkeypatch, capsys)
+
+
+def test_gelu_written_out_with_erf_is_read_as_gelu(tmp_path, monkeypatch, capsys):
+    import onnx
+
+    module = randomized(ConvNeXtBlock(C))
+    path = exported(module, tmp_path, False, opset=17)  # below opset 20 GELU is Div, Erf, Add, Mul, Mul
+    assert "Erf" in {n.op_type for n in onnx.load(path).graph.node} and "Gelu" not in {
+        n.op_type for n in onnx.load(path).graph.node
+    }
+    check_convnext_block(path, module, monkeypatch, capsys)
+
+
+class ChannelsLastAdd(nn.Module):
+    """A layer norm on channels-last data, then an Add on that data: no cnnctl layer reads it so."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):
+        y = self.norm(self.conv(x).permute(0, 2, 3, 1))
+        return (y + torch.relu(y)).permute(0, 3, 1, 2)
+
+
+def test_another_layer_on_channels_last_data_is_one_message_at_its_node(tmp_path, monkeypatch, capsys):
+    path = exported(ChannelsLastAdd(), tmp_path, False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 1 and "(Add, node " in err, err
+    assert "channels-last (NHWC) data, as a `add` layer" in err and "hint: cnnctl reads channels-last data" in err

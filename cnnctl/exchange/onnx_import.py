@@ -72,6 +72,7 @@ OPERATORS = {
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
     "Gemm": Operator("gemm", 2, "x @ W^T + b"),
+    "MatMul": Operator("matmul", 2, "by stored weights over the channels of channels-last data, as a 1x1 conv"),
     "MaxPool": Operator("pool"),
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
@@ -122,7 +123,7 @@ def operators_read(notes: bool = True) -> str:
 
     layers = [named(op, o) for op, o in OPERATORS.items() if not o.activation]
     activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
-    silu = "; Mul of x and Sigmoid(x) as silu" if notes else ""
+    silu = "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu" if notes else ""
     return f"{', '.join(layers)}; the activations {', '.join(activations)}{silu}"
 
 
@@ -265,6 +266,7 @@ def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
     model = read_onnx(path)
     reader = _Reader(model, path)
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
+    reader.find_gelus()
     for i, node in enumerate(model.graph.node):
         reader.read(i, node)
     reader.raise_problems()
@@ -330,7 +332,9 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
             count = math.prod(dims)  # a factor per channel as 1xCx1x1 or C, a value as a scalar: the layer's shape
             if layer.kind == "affine" or (layer.kind == "layerscale" and count == node.shape[-1]):
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
-            shapes[f"{node.path}.{param}"] = dims[::-1] if transposed else dims
+            if transposed:  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
+                dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
+            shapes[f"{node.path}.{param}"] = dims
             sources[f"{node.path}.{param}"] = (tensor, transposed)
     return ImportedWeights(imported.text, graph, shapes, sources, reader)
 
@@ -464,21 +468,30 @@ class _Reader:
         self.order: list[tuple[str, Layer]] = []  # (output tensor, layer), in graph order
         self.readers: dict[str, int] = {}  # tensor -> how many nodes read it
         self.read_by: dict[str, int] = {}  # tensor -> the last node that reads it (the only one, where readers is 1)
+        self.consumers: dict[str, list[int]] = {}  # tensor -> the nodes that read it
         for i, node in enumerate(graph.node):
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
                 self.read_by[t] = i
+                self.consumers.setdefault(t, []).append(i)
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
         self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
         # Patterns of several operators that make one layer, half read: a channel shuffle's
-        # grid (Reshape to 5-D, then Transpose), a layer norm over channels (Transpose to
-        # NHWC, LayerNormalization, Transpose back).
+        # grid (Reshape to 5-D, then Transpose), layers over channels on channels-last data
+        # (Transpose to NHWC, LayerNormalization, MatMul by a stored C_in x C_out weight and
+        # Add of its bias, activations, Transpose back: ConvNeXt's block).
         self.grid: dict[str, tuple[str, int, bool, list]] = {}  # tensor -> (its volume, groups, transposed, nodes)
         self.nhwc: dict[str, tuple[str, int]] = {}  # tensor -> (the NCHW tensor it is a view of, the transpose)
-        self.normed: set[str] = set()  # layer norms' outputs, still NHWC
+        # tensors, as the nodes name them, that are channels-last (NHWC) data: the outputs of
+        # layers read on it, of activations and Identities of it, until a Transpose back
+        self.normed: set[str] = set()
+        self.biases: dict[int, str] = {}  # an Add of a MatMul's bias -> the MatMul's output (the layer has it)
+        # GELU written out, x * 0.5 * (1 + erf(x / sqrt(2))) (find_gelus): its last node -> (x, the other nodes)
+        self.gelus: dict[int, tuple[str, list[int]]] = {}
+        self.inside: set[int] = set()  # nodes of a written-out GELU other than its last: read with it
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
@@ -549,6 +562,75 @@ class _Reader:
                     known.add(t)
         self.raise_problems()
 
+    # -- patterns found before the pass ---------------------------------------------------------
+    def find_gelus(self) -> None:
+        """GELU as opsets below 20 write it, x * 0.5 * (1 + erf(x / sqrt(2))): a Div by sqrt(2) (or
+        Mul by 1/sqrt(2)), Erf, Add of 1 and two Muls, by x and by 0.5, in either order. It is read
+        as one `gelu` at its last node where the constants are exactly those and nothing outside
+        reads what lies between; else its Erf is told as an operator cnnctl does not read."""
+        for e, node in enumerate(self.nodes):
+            found = self.gelu_at(e) if node.op_type == "Erf" and node.input and node.output else None
+            if found is not None:
+                x, nodes, last = found
+                self.gelus[last] = (x, nodes)
+                self.inside.update(nodes)
+
+    def gelu_at(self, e: int) -> tuple[str, list[int], int] | None:
+        """(x, the pattern's nodes but its last, its last) for the written-out GELU around Erf node `e`."""
+        scaled = self.maker.get(self.nodes[e].input[0])
+        if scaled is None:
+            return None
+        x = self.operand(scaled, "Div", math.sqrt(2)) or self.operand(scaled, "Mul", 1 / math.sqrt(2))
+        plus = self.only_reader(self.nodes[e].output[0])
+        if x is None or x in self.constants or plus is None or self.operand(plus, "Add", 1.0) is None:
+            return None
+        m1 = self.only_reader(self.nodes[plus].output[0])
+        if m1 is None or self.nodes[m1].op_type != "Mul":
+            return None
+        other = next((t for t in self.nodes[m1].input if t != self.nodes[plus].output[0]), None)
+        product = self.nodes[m1].output[0]
+        m2 = self.only_reader(product)
+        if other == x:  # (1 + erf) * x, then * 0.5
+            ends = m2 is not None and self.operand(m2, "Mul", 0.5) == product
+            return (x, [scaled, e, plus, m1], m2) if ends else None
+        if self.is_value(other, 0.5):  # (1 + erf) * 0.5, then * x
+            ends = m2 is not None and self.nodes[m2].op_type == "Mul" and {*self.nodes[m2].input} == {product, x}
+            return (x, [scaled, e, plus, m1], m2) if ends else None
+        half = self.maker.get(other)  # x * 0.5 first, then times (1 + erf)
+        if half is None or self.only_reader(other) != m1 or self.operand(half, "Mul", 0.5) != x:
+            return None
+        return x, [scaled, e, plus, half], m1
+
+    def operand(self, i: int, op: str, value: float) -> str | None:
+        """Where node `i` is `op` of a tensor and the constant `value` (second for a Div): that tensor."""
+        node = self.nodes[i]
+        if node.op_type != op or len(node.input) != 2:
+            return None
+        a, b = node.input
+        if self.is_value(b, value):
+            return a
+        return b if op != "Div" and self.is_value(a, value) else None
+
+    def is_value(self, t: str | None, expected: float) -> bool:
+        """Whether `t` is a constant of one value, exactly `expected` in float32 (as exporters write it)."""
+        import numpy as np
+
+        if not t or t not in self.constants or self.constants[t] is FOLDED:
+            return False
+        try:
+            if t not in self.decoded:
+                self.decoded[t] = self.values(self.constants[t], t)
+            value = self.decoded[t]
+        except _Unread:
+            return False
+        return value.size == 1 and np.float32(value.reshape(-1)[0]) == np.float32(expected)
+
+    def only_reader(self, t: str) -> int | None:
+        """The one node that reads `t`, where one does and `t` is not an output of the graph."""
+        readers = self.consumers.get(t, [])
+        outputs = {o.name for o in self.graph.output}
+        return readers[0] if len(readers) == 1 and t not in outputs else None
+
     # -- the pass ----------------------------------------------------------------------------
     def real(self, t: str) -> str:
         while t in self.alias:
@@ -559,6 +641,9 @@ class _Reader:
         self.index = i
         op = node.op_type
         operator = OPERATORS.get(op)
+        if i in self.inside:  # a node of a written-out GELU: read with its last node
+            return
+        gelu = self.gelus.get(i)
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {_shown(node.domain)}", "cnnctl reads ONNX's own operators")
@@ -567,15 +652,18 @@ class _Reader:
             given = sum(1 for t in node.input[: operator.inputs] if t)
             if given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
-            if any(t in self.failed for t in node.input):  # what it reads was told already: no more of it
+            given = [gelu[0]] if gelu else [t for t in node.input if t]  # what it reads, as the nodes name it
+            if any(t in self.failed for t in given):  # what it reads was told already: no more of it
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
-            layer = getattr(self, operator.read)(node, _attrs(node), ins)
+            layer = (self.gelu if gelu else getattr(self, operator.read))(node, _attrs(node), ins)
             if layer is not None:
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
                         raise _Unread(self.not_a_layer(t))
+            per_value = gelu is not None or op in ("Identity", "Dropout") or (operator.activation and op != "Softmax")
+            self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
             self.failed.update(node.output)
@@ -589,6 +677,23 @@ class _Reader:
             layer.nodes.append(i)
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
+
+    def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
+        """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays
+        so; the readers over channels (layer norm, MatMul and its bias, SiLU, a Transpose back)
+        mark their own; any other would misread it, and is told."""
+        nhwc = next((t for t in given if t in self.normed), None)
+        if nhwc is None or node.output[0] in self.normed or node.op_type == "Transpose":
+            return
+        if value_by_value:  # value by value: the layout stays
+            self.normed.add(node.output[0])
+            return
+        read_as = f"as a `{layer.kind}` layer" if layer is not None else f"in a {_comment(node.op_type, 40)}"
+        raise _Unread(
+            f"reads {_shown(nhwc)}, channels-last (NHWC) data, {read_as}",
+            "cnnctl reads channels-last data through a layer norm, a MatMul by stored weights (a 1x1 conv) and "
+            "activations, until a Transpose back to NCHW",
+        )
 
     def not_a_layer(self, t: str) -> str:
         """Why a layer cannot read tensor `t`: it is stored values, or no layer's output."""
@@ -693,7 +798,8 @@ class _Reader:
 
     @staticmethod
     def weight_name(t: str, fallback: str) -> str:
-        base = t[: -len(".weight")] if t.endswith(".weight") else fallback
+        """`layer1.0.conv1.weight` (or its `.bias`) -> `layer1_0_conv1`; `fallback` where `t` is not so named."""
+        base = next((t[: -len(end)] for end in (".weight", ".bias") if t.endswith(end)), fallback)
         return NAME.sub("_", base.replace(".", "_")).strip("_") or "layer"
 
     # -- operators -------------------------------------------------------------------------
@@ -732,6 +838,33 @@ class _Reader:
         kind = "deconv" if transposed else "conv"
         name = self.weight_name(node.input[1], _node_id(node, kind))
         return self.layer(kind, words, ins[:1], name, stored=_stored(node, ("weight", "bias")))  # torch's layout
+
+    def matmul(self, node, a: dict, ins: list) -> Layer:
+        """x @ W over the channels of channels-last data (torch's nn.Linear on an NHWC volume,
+        ConvNeXt's MLP): a 1x1 conv of W's C_out (W stored C_in x C_out, cnnctl's weight C_out x
+        C_in x 1 x 1: read transposed). The Add of a stored bias of C_out values that alone reads
+        the product joins it; the output stays channels-last until a Transpose back."""
+        weight = self.inits.get(node.input[1])
+        if node.input[0] not in self.normed or weight is None or len(weight.dims) != 2:
+            raise _Unread(
+                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data",
+                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 conv",
+            )
+        c_in, c_out = (int(d) for d in weight.dims)
+        dims = self.shape(node.input[0])
+        if dims is not None and dims[-1] not in (None, c_in):
+            raise _Unread(f"multiplies {dims[-1]} channels by weights of {c_in} x {c_out}")
+        out, stored = node.output[0], [("weight", node.input[1], True)]
+        add = self.only_reader(out)
+        bias = next((t for t in self.nodes[add].input if t != out), None) if add is not None else None
+        biased = self.nodes[add].op_type == "Add" and bias in self.inits and list(self.inits[bias].dims) == [c_out]
+        if biased:
+            self.biases[add] = out
+            stored.append(("bias", bias, False))
+        self.normed.add(out)
+        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "conv"))
+        return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
+                          stored=tuple(stored))  # fmt: skip
 
     def bn(self, node, a: dict, ins: list) -> Layer:
         eps = _float(a, "epsilon", 1e-5)
@@ -775,6 +908,12 @@ class _Reader:
         return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
 
     def add(self, node, a: dict, ins: list) -> Layer | None:
+        product = self.biases.get(self.index)
+        if product is not None:  # a MatMul's bias, joined to its 1x1 conv
+            self.alias[node.output[0]] = product
+            self.normed.add(node.output[0])
+            self.made[product].nodes.append(self.index)
+            return None
         if self.known(node):  # arithmetic on sizes (the bounds of x.chunk's slices): a value
             return self.fold(node, a, ins)
         joined = self.shifts.get(node.output[0])
@@ -826,16 +965,20 @@ class _Reader:
         if self.known(node):
             return self.fold(node, a, ins)
         x, y = ins[0], ins[1]
+        given = node.input[0]  # x as the node names it: its own shape where read through an alias (NHWC, back)
         if x in self.constants and y not in self.constants:  # factor * x, as x * factor
-            x, y = y, x
+            x, y, given = y, x, node.input[1]
         sig = self.made.get(y)
         if sig is not None and sig.kind == "sigmoid" and sig.inputs == [x] and self.readers.get(node.input[1]) == 1:
             self.dropped.add(y)  # x * sigmoid(x): SiLU, one activation
             del self.made[y]
+            if node.input[0] in self.normed or node.input[1] in self.normed:  # value by value: the layout stays
+                self.normed.add(node.output[0])
             return self.activation(node, "silu", reads=2, nodes=sig.nodes)
-        scale = self.fixed(y, x) if x not in self.constants else None
+        scale = self.fixed(y, given) if x not in self.constants else None
         shift, add, held = self.shift_after(node)
-        if y in self.inits and shift is None and self.per_channel([int(d) for d in self.inits[y].dims], x):
+        per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given)
+        if per_channel and shift is None and x not in self.constants:
             name = self.weight_name(y, _node_id(node, "layerscale"))  # a learned factor per channel
             return self.layer("layerscale", [], [x], name, stored=(("weight", y, False),))
         if scale is not None:  # a fixed factor, one or one per channel, and the fixed shift after it
@@ -972,8 +1115,8 @@ class _Reader:
             self.grid[out] = (volume, groups, True, [*nodes, self.index])
         elif perm == [0, 2, 3, 1]:
             self.nhwc[out] = (x, self.index)
-        elif perm == [0, 3, 1, 2] and x in self.normed:
-            self.alias[out] = x  # back to NCHW: the layer norm's output
+        elif perm == [0, 3, 1, 2] and node.input[0] in self.normed:
+            self.alias[out] = x  # back to NCHW: the output of the layer read on channels-last data
             self.made[x].nodes.append(self.index)
         else:
             raise _Unread(f"a transpose {_shown(perm, 30)} that is not part of a channel shuffle or layer norm")
@@ -988,6 +1131,8 @@ class _Reader:
             self.normed.add(node.output[0])
             x, transposed = self.nhwc[x]
             nodes = [transposed]
+        elif node.input[0] in self.normed:  # on channels-last data already: over its channels too
+            self.normed.add(node.output[0])
         name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
         return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
 
@@ -1064,19 +1209,28 @@ class _Reader:
         self.decoded[node.output[0]] = np.asarray(value)
         return None
 
+    def gelu(self, node, a: dict, ins: list) -> Layer | None:
+        """The last node of a written-out GELU (find_gelus): its x, read by two of the pattern's nodes."""
+        x, nodes = self.gelus[self.index]
+        return self.activation(node, "gelu", reads=2, nodes=nodes, given=x)
+
     def activate(self, node, a: dict, ins: list) -> Layer | None:
         if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":
             raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
         return self.activation(node, ACTIVATIONS[node.op_type])
 
-    def activation(self, node, act: str, reads: int = 1, nodes: list | None = None) -> Layer | None:
+    def activation(
+        self, node, act: str, reads: int = 1, nodes: list | None = None, given: str | None = None
+    ) -> Layer | None:
         """`act` joins the layer before as `act=` where nothing else reads that layer (SiLU's
         x * sigmoid(x) reads it twice); else it is a layer of its own. `nodes`: others it
-        comes from besides the one read (SiLU's sigmoid)."""
-        x = self.real(node.input[0])
+        comes from besides the one read (SiLU's sigmoid); `given`: what it reads, where not the
+        node's first input (a written-out GELU's x)."""
+        given = given or node.input[0]
+        x = self.real(given)
         prev = self.made.get(x)
         plain = " " not in act  # an inline act has no arguments (leaky's slope)
-        alone = self.readers.get(node.input[0], 0) == reads
+        alone = self.readers.get(given, 0) == reads
         if plain and prev is not None and prev.kind in FUSES and alone and not any("act=" in w for w in prev.words):
             prev.words.append(f"act={act}")
             prev.nodes.extend([*(nodes or []), self.index])
