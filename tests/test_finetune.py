@@ -221,3 +221,20 @@ def test_freezing_every_layer_is_one_message_before_the_run_folder_is_made(tmp_p
                               "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "r2"))  # fmt: skip
     assert code == 0, err
     assert "--head and --head-lr-factor unused: a head is made anew only for --weights" in " ".join(out.split())
+
+
+def test_cnnctl_weights_shows_where_each_tensor_goes_before_anything_runs(setup, monkeypatch, capsys):
+    net, _, source, tmp = setup
+    code, out, err = run_main(monkeypatch, capsys, "weights", net, str(tmp / "source.pt"), "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    theirs = [k for k in source.state_dict() if not k.endswith("num_batches_tracked")]  # the module's own order
+    ours = ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+            "fc1.weight", "fc1.bias"]  # fmt: skip
+    assert [(t["tensor"], t["from"]) for t in report["tensors"]] == list(zip(ours, theirs, strict=True))
+    assert report["by_name"] is False and report["tensors"][-2]["shape"] == [7, 4]
+    code, out, err = run_main(monkeypatch, capsys, "weights", net, str(tmp / "source.pt"))
+    assert code == 0 and "8 tensors from" in out and "placed by structure" in out and "bn1.running_var" in out
+    code, out, err = run_main(monkeypatch, capsys, "weights", "lenet5", str(tmp / "source.pt"))
+    assert code == 2 and "do not fit layer `conv1`: it takes `conv1.weight` of 6x1x5x5" in err
+    assert "Traceback" not in err

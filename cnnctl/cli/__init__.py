@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "use",
     "predict": "use",
     "bench": "use",
+    "weights": "use",
     "plot": "runs",
     "runs": "runs",
 }

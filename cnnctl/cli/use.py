@@ -263,6 +263,29 @@ def predict_cmd(
     return 2 if failed else 0
 
 
+def weights_cmd(
+    arch: Annotated[str, argument("ARCH", "A network file or a bundled name.", complete_run_or_arch)],
+    source: Annotated[str, argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth state_dict, a "
+                                    ".safetensors file, an ONNX file, or torchvision (imagenet).")],
+    input: Annotated[Optional[str], input_option()] = None,
+    format: Annotated[Format, format_option()] = Format.table,
+) -> int:  # fmt: skip
+    """Where --weights SOURCE puts each tensor in the network: a table, nothing run.
+
+    One row per tensor of the network: the tensor (its layer path), the source's tensor placed
+    in it and its shape; by name where the source's names are the network's, else by structure
+    (in the order of the layers, each shape checked). A source that does not fit is the same
+    one message train would give, naming the first tensor that does not and both shapes.
+    """
+    graph = common._load(arch, input)
+    from ..render.views import weights_json, weights_table
+    from ..train.evaluate import placed_weights
+
+    placement, said = placed_weights(graph, source)
+    _output(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.name)])
+    return 0
+
+
 def bench_cmd(
     arch: Annotated[str, arch_argument()],
     device: Annotated[Optional[str], device_option()] = None,

@@ -600,3 +600,23 @@ def bench_json(result) -> dict:
             "data": _bench_data_json(result.data) if getattr(result, "data", None) is not None else None,
         }  # fmt: skip
     return data
+
+
+def _dims(shape: tuple) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def weights_table(placement, said: str, network: str) -> Table:
+    """`cnnctl weights`: each tensor of the network and the source's tensor placed in it."""
+    how = "by name" if placement.by_name else "by structure, in the order of the layers"
+    rows = [[p.own, p.given, _dims(p.shape)] for p in placement.placed]
+    columns = [Column("Tensor"), Column("From"), Column("Shape", right=True)]
+    return Table(f"{network}: {len(rows):,} tensors from {said}, placed {how}", columns, rows)
+
+
+def weights_json(placement, said: str) -> dict:
+    return {
+        "source": said,
+        "by_name": placement.by_name,
+        "tensors": [{"tensor": p.own, "from": p.given, "shape": list(p.shape)} for p in placement.placed],
+    }

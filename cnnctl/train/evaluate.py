@@ -130,6 +130,18 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
     return Weighted(model, _recorded(state, stats), stats, said, device, pretrained)
 
 
+def placed_weights(graph: Graph, weights: str):
+    """`weights` (anything --weights takes) placed into the compiled graph on the CPU, as every
+    command places them: the Placement (exchange.weights) and where they came from, in words."""
+    from ..backend import to_torch
+    from ..exchange.pretrained import fetch, is_pretrained
+    from ..exchange.weights import place_weights
+    from .weights_from import weights_said
+
+    path = fetch(graph.name) if is_pretrained(weights) else weights
+    return place_weights(to_torch(graph, logits=True), path), weights_said(weights, path, graph.name)
+
+
 def _recorded(state: dict, stats) -> dict:
     """`state` with the normalisation used as its mean and std (what a checkpoint of it would record)."""
     if stats is None:
