@@ -31,9 +31,9 @@ def bundled() -> dict[str, str]:
     return {os.path.basename(f)[: -len(".yaml")]: f for f in files}
 
 
-def run_input(arg: str) -> str | None:
-    """The input a run trained at (its config.json's `input`), if `arg` is a run folder or a
-    checkpoint in one."""
+def _run_config(arg: str) -> dict | None:
+    """The config.json of the run `arg` names (a run folder or a checkpoint in one); None for
+    another `arg`, or a file that cannot be read as a JSON object."""
     folder = run_of(arg)
     config = os.path.join(folder or "", "config.json")
     if folder is None or not os.path.isfile(config):
@@ -42,27 +42,24 @@ def run_input(arg: str) -> str | None:
 
     try:
         with open(config) as f:
-            value = json.load(f).get("input")
-    except (OSError, ValueError, AttributeError):
-        return None  # the network file's own input, then
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_input(arg: str) -> str | None:
+    """The input a run trained at (its config.json's `input`), if `arg` is a run folder or a
+    checkpoint in one; else None (the network file's own input, then)."""
+    value = (_run_config(arg) or {}).get("input")
     return value if isinstance(value, str) else None
 
 
 def run_head(arg: str) -> dict[str, int] | None:
     """The head a run made anew for its data's classes (its config.json's `head`: the layer's
     path and its width), as build_graph's `widths`; None for another `arg`, or a run without."""
-    folder = run_of(arg)
-    config = os.path.join(folder or "", "config.json")
-    if folder is None or not os.path.isfile(config):
-        return None
-    import json
-
-    try:
-        with open(config) as f:
-            head = json.load(f).get("head")
-        layer, width = head["layer"], head["classes"]
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
-        return None
+    head = (_run_config(arg) or {}).get("head")
+    layer, width = (head.get("layer"), head.get("classes")) if isinstance(head, dict) else (None, None)
     return {layer: width} if isinstance(layer, str) and isinstance(width, int) and width > 0 else None
 
 

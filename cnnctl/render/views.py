@@ -606,10 +606,19 @@ def _dims(shape: tuple) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
+def placement_rows(placed) -> list[list[str]]:
+    """Where --weights put each tensor (exchange.weights.Placed): the network's tensor, the
+    source's placed in it (or, for a head made anew, the one left out), the shape."""
+    return [
+        [p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {_dims(p.left_out)} left out)",
+         _dims(p.shape)] for p in placed
+    ]  # fmt: skip
+
+
 def weights_table(placement, said: str, network: str) -> Table:
     """`cnnctl weights`: each tensor of the network and the source's tensor placed in it."""
     how = "by name" if placement.by_name else "by structure, in the order of the layers"
-    rows = [[p.own, p.given, _dims(p.shape)] for p in placement.placed]
+    rows = placement_rows(placement.placed)
     columns = [Column("Tensor"), Column("From"), Column("Shape", right=True)]
     return Table(f"{network}: {len(rows):,} tensors from {said}, placed {how}", columns, rows)
 

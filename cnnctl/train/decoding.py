@@ -64,14 +64,13 @@ def choose(
 
 def _compare(device, graph, train, recipe, target, workers, seed) -> Decoding:
     from ..analysis.training import training_cost
-    from .bench import PEAK_TFLOPS
+    from .bench import peak_for
     from .fastpath import cores
 
     per_image = probe_seconds(train, recipe, target, seed)
     processes = max(1, min(workers, cores()))
     loader = processes / per_image if per_image > 0 else float("inf")
-    name = torch.cuda.get_device_name(device)
-    peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), UNKNOWN_GPU_TFLOPS)
+    peak = peak_for(device, None) or UNKNOWN_GPU_TFLOPS
     step = peak * 1e12 * STEP_SHARE / max(1, training_cost(graph).step_flops)
     rates = (
         f"{plural(processes, 'loader process', 'loader processes')} decode ~{loader:,.0f} images/s, the step "

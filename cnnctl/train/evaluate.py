@@ -114,32 +114,29 @@ def weighted_model(
 
 def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool) -> Weighted:
     """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
-    from ..backend import to_torch
-    from ..exchange.pretrained import fetch, imagenet_classes, is_pretrained
-    from ..exchange.weights import place_weights
-    from .weights_from import placement_said, recorded_state, weights_said
+    from ..exchange.pretrained import imagenet_classes, is_pretrained
+    from .weights_from import placement_said, recorded_state
 
+    model, placement, path, said = placed_weights(graph, weights, logits)
     pretrained = is_pretrained(weights)
-    path = fetch(graph.name) if pretrained else weights
-    model = to_torch(graph, logits=logits)
-    placement = place_weights(model, path)  # torchvision's: every tensor, the 1,000-class head too
     state = {"classes": imagenet_classes()} if pretrained else dict(recorded_state(path) or {})
     state.pop("model", None)  # the weights themselves are in the model
-    said = placement_said(placement, weights_said(weights, path, graph.name))
     model = model.to(device, memory_format=torch.channels_last).eval()
-    return Weighted(model, _recorded(state, stats), stats, said, device, pretrained)
+    return Weighted(model, _recorded(state, stats), stats, placement_said(placement, said), device, pretrained)
 
 
-def placed_weights(graph: Graph, weights: str):
-    """`weights` (anything --weights takes) placed into the compiled graph on the CPU, as every
-    command places them: the Placement (exchange.weights) and where they came from, in words."""
+def placed_weights(graph: Graph, weights: str, logits: bool = True):
+    """`weights` (anything --weights takes) placed into the compiled graph, on the CPU, as every
+    command places them: (the module, the Placement (exchange.weights), the file read, where the
+    weights came from in words). torchvision's: every tensor, the 1,000-class head too."""
     from ..backend import to_torch
     from ..exchange.pretrained import fetch, is_pretrained
     from ..exchange.weights import place_weights
     from .weights_from import weights_said
 
     path = fetch(graph.name) if is_pretrained(weights) else weights
-    return place_weights(to_torch(graph, logits=True), path), weights_said(weights, path, graph.name)
+    model = to_torch(graph, logits=logits)
+    return model, place_weights(model, path), path, weights_said(weights, path, graph.name)
 
 
 def _recorded(state: dict, stats) -> dict:
@@ -190,6 +187,7 @@ def evaluate(
     (the images it trained on) or all (every image of the data). `weights` (--weights) in
     place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
     from ..data import load_data
+    from ..data.streamed import is_streamable
 
     device = resolve_device(device_name)
     loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
@@ -219,7 +217,7 @@ def evaluate(
         # but a folder for torchvision's weights streams: each image is then read with their centre crop.
         stream=config.get("stream")
         if data_spec is None
-        else (True if loaded.pretrained and _folder(data_spec) else None),
+        else (True if loaded.pretrained and is_streamable(data_spec) else None),
         workers=default_workers(),
     )
     check_classes(graph, data.classes)
@@ -258,12 +256,6 @@ def evaluate(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
     )  # fmt: skip
-
-
-def _folder(spec: str) -> bool:
-    from ..data.streamed import is_streamable
-
-    return is_streamable(spec)
 
 
 class _Outputs(torch.nn.Module):

@@ -516,10 +516,9 @@ class _Run:
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placed:  # what --weights put where: the network's tensor, the source's, the shape
-            rows = [("tensor", "from", "shape")] + [
-                (p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {_dims(p.left_out)} left out)",
-                 _dims(p.shape)) for p in self.placed
-            ]  # fmt: skip
+            from ..render.views import placement_rows
+
+            rows = [["tensor", "from", "shape"], *placement_rows(self.placed)]
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
             lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
             write_text(self.run_dir / "weights.txt", f"# from {self._weights_said()}\n" + "\n".join(lines) + "\n")
@@ -724,10 +723,6 @@ class _Run:
         if confusion is not None:
             stats.class_iou = iou([[int(v) for v in pairs[i * k : (i + 1) * k]] for i in range(k)])
         return stats
-
-
-def _dims(shape: tuple) -> str:
-    return "x".join(map(str, shape)) or "scalar"
 
 
 def _recipe(config: TrainConfig, fine_tuning: list[str] = ()) -> str:
