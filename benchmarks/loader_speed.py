@@ -12,7 +12,12 @@ flip, with the same number of worker processes, and are iterated alone, without 
   ImageNet's mean and std (ToTensor and Normalize), the default collate stacking the batch;
 - cnnctl's stream (cnnctl.train.stream.Stream) as `cnnctl train --stream --augment rrc,flip`
   builds it: batches requested whole, decoded as stored (a JPEG reduced while decoding where
-  the crop allows), cropped, resized, flipped and normalised in the workers.
+  the crop allows), cropped in whole pixels, resized by PyTorch's uint8 kernel and flipped in
+  the workers, handed over as uint8 and normalised to float in this process.
+
+This process, which only counts the batches (and normalises cnnctl's), runs with one
+PyTorch thread: the cores are the workers', and a second thread spinning between its
+short tasks would take their time.
 
 The two take turns, round by round (each round one epoch over the folder, after one epoch
 of warm-up that fills the file cache and starts the workers); images/s per round and the
@@ -92,11 +97,26 @@ def cnnctl_epochs(root: Path, workers: int):
         epoch += 1
 
 
-def rate(batches) -> float:
-    start, images = time.perf_counter(), 0
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its live children (the loader workers),
+    from /proc: a measure that other load on the machine barely moves, beside the wall clock."""
+    tick, me, total = os.sysconf("SC_CLK_TCK"), os.getpid(), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(stat.parent.name) == me or int(fields[1]) == me:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def rate(batches) -> tuple[float, float]:
+    """Images per second of wall time and CPU milliseconds per image over one epoch."""
+    start, cpu, images = time.perf_counter(), cpu_seconds(), 0
     for _, y in batches:
         images += len(y)
-    return images / (time.perf_counter() - start)
+    return images / (time.perf_counter() - start), (cpu_seconds() - cpu) * 1000 / images
 
 
 def main() -> None:
@@ -106,6 +126,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     width, height = (int(v) for v in args.size.lower().split("x"))
     root = Path(os.environ.get("CNNCTL_BENCH", tempfile.gettempdir())) / f"photos-{args.images}-{width}x{height}"
     make_photos(root, args.images, size=(width, height))
@@ -114,19 +135,24 @@ def main() -> None:
         "cnnctl stream": cnnctl_epochs(root, args.workers),
     }
     rates: dict[str, list[float]] = {name: [] for name in loaders}
+    cpu: dict[str, list[float]] = {name: [] for name in loaders}
     for epochs in loaders.values():  # warm-up: the file cache, the workers' start
         rate(next(epochs))
     for _ in range(args.rounds):
         for name, epochs in loaders.items():
-            rates[name].append(rate(next(epochs)))
+            images_per_s, ms_per_image = rate(next(epochs))
+            rates[name].append(images_per_s)
+            cpu[name].append(ms_per_image)
     print(f"{args.images:,} JPEGs of {width}x{height} to {SIDE}x{SIDE}, random resized crop + flip, "
-          f"{args.workers} workers, {os.cpu_count()} cores")  # fmt: skip
+          f"{args.workers} workers, {os.cpu_count()} cores; CPU time of this process and its workers")  # fmt: skip
     for name, values in rates.items():
         print(
             f"  {name:<28} {statistics.median(values):8,.0f} img/s  (rounds: {', '.join(f'{v:,.0f}' for v in values)})"
+            f"  {statistics.median(cpu[name]):.2f} CPU ms/image"
         )
     plain, ours = (statistics.median(v) for v in rates.values())
-    print(f"  cnnctl / plain: {ours / plain:.2f}x")
+    plain_cpu, ours_cpu = (statistics.median(v) for v in cpu.values())
+    print(f"  cnnctl / plain: {ours / plain:.2f}x the images per second, {plain_cpu / ours_cpu:.2f}x per CPU second")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import CnnctlError
+from .decode import decode_box, resize_box
 from .samples import ImageBytes
 
 AHEAD = 2  # batches made ahead of the training step
@@ -236,25 +236,12 @@ def each_resized(images: list[torch.Tensor], boxes: list[list[float]], target: t
 
 def crop_resized(image: torch.Tensor, box: list[float], target: tuple[int, int, int]) -> torch.Tensor:
     """The part `box` (left, top, right, bottom, in pixels) of `image` (C, H, W) uint8,
-    resized to `target` (H, W, C) by bilinear interpolation with antialiasing, as float
+    resized to `target` (H, W, C) as the CPU path resizes it (decode.resize_box), as float
     (C, H, W), not rounded; channels replicated to the target's count."""
     h, w, c = target
-    height, width = image.shape[-2:]
-    x0, x1 = _span(box[0], box[2], width)
-    y0, y1 = _span(box[1], box[3], height)
-    part = image[:, y0:y1, x0:x1].float()
-    if part.shape[-2:] != (h, w):
-        part = F.interpolate(part[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+    part = resize_box(image, box, (h, w), torch.float32)
     return part.expand(c, -1, -1) if part.shape[0] != c else part
 
 
-def _span(start: float, end: float, size: int) -> tuple[int, int]:
-    """A box's side rounded to whole pixels, at least one, within the image."""
-    first = min(math.floor(start + 0.5), size - 1)
-    return first, max(first + 1, min(size, math.floor(end + 0.5)))
-
-
 def _on_cpu(source: ImageBytes, box: list[float], flip: bool, target: tuple[int, int, int]) -> torch.Tensor:
-    from .decode import decode_box
-
     return decode_box(source, target, lambda width, height: tuple(box), flip)

@@ -100,8 +100,9 @@ class Images(torch.utils.data.Dataset):
     """What a loader worker serves: a request (epoch, position, indices) gives the batch of
     those images, decoded into one uint8 tensor (N, C, H, W, channels_last in memory: the
     layout the network runs in), their labels, and the images it could not read as (name,
-    Problem). With `normalise` (training on the CPU), the batch comes normalised: the
-    workers do that arithmetic beside each other, not the training process."""
+    Problem). uint8, normalised by the training process (cnnctl.train.batches.Normalise):
+    a quarter of the bytes of float pixels to write into fresh shared memory, whose pages
+    cost more to touch for the first time than the arithmetic costs to do."""
 
     def __init__(
         self,
@@ -109,13 +110,11 @@ class Images(torch.utils.data.Dataset):
         target: tuple[int, int, int],
         recipe: Recipe,
         seed: int,
-        normalise=None,
         mode=None,
         *,
         encoded: bool = False,
     ):
         self.samples, self.target, self.recipe, self.seed = samples, target, recipe, seed
-        self.normalise = normalise
         self.mode = mode  # the Pillow mode images are decoded in: by default the input's (decode.mode_for)
         self.encoded = encoded  # JPEGs handed over as stored, for the GPU to decode (encoded_batch)
         self.opened: dict = {}  # the shards this process keeps open (each worker has its own copy)
@@ -129,21 +128,14 @@ class Images(torch.utils.data.Dataset):
             return self.encoded_batch(epoch, position, index)
         h, w, c = self.target
         # N, H, W, C: each image one contiguous copy, the batch channels_last once permuted.
-        # Normalised image by image, while its pixels are in the cache: the whole batch three
-        # times over from memory costs a third of the decoding.
-        normalise = self.normalise
-        x = _batch_tensor((len(index), h, w, c), torch.uint8 if normalise is None else torch.float32)
+        x = _batch_tensor((len(index), h, w, c), torch.uint8)
         kept, bad = [], []
         for k, i in enumerate(index.tolist()):
             try:
-                image = self._image(i, epoch, position + k).permute(1, 2, 0)
+                x[len(kept)] = self._image(i, epoch, position + k).permute(1, 2, 0)
             except CnnctlError as exc:  # the problem, not the exception: it crosses to the trainer
                 bad.append((self.samples.name(i), exc.problems[0]))
                 continue
-            if normalise is None:
-                x[len(kept)] = image
-            else:  # as cnnctl.train.batches.Normalise does a batch
-                normalise.image(x[len(kept)], image)
             kept.append(k)
         labels = self.samples.labels[index]
         if bad:

@@ -79,11 +79,6 @@ class Normalise:
         x.permute(0, 2, 3, 1).mul_(scale).add_(shift)  # in place, through the N, H, W, C view of its memory
         return x, y
 
-    def image(self, out: torch.Tensor, image: torch.Tensor) -> None:
-        """One uint8 image (H, W, C) normalised into `out` (H, W, C float32), as a batch is."""
-        scale, shift = self.tiled(image.shape[0], image.shape[1])
-        torch.mul(image, scale, out=out).add_(shift)
-
 
 def order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The sample order of one epoch: a function of the seed and the epoch only."""
