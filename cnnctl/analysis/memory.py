@@ -32,7 +32,8 @@ Two devices, two models (`--device`):
     largest of (kept still alive + gradients alive) over the pass, less everything kept, is
     the "in flight" term, per example. The weights' gradients are counted whole from the
     start (they are made as the pass goes, most by the last layers, which come first), and
-    cuBLAS's workspace (32 MiB on Hopper, from the caching allocator) is added once. The
+    cuBLAS's workspace (32 MiB on Hopper, from the caching allocator, taken at the first
+    matrix product: a network with an fc) is added once. The
     batch itself (the float32 input the step is given) is alive all along: added.
   * not modelled one by one: cuDNN's convolution workspaces (taken and given back inside a
     kernel call, sized by the algorithm cuDNN picks), the allocator's rounding of each tensor
@@ -240,7 +241,8 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
     in_flight = _in_flight(graph, dtypes, freed_by)
     allowance = saved[0] * ALLOWANCE_PERCENT // 100
     batch_itself = numel(graph.input_shape) * size  # the step's input, alive all along
-    return saved, layers, batch_itself + in_flight + allowance, CUBLAS_WORKSPACE
+    cublas = CUBLAS_WORKSPACE if any(n.kind == "fc" for n in graph.nodes) else 0  # taken at the first matmul
+    return saved, layers, batch_itself + in_flight + allowance, cublas
 
 
 def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool):

@@ -22,7 +22,7 @@ KEPT_MODEL = (
 PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cuda": "Peak (cuda): the backward pass followed layer by layer, what is kept freed as its layers are done and "
     "each gradient alive from the layer that makes it to the layer it is for; plus the batch itself, cuBLAS's "
-    "32 MiB workspace and an allowance of 6% of what is kept for cuDNN's workspaces and the allocator's "
+    "32 MiB workspace (with an fc) and an allowance of 6% of what is kept for cuDNN's workspaces and the allocator's "
     "rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in float32). "
     "Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training step).",
     "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, and the largest "
