@@ -49,6 +49,8 @@ batch within a budget is one division.
 
 from __future__ import annotations
 
+import itertools
+
 from ..errors import CnnctlError
 from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
@@ -289,7 +291,7 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
     buffers: dict[int, list[int]] = {}  # a gradient tensor (by id) -> [bytes, references]
     pending: dict[int, int] = {}  # node -> the id of its output's gradient
     alive = freed = worst = 0
-    ids = iter(range(1 << 62))
+    ids = itertools.count()
 
     def new(nbytes: int) -> int:
         nonlocal alive
