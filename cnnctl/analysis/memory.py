@@ -1,5 +1,5 @@
-"""Memory of a training step: weights, gradients, optimizer state, and what the forward pass
-keeps for the backward pass.
+"""Memory of a training step: weights, gradients, optimizer state, what the forward pass
+keeps for the backward pass, and the gradients in flight during it.
 
 Each layer kind says which tensors PyTorch keeps for its backward pass (`LayerKind.saved`):
 an input, its own output, or tensors of its own (max pooling's int64 indices, batch norm's
@@ -8,24 +8,76 @@ layer's relu and a later add both keep) is counted once, as autograd holds one s
 that nothing trainable feeds keeps nothing: autograd does not record it. The network's last
 softmax keeps nothing either: training leaves it to the loss.
 
-The peak of a step is modelled as everything at once: weights and buffers, gradients,
-optimizer state, the kept activations and the largest layer's gradients in flight. It is
-linear in the batch, so the largest batch within a budget is one division.
+Two devices, two models (`--device`):
+
+- ``cpu``: every activation in the activations' dtype (16 bits with --amp), dropout's mask too
+  (its unfused form keeps the scaled noise); the peak is everything at once, the largest
+  layer's output and input gradients added as in flight: an upper estimate.
+- ``cuda`` (the default), PyTorch's CUDA kernels:
+  * dtypes under --amp: CUDA autocast runs conv, deconv and fc in 16 bits (each keeps a
+    16-bit copy of a float32 input, and of its weights: autocast's cast cache; the biases'
+    copies are freed when autocast exits, before the backward pass), layer and group norm in
+    float32 (aten's autocast fp32 list: each keeps a float32 copy of a 16-bit input, and its
+    output is float32) and softmax's output in float32; every other layer runs in the
+    widest dtype of its inputs (batch norm in its input's: cuDNN takes 16-bit inputs with
+    float32 weights), a layer scale in float32 (its factors are float32 parameters); a
+    normalisation's statistics are float32 whatever the activations (`norm.STATS`) and
+    dropout's mask one byte (the fused kernel's bool).
+  * the peak, by following the backward pass layer by layer from the last: what is kept is
+    freed as the layers that keep it are done, while the gradient of each layer's output
+    lives from the layer that computes it (the first of its readers in backward order) to
+    the layer itself; an inline activation's gradient is a tensor of the output's size of its
+    own, add, concat and flatten hand their inputs the output's gradient (or a slice of it)
+    without a copy, and a gradient accumulated into one already there is freed at once. The
+    largest of (kept still alive + gradients alive) over the pass, less everything kept, is
+    the "in flight" term, per example. The weights' gradients are counted whole from the
+    start (they are made as the pass goes, most by the last layers, which come first), and
+    cuBLAS's workspace (32 MiB on Hopper, from the caching allocator, taken at the first
+    matrix product: a network with an fc) is added once. The
+    batch itself (the float32 input the step is given) is alive all along: added.
+  * not modelled one by one: cuDNN's convolution workspaces (taken and given back inside a
+    kernel call, sized by the algorithm cuDNN picks), the allocator's rounding of each tensor
+    to 512 bytes, and a cached block of up to 1 MiB more than asked for, reused whole (the
+    allocator splits a large block only when more than 1 MiB would be left): an allowance
+    of `ALLOWANCE_PERCENT` of what is kept, from the peaks measured on an H200.
+  The peak's "in flight" term (`workspace`) holds all of these: the batch, the gradients in
+  flight beyond what is kept, the allowance, and cuBLAS's workspace (fixed).
+
+Either way the peak is linear in the batch (fixed + per example x batch), so the largest
+batch within a budget is one division.
 """
 
 from __future__ import annotations
 
+import itertools
+
 from ..errors import CnnctlError
-from ..graph import INPUT, Graph
+from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import OUTPUT, OWN
 from ..layers.dense import MASK
+from ..layers.norm import STATS
 from ..records import record
 from ..shapes import DTYPE_BYTES, numel
 from .training import OPTIMIZERS, needs_grad
 
 AMP_BYTES = 2  # autocast computes in bfloat16 or float16
 DEVICES = ("cuda", "cpu")
+CUBLAS_WORKSPACE = 32 * 2**20  # PyTorch's cuBLAS workspace on Hopper (":4096:8"), one per stream
+FLOAT32_BYTES = 4
+# What cuDNN's workspaces and the allocator's reuse of cached blocks add at the peak, as a share
+# of what is kept: on an H200 (issue 23: six networks at batch 64, float32 and --amp) the
+# measured peaks held at most 5.5% of it beyond the modelled terms (MobileNetV2 with --amp;
+# VGG-16 2.2% in float32, the others under 1%). benchmarks/gpu_check.py measures it again.
+ALLOWANCE_PERCENT = 6
+
+# How CUDA autocast runs each layer kind (aten/src/ATen/autocast_mode.cpp): in 16 bits
+# (cudnn_convolution, linear), in float32 (layer_norm, group_norm: the fp32 list), or with the
+# output in float32 (softmax: fp32 with its dtype set). The others follow their inputs.
+AUTOCAST_16 = frozenset(("conv", "deconv", "fc"))
+AUTOCAST_32 = frozenset(("layernorm", "groupnorm"))
+# Layers whose backward hands each input the output's gradient itself, or a slice of it.
+PASSES_GRADIENT = frozenset(("add", "concat", "flatten"))
 
 
 @record
@@ -52,8 +104,9 @@ class TrainingMemory:
     optimizer_state: int
     saved_per_example: int  # kept for backward, per example (the input included, when kept)
     saved_fixed: int  # kept for backward whatever the batch (batch norm's statistics)
-    workspace_per_example: int  # the largest layer's output and input gradients at once
+    workspace_per_example: int  # gradients in flight at the peak, beyond what is kept (see the module)
     layers: tuple[LayerMemory, ...]
+    workspace_fixed: int = 0  # whatever the batch: cuBLAS's workspace on a GPU
 
     @property
     def saved(self) -> int:
@@ -61,12 +114,12 @@ class TrainingMemory:
 
     @property
     def workspace(self) -> int:
-        return self.workspace_per_example * self.batch
+        return self.workspace_fixed + self.workspace_per_example * self.batch
 
     @property
     def fixed(self) -> int:
         """What does not grow with the batch."""
-        return self.weights + self.gradients + self.optimizer_state + self.saved_fixed
+        return self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.workspace_fixed
 
     @property
     def per_example(self) -> int:
@@ -81,6 +134,17 @@ class TrainingMemory:
         return max((budget - self.fixed) // self.per_example, 0) if budget >= self.fixed else 0
 
 
+@record
+class Kept:
+    """One tensor a layer keeps: the node (or INPUT) whose output it is, or None for a tensor
+    of the layer's own; its values (per example unless not `per_example`) and `Saved.itemsize`."""
+
+    storage: int | None
+    values: int
+    per_example: bool
+    itemsize: int
+
+
 def training_memory(
     graph: Graph,
     batch: int = 1,
@@ -89,7 +153,7 @@ def training_memory(
     amp: bool = False,
     device: str = "cuda",
 ) -> TrainingMemory:
-    """The memory of a training step of `graph` (see the module's docstring for the model)."""
+    """The memory of a training step of `graph` (see the module's docstring for the models)."""
     if batch < 1:
         raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
     if dtype not in DTYPE_BYTES:
@@ -97,23 +161,11 @@ def training_memory(
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]
-    act = AMP_BYTES if amp else size  # bytes of an activation value
-    mask = MASK if device == "cuda" else act
-    outputs, own = _kept(graph)
-    layers: list[LayerMemory] = []
-    input_bytes = numel(graph.input_shape) * act if INPUT in outputs else 0
-    for n in graph.nodes:
-        per, fixed = (numel(n.shape) * act if n.index in outputs else 0), 0
-        for values, per_example, itemsize in own.get(n.index, ()):
-            nbytes = values * (act if itemsize == 0 else mask if itemsize == MASK else itemsize)
-            if per_example:
-                per += nbytes
-            else:
-                fixed += nbytes
-        layers.append(LayerMemory(n.path, per, fixed))
-    workspace = max(
-        (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * act for n in graph.nodes
-    )  # fmt: skip
+    kept = _kept(graph)
+    if device == "cpu":
+        saved, layers, workspace, workspace_fixed = _on_cpu(graph, kept, size, amp)
+    else:
+        saved, layers, workspace, workspace_fixed = _on_cuda(graph, kept, size, amp)
     params = graph.params
     return TrainingMemory(
         batch,
@@ -124,22 +176,177 @@ def training_memory(
         weights=(params + graph.buffers) * size,
         gradients=params * size,
         optimizer_state=OPTIMIZERS[optimizer][1] * params * size,
-        saved_per_example=input_bytes + sum(m.per_example for m in layers),
-        # autocast keeps each conv's and fc's 16-bit copy of its weights for the backward pass
-        saved_fixed=sum(m.fixed for m in layers) + (params * AMP_BYTES if amp else 0),
+        saved_per_example=saved[0],
+        saved_fixed=saved[1],
         workspace_per_example=workspace,
         layers=tuple(layers),
+        workspace_fixed=workspace_fixed,
     )
 
 
-def _kept(graph: Graph) -> tuple[set[int], dict[int, list[tuple[int, bool, int]]]]:
-    """What the forward pass keeps: the nodes (and INPUT) whose outputs are kept, and by node,
-    the (values, per_example, itemsize) of its own tensors."""
+def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
+    """The CPU's model: every activation in one dtype; the largest layer's gradients in flight."""
+    act = AMP_BYTES if amp else size  # bytes of an activation value
+    outputs = {k.storage for keeps in kept for k in keeps if k.storage is not None}
+    layers: list[LayerMemory] = []
+    input_bytes = numel(graph.input_shape) * act if INPUT in outputs else 0
+    for n, keeps in zip(graph.nodes, kept, strict=True):
+        per, fixed = (numel(n.shape) * act if n.index in outputs else 0), 0
+        for k in keeps:
+            if k.storage is not None:
+                continue
+            nbytes = k.values * (k.itemsize if k.itemsize > 0 and k.itemsize != MASK else act)
+            if k.per_example:
+                per += nbytes
+            else:
+                fixed += nbytes
+        layers.append(LayerMemory(n.path, per, fixed))
+    workspace = max(
+        (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * act for n in graph.nodes
+    )  # fmt: skip
+    # autocast keeps each conv's and fc's 16-bit copy of its weights for the backward pass
+    saved_fixed = sum(m.fixed for m in layers) + (graph.params * AMP_BYTES if amp else 0)
+    return (input_bytes + sum(m.per_example for m in layers), saved_fixed), layers, workspace, 0
+
+
+def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
+    """The GPU's model (see the module's docstring): each tensor in the dtype CUDA autocast
+    gives it; the gradients in flight from the backward pass followed layer by layer."""
+    dtypes = _dtypes(graph, size, amp)
+    # Each storage kept (by key: a node's output, or a layer's own tensor), its bytes per
+    # example or whatever the batch, and the layers that keep it.
+    storages: dict[tuple, list[int]] = {}  # key -> [per example, fixed]
+    keepers: dict[tuple, set[int]] = {}
+    owner: dict[tuple, int] = {}  # the layer a storage is counted under (its producer, or its own layer)
+    for n, keeps in zip(graph.nodes, kept, strict=True):
+        for j, k in enumerate(keeps):
+            key, nbytes = _kept_bytes(graph, n, j, k, dtypes, size, amp)
+            if key not in storages:
+                storages[key] = [nbytes, 0] if k.per_example else [0, nbytes]
+                owner[key] = k.storage if key[0] == "out" else n.index
+            keepers.setdefault(key, set()).add(n.index)
+        if amp and n.kind in AUTOCAST_16 and keeps:  # the 16-bit copy of its weights, kept to its backward
+            key = ("weights", n.index)
+            storages[key], owner[key] = [0, _weights(n) * AMP_BYTES], n.index
+            keepers[key] = {n.index}
+    per_layer = {i: [0, 0] for i in range(len(graph.nodes))}
+    per_layer[INPUT] = [0, 0]
+    for key, (per, fixed) in storages.items():
+        per_layer[owner[key]][0] += per
+        per_layer[owner[key]][1] += fixed
+    layers = [LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes]
+    saved = (sum(per for per, _ in storages.values()), sum(fixed for _, fixed in storages.values()))
+    freed_by: dict[int, int] = {}  # bytes per example the backward pass frees once a layer is done
+    for key, nodes in keepers.items():
+        last = min(nodes)  # the last of its keepers to run backward
+        freed_by[last] = freed_by.get(last, 0) + storages[key][0]
+    in_flight = _in_flight(graph, dtypes, freed_by)
+    allowance = saved[0] * ALLOWANCE_PERCENT // 100
+    batch_itself = numel(graph.input_shape) * size  # the step's input, alive all along
+    cublas = CUBLAS_WORKSPACE if any(n.kind == "fc" for n in graph.nodes) else 0  # taken at the first matmul
+    return saved, layers, batch_itself + in_flight + allowance, cublas
+
+
+def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool):
+    """The storage a kept tensor is (its key) and its bytes on a GPU."""
+    if k.storage is None:
+        if k.itemsize == STATS:
+            return ("own", n.index, j), k.values * max(FLOAT32_BYTES, dtypes[n.index])
+        return ("own", n.index, j), k.values * (k.itemsize if k.itemsize > 0 else dtypes[n.index])
+    nbytes = numel(graph.input_shape if k.storage == INPUT else graph.nodes[k.storage].shape)
+    held = dtypes[k.storage]
+    if amp and k.storage != n.index:  # an input: autocast may keep a copy of it in the dtype it runs in
+        wanted = AMP_BYTES if n.kind in AUTOCAST_16 else size if n.kind in AUTOCAST_32 else held
+        if wanted != held:
+            return ("copy", n.index, j), nbytes * wanted
+    return ("out", k.storage), nbytes * held
+
+
+def _weights(n: Node) -> int:
+    """A conv's, deconv's or fc's weights, its biases left out."""
+    return n.params - (n.shape[-1] if n.args.get("bias") else 0)
+
+
+def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
+    """Bytes per value of each node's output (and INPUT's) on a GPU, under CUDA autocast with `amp`."""
+    dtypes = {INPUT: size}
+    for n in graph.nodes:
+        widest = max(dtypes[i] for i in n.inputs)
+        if not amp:
+            dtypes[n.index] = size
+        elif n.kind in AUTOCAST_16:
+            dtypes[n.index] = AMP_BYTES
+        elif n.kind in AUTOCAST_32 or n.kind in ("softmax", "layerscale", "lrn") or n.args.get("act") == "softmax":
+            dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
+        else:
+            dtypes[n.index] = widest
+    return dtypes
+
+
+def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -> int:
+    """Per example: the most bytes of gradients alive at any point of the backward pass, less
+    the bytes kept for backward that the pass has freed by then (see the module's docstring)."""
     grads = needs_grad(graph)
-    outputs: set[int] = set()
-    own: dict[int, list[tuple[int, bool, int]]] = {}
+    nodes = graph.nodes
+    buffers: dict[int, list[int]] = {}  # a gradient tensor (by id) -> [bytes, references]
+    pending: dict[int, int] = {}  # node -> the id of its output's gradient
+    alive = freed = worst = 0
+    ids = itertools.count()
+
+    def new(nbytes: int) -> int:
+        nonlocal alive
+        bid = next(ids)
+        buffers[bid] = [nbytes, 1]
+        alive += nbytes
+        return bid
+
+    def drop(bid: int | None) -> None:
+        nonlocal alive
+        if bid is not None:
+            buffers[bid][1] -= 1
+            if buffers[bid][1] == 0:
+                alive -= buffers.pop(bid)[0]
+
+    last = nodes[-1]
+    pending[last.index] = new(numel(last.shape) * dtypes[last.index])  # the loss's gradient of the output
+    for n in reversed(nodes):
+        if not grads[n.index]:
+            continue
+        current = pending.pop(n.index, None)
+        worst = max(worst, alive - freed)
+        act = n.args.get("act")
+        if act and act != "none" and not (n is last and act == "softmax"):
+            inner = new(numel(n.shape) * dtypes[n.index])  # the activation's gradient, before the layer's own
+            worst = max(worst, alive - freed)
+            drop(current)
+            current = inner
+        transient = 0
+        for i in dict.fromkeys(n.inputs):
+            if i == INPUT or not grads[i]:
+                continue
+            shares = n.kind in PASSES_GRADIENT or (n.kind == "droppath" and not n.args.rate)
+            if i in pending:  # accumulated into the gradient already there: this one is freed at once
+                transient += 0 if shares else numel(nodes[i].shape) * dtypes[i]
+            elif shares and current is not None:
+                buffers[current][1] += 1
+                pending[i] = current
+            else:
+                pending[i] = new(numel(nodes[i].shape) * dtypes[i])
+        worst = max(worst, alive + transient - freed)
+        drop(current)
+        freed += freed_by.get(n.index, 0)
+    return worst
+
+
+def _kept(graph: Graph) -> list[list[Kept]]:
+    """What the forward pass keeps, layer by layer: the outputs each layer keeps (by the node,
+    or INPUT, that holds their storage) and its own tensors."""
+    grads = needs_grad(graph)
+    kept: list[list[Kept]] = []
     last = graph.nodes[-1].index
     for n in graph.nodes:
+        keeps: list[Kept] = []
+        kept.append(keeps)
         if not grads[n.index]:
             continue  # nothing trainable on any path to it: autograd records nothing
         args = n.args
@@ -151,10 +358,10 @@ def _kept(graph: Graph) -> tuple[set[int], dict[int, list[tuple[int, bool, int]]
         kind = KINDS[n.kind]
         for s in kind.saved(args, graph.input_shapes(n), n.shape):
             if s.of == OWN:
-                own.setdefault(n.index, []).append((s.values, s.per_example, s.itemsize))
+                keeps.append(Kept(None, s.values, s.per_example, s.itemsize))
             else:
-                outputs.add(_storage(graph, n.index if s.of == OUTPUT else n.inputs[s.of]))
-    return outputs, own
+                keeps.append(Kept(_storage(graph, n.index if s.of == OUTPUT else n.inputs[s.of]), 0, True, 0))
+    return kept
 
 
 def _storage(graph: Graph, index: int) -> int:

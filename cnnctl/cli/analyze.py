@@ -116,7 +116,8 @@ def memory_cmd(
                                             help="Device memory, e.g. 16GiB: the largest batch that fits.")] = None,
     device: Annotated[str, option("--device", parser=choice(("cuda", "cpu")), metavar="cuda|cpu",
                                   complete=words("cuda", "cpu"),
-                                  help="Where it trains: dropout keeps a 1-byte mask on GPUs, a float on CPUs. "
+                                  help="Where it trains: PyTorch's CUDA kernels (autocast's dtypes, a 1-byte "
+                                  "dropout mask, the backward pass followed for the peak) or its CPU kernels. "
                                   "Default: cuda.")] = "cuda",
     per_layer: Annotated[bool, option("--per-layer",
                                       help="What each layer keeps for backward, largest first.")] = False,
@@ -127,8 +128,9 @@ def memory_cmd(
     """Memory of a training step: weights, gradients, optimizer state, activations.
 
     The activations are those PyTorch keeps for the backward pass, layer kind by layer kind
-    (measured equal on every bundled network); the peak counts everything at once. With
-    --budget, the largest batch that fits.
+    (measured equal on every bundled network); the peak follows the backward pass on a GPU
+    (--device cuda), or counts everything at once (--device cpu). With --budget, the largest
+    batch that fits.
     """
     from ..analysis.memory import training_memory
     from ..render.design import memory_json, memory_layers_table, memory_table

@@ -53,7 +53,8 @@ class Saved:
 
     `of` is an input's index, OUTPUT or OWN; an OWN tensor has `values` per example (or in
     all, when not `per_example`: batch norm's statistics), `itemsize` bytes each (0: the
-    activations' dtype; 8: int64 indices; 1: a bool mask).
+    activations' dtype; 8: int64 indices; 1: a bool mask, `dense.MASK`; `norm.STATS`: statistics,
+    float32 on a GPU).
     """
 
     of: int

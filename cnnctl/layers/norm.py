@@ -10,6 +10,11 @@ from .activation import ACT
 from .args import Arg, Float, Int, Numbers, OrNone
 from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, registered, require_volume
 
+STATS = -1
+"""`Saved.itemsize` of a normalisation's mean and inverse deviation: float32 on a GPU whatever the
+activations' dtype (PyTorch's CUDA kernels, cuDNN's batch norm included, keep them in their float
+accumulators); the memory analysis reads it as the activations' dtype on a CPU."""
+
 
 class Normalisation(LayerKind):
     """Base of the normalisations with a learned scale and shift per channel: shape
@@ -60,7 +65,7 @@ class BatchNorm(Normalisation):
         return 2 * numel(out) + activation_flops(a, out)
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
-        return (Saved(INPUT0), Saved(OWN, 2 * out[-1], per_example=False), *activation_saved(a, out))
+        return (Saved(INPUT0), Saved(OWN, 2 * out[-1], per_example=False, itemsize=STATS), *activation_saved(a, out))
 
 
 @registered
@@ -125,7 +130,7 @@ class LayerNorm(Normalisation):
         return numel(out[:-1])
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
-        return (Saved(INPUT0), Saved(OWN, 2 * self.statistics(a, out)), *activation_saved(a, out))
+        return (Saved(INPUT0), Saved(OWN, 2 * self.statistics(a, out), itemsize=STATS), *activation_saved(a, out))
 
 
 @registered

@@ -13,15 +13,26 @@ from .table import Column, Table, num
 from .views import field_text
 
 DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
-MEMORY_MODEL = (
+KEPT_MODEL = (
     "Kept for backward: the tensors PyTorch's kernels keep for the module cnnctl builds (each storage once: a "
     "conv's input, relu's output, batch norm's input and statistics, max pooling's int64 indices, dropout's "
     "mask...); equal to the bytes measured with torch.autograd.graph.saved_tensors_hooks for every bundled "
-    "network on CPU (tests/test_training_memory.py).",
-    "Peak: everything at once (weights, gradients, optimizer state, what is kept, and the largest layer's "
-    "output and input gradients in flight): an upper estimate of a step's peak, before the allocator's "
-    "rounding and cuDNN's workspaces.",
+    "network on CPU (tests/test_training_memory.py)."
 )
+PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
+    "cuda": "Peak (cuda): the backward pass followed layer by layer, what is kept freed as its layers are done and "
+    "each gradient alive from the layer that makes it to the layer it is for; plus the batch itself, cuBLAS's "
+    "32 MiB workspace (with an fc) and an allowance of 6% of what is kept for cuDNN's workspaces and the allocator's "
+    "rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in float32). "
+    "Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training step).",
+    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, and the largest "
+    "layer's output and input gradients in flight): an upper estimate.",
+}
+
+
+def memory_model(device: str) -> tuple[str, str]:
+    """What the memory figures are, for --device."""
+    return KEPT_MODEL, PEAK_MODEL.get(device, PEAK_MODEL["cuda"])
 
 
 def field_json(f: Field) -> dict:
@@ -101,7 +112,11 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
         ["gradients", m.gradients],
         [f"optimizer state ({m.optimizer}: {state} per parameter)", m.optimizer_state],
         ["activations kept for backward", m.saved],
-        ["gradients in flight (largest layer)", m.workspace],
+        [
+            "in flight at the peak: "
+            + ("gradients, the batch, workspaces" if m.device == "cuda" else "the largest layer's gradients"),
+            m.workspace,
+        ],
         ["peak of a training step", m.peak],
     ]
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
@@ -113,8 +128,9 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
     notes = [
         f"Per example: {size(m.saved_per_example)} kept + {size(m.workspace_per_example)} in flight; "
         f"whatever the batch: {size(m.fixed)}",
-        "Computed from the network, not measured: nothing runs, whatever this machine has. --device sets only "
-        "dropout's mask: 1 byte per value on a GPU (cuda), an activation's size on a CPU (cpu).",
+        "Computed from the network, not measured: nothing runs, whatever this machine has. --device picks the "
+        "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
+        "autocast's dtypes) or its CPU kernels (cpu).",
     ]
     if budget is not None:
         best = m.largest_batch(budget)
@@ -122,7 +138,7 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
             f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m.fixed + m.per_example * best)})"
             if best else " (not even one example fits)")
         )  # fmt: skip
-    notes += list(MEMORY_MODEL)
+    notes += list(memory_model(m.device))
     return Table(title, [Column(""), num("bytes", exact), num("size", size)], [[k, v, v] for k, v in rows], notes)
 
 
@@ -153,7 +169,7 @@ def memory_json(m: TrainingMemory, name: str, budget: int | None, per_layer: boo
         "peak_bytes": m.peak,
         "per_example_bytes": m.per_example,
         "fixed_bytes": m.fixed,
-        "model": list(MEMORY_MODEL),
+        "model": list(memory_model(m.device)),
     }
     if budget is not None:
         out["budget_bytes"] = budget
