@@ -333,6 +333,28 @@ def chunk_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str 
     return None, f"{xs[0]}[:, {start}:{start + size}]"
 
 
+@builds("slice")
+def slice_(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Slice(node.args.start, node.shape[-1] + node.args.start)
+
+
+@writes("slice")
+def slice_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"{xs[0]}[:, {n.args.start}:{n.args.start + n.shape[-1]}]"
+
+
+@builds("rsoftmax")
+def rsoftmax(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.RadixSoftmax(node.args.radix, node.args.groups, ins[0])
+
+
+@writes("rsoftmax")
+def rsoftmax_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    grid, volume = fn.radix_grid(n.args.radix, n.args.groups, ins[0])
+    x = f"{xs[0]}.reshape{grid}" + (".transpose(1, 2)" if n.args.groups > 1 else "")
+    return None, f"F.softmax({x}, dim=1).reshape{volume}"
+
+
 @builds("shuffle")
 def shuffle(node: Node, ins: list[Shape]) -> nn.Module:
     return fn.Shuffle(node.args.g, ins[0])
