@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .args import Arg, Int
-from .base import OUTPUT, OWN, Args, LayerKind, Saved, registered
+from .base import OUTPUT, Args, LayerKind, Saved, registered
 
 
 @registered
@@ -81,7 +81,7 @@ class Rsoftmax(LayerKind):
     weighs the channels of path ``k``. `radix * groups` must divide ``C``.
 
     Shape unchanged. No params. FLOPs: 3 per value (exp, add to the sum, divide), as softmax.
-    Keeps its output for backward (with ``groups > 1`` a copy of its own, reordered).
+    Keeps its output for backward.
     """
 
     name = "rsoftmax"
@@ -104,8 +104,8 @@ class Rsoftmax(LayerKind):
         return 3 * numel(out)
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
-        # the softmax's output: the layer's own (a view of it) in one group, a copy reordered in more
-        return (Saved(OUTPUT),) if a.groups == 1 else (Saved(OWN, numel(out)),)
+        # the softmax's output, written contiguous part by part: the layer's output is a view of it
+        return (Saved(OUTPUT),)
 
 
 @registered
