@@ -6,8 +6,9 @@ below; tests check that every kind has both.
 Shapes are cnnctl's HxWxC; torch works in NCHW, so channels are `shape[-1]` here.
 A source writer takes (node, input shapes, input expressions, its module's expression) and
 returns (the constructor, or None for a layer that is only an expression; the output's
-expression). Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle) are
-written into the file by cnnctl.exchange.pytorch_source where a network uses them.
+expression). Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle,
+radix_softmax) are written into the file by cnnctl.exchange.pytorch_source where a network
+uses them.
 """
 
 from __future__ import annotations
@@ -350,9 +351,7 @@ def rsoftmax(node: Node, ins: list[Shape]) -> nn.Module:
 
 @writes("rsoftmax")
 def rsoftmax_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    grid, volume = fn.radix_grid(n.args.radix, n.args.groups, ins[0])
-    x = f"{xs[0]}.reshape{grid}" + (".transpose(1, 2)" if n.args.groups > 1 else "")
-    return None, f"F.softmax({x}, dim=1).reshape{volume}"
+    return None, f"radix_softmax({xs[0]}, {n.args.radix}, {n.args.groups})"
 
 
 @builds("shuffle")

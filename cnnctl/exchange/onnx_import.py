@@ -1082,12 +1082,27 @@ class _Reader:
                 volume, groups, radix, nodes = parts[0], 1, parts[1], parts[3]
             else:
                 volume, groups, radix, _, nodes = self.radix[x]
+            if not self.keeps_examples(nodes[0], volume):
+                raise _Unread(
+                    "a softmax across a reshape that mixes the examples or changes the number of values",
+                    "cnnctl reads N x radix x ... (or N x groups x radix x ...) of each example's values",
+                )
             self.radix_out.add(node.output[0])
             words = [str(radix)] + ([f"groups={groups}"] if groups > 1 else [])
             return self.layer("rsoftmax", words, [volume], _node_id(node, "rsoftmax"), list(nodes))
         if axis not in (1, -1):
             raise _Unread(f"softmax over axis {axis}", "cnnctl's runs over the channels")
         return self.activation(node, "softmax")
+
+    def keeps_examples(self, reshape: int, volume: str) -> bool:
+        """Whether the Reshape node `reshape` keeps the batch first (-1, 0 or the batch's size)
+        and each example's values whole (their product is the volume's C x H x W): then a softmax
+        over its axis 1 runs across equal parts of each example's channels, whatever the other dims."""
+        dims = [int(d) for d in self.const(self.nodes[reshape], 1)]
+        shape = self.shape(volume)
+        if shape is None or len(shape) != 4 or None in shape[1:] or any(d <= 0 for d in dims[1:]):
+            return False
+        return dims[0] in (-1, 0, shape[0]) and math.prod(dims[1:]) == math.prod(shape[1:])
 
     def resize(self, node, a: dict, ins: list) -> Layer:
         hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
