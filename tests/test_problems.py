@@ -422,3 +422,9 @@ def test_the_count_before_building_is_exact_for_a_split():
     spec = parse_file_text(text, "net.yaml")
     # 2 convs, sum, pool and conv, softmax, 2 x (weight, mul), add: 11 layers
     assert Builder(spec, (8, 8, 4)).least_layers(spec.layers, None) == len(cnnctl.load_text(text).nodes) == 11
+
+
+def test_a_splits_groups_and_its_attention_are_checked_in_the_same_run():
+    text = SPLIT.format(paths=TWO_PATHS, rest="    attention: [pool avg global, conv f=1 n=x]\n    groups: many\n")
+    found = sorted((p.loc.line, p.message.split(",")[0]) for p in problems_of(text))
+    assert found == [(6, "`n` expected a whole number"), (7, "`groups` expected a whole number")]

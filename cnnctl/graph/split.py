@@ -40,9 +40,15 @@ def expand(b: Builder, item: SplitItem, scope: Scope, env: Env | None, path: str
         names.taken.add(label)
         paths.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)) if body else current)
     k = len(paths)
-    # typed as the rsoftmax's own arguments: a wrong `groups` is told where it is written
-    written = {"radix": Value(str(k), item.loc), **({"groups": item.groups} if item.groups is not None else {})}
-    softmax_args = b.typed_args(KINDS["rsoftmax"], written, env, item.loc, path)
+    # typed as the rsoftmax's own arguments: a wrong `groups` is told where it is written, and
+    # the rest is built with one group, so that its own problems are told in the same run
+    radix = {"radix": Value(str(k), item.loc)}
+    try:
+        written = {**radix, "groups": item.groups} if item.groups is not None else radix
+        softmax_args = b.typed_args(KINDS["rsoftmax"], written, env, item.loc, path)
+    except CnnctlError as exc:
+        b.record(exc)
+        softmax_args = b.typed_args(KINDS["rsoftmax"], radix, env, item.loc, path)
     check_paths(b, item, paths, path)
     plain = b.merge_args(None, env, path)  # an add's and a mul's: no activation
     total = b.add_node(KINDS["add"], plain, paths, item.loc, names.path(names.fixed("sum")))
