@@ -43,7 +43,8 @@ REFERENCE = {
 }
 
 # What timm's docs publish, rounded to 10,000 parameters (docs/models/.templates/models/
-# resnest.md, skresnet.md, rexnet.md), and its model cards' GMACs, rounded to 0.1 G.
+# resnest.md, skresnet.md, rexnet.md), and its model cards' GMACs, rounded to 0.1 G
+# (huggingface.co/timm/resnest50d.in1k, /skresnet18.ra_in1k, /rexnet_100.nav_in1k).
 TIMM_DOCS = {"resnest50d": (27_480_000, 5.4), "skresnet18": (11_960_000, 1.8), "rexnet_100": (4_800_000, 0.4)}
 
 
