@@ -110,7 +110,9 @@ def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
     assert "at least 300,000 layers" in problem.message and problem.loc.line == 9
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet152", "googlenet", "vgg16"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet152", "googlenet", "vgg16", "resnest50d", "skresnet18", "rexnet_100"]
+)
 def test_the_count_before_building_is_exact_for_real_networks(name):
     from cnnctl.catalog import bundled
     from cnnctl.graph.build import Builder
