@@ -1,7 +1,11 @@
 """Bundled architectures give the independently published numbers, exactly.
 
 Sources: LeCun 1998 and Krizhevsky 2012 as computed in the course notes; torchvision's
-published parameter counts and GFLOPS (= multiply-accumulates); Szegedy 2014, Table 1.
+published parameter counts and GFLOPS (= multiply-accumulates); Szegedy 2014, Table 1; for
+timm's networks (resnest50d, skresnet18, rexnet_100) the models timm 1.0.31 builds, counted
+outside the tests (the sum of `numel` of their parameters; PyTorch's FlopCounterMode / 2 at
+224x224), which timm's docs round (docs/models/.templates/models/*.md: 27.48 M, 11.96 M,
+4.80 M parameters; the model cards: 5.4, 1.8 and 0.4 GMACs).
 Batch norm's running statistics (2 per channel of every bn) are counted here from
 torchvision's own configuration tables, written out independently of the files.
 """
@@ -31,7 +35,17 @@ REFERENCE = {
     "shufflenet_v2_x1_0": ((224, 224, 3), 2_278_604, 144_907_992),
     "densenet121": ((224, 224, 3), 7_978_856, 2_834_161_664),
     "inception_v3": ((299, 299, 3), 23_834_568, 5_713_216_096),
+    # issue 24: split attention and channel slices (timm 1.0.31's models, counted; see above).
+    # resnest50d's 27,483,240 is also the ResNeSt authors' PyTorch model's (imgclsmob's tables).
+    "resnest50d": ((224, 224, 3), 27_483_240, 5_371_160_576),
+    "skresnet18": ((224, 224, 3), 11_958_056, 1_814_337_536),
+    "rexnet_100": ((224, 224, 3), 4_796_873, 398_370_392),
 }
+
+# What timm's docs publish, rounded to 10,000 parameters (docs/models/.templates/models/
+# resnest.md, skresnet.md, rexnet.md), and its model cards' GMACs, rounded to 0.1 G
+# (huggingface.co/timm/resnest50d.in1k, /skresnet18.ra_in1k, /rexnet_100.nav_in1k).
+TIMM_DOCS = {"resnest50d": (27_480_000, 5.4), "skresnet18": (11_960_000, 1.8), "rexnet_100": (4_800_000, 0.4)}
 
 
 def bn_channels_mobilenet_v2() -> int:
@@ -98,6 +112,32 @@ def bn_channels_inception_v3() -> int:
     return stem + sum(a) + b + sum(c) + d + 2 * e
 
 
+def bn_channels_resnest50d() -> int:
+    total = 32 + 32 + 64  # the deep stem
+    for n, blocks in [(64, 3), (128, 4), (256, 6), (512, 3)]:
+        attention = max(32, n // 2)  # SplitAttn's fc1: in x radix x 1/4, at least 32
+        total += blocks * (n + 2 * n + attention + 4 * n) + 4 * n  # bn1, bn0 of 2 splits, bn1 of fc1, bn3; projection
+    return total
+
+
+def bn_channels_skresnet18() -> int:
+    total = 64
+    for n in (64, 128, 256, 512):
+        attention = max(16, n // 8)  # an eighth, rounded to 16, at least 16
+        total += 2 * (2 * n + attention + n)  # two blocks: two paths' bns, the attention's, conv2's
+    return total + 128 + 256 + 512  # the projections' bns
+
+
+def bn_channels_rexnet_100() -> int:
+    total, cin = 32 + 32 + 16, 16  # stem; the first block's depthwise and projection
+    for k in range(1, 16):
+        cout = round(16 + 180 / 16 * k)  # channels grow by 180/16 a block, rounded as Python does
+        e = 6 * cin
+        total += e + e + (e // 12 if k >= 3 else 0) + cout  # expansion, depthwise, SE (from block 4), projection
+        cin = cout
+    return total + 1280
+
+
 BN_BUFFERS = {
     "mobilenet_v2": 2 * bn_channels_mobilenet_v2(),
     "mobilenet_v3_large": 2 * bn_channels_mobilenet_v3_large(),
@@ -107,6 +147,9 @@ BN_BUFFERS = {
     "shufflenet_v2_x1_0": 2 * bn_channels_shufflenet_v2(),
     "densenet121": 2 * bn_channels_densenet121(),
     "inception_v3": 2 * bn_channels_inception_v3(),
+    "resnest50d": 2 * bn_channels_resnest50d(),
+    "skresnet18": 2 * bn_channels_skresnet18(),
+    "rexnet_100": 2 * bn_channels_rexnet_100(),
 }
 
 
@@ -122,6 +165,14 @@ def test_bundled_architecture_matches_reference(name):
     assert graph.input_shape == shape
     assert graph.params == params
     assert graph.mults == mults
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_DOCS))
+def test_timm_networks_round_to_timms_published_figures(name):
+    params, gmacs = TIMM_DOCS[name]
+    graph = cnnctl.load(name)
+    assert round(graph.params, -4) == params
+    assert round(graph.mults / 1e9, 1) == gmacs
 
 
 def test_every_bundled_file_is_in_the_reference_table():

@@ -10,6 +10,7 @@ import cnnctl
 from cnnctl.analysis.summary import COUNTED, NOT_COUNTED
 from cnnctl.errors import ShapeError
 from cnnctl.layers import KINDS, Args
+from cnnctl.layers.args import ArgValueError
 
 EXPECTED_KINDS = {
     "conv",
@@ -43,10 +44,12 @@ EXPECTED_KINDS = {
     "droppath",
     "chunk",
     "shuffle",
+    "slice",
+    "rsoftmax",
 }
 NON_ACTIVATIONS = {
     "conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample",
-    "mul", "layernorm", "groupnorm", "layerscale", "affine", "droppath", "chunk", "shuffle",
+    "mul", "layernorm", "groupnorm", "layerscale", "affine", "droppath", "chunk", "shuffle", "slice", "rsoftmax",
 }  # fmt: skip
 ACTIVATIONS = sorted(EXPECTED_KINDS - NON_ACTIVATIONS)
 
@@ -112,7 +115,7 @@ def test_counted_text_names_every_kind_with_elementwise_cost():
     for word in ("layernorm and groupnorm 8", "layerscale 1", "affine 1", "mul", "adaptive"):
         assert word in counted
     free = " ".join(NOT_COUNTED)
-    for word in ("dropout", "droppath", "flatten", "concat", "chunk", "shuffle", "upsample"):
+    for word in ("dropout", "droppath", "flatten", "concat", "chunk", "slice", "shuffle", "upsample"):
         assert word in free
 
 
@@ -126,11 +129,13 @@ def test_counted_text_names_every_kind_with_elementwise_cost():
         ("droppath", (4, 4, 8)),
         ("chunk", (4, 4, 8)),
         ("shuffle", (4, 4, 8)),
+        ("slice", (4, 4, 8)),
     ],  # fmt: skip
 )
 def test_kinds_listed_as_not_counted_are_free(name, shape):
     ins = [(4, 4, 8), (4, 4, 2)] if shape is None else [shape]
-    _, params, buffers, mults, flops = run(name, ins, **({"parts": "2"} if name == "chunk" else {}))
+    written = {"chunk": {"parts": "2"}, "slice": {"start": "3"}}.get(name, {})
+    _, params, buffers, mults, flops = run(name, ins, **written)
     assert (params, buffers, mults, flops) == (0, 0, 0, 0)
 
 
@@ -413,6 +418,28 @@ def test_chunk_and_shuffle():
     assert run("shuffle", [(4, 4, 8)], g="4")[0] == (4, 4, 8)
     with pytest.raises(ShapeError, match="3 groups do not divide the 8 channels"):
         run("shuffle", [(4, 4, 8)], g="3")
+
+
+def test_slice_at_any_bounds():
+    # ReXNet's x[:, 0:27] of 38 channels, and x[:, 27:]: 27 and 38 - 27 = 11 channels
+    assert run("slice", [(7, 7, 38)], start="0", end="27") == ((7, 7, 27), 0, 0, 0, 0)
+    assert run("slice", [(7, 7, 38)], start="27")[0] == (7, 7, 11)
+    assert run("slice", [(12,)], start="2", end="5")[0] == (3,)
+    with pytest.raises(ShapeError, match="channels 30 to 40 of 38: past the last"):
+        run("slice", [(7, 7, 38)], start="30", end="40")
+    with pytest.raises(ShapeError, match="channels 38 to 38 of 38: none"):
+        run("slice", [(7, 7, 38)], start="38")
+    assert KINDS["slice"].is_view(make("slice", start="1"))  # keeps its whole input alive
+
+
+def test_radix_softmax_costs_a_softmax_per_value():
+    # 3 FLOPs (exp, add, divide) per value of 1x1x128, as softmax; no params, no multiplications
+    assert run("rsoftmax", [(1, 1, 128)], radix="2") == ((1, 1, 128), 0, 0, 0, 3 * 128)
+    assert run("rsoftmax", [(2, 2, 24)], radix="2", groups="3")[4] == 3 * 2 * 2 * 24
+    with pytest.raises(ShapeError, match="24 channels do not cut into 5 group"):
+        run("rsoftmax", [(1, 1, 24)], radix="2", groups="5")
+    with pytest.raises(ArgValueError, match="at least 2"):
+        make("rsoftmax", radix="1")
 
 
 def test_swish_is_silu():

@@ -194,6 +194,170 @@ def test_shufflenet_v2_units(layer, cin, c, stride):
     same_output(ShuffleUnit(cin, c, stride), graph, (cin, 12, 12))
 
 
+# -- split attention: SKNet's selective kernel and ResNeSt's split attention ---------------------
+def conv_bn(cin: int, cout: int, k: int = 1, stride: int = 1, dilation: int = 1, groups: int = 1) -> nn.Sequential:
+    padding = dilation * (k - 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, padding, dilation, groups=groups, bias=False), nn.BatchNorm2d(cout)
+    )
+
+
+class SelectiveKernel(nn.Module):
+    """Li et al. 2019 (Selective Kernel Networks), section 3.1, with timm's input split: split
+    (a 3x3 path and a 3x3 path dilated by 2, the 5x5 of the paper, each on half the input),
+    fuse (U = sum of the paths, s = its global average, z = ReLU(BN(W s)): an eighth of the
+    channels, at least 16), select (a_k = softmax over the paths of A_k z; V = sum_k a_k U_k)."""
+
+    def __init__(self, cin: int, c: int, stride: int):
+        super().__init__()
+        d = make_divisible(c / 8, 16)
+        self.paths = nn.ModuleList([conv_bn(cin // 2, c, 3, stride, dilation) for dilation in (1, 2)])
+        self.reduce = nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.BatchNorm2d(d), nn.ReLU())
+        self.select = nn.Conv2d(d, 2 * c, 1, bias=False)  # A and B of the paper, one conv
+
+    def forward(self, x):
+        halves = x.chunk(2, dim=1)
+        u = [F.relu(path(half)) for path, half in zip(self.paths, halves, strict=True)]
+        z = self.reduce((u[0] + u[1]).mean(dim=(2, 3), keepdim=True))
+        a = self.select(z).view(x.shape[0], 2, -1, 1, 1).softmax(dim=1)  # per channel, across the paths
+        return a[:, 0] * u[0] + a[:, 1] * u[1]
+
+
+class SKBasicBlock(nn.Module):
+    """ResNet's basic block whose first 3x3 conv is a selective kernel (timm's skresnet18)."""
+
+    def __init__(self, cin: int, c: int, stride: int):
+        super().__init__()
+        self.sk = SelectiveKernel(cin, c, stride)
+        self.conv2 = conv_bn(c, c, 3)
+        self.shortcut = conv_bn(cin, c, 1, stride) if stride != 1 or cin != c else nn.Identity()
+
+    def forward(self, x):
+        return F.relu(self.conv2(self.sk(x)) + self.shortcut(x))
+
+
+@pytest.mark.parametrize(
+    ("layer", "cin", "c", "stride"),
+    [("basic n=32", 32, 32, 1), ("basic n=64 s=2 shortcut=projection", 32, 64, 2)],
+)
+def test_sknet_selective_kernel_block(layer, cin, c, stride):
+    graph = bundled_block("skresnet18", f"10x10x{cin}", [layer])
+    same_output(SKBasicBlock(cin, c, stride), graph, (cin, 10, 10))
+
+
+class SplitAttention(nn.Module):
+    """Zhang et al. 2020 (ResNeSt), section 3.2 and figure 4's radix-major form: one grouped
+    3x3 conv (groups = radix x cardinality) makes `radix` splits of the width; their sum is
+    pooled, squeezed by a grouped 1x1 conv with bias, BN and ReLU, and expanded to one value
+    per split and channel; rSoftMax takes, in each cardinal group, the softmax across the
+    splits; the output is the splits weighed by it, summed."""
+
+    def __init__(self, c: int, radix: int = 2, cardinality: int = 1):
+        super().__init__()
+        self.radix, self.cardinality = radix, cardinality
+        d = max(32, make_divisible(c * radix / 4))
+        self.conv = conv_bn(c, c * radix, 3, groups=radix * cardinality)
+        self.fc1 = nn.Conv2d(c, d, 1, groups=cardinality)
+        self.bn1 = nn.BatchNorm2d(d)
+        self.fc2 = nn.Conv2d(d, c * radix, 1, groups=cardinality)
+
+    def forward(self, x):
+        n = x.shape[0]
+        splits = F.relu(self.conv(x)).view(n, self.radix, -1, *x.shape[2:])
+        gap = splits.sum(dim=1).mean(dim=(2, 3), keepdim=True)
+        logits = self.fc2(F.relu(self.bn1(self.fc1(gap))))
+        # rSoftMax: the logits are cardinality x radix x (c / cardinality); softmax across radix
+        weights = logits.view(n, self.cardinality, self.radix, -1).transpose(1, 2).softmax(dim=1)
+        return (splits * weights.reshape(n, self.radix, -1, 1, 1)).sum(dim=1)
+
+
+class ResNeStBottleneck(nn.Module):
+    """timm's resnest50d bottleneck: 1x1, split attention, a 3x3 average pool of the stride
+    where it downsamples, 1x1 to 4c; the shortcut average-pools, then a 1x1 conv and BN."""
+
+    def __init__(self, cin: int, c: int, stride: int):
+        super().__init__()
+        self.reduce = nn.Sequential(*conv_bn(cin, c), nn.ReLU())
+        self.splat = SplitAttention(c)
+        self.pool = nn.AvgPool2d(3, stride, 1) if stride > 1 else nn.Identity()
+        self.expand = conv_bn(c, 4 * c)
+        self.shortcut = nn.Identity()
+        if stride > 1 or cin != 4 * c:
+            pool = nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)
+            self.shortcut = nn.Sequential(pool if stride > 1 else nn.Identity(), *conv_bn(cin, 4 * c))
+
+    def forward(self, x):
+        return F.relu(self.expand(self.pool(self.splat(self.reduce(x)))) + self.shortcut(x))
+
+
+@pytest.mark.parametrize(("layer", "cin", "c", "stride"), [("bottleneck n=32", 128, 32, 1), ("down n=32", 64, 32, 2)])
+def test_resnest_split_attention_block(layer, cin, c, stride):
+    graph = bundled_block("resnest50d", f"8x8x{cin}", [layer])
+    same_output(ResNeStBottleneck(cin, c, stride), graph, (cin, 8, 8))
+
+
+def test_split_attention_with_cardinal_groups_is_resnests_rsoftmax():
+    # radix 2, cardinality 2: the attention's grouped convs write group by group, rSoftMax
+    # reads them so; `split:` with `groups: 2` and rsoftmax's groups
+    text = """input: 6x6x16
+layers:
+  - conv f=3 p=1 groups=4 n=32 bias=false
+  - bn act=relu
+  - split: [chunk 2 i=1, chunk 2 i=2]
+    attention:
+      - pool avg global
+      - conv f=1 n=32 groups=2
+      - bn act=relu
+      - conv f=1 n=32 groups=2
+    groups: 2
+"""
+    same_output(SplitAttention(16, radix=2, cardinality=2), cnnctl.load_text(text), (16, 6, 6))
+
+
+# -- ReXNet: channels added onto part of the channels ------------------------------------------
+class LinearBottleneck(nn.Module):
+    """Han et al. 2020 (ReXNet), as timm builds it: a 1x1 expansion to 6x (SiLU), a 3x3
+    depthwise conv and BN, optionally squeeze-and-excitation to a twelfth with BN and ReLU
+    inside, ReLU6, a linear 1x1 projection to `cout`; at stride 1 the input is added onto
+    the first `cin` of the `cout` channels."""
+
+    def __init__(self, cin: int, cout: int, stride: int, se: bool):
+        super().__init__()
+        e = cin * 6
+        self.expand = nn.Sequential(*conv_bn(cin, e), nn.SiLU())
+        self.depthwise = conv_bn(e, e, 3, stride, groups=e)
+        self.se = None
+        if se:
+            self.se = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Conv2d(e, e // 12, 1), nn.BatchNorm2d(e // 12), nn.ReLU(),
+                nn.Conv2d(e // 12, e, 1), nn.Sigmoid(),
+            )  # fmt: skip
+        self.project = conv_bn(e, cout)
+        self.cin, self.shortcut = cin, stride == 1 and cin <= cout
+
+    def forward(self, x):
+        y = self.depthwise(self.expand(x))
+        if self.se is not None:
+            y = y * self.se(y)
+        y = self.project(F.relu6(y))
+        if self.shortcut:
+            y = torch.cat([y[:, : self.cin] + x, y[:, self.cin :]], dim=1)
+        return y
+
+
+@pytest.mark.parametrize(
+    ("layer", "cin", "cout", "stride", "se"),
+    [
+        ("bneck_add n=61", 50, 61, 1, True),
+        ("bneck_add n=38 se=0", 27, 38, 1, False),
+        ("bneck n=50 s=2", 38, 50, 2, True),
+    ],
+)
+def test_rexnet_linear_bottleneck_adds_onto_part_of_the_channels(layer, cin, cout, stride, se):
+    graph = bundled_block("rexnet_100", f"8x8x{cin}", [layer])
+    same_output(LinearBottleneck(cin, cout, stride, se), graph, (cin, 8, 8))
+
+
 # -- the smaller constructs, each against PyTorch's own function -------------------------------------
 def test_adaptive_pooling_is_pytorchs():
     graph = cnnctl.load_text("input: 13x11x3\nlayers: [pool avg out=6x4]")

@@ -255,6 +255,28 @@ def test_a_chunk_is_read_from_a_split_or_from_slices_whose_bounds_come_from_the_
     assert same_outputs(model, path)
 
 
+class AddedOntoPart(nn.Module):
+    """ReXNet's shortcut: a conv to 8 channels whose first 3 get the input added, the other 5 kept."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.cat([y[:, 0:3] + x, y[:, 3:]], dim=1)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_slices_at_any_bounds_are_read_as_slices(dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(AddedOntoPart())
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert sorted(n.text for n in graph.nodes if n.kind == "slice") == ["slice 0 3", "slice 3"]
+    assert graph.output_shape == (8, 8, 8) and graph.params == 3 * 3 * 3 * 8 + 8
+    assert same_outputs(model, path)
+
+
 class SpatialGate(nn.Module):
     """CBAM's spatial attention: the mean and max across the channels, a 7x7 conv to one map, a sigmoid, times x."""
 

@@ -434,3 +434,31 @@ def test_each_activation_operator_is_read_as_its_kind(op, tmp_path, monkeypatch,
     model = onnx_model([_node(op, ["x"], ["y"], "a")], [])
     code, out, err = run_main(monkeypatch, capsys, "import", _saved(model, tmp_path / "a.onnx"))
     assert code == 0 and out.endswith(f"layers:\n  - {op.lower()}\n"), err
+
+
+# -- a radix softmax (issue 24): Reshape to N x radix x ..., Softmax over axis 1, Reshape back ----
+def _radix_model(grid: list, back: list = (-1, 4, 2, 2)):
+    import numpy as np
+    from onnx import numpy_helper
+
+    shapes = [numpy_helper.from_array(np.array(v, np.int64), name) for name, v in (("grid", grid), ("back", back))]
+    nodes = [
+        _node("Conv", ["x", "w"], ["c"], "conv"),
+        _node("Reshape", ["c", "grid"], ["g"], "grid"),
+        _node("Softmax", ["g"], ["s"], "softmax", axis=1),
+        _node("Reshape", ["s", "back"], ["y"], "back"),
+    ]
+    return onnx_model(nodes, [_weights(4, 3, 1, 1), *shapes], shape=(1, 3, 2, 2))
+
+
+def test_a_softmax_across_equal_parts_of_the_channels_is_an_rsoftmax(tmp_path, monkeypatch, capsys):
+    path = _saved(_radix_model([-1, 2, 2, 2, 2]), tmp_path / "r.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 0, err
+    assert "\n  - rsoftmax 2\n" in out
+
+
+def test_a_softmax_across_a_reshape_that_mixes_the_examples_is_one_message(tmp_path, monkeypatch, capsys):
+    # 1 x 4 x 2 x 2 read as 2 x 2 x 2 x 2 x 1: the first axis is not the batch's
+    path = _saved(_radix_model([2, 2, 2, 2, 1]), tmp_path / "r.onnx")
+    assert "a softmax across a reshape that mixes the examples" in _refused(monkeypatch, capsys, path)

@@ -110,7 +110,9 @@ def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
     assert "at least 300,000 layers" in problem.message and problem.loc.line == 9
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet152", "googlenet", "vgg16"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet152", "googlenet", "vgg16", "resnest50d", "skresnet18", "rexnet_100"]
+)
 def test_the_count_before_building_is_exact_for_real_networks(name):
     from cnnctl.catalog import bundled
     from cnnctl.graph.build import Builder
@@ -382,3 +384,49 @@ def test_checking_what_never_runs_is_bounded_like_building(monkeypatch):
     (problem,) = problems_of(text)
     assert "the body of this `repeat`, which makes no pass, would go past 1,000 layers" in problem.message
     assert problem.loc.line == text.splitlines().index("  - repeat: 0") + 1
+
+
+# -- split attention: what a split needs, told at the split ------------------------------------
+SPLIT = "input: 8x8x4\nlayers:\n  - split:\n{paths}{rest}"
+TWO_PATHS = "      - [conv f=3 p=1 n=4]\n      - [conv f=3 p=2 dilation=2 n=4]\n"
+
+
+@pytest.mark.parametrize(
+    ("paths", "rest", "said"),
+    [
+        (TWO_PATHS, "", "`split` needs an `attention:` path"),
+        ("      - [conv f=3 p=1 n=4]\n", "    attention: [conv f=1 n=8]\n", "`split` needs at least two paths, got 1"),
+        (  # a stride on one path only: 8x8x4 and 4x4x4 cannot be weighed against each other
+            "      - [conv f=3 p=1 n=4]\n      - [conv f=3 s=2 p=1 n=4]\n",
+            "    attention: [pool avg global, conv f=1 n=8]\n",
+            "the paths end in 8x8x4, 4x4x4",
+        ),
+        (  # 2 paths of 4 channels need 8 values a position: one per path and channel
+            TWO_PATHS,
+            "    attention: [pool avg global, conv f=1 n=4]\n",
+            "the attention ends in 1x1x4, but 2 paths of 8x8x4 need 1x1x8",
+        ),
+        (TWO_PATHS, "    attention: [pool avg global, conv f=1 n=8]\n    groups: 3\n", "do not cut into 3 group"),
+        (TWO_PATHS, "    attention: [conv f=1 n=8]\n    groups: many\n", "`groups` expected a whole number"),
+    ],
+)
+def test_a_split_that_does_not_fit_is_one_message_at_it(paths, rest, said):
+    (problem,) = problems_of(SPLIT.format(paths=paths, rest=rest))
+    assert said in problem.message, problem.message
+    assert problem.loc.line >= 3 and problem.hint
+
+
+def test_the_count_before_building_is_exact_for_a_split():
+    from cnnctl.graph.build import Builder
+    from cnnctl.notation.parse import parse_file_text
+
+    text = SPLIT.format(paths=TWO_PATHS, rest="    attention: [pool avg global, conv f=1 n=8]\n")
+    spec = parse_file_text(text, "net.yaml")
+    # 2 convs, sum, pool and conv, softmax, 2 x (weight, mul), add: 11 layers
+    assert Builder(spec, (8, 8, 4)).least_layers(spec.layers, None) == len(cnnctl.load_text(text).nodes) == 11
+
+
+def test_a_splits_groups_and_its_attention_are_checked_in_the_same_run():
+    text = SPLIT.format(paths=TWO_PATHS, rest="    attention: [pool avg global, conv f=1 n=x]\n    groups: many\n")
+    found = sorted((p.loc.line, p.message.split(",")[0]) for p in problems_of(text))
+    assert found == [(6, "`n` expected a whole number"), (7, "`groups` expected a whole number")]

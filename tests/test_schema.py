@@ -81,6 +81,17 @@ CASES = [
     ("input: 8x8x3\nlayers:\n  - repeat: 2\n    layer: [conv f=3 p=same n=3]\n", False),  # `layers`
     ("input: 8x8x3\nlayers:\n  - {conv: {f: 3, n: 4}, bias: maybe}\n", False),  # not true or false
     ("input: 8x8x3\nlayers:\n  - {concat: {a: [conv f=1 n=2]}, act: relu}\n", False),  # concat takes no act
+    (  # split attention: two paths, their sum's attention, softmax-ed across them
+        "input: 8x8x4\nlayers:\n  - split:\n      - [conv f=3 p=1 n=4]\n      - [conv f=3 p=2 dilation=2 n=4]\n"
+        "    attention: [pool avg global, conv f=1 n=2 act=relu, conv f=1 n=8]\n    groups: 1\n",
+        True,
+    ),
+    ("input: 8x8x4\nlayers:\n  - split: [[conv f=1 n=4], [conv f=1 n=4]]\n", False),  # no attention
+    (  # `attension`: misspelt
+        "input: 8x8x4\nlayers:\n  - split: [[conv f=1 n=4], [conv f=1 n=4]]\n    attension: [conv f=1 n=8]\n",
+        False,
+    ),
+    ("input: 8x8x4\nlayers:\n  - {slice: {start: 1, end: 3}}\n  - slice 0 1\n", True),
 ]
 
 

@@ -90,17 +90,19 @@ def counted(graph):
 
     The module and its input live on the meta device: shapes only, no arithmetic, so even the
     largest network is counted in seconds. `out.sum()` has no mm or convolution: it adds no
-    FLOPs, as a cross-entropy loss would add none.
+    FLOPs, as a cross-entropy loss would add none. Two examples, counted and halved (every
+    counted operation's FLOPs grow with the batch): batch norm in training refuses a single
+    value per channel, which a squeeze-and-excitation's or an attention's bn sees with one.
     """
     with torch.device("meta"):
         model = to_torch(graph, logits=True).train()
-    x = torch.empty(1, *nchw(graph.input_shape), device="meta")
+    x = torch.empty(2, *nchw(graph.input_shape), device="meta")
     with (
         FlopCounterMode(display=False) as stock,
         FlopCounterMode(display=False, custom_mapping=CORRECTED) as corrected,
     ):
         model(x).sum().backward()
-    return stock.get_total_flops(), corrected.get_total_flops()
+    return stock.get_total_flops() // 2, corrected.get_total_flops() // 2
 
 
 @functools.cache

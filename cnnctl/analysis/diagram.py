@@ -119,7 +119,7 @@ def _group_text(path: str, texts: dict[str, list[str]], layers: int) -> str:
             for p, ts in texts.items()
             if p.startswith(prefix) and p[len(prefix) :].isdigit()
             for t in ts[:1]
-            if t.split()[0] not in ("repeat", "residual", "gate") and " branches" not in t
+            if t.split()[0] not in ("repeat", "residual", "gate", "split") and " branches" not in t
         }
         if len(kinds) == 1:
             own = [f"{times} x {kinds.pop()}", *own[1:]]

@@ -73,7 +73,7 @@ ALLOWANCE_PERCENT = 6
 
 # How CUDA autocast runs each layer kind (aten/src/ATen/autocast_mode.cpp): in 16 bits
 # (cudnn_convolution, linear), in float32 (layer_norm, group_norm: the fp32 list), or with the
-# output in float32 (softmax: fp32 with its dtype set). The others follow their inputs.
+# output in float32 (softmax and rsoftmax: fp32 with its dtype set). The others follow their inputs.
 AUTOCAST_16 = frozenset(("conv", "deconv", "fc"))
 AUTOCAST_32 = frozenset(("layernorm", "groupnorm"))
 # Layers whose backward hands each input the output's gradient itself, or a slice of it.
@@ -276,7 +276,7 @@ def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
             dtypes[n.index] = size
         elif n.kind in AUTOCAST_16:
             dtypes[n.index] = AMP_BYTES
-        elif n.kind in AUTOCAST_32 or n.kind in ("softmax", "layerscale", "lrn") or n.args.get("act") == "softmax":
+        elif n.kind in AUTOCAST_32 or n.kind in ("softmax", "rsoftmax", "layerscale", "lrn") or n.args.get("act") == "softmax":
             dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
         else:
             dtypes[n.index] = widest

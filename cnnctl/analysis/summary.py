@@ -20,12 +20,12 @@ COUNTED = (
     "FLOPs: of a forward pass, 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
     "layernorm and groupnorm 8 per value, layerscale 1 per value, affine 1 per value "
     "for each of its scale and shift, "
-    "activations 1 per value (softmax 3), max pool f*f-1 and avg pool f*f per output value (adaptive: over "
-    "each output's own window; across the channels: C-1 and C), residual/add and mul 1 per value per extra "
-    "input, lrn 2*size+3 per value",
+    "activations 1 per value (softmax and rsoftmax 3), max pool f*f-1 and avg pool f*f per output value "
+    "(adaptive: over each output's own window; across the channels: C-1 and C), residual/add and mul 1 per value "
+    "per extra input, lrn 2*size+3 per value",
 )
 NOT_COUNTED = (
-    "dropout, droppath, flatten, concat, chunk, shuffle and upsample (free at inference); a gate's, "
+    "dropout, droppath, flatten, concat, chunk, slice, shuffle and upsample (free at inference); a gate's, "
     "layerscale's or affine's multiplications (by activations or constants, not weights: FLOPs only); "
     "data loading and the loss",
 )

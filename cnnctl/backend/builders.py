@@ -6,8 +6,9 @@ below; tests check that every kind has both.
 Shapes are cnnctl's HxWxC; torch works in NCHW, so channels are `shape[-1]` here.
 A source writer takes (node, input shapes, input expressions, its module's expression) and
 returns (the constructor, or None for a layer that is only an expression; the output's
-expression). Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle) are
-written into the file by cnnctl.exchange.pytorch_source where a network uses them.
+expression). Helpers torch.nn lacks (LayerNorm2d, LayerScale, DropPath, channel_shuffle,
+radix_softmax) are written into the file by cnnctl.exchange.pytorch_source where a network
+uses them.
 """
 
 from __future__ import annotations
@@ -331,6 +332,26 @@ def chunk_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str 
     size = ins[0][-1] // n.args.parts
     start = (n.args.i - 1) * size
     return None, f"{xs[0]}[:, {start}:{start + size}]"
+
+
+@builds("slice")
+def slice_(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.Slice(node.args.start, node.shape[-1] + node.args.start)
+
+
+@writes("slice")
+def slice_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"{xs[0]}[:, {n.args.start}:{n.args.start + n.shape[-1]}]"
+
+
+@builds("rsoftmax")
+def rsoftmax(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.RadixSoftmax(node.args.radix, node.args.groups, ins[0])
+
+
+@writes("rsoftmax")
+def rsoftmax_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return None, f"radix_softmax({xs[0]}, {n.args.radix}, {n.args.groups})"
 
 
 @builds("shuffle")

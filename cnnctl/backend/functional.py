@@ -308,6 +308,46 @@ class Chunk(nn.Module):
         return x.narrow(1, self.index * self.size, self.size)
 
 
+class Slice(nn.Module):
+    """Channels `start` to `end` (not included): a view, by fixed numbers (a plain Slice in ONNX)."""
+
+    def __init__(self, start: int, end: int):
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.narrow(1, self.start, self.end - self.start)
+
+
+def radix_grid(radix: int, groups: int, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes a radix softmax reads its input as (N, groups, radix, D/groups, H, W: one
+    group needs no groups axis) and writes its output back as, by the sizes the layer was built
+    for, fixed numbers: an exported graph holds constant shapes, not shape arithmetic."""
+    h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
+    spatial = (h, w) if len(shape) == 3 else ()
+    parts = (radix, c // radix) if groups == 1 else (groups, radix, c // (radix * groups))
+    return (-1, *parts, *spatial), (-1, c, *spatial)
+
+
+class RadixSoftmax(nn.Module):
+    """Softmax across `radix` parts of the channels at each channel (ResNeSt's rSoftMax, SKNet's
+    selection); with `groups`, the parts of each group, written out part by part."""
+
+    def __init__(self, radix: int, groups: int, shape: tuple[int, ...]):
+        super().__init__()
+        self.radix, self.groups = radix, groups
+        self.grid, self.volume = radix_grid(radix, groups, shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(self.grid)
+        if self.groups > 1:
+            x = x.transpose(1, 2)  # groups x radix -> radix x groups: part k of every group together
+        return F.softmax(x, dim=1).reshape(self.volume)
+
+    def extra_repr(self) -> str:
+        return f"radix={self.radix}, groups={self.groups}"
+
+
 class Shuffle(nn.Module):
     """Channel shuffle between `groups` (ShuffleNet): the channels as a groups x C/groups
     grid, transposed. Reshaped by the sizes of the volume the layer was built for (HxWxC),

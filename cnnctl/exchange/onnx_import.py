@@ -92,14 +92,16 @@ OPERATORS = {
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
-    "Slice": Operator("slice", 3, "an equal part of the channels"),
+    "Slice": Operator("slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`"),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
     "Gather": Operator("fold", 2, "of known values"),
     "Sub": Operator("fold", 2, "of known values"),
     "Div": Operator("fold", 2, "of known values"),
-    "Reshape": Operator("reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle"),
-    "Transpose": Operator("transpose", 1, "in a channel shuffle or around a LayerNormalization"),
+    "Reshape": Operator(
+        "reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax"
+    ),
+    "Transpose": Operator("transpose", 1, "in a channel shuffle, a radix softmax or around a LayerNormalization"),
     "Identity": Operator("identity"),
     "Dropout": Operator("identity", 1, "as at inference"),
     "Constant": Operator("constant", 0, "a value the others read"),
@@ -107,7 +109,7 @@ OPERATORS = {
     "LeakyRelu": Operator("leaky", 1, "", True),
     "HardSigmoid": Operator("hardsigmoid", 1, "PyTorch's", True),
     "Clip": Operator("clip", 1, "to [0, 6], as relu6", True),
-    "Softmax": Operator("softmax", 1, "over the channels", True),
+    "Softmax": Operator("softmax", 1, "over the channels; across the parts of reshaped channels, `rsoftmax`", True),
 }
 
 
@@ -484,6 +486,10 @@ class _Reader:
         # (Transpose to NHWC, LayerNormalization, MatMul by a stored C_in x C_out weight and
         # Add of its bias, activations, Transpose back: ConvNeXt's block).
         self.grid: dict[str, tuple[str, int, bool, list]] = {}  # tensor -> (its volume, groups, transposed, nodes)
+        # a radix softmax's groups of parts (Reshape to N x groups x radix x D x H x W, then Transpose):
+        # tensor -> (its volume, groups, radix, transposed, nodes)
+        self.radix: dict[str, tuple[str, int, int, bool, list]] = {}
+        self.radix_out: set[str] = set()  # outputs of a radix softmax's Softmax, before the Reshape back
         self.nhwc: dict[str, tuple[str, int]] = {}  # tensor -> (the NCHW tensor it is a view of, the transpose)
         # tensors, as the nodes name them, that are channels-last (NHWC) data: the outputs of
         # layers read on it, of activations and Identities of it, until a Transpose back
@@ -1067,9 +1073,36 @@ class _Reader:
 
     def softmax(self, node, a: dict, ins: list) -> Layer | None:
         axis = _int(a, "axis", -1)
+        x = ins[0]
+        parts = self.grid.get(x) if x in self.grid and not self.grid[x][2] else None
+        if parts is not None or (x in self.radix and self.radix[x][3]):
+            if axis != 1:
+                raise _Unread(f"softmax over axis {axis} of reshaped channels", "cnnctl's rsoftmax runs across parts")
+            if parts is not None:  # one group: N x radix x D x H x W
+                volume, groups, radix, nodes = parts[0], 1, parts[1], parts[3]
+            else:
+                volume, groups, radix, _, nodes = self.radix[x]
+            if not self.keeps_examples(nodes[0], volume):
+                raise _Unread(
+                    "a softmax across a reshape that mixes the examples or changes the number of values",
+                    "cnnctl reads N x radix x ... (or N x groups x radix x ...) of each example's values",
+                )
+            self.radix_out.add(node.output[0])
+            words = [str(radix)] + ([f"groups={groups}"] if groups > 1 else [])
+            return self.layer("rsoftmax", words, [volume], _node_id(node, "rsoftmax"), list(nodes))
         if axis not in (1, -1):
             raise _Unread(f"softmax over axis {axis}", "cnnctl's runs over the channels")
         return self.activation(node, "softmax")
+
+    def keeps_examples(self, reshape: int, volume: str) -> bool:
+        """Whether the Reshape node `reshape` keeps the batch first (-1, 0 or the batch's size)
+        and each example's values whole (their product is the volume's C x H x W): then a softmax
+        over its axis 1 runs across equal parts of each example's channels, whatever the other dims."""
+        dims = [int(d) for d in self.const(self.nodes[reshape], 1)]
+        shape = self.shape(volume)
+        if shape is None or len(shape) != 4 or None in shape[1:] or any(d <= 0 for d in dims[1:]):
+            return False
+        return dims[0] in (-1, 0, shape[0]) and math.prod(dims[1:]) == math.prod(shape[1:])
 
     def resize(self, node, a: dict, ins: list) -> Layer:
         hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
@@ -1088,7 +1121,15 @@ class _Reader:
     def reshape(self, node, a: dict, ins: list) -> Layer | None:
         shape = self.const(node, 1)
         x = ins[0]
-        # a shuffle's grid: N, groups, C/groups, H, W
+        if x in self.radix_out and shape is not None and len(shape) in (2, 4):  # a radix softmax, back
+            self.alias[node.output[0]] = x
+            self.made[x].nodes.append(self.index)
+            return None
+        # a radix softmax's groups of parts: N, groups, radix, D/groups, H, W
+        if shape is not None and shape.shape == (6,) and x not in self.radix:
+            self.radix[node.output[0]] = (x, int(shape[1]), int(shape[2]), False, [self.index])
+            return None
+        # a shuffle's grid: N, groups, C/groups, H, W (or a radix softmax's parts: N, radix, D, H, W)
         if shape is not None and shape.shape == (5,) and x not in self.grid:
             self.grid[node.output[0]] = (x, int(shape[1]), False, [self.index])
             return None
@@ -1110,7 +1151,10 @@ class _Reader:
 
     def transpose(self, node, a: dict, ins: list) -> None:
         perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
-        if perm == [0, 2, 1, 3, 4] and x in self.grid:
+        if perm == [0, 2, 1, 3, 4, 5] and x in self.radix and not self.radix[x][3]:
+            volume, groups, radix, _, nodes = self.radix[x]
+            self.radix[out] = (volume, groups, radix, True, [*nodes, self.index])
+        elif perm == [0, 2, 1, 3, 4] and x in self.grid:
             volume, groups, _, nodes = self.grid[x]
             self.grid[out] = (volume, groups, True, [*nodes, self.index])
         elif perm == [0, 2, 3, 1]:
@@ -1154,8 +1198,11 @@ class _Reader:
         # ONNX's bounds: a negative one counts from the end; both are clamped to the channels
         start, end = (min(max(b + channels if b < 0 else b, 0), channels) for b in (int(starts[0]), int(ends[0])))
         size = end - start
-        if size <= 0 or channels % size or start % size:
-            raise _Unread(f"channels {start} to {end} of {channels}: not one of equal parts")
+        if size <= 0:
+            raise _Unread(f"channels {start} to {end} of {channels}: none")
+        if channels % size or start % size:  # channels at any bounds (ReXNet's x[:, :C_in])
+            words = [str(start)] + ([str(end)] if end < channels else [])
+            return self.layer("slice", words, ins[:1], _node_id(node, "slice"))
         return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
 
     def split(self, node, a: dict, ins: list) -> None:

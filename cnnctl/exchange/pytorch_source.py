@@ -77,6 +77,15 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     rest = x.shape[2:]
     return x.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
 ''',
+    "radix_softmax": '''
+def radix_softmax(x: torch.Tensor, radix: int, groups: int) -> torch.Tensor:
+    """A softmax across `radix` equal parts of the channels at each channel, the channels
+    read as `groups` groups of parts and written part by part (ResNeSt's rSoftMax)."""
+    n, c = x.shape[:2]
+    rest = x.shape[2:]
+    parts = x.reshape(n, groups, radix, c // (groups * radix), *rest).transpose(1, 2)
+    return parts.softmax(dim=1).reshape(n, c, *rest)
+''',
     "DropPath": '''
 class DropPath(nn.Module):
     """Stochastic depth: in training each example is dropped with probability `rate`, the
@@ -324,13 +333,15 @@ def _split_top(text: str) -> list[str]:
 
 def _wrap(line: str) -> list[str]:
     """A line longer than WIDTH broken at its last bracket as ruff's formatter breaks it:
-    the contents on one line of their own if they fit, else one item a line, with a comma."""
+    the contents on one line of their own if they fit, else one item a line, with a comma;
+    an assignment of a sum or product of names (`x = a + b`) in parentheses, on one line of
+    its own if it fits, else one operand a line, each after its operator."""
     if len(line) <= WIDTH:
         return [line]
     body = line.rstrip(",")
     closer = body[-1:]
     if closer not in ")]":
-        return [line]
+        return _wrap_operands(line)
     opener, depth = {")": "(", "]": "["}[closer], 0
     for i in range(len(body) - 1, -1, -1):
         depth += body[i] == closer
@@ -347,6 +358,23 @@ def _wrap(line: str) -> list[str]:
         return [head, indent + "    " + inner, indent + tail]
     items = [w for part in _split_top(inner) for w in _wrap(f"{indent}    {part},")]
     return [head, *items, indent + tail]
+
+
+def _wrap_operands(line: str) -> list[str]:
+    """`x = a + b` too long, as ruff formats it (see `_wrap`); any other line as it is."""
+    indent = " " * (len(line) - len(line.lstrip()))
+    target, equals, value = line.strip().partition(" = ")
+    words = value.split(" ")
+    operators, operands = words[1::2], words[0::2]
+    if not equals or len(words) < 3 or len(set(operators)) != 1 or operators[0] not in "+*":
+        return [line]
+    if not all(w.isidentifier() for w in operands):
+        return [line]
+    inner = indent + "    "
+    if len(inner) + len(value) <= WIDTH:
+        return [f"{indent}{target} = (", inner + value, f"{indent})"]
+    rest = [f"{inner}{operators[0]} {w}" for w in operands[1:]]
+    return [f"{indent}{target} = (", inner + operands[0], *rest, f"{indent})"]
 
 
 def _tree(value: dict | str, indent: str) -> str:

@@ -64,14 +64,21 @@ def _shorthand() -> dict:
     }
 
 
-def _branches(merge: str) -> dict:
+def _parallel() -> dict:
+    """Paths from the same input: a list, or a mapping of names; each layers or one item."""
     body = {"anyOf": [LAYERS, {"$ref": "#/definitions/item"}]}
+    return {
+        "anyOf": [
+            {"type": "array", "items": body, "minItems": 2},
+            {"type": "object", "additionalProperties": body, "minProperties": 2},
+        ]
+    }
+
+
+def _branches(merge: str) -> dict:
     props: dict = {
         merge: {
-            "anyOf": [
-                {"type": "array", "items": body, "minItems": 2},
-                {"type": "object", "additionalProperties": body, "minProperties": 2},
-            ],
+            **_parallel(),
             "description": f"parallel branches from the same input, joined by {merge} (Inception): a list, "
             "or a mapping of branch names to layers",
         },
@@ -113,6 +120,27 @@ def _constructs() -> dict[str, dict]:
             "required": ["gate"],
             "properties": {
                 "gate": {**LAYERS, "description": "layers computing a scale the input is multiplied by (SE)"},
+                **at,
+            },
+        },
+        "split": {
+            "required": ["split", "attention"],
+            "properties": {
+                "split": {
+                    **_parallel(),
+                    "description": "parallel paths from the same input, weighed channel by channel and summed "
+                    "(SKNet's selective kernel, ResNeSt's split attention): a list, or a mapping of path names",
+                },
+                "attention": {
+                    **LAYERS,
+                    "description": "layers from the paths' sum to one value per path and channel (1x1x(K*C)), "
+                    "softmax-ed across the paths",
+                },
+                "groups": {
+                    "anyOf": [{"type": "integer", "minimum": 1}, SUBSTITUTED],
+                    "description": "groups of paths in the attention's output, as a grouped conv writes them "
+                    "(ResNeSt's cardinality; default 1)",
+                },
                 **at,
             },
         },

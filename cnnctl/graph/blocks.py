@@ -24,6 +24,7 @@ from ..notation.spec import (
     NetworkSpec,
     RepeatItem,
     ResidualItem,
+    SplitItem,
     Value,
     walk,
 )
@@ -425,6 +426,10 @@ def _uses(items: tuple[Item, ...], found: list[LayerItem | FailedItem] | None = 
         elif kind is BranchesItem:
             for _, body, _ in item.branches:
                 _uses(body, found)
+        elif kind is SplitItem:
+            for _, body, _ in item.paths:
+                _uses(body, found)
+            _uses(item.attention, found)
         else:  # repeat, residual, gate
             _uses(item.body, found)
             if kind is ResidualItem and isinstance(item.shortcut, tuple):

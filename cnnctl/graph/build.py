@@ -3,7 +3,7 @@
 Expansion walks the spec once, appending nodes in order, so references can only point
 backwards and the graph is acyclic by construction. Each node's numbers come from its
 layer kind (`cnnctl.layers`); each composite expands in a module of its own (`blocks`,
-`repeat`, `residual`, `branches`; `references` resolves `from=`/`with=`). This module holds
+`repeat`, `residual`, `gate`, `branches`, `split`; `references` resolves `from=`/`with=`). This module holds
 what they share: the lists, the names, the problems, and the count made before building.
 
 Paths: an unnamed item is named after its kind, numbered within its list (`conv1`,
@@ -32,12 +32,13 @@ from ..notation.spec import (
     NetworkSpec,
     RepeatItem,
     ResidualItem,
+    SplitItem,
     Value,
     texts_of,
     walk,
 )
 from ..shapes import Shape, format_shape, numel
-from . import blocks, branches, droppath, gate, references, repeat, residual, unbuilt
+from . import blocks, branches, droppath, gate, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
 from .nodes import INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, base_name
@@ -56,6 +57,7 @@ COMPOSITES: dict[type, ModuleType] = {
     ResidualItem: residual,
     GateItem: gate,
     BranchesItem: branches,
+    SplitItem: split,
 }
 
 

@@ -46,7 +46,7 @@ class Group:
     """
 
     path: str
-    kind: str  # repeat, block, residual, gate or branches
+    kind: str  # repeat, block, residual, gate, branches or split
     text: str  # what it is, in the notation: "repeat 36", "bottleneck n=256", "residual projection"
     loc: Loc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Loc
-from ..notation.spec import BranchesItem, FailedItem, GateItem, Item, LayerItem, RepeatItem, ResidualItem
+from ..notation.spec import BranchesItem, FailedItem, GateItem, Item, LayerItem, RepeatItem, ResidualItem, SplitItem
 
 
 class Scope:
@@ -91,4 +91,6 @@ def base_name(item: Item) -> str:
         return "gate"
     if isinstance(item, BranchesItem):
         return item.merge
+    if isinstance(item, SplitItem):
+        return "split"
     raise TypeError(item)  # pragma: no cover

@@ -40,6 +40,7 @@ from ..notation.spec import (
     LayerItem,
     RepeatItem,
     ResidualItem,
+    SplitItem,
     Value,
 )
 from . import blocks, references, repeat, residual
@@ -172,6 +173,10 @@ def own_problems(b: Builder, item: Item, env: Env | None, path: str) -> list[Pro
         problems.extend(join_problems(b, item.act, env, path))
     elif isinstance(item, BranchesItem) and item.merge == "add":
         problems.extend(join_problems(b, item.act, env, path))
+    elif isinstance(item, SplitItem) and item.groups is not None:  # the softmax's groups
+        problems.extend(
+            b.argument_problems(KINDS["rsoftmax"], {"groups": item.groups}, env, item.groups.loc, path, complete=False)
+        )
     return problems
 
 
@@ -233,6 +238,12 @@ def lists(b: Builder, item: Item, scope: Scope, env: Env | None, path: str) -> N
             label = branch or f"branch{i}"
             names.taken.add(label)
             check(b, body, Scope(scope.input, parent=scope), env, names.child(label))
+    elif isinstance(item, SplitItem):
+        names = Names(path)
+        for i, (label, body, _loc) in enumerate(item.paths, 1):
+            names.taken.add(label or f"path{i}")
+            check(b, body, Scope(scope.input, parent=scope), env, names.child(label or f"path{i}"))
+        check(b, item.attention, Scope(scope.input, parent=scope), env, names.child("attention"))
 
 
 def block_use(b: Builder, item: LayerItem, env: Env | None, path: str) -> None:

@@ -29,14 +29,21 @@ from .spec import (
     NetworkSpec,
     RepeatItem,
     ResidualItem,
+    SplitItem,
     Value,
     split_names,
     texts_of,
 )
 
 TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
-CONSTRUCTS = ("repeat", "residual", "gate")  # `concat` and `add` are constructs when given branches
-CONSTRUCT_KEYS = {"shortcut": "residual", "first": "repeat", "layers": "repeat` or a block", "args": "a block"}
+CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
+CONSTRUCT_KEYS = {
+    "shortcut": "residual",
+    "first": "repeat",
+    "layers": "repeat` or a block",
+    "args": "a block",
+    "attention": "split",
+}
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
@@ -337,6 +344,8 @@ class _Parser:
             return self.residual(node, pairs)
         if head == "gate":
             return self.gate(node, pairs)
+        if head == "split":
+            return self.split(node, pairs)
         if head in ("concat", "add") and _is_branches(head_value):
             return self.branches(node, head, pairs)
         return self.layer_mapping(node, pairs)
@@ -444,7 +453,39 @@ class _Parser:
     def branches(self, node, merge: str, pairs) -> Item | None:
         fields = self.common(pairs, ("act", "id", "from") if KINDS[merge].takes_act else ("id", "from"), merge)
         ident, source, _ = self.refs(fields)
+        found = self.parallel(pairs[0][2])
+        if len(found) < 2:
+            self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))
+            return None
+        act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
+        return BranchesItem(self.loc(node), ident, source, (), merge, tuple(found), act)
+
+    def split(self, node, pairs) -> Item | None:
+        fields = self.common(pairs, ("attention", "groups", "id", "from"), "split")
+        ident, source, _ = self.refs(fields)
         head = pairs[0][2]
+        found = self.parallel(head) if isinstance(head, (yaml.SequenceNode, yaml.MappingNode)) else []
+        attention = self.sequence(fields["attention"][1], "`attention`") if "attention" in fields else ()
+        groups = self.scalar(fields["groups"][1], "`groups`") if "groups" in fields else None
+        if len(found) < 2:
+            self.problem(
+                f"`split` needs at least two paths, got {len(found)}",
+                self.loc(node),
+                "SKNet's: `- split: [[conv f=3 p=1 n=64], [conv f=3 p=2 dilation=2 n=64]]`, then `attention:`",
+            )
+            return None
+        if not attention:
+            self.problem(
+                "`split` needs an `attention:` path, from the paths' sum to one value per path and channel",
+                self.loc(node),
+                "e.g. `attention: [pool avg global, conv f=1 n=32 act=relu, conv f=1 n=128]` for 2 paths of 64",
+            )
+            return None
+        return SplitItem(self.loc(node), ident, source, (), tuple(found), attention, groups)
+
+    def parallel(self, head) -> list[tuple[str | None, tuple[Item, ...], Loc]]:
+        """Parallel paths from the same input: a list, or a mapping of names; each a list of
+        layers or one layer (`concat:`/`add:` branches, `split:` paths)."""
         found: list[tuple[str | None, tuple[Item, ...], Loc]] = []
         if isinstance(head, yaml.SequenceNode):
             named = [(None, b) for b in head.value]
@@ -458,11 +499,7 @@ class _Parser:
             else:
                 body = (self.item(bnode) or self.failed(bnode),)
             found.append((name, body, self.loc(bnode)))
-        if len(found) < 2:
-            self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))
-            return None
-        act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
-        return BranchesItem(self.loc(node), ident, source, (), merge, tuple(found), act)
+        return found
 
     # -- single layers -------------------------------------------------------------------
     def layer_mapping(self, node, pairs) -> Item | None:

@@ -146,6 +146,20 @@ class BranchesItem:
 
 
 @record
+class SplitItem:
+    """`split:` parallel paths from the same input, summed, whose sum an `attention:` path weighs
+    path by path and channel by channel, softmax-ed across the paths (SKNet, ResNeSt)."""
+
+    loc: Loc
+    id: Value | None
+    source: tuple[Value, ...] | None
+    extra: tuple[Value, ...]
+    paths: tuple[tuple[str | None, tuple[Item, ...], Loc], ...] = ()
+    attention: tuple[Item, ...] = ()
+    groups: Value | None = None  # ResNeSt's cardinality: groups of paths in the attention's output
+
+
+@record
 class FailedItem:
     """An item the parser could not read (its problem is already told). It keeps its place,
     its name and its id, so the layers around it are still built and checked: one unknown
@@ -161,7 +175,7 @@ class FailedItem:
     args: dict[str, Value] = {}  # noqa: RUF012 - never mutated; the arguments that could be bound
 
 
-Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | FailedItem
+Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | SplitItem | FailedItem
 
 
 BLOCK_INPUT = ("in_h", "in_w", "in_c")
@@ -203,3 +217,6 @@ def walk(items: Iterable[Item]) -> Iterator[Item]:
             stack.extend(item.shortcut)
         if isinstance(item, BranchesItem):
             stack.extend(i for _, body, _ in item.branches for i in body)
+        if isinstance(item, SplitItem):
+            stack.extend(i for _, body, _ in item.paths for i in body)
+            stack.extend(item.attention)
