@@ -76,6 +76,7 @@ ALLOWANCE_PERCENT = 6
 # output in float32 (softmax and rsoftmax: fp32 with its dtype set). The others follow their inputs.
 AUTOCAST_16 = frozenset(("conv", "deconv", "fc"))
 AUTOCAST_32 = frozenset(("layernorm", "groupnorm"))
+OUTPUT_32 = frozenset(("softmax", "rsoftmax", "layerscale", "lrn"))  # float32 from an op or a parameter
 # Layers whose backward hands each input the output's gradient itself, or a slice of it.
 PASSES_GRADIENT = frozenset(("add", "concat", "flatten"))
 
@@ -276,7 +277,7 @@ def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
             dtypes[n.index] = size
         elif n.kind in AUTOCAST_16:
             dtypes[n.index] = AMP_BYTES
-        elif n.kind in AUTOCAST_32 or n.kind in ("softmax", "rsoftmax", "layerscale", "lrn") or n.args.get("act") == "softmax":
+        elif n.kind in AUTOCAST_32 or n.kind in OUTPUT_32 or n.args.get("act") == "softmax":
             dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
         else:
             dtypes[n.index] = widest
