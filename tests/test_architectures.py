@@ -31,6 +31,10 @@ REFERENCE = {
     "shufflenet_v2_x1_0": ((224, 224, 3), 2_278_604, 144_907_992),
     "densenet121": ((224, 224, 3), 7_978_856, 2_834_161_664),
     "inception_v3": ((299, 299, 3), 23_834_568, 5_713_216_096),
+    # families (issue 22), at their own arguments: their first member's (every member: test_families.py)
+    "efficientnet": ((224, 224, 3), 5_288_548, 385_814_752),  # efficientnet_b0
+    "regnet": ((224, 224, 3), 5_495_976, 413_812_608),  # regnet_x_400mf (torchvision: 0.41 GFLOPS)
+    "mobilenet_v3": ((224, 224, 3), 2_542_856, 56_510_400),  # mobilenet_v3_small (torchvision: 0.06 GFLOPS)
 }
 
 

@@ -64,23 +64,41 @@ def validate_cmd(
 
 
 def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
-    """The bundled architectures: input, params, mults."""
-    from ..api import load
-    from ..catalog import bundled
+    """The bundled architectures: input, params, mults; each family's members."""
+    from ..catalog import bundled, families
     from ..render.views import catalog_table
 
+    members = families()
     entries = []
     for name, path in bundled().items():
-        graph = load(path)
-        entries.append(
-            {
-                "name": name,
-                "input": "x".join(map(str, graph.input_shape)),
-                "params": graph.params,
-                "mults": graph.mults,
-                "flops": graph.flops,
-                "description": (graph.description.strip().splitlines() or [""])[0],
-            }
-        )
+        entries.append(_listed(name, path, members=members.get(name)))
+        for member, values in (members.get(name) or {}).items():
+            if f"{name}_{member}" not in bundled():  # a member that is not also a file of its own
+                entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
+    entries.sort(key=lambda e: e["name"])
     _output(format, lambda: entries, lambda: [catalog_table(entries)])
     return 0
+
+
+def _listed(
+    name: str, arch: str, members: dict[str, str] | None = None, family: str | None = None, values: str = ""
+) -> dict:
+    """`cnnctl list`'s entry of a bundled network, a family (with its `members`) or a member of one."""
+    from ..api import load
+
+    graph = load(arch)
+    description = (graph.description.strip().splitlines() or [""])[0]
+    entry = {
+        "name": name,
+        "input": "x".join(map(str, graph.input_shape)),
+        "params": graph.params,
+        "mults": graph.mults,
+        "flops": graph.flops,
+        "description": f"member of {family}: {values}" if family else description,
+    }
+    if members:
+        entry["members"] = list(members)
+        entry["description"] += f" (members: {', '.join(members)})"
+    if family:
+        entry["family"] = family
+    return entry
