@@ -312,6 +312,10 @@ def test_a_setting_of_no_argument_names_the_files_arguments(tmp_path):
     net.write_text("input: 8x8x3\nlayers:\n  - conv f=3 n=4\n")
     (p,) = _problems(f"{net}:b3")
     assert p.message == "`plain` has no member `b3`" and p.hint == "it declares no members (`variants:`)"
+    (p,) = _problems("lenet5:")
+    assert p.message == "no member named after `:` (or between commas)"
+    (p,) = _problems("efficientnet.yaml:input=300x300x3")
+    assert p.hint == "the input size is an option: --input HxWxC"
     assert [p.message for p in _problems(f"{net}:b3,b4")] == [
         "`plain` has no member `b3`",
         "`plain` has no member `b4`",
@@ -363,3 +367,20 @@ def test_member_recorded_by_a_run(tmp_path):
     assert g.name == "regnet_y_400mf" and g.input_shape == (64, 64, 3)
     expected = cnnctl.load("regnet_y_400mf:se=0", input="64x64x3")
     assert _layers(g) == _layers(expected) and g.params < REGNET["y_400mf"][0]  # no gates
+
+
+def test_validate_checks_every_member_of_a_family(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "fam.yaml"
+    net.write_text(
+        "input: 32x32x3\nargs: n=4 f=3\nvariants:\n  ok: n=8\n  wide: n=abc\n  big: f=40\n  worse: n=abc f=40\n"
+        "layers:\n  - conv f=$f n=$n\n  - pool avg global\n"
+    )
+    code, out, _ = run_main(monkeypatch, capsys, "validate", str(net), "-f", "json")
+    assert code == 2
+    told = [(d["message"], d["line"]) for d in json.loads(out)["files"][0]["details"]]
+    assert told == [  # each problem once, with the first member that has it
+        ("member `wide`: `n` expected a whole number, got `abc`", 9),
+        ("member `big`: filter 40x40 is larger than its padded input 32x32 (input 32x32x3, p=0x0)", 9),
+    ]
+    code, out, err = run_main(monkeypatch, capsys, "validate", "efficientnet", "regnet", "mobilenet_v3")
+    assert code == 0 and "3 valid" in out, err

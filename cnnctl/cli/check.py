@@ -23,7 +23,11 @@ def validate_cmd(
     results = []
     for arch in files:
         try:
-            graph = common._load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
+            graph, problems = common._load(arch, input), []  # its `train:` too, checked as `cnnctl train` would
+        except CnnctlError as exc:
+            graph, problems = None, exc.problems
+        problems = [*problems, *_member_problems(arch, input, problems)]  # a family's other members
+        if graph is not None and not problems:
             results.append(
                 {
                     "file": arch,
@@ -35,8 +39,7 @@ def validate_cmd(
                     "details": [problem_json(w, "warning") for w in graph.warnings],
                 }
             )
-        except CnnctlError as exc:
-            problems = exc.problems
+        else:
             results.append(
                 {
                     "file": arch,
@@ -61,6 +64,31 @@ def validate_cmd(
         if len(results) > 1:
             sys.stdout.write(validate_total(results) + "\n")
     return 2 if bad else 0
+
+
+def _member_problems(arch: str, input: str | None, told: list) -> list:
+    """The problems of each member of a family file given without one (its default is checked
+    by itself), each once and not again where `told` has it, with the member it is of."""
+    from ..catalog import resolve_member
+    from ..notation.parse import parse_file_text
+    from ..notation.source import read_text
+
+    try:
+        path, display, chosen = resolve_member(arch)
+        spec = parse_file_text(read_text(path, display), display) if chosen is None else None
+    except CnnctlError:  # told by the file's own check
+        return []
+    seen = {(p.loc, p.message) for p in told}
+    found = []
+    for member in spec.variants if spec is not None else ():
+        try:
+            common._load(f"{arch}:{member}", input)
+        except CnnctlError as exc:
+            for p in exc.problems:
+                if (p.loc, p.message) not in seen:
+                    seen.add((p.loc, p.message))
+                    found.append(p._replace(message=f"member `{member}`: {p.message}"))
+    return found
 
 
 def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:

@@ -17,9 +17,9 @@ COMMAND_LINE = Loc("the command line")  # where a setting given with the ARCH wa
 
 
 def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
-    """`spec` as its member `choice` (None or empty: as written): its arguments' values, its
-    input size, its name (`efficientnet` + `b3`: `efficientnet_b3`)."""
-    if not choice:
+    """`spec` as its member `choice` (None: as written): its arguments' values, its input size,
+    its name (`efficientnet` + `b3`: `efficientnet_b3`)."""
+    if choice is None:
         return spec
     member, settings, problems = _read(spec, choice)
     args = dict(spec.args)
@@ -48,11 +48,12 @@ def _read(spec: NetworkSpec, choice: str) -> tuple[str | None, list[tuple[str, s
         key, eq, text = word.partition("=")
         if eq:
             if not key.strip() or not text.strip():
-                problems.append(Problem(f"`{word}`: a setting is `name=value`", COMMAND_LINE))
+                problems.append(Problem(f"`{word}`: a setting is `name=value`", COMMAND_LINE, None, _arguments(spec)))
             else:
                 settings.append((key.strip(), text.strip()))
         elif not word:
-            problems.append(Problem(f"`{choice}`: an empty member name", COMMAND_LINE, None, _members(spec)))
+            empty = "no member named after `:` (or between commas)"
+            problems.append(Problem(empty, COMMAND_LINE, None, _members(spec)))
         elif member is not None:
             problems.append(Problem(f"two members chosen, `{member}` and `{word}`", COMMAND_LINE, None, "choose one"))
         elif word not in spec.variants:
@@ -85,9 +86,13 @@ def _unknown_member(spec: NetworkSpec, word: str) -> Problem:
     return Problem(f"`{_stem(spec.file)}` has no member `{word}`", where, None, hint)
 
 
-def _unknown_argument(spec: NetworkSpec, key: str) -> Problem:
+def _arguments(spec: NetworkSpec) -> str:
     declared = ", ".join(f"`{a}`" for a in spec.args)
-    takes = f"its arguments (`args:`): {declared}" if declared else "it declares no arguments (`args:`)"
+    return f"its arguments (`args:`): {declared}" if declared else "it declares no arguments (`args:`)"
+
+
+def _unknown_argument(spec: NetworkSpec, key: str) -> Problem:
+    takes = _arguments(spec) if key != "input" else "the input size is an option: --input HxWxC"
     near = did_you_mean(key, spec.args)
     hint = f"{near} ({takes})" if near else takes
     return Problem(f"`{_stem(spec.file)}` has no argument `{key}`", Loc(spec.file), None, hint)
