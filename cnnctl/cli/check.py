@@ -96,12 +96,12 @@ def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
     from ..catalog import bundled, families
     from ..render.views import catalog_table
 
-    members = families()
+    members, files = families(), bundled()
     entries = []
-    for name, path in bundled().items():
+    for name, path in files.items():
         entries.append(_listed(name, path, members=members.get(name)))
         for member, values in (members.get(name) or {}).items():
-            if f"{name}_{member}" not in bundled():  # a member that is not also a file of its own
+            if f"{name}_{member}" not in files:  # a member that is not also a file of its own
                 entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
     entries.sort(key=lambda e: e["name"])
     _output(format, lambda: entries, lambda: [catalog_table(entries)])

@@ -130,7 +130,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
     droppath.apply(builder, nodes)
-    name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = spec.own_name
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
     return Graph(
         name,

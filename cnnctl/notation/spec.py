@@ -204,6 +204,11 @@ class NetworkSpec:
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
     variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
 
+    @property
+    def own_name(self) -> str:
+        """The network's name: its `name:`, else its file's without folder and suffix."""
+        return self.name or self.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
 
 def walk(items: Iterable[Item]) -> Iterator[Item]:
     """Every item of `items` and of all the lists nested in them (not inside the blocks they use)."""

@@ -24,7 +24,7 @@ def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
     member, settings, problems = _read(spec, choice)
     args = dict(spec.args)
     size = spec.input
-    name = spec.name or _stem(spec.file)
+    name = spec.own_name
     if member is not None:
         variant = spec.variants[member]
         args.update(variant.values)
@@ -83,7 +83,7 @@ def _unknown_member(spec: NetworkSpec, word: str) -> Problem:
     where = spec.variants_loc or Loc(spec.file)
     near = did_you_mean(word, members(spec))
     hint = f"{near} ({_members(spec)})" if near else _members(spec)
-    return Problem(f"`{_stem(spec.file)}` has no member `{word}`", where, None, hint)
+    return Problem(f"`{spec.own_name}` has no member `{word}`", where, None, hint)
 
 
 def _arguments(spec: NetworkSpec) -> str:
@@ -95,9 +95,4 @@ def _unknown_argument(spec: NetworkSpec, key: str) -> Problem:
     takes = _arguments(spec) if key != "input" else "the input size is an option: --input HxWxC"
     near = did_you_mean(key, spec.args)
     hint = f"{near} ({takes})" if near else takes
-    return Problem(f"`{_stem(spec.file)}` has no argument `{key}`", Loc(spec.file), None, hint)
-
-
-def _stem(file: str) -> str:
-    """`architectures/efficientnet.yaml` -> `efficientnet`."""
-    return file.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return Problem(f"`{spec.own_name}` has no argument `{key}`", Loc(spec.file), None, hint)
