@@ -46,7 +46,7 @@ REGNET = {
     "y_8gf": (39_381_472, 8.47),
     "y_16gf": (83_590_140, 15.91),
     "y_32gf": (145_046_770, 32.28),
-    "y_128gf": (644_812_894, 127.52),  # its weights (SWAG) are published at 384x384: GFLOPS unchecked here
+    "y_128gf": (644_812_894, None),  # its weights (SWAG) are measured at 384x384: no GFLOPS at 224 to check
 }
 MOBILENET_V3 = {"small": (2_542_856, 0.06), "large": (5_483_032, 0.22)}
 
@@ -197,7 +197,8 @@ def test_regnet_members(member):
     g = cnnctl.load(f"regnet_{member}")
     assert (g.name, g.input_shape) == (f"regnet_{member}", (224, 224, 3))
     assert (g.params, g.mults) == (params, regnet_count(member).mults)
-    assert round(g.mults / 1e9, 2) == gflops and not g.warnings
+    assert gflops is None or round(g.mults / 1e9, 2) == gflops
+    assert not g.warnings
 
 
 @pytest.mark.parametrize("member", sorted(MOBILENET_V3))
