@@ -13,10 +13,11 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 
-from .catalog import resolve, run_head, run_input
+from .catalog import resolve_member, run_head, run_input
 from .graph import Graph, build_graph, parse_volume
 from .notation.parse import parse_file_text
 from .notation.source import read_text
+from .notation.variants import choose
 from .shapes import Shape
 
 
@@ -26,7 +27,9 @@ def load(source: str | os.PathLike, input: str | Shape | None = None, widths: Ma
     `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``; `widths`
     the output width of layers by path (a classifier head made anew: ``{"fc": 10}``). A run
     folder (or a checkpoint in one, ``runs/x/best.pt``) means the network it trained (its
-    ``network.yaml``) at the input it trained at, with the head it made anew, if any.
+    ``network.yaml``) at the input it trained at, with the head it made anew, if any. A
+    member of a family: ``"efficientnet_b3"``, ``"efficientnet.yaml:b3"``, with settings of the
+    file's arguments ``"efficientnet.yaml:b3,dropout=0.1"``.
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
     source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
@@ -34,8 +37,8 @@ def load(source: str | os.PathLike, input: str | Shape | None = None, widths: Ma
         input = run_input(source)  # a run folder (or a checkpoint in one): the input it trained at
     if widths is None:
         widths = run_head(source)  # and the head it made anew for its data's classes
-    path, display = resolve(source)  # a file as it is; a run's network; a bundled name
-    return load_text(read_text(path, display), display, input, widths)
+    path, display, member = resolve_member(source)  # a file as it is; a run's network; a bundled name
+    return load_text(read_text(path, display), display, input, widths, member)
 
 
 def to_torch(graph: Graph, logits: bool = False):
@@ -49,11 +52,16 @@ def to_torch(graph: Graph, logits: bool = False):
 
 
 def load_text(
-    text: str, file: str = "<string>", input: str | Shape | None = None, widths: Mapping[str, int] | None = None
+    text: str,
+    file: str = "<string>",
+    input: str | Shape | None = None,
+    widths: Mapping[str, int] | None = None,
+    member: str | None = None,
 ) -> Graph:
-    """Like `load`, from YAML text; `file` is the name used in messages."""
+    """Like `load`, from YAML text; `file` is the name used in messages; `member`, the member
+    of a family file and settings of its arguments (``"b3"``, ``"b3,dropout=0.1"``)."""
     with _collector_paused():
-        spec = parse_file_text(text, file)
+        spec = choose(parse_file_text(text, file), member)
         if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
             input = "x".join(str(d) for d in input)
         shape = parse_volume(input, None, "input") if input is not None else None

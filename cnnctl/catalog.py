@@ -31,6 +31,43 @@ def bundled() -> dict[str, str]:
     return {os.path.basename(f)[: -len(".yaml")]: f for f in files}
 
 
+def family_of(name: str, files: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """A bundled member's family file and the member's name in it: `efficientnet_b3` is member
+    `b3` of efficientnet.yaml (a bundled member is named `FAMILY_MEMBER`); None for another name."""
+    files = bundled() if files is None else files
+    stems = [stem for stem in files if name.startswith(stem + "_") and declares_members(files[stem])]
+    if not stems:
+        return None
+    stem = max(stems, key=len)
+    return files[stem], name[len(stem) + 1 :]
+
+
+def declares_members(path: str) -> bool:
+    """Whether a bundled file is a family (a top-level `variants:`); read as text, unparsed."""
+    import re
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return re.search(r"^variants:", f.read(), re.MULTILINE) is not None
+    except OSError:
+        return False
+
+
+def families() -> dict[str, dict[str, str]]:
+    """Each bundled family's name -> its members, in the file's order, each with its values as
+    written (`width=1.2 depth=1.4 dropout=0.3 input=300x300x3`)."""
+    from .notation.parse import parse_file_text
+    from .notation.source import read_text
+    from .notation.variants import variant_text
+
+    found = {}
+    for name, path in bundled().items():
+        if declares_members(path):
+            spec = parse_file_text(read_text(path, f"{name}.yaml"), f"{name}.yaml")
+            found[name] = {member: variant_text(variant) for member, variant in spec.variants.items()}
+    return found
+
+
 def _run_config(arg: str) -> dict | None:
     """The config.json of the run `arg` names (a run folder or a checkpoint in one); None for
     another `arg`, or a file that cannot be read as a JSON object."""
@@ -53,6 +90,13 @@ def run_input(arg: str) -> str | None:
     checkpoint in one; else None (the network file's own input, then)."""
     value = (_run_config(arg) or {}).get("input")
     return value if isinstance(value, str) else None
+
+
+def run_member(arg: str) -> str | None:
+    """The member of a family a run trained (its config.json's `member`: `b3`, with any
+    settings: `b3,dropout=0.1`), if `arg` is a run folder or a checkpoint in one; else None."""
+    value = (_run_config(arg) or {}).get("member")
+    return value if isinstance(value, str) and value else None
 
 
 def run_head(arg: str) -> dict[str, int] | None:
@@ -136,17 +180,36 @@ def _expected() -> str:
 
 
 def resolve(arg: str) -> tuple[str, str]:
-    """A CLI argument -> (file, name to show in messages).
+    """A CLI argument -> (file, name to show in messages); see `resolve_member`."""
+    file, display, _ = resolve_member(arg)
+    return file, display
+
+
+def resolve_member(arg: str) -> tuple[str, str, str | None]:
+    """A CLI argument -> (file, name to show in messages, the member of a family it chooses).
 
     An existing file wins; otherwise a name, with or without `.yaml`, is looked up among
-    the bundled architectures and their aliases (`resnet` -> resnet50, `lenet` -> lenet5).
-    A run folder, or a checkpoint in one, means the network it trained.
+    the bundled architectures and their aliases (`resnet` -> resnet50, `lenet` -> lenet5), then
+    the members of the bundled families (`efficientnet_b3`: efficientnet.yaml's `b3`).
+    `ARCH:MEMBER` chooses a member of any family file (`my_family.yaml:b3`), with settings of
+    its arguments (`efficientnet_b3:dropout=0.1`, `efficientnet.yaml:width=1.3,depth=1.5`;
+    `cnnctl.notation.variants`). A run folder, or a checkpoint in one, means the network it
+    trained, the member it recorded.
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
     run = run_of(arg)
     if run is not None:  # a run folder, or a checkpoint in one: the network it trained
-        return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK)
+        return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)
+    base, colon, choice = arg.rpartition(":")
+    if colon and base and not os.path.exists(arg):  # `FILE:MEMBER`; a file whose name has a `:` is itself
+        file, display, member = resolve_member(base)
+        return file, display, f"{member},{choice}" if member else choice
+    return _resolve(arg)
+
+
+def _resolve(arg: str) -> tuple[str, str, str | None]:
+    """`resolve_member` of an argument without a member after a `:`."""
     if os.path.isfile(arg):
         if is_checkpoint(arg):
             raise CnnctlError.at(
@@ -156,7 +219,7 @@ def resolve(arg: str) -> tuple[str, str]:
                 f"with --checkpoint {arg} (evaluate, predict, export); a checkpoint inside its run folder "
                 "(RUN/best.pt) is understood alone",
             )
-        return arg, arg
+        return arg, arg, None
     stem = os.path.basename(os.path.normpath(arg))
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
@@ -165,18 +228,26 @@ def resolve(arg: str) -> tuple[str, str]:
     files = bundled()
     if os.path.isdir(arg):
         if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
-            return files[name], f"{name}.yaml"
+            return files[name], f"{name}.yaml", None
         raise _folder_error(arg)
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
     parent = os.path.dirname(os.path.normpath(arg))
-    if name in files and (parent in ("", ".") or not os.path.exists(parent)):
-        return files[name], f"{name}.yaml"
+    bare = parent in ("", ".") or not os.path.exists(parent)
+    if name in files and bare:
+        return files[name], f"{name}.yaml", None
+    family = family_of(name, files) if bare else None
+    if family is not None:  # a bundled member (`efficientnet_b3`): its family's file, the member
+        return family[0], os.path.basename(family[0]), family[1]
     if parent not in ("", "."):
         _missing_run(arg, parent, files.get(name) and name)
-    names = [*files, *ALIASES]
+    members = families()
+    names = [*files, *ALIASES, *(f"{family}_{m}" for family, named in members.items() for m in named)]
     hint = did_you_mean(stem, names)
     listing = "bundled: " + ", ".join(files) + "; aliases: " + ", ".join(f"{a} ({t})" for a, t in ALIASES.items())
+    listing += "; members of families, as FAMILY_MEMBER: " + "; ".join(
+        f"{family} ({', '.join(named)})" for family, named in members.items()
+    )
     raise CnnctlError.at(
         f"no file `{arg}` here, and no bundled architecture called `{stem}`",
         hint=f"{hint} ({listing})" if hint else listing,

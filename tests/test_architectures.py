@@ -40,6 +40,10 @@ REFERENCE = {
     "resnest50d": ((224, 224, 3), 27_483_240, 5_371_160_576),
     "skresnet18": ((224, 224, 3), 11_958_056, 1_814_337_536),
     "rexnet_100": ((224, 224, 3), 4_796_873, 398_370_392),
+    # families (issue 22), at their own arguments: their first member's (every member: test_families.py)
+    "efficientnet": ((224, 224, 3), 5_288_548, 385_814_752),  # efficientnet_b0
+    "regnet": ((224, 224, 3), 5_495_976, 413_812_608),  # regnet_x_400mf (torchvision: 0.41 GFLOPS)
+    "mobilenet_v3": ((224, 224, 3), 2_542_856, 56_510_400),  # mobilenet_v3_small (torchvision: 0.06 GFLOPS)
 }
 
 # What timm's docs publish, rounded to 10,000 parameters (docs/models/.templates/models/

@@ -223,7 +223,7 @@ NEAR = {
     "resnet150": "resnet152",
     "vgg19": "vgg16",
     "densenet122": "densenet121",
-    "mobilenet_v4": "mobilenet_v2",
+    "mobilenet-v2": "mobilenet_v2",  # (`mobilenet_v4` is as near to mobilenet_v2 as to mobilenet_v3)
     "efficientnet_b1": "efficientnet_b0",
     "alexnte": "alexnet",
     "resnet5": "resnet50",

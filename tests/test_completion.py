@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +64,9 @@ def test_arch_completes_bundled_networks_and_leaves_files_to_the_shell():
     bundled = sorted(p.stem for p in (ROOT / "architectures").glob("*.yaml"))
     assert complete("bash", "cnnctl summarize res") == [n for n in bundled if n.startswith("res")]
     assert complete("bash", "cnnctl compare lenet5 vgg1") == [n for n in bundled if n.startswith("vgg1")]
+    # a family's members (its `variants:`, read here as YAML) by their bundled names, FAMILY_MEMBER
+    members = yaml.safe_load((ROOT / "architectures" / "regnet.yaml").read_text())["variants"]
+    assert complete("bash", "cnnctl summarize regnet_y") == sorted(f"regnet_{m}" for m in members if m[0] == "y")
     # nothing bundled starts so: the shell's own file names (`complete -o default`)
     assert complete("bash", "cnnctl summarize ./exam") == []
 

@@ -53,6 +53,8 @@ def test_every_kind_and_argument_comes_from_the_registry(schema):
 # Files the schema and cnnctl must agree on: (text, whether it is right).
 CASES = [
     ("input: 8x8x3\nlayers:\n  - conv f=3 n=4\n", True),
+    ("input: 8x8x3\nargs: n=4\nvariants:\n  a: n=8\n  b: {n: 2}\nlayers:\n  - conv f=3 n=$n\n", True),
+    ("input: 8x8x3\nargs: n=4\nvariants: [a, b]\nlayers:\n  - conv f=3 n=$n\n", False),
     ("input: 8x8x3\nlayers:\n  - {conv: {f: 3, n: 4, p: same}, id: c1}\n  - {fc: 10}\n", True),
     ("input: 8x8x3\nlayers:\n  - conv: {f: 1x3, n: 4, act: swish}\n  - {bn: {eps: 1e-06}}\n", True),
     ("input: 8x8x3\nlayers:\n  - {dropout: {rate: 0.2}}\n  - flatten\n  - {fc: {units: 2}}\n", True),

@@ -426,6 +426,20 @@ def test_the_modern_networks_train(tmp_path, name):
     assert all(math.isfinite(row["train_loss"]) for row in result.history)
 
 
+def test_a_run_of_a_family_member_records_the_member(tmp_path):
+    # mobilenet_v3_small is the family file mobilenet_v3.yaml's member `small`: the run keeps the
+    # file as written and the member (config.json), and what reads the run (evaluate, predict,
+    # --resume: cnnctl.load of the run) builds that member, not the file's default.
+    from cnnctl.catalog import bundled
+
+    result = modern_run(tmp_path, "mobilenet_v3_small")
+    assert result.status == 0
+    assert json.loads((result.run_dir / "config.json").read_text())["member"] == "small"
+    assert (result.run_dir / "network.yaml").read_text() == Path(bundled()["mobilenet_v3"]).read_text()
+    again, member = cnnctl.load(result.run_dir), cnnctl.load("mobilenet_v3_small", input="32x32x3")
+    assert (again.name, again.input_shape, again.params) == ("mobilenet_v3_small", (32, 32, 3), member.params)
+
+
 def test_stochastic_depth_trains_and_resumes_exactly(tmp_path):
     # EfficientNet-B0 drops residual paths at random in training: a run stopped mid-epoch and
     # resumed must draw the same drops, and end with the weights of one that ran straight through.

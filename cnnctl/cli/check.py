@@ -23,7 +23,11 @@ def validate_cmd(
     results = []
     for arch in files:
         try:
-            graph = common._load(arch, input)  # its `train:` section too, checked as `cnnctl train` would
+            graph, problems = common._load(arch, input), []  # its `train:` too, checked as `cnnctl train` would
+        except CnnctlError as exc:
+            graph, problems = None, exc.problems
+        problems = [*problems, *_member_problems(arch, input, problems)]  # a family's other members
+        if graph is not None and not problems:
             results.append(
                 {
                     "file": arch,
@@ -35,8 +39,7 @@ def validate_cmd(
                     "details": [problem_json(w, "warning") for w in graph.warnings],
                 }
             )
-        except CnnctlError as exc:
-            problems = exc.problems
+        else:
             results.append(
                 {
                     "file": arch,
@@ -63,24 +66,67 @@ def validate_cmd(
     return 2 if bad else 0
 
 
+def _member_problems(arch: str, input: str | None, told: list) -> list:
+    """The problems of each member of a family file given without one (its default is checked
+    by itself), each once and not again where `told` has it, with the member it is of."""
+    from ..catalog import resolve_member
+    from ..notation.parse import parse_file_text
+    from ..notation.source import read_text
+
+    try:
+        path, display, chosen = resolve_member(arch)
+        spec = parse_file_text(read_text(path, display), display) if chosen is None else None
+    except CnnctlError:  # told by the file's own check
+        return []
+    seen = {(p.loc, p.message) for p in told}
+    found = []
+    for member in spec.variants if spec is not None else ():
+        try:
+            common._load(f"{arch}:{member}", input)
+        except CnnctlError as exc:
+            for p in exc.problems:
+                if (p.loc, p.message) not in seen:
+                    seen.add((p.loc, p.message))
+                    found.append(p._replace(message=f"member `{member}`: {p.message}"))
+    return found
+
+
 def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
-    """The bundled architectures: input, params, mults."""
-    from ..api import load
-    from ..catalog import bundled
+    """The bundled architectures: input, params, mults; each family's members."""
+    from ..catalog import bundled, families
     from ..render.views import catalog_table
 
+    members, files = families(), bundled()
     entries = []
-    for name, path in bundled().items():
-        graph = load(path)
-        entries.append(
-            {
-                "name": name,
-                "input": "x".join(map(str, graph.input_shape)),
-                "params": graph.params,
-                "mults": graph.mults,
-                "flops": graph.flops,
-                "description": (graph.description.strip().splitlines() or [""])[0],
-            }
-        )
+    for name, path in files.items():
+        entries.append(_listed(name, path, members=members.get(name)))
+        for member, values in (members.get(name) or {}).items():
+            if f"{name}_{member}" not in files:  # a member that is not also a file of its own
+                entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
+    entries.sort(key=lambda e: e["name"])
     _output(format, lambda: entries, lambda: [catalog_table(entries)])
     return 0
+
+
+def _listed(
+    name: str, arch: str, members: dict[str, str] | None = None, family: str | None = None, values: str = ""
+) -> dict:
+    """`cnnctl list`'s entry of a bundled network, a family (with its `members`) or a member of one."""
+    from ..api import load
+
+    graph = load(arch)
+    description = (graph.description.strip().splitlines() or [""])[0]
+    entry = {
+        "name": name,
+        "input": "x".join(map(str, graph.input_shape)),
+        "params": graph.params,
+        "mults": graph.mults,
+        "flops": graph.flops,
+        "description": f"member of {family}: {values}" if family else description,
+    }
+    if members:
+        entry["members"] = list(members)
+        entry["description"] += f" (members: {', '.join(members)})"
+    if family:
+        entry["family"] = family
+    return entry

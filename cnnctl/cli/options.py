@@ -125,10 +125,12 @@ def words(*choices: str) -> Callable[[str], list[str]]:
 
 
 def complete_arch(incomplete: str) -> list[str]:
-    """The bundled networks; nothing else, and the shell offers file names (`complete -o default`)."""
-    from ..catalog import bundled
+    """The bundled networks and the members of the bundled families (`efficientnet_b3`); nothing
+    else, and the shell offers file names (`complete -o default`)."""
+    from ..catalog import bundled, families
 
-    return [name for name in bundled() if name.startswith(incomplete)]
+    names = [*bundled(), *(f"{family}_{m}" for family, members in families().items() for m in members)]
+    return sorted({name for name in names if name.startswith(incomplete)})
 
 
 def complete_run(incomplete: str) -> list[str]:

@@ -197,6 +197,18 @@ def notation_schema() -> dict:
             "pattern": r"^\s*\d+\s*[xX×]\s*\d+\s*[xX×]\s*\d+\s*$",
             "description": "the input volume HxWxC, e.g. 224x224x3 (or give --input)",
         },
+        "args": {
+            "type": ["string", "array", "object"],
+            "description": "the file's own arguments, used in its layers like a block's (`$width`, "
+            "`${divisible(32 * width, 8)}`): `width=1.0 depth=1.0` (bare names are required); a family's multipliers",
+        },
+        "variants": {
+            "type": "object",
+            "description": "the family's members by name, each the values of the file's `args:` and its input size "
+            "(`b3: width=1.2 depth=1.4 input=300x300x3`), chosen as `FILE:MEMBER` (a bundled one: FILE_MEMBER)",
+            "propertyNames": {"pattern": NAME},
+            "additionalProperties": {"type": ["string", "object"]},
+        },
         "blocks": {
             "type": "object",
             "description": "reusable groups of layers with arguments, used like a layer kind",

@@ -166,6 +166,28 @@ def _again(b: Builder, made: _Made, path: str, source: int) -> int:
     return source if made.out == made.source else made.out + offset
 
 
+FILE = "(file)"  # the name of the file's own arguments (`args:` at the top): no block's name has brackets
+
+
+def file_env(spec: NetworkSpec) -> Env | None:
+    """The arguments of the file's own `args:` (a family's: `width`, `depth`) its top-level
+    layers are built with, as its member chose them (`notation.variants`); None without."""
+    if not spec.args:
+        return None
+    loc = Loc(spec.file)
+    missing = [name for name, value in spec.args.items() if value is None]
+    if missing:
+        names = ", ".join(f"`{name}`" for name in missing)
+        chosen = f"; its members: {', '.join(spec.variants)}" if spec.variants else ""
+        raise CnnctlError.at(
+            f"the file needs {names} (its `args:`)",
+            spec.variants_loc or loc,
+            hint=f"choose a member (`FILE:MEMBER`) or set them (`FILE:name=value`){chosen}",
+        )
+    block = BlockDef(FILE, spec.args, spec.layers, loc)
+    return Env(block, arguments(block, {}, None, loc, ""))
+
+
 def arguments(
     block: BlockDef, written: dict[str, Value], env: Env | None, loc: Loc, path: str, shape: Shape | None = None
 ) -> dict[str, Value]:
@@ -249,7 +271,7 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
     length = [len(text)]  # of the result so far: `$a$a` doubles a text, forty such arguments a terabyte
 
     def lookup_value(name: str, offset: int) -> str:
-        if env is None and name in BLOCK_INPUT:
+        if (env is None or env.block.name == FILE) and name in BLOCK_INPUT:
             raise CnnctlError.at(
                 f"`${name}` is a block's input size, but this layer is not in a block",
                 value.loc.shifted(offset),
@@ -277,8 +299,9 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
                 hint=f"a default may use the arguments before it: move `{name}` earlier in `args:`",
             )
         if name not in env.values:
+            owner = "the file" if env.block.name == FILE else f"block `{env.block.name}`"
             raise CnnctlError.at(
-                f"block `{env.block.name}` has no argument `{name}`",
+                f"{owner} has no argument `{name}`",
                 value.loc.shifted(offset),
                 layer=path,
                 hint=did_you_mean(name, env.block.params) or f"declare it: `args: {name}`",

@@ -112,12 +112,16 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
     builder = Builder(spec, input_shape, schedule)
     builder.widths = dict(widths or {})
     try:
+        env = blocks.file_env(spec)  # the file's own arguments, if it has any (a family's multipliers)
+    except CnnctlError as exc:
+        raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
+    try:
         if spec.blocks:
             cycles = blocks.cycles(spec)
             if cycles:
                 builder.record(CnnctlError(cycles))
-        builder.check_size(spec.layers)
-        out = builder.sequence(spec.layers, Scope(INPUT), None, Names(""))
+        builder.check_size(spec.layers, env)
+        out = builder.sequence(spec.layers, Scope(INPUT), env, Names(""))
         if len(builder.reached) < len(spec.blocks):
             unbuilt.check_blocks(builder)
     except LimitError as exc:  # the parser's problems first, then the builder's, each once
@@ -128,7 +132,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
     droppath.apply(builder, nodes)
-    name = spec.name or spec.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    name = spec.own_name
     warnings = [*builder.warnings, *_unused_outputs(nodes)]
     return Graph(
         name,
@@ -243,14 +247,14 @@ class Builder:
         self.defined.setdefault(ident, (ident_value.loc, names.prefix, block))
 
     # -- counting before building ----------------------------------------------------------
-    def check_size(self, items: tuple[Item, ...]) -> None:
+    def check_size(self, items: tuple[Item, ...], env: Env | None = None) -> None:
         """Refuse a network that would expand beyond MAX_LAYERS layers before building any.
 
         Building costs tens of microseconds a layer, so a `repeat: 100000` of a ResNet block
         would take seconds to reach the limit; counting takes a walk over the file, each
         block counted once (once per set of arguments where they decide its size).
         """
-        counts = [self.least_layers((item,), None) for item in items]
+        counts = [self.least_layers((item,), env) for item in items]
         total = sum(counts)
         if total <= MAX_LAYERS:
             return

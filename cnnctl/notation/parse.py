@@ -31,11 +31,12 @@ from .spec import (
     ResidualItem,
     SplitItem,
     Value,
+    Variant,
     split_names,
     texts_of,
 )
 
-TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
+TOP_KEYS = ("version", "name", "description", "input", "args", "variants", "blocks", "layers", "droppath", "train")
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
 CONSTRUCT_KEYS = {
     "shortcut": "residual",
@@ -196,6 +197,9 @@ class _Parser:
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train = self.arg_values(top["train"][1], "train") if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
+        file_args = self.block_params_node(top["args"][1], "the file") if "args" in top else {}
+        variants = self.variants(top["variants"][1], file_args) if "variants" in top else {}
+        variants_loc = self.loc(top["variants"][0]) if "variants" in top else None
 
         blocks_node = top.get("blocks", (None, None))[1]
         blocks: dict[str, BlockDef] = {}
@@ -217,7 +221,9 @@ class _Parser:
         if self.problems and not layers:  # nothing to build: the problems are all there is
             raise CnnctlError(self.problems)
         spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train, droppath)
-        return spec._replace(problems=tuple(self.problems))
+        return spec._replace(
+            problems=tuple(self.problems), args=file_args, variants=variants, variants_loc=variants_loc
+        )
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
         # Two passes: every block's arguments are known before any body is read, so a
@@ -240,7 +246,8 @@ class _Parser:
                     if k not in ("args", "layers", "description"):
                         hint = did_you_mean(k, ("args", "layers"))
                         self.problem(f"unknown key `{k}` in block `{name}`", self.loc(kn), hint)
-                self.block_params[name] = self.block_params_node(fields["args"][1], name) if "args" in fields else {}
+                args = fields["args"][1] if "args" in fields else None
+                self.block_params[name] = self.block_params_node(args, f"block `{name}`") if args is not None else {}
                 if "layers" not in fields:
                     self.problem(f"block `{name}` has no `layers:`", loc)
                     continue
@@ -257,8 +264,9 @@ class _Parser:
             out[name] = BlockDef(name, self.block_params[name], body, loc)
         return out
 
-    def block_params_node(self, node: yaml.Node, block: str) -> dict[str, Value | None]:
-        """`args: n s=1` (bare names are required), `args: [n, s=1]` or `args: {n: null, s: 1}`."""
+    def block_params_node(self, node: yaml.Node, owner: str) -> dict[str, Value | None]:
+        """`args: n s=1` (bare names are required), `args: [n, s=1]` or `args: {n: null, s: 1}`;
+        a block's (`owner`: "block `stage`") or the file's own ("the file")."""
         params: dict[str, Value | None] = {}
         entries: list[tuple[str, Value | None, Loc]] = []
         words = [node] if isinstance(node, yaml.ScalarNode) else None
@@ -278,22 +286,58 @@ class _Parser:
                 entries.append((key, None if required else v, self.loc(kn)))
         else:
             self.problem(
-                f"`args` of block `{block}` must be a string like `n s=1`, a list of them or a mapping", self.loc(node)
+                f"`args` of {owner} must be a string like `n s=1`, a list of them or a mapping", self.loc(node)
             )
         for key, default, loc in entries:
             if key in BLOCK_INPUT:
                 self.problem(
-                    f"`{key}` is the block's input size, set by cnnctl: it cannot be an argument of block `{block}`",
+                    f"`{key}` is the block's input size, set by cnnctl: it cannot be an argument of {owner}",
                     loc,
                     hint="`in_h`, `in_w`, `in_c` are the height, width and channels of the block's input",
                 )
             elif not NAME_RE.match(key) or key in REFERENCE_KEYS:
-                self.problem(f"`{key}` cannot be an argument name of block `{block}`", loc)
+                self.problem(f"`{key}` cannot be an argument name of {owner}", loc)
             elif key in params:
-                self.problem(f"argument `{key}` of block `{block}` is declared twice", loc)
+                self.problem(f"argument `{key}` of {owner} is declared twice", loc)
             else:
                 params[key] = default
         return params
+
+    def variants(self, node: yaml.Node, args: dict[str, Value | None]) -> dict[str, Variant]:
+        """`variants: {b3: width=1.2 depth=1.4 input=300x300x3, ...}`: each member's values of the
+        file's `args:` (a mapping or `name=value` words) and its input size."""
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(
+                "`variants:` must be a mapping of member names to the values of the file's `args:`",
+                self.loc(node),
+                "variants:\n  b3: width=1.2 depth=1.4 input=300x300x3",
+            )
+            return {}
+        out: dict[str, Variant] = {}
+        for name, key, value in self.pairs(node):
+            if not NAME_RE.match(name):
+                hint = "use letters, digits, `_`, `-`"
+                self.problem(f"member name `{name}` is not a plain name", self.loc(key), hint)
+                continue
+            empty = isinstance(value, yaml.ScalarNode) and value.value == ""
+            written: dict[str, Loc] = {}  # where each name is
+            values = {} if empty else self.arg_values(value, f"member `{name}`", written)
+            size = values.pop("input", None)
+            for arg in values:
+                if arg not in args:
+                    declared = f"the file's `args:` are {', '.join(f'`{a}`' for a in args)}" if args else None
+                    hint = did_you_mean(arg, args) or declared or f"declare it in a top-level `args: {arg}`"
+                    self.problem(
+                        f"member `{name}` sets `{arg}`, which is not an argument of the file", written[arg], hint
+                    )
+            missing = [a for a, default in args.items() if default is None and a not in values]
+            if missing:
+                self.problem(
+                    f"member `{name}` does not give {', '.join(f'`{a}`' for a in missing)}, which the file requires",
+                    self.loc(key),
+                )
+            out[name] = Variant(name, values, size, self.loc(key))
+        return out
 
     # -- lists of layers -----------------------------------------------------------------
     def sequence(self, node: yaml.Node, what: str) -> tuple[Item, ...]:
@@ -600,19 +644,20 @@ class _Parser:
                 out.append((None, Value(token, loc), loc))
         return out
 
-    def arg_values(self, node: yaml.Node, what: str) -> dict[str, Value]:
-        """`first: {s: 2}` or `first: s=2 shortcut=projection`."""
+    def arg_values(self, node: yaml.Node, what: str, keys: dict[str, Loc] | None = None) -> dict[str, Value]:
+        """`first: {s: 2}` or `first: s=2 shortcut=projection`; where each name is written, into `keys`."""
         out: dict[str, Value] = {}
+        keys = {} if keys is None else keys
         if isinstance(node, yaml.MappingNode):
-            for key, _, vn in self.pairs(node):
+            for key, kn, vn in self.pairs(node):
                 if (v := self.scalar(vn, f"`{key}`")) is not None:
-                    out[key] = v
+                    out[key], keys[key] = v, self.loc(kn)
         elif isinstance(node, yaml.ScalarNode):
             for key, value, loc in self.shorthand_args(node.value, self.text_loc(node)):
                 if key is None:
                     self.problem(f"`{what}` takes `name=value` pairs, got `{value.text}`", loc)
                 else:
-                    out[key] = value
+                    out[key], keys[key] = value, loc
         else:
             self.problem(f"`{what}` must be a mapping or `name=value` pairs", self.loc(node))
         return out

@@ -193,6 +193,17 @@ class BlockDef:
 
 
 @record
+class Variant:
+    """A member of a family file (`variants:`): values of the file's own `args:` and, if it
+    has another, its input size (EfficientNet-B3: `width=1.2 depth=1.4 input=300x300x3`)."""
+
+    name: str
+    values: dict[str, Value]
+    input: Value | None
+    loc: Loc
+
+
+@record
 class NetworkSpec:
     file: str
     name: str
@@ -203,6 +214,14 @@ class NetworkSpec:
     train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train
     droppath: dict[str, Value] = {}  # noqa: RUF012 - never mutated; stochastic depth's schedule, typed by graph
     problems: tuple[Problem, ...] = ()  # found while parsing; the builder adds its own and tells them all
+    args: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated; the file's own arguments (`args:`), None: required
+    variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
+    variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
+
+    @property
+    def own_name(self) -> str:
+        """The network's name: its `name:`, else its file's without folder and suffix."""
+        return self.name or self.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def walk(items: Iterable[Item]) -> Iterator[Item]:

@@ -23,7 +23,7 @@ import torch
 from .. import worker
 from ..analysis import summarize
 from ..analysis.summary import layer_at
-from ..catalog import RUN_NETWORK, resolve
+from ..catalog import RUN_NETWORK, resolve_member
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
@@ -504,14 +504,17 @@ class _Run:
         """The folder exists: rundir.hold made it, before taking its lock."""
         write_text(self.run_dir / "architecture.json", json.dumps(_architecture(self.graph), indent=2) + "\n")
         try:  # the network as written: the run folder is then all `evaluate RUN` needs
-            source = Path(resolve(self.network)[0])
+            file, _, member = resolve_member(self.network)
+            source = Path(file)
         except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
-            source = None
+            source, member = None, None
         if source is not None and source.is_file():
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
         h_w_c = "x".join(map(str, self.graph.input_shape))
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
+        if member:  # a family's member, and any settings: what network.yaml builds (catalog.run_member)
+            settings["member"] = member
         if self.head is not None:  # the network every command reading the run builds (catalog.run_head)
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
