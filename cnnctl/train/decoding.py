@@ -6,7 +6,7 @@ A GPU takes images faster than a few CPU cores decode JPEGs (ResNet-50 on an H20
 
   - the loader's rate: PROBE training images decoded and cropped here as a loader process
     does, timed, times the loader processes (at most one per usable core);
-  - the step's rate: the device's bf16 peak (cnnctl.train.bench.PEAK_TFLOPS) at STEP_SHARE of
+  - the step's rate: the device's 16-bit peak (cnnctl.analysis.roofline.PROFILES) at STEP_SHARE of
     it, over the analyzer's exact FLOPs of one image's training step. STEP_SHARE is what a
     CNN's step reaches (ResNet-50, bf16, compiled, on an H200: 17% of the peak); a GPU not
     in the table counts as fast (decoding there is the safer bet than a starved GPU).

@@ -43,6 +43,11 @@ class FastPath:
     threads_why: str = ""
 
     @property
+    def compute_dtype(self) -> str:
+        """What the arithmetic runs in, by the analyzer's name: float32, or autocast's bfloat16 or float16."""
+        return "float32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.")
+
+    @property
     def grad_scaler(self) -> bool:
         """fp16 needs its gradients scaled against underflow; bf16 has float32's range."""
         return self.amp_dtype == torch.float16
