@@ -58,6 +58,8 @@ from .config import TrainConfig
 from .device import memory_guard, resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
 
+STEP_SHARE = 0.2  # of a GPU's 16-bit peak, what a CNN's training step reaches (ResNet-50, bf16, compiled, H200: 17%)
+UNKNOWN_GPU_TFLOPS = 400.0  # a GPU without a profile counts as this fast
 TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
 SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
 
@@ -256,6 +258,14 @@ def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, co
         return said + f"more --workers (now {workers}; the machine has {plural(cores, 'usable core')}) or shards"
     processes = plural(workers, "loader process", "loader processes")
     return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"
+
+
+def expected_step_seconds(device: torch.device, step_flops: int) -> tuple[float, float]:
+    """The time a training step of `step_flops` takes on the GPU `device` at STEP_SHARE of its
+    16-bit peak (UNKNOWN_GPU_TFLOPS for a GPU without a profile: counted fast), and that peak
+    in TFLOP/s: an estimate before anything runs, for decisions (cnnctl.train.decoding, CUDA graphs)."""
+    peak = peak_for(device, None) or UNKNOWN_GPU_TFLOPS
+    return step_flops / (peak * 1e12 * STEP_SHARE), peak
 
 
 def peak_for(device: torch.device, given: float | None, dtype: str = "bfloat16") -> float | None:
