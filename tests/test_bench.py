@@ -379,3 +379,31 @@ def test_bench_data_warms_up_one_batch_per_loader_process(tiny, monkeypatch, cap
     code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["data"]["warmup"] == 3
+
+
+# -- ConvNeXt's MLP over channels, as torchvision writes it ---------------------------------------
+def test_convnexts_mlp_runs_as_linear_layers_and_computes_what_the_hand_written_one_does():
+    from cnnctl.backend.functional import Conv2d
+
+    model = cnnctl.to_torch(cnnctl.load("convnext_tiny", input="32x32x3"), logits=True)
+    over = [path for path, m in model.named_layers() if isinstance(m, Conv2d) and m.over_channels]
+    # the two 1x1 convs of each of the 18 blocks' MLP, after its layer norm; never the stem, the
+    # depthwise convs or the downsampling convs
+    assert len(over) == 36 and all(p.endswith((".conv2", ".conv3")) for p in over)
+    resnet = cnnctl.to_torch(cnnctl.load("resnet50", input="32x32x3"))
+    assert not any(isinstance(m, Conv2d) and m.over_channels for _, m in resnet.named_layers())  # after bn, not ln
+    reference = REFERENCES["convnext_tiny"]()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layerscale1.weight"):
+                p.fill_(0.5)  # the MLP's share, 1e-6 at the start, made to count
+        for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+            theirs.copy_(ours.view_as(theirs))  # the same order: conv weights (O, I, 1, 1) are Linear's (O, I)
+    model.eval(), reference.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference(x)
+        linear = model(x.contiguous(memory_format=torch.channels_last))  # the Linear path
+        conv = model(x)  # NCHW data: the 1x1 convs as convs
+    torch.testing.assert_close(linear, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conv, expected, rtol=1e-4, atol=1e-4)
