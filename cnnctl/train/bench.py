@@ -369,14 +369,12 @@ def _bench(
     if profile is not None and dtype not in profile.peak:
         notes.append(f"roofline: the {profile.name} profile has no {dtype} peak")
         profile = None
-    estimate = {
-        mode: roofline(
-            graph, profile, batch_size, dtype, training=mode == "train", amp=fast.amp_dtype is not None
-        ).seconds
-        if profile
-        else None
+    mixed = fast.amp_dtype is not None  # autocast over float32 weights
+    estimate = {  # the roofline's lower bound of a step, in what the step computes in
+        mode: roofline(graph, profile, batch_size, dtype, training=mode == "train", amp=mixed).seconds
+        if profile else None
         for mode in ("forward", "train")
-    }
+    }  # fmt: skip
     runs = []  # (model's label, mode, module, step)
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)

@@ -279,7 +279,7 @@ class _Run:
             self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
                                    "number of classes than the data has")  # fmt: skip
         self.fast = decide(device, config.amp, config.compile, config.threads)
-        self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, graph, config.batch_size, world.distributed,
+        self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
         notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
