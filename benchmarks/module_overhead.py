@@ -1,12 +1,20 @@
-"""The compiled module against the same network written by hand, in the same training step.
+"""cnnctl's module against the same network written by hand, in the same training step.
 
-    python benchmarks/module_overhead.py [--steps 20]
+    python benchmarks/module_overhead.py [--device auto|cpu|cuda] [--networks a,b] [--modes eager,compiled]
+                                         [--steps 20] [--rounds 10] [--out table.md]
 
-LeNet-5 (32x32x1, batch 64) and ResNet-18 (torchvision's layout, hand-written in
-cnnctl.train.reference, not imported from torchvision; 112x112x3 input to keep CPU runs
-short, batch 16): forward + backward + SGD
-step on random data, after a warm-up; prints images/s of each and the ratio
-compiled / hand-written (goal, issue 3: >= 0.98). Runs alternate to share machine noise.
+Each network is timed against an independent module of the same network: the hand-written
+ones of cnnctl.train.reference (LeNet-5, ResNet-18/50, ConvNeXt-T), else torchvision's model
+of the same name where torchvision is installed and counts the same parameters. A training
+step is forward (under bf16 autocast on a GPU, as `train` runs it), cross-entropy, backward
+and an SGD step, on random data in channels-last order, each model eager or torch.compile'd
+(--modes). Chunks of --steps steps alternate between the two models --rounds times, so both
+see the same machine noise; the totals give images/s and the ratio cnnctl / reference (goal,
+issues 3 and 23: >= 0.98).
+
+On a CPU (the default there): LeNet-5 (32x32x1, batch 64) and ResNet-18 (112x112x3 to keep
+runs short, batch 16), eager. On a GPU: every bundled network with a reference, at its
+input, batch 64 (LeNet-5 256), eager and compiled. --out writes the table in Markdown.
 """
 
 from __future__ import annotations
@@ -14,62 +22,159 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 import cnnctl
+from cnnctl.catalog import bundled
 from cnnctl.train.reference import REFERENCES
 
+# On a CPU: the two networks and sizes of issue 3 (a few seconds each).
+CPU_RUNS = {"lenet5": (None, 64), "resnet18": ("112x112x3", 16)}
 
-def stepper(model, x, y):
+
+@dataclass
+class Row:
+    network: str
+    input: str
+    batch: int
+    mode: str  # eager or compiled
+    reference: str  # hand-written or torchvision
+    ours: float  # images/s
+    theirs: float
+    spread: float  # the round-to-round standard deviation of the ratio
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.theirs
+
+
+def reference_for(name: str) -> tuple[torch.nn.Module, str] | None:
+    """The hand-written module of `name`, else torchvision's (None when neither exists)."""
+    if name in REFERENCES:
+        return REFERENCES[name](), "hand-written"
+    try:
+        import torchvision.models as models
+    except ImportError:
+        return None
+    make = getattr(models, name, None)
+    return (make(weights=None), "torchvision") if make is not None else None
+
+
+def stepper(model, x, y, device: torch.device):
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.train()
+    amp = device.type == "cuda"
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x).float(), y)
+        loss.backward()
         opt.step()
 
     return step
 
 
-def compare(name: str, compiled, hand, shape, batch: int, steps: int, rounds: int = 10) -> None:
-    """Chunks of `steps` steps, alternating between the two models `rounds` times: both see
-    the same machine noise, and the totals give the ratio."""
-    assert sum(p.numel() for p in compiled.parameters()) == sum(p.numel() for p in hand.parameters())
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, 10, (batch,))
-    steps_of = {"compiled": stepper(compiled, x, y), "hand": stepper(hand, x, y)}
-    seconds = {"compiled": [], "hand": []}
-    for step in steps_of.values():  # warm-up
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def compare(ours, theirs, shape, batch: int, steps: int, rounds: int, device: torch.device) -> tuple[float, ...]:
+    """images/s of each and the spread of their ratio: chunks of `steps` steps, the two models
+    taking turns `rounds` times, so both see the same machine noise."""
+    x = torch.randn(batch, *shape, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    steps_of = {"ours": stepper(ours, x, y, device), "theirs": stepper(theirs, x, y, device)}
+    seconds: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for step in steps_of.values():  # warm-up (and compilation)
         for _ in range(3):
             step()
+    sync(device)
     for _ in range(rounds):
         for key, step in steps_of.items():
             start = time.perf_counter()
             for _ in range(steps):
                 step()
+            sync(device)
             seconds[key].append(time.perf_counter() - start)
     rate = {key: rounds * steps * batch / sum(s) for key, s in seconds.items()}
-    spread = statistics.pstdev(a / b for a, b in zip(seconds["hand"], seconds["compiled"], strict=True))
-    print(
-        f"{name}: compiled {rate['compiled']:,.1f} img/s, hand-written {rate['hand']:,.1f} img/s, "
-        f"ratio {rate['compiled'] / rate['hand']:.3f} (round-to-round spread {spread:.3f})"
-    )
+    spread = statistics.pstdev(a / b for a, b in zip(seconds["theirs"], seconds["ours"], strict=True))
+    return rate["ours"], rate["theirs"], spread
+
+
+def run(name: str, input: str | None, batch: int, modes: list[str], steps: int, rounds: int, device) -> list[Row]:
+    graph = cnnctl.load(name, input=input) if input else cnnctl.load(name)
+    found = reference_for(name)
+    if found is None:
+        print(f"{name}: no reference (hand-written or torchvision)")
+        return []
+    reference, kind = found
+    ours = cnnctl.to_torch(graph, logits=True)
+    counts = [sum(p.numel() for p in m.parameters()) for m in (ours, reference)]
+    if counts[0] != counts[1]:
+        print(f"{name}: the {kind} reference has {counts[1]:,} parameters, cnnctl's {counts[0]:,}: skipped")
+        return []
+    h, w, c = graph.input_shape
+    rows = []
+    for mode in modes:
+        torch.manual_seed(0)
+        models = [m.to(device, memory_format=torch.channels_last) for m in (ours, reference)]
+        if mode == "compiled":
+            models = [torch.compile(m) for m in models]
+        rate = compare(*models, (c, h, w), batch, steps, rounds, device)
+        row = Row(name, f"{h}x{w}x{c}", batch, mode, kind, *rate)
+        print(f"{name} {row.input} batch {batch}, {mode}: cnnctl {row.ours:,.1f} img/s, {kind} {row.theirs:,.1f} "
+              f"img/s, ratio {row.ratio:.3f} (round-to-round spread {row.spread:.3f})", flush=True)  # fmt: skip
+        rows.append(row)
+        torch._dynamo.reset()
+    return rows
+
+
+def markdown(rows: list[Row], device: torch.device) -> str:
+    where = torch.cuda.get_device_name(device) + ", bf16 autocast" if device.type == "cuda" else "CPU, float32"
+    lines = [
+        f"Training step (forward, cross-entropy, backward, SGD), channels-last, on {where}: cnnctl's module / "
+        "the reference's images per second (goal: at least 0.98).",
+        "",
+        "| network | input | batch | mode | reference | cnnctl img/s | reference img/s | ratio | spread |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| {r.network} | {r.input} | {r.batch} | {r.mode} | {r.reference} | {r.ours:,.1f} | "
+                     f"{r.theirs:,.1f} | {r.ratio:.3f} | {r.spread:.3f} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20, help="scales the steps per chunk")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--networks", help="comma-separated; default: see the module's docstring")
+    parser.add_argument("--modes", help="eager,compiled; default: eager on a CPU, both on a GPU")
+    parser.add_argument("--steps", type=int, default=20, help="steps per chunk (CPU: LeNet-5 15x, ResNet-18 /5)")
+    parser.add_argument("--rounds", type=int, default=10, help="chunks per model, taking turns")
+    parser.add_argument("--out", help="write the table in Markdown here")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    lenet = cnnctl.to_torch(cnnctl.load("lenet5"), logits=True)
-    compare("LeNet-5, 32x32x1, batch 64", lenet, REFERENCES["lenet5"](), (1, 32, 32), 64, args.steps * 15)
-    resnet = cnnctl.to_torch(cnnctl.load("resnet18", input="112x112x3"), logits=True)
-    compare(
-        "ResNet-18, 112x112x3, batch 16", resnet, REFERENCES["resnet18"](), (3, 112, 112), 16, max(1, args.steps // 5)
-    )
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    gpu = device.type == "cuda"
+    if gpu:
+        torch.backends.cudnn.benchmark = True  # as `train` sets it on GPUs
+    modes = args.modes.split(",") if args.modes else (["eager", "compiled"] if gpu else ["eager"])
+    names = args.networks.split(",") if args.networks else (sorted(bundled()) if gpu else list(CPU_RUNS))
+    rows = []
+    for name in names:
+        input, batch = (None, 256 if name == "lenet5" else 64) if gpu else CPU_RUNS.get(name, (None, 16))
+        steps = args.steps if gpu else args.steps * 15 if name == "lenet5" else max(1, args.steps // 5)
+        rows += run(name, input, batch, modes, steps, args.rounds, device)
+    table = markdown(rows, device)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(table)
 
 
 if __name__ == "__main__":

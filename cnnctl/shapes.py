@@ -14,6 +14,8 @@ Shape = tuple[int, ...]
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 """Bytes of a value of each element type."""
+DTYPE_SHORT = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64"}
+"""The short names the options also take."""
 
 
 def format_shape(shape: Shape) -> str:

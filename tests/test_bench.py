@@ -175,6 +175,46 @@ def test_a_noisy_measurement_says_so_in_the_table_and_json():
     assert float(fields["slowest repeat img/s"]) == pytest.approx(8 * 20 / 0.56)
 
 
+def test_the_roofline_rate_stands_beside_the_measured_one():
+    t = Timing("cnnctl", "train", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.002, repeats=3)
+    result = BenchResult("cuda:0", [t], 989.4, [], "H100 SXM", dtype="bfloat16")
+    assert t.roofline_images_per_second == pytest.approx(8 / 0.002)  # the batch over the estimate's step
+    text = plain(bench_table(result))
+    assert "MFU against 989.4 TFLOP/s (bfloat16)" in text.splitlines()[0]
+    row = next(line for line in text.splitlines() if line.startswith("cnnctl"))
+    assert "4,000" in row and "800.0" in row  # the roofline's img/s, then the measured
+    assert "on H100 SXM in mixed bfloat16" in text
+    data = bench_json(result)
+    assert data["dtype"] == "bfloat16" and data["timings"][0]["roofline_images_per_second"] == pytest.approx(4000)
+
+
+@pytest.mark.parametrize(("dtype", "peak"), [("bfloat16", 989.4), ("float16", 989.4), ("float32", 494.7)])
+def test_mfu_is_against_the_peak_of_what_the_step_computes_in(monkeypatch, dtype, peak):
+    from cnnctl.train.bench import peak_for
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    assert peak_for(torch.device("cuda"), None, dtype) == pytest.approx(peak)  # H100 SXM, dense
+    assert peak_for(torch.device("cuda"), 100.0, dtype) == 100.0  # --peak-tflops decides
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    assert peak_for(torch.device("cuda"), None, "bfloat16") == pytest.approx(65)  # no bf16: its float16 peak
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bench_amp_on_a_gpu_prints_the_16_bit_roofline_and_mfu():
+    from cnnctl.analysis.roofline import profile_of_device, roofline
+
+    graph = cnnctl.load("resnet18", input="64x64x3")
+    result = bench(graph, device_name="cuda", batch_size=32, steps=3, warmup=2, repeats=1, amp=True)
+    profile = profile_of_device(torch.cuda.get_device_name())
+    if profile is None:
+        pytest.skip("a GPU without a profile")
+    dtype = "bfloat16" if torch.cuda.get_device_capability()[0] >= 8 else "float16"
+    assert result.dtype == dtype and result.peak_tflops == pytest.approx(profile.peak[dtype] / 1e12)
+    for t in result.timings:
+        expected = roofline(graph, profile, 32, dtype, training=t.mode == "train", amp=True).seconds
+        assert t.roofline_seconds == pytest.approx(expected)
+
+
 def test_bench_command_json_reports_repeats_and_sustained_throughput():
     report = bench_command("--steps", "3", "--repeats", "2", "--warmup", "1", "--mode", "train")
     (timing,) = report["timings"]
@@ -339,3 +379,31 @@ def test_bench_data_warms_up_one_batch_per_loader_process(tiny, monkeypatch, cap
     code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["data"]["warmup"] == 3
+
+
+# -- ConvNeXt's MLP over channels, as torchvision writes it ---------------------------------------
+def test_convnexts_mlp_runs_as_linear_layers_and_computes_what_the_hand_written_one_does():
+    from cnnctl.backend.functional import Conv2d
+
+    model = cnnctl.to_torch(cnnctl.load("convnext_tiny", input="32x32x3"), logits=True)
+    over = [path for path, m in model.named_layers() if isinstance(m, Conv2d) and m.over_channels]
+    # the two 1x1 convs of each of the 18 blocks' MLP, after its layer norm; never the stem, the
+    # depthwise convs or the downsampling convs
+    assert len(over) == 36 and all(p.endswith((".conv2", ".conv3")) for p in over)
+    resnet = cnnctl.to_torch(cnnctl.load("resnet50", input="32x32x3"))
+    assert not any(isinstance(m, Conv2d) and m.over_channels for _, m in resnet.named_layers())  # after bn, not ln
+    reference = REFERENCES["convnext_tiny"]()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layerscale1.weight"):
+                p.fill_(0.5)  # the MLP's share, 1e-6 at the start, made to count
+        for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+            theirs.copy_(ours.view_as(theirs))  # the same order: conv weights (O, I, 1, 1) are Linear's (O, I)
+    model.eval(), reference.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = reference(x)
+        linear = model(x.contiguous(memory_format=torch.channels_last))  # the Linear path
+        conv = model(x)  # NCHW data: the 1x1 convs as convs
+    torch.testing.assert_close(linear, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conv, expected, rtol=1e-4, atol=1e-4)

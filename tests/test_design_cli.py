@@ -68,6 +68,8 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         (["flops", "resnet18", "--peak-tflops", "100"], "needs a device"),
         (["flops", "resnet18", "--profile", "h10"], "no device profile `h10`"),
         (["flops", "resnet18", "--profile", "t4", "--dtype", "bfloat16"], "no bfloat16 peak"),
+        (["flops", "resnet18", "--profile", "h100", "--amp", "--dtype", "fp32"], "--amp computes in 16 bits"),
+        (["flops", "resnet18", "--amp"], "--amp is for the roofline, which needs a device"),
         (["summarize", "resnet18", "--columns", "layer,feild"], "no column `feild` (did you mean `field`?)"),
         (["flops", "resnet18", "--top", "0"], "must be at least 1"),
     ],
@@ -114,6 +116,49 @@ def test_roofline_per_layer_is_the_max_of_compute_and_memory():
     # 32x32x1 in, 28x28x6 out, 156 params, float32
     assert conv1["bytes"] == 4 * (32 * 32 + 28 * 28 * 6 + 156)
     assert out["roofline"]["lower_bound"] is True
+
+
+# LeNet-5's conv1: 32x32x1 in, 28x28x6 out, 156 params
+CONV1_VALUES, CONV1_PARAMS = 32 * 32 + 28 * 28 * 6, 156
+
+
+def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_2_byte_activations():
+    out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "h100", "--amp", "-f", "json").stdout)
+    peak, bandwidth = 989.4e12, 3.35e12  # H100 SXM's dense BF16 and HBM3 figures
+    assert (out["roofline"]["dtype"], out["roofline"]["amp"]) == ("bfloat16", True)
+    for layer in out["layers"]:
+        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
+    conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
+    assert conv1["bytes"] == 2 * CONV1_VALUES + 4 * CONV1_PARAMS  # float32 weights, read once
+    # a T4 has no bf16: mixed precision runs in float16 there, at its 65 TFLOP/s
+    t4 = json.loads(cli("flops", "lenet5", "--profile", "t4", "--amp", "-f", "json").stdout)["roofline"]
+    assert (t4["dtype"], t4["peak_flops_per_second"]) == ("float16", 65e12)
+    assert "mixed float16: 2-byte activations, float32 weights" in cli("flops", "lenet5", "--profile", "t4",
+                                                                       "--amp").stdout  # fmt: skip
+
+
+@pytest.mark.parametrize(("short", "name"), [("bf16", "bfloat16"), ("fp16", "float16"), ("fp32", "float32")])
+def test_dtype_short_names_are_the_long_ones(short, name):
+    out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "a100", "--dtype", short, "-f",
+                         "json").stdout)  # fmt: skip
+    peak = {"bfloat16": 312e12, "float16": 312e12, "float32": 156e12}[name]  # A100's dense figures
+    assert (out["roofline"]["dtype"], out["roofline"]["peak_flops_per_second"]) == (name, peak)
+    conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
+    size = 4 if name == "float32" else 2  # a pure 16-bit network: its weights in 2 bytes too
+    assert conv1["bytes"] == size * (CONV1_VALUES + CONV1_PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("cuda_name", "profile"),
+    [("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A10", "a10"),
+     ("NVIDIA L40S", "l40s"), ("NVIDIA L4", "l4"), ("Tesla V100-SXM2-16GB", "v100"), ("Tesla T4", "t4"),
+     ("NVIDIA GeForce RTX 4090", "rtx4090"), ("NVIDIA H200", "h200"), ("NVIDIA A10G", None),
+     ("NVIDIA A40", None)],
+)  # fmt: skip
+def test_a_gpu_is_matched_to_its_profile_by_whole_words_of_its_name(cuda_name, profile):
+    from cnnctl.analysis.roofline import PROFILES, profile_of_device
+
+    assert profile_of_device(cuda_name) == (PROFILES[profile] if profile else None)
 
 
 def test_summarize_shows_where_inputs_come_from():

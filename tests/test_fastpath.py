@@ -163,3 +163,113 @@ def test_threads_running_elsewhere_are_counted_now():
 def _spin() -> None:
     while True:
         pass
+
+
+# -- CUDA graphs: the decision, on the CPU; the captured step, on a GPU -----------------------------
+def test_cuda_graphs_pay_when_launching_takes_longer_than_the_arithmetic():
+    from cnnctl.analysis.training import training_cost
+    from cnnctl.train.bench import STEP_SHARE
+    from cnnctl.train.fastpath import KERNELS_PER_LAYER, LAUNCH_SECONDS, launch_bound
+
+    for name, batch, expected in (("lenet5", 64, True), ("resnet50", 256, False)):
+        graph = cnnctl.load(name)
+        flops = training_cost(graph).step_flops * batch
+        arithmetic = flops / (989.4e12 * STEP_SHARE)
+        launches = KERNELS_PER_LAYER * len(graph.nodes) * LAUNCH_SECONDS
+        bound, said = launch_bound(flops, len(graph.nodes), 989.4)
+        assert bound == (arithmetic < launches) == expected
+        assert f"~{KERNELS_PER_LAYER * len(graph.nodes)} kernels" in said
+    # LeNet-5: 7 layers, 21 kernels at 5 µs = 105 µs, against its 147 MFLOP at 20% of 989.4 TFLOP/s, ~1 µs
+    assert launch_bound(147_370_000, 7, 989.4)[1] == (
+        "147.37 MFLOP a step, launch-bound: ~1 µs of arithmetic at 20% of 989.4 TFLOP/s against ~105 µs launching "
+        "~21 kernels"
+    )
+
+
+LAUNCH_BOUND, COMPUTE_BOUND = (True, "launch-bound"), (False, "compute-bound")
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "compile", "distributed", "streamed", "launch", "on", "said"),
+    [
+        ("auto", "cuda", True, False, False, LAUNCH_BOUND, True, "launch-bound"),
+        ("auto", "cuda", True, False, False, COMPUTE_BOUND, False, "compute-bound; --cuda-graphs on to capture"),
+        ("auto", "cuda", True, False, True, LAUNCH_BOUND, False, "the data is streamed"),
+        ("auto", "cuda", True, True, False, LAUNCH_BOUND, False, "several processes"),
+        ("auto", "cuda", False, False, False, LAUNCH_BOUND, False, "torch.compile, which is off"),
+        ("auto", "cpu", True, False, False, None, False, ""),  # nothing to say off a GPU
+        ("on", "cpu", False, False, False, None, False, "need a CUDA GPU"),
+        ("on", "cuda", True, False, False, COMPUTE_BOUND, True, "--cuda-graphs on"),
+        ("on", "cuda", True, False, True, COMPUTE_BOUND, True, "one graph per batch shape"),
+        ("on", "cuda", False, False, False, COMPUTE_BOUND, False, "torch.compile, which is off"),
+        ("off", "cuda", True, False, False, LAUNCH_BOUND, False, "--cuda-graphs off"),
+        ("off", "cpu", True, False, False, None, False, ""),
+    ],
+)  # fmt: skip
+def test_cuda_graphs_are_on_for_one_process_on_a_gpu_with_fixed_batches_when_launch_bound(
+    asked, device, compile, distributed, streamed, launch, on, said
+):
+    from cnnctl.train.fastpath import choose_cuda_graphs
+
+    decided, why = choose_cuda_graphs(asked, device, compile, distributed, streamed, launch)
+    assert decided == on and said in why and (said or why == "")
+
+
+def test_the_fast_path_line_says_whether_cuda_graphs_are_on_and_why(monkeypatch):
+    from cnnctl.train.fastpath import FastPath, with_cuda_graphs
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    gpu = FastPath(torch.device("cuda"), torch.bfloat16, True, True, ())
+    lenet = with_cuda_graphs(gpu, "auto", cnnctl.load("lenet5"), 64, distributed=False, streamed=False)
+    assert lenet.cuda_graphs
+    line = lenet.describe("adam")
+    assert "torch.compile, CUDA graphs (lenet5: 147.37 MFLOP a step, launch-bound: " in line
+    assert "; off:" not in line
+    resnet = with_cuda_graphs(gpu, "auto", cnnctl.load("resnet50"), 256, distributed=False, streamed=False)
+    assert not resnet.cuda_graphs
+    assert resnet.describe("adam").endswith("--cuda-graphs on to capture it all the same)")
+    assert "; off: CUDA graphs (6.24 TFLOP a step, compute-bound" in resnet.describe("adam")
+    cpu = with_cuda_graphs(decide(CPU, None, None, threads=1), "auto", cnnctl.load("lenet5"), 64, False, False)
+    assert not cpu.cuda_graphs and "CUDA graphs" not in cpu.describe("adam")  # nothing to say on a CPU
+
+
+def test_cuda_graphs_are_a_training_setting_that_may_change_on_resume():
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.settings import BY_NAME, RESUMABLE
+
+    assert TrainConfig().cuda_graphs == "auto" and "cuda_graphs" in RESUMABLE
+    assert BY_NAME["cuda_graphs"].parse("ON") == "on"
+    with pytest.raises(ValueError, match="expected one of auto, on, off"):
+        BY_NAME["cuda_graphs"].parse("sometimes")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_step_replayed_as_cuda_graphs_trains_the_weights_an_eager_step_does():
+    from cnnctl.train.fastpath import FastPath, compiled
+    from cnnctl.train.step import TrainStep, grad_scaler
+
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    eager = to_torch(cnnctl.load("lenet5"), logits=True).to(device, memory_format=torch.channels_last)
+    captured = to_torch(cnnctl.load("lenet5"), logits=True).to(device, memory_format=torch.channels_last)
+    captured.load_state_dict(eager.state_dict())
+    steps = []
+    for model, graphs in ((eager, False), (captured, True)):
+        fast = FastPath(device, None, graphs, False, (), cuda_graphs=graphs)
+        # SGD: an update linear in the gradient, where Adam's m/sqrt(v) would magnify the last bits of
+        # near-zero gradients (compiled kernels may sum in another order)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        module = compiled(model, cuda_graphs=True) if graphs else model
+        steps.append(TrainStep(module, optimizer, grad_scaler(device, False), fast, 0.0))
+    generator = torch.Generator(device).manual_seed(1)
+    losses = {False: [], True: []}
+    for _ in range(12):  # the first steps record the graphs; the later ones replay them
+        x = torch.randn(64, 1, 32, 32, device=device, generator=generator).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (64,), device=device, generator=generator)
+        for step, graphs in zip(steps, (False, True), strict=True):
+            loss, logits = step(x, y)
+            losses[graphs].append(loss.clone())
+    torch.cuda.synchronize()
+    for a, b in zip(eager.parameters(), captured.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(torch.stack(losses[True]), torch.stack(losses[False]), rtol=1e-3, atol=1e-4)

@@ -1,5 +1,6 @@
 """Training: a run folder with metrics and checkpoints, exact resume, clear failures."""
 
+import io
 import json
 import math
 import os
@@ -496,3 +497,25 @@ def test_a_run_folder_is_all_evaluate_predict_and_summarize_need(tmp_path):
     assert old.returncode == 2 and "cnnctl evaluate ARCH --checkpoint RUN" in old.stderr
     missing = cli("evaluate", "lenet5")
     assert missing.returncode == 2 and "--checkpoint" in missing.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_lenet5_trains_on_a_gpu_with_its_step_replayed_as_cuda_graphs(tmp_path, capsys):
+    from rich.console import Console
+
+    x, y = make_shapes(2400, 32, 32, 1, 0)
+    data = DataSplits(
+        "shapes", Split(x[:2000], y[:2000]), Split(x[2000:], y[2000:]), list("0123456789"), (0.2,), (0.3,), []
+    )
+    results = {}
+    for graphs in ("off", "auto"):  # auto: LeNet-5 is launch-bound, so on
+        config = TrainConfig(epochs=2, batch_size=32, seed=0, device="cuda", amp=False, compile=True,
+                             cuda_graphs=graphs, out=str(tmp_path / graphs))  # fmt: skip
+        console = Console(file=io.StringIO(), width=400)
+        results[graphs] = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data, console=console)
+        said = console.file.getvalue()
+        assert ("CUDA graphs (lenet5: " in said and "launch-bound" in said) == (graphs == "auto"), said
+    # the same batches, the same weights at the start: the same losses, to float tolerance
+    for a, b in zip(results["off"].history, results["auto"].history, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+        assert b["val_accuracy"] == pytest.approx(a["val_accuracy"], abs=0.01)

@@ -14,9 +14,17 @@ kernels below peak, so a measured time is longer: `cnnctl bench` prints both.
 A training step adds each layer's backward FLOPs (`cnnctl.analysis.training`) and twice its
 forward bytes (the backward reads the output's gradient and what was kept, and writes the
 input's gradient and the weights').
+
+Mixed precision (`amp`, as `train --amp` runs: autocast over float32 weights) computes at the
+16-bit peak and moves activations in 2 bytes, while the weights stay float32: autocast's
+cast reads each once in 4 bytes (its 16-bit copy, read again by the layer, is left out: a
+lower bound). A pure 16-bit network (`dtype` bfloat16 without `amp`) keeps its weights in
+2 bytes too.
 """
 
 from __future__ import annotations
+
+import re
 
 from ..errors import CnnctlError
 from ..graph import Graph
@@ -33,23 +41,63 @@ class Profile:
     peak: dict  # dtype -> FLOP/s
     bandwidth: float
     source: str = ""
+    names: tuple = ()  # how CUDA names the device (torch.cuda.get_device_name), as whole words
 
 
 T = 1e12
 # Dense (no sparsity) peaks from the vendors' data sheets. float32 is the TF32 tensor-core
 # peak where the GPU has one: PyTorch lets cuDNN use TF32 for float32 convolutions by default.
+# bfloat16 and float16 are the tensor cores' with float32 accumulation (what PyTorch asks for;
+# GeForce cards run it at half their float16-accumulate rate). A GPU is matched to a profile
+# by its name (`profile_of_device`): an H100 PCIe or NVL reads as the SXM, whose figures are higher.
 PROFILES: dict[str, Profile] = {
     "h200": Profile("H200 SXM", {"float32": 494.7 * T, "bfloat16": 989.4 * T, "float16": 989.4 * T}, 4.8e12,
-                    "NVIDIA H200 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 4.8 TB/s"),
+                    "NVIDIA H200 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 4.8 TB/s",
+                    ("H200",)),
     "h100": Profile("H100 SXM", {"float32": 494.7 * T, "bfloat16": 989.4 * T, "float16": 989.4 * T}, 3.35e12,
-                    "NVIDIA H100 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 3.35 TB/s"),
+                    "NVIDIA H100 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 3.35 TB/s",
+                    ("H100",)),
     "a100": Profile("A100 SXM 80GB", {"float32": 156 * T, "bfloat16": 312 * T, "float16": 312 * T}, 2.039e12,
-                    "NVIDIA A100 data sheet: TF32 156, BF16 312 TFLOPS dense, 2,039 GB/s"),
+                    "NVIDIA A100 data sheet: TF32 156, BF16 312 TFLOPS dense, 2,039 GB/s", ("A100",)),
+    "l40s": Profile("L40S", {"float32": 183 * T, "bfloat16": 362.05 * T, "float16": 362.05 * T}, 864e9,
+                    "NVIDIA L40S data sheet: TF32 366 and BF16 733 TFLOPS with sparsity (half dense), 864 GB/s",
+                    ("L40S",)),
     "l4": Profile("L4", {"float32": 60 * T, "bfloat16": 121 * T, "float16": 121 * T}, 300e9,
-                  "NVIDIA L4 data sheet: TF32 120 and BF16 242 TFLOPS with sparsity (half dense), 300 GB/s"),
+                  "NVIDIA L4 data sheet: TF32 120 and BF16 242 TFLOPS with sparsity (half dense), 300 GB/s",
+                  ("L4",)),
+    "a10": Profile("A10", {"float32": 62.5 * T, "bfloat16": 125 * T, "float16": 125 * T}, 600e9,
+                   "NVIDIA A10 data sheet: TF32 62.5, BF16 125 TFLOPS dense, 600 GB/s", ("A10",)),
+    "rtx4090": Profile("GeForce RTX 4090", {"float32": 82.6 * T, "bfloat16": 165.2 * T, "float16": 165.2 * T},
+                       1008e9, "NVIDIA Ada Lovelace architecture white paper: TF32 82.6, FP16/BF16 with FP32 "
+                       "accumulate 165.2 TFLOPS dense, 1,008 GB/s", ("RTX 4090",)),
+    "rtx3090": Profile("GeForce RTX 3090", {"float32": 35.6 * T, "bfloat16": 71 * T, "float16": 71 * T}, 936e9,
+                       "NVIDIA Ampere GA102 white paper: TF32 35.6, FP16/BF16 with FP32 accumulate 71 TFLOPS dense, "
+                       "936 GB/s", ("RTX 3090",)),
+    "v100": Profile("V100 SXM2", {"float32": 15.7 * T, "float16": 125 * T}, 900e9,
+                    "NVIDIA V100 data sheet: FP32 15.7, tensor (FP16) 125 TFLOPS (no TF32, no BF16), 900 GB/s",
+                    ("V100",)),
     "t4": Profile("T4", {"float32": 8.1 * T, "float16": 65 * T}, 320e9,
-                  "NVIDIA T4 data sheet: FP32 8.1, FP16 65 TFLOPS (no TF32, no BF16), 320 GB/s"),
+                  "NVIDIA T4 data sheet: FP32 8.1, FP16 65 TFLOPS (no TF32, no BF16), 320 GB/s", ("T4",)),
 }  # fmt: skip
+
+
+def profile_of_device(device_name: str) -> Profile | None:
+    """The profile of the GPU CUDA calls `device_name` ("NVIDIA H100 80GB HBM3"): the first
+    whose name stands in it as a whole word (so "A10" is not "A100", nor "L4" "L40S")."""
+    return next(
+        (p for p in PROFILES.values() if any(re.search(rf"\b{re.escape(n)}\b", device_name, re.I) for n in p.names)),
+        None,
+    )
+
+
+def mixed_dtype(profile: Profile) -> str:
+    """The 16-bit type mixed precision computes in on `profile`: bfloat16, or float16 where the
+    device has no bfloat16 peak (V100, T4: `train --amp` uses float16 there too)."""
+    for dtype in ("bfloat16", "float16"):
+        if dtype in profile.peak:
+            return dtype
+    raise CnnctlError.at(f"the {profile.name} profile has no 16-bit peak for mixed precision",
+                         hint="leave out --amp, or give --peak-tflops for the 16-bit peak")  # fmt: skip
 
 
 def custom_profile(peak_tflops: float, bandwidth_gbs: float, dtype: str) -> Profile:
@@ -90,9 +138,10 @@ class LayerTime:
 @record
 class Roofline:
     profile: Profile
-    dtype: str
+    dtype: str  # what the arithmetic runs in (and the activations are stored in)
     batch: int
     layers: tuple[LayerTime, ...]
+    amp: bool = False  # mixed precision: float32 weights (see the module's docstring)
 
     @property
     def seconds(self) -> float:
@@ -112,10 +161,11 @@ class Roofline:
 
 
 def roofline(
-    graph: Graph, profile: Profile, batch: int = 1, dtype: str = "float32", training: bool = False
+    graph: Graph, profile: Profile, batch: int = 1, dtype: str = "float32", training: bool = False, amp: bool = False
 ) -> Roofline:
     """The roofline time of every layer of one forward pass of `batch` examples (or, with
-    `training`, of a training step without the optimizer's update)."""
+    `training`, of a training step without the optimizer's update); `amp`: mixed precision,
+    computing in `dtype` (16-bit) over float32 weights."""
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     peak = profile.peak.get(dtype)
@@ -124,14 +174,17 @@ def roofline(
             f"the {profile.name} profile has no {dtype} peak",
             hint="one of " + ", ".join(profile.peak) + " (--dtype), or give --peak-tflops",
         )
+    if amp and DTYPE_BYTES[dtype] != 2:
+        raise CnnctlError.at(f"mixed precision computes in 16 bits, not {dtype}", hint="bfloat16 or float16")
     size = DTYPE_BYTES[dtype]
+    weight_size = DTYPE_BYTES["float32"] if amp else size
     backward = [c.backward_flops for c in training_cost(graph).layers] if training else None
     layers = []
     for n in graph.nodes:
-        values = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch + n.params + n.buffers
-        flops, moved = n.flops * batch, values * size
+        activations = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch
+        flops, moved = n.flops * batch, activations * size + (n.params + n.buffers) * weight_size
         if backward is not None:
             flops, moved = flops + backward[n.index] * batch, 3 * moved
         compute, memory = flops / peak, moved / profile.bandwidth
         layers.append(LayerTime(n.path, flops, moved, max(compute, memory), compute > memory))
-    return Roofline(profile, dtype, batch, tuple(layers))
+    return Roofline(profile, dtype, batch, tuple(layers), amp)

@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import CnnctlError
 from ..graph import INPUT, Graph
 from .builders import BUILDERS
-from .functional import BatchNorm1d, BatchNorm2d, SyncBatchNorm
+from .functional import BatchNorm1d, BatchNorm2d, Conv2d, SyncBatchNorm
 
 
 class _Group(nn.Module):
@@ -36,6 +36,7 @@ class GraphModule(nn.Module):
             self.steps.append((module, node.inputs))
             for i in node.inputs:
                 last_use[i] = node.index
+        self._mlp_over_channels()
         if logits:
             self._drop_final_softmax()
         # Outputs nobody needs any more are dropped as the forward pass goes, as a
@@ -44,6 +45,15 @@ class GraphModule(nn.Module):
         for i, j in last_use.items():
             if i != INPUT:
                 self.free_after[j] += (i,)
+
+    def _mlp_over_channels(self) -> None:
+        """The 1x1 convs that read a layer norm over channels, and those that read them (ConvNeXt's
+        MLP), run as Linear layers on the channels-last data (Conv2d.over_channels)."""
+        over = {n.index for n in self.graph.nodes if n.kind == "layernorm"}
+        for node, (module, inputs) in zip(self.graph.nodes, self.steps, strict=True):
+            if isinstance(module, Conv2d) and module.pointwise and len(inputs) == 1 and inputs[0] in over:
+                module.over_channels = True
+                over.add(node.index)
 
     def _drop_final_softmax(self) -> None:
         """Output logits: a final softmax (a layer, or `act=softmax`) is left to the loss.

@@ -40,8 +40,10 @@ def flops_cmd(
     per_layer: Annotated[bool, option("--per-layer", help="Each layer's share, heaviest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
                                          help="Only the N heaviest layers (implies --per-layer).")] = None,
-    dtype: Annotated[str, dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs that have "
-                                       "it).")] = "float32",
+    dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
+                                                 "that have it); with --amp, the device's 16-bit type.")] = None,
+    amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak and 2-byte "
+                                "activations over float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
                                              help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
     peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
@@ -55,7 +57,8 @@ def flops_cmd(
     In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
     The backward pass: the weight gradients, and the input gradients of layers with something
     trainable before them; the optimizer's update per step. With --profile (a known device) or
-    --peak-tflops and --bandwidth: each layer's roofline time, a lower bound.
+    --peak-tflops and --bandwidth: each layer's roofline time, a lower bound, in --dtype (bf16,
+    fp16: the 16-bit peak, 2 bytes a value) or with --amp as mixed precision trains.
 
     Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
     PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
@@ -69,7 +72,7 @@ def flops_cmd(
     graph = common._load(arch, input)
     summary = summarize(graph, batch=batch)
     cost = training_cost(graph)
-    times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype)
+    times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype, amp)
     per_layer = per_layer or top is not None
     _output(
         format,
@@ -80,9 +83,18 @@ def flops_cmd(
     return 0
 
 
-def _roofline(graph, profile: str | None, peak_tflops: float | None, bandwidth: float | None, batch: int, dtype: str):
-    """The roofline of --profile, or of --peak-tflops and --bandwidth; None without them."""
-    from ..analysis.roofline import custom_profile, profile_named, roofline
+def _roofline(
+    graph, profile: str | None, peak_tflops: float | None, bandwidth: float | None, batch: int, dtype: str | None,
+    amp: bool,
+):  # fmt: skip
+    """The roofline of --profile, or of --peak-tflops and --bandwidth; None without them.
+    --dtype: float32 unless given; with --amp, the 16-bit type given or the device's."""
+    from ..analysis.roofline import custom_profile, mixed_dtype, profile_named, roofline
+    from ..shapes import DTYPE_BYTES
+
+    if amp and dtype is not None and DTYPE_BYTES[dtype] != 2:
+        raise CnnctlError.at(f"--amp computes in 16 bits, and --dtype {dtype} is not", hint="--dtype bf16 or fp16 "
+                             "with --amp, or leave --dtype out (the device's 16-bit type)")  # fmt: skip
 
     if peak_tflops is not None or bandwidth is not None:
         if profile is not None:
@@ -95,12 +107,17 @@ def _roofline(graph, profile: str | None, peak_tflops: float | None, bandwidth: 
                 "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth",
                 hint="e.g. --profile h100, or --peak-tflops 989 --bandwidth 3350",
             )
+        dtype = dtype or ("bfloat16" if amp else "float32")
         device = custom_profile(peak_tflops, bandwidth, dtype)
     elif profile is not None:
         device = profile_named(profile)
+        dtype = dtype or (mixed_dtype(device) if amp else "float32")
     else:
+        if amp:
+            raise CnnctlError.at("--amp is for the roofline, which needs a device",
+                                 hint="add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
         return None
-    return roofline(graph, device, batch, dtype)
+    return roofline(graph, device, batch, dtype, amp=amp)
 
 
 def memory_cmd(

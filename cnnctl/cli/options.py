@@ -177,10 +177,18 @@ def format_option(*allowed: Format) -> Any:
 
 
 def dtype_option(text: str) -> Any:
-    from ..shapes import DTYPE_BYTES
+    """--dtype: an element type by its name or its short name (bf16 for bfloat16), read as the name."""
+    from ..shapes import DTYPE_BYTES, DTYPE_SHORT
 
-    return option("--dtype", parser=choice(tuple(DTYPE_BYTES)), metavar="TYPE", complete=words(*DTYPE_BYTES),
-                  help=text + " One of " + ", ".join(DTYPE_BYTES) + ".")  # fmt: skip
+    check = choice((*DTYPE_BYTES, *DTYPE_SHORT))
+    names = [f"{n} ({short})" if (short := _short(n, DTYPE_SHORT)) else n for n in DTYPE_BYTES]
+    return option("--dtype", parser=_typed(lambda text: DTYPE_SHORT.get(check(text), text)), metavar="TYPE",
+                  complete=words(*DTYPE_BYTES, *DTYPE_SHORT),
+                  help=text + " One of " + ", ".join(names) + ".")  # fmt: skip
+
+
+def _short(name: str, shorts: dict[str, str]) -> str:
+    return next((k for k, v in shorts.items() if v == name), "")
 
 
 def device_help() -> str:

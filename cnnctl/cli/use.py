@@ -306,7 +306,7 @@ def bench_cmd(
     amp: Annotated[bool, option("--amp/--no-amp", help="bf16 autocast (GPUs).")] = False,
     compile: Annotated[bool, option("--compile/--no-compile", help="torch.compile the module.")] = False,
     reference: Annotated[bool, option("--reference/--no-reference",
-                                      help="Also time a hand-written lenet5/resnet18/resnet50.")] = False,
+                                      help="Also time a hand-written lenet5/resnet18/resnet50/convnext_tiny.")] = False,
     peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
                                                    help="Peak TFLOP/s, for MFU.")] = None,
     threads: Annotated[Optional[int], option("--threads", parser=whole(1, MAX_THREADS), metavar="N",

@@ -82,11 +82,12 @@ def training_notes(cost: TrainingCost) -> list[str]:
 def roofline_notes(r: Roofline) -> list[str]:
     compute = r.compute_bound_seconds / r.seconds if r.seconds else 0.0
     peak = r.profile.peak[r.dtype] / 1e12
+    precision = f"mixed {r.dtype}: 2-byte activations, float32 weights" if r.amp else r.dtype
     return [
-        f"Roofline on {r.profile.name} ({r.dtype}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), batch "
-        f"{r.batch:,}: at least {milliseconds(r.seconds)} per forward pass, {compute:.0%} of it in compute-bound "
-        "layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + output + "
-        "weights once",
+        f"Roofline on {r.profile.name} ({precision}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), "
+        f"batch {r.batch:,}: at least {milliseconds(r.seconds)} per forward pass, {compute:.0%} of it in "
+        "compute-bound layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + "
+        "output + weights once",
     ]
 
 
@@ -94,6 +95,7 @@ def roofline_json(r: Roofline) -> dict:
     return {
         "profile": r.profile.name,
         "dtype": r.dtype,
+        "amp": r.amp,
         "batch": r.batch,
         "peak_flops_per_second": r.profile.peak[r.dtype],
         "bandwidth_bytes_per_second": r.profile.bandwidth,

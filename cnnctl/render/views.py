@@ -480,7 +480,8 @@ def bench_table(result) -> Table:
         lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
         rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
                      1e3 * t.percentile(50), 1e3 * t.percentile(90), 1e3 * t.percentile(99), t.tflops,
-                     _mfu(t, result), roof, ratio, t.roofline_ratio, "NOISY" if t.noisy else "steady"])  # fmt: skip
+                     _mfu(t, result), t.roofline_images_per_second, roof, ratio, t.roofline_ratio,
+                     "NOISY" if t.noisy else "steady"])  # fmt: skip
     ms = "{:.2f}".format
     columns = [
         Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format),
@@ -488,7 +489,8 @@ def bench_table(result) -> Table:
         Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),
         Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
         num("spread", _maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
-        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline ms", _maybe(ms)),
+        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", _maybe("{:,.0f}".format)),
+        num("roofline ms", _maybe(ms)),
         Column("step/roofline", _maybe(_ratio("{:.1f}x")), right=True, csv=False),
         Column("step/roofline", csv_only=True), Column("measurement"),
     ]  # fmt: skip
@@ -508,15 +510,16 @@ def bench_table(result) -> Table:
         "multiplications (the analyzer's exact counts: `cnnctl flops`)"
     )
     if result.profile:
-        notes.append(f"roofline: the estimate per step on {result.profile} (`cnnctl flops --profile`): a lower "
-                     "bound on GPUs; on a CPU, caches can beat the measured bandwidth; step/roofline: the "
-                     "sustained time per step over it")  # fmt: skip
+        notes.append(f"roofline: the estimate per step on {result.profile} in {_precision(result.dtype)} (`cnnctl "
+                     "flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can beat the "
+                     "measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
     for t in result.timings:
         if t.noisy:
             notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
     if result.noisy:
         notes.append(f"  to measure again: {result.advice}")
-    peak = f", MFU against {result.peak_tflops:g} TFLOP/s" if result.peak_tflops else " (no peak known: --peak-tflops)"
+    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({getattr(result, 'dtype', 'float32')})"
+            if result.peak_tflops else " (no peak known: --peak-tflops)")  # fmt: skip
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
 
@@ -567,6 +570,11 @@ def _ratio(fmt: str):
     return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
 
 
+def _precision(dtype: str) -> str:
+    """How a step's arithmetic ran: `float32`, or `mixed bfloat16` (autocast over float32 weights)."""
+    return dtype if dtype == "float32" else f"mixed {dtype}"
+
+
 def _mfu(timing, result) -> float | None:
     """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
@@ -580,7 +588,8 @@ def bench_json(result) -> dict:
     for t in result.timings:
         row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
                "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
-               "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds}  # fmt: skip
+               "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
+               "roofline_images_per_second": getattr(t, "roofline_images_per_second", None)}  # fmt: skip
         if hasattr(t, "latencies"):
             row |= {"steps": t.steps, "repeats": t.repeats, "seconds": t.seconds,
                     "repeat_images_per_second": t.repeat_images_per_second, "spread": t.spread,
@@ -589,6 +598,7 @@ def bench_json(result) -> dict:
                     "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
         timings.append(row)
     data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline_profile": result.profile,
+            "dtype": getattr(result, "dtype", "float32"),
             "notes": result.notes, "timings": timings}  # fmt: skip
     if hasattr(result, "reference_ratios"):
         data |= {

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..analysis.roofline import PROFILES, Profile, roofline
+from ..analysis.roofline import Profile, profile_of_device, roofline
 from ..analysis.training import training_cost
 from ..errors import CnnctlError
 from ..graph import Graph
@@ -58,8 +58,8 @@ from .config import TrainConfig
 from .device import memory_guard, resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
 
-# Dense bf16 peaks in TFLOP/s, from the vendors' data sheets, by device-name substring.
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "V100": 125.0, "T4": 65.0}
+STEP_SHARE = 0.2  # of a GPU's 16-bit peak, what a CNN's training step reaches (ResNet-50, bf16, compiled, H200: 17%)
+UNKNOWN_GPU_TFLOPS = 400.0  # a GPU without a profile counts as this fast
 TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
 SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
 
@@ -143,6 +143,11 @@ class Timing:
         return self.noise_reason is not None
 
     @property
+    def roofline_images_per_second(self) -> float | None:
+        """The rate the roofline's estimate allows: the batch over its time per step."""
+        return None if self.roofline_seconds is None else self.batch / self.roofline_seconds
+
+    @property
     def roofline_ratio(self) -> float | None:
         """The sustained step time over the roofline's estimate."""
         return None if self.roofline_seconds is None else self.step_seconds / self.roofline_seconds
@@ -156,6 +161,7 @@ class BenchResult:
     notes: list[str]
     profile: str | None = None  # the roofline's device profile
     data: DataTiming | None = None  # with --data: the loader, the step and both together
+    dtype: str = "float32"  # what the arithmetic ran in (bfloat16 or float16 under --amp): the peak's and roofline's
 
     @property
     def noisy(self) -> bool:
@@ -254,11 +260,23 @@ def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, co
     return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"
 
 
-def peak_for(device: torch.device, given: float | None) -> float | None:
+def expected_step_seconds(device: torch.device, step_flops: int) -> tuple[float, float]:
+    """The time a training step of `step_flops` takes on the GPU `device` at STEP_SHARE of its
+    16-bit peak (UNKNOWN_GPU_TFLOPS for a GPU without a profile: counted fast), and that peak
+    in TFLOP/s: an estimate before anything runs, for decisions (cnnctl.train.decoding, CUDA graphs)."""
+    peak = peak_for(device, None) or UNKNOWN_GPU_TFLOPS
+    return step_flops / (peak * 1e12 * STEP_SHARE), peak
+
+
+def peak_for(device: torch.device, given: float | None, dtype: str = "bfloat16") -> float | None:
+    """The peak TFLOP/s MFU is measured against: `given` (--peak-tflops), else a known GPU's
+    dense peak in `dtype` (its 16-bit one when it has no peak in `dtype`), else None."""
     if given is not None or device.type != "cuda":
         return given
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    profile = profile_of_device(torch.cuda.get_device_name(device))
+    if profile is None:
+        return None
+    return profile.peak.get(dtype, max(profile.peak.values())) / 1e12
 
 
 def bench(
@@ -347,10 +365,16 @@ def _bench(
     y = torch.randint(0, graph.output_shape[-1], targets, device=device)
     cost = training_cost(graph)
     profile = device_profile(device)
-    estimate = {
-        mode: roofline(graph, profile, batch_size, "float32", training=mode == "train").seconds if profile else None
+    dtype = fast.compute_dtype
+    if profile is not None and dtype not in profile.peak:
+        notes.append(f"roofline: the {profile.name} profile has no {dtype} peak")
+        profile = None
+    mixed = fast.amp_dtype is not None  # autocast over float32 weights
+    estimate = {  # the roofline's lower bound of a step, in what the step computes in
+        mode: roofline(graph, profile, batch_size, dtype, training=mode == "train", amp=mixed).seconds
+        if profile else None
         for mode in ("forward", "train")
-    }
+    }  # fmt: skip
     runs = []  # (model's label, mode, module, step)
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)
@@ -375,11 +399,11 @@ def _bench(
     timings = []
     for (label, mode, _, _), times in zip(runs, latencies, strict=True):
         flops = 2 * (cost.step_mults if mode == "train" else cost.forward_mults) * batch_size
-        roof = estimate[mode] if amp is False else None
-        timings.append(Timing(label, mode, batch_size, times, flops, roof, repeats))
+        timings.append(Timing(label, mode, batch_size, times, flops, estimate[mode], repeats))
     notes += fast.notes
     name = profile.name if profile else None
-    result = BenchResult(str(device), timings, peak_for(device, peak_tflops), sorted(set(notes)), name)
+    peak = peak_for(device, peak_tflops, dtype)
+    result = BenchResult(str(device), timings, peak, sorted(set(notes)), name, dtype=dtype)
     if loaded is not None:
         index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
         model, step = runs[index][2:]
@@ -462,8 +486,7 @@ def _timed(batches: Iterator, step: Callable | None, warmup: int, count: int, de
 def device_profile(device: torch.device) -> Profile | None:
     """The roofline profile of `device`: a known GPU's data sheet, or this CPU measured."""
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return next((p for key, p in PROFILES.items() if key.upper() in name.upper()), None)
+        return profile_of_device(torch.cuda.get_device_name(device))
     if device.type == "cpu":
         return measured_cpu_profile()
     return None

@@ -6,10 +6,10 @@ A GPU takes images faster than a few CPU cores decode JPEGs (ResNet-50 on an H20
 
   - the loader's rate: PROBE training images decoded and cropped here as a loader process
     does, timed, times the loader processes (at most one per usable core);
-  - the step's rate: the device's bf16 peak (cnnctl.train.bench.PEAK_TFLOPS) at STEP_SHARE of
-    it, over the analyzer's exact FLOPs of one image's training step. STEP_SHARE is what a
-    CNN's step reaches (ResNet-50, bf16, compiled, on an H200: 17% of the peak); a GPU not
-    in the table counts as fast (decoding there is the safer bet than a starved GPU).
+  - the step's rate: the device's 16-bit peak (cnnctl.analysis.roofline.PROFILES) at
+    bench.STEP_SHARE of it, over the analyzer's exact FLOPs of one image's training step
+    (bench.expected_step_seconds); a GPU not in the table counts as fast (decoding there is
+    the safer bet than a starved GPU).
 
 The GPU decodes when the loader's rate is the lower. Only the photo recipes (`--augment rrc`
 and its centre-crop evaluation) decode there; images adapted whole ("fit") stay on the CPU.
@@ -31,8 +31,6 @@ from ..graph import Graph
 from ..render.numbers import plural
 
 PROBE = 24  # training images timed to estimate the loader's rate
-STEP_SHARE = 0.2  # of the GPU's bf16 peak, a CNN's training step (see the module's docstring)
-UNKNOWN_GPU_TFLOPS = 400.0  # a GPU missing from the peaks' table counts as this fast
 
 
 @dataclass(frozen=True)
@@ -64,14 +62,14 @@ def choose(
 
 def _compare(device, graph, train, recipe, target, workers, seed) -> Decoding:
     from ..analysis.training import training_cost
-    from .bench import peak_for
+    from .bench import STEP_SHARE, expected_step_seconds
     from .fastpath import cores
 
     per_image = probe_seconds(train, recipe, target, seed)
     processes = max(1, min(workers, cores()))
     loader = processes / per_image if per_image > 0 else float("inf")
-    peak = peak_for(device, None) or UNKNOWN_GPU_TFLOPS
-    step = peak * 1e12 * STEP_SHARE / max(1, training_cost(graph).step_flops)
+    seconds, peak = expected_step_seconds(device, max(1, training_cost(graph).step_flops))
+    step = 1 / seconds
     rates = (
         f"{plural(processes, 'loader process', 'loader processes')} decode ~{loader:,.0f} images/s, the step "
         f"takes ~{step:,.0f} ({STEP_SHARE:.0%} of {peak:g} TFLOP/s); --decode cpu|gpu to choose"

@@ -12,6 +12,23 @@ core, each operator waits a scheduler time slice for the thread that was desched
 small network then runs four times slower; benchmarks/threads_under_load.py). The run takes
 as many threads as there are idle cores (the cores this process may use, less the threads
 of other processes running now), at least one; OMP_NUM_THREADS or --threads decide instead.
+
+CUDA graphs (--cuda-graphs): a small network's step on a GPU is bound by launching its
+kernels, not by their arithmetic: each launch costs the host a few microseconds (Python,
+PyTorch's dispatcher, the driver), and LeNet-5's kernels finish faster than that. Replayed
+as a CUDA graph, the forward and the backward are each one launch. cnnctl captures them with
+torch.compile's "reduce-overhead" mode, which records one graph per shape, checks that the
+step's tensors stay where the graph expects them, and falls back to launching kernels itself
+where a graph cannot hold the step; the loss, the optimizer's fused step and the running
+metrics run as before, so what is recorded and read is unchanged. `auto` turns it on when
+  - the device is a GPU, torch.compile is on, and the run is one process (DDP's gradient
+    hooks communicate outside any graph);
+  - every batch has the same shape: the data is held in memory (the last, partial step of
+    an epoch is always left out; a stream's batches lose their unreadable images), and
+  - the step is launch-bound: its arithmetic, at bench.STEP_SHARE of the GPU's peak, takes
+    less time than launching it, KERNELS_PER_LAYER kernels a layer at LAUNCH_SECONDS each.
+    LeNet-5 at batch 64 on an H200: 147 MFLOP, ~1 µs of arithmetic against ~105 µs of
+    launches: on; ResNet-50 at batch 256: 6.2 TFLOP, ~32 ms against ~1.9 ms: off.
 """
 
 from __future__ import annotations
@@ -30,6 +47,11 @@ from .device import device_memory
 # Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
 # pinned host memory and are copied batch by batch, overlapping the previous step.
 ON_DEVICE_SHARE = 0.25
+# A kernel launch's cost to the host (Python, the dispatcher, the CUDA driver): a few
+# microseconds; and the kernels a layer launches in a training step: forward, input and
+# weight gradients (element-wise layers launch fewer, normalisations more).
+LAUNCH_SECONDS = 5e-6
+KERNELS_PER_LAYER = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,13 @@ class FastPath:
     notes: tuple[str, ...]  # why something asked for is off
     threads: int | None = None  # intra-op CPU threads set for the run (None: PyTorch's own)
     threads_why: str = ""
+    cuda_graphs: bool = False  # the step replayed as CUDA graphs (torch.compile mode="reduce-overhead")
+    cuda_graphs_why: str = ""  # why on or off ("" where there is nothing to say: not a GPU)
+
+    @property
+    def compute_dtype(self) -> str:
+        """What the arithmetic runs in, by the analyzer's name: float32, or autocast's bfloat16 or float16."""
+        return "float32" if self.amp_dtype is None else str(self.amp_dtype).removeprefix("torch.")
 
     @property
     def grad_scaler(self) -> bool:
@@ -65,6 +94,8 @@ class FastPath:
             on.append("bf16 autocast" if self.amp_dtype == torch.bfloat16 else "fp16 autocast with a gradient scaler")
         if self.compile:
             on.append("torch.compile")
+        if self.cuda_graphs:
+            on.append(f"CUDA graphs ({self.cuda_graphs_why})")
         if self.cudnn_benchmark:
             on.append("cudnn.benchmark")
         if self.threads is not None:
@@ -76,6 +107,8 @@ class FastPath:
             off.append("amp")
         if not self.compile:
             off.append("compile")
+        if not self.cuda_graphs and self.cuda_graphs_why:
+            off.append(f"CUDA graphs ({self.cuda_graphs_why})")
         return "fast path: " + ", ".join(on) + (f"; off: {', '.join(off)}" if off else "")
 
 
@@ -145,6 +178,63 @@ def decide(device: torch.device, amp: bool | None, compile: bool | None, threads
     return FastPath(device, amp_dtype, use_compile, gpu, tuple(notes), n_threads, why)
 
 
+def launch_bound(step_flops: int, layers: int, peak_tflops: float) -> tuple[bool, str]:
+    """Whether a training step of `step_flops` over `layers` layers spends longer launching its
+    kernels than computing (at bench.STEP_SHARE of `peak_tflops`), and the figures, in words."""
+    from ..render.numbers import short
+    from .bench import STEP_SHARE
+
+    arithmetic = step_flops / (peak_tflops * 1e12 * STEP_SHARE)
+    kernels = KERNELS_PER_LAYER * layers
+    launches = kernels * LAUNCH_SECONDS
+    bound = arithmetic < launches
+    said = (f"{short(step_flops)}FLOP a step, {'launch' if bound else 'compute'}-bound: ~{_us(arithmetic)} of "
+            f"arithmetic at {STEP_SHARE:.0%} of {peak_tflops:g} TFLOP/s against ~{_us(launches)} launching "
+            f"~{kernels} kernels")  # fmt: skip
+    return bound, said
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.1f} ms"
+
+
+def choose_cuda_graphs(
+    asked: str, device_type: str, compile: bool, distributed: bool, streamed: bool, launch: tuple[bool, str] | None
+) -> tuple[bool, str]:
+    """--cuda-graphs `asked` (auto|on|off): on or off, and why in words ("" for nothing to say).
+    `launch`: launch_bound's answer for the step (None: not computed, off a GPU)."""
+    if asked == "off":
+        return False, "--cuda-graphs off" if device_type == "cuda" else ""
+    if device_type != "cuda":
+        return False, "--cuda-graphs on, but they need a CUDA GPU" if asked == "on" else ""
+    if not compile:
+        return False, "captured through torch.compile, which is off"
+    if distributed:
+        return False, "several processes: DDP's gradient hooks communicate outside a graph"
+    if asked == "on":
+        return True, "--cuda-graphs on" + (" with streamed data: one graph per batch shape" if streamed else "")
+    if streamed:
+        return False, "the data is streamed: a batch loses its unreadable images, so shapes vary"
+    bound, said = launch
+    return bound, said + ("" if bound else "; --cuda-graphs on to capture it all the same")
+
+
+def with_cuda_graphs(fast: FastPath, asked: str, graph, batch: int, distributed: bool, streamed: bool) -> FastPath:
+    """`fast` with the decision of --cuda-graphs `asked` for a training step of `graph` at `batch`."""
+    from dataclasses import replace
+
+    launch = None
+    if fast.device.type == "cuda":
+        from ..analysis.training import training_cost
+        from .bench import expected_step_seconds
+
+        step_flops = training_cost(graph).step_flops * batch
+        peak = expected_step_seconds(fast.device, step_flops)[1]
+        launch = launch_bound(step_flops, len(graph.nodes), peak)
+    on, why = choose_cuda_graphs(asked, fast.device.type, fast.compile, distributed, streamed, launch)
+    return replace(fast, cuda_graphs=on, cuda_graphs_why=f"{graph.name}: {why}" if on and asked == "auto" else why)
+
+
 def _triton() -> bool:
     return importlib.util.find_spec("triton") is not None
 
@@ -173,10 +263,11 @@ class _ProfilerNote(logging.Filter):
         return "will be ignored" not in str(record.msg)
 
 
-def compiled(module: torch.nn.Module) -> torch.nn.Module:
-    """torch.compile(module), without Dynamo's note about DDP's profiler marks."""
+def compiled(module: torch.nn.Module, cuda_graphs: bool = False) -> torch.nn.Module:
+    """torch.compile(module), without Dynamo's note about DDP's profiler marks; with
+    `cuda_graphs`, in mode "reduce-overhead": replayed as CUDA graphs."""
     for name in ("torch._dynamo.variables.ctx_manager", "torch._dynamo.variables.torch"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _ProfilerNote) for f in logger.filters):
             logger.addFilter(_ProfilerNote())
-    return torch.compile(module)
+    return torch.compile(module, mode="reduce-overhead") if cuda_graphs else torch.compile(module)

@@ -41,7 +41,7 @@ from .checkpoint import (
 from .config import TrainConfig, absolute_data_paths, checked_overrides
 from .device import check_network_fits, memory_guard, resolve_device
 from .divergence import check_every, diverged_error
-from .fastpath import apply_backend_flags, decide
+from .fastpath import apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
 from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
@@ -279,6 +279,8 @@ class _Run:
             self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
                                    "number of classes than the data has")  # fmt: skip
         self.fast = decide(device, config.amp, config.compile, config.threads)
+        self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
+                                     bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
         notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
         self._optimizer(device)
@@ -289,7 +291,7 @@ class _Run:
             notes.append(recipe)
         self._resume_or_start(state, resume, claim)
         self.train_step = TrainStep(
-            step_module(self.model, world, device, self.fast.compile),
+            step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
             self.optimizer, self.scaler, self.fast, config.label_smoothing,
         )  # fmt: skip
         self._display(console, device, state is not None, resume, notes)

@@ -85,8 +85,64 @@ class ResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(self.layers(x), 1).flatten(1))
 
 
+class _ChannelsLayerNorm(nn.LayerNorm):
+    """Layer norm over the channels of NCHW data, through a channels-last view (torchvision's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _CNBlock(nn.Module):
+    """ConvNeXt's block as torchvision writes it: a 7x7 depthwise conv, then in channels-last
+    order a layer norm and an MLP of two Linear layers with GELU, back to NCHW, a layer scale,
+    stochastic depth ("row" mode), added to the input."""
+
+    def __init__(self, c: int, drop: float):
+        super().__init__()
+        self.dwconv = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.fc1, self.fc2 = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        self.layer_scale = nn.Module()  # a module of its own: its parameter comes after the MLP's
+        self.layer_scale.weight = nn.Parameter(torch.full((c, 1, 1), 1e-6))
+        self.drop = drop
+
+    def forward(self, x):
+        out = self.dwconv(x).permute(0, 2, 3, 1)
+        out = self.fc2(F.gelu(self.fc1(self.norm(out)))).permute(0, 3, 1, 2)
+        out = self.layer_scale.weight * out
+        if self.training and self.drop > 0:
+            keep = 1.0 - self.drop
+            out = out * torch.empty((out.shape[0], 1, 1, 1), dtype=out.dtype, device=out.device).bernoulli_(keep) / keep
+        return out + x
+
+
+class ConvNeXt(nn.Module):
+    """ConvNeXt-T in torchvision's layout: a 4x4 stride-4 stem, four stages (3, 3, 9, 3 blocks
+    of 96, 192, 384, 768 channels), a layer norm and a 2x2 stride-2 conv between stages;
+    stochastic depth growing linearly to 0.1 at the last block. Its parameters are in the
+    order of architectures/convnext_tiny.yaml's, so the weights carry over one to one."""
+
+    def __init__(self, depths=(3, 3, 9, 3), widths=(96, 192, 384, 768), drop: float = 0.1, classes: int = 1000):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 4, 4), _ChannelsLayerNorm(widths[0], eps=1e-6)]
+        total, k = sum(depths), 0
+        for i, (depth, width) in enumerate(zip(depths, widths, strict=True)):
+            if i:
+                layers += [_ChannelsLayerNorm(widths[i - 1], eps=1e-6), nn.Conv2d(widths[i - 1], width, 2, 2)]
+            for _ in range(depth):
+                layers.append(_CNBlock(width, drop * k / (total - 1)))
+                k += 1
+        self.features = nn.Sequential(*layers)
+        self.norm = nn.LayerNorm(widths[-1], eps=1e-6)
+        self.fc = nn.Linear(widths[-1], classes)
+
+    def forward(self, x):
+        return self.fc(self.norm(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)))
+
+
 REFERENCES = {
     "lenet5": LeNet5,
     "resnet18": lambda: ResNet(_Basic, (2, 2, 2, 2)),
     "resnet50": lambda: ResNet(_Bottleneck, (3, 4, 6, 3)),
+    "convnext_tiny": ConvNeXt,
 }

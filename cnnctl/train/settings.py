@@ -28,6 +28,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
 MONITORS = ("val_accuracy", "val_loss")  # what best.pt and --patience follow
 DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
+SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
@@ -236,6 +237,12 @@ SETTINGS: tuple[Setting, ...] = (
             resumable=True),
     Setting("compile", bool, None, parse_bool, _flag, "torch.compile the network. Default: on GPUs.",
             optional=True, resumable=True),
+    Setting("cuda_graphs", str, "auto", words_text(SWITCHES), _words(SWITCHES),
+            "Replay the training step as CUDA graphs (torch.compile's reduce-overhead mode): one launch for the "
+            "forward and one for the backward instead of one per kernel. Default: auto, on for one process on a "
+            "GPU with the data in memory (every batch the same shape) when launching the step's kernels takes "
+            "longer than its arithmetic (small networks such as LeNet-5).",
+            metavar="auto|on|off", words=SWITCHES, resumable=True),
     Setting("sync_bn", bool, False, parse_bool, _flag, "Batch norm over all workers' images (GPUs). Default: off."),
     Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
             f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",

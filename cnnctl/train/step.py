@@ -36,15 +36,18 @@ def grad_scaler(device: torch.device, enabled: bool):
     return torch.cuda.amp.GradScaler(enabled=enabled)  # PyTorch before 2.3
 
 
-def step_module(model: torch.nn.Module, world: World, device: torch.device, compile: bool) -> torch.nn.Module:
-    """What the training step calls: the model, in DDP with several workers, compiled if asked."""
+def step_module(
+    model: torch.nn.Module, world: World, device: torch.device, compile: bool, cuda_graphs: bool = False
+) -> torch.nn.Module:
+    """What the training step calls: the model, in DDP with several workers, compiled if asked
+    (with `cuda_graphs`, replayed as CUDA graphs: fastpath.compiled)."""
     module = model
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
         module = DistributedDataParallel(module, device_ids=ids, gradient_as_bucket_view=True)
-    return compiled(module) if compile else module
+    return compiled(module, cuda_graphs) if compile else module
 
 
 class TrainStep:
@@ -56,6 +59,10 @@ class TrainStep:
         self.label_smoothing = label_smoothing
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fast.cuda_graphs:
+            # A new step: the graphs' outputs of the last one (its logits, read by the metrics
+            # already) may be overwritten by this replay.
+            torch.compiler.cudagraph_mark_step_begin()
         with self.fast.autocast():
             logits = self.module(x)
             loss = scored_loss(logits.float(), y, label_smoothing=self.label_smoothing)
