@@ -382,3 +382,39 @@ def test_checking_what_never_runs_is_bounded_like_building(monkeypatch):
     (problem,) = problems_of(text)
     assert "the body of this `repeat`, which makes no pass, would go past 1,000 layers" in problem.message
     assert problem.loc.line == text.splitlines().index("  - repeat: 0") + 1
+
+
+HALVING_BELOW_A_MISTAKE = """\
+input: 8x8x16
+blocks:
+  halve:
+    layers:
+      - conv f=1 n=${in_c // 2}
+      - conv f=1 n=${in_c // 2}
+      - pool max f=${min(in_h, 2)}
+layers:
+  - conv f=9 n=8
+  - repeat: 4
+    layers: [halve]
+  - fc 10
+"""
+
+
+def test_layers_below_a_failure_are_not_blamed_for_the_sizes_it_made_unknown():
+    """Below the failed conv (a 9x9 filter on 8x8) every `in_c // 2` is unknown, not 1 // 2 = 0:
+    the only message is the real mistake, not `n must be at least 1, got 0` for each halving."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(HALVING_BELOW_A_MISTAKE, "halving.yaml")
+    assert [(p.loc.line, p.layer) for p in info.value.problems] == [(9, "conv1")]
+    assert "larger than its padded input" in info.value.problems[0].message
+
+
+def test_a_line_below_a_failure_still_has_its_other_values_checked():
+    text = HALVING_BELOW_A_MISTAKE.replace(
+        "      - conv f=1 n=${in_c // 2}\n      - pool", "      - conv f=1 n=${in_c // 2} act=rleu\n      - pool"
+    )
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "halving.yaml")
+    lines = {p.loc.line: p.message for p in info.value.problems}
+    assert sorted(lines) == [6, 9]
+    assert "rleu" in lines[6]
