@@ -15,8 +15,8 @@ from .receptive import Field, receptive_fields
 # What `multiplications` and `FLOPs` count: a forward pass (flops states the backward pass and a
 # training step in rows of their own, with a note of what they count: render.design.training_notes).
 COUNTED = (
-    "multiplications: the multiply-accumulates of conv, deconv, fc and channelconv weights in a forward pass, as in the "
-    "course and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
+    "multiplications: the multiply-accumulates of conv, deconv, fc and channelconv weights in a forward pass, "
+    "as in the course and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
     "FLOPs: of a forward pass, 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
     "layernorm and groupnorm 8 per value, grn 6 per value + 4 per channel, layerscale 1 per value, affine 1 per value "
     "for each of its scale and shift, "

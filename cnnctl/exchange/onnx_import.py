@@ -596,7 +596,7 @@ class _Reader:
             find = PATTERN_STARTS.get(node.op_type)
             try:
                 found = getattr(self, find)(i) if find and node.input and node.output else None
-            except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: read node by node
+            except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
                 found = None
             if found is not None and not (self.inside & {*found.nodes, found.last}):
                 self.patterns[found.last] = found
