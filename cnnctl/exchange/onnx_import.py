@@ -126,7 +126,8 @@ def operators_read(notes: bool = True) -> str:
     silu = (
         "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; "
         "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps) as grn; "
-        "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back as channelconv"
+        "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back, or Squeeze, Transpose, a Conv1d "
+        "of one filter, Transpose and Unsqueeze of a pooled 1x1xC, as channelconv"
         if notes
         else ""
     )
@@ -156,6 +157,8 @@ class Pattern:
 
 # The operator each pattern starts from -> the _Reader method that finds it there.
 PATTERN_STARTS = {"Erf": "gelu_at", "ReduceL2": "grn_at", "Conv": "channelconv_at"}
+# A second pattern from the same operator: tried where the first is not found.
+PATTERN_ALSO = {"channelconv_at": "channelconv1d_at"}
 
 
 @record
@@ -355,6 +358,8 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
             elif layer.kind == "grn":  # gamma and beta, stored 1xCx1x1 or C: C values, as timm's
                 dims = (count,)
+            elif layer.kind == "channelconv":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
+                dims = (1, 1, count, 1)
             if transposed:  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
             shapes[f"{node.path}.{param}"] = dims
@@ -596,6 +601,8 @@ class _Reader:
             find = PATTERN_STARTS.get(node.op_type)
             try:
                 found = getattr(self, find)(i) if find and node.input and node.output else None
+                if found is None and find in PATTERN_ALSO:
+                    found = getattr(self, PATTERN_ALSO[find])(i)
             except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
                 found = None
             if found is not None and not (self.inside & {*found.nodes, found.last}):
@@ -639,7 +646,8 @@ class _Reader:
         """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x
         over height and width (kept), ReduceMean of those norms over the channels (kept), Add of
         eps, the norms Div by it, Mul by x, Mul by a stored factor per channel (gamma), Add of a
-        stored value per channel (beta), Add of x; each product and sum in either order."""
+        stored value per channel (beta), Add of x; each product and sum in either order (timm's
+        addcmul adds a Mul by 1 before beta)."""
         node = self.nodes[r]
         x, norms = node.input[0], node.output[0]
         if self.axes(node) != [2, 3] or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
@@ -657,13 +665,15 @@ class _Reader:
             return None
         scaled = self.after(div, "Mul", x)
         gamma = self.after(scaled[0], "Mul") if scaled is not None else None
-        beta = self.after(gamma[0], "Add") if gamma is not None else None
+        one = self.after(gamma[0], "Mul") if gamma is not None else None  # timm's addcmul: its value, 1
+        ones = [one[0]] if one is not None and self.is_value(one[1], 1.0) else []
+        beta = self.after(ones[0] if ones else gamma[0], "Add") if gamma is not None else None
         last = self.after(beta[0], "Add", x) if beta is not None else None
         factors = [self.stored(t) for t in (gamma[1], beta[1])] if last is not None else [None]
         if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
             return None
         held = (*factors, float(self.decoded[eps].reshape(-1)[0]))  # a wrong eps is told when the network is built
-        return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], beta[0]], last[0], held)
+        return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], *ones, beta[0]], last[0], held)
 
     def channelconv_at(self, c: int) -> Pattern | None:
         """A convolution across the channels (ECA), as cnnctl's ChannelConv writes it: Reshape of
@@ -692,6 +702,36 @@ class _Reader:
         if [int(v) for v in target.reshape(-1)][1:] != [1, c_in, positions] or out is None or out[1:] != dims[1:]:
             return None
         return Pattern("channelconv", x, [laid, c], back, (node.input[1], f))
+
+    def channelconv1d_at(self, c: int) -> Pattern | None:
+        """ECA's convolution as the paper's code writes it, on a pooled N x C x 1 x 1: Squeeze of
+        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f, no bias, padding
+        (f-1)/2, Transpose back and Unsqueeze of the last axis."""
+        node = self.nodes[c]
+        a = _attrs(node)
+        weight = self.inits.get(node.input[1]) if len(node.input) == 2 else None
+        if weight is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 3:
+            return None
+        f = int(weight.dims[2])
+        plain = _int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
+        if f % 2 == 0 or not plain or a.get("pads", [0, 0]) != [(f - 1) // 2] * 2:
+            return None
+        turned, back = self.maker.get(node.input[0]), self.only_reader(node.output[0])
+        squeezed = self.maker.get(self.nodes[turned].input[0]) if turned is not None else None
+        unsqueezed = self.only_reader(self.nodes[back].output[0]) if back is not None else None
+        chain = [squeezed, turned, c, back, unsqueezed]
+        if None in chain or [self.nodes[i].op_type for i in chain] != ["Squeeze", "Transpose", "Conv", "Transpose",
+                                                                        "Unsqueeze"]:  # fmt: skip
+            return None
+        if any(self.only_reader(self.nodes[i].output[0]) != j for i, j in zip(chain[:-1], chain[1:], strict=True)):
+            return None
+        x = self.nodes[squeezed].input[0]
+        dims = self.shape(x)
+        turns = [_ints(_attrs(self.nodes[i]), "perm", []) for i in (turned, back)]
+        ends = [self.axes(self.nodes[i]) for i in (squeezed, unsqueezed)]
+        if dims is None or len(dims) != 4 or dims[2:] != (1, 1) or turns != [[0, 2, 1]] * 2 or ends != [[3], [3]]:
+            return None
+        return Pattern("channelconv", x, chain[:2] + [c, back], unsqueezed, (node.input[1], f))
 
     def axes(self, node) -> list[int] | None:
         """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
@@ -779,10 +819,10 @@ class _Reader:
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {_shown(node.domain)}", "cnnctl reads ONNX's own operators")
-            if operator is None:
+            if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
-            given = sum(1 for t in node.input[: operator.inputs] if t)
-            if given < operator.inputs:
+            given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
+            if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
             given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
             if any(t in self.failed for t in given):  # what it reads was told already: no more of it

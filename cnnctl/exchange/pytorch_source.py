@@ -63,7 +63,8 @@ class GRN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norms = torch.linalg.vector_norm(x, dim=(2, 3), keepdim=True)
         scaled = norms / (norms.mean(dim=1, keepdim=True) + self.eps)
-        return self.weight.view(1, -1, 1, 1) * (x * scaled) + self.bias.view(1, -1, 1, 1) + x
+        gamma, beta = self.weight.view(1, -1, 1, 1), self.bias.view(1, -1, 1, 1)
+        return gamma * (x * scaled) + beta + x
 ''',
     "ChannelConv": '''
 class ChannelConv(nn.Module):
@@ -79,7 +80,8 @@ class ChannelConv(nn.Module):
         self.padding = ((kernel - 1) // 2, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x.reshape(self.laid), self.weight, padding=self.padding).reshape(self.volume)
+        laid = x.reshape(self.laid)
+        return F.conv2d(laid, self.weight, padding=self.padding).reshape(self.volume)
 ''',
     "Affine": '''
 class Affine(nn.Module):
