@@ -156,3 +156,12 @@ def test_largest_batch_within_a_budget(budget):
         assert peak(batch) <= budget < peak(batch + 1)
     # the peak is linear in the batch: fixed + per example x batch
     assert peak(7) - peak(6) == peak(2) - peak(1) == memory.per_example
+
+
+def test_grn_keeps_its_input_x_times_n_and_its_norms():
+    # conv keeps the 4x4x2 image: 32 x 4 = 128 bytes; grn keeps its input, the conv's 4x4x3
+    # output (48 x 4 = 192), and of its own x * N (48 values), the norms and the normalised norms
+    # (3 each) and the mean plus eps (1): 55 x 4 = 220. 540 bytes an example.
+    text = "input: 4x4x2\nlayers: [conv f=1 n=3, grn]"
+    assert saved(text, 2) == 2 * (128 + 192 + 220)
+    assert_same(cnnctl.load_text(text), 2, "conv, grn")
