@@ -418,3 +418,26 @@ def test_a_line_below_a_failure_still_has_its_other_values_checked():
     lines = {p.loc.line: p.message for p in info.value.problems}
     assert sorted(lines) == [6, 9]
     assert "rleu" in lines[6]
+
+
+def test_a_block_whose_default_reads_an_unknown_size_still_has_its_body_checked():
+    # below the failed conv, `n=${in_c * 2}` and `repeat: ${in_c // 32}` have no value: neither
+    # is blamed (not `n` 2, nor `repeat: 0`), and the body's own mistakes (lines 6 and 9) are told
+    text = """\
+input: 8x8x16
+blocks:
+  wide:
+    args: n=${in_c * 2}
+    layers:
+      - conv f=1 n=$n act=rleu
+      - repeat: ${in_c // 32}
+        layers: [conv f=1 n=4]
+      - conv f=1 n=4 from=nothere
+layers:
+  - conv f=9 n=8
+  - wide
+  - fc 10
+"""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "wide.yaml")
+    assert sorted(p.loc.line for p in info.value.problems) == [6, 9, 11]
