@@ -380,6 +380,7 @@ def test_grn():
     # on 4x4x8, 6*128 + 4*8 = 800
     assert run("grn", [(4, 4, 8)]) == ((4, 4, 8), 16, 0, 0, 800)
     assert make("grn").eps == 1e-6  # the paper's code
+    assert KINDS["grn"].window(make("grn"), [(4, 4, 8)], (4, 4, 8)) is None  # every value reads the whole map
     with pytest.raises(ShapeError, match="needs a volume"):  # its norm is over H and W
         run("grn", [(10,)])
 

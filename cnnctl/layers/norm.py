@@ -248,6 +248,7 @@ class GRN(LayerKind):
     divide). Keeps for backward (the module cnnctl builds, as the paper's code): its input,
     ``x * N`` (``H*W*C``), and per example the norms, the normalised norms (``C`` each) and the
     mean plus eps (1): ``H*W*C + 2*C + 1`` values of its own.
+    Receptive field: the whole input (each output value reads every position through the norms).
     """
 
     name = "grn"
@@ -265,3 +266,6 @@ class GRN(LayerKind):
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         return Saved(INPUT0), Saved(OWN, numel(out) + 2 * out[-1] + 1)
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> None:
+        return None
