@@ -44,12 +44,36 @@ REFERENCE = {
     "efficientnet": ((224, 224, 3), 5_288_548, 385_814_752),  # efficientnet_b0
     "regnet": ((224, 224, 3), 5_495_976, 413_812_608),  # regnet_x_400mf (torchvision: 0.41 GFLOPS)
     "mobilenet_v3": ((224, 224, 3), 2_542_856, 56_510_400),  # mobilenet_v3_small (torchvision: 0.06 GFLOPS)
+    # issue 24: timm's convnextv2_atto; its model card and the paper (Woo et al. 2023) round to
+    # 3.7 M params and 0.55 G FLOPs: the exact figures are worked out below (convnextv2_atto_counts)
+    "convnextv2_atto": ((224, 224, 3), 3_708_400, 547_332_480),
 }
 
 # What timm's docs publish, rounded to 10,000 parameters (docs/models/.templates/models/
 # resnest.md, skresnet.md, rexnet.md), and its model cards' GMACs, rounded to 0.1 G
 # (huggingface.co/timm/resnest50d.in1k, /skresnet18.ra_in1k, /rexnet_100.nav_in1k).
 TIMM_DOCS = {"resnest50d": (27_480_000, 5.4), "skresnet18": (11_960_000, 1.8), "rexnet_100": (4_800_000, 0.4)}
+
+
+def convnextv2_atto_counts() -> tuple[int, int]:
+    """(params, multiplications) of ConvNeXt V2-Atto from its configuration (widths 40, 80, 160,
+    320; depths 2, 2, 6, 2; timm's 1x1-conv MLP), at 224x224."""
+    params = 4 * 4 * 3 * 40 + 40 + 2 * 40  # stem: 4x4 stride-4 conv, layer norm
+    mults, side, c_in = 56 * 56 * 40 * 4 * 4 * 3, 56, 40
+    for i, (c, depth) in enumerate([(40, 2), (80, 2), (160, 6), (320, 2)]):
+        if i:  # layer norm, 2x2 stride-2 conv
+            side //= 2
+            params += 2 * c_in + 2 * 2 * c_in * c + c
+            mults += side * side * c * 2 * 2 * c_in
+        # dwconv 7x7 (49C + C), layer norm 2C, 1x1 to 4C (4C^2 + 4C), GRN 2 * 4C, 1x1 back (4C^2 + C)
+        params += depth * (50 * c + 2 * c + 4 * c * c + 4 * c + 8 * c + 4 * c * c + c)
+        mults += depth * side * side * (49 * c + 8 * c * c)
+        c_in = c
+    return params + 2 * 320 + 320 * 1000 + 1000, mults + 320 * 1000  # head: layer norm, fc
+
+
+def test_convnextv2_atto_reference_is_its_configurations_arithmetic():
+    assert convnextv2_atto_counts() == REFERENCE["convnextv2_atto"][1:]
 
 
 def bn_channels_mobilenet_v2() -> int:

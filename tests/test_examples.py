@@ -73,8 +73,40 @@ REFERENCE = {
 }
 
 
+def eca_resnet50d_counts() -> tuple[int, int]:
+    """(params, multiplications at 224x224) of timm's ecaresnet50d (Wang et al. 2020; timm's
+    model card: 25.6 M params) from torchvision's ResNet-50 (25,557,032 params, 4,089,184,256
+    multiplications): the 7x7 stem replaced by three 3x3 convs of 32, 32 and 64 filters with bn
+    (ResNet-D; the 2x2 average before a downsampling shortcut's 1x1 conv costs nothing and leaves
+    its multiplications as they were), plus ECA's 1-D convolution of k taps on each bottleneck's
+    pooled C channels, k by the paper's rule |log2(C)/2 + 1/2| made odd: 5, 5, 5, 7."""
+    stem_params = 3 * 3 * 3 * 32 + 2 * 32 + 3 * 3 * 32 * 32 + 2 * 32 + 3 * 3 * 32 * 64  # last bn: ResNet-50's bn1
+    stem_mults = 112 * 112 * (32 * 27 + 32 * 288 + 64 * 288)
+    blocks = [(3, 256, 5), (4, 512, 5), (6, 1024, 5), (3, 2048, 7)]  # (blocks, C, k)
+    params = 25_557_032 - 7 * 7 * 3 * 64 + stem_params + sum(n * k for n, _, k in blocks)
+    mults = 4_089_184_256 - 112 * 112 * 64 * 7 * 7 * 3 + stem_mults + sum(n * c * k for n, c, k in blocks)
+    return params, mults
+
+
+# Networks of the literature given as examples: (input, params, multiplications), each from its
+# own arithmetic above.
+PUBLISHED = {"eca_resnet50d.yaml": ((224, 224, 3), *eca_resnet50d_counts())}
+
+
 def test_every_example_has_reference_numbers():
-    assert {p.name for p in EXAMPLES.glob("*.yaml")} == set(REFERENCE)
+    assert {p.name for p in EXAMPLES.glob("*.yaml")} == set(REFERENCE) | set(PUBLISHED)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_network_examples_have_their_counts(name):
+    shape, params, mults = PUBLISHED[name]
+    g = cnnctl.load(EXAMPLES / name)
+    assert (g.input_shape, g.params, g.mults, g.output_shape) == (shape, params, mults, (1000,))
+    assert not g.warnings
+
+
+def test_eca_resnet50d_is_the_figure_in_its_header():
+    assert eca_resnet50d_counts() == (25_576_350, 4_328_912_640)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

@@ -46,10 +46,13 @@ EXPECTED_KINDS = {
     "shuffle",
     "slice",
     "rsoftmax",
+    "grn",
+    "channelconv",
 }
 NON_ACTIVATIONS = {
-    "conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample",
-    "mul", "layernorm", "groupnorm", "layerscale", "affine", "droppath", "chunk", "shuffle", "slice", "rsoftmax",
+    "conv", "deconv", "pool", "fc", "flatten", "dropout", "bn", "lrn", "add", "concat", "upsample", "mul",
+    "layernorm", "groupnorm", "layerscale", "affine", "droppath", "chunk", "shuffle", "slice", "rsoftmax", "grn",
+    "channelconv",
 }  # fmt: skip
 ACTIVATIONS = sorted(EXPECTED_KINDS - NON_ACTIVATIONS)
 
@@ -375,6 +378,35 @@ def test_layerscale():
     # C params; its multiplications scale values, not by weights in the course's sense: 0; 1 FLOP a value
     assert run("layerscale", [(4, 4, 8)]) == ((4, 4, 8), 8, 0, 0, 128)
     assert make("layerscale").init == 1e-6
+
+
+def test_grn():
+    # ConvNeXt V2's GRN: gamma and beta per channel, 2C params; no weight multiplications (it
+    # scales by norms and learned factors, as layerscale); FLOPs 6 per value + 4 per channel:
+    # on 4x4x8, 6*128 + 4*8 = 800
+    assert run("grn", [(4, 4, 8)]) == ((4, 4, 8), 16, 0, 0, 800)
+    assert make("grn").eps == 1e-6  # the paper's code
+    assert KINDS["grn"].window(make("grn"), [(4, 4, 8)], (4, 4, 8)) is None  # every value reads the whole map
+    with pytest.raises(ShapeError, match="needs a volume"):  # its norm is over H and W
+        run("grn", [(10,)])
+
+
+@pytest.mark.parametrize(
+    ("channels", "kernel"),
+    # ECA's rule, k = |log2(C)/2 + 1/2| made odd (the paper's code: t = int(|(log2 C + 1)/2|),
+    # t + 1 where t is even), worked by hand: log2 = 6, 8, 9, 10, 11, 7.6 and 2
+    [(64, 3), (256, 5), (512, 5), (1024, 5), (2048, 7), (200, 5), (4, 1)],
+)  # fmt: skip
+def test_channelconv_kernel_follows_ecas_rule(channels, kernel):
+    out, params, _, mults, flops = run("channelconv", [(1, 1, channels)])
+    assert (out, params, mults, flops) == ((1, 1, channels), kernel, channels * kernel, 2 * channels * kernel)
+
+
+def test_channelconv_given_kernel_on_a_map():
+    # f=3 on 4x4x8: each of the 128 outputs takes 3 taps, padding included: 384 mults, 3 params, no bias
+    assert run("channelconv", [(4, 4, 8)], f="3") == ((4, 4, 8), 3, 0, 384, 768)
+    with pytest.raises(ShapeError, match="a kernel of 4 across the channels"):  # (f-1)/2 each side: odd only
+        run("channelconv", [(1, 1, 8)], f="4")
 
 
 def test_adaptive_pooling_follows_pytorchs_windows():

@@ -6,6 +6,7 @@ gets random weights and batch-norm statistics; they are copied into cnnctl's com
 (the same block text as the bundled file, taken from it), and both must give the same output.
 """
 
+import math
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 import yaml  # noqa: E402
-from helpers import make_divisible  # noqa: E402
+from helpers import EXAMPLES, make_divisible  # noqa: E402
 from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
@@ -22,8 +23,10 @@ from cnnctl.catalog import bundled  # noqa: E402
 
 
 def bundled_block(arch: str, input: str, layers: list) -> cnnctl.Graph:
-    """A network of the bundled file's own blocks (and schedule), on a small input."""
-    doc = yaml.safe_load(Path(bundled()[arch]).read_text())
+    """A network of the bundled file's own blocks (and schedule), on a small input; `arch` may
+    also name an example file (`eca_resnet50d.yaml`)."""
+    path = EXAMPLES / arch if arch.endswith(".yaml") else Path(bundled()[arch])
+    doc = yaml.safe_load(path.read_text())
     doc.update(input=input, layers=layers)
     return cnnctl.load_text(yaml.safe_dump(doc, sort_keys=False), f"{arch}-block.yaml")
 
@@ -149,6 +152,108 @@ def test_convnext_downsampling_layer_norm_over_channels():
     reference.add_module("conv", conv)
     reference.forward = lambda x: conv(norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
     same_output(reference, bundled_block("convnext_tiny", "8x8x16", ["downsample 32"]), (16, 8, 8))
+
+
+# -- ConvNeXt V2's block: GRN in the MLP, no layer scale ----------------------------------------------
+class PaperGRN(nn.Module):
+    """Woo et al. 2023, Algorithm 1 (the paper's code, channels last): the L2 norm of each
+    channel over H and W, divided by its mean over the channels + 1e-6; gamma * (x * N) + beta + x."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+
+    def forward(self, x):
+        gx = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + 1e-6)
+        return self.gamma * (x * nx) + self.beta + x
+
+
+class ConvNeXtV2Block(nn.Module):
+    """7x7 depthwise, layer norm (channels last), Linear to 4C, GELU, GRN, Linear back, added
+    to the input: the paper's block, written with Linear layers on NHWC as its code does."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.grn = PaperGRN(4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+
+    def forward(self, x):
+        y = self.norm(self.dwconv(x).permute(0, 2, 3, 1))
+        y = self.pwconv2(self.grn(F.gelu(self.pwconv1(y))))
+        return x + y.permute(0, 3, 1, 2)
+
+
+def test_convnextv2_block_with_global_response_normalisation():
+    same_output(ConvNeXtV2Block(16), bundled_block("convnextv2_atto", "9x9x16", ["block"]), (16, 9, 9))
+
+
+def test_grn_alone_is_the_papers_and_a_new_one_is_the_identity():
+    reference = nn.Sequential()
+    grn = PaperGRN(8)
+    reference.add_module("grn", grn)
+    reference.forward = lambda x: grn(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    graph = cnnctl.load_text("input: 5x6x8\nlayers: [grn]")
+    same_output(reference, graph, (8, 5, 6))
+    x = torch.randn(2, 8, 5, 6)
+    assert torch.equal(cnnctl.to_torch(graph)(x), x)  # gamma and beta start at 0: x + 0 * ... + 0
+
+
+# -- ECA-Net: a 1-D convolution across the pooled channels, in a gate -------------------------------
+def paper_kernel(channels: int) -> int:
+    """Wang et al. 2020, eq. 12 with gamma 2 and b 1, as their code computes it (floating point)."""
+    t = int(abs((math.log(channels, 2) + 1) / 2))
+    return t if t % 2 else t + 1
+
+
+class ECA(nn.Module):
+    """The paper's module: global average pool, Conv1d of one k-wide filter across the
+    channels (no bias, (k-1)/2 zeros each side), sigmoid, each channel scaled by its value."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        k = paper_kernel(channels)
+        self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False)
+
+    def forward(self, x):
+        y = F.adaptive_avg_pool2d(x, 1)
+        y = self.conv(y.squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * torch.sigmoid(y)
+
+
+class ECADownBottleneck(nn.Module):
+    """ResNet-D's downsampling bottleneck with ECA after the last bn (timm's ecaresnet50d): stride
+    on the 3x3; the shortcut averages 2x2 (ceil, padding not counted), then a 1x1 conv and bn."""
+
+    def __init__(self, cin: int, n: int):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, n, 1, bias=False), nn.BatchNorm2d(n)
+        self.conv2, self.bn2 = nn.Conv2d(n, n, 3, 2, 1, bias=False), nn.BatchNorm2d(n)
+        self.conv3, self.bn3 = nn.Conv2d(n, 4 * n, 1, bias=False), nn.BatchNorm2d(4 * n)
+        self.eca = ECA(4 * n)
+        self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
+        self.down_conv, self.down_bn = nn.Conv2d(cin, 4 * n, 1, bias=False), nn.BatchNorm2d(4 * n)
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.eca(self.bn3(self.conv3(y)))
+        return F.relu(y + self.down_bn(self.down_conv(self.pool(x))))
+
+
+@pytest.mark.parametrize("channels", [64, 256, 2048])  # kernels 3, 5 and 7 by the paper's rule
+def test_eca_gate_is_the_papers(channels):
+    graph = bundled_block("eca_resnet50d.yaml", f"3x4x{channels}", ["eca"])
+    assert [n.params for n in graph.nodes if n.kind == "channelconv"] == [paper_kernel(channels)]
+    same_output(ECA(channels), graph, (channels, 3, 4))
+
+
+def test_eca_resnet_d_downsampling_bottleneck():
+    same_output(ECADownBottleneck(64, 32), bundled_block("eca_resnet50d.yaml", "8x8x64", ["down 32"]), (64, 8, 8))
 
 
 # -- ShuffleNetV2's units --------------------------------------------------------------------------

@@ -462,3 +462,58 @@ def test_a_softmax_across_a_reshape_that_mixes_the_examples_is_one_message(tmp_p
     # 1 x 4 x 2 x 2 read as 2 x 2 x 2 x 2 x 1: the first axis is not the batch's
     path = _saved(_radix_model([2, 2, 2, 2, 1]), tmp_path / "r.onnx")
     assert "a softmax across a reshape that mixes the examples" in _refused(monkeypatch, capsys, path)
+
+
+# -- GRN and ECA's channel convolution, as torch.onnx.export writes the hand-written modules ---------
+class TimmGRN(nn.Module):
+    """A conv, then GRN as timm's GlobalResponseNorm writes it channels first (its gamma and
+    beta joined by addcmul): x + beta + gamma * (x * N), N = ||x||_HW / (mean_C ||x||_HW + 1e-6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.weight, self.bias = nn.Parameter(torch.randn(8)), nn.Parameter(torch.randn(8))
+
+    def forward(self, x):
+        x = self.conv(x)
+        g = x.norm(p=2, dim=(2, 3), keepdim=True)
+        n = g / (g.mean(dim=1, keepdim=True) + 1e-6)
+        return x + torch.addcmul(self.bias.view(1, -1, 1, 1), self.weight.view(1, -1, 1, 1), x * n)
+
+
+class PaperECA(nn.Module):
+    """A conv, then ECA as its authors' code writes it: the pooled channels through a Conv1d of
+    3 taps (no bias) between a squeeze and transposes, a sigmoid, each channel scaled."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.eca = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = nn.functional.adaptive_avg_pool2d(x, 1)
+        y = self.eca(y.squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * torch.sigmoid(y)
+
+
+@pytest.mark.parametrize(
+    ("module", "kind", "params"), [(TimmGRN, "grn", 8 * 3 + 8 + 2 * 8), (PaperECA, "channelconv 3", 8 * 3 + 8 + 3)]
+)
+def test_hand_written_grn_and_eca_import_with_their_weights(module, kind, params, tmp_path):
+    from cnnctl.exchange.onnx_import import read_weights
+    from cnnctl.exchange.weights import load_matched
+
+    reference = module().eval()
+    path = tmp_path / "hand.onnx"
+    x = torch.randn(2, 3, 5, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(reference, (x[:1],), str(path), dynamo=False)
+    got = read_weights(str(path))
+    assert f"- {kind}\n" in got.text and got.graph.params == params  # the conv's 32 and the layer's own
+    rebuilt = to_torch(got.graph).eval()
+    loaded = load_matched(rebuilt, {name: got.array(name) for name in got.shapes})
+    assert len(loaded.matched) == len(rebuilt.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), reference(x), atol=1e-5)

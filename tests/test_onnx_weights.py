@@ -17,7 +17,8 @@ from cnnctl.exchange.weights import load_matched, match_weights  # noqa: E402
 from tests.helpers import onnx_model, onnx_tensor  # noqa: E402
 
 # Every kind that holds weights the reader reads: conv (and a grouped one), bn, layer norm,
-# layer scale, deconv, fc after a volume; a repeat (paths `repeat1.2...`) and residuals.
+# layer scale, GRN, a convolution across the channels, deconv, fc after a volume; a repeat
+# (paths `repeat1.2...`) and residuals.
 NET = """
 version: 1
 name: weights_trip
@@ -31,6 +32,8 @@ layers:
           - conv f=3 p=1 groups=8 n=8
           - layernorm
           - layerscale 0.5
+          - grn
+  - channelconv 3
   - deconv f=2 s=2 n=4
   - fc 5
 """

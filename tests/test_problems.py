@@ -430,3 +430,62 @@ def test_a_splits_groups_and_its_attention_are_checked_in_the_same_run():
     text = SPLIT.format(paths=TWO_PATHS, rest="    attention: [pool avg global, conv f=1 n=x]\n    groups: many\n")
     found = sorted((p.loc.line, p.message.split(",")[0]) for p in problems_of(text))
     assert found == [(6, "`n` expected a whole number"), (7, "`groups` expected a whole number")]
+
+
+HALVING_BELOW_A_MISTAKE = """\
+input: 8x8x16
+blocks:
+  halve:
+    layers:
+      - conv f=1 n=${in_c // 2}
+      - conv f=1 n=${in_c // 2}
+      - pool max f=${min(in_h, 2)}
+layers:
+  - conv f=9 n=8
+  - repeat: 4
+    layers: [halve]
+  - fc 10
+"""
+
+
+def test_layers_below_a_failure_are_not_blamed_for_the_sizes_it_made_unknown():
+    """Below the failed conv (a 9x9 filter on 8x8) every `in_c // 2` is unknown, not 1 // 2 = 0:
+    the only message is the real mistake, not `n must be at least 1, got 0` for each halving."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(HALVING_BELOW_A_MISTAKE, "halving.yaml")
+    assert [(p.loc.line, p.layer) for p in info.value.problems] == [(9, "conv1")]
+    assert "larger than its padded input" in info.value.problems[0].message
+
+
+def test_a_line_below_a_failure_still_has_its_other_values_checked():
+    text = HALVING_BELOW_A_MISTAKE.replace(
+        "      - conv f=1 n=${in_c // 2}\n      - pool", "      - conv f=1 n=${in_c // 2} act=rleu\n      - pool"
+    )
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "halving.yaml")
+    lines = {p.loc.line: p.message for p in info.value.problems}
+    assert sorted(lines) == [6, 9]
+    assert "rleu" in lines[6]
+
+
+def test_a_block_whose_default_reads_an_unknown_size_still_has_its_body_checked():
+    # below the failed conv, `n=${in_c * 2}` and `repeat: ${in_c // 32}` have no value: neither
+    # is blamed (not `n` 2, nor `repeat: 0`), and the body's own mistakes (lines 6 and 9) are told
+    text = """\
+input: 8x8x16
+blocks:
+  wide:
+    args: n=${in_c * 2}
+    layers:
+      - conv f=1 n=$n act=rleu
+      - repeat: ${in_c // 32}
+        layers: [conv f=1 n=4]
+      - conv f=1 n=4 from=nothere
+layers:
+  - conv f=9 n=8
+  - wide
+  - fc 10
+"""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "wide.yaml")
+    assert sorted(p.loc.line for p in info.value.problems) == [6, 9, 11]

@@ -245,3 +245,12 @@ def test_cuda_saved_under_autocast_against_the_h200():
     measured = 3_550_166_288 / 0.902
     predicted = training_memory(cnnctl.load("convnext_tiny"), 64, amp=True, device="cuda").saved
     assert abs(predicted - measured) <= 0.02 * measured
+
+
+def test_grn_keeps_its_input_x_times_n_and_its_norms():
+    # conv keeps the 4x4x2 image: 32 x 4 = 128 bytes; grn keeps its input, the conv's 4x4x3
+    # output (48 x 4 = 192), and of its own x * N (48 values), the norms and the normalised norms
+    # (3 each) and the mean plus eps (1): 55 x 4 = 220. 540 bytes an example.
+    text = "input: 4x4x2\nlayers: [conv f=1 n=3, grn]"
+    assert saved(text, 2) == 2 * (128 + 192 + 220)
+    assert_same(cnnctl.load_text(text), 2, "conv, grn")

@@ -110,6 +110,16 @@ def conv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
     return made, _act_source(f"{m}({_padded_source(xs[0], pad)})", a.act)
 
 
+@builds("channelconv")
+def channelconv(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.ChannelConv(KINDS["channelconv"].kernel(node.args, ins[0][-1]), ins[0])
+
+
+@writes("channelconv")
+def channelconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return f"ChannelConv({KINDS['channelconv'].kernel(n.args, ins[0][-1])}, {tuple(ins[0])})", f"{m}({xs[0]})"
+
+
 @builds("deconv")
 def deconv(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
@@ -259,6 +269,16 @@ def layerscale(node: Node, ins: list[Shape]) -> nn.Module:
 def layerscale_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     shape = (ins[0][-1], 1, 1) if len(ins[0]) == 3 else (ins[0][-1],)
     return f"LayerScale({shape}, {n.args.init!r})", f"{m}({xs[0]})"
+
+
+@builds("grn")
+def grn(node: Node, ins: list[Shape]) -> nn.Module:
+    return fn.GRN(ins[0][-1], node.args.eps)
+
+
+@writes("grn")
+def grn_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    return f"GRN({ins[0][-1]}, {n.args.eps!r})", f"{m}({xs[0]})"
 
 
 def _affine_values(n: Node) -> dict[str, tuple[float, ...] | None]:

@@ -381,3 +381,47 @@ class Shuffle(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(self.grid).transpose(1, 2).reshape(self.volume)
+
+
+class GRN(nn.Module):
+    """Global response normalisation (ConvNeXt V2): per channel the L2 norm over height and
+    width, divided by its mean over the channels (plus `eps`), then gamma * (x * N) + beta + x.
+    `weight` (gamma) and `bias` (beta) start at 0, so a new GRN is the identity; stored as C
+    values, as timm's GlobalResponseNorm."""
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(x, dim=(2, 3), keepdim=True)
+        scaled = norms / (norms.mean(dim=1, keepdim=True) + self.eps)
+        return self.weight.view(1, -1, 1, 1) * (x * scaled) + self.bias.view(1, -1, 1, 1) + x
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps:g}"
+
+
+class ChannelConv(nn.Module):
+    """A 1-D convolution of one filter across the channels at each position (ECA-Net), `(f-1)/2`
+    zeros at each end, no bias. The channels are laid along a spatial axis, C x (H*W), and
+    the filter is f x 1, so each position is convolved on its own without moving any value;
+    the sizes are the volume's the layer was built for, fixed numbers, so an exported graph
+    holds constant shapes (Reshape, Conv, Reshape)."""
+
+    def __init__(self, kernel: int, shape: tuple[int, ...]):
+        super().__init__()
+        h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
+        self.weight = nn.Parameter(torch.empty(1, 1, kernel, 1))
+        nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv1d's initialisation, fan-in f
+        self.laid = (-1, 1, c, h * w)
+        self.volume = (-1, c, h, w) if len(shape) == 3 else (-1, c)
+        self.padding = ((kernel - 1) // 2, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x.reshape(self.laid), self.weight, padding=self.padding).reshape(self.volume)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.weight.shape[2]}"

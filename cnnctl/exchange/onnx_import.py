@@ -125,7 +125,14 @@ def operators_read(notes: bool = True) -> str:
 
     layers = [named(op, o) for op, o in OPERATORS.items() if not o.activation]
     activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
-    silu = "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu" if notes else ""
+    silu = (
+        "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; "
+        "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps) as grn; "
+        "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back, or Squeeze, Transpose, a Conv1d "
+        "of one filter, Transpose and Unsqueeze of a pooled 1x1xC, as channelconv"
+        if notes
+        else ""
+    )
     return f"{', '.join(layers)}; the activations {', '.join(activations)}{silu}"
 
 
@@ -137,6 +144,23 @@ class Layer:
     name: str  # the id it would take
     nodes: list  # the indices of the ONNX nodes it comes from
     stored: tuple = ()  # (its parameter in cnnctl's module, the ONNX tensor holding it, transposed?)
+
+
+@record
+class Pattern:
+    """A layer that ONNX writes as several operators, found before the pass (find_patterns)."""
+
+    read: str  # the _Reader method that reads it, at its last node
+    x: str  # the tensor it reads, as the nodes name it
+    nodes: list  # its nodes but the last
+    last: int  # its last node, whose output is the layer's
+    held: tuple = ()  # what else it found: a GRN's gamma, beta and eps; a channel conv's filter and size
+
+
+# The operator each pattern starts from -> the _Reader method that finds it there.
+PATTERN_STARTS = {"Erf": "gelu_at", "ReduceL2": "grn_at", "Conv": "channelconv_at"}
+# A second pattern from the same operator: tried where the first is not found.
+PATTERN_ALSO = {"channelconv_at": "channelconv1d_at"}
 
 
 @record
@@ -268,7 +292,7 @@ def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
     model = read_onnx(path)
     reader = _Reader(model, path)
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
-    reader.find_gelus()
+    reader.find_patterns()
     for i, node in enumerate(model.graph.node):
         reader.read(i, node)
     reader.raise_problems()
@@ -334,6 +358,10 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
             count = math.prod(dims)  # a factor per channel as 1xCx1x1 or C, a value as a scalar: the layer's shape
             if layer.kind == "affine" or (layer.kind == "layerscale" and count == node.shape[-1]):
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
+            elif layer.kind == "grn":  # gamma and beta, stored 1xCx1x1 or C: C values, as timm's
+                dims = (count,)
+            elif layer.kind == "channelconv":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
+                dims = (1, 1, count, 1)
             if transposed:  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
             shapes[f"{node.path}.{param}"] = dims
@@ -495,9 +523,10 @@ class _Reader:
         # layers read on it, of activations and Identities of it, until a Transpose back
         self.normed: set[str] = set()
         self.biases: dict[int, str] = {}  # an Add of a MatMul's bias -> the MatMul's output (the layer has it)
-        # GELU written out, x * 0.5 * (1 + erf(x / sqrt(2))) (find_gelus): its last node -> (x, the other nodes)
-        self.gelus: dict[int, tuple[str, list[int]]] = {}
-        self.inside: set[int] = set()  # nodes of a written-out GELU other than its last: read with it
+        # Layers that ONNX writes as several operators (find_patterns): a written-out GELU, GRN,
+        # a convolution across the channels. Each is read at its last node (-> the pattern).
+        self.patterns: dict[int, Pattern] = {}
+        self.inside: set[int] = set()  # nodes of a pattern other than its last: read with it
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
@@ -569,19 +598,31 @@ class _Reader:
         self.raise_problems()
 
     # -- patterns found before the pass ---------------------------------------------------------
-    def find_gelus(self) -> None:
-        """GELU as opsets below 20 write it, x * 0.5 * (1 + erf(x / sqrt(2))): a Div by sqrt(2) (or
-        Mul by 1/sqrt(2)), Erf, Add of 1 and two Muls, by x and by 0.5, in either order. It is read
-        as one `gelu` at its last node where the constants are exactly those and nothing outside
-        reads what lies between; else its Erf is told as an operator cnnctl does not read."""
-        for e, node in enumerate(self.nodes):
-            found = self.gelu_at(e) if node.op_type == "Erf" and node.input and node.output else None
-            if found is not None:
-                x, nodes, last = found
-                self.gelus[last] = (x, nodes)
-                self.inside.update(nodes)
+    def find_patterns(self) -> None:
+        """The layers written as several operators, each found from the operator that starts it
+        (PATTERN_STARTS) and read as one layer at its last node, where its constants are what the
+        layer's are and nothing outside the pattern reads what lies between; else its first
+        operator is told as one cnnctl does not read (Erf, ReduceL2), or its nodes are read alone."""
+        for i, node in enumerate(self.nodes):
+            find = PATTERN_STARTS.get(node.op_type)
+            try:
+                found = getattr(self, find)(i) if find and node.input and node.output else None
+                if found is None and find in PATTERN_ALSO:
+                    found = getattr(self, PATTERN_ALSO[find])(i)
+            except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
+                found = None
+            if found is not None and not (self.inside & {*found.nodes, found.last}):
+                self.patterns[found.last] = found
+                self.inside.update(found.nodes)
 
-    def gelu_at(self, e: int) -> tuple[str, list[int], int] | None:
+    def gelu_at(self, e: int) -> Pattern | None:
+        """GELU as opsets below 20 write it, x * 0.5 * (1 + erf(x / sqrt(2))), around Erf node `e`:
+        a Div by sqrt(2) (or Mul by 1/sqrt(2)), Erf, Add of 1 and two Muls, by x and by 0.5, in
+        either order."""
+        found = self.gelu_nodes(e)
+        return Pattern("gelu", found[0], found[1], found[2]) if found is not None else None
+
+    def gelu_nodes(self, e: int) -> tuple[str, list[int], int] | None:
         """(x, the pattern's nodes but its last, its last) for the written-out GELU around Erf node `e`."""
         scaled = self.maker.get(self.nodes[e].input[0])
         if scaled is None:
@@ -606,6 +647,137 @@ class _Reader:
         if half is None or self.only_reader(other) != m1 or self.operand(half, "Mul", 0.5) != x:
             return None
         return x, [scaled, e, plus, half], m1
+
+    def grn_at(self, r: int) -> Pattern | None:
+        """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x
+        over height and width (kept), ReduceMean of those norms over the channels (kept), Add of
+        eps, the norms Div by it, Mul by x, Mul by a stored factor per channel (gamma), Add of a
+        stored value per channel (beta), Add of x; each product and sum in either order (timm's
+        addcmul adds a Mul by 1 before beta)."""
+        node = self.nodes[r]
+        x, norms = node.input[0], node.output[0]
+        if self.axes(node) != [2, 3] or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
+            return None
+        readers = self.consumers.get(norms, [])
+        ops = {self.nodes[i].op_type: i for i in readers}
+        if len(readers) != 2 or {*ops} != {"ReduceMean", "Div"} or norms in {o.name for o in self.graph.output}:
+            return None
+        mean, div = ops["ReduceMean"], ops["Div"]
+        if self.axes(self.nodes[mean]) != [1] or not _int(_attrs(self.nodes[mean]), "keepdims", 1):
+            return None
+        plus = self.only_reader(self.nodes[mean].output[0])
+        eps = self.other(plus, "Add", self.nodes[mean].output[0]) if plus is not None else None
+        if eps is None or list(self.nodes[div].input) != [norms, self.nodes[plus].output[0]]:
+            return None
+        scaled = self.after(div, "Mul", x)
+        gamma = self.after(scaled[0], "Mul") if scaled is not None else None
+        one = self.after(gamma[0], "Mul") if gamma is not None else None  # timm's addcmul: its value, 1
+        ones = [one[0]] if one is not None and self.is_value(one[1], 1.0) else []
+        beta = self.after(ones[0] if ones else gamma[0], "Add") if gamma is not None else None
+        last = self.after(beta[0], "Add", x) if beta is not None else None
+        factors = [self.stored(t) for t in (gamma[1], beta[1])] if last is not None else [None]
+        if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
+            return None
+        held = (*factors, float(self.decoded[eps].reshape(-1)[0]))  # a wrong eps is told when the network is built
+        return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], *ones, beta[0]], last[0], held)
+
+    def channelconv_at(self, c: int) -> Pattern | None:
+        """A convolution across the channels (ECA), as cnnctl's ChannelConv writes it: Reshape of
+        x (N x C x H x W, or N x C) to N x 1 x C x H*W, a Conv of one stored f x 1 filter, no bias,
+        padding (f-1)/2 along the channels, and Reshape back to x's own shape."""
+        node = self.nodes[c]
+        a = _attrs(node)
+        weight = self.inits.get(node.input[1]) if len(node.input) == 2 else None
+        if weight is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 4:
+            return None
+        f, width = (int(d) for d in weight.dims[2:])
+        plain = _int(a, "group", 1) == 1 and a.get("strides", [1, 1]) == [1, 1] and a.get("dilations", [1, 1]) == [1, 1]
+        if width != 1 or f % 2 == 0 or not plain or a.get("pads", [0, 0, 0, 0]) != [(f - 1) // 2, 0, (f - 1) // 2, 0]:
+            return None
+        laid, back = self.maker.get(node.input[0]), self.only_reader(node.output[0])
+        if laid is None or back is None or self.only_reader(node.input[0]) != c:
+            return None
+        if self.nodes[laid].op_type != "Reshape" or self.nodes[back].op_type != "Reshape":
+            return None
+        x = self.nodes[laid].input[0]
+        dims, target = self.shape(x), self.const(self.nodes[laid], 1)
+        if dims is None or None in dims[1:] or len(dims) not in (2, 4) or target is None:
+            return None
+        c_in, positions = dims[1], math.prod(dims[2:])
+        out = self.shape(self.nodes[back].output[0])
+        if [int(v) for v in target.reshape(-1)][1:] != [1, c_in, positions] or out is None or out[1:] != dims[1:]:
+            return None
+        return Pattern("channelconv", x, [laid, c], back, (node.input[1], f))
+
+    def channelconv1d_at(self, c: int) -> Pattern | None:
+        """ECA's convolution as the paper's code writes it, on a pooled N x C x 1 x 1: Squeeze of
+        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f, no bias, padding
+        (f-1)/2, Transpose back and Unsqueeze of the last axis."""
+        node = self.nodes[c]
+        a = _attrs(node)
+        weight = self.inits.get(node.input[1]) if len(node.input) == 2 else None
+        if weight is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 3:
+            return None
+        f = int(weight.dims[2])
+        plain = _int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
+        if f % 2 == 0 or not plain or a.get("pads", [0, 0]) != [(f - 1) // 2] * 2:
+            return None
+        turned, back = self.maker.get(node.input[0]), self.only_reader(node.output[0])
+        squeezed = self.maker.get(self.nodes[turned].input[0]) if turned is not None else None
+        unsqueezed = self.only_reader(self.nodes[back].output[0]) if back is not None else None
+        chain = [squeezed, turned, c, back, unsqueezed]
+        if None in chain or [self.nodes[i].op_type for i in chain] != ["Squeeze", "Transpose", "Conv", "Transpose",
+                                                                        "Unsqueeze"]:  # fmt: skip
+            return None
+        if any(self.only_reader(self.nodes[i].output[0]) != j for i, j in zip(chain[:-1], chain[1:], strict=True)):
+            return None
+        x = self.nodes[squeezed].input[0]
+        dims = self.shape(x)
+        turns = [_ints(_attrs(self.nodes[i]), "perm", []) for i in (turned, back)]
+        ends = [self.axes(self.nodes[i]) for i in (squeezed, unsqueezed)]
+        if dims is None or len(dims) != 4 or dims[2:] != (1, 1) or turns != [[0, 2, 1]] * 2 or ends != [[3], [3]]:
+            return None
+        return Pattern("channelconv", x, chain[:2] + [c, back], unsqueezed, (node.input[1], f))
+
+    def axes(self, node) -> list[int] | None:
+        """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        return None if axes is None else sorted(int(v) % 4 for v in list(axes))
+
+    def other(self, i: int, op: str, t: str) -> str | None:
+        """Where node `i` is `op` of `t` and a constant of one value, in either order: that constant."""
+        node = self.nodes[i]
+        if node.op_type != op or len(node.input) != 2 or t not in node.input:
+            return None
+        other = node.input[1] if node.input[0] == t else node.input[0]
+        if other not in self.constants or self.constants[other] is FOLDED:
+            return None
+        try:
+            self.decoded.setdefault(other, self.values(self.constants[other], other))
+        except _Unread:
+            return None
+        return other if self.decoded[other].size == 1 else None
+
+    def after(self, i: int, op: str, operand: str | None = None) -> tuple[int, str] | None:
+        """(the node, its other input) where the only reader of node `i`'s output is `op` of it
+        and another tensor (`operand`, where given), in either order."""
+        out = self.nodes[i].output[0]
+        j = self.only_reader(out)
+        if j is None or self.nodes[j].op_type != op or len(self.nodes[j].input) != 2 or out not in self.nodes[j].input:
+            return None
+        ins = list(self.nodes[j].input)
+        other = ins[1] if ins[0] == out else ins[0]
+        return (j, other) if operand is None or other == operand else None
+
+    def stored(self, t: str) -> str | None:
+        """The stored weight `t` is, through the Identities torch's exporter reads equal weights by."""
+        seen = 0
+        while t not in self.inits and seen < len(self.nodes):
+            maker = self.maker.get(t)
+            if maker is None or self.nodes[maker].op_type != "Identity":
+                return None
+            t, seen = self.nodes[maker].input[0], seen + 1
+        return t
 
     def operand(self, i: int, op: str, value: float) -> str | None:
         """Where node `i` is `op` of a tensor and the constant `value` (second for a Div): that tensor."""
@@ -647,28 +819,29 @@ class _Reader:
         self.index = i
         op = node.op_type
         operator = OPERATORS.get(op)
-        if i in self.inside:  # a node of a written-out GELU: read with its last node
+        if i in self.inside:  # a node of a pattern (a written-out GELU...): read with its last node
             return
-        gelu = self.gelus.get(i)
+        pattern = self.patterns.get(i)
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {_shown(node.domain)}", "cnnctl reads ONNX's own operators")
-            if operator is None:
+            if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
-            given = sum(1 for t in node.input[: operator.inputs] if t)
-            if given < operator.inputs:
+            given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
+            if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
-            given = [gelu[0]] if gelu else [t for t in node.input if t]  # what it reads, as the nodes name it
+            given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
             if any(t in self.failed for t in given):  # what it reads was told already: no more of it
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
-            layer = (self.gelu if gelu else getattr(self, operator.read))(node, _attrs(node), ins)
+            layer = getattr(self, pattern.read if pattern else operator.read)(node, _attrs(node), ins)
             if layer is not None:
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
                         raise _Unread(self.not_a_layer(t))
-            per_value = gelu is not None or op in ("Identity", "Dropout") or (operator.activation and op != "Softmax")
+            activation = (pattern.read == "gelu") if pattern else operator.activation and op != "Softmax"
+            per_value = activation or op in ("Identity", "Dropout")
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
@@ -1257,9 +1430,25 @@ class _Reader:
         return None
 
     def gelu(self, node, a: dict, ins: list) -> Layer | None:
-        """The last node of a written-out GELU (find_gelus): its x, read by two of the pattern's nodes."""
-        x, nodes = self.gelus[self.index]
-        return self.activation(node, "gelu", reads=2, nodes=nodes, given=x)
+        """The last node of a written-out GELU (gelu_at): its x, read by two of the pattern's nodes."""
+        found = self.patterns[self.index]
+        return self.activation(node, "gelu", reads=2, nodes=found.nodes, given=found.x)
+
+    def grn(self, node, a: dict, ins: list) -> Layer:
+        """The last node of a GRN (grn_at): its factor and shift per channel stored, its eps."""
+        found = self.patterns[self.index]
+        gamma, beta, eps = found.held
+        words = [] if math.isclose(eps, 1e-6, rel_tol=1e-6) else [f"eps={eps:g}"]
+        stored = (("weight", gamma, False), ("bias", beta, False))
+        return self.layer("grn", words, [self.real(found.x)], _node_id(node, "grn"), found.nodes, stored)
+
+    def channelconv(self, node, a: dict, ins: list) -> Layer:
+        """The last node of a convolution across the channels (channelconv_at): its stored filter."""
+        found = self.patterns[self.index]
+        weight, f = found.held
+        name = self.weight_name(weight, _node_id(node, "channelconv"))
+        stored = (("weight", weight, False),)
+        return self.layer("channelconv", [str(f)], [self.real(found.x)], name, found.nodes, stored)
 
     def activate(self, node, a: dict, ins: list) -> Layer | None:
         if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":

@@ -49,6 +49,40 @@ class LayerScale(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
 ''',
+    "GRN": '''
+class GRN(nn.Module):
+    """Global response normalisation (ConvNeXt V2): each channel's L2 norm over H and W,
+    divided by its mean over the channels (+ eps); gamma * (x * N) + beta + x."""
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norms = torch.linalg.vector_norm(x, dim=(2, 3), keepdim=True)
+        scaled = norms / (norms.mean(dim=1, keepdim=True) + self.eps)
+        gamma, beta = self.weight.view(1, -1, 1, 1), self.bias.view(1, -1, 1, 1)
+        return gamma * (x * scaled) + beta + x
+''',
+    "ChannelConv": '''
+class ChannelConv(nn.Module):
+    """ECA's 1-D convolution across the channels at each position: one filter of `kernel`
+    weights, no bias, the channels laid along a spatial axis (C x H*W, an f x 1 filter)."""
+
+    def __init__(self, kernel: int, shape: tuple[int, ...]):
+        super().__init__()
+        h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
+        self.weight = nn.Parameter(torch.zeros(1, 1, kernel, 1))
+        self.laid = (-1, 1, c, h * w)
+        self.volume = (-1, c, h, w) if len(shape) == 3 else (-1, c)
+        self.padding = ((kernel - 1) // 2, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        laid = x.reshape(self.laid)
+        return F.conv2d(laid, self.weight, padding=self.padding).reshape(self.volume)
+''',
     "Affine": '''
 class Affine(nn.Module):
     """A fixed scale and shift per channel, x * scale + shift: buffers, not parameters

@@ -70,8 +70,8 @@ class Env:
         """`in_h`, `in_w` or `in_c` of the block's input; None for other names."""
         if name not in BLOCK_INPUT or self.shape is None:
             return None
-        if not self.shape:  # after a layer that failed: no shape will be checked, any size does
-            return "1"
+        if not self.shape:  # after a layer that failed: the size is unknown, and what uses it is not checked
+            raise Unbound(name)  # (a width of `${in_c // 2}` made 0 of a stand-in 1 blamed a layer for the failure)
         h, w, c = self.shape if len(self.shape) == 3 else (1, 1, self.shape[0])
         return str({"in_h": h, "in_w": w, "in_c": c}[name])
 

@@ -216,6 +216,8 @@ class Builder:
                 # checked, so one run lists every problem. Their shapes are unknown.
                 self.record(exc)
                 current = self.placeholder(item, names.path(name) if name else names.prefix)
+            except blocks.Unbound:  # it reads the size of an input a failure above left unknown: not its fault
+                current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
                 self.define(item.id, scope, names, current)
         return current
@@ -416,6 +418,12 @@ class Builder:
             written = {**written, WIDTH_ARG[kind.name]: Value(str(self.widths[path]), item.loc)}
         try:
             args = self.typed_args(kind, written, env, item.loc, path)
+        except blocks.Unbound:  # a value reads the size of an input left unknown by a failure: the others are checked
+            problems = self.argument_problems(kind, written, env, item.loc, path)
+            wrong = self.inputs_problem(kind, inputs, item.loc, path)
+            if problems or wrong:
+                raise CnnctlError([*problems, *([wrong] if wrong else [])]) from None
+            return self.placeholder(item, path)
         except CnnctlError as exc:  # and the count of its inputs, the other thing its line decides alone
             wrong = self.inputs_problem(kind, inputs, item.loc, path)
             raise CnnctlError([*exc.problems, *([wrong] if wrong else [])]) from None

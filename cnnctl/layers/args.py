@@ -183,6 +183,16 @@ def OrNone(inner: ArgType) -> ArgType:
     return ArgType(f"{inner.describe} or none", parse, ("none",), schema)
 
 
+def OrAuto(inner: ArgType) -> ArgType:
+    """`inner`, or the word `auto`: a value the kind works out from its input (ECA's kernel size)."""
+
+    def parse(text: str) -> Any:
+        return "auto" if str(text).strip().lower() == "auto" else inner.parser(text)
+
+    schema = {"anyOf": [inner.schema, {"enum": ["auto"]}]}
+    return ArgType(f"{inner.describe} or auto", parse, ("auto",), schema)
+
+
 def _parse_padding(text: str) -> str | tuple[int, int]:
     word = str(text).strip().lower()
     if word in ("valid", "same"):

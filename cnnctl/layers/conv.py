@@ -9,13 +9,15 @@ from ..shapes import (
     conv_output_size,
     conv_params,
     effective_filter,
+    numel,
     same_output_size,
     same_padding,
     transposed_conv_output_size,
 )
 from .activation import ACT
-from .args import BOOL, PADDING, Arg, Int, Pair
+from .args import BOOL, PADDING, Arg, Int, OrAuto, Pair
 from .base import (
+    IDENTITY,
     INPUT0,
     OWN,
     Args,
@@ -209,3 +211,76 @@ class Deconv(LayerKind):
             Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True),
             Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True),
         )
+
+
+def eca_kernel(channels: int) -> int:
+    """ECA's kernel size for `channels` (Wang et al. 2020, eq. 12 with gamma 2 and b 1, as their
+    code computes it): ``t = floor((log2(C) + 1) / 2)``, then ``t`` where odd, else ``t + 1``.
+    ``floor(log2(C)) + 1`` is C's bit length, so ``t`` is exact, without floating point.
+    (timm also raises it to at least 3; the paper's networks have C >= 64, where it is.)"""
+    t = channels.bit_length() // 2
+    return t if t % 2 else t + 1
+
+
+@registered
+class ChannelConv(LayerKind):
+    """A 1-D convolution across the channels at each position: `channelconv 5`, or
+    `channelconv` (`f=auto`: ECA's kernel for C channels, `eca_kernel`). ECA-Net's channel
+    attention (Wang et al. 2020) runs it on the pooled ``1x1xC`` vector inside a gate:
+    `gate: [pool avg global, channelconv, sigmoid]`. One filter of ``f`` weights, no bias,
+    slides over the ``C`` channels with ``(f-1)/2`` zeros at each end (``f`` odd), so
+    ``C`` channels come out; every position (or a vector's values) is convolved on its own.
+    Shape unchanged.
+    Params: ``f``. Multiplications: ``H*W*C * f`` (output values x filter taps, the zero
+    padding included, as conv's). FLOPs: ``2*mults``. Backward multiplications: ``mults``
+    for the weight gradient, ``mults`` more for the input gradient when it needs one.
+    Keeps for backward: its input. Receptive field: each position its own (no spatial window).
+    """
+
+    name = "channelconv"
+    synonyms = {"eca": "channelconv", "conv1d": "channelconv"}  # noqa: RUF012 - never mutated
+    args = (
+        Arg(
+            "f",
+            OrAuto(Int()),
+            "auto",
+            "kernel size across the channels, odd; auto: ECA's rule for C channels",
+            positional=True,
+            show=True,
+        ),
+    )
+
+    @staticmethod
+    def kernel(a: Args, channels: int) -> int:
+        """The kernel size: `f`, or ECA's rule for `channels` where `f=auto`."""
+        return eca_kernel(channels) if a.f == "auto" else a.f
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        f = self.kernel(a, ins[0][-1])
+        if f % 2 == 0:
+            raise ShapeError(
+                f"a kernel of {f} across the channels cannot keep their count: it pads (f-1)/2 at each end",
+                hint=f"use an odd kernel, {f - 1} or {f + 1}",
+            )
+        return ins[0]
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return self.kernel(a, ins[0][-1])
+
+    def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return numel(out) * self.kernel(a, ins[0][-1])
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return 2 * self.mults(a, ins, out)
+
+    def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return self.mults(a, ins, out) * (2 if input_grad else 1)
+
+    def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
+        return 2 * self.backward_mults(a, ins, out, input_grad)
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return (Saved(INPUT0),)
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
+        return IDENTITY

@@ -232,3 +232,45 @@ class Affine(LayerKind):
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return len(self.applied(a)) * numel(out)
+
+
+# GRN's FLOPs: per value, a square and an add for each channel's norm, then x * N, the scale
+# gamma, the shift beta and the input added back; per channel, the square root, its share of
+# the mean over the channels (an add), the eps added and the division.
+GRN_FLOPS_PER_VALUE = 6
+GRN_FLOPS_PER_CHANNEL = 4
+
+
+@registered
+class GRN(LayerKind):
+    """Global response normalisation (ConvNeXt V2, Woo et al. 2023): `grn`, `grn eps=1e-6`.
+    Per channel, ``G_c = ||x_c||_2`` over height and width; ``N_c = G_c / (mean_c G + eps)``;
+    the output is ``gamma * (x * N) + beta + x``, with ``gamma`` and ``beta`` starting at 0
+    (so a new GRN is the identity). Shape unchanged; a volume only (the norm is over H and W).
+    Params: ``2*C`` (gamma and beta). Multiplications: 0 (by activations and learned factors
+    per channel, as layerscale's). FLOPs: ``6`` per value (square and add for the norm, x * N,
+    gamma, beta, the input added) + ``4`` per channel (square root, the mean's add, eps,
+    divide). Keeps for backward (the module cnnctl builds, as the paper's code): its input,
+    ``x * N`` (``H*W*C``), and per example the norms, the normalised norms (``C`` each) and the
+    mean plus eps (1): ``H*W*C + 2*C + 1`` values of its own.
+    Receptive field: the whole input (each output value reads every position through the norms).
+    """
+
+    name = "grn"
+    synonyms = {"globalresponsenorm": "grn", "global_response_norm": "grn"}  # noqa: RUF012 - never mutated
+    args = (Arg("eps", Float(0, 1, lo_open=True), 1e-6, "added to the mean of the norms"),)
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        return require_volume("grn", ins[0])
+
+    def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return 2 * out[-1]
+
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return GRN_FLOPS_PER_VALUE * numel(out) + GRN_FLOPS_PER_CHANNEL * out[-1]
+
+    def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
+        return Saved(INPUT0), Saved(OWN, numel(out) + 2 * out[-1] + 1)
+
+    def window(self, a: Args, ins: list[Shape], out: Shape) -> None:
+        return None
