@@ -74,9 +74,10 @@ ALLOWANCE_PERCENT = 6
 # How CUDA autocast runs each layer kind (aten/src/ATen/autocast_mode.cpp): in 16 bits
 # (cudnn_convolution, linear), in float32 (layer_norm, group_norm: the fp32 list), or with the
 # output in float32 (softmax and rsoftmax: fp32 with its dtype set). The others follow their inputs.
-AUTOCAST_16 = frozenset(("conv", "deconv", "fc"))
+AUTOCAST_16 = frozenset(("conv", "deconv", "fc", "channelconv"))
 AUTOCAST_32 = frozenset(("layernorm", "groupnorm"))
-OUTPUT_32 = frozenset(("softmax", "rsoftmax", "layerscale", "lrn"))  # float32 from an op or a parameter
+# Outputs in float32 from an op on autocast's float32 list (grn's norm) or a float32 parameter.
+OUTPUT_32 = frozenset(("softmax", "rsoftmax", "grn", "layerscale", "lrn"))
 # Layers whose backward hands each input the output's gradient itself, or a slice of it.
 PASSES_GRADIENT = frozenset(("add", "concat", "flatten"))
 
