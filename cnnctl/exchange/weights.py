@@ -111,7 +111,7 @@ class Placed:
 
 
 def by_structure(
-    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | tuple[str, ...] | None = None
 ) -> list[Placed]:
     """The source's tensors `given` placed onto the network's `own` in order: parameters and
     buffers in definition order on both sides (a state_dict's order), batch norm's step
@@ -126,7 +126,7 @@ def by_structure(
     ours = [(name, shape_of(v)) for name, v in own.items() if not name.endswith(COUNTERS)]
     anew = []
     if skip is not None and len(ours) == len(theirs):  # the same network but the head: leave both heads out
-        places = {i for i, (name, _) in enumerate(ours) if name.startswith(skip + ".")}
+        places = {i for i, (name, _) in enumerate(ours) if in_layers(name, skip)}
         anew = [Placed(ours[i][0], theirs[i][0], ours[i][1], theirs[i][1]) for i in sorted(places)]
         ours = [t for i, t in enumerate(ours) if i not in places]
         theirs = [t for i, t in enumerate(theirs) if i not in places]
@@ -162,6 +162,14 @@ def by_structure(
     return placed + anew
 
 
+def in_layers(name: str, layers: str | tuple[str, ...] | None) -> bool:
+    """Whether the tensor `name` is one of the layer `layers`' (a path, or several: a new head
+    and the auxiliary heads made anew with it)."""
+    if layers is None:
+        return False
+    return name.startswith(tuple(f"{p}." for p in ((layers,) if isinstance(layers, str) else layers)))
+
+
 REORDER = 8  # by structure, a source tensor may be taken this many places ahead of its turn
 
 
@@ -182,7 +190,7 @@ def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
 
 
 def by_name(
-    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | tuple[str, ...] | None = None
 ) -> list[Placed]:
     """The source's tensors `given`, named as the network's `own` (same_names), each placed under
     its own name; shapes are checked in the network's order, and the first that differs is one
@@ -195,7 +203,7 @@ def by_name(
         if name.endswith(COUNTERS):
             continue
         shape, got = shape_of(value), shape_of(given[name])
-        if skip is not None and name.startswith(skip + "."):
+        if in_layers(name, skip):
             placed.append(Placed(name, name, shape, got))
             continue
         if shape != got:
@@ -319,7 +327,7 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
 
 
-def load_by_structure(model: torch.nn.Module, path: str, skip: str | None = None) -> list[Placed]:
+def load_by_structure(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> list[Placed]:
     """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
     all of them (but those of the layer `skip`, made anew) or, with one message, none."""
     given = read_state(path)
@@ -336,7 +344,7 @@ class Placement:
     by_name: bool  # the source's names were the network's own (same_names); else placed by structure
 
 
-def place_weights(model: torch.nn.Module, path: str, skip: str | None = None) -> Placement:
+def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> Placement:
     """The weights file at `path` (read_state) placed into `model`: by name where the source's
     names are exactly the network's own (by_name), else by structure (by_structure), which a
     .safetensors file without its order cannot be; all of them or, with one message, none.

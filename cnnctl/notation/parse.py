@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
+from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
 from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
@@ -27,6 +28,7 @@ from .spec import (
     LayerItem,
     MovedArgs,
     NetworkSpec,
+    OutputItem,
     RepeatItem,
     ResidualItem,
     Value,
@@ -34,7 +36,9 @@ from .spec import (
     texts_of,
 )
 
-TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "droppath", "train")
+TOP_KEYS = ("version", "name", "description", "input", "blocks", "layers", "outputs", "droppath", "train")
+OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
+MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate")  # `concat` and `add` are constructs when given branches
 CONSTRUCT_KEYS = {"shortcut": "residual", "first": "repeat", "layers": "repeat` or a block", "args": "a block"}
 _WORD = re.compile(r"\S+")
@@ -189,6 +193,7 @@ class _Parser:
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train = self.arg_values(top["train"][1], "train") if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
+        outputs = self.outputs(top["outputs"][1]) if "outputs" in top else ()
 
         blocks_node = top.get("blocks", (None, None))[1]
         blocks: dict[str, BlockDef] = {}
@@ -210,7 +215,46 @@ class _Parser:
         if self.problems and not layers:  # nothing to build: the problems are all there is
             raise CnnctlError(self.problems)
         spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train, droppath)
-        return spec._replace(problems=tuple(self.problems))
+        return spec._replace(outputs=outputs, problems=tuple(self.problems))
+
+    def outputs(self, node: yaml.Node) -> tuple[OutputItem, ...]:
+        """`outputs: [fc, {aux1: 0.3}, aux2]`: the main output, then the heads trained beside it,
+        each an id (weight 1) or `id: weight`. Which layers they name is the graph's to say."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.problem("`outputs:` must be a list, the main output first", self.loc(node), OUTPUTS_FORM)
+            return ()
+        out: list[OutputItem] = []
+        first: dict[str, Loc] = {}
+        for entry in node.value:
+            if isinstance(entry, yaml.MappingNode) and len(entry.value) == 1:
+                (key, value), what = entry.value[0], "an output's name"
+                name = self.scalar(key, what) if isinstance(key, yaml.ScalarNode) else None
+                weight = self.scalar(value, f"the loss weight of `{key.value}`") if name else None
+            elif isinstance(entry, yaml.ScalarNode):
+                name, weight = Value(entry.value, self.text_loc(entry)), None
+            else:
+                self.problem("each entry of `outputs:` is a layer's id, or `id: weight`", self.loc(entry), OUTPUTS_FORM)
+                continue
+            if name is None or (weight is None and isinstance(entry, yaml.MappingNode)):
+                continue
+            text = str(name.text).strip()
+            if text in first:
+                self.problem(f"`{text}` is in `outputs:` twice (first at line {first[text].line})", name.loc,
+                             "each output is listed once")  # fmt: skip
+                continue
+            first[text] = name.loc
+            if weight is not None and not out:
+                self.problem(f"the main output `{text}` takes no loss weight", weight.loc,
+                             f"its loss counts once; write `- {text}`, and the heads' weights after it")  # fmt: skip
+                weight = None
+            if weight is not None:
+                try:
+                    parse_float(str(weight.text), 0.0, MAX_LOSS_WEIGHT, lo_open=True)
+                except ArgValueError as exc:
+                    self.problem(f"the loss weight of `{text}`: {exc}", weight.loc, "e.g. 0.3 (GoogLeNet's heads)")
+                    continue
+            out.append(OutputItem(Value(text, name.loc), weight))
+        return tuple(out)
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
         # Two passes: every block's arguments are known before any body is read, so a
