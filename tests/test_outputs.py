@@ -187,3 +187,27 @@ def test_fine_tuning_resizes_the_heads_with_the_main_output(tmp_path):
     assert graph.output_shape == (3,) and graph.nodes[graph.heads[0].index].shape == (3,)
     assert made_anew(graph, "out") == ("out", "aux")
     assert made_anew(graph, "mid") == ("mid",)  # another layer as the head (--head): the heads stay
+
+
+def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_initialised(tmp_path):
+    from cnnctl.api import to_torch
+    from cnnctl.exchange.weights import place_weights
+    from cnnctl.graph.outputs import inference_graph
+    from cnnctl.train.weights_from import placement_said
+
+    graph = load_text(TINY, tmp_path)
+    torch.manual_seed(1)
+    source = to_torch(inference_graph(graph)).state_dict()  # the network without its head, trained elsewhere
+    torch.save(source, tmp_path / "source.pt")
+    model = to_torch(graph)
+    head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("aux.")}
+    placement = place_weights(model, str(tmp_path / "source.pt"))
+    assert placement.fresh == ("aux.weight", "aux.bias")
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in source.items())  # every other tensor placed
+    assert all(torch.equal(state[k], v) for k, v in head.items())  # the head as it was initialised
+    assert "their 2 tensors (`aux` to `aux`) start as initialised" in placement_said(placement, "x")
+    # Weights that fit neither are the whole network's message, as before.
+    torch.save({k: v for k, v in source.items() if k != "out.bias"}, tmp_path / "bad.pt")
+    with pytest.raises(CnnctlError, match="tensors"):
+        place_weights(to_torch(graph), str(tmp_path / "bad.pt"))

@@ -90,17 +90,20 @@ def counted(graph):
 
     The module and its input live on the meta device: shapes only, no arithmetic, so even the
     largest network is counted in seconds. `out.sum()` has no mm or convolution: it adds no
-    FLOPs, as a cross-entropy loss would add none.
+    FLOPs, as a cross-entropy loss would add none; nor does adding the heads' (`outputs:`).
+    Two examples, halved: batch norm in training needs more than one value per channel
+    (Inception v3's auxiliary head normalises 1x1 maps).
     """
     with torch.device("meta"):
         model = to_torch(graph, logits=True).train()
-    x = torch.empty(1, *nchw(graph.input_shape), device="meta")
+    x = torch.empty(2, *nchw(graph.input_shape), device="meta")
     with (
         FlopCounterMode(display=False) as stock,
         FlopCounterMode(display=False, custom_mapping=CORRECTED) as corrected,
     ):
-        model(x).sum().backward()
-    return stock.get_total_flops(), corrected.get_total_flops()
+        out = model(x)
+        sum(o.sum() for o in out).backward() if isinstance(out, tuple) else out.sum().backward()
+    return stock.get_total_flops() // 2, corrected.get_total_flops() // 2
 
 
 @functools.cache
@@ -126,8 +129,13 @@ def test_step_multiplications_are_what_pytorch_counts(name):
         f"{name}: FlopCounterMode (groups-corrected) counts {flops:,} FLOPs for a forward and backward "
         f"pass, cnnctl says 2 x {cost.step_mults:,} = {2 * cost.step_mults:,}"
     )
-    # The forward alone is cnnctl's `mults` (as tests/test_backend.py checks at inference).
-    assert cost.forward_mults == graph.mults
+    # The forward alone is cnnctl's `mults` (as tests/test_backend.py checks at inference), with the heads
+    # only training runs (`outputs:`) where there are some.
+    assert (
+        cost.forward_mults
+        == graph.training_mults
+        == graph.mults + sum(graph.nodes[i].mults for i in graph.training_only)
+    )
     assert cost.step_mults == cost.forward_mults + cost.backward_mults
 
 

@@ -342,6 +342,7 @@ class Placement:
 
     placed: tuple  # of Placed, in the network's order
     by_name: bool  # the source's names were the network's own (same_names); else placed by structure
+    fresh: tuple[str, ...] = ()  # the heads' tensors (`outputs:`) the source has none of: left as initialised
 
 
 def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> Placement:
@@ -349,11 +350,37 @@ def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...]
     names are exactly the network's own (by_name), else by structure (by_structure), which a
     .safetensors file without its order cannot be; all of them or, with one message, none.
     `skip`: a layer made anew (a new head), its tensors (and by structure the source's in the
-    same places) left out."""
-    from ..errors import CnnctlError, Loc
+    same places) left out. A source with no tensors for the heads only training runs
+    (`outputs:`: weights of the network without them) fits the rest; the heads stay as
+    initialised (`fresh`)."""
+    from ..errors import CnnctlError
 
     given = read_state(path)
     own = model.state_dict()
+    try:
+        placed, named = _placed(given, own, path, skip)
+    except CnnctlError as whole:
+        graph = getattr(model, "graph", None)
+        heads = tuple(graph.nodes[i].path for i in graph.training_only) if graph is not None else ()
+        rest = {name: v for name, v in own.items() if not in_layers(name, heads)}
+        if len(rest) == len(own):
+            raise
+        try:
+            placed, named = _placed(given, rest, path, skip)
+        except CnnctlError:
+            raise whole from None  # the whole network's message
+        _load(model, given, placed)
+        return Placement(tuple(placed), named, tuple(n for n in own if n not in rest and not n.endswith(COUNTERS)))
+    _load(model, given, placed)
+    return Placement(tuple(placed), named)
+
+
+def _placed(
+    given: Mapping[str, object], own: Mapping[str, object], path: str, skip: str | tuple[str, ...] | None
+) -> tuple[list[Placed], bool]:
+    """Where each of `own`'s tensors comes from in `given`, and whether by name."""
+    from ..errors import CnnctlError, Loc
+
     named = same_names(given, own)
     if not named and isinstance(given, Unordered):
         first = next((n for n in given if n not in own), next(iter(given), "?"))
@@ -364,9 +391,7 @@ def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...]
             hint="save the weights with torch.save(module.state_dict(), PATH) (a .pt keeps the order), or name "
             "the tensors as the network does (its layer paths, the first column of `cnnctl summarize`)",
         )
-    placed = by_name(given, own, path, skip) if named else by_structure(given, own, path, skip)
-    _load(model, given, placed)
-    return Placement(tuple(placed), named)
+    return (by_name(given, own, path, skip) if named else by_structure(given, own, path, skip)), named
 
 
 # -- the weights file `cnnctl import` writes -----------------------------------------------------
