@@ -211,3 +211,28 @@ def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_ini
     torch.save({k: v for k, v in source.items() if k != "out.bias"}, tmp_path / "bad.pt")
     with pytest.raises(CnnctlError, match="tensors"):
         place_weights(to_torch(graph), str(tmp_path / "bad.pt"))
+
+
+def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL.Image")
+    from cnnctl.api import to_torch
+    from tests.test_stream import coded_folder
+
+    seven = TINY.replace("fc 5", "fc 7")  # trained elsewhere for 7 classes, the data has 3
+    graph = load_text(seven, tmp_path, "net7.yaml")
+    torch.manual_seed(3)
+    source = to_torch(graph).state_dict()
+    torch.save(source, tmp_path / "source.pt")
+    data, run = coded_folder(tmp_path / "imgs", n=24, classes=3), tmp_path / "run"
+    args = ("train", str(tmp_path / "net7.yaml"), "--data", str(data), "--weights", str(tmp_path / "source.pt"),
+            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "head: `out` made anew for the data's 3 classes" in out and "the auxiliary heads' `aux` with it" in out
+    model = torch.load(run / "last.pt", weights_only=True)["model"]
+    assert model["aux.weight"].shape == (3, 4) and model["out.weight"].shape == (3, 6)  # both for the data's classes
+    assert not torch.equal(model["aux.weight"], source["aux.weight"][:3])  # made anew and trained, not the source's
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(run), "--device", "cpu", "--format", "json")
+    assert code == 0, err  # the main output only
+    code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(run), "--epochs", "2")
+    assert code == 0, err
