@@ -25,7 +25,7 @@ REFERENCE = {
     "resnet50": ((224, 224, 3), 25_557_032, 4_089_184_256),
     "resnet101": ((224, 224, 3), 44_549_160, 7_801_405_440),
     "resnet152": ((224, 224, 3), 60_192_808, 11_513_626_624),
-    "googlenet": ((224, 224, 3), 6_998_552, 1_582_671_872),
+    "googlenet": ((224, 224, 3), 13_378_280, 1_582_671_872),  # the params with its auxiliary heads (below)
     # the networks of the last ten years (issue 9's table: torchvision's figures)
     "mobilenet_v2": ((224, 224, 3), 3_504_872, 300_774_272),
     "mobilenet_v3_large": ((224, 224, 3), 5_483_032, 216_589_760),
@@ -34,7 +34,7 @@ REFERENCE = {
     "resnext50_32x4d": ((224, 224, 3), 25_028_904, 4_230_479_872),
     "shufflenet_v2_x1_0": ((224, 224, 3), 2_278_604, 144_907_992),
     "densenet121": ((224, 224, 3), 7_978_856, 2_834_161_664),
-    "inception_v3": ((299, 299, 3), 23_834_568, 5_713_216_096),
+    "inception_v3": ((299, 299, 3), 27_161_264, 5_713_216_096),  # torchvision's with aux_logits=True
     # issue 24: split attention and channel slices (timm 1.0.31's models, counted; see above).
     # resnest50d's 27,483,240 is also the ResNeSt authors' PyTorch model's (imgclsmob's tables).
     "resnest50d": ((224, 224, 3), 27_483_240, 5_371_160_576),
@@ -47,6 +47,17 @@ REFERENCE = {
     # issue 24: timm's convnextv2_atto; its model card and the paper (Woo et al. 2023) round to
     # 3.7 M params and 0.55 G FLOPs: the exact figures are worked out below (convnextv2_atto_counts)
     "convnextv2_atto": ((224, 224, 3), 3_708_400, 547_332_480),
+}
+# The networks with heads only training runs (`outputs:`): params at inference (torchvision's
+# without aux_logits; GoogLeNet's paper version's), and the heads' multiplications, in the
+# training forward pass and not in the inference count above.
+HEADS = {
+    # GoogLeNet's two heads: avg pool 5x5/3 (14 -> 4), 1x1 conv to 128, fc 2048 -> 1024, fc 1024 -> 1000:
+    # 4*4*128*512 + 2048*1024 + 1024*1000 = 4,169,728 on inception4a (512 channels), and with 528
+    # channels on inception4d 4*4*128*528 + ... = 4,202,496: 8,372,224 together.
+    "googlenet": (6_998_552, 4 * 4 * 128 * (512 + 528) + 2 * (2048 * 1024 + 1024 * 1000)),
+    # Inception v3's: avg pool 5x5/3 (17 -> 5), 1x1 conv 768 -> 128, 5x5 conv 128 -> 768 (5 -> 1), fc 768 -> 1000
+    "inception_v3": (23_834_568, 5 * 5 * 768 * 128 + 5 * 5 * 128 * 768 + 768 * 1000),
 }
 
 # What timm's docs publish, rounded to 10,000 parameters (docs/models/.templates/models/
@@ -137,7 +148,8 @@ def bn_channels_inception_v3() -> int:
     c = [192 + (c7 + c7 + 192) + (4 * c7 + 192) + 192 for c7 in (128, 160, 160, 192)]
     d = 192 + 320 + 4 * 192
     e = 320 + (384 + 2 * 384) + (448 + 384 + 2 * 384) + 192
-    return stem + sum(a) + b + sum(c) + d + 2 * e
+    aux = 128 + 768  # AuxLogits' conv0 and conv1
+    return stem + sum(a) + b + sum(c) + d + 2 * e + aux
 
 
 def bn_channels_resnest50d() -> int:
@@ -201,6 +213,19 @@ def test_timm_networks_round_to_timms_published_figures(name):
     graph = cnnctl.load(name)
     assert round(graph.params, -4) == params
     assert round(graph.mults / 1e9, 1) == gmacs
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_heads_count_in_the_params_and_in_training_only(name):
+    from cnnctl.analysis.summary import summarize
+
+    inference_params, head_mults = HEADS[name]
+    graph = cnnctl.load(name)
+    s = summarize(graph)
+    assert s.inference_params == inference_params
+    assert s.mults == REFERENCE[name][2]  # the inference total as it was before the heads
+    assert s.training_mults - s.mults == sum(h.mults for h in s.heads) == head_mults
+    assert graph.warnings == ()  # a declared head is no "output never used"
 
 
 def test_every_bundled_file_is_in_the_reference_table():

@@ -16,6 +16,7 @@ from cnnctl.backend.builders import BUILDERS, SOURCES  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
 from cnnctl.exchange.export import example_input  # noqa: E402
 from cnnctl.exchange.pytorch_source import class_name, pytorch_source  # noqa: E402
+from cnnctl.graph.outputs import inference_graph  # noqa: E402
 from cnnctl.layers import KINDS  # noqa: E402
 from cnnctl.layers.activation import Activation  # noqa: E402
 from tests.helpers import EXAMPLES, run_main  # noqa: E402
@@ -32,7 +33,7 @@ def _import(path: Path, name: str):
 
 
 def _compiled(net: str):
-    graph = load(net)
+    graph = inference_graph(load(net))  # what is exported: no heads only training runs (`outputs:`)
     torch.manual_seed(0)
     model = to_torch(graph).eval()
     x = example_input(graph, batch=3)

@@ -90,9 +90,10 @@ def counted(graph):
 
     The module and its input live on the meta device: shapes only, no arithmetic, so even the
     largest network is counted in seconds. `out.sum()` has no mm or convolution: it adds no
-    FLOPs, as a cross-entropy loss would add none. Two examples, counted and halved (every
-    counted operation's FLOPs grow with the batch): batch norm in training refuses a single
-    value per channel, which a squeeze-and-excitation's or an attention's bn sees with one.
+    FLOPs, as a cross-entropy loss would add none; nor does adding the heads' (`outputs:`).
+    Two examples, counted and halved (every counted operation's FLOPs grow with the batch):
+    batch norm in training refuses a single value per channel, which a squeeze-and-excitation's
+    or an attention's bn sees with one, and Inception v3's auxiliary head on its 1x1 maps.
     """
     with torch.device("meta"):
         model = to_torch(graph, logits=True).train()
@@ -101,7 +102,8 @@ def counted(graph):
         FlopCounterMode(display=False) as stock,
         FlopCounterMode(display=False, custom_mapping=CORRECTED) as corrected,
     ):
-        model(x).sum().backward()
+        out = model(x)
+        sum(o.sum() for o in out).backward() if isinstance(out, tuple) else out.sum().backward()
     return stock.get_total_flops() // 2, corrected.get_total_flops() // 2
 
 
@@ -128,8 +130,13 @@ def test_step_multiplications_are_what_pytorch_counts(name):
         f"{name}: FlopCounterMode (groups-corrected) counts {flops:,} FLOPs for a forward and backward "
         f"pass, cnnctl says 2 x {cost.step_mults:,} = {2 * cost.step_mults:,}"
     )
-    # The forward alone is cnnctl's `mults` (as tests/test_backend.py checks at inference).
-    assert cost.forward_mults == graph.mults
+    # The forward alone is cnnctl's `mults` (as tests/test_backend.py checks at inference), with the heads
+    # only training runs (`outputs:`) where there are some.
+    assert (
+        cost.forward_mults
+        == graph.training_mults
+        == graph.mults + sum(graph.nodes[i].mults for i in graph.training_only)
+    )
     assert cost.step_mults == cost.forward_mults + cost.backward_mults
 
 

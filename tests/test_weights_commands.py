@@ -118,9 +118,9 @@ def test_bench_times_the_network_with_the_weights(source, monkeypatch, capsys):
     timed = []
     original = bench_module._step
 
-    def recording(model, mode, fast):
+    def recording(model, mode, fast, *heads_weights):
         timed.append(model)
-        return original(model, mode, fast)
+        return original(model, mode, fast, *heads_weights)
 
     monkeypatch.setattr(bench_module, "_step", recording)
     code, out, err = run_main(monkeypatch, capsys, "bench", net, "--weights", weights, "--mode", "forward", "--steps",

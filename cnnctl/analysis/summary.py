@@ -47,6 +47,21 @@ class Row:
     inputs: tuple[str, ...]  # what it reads from outside itself: rows of the summary (input, layers, groups)
     memory: int  # bytes of this row's outputs for the batch and dtype
     field: Field  # the receptive field of its output (a group: its last layer's)
+    training: bool = False  # a head's layer (or a group of them): it runs only in training
+
+
+@record
+class HeadCost:
+    """An output trained beside the main one (`outputs:`), and what its own layers cost."""
+
+    name: str
+    path: str  # its output layer's
+    weight: float  # of its loss, relative to the main output's
+    first: str  # the path of its first layer
+    layers: int
+    params: int
+    mults: int
+    flops: int
 
 
 @record
@@ -80,6 +95,10 @@ class Summary:
     warnings: tuple[Problem, ...]
     frozen: int = 0  # of `params`, those of the layers up to and including `frozen_at` (--freeze)
     frozen_at: str | None = None
+    heads: tuple[HeadCost, ...] = ()  # `mults` and `flops` are at inference, without them
+    training_mults: int = 0  # with the heads: what a training forward pass multiplies
+    training_flops: int = 0
+    inference_params: int = 0  # of `params`, those inference uses: all but the heads'
 
 
 def layer_at(graph: Graph, path: str, option: str):
@@ -126,7 +145,10 @@ def summarize(
         batch=batch,
         dtype=dtype,
         input=numel(graph.input_shape) * batch * size,
-        activations=sum(r.memory for r in rows),  # every layer's output is in one row
+        # every layer's output is in one row; a head's only in training, not counted here
+        activations=sum(numel(n.shape) for n in graph.inference_nodes()) * batch * size
+        if graph.heads
+        else sum(r.memory for r in rows),
         params=(params + buffers) * size,
     )
     return Summary(
@@ -144,17 +166,29 @@ def summarize(
         graph.warnings,
         sum(graph.nodes[i].params for i in range(last_in(graph, freeze, "--freeze") + 1)) if freeze else 0,
         freeze,
+        tuple(_head_cost(graph, head) for head in graph.heads),
+        graph.training_mults if graph.heads else mults,
+        graph.training_flops if graph.heads else flops,
+        sum(n.params for n in graph.inference_nodes()) if graph.heads else params,
     )
+
+
+def _head_cost(graph: Graph, head) -> HeadCost:
+    own = [graph.nodes[i] for i in head.nodes]
+    return HeadCost(head.name, graph.nodes[head.index].path, head.weight, own[0].path, len(own),
+                    sum(n.params for n in own), sum(n.mults for n in own), sum(n.flops for n in own))  # fmt: skip
 
 
 def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[Field, ...]) -> tuple[Row, ...]:
     nodes, new = graph.nodes, tuple.__new__
+    heads = graph.training_only
 
     def layer_row(n: Node) -> Row:  # once a layer: Row made without its Python-level constructor
         inputs = tuple(["input" if i == INPUT else nodes[i].path for i in n.inputs])
         memory = numel(n.shape) * bytes_per_value
-        rf = fields[n.index]
-        return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory, rf))
+        rf, head = fields[n.index], n.index in heads
+        return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory, rf,
+                         head))  # fmt: skip
 
     if depth is None:
         return tuple([layer_row(n) for n in nodes])
@@ -184,6 +218,7 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
                 inputs,
                 sum(numel(m.shape) for m in members) * bytes_per_value,
                 fields[members[-1].index],
+                all(m.index in heads for m in members),
             )
         )
     return tuple(rows)

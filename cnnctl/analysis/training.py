@@ -88,8 +88,8 @@ def training_cost(graph: Graph) -> TrainingCost:
         )
     return TrainingCost(
         tuple(layers),
-        graph.mults,
-        graph.flops,
+        graph.training_mults,  # a training step runs the heads (`outputs:`) too
+        graph.training_flops,
         sum(c.backward_mults for c in layers),
         sum(c.backward_flops for c in layers),
         graph.params,

@@ -23,28 +23,31 @@ class _Group(nn.Module):
 
 
 class GraphModule(nn.Module):
-    """The network as a torch module. Input NCHW (N, C, H, W); output as the graph's last node."""
+    """The network as a torch module. Input NCHW (N, C, H, W); output as the graph's last node.
+
+    A graph with heads (`outputs:`) returns, in training mode, the main output and each head's,
+    a tuple in the order `outputs:` lists them; in eval mode it runs without the heads and
+    returns the main output alone, as a network without them would.
+    """
 
     def __init__(self, graph: Graph, logits: bool = False):
         super().__init__()
         self.graph = graph
         self.steps: list[tuple[nn.Module, tuple[int, ...]]] = []
-        last_use: dict[int, int] = {}
         for node in graph.nodes:
             module = BUILDERS[node.kind](node, graph.input_shapes(node))
             self._place(node.path, module)
             self.steps.append((module, node.inputs))
-            for i in node.inputs:
-                last_use[i] = node.index
+        self.heads = tuple(h.index for h in graph.heads)
         self._mlp_over_channels()
         if logits:
-            self._drop_final_softmax()
-        # Outputs nobody needs any more are dropped as the forward pass goes, as a
-        # hand-written network frees its temporaries.
-        self.free_after: list[tuple[int, ...]] = [() for _ in graph.nodes]
-        for i, j in last_use.items():
-            if i != INPUT:
-                self.free_after[j] += (i,)
+            for index in (len(graph.nodes) - 1, *self.heads):
+                self._drop_final_softmax(index)
+        # Each pass runs its layers in order and drops the outputs nobody needs any more, as a
+        # hand-written network frees its temporaries: (layer, the outputs it was the last to read).
+        skip = graph.training_only
+        self.inference = self._plan([n.index for n in graph.nodes if n.index not in skip])
+        self.training_pass = self._plan([n.index for n in graph.nodes]) if self.heads else self.inference
 
     def _mlp_over_channels(self) -> None:
         """The 1x1 convs that read a layer norm over channels, and those that read them (ConvNeXt's
@@ -55,17 +58,28 @@ class GraphModule(nn.Module):
                 module.over_channels = True
                 over.add(node.index)
 
-    def _drop_final_softmax(self) -> None:
+    def _plan(self, order: list[int]) -> list[tuple[int, tuple[int, ...]]]:
+        last_use: dict[int, int] = {}
+        for index in order:
+            for i in self.steps[index][1]:
+                last_use[i] = index
+        dead: dict[int, tuple[int, ...]] = {}
+        for i, j in last_use.items():
+            if i != INPUT and i not in self.heads:  # a head's output is returned, read or not
+                dead[j] = (*dead.get(j, ()), i)
+        return [(index, dead.get(index, ())) for index in order]
+
+    def _drop_final_softmax(self, index: int) -> None:
         """Output logits: a final softmax (a layer, or `act=softmax`) is left to the loss.
 
         Cross-entropy takes logits and applies log-softmax itself, more accurately than a
         log of a softmax; applying softmax twice would flatten the gradients.
         """
-        last = self.graph.nodes[-1]
-        module, inputs = self.steps[-1]
-        if last.kind == "softmax":
-            self.steps[-1] = (nn.Identity(), inputs)
-        elif last.args.get("act") == "softmax":
+        node = self.graph.nodes[index]
+        module, inputs = self.steps[index]
+        if node.kind == "softmax":
+            self.steps[index] = (nn.Identity(), inputs)
+        elif node.args.get("act") == "softmax":
             module.act_fn = None
 
     def _place(self, path: str, module: nn.Module) -> None:
@@ -83,16 +97,18 @@ class GraphModule(nn.Module):
             raise CnnctlError.at(f"two layers have the path `{path}`")
         parent.add_module(leaf, module)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        heads = self.training and self.heads
         outputs: dict[int, torch.Tensor] = {INPUT: x}
-        out = x
-        for index, ((module, inputs), dead) in enumerate(zip(self.steps, self.free_after)):  # noqa: B905
+        out, steps = x, self.steps
+        for index, dead in self.training_pass if heads else self.inference:
+            module, inputs = steps[index]
             # One input is the common case: calling without unpacking a list saves a little per layer.
             out = module(outputs[inputs[0]]) if len(inputs) == 1 else module(*[outputs[i] for i in inputs])
             outputs[index] = out
             for i in dead:
                 del outputs[i]
-        return out
+        return (out, *(outputs[i] for i in self.heads)) if heads else out
 
     def named_layers(self) -> list[tuple[str, nn.Module]]:
         """(path, module) of every layer, in graph order: for hooks and reports."""

@@ -26,6 +26,7 @@ import torch
 from ..backend import to_torch
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
+from ..graph.outputs import inference_graph
 from ..records import record
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
@@ -89,6 +90,17 @@ def model_for(
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
     }
     return model, loaded.said, Preprocessing(per_example, tuple(stats.mean), tuple(stats.std), **known)
+
+
+def without_heads(graph: Graph, model: torch.nn.Module) -> tuple[Graph, torch.nn.Module]:
+    """The network an exported file holds: the inference network, without the heads only
+    training runs (`outputs:`), and its weights taken from `model`'s (the same paths)."""
+    if not graph.heads:
+        return graph, model
+    inference = inference_graph(graph)
+    slim, weights = to_torch(inference).eval(), model.state_dict()
+    slim.load_state_dict({name: weights[name] for name in slim.state_dict()})
+    return inference, slim
 
 
 def adaptation(graph: Graph, state: dict) -> str:
@@ -173,6 +185,7 @@ def export(
     of `checkpoint`, `mean` and `std` (--mean, --std): see train.evaluate.weighted_model."""
     trained = checkpoint is not None or weights is not None
     model, used, expects = model_for(graph, checkpoint, weights, mean, std)
+    graph, model = without_heads(graph, model)
     x = example_input(graph)
     if preprocessing:
         model, x, expects = with_preprocessing(graph, fmt, model, expects)

@@ -53,9 +53,10 @@ class Pretrained:
 # structure (bit for bit, every tensor random; MobileNetV3's within 2e-5 of the largest logit:
 # its hard-swish is computed in another order; ConvNeXt's within 3e-7, its blocks' layer scale
 # taken ahead of its turn and its Linear layers as 1x1 convolutions). Not here: lenet5, alexnet
-# and googlenet (the course's and the paper's versions, not torchvision's); inception_v3
-# (torchvision's weights hold the auxiliary head the bundled file leaves out, in the middle of
-# the order).
+# and googlenet (the course's and the paper's versions, not torchvision's: the paper's
+# GoogLeNet has no batch norm); inception_v3, whose file now holds torchvision's auxiliary
+# head (AuxLogits) in its place in the order, but whose weights are evaluated on 299x299
+# crops (from 342) with torchvision's transform_input, not the CROP here.
 # fmt: off
 HUB = "https://download.pytorch.org/models/"
 TORCHVISION = {

@@ -23,6 +23,7 @@ import textwrap
 
 from ..backend.builders import SOURCES
 from ..graph import INPUT, Graph
+from ..graph.outputs import inference_graph
 from ..shapes import format_shape
 from .preprocessing import Preprocessing
 
@@ -248,7 +249,9 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
 
 def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
     """A Python file defining the network as an nn.Module named after it; `expects`: the
-    input it takes (with a checkpoint: its normalisation, stated and written as normalize())."""
+    input it takes (with a checkpoint: its normalisation, stated and written as normalize()).
+    The inference network: heads only training runs (`outputs:`) are left out."""
+    graph = inference_graph(graph)
     uses: dict[int, list[int]] = {}
     for n in graph.nodes:
         for i in n.inputs:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..layers import KINDS, Arg, LayerKind
 from ..layers.activation import ACT
-from ..notation.parse import CONSTRUCTS, REFERENCE_KEYS, TOP_KEYS
+from ..notation.parse import CONSTRUCTS, MAX_LOSS_WEIGHT, REFERENCE_KEYS, TOP_KEYS
 
 SCHEMA_ID = "https://github.com/cnnctl/cnnctl/notation-1.schema.json"
 NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -233,6 +233,23 @@ def notation_schema() -> dict:
             },
         },
         "layers": {**LAYERS, "description": "the network, first layer first"},
+        "outputs": {
+            "type": "array",
+            "minItems": 1,
+            "description": "the main output (the last layer's id or path), then each head trained beside it "
+            "(GoogLeNet's auxiliary classifiers): `id` or `id: loss weight`; heads run only in training",
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_LOSS_WEIGHT},
+                    },
+                ]
+            },
+        },
         "droppath": {
             "type": ["object", "string"],
             "description": "stochastic depth's schedule: rate, the blocks it counts, last",

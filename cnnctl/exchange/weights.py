@@ -111,7 +111,7 @@ class Placed:
 
 
 def by_structure(
-    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | tuple[str, ...] | None = None
 ) -> list[Placed]:
     """The source's tensors `given` placed onto the network's `own` in order: parameters and
     buffers in definition order on both sides (a state_dict's order), batch norm's step
@@ -126,7 +126,7 @@ def by_structure(
     ours = [(name, shape_of(v)) for name, v in own.items() if not name.endswith(COUNTERS)]
     anew = []
     if skip is not None and len(ours) == len(theirs):  # the same network but the head: leave both heads out
-        places = {i for i, (name, _) in enumerate(ours) if name.startswith(skip + ".")}
+        places = {i for i, (name, _) in enumerate(ours) if in_layers(name, skip)}
         anew = [Placed(ours[i][0], theirs[i][0], ours[i][1], theirs[i][1]) for i in sorted(places)]
         ours = [t for i, t in enumerate(ours) if i not in places]
         theirs = [t for i, t in enumerate(theirs) if i not in places]
@@ -162,6 +162,14 @@ def by_structure(
     return placed + anew
 
 
+def in_layers(name: str, layers: str | tuple[str, ...] | None) -> bool:
+    """Whether the tensor `name` is one of the layer `layers`' (a path, or several: a new head
+    and the auxiliary heads made anew with it)."""
+    if layers is None:
+        return False
+    return name.startswith(tuple(f"{p}." for p in ((layers,) if isinstance(layers, str) else layers)))
+
+
 REORDER = 8  # by structure, a source tensor may be taken this many places ahead of its turn
 
 
@@ -182,7 +190,7 @@ def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
 
 
 def by_name(
-    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | None = None
+    given: Mapping[str, object], own: Mapping[str, object], where: str, skip: str | tuple[str, ...] | None = None
 ) -> list[Placed]:
     """The source's tensors `given`, named as the network's `own` (same_names), each placed under
     its own name; shapes are checked in the network's order, and the first that differs is one
@@ -195,7 +203,7 @@ def by_name(
         if name.endswith(COUNTERS):
             continue
         shape, got = shape_of(value), shape_of(given[name])
-        if skip is not None and name.startswith(skip + "."):
+        if in_layers(name, skip):
             placed.append(Placed(name, name, shape, got))
             continue
         if shape != got:
@@ -319,7 +327,7 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
 
 
-def load_by_structure(model: torch.nn.Module, path: str, skip: str | None = None) -> list[Placed]:
+def load_by_structure(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> list[Placed]:
     """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
     all of them (but those of the layer `skip`, made anew) or, with one message, none."""
     given = read_state(path)
@@ -334,18 +342,45 @@ class Placement:
 
     placed: tuple  # of Placed, in the network's order
     by_name: bool  # the source's names were the network's own (same_names); else placed by structure
+    fresh: tuple[str, ...] = ()  # the heads' tensors (`outputs:`) the source has none of: left as initialised
 
 
-def place_weights(model: torch.nn.Module, path: str, skip: str | None = None) -> Placement:
+def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> Placement:
     """The weights file at `path` (read_state) placed into `model`: by name where the source's
     names are exactly the network's own (by_name), else by structure (by_structure), which a
     .safetensors file without its order cannot be; all of them or, with one message, none.
     `skip`: a layer made anew (a new head), its tensors (and by structure the source's in the
-    same places) left out."""
-    from ..errors import CnnctlError, Loc
+    same places) left out. A source with no tensors for the heads only training runs
+    (`outputs:`: weights of the network without them) fits the rest; the heads stay as
+    initialised (`fresh`)."""
+    from ..errors import CnnctlError
 
     given = read_state(path)
     own = model.state_dict()
+    try:
+        placed, named = _placed(given, own, path, skip)
+    except CnnctlError as whole:
+        graph = getattr(model, "graph", None)
+        heads = tuple(graph.nodes[i].path for i in graph.training_only) if graph is not None else ()
+        rest = {name: v for name, v in own.items() if not in_layers(name, heads)}
+        if len(rest) == len(own):
+            raise
+        try:
+            placed, named = _placed(given, rest, path, skip)
+        except CnnctlError:
+            raise whole from None  # the whole network's message
+        _load(model, given, placed)
+        return Placement(tuple(placed), named, tuple(n for n in own if n not in rest and not n.endswith(COUNTERS)))
+    _load(model, given, placed)
+    return Placement(tuple(placed), named)
+
+
+def _placed(
+    given: Mapping[str, object], own: Mapping[str, object], path: str, skip: str | tuple[str, ...] | None
+) -> tuple[list[Placed], bool]:
+    """Where each of `own`'s tensors comes from in `given`, and whether by name."""
+    from ..errors import CnnctlError, Loc
+
     named = same_names(given, own)
     if not named and isinstance(given, Unordered):
         first = next((n for n in given if n not in own), next(iter(given), "?"))
@@ -356,9 +391,7 @@ def place_weights(model: torch.nn.Module, path: str, skip: str | None = None) ->
             hint="save the weights with torch.save(module.state_dict(), PATH) (a .pt keeps the order), or name "
             "the tensors as the network does (its layer paths, the first column of `cnnctl summarize`)",
         )
-    placed = by_name(given, own, path, skip) if named else by_structure(given, own, path, skip)
-    _load(model, given, placed)
-    return Placement(tuple(placed), named)
+    return (by_name(given, own, path, skip) if named else by_structure(given, own, path, skip)), named
 
 
 # -- the weights file `cnnctl import` writes -----------------------------------------------------

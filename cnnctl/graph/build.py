@@ -38,7 +38,7 @@ from ..notation.spec import (
     walk,
 )
 from ..shapes import Shape, format_shape, numel
-from . import blocks, branches, droppath, gate, references, repeat, residual, split, unbuilt
+from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
 from .nodes import INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, base_name
@@ -121,7 +121,8 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
             if cycles:
                 builder.record(CnnctlError(cycles))
         builder.check_size(spec.layers, env)
-        out = builder.sequence(spec.layers, Scope(INPUT), env, Names(""))
+        top = Scope(INPUT)
+        out = builder.sequence(spec.layers, top, env, Names(""))
         if len(builder.reached) < len(spec.blocks):
             unbuilt.check_blocks(builder)
     except LimitError as exc:  # the parser's problems first, then the builder's, each once
@@ -132,8 +133,11 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
     droppath.apply(builder, nodes)
+    heads = outputs.resolve(spec, nodes, top.ids, resizing=bool(widths) and nodes[-1].path in widths)
+    if widths and heads and (resized := _heads_resized(nodes, heads, widths)) != widths:
+        return build_graph(spec, input_shape, resized)
     name = spec.own_name
-    warnings = [*builder.warnings, *_unused_outputs(nodes)]
+    warnings = [*builder.warnings, *_unused_outputs(nodes, {h.index for h in heads})]
     return Graph(
         name,
         spec.file,
@@ -143,7 +147,15 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         spec.description,
         spec.train,
         tuple(builder.groups),
+        heads,
     )
+
+
+def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -> dict[str, int]:
+    """`widths` and, where they make the main output's layer anew (a head for other classes),
+    each head's last layer at the same width: the auxiliary classifiers score the same classes."""
+    main = nodes[-1].path
+    return {**{path: widths[main] for path in outputs.resized_with(nodes, heads, main) if main in widths}, **widths}
 
 
 def _place(problem: Problem) -> tuple[int, int]:
@@ -152,9 +164,10 @@ def _place(problem: Problem) -> tuple[int, int]:
     return (loc.line, loc.col) if loc is not None and loc.line > 0 else (2**62, 0)
 
 
-def _unused_outputs(nodes: list[Node]) -> list[Problem]:
-    """Layers whose output goes nowhere: usually a join (`with=`) that was forgotten."""
-    used = {i for n in nodes for i in n.inputs}
+def _unused_outputs(nodes: list[Node], heads: set[int]) -> list[Problem]:
+    """Layers whose output goes nowhere: usually a join (`with=`) that was forgotten; a head
+    `outputs:` declares is meant to."""
+    used = {i for n in nodes for i in n.inputs} | heads
     return [
         Problem("its output is never used", n.loc, n.path, "join it to the network (`with=`/`from=`) or remove it")
         for n in nodes[:-1]

@@ -52,6 +52,18 @@ class Group:
 
 
 @record
+class Head:
+    """An output trained beside the main one (`outputs:`): an auxiliary classifier, a deep
+    supervision's. Only training runs it; its loss counts `weight` times the main output's."""
+
+    name: str  # as `outputs:` names it
+    index: int  # the node whose output it is
+    weight: float
+    nodes: tuple[int, ...]  # the layers only it needs (none of them on the main output's path)
+    loc: Loc
+
+
+@record
 class Graph:
     """A whole network. `nodes[-1]` is its output."""
 
@@ -63,10 +75,23 @@ class Graph:
     description: str = ""
     train: dict = {}  # noqa: RUF012 - never mutated; the file's `train:` settings (name -> Value), for cnnctl.train
     groups: tuple[Group, ...] = ()  # the composites, in the order they begin
+    heads: tuple[Head, ...] = ()  # the outputs besides the main one, `nodes[-1]` (`outputs:`)
 
     @property
     def output_shape(self) -> Shape:
         return self.nodes[-1].shape
+
+    @property
+    def training_only(self) -> frozenset[int]:
+        """The nodes that run only in training: those of the heads."""
+        return frozenset(i for h in self.heads for i in h.nodes)
+
+    def inference_nodes(self) -> tuple[Node, ...]:
+        """The nodes an inference runs: all but the heads'."""
+        if not self.heads:
+            return self.nodes
+        skip = self.training_only
+        return tuple(n for n in self.nodes if n.index not in skip)
 
     @property
     def params(self) -> int:
@@ -80,12 +105,22 @@ class Graph:
 
     @property
     def mults(self) -> int:
-        """Multiplications for one example (conv and fc multiply-accumulates)."""
-        return sum(n.mults for n in self.nodes)
+        """Multiplications for one example (conv and fc multiply-accumulates), at inference:
+        without the heads (`training_mults` with them)."""
+        return sum(n.mults for n in self.inference_nodes())
 
     @property
     def flops(self) -> int:
-        """FLOPs for one example, as defined in `cnnctl.layers.base`."""
+        """FLOPs for one example, as defined in `cnnctl.layers.base`, at inference."""
+        return sum(n.flops for n in self.inference_nodes())
+
+    @property
+    def training_mults(self) -> int:
+        """Multiplications of a training forward pass: every layer, the heads' too."""
+        return sum(n.mults for n in self.nodes)
+
+    @property
+    def training_flops(self) -> int:
         return sum(n.flops for n in self.nodes)
 
     def input_shapes(self, node: Node) -> list[Shape]:

@@ -14,6 +14,7 @@ import yaml
 
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
+from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
 from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
@@ -27,6 +28,7 @@ from .spec import (
     LayerItem,
     MovedArgs,
     NetworkSpec,
+    OutputItem,
     RepeatItem,
     ResidualItem,
     SplitItem,
@@ -36,7 +38,11 @@ from .spec import (
     texts_of,
 )
 
-TOP_KEYS = ("version", "name", "description", "input", "args", "variants", "blocks", "layers", "droppath", "train")
+TOP_KEYS = (
+    "version", "name", "description", "input", "args", "variants", "blocks", "layers", "outputs", "droppath", "train"
+)  # fmt: skip
+OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
+MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
 CONSTRUCT_KEYS = {
     "shortcut": "residual",
@@ -200,6 +206,7 @@ class _Parser:
         file_args = self.block_params_node(top["args"][1], "the file") if "args" in top else {}
         variants = self.variants(top["variants"][1], file_args) if "variants" in top else {}
         variants_loc = self.loc(top["variants"][0]) if "variants" in top else None
+        outputs = self.outputs(top["outputs"][1]) if "outputs" in top else ()
 
         blocks_node = top.get("blocks", (None, None))[1]
         blocks: dict[str, BlockDef] = {}
@@ -222,8 +229,51 @@ class _Parser:
             raise CnnctlError(self.problems)
         spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train, droppath)
         return spec._replace(
-            problems=tuple(self.problems), args=file_args, variants=variants, variants_loc=variants_loc
+            problems=tuple(self.problems),
+            args=file_args,
+            variants=variants,
+            variants_loc=variants_loc,
+            outputs=outputs,
         )
+
+    def outputs(self, node: yaml.Node) -> tuple[OutputItem, ...]:
+        """`outputs: [fc, {aux1: 0.3}, aux2]`: the main output, then the heads trained beside it,
+        each an id (weight 1) or `id: weight`. Which layers they name is the graph's to say."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.problem("`outputs:` must be a list, the main output first", self.loc(node), OUTPUTS_FORM)
+            return ()
+        out: list[OutputItem] = []
+        first: dict[str, Loc] = {}
+        for entry in node.value:
+            if isinstance(entry, yaml.MappingNode) and len(entry.value) == 1:
+                (key, value), what = entry.value[0], "an output's name"
+                name = self.scalar(key, what) if isinstance(key, yaml.ScalarNode) else None
+                weight = self.scalar(value, f"the loss weight of `{key.value}`") if name else None
+            elif isinstance(entry, yaml.ScalarNode):
+                name, weight = Value(entry.value, self.text_loc(entry)), None
+            else:
+                self.problem("each entry of `outputs:` is a layer's id, or `id: weight`", self.loc(entry), OUTPUTS_FORM)
+                continue
+            if name is None or (weight is None and isinstance(entry, yaml.MappingNode)):
+                continue
+            text = str(name.text).strip()
+            if text in first:
+                self.problem(f"`{text}` is in `outputs:` twice (first at line {first[text].line})", name.loc,
+                             "each output is listed once")  # fmt: skip
+                continue
+            first[text] = name.loc
+            if weight is not None and not out:
+                self.problem(f"the main output `{text}` takes no loss weight", weight.loc,
+                             f"its loss counts once; write `- {text}`, and the heads' weights after it")  # fmt: skip
+                weight = None
+            if weight is not None:
+                try:
+                    parse_float(str(weight.text), 0.0, MAX_LOSS_WEIGHT, lo_open=True)
+                except ArgValueError as exc:
+                    self.problem(f"the loss weight of `{text}`: {exc}", weight.loc, "e.g. 0.3 (GoogLeNet's heads)")
+                    continue
+            out.append(OutputItem(Value(text, name.loc), weight))
+        return tuple(out)
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:
         # Two passes: every block's arguments are known before any body is read, so a

@@ -204,6 +204,14 @@ class Variant:
 
 
 @record
+class OutputItem:
+    """One entry of `outputs:`: a layer's id (or path) and, for a head, the weight of its loss."""
+
+    name: Value
+    weight: Value | None = None  # None: 1, the main output's
+
+
+@record
 class NetworkSpec:
     file: str
     name: str
@@ -213,6 +221,7 @@ class NetworkSpec:
     description: str = ""
     train: dict[str, Value] = {}  # noqa: RUF012 - never mutated; training settings, read by cnnctl.train
     droppath: dict[str, Value] = {}  # noqa: RUF012 - never mutated; stochastic depth's schedule, typed by graph
+    outputs: tuple[OutputItem, ...] = ()  # `outputs:`, the main output first; resolved by graph
     problems: tuple[Problem, ...] = ()  # found while parsing; the builder adds its own and tells them all
     args: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated; the file's own arguments (`args:`), None: required
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)

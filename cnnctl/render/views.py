@@ -71,13 +71,19 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     m = s.memory
     per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
+    inference = " at inference" if s.heads else ""
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
         f"Params: {both(s.params - s.frozen)} trainable"
         + (f", {both(s.frozen)} frozen (up to and including `{s.frozen_at}`)" if s.frozen_at else "")
-        + f", {exact(s.buffers)} non-trainable buffers",
-        f"Multiplications: {both(s.mults)} per image{per_batch}",
-        f"FLOPs: {both(s.flops)} per image{flops_batch} (`cnnctl flops` says what is counted)",
+        + f", {exact(s.buffers)} non-trainable buffers"
+        + (f"; {both(s.inference_params)} at inference, without the heads" if s.heads else ""),
+        f"Multiplications: {both(s.mults)} per image{inference}{per_batch}"
+        + (f"; {both(s.training_mults)} in training, with the heads" if s.heads else ""),
+        f"FLOPs: {both(s.flops)} per image{inference}{flops_batch}"
+        + (f"; {both(s.training_flops)} in training" if s.heads else "")
+        + " (`cnnctl flops` says what is counted)",
+        *head_notes(s),
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)} (a training step: `cnnctl memory`)",
     ]
@@ -86,6 +92,32 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         marks = "~: contains each position's, placed unevenly by an upsample; " if uneven else ""
         notes.append(f"Field: the receptive field of each output value, in input pixels ({marks}all: the whole input)")
     return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
+
+
+def head_notes(s: Summary) -> list[str]:
+    """A line for each head (`outputs:`): it runs only in training; its layers and their cost."""
+    return [
+        f"Head `{h.name}` (training only, {h.weight:g} x the main loss): {plural(h.layers, 'layer')} "
+        f"{h.first} to {h.path}, {exact(h.params)} params, {exact(h.mults)} mults, not in the inference totals"
+        for h in s.heads
+    ]
+
+
+def heads_json(s: Summary) -> list[dict]:
+    return [
+        {
+            "name": h.name,
+            "output": h.path,
+            "first": h.first,
+            "weight": h.weight,
+            "layers": h.layers,
+            "params": h.params,
+            "mults": h.mults,
+            "flops": h.flops,
+            "training_only": True,
+        }  # fmt: skip
+        for h in s.heads
+    ]
 
 
 def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
@@ -111,7 +143,9 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         "start": ("field_start",),
         "memory": ("memory_bytes",),
     }
-    wanted = None if columns is None else {"path", "layers"} | {k for c in columns for k in keys.get(c, ())}
+    wanted = (
+        None if columns is None else {"path", "layers", "training_only"} | {k for c in columns for k in keys.get(c, ())}
+    )
     layers = [
         {
             "path": r.path,
@@ -135,6 +169,8 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     for row, r in zip(layers, s.rows, strict=True):
         if r.field.uneven:
             row["field_uneven"] = True
+        if r.training:
+            row["training_only"] = True  # a head's (`outputs:`): not in the inference totals
         for c in extra:
             row[f"field_{c}"] = None if r.field.whole else getattr(r.field, c)
     if wanted is not None:
@@ -151,9 +187,13 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "trainable_params": s.params - s.frozen,
             "frozen_params": s.frozen,
             "buffers": s.buffers,
-            "mults": s.mults,
+            "mults": s.mults,  # at inference: without the heads
             "flops": s.flops,
+            "inference_params": s.inference_params,
+            "training_mults": s.training_mults,  # with the heads
+            "training_flops": s.training_flops,
         },  # fmt: skip
+        "heads": heads_json(s),
         "memory": {
             "batch": m.batch,
             "dtype": m.dtype,
@@ -202,6 +242,11 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
             total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch:,}"
+        if s.heads:
+            total += (
+                f" at inference; in training, with the heads, {both(s.training_mults)} and {both(s.training_flops)}"
+            )
+            notes += head_notes(s)
         columns = [
             LAYER,
             SHORTHAND,
@@ -221,6 +266,10 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
             [f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
             [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
         ]
+    if s.heads:  # the rows above are inference's; a training forward pass runs the heads too
+        rows += [["multiplications with the heads (training)", s.training_mults, s.training_mults],
+                 ["FLOPs with the heads (training)", s.training_flops, s.training_flops]]  # fmt: skip
+        notes += head_notes(s)
     if cost is not None:
         rows += training_rows(cost, batch)
     rows.append(["params", s.params, s.params])
@@ -258,6 +307,9 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
         "batch_mults": s.mults * s.memory.batch,
         "batch_flops": s.flops * s.memory.batch,
         "params": s.params,
+        "training_mults": s.training_mults,  # a training forward pass: with the heads (`outputs:`)
+        "training_flops": s.training_flops,
+        "heads": heads_json(s),
         "counted": list(COUNTED),
         "not_counted": list(NOT_COUNTED),
     }

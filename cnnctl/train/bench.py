@@ -47,7 +47,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from ..analysis.roofline import Profile, profile_of_device, roofline
 from ..analysis.training import training_cost
@@ -57,6 +56,7 @@ from ..render.numbers import plural
 from .config import TrainConfig
 from .device import memory_guard, resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
+from .metrics import training_loss
 
 STEP_SHARE = 0.2  # of a GPU's 16-bit peak, what a CNN's training step reaches (ResNet-50, bf16, compiled, H200: 17%)
 UNKNOWN_GPU_TFLOPS = 400.0  # a GPU without a profile counts as this fast
@@ -381,7 +381,7 @@ def _bench(
         if compile:
             model = compiled(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
-        runs += [(label, mode, model, _step(model, mode, fast)) for mode in modes]
+        runs += [(label, mode, model, _step(model, mode, fast, tuple(h.weight for h in graph.heads))) for mode in modes]
     for _, mode, model, step in runs:
         model.train(mode == "train")
         for _ in range(warmup):
@@ -398,7 +398,7 @@ def _bench(
                 times.append(time.perf_counter() - start)
     timings = []
     for (label, mode, _, _), times in zip(runs, latencies, strict=True):
-        flops = 2 * (cost.step_mults if mode == "train" else cost.forward_mults) * batch_size
+        flops = 2 * (cost.step_mults if mode == "train" else graph.mults) * batch_size  # inference: without heads
         timings.append(Timing(label, mode, batch_size, times, flops, estimate[mode], repeats))
     notes += fast.notes
     name = profile.name if profile else None
@@ -513,8 +513,11 @@ def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
                    {"float32": peak}, bandwidth)  # fmt: skip
 
 
-def _step(model, mode: str, fast: FastPath) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """One step of `mode` on a batch (x, y) (the caller puts the module in training or eval mode first)."""
+def _step(
+    model, mode: str, fast: FastPath, weights: tuple[float, ...] = ()
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One step of `mode` on a batch (x, y) (the caller puts the module in training or eval mode
+    first); `weights`, of the heads' losses (`outputs:`) in training."""
     autocast = fast.autocast()
     if mode == "forward":
 
@@ -528,7 +531,7 @@ def _step(model, mode: str, fast: FastPath) -> Callable[[torch.Tensor, torch.Ten
     def train_step(x, y):
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = F.cross_entropy(model(x).float(), y)
+            loss = training_loss(model(x), y, weights)[0]  # with the heads' losses (`outputs:`)
         loss.backward()
         optimizer.step()
 

@@ -22,9 +22,11 @@ import torch
 
 from ..analysis.summary import frozen_layers, layer_at
 from ..errors import CnnctlError
+from ..exchange.weights import in_layers
 from ..graph import Graph
 from ..graph.build import WIDTH_ARG
 from ..graph.nodes import Node
+from ..graph.outputs import resized_with
 from .config import DEFAULT_LR, TrainConfig
 
 LR_SHARE = 0.1  # a run from weights: this share of the optimizer's default rate
@@ -53,6 +55,13 @@ def new_head(graph: Graph, classes: int, path: str | None) -> tuple[str, int] | 
     node = head_layer(graph, path)
     width = node.shape[-1]
     return None if width == classes else (node.path, width)
+
+
+def made_anew(graph: Graph, head: str | None) -> tuple[str, ...]:
+    """The layers a new head `head` makes anew: itself and, where it is the main output's, each
+    auxiliary head's last layer (`outputs:`), resized with it (build_graph); torchvision's
+    GoogLeNet and Inception v3 keep their auxiliary classifiers so when fine-tuned."""
+    return () if head is None else (head, *resized_with(graph.nodes, graph.heads, head))
 
 
 def apply_defaults(config: TrainConfig, from_weights: bool, new_head: bool) -> list[str]:
@@ -95,13 +104,13 @@ def freeze(model: torch.nn.Module, graph: Graph, path: str) -> list[torch.nn.Mod
     return norms
 
 
-def param_groups(model: torch.nn.Module, head: str | None, factor: float, lr: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, head: str | tuple[str, ...] | None, factor: float, lr: float) -> list[dict]:
     """The optimizer's groups: the parameters in the model's order, in runs of the head's and
     the rest's (so a checkpoint's optimizer state lines up with them as with one group), the
     head's at `factor` times `lr`."""
     groups: list[dict] = []
     for name, p in model.named_parameters():
-        in_head = head is not None and factor != 1.0 and name.startswith(head + ".")
+        in_head = factor != 1.0 and in_layers(name, head)
         rate = lr * factor if in_head else lr
         if groups and groups[-1]["lr"] == rate:
             groups[-1]["params"].append(p)

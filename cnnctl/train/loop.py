@@ -292,7 +292,7 @@ class _Run:
         self._resume_or_start(state, resume, claim)
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
-            self.optimizer, self.scaler, self.fast, config.label_smoothing,
+            self.optimizer, self.scaler, self.fast, config.label_smoothing, tuple(h.weight for h in self.graph.heads),
         )  # fmt: skip
         self._display(console, device, state is not None, resume, notes)
         # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
@@ -329,8 +329,10 @@ class _Run:
             return []
         self.head, width = made
         self.graph = self._rebuilt({self.head: classes})
+        aux = [f"`{path}`" for path in self._anew()[1:]]
         return [f"head: `{self.head}` made anew for the data's {classes:,} classes (it had {width:,} outputs; "
-                f"--head PATH chooses another layer)"]  # fmt: skip
+                f"--head PATH chooses another layer)"
+                + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else "")]  # fmt: skip
 
     def _weights_source(self, fresh: bool) -> str | None:
         """The file --weights names: torchvision's ImageNet weights fetched into torch.hub's cache
@@ -391,7 +393,7 @@ class _Run:
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = place_weights(self.model, self.weights_from, self.head)
+            placement = place_weights(self.model, self.weights_from, self._anew())
             self.placed = list(placement.placed)
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
@@ -415,11 +417,17 @@ class _Run:
         self.model = self.model.to(device, memory_format=torch.channels_last)
         return notes
 
+    def _anew(self) -> tuple[str, ...]:
+        """The layers made anew for the data's classes: the head, and the auxiliary heads with it."""
+        from .finetune import made_anew
+
+        return made_anew(self.graph, self.head)
+
     def _weights_said(self) -> str:
         return weights_said(self.config.weights, self.weights_from, self.graph.name)
 
     def _optimizer(self, device: torch.device) -> None:
-        self.optimizer = make_optimizer(self.model, self.config, self.head)
+        self.optimizer = make_optimizer(self.model, self.config, self._anew())
         self.scheduler = make_scheduler(self.optimizer, self.config)
         self.scaler = grad_scaler(device, self.fast.grad_scaler)
 

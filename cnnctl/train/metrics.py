@@ -27,6 +27,24 @@ def scored_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 
     return torch.where((y != IGNORE).any(), loss, torch.zeros_like(loss))  # no device sync: a tensor condition
 
 
+def training_loss(
+    outputs: torch.Tensor | tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    weights: tuple[float, ...] = (),
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of a training forward pass and the main output's logits: the main output's
+    loss, plus each head's (`outputs:`, a tuple after the main output) times its weight, as
+    GoogLeNet's auxiliary classifiers add 0.3 of theirs."""
+    if not isinstance(outputs, tuple):
+        return scored_loss(outputs.float(), y, label_smoothing), outputs
+    main, *heads = outputs
+    loss = scored_loss(main.float(), y, label_smoothing)
+    for weight, head in zip(weights, heads, strict=True):
+        loss = loss + weight * scored_loss(head.float(), y, label_smoothing)
+    return loss, main
+
+
 class EpochStats:
     """Running loss and accuracy, over images (a classifier) or pixels (dense prediction:
     the mask pixels that are not IGNORE). The sums stay on the device: reading them waits

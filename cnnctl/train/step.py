@@ -7,13 +7,15 @@ import torch
 
 from .config import TrainConfig
 from .fastpath import FastPath, compiled
-from .metrics import scored_loss
+from .metrics import training_loss
 from .world import World
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, head: str | None = None) -> torch.optim.Optimizer:
-    """The optimizer of `config` over the model's parameters; the layer `head` (a head made
-    anew) at --head-lr-factor times the rate (cnnctl.train.finetune.param_groups)."""
+def make_optimizer(
+    model: torch.nn.Module, config: TrainConfig, head: str | tuple[str, ...] | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer of `config` over the model's parameters; the layers `head` (a head made
+    anew, and the auxiliary heads with it) at --head-lr-factor times the rate (cnnctl.train.finetune.param_groups)."""
     from .finetune import param_groups
 
     lr, wd = config.learning_rate, config.weight_decay
@@ -52,11 +54,20 @@ def step_module(
 
 class TrainStep:
     """One optimizer step on one batch: forward under autocast, the loss over what is
-    scored, backward through the gradient scaler; returns the loss and the logits, detached."""
+    scored (with the heads' losses at `head_weights`: `outputs:`), backward through the
+    gradient scaler; returns the loss and the main output's logits, detached."""
 
-    def __init__(self, module: torch.nn.Module, optimizer, scaler, fast: FastPath, label_smoothing: float):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        optimizer,
+        scaler,
+        fast: FastPath,
+        label_smoothing: float,
+        head_weights: tuple[float, ...] = (),
+    ):
         self.module, self.optimizer, self.scaler, self.fast = module, optimizer, scaler, fast
-        self.label_smoothing = label_smoothing
+        self.label_smoothing, self.head_weights = label_smoothing, head_weights
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fast.cuda_graphs:
@@ -64,8 +75,7 @@ class TrainStep:
             # already) may be overwritten by this replay.
             torch.compiler.cudagraph_mark_step_begin()
         with self.fast.autocast():
-            logits = self.module(x)
-            loss = scored_loss(logits.float(), y, label_smoothing=self.label_smoothing)
+            loss, logits = training_loss(self.module(x), y, self.head_weights, self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)

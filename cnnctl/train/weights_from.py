@@ -87,4 +87,9 @@ def placement_said(placement, source: str) -> str:
     """How many tensors --weights placed from `source` (weights_said), and how (exchange.weights.Placement)."""
     how = "by name" if placement.by_name else "by structure, in the order of the layers"
     placed = sum(p.left_out is None for p in placement.placed)
-    return f"{placed:,} tensors from {source}, placed {how}"
+    said = f"{placed:,} tensors from {source}, placed {how}"
+    if placement.fresh:  # weights of the network without its heads (`outputs:`)
+        layers = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in placement.fresh))
+        said += (f"; the source has none for the heads only training runs: their {len(placement.fresh):,} tensors "
+                 f"(`{layers[0]}` to `{layers[-1]}`) start as initialised")  # fmt: skip
+    return said

@@ -1,0 +1,238 @@
+"""Several outputs (`outputs:`): the main output and heads only training runs (GoogLeNet's and
+Inception v3's auxiliary classifiers). The notation and its messages; the heads' counts apart
+from the inference totals; the compiled module's outputs in training and evaluation; the loss
+main + w * head; export without the heads; fine-tuning resizes the heads with the main one."""
+
+import json
+
+import pytest
+
+import cnnctl
+from cnnctl.analysis.summary import summarize
+from cnnctl.errors import CnnctlError
+from tests.helpers import run_main
+
+# A trunk, a head on it (global average, fc) and the main path on from the trunk. Every layer
+# is one a few lines of torch.nn.functional compute by hand below.
+TINY = """name: tiny_heads
+input: 8x8x3
+outputs: [out, {aux: 0.3}]
+layers:
+  - conv f=3 n=4 p=1 act=relu id=trunk
+  - pool avg global id=aux_pool
+  - fc 5 id=aux
+  - conv f=1 n=6 act=relu id=mid from=trunk
+  - pool avg global id=gap
+  - fc 5 id=out
+"""
+
+
+def load_text(text: str, tmp_path, name: str = "net.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return cnnctl.load(str(path))
+
+
+def problems(text: str, tmp_path) -> list[str]:
+    with pytest.raises(CnnctlError) as info:
+        load_text(text, tmp_path)
+    return [p.format() for p in info.value.problems]
+
+
+# -- the notation --------------------------------------------------------------------------------
+def test_without_outputs_a_branch_nothing_reads_is_still_warned_and_counted(tmp_path):
+    graph = load_text(TINY.replace("outputs: [out, {aux: 0.3}]\n", ""), tmp_path)
+    assert graph.heads == ()
+    assert [w.layer for w in graph.warnings] == ["aux"]  # "its output is never used", as before
+    assert graph.mults == graph.training_mults  # everything counts at inference
+
+
+def test_a_declared_head_is_not_warned_and_runs_only_in_training(tmp_path):
+    graph = load_text(TINY, tmp_path)
+    assert graph.warnings == ()
+    (head,) = graph.heads
+    assert (head.name, head.weight) == ("aux", 0.3)
+    assert [graph.nodes[i].path for i in head.nodes] == ["aux_pool", "aux"]  # not the trunk: the main path's
+
+
+@pytest.mark.parametrize(
+    "outputs, message, col",
+    [
+        ("[out, {auxx: 0.3}]", "`outputs:` names `auxx`, but no layer is called so", 17),
+        ("[out, {input: 0.3}]", "`input` in `outputs:` is the network's input, not a layer", 17),
+        ("[aux, {out: 0.3}]", "the main output `aux` (the first of `outputs:`) is not the network's last layer", 11),
+        ("[out, {mid: 0.3}]", "`mid` is on the main output's path (`out` reads it), so it is not a head", 17),
+        ("[out, {aux: 0}]", "the loss weight of `aux`: must be in (0, 100], got `0`", 22),
+        ("[out, {aux: lots}]", "the loss weight of `aux`: expected a number, got `lots`", 22),
+        ("[out, {aux: 0.3}, aux]", "`aux` is in `outputs:` twice (first at line 3)", 28),
+        ("[{out: 1}, {aux: 0.3}]", "the main output `out` takes no loss weight", 17),
+        ("out", "`outputs:` must be a list, the main output first", 10),
+        ("[out, {aux_pool: 0.3}]", "the head `aux_pool` gives 1x1x4 and the main output 5", 17),
+    ],
+)
+def test_each_mistake_is_one_located_message(outputs, message, col, tmp_path):
+    said = problems(TINY.replace("[out, {aux: 0.3}]", outputs), tmp_path)
+    assert len(said) == 1, said
+    assert f"net.yaml:3:{col}: {message}" in said[0]
+
+
+def test_a_misspelt_head_is_told_what_it_may_be(tmp_path):
+    (said,) = problems(TINY.replace("{aux: 0.3}", "{axu: 0.3}"), tmp_path)
+    assert "hint: did you mean `aux`?" in said
+
+
+def test_every_problem_of_outputs_in_one_run_with_exit_code_2(tmp_path, monkeypatch, capsys):
+    (tmp_path / "net.yaml").write_text(TINY.replace("[out, {aux: 0.3}]", "[out, {aux: -1}, {nope: 0.3}, out]"))
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "net.yaml"))
+    assert code == 2 and "Traceback" not in err
+    assert "net.yaml:3:22: " in err and "must be in (0, 100]" in err  # the weight
+    assert "net.yaml:3:40: " in err and "`out` is in `outputs:` twice" in err  # the repeat, parsed together
+
+
+# -- the counts ----------------------------------------------------------------------------------
+def test_the_tiny_heads_counts_by_formula(tmp_path):
+    s = summarize(load_text(TINY, tmp_path))
+    trunk = 8 * 8 * 4 * 3 * 3 * 3  # 8x8x4 outputs, each 3x3x3
+    main = 8 * 8 * 6 * 4 + 6 * 5  # 1x1 conv to 6, fc 6 -> 5
+    head = 4 * 5  # fc 4 -> 5
+    assert (s.mults, s.training_mults) == (trunk + main, trunk + main + head)
+    (h,) = s.heads
+    assert (h.params, h.mults, h.layers, h.first, h.path) == (4 * 5 + 5, head, 2, "aux_pool", "aux")
+    assert s.params - s.inference_params == 4 * 5 + 5  # the head's weights are the file's, not inference's
+
+
+def test_googlenets_heads_in_summarize_and_its_json(monkeypatch, capsys):
+    # GoogLeNet's auxiliary head on inception4a (14x14x512): avg pool 5x5/3 -> 4x4x512, 1x1 conv to 128
+    # (4*4*128*512 = 1,048,576), fc 2048 -> 1024 (2,097,152), fc 1024 -> 1000 (1,024,000): 4,169,728; on
+    # inception4d's 528 channels the conv is 4*4*128*528 = 1,081,344: 4,202,496; both 8,372,224.
+    first, second = 4 * 4 * 128 * 512 + 2048 * 1024 + 1024 * 1000, 4 * 4 * 128 * 528 + 2048 * 1024 + 1024 * 1000
+    assert first + second == 8_372_224
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "googlenet")
+    assert code == 0, err
+    assert "Multiplications: 1,582,671,872 (1.58 G) per image at inference; 1,591,044,096" in out
+    assert f"Head `aux1` (training only, 0.3 x the main loss): 5 layers aux1.pool1 to aux1.fc2, 3,188,840 params, " \
+           f"{first:,} mults" in out  # fmt: skip
+    assert "never used" not in out + err
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "googlenet", "--format", "json")
+    data = json.loads(out)
+    assert [(h["name"], h["mults"], h["weight"]) for h in data["heads"]] == [
+        ("aux1", first, 0.3),
+        ("aux2", second, 0.3),
+    ]
+    assert data["totals"]["training_mults"] - data["totals"]["mults"] == 8_372_224
+    marked = [row["path"] for row in data["layers"] if row.get("training_only")]
+    assert marked == [f"aux{k}.{layer}" for k in (1, 2) for layer in ("pool1", "conv1", "fc1", "dropout1", "fc2")]
+
+
+def test_flops_counts_training_with_the_heads_and_inference_without(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "flops", "googlenet", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["mults"], data["training_mults"]) == (1_582_671_872, 1_582_671_872 + 8_372_224)
+    assert data["training"]["step_mults"] == data["training_mults"] + data["training"]["backward_mults"]
+
+
+# -- the module, the loss, export ----------------------------------------------------------------
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def by_hand(state: dict, x):
+    """The tiny network's main output and its head's, from its weights."""
+    trunk = F.relu(F.conv2d(x, state["trunk.weight"], state["trunk.bias"], padding=1))
+    aux = F.linear(trunk.mean((2, 3)), state["aux.weight"], state["aux.bias"])
+    mid = F.relu(F.conv2d(trunk, state["mid.weight"], state["mid.bias"]))
+    return F.linear(mid.mean((2, 3)), state["out.weight"], state["out.bias"]), aux
+
+
+def test_training_returns_main_and_head_and_the_loss_is_main_plus_weight_times_head(tmp_path):
+    from cnnctl.api import to_torch
+    from cnnctl.train.metrics import training_loss
+
+    graph = load_text(TINY, tmp_path)
+    torch.manual_seed(0)
+    model = to_torch(graph, logits=True)
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 4])
+    main, aux = by_hand(model.state_dict(), x)
+    got_main, got_aux = model.train()(x)
+    assert torch.allclose(got_main, main, atol=1e-6) and torch.allclose(got_aux, aux, atol=1e-6)
+    loss, logits = training_loss((got_main, got_aux), y, tuple(h.weight for h in graph.heads))
+    assert torch.allclose(loss, F.cross_entropy(main, y) + 0.3 * F.cross_entropy(aux, y), atol=1e-6)
+    assert logits is got_main  # what accuracy is scored on
+    evaluated = model.eval()(x)
+    assert isinstance(evaluated, torch.Tensor) and torch.allclose(evaluated, main, atol=1e-6)  # the main output only
+
+
+def test_export_drops_the_heads(tmp_path):
+    pytest.importorskip("onnx")
+    import onnx
+
+    from cnnctl.exchange.export import export
+
+    graph = load_text(TINY, tmp_path)
+    export(graph, "onnx", str(tmp_path / "net.onnx"))
+    names = {t.name for t in onnx.load(str(tmp_path / "net.onnx")).graph.initializer}
+    assert names and not any(name.startswith(("aux.", "aux_pool.")) for name in names)
+    exported = export(graph, "pytorch", str(tmp_path / "net.py"))
+    source = (tmp_path / "net.py").read_text()
+    assert exported.checked and "self.aux" not in source and "self.out" in source
+
+
+def test_fine_tuning_resizes_the_heads_with_the_main_output(tmp_path):
+    from cnnctl.train.finetune import made_anew
+
+    path = tmp_path / "net.yaml"
+    path.write_text(TINY)
+    graph = cnnctl.load(str(path), None, {"out": 3})  # a new head for 3 classes, as a run from weights builds it
+    assert graph.output_shape == (3,) and graph.nodes[graph.heads[0].index].shape == (3,)
+    assert made_anew(graph, "out") == ("out", "aux")
+    assert made_anew(graph, "mid") == ("mid",)  # another layer as the head (--head): the heads stay
+
+
+def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_initialised(tmp_path):
+    from cnnctl.api import to_torch
+    from cnnctl.exchange.weights import place_weights
+    from cnnctl.graph.outputs import inference_graph
+    from cnnctl.train.weights_from import placement_said
+
+    graph = load_text(TINY, tmp_path)
+    torch.manual_seed(1)
+    source = to_torch(inference_graph(graph)).state_dict()  # the network without its head, trained elsewhere
+    torch.save(source, tmp_path / "source.pt")
+    model = to_torch(graph)
+    head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("aux.")}
+    placement = place_weights(model, str(tmp_path / "source.pt"))
+    assert placement.fresh == ("aux.weight", "aux.bias")
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in source.items())  # every other tensor placed
+    assert all(torch.equal(state[k], v) for k, v in head.items())  # the head as it was initialised
+    assert "their 2 tensors (`aux` to `aux`) start as initialised" in placement_said(placement, "x")
+    # Weights that fit neither are the whole network's message, as before.
+    torch.save({k: v for k, v in source.items() if k != "out.bias"}, tmp_path / "bad.pt")
+    with pytest.raises(CnnctlError, match="tensors"):
+        place_weights(to_torch(graph), str(tmp_path / "bad.pt"))
+
+
+def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL.Image")
+    from cnnctl.api import to_torch
+    from tests.test_stream import coded_folder
+
+    seven = TINY.replace("fc 5", "fc 7")  # trained elsewhere for 7 classes, the data has 3
+    graph = load_text(seven, tmp_path, "net7.yaml")
+    torch.manual_seed(3)
+    source = to_torch(graph).state_dict()
+    torch.save(source, tmp_path / "source.pt")
+    data, run = coded_folder(tmp_path / "imgs", n=24, classes=3), tmp_path / "run"
+    args = ("train", str(tmp_path / "net7.yaml"), "--data", str(data), "--weights", str(tmp_path / "source.pt"),
+            "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "head: `out` made anew for the data's 3 classes" in out and "the auxiliary heads' `aux` with it" in out
+    model = torch.load(run / "last.pt", weights_only=True)["model"]
+    assert model["aux.weight"].shape == (3, 4) and model["out.weight"].shape == (3, 6)  # both for the data's classes
+    assert not torch.equal(model["aux.weight"], source["aux.weight"][:3])  # made anew and trained, not the source's
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(run), "--device", "cpu", "--format", "json")
+    assert code == 0, err  # the main output only
+    code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(run), "--epochs", "2")
+    assert code == 0, err
