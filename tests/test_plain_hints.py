@@ -21,7 +21,8 @@ def _net(line: str) -> str:
 
 ATTENTION = (
     "cnnctl describes convolutional networks and has no attention layers "
-    "(a squeeze-and-excitation's channel gate is `gate:`)"
+    "(a squeeze-and-excitation's channel gate is `gate:`; SKNet's and ResNeSt's split attention is "
+    "`split:` with its `attention:` path)"
 )
 RESHAPE = "the notation's one reshape is `flatten`, a volume to a vector (`fc` flattens its input itself)"
 MATMUL = "a learned matrix product is `fc N` on a vector, or a 1x1 convolution `conv f=1 n=N` at each position"

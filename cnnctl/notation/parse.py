@@ -67,7 +67,8 @@ SYNONYMS = {**KIND_SYNONYMS, **CONSTRUCT_SYNONYMS}
 # spelling would mislead (`matmul` is not `mul`, `reshape` not `repeat`, `attention` not `flatten`).
 _ATTENTION = (
     "cnnctl describes convolutional networks and has no attention layers "
-    "(a squeeze-and-excitation's channel gate is `gate:`)"
+    "(a squeeze-and-excitation's channel gate is `gate:`; SKNet's and ResNeSt's split attention is "
+    "`split:` with its `attention:` path)"
 )
 _RESHAPE = "the notation's one reshape is `flatten`, a volume to a vector (`fc` flattens its input itself)"
 _MATMUL = "a learned matrix product is `fc N` on a vector, or a 1x1 convolution `conv f=1 n=N` at each position"
@@ -731,6 +732,9 @@ class _Parser:
             return True
         if kind in ("concat", "add"):
             return True
+        if kind.lower() in NOT_IN_NOTATION:  # before the keys: a transformer's `attention` is not split's
+            self.problem(f"`{kind}` is not part of cnnctl's notation", loc, NOT_IN_NOTATION[kind.lower()])
+            return False
         owner = CONSTRUCT_KEYS.get(kind)
         if owner:
             self.problem(
@@ -738,9 +742,6 @@ class _Parser:
                 loc,
                 f"indent `{kind}:` under `{owner}:`, lined up with its other keys, without `- `",
             )
-            return False
-        if kind.lower() in NOT_IN_NOTATION:
-            self.problem(f"`{kind}` is not part of cnnctl's notation", loc, NOT_IN_NOTATION[kind.lower()])
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(
