@@ -196,7 +196,6 @@ def measure(name: str, timeout: float) -> list[dict]:
     if code != 0:
         why = said if code is None else (said.splitlines() or ["?"])[-1][:300]
         return [{"model": name, "exporter": e, "result": "not measured", "why": f"export: {why}"} for e in EXPORTERS]
-    reference = json.loads((folder / f"{name}.json").read_text())
     rows = []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for exporter in EXPORTERS:
