@@ -249,6 +249,7 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated names (default: every CNN of the zoo)")
     parser.add_argument("--first", action="store_true", help="one model per family")
     parser.add_argument("--again", action="store_true", help="measure again models already measured")
+    parser.add_argument("--table", action="store_true", help="measure nothing: the table of what was measured")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per step of one model")
     parser.add_argument("--skip", default="regnet_y_128gf", help="models not measured (too large to export here)")
     parser.add_argument("--export", help=argparse.SUPPRESS)
@@ -266,7 +267,9 @@ def main() -> None:
     import torchvision
 
     names = [n for n in torchvision.models.list_models(module=torchvision.models) if not n.startswith(NOT_CNNS)]
-    names = [n for n in names if family(n)]
+    names = zoo = [n for n in names if family(n)]
+    if args.table:
+        names = []
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
     if args.first:
@@ -275,17 +278,22 @@ def main() -> None:
     kept = WORK / "results.jsonl"
     rows = [json.loads(line) for line in kept.read_text().splitlines()] if kept.exists() else []
     skipped = set(args.skip.split(",")) if args.skip else set()
+    too_large = "not exported here: too large for this machine's memory and time (2 cores)"
+    rows = [r for r in rows if r["model"] not in skipped]
+    rows += [{"model": n, "exporter": e, "result": "not measured", "why": too_large} for n in zoo if n in skipped
+             for e in EXPORTERS]  # fmt: skip
     for name in names:
         if name in skipped:
-            rows = [r for r in rows if r["model"] != name]
-            why = "not exported here: too large for this machine's memory and time (2 cores)"
-            rows += [{"model": name, "exporter": e, "result": "not measured", "why": why} for e in EXPORTERS]
             continue
         if any(r["model"] == name for r in rows) and not args.again:
             continue
         rows = [r for r in rows if r["model"] != name] + measure(name, args.timeout)
         kept.write_text("".join(json.dumps(r) + "\n" for r in rows))
     kept.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    measured = {r["model"] for r in rows}
+    why = "not reached in the time this run had (2 shared cores)"
+    rows += [{"model": n, "exporter": e, "result": "not measured", "why": why} for n in zoo if n not in measured
+             for e in EXPORTERS]  # fmt: skip
     versions = f"torch {torch.__version__}, torchvision {torchvision.__version__}, onnx {onnx.__version__}"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(table(rows, versions))

@@ -470,3 +470,35 @@ def test_a_gather_of_the_values_in_another_order_is_one_message(tmp_path, monkey
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     assert code == 2 and "Traceback" not in err and err.count("error:") == 1, err
     assert "ONNX node `reshape` (Reshape, node 3 of 6): a reshape other than" in err, err
+
+
+class TransformInput(nn.Module):
+    """torchvision's GoogLeNet and Inception v3 `transform_input` (ImageNet's normalisation
+    redone as theirs): each channel picked, x[:, k], unsqueezed back, scaled and shifted by
+    numbers, the three joined again; then a conv."""
+
+    SCALE = (0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5)
+    SHIFT = ((0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        channels = [torch.unsqueeze(x[:, k], 1) * self.SCALE[k] + self.SHIFT[k] for k in range(3)]
+        return self.conv(torch.cat(channels, 1))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_channel_picked_and_unsqueezed_back_is_a_chunk(dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(TransformInput(), tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == [*["chunk", "affine"] * 3, "concat", "conv"]
+    chunks = [n for n in graph.nodes if n.kind == "chunk"]
+    assert all(n.inputs == (-1,) for n in chunks)  # each reads the image
+    assert [(n.args.parts, n.args.i) for n in chunks] == [(3, 1), (3, 2), (3, 3)]
+    affines = [n for n in graph.nodes if n.kind == "affine"]  # the numbers as float32, as the file holds them
+    assert [n.args.scale for n in affines] == [(float(np.float32(s)),) for s in TransformInput.SCALE]
+    assert [n.args.shift for n in affines] == [(float(np.float32(s)),) for s in TransformInput.SHIFT]
+    assert graph.params == 4 * 27 + 4 and graph.mults == 6 * 6 * 4 * 27
+    assert same_outputs(model, path)

@@ -156,3 +156,12 @@ def test_largest_batch_within_a_budget(budget):
         assert peak(batch) <= budget < peak(batch + 1)
     # the peak is linear in the batch: fixed + per example x batch
     assert peak(7) - peak(6) == peak(2) - peak(1) == memory.per_example
+
+
+def test_a_mul_of_three_inputs_keeps_them_and_the_first_product():
+    # three 1x1 convs in a row on the 4x4x1 image, each 4x4x2 (32 values), multiplied together:
+    # the image (16) and each conv's output (3 x 32) are kept, and so is the product of the
+    # first two factors (32), its own tensor: torch multiplies two at a time, (c * a) * b.
+    text = "input: 4x4x1\nlayers:\n- conv f=1 n=2 id=a\n- conv f=1 n=2 id=b\n- conv f=1 n=2\n- mul with=a,b\n"
+    assert saved(text, 2) == 2 * (16 + 3 * 32 + 32) * 4
+    assert_same(cnnctl.load_text(text), 2, "a mul of three")

@@ -95,7 +95,13 @@ OPERATORS = {
     "Slice": Operator("slice", 3, "an equal part of the channels"),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
-    "Gather": Operator("gather", 2, "of known values; of every value in order after a Reshape to -1, nothing"),
+    "Gather": Operator(
+        "gather",
+        2,
+        "of one channel, unsqueezed back, a chunk; of every value in order after a Reshape to -1, nothing; "
+        "of known values",
+    ),
+    "Unsqueeze": Operator("unsqueeze", 1, "of one channel a Gather picked, at axis 1"),
     "Sub": Operator("sub", 2, "of a layer and a constant after it, one or one per channel, an affine; of known values"),
     "Div": Operator("div", 2, "of a layer by a constant, one or one per channel, an affine; of known values"),
     "Reshape": Operator("reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle"),
@@ -498,6 +504,7 @@ class _Reader:
         self.gelus: dict[int, tuple[str, list[int]]] = {}
         self.inside: set[int] = set()  # nodes of a written-out GELU other than its last: read with it
         self.restrided: dict[int, str] = {}  # a Gather of every value in order (torch's as_strided) -> the tensor
+        self.picked: set[str] = set()  # outputs of Gathers of one channel (x[:, k]), a chunk once unsqueezed
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
@@ -1167,12 +1174,40 @@ class _Reader:
         return True
 
     def gather(self, node, a: dict, ins: list) -> Layer | None:
-        """The Gather of torch's as_strided (strided_back): the tensor; else one of known values."""
+        """The Gather of torch's as_strided (strided_back): the tensor; of one channel, read
+        only by an Unsqueeze back at axis 1 (torchvision's transform_input, x[:, k] then
+        unsqueeze(1)): a chunk of one channel; of known values: a value."""
         x = self.restrided.get(self.index)
-        if x is None:
+        if x is not None:
+            self.alias[node.output[0]] = self.real(x)
+            return None
+        if self.known(node):
             return self.fold(node, a, ins)
-        self.alias[node.output[0]] = self.real(x)
-        return None
+        index, channels = self.const(node, 1), self.channels(node.input[0])
+        after = self.only_reader(node.output[0])
+        one = index is not None and index.shape == () and channels is not None and -channels <= int(index) < channels
+        if _int(a, "axis", 0) != 1 or not one or after is None or not self.unsqueezes_channels(self.nodes[after]):
+            raise _Unread(
+                "a Gather other than of one channel, unsqueezed back (x[:, k] then unsqueeze(1))",
+                "cnnctl reads one channel picked this way as a `chunk` of one channel",
+            )
+        self.picked.add(node.output[0])
+        k = int(index) % channels
+        return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], _node_id(node, "chunk"))
+
+    def unsqueezes_channels(self, node) -> bool:
+        """Whether `node` is an Unsqueeze at axis 1 (its axes an input from opset 13, else an attribute)."""
+        if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx"):
+            return False
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        return axes is not None and [int(v) for v in list(axes)] == [1]
+
+    def unsqueeze(self, node, a: dict, ins: list) -> None:
+        """The Unsqueeze after a Gather of one channel (gather): with it, the chunk."""
+        if node.input[0] not in self.picked or not self.unsqueezes_channels(node):
+            raise _Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
+        self.alias[node.output[0]] = ins[0]
+        self.made[ins[0]].nodes.append(self.index)
 
     def flattens(self, node, a: dict, target: list[int]) -> bool:
         """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
