@@ -246,7 +246,7 @@ def table(rows: list[dict], versions: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", help="comma-separated names (default: every CNN of the zoo)")
+    parser.add_argument("--models", help="names, comma-separated, measured in that order (default: the zoo's CNNs)")
     parser.add_argument("--first", action="store_true", help="one model per family")
     parser.add_argument("--again", action="store_true", help="measure again models already measured")
     parser.add_argument("--table", action="store_true", help="measure nothing: the table of what was measured")
@@ -271,7 +271,7 @@ def main() -> None:
     if args.table:
         names = []
     if args.models:
-        names = [n for n in names if n in args.models.split(",")]
+        names = [n for n in args.models.split(",") if n in names]  # in the order given
     if args.first:
         names = [n for n in names if n == min((m for m in names if family(m) == family(n)), key=len)]
     WORK.mkdir(parents=True, exist_ok=True)

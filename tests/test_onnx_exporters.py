@@ -502,3 +502,25 @@ def test_a_channel_picked_and_unsqueezed_back_is_a_chunk(dynamo, tmp_path, monke
     assert [n.args.shift for n in affines] == [(float(np.float32(s)),) for s in TransformInput.SHIFT]
     assert graph.params == 4 * 27 + 4 and graph.mults == 6 * 6 * 4 * 27
     assert same_outputs(model, path)
+
+
+class Attention(nn.Module):
+    """Self-attention over a 2x2 grid of patches: tokens, queries times keys, a softmax over
+    the tokens. cnnctl has no kind for it: what the README says is not read."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.qkv = nn.Conv2d(8, 24, 1)
+
+    def forward(self, x):
+        q, k, v = self.qkv(self.patch(x)).flatten(2).chunk(3, 1)  # N x C x tokens each
+        a = torch.softmax(q.transpose(1, 2) @ k / 8**0.5, -1)
+        return (v @ a.transpose(1, 2)).reshape(x.shape[0], 8, 2, 2)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_attention_is_not_read_and_is_told_at_its_nodes(dynamo, tmp_path, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "import", exported(Attention(), tmp_path, dynamo))
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.startswith("error: ") and ": ONNX node " in err and "hint:" not in out, err
