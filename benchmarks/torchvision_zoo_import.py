@@ -17,7 +17,8 @@ the parameters and the buffers of the model (sum of numel; batch norm's num_batc
 left out: it counts training steps and no exporter writes it) and the multiplications counted by
 forward hooks on every Conv2d and Linear (out volume x in-channels per group x window, out x in).
 Where the exporter folded batch norms into the convs before them (the dynamo exporter does in
-eval mode), the file's own counts follow from those (`folded`).
+eval mode), the file's own counts follow from those (`folded`); transform_input's six numbers
+are buffers of cnnctl's affines (TRANSFORM_INPUT).
 GoogLeNet and Inception v3 are built without their auxiliary classifiers (they do not run in
 eval mode, so no exporter writes them) and with `transform_input=True` (as with their weights).
 
@@ -53,6 +54,9 @@ FAMILIES = ("resnet", "resnext", "wide_resnet", "vgg", "alexnet", "squeezenet", 
             "efficientnet_v2", "regnet_x", "regnet_y", "convnext")  # fmt: skip
 NOT_CNNS = ("vit_", "swin_", "maxvit_")  # attention: not read, not measured
 EXPORTERS = ("torchscript", "dynamo")
+# Built with transform_input=True: its 3 factors and 3 offsets are Python numbers to torchvision
+# (no buffers), written as constants by the exporters, and read as affines that keep them as buffers.
+TRANSFORM_INPUT = ("googlenet", "inception_v3")
 
 
 def family(name: str) -> str | None:
@@ -65,7 +69,7 @@ def build(name: str):
     import torchvision
 
     torch.manual_seed(0)
-    extra = {"aux_logits": False, "transform_input": True} if name in ("googlenet", "inception_v3") else {}
+    extra = {"aux_logits": False, "transform_input": True} if name in TRANSFORM_INPUT else {}
     model = torchvision.models.get_model(name, weights=None, **extra).eval()
     with torch.no_grad():  # constant tensors made random (as benchmarks/torchvision_reference.py's distinct)
         for key, t in model.state_dict().items():
@@ -141,7 +145,8 @@ def folded(path: Path, reference: dict) -> dict:
     dims = {t.name: list(t.dims) for t in model.graph.initializer}
     kept = sum(dims.get(n.input[1], [0])[0] for n in model.graph.node if n.op_type == "BatchNormalization")
     gone = reference["bn_channels"] - kept
-    return {"params": reference["params"] - gone, "buffers": reference["buffers"] - 2 * gone, "folded": gone}
+    fixed = 6 if path.parent.name in TRANSFORM_INPUT else 0  # transform_input's numbers, an affine's buffers
+    return {"params": reference["params"] - gone, "buffers": reference["buffers"] - 2 * gone + fixed, "folded": gone}
 
 
 def check(path: Path, reference: dict) -> dict:
@@ -176,6 +181,8 @@ def check(path: Path, reference: dict) -> dict:
     same = difference <= TOLERANCE
     result = "exact, within 1e-5" if not wrong and same else ("counts differ" if wrong else "outputs differ")
     bn = f"batch norms folded: {reference['folded']:,} channels" if reference["folded"] else ""
+    if path.parent.name in TRANSFORM_INPUT:
+        bn = "; ".join(x for x in (bn, "transform_input's 6 numbers kept as the affines' buffers") if x)
     return {"result": result, "why": "; ".join(wrong), "difference": difference, "folded": bn, **counts}
 
 
