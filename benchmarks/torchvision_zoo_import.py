@@ -103,6 +103,18 @@ def multiplications(model, x) -> int:
     return total[0]
 
 
+def biased_bn_channels(model) -> int:
+    """The channels of the batch norms right after a conv with a bias (VGG's): folded, they add none."""
+    import torch
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    return sum(
+        bn.num_features
+        for conv, bn in zip(leaves, leaves[1:], strict=False)
+        if isinstance(bn, torch.nn.BatchNorm2d) and isinstance(conv, torch.nn.Conv2d) and conv.bias is not None
+    )
+
+
 def export(name: str, folder: Path) -> None:
     import contextlib
     import io
@@ -118,6 +130,7 @@ def export(name: str, folder: Path) -> None:
         "buffers": sum(b.numel() for k, b in model.named_buffers() if not k.endswith("num_batches_tracked")),
         "mults": multiplications(model, x),
         "bn_channels": sum(m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)),
+        "biased_bn_channels": biased_bn_channels(model),
         "size": size,
     }
     (folder / f"{name}.json").write_text(json.dumps(reference))
@@ -137,16 +150,19 @@ def export(name: str, folder: Path) -> None:
 def folded(path: Path, reference: dict) -> dict:
     """The reference counts of the file where the exporter folded batch norms into the convs
     before them (the dynamo exporter's optimizer does, in eval mode): each folded channel's scale
-    and shift become the conv's bias (torchvision's convs before a batch norm have none), its
-    running mean and variance go. The batch norms kept are the file's BatchNormalization nodes."""
+    and shift go into the conv, which gains a bias where it had none (VGG's convs before a batch
+    norm have one, the others' none), its running mean and variance go. The batch norms kept
+    are the file's BatchNormalization nodes."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     dims = {t.name: list(t.dims) for t in model.graph.initializer}
     kept = sum(dims.get(n.input[1], [0])[0] for n in model.graph.node if n.op_type == "BatchNormalization")
     gone = reference["bn_channels"] - kept
+    biased = min(gone, reference.get("biased_bn_channels", 0))
     fixed = 6 if path.parent.name in TRANSFORM_INPUT else 0  # transform_input's numbers, an affine's buffers
-    return {"params": reference["params"] - gone, "buffers": reference["buffers"] - 2 * gone + fixed, "folded": gone}
+    params = reference["params"] - 2 * gone + (gone - biased)  # each folded channel's scale and shift; a bias
+    return {"params": params, "buffers": reference["buffers"] - 2 * gone + fixed, "folded": gone}
 
 
 def check(path: Path, reference: dict) -> dict:
