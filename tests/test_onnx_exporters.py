@@ -409,3 +409,140 @@ def test_another_layer_on_channels_last_data_is_one_message_at_its_node(tmp_path
     assert code == 2 and out == "" and "Traceback" not in err, err
     assert err.count("error:") == 1 and "(Add, node " in err, err
     assert "channels-last (NHWC) data, as a `add` layer" in err and "hint: cnnctl reads channels-last data" in err
+
+
+# -- torchvision's zoo: the importer's last patterns (item 2) -------------------------------------
+class Normalised(nn.Module):
+    """torchvision's normalisation inside the network, `(x - mean) / std`, then a conv: of buffers
+    per channel (1 x 3 x 1 x 1) or of numbers."""
+
+    def __init__(self, buffers: bool):
+        super().__init__()
+        self.stored = buffers
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv((x - self.mean) / self.std if self.stored else (x - 0.5) / 0.25)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("buffers", [False, True], ids=["numbers", "buffers"])
+def test_a_sub_and_a_div_by_constants_are_affines(buffers, dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(Normalised(buffers), tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["affine", "affine", "conv"]
+    mean, std = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) if buffers else ((0.5,), (0.25,))
+    # x - mean adds -mean; x / std multiplies by 1 / std, in float32 as the file holds std
+    assert graph.nodes[0].args.shift == tuple(-float(np.float32(m)) for m in mean)
+    assert graph.nodes[1].args.scale == tuple(float(np.float32(1) / np.float32(s)) for s in std)
+    assert graph.params == 4 * 27 + 4 and graph.buffers == 2 * len(mean)  # the values written, as buffers
+    assert graph.mults == 6 * 6 * 4 * 27  # the conv's: an affine multiplies by constants, no weights
+    assert same_outputs(model, path)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("momentum", [0.1, 0.01, 0.3])
+def test_batch_norms_momentum_is_read(momentum, dynamo, tmp_path, monkeypatch, capsys):
+    # first, so that no exporter can fold it into a conv before it
+    module = nn.Sequential(nn.BatchNorm2d(3, momentum=momentum), nn.Conv2d(3, 4, 3))
+    graph, _ = imported(exported(module, tmp_path, dynamo), monkeypatch, capsys)
+    bn = next(n for n in graph.nodes if n.kind == "bn")
+    assert bn.args.momentum == momentum  # ONNX keeps 1 - momentum (the running statistics' share)
+
+
+def restrided(tmp_path, order) -> str:
+    """conv, the mean over height and width, then torch 2.14's dynamo exporter's as_strided of it
+    to its own size (ConvNeXt's adaptive average pool): a Reshape to -1 and a Gather of the values
+    at `order`, shaped 1 x 4 x 1 x 1; then a flatten and an fc. Written with onnx.helper."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from tests.helpers import onnx_model, onnx_tensor
+
+    rng = np.random.default_rng(3)
+    ints = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in
+            (("axes", [-1, -2]), ("flat", [-1]), ("order", np.array(order).reshape(1, 4, 1, 1)))]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
+        helper.make_node("ReduceMean", ["c", "axes"], ["m"], name="mean", keepdims=1),
+        helper.make_node("Reshape", ["m", "flat"], ["r"], name="reshape"),
+        helper.make_node("Gather", ["r", "order"], ["g"], name="as_strided", axis=0),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1),
+    ]
+    weights = [onnx_tensor(n, rng.standard_normal(s)) for n, s in
+               (("w", (4, 3, 3, 3)), ("b", (4,)), ("fw", (5, 4)), ("fb", (5,)))]  # fmt: skip
+    path = str(tmp_path / "restrided.onnx")
+    onnx.save(onnx_model(nodes, (*weights, *ints), opset=18), path)
+    return path
+
+
+def test_an_as_strided_of_a_tensor_to_its_own_size_is_the_tensor(tmp_path, monkeypatch, capsys):
+    path = restrided(tmp_path, [0, 1, 2, 3])
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == ["conv", "pool", "fc"]
+    assert graph.params == 4 * 27 + 4 + 5 * 4 + 5 and graph.mults == 6 * 6 * 4 * 27 + 4 * 5
+    assert same_outputs(model, path)
+
+
+def test_a_gather_of_the_values_in_another_order_is_one_message(tmp_path, monkeypatch, capsys):
+    path = restrided(tmp_path, [1, 0, 2, 3])  # the channels swapped: not the tensor itself
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and "Traceback" not in err and err.count("error:") == 1, err
+    assert "ONNX node `reshape` (Reshape, node 3 of 6): a reshape other than" in err, err
+
+
+class TransformInput(nn.Module):
+    """torchvision's GoogLeNet and Inception v3 `transform_input` (ImageNet's normalisation
+    redone as theirs): each channel picked, x[:, k], unsqueezed back, scaled and shifted by
+    numbers, the three joined again; then a conv."""
+
+    SCALE = (0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5)
+    SHIFT = ((0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        channels = [torch.unsqueeze(x[:, k], 1) * self.SCALE[k] + self.SHIFT[k] for k in range(3)]
+        return self.conv(torch.cat(channels, 1))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_channel_picked_and_unsqueezed_back_is_a_chunk(dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(TransformInput(), tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.kind for n in graph.nodes] == [*["chunk", "affine"] * 3, "concat", "conv"]
+    chunks = [n for n in graph.nodes if n.kind == "chunk"]
+    assert all(n.inputs == (-1,) for n in chunks)  # each reads the image
+    assert [(n.args.parts, n.args.i) for n in chunks] == [(3, 1), (3, 2), (3, 3)]
+    affines = [n for n in graph.nodes if n.kind == "affine"]  # the numbers as float32, as the file holds them
+    assert [n.args.scale for n in affines] == [(float(np.float32(s)),) for s in TransformInput.SCALE]
+    assert [n.args.shift for n in affines] == [(float(np.float32(s)),) for s in TransformInput.SHIFT]
+    assert graph.params == 4 * 27 + 4 and graph.mults == 6 * 6 * 4 * 27
+    assert same_outputs(model, path)
+
+
+class Attention(nn.Module):
+    """Self-attention over a 2x2 grid of patches: tokens, queries times keys, a softmax over
+    the tokens. cnnctl has no kind for it: what the README says is not read."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.qkv = nn.Conv2d(8, 24, 1)
+
+    def forward(self, x):
+        q, k, v = self.qkv(self.patch(x)).flatten(2).chunk(3, 1)  # N x C x tokens each
+        a = torch.softmax(q.transpose(1, 2) @ k / 8**0.5, -1)
+        return (v @ a.transpose(1, 2)).reshape(x.shape[0], 8, 2, 2)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_attention_is_not_read_and_is_told_at_its_nodes(dynamo, tmp_path, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "import", exported(Attention(), tmp_path, dynamo))
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.startswith("error: ") and ": ONNX node " in err and "hint:" not in out, err

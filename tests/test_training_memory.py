@@ -254,3 +254,12 @@ def test_grn_keeps_its_input_x_times_n_and_its_norms():
     text = "input: 4x4x2\nlayers: [conv f=1 n=3, grn]"
     assert saved(text, 2) == 2 * (128 + 192 + 220)
     assert_same(cnnctl.load_text(text), 2, "conv, grn")
+
+
+def test_a_mul_of_three_inputs_keeps_them_and_the_first_product():
+    # three 1x1 convs in a row on the 4x4x1 image, each 4x4x2 (32 values), multiplied together:
+    # the image (16) and each conv's output (3 x 32) are kept, and so is the product of the
+    # first two factors (32), its own tensor: torch multiplies two at a time, (c * a) * b.
+    text = "input: 4x4x1\nlayers:\n- conv f=1 n=2 id=a\n- conv f=1 n=2 id=b\n- conv f=1 n=2\n- mul with=a,b\n"
+    assert saved(text, 2) == 2 * (16 + 3 * 32 + 32) * 4
+    assert_same(cnnctl.load_text(text), 2, "a mul of three")

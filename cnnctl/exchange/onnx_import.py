@@ -95,9 +95,15 @@ OPERATORS = {
     "Slice": Operator("slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`"),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
-    "Gather": Operator("fold", 2, "of known values"),
-    "Sub": Operator("fold", 2, "of known values"),
-    "Div": Operator("fold", 2, "of known values"),
+    "Gather": Operator(
+        "gather",
+        2,
+        "of one channel, unsqueezed back, a chunk; of every value in order after a Reshape to -1, nothing; "
+        "of known values",
+    ),
+    "Unsqueeze": Operator("unsqueeze", 1, "of one channel a Gather picked, at axis 1"),
+    "Sub": Operator("sub", 2, "of a layer and a constant after it, one or one per channel, an affine; of known values"),
+    "Div": Operator("div", 2, "of a layer by a constant, one or one per channel, an affine; of known values"),
     "Reshape": Operator(
         "reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax"
     ),
@@ -112,6 +118,11 @@ OPERATORS = {
     "Softmax": Operator("softmax", 1, "over the channels; across the parts of reshaped channels, `rsoftmax`", True),
 }
 
+
+# How a stored tensor becomes a parameter or buffer of cnnctl's layer (Layer.stored): as it is;
+# transposed (Gemm's W^T, a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in); negated (what a
+# Sub takes away, an affine's shift); its reciprocal (what a Div divides by, an affine's scale).
+READ_AS = {"": lambda v: v, "transposed": lambda v: v.T, "negated": lambda v: -v, "reciprocal": lambda v: 1 / v}
 
 FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_Reader.fold)
 MAX_FOLDED = 64  # the most values an operation on known sizes reads (a shape has a few)
@@ -143,7 +154,7 @@ class Layer:
     inputs: list  # tensor names read
     name: str  # the id it would take
     nodes: list  # the indices of the ONNX nodes it comes from
-    stored: tuple = ()  # (its parameter in cnnctl's module, the ONNX tensor holding it, transposed?)
+    stored: tuple = ()  # (its parameter in cnnctl's module, the ONNX tensor holding it, how: READ_AS)
 
 
 @record
@@ -330,16 +341,16 @@ class ImportedWeights:
     text: str  # the network file, as `cnnctl import` writes it
     graph: object  # the network built from it
     shapes: dict  # parameter name -> the shape of its values
-    sources: dict  # parameter name -> (the ONNX tensor it comes from, transposed?)
+    sources: dict  # parameter name -> (the ONNX tensor it comes from, how it is read: READ_AS)
     reader: object  # what decodes the values, from the file read
 
     def array(self, name: str):
         """The values of parameter `name`, a numpy array of shape `shapes[name]`."""
-        tensor, transposed = self.sources[name]
+        tensor, how = self.sources[name]
         values = self.reader.weight(tensor)
         # its own writable copy, not a view of the file; a factor per channel stored as 1xCx1x1 or C
         # takes the layer's own shape (the same values in the same order)
-        return (values.T if transposed else values).reshape(self.shapes[name]).copy()
+        return READ_AS[how](values).reshape(self.shapes[name]).copy()
 
 
 def read_weights(path: str, name: str | None = None) -> ImportedWeights:
@@ -350,7 +361,7 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
     for node, layer in zip(graph.nodes, imported.layers, strict=True):  # one node per layer written
         if node.kind != layer.kind:  # the text's layers and the network's nodes out of step: a bug here
             raise CnnctlError.at(f"the weights of `{node.path}` could not be placed ({layer.kind} read)", Loc(path))
-        for param, read, transposed in layer.stored:
+        for param, read, how in layer.stored:
             tensor = reader.real(read)  # torch's exporter stores equal weights once, read through an Identity
             if tensor not in reader.constants:  # computed by the graph, not stored: nothing to load (missing)
                 continue
@@ -362,10 +373,10 @@ def read_weights(path: str, name: str | None = None) -> ImportedWeights:
                 dims = (count,)
             elif layer.kind == "channelconv":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
                 dims = (1, 1, count, 1)
-            if transposed:  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
+            if how == "transposed":  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
             shapes[f"{node.path}.{param}"] = dims
-            sources[f"{node.path}.{param}"] = (tensor, transposed)
+            sources[f"{node.path}.{param}"] = (tensor, how)
     return ImportedWeights(imported.text, graph, shapes, sources, reader)
 
 
@@ -527,6 +538,8 @@ class _Reader:
         # a convolution across the channels. Each is read at its last node (-> the pattern).
         self.patterns: dict[int, Pattern] = {}
         self.inside: set[int] = set()  # nodes of a pattern other than its last: read with it
+        self.restrided: dict[int, str] = {}  # a Gather of every value in order (torch's as_strided) -> the tensor
+        self.picked: set[str] = set()  # outputs of Gathers of one channel (x[:, k]), a chunk once unsqueezed
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
@@ -1033,13 +1046,13 @@ class _Reader:
         dims = self.shape(node.input[0])
         if dims is not None and dims[-1] not in (None, c_in):
             raise _Unread(f"multiplies {dims[-1]} channels by weights of {c_in} x {c_out}")
-        out, stored = node.output[0], [("weight", node.input[1], True)]
+        out, stored = node.output[0], [("weight", node.input[1], "transposed")]
         add = self.only_reader(out)
         bias = next((t for t in self.nodes[add].input if t != out), None) if add is not None else None
         biased = self.nodes[add].op_type == "Add" and bias in self.inits and list(self.inits[bias].dims) == [c_out]
         if biased:
             self.biases[add] = out
-            stored.append(("bias", bias, False))
+            stored.append(("bias", bias, ""))
         self.normed.add(out)
         name = self.weight_name(bias if biased else node.input[1], _node_id(node, "conv"))
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
@@ -1048,6 +1061,9 @@ class _Reader:
     def bn(self, node, a: dict, ins: list) -> Layer:
         eps = _float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
+        momentum = _momentum(_float(a, "momentum", 0.9))
+        if momentum != 0.1:
+            words.append(f"momentum={momentum:g}")
         name = self.weight_name(node.input[1], _node_id(node, "bn"))
         return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
 
@@ -1159,7 +1175,7 @@ class _Reader:
         per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given)
         if per_channel and shift is None and x not in self.constants:
             name = self.weight_name(y, _node_id(node, "layerscale"))  # a learned factor per channel
-            return self.layer("layerscale", [], [x], name, stored=(("weight", y, False),))
+            return self.layer("layerscale", [], [x], name, stored=(("weight", y, ""),))
         if scale is not None:  # a fixed factor, one or one per channel, and the fixed shift after it
             words, stored = _affine_words("scale", scale, y)
             if shift is not None:
@@ -1212,6 +1228,40 @@ class _Reader:
         channels = shape[1]
         forms = ([channels], [1, channels]) if len(shape) == 2 else ([channels, 1, 1], [1, channels, 1, 1])
         return channels is not None and dims in forms
+
+    def sub(self, node, a: dict, ins: list) -> Layer | None:
+        """x - c, c a constant of one value or one per channel (torchvision's normalisation
+        `(x - mean) / std`): an affine whose shift is -c. Of known values: a value."""
+        if self.known(node):
+            return self.fold(node, a, ins)
+        return self.by_constant(node, ins, "shift", "negated")
+
+    def div(self, node, a: dict, ins: list) -> Layer | None:
+        """x / c, c a constant of one value or one per channel: an affine whose scale is 1 / c
+        (in float32, as the weights carry it). Of known values: a value."""
+        if self.known(node):
+            return self.fold(node, a, ins)
+        return self.by_constant(node, ins, "scale", "reciprocal")
+
+    def by_constant(self, node, ins: list, name: str, how: str) -> Layer:
+        """The affine of a Sub or Div of a layer `x` and a constant after it (`how` its values are read)."""
+        import numpy as np
+
+        verb = "takes away" if node.op_type == "Sub" else "divides by"
+        x, c = ins
+        if x in self.constants or c not in self.constants:
+            raise _Unread(
+                f"a {node.op_type} other than of a layer and a constant after it: no cnnctl layer kind does it",
+                "cnnctl reads x - c and x / c, c one value or one per channel, as an affine",
+            )
+        values = self.fixed(c, node.input[0])
+        if values is None:
+            self.refuse_stored(ins, verb)
+        if how == "reciprocal" and 0.0 in values:
+            raise _Unread(f"divides by the stored {_shown(c)}, which holds a zero")
+        values = tuple(float(READ_AS[how](np.float32(v))) for v in values)  # in float32, as the weights are read
+        words, stored = _affine_words(name, values, c, how)
+        return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
 
     def refuse_stored(self, ins: list, verb: str) -> None:
         """An Add or Mul with stored values where no cnnctl kind takes them (a fixed offset or
@@ -1309,9 +1359,69 @@ class _Reader:
         if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
             volume, groups, _, nodes = self.grid[x]
             return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
+        if shape is not None and shape.shape == (1,) and self.strided_back(node):  # the tensor itself
+            self.alias[node.output[0]] = x
+            return None
         if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
             return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
         raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+
+    def strided_back(self, node) -> bool:
+        """Whether this Reshape to -1 is read only by a Gather of every value in order, shaped as
+        the tensor was (torch's `as_strided` of a tensor to its own size, as the dynamo exporter
+        writes it after the mean of an adaptive average pool): the two give the tensor back."""
+        import numpy as np
+
+        dims, gather = self.shape(node.input[0]), self.only_reader(node.output[0])
+        if dims is None or None in dims or gather is None:
+            return False
+        after = self.nodes[gather]
+        if after.op_type != "Gather" or len(after.input) != 2 or _int(_attrs(after), "axis", 0) != 0:
+            return False
+        tensor = self.constants.get(after.input[1])
+        if tensor is None or tensor is FOLDED or [int(d) for d in tensor.dims] != list(dims):
+            return False
+        positions = self.values(tensor, after.input[1], cap=MAX_CHANNEL_VALUES)
+        if not np.array_equal(positions.reshape(-1), np.arange(positions.size)):
+            return False
+        self.restrided[gather] = node.input[0]
+        return True
+
+    def gather(self, node, a: dict, ins: list) -> Layer | None:
+        """The Gather of torch's as_strided (strided_back): the tensor; of one channel, read
+        only by an Unsqueeze back at axis 1 (torchvision's transform_input, x[:, k] then
+        unsqueeze(1)): a chunk of one channel; of known values: a value."""
+        x = self.restrided.get(self.index)
+        if x is not None:
+            self.alias[node.output[0]] = self.real(x)
+            return None
+        if self.known(node):
+            return self.fold(node, a, ins)
+        index, channels = self.const(node, 1), self.channels(node.input[0])
+        after = self.only_reader(node.output[0])
+        one = index is not None and index.shape == () and channels is not None and -channels <= int(index) < channels
+        if _int(a, "axis", 0) != 1 or not one or after is None or not self.unsqueezes_channels(self.nodes[after]):
+            raise _Unread(
+                "a Gather other than of one channel, unsqueezed back (x[:, k] then unsqueeze(1))",
+                "cnnctl reads one channel picked this way as a `chunk` of one channel",
+            )
+        self.picked.add(node.output[0])
+        k = int(index) % channels
+        return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], _node_id(node, "chunk"))
+
+    def unsqueezes_channels(self, node) -> bool:
+        """Whether `node` is an Unsqueeze at axis 1 (its axes an input from opset 13, else an attribute)."""
+        if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx"):
+            return False
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        return axes is not None and [int(v) for v in list(axes)] == [1]
+
+    def unsqueeze(self, node, a: dict, ins: list) -> None:
+        """The Unsqueeze after a Gather of one channel (gather): with it, the chunk."""
+        if node.input[0] not in self.picked or not self.unsqueezes_channels(node):
+            raise _Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
+        self.alias[node.output[0]] = ins[0]
+        self.made[ins[0]].nodes.append(self.index)
 
     def flattens(self, node, a: dict, target: list[int]) -> bool:
         """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
@@ -1439,7 +1549,7 @@ class _Reader:
         found = self.patterns[self.index]
         gamma, beta, eps = found.held
         words = [] if math.isclose(eps, 1e-6, rel_tol=1e-6) else [f"eps={eps:g}"]
-        stored = (("weight", gamma, False), ("bias", beta, False))
+        stored = (("weight", gamma, ""), ("bias", beta, ""))
         return self.layer("grn", words, [self.real(found.x)], _node_id(node, "grn"), found.nodes, stored)
 
     def channelconv(self, node, a: dict, ins: list) -> Layer:
@@ -1447,7 +1557,7 @@ class _Reader:
         found = self.patterns[self.index]
         weight, f = found.held
         name = self.weight_name(weight, _node_id(node, "channelconv"))
-        stored = (("weight", weight, False),)
+        stored = (("weight", weight, ""),)
         return self.layer("channelconv", [str(f)], [self.real(found.x)], name, found.nodes, stored)
 
     def activate(self, node, a: dict, ins: list) -> Layer | None:
@@ -1481,19 +1591,34 @@ class _Reader:
 BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
 
 
-def _affine_words(name: str, values: tuple[float, ...], t: str) -> tuple[list[str], tuple]:
-    """`scale=...` or `shift=...` of an affine, and where its buffer's values are stored; nothing
-    where they do nothing (a scale of 1, a shift of 0: the layer holds no buffer for them)."""
+def _affine_words(name: str, values: tuple[float, ...], t: str, how: str = "") -> tuple[list[str], tuple]:
+    """`scale=...` or `shift=...` of an affine, and where its buffer's values are stored (read
+    `how`: a Sub's negated, a Div's reciprocal); nothing where they do nothing (a scale of 1, a
+    shift of 0: the layer holds no buffer for them)."""
     if all(v == (1.0 if name == "scale" else 0.0) for v in values):
         return [], ()
-    return [f"{name}={','.join(exact_number(v) for v in values)}"], ((name, t, False),)
+    return [f"{name}={','.join(exact_number(v) for v in values)}"], ((name, t, how),)
+
+
+def _momentum(kept: float) -> float:
+    """Torch's momentum (the batch's share of the running statistics) from ONNX's (theirs kept):
+    1 - it, as the shortest decimal whose 1 - d is the float32 stored (0.9 is 0.899999976: 0.1)."""
+    import numpy as np
+
+    stored = np.float32(kept)
+    for digits in range(1, 10):
+        given = round(1.0 - float(stored), digits)
+        if np.float32(1.0 - given) == stored:
+            return given
+    return 1.0 - float(stored)
 
 
 def _stored(node, params: tuple, transposed: tuple = ()) -> tuple:
-    """(parameter, ONNX tensor, transposed?) for each of `params`, read from the node's inputs
-    after the first (the layer's input), where given."""
+    """(parameter, ONNX tensor, how) for each of `params`, read from the node's inputs after the
+    first (the layer's input), where given."""
     inputs = node.input[1 : 1 + len(params)]
-    return tuple((param, t, param in transposed) for param, t in zip(params, inputs, strict=False) if t)
+    pairs = zip(params, inputs, strict=False)
+    return tuple((param, t, "transposed" if param in transposed else "") for param, t in pairs if t)
 
 
 def _window(a: dict, stride: list | None = None) -> list[str]:

@@ -7,7 +7,7 @@ from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .activation import ACT
 from .args import Arg, Int
-from .base import Args, LayerKind, Saved, Window, activation_flops, activation_saved, registered, require_volume
+from .base import OWN, Args, LayerKind, Saved, Window, activation_flops, activation_saved, registered, require_volume
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ class Mul(ElementWise):
     Shapes as `add`. No params. Multiplications: 0, though it multiplies: they are not by
     weights (as torchvision and FlopCounterMode count). FLOPs: ``(inputs - 1)`` per output
     value (two inputs: ``H*W*C`` products, whatever their shapes) + the activation's. Keeps
-    every input (each is the others' gradient factor).
+    every input (each is the others' gradient factor) and, of 3+ inputs, each product but the
+    last: they are multiplied two at a time, ``(x0 * x1) * x2``, and each product keeps both.
     """
 
     name = "mul"
@@ -104,7 +105,8 @@ class Mul(ElementWise):
     args = (Arg("act", ACT, "none", "activation applied to the product"),)
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
-        return (*(Saved(i) for i in range(len(ins))), *activation_saved(a, out))
+        partial = (Saved(OWN, numel(broadcast(ins[: j + 1], self.verb))) for j in range(1, len(ins) - 1))
+        return (*(Saved(i) for i in range(len(ins))), *partial, *activation_saved(a, out))
 
 
 @registered
