@@ -76,7 +76,10 @@ class Normalise:
         if y.dim() == 3:  # masks: uint8 in memory, int64 for the loss
             y = y.long().masked_fill_(y == UNSCORED, IGNORE)
         scale, shift = self.tiled(x.shape[2], x.shape[3])
-        x.permute(0, 2, 3, 1).mul_(scale).add_(shift)  # in place, through the N, H, W, C view of its memory
+        # In place, through the N, H, W, C view of its memory: shift + x * scale in one pass over
+        # the batch (addcmul), not two (mul_, then add_).
+        nhwc = x.permute(0, 2, 3, 1)
+        torch.addcmul(shift, nhwc, scale, out=nhwc)
         return x, y
 
 
