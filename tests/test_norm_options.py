@@ -163,7 +163,7 @@ def test_onnx_keeps_eps_and_the_import_reads_it_back(tmp_path):
     assert sorted(e["epsilon"] for e in written.values()) == pytest.approx([1e-5, 1e-4, 1e-3], rel=1e-6)
     back = load_text(import_onnx(str(path)))
     assert [n.text for n in back.nodes if n.kind in ("bn", "layernorm")] == [
-        "bn act=relu eps=0.001",  # momentum only matters in training: not in the file's epsilon
+        "bn act=relu eps=0.001 momentum=0.01",  # ONNX's momentum attribute is 1 - torch's: read back
         "layernorm eps=0.0001",
         "bn",
     ]
