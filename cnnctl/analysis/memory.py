@@ -71,16 +71,6 @@ FLOAT32_BYTES = 4
 # VGG-16 2.2% in float32, the others under 1%). benchmarks/gpu_check.py measures it again.
 ALLOWANCE_PERCENT = 6
 
-# How CUDA autocast runs each layer kind (aten/src/ATen/autocast_mode.cpp): in 16 bits
-# (cudnn_convolution, linear), in float32 (layer_norm, group_norm: the fp32 list), or with the
-# output in float32 (softmax and rsoftmax: fp32 with its dtype set). The others follow their inputs.
-AUTOCAST_16 = frozenset(("conv", "deconv", "fc", "channelconv"))
-AUTOCAST_32 = frozenset(("layernorm", "groupnorm"))
-# Outputs in float32 from an op on autocast's float32 list (grn's norm) or a float32 parameter.
-OUTPUT_32 = frozenset(("softmax", "rsoftmax", "grn", "layerscale", "lrn"))
-# Layers whose backward hands each input the output's gradient itself, or a slice of it.
-PASSES_GRADIENT = frozenset(("add", "concat", "flatten"))
-
 
 @record
 class LayerMemory:
@@ -227,7 +217,7 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
                 storages[key] = [nbytes, 0] if k.per_example else [0, nbytes]
                 owner[key] = k.storage if key[0] == "out" else n.index
             keepers.setdefault(key, set()).add(n.index)
-        if amp and n.kind in AUTOCAST_16 and keeps:  # the 16-bit copy of its weights, kept to its backward
+        if amp and KINDS[n.kind].autocast == "16" and keeps:  # the 16-bit copy of its weights, kept to its backward
             key = ("weights", n.index)
             storages[key], owner[key] = [0, _weights(n) * AMP_BYTES], n.index
             keepers[key] = {n.index}
@@ -258,7 +248,8 @@ def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], 
     nbytes = numel(graph.input_shape if k.storage == INPUT else graph.nodes[k.storage].shape)
     held = dtypes[k.storage]
     if amp and k.storage != n.index:  # an input: autocast may keep a copy of it in the dtype it runs in
-        wanted = AMP_BYTES if n.kind in AUTOCAST_16 else size if n.kind in AUTOCAST_32 else held
+        autocast = KINDS[n.kind].autocast
+        wanted = AMP_BYTES if autocast == "16" else size if autocast == "32" else held
         if wanted != held:
             return ("copy", n.index, j), nbytes * wanted
     return ("out", k.storage), nbytes * held
@@ -276,9 +267,9 @@ def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
         widest = max(dtypes[i] for i in n.inputs)
         if not amp:
             dtypes[n.index] = size
-        elif n.kind in AUTOCAST_16:
+        elif KINDS[n.kind].autocast == "16":
             dtypes[n.index] = AMP_BYTES
-        elif n.kind in AUTOCAST_32 or n.kind in OUTPUT_32 or n.args.get("act") == "softmax":
+        elif KINDS[n.kind].autocast in ("32", "out32") or n.args.get("act") == "softmax":
             dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
         else:
             dtypes[n.index] = widest
@@ -326,7 +317,7 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
         for i in dict.fromkeys(n.inputs):
             if i == INPUT or not grads[i]:
                 continue
-            shares = n.kind in PASSES_GRADIENT or (n.kind == "droppath" and not n.args.rate)
+            shares = KINDS[n.kind].passes_gradient or (n.kind == "droppath" and not n.args.rate)
             if i in pending:  # accumulated into the gradient already there: this one is freed at once
                 transient += 0 if shares else numel(nodes[i].shape) * dtypes[i]
             elif shares and current is not None:

@@ -20,16 +20,20 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: BranchesItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
     b.group(path, "branches", f"{item.merge} of {len(item.branches)} branches", item.loc)
-    outs = []
-    for i, (branch, body, _loc) in enumerate(item.branches, 1):
-        label = branch or f"branch{i}"
-        names.taken.add(label)
-        if body:
-            outs.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)))
-        else:
-            outs.append(current)  # an empty branch passes its input through
+    outs = parallel(b, item.branches, scope, env, names, current, "branch")
     args = b.merge_args(item.act, env, path) if item.merge == "add" else Args()
     return b.add_node(KINDS[item.merge], args, outs, item.loc, names.path(names.fixed(item.merge)))
+
+
+def parallel(b: Builder, paths, scope: Scope, env: Env | None, names: Names, current: int, prefix: str) -> list[int]:
+    """Each (label, body, loc) of `paths` built from `current` in a scope of its own, named by
+    its label or `prefix`1, 2, ...: the outputs. An empty body passes its input through."""
+    outs = []
+    for i, (label, body, _loc) in enumerate(paths, 1):
+        label = label or f"{prefix}{i}"
+        names.taken.add(label)
+        outs.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)) if body else current)
+    return outs
 
 
 def least(b: Builder, item: BranchesItem, env: Env | None) -> int:

@@ -23,6 +23,7 @@ from ..layers import KINDS, Args
 from ..notation.spec import SplitItem, Value
 from ..shapes import format_shape
 from .blocks import Env
+from .branches import parallel
 from .nodes import UNKNOWN
 from .scope import Names, Scope
 
@@ -34,11 +35,7 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: SplitItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
     b.group(path, "split", f"split of {len(item.paths)} paths", item.loc)
-    paths = []
-    for i, (label, body, _loc) in enumerate(item.paths, 1):
-        label = label or f"path{i}"
-        names.taken.add(label)
-        paths.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)) if body else current)
+    paths = parallel(b, item.paths, scope, env, names, current, "path")
     k = len(paths)
     # typed as the rsoftmax's own arguments: a wrong `groups` is told where it is written, and
     # the rest is built with one group, so that its own problems are told in the same run

@@ -106,7 +106,11 @@ class LayerKind:
     `aliases`, other names accepted as it (`swish` is `silu`); `synonyms`, other tools' names
     for it, each with what to write in cnnctl instead (`maxpool` -> `pool max`), for a "did
     you mean" hint only (they may differ); `onnx_op`, the ONNX operator read as this kind
-    where it has no attributes to read (the activations').
+    where it has no attributes to read (the activations'); `autocast`, how CUDA autocast runs
+    it (aten's autocast lists: "16" in 16 bits, as cudnn_convolution and linear; "32" in
+    float32, as layer_norm; "out32" with a float32 output, as softmax or a float32 parameter
+    or op; "" as its inputs), and `passes_gradient`, whether its backward hands each input
+    the output's gradient itself (add, concat, flatten): both read by the CUDA memory model.
     """
 
     name: ClassVar[str] = ""
@@ -116,6 +120,8 @@ class LayerKind:
     aliases: ClassVar[tuple[str, ...]] = ()
     synonyms: ClassVar[dict[str, str]] = {}
     onnx_op: ClassVar[str] = ""
+    autocast: ClassVar[str] = ""
+    passes_gradient: ClassVar[bool] = False
 
     @property
     def spec(self) -> ArgSpec:

@@ -85,6 +85,7 @@ class Rsoftmax(LayerKind):
     """
 
     name = "rsoftmax"
+    autocast = "out32"
     synonyms = {"radix_softmax": "rsoftmax"}  # noqa: RUF012 - never mutated
     args = (
         Arg("radix", Int(minimum=2), doc="the parts it runs across (paths, splits)", positional=True, show=True),

@@ -99,6 +99,7 @@ class Conv(LayerKind):
     """
 
     name = "conv"
+    autocast = "16"
     synonyms = {"conv2d": "conv", "convolution": "conv"}  # noqa: RUF012 - never mutated
     args = FILTER_ARGS
 
@@ -168,6 +169,7 @@ class Deconv(LayerKind):
     """
 
     name = "deconv"
+    autocast = "16"
     synonyms = {  # noqa: RUF012 - never mutated
         "convtranspose": "deconv",
         "conv_transpose": "deconv",
@@ -238,6 +240,7 @@ class ChannelConv(LayerKind):
     """
 
     name = "channelconv"
+    autocast = "16"
     synonyms = {"eca": "channelconv", "conv1d": "channelconv"}  # noqa: RUF012 - never mutated
     args = (
         Arg(

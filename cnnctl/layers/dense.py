@@ -32,6 +32,7 @@ class FC(LayerKind):
     """
 
     name = "fc"
+    autocast = "16"
     synonyms = {  # noqa: RUF012 - never mutated
         "dense": "fc",
         "linear": "fc",
@@ -78,6 +79,7 @@ class Flatten(LayerKind):
     """
 
     name = "flatten"
+    passes_gradient = True
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return (numel(ins[0]),)

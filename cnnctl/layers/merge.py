@@ -82,6 +82,7 @@ class Add(ElementWise):
     """
 
     name = "add"
+    passes_gradient = True
     synonyms = {"sum": "add"}  # noqa: RUF012 - never mutated
     verb = "add"
     args = (Arg("act", ACT, "none", "activation applied to the sum, g(z + a)"),)
@@ -118,6 +119,7 @@ class Concat(LayerKind):
     """
 
     name = "concat"
+    passes_gradient = True
     synonyms = {"cat": "concat"}  # noqa: RUF012 - never mutated
     min_inputs = 2
     max_inputs = None

@@ -81,6 +81,7 @@ class LRN(LayerKind):
     """
 
     name = "lrn"
+    autocast = "out32"  # its pow runs in float32
     args = (
         Arg("size", Int(), 5, "channels in the window", positional=True),
         Arg("alpha", Float(0, 1e6), 1e-4),
@@ -120,6 +121,7 @@ class LayerNorm(Normalisation):
     """
 
     name = "layernorm"
+    autocast = "32"
     synonyms = {"ln": "layernorm", "layer_norm": "layernorm"}  # noqa: RUF012 - never mutated
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
@@ -143,6 +145,7 @@ class GroupNorm(LayerNorm):
     """
 
     name = "groupnorm"
+    autocast = "32"
     synonyms = {"gn": "groupnorm", "group_norm": "groupnorm"}  # noqa: RUF012 - never mutated
     args = (Arg("g", Int(), doc="number of groups", positional=True, show=True), *Normalisation.args)
 
@@ -168,6 +171,7 @@ class LayerScale(LayerKind):
     """
 
     name = "layerscale"
+    autocast = "out32"  # its factors are float32 parameters
     args = (Arg("init", Float(0, 1e6), 1e-6, "the factor every channel starts from", positional=True, show=True),)
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
@@ -257,6 +261,7 @@ class GRN(LayerKind):
     """
 
     name = "grn"
+    autocast = "out32"  # its norm runs in float32
     synonyms = {"globalresponsenorm": "grn", "global_response_norm": "grn"}  # noqa: RUF012 - never mutated
     args = (Arg("eps", Float(0, 1, lo_open=True), 1e-6, "added to the mean of the norms"),)
 
