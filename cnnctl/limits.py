@@ -27,6 +27,7 @@ MAX_DEPTH = 100
 MAX_ONNX_BYTES = 2 * 1024**3
 MAX_ONNX_NODES = 200_000
 MAX_ONNX_CONSTANT = 64
+MAX_VAL_SPLIT = 0.9  # the validation fraction (--val-split): more held out leaves too little to train on
 MAX_CHANNEL_VALUES = 4096  # numbers written one per channel (`affine scale=...`), an imported one's included
 # Data in WebDataset shards (cnnctl pack, cnnctl.data.shards): one image's encoded bytes (a
 # 100-megapixel PNG is under 300 MB; a member claiming more is read from nowhere), the shards a

@@ -86,7 +86,7 @@ def test_the_package_import_does_not_import_torch():
 
 
 def test_runs_and_plot_do_not_import_torch(tmp_path):
-    # they read run folders (cnnctl.train.runs) and draw with matplotlib: no torch
+    # they read run folders (cnnctl.run_folders) and draw with matplotlib: no torch
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
     (run / "config.json").write_text('{"epochs": 2, "data": "shapes"}')

@@ -19,10 +19,10 @@ torch = pytest.importorskip("torch")
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
 from cnnctl.errors import INTERRUPTED  # noqa: E402
+from cnnctl.run_folders import list_runs, read_history  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from cnnctl.train.runlog import results_csv, tensorboard_tag  # noqa: E402
-from cnnctl.train.runs import list_runs, read_history  # noqa: E402
 from tests.test_train import SMALL_NET, small_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +333,7 @@ def test_a_run_that_leaves_by_an_exception_is_recorded_so(tmp_path, raised, said
 
 
 def test_plot_leaves_out_a_run_with_no_finished_epoch_among_several(tmp_path):
-    from cnnctl.train.runs import read_histories
+    from cnnctl.run_folders import read_histories
 
     started = tmp_path / "started"
     started.mkdir()
@@ -349,7 +349,7 @@ def test_plot_leaves_out_a_run_with_no_finished_epoch_among_several(tmp_path):
 
 
 def test_a_run_read_back_for_plot_keeps_the_line_under_its_title(tmp_path):
-    from cnnctl.train.runs import read_history
+    from cnnctl.run_folders import read_history
 
     folder = tmp_path / "r"
     folder.mkdir()

@@ -32,7 +32,7 @@ def plot_cmd(
     from ..render.curves import FORMATS, NoMatplotlib, curves_picture
     from ..render.picture import refuse_existing, write_file
     from ..render.runs import plot_json, plot_table
-    from ..train.runs import CURVES, read_histories
+    from ..run_folders import CURVES, read_histories
 
     runs, warnings = read_histories(runs)
     for warning in warnings:
@@ -71,7 +71,7 @@ def runs_cmd(
     machine that went down), unknown (a run from before runs recorded how they end).
     """
     from ..render.runs import runs_json, runs_table
-    from ..train.runs import list_runs
+    from ..run_folders import list_runs
 
     runs = list_runs(folder)
     _output(format, lambda: runs_json(folder, runs), lambda: [runs_table(folder, runs)])

@@ -137,8 +137,8 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None]:
 
 def _run_network_name(resume: str) -> str | None:
     """The name a run knows its network by (its file's name, which network.yaml lost)."""
+    from ..run_folders import network_name
     from ..train.rundir import run_folder
-    from ..train.runs import network_name
 
     return network_name(run_folder(resume))
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CnnctlError, Loc
+from ..limits import MAX_VAL_SPLIT
 from . import DataSplits, Split, images_at_once
 from .samples import Samples
 from .stats import Stats, computed
@@ -70,9 +71,6 @@ def check_input_shape(shape) -> tuple[int, int, int]:
     if min(h, w) < 4:
         raise CnnctlError.at(f"an input of {h}x{w} pixels is too small for an image data set")
     return h, w, c
-
-
-from ..train.settings import MAX_VAL_SPLIT  # noqa: E402 (val_split's range, in the settings table)
 
 
 def check_val_split(val_split: float) -> None:

@@ -57,11 +57,16 @@ def recipes(augment: str) -> tuple[Recipe, Recipe, str]:
     return Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit"), device
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container's or taskset's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_workers() -> int:
     """Loader workers when --workers is not given: one per usable core (this process's
     affinity), up to 8 (more rarely helps one GPU; each costs a process)."""
-    from ..train.fastpath import cores
-
     return max(1, min(MAX_DEFAULT_WORKERS, cores()))
 
 

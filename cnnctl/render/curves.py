@@ -11,7 +11,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from ..train.runs import RunHistory
+from ..run_folders import RunHistory
 
 INSTALL = 'pip install matplotlib (or, in cnnctl\'s source folder, pip install -e ".[plot]")'
 METRICS = ("loss", "accuracy", "both")

@@ -1,4 +1,4 @@
-"""`cnnctl runs` and `cnnctl plot` as tables and JSON (the data: cnnctl.train.runs)."""
+"""`cnnctl runs` and `cnnctl plot` as tables and JSON (the data: cnnctl.run_folders)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Sequence
 
-from ..train.runs import RunHistory, RunInfo
+from ..run_folders import RunHistory, RunInfo
 from .numbers import accuracy, exact, loss, plural
 from .table import Column, Table, num
 

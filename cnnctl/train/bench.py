@@ -434,7 +434,7 @@ def time_data(
     """The loader of `sources` timed alone, then feeding `step` (a training step on (x, y)),
     each pass `warmup` batches (at least one) and then `batches` timed; `step_timing`: the
     step alone, on synthetic data."""
-    from .fastpath import cores as usable_cores
+    from ..data.loader import cores as usable_cores
 
     # Never the loader processes' start, nor the batches they bank meanwhile: started together,
     # each has its first batch ready at about the same time, and timing from the first would

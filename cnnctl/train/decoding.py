@@ -62,8 +62,8 @@ def choose(
 
 def _compare(device, graph, train, recipe, target, workers, seed) -> Decoding:
     from ..analysis.training import training_cost
+    from ..data.loader import cores
     from .bench import STEP_SHARE, expected_step_seconds
-    from .fastpath import cores
 
     per_image = probe_seconds(train, recipe, target, seed)
     processes = max(1, min(workers, cores()))

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.loader import cores
 from .device import device_memory
 
 # Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
@@ -110,13 +111,6 @@ class FastPath:
         if not self.cuda_graphs and self.cuda_graphs_why:
             off.append(f"CUDA graphs ({self.cuda_graphs_why})")
         return "fast path: " + ", ".join(on) + (f"; off: {', '.join(off)}" if off else "")
-
-
-def cores() -> int:
-    """The cores this process may run on (its affinity: a container's or taskset's share)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def busy_elsewhere(samples: int = 11) -> float | None:

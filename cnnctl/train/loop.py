@@ -28,6 +28,7 @@ from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..render.numbers import plural
+from ..run_folders import now
 from .batches import BatchSource
 from .checkpoint import (
     Checkpoint,
@@ -46,7 +47,6 @@ from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
 from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
 from .runlog import RunLog, check_logging, write_logs
-from .runs import now
 from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
 from .sources import load_training_data, loader_workers, make_sources

@@ -20,13 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from ..errors import CnnctlError, Loc, Problem
+from ..run_folders import LOCK
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-LOCK = ".lock"
 # Set by cnnctl's launcher for its workers: the run folder it holds the lock of. A worker
 # must not lock it again: a POSIX lock held by its parent refuses it like any other process.
 HELD_BY_LAUNCHER = "CNNCTL_RUN_HELD"

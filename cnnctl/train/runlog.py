@@ -24,8 +24,8 @@ from typing import Any
 
 from ..errors import CnnctlError
 from ..render.numbers import json_safe
+from ..run_folders import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run, now
 from .rundir import WriteFailed, write_bytes, write_text
-from .runs import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run, now
 
 TENSORBOARD_HINT = "pip install tensorboard (then: tensorboard --logdir RUN/tensorboard)"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from ..run_folders import best_epoch  # one rule for best.pt, early stopping, `cnnctl runs` and the curves' star
 from .config import TrainConfig
-from .runs import best_epoch  # one rule for best.pt, early stopping, `cnnctl runs` and the curves' star
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):

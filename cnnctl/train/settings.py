@@ -21,12 +21,12 @@ from typing import Any
 from ..data import data_help
 from ..errors import did_you_mean, quoted
 from ..layers.args import ArgValueError, parse_bool
-from ..limits import MAX_LOADER_WORKERS
+from ..limits import MAX_LOADER_WORKERS, MAX_VAL_SPLIT
+from ..run_folders import MONITORS  # what best.pt and --patience follow
 from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers know them from here)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
-MONITORS = ("val_accuracy", "val_loss")  # what best.pt and --patience follow
 DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
 SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
@@ -34,7 +34,6 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 MAX_THREADS = 4096
 MAX_CHANNEL_VALUES = 4096  # --mean and --std: one number per input channel
-MAX_VAL_SPLIT = 0.9  # more held out than that leaves too little to train on
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
 

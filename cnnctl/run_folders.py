@@ -22,10 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..catalog import is_run_folder as is_run
-from ..errors import CnnctlError, Loc
-from .config import MONITORS
-from .rundir import LOCK
+from .catalog import is_run_folder as is_run
+from .errors import CnnctlError, Loc
 
 try:
     import fcntl
@@ -37,8 +35,11 @@ RESULTS = "results.csv"
 STATUS = "status.json"
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
+LOCK = ".lock"  # held by the run while it trains (cnnctl.train.rundir); free once it ended or died
 # The columns every run's rows begin with; other metrics (val_miou, say) follow, as first seen.
 COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+# The columns best.pt, --patience and the curves' star may follow (--monitor).
+MONITORS = ("val_accuracy", "val_loss")
 # What status.json says once a run has ended; while it runs it says "running".
 ENDINGS = ("finished", "stopped", "diverged", "failed")
 # When: status.json's `updated`, config.json's `started` (local time, with its UTC offset).

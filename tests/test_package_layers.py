@@ -1,0 +1,66 @@
+"""Data flows one way: text -> spec -> graph -> analyses -> renderers / backend / exchange.
+
+Each sub-package may import only the layers before it. Read from every module's own import
+statements (at the top or inside functions: a late import is still an arrow), not from what
+happens to be loaded at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cnnctl"
+
+# What each sub-package must never import (any module of it, at any depth).
+FORBIDDEN = {
+    "notation": {"graph", "analysis", "render", "backend", "exchange", "data", "train", "cli"},
+    "graph": {"analysis", "render", "backend", "exchange", "data", "train", "cli"},
+    "analysis": {"render", "backend", "exchange", "data", "train", "cli"},
+    "render": {"backend", "exchange", "data", "train", "cli"},
+    "backend": {"analysis", "render", "exchange", "data", "train", "cli"},
+    "data": {"exchange", "train", "cli"},
+    "exchange": {"cli"},
+    "train": {"cli"},
+}
+
+
+def imported_parts(path: Path) -> set[str]:
+    """The cnnctl sub-packages and top-level modules `path` imports (`render`, `run_folders`)."""
+    module = ("cnnctl", *path.relative_to(PACKAGE).with_suffix("").parts)
+    package = module[:-1]  # what `from .` means in it (a package's __init__ included)
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            target = (*base, *(node.module.split(".") if node.module else ()))
+        elif isinstance(node, ast.Import):
+            targets = [tuple(alias.name.split(".")) for alias in node.names]
+            parts |= {t[1] for t in targets if t[0] == "cnnctl" and len(t) > 1}
+            continue
+        else:
+            continue
+        if target[:1] == ("cnnctl",) and len(target) > 1:
+            parts.add(target[1])
+        elif target == ("cnnctl",):  # from cnnctl import x / from .. import x
+            parts |= {alias.name for alias in node.names}
+    return parts
+
+
+def test_the_import_reader_resolves_relative_imports():
+    # The reader itself, on known lines: a relative import two levels up, one level, and an absolute one.
+    assert {"errors", "shapes"} <= imported_parts(PACKAGE / "analysis" / "memory.py")
+    assert "run_folders" in imported_parts(PACKAGE / "render" / "runs.py")
+    assert "train" in imported_parts(PACKAGE / "cli" / "train.py")
+
+
+@pytest.mark.parametrize("sub", sorted(FORBIDDEN))
+def test_no_arrow_points_up(sub):
+    wrong = [
+        f"{path.relative_to(PACKAGE.parent)} imports cnnctl.{part}"
+        for path in sorted((PACKAGE / sub).rglob("*.py"))
+        for part in sorted(imported_parts(path) & FORBIDDEN[sub])
+    ]
+    assert not wrong, "\n".join(wrong)
