@@ -12,7 +12,7 @@ Image = pytest.importorskip("PIL.Image")
 
 from cnnctl.api import load_text  # noqa: E402
 from cnnctl.data.decode import RATIO, SCALE  # noqa: E402
-from cnnctl.data.gpu_decode import GpuDecoder, crop_resized, each_resized, unavailable  # noqa: E402
+from cnnctl.data.gpu_decode import GpuDecoder, boxes_resized, crop_resized, each_resized, unavailable  # noqa: E402
 from cnnctl.data.loader import Images, Recipe  # noqa: E402
 from cnnctl.data.samples import Samples  # noqa: E402
 from cnnctl.errors import CnnctlError  # noqa: E402
@@ -149,6 +149,28 @@ def test_a_crop_is_cut_on_whole_pixels_and_resized_with_antialiasing():
     assert gray.shape == (3, 8, 12) and torch.equal(gray[0], gray[2])  # one channel replicated to three
     mean = image[:1].float().mean()
     assert math.isclose(gray[0].mean().item(), mean.item(), rel_tol=0.05)  # antialiased: the mean stays
+
+
+def roi_align_here() -> None:
+    """Skips the calling test where torchvision's roi_align (boxes_resized's one call) cannot run."""
+    try:
+        from torchvision.ops import roi_align  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 (missing, or built for another torch)
+        pytest.skip(f"torchvision does not import beside this torch ({exc.__class__.__name__}): no roi_align to check")
+
+
+def test_roi_align_takes_the_cpu_paths_whole_pixel_box():
+    roi_align_here()
+    image = torch.randint(0, 256, (3, 40, 60), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    # Sides at 10.4, 5.6, 26.4, 21.6 round to the nearest whole pixels 10, 6, 26, 22: a 16x16 box.
+    box = [10.4, 5.6, 26.4, 21.6]
+    plain = boxes_resized([image, image.flip(0)], [box, box], (16, 16, 3))
+    assert torch.equal(plain[0], image[:, 6:22, 10:26].float())  # a plain crop: the pixels themselves
+    assert torch.equal(plain[1], image.flip(0)[:, 6:22, 10:26].float())
+    # Twice the input's size: two samples a side per output pixel, at the pixels' centres: 2x2 means.
+    halved = boxes_resized([image], [[10.4, 5.6, 42.4, 37.6]], (16, 16, 3))[0]
+    expected = torch.nn.functional.avg_pool2d(image[:, 6:38, 10:42].float(), 2)
+    assert torch.allclose(halved, expected, atol=1e-4)
 
 
 NET = load_text("name: t\ninput: 32x32x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 3\n")

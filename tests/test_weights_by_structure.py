@@ -114,3 +114,45 @@ def test_a_tensor_a_block_defines_before_its_layers_and_a_linear_in_a_1x1_conv_a
     wrong = r"takes `b.conv1.weight` of 4x1x7x7, and the source's tensor 1 in order"
     with pytest.raises(cnnctl.CnnctlError, match=wrong):
         by_structure({"x.w": (4, 1, 5, 5), **{k: v for k, v in given.items() if k != "x.block.0.weight"}}, own, "w.pt")
+
+
+ECA_NET = """name: eca
+input: 4x4x16
+layers:
+  - conv f=1 n=16 bias=false
+  - gate: [pool avg global, channelconv 5, sigmoid]
+"""
+
+
+class PaperECA(nn.Module):
+    """A 1x1 conv, then ECA as the paper (and timm's EcaModule) write it: global average pool, a
+    Conv1d of one 5-wide filter across the channels (no bias, 2 zeros each side), sigmoid, each
+    channel scaled by its value. Its weight is stored as 1 x 1 x 5, under timm's names."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(16, 16, 1, bias=False)
+        self.se = nn.Module()
+        self.se.conv = nn.Conv1d(1, 1, 5, padding=2, bias=False)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        y = x.mean((2, 3))[:, None, :]  # N x 1 x C: the channels along the Conv1d's length
+        return x * torch.sigmoid(self.se.conv(y))[:, 0, :, None, None]
+
+
+def test_ecas_conv1d_weight_is_placed_on_a_channelconv_and_computes_the_papers_gate(tmp_path):
+    torch.manual_seed(2)
+    paper = PaperECA().eval()
+    with torch.no_grad():
+        paper.se.conv.weight.uniform_(-2, 2)  # far from a fresh layer's, so a weight left out shows
+    path = tmp_path / "eca.pt"
+    torch.save(paper.state_dict(), path)
+    model = cnnctl.to_torch(cnnctl.load_text(ECA_NET)).eval()
+    placed = load_by_structure(model, str(path))
+    assert [(p.given, p.shape) for p in placed] == [("conv1.weight", (16, 16, 1, 1)), ("se.conv.weight", (1, 1, 5, 1))]
+    x = torch.randn(3, 16, 4, 4)
+    with torch.no_grad():
+        assert torch.allclose(model(x), paper(x), atol=1e-6)
+    with pytest.raises(cnnctl.CnnctlError, match=r"takes `.*weight` of 1x1x5x1, and the source's .* of 1x1x3"):
+        by_structure({"conv1.weight": (16, 16, 1, 1), "se.conv.weight": (1, 1, 3)}, model.state_dict(), "w.pt")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 
 from ..errors import CnnctlError
-from .decode import decode_box, resize_box
+from .decode import decode_box, resize_box, whole_box
 from .samples import ImageBytes
 
 AHEAD = 2  # batches made ahead of the training step
@@ -214,17 +214,23 @@ def _groups(images: list[torch.Tensor]) -> list[list[int]]:
 
 def boxes_resized(images: list[torch.Tensor], boxes: list[list[float]], target: tuple[int, int, int]) -> torch.Tensor:
     """Images of one size (C, H, W) uint8, each its `box` (left, top, right, bottom, in pixels)
-    resized to `target` (H, W, C), as float (N, C, H, W), in one call: torchvision's
-    roi_align, each output pixel the mean of bilinear samples spread over its part of the
-    box (as many as the box has pixels per output pixel: an antialiased resize, as Pillow's).
-    Without torchvision, one image at a time (each_resized)."""
+    taken in whole pixels as the CPU path takes it (`whole_box`) and resized to `target`
+    (H, W, C), as float (N, C, H, W), in one call: torchvision's roi_align, each output pixel
+    the mean of bilinear samples spread over its part of the box (as many as the box has
+    pixels per output pixel: an antialiased resize, as Pillow's). Without torchvision, one
+    image at a time (each_resized)."""
     try:
         from torchvision.ops import roi_align
     except Exception:  # noqa: BLE001 (torchvision missing or broken: the plain way)
         return each_resized(images, boxes, target)
     h, w, _ = target
     x = torch.stack(images).float()
-    rois = torch.tensor([[k, *box] for k, box in enumerate(boxes)], dtype=torch.float32, device=x.device)
+    # The CPU path's crop: the box in whole pixels (whole_box). With aligned=True roi_align puts
+    # pixel i's centre at i + 0.5, so whole corners cover exactly the pixels [left, right) x
+    # [top, bottom); a box the input's size samples each pixel's centre (a plain crop).
+    height, width = x.shape[-2:]
+    whole = [[k, *whole_box(box, width, height)] for k, box in enumerate(boxes)]
+    rois = torch.tensor(whole, dtype=torch.float32, device=x.device)
     return roi_align(x, rois, output_size=(h, w), spatial_scale=1.0, sampling_ratio=-1, aligned=True)
 
 

@@ -174,9 +174,12 @@ REORDER = 8  # by structure, a source tensor may be taken this many places ahead
 
 
 def fits(shape: tuple, got: tuple) -> bool:
-    """Whether a source tensor of shape `got` fits the network's `shape`: equal, or a Linear's
-    weight (out x in) where the network has a 1x1 convolution's (out x in x 1 x 1)."""
-    return shape == got or (len(got) == 2 and shape == (*got, 1, 1))
+    """Whether a source tensor of shape `got` fits the network's `shape`: equal, a Linear's
+    weight (out x in) where the network has a 1x1 convolution's (out x in x 1 x 1), or a
+    Conv1d's (out x in x k) where the network has a k x 1 convolution's (out x in x k x 1):
+    ECA's channel convolution as timm and the paper store it (`channelconv`'s is 1 x 1 x k x 1).
+    Placing reshapes it onto the network's shape (_load)."""
+    return shape == got or (len(got) == 2 and shape == (*got, 1, 1)) or (len(got) == 3 and shape == (*got, 1))
 
 
 def _dims(shape: tuple) -> str:
