@@ -150,7 +150,8 @@ def test_dtype_short_names_are_the_long_ones(short, name):
 
 @pytest.mark.parametrize(
     ("cuda_name", "profile"),
-    [("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A10", "a10"),
+    [("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H100 PCIe", "h100_pcie"), ("NVIDIA H100 NVL", "h100_nvl"),
+     ("NVIDIA A100-SXM4-80GB", "a100"), ("NVIDIA A10", "a10"),
      ("NVIDIA L40S", "l40s"), ("NVIDIA L4", "l4"), ("Tesla V100-SXM2-16GB", "v100"), ("Tesla T4", "t4"),
      ("NVIDIA GeForce RTX 4090", "rtx4090"), ("NVIDIA H200", "h200"), ("NVIDIA A10G", None),
      ("NVIDIA A40", None)],

@@ -49,11 +49,17 @@ T = 1e12
 # peak where the GPU has one: PyTorch lets cuDNN use TF32 for float32 convolutions by default.
 # bfloat16 and float16 are the tensor cores' with float32 accumulation (what PyTorch asks for;
 # GeForce cards run it at half their float16-accumulate rate). A GPU is matched to a profile
-# by its name (`profile_of_device`): an H100 PCIe or NVL reads as the SXM, whose figures are higher.
+# by its name (`profile_of_device`), the first that fits: the H100 PCIe and NVL before the SXM.
 PROFILES: dict[str, Profile] = {
     "h200": Profile("H200 SXM", {"float32": 494.7 * T, "bfloat16": 989.4 * T, "float16": 989.4 * T}, 4.8e12,
                     "NVIDIA H200 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 4.8 TB/s",
                     ("H200",)),
+    "h100_pcie": Profile("H100 PCIe", {"float32": 378 * T, "bfloat16": 756.5 * T, "float16": 756.5 * T}, 2.0e12,
+                         "NVIDIA H100 data sheet: TF32 756 and BF16 1,513 TFLOPS with sparsity (half dense), "
+                         "2 TB/s", ("H100 PCIe",)),
+    "h100_nvl": Profile("H100 NVL", {"float32": 417.5 * T, "bfloat16": 835.5 * T, "float16": 835.5 * T}, 3.9e12,
+                        "NVIDIA H100 NVL data sheet: TF32 835 and BF16 1,671 TFLOPS with sparsity (half dense), "
+                        "3.9 TB/s", ("H100 NVL",)),
     "h100": Profile("H100 SXM", {"float32": 494.7 * T, "bfloat16": 989.4 * T, "float16": 989.4 * T}, 3.35e12,
                     "NVIDIA H100 data sheet: TF32 989 and BF16 1,979 TFLOPS with sparsity (half dense), 3.35 TB/s",
                     ("H100",)),
