@@ -69,6 +69,18 @@ def test_fraction_values_are_fractions_and_whole_ones_ints():
     assert type(value("2.5 * 2")) is int and type(value("6 / 3")) is int
 
 
+def test_a_value_reads_as_a_number_argument_is_written():
+    # A family's `width=1e-1` or `dropout=.5` (a number argument, cnnctl.notation.variants) is read
+    # where an expression uses it, exactly: 10^-1 is 1/10, not the float 0.1000000000000000055...
+    assert [read_number(t) for t in ("1e-1", "15E-1", ".5", "2.", "-2.5e+1", "1e17")] == [
+        Fraction(1, 10), Fraction(3, 2), Fraction(1, 2), 2, -25, 10**17
+    ]  # fmt: skip
+    assert [read_number(t) for t in ("e5", ".", "-", "1e", "1.2.3", "nan", "inf", "1_0")] == [None] * 8
+    for text, message in (("1e18", "far too large"), ("1e-19", "too many decimals"), ("1e" + "9" * 5000, "large")):
+        with pytest.raises(ExprError, match=message):  # at most 18 digits either side of the point, as written
+            read_number(text)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(-(10**12), 10**12), st.integers(1, 10**6))
 def test_a_written_number_reads_back_as_itself(numerator, denominator):

@@ -18,6 +18,7 @@ from helpers import make_divisible, run_main
 import cnnctl
 from cnnctl.catalog import bundled, families, resolve_member
 from cnnctl.errors import CnnctlError
+from cnnctl.notation.variants import COMMAND_LINE
 
 # -- torchvision's published figures ----------------------------------------------------------
 # member: (num_params, GFLOPS, the crop size GFLOPS is given at)
@@ -356,6 +357,68 @@ def test_the_files_own_argument_misspelt_in_a_layer(tmp_path):
     assert p.message == "`$in_c` is a block's input size, but this layer is not in a block"
 
 
+# -- the file's arguments take the type of their defaults -------------------------------------------
+def test_a_wrong_setting_on_the_command_line_is_one_message(monkeypatch, capsys):
+    # efficientnet.yaml uses `width` at 16 places: told once, where it was typed, and nothing built
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "efficientnet_b3:width=x")
+    assert (code, out) == (2, "") and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == [
+        "error: the command line: `width=x`: `width` takes a number (its default: 1.0), not `x`"
+    ]
+    # every wrong setting of the command in one run, an unknown one with them
+    problems = _problems("efficientnet_b3:width=x,widht=2,dropout=high")
+    assert [(p.message, p.loc) for p in problems] == [
+        ("`width=x`: `width` takes a number (its default: 1.0), not `x`", COMMAND_LINE),
+        ("`efficientnet` has no argument `widht`", problems[1].loc),
+        ("`dropout=high`: `dropout` takes a number (its default: 0.2), not `high`", COMMAND_LINE),
+    ]
+
+
+def test_a_number_argument_takes_any_number():
+    # b3 (depth 1.4, 300x300) at width 1.1, counted by the formula; the dropout as given
+    g = cnnctl.load("efficientnet_b3:width=1.1,dropout=0.3")
+    expected = efficientnet_count("1.1", "1.4", 300)
+    assert (g.params, g.mults) == (expected.params, expected.mults)
+    assert [n.args.rate for n in g.nodes if n.kind == "dropout"] == [0.3]
+    # a whole number, an exponent and an expression where the defaults are 1.0, 1.0 and 0.2
+    g = cnnctl.load("efficientnet.yaml:depth=2,width=15e-1,dropout=${1/1000}")
+    expected = efficientnet_count("1.5", "2", 224)
+    assert (g.params, g.mults) == (expected.params, expected.mults)
+    assert [n.args.rate for n in g.nodes if n.kind == "dropout"] == [0.001]
+    (p,) = _problems("efficientnet_b3:depth=1.1.1")
+    assert (p.message, p.loc) == ("`depth=1.1.1`: `depth` takes a number (its default: 1.0), not `1.1.1`", COMMAND_LINE)
+
+
+def test_a_whole_number_argument_refuses_a_fraction(tmp_path):
+    net = tmp_path / "fam.yaml"
+    net.write_text(
+        "input: 8x8x3\nargs: n=4 bias=false act=relu\nvariants:\n  wide: n=16\n"
+        "layers:\n  - conv f=3 p=1 n=$n bias=$bias act=$act\n  - conv f=3 p=1 n=$n bias=$bias\n"
+    )
+    (p,) = _problems(f"{net}:n=2.5")  # one message, not one at each layer using `n`
+    assert (p.message, p.loc) == ("`n=2.5`: `n` takes a whole number (its default: 4), not `2.5`", COMMAND_LINE)
+    (p,) = _problems(f"{net}:wide,n=${{5/2}}")  # an expression: its value, once it has one
+    assert (p.message, p.loc) == ("`n=${5/2}`: `n` takes a whole number (its default: 4), not `2.5`", COMMAND_LINE)
+    (p,) = _problems(f"{net}:bias=2")
+    assert p.message == "`bias=2`: `bias` takes true or false (its default: false), not `2`"
+    g = cnnctl.load(f"{net}:wide,n=${{2 * 3}},bias=true,act=silu")  # a text default takes any text
+    assert g.params == (3 * 3 * 3 * 6 + 6) + (3 * 3 * 6 * 6 + 6)
+    assert [n.args.act for n in g.nodes if n.kind == "conv"] == ["silu", "none"]
+
+
+def test_a_member_of_the_wrong_type_is_one_message_at_its_line(tmp_path):
+    net = tmp_path / "fam.yaml"
+    net.write_text(
+        "input: 8x8x3\nargs: n=4 rate=0.5\nvariants:\n  ok: n=8\n  bad: n=8.0 rate=half\n"
+        "layers:\n  - conv f=3 p=1 n=$n\n  - conv f=3 p=1 n=$n\n  - dropout $rate\n"
+    )
+    for source in (f"{net}:bad", f"{net}:ok", str(net)):  # the file's problem, whichever member is built
+        assert [(p.message, p.loc.line, p.loc.col) for p in _problems(source)] == [
+            ("member `bad`: `n` takes a whole number (its default: 4), not `8.0`", 5, 8),
+            ("member `bad`: `rate` takes a number (its default: 0.5), not `half`", 5, 14),
+        ]
+
+
 # -- a run records its member ------------------------------------------------------------------------
 def test_member_recorded_by_a_run(tmp_path):
     # What train writes (loop._start_folder): network.yaml, the family file as written; config.json's
@@ -379,8 +442,9 @@ def test_validate_checks_every_member_of_a_family(tmp_path, monkeypatch, capsys)
     code, out, _ = run_main(monkeypatch, capsys, "validate", str(net), "-f", "json")
     assert code == 2
     told = [(d["message"], d["line"]) for d in json.loads(out)["files"][0]["details"]]
-    assert told == [  # each problem once, with the first member that has it
-        ("member `wide`: `n` expected a whole number, got `abc`", 9),
+    assert told == [  # each problem once, with the first member that has it; a value of the wrong type at its line
+        ("member `wide`: `n` takes a whole number (its default: 4), not `abc`", 5),
+        ("member `worse`: `n` takes a whole number (its default: 4), not `abc`", 7),
         ("member `big`: filter 40x40 is larger than its padded input 32x32 (input 32x32x3, p=0x0)", 9),
     ]
     code, out, err = run_main(monkeypatch, capsys, "validate", "efficientnet", "regnet", "mobilenet_v3")

@@ -200,7 +200,8 @@ def notation_schema() -> dict:
         "args": {
             "type": ["string", "array", "object"],
             "description": "the file's own arguments, used in its layers like a block's (`$width`, "
-            "`${divisible(32 * width, 8)}`): `width=1.0 depth=1.0` (bare names are required); a family's multipliers",
+            "`${divisible(32 * width, 8)}`): `width=1.0 depth=1.0` (bare names are required); a family's multipliers; "
+            "each takes the type of its default (`1`: whole numbers, `1.0`: any number, `false`: true or false)",
         },
         "variants": {
             "type": "object",

@@ -28,6 +28,7 @@ from ..notation.spec import (
     Value,
     walk,
 )
+from ..notation.variants import misfit
 from ..shapes import Shape
 from . import droppath
 from .nodes import Node
@@ -185,7 +186,15 @@ def file_env(spec: NetworkSpec) -> Env | None:
             hint=f"choose a member (`FILE:MEMBER`) or set them (`FILE:name=value`){chosen}",
         )
     block = BlockDef(FILE, spec.args, spec.layers, loc)
-    return Env(block, arguments(block, {}, None, loc, ""))
+    values = arguments(block, {}, None, loc, "")
+    problems = []
+    for name, written in spec.args.items():  # a member's or a setting's expression, now it has a value
+        wrong = misfit(name, spec.declared.get(name), str(values[name].text)) if "$" in str(written.text) else None
+        if wrong is not None:
+            problems.append(Problem(f"`{name}={written.text}`: {wrong[0]}", written.loc, None, wrong[1]))
+    if problems:
+        raise CnnctlError(problems)
+    return Env(block, values)
 
 
 def arguments(

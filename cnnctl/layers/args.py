@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..errors import quoted
 from ..limits import MAX_CHANNEL_VALUES, MAX_INT
-from ..notation.expr import is_fraction_text
+from ..notation.expr import ExprError, is_fraction_text, read_number
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -84,6 +84,20 @@ def parse_float(text: str, lo: float, hi: float, hi_open: bool = False, lo_open:
         left, right = "(" if lo_open else "[", ")" if hi_open else "]"
         raise ArgValueError(f"must be in {left}{lo:g}, {hi:g}{right}, got {quoted(text)}")
     return value
+
+
+def parse_number(text: str) -> float:
+    """Any number, whole or not, as an expression reads a name's value (`2`, `1.2`, `-0.5`,
+    `1e-3`, the `64/3` an expression writes; `notation.expr.read_number`), within MAX_INT either side."""
+    try:
+        exact = read_number(str(text))
+    except ExprError as exc:
+        raise ArgValueError(str(exc)) from None
+    if exact is None:
+        raise ArgValueError(f"expected a number, got {quoted(text)}")
+    if abs(exact) > MAX_INT:
+        raise ArgValueError(f"{quoted(str(text).strip())} is too large (at most {MAX_INT:,} either side)")
+    return float(exact)
 
 
 class ArgType:

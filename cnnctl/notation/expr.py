@@ -8,7 +8,8 @@ file can compute a size, never run code.
 Values are whole numbers (Python ints) until a decimal or a `/` that does not divide makes
 a fraction (`fractions.Fraction`, exact: `32 * 1.1` is 35.2, not 35.2000000000000028, so a
 width multiplier rounds the same way everywhere). A fraction is written back as its exact
-decimal (`35.2`) or, when it has none, as `a/b` (`64/3`); `read_number` reads both back.
+decimal (`35.2`) or, when it has none, as `a/b` (`64/3`); `read_number` reads both back, and
+a value written as a float may be (`1e-3`, `.5`: a family's number argument).
 `fractions` is imported only when a fraction appears: most files never need it.
 """
 
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 
 # ASCII digits only: not `${٣}`; a decimal needs digits on both sides of its point (`1.5`, not `1.` or `.5`).
 _TOKEN = re.compile(r"\s*(?:([0-9]+(?:\.[0-9]+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")
-# A number as a value's text: whole, decimal, or the `a/b` that `format_number` writes.
-_NUMBER_TEXT = re.compile(r"\s*([+-]?)([0-9]+)(?:\.([0-9]+)|/([0-9]+))?\s*")
+# A number as a value's text: the `a/b` that `format_number` writes, or a decimal as a float
+# argument may be written (`1`, `1.5`, `.5`, `1e-3`: a family's `dropout=1e-3` is its `width`'s kind).
+_NUMBER_TEXT = re.compile(r"\s*([+-]?)(?:([0-9]+)/([0-9]+)|([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?)\s*")
 MAX_VALUE = 2**62  # of a value, and of a fraction's denominator
 MAX_DIGITS = 18  # of a written number, before and after its point
 MAX_DEPTH = 32  # parentheses and calls nested
@@ -69,21 +71,39 @@ def format_number(value: Number) -> str:
 
 
 def read_number(text: str) -> Number | None:
-    """A value's text as a number (`7`, `-3`, `1.1`, `64/3`), None if it is not one; a number
-    too long to be meant raises ExprError."""
+    """A value's text as a number (`7`, `-3`, `1.1`, `1e-3`, `64/3`), None if it is not one; a
+    number with more than MAX_DIGITS digits either side of its point, as written or once its
+    exponent moves the point, raises ExprError."""
     m = _NUMBER_TEXT.fullmatch(text)
     if m is None:
         return None
-    sign, whole, decimals, over = m.groups()
-    if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS:
-        raise ExprError(f"{quoted(text.strip(), 24)} is far too large")
-    if len(decimals or "") > MAX_DIGITS:
-        raise ExprError(f"{quoted(text.strip(), 24)} has too many decimals (at most {MAX_DIGITS})")
-    numerator = int(whole + (decimals or ""))
-    denominator = 10 ** len(decimals) if decimals else int(over or 1)
+    sign, over_whole, over, whole, decimals, exponent = m.groups()
+    shown = quoted(text.strip(), 24)
+    if over is not None:  # a/b
+        whole, decimals = over_whole, ""
+    elif not (whole or decimals):  # `.`, `e5`, a sign alone
+        return None
+    whole, decimals = whole or "", decimals or ""
+    shift = _exponent(exponent)
+    if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS or len(whole) + shift > MAX_DIGITS:
+        raise ExprError(f"{shown} is far too large")
+    if len(decimals) > MAX_DIGITS or len(decimals) - shift > MAX_DIGITS:
+        raise ExprError(f"{shown} has too many decimals (at most {MAX_DIGITS})")
+    numerator = int(whole + decimals) * 10 ** max(0, shift - len(decimals))
+    denominator = 10 ** max(0, len(decimals) - shift) if over is None else int(over)
     if denominator == 0:
-        raise ExprError(f"division by zero in {quoted(text.strip())}")
+        raise ExprError(f"division by zero in {shown}")
     return fraction(-numerator if sign == "-" else numerator, denominator)
+
+
+def _exponent(text: str | None) -> int:
+    """How far `e-3` moves the point; one of more digits than any number here has, far enough to
+    be refused, without reading it (Python will not read an int of 5,000 digits)."""
+    if text is None:
+        return 0
+    digits = text.lstrip("+-")
+    moved = int(digits) if len(digits) <= 4 else 10**4
+    return -moved if text.startswith("-") else moved
 
 
 def is_fraction_text(text: str) -> bool:

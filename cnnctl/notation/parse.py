@@ -37,6 +37,7 @@ from .spec import (
     split_names,
     texts_of,
 )
+from .variants import misfit
 
 TOP_KEYS = (
     "version", "name", "description", "input", "args", "variants", "blocks", "layers", "outputs", "droppath", "train"
@@ -232,6 +233,7 @@ class _Parser:
         return spec._replace(
             problems=tuple(self.problems),
             args=file_args,
+            declared=file_args,
             variants=variants,
             variants_loc=variants_loc,
             outputs=outputs,
@@ -374,13 +376,17 @@ class _Parser:
             written: dict[str, Loc] = {}  # where each name is
             values = {} if empty else self.arg_values(value, f"member `{name}`", written)
             size = values.pop("input", None)
-            for arg in values:
+            for arg, value in list(values.items()):
+                wrong = misfit(arg, args[arg], str(value.text)) if arg in args else None
                 if arg not in args:
                     declared = f"the file's `args:` are {', '.join(f'`{a}`' for a in args)}" if args else None
                     hint = did_you_mean(arg, args) or declared or f"declare it in a top-level `args: {arg}`"
                     self.problem(
                         f"member `{name}` sets `{arg}`, which is not an argument of the file", written[arg], hint
                     )
+                elif wrong is not None:  # told once, here; the member keeps the default (no message at each use)
+                    self.problem(f"member `{name}`: {wrong[0]}", written[arg], wrong[1])
+                    del values[arg]
             missing = [a for a, default in args.items() if default is None and a not in values]
             if missing:
                 self.problem(

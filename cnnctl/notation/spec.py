@@ -224,6 +224,9 @@ class NetworkSpec:
     outputs: tuple[OutputItem, ...] = ()  # `outputs:`, the main output first; resolved by graph
     problems: tuple[Problem, ...] = ()  # found while parsing; the builder adds its own and tells them all
     args: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated; the file's own arguments (`args:`), None: required
+    # The same as declared, whatever a member or a setting put into `args` (`notation.variants.choose`):
+    # each takes the type of its default (`notation.variants.arg_type`).
+    declared: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
     variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
 

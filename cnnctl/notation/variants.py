@@ -6,14 +6,65 @@ in its layers like a block's (`${divisible(32 * width, 8)}`), and names its memb
 the `:` of an ARCH (`efficientnet.yaml:b3`, `efficientnet_b3:dropout=0.1`): at most one member
 name and `name=value` settings, separated by commas; the member's values are put in for the
 file's defaults, then the settings for the member's. Nothing chosen: the file's defaults.
+
+An argument with a default takes the type of its default (`arg_type`): `depth=1` whole numbers,
+`width=1.0` any number, `se=false` true or false; a text, an expression or no default, anything.
+A value that does not fit is one message where it is written (`misfit`): a member's at its line
+(the parser), a setting at the command line (`choose`), an expression's value once the file's
+arguments are put in (`cnnctl.graph.blocks.file_env`); never a message at each of its uses.
 """
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, Loc, Problem, did_you_mean
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted
+from ..layers.args import BOOL, ArgType, ArgValueError, parse_int, parse_number
+from ..limits import MAX_INT
 from .spec import NetworkSpec, Value, Variant
 
 COMMAND_LINE = Loc("the command line")  # where a setting given with the ARCH was written
+
+# What a file's argument takes, by its default (`arg_type`), and a hint for a value that does not fit.
+WHOLE = ArgType("a whole number", lambda text: parse_int(text, -MAX_INT))
+NUMBER = ArgType("a number", parse_number)
+HINTS = {
+    WHOLE: "a whole number such as `3` or `-1`; an expression `${...}` must come out whole (ceil, floor, round)",
+    NUMBER: "a number such as `1.2`, `3` or `1e-3`, or an expression `${...}`",
+    BOOL: "true or false",
+}
+
+
+def arg_type(default: Value | None) -> ArgType | None:
+    """What a file's argument takes: the type of its default (`1`: a whole number, `1.0`: any
+    number, `true`/`false`: true or false); None, anything: a text, an expression, no default."""
+    text = str(default.text).strip() if default is not None else "$"
+    if "$" in text:  # an expression's value depends on the arguments before it
+        return None
+    if text.lower() in ("true", "false"):
+        return BOOL
+    return next((kind for kind in (WHOLE, NUMBER) if _fits(kind, text)), None)
+
+
+def _fits(kind: ArgType, text: str) -> bool:
+    try:
+        kind.parse(text)
+    except ArgValueError:
+        return False
+    return True
+
+
+def misfit(name: str, default: Value | None, text: str) -> tuple[str, str] | None:
+    """Why `text` cannot be the value of the file's argument `name` (declared with `default`):
+    a message and a hint; None where it fits, or it is an expression (told once it has a value:
+    `cnnctl.graph.blocks.file_env`)."""
+    kind = arg_type(default) if "$" not in text else None
+    try:
+        if kind is not None:
+            kind.parse(text)
+    except ArgValueError as exc:  # "expected ..." says what the message does; another why is the hint
+        why = str(exc)
+        hint = HINTS[kind] if why.startswith("expected") else why
+        return f"`{name}` takes {kind.describe} (its default: {default.text}), not {quoted(text)}", hint
+    return None
 
 
 def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
@@ -31,11 +82,14 @@ def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
         size = variant.input or size
         name = f"{name}_{member}"
     for key, text in settings:
+        wrong = misfit(key, spec.declared.get(key), text)
         if key not in args:
             problems.append(_unknown_argument(spec, key))
+        elif wrong is not None:  # told here, once: not at each layer that uses it
+            problems.append(Problem(f"`{key}={text}`: {wrong[0]}", COMMAND_LINE, None, wrong[1]))
         args[key] = Value(text, COMMAND_LINE)
-    if problems:
-        raise CnnctlError(problems)
+    if problems:  # with the file's own: every problem of the command in one run
+        raise CnnctlError([*spec.problems, *problems])
     return spec._replace(args=args, input=size, name=name)
 
 
