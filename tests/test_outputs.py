@@ -89,6 +89,63 @@ def test_every_problem_of_outputs_in_one_run_with_exit_code_2(tmp_path, monkeypa
     assert "net.yaml:3:40: " in err and "`out` is in `outputs:` twice" in err  # the repeat, parsed together
 
 
+# A layer that fails (a width that is not a number) below the head: its shape, and those after it, unknown.
+FAILING = TINY.replace("n=6 act=relu id=mid", "n=six act=relu id=mid")
+LAYER_ERROR = "net.yaml:8:16: layer `mid`: `n` expected a whole number, got `six`"
+
+
+def test_a_layer_error_and_a_wrong_outputs_name_are_told_in_one_run(tmp_path, monkeypatch, capsys):
+    (tmp_path / "net.yaml").write_text(FAILING.replace("{aux: 0.3}", "{axu: 0.3}"))
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "net.yaml"))
+    assert code == 2 and "Traceback" not in err
+    assert LAYER_ERROR in err
+    assert "net.yaml:3:17: `outputs:` names `axu`, but no layer is called so\n  hint: did you mean `aux`?" in err
+
+
+def test_every_outputs_mistake_is_told_with_the_layer_errors(tmp_path):
+    line = "outputs: [out, {auxx: 0.3}, {aux: 0}, {mid: 0.3}, out]"
+    said = problems(FAILING.replace("outputs: [out, {aux: 0.3}]", line), tmp_path)
+    cols = [line.index("auxx") + 1, line.index("0}") + 1, line.index("mid") + 1, line.rindex("out") + 1]
+    assert [p.split(": ")[1].rsplit("/", 1)[1] for p in said] == [*(f"net.yaml:3:{c}" for c in cols), "net.yaml:8:16"]
+    assert "`auxx`, but no layer is called so" in said[0] and "must be in (0, 100]" in said[1]
+    assert "`mid` is on the main output's path" in said[2]  # the failed layer's place is known: `gap` reads it
+    assert "`out` is in `outputs:` twice" in said[3] and LAYER_ERROR in said[4]
+
+
+def test_a_name_a_failure_may_have_left_unbuilt_is_not_blamed(tmp_path):
+    # `blk`'s line is refused (an argument its block does not take): its layers are not built, and
+    # `blk.fc1` may exist once it is fixed. `convv` takes the name `convv1`: if it is the first of
+    # three convs meant, the third is `conv2` now, so `conv3` may exist too. A name neither explains
+    # (`auxx`) is told as before.
+    text = TINY.replace("[out, {aux: 0.3}]", "[out, {aux: 0.3}, {blk.fc1: 0.3}, {conv3: 0.3}, {auxx: 0.3}]")
+    text = text.replace(
+        "  - pool avg global id=gap\n", "  - hd k=5 bad=1 id=blk\n  - convv f=1 n=6\n  - pool avg global id=gap\n"
+    )
+    text = text.replace("layers:\n", "blocks:\n  hd:\n    args: [k]\n    layers: [fc $k]\nlayers:\n", 1)
+    said = problems(text, tmp_path)
+    assert not any("blk.fc1" in p or "conv3" in p for p in said), said
+    assert any("`outputs:` names `auxx`, but no layer is called so" in p for p in said), said
+    assert any("unknown layer kind `convv`" in p for p in said) and any("`bad`" in p for p in said), said
+
+
+def test_a_wrong_name_is_still_told_in_a_list_no_refused_line_renumbers(tmp_path):
+    said = problems(FAILING.replace("{aux: 0.3}", "{conv9: 0.3}"), tmp_path)
+    assert len(said) == 2 and "`outputs:` names `conv9`, but no layer is called so" in said[0], said
+
+
+def test_a_refused_first_entry_makes_no_other_the_main_output(tmp_path):
+    (said,) = problems(TINY.replace("[out, {aux: 0.3}]", "[[out], {aux: 0.3}]"), tmp_path)
+    assert "net.yaml:3:11: each entry of `outputs:` is a layer's id, or `id: weight`" in said
+
+
+def test_outputs_stops_at_the_problems_a_file_is_told(tmp_path):
+    from cnnctl.limits import MAX_PROBLEMS
+
+    names = ", ".join(f"q{k}x" for k in range(MAX_PROBLEMS + 10))  # each names no layer
+    said = problems(TINY.replace("[out, {aux: 0.3}]", f"[out, {names}]"), tmp_path)
+    assert len(said) == MAX_PROBLEMS + 1 and f"stopped after {MAX_PROBLEMS} problems" in said[-1]
+
+
 # -- the counts ----------------------------------------------------------------------------------
 def test_the_tiny_heads_counts_by_formula(tmp_path):
     s = summarize(load_text(TINY, tmp_path))
