@@ -259,7 +259,7 @@ def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_ini
     model = to_torch(graph)
     head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("aux.")}
     placement = place_weights(model, str(tmp_path / "source.pt"))
-    assert placement.fresh == ("aux.weight", "aux.bias")
+    assert [t.own for t in placement.fresh] == ["aux.weight", "aux.bias"]
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in source.items())  # every other tensor placed
     assert all(torch.equal(state[k], v) for k, v in head.items())  # the head as it was initialised
@@ -268,6 +268,27 @@ def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_ini
     torch.save({k: v for k, v in source.items() if k != "out.bias"}, tmp_path / "bad.pt")
     with pytest.raises(CnnctlError, match="tensors"):
         place_weights(to_torch(graph), str(tmp_path / "bad.pt"))
+
+
+def test_cnnctl_weights_lists_the_heads_tensors_the_source_has_none_for_as_initialised(tmp_path, monkeypatch, capsys):
+    from cnnctl.api import to_torch
+    from cnnctl.graph.outputs import inference_graph
+
+    graph = load_text(TINY, tmp_path)
+    torch.save(to_torch(inference_graph(graph)).state_dict(), tmp_path / "main.pt")  # no tensor of the head
+    args = ("weights", str(tmp_path / "net.yaml"), str(tmp_path / "main.pt"))
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("aux")}
+    # the head's fc takes the 4 channels of the trunk's global average to 5 classes: 5x4 and 5
+    assert set(rows) == {"aux.weight", "aux.bias"}
+    assert rows["aux.weight"].split()[1:] == ["(as", "initialised;", "the", "source", "has", "none)", "5x4"]
+    assert rows["aux.bias"].split()[1:] == ["(as", "initialised;", "the", "source", "has", "none)", "5"]
+    assert "6 tensors from" in out and "2 tensors of the heads only training runs start as initialised" in out
+    code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
+    fresh = [t for t in json.loads(out)["tensors"] if t["from"] is None]
+    assert fresh == [{"tensor": "aux.weight", "from": None, "shape": [5, 4]},
+                     {"tensor": "aux.bias", "from": None, "shape": [5]}]  # fmt: skip
 
 
 def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(tmp_path, monkeypatch, capsys):
@@ -293,3 +314,24 @@ def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(t
     assert code == 0, err  # the main output only
     code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(run), "--epochs", "2")
     assert code == 0, err
+
+
+def test_a_run_from_weights_without_the_heads_lists_them_in_weights_txt(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL.Image")
+    from cnnctl.api import to_torch
+    from cnnctl.graph.outputs import inference_graph
+    from tests.test_stream import coded_folder
+
+    seven = TINY.replace("fc 5", "fc 7")  # the main network trained elsewhere for 7 classes, the data has 3
+    torch.save(to_torch(inference_graph(load_text(seven, tmp_path, "net7.yaml"))).state_dict(), tmp_path / "main.pt")
+    data, run = coded_folder(tmp_path / "imgs", n=12, classes=3), tmp_path / "run"
+    code, out, err = run_main(monkeypatch, capsys, "train", str(tmp_path / "net7.yaml"), "--data", str(data),
+                              "--weights", str(tmp_path / "main.pt"), "--epochs", "1", "--batch-size", "4",
+                              "--device", "cpu", "--out", str(run))  # fmt: skip
+    assert code == 0, err
+    table = {line.split()[0]: line.split()[1:] for line in (run / "weights.txt").read_text().splitlines()[2:]}
+    assert table["out.weight"] == ["(made", "anew;", "out.weight", "of", "7x6", "left", "out)", "3x6"]
+    # the head is made anew with the main one, for 3 classes, and the source has nothing for it
+    assert table["aux.weight"] == ["(as", "initialised;", "the", "source", "has", "none)", "3x4"]
+    assert table["aux.bias"] == ["(as", "initialised;", "the", "source", "has", "none)", "3"]
+    assert table["trunk.weight"] == ["trunk.weight", "4x3x3x3"]
