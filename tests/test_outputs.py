@@ -89,6 +89,63 @@ def test_every_problem_of_outputs_in_one_run_with_exit_code_2(tmp_path, monkeypa
     assert "net.yaml:3:40: " in err and "`out` is in `outputs:` twice" in err  # the repeat, parsed together
 
 
+# A layer that fails (a width that is not a number) below the head: its shape, and those after it, unknown.
+FAILING = TINY.replace("n=6 act=relu id=mid", "n=six act=relu id=mid")
+LAYER_ERROR = "net.yaml:8:16: layer `mid`: `n` expected a whole number, got `six`"
+
+
+def test_a_layer_error_and_a_wrong_outputs_name_are_told_in_one_run(tmp_path, monkeypatch, capsys):
+    (tmp_path / "net.yaml").write_text(FAILING.replace("{aux: 0.3}", "{axu: 0.3}"))
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "net.yaml"))
+    assert code == 2 and "Traceback" not in err
+    assert LAYER_ERROR in err
+    assert "net.yaml:3:17: `outputs:` names `axu`, but no layer is called so\n  hint: did you mean `aux`?" in err
+
+
+def test_every_outputs_mistake_is_told_with_the_layer_errors(tmp_path):
+    line = "outputs: [out, {auxx: 0.3}, {aux: 0}, {mid: 0.3}, out]"
+    said = problems(FAILING.replace("outputs: [out, {aux: 0.3}]", line), tmp_path)
+    cols = [line.index("auxx") + 1, line.index("0}") + 1, line.index("mid") + 1, line.rindex("out") + 1]
+    assert [p.split(": ")[1].rsplit("/", 1)[1] for p in said] == [*(f"net.yaml:3:{c}" for c in cols), "net.yaml:8:16"]
+    assert "`auxx`, but no layer is called so" in said[0] and "must be in (0, 100]" in said[1]
+    assert "`mid` is on the main output's path" in said[2]  # the failed layer's place is known: `gap` reads it
+    assert "`out` is in `outputs:` twice" in said[3] and LAYER_ERROR in said[4]
+
+
+def test_a_name_a_failure_may_have_left_unbuilt_is_not_blamed(tmp_path):
+    # `blk`'s line is refused (an argument its block does not take): its layers are not built, and
+    # `blk.fc1` may exist once it is fixed. `convv` takes the name `convv1`: if it is the first of
+    # three convs meant, the third is `conv2` now, so `conv3` may exist too. A name neither explains
+    # (`auxx`) is told as before.
+    text = TINY.replace("[out, {aux: 0.3}]", "[out, {aux: 0.3}, {blk.fc1: 0.3}, {conv3: 0.3}, {auxx: 0.3}]")
+    text = text.replace(
+        "  - pool avg global id=gap\n", "  - hd k=5 bad=1 id=blk\n  - convv f=1 n=6\n  - pool avg global id=gap\n"
+    )
+    text = text.replace("layers:\n", "blocks:\n  hd:\n    args: [k]\n    layers: [fc $k]\nlayers:\n", 1)
+    said = problems(text, tmp_path)
+    assert not any("blk.fc1" in p or "conv3" in p for p in said), said
+    assert any("`outputs:` names `auxx`, but no layer is called so" in p for p in said), said
+    assert any("unknown layer kind `convv`" in p for p in said) and any("`bad`" in p for p in said), said
+
+
+def test_a_wrong_name_is_still_told_in_a_list_no_refused_line_renumbers(tmp_path):
+    said = problems(FAILING.replace("{aux: 0.3}", "{conv9: 0.3}"), tmp_path)
+    assert len(said) == 2 and "`outputs:` names `conv9`, but no layer is called so" in said[0], said
+
+
+def test_a_refused_first_entry_makes_no_other_the_main_output(tmp_path):
+    (said,) = problems(TINY.replace("[out, {aux: 0.3}]", "[[out], {aux: 0.3}]"), tmp_path)
+    assert "net.yaml:3:11: each entry of `outputs:` is a layer's id, or `id: weight`" in said
+
+
+def test_outputs_stops_at_the_problems_a_file_is_told(tmp_path):
+    from cnnctl.limits import MAX_PROBLEMS
+
+    names = ", ".join(f"q{k}x" for k in range(MAX_PROBLEMS + 10))  # each names no layer
+    said = problems(TINY.replace("[out, {aux: 0.3}]", f"[out, {names}]"), tmp_path)
+    assert len(said) == MAX_PROBLEMS + 1 and f"stopped after {MAX_PROBLEMS} problems" in said[-1]
+
+
 # -- the counts ----------------------------------------------------------------------------------
 def test_the_tiny_heads_counts_by_formula(tmp_path):
     s = summarize(load_text(TINY, tmp_path))
@@ -202,7 +259,7 @@ def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_ini
     model = to_torch(graph)
     head = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("aux.")}
     placement = place_weights(model, str(tmp_path / "source.pt"))
-    assert placement.fresh == ("aux.weight", "aux.bias")
+    assert [t.own for t in placement.fresh] == ["aux.weight", "aux.bias"]
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in source.items())  # every other tensor placed
     assert all(torch.equal(state[k], v) for k, v in head.items())  # the head as it was initialised
@@ -211,6 +268,27 @@ def test_weights_without_the_heads_place_the_rest_and_say_the_heads_start_as_ini
     torch.save({k: v for k, v in source.items() if k != "out.bias"}, tmp_path / "bad.pt")
     with pytest.raises(CnnctlError, match="tensors"):
         place_weights(to_torch(graph), str(tmp_path / "bad.pt"))
+
+
+def test_cnnctl_weights_lists_the_heads_tensors_the_source_has_none_for_as_initialised(tmp_path, monkeypatch, capsys):
+    from cnnctl.api import to_torch
+    from cnnctl.graph.outputs import inference_graph
+
+    graph = load_text(TINY, tmp_path)
+    torch.save(to_torch(inference_graph(graph)).state_dict(), tmp_path / "main.pt")  # no tensor of the head
+    args = ("weights", str(tmp_path / "net.yaml"), str(tmp_path / "main.pt"))
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("aux")}
+    # the head's fc takes the 4 channels of the trunk's global average to 5 classes: 5x4 and 5
+    assert set(rows) == {"aux.weight", "aux.bias"}
+    assert rows["aux.weight"].split()[1:] == ["(as", "initialised;", "the", "source", "has", "none)", "5x4"]
+    assert rows["aux.bias"].split()[1:] == ["(as", "initialised;", "the", "source", "has", "none)", "5"]
+    assert "6 tensors from" in out and "2 tensors of the heads only training runs start as initialised" in out
+    code, out, err = run_main(monkeypatch, capsys, *args, "--format", "json")
+    fresh = [t for t in json.loads(out)["tensors"] if t["from"] is None]
+    assert fresh == [{"tensor": "aux.weight", "from": None, "shape": [5, 4]},
+                     {"tensor": "aux.bias", "from": None, "shape": [5]}]  # fmt: skip
 
 
 def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(tmp_path, monkeypatch, capsys):
@@ -236,3 +314,24 @@ def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(t
     assert code == 0, err  # the main output only
     code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(run), "--epochs", "2")
     assert code == 0, err
+
+
+def test_a_run_from_weights_without_the_heads_lists_them_in_weights_txt(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("PIL.Image")
+    from cnnctl.api import to_torch
+    from cnnctl.graph.outputs import inference_graph
+    from tests.test_stream import coded_folder
+
+    seven = TINY.replace("fc 5", "fc 7")  # the main network trained elsewhere for 7 classes, the data has 3
+    torch.save(to_torch(inference_graph(load_text(seven, tmp_path, "net7.yaml"))).state_dict(), tmp_path / "main.pt")
+    data, run = coded_folder(tmp_path / "imgs", n=12, classes=3), tmp_path / "run"
+    code, out, err = run_main(monkeypatch, capsys, "train", str(tmp_path / "net7.yaml"), "--data", str(data),
+                              "--weights", str(tmp_path / "main.pt"), "--epochs", "1", "--batch-size", "4",
+                              "--device", "cpu", "--out", str(run))  # fmt: skip
+    assert code == 0, err
+    table = {line.split()[0]: line.split()[1:] for line in (run / "weights.txt").read_text().splitlines()[2:]}
+    assert table["out.weight"] == ["(made", "anew;", "out.weight", "of", "7x6", "left", "out)", "3x6"]
+    # the head is made anew with the main one, for 3 classes, and the source has nothing for it
+    assert table["aux.weight"] == ["(as", "initialised;", "the", "source", "has", "none)", "3x4"]
+    assert table["aux.bias"] == ["(as", "initialised;", "the", "source", "has", "none)", "3"]
+    assert table["trunk.weight"] == ["trunk.weight", "4x3x3x3"]

@@ -340,12 +340,24 @@ def load_by_structure(model: torch.nn.Module, path: str, skip: str | tuple[str, 
 
 
 @record
+class Initialised:
+    """One of the network's tensors (`own`, of `shape`) the source has none for: a tensor of a
+    head only training runs (`outputs:`), given weights of the network without it. It keeps the
+    values the network was initialised with."""
+
+    own: str
+    shape: tuple
+
+
+@record
 class Placement:
     """Where `--weights` put each tensor, and how."""
 
     placed: tuple  # of Placed, in the network's order
     by_name: bool  # the source's names were the network's own (same_names); else placed by structure
-    fresh: tuple[str, ...] = ()  # the heads' tensors (`outputs:`) the source has none of: left as initialised
+    fresh: tuple[
+        Initialised, ...
+    ] = ()  # the heads' tensors (`outputs:`) the source has none of, in the network's order
 
 
 def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> Placement:
@@ -373,7 +385,8 @@ def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...]
         except CnnctlError:
             raise whole from None  # the whole network's message
         _load(model, given, placed)
-        return Placement(tuple(placed), named, tuple(n for n in own if n not in rest and not n.endswith(COUNTERS)))
+        fresh = (Initialised(n, shape_of(v)) for n, v in own.items() if n not in rest and not n.endswith(COUNTERS))
+        return Placement(tuple(placed), named, tuple(fresh))
     _load(model, given, placed)
     return Placement(tuple(placed), named)
 

@@ -40,7 +40,7 @@ from ..notation.spec import (
 from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
-from .nodes import INPUT, UNKNOWN, Graph, Group, Node
+from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, base_name
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
@@ -127,8 +127,10 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
             unbuilt.check_blocks(builder)
     except LimitError as exc:  # the parser's problems first, then the builder's, each once
         raise LimitError([*builder.problems, *(p for p in exc.problems if p not in builder.problems)]) from None
-    if builder.problems:
-        raise CnnctlError(sorted(builder.problems, key=_place))
+    if builder.problems:  # with those of `outputs:`, which names layers: every problem of the file in one run
+        told = outputs.problems_after_failure(spec, builder.nodes, top.ids, builder.renumbered) if builder.nodes else []
+        every = sorted([*builder.problems, *told], key=_place)
+        raise too_many(every, Loc(spec.file)) if len(every) > MAX_PROBLEMS else CnnctlError(every)
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
@@ -209,6 +211,7 @@ class Builder:
         self.checked: set[tuple] = set()  # unbuilt lists checked, with the arguments in force (unbuilt)
         self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
+        self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -326,7 +329,7 @@ class Builder:
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
-        node = Node(len(self.nodes), path, "error", Args(), (), UNKNOWN, 0, 0, 0, 0, "", item.loc)
+        node = Node(len(self.nodes), path, FAILED, Args(), (), UNKNOWN, 0, 0, 0, 0, "", item.loc)
         self.nodes.append(node)
         return node.index
 
@@ -376,6 +379,8 @@ class Builder:
     def placeholder_checked(self, item: FailedItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
         """The stand-in for an item the parser refused, once its references and the arguments
         it could read are checked (the parser told what it refused)."""
+        if item.id is None and not self.knows(item.kind):  # named `convv1`: the `conv`s after it one off
+            self.renumbered.add(path.rpartition(".")[0])
         problems: list[Problem] = []
         try:
             references.inputs(self, item, scope, current, path, env)
@@ -385,6 +390,13 @@ class Builder:
         if problems:
             raise CnnctlError(problems)
         return self.placeholder(item, path)
+
+    def knows(self, kind: str) -> bool:
+        """Whether `kind` is one an item is named after (a layer kind, a block, a construct), as
+        the line meant: a refused line's name is then the one it would have had."""
+        from ..notation.parse import CONSTRUCTS  # on the error path only: the graph needs no parser
+
+        return kind in KINDS or kind in self.spec.blocks or kind in CONSTRUCTS
 
     def value_problems(self, item: LayerItem | FailedItem, env: Env | None, path: str) -> list[Problem]:
         """Every problem of the values written on a layer's line (typed as its kind's, put into a

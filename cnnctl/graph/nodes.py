@@ -17,6 +17,9 @@ INPUT = -1
 UNKNOWN: Shape = ()
 """The output shape of a layer that failed: layers after it check their arguments, not shapes."""
 
+FAILED = "error"
+"""The kind of the stand-in for an item that failed: what it holds (a block's, a repeat's layers) is not built."""
+
 
 @record
 class Node:

@@ -10,10 +10,13 @@ predict and export run, and what the inference counts count.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, Problem, did_you_mean
+from collections.abc import Callable
+
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..limits import MAX_PROBLEMS
 from ..notation.spec import NetworkSpec
 from ..shapes import format_shape
-from .nodes import INPUT, UNKNOWN, Graph, Head, Node
+from .nodes import FAILED, INPUT, UNKNOWN, Graph, Head, Node
 
 HEAD_HINT = "a head branches off the main path (`from=ID` on its first layer) and ends in a layer nothing else reads"
 MAIN_HINT = "write the main path last in `layers:` and the heads before it, each branching off with `from=`"
@@ -35,15 +38,63 @@ def resolve(spec: NetworkSpec, nodes: list[Node], ids: dict[str, int], resizing:
     that the first is the last layer and each other one a branch the main output does not
     read, of the main output's shape (unless `resizing`: the main output is being made anew,
     the heads with it); every problem in one error."""
+    heads, problems = _read(spec, nodes, ids, resizing)
+    if len(problems) > MAX_PROBLEMS:
+        raise too_many(problems, Loc(spec.file))
+    if problems:
+        raise CnnctlError(problems)
+    return heads
+
+
+def problems_after_failure(
+    spec: NetworkSpec, nodes: list[Node], ids: dict[str, int], renumbered: set[str]
+) -> list[Problem]:
+    """The problems of `outputs:` in a network whose build failed somewhere, told in the same
+    run as the layers'. What a failure could explain is not blamed, as below a failed layer: a
+    name no layer has is told only where no failed item could have held it (`unbuilt`). The
+    other checks stand: a failed layer's shape is unknown (no shape is compared with it) and
+    so are its inputs (no head is found on the main path through it)."""
+    failed = {n.path for n in nodes if n.kind == FAILED}
+    return _read(spec, nodes, ids, unbuilt=lambda name: unbuilt(name, failed, renumbered))[1]
+
+
+def unbuilt(name: str, failed: set[str], renumbered: set[str]) -> bool:
+    """Whether a layer called `name` may exist once the failures are fixed: it is inside an
+    item that failed (`stage2.conv1` when the block use `stage2` did: what it holds was not
+    built; `failed`: their paths), or it is an automatic name (`conv3`) in a list where a line
+    the parser could not read was named after a kind it does not know (`convv1`), so the names
+    after it may be numbered one off (`renumbered`: those lists, by path)."""
+    parts = name.split(".")
+    for k in range(len(parts)):
+        inside = ".".join(parts[:k])  # the list parts[k] is named in
+        if k and inside in failed:
+            return True
+        if inside in renumbered and parts[k][-1:].isdigit():
+            return True
+    return False
+
+
+def _read(
+    spec: NetworkSpec,
+    nodes: list[Node],
+    ids: dict[str, int],
+    resizing: bool = False,
+    unbuilt: Callable[[str], bool] | None = None,
+) -> tuple[tuple[Head, ...], list[Problem]]:
+    """The heads of `outputs:` and its problems (see `resolve`), more than MAX_PROBLEMS only
+    when it stopped there; `unbuilt(name)`: whether a name no layer has may be one that a
+    failure left unbuilt (then it is not told)."""
     if not spec.outputs:
-        return ()
+        return (), []
     paths = {n.path: n.index for n in nodes}
     last = nodes[-1]
     main = ancestors(nodes, last.index)
     problems: list[Problem] = []
     found: dict[int, str] = {}
     heads: list[Head] = []
-    for k, item in enumerate(spec.outputs):
+    for item in spec.outputs:
+        if len(problems) > MAX_PROBLEMS:  # enough to stop: 20,000 misspelt names took a minute to tell
+            break
         name, loc = str(item.name.text), item.name.loc
         index = ids.get(name, paths.get(name))
         if name == "input" or index == INPUT:
@@ -52,17 +103,19 @@ def resolve(spec: NetworkSpec, nodes: list[Node], ids: dict[str, int], resizing:
             )
             continue
         if index is None:
-            hint = (
-                did_you_mean(name, [*ids, *paths]) or "name an output by its layer's `id=` (or its path in summarize)"
-            )
-            problems.append(Problem(f"`outputs:` names `{name}`, but no layer is called so", loc, None, hint))
+            if unbuilt is None or not unbuilt(name):
+                hint = (
+                    did_you_mean(name, [*ids, *paths])
+                    or "name an output by its layer's `id=` (or its path in summarize)"
+                )
+                problems.append(Problem(f"`outputs:` names `{name}`, but no layer is called so", loc, None, hint))
             continue
         if index in found:
             problems.append(Problem(f"`{name}` in `outputs:` is the layer `{found[index]}` again", loc, None,
                                     "each output is a layer of its own"))  # fmt: skip
             continue
         found[index] = name
-        if k == 0:
+        if item.main:
             if index != last.index:
                 problems.append(Problem(f"the main output `{name}` (the first of `outputs:`) is not the network's "
                                         f"last layer, `{last.path}`", loc, None, MAIN_HINT))  # fmt: skip
@@ -73,9 +126,7 @@ def resolve(spec: NetworkSpec, nodes: list[Node], ids: dict[str, int], resizing:
             else:
                 weight = float(str(item.weight.text)) if item.weight else 1.0
                 heads.append(Head(name, index, weight, tuple(sorted(ancestors(nodes, index) - main)), loc))
-    if problems:
-        raise CnnctlError(problems)
-    return tuple(heads)
+    return tuple(heads), problems
 
 
 def resized_with(nodes: list[Node] | tuple[Node, ...], heads: tuple[Head, ...], layer: str) -> tuple[str, ...]:

@@ -247,7 +247,8 @@ class _Parser:
             return ()
         out: list[OutputItem] = []
         first: dict[str, Loc] = {}
-        for entry in node.value:
+        for position, entry in enumerate(node.value):
+            main = position == 0
             if isinstance(entry, yaml.MappingNode) and len(entry.value) == 1:
                 (key, value), what = entry.value[0], "an output's name"
                 name = self.scalar(key, what) if isinstance(key, yaml.ScalarNode) else None
@@ -265,7 +266,7 @@ class _Parser:
                              "each output is listed once")  # fmt: skip
                 continue
             first[text] = name.loc
-            if weight is not None and not out:
+            if weight is not None and main:
                 self.problem(f"the main output `{text}` takes no loss weight", weight.loc,
                              f"its loss counts once; write `- {text}`, and the heads' weights after it")  # fmt: skip
                 weight = None
@@ -275,7 +276,7 @@ class _Parser:
                 except ArgValueError as exc:
                     self.problem(f"the loss weight of `{text}`: {exc}", weight.loc, "e.g. 0.3 (GoogLeNet's heads)")
                     continue
-            out.append(OutputItem(Value(text, name.loc), weight))
+            out.append(OutputItem(Value(text, name.loc), weight, main))
         return tuple(out)
 
     def blocks(self, node: yaml.MappingNode) -> dict[str, BlockDef]:

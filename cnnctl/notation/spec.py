@@ -209,6 +209,7 @@ class OutputItem:
 
     name: Value
     weight: Value | None = None  # None: 1, the main output's
+    main: bool = False  # the first entry written: one the parser refused leaves none, and makes no other the main
 
 
 @record

@@ -668,26 +668,37 @@ def _dims(shape: tuple) -> str:
     return "x".join(map(str, shape)) or "scalar"
 
 
-def placement_rows(placed) -> list[list[str]]:
-    """Where --weights put each tensor (exchange.weights.Placed): the network's tensor, the
-    source's placed in it (or, for a head made anew, the one left out), the shape."""
-    return [
+def placement_rows(placement) -> list[list[str]]:
+    """Where --weights put each tensor (exchange.weights.Placement): the network's tensor, the
+    source's placed in it (or, for a head made anew, the one left out), the shape; then the
+    tensors the source has none for (a head only training runs), which start as initialised."""
+    placed = [
         [p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {_dims(p.left_out)} left out)",
-         _dims(p.shape)] for p in placed
+         _dims(p.shape)] for p in placement.placed
     ]  # fmt: skip
+    return placed + [[t.own, INITIALISED, _dims(t.shape)] for t in placement.fresh]
+
+
+INITIALISED = "(as initialised; the source has none)"  # a tensor's `From` where the source has none for it
 
 
 def weights_table(placement, said: str, network: str) -> Table:
     """`cnnctl weights`: each tensor of the network and the source's tensor placed in it."""
     how = "by name" if placement.by_name else "by structure, in the order of the layers"
-    rows = placement_rows(placement.placed)
+    rows = placement_rows(placement)
     columns = [Column("Tensor"), Column("From"), Column("Shape", right=True)]
-    return Table(f"{network}: {len(rows):,} tensors from {said}, placed {how}", columns, rows)
+    title = f"{network}: {len(placement.placed):,} tensors from {said}, placed {how}"
+    if placement.fresh:
+        title += f"; {len(placement.fresh):,} tensors of the heads only training runs start as initialised"
+    return Table(title, columns, rows)
 
 
 def weights_json(placement, said: str) -> dict:
     return {
         "source": said,
         "by_name": placement.by_name,
-        "tensors": [{"tensor": p.own, "from": p.given, "shape": list(p.shape)} for p in placement.placed],
+        "tensors": [
+            *({"tensor": p.own, "from": p.given, "shape": list(p.shape)} for p in placement.placed),
+            *({"tensor": t.own, "from": None, "shape": list(t.shape)} for t in placement.fresh),  # as initialised
+        ],
     }

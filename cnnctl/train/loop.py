@@ -389,12 +389,11 @@ class _Run:
 
         self.model = to_torch(self.graph, logits=True)
         notes = []
-        self.placed = []  # where --weights put each tensor (exchange.weights.Placed), for weights.txt
+        self.placement = None  # where --weights put each tensor (exchange.weights.Placement), for weights.txt
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = place_weights(self.model, self.weights_from, self._anew())
-            self.placed = list(placement.placed)
+            placement = self.placement = place_weights(self.model, self.weights_from, self._anew())
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
             if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
@@ -528,10 +527,10 @@ class _Run:
         if self.head is not None:  # the network every command reading the run builds (catalog.run_head)
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
-        if self.placed:  # what --weights put where: the network's tensor, the source's, the shape
+        if self.placement is not None:  # what --weights put where: the network's tensor, the source's, the shape
             from ..render.views import placement_rows
 
-            rows = [["tensor", "from", "shape"], *placement_rows(self.placed)]
+            rows = [["tensor", "from", "shape"], *placement_rows(self.placement)]
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
             lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
             write_text(self.run_dir / "weights.txt", f"# from {self._weights_said()}\n" + "\n".join(lines) + "\n")

@@ -89,7 +89,7 @@ def placement_said(placement, source: str) -> str:
     placed = sum(p.left_out is None for p in placement.placed)
     said = f"{placed:,} tensors from {source}, placed {how}"
     if placement.fresh:  # weights of the network without its heads (`outputs:`)
-        layers = list(dict.fromkeys(name.rsplit(".", 1)[0] for name in placement.fresh))
+        layers = list(dict.fromkeys(t.own.rsplit(".", 1)[0] for t in placement.fresh))
         said += (f"; the source has none for the heads only training runs: their {len(placement.fresh):,} tensors "
                  f"(`{layers[0]}` to `{layers[-1]}`) start as initialised")  # fmt: skip
     return said
