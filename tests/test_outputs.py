@@ -189,6 +189,30 @@ def test_flops_counts_training_with_the_heads_and_inference_without(monkeypatch,
     assert data["training"]["step_mults"] == data["training_mults"] + data["training"]["backward_mults"]
 
 
+def test_the_per_layer_ranking_and_the_forward_roofline_are_inferences(tmp_path, monkeypatch, capsys):
+    # The tiny network's head (aux_pool, aux) runs only in training: the forward pass's ranking and
+    # roofline leave it out, so the shares add up to the inference total; the training step has it.
+    from cnnctl.analysis.roofline import PROFILES, roofline
+
+    path = tmp_path / "net.yaml"
+    path.write_text(TINY)
+    for args in ([], ["--top", "1"]):  # the table too (it once looked up a roofline time for every row)
+        code, out, err = run_main(monkeypatch, capsys, "flops", str(path), "--per-layer", "--profile", "a100", *args)
+        assert code == 0, err
+        rows = [line.split()[0] for line in out.splitlines() if line.strip()]
+        assert "aux_pool" not in rows and "aux" not in rows  # named only in the head's own line
+        assert "Head `aux` (training only" in out
+    code, out, err = run_main(monkeypatch, capsys, "flops", str(path), "--per-layer", "--profile", "a100", "-f", "json")
+    data = json.loads(out)
+    # by mults: trunk 8*8*4*27 = 6,912, mid 8*8*6*4 = 1,536, out 6*5 = 30, gap none
+    assert [row["path"] for row in data["layers"]] == ["trunk", "mid", "out", "gap"]
+    assert sum(row["flops"] for row in data["layers"]) == data["flops"]
+    assert sum(row["seconds"] for row in data["layers"]) == pytest.approx(data["roofline"]["seconds"])
+    graph = load_text(TINY, tmp_path)
+    step = [t.path for t in roofline(graph, PROFILES["a100"], training=True).layers]
+    assert {"aux_pool", "aux"} <= set(step)
+
+
 # -- the module, the loss, export ----------------------------------------------------------------
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

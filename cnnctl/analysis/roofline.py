@@ -171,7 +171,8 @@ def roofline(
 ) -> Roofline:
     """The roofline time of every layer of one forward pass of `batch` examples (or, with
     `training`, of a training step without the optimizer's update); `amp`: mixed precision,
-    computing in `dtype` (16-bit) over float32 weights."""
+    computing in `dtype` (16-bit) over float32 weights. A forward pass is inference's: the
+    heads only training runs (`outputs:`) are in the training step alone, as in the counts."""
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     peak = profile.peak.get(dtype)
@@ -186,7 +187,7 @@ def roofline(
     weight_size = DTYPE_BYTES["float32"] if amp else size
     backward = [c.backward_flops for c in training_cost(graph).layers] if training else None
     layers = []
-    for n in graph.nodes:
+    for n in graph.nodes if training else graph.inference_nodes():
         activations = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch
         flops, moved = n.flops * batch, activations * size + (n.params + n.buffers) * weight_size
         if backward is not None:

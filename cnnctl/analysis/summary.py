@@ -225,5 +225,7 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
 
 
 def heaviest(summary: Summary) -> list[Row]:
-    """Rows by multiplications, then FLOPs, heaviest first (ties keep network order)."""
-    return sorted(summary.rows, key=lambda r: (-r.mults, -r.flops))
+    """The forward pass's rows by multiplications, then FLOPs, heaviest first (ties keep
+    network order); the heads only training runs have their own lines (`Summary.heads`), so
+    the shares of the inference totals add up to 100%."""
+    return sorted((r for r in summary.rows if not r.training), key=lambda r: (-r.mults, -r.flops))
