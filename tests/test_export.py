@@ -57,7 +57,13 @@ def test_pytorch_source_is_ruff_clean_and_the_same_network(net, tmp_path):
     assert list(written.state_dict()) == list(model.state_dict())  # same keys, same order
     written.load_state_dict(model.state_dict())
     with torch.no_grad():
-        assert torch.equal(written.eval()(x), expected)
+        got = written.eval()(x)
+    if any(getattr(m, "over_channels", False) for m in model.modules()):
+        # ConvNeXt's MLP: the backend runs its 1x1 convs as F.linear on channels-last data, the
+        # written source as Conv2d: the same sums in another order (equal on one thread, not on two)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5 * expected.abs().max().item())
+    else:
+        assert torch.equal(got, expected)
 
 
 @pytest.mark.parametrize("net", NETWORKS)
