@@ -558,6 +558,7 @@ def test_a_registered_kind_is_read_bound_built_and_in_the_schema():
     from cnnctl.exchange.schema import notation_schema
     from cnnctl.layers.args import BOOL, Arg, Int
     from cnnctl.layers.base import LayerKind, register
+    from cnnctl.train.settings import NAMES
 
     class Tile(LayerKind):
         """Each channel written `times` times: `tile 3`."""
@@ -573,6 +574,6 @@ def test_a_registered_kind_is_read_bound_built_and_in_the_schema():
         graph = cnnctl.load_text("input: 4x4x2\nlayers:\n  - tile 3 last\n", "t.yaml")
         assert graph.output_shape == (4, 4, 2 * 3)
         assert (graph.nodes[0].args.times, graph.nodes[0].args.last) == (3, True)
-        assert "kind_tile" in notation_schema()["definitions"]
+        assert "kind_tile" in notation_schema(NAMES)["definitions"]
     finally:
         KINDS.pop("tile")

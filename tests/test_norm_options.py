@@ -14,6 +14,7 @@ from cnnctl.api import load_text, to_torch  # noqa: E402
 from cnnctl.errors import CnnctlError  # noqa: E402
 from cnnctl.exchange.pytorch_source import class_name, pytorch_source  # noqa: E402
 from cnnctl.exchange.schema import notation_schema  # noqa: E402
+from cnnctl.train.settings import NAMES  # noqa: E402
 
 
 def _net(*layers: str, input: str = "4x4x3") -> str:
@@ -120,7 +121,7 @@ def test_momentum_out_of_range_hints_at_none():
 
 
 def test_the_schema_takes_momentum_on_bn_only():
-    defs = notation_schema()["definitions"]
+    defs = notation_schema(NAMES)["definitions"]
     jsonschema = pytest.importorskip("jsonschema")
     momentum = {"$schema": "http://json-schema.org/draft-07/schema#", **defs["kind_bn"]["properties"]["momentum"]}
     for good in (0.01, 0, 1, "none", "1e-2", "$m"):

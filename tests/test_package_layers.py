@@ -22,7 +22,7 @@ FORBIDDEN = {
     "render": {"backend", "exchange", "data", "train", "cli"},
     "backend": {"analysis", "render", "exchange", "data", "train", "cli"},
     "data": {"exchange", "train", "cli"},
-    "exchange": {"cli"},
+    "exchange": {"train", "cli"},
     "train": {"cli"},
 }
 

@@ -26,6 +26,7 @@ from cnnctl.errors import ShapeError  # noqa: E402
 from cnnctl.exchange.pytorch_source import class_name, pytorch_source  # noqa: E402
 from cnnctl.exchange.schema import notation_schema  # noqa: E402
 from cnnctl.layers import KINDS, Args  # noqa: E402
+from cnnctl.train.settings import NAMES  # noqa: E402
 
 
 def layer(name: str, ins: list[tuple], **given):
@@ -125,7 +126,7 @@ def test_pool_across_the_channels_keeps_what_autograd_keeps():
 
 
 def test_the_schema_has_the_channels_flag():
-    pool = notation_schema()["definitions"]["kind_pool"]["properties"]
+    pool = notation_schema(NAMES)["definitions"]["kind_pool"]["properties"]
     assert pool["channels"]["anyOf"][0] == {"type": "boolean"}
 
 

@@ -156,3 +156,24 @@ def test_ecas_conv1d_weight_is_placed_on_a_channelconv_and_computes_the_papers_g
         assert torch.allclose(model(x), paper(x), atol=1e-6)
     with pytest.raises(cnnctl.CnnctlError, match=r"takes `.*weight` of 1x1x5x1, and the source's .* of 1x1x3"):
         by_structure({"conv1.weight": (16, 16, 1, 1), "se.conv.weight": (1, 1, 3)}, model.state_dict(), "w.pt")
+
+
+def test_a_run_folder_is_read_by_the_reader_its_caller_passes(tmp_path):
+    # Runs are the trainer's, a layer above exchange/: a folder given as weights is read by the
+    # `read_run` the command passes (cnnctl.train.checkpoint.run_weights), else refused in one message.
+    hand = trained_hand()
+    asked = []
+
+    def read_run(folder):
+        asked.append(folder)
+        return hand.state_dict()
+
+    model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True).eval()
+    placed = load_by_structure(model, str(tmp_path), read_run=read_run)
+    assert asked == [tmp_path] and len(placed) == len(hand.state_dict()) - 1  # all but the step counter
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model(x), hand(x), atol=1e-6)
+    with pytest.raises(cnnctl.CnnctlError, match="a folder, not a weights file") as caught:
+        load_by_structure(cnnctl.to_torch(cnnctl.load_text(NET)), str(tmp_path))
+    assert str(tmp_path) in str(caught.value)

@@ -130,8 +130,9 @@ def schema_cmd(
 
     from ..exchange.schema import notation_schema
     from ..render import picture
+    from ..train.settings import NAMES  # pure Python: the names a file's `train:` section takes
 
-    text = json.dumps(notation_schema(), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(notation_schema(NAMES), indent=2, ensure_ascii=False) + "\n"
     if output:
         picture.write_file(output, text.encode())
         sys.stderr.write(f"wrote {output}\n")

@@ -105,7 +105,12 @@ def export_cmd(
 
     if weights is None:
         checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
-    done = export(graph, fmt, output, checkpoint, with_preprocessing, weights=weights, mean=mean, std=std)
+    trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
+    if checkpoint is not None or weights is not None:
+        from ..train.evaluate import trained_for_export
+
+        trained = trained_for_export(graph, checkpoint, weights, mean, std)
+    done = export(graph, fmt, output, trained, with_preprocessing)
     _warn(graph)
     if format == "json":
         _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})

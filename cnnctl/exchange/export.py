@@ -26,7 +26,7 @@ import torch
 from ..backend import to_torch
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
-from ..graph.outputs import inference_graph
+from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
@@ -60,36 +60,40 @@ def format_for(out: str, asked: str | None) -> str:
     return SUFFIXES[suffix]
 
 
-def model_for(
-    graph: Graph,
-    checkpoint: str | None,
-    weights: str | None = None,
-    mean: tuple | None = None,
-    std: tuple | None = None,
-) -> tuple[torch.nn.Module, str, Preprocessing]:
-    """The compiled graph in eval mode, with the checkpoint's weights (or --weights: see
-    train.evaluate.weighted_model) where given, and the input it expects (with their
+@record
+class Trained:
+    """A network with trained weights, as export takes it: gathered by the layer that reads
+    runs and weights files (cnnctl.train.evaluate.trained_for_export, for --checkpoint and
+    --weights), so that export itself only writes files."""
+
+    model: torch.nn.Module  # the graph compiled, its weights in it, in eval mode, on the CPU
+    said: str  # where the weights came from (and how they were placed), in words
+    mean: tuple[float, ...] | None = None  # the input's normalisation; None where none is known
+    std: tuple[float, ...] | None = None
+    classes: tuple[str, ...] = ()  # the class names by output index, where known
+    # The training images' background, where they have a convention (MNIST's light on dark):
+    # the data they came from and how they are drawn ("light on dark"); None for photos.
+    background: tuple[str, str] | None = None
+
+
+def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, str, Preprocessing]:
+    """The compiled graph in eval mode, with the `trained` weights where given (else freshly
+    initialised ones), where they came from in words, and the input it expects (with their
     normalisation, and how images are adapted)."""
     shape = graph.input_shape
     per_example = (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
-    if checkpoint is None and weights is None:
+    if trained is None:
         unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
         return to_torch(graph).eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
-    from ..train.evaluate import weighted_model
-
-    loaded = weighted_model(graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False)
-    model, state, stats = loaded.model.to(memory_format=torch.contiguous_format), loaded.state, loaded.stats
-    if stats is None:
-        return model, loaded.said, Preprocessing(per_example, unknown="the checkpoint records none")
-    from ..train.checkpoint import Checkpoint
-    from ..train.loop import dense_shape
-
+    model = trained.model.to(memory_format=torch.contiguous_format)
+    if trained.mean is None or trained.std is None:
+        return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none")
     known = {
-        "adaptation": adaptation(graph, state),
-        "classes": tuple(Checkpoint.of(state).classes or ()),
+        "adaptation": adaptation(graph, trained.background),
+        "classes": tuple(trained.classes),
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
     }
-    return model, loaded.said, Preprocessing(per_example, tuple(stats.mean), tuple(stats.std), **known)
+    return model, trained.said, Preprocessing(per_example, tuple(trained.mean), tuple(trained.std), **known)
 
 
 def without_heads(graph: Graph, model: torch.nn.Module) -> tuple[Graph, torch.nn.Module]:
@@ -103,22 +107,20 @@ def without_heads(graph: Graph, model: torch.nn.Module) -> tuple[Graph, torch.nn
     return inference, slim
 
 
-def adaptation(graph: Graph, state: dict) -> str:
-    """How `cnnctl predict` adapts an image file to the checkpoint's network, in words: derived
+def adaptation(graph: Graph, background: tuple[str, str] | None) -> str:
+    """How `cnnctl predict` adapts an image file to the trained network, in words: derived
     from the input's size and channels by predict's own rules (cnnctl.data.decode.adaptation),
-    and, for training images of a clear background, that an image drawn the other way round
-    is inverted first (predict's --invert; cnnctl.train.evaluate.training_background)."""
+    and, for training images of a clear `background` (their data, how they are drawn: see
+    Trained), that an image drawn the other way round is inverted first (predict's --invert)."""
     if len(graph.input_shape) != 3:
         return ""
     from ..data.decode import adaptation as rules
-    from ..train.evaluate import training_background
-    from ..train.loop import dense_shape
 
     words = rules(graph.input_shape, pad=dense_shape(graph) is None)  # images with masks are resized
-    background = training_background(state)
     if background is not None:
+        data, drawn = background
         words += (
-            f"; the training images ({background.data}) were {background.drawn}: an image drawn the other way round "
+            f"; the training images ({data}) were {drawn}: an image drawn the other way round "
             "is inverted first (255 - value, as `cnnctl predict --invert`)"
         )
     return words
@@ -174,17 +176,14 @@ def export(
     graph: Graph,
     fmt: str,
     out: str,
-    checkpoint: str | None = None,
+    trained: Trained | None = None,
     preprocessing: bool = False,
-    weights: str | None = None,
-    mean: tuple | None = None,
-    std: tuple | None = None,
 ) -> Exported:
-    """`preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
-    NHWC pixels and normalises them itself (WithPreprocessing). `weights` (--weights) in place
-    of `checkpoint`, `mean` and `std` (--mean, --std): see train.evaluate.weighted_model."""
-    trained = checkpoint is not None or weights is not None
-    model, used, expects = model_for(graph, checkpoint, weights, mean, std)
+    """`graph` written to `out` as `fmt`, with the `trained` weights (--checkpoint, --weights:
+    cnnctl.train.evaluate.trained_for_export) or, without, freshly initialised ones.
+    `preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
+    NHWC pixels and normalises them itself (WithPreprocessing)."""
+    model, used, expects = model_for(graph, trained)
     graph, model = without_heads(graph, model)
     x = example_input(graph)
     if preprocessing:
@@ -197,7 +196,7 @@ def export(
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]
-        checked, got, extra = write(graph, model, x, tmp, target, expects, trained)
+        checked, got, extra = write(graph, model, x, tmp, target, expects, trained is not None)
         difference = (got - expected).abs().max().item() if got is not None else 0.0
         if difference > TOLERANCE:
             raise CnnctlError.at(

@@ -10,6 +10,8 @@ type and doc on hover, and a mark on a misspelt key or a value of the wrong type
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..layers import KINDS, Arg, LayerKind
 from ..layers.activation import ACT
 from ..notation.parse import CONSTRUCTS, MAX_LOSS_WEIGHT, REFERENCE_KEYS, TOP_KEYS
@@ -149,18 +151,17 @@ def _constructs() -> dict[str, dict]:
     return {name: {"type": "object", **d, "additionalProperties": False} for name, d in made.items()}
 
 
-def _train() -> dict:
-    from ..train.settings import NAMES  # pure Python, as every command checks `train:`
-
+def _train(settings: Iterable[str]) -> dict:
     return {
         "type": ["object", "string"],
         "description": "training settings, overridden by `cnnctl train` options",
-        "propertyNames": {"enum": list(NAMES)},
+        "propertyNames": {"enum": list(settings)},
     }
 
 
-def notation_schema() -> dict:
-    """The JSON Schema of a network file."""
+def notation_schema(train_settings: Iterable[str]) -> dict:
+    """The JSON Schema of a network file. `train_settings`: the names its `train:` section
+    takes, the trainer's (cnnctl.train.settings.NAMES, which `cnnctl schema` passes)."""
     reserved = [*KINDS, *CONSTRUCTS, "concat", "add"]
     block_use = {
         "type": "object",
@@ -255,7 +256,7 @@ def notation_schema() -> dict:
             "type": ["object", "string"],
             "description": "stochastic depth's schedule: rate, the blocks it counts, last",
         },
-        "train": _train(),
+        "train": _train(train_settings),
     }
     assert set(top) == set(TOP_KEYS)  # every key the parser reads, described here
     assert not set(REFERENCE_KEYS) - set(REFERENCES)

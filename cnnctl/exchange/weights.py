@@ -21,7 +21,15 @@ from ..records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     import torch
+
+    # Reads the weights of a cnnctl run folder given as weights (cnnctl.train.checkpoint.run_weights:
+    # its best checkpoint, checked as evaluate reads it). Runs are the trainer's, a layer above
+    # this one: the commands that take --weights pass it in.
+    RunReader = Callable[[Path], Mapping[str, object]]
 
 
 @record
@@ -221,10 +229,10 @@ def by_name(
     return placed
 
 
-def read_state(path: str) -> dict:
-    """The named tensors of a weights file: a cnnctl run or checkpoint (its weights), a
-    PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code; a
-    checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
+def read_state(path: str, read_run: RunReader | None = None) -> dict:
+    """The named tensors of a weights file: a cnnctl run (its weights, read by `read_run`) or
+    checkpoint, a PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code;
+    a checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
     order its metadata keeps, where cnnctl wrote it), or an ONNX file's initializers (under
     the names of the network `cnnctl import` reads from it, in that network's order)."""
     from pathlib import Path
@@ -235,9 +243,10 @@ def read_state(path: str) -> dict:
 
     file = Path(path)
     if file.is_dir():  # a cnnctl run: its best weights
-        from ..train.checkpoint import EVALUATE, load_checkpoint, weights_file
-
-        return dict(load_checkpoint(weights_file(file), EVALUATE)["model"])
+        if read_run is None:
+            raise CnnctlError.at("a folder, not a weights file", Loc(str(path)),
+                                 hint="give a run's checkpoint file (its best.pt or last.pt)")  # fmt: skip
+        return dict(read_run(file))
     if not file.is_file():
         kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, a .safetensors file or an ONNX file"
         raise CnnctlError.at("no such weights file", Loc(str(path)), hint=kinds)
@@ -330,10 +339,13 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
 
 
-def load_by_structure(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> list[Placed]:
-    """The weights file at `path` (read_state) placed into `model` by structure (by_structure):
-    all of them (but those of the layer `skip`, made anew) or, with one message, none."""
-    given = read_state(path)
+def load_by_structure(
+    model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
+) -> list[Placed]:
+    """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
+    `model` by structure (by_structure): all of them (but those of the layer `skip`, made
+    anew) or, with one message, none."""
+    given = read_state(path, read_run)
     placed = by_structure(given, model.state_dict(), path, skip)
     _load(model, given, placed)
     return placed
@@ -360,17 +372,20 @@ class Placement:
     ] = ()  # the heads' tensors (`outputs:`) the source has none of, in the network's order
 
 
-def place_weights(model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None) -> Placement:
-    """The weights file at `path` (read_state) placed into `model`: by name where the source's
-    names are exactly the network's own (by_name), else by structure (by_structure), which a
-    .safetensors file without its order cannot be; all of them or, with one message, none.
+def place_weights(
+    model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
+) -> Placement:
+    """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
+    `model`: by name where the source's names are exactly the network's own (by_name), else by
+    structure (by_structure), which a .safetensors file without its order cannot be; all of
+    them or, with one message, none.
     `skip`: a layer made anew (a new head), its tensors (and by structure the source's in the
     same places) left out. A source with no tensors for the heads only training runs
     (`outputs:`: weights of the network without them) fits the rest; the heads stay as
     initialised (`fresh`)."""
     from ..errors import CnnctlError
 
-    given = read_state(path)
+    given = read_state(path, read_run)
     own = model.state_dict()
     try:
         placed, named = _placed(given, own, path, skip)

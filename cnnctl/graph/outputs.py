@@ -151,6 +151,14 @@ def _not_a_head(node: Node, name: str, last: Node, main: set[int], resizing: boo
     return None
 
 
+def dense_shape(graph: Graph) -> tuple[int, int, int] | None:
+    """The output H, W, K of a network whose main output scores every pixel (it ends in a
+    volume larger than 1x1: dense prediction); None for a classifier. Training, evaluate and
+    predict read masks for it; export states that its images are resized, never padded."""
+    out = tuple(graph.output_shape)
+    return out if len(out) == 3 and out[0] * out[1] > 1 else None  # type: ignore[return-value]
+
+
 def inference_graph(graph: Graph) -> Graph:
     """`graph` without its heads: the network evaluate, predict and export run, its layers
     numbered anew (their paths, and so their weights' names, kept)."""

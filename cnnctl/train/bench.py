@@ -322,7 +322,7 @@ def _bench(
     weights,
 ):  # fmt: skip
     from ..backend import to_torch
-    from .loop import dense_shape
+    from ..graph.outputs import dense_shape
     from .reference import REFERENCES
 
     dense = dense_shape(graph)  # a network scoring every pixel: its targets are masks

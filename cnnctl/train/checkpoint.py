@@ -69,6 +69,12 @@ def weights_file(path: str | Path) -> Path:
     return checkpoint_file(path)
 
 
+def run_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The weights of a run folder given as --weights (exchange.weights.read_state's `read_run`):
+    its best.pt, else its last.pt (weights_file), read and checked as evaluate reads them."""
+    return dict(load_checkpoint(weights_file(folder), EVALUATE)["model"])
+
+
 def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     """`the checkpoint is damaged: ...`, at its file, with what to do instead."""
     instead = (

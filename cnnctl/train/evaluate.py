@@ -12,12 +12,17 @@ from ..data import Split
 from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
+from ..graph.outputs import dense_shape
 from ..render.numbers import first, plural
 from .batches import Batches
-from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, weights_file
+from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, run_weights, weights_file
 from .device import resolve_device
-from .loop import check_classes, dense_shape
+from .loop import check_classes
 from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..exchange.export import Trained
 
 
 @dataclass
@@ -136,7 +141,30 @@ def placed_weights(graph: Graph, weights: str, logits: bool = True):
 
     path = fetch(graph.name) if is_pretrained(weights) else weights
     model = to_torch(graph, logits=logits)
-    return model, place_weights(model, path), path, weights_said(weights, path, graph.name)
+    return model, place_weights(model, path, read_run=run_weights), path, weights_said(weights, path, graph.name)
+
+
+def trained_for_export(
+    graph: Graph, checkpoint: str | Path | None, weights: str | None, mean: tuple | None, std: tuple | None
+) -> Trained:
+    """The network with its weights as `cnnctl export` writes it (cnnctl.exchange.export.Trained):
+    a run's checkpoint or --weights, placed on the CPU as evaluate places them (weighted_model),
+    with what export states of its input: the normalisation, the class names, and the training
+    images' background (training_background)."""
+    from ..exchange.export import Trained
+
+    loaded = weighted_model(graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False)
+    if loaded.stats is None:
+        return Trained(loaded.model, loaded.said)
+    background = training_background(loaded.state)
+    return Trained(
+        loaded.model,
+        loaded.said,
+        tuple(loaded.stats.mean),
+        tuple(loaded.stats.std),
+        tuple(Checkpoint.of(loaded.state).classes or ()),
+        None if background is None else (background.data, background.drawn),
+    )
 
 
 def _recorded(state: dict, stats) -> dict:

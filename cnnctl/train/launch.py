@@ -200,7 +200,7 @@ def launch_training(
     the user gave it, for the line that resumes the run (None: `--resume RUN` alone).
     """
     from ..data import load_data
-    from .loop import dense_shape
+    from ..graph.outputs import dense_shape
     from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for
 
     check_setup(options, config.device, config.sync_bn)
@@ -261,7 +261,7 @@ def _listed(graph, config, resume: str | None):
     choice between streaming and memory made for all of them (each deciding by its own free
     memory could differ); None for other data."""
     from ..data.streamed import choose, is_streamable, listing
-    from .loop import dense_shape
+    from ..graph.outputs import dense_shape
 
     if dense_shape(graph) is not None or not is_streamable(str(config.data)):
         return None

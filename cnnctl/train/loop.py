@@ -27,6 +27,7 @@ from ..catalog import RUN_NETWORK, resolve_member
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
+from ..graph.outputs import dense_shape
 from ..render.numbers import plural
 from ..run_folders import now
 from .batches import BatchSource
@@ -37,6 +38,7 @@ from .checkpoint import (
     load_checkpoint,
     load_weights,
     network_record,
+    run_weights,
     save_checkpoint,
 )
 from .config import TrainConfig, absolute_data_paths, checked_overrides
@@ -131,13 +133,6 @@ class _StopFlag:
             return
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def dense_shape(graph: Graph) -> tuple[int, int, int] | None:
-    """The output H, W, K of a network that scores every pixel (it ends in a volume larger
-    than 1x1: dense prediction); None for a classifier."""
-    out = tuple(graph.output_shape)
-    return out if len(out) == 3 and out[0] * out[1] > 1 else None  # type: ignore[return-value]
 
 
 def check_classes(graph: Graph, classes: list[str]) -> None:
@@ -393,7 +388,7 @@ class _Run:
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = self.placement = place_weights(self.model, self.weights_from, self._anew())
+            placement = self.placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
             if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:

@@ -29,7 +29,7 @@ def load_training_data(config: TrainConfig, graph: Graph, workers: int, *, stats
     `stats`: the normalisation to use (None: computed over the training images); `index`:
     a resumed run's kept list of images; `progress`: told of a long listing."""
     from ..data import load_data  # torch-side module: imported with the trainer only
-    from .loop import dense_shape
+    from ..graph.outputs import dense_shape
 
     return load_data(
         config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
