@@ -388,7 +388,8 @@ class _Run:
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = self.placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+            placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+            self.placement = placement
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
             if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
