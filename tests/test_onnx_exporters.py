@@ -546,3 +546,133 @@ def test_attention_is_not_read_and_is_told_at_its_nodes(dynamo, tmp_path, monkey
     code, out, err = run_main(monkeypatch, capsys, "import", exported(Attention(), tmp_path, dynamo))
     assert code == 2 and out == "" and "Traceback" not in err, err
     assert err.startswith("error: ") and ": ONNX node " in err and "hint:" not in out, err
+
+
+# -- ECA and GRN as timm and the official ConvNeXt V2 code write them (task 26E) ---------------------
+class TimmECA(nn.Module):
+    """A stem conv, then ECA as timm's EcaModule writes it: the mean over height and width without
+    keepdims viewed as N x 1 x C, a Conv1d of one filter of k (no bias, (k-1)/2 zeros at each end),
+    a sigmoid viewed back as N x C x 1 x 1, expanded to x's shape and multiplied in."""
+
+    def __init__(self, c: int, k: int):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))
+        y = torch.sigmoid(y).view(x.shape[0], -1, 1, 1)
+        return x * y.expand_as(x)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_timms_eca_is_a_pool_a_channel_conv_its_gate_and_a_mul(dynamo, tmp_path, monkeypatch, capsys):
+    c, k = 12, 5
+    module = randomized(TimmECA(c, k))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes][1:4] == ["pool avg global", f"channelconv {k}", "sigmoid"]
+    assert [n.kind for n in graph.nodes] == ["conv", "pool", "channelconv", "sigmoid", "mul"]
+    assert graph.nodes[2].shape == (1, 1, c) and graph.output_shape == (8, 8, c)
+    assert graph.params == (27 * c + c) + k == sum(p.numel() for p in module.parameters())
+    assert graph.mults == 8 * 8 * c * 27 + c * k  # the stem's output volume x filter volume; C outputs x k taps
+    assert same_outputs(model, path, rtol=1e-5)  # the 1 x 1 x k filter placed as channelconv's 1 x 1 x k x 1
+
+
+class ConvNeXtV2Block(nn.Module):
+    """A stem conv, then ConvNeXt V2's block as its official code writes it: 7x7 depthwise, permute
+    to NHWC, LayerNorm, Linear(C, 4C), GELU, GRN on the channels-last data (`official`: gamma and
+    beta 1x1x1x4C, gamma * (x * N) + beta + x; `timm`: timm's channels-last GlobalResponseNorm,
+    weight and bias of 4C joined by addcmul), Linear(4C, C), permute back, plus the input."""
+
+    def __init__(self, grn: str, c: int = 8):
+        super().__init__()
+        self.grn = grn
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.fc1 = nn.Linear(c, 4 * c)
+        shape = (1, 1, 1, 4 * c) if grn == "official" else (4 * c,)
+        self.gamma, self.beta = nn.Parameter(torch.zeros(shape)), nn.Parameter(torch.zeros(shape))
+        self.fc2 = nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = nn.functional.gelu(self.fc1(self.norm(self.dw(x).permute(0, 2, 3, 1))))
+        g = torch.norm(y, p=2, dim=(1, 2), keepdim=True)
+        n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
+        if self.grn == "official":
+            y = self.gamma * (y * n) + self.beta + y
+        else:
+            y = y + torch.addcmul(self.beta.view(1, 1, 1, -1), self.gamma.view(1, 1, 1, -1), y * n)
+        return x + self.fc2(y).permute(0, 3, 1, 2)
+
+
+CONVNEXT_V2_PARAMS = (27 * C + C) + (49 * C + C) + 2 * C + (C * 4 * C + 4 * C) + 2 * 4 * C + (4 * C * C + C)
+
+
+EXPORTS = [  # each exporter at its default opset, and the TorchScript one at 17 (GELU written out with Erf)
+    *(pytest.param(e.values[0], None, id=e.id, marks=e.marks) for e in EXPORTERS),
+    pytest.param(False, 17, id="opset17"),
+]
+
+
+@pytest.mark.parametrize(("dynamo", "opset"), EXPORTS)
+@pytest.mark.parametrize("grn", ["official", "timm"])
+def test_grn_on_convnext_v2s_channels_last_data_is_a_grn(grn, dynamo, opset, tmp_path, monkeypatch, capsys):
+    module = randomized(ConvNeXtV2Block(grn, C))
+    path = exported(module, tmp_path, dynamo, opset=opset)  # opset 17: the GELU before it written out with Erf
+    graph, model = imported(path, monkeypatch, capsys)
+    texts = [n.text for n in graph.nodes]
+    assert [t.split()[0] for t in texts] == ["conv", "conv", "layernorm", "conv", "grn", "conv", "add"], texts
+    assert texts[3].endswith("act=gelu") and texts[4] == "grn", texts
+    assert graph.params == CONVNEXT_V2_PARAMS == sum(p.numel() for p in module.parameters())
+    assert graph.mults == 8 * 8 * (C * 27 + C * 49 + C * 4 * C + 4 * C * C)  # positions x each conv's C_out x filter
+    assert graph.output_shape == (8, 8, C)
+    assert same_outputs(model, path, rtol=1e-5)  # gamma and beta (1x1x1x4C or 4C) placed as grn's 4C
+
+
+class GRNOverChannelsAndHeight(nn.Module):
+    """The channels-last GRN's formula on NCHW data: norms over C and H, their mean over W. Not a GRN."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.gamma, self.beta = nn.Parameter(torch.randn(1, 1, 1, 8)), nn.Parameter(torch.randn(1, 1, 1, 8))
+
+    def forward(self, x):
+        x = self.conv(x)
+        g = torch.norm(x, p=2, dim=(1, 2), keepdim=True)
+        return self.gamma * (x * (g / (g.mean(dim=-1, keepdim=True) + 1e-6))) + self.beta + x
+
+
+def test_the_channels_last_grn_on_nchw_data_is_one_message_at_its_node(tmp_path, monkeypatch, capsys):
+    import onnx
+
+    path = exported(GRNOverChannelsAndHeight(), tmp_path, False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    count = len(onnx.load(path).graph.node)  # the GRN's last node, its Add of x, is the graph's last
+    assert err.count("error:") == 1 and f"(Add, node {count} of {count}): a GRN over axes 1 and 2" in err, err
+    assert "not channels-last" in err and "hint: cnnctl reads it on channels-last data" in err, err
+
+
+class ExpandedIntoConcat(nn.Module):
+    """A pooled 1x1 map expanded to the image's size and concatenated: an Expand no Mul or Add broadcasts."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return torch.cat([x, x.mean((2, 3), keepdim=True).expand_as(x)], 1)
+
+
+def test_an_expand_not_read_by_a_mul_or_add_is_one_message_at_its_node(tmp_path, monkeypatch, capsys):
+    path = exported(ExpandedIntoConcat(), tmp_path, False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 1 and "(Expand, node " in err, err
+    assert "an Expand other than to the shape of what the one Mul or Add reading it takes with it" in err, err

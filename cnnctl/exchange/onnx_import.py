@@ -108,6 +108,7 @@ OPERATORS = {
         "reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax"
     ),
     "Transpose": Operator("transpose", 1, "in a channel shuffle, a radix softmax or around a LayerNormalization"),
+    "Expand": Operator("expand", 2, "to the shape of what the one Mul or Add reading it takes with it: nothing"),
     "Identity": Operator("identity"),
     "Dropout": Operator("identity", 1, "as at inference"),
     "Constant": Operator("constant", 0, "a value the others read"),
@@ -138,9 +139,11 @@ def operators_read(notes: bool = True) -> str:
     activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
     silu = (
         "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; "
-        "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps) as grn; "
+        "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps), on NCHW or "
+        "channels-last data, as grn; "
         "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back, or Squeeze, Transpose, a Conv1d "
-        "of one filter, Transpose and Unsqueeze of a pooled 1x1xC, as channelconv"
+        "of one filter, Transpose and Unsqueeze of a pooled 1x1xC, or a Conv1d of one filter on a ReduceMean over "
+        "H, W reshaped to N x 1 x C, its gate reshaped to N x C x 1 x 1, as channelconv"
         if notes
         else ""
     )
@@ -165,13 +168,17 @@ class Pattern:
     x: str  # the tensor it reads, as the nodes name it
     nodes: list  # its nodes but the last
     last: int  # its last node, whose output is the layer's
-    held: tuple = ()  # what else it found: a GRN's gamma, beta and eps; a channel conv's filter and size
+    held: tuple = ()  # what else it found: a GRN's gamma, beta, eps and layout; a channel conv's filter and size
+    # timm's ECA (channelconv_timm_at): the mean over H and W without keepdims it reads, read as the
+    # pool alone (its N x C as cnnctl's 1x1xC), and the Reshape of its gate back to N x C x 1 x 1
+    pooled: str = ""
+    back: int | None = None
 
 
 # The operator each pattern starts from -> the _Reader method that finds it there.
 PATTERN_STARTS = {"Erf": "gelu_at", "ReduceL2": "grn_at", "Conv": "channelconv_at"}
-# A second pattern from the same operator: tried where the first is not found.
-PATTERN_ALSO = {"channelconv_at": "channelconv1d_at"}
+# Other patterns from the same operator: tried in turn where the first is not found.
+PATTERN_ALSO = {"channelconv_at": ("channelconv1d_at", "channelconv_timm_at")}
 
 
 @record
@@ -540,6 +547,8 @@ class _Reader:
         self.inside: set[int] = set()  # nodes of a pattern other than its last: read with it
         self.restrided: dict[int, str] = {}  # a Gather of every value in order (torch's as_strided) -> the tensor
         self.picked: set[str] = set()  # outputs of Gathers of one channel (x[:, k]), a chunk once unsqueezed
+        self.unflattened: set[str] = set()  # means over H and W without keepdims a channel conv reads: pools alone
+        self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
 
@@ -618,15 +627,21 @@ class _Reader:
         operator is told as one cnnctl does not read (Erf, ReduceL2), or its nodes are read alone."""
         for i, node in enumerate(self.nodes):
             find = PATTERN_STARTS.get(node.op_type)
-            try:
-                found = getattr(self, find)(i) if find and node.input and node.output else None
-                if found is None and find in PATTERN_ALSO:
-                    found = getattr(self, PATTERN_ALSO[find])(i)
-            except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
-                found = None
+            found = None
+            for method in (find, *PATTERN_ALSO.get(find, ())) if find and node.input and node.output else ():
+                try:
+                    found = getattr(self, method)(i)
+                except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed
+                    found = None  # node by node
+                if found is not None:
+                    break
             if found is not None and not (self.inside & {*found.nodes, found.last}):
                 self.patterns[found.last] = found
                 self.inside.update(found.nodes)
+                if found.pooled:
+                    self.unflattened.add(found.pooled)
+                if found.back is not None:
+                    self.relaid.add(found.back)
 
     def gelu_at(self, e: int) -> Pattern | None:
         """GELU as opsets below 20 write it, x * 0.5 * (1 + erf(x / sqrt(2))), around Erf node `e`:
@@ -666,17 +681,22 @@ class _Reader:
         over height and width (kept), ReduceMean of those norms over the channels (kept), Add of
         eps, the norms Div by it, Mul by x, Mul by a stored factor per channel (gamma), Add of a
         stored value per channel (beta), Add of x; each product and sum in either order (timm's
-        addcmul adds a Mul by 1 before beta)."""
+        addcmul adds a Mul by 1 before beta). On NCHW data (axes 2, 3 and 1), or on channels-last
+        data (axes 1, 2 and 3: the official ConvNeXt V2 code's and timm's channels-last one, inside
+        the block's run on NHWC data; told at the pattern's last node where x is not channels-last)."""
         node = self.nodes[r]
         x, norms = node.input[0], node.output[0]
-        if self.axes(node) != [2, 3] or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
+        over = self.axes(node)
+        if over not in ([2, 3], [1, 2]) or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
             return None
+        channels_last = over == [1, 2]
         readers = self.consumers.get(norms, [])
         ops = {self.nodes[i].op_type: i for i in readers}
         if len(readers) != 2 or {*ops} != {"ReduceMean", "Div"} or norms in {o.name for o in self.graph.output}:
             return None
         mean, div = ops["ReduceMean"], ops["Div"]
-        if self.axes(self.nodes[mean]) != [1] or not _int(_attrs(self.nodes[mean]), "keepdims", 1):
+        over_channels = [3] if channels_last else [1]
+        if self.axes(self.nodes[mean]) != over_channels or not _int(_attrs(self.nodes[mean]), "keepdims", 1):
             return None
         plus = self.only_reader(self.nodes[mean].output[0])
         eps = self.other(plus, "Add", self.nodes[mean].output[0]) if plus is not None else None
@@ -689,9 +709,10 @@ class _Reader:
         beta = self.after(ones[0] if ones else gamma[0], "Add") if gamma is not None else None
         last = self.after(beta[0], "Add", x) if beta is not None else None
         factors = [self.stored(t) for t in (gamma[1], beta[1])] if last is not None else [None]
-        if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
+        shaped = (self.per_channel([int(d) for d in self.inits[t].dims], x, channels_last) for t in factors)
+        if None in factors or not all(shaped):
             return None
-        held = (*factors, float(self.decoded[eps].reshape(-1)[0]))  # a wrong eps is told when the network is built
+        held = (*factors, float(self.decoded[eps].reshape(-1)[0]), channels_last)  # a wrong eps: told when built
         return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], *ones, beta[0]], last[0], held)
 
     def channelconv_at(self, c: int) -> Pattern | None:
@@ -722,10 +743,9 @@ class _Reader:
             return None
         return Pattern("channelconv", x, [laid, c], back, (node.input[1], f))
 
-    def channelconv1d_at(self, c: int) -> Pattern | None:
-        """ECA's convolution as the paper's code writes it, on a pooled N x C x 1 x 1: Squeeze of
-        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f, no bias, padding
-        (f-1)/2, Transpose back and Unsqueeze of the last axis."""
+    def conv1d_filter(self, c: int) -> int | None:
+        """Where Conv node `c` is a Conv1d of one stored filter (1 x 1 x f), f odd, no bias, padding
+        (f-1)/2, stride and dilation 1 (ECA's): f."""
         node = self.nodes[c]
         a = _attrs(node)
         weight = self.inits.get(node.input[1]) if len(node.input) == 2 else None
@@ -734,6 +754,15 @@ class _Reader:
         f = int(weight.dims[2])
         plain = _int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
         if f % 2 == 0 or not plain or a.get("pads", [0, 0]) != [(f - 1) // 2] * 2:
+            return None
+        return f
+
+    def channelconv1d_at(self, c: int) -> Pattern | None:
+        """ECA's convolution as the paper's code writes it, on a pooled N x C x 1 x 1: Squeeze of
+        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f, no bias, padding
+        (f-1)/2, Transpose back and Unsqueeze of the last axis."""
+        node, f = self.nodes[c], self.conv1d_filter(c)
+        if f is None:
             return None
         turned, back = self.maker.get(node.input[0]), self.only_reader(node.output[0])
         squeezed = self.maker.get(self.nodes[turned].input[0]) if turned is not None else None
@@ -751,6 +780,37 @@ class _Reader:
         if dims is None or len(dims) != 4 or dims[2:] != (1, 1) or turns != [[0, 2, 1]] * 2 or ends != [[3], [3]]:
             return None
         return Pattern("channelconv", x, chain[:2] + [c, back], unsqueezed, (node.input[1], f))
+
+    def channelconv_timm_at(self, c: int) -> Pattern | None:
+        """ECA's convolution as timm's EcaModule writes it: a ReduceMean of x over height and width
+        without keepdims (N x C), Reshape to N x 1 x C, a Conv1d of one stored filter (conv1d_filter),
+        its gate (one activation, or none) and a Reshape to N x C x 1 x 1. The mean is read as the
+        pool alone and the Reshape back as nothing, so the channel conv reads and makes cnnctl's
+        1x1xC; the gate between is read as it is, on the same values."""
+        node, f = self.nodes[c], self.conv1d_filter(c)
+        laid = self.maker.get(node.input[0])
+        if f is None or laid is None or self.nodes[laid].op_type != "Reshape" or self.only_reader(node.input[0]) != c:
+            return None
+        pooled = self.nodes[laid].input[0]
+        mean = self.maker.get(pooled)
+        if mean is None or self.nodes[mean].op_type != "ReduceMean" or self.only_reader(pooled) != laid:
+            return None
+        if self.axes(self.nodes[mean]) != [2, 3] or _int(_attrs(self.nodes[mean]), "keepdims", 1):
+            return None
+        gate = self.only_reader(node.output[0])
+        operator = OPERATORS.get(self.nodes[gate].op_type) if gate is not None else None
+        gated = operator is not None and operator.activation and self.nodes[gate].op_type != "Softmax"
+        back = self.only_reader(self.nodes[gate].output[0]) if gated else gate
+        if back is None or self.nodes[back].op_type != "Reshape":
+            return None
+        dims = self.shape(pooled)  # N x C, laid out as N x 1 x C and back as N x C x 1 x 1
+        if dims is None or len(dims) != 2 or dims[1] is None:
+            return None
+        n, channels = dims
+        laid_out, gated_back = self.shape(node.input[0]), self.shape(self.nodes[back].output[0])
+        if laid_out != (n, 1, channels) or gated_back != (n, channels, 1, 1):
+            return None
+        return Pattern("channelconv", pooled, [laid], c, (node.input[1], f), pooled=pooled, back=back)
 
     def axes(self, node) -> list[int] | None:
         """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
@@ -1148,7 +1208,7 @@ class _Reader:
                 "cnnctl reads one over height and width (2, 3), or over the channels (1) keeping them",
             )
         pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
-        if _int(a, "keepdims", 1):
+        if _int(a, "keepdims", 1) or node.output[0] in self.unflattened:  # (timm's ECA: its N x C read as 1x1xC)
             return pool
         pooled = f"{node.output[0]}#pooled"  # N x C x 1 x 1, then N x C: a flatten of its own
         pool.nodes.append(self.index)
@@ -1217,12 +1277,17 @@ class _Reader:
         values = self.values(tensor, t, cap=MAX_CHANNEL_VALUES)
         return tuple(float(v) for v in values.reshape(-1))
 
-    def per_channel(self, dims: list[int], x: str) -> bool:
+    def per_channel(self, dims: list[int], x: str, last: bool = False) -> bool:
         """Whether a constant of `dims` holds one value per channel of `x`, shaped to broadcast
         over them: Cx1x1 or 1xCx1x1 on a volume (torch's layer scale), C or 1xC on a vector (a
         C on a volume would scale its columns). Where shape inference does not know `x`, as read
-        before: C or Cx1x1."""
+        before: C or Cx1x1. `last`: `x` is channels-last (N x H x W x C): C or 1x1x1xC."""
         shape = self.shape(x)
+        if last:
+            if shape is not None and len(shape) != 4:
+                return False
+            channels = shape[-1] if shape is not None else None
+            return len(dims) in (1, 4) and dims[:-1] == [1] * (len(dims) - 1) and channels in (None, dims[-1])
         if shape is None or len(shape) not in (2, 4):
             return len(dims) == 1 or (len(dims) == 3 and dims[1:] == [1, 1])
         channels = shape[1]
@@ -1344,6 +1409,10 @@ class _Reader:
     def reshape(self, node, a: dict, ins: list) -> Layer | None:
         shape = self.const(node, 1)
         x = ins[0]
+        if self.index in self.relaid:  # timm's ECA gate, N x 1 x C to N x C x 1 x 1: cnnctl's 1x1xC as it is
+            self.alias[node.output[0]] = x
+            self.made[x].nodes.append(self.index)
+            return None
         if x in self.radix_out and shape is not None and len(shape) in (2, 4):  # a radix softmax, back
             self.alias[node.output[0]] = x
             self.made[x].nodes.append(self.index)
@@ -1365,6 +1434,29 @@ class _Reader:
         if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
             return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
         raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+
+    def expand(self, node, a: dict, ins: list) -> None:
+        """y.expand_as(x) read only by an element-wise Mul or Add with x (timm's ECA gate): y itself,
+        where what it expands to is x's shape, as the Mul or Add broadcasting y would give the same."""
+        import numpy as np
+
+        target, dims = self.const(node, 1), self.shape(node.input[0])
+        j = self.only_reader(node.output[0])
+        joins = j is not None and self.nodes[j].op_type in ("Mul", "Add") and len(self.nodes[j].input) == 2
+        other = [t for t in self.nodes[j].input if t != node.output[0]] if joins else []
+        theirs = self.shape(other[0]) if len(other) == 1 else None
+        expanded = None
+        if target is not None and target.ndim == 1 and dims is not None and None not in dims:
+            try:
+                expanded = np.broadcast_shapes(dims, tuple(int(v) for v in target))
+            except ValueError:  # shapes that do not broadcast: ONNX's own rule broken
+                expanded = None
+        if expanded is None or theirs is None or tuple(theirs) != expanded:
+            raise _Unread(
+                "an Expand other than to the shape of what the one Mul or Add reading it takes with it",
+                "cnnctl's mul and add broadcast a 1x1xC or HxWx1 input themselves: x * y.expand_as(x) is read as x * y",
+            )
+        self.alias[node.output[0]] = ins[0]
 
     def strided_back(self, node) -> bool:
         """Whether this Reshape to -1 is read only by a Gather of every value in order, shaped as
@@ -1547,7 +1639,16 @@ class _Reader:
     def grn(self, node, a: dict, ins: list) -> Layer:
         """The last node of a GRN (grn_at): its factor and shift per channel stored, its eps."""
         found = self.patterns[self.index]
-        gamma, beta, eps = found.held
+        gamma, beta, eps, channels_last = found.held
+        if channels_last:  # over axes 1 and 2: height and width only where the data is channels-last
+            if found.x not in self.normed:
+                raise _Unread(
+                    "a GRN over axes 1 and 2 (ReduceL2), the channels last (ReduceMean over axis 3), of data that is "
+                    "not channels-last",
+                    "cnnctl reads it on channels-last data (after a Transpose to NHWC, as in ConvNeXt V2's block), "
+                    "and over axes 2 and 3 on NCHW data",
+                )
+            self.normed.add(node.output[0])  # read over the channels: the output stays channels-last
         words = [] if math.isclose(eps, 1e-6, rel_tol=1e-6) else [f"eps={eps:g}"]
         stored = (("weight", gamma, ""), ("bias", beta, ""))
         return self.layer("grn", words, [self.real(found.x)], _node_id(node, "grn"), found.nodes, stored)
