@@ -119,12 +119,10 @@ def test_workers_decode_what_one_process_decodes(tmp_path, monkeypatch):
 
 
 def test_workers_are_the_usable_cores_for_many_images_none_for_a_few(monkeypatch):
-    import cnnctl.train.fastpath as fastpath
-
-    monkeypatch.setattr(fastpath, "cores", lambda: 64)
+    monkeypatch.setattr(loader_module, "cores", lambda: 64)
     assert loader_module.workers_for(loader_module.MIN_IMAGES_FOR_WORKERS - 1) == 0
     assert loader_module.workers_for(100_000) == loader_module.MAX_DEFAULT_WORKERS == 8
-    monkeypatch.setattr(fastpath, "cores", lambda: 2)
+    monkeypatch.setattr(loader_module, "cores", lambda: 2)
     assert loader_module.workers_for(100_000) == 2
 
 
