@@ -40,6 +40,14 @@ def test_compare_shows_stages_side_by_side():
     assert "per stage" in text and "layer3" in text
 
 
+def test_compare_gives_the_field_of_the_last_map_not_of_the_global_pool():
+    out = cli("compare", "resnet18", "resnet50", "-f", "json")
+    a, b = json.loads(out.stdout)["networks"]
+    # ResNet-18's layer4 by hand (test_receptive_field); a global pool's would be 627 or `all`
+    assert (a["field_layer"], a["receptive_field"]["size"]) == ("layer4.2.add", [435, 435])
+    assert b["field_layer"] == "layer4.3.add"
+
+
 def test_compare_needs_two_networks():
     out = cli("compare", "resnet18")
     assert out.returncode == 2 and "needs two networks" in out.stderr and "Traceback" not in out.stderr

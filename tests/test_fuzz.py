@@ -281,15 +281,19 @@ BLOCK_B = {  # used or not, their mistakes are told: `b`'s whatever the use, `d`
 }
 
 
+USES = re.compile(r" used at lines? [\d, ]+(?: and [\d,]+ more)?\)$")  # a block's uses, in a message
+
+
 def problems(doc: dict) -> list[tuple]:
     """Every problem of a network, as (line, column, message), without the block-use suffix
-    (`used at line N` names a use an unused block does not have). Not a network with more
-    problems than are told: which are told first then depends on the order they are met."""
+    (`used at line N`, or `lines N, M` where several uses meet it, names a use an unused block
+    does not have). Not a network with more problems than are told: which are told first then
+    depends on the order they are met."""
     try:
         cnnctl.load_text(yaml.safe_dump(doc, sort_keys=False), "net.yaml")
     except CnnctlError as exc:
         assume(len(exc.problems) < MAX_PROBLEMS)
-        return sorted({(p.loc.line, p.loc.col, re.sub(r" used at line \d+\)$", ")", p.message)) for p in exc.problems})
+        return sorted({(p.loc.line, p.loc.col, USES.sub(")", p.message)) for p in exc.problems})
     return []
 
 

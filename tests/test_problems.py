@@ -489,3 +489,95 @@ layers:
     with pytest.raises(CnnctlError) as info:
         cnnctl.load_text(text, "wide.yaml")
     assert sorted(p.loc.line for p in info.value.problems) == [6, 9, 11]
+
+
+# -- a new user's files (task 27H) -----------------------------------------------------------
+def test_a_pools_own_arguments_are_checked_below_a_failure():
+    """`p=5` with `f=2` is wrong whatever the input: told below the failed conv as it is alone.
+    The window, which needs the input's size, is not (nothing below a failure is blamed)."""
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 n=-1\n  - pool max f=2 s=2 p=5\n  - pool max f=64\n  - fc 10\n"
+    found = problems_of(text, "pad2.yaml")
+    assert [(p.loc.line, p.layer) for p in found] == [(3, "conv1"), (4, "pool1")]
+    assert "padding 5x5 is more than half the 2x2 window" in found[1].message
+    alone = problems_of("input: 32x32x3\nlayers:\n  - pool max f=2 s=2 p=5\n")
+    assert [p.message for p in alone] == [f"{found[1].message} (input 32x32x3)"]  # its input known here
+
+
+def test_the_input_is_checked_when_the_layers_cannot_be_read():
+    found = problems_of("input: 32\nlayers: conv f=3 n=8\n", "types.yaml")
+    assert [(p.loc.line, p.loc.col) for p in found] == [(1, 8), (2, 9)]
+    assert "input `32` is not a volume" in found[0].message and "must be a list" in found[1].message
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "said"),
+    [
+        ("input: 32x32x1\nlayers: [conv f=5 n=6, fc 10\n", (2, 9), "the `[` opened here is not closed"),
+        ("input: 32x32x1\nlayers:\n  - conv: {f: 5, n: 6, act: relu\n  - fc 10\n", (3, 11), "the `{` opened here"),
+        ('input: "32x32x1\nlayers: [fc 10]\n', (1, 8), 'the quote `"` opened here is not closed'),
+        # closed too late: where the parser stopped, and where the bracket was opened
+        ("input: 32x32x1\nlayers: [conv f=3 n=4, fc 2}\n", (2, 28), "(in the `[` opened at 2:9)"),
+    ],
+    ids=["list", "mapping", "quote", "wrong-closing"],
+)
+def test_an_unclosed_bracket_or_quote_is_told_where_it_opens(text, place, said):
+    (problem,) = problems_of(text)
+    assert (problem.loc.line, problem.loc.col) == place
+    assert said in problem.message and problem.hint and "close it with" in problem.hint
+
+
+def test_a_file_that_is_not_utf8_is_told_at_its_first_bad_byte(tmp_path):
+    path = tmp_path / "bin.yaml"
+    path.write_bytes(b"input: 32x32x1\nlayers:\n  - conv f=5 n=6\n  - fc 10 \xc3\xa9 \xff\xfe\n")
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load(path)
+    (problem,) = info.value.problems
+    assert (problem.loc.line, problem.loc.col) == (4, 13)  # `é` (two bytes) is one column
+    assert "not UTF-8 text: byte 0xff" in problem.message and "UTF-8" in problem.hint
+
+
+def test_a_size_with_a_missing_half_is_quoted_whole():
+    (problem,) = problems_of("input: 32x32x3\nlayers:\n  - conv f=3x n=8\n")
+    assert "got `3x`" in problem.message and "``" not in problem.message
+
+
+def test_an_argument_given_twice_has_a_hint_naming_both():
+    (problem,) = problems_of("input: 32x32x3\nlayers:\n  - conv f=3 n=8 f=5\n")
+    assert problem.message == "argument `f` is given twice" and problem.layer == "conv1"
+    assert problem.hint == "keep one of them: `f=3` (at 3:12) or `f=5`"
+
+
+def test_a_name_that_yaml_reads_as_a_list_has_a_hint():
+    (problem,) = problems_of("name: [a]\ninput: 32x32x3\nlayers: [fc 10]\n")
+    assert "`name` must be a single value, not a list" in problem.message
+    assert "quote" in problem.hint
+
+
+def test_a_layer_the_parser_refuses_is_named_by_its_path():
+    found = problems_of("input: 32x32x3\nlayers:\n  - conv f=3 n=8\n  - conv f=3 n=8 foo=2\n  - fc 10\n")
+    assert [(p.message, p.layer) for p in found] == [("`conv` has no argument `foo`", "conv2")]
+
+
+def test_an_unknown_training_setting_is_told_at_its_name(tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+
+    file = tmp_path / "tr.yaml"
+    file.write_text("input: 32x32x3\ntrain:\n  epochs: 3\n  lrr: 0.1\nlayers: [fc 10]\n")
+    code, _, err = run_main(monkeypatch, capsys, "validate", str(file))
+    assert code == 2
+    assert f"{file}:4:3: unknown training setting `lrr`" in err, err  # `lrr`, not its value at 4:8
+
+
+def test_the_hint_for_a_join_with_one_input_does_not_say_added():
+    (problem,) = problems_of("input: 8x8x3\nlayers:\n  - conv f=1 n=4\n  - concat\n")
+    assert "concat" in problem.message and "added" not in problem.hint
+
+
+def test_a_blocks_mistake_met_at_two_uses_is_told_once_with_both():
+    text = (
+        "input: 32x32x1\nblocks:\n  cb:\n    args: n\n    layers:\n      - conv f=3 p=same n=$m\n"
+        "      - bn act=relu\nlayers:\n  - cb: {n: 8}\n  - cb 16\n  - fc 10\n"
+    )
+    (problem,) = problems_of(text, "block.yaml")
+    assert problem.message == "block `cb` has no argument `m` (in block `cb` used at lines 9, 10)"
+    assert (problem.loc.line, problem.layer) == (6, "cb1.conv1")

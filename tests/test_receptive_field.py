@@ -52,6 +52,37 @@ def test_vgg16_conv5_3_and_pool5_as_published():
     assert fields["fc1"].whole
 
 
+def resnet18_layer4_field() -> int:
+    """ResNet-18's last map by hand, r' = r + (k-1)*j, j' = j*s: conv1 7x7 s2 (r 7, j 2), the
+    max pool 3x3 s2 (+2*2, j 4), then per stage four 3x3 convs (the first of stages 2-4 at
+    stride 2; a projection's 1x1 widens nothing): +2*j each, j doubling after each first."""
+    r, j = 7, 2
+    r, j = r + 2 * j, j * 2
+    for stage in range(4):
+        for conv in range(4):
+            r += 2 * j
+            if stage and not conv:
+                j *= 2
+    return r
+
+
+def test_a_global_pool_sees_the_whole_image():
+    """Its one value sees every pixel its input map sees: the whole 224 image, not 627 (the
+    union of layer4's fields, padding included); fc after it too."""
+    fields = fields_by_path(cnnctl.load("resnet18"))
+    assert resnet18_layer4_field() == 435
+    assert fields["layer4.2.add"].size == (435, 435) and not fields["layer4.2.add"].whole
+    assert fields["avgpool"].whole and fields["fc"].whole
+
+
+def test_a_map_of_one_position_that_misses_pixels_keeps_its_field():
+    """A 2x2 stride-2 conv on 9 rows reads rows 0-7 only: the global pool's one value sees 8
+    rows from row 0, not the whole image; with 8 rows it sees them all."""
+    f = field_of("input: 9x9x1\nlayers: [conv f=2 s=2 n=1, pool avg global]")
+    assert (f.size, f.start, f.whole) == ((8, 8), (0, 0), False)
+    assert field_of("input: 8x8x1\nlayers: [conv f=2 s=2 n=1, pool avg global]").whole
+
+
 def test_alexnet_conv5_and_pool5_by_hand():
     """AlexNet (the bundled one-tower version, 227x227x3), r' = r + (k-1)*j, j' = j*s:
 

@@ -128,7 +128,8 @@ def test_validate_checks_the_train_section(tmp_path, monkeypatch, capsys):
     assert code == 2, out + err
     for text in ("abc", "-1", "foo"):
         assert f"{bad}:2:{col(line, text)}:" in err, err
-    assert f"{typo}:2:{col(typo_line, '3')}: unknown training setting `epoch`" in err and "did you mean `epochs`" in err
+    at_name = f"{typo}:2:{col(typo_line, 'epoch')}:"  # the name, not its value
+    assert f"{at_name} unknown training setting `epoch`" in err and "did you mean `epochs`" in err
     assert f"ok  {good}" in out and "1 valid, 2 invalid" in out
     code, out, _ = run_main(monkeypatch, capsys, "validate", str(good), "--format", "json")
     assert code in (0, None) and json.loads(out)["ok"] is True

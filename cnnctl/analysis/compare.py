@@ -22,7 +22,7 @@ def compare(
         cost = training_cost(g)
         memory = training_memory(g, batch, dtype, optimizer)
         fields = receptive_fields(g)
-        last = max((n.index for n in g.nodes if len(n.shape) == 3), default=None)  # the last map
+        last = last_map(g)
         entry = {
             "name": g.name,
             "file": g.file,
@@ -42,6 +42,13 @@ def compare(
         }
         entries.append(entry)
     return entries
+
+
+def last_map(graph: Graph) -> int | None:
+    """The index of the last layer whose output is a map of more than one position, if any: a
+    global pool's 1x1 output sees the whole image (its field is `all`), the map it pools is
+    what the network's depth has built up (ResNet-18's layer4, 435 on 224)."""
+    return max((n.index for n in graph.nodes if len(n.shape) == 3 and n.shape[:2] != (1, 1)), default=None)
 
 
 def stages(graph: Graph) -> dict[str, dict]:

@@ -27,7 +27,10 @@ cnnctl gives the smallest such field that contains every position's, and marks i
 Where paths join (add, mul, concat), the field is the union of the inputs' fields: from the
 earliest start to the latest end, the finest jump. A join with a 1x1xC input that scales
 or shifts a whole map (a squeeze-and-excitation gate) lets every position see what that input
-saw, the whole image: such a field, like any after `flatten` or `fc`, is the whole input.
+saw, the whole image: such a field, like any after `flatten` or `fc`, is the whole input. So
+is the field of a map of one position whose field covers the image (a global pool, LeNet-5's
+C5 conv to 1x1): its one value sees every input pixel, while ``size`` would count the padding
+around the image too (627 for ResNet-18's global pool on a 224 image).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
     windows: dict[int, tuple] = {}
     new = tuple.__new__  # a Field made without its Python-level constructor, once a layer
     nodes, input_shape = graph.nodes, graph.input_shape
+    image = input_shape[:2]
     for n in nodes:
         if len(n.inputs) == 1:
             i = n.inputs[0]
@@ -92,11 +96,21 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
                 (rh, jh, sh), (rw, jw, sw) = _through(f, 0, w[0]), _through(f, 1, w[1])
                 uneven = f.uneven or any(a.transposed and a.s != 1 or a.uneven for a in w)
                 fields.append(new(Field, ((rh, rw), (jh, jw), (sh, sw), False, uneven)))
-            continue
-        ins = [PIXEL if i == INPUT else fields[i] for i in n.inputs]
-        broadcast = any(len(s) == 3 and s[:2] == (1, 1) for s in graph.input_shapes(n)) and n.shape[:2] != (1, 1)
-        fields.append(WHOLE if broadcast or any(f.whole for f in ins) else _union(ins))
+        else:
+            ins = [PIXEL if i == INPUT else fields[i] for i in n.inputs]
+            broadcast = any(len(s) == 3 and s[:2] == (1, 1) for s in graph.input_shapes(n)) and n.shape[:2] != (1, 1)
+            fields.append(WHOLE if broadcast or any(f.whole for f in ins) else _union(ins))
+        if n.shape[:2] == (1, 1) and len(n.shape) == 3 and _sees_all(fields[-1], image):
+            fields[-1] = WHOLE
     return tuple(fields)
+
+
+def _sees_all(f: Field, image: tuple[int, int]) -> bool:
+    """Whether `f`, the field of a map of one position, covers every pixel of the image: its
+    one value sees them all. (An uneven field only contains what each position sees.)"""
+    if f.whole or f.uneven:
+        return False
+    return all(f.start[a] <= 0 and f.start[a] + f.size[a] >= image[a] for a in (0, 1))
 
 
 def _prepared(window: tuple[Window, Window] | None) -> tuple | None:

@@ -64,5 +64,5 @@ def _load(arch: str, input: str | None, settings: bool = True):
     if settings and graph.train:
         from ..train.config import resolve_config  # pure Python; imported only for files that have one
 
-        resolve_config(graph.train, {}, graph.input_shape[2])
+        resolve_config(graph.train, {}, graph.input_shape[2], graph.train_keys)
     return graph

@@ -73,7 +73,7 @@ def train_cmd(
 
             config = resumed_config(resume, overrides)
         else:  # checked before torch is imported: a mistake is told in a tenth of a second
-            config = resolve_config(graph.train, overrides, graph.input_shape[2])
+            config = resolve_config(graph.train, overrides, graph.input_shape[2], graph.train_keys)
         from ..train.loop import train
 
         if nproc_per_node is not None or nnodes is not None:

@@ -150,6 +150,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         spec.train,
         tuple(builder.groups),
         heads,
+        spec.train_keys,
     )
 
 
@@ -176,6 +177,8 @@ def _unused_outputs(nodes: list[Node], heads: set[int]) -> list[Problem]:
         if n.index not in used
     ]
 
+
+USES_NAMED = 5  # the lines of a block's uses a message lists; the others are counted
 
 # The argument that sets a layer's output width, by kind: what a head made anew changes.
 WIDTH_ARG = {"fc": "units", "conv": "n"}
@@ -212,6 +215,8 @@ class Builder:
         self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
         self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
+        # A block's mistake told (where, message, block) -> its index in `problems`, the lines of the uses meeting it
+        self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int]]] = {}
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -303,15 +308,24 @@ class Builder:
         return total
 
     def record(self, exc: CnnctlError) -> None:
-        """Keep the problems of `exc` (once each: a repeated block repeats its mistakes)."""
+        """Keep the problems of `exc` (once each: a repeated block repeats its mistakes; the
+        same mistake of a block met at another use adds that use's line to its message)."""
         for problem in exc.problems:
+            in_block = None
             if self.block_uses and " (in block `" not in problem.message:
                 name, use = self.block_uses[-1]  # the innermost block, and where it is used (None: nowhere built)
+                if use is not None:
+                    in_block = (problem.loc, problem.message, name)
+                    if in_block in self.block_told:
+                        self.also_used_at(in_block, use.line)
+                        continue
                 where = f" used at line {use.line}" if use is not None else ""
                 problem = problem._replace(message=f"{problem.message} (in block `{name}`{where})")
             key = (problem.loc, problem.message)
             if key not in self.seen:
                 self.seen.add(key)
+                if in_block is not None:
+                    self.block_told[in_block] = (len(self.problems), [use.line])
                 self.problems.append(problem)
         self.failures += 1
         if len(self.problems) >= MAX_PROBLEMS:
@@ -326,6 +340,20 @@ class Builder:
                     ),
                 ]
             )
+
+    def also_used_at(self, told: tuple[Loc, str, str], line: int) -> None:
+        """The problem `told` (where, message, block) again, at the block's use on `line`: its
+        message names every use that meets it, up to USES_NAMED."""
+        index, lines = self.block_told[told]
+        if line in lines:  # a use repeated (`repeat:`), or met again
+            return
+        lines.append(line)
+        _, message, name = told
+        named = ", ".join(map(str, lines[:USES_NAMED])) + (
+            f" and {len(lines) - USES_NAMED:,} more" if len(lines) > USES_NAMED else ""
+        )
+        message = f"{message} (in block `{name}` used at lines {named})"
+        self.problems[index] = self.problems[index]._replace(message=message)
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -387,9 +415,17 @@ class Builder:
         except CnnctlError as exc:
             problems.extend(exc.problems)
         problems.extend(self.value_problems(item, env, path))
+        self.name_told(item, path)
         if problems:
             raise CnnctlError(problems)
         return self.placeholder(item, path)
+
+    def name_told(self, item: FailedItem, path: str) -> None:
+        """The parser's problems of a refused line, named by the layer it would have made (at
+        its first use): the parser knows no paths, and `validate --format json` gives them."""
+        for problem in item.told:
+            if path and problem in self.problems:  # not named yet
+                self.problems[self.problems.index(problem)] = problem._replace(layer=path)
 
     def knows(self, kind: str) -> bool:
         """Whether `kind` is one an item is named after (a layer kind, a block, a construct), as
@@ -465,7 +501,11 @@ class Builder:
             raise CnnctlError(self.inputs_problem(kind, inputs, loc, path))
         nodes = self.nodes
         ins = [self.input_shape if i == INPUT else nodes[i].shape for i in inputs]  # shape_of, inlined: once a layer
-        if UNKNOWN in ins:  # after a layer that failed: its problem is reported already
+        if UNKNOWN in ins:  # after a layer that failed: its problem is reported already, and not blamed here
+            try:
+                kind.check_args(args)  # but what the arguments alone rule out is this line's own mistake
+            except ShapeError as exc:
+                raise CnnctlError.at(exc.message, loc, layer=path, hint=exc.hint) from None
             node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
             self.nodes.append(node)
             return node.index
@@ -498,7 +538,7 @@ class Builder:
             return None
         need = f"at least {lo}" if hi is None else str(lo)
         hint = (
-            "give the others with `with=ID` (added to the previous layer's output) or `from=A,B`"
+            "give the others with `with=ID` (joined with the previous layer's output) or `from=A,B`"
             if lo > 1
             else ("use `from=ID` with a single id")
         )

@@ -79,6 +79,7 @@ class Graph:
     train: dict = {}  # noqa: RUF012 - never mutated; the file's `train:` settings (name -> Value), for cnnctl.train
     groups: tuple[Group, ...] = ()  # the composites, in the order they begin
     heads: tuple[Head, ...] = ()  # the outputs besides the main one, `nodes[-1]` (`outputs:`)
+    train_keys: dict = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written (name -> Loc)
 
     @property
     def output_shape(self) -> Shape:

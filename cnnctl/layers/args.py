@@ -32,14 +32,13 @@ class TooLarge(ArgValueError):
 def parse_int(text: str, minimum: int = 1) -> int:
     """A whole number written as digits with at most one sign (`-3`, `+3`; not `--3` or `+-3`)."""
     text = str(text).strip()
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not (digits.isdigit() and digits.isascii()):
+    if not _whole_text(text):
         if is_fraction_text(text):  # `n=${32 * 1.2}` is 38.4: the expression must say how to round
             raise ArgValueError(
                 f"must be a whole number, got {text}: use ceil(...), floor(...), round(...) or divisible(..., 8)"
             )
         raise ArgValueError(f"expected a whole number, got {quoted(text)}")
-    if len(digits) > 12:
+    if len(text.lstrip("+-")) > 12:
         raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
     value = int(text)
     if value < minimum:
@@ -49,6 +48,12 @@ def parse_int(text: str, minimum: int = 1) -> int:
     return value
 
 
+def _whole_text(text: str) -> bool:
+    """Whether `text` is written as a whole number: digits with at most one sign."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits.isdigit() and digits.isascii()
+
+
 def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
     """`3` -> (3, 3); `1x7` -> (1, 7) (height x width)."""
     text = str(text).strip().lower()
@@ -56,7 +61,8 @@ def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
     if len(parts) == 1:
         v = parse_int(parts[0], minimum)
         return v, v
-    if len(parts) == 2:
+    # `3x` or `x7`: the whole value is quoted, not its empty half (a fraction keeps its own message)
+    if len(parts) == 2 and all(_whole_text(p.strip()) or is_fraction_text(p.strip()) for p in parts):
         return parse_int(parts[0], minimum), parse_int(parts[1], minimum)
     raise ArgValueError(f"expected a number or HxW such as `1x7`, got {quoted(text)}")
 

@@ -162,6 +162,11 @@ class LayerKind:
         """Output shape for these input shapes; raises ShapeError when they do not fit."""
         raise NotImplementedError
 
+    def check_args(self, a: Args) -> None:
+        """Raise ShapeError for arguments that fit no input at all (a pool's padding over half
+        its window). `shape` calls it; the builder calls it alone where the input is unknown
+        (below a layer that failed), so such a mistake is told in the same run."""
+
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 0
 

@@ -25,12 +25,15 @@ class Chunk(LayerKind):
         Arg("i", Int(), 1, "which part, from 1", show=True),
     )
 
+    def check_args(self, a: Args) -> None:
+        if a.i > a.parts:
+            raise ShapeError(f"part {a.i} of {a.parts}: parts are numbered 1 to {a.parts}")
+
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         c = ins[0][-1]
         if c % a.parts:
             raise ShapeError(f"{c} channels do not cut into {a.parts} equal parts", hint=f"parts must divide {c}")
-        if a.i > a.parts:
-            raise ShapeError(f"part {a.i} of {a.parts}: parts are numbered 1 to {a.parts}")
+        self.check_args(a)
         return (*ins[0][:-1], c // a.parts)
 
     def is_view(self, a: Args) -> bool:

@@ -258,13 +258,15 @@ class ChannelConv(LayerKind):
         """The kernel size: `f`, or ECA's rule for `channels` where `f=auto`."""
         return eca_kernel(channels) if a.f == "auto" else a.f
 
-    def shape(self, a: Args, ins: list[Shape]) -> Shape:
-        f = self.kernel(a, ins[0][-1])
-        if f % 2 == 0:
+    def check_args(self, a: Args) -> None:
+        if a.f != "auto" and a.f % 2 == 0:  # ECA's rule gives an odd one
             raise ShapeError(
-                f"a kernel of {f} across the channels cannot keep their count: it pads (f-1)/2 at each end",
-                hint=f"use an odd kernel, {f - 1} or {f + 1}",
+                f"a kernel of {a.f} across the channels cannot keep their count: it pads (f-1)/2 at each end",
+                hint=f"use an odd kernel, {a.f - 1} or {a.f + 1}",
             )
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        self.check_args(a)
         return ins[0]
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:

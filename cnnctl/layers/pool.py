@@ -67,8 +67,7 @@ class Pool(LayerKind):
     def window_size(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
         return (ins[0][0], ins[0][1]) if a["global"] else a.f
 
-    def shape(self, a: Args, ins: list[Shape]) -> Shape:
-        h, w, c = require_volume("pool", ins[0])
+    def check_args(self, a: Args) -> None:
         if a.channels:
             given = [f"`{k}`" for k in ("f", "s", "ceil", "global", "out") if a[k] not in (None, False)]
             if given or a.p != (0, 0):
@@ -76,31 +75,38 @@ class Pool(LayerKind):
                     f"`channels` pools the values at each position: it takes no {', '.join(given) or '`p`'}",
                     hint="`pool avg channels` gives HxWx1; a window or `global` pools within each channel instead",
                 )
-            return h, w, 1
-        if a.out is not None:
+        elif a.out is not None:
             given = [f"`{k}`" for k in ("f", "s", "ceil", "global") if a[k] not in (None, False)]
             if given or a.p != (0, 0):
                 raise ShapeError(
                     f"`out` sets the output size itself: it takes no {', '.join(given) or '`p`'}",
                     hint="adaptive pooling chooses its windows from the input and `out`",
                 )
-            return a.out[0], a.out[1], c
-        if a["global"]:
+        elif a["global"]:
             if a.f is not None or a.s is not None:
                 raise ShapeError("`global` pools each whole map: it takes no `f` or `s`", hint="drop `f`/`s`")
-            return 1, 1, c
-        if a.f is None:
+        elif a.f is None:
             raise ShapeError("pool needs a window size `f` (or `global`)", hint="e.g. `pool max f=2 s=2`")
+        elif a.p != "same" and (a.p[0] > a.f[0] // 2 or a.p[1] > a.f[1] // 2):
+            raise ShapeError(
+                f"padding {a.p[0]}x{a.p[1]} is more than half the {a.f[0]}x{a.f[1]} window",
+                hint="windows that see only padding have no value; PyTorch refuses them too",
+            )
+
+    def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        h, w, c = require_volume("pool", ins[0])
+        self.check_args(a)
+        if a.channels:
+            return h, w, 1
+        if a.out is not None:
+            return a.out[0], a.out[1], c
+        if a["global"]:
+            return 1, 1, c
         fh, fw = a.f
         sh, sw = a.s or a.f
         if a.p == "same":
             return same_output_size(h, sh), same_output_size(w, sw), c
         ph, pw = a.p
-        if ph > fh // 2 or pw > fw // 2:
-            raise ShapeError(
-                f"padding {ph}x{pw} is more than half the {fh}x{fw} window",
-                hint="windows that see only padding have no value; PyTorch refuses them too",
-            )
         # In ceil mode a window may hang over the input's end, as long as it starts inside it:
         # PyTorch gives a 3x3 map one value for `f=4 s=2` (its ceil_mode rule, below).
         if not a.ceil and (fh > h + 2 * ph or fw > w + 2 * pw):

@@ -90,7 +90,10 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
             ok = False
             continue
         if key in target:
-            problems.append((f"argument `{key}` is given twice", kloc, None))
+            first = target[key]
+            before, again = (quoted(f"{key}={v.text}") for v in (first, value))
+            hint = f"keep one of them: {before} (at {first.loc.line}:{first.loc.col}) or {again}"
+            problems.append((f"argument `{key}` is given twice", kloc, hint))
             ok = False
             continue
         target[key] = value

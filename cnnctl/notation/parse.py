@@ -161,17 +161,20 @@ class _Parser:
             out.append((key.value, key, value))
         return out
 
-    def scalar(self, node: yaml.Node, what: str) -> Value | None:
+    def scalar(self, node: yaml.Node, what: str, hint: str | None = None) -> Value | None:
         if isinstance(node, yaml.ScalarNode):
             return Value(node.value, self.text_loc(node))
-        self.problem(f"{what} must be a single value, not a {_node_word(node)}", self.loc(node))
+        self.problem(f"{what} must be a single value, not a {_node_word(node)}", self.loc(node), hint)
         return None
 
     def text_of(self, top: dict, key: str) -> str | None:
         """A top-level text (`name:`, `description:`); a list or mapping there is a problem."""
         if key not in top:
             return None
-        value = self.scalar(top[key][1], f"`{key}`")
+        # `name: [a]` is a list to YAML: a text starting with a bracket needs quotes
+        example = {"name": "small_net", "description": "a small ResNet for CIFAR-10"}.get(key, "...")
+        hint = f"`{key}:` is one text: `{key}: {example}`; quote one that starts with `[` or `{{`"
+        value = self.scalar(top[key][1], f"`{key}`", hint)
         return value.text if value else None
 
     def names(self, node: yaml.Node, what: str) -> tuple[Value, ...]:
@@ -203,7 +206,8 @@ class _Parser:
             self.problem(f"unsupported notation version `{v.text}`", v.loc, "this cnnctl reads `version: 1`")
         name, description = (self.text_of(top, key) for key in ("name", "description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
-        train = self.arg_values(top["train"][1], "train") if "train" in top else {}
+        train_keys: dict[str, Loc] = {}  # where each setting's name is written: a message about a name points there
+        train = self.arg_values(top["train"][1], "train", train_keys) if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
         file_args = self.block_params_node(top["args"][1], "the file") if "args" in top else {}
         variants = self.variants(top["variants"][1], file_args) if "variants" in top else {}
@@ -227,8 +231,8 @@ class _Parser:
             layers = self.sequence(top["layers"][1], "`layers`")
             if not layers and not self.problems:
                 self.problem("`layers:` is empty", self.loc(top["layers"][1]), "a network needs at least one layer")
-        if self.problems and not layers:  # nothing to build: the problems are all there is
-            raise CnnctlError(self.problems)
+        # A file with nothing to build still goes to the builder, which tells these problems with
+        # those of its `input:`, `droppath:` and blocks: every problem of the file in one run.
         spec = NetworkSpec(self.file, name or "", input_value, layers, blocks, description or "", train, droppath)
         return spec._replace(
             problems=tuple(self.problems),
@@ -237,6 +241,7 @@ class _Parser:
             variants=variants,
             variants_loc=variants_loc,
             outputs=outputs,
+            train_keys=train_keys,
         )
 
     def outputs(self, node: yaml.Node) -> tuple[OutputItem, ...]:
@@ -772,6 +777,7 @@ class _Parser:
         else:
             spec, what = KINDS[kind].spec, "layer kind"
         bound = bind(kind, spec, raw, what)
+        before = len(self.problems)
         for message, where, hint in bound.problems:
             self.problem(message, where, hint)
         args, refs = bound.args, bound.refs
@@ -781,7 +787,7 @@ class _Parser:
         source = split_names(refs["from"]) if "from" in refs else None
         with_ = split_names(refs["with"]) if "with" in refs else ()
         if not bound.ok:  # told above; its other arguments and references are still checked when built
-            return FailedItem(loc, ident, source, with_, kind, args)
+            return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]))
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
     def block_params_of(self, name: str) -> list[str]:

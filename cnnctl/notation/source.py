@@ -39,8 +39,20 @@ def read_text(path: str | os.PathLike, display: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise CnnctlError.at("not UTF-8 text (is this a YAML network file?)", Loc(display, line, 1)) from None
+        raise _not_utf8(data, exc.start, display) from None
+
+
+def _not_utf8(data: bytes, start: int, display: str) -> CnnctlError:
+    """The error for a file that is not UTF-8 text, at its first byte that is not: the column
+    counts the characters before it on its line, as an editor does."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    return CnnctlError.at(
+        f"not UTF-8 text: byte 0x{data[start]:02x} here is not part of a UTF-8 character (is this a YAML network "
+        "file?)",
+        Loc(display, data.count(b"\n", 0, start) + 1, column),
+        hint="save it as UTF-8 text (an editor's encoding setting); a Latin-1 or UTF-16 file is not read as it is",
+    )
 
 
 def compose(text: str, file: str) -> yaml.Node:
@@ -55,15 +67,7 @@ def compose(text: str, file: str) -> yaml.Node:
     try:
         node = _compose(text, file)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        lines = text.splitlines()
-        line = lines[mark.line] if mark and mark.line < len(lines) else ""
-        raise CnnctlError.at(
-            f"YAML syntax error: {problem}",
-            loc_of(mark, file) if mark else Loc(file),
-            hint=_syntax_hint(problem, line),
-        ) from None
+        raise _syntax_error(exc, text, file) from None
     except yaml.reader.ReaderError as exc:  # a character YAML refuses; it carries no line
         raise _character_error(text, file, exc.character) from None
     except yaml.YAMLError as exc:
@@ -231,6 +235,57 @@ def _character_error(text: str, file: str, character: int | str) -> CnnctlError:
         loc,
         hint="remove it (control characters often come from copying out of a PDF or a terminal)",
     )
+
+
+_CLOSING = {"[": "]", "{": "}", '"': '"', "'": "'"}
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> CnnctlError:
+    """The located error for YAML that does not parse.
+
+    Where a bracket or a quote is left open, the parser stops where it gave up looking for
+    its end (often the end of the file) and names where it began only in its context mark:
+    the message says both, and points at the opening one when the file ended first.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    lines = text.splitlines()
+    line = _line_of(lines, mark) if mark else ""
+    opened = exc.context_mark if exc.problem_mark is not None else None
+    opener = _char_at(lines, opened) if opened is not None else ""
+    if opener in _CLOSING:
+        what = "quote " if opener in "\"'" else ""
+        start, closing = loc_of(opened, file), _CLOSING[opener]
+        hint = f"close it with `{closing}`" + (", or write each item on its own `- ` line" if opener == "[" else "")
+        if _only_blank_after(lines, exc.problem_mark):
+            return CnnctlError.at(
+                f"YAML syntax error: the {what}`{opener}` opened here is not closed: the file ends first",
+                start,
+                hint=_syntax_hint(problem, _line_of(lines, opened)) or hint,
+            )
+        return CnnctlError.at(
+            f"YAML syntax error: {problem} (in the `{opener}` opened at {start.line}:{start.col})",
+            loc_of(mark, file),
+            hint=_syntax_hint(problem, line) or hint,
+        )
+    return CnnctlError.at(
+        f"YAML syntax error: {problem}", loc_of(mark, file) if mark else Loc(file), hint=_syntax_hint(problem, line)
+    )
+
+
+def _line_of(lines: list[str], mark: yaml.Mark) -> str:
+    return lines[mark.line] if mark.line < len(lines) else ""
+
+
+def _char_at(lines: list[str], mark: yaml.Mark) -> str:
+    line = _line_of(lines, mark)
+    return line[mark.column] if mark.column < len(line) else ""
+
+
+def _only_blank_after(lines: list[str], mark: yaml.Mark) -> bool:
+    """Whether nothing but blanks and comments follows `mark`: where the parser met the end of the file."""
+    rest = [lines[mark.line][mark.column :]] if mark.line < len(lines) else []
+    return all(not ln.strip() or ln.lstrip().startswith("#") for ln in [*rest, *lines[mark.line + 1 :]])
 
 
 def _syntax_hint(problem: str, line: str) -> str | None:

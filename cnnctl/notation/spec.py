@@ -173,6 +173,7 @@ class FailedItem:
     extra: tuple[Value, ...] = ()
     kind: str = "layer"
     args: dict[str, Value] = {}  # noqa: RUF012 - never mutated; the arguments that could be bound
+    told: tuple[Problem, ...] = ()  # the parser's problems of its words: the builder names their layer
 
 
 Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | SplitItem | FailedItem
@@ -230,6 +231,7 @@ class NetworkSpec:
     declared: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
     variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
+    train_keys: dict[str, Loc] = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written
 
     @property
     def own_name(self) -> str:

@@ -229,8 +229,8 @@ def compare_tables(entries: list[dict], where: dict) -> list[Table]:
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             rows[-1].append(b / a if numeric and a else None)
     notes = [
-        "receptive field (last map): of the last layer whose output is still a map; `all` where each of its values "
-        "sees the whole image (after a squeeze-and-excitation gate)",
+        "receptive field (last map): of the last layer whose output is still a map of more than one position; "
+        "`all` where each of its values sees the whole image (after a squeeze-and-excitation gate)",
         "training memory: `cnnctl memory` says what it holds; roofline latency: a lower bound, `cnnctl flops "
         "--profile` shows it layer by layer",
     ]

@@ -129,13 +129,16 @@ def _statistics_problems(config, file_settings: dict, overrides: dict, channels:
     return problems
 
 
-def resolve_config(file_settings: dict, overrides: dict[str, Any], channels: int | None = None) -> TrainConfig:
+def resolve_config(
+    file_settings: dict, overrides: dict[str, Any], channels: int | None = None, keys: dict | None = None
+) -> TrainConfig:
     """Defaults < the file's `train:` (name -> Value with a location) < command-line overrides.
 
     Overrides are already typed (the CLI parsed them); None means "not given". Every problem
     is reported at once: the file's with their locations, the command line's by option.
     `channels`: the network's input channels, which --mean and --std give a number each. A
-    data folder and the data dir are stored absolute (see `absolute_data_paths`).
+    data folder and the data dir are stored absolute (see `absolute_data_paths`). `keys`: where
+    each setting's name is written (name -> Loc), for a name that is no setting.
     """
     config = TrainConfig()
     problems: list[Problem] = []
@@ -145,7 +148,7 @@ def resolve_config(file_settings: dict, overrides: dict[str, Any], channels: int
         name = key.replace("-", "_")
         if name not in BY_NAME:
             hint = did_you_mean(name, NAMES) or ", ".join(NAMES)
-            problems.append(Problem(f"unknown training setting `{key}`", value.loc, hint=hint))
+            problems.append(Problem(f"unknown training setting `{key}`", (keys or {}).get(key, value.loc), hint=hint))
             continue
         try:
             typed = BY_NAME[name].parse(str(value.text))  # the same rule as the command line's
