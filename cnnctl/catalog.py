@@ -168,6 +168,33 @@ def is_run_folder(folder: str) -> bool:
     return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, mark)) for mark in RUN_MARKS)
 
 
+# What a run writes about itself, none of it a network, a checkpoint or weights: given as one,
+# the run folder is what was meant (its network and best weights).
+RUN_RECORDS = {
+    "config.json": "its settings",
+    "status.json": "how it stands",
+    "metrics.jsonl": "its epochs' metrics",
+    "results.csv": "its epochs' metrics",
+    "architecture.json": "its network, expanded",
+    "weights.txt": "where its --weights went",
+    "curves.png": "its curves",
+}
+
+
+def refuse_run_record(path: str, wanted: str) -> None:
+    """One message where a file a run writes about itself (RUN_RECORDS) is given as `wanted` (a
+    network file, a checkpoint, weights): the run folder is what to give. Returns otherwise."""
+    name, folder = os.path.basename(path), os.path.dirname(path) or "."
+    if name not in RUN_RECORDS or not os.path.isfile(path) or not is_run_folder(folder):
+        return
+    raise CnnctlError.at(
+        f"this is a run's {name} ({RUN_RECORDS[name]}), not {wanted}: give the run folder `{folder}`",
+        Loc(path),
+        hint=f"a run folder stands for its network and its best weights (`{os.path.join(folder, 'best.pt')}` "
+        "for the checkpoint itself)",
+    )
+
+
 LOOKED_AT = 1000  # entries of a folder read for a message: a folder of a million files is not walked
 
 
@@ -235,6 +262,7 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
 def _resolve(arg: str) -> tuple[str, str, str | None]:
     """`resolve_member` of an argument without a member after a `:`."""
     if os.path.isfile(arg):
+        refuse_run_record(arg, "a network file")
         if is_checkpoint(arg):
             raise CnnctlError.at(
                 "a checkpoint (trained weights), not a network file",

@@ -362,3 +362,20 @@ def test_a_run_without_a_readable_config_is_one_message_never_an_untrained_expor
     problems = {r["name"]: r["problems"] for r in json.loads(out)["runs"]}
     assert code == 0 and problems["l5-2"] == [] and problems["l5"][0]["file"] == "runs/l5/config.json"
     assert why in problems["l5"][0]["message"]
+
+
+@pytest.mark.parametrize("name", ["config.json", "status.json", "metrics.jsonl"])
+def test_a_runs_own_record_given_as_a_network_or_weights_names_the_run_folder(workdir, monkeypatch, capsys, name):
+    # Once: `evaluate runs/l5/config.json` read the settings as a network: an error for each of its 30 keys.
+    record = workdir / "runs" / "l5" / name
+    record.write_text('{\n  "data": "shapes",\n  "epochs": 3,\n  "lr": 0.001\n}\n')
+    given = f"runs/l5/{name}"
+    normalised = ("--mean", "0.5", "--std", "0.5")
+    for args, wanted in [(("evaluate", given), "a network file"), (("summarize", given), "a network file"),
+                         (("evaluate", "lenet5", "--checkpoint", given), "a checkpoint"),
+                         (("evaluate", "lenet5", "--weights", given), "weights"),
+                         (("predict", "lenet5", "--weights", given, *normalised, "imgs"), "weights")]:  # fmt: skip
+        err = mistake(monkeypatch, capsys, *args)
+        assert err.count("error:") == 1, err
+        assert f"error: {given}: this is a run's {name} (" in err
+        assert f"not {wanted}: give the run folder `runs/l5`" in err

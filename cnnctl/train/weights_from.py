@@ -56,9 +56,10 @@ def recorded_state(path: str) -> dict | None:
     """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
     std it was trained with, its classes, its settings); None for weights from elsewhere (a
     state_dict, safetensors, ONNX), which record none."""
-    from ..catalog import is_checkpoint, run_of
+    from ..catalog import is_checkpoint, refuse_run_record, run_of
     from .checkpoint import EVALUATE, weights_file
 
+    refuse_run_record(path, "weights")
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
     try:
