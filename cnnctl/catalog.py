@@ -68,41 +68,63 @@ def families() -> dict[str, dict[str, str]]:
     return found
 
 
-def _run_config(arg: str) -> dict | None:
+def run_config(arg: str) -> dict | None:
     """The config.json of the run `arg` names (a run folder or a checkpoint in one); None for
-    another `arg`, or a file that cannot be read as a JSON object."""
+    another `arg`. A run whose config.json is missing or cannot be read as a JSON object is one
+    message: it records the input, member and head the run's network is built with, so the
+    network cannot be built as it trained, nor its weights put in it."""
     folder = run_of(arg)
-    config = os.path.join(folder or "", "config.json")
-    if folder is None or not os.path.isfile(config):
+    if folder is None:
         return None
     import json
 
+    config = os.path.join(folder, "config.json")
+    where = Loc(config)
     try:
-        with open(config) as f:
+        with open(config, encoding="utf-8") as f:
             value = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+        why = None if isinstance(value, dict) else f"holds a JSON {type(value).__name__}, not an object of settings"
+    except FileNotFoundError:
+        why = "is missing"
+    except json.JSONDecodeError as exc:  # a file cut short, or written over
+        why, where = f"is not JSON ({exc.msg})", Loc(config, exc.lineno, exc.colno)
+    except (OSError, ValueError) as exc:  # not UTF-8, a folder, unreadable
+        why = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if why is None:
+        return value
+    from pathlib import Path
+
+    from .run_folders import network_name
+
+    network = network_name(Path(folder)) or "ARCH"
+    weights = next((f for f in ("best.pt", "last.pt") if os.path.isfile(os.path.join(folder, f))), "best.pt")
+    raise CnnctlError.at(
+        f"the run's config.json {why}: it records the input, family member and head its network trained with, "
+        "so the run cannot be used without it",
+        where,
+        hint=f"give the network and the weights apart: `{network} --checkpoint {os.path.join(folder, weights)}` "
+        "(evaluate, predict, export), or put the run's config.json back",
+    )
 
 
 def run_input(arg: str) -> str | None:
     """The input a run trained at (its config.json's `input`), if `arg` is a run folder or a
     checkpoint in one; else None (the network file's own input, then)."""
-    value = (_run_config(arg) or {}).get("input")
+    value = (run_config(arg) or {}).get("input")
     return value if isinstance(value, str) else None
 
 
 def run_member(arg: str) -> str | None:
     """The member of a family a run trained (its config.json's `member`: `b3`, with any
     settings: `b3,dropout=0.1`), if `arg` is a run folder or a checkpoint in one; else None."""
-    value = (_run_config(arg) or {}).get("member")
+    value = (run_config(arg) or {}).get("member")
     return value if isinstance(value, str) and value else None
 
 
 def run_head(arg: str) -> dict[str, int] | None:
     """The head a run made anew for its data's classes (its config.json's `head`: the layer's
     path and its width), as build_graph's `widths`; None for another `arg`, or a run without."""
-    head = (_run_config(arg) or {}).get("head")
+    head = (run_config(arg) or {}).get("head")
     layer, width = (head.get("layer"), head.get("classes")) if isinstance(head, dict) else (None, None)
     return {layer: width} if isinstance(layer, str) and isinstance(width, int) and width > 0 else None
 
@@ -135,13 +157,42 @@ def is_checkpoint(path: str) -> bool:
         return False  # reading it again says why
 
 
-RUN_MARKS = ("config.json", "last.pt")  # what `cnnctl train` writes into a run folder first
+# What `cnnctl train` writes into a run folder first; network.yaml too, which makes a folder a run
+# for ARCH (run_of): a run folder is the same folder for every command, whatever else it lost.
+RUN_MARKS = ("config.json", "last.pt", RUN_NETWORK)
 SHOWN_RUNS = 5  # run folders a message names
 
 
 def is_run_folder(folder: str) -> bool:
     """A folder `cnnctl train` wrote (a finished run, or one under way or stopped)."""
     return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, mark)) for mark in RUN_MARKS)
+
+
+# What a run writes about itself, none of it a network, a checkpoint or weights: given as one,
+# the run folder is what was meant (its network and best weights).
+RUN_RECORDS = {
+    "config.json": "its settings",
+    "status.json": "how it stands",
+    "metrics.jsonl": "its epochs' metrics",
+    "results.csv": "its epochs' metrics",
+    "architecture.json": "its network, expanded",
+    "weights.txt": "where its --weights went",
+    "curves.png": "its curves",
+}
+
+
+def refuse_run_record(path: str, wanted: str) -> None:
+    """One message where a file a run writes about itself (RUN_RECORDS) is given as `wanted` (a
+    network file, a checkpoint, weights): the run folder is what to give. Returns otherwise."""
+    name, folder = os.path.basename(path), os.path.dirname(path) or "."
+    if name not in RUN_RECORDS or not os.path.isfile(path) or not is_run_folder(folder):
+        return
+    raise CnnctlError.at(
+        f"this is a run's {name} ({RUN_RECORDS[name]}), not {wanted}: give the run folder `{folder}`",
+        Loc(path),
+        hint=f"a run folder stands for its network and its best weights (`{os.path.join(folder, 'best.pt')}` "
+        "for the checkpoint itself)",
+    )
 
 
 LOOKED_AT = 1000  # entries of a folder read for a message: a folder of a million files is not walked
@@ -211,6 +262,7 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
 def _resolve(arg: str) -> tuple[str, str, str | None]:
     """`resolve_member` of an argument without a member after a `:`."""
     if os.path.isfile(arg):
+        refuse_run_record(arg, "a network file")
         if is_checkpoint(arg):
             raise CnnctlError.at(
                 "a checkpoint (trained weights), not a network file",
@@ -297,7 +349,7 @@ def _missing_run(arg: str, parent: str, network: str | None) -> None:
     """A missing `runs/NAME` whose folder holds runs, or `RUN/FILE` in a run: the nearest of
     those, not the bundled networks (raises; returns when `arg` looks like neither)."""
     if is_run_folder(parent):
-        files = sorted(f for f in (*RUN_MARKS, "best.pt", RUN_NETWORK) if os.path.isfile(os.path.join(parent, f)))
+        files = sorted(f for f in (*RUN_MARKS, "best.pt") if os.path.isfile(os.path.join(parent, f)))
         near = closest(os.path.basename(arg), files)
         raise CnnctlError.at(
             f"no file `{arg}`: the run `{parent}` holds {', '.join(files)}",

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import is_run_folder as is_run
-from .errors import CnnctlError, Loc
+from .catalog import run_config
+from .errors import CnnctlError, Loc, Problem
 
 try:
     import fcntl
@@ -97,7 +98,7 @@ class RunInfo:
     network: str | None
     input: str | None
     data: str | None
-    epochs_done: int
+    epochs_done: int | None  # None: its metrics.jsonl is damaged and status.json does not say
     epochs: int | None  # planned
     best_val_accuracy: float | None
     best_epoch: int | None  # the epoch best.pt holds: the best of the run's --monitor (val accuracy)
@@ -107,6 +108,7 @@ class RunInfo:
     last_pt: str | None
     updated: float  # the newest modification time of its files (seconds since the epoch)
     started: float  # when the run began, as it recorded it (seconds since the epoch): the order of `cnnctl runs`
+    problems: tuple[Problem, ...] = ()  # its files that cannot be read (config.json, metrics.jsonl), each at its place
 
 
 def _number(value: Any) -> float:
@@ -141,8 +143,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         for number, line in enumerate(lines[1:], start=2):
             if len(line) != len(header):
                 raise CnnctlError.at(
-                    f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1)
-                )
+                    f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
+                    hint=_mend(path),
+                )  # fmt: skip
             rows.append({key: _cell(value) for key, value in zip(header, line, strict=True)})
         return rows
     rows = []
@@ -151,12 +154,20 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
-            raise CnnctlError.at(f"not a JSON row: {exc}", Loc(str(path), number, 1)) from None
+        except json.JSONDecodeError as exc:
+            raise CnnctlError.at(f"not a JSON row: {exc.msg}", Loc(str(path), number, exc.colno),
+                                 hint=_mend(path)) from None  # fmt: skip
         if not isinstance(row, dict):
-            raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1))
+            raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1), hint=_mend(path))
         rows.append(row)
     return rows
+
+
+def _mend(path: Path) -> str:
+    """What to do about a damaged line of a run's metrics file `path`."""
+    other = path.parent / (RESULTS if path.name == METRICS else METRICS)
+    kept = f"the run keeps the same rows in {other}: `cnnctl plot {other}` reads them; " if other.is_file() else ""
+    return kept + "mend or delete that line (each line is one epoch's row, written as the epoch ends)"
 
 
 def read_history(run: str) -> RunHistory:
@@ -270,23 +281,24 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def run_status(folder: Path, recorded: dict[str, Any], done: int, planned: int | None) -> str:
+def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned: int | None) -> str:
     """How a run stands: `running` while a process holds its lock; else what its status.json
     says it ended as (`stopped early` for one that finished before its last epoch, by
     --patience); `killed` where it says `running` but nothing holds the lock (the process
     ended without a word: kill -9, out of memory, a machine that went down); for a run from
-    before status.json, `finished` when every planned epoch is there, else `unknown`."""
+    before status.json, `finished` when every planned epoch is there, else `unknown`. `done`:
+    None where the epochs done are not known (a damaged metrics.jsonl)."""
     held = lock_held(folder)
     said = recorded.get("status")
     if held or (held is None and said == "running"):
         return "running"
-    if said == "finished" and planned and done < planned:  # --patience ended it
+    if said == "finished" and planned and done is not None and done < planned:  # --patience ended it
         return "stopped early"
     if said in ENDINGS:
         return said
     if said == "running":
         return "killed"
-    return "finished" if planned and done >= planned else "unknown"
+    return "finished" if planned and done is not None and done >= planned else "unknown"
 
 
 def is_run_folder(path: Path) -> bool:
@@ -297,10 +309,18 @@ def run_info(folder: Path) -> RunInfo:
     """What `cnnctl runs` shows of one run folder; what cannot be read is left empty, not an error."""
     config, recorded = _json(folder / "config.json"), _json(folder / STATUS)
     architecture = _json(folder / "architecture.json")
+    problems = []
+    try:
+        run_config(str(folder))  # a run whose config.json is gone cannot be evaluated, predicted with, exported
+    except CnnctlError as exc:
+        problems += exc.problems
     try:
         rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
-    except CnnctlError:
-        rows = []
+        done = len(rows)
+    except CnnctlError as exc:  # its epochs are then what status.json records, never counted from a damaged file
+        problems += exc.problems
+        rows, done = [], recorded.get("epochs_done")
+        done = done if isinstance(done, int) and not isinstance(done, bool) else None
     history = RunHistory(folder.name, str(folder), METRICS, rows)
     planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
@@ -319,16 +339,17 @@ def run_info(folder: Path) -> RunInfo:
         network=network,
         input=config.get("input") if isinstance(config.get("input"), str) else None,
         data=_short_path(data) if isinstance(data, str) else None,
-        epochs_done=len(rows),
+        epochs_done=done,
         epochs=planned,
         best_val_accuracy=best[0] if best else None,
         best_epoch=kept[1] if kept else None,
-        status=run_status(folder, recorded, len(rows), planned),
+        status=run_status(folder, recorded, done, planned),
         reason=recorded.get("reason") if isinstance(recorded.get("reason"), str) else None,
         best_pt=str(folder / "best.pt") if (folder / "best.pt").is_file() else None,
         last_pt=str(folder / "last.pt") if (folder / "last.pt").is_file() else None,
         updated=max(times),
         started=started(folder, config, max(times)),
+        problems=tuple(problems),
     )
 
 

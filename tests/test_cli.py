@@ -333,3 +333,49 @@ def test_small_mistakes_of_the_command_line_say_what_is_wrong(monkeypatch, capsy
     assert "--batch `99999999999999999999` is far too large" in err  # "expected a whole number" of a whole number
     err = mistake(monkeypatch, capsys, "flops", "vgg16", "--profile", "h100", "--peak-tflops", "1", "--bandwidth", "1")
     assert "describe the device twice" in err  # "a roofline needs a device", with both given
+
+
+@pytest.mark.parametrize(
+    ("config", "why", "where"),
+    [(None, "is missing", "config.json: "),
+     ('{"input": "32x3', "is not JSON (Unterminated string", "config.json:1:11: "),
+     ("[1]", "holds a JSON list", "config.json: ")],
+    ids=["missing", "truncated", "a-list"],
+)  # fmt: skip
+def test_a_run_without_a_readable_config_is_one_message_never_an_untrained_export(
+    workdir, monkeypatch, capsys, config, why, where
+):
+    # Once: export wrote random weights (exit 0), evaluate and predict asked "which weights?" naming another run.
+    run = workdir / "runs" / "l5"
+    if config is None:
+        (run / "config.json").unlink()
+    else:
+        (run / "config.json").write_text(config)
+    for args in (("export", "runs/l5", "-o", "m.onnx"), ("evaluate", "runs/l5"), ("predict", "runs/l5", "imgs"),
+                 ("evaluate", "runs/l5/best.pt"), ("summarize", "runs/l5")):  # fmt: skip
+        err = mistake(monkeypatch, capsys, *args)
+        assert f"error: runs/l5/{where}the run's config.json {why}" in err, args
+        assert "hint: give the network and the weights apart: `ARCH --checkpoint runs/l5/best.pt`" in err
+        assert "runs/l5-2" not in err and err.count("error:") == 1
+    assert not (workdir / "m.onnx").exists()
+    code, out, err = run_main(monkeypatch, capsys, "runs", "--format", "json")
+    problems = {r["name"]: r["problems"] for r in json.loads(out)["runs"]}
+    assert code == 0 and problems["l5-2"] == [] and problems["l5"][0]["file"] == "runs/l5/config.json"
+    assert why in problems["l5"][0]["message"]
+
+
+@pytest.mark.parametrize("name", ["config.json", "status.json", "metrics.jsonl"])
+def test_a_runs_own_record_given_as_a_network_or_weights_names_the_run_folder(workdir, monkeypatch, capsys, name):
+    # Once: `evaluate runs/l5/config.json` read the settings as a network: an error for each of its 30 keys.
+    record = workdir / "runs" / "l5" / name
+    record.write_text('{\n  "data": "shapes",\n  "epochs": 3,\n  "lr": 0.001\n}\n')
+    given = f"runs/l5/{name}"
+    normalised = ("--mean", "0.5", "--std", "0.5")
+    for args, wanted in [(("evaluate", given), "a network file"), (("summarize", given), "a network file"),
+                         (("evaluate", "lenet5", "--checkpoint", given), "a checkpoint"),
+                         (("evaluate", "lenet5", "--weights", given), "weights"),
+                         (("predict", "lenet5", "--weights", given, *normalised, "imgs"), "weights")]:  # fmt: skip
+        err = mistake(monkeypatch, capsys, *args)
+        assert err.count("error:") == 1, err
+        assert f"error: {given}: this is a run's {name} (" in err
+        assert f"not {wanted}: give the run folder `runs/l5`" in err

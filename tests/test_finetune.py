@@ -238,3 +238,34 @@ def test_cnnctl_weights_shows_where_each_tensor_goes_before_anything_runs(setup,
     code, out, err = run_main(monkeypatch, capsys, "weights", "lenet5", str(tmp / "source.pt"))
     assert code == 2 and "do not fit layer `conv1`: it takes `conv1.weight` of 6x1x5x5" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["by-structure", "by-name"])
+def test_weights_for_other_classes_than_the_network_scores_get_its_head_made_anew(setup, monkeypatch, capsys, named):
+    # The network already scores the data's 3 classes; the weights were trained for 7: its head is made anew.
+    _, data, source, tmp = setup
+    net = tmp / "net3.yaml"
+    net.write_text(NET)  # fc 3
+    weights = tmp / "source.pt"
+    if named:  # the network's own names (a cnnctl run's), so placed by name
+        ours = {"conv": "conv1", "bn": "bn1", "fc": "fc1"}
+        state = {ours[k.split(".")[0]] + k[k.index(".") :]: v for k, v in source.state_dict().items()}
+        torch.save(state, weights := tmp / "named.pt")
+    run = tmp / "run"
+    args = ("train", str(net), "--data", data, "--weights", str(weights), "--freeze", "bn1", "--epochs", "1",
+            "--batch-size", "8", "--device", "cpu", "--out", str(run))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "head: `fc1` made anew for the data's 3 classes (the weights had 7 outputs" in said
+    assert "6 tensors from" in said and "the new head at 10x the rate" in said
+    model = trained(run)["model"]
+    assert torch.equal(model["conv1.weight"], source.conv.weight)  # frozen: as the source has it
+    assert json.loads((run / "config.json").read_text())["head"] == {"layer": "fc1", "classes": 3}
+    left_out = "fc1.weight" if named else "fc.weight"
+    assert f"made anew; {left_out} of 7x4 left out" in (run / "weights.txt").read_text()
+    # Weights that differ elsewhere too are still told, at the first tensor that does not fit.
+    net.write_text(NET.replace("n=4", "n=5"))
+    args = (*args[:-1], str(tmp / "other"))
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2 and "the weights do not fit layer `conv1`" in err and "Traceback" not in err

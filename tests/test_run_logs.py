@@ -365,3 +365,33 @@ def test_a_run_read_back_for_plot_keeps_the_line_under_its_title(tmp_path):
     )
     (folder / "status.json").write_text('{"status": "stopped", "epochs": 10, "network": "resnet18"}')
     assert "stopped early" not in read_history(str(folder)).about  # a Ctrl-C is no early stop
+
+
+def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(tmp_path, monkeypatch, capsys):
+    # Once: a cut metrics.jsonl read as no epochs, and a finished 3/3 run was listed `0/3 ... stopped early`.
+    from tests.helpers import run_main
+
+    folder = fake_run(tmp_path / "b3", rows=3, planned=3, said=None)
+    (folder / "status.json").write_text(json.dumps({"status": "finished", "epochs_done": 3, "epochs": 3}))
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "val_accuracy": 0.5')  # cut in its first row
+    (info,) = list_runs(str(tmp_path))
+    assert (info.status, info.epochs_done, info.epochs, info.best_val_accuracy) == ("finished", 3, 3, None)
+    (problem,) = info.problems
+    assert (problem.loc.file, problem.loc.line) == (str(folder / "metrics.jsonl"), 1)
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path))
+    assert code == 0 and f"{folder / 'metrics.jsonl'}:1:" in out and "not a JSON row" in out
+    row = next(line for line in out.splitlines() if line.startswith("b3 "))
+    assert "3/3" in row and "finished" in row and "stopped early" not in row
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path), "--format", "json")
+    (listed,) = json.loads(out)["runs"]
+    assert listed["problems"][0]["line"] == 1 and listed["problems"][0]["file"] == str(folder / "metrics.jsonl")
+    # plot says the line, and what to do: the same rows in results.csv, where the run has it.
+    code, _, err = run_main(monkeypatch, capsys, "plot", str(folder))
+    assert code == 2 and "metrics.jsonl:1:" in err and "hint: mend or delete that line" in err
+    (folder / "results.csv").write_text("epoch,val_accuracy\n1,0.5\n")
+    code, _, err = run_main(monkeypatch, capsys, "plot", str(folder))
+    assert code == 2 and f"`cnnctl plot {folder / 'results.csv'}` reads them" in err
+    # Without epochs_done in status.json, the epochs done are unknown: `?`, not 0.
+    (folder / "status.json").write_text(json.dumps({"status": "finished", "epochs": 3}))
+    (info,) = list_runs(str(tmp_path))
+    assert (info.status, info.epochs_done) == ("finished", None)

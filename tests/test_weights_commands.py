@@ -190,3 +190,22 @@ def test_a_cnnctl_runs_weights_bring_its_normalisation_and_classes(source, tmp_p
     assert code == 0, err
     assert json.loads(out)[0]["top"] == expected  # its mean and std, and its class names (not numbers)
     assert not expected[0]["class"].isdigit()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_runs_weights_for_another_number_of_input_channels_are_told_as_another_networks(
+    command, source, tmp_path, monkeypatch, capsys
+):
+    # Once: "the channel mean from the weights ... has 3 values for a network of 1 input channels".
+    _, _, net = source
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_main(monkeypatch, capsys, "train", net, *args)[0] == 0  # `tiny`, at 8x8x3
+    gray = tmp_path / "gray.yaml"
+    gray.write_text(NET.replace("name: tiny", "name: gray").replace("input: 8x8x3", "input: 8x8x1"))
+    more = ["--epochs", "1", "--out", str(tmp_path / "again")] if command == "train" else []
+    code, out, err = run_main(monkeypatch, capsys, command, str(gray), "--weights", str(run), "--data", "shapes",
+                              "--device", "cpu", *more)  # fmt: skip
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
+    assert f"{run} holds tiny's weights (trained at input 8x8x3: 3 channels), not gray's (1 input channel)" in err
+    assert "channel mean" not in err

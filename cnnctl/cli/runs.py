@@ -64,8 +64,9 @@ def runs_cmd(
 ) -> int:  # fmt: skip
     """The runs in a folder: network, data, epochs, best accuracy, status, checkpoints.
 
-    Every run folder in DIR (default ./runs: a folder holding config.json or last.pt), the
-    newest first. Status: running (a process holds the run's lock), finished, stopped early
+    Every run folder in DIR (default ./runs: a folder holding config.json, last.pt or
+    network.yaml), the newest first; a file of a run that cannot be read is said under the
+    table. Status: running (a process holds the run's lock), finished, stopped early
     (--patience), stopped (Ctrl-C or SIGTERM: --resume continues it), diverged, failed (the
     reason follows the table), killed (it ended without a word: kill -9, out of memory, a
     machine that went down), unknown (a run from before runs recorded how they end).

@@ -239,9 +239,11 @@ def read_state(path: str, read_run: RunReader | None = None) -> dict:
 
     import torch
 
+    from ..catalog import refuse_run_record
     from ..errors import CnnctlError, Loc
 
     file = Path(path)
+    refuse_run_record(str(path), "weights")
     if file.is_dir():  # a cnnctl run: its best weights
         if read_run is None:
             raise CnnctlError.at("a folder, not a weights file", Loc(str(path)),

@@ -6,9 +6,11 @@ import math
 import time
 from collections.abc import Sequence
 
+from ..errors import Problem
 from ..run_folders import RunHistory, RunInfo
 from .numbers import accuracy, exact, loss, plural
 from .table import Column, Table, num
+from .views import problem_json
 
 
 def _when(seconds: float) -> str:
@@ -25,7 +27,8 @@ def _checkpoints(run: RunInfo) -> str:
 
 
 def _epochs(run: RunInfo) -> str:
-    return f"{exact(run.epochs_done)}/{exact(run.epochs) if run.epochs is not None else '?'}"
+    done = exact(run.epochs_done) if run.epochs_done is not None else "?"
+    return f"{done}/{exact(run.epochs) if run.epochs is not None else '?'}"
 
 
 def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
@@ -58,11 +61,17 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
     ]
     notes = []
     if not runs:
-        notes.append(f"no run folders in {folder} (a run folder holds config.json or last.pt)")
+        notes.append(f"no run folders in {folder} (a run folder holds config.json, last.pt or network.yaml)")
     failed = [r for r in runs if r.reason]
     notes += [f"{r.name}: {r.status}: {r.reason}" for r in failed]
+    notes += [_damage(p) for r in runs for p in r.problems]  # each at its file, which names the run
     title = f"{plural(len(runs), 'run')} in {folder}, the newest first" if runs else f"Runs in {folder}"
     return Table(title, columns, rows, notes)
+
+
+def _damage(problem: Problem) -> str:
+    """A run's file that cannot be read, in a note: where, what, and what its row shows instead."""
+    return f"{problem.loc}: {problem.message}" if problem.loc else problem.message
 
 
 def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
@@ -84,6 +93,7 @@ def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
                 "best_pt": r.best_pt,
                 "last_pt": r.last_pt,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.updated)),
+                "problems": [problem_json(p, "warning") for p in r.problems],
             }
             for r in runs
         ],

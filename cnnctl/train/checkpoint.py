@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..catalog import refuse_run_record
 from ..errors import CnnctlError, Loc
 from ..exchange.weights import match_weights
 from ..shapes import format_shape
@@ -101,6 +102,7 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
                 hint=f"start it again with --out {path.parent}",
             )
         raise CnnctlError.at("no such checkpoint", Loc(str(path)), hint="give a run folder or its last.pt / best.pt")
+    refuse_run_record(str(path), "a checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign, or asking for code that weights_only refuses

@@ -265,6 +265,12 @@ class _Run:
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
+        self.fast = decide(device, config.amp, config.compile, config.threads)
+        self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
+                                     bool(self.data.streamed))  # fmt: skip
+        apply_backend_flags(self.fast)
+        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
+        # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
         factor_given = config.head_lr_factor is not None
@@ -273,11 +279,6 @@ class _Run:
             given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
             self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
                                    "number of classes than the data has")  # fmt: skip
-        self.fast = decide(device, config.amp, config.compile, config.threads)
-        self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
-                                     bool(self.data.streamed))  # fmt: skip
-        apply_backend_flags(self.fast)
-        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
         self._optimizer(device)
         if state is not None:
             notes += self._resumed_batch(state)
@@ -349,7 +350,7 @@ class _Run:
         if state:  # the ones the weights were trained with
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         else:  # --mean and --std, else the weights' own; None: computed over the training images
-            stats = stats_for_weights(config.weights, config.mean, config.std, graph.input_shape[2])
+            stats = stats_for_weights(config.weights, config.mean, config.std, graph.input_shape[2], graph.name)
         from ..data.streamed import INDEX
         from ..render.progress import ListingLine
 
@@ -388,7 +389,12 @@ class _Run:
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
-            placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+            try:
+                placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+            except CnnctlError:
+                if self.head is not None or (placement := self._other_heads_weights()) is None:
+                    raise
+                self.data.notes.append(self._head_note(placement))
             self.placement = placement
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
@@ -411,6 +417,30 @@ class _Run:
             notes.append(self._sync_batch_norm(device))
         self.model = self.model.to(device, memory_format=torch.channels_last)
         return notes
+
+    def _other_heads_weights(self):
+        """The weights placed with the head (--head, else the last fc or conv) made anew, where they
+        fit so: weights trained for another number of classes than this network scores (whose
+        width already is the data's); None where they do not fit even so."""
+        from ..exchange.weights import place_weights
+        from .finetune import head_layer
+
+        self.head = head_layer(self.graph, self.config.head).path
+        try:
+            return place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+        except CnnctlError:
+            self.head = None
+            return None
+
+    def _head_note(self, placement) -> str:
+        """The head made anew because the weights scored another number of classes, in words."""
+        from ..exchange.weights import in_layers
+
+        theirs = next(p.left_out for p in placement.placed if p.left_out and in_layers(p.own, self.head))
+        aux = [f"`{path}`" for path in self._anew()[1:]]
+        return (f"head: `{self.head}` made anew for the data's {self.graph.output_shape[-1]:,} classes (the weights "
+                f"had {theirs[0]:,} outputs; --head PATH chooses another layer)"
+                + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else ""))  # fmt: skip
 
     def _anew(self) -> tuple[str, ...]:
         """The layers made anew for the data's classes: the head, and the auxiliary heads with it."""

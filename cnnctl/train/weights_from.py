@@ -37,16 +37,18 @@ def given_stats(mean: tuple | None, std: tuple | None, channels: int):
     return given(mean, std, channels, "--mean and --std")
 
 
-def stats_for_weights(weights: str | None, mean: tuple | None, std: tuple | None, channels: int):
-    """The normalisation of a network with --weights: --mean and --std where given, else the
-    weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones); None where
-    neither says (weights from elsewhere, or none)."""
+def stats_for_weights(
+    weights: str | None, mean: tuple | None, std: tuple | None, channels: int, network: str | None = None
+):
+    """The normalisation of a network (named `network`) with --weights: --mean and --std where
+    given, else the weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones);
+    None where neither says (weights from elsewhere, or none)."""
     if mean is not None or std is not None:
         return given_stats(mean, std, channels)
     if is_pretrained(weights):
         return imagenet_stats(channels)
     if weights:  # a cnnctl run's weights: the statistics they were trained with
-        return _stats_of_weights(weights, channels)
+        return _stats_of_weights(weights, channels, network)
     return None
 
 
@@ -54,9 +56,10 @@ def recorded_state(path: str) -> dict | None:
     """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
     std it was trained with, its classes, its settings); None for weights from elsewhere (a
     state_dict, safetensors, ONNX), which record none."""
-    from ..catalog import is_checkpoint, run_of
+    from ..catalog import is_checkpoint, refuse_run_record, run_of
     from .checkpoint import EVALUATE, weights_file
 
+    refuse_run_record(path, "weights")
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
     try:
@@ -65,14 +68,38 @@ def recorded_state(path: str) -> dict | None:
         return None
 
 
-def _stats_of_weights(path: str, channels: int):
+def _stats_of_weights(path: str, channels: int, network: str | None = None):
     """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
-    for weights from elsewhere (a state_dict, safetensors), which record none."""
+    for weights from elsewhere (a state_dict, safetensors), which record none. Weights of a
+    network of another number of input channels are told as such, before their statistics."""
     from ..data.stats import from_weights
     from .checkpoint import weights_file
 
     state = recorded_state(path)
-    return None if state is None else from_weights(state, channels, str(weights_file(path)))
+    if state is None:
+        return None
+    file = str(weights_file(path))
+    check_input_channels(state, channels, network, path, file)
+    return from_weights(state, channels, file)
+
+
+def check_input_channels(state: dict, channels: int, network: str | None, given: str, file: str) -> None:
+    """A cnnctl checkpoint `state` (given as `given`, read from `file`) of a network with another
+    number of input channels than `channels` is one message naming both networks: its mean
+    and std, its first layer's weights cannot fit this network."""
+    from ..errors import CnnctlError, Loc
+    from ..render.numbers import plural
+
+    trained = (state.get("network") or {}).get("input")
+    if not isinstance(trained, (list, tuple)) or len(trained) != 3 or trained[2] == channels:
+        return
+    theirs, ours = state.get("arch") or "another network", network or "this network"
+    raise CnnctlError.at(
+        f"{given} holds {theirs}'s weights (trained at input {'x'.join(map(str, trained))}: "
+        f"{plural(trained[2], 'channel')}), not {ours}'s ({plural(channels, 'input channel')}): they cannot fit it",
+        Loc(file),
+        hint=f"give weights trained for {ours} (a run of it, or a checkpoint), or give {theirs} as the network",
+    )
 
 
 def weights_said(weights: str, path: str, network: str) -> str:
