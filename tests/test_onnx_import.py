@@ -519,3 +519,126 @@ def test_hand_written_grn_and_eca_import_with_their_weights(module, kind, params
     assert len(loaded.matched) == len(rebuilt.state_dict())
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), reference(x), atol=1e-5)
+
+
+# -- what cnnctl's own export records, read back (the issue's item G) ---------------------------
+SMALL = "name: tiny\ninput: 6x6x3\nlayers: [conv f=3 n=4 act=relu, fc 5 act=softmax]\n"
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's: float32 can hold them only rounded
+CLASSES = ("ant", "bee", "cat", "dog", "eel")
+
+
+def _exported(path, preprocessing: bool = False):
+    """SMALL exported by cnnctl with weights, normalisation MEAN and STD and CLASSES (as a
+    checkpoint's would give), to `path`; the module whose weights it holds."""
+    from cnnctl.exchange.export import Trained
+
+    torch.manual_seed(0)
+    model = to_torch(load_text(SMALL)).eval()
+    export(load_text(SMALL), "onnx", str(path), Trained(model, "test", MEAN, STD, CLASSES), preprocessing)
+    return model
+
+
+def test_import_keeps_the_name_normalisation_and_classes_cnnctl_export_recorded(tmp_path):
+    # The file is named `x.onnx` and torch names its graph `main_graph`: the network's name
+    # comes from the metadata export wrote, as do the mean and std (a `train:` section, which
+    # training from the weights takes) and the classes (said in a comment).
+    _exported(tmp_path / "x.onnx")
+    text = import_onnx(str(tmp_path / "x.onnx"))
+    assert "\nname: tiny\n" in text
+    assert text.endswith("train:\n  mean: 0.485,0.456,0.406\n  std: 0.229,0.224,0.225\n")
+    assert "# Trained on 5 classes, by output index: ant, bee, cat, dog, eel\n" in text
+    assert load_text(text).name == "tiny"  # the file written is a valid network file, its train: section too
+    assert "name: renamed" in import_onnx(str(tmp_path / "x.onnx"), "renamed")  # --name still decides
+
+
+def test_an_export_with_preprocessing_imports_as_the_network_behind_its_prelude(tmp_path):
+    # --with-preprocessing writes uint8 NHWC pixels -> Transpose -> Cast -> Div 255 -> Sub mean
+    # -> Div std before the network: read as the network's normalisation, the network after it
+    # imported with the same text and weights as the plain export's.
+    from cnnctl.exchange.onnx_import import read_weights
+
+    model = _exported(tmp_path / "plain.onnx")
+    _exported(tmp_path / "inside.onnx", preprocessing=True)
+    plain, inside = (read_weights(str(tmp_path / f)) for f in ("plain.onnx", "inside.onnx"))
+    body = [line for line in inside.text.splitlines() if not line.startswith("# ")]
+    assert body == [line for line in plain.text.splitlines() if not line.startswith("# ")]
+    assert "# 11 ONNX nodes read as 2 layers, after the prelude that takes uint8 NHWC pixels" in inside.text
+    assert "input: 6x6x3\n" in inside.text and "  mean: 0.485,0.456,0.406\n" in inside.text  # float32's shortest
+    expected = {name: t.numpy() for name, t in model.state_dict().items()}
+    assert set(inside.shapes) == set(expected)
+    for name in expected:
+        assert (inside.array(name) == expected[name]).all(), name
+
+
+def _uint8_model(nodes, initializers=()):
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 8, 8, 3])
+    y = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("divisor", [255.0, 256.0])
+def test_uint8_pixels_read_otherwise_than_cnnctls_prelude_are_one_message(divisor, tmp_path, monkeypatch, capsys):
+    # A Div by 256 is not the prelude cnnctl writes (nor is a graph of uint8 NHWC pixels without
+    # the rest of it): one message at the node reading the pixels, with the way out.
+    import numpy as np
+
+    prelude = [
+        _node("Transpose", ["x"], ["t"], "tr", perm=[0, 3, 1, 2]),
+        _node("Cast", ["t"], ["f"], "cast", to=1),
+        _node("Div", ["f", "k"], ["s"], "scale"),
+        _node("Sub", ["s", "mean"], ["c"], "centre"),
+        _node("Div", ["c", "std"], ["n"], "norm"),
+        _node("Conv", ["n", "w"], ["y"], "conv", kernel_shape=[3, 3]),
+    ]
+    stored = [onnx_tensor("k", np.float32(divisor)), onnx_tensor("mean", np.full((1, 3, 1, 1), 0.5)),
+              onnx_tensor("std", np.full((1, 3, 1, 1), 0.25)), _weights(4, 3, 3, 3)]  # fmt: skip
+    path = _saved(_uint8_model(prelude, stored), tmp_path / "u.onnx")
+    if divisor == 255.0:  # the prelude itself: the conv after it, on 8x8x3, normalised by its mean and std
+        text = import_onnx(path)
+        assert "input: 8x8x3\n" in text and text.endswith("train:\n  mean: 0.5,0.5,0.5\n  std: 0.25,0.25,0.25\n")
+        return
+    err = _refused(monkeypatch, capsys, path)
+    assert "ONNX node `tr` (Transpose, node 1 of 6): the input `x` is uint8 pixels" in err
+    assert "hint: export the network without --with-preprocessing" in err
+
+
+def test_import_format_json_without_output_prints_json_with_the_text(tmp_path, monkeypatch, capsys):
+    import json
+
+    _exported(tmp_path / "x.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "x.onnx"), "--format", "json")
+    assert code == 0, err
+    said = json.loads(out)
+    graph = load_text(SMALL)
+    assert said["text"] == import_onnx(str(tmp_path / "x.onnx")) and said["file"] is None
+    assert (said["name"], said["layers"], said["params"], said["mults"]) == ("tiny", 2, graph.params, graph.mults)
+    assert (said["input"], said["output"]) == ([6, 6, 3], [5])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("cnnctl.mean", "[NaN, 0.5, 0.5]", "its metadata `cnnctl.mean` holds a number that is not finite"),
+        ("cnnctl.mean", '["a", "b", "c"]', "its metadata `cnnctl.mean` is not a list of numbers"),
+        ("cnnctl.mean", "[0.5, 0.5]", "its metadata `cnnctl.std` holds 3 numbers and `cnnctl.mean` 2"),
+        ("cnnctl.mean", "[" * 100_000, "its metadata `cnnctl.mean` is not JSON"),
+        ("cnnctl.mean", f"[1{'0' * 400}, 0.5, 0.5]", "its metadata `cnnctl.mean` holds a number that is not finite"),
+        ("cnnctl.std", "[0.5, 0, 0.5]", "its metadata `cnnctl.std` holds 0"),
+        ("cnnctl.std", "[1]" + " " * 17_000_000, "its metadata `cnnctl.std` holds 17,000,003 characters"),
+        ("cnnctl.classes", '{"a": 1}', "its metadata `cnnctl.classes` is not a list of names"),
+        ("cnnctl.classes", '["a\\u001b[2J", "b"]', "its metadata `cnnctl.classes` holds the name `a\\x1b[2J`"),
+        ("cnnctl.name", "two\nlines", "its metadata `cnnctl.name` is `two\\nlines`"),
+    ],
+)
+def test_a_bad_value_in_cnnctls_metadata_is_one_message_naming_the_key(key, value, said, tmp_path, monkeypatch,
+                                                                        capsys):  # fmt: skip
+    import onnx
+
+    _exported(tmp_path / "x.onnx")
+    model = onnx.load(str(tmp_path / "x.onnx"))
+    onnx.helper.set_model_props(model, {p.key: p.value for p in model.metadata_props} | {key: value})
+    path = _saved(model, tmp_path / "x.onnx")
+    assert said in _refused(monkeypatch, capsys, path)

@@ -334,3 +334,53 @@ def test_a_class_list_ends_in_dots_only_where_classes_are_left_out(trained, tmp_
         evaluate(cnnctl.load(str(net)), run, str(tmp_path), None, device_name="cpu", split="all")
     message = caught.value.problems[0].message
     assert message.endswith("trained on the classes 0, 1, 2, 3, 4, ..., but `" + tmp_path.name + "` has a, b"), message
+
+
+# --- weights from an ONNX file cnnctl exported -------------------------------------------------
+def test_weights_from_an_exported_onnx_file_bring_its_normalisation_and_classes(trained, tmp_path, monkeypatch,
+                                                                                capsys):  # fmt: skip
+    # `cnnctl export --checkpoint RUN -o x.onnx` keeps the run's mean, std and classes in the
+    # file's metadata_props; `predict --weights x.onnx` reads them back (once "the weights record
+    # no normalisation"): the run's own predictions. Changed in the file, they are what is used.
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    net, run = trained
+    exported = tmp_path / "x.onnx"
+    code, _, err = run_main(monkeypatch, capsys, "export", str(net), "--checkpoint", str(run), "-o", str(exported))
+    assert code == 0, err
+    images = [gray(tmp_path / "a.png"), gray(tmp_path / "b.png", background=200, square=40)]
+
+    def top(*args: str) -> list:
+        code, out, err = run_main(monkeypatch, capsys, "predict", str(net), *map(str, images), "--device", "cpu",
+                                  "--format", "json", *args)  # fmt: skip
+        assert code == 0, err
+        return [[(t["class"], round(t["probability"], 5)) for t in r["top"]] for r in json.loads(out)]
+
+    assert top("--weights", str(exported)) == top("--checkpoint", str(run))
+    model = onnx.load(str(exported))
+    names = [f"kind{i}" for i in range(10)]
+    onnx.helper.set_model_props(
+        model,
+        {p.key: p.value for p in model.metadata_props}
+        | {"cnnctl.mean": "[0.6]", "cnnctl.std": "[0.1]", "cnnctl.classes": json.dumps(names)},
+    )
+    onnx.save(model, str(tmp_path / "y.onnx"))
+    renamed = [[(names[int(c)], p) for c, p in r] for r in top("--weights", str(exported), "--mean", "0.6", "--std",
+                                                                 "0.1")]  # fmt: skip
+    assert top("--weights", str(tmp_path / "y.onnx")) == renamed
+
+
+def test_a_bad_normalisation_in_an_onnx_file_is_one_message_naming_the_file(trained, tmp_path, monkeypatch, capsys):
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    net, run = trained
+    path = tmp_path / "x.onnx"
+    code, _, err = run_main(monkeypatch, capsys, "export", str(net), "--checkpoint", str(run), "-o", str(path))
+    assert code == 0, err
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {p.key: p.value for p in model.metadata_props}
+                                | {"cnnctl.mean": "[0.5, 0.5, 0.5]", "cnnctl.std": "[0.2, 0.2, 0.2]"})  # fmt: skip
+    onnx.save(model, str(path))
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(net), str(gray(tmp_path / "a.png")), "--weights",
+                              str(path), "--device", "cpu")  # fmt: skip
+    assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 1, err
+    assert err.startswith(f"error: {path}: the channel mean from the weights in {path} has 3 values for a network of "
+                          "1 input channel")  # fmt: skip

@@ -31,8 +31,11 @@ def import_cmd(
     from ..render.numbers import exact, short
 
     if output is None:
-        text, _ = build_imported(file, name)  # what was read builds: every shape fits
-        sys.stdout.write(text)
+        text, graph = build_imported(file, name)  # what was read builds: every shape fits
+        if format is Format.json:  # what -o reports, the network file's text in place of the files written
+            _print_json({"file": None, **_counts(graph), "text": text})
+        else:
+            sys.stdout.write(text)
         return 0
     weights = weights_beside(output)
     got = read_weights(file, name)  # the network built, and where its stored weights go in it
@@ -49,10 +52,8 @@ def import_cmd(
     elif not kept:
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
-        counts = {"layers": len(graph.nodes), "params": graph.params, "mults": graph.mults}
-        shapes = {"input": list(graph.input_shape), "output": list(graph.output_shape)}
         written = {"file": weights, "tensors": len(arrays)} if kept else {"file": None, "why": why}
-        _print_json({"file": output, "name": graph.name, **counts, **shapes, "weights": written})
+        _print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
         f"wrote {output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "
@@ -65,6 +66,12 @@ def import_cmd(
         lines.append(f"no weights written: {why}")
     sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
     return 0
+
+
+def _counts(graph) -> dict:
+    """What import reports of the network it read, as JSON: its name, counts and shapes."""
+    counts = {"layers": len(graph.nodes), "params": graph.params, "mults": graph.mults}
+    return {"name": graph.name, **counts, "input": list(graph.input_shape), "output": list(graph.output_shape)}
 
 
 WRITER = "cnnctl import"  # what the weights file's metadata says wrote it

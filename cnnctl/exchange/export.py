@@ -234,7 +234,7 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessin
             )
         except TypeError:  # a torch without the choice
             torch.onnx.export(model, (x,), str(tmp), opset_version=OPSET, dynamic_axes=axes, **names)
-    _state_input(tmp, expects)
+    _state_input(tmp, expects, graph.name)
     try:
         import onnxruntime
     except ImportError:
@@ -244,13 +244,15 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessin
     return "ONNX Runtime", torch.from_numpy(got), ()
 
 
-def _state_input(path: Path, expects: Preprocessing) -> None:
-    """The input the network expects, in the ONNX file's metadata_props (Netron shows them;
-    onnxruntime's `get_modelmeta().custom_metadata_map` reads them)."""
+def _state_input(path: Path, expects: Preprocessing, name: str) -> None:
+    """The input the network expects, and the network's `name`, in the ONNX file's
+    metadata_props (Netron shows them; onnxruntime's `get_modelmeta().custom_metadata_map` reads
+    them; `cnnctl import` and `--weights FILE.onnx` read them back: recorded_in_onnx)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)  # weights kept apart (past 2 GB) stay so
-    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **expects.onnx_props()})
+    props = {p.key: p.value for p in model.metadata_props} | expects.onnx_props() | {"cnnctl.name": name}
+    onnx.helper.set_model_props(model, props)
     onnx.save(model, str(path))
 
 

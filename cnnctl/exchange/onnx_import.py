@@ -44,6 +44,7 @@ from ..layers import KINDS
 from ..layers.base import exact_number
 from ..limits import MAX_CHANNEL_VALUES, MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
 from ..records import record
+from .preprocessing import recorded_in_onnx
 from .write_notation import Entry, traced_layers
 
 NAME = re.compile(r"[^A-Za-z0-9_-]+")
@@ -310,6 +311,7 @@ def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
     model = read_onnx(path)
     reader = _Reader(model, path)
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
+    reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
     reader.find_patterns()
     for i, node in enumerate(model.graph.node):
         reader.read(i, node)
@@ -551,6 +553,85 @@ class _Reader:
         self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
+        # the mean and std of the prelude export --with-preprocessing writes, where the network has it (read_prelude)
+        self.prelude: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    # -- the prelude of a network exported --with-preprocessing --------------------------------
+    def read_prelude(self) -> None:
+        """Where the graph's input is uint8: the prelude cnnctl's export --with-preprocessing
+        writes (exchange.export.WithPreprocessing) over its NHWC pixels, a Transpose to NCHW and a
+        Cast to float (in either order), a Div by 255, a Sub of the mean and a Div by the std, each
+        stored one per channel. The network is read after it: its input the normalised tensor, of
+        the pixels' size and channels, the prelude's nodes read with it; its mean and std are
+        kept as `prelude` (what the network file records). Any other uint8 input is one message at
+        the node reading it."""
+        from onnx import TensorProto
+
+        given = next(i for i in self.graph.input if i.name == self.source)
+        readers = self.consumers.get(given.name)
+        if given.type.tensor_type.elem_type != TensorProto.UINT8 or not readers:
+            return
+        first = self.only_reader(given.name)
+        try:
+            found = self.prelude_nodes(first) if first is not None else None
+        except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: not it
+            found = None
+        if found is None:
+            where = self.describe(readers[0])
+            raise CnnctlError.at(
+                f"{where}: the input {_shown(given.name)} is uint8 pixels, and what reads them is not the prelude "
+                "cnnctl's export --with-preprocessing writes (Transpose to NCHW, Cast to float, Div by 255, Sub of "
+                "the mean and Div by the std per channel)",
+                Loc(self.path),
+                hint="export the network without --with-preprocessing: it then takes the normalised float input",
+            )
+        nodes, normalised, mean, std = found
+        h, w, c = (d.dim_value for d in given.type.tensor_type.shape.dim[1:])  # the pixels: N x H x W x C
+        if len(mean) != c or len(std) != c:
+            raise CnnctlError.at(
+                f"{self.describe(nodes[-2])}: the prelude's mean and std hold {len(mean)} and {len(std)} values for "
+                f"an input of {c} channels",
+                Loc(self.path),
+            )
+        self.input_shape, self.source = (h, w, c), normalised
+        self.inside.update(nodes)
+        self.prelude = mean, std
+
+    def prelude_nodes(self, first: int) -> tuple[list[int], str, tuple, tuple] | None:
+        """(its nodes, the tensor it makes, the mean, the std) of the prelude from node `first`."""
+        import numpy as np
+
+        ops = [self.nodes[first].op_type]
+        nodes = [first]
+        while len(nodes) < 5:
+            j = self.only_reader(self.nodes[nodes[-1]].output[0])
+            if j is None:
+                return None
+            nodes.append(j)
+            ops.append(self.nodes[j].op_type)
+        if sorted(ops[:2]) != ["Cast", "Transpose"] or ops[2:] != ["Div", "Sub", "Div"]:
+            return None
+        transpose, cast = (self.nodes[nodes[ops.index(op)]] for op in ("Transpose", "Cast"))
+        if _ints(_attrs(transpose), "perm", None) != [0, 3, 1, 2] or _int(_attrs(cast), "to", None) != 1:  # FLOAT
+            return None
+        scaled, centred, divided = (self.nodes[i] for i in nodes[2:])
+        if self.operand(nodes[2], "Div", 255.0) != self.nodes[nodes[1]].output[0]:
+            return None
+        if list(centred.input[:1]) != [scaled.output[0]] or list(divided.input[:1]) != [centred.output[0]]:
+            return None
+        factors = []
+        for node in (centred, divided):
+            tensor = self.inits.get(node.input[1]) if len(node.input) == 2 else None
+            if tensor is None:
+                return None
+            values = self.values(tensor, node.input[1], cap=MAX_CHANNEL_VALUES, role="normalisation")
+            dims, count = [int(d) for d in tensor.dims], int(values.size)
+            if dims not in ([count], [1, count, 1, 1], [count, 1, 1]) or not np.isfinite(values).all():
+                return None
+            factors.append(tuple(float(str(np.float32(v))) for v in values.reshape(-1)))  # as written, not widened
+        if min(factors[1], default=0.0) <= 0:
+            return None
+        return nodes, divided.output[0], factors[0], factors[1]
 
     # -- what is told ------------------------------------------------------------------------
     def describe(self, i: int) -> str:
@@ -1765,13 +1846,27 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     traced = traced_layers(entries)
     h, w, c = reader.input_shape
     file = _comment(os.path.basename(path))
+    record = recorded_in_onnx({p.key: p.value for p in model.metadata_props}, path)  # what cnnctl's export wrote
     own = model.graph.name if model.graph.name not in ("", "main_graph", "torch_jit", "torch-jit-export") else ""
-    title = name or NAME.sub("_", own or file.rsplit(".", 1)[0]).strip("_")[:64] or "imported"
+    title = name or NAME.sub("_", record.get("arch") or own or file.rsplit(".", 1)[0]).strip("_")[:64] or "imported"
+    trained = _trained_with(reader.prelude or (record.get("mean"), record.get("std")), c, path)
+    classes = record.get("classes", [])
+    said = ""
+    if classes:
+        from ..render.numbers import first
+
+        said = f"# Trained on {len(classes):,} classes, by output index: {_comment(first(classes, 10), 200)}"
     producer = _comment(" ".join(x for x in (model.producer_name, model.producer_version) if x))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
     head = [
         f"# Imported by cnnctl from {file} (ONNX opset {opset}{', written by ' + producer if producer else ''}):",
-        f"# {len(model.graph.node):,} ONNX nodes read as {len(kept):,} layers.",
+        f"# {len(model.graph.node):,} ONNX nodes read as {len(kept):,} layers"
+        + (
+            ", after the prelude that takes uint8 NHWC pixels and normalises them (see `train:`)."
+            if reader.prelude
+            else "."
+        ),
+        *([said] if said else []),
         "version: 1",
         f"name: {title}",
         f"input: {h}x{w}x{c}",
@@ -1781,5 +1876,22 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         len(head) + k + 1: [reader.describe_all(kept[i][1].nodes) for i in at] for k, (_, at) in enumerate(traced) if at
     }
     origins[head.index("layers:")] = [f"the graph's input {_shown(reader.source)}"]  # the `input:` line
-    text = "\n".join([*head, *(line for line, _ in traced)]) + "\n"
+    text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
     return Imported(text, origins, tuple(layer for _, layer in kept))
+
+
+def _trained_with(stats: tuple, channels: int, path: str) -> list[str]:
+    """The `train:` lines that keep the normalisation the network was trained with (`stats`: the
+    mean and std of its prelude or its metadata, or None), where known: training it from its
+    weights normalises as they were trained (a network file's `mean` and `std` settings)."""
+    mean, std = stats
+    if mean is None or std is None:
+        return []
+    if len(mean) != channels:
+        raise CnnctlError.at(
+            f"its metadata `cnnctl.mean` holds {len(mean)} numbers for an input of {channels} channels",
+            Loc(path),
+            hint="one per input channel: was the network changed after cnnctl exported it?",
+        )
+    return ["train:", *(f"  {key}: {','.join(exact_number(v) for v in values)}" for key, values in
+                        (("mean", mean), ("std", std)))]  # fmt: skip

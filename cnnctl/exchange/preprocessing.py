@@ -17,14 +17,25 @@ channels are its network record's, and the adaptation follows from them by cnnct
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 
+from ..errors import printable, quoted
+from ..limits import MAX_CHANNEL_VALUES
 from ..records import record
 
-# The ONNX metadata_props keys (and the TorchScript extra file) that carry it.
+# The ONNX metadata_props keys (and the TorchScript extra file) that carry it, and the network's
+# name (export's _state_input adds it: `cnnctl import` names the network it reads by it).
 ONNX_KEYS = (
-    "cnnctl.input", "cnnctl.preprocessing", "cnnctl.mean", "cnnctl.std", "cnnctl.adaptation", "cnnctl.classes"
+    "cnnctl.input", "cnnctl.preprocessing", "cnnctl.mean", "cnnctl.std", "cnnctl.adaptation", "cnnctl.classes",
+    "cnnctl.name",
 )  # fmt: skip
 TORCHSCRIPT_FILE = "cnnctl_preprocessing.json"
+# What is read back of an ONNX file's metadata_props (recorded_in_onnx) is bounded: its texts
+# before they are parsed, a class name, a network name.
+MAX_RECORD_CHARS = 16 * 2**20  # a JSON list of 21,841 ImageNet-21k names is about 1 MB
+MAX_CLASS_CHARS = 1_000
+MAX_NAME_CHARS = 200
 
 
 @record
@@ -102,7 +113,81 @@ class Preprocessing:
         return props
 
 
+def _shown(text: str) -> str:
+    """A value from the file in backticks for a message: cut, on one line, no control characters."""
+    return quoted(printable(text).replace("\n", "\\n"))
+
+
 def _values(values: tuple[float, ...]) -> str:
     """One channel's value as it is (`0.1307`); several as a tuple (`(0.4914, 0.4822, 0.4465)`)."""
     text = ", ".join(repr(float(v)) for v in values)
     return text if len(values) == 1 else f"({text})"
+
+
+def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
+    """What an ONNX file cnnctl exported records (its metadata_props `props`, keys ONNX_KEYS),
+    read back as a checkpoint records it: `mean` and `std` (lists of numbers, one per channel),
+    `classes` (names) and `arch` (the network's name), each where the file has it (nothing for a
+    file cnnctl did not write). The file is anyone's: each value is checked (JSON of the right
+    types, finite numbers, std above 0, mean and std of one length, bounded sizes) and the first
+    that is not is one CnnctlError at `where`, naming its key."""
+    from ..errors import CnnctlError, Loc
+
+    def bad(key: str, why: str) -> CnnctlError:
+        return CnnctlError.at(
+            f"its metadata `{key}` {why}",
+            Loc(where),
+            hint="cnnctl export writes it; export the network again, or remove the key (onnx.helper.set_model_props)",
+        )
+
+    def parsed(key: str):
+        text = props[key]
+        if len(text) > MAX_RECORD_CHARS:
+            raise bad(key, f"holds {len(text):,} characters: more than cnnctl reads ({MAX_RECORD_CHARS:,})")
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise bad(key, f"is not JSON: {_shown(text)}") from None
+
+    record: dict = {}
+    for key, field in (("cnnctl.mean", "mean"), ("cnnctl.std", "std")):
+        if key not in props:
+            continue
+        values = parsed(key)
+        numbers = isinstance(values, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+        if not numbers or not values:
+            raise bad(key, f"is not a list of numbers: {_shown(props[key])}")
+        if len(values) > MAX_CHANNEL_VALUES:
+            raise bad(key, f"holds {len(values):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per channel")
+        try:
+            values = [float(v) for v in values]
+        except OverflowError:  # a whole number past float's range
+            values = [math.inf]
+        if not all(math.isfinite(v) for v in values):
+            raise bad(key, f"holds a number that is not finite: {_shown(props[key])}")
+        if field == "std" and min(values) <= 0:
+            raise bad(key, f"holds {min(values)}: the input is divided by it")
+        record[field] = values
+    if ("mean" in record) != ("std" in record):
+        present, missing = ("cnnctl.mean", "cnnctl.std") if "mean" in record else ("cnnctl.std", "cnnctl.mean")
+        raise bad(present, f"is given without `{missing}`: the input is normalised with both")
+    if "mean" in record and len(record["mean"]) != len(record["std"]):
+        raise bad("cnnctl.std", f"holds {len(record['std'])} numbers and `cnnctl.mean` {len(record['mean'])}")
+    if "cnnctl.classes" in props:
+        names = parsed("cnnctl.classes")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise bad("cnnctl.classes", "is not a list of names")
+        odd = next((n for n in names if len(n) > MAX_CLASS_CHARS or not n.isprintable()), None)
+        if odd is not None:
+            raise bad("cnnctl.classes", f"holds the name {_shown(odd)}: not a line of at most "
+                      f"{MAX_CLASS_CHARS:,} characters")  # fmt: skip
+        record["classes"] = names
+    if "cnnctl.name" in props:
+        name = props["cnnctl.name"]
+        if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
+            raise bad("cnnctl.name", f"is {_shown(name)}: not a name on one line of at most "
+                      f"{MAX_NAME_CHARS} characters")  # fmt: skip
+        record["arch"] = name
+    return record

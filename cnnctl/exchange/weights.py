@@ -303,6 +303,16 @@ def _onnx_state(path: str) -> dict:
     return {name: got.array(name) for name in got.shapes}
 
 
+def onnx_record(path: str) -> dict:
+    """What the ONNX file at `path` records of the network's training, as a checkpoint records
+    it: the mean, std and classes cnnctl's export wrote in its metadata_props, and the network's
+    name (preprocessing.recorded_in_onnx, each value checked); empty for a file cnnctl did not write."""
+    from .onnx_import import read_onnx
+    from .preprocessing import recorded_in_onnx
+
+    return recorded_in_onnx({p.key: p.value for p in read_onnx(path).metadata_props}, path)
+
+
 class Unordered(dict):
     """A source whose tensors' order is lost: a .safetensors file stores them sorted by name, and
     only one cnnctl wrote keeps the network's order in its metadata. It places by name only."""

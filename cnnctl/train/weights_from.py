@@ -41,25 +41,29 @@ def stats_for_weights(
     weights: str | None, mean: tuple | None, std: tuple | None, channels: int, network: str | None = None
 ):
     """The normalisation of a network (named `network`) with --weights: --mean and --std where
-    given, else the weights' own (ImageNet's for torchvision's, a cnnctl run's recorded ones);
-    None where neither says (weights from elsewhere, or none)."""
+    given, else the weights' own (ImageNet's for torchvision's, a cnnctl run's or exported ONNX
+    file's recorded ones); None where neither says (weights from elsewhere, or none)."""
     if mean is not None or std is not None:
         return given_stats(mean, std, channels)
     if is_pretrained(weights):
         return imagenet_stats(channels)
-    if weights:  # a cnnctl run's weights: the statistics they were trained with
+    if weights:  # a cnnctl run's weights (or its exported ONNX file): the statistics they were trained with
         return _stats_of_weights(weights, channels, network)
     return None
 
 
 def recorded_state(path: str) -> dict | None:
     """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
-    std it was trained with, its classes, its settings); None for weights from elsewhere (a
-    state_dict, safetensors, ONNX), which record none."""
+    std it was trained with, its classes, its settings), or an ONNX file cnnctl exported (its
+    metadata: the mean, std and classes, exchange.weights.onnx_record); None for weights from
+    elsewhere (a state_dict, safetensors, another's ONNX file), which record none."""
     from ..catalog import is_checkpoint, refuse_run_record, run_of
+    from ..exchange.weights import onnx_record
     from .checkpoint import EVALUATE, weights_file
 
     refuse_run_record(path, "weights")
+    if Path(path).suffix == ".onnx" and Path(path).is_file():  # read_state's rule for an ONNX file
+        return onnx_record(path) or None
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
     try:
@@ -69,8 +73,8 @@ def recorded_state(path: str) -> dict | None:
 
 
 def _stats_of_weights(path: str, channels: int, network: str | None = None):
-    """The normalisation a cnnctl run or checkpoint given as --weights was trained with; None
-    for weights from elsewhere (a state_dict, safetensors), which record none. Weights of a
+    """The normalisation a cnnctl run or checkpoint (or an ONNX file cnnctl exported) given as
+    --weights was trained with; None for weights from elsewhere, which record none. Weights of a
     network of another number of input channels are told as such, before their statistics."""
     from ..data.stats import from_weights
     from .checkpoint import weights_file
