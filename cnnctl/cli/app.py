@@ -181,5 +181,5 @@ def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
     if isinstance(exc, BadParameter) and exc.param is not None:
         names = exc.param.opts
         name = next((n for n in names if n.startswith("--")), names[0]) if names else exc.param.human_readable_name
-        return f"{name} {exc.message}", hint
+        return f"{name} {exc.message}", getattr(exc, "hint", None) or hint
     return exc.message, hint
