@@ -252,7 +252,8 @@ def predict_cmd(
 
     A folder means the PNG and JPEG files in it. Says how each image was adapted (size, mode,
     conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
-    image that cannot be read is an error on stderr; the others are still predicted (exit 2).
+    image that cannot be read is an error on stderr; the others are still predicted (exit 2,
+    as when none could be read).
     """
     graph = common._load(arch, None)
     from ..render.views import prediction_json, prediction_table
@@ -270,8 +271,9 @@ def predict_cmd(
     for r in failed:
         sys.stderr.write(r.error.format() + "\n")
     if failed and len(results) > 1:
-        sys.stderr.write(Problem(f"{len(failed)} of {len(results)} images not read; the others were predicted").format()
-                         + "\n")  # fmt: skip
+        said = (f"none of the {len(results)} images could be read" if len(failed) == len(results)
+                else f"{len(failed)} of {len(results)} images not read; the others were predicted")  # fmt: skip
+        sys.stderr.write(Problem(said).format() + "\n")
     return 2 if failed else 0
 
 
