@@ -242,6 +242,17 @@ def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch
     assert "did you mean `lenet5`?" in err
 
 
+def test_did_you_mean_prefers_a_key_pressed_twice_over_a_changed_one(monkeypatch, capsys):
+    # `--optimizer adamm` suggested adamw: one change, as adam is one deletion; a doubled key is the likelier slip
+    from cnnctl.errors import did_you_mean
+
+    assert did_you_mean("adamm", ["sgd", "adam", "adamw"]) == "did you mean `adam`?"
+    assert did_you_mean("adamq", ["sgd", "adam", "adamw"]) == "did you mean `adamw`?"  # no doubled key: the change
+    assert did_you_mean("lenet6", ["lenet", "lenet5"]) == "did you mean `lenet5`?"
+    err = mistake(monkeypatch, capsys, "train", "lenet5", "--optimizer", "adamm")
+    assert "(did you mean `adam`?)" in err
+
+
 def test_a_word_with_no_name_of_similar_length_gets_no_hint(monkeypatch, capsys):
     from cnnctl.errors import did_you_mean
 
