@@ -437,3 +437,11 @@ def test_progress_is_told_in_steps_between_the_timed_rounds():
     # two contenders (forward, train): each warms up 1 step, then 2 rounds of 3 steps each, in turn
     total = 2 * (1 + 2 * 3)
     assert told == [(0, total), (1, total), (2, total), (5, total), (8, total), (11, total), (14, total)]
+
+
+def test_a_peak_below_zero_is_refused_with_a_hint(monkeypatch, capsys):
+    from helpers import run_main
+
+    code, out, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", "--peak-tflops", "-1")
+    assert code == 2 and out == ""
+    assert err.startswith("error: --peak-tflops -1: give the device's peak, a number above 0\n  hint: its dense peak")

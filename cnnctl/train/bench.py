@@ -308,7 +308,11 @@ def bench(
     round is timed)."""
     device = resolve_device(device_name)
     if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
-        raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
+        raise CnnctlError.at(
+            f"--peak-tflops {peak_tflops:g}: give the device's peak, a number above 0",
+            hint="its dense peak in TFLOP/s from its data sheet, for what the step computes in (float32; bfloat16 "
+            "with --amp); a known GPU's is used without it (the --profile names of `cnnctl flops --help`)",
+        )
     if not (1 <= steps <= MAX_BENCH_STEPS and 1 <= repeats <= MAX_BENCH_REPEATS and 0 <= warmup <= MAX_BENCH_STEPS):
         raise CnnctlError.at(
             f"--steps {steps}, --repeats {repeats}, --warmup {warmup}: steps from 1 to {MAX_BENCH_STEPS:,}, "
