@@ -344,3 +344,20 @@ def test_small_mistakes_of_the_command_line_say_what_is_wrong(monkeypatch, capsy
     assert "--batch `99999999999999999999` is far too large" in err  # "expected a whole number" of a whole number
     err = mistake(monkeypatch, capsys, "flops", "vgg16", "--profile", "h100", "--peak-tflops", "1", "--bandwidth", "1")
     assert "describe the device twice" in err  # "a roofline needs a device", with both given
+
+
+def test_no_command_prints_the_help_on_stderr_and_exits_2(monkeypatch, capsys):
+    # `cnnctl` alone exited 0: no command is a mistake on the command line, as click says (exit 2)
+    code, out, err = run_main(monkeypatch, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Usage: cnnctl [OPTIONS] COMMAND [ARGS]...") and "\n  summarize " in err
+    code, out, err = run_main(monkeypatch, capsys, "--help")  # asked for: stdout, exit 0
+    assert code == 0 and out.startswith("Usage: cnnctl") and err == ""
+
+
+def test_more_networks_than_summarize_takes_hint_compare(monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "summarize", "lenet5", "alexnet")
+    assert err == ("error: `summarize` takes no more arguments: `alexnet`\n"
+                   "  hint: to set networks side by side: cnnctl compare lenet5 alexnet\n")  # fmt: skip
+    err = mistake(monkeypatch, capsys, "draw", "lenet5", "alexnet")  # draws one network: its --help
+    assert "hint: `cnnctl draw --help`" in err
