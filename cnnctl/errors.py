@@ -151,11 +151,14 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice nearest to a misspelt `word`, or None when nothing is close.
 
     Which choices are close is difflib's (a ratio of at least 0.6); among them the fewest
-    edits win (a character changed, added, dropped, or two swapped), then the nearest length:
-    `lenet6` is one change from `lenet5` and one deletion from `lenet`, and a changed digit is
-    the likelier slip (difflib alone prefers the shorter word).
+    edits win (a character changed, added, dropped, or two swapped), then a key pressed twice,
+    then the nearest length: `lenet6` is one change from `lenet5` and one deletion from
+    `lenet`, and a changed digit is the likelier slip (difflib alone prefers the shorter
+    word); but `adamm` is `adam` with its last key pressed twice, likelier than `adamw` with
+    an `m` for a `w`.
     """
     import difflib  # only on the error path: it slows every start-up otherwise
+    from functools import partial
     from itertools import islice
 
     if len(word) > HINT_WORD:
@@ -169,8 +172,20 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     for text in (word, word.lower()):
         close = difflib.get_close_matches(text, candidates, n=len(candidates), cutoff=0.6)  # best ratio first
         if close:
-            return min(close, key=lambda c: (edits(text, c), abs(len(c) - len(text))))  # min keeps the first of ties
+            return min(close, key=partial(_slip, text))  # min keeps the first of ties
     return None
+
+
+def _slip(typed: str, meant: str) -> tuple[int, bool, int]:
+    """How unlikely a slip `typed` is for `meant`, least first (see closest)."""
+    return edits(typed, meant), not pressed_twice(typed, meant), abs(len(meant) - len(typed))
+
+
+def pressed_twice(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one of its characters doubled (`adamm` for `adam`)."""
+    return len(typed) == len(meant) + 1 and any(
+        typed[i] == typed[i - 1] and typed[:i] + typed[i + 1 :] == meant for i in range(1, len(typed))
+    )
 
 
 def edits(a: str, b: str) -> int:

@@ -37,3 +37,8 @@ MAX_IMAGE_BYTES = 512 * 2**20
 MAX_SHARDS = 100_000
 MAX_CLASSES = 1_000_000
 MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
+# cnnctl bench: steps per repeat (--steps, --warmup) and repeats. Every timed step's latency is
+# kept (for its percentiles): 10,000 x 100 is a million per contender (about 32 MB), far past
+# where more steps make the figures surer; unbounded, `--steps 10**12` ran for ever.
+MAX_BENCH_STEPS = 10_000
+MAX_BENCH_REPEATS = 100

@@ -407,3 +407,41 @@ def test_convnexts_mlp_runs_as_linear_layers_and_computes_what_the_hand_written_
         conv = model(x)  # NCHW data: the 1x1 convs as convs
     torch.testing.assert_close(linear, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(conv, expected, rtol=1e-4, atol=1e-4)
+
+
+# -- what a new user ran into ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "bound", "hint"),
+    [("--steps", "from 1 to 10,000", "--repeats"), ("--repeats", "from 1 to 100", "--steps"),
+     ("--warmup", "from 0 to 10,000", "warm")],
+)  # fmt: skip
+def test_steps_repeats_and_warmup_are_bounded_in_one_message_with_a_hint(option, bound, hint):
+    # `--steps 1000000000000` ran for ever, printing nothing: refused at once (a new process,
+    # so that an unbounded run fails this test by its timeout instead of hanging it)
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnctl", "bench", "lenet5", "--device", "cpu", option, "1000000000000"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2 and out.stdout == ""
+    message, hint_line = out.stderr.strip().split("\n")
+    assert message == f"error: {option} must be {bound}, got 1,000,000,000,000"
+    assert hint_line.startswith("  hint: ") and hint in hint_line and "--help" not in hint_line
+    with pytest.raises(CnnctlError, match="steps from 1 to 10,000, repeats from 1 to 100"):
+        bench(cnnctl.load("lenet5"), device_name="cpu", **{option[2:]: 10**12})
+
+
+def test_progress_is_told_in_steps_between_the_timed_rounds():
+    told = []
+    bench(cnnctl.load("lenet5"), device_name="cpu", batch_size=2, steps=3, warmup=1, repeats=2,
+          progress=lambda done, total: told.append((done, total)))  # fmt: skip
+    # two contenders (forward, train): each warms up 1 step, then 2 rounds of 3 steps each, in turn
+    total = 2 * (1 + 2 * 3)
+    assert told == [(0, total), (1, total), (2, total), (5, total), (8, total), (11, total), (14, total)]
+
+
+def test_a_peak_below_zero_is_refused_with_a_hint(monkeypatch, capsys):
+    from helpers import run_main
+
+    code, out, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", "--peak-tflops", "-1")
+    assert code == 2 and out == ""
+    assert err.startswith("error: --peak-tflops -1: give the device's peak, a number above 0\n  hint: its dense peak")

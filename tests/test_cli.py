@@ -242,6 +242,17 @@ def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch
     assert "did you mean `lenet5`?" in err
 
 
+def test_did_you_mean_prefers_a_key_pressed_twice_over_a_changed_one(monkeypatch, capsys):
+    # `--optimizer adamm` suggested adamw: one change, as adam is one deletion; a doubled key is the likelier slip
+    from cnnctl.errors import did_you_mean
+
+    assert did_you_mean("adamm", ["sgd", "adam", "adamw"]) == "did you mean `adam`?"
+    assert did_you_mean("adamq", ["sgd", "adam", "adamw"]) == "did you mean `adamw`?"  # no doubled key: the change
+    assert did_you_mean("lenet6", ["lenet", "lenet5"]) == "did you mean `lenet5`?"
+    err = mistake(monkeypatch, capsys, "train", "lenet5", "--optimizer", "adamm")
+    assert "(did you mean `adam`?)" in err
+
+
 def test_a_word_with_no_name_of_similar_length_gets_no_hint(monkeypatch, capsys):
     from cnnctl.errors import did_you_mean
 
@@ -379,3 +390,20 @@ def test_a_runs_own_record_given_as_a_network_or_weights_names_the_run_folder(wo
         assert err.count("error:") == 1, err
         assert f"error: {given}: this is a run's {name} (" in err
         assert f"not {wanted}: give the run folder `runs/l5`" in err
+
+
+def test_no_command_prints_the_help_on_stderr_and_exits_2(monkeypatch, capsys):
+    # `cnnctl` alone exited 0: no command is a mistake on the command line, as click says (exit 2)
+    code, out, err = run_main(monkeypatch, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Usage: cnnctl [OPTIONS] COMMAND [ARGS]...") and "\n  summarize " in err
+    code, out, err = run_main(monkeypatch, capsys, "--help")  # asked for: stdout, exit 0
+    assert code == 0 and out.startswith("Usage: cnnctl") and err == ""
+
+
+def test_more_networks_than_summarize_takes_hint_compare(monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "summarize", "lenet5", "alexnet")
+    assert err == ("error: `summarize` takes no more arguments: `alexnet`\n"
+                   "  hint: to set networks side by side: cnnctl compare lenet5 alexnet\n")  # fmt: skip
+    err = mistake(monkeypatch, capsys, "draw", "lenet5", "alexnet")  # draws one network: its --help
+    assert "hint: `cnnctl draw --help`" in err

@@ -207,6 +207,21 @@ def test_one_split_hold_out_is_seeded_disjoint_and_sized(tmp_path):
     assert any(note.startswith("no validation: --val-split 0") for note in d.notes)
 
 
+def test_training_on_test_files_alone_is_said_once(tmp_path):
+    # A folder of MNIST's t10k files alone trained on the test set without a word
+    write_idx(tmp_path / "t10k_only", "t10k", *digits(20))
+    write_idx(tmp_path / "mnist", "t10k", *digits(20), gz=True)
+    folder = load_data(str(tmp_path / "t10k_only"), (28, 28, 1))
+    by_name = load_data("mnist", (28, 28, 1), data_dir=tmp_path, download=False)
+    for d in (folder, by_name):
+        said = [note for note in d.notes if "test split is trained on" in note]
+        assert len(said) == 1 and "t10k" in said[0] and "add the training files" in said[0]
+        assert len(d.train) + len(d.val) == 20  # validation held out from the test files
+    write_idx(tmp_path / "both", "train", *digits(20))
+    write_idx(tmp_path / "both", "t10k", *digits(5, seed=1))
+    assert not any("trained on" in note for note in load_data(str(tmp_path / "both"), (28, 28, 1)).notes)
+
+
 def test_validation_and_test_splits_by_their_names(tmp_path):
     """A `val-` IDX prefix is validation, `t10k-`/`test-` the test split; without a val split
     the test split validates (as MNIST's t10k always has); `test=True` adapts it too."""

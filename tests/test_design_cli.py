@@ -53,6 +53,24 @@ def test_compare_needs_two_networks():
     assert out.returncode == 2 and "needs two networks" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_compare_names_a_run_by_its_folder_and_repeated_names_by_what_was_given(tmp_path, monkeypatch, capsys):
+    # `compare runs/l1 lenet5` labelled both columns and the ratio `lenet5 / lenet5`
+    from helpers import run_main
+
+    monkeypatch.chdir(tmp_path)
+    text = "name: tiny\ninput: 8x8x1\nlayers:\n  - fc 10\n"
+    (tmp_path / "runs" / "l1").mkdir(parents=True)
+    (tmp_path / "runs" / "l1" / "network.yaml").write_text(text)  # what a run folder holds of its network
+    (tmp_path / "a.yaml").write_text(text)
+    (tmp_path / "b.yaml").write_text(text.replace("fc 10", "fc 20"))
+    code, out, err = run_main(monkeypatch, capsys, "compare", "runs/l1", "a.yaml")
+    assert code == 0, err
+    header = out.splitlines()[1].split()
+    assert header == ["runs/l1", "tiny", "tiny", "/", "runs/l1"]  # the columns, then the ratio's
+    code, out, err = run_main(monkeypatch, capsys, "compare", "a.yaml", "b.yaml")  # both called tiny
+    assert code == 0 and out.splitlines()[1].split() == ["a.yaml", "b.yaml", "b.yaml", "/", "a.yaml"], err
+
+
 def test_memory_budget_gives_the_largest_batch_that_fits():
     out = json.loads(cli("memory", "resnet18", "--budget", "8GiB", "-f", "json").stdout)
     best = out["largest_batch"]

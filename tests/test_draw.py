@@ -93,6 +93,18 @@ def test_depth_collapses_resnet152_stages_into_boxes():
     assert not any(e.skip for e in d.edges)  # the shortcuts are inside the collapsed stages
 
 
+def test_every_box_writes_its_params_in_one_style():
+    # resnet18's boxes mixed "73,728 params" with "1.18 M params"
+    from cnnctl.render.diagram import box_lines
+
+    graph = load("resnet18")
+    d = diagram(graph)
+    made = [box_lines(b)[2] for b in d.boxes if b.params]
+    assert made and all(re.fullmatch(r".* · \d{1,3}(,\d{3})* params", m) for m in made), made
+    # 512 x 512 x 3 x 3 weights, no bias (a batch norm follows): layer4's convs
+    assert any(m.endswith(f" · {512 * 512 * 9:,} params") for m in made)
+
+
 def test_identity_shortcuts_are_the_skips_and_projections_are_paths():
     # ResNet-18: 8 basic blocks; the first of layer2, layer3, layer4 projects, the other 5 add
     # their input as it is: 5 dashed skips, each into an `add`

@@ -151,6 +151,18 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
     assert code == 2 and said in err and "Traceback" not in err
 
 
+def test_a_missing_folder_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch, capsys, tmp_path):
+    # into a missing folder: no hint; into a folder: "Is a directory", the OS's words
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "no" / "net.onnx"))
+    assert code == 2 and f"hint: create it first (mkdir -p {tmp_path / 'no'})" in err, err
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path), "--format", "onnx")
+    assert (
+        code == 2
+        and err == f"error: `{tmp_path}` is a folder: name the file to write\n  hint: e.g. -o {tmp_path}/lenet5.onnx\n"
+    )
+    assert not list(tmp_path.iterdir())
+
+
 def test_onnx_without_the_package_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx fails
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "l.onnx"))

@@ -180,3 +180,18 @@ def test_a_weight_refused_or_an_output_named_like_the_weights_writes_nothing(tmp
     assert sorted(p.name for p in folder.iterdir()) == ["m.onnx"]  # neither the network nor its weights
     code, _, err = run_main(monkeypatch, capsys, "import", str(path), "-o", str(folder / "net.safetensors"))
     assert code == 2 and "names the file the weights go to" in err and "Traceback" not in err, err
+
+
+def test_an_output_that_is_a_folder_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    # `-o DIR` said "cannot write `DIR`: Is a directory", after writing DIR.safetensors beside it
+    source = exported(tmp_path)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run_main(monkeypatch, capsys, "import", source, "-o", str(folder))
+    assert code == 2 and out == ""
+    stem = source.rsplit("/", 1)[-1].removesuffix(".onnx")
+    assert err == f"error: `{folder}` is a folder: name the file to write\n  hint: e.g. -o {folder}/{stem}.yaml\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and not list(folder.iterdir())
+    code, _, err = run_main(monkeypatch, capsys, "import", source, "-o", str(tmp_path / "no" / "net.yaml"))
+    assert code == 2 and "the folder" in err and f"hint: create it first (mkdir -p {tmp_path / 'no'})" in err, err

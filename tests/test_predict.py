@@ -136,7 +136,26 @@ def test_unreadable_files_get_their_own_errors_and_the_others_are_predicted(trai
     table = out.split("\n\n")[0]  # the rows; the notes come after a blank line
     rows = [line.split() for line in table.splitlines() if line.startswith(str(tmp_path))]
     assert [(r[0], r[1]) for r in rows] == [(str(broken), "-"), (str(good), "1"), (str(good), "2"), (str(missing), "-")]
-    assert f"{missing}  " in out and "not read: cannot read the image: no such file" in out
+    # a short cell, the reason on stderr: the class column stays as wide as the classes' names
+    assert [line.split()[2:4] for line in table.splitlines() if line.startswith((str(broken), str(missing)))] == [
+        ["not", "read"], ["not", "read"]]  # fmt: skip
+    dashes = table.splitlines()[2].split()  # under the header: a run of dashes per column
+    assert len(dashes[2]) < 20 and "cannot read" not in out  # it was as wide as the reason (60 here)
+    assert f"error: {missing}: cannot read the image: no such file" in err
+    code, out, err = predict(monkeypatch, capsys, trained, broken, good, missing, "-k", "2", "--format", "csv")
+    lines = out.splitlines()
+    assert lines[0].endswith(",error") and lines[-1].endswith(",cannot read the image: no such file")
+
+
+def test_when_no_image_could_be_read_it_says_so_and_exits_2(trained, tmp_path, monkeypatch, capsys):
+    # it said "2 of 2 images not read; the others were predicted"
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    missing = tmp_path / "missing.png"
+    code, out, err = predict(monkeypatch, capsys, trained, broken, missing)
+    assert code == 2
+    assert err.splitlines()[-1] == "error: none of the 2 images could be read"
+    assert "the others" not in err
 
 
 # --- what was done to each image -------------------------------------------------------------

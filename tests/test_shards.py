@@ -104,7 +104,7 @@ def test_shards_stay_within_the_size_but_one_larger_sample_alone(tmp_path):
     image_folder(tmp_path / "img", splits=("",), per_class=(10,))
     big = image_bytes("png", 1, side=96, noise=True)  # about 27 KB: more than a shard
     (tmp_path / "img" / "cat" / "big.png").write_bytes(big)
-    limit = 16 * 1024  # a tar file is padded to 10,240 bytes: one of these holds 3 samples of tiny images
+    limit = 16 * 1024  # a few samples of tiny images each
     assert len(big) > limit
     result = pack(tmp_path / "img", tmp_path / "out", shard_size=limit)
     sizes = {s.file: (os.path.getsize(tmp_path / "out" / s.file), s.samples) for s in result.shards["train"]}
@@ -307,8 +307,9 @@ def test_pack_without_webdataset_says_what_to_install(tmp_path, monkeypatch, cap
 def test_a_url_is_read_through_fsspec(tmp_path):
     pytest.importorskip("fsspec")
     written = image_folder(tmp_path / "img", splits=("",), per_class=(3,))
-    pack(tmp_path / "img", tmp_path / "out", shard_size=16 * 1024)
-    url = f"file://{tmp_path / 'out'}/train-{{000000..000002}}.tar"
+    last = len(pack(tmp_path / "img", tmp_path / "out", shard_size=8 * 1024).shards["train"]) - 1
+    assert last > 0
+    url = f"file://{tmp_path / 'out'}/train-{{000000..{last:06d}}}.tar"
     assert is_shards(url) and is_shards(f"file://{tmp_path / 'out'}/train-000000.tar")
     shards = shard_splits(url)
     assert shards.classes == sorted(CLASSES)  # index.json beside the shards, read through fsspec too
@@ -368,3 +369,24 @@ def test_a_pack_stopped_halfway_leaves_nothing_behind(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pack_folder(tmp_path / "img", tmp_path / "kept", 16 * 1024, 0, stop)
     assert os.listdir(tmp_path / "kept") == []
+
+
+def test_no_shard_passes_the_shard_size_even_below_tars_record(tmp_path, monkeypatch, capsys):
+    # `--shard-size 10KB` wrote 10,240-byte shards: tarfile pads a file to its 10,240-byte record
+    wds = pytest.importorskip("webdataset")
+    written = image_folder(tmp_path / "img", splits=("",), per_class=(4,))
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"),
+                              "--shard-size", "10KB")  # fmt: skip
+    assert code == 0, err
+    assert "shards of at most 10,000 bytes" in out
+    shards = sorted((tmp_path / "out").glob("train-*.tar"))
+    assert len(shards) > 1
+    for shard in shards:
+        size = shard.stat().st_size
+        with tarfile.open(shard) as tar:  # each member a header block and its data in whole blocks
+            members = sum(512 + -(-m.size // 512) * 512 for m in tar.getmembers())
+        assert size <= 10_000 and size == members + 2 * 512  # and tar's two end blocks
+    found = {("train", s["__key__"]): (s.get("jpg", s.get("png")), int(s["cls"]))
+             for s in wds.WebDataset([str(p) for p in shards], shardshuffle=False)}  # fmt: skip
+    assert found == written  # webdataset reads them whole
+    assert read_back(shard_splits(str(tmp_path / "out"))) == written  # and so does cnnctl, by offset

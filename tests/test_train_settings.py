@@ -335,3 +335,29 @@ def test_the_readmes_table_of_training_options_names_every_setting():
     rows = [line for line in readme.splitlines() if line.startswith("| `--")]
     documented = {word.strip(" `").split("/")[0] for row in rows for word in row.split("|")[1].split(",")}
     assert {s.option for s in SETTINGS} <= documented, {s.option for s in SETTINGS} - documented
+
+
+# -- what a new user ran into ---------------------------------------------------------------------
+def test_a_hint_made_from_the_help_keeps_a_first_word_in_capitals(monkeypatch, capsys, tmp_path):
+    # `--threads 0` was hinted "--threads: cPU threads per process"
+    from cnnctl.train.config import _hint
+
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--threads", "0", "--out", str(tmp_path / "r"))
+    assert code == 2 and "\n  hint: --threads: CPU threads per process." in err, err
+    assert _hint("momentum", "x") == "e.g. 0.9" and _hint("epochs", "x").startswith("--epochs: passes over")
+
+
+def test_a_misspelt_augmentation_gets_the_nearest(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--augment", "crop,flipp", "--out",
+                            str(tmp_path / "r"))  # fmt: skip
+    assert code == 2 and "`flipp` is not an augmentation" in err and "(did you mean `flip`?)" in err, err
+    with pytest.raises(CnnctlError, match=r"`nne` is not an augmentation.*\(did you mean `none`\?\)"):
+        resolve_config({}, {"augment": "nne"})  # the file's value too, by the same rule
+
+
+def test_mean_without_std_is_hinted_to_add_std(monkeypatch, capsys, tmp_path):
+    # the hint described --std's values as if --std were the option given
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--mean", "0.5", "--out", str(tmp_path / "r"))
+    assert code == 2 and "\n  hint: add --std too: one number above 0 per input channel" in err, err
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--std", "0.5", "--out", str(tmp_path / "r"))
+    assert code == 2 and "\n  hint: add --mean too: one number per input channel" in err, err

@@ -189,5 +189,15 @@ def compare_cmd(
     graphs = [common._load(arch, input) for arch in files]
     entries = compare(graphs, batch, dtype, optimizer, device, budget)
     where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
-    _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where))
+    labels = column_labels(files, [g.name for g in graphs])
+    _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0
+
+
+def column_labels(given: list[str], names: list[str]) -> list[str]:
+    """A column's label per network: its name, a run's folder (`runs/l1`, not the `lenet5` it
+    trained), and for names that still repeat, what was given (two files both called `net`)."""
+    from ..catalog import run_of
+
+    labels = [run_of(arg) or name for arg, name in zip(given, names, strict=True)]
+    return [arg if labels.count(label) > 1 else label for arg, label in zip(given, labels, strict=True)]

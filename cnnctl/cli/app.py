@@ -47,7 +47,8 @@ class Command(TyperCommand):
     def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
         rest = super().parse_args(ctx, args)
         if ctx.args and not ctx.resilient_parsing:  # what no parameter took (CONTEXT allows them this far)
-            raise Mistake(f"`{self.name}` takes no more arguments: {quoted(' '.join(ctx.args))}", _help_hint(self.name))
+            raise Mistake(f"`{self.name}` takes no more arguments: {quoted(' '.join(ctx.args))}",
+                          _compare_hint(self.name, ctx) or _help_hint(self.name))  # fmt: skip
         return rest
 
     def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
@@ -58,6 +59,20 @@ class Command(TyperCommand):
                 name = param.make_metavar(ctx)
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
+
+
+# Commands of one network whose figures `compare` sets side by side for several.
+ONE_NETWORK = ("summarize", "flops", "memory")
+
+
+def _compare_hint(command: str, ctx: _click.Context) -> str | None:
+    """`summarize A B`: more networks than the command takes, which compare takes."""
+    arch = ctx.params.get("arch")
+    if command not in ONE_NETWORK or not isinstance(arch, str):
+        return None
+    import shlex
+
+    return f"to set networks side by side: {PROG} compare {shlex.join([arch, *ctx.args])}"
 
 
 def _summary(handler) -> str:
@@ -143,8 +158,10 @@ def run(argv: list[str]) -> int:
     """Parse `argv` and run its command: the exit status. A mistake on the command line is told
     here (exit 2); what a command raises goes to cnnctl.cli.main."""
     group = command_line()
-    argv = list(argv) or ["--help"]  # nothing to run: what there is to run
     group._main_shell_completion({}, PROG, f"_{PROG.upper()}_COMPLETE")  # exits when the shell asks
+    if not argv:  # no command: what there is to run, on stderr, and exit 2 as click does (git exits 1)
+        sys.stderr.write(top_help(group))
+        return 2
     try:
         with group.make_context(PROG, argv) as ctx:
             status = group.invoke(ctx)
@@ -181,5 +198,5 @@ def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
     if isinstance(exc, BadParameter) and exc.param is not None:
         names = exc.param.opts
         name = next((n for n in names if n.startswith("--")), names[0]) if names else exc.param.human_readable_name
-        return f"{name} {exc.message}", hint
+        return f"{name} {exc.message}", getattr(exc, "hint", None) or hint
     return exc.message, hint

@@ -37,7 +37,7 @@ def import_cmd(
         else:
             sys.stdout.write(text)
         return 0
-    weights = weights_beside(output)
+    weights = weights_beside(output, file)
     got = read_weights(file, name)  # the network built, and where its stored weights go in it
     graph = got.graph
     arrays = {tensor: got.array(tensor) for tensor in got.shapes}  # every value read before anything is written
@@ -77,13 +77,19 @@ def _counts(graph) -> dict:
 WRITER = "cnnctl import"  # what the weights file's metadata says wrote it
 
 
-def weights_beside(output: str) -> str:
+def weights_beside(output: str, file: str = "net.onnx") -> str:
     """Where import writes the weights of the network file `output`: beside it, `net.yaml` ->
-    `net.safetensors`; refused before anything is read where that is `output` itself."""
+    `net.safetensors`; refused before anything is read where that is `output` itself, or
+    `output` cannot be written (a folder: its weights went to FOLDER.safetensors). `file`: the
+    ONNX file, whose name the hint offers."""
     import os
 
     from ..errors import CnnctlError
+    from ..render.picture import unwritable
 
+    refused = unwritable(output, os.path.splitext(os.path.basename(file))[0] + ".yaml")
+    if refused is not None:
+        raise refused
     weights = os.path.splitext(output)[0] + ".safetensors"
     if weights == output:
         raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")

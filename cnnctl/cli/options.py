@@ -31,16 +31,28 @@ def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:
 
 
 # -- readers ----------------------------------------------------------------------------------
-def whole(lo: int, hi: int | None = None) -> Callable[[Any], int]:
-    """A whole number from `lo` (to `hi`), read and checked as a training setting's is."""
+def bad(message: str, hint: str | None = None) -> typer.BadParameter:
+    """An option's value refused: `message` follows the option's name; `hint`, where given,
+    replaces the command's `--help` hint (cnnctl.cli.app.reworded)."""
+    exc = typer.BadParameter(message)
+    exc.hint = hint
+    return exc
+
+
+def whole(lo: int, hi: int | None = None, hint: str | None = None) -> Callable[[Any], int]:
+    """A whole number from `lo` (to `hi`), read and checked as a training setting's is; `hint`
+    goes with a number out of that range."""
     span = Whole(lo, hi)
 
     def read(text: str) -> int:
         try:
             value = whole_text(text)
+        except ArgValueError as exc:
+            raise bad(str(exc)) from None
+        try:
             span(value)
         except ArgValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
+            raise bad(str(exc), hint) from None
         return value
 
     return _typed(read)

@@ -1,6 +1,5 @@
 """The command that writes an image folder as WebDataset shards: pack."""
 
-import sys
 from typing import Annotated
 
 from .common import Format, _output
@@ -31,8 +30,9 @@ def pack_cmd(
     Needs `pip install 'cnnctl[stream]'`.
     """
     from ..data.pack import pack
+    from ..render.progress import TerminalBar
 
-    with _progress_bar() as progress:
+    with TerminalBar("packing", every=64) as progress:
         result = pack(folder, output, shard_size, seed, progress)
     _output(format, result.data, lambda: [_table(result)])
     return 0
@@ -54,28 +54,3 @@ def _table(result):
         notes.append(f"{exact(result.not_images)} files in the class folders are not PNG or JPEG: not packed")
     columns = [Column("split"), num("shards", exact), num("images", exact), num("bytes", size)]
     return Table(f"packed into {result.out_dir}", columns, rows, notes)
-
-
-class _progress_bar:
-    """A bar on stderr while images are packed, where stderr is a terminal (rich, as training's)."""
-
-    def __enter__(self):
-        self.bar = self.task = None
-        return self.update if sys.stderr.isatty() else None
-
-    def update(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            from ..render.progress import stderr_console
-
-            self.bar = Progress(TextColumn("packing"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                                TimeRemainingColumn(), console=stderr_console(), transient=True)  # fmt: skip
-            self.bar.start()
-            self.task = self.bar.add_task("", total=total)
-        if done % 64 == 0 or done == total:
-            self.bar.update(self.task, completed=done)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()

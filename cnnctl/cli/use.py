@@ -5,6 +5,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
+from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, _print_json, _warn
@@ -39,6 +40,12 @@ MEAN_HELP = (
     "Per-channel mean of pixel values / 255 the input is normalised with, e.g. 0.485,0.456,0.406 (ImageNet's), "
     "with --std. Default: the weights' own (a run's; ImageNet's for torchvision's); weights that record none need it."
 )
+STEPS_HINT = (
+    f"a step's percentiles settle within a few hundred steps; to measure longer, give more --repeats (up to "
+    f"{MAX_BENCH_REPEATS}): their spread shows how steady the machine was"
+)
+REPEATS_HINT = f"a few repeats show the spread; to measure longer, give more --steps (up to {MAX_BENCH_STEPS:,})"
+WARMUP_HINT = "a few steps warm the caches and the allocator (with --compile, compilation): 5 unless given"
 STD_HELP = "Per-channel standard deviation the input is divided by, with --mean. Default: the weights' own."
 
 
@@ -245,7 +252,8 @@ def predict_cmd(
 
     A folder means the PNG and JPEG files in it. Says how each image was adapted (size, mode,
     conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
-    image that cannot be read is an error on stderr; the others are still predicted (exit 2).
+    image that cannot be read is an error on stderr; the others are still predicted (exit 2,
+    as when none could be read).
     """
     graph = common._load(arch, None)
     from ..render.views import prediction_json, prediction_table
@@ -263,8 +271,9 @@ def predict_cmd(
     for r in failed:
         sys.stderr.write(r.error.format() + "\n")
     if failed and len(results) > 1:
-        sys.stderr.write(Problem(f"{len(failed)} of {len(results)} images not read; the others were predicted").format()
-                         + "\n")  # fmt: skip
+        said = (f"none of the {len(results)} images could be read" if len(failed) == len(results)
+                else f"{len(failed)} of {len(results)} images not read; the others were predicted")  # fmt: skip
+        sys.stderr.write(Problem(said).format() + "\n")
     return 2 if failed else 0
 
 
@@ -296,15 +305,16 @@ def bench_cmd(
     device: Annotated[Optional[str], device_option()] = None,
     batch_size: Annotated[int, option("--batch-size", parser=whole(1), metavar="N",
                                       help="Images per step. Default: 32.")] = 32,
-    steps: Annotated[int, option("--steps", parser=whole(1), metavar="N",
-                                 help="Timed steps per repeat, after the warm-up (with --data, the loader "
-                                 "and both together time --steps x --repeats batches). Default: 20.")] = 20,
-    repeats: Annotated[int, option("--repeats", parser=whole(1), metavar="N",
-                                   help="Rounds of --steps, models taking turns; their spread shows noise. "
-                                   "Default: 3.")] = 3,
-    warmup: Annotated[int, option("--warmup", parser=whole(0), metavar="N",
+    steps: Annotated[int, option("--steps", parser=whole(1, MAX_BENCH_STEPS, STEPS_HINT), metavar="N",
+                                 help=f"Timed steps per repeat, after the warm-up, at most {MAX_BENCH_STEPS:,} "
+                                 "(with --data, the loader and both together time --steps x --repeats batches). "
+                                 "Default: 20.")] = 20,
+    repeats: Annotated[int, option("--repeats", parser=whole(1, MAX_BENCH_REPEATS, REPEATS_HINT), metavar="N",
+                                   help="Rounds of --steps, models taking turns; their spread shows noise. At most "
+                                   f"{MAX_BENCH_REPEATS}. Default: 3.")] = 3,
+    warmup: Annotated[int, option("--warmup", parser=whole(0, MAX_BENCH_STEPS, WARMUP_HINT), metavar="N",
                                   help="Untimed steps first (with --data, batches: at least 1, and one per loader "
-                                  "process). Default: 5.")] = 5,
+                                  f"process), at most {MAX_BENCH_STEPS:,}. Default: 5.")] = 5,
     mode: Annotated[str, option("--mode", parser=choice(("both", "forward", "train")), metavar="both|forward|train",
                                 complete=words("both", "forward", "train"),
                                 help="Forward passes, training steps, or both.")] = "both",
@@ -354,11 +364,15 @@ def bench_cmd(
     config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,
                                           "augment": augment, "decode": decode})  # fmt: skip
     modes = ("forward", "train") if mode == "both" else (mode,)
-    result = bench(
-        graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
-        repeats=repeats, modes=modes, amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
-        threads=threads, data=config, weights=weights,
-    )  # fmt: skip
+    from ..render.progress import TerminalBar
+
+    doing = f"timing {graph.name} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
+    with TerminalBar(doing, "steps", steady=True) as progress:
+        result = bench(
+            graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
+            repeats=repeats, modes=modes, amp=amp, compile=compile, reference=reference, peak_tflops=peak_tflops,
+            threads=threads, data=config, weights=weights, progress=progress,
+        )  # fmt: skip
     tables = [bench_table(result), *([bench_data_table(result.data)] if result.data is not None else [])]
     _output(format, lambda: bench_json(result), lambda: tables)
     return 0

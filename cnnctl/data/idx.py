@@ -179,9 +179,13 @@ def combine(
     test: Split | None = None,
     test_from: str = "the test files",
 ) -> Raw:
-    """Raw from up to three splits; a lone split (train, val or test) is the one to hold out from."""
+    """Raw from up to three splits; a lone split (train, val or test) is the one to hold out
+    from, and a lone test split is said to be trained on (MNIST's t10k files alone)."""
     present = {k: s for k, s in (("training", train), ("validation", val), ("test", test)) if s is not None}
     if len(present) == 1:
+        if test is not None:
+            said = "the test split is trained on (validation held out from it), leaving no unseen images to test on"
+            notes.append(f"only {test_from} are in {where}: {said}; add the training files beside them")
         return Raw(name, classes, next(iter(present.values())), None, notes)
     sizes = {k: tuple(s.x.shape[2:]) for k, s in present.items()}
     if len(set(sizes.values())) > 1:
@@ -224,9 +228,8 @@ def load_source(source, request) -> Raw:
         found = {prefix: pair(prefix) for prefix in ("train", "t10k")}
     train = read_pair(*found["train"], num_classes=len(classes)) if found["train"] else None
     test = read_pair(*found["t10k"], num_classes=len(classes)) if found["t10k"] else None
-    if train is None or test is None:
-        present = "t10k (test)" if train is None else "train"
-        notes.append(f"only the {present} files are in {folder}: validation is held out from them")
+    if test is None:  # the t10k files alone: combine says so
+        notes.append(f"only the train files are in {folder}: validation is held out from them")
     return combine(name, classes, train, None, notes, str(folder), test=test, test_from="the t10k files")
 
 

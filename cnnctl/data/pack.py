@@ -38,8 +38,9 @@ SPLITS = ("train", "val", "test")
 # refused: packing never overwrites.
 CLASSES_FILE, INDEX_FILE, SKIPPED_FILE = "classes.txt", "index.json", "skipped.txt"
 # tar's layout: a 512-byte header before each member, its data padded to 512 bytes; two
-# zero blocks end the archive, and the whole file is padded to a record of 20 blocks.
-BLOCK, RECORD = 512, 20 * 512
+# zero blocks end the archive. tarfile then pads the file to a record of 20 blocks (10,240
+# bytes), which readers do not need: a shard is cut back to its end blocks (see closed_size).
+BLOCK = 512
 KEY_CHARS = 80  # a member name (key + ".jpg") fits ustar's 100 bytes: no extra pax header per member
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
@@ -257,8 +258,10 @@ def sample_bytes(sample: dict) -> int:
 
 
 def closed_size(content: int) -> int:
-    """A tar file's size with `content` bytes of members: two end blocks, padded to a record."""
-    return -(-(content + 2 * BLOCK) // RECORD) * RECORD
+    """A shard's size with `content` bytes of members: they and the two end blocks, without the
+    record padding tarfile adds (a tar file of any size would be 10,240 bytes at least, more
+    than a 10KB shard may be); tarfile, webdataset and GNU tar read to the end blocks and stop."""
+    return content + 2 * BLOCK
 
 
 class _ShardFiles:
@@ -302,6 +305,7 @@ class _ShardFiles:
         path = self.written[-1]
         try:
             self.tar.close()
+            self.stream.truncate(closed_size(self.content))  # the record padding goes
             self.stream.close()
         except OSError as exc:
             raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None

@@ -28,6 +28,7 @@ from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
+from ..render.picture import unwritable
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
@@ -191,8 +192,9 @@ def export(
     with torch.no_grad():
         expected = model(x)
     target = Path(out)
-    if not target.parent.is_dir():
-        raise CnnctlError.at(f"cannot write `{out}`: the folder `{target.parent}` does not exist")
+    refused = unwritable(out, graph.name + next(suffix for suffix, kind in SUFFIXES.items() if kind == fmt))
+    if refused is not None:
+        raise refused
     tmp = target.with_name(f".{target.name}.tmp")
     try:
         write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]

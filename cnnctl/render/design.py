@@ -213,9 +213,10 @@ def _figures(where: dict) -> list[tuple[str, str, object]]:
     return rows
 
 
-def compare_tables(entries: list[dict], where: dict) -> list[Table]:
-    """Side by side: a row per figure, a column per network (and B / A for two); then the stages."""
-    names = [e["name"] for e in entries]
+def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = None) -> list[Table]:
+    """Side by side: a row per figure, a column per network (and B / A for two); then the stages.
+    `labels`: each network's column, in place of its name (a run by its folder)."""
+    names = labels or [e["name"] for e in entries]
     ratio = len(entries) == 2
     columns = [Column(""), *(Column(n, _cell, right=True) for n in names)]
     if ratio:
@@ -234,7 +235,7 @@ def compare_tables(entries: list[dict], where: dict) -> list[Table]:
         "training memory: `cnnctl memory` says what it holds; roofline latency: a lower bound, `cnnctl flops "
         "--profile` shows it layer by layer",
     ]
-    files = " | ".join(f"{e['name']}: {e['file']}" for e in entries)
+    files = " | ".join(f"{n}: {e['file']}" for n, e in zip(names, entries, strict=True))
     tables = [Table(f"compare  ({files})", columns, rows, notes)]
     stages: list[str] = []
     for e in entries:

@@ -32,13 +32,14 @@ TITLE_CHARS = 32  # a cluster's title wraps at this many characters
 
 
 def box_lines(box: Box) -> tuple[str, str, str]:
-    """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024, 7.10 M params`."""
+    """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024 · 7,098,368
+    params` (exact, as the title's and every box's: one style to compare them by)."""
     if box.key == "input":
         return "input", "", format_shape(box.shape)
     text = box.text if box.layers == 1 else f"{box.text} ({exact(box.layers)} layers)"
     made = format_shape(box.shape)
     if box.params:
-        made += f" · {exact(box.params) if box.params < 10**6 else short(box.params)} params"
+        made += f" · {exact(box.params)} params"
     return box.path.rsplit(".", 1)[-1] if box.layers == 1 else box.path, text, made
 
 

@@ -123,11 +123,23 @@ def refuse_existing(path: str) -> None:
 
 
 def _cannot_write(path: str, exc: OSError) -> CnnctlError:
+    return unwritable(path) or CnnctlError.at(f"cannot write `{path}`: {exc.strerror or exc}")
+
+
+def unwritable(path: str, example: str = "FILE") -> CnnctlError | None:
+    """Why the file `path` cannot be written where that is plain before trying (a folder by
+    that name; its folder missing), with a hint; else None. `example`: a file name to offer."""
+    import shlex
+
     folder = os.path.dirname(path)
-    return CnnctlError.at(
-        f"cannot write `{path}`: {exc.strerror or exc}",
-        hint=None if os.path.isdir(folder or ".") else f"the folder `{folder}` does not exist",
-    )
+    if os.path.isdir(path):
+        return CnnctlError.at(f"`{path}` is a folder: name the file to write",
+                              hint=f"e.g. -o {shlex.quote(os.path.join(path, example))}")  # fmt: skip
+    if not os.path.isdir(folder or "."):
+        return CnnctlError.at(f"cannot write `{path}`: the folder `{folder}` does not exist",
+                              hint=f"create it first (mkdir -p {shlex.quote(folder)}), or name a file in a folder "
+                              "that exists")  # fmt: skip
+    return None
 
 
 def write_file(path: str, data: bytes, replace: bool = True) -> None:

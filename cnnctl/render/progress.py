@@ -215,3 +215,37 @@ class ListingLine:
     def done(self) -> None:
         if self.said:
             self.out.write("\r\x1b[K")
+
+
+class TerminalBar:
+    """A bar on stderr while a command works through `total` units (rich, as training's), only
+    where stderr is a terminal: `with TerminalBar("packing") as progress:` gives the callback
+    `progress(done, total)`, or None elsewhere (logs and pipes get no bar).
+
+    `unit`: what is counted, written after the count. `every`: redraw when `done` is a
+    multiple of it (and at the end). `steady`: no redrawing thread, the bar drawn only when
+    called: bench calls it between its timed rounds, so that nothing else runs during one."""
+
+    def __init__(self, label: str, unit: str = "", every: int = 1, steady: bool = False):
+        self.label, self.unit, self.every, self.steady = label, unit, every, steady
+        self.bar = self.task = None
+
+    def __enter__(self):
+        return self.update if sys.stderr is not None and sys.stderr.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.markup import escape
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            count = TextColumn("{task.completed:,}/{task.total:,}" + escape(f" {self.unit}".rstrip()))
+            self.bar = Progress(TextColumn(escape(self.label)), BarColumn(), count, TimeRemainingColumn(),
+                                console=stderr_console(), transient=True, auto_refresh=not self.steady)  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("", total=total)
+        if done % self.every == 0 or done == total:
+            self.bar.update(self.task, completed=done, refresh=self.steady)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

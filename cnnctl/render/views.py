@@ -487,16 +487,18 @@ def _read_as(r) -> str:
 
 def prediction_table(results, weights: str = "") -> Table:
     """`results`: cnnctl.train.evaluate.Prediction. A row per class shown; an image that could
-    not be read gets one row saying so. Under the table, how each image was read and adapted,
-    and any warning with its hint; CSV carries them in columns of its own."""
+    not be read gets one row saying `not read` (why is its error on stderr, and in CSV's `error`
+    column: the class column stays as wide as the classes' names). Under the table, how each
+    image was read and adapted, and any warning with its hint; CSV carries them in columns of
+    its own."""
     rows, notes = [], []
     for r in results:
         if r.error is not None:
-            rows.append([r.image, None, f"not read: {r.error.message}", None, None, None, None])
+            rows.append([r.image, None, "not read", None, None, None, None, r.error.message])
             continue
         adapted = "; ".join(r.adapted) or "used as read"
         warned = "; ".join(w.message for w in r.warnings) or None
-        rows += [[r.image, rank, name, p, _read_as(r), adapted, warned] for rank, (name, p) in enumerate(r.top, 1)]
+        rows += [[r.image, k, name, p, _read_as(r), adapted, warned, None] for k, (name, p) in enumerate(r.top, 1)]
         notes.append(f"{r.image}: read {_read_as(r)}; {adapted}")
         for w in r.warnings:
             notes += w.format("warning").split("\n")
@@ -504,6 +506,7 @@ def prediction_table(results, weights: str = "") -> Table:
     columns = [
         Column("image"), num("rank", _maybe(str)), Column("class"), num("probability", _maybe("{:.2%}".format)),
         Column("read", csv_only=True), Column("adapted", csv_only=True), Column("warning", csv_only=True),
+        Column("error", csv_only=True),
     ]  # fmt: skip
     return Table(title, columns, rows, notes)
 

@@ -52,6 +52,7 @@ from ..analysis.roofline import Profile, profile_of_device, roofline
 from ..analysis.training import training_cost
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..render.numbers import plural
 from .config import TrainConfig
 from .device import memory_guard, resolve_device
@@ -62,6 +63,7 @@ STEP_SHARE = 0.2  # of a GPU's 16-bit peak, what a CNN's training step reaches (
 UNKNOWN_GPU_TFLOPS = 400.0  # a GPU without a profile counts as this fast
 TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
 SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
+Progress = Callable[[int, int], None]  # (units done, units in all): see bench()
 
 
 @dataclass
@@ -295,16 +297,27 @@ def bench(
     threads: int | None = None,
     data: TrainConfig | None = None,
     weights: str | None = None,
+    progress: Progress | None = None,
 ) -> BenchResult:
     """Time `graph`'s forward and training steps on synthetic data (see the module's
     docstring); with `data` (the settings of --data, --workers, --stream, --augment), also
     the loader of that data, alone and feeding the training step. `weights` (--weights,
-    anything train's takes): timed with them; the data normalised as train does with them."""
+    anything train's takes): timed with them; the data normalised as train does with them.
+    `progress(done, total)`, in steps (batches for the data's passes), is told as each
+    contender's warm-up, each timed round and each pass over the data ends (never while a
+    round is timed)."""
     device = resolve_device(device_name)
     if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
-        raise CnnctlError.at(f"--peak-tflops {peak_tflops}: give the device's peak, a number above 0")
-    if steps < 1 or repeats < 1:
-        raise CnnctlError.at(f"--steps {steps}, --repeats {repeats}: each must be at least 1")
+        raise CnnctlError.at(
+            f"--peak-tflops {peak_tflops:g}: give the device's peak, a number above 0",
+            hint="its dense peak in TFLOP/s from its data sheet, for what the step computes in (float32; bfloat16 "
+            "with --amp); a known GPU's is used without it (the --profile names of `cnnctl flops --help`)",
+        )
+    if not (1 <= steps <= MAX_BENCH_STEPS and 1 <= repeats <= MAX_BENCH_REPEATS and 0 <= warmup <= MAX_BENCH_STEPS):
+        raise CnnctlError.at(
+            f"--steps {steps}, --repeats {repeats}, --warmup {warmup}: steps from 1 to {MAX_BENCH_STEPS:,}, "
+            f"repeats from 1 to {MAX_BENCH_REPEATS}, warm-up steps from 0 to {MAX_BENCH_STEPS:,}"
+        )
     if data is not None and "train" not in modes:
         raise CnnctlError.at(
             "--data times the loader against the training step, and --mode forward leaves the step out",
@@ -313,13 +326,13 @@ def bench(
     with memory_guard(device, batch_size):
         return _bench(
             graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads,
-            data, weights,
+            data, weights, progress or (lambda done, total: None),
         )  # fmt: skip
 
 
 def _bench(
     graph, device, batch_size, steps, warmup, repeats, modes, amp, compile, reference, peak_tflops, threads, data,
-    weights,
+    weights, progress,
 ):  # fmt: skip
     from ..backend import to_torch
     from ..graph.outputs import dense_shape
@@ -382,11 +395,16 @@ def _bench(
             model = compiled(model)
             notes.append("torch.compile: the first steps (warm-up) include compilation")
         runs += [(label, mode, model, _step(model, mode, fast, tuple(h.weight for h in graph.heads))) for mode in modes]
+    # What progress counts: each contender's steps, then the data's two passes' timed batches.
+    total, done = len(runs) * (warmup + repeats * steps) + (2 * repeats * steps if loaded is not None else 0), 0
+    progress(done, total)
     for _, mode, model, step in runs:
         model.train(mode == "train")
         for _ in range(warmup):
             step(x, y)
-    _sync(device)
+        _sync(device)
+        done += warmup
+        progress(done, total)
     latencies: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):  # the contenders alternate: a change in the machine's speed hits them alike
         for (_, mode, model, step), times in zip(runs, latencies, strict=True):
@@ -396,6 +414,8 @@ def _bench(
                 step(x, y)
                 _sync(device)
                 times.append(time.perf_counter() - start)
+            done += steps
+            progress(done, total)
     timings = []
     for (label, mode, _, _), times in zip(runs, latencies, strict=True):
         flops = 2 * (cost.step_mults if mode == "train" else graph.mults) * batch_size  # inference: without heads
@@ -408,7 +428,13 @@ def _bench(
         index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
         model, step = runs[index][2:]
         model.train(True)
-        result.data = time_data(data.data, *loaded, step, timings[index], batch_size, warmup, steps * repeats, device)
+
+        def loader_timed() -> None:
+            progress(total - repeats * steps, total)
+
+        result.data = time_data(data.data, *loaded, step, timings[index], batch_size, warmup, steps * repeats, device,
+                                loader_timed)  # fmt: skip
+        progress(total, total)
     return result
 
 
@@ -429,11 +455,11 @@ def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, b
 
 def time_data(
     spec: str, data, sources, workers: int, step: Callable, step_timing: Timing, batch: int, warmup: int,
-    batches: int, device: torch.device,
+    batches: int, device: torch.device, passed: Callable[[], None] = lambda: None,
 ) -> DataTiming:  # fmt: skip
     """The loader of `sources` timed alone, then feeding `step` (a training step on (x, y)),
     each pass `warmup` batches (at least one) and then `batches` timed; `step_timing`: the
-    step alone, on synthetic data."""
+    step alone, on synthetic data. `passed()` is called between the two passes."""
     from ..data.loader import cores as usable_cores
 
     # Never the loader processes' start, nor the batches they bank meanwhile: started together,
@@ -448,6 +474,7 @@ def time_data(
         return sources.training(epoch, 0, batch, 0, 1)
 
     loader = _timed(_epochs(loaded), None, warmup, batches, device)
+    passed()
     together = _timed(_epochs(fed), step, warmup, batches, device)
     skipped = len(sources.skipped.names) if sources.skipped is not None else 0
     streamed = bool(data.streamed)

@@ -56,7 +56,13 @@ def _hint(name: str, value: Any) -> str | None:
     if name == "device" and isinstance(value, str) and value.strip().lower() in ("gpu", "cuda0"):
         return f"did you mean `cuda`? (one of {DEVICES})"
     setting = BY_NAME[name]
-    return setting.hint or f"{setting.option}: {setting.help[:1].lower()}{setting.help[1:]}"  # what it is, its default
+    return setting.hint or f"{setting.option}: {lower_first(setting.help)}"  # what it is, its default
+
+
+def lower_first(text: str) -> str:
+    """`Passes over...` -> `passes over...`, for the middle of a sentence; a first word in
+    capitals (`CPU threads`, `SGD momentum`) stays as it is."""
+    return text if text[:2].isupper() else text[:1].lower() + text[1:]
 
 
 def absolute_data_paths(settings: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def _statistics_problems(config, file_settings: dict, overrides: dict, channels:
         option = BY_NAME[missing].option
         wanted = option if loc is None else f"`train: {missing}` (or {option})"
         return [Problem(f"{said} is given without {wanted}: the input is normalised with both", loc,
-                        hint=BY_NAME[missing].hint)]  # fmt: skip
+                        hint=f"add {wanted} too: {BY_NAME[missing].hint}")]  # fmt: skip
     problems = []
     for name in given if channels is not None else ():
         values = getattr(config, name)

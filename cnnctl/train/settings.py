@@ -68,7 +68,9 @@ def parse_augment(text: str) -> str:
         return "none"
     for word in words:
         if word not in AUGMENTS:
-            raise ArgValueError(f"`{word}` is not an augmentation; the augmentations are {', '.join(AUGMENTS)} or none")
+            hint = did_you_mean(word, (*AUGMENTS, "none"))
+            raise ArgValueError(f"{quoted(word)} is not an augmentation; the augmentations are {', '.join(AUGMENTS)} "
+                                "or none" + (f" ({hint})" if hint else ""))  # fmt: skip
     if "crop" in words and "rrc" in words:
         raise ArgValueError("crop and rrc both crop: choose one (crop,flip for CIFAR-like data; rrc,flip for photos)")
     return ",".join(a for a in AUGMENTS if a in words)
