@@ -61,6 +61,7 @@ def test_compare_names_a_run_by_its_folder_and_repeated_names_by_what_was_given(
     text = "name: tiny\ninput: 8x8x1\nlayers:\n  - fc 10\n"
     (tmp_path / "runs" / "l1").mkdir(parents=True)
     (tmp_path / "runs" / "l1" / "network.yaml").write_text(text)  # what a run folder holds of its network
+    (tmp_path / "runs" / "l1" / "config.json").write_text('{"data": "shapes", "epochs": 1}')  # and of its settings
     (tmp_path / "a.yaml").write_text(text)
     (tmp_path / "b.yaml").write_text(text.replace("fc 10", "fc 20"))
     code, out, err = run_main(monkeypatch, capsys, "compare", "runs/l1", "a.yaml")
