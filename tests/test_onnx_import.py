@@ -642,3 +642,25 @@ def test_a_bad_value_in_cnnctls_metadata_is_one_message_naming_the_key(key, valu
     onnx.helper.set_model_props(model, {p.key: p.value for p in model.metadata_props} | {key: value})
     path = _saved(model, tmp_path / "x.onnx")
     assert said in _refused(monkeypatch, capsys, path)
+
+
+def test_the_record_of_an_onnx_file_is_parsed_once_until_the_file_changes(tmp_path, monkeypatch):
+    # --weights FILE.onnx asks for the mean and std, then the classes: one parse of a file of up
+    # to 2 GiB for both; a file written again in between is read again.
+    import os
+
+    from cnnctl.exchange import onnx_import
+    from cnnctl.exchange.weights import onnx_record
+
+    path = tmp_path / "x.onnx"
+    _exported(path)
+    parsed = []
+    real = onnx_import.read_onnx
+    monkeypatch.setattr(onnx_import, "read_onnx", lambda p: parsed.append(p) or real(p))
+    first = onnx_record(str(path))
+    first["classes"].append("mutated")  # a caller's copy: the next reader still gets the file's
+    assert onnx_record(str(path))["classes"] == ["ant", "bee", "cat", "dog", "eel"]
+    assert len(parsed) == 1
+    os.utime(path, ns=(1, 1))  # as if written again
+    assert onnx_record(str(path))["std"] == pytest.approx([0.229, 0.224, 0.225])
+    assert len(parsed) == 2

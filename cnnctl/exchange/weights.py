@@ -15,6 +15,7 @@ structure; `save_safetensors` writes what `cnnctl import` writes, without torch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from ..records import record
@@ -306,7 +307,21 @@ def _onnx_state(path: str) -> dict:
 def onnx_record(path: str) -> dict:
     """What the ONNX file at `path` records of the network's training, as a checkpoint records
     it: the mean, std and classes cnnctl's export wrote in its metadata_props, and the network's
-    name (preprocessing.recorded_in_onnx, each value checked); empty for a file cnnctl did not write."""
+    name (preprocessing.recorded_in_onnx, each value checked); empty for a file cnnctl did not write.
+    A command asks for the mean and std, then the classes: the file (up to 2 GiB) is parsed once
+    for both, and again only if it changed in between."""
+    import copy
+    import os
+
+    try:
+        found = os.stat(path)
+    except OSError:  # gone since it was given: read_onnx says so, at the file
+        return _onnx_record.__wrapped__(path, 0, 0)
+    return copy.deepcopy(_onnx_record(path, found.st_mtime_ns, found.st_size))  # the cache's stays as read
+
+
+@functools.lru_cache(maxsize=4)
+def _onnx_record(path: str, mtime_ns: int, size: int) -> dict:
     from .onnx_import import read_onnx
     from .preprocessing import recorded_in_onnx
 
