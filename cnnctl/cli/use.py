@@ -288,8 +288,9 @@ def weights_cmd(
 
     One row per tensor of the network: the tensor (its layer path), the source's tensor placed
     in it and its shape; by name where the source's names are the network's, else by structure
-    (in the order of the layers, each shape checked). A source that does not fit is the same
-    one message train would give, naming the first tensor that does not and both shapes.
+    (in the order of the layers, each shape checked). A source that does not fit is one message
+    naming the first tensor that does not and both shapes; every tensor is placed as given
+    (train, which knows the data's classes, makes a head trained for other classes anew).
     """
     graph = common._load(arch, input)
     from ..render.views import weights_json, weights_table
