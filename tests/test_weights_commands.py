@@ -176,6 +176,34 @@ def test_weights_that_record_no_normalisation_need_mean_and_std(command, source,
     assert not (tmp_path / "tiny.py").exists()
 
 
+def test_the_network_files_train_mean_and_std_serve_weights_that_record_none(source, tmp_path, monkeypatch, capsys):
+    # What `cnnctl import` writes for an ONNX file cnnctl exported: the network with a `train:`
+    # section holding the normalisation, the weights apart (recording none). predict takes the
+    # file's mean and std, as if given with --mean and --std; --mean and --std still come first.
+    hand, weights, net = source
+    image = random_pixels(1, seed=9)
+    Image.fromarray(image[0].numpy()).save(tmp_path / "x.png")
+    section = f"train:\n  mean: {','.join(map(str, MEAN))}\n  std: {','.join(map(str, STD))}\n"
+    (tmp_path / "with_train.yaml").write_text(NET + section)
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(tmp_path / "with_train.yaml"), "--weights", weights,
+                              str(tmp_path / "x.png"), "-k", "3", "--device", "cpu", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    with torch.no_grad():
+        top = F.softmax(hand(normalised(image)), dim=1)[0].topk(3)
+    (result,) = json.loads(out)
+    assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-6)
+    other = ["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(tmp_path / "with_train.yaml"), "--weights", weights,
+                              str(tmp_path / "x.png"), "-k", "3", "--device", "cpu", "-f", "json", *other)  # fmt: skip
+    assert [row["probability"] for row in json.loads(out)[0]["top"]] != pytest.approx(top.values.tolist(), abs=1e-6)
+    (tmp_path / "half.yaml").write_text(NET + "train:\n  mean: 0.4,0.5,0.6\n")  # std missing: one message there
+    code, out, err = run_main(monkeypatch, capsys, "predict", str(tmp_path / "half.yaml"), "--weights", weights,
+                              str(tmp_path / "x.png"), "--device", "cpu")  # fmt: skip
+    line = len(NET.splitlines()) + 2
+    assert code == 2 and err.count("error:") == 1
+    assert f"half.yaml:{line}:9: `train: mean` is given without" in err
+
+
 def test_a_cnnctl_runs_weights_bring_its_normalisation_and_classes(source, tmp_path, monkeypatch, capsys):
     _, _, net = source
     run = tmp_path / "run"

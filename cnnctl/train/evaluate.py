@@ -92,7 +92,8 @@ def weighted_model(
     --weights takes (a cnnctl run or checkpoint, a .pt/.pth state_dict, a .safetensors file, an
     ONNX file, torchvision|imagenet), placed by name or by structure (exchange.weights.place_weights:
     all or, with one message, none). The input's normalisation: `mean` and `std` (--mean, --std)
-    where given, else the weights' own (the checkpoint's, a run's, ImageNet's for torchvision's);
+    where given, else the weights' own (the checkpoint's, a run's, ImageNet's for torchvision's),
+    else the network file's `train:` mean and std (`file_stats`);
     `normalised`: --weights that record none, without --mean and --std, are one message (bench's
     synthetic data needs none). Classes: a run's, ImageNet's for torchvision's, else none."""
     from ..data.stats import from_weights
@@ -111,7 +112,7 @@ def weighted_model(
         given = mean is not None or std is not None
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
         return Weighted(model, _recorded(state, stats), stats, file, device)
-    stats = stats_for_weights(weights, mean, std, channels, graph.name)
+    stats = stats_for_weights(weights, mean, std, channels, graph.name) or file_stats(graph, channels)
     if stats is None and normalised:
         raise _no_normalisation(weights, command, channels)
     return _placed(graph, device, weights, stats, logits)
@@ -172,6 +173,29 @@ def _recorded(state: dict, stats) -> dict:
     if stats is None:
         return state
     return {**state, "mean": list(stats.mean), "std": list(stats.std)}
+
+
+def file_stats(graph: Graph, channels: int):
+    """The normalisation the network file's `train:` section gives (`mean:` and `std:`; a file
+    with one of them alone is told when it is read), for weights that record none: what
+    `cnnctl import` writes beside the weights it reads from an ONNX file cnnctl exported. None
+    where the file does not give both."""
+    from ..data.stats import given
+    from ..errors import CnnctlError
+    from ..layers.args import ArgValueError
+    from .settings import BY_NAME
+
+    written = {key: graph.train.get(key) for key in ("mean", "std")}
+    if None in written.values():
+        return None
+    numbers = {}
+    for key, value in written.items():
+        try:
+            numbers[key] = BY_NAME[key].parse(str(value.text))
+            BY_NAME[key].validate(numbers[key])
+        except ArgValueError as exc:
+            raise CnnctlError.at(f"`train: {key}` {exc}", value.loc) from None
+    return given(numbers["mean"], numbers["std"], channels, "the file's train: section", written["mean"].loc)
 
 
 def _no_normalisation(weights: str, command: str, channels: int):
