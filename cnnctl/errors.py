@@ -129,6 +129,12 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def shown(text: object, limit: int = 60) -> str:
+    """A value read from a user's file in backticks for a one-line message: cut to `limit`, its
+    line breaks written `\\n` and its control characters escaped (`printable`)."""
+    return quoted(printable(str(text)).replace("\n", "\\n"), limit)
+
+
 # A hint's search is bounded: a file can declare 100,000 ids or blocks with names of 1,000
 # characters, and comparing each misspelling with each of them took minutes.
 HINT_WORD = 64  # longer words get no suggestion

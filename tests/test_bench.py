@@ -430,6 +430,16 @@ def test_steps_repeats_and_warmup_are_bounded_in_one_message_with_a_hint(option,
         bench(cnnctl.load("lenet5"), device_name="cpu", **{option[2:]: 10**12})
 
 
+def test_a_count_below_its_range_is_told_its_range_not_to_measure_longer(monkeypatch, capsys):
+    # the hint to measure longer with more --repeats is for a count above the bound, not for 0
+    from helpers import run_main
+
+    for option in ("--steps", "--repeats"):
+        code, out, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", option, "0")
+        assert code == 2 and err.count("error:") == 1 and f"{option} must be from 1 to" in err
+        assert "measure longer" not in err and "give more" not in err
+
+
 def test_progress_is_told_in_steps_between_the_timed_rounds():
     told = []
     bench(cnnctl.load("lenet5"), device_name="cpu", batch_size=2, steps=3, warmup=1, repeats=2,

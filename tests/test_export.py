@@ -152,7 +152,7 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
 
 
 def test_a_missing_folder_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch, capsys, tmp_path):
-    # into a missing folder: no hint; into a folder: "Is a directory", the OS's words
+    # once: into a missing folder, no hint; into a folder, "Is a directory" (the OS's words). Now a hint for each
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "no" / "net.onnx"))
     assert code == 2 and f"hint: create it first (mkdir -p {tmp_path / 'no'})" in err, err
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path), "--format", "onnx")

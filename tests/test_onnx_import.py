@@ -664,3 +664,16 @@ def test_the_record_of_an_onnx_file_is_parsed_once_until_the_file_changes(tmp_pa
     os.utime(path, ns=(1, 1))  # as if written again
     assert onnx_record(str(path))["std"] == pytest.approx([0.229, 0.224, 0.225])
     assert len(parsed) == 2
+
+
+def test_an_exported_file_of_another_networks_channels_is_told_as_that_networks(tmp_path, monkeypatch, capsys):
+    # Once: "the channel mean ... has 3 values for a network of 1 input channel", as if the mean were the mistake.
+    from tests.helpers import run_main
+
+    _exported(tmp_path / "x.onnx")  # tiny: 3 input channels, its mean one number per channel
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("L", (32, 32)).save(tmp_path / "a.png")
+    code, out, err = run_main(monkeypatch, capsys, "predict", "lenet5", "--weights", str(tmp_path / "x.onnx"),
+                              str(tmp_path / "a.png"), "--device", "cpu")  # fmt: skip
+    assert code == 2 and err.count("error:") == 1
+    assert "holds tiny's weights (3 channels), not lenet5's (1 input channel)" in err

@@ -41,7 +41,7 @@ def bad(message: str, hint: str | None = None) -> typer.BadParameter:
 
 def whole(lo: int, hi: int | None = None, hint: str | None = None) -> Callable[[Any], int]:
     """A whole number from `lo` (to `hi`), read and checked as a training setting's is; `hint`
-    goes with a number out of that range."""
+    goes with a number above `hi` (one below `lo` is told its range alone)."""
     span = Whole(lo, hi)
 
     def read(text: str) -> int:
@@ -52,7 +52,7 @@ def whole(lo: int, hi: int | None = None, hint: str | None = None) -> Callable[[
         try:
             span(value)
         except ArgValueError as exc:
-            raise bad(str(exc), hint) from None
+            raise bad(str(exc), hint if hi is not None and value > hi else None) from None
         return value
 
     return _typed(read)

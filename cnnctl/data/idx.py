@@ -228,7 +228,7 @@ def load_source(source, request) -> Raw:
         found = {prefix: pair(prefix) for prefix in ("train", "t10k")}
     train = read_pair(*found["train"], num_classes=len(classes)) if found["train"] else None
     test = read_pair(*found["t10k"], num_classes=len(classes)) if found["t10k"] else None
-    if test is None:  # the t10k files alone: combine says so
+    if test is None:  # the train files alone (the t10k files alone: combine says so)
         notes.append(f"only the train files are in {folder}: validation is held out from them")
     return combine(name, classes, train, None, notes, str(folder), test=test, test_from="the t10k files")
 

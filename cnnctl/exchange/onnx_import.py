@@ -39,7 +39,7 @@ import os
 import re
 import stat
 
-from ..errors import CnnctlError, LimitError, Loc, Problem, quoted, too_many
+from ..errors import CnnctlError, LimitError, Loc, Problem, shown, too_many
 from ..layers import KINDS
 from ..layers.base import exact_number
 from ..limits import MAX_CHANNEL_VALUES, MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, MAX_ONNX_NODES, MAX_PROBLEMS
@@ -195,11 +195,6 @@ class _Unread(Exception):
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.message, self.hint = message, hint
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    """A name from the file in backticks, cut, on one line."""
-    return quoted(str(text).replace("\n", "\\n"), limit)
 
 
 def _comment(text: str, limit: int = 80) -> str:
@@ -420,7 +415,7 @@ def _int(a: dict, key: str, default: int | None) -> int:
     if value is None:
         raise _Unread(f"needs its attribute `{key}`")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a whole number")
+        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a whole number")
     return value
 
 
@@ -429,14 +424,14 @@ def _ints(a: dict, key: str, default: list | None, count: int | None = None) -> 
     if value is None:
         raise _Unread(f"needs its attribute `{key}`")
     if not isinstance(value, list) or not all(isinstance(v, int) for v in value) or count not in (None, len(value)):
-        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
+        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
     return value
 
 
 def _float(a: dict, key: str, default: float) -> float:
     value = a.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a finite number")
+        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a finite number")
     return float(value)
 
 
@@ -445,7 +440,7 @@ def _text(a: dict, key: str, default: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
-        raise _Unread(f"attribute `{key}` is {_shown(value, 30)}: not a text")
+        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a text")
     return value
 
 
@@ -579,7 +574,7 @@ class _Reader:
         if found is None:
             where = self.describe(readers[0])
             raise CnnctlError.at(
-                f"{where}: the input {_shown(given.name)} is uint8 pixels, and what reads them is not the prelude "
+                f"{where}: the input {shown(given.name)} is uint8 pixels, and what reads them is not the prelude "
                 "cnnctl's export --with-preprocessing writes (Transpose to NCHW, Cast to float, Div by 255, Sub of "
                 "the mean and Div by the std per channel)",
                 Loc(self.path),
@@ -638,7 +633,7 @@ class _Reader:
         """`ONNX node `conv1` (Conv, node 3 of 40)`: how a message names node `i`."""
         node = self.nodes[i]
         where = f"{_comment(node.op_type, 40) or '?'}, node {i + 1:,} of {len(self.nodes):,}"
-        return f"ONNX node {_shown(node.name)} ({where})" if node.name else f"ONNX node ({where})"
+        return f"ONNX node {shown(node.name)} ({where})" if node.name else f"ONNX node ({where})"
 
     def describe_all(self, nodes: list[int]) -> str:
         """The ONNX nodes a layer comes from, as `describe` names one."""
@@ -686,16 +681,16 @@ class _Reader:
                     continue
                 j = first_made.get(t)
                 if j is None:
-                    self.tell(i, f"reads {_shown(t)}, which nothing in the graph makes", hint)
+                    self.tell(i, f"reads {shown(t)}, which nothing in the graph makes", hint)
                 elif j == i:
-                    self.tell(i, f"reads {_shown(t)}, its own output (a cycle)", hint)
+                    self.tell(i, f"reads {shown(t)}, its own output (a cycle)", hint)
                 else:
-                    self.tell(i, f"reads {_shown(t)}, which only a later node makes: {self.describe(j)}", hint)
+                    self.tell(i, f"reads {shown(t)}, which only a later node makes: {self.describe(j)}", hint)
             if not node.output or not node.output[0]:
                 self.tell(i, "has no output", hint)
             for t in node.output:
                 if t in known:
-                    self.tell(i, f"makes {_shown(t)}, which the graph's input, an initializer or a node made before")
+                    self.tell(i, f"makes {shown(t)}, which the graph's input, an initializer or a node made before")
                 elif t:
                     known.add(t)
         self.raise_problems()
@@ -978,7 +973,7 @@ class _Reader:
         pattern = self.patterns.get(i)
         try:
             if node.domain not in ("", "ai.onnx"):
-                raise _Unread(f"an operator of the domain {_shown(node.domain)}", "cnnctl reads ONNX's own operators")
+                raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
@@ -1023,7 +1018,7 @@ class _Reader:
             return
         read_as = f"as a `{layer.kind}` layer" if layer is not None else f"in a {_comment(node.op_type, 40)}"
         raise _Unread(
-            f"reads {_shown(nhwc)}, channels-last (NHWC) data, {read_as}",
+            f"reads {shown(nhwc)}, channels-last (NHWC) data, {read_as}",
             "cnnctl reads channels-last data through a layer norm, a MatMul by stored weights (a 1x1 conv) and "
             "activations, until a Transpose back to NCHW",
         )
@@ -1031,10 +1026,10 @@ class _Reader:
     def not_a_layer(self, t: str) -> str:
         """Why a layer cannot read tensor `t`: it is stored values, or no layer's output."""
         if t in self.inits or t in self.constants:
-            return f"reads the stored values {_shown(t)}: cnnctl's layers read the input and other layers"
+            return f"reads the stored values {shown(t)}: cnnctl's layers read the input and other layers"
         maker = self.maker.get(t)
         made_by = f", made by {self.describe(maker)}," if maker is not None else ""
-        return f"reads {_shown(t)}{made_by} which is no layer cnnctl reads"
+        return f"reads {shown(t)}{made_by} which is no layer cnnctl reads"
 
     def const(self, node, i: int):
         """The values of input `i` of `node` where it is a constant (None where it is not), read
@@ -1052,16 +1047,16 @@ class _Reader:
 
         if tensor is FOLDED:  # worked out here from known sizes (fold): a value, never stored weights
             if role != "constant":
-                raise _Unread(f"reads {_shown(t)}, a value worked out from sizes, as its {role}")
+                raise _Unread(f"reads {shown(t)}, a value worked out from sizes, as its {role}")
             return self.decoded[t]
-        what = f"the {role} {_shown(t)}"
+        what = f"the {role} {shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
-            raise _Unread(f"{what} has negative dims {_shown(dims, 40)}")
+            raise _Unread(f"{what} has negative dims {shown(dims, 40)}")
         count = _count(dims, cap)
         if count is None:
-            shown = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
-            raise _Unread(f"{what} of {shown} values: cnnctl reads {role}s of at most {cap:,}")
+            sizes = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
+            raise _Unread(f"{what} of {sizes} values: cnnctl reads {role}s of at most {cap:,}")
         if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
             raise _Unread(f"{what} does not hold numbers")
         size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
@@ -1080,7 +1075,7 @@ class _Reader:
         inside the model's folder, the offset and length fitting it."""
         info = {e.key: e.value for e in tensor.external_data}
         location = info.get("location", "")
-        what = f"{what} is stored outside the file, in {_shown(location)}"
+        what = f"{what} is stored outside the file, in {shown(location)}"
         hint = "cnnctl reads data stored outside an ONNX file only from files in the model's own folder"
         parts = re.split(r"[/\\]", location)
         if not location or "\0" in location or os.path.isabs(location) or ".." in parts:
@@ -1091,7 +1086,7 @@ class _Reader:
             raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
         offset, length = info.get("offset", "0"), info.get("length", str(size))
         if _whole(offset) is None or _whole(length) != size:
-            raise _Unread(f"{what} at offset {_shown(offset, 24)}, length {_shown(length, 24)}: it holds {size} bytes")
+            raise _Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
         try:
             data = _regular_bytes(real, size, _whole(offset), size, inside=folder)
         except _Unread as refused:
@@ -1285,7 +1280,7 @@ class _Reader:
             return self.layer("pool", [op, "channels"], ins[:1], _node_id(node, "pool"))
         if over != [2, 3]:
             raise _Unread(
-                f"a reduction over axes {_shown(axes, 30)}",
+                f"a reduction over axes {shown(axes, 30)}",
                 "cnnctl reads one over height and width (2, 3), or over the channels (1) keeping them",
             )
         pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
@@ -1404,7 +1399,7 @@ class _Reader:
         if values is None:
             self.refuse_stored(ins, verb)
         if how == "reciprocal" and 0.0 in values:
-            raise _Unread(f"divides by the stored {_shown(c)}, which holds a zero")
+            raise _Unread(f"divides by the stored {shown(c)}, which holds a zero")
         values = tuple(float(READ_AS[how](np.float32(v))) for v in values)  # in float32, as the weights are read
         words, stored = _affine_words(name, values, c, how)
         return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
@@ -1419,7 +1414,7 @@ class _Reader:
         dims = list(self.decoded[stored].shape) if tensor is FOLDED else [int(d) for d in tensor.dims]
         held = "one value" if _count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
         raise _Unread(
-            f"{verb} the stored {_shown(stored)} ({held}), not one value or one per channel: no cnnctl layer kind does",
+            f"{verb} the stored {shown(stored)} ({held}), not one value or one per channel: no cnnctl layer kind does",
             "cnnctl reads an Add or Mul of layers (a residual, a gate), and an Add or Mul of a layer and stored "
             "values, one or one per channel (affine, layerscale)",
         )
@@ -1619,7 +1614,7 @@ class _Reader:
             self.alias[out] = x  # back to NCHW: the output of the layer read on channels-last data
             self.made[x].nodes.append(self.index)
         else:
-            raise _Unread(f"a transpose {_shown(perm, 30)} that is not part of a channel shuffle or layer norm")
+            raise _Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
 
     def layernorm(self, node, a: dict, ins: list) -> Layer:
         if _int(a, "axis", -1) != -1:
@@ -1670,7 +1665,7 @@ class _Reader:
         sizes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("split")  # opset 13+: input
         sizes = [int(v) for v in sizes] if sizes is not None else [channels // parts] * parts
         if len(set(sizes)) != 1 or sum(sizes) != channels:
-            raise _Unread(f"channels split {_shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
+            raise _Unread(f"channels split {shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
         name = _node_id(node, "chunk")
         for i, out in enumerate(node.output):
             if out and self.readers.get(out):
@@ -1875,7 +1870,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     origins = {  # line (1-based) -> the ONNX nodes of each layer it writes
         len(head) + k + 1: [reader.describe_all(kept[i][1].nodes) for i in at] for k, (_, at) in enumerate(traced) if at
     }
-    origins[head.index("layers:")] = [f"the graph's input {_shown(reader.source)}"]  # the `input:` line
+    origins[head.index("layers:")] = [f"the graph's input {shown(reader.source)}"]  # the `input:` line
     text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
     return Imported(text, origins, tuple(layer for _, layer in kept))
 

@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 
-from ..errors import printable, quoted
+from ..errors import shown
 from ..limits import MAX_CHANNEL_VALUES
 from ..records import record
 
@@ -113,11 +113,6 @@ class Preprocessing:
         return props
 
 
-def _shown(text: str) -> str:
-    """A value from the file in backticks for a message: cut, on one line, no control characters."""
-    return quoted(printable(text).replace("\n", "\\n"))
-
-
 def _values(values: tuple[float, ...]) -> str:
     """One channel's value as it is (`0.1307`); several as a tuple (`(0.4914, 0.4822, 0.4465)`)."""
     text = ", ".join(repr(float(v)) for v in values)
@@ -147,7 +142,7 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
         try:
             return json.loads(text)
         except (ValueError, RecursionError):
-            raise bad(key, f"is not JSON: {_shown(text)}") from None
+            raise bad(key, f"is not JSON: {shown(text)}") from None
 
     record: dict = {}
     for key, field in (("cnnctl.mean", "mean"), ("cnnctl.std", "std")):
@@ -158,7 +153,7 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         )
         if not numbers or not values:
-            raise bad(key, f"is not a list of numbers: {_shown(props[key])}")
+            raise bad(key, f"is not a list of numbers: {shown(props[key])}")
         if len(values) > MAX_CHANNEL_VALUES:
             raise bad(key, f"holds {len(values):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per channel")
         try:
@@ -166,7 +161,7 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
         except OverflowError:  # a whole number past float's range
             values = [math.inf]
         if not all(math.isfinite(v) for v in values):
-            raise bad(key, f"holds a number that is not finite: {_shown(props[key])}")
+            raise bad(key, f"holds a number that is not finite: {shown(props[key])}")
         if field == "std" and min(values) <= 0:
             raise bad(key, f"holds {min(values)}: the input is divided by it")
         record[field] = values
@@ -181,13 +176,13 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
             raise bad("cnnctl.classes", "is not a list of names")
         odd = next((n for n in names if len(n) > MAX_CLASS_CHARS or not n.isprintable()), None)
         if odd is not None:
-            raise bad("cnnctl.classes", f"holds the name {_shown(odd)}: not a line of at most "
+            raise bad("cnnctl.classes", f"holds the name {shown(odd)}: not a line of at most "
                       f"{MAX_CLASS_CHARS:,} characters")  # fmt: skip
         record["classes"] = names
     if "cnnctl.name" in props:
         name = props["cnnctl.name"]
         if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
-            raise bad("cnnctl.name", f"is {_shown(name)}: not a name on one line of at most "
+            raise bad("cnnctl.name", f"is {shown(name)}: not a name on one line of at most "
                       f"{MAX_NAME_CHARS} characters")  # fmt: skip
         record["arch"] = name
     return record

@@ -176,26 +176,16 @@ def _recorded(state: dict, stats) -> dict:
 
 
 def file_stats(graph: Graph, channels: int):
-    """The normalisation the network file's `train:` section gives (`mean:` and `std:`; a file
-    with one of them alone is told when it is read), for weights that record none: what
-    `cnnctl import` writes beside the weights it reads from an ONNX file cnnctl exported. None
-    where the file does not give both."""
+    """The normalisation the network file's `train:` section gives (`mean:` and `std:`, read as
+    train reads them), for weights that record none: what `cnnctl import` writes beside the
+    weights it reads from an ONNX file cnnctl exported. None where the file does not give both."""
     from ..data.stats import given
-    from ..errors import CnnctlError
-    from ..layers.args import ArgValueError
-    from .settings import BY_NAME
+    from .config import resolve_config
 
-    written = {key: graph.train.get(key) for key in ("mean", "std")}
-    if None in written.values():
+    config = resolve_config(graph.train, {}, channels, graph.train_keys)
+    if config.mean is None or config.std is None:
         return None
-    numbers = {}
-    for key, value in written.items():
-        try:
-            numbers[key] = BY_NAME[key].parse(str(value.text))
-            BY_NAME[key].validate(numbers[key])
-        except ArgValueError as exc:
-            raise CnnctlError.at(f"`train: {key}` {exc}", value.loc) from None
-    return given(numbers["mean"], numbers["std"], channels, "the file's train: section", written["mean"].loc)
+    return given(config.mean, config.std, channels, "the file's train: section", graph.train["mean"].loc)
 
 
 def _no_normalisation(weights: str, command: str, channels: int):

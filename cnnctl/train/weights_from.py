@@ -90,17 +90,24 @@ def _stats_of_weights(path: str, channels: int, network: str | None = None):
 def check_input_channels(state: dict, channels: int, network: str | None, given: str, file: str) -> None:
     """A cnnctl checkpoint `state` (given as `given`, read from `file`) of a network with another
     number of input channels than `channels` is one message naming both networks: its mean
-    and std, its first layer's weights cannot fit this network."""
+    and std, its first layer's weights cannot fit this network. An ONNX file cnnctl exported
+    records no input: its mean has one number per channel, and a network of another name."""
     from ..errors import CnnctlError, Loc
     from ..render.numbers import plural
 
     trained = (state.get("network") or {}).get("input")
-    if not isinstance(trained, (list, tuple)) or len(trained) != 3 or trained[2] == channels:
+    if isinstance(trained, (list, tuple)) and len(trained) == 3:
+        theirs_in, count = f"trained at input {'x'.join(map(str, trained))}: ", trained[2]
+    elif state.get("arch") not in (None, network) and isinstance(state.get("mean"), (list, tuple)):
+        theirs_in, count = "", len(state["mean"])
+    else:
+        return
+    if count == channels:
         return
     theirs, ours = state.get("arch") or "another network", network or "this network"
     raise CnnctlError.at(
-        f"{given} holds {theirs}'s weights (trained at input {'x'.join(map(str, trained))}: "
-        f"{plural(trained[2], 'channel')}), not {ours}'s ({plural(channels, 'input channel')}): they cannot fit it",
+        f"{given} holds {theirs}'s weights ({theirs_in}{plural(count, 'channel')}), not {ours}'s "
+        f"({plural(channels, 'input channel')}): they cannot fit it",
         Loc(file),
         hint=f"give weights trained for {ours} (a run of it, or a checkpoint), or give {theirs} as the network",
     )
