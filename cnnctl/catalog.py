@@ -254,9 +254,20 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
         return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)
     base, colon, choice = arg.rpartition(":")
     if colon and base and not os.path.exists(arg):  # `FILE:MEMBER`; a file whose name has a `:` is itself
-        file, display, member = resolve_member(base)
+        file, display, member = _settable(base) or resolve_member(base)
         return file, display, f"{member},{choice}" if member else choice
     return _resolve(arg)
+
+
+def _settable(name: str) -> tuple[str, str, str] | None:
+    """A bundled network kept as a file of its own (torchvision's layer names, for its published
+    weights) that is also a member of a bundled family (`efficientnet_b0`, `mobilenet_v3_large`):
+    given settings (`efficientnet_b0:width=1.1`), the family's member, whose arguments they set."""
+    if os.path.exists(name) or os.sep in name:
+        return None
+    files = bundled()
+    family = family_of(name.lower(), files) if name.lower() in files else None
+    return (family[0], os.path.basename(family[0]), family[1]) if family is not None else None
 
 
 def _resolve(arg: str) -> tuple[str, str, str | None]:

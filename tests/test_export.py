@@ -151,6 +151,19 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
     assert code == 2 and said in err and "Traceback" not in err
 
 
+def test_a_format_the_files_suffix_contradicts_is_refused_before_writing(monkeypatch, capsys, tmp_path):
+    # once: `-o out.onnx --format torchscript` wrote TorchScript into out.onnx, to be read as ONNX elsewhere
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "out.onnx"),
+                            "--format", "torchscript")  # fmt: skip
+    assert code == 2 and err.count("error:") == 1
+    assert "ends in .onnx, which names ONNX; --format torchscript writes TorchScript" in err
+    assert f"hint: name it {tmp_path / 'out.ts'}, or give --format onnx" in err
+    assert not (tmp_path / "out.onnx").exists()
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "out.model"),
+                            "--format", "pytorch")  # fmt: skip
+    assert code == 0 and (tmp_path / "out.model").read_text().startswith('"""'), err  # a suffix that names nothing
+
+
 def test_a_missing_folder_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch, capsys, tmp_path):
     # once: into a missing folder, no hint; into a folder, "Is a directory" (the OS's words). Now a hint for each
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "no" / "net.onnx"))

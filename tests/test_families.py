@@ -389,6 +389,15 @@ def test_a_number_argument_takes_any_number():
     assert (p.message, p.loc) == ("`depth=1.1.1`: `depth` takes a number (its default: 1.0), not `1.1.1`", COMMAND_LINE)
 
 
+def test_a_network_kept_as_its_own_file_takes_settings_as_its_familys_member():
+    # efficientnet_b0 is a file of its own (torchvision's layer names) and efficientnet.yaml's b0:
+    # settings after it set the family's arguments (once: "`efficientnet_b0` has no argument `width`")
+    g = cnnctl.load("efficientnet_b0:width=1.1")
+    expected = efficientnet_count("1.1", "1.0", 224)
+    assert (g.params, g.mults) == (expected.params, expected.mults)
+    assert cnnctl.load("efficientnet_b0").params == efficientnet_count("1.0", "1.0", 224).params  # the file, as given
+
+
 def test_a_whole_number_argument_refuses_a_fraction(tmp_path):
     net = tmp_path / "fam.yaml"
     net.write_text(

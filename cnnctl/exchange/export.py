@@ -34,6 +34,8 @@ from .pytorch_source import class_name, pytorch_source
 
 FORMATS = ("onnx", "torchscript", "pytorch")
 SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".pt": "torchscript", ".jit": "torchscript"}
+NAMES = {"onnx": "ONNX", "pytorch": "PyTorch source", "torchscript": "TorchScript"}
+EXAMPLES = {"onnx": ".onnx", "pytorch": ".py", "torchscript": ".ts"}
 TOLERANCE = 1e-4  # largest absolute difference from PyTorch's output that passes the check
 OPSET = 20  # the first with Gelu as one operator (opset 17 spells it with Erf)
 
@@ -50,9 +52,18 @@ class Exported:
 
 
 def format_for(out: str, asked: str | None) -> str:
-    if asked is not None:
-        return asked
+    """What to write to `out`: `asked` (--format), else what its suffix names; a suffix that
+    names another format than the one asked for is refused (a `.onnx` file of TorchScript
+    would be read as ONNX by every other tool, and fail)."""
     suffix = Path(out).suffix.lower()
+    if asked is not None:
+        named = SUFFIXES.get(suffix)
+        if named is not None and named != asked:
+            raise CnnctlError.at(
+                f"`{out}` ends in {suffix}, which names {NAMES[named]}; --format {asked} writes {NAMES[asked]}",
+                hint=f"name it {Path(out).with_suffix(EXAMPLES[asked])}, or give --format {named}",
+            )
+        return asked
     if suffix not in SUFFIXES:
         raise CnnctlError.at(
             f"cannot tell what to write from `{out}`",
