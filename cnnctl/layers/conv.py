@@ -74,10 +74,13 @@ def padded_input(pads: tuple[tuple[int, int], tuple[int, int]], shape: Shape) ->
     return Saved(OWN, (h + t + b) * (w + left + right) * c)
 
 
-def check_groups(a: Args, c_in: int) -> None:
-    if c_in % a.groups or a.n % a.groups:
+def check_groups(a: Args, c_in: int | None = None) -> None:
+    """`groups` must divide `n` and the input channels. Without the input (`check_args`, below a
+    failed layer) only `n` is checked: the message is the same, less the channels' count."""
+    if a.n % a.groups or (c_in is not None and c_in % a.groups):
+        channels = "the input channels" if c_in is None else f"the input channels ({c_in})"
         raise ShapeError(
-            f"groups={a.groups} must divide both the input channels ({c_in}) and n ({a.n})",
+            f"groups={a.groups} must divide both {channels} and n ({a.n})",
             hint="depthwise convolution is groups = input channels = n",
         )
 
@@ -102,6 +105,9 @@ class Conv(LayerKind):
     autocast = "16"
     synonyms = {"conv2d": "conv", "convolution": "conv"}  # noqa: RUF012 - never mutated
     args = FILTER_ARGS
+
+    def check_args(self, a: Args) -> None:
+        check_groups(a)  # `n` alone; `shape` checks the input channels too
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("conv", ins[0])
@@ -178,6 +184,9 @@ class Deconv(LayerKind):
     args = tuple(
         Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS
     )
+
+    def check_args(self, a: Args) -> None:
+        check_groups(a)  # `n` alone; `shape` checks the input channels too
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("deconv", ins[0])
