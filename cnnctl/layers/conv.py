@@ -98,7 +98,8 @@ class Conv(LayerKind):
     Backward multiplications: ``mults`` for the weight gradient, ``mults`` more for the input
     gradient when the input needs one. Keeps for backward: its input (a padded copy when the
     padding is uneven) and what its activation keeps.
-    Receptive field, per axis: a window of ``f_eff`` positions, ``s`` apart, from ``p_before``.
+    Receptive field, per axis: a window of ``f_eff`` positions, ``s`` apart, from ``p_before``,
+    its taps ``d`` apart.
     """
 
     name = "conv"
@@ -153,8 +154,8 @@ class Conv(LayerKind):
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         (top, _), (left, _) = resolve_padding(a, ins[0][0], ins[0][1])
         return (
-            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], top),
-            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], left),
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], top, d=a.dilation[0]),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], left, d=a.dilation[1]),
         )
 
 
@@ -219,8 +220,8 @@ class Deconv(LayerKind):
 
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         return (
-            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True),
-            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True),
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True, d=a.dilation[0]),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True, d=a.dilation[1]),
         )
 
 
