@@ -503,6 +503,18 @@ def test_a_pools_own_arguments_are_checked_below_a_failure():
     assert [p.message for p in alone] == [f"{found[1].message} (input 32x32x3)"]  # its input known here
 
 
+def test_a_convs_groups_are_checked_against_n_below_a_failure():
+    """4 groups cannot divide 6 filters whatever the input: told below the failed conv (without
+    the channels' count, unknown there); with the input known, the channels are named too. A
+    deconv's too. 8 divided by 4 is fine below a failure (only the input could be wrong)."""
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 n=-1\n  - conv f=3 n=6 groups=4\n  - deconv f=2 n=6 groups=4\n"
+    found = problems_of(text + "  - conv f=1 n=8 groups=4\n", "groups.yaml")
+    assert [(p.loc.line, p.layer) for p in found] == [(3, "conv1"), (4, "conv2"), (5, "deconv1")]
+    assert found[1].message == found[2].message == "groups=4 must divide both the input channels and n (6)"
+    alone = problems_of("input: 32x32x8\nlayers:\n  - conv f=3 n=6 groups=4\n")
+    assert [p.message for p in alone] == ["groups=4 must divide both the input channels (8) and n (6)"]
+
+
 def test_the_input_is_checked_when_the_layers_cannot_be_read():
     found = problems_of("input: 32\nlayers: conv f=3 n=8\n", "types.yaml")
     assert [(p.loc.line, p.loc.col) for p in found] == [(1, 8), (2, 9)]

@@ -140,6 +140,73 @@ def test_a_squeeze_excitation_gate_sees_the_whole_image():
     assert graph.nodes[-1].kind == "mul"
 
 
+def pixels_seen(text):
+    """How many input pixels the last layer's output position (0, 0) depends on: the gradient's
+    non-zero pixels (independent of cnnctl's fields), and that layer's field."""
+    graph = cnnctl.load_text(text)
+    k = len(graph.nodes) - 1
+    masks = {}
+    footprints(graph, {k: [(0, 0)]}, masks)
+    return int(masks[k, (0, 0)].sum()), receptive_fields(graph)[k]
+
+
+def test_a_dilated_filter_over_the_whole_image_is_not_all():
+    """A 3x3 filter at dilation 2 on 5x5 spans it (taps at 0, 2, 4: 2*(3 - 1) + 1 = 5) but its
+    one value sees 3*3 = 9 of the 25 pixels: its field is 5, not `all`."""
+    seen, f = pixels_seen("input: 5x5x1\nlayers: [conv f=3 dilation=2 n=1]")
+    assert seen == 9
+    assert not f.whole
+    assert (f.size, f.start, f.gaps) == ((5, 5), (0, 0), True)
+
+
+def test_a_global_pool_of_a_strided_1x1_conv_is_not_all():
+    """conv f=1 s=4 on 5x5 keeps rows and columns 0 and 4: a 2x2 map, one pixel each (field 1,
+    jump 4). Pooled, its value sees those 2*2 = 4 pixels, spread over 0..4: a field of 5 with
+    gaps, not `all`."""
+    seen, f = pixels_seen("input: 5x5x1\nlayers: [conv f=1 s=4 n=1, pool max global]")
+    assert seen == 4
+    assert not f.whole
+    assert (f.size, f.jump, f.gaps) == ((5, 5), (4, 4), True)
+
+
+def test_a_join_of_a_row_and_a_column_is_not_all():
+    """A 3x1 and a 1x3 filter at stride 3 on 3x3 each give one value, seeing column 0 and row 0.
+    Their sum spans 3x3 but sees 3 + 3 - 1 = 5 pixels (an L, not a square): not `all`."""
+    text = "input: 3x3x1\nlayers:\n  - add:\n      a: [conv f=3x1 s=3 n=1]\n      b: [conv f=1x3 s=3 n=1]\n"
+    seen, f = pixels_seen(text)
+    assert seen == 5
+    assert not f.whole
+    assert (f.size, f.gaps) == ((3, 3), True)
+
+
+def test_a_gate_that_misses_pixels_does_not_make_the_map_see_all():
+    """The gate pools a stride-4 1x1 conv of a 9x9 input: 9 pixels (rows and columns 0, 4, 8).
+    Gated position (1, 1) sees its own pixel and those 9: 10, not the whole 81."""
+    text = "input: 9x9x2\nlayers:\n  - gate: [conv f=1 s=4 n=2, pool max global, conv f=1 n=2 act=sigmoid]\n"
+    graph = cnnctl.load_text(text)
+    masks = {}
+    k = len(graph.nodes) - 1
+    seen = footprints(graph, {k: [(1, 1), (4, 4)]}, masks)
+    assert int(masks[k, (1, 1)].sum()) == 10 and int(masks[k, (4, 4)].sum()) == 9
+    f = receptive_fields(graph)[k]
+    assert not f.whole and f.uneven  # position-dependent: the field contains what each sees
+    for position in ((1, 1), (4, 4)):
+        assert inside(seen[k, position], expected_span(f, position, (9, 9)))
+
+
+def test_gapless_networks_keep_all():
+    """ResNet-18's layer4 (435, by hand above) has no gaps, so its global pool is still `all`;
+    Inception-v3's 1x3 and 3x1 branches make crosses, but their common 1055-wide part, 32 apart
+    over 8 positions, covers the 299 image: its global pool is `all` too."""
+    fields = fields_by_path(cnnctl.load("resnet18"))
+    layer4 = fields["layer4.2.add"]
+    assert layer4.size == (resnet18_layer4_field(),) * 2 and not layer4.gaps
+    assert fields["avgpool"].whole
+    fields = fields_by_path(cnnctl.load("inception_v3"))
+    assert fields["inception_e1.branch3x3.split3x31.concat"].gaps  # a cross
+    assert fields["pool3"].whole
+
+
 def test_upsampling_halves_the_jump_and_contains_both_copies():
     # conv 3x3 s2 p1: size 3, jump 2, start -1. Nearest upsample 2: positions 2m and 2m+1 both
     # see conv position m, rows 2m-1 .. 2m+1. A field start + o*1 that contains both: start
@@ -197,10 +264,11 @@ def linear_positive(module):
     return module
 
 
-def footprints(graph, wanted):
+def footprints(graph, wanted, masks=None):
     """For each node index -> [positions] in `wanted`: {(index, (i, j)): ((top, bottom),
     (left, right))}, the rows and columns of the input whose gradient is non-zero for the sum
-    over channels of that node's output at (i, j)."""
+    over channels of that node's output at (i, j). `masks`, a dict, gets those pixels for the
+    same keys (H x W, true where non-zero)."""
     torch = pytest.importorskip("torch")  # only the empirical tests need it
     from cnnctl.backend import to_torch
 
@@ -228,6 +296,8 @@ def footprints(graph, wanted):
         for i, j in positions:
             (grad,) = torch.autograd.grad(outputs[index][0, :, i, j].sum(), x, retain_graph=True)
             nonzero = grad[0].ne(0).any(0)  # H x W
+            if masks is not None:
+                masks[index, (i, j)] = nonzero
             rows = torch.nonzero(nonzero.any(1)).flatten()
             cols = torch.nonzero(nonzero.any(0)).flatten()
             seen[index, (i, j)] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())))
@@ -244,6 +314,22 @@ def expected_span(field, position, image):
         hi = lo + field.size[axis] - 1
         spans.append((max(lo, 0), min(hi, image[axis] - 1)))
     return tuple(spans)
+
+
+def solid_span(field, position, image):
+    """The rows and columns of which cnnctl says output `position` sees every pixel, clipped."""
+    if field.whole:
+        return tuple((0, image[axis] - 1) for axis in (0, 1))
+    spans = []
+    for axis in (0, 1):
+        lo = field.solid_start[axis] + position[axis] * field.jump[axis]
+        spans.append((max(lo, 0), min(lo + field.solid_size[axis] - 1, image[axis] - 1)))
+    return tuple(spans)
+
+
+def sees_all_of(mask, span):
+    (top, bottom), (left, right) = span
+    return top > bottom or left > right or bool(mask[top : bottom + 1, left : right + 1].all())
 
 
 def inside(span, expected):
@@ -296,10 +382,13 @@ def test_field_is_where_the_gradient_reaches(name, size):
     graph = cnnctl.load(EXAMPLES / name if name.endswith(".yaml") else name, input=size)
     fields = receptive_fields(graph)
     nodes = chosen_nodes(graph, fields)
-    seen = footprints(graph, {k: [central(graph.nodes[k].shape)] for k in nodes})
+    masks = {}
+    seen = footprints(graph, {k: [central(graph.nodes[k].shape)] for k in nodes}, masks)
     image = graph.input_shape[:2]
     wrong = []
     for (k, position), span in seen.items():
+        if not sees_all_of(masks[k, position], solid_span(fields[k], position, image)):
+            wrong.append(f"{graph.nodes[k].path} at {position}: misses pixels of its solid part {fields[k]}")
         expected = expected_span(fields[k], position, image)
         if fields[k].uneven and inside(span, expected):
             continue

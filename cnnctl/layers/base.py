@@ -67,13 +67,15 @@ class Saved:
 class Window:
     """How one output position sees its input along one axis: a window of `k` positions,
     `s` apart, the first starting `p` before the input's first (padding). `transposed`: the
-    input is spread out instead (deconv, upsample), each position `s` output positions apart."""
+    input is spread out instead (deconv, upsample), each position `s` output positions apart.
+    `d`: the taps' spacing (dilation); `k` is then the span, ``d*(taps - 1) + 1``."""
 
     k: int | float
     s: int | float
     p: int | float
     transposed: bool = False
     uneven: bool = False  # windows not all `s` apart (adaptive pooling): k, s and p then bound them
+    d: int = 1
 
 
 IDENTITY = (Window(1, 1, 0), Window(1, 1, 0))

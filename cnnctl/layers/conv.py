@@ -74,10 +74,13 @@ def padded_input(pads: tuple[tuple[int, int], tuple[int, int]], shape: Shape) ->
     return Saved(OWN, (h + t + b) * (w + left + right) * c)
 
 
-def check_groups(a: Args, c_in: int) -> None:
-    if c_in % a.groups or a.n % a.groups:
+def check_groups(a: Args, c_in: int | None = None) -> None:
+    """`groups` must divide `n` and the input channels. Without the input (`check_args`, below a
+    failed layer) only `n` is checked: the message is the same, less the channels' count."""
+    if a.n % a.groups or (c_in is not None and c_in % a.groups):
+        channels = "the input channels" if c_in is None else f"the input channels ({c_in})"
         raise ShapeError(
-            f"groups={a.groups} must divide both the input channels ({c_in}) and n ({a.n})",
+            f"groups={a.groups} must divide both {channels} and n ({a.n})",
             hint="depthwise convolution is groups = input channels = n",
         )
 
@@ -95,13 +98,17 @@ class Conv(LayerKind):
     Backward multiplications: ``mults`` for the weight gradient, ``mults`` more for the input
     gradient when the input needs one. Keeps for backward: its input (a padded copy when the
     padding is uneven) and what its activation keeps.
-    Receptive field, per axis: a window of ``f_eff`` positions, ``s`` apart, from ``p_before``.
+    Receptive field, per axis: a window of ``f_eff`` positions, ``s`` apart, from ``p_before``,
+    its taps ``d`` apart.
     """
 
     name = "conv"
     autocast = "16"
     synonyms = {"conv2d": "conv", "convolution": "conv"}  # noqa: RUF012 - never mutated
     args = FILTER_ARGS
+
+    def check_args(self, a: Args) -> None:
+        check_groups(a)  # `n` alone; `shape` checks the input channels too
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("conv", ins[0])
@@ -147,8 +154,8 @@ class Conv(LayerKind):
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         (top, _), (left, _) = resolve_padding(a, ins[0][0], ins[0][1])
         return (
-            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], top),
-            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], left),
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], top, d=a.dilation[0]),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], left, d=a.dilation[1]),
         )
 
 
@@ -178,6 +185,9 @@ class Deconv(LayerKind):
     args = tuple(
         Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS
     )
+
+    def check_args(self, a: Args) -> None:
+        check_groups(a)  # `n` alone; `shape` checks the input channels too
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("deconv", ins[0])
@@ -210,8 +220,8 @@ class Deconv(LayerKind):
 
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
         return (
-            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True),
-            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True),
+            Window(effective_filter(a.f[0], a.dilation[0]), a.s[0], a.p[0], transposed=True, d=a.dilation[0]),
+            Window(effective_filter(a.f[1], a.dilation[1]), a.s[1], a.p[1], transposed=True, d=a.dilation[1]),
         )
 
 
