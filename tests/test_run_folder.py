@@ -359,3 +359,32 @@ def test_resume_of_a_run_that_lost_its_config_json_goes_on_from_its_checkpoint(n
     }
     code, _, err = run_main(monkeypatch, capsys, "summarize", str(part))
     assert code == 0, err
+
+
+def test_a_lost_config_json_is_told_from_the_checkpoint_a_member_and_a_head_too(tmp_path):
+    # The member from the checkpoint's network name (`family_big`), the head from its layers and classes.
+    from cnnctl.train.checkpoint import network_record, resume_settings
+
+    family = "input: 8x8x3\nargs: n=4\nvariants:\n  wide: n=16\n  big: n=8 input=16x16x3\n" \
+             "layers:\n  - conv f=3 p=same n=${n * 2}\n  - pool avg global\n  - flatten\n  - fc 7\n"  # fmt: skip
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "network.yaml").write_text(family)
+    trained = cnnctl.load_text(family, "family.yaml", None, {"fc1": 3}, "big")  # fc 7 made anew for 3 classes
+    state = {"config": {"epochs": 2, "seed": 1}, "network": network_record(trained), "arch": "family_big",
+             "classes": ["a", "b", "c"], "workers": 1}  # fmt: skip
+    settings, note = resume_settings(folder, state)
+    assert (settings["input"], settings["member"], settings["head"]) == (
+        "16x16x3",
+        "big",
+        {"layer": "fc1", "classes": 3},
+    )
+    assert settings["epochs"] == 2 and "config.json is missing" in note
+    # the network as written, the default member: no member, no head
+    state |= {"network": network_record(cnnctl.load_text(family, "family.yaml")), "arch": "family"}
+    settings, _ = resume_settings(folder, state)
+    assert (settings["input"], "member" in settings, "head" in settings) == ("8x8x3", False, False)
+    # a member with settings (`big,n=5`) is not in the name: one message
+    state |= {"network": network_record(cnnctl.load_text(family, "family.yaml", None, None, "big,n=5"))}
+    with pytest.raises(CnnctlError, match="its last.pt does not tell the family member or head"):
+        resume_settings(folder, state)
