@@ -72,10 +72,37 @@ def run_config(arg: str) -> dict | None:
     """The config.json of the run `arg` names (a run folder or a checkpoint in one); None for
     another `arg`. A run whose config.json is missing or cannot be read as a JSON object is one
     message: it records the input, member and head the run's network is built with, so the
-    network cannot be built as it trained, nor its weights put in it."""
+    network cannot be built as it trained, nor its weights put in it (`train --resume` tells
+    them from the run's last.pt instead: cnnctl.train.checkpoint.resume_settings)."""
     folder = run_of(arg)
     if folder is None:
         return None
+    config, why, where = read_run_config(folder)
+    if why is None:
+        return config
+    raise config_refused(folder, why, where)
+
+
+def config_refused(folder: str, why: str, where: Loc) -> CnnctlError:
+    """The message for a run folder whose config.json `why` (read_run_config) at `where`."""
+    from pathlib import Path
+
+    from .run_folders import network_name
+
+    network = network_name(Path(folder)) or "ARCH"
+    weights = next((f for f in ("best.pt", "last.pt") if os.path.isfile(os.path.join(folder, f))), "best.pt")
+    return CnnctlError.at(
+        f"the run's config.json {why}: it records the input, family member and head its network trained with, "
+        "so the run cannot be used without it",
+        where,
+        hint=f"give the network and the weights apart: `{network} --checkpoint {os.path.join(folder, weights)}` "
+        "(evaluate, predict, export), or put the run's config.json back",
+    )
+
+
+def read_run_config(folder: str) -> tuple[dict, str | None, Loc]:
+    """A run folder's config.json: (its settings, None, its place), or ({}, why it cannot be
+    read, where) for one missing, not JSON, or not an object. The one reader of the file."""
     import json
 
     config = os.path.join(folder, "config.json")
@@ -88,43 +115,57 @@ def run_config(arg: str) -> dict | None:
         why = "is missing"
     except json.JSONDecodeError as exc:  # a file cut short, or written over
         why, where = f"is not JSON ({exc.msg})", Loc(config, exc.lineno, exc.colno)
-    except (OSError, ValueError) as exc:  # not UTF-8, a folder, unreadable
-        why = f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
-    if why is None:
-        return value
-    from pathlib import Path
+    except OSError as exc:  # a folder, unreadable
+        why = f"cannot be read ({exc.strerror or exc})"
+    except (ValueError, RecursionError) as exc:  # not UTF-8, and what json_trouble says
+        why = f"cannot be read ({json_trouble(exc)})"
+    return (value, None, where) if why is None else ({}, why, where)
 
-    from .run_folders import network_name
 
-    network = network_name(Path(folder)) or "ARCH"
-    weights = next((f for f in ("best.pt", "last.pt") if os.path.isfile(os.path.join(folder, f))), "best.pt")
-    raise CnnctlError.at(
-        f"the run's config.json {why}: it records the input, family member and head its network trained with, "
-        "so the run cannot be used without it",
-        where,
-        hint=f"give the network and the weights apart: `{network} --checkpoint {os.path.join(folder, weights)}` "
-        "(evaluate, predict, export), or put the run's config.json back",
-    )
+def json_trouble(exc: ValueError | RecursionError) -> str:
+    """Why JSON text that parses no further cannot be read, in words: Python refuses an integer
+    of more than 4,300 digits (a ValueError that is no JSONDecodeError) and recurses once per
+    `[` or `{` (RecursionError), so a file of either would otherwise end in a traceback."""
+    if isinstance(exc, RecursionError):
+        return "its arrays or objects are nested too deeply to read"
+    if "digits" in str(exc) and "int" in str(exc):  # "Exceeds the limit (4300 digits) for integer string conversion"
+        return "it holds an integer of more than 4,300 digits"
+    return str(exc)
 
 
 def run_input(arg: str) -> str | None:
     """The input a run trained at (its config.json's `input`), if `arg` is a run folder or a
     checkpoint in one; else None (the network file's own input, then)."""
-    value = (run_config(arg) or {}).get("input")
-    return value if isinstance(value, str) else None
+    return recorded_input(run_config(arg) or {})
 
 
 def run_member(arg: str) -> str | None:
     """The member of a family a run trained (its config.json's `member`: `b3`, with any
     settings: `b3,dropout=0.1`), if `arg` is a run folder or a checkpoint in one; else None."""
-    value = (run_config(arg) or {}).get("member")
-    return value if isinstance(value, str) and value else None
+    return recorded_member(run_config(arg) or {})
 
 
 def run_head(arg: str) -> dict[str, int] | None:
     """The head a run made anew for its data's classes (its config.json's `head`: the layer's
     path and its width), as build_graph's `widths`; None for another `arg`, or a run without."""
-    head = (run_config(arg) or {}).get("head")
+    return recorded_head(run_config(arg) or {})
+
+
+def recorded_input(config: dict) -> str | None:
+    """A run's settings' `input` (`28x28x1`), if they hold one."""
+    value = config.get("input")
+    return value if isinstance(value, str) else None
+
+
+def recorded_member(config: dict) -> str | None:
+    """A run's settings' `member` (`b3`, `b3,dropout=0.1`), if they hold one."""
+    value = config.get("member")
+    return value if isinstance(value, str) and value else None
+
+
+def recorded_head(config: dict) -> dict[str, int] | None:
+    """A run's settings' `head` (`{"layer": "fc", "classes": 10}`) as build_graph's `widths`."""
+    head = config.get("head")
     layer, width = (head.get("layer"), head.get("classes")) if isinstance(head, dict) else (None, None)
     return {layer: width} if isinstance(layer, str) and isinstance(width, int) and width > 0 else None
 

@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .catalog import config_refused, json_trouble, read_run_config, run_of
 from .catalog import is_run_folder as is_run
-from .catalog import run_config
 from .errors import CnnctlError, Loc, Problem
 
 try:
@@ -157,6 +157,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError as exc:
             raise CnnctlError.at(f"not a JSON row: {exc.msg}", Loc(str(path), number, exc.colno),
                                  hint=_mend(path)) from None  # fmt: skip
+        except (ValueError, RecursionError) as exc:  # a row no JSON decoder error describes
+            raise CnnctlError.at(f"not a JSON row: {json_trouble(exc)}", Loc(str(path), number, 1),
+                                 hint=_mend(path)) from None  # fmt: skip
         if not isinstance(row, dict):
             raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1), hint=_mend(path))
         rows.append(row)
@@ -196,7 +199,7 @@ def read_history(run: str) -> RunHistory:
     name = os.path.basename(os.path.abspath(folder))
     rows = read_rows(source)
     recorded = _json(Path(folder) / STATUS)
-    settings = _json(Path(folder) / "config.json") | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
+    settings = read_run_config(str(folder))[0] | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
     about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
     return RunHistory(name, str(folder), str(source), rows, about=about)
 
@@ -276,7 +279,7 @@ def lock_held(folder: Path) -> bool | None:
 def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, RecursionError):  # left empty: what `runs` and `plot` show of it is unknown
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -307,13 +310,11 @@ def is_run_folder(path: Path) -> bool:
 
 def run_info(folder: Path) -> RunInfo:
     """What `cnnctl runs` shows of one run folder; what cannot be read is left empty, not an error."""
-    config, recorded = _json(folder / "config.json"), _json(folder / STATUS)
-    architecture = _json(folder / "architecture.json")
+    recorded, architecture = _json(folder / STATUS), _json(folder / "architecture.json")
+    config, why, where = read_run_config(str(folder))
     problems = []
-    try:
-        run_config(str(folder))  # a run whose config.json is gone cannot be evaluated, predicted with, exported
-    except CnnctlError as exc:
-        problems += exc.problems
+    if why is not None and run_of(str(folder)) is not None:  # a run cannot be evaluated, predicted with, exported
+        problems += config_refused(str(folder), why, where).problems
     try:
         rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
         done = len(rows)

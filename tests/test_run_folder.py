@@ -317,3 +317,74 @@ def test_resume_needs_no_arch_the_run_folder_names_its_network(net, tmp_path, mo
 
     assert resume_line("", out) == f"resume with: cnnctl train --resume {out}"
     assert resume_line(" --nproc-per-node 2", out) == f"resume with: cnnctl train --nproc-per-node 2 --resume {out}"
+
+
+def test_resume_of_a_run_that_lost_its_config_json_goes_on_from_its_checkpoint(net, tmp_path, monkeypatch, capsys):
+    # Once: `train --resume RUN` refused a run whose config.json was gone, though last.pt records the run.
+    import functools
+
+    from helpers import run_main
+
+    import cnnctl.train.loop as loop
+    from cnnctl.errors import INTERRUPTED
+
+    given = ("--data", str(net.parent / "data"), "--batch-size", "64", "--device", "cpu", "--epochs", "2")
+    full, part = tmp_path / "full", tmp_path / "part"
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), *given, "--out", str(full))
+    assert code == 0, err
+    with monkeypatch.context() as m:  # Ctrl-C in the middle of epoch 2 (256 images: 4 steps an epoch)
+        m.setattr(loop, "train", functools.partial(loop.train, stop_after_steps=6))
+        code, _, err = run_main(monkeypatch, capsys, "train", str(net), *given, "--out", str(part))
+    assert code == INTERRUPTED and load_checkpoint(part)["step"] == 2, err
+    written = json.loads((part / "config.json").read_text())
+    (part / "config.json").unlink()
+    # A network.yaml the checkpoint's record does not match: neither tells how it was built.
+    (part / "network.yaml").write_text(SMALL_NET.replace("pool max", "pool avg"))
+    code, _, err = run_main(monkeypatch, capsys, "train", "--resume", str(part))
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert f"error: {part / 'config.json'}: the run's config.json is missing, and its last.pt does not tell" in err
+    assert f"hint: give the network it trained as ARCH (a family's member as FILE:MEMBER): `cnnctl train ARCH " \
+           f"--resume {part}`" in err  # fmt: skip
+    (part / "network.yaml").write_text(SMALL_NET)
+    code, out, err = run_main(monkeypatch, capsys, "train", "--resume", str(part))
+    assert code == 0, err
+    said = f"{part / 'config.json'}: config.json is missing: the run's input, member and head were told from "
+    assert (out + err).count(said + f"{part / 'last.pt'}, and config.json is written again") == 1, out + err
+    ended, straight = load_checkpoint(part), load_checkpoint(full)
+    assert ended["epoch"] == 2 and ended["model"].keys() == straight["model"].keys()
+    assert all(torch.equal(ended["model"][k], straight["model"][k]) for k in straight["model"]), "not the same run"
+    again = json.loads((part / "config.json").read_text())  # every command reads the run again
+    assert {k: again.get(k) for k in ("input", "data", "epochs", "seed")} == {
+        k: written[k] for k in ("input", "data", "epochs", "seed")
+    }
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(part))
+    assert code == 0, err
+
+
+def test_a_lost_config_json_is_told_from_the_checkpoint_a_member_and_a_head_too(tmp_path):
+    # The member from the checkpoint's network name (`family_big`), the head from its layers and classes.
+    from cnnctl.train.checkpoint import network_record, resume_settings
+
+    family = "input: 8x8x3\nargs: n=4\nvariants:\n  wide: n=16\n  big: n=8 input=16x16x3\n" \
+             "layers:\n  - conv f=3 p=same n=${n * 2}\n  - pool avg global\n  - flatten\n  - fc 7\n"  # fmt: skip
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "network.yaml").write_text(family)
+    trained = cnnctl.load_text(family, "family.yaml", None, {"fc1": 3}, "big")  # fc 7 made anew for 3 classes
+    state = {"config": {"epochs": 2, "seed": 1}, "network": network_record(trained), "arch": "family_big",
+             "classes": ["a", "b", "c"], "workers": 1}  # fmt: skip
+    settings, note = resume_settings(folder, state)
+    assert (settings["input"], settings["member"], settings["head"]) == (
+        "16x16x3",
+        "big",
+        {"layer": "fc1", "classes": 3},
+    )
+    assert settings["epochs"] == 2 and "config.json is missing" in note
+    # the network as written, the default member: no member, no head
+    state |= {"network": network_record(cnnctl.load_text(family, "family.yaml")), "arch": "family"}
+    settings, _ = resume_settings(folder, state)
+    assert (settings["input"], "member" in settings, "head" in settings) == ("8x8x3", False, False)
+    # a member with settings (`big,n=5`) is not in the name: one message
+    state |= {"network": network_record(cnnctl.load_text(family, "family.yaml", None, None, "big,n=5"))}
+    with pytest.raises(CnnctlError, match="its last.pt does not tell the family member or head"):
+        resume_settings(folder, state)

@@ -395,3 +395,57 @@ def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(
     (folder / "status.json").write_text(json.dumps({"status": "finished", "epochs": 3}))
     (info,) = list_runs(str(tmp_path))
     assert (info.status, info.epochs_done) == ("finished", None)
+
+
+DEEP = "[" * 100_000  # Python's JSON parser recurses once per `[`: a RecursionError, not a JSONDecodeError
+LONG = '{"epoch": 1, "val_accuracy": ' + "9" * 5000 + "}"  # Python refuses to make an int of over 4,300 digits
+
+
+@pytest.mark.parametrize("text", [DEEP, LONG], ids=["nested", "long-int"])
+def test_run_files_python_cannot_parse_are_a_message_never_a_traceback(tmp_path, monkeypatch, capsys, text):
+    # Once: runs and plot crashed on the ValueError of a long integer, and runs, plot and summarize RUN on the
+    # RecursionError of `[[[...`, both past `except json.JSONDecodeError`.
+    from tests.helpers import run_main
+
+    folder = fake_run(tmp_path / "r", rows=2, planned=2, said="finished")
+    (folder / "network.yaml").write_text(SMALL_NET)  # a run for ARCH: summarize RUN reads its config.json
+    (folder / "metrics.jsonl").write_text(text + "\n")
+    for name in ("config.json", "status.json", "architecture.json"):
+        (folder / name).write_text(text)
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path))
+    assert code == 0 and "Traceback" not in out + err
+    assert f"{folder / 'metrics.jsonl'}:1:1: " in out and f"{folder / 'config.json'}: " in out
+    why = "nested too deeply" if text is DEEP else "an integer of more than 4,300 digits"
+    assert out.count(why) == 2, out  # metrics.jsonl's line and config.json, each at its file
+    code, out, err = run_main(monkeypatch, capsys, "plot", str(folder))
+    assert code == 2 and f"error: {folder / 'metrics.jsonl'}:1:1: not a JSON row: " in err and why in err
+    assert "Traceback" not in err
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(folder))
+    assert code == 2 and f"error: {folder / 'config.json'}: the run's config.json cannot be read" in err
+    assert why in err and "Traceback" not in err
+    # plot reads the run's other files leniently: with metrics.jsonl sound, its curves are drawn.
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "val_accuracy": 0.5}\n')
+    code, out, err = run_main(monkeypatch, capsys, "plot", str(folder), "-o", str(tmp_path / "c.png"))
+    assert code == 0 and (tmp_path / "c.png").is_file(), err
+
+
+def test_runs_reads_each_runs_config_json_once(tmp_path, monkeypatch):
+    # Once: run_info read config.json twice, with a reader that hid its errors and one that raised them.
+    import builtins
+
+    folder = fake_run(tmp_path / "r", rows=2, planned=2, said="finished")
+    (folder / "network.yaml").write_text(SMALL_NET)
+    opened, real = [], io.open
+
+    def counted(file, *args, **kwargs):
+        opened.append(os.path.basename(os.fspath(file)) if isinstance(file, (str, os.PathLike)) else file)
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    monkeypatch.setattr(io, "open", counted)  # what Path.read_text opens with
+    (info,) = list_runs(str(tmp_path))
+    assert opened.count("config.json") == 1 and info.epochs == 2 and info.problems == ()
+    (folder / "config.json").unlink()
+    opened.clear()
+    (info,) = list_runs(str(tmp_path))
+    assert opened.count("config.json") == 1 and "is missing" in info.problems[0].message

@@ -53,14 +53,15 @@ def _warn(graph) -> None:
         sys.stderr.write(w.format("warning") + "\n")
 
 
-def _load(arch: str, input: str | None, settings: bool = True):
-    """The network ARCH; with `settings`, its `train:` section checked too (a broken file is
-    broken whichever command reads it). `train` checks it with its options instead."""
+def _load(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None):
+    """The network ARCH (`widths`: api.load's); with `settings`, its `train:` section checked
+    too (a broken file is broken whichever command reads it). `train` checks it with its
+    options instead."""
     from ..api import load
     from ..graph import parse_volume
 
     shape = parse_volume(input, None, "--input") if input is not None else None
-    graph = load(arch, shape)
+    graph = load(arch, shape, widths)
     if settings and graph.train:
         from ..train.config import resolve_config  # pure Python; imported only for files that have one
 

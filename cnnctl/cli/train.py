@@ -60,8 +60,8 @@ def train_cmd(
                 "which network? give ARCH: a network file or a bundled name",
                 hint="e.g. cnnctl train lenet5; a run is continued with --resume RUN alone",
             )
-        network_file, shape = (arch, input) if arch is not None else _resumed_network(resume, input)
-        graph = common._load(network_file, shape, settings=False)  # checked below, with the options
+        network_file, shape, head = (arch, input, None) if arch is not None else _resumed_network(resume, input)
+        graph = common._load(network_file, shape, settings=False, widths=head)  # checked below, with the options
         network = graph.name if arch is not None else _run_network_name(resume) or graph.name
         from ..train.config import resolve_config
 
@@ -116,11 +116,12 @@ def train_cmd(
         return INTERRUPTED
 
 
-def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None]:
-    """ARCH and --input for `train --resume RUN` given without ARCH: the run folder, whose
-    network.yaml is the network it trains, at the input of its config.json (--input, if
-    given, is checked against the checkpoint as ever)."""
-    from ..catalog import RUN_NETWORK, run_input
+def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, dict[str, int] | None]:
+    """ARCH, --input and the head's width for `train --resume RUN` given without ARCH: the
+    run's network.yaml (its member, as FILE:MEMBER), the network it trains, at the input of its
+    config.json, with its head, or as its last.pt tells them where config.json is lost
+    (--input, if given, is checked against the checkpoint as ever)."""
+    from ..catalog import RUN_NETWORK, recorded_head, recorded_input, recorded_member
     from ..train.rundir import run_folder
 
     folder = run_folder(resume)
@@ -132,7 +133,12 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None]:
             f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
             hint=f"cnnctl train ARCH --resume {resume}",
         )
-    return str(folder), input or run_input(str(folder))
+    from ..train.checkpoint import resume_settings
+
+    settings, _ = resume_settings(folder)  # the note is the run's to say (cnnctl.train.loop)
+    member = recorded_member(settings)
+    network = str(folder / RUN_NETWORK) + (f":{member}" if member else "")
+    return network, input or recorded_input(settings), recorded_head(settings)
 
 
 def _run_network_name(resume: str) -> str | None:

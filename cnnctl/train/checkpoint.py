@@ -387,3 +387,75 @@ def check_optimizer_fits(model: torch.nn.Module, saved: dict[str, Any], path: st
                 wrong = f"its `{name}` for parameter {index} is {shape}, the parameter {own}"
     if wrong:
         raise damaged(f"its optimizer state does not fit its weights ({wrong})", path)
+
+
+def resume_settings(
+    folder: Path, state: dict[str, Any] | None = None, build: Callable[[dict[str, int] | None], Any] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The settings of the run in `folder` that build its network (config.json's `input`,
+    `member` and `head`: catalog.recorded_input and the like), and None; or, where config.json
+    is missing or unreadable, the same told from its checkpoint (`state`, else its last.pt),
+    with a note that says so (the run writes config.json again from them).
+
+    The checkpoint records its settings, its network's input and layers, its network's name
+    (`family_b3`: the member) and its classes; the head is the layer the run would have made
+    anew (finetune.new_head), kept only where the network so built is the one recorded.
+    `build(widths)` builds the network given as ARCH; without it (`--resume RUN` alone) the
+    run's network.yaml is built, and a network the checkpoint cannot tell is one message."""
+    from ..catalog import RUN_NETWORK, read_run_config
+
+    config, why, where = read_run_config(str(folder))
+    if why is None:
+        return config, None
+    given = build is not None
+    state = load_checkpoint(folder) if state is None else state
+    settings = dict(state["config"]) | {"input": "x".join(map(str, state["network"]["input"])),
+                                        "processes": state.get("workers", 1)}  # fmt: skip
+    if build is None:
+        from ..api import load_text
+        from ..notation.parse import parse_file_text
+        from ..notation.source import read_text
+        from ..notation.variants import members
+
+        network = str(Path(folder) / RUN_NETWORK)
+        text = read_text(network, network)
+        own = parse_file_text(text, network)
+        named = str(state.get("arch") or "")  # `fam_b3`: its file's name (network.yaml's, if it names itself) and `_b3`
+        member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
+        if member is not None:
+            settings["member"] = member
+
+        def build(widths: dict[str, int] | None) -> Any:
+            return load_text(text, network, settings["input"], widths, member)
+
+    base = build(None)
+    if network_record(base) != state["network"]:  # not the network as written: a head made anew, or another
+        head = _recorded_head(state, base, build, settings.get("head"))
+        if head is not None:
+            settings["head"] = head
+        elif not given:
+            raise CnnctlError.at(
+                f"the run's config.json {why}, and its last.pt does not tell the family member or head its "
+                "network trained with",
+                where,
+                hint=f"give the network it trained as ARCH (a family's member as FILE:MEMBER): `cnnctl train ARCH "
+                f"--resume {folder}`; or put the run's config.json back",
+            )
+    said = f"{where.file}: config.json {why}: the run's input, member and head were told from {checkpoint_file(folder)}"
+    return settings, said + ", and config.json is written again"
+
+
+def _recorded_head(state: dict[str, Any], base, build: Callable, path: Any) -> dict[str, Any] | None:
+    """The head a run made anew (config.json's `head`), told from its checkpoint: the layer
+    finetune.new_head chooses in `base` (the run's --head, else the last fc or conv), at the
+    number of its classes, where the network so built is the one the checkpoint records."""
+    from .finetune import new_head
+
+    classes = len(state.get("classes") or ())
+    try:
+        made = new_head(base, classes, path if isinstance(path, str) else None) if classes else None
+        if made is None or network_record(build({made[0]: classes})) != state["network"]:
+            return None
+    except CnnctlError:  # no such layer in this network: not the run's head
+        return None
+    return {"layer": made[0], "classes": classes}

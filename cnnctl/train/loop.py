@@ -38,6 +38,7 @@ from .checkpoint import (
     load_checkpoint,
     load_weights,
     network_record,
+    resume_settings,
     run_weights,
     save_checkpoint,
 )
@@ -282,6 +283,8 @@ class _Run:
         self._optimizer(device)
         if state is not None:
             notes += self._resumed_batch(state)
+        if self.rebuilt_config is not None:
+            notes.append(self.rebuilt_config[1])
         self._batches(device)
         if recipe := _recipe(config, self.fine_tuning):
             notes.append(recipe)
@@ -298,15 +301,21 @@ class _Run:
         """The checkpoint to resume from; another network is told before its data is made
         (vgg16's 224x224 shapes)."""
         self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
+        self.rebuilt_config = None  # config.json told from the checkpoint, where it was lost, and the note saying so
         if not resume:
             return None
-        from ..catalog import run_head
+        from ..catalog import recorded_head
 
-        if widths := run_head(str(self.run_dir)):  # the head the run made: its network is built with it
+        state = load_checkpoint(resume)
+        # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
+        build = (lambda widths: self._rebuilt(widths) if widths else self.graph) if self.network else None
+        settings, note = resume_settings(self.run_dir, state, build)
+        if note is not None:
+            self.rebuilt_config = settings, note
+        if widths := recorded_head(settings):  # the head the run made: its network is built with it
             self.head = next(iter(widths))
             if layer_at(self.graph, self.head, "the run's head").shape[-1] != widths[self.head]:
                 self.graph = self._rebuilt(widths)
-        state = load_checkpoint(resume)
         check_same_network(state, self.graph, checkpoint_file(resume), "train")
         return state
 
@@ -499,6 +508,8 @@ class _Run:
         if state is not None:
             if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
                 write_logs(self.run_dir, self.history)
+            if self.world.leader and self.rebuilt_config is not None:  # the run is one every command reads again
+                write_text(self.run_dir / "config.json", json.dumps(self.rebuilt_config[0], indent=2) + "\n")
         elif self.world.leader:
             self._start_folder()
         else:  # rank 0 checked under the folder's lock (rundir.hold)
