@@ -273,9 +273,11 @@ class _Run:
         # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
-        factor_given = config.head_lr_factor is not None
+        # Given to a new run: a resumed one replays its checkpoint's settings, the head factor among
+        # them (apply_defaults filled it in as the run started), which nobody gave this time.
+        factor_given = state is None and config.head_lr_factor is not None
         self.fine_tuning = apply_defaults(config, state is None and bool(config.weights), self.head is not None)
-        if self.head is None and (config.head or factor_given):  # said, not silently ignored
+        if state is None and self.head is None and (config.head or factor_given):  # said, not silently ignored
             given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
             self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
                                    "number of classes than the data has")  # fmt: skip
