@@ -265,7 +265,9 @@ class _Run:
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
-        self.fast = decide(device, config.amp, config.compile, config.threads)
+        recorded = Checkpoint.of(state).config.get("threads") if state is not None else None
+        self.fast = decide(device, config.amp, config.compile, config.threads, recorded)
+        config.threads = self.fast.threads  # the count chosen, recorded (config.json, checkpoints) for a resume
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
