@@ -139,6 +139,61 @@ def test_threads_are_a_setting_that_may_change_on_resume(tmp_path):
         torch.set_num_threads(before)
 
 
+def test_a_resumed_run_takes_the_threads_it_started_with_whatever_the_load_now(tmp_path, monkeypatch, capsys):
+    """Float results depend on the thread count, which follows the machine's load: the run
+    records the count it chose, and `--resume` takes it again (unless --threads is given), so
+    it ends with the weights of a run that went straight through."""
+    import json
+
+    from cnnctl.data import DataSplits, Split
+    from cnnctl.errors import INTERRUPTED
+    from cnnctl.train import fastpath
+    from cnnctl.train.checkpoint import load_checkpoint
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.loop import resumed_config, train
+
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - conv f=3 n=4 act=relu\n  - fc 10\n")
+    x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = DataSplits("t", Split(x[:64], torch.arange(64) % 10), Split(x[64:], torch.arange(32) % 10),
+                      [str(i) for i in range(10)], (0.5,), (0.3,), [], val_from="test data")  # fmt: skip
+    before, set_num_threads = torch.get_num_threads(), torch.set_num_threads
+    applied: list[int] = []  # every count the runs set
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (applied.append(n), set_num_threads(n)))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(fastpath, "cores", lambda: 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # PyTorch's default on 2 cores, the choice's cap
+
+    def load(busy: float) -> int:  # threads running elsewhere now: the count a new choice gives
+        monkeypatch.setattr(fastpath, "busy_elsewhere", lambda: busy)
+        return fastpath.choose_threads(None)[0]
+
+    def config(name: str) -> TrainConfig:
+        return TrainConfig(epochs=2, batch_size=32, seed=1, device="cpu", out=str(tmp_path / name))
+
+    try:
+        assert load(busy=1.0) == 1
+        straight = train(graph, config("straight"), arch="t", dataset=data)
+        assert json.loads((straight.run_dir / "config.json").read_text())["threads"] == 1
+        broken = train(graph, config("r"), arch="t", dataset=data, stop_after_steps=3)  # mid-epoch 2
+        assert broken.status == INTERRUPTED and applied == [1, 1]
+        assert load_checkpoint(broken.run_dir)["config"]["threads"] == 1
+        assert load(busy=0.0) == 2  # the machine is idle now: a new run would take both cores
+        capsys.readouterr()
+        resumed = train(graph, resumed_config(str(broken.run_dir), {"threads": None}), arch="t", dataset=data,
+                        resume=str(broken.run_dir))  # fmt: skip
+        assert resumed.status == 0 and applied[-1] == 1
+        said = "1 CPU thread (recorded by the run, for the same numbers; --threads N to change)"
+        assert said in capsys.readouterr().out
+        a, b = load_checkpoint(straight.run_dir)["model"], load_checkpoint(resumed.run_dir)["model"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    finally:
+        set_num_threads(before)
+    # --threads given to a resume wins, and the fast-path line says the numbers may then differ
+    n, why = fastpath.choose_threads(2, recorded=1)
+    assert n == 2 and "the run recorded 1: its numbers may differ from a run that went straight through" in why
+    assert fastpath.choose_threads(1, recorded=1)[0] == 1  # the count replayed, or given the same
+
+
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="Linux's /proc/loadavg only")
 def test_threads_running_elsewhere_are_counted_now():
     """Spinning processes started just before are seen at once (a load average lags a minute)."""

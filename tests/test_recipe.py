@@ -292,3 +292,32 @@ def test_more_threads_than_cores_is_said():
 
     n, why = fastpath.choose_threads(fastpath.cores() + 1)
     assert why == f"--threads; more than the {fastpath.cores()} cores this process may use"
+
+
+def test_patience_running_out_at_the_last_planned_epoch_is_no_early_stop(tmp_path, capsys):
+    """lr 1e-12: nothing improves after epoch 1, so with --patience 3 the run is out of patience
+    after epoch 4, its last planned one: it has finished (as `cnnctl runs` says), not stopped early."""
+    result = run(tmp_path, epochs=4, lr=1e-12, patience=3)
+    assert result.status == 0 and result.epochs_done == 4
+    out = capsys.readouterr().out
+    assert "early stop after epoch" not in out
+    assert json.loads((result.run_dir / "status.json").read_text())["status"] == "finished"
+    again = run(tmp_path, resume=str(result.run_dir), epochs=4, lr=1e-12, patience=3)
+    assert again.epochs_done == 4
+    out = capsys.readouterr().out  # nothing left: the run ended at its planned last epoch
+    assert "nothing to do: the run has finished its 4 epochs" in out and "stopped early" not in out
+
+
+def test_a_resumed_run_says_nothing_of_options_it_was_not_given(tmp_path, capsys):
+    """The checkpoint keeps the head factor its run took (1: no head made anew); `train --resume`
+    replays it (resumed_config) without its being given, so `--head-lr-factor unused` is not said."""
+    from cnnctl.train.loop import resumed_config
+
+    first = run(tmp_path, epochs=1)
+    assert load_checkpoint(first.run_dir)["config"]["head_lr_factor"] == 1.0
+    capsys.readouterr()
+    config = resumed_config(str(first.run_dir), {"epochs": 2})  # what `train --resume RUN --epochs 2` trains with
+    again = train(cnnctl.load_text(NET), config, arch="small", resume=str(first.run_dir), dataset=data())
+    assert again.status == 0 and again.epochs_done == 2
+    out = capsys.readouterr().out
+    assert "resuming on cpu" in out and "unused" not in out

@@ -12,6 +12,8 @@ core, each operator waits a scheduler time slice for the thread that was desched
 small network then runs four times slower; benchmarks/threads_under_load.py). The run takes
 as many threads as there are idle cores (the cores this process may use, less the threads
 of other processes running now), at least one; OMP_NUM_THREADS or --threads decide instead.
+The count is recorded with the run's settings, and a resumed run takes it again: float
+results depend on it (a sum split over more threads rounds differently).
 
 CUDA graphs (--cuda-graphs): a small network's step on a GPU is bound by launching its
 kernels, not by their arithmetic: each launch costs the host a few microseconds (Python,
@@ -133,12 +135,19 @@ def busy_elsewhere(samples: int = 11) -> float | None:
         return None
 
 
-def choose_threads(requested: int | None) -> tuple[int, str]:
+def choose_threads(requested: int | None, recorded: int | None = None) -> tuple[int, str]:
     """Intra-op threads for a CPU run, and why, in words: `requested` (--threads), else
-    OMP_NUM_THREADS, else the idle cores: cores - the threads running elsewhere, rounded, from
-    1 to PyTorch's default (the physical cores)."""
+    `recorded` (the count a resumed run's checkpoint keeps), else OMP_NUM_THREADS, else the idle
+    cores: cores - the threads running elsewhere, rounded, from 1 to PyTorch's default (the
+    physical cores). A resumed run keeps its count: float sums split over another number of
+    threads round differently, and its numbers would no longer be those of a run that went
+    straight through."""
+    if recorded is not None and requested in (None, recorded):
+        return recorded, "recorded by the run, for the same numbers; --threads N to change"
     if requested is not None:
         over = f"; more than the {cores()} cores this process may use" if requested > cores() else ""
+        if recorded is not None:
+            over += f"; the run recorded {recorded}: its numbers may differ from a run that went straight through"
         return requested, "--threads" + over
     if os.environ.get("OMP_NUM_THREADS", "").strip():
         return torch.get_num_threads(), "OMP_NUM_THREADS"
@@ -150,8 +159,12 @@ def choose_threads(requested: int | None) -> tuple[int, str]:
     return idle, f"{busy:g} busy elsewhere on {n} core{'s' if n != 1 else ''}; --threads N to choose"
 
 
-def decide(device: torch.device, amp: bool | None, compile: bool | None, threads: int | None = None) -> FastPath:
-    """amp/compile: True or False as asked, None for the device's default; threads: --threads."""
+def decide(
+    device: torch.device, amp: bool | None, compile: bool | None, threads: int | None = None,
+    recorded: int | None = None,
+) -> FastPath:  # fmt: skip
+    """amp/compile: True or False as asked, None for the device's default; threads: --threads;
+    recorded: the CPU threads a resumed run's checkpoint keeps (choose_threads)."""
     notes: list[str] = []
     gpu = device.type == "cuda"
     amp_dtype = None
@@ -168,7 +181,8 @@ def decide(device: torch.device, amp: bool | None, compile: bool | None, threads
     if use_compile and gpu and not _triton():
         notes.append("--compile: off, because Triton (torch.compile's GPU code generator) is not installed")
         use_compile = False
-    n_threads, why = choose_threads(threads) if device.type == "cpu" or threads is not None else (None, "")
+    chosen = device.type == "cpu" or threads is not None
+    n_threads, why = choose_threads(threads, recorded) if chosen else (None, "")
     return FastPath(device, amp_dtype, use_compile, gpu, tuple(notes), n_threads, why)
 
 

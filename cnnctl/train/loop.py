@@ -266,7 +266,9 @@ class _Run:
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
-        self.fast = decide(device, config.amp, config.compile, config.threads)
+        recorded = Checkpoint.of(state).config.get("threads") if state is not None else None
+        self.fast = decide(device, config.amp, config.compile, config.threads, recorded)
+        config.threads = self.fast.threads  # the count chosen, recorded (config.json, checkpoints) for a resume
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
@@ -274,9 +276,11 @@ class _Run:
         # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
-        factor_given = config.head_lr_factor is not None
+        # Given to a new run: a resumed one replays its checkpoint's settings, the head factor among
+        # them (apply_defaults filled it in as the run started), which nobody gave this time.
+        factor_given = state is None and config.head_lr_factor is not None
         self.fine_tuning = apply_defaults(config, state is None and bool(config.weights), self.head is not None)
-        if self.head is None and (config.head or factor_given):  # said, not silently ignored
+        if state is None and self.head is None and (config.head or factor_given):  # said, not silently ignored
             given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
             self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
                                    "number of classes than the data has")  # fmt: skip

@@ -51,4 +51,10 @@ def stale_epochs(history: list[dict[str, Any]], monitor: str) -> int:
 
 
 def stops_early(history: list[dict[str, Any]], config: TrainConfig) -> bool:
-    return config.patience is not None and stale_epochs(history, config.monitor) >= config.patience
+    """Whether --patience ends the run before its planned last epoch. At that epoch the run ends
+    anyway: it has finished, not stopped early (as `cnnctl runs` says of it)."""
+    return (
+        config.patience is not None
+        and len(history) < config.epochs
+        and stale_epochs(history, config.monitor) >= config.patience
+    )
