@@ -331,6 +331,9 @@ def test_a_run_trains_the_heads_fine_tunes_them_with_the_main_head_and_resumes(t
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
     assert "head: `out` made anew for the data's 3 classes" in out and "the auxiliary heads' `aux` with it" in out
+    # the rows' two losses sum different things: said once, in the set-up lines
+    assert " ".join(out.split()).count("train loss: the main output's + 0.3 x aux (the heads run in training only); "
+                                       "val loss: the main output's alone") == 1  # fmt: skip
     model = torch.load(run / "last.pt", weights_only=True)["model"]
     assert model["aux.weight"].shape == (3, 4) and model["out.weight"].shape == (3, 6)  # both for the data's classes
     assert not torch.equal(model["aux.weight"], source["aux.weight"][:3])  # made anew and trained, not the source's

@@ -234,7 +234,8 @@ def test_big_sizes_have_binary_units_up_to_yobibytes():
     assert size(3 * 2**50) == "3.00 PiB"
     assert size(5 * 2**60) == "5.00 EiB"
     assert size(2**80) == "1.00 YiB"
-    assert size(2048 * 2**80) == "2048.00 YiB"
+    assert size(2048 * 2**80) == "2,048.00 YiB"
+    assert size(1000 * 2**20) == "1,000.00 MiB"  # thousands separated, as every number in a table
 
 
 def test_plural():

@@ -45,11 +45,11 @@ _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
 def size(nbytes: int) -> str:
-    """Bytes in binary units: `58.61 MiB`; up to YiB (2**80), larger sizes in YiB."""
+    """Bytes in binary units: `58.61 MiB`, `1,023.87 MiB`; up to YiB (2**80), larger sizes in YiB."""
     value = float(nbytes)
     for unit in _BINARY:
         if value < 1024 if unit == "B" else round(value, 2) < 1024 or unit == _BINARY[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.2f} {unit}"
         value /= 1024
     raise AssertionError  # pragma: no cover
 

@@ -292,6 +292,10 @@ class _Run:
         self._batches(device)
         if recipe := _recipe(config, self.fine_tuning):
             notes.append(recipe)
+        if self.graph.heads:  # the two losses of the rows differ by what they sum
+            weighted = " + ".join(f"{h.weight:g} x {h.name}" for h in self.graph.heads)
+            notes.append(f"train loss: the main output's + {weighted} (the heads run in training only); "
+                         "val loss: the main output's alone")  # fmt: skip
         self._resume_or_start(state, resume, claim)
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
