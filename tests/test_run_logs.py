@@ -449,3 +449,21 @@ def test_runs_reads_each_runs_config_json_once(tmp_path, monkeypatch):
     opened.clear()
     (info,) = list_runs(str(tmp_path))
     assert opened.count("config.json") == 1 and "is missing" in info.problems[0].message
+
+
+def test_status_counts_the_epochs_done_while_the_run_goes_on(tmp_path):
+    # A run killed (-9) after two epochs left `epochs_done: 0` beside two rows of metrics.jsonl:
+    # status.json was written only as the run started and ended.
+    from cnnctl.train.runlog import RunLog
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with RunLog(folder, TrainConfig(epochs=5), [], network="net") as log:
+        rows = []
+        for epoch in (1, 2):
+            rows.append({"epoch": epoch, "val_accuracy": 0.5})
+            log.epoch(rows)
+            recorded = status(folder)
+            assert (recorded["status"], recorded["epochs_done"], recorded["epochs"]) == ("running", epoch, 5)
+        log.end("finished", rows)

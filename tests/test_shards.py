@@ -390,3 +390,13 @@ def test_no_shard_passes_the_shard_size_even_below_tars_record(tmp_path, monkeyp
              for s in wds.WebDataset([str(p) for p in shards], shardshuffle=False)}  # fmt: skip
     assert found == written  # webdataset reads them whole
     assert read_back(shard_splits(str(tmp_path / "out"))) == written  # and so does cnnctl, by offset
+
+
+def test_a_folder_above_idx_files_is_told_to_give_that_folder(tmp_path, monkeypatch, capsys):
+    # `--data /data` above `/data/mnist` (IDX files) was read as a class tree: a class without images
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    (tmp_path / "data" / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "data"), "-o", str(tmp_path / "out"))
+    assert code == 2 and err.count("error:") == 1
+    assert f"hint: it holds IDX files (MNIST's format): give that folder itself, `{tmp_path / 'data' / 'mnist'}`" \
+        in err  # fmt: skip

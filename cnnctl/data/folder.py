@@ -117,11 +117,13 @@ def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[st
             )
         found, skip = _images(d)
         if not found:
+            idx = any("-idx" in f.name and "-ubyte" in f.name for f in d.iterdir())
             raise CnnctlError.at(
                 "class folder without PNG or JPEG images",
                 Loc(str(d)),
-                hint="each subfolder is a class and holds its .png, .jpg or .jpeg images: fill or remove this one",
-            )
+                hint=f"it holds IDX files (MNIST's format): give that folder itself, `{d}`" if idx else
+                "each subfolder is a class and holds its .png, .jpg or .jpeg images: fill or remove this one",
+            )  # fmt: skip
         label = names.index(d.name)
         files += [(f, label) for f in found]
         skipped += skip

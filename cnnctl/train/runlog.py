@@ -101,10 +101,12 @@ class RunLog:
         return self
 
     def epoch(self, history: list[dict[str, Any]]) -> None:
-        """After an epoch's checkpoint: its row in metrics.jsonl, results.csv and TensorBoard."""
+        """After an epoch's checkpoint: its row in metrics.jsonl, results.csv and TensorBoard, and
+        status.json's count of epochs done (so a run killed later says how far it got)."""
         if not self.leader:
             return
         write_logs(self.run_dir, history)
+        self._status("running", history)
         self._scalars(history)
 
     def ended(self, result: Any) -> Any:
