@@ -187,11 +187,19 @@ def test_damage_is_reported_without_a_traceback_in_a_real_process(run_dir, tmp_p
 
 
 def test_the_input_size_hint_fits_the_command(run_dir, monkeypatch, capsys):
-    """evaluate and predict have no --input: the hint must not offer one; train --resume does."""
-    for command in (["evaluate", "alexnet"], ["predict", "alexnet", "none.png"]):
+    """evaluate and predict have no --input: the hint must not offer one; train --resume does.
+    Another network altogether is told as such, with the network to give."""
+    small = run_dir.parent / "lenet5_16.yaml"  # the same network (its name too) at another input
+    small.write_text((run_dir / "network.yaml").read_text().replace("input: 32x32x1", "input: 16x16x1"))
+    for command in (["evaluate", str(small)], ["predict", str(small), "none.png"]):
         code, _, err = run_main(monkeypatch, capsys, *command, "--checkpoint", str(run_dir), "--device", "cpu")
         assert code == 2 and "trained at input 32x32x1" in err, err
         assert "--input" not in err and "`input: 32x32x1`" in err and f"`{command[0]}`" in err, err
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "alexnet", "--checkpoint", str(run_dir), "--device", "cpu")
+    assert code == 2 and "the checkpoint is `lenet5`'s (input 32x32x1), not `alexnet`'s (input 227x227x3)" in err
+    assert f"hint: give `lenet5` as ARCH, or the run alone: `cnnctl evaluate {run_dir}`" in err
+    code, _, err = run_main(monkeypatch, capsys, "train", "alexnet", "--resume", str(run_dir))
+    assert f"hint: leave ARCH out: `cnnctl train --resume {run_dir}` resumes the run's own network" in err
     # lenet5 also builds at 16x16x1 (16-5+1 = 12, 6, 2, 1): the same layers at another input
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--input", "16x16x1", "--resume", str(run_dir))
     assert code == 2 and "trained at input 32x32x1" in err and "give --input 32x32x1" in err, err

@@ -283,7 +283,7 @@ def test_resuming_with_another_network_is_told_before_its_data_is_made(tmp_path)
     done = run(tmp_path, epochs=1)
     other = cnnctl.load("vgg16")  # its shapes at 224x224x3 would take 12 GiB to draw
     config = TrainConfig(epochs=1, device="cpu")
-    with pytest.raises(CnnctlError, match="trained at input 16x16x1; this network takes 224x224x3"):
+    with pytest.raises(CnnctlError, match=r"\(input 16x16x1\), not `vgg16`'s \(input 224x224x3\)"):
         train(other, config, arch="vgg16", resume=str(done.run_dir))
 
 

@@ -219,7 +219,8 @@ def test_train_evaluate_from_the_command_line(tmp_path):
     best = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
     assert report["accuracy"] == pytest.approx(best)  # the same split and weights as the run's last epoch
     wrong = cli("evaluate", "alexnet", "--checkpoint", str(out))
-    assert wrong.returncode == 2 and "the checkpoint was trained at input 32x32x1" in wrong.stderr
+    assert wrong.returncode == 2 and "the checkpoint is `lenet5`'s (input 32x32x1), not `alexnet`'s" in wrong.stderr
+    assert "hint: give `lenet5` as ARCH" in wrong.stderr  # another network, not another size: no --input hint
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

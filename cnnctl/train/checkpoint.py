@@ -308,6 +308,23 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
     saved = state["network"]  # load_checkpoint refuses a checkpoint without it
     here = network_record(graph)
     trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
+    arch = state.get("arch")
+    if arch and arch != graph.name and saved["input"] != here["input"]:  # another network, not another size
+        from ..catalog import is_run_folder
+
+        run = Path(path).parent
+        if command == "train":
+            hint = f"leave ARCH out: `cnnctl train --resume {run}` resumes the run's own network"
+        else:
+            hint = f"give `{arch}` as ARCH" + (
+                f", or the run alone: `cnnctl {command} {run}`" if is_run_folder(run) else ""
+            )
+        raise CnnctlError.at(
+            f"the checkpoint is `{arch}`'s (input {'x'.join(map(str, saved['input']))}), not `{graph.name}`'s "
+            f"(input {'x'.join(map(str, here['input']))})",
+            Loc(str(path)),
+            hint=hint,
+        )
     if saved["input"] != here["input"]:
         shape = "x".join(map(str, saved["input"]))
         resize = (
