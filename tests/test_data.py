@@ -217,6 +217,7 @@ def test_training_on_test_files_alone_is_said_once(tmp_path):
         said = [note for note in d.notes if "test split is trained on" in note]
         assert len(said) == 1 and "t10k" in said[0] and "add the training files" in said[0]
         assert len(d.train) + len(d.val) == 20  # validation held out from the test files
+        assert d.test is None and "t10k" in d.no_test and "were trained on" in d.no_test  # evaluate --split test says
     write_idx(tmp_path / "both", "train", *digits(20))
     write_idx(tmp_path / "both", "t10k", *digits(5, seed=1))
     assert not any("trained on" in note for note in load_data(str(tmp_path / "both"), (28, 28, 1)).notes)

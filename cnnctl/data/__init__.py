@@ -389,7 +389,7 @@ def load_source(source: Source, request: Request):
     check_memory(source.images * h * w * c, f"the {source.images:,} images of {source.name} at {h}x{w}x{c}")
     module, function = source.loader.split(":")
     raw = getattr(import_module(module if "." in module else f"{__name__}.{module}"), function)(source, request)
-    raw.no_test = source.no_test
+    raw.no_test = raw.no_test or source.no_test  # the files' own reason (t10k alone), else the registration's
     return raw
 
 

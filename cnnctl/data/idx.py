@@ -183,10 +183,12 @@ def combine(
     from, and a lone test split is said to be trained on (MNIST's t10k files alone)."""
     present = {k: s for k, s in (("training", train), ("validation", val), ("test", test)) if s is not None}
     if len(present) == 1:
+        why = ""
         if test is not None:
             said = "the test split is trained on (validation held out from it), leaving no unseen images to test on"
             notes.append(f"only {test_from} are in {where}: {said}; add the training files beside them")
-        return Raw(name, classes, next(iter(present.values())), None, notes)
+            why = f"only {test_from} are in {where}, and they were trained on (validation held out from them)"
+        return Raw(name, classes, next(iter(present.values())), None, notes, no_test=why)
     sizes = {k: tuple(s.x.shape[2:]) for k, s in present.items()}
     if len(set(sizes.values())) > 1:
         said = ", ".join(f"{k} images are {h}x{w}" for k, (h, w) in sizes.items())
