@@ -201,6 +201,20 @@ def test_flops_per_layer_csv_from_the_cli():
     assert header[-1] == "Bwd mults"
 
 
+def test_memory_per_layer_csv_is_the_per_layer_table_and_top_sums_the_rest(monkeypatch, capsys):
+    # CSV writes one table: with --per-layer it was the totals', the table asked for dropped
+    from helpers import run_main
+
+    code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--per-layer", "-f", "csv")
+    assert code == 0, err
+    every = list(csv.reader(io.StringIO(out)))
+    assert every[0] == ["Layer", "bytes", "size"] and len(every) > 4
+    code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--per-layer", "--top", "3", "-f", "csv")
+    top = list(csv.reader(io.StringIO(out)))
+    assert top[1:4] == every[1:4] and top[4][0] == f"({len(every) - 4} other layers)"
+    assert int(top[4][1]) == sum(int(row[1]) for row in every[4:])  # the column still adds up
+
+
 def test_evaluate_csv_is_one_table(capsys):
     _output(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))

@@ -156,6 +156,8 @@ def memory_cmd(
     m = training_memory(graph, batch, dtype, optimizer, amp, device)
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.name, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
+    if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
+        tables = tables[1:]
     _output(format, lambda: memory_json(m, graph.name, budget, per_layer), lambda: tables, graph)
     return 0
 

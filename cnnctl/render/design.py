@@ -146,12 +146,15 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
 
 def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
     layers = sorted(m.layers, key=lambda r: -(r.per_example * m.batch + r.fixed))
-    shown = layers[:top] if top else layers
-    rows = [[r.path, r.per_example * m.batch + r.fixed] for r in shown if r.per_example or r.fixed]
+    kept = [(r.path, r.per_example * m.batch + r.fixed) for r in layers if r.per_example or r.fixed]
+    rows = [[path, b, b] for path, b in (kept[:top] if top else kept)]
+    if top and len(kept) > top:  # the rest in one row, as flops --top does: the column still adds up
+        rest = sum(b for _, b in kept[top:])
+        rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
         [Column("Layer", squeeze=True), num("bytes", exact), num("size", size)],
-        [[path, b, b] for path, b in rows],
+        rows,
     )
 
 
