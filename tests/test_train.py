@@ -210,6 +210,7 @@ def test_train_evaluate_from_the_command_line(tmp_path):
     assert "val acc" in result.stderr and (out / "best.pt").is_file()  # progress on stderr, the result on stdout
     trained = json.loads(result.stdout)
     assert trained["status"] == 0 and trained["run_dir"] == str(out) and len(trained["history"]) == 1
+    assert trained["ended"] == json.loads((out / "status.json").read_text())["status"] == "finished"
     result = cli("evaluate", "lenet5", "--checkpoint", str(out), "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
