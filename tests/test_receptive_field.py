@@ -304,27 +304,22 @@ def footprints(graph, wanted, masks=None):
     return seen
 
 
-def expected_span(field, position, image):
-    """The rows and columns cnnctl says output `position` sees, clipped to the image."""
+def expected_span(field, position, image, start=None, size=None):
+    """The rows and columns cnnctl says output `position` sees (of the field's `start` and
+    `size`, its whole extent by default), clipped to the image."""
     if field.whole:
         return tuple((0, image[axis] - 1) for axis in (0, 1))
+    start, size = start or field.start, size or field.size
     spans = []
     for axis in (0, 1):
-        lo = field.start[axis] + position[axis] * field.jump[axis]
-        hi = lo + field.size[axis] - 1
-        spans.append((max(lo, 0), min(hi, image[axis] - 1)))
+        lo = start[axis] + position[axis] * field.jump[axis]
+        spans.append((max(lo, 0), min(lo + size[axis] - 1, image[axis] - 1)))
     return tuple(spans)
 
 
 def solid_span(field, position, image):
     """The rows and columns of which cnnctl says output `position` sees every pixel, clipped."""
-    if field.whole:
-        return tuple((0, image[axis] - 1) for axis in (0, 1))
-    spans = []
-    for axis in (0, 1):
-        lo = field.solid_start[axis] + position[axis] * field.jump[axis]
-        spans.append((max(lo, 0), min(lo + field.solid_size[axis] - 1, image[axis] - 1)))
-    return tuple(spans)
+    return expected_span(field, position, image, field.solid_start, field.solid_size)
 
 
 def sees_all_of(mask, span):

@@ -342,10 +342,7 @@ class _Run:
             return []
         self.head, width = made
         self.graph = self._rebuilt({self.head: classes})
-        aux = [f"`{path}`" for path in self._anew()[1:]]
-        return [f"head: `{self.head}` made anew for the data's {classes:,} classes (it had {width:,} outputs; "
-                f"--head PATH chooses another layer)"
-                + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else "")]  # fmt: skip
+        return [self._made_anew(classes, f"it had {width:,} outputs")]
 
     def _weights_source(self, fresh: bool) -> str | None:
         """The file --weights names: torchvision's ImageNet weights fetched into torch.hub's cache
@@ -454,10 +451,15 @@ class _Run:
         from ..exchange.weights import in_layers
 
         theirs = next(p.left_out for p in placement.placed if p.left_out and in_layers(p.own, self.head))
+        return self._made_anew(self.graph.output_shape[-1], f"the weights had {theirs[0]:,} outputs")
+
+    def _made_anew(self, classes: int, had: str) -> str:
+        """The line saying the head (and the auxiliary heads with it) was made anew for `classes`."""
         aux = [f"`{path}`" for path in self._anew()[1:]]
-        return (f"head: `{self.head}` made anew for the data's {self.graph.output_shape[-1]:,} classes (the weights "
-                f"had {theirs[0]:,} outputs; --head PATH chooses another layer)"
-                + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else ""))  # fmt: skip
+        return (
+            f"head: `{self.head}` made anew for the data's {classes:,} classes ({had}; --head PATH chooses "
+            "another layer)" + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else "")
+        )
 
     def _anew(self) -> tuple[str, ...]:
         """The layers made anew for the data's classes: the head, and the auxiliary heads with it."""
