@@ -55,7 +55,7 @@ def test_validate_escapes_control_characters_in_a_file_name():
 
 def test_help_shows_whole_command_descriptions():
     out = cli("--help", columns=80).stdout
-    commands = out[out.index("Commands:") :].splitlines()[1:]
+    commands = out[out.index("Commands:") :].split("\n\n")[0].splitlines()[1:]  # the block, up to its blank line
     expected = list(COMMANDS)  # every command, in the order of the registry
     assert [ln.split()[0] for ln in commands if ln.strip()] == expected
     assert not any(ln.rstrip().endswith("...") for ln in commands), out

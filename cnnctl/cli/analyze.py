@@ -6,7 +6,7 @@ from ..analysis.training import OPTIMIZERS
 from ..errors import CnnctlError
 from ..limits import MAX_INT
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output
+from .common import Format, _output, examples
 from .options import (
     arch_argument,
     argument,
@@ -32,6 +32,12 @@ def optimizer_option(help: str) -> Any:
     return option("--optimizer", parser=choice(names), metavar="|".join(names), complete=words(*names), help=help)
 
 
+@examples(
+    ("cnnctl flops resnet50", "forward, backward and a training step, and what is counted"),
+    ("cnnctl flops resnet50 --top 10", "the ten heaviest layers and their share"),
+    ("cnnctl flops vgg16 --batch 64 --profile h100 --amp", "roofline time of a batch on an H100, mixed precision"),
+    ("cnnctl flops convnext_tiny --peak-tflops 90 --bandwidth 1000", "the roofline on a device of your own"),
+)
 def flops_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,
@@ -120,6 +126,11 @@ def _roofline(
     return roofline(graph, device, batch, dtype, amp=amp)
 
 
+@examples(
+    ("cnnctl memory resnet50 --batch 64 --amp", "a training step of 64 images in mixed precision"),
+    ("cnnctl memory vgg16 --optimizer sgd --budget 24GiB", "the largest batch that trains in 24 GiB"),
+    ("cnnctl memory convnext_tiny --top 5", "the five layers that keep the most for backward"),
+)
 def memory_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,
@@ -162,6 +173,14 @@ def memory_cmd(
     return 0
 
 
+@examples(
+    ("cnnctl compare resnet18 resnet50", "two networks side by side, and their ratio"),
+    (
+        "cnnctl compare mobilenet_v2 efficientnet_b0 shufflenet_v2_x1_0 --profile l4",
+        "three small networks' latency on an L4",
+    ),
+    ("cnnctl compare vgg16 resnet50 --dtype bf16 --budget 16GiB", "the largest batch of each in 16 GiB"),
+)
 def compare_cmd(
     files: Annotated[list[str], argument("ARCH...", "Network files or bundled names, two or more.", complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,

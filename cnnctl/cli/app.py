@@ -42,7 +42,10 @@ def _help_hint(command: str) -> str:
 
 
 class Command(TyperCommand):
-    """A command that names the words it was given but takes none of."""
+    """A command that names the words it was given but takes none of, and whose --help ends with
+    its examples."""
+
+    examples: tuple[tuple[str, str], ...] = ()  # (command line, what it does): cnnctl.cli.common.examples
 
     def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
         rest = super().parse_args(ctx, args)
@@ -50,6 +53,16 @@ class Command(TyperCommand):
             raise Mistake(f"`{self.name}` takes no more arguments: {quoted(' '.join(ctx.args))}",
                           _compare_hint(self.name, ctx) or _help_hint(self.name))  # fmt: skip
         return rest
+
+    def format_epilog(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        """The command's epilog, then `Examples:` as a section beside `Options:`, each command line
+        under a comment saying what it does, as written (never refilled: it is to be copied)."""
+        super().format_epilog(ctx, formatter)
+        if self.examples:
+            with formatter.section("Examples"):
+                indent = " " * formatter.current_indent
+                for command, what in self.examples:
+                    formatter.write(f"{indent}# {what}\n{indent}{command}\n")
 
     def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
         """`[OPTIONS] ARCH [DIR]`: an argument as its metavar, in brackets when it may be left out."""
@@ -95,7 +108,9 @@ def build(name: str) -> _click.Command:
         name=name, callback=run, cls=Command, context_settings=CONTEXT, short_help=_summary(run),
         epilog=epilog() if callable(epilog) else epilog,
     )  # fmt: skip
-    return get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
+    command = get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
+    command.examples = getattr(run, "examples", ())  # cnnctl.cli.common.examples, written above the handler
+    return command
 
 
 class Group(TyperGroup):
@@ -127,6 +142,7 @@ def top_help(group: _click.Command) -> str:
     lines += [f"  {names:<{width}}  {text}" for names, text in options]
     lines += ["", "Commands:"]
     lines += [f"  {name:<10} {_summary(handler(name))}" for name in COMMANDS]
+    lines += ["", f"`{PROG} COMMAND --help` shows a command's options and examples."]
     return "\n".join(lines) + "\n"
 
 

@@ -5,10 +5,15 @@ from typing import Annotated, Optional
 
 from ..errors import CnnctlError
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, _print_json
+from .common import Format, _output, _print_json, examples
 from .options import argument, complete_arch, format_option, input_option
 
 
+@examples(
+    ("cnnctl validate net.yaml", "ok, or every problem with its line and column"),
+    ("cnnctl validate efficientnet", "a family file and each of its members"),
+    ("cnnctl validate net.yaml lenet5 --format json", "several files; each problem's fields as JSON"),
+)
 def validate_cmd(
     files: Annotated[list[str], argument("FILE...", "Network files (or bundled names) to check.", complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,
@@ -91,6 +96,10 @@ def _member_problems(arch: str, input: str | None, told: list) -> list:
     return found
 
 
+@examples(
+    ("cnnctl list", "the bundled networks, by the name that every ARCH takes"),
+    ("cnnctl list --format csv", "the same for scripts"),
+)
 def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
     """The bundled architectures: input, params, mults; each family's members."""
     from ..catalog import bundled, families

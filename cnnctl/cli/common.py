@@ -18,6 +18,18 @@ class Format(str, Enum):
         return self.value
 
 
+def examples(*lines: tuple[str, str]) -> Callable[[Callable], Callable]:
+    """A command's examples, the last section of its --help: (the command line, what it does)
+    pairs, written above its handler. tests/test_help_examples.py parses every line with the
+    command's own options and runs the analysis commands' ones."""
+
+    def attach(handler: Callable) -> Callable:
+        handler.examples = lines
+        return handler
+
+    return attach
+
+
 def _print_json(data: object) -> None:
     """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
     from ..render.numbers import json_text

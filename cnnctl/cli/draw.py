@@ -5,10 +5,15 @@ from typing import Annotated, Optional
 
 from ..errors import CnnctlError
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json, _warn
+from .common import Format, _print_json, _warn, examples
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
 
 
+@examples(
+    ("cnnctl draw lenet5 --style volumes -o lenet5.svg", "the course's volumes, with nothing installed"),
+    ("cnnctl draw resnet18 --depth 2 -o resnet18.mmd", "Mermaid, for a Markdown file on GitHub"),
+    ("cnnctl draw resnet50 --depth 2 -o resnet50.svg", "a graph laid out by Graphviz (needs `dot`)"),
+)
 def draw_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,

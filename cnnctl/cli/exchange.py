@@ -4,10 +4,15 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
-from .common import Format, _print_json
+from .common import Format, _print_json, examples
 from .options import argument, format_option, formats, option, words
 
 
+@examples(
+    ("cnnctl import model.onnx", "the network in the notation, on standard output"),
+    ("cnnctl import model.onnx -o net.yaml --name mynet", "net.yaml, and its weights in net.safetensors"),
+    ("cnnctl import model.onnx --format json", "its name, counts, input and output, and the text, as JSON"),
+)
 def import_cmd(
     file: Annotated[str, argument("FILE.onnx", "An ONNX model file.")],
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
@@ -125,6 +130,10 @@ def import_epilog() -> str:
 import_cmd.epilog = import_epilog  # `cnnctl import --help` ends with it (the command reads that module anyway)
 
 
+@examples(
+    ("cnnctl schema -o cnnctl.schema.json", "the schema for your editor's YAML extension"),
+    ("cnnctl schema", "the same on standard output"),
+)
 def schema_cmd(
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
                                             help="Write it to FILE. Default: standard output.")] = None,

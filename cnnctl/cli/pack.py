@@ -2,12 +2,16 @@
 
 from typing import Annotated
 
-from .common import Format, _output
+from .common import Format, _output, examples
 from .options import argument, format_option, nbytes, option, whole
 
 DEFAULT_SHARD_SIZE = 10**9  # 1 GB: a few seconds of reading each, few enough files for any file system
 
 
+@examples(
+    ("cnnctl pack ./photos -o ./shards", "shards of at most 1 GB: `cnnctl train ARCH --data ./shards`"),
+    ("cnnctl pack ./photos -o ./shards --shard-size 500MB --seed 1", "smaller shards, in another order"),
+)
 def pack_cmd(
     folder: Annotated[str, argument("FOLDER", "An image folder: a subfolder of PNG/JPEG images per class, "
                                     "perhaps inside train/, val/ and test/.")],

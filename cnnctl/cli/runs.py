@@ -4,10 +4,14 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from .common import Format, _output
+from .common import Format, _output, examples
 from .options import argument, choice, complete_run, format_option, option, words
 
 
+@examples(
+    ("cnnctl plot runs/lenet5-mnist", "loss and accuracy of a run, in ./curves.png"),
+    ("cnnctl plot runs/lenet5-mnist runs/lenet5-sgd --metric accuracy -o acc.svg", "two runs on the same axes"),
+)
 def plot_cmd(
     runs: Annotated[list[str], argument("RUN...", "Run folders (or their metrics.jsonl or results.csv).",
                                         complete_run)],
@@ -58,6 +62,10 @@ def plot_cmd(
     return 0
 
 
+@examples(
+    ("cnnctl runs", "the runs in ./runs, the newest first"),
+    ("cnnctl runs experiments --format json", "those in another folder, as JSON"),
+)
 def runs_cmd(
     folder: Annotated[str, argument("DIR", "The folder holding the run folders. Default: ./runs.")] = "runs",
     format: Annotated[Format, format_option()] = Format.table,

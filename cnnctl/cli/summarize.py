@@ -6,10 +6,16 @@ from typing import Annotated, Optional
 from ..limits import MAX_INT
 from ..render.views import DEFAULT_COLUMNS, SUMMARY_COLUMNS  # what summarize shows: imported by it in any case
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output
+from .common import Format, _output, examples
 from .options import arch_argument, columns, dtype_option, format_option, input_option, option, whole
 
 
+@examples(
+    ("cnnctl summarize lenet5", "every layer: output shape, params, multiplications, field"),
+    ("cnnctl summarize vgg16 --batch 32 --dtype bf16", "memory for a batch of 32 in bfloat16"),
+    ("cnnctl summarize resnet50 --depth 1 --columns layer,output,params", "stages only, three columns"),
+    ("cnnctl summarize efficientnet_b3 --input 320x320x3 --format json", "a family member at another input, as JSON"),
+)
 def summarize_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,

@@ -8,7 +8,7 @@ from .. import worker
 from ..errors import INTERRUPTED, CnnctlError
 from ..train.settings import SETTINGS, Setting
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json
+from .common import Format, _print_json, examples
 from .options import (
     ARCH_HELP,
     argument,
@@ -22,6 +22,18 @@ from .options import (
 )
 
 
+@examples(
+    ("cnnctl train lenet5 --data mnist --epochs 3 --out runs/lenet5-mnist", "LeNet-5 on MNIST, 3 epochs"),
+    (
+        "cnnctl train resnet18 --data cifar10 --augment crop,flip --device cuda",
+        "ResNet-18 on CIFAR-10 on a GPU, the CIFAR augmentation",
+    ),
+    (
+        "cnnctl train resnet50 --weights imagenet --data ./photos --freeze layer2",
+        "fine-tune ImageNet's weights on your photos, a subfolder per class",
+    ),
+    ("cnnctl train --resume runs/lenet5-mnist --epochs 10", "continue a run, to 10 epochs"),
+)
 def train_cmd(
     arch: Optional[str] = None,
     *,

@@ -8,7 +8,7 @@ from ..errors import CnnctlError, Problem
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, _print_json, _warn
+from .common import Format, _output, _print_json, _warn, examples
 from .options import (
     arch_argument,
     argument,
@@ -71,6 +71,14 @@ def data_dir_help() -> str:
     return BY_NAME["data_dir"].help
 
 
+@examples(
+    ("cnnctl export runs/lenet5-mnist -o lenet5.onnx", "a run's network and weights as ONNX, checked"),
+    ("cnnctl export runs/lenet5-mnist -o lenet5.py", "a PyTorch source file, with preprocess(image)"),
+    (
+        "cnnctl export resnet18 --weights imagenet --with-preprocessing -o r18.ts",
+        "TorchScript that takes uint8 pixels and normalises them itself",
+    ),
+)
 def export_cmd(
     arch: Annotated[str, arch_argument()],
     output: Annotated[str, option("-o", "--output", metavar="FILE", help="The file: .onnx, .ts (TorchScript), .py.")],
@@ -182,6 +190,14 @@ def _how_to_use(done, network: str) -> str:
     )
 
 
+@examples(
+    ("cnnctl evaluate runs/lenet5-mnist", "accuracy and confusion matrix on the run's validation split"),
+    ("cnnctl evaluate runs/lenet5-mnist --split test", "on the data's test split"),
+    (
+        "cnnctl evaluate resnet18 --weights imagenet --data ./imagenet-val --split all",
+        "ImageNet's weights on every image of folders named as its classes",
+    ),
+)
 def evaluate_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
@@ -233,6 +249,11 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
     )
 
 
+@examples(
+    ("cnnctl predict runs/lenet5-mnist digit.png", "the top 5 classes of an image"),
+    ("cnnctl predict runs/lenet5-mnist ./scans --invert --top-k 3", "dark digits on white paper, a folder of them"),
+    ("cnnctl predict resnet18 --weights imagenet cat.jpg", "ImageNet's classes, nothing trained"),
+)
 def predict_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
@@ -277,6 +298,11 @@ def predict_cmd(
     return 2 if failed else 0
 
 
+@examples(
+    ("cnnctl weights resnet50 imagenet", "where each of torchvision's tensors goes"),
+    ("cnnctl weights net.yaml net.safetensors", "the weights `cnnctl import` wrote beside net.yaml"),
+    ("cnnctl weights resnet18 resnet18.pth", "a PyTorch state_dict of another tool"),
+)
 def weights_cmd(
     arch: Annotated[str, argument("ARCH", "A network file or a bundled name.", complete_run_or_arch)],
     source: Annotated[str, argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth state_dict, a "
@@ -301,6 +327,11 @@ def weights_cmd(
     return 0
 
 
+@examples(
+    ("cnnctl bench resnet50 --device cuda --batch-size 128 --amp", "images/s, latency and MFU on a GPU"),
+    ("cnnctl bench lenet5 --device cpu --reference --threads 1", "against a hand-written LeNet-5"),
+    ("cnnctl bench resnet50 --device cuda --data ./shards --workers 8", "is the loader or the step the bottleneck?"),
+)
 def bench_cmd(
     arch: Annotated[str, arch_argument()],
     device: Annotated[Optional[str], device_option()] = None,
