@@ -120,7 +120,7 @@ def test_predict_replicates_grayscale_for_a_network_of_two_channels(two_channels
                               str(tmp_path / "gray.png"), "--checkpoint", str(run), "--device", "cpu",
                               "--format", "json")  # fmt: skip
     assert code == 0, err
-    rgb, gray = json.loads(out)
+    rgb, gray = json.loads(out)["predictions"]
     assert rgb["adapted"] == ["converted RGB to grayscale (L = 0.299 R + 0.587 G + 0.114 B, ITU-R 601-2)",
                               "replicated 1 channel to 2"]  # fmt: skip
     assert gray["adapted"] == ["padded 10x10 to 12x12 with zeros (centred)", "replicated 1 channel to 2"]

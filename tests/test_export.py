@@ -204,7 +204,7 @@ def test_the_export_states_the_input_and_the_stated_preparation_predicts_as_cnnc
     code, said, err = run_main(monkeypatch, capsys, "predict", str(trained), *map(str, images), "--format", "json",
                                "-k", "1", "--device", "cpu")  # fmt: skip
     assert code == 0, err
-    tops = [r["top"][0] for r in json.loads(said)]
+    tops = [r["top"][0] for r in json.loads(said)["predictions"]]
     predicted = [state["classes"].index(top["class"]) for top in tops]
     stated = ((x.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)).numpy()
 
@@ -280,7 +280,7 @@ def test_each_export_with_its_preprocessing_gives_predicts_classes_on_png_files(
     code, said, err = run_main(monkeypatch, capsys, "predict", str(trained), *map(str, pngs), "--format", "json",
                                "-k", "1", "--device", "cpu")  # fmt: skip
     assert code == 0, err
-    tops = [r["top"][0] for r in json.loads(said)]
+    tops = [r["top"][0] for r in json.loads(said)["predictions"]]
     predicted = [state["classes"].index(top["class"]) for top in tops]
 
     def export(name: str, *more: str) -> str:

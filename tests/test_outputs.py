@@ -3,7 +3,11 @@ Inception v3's auxiliary classifiers). The notation and its messages; the heads'
 from the inference totals; the compiled module's outputs in training and evaluation; the loss
 main + w * head; export without the heads; fine-tuning resizes the heads with the main one."""
 
+import csv
+import io
 import json
+import re
+import shutil
 
 import pytest
 
@@ -74,6 +78,16 @@ def test_each_mistake_is_one_located_message(outputs, message, col, tmp_path):
     said = problems(TINY.replace("[out, {aux: 0.3}]", outputs), tmp_path)
     assert len(said) == 1, said
     assert f"net.yaml:3:{col}: {message}" in said[0]
+
+
+def test_a_head_of_another_shape_is_told_the_main_outputs_own_shape(tmp_path):
+    # the hint said `fc 1000` whatever the network: TINY's main output is `fc 5`
+    (said,) = problems(TINY.replace("[out, {aux: 0.3}]", "[out, {aux_pool: 0.3}]"), tmp_path)
+    assert "hint: end the head in a layer of the main output's shape (`fc 5`)" in said
+    dense = "input: 8x8x3\noutputs: [out, {aux: 0.3}]\nlayers:\n  - conv f=3 p=1 n=4 id=trunk\n"
+    (said,) = problems(dense + "  - conv f=1 n=4 id=aux\n  - conv f=1 n=2 id=out from=trunk\n", tmp_path)  # per pixel
+    assert "the head `aux` gives 8x8x4 and the main output 8x8x2" in said
+    assert "hint: end the head in a layer of the main output's shape, 8x8x2" in said
 
 
 def test_a_misspelt_head_is_told_what_it_may_be(tmp_path):
@@ -211,6 +225,99 @@ def test_the_per_layer_ranking_and_the_forward_roofline_are_inferences(tmp_path,
     graph = load_text(TINY, tmp_path)
     step = [t.path for t in roofline(graph, PROFILES["a100"], training=True).layers]
     assert {"aux_pool", "aux"} <= set(step)
+
+
+# -- compare and draw: the counts at inference and with the heads; the heads drawn apart --------
+# Published counts (test_architectures): with the heads, and at inference with the heads' multiplications.
+def published(net: str) -> dict:
+    from test_architectures import HEADS, REFERENCE
+
+    (params, mults), (inference_params, head_mults) = REFERENCE[net][1:], HEADS[net]
+    return {"params": params, "inference_params": inference_params, "mults": mults,
+            "training_mults": mults + head_mults}  # fmt: skip
+
+
+@pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
+def test_compare_states_params_and_mults_at_inference_and_with_the_heads(net, monkeypatch, capsys):
+    # compare gave the params with the heads beside the multiplications without them
+    want, resnet18 = published(net), 11_689_512  # torchvision's ResNet-18: no heads, one count
+    code, out, err = run_main(monkeypatch, capsys, "compare", net, "resnet18", "-f", "json")
+    assert code == 0, err
+    a, b = json.loads(out)["networks"]
+    assert {k: a[k] for k in want} == want
+    assert (b["params"], b["inference_params"], b["heads"]) == (resnet18, resnet18, [])
+    code, out, err = run_main(monkeypatch, capsys, "compare", net, "resnet18", "-f", "csv")
+    rows = {row[0]: row[1:3] for row in csv.reader(io.StringIO(out)) if row}
+    assert rows["params at inference"] == [str(want["inference_params"]), str(resnet18)]
+    assert rows["multiplications (forward at inference, per image)"][0] == str(want["mults"])
+    assert rows["params with the heads (training)"] == [str(want["params"]), str(resnet18)]
+    assert rows["multiplications with the heads (training forward, per image)"][0] == str(want["training_mults"])
+    assert "params" not in rows  # one name for one count
+
+
+def _dashed(dot: str) -> set[str]:
+    """The boxes a DOT text draws dashed (the heads')."""
+    return set(re.findall(r'^\s*(\w+) \[label=<.*style="rounded,filled,dashed"', dot, re.M))
+
+
+@pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
+def test_draw_states_both_counts_and_draws_the_heads_dashed_as_training_only(net, tmp_path, monkeypatch, capsys):
+    # draw's title gave the params with the heads beside the multiplications without them, and
+    # drew the heads as any other layer
+    want, graph = published(net), cnnctl.load(net)
+    code, out, err = run_main(monkeypatch, capsys, "draw", net, "-o", str(tmp_path / "n.dot"), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert {k: data[k] for k in want} == want
+    dot = (tmp_path / "n.dot").read_text()
+    title = re.search(r"label=<<b>(.*)</b><br/>(.*)>, nodesep", dot)
+    assert title, dot[:500]
+    assert f"{want['inference_params']:,} params" in title[1] and "at inference" in title[1]
+    assert "training only" in title[2] and f"{want['params']:,} params" in title[2]  # the legend
+    heads = {f"n{i}" for i in graph.training_only}
+    assert heads and _dashed(dot) == heads
+    assert {b["key"] for b in data["boxes"] if b.get("training_only")} == heads
+    code, _, err = run_main(monkeypatch, capsys, "draw", net, "-o", str(tmp_path / "n.mmd"))
+    mermaid = (tmp_path / "n.mmd").read_text()
+    assert code == 0 and "training only" in mermaid.splitlines()[1], err  # the title's legend
+    (marked,) = re.findall(r"^  class (\S+) training$", mermaid, re.M)
+    assert set(marked.split(",")) == heads
+
+
+def test_draw_marks_googlenets_aux_layers_and_collapsed_heads(tmp_path, monkeypatch, capsys):
+    graph = cnnctl.load("googlenet")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(tmp_path / "g.dot"))
+    assert code == 0, err
+    dashed = {graph.nodes[int(key[1:])].path for key in _dashed((tmp_path / "g.dot").read_text())}
+    assert dashed == {f"aux{k}.{layer}" for k in (1, 2) for layer in ("pool1", "conv1", "fc1", "dropout1", "fc2")}
+    code, out, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-d", "1", "-o", str(tmp_path / "g1.dot"),
+                              "-f", "json")  # fmt: skip
+    boxes = {b["key"]: b["path"] for b in json.loads(out)["boxes"]}
+    assert {boxes[key] for key in _dashed((tmp_path / "g1.dot").read_text())} == {"aux1", "aux2"}
+    assert re.search(r"aux1: aux \(training only\)", (tmp_path / "g.dot").read_text())  # the cluster's title
+
+
+def test_a_network_without_heads_is_drawn_as_before(tmp_path, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "draw", "resnet18", "-o", str(tmp_path / "r.dot"), "-f", "json")
+    dot = (tmp_path / "r.dot").read_text()
+    assert code == 0 and not _dashed(dot) and "training only" not in dot, err
+    assert "<b>resnet18: 224x224x3 to 1000, 11,689,512 params, 1.81 G mults</b>>" in dot
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")
+def test_the_heads_are_dashed_in_the_svg_graphviz_draws(tmp_path, monkeypatch, capsys):
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "net.yaml").write_text(TINY)
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "net.yaml"), "-o", str(tmp_path / "n.svg"))
+    assert code == 0, err
+    svg = "{http://www.w3.org/2000/svg}"
+    graph = load_text(TINY, tmp_path)
+    dashed = set()
+    for g in ET.parse(tmp_path / "n.svg").getroot().iter(f"{svg}g"):
+        if g.get("class") == "node" and any(p.get("stroke-dasharray") for p in g.iter(f"{svg}path")):
+            dashed.add(g.find(f"{svg}title").text)
+    assert dashed == {f"n{i}" for i in graph.training_only} == {"n1", "n2"}  # aux_pool, aux
 
 
 # -- the module, the loss, export ----------------------------------------------------------------

@@ -43,8 +43,9 @@ def predict(monkeypatch, capsys, trained, *args, checkpoint=None):
 
 
 def predict_json(monkeypatch, capsys, trained, *args, checkpoint=None):
+    """(exit code, the JSON's predictions, stderr)."""
     code, out, err = predict(monkeypatch, capsys, trained, *args, "--format", "json", checkpoint=checkpoint)
-    return code, json.loads(out), err
+    return code, json.loads(out)["predictions"], err
 
 
 def gray(path, size=(16, 16), background=20, square=230):
@@ -105,6 +106,17 @@ def test_a_checkpoint_in_a_run_folder_stands_for_the_run_with_those_weights(trai
     by_run = run_main(monkeypatch, capsys, "predict", str(net), str(image), "--checkpoint", str(run / "last.pt"),
                       "--device", "cpu")  # fmt: skip
     assert by_run[1] == out
+
+
+def test_json_names_the_weights_it_predicted_with(trained, tmp_path, monkeypatch, capsys):
+    # the JSON was a list of images alone: the weights were named in the table's title only
+    _, run = trained
+    image = gray(tmp_path / "one.png")
+    code, out, err = predict(monkeypatch, capsys, trained, image, "--format", "json", checkpoint=run / "last.pt")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["weights"] == str(run / "last.pt")  # the checkpoint given
+    assert [p["image"] for p in data["predictions"]] == [str(image)]
 
 
 # --- one bad file does not stop the others ---------------------------------------------------
@@ -372,7 +384,7 @@ def test_weights_from_an_exported_onnx_file_bring_its_normalisation_and_classes(
         code, out, err = run_main(monkeypatch, capsys, "predict", str(net), *map(str, images), "--device", "cpu",
                                   "--format", "json", *args)  # fmt: skip
         assert code == 0, err
-        return [[(t["class"], round(t["probability"], 5)) for t in r["top"]] for r in json.loads(out)]
+        return [[(t["class"], round(t["probability"], 5)) for t in r["top"]] for r in json.loads(out)["predictions"]]
 
     assert top("--weights", str(exported)) == top("--checkpoint", str(run))
     model = onnx.load(str(exported))

@@ -138,7 +138,7 @@ def test_predict_with_them_names_imagenets_classes_of_the_centre_crop(hand_resne
     with torch.no_grad():
         probs = F.softmax(hand(x), dim=1)[0]
     top = probs.topk(3)
-    (result,) = json.loads(out)
+    (result,) = json.loads(out)["predictions"]
     expected = [imagenet_classes()[i] for i in top.indices.tolist()]
     assert [row["class"] for row in result["top"]] == expected
     assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-5)

@@ -272,7 +272,7 @@ def test_predict_gives_top_k_probabilities_for_image_files(tmp_path):
     net.write_text(SMALL_NET)
     out = cli("predict", str(net), *paths, "--checkpoint", str(result.run_dir), "-k", "3", "--format", "json")
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+    report = json.loads(out.stdout)["predictions"]
     assert [r["image"] for r in report] == paths
     for r in report:
         probs = [t["probability"] for t in r["top"]]

@@ -72,7 +72,7 @@ def test_predict_gives_the_source_modules_probabilities(source, tmp_path, monkey
     assert code == 0, err
     with torch.no_grad():
         top = F.softmax(hand(normalised(image)), dim=1)[0].topk(3)
-    (result,) = json.loads(out)
+    (result,) = json.loads(out)["predictions"]
     assert [row["class"] for row in result["top"]] == [str(i) for i in top.indices.tolist()]  # numbered: none recorded
     assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-6)
     code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", weights, str(tmp_path / "x.png"),
@@ -190,12 +190,13 @@ def test_the_network_files_train_mean_and_std_serve_weights_that_record_none(sou
     assert code == 0, err
     with torch.no_grad():
         top = F.softmax(hand(normalised(image)), dim=1)[0].topk(3)
-    (result,) = json.loads(out)
+    (result,) = json.loads(out)["predictions"]
     assert [row["probability"] for row in result["top"]] == pytest.approx(top.values.tolist(), abs=1e-6)
     other = ["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]
     code, out, err = run_main(monkeypatch, capsys, "predict", str(tmp_path / "with_train.yaml"), "--weights", weights,
                               str(tmp_path / "x.png"), "-k", "3", "--device", "cpu", "-f", "json", *other)  # fmt: skip
-    assert [row["probability"] for row in json.loads(out)[0]["top"]] != pytest.approx(top.values.tolist(), abs=1e-6)
+    (result,) = json.loads(out)["predictions"]
+    assert [row["probability"] for row in result["top"]] != pytest.approx(top.values.tolist(), abs=1e-6)
     (tmp_path / "half.yaml").write_text(NET + "train:\n  mean: 0.4,0.5,0.6\n")  # std missing: one message there
     code, out, err = run_main(monkeypatch, capsys, "predict", str(tmp_path / "half.yaml"), "--weights", weights,
                               str(tmp_path / "x.png"), "--device", "cpu")  # fmt: skip
@@ -213,10 +214,10 @@ def test_a_cnnctl_runs_weights_bring_its_normalisation_and_classes(source, tmp_p
     image = ["--device", "cpu", "--format", "json", str(tmp_path / "x.png")]
     code, out, err = run_main(monkeypatch, capsys, "predict", str(run), *image)  # the run's checkpoint itself
     assert code == 0, err
-    expected = json.loads(out)[0]["top"]
+    expected = json.loads(out)["predictions"][0]["top"]
     code, out, err = run_main(monkeypatch, capsys, "predict", net, "--weights", str(run), *image)  # no --mean/--std
     assert code == 0, err
-    assert json.loads(out)[0]["top"] == expected  # its mean and std, and its class names (not numbers)
+    assert json.loads(out)["predictions"][0]["top"] == expected  # its mean and std, and its class names (not numbers)
     assert not expected[0]["class"].isdigit()
 
 

@@ -29,9 +29,15 @@ def compare(
             "input": g.input_shape,
             "output": g.output_shape,
             "layers": len(g.nodes),
+            # as summarize counts: every parameter and those inference uses; a forward pass at
+            # inference and in training, where the heads only training runs (`outputs:`) add theirs
             "params": g.params,
+            "inference_params": g.inference_params,
             "mults": g.mults,
+            "training_mults": g.training_mults,
             "flops": g.flops,
+            "training_flops": g.training_flops,
+            "heads": [h.name for h in g.heads],
             "step_mults": cost.step_mults,
             "memory_peak": memory.peak,
             "largest_batch": memory.largest_batch(budget) if budget is not None else None,
@@ -52,14 +58,20 @@ def last_map(graph: Graph) -> int | None:
 
 
 def stages(graph: Graph) -> dict[str, dict]:
-    """Params and multiplications of each top-level group of more than one layer, in order."""
+    """Params and multiplications of each top-level group of more than one layer, in order; a
+    group of a head's layers alone (GoogLeNet's `aux1`) says `training_only`."""
     groups: dict[str, dict] = {}
+    heads = graph.training_only
     for n in graph.nodes:
-        head, dot, _ = n.path.partition(".")
+        top, dot, _ = n.path.partition(".")
         if not dot:
             continue
-        g = groups.setdefault(head, {"params": 0, "mults": 0, "layers": 0})
+        g = groups.setdefault(top, {"params": 0, "mults": 0, "layers": 0, "training_only": True})
         g["params"] += n.params
         g["mults"] += n.mults
         g["layers"] += 1
+        g["training_only"] &= n.index in heads
+    for g in groups.values():
+        if not g["training_only"]:
+            del g["training_only"]  # said only where true, as summarize's rows
     return {k: v for k, v in groups.items() if v["layers"] > 1}

@@ -32,6 +32,7 @@ class Box:
     params: int
     mults: int
     layers: int  # graph nodes it stands for
+    training: bool = False  # a head's layer (or a group of them alone): it runs only in training
 
 
 @record
@@ -49,6 +50,7 @@ class Cluster:
     label: str
     boxes: tuple[str, ...]  # keys of the boxes directly inside
     clusters: tuple[Cluster, ...]
+    training: bool = False  # all it holds is a head's: it runs only in training
 
 
 @record
@@ -56,12 +58,15 @@ class Diagram:
     name: str
     input_shape: Shape
     output_shape: Shape
-    params: int
-    mults: int
+    params: int  # every parameter, the heads' too (`outputs:`)
+    mults: int  # at inference: without the heads
     depth: int | None
     boxes: tuple[Box, ...]  # the input first, then in network order
     edges: tuple[Edge, ...]
     top: Cluster  # path "": what is at the top level
+    heads: tuple[str, ...]  # the heads only training runs (`outputs:`), by name
+    inference_params: int  # of `params`, those inference uses
+    training_mults: int  # with the heads: a training forward pass's
 
 
 def family(kind: str) -> str:
@@ -89,14 +94,16 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
         members.setdefault(key, []).append(n)
     box_of: dict[int, str] = {INPUT: "input"}
     boxes = [Box("input", "input", "input", "input", graph.input_shape, 0, 0, 0)]
+    heads = graph.training_only
     for path, nodes in members.items():
+        training = all(n.index in heads for n in nodes)
         if len(nodes) == 1 and nodes[0].path == path:
             n = nodes[0]
-            box = Box(f"n{n.index}", path, _family(n), n.text, n.shape, n.params, n.mults, 1)
+            box = Box(f"n{n.index}", path, _family(n), n.text, n.shape, n.params, n.mults, 1, training)
         else:
             text = _group_text(path, texts, len(nodes))
             params, mults = sum(n.params for n in nodes), sum(n.mults for n in nodes)
-            box = Box(f"g{nodes[0].index}", path, "group", text, nodes[-1].shape, params, mults, len(nodes))
+            box = Box(f"g{nodes[0].index}", path, "group", text, nodes[-1].shape, params, mults, len(nodes), training)
         boxes.append(box)
         for n in nodes:
             box_of[n.index] = box.key
@@ -104,8 +111,9 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     top = _clusters(boxes[1:], texts)
     top = top._replace(boxes=("input", *top.boxes))
     return Diagram(
-        graph.name, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top
-    )
+        graph.name, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
+        tuple(h.name for h in graph.heads), graph.inference_params, graph.training_mults,
+    )  # fmt: skip
 
 
 def _group_text(path: str, texts: dict[str, list[str]], layers: int) -> str:
@@ -169,7 +177,8 @@ def _clusters(boxes: list[Box], texts: dict[str, list[str]]) -> Cluster:
                 direct.append(b.key)
             else:
                 subs.setdefault(nested, []).append(b)
-        return Cluster(path, _label(path, texts), tuple(direct), tuple(build(p, bs) for p, bs in subs.items()))
+        clusters = tuple(build(p, bs) for p, bs in subs.items())
+        return Cluster(path, _label(path, texts), tuple(direct), clusters, all(b.training for b in inside))
 
     return build("", boxes)
 

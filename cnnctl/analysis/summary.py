@@ -169,7 +169,7 @@ def summarize(
         tuple(_head_cost(graph, head) for head in graph.heads),
         graph.training_mults if graph.heads else mults,
         graph.training_flops if graph.heads else flops,
-        sum(n.params for n in graph.inference_nodes()) if graph.heads else params,
+        graph.inference_params,
     )
 
 

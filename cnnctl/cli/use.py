@@ -286,7 +286,7 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    _output(format, lambda: prediction_json(results), lambda: [prediction_table(results, loaded.said)])
+    _output(format, lambda: prediction_json(results, loaded.said), lambda: [prediction_table(results, loaded.said)])
     failed = [r for r in results if r.error is not None]
     sys.stdout.flush()  # the table first, then what went wrong
     for r in failed:

@@ -99,8 +99,13 @@ class Graph:
 
     @property
     def params(self) -> int:
-        """Trainable parameters of the whole network."""
+        """Trainable parameters of the whole network, the heads' too (`inference_params` without them)."""
         return sum(n.params for n in self.nodes)
+
+    @property
+    def inference_params(self) -> int:
+        """Of `params`, those an inference uses: all but the heads' (`outputs:`)."""
+        return sum(n.params for n in self.inference_nodes()) if self.heads else self.params
 
     @property
     def buffers(self) -> int:

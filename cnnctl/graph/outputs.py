@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..limits import MAX_PROBLEMS
 from ..notation.spec import NetworkSpec
-from ..shapes import format_shape
+from ..shapes import Shape, format_shape
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Head, Node
 
 HEAD_HINT = "a head branches off the main path (`from=ID` on its first layer) and ends in a layer nothing else reads"
@@ -147,8 +147,15 @@ def _not_a_head(node: Node, name: str, last: Node, main: set[int], resizing: boo
     if not resizing and node.shape != last.shape and UNKNOWN not in (node.shape, last.shape):
         return Problem(f"the head `{name}` gives {format_shape(node.shape)} and the main output "
                        f"{format_shape(last.shape)}: its loss is taken against the same targets", None, None,
-                       "end the head in a layer of the main output's shape (`fc 1000`)")  # fmt: skip
+                       _shape_hint(last.shape))  # fmt: skip
     return None
+
+
+def _shape_hint(main: Shape) -> str:
+    """How to end a head: in a layer of the main output's shape, `fc 10` for a classifier of 10 classes."""
+    if len(main) == 1:
+        return f"end the head in a layer of the main output's shape (`fc {main[0]}`)"
+    return f"end the head in a layer of the main output's shape, {format_shape(main)}"
 
 
 def dense_shape(graph: Graph) -> tuple[int, int, int] | None:

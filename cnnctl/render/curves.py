@@ -63,19 +63,18 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
                         linewidth=1.8 if split == "val" else 1.3)  # fmt: skip
             if panel == "accuracy" and (best := run.best()) is not None:
                 value, epoch = best
+                # One run's best is said in the legend, beside its star: a label written at the
+                # point lay over the train curve, which runs just above the val curve. Several
+                # runs: the stars alone, as before.
+                label = f"best {value:.2%} (epoch {epoch:,})" if single else "_best"
                 ax.plot([epoch], [value], "*", color=colors["val"], markersize=13, markeredgecolor="black",
-                        markeredgewidth=0.6, zorder=5)  # fmt: skip
-                if single:  # the label kept inside the panel at either end
-                    where = "right" if epoch == max(x) and len(x) > 1 else "left" if epoch == min(x) else "center"
-                    ax.annotate(f"best {value:.2%} (epoch {epoch:,})", (epoch, value), xytext=(0, 10),
-                                textcoords="offset points", ha=where, fontsize=9)  # fmt: skip
+                        markeredgewidth=0.6, zorder=5, linestyle="none", label=label)  # fmt: skip
         ax.set_title("Loss" if panel == "loss" else "Accuracy")
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy loss" if panel == "loss" else "accuracy")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if panel == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-            ax.margins(y=0.12)  # room above the best point's label
         ax.grid(True, alpha=0.3)
         if ax.lines and any(line.get_label()[:1] != "_" for line in ax.lines):
             ax.legend(loc="upper right" if panel == "loss" else "lower right", fontsize=9)

@@ -194,16 +194,27 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _figures(where: dict) -> list[tuple[str, str, object]]:
-    """(key, label, how a value is shown in text; None: as a number) for each compared figure."""
+def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
+    """(key, label, how a value is shown in text; None: as a number) for each compared figure;
+    where a network has heads only training runs (`heads`), the counts at inference, as
+    summarize gives them, then with the heads."""
     batch, dtype = f"batch {where['batch']:,}", where["dtype"]
+    inference = " at inference" if heads else ""
     rows: list[tuple[str, str, object]] = [
         ("input", "input", format_shape),
         ("output", "output", format_shape),
         ("layers", "layers", None),
-        ("params", "params", None),
-        ("mults", "multiplications (forward, per image)", None),
-        ("flops", "FLOPs (forward, per image)", None),
+        ("inference_params", f"params{inference}", None),
+        ("mults", f"multiplications (forward{inference}, per image)", None),
+        ("flops", f"FLOPs (forward{inference}, per image)", None),
+    ]
+    if heads:
+        rows += [
+            ("params", "params with the heads (training)", None),
+            ("training_mults", "multiplications with the heads (training forward, per image)", None),
+            ("training_flops", "FLOPs with the heads (training forward, per image)", None),
+        ]
+    rows += [
         ("step_mults", "multiplications (training step, per image)", None),
         ("memory_peak", f"training memory ({batch}, {dtype}, {where['optimizer']})", size),
     ]
@@ -225,7 +236,8 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     if ratio:
         columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True))
     rows = []
-    for key, label, shown in _figures(where):
+    heads = any(e["heads"] for e in entries)
+    for key, label, shown in _figures(where, heads):
         values = [e[key] for e in entries]
         rows.append([label, *(v if shown is None or v is None else shown(v) for v in values)])
         if ratio:
@@ -238,6 +250,12 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
         "training memory: `cnnctl memory` says what it holds; roofline latency: a lower bound, `cnnctl flops "
         "--profile` shows it layer by layer",
     ]
+    if heads:
+        named = "; ".join(f"{n}: {', '.join(e['heads'])}" for n, e in zip(names, entries, strict=True) if e["heads"])
+        notes.append(
+            f"heads only training runs (`outputs:`; {named}): not in the counts at inference, in those with the "
+            "heads, in the training step and in training memory"
+        )
     files = " | ".join(f"{n}: {e['file']}" for n, e in zip(names, entries, strict=True))
     tables = [Table(f"compare  ({files})", columns, rows, notes)]
     stages: list[str] = []
@@ -249,7 +267,8 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
             stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
         stage_rows = []
         for stage in stages:
-            row: list = [stage]
+            training = any(e["stages"].get(stage, {}).get("training_only") for e in entries)
+            row: list = [f"{stage} (training only)" if training else stage]
             for e in entries:
                 got = e["stages"].get(stage)
                 row += [None, None] if got is None else [got["params"], got["mults"]]

@@ -30,6 +30,10 @@ FILL = {
 
 TITLE_CHARS = 32  # a cluster's title wraps at this many characters
 
+# A head's layers (`outputs:`), which only training runs: dashed and grey, whatever their family.
+TRAINING_FILL, TRAINING_LINE, TRAINING_TEXT = "#f7f7f7", "#969696", "#636363"
+TRAINING_ONLY = "training only"
+
 
 def box_lines(box: Box) -> tuple[str, str, str]:
     """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024 · 7,098,368
@@ -41,6 +45,20 @@ def box_lines(box: Box) -> tuple[str, str, str]:
     if box.params:
         made += f" · {exact(box.params)} params"
     return box.path.rsplit(".", 1)[-1] if box.layers == 1 else box.path, text, made
+
+
+def _titles(d: Diagram) -> tuple[str, str]:
+    """The picture's title, and a line under it where the network has heads only training
+    runs: the counts at inference, then with the heads, as summarize gives them, and how the
+    heads are drawn (the legend)."""
+    shapes = f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}"
+    if not d.heads:
+        return f"{shapes}, {exact(d.params)} params, {short(d.mults)} mults", ""
+    with_heads = f"{exact(d.params)} params, {short(d.training_mults)} mults"
+    return (
+        f"{shapes}, {exact(d.inference_params)} params, {short(d.mults)} mults at inference",
+        f"dashed grey boxes: {TRAINING_ONLY} ({', '.join(d.heads)}); with them {with_heads}",
+    )
 
 
 def _html(text: str) -> str:
@@ -58,13 +76,11 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
     Debian's and Ubuntu's) lays sibling clusters out in the reverse of their order in the text
     (`picture.reverses_clusters` asks the installed `dot`; Graphviz 16 keeps the order).
     """
-    title = (
-        f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}, "
-        f"{exact(d.params)} params, {short(d.mults)} mults"
-    )
+    title, legend = _titles(d)
+    label = f"<b>{_html(title)}</b>" + (f'<br/><font point-size="10">{_html(legend)}</font>' if legend else "")
     lines = [
         "digraph cnnctl {",
-        f'  graph [rankdir=TB, fontname="Helvetica", fontsize=12, labelloc=t, label=<<b>{_html(title)}</b>>,'
+        f'  graph [rankdir=TB, fontname="Helvetica", fontsize=12, labelloc=t, label=<{label}>,'
         " nodesep=0.25, ranksep=0.3, newrank=true];",
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, color="#636363",'
         ' penwidth=0.8, margin="0.12,0.04"];',
@@ -79,6 +95,9 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
         name, text, made = (_html(s) for s in box_lines(b))
         label = f"<b>{name}</b>" + (f"<br/>{text}" if text else "") + f'<br/><font point-size="9">{made}</font>'
         extra = ", peripheries=2" if b.family == "group" else ""
+        if b.training:
+            style = f'style="rounded,filled,dashed", color="{TRAINING_LINE}", fontcolor="{TRAINING_TEXT}"'
+            return f'{indent}{key} [label=<{label}>, fillcolor="{TRAINING_FILL}", {style}{extra}];'
         return f'{indent}{key} [label=<{label}>, fillcolor="{FILL.get(b.family, "#ffffff")}"{extra}];'
 
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
@@ -89,8 +108,8 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
             lines.append(f"{indent}subgraph cluster_{number[0]} {{")
             lines.append(f'{indent}  graph [label="", style="rounded,dashed", color="#969696"];')
             lines.append(
-                f'{indent}  t{number[0]} [label=<{_title(sub.label)}>, shape=plaintext, style="", margin="0.04,0",'
-                ' height=0, fontcolor="#525252"];'
+                f'{indent}  t{number[0]} [label=<{_title(_cluster_label(sub))}>, shape=plaintext, style="",'
+                f' margin="0.04,0", height=0, fontcolor="{TRAINING_TEXT if sub.training else "#525252"}"];'
             )
             ranks.append(f"  {{rank=same; t{number[0]}; {beside[sub.path]}}}")
             cluster(sub, indent + "  ", number)
@@ -98,10 +117,16 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
 
     cluster(d.top, "  ", [0])
     for e in d.edges:
-        lines.append(f"  {e.src} -> {e.dst} [{'style=dashed' if e.skip else 'weight=4'}];")
+        grey = f', color="{TRAINING_LINE}"' if boxes[e.dst].training else ""  # into a head
+        lines.append(f"  {e.src} -> {e.dst} [{'style=dashed' if e.skip else 'weight=4'}{grey}];")
     lines.extend(ranks)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _cluster_label(c: Cluster) -> str:
+    """A cluster's title; a head's says it runs only in training."""
+    return f"{c.label} ({TRAINING_ONLY})" if c.training else c.label
 
 
 def _title(label: str) -> str:
@@ -144,7 +169,8 @@ def _mermaid(text: str) -> str:
 
 def to_mermaid(d: Diagram) -> str:
     """A Mermaid flowchart: renders in Markdown on GitHub and GitLab with nothing installed."""
-    title = f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}, {exact(d.params)} params"
+    title, legend = _titles(d)
+    title = f"{title}; {legend}" if legend else title
     lines = ["---", f"title: {json.dumps(_mermaid(title))}", "---", "flowchart TD"]
     boxes = {b.key: b for b in d.boxes}
 
@@ -155,7 +181,7 @@ def to_mermaid(d: Diagram) -> str:
             lines.append(f'{indent}{key}["{label}"]')
         for sub in c.clusters:
             number[0] += 1
-            lines.append(f'{indent}subgraph c{number[0]}["{_mermaid(sub.label)}"]')
+            lines.append(f'{indent}subgraph c{number[0]}["{_mermaid(_cluster_label(sub))}"]')
             cluster(sub, indent + "  ", number)
             lines.append(f"{indent}end")
 
@@ -167,6 +193,11 @@ def to_mermaid(d: Diagram) -> str:
         if keys:
             lines.append(f"  classDef {fam} fill:{fill},stroke:#636363")
             lines.append(f"  class {','.join(keys)} {fam}")
+    training = [b.key for b in d.boxes if b.training]
+    if training:  # defined last: it overrides the family's fill
+        lines.append(f"  classDef training fill:{TRAINING_FILL},stroke:{TRAINING_LINE},stroke-dasharray:5 3,"
+                     f"color:{TRAINING_TEXT}")  # fmt: skip
+        lines.append(f"  class {','.join(training)} training")
     return "\n".join(lines) + "\n"
 
 
@@ -175,7 +206,8 @@ def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
     None: nothing was written)."""
 
     def cluster(c: Cluster) -> dict:
-        return {"path": c.path, "label": c.label, "boxes": list(c.boxes), "clusters": [cluster(s) for s in c.clusters]}
+        out = {"path": c.path, "label": c.label, "boxes": list(c.boxes), "clusters": [cluster(s) for s in c.clusters]}
+        return out | ({"training_only": True} if c.training else {})
 
     return {
         "name": d.name,
@@ -183,6 +215,13 @@ def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
         "format": fmt,
         "style": "graph",
         "depth": d.depth,
+        # as summarize's totals: every parameter and those inference uses; the multiplications
+        # at inference and of a training forward pass, with the heads (`heads`)
+        "params": d.params,
+        "inference_params": d.inference_params,
+        "mults": d.mults,
+        "training_mults": d.training_mults,
+        "heads": list(d.heads),
         "boxes": [
             {
                 "key": b.key,
@@ -193,6 +232,7 @@ def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
                 "params": b.params,
                 "mults": b.mults,
                 "layers": b.layers,
+                **({"training_only": True} if b.training else {}),  # a head's, as summarize's rows
             }
             for b in d.boxes
         ],

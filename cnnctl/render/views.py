@@ -511,9 +511,10 @@ def prediction_table(results, weights: str = "") -> Table:
     return Table(title, columns, rows, notes)
 
 
-def prediction_json(results) -> list[dict]:
-    """Each image with its `top` classes, as read (`read`: height, width, Pillow's mode), what
-    was done to it (`adapted`) and `warnings`; or with its `error` alone."""
+def prediction_json(results, weights: str) -> dict:
+    """The `weights` predicted with (where they came from, as the table's title and export's
+    JSON say), and each image with its `top` classes, as read (`read`: height, width, Pillow's
+    mode), what was done to it (`adapted`) and `warnings`; or with its `error` alone."""
     out = []
     for r in results:
         if r.error is not None:
@@ -522,7 +523,7 @@ def prediction_json(results) -> list[dict]:
         out.append({"image": r.image, "read": {"height": r.height, "width": r.width, "mode": r.mode},
                     "adapted": r.adapted, "warnings": [problem_json(w, "warning") for w in r.warnings],
                     "top": [{"class": n, "probability": p} for n, p in r.top]})  # fmt: skip
-    return out
+    return {"weights": weights, "predictions": out}
 
 
 def bench_table(result) -> Table:

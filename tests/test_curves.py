@@ -1,0 +1,55 @@
+"""The training curves' picture (cnnctl.render.curves): what it says of the best epoch, read
+back from the SVG matplotlib writes (each text drawn as paths after a comment holding it)."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from cnnctl.run_folders import RunHistory
+
+pytest.importorskip("matplotlib")
+from cnnctl.render.curves import curves_picture  # noqa: E402 - after the skip: it needs matplotlib
+
+SVG = "{http://www.w3.org/2000/svg}"
+# Train accuracy runs a few points above val's, which peaks at epoch 8 (85.36%) and falls after.
+ROWS = [
+    {"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_accuracy": t, "val_accuracy": v}
+    for e, t, v in zip(
+        range(1, 13),
+        [0.63, 0.71, 0.767, 0.807, 0.836, 0.857, 0.872, 0.883, 0.891, 0.896, 0.900, 0.903],
+        [0.607, 0.684, 0.740, 0.780, 0.808, 0.829, 0.843, 0.8536, 0.851, 0.846, 0.840, 0.833],
+        strict=True,
+    )
+]
+
+
+def texts(svg: bytes) -> dict[str, list[str]]:
+    """The texts of the picture by where they are drawn: the legends' (`legend`), the others (`other`)."""
+    root = ET.fromstring(svg, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    found: dict[str, list[str]] = {"legend": [], "other": []}
+
+    def walk(element, inside: str) -> None:
+        for child in element:
+            if child.tag is ET.Comment:
+                found[inside].append(child.text.strip())
+                continue
+            walk(child, "legend" if (child.get("id") or "").startswith("legend") else inside)
+
+    walk(root, "other")
+    return found
+
+
+def test_the_best_epoch_is_said_in_the_legend_not_over_the_curves():
+    # The label written 10 points above the best val point lay over the train curve just above it.
+    said = texts(curves_picture([RunHistory("r", "r", "metrics.jsonl", ROWS)], "both", "svg"))
+    assert "best 85.36% (epoch 8)" in said["legend"]  # beside the star, with train and val
+    assert {"train", "val"} <= set(said["legend"])
+    assert not any(t.startswith("best") for t in said["other"])
+
+
+def test_several_runs_keep_their_stars_without_a_label():
+    other = [dict(row, val_accuracy=row["val_accuracy"] - 0.05) for row in ROWS]
+    runs = [RunHistory("a", "a", "metrics.jsonl", ROWS), RunHistory("b", "b", "metrics.jsonl", other)]
+    said = texts(curves_picture(runs, "accuracy", "svg"))
+    assert not any("best" in t for t in said["legend"] + said["other"])
+    assert {"a train", "a val", "b train", "b val"} <= set(said["legend"])
