@@ -18,6 +18,7 @@ from helpers import make_divisible, run_main
 import cnnctl
 from cnnctl.catalog import bundled, families, resolve_member
 from cnnctl.errors import CnnctlError
+from cnnctl.notation.parse import parse_file_text
 from cnnctl.notation.variants import COMMAND_LINE
 
 # -- torchvision's published figures ----------------------------------------------------------
@@ -426,6 +427,123 @@ def test_a_member_of_the_wrong_type_is_one_message_at_its_line(tmp_path):
             ("member `bad`: `n` takes a whole number (its default: 4), not `8.0`", 5, 8),
             ("member `bad`: `rate` takes a number (its default: 0.5), not `half`", 5, 14),
         ]
+
+
+# -- the file's arguments have declared ranges -------------------------------------------------------
+def test_a_setting_outside_its_range_is_one_message_at_the_command_line(monkeypatch, capsys):
+    # width=-1 built a network of 8 channels everywhere (divisible clamps to 8): now one message, nothing built
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "efficientnet_b3:width=-1")
+    assert (code, out) == (2, "") and "Traceback" not in err
+    assert err.splitlines() == [
+        "error: the command line: `width=-1`: `width` must be above 0 (its range: `(>0)`), not `-1`",
+        "  hint: give `width` a number above 0, such as its default 1.0",
+    ]
+    problems = _problems("efficientnet_b3:depth=0,dropout=1")  # every one of the command
+    assert [(p.message, p.loc) for p in problems] == [
+        ("`depth=0`: `depth` must be above 0 (its range: `(>0)`), not `0`", COMMAND_LINE),
+        ("`dropout=1`: `dropout` must be at least 0 and below 1 (its range: `(>=0 <1)`), not `1`", COMMAND_LINE),
+    ]
+    (p,) = _problems("efficientnet_b3:width=${1 - 1}")  # an expression: by its value
+    assert (p.message, p.loc) == (
+        "`width=${1 - 1}`: `width` must be above 0 (its range: `(>0)`), not `0`",
+        COMMAND_LINE,
+    )
+    (p,) = _problems("regnet_x_8gf:d4=0")  # a stage of no blocks
+    assert p.message == "`d4=0`: `d4` must be at least 1 (its range: `(>=1)`), not `0`"
+    assert p.hint == "give `d4` a whole number at least 1, such as its default 12"
+    (p,) = _problems("mobilenet_v3:large=2")  # builds both lists of blocks
+    assert p.message == "`large=2`: `large` must be from 0 to 1 (its range: `(>=0 <=1)`), not `2`"
+    # the ends: `>=` holds its bound, `<` does not, compared exactly
+    g = cnnctl.load("efficientnet_b3:dropout=0")
+    assert [n.args.rate for n in g.nodes if n.kind == "dropout"] == [0.0]
+    assert cnnctl.load("efficientnet_b3:dropout=0.999").params == EFFICIENTNET["b3"][0]
+    (p,) = _problems("efficientnet_b3:dropout=1.0")
+    assert p.message.startswith("`dropout=1.0`: `dropout` must be at least 0 and below 1")
+
+
+def test_a_members_value_outside_its_range_is_told_at_its_line(tmp_path):
+    net = tmp_path / "fam.yaml"
+    net.write_text(
+        "input: 8x8x3\nargs: {n: 1 (>=1), w: 2.0 (>0)}\nvariants:\n  ok: n=3\n  bad: n=0 w=-1.5\n"
+        "layers:\n  - conv f=3 p=1 n=${ceil(n * w)}\n"
+    )
+    for source in (f"{net}:ok", f"{net}:bad"):  # the file's problem, whichever member is built; told once
+        assert [(p.message, p.loc.line, p.loc.col) for p in _problems(source)] == [
+            ("member `bad`: `n` must be at least 1 (its range: `(>=1)`), not `0`", 5, 8),
+            ("member `bad`: `w` must be above 0 (its range: `(>0)`), not `-1.5`", 5, 12),
+        ]
+    net.write_text(net.read_text().replace("n=0 w=-1.5", "n=2 w=0.5"))
+    assert cnnctl.load(f"{net}:bad").output_shape == (8, 8, 1)  # ceil(2 * 0.5) channels
+    net.write_text("input: 8x8x3\nargs: n (>=1)\nlayers:\n  - conv f=3 p=1 n=$n\n")  # a required one's, alone
+    (p,) = _problems(f"{net}:n=0")
+    assert (p.message, p.hint) == (
+        "`n=0`: `n` must be at least 1 (its range: `(>=1)`), not `0`",
+        "give `n` a number at least 1",
+    )
+    assert cnnctl.load(f"{net}:n=2").output_shape == (8, 8, 2)
+
+
+def test_a_range_is_read_where_it_is_written_and_holds_its_default(tmp_path):
+    net = tmp_path / "ranges.yaml"
+    net.write_text(
+        "input: 8x8x3\n"
+        "args: (>0) n=0 (>=1) w=1.0 (0..1) d=1.0 (>0 >1) e=1.0 (>1 <1) act=relu (>0) r=0.5 (>= 0  < 1) (<4)\n"
+        "blocks:\n  b:\n    args: m (>=1)\n    layers: [conv f=3 p=1 n=$m]\n"
+        "layers:\n  - b m=4\n  - dropout $r\n"
+    )
+    assert [(p.message, p.loc.line, p.loc.col) for p in _problems(str(net))] == [
+        ("the range `(>0)` follows no argument of the file", 2, 7),
+        ("the default of `n`, 0, is outside its range `(>=1)`", 2, 16),
+        ("the range of `w`: `(0..1)` is not a range", 2, 28),
+        ("the range of `d`: `(>0 >1)` has two lower bounds", 2, 41),
+        ("the range of `e`: `(>1 <1)` holds no number", 2, 55),
+        ("`act=relu` is not a number, but has a range", 2, 72),
+        ("`r` has a second range, `(<4)`", 2, 95),
+        ("`m` of block `b` has a range, `(>=1)`: only the file's own `args:` take one", 5, 13),
+    ]
+    spec = parse_file_text(net.read_text(), "ranges.yaml")
+    assert spec.ranges["r"].text == "(>= 0  < 1)" and spec.args["r"].text == "0.5"  # spaces inside: one range
+
+
+def test_the_bundled_families_declare_ranges_their_members_keep():
+    for family in ("efficientnet", "regnet", "mobilenet_v3"):
+        text = Path(bundled()[family]).read_text()
+        spec = parse_file_text(text, f"{family}.yaml")
+        assert spec.problems == () and set(spec.ranges) == set(spec.args), family  # each argument bounded
+    # a bundled file that breaks its own range is a file error: its default at the range, a member at its value
+    text = Path(bundled()["efficientnet"]).read_text()
+    line = _line("efficientnet", "args:")
+    broken = text.replace("dropout=0.2 (>=0 <1)", "dropout=1.2 (>=0 <1)")
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(broken, "efficientnet.yaml")
+    p = info.value.problems[0]  # then the dropout layer's own, at its line: the file builds with its default
+    column = text.splitlines()[line - 1].index("(>=0 <1)") + 1
+    assert (p.message, p.loc.line, p.loc.col) == ("the default of `dropout`, 1.2, is outside its range `(>=0 <1)`",
+                                                  line, column)  # fmt: skip
+    broken = text.replace("b7: width=2.0", "b7: width=-2.0")
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(broken, "efficientnet.yaml")
+    (p,) = info.value.problems
+    assert p.message == "member `b7`: `width` must be above 0 (its range: `(>0)`), not `-2.0`"
+    assert (p.loc.line, p.loc.col) == (_line("efficientnet", "  b7:"), len("  b7: ") + 1)  # at the setting
+
+
+def test_a_negative_repeat_count_names_its_expression_and_value(tmp_path):
+    # `repeat: 0` makes no layer (a stage of one block); below 0 is a mistake, not an empty stage
+    net = tmp_path / "deep.yaml"
+    net.write_text(
+        "input: 8x8x3\nargs: depth=1.0\nblocks:\n  stage:\n    args: n depth\n    layers:\n"
+        "      - conv f=3 p=1 n=4\n      - repeat: ${ceil(n * depth) - 1}\n        layers: [conv f=3 p=1 n=4]\n"
+        "layers:\n  - stage n=3 depth=$depth\n"
+    )
+    assert cnnctl.load(f"{net}:depth=0.3").params == 3 * 3 * 3 * 4 + 4  # ceil(0.9) - 1 = 0 repeats
+    (p,) = _problems(f"{net}:depth=-1")
+    assert (
+        p.message
+        == "`repeat` count `${ceil(n * depth) - 1}` must be at least 0, got -4 (in block `stage` used at line 11)"
+    )
+    assert (p.loc.line, p.loc.col) == (8, 17) and p.layer == "stage1.repeat1"
+    assert p.hint == "a count is 0 (`repeat: 0` makes no layer) or more; check the values it is computed from"
 
 
 # -- a run records its member ------------------------------------------------------------------------

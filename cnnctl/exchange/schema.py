@@ -202,7 +202,9 @@ def notation_schema(train_settings: Iterable[str]) -> dict:
             "type": ["string", "array", "object"],
             "description": "the file's own arguments, used in its layers like a block's (`$width`, "
             "`${divisible(32 * width, 8)}`): `width=1.0 depth=1.0` (bare names are required); a family's multipliers; "
-            "each takes the type of its default (`1`: whole numbers, `1.0`: any number, `false`: true or false)",
+            "each takes the type of its default (`1`: whole numbers, `1.0`: any number, `false`: true or false); "
+            "a number's range may follow its default in brackets, one bound or two: `width=1.0 (>0)`, `depth=1 (>=1)`, "
+            "`dropout=0.2 (>=0 <1)`",
         },
         "variants": {
             "type": "object",

@@ -189,7 +189,9 @@ def file_env(spec: NetworkSpec) -> Env | None:
     values = arguments(block, {}, None, loc, "")
     problems = []
     for name, written in spec.args.items():  # a member's or a setting's expression, now it has a value
-        wrong = misfit(name, spec.declared.get(name), str(values[name].text)) if "$" in str(written.text) else None
+        if "$" not in str(written.text):
+            continue
+        wrong = misfit(name, spec.declared.get(name), str(values[name].text), spec.ranges.get(name))
         if wrong is not None:
             problems.append(Problem(f"`{name}={written.text}`: {wrong[0]}", written.loc, None, wrong[1]))
     if problems:

@@ -9,7 +9,7 @@ unnamed item adds no level: ResNet's stages read `layer2.1.conv1`.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, LimitError, Problem, did_you_mean
+from ..errors import CnnctlError, LimitError, Problem, did_you_mean, quoted
 from ..layers import KINDS
 from ..layers.args import ArgValueError, parse_int
 from ..limits import MAX_LAYERS
@@ -70,13 +70,23 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
 
 
 def read_count(item: RepeatItem, env: Env | None, path: str) -> tuple[int, Value | None]:
-    """The count, and the value it was read from (None: not written)."""
+    """The count, and the value it was read from (None: not written). A count below 0 (`repeat:
+    0` makes no layer) is a mistake, not an empty stage; one computed (`${ceil(n * depth) - 1}`)
+    is told with its expression and its value."""
     times_value = substitute(item.times, env, path) if item.times else None
+    text = str(times_value.text) if times_value else ""
     try:
-        return parse_int(str(times_value.text) if times_value else "", minimum=0), times_value
+        return parse_int(text, minimum=0), times_value
     except ArgValueError as exc:
         loc = times_value.loc if times_value else item.loc
-        raise CnnctlError.at(f"`repeat` count {exc}", loc, layer=path, hint="e.g. `repeat: 3`") from None
+        what, hint = "`repeat` count", "e.g. `repeat: 3`"
+        if str(exc).startswith("must be at least"):  # below 0: not an empty stage, a mistake
+            written = str(item.times.text) if item.times else ""
+            computed = written.strip() != text.strip()  # `${ceil(n * depth) - 1}`, `$d`: named with its value
+            what += f" {quoted(written)}" if computed else ""
+            hint = "a count is 0 (`repeat: 0` makes no layer) or more"
+            hint += "; check the values it is computed from" if computed else ""
+        raise CnnctlError.at(f"{what} {exc}", loc, layer=path, hint=hint) from None
 
 
 def with_first(item: RepeatItem) -> Item:

@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
@@ -29,6 +29,7 @@ from .spec import (
     MovedArgs,
     NetworkSpec,
     OutputItem,
+    Range,
     RepeatItem,
     ResidualItem,
     SplitItem,
@@ -37,7 +38,7 @@ from .spec import (
     split_names,
     texts_of,
 )
-from .variants import misfit
+from .variants import NUMBER, RANGE_FORM, WHOLE, arg_type, misfit, read_range
 
 TOP_KEYS = (
     "version", "name", "description", "input", "args", "variants", "blocks", "layers", "outputs", "droppath", "train"
@@ -209,8 +210,9 @@ class _Parser:
         train_keys: dict[str, Loc] = {}  # where each setting's name is written: a message about a name points there
         train = self.arg_values(top["train"][1], "train", train_keys) if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
-        file_args = self.block_params_node(top["args"][1], "the file") if "args" in top else {}
-        variants = self.variants(top["variants"][1], file_args) if "variants" in top else {}
+        ranges: dict[str, Range] = {}  # the file's arguments' declared ranges (`width=1.0 (>0)`)
+        file_args = self.block_params_node(top["args"][1], "the file", ranges) if "args" in top else {}
+        variants = self.variants(top["variants"][1], file_args, ranges) if "variants" in top else {}
         variants_loc = self.loc(top["variants"][0]) if "variants" in top else None
         outputs = self.outputs(top["outputs"][1]) if "outputs" in top else ()
 
@@ -238,6 +240,7 @@ class _Parser:
             problems=tuple(self.problems),
             args=file_args,
             declared=file_args,
+            ranges=ranges,
             variants=variants,
             variants_loc=variants_loc,
             outputs=outputs,
@@ -323,31 +326,38 @@ class _Parser:
             out[name] = BlockDef(name, self.block_params[name], body, loc)
         return out
 
-    def block_params_node(self, node: yaml.Node, owner: str) -> dict[str, Value | None]:
+    def block_params_node(
+        self, node: yaml.Node, owner: str, ranges: dict[str, Range] | None = None
+    ) -> dict[str, Value | None]:
         """`args: n s=1` (bare names are required), `args: [n, s=1]` or `args: {n: null, s: 1}`;
-        a block's (`owner`: "block `stage`") or the file's own ("the file")."""
+        a block's (`owner`: "block `stage`") or the file's own ("the file"), whose arguments
+        may each declare a range after the default (`width=1.0 (>0)`), read into `ranges`."""
         params: dict[str, Value | None] = {}
-        entries: list[tuple[str, Value | None, Loc]] = []
+        entries: list[tuple[str, Value | None, Loc, Value | None]] = []  # name, default, where, range
         words = [node] if isinstance(node, yaml.ScalarNode) else None
         if isinstance(node, yaml.SequenceNode) and all(isinstance(n, yaml.ScalarNode) for n in node.value):
             words = node.value
         if words is not None:
             for word in words:
                 base = self.text_loc(word)
-                for token, offset in tokenize(word.value):
-                    key, eq, val = token.partition("=")
+                for token, offset in _ranges_whole(word.value):
                     loc = base.shifted(offset)
-                    entries.append((key, Value(val, loc.shifted(len(key) + 1)) if eq else None, loc))
+                    if token.startswith("("):  # the range of the argument before it
+                        self.range_after(entries, token, loc, owner)
+                        continue
+                    key, eq, val = token.partition("=")
+                    entries.append((key, Value(val, loc.shifted(len(key) + 1)) if eq else None, loc, None))
         elif isinstance(node, yaml.MappingNode):
             for key, kn, vn in self.pairs(node):
                 v = self.scalar(vn, f"the default of `{key}`")
-                required = v is None or v.text in ("", "~", "null", "required")
-                entries.append((key, None if required else v, self.loc(kn)))
+                default, bounds = _split_range(v) if v is not None else (None, None)
+                required = default is None or default.text in ("", "~", "null", "required")
+                entries.append((key, None if required else default, self.loc(kn), bounds))
         else:
             self.problem(
                 f"`args` of {owner} must be a string like `n s=1`, a list of them or a mapping", self.loc(node)
             )
-        for key, default, loc in entries:
+        for key, default, loc, bounds in entries:
             if key in BLOCK_INPUT:
                 self.problem(
                     f"`{key}` is the block's input size, set by cnnctl: it cannot be an argument of {owner}",
@@ -360,9 +370,48 @@ class _Parser:
                 self.problem(f"argument `{key}` of {owner} is declared twice", loc)
             else:
                 params[key] = default
+                if bounds is not None:
+                    self.declared_range(key, default, bounds, owner, ranges)
         return params
 
-    def variants(self, node: yaml.Node, args: dict[str, Value | None]) -> dict[str, Variant]:
+    def range_after(self, entries: list, token: str, loc: Loc, owner: str) -> None:
+        """The range `token` into the last of `entries` (name, default, where, range), which it follows."""
+        if entries and entries[-1][3] is None:
+            entries[-1] = (*entries[-1][:3], Value(token, loc))
+        elif entries:
+            hint = "write both bounds in one: `(>=0 <1)`"
+            self.problem(f"`{entries[-1][0]}` has a second range, {quoted(token)}", loc, hint)
+        else:
+            hint = "write it after the argument's default: `width=1.0 (>0)`"
+            self.problem(f"the range {quoted(token)} follows no argument of {owner}", loc, hint)
+
+    def declared_range(
+        self, key: str, default: Value | None, bounds: Value, owner: str, ranges: dict[str, Range] | None
+    ) -> None:
+        """The range `bounds` written after the argument `key` (of default `default`), into
+        `ranges`; a range that cannot be read, of a block's argument, or not holding the
+        default, is a problem at the range."""
+        if ranges is None:
+            message = f"`{key}` of {owner} has a range, {quoted(bounds.text)}: only the file's own `args:` take one"
+            hint = "a block's values come from its uses: bound the file's argument they are computed from"
+            self.problem(message, bounds.loc, hint)
+            return
+        try:
+            declared = read_range(str(bounds.text), bounds.loc)
+        except ArgValueError as exc:
+            self.problem(f"the range of `{key}`: {exc}", bounds.loc, RANGE_FORM)
+            return
+        if default is not None and "$" not in str(default.text) and arg_type(default) not in (WHOLE, NUMBER):
+            hint = "only a number has a range: its default makes it a number (`n=1`, `width=1.0`)"
+            self.problem(f"`{key}={default.text}` is not a number, but has a range", bounds.loc, hint)
+            return
+        wrong = misfit(key, default, str(default.text), declared) if default is not None else None
+        if wrong is not None:  # the file's own default: the declaration contradicts itself
+            message = f"the default of `{key}`, {default.text}, is outside its range {quoted(bounds.text)}"
+            self.problem(message, bounds.loc, "a range holds its argument's default: change one of them")
+        ranges[key] = declared
+
+    def variants(self, node: yaml.Node, args: dict[str, Value | None], ranges: dict[str, Range]) -> dict[str, Variant]:
         """`variants: {b3: width=1.2 depth=1.4 input=300x300x3, ...}`: each member's values of the
         file's `args:` (a mapping or `name=value` words) and its input size."""
         if not isinstance(node, yaml.MappingNode):
@@ -383,7 +432,7 @@ class _Parser:
             values = {} if empty else self.arg_values(value, f"member `{name}`", written)
             size = values.pop("input", None)
             for arg, value in list(values.items()):
-                wrong = misfit(arg, args[arg], str(value.text)) if arg in args else None
+                wrong = misfit(arg, args[arg], str(value.text), ranges.get(arg)) if arg in args else None
                 if arg not in args:
                     declared = f"the file's `args:` are {', '.join(f'`{a}`' for a in args)}" if args else None
                     hint = did_you_mean(arg, args) or declared or f"declare it in a top-level `args: {arg}`"
@@ -393,7 +442,7 @@ class _Parser:
                 elif wrong is not None:  # told once, here; the member keeps the default (no message at each use)
                     self.problem(f"member `{name}`: {wrong[0]}", written[arg], wrong[1])
                     del values[arg]
-            missing = [a for a, default in args.items() if default is None and a not in values]
+            missing = [a for a, default in args.items() if default is None and a not in written]  # a wrong one is told
             if missing:
                 self.problem(
                     f"member `{name}` does not give {', '.join(f'`{a}`' for a in missing)}, which the file requires",
@@ -792,6 +841,32 @@ class _Parser:
 
     def block_params_of(self, name: str) -> list[str]:
         return list(self.block_params.get(name, {}))
+
+
+def _ranges_whole(text: str) -> list[tuple[str, int]]:
+    """The words of an `args:` text (`tokenize`), each range kept whole, spaces and all: `(>=0`
+    and `<1)` are `(>=0 <1)`; one not closed runs to the end (and is refused as written)."""
+    out: list[tuple[str, int]] = []
+    start = None  # where the open range starts
+    for token, offset in tokenize(text):
+        if start is None and not token.startswith("("):
+            out.append((token, offset))
+            continue
+        start = offset if start is None else start
+        if token.endswith(")"):
+            out.append((text[start : offset + len(token)], start))
+            start = None
+    return [*out, (text[start:].rstrip(), start)] if start is not None else out
+
+
+def _split_range(v: Value) -> tuple[Value | None, Value | None]:
+    """A mapping's default and range, `1.0 (>0)` (a required argument's: `(>=1)` alone)."""
+    text = str(v.text)
+    at = text.find("(")
+    if at < 0 or "${" in text[:at] or not text.rstrip().endswith(")"):
+        return v, None
+    default = text[:at].rstrip()
+    return (Value(default, v.loc) if default else None), Value(text[at:].strip(), v.loc.shifted(at))
 
 
 def _is_branches(node: yaml.Node) -> bool:

@@ -205,6 +205,20 @@ class Variant:
 
 
 @record
+class Range:
+    """The values a file's argument may take, as its `args:` declares them after its default
+    (`width=1.0 (>0)`, `depth=1 (>=1)`, `dropout=0.2 (>=0 <1)`): a bound each side or one,
+    None where there is none; `notation.variants` reads, describes and checks them."""
+
+    low: object  # int | Fraction (`notation.expr.Number`): exact, as the file's arithmetic is
+    low_open: bool  # `>`: the bound itself is outside
+    high: object
+    high_open: bool  # `<`
+    text: str  # as written: `(>=0 <1)`
+    loc: Loc
+
+
+@record
 class OutputItem:
     """One entry of `outputs:`: a layer's id (or path) and, for a head, the weight of its loss."""
 
@@ -229,6 +243,7 @@ class NetworkSpec:
     # The same as declared, whatever a member or a setting put into `args` (`notation.variants.choose`):
     # each takes the type of its default (`notation.variants.arg_type`).
     declared: dict[str, Value | None] = {}  # noqa: RUF012 - never mutated
+    ranges: dict[str, Range] = {}  # noqa: RUF012 - never mutated; the declared ranges of `args` (`width=1.0 (>0)`)
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
     variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
     train_keys: dict[str, Loc] = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written

@@ -12,14 +12,23 @@ An argument with a default takes the type of its default (`arg_type`): `depth=1`
 A value that does not fit is one message where it is written (`misfit`): a member's at its line
 (the parser), a setting at the command line (`choose`), an expression's value once the file's
 arguments are put in (`cnnctl.graph.blocks.file_env`); never a message at each of its uses.
+
+A number argument may declare its range after its default, in brackets: one bound or two,
+each a comparison with a number (`width=1.0 (>0)`, `depth=1 (>=1)`, `dropout=0.2 (>=0 <1)`,
+`read_range`). A value outside it is told at the same places as one of another type, with
+the range (`misfit`); the file's own default and its members' values are checked against it
+when the file is read (`cnnctl.notation.parse`).
 """
 
 from __future__ import annotations
 
+import re
+
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted
 from ..layers.args import BOOL, ArgType, ArgValueError, parse_int, parse_number
 from ..limits import MAX_INT
-from .spec import NetworkSpec, Value, Variant
+from .expr import ExprError, format_number, read_number
+from .spec import NetworkSpec, Range, Value, Variant
 
 COMMAND_LINE = Loc("the command line")  # where a setting given with the ARCH was written
 
@@ -52,11 +61,13 @@ def _fits(kind: ArgType, text: str) -> bool:
     return True
 
 
-def misfit(name: str, default: Value | None, text: str) -> tuple[str, str] | None:
-    """Why `text` cannot be the value of the file's argument `name` (declared with `default`):
-    a message and a hint; None where it fits, or it is an expression (told once it has a value:
-    `cnnctl.graph.blocks.file_env`)."""
-    kind = arg_type(default) if "$" not in text else None
+def misfit(name: str, default: Value | None, text: str, bounds: Range | None = None) -> tuple[str, str] | None:
+    """Why `text` cannot be the value of the file's argument `name` (declared with `default`
+    and, if it has one, the range `bounds`): a message and a hint; None where it fits, or it is
+    an expression (told once it has a value: `cnnctl.graph.blocks.file_env`)."""
+    if "$" in text:
+        return None
+    kind = arg_type(default)
     try:
         if kind is not None:
             kind.parse(text)
@@ -64,7 +75,81 @@ def misfit(name: str, default: Value | None, text: str) -> tuple[str, str] | Non
         why = str(exc)
         hint = HINTS[kind] if why.startswith("expected") else why
         return f"`{name}` takes {kind.describe} (its default: {default.text}), not {quoted(text)}", hint
+    if bounds is not None and not holds(bounds, text):
+        example = f", such as its default {default.text}" if default is not None and holds(bounds, default.text) else ""
+        message = f"`{name}` must be {describe(bounds)} (its range: `{bounds.text}`), not {quoted(text)}"
+        return message, f"give `{name}` {(kind or NUMBER).describe} {describe(bounds)}{example}"
     return None
+
+
+# -- declared ranges ---------------------------------------------------------------------------
+RANGE_FORM = "a range is one bound or two, in brackets after the default: `(>0)`, `(>=1)`, `(>=0 <1)`"
+_BOUND = re.compile(r"\s*(>=|<=|>|<)\s*([^\s<>=()]+)")
+
+
+def read_range(text: str, loc: Loc) -> Range:
+    """The range written `text` (`(>0)`, `(>=0 <1)`: in brackets, a bound each side at most, each
+    a comparison with a number) at `loc`; ArgValueError says what is wrong with it."""
+    inside = text[1:-1] if text.startswith("(") and text.endswith(")") else None
+    bounds = _bounds(inside) if inside is not None else None
+    if not bounds:
+        raise ArgValueError(f"{quoted(text)} is not a range")
+    low = high = None
+    low_open = high_open = False
+    for op, number in bounds:
+        if op.startswith(">"):
+            if low is not None:
+                raise ArgValueError(f"{quoted(text)} has two lower bounds")
+            low, low_open = number, op == ">"
+        else:
+            if high is not None:
+                raise ArgValueError(f"{quoted(text)} has two upper bounds")
+            high, high_open = number, op == "<"
+    if low is not None and high is not None and (low > high or (low == high and (low_open or high_open))):
+        raise ArgValueError(f"{quoted(text)} holds no number")
+    return Range(low, low_open, high, high_open, text, loc)
+
+
+def _bounds(inside: str) -> list[tuple[str, object]] | None:
+    """`>=0 <1` as [(">=", 0), ("<", 1)]; None where it is not comparisons with numbers."""
+    found, end = [], 0
+    for m in _BOUND.finditer(inside):
+        if m.start() != end:
+            return None
+        try:
+            number = read_number(m.group(2))
+        except ExprError:
+            return None
+        if number is None:
+            return None
+        found.append((m.group(1), number))
+        end = m.end()
+    return found if inside[end:].strip() == "" else None
+
+
+def holds(bounds: Range, text: str) -> bool:
+    """Whether `text` is a number within `bounds`, compared exactly (`0.1` is a tenth)."""
+    try:
+        value = read_number(str(text).strip())
+    except ExprError:
+        return False
+    if value is None:
+        return False
+    if bounds.low is not None and (value < bounds.low or (bounds.low_open and value == bounds.low)):
+        return False
+    return bounds.high is None or not (value > bounds.high or (bounds.high_open and value == bounds.high))
+
+
+def describe(bounds: Range) -> str:
+    """The range in words: `above 0`, `at least 0 and below 1`, `from 0 to 1`."""
+    if bounds.low is not None and bounds.high is not None and not (bounds.low_open or bounds.high_open):
+        return f"from {format_number(bounds.low)} to {format_number(bounds.high)}"
+    words = []
+    if bounds.low is not None:
+        words.append(f"{'above' if bounds.low_open else 'at least'} {format_number(bounds.low)}")
+    if bounds.high is not None:
+        words.append(f"{'below' if bounds.high_open else 'at most'} {format_number(bounds.high)}")
+    return " and ".join(words)
 
 
 def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
@@ -82,7 +167,7 @@ def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
         size = variant.input or size
         name = f"{name}_{member}"
     for key, text in settings:
-        wrong = misfit(key, spec.declared.get(key), text)
+        wrong = misfit(key, spec.declared.get(key), text, spec.ranges.get(key))
         if key not in args:
             problems.append(_unknown_argument(spec, key))
         elif wrong is not None:  # told here, once: not at each layer that uses it
