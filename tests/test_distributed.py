@@ -370,3 +370,48 @@ def test_two_workers_streaming_an_image_folder_train_as_one_process(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     assert (runs["two"] / "data-index.pt").is_file()
     assert_same_weights(runs["one"], runs["two"])
+
+
+# Each worker of a 2-process torchrun with its own OMP_NUM_THREADS (as two machines may have): it
+# records the threads it trains on at its first step, where the run stops (and saves, as after Ctrl-C).
+_OWN_THREADS = """
+import os, sys
+rank = int(os.environ["RANK"])
+os.environ["OMP_NUM_THREADS"] = str(rank + 1)  # read as torch is imported
+sys.path.insert(0, sys.argv[2])
+import torch
+import cnnctl
+from test_train import SMALL_NET, small_data
+from cnnctl.train.config import TrainConfig
+from cnnctl.train.loop import train
+
+out = sys.argv[1]
+
+def record(taken):
+    if taken == 1:
+        with open(f"{out}.rank{rank}", "w") as f:
+            f.write(str(torch.get_num_threads()))
+    return True
+
+config = TrainConfig(out=out, epochs=1, batch_size=32, seed=3, device="cpu")
+train(cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), hooks=[record])
+sys.stdout.flush()
+os._exit(0)  # as cnnctl's own workers leave (cnnctl.worker): no teardown beside the group's threads
+"""
+
+
+def test_every_worker_trains_on_the_one_thread_count_the_run_records(tmp_path):
+    # Each chose its own (rank 0 one thread, rank 1 two) and the run recorded rank 0's alone.
+    script = tmp_path / "own_threads.py"
+    script.write_text(_OWN_THREADS)
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script), str(out), str(Path(__file__).parent)],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    used = [int(Path(f"{out}.rank{rank}").read_text()) for rank in (0, 1)]
+    assert used == [1, 1]  # rank 0's choice (its OMP_NUM_THREADS), on both
+    assert json.loads((out / "config.json").read_text())["threads"] == 1
+    assert load_checkpoint(out)["config"]["threads"] == 1 and load_checkpoint(out)["workers"] == 2

@@ -194,6 +194,42 @@ def test_a_resumed_run_takes_the_threads_it_started_with_whatever_the_load_now(t
     assert fastpath.choose_threads(1, recorded=1)[0] == 1  # the count replayed, or given the same
 
 
+def test_a_resume_given_another_thread_count_records_it_in_config_json_as_in_its_checkpoints(tmp_path):
+    # config.json kept the count the run started with while its checkpoints kept the last: two
+    # records of one run that disagreed (and `cnnctl runs`, evaluate... read config.json).
+    import json
+
+    from cnnctl.data import DataSplits, Split
+    from cnnctl.train.checkpoint import load_checkpoint
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.loop import resumed_config, train
+
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 10\n")
+    x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = DataSplits("t", Split(x[:64], torch.arange(64) % 10), Split(x[64:], torch.arange(32) % 10),
+                      [str(i) for i in range(10)], (0.5,), (0.3,), [])  # fmt: skip
+    before = torch.get_num_threads()
+    run = tmp_path / "r"
+
+    def recorded() -> tuple[int, int, int]:
+        config = json.loads((run / "config.json").read_text())
+        return config["threads"], load_checkpoint(run / "last.pt")["config"]["threads"], torch.get_num_threads()
+
+    try:
+        first = TrainConfig(epochs=1, batch_size=32, device="cpu", threads=1, out=str(run))
+        train(graph, first, arch="t", dataset=data)
+        assert recorded() == (1, 1, 1)
+        started = json.loads((run / "config.json").read_text())
+        train(graph, resumed_config(str(run), {"threads": 2, "epochs": 2}), arch="t", dataset=data, resume=str(run))
+        assert recorded() == (2, 2, 2)
+        again = json.loads((run / "config.json").read_text())
+        assert again == started | {"threads": 2}  # the rest as the run started (its epochs among them)
+        train(graph, resumed_config(str(run), {"threads": None, "epochs": 3}), arch="t", dataset=data, resume=str(run))
+        assert recorded() == (2, 2, 2)  # replayed: the count both record
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/loadavg"), reason="Linux's /proc/loadavg only")
 def test_threads_running_elsewhere_are_counted_now():
     """Spinning processes started just before are seen at once (a load average lags a minute)."""

@@ -1,6 +1,8 @@
 """Streaming image folders (cnnctl.train.stream, cnnctl.data.loader): the same batches as data held in memory,
 disjoint shares for every rank and loader worker, exact resume, unreadable files skipped."""
 
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -386,3 +388,84 @@ def test_the_crop_is_resized_as_pillow_resizes_it(mode):
         error = (got.float() - want.float()).abs()
         inside = error[:, 1:-1, 1:-1]
         assert inside.mean() < 0.05 and error.max() <= 8, (box, inside.mean(), error.max())
+
+
+# --- a run killed outright (kill -9): its loader workers end with it, quietly ---------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: each of its threads lists its own)."""
+    from pathlib import Path
+
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` still runs: one ended but not reaped (a zombie: a container may have no init) does not."""
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_streamed_run_killed_outright_leaves_no_loader_worker_and_no_traceback(tmp_path):
+    # Its workers lived on for 5 s (PyTorch's check between requests), one printing a
+    # ConnectionResetError traceback as it read its next request from the killed trainer.
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    folder = coded_folder(tmp_path / "imgs", n=120)
+    (tmp_path / "tiny.yaml").write_text(NET)
+    here = str(Path(cnnctl.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "cnnctl", "train", "tiny.yaml", "--data", str(folder), "--stream", "--workers",
+               "2", "--epochs", "100", "--batch-size", "8", "--out", "run", "--device", "cpu"]  # fmt: skip
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:  # a file: the workers share it, and may write after the trainer is gone
+        run = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        for line in run.stdout:  # the first epoch's line: its workers have served requests, and keep serving
+            if line.split()[:1] == ["1"]:
+                break
+        else:
+            pytest.fail(f"the run ended first: {err.read_text()}")
+        workers = _children(run.pid)
+        time.sleep(0.1)  # within the second epoch: requests in flight
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+    assert len(workers) >= 2  # the training stream's two, at least
+    deadline = time.monotonic() + 3.0  # PyTorch's own check would take 5 s
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in workers if _running(pid)] == []
+    time.sleep(0.2)  # anything a worker wrote as it ended
+    assert "Traceback" not in err.read_text() and "Error" not in err.read_text()
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "looks"])
+def test_a_loader_worker_knows_when_the_process_it_serves_has_ended(monkeypatch, pidfd):
+    # Linux tells through a pidfd; elsewhere (no os.pidfd_open) the worker looks every PARENT_POLL seconds.
+    import subprocess
+
+    from cnnctl.data.loader import Maker
+
+    if not pidfd:
+        monkeypatch.delattr("os.pidfd_open", raising=False)
+    elif not hasattr(__import__("os"), "pidfd_open"):
+        pytest.skip("no pidfd here")
+    served = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        maker = Maker(served.pid)
+        assert maker.ends_within(0) is False and maker.ends_within(0.3) is False
+    finally:
+        served.kill()
+        served.wait()
+    assert maker.ends_within(2) is True

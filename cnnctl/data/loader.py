@@ -16,8 +16,10 @@ the run stops.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +129,9 @@ class Images(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, request: tuple[int, int, torch.Tensor]):
+    def __getitem__(self, request: tuple[int, int, torch.Tensor | list[int]]):
         epoch, position, index = request
+        index = torch.as_tensor(index, dtype=torch.long)
         if self.encoded:
             return self.encoded_batch(epoch, position, index)
         h, w, c = self.target
@@ -253,13 +256,16 @@ def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 
 class Requests(torch.utils.data.Sampler):
-    """The requests of one pass, set before each (the loader's workers outlive the passes)."""
+    """The requests of one pass, set before each (the loader's workers outlive the passes).
+    Each goes to a worker with its indices as a list: a tensor would go as shared memory,
+    whose handle the worker then fetches from this process, a round trip per request that
+    ends in a traceback when this process has just been killed."""
 
     def __init__(self) -> None:
         self.requests: list = []
 
     def __iter__(self):
-        return iter(self.requests)
+        return ((epoch, position, index.tolist()) for epoch, position, index in self.requests)
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -325,7 +331,7 @@ def decode_all(
     workers = min(workers, MAX_WORKERS, len(requests))
     loader = torch.utils.data.DataLoader(
         Images(samples, target, Recipe(), 0, mode=mode), batch_size=None, sampler=requests, num_workers=workers,
-        prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=one_thread,
+        prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=worker_start(),
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     h, w, c = target
@@ -397,11 +403,98 @@ def _stderr_console():
     return stderr_console()
 
 
-def one_thread(_worker: int) -> None:
-    """A loader worker decodes with one thread: the workers are the parallelism. Ctrl-C
-    reaches the whole process group: the trainer finishes its step and saves, so its loader
-    workers must not die of it first (SIGTERM still ends them at once)."""
+PARENT_POLL = 0.2  # seconds between looks at the process a loader worker serves, where it cannot be waited on
+ENDING = 1.0  # seconds a worker's error waits to be told whether the process it served was ending
+
+
+def worker_start() -> Callable[[int], None]:
+    """The worker_init_fn of each of cnnctl's loaders (`start_worker`), for workers that
+    serve this process: the one that makes the loader and reads its batches."""
+    return functools.partial(start_worker, os.getpid())
+
+
+def start_worker(maker: int, _worker: int) -> None:
+    """What a loader worker does first. It decodes with one thread: the workers are the
+    parallelism. Ctrl-C reaches the whole process group: the trainer finishes its step and
+    saves, so its loader workers must not die of it first (SIGTERM still ends them at once).
+    It ends, quietly, once `maker` (the process it serves) has ended (`end_with`)."""
     import signal
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_with(Maker(maker))
+
+
+def end_with(maker: Maker) -> None:
+    """End this loader worker without a word as soon as `maker` has ended. A process killed
+    (kill -9, the out-of-memory killer) cannot end its workers, and PyTorch's own check finds
+    it gone only between requests, every 5 seconds; meanwhile a worker handing over a batch
+    finds the maker's end of the connection reset, and the traceback would reach the terminal
+    the two share. A thread of the worker waits for the end; an error of a thread that spoke
+    to the maker as it ended ends the worker quietly too. Not a parent-death signal
+    (PR_SET_PDEATHSIG): it comes when the thread that started the worker ends, and the loader
+    that starts persistent workers may be first read by a thread of a pass (GpuDecoder.ahead),
+    or the run be one of a program's threads."""
+    import sys
+    import threading
+
+    if maker.ends_within(0):
+        os._exit(0)
+    said = sys.excepthook
+
+    def quiet(*exc_info) -> None:
+        # The connection breaks as the maker's files close, a moment before it has ended.
+        if maker.ends_within(ENDING):
+            os._exit(0)
+        said(*exc_info)
+
+    sys.excepthook = quiet  # multiprocessing's own threads (the one that hands over batches' memory) report so
+
+    def watch() -> None:
+        maker.ends_within(None)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="cnnctl-maker-watch", daemon=True).start()
+
+
+class Maker:
+    """The process a loader worker serves, from inside the worker, and whether it has ended.
+    Linux tells the moment it ends (a pidfd, Linux 5.3 and later); elsewhere it is looked at
+    every PARENT_POLL seconds: a worker it forked or spawned gets another parent when it
+    ends; a fork server's worker (a data-parallel run's) sees its pid gone."""
+
+    def __init__(self, pid: int):
+        self.pid, self.child = pid, os.getppid() == pid
+        self.fd = None  # its pidfd: readable once it has ended
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # not Linux (or too old), or already ended: _alive() says
+            return
+        if self.child and os.getppid() != pid:  # it ended between the two looks: its pid may be another's now
+            os.close(fd)
+            return
+        self.fd = fd
+
+    def ends_within(self, seconds: float | None) -> bool:
+        """Whether it has ended, or does within `seconds` (None: waits for its end)."""
+        if self.fd is not None:  # a poll of its own each time: the watching thread waits in one while others look
+            import select
+
+            poll = select.poll()
+            poll.register(self.fd, select.POLLIN)
+            return bool(poll.poll(None if seconds is None else seconds * 1000))
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while self._alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(PARENT_POLL)
+        return True
+
+    def _alive(self) -> bool:
+        if self.child:
+            return os.getppid() == self.pid
+        try:
+            os.kill(self.pid, 0)
+        except (ProcessLookupError, PermissionError):  # PermissionError: the pid is another user's process now
+            return False
+        return True

@@ -14,7 +14,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from .checkpoint import (
 from .config import TrainConfig, absolute_data_paths, checked_overrides
 from .device import check_network_fits, memory_guard, resolve_device
 from .divergence import check_every, diverged_error
-from .fastpath import apply_backend_flags, decide, with_cuda_graphs
+from .fastpath import FastPath, apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
 from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
@@ -55,7 +55,7 @@ from .settings import BY_NAME, RESUMABLE
 from .sources import load_training_data, loader_workers, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
 from .weights_from import numbers, placement_said, stats_for_weights, weights_said
-from .world import World, check_sync_bn
+from .world import Group, World, check_sync_bn
 from .world import group as _group
 
 
@@ -173,6 +173,15 @@ def unused_outputs(graph: Graph, classes: list[str]) -> str | None:
     )
 
 
+def _same_threads(fast: FastPath, group: Group) -> FastPath:
+    """`fast` with rank 0's CPU thread count on every worker of a data-parallel run. The run
+    records one count (config.json, checkpoints), which a resume replays on every worker; a
+    count each chose alone (its machine's OMP_NUM_THREADS, or its idle cores) could differ
+    from it. The other workers print nothing: the reason said is rank 0's."""
+    threads = group.from_leader(fast.threads)
+    return fast if threads == fast.threads else replace(fast, threads=threads, threads_why="rank 0's count")
+
+
 def check_batch(source: BatchSource, batch: int, workers: int, graph: Graph) -> None:
     if source.steps_per_epoch(batch, workers) == 0:
         times = f" x {workers} workers" if workers > 1 else ""
@@ -267,7 +276,7 @@ class _Run:
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
         recorded = Checkpoint.of(state).config.get("threads") if state is not None else None
-        self.fast = decide(device, config.amp, config.compile, config.threads, recorded)
+        self.fast = _same_threads(decide(device, config.amp, config.compile, config.threads, recorded), group)
         config.threads = self.fast.threads  # the count chosen, recorded (config.json, checkpoints) for a resume
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
@@ -287,8 +296,8 @@ class _Run:
         self._optimizer(device)
         if state is not None:
             notes += self._resumed_batch(state)
-        if self.rebuilt_config is not None:
-            notes.append(self.rebuilt_config[1])
+        if self.config_told is not None:
+            notes.append(self.config_told)
         self._batches(device)
         if recipe := _recipe(config, self.fine_tuning):
             notes.append(recipe)
@@ -309,7 +318,8 @@ class _Run:
         """The checkpoint to resume from; another network is told before its data is made
         (vgg16's 224x224 shapes)."""
         self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
-        self.rebuilt_config = None  # config.json told from the checkpoint, where it was lost, and the note saying so
+        self.run_settings: dict = {}  # a resumed run's config.json as read, or as told from its checkpoint
+        self.config_told = None  # the note that says it was told so (config.json lost), if it was
         if not resume:
             return None
         from ..catalog import recorded_head
@@ -318,8 +328,7 @@ class _Run:
         # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
         build = (lambda widths: self._rebuilt(widths) if widths else self.graph) if self.network else None
         settings, note = resume_settings(self.run_dir, state, build)
-        if note is not None:
-            self.rebuilt_config = settings, note
+        self.run_settings, self.config_told = settings, note
         if widths := recorded_head(settings):  # the head the run made: its network is built with it
             self.head = next(iter(widths))
             if layer_at(self.graph, self.head, "the run's head").shape[-1] != widths[self.head]:
@@ -518,14 +527,24 @@ class _Run:
         if state is not None:
             if self.world.leader:  # a write that failed after the checkpoint (a full disk) is made good here
                 write_logs(self.run_dir, self.history)
-            if self.world.leader and self.rebuilt_config is not None:  # the run is one every command reads again
-                write_text(self.run_dir / "config.json", json.dumps(self.rebuilt_config[0], indent=2) + "\n")
+                self._config_again()
         elif self.world.leader:
             self._start_folder()
         else:  # rank 0 checked under the folder's lock (rundir.hold)
             refuse_existing_run(self.run_dir)
         if self.world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((self.config.seed, self.world.rank, self.epoch, self.step)) & 0xFFFF_FFFF)
+
+    def _config_again(self) -> None:
+        """A resumed run's config.json written again where it must change: told from the
+        checkpoint where it was lost (the run is then one every command reads again), or
+        another CPU thread count (--threads given to the resume): config.json and the
+        checkpoints record the one count the run now uses, which the next resume replays."""
+        settings = self.run_settings
+        if self.config_told is None and settings.get("threads") == self.config.threads:
+            return
+        settings = settings | {"threads": self.config.threads}
+        write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
 
     def _display(self, console, device: torch.device, resumed: bool, resume: str | None, notes: list[str]) -> None:
         """Only rank 0 prints; the others keep the same display, writing nowhere."""

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import torch
 
 from ..data.gpu_decode import GpuDecoder
-from ..data.loader import MAX_WORKERS, PREFETCH, Images, Recipe, Requests, Skipped, one_thread
+from ..data.loader import MAX_WORKERS, PREFETCH, Images, Recipe, Requests, Skipped, worker_start
 from ..data.samples import Samples
 from .batches import Batch, Normalise, order, steps_in_epoch
 
@@ -120,7 +120,7 @@ class Stream:
             persistent_workers=workers > 0,
             prefetch_factor=PREFETCH if workers > 0 else None,
             pin_memory=device.type == "cuda",
-            worker_init_fn=one_thread,
+            worker_init_fn=worker_start(),
             # Its own generator: a loader draws its workers' seeds from the global one otherwise,
             # and a resumed run would then draw different dropout masks than the run it continues.
             generator=torch.Generator().manual_seed(seed),

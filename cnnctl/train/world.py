@@ -119,6 +119,14 @@ class Group:
         dist.all_reduce(total, group=self.control)
         return total.tolist()
 
+    def from_leader(self, value: int | None) -> int | None:
+        """Rank 0's `value` (a count, or None) on every worker: a choice made once for all."""
+        if not self.world.distributed:
+            return value
+        sent = torch.tensor([-1 if value is None else value], dtype=torch.int64)
+        dist.broadcast(sent, src=0, group=self.control)
+        return None if sent.item() < 0 else int(sent.item())
+
     def broadcast_buffers(self, module: torch.nn.Module) -> None:
         """Rank 0's buffers (batch norm's running statistics) to every worker."""
         if self.world.distributed:
