@@ -330,9 +330,15 @@ def test_a_file_with_wrong_members_tells_every_problem_at_its_place(tmp_path):
     net.write_text(
         "input: 8x8x3\nargs: n k=3\nvariants:\n  a: n=4 widht=2\n  b: k=5\n  c d: n=1\nlayers:\n  - conv f=$k n=$n\n"
     )
+    # a member's line is told where it is chosen (`b`'s only where `b` is); `variants:` itself, for any
     messages = [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:a")]
     assert messages == [
         ("member `a` sets `widht`, which is not an argument of the file", 4, 10),
+        ("member name `c d` is not a plain name", 6, 3),
+    ]
+    messages = [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:b")]
+    assert messages == [
+        ("the file needs `n` (its `args:`)", 3, 1),
         ("member `b` does not give `n`, which the file requires", 5, 3),
         ("member name `c d` is not a plain name", 6, 3),
     ]
@@ -422,11 +428,14 @@ def test_a_member_of_the_wrong_type_is_one_message_at_its_line(tmp_path):
         "input: 8x8x3\nargs: n=4 rate=0.5\nvariants:\n  ok: n=8\n  bad: n=8.0 rate=half\n"
         "layers:\n  - conv f=3 p=1 n=$n\n  - conv f=3 p=1 n=$n\n  - dropout $rate\n"
     )
-    for source in (f"{net}:bad", f"{net}:ok", str(net)):  # the file's problem, whichever member is built
-        assert [(p.message, p.loc.line, p.loc.col) for p in _problems(source)] == [
-            ("member `bad`: `n` takes a whole number (its default: 4), not `8.0`", 5, 8),
-            ("member `bad`: `rate` takes a number (its default: 0.5), not `half`", 5, 14),
-        ]
+    told = [
+        ("member `bad`: `n` takes a whole number (its default: 4), not `8.0`", 5, 8),
+        ("member `bad`: `rate` takes a number (its default: 0.5), not `half`", 5, 14),
+    ]
+    assert [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:bad")] == told
+    assert cnnctl.load(f"{net}:ok").output_shape == (8, 8, 8)  # another member is built as ever
+    as_written = cnnctl.load(net)  # the file's defaults: built, the member's problems its notes
+    assert [(p.message, p.loc.line, p.loc.col) for p in as_written.warnings] == told
 
 
 # -- the file's arguments have declared ranges -------------------------------------------------------
@@ -467,11 +476,11 @@ def test_a_members_value_outside_its_range_is_told_at_its_line(tmp_path):
         "input: 8x8x3\nargs: {n: 1 (>=1), w: 2.0 (>0)}\nvariants:\n  ok: n=3\n  bad: n=0 w=-1.5\n"
         "layers:\n  - conv f=3 p=1 n=${ceil(n * w)}\n"
     )
-    for source in (f"{net}:ok", f"{net}:bad"):  # the file's problem, whichever member is built; told once
-        assert [(p.message, p.loc.line, p.loc.col) for p in _problems(source)] == [
-            ("member `bad`: `n` must be at least 1 (its range: `(>=1)`), not `0`", 5, 8),
-            ("member `bad`: `w` must be above 0 (its range: `(>0)`), not `-1.5`", 5, 12),
-        ]
+    assert [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:bad")] == [  # each once, at its value
+        ("member `bad`: `n` must be at least 1 (its range: `(>=1)`), not `0`", 5, 8),
+        ("member `bad`: `w` must be above 0 (its range: `(>0)`), not `-1.5`", 5, 12),
+    ]
+    assert cnnctl.load(f"{net}:ok").output_shape == (8, 8, 6)  # ceil(3 * 2.0) channels: `bad` stops only itself
     net.write_text(net.read_text().replace("n=0 w=-1.5", "n=2 w=0.5"))
     assert cnnctl.load(f"{net}:bad").output_shape == (8, 8, 1)  # ceil(2 * 0.5) channels
     net.write_text("input: 8x8x3\nargs: n (>=1)\nlayers:\n  - conv f=3 p=1 n=$n\n")  # a required one's, alone
@@ -522,7 +531,7 @@ def test_the_bundled_families_declare_ranges_their_members_keep():
                                                   line, column)  # fmt: skip
     broken = text.replace("b7: width=2.0", "b7: width=-2.0")
     with pytest.raises(CnnctlError) as info:
-        cnnctl.load_text(broken, "efficientnet.yaml")
+        cnnctl.load_text(broken, "efficientnet.yaml", member="b7")
     (p,) = info.value.problems
     assert p.message == "member `b7`: `width` must be above 0 (its range: `(>0)`), not `-2.0`"
     assert (p.loc.line, p.loc.col) == (_line("efficientnet", "  b7:"), len("  b7: ") + 1)  # at the setting
@@ -569,10 +578,69 @@ def test_validate_checks_every_member_of_a_family(tmp_path, monkeypatch, capsys)
     code, out, _ = run_main(monkeypatch, capsys, "validate", str(net), "-f", "json")
     assert code == 2
     told = [(d["message"], d["line"]) for d in json.loads(out)["files"][0]["details"]]
-    assert told == [  # each problem once, with the first member that has it; a value of the wrong type at its line
+    assert told == [  # each problem once, member by member, with the first that has it; a wrong value at its line
         ("member `wide`: `n` takes a whole number (its default: 4), not `abc`", 5),
-        ("member `worse`: `n` takes a whole number (its default: 4), not `abc`", 7),
         ("member `big`: filter 40x40 is larger than its padded input 32x32 (input 32x32x3, p=0x0)", 9),
+        ("member `worse`: `n` takes a whole number (its default: 4), not `abc`", 7),
     ]
     code, out, err = run_main(monkeypatch, capsys, "validate", "efficientnet", "regnet", "mobilenet_v3")
     assert code == 0 and "3 valid" in out, err
+
+
+# -- a member with settings is named with them; a broken member stops only itself ---------------------
+FAM = (  # a new user's family file (issue 29, task V)
+    "name: fam\ninput: 32x32x3\nargs: width=1.0 depth=1\nvariants:\n  small: width=0.5 depth=1\n"
+    "  big: width=2.0 depth=3 input=64x64x3\nlayers:\n  - conv f=3 p=same n=${divisible(16 * width, 8)} act=relu\n"
+    "  - repeat: $depth\n    layers:\n      - conv f=3 p=same n=${divisible(32 * width, 8)} act=relu\n"
+    "  - pool avg global\n  - fc 10\n"
+)
+# conv 3x3 of 3 -> 32 channels, then `depth` convs 3x3: 32 -> 64 and 64 -> 64, and fc 64 -> 10 (big, width 2)
+BIG = (3 * 3 * 3 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + 2 * (3 * 3 * 64 * 64 + 64) + (64 * 10 + 10)
+BIG_DEPTH_2 = BIG - (3 * 3 * 64 * 64 + 64)
+SMALL = (3 * 3 * 3 * 8 + 8) + (3 * 3 * 8 * 16 + 16) + (16 * 10 + 10)  # width 0.5: 8 and 16 channels, depth 1
+
+
+def test_the_settings_given_on_top_of_a_member_are_in_its_name(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "fam.yaml"
+    net.write_text(FAM)
+    big, deeper = cnnctl.load(f"{net}:big"), cnnctl.load(f"{net}:big,depth=2")
+    assert (big.params, deeper.params) == (BIG, BIG_DEPTH_2)  # two networks...
+    assert (big.title, deeper.title) == ("fam_big", "fam_big:depth=2")  # ...told apart
+    assert deeper.name == "fam_big"  # the member's: what finds published weights, names a class
+    assert cnnctl.load(f"{net}:depth=2,width=0.5").title == "fam:depth=2,width=0.5"  # no member: the file's name
+    # where the name is shown: summarize's header and JSON, draw (its picture's file too), memory, compare
+    code, out, err = run_main(monkeypatch, capsys, "summarize", f"{net}:big,depth=2")
+    assert code == 0 and out.splitlines()[0] == f"fam_big:depth=2  ({net})", err
+    for args in (["summarize"], ["draw"], ["memory"], ["flops"]):
+        code, out, err = run_main(monkeypatch, capsys, *args, f"{net}:big,depth=2", "-f", "json")
+        assert code == 0 and json.loads(out)["name"] == "fam_big:depth=2", (args, err)
+    code, out, err = run_main(monkeypatch, capsys, "compare", f"{net}:big", f"{net}:big,depth=2", "-f", "json")
+    assert [n["name"] for n in json.loads(out)["networks"]] == ["fam_big", "fam_big:depth=2"], err
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, "draw", f"{net}:big,depth=2")
+    assert code == 0 and out.startswith("wrote fam_big_depth_2.svg: fam_big:depth=2,"), err
+    # a bundled member's name with settings is an ARCH that builds it again
+    for arch in ("efficientnet_b3:width=1.1", "efficientnet_b0:width=1.1"):
+        g = cnnctl.load(arch)
+        assert g.title == arch and cnnctl.load(g.title).params == g.params
+    assert g.params == efficientnet_count("1.1", "1.0", 224).params
+
+
+def test_one_broken_member_stops_only_itself(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "fam.yaml"
+    net.write_text(FAM.replace("  big:", "  bad: widht=2\n  big:"))
+    bad = ("member `bad` sets `widht`, which is not an argument of the file", 6, 8)
+    assert (cnnctl.load(f"{net}:small").params, cnnctl.load(f"{net}:big").params) == (SMALL, BIG)
+    assert [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:bad")] == [bad]  # chosen: its error
+    as_written = cnnctl.load(net)  # the file's defaults: built, the broken member a note
+    assert [(p.message, p.loc.line, p.loc.col) for p in as_written.warnings] == [bad]
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(net))
+    assert code == 0 and err.startswith(f"warning: {net}:6:8: member `bad` sets `widht`") and out, err
+    code, out, err = run_main(monkeypatch, capsys, "summarize", f"{net}:small")
+    assert (code, err) == (0, "")  # another member chosen: nothing of `bad`
+    code, out, err = run_main(monkeypatch, capsys, "summarize", f"{net}:bad")
+    assert code == 2 and out == "" and f"error: {net}:6:8: member `bad` sets `widht`" in err
+    # validate checks the whole file, every member: strict, the problem told once, as it is
+    code, out, _ = run_main(monkeypatch, capsys, "validate", str(net), "-f", "json")
+    assert code == 2
+    assert [(d["message"], d["line"], d["column"]) for d in json.loads(out)["files"][0]["details"]] == [bad]

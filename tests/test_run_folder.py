@@ -384,7 +384,24 @@ def test_a_lost_config_json_is_told_from_the_checkpoint_a_member_and_a_head_too(
     state |= {"network": network_record(cnnctl.load_text(family, "family.yaml")), "arch": "family"}
     settings, _ = resume_settings(folder, state)
     assert (settings["input"], "member" in settings, "head" in settings) == ("8x8x3", False, False)
-    # a member with settings (`big,n=5`) is not in the name: one message
-    state |= {"network": network_record(cnnctl.load_text(family, "family.yaml", None, None, "big,n=5"))}
+    # a member with settings (`big,n=5`): in the name a run records (Graph.title), not in the member's alone
+    deeper = cnnctl.load_text(family, "family.yaml", None, None, "big,n=5")
+    state |= {"network": network_record(deeper), "arch": deeper.title}
+    assert deeper.title == "family_big:n=5"
+    settings, _ = resume_settings(folder, state)
+    assert (settings["input"], settings["member"], "head" in settings) == ("16x16x3", "big,n=5", False)
+    state |= {"arch": "family_big"}  # a checkpoint written before runs recorded the settings: one message
     with pytest.raises(CnnctlError, match="its last.pt does not tell the family member or head"):
         resume_settings(folder, state)
+    wider = cnnctl.load_text(family, "family.yaml", None, None, "n=5")
+    state |= {"network": network_record(wider), "arch": wider.title}
+    assert resume_settings(folder, state)[0]["member"] == "n=5"  # settings of no member
+
+
+def test_a_run_of_a_member_with_settings_is_named_without_a_colon():
+    # runs/NAME-TIMESTAMP of a network named `fam_big:depth=2` (Graph.title): no `:` in a folder's name
+    from cnnctl.train.rundir import run_dir_for
+
+    folder = run_dir_for(None, "fam_big:depth=2")
+    assert folder.parent.name == "runs" and folder.name.startswith("fam_big_depth=2-") and ":" not in folder.name
+    assert run_dir_for(None, "lenet5").name.startswith("lenet5-")

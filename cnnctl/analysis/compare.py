@@ -24,7 +24,7 @@ def compare(
         fields = receptive_fields(g)
         last = last_map(g)
         entry = {
-            "name": g.name,
+            "name": g.title,
             "file": g.file,
             "input": g.input_shape,
             "output": g.output_shape,

@@ -111,7 +111,7 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     top = _clusters(boxes[1:], texts)
     top = top._replace(boxes=("input", *top.boxes))
     return Diagram(
-        graph.name, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
+        graph.title, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
         tuple(h.name for h in graph.heads), graph.inference_params, graph.training_mults,
     )  # fmt: skip
 

@@ -108,7 +108,7 @@ def layer_at(graph: Graph, path: str, option: str):
             return node
     groups = {n.path.rsplit(".", k)[0] for n in graph.nodes for k in range(1, n.path.count(".") + 1)}
     hint = did_you_mean(path, [*(n.path for n in graph.nodes), *sorted(groups)])
-    raise CnnctlError.at(f"{option} {path}: no layer `{path}` in {graph.name}",
+    raise CnnctlError.at(f"{option} {path}: no layer `{path}` in {graph.title}",
                          hint=hint or "the layer paths are the first column of `cnnctl summarize`")  # fmt: skip
 
 
@@ -152,7 +152,7 @@ def summarize(
         params=(params + buffers) * size,
     )
     return Summary(
-        graph.name,
+        graph.title,
         graph.file,
         graph.input_shape,
         graph.output_shape,

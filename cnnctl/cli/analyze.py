@@ -166,10 +166,10 @@ def memory_cmd(
     graph = common._load(arch, input)
     m = training_memory(graph, batch, dtype, optimizer, amp, device)
     per_layer = per_layer or top is not None
-    tables = [memory_table(m, graph.name, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
+    tables = [memory_table(m, graph.title, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    _output(format, lambda: memory_json(m, graph.name, budget, per_layer), lambda: tables, graph)
+    _output(format, lambda: memory_json(m, graph.title, budget, per_layer), lambda: tables, graph)
     return 0
 
 
@@ -210,7 +210,7 @@ def compare_cmd(
     graphs = [common._load(arch, input) for arch in files]
     entries = compare(graphs, batch, dtype, optimizer, device, budget)
     where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
-    labels = column_labels(files, [g.name for g in graphs])
+    labels = column_labels(files, [g.title for g in graphs])
     _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0
 

@@ -89,10 +89,11 @@ def _member_problems(arch: str, input: str | None, told: list) -> list:
         try:
             common._load(f"{arch}:{member}", input)
         except CnnctlError as exc:
+            own = spec.variants[member].problems  # its line's: they name it already
             for p in exc.problems:
                 if (p.loc, p.message) not in seen:
                     seen.add((p.loc, p.message))
-                    found.append(p._replace(message=f"member `{member}`: {p.message}"))
+                    found.append(p if p in own else p._replace(message=f"member `{member}`: {p.message}"))
     return found
 
 

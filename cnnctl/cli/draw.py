@@ -49,7 +49,7 @@ def draw_cmd(
 
     graph = common._load(arch, input)
     named = output is not None
-    out = output if named else None if format is Format.json else picture.default_name(graph.name)
+    out = output if named else None if format is Format.json else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
     if out and not named:
         picture.refuse_existing(out)  # before the layout, which can take a while
@@ -65,9 +65,9 @@ def draw_cmd(
 
         vols = volumes(graph)
         if out:
-            picture.write_file(out, to_svg(graph.name, vols, graph.params, graph.mults).encode(), replace=named)
+            picture.write_file(out, to_svg(graph.title, vols, graph.params, graph.mults).encode(), replace=named)
         data = {
-            "name": graph.name,
+            "name": graph.title,
             "file": out,
             "format": fmt,
             "style": "volumes",
@@ -91,5 +91,5 @@ def draw_cmd(
         _print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
-        sys.stdout.write(f"wrote {out}: {graph.name}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
+        sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
     return 0

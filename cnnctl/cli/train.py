@@ -74,7 +74,7 @@ def train_cmd(
             )
         network_file, shape, head = (arch, input, None) if arch is not None else _resumed_network(resume, input)
         graph = common._load(network_file, shape, settings=False, widths=head)  # checked below, with the options
-        network = graph.name if arch is not None else _run_network_name(resume) or graph.name
+        network = graph.title if arch is not None else _run_network_name(resume) or graph.title
         from ..train.config import resolve_config
 
         overrides = settings  # every setting's option, None where not given

@@ -128,10 +128,11 @@ def export_cmd(
     done = export(graph, fmt, output, trained, with_preprocessing)
     _warn(graph)
     if format == "json":
-        _print_json({**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": graph.name})
+        as_json = {"extra": list(done.extra), "input": done.input.as_json(), "network": graph.title}
+        _print_json({**done._asdict(), **as_json})
         return 0
     name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
-    lines = [f"wrote {done.file}: {graph.name} as {name}, weights {done.weights}"]
+    lines = [f"wrote {done.file}: {graph.title} as {name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
     lines.append(f"input: {done.input.text()}")
     if done.input.adaptation:
@@ -323,7 +324,7 @@ def weights_cmd(
     from ..train.evaluate import placed_weights
 
     _, placement, _, said = placed_weights(graph, source)
-    _output(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.name)])
+    _output(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])
     return 0
 
 
@@ -398,7 +399,7 @@ def bench_cmd(
     modes = ("forward", "train") if mode == "both" else (mode,)
     from ..render.progress import TerminalBar
 
-    doing = f"timing {graph.name} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
+    doing = f"timing {graph.title} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
     with TerminalBar(doing, "steps", steady=True) as progress:
         result = bench(
             graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,

@@ -174,7 +174,7 @@ def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
         why = "a PyTorch source file keeps the network as written"
         hint = "its preprocess(image) does it: export --checkpoint RUN -o FILE.py without --with-preprocessing"
     elif len(graph.input_shape) != 3:
-        why = f"`{graph.name}` takes a vector, not images"
+        why = f"`{graph.title}` takes a vector, not images"
     elif expects.mean is None or expects.std is None:
         why = f"no normalisation is known ({expects.unknown})"
         hint = "give --checkpoint RUN: a trained run's checkpoint keeps its mean and std"
@@ -247,7 +247,7 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessin
             )
         except TypeError:  # a torch without the choice
             torch.onnx.export(model, (x,), str(tmp), opset_version=OPSET, dynamic_axes=axes, **names)
-    _state_input(tmp, expects, graph.name)
+    _state_input(tmp, expects, graph.title)
     try:
         import onnxruntime
     except ImportError:

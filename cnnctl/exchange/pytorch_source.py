@@ -303,9 +303,9 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         init.append(f"{target} = {text}" if target else f'self.add_module("{key}", {text})')
     cls = class_name(graph.name)
     statistics = _statistics(expects)
-    doc = (graph.description or graph.name).replace('"""', "'''").replace("\\", "/")
+    doc = (graph.description or graph.title).replace('"""', "'''").replace("\\", "/")
     out = [
-        f'"""{graph.name}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
+        f'"""{graph.title}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
         "",
         f"{doc}",
         f"Input NCHW: (N, {graph.input_shape[2]}, {graph.input_shape[0]}, {graph.input_shape[1]})"
@@ -326,7 +326,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
     out += [
         "",
         f"class {cls}(nn.Module):",
-        f'    """{graph.name}, {graph.params:,} parameters."""',
+        f'    """{graph.title}, {graph.params:,} parameters."""',
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",

@@ -37,6 +37,7 @@ from ..notation.spec import (
     texts_of,
     walk,
 )
+from ..notation.variants import unchosen_problems
 from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
@@ -139,7 +140,8 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
     if widths and heads and (resized := _heads_resized(nodes, heads, widths)) != widths:
         return build_graph(spec, input_shape, resized)
     name = spec.own_name
-    warnings = [*builder.warnings, *_unused_outputs(nodes, {h.index for h in heads})]
+    unchosen = unchosen_problems(spec)  # a member's own mistakes stop only that member: notes here
+    warnings = [*builder.warnings, *_unused_outputs(nodes, {h.index for h in heads}), *unchosen]
     return Graph(
         name,
         spec.file,
@@ -151,6 +153,7 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         tuple(builder.groups),
         heads,
         spec.train_keys,
+        spec.settings,
     )
 
 

@@ -80,6 +80,16 @@ class Graph:
     groups: tuple[Group, ...] = ()  # the composites, in the order they begin
     heads: tuple[Head, ...] = ()  # the outputs besides the main one, `nodes[-1]` (`outputs:`)
     train_keys: dict = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written (name -> Loc)
+    settings: str = ""  # a family member's arguments set on the command line (`width=1.1`), as given
+
+    @property
+    def title(self) -> str:
+        """The name the network is shown by: `name`, and the settings given on top of its
+        family member the way an ARCH writes them (`efficientnet_b3:width=1.1`), so that two
+        networks of one member are told apart (a run records it: checkpoint.resume_settings reads
+        the settings back). `name` alone is the member's: what finds its published weights and
+        names its class."""
+        return f"{self.name}:{self.settings}" if self.settings else self.name
 
     @property
     def output_shape(self) -> Shape:

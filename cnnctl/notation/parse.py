@@ -428,6 +428,7 @@ class _Parser:
                 self.problem(f"member name `{name}` is not a plain name", self.loc(key), hint)
                 continue
             empty = isinstance(value, yaml.ScalarNode) and value.value == ""
+            before = len(self.problems)  # what is told from here on is this member's, not the file's
             written: dict[str, Loc] = {}  # where each name is
             values = {} if empty else self.arg_values(value, f"member `{name}`", written)
             size = values.pop("input", None)
@@ -448,7 +449,9 @@ class _Parser:
                     f"member `{name}` does not give {', '.join(f'`{a}`' for a in missing)}, which the file requires",
                     self.loc(key),
                 )
-            out[name] = Variant(name, values, size, self.loc(key))
+            told = tuple(self.problems[before:])
+            del self.problems[before:]
+            out[name] = Variant(name, values, size, self.loc(key), told)
         return out
 
     # -- lists of layers -----------------------------------------------------------------

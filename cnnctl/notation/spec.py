@@ -202,6 +202,10 @@ class Variant:
     values: dict[str, Value]
     input: Value | None
     loc: Loc
+    # What is wrong in its line (an argument the file does not declare, a value out of range):
+    # told where it is chosen (`notation.variants.choose`), a note where the file is used as
+    # written; another member is built as ever. `cnnctl validate` tells them all.
+    problems: tuple[Problem, ...] = ()
 
 
 @record
@@ -247,6 +251,8 @@ class NetworkSpec:
     variants: dict[str, Variant] = {}  # noqa: RUF012 - never mutated; its members by name (`variants:`)
     variants_loc: Loc | None = None  # where `variants:` is, for a message about a member
     train_keys: dict[str, Loc] = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written
+    member: str | None = None  # the member chosen (`notation.variants.choose`); None: the file as written
+    settings: str = ""  # the settings given on top of it, as on the command line: `depth=2,width=1.1`
 
     @property
     def own_name(self) -> str:

@@ -154,18 +154,22 @@ def describe(bounds: Range) -> str:
 
 def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
     """`spec` as its member `choice` (None: as written): its arguments' values, its input size,
-    its name (`efficientnet` + `b3`: `efficientnet_b3`)."""
+    its name (`efficientnet` + `b3`: `efficientnet_b3`) and the settings given on top of the
+    member (`width=1.1`: `cnnctl.graph.Graph.title` shows them). The problems of the member's
+    own line are told with the file's; another member's are not (`unchosen_problems`)."""
     if choice is None:
         return spec
     member, settings, problems = _read(spec, choice)
     args = dict(spec.args)
     size = spec.input
     name = spec.own_name
+    told = spec.problems
     if member is not None:
         variant = spec.variants[member]
         args.update(variant.values)
         size = variant.input or size
         name = f"{name}_{member}"
+        told = (*told, *variant.problems)
     for key, text in settings:
         wrong = misfit(key, spec.declared.get(key), text, spec.ranges.get(key))
         if key not in args:
@@ -174,8 +178,18 @@ def choose(spec: NetworkSpec, choice: str | None) -> NetworkSpec:
             problems.append(Problem(f"`{key}={text}`: {wrong[0]}", COMMAND_LINE, None, wrong[1]))
         args[key] = Value(text, COMMAND_LINE)
     if problems:  # with the file's own: every problem of the command in one run
-        raise CnnctlError([*spec.problems, *problems])
-    return spec._replace(args=args, input=size, name=name)
+        raise CnnctlError([*told, *problems])
+    given = ",".join(f"{key}={text}" for key, text in settings)
+    return spec._replace(args=args, input=size, name=name, problems=told, member=member, settings=given)
+
+
+def unchosen_problems(spec: NetworkSpec) -> list[Problem]:
+    """The problems of the members' lines of a file used as written (no member chosen): said
+    as notes, since they stop only the member they are in (`choose` tells a member's own as
+    errors; `cnnctl validate` builds every member and tells them all)."""
+    if spec.member is not None:
+        return []
+    return [problem for variant in spec.variants.values() for problem in variant.problems]
 
 
 def _read(spec: NetworkSpec, choice: str) -> tuple[str | None, list[tuple[str, str]], list[Problem]]:

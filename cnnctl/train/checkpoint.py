@@ -309,7 +309,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
     here = network_record(graph)
     trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
     arch = state.get("arch")
-    if arch and arch != graph.name and saved["input"] != here["input"]:  # another network, not another size
+    if arch and arch != graph.title and saved["input"] != here["input"]:  # another network, not another size
         from ..catalog import is_run_folder
 
         run = Path(path).parent
@@ -320,7 +320,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
                 f", or the run alone: `cnnctl {command} {run}`" if is_run_folder(run) else ""
             )
         raise CnnctlError.at(
-            f"the checkpoint is `{arch}`'s (input {'x'.join(map(str, saved['input']))}), not `{graph.name}`'s "
+            f"the checkpoint is `{arch}`'s (input {'x'.join(map(str, saved['input']))}), not `{graph.title}`'s "
             f"(input {'x'.join(map(str, here['input']))})",
             Loc(str(path)),
             hint=hint,
@@ -438,12 +438,15 @@ def resume_settings(
         text = read_text(network, network)
         own = parse_file_text(text, network)
         named = str(state.get("arch") or "")  # `fam_b3`: its file's name (network.yaml's, if it names itself) and `_b3`
+        given = _settings_in(named)  # and the settings given on top of it, as Graph.title adds them: `:width=1.1`
+        named = named[: len(named) - len(given) - 1] if given else named
         member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
-        if member is not None:
-            settings["member"] = member
+        choice = ",".join(part for part in (member, given) if part) or None
+        if choice is not None:
+            settings["member"] = choice
 
         def build(widths: dict[str, int] | None) -> Any:
-            return load_text(text, network, settings["input"], widths, member)
+            return load_text(text, network, settings["input"], widths, choice)
 
     base = build(None)
     if network_record(base) != state["network"]:  # not the network as written: a head made anew, or another
@@ -460,6 +463,14 @@ def resume_settings(
             )
     said = f"{where.file}: config.json {why}: the run's input, member and head were told from {checkpoint_file(folder)}"
     return settings, said + ", and config.json is written again"
+
+
+def _settings_in(title: str) -> str:
+    """The settings a network's title (`cnnctl.graph.Graph.title`) gives on top of its member:
+    `width=1.1,depth=2` of `fam_b3:width=1.1,depth=2`; "" where it has none (a `:` in a name
+    that `name=value` words do not follow is the name's own)."""
+    _, colon, given = title.rpartition(":")
+    return given if colon and all("=" in word for word in given.split(",")) else ""
 
 
 def _recorded_head(state: dict[str, Any], base, build: Callable, path: Any) -> dict[str, Any] | None:

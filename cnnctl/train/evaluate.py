@@ -59,7 +59,7 @@ def load_model(
     checkpoint = weights_file(checkpoint)
     state = load_checkpoint(checkpoint, EVALUATE)
     model = to_torch(graph, logits=logits)
-    load_weights(model, state, checkpoint, graph.name, command)
+    load_weights(model, state, checkpoint, graph.title, command)
     check_statistics(state, graph, checkpoint)
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
@@ -431,7 +431,7 @@ def predict(
     centre 224x224)."""
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
-            f"predict names the class of an image; `{graph.name}` scores every pixel "
+            f"predict names the class of an image; `{graph.title}` scores every pixel "
             f"({'x'.join(map(str, graph.output_shape))})",
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )

@@ -215,7 +215,7 @@ def launch_training(
                 "--max-restarts with several machines needs --out on storage they share",
                 hint="restarted workers on every machine continue from the checkpoint there",
             )
-    run_dir = run_dir_for(config.out, graph.name, resume)
+    run_dir = run_dir_for(config.out, graph.title, resume)
     if resume is None:
         config.out = str(run_dir)
     # The launcher holds the run folder for its workers, restarts included. On several

@@ -608,7 +608,7 @@ class _Run:
 
     def _restore(self, state: dict, resume: str) -> None:
         """The run as its checkpoint left it; writes nothing (the folder is not yet begun)."""
-        load_weights(self.model, state, resume, self.graph.name)
+        load_weights(self.model, state, resume, self.graph.title)
         saved = Checkpoint.of(state)
         self.optimizer.load_state_dict(saved.optimizer)
         if self.scheduler is not None and saved.scheduler:

@@ -53,10 +53,12 @@ def run_folder(resume: str) -> Path:
 
 def run_dir_for(out: str | None, arch: str, resume: str | None = None) -> Path:
     """The folder of a run, named once (its lock is taken on it): the one --resume names,
-    else --out, else runs/ARCH-TIMESTAMP."""
+    else --out, else runs/ARCH-TIMESTAMP (a member with settings, `fam_big:depth=2`, without the
+    `:`, which Windows refuses in a name and scp or rsync read as HOST:PATH)."""
     if resume:
         return run_folder(resume)
-    return Path(out) if out else Path("runs") / f"{arch}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    stem = arch.replace(":", "_")
+    return Path(out) if out else Path("runs") / f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:
