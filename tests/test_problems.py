@@ -593,3 +593,65 @@ def test_a_blocks_mistake_met_at_two_uses_is_told_once_with_both():
     (problem,) = problems_of(text, "block.yaml")
     assert problem.message == "block `cb` has no argument `m` (in block `cb` used at lines 9, 10)"
     assert (problem.loc.line, problem.layer) == (6, "cb1.conv1")
+
+
+# -- a new user's files (task 29R) -----------------------------------------------------------
+FOUR_MISTAKES = """\
+input: {input}
+layers:
+  - conv f=3 n=8 id=a
+  - conv f=3 n=8 id=a
+  - concat with=nowhere
+  - repeat: two
+    layers: [conv f=1 n=4]
+  - fc 10 act=rleu
+"""
+
+
+@pytest.mark.parametrize("written", ["1x28x28", "28x28"])
+def test_a_wrong_input_does_not_hide_the_files_other_mistakes(written):
+    """The input's mistake, then every check that needs no shape: as below a failed layer."""
+    found = problems_of(FOUR_MISTAKES.format(input=written), "hides.yaml")
+    assert [p.loc.line for p in found] == [1, 4, 5, 6, 8]
+    assert f"input `{written}`" in found[0].message
+    said = " ".join(p.message for p in found[1:])
+    assert all(word in said for word in ("duplicate id `a`", "`nowhere`", "got `two`", "got `rleu`"))
+
+
+def test_a_wrong_input_override_is_told_first_with_the_files_mistakes(monkeypatch, capsys):
+    from helpers import run_main
+
+    text = FOUR_MISTAKES.format(input="28x28x1")
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "hides.yaml", input="1x28x28")
+    found = info.value.problems
+    assert found[0].loc is None and found[0].message == "input `1x28x28` looks channels-first"
+    assert [p.loc.line for p in found[1:]] == [4, 5, 6, 8]
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--input", "28x28")
+    assert code == 2 and err.startswith("error: --input `28x28` is not a volume HxWxC"), err
+
+
+def test_a_file_without_input_still_has_its_layers_checked():
+    found = problems_of("layers:\n  - conv f=3 n=8 act=rleu\n", "noinput.yaml")
+    assert [(p.loc.line, p.message[:18]) for p in found] == [(1, "no `input:` size"), (2, "`act` expected one")]
+
+
+def test_a_failure_an_input_override_makes_says_so(monkeypatch, capsys):
+    """LeNet-5 at 12x12: conv1 (f=5) gives 8x8, the pool 4x4, too small for conv2's 5x5 filter;
+    its own 32x32 builds. A mistake the file's input meets too (`rleu`) is not blamed on it."""
+    from helpers import run_main
+
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--input", "12x12x1")
+    assert code == 2
+    assert "filter 5x5 is larger than its padded input 4x4" in err
+    assert "with --input 12x12x1 (the file's input is 32x32x1)" in err, err
+    text = "input: 32x32x3\nlayers:\n  - conv f=9 n=4\n  - fc 10 act=rleu\n"
+    too_small, act = problems_of_input(text, "8x8x3")
+    assert too_small.message.endswith("(input 8x8x3, p=0x0), with input 8x8x3 (the file's input is 32x32x3)")
+    assert "with input" not in act.message and "rleu" in act.message
+
+
+def problems_of_input(text: str, given: str) -> list:
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "net.yaml", input=given)
+    return list(info.value.problems)
