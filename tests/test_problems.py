@@ -655,3 +655,41 @@ def problems_of_input(text: str, given: str) -> list:
     with pytest.raises(CnnctlError) as info:
         cnnctl.load_text(text, "net.yaml", input=given)
     return list(info.value.problems)
+
+
+SHORTCUT_ARGUMENT = """\
+input: 32x32x3
+blocks:
+  basic:
+    args: n s=1 shortcut=identity
+    layers:
+      - residual:
+          - conv f=3 s=$s p=1 n=$n
+          - bn act=relu
+        shortcut: $shortcut
+layers:
+  - conv f=3 p=same n=16
+  - repeat: 2
+    layers: [{use}]
+{first}  - fc 10
+"""
+
+
+@pytest.mark.parametrize(
+    ("use", "first", "fix"),
+    [
+        ("basic 32", "    first: s=2\n", "in `first:`, at line 14"),
+        ("basic 32 s=2", "", "where `basic` is used, at line 13"),
+    ],
+    ids=["first", "use"],
+)
+def test_an_identity_shortcut_from_a_block_argument_is_fixed_where_the_block_is_used(use, first, fix):
+    """`shortcut: $shortcut` in the block: the block is right, its use must ask for a projection
+    (the README's `first: s=2 shortcut=projection`), not the block add `shortcut: projection`."""
+    (problem,) = problems_of(SHORTCUT_ARGUMENT.format(use=use, first=first), "stage.yaml")
+    assert "the identity shortcut carries the input 32x32x16" in problem.message  # 3x3 s=2 p=1: 32 -> 16
+    assert problem.hint.startswith(
+        f"the shortcut is block `basic`'s argument `shortcut`: set `shortcut=projection` {fix}"
+    )
+    (written,) = problems_of(SHORTCUT_ARGUMENT.replace("$shortcut", "identity").format(use=use, first=first))
+    assert written.hint.startswith("add `shortcut: projection`")  # written in the block: fixed there
