@@ -693,3 +693,17 @@ def test_an_identity_shortcut_from_a_block_argument_is_fixed_where_the_block_is_
     )
     (written,) = problems_of(SHORTCUT_ARGUMENT.replace("$shortcut", "identity").format(use=use, first=first))
     assert written.hint.startswith("add `shortcut: projection`")  # written in the block: fixed there
+
+
+def test_an_argument_written_with_a_colon_is_told_as_yaml_read_it():
+    """`act: relu` makes the line a mapping whose key is `conv f=3 n=8 act`: told at `act`, and
+    the line read as meant, so the layers below get their shapes (conv 3x3: 32 -> 30, too
+    small for a 64x64 window) and a misspelt value on the line is told too."""
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 n=8 act: relu\n  - fc 10\n"
+    (problem,) = problems_of(text, "colon.yaml")
+    assert (problem.loc.line, problem.loc.col) == (3, column("  - conv f=3 n=8 act: relu", "act"))
+    assert problem.message == "YAML read `act: relu` as a mapping; write `act=relu`"
+    below = problems_of(text.replace("fc 10", "pool max f=64"))
+    assert [p.loc.line for p in below] == [3, 4] and "padded input 30x30" in below[1].message
+    wrong = problems_of(text.replace("act: relu", "act: rleu"))
+    assert [p.loc.col for p in wrong] == [18, 23] and "got `rleu`" in wrong[1].message

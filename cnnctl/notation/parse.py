@@ -612,6 +612,10 @@ class _Parser:
     def layer_mapping(self, node, pairs) -> Item | None:
         """`{conv: {f: 3, n: 64}, id: c1}`; args may also be a shorthand string or one value."""
         kind, knode, value = pairs[0]
+        if len(pairs) == 1 and " " in kind.strip() and isinstance(value, yaml.ScalarNode):
+            meant = self.colon_for_equals(kind, knode, value)
+            if meant is not None:
+                return meant
         kind = KIND_ALIASES.get(kind, kind)
         if not self.known_kind(kind, self.loc(knode)):
             return None
@@ -626,6 +630,28 @@ class _Parser:
         for key, kn, vn in pairs[1:]:
             raw.append((key, self.raw_value(key, vn), self.loc(kn)))
         return self.layer(kind, raw, self.loc(node), f"{kind} ...")
+
+    def colon_for_equals(self, key: str, knode: yaml.ScalarNode, value: yaml.ScalarNode) -> Item | None:
+        """`- conv f=3 n=8 act: relu`: YAML reads the `: ` after the last argument's name as a
+        mapping's key (`conv f=3 n=8 act`) and its value. Told at that name, and read as meant
+        (`act=relu`), so the line's other values (a name it has no argument for, too) and the
+        layers below are checked; None for a key whose first word is no layer kind or block, or
+        whose last word is not a name."""
+        tokens = tokenize(key)
+        kind = KIND_ALIASES.get(tokens[0][0], tokens[0][0])
+        name, offset = tokens[-1]
+        if len(tokens) < 2 or not (kind in KINDS or kind in self.block_params) or not NAME_RE.match(name):
+            return None
+        where = self.text_loc(knode)
+        written = str(value.value)
+        self.problem(
+            f"YAML read `{name}: {written}` as a mapping; write `{name}={written}`",
+            where.shifted(offset),
+            f"a `: ` in a layer's line starts a mapping: its arguments are `name=value`, as `{name}={written}`",
+        )
+        raw = self.shorthand_args(key[tokens[1][1] : offset], where.shifted(tokens[1][1]))
+        raw.append((name, Value(written, self.text_loc(value)), where.shifted(offset)))
+        return self.layer(kind, raw, self.loc(knode), f"{key[:offset]}{name}={written}")
 
     def raw_value(self, key: str, node: yaml.Node) -> Value:
         if key in ("from", "with") and isinstance(node, yaml.SequenceNode):
