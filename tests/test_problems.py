@@ -707,3 +707,38 @@ def test_an_argument_written_with_a_colon_is_told_as_yaml_read_it():
     assert [p.loc.line for p in below] == [3, 4] and "padded input 30x30" in below[1].message
     wrong = problems_of(text.replace("act: relu", "act: rleu"))
     assert [p.loc.col for p in wrong] == [18, 23] and "got `rleu`" in wrong[1].message
+
+
+MISDECLARED = """\
+input: 28x28x1
+blocks:
+  basic:
+    {args}
+    layers:
+      - conv f=3 s=$s p=1 n=$n act=rleu
+layers:
+  - basic 16 s=2
+  - basic n=16 stride=2
+  - fc 10
+"""
+
+
+def test_a_misspelt_args_key_is_told_once_and_read_as_meant():
+    """`arg: n s=1` is told (did you mean `args`), then read as `args`: the body's `$s`, `$n` and
+    the uses' `n`, `s` are not blamed again; the real mistakes (`rleu`, `stride`) still are."""
+    found = problems_of(MISDECLARED.format(args="arg: n s=1"), "arg.yaml")
+    assert [(p.loc.line, p.message.split(" (in block")[0]) for p in found] == [
+        (4, "unknown key `arg` in block `basic`"),
+        (6, "`act` expected one of relu, relu6, leaky, elu, gelu, silu, sigmoid, tanh, hardswish, hardsigmoid, "
+         "mish, softmax, none; got `rleu`"),
+        (9, "`basic` has no argument `stride`"),
+    ]  # fmt: skip
+    assert found[0].hint == "did you mean `args`?" and found[2].hint == "did you mean `s`?"
+
+
+def test_a_block_whose_args_cannot_be_read_has_no_undeclared_arguments():
+    """`args: [[n], s]` is refused: what `basic` takes is unknown, so neither `$s`/`$n` in its
+    body nor its uses' words are told as undeclared; the rest of its lines still are checked."""
+    found = problems_of(MISDECLARED.format(args="args: [[n], s]"), "refused.yaml")
+    assert [p.loc.line for p in found] == [4, 6]
+    assert "`args` of block `basic` must be" in found[0].message and "rleu" in found[1].message

@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
@@ -126,6 +126,7 @@ class _Parser:
         self.lines = text.splitlines()
         self.problems: list[Problem] = []
         self.block_params: dict[str, dict[str, Value | None]] = {}
+        self.refused: set[str] = set()  # blocks whose `args:` could not be read: what they take is unknown
         self.shorthands: dict[str, tuple[LayerItem, Loc, tuple]] = {}  # block uses: text -> item read, and where
 
     # -- helpers -------------------------------------------------------------------------
@@ -301,12 +302,18 @@ class _Parser:
                 bodies[name] = (value, loc)
             elif isinstance(value, yaml.MappingNode):
                 fields = {k: (kn, v) for k, kn, v in self.pairs(value)}
-                for k, (kn, _) in fields.items():
+                for k, (kn, v) in list(fields.items()):
                     if k not in ("args", "layers", "description"):
                         hint = did_you_mean(k, ("args", "layers"))
                         self.problem(f"unknown key `{k}` in block `{name}`", self.loc(kn), hint)
+                        meant = closest(k, ("args", "layers"))
+                        if meant and meant not in fields:  # `arg: n s=1`: read as meant, its uses and body not blamed
+                            fields[meant] = (kn, v)
                 args = fields["args"][1] if "args" in fields else None
+                before = len(self.problems)
                 self.block_params[name] = self.block_params_node(args, f"block `{name}`") if args is not None else {}
+                if args is not None and not self.block_params[name] and len(self.problems) > before:
+                    self.refused.add(name)  # nothing could be declared
                 if "layers" not in fields:
                     self.problem(f"block `{name}` has no `layers:`", loc)
                     continue
@@ -320,7 +327,7 @@ class _Parser:
             # An empty list; not one whose every layer was refused (each already has its message)
             if not body and isinstance(body_node, yaml.SequenceNode) and len(self.problems) == before:
                 self.problem(f"block `{name}` has no layers", loc)
-            out[name] = BlockDef(name, self.block_params[name], body, loc)
+            out[name] = BlockDef(name, self.block_params[name], body, loc, name in self.refused)
         return out
 
     def block_params_node(self, node: yaml.Node, owner: str) -> dict[str, Value | None]:
@@ -679,7 +686,7 @@ class _Parser:
             return _moved(*seen, text_loc, node_loc)
         before = len(self.problems)
         item = self.read_shorthand(text, text_loc, node_loc)
-        if item is not None and len(self.problems) == before:
+        if isinstance(item, LayerItem) and len(self.problems) == before:  # (a refused block's use is not)
             read = (item, text_loc, texts_of(item.args))
             if item.is_block:  # what a block's words mean depends on this file's blocks
                 self.shorthands[text] = read
@@ -804,7 +811,8 @@ class _Parser:
             spec, what = KINDS[kind].spec, "layer kind"
         bound = bind(kind, spec, raw, what)
         before = len(self.problems)
-        for message, where, hint in bound.problems:
+        unknown = kind in self.refused  # its words cannot be named, nor blamed: it is not built
+        for message, where, hint in () if unknown else bound.problems:
             self.problem(message, where, hint)
         args, refs = bound.args, bound.refs
         ident = refs.get("id")
@@ -812,7 +820,7 @@ class _Parser:
             self.check_id(ident)
         source = split_names(refs["from"]) if "from" in refs else None
         with_ = split_names(refs["with"]) if "with" in refs else ()
-        if not bound.ok:  # told above; its other arguments and references are still checked when built
+        if not bound.ok or unknown:  # told above; its other arguments and references are still checked when built
             return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]))
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
