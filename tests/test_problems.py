@@ -742,3 +742,28 @@ def test_a_block_whose_args_cannot_be_read_has_no_undeclared_arguments():
     found = problems_of(MISDECLARED.format(args="args: [[n], s]"), "refused.yaml")
     assert [p.loc.line for p in found] == [4, 6]
     assert "`args` of block `basic` must be" in found[0].message and "rleu" in found[1].message
+
+
+def test_a_construct_key_written_as_a_layer_has_balanced_quotes():
+    """`- layers: [...]` under a `repeat:` with no `layers:`: both messages quote whole names
+    (an even number of backticks), and say where the key belongs."""
+    text = "input: 32x32x3\nlayers:\n  - repeat: 2\n  - layers: [conv f=3 p=1 n=8]\n  - args: n\n"
+    found = problems_of(text, "keys.yaml")
+    assert [p.loc.line for p in found] == [3, 4, 5]
+    assert found[1].message == "`layers` is not a layer: it is a key of `repeat` or a block"
+    assert found[1].hint.startswith("indent `layers:` under `repeat:` or a block's name")
+    assert found[2].message == "`args` is not a layer: it is a key of a block"
+    assert all(said.count("`") % 2 == 0 for p in found for said in (p.message, p.hint))
+    assert "\n" not in found[0].hint  # one line, in the column the others' hints are
+
+
+def test_first_setting_an_argument_the_block_lacks_says_what_it_takes():
+    text = (
+        "input: 32x32x3\nblocks:\n  inc:\n    args: a b\n    layers: [conv f=1 n=$a, conv f=1 n=$b]\n"
+        "layers:\n  - repeat: 2\n    layers: [inc 8 16]\n    first: c=3\n  - repeat: 2\n"
+        "    layers: [conv f=3 p=1 n=4]\n    first: stride=2\n"
+    )
+    unknown, synonym = problems_of(text, "first.yaml")
+    assert unknown.message == "`first:` sets `c`, but `inc` has no such argument"
+    assert unknown.hint == "block `inc` takes: `a`, `b`"
+    assert synonym.hint == "did you mean `s`?"  # `stride`: PyTorch's name for it

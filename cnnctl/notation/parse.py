@@ -45,12 +45,14 @@ TOP_KEYS = (
 OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
 MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
+# Keys of a construct or a block written as a layer (`- layers: [...]`): what they belong to,
+# and where to write them instead.
 CONSTRUCT_KEYS = {
-    "shortcut": "residual",
-    "first": "repeat",
-    "layers": "repeat` or a block",
-    "args": "a block",
-    "attention": "split",
+    "shortcut": ("`residual`", "under `residual:`"),
+    "first": ("`repeat`", "under `repeat:`"),
+    "layers": ("`repeat` or a block", "under `repeat:` or a block's name"),
+    "args": ("a block", "under the block's name"),
+    "attention": ("`split`", "under `split:`"),
 }
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
@@ -519,7 +521,8 @@ class _Parser:
             self.problem(
                 "`repeat` needs a `layers:` list to repeat",
                 self.loc(node),
-                "repeat: 3\n  layers: [conv f=3 n=64 p=same]",
+                "put `layers:` on the next line, lined up with `repeat:`, without `- `: "
+                "`- repeat: 3` then `  layers: [conv f=3 n=64 p=same]`",
             )
             return None
         body = self.sequence(fields["layers"][1], "`layers` of `repeat`")
@@ -780,12 +783,12 @@ class _Parser:
         if kind.lower() in NOT_IN_NOTATION:  # before the keys: a transformer's `attention` is not split's
             self.problem(f"`{kind}` is not part of cnnctl's notation", loc, NOT_IN_NOTATION[kind.lower()])
             return False
-        owner = CONSTRUCT_KEYS.get(kind)
-        if owner:
+        if kind in CONSTRUCT_KEYS:
+            owner, under = CONSTRUCT_KEYS[kind]
             self.problem(
-                f"`{kind}` is not a layer: it is a key of `{owner}`",
+                f"`{kind}` is not a layer: it is a key of {owner}",
                 loc,
-                f"indent `{kind}:` under `{owner}:`, lined up with its other keys, without `- `",
+                f"indent `{kind}:` {under}, lined up with its other keys, without `- `",
             )
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
