@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, too_many
+from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, shown, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
@@ -654,10 +654,11 @@ class _Parser:
             return None
         where = self.text_loc(knode)
         written = str(value.value)
+        meant = shown(f"{name}={written or 'VALUE'}")
         self.problem(
-            f"YAML read `{name}: {written}` as a mapping; write `{name}={written}`",
+            f"YAML read {shown(f'{name}: {written}'.strip())} as a mapping; write {meant}",
             where.shifted(offset),
-            f"a `: ` in a layer's line starts a mapping: its arguments are `name=value`, as `{name}={written}`",
+            "in YAML, `: ` makes a key and its value; a layer's arguments are `name=value`, without spaces",
         )
         raw = self.shorthand_args(key[tokens[1][1] : offset], where.shifted(tokens[1][1]))
         raw.append((name, Value(written, self.text_loc(value)), where.shifted(offset)))
