@@ -14,14 +14,19 @@ import os
 from collections.abc import Iterator, Mapping
 
 from .catalog import resolve_member, run_head, run_input
-from .graph import Graph, build_graph, parse_volume
+from .graph import Graph, build_graph
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .notation.variants import choose
 from .shapes import Shape
 
 
-def load(source: str | os.PathLike, input: str | Shape | None = None, widths: Mapping[str, int] | None = None) -> Graph:
+def load(
+    source: str | os.PathLike,
+    input: str | Shape | None = None,
+    widths: Mapping[str, int] | None = None,
+    input_from: str = "input",
+) -> Graph:
     """Parse and build a network file (or a bundled name such as ``"vgg16"``).
 
     `input` overrides the file's input size: ``"224x224x3"`` or ``(224, 224, 3)``; `widths`
@@ -29,16 +34,18 @@ def load(source: str | os.PathLike, input: str | Shape | None = None, widths: Ma
     folder (or a checkpoint in one, ``runs/x/best.pt``) means the network it trained (its
     ``network.yaml``) at the input it trained at, with the head it made anew, if any. A
     member of a family: ``"efficientnet_b3"``, ``"efficientnet.yaml:b3"``, with settings of the
-    file's arguments ``"efficientnet.yaml:b3,dropout=0.1"``.
+    file's arguments ``"efficientnet.yaml:b3,dropout=0.1"``. `input_from` names where `input`
+    comes from in messages (the CLI's ``"--input"``).
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
     source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     if input is None:
         input = run_input(source)  # a run folder (or a checkpoint in one): the input it trained at
+        input_from = "the run's input"
     if widths is None:
         widths = run_head(source)  # and the head it made anew for its data's classes
     path, display, member = resolve_member(source)  # a file as it is; a run's network; a bundled name
-    return load_text(read_text(path, display), display, input, widths, member)
+    return load_text(read_text(path, display), display, input, widths, member, input_from)
 
 
 def to_torch(graph: Graph, logits: bool = False):
@@ -57,15 +64,16 @@ def load_text(
     input: str | Shape | None = None,
     widths: Mapping[str, int] | None = None,
     member: str | None = None,
+    input_from: str = "input",
 ) -> Graph:
     """Like `load`, from YAML text; `file` is the name used in messages; `member`, the member
-    of a family file and settings of its arguments (``"b3"``, ``"b3,dropout=0.1"``)."""
+    of a family file and settings of its arguments (``"b3"``, ``"b3,dropout=0.1"``).
+    A wrong `input` is told with the file's own problems (`build_graph`)."""
     with _collector_paused():
         spec = choose(parse_file_text(text, file), member)
         if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
             input = "x".join(str(d) for d in input)
-        shape = parse_volume(input, None, "input") if input is not None else None
-        return build_graph(spec, shape, widths)
+        return build_graph(spec, input, widths, input_from)
 
 
 @contextlib.contextmanager

@@ -593,3 +593,177 @@ def test_a_blocks_mistake_met_at_two_uses_is_told_once_with_both():
     (problem,) = problems_of(text, "block.yaml")
     assert problem.message == "block `cb` has no argument `m` (in block `cb` used at lines 9, 10)"
     assert (problem.loc.line, problem.layer) == (6, "cb1.conv1")
+
+
+# -- a new user's files (task 29R) -----------------------------------------------------------
+FOUR_MISTAKES = """\
+input: {input}
+layers:
+  - conv f=3 n=8 id=a
+  - conv f=3 n=8 id=a
+  - concat with=nowhere
+  - repeat: two
+    layers: [conv f=1 n=4]
+  - fc 10 act=rleu
+"""
+
+
+@pytest.mark.parametrize("written", ["1x28x28", "28x28"])
+def test_a_wrong_input_does_not_hide_the_files_other_mistakes(written):
+    """The input's mistake, then every check that needs no shape: as below a failed layer."""
+    found = problems_of(FOUR_MISTAKES.format(input=written), "hides.yaml")
+    assert [p.loc.line for p in found] == [1, 4, 5, 6, 8]
+    assert f"input `{written}`" in found[0].message
+    said = " ".join(p.message for p in found[1:])
+    assert all(word in said for word in ("duplicate id `a`", "`nowhere`", "got `two`", "got `rleu`"))
+
+
+def test_a_wrong_input_override_is_told_first_with_the_files_mistakes(monkeypatch, capsys):
+    from helpers import run_main
+
+    text = FOUR_MISTAKES.format(input="28x28x1")
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "hides.yaml", input="1x28x28")
+    found = info.value.problems
+    assert found[0].loc is None and found[0].message == "input `1x28x28` looks channels-first"
+    assert [p.loc.line for p in found[1:]] == [4, 5, 6, 8]
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--input", "28x28")
+    assert code == 2 and err.startswith("error: --input `28x28` is not a volume HxWxC"), err
+
+
+def test_a_file_without_input_still_has_its_layers_checked():
+    found = problems_of("layers:\n  - conv f=3 n=8 act=rleu\n", "noinput.yaml")
+    assert [(p.loc.line, p.message[:18]) for p in found] == [(1, "no `input:` size"), (2, "`act` expected one")]
+
+
+def test_a_failure_an_input_override_makes_says_so(monkeypatch, capsys):
+    """LeNet-5 at 12x12: conv1 (f=5) gives 8x8, the pool 4x4, too small for conv2's 5x5 filter;
+    its own 32x32 builds. A mistake the file's input meets too (`rleu`) is not blamed on it."""
+    from helpers import run_main
+
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--input", "12x12x1")
+    assert code == 2
+    assert "filter 5x5 is larger than its padded input 4x4" in err
+    assert "with --input 12x12x1 (the file's input is 32x32x1)" in err, err
+    text = "input: 32x32x3\nlayers:\n  - conv f=9 n=4\n  - fc 10 act=rleu\n"
+    too_small, act = problems_of_input(text, "8x8x3")
+    assert too_small.message.endswith("(input 8x8x3, p=0x0), with input 8x8x3 (the file's input is 32x32x3)")
+    assert "with input" not in act.message and "rleu" in act.message
+
+
+def problems_of_input(text: str, given: str) -> list:
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "net.yaml", input=given)
+    return list(info.value.problems)
+
+
+SHORTCUT_ARGUMENT = """\
+input: 32x32x3
+blocks:
+  basic:
+    args: n s=1 shortcut=identity
+    layers:
+      - residual:
+          - conv f=3 s=$s p=1 n=$n
+          - bn act=relu
+        shortcut: $shortcut
+layers:
+  - conv f=3 p=same n=16
+  - repeat: 2
+    layers: [{use}]
+{first}  - fc 10
+"""
+
+
+@pytest.mark.parametrize(
+    ("use", "first", "fix"),
+    [
+        ("basic 32", "    first: s=2\n", "in `first:`, at line 14"),
+        ("basic 32 s=2", "", "where `basic` is used, at line 13"),
+    ],
+    ids=["first", "use"],
+)
+def test_an_identity_shortcut_from_a_block_argument_is_fixed_where_the_block_is_used(use, first, fix):
+    """`shortcut: $shortcut` in the block: the block is right, its use must ask for a projection
+    (the README's `first: s=2 shortcut=projection`), not the block add `shortcut: projection`."""
+    (problem,) = problems_of(SHORTCUT_ARGUMENT.format(use=use, first=first), "stage.yaml")
+    assert "the identity shortcut carries the input 32x32x16" in problem.message  # 3x3 s=2 p=1: 32 -> 16
+    assert problem.hint.startswith(
+        f"the shortcut is block `basic`'s argument `shortcut`: set `shortcut=projection` {fix}"
+    )
+    (written,) = problems_of(SHORTCUT_ARGUMENT.replace("$shortcut", "identity").format(use=use, first=first))
+    assert written.hint.startswith("add `shortcut: projection`")  # written in the block: fixed there
+
+
+def test_an_argument_written_with_a_colon_is_told_as_yaml_read_it():
+    """`act: relu` makes the line a mapping whose key is `conv f=3 n=8 act`: told at `act`, and
+    the line read as meant, so the layers below get their shapes (conv 3x3: 32 -> 30, too
+    small for a 64x64 window) and a misspelt value on the line is told too."""
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 n=8 act: relu\n  - fc 10\n"
+    (problem,) = problems_of(text, "colon.yaml")
+    assert (problem.loc.line, problem.loc.col) == (3, column("  - conv f=3 n=8 act: relu", "act"))
+    assert problem.message == "YAML read `act: relu` as a mapping; write `act=relu`"
+    below = problems_of(text.replace("fc 10", "pool max f=64"))
+    assert [p.loc.line for p in below] == [3, 4] and "padded input 30x30" in below[1].message
+    wrong = problems_of(text.replace("act: relu", "act: rleu"))
+    assert [p.loc.col for p in wrong] == [18, 23] and "got `rleu`" in wrong[1].message
+
+
+MISDECLARED = """\
+input: 28x28x1
+blocks:
+  basic:
+    {args}
+    layers:
+      - conv f=3 s=$s p=1 n=$n act=rleu
+layers:
+  - basic 16 s=2
+  - basic n=16 stride=2
+  - fc 10
+"""
+
+
+def test_a_misspelt_args_key_is_told_once_and_read_as_meant():
+    """`arg: n s=1` is told (did you mean `args`), then read as `args`: the body's `$s`, `$n` and
+    the uses' `n`, `s` are not blamed again; the real mistakes (`rleu`, `stride`) still are."""
+    found = problems_of(MISDECLARED.format(args="arg: n s=1"), "arg.yaml")
+    assert [(p.loc.line, p.message.split(" (in block")[0]) for p in found] == [
+        (4, "unknown key `arg` in block `basic`"),
+        (6, "`act` expected one of relu, relu6, leaky, elu, gelu, silu, sigmoid, tanh, hardswish, hardsigmoid, "
+         "mish, softmax, none; got `rleu`"),
+        (9, "`basic` has no argument `stride`"),
+    ]  # fmt: skip
+    assert found[0].hint == "did you mean `args`?" and found[2].hint == "did you mean `s`?"
+
+
+def test_a_block_whose_args_cannot_be_read_has_no_undeclared_arguments():
+    """`args: [[n], s]` is refused: what `basic` takes is unknown, so neither `$s`/`$n` in its
+    body nor its uses' words are told as undeclared; the rest of its lines still are checked."""
+    found = problems_of(MISDECLARED.format(args="args: [[n], s]"), "refused.yaml")
+    assert [p.loc.line for p in found] == [4, 6]
+    assert "`args` of block `basic` must be" in found[0].message and "rleu" in found[1].message
+
+
+def test_a_construct_key_written_as_a_layer_has_balanced_quotes():
+    """`- layers: [...]` under a `repeat:` with no `layers:`: both messages quote whole names
+    (an even number of backticks), and say where the key belongs."""
+    text = "input: 32x32x3\nlayers:\n  - repeat: 2\n  - layers: [conv f=3 p=1 n=8]\n  - args: n\n"
+    found = problems_of(text, "keys.yaml")
+    assert [p.loc.line for p in found] == [3, 4, 5]
+    assert found[1].message == "`layers` is not a layer: it is a key of `repeat` or a block"
+    assert found[1].hint.startswith("indent `layers:` under `repeat:` or a block's name")
+    assert found[2].message == "`args` is not a layer: it is a key of a block"
+    assert all(said.count("`") % 2 == 0 for p in found for said in (p.message, p.hint))
+    assert "\n" not in found[0].hint  # one line, in the column the others' hints are
+
+
+def test_first_setting_an_argument_the_block_lacks_says_what_it_takes():
+    text = (
+        "input: 32x32x3\nblocks:\n  inc:\n    args: a b\n    layers: [conv f=1 n=$a, conv f=1 n=$b]\n"
+        "layers:\n  - repeat: 2\n    layers: [inc 8 16]\n    first: c=3\n  - repeat: 2\n"
+        "    layers: [conv f=3 p=1 n=4]\n    first: stride=2\n"
+    )
+    unknown, synonym = problems_of(text, "first.yaml")
+    assert unknown.message == "`first:` sets `c`, but `inc` has no such argument"
+    assert unknown.hint == "block `inc` takes: `a`, `b`"
+    assert synonym.hint == "did you mean `s`?"  # `stride`: PyTorch's name for it

@@ -70,10 +70,8 @@ def _load(arch: str, input: str | None, settings: bool = True, widths: dict[str,
     too (a broken file is broken whichever command reads it). `train` checks it with its
     options instead."""
     from ..api import load
-    from ..graph import parse_volume
 
-    shape = parse_volume(input, None, "--input") if input is not None else None
-    graph = load(arch, shape, widths)
+    graph = load(arch, input, widths, "--input")  # a wrong --input is told with the file's problems
     if settings and graph.train:
         from ..train.config import resolve_config  # pure Python; imported only for files that have one
 

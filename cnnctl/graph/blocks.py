@@ -296,7 +296,7 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
                 layer=path,
                 hint="block arguments exist only inside `blocks:`; write the value itself here",
             )
-        unknown = name in env.block.params or (name in BLOCK_INPUT and env.shape is None)
+        unknown = name in env.block.params or env.block.refused or (name in BLOCK_INPUT and env.shape is None)
         if env.unbound and unknown and name not in env.values:  # a body checked without being built
             raise Unbound(name)
         size = env.input_size(name) if name not in env.values else None

@@ -88,34 +88,37 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
     return h, w, c
 
 
-def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Mapping[str, int] | None = None) -> Graph:
-    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:`; `widths`, the
-    output width (`units` of an fc, `n` of a conv) of the layers at those paths: a
-    classifier's head made anew for another number of classes."""
-    if input_shape is None:
-        if spec.input is None:
-            raise CnnctlError(
-                [
-                    *spec.problems,
-                    Problem(
-                        "no `input:` size", Loc(spec.file, 1, 1), None, "add `input: 32x32x3` (HxWxC) or pass --input"
-                    ),
-                ]
-            )
-        try:
-            input_shape = parse_volume(str(spec.input.text), spec.input.loc)
-        except CnnctlError as exc:
-            raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
+def build_graph(
+    spec: NetworkSpec,
+    input_shape: Shape | str | None = None,
+    widths: Mapping[str, int] | None = None,
+    input_from: str = "input",
+) -> Graph:
+    """Expand `spec` into a Graph. `input_shape` overrides the file's `input:` (a text is read
+    here, named `input_from` in messages: `--input`); `widths`, the output width (`units` of an
+    fc, `n` of a conv) of the layers at those paths: a classifier's head made anew for another
+    number of classes."""
+    overridden = input_shape is not None
+    input_shape, wrong_input = read_input(spec, input_shape, input_from)
+    # The input's problems join the file's, each in its place; an override's, which has none, first.
+    first = [p for p in wrong_input if p.loc is None]
+    located = [*spec.problems, *(p for p in wrong_input if p.loc is not None)]
+
+    def failed(more: tuple[Problem, ...]) -> CnnctlError:
+        return CnnctlError([*first, *sorted([*located, *more], key=_place)])
+
     try:
         schedule = droppath.read(spec)
     except CnnctlError as exc:
-        raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
+        raise failed(exc.problems) from None
     builder = Builder(spec, input_shape, schedule)
+    builder.problems = located
+    builder.seen.update((p.loc, p.message) for p in located)
     builder.widths = dict(widths or {})
     try:
         env = blocks.file_env(spec)  # the file's own arguments, if it has any (a family's multipliers)
     except CnnctlError as exc:
-        raise CnnctlError(sorted([*spec.problems, *exc.problems], key=_place)) from None
+        raise failed(exc.problems) from None
     try:
         if spec.blocks:
             cycles = blocks.cycles(spec)
@@ -127,11 +130,16 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         if len(builder.reached) < len(spec.blocks):
             unbuilt.check_blocks(builder)
     except LimitError as exc:  # the parser's problems first, then the builder's, each once
-        raise LimitError([*builder.problems, *(p for p in exc.problems if p not in builder.problems)]) from None
-    if builder.problems:  # with those of `outputs:`, which names layers: every problem of the file in one run
+        told = [*first, *builder.problems]
+        raise LimitError([*told, *(p for p in exc.problems if p not in told)]) from None
+    if builder.problems or first:  # with those of `outputs:`, which names layers: every problem of the file in one run
         told = outputs.problems_after_failure(spec, builder.nodes, top.ids, builder.renumbered) if builder.nodes else []
-        every = sorted([*builder.problems, *told], key=_place)
-        raise too_many(every, Loc(spec.file)) if len(every) > MAX_PROBLEMS else CnnctlError(every)
+        every = [*first, *sorted([*builder.problems, *told], key=_place)]
+        if len(every) > MAX_PROBLEMS:
+            raise too_many(every, Loc(spec.file))
+        if overridden and not wrong_input:
+            every = _blame_override(spec, every, input_shape, input_from, widths)
+        raise CnnctlError(every)
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
@@ -155,6 +163,41 @@ def build_graph(spec: NetworkSpec, input_shape: Shape | None = None, widths: Map
         spec.train_keys,
         spec.settings,
     )
+
+
+def read_input(spec: NetworkSpec, given: Shape | str | None, given_as: str = "input") -> tuple[Shape, list[Problem]]:
+    """The network's input shape: `given` (a text read here, named `given_as` in messages) or
+    else the file's `input:`. One that cannot be read is UNKNOWN, with its problem: the layers
+    are checked all the same, as below a layer that failed (their arguments, references, ids),
+    so a wrong input does not hide the file's other mistakes."""
+    if given is not None and not isinstance(given, str):
+        return given, []
+    if given is None and spec.input is None:
+        hint = "add `input: 32x32x3` (HxWxC) or pass --input"
+        return UNKNOWN, [Problem("no `input:` size", Loc(spec.file, 1, 1), None, hint)]
+    try:
+        if given is not None:
+            return parse_volume(given, None, given_as), []
+        return parse_volume(str(spec.input.text), spec.input.loc), []
+    except CnnctlError as exc:
+        return UNKNOWN, list(exc.problems)
+
+
+def _blame_override(
+    spec: NetworkSpec, problems: list[Problem], shape: Shape, given_as: str, widths: Mapping[str, int] | None
+) -> list[Problem]:
+    """`problems` of a build at an input other than the file's, those the file's own input does
+    not meet at that place saying so: the shapes that fail there come from `--input`."""
+    own, wrong = read_input(spec, None)
+    if wrong or own == shape:
+        return problems
+    try:
+        build_graph(spec, own, widths)
+        places = set()
+    except CnnctlError as exc:
+        places = {p.loc for p in exc.problems}
+    note = f", with {given_as} {format_shape(shape)} (the file's input is {format_shape(own)})"
+    return [p if p.loc in places else p._replace(message=p.message + note) for p in problems]
 
 
 def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -> dict[str, int]:

@@ -9,10 +9,11 @@ unnamed item adds no level: ResNet's stages read `layer2.1.conv1`.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, LimitError, Problem, did_you_mean, quoted
+from ..errors import CnnctlError, LimitError, Problem, quoted
 from ..layers import KINDS
 from ..layers.args import ArgValueError, parse_int
 from ..limits import MAX_LAYERS
+from ..notation.bind import unknown_arg_hint
 from ..notation.spec import FailedItem, Item, LayerItem, RepeatItem, Value
 from . import unbuilt
 from .blocks import Env, readable, substitute
@@ -110,12 +111,15 @@ def first_problems(b: Builder, item: RepeatItem, path: str) -> list[Problem]:
         block = b.spec.blocks.get(head.kind)
         if block is None:  # a block without `layers:` (the parser said so)
             return []
-        names = list(block.params)
+        names, what = list(block.params), "block"
     else:
-        names = [a.name for a in KINDS[head.kind].args]
+        names, what = [a.name for a in KINDS[head.kind].args], "layer kind"
     return [
         Problem(
-            f"`first:` sets `{key}`, but `{head.kind}` has no such argument", value.loc, path, did_you_mean(key, names)
+            f"`first:` sets `{key}`, but `{head.kind}` has no such argument",
+            value.loc,
+            path,
+            unknown_arg_hint(head.kind, names, key, what),
         )
         for key, value in item.first.items()
         if key not in names

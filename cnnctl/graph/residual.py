@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import CnnctlError, did_you_mean
 from ..layers import KINDS, Args
-from ..notation.spec import LayerItem, ResidualItem, Value
+from ..notation.spec import LayerItem, RepeatItem, ResidualItem, Value, walk
 from ..shapes import Shape, format_shape
 from .blocks import Env, readable, substitute
 from .nodes import UNKNOWN
@@ -45,7 +45,7 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
         if len(a) == len(s) == 3 and not projection_strides(s, a):
             hint = "no stride gives that size: pad the main path's convolutions (p=same) to keep it"
         else:
-            hint = "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
+            hint = argument_hint(b, item, env) or "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
         raise CnnctlError.at(
             f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input {format_shape(s)}",
             item.loc,
@@ -54,6 +54,23 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
         )
     args = b.merge_args(item.act, env, path)
     return b.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
+
+
+def argument_hint(b: Builder, item: ResidualItem, env: Env | None) -> str | None:
+    """Where to ask for a projection when the shortcut is the argument of the block being built
+    (`shortcut: $shortcut`): at the block's use, or in the `first:` that gave the use its other
+    values (a stage's first pass, `first: s=2 shortcut=projection`). None for a word written here."""
+    name = str(item.shortcut)[1:].strip("{}").strip() if str(item.shortcut).startswith("$") else None
+    if env is None or not b.block_uses or name not in env.block.params or env.block.name != b.block_uses[-1][0]:
+        return None
+    block, use = b.block_uses[-1]
+    where = f"where `{block}` is used, at line {use.line}"
+    for repeat in walk([*b.spec.layers, *(i for d in b.spec.blocks.values() for i in d.body)]):
+        if isinstance(repeat, RepeatItem) and repeat.first and repeat.body and repeat.body[0].loc == use:
+            if all(k in env.values and env.values[k].loc == v.loc for k, v in repeat.first.items()):  # its first pass
+                where = f"in `first:`, at line {next(iter(repeat.first.values())).loc.line}"
+            break
+    return f"the shortcut is block `{block}`'s argument `{name}`: set `{name}=projection` {where} (a 1x1 conv and bn)"
 
 
 SHORTCUTS = ("identity", "projection")  # the words; a list of layers is the other shortcut

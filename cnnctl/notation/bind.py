@@ -84,9 +84,7 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
         elif key in spec.names:
             target = args
         else:
-            takes = f"{what} `{kind}` takes: {_list_words(spec.names)}" if spec.names else None
-            hint = arg_hint(key, spec.names) or takes or f"`{kind}` takes no arguments"
-            problems.append((f"`{kind}` has no argument `{key}`", kloc, hint))
+            problems.append((f"`{kind}` has no argument `{key}`", kloc, unknown_arg_hint(kind, spec.names, key, what)))
             ok = False
             continue
         if key in target:
@@ -129,6 +127,13 @@ def _unplaced(kind: str, spec: ArgSpec, args: dict[str, Value], unplaced: list[V
 
 def _list_words(words) -> str:
     return ", ".join(f"`{w}`" for w in words)
+
+
+def unknown_arg_hint(kind: str, names: tuple[str, ...] | list[str], key: str, what: str = "layer kind") -> str:
+    """The hint for `key`, which `kind` (`what`: "layer kind" or "block") has no argument for:
+    the name meant, if one is near, else what it takes."""
+    takes = f"{what} `{kind}` takes: {_list_words(names)}" if names else f"`{kind}` takes no arguments"
+    return arg_hint(key, names) or takes
 
 
 def arg_hint(key: str, names: tuple[str, ...] | list[str]) -> str | None:

@@ -12,7 +12,7 @@ import re
 
 import yaml
 
-from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted, too_many
+from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, quoted, shown, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
@@ -46,12 +46,14 @@ TOP_KEYS = (
 OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
 MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
+# Keys of a construct or a block written as a layer (`- layers: [...]`): what they belong to,
+# and where to write them instead.
 CONSTRUCT_KEYS = {
-    "shortcut": "residual",
-    "first": "repeat",
-    "layers": "repeat` or a block",
-    "args": "a block",
-    "attention": "split",
+    "shortcut": ("`residual`", "under `residual:`"),
+    "first": ("`repeat`", "under `repeat:`"),
+    "layers": ("`repeat` or a block", "under `repeat:` or a block's name"),
+    "args": ("a block", "under the block's name"),
+    "attention": ("`split`", "under `split:`"),
 }
 _WORD = re.compile(r"\S+")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
@@ -127,6 +129,7 @@ class _Parser:
         self.lines = text.splitlines()
         self.problems: list[Problem] = []
         self.block_params: dict[str, dict[str, Value | None]] = {}
+        self.refused: set[str] = set()  # blocks whose `args:` could not be read: what they take is unknown
         self.shorthands: dict[str, tuple[LayerItem, Loc, tuple]] = {}  # block uses: text -> item read, and where
 
     # -- helpers -------------------------------------------------------------------------
@@ -304,12 +307,18 @@ class _Parser:
                 bodies[name] = (value, loc)
             elif isinstance(value, yaml.MappingNode):
                 fields = {k: (kn, v) for k, kn, v in self.pairs(value)}
-                for k, (kn, _) in fields.items():
+                for k, (kn, v) in list(fields.items()):
                     if k not in ("args", "layers", "description"):
                         hint = did_you_mean(k, ("args", "layers"))
                         self.problem(f"unknown key `{k}` in block `{name}`", self.loc(kn), hint)
+                        meant = closest(k, ("args", "layers"))
+                        if meant and meant not in fields:  # `arg: n s=1`: read as meant, its uses and body not blamed
+                            fields[meant] = (kn, v)
                 args = fields["args"][1] if "args" in fields else None
+                before = len(self.problems)
                 self.block_params[name] = self.block_params_node(args, f"block `{name}`") if args is not None else {}
+                if args is not None and not self.block_params[name] and len(self.problems) > before:
+                    self.refused.add(name)  # nothing could be declared
                 if "layers" not in fields:
                     self.problem(f"block `{name}` has no `layers:`", loc)
                     continue
@@ -323,7 +332,7 @@ class _Parser:
             # An empty list; not one whose every layer was refused (each already has its message)
             if not body and isinstance(body_node, yaml.SequenceNode) and len(self.problems) == before:
                 self.problem(f"block `{name}` has no layers", loc)
-            out[name] = BlockDef(name, self.block_params[name], body, loc)
+            out[name] = BlockDef(name, self.block_params[name], body, loc, name in self.refused)
         return out
 
     def block_params_node(
@@ -564,7 +573,8 @@ class _Parser:
             self.problem(
                 "`repeat` needs a `layers:` list to repeat",
                 self.loc(node),
-                "repeat: 3\n  layers: [conv f=3 n=64 p=same]",
+                "put `layers:` on the next line, lined up with `repeat:`, without `- `: "
+                "`- repeat: 3` then `  layers: [conv f=3 n=64 p=same]`",
             )
             return None
         body = self.sequence(fields["layers"][1], "`layers` of `repeat`")
@@ -664,6 +674,10 @@ class _Parser:
     def layer_mapping(self, node, pairs) -> Item | None:
         """`{conv: {f: 3, n: 64}, id: c1}`; args may also be a shorthand string or one value."""
         kind, knode, value = pairs[0]
+        if len(pairs) == 1 and " " in kind.strip() and isinstance(value, yaml.ScalarNode):
+            meant = self.colon_for_equals(kind, knode, value)
+            if meant is not None:
+                return meant
         kind = KIND_ALIASES.get(kind, kind)
         if not self.known_kind(kind, self.loc(knode)):
             return None
@@ -678,6 +692,29 @@ class _Parser:
         for key, kn, vn in pairs[1:]:
             raw.append((key, self.raw_value(key, vn), self.loc(kn)))
         return self.layer(kind, raw, self.loc(node), f"{kind} ...")
+
+    def colon_for_equals(self, key: str, knode: yaml.ScalarNode, value: yaml.ScalarNode) -> Item | None:
+        """`- conv f=3 n=8 act: relu`: YAML reads the `: ` after the last argument's name as a
+        mapping's key (`conv f=3 n=8 act`) and its value. Told at that name, and read as meant
+        (`act=relu`), so the line's other values (a name it has no argument for, too) and the
+        layers below are checked; None for a key whose first word is no layer kind or block, or
+        whose last word is not a name."""
+        tokens = tokenize(key)
+        kind = KIND_ALIASES.get(tokens[0][0], tokens[0][0])
+        name, offset = tokens[-1]
+        if len(tokens) < 2 or not (kind in KINDS or kind in self.block_params) or not NAME_RE.match(name):
+            return None
+        where = self.text_loc(knode)
+        written = str(value.value)
+        meant = shown(f"{name}={written or 'VALUE'}")
+        self.problem(
+            f"YAML read {shown(f'{name}: {written}'.strip())} as a mapping; write {meant}",
+            where.shifted(offset),
+            "in YAML, `: ` makes a key and its value; a layer's arguments are `name=value`, without spaces",
+        )
+        raw = self.shorthand_args(key[tokens[1][1] : offset], where.shifted(tokens[1][1]))
+        raw.append((name, Value(written, self.text_loc(value)), where.shifted(offset)))
+        return self.layer(kind, raw, self.loc(knode), f"{key[:offset]}{name}={written}")
 
     def raw_value(self, key: str, node: yaml.Node) -> Value:
         if key in ("from", "with") and isinstance(node, yaml.SequenceNode):
@@ -705,7 +742,7 @@ class _Parser:
             return _moved(*seen, text_loc, node_loc)
         before = len(self.problems)
         item = self.read_shorthand(text, text_loc, node_loc)
-        if item is not None and len(self.problems) == before:
+        if isinstance(item, LayerItem) and len(self.problems) == before:  # (a refused block's use is not)
             read = (item, text_loc, texts_of(item.args))
             if item.is_block:  # what a block's words mean depends on this file's blocks
                 self.shorthands[text] = read
@@ -799,12 +836,12 @@ class _Parser:
         if kind.lower() in NOT_IN_NOTATION:  # before the keys: a transformer's `attention` is not split's
             self.problem(f"`{kind}` is not part of cnnctl's notation", loc, NOT_IN_NOTATION[kind.lower()])
             return False
-        owner = CONSTRUCT_KEYS.get(kind)
-        if owner:
+        if kind in CONSTRUCT_KEYS:
+            owner, under = CONSTRUCT_KEYS[kind]
             self.problem(
-                f"`{kind}` is not a layer: it is a key of `{owner}`",
+                f"`{kind}` is not a layer: it is a key of {owner}",
                 loc,
-                f"indent `{kind}:` under `{owner}:`, lined up with its other keys, without `- `",
+                f"indent `{kind}:` {under}, lined up with its other keys, without `- `",
             )
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
@@ -830,7 +867,8 @@ class _Parser:
             spec, what = KINDS[kind].spec, "layer kind"
         bound = bind(kind, spec, raw, what)
         before = len(self.problems)
-        for message, where, hint in bound.problems:
+        unknown = kind in self.refused  # its words cannot be named, nor blamed: it is not built
+        for message, where, hint in () if unknown else bound.problems:
             self.problem(message, where, hint)
         args, refs = bound.args, bound.refs
         ident = refs.get("id")
@@ -838,7 +876,7 @@ class _Parser:
             self.check_id(ident)
         source = split_names(refs["from"]) if "from" in refs else None
         with_ = split_names(refs["with"]) if "with" in refs else ()
-        if not bound.ok:  # told above; its other arguments and references are still checked when built
+        if not bound.ok or unknown:  # told above; its other arguments and references are still checked when built
             return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]))
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 

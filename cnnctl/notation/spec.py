@@ -191,6 +191,9 @@ class BlockDef:
     params: dict[str, Value | None]  # None: required
     body: tuple[Item, ...]
     loc: Loc
+    # Its `args:` could not be read (told there): what it takes is unknown, so neither its
+    # uses' values nor its body's `$names` are blamed for being undeclared.
+    refused: bool = False
 
 
 @record
