@@ -1,7 +1,7 @@
 """Named tensors matched onto a network's parameters and buffers, by name and shape.
 
 The seam every way of loading weights goes through: a cnnctl checkpoint (all or nothing,
-train/checkpoint.py), the initializers of an ONNX file (exchange/onnx_import.py's
+train/checkpoint.py), the initializers of an ONNX file (exchange/onnx_import/imported_weights.py's
 `read_weights`), and later a state_dict from another framework or a partial load (a new
 classifier head). `match_weights` only compares: it takes tensors, numpy arrays or plain
 shapes, imports no torch, and returns per tensor what fits and what does not; what to do
