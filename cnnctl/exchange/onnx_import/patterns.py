@@ -29,7 +29,7 @@ PATTERN_STARTS = {"Erf": "gelu_at", "ReduceL2": "grn_at", "Conv": "channelconv_a
 
 
 # Other patterns from the same operator: tried in turn where the first is not found.
-PATTERN_ALSO = {"channelconv_at": ("channelconv1d_at", "channelconv_timm_at")}
+PATTERN_ALSO = {"channelconv_at": ("channelconv1d_at", "channelconv_timm_at", "eca_mlp_at")}
 
 
 class Patterns:
