@@ -4,12 +4,7 @@ its stored weights are and how each is read (READ_AS).
 
 from __future__ import annotations
 
-import re
-
 from ...records import record
-
-NAME = re.compile(r"[^A-Za-z0-9_-]+")
-
 
 # How a stored tensor becomes a parameter or buffer of cnnctl's layer (Layer.stored): as it is;
 # transposed (Gemm's W^T, a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in); negated (what a

@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 
 from ...errors import CnnctlError, Loc, shown
+from ..write_notation import NAME  # what an id may not hold: one rule for every name written
 from .activations import Activations
 from .arithmetic import Arithmetic
 from .attention import Attention
 from .attributes import _attrs
 from .conv_and_pool import ConvAndPool
 from .eca import ECA
-from .layer import NAME, Layer
+from .layer import Layer
 from .normalisation import Normalisation
 from .operators import OPERATORS, operators_read
 from .patterns import Pattern, Patterns

@@ -11,8 +11,8 @@ from ...errors import CnnctlError, Loc, shown
 from ...layers.base import exact_number
 from ...records import record
 from ..preprocessing import recorded_in_onnx
-from ..write_notation import Entry, traced_layers
-from .layer import NAME, Layer
+from ..write_notation import NAME, Entry, traced_layers
+from .layer import Layer
 from .told import _comment
 
 if TYPE_CHECKING:
