@@ -580,6 +580,62 @@ def test_timms_eca_is_a_pool_a_channel_conv_its_gate_and_a_mul(dynamo, tmp_path,
     assert same_outputs(model, path, rtol=1e-5)  # the 1 x 1 x k filter placed as channelconv's 1 x 1 x k x 1
 
 
+class BiasedECA(nn.Module):
+    """ECA whose Conv1d has a bias (timm's EcaModule once gave it one with `act_layer`), laid out as
+    timm writes it (`timm`: the mean viewed as N x 1 x C) or as the paper's code (`paper`: the pooled
+    N x C x 1 x 1 squeezed and transposed): y = sigmoid(w * pooled + b), each channel scaled by it."""
+
+    def __init__(self, layout: str, c: int = 12, k: int = 5):
+        super().__init__()
+        self.layout = layout
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=True)
+
+    def forward(self, x):
+        x = self.stem(x)
+        if self.layout == "timm":
+            y = torch.sigmoid(self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))).view(x.shape[0], -1, 1, 1)
+            return x * y.expand_as(x)
+        y = self.conv(x.mean((2, 3), keepdim=True).squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * torch.sigmoid(y)
+
+
+@pytest.mark.parametrize("layout", ["timm", "paper"])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_ecas_conv1d_with_a_bias_is_refused_at_its_conv_saying_why(layout, dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(randomized(BiasedECA(layout)), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and err.count("error:") == 1 and "(Conv, node " in err, err
+    assert "ECA's convolution across the channels (a Conv1d of one filter of 5) has a bias" in err, err
+    assert "cnnctl's `channelconv` has none" in err and "an `affine` adds a fixed one" in err, err
+
+
+class TimmECAMLP(nn.Module):
+    """timm's EcaModule with use_mlp, from its formula: the mean over height and width viewed as
+    N x 1 x C; each channel's value to `rd` values (a Conv1d of 1 to rd filters of 1, with a bias),
+    ReLU, back to one across the channels (a Conv1d of rd to 1 filter of k, with a bias), sigmoid."""
+
+    def __init__(self, c: int = 12, rd: int = 8, k: int = 3):
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.conv = nn.Conv1d(1, rd, 1)
+        self.conv2 = nn.Conv1d(rd, 1, k, padding=(k - 1) // 2)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.conv2(torch.relu(self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))))
+        return x * torch.sigmoid(y).view(x.shape[0], -1, 1, 1).expand_as(x)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_timms_eca_with_use_mlp_is_refused_at_its_first_conv_saying_why(dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(randomized(TimmECAMLP()), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and err.count("error:") == 1 and "(Conv, node " in err, err
+    said = "timm's ECA with use_mlp (a Conv1d of 1 to 8 filters of 1, Relu, a Conv1d of 8 to 1 filter of 3)"
+    assert said in err and "shared by all the channels" in err and "use_mlp=False" in err, err
+
+
 class ConvNeXtV2Block(nn.Module):
     """A stem conv, then ConvNeXt V2's block as its official code writes it: 7x7 depthwise, permute
     to NHWC, LayerNorm, Linear(C, 4C), GELU, GRN on the channels-last data (`official`: gamma and

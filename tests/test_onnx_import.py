@@ -321,7 +321,7 @@ def test_external_data_outside_the_models_folder_is_refused(where, tmp_path, mon
 def test_external_data_swapped_for_a_link_after_its_check_is_refused(tmp_path, monkeypatch, capsys):
     import numpy as np
 
-    from cnnctl.exchange import onnx_import
+    from cnnctl.exchange.onnx_import import file as onnx_file
 
     (tmp_path / "model").mkdir()
     decoy = tmp_path / "decoy.bin"
@@ -337,7 +337,7 @@ def test_external_data_swapped_for_a_link_after_its_check_is_refused(tmp_path, m
             inside.symlink_to(decoy)
         return real_open(name, *args)
 
-    monkeypatch.setattr(onnx_import.os, "open", swapping_open)
+    monkeypatch.setattr(onnx_file.os, "open", swapping_open)
     err = _refused(monkeypatch, capsys, path)
     assert "the constant `s` is stored outside the file" in err and "replaced by a link" in err
 
@@ -353,11 +353,11 @@ def test_only_a_regular_file_is_read(kind, tmp_path, monkeypatch, capsys):
 
 
 def test_a_file_over_the_size_bound_is_refused_before_it_is_read(tmp_path, monkeypatch, capsys):
-    from cnnctl.exchange import onnx_import
+    from cnnctl.exchange.onnx_import import file as onnx_file
 
     path = tmp_path / "big.onnx"
     path.write_bytes(b"\0" * 1001)
-    monkeypatch.setattr(onnx_import, "MAX_ONNX_BYTES", 1000)
+    monkeypatch.setattr(onnx_file, "MAX_ONNX_BYTES", 1000)
     assert "1,001 bytes: more than cnnctl reads (1,000)" in _refused(monkeypatch, capsys, str(path))
 
 

@@ -158,6 +158,22 @@ def test_ecas_conv1d_weight_is_placed_on_a_channelconv_and_computes_the_papers_g
         by_structure({"conv1.weight": (16, 16, 1, 1), "se.conv.weight": (1, 1, 3)}, model.state_dict(), "w.pt")
 
 
+def test_ecas_conv1d_with_a_bias_is_told_as_a_bias_the_channelconv_has_not(tmp_path):
+    # ECA whose Conv1d has a bias has no network in the notation (`cnnctl import` says why): its
+    # state_dict onto the ECA network names the bias left over and the layer its weight went to.
+    paper = PaperECA()
+    paper.se.conv = nn.Conv1d(1, 1, 5, padding=2, bias=True)
+    path = tmp_path / "eca.pt"
+    torch.save(paper.state_dict(), path)
+    model = cnnctl.to_torch(cnnctl.load_text(ECA_NET)).eval()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    said = (r"the first left over is `se.conv.bias` of 1, the bias of `se.conv`, whose weight went to "
+            r"`gate1.channelconv1.weight`: that layer has none")  # fmt: skip
+    with pytest.raises(cnnctl.CnnctlError, match=said):
+        load_by_structure(model, str(path))
+    assert all(torch.equal(t, before[name]) for name, t in model.state_dict().items())  # nothing placed in part
+
+
 def test_a_run_folder_is_read_by_the_reader_its_caller_passes(tmp_path):
     # Runs are the trainer's, a layer above exchange/: a folder given as weights is read by the
     # `read_run` the command passes (cnnctl.train.checkpoint.run_weights), else refused in one message.

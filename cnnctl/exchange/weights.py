@@ -1,7 +1,7 @@
 """Named tensors matched onto a network's parameters and buffers, by name and shape.
 
 The seam every way of loading weights goes through: a cnnctl checkpoint (all or nothing,
-train/checkpoint.py), the initializers of an ONNX file (exchange/onnx_import.py's
+train/checkpoint.py), the initializers of an ONNX file (exchange/onnx_import/imported_weights.py's
 `read_weights`), and later a state_dict from another framework or a partial load (a new
 classifier head). `match_weights` only compares: it takes tensors, numpy arrays or plain
 shapes, imports no torch, and returns per tensor what fits and what does not; what to do
@@ -164,11 +164,23 @@ def by_structure(
         extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
             f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
-            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}",
+            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}"
+            + (_bias_without_place(extra[0], placed, own) if pending else ""),
             Loc(where),
             hint="weights are placed by structure: the source must be this network, layer for layer",
         )
     return placed + anew
+
+
+def _bias_without_place(name: str, placed: list[Placed], own: Mapping[str, object]) -> str:
+    """Where the source's tensor `name`, left over, is the bias of one whose weight went to a layer
+    with no bias (ECA's Conv1d with a bias, onto a `channelconv`; a conv onto one of bias=false):
+    that, said; else nothing."""
+    layer = name.removesuffix(".bias")
+    took = next((p.own for p in placed if p.given == f"{layer}.weight"), None) if name != layer else None
+    if took is None or f"{took.rsplit('.', 1)[0]}.bias" in own:
+        return ""
+    return f", the bias of `{layer}`, whose weight went to `{took}`: that layer has none"
 
 
 def in_layers(name: str, layers: str | tuple[str, ...] | None) -> bool:

@@ -1,0 +1,135 @@
+"""Convolutions and pools: Conv and ConvTranspose, a MatMul by stored weights on channels-last
+data (a 1x1 conv), Gemm (an fc), MaxPool, AveragePool, the global pools and ReduceMean or
+ReduceMax over height and width (a global pool) or over the channels.
+"""
+
+from __future__ import annotations
+
+from ...errors import shown
+from .attributes import _float, _int, _ints, _pair, _text
+from .layer import Layer, _node_id, _stored
+from .told import _Unread
+
+
+class ConvAndPool:
+    """The readers of convolutions, fully connected layers and pools."""
+
+    def conv(self, node, a: dict, ins: list) -> Layer:
+        weight = self.inits.get(node.input[1])
+        if weight is None:
+            raise _Unread("its weights are not stored in the file", "export with the weights as initializers")
+        if len(weight.dims) != 4:
+            axes = len(weight.dims) - 2
+            over = f"a {node.op_type} over {axes} dimension{'s' if axes != 1 else ''}" if axes > 0 else "its weights"
+            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)")
+        groups = _int(a, "group", 1)
+        transposed = node.op_type == "ConvTranspose"
+        if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
+            raise _Unread("output_padding is not read", "cnnctl's deconv has none")
+        n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
+        words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
+        dilations = _ints(a, "dilations", [1, 1], 2)
+        if dilations != [1, 1]:
+            words.insert(-1, f"dilation={_pair(dilations)}")
+        if groups != 1:
+            words.append(f"groups={groups}")
+        if len(node.input) < 3 or not node.input[2]:
+            words.append("bias=false")
+        kind = "deconv" if transposed else "conv"
+        name = self.weight_name(node.input[1], _node_id(node, kind))
+        return self.layer(kind, words, ins[:1], name, stored=_stored(node, ("weight", "bias")))  # torch's layout
+
+    def matmul(self, node, a: dict, ins: list) -> Layer:
+        """x @ W over the channels of channels-last data (torch's nn.Linear on an NHWC volume,
+        ConvNeXt's MLP): a 1x1 conv of W's C_out (W stored C_in x C_out, cnnctl's weight C_out x
+        C_in x 1 x 1: read transposed). The Add of a stored bias of C_out values that alone reads
+        the product joins it; the output stays channels-last until a Transpose back."""
+        weight = self.inits.get(node.input[1])
+        if node.input[0] not in self.normed or weight is None or len(weight.dims) != 2:
+            raise _Unread(
+                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data",
+                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 conv",
+            )
+        c_in, c_out = (int(d) for d in weight.dims)
+        dims = self.shape(node.input[0])
+        if dims is not None and dims[-1] not in (None, c_in):
+            raise _Unread(f"multiplies {dims[-1]} channels by weights of {c_in} x {c_out}")
+        out, stored = node.output[0], [("weight", node.input[1], "transposed")]
+        add = self.only_reader(out)
+        bias = next((t for t in self.nodes[add].input if t != out), None) if add is not None else None
+        biased = self.nodes[add].op_type == "Add" and bias in self.inits and list(self.inits[bias].dims) == [c_out]
+        if biased:
+            self.biases[add] = out
+            stored.append(("bias", bias, ""))
+        self.normed.add(out)
+        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "conv"))
+        return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
+                          stored=tuple(stored))  # fmt: skip
+
+    def gemm(self, node, a: dict, ins: list) -> Layer:
+        weight = self.inits.get(node.input[1])
+        biased = len(node.input) > 2 and node.input[2]
+        plain = _float(a, "alpha", 1.0) == 1.0 and not _int(a, "transA", 0)
+        if weight is None or not plain or (biased and _float(a, "beta", 1.0) != 1.0):
+            raise _Unread("only x @ W^T + b with stored weights is read")
+        if len(weight.dims) != 2:
+            raise _Unread(f"its weights have {len(weight.dims)} dims: a Gemm's have 2")
+        units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
+        words = [str(units)] + ([] if biased else ["bias=false"])
+        stored = _stored(node, ("weight", "bias"), transposed=() if _int(a, "transB", 0) else ("weight",))
+        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")), stored=stored)
+
+    def pool(self, node, a: dict, ins: list) -> Layer:
+        kernel = _ints(a, "kernel_shape", None, 2)
+        if _ints(a, "dilations", [1, 1], 2) != [1, 1]:
+            raise _Unread("dilated pooling is not read")
+        average = node.op_type == "AveragePool"
+        words = ["avg" if average else "max", f"f={_pair(kernel)}", *_window(a, stride=kernel)]
+        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
+            raise _Unread("averages without the padding", "cnnctl's avg pool counts the padding, as torch's")
+        if _int(a, "ceil_mode", 0):
+            words.append("ceil")
+        return self.layer("pool", words, ins[:1], _node_id(node, "pool"))
+
+    def global_pool(self, node, a: dict, ins: list) -> Layer:
+        op = "avg" if node.op_type == "GlobalAveragePool" else "max"
+        return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+
+    def reduce(self, node, a: dict, ins: list) -> Layer:
+        """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
+        dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened.
+        Over the channels with keepdims: a pool across them (`x.mean(1, keepdim=True)`)."""
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("axes")  # opset 18: an input
+        over = None if axes is None else sorted(int(v) % 4 for v in list(axes))
+        op = "avg" if node.op_type == "ReduceMean" else "max"
+        if over == [1] and _int(a, "keepdims", 1):  # across the channels, kept as one: a spatial map (CBAM)
+            return self.layer("pool", [op, "channels"], ins[:1], _node_id(node, "pool"))
+        if over != [2, 3]:
+            raise _Unread(
+                f"a reduction over axes {shown(axes, 30)}",
+                "cnnctl reads one over height and width (2, 3), or over the channels (1) keeping them",
+            )
+        pool = self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
+        if _int(a, "keepdims", 1) or node.output[0] in self.unflattened:  # (timm's ECA: its N x C read as 1x1xC)
+            return pool
+        pooled = f"{node.output[0]}#pooled"  # N x C x 1 x 1, then N x C: a flatten of its own
+        pool.nodes.append(self.index)
+        self.made[pooled] = pool
+        self.order.append((pooled, pool))
+        return self.layer("flatten", [], [pooled], _node_id(node, "flatten"))
+
+
+def _window(a: dict, stride: list | None = None) -> list[str]:
+    """`s=` and `p=` of a conv or pool (a pool's stride defaults to its window); uneven padding is unread."""
+    if _text(a, "auto_pad", "NOTSET") != "NOTSET":
+        raise _Unread("auto_pad is not read", "export with explicit pads")
+    words = []
+    strides = _ints(a, "strides", [1, 1], 2)
+    if strides != (stride or [1, 1]):
+        words.append(f"s={_pair(strides)}")
+    pads = _ints(a, "pads", [0, 0, 0, 0], 4)
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        raise _Unread(f"uneven padding {pads}", "cnnctl pads both sides of an axis alike")
+    if pads[0] or pads[1]:
+        words.append(f"p={_pair(pads[:2])}")
+    return words

@@ -1,0 +1,75 @@
+"""From an ONNX file to a network: the steps of the reading in order (`import_onnx`,
+`read_network`), and the network built, a layer that does not build told at its ONNX nodes
+(`build_imported`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ...errors import CnnctlError, LimitError, Loc, Problem
+from .file import read_onnx
+from .reader import _Reader
+from .writing import Imported, _write
+
+GENERATED = "<imported>"  # the file name the text made is built under, before its lines are traced back
+
+
+def import_onnx(path: str, name: str | None = None) -> str:
+    """The network of the ONNX file at `path` in cnnctl's notation, as YAML text."""
+    return read_network(path, name).text
+
+
+def read_network(path: str, name: str | None = None) -> Imported:
+    """The network of the ONNX file at `path`, and where each of its lines comes from."""
+    return _read(path, name)[0]
+
+
+def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
+    model = read_onnx(path)
+    reader = _Reader(model, path)
+    reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
+    reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
+    reader.find_patterns()
+    for i, node in enumerate(model.graph.node):
+        reader.read(i, node)
+    reader.raise_problems()
+    if not reader.order:
+        raise CnnctlError.at("the graph has no layers cnnctl reads", Loc(path))
+    return _write(model, path, name, reader), reader
+
+
+def build_imported(path: str, name: str | None = None):
+    """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
+    is told at the ONNX node(s) it came from, in the file given, not at a line of the text made."""
+    imported = read_network(path, name)
+    return imported.text, _built(imported, path)
+
+
+def _built(imported: Imported, path: str):
+    from ...api import load_text
+
+    try:
+        return load_text(imported.text, GENERATED)
+    except CnnctlError as exc:
+        problems = [_traced(p, imported, path) for p in exc.problems]
+        raise (LimitError if isinstance(exc, LimitError) else CnnctlError)(problems) from None
+
+
+REPETITION = re.compile(r"^[^.]+\.(\d+)(\.|$)")  # `repeat1.2.conv1`, `repeat1.2`: the second time round a repeat
+
+
+def _traced(problem: Problem, imported: Imported, path: str) -> Problem:
+    """A problem at a line of the text made, told at the ONNX node(s) that line came from."""
+    if problem.loc is None or problem.loc.file != GENERATED:
+        return problem
+    lines = imported.text.splitlines()
+    written = lines[problem.loc.line - 1].strip().removeprefix("- ") if 0 < problem.loc.line <= len(lines) else ""
+    layers = imported.origins.get(problem.loc.line)
+    if not layers:
+        where = f"the network read from it, at `{written}`" if written else "the network read from it"
+        return Problem(f"{where}: {problem.message}", Loc(path), None, problem.hint)
+    repetition = REPETITION.match(problem.layer or "") if len(layers) > 1 else None
+    k = int(repetition.group(1)) - 1 if repetition else 0
+    which = layers[k] if 0 <= k < len(layers) else layers[0]
+    return Problem(f"{which}, read as `{written}`: {problem.message}", Loc(path), None, problem.hint)

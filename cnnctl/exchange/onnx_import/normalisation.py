@@ -1,0 +1,119 @@
+"""Normalisations: BatchNormalization, LayerNormalization (on channels-last data, between
+transposes), LRN, and GRN (ConvNeXt V2) written out as a pattern.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .attributes import _attrs, _float, _int
+from .layer import Layer, _node_id, _stored
+from .patterns import Pattern
+from .told import _Unread
+
+# A BatchNormalization's inputs after X, as torch's BatchNorm names them (its
+# num_batches_tracked has no ONNX counterpart: it counts training steps, unused at inference).
+BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
+
+
+class Normalisation:
+    """The readers of normalisation layers, and GRN's pattern."""
+
+    def bn(self, node, a: dict, ins: list) -> Layer:
+        eps = _float(a, "epsilon", 1e-5)
+        words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
+        momentum = _momentum(_float(a, "momentum", 0.9))
+        if momentum != 0.1:
+            words.append(f"momentum={momentum:g}")
+        name = self.weight_name(node.input[1], _node_id(node, "bn"))
+        return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
+
+    def layernorm(self, node, a: dict, ins: list) -> Layer:
+        if _int(a, "axis", -1) != -1:
+            raise _Unread("a layer norm over more than the last axis")
+        eps = _float(a, "epsilon", 1e-5)
+        words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
+        x, nodes = ins[0], []
+        if x in self.nhwc:  # over the channels of each position of a volume
+            self.normed.add(node.output[0])
+            x, transposed = self.nhwc[x]
+            nodes = [transposed]
+        elif node.input[0] in self.normed:  # on channels-last data already: over its channels too
+            self.normed.add(node.output[0])
+        name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
+        return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
+
+    def lrn(self, node, a: dict, ins: list) -> Layer:
+        size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
+        beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
+        words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
+        return self.layer("lrn", words, ins[:1], _node_id(node, "lrn"))
+
+    def grn_at(self, r: int) -> Pattern | None:
+        """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x
+        over height and width (kept), ReduceMean of those norms over the channels (kept), Add of
+        eps, the norms Div by it, Mul by x, Mul by a stored factor per channel (gamma), Add of a
+        stored value per channel (beta), Add of x; each product and sum in either order (timm's
+        addcmul adds a Mul by 1 before beta). On NCHW data (axes 2, 3 and 1), or on channels-last
+        data (axes 1, 2 and 3: the official ConvNeXt V2 code's and timm's channels-last one, inside
+        the block's run on NHWC data; told at the pattern's last node where x is not channels-last)."""
+        node = self.nodes[r]
+        x, norms = node.input[0], node.output[0]
+        over = self.axes(node)
+        if over not in ([2, 3], [1, 2]) or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
+            return None
+        channels_last = over == [1, 2]
+        readers = self.consumers.get(norms, [])
+        ops = {self.nodes[i].op_type: i for i in readers}
+        if len(readers) != 2 or {*ops} != {"ReduceMean", "Div"} or norms in {o.name for o in self.graph.output}:
+            return None
+        mean, div = ops["ReduceMean"], ops["Div"]
+        over_channels = [3] if channels_last else [1]
+        if self.axes(self.nodes[mean]) != over_channels or not _int(_attrs(self.nodes[mean]), "keepdims", 1):
+            return None
+        plus = self.only_reader(self.nodes[mean].output[0])
+        eps = self.other(plus, "Add", self.nodes[mean].output[0]) if plus is not None else None
+        if eps is None or list(self.nodes[div].input) != [norms, self.nodes[plus].output[0]]:
+            return None
+        scaled = self.after(div, "Mul", x)
+        gamma = self.after(scaled[0], "Mul") if scaled is not None else None
+        one = self.after(gamma[0], "Mul") if gamma is not None else None  # timm's addcmul: its value, 1
+        ones = [one[0]] if one is not None and self.is_value(one[1], 1.0) else []
+        beta = self.after(ones[0] if ones else gamma[0], "Add") if gamma is not None else None
+        last = self.after(beta[0], "Add", x) if beta is not None else None
+        factors = [self.stored(t) for t in (gamma[1], beta[1])] if last is not None else [None]
+        shaped = (self.per_channel([int(d) for d in self.inits[t].dims], x, channels_last) for t in factors)
+        if None in factors or not all(shaped):
+            return None
+        held = (*factors, float(self.decoded[eps].reshape(-1)[0]), channels_last)  # a wrong eps: told when built
+        return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], *ones, beta[0]], last[0], held)
+
+    def grn(self, node, a: dict, ins: list) -> Layer:
+        """The last node of a GRN (grn_at): its factor and shift per channel stored, its eps."""
+        found = self.patterns[self.index]
+        gamma, beta, eps, channels_last = found.held
+        if channels_last:  # over axes 1 and 2: height and width only where the data is channels-last
+            if found.x not in self.normed:
+                raise _Unread(
+                    "a GRN over axes 1 and 2 (ReduceL2), the channels last (ReduceMean over axis 3), of data that is "
+                    "not channels-last",
+                    "cnnctl reads it on channels-last data (after a Transpose to NHWC, as in ConvNeXt V2's block), "
+                    "and over axes 2 and 3 on NCHW data",
+                )
+            self.normed.add(node.output[0])  # read over the channels: the output stays channels-last
+        words = [] if math.isclose(eps, 1e-6, rel_tol=1e-6) else [f"eps={eps:g}"]
+        stored = (("weight", gamma, ""), ("bias", beta, ""))
+        return self.layer("grn", words, [self.real(found.x)], _node_id(node, "grn"), found.nodes, stored)
+
+
+def _momentum(kept: float) -> float:
+    """Torch's momentum (the batch's share of the running statistics) from ONNX's (theirs kept):
+    1 - it, as the shortest decimal whose 1 - d is the float32 stored (0.9 is 0.899999976: 0.1)."""
+    import numpy as np
+
+    stored = np.float32(kept)
+    for digits in range(1, 10):
+        given = round(1.0 - float(stored), digits)
+        if np.float32(1.0 - given) == stored:
+            return given
+    return 1.0 - float(stored)

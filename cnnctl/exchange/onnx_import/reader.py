@@ -1,0 +1,194 @@
+"""The reader: one pass over an ONNX graph, node by node, each read by its operator's method (or
+its pattern's) into a Layer; the families of readers are mixed in from their own modules.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ...errors import CnnctlError, Loc, shown
+from ..write_notation import NAME  # what an id may not hold: one rule for every name written
+from .activations import Activations
+from .arithmetic import Arithmetic
+from .attention import Attention
+from .attributes import _attrs
+from .conv_and_pool import ConvAndPool
+from .eca import ECA
+from .layer import Layer
+from .normalisation import Normalisation
+from .operators import OPERATORS, operators_read
+from .patterns import Pattern, Patterns
+from .prelude import Prelude
+from .reshapes import Reshapes
+from .told import Told, _comment, _Unread
+from .values import Values
+from .wiring import Wiring
+
+
+class _Reader(
+    Told,
+    Wiring,
+    Values,
+    Prelude,
+    Patterns,
+    ConvAndPool,
+    Normalisation,
+    ECA,
+    Attention,
+    Arithmetic,
+    Activations,
+    Reshapes,
+):
+    """One pass over an ONNX graph: each operator's reader makes a Layer (or joins an
+    activation to the layer before); the tensors name what each layer reads."""
+
+    def __init__(self, model, path: str):
+        graph = model.graph
+        self.model, self.graph, self.path = model, graph, path
+        self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
+        self.nodes = graph.node
+        self.inits = {i.name: i for i in graph.initializer}
+        self.constants = dict(self.inits)  # tensor -> its TensorProto, decoded only where a reader needs it
+        for node in graph.node:
+            if node.op_type == "Constant" and node.output:
+                value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+                if value is not None:
+                    self.constants[node.output[0]] = value
+        self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
+        inputs = [i for i in graph.input if i.name not in self.inits]
+        if len(inputs) != 1:
+            raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
+        dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+        if len(dims) != 4 or not all(d > 0 for d in dims[1:]):
+            shown = "x".join(str(d) if d > 0 else "?" for d in dims[:8]) + ("x..." if len(dims) > 8 else "")
+            raise CnnctlError.at(
+                f"its input is {shown or 'of no shape'}: cnnctl reads networks of an image NCHW with known C, H and W",
+                Loc(path),
+            )
+        self.input_shape = (dims[2], dims[3], dims[1])
+        self.source = inputs[0].name
+        self.alias: dict[str, str] = {}  # tensor -> the tensor it equals (Identity, a joined activation)
+        self.made: dict[str, Layer] = {}  # tensor -> the layer whose output it is
+        self.order: list[tuple[str, Layer]] = []  # (output tensor, layer), in graph order
+        self.readers: dict[str, int] = {}  # tensor -> how many nodes read it
+        self.read_by: dict[str, int] = {}  # tensor -> the last node that reads it (the only one, where readers is 1)
+        self.consumers: dict[str, list[int]] = {}  # tensor -> the nodes that read it
+        for i, node in enumerate(graph.node):
+            for t in node.input:
+                self.readers[t] = self.readers.get(t, 0) + 1
+                self.read_by[t] = i
+                self.consumers.setdefault(t, []).append(i)
+        self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
+        self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
+        self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
+        self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
+        self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
+        # Patterns of several operators that make one layer, half read: a channel shuffle's
+        # grid (Reshape to 5-D, then Transpose), layers over channels on channels-last data
+        # (Transpose to NHWC, LayerNormalization, MatMul by a stored C_in x C_out weight and
+        # Add of its bias, activations, Transpose back: ConvNeXt's block).
+        self.grid: dict[str, tuple[str, int, bool, list]] = {}  # tensor -> (its volume, groups, transposed, nodes)
+        # a radix softmax's groups of parts (Reshape to N x groups x radix x D x H x W, then Transpose):
+        # tensor -> (its volume, groups, radix, transposed, nodes)
+        self.radix: dict[str, tuple[str, int, int, bool, list]] = {}
+        self.radix_out: set[str] = set()  # outputs of a radix softmax's Softmax, before the Reshape back
+        self.nhwc: dict[str, tuple[str, int]] = {}  # tensor -> (the NCHW tensor it is a view of, the transpose)
+        # tensors, as the nodes name them, that are channels-last (NHWC) data: the outputs of
+        # layers read on it, of activations and Identities of it, until a Transpose back
+        self.normed: set[str] = set()
+        self.biases: dict[int, str] = {}  # an Add of a MatMul's bias -> the MatMul's output (the layer has it)
+        # Layers that ONNX writes as several operators (find_patterns): a written-out GELU, GRN,
+        # a convolution across the channels. Each is read at its last node (-> the pattern).
+        self.patterns: dict[int, Pattern] = {}
+        self.inside: set[int] = set()  # nodes of a pattern other than its last: read with it
+        self.restrided: dict[int, str] = {}  # a Gather of every value in order (torch's as_strided) -> the tensor
+        self.picked: set[str] = set()  # outputs of Gathers of one channel (x[:, k]), a chunk once unsqueezed
+        self.unflattened: set[str] = set()  # means over H and W without keepdims a channel conv reads: pools alone
+        self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
+        self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
+        self.index = 0  # the node being read
+        # the mean and std of the prelude export --with-preprocessing writes, where the network has it (read_prelude)
+        self.prelude: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def real(self, t: str) -> str:
+        while t in self.alias:
+            t = self.alias[t]
+        return t
+
+    def read(self, i: int, node) -> None:
+        self.index = i
+        op = node.op_type
+        operator = OPERATORS.get(op)
+        if i in self.inside:  # a node of a pattern (a written-out GELU...): read with its last node
+            return
+        pattern = self.patterns.get(i)
+        try:
+            if node.domain not in ("", "ai.onnx"):
+                raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
+            if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
+                raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
+            given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
+            if operator and given < operator.inputs:
+                raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
+            given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
+            if any(t in self.failed for t in given):  # what it reads was told already: no more of it
+                self.failed.update(node.output)
+                return
+            ins = [self.real(t) for t in node.input if t]
+            layer = getattr(self, pattern.read if pattern else operator.read)(node, _attrs(node), ins)
+            if layer is not None:
+                for t in layer.inputs:
+                    if t != self.source and t not in self.made:
+                        raise _Unread(self.not_a_layer(t))
+            activation = (pattern.read == "gelu") if pattern else operator.activation and op != "Softmax"
+            per_value = activation or op in ("Identity", "Dropout")
+            self.keep_channels_last(node, given, layer, per_value)
+        except _Unread as unread:
+            self.tell(i, unread.message, unread.hint)
+            self.failed.update(node.output)
+            return
+        except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
+            # what the checks above let through: told at the node, never a traceback
+            self.tell(i, f"a malformed {_comment(op, 40)} node", "onnx.checker.check_model(model) says what is wrong")
+            self.failed.update(node.output)
+            return
+        if layer is not None:
+            layer.nodes.append(i)
+            self.made[node.output[0]] = layer
+            self.order.append((node.output[0], layer))
+
+    def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
+        """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays
+        so; the readers over channels (layer norm, MatMul and its bias, SiLU, a Transpose back)
+        mark their own; any other would misread it, and is told."""
+        nhwc = next((t for t in given if t in self.normed), None)
+        if nhwc is None or node.output[0] in self.normed or node.op_type == "Transpose":
+            return
+        if value_by_value:  # value by value: the layout stays
+            self.normed.add(node.output[0])
+            return
+        read_as = f"as a `{layer.kind}` layer" if layer is not None else f"in a {_comment(node.op_type, 40)}"
+        raise _Unread(
+            f"reads {shown(nhwc)}, channels-last (NHWC) data, {read_as}",
+            "cnnctl reads channels-last data through a layer norm, a MatMul by stored weights (a 1x1 conv) and "
+            "activations, until a Transpose back to NCHW",
+        )
+
+    def not_a_layer(self, t: str) -> str:
+        """Why a layer cannot read tensor `t`: it is stored values, or no layer's output."""
+        if t in self.inits or t in self.constants:
+            return f"reads the stored values {shown(t)}: cnnctl's layers read the input and other layers"
+        maker = self.maker.get(t)
+        made_by = f", made by {self.describe(maker)}," if maker is not None else ""
+        return f"reads {shown(t)}{made_by} which is no layer cnnctl reads"
+
+    @staticmethod
+    def weight_name(t: str, fallback: str) -> str:
+        """`layer1.0.conv1.weight` (or its `.bias`) -> `layer1_0_conv1`; `fallback` where `t` is not so named."""
+        base = next((t[: -len(end)] for end in (".weight", ".bias") if t.endswith(end)), fallback)
+        return NAME.sub("_", base.replace(".", "_")).strip("_") or "layer"
+
+    def layer(
+        self, kind: str, words: list, inputs: list, name: str, nodes: list | None = None, stored: tuple = ()
+    ) -> Layer:
+        return Layer(kind, words, inputs, name, list(nodes or []), stored)

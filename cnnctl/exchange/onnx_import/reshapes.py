@@ -1,0 +1,199 @@
+"""The operators that move values without computing them: Identity, Concat, Flatten and Reshape
+(a flatten, a channel shuffle's grid, a radix softmax's parts), Transpose, Gather and Unsqueeze
+of one channel, Slice and Split of the channels, and Resize as an upsample.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...errors import shown
+from ...limits import MAX_CHANNEL_VALUES
+from .attributes import _attrs, _int, _ints, _text
+from .layer import Layer, _node_id
+from .told import _Unread
+from .values import FOLDED
+
+
+class Reshapes:
+    """The readers of reshapes, joins and picks."""
+
+    def identity(self, node, a: dict, ins: list) -> None:
+        self.alias[node.output[0]] = ins[0]
+
+    def concat(self, node, a: dict, ins: list) -> Layer | None:
+        axis = _int(a, "axis", 1)
+        if len(ins) == 1:  # torch.cat([x], 1): x itself (DenseNet's first layer of each block)
+            self.alias[node.output[0]] = ins[0]
+            return None
+        if axis != 1:
+            raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
+        return self.layer("concat", [], ins, _node_id(node, "concat"))
+
+    def flatten(self, node, a: dict, ins: list) -> Layer:
+        axis = _int(a, "axis", 1)
+        if axis != 1:
+            raise _Unread(f"flattens from axis {axis}", "cnnctl flattens everything but the batch")
+        return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+
+    def flattens(self, node, a: dict, target: list[int]) -> bool:
+        """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
+        x.reshape(N, C*H*W) (0 copies the batch where allowzero is not set)."""
+        dims = self.shape(node.input[0])
+        batch = {-1 if target[1] != -1 else None, None if _int(a, "allowzero", 0) else 0}
+        if dims is None or len(dims) != 4 or None in dims[1:]:
+            return target[1] == -1 and target[0] in {1, *batch}
+        return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
+
+    def reshape(self, node, a: dict, ins: list) -> Layer | None:
+        shape = self.const(node, 1)
+        x = ins[0]
+        if self.index in self.relaid:  # timm's ECA gate, N x 1 x C to N x C x 1 x 1: cnnctl's 1x1xC as it is
+            self.alias[node.output[0]] = x
+            self.made[x].nodes.append(self.index)
+            return None
+        if x in self.radix_out and shape is not None and len(shape) in (2, 4):  # a radix softmax, back
+            self.alias[node.output[0]] = x
+            self.made[x].nodes.append(self.index)
+            return None
+        # a radix softmax's groups of parts: N, groups, radix, D/groups, H, W
+        if shape is not None and shape.shape == (6,) and x not in self.radix:
+            self.radix[node.output[0]] = (x, int(shape[1]), int(shape[2]), False, [self.index])
+            return None
+        # a shuffle's grid: N, groups, C/groups, H, W (or a radix softmax's parts: N, radix, D, H, W)
+        if shape is not None and shape.shape == (5,) and x not in self.grid:
+            self.grid[node.output[0]] = (x, int(shape[1]), False, [self.index])
+            return None
+        if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
+            volume, groups, _, nodes = self.grid[x]
+            return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
+        if shape is not None and shape.shape == (1,) and self.strided_back(node):  # the tensor itself
+            self.alias[node.output[0]] = x
+            return None
+        if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
+            return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+        raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+
+    def strided_back(self, node) -> bool:
+        """Whether this Reshape to -1 is read only by a Gather of every value in order, shaped as
+        the tensor was (torch's `as_strided` of a tensor to its own size, as the dynamo exporter
+        writes it after the mean of an adaptive average pool): the two give the tensor back."""
+        import numpy as np
+
+        dims, gather = self.shape(node.input[0]), self.only_reader(node.output[0])
+        if dims is None or None in dims or gather is None:
+            return False
+        after = self.nodes[gather]
+        if after.op_type != "Gather" or len(after.input) != 2 or _int(_attrs(after), "axis", 0) != 0:
+            return False
+        tensor = self.constants.get(after.input[1])
+        if tensor is None or tensor is FOLDED or [int(d) for d in tensor.dims] != list(dims):
+            return False
+        positions = self.values(tensor, after.input[1], cap=MAX_CHANNEL_VALUES)
+        if not np.array_equal(positions.reshape(-1), np.arange(positions.size)):
+            return False
+        self.restrided[gather] = node.input[0]
+        return True
+
+    def gather(self, node, a: dict, ins: list) -> Layer | None:
+        """The Gather of torch's as_strided (strided_back): the tensor; of one channel, read
+        only by an Unsqueeze back at axis 1 (torchvision's transform_input, x[:, k] then
+        unsqueeze(1)): a chunk of one channel; of known values: a value."""
+        x = self.restrided.get(self.index)
+        if x is not None:
+            self.alias[node.output[0]] = self.real(x)
+            return None
+        if self.known(node):
+            return self.fold(node, a, ins)
+        index, channels = self.const(node, 1), self.channels(node.input[0])
+        after = self.only_reader(node.output[0])
+        one = index is not None and index.shape == () and channels is not None and -channels <= int(index) < channels
+        if _int(a, "axis", 0) != 1 or not one or after is None or not self.unsqueezes_channels(self.nodes[after]):
+            raise _Unread(
+                "a Gather other than of one channel, unsqueezed back (x[:, k] then unsqueeze(1))",
+                "cnnctl reads one channel picked this way as a `chunk` of one channel",
+            )
+        self.picked.add(node.output[0])
+        k = int(index) % channels
+        return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], _node_id(node, "chunk"))
+
+    def unsqueezes_channels(self, node) -> bool:
+        """Whether `node` is an Unsqueeze at axis 1 (its axes an input from opset 13, else an attribute)."""
+        if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx"):
+            return False
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        return axes is not None and [int(v) for v in list(axes)] == [1]
+
+    def unsqueeze(self, node, a: dict, ins: list) -> None:
+        """The Unsqueeze after a Gather of one channel (gather): with it, the chunk."""
+        if node.input[0] not in self.picked or not self.unsqueezes_channels(node):
+            raise _Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
+        self.alias[node.output[0]] = ins[0]
+        self.made[ins[0]].nodes.append(self.index)
+
+    def transpose(self, node, a: dict, ins: list) -> None:
+        perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
+        if perm == [0, 2, 1, 3, 4, 5] and x in self.radix and not self.radix[x][3]:
+            volume, groups, radix, _, nodes = self.radix[x]
+            self.radix[out] = (volume, groups, radix, True, [*nodes, self.index])
+        elif perm == [0, 2, 1, 3, 4] and x in self.grid:
+            volume, groups, _, nodes = self.grid[x]
+            self.grid[out] = (volume, groups, True, [*nodes, self.index])
+        elif perm == [0, 2, 3, 1]:
+            self.nhwc[out] = (x, self.index)
+        elif perm == [0, 3, 1, 2] and node.input[0] in self.normed:
+            self.alias[out] = x  # back to NCHW: the output of the layer read on channels-last data
+            self.made[x].nodes.append(self.index)
+        else:
+            raise _Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
+
+    def slice(self, node, a: dict, ins: list) -> Layer:
+        starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
+        steps = self.const(node, 4)
+        channels = self.channels(node.input[0])
+        one = all(v is not None and v.shape == (1,) for v in (starts, ends, axes))
+        if not one or int(axes[0]) != 1 or channels is None:
+            raise _Unread("a slice other than a part of the channels")
+        if steps is not None and (steps.shape != (1,) or int(steps[0]) != 1):
+            raise _Unread("a strided slice")
+        # ONNX's bounds: a negative one counts from the end; both are clamped to the channels
+        start, end = (min(max(b + channels if b < 0 else b, 0), channels) for b in (int(starts[0]), int(ends[0])))
+        size = end - start
+        if size <= 0:
+            raise _Unread(f"channels {start} to {end} of {channels}: none")
+        if channels % size or start % size:  # channels at any bounds (ReXNet's x[:, :C_in])
+            words = [str(start)] + ([str(end)] if end < channels else [])
+            return self.layer("slice", words, ins[:1], _node_id(node, "slice"))
+        return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
+
+    def split(self, node, a: dict, ins: list) -> None:
+        """A Split into equal parts of the channels (how the dynamo exporter writes x.chunk):
+        a `chunk` layer for each part something reads."""
+        channels, parts = self.channels(node.input[0]), len(node.output)
+        if _int(a, "axis", 0) != 1 or channels is None:
+            raise _Unread("a split other than into parts of the channels", "cnnctl's chunk splits the channels")
+        sizes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("split")  # opset 13+: input
+        sizes = [int(v) for v in sizes] if sizes is not None else [channels // parts] * parts
+        if len(set(sizes)) != 1 or sum(sizes) != channels:
+            raise _Unread(f"channels split {shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
+        name = _node_id(node, "chunk")
+        for i, out in enumerate(node.output):
+            if out and self.readers.get(out):
+                layer = self.layer("chunk", [str(parts), f"i={i + 1}"], ins[:1], f"{name}_{i + 1}", [self.index])
+                self.made[out] = layer
+                self.order.append((out, layer))
+        return None
+
+    def resize(self, node, a: dict, ins: list) -> Layer:
+        hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
+        scales = self.const(node, 2 if node.op_type == "Resize" else 1)
+        if _text(a, "mode", "nearest") != "nearest" or scales is None or scales.shape != (4,):
+            raise _Unread("only nearest upsampling by constant scales is read", hint)
+        n, c, h, w = (float(s) for s in scales)
+        if (n, c) != (1.0, 1.0):
+            raise _Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
+        if h != w:
+            raise _Unread(f"scales height by {h:g} and width by {w:g}", hint)
+        if not (math.isfinite(h) and h.is_integer() and h >= 1):
+            raise _Unread(f"scales by {h:g}: not a whole factor", hint)
+        return self.layer("upsample", [str(int(h))], ins[:1], _node_id(node, "upsample"))

@@ -1,0 +1,187 @@
+"""What is known of a tensor: a constant's values (read only where small, external data only
+inside the model's folder), a stored weight's, its shape from ONNX's shape inference, and values
+worked out from known sizes (`fold`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ...errors import CnnctlError, Loc, shown
+from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT
+from .attributes import _int
+from .file import _regular_bytes
+from .told import _Unread
+
+# The element types of a constant whose values are read (TensorProto's names).
+NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
+           "UINT8", "UINT16", "UINT32", "UINT64"}  # fmt: skip
+
+
+FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_Reader.fold)
+
+
+MAX_FOLDED = 64  # the most values an operation on known sizes reads (a shape has a few)
+
+
+def _whole(text: str) -> int | None:
+    """A whole number written in an external data entry, or None (a 5,000-digit one too)."""
+    return int(text) if text.isdecimal() and len(text) <= 20 else None
+
+
+def _count(dims, cap: int) -> int | None:
+    """The values of a tensor of `dims`, or None above `cap` (without multiplying them all)."""
+    count = 1
+    for d in dims:
+        count *= d
+        if count > cap:
+            return None
+    return count
+
+
+class Values:
+    """The values and shapes of tensors, read where a reader asks for them."""
+
+    def constant(self, node, a: dict, ins: list) -> None:
+        return None  # its value is read where another node needs it (const)
+
+    def const(self, node, i: int):
+        """The values of input `i` of `node` where it is a constant (None where it is not), read
+        only where small, and from external data only inside the model's folder."""
+        t = node.input[i] if len(node.input) > i else ""
+        tensor = self.constants.get(t) if t else None
+        if tensor is None:
+            return None
+        if t not in self.decoded:
+            self.decoded[t] = self.values(tensor, t)
+        return self.decoded[t]
+
+    def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"):
+        from onnx import TensorProto, helper, numpy_helper
+
+        if tensor is FOLDED:  # worked out here from known sizes (fold): a value, never stored weights
+            if role != "constant":
+                raise _Unread(f"reads {shown(t)}, a value worked out from sizes, as its {role}")
+            return self.decoded[t]
+        what = f"the {role} {shown(t)}"
+        dims = list(tensor.dims)
+        if any(d < 0 for d in dims):
+            raise _Unread(f"{what} has negative dims {shown(dims, 40)}")
+        count = _count(dims, cap)
+        if count is None:
+            sizes = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
+            raise _Unread(f"{what} of {sizes} values: cnnctl reads {role}s of at most {cap:,}")
+        if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
+            raise _Unread(f"{what} does not hold numbers")
+        size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        if tensor.data_location == TensorProto.EXTERNAL:
+            data = self.external(tensor, what, size)
+            tensor = TensorProto(name=tensor.name, dims=dims, data_type=tensor.data_type, raw_data=bytes(data))
+        elif tensor.raw_data and len(tensor.raw_data) != size:
+            raise _Unread(f"{what} claims {count} values and holds {len(tensor.raw_data):,} bytes")
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:  # the values do not fit the dims: onnx's numpy_helper says so its own ways
+            raise _Unread(f"{what} does not hold the {count} values its dims claim") from None
+
+    def external(self, tensor, what: str, size: int) -> bytearray:
+        """The `size` bytes of a tensor stored outside the file: only from a regular file
+        inside the model's folder, the offset and length fitting it."""
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        what = f"{what} is stored outside the file, in {shown(location)}"
+        hint = "cnnctl reads data stored outside an ONNX file only from files in the model's own folder"
+        parts = re.split(r"[/\\]", location)
+        if not location or "\0" in location or os.path.isabs(location) or ".." in parts:
+            raise _Unread(f"{what}: not a file inside the model's folder", hint)
+        folder = os.path.realpath(self.folder)
+        real = os.path.realpath(os.path.join(folder, location))
+        if os.path.commonpath([folder, real]) != folder:
+            raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
+        offset, length = info.get("offset", "0"), info.get("length", str(size))
+        if _whole(offset) is None or _whole(length) != size:
+            raise _Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
+        try:
+            data = _regular_bytes(real, size, _whole(offset), size, inside=folder)
+        except _Unread as refused:
+            raise _Unread(f"{what}: {refused.message}", hint) from None
+        if len(data) != size:
+            raise _Unread(f"{what}: the file was cut short while read")
+        return data
+
+    def weight(self, t: str):
+        """The values of the stored weight `t` (a numpy array): from the file, or from external
+        data inside the model's folder, as a constant's are; a CnnctlError at the file if not."""
+        try:
+            return self.values(self.constants[t], t, cap=MAX_ONNX_BYTES, role="weight")
+        except _Unread as refused:
+            raise CnnctlError.at(refused.message, Loc(self.path), hint=refused.hint) from None
+
+    def is_value(self, t: str | None, expected: float) -> bool:
+        """Whether `t` is a constant of one value, exactly `expected` in float32 (as exporters write it)."""
+        import numpy as np
+
+        if not t or t not in self.constants or self.constants[t] is FOLDED:
+            return False
+        try:
+            if t not in self.decoded:
+                self.decoded[t] = self.values(self.constants[t], t)
+            value = self.decoded[t]
+        except _Unread:
+            return False
+        return value.size == 1 and np.float32(value.reshape(-1)[0]) == np.float32(expected)
+
+    def shape(self, t: str) -> tuple | None:
+        """The dims of tensor `t` (None for one unknown), from ONNX's shape inference, run once
+        where a reader needs a shape (a slice's channels, a reshape's, a factor's)."""
+        if self._shapes is None:
+            self._shapes = {}
+            try:
+                import onnx
+
+                inferred = onnx.shape_inference.infer_shapes(self.model).graph
+                for info in [*inferred.value_info, *inferred.input, *inferred.output]:
+                    dims = info.type.tensor_type.shape.dim
+                    self._shapes[info.name] = tuple(d.dim_value if d.dim_value > 0 else None for d in dims)
+            except Exception:  # shapes are a help only: without them what needs one is not read
+                pass
+        return self._shapes.get(t)
+
+    def channels(self, t: str) -> int | None:
+        """The channels of tensor `t` (NCHW's C), where shape inference knows them."""
+        dims = self.shape(t)
+        return dims[1] if dims is not None and len(dims) >= 2 else None
+
+    def known(self, node) -> bool:
+        """Whether every input of `node` is a known value (a constant, or one folded)."""
+        return all(t in self.constants for t in node.input if t)
+
+    def fold(self, node, a: dict, ins: list) -> None:
+        """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, Gather,
+        Add, Sub, Mul and Div of known values (the torch exporter's bounds of x.chunk's slices).
+        The result is a value the next nodes read, as a Constant's."""
+        import numpy as np
+
+        op = node.op_type
+        if op == "Shape":
+            dims = self.shape(node.input[0])
+            if dims is None or None in dims:
+                raise _Unread("the shape of a tensor whose size is not known here")
+            value = np.array(dims, dtype=np.int64)[_int(a, "start", 0) : a.get("end")]
+        else:
+            values = [self.const(node, i) for i in range(len(node.input))]
+            if any(v is None or v.size > MAX_FOLDED for v in values):
+                raise _Unread(f"{op} of values that are not small known ones")
+            x, y = values[0], values[1]
+            if op == "Gather":
+                value = np.take(x, y.astype(np.int64), axis=_int(a, "axis", 0))
+            elif op == "Div" and np.issubdtype(x.dtype, np.integer):
+                if not np.all(y):
+                    raise _Unread("a division by zero")
+                value = np.trunc(x / y).astype(x.dtype)  # ONNX's integer division truncates
+            else:
+                value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](x, y)
+        self.constants[node.output[0]] = FOLDED
+        self.decoded[node.output[0]] = np.asarray(value)
+        return None

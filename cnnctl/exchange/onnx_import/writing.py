@@ -1,0 +1,104 @@
+"""The layers read, written as a network file: references only where needed, the header saying
+where it comes from, and the `train:` normalisation the network was trained with.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ...errors import CnnctlError, Loc, shown
+from ...layers.base import exact_number
+from ...records import record
+from ..preprocessing import recorded_in_onnx
+from ..write_notation import NAME, Entry, traced_layers
+from .layer import Layer
+from .told import _comment
+
+if TYPE_CHECKING:
+    from .reader import _Reader
+
+
+@record
+class Imported:
+    text: str  # the network file
+    origins: dict  # line of `text` (1-based) -> for each layer it writes, the ONNX nodes it comes from
+    layers: tuple = ()  # the Layers written, in the order of the network's nodes once built
+
+
+def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
+    """The layers as a network file: references only where a layer does not simply read the one before."""
+    order = [(t, layer) for t, layer in reader.order if t not in reader.dropped]
+    reads: dict[str, list[Layer]] = {}
+    for _, layer in order:
+        for t in layer.inputs:
+            reads.setdefault(t, []).append(layer)
+    # A flatten read only by an fc is implicit in cnnctl (an fc flattens a volume itself).
+    through: dict[str, str] = {}
+    kept = []
+    for t, layer in order:
+        if layer.kind == "flatten" and [u.kind for u in reads.get(t, [])] == ["fc"]:
+            through[t] = layer.inputs[0]
+            reads[t][0].nodes.extend(layer.nodes)  # the fc is told with the flatten it took in
+        else:
+            kept.append((t, layer))
+    position = {t: i for i, (t, _) in enumerate(kept)}
+    position[reader.source] = -1
+    entries = [
+        Entry(
+            " ".join([layer.kind, *layer.words]), tuple(position[through.get(u, u)] for u in layer.inputs), layer.name
+        )
+        for _, layer in kept
+    ]
+    traced = traced_layers(entries)
+    h, w, c = reader.input_shape
+    file = _comment(os.path.basename(path))
+    record = recorded_in_onnx({p.key: p.value for p in model.metadata_props}, path)  # what cnnctl's export wrote
+    own = model.graph.name if model.graph.name not in ("", "main_graph", "torch_jit", "torch-jit-export") else ""
+    title = name or NAME.sub("_", record.get("arch") or own or file.rsplit(".", 1)[0]).strip("_")[:64] or "imported"
+    trained = _trained_with(reader.prelude or (record.get("mean"), record.get("std")), c, path)
+    classes = record.get("classes", [])
+    said = ""
+    if classes:
+        from ...render.numbers import first
+
+        said = f"# Trained on {len(classes):,} classes, by output index: {_comment(first(classes, 10), 200)}"
+    producer = _comment(" ".join(x for x in (model.producer_name, model.producer_version) if x))
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
+    head = [
+        f"# Imported by cnnctl from {file} (ONNX opset {opset}{', written by ' + producer if producer else ''}):",
+        f"# {len(model.graph.node):,} ONNX nodes read as {len(kept):,} layers"
+        + (
+            ", after the prelude that takes uint8 NHWC pixels and normalises them (see `train:`)."
+            if reader.prelude
+            else "."
+        ),
+        *([said] if said else []),
+        "version: 1",
+        f"name: {title}",
+        f"input: {h}x{w}x{c}",
+        "layers:",
+    ]
+    origins = {  # line (1-based) -> the ONNX nodes of each layer it writes
+        len(head) + k + 1: [reader.describe_all(kept[i][1].nodes) for i in at] for k, (_, at) in enumerate(traced) if at
+    }
+    origins[head.index("layers:")] = [f"the graph's input {shown(reader.source)}"]  # the `input:` line
+    text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
+    return Imported(text, origins, tuple(layer for _, layer in kept))
+
+
+def _trained_with(stats: tuple, channels: int, path: str) -> list[str]:
+    """The `train:` lines that keep the normalisation the network was trained with (`stats`: the
+    mean and std of its prelude or its metadata, or None), where known: training it from its
+    weights normalises as they were trained (a network file's `mean` and `std` settings)."""
+    mean, std = stats
+    if mean is None or std is None:
+        return []
+    if len(mean) != channels:
+        raise CnnctlError.at(
+            f"its metadata `cnnctl.mean` holds {len(mean)} numbers for an input of {channels} channels",
+            Loc(path),
+            hint="one per input channel: was the network changed after cnnctl exported it?",
+        )
+    return ["train:", *(f"  {key}: {','.join(exact_number(v) for v in values)}" for key, values in
+                        (("mean", mean), ("std", std)))]  # fmt: skip
