@@ -6,6 +6,7 @@ catches `CnnctlError` alone: any other exception escaping is a bug in cnnctl.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from .limits import MAX_PROBLEMS
@@ -139,10 +140,15 @@ def shown(text: object, limit: int = 60) -> str:
 # characters, and comparing each misspelling with each of them took minutes.
 HINT_WORD = 64  # longer words get no suggestion
 HINT_CHOICES = 500  # candidates compared, among those of a similar length
+HINT_OTHERS = 6  # the names with other numbers a hint lists
 
 
-def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None) -> str | None:
-    """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close."""
+def did_you_mean(
+    word: str, choices: Iterable[str], synonyms: dict[str, str] | None = None, *, family: bool = False
+) -> str | None:
+    """A 'did you mean `x`?' hint for a misspelt name, or None when nothing is close. With
+    `family`, for a caller that does not list the choices itself (a file's layer names), a
+    name that is no slip but has siblings with other numbers gets them (other_numbers)."""
     choices = list(choices)
     if word != word.lower() and word.lower() in choices:
         return f"did you mean `{word.lower()}`? (names are lower case)"
@@ -150,18 +156,36 @@ def did_you_mean(word: str, choices: Iterable[str], synonyms: dict[str, str] | N
         meant = synonyms[word.lower()]
         return f"did you mean {meant}?" if "`" in meant else f"did you mean `{meant}`?"
     match = closest(word, choices)
-    return f"did you mean `{match}`?" if match else None
+    if match:
+        return f"did you mean `{match}`?"
+    others = other_numbers(word, choices) if family else []
+    if not others:
+        return None
+    named = ", ".join(f"`{c}`" for c in others[:HINT_OTHERS])
+    return f"the same name with other numbers: {named}" + (", ..." if len(others) > HINT_OTHERS else "")
+
+
+def other_numbers(word: str, choices: Iterable[str]) -> list[str]:
+    """The choices that are `word` with other numbers (`conv1`, `conv2` for `conv3`): no slip
+    for it (closest), but the family it names, which a hint can list."""
+    if len(word) > HINT_WORD:
+        return []
+    shape = _NUMBER.sub("0", word)
+    return [c for c in choices if c != word and _NUMBER.sub("0", c) == shape] if shape != word else []
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice nearest to a misspelt `word`, or None when nothing is close.
 
+    Only a choice with the same numbers as `word` is a candidate: a number written differently
+    is another thing, not a slip (`float8` is not `float64`, `rtx5090` not `rtx4090`, `vgg19`
+    not `vgg16`), and a hint names a spelling only where it means the same.
     Which choices are close is difflib's (a ratio of at least 0.6); among them the fewest
     edits win (a character changed, added, dropped, or two swapped), then a key pressed twice,
-    then the nearest length: `lenet6` is one change from `lenet5` and one deletion from
-    `lenet`, and a changed digit is the likelier slip (difflib alone prefers the shorter
-    word); but `adamm` is `adam` with its last key pressed twice, likelier than `adamw` with
-    an `m` for a `w`.
+    then the nearest length: `adamq` is one change from `adamw` and one deletion from `adam`,
+    and a changed key is the likelier slip (difflib alone prefers the shorter word); but
+    `adamm` is `adam` with its last key pressed twice, likelier than `adamw` with an `m` for
+    a `w`.
     """
     import difflib  # only on the error path: it slows every start-up otherwise
     from functools import partial
@@ -171,7 +195,10 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
         return None
     # difflib's ratio is 2M/(a+b) for M matching characters: at the 0.6 cutoff the shorter
     # word is at least 3/7 of the longer, so other lengths cannot be close.
-    similar = (c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)))
+    numbers = _NUMBER.findall(word)
+    similar = (
+        c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)) and _NUMBER.findall(c) == numbers
+    )
     candidates = list(islice(similar, HINT_CHOICES))
     if not candidates:  # difflib wants n > 0
         return None
@@ -180,6 +207,9 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
         if close:
             return min(close, key=partial(_slip, text))  # min keeps the first of ties
     return None
+
+
+_NUMBER = re.compile(r"[0-9]+")  # the numbers written in a name, compared as written (`b0`, `x4090`)
 
 
 def _slip(typed: str, meant: str) -> tuple[int, bool, int]:

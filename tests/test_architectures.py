@@ -224,7 +224,7 @@ def test_heads_count_in_the_params_and_in_training_only(name):
     s = summarize(graph)
     assert s.inference_params == inference_params
     assert s.mults == REFERENCE[name][2]  # the inference total as it was before the heads
-    assert s.training_mults - s.mults == sum(h.mults for h in s.heads) == head_mults
+    assert s.mults_with_heads - s.mults == sum(h.mults for h in s.heads) == head_mults
     assert graph.warnings == ()  # a declared head is no "output never used"
 
 

@@ -87,6 +87,22 @@ def test_csv_from_the_cli_is_machine_readable():
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]
 
 
+@pytest.mark.parametrize("columns", [None, 80])
+def test_list_piped_wraps_its_descriptions_to_the_width(columns):
+    # piped, `cnnctl list` wrote 297-character lines: the descriptions wrap within $COLUMNS, else 100
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = str(columns)
+    run = subprocess.run([sys.executable, "-m", "cnnctl", "list"], capture_output=True, text=True, timeout=60, env=env)
+    lines = run.stdout.splitlines()
+    assert run.returncode == 0 and max(map(len, lines)) <= (columns or 100)
+    rows = list(csv.DictReader(io.StringIO(cli("list", "-f", "csv").stdout)))
+    assert max(len(r["Description"]) for r in rows) > 100  # (else nothing needed wrapping)
+    start = lines[1].index("Description")
+    told = " ".join(ln[start:] for ln in lines[3:] if len(ln) > start)  # each description, its lines joined
+    assert " ".join(r["Description"] for r in rows) == told  # every word kept, in order
+
+
 def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2 act=rleu\n")
@@ -173,7 +189,8 @@ def test_a_folder_of_network_files_lists_them(monkeypatch, capsys):
 
 @pytest.mark.parametrize(
     ("arg", "hint"),
-    [("runs/l5x", "did you mean `runs/l5`?"), ("runs/l5-3", "did you mean `runs/l5-2`?"), ("runs/nothere", "give one")],
+    # `runs/l5-3` is not a slip for `runs/l5-2`, another run: the message lists them instead
+    [("runs/l5x", "did you mean `runs/l5`?"), ("runs/l5-3", "give one of them"), ("runs/nothere", "give one")],
 )  # fmt: skip
 def test_a_missing_run_suggests_the_nearest_run_not_a_network(workdir, monkeypatch, capsys, arg, hint):
     err = mistake(monkeypatch, capsys, "evaluate", arg)
@@ -213,22 +230,20 @@ def test_which_weights_names_a_real_run(workdir, tmp_path_factory, monkeypatch, 
     assert "no runs in ./runs: `cnnctl train lenet5` writes one there" in err and "runs/lenet5" not in err
 
 
-# One edit away from a bundled network, in every way: a changed digit, a swap, one more or one
-# fewer character; a changed character beats a dropped one (`lenet6` is not `lenet`).
+# One edit away from a bundled network, in every way: a changed character, a swap, one more or
+# one fewer character.
 NEAR = {
-    "lenet6": "lenet5",
-    "lenet4": "lenet5",
-    "resnet19": "resnet18",
-    "resnet51": "resnet50",
-    "resnet150": "resnet152",
-    "vgg19": "vgg16",
-    "densenet122": "densenet121",
-    "mobilenet-v2": "mobilenet_v2",  # (`mobilenet_v4` is as near to mobilenet_v2 as to mobilenet_v3)
-    "efficientnet_b1": "efficientnet_b0",
+    "lenrt5": "lenet5",
     "alexnte": "alexnet",
-    "resnet5": "resnet50",
+    "resnte18": "resnet18",
+    "vg16": "vgg16",
+    "mobilenet-v2": "mobilenet_v2",  # (`mobilenet_v4` is as near to mobilenet_v2 as to mobilenet_v3)
+    "efficientnet-b0": "efficientnet_b0",
+    "densenett121": "densenet121",
     "googlenett": "googlenet",
 }
+# Another number is another network, not a slip: no hint names it (the message lists them all).
+OTHER_NUMBER = ("lenet6", "lenet4", "resnet19", "resnet51", "resnet150", "vgg19", "densenet122")
 
 
 def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch, capsys):
@@ -238,8 +253,35 @@ def test_did_you_mean_prefers_a_changed_character_over_a_dropped_one(monkeypatch
     names = [*bundled(), *ALIASES]
     for word, meant in NEAR.items():
         assert meant in names and did_you_mean(word, names) == f"did you mean `{meant}`?", word
-    err = mistake(monkeypatch, capsys, "summarize", "lenet6")
+    err = mistake(monkeypatch, capsys, "summarize", "lenrt5")
     assert "did you mean `lenet5`?" in err
+
+
+def test_did_you_mean_never_names_another_number(monkeypatch, capsys):
+    # `--dtype float8` was told `float64`, `--profile rtx5090` `rtx4090`: other things, not typos
+    from cnnctl.catalog import ALIASES, bundled
+    from cnnctl.errors import did_you_mean
+
+    names = [*bundled(), *ALIASES]
+    for word in OTHER_NUMBER:
+        assert did_you_mean(word, names) is None, word
+    floats = ["float32", "float16", "bfloat16", "float64"]
+    assert did_you_mean("float8", floats) is None
+    assert did_you_mean("flaot64", floats) == "did you mean `float64`?"
+    assert did_you_mean("rtx5090", ["rtx4090", "h100"]) is None
+    assert did_you_mean("rtx4009", ["rtx4090"]) is None  # the digits differ, though only swapped
+    assert did_you_mean("rtz4090", ["rtx4090", "rtx3090"]) == "did you mean `rtx4090`?"
+    # where the caller lists nothing itself (a file's layers), the names with other numbers, as such
+    others = "the same name with other numbers: `float32`, `float16`, `float64`"
+    assert did_you_mean("float8", floats, family=True) == others
+    assert did_you_mean("conv9", [f"conv{i}" for i in range(1, 9)], family=True).endswith("`conv6`, ...")  # six
+    assert did_you_mean("conv", ["conv1"], family=True) is None  # no number: not its family
+    err = mistake(monkeypatch, capsys, "summarize", "lenet6")
+    assert "did you mean" not in err and "hint: bundled: " in err and "lenet5" in err
+    err = mistake(monkeypatch, capsys, "summarize", "lenet5", "--dtype", "float8")
+    assert "did you mean" not in err and "expected one of float32, float16, bfloat16, float64" in err
+    err = mistake(monkeypatch, capsys, "flops", "lenet5", "--profile", "rtx5090")
+    assert "did you mean" not in err and "hint: one of h200" in err and "rtx4090, rtx3090" in err
 
 
 def test_did_you_mean_prefers_a_key_pressed_twice_over_a_changed_one(monkeypatch, capsys):
@@ -248,7 +290,7 @@ def test_did_you_mean_prefers_a_key_pressed_twice_over_a_changed_one(monkeypatch
 
     assert did_you_mean("adamm", ["sgd", "adam", "adamw"]) == "did you mean `adam`?"
     assert did_you_mean("adamq", ["sgd", "adam", "adamw"]) == "did you mean `adamw`?"  # no doubled key: the change
-    assert did_you_mean("lenet6", ["lenet", "lenet5"]) == "did you mean `lenet5`?"
+    assert did_you_mean("alexnex", ["alexne", "alexnet"]) == "did you mean `alexnet`?"  # a change, not a drop
     err = mistake(monkeypatch, capsys, "train", "lenet5", "--optimizer", "adamm")
     assert "(did you mean `adam`?)" in err
 

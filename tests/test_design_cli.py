@@ -33,7 +33,7 @@ def test_compare_answers_the_bottleneck_question_in_one_command():
 def test_compare_shows_stages_side_by_side():
     out = cli("compare", "resnet18", "resnet34", "-f", "csv")
     rows = list(csv.reader(io.StringIO(out.stdout)))
-    assert rows[0][0] == "" and rows[0][1:3] == ["resnet18", "resnet34"]
+    assert rows[0][0] == "figure" and rows[0][1:3] == ["resnet18", "resnet34"]  # no empty first header
     params = next(r for r in rows if r[0] == "params")
     assert params[1:3] == ["11689512", "21797672"]  # torchvision's published counts
     text = cli("compare", "resnet18", "resnet34").stdout
@@ -97,7 +97,15 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         (["flops", "resnet18", "--profile", "t4", "--dtype", "bfloat16"], "no bfloat16 peak"),
         (["flops", "resnet18", "--profile", "h100", "--amp", "--dtype", "fp32"], "--amp computes in 16 bits"),
         (["flops", "resnet18", "--amp"], "--amp is for the roofline, which needs a device"),
+        (["flops", "resnet18", "--dtype", "bf16"], "--dtype is for the roofline, which needs a device"),  # was ignored
         (["summarize", "resnet18", "--columns", "layer,feild"], "no column `feild` (did you mean `field`?)"),
+        # the help and README call the first column the layer's path: the hint names it, and every column
+        (
+            ["summarize", "resnet18", "--columns", "path,params"],
+            "no column `path` (did you mean `layer`?)\n  hint: "
+            "the columns: layer, shorthand, output, from, params, buffers, mults, flops, field, jump, start, memory",
+        ),
+        (["summarize", "resnet18", "--columns", "layer,xyz"], "no column `xyz`\n  hint: the columns: layer, shorthand"),
         (["flops", "resnet18", "--top", "0"], "must be at least 1"),
     ],
 )
@@ -108,13 +116,26 @@ def test_mistakes_on_the_new_options_are_one_message(args, message):
     assert len(out.stderr.strip().splitlines()) <= 2  # the message and its hint
 
 
+def test_memory_csv_names_its_first_column():
+    rows = list(csv.reader(io.StringIO(cli("memory", "lenet5", "-f", "csv").stdout)))
+    assert rows[0][:2] == ["part", "bytes"] and rows[1][0] == "weights and buffers"
+
+
 def test_budget_sizes_read_as_written():
     from cnnctl.cli.options import nbytes
 
     assert nbytes("16GiB") == 16 * 2**30
     assert nbytes("80 GB") == 80 * 10**9
     assert nbytes("1.5TiB") == 3 * 2**39
-    assert nbytes("512") == 512
+    assert nbytes("512B") == 512
+
+
+@pytest.mark.parametrize("command", [("memory", "resnet18", "--budget"), ("pack", "imgs", "-o", "out", "--shard-size")])
+def test_a_size_without_its_unit_is_refused(command):
+    # `--budget 1` was a budget of 1 byte: "Largest batch within 1 B: 0"
+    out = cli(*command, "12")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{command[-1]} needs a unit, got `12`\n  hint: e.g. 12GiB or 12GB (12B for bytes)" in out.stderr
 
 
 def test_flops_top_keeps_the_heaviest_and_sums_the_rest():

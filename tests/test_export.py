@@ -127,6 +127,42 @@ def test_a_checkpoint_exports_with_its_weights(trained, tmp_path, monkeypatch, c
         assert (torch.jit.load(str(ts))(x) - expected).abs().max().item() <= 1e-5
 
 
+def test_weights_export_as_safetensors_that_weights_reads_back(trained, tmp_path, monkeypatch, capsys):
+    # `export -o w.safetensors` was "cannot tell what to write"
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from cnnctl.exchange.weights import place_weights
+
+    state = torch.load(trained / "best.pt", weights_only=True)["model"]
+    out = tmp_path / "w.safetensors"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--checkpoint", str(trained), "-o", str(out))
+    assert code == 0 and "as safetensors weights" in said and "checked: --weights reading it back" in said, err
+    written = load_file(str(out))
+    assert set(written) == set(state) and all(torch.equal(written[k], state[k]) for k in state)  # the network's names
+    with safe_open(str(out), framework="pt") as opened:
+        about = opened.metadata()
+    assert (about["written_by"], about["network"], about["weights"]) == ("cnnctl export", "lenet5", "trained")
+    assert json.loads(about["order"]) == list(state)  # the definition order, as `cnnctl import` writes it
+    assert json.loads(about["cnnctl.mean"]) == json.loads(json.dumps(torch.load(trained / "best.pt")["mean"]))
+    model = to_torch(load("lenet5"))
+    assert place_weights(model, str(out)).by_name  # what --weights does with it
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    again = tmp_path / "again.safetensors"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "--weights", str(out), "-o", str(again))
+    assert code == 0, err
+    assert all(torch.equal(v, state[k]) for k, v in load_file(str(again)).items())
+
+
+def test_the_cli_knows_every_export_format():
+    from cnnctl.cli.use import EXPORT_FORMATS
+    from cnnctl.exchange.export import FORMATS
+
+    assert EXPORT_FORMATS == FORMATS
+
+
 def test_a_checkpoint_of_another_network_is_refused(trained, tmp_path, monkeypatch, capsys):
     code, _, err = run_main(
         monkeypatch, capsys, "export", "alexnet", "--checkpoint", str(trained), "-o", str(tmp_path / "a.ts")
@@ -143,6 +179,7 @@ def test_a_checkpoint_of_another_network_is_refused(trained, tmp_path, monkeypat
         (["-o", "net.bin", "--format", "keras"], "keras"),
         (["-o", "net.onnx", "--with-preprocessing"], "no normalisation is known"),
         (["-o", "net.py", "--with-preprocessing"], "preprocess(image)"),
+        (["-o", "net.safetensors", "--with-preprocessing"], "holds the weights, not the network"),
     ],
 )
 def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):

@@ -486,6 +486,19 @@ def test_reference_errors():
     assert "did you mean `enc`" in str(exc.value)
 
 
+def test_a_reference_with_another_number_lists_those_not_a_slip():
+    # `with=enc3` was told "did you mean `enc2`?": another layer, not a typo of it
+    with pytest.raises(cnnctl.CnnctlError, match="no layer with id `enc3`") as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=2 id=enc1
+              - conv f=1 n=2 id=enc2
+              - concat with=enc3
+        """)
+    assert exc.value.problems[0].hint == "the same name with other numbers: `enc1`, `enc2`"
+
+
 def test_auto_names_avoid_explicit_ids():
     g = load("""
         input: 8x8x4
@@ -825,3 +838,17 @@ def test_words_bind_by_the_spec_alone():
         "its flags: `on`",
     ]
     assert bound.problems[2][1] == Loc("f", 1, 3)  # at the first word with no place
+
+
+def test_the_readmes_first_network_file_gives_the_counts_it_states():
+    # the quickstart's file, and the numbers its text quotes, worked out by hand
+    g = cnnctl.load_text(readme_snippet("## Your first network file"), "first.yaml")
+    conv1, conv2, fc = 3 * 3 * 1 * 8 + 8, 3 * 3 * 8 * 16 + 16, 7 * 7 * 16 * 10 + 10
+    assert [n.shape for n in g.nodes] == [(28, 28, 8), (14, 14, 8), (14, 14, 16), (7, 7, 16), (10,)]
+    assert g.params == conv1 + conv2 + fc == 9_098
+    assert g.mults == 28 * 28 * 8 * 9 + 14 * 14 * 16 * 9 * 8 + 7 * 7 * 16 * 10 == 290_080
+    text = README.read_text(encoding="utf-8")
+    quick = text[text.index("## Your first network file") : text.index("## Commands")]
+    assert "`3·3·1·8 + 8 = 80`" in quick and "`28·28·8 · 3·3·1 = 56,448`" in quick
+    assert "9,098 params, 290,080" in quick.replace("\n", " ")
+    assert len(quick.splitlines()) <= 35  # short: the reference follows

@@ -48,7 +48,7 @@ def test_without_outputs_a_branch_nothing_reads_is_still_warned_and_counted(tmp_
     graph = load_text(TINY.replace("outputs: [out, {aux: 0.3}]\n", ""), tmp_path)
     assert graph.heads == ()
     assert [w.layer for w in graph.warnings] == ["aux"]  # "its output is never used", as before
-    assert graph.mults == graph.training_mults  # everything counts at inference
+    assert graph.mults == graph.mults_with_heads  # everything counts at inference
 
 
 def test_a_declared_head_is_not_warned_and_runs_only_in_training(tmp_path):
@@ -166,7 +166,7 @@ def test_the_tiny_heads_counts_by_formula(tmp_path):
     trunk = 8 * 8 * 4 * 3 * 3 * 3  # 8x8x4 outputs, each 3x3x3
     main = 8 * 8 * 6 * 4 + 6 * 5  # 1x1 conv to 6, fc 6 -> 5
     head = 4 * 5  # fc 4 -> 5
-    assert (s.mults, s.training_mults) == (trunk + main, trunk + main + head)
+    assert (s.mults, s.mults_with_heads) == (trunk + main, trunk + main + head)
     (h,) = s.heads
     assert (h.params, h.mults, h.layers, h.first, h.path) == (4 * 5 + 5, head, 2, "aux_pool", "aux")
     assert s.params - s.inference_params == 4 * 5 + 5  # the head's weights are the file's, not inference's
@@ -190,7 +190,7 @@ def test_googlenets_heads_in_summarize_and_its_json(monkeypatch, capsys):
         ("aux1", first, 0.3),
         ("aux2", second, 0.3),
     ]
-    assert data["totals"]["training_mults"] - data["totals"]["mults"] == 8_372_224
+    assert data["totals"]["mults_with_heads"] - data["totals"]["mults"] == 8_372_224
     marked = [row["path"] for row in data["layers"] if row.get("training_only")]
     assert marked == [f"aux{k}.{layer}" for k in (1, 2) for layer in ("pool1", "conv1", "fc1", "dropout1", "fc2")]
 
@@ -199,8 +199,8 @@ def test_flops_counts_training_with_the_heads_and_inference_without(monkeypatch,
     code, out, err = run_main(monkeypatch, capsys, "flops", "googlenet", "--format", "json")
     assert code == 0, err
     data = json.loads(out)
-    assert (data["mults"], data["training_mults"]) == (1_582_671_872, 1_582_671_872 + 8_372_224)
-    assert data["training"]["step_mults"] == data["training_mults"] + data["training"]["backward_mults"]
+    assert (data["mults"], data["mults_with_heads"]) == (1_582_671_872, 1_582_671_872 + 8_372_224)
+    assert data["training"]["step_mults"] == data["mults_with_heads"] + data["training"]["backward_mults"]
 
 
 def test_the_per_layer_ranking_and_the_forward_roofline_are_inferences(tmp_path, monkeypatch, capsys):
@@ -234,7 +234,7 @@ def published(net: str) -> dict:
 
     (params, mults), (inference_params, head_mults) = REFERENCE[net][1:], HEADS[net]
     return {"params": params, "inference_params": inference_params, "mults": mults,
-            "training_mults": mults + head_mults}  # fmt: skip
+            "mults_with_heads": mults + head_mults}  # fmt: skip
 
 
 @pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
@@ -251,7 +251,7 @@ def test_compare_states_params_and_mults_at_inference_and_with_the_heads(net, mo
     assert rows["params at inference"] == [str(want["inference_params"]), str(resnet18)]
     assert rows["multiplications (forward at inference, per image)"][0] == str(want["mults"])
     assert rows["params with the heads (training)"] == [str(want["params"]), str(resnet18)]
-    assert rows["multiplications with the heads (training forward, per image)"][0] == str(want["training_mults"])
+    assert rows["multiplications with the heads (training forward, per image)"][0] == str(want["mults_with_heads"])
     assert "params" not in rows  # one name for one count
 
 

@@ -159,20 +159,42 @@ def unescape_markdown(text: str) -> str:
 NAME = "a|b *c* _d_ [x](http://e) <b> `code` ~~s~~ &amp; $m$ # \\"
 
 
-def test_markdown_escapes_every_markup_character():
+def test_markdown_escapes_what_would_be_markup():
     table = Table(NAME, [Column(NAME), num("n", "{:,}".format), Column("mem")], [[NAME, 1234567, "3.06 MiB"]],
                   [f"note {NAME}", "max pool f*f-1 and avg pool f*f"])  # fmt: skip
     out = markdown(table)
     lines = out.splitlines()
-    assert lines[0] == f"**{markdown_text(NAME)}**"
+    assert lines[0] == f"**{markdown_text(NAME, cell=False)}**"  # a title is no table cell: its `|` stays
     row = next(ln for ln in lines if ln.endswith("| 1,234,567 | 3.06 MiB |"))  # numbers unescaped
     assert re.sub(r"\\.", "", row).count("|") == 4  # only the cell separators are bare pipes
     cell = row[2 : row.index(" | 1,234,567")]
     bare = re.sub(r"\\.", "", cell)  # what is left once every escaped pair is taken out
-    assert not set(bare) & set("\\*_[]<>`~&$#|"), bare
+    assert not set(bare) & set("\\*_[]<`~&$|"), bare
     assert unescape_markdown(cell) == NAME  # shown as written
     assert "f\\*f-1 and avg pool f\\*f" in out  # a note is no emphasis either
     assert "\n\nmax pool" in out  # each note its own paragraph
+
+
+@pytest.mark.parametrize(
+    ("note", "written"),
+    [
+        ("input 32x32x3 -> output 10", "input 32x32x3 -> output 10"),  # was `-\>`: `>` is markup only starting a line
+        ("pytorch PR #183405 (see #12)", "pytorch PR #183405 (see #12)"),  # a heading needs `# ` at the start
+        ("a | b", "a | b"),  # a cell separator only in a table
+        ("> quoted", "\\> quoted"),  # these would make the line a block: a quote, a heading, a list, a rule
+        ("# heading", "\\# heading"),
+        ("- item", "\\- item"),
+        ("+ item", "\\+ item"),
+        ("2. item", "2\\. item"),
+        ("---", "\\---"),
+        ("-3 dB", "-3 dB"),
+    ],
+)
+def test_a_markdown_note_escapes_only_what_its_place_needs(note, written):
+    out = markdown(Table("", [Column("a")], [[note]], [note]))
+    assert out.endswith(f"\n\n{written}\n"), out
+    cell = markdown_text(note)  # in a cell: block markup cannot start, only `|` more
+    assert cell == (note.replace("|", "\\|"))
 
 
 def test_evaluate_markdown_separates_the_tables(capsys):

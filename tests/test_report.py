@@ -256,7 +256,7 @@ def test_a_group_of_one_layer_is_singular():
 
 def test_csv_is_raw_for_flops_and_list(lenet):
     rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(lenet, batch=3), per_layer=False)))))
-    assert rows[0] == ["", "exact"]  # the short column only restates `exact`
+    assert rows[0] == ["count", "exact"]  # every column named; the short column only restates `exact`
     assert dict(rows[1:]) == {
         "multiplications": str(LENET_MULTS),
         "FLOPs": str(LENET_FLOPS),

@@ -134,7 +134,7 @@ def test_step_multiplications_are_what_pytorch_counts(name):
     # only training runs (`outputs:`) where there are some.
     assert (
         cost.forward_mults
-        == graph.training_mults
+        == graph.mults_with_heads
         == graph.mults + sum(graph.nodes[i].mults for i in graph.training_only)
     )
     assert cost.step_mults == cost.forward_mults + cost.backward_mults

@@ -66,7 +66,7 @@ class Diagram:
     top: Cluster  # path "": what is at the top level
     heads: tuple[str, ...]  # the heads only training runs (`outputs:`), by name
     inference_params: int  # of `params`, those inference uses
-    training_mults: int  # with the heads: a training forward pass's
+    mults_with_heads: int  # with the heads: a training forward pass's
 
 
 def family(kind: str) -> str:
@@ -112,7 +112,7 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     top = top._replace(boxes=("input", *top.boxes))
     return Diagram(
         graph.title, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
-        tuple(h.name for h in graph.heads), graph.inference_params, graph.training_mults,
+        tuple(h.name for h in graph.heads), graph.inference_params, graph.mults_with_heads,
     )  # fmt: skip
 
 

@@ -96,8 +96,8 @@ class Summary:
     frozen: int = 0  # of `params`, those of the layers up to and including `frozen_at` (--freeze)
     frozen_at: str | None = None
     heads: tuple[HeadCost, ...] = ()  # `mults` and `flops` are at inference, without them
-    training_mults: int = 0  # with the heads: what a training forward pass multiplies
-    training_flops: int = 0
+    mults_with_heads: int = 0  # with the heads: what a training forward pass multiplies
+    flops_with_heads: int = 0
     inference_params: int = 0  # of `params`, those inference uses: all but the heads'
 
 
@@ -107,7 +107,7 @@ def layer_at(graph: Graph, path: str, option: str):
         if node.path == path:
             return node
     groups = {n.path.rsplit(".", k)[0] for n in graph.nodes for k in range(1, n.path.count(".") + 1)}
-    hint = did_you_mean(path, [*(n.path for n in graph.nodes), *sorted(groups)])
+    hint = did_you_mean(path, [*(n.path for n in graph.nodes), *sorted(groups)], family=True)
     raise CnnctlError.at(f"{option} {path}: no layer `{path}` in {graph.title}",
                          hint=hint or "the layer paths are the first column of `cnnctl summarize`")  # fmt: skip
 
@@ -167,8 +167,8 @@ def summarize(
         sum(graph.nodes[i].params for i in range(last_in(graph, freeze, "--freeze") + 1)) if freeze else 0,
         freeze,
         tuple(_head_cost(graph, head) for head in graph.heads),
-        graph.training_mults if graph.heads else mults,
-        graph.training_flops if graph.heads else flops,
+        graph.mults_with_heads if graph.heads else mults,
+        graph.flops_with_heads if graph.heads else flops,
         graph.inference_params,
     )
 

@@ -88,8 +88,8 @@ def training_cost(graph: Graph) -> TrainingCost:
         )
     return TrainingCost(
         tuple(layers),
-        graph.training_mults,  # a training step runs the heads (`outputs:`) too
-        graph.training_flops,
+        graph.mults_with_heads,  # a training step runs the heads (`outputs:`) too
+        graph.flops_with_heads,
         sum(c.backward_mults for c in layers),
         sum(c.backward_flops for c in layers),
         graph.params,

@@ -119,8 +119,10 @@ def _roofline(
         device = profile_named(profile)
         dtype = dtype or (mixed_dtype(device) if amp else "float32")
     else:
-        if amp:
-            raise CnnctlError.at("--amp is for the roofline, which needs a device",
+        # the counts do not depend on the element type: only the roofline's peak and bytes do
+        given = "--amp" if amp else "--dtype" if dtype is not None else None
+        if given:
+            raise CnnctlError.at(f"{given} is for the roofline, which needs a device",
                                  hint="add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
         return None
     return roofline(graph, device, batch, dtype, amp=amp)

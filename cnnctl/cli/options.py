@@ -73,7 +73,8 @@ UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**
 
 @_typed
 def nbytes(text: str) -> int:
-    """A size: `16GiB`, `80 GB`, `1.5TiB`, or bytes."""
+    """A size with its unit: `16GiB`, `80 GB`, `1.5TiB`, `512B`. A number alone is refused, not
+    read as bytes: `--budget 12` meant 12 GiB, and was a budget of 12 bytes."""
     cut = len(text)
     while cut and (text[cut - 1].isalpha() or text[cut - 1] == " "):  # the unit is the letters at the end
         cut -= 1
@@ -87,6 +88,9 @@ def nbytes(text: str) -> int:
             f"expected a size such as 16GiB or 80GB, got {quoted(text)}"
             + (f" ({did_you_mean(unit, UNITS)})" if unit and did_you_mean(unit, UNITS) else "")
         ) from None
+    if not unit:
+        n = number.strip()
+        raise bad(f"needs a unit, got {quoted(text)}", f"e.g. {n}GiB or {n}GB ({n}B for bytes)")
     if not 1 <= value <= 2**60:
         raise typer.BadParameter(f"must be from 1 byte to 1 EiB, got {quoted(text)}")
     return int(value)
@@ -241,13 +245,14 @@ def profile_names() -> tuple[str, ...]:
 @_typed
 def columns(text: str) -> tuple[str, ...]:
     """summarize's columns, comma-separated."""
-    from ..render.views import SUMMARY_COLUMNS
+    from ..render.views import COLUMN_SYNONYMS, SUMMARY_COLUMNS
 
     names = tuple(part.strip() for part in text.split(","))
     for name in names:
         if name not in SUMMARY_COLUMNS:
-            hint = did_you_mean(name, SUMMARY_COLUMNS)
-            raise typer.BadParameter(
-                f"no column {quoted(name)}" + (f" ({hint})" if hint else f": one of {', '.join(SUMMARY_COLUMNS)}")
+            near = did_you_mean(name, SUMMARY_COLUMNS, COLUMN_SYNONYMS)
+            raise bad(
+                f"no column {quoted(name)}" + (f" ({near})" if near else ""),
+                "the columns: " + ", ".join(SUMMARY_COLUMNS) + " (layer: the layer's path)",
             )
     return names

@@ -26,8 +26,9 @@ def summarize_cmd(
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
                                            help="Collapse layer paths deeper than N. Default: every layer.")] = None,
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
-        help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (from: where a layer's inputs come from; "
-        f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
+        help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (layer: its path; from: where its "
+        f"inputs come from; field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched "
+        "networks).")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Count the parameters of every layer up to and including PATH as frozen (as train --freeze "
         "does), the rest as trainable.")] = None,
@@ -35,9 +36,10 @@ def summarize_cmd(
 ) -> int:  # fmt: skip
     """Per-layer shapes, params, multiplications, receptive fields; totals, memory.
 
-    One row per layer: path, shorthand, output HxWxC, where its inputs come from (when not
-    simply the layer above), parameters, multiplications and receptive field; then totals and
-    memory for the batch and dtype. --columns picks the columns, in every format.
+    One row per layer: its path (column `layer`), shorthand, output HxWxC, where its inputs
+    come from (when not simply the layer above), parameters, multiplications and receptive
+    field; then totals and memory for the batch and dtype. --columns picks the columns, in
+    every format.
     """
     from ..analysis import summarize
     from ..render.views import summary_json, summary_table

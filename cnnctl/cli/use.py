@@ -25,6 +25,9 @@ from .options import (
     words,
 )
 
+# cnnctl.exchange.export.FORMATS, which imports torch: the CLI is built without it
+EXPORT_FORMATS = ("onnx", "torchscript", "pytorch", "safetensors")
+
 RUN_OR_ARCH = "A run folder (its network and best weights), or a network."
 SPLITS = ("val", "test", "train", "all")
 CHECKPOINT_HELP = "A run folder (its best.pt) or a checkpoint file. Default: RUN."
@@ -81,13 +84,13 @@ def data_dir_help() -> str:
 )
 def export_cmd(
     arch: Annotated[str, arch_argument()],
-    output: Annotated[str, option("-o", "--output", metavar="FILE", help="The file: .onnx, .ts (TorchScript), .py.")],
+    output: Annotated[str, option("-o", "--output", metavar="FILE",
+                                  help="The file: .onnx, .ts (TorchScript), .py, or .safetensors (the weights).")],
     input: Annotated[Optional[str], input_option()] = None,
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
                                                 help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
-    format: Annotated[str, option("-f", "--format", parser=choice(("onnx", "torchscript", "pytorch", "table", "json")),
-                                  metavar="onnx|torchscript|pytorch|json",
-                                  complete=words("onnx", "torchscript", "pytorch", "json"),
+    format: Annotated[str, option("-f", "--format", parser=choice((*EXPORT_FORMATS, "table", "json")),
+                                  metavar="|".join((*EXPORT_FORMATS, "json")), complete=words(*EXPORT_FORMATS, "json"),
                                   help="What to write (default: from FILE's suffix), or json: the report as "
                                   "JSON.")] = "table",
     with_preprocessing: Annotated[bool, option("--with-preprocessing",
@@ -98,13 +101,16 @@ def export_cmd(
     mean: Annotated[Optional[tuple], weights_options()[1]] = None,
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
 ) -> int:  # fmt: skip
-    """Write the network for other tools: ONNX, TorchScript, or a PyTorch source file.
+    """Write the network for other tools: ONNX, TorchScript, a PyTorch source file; or its weights.
 
     With --checkpoint RUN (a run folder: its best.pt, else last.pt; or a checkpoint file) the
     trained weights go with it. What is written is checked first: ONNX run by ONNX Runtime,
     TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
-    ONNX needs `pip install 'cnnctl[onnx]'`. --format onnx|torchscript|pytorch picks what is
-    written (default: from FILE's suffix: .onnx, .ts, .py); --format json prints the report as JSON.
+    ONNX needs `pip install 'cnnctl[onnx]'`. A .safetensors file holds the weights alone, named
+    as the network's own (its layer paths), for `--weights FILE.safetensors`; it is read back so
+    before it is kept. --format onnx|torchscript|pytorch|safetensors picks what is written
+    (default: from FILE's suffix: .onnx, .ts, .py, .safetensors); --format json prints the
+    report as JSON.
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
     how `cnnctl predict` adapts an image to the input, and the class names. With a checkpoint
@@ -112,7 +118,7 @@ def export_cmd(
     network that takes uint8 NHWC pixels and normalises them itself.
     """
     graph = common._load(arch, input)
-    from ..exchange.export import export, format_for
+    from ..exchange.export import NAMES, export, format_for
 
     report = format in ("json", "table")
     fmt = format_for(output, None if report else format)
@@ -131,7 +137,7 @@ def export_cmd(
         as_json = {"extra": list(done.extra), "input": done.input.as_json(), "network": graph.title}
         _print_json({**done._asdict(), **as_json})
         return 0
-    name = {"onnx": "ONNX", "torchscript": "TorchScript", "pytorch": "PyTorch source"}[fmt]
+    name = NAMES[fmt]
     lines = [f"wrote {done.file}: {graph.title} as {name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
     lines.append(f"input: {done.input.text()}")
@@ -169,6 +175,11 @@ def _how_to_use(done, network: str) -> str:
             "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; its metadata_props "
             f"state the input (cnnctl.input, cnnctl.preprocessing{', cnnctl.adaptation' if expects.adaptation else ''})"
             + feed
+        )
+    if done.format == "safetensors":
+        return (
+            f"start from them with cnnctl train|evaluate|predict {network} --weights {done.file} (placed by name); "
+            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
         )
     if done.format == "torchscript":
         feed = (

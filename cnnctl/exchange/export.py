@@ -1,10 +1,12 @@
 """The compiled network written for other tools: ONNX, TorchScript, or a PyTorch source file,
-with a checkpoint's weights or freshly initialised ones, and checked before it is kept.
+with a checkpoint's weights or freshly initialised ones, and checked before it is kept; or its
+weights alone, as a .safetensors file named as the network's own (what `--weights` reads).
 
 Each file is written beside its target, checked, then renamed into place: an ONNX file is run
 by ONNX Runtime (where installed) and a TorchScript file reloaded, and their outputs compared
 with PyTorch's on a random input; a PyTorch source file is imported and its module run with
-the same weights. A check that fails leaves nothing behind. Each file, and the report, states
+the same weights; a .safetensors file is read back as `--weights` reads it, into the network
+anew, and run. A check that fails leaves nothing behind. Each file, and the report, states
 the input the network expects: the run's normalisation, how predict adapts an image to the
 input, the class names (cnnctl.exchange.preprocessing). With --with-preprocessing, ONNX and
 TorchScript hold the network behind its normalisation: uint8 NHWC pixels in (WithPreprocessing).
@@ -32,10 +34,12 @@ from ..render.picture import unwritable
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
-FORMATS = ("onnx", "torchscript", "pytorch")
-SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".pt": "torchscript", ".jit": "torchscript"}
-NAMES = {"onnx": "ONNX", "pytorch": "PyTorch source", "torchscript": "TorchScript"}
-EXAMPLES = {"onnx": ".onnx", "pytorch": ".py", "torchscript": ".ts"}
+FORMATS = ("onnx", "torchscript", "pytorch", "safetensors")
+SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".pt": "torchscript", ".jit": "torchscript",
+            ".safetensors": "safetensors"}  # fmt: skip
+NAMES = {"onnx": "ONNX", "pytorch": "PyTorch source", "torchscript": "TorchScript",
+         "safetensors": "safetensors weights"}  # fmt: skip
+EXAMPLES = {"onnx": ".onnx", "pytorch": ".py", "torchscript": ".ts", "safetensors": ".safetensors"}
 TOLERANCE = 1e-4  # largest absolute difference from PyTorch's output that passes the check
 OPSET = 20  # the first with Gelu as one operator (opset 17 spells it with Erf)
 
@@ -67,7 +71,8 @@ def format_for(out: str, asked: str | None) -> str:
     if suffix not in SUFFIXES:
         raise CnnctlError.at(
             f"cannot tell what to write from `{out}`",
-            hint="give --format onnx|torchscript|pytorch, or end the name in .onnx, .ts (TorchScript) or .py",
+            hint="give --format onnx|torchscript|pytorch|safetensors, or end the name in .onnx, .ts (TorchScript), "
+            ".py or .safetensors (the weights alone)",
         )
     return SUFFIXES[suffix]
 
@@ -173,6 +178,9 @@ def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
     if fmt == "pytorch":
         why = "a PyTorch source file keeps the network as written"
         hint = "its preprocess(image) does it: export --checkpoint RUN -o FILE.py without --with-preprocessing"
+    elif fmt == "safetensors":
+        why = "a .safetensors file holds the weights, not the network"
+        hint = "export the network itself with it: -o FILE.onnx or FILE.ts"
     elif len(graph.input_shape) != 3:
         why = f"`{graph.title}` takes a vector, not images"
     elif expects.mean is None or expects.std is None:
@@ -206,9 +214,9 @@ def export(
     refused = unwritable(out, graph.name + next(suffix for suffix, kind in SUFFIXES.items() if kind == fmt))
     if refused is not None:
         raise refused
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")  # its suffix kept: what reads it back goes by it
     try:
-        write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch}[fmt]
+        write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch, "safetensors": _safetensors}[fmt]
         checked, got, extra = write(graph, model, x, tmp, target, expects, trained is not None)
         difference = (got - expected).abs().max().item() if got is not None else 0.0
         if difference > TOLERANCE:
@@ -300,3 +308,22 @@ def _pytorch(graph: Graph, model, x, tmp: Path, target: Path, expects: Preproces
     weights = target.with_suffix(".pt")  # the checkpoint's weights, as a plain state_dict beside the source
     torch.save(model.state_dict(), weights)
     return "the module itself", got, (str(weights),)
+
+
+def _safetensors(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
+    """The weights alone, under the network's own names (its state_dict's: the layer paths), with
+    metadata as `cnnctl import` writes it (what wrote them, for which network, their order) and
+    the input the network expects; checked by reading them back as `--weights` does, into the
+    network anew."""
+    from .weights import EXPORTED_BY, place_weights, save_safetensors
+
+    arrays = {name: t.detach().cpu().contiguous().numpy() for name, t in model.state_dict().items()}
+    about = {"written_by": EXPORTED_BY, "network": graph.title, "weights": "trained" if trained else "initialised"}
+    # the input it expects, as an exported ONNX file states it, read back by --weights as that is
+    about |= expects.onnx_props() | {"cnnctl.name": graph.title}
+    save_safetensors(str(tmp), arrays, about)
+    anew = to_torch(graph).eval()
+    place_weights(anew, str(tmp))
+    with torch.no_grad():
+        got = anew(x)
+    return "--weights reading it back", got, ()

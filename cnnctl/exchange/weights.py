@@ -345,6 +345,23 @@ class Unordered(dict):
     only one cnnctl wrote keeps the network's order in its metadata. It places by name only."""
 
 
+def safetensors_record(path: str) -> dict:
+    """What a .safetensors file `cnnctl export` wrote records in its metadata, read as an ONNX
+    file's (preprocessing.recorded_in_onnx: the mean, std, classes and network's name, each value
+    checked); empty for a file written by anyone else (or one that cannot be read: read_state
+    tells that)."""
+    from .preprocessing import recorded_in_onnx
+
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as opened:
+            metadata = opened.metadata() or {}
+    except Exception:  # not installed, a damaged header: read_state says so when it reads the tensors
+        return {}
+    return recorded_in_onnx(metadata, path) if metadata.get("written_by") == EXPORTED_BY else {}
+
+
 def _in_written_order(tensors: dict, metadata: Mapping[str, str] | None, path: str) -> dict:
     """A .safetensors file's `tensors` in the order its metadata keeps (ORDER, where cnnctl
     wrote it), else as read: the file itself keeps them sorted."""
@@ -468,6 +485,7 @@ def _placed(
 # The key of a .safetensors file's __metadata__ that keeps its names in the network's definition
 # order (a JSON list): the file stores its tensors sorted, and placing by structure needs the order.
 ORDER = "order"
+EXPORTED_BY = "cnnctl export"  # its `written_by` where `cnnctl export` wrote it (the input it expects beside)
 
 
 def save_safetensors(path: str, arrays: Mapping[str, object], about: Mapping[str, str]) -> None:

@@ -125,7 +125,7 @@ class Graph:
     @property
     def mults(self) -> int:
         """Multiplications for one example (conv and fc multiply-accumulates), at inference:
-        without the heads (`training_mults` with them)."""
+        without the heads (`mults_with_heads` with them)."""
         return sum(n.mults for n in self.inference_nodes())
 
     @property
@@ -134,12 +134,12 @@ class Graph:
         return sum(n.flops for n in self.inference_nodes())
 
     @property
-    def training_mults(self) -> int:
+    def mults_with_heads(self) -> int:
         """Multiplications of a training forward pass: every layer, the heads' too."""
         return sum(n.mults for n in self.nodes)
 
     @property
-    def training_flops(self) -> int:
+    def flops_with_heads(self) -> int:
         return sum(n.flops for n in self.nodes)
 
     def input_shapes(self, node: Node) -> list[Shape]:

@@ -105,7 +105,7 @@ def _read(
         if index is None:
             if unbuilt is None or not unbuilt(name):
                 hint = (
-                    did_you_mean(name, [*ids, *paths])
+                    did_you_mean(name, [*ids, *paths], family=True)
                     or "name an output by its layer's `id=` (or its path in summarize)"
                 )
                 problems.append(Problem(f"`outputs:` names `{name}`, but no layer is called so", loc, None, hint))

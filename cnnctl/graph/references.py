@@ -66,7 +66,7 @@ def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | No
         ref.loc,
         layer=path,
         hint=out_of_scope(b, name, scope, path)
-        or did_you_mean(name, scope.visible())
+        or did_you_mean(name, scope.visible(), family=True)
         or "name a layer with `id=NAME` and refer to it after it",
     )
 

@@ -141,7 +141,8 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
             if best else " (not even one example fits)")
         )  # fmt: skip
     notes += list(memory_model(m.device))
-    return Table(title, [Column(""), num("bytes", exact), num("size", size)], [[k, v, v] for k, v in rows], notes)
+    columns = [Column("", key="part"), num("bytes", exact), num("size", size)]  # CSV: every column named
+    return Table(title, columns, [[k, v, v] for k, v in rows], notes)
 
 
 def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
@@ -211,8 +212,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     if heads:
         rows += [
             ("params", "params with the heads (training)", None),
-            ("training_mults", "multiplications with the heads (training forward, per image)", None),
-            ("training_flops", "FLOPs with the heads (training forward, per image)", None),
+            ("mults_with_heads", "multiplications with the heads (training forward, per image)", None),
+            ("flops_with_heads", "FLOPs with the heads (training forward, per image)", None),
         ]
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
@@ -232,7 +233,7 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     `labels`: each network's column, in place of its name (a run by its folder)."""
     names = labels or [e["name"] for e in entries]
     ratio = len(entries) == 2
-    columns = [Column(""), *(Column(n, _cell, right=True) for n in names)]
+    columns = [Column("", key="figure"), *(Column(n, _cell, right=True) for n in names)]  # CSV: named
     if ratio:
         columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True))
     rows = []

@@ -54,7 +54,7 @@ def _titles(d: Diagram) -> tuple[str, str]:
     shapes = f"{d.name}: {format_shape(d.input_shape)} to {format_shape(d.output_shape)}"
     if not d.heads:
         return f"{shapes}, {exact(d.params)} params, {short(d.mults)} mults", ""
-    with_heads = f"{exact(d.params)} params, {short(d.training_mults)} mults"
+    with_heads = f"{exact(d.params)} params, {short(d.mults_with_heads)} mults"
     return (
         f"{shapes}, {exact(d.inference_params)} params, {short(d.mults)} mults at inference",
         f"dashed grey boxes: {TRAINING_ONLY} ({', '.join(d.heads)}); with them {with_heads}",
@@ -220,7 +220,7 @@ def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
         "params": d.params,
         "inference_params": d.inference_params,
         "mults": d.mults,
-        "training_mults": d.training_mults,
+        "mults_with_heads": d.mults_with_heads,
         "heads": list(d.heads),
         "boxes": [
             {

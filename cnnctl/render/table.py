@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Callable
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 # squeezed name column (a layer's path) this one; both go down to FOLD_MIN_WIDTH only where
 # the table would not fit otherwise. Other columns (numbers, shapes) keep their full width.
 WRAP_MIN_WIDTH = 12
+# Plain text (piped) keeps each line as it is, for scripts, except a `prose` column's, wrapped
+# to the width of $COLUMNS or else this (`cnnctl list | less` had 297-character lines).
+PLAIN_WIDTH = 100
 SQUEEZE_MIN_WIDTH = 10
 FOLD_MIN_WIDTH = 10
 
@@ -39,7 +43,7 @@ class Column:
     Plain classes, not dataclasses: building a dataclass costs a millisecond or more at start-up.
     """
 
-    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only", "least")
+    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only", "least", "prose")
 
     def __init__(
         self,
@@ -53,9 +57,10 @@ class Column:
         key: str | None = None,  # the CSV header, where `name` needs its neighbours (two `Share` columns)
         csv_only: bool = False,  # a column only CSV writes (text shows it in another table)
         least: int | None = None,  # a wrap column that gives way first, down to this width
+        prose: bool = False,  # free text (a description): wraps in plain text too, to PLAIN_WIDTH
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
-        self.key, self.csv_only, self.least = key or name, csv_only, least
+        self.key, self.csv_only, self.least, self.prose = key or name, csv_only, least, prose
 
     def __repr__(self) -> str:
         return f"Column({self.name!r})"
@@ -92,19 +97,32 @@ def cells(table: Table) -> list[list[str]]:
     ]
 
 
-# Markdown: every ASCII punctuation character that can start markup in GitHub-flavoured
-# Markdown (emphasis, code, links, images, HTML and entities, strikethrough, math, the
-# cell separator) is backslash-escaped. Digits, `,`, `.`, `%`, `x`, `-` and parentheses
-# are not: numbers and shapes stay readable in the source.
-_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~!&#$"})
+# Markdown: only what would be read as markup where the text stands. Anywhere in a line, the
+# characters that start inline markup in GitHub-flavoured Markdown: emphasis, code, links (and
+# so images: `!` alone is plain), HTML (and so `>` alone is plain: `->` stays as written),
+# entities, strikethrough and math; in a table cell also the cell separator `|`. A paragraph
+# (a note) has the character escaped that would make its line a block: a quote, a heading, a
+# list item or a rule. Digits, `,`, `.`, `%`, `x`, `-` and parentheses stay: numbers and
+# shapes are readable in the source.
+_INLINE = "\\`*_[]<~&$"
+_CELL_ESCAPES = str.maketrans({c: "\\" + c for c in _INLINE + "|"})
+_LINE_ESCAPES = str.maketrans({c: "\\" + c for c in _INLINE})
+_BLOCK_START = re.compile(r"^( {0,3})(>|#{1,6}(?=\s|$)|[-+](?=\s|$)|-(?=-))")  # `*` and `_`: escaped anyway
+_ORDERED_START = re.compile(r"^( {0,3}[0-9]{1,9})([.)])(?=\s|$)")  # `1. ` starts a numbered list
 
 
-def markdown_text(text: str) -> str:
-    """`text` shown as written in a Markdown table cell or paragraph, never as markup."""
-    return clean(text).translate(_MARKDOWN_ESCAPES)
+def markdown_text(text: str, cell: bool = True) -> str:
+    """`text` shown as written, never as markup: in a table cell (`cell`), or as a line of its
+    own (a paragraph, a title)."""
+    if cell:
+        return clean(text).translate(_CELL_ESCAPES)
+    line = clean(text).translate(_LINE_ESCAPES)
+    return _ORDERED_START.sub(r"\1\\\2", _BLOCK_START.sub(r"\1\\\2", line))
 
 
-def plain(table: Table) -> str:
+def plain(table: Table, width: int | None = None) -> str:
+    """Plain text: every cell whole, but a `prose` column wrapped for lines of `width` (the
+    terminal's, $COLUMNS, or PLAIN_WIDTH)."""
     columns = shown(table)
     header = [clean(c.name) for c in columns]
     rows = cells(table)
@@ -112,6 +130,8 @@ def plain(table: Table) -> str:
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    if any(c.prose for c in columns):
+        rows = _wrap_prose(columns, rows, widths, width or _plain_width())
 
     def line(row: list[str]) -> str:
         out = [c.rjust(w) if col.right else c.ljust(w) for c, w, col in zip(row, widths, columns, strict=True)]
@@ -125,16 +145,47 @@ def plain(table: Table) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _plain_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns
+
+
+def _wrap_prose(columns: list[Column], rows: list[list[str]], widths: list[int], width: int) -> list[list[str]]:
+    """`rows` with each `prose` cell wrapped at spaces to fit lines of `width` (the prose
+    columns narrowed, `widths` updated, down to WRAP_MIN_WIDTH): a wrapped row goes on in
+    lines of its own, the other cells blank there."""
+    import textwrap
+
+    prose = [i for i, c in enumerate(columns) if c.prose]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    while excess > 0:
+        widest = max(prose, key=lambda i: widths[i])
+        if widths[widest] <= max(WRAP_MIN_WIDTH, len(columns[widest].name)):
+            break
+        widths[widest] -= 1
+        excess -= 1
+    out = []
+    for row in rows:
+        pieces = {i: textwrap.wrap(row[i], widths[i], break_on_hyphens=False) or [""] for i in prose}
+        for n in range(max(len(p) for p in pieces.values())):
+            line = list(row) if n == 0 else [""] * len(row)
+            for i, lines in pieces.items():
+                line[i] = lines[n] if n < len(lines) else ""
+            out.append(line)
+    return out
+
+
 def markdown(table: Table) -> str:
     """A GitHub-flavoured Markdown table: the title in bold, then the table, then each note as a paragraph."""
     esc = markdown_text
     columns = shown(table)
-    parts = [f"**{esc(table.title)}**", ""] if table.title else []
+    parts = [f"**{esc(table.title, cell=False)}**", ""] if table.title else []
     parts.append("| " + " | ".join(esc(c.name) for c in columns) + " |")
     parts.append("| " + " | ".join("---:" if c.right else "---" for c in columns) + " |")
     parts += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells(table)]
     for note in table.notes:  # a blank line before each: consecutive lines would join in one paragraph
-        parts += ["", esc(note)]
+        parts += ["", esc(note, cell=False)]
     return "\n".join(parts) + "\n"
 
 

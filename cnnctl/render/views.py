@@ -27,6 +27,8 @@ def field_text(f: Field) -> str:
 SUMMARY_COLUMNS = ("layer", "shorthand", "output", "from", "params", "buffers", "mults", "flops", "field", "jump",
                    "start", "memory")  # fmt: skip
 DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
+# Other names for them, for the hint of a column not found: `layer` is the layer's path.
+COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field"}
 
 
 def _pair(values: tuple) -> str:
@@ -79,9 +81,9 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + f", {exact(s.buffers)} non-trainable buffers"
         + (f"; {both(s.inference_params)} at inference, without the heads" if s.heads else ""),
         f"Multiplications: {both(s.mults)} per image{inference}{per_batch}"
-        + (f"; {both(s.training_mults)} in training, with the heads" if s.heads else ""),
+        + (f"; {both(s.mults_with_heads)} in training, with the heads" if s.heads else ""),
         f"FLOPs: {both(s.flops)} per image{inference}{flops_batch}"
-        + (f"; {both(s.training_flops)} in training" if s.heads else "")
+        + (f"; {both(s.flops_with_heads)} in training" if s.heads else "")
         + " (`cnnctl flops` says what is counted)",
         *head_notes(s),
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
@@ -190,8 +192,8 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "mults": s.mults,  # at inference: without the heads
             "flops": s.flops,
             "inference_params": s.inference_params,
-            "training_mults": s.training_mults,  # with the heads
-            "training_flops": s.training_flops,
+            "mults_with_heads": s.mults_with_heads,  # a training forward pass (`outputs:`)
+            "flops_with_heads": s.flops_with_heads,
         },  # fmt: skip
         "heads": heads_json(s),
         "memory": {
@@ -244,7 +246,7 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
             total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch:,}"
         if s.heads:
             total += (
-                f" at inference; in training, with the heads, {both(s.training_mults)} and {both(s.training_flops)}"
+                f" at inference; in training, with the heads, {both(s.mults_with_heads)} and {both(s.flops_with_heads)}"
             )
             notes += head_notes(s)
         columns = [
@@ -267,8 +269,8 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
             [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
         ]
     if s.heads:  # the rows above are inference's; a training forward pass runs the heads too
-        rows += [["multiplications with the heads (training)", s.training_mults, s.training_mults],
-                 ["FLOPs with the heads (training)", s.training_flops, s.training_flops]]  # fmt: skip
+        rows += [["multiplications with the heads (training)", s.mults_with_heads, s.mults_with_heads],
+                 ["FLOPs with the heads (training)", s.flops_with_heads, s.flops_with_heads]]  # fmt: skip
         notes += head_notes(s)
     if cost is not None:
         rows += training_rows(cost, batch)
@@ -277,7 +279,7 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
     if cost is not None:
         title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
     # CSV: the name and the exact value (the short column only restates it)
-    columns = [Column(""), num("exact", exact), Column("short", short, right=True, csv=False)]
+    columns = [Column("", key="count"), num("exact", exact), Column("short", short, right=True, csv=False)]
     return Table(title, columns, rows, notes)
 
 
@@ -307,8 +309,8 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
         "batch_mults": s.mults * s.memory.batch,
         "batch_flops": s.flops * s.memory.batch,
         "params": s.params,
-        "training_mults": s.training_mults,  # a training forward pass: with the heads (`outputs:`)
-        "training_flops": s.training_flops,
+        "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
+        "flops_with_heads": s.flops_with_heads,
         "heads": heads_json(s),
         "counted": list(COUNTED),
         "not_counted": list(NOT_COUNTED),
@@ -356,7 +358,7 @@ def catalog_table(entries: list[dict]) -> Table:
         Column("Input"),
         num("Params", exact),
         num("Mults", short),
-        Column("Description", wrap=True),
+        Column("Description", wrap=True, prose=True),
     ]
     return Table("Bundled architectures (use by name: cnnctl summarize NAME)", columns, rows)
 

@@ -112,7 +112,7 @@ def weighted_model(
         given = mean is not None or std is not None
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
         return Weighted(model, _recorded(state, stats), stats, file, device)
-    stats = stats_for_weights(weights, mean, std, channels, graph.name) or file_stats(graph, channels)
+    stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
     if stats is None and normalised:
         raise _no_normalisation(weights, command, channels)
     return _placed(graph, device, weights, stats, logits)

@@ -373,7 +373,7 @@ class _Run:
         if state:  # the ones the weights were trained with
             stats = from_weights(state, graph.input_shape[2], checkpoint_file(resume))
         else:  # --mean and --std, else the weights' own; None: computed over the training images
-            stats = stats_for_weights(config.weights, config.mean, config.std, graph.input_shape[2], graph.name)
+            stats = stats_for_weights(config.weights, config.mean, config.std, graph.input_shape[2], graph.title)
         from ..data.streamed import INDEX
         from ..render.progress import ListingLine
 

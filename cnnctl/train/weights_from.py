@@ -55,15 +55,18 @@ def stats_for_weights(
 def recorded_state(path: str) -> dict | None:
     """What a cnnctl run or checkpoint given as --weights records (its checkpoint: the mean and
     std it was trained with, its classes, its settings), or an ONNX file cnnctl exported (its
-    metadata: the mean, std and classes, exchange.weights.onnx_record); None for weights from
-    elsewhere (a state_dict, safetensors, another's ONNX file), which record none."""
+    metadata: the mean, std and classes, exchange.weights.onnx_record) or a .safetensors file it
+    exported (the same keys in its metadata); None for weights from elsewhere (a state_dict,
+    another's safetensors or ONNX file), which record none."""
     from ..catalog import is_checkpoint, refuse_run_record, run_of
-    from ..exchange.weights import onnx_record
+    from ..exchange.weights import onnx_record, safetensors_record
     from .checkpoint import EVALUATE, weights_file
 
     refuse_run_record(path, "weights")
     if Path(path).suffix == ".onnx" and Path(path).is_file():  # read_state's rule for an ONNX file
         return onnx_record(path) or None
+    if Path(path).suffix == ".safetensors" and Path(path).is_file():
+        return safetensors_record(path) or None
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
     try:
