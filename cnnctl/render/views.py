@@ -14,8 +14,8 @@ SHORTHAND = Column("Shorthand", wrap=True)
 
 
 def field_text(f: Field) -> str:
-    """`212`, `7x3`, `~18.5` (uneven: containing each position's field), or `all` (every output
-    value sees the whole input)."""
+    """`212`, `7x3`, `~5` (uneven: the largest of the positions' fields, which differ), or `all`
+    (every output value sees the whole input)."""
     if f.whole:
         return "all"
     h, w = (round(v, 2) for v in f.size)
@@ -89,7 +89,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     ]
     if "field" in columns:
         uneven = any(r.field.uneven for r in s.rows)
-        marks = "~: contains each position's, placed unevenly by an upsample; " if uneven else ""
+        marks = "~: the largest, positions' fields differing after an upsample; " if uneven else ""
         notes.append(f"Field: the receptive field of each output value, in input pixels ({marks}all: the whole input)")
     return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
 
