@@ -274,6 +274,18 @@ def test_volume_view_refuses_a_branched_network(monkeypatch, capsys, tmp_path):
     assert "Traceback" not in err
 
 
+def test_volume_view_names_a_shadowed_input_unmistakably(tmp_path, monkeypatch, capsys):
+    # the top-level bn1 beside stage1.1.bn1, as summarize's From column names it
+    net = tmp_path / "tinyres.yaml"
+    net.write_text(
+        "input: 28x28x1\nlayers:\n  - conv f=3 p=same n=16\n  - bn act=relu\n  - repeat: 1\n    id: stage1\n"
+        "    layers:\n      - residual: [conv f=3 p=1 n=16, bn act=relu, conv f=3 p=1 n=16, bn]\n"
+    )
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", "volumes", "-o", str(tmp_path / "t.svg"))
+    assert code == 2
+    assert "layer `stage1.1.add`" in err and "takes bn2, bn1 (top level), not the layer before it" in err
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -14,7 +14,7 @@ Two views:
 from __future__ import annotations
 
 from ..errors import CnnctlError
-from ..graph import INPUT, Graph, Node
+from ..graph import INPUT, Graph, Node, named_from
 from ..layers import KINDS
 from ..records import record
 from ..shapes import Shape
@@ -205,10 +205,13 @@ class Volume:
 
 def volumes(graph: Graph) -> tuple[Volume, ...]:
     """The volumes of a sequential network; a located error for any other."""
+    paths = None
     for n in graph.nodes:
         expected = (n.index - 1,) if n.index else (INPUT,)
         if n.inputs != expected:
-            took = ", ".join("input" if i == INPUT else graph.nodes[i].path for i in n.inputs)
+            paths = paths or {m.path for m in graph.nodes}
+            took = ["input" if i == INPUT else graph.nodes[i].path for i in n.inputs]
+            took = ", ".join(named_from(n.path, took, paths))
             raise CnnctlError.at(
                 f"the volume view draws sequential networks, but this layer takes {took}, not the layer before it",
                 n.loc,

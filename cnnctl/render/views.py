@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
+from ..graph import named_from
 from ..shapes import format_shape
 from .numbers import accuracy, both, exact, plural, share, short, size
 from .table import Column, Table, clean, num
@@ -36,14 +37,12 @@ def _pair(values: tuple) -> str:
 
 def _connections(s: Summary) -> list[str]:
     """Each row's inputs, where they are not simply the row above (the first row's: the input),
-    named from the row's own group: `branch1.conv1` inside `inception3a`."""
+    named from the row's own group where that cannot be read as another row (`named_from`):
+    `branch1.conv1` inside `inception3a`."""
     out, above = [], "input"
+    paths = {r.path for r in s.rows}
     for r in s.rows:
-        if r.inputs in ((), (above,)):
-            out.append("")
-        else:
-            group = r.path.rpartition(".")[0] + "."
-            out.append(", ".join(i[len(group) :] if group != "." and i.startswith(group) else i for i in r.inputs))
+        out.append("" if r.inputs in ((), (above,)) else ", ".join(named_from(r.path, r.inputs, paths)))
         above = r.path
     return out
 
