@@ -249,6 +249,15 @@ def test_from_names_read_as_one_row_only(net):
         assert cells["residual1.shortcut.conv1"] == "stage1.2.add"
 
 
+def test_a_collapsed_row_of_one_layer_shows_that_layer():
+    """--depth 2: a branch of one layer reads as that layer (its shorthand, was `(1 layer)`),
+    under the branch's path; a branch of two still counts them."""
+    text = "input: 8x8x4\nlayers:\n  - concat:\n      - [pool max f=3 s=1 p=1]\n      - [conv f=1 n=2, conv f=1 n=2]\n"
+    rows = {r.path: r for r in summarize(load_text(text), depth=2).rows}
+    assert (rows["concat1.branch1"].kind, rows["concat1.branch1"].text) == ("pool", "pool max f=3 s=1 p=1")
+    assert rows["concat1.branch2"].text == "(2 layers)"
+
+
 def _from_at_depth(graph, depth: int) -> dict[str, set[str]]:
     """Each shown row's sources from the graph's edges: the rows holding the layers it reads."""
 
