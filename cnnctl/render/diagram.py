@@ -234,12 +234,15 @@ def to_mermaid(d: Diagram) -> str:
     lines = ["---", f"title: {json.dumps(_mermaid(title))}", "---", "flowchart TD"]
     boxes = {b.key: b for b in d.boxes}
 
+    order = {b.key: i for i, b in enumerate(d.boxes)}
+
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
-        for key in c.boxes:
-            name, text, made = (_mermaid(s) for s in box_lines(boxes[key]))
-            label = "<br/>".join(s for s in (f"<b>{name}</b>", text, made) if s)
-            lines.append(f'{indent}{key}["{label}"]')
-        for sub in c.clusters:
+        for sub in _in_order(c, order):  # in network order, as in DOT
+            if isinstance(sub, str):
+                name, text, made = (_mermaid(s) for s in box_lines(boxes[sub]))
+                label = "<br/>".join(s for s in (f"<b>{name}</b>", text, made) if s)
+                lines.append(f'{indent}{sub}["{label}"]')
+                continue
             number[0] += 1
             lines.append(f'{indent}subgraph c{number[0]}["{_mermaid(_cluster_label(sub))}"]')
             cluster(sub, indent + "  ", number)
