@@ -165,6 +165,9 @@ def _side_by_side(d: Diagram, order: dict[str, int], beside: dict[str, str]) -> 
         return found
 
     keys(d.top)
+    into: dict[str, list[str]] = {}  # box key -> where its edges come from
+    for e in d.edges:
+        into.setdefault(e.dst, []).append(e.src)
     rows = []
 
     def walk(c: Cluster) -> None:
@@ -173,7 +176,7 @@ def _side_by_side(d: Diagram, order: dict[str, int], beside: dict[str, str]) -> 
             inside = {item} if isinstance(item, str) else boxes_in[item.path]
             if all(boxes[k].training for k in inside):
                 continue
-            sources = frozenset(e.src for e in d.edges if e.dst in inside and e.src not in inside)
+            sources = frozenset(src for key in inside for src in into.get(key, ()) if src not in inside)
             if sources:
                 tops.setdefault(sources, []).append(item if isinstance(item, str) else beside[item.path])
         rows.extend(row for row in tops.values() if len(row) > 1)
