@@ -14,7 +14,7 @@ layer whose windows are ``k`` wide, ``s`` apart, starting ``p`` before the input
     r' = r + (k - 1)*j        j' = j*s        start' = start - p*j
 
 That is exact where every window is ``s`` apart: the course's layers, and every bundled
-network but U-Net. Three layers place their windows unevenly: a transposed layer (deconv,
+network (not U-Net, an example). Three layers place their windows unevenly: a transposed layer (deconv,
 upsample) spreads each input position over ``k`` outputs ``s`` apart, so output ``o`` sees input
 positions ``ceil((o + p - k + 1)/s)`` to ``floor((o + p)/s)`` (nearest upsampling by 2 gives
 positions 2m and 2m+1 the same source m), and adaptive pooling whose output does not divide
