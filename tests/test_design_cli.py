@@ -10,7 +10,7 @@ import pytest
 from test_cli import cli
 
 from cnnctl.analysis.summary import summarize
-from cnnctl.api import load
+from cnnctl.api import load, load_text
 from cnnctl.graph import INPUT
 from cnnctl.render.views import summary_table
 
@@ -216,6 +216,67 @@ def test_summarize_shows_where_inputs_come_from():
     assert "bn2, maxpool" in add  # the residual's two inputs, named from its block
     plain = cli("summarize", "lenet5", columns=200).stdout
     assert "From" not in plain.splitlines()[1]  # a plain chain has nothing to say there
+
+
+# The nu3 user's tinyres.yaml, cut down: a residual block repeated after a top-level `bn1`, so
+# `stage1.1.add` reads `stage1.1.bn2` and the top-level `bn1` beside `stage1.1.bn1`
+TINYRES = """
+input: 28x28x1
+blocks:
+  basic:
+    args: n
+    layers:
+      - residual: [conv f=3 p=1 n=$n bias=false, bn act=relu, conv f=3 p=1 n=$n bias=false, bn]
+        act: relu
+layers:
+  - conv f=3 p=same n=16 bias=false
+  - bn act=relu
+  - repeat: 2
+    id: stage1
+    layers: [basic 16]
+  - residual: [conv f=3 p=1 n=16, conv f=3 p=1 n=16]
+    shortcut: [conv f=1 n=16]
+"""
+
+
+def _readings(name: str, row: str, paths: set[str]) -> set[str]:
+    """Every row `name` could mean, read from `row`: as a full path, or relative to any group
+    `row` is in (innermost `stage1.1.`, then `stage1.`)."""
+    parts = row.split(".")[:-1]
+    groups = ["", *(".".join(parts[:k]) + "." for k in range(1, len(parts) + 1))]
+    return {g + name for g in groups} & paths
+
+
+@pytest.mark.parametrize("net", ["tinyres", "resnet18", "googlenet", "examples/unet_small.yaml"])
+def test_from_names_read_as_one_row_only(net):
+    """Each name in the From column means its input whichever way it is read (a full path, or
+    relative to the row's groups); a full path that a row inside the group would shadow is
+    marked. Before: `stage1.1.add` read `bn2, bn1`, bn1 being the top-level one."""
+    summary = summarize(load_text(TINYRES) if net == "tinyres" else load(net))
+    paths = {r.path for r in summary.rows}
+    cells = dict(summary_table(summary, ("layer", "from")).rows)
+    for r in summary.rows:
+        if not cells[r.path]:
+            continue
+        for name, meant in zip(cells[r.path].split(", "), r.inputs, strict=True):
+            full, marked = name.removesuffix(" (top level)").removesuffix(" (full path)"), name.endswith(")")
+            if marked:
+                assert full == meant and _readings(full, r.path, paths) > {meant}, (r.path, name)
+            else:
+                assert _readings(name, r.path, paths) == ({meant} if meant != "input" else set()), (r.path, name)
+    if net == "tinyres":
+        assert cells["stage1.1.add"] == "bn2, bn1 (top level)"
+        assert cells["stage1.2.add"] == "bn2, stage1.1.add"
+        assert cells["residual1.shortcut.conv1"] == "stage1.2.add"
+
+
+def test_a_collapsed_row_of_one_layer_shows_that_layer():
+    """--depth 2: a branch of one layer reads as that layer (its shorthand, was `(1 layer)`),
+    under the branch's path; a branch of two still counts them."""
+    text = "input: 8x8x4\nlayers:\n  - concat:\n      - [pool max f=3 s=1 p=1]\n      - [conv f=1 n=2, conv f=1 n=2]\n"
+    rows = {r.path: r for r in summarize(load_text(text), depth=2).rows}
+    assert (rows["concat1.branch1"].kind, rows["concat1.branch1"].text) == ("pool", "pool max f=3 s=1 p=1")
+    assert rows["concat1.branch2"].text == "(2 layers)"
 
 
 def _from_at_depth(graph, depth: int) -> dict[str, set[str]]:

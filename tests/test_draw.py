@@ -15,7 +15,7 @@ from cnnctl.analysis.diagram import diagram, volumes
 from cnnctl.api import load, load_text
 from cnnctl.catalog import bundled
 from cnnctl.render import picture
-from cnnctl.render.diagram import count_clusters, to_dot
+from cnnctl.render.diagram import box_lines, count_clusters, to_dot
 from tests.helpers import EXAMPLES, run_main
 
 NETWORKS = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
@@ -25,8 +25,10 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _names(graph) -> set[str]:
-    """What each layer's box is titled: the last part of its path."""
-    return {n.path.rsplit(".", 1)[-1] for n in graph.nodes}
+    """What each layer's box is titled (in the bundled networks, where every box is drawn in the
+    cluster of its path's parent): the last part of its path, after the one before where that
+    is a number (VGG-16's `conv.1`)."""
+    return {".".join(p[-2:]) if p[-1].isdigit() else p[-1] for p in (n.path.split(".") for n in graph.nodes)}
 
 
 def _mermaid_is_well_formed(text: str, keys: set[str]) -> None:
@@ -56,8 +58,9 @@ def test_every_network_draws_as_dot_and_mermaid(net, tmp_path, monkeypatch, caps
     keys = {f"n{n.index}" for n in graph.nodes} | {"input"}
     for key in keys:
         assert re.search(rf"^\s*{key} \[label=<", dot, re.M), key
-    # every input of every layer is an edge
-    assert dot.count(" -> ") == len({(i, n.index) for n in graph.nodes for i in n.inputs})
+    # every input of every layer is an edge (besides the invisible ones that hold branches in order)
+    edges = [line for line in dot.splitlines() if " -> " in line and "style=invis" not in line]
+    assert len(edges) == len({(i, n.index) for n in graph.nodes for i in n.inputs})
     _mermaid_is_well_formed((tmp_path / "net.mmd").read_text(), keys)
 
 
@@ -138,7 +141,7 @@ def test_branches_are_clusters_and_their_input_is_no_skip():
     d = diagram(graph)
     assert [c.label for c in d.top.clusters] == ["concat1: concat of 4 branches"]
     inner = d.top.clusters[0]
-    assert [c.label for c in inner.clusters] == ["b", "c"]  # a holds one layer: no cluster of its own
+    assert [c.label for c in inner.clusters] == ["a", "b", "c"]  # a branch of one layer too: named beside b, c
     boxes = {b.key: b for b in d.boxes}
     skips = [(boxes[e.src].path, boxes[e.dst].path) for e in d.edges if e.skip]
     assert skips == [("input", "concat1.concat")]  # the empty branch d carries the input to the join
@@ -183,6 +186,115 @@ def test_inception_branches_lie_left_to_right_as_written(net):
         assert len(heads) >= 3, module
         x = [nodes[key][0] for key in heads]
         assert x == sorted(x), (module, heads)  # branch 1, 2, 3, 4 from left to right
+
+
+# The nu3 user's tiny2.yaml: a residual stage, an Inception-like block of three branches (one
+# layer, two layers, one pool: `pool1` again at the end), a residual whose shortcut is a list
+TINY2 = """
+input: 32x32x3
+blocks:
+  inc:
+    args: a b
+    layers:
+      - concat:
+          - conv f=1 n=$a act=relu
+          - [conv f=1 n=$b act=relu, conv f=3 p=same n=$b act=relu]
+          - [pool max f=3 s=1 p=1]
+layers:
+  - conv f=3 p=same n=16 act=relu
+  - inc 8 16
+  - residual: [conv f=3 p=1 n=72 act=relu, conv f=1 n=72]
+    shortcut: [conv f=1 n=72]
+  - pool avg global
+  - fc 10
+"""
+
+
+def _box_of(d, path: str) -> str:
+    """The key of the box that draws the layer `path` (itself, or the group holding it)."""
+    return next(b.key for b in d.boxes if path == b.path or path.startswith(b.path + "."))
+
+
+@pytest.mark.parametrize("depth", [None, 2])
+@pytest.mark.parametrize("reversed_clusters", [False, True])
+def test_branches_are_written_in_order_and_held_in_order(depth, reversed_clusters):
+    """In the DOT text, the branches' tops are tied left to right in the order written (1, 2, 3)
+    by invisible edges on their rank: before, a one-layer branch's box came before every
+    cluster (1, 3, 2) and Graphviz 2.43 reversed sibling clusters; the residual's main path
+    and its shortcut likewise. Without `reversed_clusters` (current Graphviz) the clusters come
+    in that order in the text too."""
+    d = diagram(load_text(TINY2), depth)
+    dot = to_dot(d, reversed_clusters)
+    tops = [_box_of(d, f"inc1.branch{k}.{first}") for k, first in ((1, "conv1"), (2, "conv1"), (3, "pool1"))]
+    rows = re.findall(r"\{rank=same; ([\w >-]+) \[style=invis\]\}", dot)
+    assert " -> ".join(tops) in rows
+    main, shortcut = _box_of(d, "residual1.conv1"), _box_of(d, "residual1.shortcut.conv1")
+    assert f"{main} -> {shortcut}" in rows
+    if not reversed_clusters:
+        written = [dot.index(f"  {key} [label=") for key in tops]
+        assert written == sorted(written)
+
+
+@needs_dot
+@pytest.mark.parametrize(("net", "depth"), [("tiny2", None), ("tiny2", 2), ("googlenet", 2), ("inception_v3", 2)])
+def test_branches_lie_left_to_right_as_written_at_every_depth(net, depth):
+    """Laid out by the installed Graphviz: the nu3 user got branch1, branch3, branch2 for tiny2,
+    and 4, 3, 2, 1 for every Inception module of googlenet --depth 2."""
+    graph = load_text(TINY2) if net == "tiny2" else load(net)
+    d = diagram(graph, depth)
+    nodes, _, _ = _laid_out(d)
+    modules = _branch_heads(graph)
+    assert modules
+    for module, heads in modules.items():
+        x = [nodes[_box_of(d, graph.nodes[int(key[1:])].path)][0] for key in heads]
+        assert x == sorted(x), (module, heads)
+
+
+def test_collapsed_boxes_say_what_they_hold_once():
+    """--depth 2: a one-layer branch shows its layer's shorthand (was `1 layers`), a branch of
+    two `2 layers` (was `2 layers (2 layers)`), and every box in the module is titled from it
+    (`branch2` beside `branch1`, not `inc1.branch2`)."""
+    d = diagram(load_text(TINY2), 2)
+    lines = {b.path: box_lines(b) for b in d.boxes}
+    assert lines["inc1.branch1"][:2] == ("branch1", "conv f=1 n=8 act=relu")
+    assert lines["inc1.branch2"][:2] == ("branch2", "2 layers")
+    assert lines["inc1.branch3"][:2] == ("branch3", "pool max f=3 s=1 p=1")
+    assert lines["residual1.shortcut"][:2] == ("shortcut", "conv f=1 n=72")
+    dot = to_dot(d)
+    assert "1 layers" not in dot and "(2 layers)" not in dot
+
+
+def _drawn_in(c, around=()):
+    """Each box's key -> the clusters it is drawn in, outermost first."""
+    found = {key: around for key in c.boxes}
+    for sub in c.clusters:
+        found |= _drawn_in(sub, (*around, sub))
+    return found
+
+
+@pytest.mark.parametrize("net", ["tiny2", "googlenet", "resnest50d", "vgg16", "resnet18"])
+def test_a_box_title_and_its_clusters_name_one_layer(net):
+    """Read from the outermost cluster in, the clusters' paths and a box's title spell its path,
+    so no two boxes of a cluster read alike: tiny2's branch pool `pool1` sits in a cluster
+    `branch3` (was beside the global `pool1`, both in no cluster of their own), its list
+    shortcut's `conv1` in a cluster `shortcut` (was beside the main path's `conv1`)."""
+    d = diagram(load_text(TINY2) if net == "tiny2" else load(net))
+    within = _drawn_in(d.top)
+    boxes = {b.key: b for b in d.boxes}
+    seen = {}
+    for key, clusters in within.items():
+        b = boxes[key]
+        if key == "input":
+            continue
+        inner = clusters[-1].path if clusters else ""
+        head = b.path[: len(b.path) - len(b.title)].rstrip(".")  # `layer1` of `layer1.1`, in `layer1`: the number led
+        assert b.path.endswith(b.title) and head in (inner, inner.rpartition(".")[0]), (b.path, b.title, inner)
+        assert (inner, b.title) not in seen, (b.path, seen.get((inner, b.title)))
+        seen[inner, b.title] = b.path
+    if net == "tiny2":
+        labels = {c.path: c.label for cs in within.values() for c in cs}
+        assert labels["inc1.branch3"] == "branch3" and labels["residual1.shortcut"] == "shortcut"
+        assert {b.path: b.title for b in d.boxes}["inc1.branch3.pool1"] == "pool1"
 
 
 def _bezier(points: list[tuple[float, float]], steps: int = 12):
@@ -272,6 +384,18 @@ def test_volume_view_refuses_a_branched_network(monkeypatch, capsys, tmp_path):
     assert code == 2 and out == ""
     assert "resnet18.yaml:" in err and "sequential" in err and "layer1.1.add" in err
     assert "Traceback" not in err
+
+
+def test_volume_view_names_a_shadowed_input_unmistakably(tmp_path, monkeypatch, capsys):
+    # the top-level bn1 beside stage1.1.bn1, as summarize's From column names it
+    net = tmp_path / "tinyres.yaml"
+    net.write_text(
+        "input: 28x28x1\nlayers:\n  - conv f=3 p=same n=16\n  - bn act=relu\n  - repeat: 1\n    id: stage1\n"
+        "    layers:\n      - residual: [conv f=3 p=1 n=16, bn act=relu, conv f=3 p=1 n=16, bn]\n"
+    )
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", "volumes", "-o", str(tmp_path / "t.svg"))
+    assert code == 2
+    assert "layer `stage1.1.add`" in err and "takes bn2, bn1 (top level), not the layer before it" in err
 
 
 @pytest.mark.parametrize(

@@ -207,13 +207,61 @@ def test_gapless_networks_keep_all():
     assert fields["pool3"].whole
 
 
-def test_upsampling_halves_the_jump_and_contains_both_copies():
+def test_upsampling_halves_the_jump_and_keeps_each_copy_exact():
     # conv 3x3 s2 p1: size 3, jump 2, start -1. Nearest upsample 2: positions 2m and 2m+1 both
-    # see conv position m, rows 2m-1 .. 2m+1. A field start + o*1 that contains both: start
-    # -1 - (2-1)*2/2 = -2, size 3 + (2-1)*2/2 = 4, marked uneven.
+    # see conv position m, rows 2m-1 .. 2m+1: every position sees 3 rows (not the 4 of a field
+    # start + o*1 that contains both), the pattern repeating every 2 positions, 2 rows later
     f = field_of("input: 8x8x1\nlayers: [conv f=3 s=2 p=1 n=1, upsample 2]")
-    assert (f.size, f.jump, f.start, f.uneven) == ((4, 4), (1, 1), (-2, -2), True)
+    assert (f.size, f.jump, f.start, f.uneven) == ((3, 3), (1, 1), (-1, -1), True)
+    assert [f.span(0, o) for o in range(4)] == [(-1, 1), (-1, 1), (1, 3), (1, 3)]
     assert not field_of("input: 8x8x1\nlayers: [conv f=3 s=2 p=1 n=1]").uneven
+
+
+def test_a_transposed_layer_s_field_by_hand():
+    """After conv f=3 p=1 (rows o-1..o+1), a transposed layer's output o sees input positions m
+    from ceil((o + p - f + 1)/s) to floor((o + p)/s), each 3 rows, 1 apart: the field is
+    3 + (that count - 1)*1, at most 3 + (ceil(f/s) - 1)."""
+    conv = "input: 16x16x16\nlayers:\n  - conv f=3 p=1 n=8\n  - "
+    # f=2 s=2: one m each (o//2): 3, the nu3 user's rf_deconv.yaml (it said ~3.5)
+    f = field_of(conv + "deconv f=2 s=2 n=8")
+    assert (f.size, f.jump, f.start, f.uneven) == ((3, 3), (0.5, 0.5), (-1, -1), True)
+    assert [f.span(1, o) for o in range(4)] == [(-1, 1), (-1, 1), (0, 2), (0, 2)]
+    # rf_up.yaml: nearest upsample 2 is the same pattern (it said ~3.5)
+    assert field_of(conv + "upsample 2") == f
+    # f=4 s=2 p=1 (rf_deconv4.yaml, said ~4.5): o=0 sees m -1..0, o=1 sees 0..1: 3 + 1 = 4
+    f = field_of(conv + "deconv f=4 s=2 p=1 n=8")
+    assert (f.size, f.start) == ((4, 4), (-2, -2))
+    assert [f.span(0, o) for o in range(4)] == [(-2, 1), (-1, 2), (-1, 2), (0, 3)]
+    # f=3 s=2: even outputs see 2 positions (4 rows: o=0 sees m -1..0), odd ones 1 (3 rows)
+    f = field_of(conv + "deconv f=3 s=2 n=8")
+    assert f.size == (4, 4) and [f.span(0, o) for o in range(3)] == [(-2, 1), (-1, 1), (-1, 2)]
+
+
+def test_a_layer_that_evens_the_pattern_out_gives_an_even_field():
+    """The nu3 user's check.yaml: conv f=3 dilation=2 p=2 (5 rows from -2), deconv f=2 s=2 (o
+    sees that conv's o//2), a 3x3 stride-2 max pool (o sees deconv 2o..2o+2: conv o..o+1, 6
+    rows from o-2: even again), then a 1x7 conv: 6 rows by 6 + 6 = 12 columns (it said
+    ~6.5x12.5)."""
+    text = (
+        "input: 16x16x16\nlayers:\n  - conv f=3 p=2 dilation=2 groups=4 n=32\n  - deconv f=2 s=2 n=8\n"
+        "  - pool max f=3 s=2 ceil\n  - conv f=1x7 p=0x3 n=4\n"
+    )
+    f = field_of(text)
+    assert (f.size, f.jump, f.start, f.uneven) == ((6, 12), (1, 1), (-2, -5), False)
+
+
+def test_a_deconv_with_a_stride_past_its_filter_leaves_positions_unseen():
+    # deconv f=1 s=2: even outputs copy input o/2, odd ones get only the bias
+    f = field_of("input: 4x4x1\nlayers: [deconv f=1 s=2 n=1]")
+    assert (f.size, f.jump, f.uneven) == ((1, 1), (0.5, 0.5), True)
+    assert [f.span(0, o) for o in range(4)] == [(0, 0), None, (1, 1), None]
+
+
+def test_an_absurd_upsample_gets_a_bound_not_a_hang():
+    # a period of 100,000 positions is not followed: the field start + o*jump that contains all
+    f = field_of("input: 1x2x1\nlayers: [deconv f=100000x1 s=100000x1 n=1]")
+    assert f.uneven and f.spans is None
+    assert (f.size[0], f.jump[0]) == (pytest.approx(2 - 1 / 100000), pytest.approx(1 / 100000))
 
 
 # Empirical: the gradient of the network made linear and positive
@@ -304,22 +352,23 @@ def footprints(graph, wanted, masks=None):
     return seen
 
 
-def expected_span(field, position, image, start=None, size=None):
-    """The rows and columns cnnctl says output `position` sees (of the field's `start` and
-    `size`, its whole extent by default), clipped to the image."""
+def expected_span(field, position, image):
+    """The rows and columns cnnctl says output `position` sees, clipped to the image."""
     if field.whole:
         return tuple((0, image[axis] - 1) for axis in (0, 1))
-    start, size = start or field.start, size or field.size
-    spans = []
-    for axis in (0, 1):
-        lo = start[axis] + position[axis] * field.jump[axis]
-        spans.append((max(lo, 0), min(lo + size[axis] - 1, image[axis] - 1)))
-    return tuple(spans)
+    spans = [field.span(axis, position[axis]) for axis in (0, 1)]
+    return tuple((max(lo, 0), min(hi, image[axis] - 1)) for axis, (lo, hi) in enumerate(spans))
 
 
 def solid_span(field, position, image):
     """The rows and columns of which cnnctl says output `position` sees every pixel, clipped."""
-    return expected_span(field, position, image, field.solid_start, field.solid_size)
+    if field.whole:
+        return expected_span(field, position, image)
+    spans = []
+    for axis in (0, 1):
+        lo = field.solid_start[axis] + position[axis] * field.jump[axis]
+        spans.append((max(lo, 0), min(lo + field.solid_size[axis] - 1, image[axis] - 1)))
+    return tuple(spans)
 
 
 def sees_all_of(mask, span):
@@ -385,8 +434,8 @@ def test_field_is_where_the_gradient_reaches(name, size):
         if not sees_all_of(masks[k, position], solid_span(fields[k], position, image)):
             wrong.append(f"{graph.nodes[k].path} at {position}: misses pixels of its solid part {fields[k]}")
         expected = expected_span(fields[k], position, image)
-        if fields[k].uneven and inside(span, expected):
-            continue
+        if fields[k].uneven and fields[k].spans is None and inside(span, expected):
+            continue  # a bound (after a gate that misses pixels): it contains each position's
         if span != expected:
             wrong.append(
                 f"{graph.nodes[k].path} at {position}: the gradient reaches rows {span[0]} cols {span[1]}; "
@@ -417,9 +466,8 @@ def test_every_position_of_small_networks():
 
 def test_upsampled_positions_see_what_their_source_position_sees():
     """After a stride-2 conv and a nearest upsample 2, output positions 2m and 2m+1 are copies
-    of conv position m: both see input rows 2m..2m+1. cnnctl's field (size 2, jump 1, start 0)
-    puts position 1 at rows 1..2: row 0, which it sees, is left out, row 2, which it does not
-    see, is put in."""
+    of conv position m: both see input rows 2m..2m+1, as cnnctl says (no field start + o*jump
+    does: it put position 1 at rows 1..2)."""
     text = "input: 8x8x1\nlayers: [conv f=2 s=2 n=1, upsample 2]"
     graph = cnnctl.load_text(text)
     seen = footprints(graph, {1: [(0, 0), (1, 1), (2, 2), (3, 3)]})
@@ -427,29 +475,52 @@ def test_upsampled_positions_see_what_their_source_position_sees():
     for p in range(4):
         assert seen[1, (p, p)] == ((2 * (p // 2), 2 * (p // 2) + 1),) * 2
     field = receptive_fields(graph)[-1]
-    assert field.uneven  # no start + i*jump puts both copies exactly: it contains them
+    assert field.uneven and field.size == (2, 2)
     for p in range(4):
-        assert inside(seen[1, (p, p)], expected_span(field, (p, p), (8, 8))), (
-            f"position {p}: cnnctl {expected_span(field, (p, p), (8, 8))}, gradient {seen[1, (p, p)]}"
-        )
+        assert seen[1, (p, p)] == expected_span(field, (p, p), (8, 8))
 
 
-def test_an_adaptive_pool_position_sees_inside_its_field():
+def test_an_adaptive_pool_position_sees_its_window_exactly():
     """Adaptive pooling 10 -> 7 (windows floor(i*10/7) .. ceil((i+1)*10/7) - 1, PyTorch's rule)
-    after a 2x2 stride-2 conv: position 2 pools conv positions 2..4, input rows 4..9. cnnctl's
-    field (the largest window, 3, and a jump of 10/7 conv positions) starts position 2 at
-    2 * (20/7) = 5.71: row 4, which it sees, falls outside even rounded outward."""
+    after a 2x2 stride-2 conv: position 2 pools conv positions 2..4, input rows 4..9 (a field
+    start + i*jump, with a jump of 10/7 conv positions, put it from row 5.71)."""
     text = "input: 20x20x1\nlayers: [conv f=2 s=2 n=1, pool avg out=7]"
     graph = cnnctl.load_text(text)
     seen = footprints(graph, {1: [(p, p) for p in range(7)]})
     assert seen[1, (2, 2)] == ((4, 9), (4, 9))  # the gradient, independently of cnnctl
     field = receptive_fields(graph)[-1]
-    assert field.uneven
-    outside = []
+    assert field.uneven and field.size == (6, 6)  # windows of 2 or 3 conv positions: 4 or 6 rows
     for p in range(7):
-        lo = field.start[0] + p * field.jump[0]
-        hi = lo + field.size[0] - 1
-        (top, bottom), _ = seen[1, (p, p)]
-        if top < math.floor(lo) or bottom > math.ceil(hi):
-            outside.append(f"position {p}: sees rows {top}..{bottom}, field {lo:.2f}..{hi:.2f}")
-    assert not outside, "\n".join(outside)
+        assert seen[1, (p, p)] == expected_span(field, (p, p), (20, 20)), p
+
+
+UPSAMPLING = [
+    "input: 8x8x1\nlayers: [conv f=3 p=1 n=2, deconv f=2 s=2 n=2]",
+    "input: 8x8x1\nlayers: [conv f=3 p=1 n=2, upsample 2, conv f=3 p=1 n=1]",
+    "input: 8x8x1\nlayers: [conv f=3 p=1 n=2, deconv f=4 s=2 p=1 n=2, conv f=3 n=1]",
+    "input: 7x7x1\nlayers: [conv f=3 s=2 p=1 n=2, deconv f=3 s=2 n=2, upsample 3]",
+    "input: 8x8x1\nlayers: [deconv f=3 s=2 dilation=2 n=2, conv f=2 s=3 n=1]",
+    "input: 6x6x1\nlayers: [conv f=3 p=2 dilation=2 n=2, deconv f=2x3 s=2x3 n=2, pool max f=3 s=2 ceil,"
+    " conv f=1x3 p=0x1 n=1]",
+    "input: 8x8x2\nlayers:\n  - upsample 2\n  - add:\n      a: [deconv f=3 s=1 p=1 n=2]\n"
+    "      b: [pool avg f=2 s=2, upsample 2]",
+    "input: 12x12x1\nlayers: [conv f=2 s=2 n=2, pool avg out=5, upsample 2]",
+]
+
+
+@pytest.mark.parametrize("text", UPSAMPLING)
+def test_every_position_after_an_upsample_is_exact(text):
+    """Every output row and column of small networks with deconvs, upsamples and adaptive
+    pools (along the diagonal: the axes' fields are independent): the rows and columns the
+    gradient reaches are exactly the position's field."""
+    graph = cnnctl.load_text(text)
+    field = receptive_fields(graph)[-1]
+    k = len(graph.nodes) - 1
+    h, w = graph.nodes[k].shape[:2]
+    seen = footprints(graph, {k: [(min(i, h - 1), min(i, w - 1)) for i in range(max(h, w))]})
+    wrong = [
+        f"{position}: the gradient reaches {span}, cnnctl says {expected_span(field, position, graph.input_shape[:2])}"
+        for (_, position), span in seen.items()
+        if span != expected_span(field, position, graph.input_shape[:2])
+    ]
+    assert not wrong, "\n".join(wrong[:10])

@@ -228,7 +228,46 @@ def test_val_split_zero_from_the_command_line_and_evaluate_splits(tmp_path, caps
     assert report["split"] == "train"
     assert cli(["evaluate", str(out), "--data", str(tmp_path / "other"), "--split", "all", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["examples"] == 100 and report["data"] == "other, all its splits"
+    assert (
+        report["examples"] == 100 and report["data"] == "other, all of it (not this run's data: it trained on digits)"
+    )
+
+
+def test_evaluate_on_data_the_run_never_saw_takes_all_of_it(tmp_path, capsys):
+    """The nu3 user evaluated a run trained on `digits` with --data on a folder of MNIST's
+    t10k files alone: it reported the folder's "validation split" (10% of it, held out of
+    nothing), and --split test was refused as "trained on". Other data: all of it by default,
+    its test files as its test split, --split val refused."""
+    from tests.idxfiles import write_idx
+
+    x, y = make_shapes(300, 28, 28, 1, seed=1)
+    write_idx(tmp_path / "digits", "train", x[:, 0], y)
+    xt, yt = make_shapes(100, 28, 28, 1, seed=2)
+    write_idx(tmp_path / "mnist", "t10k", xt[:, 0], yt)  # test files only, as the user's
+    xb, yb = make_shapes(40, 28, 28, 1, seed=3)
+    write_idx(tmp_path / "both", "train", xb[:, 0], yb)
+    write_idx(tmp_path / "both", "t10k", xt[:30, 0], yt[:30])
+    out = tmp_path / "r"
+    assert cli(["train", "lenet5", "--data", str(tmp_path / "digits"), "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+
+    def report(*args):
+        assert cli(["evaluate", str(out), *args, "--device", "cpu", "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    own = report()  # the run's own data: its validation split, 10% of 300 held out
+    assert (own["examples"], own["split"]) == (30, "val")
+    assert report("--data", str(tmp_path / "digits"))["examples"] == 30  # the same folder: still its own
+    every = report("--data", str(tmp_path / "mnist"))
+    assert (every["examples"], every["split"]) == (100, "all")
+    assert "not this run's data: it trained on digits" in every["data"]
+    test = report("--data", str(tmp_path / "mnist"), "--split", "test")
+    assert (test["examples"], test["split"]) == (100, "test") and test["data"].startswith("the test split of mnist")
+    assert report("--data", str(tmp_path / "both"))["examples"] == 70  # train and t10k files
+    assert report("--data", str(tmp_path / "both"), "--split", "test")["examples"] == 30
+    assert cli(["evaluate", str(out), "--data", str(tmp_path / "mnist"), "--split", "val", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--split val is the validation split a run held out of its own data" in err and "digits" in err
 
 
 # -- what a new user ran into ---------------------------------------------------------------------

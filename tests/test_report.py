@@ -245,11 +245,12 @@ def test_plural():
     assert share(0.25) == "25.0%" and share(None) == "-"
 
 
-def test_a_group_of_one_layer_is_singular():
-    # a block whose one layer is named keeps its level: one1.c collapses into `one1`
+def test_a_group_of_one_layer_reads_as_that_layer():
+    # a block whose one layer is named keeps its level: one1.c collapses into `one1`, which
+    # shows that layer's shorthand (it said `(1 layer)`)
     one = "input: 8x8x1\nblocks:\n  one:\n    layers:\n      - conv f=3 n=2 id=c\nlayers:\n  - one\n"
     rows = summarize(cnnctl.load_text(one), depth=1).rows
-    assert [(r.path, r.kind, r.text) for r in rows] == [("one1", "group", "(1 layer)")]
+    assert [(r.path, r.kind, r.text) for r in rows] == [("one1", "conv", "conv f=3 n=2")]
     two = "input: 8x8x1\nlayers:\n  - residual:\n      - conv f=3 p=1 n=1\n"
     assert summarize(cnnctl.load_text(two), depth=1).rows[0].text == "(2 layers)"
 

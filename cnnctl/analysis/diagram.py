@@ -14,7 +14,7 @@ Two views:
 from __future__ import annotations
 
 from ..errors import CnnctlError
-from ..graph import INPUT, Graph, Node
+from ..graph import INPUT, Graph, Node, named_from
 from ..layers import KINDS
 from ..records import record
 from ..shapes import Shape
@@ -27,12 +27,13 @@ class Box:
     key: str  # unique: "input", "n12" (a layer), "g12" (a group starting at node 12)
     path: str
     family: str  # what colours it: conv, dense, pool, norm, activation, merge, channels, input, group
-    text: str  # the layer's shorthand; a group's composites ("36 x bottleneck", "residual projection")
+    text: str  # the layer's shorthand; a group's composites ("36 x bottleneck", "residual projection"), or ""
     shape: Shape
     params: int
     mults: int
     layers: int  # graph nodes it stands for
     training: bool = False  # a head's layer (or a group of them alone): it runs only in training
+    title: str = ""  # its name in the cluster it is drawn in (`conv1` in `layer1.1`): that cluster's path, then this
 
 
 @record
@@ -97,27 +98,29 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     heads = graph.training_only
     for path, nodes in members.items():
         training = all(n.index in heads for n in nodes)
-        if len(nodes) == 1 and nodes[0].path == path:
+        if len(nodes) == 1:  # a layer, or a group of one (a branch of one layer): drawn as that layer
             n = nodes[0]
             box = Box(f"n{n.index}", path, _family(n), n.text, n.shape, n.params, n.mults, 1, training)
         else:
-            text = _group_text(path, texts, len(nodes))
+            text = _group_text(path, texts)
             params, mults = sum(n.params for n in nodes), sum(n.mults for n in nodes)
             box = Box(f"g{nodes[0].index}", path, "group", text, nodes[-1].shape, params, mults, len(nodes), training)
         boxes.append(box)
         for n in nodes:
             box_of[n.index] = box.key
     edges = _edges(graph, box_of)
-    top = _clusters(boxes[1:], texts)
+    top = _clusters(boxes[1:], texts, _branches(graph))
     top = top._replace(boxes=("input", *top.boxes))
+    boxes = _titled(boxes, top)
     return Diagram(
         graph.title, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
         tuple(h.name for h in graph.heads), graph.inference_params, graph.mults_with_heads,
     )  # fmt: skip
 
 
-def _group_text(path: str, texts: dict[str, list[str]], layers: int) -> str:
-    """What a collapsed group is: a repeat of one block reads `36 x bottleneck`."""
+def _group_text(path: str, texts: dict[str, list[str]]) -> str:
+    """What a collapsed group is: a repeat of one block reads `36 x bottleneck`; "" for a path
+    that is no composite (a branch)."""
     own = texts.get(path, [])
     if own and own[0].startswith("repeat "):
         times = own[0].split()[1]
@@ -131,7 +134,6 @@ def _group_text(path: str, texts: dict[str, list[str]], layers: int) -> str:
         }
         if len(kinds) == 1:
             own = [f"{times} x {kinds.pop()}", *own[1:]]
-    own = own or [f"{layers} layers"]
     return ", ".join(own)
 
 
@@ -153,15 +155,33 @@ def _edges(graph: Graph, box_of: dict[int, str]) -> tuple[Edge, ...]:
     return tuple(Edge(src, dst, fan_out[src] > 1 and fan_in[dst] > 1) for src, dst in pairs)
 
 
-def _clusters(boxes: list[Box], texts: dict[str, list[str]]) -> Cluster:
-    """The tree of clusters: every path above a box that is a composite or holds two boxes."""
+def _branches(graph: Graph) -> set[str]:
+    """The paths of the parallel paths a join reads: the branches of `branches` (`inc1.branch2`)
+    and of `split` (`split1.path1`), a residual's `shortcut`, whatever they hold."""
+    kinds: dict[str, set[str]] = {}
+    for g in graph.groups:
+        kinds.setdefault(g.path, set()).add(g.kind)
+    out = set()
+    for n in graph.nodes:
+        parts = n.path.split(".")
+        for i in range(1, len(parts) - 1):
+            parent, child = ".".join(parts[:i]), parts[i]
+            around = kinds.get(parent, set())
+            if around & {"branches", "split"} or (child == "shortcut" and "residual" in around):
+                out.add(f"{parent}.{child}")
+    return out
+
+
+def _clusters(boxes: list[Box], texts: dict[str, list[str]], branches: set[str]) -> Cluster:
+    """The tree of clusters: every path above a box that is a composite, a branch (one box
+    too: `branch1` named beside `branch2`) or holds two boxes."""
     under: dict[str, int] = {}
     for b in boxes:
         parts = b.path.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])
             under[prefix] = under.get(prefix, 0) + 1
-    clustered = {p for p, count in under.items() if count > 1 or p in texts}
+    clustered = {p for p, count in under.items() if count > 1 or p in texts or p in branches}
 
     def build(path: str, inside: list[Box]) -> Cluster:
         direct: list[str] = []
@@ -185,10 +205,33 @@ def _clusters(boxes: list[Box], texts: dict[str, list[str]]) -> Cluster:
 
 def _label(path: str, texts: dict[str, list[str]]) -> str:
     """`layer1: repeat 2`, `layer1.1: basic n=64, residual identity`, `branch2`."""
-    parts = path.split(".")
-    name = ".".join(parts[-2:]) if parts[-1].isdigit() and len(parts) > 1 else parts[-1]
+    name = _relative(path, path.rpartition(".")[0])
     own = texts.get(path)
     return f"{name}: {', '.join(own)}" if own else name
+
+
+def _relative(path: str, within: str) -> str:
+    """`path`'s name inside the cluster `within`: what follows `within.`, led by the part before
+    it where that is only a number (`layer1.1` in `layer1`, not `1`)."""
+    if not within:
+        return path
+    name = path[len(within) + 1 :]
+    return f"{within.rpartition('.')[2]}.{name}" if name.split(".")[0].isdigit() else name
+
+
+def _titled(boxes: list[Box], top: Cluster) -> list[Box]:
+    """The boxes with their titles: each named inside the cluster it is drawn in, so that no
+    two boxes of one cluster read alike (a branch's `pool1` sits in the cluster `branch3`)."""
+    within: dict[str, str] = {}
+
+    def walk(c: Cluster) -> None:
+        for key in c.boxes:
+            within[key] = c.path
+        for sub in c.clusters:
+            walk(sub)
+
+    walk(top)
+    return [b._replace(title=_relative(b.path, within[b.key]) if b.key != "input" else "input") for b in boxes]
 
 
 # -- the course's volumes -----------------------------------------------------------------
@@ -205,10 +248,13 @@ class Volume:
 
 def volumes(graph: Graph) -> tuple[Volume, ...]:
     """The volumes of a sequential network; a located error for any other."""
+    paths = None
     for n in graph.nodes:
         expected = (n.index - 1,) if n.index else (INPUT,)
         if n.inputs != expected:
-            took = ", ".join("input" if i == INPUT else graph.nodes[i].path for i in n.inputs)
+            paths = paths or {m.path for m in graph.nodes}
+            took = ["input" if i == INPUT else graph.nodes[i].path for i in n.inputs]
+            took = ", ".join(named_from(n.path, took, paths))
             raise CnnctlError.at(
                 f"the volume view draws sequential networks, but this layer takes {took}, not the layer before it",
                 n.loc,

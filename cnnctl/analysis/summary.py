@@ -201,14 +201,14 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
         # A row reads the rows shown: a layer outside it is named by the row that holds it
         # (`layer4`, not the hidden `layer4.1.add`), each once.
         inputs = tuple({row_of[i]: None for m in members for i in m.inputs if row_of[i] != key})
-        if len(members) == 1 and members[0].path == key:
-            rows.append(layer_row(members[0])._replace(inputs=inputs))
+        if len(members) == 1:  # a layer, or a group of one (a branch of one layer): the layer's row
+            rows.append(layer_row(members[0])._replace(path=key, inputs=inputs))
             continue
         rows.append(
             Row(
                 key,
                 "group",
-                f"({len(members)} layer{'' if len(members) == 1 else 's'})",
+                f"({len(members)} layers)",
                 members[-1].shape,
                 sum(m.params for m in members),
                 sum(m.buffers for m in members),

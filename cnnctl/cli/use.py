@@ -215,10 +215,12 @@ def evaluate_cmd(
     checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
     data: Annotated[Optional[str], option("--data", help=evaluation_data_help())] = None,
     data_dir: Annotated[Optional[str], option("--data-dir", help=data_dir_help())] = None,
-    split: Annotated[str, option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS), complete=words(*SPLITS),
-                                 help="Which images: the run's validation split, the data's test split (a test/ "
-                                 "folder, t10k-* IDX files, test_batch), the training split, or all of --data. "
-                                 "Default: val.")] = "val",
+    split: Annotated[Optional[str], option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS),
+                                           complete=words(*SPLITS),
+                                           help="Which images: the run's validation split, the data's test split "
+                                           "(a test/ folder, t10k-* IDX files, test_batch), the training split, or "
+                                           "all of --data. Default: val on the run's own data, all of other --data "
+                                           "(it held nothing of that out).")] = None,
     weights: Annotated[Optional[str], weights_options()[0]] = None,
     mean: Annotated[Optional[tuple], weights_options()[1]] = None,
     std: Annotated[Optional[tuple], weights_options()[2]] = None,

@@ -80,6 +80,7 @@ class DataSplits:
     test: Split | None = None  # the data's test split, adapted, when asked for (load_data(test=True))
     test_from: str = ""
     no_test: str = ""  # why the data has no test split, where its registration says (`shapes`)
+    train_from: str = ""  # where `train` (and `val`) come from where not training files: "the t10k files" alone
     stats_from: str = ""  # where `mean` and `std` come from (cnnctl.data.stats.Stats.origin)
     # Read from disk while training (cnnctl.train.stream): `train`, `val` and `test` are then
     # cnnctl.data.samples.Samples, lists of images not yet decoded, rather than Splits. False:

@@ -40,6 +40,9 @@ class Raw:
     test: Split | Samples | None = None
     test_from: str = "its test split"  # which files: "the t10k files", "test/"
     no_test: str = ""  # why there is none, where the data set's registration says
+    # where `train` comes from where it is not training files: "the t10k files" (MNIST's test
+    # files alone: trained on, validation held out from them)
+    train_from: str = ""
     mode: str = "RGB"
     native: tuple[int, int, int] | None = None
 
@@ -281,5 +284,5 @@ def finish(
     return DataSplits(
         raw.name, train, val, raw.classes.copy(), stats.mean, stats.std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
-        no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin,
+        no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin, train_from=raw.train_from,
     )  # fmt: skip

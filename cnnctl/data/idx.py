@@ -188,7 +188,8 @@ def combine(
             said = "the test split is trained on (validation held out from it), leaving no unseen images to test on"
             notes.append(f"only {test_from} are in {where}: {said}; add the training files beside them")
             why = f"only {test_from} are in {where}, and they were trained on (validation held out from them)"
-        return Raw(name, classes, next(iter(present.values())), None, notes, no_test=why)
+        lone = test_from if test is not None else ""
+        return Raw(name, classes, next(iter(present.values())), None, notes, no_test=why, train_from=lone)
     sizes = {k: tuple(s.x.shape[2:]) for k, s in present.items()}
     if len(set(sizes.values())) > 1:
         said = ", ".join(f"{k} images are {h}x{w}" for k, (h, w) in sizes.items())

@@ -6,6 +6,6 @@
 """
 
 from .build import build_graph, parse_volume
-from .nodes import INPUT, Graph, Node
+from .nodes import INPUT, Graph, Node, named_from
 
-__all__ = ["INPUT", "Graph", "Node", "build_graph", "parse_volume"]
+__all__ = ["INPUT", "Graph", "Node", "build_graph", "named_from", "parse_volume"]

@@ -144,3 +144,30 @@ class Graph:
 
     def input_shapes(self, node: Node) -> list[Shape]:
         return [self.input_shape if i == INPUT else self.nodes[i].shape for i in node.inputs]
+
+
+def named_from(path: str, inputs: tuple[str, ...] | list[str], paths: set[str] | frozenset[str]) -> list[str]:
+    """How the layer (or group) `path` names its `inputs` (paths among `paths`, or `input`) so
+    that each reads as that one layer whether a reader takes it as a full path or as relative
+    to `path`'s groups, innermost first (summarize's From column, messages): an input inside
+    `path`'s group is named from it (`bn2` for `stage1.1.bn2`, from `stage1.1.add`) unless that
+    short name is another layer's full path; others by their full path, marked where that also
+    names a layer inside one of the groups (the top-level `bn1`, from `stage1.1.add` beside
+    `stage1.1.bn1`: `bn1 (top level)`)."""
+    group = path.rpartition(".")[0]
+    if not group:
+        return list(inputs)
+    prefix = group + "."
+    enclosing = [prefix]
+    while "." in enclosing[-1][:-1]:
+        enclosing.append(enclosing[-1][:-1].rpartition(".")[0] + ".")
+    names = []
+    for i in inputs:
+        short = i[len(prefix) :] if i.startswith(prefix) else None
+        if short is not None and short not in paths:
+            names.append(short)
+        elif any(g + i in paths for g in enclosing):
+            names.append(f"{i} ({'top level' if '.' not in i else 'full path'})")
+        else:
+            names.append(i)
+    return names

@@ -68,14 +68,21 @@ class Window:
     """How one output position sees its input along one axis: a window of `k` positions,
     `s` apart, the first starting `p` before the input's first (padding). `transposed`: the
     input is spread out instead (deconv, upsample), each position `s` output positions apart.
-    `d`: the taps' spacing (dilation); `k` is then the span, ``d*(taps - 1) + 1``."""
+    `d`: the taps' spacing (dilation); `k` is then the span, ``d*(taps - 1) + 1``.
+    `adaptive`: ``(n, out)`` for adaptive pooling of `n` positions to `out` that `out` does not
+    divide: window ``i`` from ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1``, not all `s`
+    apart (`uneven`); `k`, `s` and `p` then bound them."""
 
     k: int | float
     s: int | float
     p: int | float
     transposed: bool = False
-    uneven: bool = False  # windows not all `s` apart (adaptive pooling): k, s and p then bound them
+    adaptive: tuple[int, int] | tuple[()] = ()
     d: int = 1
+
+    @property
+    def uneven(self) -> bool:
+        return bool(self.adaptive)
 
 
 IDENTITY = (Window(1, 1, 0), Window(1, 1, 0))

@@ -39,8 +39,8 @@ class Pool(LayerKind):
     maximum (int64; across the channels only that).
     Receptive field, per axis: a window of ``f``, ``s`` apart; global: the whole map;
     channels: each position its own (as a 1x1 conv);
-    adaptive: ``H/out`` wide and apart where `out` divides ``H``, else a field that contains
-    each window's (`uneven`, see `cnnctl.analysis.receptive`).
+    adaptive: ``H/out`` wide and apart where `out` divides ``H``, else each window exactly,
+    not all the same distance apart (`uneven`, see `cnnctl.analysis.receptive`).
     """
 
     name = "pool"
@@ -156,7 +156,9 @@ class Pool(LayerKind):
             return Window(h, 1, 0), Window(w, 1, 0)
         if a.out is not None:  # windows floor(i*n/o) to ceil((i+1)*n/o) - 1: see cnnctl.analysis.receptive
             return tuple(  # type: ignore[return-value]
-                Window(n // o, n // o, 0) if n % o == 0 else Window(n / o + 2 - 2 / o, n / o, (o - 1) / o, uneven=True)
+                Window(n // o, n // o, 0)
+                if n % o == 0
+                else Window(n / o + 2 - 2 / o, n / o, (o - 1) / o, adaptive=(n, o))
                 for n, o in ((h, out[0]), (w, out[1]))
             )
         (top, _), (left, _) = self.padding(a, ins)

@@ -12,7 +12,7 @@ import textwrap
 
 from ..analysis.diagram import Box, Cluster, Diagram
 from ..shapes import format_shape
-from .numbers import exact, short
+from .numbers import exact, plural, short
 
 # Fill colours by family, light enough for black text (ColorBrewer's pastels).
 FILL = {
@@ -37,14 +37,17 @@ TRAINING_ONLY = "training only"
 
 def box_lines(box: Box) -> tuple[str, str, str]:
     """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024 · 7,098,368
-    params` (exact, as the title's and every box's: one style to compare them by)."""
+    params` (exact, as the title's and every box's: one style to compare them by). A group that
+    is no composite (a branch) says how many layers it holds: `2 layers`."""
     if box.key == "input":
         return "input", "", format_shape(box.shape)
-    text = box.text if box.layers == 1 else f"{box.text} ({exact(box.layers)} layers)"
+    text = box.text
+    if box.layers > 1:
+        text = f"{text} ({plural(box.layers, 'layer')})" if text else plural(box.layers, "layer")
     made = format_shape(box.shape)
     if box.params:
         made += f" · {exact(box.params)} params"
-    return box.path.rsplit(".", 1)[-1] if box.layers == 1 else box.path, text, made
+    return box.title or box.path, text, made
 
 
 def _titles(d: Diagram) -> tuple[str, str]:
@@ -71,10 +74,12 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
     A cluster's title is a box of text beside the first box it holds (on the same rank), not
     Graphviz's cluster label: the label sits in a strip across the cluster's top that the
     edges coming in cross, while a box is something edges are routed around. Inside a cluster
-    its own boxes come first, then its clusters in network order (Inception's branches 1, 2,
-    3, 4 left to right), or in reverse where `clusters_reversed`: older Graphviz (2.43, still
-    Debian's and Ubuntu's) lays sibling clusters out in the reverse of their order in the text
-    (`picture.reverses_clusters` asks the installed `dot`; Graphviz 16 keeps the order).
+    its boxes and clusters come in network order (Inception's branches 1, 2, 3, 4 left to
+    right), the clusters among them in reverse where `clusters_reversed`: older Graphviz (2.43,
+    still Debian's and Ubuntu's) lays sibling clusters out in the reverse of their order in the
+    text (`picture.reverses_clusters` asks the installed `dot`; Graphviz 16 keeps the order).
+    Parallel paths are also held in order by invisible edges along their top rank
+    (`_side_by_side`): 2.43 follows neither the text's order nor `ordering=out` alone.
     """
     title, legend = _titles(d)
     label = f"<b>{_html(title)}</b>" + (f'<br/><font point-size="10">{_html(legend)}</font>' if legend else "")
@@ -101,9 +106,11 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
         return f'{indent}{key} [label=<{label}>, fillcolor="{FILL.get(b.family, "#ffffff")}"{extra}];'
 
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
-        for key in c.boxes:
-            lines.append(node(key, indent))
-        for sub in reversed(c.clusters) if clusters_reversed else c.clusters:
+        for item in _in_order(c, order, clusters_reversed):
+            if isinstance(item, str):
+                lines.append(node(item, indent))
+                continue
+            sub = item
             number[0] += 1
             lines.append(f"{indent}subgraph cluster_{number[0]} {{")
             lines.append(f'{indent}  graph [label="", style="rounded,dashed", color="#969696"];')
@@ -115,13 +122,69 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
             cluster(sub, indent + "  ", number)
             lines.append(f"{indent}}}")
 
+    order = {b.key: i for i, b in enumerate(d.boxes)}
     cluster(d.top, "  ", [0])
     for e in d.edges:
         grey = f', color="{TRAINING_LINE}"' if boxes[e.dst].training else ""  # into a head
         lines.append(f"  {e.src} -> {e.dst} [{'style=dashed' if e.skip else 'weight=4'}{grey}];")
     lines.extend(ranks)
+    for row in _side_by_side(d, order, beside):
+        lines.append(f"  {{rank=same; {' -> '.join(row)} [style=invis]}}")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _in_order(c: Cluster, order: dict[str, int], clusters_reversed: bool = False) -> list:
+    """What `c` holds, its boxes (keys) and its clusters, in network order: each cluster where its
+    first box comes (Inception's branches 1, 2, 3, 4); where `clusters_reversed`, the clusters
+    among them in the reverse order (for Graphviz 2.43, see `to_dot`)."""
+    items = sorted([*c.boxes, *c.clusters], key=lambda i: order[i] if isinstance(i, str) else _first(i, order))
+    if clusters_reversed:
+        backwards = iter([i for i in reversed(items) if not isinstance(i, str)])
+        items = [i if isinstance(i, str) else next(backwards) for i in items]
+    return items
+
+
+def _first(c: Cluster, order: dict[str, int]) -> int:
+    return min([order[k] for k in c.boxes] + [_first(s, order) for s in c.clusters])
+
+
+def _side_by_side(d: Diagram, order: dict[str, int], beside: dict[str, str]) -> list[list[str]]:
+    """Rows of boxes to keep side by side in network order, left to right: within each cluster,
+    the tops of the things it holds (boxes, clusters) that read the same boxes from outside
+    them (Inception's branches, a residual's main path and shortcut); a head only training
+    runs (`outputs:`) goes wherever it fits, aside. Graphviz orders the nodes of a rank by
+    where edges and clusters pull them; invisible edges on one rank hold that order (with the
+    clusters written backwards for Graphviz 2.43, see `to_dot`)."""
+    boxes = {b.key: b for b in d.boxes}
+    boxes_in: dict[str, set[str]] = {}
+
+    def keys(c: Cluster) -> set[str]:
+        found = set(c.boxes).union(*(keys(s) for s in c.clusters))
+        boxes_in[c.path] = found
+        return found
+
+    keys(d.top)
+    into: dict[str, list[str]] = {}  # box key -> where its edges come from
+    for e in d.edges:
+        into.setdefault(e.dst, []).append(e.src)
+    rows = []
+
+    def walk(c: Cluster) -> None:
+        tops: dict[frozenset[str], list[str]] = {}
+        for item in _in_order(c, order):
+            inside = {item} if isinstance(item, str) else boxes_in[item.path]
+            if all(boxes[k].training for k in inside):
+                continue
+            sources = frozenset(src for key in inside for src in into.get(key, ()) if src not in inside)
+            if sources:
+                tops.setdefault(sources, []).append(item if isinstance(item, str) else beside[item.path])
+        rows.extend(row for row in tops.values() if len(row) > 1)
+        for sub in c.clusters:
+            walk(sub)
+
+    walk(d.top)
+    return rows
 
 
 def _cluster_label(c: Cluster) -> str:
@@ -174,12 +237,15 @@ def to_mermaid(d: Diagram) -> str:
     lines = ["---", f"title: {json.dumps(_mermaid(title))}", "---", "flowchart TD"]
     boxes = {b.key: b for b in d.boxes}
 
+    order = {b.key: i for i, b in enumerate(d.boxes)}
+
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
-        for key in c.boxes:
-            name, text, made = (_mermaid(s) for s in box_lines(boxes[key]))
-            label = "<br/>".join(s for s in (f"<b>{name}</b>", text, made) if s)
-            lines.append(f'{indent}{key}["{label}"]')
-        for sub in c.clusters:
+        for sub in _in_order(c, order):  # in network order, as in DOT
+            if isinstance(sub, str):
+                name, text, made = (_mermaid(s) for s in box_lines(boxes[sub]))
+                label = "<br/>".join(s for s in (f"<b>{name}</b>", text, made) if s)
+                lines.append(f'{indent}{sub}["{label}"]')
+                continue
             number[0] += 1
             lines.append(f'{indent}subgraph c{number[0]}["{_mermaid(_cluster_label(sub))}"]')
             cluster(sub, indent + "  ", number)

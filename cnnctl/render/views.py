@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
+from ..graph import named_from
 from ..shapes import format_shape
 from .numbers import accuracy, both, exact, plural, share, short, size
 from .table import Column, Table, clean, num
@@ -14,8 +15,8 @@ SHORTHAND = Column("Shorthand", wrap=True)
 
 
 def field_text(f: Field) -> str:
-    """`212`, `7x3`, `~18.5` (uneven: containing each position's field), or `all` (every output
-    value sees the whole input)."""
+    """`212`, `7x3`, `~5` (uneven: the largest of the positions' fields, which differ), or `all`
+    (every output value sees the whole input)."""
     if f.whole:
         return "all"
     h, w = (round(v, 2) for v in f.size)
@@ -38,14 +39,12 @@ def _pair(values: tuple) -> str:
 
 def _connections(s: Summary) -> list[str]:
     """Each row's inputs, where they are not simply the row above (the first row's: the input),
-    named from the row's own group: `branch1.conv1` inside `inception3a`."""
+    named from the row's own group where that cannot be read as another row (`named_from`):
+    `branch1.conv1` inside `inception3a`."""
     out, above = [], "input"
+    paths = {r.path for r in s.rows}
     for r in s.rows:
-        if r.inputs in ((), (above,)):
-            out.append("")
-        else:
-            group = r.path.rpartition(".")[0] + "."
-            out.append(", ".join(i[len(group) :] if group != "." and i.startswith(group) else i for i in r.inputs))
+        out.append("" if r.inputs in ((), (above,)) else ", ".join(named_from(r.path, r.inputs, paths)))
         above = r.path
     return out
 
@@ -91,7 +90,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     ]
     if "field" in columns:
         uneven = any(r.field.uneven for r in s.rows)
-        marks = "~: contains each position's, placed unevenly by an upsample; " if uneven else ""
+        marks = "~: the largest, positions' fields differing after an upsample; " if uneven else ""
         notes.append(f"Field: the receptive field of each output value, in input pixels ({marks}all: the whole input)")
     return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
 

@@ -220,14 +220,16 @@ def evaluate(
     data_dir: str | None,
     batch_size: int = EVAL_BATCH,
     device_name: str = "auto",
-    split: str = "val",
+    split: str | None = None,
     weights: str | None = None,
     mean: tuple | None = None,
     std: tuple | None = None,
 ) -> Evaluation:
     """`split`: val (the validation split the run had), test (the data's test split), train
-    (the images it trained on) or all (every image of the data). `weights` (--weights) in
-    place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
+    (the images it trained on) or all (every image of the data); None: val on the run's own
+    data, all of other data (`data_spec` that is not what the run trained on, or any with
+    weights from no run), whose val split would be no held-out part of anything. `weights`
+    (--weights) in place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
     from ..data import load_data
     from ..data.streamed import is_streamable
 
@@ -241,9 +243,17 @@ def evaluate(
             "which data? the weights come from no cnnctl run, so there is no data they were trained on",
             hint="give --data DATA (a data set or an image folder), with --split all for every image of a folder",
         )
+    other = other_data(config, data_spec)
+    split = split or ("all" if other else "val")
+    if other and split == "val":
+        why = other if "data" not in config else f"`{data_spec}` is not this run's data: {other}"
+        raise CnnctlError.at(
+            f"--split val is the validation split a run held out of its own data, and {why}",
+            hint=f"leave --split out to evaluate on all of `{data_spec}` (or --split test for its test split)",
+        )
     # Normalised as it was trained: the weights' statistics (or --mean/--std), not the evaluated data's.
     trained_with = loaded.stats
-    val_split = config.get("val_split", 0.1)
+    val_split = 0.0 if other else config.get("val_split", 0.1)  # other data: nothing of it was held out
     from ..data.loader import default_workers
 
     data = load_data(
@@ -270,7 +280,8 @@ def evaluate(
             f"but `{data.name}` has {first(data.classes, 5)}",
             hint="evaluate on the data it was trained on",
         )
-    images, measured_on = chosen_split(data, split)
+    # said in the header where there is a run whose data this is not (weights from elsewhere have none)
+    images, measured_on = chosen_split(data, split, bool(other), other if "data" in config else "")
     recipe = None
     if loaded.pretrained:  # ImageNet's 1,000 outputs, read for the data's classes by their names
         from ..data.loader import Recipe
@@ -349,13 +360,38 @@ def evaluation_source(
     return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
 
 
-def chosen_split(data, split: str) -> tuple[Split, str]:
-    """The images of `split` and what they are, in words, for the report's header."""
+def other_data(config: dict, data_spec: str | None) -> str:
+    """Why `data_spec` (--data) is not the data the run trained on, in words: what it trained
+    on ("" where it is that data: not given, or naming the same data set or folder as the
+    run's config)."""
+    from ..data import data_set
+    from .config import absolute_data_paths
+
+    if "data" not in config:
+        return "the weights come from no cnnctl run" if data_spec is not None else ""
+    if data_spec is None:
+        return ""
+    given, trained = absolute_data_paths({"data": data_spec})["data"], str(config["data"])
+    if given == trained or (data_set(given) and data_set(given) is data_set(trained)):
+        return ""
+    return f"it trained on {os.path.basename(trained.rstrip('/')) or trained}"
+
+
+def chosen_split(data, split: str, other: bool = False, why: str = "") -> tuple[Split, str]:
+    """The images of `split` and what they are, in words, for the report's header; `other`: the
+    data is not what the weights were trained on (`why`, from `other_data`, is said there)."""
+    aside = f"; not this run's data: {why}" if why else ""
+    if split == "test" and data.test is None and other and data.train_from:
+        # a folder of test files alone (MNIST's t10k): trained on where they were the run's own
+        # data (`no_test` says so), but here every image is the test split
+        return _every(data), f"the test split of {data.name} ({data.train_from}, all of it{aside})"
     if split == "test":
         if data.test is None and data.no_test:
             raise CnnctlError.at(
                 f"`{data.name}` has no test split: {data.no_test}",
-                hint="use --split val (the default), or evaluate on other images with --data DIR --split all",
+                hint="leave --split out to evaluate on all of it"
+                if other
+                else "use --split val (the default), or evaluate on other images with --data DIR --split all",
             )
         if data.test is None:
             raise CnnctlError.at(
@@ -364,18 +400,14 @@ def chosen_split(data, split: str) -> tuple[Split, str]:
                 "beside the training files, or CIFAR-10's test_batch; or give the test images as "
                 "--data DIR --split all",
             )
-        also = "; it was also the validation split while training" if data.test is data.val else ""
-        return data.test, f"the test split of {data.name} ({data.test_from}{also})"
+        also = "; it was also the validation split while training" if data.test is data.val and not other else ""
+        return data.test, f"the test split of {data.name} ({data.test_from}{also}{aside})"
     if split == "train":
-        return data.train, f"the training split of {data.name} (the images it trained on)"
+        said = [f"{data.train_from}, its only files"] if data.train_from and other else []
+        said += [aside[2:]] if why else [] if other else ["the images it trained on"]
+        return data.train, f"the training split of {data.name}" + (f" ({'; '.join(said)})" if said else "")
     if split == "all":
-        parts = [data.train, data.val] + ([data.test] if data.test is not None and data.test is not data.val else [])
-        if data.streamed:
-            from ..data.samples import Samples
-
-            return Samples.concat(parts), f"{data.name}, all its splits"
-        every = Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
-        return every, f"{data.name}, all its splits"
+        return _every(data), f"{data.name}, all of it ({aside[2:]})" if why else f"{data.name}, all its splits"
     if not data.val_from:
         raise CnnctlError.at(
             "the run held out no validation split (--val-split 0 on data with one split)",
@@ -383,6 +415,17 @@ def chosen_split(data, split: str) -> tuple[Split, str]:
         )
     where = "" if data.val_from == "its validation split" else f" ({data.val_from})"
     return data.val, f"the validation split of {data.name}{where}"
+
+
+def _every(data):
+    """Every image of `data`: its splits together (the test split once, where it was also the
+    validation split)."""
+    parts = [data.train, data.val] + ([data.test] if data.test is not None and data.test is not data.val else [])
+    if data.streamed:
+        from ..data.samples import Samples
+
+        return Samples.concat(parts)
+    return Split(torch.cat([p.x for p in parts]), torch.cat([p.y for p in parts]))
 
 
 # The training data's background, from the checkpoint's channel means (of its images scaled
