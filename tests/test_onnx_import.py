@@ -151,6 +151,30 @@ def test_what_cnnctl_cannot_read_is_told_per_operator(tmp_path, monkeypatch, cap
     assert err.count("hint:") == 1  # what cnnctl reads, said once
 
 
+class AfterUnread(nn.Module):
+    """Sqrt and Abs, which no layer kind computes, then a bilinear Resize, which cnnctl's upsample is not."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.abs(self.c2(torch.sqrt(torch.relu(self.c1(x)) + 1)))
+        return nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+
+
+def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, capsys):
+    # the Resize reads the Abs's output: its own refusal (its mode) is told with theirs, in one run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(AfterUnread().eval(), (torch.randn(1, 3, 8, 8),), str(tmp_path / "a.onnx"), dynamo=False)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "a.onnx"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "(Sqrt, node" in err and "(Abs, node" in err
+    assert "(Resize, node" in err and "only nearest upsampling by constant scales is read" in err
+    assert err.count("error:") == 3
+
+
 def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys):
     export(load("resnet18"), "onnx", str(tmp_path / "r.onnx"))
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.yaml"))

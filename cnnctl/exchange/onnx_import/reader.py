@@ -67,6 +67,7 @@ class _Reader(
             )
         self.input_shape = (dims[2], dims[3], dims[1])
         self.source = inputs[0].name
+        self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
         self.alias: dict[str, str] = {}  # tensor -> the tensor it equals (Identity, a joined activation)
         self.made: dict[str, Layer] = {}  # tensor -> the layer whose output it is
         self.order: list[tuple[str, Layer]] = []  # (output tensor, layer), in graph order
@@ -80,7 +81,10 @@ class _Reader(
                 self.consumers.setdefault(t, []).append(i)
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
-        self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
+        # Values worked out from sizes by nodes already told (a Shape of what no layer makes): what
+        # reads them is not told again. A node told whose output is data stands in as a layer
+        # instead (stand_in), so what reads it is read and told as ever: every problem in one run.
+        self.failed: set[str] = set()
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
         # Patterns of several operators that make one layer, half read: a channel shuffle's
@@ -131,7 +135,7 @@ class _Reader(
             if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
             given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
-            if any(t in self.failed for t in given):  # what it reads was told already: no more of it
+            if any(t in self.failed for t in given):  # a value whose node was told: no more of it
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
@@ -145,17 +149,34 @@ class _Reader(
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
-            self.failed.update(node.output)
+            self.stand_in(node)
             return
         except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
             # what the checks above let through: told at the node, never a traceback
             self.tell(i, f"a malformed {_comment(op, 40)} node", "onnx.checker.check_model(model) says what is wrong")
-            self.failed.update(node.output)
+            self.stand_in(node)
             return
         if layer is not None:
             layer.nodes.append(i)
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
+
+    def stand_in(self, node) -> None:
+        """After node `node` was told: each of its outputs that is data (computed from the
+        input's values) stands in as a layer of no kind, keeping the layout of what it read,
+        so the nodes reading it are read and their own problems told too (a bilinear Resize
+        after an Abs); one that is a value worked out from sizes is `failed`: what reads it
+        would only fail for want of it."""
+        nhwc = any(t in self.normed for t in node.input)
+        for t in node.output:
+            if not t:
+                continue
+            if t not in self.data:
+                self.failed.add(t)
+                continue
+            self.made[t] = self.layer(f"({node.op_type})", [], [], t, [self.index])
+            if nhwc:
+                self.normed.add(t)
 
     def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
         """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays
