@@ -199,6 +199,52 @@ def test_a_file_that_is_not_onnx_is_one_message(content, said, tmp_path, monkeyp
     assert code == 2 and said in err and "Traceback" not in err
 
 
+def _torchscript(path):
+    torch.jit.script(nn.Conv2d(3, 2, 1)).save(str(path))
+
+
+def _state_dict(path):
+    torch.save(nn.Conv2d(3, 2, 1).state_dict(), str(path))
+
+
+def _legacy_state_dict(path):
+    torch.save(nn.Conv2d(3, 2, 1).state_dict(), str(path), _use_new_zipfile_serialization=False)
+
+
+def _safetensors(path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"conv.weight": np.zeros((2, 3, 1, 1), np.float32)}, str(path))
+
+
+def _zip(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("model/readme.txt", "not a model")
+
+
+@pytest.mark.parametrize(
+    ("write", "name", "said", "hint"),
+    [
+        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--format onnx"),
+        (_state_dict, "model.pt", "a PyTorch file (torch.save", "--weights model.pt"),
+        (_legacy_state_dict, "model.pt", "a PyTorch file (torch.save's pickle", "--weights model.pt"),
+        (_safetensors, "w.safetensors", "a .safetensors file: weights without the network", "--weights w.safetensors"),
+        (_zip, "model.zip", "a zip archive, not ONNX", "torch.onnx.export"),
+    ],
+)
+def test_a_model_saved_in_another_format_is_told_as_that_format(write, name, said, hint, tmp_path, monkeypatch,
+                                                                capsys):  # fmt: skip
+    write(tmp_path / name)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / name))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert said in err and hint in err
+    assert "torch.onnx.export" in err or "safetensors" in said  # how to get ONNX from PyTorch
+    assert "not a readable ONNX file" not in err
+
+
 def test_import_does_not_import_torch(tmp_path):
     import subprocess
     import sys
