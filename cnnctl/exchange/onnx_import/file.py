@@ -85,9 +85,8 @@ def read_onnx(path: str):
         data = _regular_bytes(path, MAX_ONNX_BYTES)
     except _Unread as refused:
         raise CnnctlError.at(refused.message, Loc(path), hint=refused.hint) from None
-    other = other_format(
-        data, _comment(os.path.basename(path))
-    )  # a TorchScript archive, a state_dict...: said so, never loaded
+    # a TorchScript archive, a state_dict...: said so, never loaded
+    other = other_format(data, _comment(os.path.basename(path)))
     if other is not None:
         raise CnnctlError.at(other[0], Loc(path), hint=other[1])
     model = onnx.ModelProto()
