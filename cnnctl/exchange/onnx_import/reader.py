@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ...errors import CnnctlError, Loc, shown
+from ...shapes import Shape
 from ..write_notation import NAME  # what an id may not hold: one rule for every name written
 from .activations import Activations
 from .arithmetic import Arithmetic
@@ -14,6 +15,7 @@ from .attention import Attention
 from .attributes import _attrs
 from .conv_and_pool import ConvAndPool
 from .eca import ECA
+from .given_input import input_volume
 from .layer import Layer
 from .normalisation import Normalisation
 from .operators import OPERATORS, operators_read
@@ -21,7 +23,7 @@ from .patterns import Pattern, Patterns
 from .prelude import Prelude
 from .reshapes import Reshapes
 from .told import Told, _comment, _Unread
-from .values import Values
+from .values import FOLDS, Values
 from .wiring import Wiring
 
 
@@ -42,7 +44,7 @@ class _Reader(
     """One pass over an ONNX graph: each operator's reader makes a Layer (or joins an
     activation to the layer before); the tensors name what each layer reads."""
 
-    def __init__(self, model, path: str):
+    def __init__(self, model, path: str, input: Shape | None = None):
         graph = model.graph
         self.model, self.graph, self.path = model, graph, path
         self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
@@ -58,14 +60,7 @@ class _Reader(
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
             raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
-        dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-        if len(dims) != 4 or not all(d > 0 for d in dims[1:]):
-            shown = "x".join(str(d) if d > 0 else "?" for d in dims[:8]) + ("x..." if len(dims) > 8 else "")
-            raise CnnctlError.at(
-                f"its input is {shown or 'of no shape'}: cnnctl reads networks of an image NCHW with known C, H and W",
-                Loc(path),
-            )
-        self.input_shape = (dims[2], dims[3], dims[1])
+        self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
         self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
         self.alias: dict[str, str] = {}  # tensor -> the tensor it equals (Identity, a joined activation)
@@ -129,6 +124,13 @@ class _Reader(
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
+            if operator is None and pattern is None and not any(t in self.data for t in node.output):
+                raise _Unread(  # no data out: a value, worked out from sizes (a resize's from x.shape) or constants
+                    f"works out a value with {_comment(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
+                    "values (the sizes of an input of known size, constants)",
+                    "re-export at a fixed size (torch.onnx.export without dynamic_axes or dynamic_shapes): the "
+                    "exporter then writes the values it works out as constants",
+                )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
