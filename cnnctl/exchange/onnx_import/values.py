@@ -154,23 +154,19 @@ class Values:
         (an export with dynamic sizes, read at --input: x.chunk's bounds from x.shape, then a
         Shape of the part), inference is run again with those it could not carry through
         worked out here (sizes_known) and given as constants, until no more are found."""
-        import onnx
 
-        model, found = self.model, {}
+        shapes, found = _inferred_shapes(self.model), {}
         for _ in range(MAX_ROUNDS):
-            # data_prop: sizes worked out from sizes (a reshape's target from x.shape) carried through
-            graph = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
-            shapes = {
-                info.name: tuple(d.dim_value if d.dim_value > 0 else None for d in info.type.tensor_type.shape.dim)
-                for info in [*graph.value_info, *graph.input, *graph.output]
-            }
             more = self.sizes_known(shapes)
             new = more.keys() - found.keys()
             if not any(_unknown(shapes.get(out)) for t in new for j in self.consumers.get(t, []) for out in
                        self.nodes[j].output):  # fmt: skip
-                return shapes  # nothing read from what it did not know
+                break  # nothing read from what it did not know
             found.update(more)
-            model = self.with_values(found)
+            try:
+                shapes = {**shapes, **_inferred_shapes(self.with_values(found))}
+            except Exception:  # what was inferred before stands
+                break
         return shapes
 
     def sizes_known(self, shapes: dict) -> dict:
@@ -208,10 +204,11 @@ class Values:
 
         graph = self.graph
         small = [i for i in graph.initializer if _count(i.dims, MAX_ONNX_CONSTANT) is not None]
+        listed = {i.name for i in graph.input}  # IR 3 lists initializers among the inputs too
         weights = [
             helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
             for i in graph.initializer
-            if _count(i.dims, MAX_ONNX_CONSTANT) is None
+            if _count(i.dims, MAX_ONNX_CONSTANT) is None and i.name not in listed
         ]
         light = helper.make_graph(
             [n for n in graph.node if not (n.output and all(t in values for t in n.output if t))],
@@ -256,6 +253,18 @@ class Values:
         self.constants[node.output[0]] = FOLDED
         self.decoded[node.output[0]] = np.asarray(value)
         return None
+
+
+def _inferred_shapes(model) -> dict:
+    """Each tensor's dims (None for one unknown) by ONNX's shape inference on `model`."""
+    import onnx
+
+    # data_prop: sizes worked out from sizes (a reshape's target from x.shape) carried through
+    graph = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    return {
+        info.name: tuple(d.dim_value if d.dim_value > 0 else None for d in info.type.tensor_type.shape.dim)
+        for info in [*graph.value_info, *graph.input, *graph.output]
+    }
 
 
 def _unknown(dims: tuple | None) -> bool:
