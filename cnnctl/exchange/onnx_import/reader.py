@@ -76,9 +76,9 @@ class _Reader(
                 self.consumers.setdefault(t, []).append(i)
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
-        # Values worked out from sizes by nodes already told (a Shape of what no layer makes): what
-        # reads them is not told again. A node told whose output is data stands in as a layer
-        # instead (stand_in), so what reads it is read and told as ever: every problem in one run.
+        # Outputs of nodes already told: what reads them is not told again. Where the node is an
+        # operator cnnctl does not know and its output is data, it stands in as a layer instead
+        # (stand_in), so what reads it is read and told as ever: every problem in one run.
         self.failed: set[str] = set()
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
@@ -121,6 +121,10 @@ class _Reader(
         if i in self.inside:  # a node of a pattern (a written-out GELU...): read with its last node
             return
         pattern = self.patterns.get(i)
+        # An operator cnnctl has no reader for (Sqrt, Abs) is a hole in a plain flow of data: what
+        # reads it is read and told too. A node a reader refused (a pattern not matched, an
+        # attribute not read) may be part of a pattern, whose other nodes would only echo it.
+        unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
@@ -151,12 +155,15 @@ class _Reader(
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
-            self.stand_in(node)
+            if unknown:
+                self.stand_in(node)
+            else:
+                self.failed.update(node.output)
             return
         except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
             # what the checks above let through: told at the node, never a traceback
             self.tell(i, f"a malformed {_comment(op, 40)} node", "onnx.checker.check_model(model) says what is wrong")
-            self.stand_in(node)
+            self.failed.update(node.output)
             return
         if layer is not None:
             layer.nodes.append(i)
@@ -164,11 +171,11 @@ class _Reader(
             self.order.append((node.output[0], layer))
 
     def stand_in(self, node) -> None:
-        """After node `node` was told: each of its outputs that is data (computed from the
-        input's values) stands in as a layer of no kind, keeping the layout of what it read,
-        so the nodes reading it are read and their own problems told too (a bilinear Resize
-        after an Abs); one that is a value worked out from sizes is `failed`: what reads it
-        would only fail for want of it."""
+        """After node `node`, an operator cnnctl does not know, was told: each of its outputs
+        that is data (computed from the input's values) stands in as a layer of no kind,
+        keeping the layout of what it read, so the nodes reading it are read and their own
+        problems told too (a bilinear Resize after an Abs); one that is a value worked out from
+        sizes is `failed`: what reads it would only fail for want of it."""
         nhwc = any(t in self.normed for t in node.input)
         for t in node.output:
             if not t:
