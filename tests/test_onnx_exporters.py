@@ -732,3 +732,106 @@ def test_an_expand_not_read_by_a_mul_or_add_is_one_message_at_its_node(tmp_path,
     assert code == 2 and out == "" and "Traceback" not in err, err
     assert err.count("error:") == 1 and "(Expand, node " in err, err
     assert "an Expand other than to the shape of what the one Mul or Add reading it takes with it" in err, err
+
+
+# -- an export with dynamic sizes, read at --input (nu3 item T1) -----------------------------------
+class Dynamic(nn.Module):
+    """What an export with dynamic sizes computes from x.shape: a channel shuffle's view, a chunk,
+    a resize to twice the size, a view to N x -1; conv, bn and a classifier around them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.d = nn.Conv2d(4, 4, 1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.conv(x)))
+        n, c, h, w = x.shape
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        a, b = x.chunk(2, dim=1)
+        x = torch.cat([self.d(a), b], 1)
+        x = nn.functional.interpolate(x, size=(h * 2, w * 2), mode="nearest")
+        x = nn.functional.adaptive_avg_pool2d(x, 1)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def exported_dynamic(module: nn.Module, tmp_path, dynamo: bool) -> str:
+    """`module` exported at 1x3x8x8 with its batch, height and width dynamic: dynamic_axes for
+    the TorchScript-based exporter, dynamic_shapes for dynamo."""
+    path = str(tmp_path / f"dynamic_{'dynamo' if dynamo else 'ts'}.onnx")
+    if dynamo:
+        dim = torch.export.Dim
+        sizes = {"dynamic_shapes": ({0: dim("n"), 2: dim("h", min=4, max=512), 3: dim("w", min=4, max=512)},)}
+    else:
+        sizes = {"dynamic_axes": {"x": {0: "n", 2: "h", 3: "w"}}, "training": torch.onnx.TrainingMode.PRESERVE}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (torch.randn(2, 3, 8, 8),), path, dynamo=dynamo, input_names=["x"], **sizes)
+    return path
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_an_export_with_dynamic_sizes_is_read_at_the_input_given(dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(Dynamic())
+    path = exported_dynamic(module, tmp_path, dynamo)
+    net = str(tmp_path / "net.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "import", path, "--input", "12x10x3", "-o", net)
+    assert code == 0, err
+    assert "input: 12x10x3\n" in (tmp_path / "net.yaml").read_text()
+    graph = cnnctl.load(net)
+    kinds = [n.kind for n in graph.nodes]
+    assert {"shuffle", "chunk", "upsample"} <= set(kinds), kinds
+    own = sum(p.numel() for p in module.parameters())
+    assert graph.params in (own, own - 16)  # eval-mode exports may fold bn into the conv (which has a bias)
+    # the course's formula at 12x10: the conv's and the 1x1 conv's (at 12x10) output volume x filter volume, fc
+    assert graph.mults == 12 * 10 * 8 * (3 * 3 * 3) + 12 * 10 * 4 * 4 + 8 * 5
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, net.removesuffix(".yaml") + ".safetensors")
+    assert same_outputs(model, path, shape=(3, 12, 10))  # ONNX Runtime on the file, at the size given
+
+
+def test_an_export_with_dynamic_sizes_without_input_says_how_to_give_them(tmp_path, monkeypatch, capsys):
+    path = exported_dynamic(Dynamic(), tmp_path, dynamo=False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "its input is ?x3x?x? (N x C x H x W): its height and width are not fixed" in err
+    assert "--input HxWxC" in err and "re-export the model at a fixed size" in err
+
+
+@pytest.mark.parametrize(
+    ("dynamic", "given", "said"),
+    [
+        (True, "12x10x1", "--input 12x10x1 gives 1 channel; the file's input (?x3x?x?, N x C x H x W) has 3"),
+        (False, "12x10x3", "--input 12x10x3: the file fixes its input's height 8 and width 8 (1x3x8x8"),
+    ],
+)
+def test_an_input_that_disagrees_with_the_files_is_refused_naming_both(dynamic, given, said, tmp_path, monkeypatch,
+                                                                       capsys):  # fmt: skip
+    path = exported_dynamic(Dynamic(), tmp_path, dynamo=False) if dynamic else exported(Dynamic(), tmp_path, False)
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "--input", given)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert said in err
+
+
+def test_a_size_worked_out_by_an_operator_cnnctl_does_not_is_told_at_its_node(tmp_path, monkeypatch, capsys):
+    # x.view(*x.shape.abs()): the Reshape's target is worked out from the size by an Abs, told once, there
+    import onnx
+    from onnx import helper
+
+    from tests.helpers import onnx_model, onnx_tensor
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+        helper.make_node("Shape", ["y"], ["s"], name="shape"),
+        helper.make_node("Abs", ["s"], ["t"], name="abs"),
+        helper.make_node("Reshape", ["y", "t"], ["z"], name="reshape"),
+    ]
+    model = onnx_model(nodes, (onnx_tensor("w", np.ones((4, 3, 1, 1))),), shape=("n", 3, "h", "w"))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "m.onnx"), "--input", "8x8x3")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "ONNX node `abs` (Abs, node 3 of 4): works out a value with Abs: cnnctl works out Shape, Gather" in err
+    assert "re-export at a fixed size" in err
+    assert err.count("error:") == 1  # the Reshape, which reads it, is not told again

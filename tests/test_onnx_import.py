@@ -151,6 +151,30 @@ def test_what_cnnctl_cannot_read_is_told_per_operator(tmp_path, monkeypatch, cap
     assert err.count("hint:") == 1  # what cnnctl reads, said once
 
 
+class AfterUnread(nn.Module):
+    """Sqrt and Abs, which no layer kind computes, then a bilinear Resize, which cnnctl's upsample is not."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = torch.abs(self.c2(torch.sqrt(torch.relu(self.c1(x)) + 1)))
+        return nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+
+
+def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, capsys):
+    # the Resize reads the Abs's output: its own refusal (its mode) is told with theirs, in one run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(AfterUnread().eval(), (torch.randn(1, 3, 8, 8),), str(tmp_path / "a.onnx"), dynamo=False)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "a.onnx"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "(Sqrt, node" in err and "(Abs, node" in err
+    assert "(Resize, node" in err and "only nearest upsampling by constant scales (or sizes) is read" in err
+    assert err.count("error:") == 3
+
+
 def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys):
     export(load("resnet18"), "onnx", str(tmp_path / "r.onnx"))
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.yaml"))
@@ -173,6 +197,52 @@ def test_a_file_that_is_not_onnx_is_one_message(content, said, tmp_path, monkeyp
         path.write_bytes(content)
     code, _, err = run_main(monkeypatch, capsys, "import", str(path))
     assert code == 2 and said in err and "Traceback" not in err
+
+
+def _torchscript(path):
+    torch.jit.script(nn.Conv2d(3, 2, 1)).save(str(path))
+
+
+def _state_dict(path):
+    torch.save(nn.Conv2d(3, 2, 1).state_dict(), str(path))
+
+
+def _legacy_state_dict(path):
+    torch.save(nn.Conv2d(3, 2, 1).state_dict(), str(path), _use_new_zipfile_serialization=False)
+
+
+def _safetensors(path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"conv.weight": np.zeros((2, 3, 1, 1), np.float32)}, str(path))
+
+
+def _zip(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("model/readme.txt", "not a model")
+
+
+@pytest.mark.parametrize(
+    ("write", "name", "said", "hint"),
+    [
+        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--format onnx"),
+        (_state_dict, "model.pt", "a PyTorch file (torch.save", "--weights model.pt"),
+        (_legacy_state_dict, "model.pt", "a PyTorch file (torch.save's pickle", "--weights model.pt"),
+        (_safetensors, "w.safetensors", "a .safetensors file: weights without the network", "--weights w.safetensors"),
+        (_zip, "model.zip", "a zip archive, not ONNX", "torch.onnx.export"),
+    ],
+)
+def test_a_model_saved_in_another_format_is_told_as_that_format(write, name, said, hint, tmp_path, monkeypatch,
+                                                                capsys):  # fmt: skip
+    write(tmp_path / name)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / name))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert said in err and hint in err
+    assert "torch.onnx.export" in err or "safetensors" in said  # how to get ONNX from PyTorch
+    assert "not a readable ONNX file" not in err
 
 
 def test_import_does_not_import_torch(tmp_path):

@@ -5,7 +5,7 @@ import sys
 from typing import Annotated, Optional
 
 from .common import Format, _print_json, examples
-from .options import argument, format_option, formats, option, words
+from .options import argument, format_option, formats, input_option, option, words
 
 
 @examples(
@@ -19,6 +19,8 @@ def import_cmd(
                                             help="The network file to write. Default: standard output.")] = None,
     name: Annotated[Optional[str], option("--name", help="The network's name. Default: the graph's, else the "
                                           "file's.")] = None,
+    input: Annotated[Optional[str], input_option("The input volume HxWxC where the file leaves its sizes unknown "
+                                                 "(exported with dynamic axes or shapes).")] = None,
     format: Annotated[Format, format_option(Format.table, Format.json)] = Format.table,
 ) -> int:  # fmt: skip
     """Read an ONNX file into cnnctl's notation: analysable and trainable here.
@@ -29,21 +31,25 @@ def import_cmd(
     are printed. With -o, the weights the ONNX file stores are written beside it
     (net.yaml -> net.safetensors) under the network's own names: `cnnctl train net.yaml
     --weights net.safetensors` starts from them. Needs `pip install onnx safetensors` (no
-    torch, no runtime).
+    torch, no runtime). A file exported with dynamic sizes (batch, height, width) is read at
+    --input HxWxC: the sizes it leaves unknown are those (it must agree with those it fixes), as
+    are the network file's `input:` and what the graph works out from them.
     """
     from ..exchange.onnx_import import build_imported, read_weights
+    from ..graph.build import parse_volume
     from ..render import picture
     from ..render.numbers import exact, short
 
+    shape = parse_volume(input, None, "--input") if input is not None else None
     if output is None:
-        text, graph = build_imported(file, name)  # what was read builds: every shape fits
+        text, graph = build_imported(file, name, shape)  # what was read builds: every shape fits
         if format is Format.json:  # what -o reports, the network file's text in place of the files written
             _print_json({"file": None, **_counts(graph), "text": text})
         else:
             sys.stdout.write(text)
         return 0
     weights = weights_beside(output, file)
-    got = read_weights(file, name)  # the network built, and where its stored weights go in it
+    got = read_weights(file, name, shape)  # the network built, and where its stored weights go in it
     graph = got.graph
     arrays = {tensor: got.array(tensor) for tensor in got.shapes}  # every value read before anything is written
     stored = sum(a.size for a in arrays.values())

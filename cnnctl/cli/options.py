@@ -178,8 +178,8 @@ def arch_argument(help: str = ARCH_HELP) -> Any:
     return argument("ARCH", help, complete_arch)
 
 
-def input_option() -> Any:
-    return option("-i", "--input", metavar="HxWxC", help="Input volume HxWxC, overriding the file's.")
+def input_option(help: str = "Input volume HxWxC, overriding the file's.") -> Any:
+    return option("-i", "--input", metavar="HxWxC", help=help)
 
 
 def format_option(*allowed: Format) -> Any:

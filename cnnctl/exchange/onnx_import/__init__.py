@@ -31,8 +31,14 @@ An ONNX file is anything anyone wrote, so what is read is bounded (cnnctl/limits
 - The network made is built to check it (`build_imported`); a layer that does not build is
   told at the ONNX node(s) it came from, with the builder's shapes and hint.
 
-The package, a module an idea: file (the ONNX file itself), told (how a problem is told),
-attributes, values (constants, weights, shapes), wiring (the graph checked and asked), prelude,
+An export with dynamic sizes is read at the size `--input` gives (given_input): set in the graph's
+input, so that shape inference and the sizes worked out from them (`fold`) are of one image of it.
+A file of another format (a TorchScript archive, a PyTorch state_dict, a .safetensors file) is
+told as what it is (not_onnx), known by its first bytes, a zip by the names it lists.
+
+The package, a module an idea: file (the ONNX file itself), not_onnx (what else it may be),
+given_input (the input's size), told (how a problem is told), attributes, values (constants,
+weights, shapes), wiring (the graph checked and asked), prelude,
 patterns (layers of several operators), the families of readers (conv_and_pool, normalisation,
 eca, attention, arithmetic, activations, reshapes) mixed into reader, writing (the network file),
 network (the steps in order) and imported_weights.

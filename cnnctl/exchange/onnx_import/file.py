@@ -9,7 +9,8 @@ import stat
 
 from ...errors import CnnctlError, Loc
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES
-from .told import _Unread
+from .not_onnx import other_format
+from .told import _comment, _Unread
 
 
 def _kind_of(mode: int) -> str:
@@ -84,6 +85,10 @@ def read_onnx(path: str):
         data = _regular_bytes(path, MAX_ONNX_BYTES)
     except _Unread as refused:
         raise CnnctlError.at(refused.message, Loc(path), hint=refused.hint) from None
+    # a TorchScript archive, a state_dict...: said so, never loaded
+    other = other_format(data, _comment(os.path.basename(path)))
+    if other is not None:
+        raise CnnctlError.at(other[0], Loc(path), hint=other[1])
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)

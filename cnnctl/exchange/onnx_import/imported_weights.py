@@ -8,6 +8,7 @@ import math
 
 from ...errors import CnnctlError, Loc
 from ...records import record
+from ...shapes import Shape
 from .layer import READ_AS
 from .network import _built, _read
 
@@ -36,9 +37,10 @@ class ImportedWeights:
         return READ_AS[how](values).reshape(self.shapes[name]).copy()
 
 
-def read_weights(path: str, name: str | None = None) -> ImportedWeights:
-    """The network of the ONNX file at `path`, built, and where its stored weights go in it."""
-    imported, reader = _read(path, name)
+def read_weights(path: str, name: str | None = None, input: Shape | None = None) -> ImportedWeights:
+    """The network of the ONNX file at `path` (`input`: the sizes it leaves unknown), built, and
+    where its stored weights go in it."""
+    imported, reader = _read(path, name, input)
     graph = _built(imported, path)
     shapes, sources = {}, {}
     for node, layer in zip(graph.nodes, imported.layers, strict=True):  # one node per layer written

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ...errors import CnnctlError, LimitError, Loc, Problem
+from ...shapes import Shape
 from .file import read_onnx
 from .reader import _Reader
 from .writing import Imported, _write
@@ -15,19 +16,20 @@ from .writing import Imported, _write
 GENERATED = "<imported>"  # the file name the text made is built under, before its lines are traced back
 
 
-def import_onnx(path: str, name: str | None = None) -> str:
-    """The network of the ONNX file at `path` in cnnctl's notation, as YAML text."""
-    return read_network(path, name).text
+def import_onnx(path: str, name: str | None = None, input: Shape | None = None) -> str:
+    """The network of the ONNX file at `path` in cnnctl's notation, as YAML text. `input`: the
+    (H, W, C) of an input whose sizes the file leaves unknown (`--input`)."""
+    return read_network(path, name, input).text
 
 
-def read_network(path: str, name: str | None = None) -> Imported:
+def read_network(path: str, name: str | None = None, input: Shape | None = None) -> Imported:
     """The network of the ONNX file at `path`, and where each of its lines comes from."""
-    return _read(path, name)[0]
+    return _read(path, name, input)[0]
 
 
-def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
+def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Imported, _Reader]:
     model = read_onnx(path)
-    reader = _Reader(model, path)
+    reader = _Reader(model, path, input)  # the input's sizes first: what is read is of one image of them
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
     reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
     reader.find_patterns()
@@ -39,10 +41,10 @@ def _read(path: str, name: str | None) -> tuple[Imported, _Reader]:
     return _write(model, path, name, reader), reader
 
 
-def build_imported(path: str, name: str | None = None):
+def build_imported(path: str, name: str | None = None, input: Shape | None = None):
     """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
     is told at the ONNX node(s) it came from, in the file given, not at a line of the text made."""
-    imported = read_network(path, name)
+    imported = read_network(path, name, input)
     return imported.text, _built(imported, path)
 
 

@@ -46,24 +46,30 @@ OPERATORS = {
         "of two layers; by a stored factor per channel, a layerscale; by a constant, one or one per channel, "
         "an affine (with the Add of a constant after it); of known values, a value",
     ),
-    "Concat": Operator("concat", 1, "of channels; of one input, nothing"),
+    "Concat": Operator("concat", 1, "of channels; of one input, nothing; of known values"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
     "Resize": Operator("resize", 1, "nearest, by a whole factor"),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
-    "Slice": Operator("slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`"),
+    "Slice": Operator(
+        "slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`; of known values"
+    ),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
+    "Cast": Operator("fold", 1, "of known values"),
+    "Squeeze": Operator("fold", 1, "of known values"),
     "Gather": Operator(
         "gather",
         2,
         "of one channel, unsqueezed back, a chunk; of every value in order after a Reshape to -1, nothing; "
         "of known values",
     ),
-    "Unsqueeze": Operator("unsqueeze", 1, "of one channel a Gather picked, at axis 1"),
+    "Unsqueeze": Operator("unsqueeze", 1, "of one channel a Gather picked, at axis 1; of known values"),
     "Sub": Operator("sub", 2, "of a layer and a constant after it, one or one per channel, an affine; of known values"),
     "Div": Operator("div", 2, "of a layer by a constant, one or one per channel, an affine; of known values"),
     "Reshape": Operator(
-        "reshape", 2, "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax"
+        "reshape",
+        2,
+        "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax; of known values",
     ),
     "Transpose": Operator("transpose", 1, "in a channel shuffle, a radix softmax or around a LayerNormalization"),
     "Expand": Operator("expand", 2, "to the shape of what the one Mul or Add reading it takes with it: nothing"),

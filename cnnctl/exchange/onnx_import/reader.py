@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ...errors import CnnctlError, Loc, shown
+from ...shapes import Shape
 from ..write_notation import NAME  # what an id may not hold: one rule for every name written
 from .activations import Activations
 from .arithmetic import Arithmetic
@@ -14,6 +15,7 @@ from .attention import Attention
 from .attributes import _attrs
 from .conv_and_pool import ConvAndPool
 from .eca import ECA
+from .given_input import input_volume
 from .layer import Layer
 from .normalisation import Normalisation
 from .operators import OPERATORS, operators_read
@@ -21,7 +23,7 @@ from .patterns import Pattern, Patterns
 from .prelude import Prelude
 from .reshapes import Reshapes
 from .told import Told, _comment, _Unread
-from .values import Values
+from .values import FOLDS, Values
 from .wiring import Wiring
 
 
@@ -42,7 +44,7 @@ class _Reader(
     """One pass over an ONNX graph: each operator's reader makes a Layer (or joins an
     activation to the layer before); the tensors name what each layer reads."""
 
-    def __init__(self, model, path: str):
+    def __init__(self, model, path: str, input: Shape | None = None):
         graph = model.graph
         self.model, self.graph, self.path = model, graph, path
         self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
@@ -58,15 +60,9 @@ class _Reader(
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
             raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
-        dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
-        if len(dims) != 4 or not all(d > 0 for d in dims[1:]):
-            shown = "x".join(str(d) if d > 0 else "?" for d in dims[:8]) + ("x..." if len(dims) > 8 else "")
-            raise CnnctlError.at(
-                f"its input is {shown or 'of no shape'}: cnnctl reads networks of an image NCHW with known C, H and W",
-                Loc(path),
-            )
-        self.input_shape = (dims[2], dims[3], dims[1])
+        self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
+        self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
         self.alias: dict[str, str] = {}  # tensor -> the tensor it equals (Identity, a joined activation)
         self.made: dict[str, Layer] = {}  # tensor -> the layer whose output it is
         self.order: list[tuple[str, Layer]] = []  # (output tensor, layer), in graph order
@@ -80,7 +76,10 @@ class _Reader(
                 self.consumers.setdefault(t, []).append(i)
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
-        self.failed: set[str] = set()  # outputs of nodes already told: what reads them is not told again
+        # Outputs of nodes already told: what reads them is not told again. Where the node is an
+        # operator cnnctl does not know and its output is data, it stands in as a layer instead
+        # (stand_in), so what reads it is read and told as ever: every problem in one run.
+        self.failed: set[str] = set()
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
         # Patterns of several operators that make one layer, half read: a channel shuffle's
@@ -122,16 +121,27 @@ class _Reader(
         if i in self.inside:  # a node of a pattern (a written-out GELU...): read with its last node
             return
         pattern = self.patterns.get(i)
+        # An operator cnnctl has no reader for (Sqrt, Abs) is a hole in a plain flow of data: what
+        # reads it is read and told too. A node a reader refused (a pattern not matched, an
+        # attribute not read) may be part of a pattern, whose other nodes would only echo it.
+        unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
+            if operator is None and pattern is None and not any(t in self.data for t in node.output):
+                raise _Unread(  # no data out: a value, worked out from sizes (a resize's from x.shape) or constants
+                    f"works out a value with {_comment(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
+                    "values (the sizes of an input of known size, constants)",
+                    "re-export at a fixed size (torch.onnx.export without dynamic_axes or dynamic_shapes): the "
+                    "exporter then writes the values it works out as constants",
+                )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
             if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
             given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
-            if any(t in self.failed for t in given):  # what it reads was told already: no more of it
+            if any(t in self.failed for t in given):  # a value whose node was told: no more of it
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
@@ -145,7 +155,10 @@ class _Reader(
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
-            self.failed.update(node.output)
+            if unknown:
+                self.stand_in(node)
+            else:
+                self.failed.update(node.output)
             return
         except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
             # what the checks above let through: told at the node, never a traceback
@@ -156,6 +169,23 @@ class _Reader(
             layer.nodes.append(i)
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
+
+    def stand_in(self, node) -> None:
+        """After node `node`, an operator cnnctl does not know, was told: each of its outputs
+        that is data (computed from the input's values) stands in as a layer of no kind,
+        keeping the layout of what it read, so the nodes reading it are read and their own
+        problems told too (a bilinear Resize after an Abs); one that is a value worked out from
+        sizes is `failed`: what reads it would only fail for want of it."""
+        nhwc = any(t in self.normed for t in node.input)
+        for t in node.output:
+            if not t:
+                continue
+            if t not in self.data:
+                self.failed.add(t)
+                continue
+            self.made[t] = self.layer(f"({node.op_type})", [], [], t, [self.index])
+            if nhwc:
+                self.normed.add(t)
 
     def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
         """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays

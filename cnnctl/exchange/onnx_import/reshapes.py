@@ -22,6 +22,8 @@ class Reshapes:
         self.alias[node.output[0]] = ins[0]
 
     def concat(self, node, a: dict, ins: list) -> Layer | None:
+        if self.known(node):  # of sizes: a value
+            return self.fold(node, a, ins)
         axis = _int(a, "axis", 1)
         if len(ins) == 1:  # torch.cat([x], 1): x itself (DenseNet's first layer of each block)
             self.alias[node.output[0]] = ins[0]
@@ -46,6 +48,8 @@ class Reshapes:
         return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
 
     def reshape(self, node, a: dict, ins: list) -> Layer | None:
+        if self.known(node):  # of sizes: a value
+            return self.fold(node, a, ins)
         shape = self.const(node, 1)
         x = ins[0]
         if self.index in self.relaid:  # timm's ECA gate, N x 1 x C to N x C x 1 x 1: cnnctl's 1x1xC as it is
@@ -124,8 +128,10 @@ class Reshapes:
         axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
         return axes is not None and [int(v) for v in list(axes)] == [1]
 
-    def unsqueeze(self, node, a: dict, ins: list) -> None:
-        """The Unsqueeze after a Gather of one channel (gather): with it, the chunk."""
+    def unsqueeze(self, node, a: dict, ins: list) -> Layer | None:
+        """The Unsqueeze after a Gather of one channel (gather): with it, the chunk. Of known values: a value."""
+        if self.known(node):  # of sizes: a value
+            return self.fold(node, a, ins)
         if node.input[0] not in self.picked or not self.unsqueezes_channels(node):
             raise _Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
         self.alias[node.output[0]] = ins[0]
@@ -147,7 +153,9 @@ class Reshapes:
         else:
             raise _Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
 
-    def slice(self, node, a: dict, ins: list) -> Layer:
+    def slice(self, node, a: dict, ins: list) -> Layer | None:
+        if self.known(node):  # of sizes: a value
+            return self.fold(node, a, ins)
         starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
         steps = self.const(node, 4)
         channels = self.channels(node.input[0])
@@ -187,8 +195,10 @@ class Reshapes:
     def resize(self, node, a: dict, ins: list) -> Layer:
         hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
         scales = self.const(node, 2 if node.op_type == "Resize" else 1)
+        if node.op_type == "Resize" and (scales is None or scales.size == 0):
+            scales = self.scales_of_sizes(node)
         if _text(a, "mode", "nearest") != "nearest" or scales is None or scales.shape != (4,):
-            raise _Unread("only nearest upsampling by constant scales is read", hint)
+            raise _Unread("only nearest upsampling by constant scales (or sizes) is read", hint)
         n, c, h, w = (float(s) for s in scales)
         if (n, c) != (1.0, 1.0):
             raise _Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
@@ -197,3 +207,15 @@ class Reshapes:
         if not (math.isfinite(h) and h.is_integer() and h >= 1):
             raise _Unread(f"scales by {h:g}: not a whole factor", hint)
         return self.layer("upsample", [str(int(h))], ins[:1], _node_id(node, "upsample"))
+
+    def scales_of_sizes(self, node):
+        """The scales of a Resize given its output's sizes (its fourth input: how the exporters
+        write F.interpolate(x, size=...), and a scale_factor on dynamic sizes), where they and
+        its input's sizes are known: each size over the input's. None where not."""
+        import numpy as np
+
+        sizes = self.const(node, 3) if len(node.input) > 3 and node.input[3] else None
+        dims = self.shape(node.input[0])
+        if sizes is None or sizes.shape != (4,) or dims is None or len(dims) != 4 or None in dims or 0 in dims:
+            return None
+        return sizes.astype(np.float64) / np.array(dims, dtype=np.float64)

@@ -10,7 +10,7 @@ import re
 
 from ...errors import CnnctlError, Loc, shown
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT
-from .attributes import _int
+from .attributes import _attrs, _int
 from .file import _regular_bytes
 from .told import _Unread
 
@@ -20,6 +20,13 @@ NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT6
 
 
 FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_Reader.fold)
+
+
+# The operators `fold` works out on known values (a Shape on a tensor whose size is known).
+FOLDS = ("Shape", "Gather", "Add", "Sub", "Mul", "Div", "Concat", "Unsqueeze", "Squeeze", "Cast", "Slice", "Reshape")
+
+
+MAX_ROUNDS = 8  # the most times shape inference is run again with sizes worked out here (inferred)
 
 
 MAX_FOLDED = 64  # the most values an operation on known sizes reads (a shape has a few)
@@ -136,17 +143,84 @@ class Values:
         """The dims of tensor `t` (None for one unknown), from ONNX's shape inference, run once
         where a reader needs a shape (a slice's channels, a reshape's, a factor's)."""
         if self._shapes is None:
-            self._shapes = {}
             try:
-                import onnx
-
-                inferred = onnx.shape_inference.infer_shapes(self.model).graph
-                for info in [*inferred.value_info, *inferred.input, *inferred.output]:
-                    dims = info.type.tensor_type.shape.dim
-                    self._shapes[info.name] = tuple(d.dim_value if d.dim_value > 0 else None for d in dims)
+                self._shapes = self.inferred()
             except Exception:  # shapes are a help only: without them what needs one is not read
-                pass
+                self._shapes = {}
         return self._shapes.get(t)
+
+    def inferred(self) -> dict:
+        """Each tensor's dims from ONNX's shape inference. Where sizes are worked out from sizes
+        (an export with dynamic sizes, read at --input: x.chunk's bounds from x.shape, then a
+        Shape of the part), inference is run again with those it could not carry through
+        worked out here (sizes_known) and given as constants, until no more are found."""
+
+        shapes, found = _inferred_shapes(self.model), {}
+        for _ in range(MAX_ROUNDS):
+            more = self.sizes_known(shapes)
+            new = more.keys() - found.keys()
+            if not any(_unknown(shapes.get(out)) for t in new for j in self.consumers.get(t, []) for out in
+                       self.nodes[j].output):  # fmt: skip
+                break  # nothing read from what it did not know
+            found.update(more)
+            try:
+                shapes = {**shapes, **_inferred_shapes(self.with_values(found))}
+            except Exception:  # what was inferred before stands
+                break
+        return shapes
+
+    def sizes_known(self, shapes: dict) -> dict:
+        """The values (sizes, not data) that `fold` would work out, given the tensors' `shapes`:
+        each a small numpy array, by its tensor."""
+        import numpy as np
+
+        known: dict = {}
+        for node in self.nodes:
+            if node.op_type not in FOLDS or not node.output or any(t in self.data for t in node.output):
+                continue
+            try:
+                if node.op_type == "Shape":
+                    dims = shapes.get(node.input[0])
+                    if dims is None or None in dims:
+                        continue
+                    value = _folded("Shape", [np.array(dims, dtype=np.int64)], _attrs(node))
+                else:
+                    values = [known.get(t, self.const(node, i) if t in self.constants else None) if t else None
+                              for i, t in enumerate(node.input)]  # fmt: skip
+                    if not values or any(
+                        v is None or v.size > MAX_FOLDED for v, t in zip(values, node.input, strict=True) if t
+                    ):
+                        continue
+                    value = _folded(node.op_type, values, _attrs(node))
+            except Exception:  # told, if at all, where the reader reads the node
+                continue
+            known[node.output[0]] = np.asarray(value)
+        return known
+
+    def with_values(self, values: dict):
+        """A model for shape inference alone: the graph with the nodes making `values` replaced
+        by them as constants; its large weights given as inputs of their dims (not copied)."""
+        from onnx import helper, numpy_helper
+
+        graph = self.graph
+        small = [i for i in graph.initializer if _count(i.dims, MAX_ONNX_CONSTANT) is not None]
+        listed = {i.name for i in graph.input}  # IR 3 lists initializers among the inputs too
+        weights = [
+            helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
+            for i in graph.initializer
+            if _count(i.dims, MAX_ONNX_CONSTANT) is None and i.name not in listed
+        ]
+        light = helper.make_graph(
+            [n for n in graph.node if not (n.output and all(t in values for t in n.output if t))],
+            graph.name,
+            [*graph.input, *weights],
+            list(graph.output),
+            [*small, *(numpy_helper.from_array(v, name=t) for t, v in values.items())],
+        )
+        model = helper.make_model(light, opset_imports=list(self.model.opset_import))
+        model.ir_version = self.model.ir_version
+        model.functions.extend(self.model.functions)
+        return model
 
     def channels(self, t: str) -> int | None:
         """The channels of tensor `t` (NCHW's C), where shape inference knows them."""
@@ -158,9 +232,11 @@ class Values:
         return all(t in self.constants for t in node.input if t)
 
     def fold(self, node, a: dict, ins: list) -> None:
-        """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, Gather,
-        Add, Sub, Mul and Div of known values (the torch exporter's bounds of x.chunk's slices).
-        The result is a value the next nodes read, as a Constant's."""
+        """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, and of
+        known values Gather, Add, Sub, Mul, Div, Concat, Unsqueeze, Squeeze, Cast, Slice and
+        Reshape (the torch exporters' bounds of x.chunk's slices, a view's or a resize's sizes
+        computed from x.shape, known once the input's size is). The result is a value the next
+        nodes read, as a Constant's."""
         import numpy as np
 
         op = node.op_type
@@ -168,20 +244,69 @@ class Values:
             dims = self.shape(node.input[0])
             if dims is None or None in dims:
                 raise _Unread("the shape of a tensor whose size is not known here")
-            value = np.array(dims, dtype=np.int64)[_int(a, "start", 0) : a.get("end")]
+            value = _folded(op, [np.array(dims, dtype=np.int64)], a)
         else:
-            values = [self.const(node, i) for i in range(len(node.input))]
-            if any(v is None or v.size > MAX_FOLDED for v in values):
+            values = [self.const(node, i) if t else None for i, t in enumerate(node.input)]
+            if not values or values[0] is None or any(v is not None and v.size > MAX_FOLDED for v in values):
                 raise _Unread(f"{op} of values that are not small known ones")
-            x, y = values[0], values[1]
-            if op == "Gather":
-                value = np.take(x, y.astype(np.int64), axis=_int(a, "axis", 0))
-            elif op == "Div" and np.issubdtype(x.dtype, np.integer):
-                if not np.all(y):
-                    raise _Unread("a division by zero")
-                value = np.trunc(x / y).astype(x.dtype)  # ONNX's integer division truncates
-            else:
-                value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](x, y)
+            value = _folded(op, values, a)
         self.constants[node.output[0]] = FOLDED
         self.decoded[node.output[0]] = np.asarray(value)
         return None
+
+
+def _inferred_shapes(model) -> dict:
+    """Each tensor's dims (None for one unknown) by ONNX's shape inference on `model`."""
+    import onnx
+
+    # data_prop: sizes worked out from sizes (a reshape's target from x.shape) carried through
+    graph = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    return {
+        info.name: tuple(d.dim_value if d.dim_value > 0 else None for d in info.type.tensor_type.shape.dim)
+        for info in [*graph.value_info, *graph.input, *graph.output]
+    }
+
+
+def _unknown(dims: tuple | None) -> bool:
+    return dims is None or None in dims
+
+
+def _folded(op: str, values: list, a: dict):
+    """ONNX's `op` of the known `values` (None for an input not given; for a Shape, the dims),
+    with attributes `a`."""
+    import numpy as np
+
+    x = values[0]
+    y = values[1] if len(values) > 1 else None
+    if op == "Shape":  # x: the dims of the tensor, known
+        return x[_int(a, "start", 0) : a.get("end")]
+    if op == "Gather":
+        return np.take(x, y.astype(np.int64), axis=_int(a, "axis", 0))
+    if op == "Concat":
+        return np.concatenate([v for v in values if v is not None], axis=_int(a, "axis", 0))
+    if op in ("Unsqueeze", "Squeeze"):  # axes: an input from opset 13, an attribute before
+        axes = [int(v) for v in (y if y is not None else a.get("axes", []))]
+        if op == "Unsqueeze":
+            return np.expand_dims(x, tuple(axes))
+        return np.squeeze(x, tuple(axes) if axes else None)
+    if op == "Cast":
+        from onnx import helper
+
+        return x.astype(helper.tensor_dtype_to_np_dtype(_int(a, "to", 0)))
+    if op == "Reshape":
+        target = [int(v) for v in y]
+        if not _int(a, "allowzero", 0):  # 0 copies the size at that place
+            target = [x.shape[i] if v == 0 else v for i, v in enumerate(target)]
+        return x.reshape(target)
+    if op == "Slice":
+        axes = values[3] if len(values) > 3 and values[3] is not None else range(len(y))
+        steps = values[4] if len(values) > 4 and values[4] is not None else [1] * len(y)
+        picked = [slice(None)] * x.ndim
+        for axis, start, end, step in zip(axes, y, values[2], steps, strict=True):
+            picked[int(axis)] = slice(int(start), int(end), int(step))
+        return x[tuple(picked)]
+    if op == "Div" and np.issubdtype(x.dtype, np.integer):
+        if not np.all(y):
+            raise _Unread("a division by zero")
+        return np.trunc(x / y).astype(x.dtype)  # ONNX's integer division truncates
+    return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](x, y)

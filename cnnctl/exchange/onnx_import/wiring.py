@@ -10,9 +10,22 @@ from .attributes import _attrs
 from .told import _Unread
 from .values import FOLDED
 
+# Operators whose output is worked out from their input's sizes alone, not from its values.
+SIZES = frozenset({"Shape", "Size"})
+
 
 class Wiring:
     """Who makes and who reads each tensor."""
+
+    def from_the_input(self) -> set[str]:
+        """The tensors computed from the values of the graph's input (data, what layers make),
+        as against constants and values worked out from sizes alone (a Shape, and what is
+        computed from it: a reshape's target)."""
+        data = {self.source}
+        for node in self.nodes:
+            if node.op_type not in SIZES and any(t in data for t in node.input):
+                data.update(t for t in node.output if t)
+        return data
 
     def check_wiring(self) -> None:
         """Each node reads what the graph's input, an initializer or an earlier node makes, and
