@@ -792,6 +792,18 @@ def test_an_export_with_dynamic_sizes_is_read_at_the_input_given(dynamo, tmp_pat
     assert same_outputs(model, path, shape=(3, 12, 10))  # ONNX Runtime on the file, at the size given
 
 
+def test_an_export_with_dynamic_sizes_gives_its_weights_at_the_networks_input(tmp_path, monkeypatch, capsys):
+    # --weights model.onnx: the file's unknown sizes are the network's own, so its initializers are read
+    module = randomized(Dynamic())
+    path = exported_dynamic(module, tmp_path, dynamo=False)
+    net = str(tmp_path / "net.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "import", path, "--input", "12x10x3", "-o", net)
+    assert code == 0, err
+    model = cnnctl.to_torch(cnnctl.load(net)).eval()
+    place_weights(model, path)  # the ONNX file itself, not the safetensors import wrote
+    assert same_outputs(model, path, shape=(3, 12, 10))
+
+
 def test_an_export_with_dynamic_sizes_without_input_says_how_to_give_them(tmp_path, monkeypatch, capsys):
     path = exported_dynamic(Dynamic(), tmp_path, dynamo=False)
     code, out, err = run_main(monkeypatch, capsys, "import", path)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
     import torch
 
+    from ..shapes import Shape
+
     # Reads the weights of a cnnctl run folder given as weights (cnnctl.train.checkpoint.run_weights:
     # its best checkpoint, checked as evaluate reads it). Runs are the trainer's, a layer above
     # this one: the commands that take --weights pass it in.
@@ -242,12 +244,13 @@ def by_name(
     return placed
 
 
-def read_state(path: str, read_run: RunReader | None = None) -> dict:
+def read_state(path: str, read_run: RunReader | None = None, input: Shape | None = None) -> dict:
     """The named tensors of a weights file: a cnnctl run (its weights, read by `read_run`) or
     checkpoint, a PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code;
     a checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
     order its metadata keeps, where cnnctl wrote it), or an ONNX file's initializers (under
-    the names of the network `cnnctl import` reads from it, in that network's order)."""
+    the names of the network `cnnctl import` reads from it, in that network's order; `input`,
+    the network's own, reads one exported with dynamic sizes at it)."""
     from pathlib import Path
 
     import torch
@@ -266,7 +269,7 @@ def read_state(path: str, read_run: RunReader | None = None) -> dict:
         kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, a .safetensors file or an ONNX file"
         raise CnnctlError.at("no such weights file", Loc(str(path)), hint=kinds)
     if file.suffix == ".onnx":
-        return _onnx_state(str(path))
+        return _onnx_state(str(path), input)
     if file.suffix == ".safetensors":
         try:
             from safetensors import safe_open
@@ -304,13 +307,15 @@ def read_state(path: str, read_run: RunReader | None = None) -> dict:
     return state
 
 
-def _onnx_state(path: str) -> dict:
+def _onnx_state(path: str, input: Shape | None = None) -> dict:
     """An ONNX file's initializers, as numpy arrays under the names of the network read from it
-    (onnx_import.read_weights), in that network's order."""
+    (onnx_import.read_weights), in that network's order; sizes the file leaves unknown (dynamic
+    axes) are `input`'s, the network's it is given to."""
     from ..errors import CnnctlError, Loc
     from .onnx_import import read_weights
+    from .onnx_import.given_input import Unknowns
 
-    got = read_weights(path)
+    got = read_weights(path, input=None if input is None else Unknowns(input))
     if not got.shapes:
         raise CnnctlError.at("the ONNX file stores no weights (its network has none, or computes them)", Loc(path))
     return {name: got.array(name) for name in got.shapes}
@@ -401,10 +406,17 @@ def load_by_structure(
     """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
     `model` by structure (by_structure): all of them (but those of the layer `skip`, made
     anew) or, with one message, none."""
-    given = read_state(path, read_run)
+    given = read_state(path, read_run, _input_of(model))
     placed = by_structure(given, model.state_dict(), path, skip)
     _load(model, given, placed)
     return placed
+
+
+def _input_of(model: torch.nn.Module) -> Shape | None:
+    """The input of the network `model` was built from (the backend keeps its graph), where known:
+    an ONNX file exported with dynamic sizes is read at it."""
+    graph = getattr(model, "graph", None)
+    return getattr(graph, "input_shape", None)
 
 
 @record
@@ -441,7 +453,7 @@ def place_weights(
     initialised (`fresh`)."""
     from ..errors import CnnctlError
 
-    given = read_state(path, read_run)
+    given = read_state(path, read_run, _input_of(model))
     own = model.state_dict()
     try:
         placed, named = _placed(given, own, path, skip)

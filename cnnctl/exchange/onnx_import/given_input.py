@@ -7,6 +7,7 @@ worked out from the sizes (a Shape, a reshape's target, a resize's sizes), sees 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from ...errors import CnnctlError, Loc
 from ...shapes import Shape, format_shape
@@ -21,7 +22,14 @@ FIXED = (
 )
 
 
-def input_volume(given, wanted: Shape | None, path: str) -> Shape:
+class Unknowns(NamedTuple):
+    """Sizes for only those the file leaves unknown, kept where it fixes them: the input of the
+    network an ONNX file's weights are given to (`--weights model.onnx`), not an `--input`."""
+
+    volume: Shape
+
+
+def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
     """(H, W, C) of the graph's input `given` (a ValueInfoProto), its unknown sizes `wanted`'s
     (--input); a CnnctlError at the file where one is unknown and not given, or where `wanted`
     differs from a size the file fixes. The sizes are set in `given` (an unknown batch as 1: a
@@ -39,6 +47,8 @@ def input_volume(given, wanted: Shape | None, path: str) -> Shape:
             Loc(path),
         )
     own = tuple(known[i] for i in layout)  # (H, W, C), None where unknown
+    if isinstance(wanted, Unknowns):  # the file's own sizes first: the weights' shapes are checked where placed
+        wanted = None if None not in own else tuple(o or w for o, w in zip(own, wanted.volume, strict=True))
     if wanted is None:
         if None in own:
             unknown = " and ".join(
