@@ -367,6 +367,20 @@ def test_workers_given_for_data_held_in_memory_are_said_to_be_unused(tmp_path, c
     assert "data: --workers 2 unused: loader processes read streamed data only" in capsys.readouterr().out
 
 
+def test_a_val_split_given_for_data_with_its_own_validation_split_is_said_to_be_unused(tmp_path, capsys):
+    coded_folder(tmp_path / "imgs" / "train", n=24)
+    coded_folder(tmp_path / "imgs" / "val", n=6)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    args = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run"), "--val-split", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--val-split 0 unused: it holds training images out only where the data has no validation" in out, out
+    assert "validates on its validation split" in out, out
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # the default: nothing to say
+    assert "--val-split" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_the_crop_is_resized_as_pillow_resizes_it(mode):
     """resize_box (PyTorch's antialiased uint8 bilinear) against Pillow's BILINEAR resize of
