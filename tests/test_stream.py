@@ -140,6 +140,23 @@ def test_unreadable_images_are_skipped_named_and_counted_until_too_many(tmp_path
         list(stream.epoch(0, 0, 10, 0, 1))
 
 
+def test_images_gone_since_the_listing_are_told_as_gone_not_damaged(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)  # listed
+    for i in (0, 3):
+        (folder / "class0" / f"{i:05d}.png").unlink()
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=0, skipped=Skipped())
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        list(stream.epoch(0, 0, 10, 0, 1))
+    (problem,) = caught.value.problems
+    gone = folder / "class0" / "00000.png"
+    assert problem.message.startswith(f"2 files the run listed are gone since it started (e.g. {gone}): 2 of the ")
+    assert "more than 1% (of at least 100)" in problem.message  # 2 of fewer than 100 read: more than 1 of 100
+    assert problem.hint.startswith("put them back, or start a new run") and "remove" not in problem.hint
+    (tmp_path / "skipped.txt").write_text(f"{gone}: cannot read the image: no such file\n")
+    assert Skipped(tmp_path / "skipped.txt").gone == [str(gone)]  # a resumed run knows them from its file
+
+
 def test_a_streamed_run_resumes_exactly_with_crops_flips_and_loader_workers(tmp_path):
     folder = coded_folder(tmp_path / "imgs", n=120)
 
