@@ -127,6 +127,15 @@ CLI_MISTAKES = [
     (["sumarize", "lenet5"], "did you mean `summarize`?"),
     (["summarize", "lenet5", "--formt", "json"], "did you mean `--format`?"),
     (["train", "lenet5", "--optimizer", "sdg"], "did you mean `sgd`?"),
+    # Other tools' option names (Ultralytics' imgsz, lr0; timm's --img-size), told as cnnctl's, per command.
+    (["train", "lenet5", "--imgsz", "64"], "did you mean `--input`?"),
+    (["train", "lenet5", "--img-size", "64"], "did you mean `--input`?"),
+    (["train", "lenet5", "--image_size", "64"], "did you mean `--input`?"),
+    (["train", "lenet5", "--lr0", "0.1"], "did you mean `--lr`?"),
+    (["train", "lenet5", "--bs", "8"], "did you mean `--batch-size`?"),
+    (["memory", "lenet5", "--bs", "8"], "did you mean `--batch`?"),
+    (["train", "lenet5", "--budget", "1GiB"], "train sets the batch size with --batch-size; `cnnctl memory ARCH"),
+    (["predict", "lenet5", "x.png", "--input", "32x32x3"], "predict adapts each image to the network's input"),
     (["train", "lenet5", "--epochs", "٣"], "--epochs expected a whole number, got `٣`"),
 ]
 

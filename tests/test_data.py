@@ -493,17 +493,54 @@ def test_image_folder(tmp_path):
     assert d.train.y.tolist() == [0, 0, 0, 1, 1, 1]
     assert d.train.x[0, 2].unique().tolist() == [255] and d.train.x[3, 0].unique().tolist() == [255]
     assert any("adapted images of 3 sizes (20x20 to 20x28) to 16x16" in note for note in d.notes)
-    assert any("skipped 4 files" in note for note in d.notes)
+    assert (
+        "skipped 4 files that are not PNG or JPEG: train/blue/notes.txt, train/red/notes.txt, val/blue/notes.txt, ..."
+        in d.notes
+    )
+    assert "read 10 RGB images of 2 classes from " + str(tmp_path / "pics") in d.notes
     flat = tmp_path / "flat" / "only"
-    flat.mkdir(parents=True)
-    for i in range(10):
-        image.new("L", (28, 28), i * 20).save(flat / f"{i}.jpg")
+    for k, name in enumerate(("only", "other")):
+        (tmp_path / "flat" / name).mkdir(parents=True)
+        for i in range(5):
+            image.new("L", (28, 28), i * 20 + k).save(tmp_path / "flat" / name / f"{i}.jpg")
     g = load_data(str(tmp_path / "flat"), (32, 32, 3), val_split=0.3)
     assert (len(g.train), len(g.val)) == (7, 3)
     assert "padded 28x28 to 32x32 with zeros (centred)" in g.notes and "replicated 1 channel to 3" in g.notes
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(CnnctlError, match="broken.png: cannot read the image"):
         load_data(str(tmp_path / "flat"), (32, 32, 3))
+
+
+def _gray_pngs(folder: Path, count: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.new("L", (8, 8), 10 * i).save(folder / f"{i}.png")
+
+
+def test_images_outside_class_folders_are_told(tmp_path):
+    _gray_pngs(tmp_path / "flat", 3)  # no class folders at all
+    with pytest.raises(CnnctlError, match=r"3 images directly in flat/, no class folders") as err:
+        load_data(str(tmp_path / "flat"), (8, 8, 1))
+    assert "one subfolder per class" in err.value.problems[0].hint
+    _gray_pngs(tmp_path / "mixed", 1)  # one loose image beside a single class folder
+    _gray_pngs(tmp_path / "mixed" / "cat", 4)
+    with pytest.raises(CnnctlError, match=r"one class folder .*\(`cat`\), and 1 image directly in mixed/") as err:
+        load_data(str(tmp_path / "mixed"), (8, 8, 1))
+    assert "at least 2 classes" in err.value.problems[0].hint
+    _gray_pngs(tmp_path / "mixed" / "dog", 4)  # two classes: trains, the loose image said to be left out
+    d = load_data(str(tmp_path / "mixed"), (8, 8, 1), val_split=0.25)
+    assert len(d.train) + len(d.val) == 8
+    assert "left out 1 image directly in mixed/, in no class folder: 0.png" in d.notes
+    assert "read 8 grayscale images of 2 classes from " + str(tmp_path / "mixed") in d.notes
+
+
+def test_one_class_is_refused(tmp_path):
+    _gray_pngs(tmp_path / "one" / "cat", 4)
+    with pytest.raises(CnnctlError, match=r"one class folder in .*one \(`cat`\)\n") as err:
+        load_data(str(tmp_path / "one"), (8, 8, 1))
+    assert "a classifier needs at least 2 classes" in err.value.problems[0].hint
 
 
 def test_a_resize_samples_as_its_plan_says():

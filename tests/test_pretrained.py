@@ -3,10 +3,12 @@
 No test downloads anything: torch.hub's download is replaced by one that fails, and the
 published file is stood in for by a state_dict of the hand-written ResNet-18 of
 cnnctl/train/reference.py (torchvision's layout, its own names) saved into a temporary
-$TORCH_HOME cache under the published file's name."""
+$TORCH_HOME cache, the table's file name made to carry its SHA-256 as torchvision's do."""
 
+import hashlib
 import json
 import urllib.error
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,7 @@ import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import cnnctl  # noqa: E402
-from cnnctl.exchange.pretrained import TORCHVISION, cached_file, fetch, imagenet_classes, shapes_digest  # noqa: E402
+from cnnctl.exchange.pretrained import HUB, TORCHVISION, cached_file, fetch, imagenet_classes, shapes_digest  # noqa: E402
 from cnnctl.exchange.weights import load_by_structure  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
@@ -45,10 +47,20 @@ def hand_resnet18(tmp_path, monkeypatch):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 1.5)
     hand.fc.bias.data.uniform_(-3, 3)  # classes that stand apart
-    path = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
-    path.parent.mkdir(parents=True)
-    torch.save(hand.state_dict(), path)
-    return hand.eval(), path
+    return hand.eval(), cache_as_published(tmp_path, monkeypatch, "resnet18", hand.state_dict())
+
+
+def cache_as_published(tmp_path, monkeypatch, network: str, state) -> Path:
+    """`state` saved into the $TORCH_HOME cache as `network`'s published file, the table's URL
+    named by the file's own SHA-256 (as torchvision's are: torch.hub checks the name's prefix)."""
+    saved = tmp_path / "saved.pth"
+    torch.save(state, saved)
+    digest = hashlib.sha256(saved.read_bytes()).hexdigest()[:8]
+    path = tmp_path / "torch" / "hub" / "checkpoints" / f"{network}-{digest}.pth"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    saved.rename(path)
+    monkeypatch.setitem(TORCHVISION, network, TORCHVISION[network]._replace(url=HUB + path.name))
+    return path
 
 
 def test_each_network_of_the_table_has_the_structure_torchvisions_weights_fit():
@@ -66,7 +78,7 @@ def test_each_network_of_the_table_has_the_structure_torchvisions_weights_fit():
 
 def test_the_cached_file_is_used_without_the_network_and_gives_the_sources_logits(hand_resnet18):
     hand, path = hand_resnet18
-    assert cached_file(URL) == str(path)  # $TORCH_HOME/hub/checkpoints/NAME
+    assert cached_file(TORCHVISION["resnet18"].url) == str(path)  # $TORCH_HOME/hub/checkpoints/NAME
     assert fetch("resnet18") == str(path)  # no_download not called
     model = cnnctl.to_torch(cnnctl.load("resnet18", "64x64x3"), logits=True).eval()
     load_by_structure(model, fetch("resnet18"))
@@ -91,7 +103,8 @@ def test_train_starts_from_them_with_imagenets_mean_and_std(hand_resnet18, tmp_p
     said = " ".join(out.split())  # however the terminal wraps it
     # 2 classes, not ImageNet's 1,000: fc is made anew, and the other 100 of the 102 tensors placed.
     assert "head: `fc` made anew for the data's 2 classes (it had 1,000 outputs" in said
-    assert f"weights: 100 tensors from torchvision's ImageNet weights for resnet18 ({URL}, cached as" in said
+    url = TORCHVISION["resnet18"].url
+    assert f"weights: 100 tensors from torchvision's ImageNet weights for resnet18 ({url}, cached as" in said
     assert "input normalised with ImageNet's mean 0.485,0.456,0.406 and std 0.229,0.224,0.225" in said
     assert (run / "weights.txt").read_text().startswith("# from torchvision's ImageNet weights for resnet18")
     state = torch.load(run / "last.pt", weights_only=False)
@@ -99,6 +112,21 @@ def test_train_starts_from_them_with_imagenets_mean_and_std(hand_resnet18, tmp_p
     # A learning rate that moves no float32 weight: the convolutions are the source's, as placed.
     own = state["model"]
     assert torch.equal(own[next(k for k in own if k.endswith("weight"))], hand.conv1.weight)
+
+
+def test_a_cached_file_is_checked_against_the_hash_in_its_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    state = {"w": torch.arange(6.0).reshape(2, 3)}  # a tiny stand-in: the check reads bytes, not tensors
+    path = cache_as_published(tmp_path, monkeypatch, "resnet18", state)
+    assert fetch("resnet18") == str(path)  # its SHA-256 begins as its name says: used, not downloaded
+    torch.save({"w": torch.zeros(2, 3)}, path)  # the same name, other bytes (still a loadable state_dict)
+    code, _, err = run_main(monkeypatch, capsys, "predict", "resnet18", "--weights", "torchvision", str(path))
+    assert code == 2, err
+    begins = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    assert err.startswith(f"error: {path}: the cached download {path} is damaged or not torchvision's: its SHA-256 "
+                          f"begins {begins}, not {path.stem[-8:]}"), err  # fmt: skip
+    assert "hint: delete it to download again" in err and err.count("error:") == 1, err
 
 
 def test_no_network_and_no_file_is_one_message_with_the_url_and_the_path(tmp_path, monkeypatch, capsys):

@@ -182,6 +182,10 @@ def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
     named = cli("plot", str(finished), "-o", "curves.png", cwd=tmp_path)
     assert named.returncode == 0, named.stderr
     assert png_size(tmp_path / "curves.png")[0] > 800  # named: replaced, by the two-panel picture
+    redrawn = cli("plot", str(finished), cwd=tmp_path)  # plot's own picture of the same run: drawn again over it
+    assert redrawn.returncode == 0 and "drawn in curves.png" in redrawn.stdout, redrawn.stderr
+    other_runs = cli("plot", str(finished), str(other), cwd=tmp_path)  # of other runs: still refused
+    assert other_runs.returncode == 2 and "`curves.png` already exists" in other_runs.stderr
 
 
 def test_plot_of_a_run_with_no_finished_epoch_says_so(tmp_path):

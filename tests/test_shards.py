@@ -145,11 +145,13 @@ def test_keys_have_no_dots_and_stay_unique(tmp_path):
     folder.mkdir(parents=True)
     for name in ("x.y.jpg", "x_y.jpg", "x_y.png"):
         (folder / name).write_bytes(image_bytes("jpg" if name.endswith("jpg") else "png", len(name)))
+    (tmp_path / "img" / "c").mkdir()  # a second class: a classifier's data has at least two
+    (tmp_path / "img" / "c" / "z.jpg").write_bytes(image_bytes("jpg", 0))
     pack(tmp_path / "img", tmp_path / "out")
     names = member_order(tmp_path / "out")
     keys = [n.rsplit(".", 1)[0] for n in names]
-    assert sorted(keys) == ["a_b/x_y", "a_b/x_y_2", "a_b/x_y_3"]
-    assert shard_splits(str(tmp_path / "out")).classes == ["a.b"]
+    assert sorted(keys) == ["a_b/x_y", "a_b/x_y_2", "a_b/x_y_3", "c/z"]
+    assert shard_splits(str(tmp_path / "out")).classes == ["a.b", "c"]
 
 
 def test_files_pillow_cannot_read_are_left_out_and_listed(tmp_path):
@@ -159,6 +161,17 @@ def test_files_pillow_cannot_read_are_left_out_and_listed(tmp_path):
     result = pack(tmp_path / "img", tmp_path / "out")
     assert [f for f, _ in result.skipped] == [str(bad)] and result.images() == 6
     assert (tmp_path / "out" / "skipped.txt").read_text().startswith(f"{bad}: cannot read the image")
+
+
+def test_files_that_are_not_images_are_named_in_the_note_and_skipped_txt(tmp_path, monkeypatch, capsys):
+    image_folder(tmp_path / "img", splits=("",), per_class=(2,))
+    notes = tmp_path / "img" / "dog" / "notes.txt"
+    notes.write_text("not an image")
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    assert f"1 file in the class folders is not PNG or JPEG, not packed (listed in skipped.txt): {notes}" in out, out
+    assert (tmp_path / "out" / "skipped.txt").read_text() == f"{notes}: not a PNG or JPEG file: not packed\n"
+    assert shard_splits(str(tmp_path / "out")).notes[0].startswith("indexed 1 shard from ")  # not "1 shards"
 
 
 # -- shards written by other tools ---------------------------------------------------------

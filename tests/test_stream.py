@@ -140,6 +140,23 @@ def test_unreadable_images_are_skipped_named_and_counted_until_too_many(tmp_path
         list(stream.epoch(0, 0, 10, 0, 1))
 
 
+def test_images_gone_since_the_listing_are_told_as_gone_not_damaged(tmp_path):
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)  # listed
+    for i in (0, 3):
+        (folder / "class0" / f"{i:05d}.png").unlink()
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=0, skipped=Skipped())
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        list(stream.epoch(0, 0, 10, 0, 1))
+    (problem,) = caught.value.problems
+    gone = folder / "class0" / "00000.png"
+    assert problem.message.startswith(f"2 files the run listed are gone since it started (e.g. {gone}): 2 of the ")
+    assert "more than 1% (of at least 100)" in problem.message  # 2 of fewer than 100 read: more than 1 of 100
+    assert problem.hint.startswith("put them back, or start a new run") and "remove" not in problem.hint
+    (tmp_path / "skipped.txt").write_text(f"{gone}: cannot read the image: no such file\n")
+    assert Skipped(tmp_path / "skipped.txt").gone == [str(gone)]  # a resumed run knows them from its file
+
+
 def test_a_streamed_run_resumes_exactly_with_crops_flips_and_loader_workers(tmp_path):
     folder = coded_folder(tmp_path / "imgs", n=120)
 
@@ -365,6 +382,20 @@ def test_workers_given_for_data_held_in_memory_are_said_to_be_unused(tmp_path, c
     args = ["--data", str(folder), "--no-stream", "--workers", "2", "--epochs", "1", "--batch-size", "8"]
     assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run"), "--device", "cpu"]) == 0
     assert "data: --workers 2 unused: loader processes read streamed data only" in capsys.readouterr().out
+
+
+def test_a_val_split_given_for_data_with_its_own_validation_split_is_said_to_be_unused(tmp_path, capsys):
+    coded_folder(tmp_path / "imgs" / "train", n=24)
+    coded_folder(tmp_path / "imgs" / "val", n=6)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    args = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run"), "--val-split", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--val-split 0 unused: it holds training images out only where the data has no validation" in out, out
+    assert "validates on its validation split" in out, out
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # the default: nothing to say
+    assert "--val-split" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])

@@ -299,6 +299,11 @@ def test_statistics_in_a_file_are_checked_at_their_place_against_the_input_chann
     assert code == 2, err
     assert f"{net}:3:9: `train: mean` has 2 values for a network of 1 input channel" in err, err
     assert f"{net}:4:8: `train: std` has 2 values" in err, err
+    # The hint said once, not wrapped in itself ("one number per input channel (one number per input channel, ...").
+    assert err.count("per input channel") == 2 and "channel (one number" not in err, err
+    net.write_text("input: 8x8x3\ntrain:\n  mean: 0.5\n  std: 0.2\nlayers:\n  - fc 10\n")
+    code, _, err = run_main(monkeypatch, capsys, "validate", str(net))
+    assert code == 2 and "`train: mean` has 1 value for a network of 3 input channels" in err, err
     net.write_text("input: 8x8x1\ntrain:\n  mean: 0.5\nlayers:\n  - fc 10\n")
     code, _, err = run_main(monkeypatch, capsys, "validate", str(net))
     assert code == 2 and f"{net}:3:9: `train: mean` is given without `train: std` (or --std)" in err, err

@@ -28,6 +28,37 @@ DESCRIPTION = (
 )
 PROG = "cnnctl"
 
+# Other tools' names for cnnctl's options (Ultralytics, timm's train.py, Lightning, Keras),
+# without their dashes: each with cnnctl's options that mean it, the first a command has told
+# (`memory` says --batch where `train` says --batch-size). Like the layer kinds' synonyms
+# (cnnctl.layers.KIND_SYNONYMS): names no spelling distance finds.
+OPTION_SYNONYMS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("imgsz", "img-size", "image-size", "imgsize", "resolution", "input-size"), ("--input",)),
+    **dict.fromkeys(("lr0", "learning-rate"), ("--lr",)),
+    **dict.fromkeys(("bs", "batch", "batch-size", "mini-batch"), ("--batch-size", "--batch")),
+    **dict.fromkeys(("optim",), ("--optimizer",)),
+    **dict.fromkeys(("wd",), ("--weight-decay",)),
+    **dict.fromkeys(("sched", "lr-scheduler"), ("--scheduler",)),
+    **dict.fromkeys(("smoothing", "label-smooth"), ("--label-smoothing",)),
+    **dict.fromkeys(("warmup",), ("--warmup-epochs",)),
+    **dict.fromkeys(("num-workers", "nw"), ("--workers",)),
+    **dict.fromkeys(("fp16", "bf16", "half", "mixed-precision"), ("--amp",)),
+    **dict.fromkeys(("pretrained", "checkpoint-path", "initial-checkpoint"), ("--weights", "--checkpoint")),
+    **dict.fromkeys(("project", "output-dir", "save-dir"), ("--out", "--output")),
+    **dict.fromkeys(("max-epochs",), ("--epochs",)),
+    **dict.fromkeys(("early-stopping",), ("--patience",)),
+    **dict.fromkeys(("validation-split", "val-fraction", "holdout"), ("--val-split",)),
+    **dict.fromkeys(("topk",), ("--top-k", "--top")),
+}
+# Options of some commands that another command lacks, with what that command offers instead.
+ELSEWHERE: dict[tuple[str, str], str] = {
+    ("train", "--budget"): "train sets the batch size with --batch-size; `cnnctl memory ARCH --budget SIZE` says the "
+    "largest batch that fits in SIZE of device memory",
+    # A checkpoint is used at the input it was trained at (cnnctl.train.checkpoint refuses another).
+    ("predict", "--input"): "predict adapts each image to the network's input: a run's is the one it trained at; "
+    "for --weights at another input, give a copy of the network file with that `input:` line",
+}
+
 
 class Mistake(UsageError):
     """A mistake on the command line, already in cnnctl's words."""
@@ -190,6 +221,16 @@ def run(argv: list[str]) -> int:
     return 0 if status is None else status
 
 
+def _meant(command: str, word: str, options: list[str]) -> str | None:
+    """The hint for an unknown option `word` of `command`: what the command offers in its place
+    (ELSEWHERE), the option another tool's name means (OPTION_SYNONYMS), else a near spelling."""
+    if (command, word) in ELSEWHERE:
+        return ELSEWHERE[command, word]
+    bare = word.lstrip("-").lower().replace("_", "-")
+    meant = next((o for o in OPTION_SYNONYMS.get(bare, ()) if o in options), None)
+    return f"did you mean `{meant}`?" if meant else did_you_mean(word, options)
+
+
 def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
     """click's mistake in cnnctl's words, and a hint; `command`: the command it was given to."""
     if isinstance(exc, Mistake):
@@ -203,7 +244,7 @@ def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
     if isinstance(exc, NoSuchOption):
         options = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)] if ctx else []
         word = exc.option_name.split("=")[0]
-        return f"`{command}` has no option {quoted(exc.option_name)}", did_you_mean(word, options) or hint
+        return f"`{command}` has no option {quoted(exc.option_name)}", _meant(command, word, options) or hint
     if isinstance(exc, BadOptionUsage):
         if "does not take a value" in exc.message:  # `--amp=yes`: a flag given a value
             name = exc.option_name

@@ -55,6 +55,9 @@ def _table(result):
         notes.append(f"left out {plural(len(result.skipped), 'file')} (listed in skipped.txt with the reason): "
                      f"{first([f for f, _ in result.skipped], 3)}")  # fmt: skip
     if result.not_images:
-        notes.append(f"{exact(result.not_images)} files in the class folders are not PNG or JPEG: not packed")
+        are = "is" if len(result.not_images) == 1 else "are"
+        notes.append(f"{plural(len(result.not_images), 'file')} in the class folders {are} not PNG or JPEG, not packed "
+                     f"(listed in skipped.txt): {first(result.not_images, 3)}")  # fmt: skip
+    notes += result.notes
     columns = [Column("split"), num("shards", exact), num("images", exact), num("bytes", size)]
     return Table(f"packed into {result.out_dir}", columns, rows, notes)

@@ -16,7 +16,8 @@ def plot_cmd(
     runs: Annotated[list[str], argument("RUN...", "Run folders (or their metrics.jsonl or results.csv).",
                                         complete_run)],
     output: Annotated[Optional[str], option(
-        "-o", "--output", metavar="FILE", help="The picture: .png, .svg, .pdf. Default: ./curves.png, as a new file.",
+        "-o", "--output", metavar="FILE", help="The picture: .png, .svg, .pdf. Default: ./curves.png, as a new file "
+        "(or over plot's own picture of the same runs).",
     )] = None,
     metric: Annotated[str, option("--metric", parser=choice(("both", "loss", "accuracy")), metavar="loss|accuracy|both",
                                   complete=words("both", "loss", "accuracy"),
@@ -26,14 +27,14 @@ def plot_cmd(
     """Draw runs' loss and accuracy against the epoch; several runs on the same axes.
 
     Reads each run's metrics.jsonl (else results.csv): a run folder, or one of those files.
-    The picture goes to ./curves.png as a new file (or -o FILE, replaced if it exists: .png,
-    .svg, .pdf), never into a run folder unasked: a run's own curves.png is the one its
-    training drew. The legend names each run by its folder. Needs matplotlib (pip install
-    matplotlib, or pip install -e ".[plot]").
+    The picture goes to ./curves.png as a new file, or over the one plot drew of the same runs
+    (or -o FILE, replaced if it exists: .png, .svg, .pdf), never into a run folder unasked: a
+    run's own curves.png is the one its training drew. The legend names each run by its
+    folder. Needs matplotlib (pip install matplotlib, or pip install -e ".[plot]").
     """
     import os
 
-    from ..render.curves import FORMATS, NoMatplotlib, curves_picture
+    from ..render.curves import FORMATS, NoMatplotlib, curves_picture, drew
     from ..render.picture import refuse_existing, write_file
     from ..render.runs import plot_json, plot_table
     from ..run_folders import CURVES, read_histories
@@ -49,7 +50,10 @@ def plot_cmd(
             f"cannot draw `{out}`: the picture is written as " + ", ".join(f".{f}" for f in FORMATS),
             hint=f"e.g. -o {stem}.png",
         )
-    if output is None:  # like draw: a file the user did not name is never replaced
+    # Like draw, a file the user did not name is never replaced: but for the picture plot drew
+    # of these same runs, which drawing them again is meant to bring up to date.
+    replace = output is not None or drew(out, runs)
+    if not replace:
         refuse_existing(out)
     try:
         picture = curves_picture(runs, metric, fmt)
@@ -57,7 +61,7 @@ def plot_cmd(
         from ..render.curves import INSTALL
 
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
-    write_file(out, picture, replace=output is not None)
+    write_file(out, picture, replace=replace)
     _output(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
     return 0
 

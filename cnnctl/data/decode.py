@@ -41,6 +41,9 @@ SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (
 RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
 
+MISSING = "cannot read the image: no such file"  # a listed image gone from the disk (cnnctl.data.loader.Skipped)
+
+
 def pillow():
     """The PIL.Image module, or the one message that says Pillow is missing."""
     try:
@@ -108,7 +111,7 @@ def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Imag
     except CnnctlError:
         raise
     except FileNotFoundError:
-        raise CnnctlError.at("cannot read the image: no such file", Loc(str(path))) from None
+        raise CnnctlError.at(MISSING, Loc(str(path))) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         raise CnnctlError.at(f"cannot read the image: {exc}", Loc(str(path))) from None
 

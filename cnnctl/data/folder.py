@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..errors import CnnctlError, Loc, Problem, too_many
 from ..limits import MAX_PROBLEMS
+from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
-from .adapt import Raw, n
+from .adapt import Raw
 from .decode import GRAY_MODES, open_image
 from .samples import Samples
 
@@ -89,27 +90,25 @@ def _class_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _images(folder: Path) -> tuple[list[Path], int]:
-    """The PNG and JPEG files of `folder`, sorted, and how many other files it has. One
-    scandir: the kind of each entry comes with the listing (no stat per file of a million)."""
-    files, skipped = [], 0
+def _images(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The PNG and JPEG files of `folder`, sorted, and its other files, sorted. One scandir:
+    the kind of each entry comes with the listing (no stat per file of a million)."""
+    files, others = [], []
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_file():
                 continue
-            if os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES:
-                files.append(entry.name)
-            else:
-                skipped += 1
-    return [folder / name for name in sorted(files)], skipped
+            is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
+            (files if is_image else others).append(entry.name)
+    return [folder / name for name in sorted(files)], [folder / name for name in sorted(others)]
 
 
-def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[str], list[tuple[Path, int]], int]:
+def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[str], list[tuple[Path, int]], list[Path]]:
     """(class names, [(file, label)], files skipped) of one class-per-subfolder tree;
     `progress(count)` told of the files listed so far."""
     dirs = _class_dirs(root)
     names = classes if classes is not None else [d.name for d in dirs]
-    files, skipped = [], 0
+    files, skipped = [], []
     for d in dirs:
         if d.name not in names:
             raise CnnctlError.at(
@@ -139,8 +138,33 @@ class ImageTree:
 
     classes: list[str]
     splits: dict[str, list[tuple[Path, int]]]  # "train", and "val" / "test" where present: [(file, label)]
-    skipped: int  # files that are not PNG or JPEG
+    not_images: list[Path]  # files of the class folders that are not PNG or JPEG, left out
     test_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what was left out, in words
+
+    @property
+    def skipped(self) -> int:
+        return len(self.not_images)
+
+
+def _not_images_note(files: list[Path], root: Path) -> str:
+    """`skipped 1 file that is not PNG or JPEG: bird/notes.txt`, the first few named."""
+    are = "is" if len(files) == 1 else "are"
+    names = [f.relative_to(root) for f in files]
+    return f"skipped {plural(len(files), 'file')} that {are} not PNG or JPEG: {first(names, 3)}"
+
+
+def _check_classes(path: Path, classes: list[str], loose: list[Path]) -> None:
+    """A classifier tells at least two classes apart: one class folder is an error, with the
+    images lying beside it (not in any class folder) named."""
+    if len(classes) >= 2:
+        return
+    beside = f", and {plural(len(loose), 'image')} directly in {loose[0].parent.name}/, outside any" if loose else ""
+    raise CnnctlError.at(
+        f"one class folder in {path} (`{classes[0]}`){beside}",
+        Loc(str(path)),
+        hint="a classifier needs at least 2 classes: one subfolder of PNG/JPEG images per class",
+    )
 
 
 def list_image_folder(path: Path, progress=None) -> ImageTree:
@@ -155,6 +179,14 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
 
     train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
     split_tree = train_dir is not None and (val_dir is not None or test_dir is not None)
+    loose, _ = _images(path)  # images beside the class folders belong to no class
+    if not subdirs and loose:
+        raise CnnctlError.at(
+            f"{plural(len(loose), 'image')} directly in {path.name}/, no class folders",
+            Loc(str(path)),
+            hint="put them into one subfolder per class (its name is the class): "
+            f"{path.name}/cat/*.jpg, {path.name}/dog/*.jpg, ...",
+        )
     if not subdirs:
         raise CnnctlError.at(
             f"no data in {path}",
@@ -162,10 +194,15 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
             hint="a data folder holds IDX files (*-images-idx3-ubyte[.gz] and *-labels-idx1-ubyte[.gz]) "
             "or one subfolder of PNG/JPEG images per class",
         )
+    notes = []
+    if loose:
+        notes.append(f"left out {plural(len(loose), 'image')} directly in {path.name}/, in no class folder: "
+                     f"{first([f.name for f in loose], 3)}")  # fmt: skip
+    root = train_dir if split_tree else path
+    classes, train_files, skipped = _tree(root, None, progress)
+    _check_classes(root, classes, loose)
     if not split_tree:
-        classes, train_files, skipped = _tree(path, None, progress)
-        return ImageTree(classes, {"train": train_files}, skipped)
-    classes, train_files, skipped = _tree(train_dir, None, progress)
+        return ImageTree(classes, {"train": train_files}, skipped, notes=notes)
     splits = {"train": train_files}
     for name, folder in (("val", val_dir), ("test", test_dir)):
         if folder is not None:
@@ -173,21 +210,19 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
             told = (lambda count, b=before: progress(b + count)) if progress is not None else None
             _, splits[name], skip = _tree(folder, classes, told)
             skipped += skip
-    return ImageTree(classes, splits, skipped, test_dir)
+    return ImageTree(classes, splits, skipped, test_dir, notes)
 
 
 def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     """The images of `path` (list_image_folder), decoded and adapted for a network input of
     `target` (through Pillow)."""
     tree = list_image_folder(path)
-    classes, skipped, test_dir = tree.classes, tree.skipped, tree.test_dir
+    classes, test_dir = tree.classes, tree.test_dir
     train_files = tree.splits["train"]
     val_files: list[tuple[Path, int]] = tree.splits.get("val", [])
     test_files: list[tuple[Path, int]] = tree.splits.get("test", [])
     size = (target[0], target[1])
-    notes = []
-    if skipped:
-        notes.append(f"skipped {n(skipped)} files that are not PNG or JPEG")
+    notes = [*tree.notes, *([_not_images_note(tree.not_images, Path(path))] if tree.not_images else [])]
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems = []
@@ -221,7 +256,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
         return Samples.files([f for f, _ in found], [label for _, label in found]) if found else None
 
     kind = "grayscale" if gray else "RGB"
-    notes.insert(0, f"read {n(total)} {kind} images of {len(classes)} classes from {path}")
+    notes.insert(0, f"read {plural(total, kind + ' image')} of {plural(len(classes), 'class', 'classes')} from {path}")
     test_from = f"{test_dir.name}/" if test_dir is not None else ""
     # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
     # each file once, straight to the input (decode_all), with the one rule predict follows too.
@@ -252,8 +287,11 @@ def folder_samples(path: Path, progress=None):
     splits = {role: Samples.files([str(f) for f, _ in files], [label for _, label in files])
               for role, files in tree.splits.items()}  # fmt: skip
     listed = sum(len(s) for s in splits.values())
-    notes = [f"listed {n(listed)} images of {len(tree.classes)} classes in {path}"]
-    if tree.skipped:
-        notes.append(f"skipped {n(tree.skipped)} files that are not PNG or JPEG")
+    notes = [
+        f"listed {plural(listed, 'image')} of {plural(len(tree.classes), 'class', 'classes')} in {path}",
+        *tree.notes,
+    ]
+    if tree.not_images:
+        notes.append(_not_images_note(tree.not_images, Path(path)))
     test_from = f"{tree.test_dir.name}/" if tree.test_dir is not None else ""
     return Listing(path.resolve().name, str(path.resolve()), list(tree.classes), splits, notes, test_from)

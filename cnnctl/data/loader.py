@@ -28,7 +28,7 @@ import torch
 
 from ..errors import CnnctlError
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
-from .decode import RATIO, SCALE, ImageSource, area_box, centre_box, decode, decode_box, open_image
+from .decode import MISSING, RATIO, SCALE, ImageSource, area_box, centre_box, decode, decode_box, open_image
 from .samples import ImageBytes, Samples
 
 MAX_BAD = 0.01  # the share of unreadable images a run tolerates
@@ -241,7 +241,7 @@ def read_bytes(samples: Samples, i: int, opened: dict) -> ImageBytes:
                 )
             return ImageBytes(source, f.read())
     except FileNotFoundError:
-        raise CnnctlError.at("cannot read the image: no such file", Loc(source)) from None
+        raise CnnctlError.at(MISSING, Loc(source)) from None
     except OSError as exc:
         raise CnnctlError.at(f"cannot read the image: {exc.strerror or exc}", Loc(source)) from None
 
@@ -274,18 +274,24 @@ class Requests(torch.utils.data.Sampler):
 @dataclass
 class Skipped:
     """The images a stream could not read: named once each in `file` (the run folder's
-    skipped.txt), counted against the images read."""
+    skipped.txt), counted against the images read. Past MAX_BAD of them (of at least
+    BAD_FLOOR images: a second bad one among the first hundred stops too), the run stops; one
+    whose file is gone since the run listed it is told as that (MISSING), not as damaged."""
 
     file: Path | None = None
     seen: int = 0
     names: set[str] = field(default_factory=set)
+    gone: list[str] = field(default_factory=list)  # of `names`, those whose file is missing
     epoch_bad: int = 0  # this epoch's, for its line
 
     def __post_init__(self) -> None:
         """A resumed run's file names its images already: each stays named once."""
         if self.file is not None and self.file.is_file():
             text = self.file.read_text(encoding="utf-8", errors="replace")
-            self.names.update(line.split(": ", 1)[0] for line in text.splitlines() if line)
+            for name, _, why in (line.partition(": ") for line in text.splitlines() if line):
+                self.names.add(name)
+                if why == MISSING:
+                    self.gone.append(name)
 
     def add(self, read: int, bad: list) -> None:
         """`read` images decoded, `bad` (name, Problem) not."""
@@ -293,17 +299,30 @@ class Skipped:
         self.epoch_bad += len(bad)
         new = [(name, problem) for name, problem in bad if name not in self.names]
         self.names.update(name for name, _ in new)
+        self.gone += [name for name, problem in new if problem.message == MISSING]
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
                 out.writelines(f"{name}: {problem.message}\n" for name, problem in new)
         total = len(self.names)
         if bad and total > MAX_BAD * max(self.seen, BAD_FLOOR):
-            where = f" (each named in {self.file})" if self.file is not None else ""
-            raise CnnctlError.at(
-                f"{total:,} of the {self.seen:,} images read could not be decoded{where}, more than "
-                f"{MAX_BAD:.0%}: the first, {bad[0][0]}: {bad[0][1].message}",
-                hint="repair or remove the damaged files; a few among many are skipped",
+            raise self._too_many(total, bad)
+
+    def _too_many(self, total: int, bad: list) -> CnnctlError:
+        where = f" (each named in {self.file})" if self.file is not None else ""
+        verb = "read" if self.gone else "decoded"
+        count = (f"{total:,} of the {self.seen:,} images read could not be {verb}{where}, more than {MAX_BAD:.0%} "
+                 f"(of at least {BAD_FLOOR})")  # fmt: skip
+        if self.gone:  # removing them cannot help: the run's list of images (data-index) names them
+            files = "file the run listed is" if len(self.gone) == 1 else "files the run listed are"
+            damaged = "; repair or remove the damaged ones" if total > len(self.gone) else ""
+            return CnnctlError.at(
+                f"{len(self.gone):,} {files} gone since it started (e.g. {self.gone[0]}): {count}",
+                hint=f"put them back, or start a new run (it lists the images anew){damaged}",
             )
+        return CnnctlError.at(
+            f"{count}: the first, {bad[0][0]}: {bad[0][1].message}",
+            hint="repair or remove the damaged files; a few among many are skipped",
+        )
 
 
 def decode_all(

@@ -46,6 +46,9 @@ KEY_CHARS = 80  # a member name (key + ".jpg") fits ustar's 100 bytes: no extra 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
+NOT_AN_IMAGE = "not a PNG or JPEG file: not packed"  # why a file of a class folder is in skipped.txt
+
+
 @dataclass
 class Shard:
     file: str  # its name in out_dir
@@ -63,7 +66,8 @@ class PackResult:
     seed: int
     shard_size: int
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
-    not_images: int = 0  # files in the class folders that are not PNG or JPEG (never looked at)
+    not_images: list[str] = field(default_factory=list)  # files of the class folders not PNG or JPEG (never opened)
+    notes: list[str] = field(default_factory=list)  # what listing the folder left out (images outside class folders)
 
     def images(self, split: str | None = None) -> int:
         return sum(s.samples for k, shards in self.shards.items() if split in (None, k) for s in shards)
@@ -79,7 +83,7 @@ class PackResult:
                            "shards": [{"file": s.file, "samples": s.samples, "bytes": s.bytes} for s in shards]}
                        for k, shards in self.shards.items()},
             "images": self.images(), "bytes": self.bytes(),
-            "skipped": [{"file": f, "why": why} for f, why in self.skipped], "not_images": self.not_images,
+            "skipped": [{"file": f, "why": why} for f, why in self.skipped], "not_images": len(self.not_images),
         }  # fmt: skip
 
 
@@ -105,7 +109,8 @@ def pack(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CnnctlError.at(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out))) from None
-    result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=tree.skipped)
+    result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=list(map(str, tree.not_images)),
+                        notes=tree.notes)  # fmt: skip
     written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
     shards = None
     try:
@@ -339,8 +344,9 @@ def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
         "seed": result.seed,
     }  # fmt: skip
     files = [(CLASSES_FILE, "".join(f"{c}\n" for c in result.classes))]
-    if result.skipped:
-        files.append((SKIPPED_FILE, "".join(f"{f}: {why}\n" for f, why in result.skipped)))
+    left_out = [*result.skipped, *((f, NOT_AN_IMAGE) for f in result.not_images)]
+    if left_out:
+        files.append((SKIPPED_FILE, "".join(f"{f}: {why}\n" for f, why in left_out)))
     files.append((INDEX_FILE, json.dumps(index, indent=2, ensure_ascii=False) + "\n"))
     for name, text in files:
         write_file(str(out / name), text.encode("utf-8", "surrogateescape"), replace=False)

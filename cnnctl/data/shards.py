@@ -28,6 +28,7 @@ from itertools import islice
 
 from ..errors import CnnctlError, Loc, Problem, too_many
 from ..limits import MAX_CLASSES, MAX_IMAGE_BYTES, MAX_PROBLEMS, MAX_SHARDS
+from ..render.numbers import plural
 from . import IMAGE_SUFFIXES
 from .pack import CLASSES_FILE, INDEX_FILE, INDEX_FORMAT, SPLITS
 
@@ -251,7 +252,8 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
         for k, p in found.items() if p.labels
     }  # fmt: skip
     counts = ", ".join(f"{len(s):,} {k}" for k, s in splits.items())
-    notes = [f"indexed {len(files):,} shards from {spec}: {counts} samples, {len(classes)} classes ({origin})"]
+    shards, kinds = plural(len(files), "shard"), plural(len(classes), "class", "classes")
+    notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})"]
     if ignored:
         notes.append(f"ignored {ignored:,} tar members that belong to no sample (no dot in their base name)")
     return ShardSet(classes, splits, notes, list(files))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 
 from ..run_folders import RunHistory
@@ -17,6 +18,9 @@ INSTALL = 'pip install matplotlib (or, in cnnctl\'s source folder, pip install -
 METRICS = ("loss", "accuracy", "both")
 FORMATS = ("png", "svg", "pdf")
 _MARKERS_UP_TO = 30  # epochs: a marker on each point up to this many (a one-epoch run is then a dot)
+# A PNG's text chunk naming the run folders it was drawn of: `cnnctl plot` replaces its own
+# picture of the same runs, never another file (plotted_runs).
+PLOTTED = "cnnctl plot of"
 
 
 class NoMatplotlib(Exception):
@@ -79,8 +83,24 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
         if ax.lines and any(line.get_label()[:1] != "_" for line in ax.lines):
             ax.legend(loc="upper right" if panel == "loss" else "lower right", fontsize=9)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt)
+    fig.savefig(buffer, format=fmt, metadata={PLOTTED: _folders(runs)} if fmt == "png" else None)
     return buffer.getvalue()
+
+
+def _folders(runs: Sequence[RunHistory]) -> str:
+    return "\n".join(os.path.realpath(run.folder) for run in runs)
+
+
+def drew(path: str, runs: Sequence[RunHistory]) -> bool:
+    """Whether the file `path` is a PNG that curves_picture drew of these runs (the same
+    folders, in the same order); False for any other file, or one that cannot be read."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.text.get(PLOTTED) == _folders(runs)
+    except Exception:  # noqa: BLE001 - not a picture of ours, whatever Pillow finds wrong: never replaced
+        return False
 
 
 def finite(values: list[float]) -> list[float | None]:

@@ -17,6 +17,7 @@ from ..data import is_data_set_name, looks_like_path
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
 from ..layers.args import ArgValueError
 from ..limits import MAX_PROBLEMS
+from ..render.numbers import plural
 from .settings import (  # noqa: F401 (the names callers know from here)
     AUGMENTS,
     BY_NAME,
@@ -129,9 +130,10 @@ def _statistics_problems(config, file_settings: dict, overrides: dict, channels:
         values = getattr(config, name)
         if len(values) != channels:
             said, loc = where(name)
-            count = f"{channels} input channel{'s' if channels != 1 else ''}"
-            problems.append(Problem(f"{said} has {len(values)} values for a network of {count}", loc,
-                                    hint=f"one number per input channel ({BY_NAME[name].hint})"))  # fmt: skip
+            count = f"{plural(len(values), 'value')} for a network of {plural(channels, 'input channel')}"
+            problems.append(
+                Problem(f"{said} has {count}", loc, hint=BY_NAME[name].hint)
+            )  # the hint says one per channel
     return problems
 
 

@@ -394,6 +394,11 @@ class _Run:
         if config.workers is not None and not self.data.streamed:
             self.data.notes.append(f"--workers {config.workers} unused: loader processes read streamed data only, "
                                    "and this data is held in memory")  # fmt: skip
+        own_split = self.data.val_from.startswith("its ")  # its validation or test split (adapt.validation)
+        if own_split and config.val_split != BY_NAME["val_split"].default:
+            self.data.notes.append(f"--val-split {config.val_split:g} unused: it holds training images out only where "
+                                   f"the data has no validation or test split, and this data validates on "
+                                   f"{self.data.val_from}")  # fmt: skip
         if config.decode != "auto" and not self.data.streamed:
             self.data.notes.append(f"--decode {config.decode} unused: it says where streamed JPEGs are decoded, "
                                    "and this data is decoded once into memory")  # fmt: skip
