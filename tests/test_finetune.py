@@ -4,6 +4,7 @@ summarize's trainable and frozen counts; and, on the real MNIST digits, transfer
 
 import gzip
 import json
+import shutil
 
 import pytest
 
@@ -391,3 +392,26 @@ def test_weights_from_a_run_at_another_input_name_it(setup, monkeypatch, capsys)
     assert f"weights: {pooled} was trained at input 8x8x3; this run trains at 12x12x3 (--input 8x8x3" in out
     code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp / "r8"))  # the same input: no note
     assert code == 0 and "was trained at input" not in out, err
+
+
+def test_fine_tuning_a_run_again_on_its_own_classes_keeps_its_head(setup, monkeypatch, capsys):
+    net7, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "tiny3", NET, data)  # fc 3 on the same 3 classes
+    args = ("--epochs", "1", "--batch-size", "8", "--lr", "1e-300", "--device", "cpu")  # the weights stay as placed
+    run = tmp / "again"
+    code, out, err = run_main(monkeypatch, capsys, "train", net7, "--weights", str(source), "--data", data, *args,
+                              "--out", str(run))  # fmt: skip
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert f"head: `fc1` at the data's 3 classes, as {source} has it: its weights kept (tiny as written has 7" in said
+    assert "made anew" not in said and "new head" not in said
+    assert torch.equal(trained(run)["model"]["fc1.weight"], trained(source)["model"]["fc1.weight"])
+    assert json.loads((run / "config.json").read_text())["head"] == {"layer": "fc1", "classes": 3}
+    # Other classes, as many: the head is made anew (their order says nothing of these).
+    other = tmp / "other"
+    shutil.copytree(data, other)
+    (other / "class2").rename(other / "zebra")
+    code, out, err = run_main(monkeypatch, capsys, "train", net7, "--weights", str(source), "--data", str(other),
+                              *args, "--out", str(tmp / "other_run"))  # fmt: skip
+    assert code == 0, err
+    assert "head: `fc1` made anew for the data's 3 classes (the weights had 3 outputs" in " ".join(out.split())

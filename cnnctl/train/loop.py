@@ -300,7 +300,7 @@ class _Run:
         factor_given = state is None and config.head_lr_factor is not None
         # From scratch every layer starts from random weights: a head made for the data has no reason to learn faster.
         from_weights = state is None and bool(config.weights)
-        self.fine_tuning = apply_defaults(config, from_weights, from_weights and self.head is not None)
+        self.fine_tuning = apply_defaults(config, from_weights, from_weights and bool(self._anew()))
         if state is None and self.head is None and (config.head or factor_given):  # said, not silently ignored
             given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
             self.data.notes.append(f"{given} unused: a head is made anew only where the network (or the --weights) "
@@ -331,6 +331,7 @@ class _Run:
         (vgg16's 224x224 shapes)."""
         self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
         self.head_had = None  # its width in the network as written, where --weights made it anew
+        self.head_kept = False  # the head at the data's width, with the weights' own tensors (_head_kept)
         self.run_settings: dict = {}  # a resumed run's config.json as read, or as told from its checkpoint
         self.config_told = None  # the note that says it was told so (config.json lost), if it was
         if not resume:
@@ -453,6 +454,8 @@ class _Run:
                     if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
                         raise trained_elsewhere(self.config.weights, trained, self.graph) from None
                     raise
+            if made and self._same_classes():
+                placement = self._head_kept(place_weights) or placement
             if self.head is not None:
                 self.data.notes.append(self._head_note(placement, self.head_had if made else None))
             self.placement = placement
@@ -515,6 +518,26 @@ class _Run:
         self.head = None
         return None
 
+    def _same_classes(self) -> bool:
+        """Whether the weights are a cnnctl run's (or checkpoint's) trained for the data's classes,
+        by name and in order; weights that name none are for other classes, as far as anyone knows."""
+        from .weights_from import recorded_state
+
+        state = None if is_pretrained(self.config.weights) else recorded_state(self.config.weights)
+        return state is not None and list(state.get("classes") or ()) == list(self.data.classes)
+
+    def _head_kept(self, place_weights):
+        """The weights placed with the head too, where theirs already scores the data's classes
+        (a run fine-tuned again on its own classes, the network file written for others):
+        the head is the network file's at another width, not made anew; None where they do not
+        fit so."""
+        try:
+            placement = place_weights(self.model, self.weights_from, read_run=run_weights)
+        except CnnctlError:
+            return None
+        self.head_kept = True
+        return placement
+
     def _source_width(self, placement) -> int | None:
         """The width of the source's tensors left out for the head made anew (its classes); None where none was."""
         from ..exchange.weights import in_layers
@@ -527,9 +550,13 @@ class _Run:
         the layer's `width` in the network as written where the weights' tensors left out for it
         have it too (torchvision's 1,000), else theirs (a run's own head: 3, where the network
         file has 1,000)."""
+        classes = len(self.data.classes)
+        if self.head_kept:
+            return (f"head: `{self.head}` at the data's {classes:,} classes, as {self.config.weights} has it: its "
+                    f"weights kept ({self.graph.title} as written has {width:,} outputs)")  # fmt: skip
         theirs = self._source_width(placement)
         had = f"it had {width:,} outputs" if theirs in (None, width) else f"the weights had {theirs:,} outputs"
-        return self._made_anew(len(self.data.classes), had)
+        return self._made_anew(classes, had)
 
     def _made_anew(self, classes: int, had: str, made: str = "made anew") -> str:
         """The line saying the head (and the auxiliary heads with it) was `made` for `classes`."""
@@ -543,7 +570,7 @@ class _Run:
         """The layers made anew for the data's classes: the head, and the auxiliary heads with it."""
         from .finetune import made_anew
 
-        return made_anew(self.graph, self.head)
+        return () if self.head_kept else made_anew(self.graph, self.head)
 
     def _weights_said(self) -> str:
         return weights_said(self.config.weights, self.weights_from, self.graph.name)
