@@ -171,6 +171,19 @@ def test_a_checkpoint_of_another_network_is_refused(trained, tmp_path, monkeypat
     assert not (tmp_path / "a.ts").exists()
 
 
+def test_a_run_at_another_input_names_the_input_and_the_run_alone(trained, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "a.onnx")
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "--input", "28x28x1", "--checkpoint", str(trained),
+                            "-o", out)  # fmt: skip
+    assert code == 2 and "the checkpoint was trained at input 32x32x1; this network takes 28x28x1" in err, err
+    said = " ".join(err.split())
+    assert f"hint: give --input 32x32x1, or give the run alone: `cnnctl export {trained}`" in said
+    assert "use that ARCH" not in said and "a copy of it" not in said  # neither works: export has --input
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "--input", "32x32x1", "--checkpoint", str(trained),
+                            "-o", out)  # fmt: skip
+    assert code == 0, err
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -442,7 +442,10 @@ def test_a_run_of_a_family_member_records_the_member(tmp_path):
     assert result.status == 0
     assert json.loads((result.run_dir / "config.json").read_text())["member"] == "small"
     assert (result.run_dir / "network.yaml").read_text() == Path(bundled()["mobilenet_v3"]).read_text()
-    again, member = cnnctl.load(result.run_dir), cnnctl.load("mobilenet_v3_small", input="32x32x3")
+    # Its head (1,000 outputs as written) was made for the data's 10 classes; the run records it too.
+    head = json.loads((result.run_dir / "config.json").read_text())["head"]
+    assert head["classes"] == 10
+    again, member = cnnctl.load(result.run_dir), cnnctl.load("mobilenet_v3_small", "32x32x3", {head["layer"]: 10})
     assert (again.name, again.input_shape, again.params) == ("mobilenet_v3_small", (32, 32, 3), member.params)
 
 
@@ -457,7 +460,7 @@ def test_stochastic_depth_trains_and_resumes_exactly(tmp_path):
     a, b = weights(straight.run_dir), weights(resumed.run_dir)
     assert all(torch.equal(a[key], b[key]) for key in a)
     # The drops happen in training: two passes over the same batch differ.
-    model = cnnctl.to_torch(cnnctl.load("efficientnet_b0", input="32x32x3"))
+    model = cnnctl.to_torch(cnnctl.load(straight.run_dir))  # the run's network: its head made for the 10 classes
     model.load_state_dict(a)
     x = torch.randn(8, 3, 32, 32)
     model.train()

@@ -63,12 +63,15 @@ def given(mean, std, channels: int, origin: str, where: Loc | None = None) -> St
     return Stats(values["mean"], values["std"], origin)
 
 
+WEIGHTS_ORIGIN = "the weights in"  # the origin of the statistics a checkpoint recorded: "the weights in run/best.pt"
+
+
 def from_weights(state: Mapping, channels: int, where: str) -> Stats | None:
     """The statistics a checkpoint (or pretrained weights' record) `state` was trained with,
     None where it stores none; `where` names the file for the messages."""
     if "mean" not in state or "std" not in state:
         return None
-    return given(state["mean"], state["std"], channels, f"the weights in {where}", Loc(str(where)))
+    return given(state["mean"], state["std"], channels, f"{WEIGHTS_ORIGIN} {where}", Loc(str(where)))
 
 
 def computed(x: torch.Tensor, *, most: int | None = None, seed: int = 0) -> Stats:

@@ -300,10 +300,13 @@ def network_record(graph) -> dict[str, Any]:
     }
 
 
+TAKES_INPUT = ("train", "export", "bench")  # the commands with an --input option: the hints offer it to them
+
+
 def check_same_network(state: dict[str, Any], graph, path: str | Path, command: str = "train") -> None:
     """A CnnctlError naming the first difference between the checkpoint's network and `graph`.
 
-    `command` is the one reading it: only `train` has an --input option to suggest.
+    `command` is the one reading it: only those of TAKES_INPUT have an --input option to suggest.
     """
     saved = state["network"]  # load_checkpoint refuses a checkpoint without it
     here = network_record(graph)
@@ -325,17 +328,25 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
             Loc(str(path)),
             hint=hint,
         )
-    if saved["input"] != here["input"]:
-        shape = "x".join(map(str, saved["input"]))
+    if saved["input"] != here["input"]:  # the same network (or one not named) at another input
+        from ..catalog import is_run_folder
+
+        shape, run = "x".join(map(str, saved["input"])), Path(path).parent
         resize = (
             f"give --input {shape}"
-            if command == "train"
+            if command in TAKES_INPUT
             else f"`{command}` takes the input size from the network file: use a copy of it with `input: {shape}`"
         )
+        if not is_run_folder(str(run)):  # a checkpoint alone: which network it was, is all there is to add
+            alone = trained if arch and arch != graph.title else None
+        elif command == "train":
+            alone = f"leave ARCH out: `cnnctl train --resume {run}` resumes the run's own network"
+        else:
+            alone = f"give the run alone: `cnnctl {command} {run}` builds its network at its input"
         raise CnnctlError.at(
             f"the checkpoint was trained at input {shape}; this network takes {'x'.join(map(str, here['input']))}",
             Loc(str(path)),
-            hint=f"{resize}, or {trained}",
+            hint=resize + (f", or {alone}" if alone else ""),
         )
     for (path_a, text_a, in_a), (path_b, text_b, in_b) in zip(saved["layers"], here["layers"], strict=False):
         if (path_a, text_a, in_a) != (path_b, text_b, in_b):

@@ -52,7 +52,7 @@ def load_model(
     """The compiled graph with the checkpoint's weights (logits out, unless not `logits`), and
     the checkpoint.
 
-    `command` (evaluate, predict or export) is named in the hints: none has an --input option.
+    `command` (evaluate, predict or export) is named in the hints: only export has an --input option.
     """
     from ..backend import to_torch
 

@@ -24,6 +24,7 @@ from .. import worker
 from ..analysis import summarize
 from ..analysis.summary import layer_at
 from ..catalog import RUN_NETWORK, resolve_member
+from ..data.stats import WEIGHTS_ORIGIN
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
@@ -54,7 +55,16 @@ from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
 from .sources import load_training_data, loader_workers, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
-from .weights_from import numbers, placement_said, stats_for_weights, weights_said
+from .weights_from import (
+    are_imagenets,
+    numbers,
+    other_input,
+    other_input_said,
+    placement_said,
+    stats_for_weights,
+    trained_elsewhere,
+    weights_said,
+)
 from .world import Group, World, check_sync_bn
 from .world import group as _group
 
@@ -288,11 +298,13 @@ class _Run:
         # Given to a new run: a resumed one replays its checkpoint's settings, the head factor among
         # them (apply_defaults filled it in as the run started), which nobody gave this time.
         factor_given = state is None and config.head_lr_factor is not None
-        self.fine_tuning = apply_defaults(config, state is None and bool(config.weights), self.head is not None)
+        # From scratch every layer starts from random weights: a head made for the data has no reason to learn faster.
+        from_weights = state is None and bool(config.weights)
+        self.fine_tuning = apply_defaults(config, from_weights, from_weights and bool(self._anew()))
         if state is None and self.head is None and (config.head or factor_given):  # said, not silently ignored
             given = " and ".join(f for f, v in (("--head", config.head), ("--head-lr-factor", factor_given)) if v)
-            self.data.notes.append(f"{given} unused: a head is made anew only for --weights trained for another "
-                                   "number of classes than the data has")  # fmt: skip
+            self.data.notes.append(f"{given} unused: a head is made anew only where the network (or the --weights) "
+                                   "scores another number of classes than the data has")  # fmt: skip
         self._optimizer(device)
         if state is not None:
             notes += self._resumed_batch(state)
@@ -318,6 +330,8 @@ class _Run:
         """The checkpoint to resume from; another network is told before its data is made
         (vgg16's 224x224 shapes)."""
         self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
+        self.head_had = None  # its width in the network as written, where --weights made it anew
+        self.head_kept = False  # the head at the data's width, with the weights' own tensors (_head_kept)
         self.run_settings: dict = {}  # a resumed run's config.json as read, or as told from its checkpoint
         self.config_told = None  # the note that says it was told so (config.json lost), if it was
         if not resume:
@@ -342,16 +356,36 @@ class _Run:
 
         return load(self.network or self.arch, self.graph.input_shape, widths)
 
-    def _new_head(self, classes: int) -> list[str]:
-        """A run from --weights for another number of classes: its head made anew (finetune)."""
+    def _new_head(self, classes: int, dense: bool) -> list[str]:
+        """The head made anew for the data's `classes` (finetune): for a run from --weights
+        trained for other classes (its line comes once they are placed: `_model`); from scratch,
+        for a classifier written for more classes than the data has (fewer is check_classes'
+        message; a per-pixel network's width is left as written, as is a network given as text,
+        which cannot be built again at another width)."""
         from .finetune import new_head
 
         made = new_head(self.graph, classes, self.config.head)
         if made is None:
             return []
-        self.head, width = made
+        path, width = made
+        if not self.config.weights and (dense or width < classes or self.graph.output_shape != (width,)
+                                        or not self._rebuildable()):  # fmt: skip
+            return []
+        self.head = path
         self.graph = self._rebuilt({self.head: classes})
-        return [self._made_anew(classes, f"it had {width:,} outputs")]
+        if self.config.weights:
+            self.head_had = width  # the network's; the line says the weights' own, once they are placed
+            return []
+        return [self._made_anew(classes, f"{self.graph.title} has {width:,} outputs", "made")]
+
+    def _rebuildable(self) -> bool:
+        """Whether the network is named by a file or a bundled name (not given as text), so that
+        it can be built again with a head of another width (`_rebuilt`)."""
+        try:
+            resolve_member(self.network or self.arch)
+        except CnnctlError:
+            return False
+        return True
 
     def _weights_source(self, fresh: bool) -> str | None:
         """The file --weights names: torchvision's ImageNet weights fetched into torch.hub's cache
@@ -402,8 +436,8 @@ class _Run:
         if config.decode != "auto" and not self.data.streamed:
             self.data.notes.append(f"--decode {config.decode} unused: it says where streamed JPEGs are decoded, "
                                    "and this data is decoded once into memory")  # fmt: skip
-        if state is None and config.weights:  # fine-tuning: a head for the data's classes
-            self.data.notes += self._new_head(len(self.data.classes))
+        if state is None:  # a head for the data's classes: weights for others, or a network written for others
+            self.data.notes += self._new_head(len(self.data.classes), dense is not None)
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
@@ -417,19 +451,25 @@ class _Run:
         if self.weights_from:  # a resumed run has its weights in its checkpoint
             from ..exchange.weights import place_weights
 
+            made = self.head is not None  # made anew for the data's classes (_new_head)
             try:
                 placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
             except CnnctlError:
-                if self.head is not None or (placement := self._other_heads_weights()) is None:
+                if made or (placement := self._other_heads_weights()) is None:
+                    if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
+                        raise trained_elsewhere(self.config.weights, trained, self.graph) from None
                     raise
-                self.data.notes.append(self._head_note(placement))
+            if made and self._same_classes():
+                placement = self._head_kept(place_weights) or placement
+            if self.head is not None:
+                self.data.notes.append(self._head_note(placement, self.head_had if made else None))
             self.placement = placement
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
-            if is_pretrained(self.config.weights) and self.data.stats_from == IMAGENET_ORIGIN:
-                mean, std = numbers(self.data.mean), numbers(self.data.std)
-                notes.append(f"input normalised with ImageNet's mean {mean} and std {std}, as the weights were "
-                             "trained (--mean and --std to change)")  # fmt: skip
+            if trained := other_input(self.config.weights, self.graph):
+                notes.append(other_input_said(self.config.weights, trained, self.graph))
+            if note := self._normalised_as_weights():
+                notes.append(note)
         self.frozen_norms = []  # batch norms kept in evaluation mode: their statistics frozen
         if self.config.freeze:
             from .finetune import freeze
@@ -446,6 +486,24 @@ class _Run:
         self.model = self.model.to(device, memory_format=torch.channels_last)
         return notes
 
+    def _normalised_as_weights(self) -> str | None:
+        """The line saying the input is normalised as the weights were trained: torchvision's with
+        ImageNet's statistics, a cnnctl run's (or checkpoint's) with the ones it recorded, which
+        are ImageNet's where it was itself trained from torchvision's; None where --mean and --std
+        were given, or the statistics were computed over the data (weights that record none)."""
+        mean, std = numbers(self.data.mean), numbers(self.data.std)
+        weights, origin = self.config.weights, self.data.stats_from
+        if is_pretrained(weights):
+            return (None if origin != IMAGENET_ORIGIN else f"input normalised with ImageNet's mean {mean} and std "
+                    f"{std}, as the weights were trained (--mean and --std to change)")  # fmt: skip
+        if not origin.startswith(WEIGHTS_ORIGIN):
+            return None
+        whose = "ImageNet's " if are_imagenets(self.data.mean, self.data.std) else "the "
+        return (
+            f"input normalised with {whose}mean {mean} and std {std}, as {weights} recorded (--mean and --std to "
+            "change)"
+        )
+
     def _other_heads_weights(self):
         """The weights placed with the head (--head, else the last fc or conv) made anew, where they
         fit so: weights trained for another number of classes than this network scores (whose
@@ -453,25 +511,63 @@ class _Run:
         from ..exchange.weights import place_weights
         from .finetune import head_layer
 
-        self.head = head_layer(self.graph, self.config.head).path
+        head = head_layer(self.graph, self.config.head)
+        self.head = head.path
         try:
-            return place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
+            placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
         except CnnctlError:
-            self.head = None
-            return None
+            placement = None
+        # A source head of this width did not fit for its inputs (trained at another input size), not its classes.
+        if placement is not None and self._source_width(placement) != head.shape[-1]:
+            return placement
+        self.head = None
+        return None
 
-    def _head_note(self, placement) -> str:
-        """The head made anew because the weights scored another number of classes, in words."""
+    def _same_classes(self) -> bool:
+        """Whether the weights are a cnnctl run's (or checkpoint's) trained for the data's classes,
+        by name and in order; weights that name none are for other classes, as far as anyone knows."""
+        from .weights_from import recorded_state
+
+        state = None if is_pretrained(self.config.weights) else recorded_state(self.config.weights)
+        return state is not None and list(state.get("classes") or ()) == list(self.data.classes)
+
+    def _head_kept(self, place_weights):
+        """The weights placed with the head too, where theirs already scores the data's classes
+        (a run fine-tuned again on its own classes, the network file written for others):
+        the head is the network file's at another width, not made anew; None where they do not
+        fit so."""
+        try:
+            placement = place_weights(self.model, self.weights_from, read_run=run_weights)
+        except CnnctlError:
+            return None
+        self.head_kept = True
+        return placement
+
+    def _source_width(self, placement) -> int | None:
+        """The width of the source's tensors left out for the head made anew (its classes); None where none was."""
         from ..exchange.weights import in_layers
 
-        theirs = next(p.left_out for p in placement.placed if p.left_out and in_layers(p.own, self.head))
-        return self._made_anew(self.graph.output_shape[-1], f"the weights had {theirs[0]:,} outputs")
+        theirs = next((p.left_out for p in placement.placed if p.left_out and in_layers(p.own, self.head)), None)
+        return theirs[0] if theirs else None
 
-    def _made_anew(self, classes: int, had: str) -> str:
-        """The line saying the head (and the auxiliary heads with it) was made anew for `classes`."""
+    def _head_note(self, placement, width: int | None = None) -> str:
+        """The head made anew because the weights scored another number of classes, in words:
+        the layer's `width` in the network as written where the weights' tensors left out for it
+        have it too (torchvision's 1,000), else theirs (a run's own head: 3, where the network
+        file has 1,000)."""
+        classes = len(self.data.classes)
+        if self.head_kept:
+            return (f"head: `{self.head}` at the data's {classes:,} classes, as {self.config.weights} has it: its "
+                    f"weights kept ({self.graph.title} as written has {width:,} outputs)")  # fmt: skip
+        theirs = self._source_width(placement)
+        had = f"it had {width:,} outputs" if theirs in (None, width) else f"the weights had {theirs:,} outputs"
+        return self._made_anew(classes, had)
+
+    def _made_anew(self, classes: int, had: str, made: str = "made anew") -> str:
+        """The line saying the head (and the auxiliary heads with it) was `made` for `classes`."""
         aux = [f"`{path}`" for path in self._anew()[1:]]
         return (
-            f"head: `{self.head}` made anew for the data's {classes:,} classes ({had}; --head PATH chooses "
+            f"head: `{self.head}` {made} for the data's {classes:,} classes ({had}; --head PATH chooses "
             "another layer)" + (f"; the auxiliary heads' {', '.join(aux)} with it" if aux else "")
         )
 
@@ -479,7 +575,7 @@ class _Run:
         """The layers made anew for the data's classes: the head, and the auxiliary heads with it."""
         from .finetune import made_anew
 
-        return made_anew(self.graph, self.head)
+        return () if self.head_kept else made_anew(self.graph, self.head)
 
     def _weights_said(self) -> str:
         return weights_said(self.config.weights, self.weights_from, self.graph.name)

@@ -19,6 +19,12 @@ def imagenet_stats(channels: int):
     return given(IMAGENET_MEAN, IMAGENET_STD, channels, IMAGENET_ORIGIN)
 
 
+def are_imagenets(mean, std) -> bool:
+    """Whether per-channel `mean` and `std` are ImageNet's (torchvision's weights were trained with them)."""
+    ours, theirs = (*mean, *std), (*IMAGENET_MEAN, *IMAGENET_STD)
+    return len(ours) == len(theirs) and all(abs(a - b) < 1e-6 for a, b in zip(ours, theirs, strict=True))
+
+
 def numbers(values) -> str:
     """`0.485,0.456,0.406`: per-channel values as the options take them."""
     return ",".join(f"{v:g}" for v in values)
@@ -98,8 +104,8 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
     from ..errors import CnnctlError, Loc
     from ..render.numbers import plural
 
-    trained = (state.get("network") or {}).get("input")
-    if isinstance(trained, (list, tuple)) and len(trained) == 3:
+    trained = trained_input(state)
+    if trained is not None:
         theirs_in, count = f"trained at input {'x'.join(map(str, trained))}: ", trained[2]
     elif state.get("arch") not in (None, network) and isinstance(state.get("mean"), (list, tuple)):
         theirs_in, count = "", len(state["mean"])
@@ -114,6 +120,48 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
         Loc(file),
         hint=f"give weights trained for {ours} (a run of it, or a checkpoint), or give {theirs} as the network",
     )
+
+
+def trained_input(state: dict) -> tuple[int, int, int] | None:
+    """The input HxWxC a cnnctl checkpoint's network was trained at (its network record); None
+    where it records none (an ONNX or safetensors file cnnctl exported, weights from elsewhere)."""
+    network = state.get("network")
+    value = network.get("input") if isinstance(network, dict) else None
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
+        return (value[0], value[1], value[2])
+    return None
+
+
+def other_input(weights: str, graph) -> str | None:
+    """The input (`28x28x1`) the cnnctl run or checkpoint `weights` was trained at, where `graph`
+    takes another (its channels are check_input_channels'); None where it takes the same, or
+    the weights record none."""
+    if is_pretrained(weights):
+        return None
+    state = recorded_state(weights)
+    trained = trained_input(state) if state is not None else None
+    return None if trained in (None, tuple(graph.input_shape)) else "x".join(map(str, trained))
+
+
+def trained_elsewhere(weights: str, trained: str, graph) -> CnnctlError:
+    """The weights of `weights`, trained at input `trained` (other_input), do not fit `graph`:
+    its size decides the shapes of the layers after the last pooling (an fc's inputs)."""
+    from ..errors import Loc
+    from .checkpoint import weights_file
+
+    return CnnctlError.at(
+        f"{weights} was trained at input {trained}; {graph.title} here takes {'x'.join(map(str, graph.input_shape))}, "
+        "and the weights do not fit it at that size",
+        Loc(str(weights_file(weights))),
+        hint=f"add --input {trained}",
+    )
+
+
+def other_input_said(weights: str, trained: str, graph) -> str:
+    """A note: the weights of `weights` fit `graph` at another input than they were trained at
+    (a network that pools globally fits any), which they may not do as well at."""
+    ours = "x".join(map(str, graph.input_shape))
+    return f"weights: {weights} was trained at input {trained}; this run trains at {ours} (--input {trained} as it did)"
 
 
 def weights_said(weights: str, path: str, network: str) -> str:
