@@ -47,7 +47,9 @@ class Preprocessing:
     names of the outputs, where the checkpoint has them; `inside`: the network takes uint8
     pixels NHWC and normalises them itself (--with-preprocessing); `pad`: a little smaller
     image is padded, not resized (cnnctl.data.adapt.sizing; False for a dense network, whose
-    images were resized as their masks were)."""
+    images were resized as their masks were); `centre`: images are resized to cover the input at
+    1 / centre of its size and centre-cropped (cnnctl.data.decode.centre_box: the validation of a run
+    that streamed random resized crops), not adapted whole."""
 
     shape: tuple[int, ...]
     mean: tuple[float, ...] | None = None
@@ -57,6 +59,7 @@ class Preprocessing:
     classes: tuple[str, ...] = ()
     inside: bool = False
     pad: bool = True
+    centre: float | None = None  # the photo recipe's centre crop (its share of the resized image), else whole
 
     @property
     def layout(self) -> str:
