@@ -567,3 +567,24 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
     torch.testing.assert_close(source.adapt(Image.open(folder / "val" / "class0" / "000.png")),
                                decode_box(folder / "val" / "class0" / "000.png", (8, 8, 3),
                                           centre_box(8, 8, 224 / 256))[None])  # fmt: skip
+
+
+def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(photo_run, tmp_path, capsys):
+    import json
+
+    _, run = photo_run
+    other = coded_folder(tmp_path / "other", n=120)
+    (other / "class0" / "00000.png").write_bytes(b"\xff\xd8\xff\xe0garbage")  # 1 of 120: within the 1%
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--data", str(other), "--format", "json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 119 == sum(map(sum, result["confusion"]))
+    assert run_cli(["evaluate", str(run), "--data", str(other), "--device", "cpu"]) == 0
+    assert "1 unreadable image left out" in capsys.readouterr().out
+    for i in (3, 6):  # 3 of 120: more than 1%, the run's own rule
+        (other / "class0" / f"{i:05d}.png").write_bytes(b"")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        run_cli(["evaluate", str(run), "--data", str(other), "--device", "cpu"])
+    said = str(caught.value)
+    assert "3 of the 120 images read could not be decoded" in said and "more than 1%" in said
+    assert "--stream" not in said  # evaluate has no such option

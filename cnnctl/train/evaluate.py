@@ -279,12 +279,11 @@ def evaluate(
         test=split in ("test", "all"),
         masks=dense_shape(graph),
         stats=trained_with,
-        # A run's own data streams as it did (an image folder too large to hold); other data by its size,
-        # but a folder streams where the weights' recipe crops (a photo recipe's run, torchvision's weights):
-        # each image is then read with that centre crop, from the image as stored.
-        stream=config.get("stream")
-        if data_spec is None
-        else (True if recipe.name != "fit" and is_streamable(data_spec) else None),
+        # A run's own data streams as it did (an image folder too large to hold). Data given (--data), an
+        # image folder or shards, streams as a streamed run reads its own: each image read with the weights'
+        # recipe (a centre crop from the image as stored, for a photo recipe's run and torchvision's weights),
+        # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
+        stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
     )
     check_classes(graph, data.classes)
