@@ -11,7 +11,9 @@ ONNX file's metadata_props, the TorchScript file's extra file. Exported with
 and normalises them itself. Said here, once, for all of them. Pure Python.
 
 Nothing of this is stored in a checkpoint beyond its mean and std: the input's size and
-channels are its network record's, and the adaptation follows from them by cnnctl's rules.
+channels are its network record's, and the adaptation follows from them by cnnctl's rules,
+and from the run's settings (`augment` and `stream`: the centre crop of a run that streamed
+random resized crops, cnnctl.data.loader.validation_recipe).
 """
 
 from __future__ import annotations

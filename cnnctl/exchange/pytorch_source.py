@@ -11,7 +11,9 @@ keyed like `cnnctl.layers.KINDS`: a test keeps them equal); this module lays out
 Exported with a checkpoint, the file also states the input the network expects: its
 docstring says it, and MEAN, STD, `normalize()` and, for images, `adapt()` and `preprocess()`
 do it (cnnctl.exchange.preprocessing); the rules of adapting an image's size are written as
-cnnctl's own functions (cnnctl.data.adapt.sizing, resized, padded), their source copied in.
+cnnctl's own functions (cnnctl.data.adapt.sizing, resized, padded; for a run validated on the
+photo recipe's centre crop, cnnctl.data.decode.centre_box, whole_box, resize), their source
+copied in.
 """
 
 from __future__ import annotations
