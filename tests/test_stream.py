@@ -500,3 +500,122 @@ def test_a_loader_worker_knows_when_the_process_it_serves_has_ended(monkeypatch,
         served.kill()
         served.wait()
     assert maker.ends_within(2) is True
+
+
+# -- the run's validation recipe, followed by every later use of its weights --------------------
+
+
+def photo_folders(root, n=24):
+    """train/ and val/ of 3 classes of noise photos, 24x16 and 16x24 (not the 8x8 input: the
+    centre crop and the whole image resized differ), one validation image per class."""
+    noise = torch.Generator().manual_seed(0)
+    for split, count in (("train", n), ("val", 3)):
+        for i in range(count):
+            folder = root / split / f"class{i % 3}"
+            folder.mkdir(parents=True, exist_ok=True)
+            h, w = (16, 24) if i % 2 else (24, 16)
+            pixels = torch.randint(0, 256, (h, w, 3), generator=noise, dtype=torch.uint8)
+            pixels[:, :, i % 3] //= 4  # a class's colour is darker
+            suffix = "jpg" if i % 2 else "png"
+            Image.fromarray(pixels.numpy()).save(folder / f"{i:03d}.{suffix}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def photo_run(tmp_path_factory):
+    """A run that streamed random resized crops of photos: it validated on the centre crop."""
+    tmp = tmp_path_factory.mktemp("photo_run")
+    folder = photo_folders(tmp / "photos")
+    net = tmp / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp / "run"
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--epochs", "1", "--batch-size", "8"]
+    assert run_cli(["train", str(net), *args, "--augment", "rrc,flip", "--out", str(run), "--device", "cpu"]) == 0
+    return folder, run
+
+
+def test_a_runs_validation_recipe_is_what_its_settings_record():
+    from cnnctl.data.loader import validation_recipe
+
+    assert validation_recipe({"stream": True, "augment": "rrc,flip"}) == Recipe("centre")
+    assert validation_recipe({"stream": False, "augment": "rrc,flip"}) == Recipe()  # crops of images held in memory
+    assert validation_recipe({"stream": True, "augment": "crop,flip"}) == Recipe()
+    assert validation_recipe({}) == Recipe()  # weights from no run
+
+
+def test_evaluate_reads_any_data_as_the_runs_validation_did(photo_run, tmp_path, capsys):
+    import json
+    import shutil
+
+    folder, run = photo_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["stream"] is True and config["augment"] == "rrc,flip"  # recorded: the recipe follows from them
+    capsys.readouterr()
+    losses = []
+    other = tmp_path / "other"
+    shutil.copytree(folder / "val", other)  # the same 3 images, as another data set
+    for extra in ([], ["--data", str(folder), "--split", "val"], ["--data", str(other)]):
+        assert run_cli(["evaluate", str(run), *extra, "--format", "json", "--device", "cpu"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["examples"] == 3
+        losses.append(result["loss"])
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx([history[-1]["val_loss"]] * 3, abs=1e-6)
+
+
+def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_validation(photo_run, tmp_path, capsys):
+    import importlib.util
+    import json
+
+    from cnnctl.exchange.export import model_for
+    from cnnctl.train.evaluate import trained_for_export, weighted_model
+
+    folder, run = photo_run
+    graph = cnnctl.load_text(NET)
+    loaded = weighted_model(graph, CPU, run)
+    stats = loaded.stats
+    mean, std = torch.tensor(stats.mean).view(1, 3, 1, 1), torch.tensor(stats.std).view(1, 3, 1, 1)
+    image = folder / "val" / "class1" / "001.jpg"
+    # The validation tensor: the image as stored, resized to cover 8x8 at 256/224 (9x13), its centre 8x8.
+    seen = decode_box(image, (8, 8, 3), centre_box(8, 8, 224 / 256))[None]
+    with torch.no_grad():
+        expected = torch.softmax(loaded.model((seen.float() / 255 - mean) / std), dim=1)[0]
+    capsys.readouterr()
+    assert run_cli(["predict", str(run), str(image), "--format", "json", "--device", "cpu"]) == 0
+    said = json.loads(capsys.readouterr().out)["predictions"][0]
+    got = {top["class"]: top["probability"] for top in said["top"]}
+    assert [got[c] for c in ("class0", "class1", "class2")] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert "resized so the shorter side is 9, then the centre 8x8" in " ".join(said["adapted"])
+
+    expects = model_for(graph, trained_for_export(graph, run, None, None, None))[2]
+    assert "resized so the shorter side is 9, then the centre 8x8" in expects.onnx_props()["cnnctl.adaptation"]
+    assert run_cli(["export", str(run), "-o", str(tmp_path / "net.py")]) == 0
+    spec = importlib.util.spec_from_file_location("exported_centre", tmp_path / "net.py")
+    source = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(source)
+    assert "shorter side is 9" in source.__doc__.replace("\n", " ")
+    torch.testing.assert_close(source.preprocess(Image.open(image)), (seen.float() / 255 - mean) / std)
+    torch.testing.assert_close(source.adapt(Image.open(folder / "val" / "class0" / "000.png")),
+                               decode_box(folder / "val" / "class0" / "000.png", (8, 8, 3),
+                                          centre_box(8, 8, 224 / 256))[None])  # fmt: skip
+
+
+def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(photo_run, tmp_path, capsys):
+    import json
+
+    _, run = photo_run
+    other = coded_folder(tmp_path / "other", n=120)
+    (other / "class0" / "00000.png").write_bytes(b"\xff\xd8\xff\xe0garbage")  # 1 of 120: within the 1%
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--data", str(other), "--format", "json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["examples"] == 119 == sum(map(sum, result["confusion"]))
+    assert run_cli(["evaluate", str(run), "--data", str(other), "--device", "cpu"]) == 0
+    assert "1 unreadable image left out" in capsys.readouterr().out
+    for i in (3, 6):  # 3 of 120: more than 1%, the run's own rule
+        (other / "class0" / f"{i:05d}.png").write_bytes(b"")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        run_cli(["evaluate", str(run), "--data", str(other), "--device", "cpu"])
+    said = str(caught.value)
+    assert "3 of the 120 images read could not be decoded" in said and "more than 1%" in said
+    assert "--stream" not in said  # evaluate has no such option

@@ -59,11 +59,12 @@ def mode_for(channels: int) -> str:
     return "RGB" if channels == 3 else "L"
 
 
-def adaptation(target: tuple[int, int, int], pad: bool = True) -> str:
+def adaptation(target: tuple[int, int, int], pad: bool = True, centre: float | None = None) -> str:
     """How `decode` (and so `cnnctl predict`) brings an image file of any size and mode to a
     network input of `target` (H, W, C), in words: the rules of `mode_for` and of
-    `cnnctl.data.adapt.sizing` (`pad` False: always resized, as images with masks are), which
-    an exported network's metadata and docstring state."""
+    `cnnctl.data.adapt.sizing` (`pad` False: always resized, as images with masks are), or,
+    with `centre` (the crop's share of the resized image), the evaluation recipe of photos
+    (`centre_box`, `decode_box`); which an exported network's metadata and docstring state."""
     from .adapt import PAD_RATIO
 
     h, w, c = target
@@ -72,6 +73,13 @@ def adaptation(target: tuple[int, int, int], pad: bool = True) -> str:
     else:
         colour = "converted to grayscale (Pillow's convert('L'): L = 0.299 R + 0.587 G + 0.114 B)"
         colour += f", the gray value replicated to {c} channels" if c > 1 else ""
+    if centre is not None:
+        return (
+            f"an image is {colour}, any alpha channel dropped; then {centre_said(h, w, centre)}: "
+            "the crop's corners rounded to whole pixels of the image as stored, then one bilinear resize, "
+            "antialiased to shrink (a JPEG is first decoded reduced by libjpeg where the crop keeps the input's "
+            "pixels, Pillow's draft())"
+        )
     padded = f"one smaller by at most {PAD_RATIO:g} times on each side is padded with zeros to {h}x{w} (centred), "
     return (
         f"an image is {colour}, any alpha channel dropped; then one of {h}x{w} is taken as it is, "
@@ -253,6 +261,13 @@ def resize_box(x: torch.Tensor, box: Box, size: tuple[int, int], dtype: torch.dt
     `size` (H, W) in `dtype` (`resize`)."""
     left, top, right, bottom = whole_box(box, x.shape[-1], x.shape[-2])
     return resize(x[:, top:bottom, left:right], size, dtype)
+
+
+def centre_said(h: int, w: int, ratio: float) -> str:
+    """The centre crop of `centre_box` in words: `resized so the shorter side is 37, then the
+    centre 32x32 (the 256 -> 224 recipe)`."""
+    side = round(min(h, w) / ratio)
+    return f"resized so the shorter side is {side}, then the centre {h}x{w} (the {round(224 / ratio)} -> 224 recipe)"
 
 
 def centre_box(h: int, w: int, ratio: float):

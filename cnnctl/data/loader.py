@@ -28,7 +28,18 @@ import torch
 
 from ..errors import CnnctlError
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
-from .decode import MISSING, RATIO, SCALE, ImageSource, area_box, centre_box, decode, decode_box, open_image
+from .decode import (
+    MISSING,
+    RATIO,
+    SCALE,
+    ImageSource,
+    area_box,
+    centre_box,
+    centre_said,
+    decode,
+    decode_box,
+    open_image,
+)
 from .samples import ImageBytes, Samples
 
 MAX_BAD = 0.01  # the share of unreadable images a run tolerates
@@ -57,6 +68,18 @@ def recipes(augment: str) -> tuple[Recipe, Recipe, str]:
     photo, flip = "rrc" in asked, "flip" in asked
     device = ",".join(op for op in asked if op not in ("rrc", "flip")) or "none"
     return Recipe("rrc" if photo else "fit", flip), Recipe("centre" if photo else "fit"), device
+
+
+def validation_recipe(settings: dict) -> Recipe:
+    """How the run whose recorded settings are `settings` (config.json, or its checkpoint's
+    `config`) read its validation images, which every later use of its weights follows
+    (evaluate on any data, predict, export): the centre crop where it streamed with random
+    resized crops (`recipes`), else each image adapted whole (data held in memory is adapted
+    before any augmentation). A run records the stream it chose (`stream`, never left None once
+    it has run) and its `augment`; settings that record neither (weights from elsewhere): whole."""
+    if not settings.get("stream"):
+        return Recipe()
+    return recipes(str(settings.get("augment") or "none"))[1]
 
 
 def cores() -> int:
@@ -97,9 +120,7 @@ class Recipe:
             area, aspect = f"{SCALE[0]:g}-{SCALE[1]:g}", f"{RATIO[0]:.2f}-{RATIO[1]:.2f}"
             return f"random resized crop to {h}x{w} (area {area}, aspect {aspect}) from the image as stored{flipped}"
         if self.name == "centre":
-            side = round(min(h, w) / centre)
-            recipe = f" (the {round(224 / centre)} -> 224 recipe)"
-            return f"resized so the shorter side is {side}, then the centre {h}x{w}{recipe}"
+            return centre_said(h, w, centre)
         return f"each adapted to {h}x{w} as predict adapts one (padded where a little smaller, else resized){flipped}"
 
 

@@ -91,6 +91,10 @@ class Trained:
     # The training images' background, where they have a convention (MNIST's light on dark):
     # the data they came from and how they are drawn ("light on dark"); None for photos.
     background: tuple[str, str] | None = None
+    # How validation prepared the images: None, adapted whole; else the centre crop of the photo
+    # recipe, its share of the resized image (cnnctl.data.decode.centre_box; a run that streamed
+    # random resized crops, torchvision's weights).
+    centre: float | None = None
 
 
 def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, str, Preprocessing]:
@@ -106,9 +110,10 @@ def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, s
     if trained.mean is None or trained.std is None:
         return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none")
     known = {
-        "adaptation": adaptation(graph, trained.background),
+        "adaptation": adaptation(graph, trained.background, trained.centre),
         "classes": tuple(trained.classes),
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
+        "centre": trained.centre,
     }
     return model, trained.said, Preprocessing(per_example, tuple(trained.mean), tuple(trained.std), **known)
 
@@ -124,16 +129,17 @@ def without_heads(graph: Graph, model: torch.nn.Module) -> tuple[Graph, torch.nn
     return inference, slim
 
 
-def adaptation(graph: Graph, background: tuple[str, str] | None) -> str:
+def adaptation(graph: Graph, background: tuple[str, str] | None, centre: float | None = None) -> str:
     """How `cnnctl predict` adapts an image file to the trained network, in words: derived
     from the input's size and channels by predict's own rules (cnnctl.data.decode.adaptation),
+    the centre crop of the photo recipe where its validation took one (`centre`, Trained),
     and, for training images of a clear `background` (their data, how they are drawn: see
     Trained), that an image drawn the other way round is inverted first (predict's --invert)."""
     if len(graph.input_shape) != 3:
         return ""
     from ..data.decode import adaptation as rules
 
-    words = rules(graph.input_shape, pad=dense_shape(graph) is None)  # images with masks are resized
+    words = rules(graph.input_shape, pad=dense_shape(graph) is None, centre=centre)  # images with masks: resized
     if background is not None:
         data, drawn = background
         words += (

@@ -11,7 +11,9 @@ ONNX file's metadata_props, the TorchScript file's extra file. Exported with
 and normalises them itself. Said here, once, for all of them. Pure Python.
 
 Nothing of this is stored in a checkpoint beyond its mean and std: the input's size and
-channels are its network record's, and the adaptation follows from them by cnnctl's rules.
+channels are its network record's, and the adaptation follows from them by cnnctl's rules,
+and from the run's settings (`augment` and `stream`: the centre crop of a run that streamed
+random resized crops, cnnctl.data.loader.validation_recipe).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class Preprocessing:
     names of the outputs, where the checkpoint has them; `inside`: the network takes uint8
     pixels NHWC and normalises them itself (--with-preprocessing); `pad`: a little smaller
     image is padded, not resized (cnnctl.data.adapt.sizing; False for a dense network, whose
-    images were resized as their masks were)."""
+    images were resized as their masks were); `centre`: images are resized to cover the input at
+    1 / centre of its size and centre-cropped (cnnctl.data.decode.centre_box: the validation of a run
+    that streamed random resized crops), not adapted whole."""
 
     shape: tuple[int, ...]
     mean: tuple[float, ...] | None = None
@@ -57,6 +61,7 @@ class Preprocessing:
     classes: tuple[str, ...] = ()
     inside: bool = False
     pad: bool = True
+    centre: float | None = None  # the photo recipe's centre crop (its share of the resized image), else whole
 
     @property
     def layout(self) -> str:

@@ -11,7 +11,9 @@ keyed like `cnnctl.layers.KINDS`: a test keeps them equal); this module lays out
 Exported with a checkpoint, the file also states the input the network expects: its
 docstring says it, and MEAN, STD, `normalize()` and, for images, `adapt()` and `preprocess()`
 do it (cnnctl.exchange.preprocessing); the rules of adapting an image's size are written as
-cnnctl's own functions (cnnctl.data.adapt.sizing, resized, padded), their source copied in.
+cnnctl's own functions (cnnctl.data.adapt.sizing, resized, padded; for a run validated on the
+photo recipe's centre crop, cnnctl.data.decode.centre_box, whole_box, resize), their source
+copied in.
 """
 
 from __future__ import annotations
@@ -199,14 +201,50 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     elif how:
         x = resized(x, SIZE, how)
     return x.expand(-1, CHANNELS, -1, -1).contiguous()
+'''
 
-
+PREPROCESS = '''
 def preprocess(image, invert: bool = False) -> torch.Tensor:
     """A PIL image, or a uint8 array (H, W) or (H, W, C), as the network takes it: (1, C,
     H, W) float32, adapted (adapt()) and normalised (normalize()), as `cnnctl predict`
     prepares an image file. `invert` for an image drawn the other way round from the
     training images (predict's --invert)."""
     return normalize(adapt(image, invert))
+'''
+
+
+# After centre_box(), whole_box(), _span() and resize(), whose source is cnnctl's own
+# (cnnctl.data.decode): the validation recipe of a run that streamed random resized crops.
+ADAPT_CENTRE = '''
+def adapt(image, invert: bool = False) -> torch.Tensor:
+    """A PIL image, or a uint8 array (H, W) or (H, W, C), as the network's (1, C, H, W)
+    uint8 pixels, prepared as `cnnctl predict` prepares an image file for this network (as
+    its validation images were): the centre part centre_box() says, its corners rounded to
+    whole pixels (whole_box()), converted to MODE by Pillow (any alpha channel dropped) and
+    resized to SIZE (resize()), inverted with `invert` (255 - value), its gray value
+    replicated to CHANNELS. A JPEG not yet loaded (as Image.open gives it) is first reduced
+    while it is decoded (Pillow's draft()) to the least size the crop keeps SIZE's pixels in."""
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        pixels = np.asarray(image, dtype=np.uint8)
+        if pixels.ndim == 3 and pixels.shape[2] == 1:
+            pixels = pixels[:, :, 0]
+        image = Image.fromarray(pixels)
+    (h, w), (width, height) = SIZE, image.size
+    left, top, right, bottom = centre_box(h, w, CENTRE)(width, height)
+    if image.format == "JPEG":
+        need = (math.ceil(width * w / (right - left)), math.ceil(height * h / (bottom - top)))
+        image.draft(MODE, (min(need[0], width), min(need[1], height)))
+    sx, sy = image.size[0] / width, image.size[1] / height
+    box = (left * sx, top * sy, right * sx, bottom * sy)
+    image = image.crop(whole_box(box, *image.size)).convert(MODE)
+    x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
+    x = resize(x.permute(2, 0, 1), SIZE)[None]
+    if invert:
+        x = 255 - x
+    return x.expand(-1, CHANNELS, -1, -1).contiguous()
 '''
 
 
@@ -228,7 +266,7 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         return [*constants, "", NORMALIZE.rstrip("\n"), ""]  # after the imports' blank line
     import inspect
 
-    from ..data import adapt
+    from ..data import adapt, decode
     from ..data.decode import mode_for
 
     c, h, w = expects.shape
@@ -237,13 +275,25 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"SIZE = {(h, w)!r}",
         f"CHANNELS = {c}",
         f'MODE = "{mode_for(c)}"',
+    ]
+    if expects.centre is not None:  # the photo recipe's centre crop, as the run's validation took it
+        constants += [
+            "# Images are resized to cover SIZE at 1 / CENTRE of it, then the centre SIZE is taken.",
+            f"CENTRE = {expects.centre!r}",
+            "Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels",
+        ]
+        rules = [inspect.getsource(f).rstrip("\n") for f in (decode.centre_box, decode.whole_box, decode._span)]
+        rules.append(inspect.getsource(decode.resize).rstrip("\n"))
+        blocks = [NORMALIZE.strip("\n"), *rules, ADAPT_CENTRE.strip("\n"), PREPROCESS.strip("\n")]
+        return [*constants, "", "", "\n\n\n".join(blocks), ""]
+    constants += [
         "# A smaller image is padded (not resized) while the input is at most this much larger",
         "# (where PAD is True; a network trained on images with masks had them resized).",
         f"PAD_RATIO = {adapt.PAD_RATIO!r}",
         f"PAD = {expects.pad!r}",
     ]
     rules = [inspect.getsource(f).rstrip("\n") for f in (adapt.sizing, adapt.resized, adapt.padded)]
-    blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n")]
+    blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n"), PREPROCESS.strip("\n")]
     return [*constants, "", "", "\n\n\n".join(blocks), ""]
 
 
@@ -315,6 +365,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         *_docstring_input(expects),
         '"""',
         "",
+        *(["import math", ""] if any("math." in line for line in statistics) else []),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in line for line in [*lines, *statistics]) else []),
         "from torch import nn",

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..data import Split
+from ..data.loader import Recipe, validation_recipe
 from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
@@ -74,6 +75,9 @@ class Weighted:
     said: str  # where the weights came from (and how they were placed), in words: a report's header
     device: torch.device
     pretrained: bool = False  # torchvision's ImageNet weights: photos prepared as they were evaluated
+    # How an image file becomes the input for these weights: a run's validation recipe (as its
+    # settings record it), torchvision's evaluation crop, else adapted whole.
+    recipe: Recipe = field(default_factory=Recipe)
 
 
 def weighted_model(
@@ -111,7 +115,8 @@ def weighted_model(
         file = str(weights_file(checkpoint))
         given = mean is not None or std is not None
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
-        return Weighted(model, _recorded(state, stats), stats, file, device)
+        recipe = validation_recipe(Checkpoint.of(state).config or {})
+        return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe)
     stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
     if stats is None and normalised:
         raise _no_normalisation(weights, command, channels)
@@ -128,7 +133,14 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
     state = {"classes": imagenet_classes()} if pretrained else dict(recorded_state(path) or {})
     state.pop("model", None)  # the weights themselves are in the model
     model = model.to(device, memory_format=torch.channels_last).eval()
-    return Weighted(model, _recorded(state, stats), stats, placement_said(placement, said), device, pretrained)
+    if pretrained:  # as they were evaluated
+        from ..exchange.pretrained import published
+
+        recipe = Recipe("centre", share=published(graph.name).crop_share)
+    else:  # a run's (its checkpoint's settings), else adapted whole
+        recipe = validation_recipe(Checkpoint.of(state).config or {})
+    said = placement_said(placement, said)
+    return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe)
 
 
 def placed_weights(graph: Graph, weights: str, logits: bool = True):
@@ -165,6 +177,7 @@ def trained_for_export(
         tuple(loaded.stats.std),
         tuple(Checkpoint.of(loaded.state).classes or ()),
         None if background is None else (background.data, background.drawn),
+        loaded.recipe.share if loaded.recipe.name == "centre" else None,
     )
 
 
@@ -256,6 +269,7 @@ def evaluate(
     val_split = 0.0 if other else config.get("val_split", 0.1)  # other data: nothing of it was held out
     from ..data.loader import default_workers
 
+    recipe = loaded.recipe  # each image as the weights' validation read it, whatever the data
     data = load_data(
         data_spec or config["data"],
         graph.input_shape,
@@ -265,11 +279,11 @@ def evaluate(
         test=split in ("test", "all"),
         masks=dense_shape(graph),
         stats=trained_with,
-        # A run's own data streams as it did (an image folder too large to hold); other data by its size,
-        # but a folder for torchvision's weights streams: each image is then read with their centre crop.
-        stream=config.get("stream")
-        if data_spec is None
-        else (True if loaded.pretrained and is_streamable(data_spec) else None),
+        # A run's own data streams as it did (an image folder too large to hold). Data given (--data), an
+        # image folder or shards, streams as a streamed run reads its own: each image read with the weights'
+        # recipe (a centre crop from the image as stored, for a photo recipe's run and torchvision's weights),
+        # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
+        stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
     )
     check_classes(graph, data.classes)
@@ -282,17 +296,12 @@ def evaluate(
         )
     # said in the header where there is a run whose data this is not (weights from elsewhere have none)
     images, measured_on = chosen_split(data, split, bool(other), other if "data" in config else "")
-    recipe = None
     if loaded.pretrained:  # ImageNet's 1,000 outputs, read for the data's classes by their names
-        from ..data.loader import Recipe
-        from ..exchange.pretrained import published
-
         model = _imagenet_outputs(model, list(data.classes), data.name)
         measured_on += f"; scored on ImageNet's outputs for its {plural(len(data.classes), 'class', 'classes')}"
-        recipe = Recipe("centre", share=published(graph.name).crop_share)  # as they were evaluated
         if data.streamed:
             measured_on += f"; each image {recipe.said(graph.input_shape)}"
-    batches = evaluation_source(data, images, config, graph.input_shape, device, recipe)
+    batches = evaluation_source(data, images, graph.input_shape, device, recipe)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
@@ -343,20 +352,16 @@ def _imagenet_outputs(model: torch.nn.Module, classes: list[str], data: str) -> 
     return _Outputs(model, [where[c.lower()] for c in classes]).eval()
 
 
-def evaluation_source(
-    data, images, config: dict, shape: tuple[int, int, int], device: torch.device, recipe=None
-):  # fmt: skip
-    """The batch source evaluate reads `images` through: in memory, or streamed by loader
-    processes, each image as validation read it while training (the centre crop of a run
-    that trained on random resized crops of a stream, else adapted whole), or as `recipe`
-    says (torchvision's weights: the centre crop they were evaluated with)."""
+def evaluation_source(data, images, shape: tuple[int, int, int], device: torch.device, recipe: Recipe):
+    """The batch source evaluate reads `images` through: in memory (adapted whole), or
+    streamed by loader processes, each image as `recipe` says: the weights' (Weighted.recipe:
+    a run's validation recipe, the centre crop of one that streamed random resized crops;
+    torchvision's, the centre crop they were evaluated with)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
-    from ..data.loader import default_workers, recipes
+    from ..data.loader import default_workers
     from .stream import Stream
 
-    if recipe is None:
-        _, recipe, _ = recipes(str(config.get("augment", "none")))
     return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
 
 
@@ -469,9 +474,11 @@ def predict(
     (weighted_model); a folder stands for the images in it (see `image_files`). An image that
     cannot be read gets its error and the others go on. `invert` predicts on 255 - value
     (dark-on-light images for a light-on-dark network). The classes are the weights' (a run's,
-    ImageNet's for torchvision's), else numbered; torchvision's weights get images prepared as
-    they were evaluated (the shorter side resized to 256, or the network's own size, then the
-    centre 224x224)."""
+    ImageNet's for torchvision's), else numbered. Each image is prepared as the weights'
+    validation prepared theirs (Weighted.recipe): a run that streamed random resized crops,
+    resized so the shorter side covers the input at 256/224 then centre-cropped, as are
+    torchvision's weights (the shorter side resized to 256, or the network's own size, then the
+    centre 224x224); any other run, adapted whole."""
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.title}` scores every pixel "
@@ -479,11 +486,10 @@ def predict(
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
     model, state, device = loaded.model, loaded.state, loaded.device
-    # Each image as ImageNet's were evaluated (the crop's share of the resized shorter side), else
-    # fitted whole as trained.
-    from ..exchange.pretrained import published
-
-    centre = published(graph.name).crop_share if loaded.pretrained else None
+    # Each image as the weights' validation read it (Weighted.recipe): the centre crop of a run that
+    # streamed random resized crops, or of ImageNet's evaluation (the crop's share of the resized
+    # shorter side), else fitted whole as trained.
+    centre = loaded.recipe.share if loaded.recipe.name == "centre" else None
     classes = Checkpoint.of(state).classes or [str(i) for i in range(graph.output_shape[0])]
     check_classes(graph, classes)
     h, w, c = graph.input_shape
