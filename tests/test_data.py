@@ -507,8 +507,10 @@ def test_image_folder(tmp_path):
     assert (len(g.train), len(g.val)) == (7, 3)
     assert "padded 28x28 to 32x32 with zeros (centred)" in g.notes and "replicated 1 channel to 3" in g.notes
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(CnnctlError, match="broken.png: cannot read the image"):
+    with pytest.raises(CnnctlError, match="broken.png: cannot read the image") as told:
         load_data(str(tmp_path / "flat"), (32, 32, 3))
+    # evaluate reads a run's data so too, and has no --stream: the hint names the command that has
+    assert "training with --stream leaves unreadable images out" in told.value.problems[-1].hint
 
 
 def _gray_pngs(folder: Path, count: int) -> None:

@@ -644,3 +644,11 @@ def test_one_broken_member_stops_only_itself(tmp_path, monkeypatch, capsys):
     code, out, _ = run_main(monkeypatch, capsys, "validate", str(net), "-f", "json")
     assert code == 2
     assert [(d["message"], d["line"], d["column"]) for d in json.loads(out)["files"][0]["details"]] == [bad]
+
+
+def test_a_member_of_words_not_pairs_is_named_with_balanced_quotes(tmp_path):
+    net = tmp_path / "fam.yaml"
+    net.write_text(FAM.replace("  big:", "  bad: widht 2\n  big:"))
+    messages = [p.message for p in _problems(f"{net}:bad")]
+    assert "member `bad` takes `name=value` pairs, got `widht`" in messages, messages
+    assert all(m.count("`") % 2 == 0 for m in messages), messages

@@ -14,7 +14,7 @@ from ..limits import MAX_PROBLEMS
 from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
-from .decode import GRAY_MODES, open_image
+from .decode import GRAY_MODES, UNREADABLE_HINT, open_image
 from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
@@ -237,7 +237,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
                 raise too_many(problems) from None
     if problems:
         last = problems[-1]
-        hint = last.hint or "repair or remove them; a stream (--stream) leaves unreadable images out instead, up to 1%"
+        hint = last.hint or UNREADABLE_HINT
         raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, hint)])
     gray = set(modes) <= GRAY_MODES
     mode, channels = ("L", 1) if gray else ("RGB", 3)

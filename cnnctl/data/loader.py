@@ -32,6 +32,7 @@ from .decode import (
     MISSING,
     RATIO,
     SCALE,
+    UNREADABLE_HINT,
     ImageSource,
     area_box,
     centre_box,
@@ -396,8 +397,7 @@ def decode_all(
             bar.stop()
     if problems:
         last = problems[-1]
-        hint = "repair or remove them; a stream (--stream) leaves unreadable images out instead, up to 1%"
-        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, last.hint or hint)])
+        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, last.hint or UNREADABLE_HINT)])
     return x[:kept], y[:kept]
 
 

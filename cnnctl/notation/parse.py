@@ -211,7 +211,7 @@ class _Parser:
         name, description = (self.text_of(top, key) for key in ("name", "description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train_keys: dict[str, Loc] = {}  # where each setting's name is written: a message about a name points there
-        train = self.arg_values(top["train"][1], "train", train_keys) if "train" in top else {}
+        train = self.arg_values(top["train"][1], "`train`", train_keys) if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}
         ranges: dict[str, Range] = {}  # the file's arguments' declared ranges (`width=1.0 (>0)`)
         file_args = self.block_params_node(top["args"][1], "the file", ranges) if "args" in top else {}
@@ -581,7 +581,7 @@ class _Parser:
         if not body:
             self.problem("`repeat` has no layers", self.loc(fields["layers"][1]))
             return None
-        first = self.arg_values(fields["first"][1], "first") if "first" in fields else {}
+        first = self.arg_values(fields["first"][1], "`first`") if "first" in fields else {}
         return RepeatItem(self.loc(node), ident, source, (), times, body, first)
 
     def residual(self, node, pairs) -> Item | None:
@@ -797,7 +797,8 @@ class _Parser:
         return out
 
     def arg_values(self, node: yaml.Node, what: str, keys: dict[str, Loc] | None = None) -> dict[str, Value]:
-        """`first: {s: 2}` or `first: s=2 shortcut=projection`; where each name is written, into `keys`."""
+        """`first: {s: 2}` or `first: s=2 shortcut=projection`; where each name is written, into
+        `keys`. `what`: the key or member as a message names it ("`first`", "member `b3`")."""
         out: dict[str, Value] = {}
         keys = {} if keys is None else keys
         if isinstance(node, yaml.MappingNode):
@@ -807,11 +808,11 @@ class _Parser:
         elif isinstance(node, yaml.ScalarNode):
             for key, value, loc in self.shorthand_args(node.value, self.text_loc(node)):
                 if key is None:
-                    self.problem(f"`{what}` takes `name=value` pairs, got `{value.text}`", loc)
+                    self.problem(f"{what} takes `name=value` pairs, got `{value.text}`", loc)
                 else:
                     out[key], keys[key] = value, loc
         else:
-            self.problem(f"`{what}` must be a mapping or `name=value` pairs", self.loc(node))
+            self.problem(f"{what} must be a mapping or `name=value` pairs", self.loc(node))
         return out
 
     def schedule(self, node: yaml.Node) -> dict[str, Value]:
@@ -826,7 +827,7 @@ class _Parser:
                 elif (v := self.scalar(vn, f"`{key}`")) is not None:
                     out[key] = v
             return out
-        return self.arg_values(node, "droppath")
+        return self.arg_values(node, "`droppath`")
 
     def known_kind(self, kind: str, loc: Loc) -> bool:
         if kind in KINDS or kind in self.block_params:
