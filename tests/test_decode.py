@@ -139,3 +139,54 @@ def test_the_decode_function_travels_to_a_dataloader_worker(tmp_path):
     read = pickle.loads(pickle.dumps(functools.partial(decode_module.decode, target=(8, 8, 3))))
     x = read(str(tmp_path / "x.png"))
     assert x.shape == (3, 8, 8) and x[:, 1:7, 1:7].unique().tolist() == [77] and int(x.sum()) == 3 * 36 * 77
+
+
+# -- one conversion to gray: Pillow's convert("L") on every path ---------------------------------
+
+
+def pillow_gray(image) -> torch.Tensor:
+    """Pillow's own convert("L") of `image` (a file or a PIL image), (1, H, W) uint8: the reference."""
+    im = Image.open(image) if not isinstance(image, Image.Image) else image
+    gray = im.convert("L")
+    return torch.frombuffer(bytearray(gray.tobytes()), dtype=torch.uint8).view(1, gray.height, gray.width)
+
+
+def test_a_colour_image_reaches_a_gray_input_bit_for_bit_alike_held_streamed_predicted_and_as_an_array(tmp_path):
+    # Pillow's "L" is (19595 R + 38470 G + 7471 B + 32768) >> 16; the float 0.299 R + 0.587 G +
+    # 0.114 B rounded differs by a level on ~0.05% of colours, and libjpeg's own gray (a JPEG
+    # decoded with draft("L"): its Y) on others. Noise at the input's size: nothing is resized.
+    from cnnctl.data.adapt import adapt
+    from cnnctl.data.decode import decode_box
+    from cnnctl.data.loader import decode_all
+
+    noise = torch.Generator().manual_seed(0)
+    files = []
+    for i in range(4):
+        (tmp_path / f"class{i % 2}").mkdir(exist_ok=True)
+        pixels = torch.randint(0, 256, (64, 64, 3), generator=noise, dtype=torch.uint8)
+        files.append(tmp_path / f"class{i % 2}" / f"{i // 2}.{'png' if i < 2 else 'jpg'}")
+        Image.fromarray(pixels.numpy()).save(files[-1])
+    files.sort(key=lambda f: (f.parent.name, f.name))  # as load_data lists them
+    target = (64, 64, 1)
+    expected = torch.stack([pillow_gray(f) for f in files])
+    held = load_data(str(tmp_path), target, val_split=0, stream=False)
+    assert torch.equal(held.train.x, expected)
+    streamed = load_data(str(tmp_path), target, val_split=0, stream=True)
+    assert torch.equal(decode_all(streamed.train, target, 0)[0], expected)
+    for f, gray in zip(files, expected, strict=True):
+        assert torch.equal(evaluate_module.adapt_image(str(f), *target)[0][0], gray)  # predict
+        whole = decode_box(f, target, lambda width, height: (0, 0, width, height))  # the photo recipe's path
+        assert torch.equal(whole, gray)
+        colour = Image.open(f).convert("RGB")  # an array that never was a Pillow image (CIFAR's)
+        array = torch.frombuffer(bytearray(colour.tobytes()), dtype=torch.uint8).view(1, 64, 64, 3)
+        assert torch.equal(adapt(array.permute(0, 3, 1, 2), target)[0], gray)
+
+
+def test_the_array_conversion_to_gray_is_pillows_for_every_colour():
+    # A million colours (every level of each channel many times) as one image: _to_gray (the
+    # conversion of arrays in memory) against Pillow's convert("L") of the same pixels.
+    from cnnctl.data.adapt import _to_gray
+
+    colours = torch.randint(0, 256, (1, 3, 1000, 1000), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    image = Image.frombytes("RGB", (1000, 1000), colours[0].permute(1, 2, 0).contiguous().numpy().tobytes())
+    assert torch.equal(_to_gray(colours)[0], pillow_gray(image))

@@ -600,6 +600,66 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
                                           centre_box(8, 8, 224 / 256))[None])  # fmt: skip
 
 
+@pytest.mark.parametrize("suffix", [".onnx", ".safetensors"])
+def test_weights_exported_from_a_streamed_rrc_run_predict_with_its_centre_crop(photo_run, tmp_path, capsys, suffix):
+    # The run validated on the centre crop; its exported file says so in `cnnctl.centre`, which
+    # `predict NET --weights FILE` reads back: the run's own probabilities, not the whole image's.
+    import json
+
+    from cnnctl.exchange.weights import onnx_record, safetensors_record
+
+    folder, run = photo_run
+    net = run.parent / "tiny.yaml"
+    image = folder / "val" / "class1" / "001.jpg"  # 24x16: its centre crop and the whole image differ
+    exported = tmp_path / f"net{suffix}"
+    assert run_cli(["export", str(run), "-o", str(exported)]) == 0
+    record = (onnx_record if suffix == ".onnx" else safetensors_record)(str(exported))
+    assert record["centre"] == 224 / 256
+    answers = []
+    for source in ([str(run)], [str(net), "--weights", str(exported)]):
+        capsys.readouterr()
+        assert run_cli(["predict", *source, str(image), "--format", "json", "--device", "cpu"]) == 0
+        said = json.loads(capsys.readouterr().out)["predictions"][0]
+        assert "resized so the shorter side is 9, then the centre 8x8" in " ".join(said["adapted"])
+        answers.append({top["class"]: top["probability"] for top in said["top"]})
+    assert sorted(answers[1]) == ["class0", "class1", "class2"]
+    assert [answers[1][c] for c in sorted(answers[0])] == pytest.approx([answers[0][c] for c in sorted(answers[0])],
+                                                                        abs=1e-5)  # fmt: skip
+    # evaluate with the file as the weights scores the validation images as the run's last validation did
+    args = [str(net), "--weights", str(exported), "--data", str(folder / "val"), "--format", "json"]
+    capsys.readouterr()
+    assert run_cli(["evaluate", *args, "--device", "cpu"]) == 0
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads(capsys.readouterr().out)["loss"] == pytest.approx(history[-1]["val_loss"], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0.875", 'is not {"recipe": "centre", "share": S}'),
+        ('{"recipe": "fit", "share": 0.5}', 'is not {"recipe": "centre", "share": S}'),
+        ('{"recipe": "centre", "share": "7/8"}', 'is not {"recipe": "centre", "share": S}'),
+        ('{"recipe": "centre", "share": true}', 'is not {"recipe": "centre", "share": S}'),
+        ('{"recipe": "centre", "share": 0}', "holds the share `0`"),
+        ('{"recipe": "centre", "share": 1.5}', "holds the share `1.5`"),
+        ('{"recipe": "centre", "share": NaN}', "holds the share `NaN`"),
+        ('{"recipe": "centre", "share": -Infinity}', "holds the share `-Infinity`"),
+        ('{"recipe": "centre", "share": 1' + "0" * 400 + "}", "holds the share `1000"),
+        ("{", "is not JSON"),
+    ],
+)
+def test_a_bad_centre_crop_in_exported_metadata_is_one_message_at_its_key(value, said):
+    from cnnctl.errors import CnnctlError
+    from cnnctl.exchange.preprocessing import recorded_in_onnx
+
+    with pytest.raises(CnnctlError) as caught:
+        recorded_in_onnx({"cnnctl.centre": value}, "net.onnx")
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("its metadata `cnnctl.centre` ") and said in problem.message
+    assert problem.loc.file == "net.onnx"
+    assert recorded_in_onnx({"cnnctl.centre": '{"recipe": "centre", "share": 1}'}, "net.onnx") == {"centre": 1.0}
+
+
 def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(photo_run, tmp_path, capsys):
     import json
 

@@ -19,7 +19,10 @@ from .stats import Stats, computed
 PAD_RATIO = 1.5
 # A data set adapted to a large input (CIFAR-10 at 224x224x3 is 9 GB) is refused above this.
 MAX_BYTES = 4 << 30
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
+# ITU-R 601-2 luma as Pillow's convert("L") computes it (documented L = R * 299/1000 +
+# G * 587/1000 + B * 114/1000), in 16-bit fixed point: (19595 R + 38470 G + 7471 B + 32768) >> 16.
+# The same numbers for images in memory (CIFAR's arrays) as for decoded files, bit for bit.
+LUMA = (19595, 38470, 7471)
 
 
 @dataclass
@@ -28,7 +31,8 @@ class Raw:
 
     A split is images in memory (a Split) or image files not decoded yet (Samples, from an
     image folder): `finish` holds out by index, then decodes each file straight to the
-    network's input (cnnctl.data.folder.decode_all), in `mode` ("L" or "RGB"). `native`
+    network's input (cnnctl.data.loader.decode_all), in the input's mode as every path does
+    (decode.mode_for); `mode` ("L" or "RGB") is the files' own, as found. `native`
     (H, W, C) is what such files are said to be in the notes: their one size, or the input's
     size where they have several (each is adapted on its own, folder.py says how)."""
 
@@ -128,12 +132,17 @@ def padded(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _to_gray(x: torch.Tensor) -> torch.Tensor:
+    """RGB images (N, 3, H, W) uint8 to (N, 1, H, W) luma, exactly Pillow's convert("L"):
+    L = (19595 R + 38470 G + 7471 B + 32768) >> 16 (ITU-R 601-2, R * 299/1000 + G * 587/1000
+    + B * 114/1000 in 16-bit fixed point, rounded to nearest). Image files are converted by
+    Pillow itself as they are decoded (decode.pixels); this serves images that never were
+    Pillow images (CIFAR's arrays), and gives every pixel the value Pillow would."""
     out = torch.empty((x.shape[0], 1, x.shape[2], x.shape[3]), dtype=torch.uint8)
-    weights = torch.tensor(LUMA).view(1, 3, 1, 1)
-    chunk = images_at_once(4 * 2 * 3 * x.shape[2] * x.shape[3])  # the float copy and its weighted product
+    weights = torch.tensor(LUMA, dtype=torch.int32).view(1, 3, 1, 1)
+    chunk = images_at_once(4 * 2 * 3 * x.shape[2] * x.shape[3])  # the int32 copy and its weighted product
     for start in range(0, x.shape[0], chunk):
-        part = (x[start : start + chunk].float() * weights).sum(1, keepdim=True)
-        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+        part = (x[start : start + chunk].to(torch.int32) * weights).sum(1, keepdim=True, dtype=torch.int32)
+        out[start : start + chunk] = ((part + 32768) >> 16).to(torch.uint8)  # at most 255: the weights sum to 65536
     return out
 
 
@@ -226,7 +235,9 @@ def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, no
 
     if notes is not None:
         notes.extend(step.note for step in plan(raw.native, target))
-    x, y = decode_all(split, target, workers_for(len(split)), mode=raw.mode, progress=True)
+    # Decoded in the input's mode, as a stream and predict decode them: a colour image reaches
+    # a 1-channel input by Pillow's convert("L") on every path.
+    x, y = decode_all(split, target, workers_for(len(split)), progress=True)
     return Split(x, y)
 
 

@@ -224,8 +224,8 @@ def decode_box(path: ImageSource, target: tuple[int, int, int], box, flip: bool 
         left, top, right, bottom = box(width, height)
         # The box must keep at least the input's pixels once reduced: the image's size at which it does.
         need = (math.ceil(width * w / max(right - left, 1e-9)), math.ceil(height * h / max(bottom - top, 1e-9)))
-        if im.format == "JPEG":
-            im.draft(mode, (min(need[0], width), min(need[1], height)))
+        if im.format == "JPEG":  # scaled only: libjpeg's own gray (its Y) is not convert("L")'s
+            im.draft(None, (min(need[0], width), min(need[1], height)))
         sx, sy = im.size[0] / width, im.size[1] / height
         part = whole_box((left * sx, top * sy, right * sx, bottom * sy), im.size[0], im.size[1])
         x = resize(pixels(im.crop(part), mode), (h, w))

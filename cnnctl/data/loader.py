@@ -139,12 +139,10 @@ class Images(torch.utils.data.Dataset):
         target: tuple[int, int, int],
         recipe: Recipe,
         seed: int,
-        mode=None,
         *,
         encoded: bool = False,
     ):
         self.samples, self.target, self.recipe, self.seed = samples, target, recipe, seed
-        self.mode = mode  # the Pillow mode images are decoded in: by default the input's (decode.mode_for)
         self.encoded = encoded  # JPEGs handed over as stored, for the GPU to decode (encoded_batch)
         self.opened: dict = {}  # the shards this process keeps open (each worker has its own copy)
 
@@ -177,7 +175,7 @@ class Images(torch.utils.data.Dataset):
         box, flip = self.crop(epoch, place)
         if box is not None:
             return decode_box(source, self.target, box, flip)
-        x = decode(source, self.target, self.mode)
+        x = decode(source, self.target)  # in the input's mode (decode.mode_for), as every path decodes
         return x.flip(2) if flip else x
 
     def crop(self, epoch: int, place: int) -> tuple[Callable | None, bool]:
@@ -352,11 +350,10 @@ def decode_all(
     target: tuple[int, int, int],
     workers: int,
     *,
-    mode: str | None = None,
     skipped: Skipped | None = None,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image of `samples` decoded (in `mode`, by default the input's) and adapted whole
+    """Every image of `samples` decoded (in the input's mode, decode.mode_for) and adapted whole
     to `target` (H, W, C) by the one decode path, in order, by `workers` loader processes,
     into one uint8 (N, C, H, W) tensor allocated once: nothing is held at the files' own size
     but the few images the workers are decoding. Returns it with the labels. With `skipped`,
@@ -371,7 +368,7 @@ def decode_all(
     requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
     workers = min(workers, MAX_WORKERS, len(requests))
     loader = torch.utils.data.DataLoader(
-        Images(samples, target, Recipe(), 0, mode=mode), batch_size=None, sampler=requests, num_workers=workers,
+        Images(samples, target, Recipe(), 0), batch_size=None, sampler=requests, num_workers=workers,
         prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=worker_start(),
         generator=torch.Generator().manual_seed(0),
     )  # fmt: skip

@@ -30,7 +30,7 @@ from ..records import record
 # name (export's _state_input adds it: `cnnctl import` names the network it reads by it).
 ONNX_KEYS = (
     "cnnctl.input", "cnnctl.preprocessing", "cnnctl.mean", "cnnctl.std", "cnnctl.adaptation", "cnnctl.classes",
-    "cnnctl.name",
+    "cnnctl.name", "cnnctl.centre",
 )  # fmt: skip
 TORCHSCRIPT_FILE = "cnnctl_preprocessing.json"
 # What is read back of an ONNX file's metadata_props (recorded_in_onnx) is bounded: its texts
@@ -107,7 +107,9 @@ class Preprocessing:
 
     def onnx_props(self) -> dict[str, str]:
         """The ONNX file's metadata_props (keys ONNX_KEYS; mean, std and classes as JSON lists,
-        each where known)."""
+        each where known; `cnnctl.centre`, where validation took the photo recipe's centre crop:
+        {"recipe": "centre", "share": 0.875}, the image resized so its shorter side is the input's
+        / share, then the input's H x W from its centre, cnnctl.data.decode.centre_box)."""
         props = {"cnnctl.input": self.layout, "cnnctl.preprocessing": self.steps()}
         if self.mean is not None and self.std is not None:
             props |= {"cnnctl.mean": json.dumps(list(self.mean)), "cnnctl.std": json.dumps(list(self.std))}
@@ -115,6 +117,8 @@ class Preprocessing:
             props["cnnctl.adaptation"] = self.adaptation
         if self.classes:
             props["cnnctl.classes"] = json.dumps(list(self.classes))
+        if self.centre is not None:  # what `cnnctl.adaptation` says of the crop, for a reader: recorded_in_onnx
+            props["cnnctl.centre"] = json.dumps({"recipe": "centre", "share": self.centre})
         return props
 
 
@@ -127,8 +131,9 @@ def _values(values: tuple[float, ...]) -> str:
 def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
     """What an ONNX file cnnctl exported records (its metadata_props `props`, keys ONNX_KEYS),
     read back as a checkpoint records it: `mean` and `std` (lists of numbers, one per channel),
-    `classes` (names) and `arch` (the network's name), each where the file has it (nothing for a
-    file cnnctl did not write). The file is anyone's: each value is checked (JSON of the right
+    `classes` (names), `arch` (the network's name) and `centre` (the centre crop's share of
+    the resized image, 0 to 1, where validation took one), each where the file has it
+    (nothing for a file cnnctl did not write). The file is anyone's: each value is checked (JSON of the right
     types, finite numbers, std above 0, mean and std of one length, bounded sizes) and the first
     that is not is one CnnctlError at `where`, naming its key."""
     from ..errors import CnnctlError, Loc
@@ -190,4 +195,19 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
             raise bad("cnnctl.name", f"is {shown(name)}: not a name on one line of at most "
                       f"{MAX_NAME_CHARS} characters")  # fmt: skip
         record["arch"] = name
+    if "cnnctl.centre" in props:
+        record["centre"] = _centre(parsed("cnnctl.centre"), lambda why: bad("cnnctl.centre", why))
     return record
+
+
+def _centre(recipe, bad) -> float:
+    """The share of `cnnctl.centre` (JSON {"recipe": "centre", "share": S}), a number above 0
+    and at most 1 (the crop lies within the resized image); anything else is `bad(why)`."""
+    share = recipe.get("share") if isinstance(recipe, dict) and recipe.get("recipe") == "centre" else None
+    if not isinstance(share, (int, float)) or isinstance(share, bool):
+        raise bad(f'is not {{"recipe": "centre", "share": S}} with S a number: {shown(json.dumps(recipe))}')
+    value = float(share) if abs(share) < 2 else math.inf  # a whole number past float's range is no share either
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise bad(f"holds the share {shown(json.dumps(share))}: the centre crop is more than 0 and at most 1 "
+                  "of the resized image")  # fmt: skip
+    return value

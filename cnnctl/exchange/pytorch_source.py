@@ -236,7 +236,7 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     left, top, right, bottom = centre_box(h, w, CENTRE)(width, height)
     if image.format == "JPEG":
         need = (math.ceil(width * w / (right - left)), math.ceil(height * h / (bottom - top)))
-        image.draft(MODE, (min(need[0], width), min(need[1], height)))
+        image.draft(None, (min(need[0], width), min(need[1], height)))  # scaled only
     sx, sy = image.size[0] / width, image.size[1] / height
     box = (left * sx, top * sy, right * sx, bottom * sy)
     image = image.crop(whole_box(box, *image.size)).convert(MODE)

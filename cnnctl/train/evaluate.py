@@ -115,8 +115,7 @@ def weighted_model(
         file = str(weights_file(checkpoint))
         given = mean is not None or std is not None
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
-        recipe = validation_recipe(Checkpoint.of(state).config or {})
-        return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe)
+        return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe_of(state))
     stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
     if stats is None and normalised:
         raise _no_normalisation(weights, command, channels)
@@ -137,10 +136,20 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
         from ..exchange.pretrained import published
 
         recipe = Recipe("centre", share=published(graph.name).crop_share)
-    else:  # a run's (its checkpoint's settings), else adapted whole
-        recipe = validation_recipe(Checkpoint.of(state).config or {})
+    else:  # a run's (its checkpoint's settings), an exported file's (cnnctl.centre), else adapted whole
+        recipe = recipe_of(state)
     said = placement_said(placement, said)
     return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe)
+
+
+def recipe_of(state: dict) -> Recipe:
+    """How an image file becomes the input for weights that record `state`: the centre crop an
+    exported ONNX or safetensors file records (`centre`, its metadata's `cnnctl.centre`:
+    exchange.preprocessing.recorded_in_onnx), else the validation recipe of the run whose
+    settings it holds (validation_recipe), else adapted whole."""
+    if state.get("centre") is not None:
+        return Recipe("centre", share=state["centre"])
+    return validation_recipe(Checkpoint.of(state).config or {})
 
 
 def placed_weights(graph: Graph, weights: str, logits: bool = True):
