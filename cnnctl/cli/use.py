@@ -231,8 +231,8 @@ def evaluate_cmd(
 ) -> int:  # fmt: skip
     """Accuracy, per-class accuracy, confusion matrix.
 
-    Runs a checkpoint on the validation split of its data (or of --data), or --split test,
-    train or all.
+    Runs a checkpoint on the validation split of its run's data, or on all of other --data
+    (the run held nothing of it out); or on --split test, train or all.
     """
     graph = common._load(arch, None)
     from ..render.views import evaluation_json, evaluation_tables
