@@ -378,6 +378,13 @@ def test_evaluates_data_default_is_the_runs_own():
     assert "or a folder. Default: the data the run trained on." in text and "Default: shapes" not in text
 
 
+def test_evaluates_description_says_other_data_is_taken_whole():
+    # it said "the validation split of its data (or of --data)": on other --data the default is all of it,
+    # and --split val is refused there (evaluate.evaluate)
+    text = " ".join(cli("evaluate", "--help", columns=200).stdout.split())
+    assert "or of --data" not in text and "or on all of other --data" in text
+
+
 def test_small_mistakes_of_the_command_line_say_what_is_wrong(monkeypatch, capsys):
     # Each was told in a way that pointed elsewhere (trials of issue 19's command line).
     err = mistake(monkeypatch, capsys, "train", "lenet5", "--amp=yes")

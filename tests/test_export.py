@@ -468,3 +468,19 @@ def test_leaky_takes_its_slope_and_defaults_to_the_kinds():
     assert torch.allclose(fn.activation("leaky", inplace=True)(x), torch.where(x > 0, x, default * x))
     written = pytorch_source(load_text("input: 1x1x4\nlayers: [leaky 0.2, fc 3 act=leaky]"))
     assert "F.leaky_relu(x, 0.2)" in written and f"torch.flatten(x, 1)), {default})" in written
+
+
+def test_the_safetensors_hint_names_the_member_with_its_settings(tmp_path, monkeypatch, capsys):
+    # `export fam.yaml:big,depth=2 -o w.safetensors` said `cnnctl train|evaluate|predict fam_big --weights`: the
+    # member without depth=2, whose layers the weights do not fit (Graph.title against Graph.name)
+    net = tmp_path / "fam.yaml"
+    net.write_text(
+        "name: fam\ninput: 8x8x3\nargs: depth=1\nvariants:\n  big: depth=1\nlayers:\n"
+        "  - repeat: $depth\n    layers:\n      - conv f=3 p=same n=4 act=relu\n  - pool avg global\n  - fc 2\n"
+    )
+    out = tmp_path / "w.safetensors"
+    code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(out))
+    assert code == 0, err
+    assert f"cnnctl train|evaluate|predict fam_big:depth=2 --weights {out} " in said, said
+    code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(tmp_path / "w.py"))
+    assert code == 0 and f"import {class_name('fam_big')}" in said, err  # a class is named by the member

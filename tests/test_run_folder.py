@@ -403,5 +403,13 @@ def test_a_run_of_a_member_with_settings_is_named_without_a_colon():
     from cnnctl.train.rundir import run_dir_for
 
     folder = run_dir_for(None, "fam_big:depth=2")
-    assert folder.parent.name == "runs" and folder.name.startswith("fam_big_depth=2-") and ":" not in folder.name
+    assert folder.parent.name == "runs" and folder.name.startswith("fam_big_depth_2-") and ":" not in folder.name
     assert run_dir_for(None, "lenet5").name.startswith("lenet5-")
+
+
+def test_a_run_of_a_member_with_an_expression_is_one_folder():
+    # `dropout=${1/1000}` in the title made runs/fam_dropout=${1/1000}-TIMESTAMP: a folder `...${1` in runs/
+    from cnnctl.train.rundir import run_dir_for
+
+    folder = run_dir_for(None, "efficientnet:dropout=${1/1000}")
+    assert folder.parent == Path("runs") and folder.name.startswith("efficientnet_dropout___1_1000_-")

@@ -151,16 +151,18 @@ def export_cmd(
         lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
     else:
         lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
-    lines.append(_how_to_use(done, graph.name))
+    lines.append(_how_to_use(done, graph))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
-def _how_to_use(done, network: str) -> str:
-    """The export message's last line: how the file is loaded and fed (README, *Export*)."""
+def _how_to_use(done, graph) -> str:
+    """The export message's last line: how the file is loaded and fed (README, *Export*). The
+    network is named by its title where cnnctl builds it again (the settings given on top of a
+    member change its weights' shapes), by its member's name where it names a class."""
     from ..exchange.pytorch_source import class_name
 
-    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(network)
+    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
     expects = done.input
     normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
     if done.format == "onnx":
@@ -178,7 +180,7 @@ def _how_to_use(done, network: str) -> str:
         )
     if done.format == "safetensors":
         return (
-            f"start from them with cnnctl train|evaluate|predict {network} --weights {done.file} (placed by name); "
+            f"start from them with cnnctl train|evaluate|predict {graph.title} --weights {done.file} (placed by name); "
             f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
         )
     if done.format == "torchscript":
@@ -229,8 +231,8 @@ def evaluate_cmd(
 ) -> int:  # fmt: skip
     """Accuracy, per-class accuracy, confusion matrix.
 
-    Runs a checkpoint on the validation split of its data (or of --data), or --split test,
-    train or all.
+    Runs a checkpoint on the validation split of its run's data, or on all of other --data
+    (the run held nothing of it out); or on --split test, train or all.
     """
     graph = common._load(arch, None)
     from ..render.views import evaluation_json, evaluation_tables

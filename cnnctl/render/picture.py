@@ -105,8 +105,15 @@ def lay_out(dot_text: str, fmt: str, path: str, boxes: int = 0) -> bytes:
 def default_name(network: str, suffix: str = ".svg") -> str:
     """The file a picture goes to when none is named: the network's name, in this folder (a
     name like `../x` stays here)."""
+    return file_stem(network) + suffix
+
+
+def file_stem(network: str) -> str:
+    """A network's name (`cnnctl.graph.Graph.title`) as a file or folder name of one level:
+    letters, digits, `-`, `_` and `.` kept, all else `_` (the `:` and `=` of settings given on
+    top of a member, `/` of an expression `${1/1000}`, which would make folders), no leading dot."""
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in network).lstrip(".")
-    return (stem or "network") + suffix
+    return stem or "network"
 
 
 def _exists(path: str) -> CnnctlError:

@@ -53,12 +53,15 @@ def run_folder(resume: str) -> Path:
 
 def run_dir_for(out: str | None, arch: str, resume: str | None = None) -> Path:
     """The folder of a run, named once (its lock is taken on it): the one --resume names,
-    else --out, else runs/ARCH-TIMESTAMP (a member with settings, `fam_big:depth=2`, without the
-    `:`, which Windows refuses in a name and scp or rsync read as HOST:PATH)."""
+    else --out, else runs/ARCH-TIMESTAMP, ARCH as a picture's file names it (a member with
+    settings, `fam_big:depth=2`, as `fam_big_depth_2`: no `:`, which Windows refuses in a name and
+    scp or rsync read as HOST:PATH, and no `/` of an expression, which would make folders)."""
     if resume:
         return run_folder(resume)
-    stem = arch.replace(":", "_")
-    return Path(out) if out else Path("runs") / f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    from ..render.picture import file_stem
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(out) if out else Path("runs") / f"{file_stem(arch)}-{stamp}"
 
 
 def _chain(exc: BaseException | None) -> list[BaseException]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_ORIGIN, IMAGENET_STD, is_pretrained, published
+from ..shapes import format_shape
 from .checkpoint import load_checkpoint
 
 
@@ -106,7 +107,7 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
 
     trained = trained_input(state)
     if trained is not None:
-        theirs_in, count = f"trained at input {'x'.join(map(str, trained))}: ", trained[2]
+        theirs_in, count = f"trained at input {format_shape(trained)}: ", trained[2]
     elif state.get("arch") not in (None, network) and isinstance(state.get("mean"), (list, tuple)):
         theirs_in, count = "", len(state["mean"])
     else:
@@ -140,7 +141,7 @@ def other_input(weights: str, graph) -> str | None:
         return None
     state = recorded_state(weights)
     trained = trained_input(state) if state is not None else None
-    return None if trained in (None, tuple(graph.input_shape)) else "x".join(map(str, trained))
+    return None if trained in (None, tuple(graph.input_shape)) else format_shape(trained)
 
 
 def trained_elsewhere(weights: str, trained: str, graph) -> CnnctlError:
@@ -150,7 +151,7 @@ def trained_elsewhere(weights: str, trained: str, graph) -> CnnctlError:
     from .checkpoint import weights_file
 
     return CnnctlError.at(
-        f"{weights} was trained at input {trained}; {graph.title} here takes {'x'.join(map(str, graph.input_shape))}, "
+        f"{weights} was trained at input {trained}; {graph.title} here takes {format_shape(graph.input_shape)}, "
         "and the weights do not fit it at that size",
         Loc(str(weights_file(weights))),
         hint=f"add --input {trained}",
@@ -160,7 +161,7 @@ def trained_elsewhere(weights: str, trained: str, graph) -> CnnctlError:
 def other_input_said(weights: str, trained: str, graph) -> str:
     """A note: the weights of `weights` fit `graph` at another input than they were trained at
     (a network that pools globally fits any), which they may not do as well at."""
-    ours = "x".join(map(str, graph.input_shape))
+    ours = format_shape(graph.input_shape)
     return f"weights: {weights} was trained at input {trained}; this run trains at {ours} (--input {trained} as it did)"
 
 
