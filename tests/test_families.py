@@ -652,3 +652,18 @@ def test_a_member_of_words_not_pairs_is_named_with_balanced_quotes(tmp_path):
     messages = [p.message for p in _problems(f"{net}:bad")]
     assert "member `bad` takes `name=value` pairs, got `widht`" in messages, messages
     assert all(m.count("`") % 2 == 0 for m in messages), messages
+
+
+def test_a_setting_whose_expression_holds_a_comma_is_one_setting():
+    # `${max(0.1, 0.3)}`: the comma is max's, not a second choice's
+    from cnnctl.notation.variants import choice_words
+    from cnnctl.train.checkpoint import _settings_in
+
+    assert choice_words("b3,dropout=${max(0.1, 0.3)},width=1.1") == ["b3", "dropout=${max(0.1, 0.3)}", "width=1.1"]
+    computed, written = (
+        cnnctl.load("efficientnet_b0:dropout=${max(0.1, 0.3)}"),
+        cnnctl.load("efficientnet_b0:dropout=0.3"),
+    )
+    assert [n.text for n in computed.nodes if n.kind == "dropout"] == ["dropout 0.3"]
+    assert [n.text for n in written.nodes if n.kind == "dropout"] == ["dropout 0.3"]
+    assert _settings_in("efficientnet_b0:dropout=${max(0.1, 0.3)}") == "dropout=${max(0.1, 0.3)}"

@@ -192,12 +192,27 @@ def unchosen_problems(spec: NetworkSpec) -> list[Problem]:
     return [problem for variant in spec.variants.values() for problem in variant.problems]
 
 
+def choice_words(choice: str) -> list[str]:
+    """The words of a member choice, `b3,width=1.1,dropout=${max(0.1, 0.3)}`, split at the commas
+    outside `${...}` (an expression's own commas are its arguments'), each stripped."""
+    words, depth, start = [], 0, 0
+    for i, char in enumerate(choice):
+        if char == "{" and (depth or choice[i - 1 : i] == "$"):
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        elif char == "," and not depth:
+            words.append(choice[start:i])
+            start = i + 1
+    return [w.strip() for w in [*words, choice[start:]]]
+
+
 def _read(spec: NetworkSpec, choice: str) -> tuple[str | None, list[tuple[str, str]], list[Problem]]:
     """The member a choice names (None: none), its settings, and what is wrong with it."""
     member: str | None = None
     settings: list[tuple[str, str]] = []
     problems: list[Problem] = []
-    for word in (w.strip() for w in choice.split(",")):
+    for word in choice_words(choice):
         key, eq, text = word.partition("=")
         if eq:
             if not key.strip() or not text.strip():

@@ -480,8 +480,10 @@ def _settings_in(title: str) -> str:
     """The settings a network's title (`cnnctl.graph.Graph.title`) gives on top of its member:
     `width=1.1,depth=2` of `fam_b3:width=1.1,depth=2`; "" where it has none (a `:` in a name
     that `name=value` words do not follow is the name's own)."""
+    from ..notation.variants import choice_words
+
     _, colon, given = title.rpartition(":")
-    return given if colon and all("=" in word for word in given.split(",")) else ""
+    return given if colon and all("=" in word for word in choice_words(given)) else ""
 
 
 def _recorded_head(state: dict[str, Any], base, build: Callable, path: Any) -> dict[str, Any] | None:

@@ -240,7 +240,7 @@ def with_cuda_graphs(fast: FastPath, asked: str, graph, batch: int, distributed:
         peak = expected_step_seconds(fast.device, step_flops)[1]
         launch = launch_bound(step_flops, len(graph.nodes), peak)
     on, why = choose_cuda_graphs(asked, fast.device.type, fast.compile, distributed, streamed, launch)
-    return replace(fast, cuda_graphs=on, cuda_graphs_why=f"{graph.name}: {why}" if on and asked == "auto" else why)
+    return replace(fast, cuda_graphs=on, cuda_graphs_why=f"{graph.title}: {why}" if on and asked == "auto" else why)
 
 
 def _triton() -> bool:
