@@ -481,6 +481,6 @@ def test_the_safetensors_hint_names_the_member_with_its_settings(tmp_path, monke
     out = tmp_path / "w.safetensors"
     code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(out))
     assert code == 0, err
-    assert f"cnnctl train|evaluate|predict fam_big:depth=2 --weights {out} " in said, said
+    assert f"cnnctl train|evaluate|predict {net}:big,depth=2 --weights {out} " in said, said  # as given: a path
     code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(tmp_path / "w.py"))
     assert code == 0 and f"import {class_name('fam_big')}" in said, err  # a class is named by the member

@@ -151,15 +151,25 @@ def export_cmd(
         lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
     else:
         lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
-    lines.append(_how_to_use(done, graph))
+    lines.append(_how_to_use(done, graph, _arch_again(arch, input, graph)))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
-def _how_to_use(done, graph) -> str:
+def _arch_again(arch: str, input: str | None, graph) -> str:
+    """The ARCH that builds `graph` again, for a command line: as it was given (a file's path
+    with its member and settings, `--input` too), or for a run its network's title."""
+    from ..catalog import run_input
+
+    if run_input(arch) is not None:
+        return graph.title
+    return arch + (f" --input {input}" if input else "")
+
+
+def _how_to_use(done, graph, arch: str) -> str:
     """The export message's last line: how the file is loaded and fed (README, *Export*). The
-    network is named by its title where cnnctl builds it again (the settings given on top of a
-    member change its weights' shapes), by its member's name where it names a class."""
+    network is named as `arch`, which builds it again (the settings given on top of a member
+    change its weights' shapes), by its member's name where it names a class."""
     from ..exchange.pytorch_source import class_name
 
     module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
@@ -180,7 +190,7 @@ def _how_to_use(done, graph) -> str:
         )
     if done.format == "safetensors":
         return (
-            f"start from them with cnnctl train|evaluate|predict {graph.title} --weights {done.file} (placed by name); "
+            f"start from them with cnnctl train|evaluate|predict {arch} --weights {done.file} (placed by name); "
             f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
         )
     if done.format == "torchscript":
