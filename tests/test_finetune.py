@@ -381,7 +381,7 @@ def test_weights_from_a_run_at_another_input_name_it(setup, monkeypatch, capsys)
     code, out, err = run_main(monkeypatch, capsys, *args, "--input", "10x10x3", "--out", str(tmp / "r10"))
     assert code == 2, out
     assert f"{source} was trained at input 8x8x3; flat here takes 10x10x3" in " ".join(err.split())
-    assert "hint: add --input 8x8x3" in err and "Traceback" not in err and not (tmp / "r10").exists()
+    assert "hint: give --input 8x8x3" in err and "Traceback" not in err and not (tmp / "r10").exists()
     # A network that pools globally fits its weights at any size: trained on, with a note.
     pooled = tiny_run(monkeypatch, capsys, tmp, "pooled", NET, data)
     code, out, err = run_main(monkeypatch, capsys, "train", str(tmp / "pooled.yaml"), "--weights", str(pooled),
@@ -391,6 +391,35 @@ def test_weights_from_a_run_at_another_input_name_it(setup, monkeypatch, capsys)
     assert f"weights: {pooled} was trained at input 8x8x3; this run trains at 12x12x3 (--input 8x8x3" in out
     code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp / "r8"))  # the same input: no note
     assert code == 0 and "was trained at input" not in out, err
+
+
+def test_commands_without_input_name_the_runs_input_and_the_run_alone(setup, monkeypatch, capsys):
+    # Once: evaluate and predict said only "the weights do not fit layer `fc1`: ... 3x200 ... 3x128".
+    _, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "flat", FLAT, data)  # at 8x8x3: its fc takes 8*8*2 = 128 values
+    (tmp / "flat10.yaml").write_text(FLAT.replace("input: 8x8x3", "input: 10x10x3"))  # its fc: 10*10*2 = 200
+    image = str(next((tmp / "imgs").rglob("*.png")))
+    copy = "takes the input size from the network file: use a copy of it with `input: 8x8x3`"
+    for command, *rest in (["evaluate", "--data", data], ["predict", image]):
+        for weights in (source, source / "best.pt"):  # the run, or a checkpoint in it: the run alone is its folder
+            code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "flat10.yaml"), "--weights",
+                                      str(weights), *rest, "--device", "cpu")  # fmt: skip
+            said = " ".join(err.split())
+            assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+            assert f"{weights} was trained at input 8x8x3; flat here takes 10x10x3" in said
+            assert f"hint: `{command}` {copy}, or give the run alone: `cnnctl {command} {source}`" in said
+        code, out, err = run_main(monkeypatch, capsys, command, str(source), *rest, "--device", "cpu")  # as hinted
+        assert code == 0, err
+    # Those with --input are offered it; export takes a run alone too, bench and `weights` do not.
+    for command, *rest in (["export", "-o", str(tmp / "f.onnx")], ["bench", "--device", "cpu", "--steps", "1"],
+                           ["weights"]):  # fmt: skip
+        where = [str(source)] if command == "weights" else ["--weights", str(source)]
+        code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "flat.yaml"), *where, "--input", "10x10x3",
+                                  *rest)  # fmt: skip
+        said = " ".join(err.split())
+        assert code == 2 and f"{source} was trained at input 8x8x3; flat here takes 10x10x3" in said, err
+        alone = f", or give the run alone: `cnnctl export {source}`" if command == "export" else " "
+        assert f"hint: give --input 8x8x3{alone}" in said + " "
 
 
 def test_fine_tuning_a_run_again_on_its_own_classes_keeps_its_head(setup, monkeypatch, capsys):

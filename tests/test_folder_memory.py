@@ -172,3 +172,16 @@ def test_statistics_are_summed_a_few_images_at_a_time(monkeypatch):
     monkeypatch.setattr(data_module, "WORKING_BYTES", 2 * 8 * 3 * 5 * 6)  # two images' float64
     stats = computed(x)
     assert stats.mean == pytest.approx(mean.tolist(), abs=1e-6) and stats.std == pytest.approx(std.tolist(), abs=1e-6)
+
+
+def test_a_folder_held_in_memory_is_listed_once(tmp_path, monkeypatch):
+    # Once listed twice: by the listing that chooses between memory and a stream, again to hold it.
+    from cnnctl.data import folder
+
+    photo_folder(tmp_path, [(8, 8)], per_class=2, classes=3)
+    listed = []
+    images = folder._images  # one folder's listing
+    monkeypatch.setattr(folder, "_images", lambda path: listed.append(path) or images(path))
+    data = load_data(str(tmp_path), (8, 8, 3), val_split=0)
+    assert len(data.train.x) == 6 and any("held in memory" in note for note in data.notes)
+    assert sorted(listed) == sorted([tmp_path, *(tmp_path / f"class{c}" for c in range(3))])  # each folder once

@@ -175,6 +175,21 @@ def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, 
     assert err.count("error:") == 3
 
 
+def test_a_node_after_a_refused_layer_is_still_told(tmp_path, monkeypatch, capsys):
+    # Once: after a Conv with auto_pad (a known operator its reader refuses) the bilinear Resize
+    # reading it went untold. The Conv is a layer on its own, not a step of a pattern: both told.
+    nodes = [
+        _node("Conv", ["x", "w"], ["c"], "conv", auto_pad="SAME_UPPER", kernel_shape=[3, 3]),
+        _node("Resize", ["c", "", "s"], ["y"], "up", mode="linear"),
+    ]
+    path = _saved(onnx_model(nodes, [_weights(4, 3, 3, 3), onnx_tensor("s", [1, 1, 2, 2])]), tmp_path / "m.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "ONNX node `conv` (Conv, node 1 of 2): auto_pad is not read" in err
+    assert "ONNX node `up` (Resize, node 2 of 2): only nearest upsampling" in err
+    assert err.count("error:") == 2
+
+
 def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys):
     export(load("resnet18"), "onnx", str(tmp_path / "r.onnx"))
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.yaml"))

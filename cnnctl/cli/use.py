@@ -348,7 +348,7 @@ def weights_cmd(
     from ..render.views import weights_json, weights_table
     from ..train.evaluate import placed_weights
 
-    _, placement, _, said = placed_weights(graph, source)
+    _, placement, _, said = placed_weights(graph, source, command="weights")
     _output(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])
     return 0
 

@@ -309,6 +309,10 @@ def load_data(
                     from .streamed import shards_raw
 
                     raw = shards_raw(found, shape)
+                else:  # an image folder, held as listed (not listed again)
+                    from .folder import held_in_memory
+
+                    raw = held_in_memory(found, Path(name).expanduser(), shape)
         if raw is None:
             raw = _load_raw(name, shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
     except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback

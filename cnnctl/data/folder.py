@@ -216,25 +216,29 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
 def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     """The images of `path` (list_image_folder), decoded and adapted for a network input of
     `target` (through Pillow)."""
-    tree = list_image_folder(path)
-    classes, test_dir = tree.classes, tree.test_dir
-    train_files = tree.splits["train"]
-    val_files: list[tuple[Path, int]] = tree.splits.get("val", [])
-    test_files: list[tuple[Path, int]] = tree.splits.get("test", [])
+    return held_in_memory(folder_samples(path), path, target)
+
+
+def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
+    """The images of the image folder `path` as listed (`found`, folder_samples' Listing), to be
+    decoded and adapted for a network input of `target`: listed once, whether held in memory or
+    streamed (cnnctl.data.streamed.choose decides from the listing)."""
+    splits = found.splits
     size = (target[0], target[1])
-    notes = [*tree.notes, *([_not_images_note(tree.not_images, Path(path))] if tree.not_images else [])]
+    notes = list(found.notes[1:])  # what listing left out; the first says what it listed, told below as read
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems = []
-    for f, _ in train_files + val_files + test_files:
-        try:
-            with open_image(f, size) as im:
-                modes[im.mode] += 1
-                sizes[(im.height, im.width)] += 1
-        except CnnctlError as exc:  # every unreadable file named, in one message
-            problems += exc.problems
-            if len(problems) > MAX_PROBLEMS:
-                raise too_many(problems) from None
+    for samples in splits.values():
+        for i in range(len(samples)):
+            try:
+                with open_image(samples.name(i), size) as im:
+                    modes[im.mode] += 1
+                    sizes[(im.height, im.width)] += 1
+            except CnnctlError as exc:  # every unreadable file named, in one message
+                problems += exc.problems
+                if len(problems) > MAX_PROBLEMS:
+                    raise too_many(problems) from None
     if problems:
         last = problems[-1]
         hint = last.hint or UNREADABLE_HINT
@@ -250,18 +254,20 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
             f"adapted images of {len(sizes)} sizes ({lo[0]}x{lo[1]} to {hi[0]}x{hi[1]}) to {h}x{w}, each as "
             "predict adapts one: padded where it is a little smaller, else resized (area to shrink, bilinear to grow)"
         )
-    total = len(train_files) + len(val_files) + len(test_files)
-
-    def files(found: list[tuple[Path, int]]) -> Samples | None:
-        return Samples.files([f for f, _ in found], [label for _, label in found]) if found else None
-
+    total = sum(len(samples) for samples in splits.values())
     kind = "grayscale" if gray else "RGB"
-    notes.insert(0, f"read {plural(total, kind + ' image')} of {plural(len(classes), 'class', 'classes')} from {path}")
-    test_from = f"{test_dir.name}/" if test_dir is not None else ""
+    notes.insert(0, f"read {plural(total, kind + ' image')} of {plural(len(found.classes), 'class', 'classes')} "
+                    f"from {path}")  # fmt: skip
     # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
     # each file once, straight to the input (decode_all), with the one rule predict follows too.
-    return Raw(path.resolve().name, classes, files(train_files), files(val_files), notes, test=files(test_files),
-               test_from=test_from, mode=mode, native=(h, w, channels))  # fmt: skip
+    train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))
+    return Raw(found.name, list(found.classes), train, val, notes, test=test, test_from=found.test_from, mode=mode,
+               native=(h, w, channels))  # fmt: skip
+
+
+def _any(samples: Samples | None) -> Samples | None:
+    """A split's images; None where it has none, as a split not there."""
+    return samples if samples is not None and len(samples) else None
 
 
 def is_image_folder(path: Path) -> bool:
@@ -278,8 +284,9 @@ def is_image_folder(path: Path) -> bool:
 
 def folder_samples(path: Path, progress=None):
     """The images of an image-folder tree (list_image_folder), listed, not decoded: a Listing
-    (cnnctl.data.streamed) with a Samples per split. `progress(count)` is told as files are
-    listed."""
+    (cnnctl.data.streamed) with a Samples per split; its first note says what was listed, the
+    others what was left out (held_in_memory says the first as read). `progress(count)` is told
+    as files are listed."""
     from .samples import Samples
     from .streamed import Listing
 

@@ -300,7 +300,21 @@ def network_record(graph) -> dict[str, Any]:
     }
 
 
-TAKES_INPUT = ("train", "export", "bench")  # the commands with an --input option: the hints offer it to them
+TAKES_INPUT = ("train", "export", "bench", "weights")  # the commands with an --input option: the hints offer it
+TAKES_RUN = ("evaluate", "predict", "export")  # the commands that take a run folder for its network and weights
+
+
+def at_input_hint(command: str, shape: str) -> str:
+    """How `command` runs a network at the input `shape` (`28x28x1`) weights were trained at:
+    --input where it has the option (TAKES_INPUT), else a copy of the network file at that input."""
+    if command in TAKES_INPUT:
+        return f"give --input {shape}"
+    return f"`{command}` takes the input size from the network file: use a copy of it with `input: {shape}`"
+
+
+def run_alone_hint(command: str, run: str | Path) -> str:
+    """`command` given the run folder `run` alone (TAKES_RUN): its network, at the input it was trained at."""
+    return f"give the run alone: `cnnctl {command} {run}` builds its network at its input"
 
 
 def check_same_network(state: dict[str, Any], graph, path: str | Path, command: str = "train") -> None:
@@ -332,17 +346,13 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
         from ..catalog import is_run_folder
 
         shape, run = "x".join(map(str, saved["input"])), Path(path).parent
-        resize = (
-            f"give --input {shape}"
-            if command in TAKES_INPUT
-            else f"`{command}` takes the input size from the network file: use a copy of it with `input: {shape}`"
-        )
+        resize = at_input_hint(command, shape)
         if not is_run_folder(str(run)):  # a checkpoint alone: which network it was, is all there is to add
             alone = trained if arch and arch != graph.title else None
         elif command == "train":
             alone = f"leave ARCH out: `cnnctl train --resume {run}` resumes the run's own network"
         else:
-            alone = f"give the run alone: `cnnctl {command} {run}` builds its network at its input"
+            alone = run_alone_hint(command, run)
         raise CnnctlError.at(
             f"the checkpoint was trained at input {shape}; this network takes {'x'.join(map(str, here['input']))}",
             Loc(str(path)),

@@ -53,7 +53,7 @@ def load_model(
     """The compiled graph with the checkpoint's weights (logits out, unless not `logits`), and
     the checkpoint.
 
-    `command` (evaluate, predict or export) is named in the hints: only export has an --input option.
+    `command` (evaluate, predict or export) is named in the hints (checkpoint.TAKES_INPUT: export has --input).
     """
     from ..backend import to_torch
 
@@ -119,15 +119,15 @@ def weighted_model(
     stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
     if stats is None and normalised:
         raise _no_normalisation(weights, command, channels)
-    return _placed(graph, device, weights, stats, logits)
+    return _placed(graph, device, weights, stats, logits, command)
 
 
-def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool) -> Weighted:
+def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool, command: str) -> Weighted:
     """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
     from ..exchange.pretrained import imagenet_classes, is_pretrained
     from .weights_from import placement_said, recorded_state
 
-    model, placement, path, said = placed_weights(graph, weights, logits)
+    model, placement, path, said = placed_weights(graph, weights, logits, command=command)
     pretrained = is_pretrained(weights)
     state = {"classes": imagenet_classes()} if pretrained else dict(recorded_state(path) or {})
     state.pop("model", None)  # the weights themselves are in the model
@@ -152,18 +152,26 @@ def recipe_of(state: dict) -> Recipe:
     return validation_recipe(Checkpoint.of(state).config or {})
 
 
-def placed_weights(graph: Graph, weights: str, logits: bool = True):
+def placed_weights(graph: Graph, weights: str, logits: bool = True, *, command: str):
     """`weights` (anything --weights takes) placed into the compiled graph, on the CPU, as every
     command places them: (the module, the Placement (exchange.weights), the file read, where the
-    weights came from in words). torchvision's: every tensor, the 1,000-class head too."""
+    weights came from in words). torchvision's: every tensor, the 1,000-class head too. A cnnctl
+    run's that do not fit because it was trained at another input are told so, with `command`'s
+    way to that input (weights_from.trained_elsewhere)."""
     from ..backend import to_torch
     from ..exchange.pretrained import fetch, is_pretrained
     from ..exchange.weights import place_weights
-    from .weights_from import weights_said
+    from .weights_from import other_input, trained_elsewhere, weights_said
 
     path = fetch(graph.name) if is_pretrained(weights) else weights
     model = to_torch(graph, logits=logits)
-    return model, place_weights(model, path, read_run=run_weights), path, weights_said(weights, path, graph.name)
+    try:
+        placement = place_weights(model, path, read_run=run_weights)
+    except CnnctlError:
+        if trained := other_input(weights, graph):  # the likelier cause than the tensor it names: said so
+            raise trained_elsewhere(weights, trained, graph, command) from None
+        raise
+    return model, placement, path, weights_said(weights, path, graph.name)
 
 
 def trained_for_export(

@@ -457,7 +457,7 @@ class _Run:
             except CnnctlError:
                 if made or (placement := self._other_heads_weights()) is None:
                     if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
-                        raise trained_elsewhere(self.config.weights, trained, self.graph) from None
+                        raise trained_elsewhere(self.config.weights, trained, self.graph, "train") from None
                     raise
             if made and self._same_classes():
                 placement = self._head_kept(place_weights) or placement

@@ -144,17 +144,22 @@ def other_input(weights: str, graph) -> str | None:
     return None if trained in (None, tuple(graph.input_shape)) else format_shape(trained)
 
 
-def trained_elsewhere(weights: str, trained: str, graph) -> CnnctlError:
+def trained_elsewhere(weights: str, trained: str, graph, command: str) -> CnnctlError:
     """The weights of `weights`, trained at input `trained` (other_input), do not fit `graph`:
-    its size decides the shapes of the layers after the last pooling (an fc's inputs)."""
+    its size decides the shapes of the layers after the last pooling (an fc's inputs). The hint
+    is `command`'s way to that input: --input, else a copy of the network file; or the run alone."""
+    from ..catalog import run_of
     from ..errors import Loc
-    from .checkpoint import weights_file
+    from .checkpoint import TAKES_RUN, at_input_hint, run_alone_hint, weights_file
 
+    hint = at_input_hint(command, trained)
+    if command in TAKES_RUN and (run := run_of(weights)) is not None:
+        hint += f", or {run_alone_hint(command, run)}"
     return CnnctlError.at(
         f"{weights} was trained at input {trained}; {graph.title} here takes {format_shape(graph.input_shape)}, "
         "and the weights do not fit it at that size",
         Loc(str(weights_file(weights))),
-        hint=f"add --input {trained}",
+        hint=hint,
     )
 
 

@@ -77,8 +77,9 @@ class _Reader(
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
         # Outputs of nodes already told: what reads them is not told again. Where the node is an
-        # operator cnnctl does not know and its output is data, it stands in as a layer instead
-        # (stand_in), so what reads it is read and told as ever: every problem in one run.
+        # operator cnnctl does not know, or a layer on its own (layer_like), and its output is
+        # data, it stands in as a layer instead (stand_in), so what reads it is read and told as
+        # ever: every problem in one run.
         self.failed: set[str] = set()
         self.dropped: set[str] = set()  # outputs of layers taken into another (a SiLU's sigmoid)
         self.found: dict[tuple[str, str], list] = {}  # (operator, message) -> [first node, count, hint]
@@ -122,8 +123,8 @@ class _Reader(
             return
         pattern = self.patterns.get(i)
         # An operator cnnctl has no reader for (Sqrt, Abs) is a hole in a plain flow of data: what
-        # reads it is read and told too. A node a reader refused (a pattern not matched, an
-        # attribute not read) may be part of a pattern, whose other nodes would only echo it.
+        # reads it is read and told too; so is a node a reader refused that is a layer on its own
+        # (layer_like). Another may be part of a pattern, whose other nodes would only echo it.
         unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
         try:
             if node.domain not in ("", "ai.onnx"):
@@ -155,7 +156,7 @@ class _Reader(
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
             self.tell(i, unread.message, unread.hint)
-            if unknown:
+            if unknown or (pattern is None and self.layer_like(node)):
                 self.stand_in(node)
             else:
                 self.failed.update(node.output)
@@ -171,11 +172,12 @@ class _Reader(
             self.order.append((node.output[0], layer))
 
     def stand_in(self, node) -> None:
-        """After node `node`, an operator cnnctl does not know, was told: each of its outputs
-        that is data (computed from the input's values) stands in as a layer of no kind,
-        keeping the layout of what it read, so the nodes reading it are read and their own
-        problems told too (a bilinear Resize after an Abs); one that is a value worked out from
-        sizes is `failed`: what reads it would only fail for want of it."""
+        """After node `node`, an operator cnnctl does not know or a layer its reader refused
+        (layer_like), was told: each of its outputs that is data (computed from the input's
+        values) stands in as a layer of no kind, keeping the layout of what it read, so the
+        nodes reading it are read and their own problems told too (a bilinear Resize after an
+        Abs); one that is a value worked out from sizes is `failed`: what reads it would only
+        fail for want of it."""
         nhwc = any(t in self.normed for t in node.input)
         for t in node.output:
             if not t:
@@ -186,6 +188,19 @@ class _Reader(
             self.made[t] = self.layer(f"({node.op_type})", [], [], t, [self.index])
             if nhwc:
                 self.normed.add(t)
+
+    def layer_like(self, node) -> bool:
+        """Whether node `node`, refused by its reader, stands where a layer would: it reads
+        volumes (the input, layers' outputs: not a tensor a pattern reshaped or transposed and
+        holds half read) and keeps their rank (a Conv with auto_pad, a pool with dilations). Such
+        a refusal is the node's own: what reads its output has problems of its own to tell (a
+        bilinear Resize after it). A step of a pattern (ECA's Conv1d on N x 1 x C, a Reshape to
+        -1, a Softmax across reshaped parts) is not: the steps after it would only echo it."""
+        read = [t for t in node.input if t in self.data]
+        if not read or any(self.real(t) != self.source and self.real(t) not in self.made for t in read):
+            return False
+        ranks = {len(dims) for t in (read[0], *node.output) if t and (dims := self.shape(t)) is not None}
+        return len(ranks) <= 1  # the same rank in and out, where shape inference knows them
 
     def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
         """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays
