@@ -337,8 +337,7 @@ def test_a_file_with_wrong_members_tells_every_problem_at_its_place(tmp_path):
         ("member name `c d` is not a plain name", 6, 3),
     ]
     messages = [(p.message, p.loc.line, p.loc.col) for p in _problems(f"{net}:b")]
-    assert messages == [
-        ("the file needs `n` (its `args:`)", 3, 1),
+    assert messages == [  # `b`'s line says what it lacks; not "the file needs `n`" besides: a member was chosen
         ("member `b` does not give `n`, which the file requires", 5, 3),
         ("member name `c d` is not a plain name", 6, 3),
     ]
@@ -667,3 +666,15 @@ def test_a_setting_whose_expression_holds_a_comma_is_one_setting():
     assert [n.text for n in computed.nodes if n.kind == "dropout"] == ["dropout 0.3"]
     assert [n.text for n in written.nodes if n.kind == "dropout"] == ["dropout 0.3"]
     assert _settings_in("efficientnet_b0:dropout=${max(0.1, 0.3)}") == "dropout=${max(0.1, 0.3)}"
+
+
+def test_a_member_that_leaves_out_a_required_argument_is_told_once(tmp_path):
+    net = tmp_path / "fam.yaml"
+    net.write_text("name: fam\ninput: 8x8x1\nargs: n\nvariants:\n  a: n=2\n  b: depth=3\nlayers:\n  - conv f=3 n=$n\n")
+    told = [(p.message, p.loc.line) for p in _problems(f"{net}:b")]
+    assert told == [
+        ("member `b` does not give `n`, which the file requires", 6),
+        ("member `b` sets `depth`, which is not an argument of the file", 6),
+    ]  # not also "the file needs `n`", with a hint to choose a member: one was chosen
+    assert [p.message for p in _problems(str(net))][-1] == "the file needs `n` (its `args:`)"  # none chosen: so
+    assert cnnctl.load(f"{net}:a").params == 3 * 3 * 1 * 2 + 2

@@ -177,6 +177,9 @@ def file_env(spec: NetworkSpec) -> Env | None:
         return None
     loc = Loc(spec.file)
     missing = [name for name, value in spec.args.items() if value is None]
+    if missing and spec.member is not None and spec.variants[spec.member].problems:
+        # the chosen member's own line already says why (`does not give n`, a value refused): not twice
+        raise CnnctlError(())
     if missing:
         names = ", ".join(f"`{name}`" for name in missing)
         chosen = f"; its members: {', '.join(spec.variants)}" if spec.variants else ""
