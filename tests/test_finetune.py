@@ -443,3 +443,19 @@ def test_fine_tuning_a_run_again_on_its_own_classes_keeps_its_head(setup, monkey
                               *args, "--out", str(tmp / "other_run"))  # fmt: skip
     assert code == 0, err
     assert "head: `fc1` made anew for the data's 3 classes (the weights had 3 outputs" in " ".join(out.split())
+
+
+def test_evaluate_and_predict_say_weights_that_fit_were_trained_at_another_input(setup, monkeypatch, capsys):
+    # A network that pools globally takes a run's weights at any input: said in the header, as train says it
+    _, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "pooled", NET, data)  # at 8x8x3
+    (tmp / "pooled10.yaml").write_text(NET.replace("input: 8x8x3", "input: 10x10x3"))
+    image = str(next((tmp / "imgs").rglob("*.png")))
+    for command, *rest in (["evaluate", "--data", data], ["predict", image]):
+        code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "pooled10.yaml"), "--weights", str(source),
+                                  *rest, "--device", "cpu")  # fmt: skip
+        assert code == 0, err
+        assert "trained at input 8x8x3, used here at 10x10x3" in " ".join((out + err).split()), out
+        code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "pooled.yaml"), "--weights", str(source),
+                                  *rest, "--device", "cpu")  # fmt: skip
+        assert code == 0 and "trained at input" not in out + err, out  # at its own input: nothing to say

@@ -125,7 +125,8 @@ def weighted_model(
 def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool, command: str) -> Weighted:
     """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
     from ..exchange.pretrained import imagenet_classes, is_pretrained
-    from .weights_from import placement_said, recorded_state
+    from ..shapes import format_shape
+    from .weights_from import other_input, placement_said, recorded_state
 
     model, placement, path, said = placed_weights(graph, weights, logits, command=command)
     pretrained = is_pretrained(weights)
@@ -139,6 +140,8 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
     else:  # a run's (its checkpoint's settings), an exported file's (cnnctl.centre), else adapted whole
         recipe = recipe_of(state)
     said = placement_said(placement, said)
+    if (trained := other_input(weights, graph)) is not None:  # they fit (a global pool), but met other sizes
+        said += f"; trained at input {trained}, used here at {format_shape(graph.input_shape)}"
     return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe)
 
 
