@@ -337,15 +337,15 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
                 f", or the run alone: `cnnctl {command} {run}`" if is_run_folder(run) else ""
             )
         raise CnnctlError.at(
-            f"the checkpoint is `{arch}`'s (input {'x'.join(map(str, saved['input']))}), not `{graph.title}`'s "
-            f"(input {'x'.join(map(str, here['input']))})",
+            f"the checkpoint is `{arch}`'s (input {format_shape(saved['input'])}), not `{graph.title}`'s "
+            f"(input {format_shape(here['input'])})",
             Loc(str(path)),
             hint=hint,
         )
     if saved["input"] != here["input"]:  # the same network (or one not named) at another input
         from ..catalog import is_run_folder
 
-        shape, run = "x".join(map(str, saved["input"])), Path(path).parent
+        shape, run = format_shape(saved["input"]), Path(path).parent
         resize = at_input_hint(command, shape)
         if not is_run_folder(str(run)):  # a checkpoint alone: which network it was, is all there is to add
             alone = trained if arch and arch != graph.title else None
@@ -354,7 +354,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
         else:
             alone = run_alone_hint(command, run)
         raise CnnctlError.at(
-            f"the checkpoint was trained at input {shape}; this network takes {'x'.join(map(str, here['input']))}",
+            f"the checkpoint was trained at input {shape}; this network takes {format_shape(here['input'])}",
             Loc(str(path)),
             hint=resize + (f", or {alone}" if alone else ""),
         )
@@ -421,7 +421,7 @@ def check_optimizer_fits(model: torch.nn.Module, saved: dict[str, Any], path: st
     for index, param in zip(indices, params, strict=False):
         for name, value in saved["state"].get(index, {}).items():
             if wrong is None and isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
-                shape, own = ("x".join(map(str, t.shape)) for t in (value, param))
+                shape, own = (format_shape(t.shape) for t in (value, param))
                 wrong = f"its `{name}` for parameter {index} is {shape}, the parameter {own}"
     if wrong:
         raise damaged(f"its optimizer state does not fit its weights ({wrong})", path)
@@ -447,7 +447,7 @@ def resume_settings(
         return config, None
     given = build is not None
     state = load_checkpoint(folder) if state is None else state
-    settings = dict(state["config"]) | {"input": "x".join(map(str, state["network"]["input"])),
+    settings = dict(state["config"]) | {"input": format_shape(state["network"]["input"]),
                                         "processes": state.get("workers", 1)}  # fmt: skip
     if build is None:
         from ..api import load_text

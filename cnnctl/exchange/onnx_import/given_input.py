@@ -36,6 +36,8 @@ def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
     network file reads one image, and a size worked out from the batch is then that image's)."""
     from onnx import TensorProto
 
+    from ...render.numbers import plural
+
     dims = list(given.type.tensor_type.shape.dim)
     layout = NHWC if given.type.tensor_type.elem_type == TensorProto.UINT8 else NCHW
     known = [d.dim_value if d.dim_value > 0 else None for d in dims]
@@ -62,7 +64,7 @@ def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
         return _one_image(dims, own)
     if own[2] is not None and own[2] != wanted[2]:
         raise CnnctlError.at(
-            f"--input {format_shape(wanted)} gives {wanted[2]} channel{'s' if wanted[2] != 1 else ''}; "
+            f"--input {format_shape(wanted)} gives {plural(wanted[2], 'channel')}; "
             f"the file's input ({written}, {order}) has {own[2]}",
             Loc(path),
             hint=f"--input {wanted[0]}x{wanted[1]}x{own[2]}",
