@@ -506,3 +506,23 @@ def test_stages_add_up_to_every_param_and_multiplication(name):
     assert sum(r["layers"] for r in rows) == len(graph.nodes)
     assert sum(r["params"] for r in rows) == graph.params  # GoogLeNet's heads too (their rows: training only)
     assert sum(r["mults"] for r in rows) == graph.mults_with_heads
+
+
+def test_the_readmes_input_and_kernel_sample_is_the_commands_output():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    command = "$ cnnctl summarize examples/residual_small.yaml --columns layer,input,output,kernel,params\n"
+    sample = readme[readme.index(command) + len(command) :].split("```", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnctl", *command.split()[2:]],
+        capture_output=True, text=True, timeout=60, cwd=root, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert sample == out.stdout
+    # the file's own hand numbers: 3*3*16*32, the projection 1*1*16*32, a bn 2*32
+    assert "weight 32x16x3x3     4,608" in sample and "weight 32x16x1x1       512" in sample

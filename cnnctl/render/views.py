@@ -115,9 +115,8 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         notes.append("Input: the volume each layer takes (a + b: a join's several; a group's: those it reads)")
     if "kernel" in columns:
         notes.append(
-            "Kernel: each layer's trainable tensors, named and shaped as PyTorch holds them (its state_dict): "
-            "conv weight n x C_in/groups x f_h x f_w, deconv weight C_in x n/groups x f_h x f_w, fc weight "
-            "out x in; their sizes sum to Params (a group of layers: blank)"
+            "Kernel: each layer's trainable tensors as PyTorch names and shapes them (state_dict): conv weight "
+            "n x C_in/groups x f_h x f_w, deconv C_in x n/groups x f_h x f_w, fc out x in; their sizes sum to Params"
         )
     if "field" in columns:
         uneven = any(r.field.uneven for r in s.rows)
