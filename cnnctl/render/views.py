@@ -77,9 +77,11 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     cells = {
         "layer": (LAYER, lambda r, i: r.path),
         "shorthand": (SHORTHAND, lambda r, i: r.text),
-        "input": (num("Input"), lambda r, i: inputs_text(r.in_shapes)),
+        # a join's several shapes wrap between them on a narrow terminal; the tensors (a line each
+        # row, 30 characters at most in the bundled networks) keep each name by its shape
+        "input": (Column("Input", right=True, wrap=True), lambda r, i: inputs_text(r.in_shapes)),
         "output": (num("Output"), lambda r, i: format_shape(r.shape)),
-        "kernel": (Column("Kernel", squeeze=True), lambda r, i: kernel_text(r.param_shapes)),
+        "kernel": (Column("Kernel"), lambda r, i: kernel_text(r.param_shapes)),
         "from": (Column("From", wrap=True, least=8), lambda r, i: wired[i]),  # gives way before the others
         "params": (num("Params", exact), lambda r, i: r.params),
         "buffers": (num("Buffers", exact), lambda r, i: r.buffers),
