@@ -526,3 +526,16 @@ def test_the_readmes_input_and_kernel_sample_is_the_commands_output():
     assert sample == out.stdout
     # the file's own hand numbers: 3*3*16*32, the projection 1*1*16*32, a bn 2*32
     assert "weight 32x16x3x3     4,608" in sample and "weight 32x16x1x1       512" in sample
+
+
+def test_input_and_kernel_at_80_columns_keep_every_shape_whole():
+    from cnnctl.render.table import rich
+
+    s = summarize(load("googlenet"), shapes=True)
+    out = io.StringIO()
+    rich(summary_table(s, ("layer", "input", "output", "kernel", "params")), out, 80)
+    text = out.getvalue()
+    assert "weight 192x64x3x3, bias 192" in text  # conv3's tensors on one line, each name by its shape
+    joined = s.rows[[r.path for r in s.rows].index("inception3a.concat")].in_shapes
+    words = text.split()
+    assert all(f"{h}x{w}x{c}" in words for h, w, c in joined)  # the join's four shapes wrapped between them
