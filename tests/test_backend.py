@@ -4,6 +4,7 @@ Independent checks: PyTorch counts the parameters, runs the forward pass (with a
 every layer) and counts FLOPs with its own FlopCounterMode (2 per multiply-accumulate).
 """
 
+import math
 import warnings
 
 import pytest
@@ -16,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import cnnctl  # noqa: E402
 from cnnctl.backend import BUILDERS, to_torch  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
-from cnnctl.layers import KINDS  # noqa: E402
+from cnnctl.layers import KINDS, LayerKind  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
@@ -60,6 +61,24 @@ def test_examples_compile_to_the_analyzed_module(name):
     check(cnnctl.load(Path(__file__).parents[1] / "examples" / f"{name}.yaml"))
 
 
+def check_param_shapes(graph):
+    """Each layer's param_shapes (torch-free, from its kind) are its built module's parameters,
+    names, order and shapes; their sizes sum to its params. Built on the meta device: shapes
+    without memory, so that VGG-16's 138 M values cost nothing."""
+    with torch.device("meta"):
+        model = to_torch(graph)
+    for node, (path, module) in zip(graph.nodes, model.named_layers(), strict=True):
+        built = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
+        shapes = KINDS[node.kind].param_shapes(node.args, graph.input_shapes(node), node.shape)
+        assert shapes == built, path
+        assert sum(math.prod(shape) for _, shape in shapes) == node.params, path
+
+
+@pytest.mark.parametrize("name", sorted(bundled()))
+def test_param_shapes_are_the_built_modules_of_every_bundled_architecture(name):
+    check_param_shapes(cnnctl.load(name))
+
+
 NETWORKS = {
     "same_padding_with_stride": "input: 15x15x3\nlayers: [conv f=3 s=2 p=same n=4, pool max f=3 s=2 p=same]",
     "uneven_same_padding": "input: 7x7x3\nlayers: [conv f=2 p=same n=4, pool avg f=2 s=1 p=same]",
@@ -77,6 +96,37 @@ NETWORKS = {
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_layer_kinds_compile_to_the_analyzed_shapes(name):
     check(cnnctl.load_text(NETWORKS[name]))
+
+
+# Every kind with parameters, in the forms that change their shapes: groups, no bias, a
+# non-square filter, a vector input (bn, layerscale, layernorm on one), ECA's kernel rule.
+PARAM_KINDS = """
+input: 9x10x8
+layers:
+  - conv f=3x1 p=same n=12 groups=4 bias=false
+  - deconv f=2x3 s=2 n=6 groups=2
+  - groupnorm 3
+  - layernorm
+  - grn
+  - layerscale 0.1
+  - channelconv
+  - channelconv 5
+  - pool avg global
+  - fc 7 bias=false
+  - bn
+  - layerscale
+  - layernorm
+  - fc 3
+"""
+
+
+@pytest.mark.parametrize("name", ["kinds_with_params", *sorted(NETWORKS)])
+def test_param_shapes_are_the_built_modules_of_every_kind(name):
+    graph = cnnctl.load_text(PARAM_KINDS if name == "kinds_with_params" else NETWORKS[name])
+    check_param_shapes(graph)
+    if name == "kinds_with_params":  # it holds every kind that has parameters (a new one is to be added here)
+        with_params = {name for name, kind in KINDS.items() if type(kind).param_shapes is not LayerKind.param_shapes}
+        assert {n.kind for n in graph.nodes if n.params} == with_params
 
 
 def test_state_dict_keys_follow_layer_paths():

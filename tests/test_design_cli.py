@@ -11,6 +11,7 @@ from test_cli import cli
 
 from cnnctl.analysis.summary import summarize
 from cnnctl.api import load, load_text
+from cnnctl.catalog import bundled
 from cnnctl.graph import INPUT
 from cnnctl.render.views import summary_table
 
@@ -103,9 +104,15 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         (
             ["summarize", "resnet18", "--columns", "path,params"],
             "no column `path` (did you mean `layer`?)\n  hint: "
-            "the columns: layer, shorthand, output, from, params, buffers, mults, flops, field, jump, start, memory",
+            "the columns: layer, shorthand, input, output, kernel, from, params, buffers, mults, flops, field, jump, "
+            "start, memory",
         ),
         (["summarize", "resnet18", "--columns", "layer,xyz"], "no column `xyz`\n  hint: the columns: layer, shorthand"),
+        # every name not found in one message, each with its hint (was: the first alone)
+        (
+            ["summarize", "resnet18", "--columns", "layer,imput,kernal,xyz"],
+            "no columns `imput` (did you mean `input`?), `kernal` (did you mean `kernel`?), `xyz`\n  hint:",
+        ),
         (["flops", "resnet18", "--top", "0"], "must be at least 1"),
     ],
 )
@@ -367,3 +374,168 @@ def test_the_readmes_flops_sample_is_the_commands_output(tmp_path):
     out = cli("flops", str(net), "--input", "224x224x3", columns=200)
     assert out.returncode == 0, out.stderr
     assert sample == out.stdout
+
+
+# A conv from 28x28x1 to 8 channels (torchinfo's `[8, 1, 3, 3]`), a grouped one without bias,
+# a join, a norm, a deconv with a non-square filter, a global pool and a classifier.
+SHAPES_NET = """
+input: 28x28x1
+layers:
+  - conv f=3 p=same n=8 id=a
+  - conv f=3 p=same n=8 groups=2 bias=false
+  - concat with=a
+  - bn
+  - deconv f=2x3 s=2 n=6 groups=2
+  - pool avg global
+  - fc 10
+"""
+# PyTorch's layouts (nn.Conv2d: out, in/groups, f_h, f_w; nn.ConvTranspose2d: in, out/groups,
+# f_h, f_w; nn.Linear: out, in), each size from the layer's arguments and input channels.
+SHAPES_ROWS = [
+    ("a", "28x28x1", "weight 8x1x3x3, bias 8", 8 * 1 * 3 * 3 + 8),  # named by its id
+    ("conv1", "28x28x8", "weight 8x4x3x3", 8 * (8 // 2) * 3 * 3),
+    ("concat1", "28x28x8 + 28x28x8", "", 0),
+    ("bn1", "28x28x16", "weight 16, bias 16", 2 * 16),
+    ("deconv1", "28x28x16", "weight 16x3x2x3, bias 6", 16 * (6 // 2) * 2 * 3 + 6),
+    ("pool1", "56x57x6", "", 0),  # (28-1)*2 + 2 = 56, (28-1)*2 + 3 = 57
+    ("fc1", "1x1x6", "weight 10x6, bias 10", 10 * 6 + 10),
+]
+
+
+def test_summarize_input_and_kernel_columns_in_table_csv_and_markdown(tmp_path):
+    from cnnctl.render.table import markdown, plain, to_csv
+
+    s = summarize(load_text(SHAPES_NET), shapes=True)
+    table = summary_table(s, ("layer", "input", "kernel", "params"))
+    assert table.rows == [list(row) for row in SHAPES_ROWS]
+    assert sum(row[3] for row in SHAPES_ROWS) == s.params  # the hand sizes are every param
+    rows = list(csv.reader(io.StringIO(to_csv(table))))
+    assert rows[0] == ["Layer", "Input", "Kernel", "Params"]
+    assert rows[1:] == [[p, i, k, str(n)] for p, i, k, n in SHAPES_ROWS]
+    assert "| concat1 | 28x28x8 + 28x28x8 |  | 0 |" in markdown(table)
+    text = plain(table)
+    assert "weight 8x1x3x3, bias 8" in text and "Kernel: each layer's trainable tensors" in text
+    # from the command line, the same (the columns were `no column `input``)
+    net = tmp_path / "net.yaml"
+    net.write_text(SHAPES_NET)
+    out = cli("summarize", str(net), "--columns", "layer,input,kernel,params", "-f", "csv")
+    assert out.returncode == 0, out.stderr
+    assert list(csv.reader(io.StringIO(out.stdout)))[1:] == rows[1:]
+
+
+def test_summarize_input_and_kernel_columns_in_json(tmp_path):
+    net = tmp_path / "net.yaml"
+    net.write_text(SHAPES_NET)
+    out = cli("summarize", str(net), "--columns", "layer,input,kernel", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    layers = {r["path"]: r for r in json.loads(out.stdout)["layers"]}
+    assert layers["a"] == {
+        "path": "a", "layers": 1, "input_shapes": ["28x28x1"], "param_shapes": {"weight": [8, 1, 3, 3], "bias": [8]}
+    }  # fmt: skip
+    assert layers["concat1"]["input_shapes"] == ["28x28x8", "28x28x8"] and layers["concat1"]["param_shapes"] == {}
+    assert layers["deconv1"]["param_shapes"] == {"weight": [16, 3, 2, 3], "bias": [6]}
+    plain = json.loads(cli("summarize", str(net), "-f", "json").stdout)["layers"]
+    assert "input_shapes" not in plain[0] and "param_shapes" not in plain[0]  # only when asked for, as jump
+
+
+def test_summarize_input_of_a_collapsed_group_is_what_it_reads_from_outside():
+    # ResNet-18 at depth 1: layer2 reads layer1's output (56x56x64), its first block's conv and
+    # its shortcut both, told once; a group's Kernel is blank (its layers' own rows have them)
+    s = summarize(load("resnet18"), depth=1, shapes=True)
+    table = dict((r[0], r[1:]) for r in summary_table(s, ("layer", "input", "kernel")).rows)
+    assert table["layer2"] == ["56x56x64", ""]
+    assert table["conv1"] == ["224x224x3", "weight 64x3x7x7"]  # bias=false
+    assert table["fc"] == ["1x1x512", "weight 1000x512, bias 1000"]
+
+
+def test_compare_stage_rows_hold_every_layer_and_add_up_to_the_totals(tmp_path):
+    # The teacher's ex07 (two residual blocks, a pool, fc 5) against ex11 (a block, a repeated
+    # block, a pool, fc 4). Before, the stage rows left out the top-level pool and fc: 944 +
+    # 1,184 was not the 2,173 params above them.
+    ex07 = tmp_path / "ex07.yaml"
+    ex07.write_text(
+        "input: 8x8x4\nlayers:\n"
+        "  - residual: [conv f=3 s=2 p=1 n=8 bias=false, bn act=relu, conv f=3 p=1 n=8 bias=false, bn]\n"
+        "    shortcut: projection\n    act: relu\n"
+        "  - residual: [conv f=3 p=1 n=8 bias=false, bn act=relu, conv f=3 p=1 n=8 bias=false, bn]\n"
+        "    act: relu\n"
+        "  - pool avg global\n  - fc 5\n"
+    )
+    ex11 = tmp_path / "ex11.yaml"
+    ex11.write_text(
+        "input: 16x16x3\nblocks:\n  cbr:\n    args: n s=1\n"
+        "    layers: [conv f=3 s=$s p=1 n=$n bias=false, bn act=relu]\n"
+        "layers:\n  - cbr 8\n  - repeat: 3\n    id: stage\n    layers: [cbr n=16]\n    first: s=2\n"
+        "  - pool avg global\n  - fc 4\n"
+    )
+    out = cli("compare", str(ex07), str(ex11), "-f", "json")
+    assert out.returncode == 0, out.stderr
+    a, b = json.loads(out.stdout)["networks"]
+    # by hand: a 3x3 conv 3*3*C_in*n, a bn 2*n, the projection 1*1*4*8; fc 8*5 + 5, 16*4 + 4
+    assert {k: v["params"] for k, v in a["stages"].items()} == {
+        "residual1": 3 * 3 * 4 * 8 + 16 + 3 * 3 * 8 * 8 + 16 + 1 * 1 * 4 * 8 + 16,  # 944
+        "residual2": 2 * (3 * 3 * 8 * 8 + 16),  # 1,184
+        "pool1": 0,
+        "fc1": 8 * 5 + 5,
+    }
+    assert {k: v["params"] for k, v in b["stages"].items()} == {
+        "cbr1": 3 * 3 * 3 * 8 + 16,
+        "stage": 3 * 3 * 8 * 16 + 32 + 2 * (3 * 3 * 16 * 16 + 32),
+        "pool1": 0,
+        "fc1": 16 * 4 + 4,
+    }
+    assert a["stages"]["fc1"]["mults"] == 8 * 5 and b["stages"]["fc1"]["mults"] == 16 * 4
+    for net in (a, b):  # every layer in one row: the rows add up to the totals
+        assert sum(v["layers"] for v in net["stages"].values()) == net["layers"]
+        assert sum(v["params"] for v in net["stages"].values()) == net["params"]
+        assert sum(v["mults"] for v in net["stages"].values()) == net["mults"]
+    assert a["params"] == 2173  # the teacher's total
+    # side by side, each network's order kept: the shared pool1 and fc1 after both networks' stages
+    text = cli("compare", str(ex07), str(ex11), "-f", "markdown").stdout
+    stage_table = text[text.index("| stage |") :].splitlines()[2:]
+    names = [line.split(" | ")[0].strip("| ") for line in stage_table if line.startswith("|")]
+    assert names == ["residual1", "residual2", "cbr1", "stage", "pool1", "fc1"]
+
+
+@pytest.mark.parametrize("name", sorted(bundled()))
+def test_stages_add_up_to_every_param_and_multiplication(name):
+    from cnnctl.analysis.compare import stages
+
+    graph = load(name)
+    rows = stages(graph).values()
+    assert sum(r["layers"] for r in rows) == len(graph.nodes)
+    assert sum(r["params"] for r in rows) == graph.params  # GoogLeNet's heads too (their rows: training only)
+    assert sum(r["mults"] for r in rows) == graph.mults_with_heads
+
+
+def test_the_readmes_input_and_kernel_sample_is_the_commands_output():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    command = "$ cnnctl summarize examples/residual_small.yaml --columns layer,input,output,kernel,params\n"
+    sample = readme[readme.index(command) + len(command) :].split("```", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnctl", *command.split()[2:]],
+        capture_output=True, text=True, timeout=60, cwd=root, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert sample == out.stdout
+    # the file's own hand numbers: 3*3*16*32, the projection 1*1*16*32, a bn 2*32
+    assert "weight 32x16x3x3     4,608" in sample and "weight 32x16x1x1       512" in sample
+
+
+def test_input_and_kernel_at_80_columns_keep_every_shape_whole():
+    from cnnctl.render.table import rich
+
+    s = summarize(load("googlenet"), shapes=True)
+    out = io.StringIO()
+    rich(summary_table(s, ("layer", "input", "output", "kernel", "params")), out, 80)
+    text = out.getvalue()
+    assert "weight 192x64x3x3, bias 192" in text  # conv3's tensors on one line, each name by its shape
+    joined = s.rows[[r.path for r in s.rows].index("inception3a.concat")].in_shapes
+    words = text.split()
+    assert all(f"{h}x{w}x{c}" in words for h, w, c in joined)  # the join's four shapes wrapped between them

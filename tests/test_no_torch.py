@@ -37,6 +37,7 @@ print(sorted(m for m in ("dataclasses", "pydantic", "click", "rich") if m in sys
         ["compare", "resnet50", "efficientnet_b0", "convnext_tiny", "--format", "json"],
         ["flops", "mobilenet_v2", "--top", "5", "--profile", "h100", "--dtype", "bfloat16"],
         ["summarize", "inception_v3", "--columns", "layer,from,field,jump,start"],
+        ["summarize", "convnext_tiny", "--columns", "layer,input,kernel,params", "--format", "json"],
     ],
 )
 def test_analysis_commands_do_not_import_torch(args):

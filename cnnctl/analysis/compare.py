@@ -1,7 +1,9 @@
 """Several networks side by side: the figures of every analysis, and per stage.
 
 A stage is a top-level group of layers (`layer3` of a ResNet, `stage2` of a VGG): the first
-part of the layer paths, where more than one layer shares it.
+part of the layer paths. A top-level layer (a stem's conv, the classifier) is a row of its
+own, as `summarize --depth 1` shows them: every layer is in one row, so the rows add up to
+the network's totals.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from ..graph import Graph
 from .memory import training_memory
 from .receptive import receptive_fields
 from .roofline import Profile, roofline
+from .summary import groups_at
 from .training import training_cost
 
 
@@ -58,20 +61,18 @@ def last_map(graph: Graph) -> int | None:
 
 
 def stages(graph: Graph) -> dict[str, dict]:
-    """Params and multiplications of each top-level group of more than one layer, in order; a
+    """Params and multiplications of each top-level group of layers and each top-level layer,
+    in order: every layer in one of them, so they sum to `params` and `mults_with_heads`. A
     group of a head's layers alone (GoogLeNet's `aux1`) says `training_only`."""
-    groups: dict[str, dict] = {}
     heads = graph.training_only
-    for n in graph.nodes:
-        top, dot, _ = n.path.partition(".")
-        if not dot:
-            continue
-        g = groups.setdefault(top, {"params": 0, "mults": 0, "layers": 0, "training_only": True})
-        g["params"] += n.params
-        g["mults"] += n.mults
-        g["layers"] += 1
-        g["training_only"] &= n.index in heads
-    for g in groups.values():
-        if not g["training_only"]:
-            del g["training_only"]  # said only where true, as summarize's rows
-    return {k: v for k, v in groups.items() if v["layers"] > 1}
+    rows = {}
+    for top, members in groups_at(graph, 1).items():
+        row = {
+            "params": sum(n.params for n in members),
+            "mults": sum(n.mults for n in members),
+            "layers": len(members),
+        }
+        if all(n.index in heads for n in members):
+            row["training_only"] = True  # said only where true, as summarize's rows
+        rows[top] = row
+    return rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..errors import CnnctlError, Problem, did_you_mean
 from ..graph import INPUT, Graph, Node
+from ..layers import KINDS
 from ..records import record
 from ..shapes import DTYPE_BYTES, Shape, numel
 from .receptive import Field, receptive_fields
@@ -48,6 +49,10 @@ class Row:
     memory: int  # bytes of this row's outputs for the batch and dtype
     field: Field  # the receptive field of its output (a group: its last layer's)
     training: bool = False  # a head's layer (or a group of them): it runs only in training
+    # Collected only when asked for (`summarize(..., shapes=True)`: summarize's `input` and
+    # `kernel` columns), a few microseconds a layer that 100,000 layers would feel:
+    in_shapes: tuple[Shape, ...] = ()  # each input's shape (a group: of each layer outside it that it reads)
+    param_shapes: tuple[tuple[str, Shape], ...] = ()  # a layer's trainable tensors (LayerKind.param_shapes)
 
 
 @record
@@ -99,6 +104,7 @@ class Summary:
     mults_with_heads: int = 0  # with the heads: what a training forward pass multiplies
     flops_with_heads: int = 0
     inference_params: int = 0  # of `params`, those inference uses: all but the heads'
+    shapes: bool = False  # whether the rows hold their input and parameter shapes (`Row.in_shapes`)
 
 
 def layer_at(graph: Graph, path: str, option: str):
@@ -128,10 +134,16 @@ def frozen_layers(graph: Graph, path: str) -> list[str]:
 
 
 def summarize(
-    graph: Graph, depth: int | None = None, batch: int = 1, dtype: str = "float32", freeze: str | None = None
+    graph: Graph,
+    depth: int | None = None,
+    batch: int = 1,
+    dtype: str = "float32",
+    freeze: str | None = None,
+    shapes: bool = False,
 ) -> Summary:
     """Rows and totals of `graph`; `depth` collapses paths deeper than that many parts;
-    `freeze`, the layer up to which parameters are frozen (`frozen`: their sum)."""
+    `freeze`, the layer up to which parameters are frozen (`frozen`: their sum); `shapes`, each
+    row's input shapes and its parameters' shapes too."""
     if depth is not None and depth < 1:
         raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
     if batch < 1:
@@ -139,7 +151,7 @@ def summarize(
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]
-    rows = _rows(graph, depth, batch * size, receptive_fields(graph))
+    rows = _rows(graph, depth, batch * size, receptive_fields(graph), shapes)
     params, buffers, mults, flops = graph.params, graph.buffers, graph.mults, graph.flops  # each a sum over the layers
     memory = Memory(
         batch=batch,
@@ -170,6 +182,7 @@ def summarize(
         graph.mults_with_heads if graph.heads else mults,
         graph.flops_with_heads if graph.heads else flops,
         graph.inference_params,
+        shapes,
     )
 
 
@@ -179,7 +192,18 @@ def _head_cost(graph: Graph, head) -> HeadCost:
                     sum(n.params for n in own), sum(n.mults for n in own), sum(n.flops for n in own))  # fmt: skip
 
 
-def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[Field, ...]) -> tuple[Row, ...]:
+def groups_at(graph: Graph, depth: int) -> dict[str, list[Node]]:
+    """The layers by the first `depth` parts of their paths, in network order: summarize's rows
+    at --depth, compare's per stage (depth 1: each top-level group, and each top-level layer)."""
+    groups: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)
+    return groups
+
+
+def _rows(
+    graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[Field, ...], shapes: bool
+) -> tuple[Row, ...]:
     nodes, new = graph.nodes, tuple.__new__
     heads = graph.training_only
 
@@ -187,23 +211,24 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
         inputs = tuple(["input" if i == INPUT else nodes[i].path for i in n.inputs])
         memory = numel(n.shape) * bytes_per_value
         rf, head = fields[n.index], n.index in heads
+        ins, tensors = _shapes(graph, n) if shapes else ((), ())
         return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory, rf,
-                         head))  # fmt: skip
+                         head, ins, tensors))  # fmt: skip
 
     if depth is None:
         return tuple([layer_row(n) for n in nodes])
-    groups: dict[str, list[Node]] = {}
-    for n in graph.nodes:
-        groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)
+    groups = groups_at(graph, depth)
     row_of = {INPUT: "input"} | {m.index: key for key, members in groups.items() for m in members}
     rows = []
     for key, members in groups.items():
         # A row reads the rows shown: a layer outside it is named by the row that holds it
         # (`layer4`, not the hidden `layer4.1.add`), each once.
-        inputs = tuple({row_of[i]: None for m in members for i in m.inputs if row_of[i] != key})
+        outside = {i: None for m in members for i in m.inputs if row_of[i] != key}  # each layer read, once
+        inputs = tuple({row_of[i]: None for i in outside})
         if len(members) == 1:  # a layer, or a group of one (a branch of one layer): the layer's row
             rows.append(layer_row(members[0])._replace(path=key, inputs=inputs))
             continue
+        in_shapes = tuple(graph.input_shape if i == INPUT else nodes[i].shape for i in outside) if shapes else ()
         rows.append(
             Row(
                 key,
@@ -219,9 +244,16 @@ def _rows(graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[F
                 sum(numel(m.shape) for m in members) * bytes_per_value,
                 fields[members[-1].index],
                 all(m.index in heads for m in members),
+                in_shapes,
             )
         )
     return tuple(rows)
+
+
+def _shapes(graph: Graph, n: Node) -> tuple[tuple[Shape, ...], tuple[tuple[str, Shape], ...]]:
+    """A layer's input shapes and its trainable tensors' names and shapes (none without params)."""
+    ins = graph.input_shapes(n)
+    return tuple(ins), KINDS[n.kind].param_shapes(n.args, ins, n.shape) if n.params else ()
 
 
 def heaviest(summary: Summary) -> list[Row]:

@@ -248,11 +248,14 @@ def columns(text: str) -> tuple[str, ...]:
     from ..render.views import COLUMN_SYNONYMS, SUMMARY_COLUMNS
 
     names = tuple(part.strip() for part in text.split(","))
-    for name in names:
-        if name not in SUMMARY_COLUMNS:
+    unknown = [name for name in names if name not in SUMMARY_COLUMNS]
+    if unknown:  # every one in one message, each with its hint
+        told = []
+        for name in unknown:
             near = did_you_mean(name, SUMMARY_COLUMNS, COLUMN_SYNONYMS)
-            raise bad(
-                f"no column {quoted(name)}" + (f" ({near})" if near else ""),
-                "the columns: " + ", ".join(SUMMARY_COLUMNS) + " (layer: the layer's path)",
-            )
+            told.append(quoted(name) + (f" ({near})" if near else ""))
+        raise bad(
+            ("no column " if len(told) == 1 else "no columns ") + ", ".join(told),
+            "the columns: " + ", ".join(SUMMARY_COLUMNS) + " (layer: the layer's path)",
+        )
     return names

@@ -4,7 +4,11 @@ needs (not the roofline's devices, not the other commands' options). No torch.""
 from typing import Annotated, Optional
 
 from ..limits import MAX_INT
-from ..render.views import DEFAULT_COLUMNS, SUMMARY_COLUMNS  # what summarize shows: imported by it in any case
+from ..render.views import (  # what summarize shows: imported by it in any case
+    DEFAULT_COLUMNS,
+    SHAPE_COLUMNS,
+    SUMMARY_COLUMNS,
+)
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, examples
 from .options import arch_argument, columns, dtype_option, format_option, input_option, option, whole
@@ -26,9 +30,9 @@ def summarize_cmd(
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
                                            help="Collapse layer paths deeper than N. Default: every layer.")] = None,
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
-        help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (layer: its path; from: where its "
-        f"inputs come from; field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched "
-        "networks).")] = None,
+        help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (layer: its path; input: the volumes it "
+        "takes; kernel: its weights' and biases' shapes, as PyTorch holds them; from: where its inputs come from; "
+        f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Count the parameters of every layer up to and including PATH as frozen (as train --freeze "
         "does), the rest as trainable.")] = None,
@@ -45,6 +49,7 @@ def summarize_cmd(
     from ..render.views import summary_json, summary_table
 
     graph = common._load(arch, input)
-    summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze)
+    shapes = columns is not None and any(c in SHAPE_COLUMNS for c in columns)
+    summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze, shapes=shapes)
     _output(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0

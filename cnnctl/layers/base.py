@@ -12,7 +12,8 @@ Counting conventions, shared by all kinds:
 - ``flops``: ``2 * mults`` (a multiply and an accumulate per weight) plus one add per bias
   value plus each kind's element-wise work, as stated in its docstring.
 - ``params``: trainable values; ``buffers``: non-trainable state (batch norm's running
-  mean and variance).
+  mean and variance). ``param_shapes`` names the tensors that hold the params, with their
+  shapes, as the PyTorch module cnnctl builds holds them (its state_dict's names and order).
 
 What a training step adds, also one rule per kind (`cnnctl.analysis.training` and
 `cnnctl.analysis.memory` sum them over the graph):
@@ -179,6 +180,13 @@ class LayerKind:
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 0
 
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        """The trainable tensors, as (name, shape), as the PyTorch module cnnctl builds holds them:
+        its state_dict's names and dimension order (conv's weight: out, in/groups, f_h, f_w),
+        what a student compares with their own PyTorch code. Their sizes' products sum to
+        `params` (a test checks both, against the built modules of every bundled network)."""
+        return ()
+
     def buffers(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 0
 
@@ -272,6 +280,11 @@ def activation_saved(a: Args, out: Shape) -> tuple[Saved, ...]:
     if not act or act == "none":
         return ()
     return (Saved(OUTPUT),) if act in FROM_OUTPUT_IN_PLACE else (Saved(OWN, numel(out)),)
+
+
+def weight_and_bias(weight: Shape, bias: int | None) -> tuple[tuple[str, Shape], ...]:
+    """`param_shapes` of a layer with a weight and, unless `bias` is None, a bias of that many values."""
+    return (("weight", weight),) if bias is None else (("weight", weight), ("bias", (bias,)))
 
 
 def weights_backward_flops(kind: LayerKind, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:

@@ -28,6 +28,7 @@ from .base import (
     activation_saved,
     registered,
     require_volume,
+    weight_and_bias,
     weights_backward_flops,
 )
 
@@ -132,6 +133,9 @@ class Conv(LayerKind):
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return conv_params(a.f[0], a.f[1], ins[0][2], a.n, a.groups, a.bias)
 
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        return weight_and_bias((a.n, ins[0][2] // a.groups, *a.f), a.n if a.bias else None)  # nn.Conv2d's
+
     def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
         return uneven_same_note(a.p, resolve_padding(a, ins[0][0], ins[0][1]))
 
@@ -203,6 +207,10 @@ class Deconv(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return conv_params(a.f[0], a.f[1], ins[0][2], a.n, a.groups, a.bias)
+
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        # nn.ConvTranspose2d's: the input channels first (each input value's filter of outputs)
+        return weight_and_bias((ins[0][2], a.n // a.groups, *a.f), a.n if a.bias else None)
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         h, w, c = ins[0]
@@ -281,6 +289,10 @@ class ChannelConv(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return self.kernel(a, ins[0][-1])
+
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        # the module's filter runs down the channels laid along the height (backend.functional.ChannelConv)
+        return (("weight", (1, 1, self.kernel(a, ins[0][-1]), 1)),)
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return numel(out) * self.kernel(a, ins[0][-1])

@@ -14,6 +14,7 @@ from .base import (
     activation_flops,
     activation_saved,
     registered,
+    weight_and_bias,
     weights_backward_flops,
 )
 
@@ -50,6 +51,9 @@ class FC(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return fc_params(numel(ins[0]), a.units, a.bias)
+
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        return weight_and_bias((a.units, numel(ins[0])), a.units if a.bias else None)  # nn.Linear's: out, in
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return fc_mults(numel(ins[0]), a.units)

@@ -8,7 +8,18 @@ from ..errors import ShapeError
 from ..shapes import Shape, numel
 from .activation import ACT
 from .args import Arg, Float, Int, Numbers, OrNone
-from .base import INPUT0, OWN, Args, LayerKind, Saved, activation_flops, activation_saved, registered, require_volume
+from .base import (
+    INPUT0,
+    OWN,
+    Args,
+    LayerKind,
+    Saved,
+    activation_flops,
+    activation_saved,
+    registered,
+    require_volume,
+    weight_and_bias,
+)
 
 STATS = -1
 """`Saved.itemsize` of a normalisation's mean and inverse deviation: float32 on a GPU whatever the
@@ -30,6 +41,9 @@ class Normalisation(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]
+
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        return weight_and_bias((out[-1],), out[-1])  # the scale gamma, the shift beta
 
 
 @registered
@@ -180,6 +194,9 @@ class LayerScale(LayerKind):
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return out[-1]
 
+    def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
+        return (("weight", (out[-1], 1, 1) if len(out) == 3 else (out[-1],)),)  # broadcast over NCHW
+
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return numel(out)
 
@@ -270,6 +287,8 @@ class GRN(LayerKind):
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return 2 * out[-1]
+
+    param_shapes = Normalisation.param_shapes  # gamma and beta, C values each (timm's)
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return GRN_FLOPS_PER_VALUE * numel(out) + GRN_FLOPS_PER_CHANNEL * out[-1]

@@ -259,23 +259,45 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
         )
     files = " | ".join(f"{n}: {e['file']}" for n, e in zip(names, entries, strict=True))
     tables = [Table(f"compare  ({files})", columns, rows, notes)]
-    stages: list[str] = []
-    for e in entries:
-        stages += [k for k in e["stages"] if k not in stages]
-    if stages:
-        stage_columns = [Column("stage")]
-        for n in names:
-            stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
-        stage_rows = []
-        for stage in stages:
-            training = any(e["stages"].get(stage, {}).get("training_only") for e in entries)
-            row: list = [f"{stage} (training only)" if training else stage]
-            for e in entries:
-                got = e["stages"].get(stage)
-                row += [None, None] if got is None else [got["params"], got["mults"]]
-            stage_rows.append(row)
-        tables.append(Table("per stage (top-level groups of layers)", stage_columns, stage_rows))
+    # Where no network has a group of layers, the rows would be summarize's, layer by layer.
+    if any(row["layers"] > 1 for e in entries for row in e["stages"].values()):
+        tables.append(_stage_table(entries, names, heads))
     return tables
+
+
+def merged_order(orders: list[list[str]]) -> list[str]:
+    """The names of several ordered lists in one order that keeps each list's: a name not yet
+    placed goes before the next of its own list's names that is (`pool1` and `fc1`, shared,
+    stay after the stages each network has of its own), else at the end."""
+    merged: list[str] = []
+    for order in orders:
+        for i, name in enumerate(order):
+            if name in merged:
+                continue
+            after = next((later for later in order[i + 1 :] if later in merged), None)
+            merged.insert(len(merged) if after is None else merged.index(after), name)
+    return merged
+
+
+def _stage_table(entries: list[dict], names: list[str], heads: bool) -> Table:
+    """Params and multiplications per top-level group of layers and per top-level layer, a
+    row each, by name across the networks: every layer in one row."""
+    stages = merged_order([list(e["stages"]) for e in entries])
+    stage_columns = [Column("stage")]
+    for n in names:
+        stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
+    stage_rows = []
+    for stage in stages:
+        training = any(e["stages"].get(stage, {}).get("training_only") for e in entries)
+        row: list = [f"{stage} (training only)" if training else stage]
+        for e in entries:
+            got = e["stages"].get(stage)
+            row += [None, None] if got is None else [got["params"], got["mults"]]
+        stage_rows.append(row)
+    totals = "params and multiplications" + (" with the heads (a training forward pass)" if heads else "")
+    note = f"every layer is in one row: each network's rows add up to its {totals}"
+    return Table("per stage (each top-level group of layers, and each top-level layer)", stage_columns, stage_rows,
+                 [note])  # fmt: skip
 
 
 def compare_json(entries: list[dict], where: dict) -> dict:

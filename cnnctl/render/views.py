@@ -25,11 +25,23 @@ def field_text(f: Field) -> str:
 
 # summarize's columns: name -> (header, the row's value, how it is shown). `from` is shown by
 # default only where some layer's input is not simply the layer above (Keras' "Connected to").
-SUMMARY_COLUMNS = ("layer", "shorthand", "output", "from", "params", "buffers", "mults", "flops", "field", "jump",
-                   "start", "memory")  # fmt: skip
+SUMMARY_COLUMNS = ("layer", "shorthand", "input", "output", "kernel", "from", "params", "buffers", "mults", "flops",
+                   "field", "jump", "start", "memory")  # fmt: skip
 DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
 # Other names for them, for the hint of a column not found: `layer` is the layer's path.
-COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field"}
+COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field",
+                   "input_shape": "input", "output_shape": "output", "weights": "kernel", "weight": "kernel",
+                   "kernel_shape": "kernel"}  # fmt: skip
+
+
+def inputs_text(shapes: tuple) -> str:
+    """The volumes a layer takes: `14x14x8`, or a join's `14x14x8 + 14x14x8`."""
+    return " + ".join(format_shape(s) for s in shapes)
+
+
+def kernel_text(tensors: tuple) -> str:
+    """A layer's trainable tensors as PyTorch names and holds them: `weight 8x1x3x3, bias 8`."""
+    return ", ".join(f"{name} {format_shape(shape)}" for name, shape in tensors)
 
 
 def _pair(values: tuple) -> str:
@@ -49,14 +61,27 @@ def _connections(s: Summary) -> list[str]:
     return out
 
 
+SHAPE_COLUMNS = ("input", "kernel")  # the columns of what summarize collects only when asked (`shapes`)
+
+
+def _check_shapes(s: Summary, columns: tuple[str, ...] | None) -> None:
+    if columns is not None and not s.shapes and any(c in SHAPE_COLUMNS for c in columns):
+        raise ValueError("the input and kernel columns need summarize(..., shapes=True)")  # cnnctl's mistake
+
+
 def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
+    _check_shapes(s, columns)
     wired = _connections(s)
     if columns is None:
         columns = tuple(c for c in DEFAULT_COLUMNS if c != "from" or any(wired))
     cells = {
         "layer": (LAYER, lambda r, i: r.path),
         "shorthand": (SHORTHAND, lambda r, i: r.text),
+        # a join's several shapes wrap between them on a narrow terminal; the tensors (a line each
+        # row, 30 characters at most in the bundled networks) keep each name by its shape
+        "input": (Column("Input", right=True, wrap=True), lambda r, i: inputs_text(r.in_shapes)),
         "output": (num("Output"), lambda r, i: format_shape(r.shape)),
+        "kernel": (Column("Kernel"), lambda r, i: kernel_text(r.param_shapes)),
         "from": (Column("From", wrap=True, least=8), lambda r, i: wired[i]),  # gives way before the others
         "params": (num("Params", exact), lambda r, i: r.params),
         "buffers": (num("Buffers", exact), lambda r, i: r.buffers),
@@ -88,6 +113,13 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)} (a training step: `cnnctl memory`)",
     ]
+    if "input" in columns:
+        notes.append("Input: the volume each layer takes (a + b: a join's several; a group's: those it reads)")
+    if "kernel" in columns:
+        notes.append(
+            "Kernel: each layer's trainable tensors as PyTorch names and shapes them (state_dict): conv weight "
+            "n x C_in/groups x f_h x f_w, deconv C_in x n/groups x f_h x f_w, fc out x in; their sizes sum to Params"
+        )
     if "field" in columns:
         uneven = any(r.field.uneven for r in s.rows)
         marks = "~: the largest, positions' fields differing after an upsample; " if uneven else ""
@@ -122,6 +154,7 @@ def heads_json(s: Summary) -> list[dict]:
 
 
 def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
+    _check_shapes(s, columns)
     m = s.memory
     shapes: dict = {}  # each distinct shape written once: 100,000 layers have a few dozen
 
@@ -133,7 +166,9 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
 
     keys = {  # JSON fields by column; the path always
         "shorthand": ("kind", "shorthand"),
+        "input": ("input_shapes",),
         "output": ("output",),
+        "kernel": ("param_shapes",),
         "from": ("inputs",),
         "params": ("params",),
         "buffers": ("buffers",),
@@ -164,9 +199,11 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         }
         for r in s.rows
     ]
-    # The field's jump and start when asked for (`--columns ...,jump,start`): two more arrays a
-    # row would cost a tenth of the time of 100,000 layers. `field_uneven` only where true.
+    # The field's jump and start, the input shapes and the parameters' shapes only when asked
+    # for (`--columns ...,jump,start,input,kernel`): jump and start alone, two more arrays a row,
+    # would cost a tenth of the time of 100,000 layers. `field_uneven` only where true.
     extra = [] if columns is None else [c for c in ("jump", "start") if c in columns]
+    inputs, kernel = columns is not None and "input" in columns, columns is not None and "kernel" in columns
     for row, r in zip(layers, s.rows, strict=True):
         if r.field.uneven:
             row["field_uneven"] = True
@@ -174,6 +211,10 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             row["training_only"] = True  # a head's (`outputs:`): not in the inference totals
         for c in extra:
             row[f"field_{c}"] = None if r.field.whole else getattr(r.field, c)
+        if inputs:
+            row["input_shapes"] = [shape_text(shape) for shape in r.in_shapes]
+        if kernel:  # PyTorch's names and shapes, as its state_dict: {"weight": [8, 1, 3, 3], "bias": [8]}
+            row["param_shapes"] = {name: list(shape) for name, shape in r.param_shapes}
     if wanted is not None:
         layers = [{k: v for k, v in row.items() if k in wanted} for row in layers]
     return {
