@@ -139,10 +139,10 @@ def test_a_fraction_is_told_to_round_only_where_an_expression_computed_it(line, 
 
 
 def test_a_fraction_through_a_block_argument_is_rounded_in_an_expression():
-    text = "input: 8x8x3\nblocks:\n  b:\n    args: k\n    layers: [conv f=$k n=2]\nlayers:\n  - b 2.5\n"
+    text = "input: 8x8x3\nblocks:\n  b:\n    args: expand\n    layers: [conv f=$expand n=2]\nlayers:\n  - b 2.5\n"
     (problem,) = problems_of(text)
     assert problem.message.startswith("`f` must be a whole number, got 2.5: round it in an expression, e.g. ")
-    assert "`${round(k)}`" in problem.message
+    assert "`${round(expand)}` (or ceil" in problem.message
 
 
 def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():

@@ -7,6 +7,7 @@ person understands, what it expected when the text does not fit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ..errors import quoted
@@ -46,8 +47,9 @@ def rounding_advice(exc: ArgValueError, written: str) -> str:
         return ""
     if "${" in written:
         return f": {ROUNDING}"
-    name = written[written.index("$") + 1 :].split("x")[0]
-    return f": round it in an expression, e.g. `${{round({name})}}` (or ceil, floor, divisible(..., 8))"
+    name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", written[written.index("$") + 1 :])  # `$name`, as blocks reads it
+    example = f"`${{round({name[0]})}}`" if name else "`${round(...)}`"
+    return f": round it in an expression, e.g. {example} (or ceil, floor, divisible(..., 8))"
 
 
 def parse_int(text: str, minimum: int = 1) -> int:
