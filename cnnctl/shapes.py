@@ -57,6 +57,19 @@ def pool_output_size_ceil(n: int, f: int, s: int, p: int = 0) -> int:
     return out
 
 
+def tail_after_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) -> int:
+    """How far the last of `out` windows of span `f`, `s` apart (the first from the top of
+    the padding), ends before the end of the padded input ``n + p_before + p_after``.
+
+    Positive: that many rows at the end are in no window, ``(n + 2p - f) mod s`` without
+    ceil: the remainder when ``(n + 2p - f)/s`` is not whole (the last of them may be
+    padding). Negative: how far a ceil-mode window hangs over the end; only the last can
+    (the one before it ends inside, by the ceil rule), so the windows' real sizes add up to
+    ``out*f + min(tail, 0)``.
+    """
+    return n + pads[0] + pads[1] - ((out - 1) * s + f)
+
+
 def same_output_size(n: int, s: int) -> int:
     """Output size with ``same`` padding: ``ceil(n / s)``, whatever the filter."""
     return -(-n // s)

@@ -129,6 +129,35 @@ def test_param_shapes_are_the_built_modules_of_every_kind(name):
         assert {n.kind for n in graph.nodes if n.params} == with_params
 
 
+@pytest.mark.parametrize(
+    ("h", "w", "f", "s", "p", "ceil"),
+    [
+        (4, 4, 3, 2, 0, True),
+        (6, 7, 3, 2, 1, True),
+        (112, 112, 3, 2, 0, True),
+        (5, 5, 2, 2, 1, True),
+        (9, 8, 4, 3, 2, True),
+        (3, 3, 4, 2, 0, True),
+        (7, 9, 3, 2, 1, False),
+    ],  # fmt: skip
+)
+def test_pool_flops_add_up_the_windows_pytorch_averages_over(h, w, f, s, p, ceil):
+    # PyTorch's divisor for each output, seen on a map of ones: the input values a window reads
+    # (divisor 1: their sum) over their mean. A ceil-mode window that hangs over the end is cut
+    # at the padded input's end (4x4, f=3 s=2 ceil: 9, 6, 6, 4); padding counts (count_include_pad)
+    ones = torch.ones(1, 1, h, w)
+    mean = torch.nn.functional.avg_pool2d(ones, f, s, p, ceil_mode=ceil)
+    read = torch.nn.functional.avg_pool2d(ones, f, s, p, ceil_mode=ceil, divisor_override=1)
+    divisors = int((read / mean).round().sum())
+    ceil_word = " ceil" if ceil else ""
+    avg = cnnctl.load_text(f"input: {h}x{w}x1\nlayers: [pool avg f={f} s={s} p={p}{ceil_word}]")
+    maximum = cnnctl.load_text(f"input: {h}x{w}x1\nlayers: [pool max f={f} s={s} p={p}{ceil_word}]")
+    assert avg.nodes[0].flops == divisors  # one add per value and the divide
+    assert maximum.nodes[0].flops == divisors - mean.numel()  # one comparison fewer per window
+    # and cnnctl's avg pool divides as that: PyTorch's count_include_pad=True (its default)
+    assert torch.allclose(to_torch(avg)(ones), mean)
+
+
 def test_state_dict_keys_follow_layer_paths():
     keys = set(to_torch(cnnctl.load("resnet50")).state_dict())
     assert "layer3.2.conv1.weight" in keys

@@ -137,6 +137,11 @@ CLI_MISTAKES = [
     (["train", "lenet5", "--budget", "1GiB"], "train sets the batch size with --batch-size; `cnnctl memory ARCH"),
     (["predict", "lenet5", "x.png", "--input", "32x32x3"], "predict adapts each image to the network's input"),
     (["train", "lenet5", "--epochs", "٣"], "--epochs expected a whole number, got `٣`"),
+    # Words for what a command does (torchinfo, Keras's plot_model, Netron): the command line that does it
+    (["receptive", "lenet5"], "`cnnctl summarize ARCH --columns layer,output,field,jump,start`"),
+    (["params", "lenet5"], "`cnnctl summarize ARCH` gives each layer's output, parameters"),
+    (["plot_model", "lenet5"], "`cnnctl draw ARCH -o net.svg`"),
+    (["netron", "lenet5"], "`cnnctl export ARCH -o net.onnx`, then open net.onnx in Netron"),
 ]
 
 
@@ -147,6 +152,24 @@ def test_cli_mistakes(args: list[str], expect: str, monkeypatch, capsys):
     assert code == 2, out + err
     assert "Traceback" not in out + err
     assert expect in err, err
+
+
+def test_the_command_lines_other_tools_words_point_to_are_real(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from cnnctl.cli.app import COMMAND_SYNONYMS
+
+    monkeypatch.chdir(tmp_path)
+    lines = {line for hint in COMMAND_SYNONYMS.values() for line in re.findall(r"`cnnctl ([^`]+)`", hint)}
+    assert len(lines) >= 6
+    for line in sorted(lines):
+        words = [w.replace("ARCH", "lenet5").replace("FILE...", "lenet5") for w in shlex.split(line)]
+        if words[0] in ("summarize", "flops", "draw", "validate"):  # quick: run them
+            code, out, err = run_main(monkeypatch, capsys, *words)
+            assert code == 0, (line, err)
+        else:  # export, train: each option they name is one of the command's
+            _, help_text, _ = run_main(monkeypatch, capsys, words[0], "--help")
+            assert all(w in help_text for w in words if w.startswith("-")), line
 
 
 def test_a_folder_named_like_a_bundled_network_does_not_hide_it(tmp_path, monkeypatch):

@@ -398,6 +398,32 @@ def test_volume_view_names_a_shadowed_input_unmistakably(tmp_path, monkeypatch, 
     assert "layer `stage1.1.add`" in err and "takes bn2, bn1 (top level), not the layer before it" in err
 
 
+def test_volume_view_names_the_networks_input_as_such(tmp_path, monkeypatch, capsys):
+    # it said "this layer takes input", which reads as a layer called `input` or a word missing
+    net = tmp_path / "skip.yaml"
+    net.write_text("input: 8x8x1\nlayers:\n  - conv f=3 p=1 n=1\n  - add with=input\n")
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", "volumes", "-o", str(tmp_path / "s.svg"))
+    assert code == 2
+    assert "layer `add1`: the volume view draws sequential networks, but this layer takes conv1, the network's " \
+        "input, not the layer before it" in err  # fmt: skip
+
+
+def test_volume_view_says_how_to_make_a_png(tmp_path, monkeypatch, capsys):
+    # Graphviz makes the graph view's PNG from DOT; the volumes are cnnctl's own SVG: convert that
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", "volumes", "-o", "net.png")
+    assert code == 2 and "the volume view is drawn as SVG only, not png" in err
+    assert "write `-o net.svg`, then convert it: `rsvg-convert -o net.png net.svg` (librsvg)" in err
+    assert not (tmp_path / "net.png").exists()
+
+
+def test_one_cluster_is_said_in_the_singular(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "one.yaml"
+    net.write_text("input: 8x8x1\nlayers:\n  - conv f=3 p=1 n=1\n  - residual: [conv f=3 p=1 n=1]\n")
+    code, out, _ = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(tmp_path / "one.dot"))
+    assert code == 0 and "one, 3 boxes in 1 cluster (" in out  # conv1; the residual's conv and its add
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -117,7 +117,8 @@ def test_example_numbers(name):
     assert [n.shape for n in g.nodes] == outputs
     assert g.params == params
     assert g.mults == mults
-    assert not g.warnings
+    # the course's stride-2 example floors (6 - 3)/2 = 1.5: its last row and column are read by no window
+    assert [w.layer for w in g.warnings] == (["conv1"] if name == "conv_6x6_f3_s2.yaml" else [])
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

@@ -274,6 +274,18 @@ def test_pool_ceil_mode():
     assert run("pool", [(5, 5, 1)], f=2, s=2, p=1, ceil="true")[0] == (3, 3, 1)
 
 
+def test_ceil_pool_counts_only_what_a_window_hanging_over_the_end_covers():
+    # 4x4, f=3 s=2 ceil: 2x2; windows per axis rows 0-2 (3) and 2-3 (2: it hangs over by one),
+    # so the four windows are 3x3, 3x2, 2x3, 2x2 = 9 + 6 + 6 + 4 = 25 = (3 + 2)^2 values (not 4 * 9 = 36)
+    assert run("pool", [(4, 4, 1)], op="avg", f=3, s=2, ceil="true") == ((2, 2, 1), 0, 0, 0, 25)
+    assert run("pool", [(4, 4, 1)], op="max", f=3, s=2, ceil="true")[4] == 25 - 4  # one fewer per window
+    # 6x6 p=1, f=3 s=2 ceil: ceil(5/2) + 1 = 4; windows from -1, 1, 3, 5 end at 2, 4, 6, 8, the last
+    # cut at the padded input's end 7: 3 + 3 + 3 + 2 = 11 rows, 11 * 11 * 2 channels
+    assert run("pool", [(6, 6, 2)], op="avg", f=3, s=2, p=1, ceil="true") == ((4, 4, 2), 0, 0, 0, 242)
+    # GoogLeNet's 112 -> 56: windows start at 0, 2, ..., 110; the last ends at 113, one over: 55 * 3 + 2 rows
+    assert run("pool", [(112, 112, 1)], op="avg", f=3, s=2, ceil="true")[4] == 167 * 167
+
+
 def test_pool_same_padding():
     # ceil(7/2) = 4
     assert run("pool", [(7, 7, 3)], f=3, s=2, p="same")[0] == (4, 4, 3)

@@ -119,3 +119,32 @@ def test_from_an_argument_in_a_block_no_use_builds_is_not_looked_up():
     assert len(cnnctl.load_text(text).nodes) == 1
     (problem,) = problems_of(text.replace("from=$src", "from=$srcc"))
     assert problem.message.startswith("block `two` has no argument `srcc`")
+
+
+ROUNDING = "use ceil(...), floor(...), round(...) or divisible(..., 8)"
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("conv f=3 s=1.5 n=4", "`s` must be a whole number, got 1.5"),  # was: ...: use ceil(...), ...
+        ("upsample 1.5", "`scale` must be a whole number, got 1.5"),
+        ("conv f=${3 / 2} n=4", f"`f` must be a whole number, got 1.5: {ROUNDING}"),  # an expression: how to round
+    ],
+    ids=["stride-written", "upsample-written", "expression"],
+)
+def test_a_fraction_is_told_to_round_only_where_an_expression_computed_it(line, said):
+    (problem,) = problems_of(_net(line))
+    assert problem.message == said
+
+
+def test_a_fraction_through_a_block_argument_is_rounded_in_an_expression():
+    text = "input: 8x8x3\nblocks:\n  b:\n    args: expand\n    layers: [conv f=$expand n=2]\nlayers:\n  - b 2.5\n"
+    (problem,) = problems_of(text)
+    assert problem.message.startswith("`f` must be a whole number, got 2.5: round it in an expression, e.g. ")
+    assert "`${round(expand)}` (or ceil" in problem.message
+
+
+def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():
+    (problem,) = problems_of("input: 8x8x3\nlayers:\n  - repeat: 1.5\n    layers: [relu]\n")
+    assert problem.message == "`repeat` count must be a whole number, got 1.5"

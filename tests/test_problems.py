@@ -1,8 +1,10 @@
 """One run reports every problem of a file, and warnings say what is odd but not wrong."""
 
+import json
 from pathlib import Path
 
 import pytest
+from helpers import run_main
 
 import cnnctl
 from cnnctl import CnnctlError
@@ -86,6 +88,78 @@ def test_warnings_are_labelled_as_warnings():
     (warning,) = graph.warnings
     assert warning.format("warning").startswith("warning: ")
     assert "pads 0 top, 1 bottom" in warning.message
+
+
+def rows_no_window_reads(n: int, span: int, s: int, before: int, out: int) -> int:
+    """The input rows after the last one any of `out` windows reads, window by window."""
+    read = {row for i in range(out) for row in range(i * s - before, i * s - before + span) if 0 <= row < n}
+    return n - 1 - max(read)
+
+
+def test_a_stride_that_leaves_the_last_rows_out_is_a_warning_at_its_line(monkeypatch, capsys, tmp_path):
+    text = "input: 8x8x1\nlayers:\n  - conv f=3 s=2 n=4\n  - pool max f=2 s=2\n  - fc 10\n"
+    graph = cnnctl.load_text(text, "b02.yaml")
+    conv, pool = graph.warnings  # (8 - 3)/2 = 2.5: 3x3, row 7 unread; (3 - 2)/2 = 0.5: 1x1, row 2 unread
+    assert (conv.layer, str(conv.loc)) == ("conv1", "b02.yaml:3:5")
+    assert conv.message.startswith("leaves out the last row and column of its 8x8 input: (8 - 3) / 2 is not whole")
+    assert (pool.layer, pool.loc.line) == ("pool1", 4)
+    assert pool.message.startswith("leaves out the last row and column of its 3x3 input: (3 - 2) / 2 is not whole")
+    # a warning, not an error: summarize exits 0 and JSON lists it with its place
+    path = tmp_path / "b02.yaml"
+    path.write_text(text)
+    code, out, _ = run_main(monkeypatch, capsys, "summarize", str(path), "--format", "json")
+    assert code == 0
+    places = [w.split(": layer ")[0] for w in json.loads(out)["warnings"]]
+    assert places == [f"warning: {path}:3:5", f"warning: {path}:4:5"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("input: 9x8x1\nlayers: [conv f=3 s=2 n=1]", "the last column of its 9x8 input: (8 - 3) / 2 is not whole"),
+        ("input: 14x14x1\nlayers: [conv f=4 s=4 n=1]", "the last 2 rows and columns of its 14x14 input"),
+        (
+            "input: 10x11x1\nlayers: [pool avg f=3]",
+            "the last row and the last 2 columns of its 10x11 input: (10 - 3) / 3 and (11 - 3) / 3 are not whole",
+        ),  # fmt: skip
+    ],
+)
+def test_the_rows_left_out_are_named_per_axis(text, said):
+    (warning,) = cnnctl.load_text(text).warnings
+    assert said in warning.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input: 224x224x3\nlayers: [conv f=7 s=2 p=3 n=64, pool max f=3 s=2 p=1]",  # ResNet: only padding left out
+        "input: 56x56x64\nlayers: [conv f=1 s=2 n=128]",  # a stride wider than the window skips rows anyway
+        "input: 227x227x3\nlayers: [conv f=11 s=4 n=96, pool max f=3 s=2]",  # AlexNet: (227 - 11) / 4 = 54
+        "input: 112x112x64\nlayers: [pool max f=3 s=2 ceil]",  # GoogLeNet: ceil reads them all
+        "input: 10x10x3\nlayers: [conv f=3 s=3 p=same n=4, pool max f=3 p=same]",  # `same` pads to reach them
+    ],
+)
+def test_no_warning_where_every_input_row_is_read(text):
+    assert cnnctl.load_text(text).warnings == ()
+
+
+def test_the_rows_left_out_are_those_no_window_reads():
+    # every small case, checked window by window: a warning exactly where the unread rows are
+    # more than the gap a stride wider than the window leaves between windows anyway
+    windows = [(f, s, p) for f in (1, 2, 3, 4) for s in (1, 2, 3) for p in range(f // 2 + 1)]
+    cases = [(f"conv f={f} s={s} p={p} n=1 dilation={d}", d * (f - 1) + 1, s, p) for f, s, p in windows for d in (1, 2)]
+    cases += [(f"pool max f={f} s={s} p={p}{ceil}", f, s, p) for f, s, p in windows for ceil in ("", " ceil")]
+    for n in range(1, 13):
+        for written, span, s, p in cases:
+            if span > n + 2 * p:
+                continue
+            graph = cnnctl.load_text(f"input: {n}x{n}x1\nlayers: [{written}]")
+            unread = rows_no_window_reads(n, span, s, p, graph.nodes[0].shape[0])
+            expected = unread > max(0, s - span)
+            assert bool(graph.warnings) == expected, (n, written, unread)
+            if expected:
+                words = "row and column" if unread == 1 else f"{unread} rows and columns"
+                assert f"the last {words} of its {n}x{n} input" in graph.warnings[0].message
 
 
 def test_control_characters_from_a_file_are_escaped_in_messages():

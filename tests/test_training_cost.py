@@ -206,6 +206,25 @@ def test_a_pool_before_the_first_conv_needs_no_input_gradient():
     assert cost.step_mults == 18
 
 
+def test_element_wise_backward_work_is_counted_only_where_a_gradient_flows():
+    # An Inception branch's pool on the image and the same pool after a conv: autograd runs the
+    # backward of the second only (the first's output needs no gradient: nothing trainable before it)
+    graph = cnnctl.load_text("input: 8x8x3\nlayers: [pool max f=3 s=1 p=1, conv f=1 n=4, pool max f=3 s=1 p=1]")
+    first, conv, second = training_cost(graph).layers
+    assert (first.forward_flops, first.backward_flops) == (8 * 8 * 3 * 8, 0)  # f*f - 1 = 8 per output
+    assert second.backward_flops == second.forward_flops == 8 * 8 * 4 * 8
+    needs = {}
+    model = to_torch(graph)
+    for path, module in model.named_layers():
+        module.register_forward_hook(lambda m, args, out, path=path: needs.__setitem__(path, out.requires_grad))
+    model(torch.randn(1, 3, 8, 8))
+    assert needs == {"pool1": False, "conv1": True, "pool2": True}
+    # and the flops report says that rule
+    from cnnctl.render.design import training_notes
+
+    assert "only where a gradient flows through the layer" in training_notes(training_cost(graph))[0]
+
+
 def test_fc_after_a_conv_computes_both_gradients():
     cost = training_cost(cnnctl.load_text(TINY["conv_fc"]))
     conv, fc = cost.layers

@@ -253,10 +253,12 @@ def volumes(graph: Graph) -> tuple[Volume, ...]:
         expected = (n.index - 1,) if n.index else (INPUT,)
         if n.inputs != expected:
             paths = paths or {m.path for m in graph.nodes}
-            took = ["input" if i == INPUT else graph.nodes[i].path for i in n.inputs]
-            took = ", ".join(named_from(n.path, took, paths))
+            names = named_from(n.path, ["input" if i == INPUT else graph.nodes[i].path for i in n.inputs], paths)
+            # `input` alone reads as a layer's name, or the word: the network's input is said so
+            took = [name if i != INPUT else "the network's input" for i, name in zip(n.inputs, names, strict=True)]
             raise CnnctlError.at(
-                f"the volume view draws sequential networks, but this layer takes {took}, not the layer before it",
+                f"the volume view draws sequential networks, but this layer takes {', '.join(took)}, "
+                "not the layer before it",
                 n.loc,
                 layer=n.path,
                 hint="draw it as a graph (leave out --style volumes), which shows branches and skips",

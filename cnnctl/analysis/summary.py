@@ -22,7 +22,8 @@ COUNTED = (
     "layernorm and groupnorm 8 per value, grn 6 per value + 4 per channel, layerscale 1 per value, affine 1 per value "
     "for each of its scale and shift, "
     "activations 1 per value (softmax and rsoftmax 3), max pool f*f-1 and avg pool f*f per output value "
-    "(adaptive: over each output's own window; across the channels: C-1 and C), residual/add and mul 1 per value "
+    "(padding included; a ceil window hanging over the input's end: over what it covers; adaptive: over each "
+    "output's own window; across the channels: C-1 and C), residual/add and mul 1 per value "
     "per extra input, lrn 2*size+3 per value",
 )
 NOT_COUNTED = (

@@ -62,7 +62,8 @@ def flops_cmd(
 
     In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
     The backward pass: the weight gradients, and the input gradients of layers with something
-    trainable before them; the optimizer's update per step. With --profile (a known device) or
+    trainable before them (element-wise work only where a gradient flows: none for a pool on
+    the image); the optimizer's update per step. With --profile (a known device) or
     --peak-tflops and --bandwidth: each layer's roofline time, a lower bound, in --dtype (bf16,
     fp16: the 16-bit peak, 2 bytes a value) or with --amp as mixed precision trains.
 

@@ -50,6 +50,25 @@ OPTION_SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("validation-split", "val-fraction", "holdout"), ("--val-split",)),
     **dict.fromkeys(("topk",), ("--top-k", "--top")),
 }
+# Words for what a command does that users type from other tools (torchinfo's and Keras's
+# summary, plot_model, Netron) or plain English, each with the command line that does it: names
+# no spelling distance finds, as OPTION_SYNONYMS. Not aliases: the hint names the real command.
+COMMAND_SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(
+        ("receptive", "receptive-field", "rf"),
+        f"receptive fields are columns of summarize: `{PROG} summarize ARCH --columns layer,output,field,jump,start`",
+    ),
+    **dict.fromkeys(
+        ("params", "parameters", "count-params", "info", "stats", "describe"),
+        f"`{PROG} summarize ARCH` gives each layer's output, parameters and multiplications, and their totals",
+    ),
+    **dict.fromkeys(("macs", "gflops", "cost"), f"`{PROG} flops ARCH` counts multiplications and FLOPs"),
+    **dict.fromkeys(("plot-model", "visualize", "graph"), f"`{PROG} draw ARCH -o net.svg` draws the network"),
+    "netron": f"Netron opens ONNX files: `{PROG} export ARCH -o net.onnx`, then open net.onnx in Netron "
+    f"(`{PROG} draw ARCH` draws it without)",
+    **dict.fromkeys(("check", "lint"), f"`{PROG} validate FILE...` checks network files"),
+    "fit": f"`{PROG} train ARCH --data DATA` trains a network",
+}
 # Options of some commands that another command lacks, with what that command offers instead.
 ELSEWHERE: dict[tuple[str, str], str] = {
     ("train", "--budget"): "train sets the batch size with --batch-size; `cnnctl memory ARCH --budget SIZE` says the "
@@ -156,7 +175,8 @@ class Group(TyperGroup):
     def resolve_command(self, ctx: _click.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0]
         if name not in COMMANDS and not ctx.resilient_parsing:
-            hint = did_you_mean(name, COMMANDS) or f"the commands: {', '.join(COMMANDS)}"
+            meant = COMMAND_SYNONYMS.get(name.lower().replace("_", "-"))
+            hint = meant or did_you_mean(name, COMMANDS) or f"the commands: {', '.join(COMMANDS)}"
             raise Mistake(f"no command {quoted(name)}", hint)
         return super().resolve_command(ctx, args)
 

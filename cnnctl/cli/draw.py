@@ -46,6 +46,7 @@ def draw_cmd(
     from ..analysis.diagram import diagram, volumes
     from ..render import picture
     from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
+    from ..render.numbers import plural
 
     graph = common._load(arch, input)
     named = output is not None
@@ -55,10 +56,7 @@ def draw_cmd(
         picture.refuse_existing(out)  # before the layout, which can take a while
     if style == "volumes":
         if fmt not in ("svg", None):
-            raise CnnctlError.at(
-                f"the volume view is drawn as SVG, not {fmt}",
-                hint=f"write `{out.rsplit('.', 1)[0]}.svg`; a browser shows and prints it",
-            )
+            raise CnnctlError.at(f"the volume view is drawn as SVG only, not {fmt}", hint=volumes_hint(out, fmt))
         if depth is not None:
             raise CnnctlError.at("--depth collapses the graph view; the volume view draws every volume")
         from ..render.volumes import to_svg
@@ -73,7 +71,7 @@ def draw_cmd(
             "style": "volumes",
             "volumes": [{"path": v.path, "output": list(v.shape), "layers": list(v.ops)} for v in vols],
         }
-        said = f"{len(vols)} volumes"
+        said = plural(len(vols), "volume")
     else:
         d = diagram(graph, depth)
         if out:
@@ -85,7 +83,7 @@ def draw_cmd(
             picture.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
-        said = f"{boxes:,} {'box' if boxes == 1 else 'boxes'} in {count_clusters(d.top):,} clusters"
+        said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     _warn(graph)
     if format is Format.json:
         _print_json(data)
@@ -93,3 +91,18 @@ def draw_cmd(
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
     return 0
+
+
+def volumes_hint(out: str, fmt: str) -> str:
+    """How to get the volume view as `fmt` (png, pdf...). Graphviz, which makes the graph view's
+    PNG and PDF, lays out graphs: it cannot draw cnnctl's own SVG. So: the SVG, then a converter."""
+    import shlex
+
+    svg, wanted = shlex.quote(out.rsplit(".", 1)[0] + ".svg"), shlex.quote(out)
+    if fmt == "png":
+        convert = f"`rsvg-convert -o {wanted} {svg}` (librsvg) or `inkscape {svg} -o {wanted}`"
+    elif fmt == "pdf":
+        convert = f"`rsvg-convert -f pdf -o {wanted} {svg}` (librsvg), or print it from a browser"
+    else:
+        return f"write `-o {svg}`; a browser shows and prints it"
+    return f"write `-o {svg}`, then convert it: {convert}"

@@ -19,7 +19,7 @@ from types import ModuleType
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_mean, quoted, too_many
 from ..layers import KINDS, Args, LayerKind
-from ..layers.args import REQUIRED, ArgValueError, parse_int
+from ..layers.args import REQUIRED, ArgValueError, parse_int, rounding_advice
 from ..layers.base import shorthand
 from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
 from ..notation.spec import (
@@ -690,7 +690,8 @@ class Builder:
                 problems.extend(exc.problems)
             except ArgValueError as exc:
                 hint = did_you_mean(text, arg.type.words) if arg.type.words else None
-                problems.append(Problem(f"`{name}` {exc}", value.loc, path, hint or f"`{name}` is {arg.type.describe}"))
+                message = f"`{name}` {exc}{rounding_advice(exc, str(value.text))}"
+                problems.append(Problem(message, value.loc, path, hint or f"`{name}` is {arg.type.describe}"))
         for arg in kind.args if complete else ():
             if arg.required and arg.name not in given:
                 problems.append(

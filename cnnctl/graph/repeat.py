@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..errors import CnnctlError, LimitError, Problem, quoted
 from ..layers import KINDS
-from ..layers.args import ArgValueError, parse_int
+from ..layers.args import ArgValueError, parse_int, rounding_advice
 from ..limits import MAX_LAYERS
 from ..notation.bind import unknown_arg_hint
 from ..notation.spec import FailedItem, Item, LayerItem, RepeatItem, Value
@@ -87,7 +87,8 @@ def read_count(item: RepeatItem, env: Env | None, path: str) -> tuple[int, Value
             what += f" {quoted(written)}" if computed else ""
             hint = "a count is 0 (`repeat: 0` makes no layer) or more"
             hint += "; check the values it is computed from" if computed else ""
-        raise CnnctlError.at(f"{what} {exc}", loc, layer=path, hint=hint) from None
+        advice = rounding_advice(exc, str(item.times.text) if item.times else "")
+        raise CnnctlError.at(f"{what} {exc}{advice}", loc, layer=path, hint=hint) from None
 
 
 def with_first(item: RepeatItem) -> Item:

@@ -7,6 +7,7 @@ person understands, what it expected when the text does not fit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ..errors import quoted
@@ -29,14 +30,34 @@ class TooLarge(ArgValueError):
     """A whole number above MAX_INT."""
 
 
+class NotWhole(ArgValueError):
+    """A fraction where a whole number goes: `s=1.5` written, or `n=${32 * 1.2}`, 38.4, computed."""
+
+
+ROUNDING = "use ceil(...), floor(...), round(...) or divisible(..., 8)"
+"""How an expression (`${...}`) that comes out a fraction is made whole."""
+
+
+def rounding_advice(exc: ArgValueError, written: str) -> str:
+    """What follows a NotWhole message where the value was computed from `written`: an expression
+    must say how to round (`${32 * w}` -> `${round(32 * w)}`); a value written as it is needs no
+    more than "must be a whole number" (`s=1.5`), and a block argument put in as it is (`$k`) is
+    rounded in an expression of its own. Nothing for another mistake."""
+    if not isinstance(exc, NotWhole) or "$" not in written:
+        return ""
+    if "${" in written:
+        return f": {ROUNDING}"
+    name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", written[written.index("$") + 1 :])  # `$name`, as blocks reads it
+    example = f"`${{round({name[0]})}}`" if name else "`${round(...)}`"
+    return f": round it in an expression, e.g. {example} (or ceil, floor, divisible(..., 8))"
+
+
 def parse_int(text: str, minimum: int = 1) -> int:
     """A whole number written as digits with at most one sign (`-3`, `+3`; not `--3` or `+-3`)."""
     text = str(text).strip()
     if not _whole_text(text):
-        if is_fraction_text(text):  # `n=${32 * 1.2}` is 38.4: the expression must say how to round
-            raise ArgValueError(
-                f"must be a whole number, got {text}: use ceil(...), floor(...), round(...) or divisible(..., 8)"
-            )
+        if is_fraction_text(text):  # `s=1.5`, or `n=${32 * 1.2}` (38.4): callers add `rounding_advice`
+            raise NotWhole(f"must be a whole number, got {text}")
         raise ArgValueError(f"expected a whole number, got {quoted(text)}")
     if len(text.lstrip("+-")) > 12:
         raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")

@@ -22,9 +22,12 @@ What a training step adds, also one rule per kind (`cnnctl.analysis.training` an
   (as many as the forward) and, when the layer's input needs a gradient, the input gradient
   (as many again). The first layer's input gradient is never computed, nor that of a layer
   with nothing trainable before it.
-- ``backward_flops``: ``2 * backward_mults`` plus element-wise work counted as equal to the
-  forward's (a gradient through an element-wise function is one operation per value), plus one
-  add per bias value for the bias gradient.
+- ``backward_flops``: ``2 * backward_mults`` plus one add per bias value for the bias gradient,
+  plus element-wise work counted as equal to the forward's (a gradient through an element-wise
+  function is one operation per value), only where a gradient flows through the layer: to its
+  input (something trainable comes before it) or to its own parameters (bn's scale and shift,
+  a conv's weights through its `act=`). A pool, activation or norm without parameters on the
+  image, with nothing trainable before it, computes no gradient: 0 backward FLOPs.
 - ``saved``: the tensors autograd keeps from the forward pass for the backward pass, as
   PyTorch's kernels keep them for the module cnnctl builds (measured with
   ``torch.autograd.graph.saved_tensors_hooks``, `tests/test_training_memory.py`).
@@ -197,7 +200,8 @@ class LayerKind:
         return 0
 
     def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
-        """Things worth telling the user that are not errors (e.g. uneven `same` padding)."""
+        """Things worth telling the user that are not errors (uneven `same` padding, input rows
+        no window reaches: `cnnctl.layers.conv`), told as warnings at the layer's line."""
         return []
 
     def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
@@ -205,8 +209,8 @@ class LayerKind:
         return 0
 
     def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
-        """FLOPs of the backward pass: the forward's element-wise work again, when there is a
-        gradient to compute (for the input, or for this layer's own parameters)."""
+        """FLOPs of the backward pass: the forward's element-wise work again, only where a gradient
+        flows through the layer (to its input, or to its own parameters); else 0."""
         if input_grad or self.params(a, ins, out):
             return self.flops(a, ins, out)
         return 0

@@ -12,6 +12,7 @@ from ..shapes import (
     numel,
     same_output_size,
     same_padding,
+    tail_after_windows,
     transposed_conv_output_size,
 )
 from .activation import ACT
@@ -62,6 +63,42 @@ def uneven_same_note(p: object, pads: tuple[tuple[int, int], tuple[int, int]]) -
     return [
         f"`p=same` cannot pad evenly here: it pads {t} top, {b} bottom, {left} left, {right} right "
         "(the extra one after, as TensorFlow and PyTorch do)"
+    ]
+
+
+def unread_note(
+    ins: Shape, f: tuple[int, int], s: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]], out: Shape
+) -> list[str]:
+    """Input rows or columns at the end that no window reaches, because ``(n + 2p - f)/s`` is
+    not whole and the output size is rounded down (8 with `f=3 s=2`: the last column is never
+    read). Told only beyond the gap every stride wider than the window leaves between windows
+    anyway (a 1x1 conv at stride 2 skips every other row by design, the last included), and
+    never for padding alone (ResNet's `f=7 s=2 p=3` on 224 leaves out one row of padding).
+    `f` is the window's span (a dilated filter's); `pads` ((top, bottom), (left, right))."""
+    left_out, reasons = [], []
+    for n, k, step, (before, after), o in zip(ins[:2], f, s, pads, out[:2], strict=True):
+        unread = tail_after_windows(n, k, step, (before, after), o) - after
+        if unread <= max(0, step - k):
+            left_out.append(0)
+            continue
+        left_out.append(unread)
+        padding = f" + {before + after}" if before + after else ""
+        reason = f"({n}{padding} - {k}) / {step}"
+        if reason not in reasons:
+            reasons.append(reason)
+    if not any(left_out):
+        return []
+    rows, columns = left_out
+    them = "it" if sorted(left_out) == [0, 1] else "them"
+    if rows == columns:
+        which = "the last row and column" if rows == 1 else f"the last {rows} rows and columns"
+    else:
+        counted = [noun if k == 1 else f"{k} {noun}s" for k, noun in zip(left_out, ("row", "column"), strict=True) if k]
+        which = " and ".join(f"the last {words}" for words in counted)
+    why = " and ".join(reasons) + (" is" if len(reasons) == 1 else " are")
+    return [
+        f"leaves out {which} of its {ins[0]}x{ins[1]} input: {why} not whole, so no window reaches {them} "
+        f"(as in PyTorch; padding, or an input size that makes it whole, would use {them})"
     ]
 
 
@@ -137,7 +174,9 @@ class Conv(LayerKind):
         return weight_and_bias((a.n, ins[0][2] // a.groups, *a.f), a.n if a.bias else None)  # nn.Conv2d's
 
     def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
-        return uneven_same_note(a.p, resolve_padding(a, ins[0][0], ins[0][1]))
+        pads = resolve_padding(a, ins[0][0], ins[0][1])
+        spans = effective_filter(a.f[0], a.dilation[0]), effective_filter(a.f[1], a.dilation[1])
+        return uneven_same_note(a.p, pads) + unread_note(ins[0], spans, a.s, pads, out)
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return conv_mults(out[0], out[1], a.n, a.f[0], a.f[1], ins[0][2], a.groups)

@@ -11,10 +11,11 @@ from ..shapes import (
     pool_output_size_ceil,
     same_output_size,
     same_padding,
+    tail_after_windows,
 )
 from .args import BOOL, PADDING, Arg, Choice, Pair
 from .base import IDENTITY, INPUT0, OWN, Args, LayerKind, Saved, Window, registered, require_volume
-from .conv import padded_input, uneven_same_note
+from .conv import padded_input, uneven_same_note, unread_note
 
 
 @registered
@@ -31,9 +32,17 @@ class Pool(LayerKind):
     ``channels``: across the ``C`` channels at each position instead, output ``HxWx1`` (the
     channel mean and max of CBAM's spatial gate).
     No parameters, no multiplications.
-    FLOPs per output value: max ``f_h*f_w - 1`` comparisons; avg ``f_h*f_w`` (adds and one
-    divide), over its own window. Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel.
-    Channels: ``C - 1`` (max) or ``C`` (avg) per position.
+    FLOPs per output value: max ``k - 1`` comparisons; avg ``k`` (adds and one divide), ``k``
+    the values of its own window: ``f_h*f_w``, padding included, except where a ``ceil``
+    window hangs over the end of the padded input: it counts only what it covers, per axis
+    ``f + min(0, n + p_before + p_after - ((out - 1)*s + f))`` for the last window
+    (`cnnctl.shapes.tail_after_windows`; 4x4, ``f=3 s=2 ceil``: 9 + 6 + 6 + 4 = 25, not 36).
+    That is PyTorch's divisor: cnnctl's average counts the padding's zeros in it, as PyTorch's
+    default ``count_include_pad=True`` (and its ``same`` padding, added by cnnctl, too); an ONNX
+    AveragePool that leaves them out is refused. A max ignores padding (PyTorch pads with
+    -inf), but its comparisons are counted over the whole window as the course counts them.
+    Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel. Adaptive: over each output's
+    window. Channels: ``C - 1`` (max) or ``C`` (avg) per position.
     Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an
     average to 1x1 or across the channels, a mean), and for max pooling the index of each
     maximum (int64; across the channels only that).
@@ -128,7 +137,10 @@ class Pool(LayerKind):
         return (a.p[0], a.p[0]), (a.p[1], a.p[1])
 
     def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
-        return uneven_same_note(a.p, self.padding(a, ins))
+        if a["global"] or a.out is not None or a.channels:  # no window that could stop short
+            return []
+        pads = self.padding(a, ins)
+        return uneven_same_note(a.p, pads) + unread_note(ins[0], a.f, a.s or a.f, pads, out)
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
         if a.channels:  # one value per position from its C
@@ -136,9 +148,16 @@ class Pool(LayerKind):
         if a.out is not None:  # each window its own size: the sum of their areas, per channel
             area = adaptive_span(ins[0][0], out[0]) * adaptive_span(ins[0][1], out[1])
             return out[2] * (area - (out[0] * out[1] if a.op == "max" else 0))
-        fh, fw = self.window_size(a, ins)
-        per_value = fh * fw - (1 if a.op == "max" else 0)
-        return out[0] * out[1] * out[2] * per_value
+        if a["global"]:
+            fh, fw = self.window_size(a, ins)
+            return out[2] * (fh * fw - (1 if a.op == "max" else 0))
+        # each window its real size: a ceil-mode window that hangs over the end counts only
+        # what it covers of the (padded) input, as PyTorch's divisor does
+        sh, sw = a.s or a.f
+        (top, bottom), (left, right) = self.padding(a, ins)
+        rows = out[0] * a.f[0] + min(tail_after_windows(ins[0][0], a.f[0], sh, (top, bottom), out[0]), 0)
+        columns = out[1] * a.f[1] + min(tail_after_windows(ins[0][1], a.f[1], sw, (left, right), out[1]), 0)
+        return out[2] * (rows * columns - (out[0] * out[1] if a.op == "max" else 0))
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         indices = (Saved(OWN, numel(out), itemsize=8),) if a.op == "max" else ()

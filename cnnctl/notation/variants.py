@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted
-from ..layers.args import BOOL, ArgType, ArgValueError, parse_int, parse_number
+from ..layers.args import BOOL, ArgType, ArgValueError, NotWhole, parse_int, parse_number
 from ..limits import MAX_INT
 from .expr import ExprError, format_number, read_number
 from .spec import NetworkSpec, Range, Value, Variant
@@ -73,7 +73,7 @@ def misfit(name: str, default: Value | None, text: str, bounds: Range | None = N
             kind.parse(text)
     except ArgValueError as exc:  # "expected ..." says what the message does; another why is the hint
         why = str(exc)
-        hint = HINTS[kind] if why.startswith("expected") else why
+        hint = HINTS[kind] if why.startswith("expected") or isinstance(exc, NotWhole) else why
         return f"`{name}` takes {kind.describe} (its default: {default.text}), not {quoted(text)}", hint
     if bounds is not None and not holds(bounds, text):
         example = f", such as its default {default.text}" if default is not None and holds(bounds, default.text) else ""

@@ -70,7 +70,9 @@ def training_notes(cost: TrainingCost) -> list[str]:
     return [
         "Backward: the weight gradient of every conv, deconv and fc (as many multiplications as the forward), "
         "and the input gradient of every layer with something trainable before it (the first conv's is never "
-        "computed); element-wise work as the forward's. 2 x training-step multiplications = PyTorch's "
+        "computed); element-wise work as the forward's, only where a gradient flows through the layer: to its "
+        "input (something trainable before it) or to its own parameters (a pool or activation on the image "
+        "computes none). 2 x training-step multiplications = PyTorch's "
         "FlopCounterMode over forward and backward (with PyTorch's grouped-convolution weight-gradient count "
         "corrected, pytorch PR #183405).",
         f"Optimizer update per step, whatever the batch, in FLOPs: {updates} (per parameter: "
