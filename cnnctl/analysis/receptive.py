@@ -76,7 +76,7 @@ from __future__ import annotations
 from heapq import heappop, heappush
 from math import gcd
 
-from ..graph import INPUT, Graph
+from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import IDENTITY, Window
 from ..records import record
@@ -440,7 +440,9 @@ class _Reach:
         image = _full(_plane(graph.input_shape))
         self.image = image
         self.memo: dict[int, Sight | None] = {INPUT: _sight([image])}  # what a node's whole map sees
-        self.windows: dict[int, tuple[Window, Window] | None] = {}
+        # id(args) -> (kind, input shape, its windows, whether they read every input position):
+        # once for a layer repeated with the same arguments on the same input (as above)
+        self.layers: dict[int, tuple] = {}
         self.steps = 0
 
     def field(self, index: int, f: Field, jump: tuple[int | float, int | float]) -> Field:
@@ -485,19 +487,24 @@ class _Reach:
             if all(x == sights[0] for x in sights):
                 return sights[0]
             return _sight([box for x in sights for box in x.boxes])  # type: ignore[union-attr]
-        j, w = n.inputs[0], self._window(i)
-        if w is not None and w is not IDENTITY:
-            size = _plane(self.graph.input_shapes(n)[0])
-            rows, cols = _full(_plane(n.shape))
-            if (_read(w[0], rows, size[0]), _read(w[1], cols, size[1])) != _full(size):
-                return self._seen(i, (rows, cols))
-        return memo[j]
+        if not self._layer(n)[1]:
+            return self._seen(i, _full(_plane(n.shape)))
+        return memo[n.inputs[0]]
 
-    def _window(self, i: int) -> tuple[Window, Window] | None:
-        if i not in self.windows:
-            n = self.graph.nodes[i]
-            self.windows[i] = KINDS[n.kind].window(n.args, self.graph.input_shapes(n), n.shape)
-        return self.windows[i]
+    def _layer(self, n: Node) -> tuple[tuple[Window, Window] | None, bool]:
+        """The windows of `n`, a layer of one input, and whether its whole map reads every
+        position of that input."""
+        j = n.inputs[0]
+        shape_in = self.graph.input_shape if j == INPUT else self.graph.nodes[j].shape
+        hit = self.layers.get(id(n.args))
+        if hit is None or hit[0] != n.kind or hit[1] != shape_in:
+            w = KINDS[n.kind].window(n.args, [shape_in], n.shape)
+            whole = w is None or w is IDENTITY
+            if not whole:
+                size, (rows, cols) = _plane(shape_in), _full(_plane(n.shape))
+                whole = (_read(w[0], rows, size[0]), _read(w[1], cols, size[1])) == _full(size)  # type: ignore[index]
+            hit = self.layers[id(n.args)] = (n.kind, shape_in, w, whole)
+        return hit[2], hit[3]
 
     def _seen(self, index: int, box: Box) -> Sight | None:
         """What positions `box` of node `index` see: back through the layers, the latest first,
@@ -538,7 +545,7 @@ class _Reach:
                 for j, shape in zip(n.inputs, shapes(n), strict=True):
                     send(j, [_full((1, 1))] if spread and _plane(shape) == (1, 1) else list(boxes))
                 continue
-            j, w = n.inputs[0], self._window(i)
+            j, w = n.inputs[0], self._layer(n)[0]
             size = _plane(shapes(n)[0])
             if w is None:  # every input position
                 send(j, [_full(size)])
