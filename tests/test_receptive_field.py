@@ -613,11 +613,16 @@ def test_evenly_placed_adaptive_windows_give_an_even_field():
 
 def random_network(rng):
     """A small chain of convs (strides that drop the last rows, dilations, padding), pools
-    (ceil mode), upsamples, deconvs and adaptive pools, ended by a global pool or fc."""
+    (ceil mode), upsamples, deconvs, adaptive pools and two paths added (rows and columns at a
+    stride: crosses), ended by a global pool or fc."""
     layers = []
     for _ in range(rng.randint(1, 3)):
-        kind = rng.choice(["conv", "conv", "pool", "upsample", "adaptive", "deconv"])
-        if kind == "conv":
+        kind = rng.choice(["conv", "conv", "pool", "upsample", "adaptive", "deconv", "join"])
+        if kind == "join":  # paths of the same stride, `same` padding: the same shape
+            s = rng.randint(1, 3)
+            a, b = (f"conv f={rng.randint(1, 3)}x{rng.randint(1, 3)} s={s} p=same n=1" for _ in "ab")
+            layers.append(f"{{add: {{a: [{a}], b: [{b}]}}}}")
+        elif kind == "conv":
             f, d = rng.randint(1, 4), rng.choice([1, 2])
             layers.append(f"conv f={f} s={rng.randint(1, 4)} p={rng.randint(0, f // 2)} dilation={d} n=1")
         elif kind == "pool":
