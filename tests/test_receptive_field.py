@@ -226,8 +226,9 @@ def test_a_transposed_layer_s_field_by_hand():
     f = field_of(conv + "deconv f=2 s=2 n=8")
     assert (f.size, f.jump, f.start, f.uneven) == ((3, 3), (0.5, 0.5), (-1, -1), True)
     assert [f.span(1, o) for o in range(4)] == [(-1, 1), (-1, 1), (0, 2), (0, 2)]
-    # rf_up.yaml: nearest upsample 2 is the same pattern (it said ~3.5)
-    assert field_of(conv + "upsample 2") == f
+    # rf_up.yaml: nearest upsample 2 is the same pattern (it said ~3.5), uneven for its own reason
+    assert f.because == ("deconv",)
+    assert field_of(conv + "upsample 2") == f._replace(because=("upsample",))
     # f=4 s=2 p=1 (rf_deconv4.yaml, said ~4.5): o=0 sees m -1..0, o=1 sees 0..1: 3 + 1 = 4
     f = field_of(conv + "deconv f=4 s=2 p=1 n=8")
     assert (f.size, f.start) == ((4, 4), (-2, -2))
@@ -314,9 +315,9 @@ def linear_positive(module):
 
 def footprints(graph, wanted, masks=None):
     """For each node index -> [positions] in `wanted`: {(index, (i, j)): ((top, bottom),
-    (left, right))}, the rows and columns of the input whose gradient is non-zero for the sum
-    over channels of that node's output at (i, j). `masks`, a dict, gets those pixels for the
-    same keys (H x W, true where non-zero)."""
+    (left, right)) or None (nothing)}, the rows and columns of the input whose gradient is non-zero for the sum
+    over channels of that node's output at (i, j) (position None: of its whole output, a vector
+    too). `masks`, a dict, gets those pixels for the same keys (H x W, true where non-zero)."""
     torch = pytest.importorskip("torch")  # only the empirical tests need it
     from cnnctl.backend import to_torch
 
@@ -341,14 +342,18 @@ def footprints(graph, wanted, masks=None):
         model(x)
     seen = {}
     for index, positions in wanted.items():
-        for i, j in positions:
-            (grad,) = torch.autograd.grad(outputs[index][0, :, i, j].sum(), x, retain_graph=True)
+        for position in positions:
+            value = outputs[index][0] if position is None else outputs[index][0, :, position[0], position[1]]
+            (grad,) = torch.autograd.grad(value.sum(), x, retain_graph=True)
             nonzero = grad[0].ne(0).any(0)  # H x W
             if masks is not None:
-                masks[index, (i, j)] = nonzero
+                masks[index, position] = nonzero
+            if not nonzero.any():  # only padding (a deconv's gaps)
+                seen[index, position] = None
+                continue
             rows = torch.nonzero(nonzero.any(1)).flatten()
             cols = torch.nonzero(nonzero.any(0)).flatten()
-            seen[index, (i, j)] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())))
+            seen[index, position] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())))
     return seen
 
 
@@ -524,3 +529,136 @@ def test_every_position_after_an_upsample_is_exact(text):
         if span != expected_span(field, position, graph.input_shape[:2])
     ]
     assert not wrong, "\n".join(wrong[:10])
+
+
+# What a value that reads a whole map sees (a map of one position, fc): exactly, by the gradient
+
+
+def whole_output_seen(text):
+    """The input pixels the last layer's whole output depends on (the gradient's non-zero ones,
+    independent of cnnctl), the rows and columns they span, and cnnctl's field of that layer."""
+    graph = cnnctl.load_text(text)
+    k = len(graph.nodes) - 1
+    masks = {}
+    seen = footprints(graph, {k: [None]}, masks)
+    return masks[k, None], seen[k, None], receptive_fields(graph)[k]
+
+
+def assert_field_is_what_is_seen(mask, span, f, text=""):
+    """`all` exactly where the gradient reaches every pixel; otherwise the field runs from the
+    first row and column reached to the last, with gaps exactly where a pixel between is not."""
+    if bool(mask.all()):
+        assert f.whole, text
+        return
+    (top, bottom), (left, right) = span
+    assert not f.whole and not f.uneven, (text, f)
+    assert (f.start, f.size) == ((top, left), (bottom - top + 1, right - left + 1)), (text, f, span)
+    assert f.gaps == (not bool(mask[top : bottom + 1, left : right + 1].all())), (text, f)
+
+
+def test_a_global_pool_after_an_upsample_sees_what_its_input_saw():
+    """nu5's rf4, rf2, rf1: a 2x2 image upsampled (by 2; by 3; by 3 then pooled adaptively to 4)
+    and pooled globally: the one value sees the 4 pixels, `all` (it said ~3, wider than the
+    image, counting positions past the map's end). ex05: 9x9, a 3x3 stride-2 pool (rows 0..8), a
+    ceil-mode one to 2x2, an upsample 3, an adaptive pool 6 -> 4: all too. A 2x2 stride-2 conv on
+    5x5 reads rows 0..3 only: upsampled and pooled, 4 from row 0, not uneven."""
+    for text in [
+        "input: 2x2x1\nlayers: [upsample 2, pool avg global]",
+        "input: 2x2x1\nlayers: [upsample 3, pool avg global]",
+        "input: 2x2x1\nlayers: [upsample 3, pool avg out=4, pool avg global]",
+        "input: 9x9x1\nlayers: [pool max f=3 s=2, pool avg f=3 s=2 ceil, conv f=1 n=2, upsample 3, pool avg out=4,"
+        " pool avg global]",
+    ]:
+        mask, span, f = whole_output_seen(text)
+        assert bool(mask.all()), text  # the gradient reaches every pixel
+        assert f.whole, (text, f)
+    mask, span, f = whole_output_seen("input: 5x5x1\nlayers: [conv f=2 s=2 n=1, upsample 2, pool avg global]")
+    assert span == ((0, 3), (0, 3)) and int(mask.sum()) == 16
+    assert (f.size, f.start, f.whole, f.uneven, f.gaps) == ((4, 4), (0, 0), False, False, False)
+
+
+def test_all_only_where_every_pixel_is_read():
+    """nu5's rf8: a 4x4 stride-4 conv on 14 has 3 positions, rows 0..11; a padded 3x3 conv and a
+    global pool read no more (the padding past the map's end is no pixel): 12 from 0, 12*12
+    pixels by the gradient (it said all). ex12: the same patchify, a residual 7x7 depthwise
+    conv, a global pool and fc: 12. rf10: a 3x3 stride-2 conv on 8 reads 0..6 (3 positions, 2
+    apart), a 2x2 pool of that map positions 0..1: rows 0..4; fc sees those 5 (it said all)."""
+    mask, span, f = whole_output_seen("input: 14x14x1\nlayers: [conv f=4 s=4 n=1, conv f=3 p=1 n=1, pool avg global]")
+    assert int(mask.sum()) == 12 * 12 and span == ((0, 11), (0, 11))
+    assert (f.size, f.start, f.whole) == ((12, 12), (0, 0), False)
+    text = (
+        "input: 14x14x3\nlayers:\n  - conv f=4 s=4 n=4\n  - residual: [conv f=7 p=3 groups=4 n=4, conv f=1 n=4]\n"
+        "  - pool avg global\n  - fc 3\n"
+    )
+    mask, span, f = whole_output_seen(text)
+    assert span == ((0, 11), (0, 11))
+    assert (f.size, f.start, f.jump, f.whole) == ((12, 12), (0, 0), (0, 0), False)  # jump 0: every value the same
+    mask, span, f = whole_output_seen("input: 8x8x1\nlayers: [conv f=3 s=2 n=1, pool max f=2 s=2, fc 2]")
+    assert span == ((0, 4), (0, 4)) and int(mask.sum()) == 25
+    assert (f.size, f.start, f.whole) == ((5, 5), (0, 0), False)
+
+
+def test_evenly_placed_adaptive_windows_give_an_even_field():
+    """13 -> 6 (nu5's adapt13): PyTorch's windows floor(13i/6) .. ceil(13(i+1)/6) - 1 are 0..2,
+    2..4, ..., 10..12: 3 wide, 2 apart, an even field (it said ~3, jump 13/6). Every position
+    against the gradient; 10 -> 7 stays uneven (above)."""
+    assert [(i * 13 // 6, -(-(i + 1) * 13 // 6) - 1) for i in range(6)] == [(2 * i, 2 * i + 2) for i in range(6)]
+    text = "input: 13x13x1\nlayers: [pool avg out=6]"
+    f = field_of(text)
+    assert (f.size, f.jump, f.start, f.uneven) == ((3, 3), (2, 2), (0, 0), False)
+    seen = footprints(cnnctl.load_text(text), {0: [(i, i) for i in range(6)]})
+    for i in range(6):
+        assert seen[0, (i, i)] == expected_span(f, (i, i), (13, 13)) == ((2 * i, 2 * i + 2),) * 2
+
+
+def random_network(rng):
+    """A small chain of convs (strides that drop the last rows, dilations, padding), pools
+    (ceil mode), upsamples, deconvs, adaptive pools and two paths added (rows and columns at a
+    stride: crosses), ended by a global pool or fc."""
+    layers = []
+    for _ in range(rng.randint(1, 3)):
+        kind = rng.choice(["conv", "conv", "pool", "upsample", "adaptive", "deconv", "join"])
+        if kind == "join":  # paths of the same stride, `same` padding: the same shape
+            s = rng.randint(1, 3)
+            a, b = (f"conv f={rng.randint(1, 3)}x{rng.randint(1, 3)} s={s} p=same n=1" for _ in "ab")
+            layers.append(f"{{add: {{a: [{a}], b: [{b}]}}}}")
+        elif kind == "conv":
+            f, d = rng.randint(1, 4), rng.choice([1, 2])
+            layers.append(f"conv f={f} s={rng.randint(1, 4)} p={rng.randint(0, f // 2)} dilation={d} n=1")
+        elif kind == "pool":
+            f = rng.randint(2, 3)
+            ceil = " ceil" if rng.random() < 0.3 else ""
+            layers.append(f"pool avg f={f} s={rng.randint(1, 3)} p={rng.randint(0, f // 2)}{ceil}")
+        elif kind == "upsample":
+            layers.append(f"upsample {rng.choice([2, 3])}")
+        elif kind == "adaptive":
+            layers.append(f"pool avg out={rng.randint(1, 7)}")
+        else:
+            layers.append(f"deconv f={rng.randint(1, 4)} s={rng.randint(1, 3)} n=1")
+    layers.append(rng.choice(["pool avg global", "fc 2"]))
+    return f"input: {rng.randint(3, 13)}x{rng.randint(3, 13)}x1\nlayers: [{', '.join(layers)}]"
+
+
+def test_what_a_whole_map_sees_against_the_gradient_fuzzed():
+    """Random small chains ended by a global pool or fc: the last layer's field is `all` exactly
+    where the gradient of its whole output reaches every pixel, otherwise exactly the span of
+    what it reaches, with gaps exactly where it misses a pixel in between."""
+    import random
+
+    from cnnctl.errors import CnnctlError
+
+    rng = random.Random(31)
+    checked = 0
+    while checked < 60:
+        text = random_network(rng)
+        try:
+            graph = cnnctl.load_text(text)
+        except CnnctlError:
+            continue  # a layer that does not fit its input
+        k = len(graph.nodes) - 1
+        masks = {}
+        seen = footprints(graph, {k: [None]}, masks)
+        if seen[k, None] is None:
+            continue  # sees only padding
+        assert_field_is_what_is_seen(masks[k, None], seen[k, None], receptive_fields(graph)[k], text)
+        checked += 1

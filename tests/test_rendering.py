@@ -297,3 +297,26 @@ def test_the_confusion_matrix_names_its_columns_or_numbers_them_where_names_woul
     matrix = evaluation_tables(long)[1]
     assert [c.name for c in matrix.columns] == ["true", "0", "1"]  # cut to 8 they were both `category`
     assert [row[0] for row in matrix.rows] == ["0 category_0001", "1 category_0002"]
+
+
+def test_the_field_legend_gives_the_reasons_in_the_table_and_defines_each_column_shown():
+    """nu5: the legend blamed an upsample for `~` where only adaptive pooling (10 -> 7) made the
+    positions' fields differ, and explained Field but not Jump, Start or Memory."""
+
+    def notes(text: str, columns: tuple[str, ...]) -> list[str]:
+        return summary_table(summarize(cnnctl.load_text(text)), columns).notes
+
+    def field_line(text: str) -> str:
+        (line,) = [n for n in notes(text, ("layer", "field")) if n.startswith("Field:")]
+        return line
+
+    adaptive = field_line("input: 10x10x1\nlayers: [pool avg out=7]")
+    assert "~: " in adaptive and "adaptive pooling" in adaptive and "upsample" not in adaptive
+    upsample = field_line("input: 4x4x1\nlayers: [conv f=2 s=2 n=1, upsample 2]")
+    assert "~: " in upsample and "an upsample" in upsample and "adaptive" not in upsample
+    assert "~" not in field_line("input: 13x13x1\nlayers: [pool avg out=6]")  # evenly placed windows
+    assert "larger than the image" in upsample  # the padding, counted in a field
+    text = "input: 8x8x1\nlayers: [conv f=3 n=2]"
+    shown = notes(text, ("layer", "field", "jump", "start", "memory"))
+    assert [n.split(":")[0] for n in shown[-4:]] == ["Field", "Jump", "Start", "Memory"]
+    assert not [n for n in notes(text, ("layer", "field")) if n.split(":")[0] in ("Jump", "Start", "Memory")]

@@ -40,34 +40,53 @@ earliest start to the latest end, the finest jump (an uneven input's: position b
 over a period of them all; inputs of different jumps: the smallest field that contains them,
 marked uneven). A join with a 1x1xC input that scales or shifts a whole map (a
 squeeze-and-excitation gate) lets every position see what that input saw, usually the whole
-image: such a field, like any after `flatten` or `fc`, is the whole input (otherwise the
-smallest field that contains each position's, marked uneven). So
-is the field of a map of one position whose field covers the image (a global pool, LeNet-5's
-C5 conv to 1x1): its one value sees every input pixel, while ``size`` would count the padding
-around the image too (627 for ResNet-18's global pool on a 224 image).
+image (then `all`; otherwise the smallest field that contains each position's, marked
+uneven). A field says why it is uneven (`because`: the kinds of the layers that made it so).
 
-A field need not see every pixel between its ends: a 3x3 filter at dilation 2 sees 9 of the
-25 pixels it spans, a window over positions whose fields are further apart than they are wide
-(a stride-4 1x1 conv) sees pixels with gaps between them. So each field carries its `solid`
-part, a rectangle of which it surely sees every pixel: the input pixel itself; through a
-window whose taps are ``d`` positions apart (``d*j`` input pixels), the copies of the solid
-part join into one, grown as the field grows, where they touch (``d*j <= `` its size),
-otherwise one copy is all that is sure; at a join, the largest among the inputs with the
-join's jump (the union of a 1x5 and a 5x1 field is a cross: only one of them is sure); of a
-broadcast 1x1 input or an uneven field, nothing. A map of one position is `all` only where its
-solid part covers the image: Inception-v3's crosses still are, their common part covering it.
+The formulas extend each map past its ends: a position of the padding around a map is placed
+``start + i*jump`` like the others, and that is the convention for a layer's field (ResNet-18's
+layer4 is 435 on a 224 image). But a value that reads a whole map, the one value of a map of
+one position (a global pool, LeNet-5's C5 conv to 1x1), or any after `fc`, `flatten` or `grn`,
+sees exactly what that map's positions see together, and that is worked out exactly
+(`_Reach`): back from the positions it reads, layer by layer, which input positions each
+window reads (`_read`), those past a map's ends being padding that sees nothing: a map that
+ends before the image does (a stride that drops the last rows) leaves those rows unseen, and
+a global pool after an upsample sees the image, not the ``~3`` of positions past the map's
+end. Such a field runs from the first row and column seen to the last, with gaps where a
+pixel between is not seen (a 3x3 filter at dilation 2 sees 9 of the 25 pixels it spans);
+it is `all` where every pixel of the image is seen. Along one path the pixels seen are a
+set of rows by a set of columns; paths that read differently (a 1x3 and a 3x1 branch at
+stride 3: an L) each give such a box, and the boxes' union is what is seen (past
+`MAX_BOXES` of them, or `MAX_SCAN` positions read one by one, or `MAX_STEPS` layers followed,
+only absurd networks, the field is the formulas', marked uneven: it contains what is seen). Most
+layers read every position of their input: their whole map sees what the input's does,
+so each node is worked out once, and only where a map of one position or `fc` asks.
+
+Each field also carries its `solid` part, a rectangle of which it surely sees every pixel (in
+the formulas' extended maps): the input pixel itself; through a window whose taps are ``d``
+positions apart (``d*j`` input pixels), the copies of the solid part join into one, grown as
+the field grows, where they touch (``d*j <= `` its size), otherwise one copy is all that is
+sure; at a join, the largest among the inputs with the join's jump (the union of a 1x5 and a
+5x1 field is a cross: only one of them is sure); of a broadcast 1x1 input or an uneven field,
+nothing. Where it differs from the field, the field may have gaps (`Field.gaps`).
 """
 
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from math import gcd
 
-from ..graph import INPUT, Graph
+from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import IDENTITY, Window
 from ..records import record
 
 MAX_PERIOD = 4096  # output positions of one period of an uneven field followed exactly (see above)
+MAX_SCAN = 1 << 14  # positions read one by one to follow which input positions a map reads (see above)
+MAX_BOXES = 16  # rectangles kept of what positions see along several paths (see above)
+MAX_STEPS = 1_000_000  # layers visited to follow what maps read, for one network (see above)
+
+Intervals = tuple[tuple[int, int], ...]  # sorted, disjoint, not touching: (first, last) each
 
 
 @record
@@ -105,6 +124,9 @@ class Field:
     solid_start: tuple[int | float, int | float] = (0, 0)
     solid_size: tuple[int | float, int | float] = (0, 0)
     spans: tuple[Spans, Spans] | None = None  # an uneven field exactly, per axis
+    # the kinds of the layers that made it uneven (`upsample`, `deconv`, `pool`: adaptive), and
+    # `gate` for a bound after a gate whose field misses pixels; sorted, () where even
+    because: tuple[str, ...] = ()
 
     @property
     def gaps(self) -> bool:
@@ -135,7 +157,7 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
     windows: dict[int, tuple] = {}
     new = tuple.__new__  # a Field made without its Python-level constructor, once a layer
     nodes, input_shape = graph.nodes, graph.input_shape
-    image = input_shape[:2]
+    reach = _Reach(graph)  # what whole maps see, worked out only where a map of one position asks
     for n in nodes:
         if len(n.inputs) == 1:
             i = n.inputs[0]
@@ -152,21 +174,22 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
                     _prepared(KINDS[n.kind].window(n.args, graph.input_shapes(n), n.shape)),
                 )
             w = hit[2]
-            if w is None:
-                fields.append(WHOLE)
+            if w is None:  # every value reads every position of the input: sees what they all see
+                fields.append(reach.field(i, _all_positions(f, _plane(shape_in)), (0, 0)))
             elif w is IDENTITY:
                 fields.append(f)
             elif len(w) == 8 and f.spans is None:  # r' = r + (k - 1)*j, j' = j*s, start' = start - p*j
-                (rh, rw), (jh, jw), (sh, sw), _, uneven, (ch, cw), (crh, crw), _ = f
+                (rh, rw), (jh, jw), (sh, sw), _, uneven, (ch, cw), (crh, crw), _, because = f
                 k1h, s_h, ph, dh, k1w, s_w, pw, dw = w
                 size, jump, start = (rh + k1h * jh, rw + k1w * jw), (jh * s_h, jw * s_w), (sh - ph * jh, sw - pw * jw)
                 # the taps' copies of the solid part, d*j apart, make one solid part where they touch
                 solid = (crh + k1h * jh if dh * jh <= crh else crh, crw + k1w * jw if dw * jw <= crw else crw)
-                fields.append(new(Field, (size, jump, start, False, uneven, (ch - ph * jh, cw - pw * jw), solid, None)))
+                solid_start = (ch - ph * jh, cw - pw * jw)
+                fields.append(new(Field, (size, jump, start, False, uneven, solid_start, solid, None, because)))
             else:
                 if len(w) == 8:  # an uneven field through an even window
                     w = (Window(w[0] + 1, w[1], w[2], d=w[3]), Window(w[4] + 1, w[5], w[6], d=w[7]))
-                fields.append(_uneven_through(f, w))
+                fields.append(_uneven_through(f, w, n.kind))
         else:
             ins = [PIXEL if i == INPUT else fields[i] for i in n.inputs]
             if any(f.whole for f in ins):
@@ -180,18 +203,10 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
                     maps = [f for f, g in zip(ins, gate, strict=True) if not g]
                     ins = [_broadcast(f, maps, n.shape) if g else f for f, g in zip(ins, gate, strict=True)]
                 fields.append(_union(ins))
-        if n.shape[:2] == (1, 1) and len(n.shape) == 3 and _sees_all(fields[-1], image):
-            fields[-1] = WHOLE
+        f = fields[-1]
+        if n.shape[:2] == (1, 1) and len(n.shape) == 3 and not f.whole:  # its one position, exactly
+            fields[-1] = reach.field(n.index, f, f.jump)
     return tuple(fields)
-
-
-def _sees_all(f: Field, image: tuple[int, int]) -> bool:
-    """Whether `f`, the field of a map of one position, covers every pixel of the image: its
-    one value sees them all: its solid part does. (An uneven field only contains what each
-    position sees.)"""
-    if f.whole or f.uneven:
-        return False
-    return all(f.solid_start[a] <= 0 and f.solid_start[a] + f.solid_size[a] >= image[a] for a in (0, 1))
 
 
 def _prepared(window: tuple[Window, Window] | None) -> tuple | None:
@@ -206,15 +221,16 @@ def _prepared(window: tuple[Window, Window] | None) -> tuple | None:
     return h.k - 1, h.s, h.p, h.d, w.k - 1, w.s, w.p, w.d
 
 
-def _uneven_through(f: Field, window: tuple[Window, Window]) -> Field:
-    """`f` through a transposed or adaptive window, or an uneven `f` through any window:
-    position by position over a period (see above)."""
+def _uneven_through(f: Field, window: tuple[Window, Window], kind: str) -> Field:
+    """`f` through the window of a layer of `kind`, transposed or adaptive, or an uneven `f`
+    through any window: position by position over a period (see above)."""
+    because = _why(f, (kind,) if any(a.transposed or a.uneven for a in window) else ())
     spans = [_step(_spans_of(f, a), window[a]) for a in (0, 1)]
     if None in spans:  # too long a period: the field that contains each position's
         (rh, jh, sh), (rw, jw, sw) = (_through(_bound(f), a, window[a]) for a in (0, 1))
-        return Field((rh, rw), (jh, jw), (sh, sw), uneven=True, solid_start=(sh, sw))
+        return Field((rh, rw), (jh, jw), (sh, sw), uneven=True, solid_start=(sh, sw), because=because)
     bound = f.uneven and f.spans is None  # a bound (after a gate) stays one
-    return _from_spans(spans, bound)  # type: ignore[arg-type]
+    return _from_spans(spans, because, bound)  # type: ignore[arg-type]
 
 
 def _spans_of(f: Field, axis: int) -> Spans:
@@ -266,10 +282,10 @@ def _step(f: Spans, w: Window) -> Spans | None:
     return Spans(period * times, f.shift * (shift * times // f.period), tuple(lo), tuple(hi))
 
 
-def _from_spans(spans: list[Spans], bound: bool = False) -> Field:
+def _from_spans(spans: list[Spans], because: tuple[str, ...], bound: bool = False) -> Field:
     """The field of these spans: even where each position's is the last one's moved by the same
-    jump, else `uneven` with its largest size, its average jump and position 0's start. An
-    uneven field's solid part is not followed: nothing is said to be sure."""
+    jump, else `uneven` (`because` of those layers) with its largest size, its average jump and
+    position 0's start. An uneven field's solid part is not followed: nothing is said to be sure."""
     size, jump, start, even = [], [], [], True
     for s in spans:
         j = _exact(s.shift / s.period)
@@ -281,9 +297,10 @@ def _from_spans(spans: list[Spans], bound: bool = False) -> Field:
         start.append(first)
         same = all(lo == first + q * j and hi - lo == hi0 - lo0 for q, lo, hi in seen)
         even = even and same and len(seen) == s.period
+    size, jump, start = tuple(size), tuple(jump), tuple(start)
     if even:
-        return Field(tuple(size), tuple(jump), tuple(start), uneven=bound, solid_start=tuple(start))  # type: ignore[arg-type]
-    return Field(tuple(size), tuple(jump), tuple(start), uneven=True, solid_start=tuple(start), spans=tuple(spans))  # type: ignore[arg-type]
+        return Field(size, jump, start, uneven=bound, solid_start=start, because=because if bound else ())  # type: ignore[arg-type]
+    return Field(size, jump, start, uneven=True, solid_start=start, spans=tuple(spans), because=because)  # type: ignore[arg-type]
 
 
 def _bound(f: Field) -> Field:
@@ -297,7 +314,7 @@ def _bound(f: Field) -> Field:
         first, last = min(lo - q * j for q, lo, _ in seen), max(hi - q * j for q, _, hi in seen)
         size.append(_exact(last - first + 1))
         start.append(_exact(first))
-    return Field(tuple(size), f.jump, tuple(start), uneven=True, solid_start=tuple(start))  # type: ignore[arg-type]
+    return Field(tuple(size), f.jump, tuple(start), uneven=True, solid_start=tuple(start), because=f.because)  # type: ignore[arg-type]
 
 
 def _through(f: Field, axis: int, w) -> tuple[int | float, int | float, int | float]:
@@ -322,7 +339,8 @@ def _union(fields: list[Field]) -> Field:
         if len({f.jump for f in fields}) == 1:
             spans = [_joined([_spans_of(f, a) for f in fields]) for a in (0, 1)]
             if None not in spans:
-                return _from_spans(spans, any(f.uneven and f.spans is None for f in fields))  # type: ignore[arg-type]
+                bound = any(f.uneven and f.spans is None for f in fields)
+                return _from_spans(spans, _why(*fields), bound)  # type: ignore[arg-type]
         fields = [_bound(f) for f in fields]
     uneven = any(f.uneven for f in fields)
     size, jump, start = [], [], []
@@ -338,7 +356,9 @@ def _union(fields: list[Field]) -> Field:
         if f.jump == jump and f.solid_size[0] * f.solid_size[1] > area:
             solid, area = f, f.solid_size[0] * f.solid_size[1]
     solid_start, solid_size = (solid.solid_start, solid.solid_size) if solid else (tuple(start), (0, 0))
-    return tuple.__new__(Field, (tuple(size), jump, tuple(start), False, uneven, solid_start, solid_size, None))
+    because = _why(*fields) if uneven else ()
+    made = (tuple(size), jump, tuple(start), False, uneven, solid_start, solid_size, None, because)
+    return tuple.__new__(Field, made)
 
 
 def _joined(spans: list[Spans]) -> Spans | None:
@@ -366,4 +386,259 @@ def _broadcast(f: Field, maps: list[Field], shape: tuple[int, ...]) -> Field:
     widen = tuple((shape[a] - 1) * jump[a] for a in (0, 1))
     start = tuple(f.start[a] - widen[a] for a in (0, 1))
     size = tuple(f.size[a] + widen[a] for a in (0, 1))
-    return Field(size, jump, start, uneven=True, solid_start=start)  # type: ignore[arg-type]
+    return Field(size, jump, start, uneven=True, solid_start=start, because=_why(f, ("gate",)))  # type: ignore[arg-type]
+
+
+def _why(*given: Field | tuple[str, ...]) -> tuple[str, ...]:
+    """The reasons of fields for being uneven (and any more given), each once, sorted."""
+    return tuple(sorted({r for g in given for r in (g.because if isinstance(g, Field) else g)}))
+
+
+# What whole maps see, exactly (see above)
+
+
+Box = tuple[Intervals, Intervals]  # a set of rows by a set of columns
+
+
+@record
+class Sight:
+    """The input pixels some positions of a map see: `boxes` (one per path that reads them
+    differently, at most `MAX_BOXES`) whose union they are, and the rows and the columns."""
+
+    rows: Intervals
+    cols: Intervals
+    boxes: tuple[Box, ...]
+
+
+def _sight(boxes: list[Box] | tuple[Box, ...]) -> Sight | None:
+    """The pixels of `boxes` (None: more than `MAX_BOXES` of them, too many to follow)."""
+    kept = _fewest(boxes)
+    if kept is None:
+        return None
+    rows = _merged(tuple(x for box in kept for x in box[0]))
+    return Sight(rows, _merged(tuple(x for box in kept for x in box[1])), kept)
+
+
+def _plane(shape: tuple[int, ...]) -> tuple[int, int]:
+    """A map's positions per axis; a vector's values count as one position that sees them all."""
+    return (shape[0], shape[1]) if len(shape) == 3 else (1, 1)
+
+
+def _full(plane: tuple[int, int]) -> tuple[Intervals, Intervals]:
+    return ((0, plane[0] - 1),), ((0, plane[1] - 1),)
+
+
+class _Reach:
+    """What every position of a map together sees, node by node, worked out on demand: a map
+    of one position is what its one value sees; `fc`, `flatten` (and `grn`) see what all of
+    their input's positions see. A window reads input positions `_read`; those outside the
+    input are padding and see nothing, so a map that ends before the image does (a stride that
+    drops the last rows) sees less than ``start + i*jump`` says of its last positions."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        image = _full(_plane(graph.input_shape))
+        self.image = image
+        self.memo: dict[int, Sight | None] = {INPUT: _sight([image])}  # what a node's whole map sees
+        # id(args) -> (kind, input shape, its windows, whether they read every input position):
+        # once for a layer repeated with the same arguments on the same input (as above)
+        self.layers: dict[int, tuple] = {}
+        self.steps = 0
+
+    def field(self, index: int, f: Field, jump: tuple[int | float, int | float]) -> Field:
+        """The field of a value that sees what node `index`'s whole map sees (`f`: that field
+        by the formulas, kept where it cannot be worked out): from its first row and column to
+        its last, `jump` apart; `all` where it sees every pixel of the image."""
+        sight = self.sight(index)
+        if sight is None or not sight.rows or not sight.cols:  # too large to follow, or only padding
+            return f if sight is not None else _bound(f)._replace(uneven=True, solid_size=(0, 0))
+        first, last = (sight.rows[0][0], sight.cols[0][0]), (sight.rows[-1][1], sight.cols[-1][1])
+        box = (((first[0], last[0]),), ((first[1], last[1]),))
+        solid = _covers(sight.boxes, box)
+        if solid and box == self.image:
+            return WHOLE
+        size = (last[0] - first[0] + 1, last[1] - first[1] + 1)
+        return Field(size, jump, first, solid_start=first, solid_size=size if solid else (0, 0))
+
+    def sight(self, index: int) -> Sight | None:
+        """What all of node `index`'s positions see (None: too large to follow). Every node it
+        depends on is worked out first, in order, so that a node's own work stops where its
+        reads cover a whole earlier map: each node is worked out once."""
+        if index in self.memo:
+            return self.memo[index]
+        todo, stack = set(), [index]
+        while stack:
+            i = stack.pop()
+            if i not in self.memo and i not in todo:
+                todo.add(i)
+                stack.extend(self.graph.nodes[i].inputs)
+        for i in sorted(todo):
+            self.memo[i] = self._whole(i)
+        return self.memo[index]
+
+    def _whole(self, i: int) -> Sight | None:
+        """What all of node `i`'s positions see, its inputs' worked out: where it reads every
+        position of each input (most layers), what they see; otherwise back from what it reads."""
+        n, memo = self.graph.nodes[i], self.memo
+        if len(n.inputs) > 1:  # a join reads all of each input (a 1x1 one broadcast)
+            sights = [memo[j] for j in n.inputs]
+            if any(x is None for x in sights):
+                return None
+            if all(x == sights[0] for x in sights):
+                return sights[0]
+            return _sight([box for x in sights for box in x.boxes])  # type: ignore[union-attr]
+        if not self._layer(n)[1]:
+            return self._seen(i, _full(_plane(n.shape)))
+        return memo[n.inputs[0]]
+
+    def _layer(self, n: Node) -> tuple[tuple[Window, Window] | None, bool]:
+        """The windows of `n`, a layer of one input, and whether its whole map reads every
+        position of that input."""
+        j = n.inputs[0]
+        shape_in = self.graph.input_shape if j == INPUT else self.graph.nodes[j].shape
+        hit = self.layers.get(id(n.args))
+        if hit is None or hit[0] != n.kind or hit[1] != shape_in:
+            w = KINDS[n.kind].window(n.args, [shape_in], n.shape)
+            whole = w is None or w is IDENTITY
+            if not whole:
+                size, (rows, cols) = _plane(shape_in), _full(_plane(n.shape))
+                whole = (_read(w[0], rows, size[0]), _read(w[1], cols, size[1])) == _full(size)  # type: ignore[index]
+            hit = self.layers[id(n.args)] = (n.kind, shape_in, w, whole)
+        return hit[2], hit[3]
+
+    def _seen(self, index: int, box: Box) -> Sight | None:
+        """What positions `box` of node `index` see: back through the layers, the latest first,
+        each node once with what all its readers read of it; a node read whole (earlier than
+        `index`) gives its own worked-out `sight`."""
+        nodes, shapes = self.graph.nodes, self.graph.input_shapes
+        pending: dict[int, list[Box]] = {index: [box]}
+        order = [-index]  # a heap: the latest node first
+        seen: list[Box] = []  # what reaches the input
+
+        def send(i: int, boxes: list[Box]) -> None:
+            boxes = [b for b in boxes if b[0] and b[1]]  # a box of no rows or no columns sees nothing
+            if not boxes:
+                return
+            if i == INPUT:
+                seen.extend(boxes)
+            elif i in pending:
+                pending[i] += boxes
+            else:
+                pending[i] = boxes
+                heappush(order, -i)
+
+        while order:
+            i = -heappop(order)
+            boxes = _fewest(pending.pop(i))
+            self.steps += 1
+            if boxes is None or self.steps > MAX_STEPS:
+                return None
+            if i != index and _full(_plane(nodes[i].shape)) in boxes:  # a whole map: worked out
+                sight = self.memo[i]
+                if sight is None:
+                    return None
+                seen.extend(sight.boxes)
+                continue
+            n = nodes[i]
+            if len(n.inputs) > 1:  # a join reads the same positions of each input; a 1x1 one whole
+                spread = _plane(n.shape) != (1, 1)
+                for j, shape in zip(n.inputs, shapes(n), strict=True):
+                    send(j, [_full((1, 1))] if spread and _plane(shape) == (1, 1) else list(boxes))
+                continue
+            j, w = n.inputs[0], self._layer(n)[0]
+            size = _plane(shapes(n)[0])
+            if w is None:  # every input position
+                send(j, [_full(size)])
+            elif w is IDENTITY:
+                send(j, list(boxes))
+            else:
+                read = [(_read(w[0], rows, size[0]), _read(w[1], cols, size[1])) for rows, cols in boxes]
+                if any(None in pair for pair in read):
+                    return None
+                send(j, read)  # type: ignore[arg-type]
+        return _sight(seen)
+
+
+def _merged(spans: tuple[tuple[int, int], ...] | list[tuple[int, int]], size: int | None = None) -> Intervals:
+    """`spans` as sorted disjoint intervals, those that touch joined; clipped to positions 0 to
+    ``size - 1`` where given (the rest is padding)."""
+    if len(spans) == 1:  # most windows: one interval
+        ((a, b),) = spans
+        if size is not None:
+            a, b = max(a, 0), min(b, size - 1)
+        return ((a, b),) if a <= b else ()
+    if size is not None:
+        spans = [(max(a, 0), min(b, size - 1)) for a, b in spans if b >= 0 and a < size]
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + 1:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
+def _read(w: Window, reads: Intervals, size: int) -> Intervals | None:
+    """The positions of an input of `size` that output positions `reads` read through `w`
+    (None: too many to follow, past `MAX_SCAN`). Contiguous outputs read contiguous inputs
+    where no tap or window leaves a position out between them; otherwise each output's are
+    listed (`_sources`)."""
+    if w.k == 1 and w.s == 1 and not w.adaptive:  # each output reads one position (a 1x1 conv)
+        move = w.p if w.transposed else -w.p
+        return _merged(tuple((a + move, b + move) for a, b in reads), size)
+    spans: list[tuple[int, int]] = []
+    for a, b in reads:
+        if w.adaptive:  # windows from floor(a*n/out) to ceil((b+1)*n/out) - 1, touching
+            n, out = w.adaptive
+            spans.append((a * n // out, -(-(b + 1) * n // out) - 1))
+        elif w.transposed and w.d == 1 and w.k >= w.s:  # every output reads at least one
+            spans.append((-(-(a + w.p - w.k + 1) // w.s), (b + w.p) // w.s))
+        elif not w.transposed and w.d == 1 and w.s <= w.k:  # windows that touch
+            spans.append((a * w.s - w.p, b * w.s - w.p + w.k - 1))
+        elif not w.transposed and w.s == 1 and b - a + 1 >= w.d:  # d outputs fill the taps' gaps
+            spans.append((a - w.p, b - w.p + w.k - 1))
+        elif b - a + 1 > MAX_SCAN - len(spans):
+            return None
+        elif not w.transposed and w.d == 1:
+            spans += [(o * w.s - w.p, o * w.s - w.p + w.k - 1) for o in range(a, b + 1)]
+        else:
+            spans += [(m, m) for o in range(a, b + 1) for m in _sources(w, o)]
+        if len(spans) > MAX_SCAN:
+            return None
+    return _merged(spans, size)
+
+
+def _inside(a: Intervals, b: Intervals) -> bool:
+    """Whether every position of `a` is one of `b`."""
+    return _merged(a + b) == b
+
+
+def _fewest(boxes: list[Box] | tuple[Box, ...]) -> tuple[Box, ...] | None:
+    """`boxes` without repeats and without those inside another (None: more than `MAX_BOXES`)."""
+    unique = list(dict.fromkeys(boxes))
+    if len(unique) == 1:
+        return tuple(unique)
+    kept = [x for x in unique if not any(y != x and _inside(x[0], y[0]) and _inside(x[1], y[1]) for y in unique)]
+    return tuple(kept) if len(kept) <= MAX_BOXES else None
+
+
+def _covers(boxes: tuple[Box, ...], box: Box) -> bool:
+    """Whether the union of `boxes` has every pixel of the rectangle `box` (one interval per
+    axis): row by row, in the stretches of rows that the same boxes hold."""
+    ((top, bottom),), target = box
+    ends = {x for rows, _ in boxes for a, b in rows for x in (a, b + 1) if top < x <= bottom}
+    cuts = sorted({top, bottom + 1} | ends)
+    for row in cuts[:-1]:
+        cols = _merged([c for rows, cols in boxes if any(a <= row <= b for a, b in rows) for c in cols])
+        if not _inside(target, cols):
+            return False
+    return True
+
+
+def _all_positions(f: Field, plane: tuple[int, int]) -> Field:
+    """The smallest field ``start + i*jump`` that contains all of a map's positions' fields (as
+    the formulas give them), as one field: a bound, where what they see cannot be worked out."""
+    f = _bound(f)
+    size = tuple(_exact(f.size[a] + (plane[a] - 1) * f.jump[a]) for a in (0, 1))
+    return Field(size, (0, 0), f.start, uneven=True, solid_start=f.start, because=f.because)  # type: ignore[arg-type]

@@ -73,9 +73,9 @@ class Window:
     `s` apart, the first starting `p` before the input's first (padding). `transposed`: the
     input is spread out instead (deconv, upsample), each position `s` output positions apart.
     `d`: the taps' spacing (dilation); `k` is then the span, ``d*(taps - 1) + 1``.
-    `adaptive`: ``(n, out)`` for adaptive pooling of `n` positions to `out` that `out` does not
-    divide: window ``i`` from ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1``, not all `s`
-    apart (`uneven`); `k`, `s` and `p` then bound them."""
+    `adaptive`: ``(n, out)`` for adaptive pooling of `n` positions to `out` whose windows,
+    ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1``, are not all `s` apart (`uneven`;
+    `pool.adaptive_window`); `k`, `s` and `p` then bound them."""
 
     k: int | float
     s: int | float

@@ -48,8 +48,9 @@ class Pool(LayerKind):
     maximum (int64; across the channels only that).
     Receptive field, per axis: a window of ``f``, ``s`` apart; global: the whole map;
     channels: each position its own (as a 1x1 conv);
-    adaptive: ``H/out`` wide and apart where `out` divides ``H``, else each window exactly,
-    not all the same distance apart (`uneven`, see `cnnctl.analysis.receptive`).
+    adaptive: ``H/out`` wide and apart where `out` divides ``H``, ``s + 1`` wide and ``s``
+    apart where ``H = s*out + 1`` (13 -> 6: windows of 3 from 0, 2, ..., 10), else each window
+    exactly, not all the same distance apart (`uneven`, see `cnnctl.analysis.receptive`).
     """
 
     name = "pool"
@@ -173,13 +174,21 @@ class Pool(LayerKind):
             return IDENTITY
         if a["global"]:
             return Window(h, 1, 0), Window(w, 1, 0)
-        if a.out is not None:  # windows floor(i*n/o) to ceil((i+1)*n/o) - 1: see cnnctl.analysis.receptive
-            return tuple(  # type: ignore[return-value]
-                Window(n // o, n // o, 0)
-                if n % o == 0
-                else Window(n / o + 2 - 2 / o, n / o, (o - 1) / o, adaptive=(n, o))
-                for n, o in ((h, out[0]), (w, out[1]))
-            )
+        if a.out is not None:
+            return adaptive_window(h, out[0]), adaptive_window(w, out[1])
         (top, _), (left, _) = self.padding(a, ins)
         sh, sw = a.s or a.f
         return Window(a.f[0], sh, top), Window(a.f[1], sw, left)
+
+
+def adaptive_window(n: int, out: int) -> Window:
+    """Adaptive pooling of `n` positions to `out` along one axis: window ``i`` from
+    ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1`` (PyTorch's rule). With ``n = s*out + r``,
+    window ``i`` starts at ``i*s + floor(i*r/out)``: ``i*s`` for every ``i < out`` only where
+    ``r`` is 0 (windows of ``s``) or 1 (``(i+1)*r/out`` at most 1: every window ends at
+    ``(i+1)*s``, ``s + 1`` wide); then it is a plain window. Otherwise the windows are placed
+    unevenly, followed one by one (`cnnctl.analysis.receptive`); `k`, `s` and `p` bound them."""
+    s, r = divmod(n, out)
+    if r == 0 or (r == 1 and s > 0):
+        return Window(s + r, s, 0)
+    return Window(n / out + 2 - 2 / out, n / out, (out - 1) / out, adaptive=(n, out))

@@ -113,6 +113,23 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, total {size(m.total)} (a training step: `cnnctl memory`)",
     ]
+    notes += column_notes(s, columns)
+    return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
+
+
+# Why positions' fields differ (a field's `because`), for the legend of `~`.
+UNEVEN_BECAUSE = {
+    "upsample": "an upsample",
+    "deconv": "a deconv",
+    "pool": "adaptive pooling whose windows are not evenly placed",
+    "gate": "a gate whose own field misses pixels, where it is a field that contains each position's",
+}
+
+
+def column_notes(s: Summary, columns: tuple[str, ...]) -> list[str]:
+    """A line for each shown column that a number alone does not explain: the field's (with
+    the reasons for `~` that the table has), jump, start, memory, input and kernel."""
+    notes = []
     if "input" in columns:
         notes.append("Input: the volume each layer takes (a + b: a join's several; a group's: those it reads)")
     if "kernel" in columns:
@@ -121,10 +138,29 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
             "n x C_in/groups x f_h x f_w, deconv C_in x n/groups x f_h x f_w, fc out x in; their sizes sum to Params"
         )
     if "field" in columns:
-        uneven = any(r.field.uneven for r in s.rows)
-        marks = "~: the largest, positions' fields differing after an upsample; " if uneven else ""
-        notes.append(f"Field: the receptive field of each output value, in input pixels ({marks}all: the whole input)")
-    return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
+        uneven = [r.field for r in s.rows if r.field.uneven]
+        reasons = sorted({why for f in uneven for why in f.because})
+        marks = ""
+        if reasons:
+            marks = "~: the largest of the positions' fields, which differ after "
+            marks += " or ".join(UNEVEN_BECAUSE.get(why, f"a {why}") for why in reasons) + "; "
+        elif uneven:
+            marks = "~: a field that contains each position's; "
+        notes.append(
+            "Field: the receptive field of each output value, in input pixels per side, padding included: a field "
+            f"larger than the image reaches into it ({marks}all: every pixel of the image)"
+        )
+    if "jump" in columns:
+        same = any(r.field.jump == (0, 0) and not r.field.whole for r in s.rows)  # after fc: one field for all
+        notes.append(
+            "Jump: how far apart, in input pixels, neighbouring output positions' fields start (the product of the "
+            "strides" + ("; 0: every value sees the same pixels)" if same else ")")
+        )
+    if "start" in columns:
+        notes.append("Start: the input pixel where output position 0's field starts (negative: in the padding)")
+    if "memory" in columns:
+        notes.append(f"Memory: the bytes of each layer's output ({s.memory.dtype}, batch {s.memory.batch:,})")
+    return notes
 
 
 def head_notes(s: Summary) -> list[str]:
