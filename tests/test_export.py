@@ -66,6 +66,26 @@ def test_pytorch_source_is_ruff_clean_and_the_same_network(net, tmp_path):
         assert torch.equal(got, expected)
 
 
+def test_a_channelconv_with_bias_is_written_with_its_bias(tmp_path):
+    # no bundled network has one: ECA's gate with a Conv1d's bias, written and run as the compiled one
+    graph = load_text("name: eca\ninput: 4x4x8\nlayers:\n  - gate: [pool avg global, channelconv 3 bias, sigmoid]\n")
+    torch.manual_seed(0)
+    model = to_torch(graph).eval()
+    with torch.no_grad():
+        model.gate1.channelconv1.bias.fill_(2.0)  # a bias left out, or not added, shows
+    path = tmp_path / "net.py"
+    path.write_text(pytorch_source(graph))
+    done = subprocess.run([RUFF, "check", "--isolated", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr  # F imported for the helper's F.conv2d
+    written = _import(path, class_name(graph.name))()
+    names = ["gate1.channelconv1.weight", "gate1.channelconv1.bias"]
+    assert list(written.state_dict()) == list(model.state_dict()) == names
+    written.load_state_dict(model.state_dict())
+    x = example_input(graph, batch=3)
+    with torch.no_grad():
+        assert torch.equal(written.eval()(x), model(x))
+
+
 @pytest.mark.parametrize("net", NETWORKS)
 def test_torchscript_reloads_and_gives_the_same_outputs(net, tmp_path, monkeypatch, capsys):
     graph, model, x, expected = _compiled(net)

@@ -421,6 +421,15 @@ def test_channelconv_given_kernel_on_a_map():
         run("channelconv", [(1, 1, 8)], f="4")
 
 
+def test_channelconv_with_a_bias_counts_it_as_a_conv_does():
+    # bias=true (a Conv1d with a bias): f + 1 params; the same 4*4*8*3 = 384 mults; FLOPs 2*384
+    # plus one bias add per output value, 128; backward: 2 * 384 * 2 (input gradient) + 128 bias adds
+    a = make("channelconv", f="3", bias="true")
+    assert run("channelconv", [(4, 4, 8)], f="3", bias="true") == ((4, 4, 8), 3 + 1, 0, 384, 2 * 384 + 128)
+    assert KINDS["channelconv"].backward_flops(a, [(4, 4, 8)], (4, 4, 8), True) == 2 * 2 * 384 + 128
+    assert make("channelconv").bias is False  # every file written before keeps its count
+
+
 def test_adaptive_pooling_follows_pytorchs_windows():
     # 13 into 6: windows floor(i*13/6)..ceil((i+1)*13/6) = 0-3, 2-5, 4-7, 6-9, 8-11, 10-13: six of 3.
     # avg: each output value adds its 3*3 window: 6*6*2 * 9 = 648; max compares: 6*6*2 * (9 - 1) = 576

@@ -602,12 +602,34 @@ class BiasedECA(nn.Module):
 
 @pytest.mark.parametrize("layout", ["timm", "paper"])
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_ecas_conv1d_with_a_bias_is_refused_at_its_conv_saying_why(layout, dynamo, tmp_path, monkeypatch, capsys):
-    path = exported(randomized(BiasedECA(layout)), tmp_path, dynamo)
-    code, out, err = run_main(monkeypatch, capsys, "import", path)
-    assert code == 2 and out == "" and err.count("error:") == 1 and "(Conv, node " in err, err
-    assert "ECA's convolution across the channels (a Conv1d of one filter of 5) has a bias" in err, err
-    assert "cnnctl's `channelconv` has none" in err and "an `affine` adds a fixed one" in err, err
+def test_ecas_conv1d_with_a_bias_is_a_channelconv_with_bias(layout, dynamo, tmp_path, monkeypatch, capsys):
+    c, k = 12, 5
+    module = randomized(BiasedECA(layout, c, k))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes][1:4] == ["pool avg global", f"channelconv {k} bias", "sigmoid"]
+    assert graph.params == (27 * c + c) + (k + 1) == sum(p.numel() for p in module.parameters())
+    assert graph.mults == 8 * 8 * c * 27 + c * k  # the bias adds no multiplication
+    assert same_outputs(model, path, rtol=1e-5)  # the bias placed: sigmoid(w * pooled + b) is ONNX Runtime's
+
+
+ECA_NETWORK = """name: eca_bias
+input: 8x8x3
+layers:
+  - conv f=3 p=1 n=12
+  - gate: [pool avg global, channelconv 5 bias=true, sigmoid]
+"""
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_cnnctls_own_channelconv_with_bias_imports_as_itself(dynamo, tmp_path, monkeypatch, capsys):
+    # cnnctl's layout (Reshape, Conv of an f x 1 filter and its bias, Reshape), as `cnnctl export` writes it
+    module = randomized(cnnctl.to_torch(cnnctl.load_text(ECA_NETWORK)))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes][1:4] == ["pool avg global", "channelconv 5 bias", "sigmoid"]
+    assert graph.params == (27 * 12 + 12) + (5 + 1) == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, path, rtol=1e-5)
 
 
 class TimmECAMLP(nn.Module):

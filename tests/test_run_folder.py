@@ -361,6 +361,37 @@ def test_resume_of_a_run_that_lost_its_config_json_goes_on_from_its_checkpoint(n
     assert code == 0, err
 
 
+def test_a_resume_reads_its_last_pt_once_though_config_json_is_lost(net, tmp_path, monkeypatch, capsys):
+    # `train --resume RUN` whose config.json is gone once read last.pt three times (the network's settings,
+    # the run's settings, the state to go on from): now once, passed on.
+    import functools
+
+    from helpers import run_main
+
+    import cnnctl.train.loop as loop
+    from cnnctl.errors import INTERRUPTED
+
+    given = ("--data", str(net.parent / "data"), "--batch-size", "64", "--device", "cpu", "--epochs", "2")
+    part = tmp_path / "part"
+    with monkeypatch.context() as m:  # Ctrl-C in the middle of epoch 2 (256 images: 4 steps an epoch)
+        m.setattr(loop, "train", functools.partial(loop.train, stop_after_steps=6))
+        code, _, err = run_main(monkeypatch, capsys, "train", str(net), *given, "--out", str(part))
+    assert code == INTERRUPTED, err
+    (part / "config.json").unlink()
+    reads = []
+    load = torch.load
+
+    def counted(f, *args, **kwargs):
+        if Path(f).name == "last.pt":
+            reads.append(f)
+        return load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted)
+    code, _, err = run_main(monkeypatch, capsys, "train", "--resume", str(part))
+    assert code == 0, err
+    assert len(reads) == 1 and load_checkpoint(part)["epoch"] == 2, reads  # and the run went on to its end
+
+
 def test_a_lost_config_json_is_told_from_the_checkpoint_a_member_and_a_head_too(tmp_path):
     # The member from the checkpoint's network name (`family_big`), the head from its layers and classes.
     from cnnctl.train.checkpoint import network_record, resume_settings

@@ -633,6 +633,55 @@ def test_weights_exported_from_a_streamed_rrc_run_predict_with_its_centre_crop(p
     assert json.loads(capsys.readouterr().out)["loss"] == pytest.approx(history[-1]["val_loss"], abs=1e-5)
 
 
+@pytest.fixture(scope="module")
+def unnormalised_photo_run(photo_run, tmp_path_factory):
+    """photo_run's run as an older cnnctl wrote it: its checkpoints record no mean and std (predict
+    then maps pixel values / 255 to -1..1: a mean and std of 0.5)."""
+    import shutil
+
+    folder, run = photo_run
+    copy = tmp_path_factory.mktemp("unnormalised") / "run"
+    shutil.copytree(run, copy)
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(copy / name, weights_only=True)
+        state.pop("mean"), state.pop("std")
+        torch.save(state, copy / name)
+    return folder, copy, run.parent / "tiny.yaml"
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".safetensors"])
+def test_weights_exported_without_a_normalisation_keep_the_runs_centre_crop(unnormalised_photo_run, tmp_path, capsys,
+                                                                             suffix):  # fmt: skip
+    # The crop is the run's validation recipe, whatever its normalisation: the exported file records it in
+    # `cnnctl.centre` (and the classes), and predict with the file (given the mean and std predict uses for
+    # the run) gives the run's own probabilities, of the centre crop, not of the whole image resized
+    import json
+
+    from cnnctl.exchange.weights import onnx_record, safetensors_record
+
+    folder, run, net = unnormalised_photo_run
+    image = folder / "val" / "class1" / "001.jpg"  # 24x16: its centre crop and the whole image differ
+    exported = tmp_path / f"net{suffix}"
+    capsys.readouterr()
+    assert run_cli(["export", str(run), "-o", str(exported)]) == 0
+    told = capsys.readouterr().out
+    assert "no normalisation is known" in told and "then the centre 8x8" in told, told
+    assert "preprocess(" not in told  # the PyTorch export has no preprocess() without a mean and std
+    record = (onnx_record if suffix == ".onnx" else safetensors_record)(str(exported))
+    assert "mean" not in record and record["centre"] == 224 / 256
+    halves = ["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]
+    answers = []
+    for source in ([str(run)], [str(net), "--weights", str(exported), *halves]):
+        capsys.readouterr()
+        assert run_cli(["predict", *source, str(image), "--format", "json", "--device", "cpu"]) == 0
+        said = json.loads(capsys.readouterr().out)["predictions"][0]
+        assert "resized so the shorter side is 9, then the centre 8x8" in " ".join(said["adapted"])
+        answers.append({top["class"]: top["probability"] for top in said["top"]})
+    assert sorted(answers[1]) == sorted(answers[0])
+    assert [answers[1][c] for c in sorted(answers[0])] == pytest.approx([answers[0][c] for c in sorted(answers[0])],
+                                                                        abs=1e-5)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("value", "said"),
     [

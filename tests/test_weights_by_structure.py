@@ -9,7 +9,7 @@ from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
-from cnnctl.exchange.weights import by_structure, load_by_structure  # noqa: E402
+from cnnctl.exchange.weights import by_structure, load_by_structure, place_weights  # noqa: E402
 from tests.test_stream import NET as STREAM_NET  # noqa: E402
 
 NET = STREAM_NET.replace("fc 3", "fc 10")  # the streaming tests' small network, for the 10 shapes
@@ -172,6 +172,36 @@ def test_ecas_conv1d_with_a_bias_is_told_as_a_bias_the_channelconv_has_not(tmp_p
     with pytest.raises(cnnctl.CnnctlError, match=said):
         load_by_structure(model, str(path))
     assert all(torch.equal(t, before[name]) for name, t in model.state_dict().items())  # nothing placed in part
+
+
+def test_ecas_conv1d_with_a_bias_is_placed_on_a_channelconv_with_bias_by_structure_and_by_name(tmp_path):
+    # `channelconv 5 bias`: the paper's weight (1 x 1 x 5) and bias (1) under timm's names, placed
+    # by structure; the network's own state_dict (its own names) then placed by name onto another
+    torch.manual_seed(3)
+    paper = PaperECA()
+    paper.se.conv = nn.Conv1d(1, 1, 5, padding=2, bias=True)
+    with torch.no_grad():
+        paper.se.conv.weight.uniform_(-2, 2)
+        paper.se.conv.bias.fill_(1.5)  # far from a fresh layer's (within 1/sqrt(5)), so a bias left out shows
+    paper.eval()
+    path = tmp_path / "eca.pt"
+    torch.save(paper.state_dict(), path)
+    net = cnnctl.load_text(ECA_NET.replace("channelconv 5", "channelconv 5 bias"))
+    model = cnnctl.to_torch(net).eval()
+    placement = place_weights(model, str(path))
+    assert not placement.by_name
+    assert [(p.given, p.shape) for p in placement.placed] == [
+        ("conv1.weight", (16, 16, 1, 1)), ("se.conv.weight", (1, 1, 5, 1)), ("se.conv.bias", (1,))
+    ]  # fmt: skip
+    x = torch.randn(3, 16, 4, 4)
+    with torch.no_grad():
+        assert torch.allclose(model(x), paper(x), atol=1e-6)
+    own = tmp_path / "own.pt"
+    torch.save(model.state_dict(), own)
+    again = cnnctl.to_torch(net).eval()
+    assert place_weights(again, str(own)).by_name
+    with torch.no_grad():
+        assert torch.allclose(again(x), paper(x), atol=1e-6)
 
 
 def test_a_run_folder_is_read_by_the_reader_its_caller_passes(tmp_path):

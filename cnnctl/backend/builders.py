@@ -112,12 +112,13 @@ def conv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
 
 @builds("channelconv")
 def channelconv(node: Node, ins: list[Shape]) -> nn.Module:
-    return fn.ChannelConv(KINDS["channelconv"].kernel(node.args, ins[0][-1]), ins[0])
+    return fn.ChannelConv(KINDS["channelconv"].kernel(node.args, ins[0][-1]), ins[0], bias=node.args.bias)
 
 
 @writes("channelconv")
 def channelconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    return f"ChannelConv({KINDS['channelconv'].kernel(n.args, ins[0][-1])}, {tuple(ins[0])})", f"{m}({xs[0]})"
+    kernel, bias = KINDS["channelconv"].kernel(n.args, ins[0][-1]), ", bias=True" if n.args.bias else ""
+    return f"ChannelConv({kernel}, {tuple(ins[0])}{bias})", f"{m}({xs[0]})"
 
 
 @builds("deconv")

@@ -406,22 +406,26 @@ class GRN(nn.Module):
 
 class ChannelConv(nn.Module):
     """A 1-D convolution of one filter across the channels at each position (ECA-Net), `(f-1)/2`
-    zeros at each end, no bias. The channels are laid along a spatial axis, C x (H*W), and
-    the filter is f x 1, so each position is convolved on its own without moving any value;
-    the sizes are the volume's the layer was built for, fixed numbers, so an exported graph
-    holds constant shapes (Reshape, Conv, Reshape)."""
+    zeros at each end, and with `bias` one learned value added to every output (a Conv1d's).
+    The channels are laid along a spatial axis, C x (H*W), and the filter is f x 1, so each
+    position is convolved on its own without moving any value; the sizes are the volume's the
+    layer was built for, fixed numbers, so an exported graph holds constant shapes (Reshape,
+    Conv, Reshape)."""
 
-    def __init__(self, kernel: int, shape: tuple[int, ...]):
+    def __init__(self, kernel: int, shape: tuple[int, ...], bias: bool = False):
         super().__init__()
         h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
         self.weight = nn.Parameter(torch.empty(1, 1, kernel, 1))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Conv1d's initialisation, fan-in f
+        self.bias = None
+        if bias:  # nn.Conv1d's initialisation too: uniform within 1/sqrt(fan-in)
+            self.bias = nn.Parameter(torch.empty(1).uniform_(-(kernel**-0.5), kernel**-0.5))
         self.laid = (-1, 1, c, h * w)
         self.volume = (-1, c, h, w) if len(shape) == 3 else (-1, c)
         self.padding = ((kernel - 1) // 2, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x.reshape(self.laid), self.weight, padding=self.padding).reshape(self.volume)
+        return F.conv2d(x.reshape(self.laid), self.weight, self.bias, padding=self.padding).reshape(self.volume)
 
     def extra_repr(self) -> str:
-        return f"kernel={self.weight.shape[2]}"
+        return f"kernel={self.weight.shape[2]}" + (", bias=True" if self.bias is not None else "")

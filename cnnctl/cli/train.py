@@ -72,7 +72,11 @@ def train_cmd(
                 "which network? give ARCH: a network file or a bundled name",
                 hint="e.g. cnnctl train lenet5; a run is continued with --resume RUN alone",
             )
-        network_file, shape, head = (arch, input, None) if arch is not None else _resumed_network(resume, input)
+        resumed = None  # the run's last.pt (--resume), read once and passed on
+        if arch is not None:
+            network_file, shape, head = arch, input, None
+        else:
+            network_file, shape, head, resumed = _resumed_network(resume, input)
         graph = common._load(network_file, shape, settings=False, widths=head)  # checked below, with the options
         network = graph.title if arch is not None else _run_network_name(resume) or graph.title
         from ..train.config import resolve_config
@@ -81,9 +85,11 @@ def train_cmd(
         if resume and settings["out"]:
             raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
         if resume:  # the checkpoint's settings: torch reads it
+            from ..train.checkpoint import load_checkpoint
             from ..train.loop import resumed_config
 
-            config = resumed_config(resume, overrides)
+            resumed = load_checkpoint(resume) if resumed is None else resumed
+            config = resumed_config(resume, overrides, resumed)
         else:  # checked before torch is imported: a mistake is told in a tenth of a second
             config = resolve_config(graph.train, overrides, graph.input_shape[2], graph.train_keys)
         from ..train.loop import train
@@ -98,7 +104,7 @@ def train_cmd(
             args = ["train", *([arch] if arch is not None else []), *(["--input", input] if input else [])]
             args += ["--resume", resume] if resume else []
             worker_args = [*args, "--format", format.value]
-            return launch_training(graph, config, options, worker_args, resume, source=arch)
+            return launch_training(graph, config, options, worker_args, resume, source=arch, resumed=resumed)
         console = None
         if format is Format.json:
             from ..render.progress import stderr_console
@@ -106,7 +112,8 @@ def train_cmd(
             console = stderr_console()
         started = True
         source = arch if arch is not None else ""  # the line that resumes it names no ARCH either
-        result = train(graph, config, arch=network, resume=resume, console=console, source=source, then_exit=True)
+        result = train(graph, config, arch=network, resume=resume, resumed=resumed, console=console, source=source,
+                       then_exit=True)  # fmt: skip
         if format is Format.json and worker.rank0():  # one document, from rank 0
             best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
             ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
@@ -130,29 +137,27 @@ def train_cmd(
         return INTERRUPTED
 
 
-def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, dict[str, int] | None]:
+def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, dict[str, int] | None, dict]:
     """ARCH, --input and the head's width for `train --resume RUN` given without ARCH: the
     run's network.yaml (its member, as FILE:MEMBER), the network it trains, at the input of its
     config.json, with its head, or as its last.pt tells them where config.json is lost
-    (--input, if given, is checked against the checkpoint as ever)."""
+    (--input, if given, is checked against the checkpoint as ever); and that last.pt, read
+    once here for the whole resume."""
     from ..catalog import RUN_NETWORK, recorded_head, recorded_input, recorded_member
+    from ..train.checkpoint import load_checkpoint, resume_settings
     from ..train.rundir import run_folder
 
     folder = run_folder(resume)
+    state = load_checkpoint(resume)  # no run there, or a damaged one: its own message
     if not (folder / RUN_NETWORK).is_file():
-        from ..train.checkpoint import load_checkpoint
-
-        load_checkpoint(resume)  # no run there, or a damaged one: its own message
         raise CnnctlError.at(
             f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
             hint=f"cnnctl train ARCH --resume {resume}",
         )
-    from ..train.checkpoint import resume_settings
-
-    settings, _ = resume_settings(folder)  # the note is the run's to say (cnnctl.train.loop)
+    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.loop)
     member = recorded_member(settings)
     network = str(folder / RUN_NETWORK) + (f":{member}" if member else "")
-    return network, input or recorded_input(settings), recorded_head(settings)
+    return network, input or recorded_input(settings), recorded_head(settings), state
 
 
 def _run_network_name(resume: str) -> str | None:

@@ -175,12 +175,13 @@ def _how_to_use(done, graph, arch: str) -> str:
     module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
     expects = done.input
     normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
+    preprocessed = normalized and bool(expects.adaptation)  # and adapt() and preprocess(): an image's whole way in
     if done.format == "onnx":
         feed = (
             "; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() of the PyTorch export"
             if expects.inside
             else "; feed it preprocess(image).numpy() of the PyTorch export"
-            if expects.adaptation
+            if preprocessed
             else ""
         )
         return (
@@ -198,13 +199,13 @@ def _how_to_use(done, graph, arch: str) -> str:
             " net(adapt(image).permute(0, 2, 3, 1)) with adapt() of the PyTorch export"
             if expects.inside
             else " net(preprocess(image)) with preprocess() of the PyTorch export"
-            if expects.adaptation
+            if preprocessed
             else ""
         )
         return f"load it with net = torch.jit.load({done.file!r}); no cnnctl needed;{feed}".rstrip(";")
     use, call = "", ""
     if normalized:
-        use, call = ("preprocess", "(PIL.Image.open(png))") if expects.adaptation else ("normalize", "(images)")
+        use, call = ("preprocess", "(PIL.Image.open(png))") if preprocessed else ("normalize", "(images)")
         call = use + call
     return (
         f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "

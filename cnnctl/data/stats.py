@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError, Loc
+from ..render.numbers import plural
 
 if TYPE_CHECKING:
     import torch
@@ -46,8 +47,8 @@ def given(mean, std, channels: int, origin: str, where: Loc | None = None) -> St
             raise CnnctlError.at(f"the channel {key} from {origin} is not a list of numbers: {seq!r}", where) from None
         if len(numbers) != channels:
             raise CnnctlError.at(
-                f"the channel {key} from {origin} has {len(numbers)} values for a network of {channels} input "
-                f"channel{'s' if channels != 1 else ''}",
+                f"the channel {key} from {origin} has {len(numbers)} values for a network of "
+                f"{plural(channels, 'input channel')}",
                 where,
                 hint="one value per input channel",
             )

@@ -107,14 +107,14 @@ def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, s
         unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
         return to_torch(graph).eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
     model = trained.model.to(memory_format=torch.contiguous_format)
-    if trained.mean is None or trained.std is None:
-        return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none")
-    known = {
+    known = {  # what the run used, whether or not its normalisation is known
         "adaptation": adaptation(graph, trained.background, trained.centre),
         "classes": tuple(trained.classes),
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
         "centre": trained.centre,
     }
+    if trained.mean is None or trained.std is None:
+        return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none", **known)
     return model, trained.said, Preprocessing(per_example, tuple(trained.mean), tuple(trained.std), **known)
 
 

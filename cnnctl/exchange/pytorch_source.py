@@ -72,19 +72,21 @@ class GRN(nn.Module):
     "ChannelConv": '''
 class ChannelConv(nn.Module):
     """ECA's 1-D convolution across the channels at each position: one filter of `kernel`
-    weights, no bias, the channels laid along a spatial axis (C x H*W, an f x 1 filter)."""
+    weights (with `bias`, one value added to every output), the channels laid along a spatial
+    axis (C x H*W, an f x 1 filter)."""
 
-    def __init__(self, kernel: int, shape: tuple[int, ...]):
+    def __init__(self, kernel: int, shape: tuple[int, ...], bias: bool = False):
         super().__init__()
         h, w, c = shape if len(shape) == 3 else (1, 1, shape[0])
         self.weight = nn.Parameter(torch.zeros(1, 1, kernel, 1))
+        self.bias = nn.Parameter(torch.zeros(1)) if bias else None
         self.laid = (-1, 1, c, h * w)
         self.volume = (-1, c, h, w) if len(shape) == 3 else (-1, c)
         self.padding = ((kernel - 1) // 2, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         laid = x.reshape(self.laid)
-        return F.conv2d(laid, self.weight, padding=self.padding).reshape(self.volume)
+        return F.conv2d(laid, self.weight, self.bias, padding=self.padding).reshape(self.volume)
 ''',
     "Affine": '''
 class Affine(nn.Module):
@@ -353,6 +355,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         init.append(f"{target} = {text}" if target else f'self.add_module("{key}", {text})')
     cls = class_name(graph.name)
     statistics = _statistics(expects)
+    used = [HELPERS[h] for h in helpers]  # ChannelConv's forward calls F.conv2d: F imported for it too
     doc = (graph.description or graph.title).replace('"""', "'''").replace("\\", "/")
     out = [
         f'"""{graph.title}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
@@ -367,7 +370,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         "",
         *(["import math", ""] if any("math." in line for line in statistics) else []),
         "import torch",
-        *(["import torch.nn.functional as F"] if any("F." in line for line in [*lines, *statistics]) else []),
+        *(["import torch.nn.functional as F"] if any("F." in text for text in [*lines, *statistics, *used]) else []),
         "from torch import nn",
         "",
         *statistics,

@@ -176,7 +176,8 @@ def by_structure(
 
 def _bias_without_place(name: str, placed: list[Placed], own: Mapping[str, object]) -> str:
     """Where the source's tensor `name`, left over, is the bias of one whose weight went to a layer
-    with no bias (ECA's Conv1d with a bias, onto a `channelconv`; a conv onto one of bias=false):
+    with no bias (ECA's Conv1d with a bias, onto a `channelconv` without bias=true; a conv onto one
+    of bias=false):
     that, said; else nothing."""
     layer = name.removesuffix(".bias")
     took = next((p.own for p in placed if p.given == f"{layer}.weight"), None) if name != layer else None

@@ -292,8 +292,9 @@ def weight_and_bias(weight: Shape, bias: int | None) -> tuple[tuple[str, Shape],
 
 
 def weights_backward_flops(kind: LayerKind, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
-    """Backward FLOPs of conv, deconv and fc: 2 per backward multiplication, one add per bias
-    value (the bias gradient sums the output gradient), and the activation's gradient."""
+    """Backward FLOPs of conv, deconv, fc and channelconv: 2 per backward multiplication, one
+    add per bias value (the bias gradient sums the output gradient), and the activation's
+    gradient."""
     bias = numel(out) if a.bias else 0
     return 2 * kind.backward_mults(a, ins, out, input_grad) + bias + activation_flops(a, out)
 

@@ -286,14 +286,15 @@ class ChannelConv(LayerKind):
     """A 1-D convolution across the channels at each position: `channelconv 5`, or
     `channelconv` (`f=auto`: ECA's kernel for C channels, `eca_kernel`). ECA-Net's channel
     attention (Wang et al. 2020) runs it on the pooled ``1x1xC`` vector inside a gate:
-    `gate: [pool avg global, channelconv, sigmoid]`. One filter of ``f`` weights, no bias,
-    slides over the ``C`` channels with ``(f-1)/2`` zeros at each end (``f`` odd), so
-    ``C`` channels come out; every position (or a vector's values) is convolved on its own.
-    Shape unchanged.
-    Params: ``f``. Multiplications: ``H*W*C * f`` (output values x filter taps, the zero
-    padding included, as conv's). FLOPs: ``2*mults``. Backward multiplications: ``mults``
-    for the weight gradient, ``mults`` more for the input gradient when it needs one.
-    Keeps for backward: its input. Receptive field: each position its own (no spatial window).
+    `gate: [pool avg global, channelconv, sigmoid]`. One filter of ``f`` weights (and, with
+    `bias=true`, one bias added to every output: a Conv1d with a bias) slides over the ``C``
+    channels with ``(f-1)/2`` zeros at each end (``f`` odd), so ``C`` channels come out; every
+    position (or a vector's values) is convolved on its own. Shape unchanged.
+    Params: ``f`` (+ 1 with bias). Multiplications: ``H*W*C * f`` (output values x filter taps,
+    the zero padding included, as conv's). FLOPs: ``2*mults`` + ``H*W*C`` bias adds (with bias).
+    Backward multiplications: ``mults`` for the weight gradient, ``mults`` more for the input
+    gradient when it needs one. Keeps for backward: its input. Receptive field: each position
+    its own (no spatial window).
     """
 
     name = "channelconv"
@@ -308,6 +309,7 @@ class ChannelConv(LayerKind):
             positional=True,
             show=True,
         ),
+        Arg("bias", BOOL, False, "add one learned bias to every output (a Conv1d with a bias)", flag=True),
     )
 
     @staticmethod
@@ -327,7 +329,7 @@ class ChannelConv(LayerKind):
         return ins[0]
 
     def params(self, a: Args, ins: list[Shape], out: Shape) -> int:
-        return self.kernel(a, ins[0][-1])
+        return self.kernel(a, ins[0][-1]) + (1 if a.bias else 0)
 
     def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
         # the module's filter runs down the channels laid along the height (backend.functional.ChannelConv)
@@ -337,13 +339,13 @@ class ChannelConv(LayerKind):
         return numel(out) * self.kernel(a, ins[0][-1])
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
-        return 2 * self.mults(a, ins, out)
+        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
     def backward_mults(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
         return self.mults(a, ins, out) * (2 if input_grad else 1)
 
     def backward_flops(self, a: Args, ins: list[Shape], out: Shape, input_grad: bool) -> int:
-        return 2 * self.backward_mults(a, ins, out, input_grad)
+        return weights_backward_flops(self, a, ins, out, input_grad)
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         return (Saved(INPUT0),)

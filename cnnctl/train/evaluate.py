@@ -182,19 +182,18 @@ def trained_for_export(
 ) -> Trained:
     """The network with its weights as `cnnctl export` writes it (cnnctl.exchange.export.Trained):
     a run's checkpoint or --weights, placed on the CPU as evaluate places them (weighted_model),
-    with what export states of its input: the normalisation, the class names, and the training
-    images' background (training_background)."""
+    with what export states of its input: the normalisation (where known), the class names, the
+    training images' background (training_background) and the centre crop of their validation
+    recipe, each whether or not the normalisation is known."""
     from ..exchange.export import Trained
 
     loaded = weighted_model(graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False)
-    if loaded.stats is None:
-        return Trained(loaded.model, loaded.said)
-    background = training_background(loaded.state)
+    stats, background = loaded.stats, training_background(loaded.state)
     return Trained(
         loaded.model,
         loaded.said,
-        tuple(loaded.stats.mean),
-        tuple(loaded.stats.std),
+        None if stats is None else tuple(stats.mean),
+        None if stats is None else tuple(stats.std),
         tuple(Checkpoint.of(loaded.state).classes or ()),
         None if background is None else (background.data, background.drawn),
         loaded.recipe.share if loaded.recipe.name == "centre" else None,

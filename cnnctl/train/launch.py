@@ -191,13 +191,20 @@ def port_in_use(port: int) -> bool:
 
 
 def launch_training(
-    graph, config, options: LaunchOptions, worker_args: list[str], resume: str | None, source: str | None
+    graph,
+    config,
+    options: LaunchOptions,
+    worker_args: list[str],
+    resume: str | None,
+    source: str | None,
+    resumed: dict | None = None,
 ) -> int:
     """Check what can be checked once, fetch the data once, then start the workers.
 
     The workers get every setting spelled out and a fixed run folder, so all of them, and
     any restarted after a failure, agree on the run they belong to. `source`: the ARCH as
-    the user gave it, for the line that resumes the run (None: `--resume RUN` alone).
+    the user gave it, for the line that resumes the run (None: `--resume RUN` alone);
+    `resumed`: the checkpoint `resume` names, where the caller read it already.
     """
     from ..data import load_data
     from ..graph.outputs import dense_shape
@@ -208,7 +215,7 @@ def launch_training(
         from .checkpoint import load_checkpoint
         from .loop import resumed_batch
 
-        resumed_batch(load_checkpoint(resume), options.nproc_per_node * options.nnodes)
+        resumed_batch(load_checkpoint(resume) if resumed is None else resumed, options.nproc_per_node * options.nnodes)
     else:
         if config.out is None and options.nnodes > 1 and options.max_restarts:
             raise CnnctlError.at(

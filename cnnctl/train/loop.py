@@ -212,6 +212,7 @@ def train(
     *,
     arch: str,
     resume: str | None = None,
+    resumed: dict | None = None,  # the checkpoint `resume` names, where the caller read it already (else read here)
     dataset=None,
     console=None,
     source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
@@ -238,6 +239,7 @@ def train(
     run_dir = run_dir_for(config.out, arch, resume)  # named once, here: the lock is taken on this folder
     if world.restarts and (run_dir / "last.pt").exists():
         resume = str(run_dir)  # torchrun restarted the group after a failure: continue from the newest checkpoint
+        resumed = None  # read again: the newest
     if resume is None:
         config.out = str(run_dir)
     source = arch if source is None else source  # "": `--resume RUN` alone, which names its network
@@ -254,8 +256,9 @@ def train(
             memory_guard(device, config.batch_size),
         ):
             run = _Run(
-                graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
-            )
+                graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim,
+                resumed=resumed,
+            )  # fmt: skip
             with run.log:  # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
                 return run.log.ended(run.run(hooks, then_exit))
     except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
@@ -277,11 +280,12 @@ class _Run:
     every check passes before the run writes in its folder."""
 
     def __init__(
-        self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim
-    ):
+        self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim,
+        resumed: dict | None = None,  # resume's checkpoint, where the caller read it already
+    ):  # fmt: skip
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
         self.run_dir, self.source, self.network = run_dir, source, network
-        state = self._checkpoint_to_resume(resume)
+        state = self._checkpoint_to_resume(resume, resumed)
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
         self._data(dataset, state, resume)
@@ -326,9 +330,9 @@ class _Run:
         # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
         self.log = RunLog(run_dir, config, self.history, leader=self.world.leader, say=self.display.line, network=arch)
 
-    def _checkpoint_to_resume(self, resume: str | None) -> dict | None:
-        """The checkpoint to resume from; another network is told before its data is made
-        (vgg16's 224x224 shapes)."""
+    def _checkpoint_to_resume(self, resume: str | None, resumed: dict | None = None) -> dict | None:
+        """The checkpoint to resume from (`resumed`, where the caller read it already); another
+        network is told before its data is made (vgg16's 224x224 shapes)."""
         self.head = None  # the layer made anew for the data's classes (cnnctl.train.finetune), if any
         self.head_had = None  # its width in the network as written, where --weights made it anew
         self.head_kept = False  # the head at the data's width, with the weights' own tensors (_head_kept)
@@ -338,7 +342,7 @@ class _Run:
             return None
         from ..catalog import recorded_head
 
-        state = load_checkpoint(resume)
+        state = load_checkpoint(resume) if resumed is None else resumed
         # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
         build = (lambda widths: self._rebuilt(widths) if widths else self.graph) if self.network else None
         settings, note = resume_settings(self.run_dir, state, build)
@@ -945,14 +949,15 @@ def _as_typed(value: Any) -> Any:
     return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else value
 
 
-def resumed_config(resume: str, overrides: dict[str, Any]) -> TrainConfig:
-    """The settings a run was started with; only those of RESUMABLE may change (--epochs, --device...).
+def resumed_config(resume: str, overrides: dict[str, Any], state: dict | None = None) -> TrainConfig:
+    """The settings a run was started with (its checkpoint's: `state`, where read already); only
+    those of RESUMABLE may change (--epochs, --device...).
 
     The rest would not take effect (the optimizer's state carries the learning rate) or
     would break the replay (batch size, seed and data decide each epoch's batches).
     """
     # Folders absolute on both sides; checkpoints written before runs stored them so hold them as given.
-    saved = absolute_data_paths(load_checkpoint(resume)["config"])
+    saved = absolute_data_paths((load_checkpoint(resume) if state is None else state)["config"])
     config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     if problems := checked_overrides(overrides):  # by the same rules as a new run's
         raise CnnctlError(problems)

@@ -1,16 +1,16 @@
 """ECA's convolution across the channels (Wang et al. 2020), as three writers lay it out: cnnctl's
-ChannelConv, the paper's code and timm's EcaModule; each a pattern, read as a `channelconv`.
+ChannelConv, the paper's code and timm's EcaModule; each a pattern, read as a `channelconv`
+(`channelconv f bias` where its Conv1d has a bias).
 
-Two variants are found only to be told at their first Conv1d, as the notation cannot hold them
-exactly: a Conv1d with a bias (`channelconv` has none, and no kind adds one learned value), and
-timm's `use_mlp` (each channel to rd values and back, by weights shared across the channels).
+One variant is found only to be told at its first Conv1d, as the notation cannot hold it
+exactly: timm's `use_mlp` (each channel to rd values and back, by weights shared across the
+channels).
 """
 
 from __future__ import annotations
 
 import math
 
-from ...errors import shown
 from .attributes import _attrs, _int, _ints
 from .layer import Layer, _node_id
 from .operators import OPERATORS
@@ -21,14 +21,24 @@ from .told import _comment, _Unread
 class ECA:
     """The patterns of a convolution across the channels, and the readers of their last node."""
 
+    def one_bias(self, node) -> str | None:
+        """The bias of Conv `node` of one filter: "" where it has none, its name where it is one
+        stored value, else None (computed, or not one value: not ECA's)."""
+        if len(node.input) < 3 or not node.input[2]:
+            return ""
+        bias = self.inits.get(node.input[2])
+        return node.input[2] if bias is not None and [int(d) for d in bias.dims] == [1] else None
+
     def channelconv_at(self, c: int) -> Pattern | None:
         """A convolution across the channels (ECA), as cnnctl's ChannelConv writes it: Reshape of
-        x (N x C x H x W, or N x C) to N x 1 x C x H*W, a Conv of one stored f x 1 filter, no bias,
-        padding (f-1)/2 along the channels, and Reshape back to x's own shape."""
+        x (N x C x H x W, or N x C) to N x 1 x C x H*W, a Conv of one stored f x 1 filter (and at
+        most one stored bias), padding (f-1)/2 along the channels, and Reshape back to x's own
+        shape."""
         node = self.nodes[c]
         a = _attrs(node)
-        weight = self.inits.get(node.input[1]) if len(node.input) == 2 else None
-        if weight is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 4:
+        weight = self.inits.get(node.input[1]) if len(node.input) in (2, 3) else None
+        bias = self.one_bias(node)
+        if weight is None or bias is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 4:
             return None
         f, width = (int(d) for d in weight.dims[2:])
         plain = _int(a, "group", 1) == 1 and a.get("strides", [1, 1]) == [1, 1] and a.get("dilations", [1, 1]) == [1, 1]
@@ -47,26 +57,28 @@ class ECA:
         out = self.shape(self.nodes[back].output[0])
         if [int(v) for v in target.reshape(-1)][1:] != [1, c_in, positions] or out is None or out[1:] != dims[1:]:
             return None
-        return Pattern("channelconv", x, [laid, c], back, (node.input[1], f))
+        return Pattern("channelconv", x, [laid, c], back, (node.input[1], f, bias))
 
     def conv1d_filter(self, c: int) -> tuple[int, str] | None:
         """Where Conv node `c` is a Conv1d of one stored filter (1 x 1 x f), f odd, padding (f-1)/2,
-        stride and dilation 1 (ECA's): f, and its bias ("" where it has none: ECA's has none)."""
+        stride and dilation 1 (ECA's), and at most one stored bias: f, and its bias ("" where it
+        has none, as ECA's paper and timm's have none)."""
         node = self.nodes[c]
         a = _attrs(node)
         weight = self.inits.get(node.input[1]) if len(node.input) in (2, 3) else None
-        if weight is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 3:
+        bias = self.one_bias(node)
+        if weight is None or bias is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 3:
             return None
         f = int(weight.dims[2])
         plain = _int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
         if f % 2 == 0 or not plain or a.get("pads", [0, 0]) != [(f - 1) // 2] * 2:
             return None
-        return f, node.input[2] if len(node.input) == 3 else ""
+        return f, bias
 
     def channelconv1d_at(self, c: int) -> Pattern | None:
         """ECA's convolution as the paper's code writes it, on a pooled N x C x 1 x 1: Squeeze of
-        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f, no bias, padding
-        (f-1)/2, Transpose back and Unsqueeze of the last axis. With a bias: told at the Conv1d."""
+        the last axis, Transpose to N x 1 x C, a Conv1d of one stored filter of f (with or without
+        a bias), padding (f-1)/2, Transpose back and Unsqueeze of the last axis."""
         node, found = self.nodes[c], self.conv1d_filter(c)
         if found is None:
             return None
@@ -83,8 +95,6 @@ class ECA:
         if dims is None or len(dims) != 4 or dims[2:] != (1, 1) or turn != [0, 2, 1] or end != [3]:
             return None
         f, bias = found
-        if bias:
-            return Pattern("biased_channelconv", x, laid[:2], c, (bias, f))
         back = self.only_reader(node.output[0])
         unsqueezed = self.only_reader(self.nodes[back].output[0]) if back is not None else None
         if None in (back, unsqueezed) or [self.nodes[i].op_type for i in (back, unsqueezed)] != ["Transpose",
@@ -92,7 +102,7 @@ class ECA:
             return None
         if _ints(_attrs(self.nodes[back]), "perm", []) != [0, 2, 1] or self.axes(self.nodes[unsqueezed]) != [3]:
             return None
-        return Pattern("channelconv", x, laid[:2] + [c, back], unsqueezed, (node.input[1], f))
+        return Pattern("channelconv", x, laid[:2] + [c, back], unsqueezed, (node.input[1], f, bias))
 
     def timm_laid(self, c: int) -> tuple[int, str] | None:
         """Where Conv node `c` reads the pooled channels as timm's EcaModule lays them out, a
@@ -118,13 +128,11 @@ class ECA:
         (timm_laid), a Conv1d of one stored filter (conv1d_filter), its gate (one activation, or
         none) and a Reshape to N x C x 1 x 1. The mean is read as the pool alone and the Reshape back
         as nothing, so the channel conv reads and makes cnnctl's 1x1xC; the gate between is read as
-        it is, on the same values. With a bias: told at the Conv1d."""
+        it is, on the same values."""
         found, laid = self.conv1d_filter(c), self.timm_laid(c)
         if found is None or laid is None:
             return None
         (f, bias), (laid, pooled), node = found, laid, self.nodes[c]
-        if bias:
-            return Pattern("biased_channelconv", pooled, [laid], c, (bias, f))
         gate = self.only_reader(node.output[0])
         operator = OPERATORS.get(self.nodes[gate].op_type) if gate is not None else None
         gated = operator is not None and operator.activation and self.nodes[gate].op_type != "Softmax"
@@ -134,7 +142,7 @@ class ECA:
         n, channels = self.shape(pooled)
         if self.shape(self.nodes[back].output[0]) != (n, channels, 1, 1):
             return None
-        return Pattern("channelconv", pooled, [laid], c, (node.input[1], f), pooled=pooled, back=back)
+        return Pattern("channelconv", pooled, [laid], c, (node.input[1], f, bias), pooled=pooled, back=back)
 
     def eca_mlp_at(self, c: int) -> Pattern | None:
         """timm's EcaModule with use_mlp, from its first Conv1d: on the mean laid out as N x 1 x C
@@ -155,24 +163,14 @@ class ECA:
         return Pattern("eca_mlp", laid[1], [laid[0]], c, (rd, self.nodes[act].op_type, int(back.dims[2])))
 
     def channelconv(self, node, a: dict, ins: list) -> Layer:
-        """The last node of a convolution across the channels (channelconv_at): its stored filter."""
+        """The last node of a convolution across the channels (channelconv_at): its stored filter,
+        and its bias where it has one (`bias`)."""
         found = self.patterns[self.index]
-        weight, f = found.held
+        weight, f, bias = found.held
         name = self.weight_name(weight, _node_id(node, "channelconv"))
-        stored = (("weight", weight, ""),)
-        return self.layer("channelconv", [str(f)], [self.real(found.x)], name, found.nodes, stored)
-
-    def biased_channelconv(self, node, a: dict, ins: list) -> None:
-        """The Conv1d of ECA's convolution across the channels, with a bias (timm's EcaModule gave
-        it one with an `act_layer`): told, as no layer kind holds that bias."""
-        bias, f = self.patterns[self.index].held
-        raise _Unread(
-            f"ECA's convolution across the channels (a Conv1d of one filter of {f}) has a bias {shown(bias)}: "
-            "cnnctl's `channelconv` has none, and no layer kind adds one learned value to every channel (an "
-            "`affine` adds a fixed one, which neither trains nor counts as a parameter)",
-            "ECA as its paper and timm's EcaModule write it has no bias (Conv1d(..., bias=False)): that imports "
-            "as `channelconv`",
-        )
+        stored = (("weight", weight, ""), *((("bias", bias, ""),) if bias else ()))
+        words = [str(f), *(["bias"] if bias else [])]  # a flag, a bare word as `pool avg global`
+        return self.layer("channelconv", words, [self.real(found.x)], name, found.nodes, stored)
 
     def eca_mlp(self, node, a: dict, ins: list) -> None:
         """The first Conv1d of timm's ECA with use_mlp (eca_mlp_at): told, as no layer kind does it."""
@@ -180,7 +178,7 @@ class ECA:
         raise _Unread(
             f"timm's ECA with use_mlp (a Conv1d of 1 to {rd} filters of 1, {_comment(act, 40)}, a Conv1d of {rd} to "
             f"1 filter of {f}): no cnnctl layer kind maps each channel to {rd} values and back by weights shared by "
-            "all the channels (`channelconv` is one filter without a bias; an `fc` or a 1x1 `conv` holds weights for "
-            "every channel, so the parameters and multiplications would not be the module's)",
+            "all the channels (`channelconv` is one filter, and at most one bias; an `fc` or a 1x1 `conv` holds "
+            "weights for every channel, so the parameters and multiplications would not be the module's)",
             "timm's EcaModule with use_mlp=False (its default) imports as `channelconv`",
         )

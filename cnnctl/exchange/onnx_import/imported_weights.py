@@ -56,7 +56,7 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
             elif layer.kind == "grn":  # gamma and beta, stored 1xCx1x1 or C: C values, as timm's
                 dims = (count,)
-            elif layer.kind == "channelconv":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
+            elif layer.kind == "channelconv" and param == "weight":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
                 dims = (1, 1, count, 1)
             if how == "transposed":  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
