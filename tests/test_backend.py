@@ -99,7 +99,7 @@ def test_layer_kinds_compile_to_the_analyzed_shapes(name):
 
 
 # Every kind with parameters, in the forms that change their shapes: groups, no bias, a
-# non-square filter, a vector input (bn, layerscale, layernorm on one), ECA's kernel rule.
+# non-square filter, a vector input (bn, layerscale, layernorm on one), ECA's kernel rule, its bias.
 PARAM_KINDS = """
 input: 9x10x8
 layers:
@@ -110,7 +110,7 @@ layers:
   - grn
   - layerscale 0.1
   - channelconv
-  - channelconv 5
+  - channelconv 5 bias
   - pool avg global
   - fc 7 bias=false
   - bn

@@ -333,7 +333,7 @@ class ChannelConv(LayerKind):
 
     def param_shapes(self, a: Args, ins: list[Shape], out: Shape) -> tuple[tuple[str, Shape], ...]:
         # the module's filter runs down the channels laid along the height (backend.functional.ChannelConv)
-        return (("weight", (1, 1, self.kernel(a, ins[0][-1]), 1)),)
+        return weight_and_bias((1, 1, self.kernel(a, ins[0][-1]), 1), 1 if a.bias else None)
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return numel(out) * self.kernel(a, ins[0][-1])
