@@ -560,7 +560,8 @@ def bench_table(result) -> Table:
         Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
         num("spread", _maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
         num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", _maybe("{:,.0f}".format)),
-        num("roofline ms", _maybe(ms)),
+        # the estimate in the unit that fits (a small network's is a few µs); CSV: milliseconds
+        Column("roofline", _maybe(lambda v: duration(v / 1e3)), right=True, key="roofline ms"),
         Column("step/roofline", _maybe(_ratio("{:.1f}x")), right=True, csv=False),
         Column("step/roofline", csv_only=True), Column("measurement"),
     ]  # fmt: skip
