@@ -267,13 +267,15 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict
     for key, (per, fixed) in storages.items():
         per_layer[owner[key]][0] += per
         per_layer[owner[key]][1] += fixed
+    # The step's input is alive all along; where a layer keeps it as given (float32, no copy),
+    # that is the same storage (autograd keeps a reference): counted once, as kept, and never
+    # freed by the backward pass.
+    batch_input = 0 if ("out", INPUT) in storages else numel(graph.input_shape) * size
     freed_by: dict[int, int] = {}  # bytes per example the backward pass frees once a layer is done
     for key, nodes in keepers.items():
-        last = min(nodes)  # the last of its keepers to run backward
-        freed_by[last] = freed_by.get(last, 0) + storages[key][0]
-    # The step's input is alive all along; where a layer keeps it as given (float32, no copy),
-    # that is the same storage (autograd keeps a reference): counted once, as kept.
-    batch_input = 0 if ("out", INPUT) in storages else numel(graph.input_shape) * size
+        if key != ("out", INPUT):
+            last = min(nodes)  # the last of its keepers to run backward
+            freed_by[last] = freed_by.get(last, 0) + storages[key][0]
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
