@@ -5,6 +5,7 @@ located message and exit 2."""
 import csv
 import io
 import json
+import math
 
 import pytest
 from test_cli import cli
@@ -93,6 +94,11 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         "allowance_bytes",
     )
     assert sum(out[k] for k in parts) == out["peak_bytes"]
+    # and by the README's formula: fixed + per example x b + 6% of what is kept, rounded up
+    kept = out["saved_fixed_bytes"] + out["saved_per_example_bytes"] * out["batch"]
+    assert kept == out["saved_bytes"]
+    by_hand = out["fixed_bytes"] + out["per_example_bytes"] * out["batch"] + math.ceil(kept * 6 / 100)
+    assert by_hand == out["peak_bytes"]
 
 
 @pytest.mark.parametrize(

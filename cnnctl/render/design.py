@@ -196,8 +196,11 @@ def memory_json(m: TrainingMemory, name: str, budget: int | None, per_layer: boo
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
         "peak_bytes": m.peak,
+        # peak = fixed + per example x batch + allowance percent of (saved fixed + saved per example x batch), up
         "per_example_bytes": m.per_example,
         "fixed_bytes": m.fixed,
+        "saved_per_example_bytes": m.saved_per_example,
+        "saved_fixed_bytes": m.saved_fixed,
         "allowance_percent": m.allowance_percent,
         "model": list(memory_model(m.device)),
     }
