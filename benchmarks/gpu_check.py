@@ -242,7 +242,9 @@ def predicted(graph, batch: int, amp: bool) -> dict:
     kinds: dict[str, int] = {}
     for node, layer in zip(graph.nodes, m.layers, strict=True):
         kinds[node.kind] = kinds.get(node.kind, 0) + layer.per_example * batch + layer.fixed
-    return {"peak": m.peak, "saved": m.saved, "workspace": m.workspace, "by_kind_producer": kinds}
+    parts = {"batch": m.batch_input, "in_flight": m.in_flight, "cublas_workspace": m.cublas_workspace,
+             "allowance": m.allowance}  # fmt: skip
+    return {"peak": m.peak, "saved": m.saved, **parts, "by_kind_producer": kinds}
 
 
 def memory_part(run: Run, until: float) -> dict:

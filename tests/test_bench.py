@@ -188,6 +188,16 @@ def test_the_roofline_rate_stands_beside_the_measured_one():
     assert data["dtype"] == "bfloat16" and data["timings"][0]["roofline_images_per_second"] == pytest.approx(4000)
 
 
+def test_a_small_roofline_estimate_is_shown_in_the_unit_that_fits():
+    # a few µs (a small network's step) was `0.00` in a column of milliseconds
+    t = Timing("cnnctl", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=3.3e-6, repeats=3)
+    table = bench_table(BenchResult("cuda:0", [t], 989.4, [], "H100 SXM"))
+    row = next(line for line in plain(table).splitlines() if line.startswith("cnnctl"))
+    assert "3.30 µs" in row
+    header, first = to_csv(table).splitlines()[:2]
+    assert float(dict(zip(header.split(","), first.split(","), strict=True))["roofline ms"]) == pytest.approx(3.3e-3)
+
+
 @pytest.mark.parametrize(("dtype", "peak"), [("bfloat16", 989.4), ("float16", 989.4), ("float32", 494.7)])
 def test_mfu_is_against_the_peak_of_what_the_step_computes_in(monkeypatch, dtype, peak):
     from cnnctl.train.bench import peak_for

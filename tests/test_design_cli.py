@@ -5,6 +5,7 @@ located message and exit 2."""
 import csv
 import io
 import json
+import math
 
 import pytest
 from test_cli import cli
@@ -83,8 +84,22 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
     # the parts add up, and adam keeps two values per parameter (float32: 8 bytes each)
     assert out["optimizer_state_bytes"] == 2 * 4 * 11_689_512
     assert out["gradient_bytes"] == 4 * 11_689_512
-    parts = ("weight_bytes", "gradient_bytes", "optimizer_state_bytes", "saved_bytes", "workspace_bytes")
+    parts = (
+        "weight_bytes",
+        "gradient_bytes",
+        "optimizer_state_bytes",
+        "saved_bytes",
+        "batch_bytes",
+        "in_flight_bytes",
+        "cublas_workspace_bytes",
+        "allowance_bytes",
+    )
     assert sum(out[k] for k in parts) == out["peak_bytes"]
+    # and by the README's formula: fixed + per example x b + 6% of what is kept, rounded up
+    kept = out["saved_fixed_bytes"] + out["saved_per_example_bytes"] * out["batch"]
+    assert kept == out["saved_bytes"]
+    by_hand = out["fixed_bytes"] + out["per_example_bytes"] * out["batch"] + math.ceil(kept * 6 / 100)
+    assert by_hand == out["peak_bytes"]
 
 
 @pytest.mark.parametrize(
@@ -190,6 +205,55 @@ def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_2_byte_activations()
     assert (t4["dtype"], t4["peak_flops_per_second"]) == ("float16", 65e12)
     assert "mixed float16: 2-byte activations, float32 weights" in cli("flops", "lenet5", "--profile", "t4",
                                                                        "--amp").stdout  # fmt: skip
+
+
+EX06 = "input: 8x8x3\nlayers: [conv f=3 n=4 bias=false, bn act=relu, pool max f=2, flatten, dropout 0.3, fc 10]"
+
+
+def test_roofline_of_a_small_network_is_readable_and_views_move_nothing(tmp_path):
+    # ex06 at batch 8 on an H100 (float32): bytes of inputs + output x 8 x 4 + weights x 4.
+    # conv1 (192 + 144) x 32 + 108 x 4 = 11,184; bn1 (144 + 144) x 32 + (8 + 8) x 4 = 9,280;
+    # pool1 (144 + 36) x 32 = 5,760; fc1 (36 + 10) x 32 + 370 x 4 = 2,952; flatten (a view) and
+    # dropout (the identity at inference) move nothing: 29,176 bytes, every layer memory-bound.
+    (tmp_path / "ex06.yaml").write_text(EX06)
+    args = ("flops", str(tmp_path / "ex06.yaml"), "--profile", "h100", "--batch", "8", "--per-layer")
+    out = json.loads(cli(*args, "-f", "json").stdout)
+    moved = {r["path"]: r["bytes"] for r in out["layers"]}
+    assert moved == {"conv1": 11_184, "bn1": 9_280, "pool1": 5_760, "fc1": 2_952, "flatten1": 0, "dropout1": 0}
+    assert out["roofline"]["seconds"] == pytest.approx(29_176 / 3.35e12)  # 8.709 ns
+    assert out["roofline"]["ridge_flops_per_byte"] == pytest.approx(494.7e12 / 3.35e12)  # 147.7
+    text = cli(*args).stdout
+    assert "at least 8.71 ns per forward pass" in text
+    assert "Ridge point: 147.7 FLOP/B" in text
+    header = next(ln for ln in text.splitlines() if ln.startswith("Layer"))
+    assert header.split()[-3:] == ["FLOP/B", "Time", "Bound"]
+    conv1 = next(ln for ln in text.splitlines() if ln.startswith("conv1"))
+    # 7,776 FLOPs x 8 over 11,184 bytes; 11,184 / 3.35e12 s
+    assert conv1.split()[-4:] == [f"{7776 * 8 / 11184:.2f}", "3.34", "ns", "memory"]
+    flatten = next(ln for ln in text.splitlines() if ln.startswith("flatten1"))
+    assert flatten.split()[-4:] == ["-", "0", "s", "-"]
+
+
+def test_dropout_moves_its_data_in_a_training_step():
+    from cnnctl.analysis.roofline import PROFILES, roofline
+
+    step = roofline(load_text(EX06), PROFILES["h100"], batch=8, training=True)
+    moved = {t.path: t.bytes for t in step.layers}
+    # 3 x forward bytes: dropout reads and writes 36 values x 8 x 4; flatten is still a view
+    assert (moved["dropout1"], moved["flatten1"]) == (3 * (36 + 36) * 8 * 4, 0)
+
+
+def test_compare_sets_the_fixed_workspace_apart_and_times_fit_their_unit(tmp_path):
+    (tmp_path / "a.yaml").write_text("input: 6x6x1\nlayers: [conv f=3 n=1, conv f=3 n=2 act=relu]")
+    (tmp_path / "b.yaml").write_text(EX06)
+    files = (str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"))
+    a, b = json.loads(cli("compare", *files, "-f", "json").stdout)["networks"]
+    assert a["memory_less_cublas_bytes"] == a["memory_peak_bytes"]  # no fc: no cuBLAS workspace
+    assert b["memory_less_cublas_bytes"] == b["memory_peak_bytes"] - 32 * 2**20
+    text = cli("compare", *files).stdout
+    latency = next(ln for ln in text.splitlines() if ln.startswith("roofline latency"))
+    assert "µs" not in latency and latency.count(" ns") == 2  # a few ns each, not `0.0 µs`
+    assert "32.00 MiB wherever an fc runs" in text
 
 
 @pytest.mark.parametrize(("short", "name"), [("bf16", "bfloat16"), ("fp16", "float16"), ("fp32", "float32")])

@@ -122,7 +122,20 @@ def test_memory_batch_and_dtype(lenet):
 def test_memory_counts_bn_buffers(resnet50):
     m = summarize(resnet50).memory
     assert resnet50.buffers == sum(n.params for n in resnet50.nodes if n.kind == "bn")  # 2C each
-    assert m.params == (RESNET50_PARAMS + resnet50.buffers) * 4
+    # params and buffers apart (nu5: the line said `params` of both)
+    assert (m.params, m.buffers) == (RESNET50_PARAMS * 4, resnet50.buffers * 4)
+    assert m.total == m.input + m.activations + m.params + m.buffers
+
+
+def test_summarize_memory_line_names_params_and_buffers_apart():
+    # ex06: conv 3x3x3x4 without bias (108), bn 2 x 4 (8), fc 36 x 10 + 10 (370): 486 params,
+    # 1,944 bytes; bn's running mean and variance, 2 x 4 buffers: 32 bytes
+    text = "input: 8x8x3\nlayers: [conv f=3 n=4 bias=false, bn act=relu, pool max f=2, flatten, dropout 0.3, fc 10]"
+    s = summarize(cnnctl.load_text(text))
+    memory = summary_json(s)["memory"]
+    assert (memory["param_bytes"], memory["buffer_bytes"]) == (486 * 4, 8 * 4)
+    line = next(n for n in summary_table(s).notes if n.startswith("Memory ("))
+    assert "params 1.90 KiB, buffers 32 B," in line
 
 
 @pytest.mark.parametrize(
@@ -154,6 +167,18 @@ def test_numbers():
     assert size(3 * 1024 * 1024) == "3.00 MiB"
     assert percent(1, 4) == "25.0%"
     assert percent(1, 0) == "-"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(1.008e-08, "10.1 ns"), (2.01e-07, "201 ns"), (6.9e-06, "6.90 µs"), (9.996e-06, "10.0 µs"),
+     (0.99996e-3, "1.00 ms"), (2.5e-3, "2.50 ms"), (0.0999996, "100 ms"), (1.0, "1.00 s"), (1234.4, "1,234 s"),
+     (5e-10, "0.500 ns"), (0.0, "0 s")],
+)  # fmt: skip
+def test_durations_in_the_unit_that_fits_to_three_significant_digits(seconds, shown):
+    from cnnctl.render.numbers import duration
+
+    assert duration(seconds) == shown
 
 
 def test_short_numbers_round_into_the_next_unit():

@@ -154,8 +154,10 @@ def test_largest_batch_within_a_budget(budget):
         assert peak(1) > budget
     else:
         assert peak(batch) <= budget < peak(batch + 1)
-    # the peak is linear in the batch: fixed + per example x batch
-    assert peak(7) - peak(6) == peak(2) - peak(1) == memory.per_example
+    # the peak: fixed + per example x batch + 6% of what is kept at that batch, rounded up
+    for b in (1, 2, 7):
+        kept = training_memory(graph, b).saved
+        assert peak(b) == memory.fixed + memory.per_example * b + -(-kept * 6 // 100)
 
 
 # -- on a GPU (--device cuda): CUDA autocast's dtypes and the backward pass followed ----------
@@ -198,15 +200,17 @@ def test_cuda_peak_follows_the_backward_pass():
     # input's (32 values, 128 bytes: 140 alive), then drops its own (128); flatten hands the
     # same tensor on; the relu makes a gradient of its own (128 more: 256), then the conv takes
     # it (the image needs none). The most alive at once: 256. Nothing kept is freed before the
-    # conv, so in flight: 256; with the batch itself (64) and the allowance (6% of 192, 11).
+    # conv, so in flight: 256. The batch is the image the conv keeps (the same tensor): not
+    # added again. The allowance: 6% of what is kept at batch 5 (960), 57.6, rounded up.
     text = "input: 4x4x1\nlayers: [conv f=1 n=2 act=relu, flatten, fc 3]"
     m = cuda_memory(text, 5)
     assert m.saved_per_example == 192
-    assert m.workspace_per_example == 256 + 64 + 192 * 6 // 100
-    assert m.workspace_fixed == 32 * 2**20  # cuBLAS's workspace, for the fc
+    assert (m.in_flight_per_example, m.batch_input_per_example, m.allowance) == (256, 0, 58)
+    assert m.cublas_workspace == 32 * 2**20  # cuBLAS's workspace, for the fc
     # without an fc no matrix product runs on cuBLAS, and it takes no workspace
-    assert cuda_memory("input: 4x4x1\nlayers: [conv f=1 n=2, flatten]", 1).workspace_fixed == 0
-    assert m.peak == m.weights + m.gradients + m.optimizer_state + m.saved + m.workspace
+    assert cuda_memory("input: 4x4x1\nlayers: [conv f=1 n=2, flatten]", 1).cublas_workspace == 0
+    parts = (m.weights, m.gradients, m.optimizer_state, m.saved, m.batch_input, m.in_flight, m.cublas_workspace)
+    assert m.peak == sum(parts) + m.allowance
 
 
 def test_cuda_peak_counts_what_is_still_kept_when_the_gradients_are_largest():
@@ -222,10 +226,11 @@ def test_cuda_peak_counts_what_is_still_kept_when_the_gradients_are_largest():
     m = cuda_memory(text, 1)
     kept = 256 + 1024 + 512 + 256 + 64
     assert m.saved_per_example == kept
-    assert m.workspace_per_example == 1216 + 256 + kept * 6 // 100  # in flight, the batch, the allowance
+    assert (m.in_flight_per_example, m.batch_input_per_example) == (1216, 0)  # the image is kept: not again
+    assert m.allowance == -(-kept * 6 // 100)  # 6% of what is kept, rounded up
     # The CPU's model adds the largest layer's output and input gradients to everything kept:
     # conv1's 256 + 64 values (or the pool's 64 + 256), 1,280 bytes.
-    assert training_memory(cnnctl.load_text(text), 1, device="cpu").workspace_per_example == 1280
+    assert training_memory(cnnctl.load_text(text), 1, device="cpu").in_flight_per_example == 1280
 
 
 # The H200's measurements in issue 23 (batch 64, Adam, torch.cuda.max_memory_allocated over the
@@ -263,3 +268,104 @@ def test_a_mul_of_three_inputs_keeps_them_and_the_first_product():
     text = "input: 4x4x1\nlayers:\n- conv f=1 n=2 id=a\n- conv f=1 n=2 id=b\n- conv f=1 n=2\n- mul with=a,b\n"
     assert saved(text, 2) == 2 * (16 + 3 * 32 + 32) * 4
     assert_same(cnnctl.load_text(text), 2, "a mul of three")
+
+
+# -- the figures a reader adds up by hand (nu5: memory rows, the allowance, the batch) ---------
+
+EX01 = "input: 6x6x1\nlayers: [conv f=3 s=1 p=0 n=1, conv f=3 s=1 p=0 n=2 act=relu]"
+EX06 = "input: 8x8x3\nlayers: [conv f=3 n=4 bias=false, bn act=relu, pool max f=2, flatten, dropout 0.3, fc 10]"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["lenet5", "resnet18", "googlenet", "convnext_tiny", "mobilenet_v2", pytest.param(EX01, id="ex01"),
+     pytest.param(EX06, id="ex06")],
+)  # fmt: skip
+@pytest.mark.parametrize(("device", "amp"), [("cuda", False), ("cuda", True), ("cpu", False), ("cpu", True)])
+def test_kept_rows_add_up_to_what_is_kept(name, device, amp):
+    from cnnctl.render.design import memory_json, memory_layers_table
+
+    graph = cnnctl.load_text(name) if "\n" in name else cnnctl.load(name)
+    m = training_memory(graph, 3, amp=amp, device=device)
+    out = memory_json(m, "net", None, per_layer=True)
+    assert sum(r["saved_bytes"] for r in out["layers"]) == out["saved_bytes"] == m.saved
+    assert sum(row[1] for row in memory_layers_table(m, None).rows) == m.saved  # the table's rows too
+    assert sum(row[1] for row in memory_layers_table(m, 2).rows) == m.saved  # --top 2, the rest in one row
+
+
+def test_ex01_rows_hold_the_image_conv1_keeps():
+    # batch 2, float32: the 6x6x1 image conv1 keeps (36 x 4 x 2 = 288), conv1's 4x4x1 output
+    # that conv2 keeps (128), conv2's 2x2x2 output its relu keeps (64): 480 in all.
+    from cnnctl.render.design import memory_layers_table
+
+    def rows(amp):
+        return [row[:2] for row in memory_layers_table(training_memory(cnnctl.load_text(EX01), 2, amp=amp), None).rows]
+
+    assert rows(False) == [["input", 288], ["conv1", 128], ["conv2", 64]]
+    # under --amp (a GPU) conv1 keeps a 16-bit copy of the image (144), and of its 1x3x3 weights
+    # (18); conv2 keeps conv1's 16-bit output (64) and its own 2x3x3 weights (36); conv2's relu
+    # its 16-bit output (32): the copy of the image in the input's row, as without --amp
+    assert rows(True) == [["input", 144], ["conv1", 64 + 18], ["conv2", 32 + 36]]
+
+
+def test_allowance_is_six_percent_of_what_is_kept_rounded_up():
+    # ex06 at batch 32, kept by hand: the 8x8x3 image (192 values), conv1's 6x6x4 output (144),
+    # the relu's output (144), the pool's 36 int64 indices (288 bytes), dropout's 36-byte mask,
+    # dropout's output the fc keeps (36 values): (192 + 144 + 144 + 36) x 4 + 288 + 36 = 2,388
+    # an example; and bn's 2 x 4 float32 statistics, 32 whatever the batch: 76,448 at 32.
+    m = training_memory(cnnctl.load_text(EX06), 32)
+    assert m.saved == 2388 * 32 + 32 == 76_448
+    assert m.allowance == 4587  # 6% of 76,448 is 4,586.88: rounded up
+
+
+@pytest.mark.parametrize("name", [pytest.param(EX01, id="ex01"), pytest.param(EX06, id="ex06"), "lenet5", "resnet18"])
+@pytest.mark.parametrize("budget", [2**20, 40 * 2**20, 12 * 2**30])
+@pytest.mark.parametrize("amp", [False, True])
+def test_largest_batch_is_the_last_whose_peak_fits(name, budget, amp):
+    graph = cnnctl.load_text(name) if "\n" in name else cnnctl.load(name)
+    best = training_memory(graph, 1, amp=amp).largest_batch(budget)
+
+    def peak(b):
+        return training_memory(graph, b, amp=amp).peak
+
+    assert (best == 0 and peak(1) > budget) or peak(best) <= budget < peak(best + 1)
+
+
+def test_largest_batch_of_ex01_by_hand():
+    # ex01 within 40 MiB: 480 bytes whatever the batch (weights 20 x 4, gradients and adam's
+    # state), per example 240 kept + 96 in flight + 6% of the 240 kept (14.4): 350.4.
+    # (41,943,040 - 480) / 350.4 = 119,699.08
+    m = training_memory(cnnctl.load_text(EX01), 1)
+    assert (m.fixed, m.saved_per_example, m.per_example) == (480, 240, 336)
+    assert m.largest_batch(40 * 2**20) == 119_699
+
+
+def test_the_batch_is_counted_once_where_the_first_conv_keeps_it():
+    # The step's input and what conv1 keeps of it are one storage (autograd keeps a reference),
+    # in float32; under autocast conv1 keeps a 16-bit copy, and the float32 batch is apart.
+    graph = cnnctl.load("lenet5")
+    model = to_torch(graph, logits=True).train()
+    x = torch.randn(2, *nchw(graph.input_shape))
+
+    def kept_storages(autocast):
+        ptrs = set()
+
+        def pack(t):
+            ptrs.add(t.untyped_storage().data_ptr())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
+            model(x)
+        return ptrs
+
+    import contextlib
+
+    assert x.untyped_storage().data_ptr() in kept_storages(contextlib.nullcontext())
+    assert x.untyped_storage().data_ptr() not in kept_storages(torch.autocast("cpu", dtype=torch.bfloat16))
+    image = 32 * 32 * 1 * 4 * 2  # lenet5's 32x32x1 input in float32, batch 2
+    assert training_memory(graph, 2).batch_input == 0
+    assert training_memory(graph, 2).input_saved == image
+    assert training_memory(graph, 2, amp=True).batch_input == image
+    # a first layer that keeps nothing of the input (a relu before anything trainable): added
+    relu_first = cnnctl.load_text("input: 4x4x1\nlayers: [relu, pool max f=2, conv f=1 n=1]")
+    assert training_memory(relu_first, 3).batch_input == 3 * 16 * 4

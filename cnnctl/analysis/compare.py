@@ -43,6 +43,8 @@ def compare(
             "heads": [h.name for h in g.heads],
             "step_mults": cost.step_mults,
             "memory_peak": memory.peak,
+            # what the network makes of the peak: cuBLAS's workspace is the same for every network with an fc
+            "memory_less_cublas": memory.peak - memory.cublas_workspace,
             "largest_batch": memory.largest_batch(budget) if budget is not None else None,
             "field": fields[last] if last is not None else None,
             "field_layer": g.nodes[last].path if last is not None else None,

@@ -33,18 +33,27 @@ Two devices, two models (`--device`):
     the "in flight" term, per example. The weights' gradients are counted whole from the
     start (they are made as the pass goes, most by the last layers, which come first), and
     cuBLAS's workspace (32 MiB on Hopper, from the caching allocator, taken at the first
-    matrix product: a network with an fc) is added once. The
-    batch itself (the float32 input the step is given) is alive all along: added.
+    matrix product: a network with an fc) is added once. The batch itself (the input the
+    step is given) is alive all along: where a layer keeps it as given (the first conv in
+    float32), autograd holds a reference to that same storage, so it is counted once, as
+    kept; otherwise (a 16-bit copy under --amp, or a first layer that keeps nothing) it is
+    added as "the batch".
   * not modelled one by one: cuDNN's convolution workspaces (taken and given back inside a
     kernel call, sized by the algorithm cuDNN picks), the allocator's rounding of each tensor
     to 512 bytes, and a cached block of up to 1 MiB more than asked for, reused whole (the
     allocator splits a large block only when more than 1 MiB would be left): an allowance
-    of `ALLOWANCE_PERCENT` of what is kept, from the peaks measured on an H200.
-  The peak's "in flight" term (`workspace`) holds all of these: the batch, the gradients in
-  flight beyond what is kept, the allowance, and cuBLAS's workspace (fixed).
+    of `ALLOWANCE_PERCENT` of what is kept (all of it, at the batch), rounded up to a whole
+    byte, from the peaks measured on an H200.
 
-Either way the peak is linear in the batch (fixed + per example x batch), so the largest
-batch within a budget is one division.
+The peak is the sum of the terms `TrainingMemory` names: weights, gradients, optimizer
+state, kept, the batch, gradients in flight, cuBLAS's workspace, the allowance. All but the
+allowance are fixed + per example x batch; the allowance is a percentage of what is kept,
+rounded up, so the largest batch within a budget is still one division
+(`TrainingMemory.largest_batch`).
+
+What is kept is listed by the layer whose tensor it is: its output (and autocast's copies of
+it), or a tensor of its own (statistics, indices, a mask, its weights' 16-bit copy); the
+input image (or its copy) apart. These rows add up to what is kept.
 """
 
 from __future__ import annotations
@@ -84,7 +93,10 @@ class LayerMemory:
 
 @record
 class TrainingMemory:
-    """Bytes of one training step at `batch`. `saved` and `workspace` grow with the batch."""
+    """Bytes of one training step at `batch`, term by term (each a property, so that a reader
+    can add them up): weights, gradients, optimizer state, what is kept for backward, the
+    batch (where no layer keeps it as given), the gradients in flight at the peak beyond what
+    is kept, cuBLAS's workspace and the allowance (see the module)."""
 
     batch: int
     dtype: str
@@ -95,35 +107,65 @@ class TrainingMemory:
     gradients: int
     optimizer_state: int
     saved_per_example: int  # kept for backward, per example (the input included, when kept)
-    saved_fixed: int  # kept for backward whatever the batch (batch norm's statistics)
-    workspace_per_example: int  # gradients in flight at the peak, beyond what is kept (see the module)
-    layers: tuple[LayerMemory, ...]
-    workspace_fixed: int = 0  # whatever the batch: cuBLAS's workspace on a GPU
+    saved_fixed: int  # kept for backward whatever the batch (statistics, autocast's weight copies)
+    in_flight_per_example: int  # gradients alive at the peak beyond what is kept (see the module)
+    layers: tuple[LayerMemory, ...]  # what is kept, by the layer whose output (or own tensor) it is
+    input_saved_per_example: int = 0  # of what is kept, the input: itself, or autocast's copy of it
+    batch_input_per_example: int = 0  # the input the step is given, where no layer keeps it as given
+    cublas_workspace: int = 0  # whatever the batch: on a GPU, where an fc runs
+    allowance_percent: int = 0  # of what is kept, rounded up to a byte: on a GPU, ALLOWANCE_PERCENT
 
     @property
     def saved(self) -> int:
         return self.saved_fixed + self.saved_per_example * self.batch
 
     @property
-    def workspace(self) -> int:
-        return self.workspace_fixed + self.workspace_per_example * self.batch
+    def input_saved(self) -> int:
+        return self.input_saved_per_example * self.batch
+
+    @property
+    def batch_input(self) -> int:
+        return self.batch_input_per_example * self.batch
+
+    @property
+    def in_flight(self) -> int:
+        return self.in_flight_per_example * self.batch
+
+    @property
+    def allowance(self) -> int:
+        """`allowance_percent` of what is kept, rounded up to a whole byte."""
+        return _percent_up(self.allowance_percent, self.saved)
 
     @property
     def fixed(self) -> int:
-        """What does not grow with the batch."""
-        return self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.workspace_fixed
+        """What does not grow with the batch (the allowance apart)."""
+        return self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.cublas_workspace
 
     @property
     def per_example(self) -> int:
-        return self.saved_per_example + self.workspace_per_example
+        """What each example adds (the allowance apart)."""
+        return self.saved_per_example + self.batch_input_per_example + self.in_flight_per_example
 
     @property
     def peak(self) -> int:
-        return self.fixed + self.per_example * self.batch
+        return self.fixed + self.per_example * self.batch + self.allowance
 
     def largest_batch(self, budget: int) -> int:
-        """The largest batch whose peak fits in `budget` bytes (0: not even one example)."""
-        return max((budget - self.fixed) // self.per_example, 0) if budget >= self.fixed else 0
+        """The largest batch whose peak fits in `budget` bytes (0: not even one example).
+
+        peak(b) = F + P*b + ceil(p*(S + K*b)/100) <= budget, with F and P fixed and per example
+        (the allowance apart), S and K what is kept fixed and per example: the peak is whole
+        bytes, so the ceiling fits where p*(S + K*b)/100 <= budget - F - P*b, and
+        b = floor((100*(budget - F) - p*S) / (100*P + p*K)).
+        """
+        p = self.allowance_percent
+        room = 100 * (budget - self.fixed) - p * self.saved_fixed
+        return max(room // (100 * self.per_example + p * self.saved_per_example), 0)
+
+
+def _percent_up(percent: int, nbytes: int) -> int:
+    """`percent` % of `nbytes`, rounded up to a whole byte (in integers: exact at any size)."""
+    return -(-percent * nbytes // 100)
 
 
 @record
@@ -154,11 +196,8 @@ def training_memory(
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]
     kept = _kept(graph)
-    if device == "cpu":
-        saved, layers, workspace, workspace_fixed = _on_cpu(graph, kept, size, amp)
-    else:
-        saved, layers, workspace, workspace_fixed = _on_cuda(graph, kept, size, amp)
     params = graph.params
+    on = _on_cpu if device == "cpu" else _on_cuda
     return TrainingMemory(
         batch,
         dtype,
@@ -168,22 +207,19 @@ def training_memory(
         weights=(params + graph.buffers) * size,
         gradients=params * size,
         optimizer_state=OPTIMIZERS[optimizer][1] * params * size,
-        saved_per_example=saved[0],
-        saved_fixed=saved[1],
-        workspace_per_example=workspace,
-        layers=tuple(layers),
-        workspace_fixed=workspace_fixed,
+        **on(graph, kept, size, amp),
     )
 
 
-def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
+def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
     """The CPU's model: every activation in one dtype; the largest layer's gradients in flight."""
     act = AMP_BYTES if amp else size  # bytes of an activation value
     outputs = {k.storage for keeps in kept for k in keeps if k.storage is not None}
     layers: list[LayerMemory] = []
     input_bytes = numel(graph.input_shape) * act if INPUT in outputs else 0
     for n, keeps in zip(graph.nodes, kept, strict=True):
-        per, fixed = (numel(n.shape) * act if n.index in outputs else 0), 0
+        per = numel(n.shape) * act if n.index in outputs else 0
+        fixed = n.params * AMP_BYTES if amp else 0  # autocast keeps a 16-bit copy of the weights for backward
         for k in keeps:
             if k.storage is not None:
                 continue
@@ -193,15 +229,19 @@ def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
             else:
                 fixed += nbytes
         layers.append(LayerMemory(n.path, per, fixed))
-    workspace = max(
+    in_flight = max(
         (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * act for n in graph.nodes
     )  # fmt: skip
-    # autocast keeps each conv's and fc's 16-bit copy of its weights for the backward pass
-    saved_fixed = sum(m.fixed for m in layers) + (graph.params * AMP_BYTES if amp else 0)
-    return (input_bytes + sum(m.per_example for m in layers), saved_fixed), layers, workspace, 0
+    return {
+        "saved_per_example": input_bytes + sum(m.per_example for m in layers),
+        "saved_fixed": sum(m.fixed for m in layers),
+        "in_flight_per_example": in_flight,
+        "layers": tuple(layers),
+        "input_saved_per_example": input_bytes,
+    }
 
 
-def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
+def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
     """The GPU's model (see the module's docstring): each tensor in the dtype CUDA autocast
     gives it; the gradients in flight from the backward pass followed layer by layer."""
     dtypes = _dtypes(graph, size, amp)
@@ -215,7 +255,8 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
             key, nbytes = _kept_bytes(graph, n, j, k, dtypes, size, amp)
             if key not in storages:
                 storages[key] = [nbytes, 0] if k.per_example else [0, nbytes]
-                owner[key] = k.storage if key[0] == "out" else n.index
+                # counted under the layer whose output it is (autocast's copy of it too), or its own
+                owner[key] = n.index if k.storage is None else k.storage
             keepers.setdefault(key, set()).add(n.index)
         if amp and KINDS[n.kind].autocast == "16" and keeps:  # the 16-bit copy of its weights, kept to its backward
             key = ("weights", n.index)
@@ -226,17 +267,26 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool):
     for key, (per, fixed) in storages.items():
         per_layer[owner[key]][0] += per
         per_layer[owner[key]][1] += fixed
-    layers = [LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes]
-    saved = (sum(per for per, _ in storages.values()), sum(fixed for _, fixed in storages.values()))
+    # The step's input is alive all along; where a layer keeps it as given (float32, no copy),
+    # that is the same storage (autograd keeps a reference): counted once, as kept, and never
+    # freed by the backward pass.
+    batch_input = 0 if ("out", INPUT) in storages else numel(graph.input_shape) * size
     freed_by: dict[int, int] = {}  # bytes per example the backward pass frees once a layer is done
     for key, nodes in keepers.items():
-        last = min(nodes)  # the last of its keepers to run backward
-        freed_by[last] = freed_by.get(last, 0) + storages[key][0]
-    in_flight = _in_flight(graph, dtypes, freed_by)
-    allowance = saved[0] * ALLOWANCE_PERCENT // 100
-    batch_itself = numel(graph.input_shape) * size  # the step's input, alive all along
-    cublas = CUBLAS_WORKSPACE if any(n.kind == "fc" for n in graph.nodes) else 0  # taken at the first matmul
-    return saved, layers, batch_itself + in_flight + allowance, cublas
+        if key != ("out", INPUT):
+            last = min(nodes)  # the last of its keepers to run backward
+            freed_by[last] = freed_by.get(last, 0) + storages[key][0]
+    return {
+        "saved_per_example": sum(per for per, _ in storages.values()),
+        "saved_fixed": sum(fixed for _, fixed in storages.values()),
+        "in_flight_per_example": _in_flight(graph, dtypes, freed_by),
+        "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
+        "input_saved_per_example": per_layer[INPUT][0],
+        "batch_input_per_example": batch_input,
+        # taken at the first matrix product, on cuBLAS: where an fc runs
+        "cublas_workspace": CUBLAS_WORKSPACE if any(n.kind == "fc" for n in graph.nodes) else 0,
+        "allowance_percent": ALLOWANCE_PERCENT,
+    }
 
 
 def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool):

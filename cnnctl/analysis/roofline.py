@@ -6,9 +6,11 @@ at the device's memory bandwidth:
     time = max(FLOPs / peak, bytes / bandwidth)
 
 with FLOPs as `cnnctl flops` counts them, and bytes the inputs and output of the batch plus
-the weights (parameters and buffers), each read or written once, in the dtype. A layer is
-compute-bound when the first term is the larger (its arithmetic intensity, FLOPs per byte,
-exceeds the device's peak / bandwidth). Real layers also pay for launches, caches, and
+the weights (parameters and buffers), each read or written once, in the dtype; a layer that
+moves no data (`LayerKind.moves_data`: a view such as flatten, or dropout at inference, the
+identity) is charged no bytes. A layer is compute-bound when the first term is the larger:
+its arithmetic intensity (FLOPs per byte) exceeds the ridge point, the device's peak /
+bandwidth (an H100 SXM in TF32: 494.7e12 / 3.35e12 = 148 FLOP/B). Real layers also pay for launches, caches, and
 kernels below peak, so a measured time is longer: `cnnctl bench` prints both.
 
 A training step adds each layer's backward FLOPs (`cnnctl.analysis.training`) and twice its
@@ -28,6 +30,7 @@ import re
 
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..layers import KINDS
 from ..records import record
 from ..shapes import DTYPE_BYTES, numel
 from .training import training_cost
@@ -136,9 +139,9 @@ class LayerTime:
     compute_bound: bool
 
     @property
-    def intensity(self) -> float:
-        """FLOPs per byte moved."""
-        return self.flops / self.bytes if self.bytes else 0.0
+    def intensity(self) -> float | None:
+        """FLOPs per byte moved (None: a layer that moves nothing)."""
+        return self.flops / self.bytes if self.bytes else None
 
 
 @record
@@ -160,6 +163,11 @@ class Roofline:
     @property
     def bytes(self) -> int:
         return sum(t.bytes for t in self.layers)
+
+    @property
+    def ridge(self) -> float:
+        """The ridge point, FLOPs per byte: a layer of higher intensity is compute-bound."""
+        return self.profile.peak[self.dtype] / self.profile.bandwidth
 
     @property
     def compute_bound_seconds(self) -> float:
@@ -188,7 +196,8 @@ def roofline(
     backward = [c.backward_flops for c in training_cost(graph).layers] if training else None
     layers = []
     for n in graph.nodes if training else graph.inference_nodes():
-        activations = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch
+        moves = KINDS[n.kind].moves_data(n.args, training)
+        activations = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch if moves else 0
         flops, moved = n.flops * batch, activations * size + (n.params + n.buffers) * weight_size
         if backward is not None:
             flops, moved = flops + backward[n.index] * batch, 3 * moved

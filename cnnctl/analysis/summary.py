@@ -72,17 +72,19 @@ class HeadCost:
 
 @record
 class Memory:
-    """Bytes for a batch: input, every layer's output kept for backward, parameters."""
+    """Bytes for a batch: input, every layer's output kept for backward, parameters, buffers
+    (batch norm's running statistics: not trainable, but held with the weights)."""
 
     batch: int
     dtype: str
     input: int
     activations: int
     params: int
+    buffers: int = 0
 
     @property
     def total(self) -> int:
-        return self.input + self.activations + self.params
+        return self.input + self.activations + self.params + self.buffers
 
 
 @record
@@ -162,7 +164,8 @@ def summarize(
         activations=sum(numel(n.shape) for n in graph.inference_nodes()) * batch * size
         if graph.heads
         else sum(r.memory for r in rows),
-        params=(params + buffers) * size,
+        params=params * size,
+        buffers=buffers * size,
     )
     return Summary(
         graph.title,

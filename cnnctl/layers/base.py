@@ -32,6 +32,8 @@ What a training step adds, also one rule per kind (`cnnctl.analysis.training` an
   PyTorch's kernels keep them for the module cnnctl builds (measured with
   ``torch.autograd.graph.saved_tensors_hooks``, `tests/test_training_memory.py`).
 - ``window``: the geometry that receptive fields grow by (`cnnctl.analysis.receptive`).
+- ``moves_data``: whether the forward pass moves the layer's inputs and output through memory
+  (the roofline's bytes): not a view, nor the identity dropout is at inference.
 """
 
 from __future__ import annotations
@@ -223,6 +225,13 @@ class LayerKind:
         """Whether the output is a view of the first input's memory (flatten, a chunk of the
         channels): a layer that keeps it keeps the whole input alive."""
         return False
+
+    def moves_data(self, a: Args, training: bool) -> bool:
+        """Whether its forward pass reads its inputs and writes its output: the bytes the
+        roofline charges it (`cnnctl.analysis.roofline`). A view moves nothing (flatten, a
+        chunk or a slice of the channels); nor does a layer that is the identity at inference
+        (dropout, droppath), unless `training`."""
+        return not self.is_view(a)
 
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
         """The (height, width) geometry of each output position's view of the input; None when

@@ -16,7 +16,7 @@ class Chunk(LayerKind):
     PyTorch's ``x.chunk(parts, dim=1)[i - 1]``. `parts` must divide ``C``.
 
     Output ``H x W x C/parts`` (a vector: its ``N/parts`` values). Free: no params, no FLOPs.
-    A view of its input: a layer that keeps it for backward keeps the whole input.
+    A view of its input (it moves no bytes): a layer that keeps it for backward keeps the whole input.
     """
 
     name = "chunk"
@@ -47,8 +47,8 @@ class Slice(LayerKind):
     first ``C_in`` channels: `slice 0 ${in_c}`, `add with=input`, then `concat` with `slice ${in_c}`).
 
     Output ``H x W x (end - start)`` (a vector: its values ``start`` to ``end``); `end` at most
-    ``C``, above `start`. Free: no params, no FLOPs. A view of its input: a layer that keeps it
-    for backward keeps the whole input.
+    ``C``, above `start`. Free: no params, no FLOPs. A view of its input (it moves no bytes): a
+    layer that keeps it for backward keeps the whole input.
     """
 
     name = "slice"

@@ -77,6 +77,7 @@ class FC(LayerKind):
 @registered
 class Flatten(LayerKind):
     """Flatten: a volume ``HxWxC`` becomes the vector ``H*W*C``. Free: no params, no FLOPs.
+    A view of its input: it moves no bytes (the roofline charges it none).
 
     Implicit before an `fc` that meets a volume; write it to make it visible.
     Receptive field: the whole input (a vector has no positions).
@@ -98,7 +99,8 @@ class Flatten(LayerKind):
 @registered
 class Dropout(LayerKind):
     """Dropout: `dropout 0.5`. Shape unchanged; no params; counted as free (it is the
-    identity at inference, where costs are measured).
+    identity at inference, where costs are measured: it returns its input, moving no bytes;
+    in a training step it reads its input and writes its output).
     Keeps its mask for backward: one byte a value on a GPU (PyTorch's fused kernel keeps a
     bool mask), the activations' dtype on a CPU (its unfused form keeps the scaled noise).
     """
@@ -112,6 +114,9 @@ class Dropout(LayerKind):
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         return (Saved(OWN, numel(out), itemsize=MASK),)
+
+    def moves_data(self, a: Args, training: bool) -> bool:
+        return training
 
 
 MASK = 1
@@ -127,8 +132,8 @@ class DropPath(LayerKind):
 
     Without a rate it takes its block's rate from the file's `droppath:` schedule (the rate
     grows linearly with the block's place in the network; see the README).
-    Shape unchanged; no params; free, like dropout (costs are measured at inference).
-    Keeps one scale per example for backward.
+    Shape unchanged; no params; free, like dropout (costs are measured at inference), moving
+    no bytes at inference. Keeps one scale per example for backward.
     """
 
     name = "droppath"
@@ -145,3 +150,6 @@ class DropPath(LayerKind):
 
     def is_view(self, a: Args) -> bool:
         return not a.rate  # a rate of 0 passes its input through
+
+    def moves_data(self, a: Args, training: bool) -> bool:
+        return training and not self.is_view(a)

@@ -3,12 +3,12 @@ data -> Table (for table/markdown/csv) or a JSON-able dict."""
 
 from __future__ import annotations
 
-from ..analysis.memory import TrainingMemory
+from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
 from ..analysis.roofline import Roofline
 from ..analysis.training import OPTIMIZERS, TrainingCost
 from ..shapes import format_shape
-from .numbers import exact, size
+from .numbers import duration, exact, size
 from .table import Column, Table, num
 from .views import field_text
 
@@ -21,10 +21,12 @@ KEPT_MODEL = (
 )
 PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cuda": "Peak (cuda): the backward pass followed layer by layer, what is kept freed as its layers are done and "
-    "each gradient alive from the layer that makes it to the layer it is for; plus the batch itself, cuBLAS's "
-    "32 MiB workspace (with an fc) and an allowance of 6% of what is kept for cuDNN's workspaces and the allocator's "
-    "rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in float32). "
-    "Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training step).",
+    "each gradient alive from the layer that makes it to the layer it is for; plus the batch (once: where the "
+    "first layer keeps the input as given, autograd holds that same tensor), cuBLAS's 32 MiB workspace (with an "
+    "fc) and an allowance of 6% of what is kept, rounded up to a byte, for cuDNN's workspaces and the "
+    "allocator's rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in "
+    "float32). Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training "
+    "step).",
     "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, and the largest "
     "layer's output and input gradients in flight): an upper estimate.",
 }
@@ -44,11 +46,6 @@ def field_json(f: Field) -> dict:
     if f.uneven:
         return {"size": f.size, "jump": f.jump, "start": f.start, "uneven": True}
     return {"size": f.size, "jump": f.jump, "start": f.start}
-
-
-def milliseconds(seconds: float) -> str:
-    """`2.497 ms`; below a millisecond in microseconds, `6.9 µs`."""
-    return f"{seconds * 1e3:,.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:,.1f} µs"
 
 
 # -- flops: training step and roofline ---------------------------------------------------------
@@ -87,9 +84,11 @@ def roofline_notes(r: Roofline) -> list[str]:
     precision = f"mixed {r.dtype}: 2-byte activations, float32 weights" if r.amp else r.dtype
     return [
         f"Roofline on {r.profile.name} ({precision}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), "
-        f"batch {r.batch:,}: at least {milliseconds(r.seconds)} per forward pass, {compute:.0%} of it in "
+        f"batch {r.batch:,}: at least {duration(r.seconds)} per forward pass, {compute:.0%} of it in "
         "compute-bound layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + "
-        "output + weights once",
+        "output + weights once (none for a view, such as flatten, or dropout at inference)",
+        f"Ridge point: {r.ridge:,.1f} FLOP/B ({peak:g} TFLOP/s / {r.profile.bandwidth / 1e9:,.0f} GB/s): a layer "
+        "whose intensity (FLOPs / bytes, FLOP/B) is above it is compute-bound, below it memory-bound",
     ]
 
 
@@ -104,34 +103,50 @@ def roofline_json(r: Roofline) -> dict:
         "seconds": r.seconds,
         "compute_bound_seconds": r.compute_bound_seconds,
         "bytes": r.bytes,
+        "ridge_flops_per_byte": r.ridge,
         "lower_bound": True,
     }
 
 
 # -- memory ------------------------------------------------------------------------------------
-def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
+def memory_parts(m: TrainingMemory) -> list[tuple[str, str, int]]:
+    """The terms of the peak, in the order they add up: (JSON key, label, bytes). A GPU's terms
+    (the batch, cuBLAS's workspace, the allowance) only on --device cuda, where they are modelled."""
     state = OPTIMIZERS[m.optimizer][1]
-    rows = [
-        ["weights and buffers", m.weights],
-        ["gradients", m.gradients],
-        [f"optimizer state ({m.optimizer}: {state} per parameter)", m.optimizer_state],
-        ["activations kept for backward", m.saved],
-        [
-            "in flight at the peak: "
-            + ("gradients, the batch, workspaces" if m.device == "cuda" else "the largest layer's gradients"),
-            m.workspace,
-        ],
-        ["peak of a training step", m.peak],
+    cuda = m.device == "cuda"
+    parts = [
+        ("weight_bytes", "weights and buffers", m.weights),
+        ("gradient_bytes", "gradients", m.gradients),
+        ("optimizer_state_bytes", f"optimizer state ({m.optimizer}: {state} per parameter)", m.optimizer_state),
+        ("saved_bytes", "activations kept for backward", m.saved),
     ]
+    if not cuda:
+        return [*parts, ("in_flight_bytes", "in flight: the largest layer's gradients", m.in_flight)]
+    return [
+        *parts,
+        ("batch_bytes", "the batch (0 where a layer keeps it as given)", m.batch_input),
+        ("in_flight_bytes", "gradients in flight at the peak", m.in_flight),
+        ("cublas_workspace_bytes", "cuBLAS's workspace (with an fc)", m.cublas_workspace),
+        ("allowance_bytes", f"allowance ({m.allowance_percent}% of kept, rounded up)", m.allowance),
+    ]
+
+
+def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
+    rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m)]
+    rows.append(["peak of a training step", m.peak, m.peak])
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
     device = DEVICES.get(m.device, m.device)
     title = (
         f"{name}: memory of a training step, estimated for {device} (--device {m.device}), batch {m.batch:,}, "
         f"{m.dtype}{amp}, {m.optimizer}"
     )
+    allowance = f" + {m.allowance_percent}% of {exact(m.saved)} kept, rounded up" if m.allowance_percent else ""
+    each = [f"{exact(m.saved_per_example)} kept", f"{exact(m.batch_input_per_example)} the batch",
+            f"{exact(m.in_flight_per_example)} in flight"]  # fmt: skip
     notes = [
-        f"Per example: {size(m.saved_per_example)} kept + {size(m.workspace_per_example)} in flight; "
-        f"whatever the batch: {size(m.fixed)}",
+        f"Peak = {exact(m.fixed)} whatever the batch + {exact(m.per_example)} per example x {m.batch:,}{allowance}. "
+        f"Per example: {' + '.join(each if m.device == 'cuda' else each[::2])}; kept = {exact(m.saved_fixed)} "
+        f"whatever the batch + {exact(m.saved_per_example)} x {m.batch:,}",
         "Computed from the network, not measured: nothing runs, whatever this machine has. --device picks the "
         "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
         "autocast's dtypes) or its CPU kernels (cpu).",
@@ -139,17 +154,23 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
     if budget is not None:
         best = m.largest_batch(budget)
         notes.append(
-            f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m.fixed + m.per_example * best)})"
+            f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m._replace(batch=best).peak)})"
             if best else " (not even one example fits)")
         )  # fmt: skip
     notes += list(memory_model(m.device))
     columns = [Column("", key="part"), num("bytes", exact), num("size", size)]  # CSV: every column named
-    return Table(title, columns, [[k, v, v] for k, v in rows], notes)
+    return Table(title, columns, rows, notes)
+
+
+def kept_rows(m: TrainingMemory) -> list[tuple[str, int]]:
+    """What is kept for backward at the batch, by the layer whose tensor it is (the input
+    image, or autocast's copy of it, as `input`), in order: the rows add up to `m.saved`."""
+    rows = [("input", m.input_saved)] + [(r.path, r.per_example * m.batch + r.fixed) for r in m.layers]
+    return [(path, b) for path, b in rows if b]
 
 
 def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
-    layers = sorted(m.layers, key=lambda r: -(r.per_example * m.batch + r.fixed))
-    kept = [(r.path, r.per_example * m.batch + r.fixed) for r in layers if r.per_example or r.fixed]
+    kept = sorted(kept_rows(m), key=lambda r: -r[1])
     rows = [[path, b, b] for path, b in (kept[:top] if top else kept)]
     if top and len(kept) > top:  # the rest in one row, as flops --top does: the column still adds up
         rest = sum(b for _, b in kept[top:])
@@ -158,6 +179,11 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
         [Column("Layer", squeeze=True), num("bytes", exact), num("size", size)],
         rows,
+        [
+            f"The rows add up to what is kept: {exact(m.saved)} bytes. input: the image, as the first layers keep it "
+            "(under --amp autocast's 16-bit copy); a layer's row: its output (and autocast's copies of it) where a "
+            "later layer keeps it, and its own tensors"
+        ],
     )
 
 
@@ -169,22 +195,22 @@ def memory_json(m: TrainingMemory, name: str, budget: int | None, per_layer: boo
         "optimizer": m.optimizer,
         "amp": m.amp,
         "device": m.device,
-        "weight_bytes": m.weights,
-        "gradient_bytes": m.gradients,
-        "optimizer_state_bytes": m.optimizer_state,
-        "saved_bytes": m.saved,
-        "workspace_bytes": m.workspace,
+        # the terms of the peak: they add up to peak_bytes
+        **{key: nbytes for key, _, nbytes in memory_parts(m)},
         "peak_bytes": m.peak,
+        # peak = fixed + per example x batch + allowance percent of (saved fixed + saved per example x batch), up
         "per_example_bytes": m.per_example,
         "fixed_bytes": m.fixed,
+        "saved_per_example_bytes": m.saved_per_example,
+        "saved_fixed_bytes": m.saved_fixed,
+        "allowance_percent": m.allowance_percent,
         "model": list(memory_model(m.device)),
     }
     if budget is not None:
         out["budget_bytes"] = budget
         out["largest_batch"] = m.largest_batch(budget)
     if per_layer:
-        kept = [r for r in m.layers if r.per_example or r.fixed]
-        out["layers"] = [{"path": r.path, "saved_bytes": r.per_example * m.batch + r.fixed} for r in kept]
+        out["layers"] = [{"path": path, "saved_bytes": b} for path, b in kept_rows(m)]
     return out
 
 
@@ -220,12 +246,13 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
         ("memory_peak", f"training memory ({batch}, {dtype}, {where['optimizer']})", size),
+        ("memory_less_cublas", "training memory less cuBLAS's workspace", size),
     ]
     if where.get("budget") is not None:
         rows.append(("largest_batch", f"largest batch within {size(where['budget'])}", None))
     rows += [
         ("field", "receptive field (last map)", field_text),
-        ("latency", f"roofline latency ({where['profile']}, {batch}, {dtype})", milliseconds),
+        ("latency", f"roofline latency ({where['profile']}, {batch}, {dtype})", duration),
     ]
     return rows
 
@@ -250,8 +277,9 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     notes = [
         "receptive field (last map): of the last layer whose output is still a map of more than one position; "
         "`all` where each of its values sees the whole image (after a squeeze-and-excitation gate)",
-        "training memory: `cnnctl memory` says what it holds; roofline latency: a lower bound, `cnnctl flops "
-        "--profile` shows it layer by layer",
+        "training memory: `cnnctl memory` says what it holds; of it cuBLAS's workspace, "
+        f"{size(CUBLAS_WORKSPACE)} wherever an fc runs, is the same for any network: the next row leaves it out",
+        "roofline latency: a lower bound, `cnnctl flops --profile` shows it layer by layer",
     ]
     if heads:
         named = "; ".join(f"{n}: {', '.join(e['heads'])}" for n, e in zip(names, entries, strict=True) if e["heads"])
@@ -305,11 +333,13 @@ def _stage_table(entries: list[dict], names: list[str], heads: bool) -> Table:
 def compare_json(entries: list[dict], where: dict) -> dict:
     networks = []
     for e in entries:
-        item = {k: v for k, v in e.items() if k not in ("field", "input", "output", "latency", "memory_peak")}
+        renamed = ("field", "input", "output", "latency", "memory_peak", "memory_less_cublas")
+        item = {k: v for k, v in e.items() if k not in renamed}
         item.update(
             input=format_shape(e["input"]),
             output=format_shape(e["output"]),
             memory_peak_bytes=e["memory_peak"],
+            memory_less_cublas_bytes=e["memory_less_cublas"],
             latency_seconds=e["latency"],
             receptive_field=None if e["field"] is None else field_json(e["field"]),
         )

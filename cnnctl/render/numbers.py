@@ -54,6 +54,25 @@ def size(nbytes: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
+_TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def duration(seconds: float, digits: int = 3) -> str:
+    """A time in the unit that fits, to `digits` significant digits: `10.1 ns`, `201 ns`,
+    `2.50 ms`, `1,234 s`; below a nanosecond still in ns (`0.500 ns`), and 0 as `0 s`."""
+    if seconds == 0 or not math.isfinite(seconds):
+        return "0 s" if seconds == 0 else str(seconds)
+    for scale, unit in _TIME_UNITS:
+        value = abs(seconds) / scale
+        # the unit where the value, once rounded, is at least 1 (999.96 µs is `1.00 ms`)
+        if round(value, max(digits - 1, 0)) >= 1 or unit == "ns":
+            decimals = max(digits - 1 - math.floor(math.log10(value)), 0)
+            if round(value, decimals) >= 10 ** (digits - decimals):  # 9.996 -> 10.0, one digit fewer after the point
+                decimals = max(decimals - 1, 0)
+            return f"{math.copysign(value, seconds):,.{decimals}f} {unit}"
+    raise AssertionError  # pragma: no cover
+
+
 def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 

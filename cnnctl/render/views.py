@@ -7,7 +7,7 @@ from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
-from .numbers import accuracy, both, exact, plural, share, short, size
+from .numbers import accuracy, both, duration, exact, plural, share, short, size
 from .table import Column, Table, clean, num
 
 LAYER = Column("Layer", squeeze=True)
@@ -111,7 +111,8 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + " (`cnnctl flops` says what is counted)",
         *head_notes(s),
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
-        f"params {size(m.params)}, total {size(m.total)} (a training step: `cnnctl memory`)",
+        f"params {size(m.params)}, buffers {size(m.buffers)}, total {size(m.total)} (a training step: "
+        "`cnnctl memory`)",
     ]
     notes += column_notes(s, columns)
     return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
@@ -278,6 +279,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "input_bytes": m.input,
             "activation_bytes": m.activations,
             "param_bytes": m.params,
+            "buffer_bytes": m.buffers,
             "total_bytes": m.total,
         },
         "warnings": [w.format("warning") for w in s.warnings],
@@ -311,10 +313,14 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
             by_path = {t.path: t for t in times.layers}
             for row, r in zip(rows, order, strict=True):
                 t = by_path[r.path]
-                row += [t.seconds, "compute" if t.compute_bound else "memory"]
+                row += [t.intensity, t.seconds, _bound(t)]
         if top is not None and len(rows) > top:
             rest = rows[top:]
             other = [f"({len(rest):,} other layers)", "", *[_total(rest, i) for i in range(2, len(rows[0]))]]
+            if times is not None:  # intensities do not add up: the rest's is its FLOPs over its bytes
+                timed = [by_path[r[0]] for r in rest]
+                moved = sum(t.bytes for t in timed)
+                other[-3] = sum(t.flops for t in timed) / moved if moved else None
             rows = [*rows[:top], other]
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
@@ -336,7 +342,8 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
         if cost is not None:
             columns.append(num("Bwd mults", exact))
         if times is not None:
-            columns += [num("Time us", _microseconds), Column("Bound")]  # CSV: seconds
+            # CSV: the intensity and the time in seconds, as computed
+            columns += [num("FLOP/B", _intensity), Column("Time", duration, right=True, key="Time s"), Column("Bound")]
         return Table(title, columns, rows, [total, *notes])
     rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
     if batch > 1:
@@ -367,8 +374,14 @@ def _total(rows: list[list], i: int):
     return ""
 
 
-def _microseconds(seconds: float | str) -> str:
-    return seconds if isinstance(seconds, str) else f"{seconds * 1e6:,.2f}"
+def _intensity(flops_per_byte: float | None) -> str:
+    """A roofline intensity: `0.13`, `148.25`; `-` for a layer that moves no bytes."""
+    return "-" if flops_per_byte is None else f"{flops_per_byte:,.2f}"
+
+
+def _bound(t) -> str:
+    """What bounds a layer's roofline time: `compute`, `memory`, or `-` where it takes none."""
+    return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
 
 
 def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> dict:
@@ -624,7 +637,8 @@ def bench_table(result) -> Table:
         Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
         num("spread", _maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
         num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", _maybe("{:,.0f}".format)),
-        num("roofline ms", _maybe(ms)),
+        # the estimate in the unit that fits (a small network's is a few µs); CSV: milliseconds
+        Column("roofline", _maybe(lambda v: duration(v / 1e3)), right=True, key="roofline ms"),
         Column("step/roofline", _maybe(_ratio("{:.1f}x")), right=True, csv=False),
         Column("step/roofline", csv_only=True), Column("measurement"),
     ]  # fmt: skip
