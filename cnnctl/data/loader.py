@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError
+from ..errors import CnnctlError, one_line
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
 from .decode import (
     MISSING,
@@ -317,12 +317,14 @@ class Skipped:
         """`read` images decoded, `bad` (name, Problem) not."""
         self.seen += read + len(bad)
         self.epoch_bad += len(bad)
-        new = [(name, problem) for name, problem in bad if name not in self.names]
+        # Each named as on the terminal (one_line): a name holding a line break or an ESC
+        # cannot forge a line of the file, or drive the terminal it is shown on.
+        new = [(one_line(name), problem) for name, problem in bad if one_line(name) not in self.names]
         self.names.update(name for name, _ in new)
         self.gone += [name for name, problem in new if problem.message == MISSING]
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
-                out.writelines(f"{name}: {problem.message}\n" for name, problem in new)
+                out.writelines(f"{name}: {one_line(problem.message)}\n" for name, problem in new)
         total = len(self.names)
         if bad and total > MAX_BAD * max(self.seen, BAD_FLOOR):
             raise self._too_many(total, bad)

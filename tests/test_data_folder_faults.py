@@ -1,0 +1,176 @@
+"""Data folders a user cannot be trusted with: links out of the folder, loops of links, files cut
+short, names that would forge lines or drive the terminal (cnnctl.data.folder, loader, pack)."""
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+import cnnctl  # noqa: E402
+from cnnctl.data import load_data  # noqa: E402
+from cnnctl.data.folder import list_image_folder  # noqa: E402
+from cnnctl.data.loader import Skipped  # noqa: E402
+from cnnctl.data.pack import pack  # noqa: E402
+from cnnctl.data.stats import given  # noqa: E402
+from cnnctl.errors import Problem  # noqa: E402
+
+PLAIN = given((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 3, "the test")
+
+
+def folder_of(root, per_class=4, classes=("cat", "dog")):
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.new("RGB", (8, 8), (i, 10 * i, 3)).save(root / c / f"{i}.png")
+    return root
+
+
+def jpeg_cut_short(path):
+    """A JPEG whose header is whole and whose pixels stop halfway: only decoding finds it."""
+    noise = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    Image.fromarray(noise.numpy()).save(path, quality=95)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# -- 1. links out of the folder are not read --------------------------------------------------------
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """A folder with a link out of it (to an image outside) and one inside it (to its own image)."""
+    root = folder_of(tmp_path / "data")
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(secret)
+    (root / "dog" / "out.png").symlink_to(secret)
+    (root / "dog" / "in.png").symlink_to(root / "cat" / "0.png")
+    return root, secret
+
+
+def test_a_link_out_of_the_data_folder_is_left_out_and_named_with_where_it_leads(linked):
+    root, secret = linked
+    tree = list_image_folder(root)
+    listed = [f.name for f, _ in tree.splits["train"]]
+    assert "out.png" not in listed and "in.png" in listed and len(listed) == 4 + 4 + 1
+    assert tree.outside == [(root / "dog" / "out.png", str(secret))]
+    assert f"left out 1 link that leads out of data/ (not read): dog/out.png -> {secret}" in tree.notes
+
+
+def test_a_class_folder_that_is_a_link_out_is_no_class(tmp_path):
+    root = folder_of(tmp_path / "data", classes=("a", "b"))
+    folder_of(tmp_path / "elsewhere", classes=("c",))
+    (root / "c").symlink_to(tmp_path / "elsewhere" / "c")
+    tree = list_image_folder(root)
+    assert tree.classes == ["a", "b"] and tree.outside == [(root / "c", str(tmp_path / "elsewhere" / "c"))]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_held_in_memory_or_streamed_the_link_out_is_not_read(linked, stream):
+    root, secret = linked
+    data = load_data(str(root), (8, 8, 3), stream=stream, workers=0, stats=PLAIN, val_split=0.0)
+    images = len(data.train.labels) if stream else len(data.train.y)
+    assert images == 9  # 8 images and the link inside; not the link out
+    assert any("leads out of data/" in note and str(secret) in note for note in data.notes)
+    if not stream:  # no image of the data is the secret's pure red
+        assert not ((data.train.x[:, 0] == 255) & (data.train.x[:, 1] == 0)).all(dim=(1, 2)).any()
+
+
+def test_pack_leaves_the_link_out_unread_and_names_it_in_skipped_txt(linked):
+    root, secret = linked
+    result = pack(root, root.parent / "out", 10**9)
+    assert result.images() == 9
+    lines = (root.parent / "out" / "skipped.txt").read_text().splitlines()
+    assert lines == [f"{root / 'dog' / 'out.png'}: a link leading out of the folder, to {secret}: not read"]
+    shard = next((root.parent / "out").glob("*.tar")).read_bytes()
+    assert secret.read_bytes() not in shard
+
+
+# -- 2. a loop of links is one unreadable file ---------------------------------------------------------
+
+
+def test_a_loop_of_links_is_one_unreadable_file_not_the_end_of_the_listing(tmp_path):
+    root = folder_of(tmp_path / "data", per_class=60)
+    (root / "dog" / "loopa.png").symlink_to("loopb.png")
+    (root / "dog" / "loopb.png").symlink_to("loopa.png")
+    listed = [f.name for f, _ in list_image_folder(root).splits["train"]]
+    assert "loopa.png" in listed and "loopb.png" in listed
+    with pytest.raises(cnnctl.CnnctlError) as caught:  # held in memory: named, as any unreadable file
+        load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
+    assert named == ["loopa.png", "loopb.png"]
+    assert all("Too many levels of symbolic links" in p.message for p in caught.value.problems)
+    result = pack(root, tmp_path / "out", 10**9)  # packed without them
+    assert result.images() == 120 and sorted(os.path.basename(f) for f, _ in result.skipped) == named
+
+
+def test_a_streamed_run_skips_a_loop_of_links_under_the_one_percent_rule(tmp_path):
+    from cnnctl.train.stream import Stream
+
+    root = folder_of(tmp_path / "data", per_class=100)
+    (root / "dog" / "loop.png").symlink_to("loop.png")
+    data = load_data(str(root), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+    skipped = Skipped(tmp_path / "skipped.txt")
+    stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, torch.device("cpu"), workers=0, skipped=skipped)
+    got = sum(len(y) for _, y in stream.epoch(0, 0, 201, 0, 1))  # one batch of all 201
+    assert got == 200 and skipped.epoch_bad == 1
+    assert (tmp_path / "skipped.txt").read_text().startswith(f"{root / 'dog' / 'loop.png'}: cannot read the image")
+
+
+# -- 5. every unreadable file held in memory named in one run ------------------------------------------
+
+
+def test_a_file_cut_short_is_named_with_the_files_whose_header_is_broken(tmp_path):
+    root = folder_of(tmp_path / "data")
+    (root / "cat" / "text.jpg").write_bytes(b"not an image")
+    jpeg_cut_short(root / "dog" / "cut.jpg")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
+    assert named == ["cut.jpg", "text.jpg"]
+
+
+def test_files_cut_short_in_training_and_validation_images_are_named_together(tmp_path):
+    for split in ("train", "val"):
+        folder_of(tmp_path / "data" / split)
+        jpeg_cut_short(tmp_path / "data" / split / "cat" / f"{split}-cut.jpg")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_data(str(tmp_path / "data"), (8, 8, 3), stream=False, stats=PLAIN)
+    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
+    assert named == ["train-cut.jpg", "val-cut.jpg"]
+
+
+# -- 6. names written as on the terminal, in skipped.txt too --------------------------------------------
+
+HOSTILE = ["bad\nline.png", "ansi\x1b[2J.png", "\u202egnp.exe.png"]
+ESCAPED = ["bad\\nline.png", "ansi\\x1b[2J.png", "\\u202egnp.exe.png"]
+
+
+def test_one_line_escapes_line_breaks_escapes_and_bidirectional_controls():
+    from cnnctl.errors import one_line
+    from cnnctl.render.table import clean
+
+    assert [one_line(name) for name in HOSTILE] == ESCAPED
+    assert [clean(name) for name in HOSTILE] == ESCAPED  # the terminal's tables and notes: the same words
+    assert Problem("x", None, hint="\u202e").format().endswith("hint: \\u202e")
+
+
+def test_skipped_txt_has_one_line_per_image_written_as_the_terminal_shows_it(tmp_path):
+    skipped = Skipped(tmp_path / "skipped.txt")
+    skipped.add(1000, [(name, Problem("cannot read the image: \x1b[31m")) for name in HOSTILE])
+    lines = (tmp_path / "skipped.txt").read_text().splitlines()
+    assert lines == [f"{name}: cannot read the image: \\x1b[31m" for name in ESCAPED]
+    again = Skipped(tmp_path / "skipped.txt")  # a resumed run: each still named once
+    again.add(1000, [(HOSTILE[0], Problem("cannot read the image"))])
+    assert len((tmp_path / "skipped.txt").read_text().splitlines()) == 3
+
+
+def test_pack_writes_hostile_names_escaped_in_skipped_txt(tmp_path):
+    root = folder_of(tmp_path / "data")
+    for name in HOSTILE:
+        (root / "cat" / name).write_bytes(b"not an image")
+    pack(root, tmp_path / "out", 10**9)
+    lines = (tmp_path / "out" / "skipped.txt").read_text().splitlines()
+    assert sorted(line.split(": ", 1)[0].rsplit("/", 1)[1] for line in lines) == sorted(ESCAPED)
+    assert all("\x1b" not in line and "\u202e" not in line for line in lines)
