@@ -174,3 +174,78 @@ def test_pack_writes_hostile_names_escaped_in_skipped_txt(tmp_path):
     lines = (tmp_path / "out" / "skipped.txt").read_text().splitlines()
     assert sorted(line.split(": ", 1)[0].rsplit("/", 1)[1] for line in lines) == sorted(ESCAPED)
     assert all("\x1b" not in line and "\u202e" not in line for line in lines)
+
+
+# -- 3, 4. a loader process killed, shared memory not made: one message, what was saved kept ----------
+
+NET = "name: tiny\ninput: 8x8x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 2\n"
+
+
+def _loader_children() -> list[int]:
+    """This process's children that are PyTorch's loader workers (Linux)."""
+    from pathlib import Path
+
+    tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
+    children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    return [pid for pid in children if Path(f"/proc/{pid}/comm").read_text().strip() == "pt_data_worker"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="finds the loader processes in /proc (Linux)")
+def test_a_loader_process_killed_mid_run_is_one_message_with_the_checkpoint_kept(tmp_path):
+    import json
+    import signal
+    import time
+
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.loop import train
+
+    folder_of(tmp_path / "data", per_class=40)
+    killed = []
+
+    def kill_a_loader(step: int) -> bool:
+        if step == 8 and not killed:  # the second epoch (5 steps each): the first is saved
+            killed.append(_loader_children()[0])
+            os.kill(killed[0], signal.SIGKILL)
+            time.sleep(1)  # PyTorch's SIGCHLD handler tells the training process
+        return False
+
+    config = TrainConfig(epochs=3, batch_size=16, device="cpu", out=str(tmp_path / "run"), stream=True, workers=2,
+                         data=str(tmp_path / "data"), val_split=0.0)  # fmt: skip
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        train(cnnctl.load_text(NET), config, arch="tiny", source="tiny.yaml", hooks=[kill_a_loader])
+    (problem,) = caught.value.problems
+    said = f"a loader process (pid {killed[0]}) was killed by signal: Killed"
+    assert problem.message == said and str(problem.loc) == str(tmp_path / "run")
+    assert "last checkpoint (last.pt) is kept" in problem.hint and "--resume" in problem.hint
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert (status["status"], status["epochs_done"], status["reason"]) == ("failed", 1, said)
+
+
+class _Rows(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from cnnctl.data.loader import _batch_tensor
+
+        return _batch_tensor((4000,), torch.uint8)
+
+
+def _no_file_over_a_kilobyte(_worker: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))  # shared memory is a file: 1,000 bytes at most
+
+
+def test_shared_memory_a_loader_cannot_make_is_said_with_its_size_and_the_way_out():
+    from cnnctl.data.loader import loader_fault
+
+    loader = torch.utils.data.DataLoader(_Rows(), batch_size=None, num_workers=1,
+                                         worker_init_fn=_no_file_over_a_kilobyte)  # fmt: skip
+    with pytest.raises(RuntimeError) as caught:
+        list(loader)
+    message, fix = loader_fault(caught.value)
+    assert message.startswith("shared memory for the loader's batches could not be made (4,000 bytes asked): ")
+    assert "File too large" in message and "\n" not in message
+    assert "--workers 0" in fix and "--shm-size" in fix
+    assert loader_fault(RuntimeError("a bug of cnnctl")) is None  # anything else keeps its traceback
