@@ -219,6 +219,9 @@ def test_a_loader_process_killed_mid_run_is_one_message_with_the_checkpoint_kept
     assert "last checkpoint (last.pt) is kept" in problem.hint and "--resume" in problem.hint
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert (status["status"], status["epochs_done"], status["reason"]) == ("failed", 1, said)
+    import gc
+
+    gc.collect()  # the loader's queues, their feeder threads ended here, not in a later test
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -249,3 +252,10 @@ def test_shared_memory_a_loader_cannot_make_is_said_with_its_size_and_the_way_ou
     assert "File too large" in message and "\n" not in message
     assert "--workers 0" in fix and "--shm-size" in fix
     assert loader_fault(RuntimeError("a bug of cnnctl")) is None  # anything else keeps its traceback
+
+
+def test_too_many_unreadable_images_name_the_first_on_one_line():
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        Skipped().add(10, [(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
+    (problem,) = caught.value.problems
+    assert "the first, bad\\nline.png: cannot read the image" in problem.message and "\n" not in problem.message

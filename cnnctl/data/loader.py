@@ -382,7 +382,7 @@ class Skipped:
                 hint=f"put them back, or start a new run (it lists the images anew){damaged}",
             )
         return CnnctlError.at(
-            f"{count}: the first, {bad[0][0]}: {bad[0][1].message}",
+            f"{count}: the first, {one_line(bad[0][0])}: {bad[0][1].message}",
             hint="repair or remove the damaged files; a few among many are skipped",
         )
 
