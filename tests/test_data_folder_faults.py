@@ -181,47 +181,56 @@ def test_pack_writes_hostile_names_escaped_in_skipped_txt(tmp_path):
 NET = "name: tiny\ninput: 8x8x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 2\n"
 
 
-def _loader_children() -> list[int]:
-    """This process's children that are PyTorch's loader workers (Linux)."""
-    from pathlib import Path
+# Run as `cnnctl train`, in a process of its own, with a step hook that kills one of its loader
+# processes (SIGKILL) in the second epoch, the first saved: what the user sees, and its exit code.
+KILLER = """
+import os, signal, sys, time
+from pathlib import Path
+from cnnctl.train import loop
 
+def loader_children():
     tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
     children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
     return [pid for pid in children if Path(f"/proc/{pid}/comm").read_text().strip() == "pt_data_worker"]
+
+def killer(world):
+    def kill(step):
+        if step == 8 and not Path(sys.argv[1]).exists():  # 5 steps an epoch
+            pid = loader_children()[0]
+            Path(sys.argv[1]).write_text(str(pid))
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(1)  # PyTorch's SIGCHLD handler tells this process
+        return False
+    return kill
+
+loop.fault_from_env = killer
+from cnnctl.cli import main
+main(sys.argv[2:])
+"""
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="finds the loader processes in /proc (Linux)")
 def test_a_loader_process_killed_mid_run_is_one_message_with_the_checkpoint_kept(tmp_path):
     import json
-    import signal
-    import time
-
-    from cnnctl.train.config import TrainConfig
-    from cnnctl.train.loop import train
+    import subprocess
+    import sys
 
     folder_of(tmp_path / "data", per_class=40)
-    killed = []
-
-    def kill_a_loader(step: int) -> bool:
-        if step == 8 and not killed:  # the second epoch (5 steps each): the first is saved
-            killed.append(_loader_children()[0])
-            os.kill(killed[0], signal.SIGKILL)
-            time.sleep(1)  # PyTorch's SIGCHLD handler tells the training process
-        return False
-
-    config = TrainConfig(epochs=3, batch_size=16, device="cpu", out=str(tmp_path / "run"), stream=True, workers=2,
-                         data=str(tmp_path / "data"), val_split=0.0)  # fmt: skip
-    with pytest.raises(cnnctl.CnnctlError) as caught:
-        train(cnnctl.load_text(NET), config, arch="tiny", source="tiny.yaml", hooks=[kill_a_loader])
-    (problem,) = caught.value.problems
-    said = f"a loader process (pid {killed[0]}) was killed by signal: Killed"
-    assert problem.message == said and str(problem.loc) == str(tmp_path / "run")
-    assert "last checkpoint (last.pt) is kept" in problem.hint and "--resume" in problem.hint
-    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    (tmp_path / "tiny.yaml").write_text(NET)
+    run = tmp_path / "run"
+    data = ["--data", str(tmp_path / "data"), "--stream", "--workers", "2", "--val-split", "0"]
+    args = ["train", str(tmp_path / "tiny.yaml"), *data, "--epochs", "3", "--batch-size", "16", "--device", "cpu",
+            "--out", str(run)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(cnnctl.__file__))}
+    done = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "killed"), *args], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    pid = (tmp_path / "killed").read_text()
+    said = f"a loader process (pid {pid}) was killed by signal: Killed"
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"error: {run}: {said}\n  hint: the run's last checkpoint (last.pt) is kept; " in done.stderr
+    assert f"--resume {run}" in done.stderr
+    status = json.loads((run / "status.json").read_text())
     assert (status["status"], status["epochs_done"], status["reason"]) == ("failed", 1, said)
-    import gc
-
-    gc.collect()  # the loader's queues, their feeder threads ended here, not in a later test
 
 
 class _Rows(torch.utils.data.Dataset):
