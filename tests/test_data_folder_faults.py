@@ -268,3 +268,16 @@ def test_too_many_unreadable_images_name_the_first_on_one_line():
         Skipped().add(10, [(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
     (problem,) = caught.value.problems
     assert "the first, bad\\nline.png: cannot read the image" in problem.message and "\n" not in problem.message
+
+
+def test_a_data_folder_with_a_loop_given_as_the_network_is_told_as_data(tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+
+    root = folder_of(tmp_path / "data")
+    (root / "dog" / "loop.png").symlink_to("loop.png")
+    (tmp_path / "loops").mkdir()
+    (tmp_path / "loops" / "a.yaml").symlink_to("a.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(root))
+    assert code == 2 and "looks like data (images in subfolders), not a network" in err, err
+    code, _, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "loops"))
+    assert code == 2 and "is a directory, not a network file" in err, err

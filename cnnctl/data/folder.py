@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..catalog import is_dir_entry
 from ..errors import CnnctlError, Loc, Problem, too_many
 from ..limits import MAX_PROBLEMS, leads_out
 from ..render.numbers import first, plural
@@ -108,14 +109,7 @@ def _class_dirs(path: Path, root: str | None = None, outside: Outside | None = N
     default), sorted; a link leading out of `root` is not one (told in `outside`)."""
     root = root or os.path.realpath(path)
     with os.scandir(path) as entries:
-        return sorted(Path(e.path) for e in entries if _kept(e, root, outside) and _is_dir(e))
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:  # a loop of links: no folder to list
-        return False
+        return sorted(Path(e.path) for e in entries if _kept(e, root, outside) and is_dir_entry(e))
 
 
 def _images(folder: Path, root: str, outside: Outside | None = None) -> tuple[list[Path], list[Path]]:
