@@ -250,9 +250,26 @@ def first_entries(folder: str) -> list[os.DirEntry]:
         return []
 
 
+def is_dir_entry(entry: os.DirEntry) -> bool:
+    """Whether `entry` is a folder (through a link): False for a loop of links or a link to
+    nowhere, which os.DirEntry.is_dir raises for (ELOOP) where the user's folder holds one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def is_file_entry(entry: os.DirEntry) -> bool:
+    """Whether `entry` is a file (through a link): False for a loop of links (see is_dir_entry)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def runs_in(folder: str) -> list[str]:
     """The run folders among `folder`'s first entries, by name, as paths through it (`runs/l5`)."""
-    paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if e.is_dir())
+    paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if is_dir_entry(e))
     return [path for path in paths if is_run_folder(path)]
 
 
@@ -394,7 +411,7 @@ def _folder_error(folder: str) -> CnnctlError:
 def _networks_in(folder: str) -> list[str]:
     """The network files (.yaml, .yml) among `folder`'s first entries, by name."""
     found = first_entries(folder)
-    return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and e.is_file())
+    return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and is_file_entry(e))
 
 
 def _missing_run(arg: str, parent: str, network: str | None) -> None:

@@ -116,6 +116,9 @@ class ShapeError(Exception):
 
 # C0 and C1 control characters but newline: text quoted from a file must not drive the terminal.
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
+# ... nor reorder what it shows: the bidirectional controls (U+202E in `\u202egnp.exe.png` shows
+# it as `exe.png`-looking text written right to left) are written as `\u202e`.
+_CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
 def quoted(text: object, limit: int = 40) -> str:
@@ -130,10 +133,16 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def one_line(text: str) -> str:
+    """`text` (a file's name, a class's) safe on one line of the terminal or of a file cnnctl
+    writes (skipped.txt): `printable`, its line breaks written `\\n` too."""
+    return printable(text).replace("\n", "\\n")
+
+
 def shown(text: object, limit: int = 60) -> str:
     """A value read from a user's file in backticks for a one-line message: cut to `limit`, its
-    line breaks written `\\n` and its control characters escaped (`printable`)."""
-    return quoted(printable(str(text)).replace("\n", "\\n"), limit)
+    line breaks written `\\n` and its control characters escaped (`one_line`)."""
+    return quoted(one_line(str(text)), limit)
 
 
 # A hint's search is bounded: a file can declare 100,000 ids or blocks with names of 1,000

@@ -42,3 +42,14 @@ MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
 # where more steps make the figures surer; unbounded, `--steps 10**12` ran for ever.
 MAX_BENCH_STEPS = 10_000
 MAX_BENCH_REPEATS = 100
+
+
+def leads_out(path: str, folder: str) -> str | None:
+    """Where `path` really is (its links followed) when that lies outside `folder` (a real path,
+    os.path.realpath's), else None: cnnctl reads through a link only to a place inside the
+    folder it was given (an ONNX model's, a data folder), never /etc/shadow through
+    `dog/x.png -> /etc/shadow`. A loop of links stays where it is, inside: read, it fails."""
+    import os
+
+    real = os.path.realpath(path)
+    return None if os.path.commonpath([folder, real]) == folder else real

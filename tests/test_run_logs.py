@@ -471,3 +471,22 @@ def test_status_counts_the_epochs_done_while_the_run_goes_on(tmp_path):
             recorded = status(folder)
             assert (recorded["status"], recorded["epochs_done"], recorded["epochs"]) == ("running", epoch, 5)
         log.end("finished", rows)
+
+
+def test_an_epoch_whose_checkpoint_failed_is_not_counted_as_done(tmp_path):
+    # The loop appends an epoch's row, then writes last.pt: a full disk fails it, and status.json
+    # must count the epochs saved (those last.pt and metrics.jsonl hold), not the row appended.
+    from cnnctl.train.runlog import RunLog
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    history = [{"epoch": 1, "val_accuracy": 0.5}]
+    with pytest.raises(OSError), RunLog(folder, TrainConfig(epochs=5), [], network="net") as log:
+        log.epoch(history)  # epoch 1 saved
+        history.append({"epoch": 2, "val_accuracy": 0.6})
+        raise OSError(28, "No space left on device")  # writing epoch 2's last.pt
+    recorded = status(folder)
+    assert (recorded["status"], recorded["epochs_done"]) == ("failed", 1)
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1]

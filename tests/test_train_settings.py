@@ -169,9 +169,9 @@ def test_data_folders_are_made_absolute_and_names_are_not(tmp_path, monkeypatch)
         assert absolute_data_paths({"data": given})["data"] == stored, given
         assert resolve_config({}, {"data": given}).data == stored, given
     assert resolve_config({}, {"data_dir": "cache"}).data_dir == f"{real}/cache"
-    graph = cnnctl.load_text("input: 8x8x1\ntrain: {data: ./imgs, data_dir: ~/d}\nlayers: [fc 2]")
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {data: ./imgs, data_dir: d}\nlayers: [fc 2]")
     config = resolve_config(graph.train, {})
-    assert config.data == f"{real}/imgs" and config.data_dir == os.path.realpath(os.path.expanduser("~/d"))
+    assert config.data == f"{real}/imgs" and config.data_dir == f"{real}/d"  # a file's paths: inside the directory
 
 
 @pytest.fixture
@@ -366,3 +366,40 @@ def test_mean_without_std_is_hinted_to_add_std(monkeypatch, capsys, tmp_path):
     assert code == 2 and "\n  hint: add --std too: one number above 0 per input channel" in err, err
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--std", "0.5", "--out", str(tmp_path / "r"))
     assert code == 2 and "\n  hint: add --mean too: one number per input channel" in err, err
+
+
+@pytest.mark.parametrize(
+    "setting, value, why",
+    [
+        ("out", "/tmp/elsewhere", "an absolute path"),
+        ("weights", "/tmp/runs/k1", "an absolute path"),
+        ("data", "../data", "a path leading out of the working directory"),
+        ("data", "imgs/../../data", "a path leading out of the working directory"),
+        ("data_dir", "~/d", "an absolute path"),
+        ("data", "file:///etc", "a URL"),
+    ],
+)
+def test_a_network_files_paths_may_not_leave_the_working_directory(tmp_path, monkeypatch, setting, value, why):
+    monkeypatch.chdir(tmp_path)
+    graph = cnnctl.load_text(f"input: 8x8x1\ntrain:\n  epochs: 1\n  {setting}: {value}\nlayers: [fc 2]")
+    with pytest.raises(CnnctlError) as caught:
+        resolve_config(graph.train, {})
+    (problem,) = caught.value.problems
+    assert problem.message == f"`train: {setting}` is {why}: `{value}`"
+    assert (problem.loc.line, problem.loc.col) == (4, 3 + len(setting) + 2)
+    option = "--" + setting.replace("_", "-")
+    assert problem.hint.endswith(f"give this path on the command line instead ({option}), where any path is allowed")
+    assert getattr(resolve_config(graph.train, {setting: "x"}), setting) is not None  # the command line's wins
+
+
+def test_a_link_out_of_the_working_directory_is_refused_and_names_and_paths_inside_are_kept(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "sub").mkdir()
+    (tmp_path / "work" / "away").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path / "work")
+    graph = cnnctl.load_text("input: 8x8x1\ntrain: {data: away/imgs}\nlayers: [fc 2]")
+    with pytest.raises(CnnctlError, match="a path leading out of the working directory"):
+        resolve_config(graph.train, {})
+    text = "input: 8x8x1\ntrain: {data: mnist, weights: torchvision, out: sub/../runs/a, data_dir: sub}\nlayers: [fc 2]"
+    config = resolve_config(cnnctl.load_text(text).train, {})
+    assert (config.data, config.weights, config.out) == ("mnist", "torchvision", "sub/../runs/a")

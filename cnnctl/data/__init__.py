@@ -214,14 +214,14 @@ def data_kind(folder: str) -> str | None:
     in subfolders`), or None: for the message when it is given where a network belongs. Judged
     from its first entries (catalog.first_entries), and those of its first ten subfolders, two
     levels down."""
-    from ..catalog import LOOKED_AT, first_entries
+    from ..catalog import LOOKED_AT, first_entries, is_dir_entry, is_file_entry
 
     def images(found: list[os.DirEntry]) -> int:
-        return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file() for e in found)
+        return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and is_file_entry(e) for e in found)
 
     def holds_images(path: str, depth: int) -> bool:  # train/cat/1.png is two levels down
         found = first_entries(path)
-        inside = [e.path for e in found if e.is_dir()][:10]
+        inside = [e.path for e in found if is_dir_entry(e)][:10]
         return bool(images(found)) or depth > 0 and any(holds_images(p, depth - 1) for p in inside)
 
     found = first_entries(folder)

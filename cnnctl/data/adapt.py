@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..errors import CnnctlError, Loc
-from ..limits import MAX_VAL_SPLIT
+from ..errors import CnnctlError, Loc, too_many
+from ..limits import MAX_PROBLEMS, MAX_VAL_SPLIT
 from . import DataSplits, Split, images_at_once
 from .samples import Samples
 from .stats import Stats, computed
@@ -241,6 +241,15 @@ def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, no
     return Split(x, y)
 
 
+def _told(problems: list, decode, *args):
+    """`decode(*args)`, or None with its problems added to `problems`: the next split is decoded still."""
+    try:
+        return decode(*args)
+    except CnnctlError as exc:
+        problems += exc.problems
+        return None
+
+
 def validation(train, val, test, test_from: str, val_split: float, seed: int, notes: list[str]):
     """(train, val, where val comes from in words) of a data set with the splits given (each a
     Split in memory or Samples on disk, val and test None where it has none): its own
@@ -284,10 +293,13 @@ def finish(
     check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
                  hint=f"--stream reads them from disk while training, or {smaller}" if files else smaller)  # fmt: skip
     same = test_split is val
-    train = _at_input(train, target, raw, notes)
-    val = _at_input(val, target, raw)
+    unreadable: list = []  # every split decoded before any is told: each unreadable file named in one message
+    train = _told(unreadable, _at_input, train, target, raw, notes)
+    val = _told(unreadable, _at_input, val, target, raw)
     if test_split is not None:
-        test_split = val if same else _at_input(test_split, target, raw)
+        test_split = val if same else _told(unreadable, _at_input, test_split, target, raw)
+    if unreadable:
+        raise CnnctlError(unreadable) if len(unreadable) <= MAX_PROBLEMS else too_many(unreadable)
     if stats is None:
         stats = computed(train.x)
     elif len(stats.mean) != c:  # checked against the network where they were taken: a caller's slip

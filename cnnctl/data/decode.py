@@ -123,7 +123,8 @@ def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Imag
     except FileNotFoundError:
         raise CnnctlError.at(MISSING, Loc(str(path))) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
-        raise CnnctlError.at(f"cannot read the image: {exc}", Loc(str(path))) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # a loop of links: no errno, no path
+        raise CnnctlError.at(f"cannot read the image: {why}", Loc(str(path))) from None
 
 
 class _NamedBytes(io.BytesIO):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
+from ..catalog import is_dir_entry
 from ..errors import CnnctlError, Loc, Problem, too_many
-from ..limits import MAX_PROBLEMS
+from ..limits import MAX_PROBLEMS, leads_out
 from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
@@ -86,27 +87,60 @@ def load_idx_folder(path: Path) -> Raw:
                    test=merged["test"], test_from=test_from)  # fmt: skip
 
 
-def _class_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+Outside = list[tuple[Path, str]]  # links that lead out of the data folder, with where each leads: not read
 
 
-def _images(folder: Path) -> tuple[list[Path], list[Path]]:
-    """The PNG and JPEG files of `folder`, sorted, and its other files, sorted. One scandir:
-    the kind of each entry comes with the listing (no stat per file of a million)."""
+def _kept(entry: os.DirEntry, root: str, outside: Outside | None) -> bool:
+    """Whether the entry `entry` of a folder inside the data folder `root` (its real path) is
+    read: not hidden, and not a link leading out of `root` (limits.leads_out; told in `outside`)."""
+    if entry.name.startswith("."):
+        return False
+    if entry.is_symlink():
+        target = leads_out(entry.path, root)
+        if target is not None:
+            if outside is not None:
+                outside.append((Path(entry.path), target))
+            return False
+    return True
+
+
+def _class_dirs(path: Path, root: str | None = None, outside: Outside | None = None) -> list[Path]:
+    """The subfolders of `path` (inside the data folder `root`, a real path: `path`'s own by
+    default), sorted; a link leading out of `root` is not one (told in `outside`)."""
+    root = root or os.path.realpath(path)
+    with os.scandir(path) as entries:
+        return sorted(Path(e.path) for e in entries if _kept(e, root, outside) and is_dir_entry(e))
+
+
+def _images(folder: Path, root: str, outside: Outside | None = None) -> tuple[list[Path], list[Path]]:
+    """The PNG and JPEG files of `folder` (inside the data folder `root`, a real path), sorted,
+    and its other files, sorted; links leading out of `root` are left out (told in `outside`).
+    One scandir: the kind of each entry comes with the listing (no stat per file of a million).
+    A link that cannot be followed (a loop) is listed as the image its name says: unreadable,
+    it is named as every unreadable image is (left out under the 1% rule when streamed)."""
     files, others = [], []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".") or not entry.is_file():
+            if not _kept(entry, root, outside):
                 continue
+            try:
+                if not entry.is_file():
+                    continue
+            except OSError:  # a loop of links (ELOOP): one bad file, told when it is read
+                pass
             is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
             (files if is_image else others).append(entry.name)
     return [folder / name for name in sorted(files)], [folder / name for name in sorted(others)]
 
 
-def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[str], list[tuple[Path, int]], list[Path]]:
-    """(class names, [(file, label)], files skipped) of one class-per-subfolder tree;
-    `progress(count)` told of the files listed so far."""
-    dirs = _class_dirs(root)
+def _tree(
+    root: Path, classes: list[str] | None, progress=None, top: str | None = None, outside: Outside | None = None
+) -> tuple[list[str], list[tuple[Path, int]], list[Path]]:
+    """(class names, [(file, label)], files skipped) of one class-per-subfolder tree inside
+    the data folder `top` (a real path; `root`'s own by default), links leading out of it told
+    in `outside`; `progress(count)` told of the files listed so far."""
+    top = top or os.path.realpath(root)
+    dirs = _class_dirs(root, top, outside)
     names = classes if classes is not None else [d.name for d in dirs]
     files, skipped = [], []
     for d in dirs:
@@ -114,7 +148,7 @@ def _tree(root: Path, classes: list[str] | None, progress=None) -> tuple[list[st
             raise CnnctlError.at(
                 f"class folder `{d.name}` is not among the training classes", Loc(str(d)), hint=", ".join(names)
             )
-        found, skip = _images(d)
+        found, skip = _images(d, top, outside)
         if not found:
             idx = any("-idx" in f.name and "-ubyte" in f.name for f in d.iterdir())
             raise CnnctlError.at(
@@ -141,6 +175,7 @@ class ImageTree:
     not_images: list[Path]  # files of the class folders that are not PNG or JPEG, left out
     test_dir: Path | None = None
     notes: list[str] = field(default_factory=list)  # what was left out, in words
+    outside: Outside = field(default_factory=list)  # links leading out of the folder, not read
 
     @property
     def skipped(self) -> int:
@@ -152,6 +187,13 @@ def _not_images_note(files: list[Path], root: Path) -> str:
     are = "is" if len(files) == 1 else "are"
     names = [f.relative_to(root) for f in files]
     return f"skipped {plural(len(files), 'file')} that {are} not PNG or JPEG: {first(names, 3)}"
+
+
+def _outside_note(outside: Outside, root: Path) -> str:
+    """`left out 1 link that leads out of hdata: dog/x.png -> /etc/shadow`, the first few named."""
+    leads = "leads" if len(outside) == 1 else "lead"
+    names = [f"{link.relative_to(root)} -> {target}" for link, target in outside]
+    return f"left out {plural(len(outside), 'link')} that {leads} out of {root.name}/ (not read): {first(names, 3)}"
 
 
 def _check_classes(path: Path, classes: list[str], loose: list[Path]) -> None:
@@ -171,15 +213,17 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
     """One subfolder per class of PNG/JPEG images; `train/` with `val/` and/or `test/`
     subfolders, each with the class folders, give the splits. `progress(count)` is told of
     the files listed so far."""
-    subdirs = {d.name.lower(): d for d in _class_dirs(path)}
+    top = os.path.realpath(path)  # the folder given: no link inside it is followed out of it
+    outside: Outside = []
+    subdirs = {d.name.lower(): d for d in _class_dirs(path, top, outside)}
 
     def split_dir(names: tuple[str, ...]) -> Path | None:
         found = next((subdirs[k] for k in names if k in subdirs), None)
-        return found if found is not None and _class_dirs(found) else None
+        return found if found is not None and _class_dirs(found, top) else None
 
     train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
     split_tree = train_dir is not None and (val_dir is not None or test_dir is not None)
-    loose, _ = _images(path)  # images beside the class folders belong to no class
+    loose, _ = _images(path, top, outside)  # images beside the class folders belong to no class
     if not subdirs and loose:
         raise CnnctlError.at(
             f"{plural(len(loose), 'image')} directly in {path.name}/, no class folders",
@@ -199,18 +243,19 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
         notes.append(f"left out {plural(len(loose), 'image')} directly in {path.name}/, in no class folder: "
                      f"{first([f.name for f in loose], 3)}")  # fmt: skip
     root = train_dir if split_tree else path
-    classes, train_files, skipped = _tree(root, None, progress)
+    classes, train_files, skipped = _tree(root, None, progress, top, outside)
     _check_classes(root, classes, loose)
-    if not split_tree:
-        return ImageTree(classes, {"train": train_files}, skipped, notes=notes)
     splits = {"train": train_files}
-    for name, folder in (("val", val_dir), ("test", test_dir)):
+    for name, folder in (("val", val_dir), ("test", test_dir)) if split_tree else ():
         if folder is not None:
             before = sum(len(files) for files in splits.values())
             told = (lambda count, b=before: progress(b + count)) if progress is not None else None
-            _, splits[name], skip = _tree(folder, classes, told)
+            _, splits[name], skip = _tree(folder, classes, told, top, outside)
             skipped += skip
-    return ImageTree(classes, splits, skipped, test_dir, notes)
+    outside = sorted(set(outside))  # the folder given is listed twice (its class folders, then their images)
+    if outside:
+        notes.append(_outside_note(outside, path))
+    return ImageTree(classes, splits, skipped, test_dir if split_tree else None, notes, outside)
 
 
 def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
@@ -228,18 +273,22 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     notes = list(found.notes[1:])  # what listing left out; the first says what it listed, told below as read
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
-    problems = []
+    problems, whole = [], []  # whole: the files whose header was read
     for samples in splits.values():
         for i in range(len(samples)):
             try:
                 with open_image(samples.name(i), size) as im:
                     modes[im.mode] += 1
                     sizes[(im.height, im.width)] += 1
+                whole.append(samples.name(i))
             except CnnctlError as exc:  # every unreadable file named, in one message
                 problems += exc.problems
                 if len(problems) > MAX_PROBLEMS:
                     raise too_many(problems) from None
     if problems:
+        # A file cut short has a whole header: only decoding finds it. The run stops anyway,
+        # so the others are decoded now, to name every unreadable file in this one message.
+        problems += _undecodable(whole, size, MAX_PROBLEMS - len(problems))
         last = problems[-1]
         hint = last.hint or UNREADABLE_HINT
         raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, hint)])
@@ -263,6 +312,23 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))
     return Raw(found.name, list(found.classes), train, val, notes, test=test, test_from=found.test_from, mode=mode,
                native=(h, w, channels))  # fmt: skip
+
+
+def _undecodable(files: list[str], size: tuple[int, int], most: int) -> list[Problem]:
+    """The problems of those of `files` that Pillow cannot decode whole (a JPEG cut short):
+    one each, up to `most` and one more (too_many says the rest)."""
+    problems: list[Problem] = []
+    for file in files:
+        if len(problems) > most:
+            raise too_many(problems) from None
+        try:
+            with open_image(file, size) as im:
+                im.load()
+        except CnnctlError as exc:
+            problems += exc.problems
+        except Exception as exc:  # Pillow's own kinds, from decoding the pixels
+            problems.append(Problem(f"cannot read the image: {exc}", Loc(file)))
+    return problems
 
 
 def _any(samples: Samples | None) -> Samples | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CnnctlError
+from ..errors import CnnctlError, one_line
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
 from .decode import (
     MISSING,
@@ -272,7 +273,46 @@ def _batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     if torch.utils.data.get_worker_info() is None:
         return torch.empty(shape, dtype=dtype)
     nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    return torch.empty(0, dtype=dtype).set_(torch.UntypedStorage._new_shared(nbytes), 0, shape)
+    try:
+        storage = torch.UntypedStorage._new_shared(nbytes)
+    except RuntimeError as exc:  # a full /dev/shm, a file-size limit: said by the trainer (loader_fault)
+        raise RuntimeError(f"{NO_SHARED_MEMORY} ({nbytes:,} bytes asked): {exc}") from None
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
+NO_SHARED_MEMORY = "shared memory for the loader's batches could not be made"
+SHARED_MEMORY_FIX = (
+    "train with --workers 0 (no loader processes, no shared memory), or give shared memory more room: a larger "
+    "/dev/shm (docker run --shm-size=2g; Docker's default is 64 MB), no file-size limit (ulimit -f)"
+)
+# PyTorch's words for a loader process that ended (torch.utils.data's _utils.signal_handling and
+# dataloader), and for shared memory it could not make or map.
+_KILLED = re.compile(r"DataLoader worker \(pid (\d+)\) is killed by signal: ([^.]+)")
+_EXITED = re.compile(r"DataLoader worker \(pid\(?s?\)? ?([\d, ]+)\) exited unexpectedly( with exit code -?\d+)?")
+_SHARED = re.compile(rf"^.*(?:{NO_SHARED_MEMORY}|unable to \w+ .*torch_|shared memory).*$", re.MULTILINE)
+
+
+def loader_fault(exc: BaseException) -> tuple[str, str] | None:
+    """(what happened, what to do about it) when `exc` is PyTorch's word that a loader process
+    ended (kill -9, the out-of-memory killer) or that shared memory for its batches could not
+    be made; None for anything else (a bug keeps its traceback)."""
+    if not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)
+    killed, exited, shared = _KILLED.search(text), _EXITED.search(text), _SHARED.findall(text)
+    if killed and killed.group(2).strip() == "Bus error":  # what a full /dev/shm does to a worker writing it
+        return (f"a loader process (pid {killed.group(1)}) was killed by signal: Bus error: shared memory "
+                "(/dev/shm) is likely full", SHARED_MEMORY_FIX)  # fmt: skip
+    if killed:
+        return (f"a loader process (pid {killed.group(1)}) was killed by signal: {killed.group(2).strip()}",
+                "find what ended it (kill, or the out-of-memory killer: `dmesg` names it)")  # fmt: skip
+    if exited:
+        return (f"a loader process (pid {exited.group(1).strip()}) ended unexpectedly{exited.group(2) or ''}",
+                "find what ended it (the out-of-memory killer: `dmesg` names it)")  # fmt: skip
+    if shared:
+        said = shared[-1].strip().removeprefix("RuntimeError: ")  # the error itself: a worker's traceback's last line
+        return (said if NO_SHARED_MEMORY in said else f"{NO_SHARED_MEMORY}: {said}", SHARED_MEMORY_FIX)
+    return None
 
 
 class Requests(torch.utils.data.Sampler):
@@ -317,12 +357,14 @@ class Skipped:
         """`read` images decoded, `bad` (name, Problem) not."""
         self.seen += read + len(bad)
         self.epoch_bad += len(bad)
-        new = [(name, problem) for name, problem in bad if name not in self.names]
+        # Each named as on the terminal (one_line): a name holding a line break or an ESC
+        # cannot forge a line of the file, or drive the terminal it is shown on.
+        new = [(one_line(name), problem) for name, problem in bad if one_line(name) not in self.names]
         self.names.update(name for name, _ in new)
         self.gone += [name for name, problem in new if problem.message == MISSING]
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
-                out.writelines(f"{name}: {problem.message}\n" for name, problem in new)
+                out.writelines(f"{name}: {one_line(problem.message)}\n" for name, problem in new)
         total = len(self.names)
         if bad and total > MAX_BAD * max(self.seen, BAD_FLOOR):
             raise self._too_many(total, bad)
@@ -340,7 +382,7 @@ class Skipped:
                 hint=f"put them back, or start a new run (it lists the images anew){damaged}",
             )
         return CnnctlError.at(
-            f"{count}: the first, {bad[0][0]}: {bad[0][1].message}",
+            f"{count}: the first, {one_line(bad[0][0])}: {bad[0][1].message}",
             hint="repair or remove the damaged files; a few among many are skipped",
         )
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CnnctlError, Loc
+from ..errors import CnnctlError, Loc, one_line
 from ..limits import MAX_IMAGE_BYTES
 
 INDEX_FORMAT = "cnnctl-shards"
@@ -47,6 +47,7 @@ Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
 NOT_AN_IMAGE = "not a PNG or JPEG file: not packed"  # why a file of a class folder is in skipped.txt
+LEADS_OUT = "a link leading out of the folder, to {}: not read"  # why a link is in skipped.txt
 
 
 @dataclass
@@ -68,6 +69,7 @@ class PackResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     not_images: list[str] = field(default_factory=list)  # files of the class folders not PNG or JPEG (never opened)
     notes: list[str] = field(default_factory=list)  # what listing the folder left out (images outside class folders)
+    outside: list[tuple[str, str]] = field(default_factory=list)  # links leading out of the folder, where each leads
 
     def images(self, split: str | None = None) -> int:
         return sum(s.samples for k, shards in self.shards.items() if split in (None, k) for s in shards)
@@ -110,7 +112,7 @@ def pack(
     except OSError as exc:
         raise CnnctlError.at(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out))) from None
     result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=list(map(str, tree.not_images)),
-                        notes=tree.notes)  # fmt: skip
+                        notes=tree.notes, outside=[(str(link), to) for link, to in tree.outside])  # fmt: skip
     written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
     shards = None
     try:
@@ -344,9 +346,10 @@ def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
         "seed": result.seed,
     }  # fmt: skip
     files = [(CLASSES_FILE, "".join(f"{c}\n" for c in result.classes))]
-    left_out = [*result.skipped, *((f, NOT_AN_IMAGE) for f in result.not_images)]
+    left_out = [*result.skipped, *((f, NOT_AN_IMAGE) for f in result.not_images),
+                *((f, LEADS_OUT.format(to)) for f, to in result.outside)]  # fmt: skip
     if left_out:
-        files.append((SKIPPED_FILE, "".join(f"{f}: {why}\n" for f, why in left_out)))
+        files.append((SKIPPED_FILE, "".join(f"{one_line(f)}: {one_line(why)}\n" for f, why in left_out)))
     files.append((INDEX_FILE, json.dumps(index, indent=2, ensure_ascii=False) + "\n"))
     for name, text in files:
         write_file(str(out / name), text.encode("utf-8", "surrogateescape"), replace=False)

@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from ..errors import printable
+from ..errors import one_line
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ class Table:
 
 def clean(text: str) -> str:
     """`text` safe for one cell or line: control characters and newlines escaped."""
-    return text if text.isprintable() else printable(text).replace("\n", "\\n")
+    return text if text.isprintable() else one_line(text)
 
 
 def shown(table: Table) -> list[Column]:

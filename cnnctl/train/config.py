@@ -14,7 +14,7 @@ from dataclasses import asdict, make_dataclass
 from typing import Any
 
 from ..data import is_data_set_name, looks_like_path
-from ..errors import CnnctlError, Loc, Problem, did_you_mean, too_many
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, shown, too_many
 from ..layers.args import ArgValueError
 from ..limits import MAX_PROBLEMS
 from ..render.numbers import plural
@@ -80,6 +80,56 @@ def absolute_data_paths(settings: dict[str, Any]) -> dict[str, Any]:
         if looks_like_path(name) or (not is_data_set_name(name) and os.path.isdir(os.path.expanduser(name))):
             out["data"] = os.path.realpath(os.path.expanduser(name))
     return out
+
+
+# The settings that name files or folders. A network file is text from anyone (a student's, run
+# by an operator): in its `train:` section these may name only places inside the working
+# directory, so a file cannot choose where a run is written nor read another's weights or data.
+# The command line, the operator's own, names any path.
+PATH_SETTINGS = ("data", "data_dir", "weights", "out")
+_FROM_FILE_HINT = "a network file's paths are relative to the working directory and stay inside it: " \
+    "give this path on the command line instead ({option}), where any path is allowed"  # fmt: skip
+
+
+def _leaves_working_dir(name: str, text: str) -> str | None:
+    """Why the path `text` of the file's setting `name` may not be used (None: it may): an
+    absolute path, `~`, a URL, or one whose `..` (or a link) leads out of the working directory.
+    A bundled data set's name (mnist) and --weights' torchvision are names, not paths."""
+    from ..exchange.pretrained import is_pretrained
+    from ..limits import leads_out
+
+    if (
+        name == "data"
+        and is_data_set_name(text)
+        and not looks_like_path(text)
+        or name == "weights"
+        and is_pretrained(text)
+    ):
+        return None
+    if "://" in text or "::" in text:
+        return "a URL"
+    if os.path.isabs(text) or text.startswith("~"):
+        return "an absolute path"
+    here = os.path.realpath(os.getcwd())
+    if leads_out(os.path.join(here, text), here) is not None:
+        return "a path leading out of the working directory"
+    return None
+
+
+def _path_problems(file_settings: dict, overrides: dict[str, Any]) -> list[Problem]:
+    """The file's path settings (PATH_SETTINGS) not overridden on the command line that leave
+    the working directory, each told at its line:column."""
+    problems = []
+    for key, value in file_settings.items():
+        name = key.replace("-", "_")
+        if name not in PATH_SETTINGS or overrides.get(name) is not None:
+            continue
+        why = _leaves_working_dir(name, str(value.text).strip())
+        if why is not None:
+            option = BY_NAME[name].option
+            problems.append(Problem(f"`train: {key}` is {why}: {shown(str(value.text))}", value.loc,
+                                    hint=_FROM_FILE_HINT.format(option=option)))  # fmt: skip
+    return problems
 
 
 def saved_config_problems(saved: Any, required: Iterable[str]) -> list[str]:
@@ -165,6 +215,7 @@ def resolve_config(
             problems.append(Problem(f"`train: {key}` {exc}", value.loc, hint=_hint(name, value.text)))
             continue
         setattr(config, name, typed)
+    problems += _path_problems(file_settings, overrides)
     problems += checked_overrides(overrides)
     for name, value in overrides.items():
         if value is not None:

@@ -49,7 +49,7 @@ from .divergence import check_every, diverged_error
 from .fastpath import FastPath, apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
-from .rundir import Claim, WriteFailed, hold, refuse_existing_run, run_dir_for, write_text
+from .rundir import Claim, RunFault, hold, refuse_existing_run, run_dir_for, write_text
 from .runlog import RunLog, check_logging, write_logs
 from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
@@ -255,14 +255,32 @@ def train(
             _group(world, device) as group,
             memory_guard(device, config.batch_size),
         ):
-            run = _Run(
-                graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim,
-                resumed=resumed,
-            )  # fmt: skip
-            with run.log:  # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
+            with loader_faults(run_dir):
+                run = _Run(
+                    graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network,
+                    claim, resumed=resumed,
+                )  # fmt: skip
+            # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
+            with run.log, loader_faults(run_dir):
                 return run.log.ended(run.run(hooks, then_exit))
-    except WriteFailed as exc:  # a full disk, say: what was saved is kept, and the message says how to go on
+    except RunFault as exc:  # a full disk, a loader process killed: what was saved is kept, and how to go on
         raise exc.error(source) from None
+
+
+@contextlib.contextmanager
+def loader_faults(run_dir: Path):
+    """PyTorch's RuntimeError for a loader process that died (kill -9, the out-of-memory killer)
+    or for shared memory it could not make, as the RunFault it is (one message, no traceback):
+    inside the run's log, so status.json records the same words."""
+    from ..data.loader import loader_fault
+
+    try:
+        yield
+    except RuntimeError as exc:
+        fault = loader_fault(exc)
+        if fault is None:
+            raise
+        raise RunFault(run_dir, *fault) from None
 
 
 def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager[Claim | None]:

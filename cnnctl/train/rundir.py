@@ -114,24 +114,33 @@ def _nearly_full(folder: Path) -> bool:
     return free * disk.f_frsize < _NEARLY_FULL
 
 
-class WriteFailed(Exception):
-    """A file of the run could not be written; the run's loop says what to do about it."""
+class RunFault(Exception):
+    """The run in `folder` could not go on for a fault outside it (a full disk, a loader process
+    killed): what was saved is kept, and the run's loop says how to go on (`error`)."""
 
-    def __init__(self, path: Path, reason: str, fix: str = _RETRY):
-        super().__init__(f"cannot write {path.name}: {reason}")
-        self.path, self.reason, self.fix = path, reason, fix  # fix: what to do before going on
+    def __init__(self, folder: Path, message: str, fix: str):
+        super().__init__(message)
+        self.folder, self.fix = folder, fix  # fix: what to do before going on
 
     def error(self, source: str | None, options: str = "") -> CnnctlError:
         """The message for the person at the terminal, with the line that continues the run
         (`source`: the ARCH as they wrote it; `options`: the launch options it needs)."""
         from ..render.progress import resume_line
 
-        folder, fix = self.path.parent, self.fix
+        folder, fix = self.folder, self.fix
         if (folder / "last.pt").is_file():
             hint = f"the run's last checkpoint (last.pt) is kept; {fix}, then {resume_line(source, folder, options)}"
         else:
             hint = f"the run has no checkpoint yet; {fix}, then start it again with the same command (--out {folder})"
         return CnnctlError.at(str(self), Loc(str(folder)), hint=hint)
+
+
+class WriteFailed(RunFault):
+    """A file of the run could not be written; the run's loop says what to do about it."""
+
+    def __init__(self, path: Path, reason: str, fix: str = _RETRY):
+        super().__init__(path.parent, f"cannot write {path.name}: {reason}", fix)
+        self.path, self.reason = path, reason
 
 
 def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None = None) -> None:

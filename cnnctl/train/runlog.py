@@ -90,6 +90,9 @@ class RunLog:
         self.writer: Any = None  # TensorBoard's SummaryWriter, with --tensorboard
         self.logged = 0  # rows TensorBoard has been given
         self.ended_as: str | None = None
+        # Epochs whose checkpoint is saved: the loop appends an epoch's row before its last.pt is
+        # written, and a run that fails writing it (a full disk) did not save that epoch.
+        self.saved = len(history)
 
     def __enter__(self) -> RunLog:
         if not self.leader:
@@ -105,6 +108,7 @@ class RunLog:
         status.json's count of epochs done (so a run killed later says how far it got)."""
         if not self.leader:
             return
+        self.history, self.saved = history, len(history)
         write_logs(self.run_dir, history)
         self._status("running", history)
         self._scalars(history)
@@ -130,7 +134,8 @@ class RunLog:
                 self.ended_as = "stopped" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed"
                 reason = str(exc).removeprefix("error: ").splitlines()[0] if str(exc) else type(exc).__name__
                 with contextlib.suppress(OSError, WriteFailed):  # a full disk: the error says so already
-                    self._status(self.ended_as, self.history, reason if self.ended_as == "failed" else None)
+                    saved = self.history[: self.saved]  # not an epoch whose checkpoint failed
+                    self._status(self.ended_as, saved, reason if self.ended_as == "failed" else None)
         finally:
             self._close()
 

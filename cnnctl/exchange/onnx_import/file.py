@@ -8,7 +8,7 @@ import os
 import stat
 
 from ...errors import CnnctlError, Loc
-from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES
+from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES, leads_out
 from .not_onnx import other_format
 from .told import _comment, _Unread
 
@@ -54,7 +54,7 @@ def _regular_bytes(
             raise _Unread(f"{_kind_of(info.st_mode)}, not a regular file", REGULAR)
         opened = f"/proc/self/fd/{fd}"
         named = inside is not None and os.path.exists(opened)
-        if named and os.path.commonpath([inside, os.path.realpath(opened)]) != inside:
+        if named and leads_out(opened, inside) is not None:
             raise _Unread("not a file inside the model's folder (it was replaced by a link while read)")
         if length is None:
             if info.st_size > limit:

@@ -9,7 +9,7 @@ import os
 import re
 
 from ...errors import CnnctlError, Loc, shown
-from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT
+from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, leads_out
 from .attributes import _attrs, _int
 from .file import _regular_bytes
 from .told import _Unread
@@ -104,7 +104,7 @@ class Values:
             raise _Unread(f"{what}: not a file inside the model's folder", hint)
         folder = os.path.realpath(self.folder)
         real = os.path.realpath(os.path.join(folder, location))
-        if os.path.commonpath([folder, real]) != folder:
+        if leads_out(real, folder) is not None:
             raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
         offset, length = info.get("offset", "0"), info.get("length", str(size))
         if _whole(offset) is None or _whole(length) != size:
