@@ -111,6 +111,9 @@ def test_bilinear_upsampling_exports_as_a_linear_resize(coordinates, tmp_path, m
     # the source: F.interpolate with the same mode and corners, the same outputs
     source = tmp_path / "seg.py"
     source.write_text(pytorch_source(graph))
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):  # as every network's source
+        done = subprocess.run([RUFF, *check, str(source)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
     written = _import(source, class_name(graph.name))()
     written.load_state_dict(model.state_dict())
     with torch.no_grad():

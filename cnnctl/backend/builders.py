@@ -399,7 +399,10 @@ def upsample(node: Node, ins: list[Shape]) -> nn.Module:
 
 @writes("upsample")
 def upsample_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    options = ", ".join(f"{k}={v!r}" for k, v in _upsample_options(n.args).items())
+    # as ruff formats Python: text in double quotes
+    options = ", ".join(
+        f'{k}="{v}"' if isinstance(v, str) else f"{k}={v}" for k, v in _upsample_options(n.args).items()
+    )
     return None, f"F.interpolate({xs[0]}, {options})"
 
 
