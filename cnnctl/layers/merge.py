@@ -199,8 +199,9 @@ class Upsample(LayerKind):
             return Window(s, s, 0, transposed=True), Window(s, s, 0, transposed=True)
         if s == 1:  # bilinear by 1 is a copy
             return IDENTITY
-        if not a.align_corners:
-            return Window(2 * s - s % 2, s, s // 2, transposed=True), Window(2 * s - s % 2, s, s // 2, transposed=True)
+        if not a.align_corners:  # input m reaches the outputs whose x lies within 1 of m
+            spread = Window(2 * s - s % 2, s, s // 2, transposed=True)
+            return spread, spread
         return tuple(_corners_window(n, n * s) for n in ins[0][:2])  # type: ignore[return-value]
 
 
