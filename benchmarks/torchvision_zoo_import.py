@@ -28,6 +28,17 @@ buffers and multiplications against the reference, and the outputs of its compil
 the file's weights (`--weights model.onnx`) against ONNX Runtime's on the same random image:
 the largest difference relative to the largest logit (max(1, |logit|)), within 1e-5.
 
+`--segmentation` measures instead the CNNs of `torchvision.models.segmentation` (SEGMENTATION:
+FCN, DeepLabV3, LRASPP; `aux_loss` off, no backbone weights), whose forward returns a dict: the
+module exported is the model with its `["out"]` (`Out`), at 224x224, where every interpolation
+is by a whole factor (the ResNets' features at 1/8, 28x28: by 8; MobileNet v3's at 1/16, 14x14,
+and LRASPP's low-level ones at 1/8: by 16, 2 and 8; ASPP's pooled 1x1 to the features: by 28 or
+14). Their reference adds the bilinear interpolations, observed independently of cnnctl: a
+TorchFunctionMode records each F.interpolate call's output size, and their FLOPs follow from
+cnnctl's documented convention (8 per output value: 4 multiply-adds, fvcore's count), against
+the FLOPs of the `upsample ... mode=bilinear` layers read. Their table is
+benchmarks/results/torchvision_segmentation_import.md.
+
 Each step runs under a timeout; a model whose export fails or runs out of time is listed as not
 measured, with why. The results are kept (one JSON line per file) in the work folder, so a run
 can be resumed; the table is written to benchmarks/results/torchvision_zoo_import.md.
@@ -37,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -45,6 +57,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "torchvision_zoo_import.md"
+SEGMENTATION_RESULTS = ROOT / "benchmarks" / "results" / "torchvision_segmentation_import.md"
 WORK = Path(os.environ.get("ZOO_WORK", "/tmp/cnnctl_torchvision_zoo"))
 CNNCTL_PYTHON = os.environ.get("CNNCTL_PYTHON", "/work/main/.venv/bin/python")
 TOLERANCE = 1e-5
@@ -53,6 +66,10 @@ FAMILIES = ("resnet", "resnext", "wide_resnet", "vgg", "alexnet", "squeezenet", 
             "inception", "mobilenet_v2", "mobilenet_v3", "mnasnet", "shufflenet_v2", "efficientnet_b",
             "efficientnet_v2", "regnet_x", "regnet_y", "convnext")  # fmt: skip
 NOT_CNNS = ("vit_", "swin_", "maxvit_")  # attention: not read, not measured
+# torchvision.models.segmentation's CNNs (each its own family, for the table's order)
+SEGMENTATION = ("fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+                "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")  # fmt: skip
+BILINEAR_FLOPS = 8  # per output value of a bilinear interpolation: cnnctl's documented convention
 EXPORTERS = ("torchscript", "dynamo")
 # Built with transform_input=True: its 3 factors and 3 offsets are Python numbers to torchvision
 # (no buffers), written as constants by the exporters, and read as affines that keep them as buffers.
@@ -60,7 +77,12 @@ TRANSFORM_INPUT = ("googlenet", "inception_v3")
 
 
 def family(name: str) -> str | None:
-    return max((f for f in FAMILIES if name.startswith(f)), key=len, default=None)
+    return max((f for f in (*FAMILIES, *SEGMENTATION) if name.startswith(f)), key=len, default=None)
+
+
+def order(name: str) -> int:
+    """Where a model's family comes in the table."""
+    return (*FAMILIES, *SEGMENTATION).index(family(name))
 
 
 # -- in torchvision's environment ------------------------------------------------------------
@@ -70,7 +92,22 @@ def build(name: str):
 
     torch.manual_seed(0)
     extra = {"aux_logits": False, "transform_input": True} if name in TRANSFORM_INPUT else {}
+    if name in SEGMENTATION:  # no backbone weights (none downloaded), no auxiliary head
+        extra = {"weights_backbone": None, "aux_loss": False}
     model = torchvision.models.get_model(name, weights=None, **extra).eval()
+    if name in SEGMENTATION:
+
+        class Out(torch.nn.Module):
+            """The model with its `["out"]`: the one output an exporter writes."""
+
+            def __init__(self, model):
+                super().__init__()
+                self.model = model
+
+            def forward(self, x):
+                return self.model(x)["out"]
+
+        model = Out(model).eval()
     with torch.no_grad():  # constant tensors made random (as benchmarks/torchvision_reference.py's distinct)
         for key, t in model.state_dict().items():
             if t.is_floating_point() and t.numel() > 1 and t.std() == 0:
@@ -103,6 +140,30 @@ def multiplications(model, x) -> int:
     return total[0]
 
 
+def interpolations(model, x) -> list[dict]:
+    """Each F.interpolate call of a forward pass, its mode and output size, as a TorchFunctionMode
+    sees the call (independent of cnnctl and of the exporters)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    calls = []
+
+    class Seen(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if func is torch.nn.functional.interpolate:
+                mode = kwargs.get("mode", args[3] if len(args) > 3 else "nearest")
+                corners = kwargs.get("align_corners", args[4] if len(args) > 4 else None)
+                calls.append({"mode": mode, "align_corners": bool(corners), "in": list(args[0].shape),
+                              "out": list(out.shape)})  # fmt: skip
+            return out
+
+    with torch.no_grad(), Seen():
+        model(x)
+    return calls
+
+
 def biased_bn_channels(model) -> int:
     """The channels of the batch norms right after a conv with a bias (VGG's): folded, they add none."""
     import torch
@@ -125,7 +186,10 @@ def export(name: str, folder: Path) -> None:
     model = build(name)
     size = 299 if name == "inception_v3" else 224
     x = torch.randn(1, 3, size, size)
+    calls = interpolations(model, x) if name in SEGMENTATION else []
     reference = {
+        "interpolations": calls,
+        "bilinear_flops": sum(BILINEAR_FLOPS * math.prod(c["out"]) for c in calls if c["mode"] == "bilinear"),
         "params": sum(p.numel() for p in model.parameters()),
         "buffers": sum(b.numel() for k, b in model.named_buffers() if not k.endswith("num_batches_tracked")),
         "mults": multiplications(model, x),
@@ -183,6 +247,11 @@ def check(path: Path, reference: dict) -> dict:
         return {"result": "import refused", "why": said.strip()[:400], "problems": len(lines)}
     graph = cnnctl.load(str(net))
     counts = {"params": graph.params, "buffers": graph.buffers, "mults": graph.mults}
+    if reference.get("interpolations"):  # the upsample layers read, against the calls observed
+        ups = [n for n in graph.nodes if n.kind == "upsample"]
+        counts["bilinear_flops"] = sum(n.flops for n in ups if n.args.mode == "bilinear")
+        counts["interpolations"] = len(ups)
+        reference = {**reference, "interpolations": len(reference["interpolations"])}
     reference = {**reference, **folded(path, reference)}
     wrong = [f"{k} {counts[k]:,} (torchvision {reference[k]:,})" for k in counts if counts[k] != reference[k]]
     model = cnnctl.to_torch(graph).eval()
@@ -197,6 +266,9 @@ def check(path: Path, reference: dict) -> dict:
     same = difference <= TOLERANCE
     result = "exact, within 1e-5" if not wrong and same else ("counts differ" if wrong else "outputs differ")
     bn = f"batch norms folded: {reference['folded']:,} channels" if reference["folded"] else ""
+    if "interpolations" in counts:
+        scales = [f"{n.args.scale}" for n in graph.nodes if n.kind == "upsample"]
+        bn = "; ".join(x for x in (bn, f"bilinear upsamples by {', '.join(scales)}") if x)
     if path.parent.name in TRANSFORM_INPUT:
         bn = "; ".join(x for x in (bn, "transform_input's 6 numbers kept as the affines' buffers") if x)
     return {"result": result, "why": "; ".join(wrong), "difference": difference, "folded": bn, **counts}
@@ -211,8 +283,8 @@ def run(argv: list[str], timeout: float, env: dict | None = None) -> tuple[int |
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
-def measure(name: str, timeout: float) -> list[dict]:
-    folder = WORK / name
+def measure(name: str, timeout: float, work: Path = WORK) -> list[dict]:
+    folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     code, said = run([sys.executable, __file__, "--export", name, "--folder", str(folder)], timeout)
@@ -240,27 +312,38 @@ def measure(name: str, timeout: float) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], versions: str) -> str:
+def table(rows: list[dict], versions: str, segmentation: bool = False) -> str:
     score = []
     for exporter in EXPORTERS:
         mine = [r for r in rows if r["exporter"] == exporter]
         measured = [r for r in mine if r["result"] != "not measured"]
         good = sum(r["result"].startswith("exact") for r in mine)
         score.append(f"{exporter}: {good} of {len(measured)} measured exact and within 1e-5 ({len(mine)} listed)")
+    what = (
+        'segmentation CNNs (`torchvision.models.segmentation`, 224x224, `["out"]`)'
+        if segmentation
+        else ("classification CNNs")
+    )
+    interpolations = (
+        " Bilinear interpolations: their count and FLOPs (8 per output value) against F.interpolate's calls "
+        "as a TorchFunctionMode records them."
+        if segmentation
+        else ""
+    )
     lines = [
-        "# torchvision's classification CNNs through both exporters and `cnnctl import`",
+        f"# torchvision's {what} through both exporters and `cnnctl import`",
         "",
         f"Made by benchmarks/torchvision_zoo_import.py on {time.strftime('%Y-%m-%d')}, {versions}.",
         "Params and buffers against the model's own (sum of numel, without num_batches_tracked), "
         "multiplications against Conv2d/Linear hooks, outputs against ONNX Runtime (largest difference "
-        "relative to max(1, largest logit), within 1e-5).",
+        "relative to max(1, largest logit), within 1e-5)." + interpolations,
         "",
         "**Score**: " + "; ".join(score) + ".",
         "",
         "| network | exporter | result | difference | first failure / why | note |",
         "|---|---|---|---|---|---|",
     ]
-    for r in sorted(rows, key=lambda r: (FAMILIES.index(family(r["model"])), r["model"], r["exporter"])):
+    for r in sorted(rows, key=lambda r: (order(r["model"]), r["model"], r["exporter"])):
         diff = f"{r['difference']:.1e}" if "difference" in r else ""
         why = r.get("why", "").replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {r['model']} | {r['exporter']} | {r['result']} | {diff} | {why} | {r.get('folded', '')} |")
@@ -275,6 +358,7 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="measure nothing: the table of what was measured")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per step of one model")
     parser.add_argument("--skip", default="", help="models not to measure (e.g. too large for a machine)")
+    parser.add_argument("--segmentation", action="store_true", help="torchvision.models.segmentation's CNNs instead")
     parser.add_argument("--export", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--check", help=argparse.SUPPRESS)
@@ -291,14 +375,19 @@ def main() -> None:
 
     names = [n for n in torchvision.models.list_models(module=torchvision.models) if not n.startswith(NOT_CNNS)]
     names = zoo = [n for n in names if family(n)]
+    work, results = WORK, RESULTS
+    if args.segmentation:
+        segmentation = set(torchvision.models.list_models(module=torchvision.models.segmentation))
+        names = zoo = [n for n in SEGMENTATION if n in segmentation]
+        work, results = WORK / "segmentation", SEGMENTATION_RESULTS
     if args.table:
         names = []
     if args.models:
         names = [n for n in args.models.split(",") if n in names]  # in the order given
     if args.first:
         names = [n for n in names if n == min((m for m in names if family(m) == family(n)), key=len)]
-    WORK.mkdir(parents=True, exist_ok=True)
-    kept = WORK / "results.jsonl"
+    work.mkdir(parents=True, exist_ok=True)
+    kept = work / "results.jsonl"
     rows = [json.loads(line) for line in kept.read_text().splitlines()] if kept.exists() else []
     skipped = set(args.skip.split(",")) if args.skip else set()
     too_large = "left out (--skip)"
@@ -310,7 +399,7 @@ def main() -> None:
             continue
         if any(r["model"] == name for r in rows) and not args.again:
             continue
-        rows = [r for r in rows if r["model"] != name] + measure(name, args.timeout)
+        rows = [r for r in rows if r["model"] != name] + measure(name, args.timeout, work)
         kept.write_text("".join(json.dumps(r) + "\n" for r in rows))
     kept.write_text("".join(json.dumps(r) + "\n" for r in rows))
     measured = {r["model"] for r in rows}
@@ -318,9 +407,9 @@ def main() -> None:
     rows += [{"model": n, "exporter": e, "result": "not measured", "why": why} for n in zoo if n not in measured
              for e in EXPORTERS]  # fmt: skip
     versions = f"torch {torch.__version__}, torchvision {torchvision.__version__}, onnx {onnx.__version__}"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(table(rows, versions))
-    print(RESULTS.read_text().split("\n\n")[2])
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(table(rows, versions, args.segmentation))
+    print(results.read_text().split("\n\n")[2])
 
 
 if __name__ == "__main__":

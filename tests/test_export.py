@@ -113,6 +113,47 @@ def test_onnx_runs_in_onnxruntime_like_pytorch(net, tmp_path, monkeypatch, capsy
     assert (got - expected).abs().max().item() <= 1e-4
 
 
+BILINEAR = {  # a segmentation head's ending (FCN, DeepLabV3: F.interpolate(..., mode="bilinear"))
+    "half_pixel": "name: seg\ninput: 12x10x3\nlayers: [conv f=3 s=2 p=1 n=4 act=relu, conv f=1 n=2, "
+    "upsample 2 mode=bilinear]",
+    "align_corners": "name: seg\ninput: 9x9x3\nlayers: [conv f=3 s=3 n=4 act=relu, "
+    "upsample 3 mode=bilinear align_corners=true, conv f=3 p=1 n=2]",
+}
+
+
+@pytest.mark.parametrize("coordinates", sorted(BILINEAR))
+def test_bilinear_upsampling_exports_as_a_linear_resize(coordinates, tmp_path, monkeypatch, capsys):
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    path = tmp_path / "seg.yaml"
+    path.write_text(BILINEAR[coordinates])
+    graph, model, x, expected = _compiled(str(path))
+    # the source: F.interpolate with the same mode and corners, the same outputs
+    source = tmp_path / "seg.py"
+    source.write_text(pytorch_source(graph))
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):  # as every network's source
+        done = subprocess.run([RUFF, *check, str(source)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    written = _import(source, class_name(graph.name))()
+    written.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(written.eval()(x), expected)
+    # ONNX: one Resize, linear, with the coordinates PyTorch's align_corners means
+    out = tmp_path / "seg.onnx"
+    monkeypatch.setattr("cnnctl.exchange.export.to_torch", lambda g: model)
+    code, _, err = run_main(monkeypatch, capsys, "export", str(path), "-o", str(out))
+    assert code == 0, err
+    (resize,) = [n for n in onnx.load(str(out)).graph.node if n.op_type == "Resize"]
+    attributes = {a.name: onnx.helper.get_attribute_value(a) for a in resize.attribute}
+    assert attributes["mode"] == b"linear"
+    assert attributes["coordinate_transformation_mode"].decode() in (
+        ("align_corners",) if coordinates == "align_corners" else ("half_pixel", "pytorch_half_pixel")
+    )
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained") / "run"

@@ -518,6 +518,24 @@ def test_upsample():
     assert run("upsample", [(8, 8, 3)], scale=3)[0] == (24, 24, 3)
 
 
+def test_bilinear_upsample_costs_four_multiply_adds_per_output_value():
+    # bilinear 2: 8x8x3 -> 16x16x3 = 768 values, each the weighted sum of 4 inputs: 4 multiply-adds
+    # (fvcore's aten::upsample_bilinear2d count), 2 FLOPs each: 8 * 768 = 6144; no weights: 0 mults
+    assert run("upsample", [(8, 8, 3)], mode="bilinear") == ((16, 16, 3), 0, 0, 0, 6144)
+    # 3, align_corners: 5x7x2 -> 15x21x2 = 630 values: 5040 FLOPs
+    assert run("upsample", [(5, 7, 2)], scale=3, mode="bilinear", align_corners="true")[4] == 5040
+    # its gradient spreads each output gradient over the same 4 inputs, as many again
+    a, ins = make("upsample", mode="bilinear"), [(8, 8, 3)]
+    assert KINDS["upsample"].backward_flops(a, ins, (16, 16, 3), input_grad=True) == 6144
+    assert KINDS["upsample"].saved(a, ins, (16, 16, 3)) == ()  # sizes only: tests/test_training_memory.py
+
+
+def test_align_corners_is_refused_with_nearest():
+    with pytest.raises(ShapeError, match="`align_corners` is for bilinear upsampling") as caught:
+        run("upsample", [(8, 8, 3)], align_corners="false")
+    assert "mode=bilinear" in caught.value.hint
+
+
 def test_input_counts():
     assert KINDS["add"].min_inputs == 2 and KINDS["add"].max_inputs is None
     assert KINDS["concat"].min_inputs == 2 and KINDS["concat"].max_inputs is None

@@ -219,6 +219,52 @@ def test_global_pools_flattens_and_a_one_input_concat_are_read(how, dynamo, tmp_
     assert same_outputs(model, path)
 
 
+class Segmented(nn.Module):
+    """torchvision's segmentation endings: a pooled branch upsampled to the features' size (DeepLabV3's
+    ASPP pooling), then the head's output to the image's, `F.interpolate(size=x.shape[-2:],
+    mode="bilinear")` (its sizes computed from Shape of the input), or by a `scale_factor`."""
+
+    def __init__(self, align: bool, by_size: bool):
+        super().__init__()
+        self.align, self.by_size = align, by_size
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        f = torch.relu(self.c2(torch.relu(self.c1(x))))
+        pooled = nn.functional.interpolate(self.pool(f), size=f.shape[-2:], mode="bilinear", align_corners=False)
+        y = self.head(torch.cat([f, pooled], 1))
+        if self.by_size:
+            return nn.functional.interpolate(y, size=size, mode="bilinear", align_corners=self.align)
+        return nn.functional.interpolate(y, scale_factor=4, mode="bilinear", align_corners=self.align)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("align", [False, True], ids=["half_pixel", "align_corners"])
+@pytest.mark.parametrize("by_size", [True, False], ids=["size", "scale_factor"])
+def test_bilinear_interpolation_is_read_as_a_bilinear_upsample(by_size, align, dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(Segmented(align, by_size))
+    with torch.no_grad():  # outputs near 1, not 100: float32's rounding of them is within 1e-5
+        for p in module.parameters():
+            p.mul_(0.2)
+    shape = (3, 16, 16)
+    path = exported(module, tmp_path, dynamo, shape=shape)
+    graph, model = imported(path, monkeypatch, capsys)
+    ups = [n for n in graph.nodes if n.kind == "upsample"]
+    # 1x1 to the 4x4 features, then the 4x4 head's output to the 16x16 image: by 4 each
+    assert [(n.args.scale, n.args.mode, bool(n.args.align_corners), n.shape) for n in ups] == [
+        (4, "bilinear", False, (4, 4, 8)),
+        (4, "bilinear", align, (16, 16, 4)),
+    ]
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    # the course's formula: 8x8x8 * 3*3*3, 4x4x8 * 3*3*8, 4x4x4 * 16
+    assert graph.mults == 8 * 8 * 8 * 27 + 4 * 4 * 8 * 72 + 4 * 4 * 4 * 16
+    assert sum(n.flops for n in ups) == 8 * (4 * 4 * 8 + 16 * 16 * 4)  # 8 per output value (4 multiply-adds)
+    assert same_outputs(model, path, shape=shape)
+
+
 @pytest.mark.parametrize("opset", [13, 17])
 def test_older_opsets_write_reductions_with_attributes(opset, tmp_path, monkeypatch, capsys):
     module = randomized(Pooled("mean"))

@@ -24,7 +24,19 @@ ROUND_TRIP = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
 
 @pytest.mark.parametrize("net", ROUND_TRIP)
 def test_export_then_import_keeps_counts_shapes_and_outputs(net, tmp_path):
-    written = load(net)
+    check_round_trip(load(net), tmp_path)
+
+
+@pytest.mark.parametrize("align", ["false", "true"])
+def test_bilinear_upsampling_comes_back_from_its_export(align, tmp_path):
+    text = (
+        f"input: 10x12x3\nlayers: [conv f=3 s=2 p=1 n=4, upsample 2 mode=bilinear align_corners={align}, conv f=1 n=2]"
+    )
+    check_round_trip(load_text(text), tmp_path)
+
+
+def check_round_trip(written, tmp_path):
+    """`written` exported to ONNX and imported: the same counts, shapes and outputs."""
     graph = inference_graph(written)  # what an exported file holds: no heads only training runs (`outputs:`)
     torch.manual_seed(0)
     model = to_torch(graph).eval()
@@ -152,7 +164,7 @@ def test_what_cnnctl_cannot_read_is_told_per_operator(tmp_path, monkeypatch, cap
 
 
 class AfterUnread(nn.Module):
-    """Sqrt and Abs, which no layer kind computes, then a bilinear Resize, which cnnctl's upsample is not."""
+    """Sqrt and Abs, which no layer kind computes, then a bicubic Resize, which cnnctl's upsample is not."""
 
     def __init__(self):
         super().__init__()
@@ -160,7 +172,7 @@ class AfterUnread(nn.Module):
 
     def forward(self, x):
         x = torch.abs(self.c2(torch.sqrt(torch.relu(self.c1(x)) + 1)))
-        return nn.functional.interpolate(x, scale_factor=2, mode="bilinear")
+        return nn.functional.interpolate(x, scale_factor=2, mode="bicubic")
 
 
 def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, capsys):
@@ -171,22 +183,22 @@ def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, 
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "a.onnx"))
     assert code == 2 and out == "" and "Traceback" not in err
     assert "(Sqrt, node" in err and "(Abs, node" in err
-    assert "(Resize, node" in err and "only nearest upsampling by constant scales (or sizes) is read" in err
+    assert "(Resize, node" in err and "cubic interpolation" in err
     assert err.count("error:") == 3
 
 
 def test_a_node_after_a_refused_layer_is_still_told(tmp_path, monkeypatch, capsys):
-    # Once: after a Conv with auto_pad (a known operator its reader refuses) the bilinear Resize
+    # Once: after a Conv with auto_pad (a known operator its reader refuses) the bicubic Resize
     # reading it went untold. The Conv is a layer on its own, not a step of a pattern: both told.
     nodes = [
         _node("Conv", ["x", "w"], ["c"], "conv", auto_pad="SAME_UPPER", kernel_shape=[3, 3]),
-        _node("Resize", ["c", "", "s"], ["y"], "up", mode="linear"),
+        _node("Resize", ["c", "", "s"], ["y"], "up", mode="cubic"),
     ]
     path = _saved(onnx_model(nodes, [_weights(4, 3, 3, 3), onnx_tensor("s", [1, 1, 2, 2])]), tmp_path / "m.onnx")
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     assert code == 2 and out == "" and "Traceback" not in err
     assert "ONNX node `conv` (Conv, node 1 of 2): auto_pad is not read" in err
-    assert "ONNX node `up` (Resize, node 2 of 2): only nearest upsampling" in err
+    assert "ONNX node `up` (Resize, node 2 of 2): cubic interpolation" in err
     assert err.count("error:") == 2
 
 
@@ -485,6 +497,57 @@ def test_a_resize_by_a_whole_factor_is_an_upsample(tmp_path, monkeypatch, capsys
     model = onnx_model([_node("Resize", ["x", "", "s"], ["y"], "r", mode="nearest")], [onnx_tensor("s", [1, 1, 3, 3])])
     code, out, err = run_main(monkeypatch, capsys, "import", _saved(model, tmp_path / "r.onnx"))
     assert code == 0 and out.endswith("layers:\n  - upsample 3\n"), err
+
+
+@pytest.mark.parametrize(
+    ("attributes", "written"),
+    [
+        ({"coordinate_transformation_mode": "half_pixel"}, "upsample 2 mode=bilinear"),
+        ({}, "upsample 2 mode=bilinear"),  # half_pixel: Resize's default
+        ({"coordinate_transformation_mode": "pytorch_half_pixel"}, "upsample 2 mode=bilinear"),
+        ({"coordinate_transformation_mode": "align_corners"}, "upsample 2 mode=bilinear align_corners=true"),
+    ],
+)
+def test_a_linear_resize_by_a_whole_factor_is_a_bilinear_upsample(attributes, written, tmp_path, monkeypatch, capsys):
+    node = _node("Resize", ["x", "", "s"], ["y"], "r", mode="linear", **attributes)
+    model = onnx_model([node], [onnx_tensor("s", [1, 1, 2, 2])])
+    code, out, err = run_main(monkeypatch, capsys, "import", _saved(model, tmp_path / "r.onnx"))
+    assert code == 0 and out.endswith(f"layers:\n  - {written}\n"), err
+
+
+@pytest.mark.parametrize(
+    ("attributes", "scales", "said"),
+    [
+        ({"mode": "cubic"}, [1, 1, 2, 2], "cubic interpolation"),
+        *(
+            ({"coordinate_transformation_mode": where}, [1, 1, 2, 2], f"with coordinate_transformation_mode `{where}`")
+            for where in ("asymmetric", "tf_crop_and_resize", "half_pixel_symmetric", "tf_half_pixel_for_nn")
+        ),
+        ({"exclude_outside": 1}, [1, 1, 2, 2], "linear interpolation with exclude_outside=1"),
+        ({"antialias": 1}, [1, 1, 2, 2], "linear interpolation with antialias=1"),
+        ({}, [1, 1, 2, 3], "scales height by 2 and width by 3"),
+        ({}, [1, 1, 1.5, 1.5], "scales by 1.5: not a whole factor"),
+    ],
+)
+def test_a_linear_resize_other_than_pytorchs_bilinear_is_refused(
+    attributes, scales, said, tmp_path, monkeypatch, capsys
+):
+    attributes = {"mode": "linear", **attributes}
+    model = onnx_model(
+        [_node("Resize", ["x", "", "s"], ["y"], "r", **attributes)], [onnx_tensor("s", scales)], opset=19
+    )
+    err = _refused(monkeypatch, capsys, _saved(model, tmp_path / "r.onnx"))
+    assert "ONNX node `r` (Resize, node 1 of 1): " in err and said in err and err.count("error:") == 1
+
+
+def test_upsamples_linear_mode_is_not_pytorchs_bilinear(tmp_path, monkeypatch, capsys):
+    # opset 9's Upsample samples output o at o/scale (ONNX Runtime: asymmetric), which neither of
+    # PyTorch's bilinear modes does: told, with the way out
+    model = onnx_model(
+        [_node("Upsample", ["x", "s"], ["y"], "u", mode="linear")], [onnx_tensor("s", [1, 1, 2, 2])], opset=9
+    )
+    err = _refused(monkeypatch, capsys, _saved(model, tmp_path / "u.onnx"))
+    assert "ONNX node `u` (Upsample, node 1 of 1): Upsample's linear mode" in err and "newer opset" in err
 
 
 def test_import_help_lists_every_operator_the_reader_reads(monkeypatch, capsys):

@@ -238,6 +238,25 @@ def test_a_transposed_layer_s_field_by_hand():
     assert f.size == (4, 4) and [f.span(0, o) for o in range(3)] == [(-2, 1), (-1, 1), (-1, 2)]
 
 
+def test_bilinear_upsampling_by_hand():
+    # conv 3x3 p=1: size 3, jump 1, start -1. Bilinear by 2 (align_corners false): output o reads
+    # x = (o + 0.5)/2 - 0.5 = o/2 - 0.25: o = 2m reads m - 1 and m, o = 2m + 1 reads m and m + 1
+    # (PyTorch's upsample_bilinear2d), a deconv f=4 s=2 p=1's window: each sees two conv
+    # positions, 3 + 1 = 4 pixels; o = 0 from conv position -1 (padding: the edge value, clamped)
+    conv = "input: 8x8x1\nlayers: [conv f=3 p=1 n=8, "
+    f = field_of(conv + "upsample 2 mode=bilinear]")
+    assert f.uneven and f.size == (4, 4) and f.jump == (0.5, 0.5)
+    assert [f.span(0, o) for o in range(4)] == [(-2, 1), (-1, 2), (-1, 2), (0, 3)]
+    assert f == field_of(conv + "deconv f=4 s=2 p=1 n=8]")
+    # by 3: x = (o + 0.5)/3 - 0.5; o = 3m reads m - 1, m; 3m + 1 reads m alone (x = m: t = 0);
+    # 3m + 2 reads m, m + 1
+    f = field_of(conv + "upsample 3 mode=bilinear]")
+    assert [f.span(0, o) for o in range(3, 6)] == [(-1, 2), (0, 2), (0, 3)]
+    # align_corners, 8 -> 16: x = o*7/15; o = 1: 0.47 reads 0, 1; o = 15: x = 7 reads 7 alone
+    f = field_of(conv + "upsample 2 mode=bilinear align_corners=true]")
+    assert f.span(0, 0) == (-1, 1) and f.span(0, 1) == (-1, 2) and f.span(0, 15) == (6, 8)
+
+
 def test_a_layer_that_evens_the_pattern_out_gives_an_even_field():
     """The nu3 user's check.yaml: conv f=3 dilation=2 p=2 (5 rows from -2), deconv f=2 s=2 (o
     sees that conv's o//2), a 3x3 stride-2 max pool (o sees deconv 2o..2o+2: conv o..o+1, 6
@@ -510,6 +529,13 @@ UPSAMPLING = [
     "input: 8x8x2\nlayers:\n  - upsample 2\n  - add:\n      a: [deconv f=3 s=1 p=1 n=2]\n"
     "      b: [pool avg f=2 s=2, upsample 2]",
     "input: 12x12x1\nlayers: [conv f=2 s=2 n=2, pool avg out=5, upsample 2]",
+    "input: 6x6x1\nlayers: [conv f=3 p=1 n=2, upsample 2 mode=bilinear, conv f=3 p=1 n=1]",
+    "input: 6x6x1\nlayers: [conv f=2 s=2 n=2, upsample 3 mode=bilinear]",
+    "input: 4x4x1\nlayers: [upsample 4 mode=bilinear, pool max f=3 s=2]",
+    "input: 6x5x1\nlayers: [conv f=3 p=1 n=2, upsample 2 mode=bilinear align_corners=true]",
+    "input: 7x7x1\nlayers: [conv f=3 s=2 n=2, upsample 3 mode=bilinear align_corners=true, conv f=3 p=1 n=1]",
+    "input: 8x8x2\nlayers:\n  - add:\n      a: [conv f=3 p=1 n=2]\n"
+    "      b: [pool avg f=2 s=2, upsample 2 mode=bilinear]",
 ]
 
 

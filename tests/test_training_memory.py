@@ -124,6 +124,16 @@ def test_a_chunk_kept_for_backward_keeps_the_whole_input():
     assert_same(cnnctl.load_text(text), 2, "conv, chunk, conv")
 
 
+@pytest.mark.parametrize("align", ["false", "true"])
+def test_bilinear_upsampling_keeps_nothing_of_its_own(align):
+    # conv f=1 n=2 keeps the 4x4x1 image (64 bytes); upsample_bilinear2d's backward needs only
+    # the sizes (and scales): nothing; the last conv keeps its input, the 8x8x2 upsampled map,
+    # 128 values: 512 bytes. 576 an example.
+    text = f"input: 4x4x1\nlayers: [conv f=1 n=2, upsample 2 mode=bilinear align_corners={align}, conv f=1 n=1]"
+    assert saved(text, 2) == 2 * (64 + 512)
+    assert_same(cnnctl.load_text(text), 2, "conv, bilinear upsample, conv")
+
+
 def test_dropout_mask_is_a_byte_on_a_gpu_a_float_on_a_cpu():
     # conv keeps the 4x4x1 image (64 bytes); dropout's mask covers the 4x4x2 output: 32 values,
     # a bool each on a GPU (32 bytes), a float32 on a CPU (128 bytes).

@@ -14,14 +14,17 @@ layer whose windows are ``k`` wide, ``s`` apart, starting ``p`` before the input
     r' = r + (k - 1)*j        j' = j*s        start' = start - p*j
 
 That is exact where every window is ``s`` apart: the course's layers, and every bundled
-network (not U-Net, an example). Three layers place their windows unevenly: a transposed layer (deconv,
+network (not U-Net, an example). Some layers place their windows unevenly: a transposed layer (deconv,
 upsample) spreads each input position over ``k`` outputs ``s`` apart, so output ``o`` sees input
 positions ``ceil((o + p - k + 1)/s)`` to ``floor((o + p)/s)`` (nearest upsampling by 2 gives
-positions 2m and 2m+1 the same source m), and adaptive pooling whose output does not divide
-its input pools window ``i`` from ``floor(i*H/out)`` to ``ceil((i+1)*H/out) - 1``. No
+positions 2m and 2m+1 the same source m; bilinear by 2 is the window of a deconv f=4 s=2 p=1),
+adaptive pooling whose output does not divide its input pools window ``i`` from
+``floor(i*H/out)`` to ``ceil((i+1)*H/out) - 1``, and bilinear upsampling with align_corners
+reads ``floor(o*a/b)`` to ``ceil(o*a/b)`` (``a/b = (H - 1)/(out - 1)``). No
 ``start + i*jump`` places those fields, but they repeat: after ``s`` outputs of a transposed
 layer the same pattern comes one input position later (after ``out/g`` windows, ``H/g``
-positions later, ``g = gcd(H, out)``). So such a field is kept exactly as its `Spans`, per
+positions later, ``g = gcd(H, out)``; after ``b/g`` outputs, ``a/g`` inputs,
+``g = gcd(a, b)``). So such a field is kept exactly as its `Spans`, per
 axis: for each output position of one period, the first and last input pixel it sees, and
 how far the pattern moves a period. Through any layer, output ``o`` sees from the first pixel
 of its first input position to the last of its last (the fields only move right as ``o``
@@ -244,6 +247,9 @@ def _sources(w: Window, o: int) -> range:
     if w.adaptive:
         n, out = w.adaptive
         return range(o * n // out, -(-(o + 1) * n // out))
+    if w.corners:  # bilinear with align_corners: the two positions either side of o*a/b
+        a, b = w.corners
+        return range(o * a // b, -(-o * a // b) + 1)
     if not w.transposed:
         first = o * w.s - w.p
         return range(first, first + w.k, w.d)
@@ -265,6 +271,10 @@ def _step(f: Spans, w: Window) -> Spans | None:
         n, out = w.adaptive
         g = gcd(n, out)
         period, shift = out // g, n // g
+    elif w.corners:  # o*a/b moves a/g inputs every b/g outputs
+        a, b = w.corners
+        g = gcd(a, b)
+        period, shift = b // g, a // g
     elif w.transposed:
         period, shift = w.s, 1
     else:

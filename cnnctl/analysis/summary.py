@@ -24,11 +24,12 @@ COUNTED = (
     "activations 1 per value (softmax and rsoftmax 3), max pool f*f-1 and avg pool f*f per output value "
     "(padding included; a ceil window hanging over the input's end: over what it covers; adaptive: over each "
     "output's own window; across the channels: C-1 and C), residual/add and mul 1 per value "
-    "per extra input, lrn 2*size+3 per value",
+    "per extra input, lrn 2*size+3 per value, bilinear upsample 8 per output value (4 multiply-adds)",
 )
 NOT_COUNTED = (
-    "dropout, droppath, flatten, concat, chunk, slice, shuffle and upsample (free at inference); a gate's, "
-    "grn's, layerscale's or affine's multiplications (by activations or constants, not weights: FLOPs only); "
+    "dropout, droppath, flatten, concat, chunk, slice, shuffle and nearest upsample (free at inference); a gate's, "
+    "grn's, layerscale's, affine's or bilinear upsample's multiplications (by activations or constants, not "
+    "weights: FLOPs only); "
     "data loading and the loss",
 )
 

@@ -385,14 +385,26 @@ def shuffle_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[st
     return None, f"channel_shuffle({xs[0]}, {n.args.g})"
 
 
+def _upsample_options(a) -> dict:
+    """nn.Upsample's and F.interpolate's keywords for an `upsample` layer (align_corners only
+    where bilinear: PyTorch refuses it with nearest)."""
+    if a.mode == "nearest":
+        return {"scale_factor": a.scale, "mode": "nearest"}
+    return {"scale_factor": a.scale, "mode": "bilinear", "align_corners": bool(a.align_corners)}
+
+
 @builds("upsample")
 def upsample(node: Node, ins: list[Shape]) -> nn.Module:
-    return nn.Upsample(scale_factor=node.args.scale, mode="nearest")
+    return nn.Upsample(**_upsample_options(node.args))
 
 
 @writes("upsample")
 def upsample_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
-    return None, f'F.interpolate({xs[0]}, scale_factor={n.args.scale}, mode="nearest")'
+    # as ruff formats Python: text in double quotes
+    options = ", ".join(
+        f'{k}="{v}"' if isinstance(v, str) else f"{k}={v}" for k, v in _upsample_options(n.args).items()
+    )
+    return None, f"F.interpolate({xs[0]}, {options})"
 
 
 # -- activations, as layers and inline (`act=`) ---------------------------------------------

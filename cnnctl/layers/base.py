@@ -77,7 +77,9 @@ class Window:
     `d`: the taps' spacing (dilation); `k` is then the span, ``d*(taps - 1) + 1``.
     `adaptive`: ``(n, out)`` for adaptive pooling of `n` positions to `out` whose windows,
     ``floor(i*n/out)`` to ``ceil((i+1)*n/out) - 1``, are not all `s` apart (`uneven`;
-    `pool.adaptive_window`); `k`, `s` and `p` then bound them."""
+    `pool.adaptive_window`); `k`, `s` and `p` then bound them. `corners`: ``(a, b)`` for bilinear
+    upsampling with align_corners: output ``o`` reads ``floor(o*a/b)`` to ``ceil(o*a/b)``
+    (also uneven, bounded the same way)."""
 
     k: int | float
     s: int | float
@@ -85,10 +87,11 @@ class Window:
     transposed: bool = False
     adaptive: tuple[int, int] | tuple[()] = ()
     d: int = 1
+    corners: tuple[int, int] | tuple[()] = ()
 
     @property
     def uneven(self) -> bool:
-        return bool(self.adaptive)
+        return bool(self.adaptive or self.corners)
 
 
 IDENTITY = (Window(1, 1, 0), Window(1, 1, 0))

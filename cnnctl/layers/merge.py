@@ -1,13 +1,24 @@
 """Layers that join several inputs: element-wise add (residual) and multiply (gates), concat
-(Inception, U-Net); and nearest-neighbour upsampling."""
+(Inception, U-Net); and upsampling (nearest, bilinear)."""
 
 from __future__ import annotations
 
 from ..errors import ShapeError
 from ..shapes import Shape, format_shape, numel
 from .activation import ACT
-from .args import Arg, Int
-from .base import OWN, Args, LayerKind, Saved, Window, activation_flops, activation_saved, registered, require_volume
+from .args import BOOL, Arg, Choice, Int
+from .base import (
+    IDENTITY,
+    OWN,
+    Args,
+    LayerKind,
+    Saved,
+    Window,
+    activation_flops,
+    activation_saved,
+    registered,
+    require_volume,
+)
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -135,20 +146,68 @@ class Concat(LayerKind):
         return ins[0][0], ins[0][1], sum(s[2] for s in ins)
 
 
+# FLOPs per output value of bilinear upsampling: a weighted sum of the 2x2 nearest input values,
+# 4 multiply-adds (fvcore's count for aten::upsample_bilinear2d), 2 FLOPs each as a weight's are
+BILINEAR_FLOPS = 8
+
+
 @registered
 class Upsample(LayerKind):
-    """Nearest-neighbour upsampling: `upsample 2` repeats each value in a 2x2 block.
+    """Upsampling by a whole factor: `upsample 2` repeats each value in a 2x2 block (nearest);
+    `upsample 2 mode=bilinear` interpolates between the 2x2 input values nearest each output.
 
-    Output ``(H*scale) x (W*scale) x C``; no params, no FLOPs (a copy). Keeps nothing.
-    Receptive field: each output position sees one input position, ``1/scale`` apart.
+    Output ``(H*scale) x (W*scale) x C``; no params, no multiplications (none by weights).
+    Bilinear (PyTorch's ``upsample_bilinear2d``): output position ``o`` along an axis of ``n``
+    inputs reads input ``x = (o + 0.5)/scale - 0.5`` (clamped at 0), or with
+    ``align_corners=true`` ``x = o*(n - 1)/(n*scale - 1)`` (the corners' values kept): the values
+    at ``floor(x)`` and ``floor(x) + 1`` (the last one at the edge), weighted ``1 - t`` and ``t``
+    (``t = x - floor(x)``), per axis. FLOPs: nearest ``0`` (a copy); bilinear ``8`` per output
+    value, ``8*(H*scale)*(W*scale)*C``: 4 multiply-adds (the weighted 2x2 values; fvcore counts
+    the same 4, one "flop" per multiply-add), 2 FLOPs each as for a weight. Backward: as many.
+    Keeps nothing (its gradient needs only the sizes, either mode).
+    Receptive field: nearest, each output position sees one input position, ``1/scale`` apart;
+    bilinear (align_corners false), input ``m`` reaches outputs ``m*scale - scale//2`` to
+    ``m*scale - scale//2 + k - 1``, ``k = 2*scale - scale%2`` (a deconv of that window: a
+    position where ``t`` is 0 reads one input); align_corners true, ``floor(x)`` to ``ceil(x)``.
     """
 
     name = "upsample"
-    args = (Arg("scale", Int(), 2, "factor per axis", positional=True, show=True),)
+    args = (
+        Arg("scale", Int(), 2, "factor per axis", positional=True, show=True),
+        Arg("mode", Choice("nearest", "bilinear"), "nearest", "nearest (copies) or bilinear (interpolates)"),
+        Arg("align_corners", BOOL, None, "bilinear only: the corner values kept (PyTorch's), default false"),
+    )
+
+    def check_args(self, a: Args) -> None:
+        if a.mode == "nearest" and a.align_corners is not None:
+            raise ShapeError(
+                "`align_corners` is for bilinear upsampling: nearest copies each value, it has no corners to align",
+                hint="drop `align_corners`, or write `mode=bilinear`",
+            )
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
+        self.check_args(a)
         h, w, c = require_volume("upsample", ins[0])
         return h * a.scale, w * a.scale, c
 
+    def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
+        return BILINEAR_FLOPS * numel(out) if a.mode == "bilinear" else 0
+
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window]:
-        return Window(a.scale, a.scale, 0, transposed=True), Window(a.scale, a.scale, 0, transposed=True)
+        s = a.scale
+        if a.mode == "nearest":
+            return Window(s, s, 0, transposed=True), Window(s, s, 0, transposed=True)
+        if s == 1:  # bilinear by 1 is a copy
+            return IDENTITY
+        if not a.align_corners:  # input m reaches the outputs whose x lies within 1 of m
+            spread = Window(2 * s - s % 2, s, s // 2, transposed=True)
+            return spread, spread
+        return tuple(_corners_window(n, n * s) for n in ins[0][:2])  # type: ignore[return-value]
+
+
+def _corners_window(n: int, out: int) -> Window:
+    """Bilinear upsampling of `n` positions to `out` with align_corners: output ``o`` reads
+    ``floor(o*a/b)`` to ``ceil(o*a/b)`` (``a = n - 1``, ``b = out - 1``), which ``o*a/b`` less
+    or more ``(b - 1)/b`` contains (the `k`, `s`, `p` that bound them)."""
+    a, b = n - 1, out - 1
+    return Window(1 + 2 * (b - 1) / b, a / b, (b - 1) / b, corners=(a, b))

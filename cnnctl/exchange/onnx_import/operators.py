@@ -48,7 +48,12 @@ OPERATORS = {
     ),
     "Concat": Operator("concat", 1, "of channels; of one input, nothing; of known values"),
     "Flatten": Operator("flatten", 1, "from axis 1"),
-    "Resize": Operator("resize", 1, "nearest, by a whole factor"),
+    "Resize": Operator(
+        "resize",
+        1,
+        "nearest, or linear with half_pixel or align_corners coordinates (bilinear), by a whole factor of height "
+        "and width alike, from scales or sizes",
+    ),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
     "Slice": Operator(
         "slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`; of known values"

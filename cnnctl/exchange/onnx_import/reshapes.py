@@ -1,6 +1,6 @@
 """The operators that move values without computing them: Identity, Concat, Flatten and Reshape
 (a flatten, a channel shuffle's grid, a radix softmax's parts), Transpose, Gather and Unsqueeze
-of one channel, Slice and Split of the channels, and Resize as an upsample.
+of one channel, Slice and Split of the channels, and Resize as an upsample (nearest or bilinear).
 """
 
 from __future__ import annotations
@@ -193,12 +193,15 @@ class Reshapes:
         return None
 
     def resize(self, node, a: dict, ins: list) -> Layer:
-        hint = "cnnctl's upsample repeats each pixel a whole number of times, across and down alike"
+        hint = "cnnctl's upsample repeats or interpolates each pixel a whole number of times, across and down alike"
         scales = self.const(node, 2 if node.op_type == "Resize" else 1)
         if node.op_type == "Resize" and (scales is None or scales.size == 0):
             scales = self.scales_of_sizes(node)
-        if _text(a, "mode", "nearest") != "nearest" or scales is None or scales.shape != (4,):
-            raise _Unread("only nearest upsampling by constant scales (or sizes) is read", hint)
+        mode = _text(a, "mode", "nearest")
+        if mode not in ("nearest", "linear"):
+            raise _Unread(f"{mode} interpolation", "cnnctl's upsample is nearest or bilinear")
+        if scales is None or scales.shape != (4,):
+            raise _Unread("only upsampling by constant scales (or sizes) is read", hint)
         n, c, h, w = (float(s) for s in scales)
         if (n, c) != (1.0, 1.0):
             raise _Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
@@ -206,7 +209,30 @@ class Reshapes:
             raise _Unread(f"scales height by {h:g} and width by {w:g}", hint)
         if not (math.isfinite(h) and h.is_integer() and h >= 1):
             raise _Unread(f"scales by {h:g}: not a whole factor", hint)
-        return self.layer("upsample", [str(int(h))], ins[:1], _node_id(node, "upsample"))
+        words = [str(int(h))] + (self.bilinear(node, a) if mode == "linear" else [])
+        return self.layer("upsample", words, ins[:1], _node_id(node, "upsample"))
+
+    def bilinear(self, node, a: dict) -> list[str]:
+        """The words of a linear Resize that is PyTorch's bilinear upsampling (by a whole
+        factor, 2-D): half_pixel (or pytorch_half_pixel, the same for any output longer than
+        1) is align_corners false, align_corners true; antialias and exclude_outside off.
+        Anything else places or weighs the samples otherwise, and is refused."""
+        if node.op_type == "Upsample":  # opset 7-9: linear samples x = o/scale, PyTorch's never do
+            raise _Unread(
+                "Upsample's linear mode (samples at o/scale: no bilinear of PyTorch's)",
+                "cnnctl reads bilinear upsampling from a Resize (opset 11+): export at a newer opset",
+            )
+        where = _text(a, "coordinate_transformation_mode", "half_pixel")
+        corners = {"half_pixel": False, "pytorch_half_pixel": False, "align_corners": True}.get(where)
+        if corners is None:
+            raise _Unread(
+                f"linear interpolation with coordinate_transformation_mode {shown(where, 30)}",
+                "cnnctl's bilinear upsample is PyTorch's: half_pixel (align_corners false) or align_corners",
+            )
+        for key in ("antialias", "exclude_outside"):
+            if _int(a, key, 0) != 0:
+                raise _Unread(f"linear interpolation with {key}={_int(a, key, 0)}", "PyTorch's bilinear has it off")
+        return ["mode=bilinear"] + (["align_corners=true"] if corners else [])
 
     def scales_of_sizes(self, node):
         """The scales of a Resize given its output's sizes (its fourth input: how the exporters
