@@ -56,8 +56,9 @@ MAX_ROWS_BYTES = 64 * 2**20
 # initializers and external data): their sizes are known from the file's header before a value
 # is read, and a file is refused when its tensors together hold more than MAX_WEIGHT_BYTES (4 GiB:
 # a billion float32 values, nearly three times ConvNeXt-XLarge's 350 million parameters) or
-# more than the memory available now: reading it would exhaust memory, or die where the system
-# kills it. Given to a network, a tensor with more values than the network's largest cannot be
+# more than the memory available now (a .pt archive, which may be a checkpoint with the
+# optimizer's state too: the memory only): reading it would exhaust memory, or die where the
+# system kills it. Given to a network, a tensor with more values than the network's largest cannot be
 # placed: past UNPLACEABLE_BYTES it is refused before anything is read too (smaller, it is read,
 # and the message of the tensors that do not fit names both shapes: exchange.weights.check_weight_sizes).
 MAX_WEIGHT_BYTES = 4 * 2**30
@@ -82,10 +83,12 @@ def available_memory() -> int:
         return 0
 
 
-def weight_bytes_limit() -> tuple[int, str]:
-    """The most bytes of weights read from one file, and why that many (MAX_WEIGHT_BYTES, or
-    the memory available when less)."""
+def weight_bytes_limit(weights_only: bool = True) -> tuple[int | None, str]:
+    """The most bytes of weights read from one file, and why that many: MAX_WEIGHT_BYTES, or
+    the memory available when less. A checkpoint (`weights_only` False) also holds the
+    optimizer's state (Adam's: twice the weights again), so only the memory bounds it; None
+    where that cannot be told."""
     free = available_memory()
-    if 0 < free < MAX_WEIGHT_BYTES:
+    if free > 0 and (not weights_only or free < MAX_WEIGHT_BYTES):
         return free, "the memory available now"
-    return MAX_WEIGHT_BYTES, "cnnctl's limit for one file's weights"
+    return (MAX_WEIGHT_BYTES, "cnnctl's limit for one file's weights") if weights_only else (None, "")

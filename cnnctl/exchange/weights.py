@@ -306,12 +306,15 @@ class StoredTensor:
     bytes: int
 
 
-def check_weight_sizes(tensors: list[StoredTensor], path: str, largest: int | None = None) -> None:
+def check_weight_sizes(
+    tensors: list[StoredTensor], path: str, largest: int | None = None, weights_only: bool = True
+) -> None:
     """Refuse, before a value is read, the weights file `path` whose `tensors` hold more bytes
     than cnnctl reads (limits.weight_bytes_limit), or, given to a network whose largest tensor
     holds `largest` values, a tensor of more values than that (no place of the network fits it)
     and of more than UNPLACEABLE_BYTES (a smaller one is read: the placing names both shapes).
-    The message names the tensor and its size."""
+    `weights_only` False: a file that may hold a checkpoint's optimizer state too, bounded by the
+    memory available only (limits.weight_bytes_limit). The message names the tensor and its size."""
     from ..errors import CnnctlError, Loc
     from ..limits import UNPLACEABLE_BYTES, weight_bytes_limit
 
@@ -325,8 +328,8 @@ def check_weight_sizes(tensors: list[StoredTensor], path: str, largest: int | No
                     hint="are these the weights of another network? `cnnctl summarize` shows this one's",
                 )
     total = sum(t.bytes for t in tensors)
-    limit, why = weight_bytes_limit()
-    if total > limit:
+    limit, why = weight_bytes_limit(weights_only)
+    if limit is not None and total > limit:
         big = max(tensors, key=lambda t: t.bytes)
         raise CnnctlError.at(
             f"its tensors hold {total:,} bytes (the largest, `{big.name}`, {big.bytes:,}): more than cnnctl reads "
@@ -338,14 +341,15 @@ def check_weight_sizes(tensors: list[StoredTensor], path: str, largest: int | No
 
 def _check_archive(file, path: str) -> None:
     """Refuse, before torch reads it, a .pt archive (what torch.save writes: a zip of one file
-    per tensor's storage) whose members hold more than cnnctl reads (check_weight_sizes)."""
+    per tensor's storage) whose members hold more than the memory available (check_weight_sizes)."""
     import zipfile
 
     try:
         members = zipfile.ZipFile(file).infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a legacy pickle, or damaged: torch says which
         return
-    check_weight_sizes([StoredTensor(m.filename, m.file_size, m.file_size) for m in members], path)
+    stored = [StoredTensor(m.filename, m.file_size, m.file_size) for m in members]
+    check_weight_sizes(stored, path, weights_only=False)  # a checkpoint's optimizer state too
 
 
 STATE_DICT_HINT = "a state_dict saved with torch.save(model.state_dict(), PATH)"  # a .pt given as weights
