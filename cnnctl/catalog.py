@@ -105,18 +105,18 @@ def read_run_config(folder: str) -> tuple[dict, str | None, Loc]:
     read, where) for one missing, not JSON, or not an object. The one reader of the file."""
     import json
 
+    from .files import Unread, regular_text
+    from .limits import MAX_RECORD_BYTES
+
     config = os.path.join(folder, "config.json")
     where = Loc(config)
     try:
-        with open(config, encoding="utf-8") as f:
-            value = json.load(f)
+        value = json.loads(regular_text(config, MAX_RECORD_BYTES))  # a few hundred bytes as a run writes it
         why = None if isinstance(value, dict) else f"holds a JSON {type(value).__name__}, not an object of settings"
-    except FileNotFoundError:
-        why = "is missing"
+    except Unread as refused:  # missing, a folder, a FIFO, unreadable, too large to be one
+        why = "is missing" if refused.message == "no such file" else f"cannot be read ({refused.message})"
     except json.JSONDecodeError as exc:  # a file cut short, or written over
         why, where = f"is not JSON ({exc.msg})", Loc(config, exc.lineno, exc.colno)
-    except OSError as exc:  # a folder, unreadable
-        why = f"cannot be read ({exc.strerror or exc})"
     except (ValueError, RecursionError) as exc:  # not UTF-8, and what json_trouble says
         why = f"cannot be read ({json_trouble(exc)})"
     return (value, None, where) if why is None else ({}, why, where)
@@ -191,10 +191,12 @@ def is_checkpoint(path: str) -> bool:
         return True
     if suffix in SUFFIXES:
         return False
+    from .files import Unread, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # never a FIFO: a network file's name is tested here
             return f.read(4).startswith(CHECKPOINT_MAGIC)
-    except OSError:
+    except (Unread, OSError):
         return False  # reading it again says why
 
 

@@ -44,6 +44,58 @@ MAX_BENCH_STEPS = 10_000
 MAX_BENCH_REPEATS = 100
 
 
+# What a run folder holds, read by `runs`, `plot`, evaluate and predict: config.json and
+# status.json (a few hundred bytes as a run writes them), architecture.json (about 150 bytes a
+# layer: MAX_LAYERS of them), and metrics.jsonl / results.csv, read a line at a time, a row of
+# about 200 bytes per epoch (100,000 epochs: 20 MB). Past these the file is not one a run wrote:
+# refused before it is read, or where a line or the lines go past their bound, never read whole.
+MAX_RECORD_BYTES = 2**20
+MAX_ARCHITECTURE_BYTES = 64 * 2**20
+MAX_ROWS = 100_000
+MAX_ROW_BYTES = 2**20
+MAX_ROWS_BYTES = 64 * 2**20
+# Weights read from a file (--weights, --checkpoint's tensors, `cnnctl import`'s ONNX
+# initializers and external data): their sizes are known from the file's header before a value
+# is read, and a file is refused when its tensors together hold more than MAX_WEIGHT_BYTES (4 GiB:
+# a billion float32 values, nearly three times ConvNeXt-XLarge's 350 million parameters) or
+# more than the memory available now (a .pt archive, which may be a checkpoint with the
+# optimizer's state too: the memory only): reading it would exhaust memory, or die where the
+# system kills it. Given to a network, a tensor with more values than the network's largest cannot be
+# placed: past UNPLACEABLE_BYTES it is refused before anything is read too (smaller, it is read,
+# and the message of the tensors that do not fit names both shapes: exchange.weights.check_weight_sizes).
+MAX_WEIGHT_BYTES = 4 * 2**30
+UNPLACEABLE_BYTES = 64 * 2**20
+
+
+def available_memory() -> int:
+    """Bytes of memory free for new data: MemAvailable of /proc/meminfo (Linux), else the
+    free pages; 0 where neither can be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def weight_bytes_limit(weights_only: bool = True) -> tuple[int | None, str]:
+    """The most bytes of weights read from one file, and why that many: MAX_WEIGHT_BYTES, or
+    the memory available when less. A checkpoint (`weights_only` False) also holds the
+    optimizer's state (Adam's: twice the weights again), so only the memory bounds it; None
+    where that cannot be told."""
+    free = available_memory()
+    if free > 0 and (not weights_only or free < MAX_WEIGHT_BYTES):
+        return free, "the memory available now"
+    return (MAX_WEIGHT_BYTES, "cnnctl's limit for one file's weights") if weights_only else (None, "")
+
+
 def leads_out(path: str, folder: str) -> str | None:
     """Where `path` really is (its links followed) when that lies outside `folder` (a real path,
     os.path.realpath's), else None: cnnctl reads through a link only to a place inside the

@@ -25,6 +25,8 @@ from typing import Any
 from .catalog import config_refused, json_trouble, read_run_config, run_of
 from .catalog import is_run_folder as is_run
 from .errors import CnnctlError, Loc, Problem
+from .files import Unread, regular_lines, regular_text
+from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
 
 try:
     import fcntl
@@ -35,6 +37,7 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.csv"
 STATUS = "status.json"
 CURVES = "curves.png"
+ARCHITECTURE = "architecture.json"
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"  # held by the run while it trains (cnnctl.train.rundir); free once it ended or died
 # The columns every run's rows begin with; other metrics (val_miou, say) follow, as first seen.
@@ -130,17 +133,25 @@ def _cell(text: str) -> Any:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl or a results.csv; a CnnctlError naming the line that is broken."""
+    """The rows of a metrics.jsonl or a results.csv; a CnnctlError naming the line that is broken.
+    Read a line at a time (cnnctl.files.regular_lines), the file, each line and their number
+    bounded (MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS): a file of any size costs a bounded time."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise CnnctlError.at(f"cannot read {path.name}: {reason}", Loc(str(path))) from None
+        lines = [
+            (number, line.decode("utf-8"))
+            for number, line in regular_lines(path, MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS)
+        ]
+    except Unread as refused:
+        raise CnnctlError.at(f"cannot read {path.name}: {refused.message}", Loc(str(path)),
+                             hint=refused.hint or _mend(path, "a run writes one short line per epoch: this file "
+                                                          "is not one it wrote")) from None  # fmt: skip
+    except UnicodeDecodeError as exc:
+        raise CnnctlError.at(f"cannot read {path.name}: {exc.reason}", Loc(str(path)), hint=_mend(path)) from None
     if path.suffix == ".csv":
-        lines = list(csv.reader(text.splitlines()))
-        header = lines[0] if lines else []
+        fields = [(number, next(csv.reader([line]), [])) for number, line in lines]
+        header = fields[0][1] if fields else []
         rows = []
-        for number, line in enumerate(lines[1:], start=2):
+        for number, line in fields[1:]:
             if len(line) != len(header):
                 raise CnnctlError.at(
                     f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
@@ -149,7 +160,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             rows.append({key: _cell(value) for key, value in zip(header, line, strict=True)})
         return rows
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in lines:
         if not line.strip():
             continue
         try:
@@ -166,11 +177,13 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _mend(path: Path) -> str:
-    """What to do about a damaged line of a run's metrics file `path`."""
+def _mend(
+    path: Path, what: str = "mend or delete that line (each line is one epoch's row, written as the epoch ends)"
+) -> str:
+    """What to do about a damaged line of a run's metrics file `path` (`what`: about the file itself)."""
     other = path.parent / (RESULTS if path.name == METRICS else METRICS)
     kept = f"the run keeps the same rows in {other}: `cnnctl plot {other}` reads them; " if other.is_file() else ""
-    return kept + "mend or delete that line (each line is one epoch's row, written as the epoch ends)"
+    return kept + what
 
 
 def read_history(run: str) -> RunHistory:
@@ -276,10 +289,11 @@ def lock_held(folder: Path) -> bool | None:
         os.close(fd)
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
+    """A JSON object a run wrote (status.json, architecture.json), of at most `limit` bytes."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):  # left empty: what `runs` and `plot` show of it is unknown
+        data = json.loads(regular_text(path, limit))
+    except (Unread, ValueError, RecursionError):  # left empty: what `runs` and `plot` show of it is unknown
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -310,7 +324,7 @@ def is_run_folder(path: Path) -> bool:
 
 def run_info(folder: Path) -> RunInfo:
     """What `cnnctl runs` shows of one run folder; what cannot be read is left empty, not an error."""
-    recorded, architecture = _json(folder / STATUS), _json(folder / "architecture.json")
+    recorded, architecture = _json(folder / STATUS), _json(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES)
     config, why, where = read_run_config(str(folder))
     problems = []
     if why is not None and run_of(str(folder)) is not None:  # a run cannot be evaluated, predicted with, exported
@@ -380,7 +394,8 @@ def network_name(
     recorded = _json(folder / STATUS) if recorded is None else recorded
     name = recorded.get("network")
     if name is None:
-        name = (_json(folder / "architecture.json") if architecture is None else architecture).get("name")
+        architecture = _json(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES) if architecture is None else architecture
+        name = architecture.get("name")
     return name if isinstance(name, str) else None
 
 

@@ -35,7 +35,10 @@ def import_cmd(
     --input HxWxC: the sizes it leaves unknown are those (it must agree with those it fixes), as
     are the network file's `input:` and what the graph works out from them.
     """
+    import math
+
     from ..exchange.onnx_import import build_imported, read_weights
+    from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
     from ..render import picture
     from ..render.numbers import exact, short
@@ -51,19 +54,19 @@ def import_cmd(
     weights = weights_beside(output, file)
     got = read_weights(file, name, shape)  # the network built, and where its stored weights go in it
     graph = got.graph
-    arrays = {tensor: got.array(tensor) for tensor in got.shapes}  # every value read before anything is written
-    stored = sum(a.size for a in arrays.values())
-    kept = bool(arrays) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
-    if kept:
-        _write_weights(weights, arrays, file, output)
+    stored = sum(math.prod(dims) for dims in got.shapes.values())  # known from the file, nothing read yet
+    kept = bool(got.shapes) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
+    if kept:  # only weights that will be written are read: every one before anything is written, bounded first
+        check_weight_sizes(got.stored(), file)
+        _write_weights(weights, {tensor: got.array(tensor) for tensor in got.shapes}, file, output)
     picture.write_file(output, got.text.encode())
     why = ""  # why no weights were written
-    if not arrays:
+    if not got.shapes:
         why = f"{file} stores none (structure only)"
     elif not kept:
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
-        written = {"file": weights, "tensors": len(arrays)} if kept else {"file": None, "why": why}
+        written = {"file": weights, "tensors": len(got.shapes)} if kept else {"file": None, "why": why}
         _print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
@@ -71,7 +74,7 @@ def import_cmd(
         f"{short(graph.mults)} multiplications"
     ]
     if kept:
-        lines.append(f"wrote {weights}: its weights from {file}, {len(arrays):,} tensors under the network's names "
+        lines.append(f"wrote {weights}: its weights from {file}, {len(got.shapes):,} tensors under the network's names "
                      f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
         lines.append(f"no weights written: {why}")

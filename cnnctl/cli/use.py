@@ -1,10 +1,11 @@
 """The commands that run a network in PyTorch: export (which checks what it writes), evaluate,
 predict, bench."""
 
+import os
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, Problem
+from ..errors import CnnctlError, Loc, Problem
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
@@ -261,12 +262,15 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
     (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
     (weighted_model refuses --weights with --checkpoint)."""
-    from ..catalog import run_input, runs_in
+    from ..catalog import config_refused, run_input, run_of, runs_in
 
     if checkpoint is not None or weights is not None:
         return checkpoint
-    if run_input(arch) is not None:
+    if run_input(arch) is not None:  # a run whose config.json cannot be read says so here
         return arch
+    folder = run_of(arch)
+    if folder is not None:  # a run, its config.json read, without the input its network trained at
+        raise config_refused(folder, "records no `input`", Loc(os.path.join(folder, "config.json")))
     runs = runs_in("runs")  # what there is to give, where `cnnctl train` writes
     raise CnnctlError.at(
         "which weights? give --checkpoint RUN, the run folder itself in place of ARCH, or --weights SOURCE",

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError, Loc
+from ..files import Unread, regular_bytes
+from ..limits import MAX_IMAGE_BYTES
 from .samples import ImageBytes
 
 if TYPE_CHECKING:
@@ -122,6 +124,9 @@ def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Imag
         raise
     except FileNotFoundError:
         raise CnnctlError.at(MISSING, Loc(str(path))) from None
+    except Unread as refused:  # a FIFO, a device, a folder: never opened as one would block
+        why = MISSING if refused.message == "no such file" else f"cannot read the image: {refused.message}"
+        raise CnnctlError.at(why, Loc(str(path)), hint=refused.hint) from None
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # a loop of links: no errno, no path
         raise CnnctlError.at(f"cannot read the image: {why}", Loc(str(path))) from None
@@ -147,9 +152,9 @@ def _header(image, path: ImageSource) -> Image:
     most = image.MAX_IMAGE_PIXELS
     image.MAX_IMAGE_PIXELS = None
     try:
-        if isinstance(path, ImageBytes):
-            return image.open(_NamedBytes(path))
-        return image.open(Path(path))
+        if not isinstance(path, ImageBytes):  # only a regular file (cnnctl.files), read whole: its header first
+            path = ImageBytes(str(path), regular_bytes(path, MAX_IMAGE_BYTES))
+        return image.open(_NamedBytes(path))
     finally:
         image.MAX_IMAGE_PIXELS = most
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnctlError
+from ..limits import available_memory
 from . import DataSplits
 from .adapt import MAX_BYTES, n, validation
 from .samples import Samples, load_index
@@ -90,24 +91,6 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
         result = folder_samples(Path(spec).expanduser(), progress)
         result.root = root
     return result
-
-
-def available_memory() -> int:
-    """Bytes of memory free for new data: MemAvailable of /proc/meminfo (Linux), else the
-    free pages; 0 where neither can be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
-
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 0
 
 
 def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> tuple[bool, str]:

@@ -15,6 +15,7 @@ structure; `save_safetensors` writes what `cnnctl import` writes, without torch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping
 
@@ -245,19 +246,24 @@ def by_name(
     return placed
 
 
-def read_state(path: str, read_run: RunReader | None = None, input: Shape | None = None) -> dict:
+def read_state(
+    path: str, read_run: RunReader | None = None, input: Shape | None = None, largest: int | None = None
+) -> dict:
     """The named tensors of a weights file: a cnnctl run (its weights, read by `read_run`) or
     checkpoint, a PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code;
     a checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
     order its metadata keeps, where cnnctl wrote it), or an ONNX file's initializers (under
     the names of the network `cnnctl import` reads from it, in that network's order; `input`,
-    the network's own, reads one exported with dynamic sizes at it)."""
+    the network's own, reads one exported with dynamic sizes at it). The sizes a file declares
+    are checked before its values are read (check_weight_sizes; `largest`: the values of the
+    network's largest tensor, where every tensor given must fit one of its places)."""
     from pathlib import Path
 
     import torch
 
     from ..catalog import refuse_run_record
     from ..errors import CnnctlError, Loc
+    from ..files import REGULAR, not_regular
 
     file = Path(path)
     refuse_run_record(str(path), "weights")
@@ -267,37 +273,21 @@ def read_state(path: str, read_run: RunReader | None = None, input: Shape | None
                                  hint="give a run's checkpoint file (its best.pt or last.pt)")  # fmt: skip
         return dict(read_run(file))
     if not file.is_file():
+        kind = not_regular(path)  # a FIFO, a device: said as what it is
+        if kind is not None:
+            raise CnnctlError.at(f"{kind}, not a weights file", Loc(str(path)), hint=REGULAR)
         kinds = "a cnnctl run or checkpoint, a .pt or .pth state_dict, a .safetensors file or an ONNX file"
         raise CnnctlError.at("no such weights file", Loc(str(path)), hint=kinds)
     if file.suffix == ".onnx":
-        return _onnx_state(str(path), input)
+        return _onnx_state(str(path), input, largest)
     if file.suffix == ".safetensors":
-        try:
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-        except ImportError:
-            raise CnnctlError.at("reading .safetensors needs the safetensors package", Loc(str(path)),
-                                 hint="pip install safetensors") from None  # fmt: skip
-        try:
-            tensors = dict(load_file(str(file)))
-            with safe_open(str(file), framework="pt") as opened:
-                metadata = opened.metadata()
-        except Exception as exc:  # a damaged header, a truncated file
-            raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(str(path))) from None
+        with open_safetensors(str(path), largest=largest) as (opened, metadata):
+            try:
+                tensors = {name: opened.get_tensor(name) for name in opened.keys()}  # noqa: SIM118 (no iteration)
+            except Exception as exc:  # a file changed while read
+                raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(str(path))) from None
         return _in_written_order(tensors, metadata, str(path))
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # not a torch file, a pickle of code (refused by weights_only), a truncated file
-        import zipfile
-
-        if isinstance(exc, EOFError):
-            why = "the file ends early"
-        elif not zipfile.is_zipfile(file):  # what torch.save writes: the error of a stray file says nothing
-            why = "not a file torch.save wrote"
-        else:
-            why = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise CnnctlError.at(f"cannot read the weights: {why}", Loc(str(path)),
-                             hint="a state_dict saved with torch.save(model.state_dict(), PATH)") from None  # fmt: skip
+    state = load_pt(str(path), "cannot read the weights", hint=STATE_DICT_HINT)
     # A checkpoint holds it inside: cnnctl's and Lightning's under `model` / `state_dict`, timm's too.
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
@@ -308,7 +298,118 @@ def read_state(path: str, read_run: RunReader | None = None, input: Shape | None
     return state
 
 
-def _onnx_state(path: str, input: Shape | None = None) -> dict:
+@record
+class StoredTensor:
+    """One tensor of a weights file as its header declares it, before any value is read."""
+
+    name: str
+    values: int
+    bytes: int
+
+
+def check_weight_sizes(
+    tensors: list[StoredTensor], path: str, largest: int | None = None, weights_only: bool = True
+) -> None:
+    """Refuse, before a value is read, the weights file `path` whose `tensors` hold more bytes
+    than cnnctl reads (limits.weight_bytes_limit), or, given to a network whose largest tensor
+    holds `largest` values, a tensor of more values than that (no place of the network fits it)
+    and of more than UNPLACEABLE_BYTES (a smaller one is read: the placing names both shapes).
+    `weights_only` False: a file that may hold a checkpoint's optimizer state too, bounded by the
+    memory available only (limits.weight_bytes_limit). The message names the tensor and its size."""
+    from ..errors import CnnctlError, Loc
+    from ..limits import UNPLACEABLE_BYTES, weight_bytes_limit
+
+    if largest is not None:
+        for t in tensors:
+            if t.values > largest and t.bytes > UNPLACEABLE_BYTES:
+                raise CnnctlError.at(
+                    f"the tensor `{t.name}` holds {t.values:,} values ({t.bytes:,} bytes), more than the network's "
+                    f"largest tensor ({largest:,} values): no place of the network fits it; it was not read",
+                    Loc(path),
+                    hint="are these the weights of another network? `cnnctl summarize` shows this one's",
+                )
+    total = sum(t.bytes for t in tensors)
+    limit, why = weight_bytes_limit(weights_only)
+    if limit is not None and total > limit:
+        big = max(tensors, key=lambda t: t.bytes)
+        raise CnnctlError.at(
+            f"its tensors hold {total:,} bytes (the largest, `{big.name}`, {big.bytes:,}): more than cnnctl reads "
+            f"({limit:,} bytes: {why}); nothing was read",
+            Loc(path),
+            hint="a file of this size is not the weights of a network cnnctl trains; was it damaged?",
+        )
+
+
+def _check_archive(file, path: str) -> None:
+    """Refuse, before torch reads it, a .pt archive (what torch.save writes: a zip of one file
+    per tensor's storage) whose members hold more than the memory available (check_weight_sizes)."""
+    import zipfile
+
+    try:
+        members = zipfile.ZipFile(file).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a legacy pickle, or damaged: torch says which
+        return
+    stored = [StoredTensor(m.filename, m.file_size, m.file_size) for m in members]
+    check_weight_sizes(stored, path, weights_only=False)  # a checkpoint's optimizer state too
+
+
+STATE_DICT_HINT = "a state_dict saved with torch.save(model.state_dict(), PATH)"  # a .pt given as weights
+# What torch's weights_only unpickler says of a pickle that names a function or class to
+# import and call (GLOBAL: "Unsupported global: GLOBAL pathlib.PosixPath was not an allowed
+# global", "unsupported GLOBAL posix.system whose module posix is blocked") or calls one
+# (REDUCE); its wording and case vary between versions.
+_ASKS_FOR_CODE = r"unsupported global:?\s+(?:global\s+)?([\w.]+)|reduce for unrecognized function (<[^>]*>|\S+)"
+
+
+def load_pt(path: str, unreadable: str, hint: str) -> object:
+    """What the .pt / .pth file at `path` holds: the one place cnnctl loads one (a checkpoint, a
+    state_dict given as --weights). Only a regular file (cnnctl.files), loaded with weights_only
+    (tensors and plain values: nothing is imported or called), torch's warnings kept off the
+    terminal. A file that asks to run code is one message, whichever command was given it;
+    another that cannot be loaded is `unreadable`, with why, and `hint`."""
+    import re
+    import warnings
+    import zipfile
+
+    import torch
+
+    from ..errors import CnnctlError, Loc
+    from ..files import Unread, open_regular
+
+    try:
+        with open_regular(path) as file:
+            _check_archive(file, path)
+            file.seek(0)
+            with warnings.catch_warnings():  # "Detected pickle protocol 4...": torch's file and line, noise here
+                warnings.simplefilter("ignore")
+                try:
+                    return torch.load(file, map_location="cpu", weights_only=True)
+                except Exception as exc:  # truncated, foreign, or asking for code that weights_only refuses
+                    failure = exc
+            file.seek(0)
+            zipped = zipfile.is_zipfile(file)
+    except Unread as refused:
+        raise CnnctlError.at(f"{unreadable}: {refused.message}", Loc(path), hint=refused.hint) from None
+    # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say little to
+    # the person at the terminal; what matters is which it was.
+    asked = re.search(_ASKS_FOR_CODE, str(failure), re.IGNORECASE)
+    if asked:
+        raise CnnctlError.at(
+            f"this file asks to run code when loaded (`{asked.group(1) or asked.group(2)}`); it was not loaded",
+            Loc(path),
+            hint="cnnctl reads tensors and plain values only; do not open this one with "
+            "torch.load(weights_only=False) unless you trust where it came from",
+        )
+    if isinstance(failure, EOFError):
+        why = "the file ends early"
+    elif not zipped:  # what torch.save writes: the error of a stray file says nothing
+        why = "not a file torch.save wrote"
+    else:
+        why = (str(failure).splitlines() or [type(failure).__name__])[0]
+    raise CnnctlError.at(f"{unreadable}: {why}", Loc(path), hint=hint)
+
+
+def _onnx_state(path: str, input: Shape | None = None, largest: int | None = None) -> dict:
     """An ONNX file's initializers, as numpy arrays under the names of the network read from it
     (onnx_import.read_weights), in that network's order; sizes the file leaves unknown (dynamic
     axes) are `input`'s, the network's it is given to."""
@@ -319,6 +420,7 @@ def _onnx_state(path: str, input: Shape | None = None) -> dict:
     got = read_weights(path, input=None if input is None else Unknowns(input))
     if not got.shapes:
         raise CnnctlError.at("the ONNX file stores no weights (its network has none, or computes them)", Loc(path))
+    check_weight_sizes(got.stored(), path, largest)
     return {name: got.array(name) for name in got.shapes}
 
 
@@ -346,6 +448,109 @@ def _onnx_record(path: str, mtime_ns: int, size: int) -> dict:
     return recorded_in_onnx({p.key: p.value for p in read_onnx(path).metadata_props}, path)
 
 
+# The bytes of one value of each dtype a .safetensors header may name (the format's own list).
+SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+                      "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}  # fmt: skip
+SAFETENSORS_HEADER = 100_000_000  # the most header bytes the safetensors library itself reads
+
+
+def _safetensors_header(file, path: str) -> tuple[list[StoredTensor], dict]:
+    """The tensors a .safetensors file's header declares (checked against the file's size: each
+    one's bytes lie in the file, as many as its shape and dtype need) and its metadata; a
+    CnnctlError naming what is wrong, before any value is read."""
+    import json
+    import math
+    import os
+    import struct
+
+    from ..errors import CnnctlError, Loc
+
+    def damaged(what: str) -> CnnctlError:
+        return CnnctlError.at(f"cannot read the weights: a damaged .safetensors file: {what}", Loc(path),
+                              hint="was it cut short or written over? write it again")  # fmt: skip
+
+    size = os.fstat(file.fileno()).st_size
+    head = file.read(8)
+    if len(head) < 8:
+        raise damaged(f"{size} bytes, too short to hold a header")
+    length = struct.unpack("<Q", head)[0]
+    if length > min(SAFETENSORS_HEADER, size - 8):
+        raise damaged(f"its header claims {length:,} bytes, in a file of {size:,}")
+    try:
+        header = json.loads(file.read(length))
+    except (ValueError, RecursionError):
+        raise damaged("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise damaged("its header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    data = size - 8 - length
+    tensors, spans = [], []
+    for name, entry in header.items():
+        entry = entry if isinstance(entry, dict) else {}
+        shape, offsets, dtype = entry.get("shape"), entry.get("data_offsets"), entry.get("dtype")
+        whole = all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0
+            for n in (*(shape or [None]), *(offsets or [None]))
+        )
+        if (
+            dtype not in SAFETENSORS_DTYPES
+            or not isinstance(shape, list)
+            or not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not (whole or shape == [])
+        ):
+            raise damaged(f"the tensor `{name}` is not described as one (dtype, shape, data_offsets)")
+        values = math.prod(shape)
+        begin, end = offsets
+        if not begin <= end <= data or end - begin != values * SAFETENSORS_DTYPES[dtype]:
+            raise damaged(
+                f"the tensor `{name}` of shape {shape} ({dtype}: {values * SAFETENSORS_DTYPES[dtype]:,} bytes) claims "
+                f"bytes {begin:,} to {end:,} of the {data:,} the file holds"
+            )
+        tensors.append(StoredTensor(name, values, end - begin))
+        spans.append((begin, end, name))
+    spans.sort()
+    for (_, end, first), (begin, _, second) in zip(spans, spans[1:], strict=False):
+        if begin < end:
+            raise damaged(f"the tensors `{first}` and `{second}` claim the same bytes")
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise damaged("its metadata is not a mapping of names to text")
+    return tensors, metadata
+
+
+@contextlib.contextmanager
+def open_safetensors(path: str, framework: str = "pt", largest: int | None = None):
+    """The .safetensors file at `path` opened to read one tensor at a time (safetensors'
+    safe_open), and its metadata: only a regular file (cnnctl.files), its header checked first
+    (_safetensors_header) and its sizes bounded (check_weight_sizes, `largest`: the network's
+    largest tensor). The one way cnnctl opens one: what its metadata records and its tensors
+    both come from a file checked whole, so a damaged file is said to be damaged, whichever
+    is asked first."""
+    import os
+
+    from ..errors import CnnctlError, Loc
+    from ..files import Unread, open_regular
+
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise CnnctlError.at("reading .safetensors needs the safetensors package", Loc(path),
+                             hint="pip install safetensors") from None  # fmt: skip
+    try:
+        with open_regular(path) as file:
+            tensors, metadata = _safetensors_header(file, path)
+            check_weight_sizes(tensors, path, largest)
+            same = f"/proc/self/fd/{file.fileno()}"  # the file checked, not whatever the path names by now
+            try:
+                opened = safe_open(same if os.path.exists(same) else path, framework=framework)
+            except Exception as exc:  # what the header check above does not look at
+                raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(path)) from None
+            with opened:
+                yield opened, metadata
+    except Unread as refused:
+        raise CnnctlError.at(f"cannot read the weights: {refused.message}", Loc(path), hint=refused.hint) from None
+
+
 class Unordered(dict):
     """A source whose tensors' order is lost: a .safetensors file stores them sorted by name, and
     only one cnnctl wrote keeps the network's order in its metadata. It places by name only."""
@@ -354,17 +559,11 @@ class Unordered(dict):
 def safetensors_record(path: str) -> dict:
     """What a .safetensors file `cnnctl export` wrote records in its metadata, read as an ONNX
     file's (preprocessing.recorded_in_onnx: the mean, std, classes and network's name, each value
-    checked); empty for a file written by anyone else (or one that cannot be read: read_state
-    tells that)."""
+    checked); empty for a file written by anyone else; a CnnctlError for one that cannot be read."""
     from .preprocessing import recorded_in_onnx
 
-    try:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="numpy") as opened:
-            metadata = opened.metadata() or {}
-    except Exception:  # not installed, a damaged header: read_state says so when it reads the tensors
-        return {}
+    with open_safetensors(path, framework="numpy") as (_, metadata):  # a damaged file is said to be one here
+        pass
     return recorded_in_onnx(metadata, path) if metadata.get("written_by") == EXPORTED_BY else {}
 
 
@@ -407,10 +606,16 @@ def load_by_structure(
     """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
     `model` by structure (by_structure): all of them (but those of the layer `skip`, made
     anew) or, with one message, none."""
-    given = read_state(path, read_run, _input_of(model))
+    given = read_state(path, read_run, _input_of(model), _largest(model, skip))
     placed = by_structure(given, model.state_dict(), path, skip)
     _load(model, given, placed)
     return placed
+
+
+def _largest(model: torch.nn.Module, skip: str | tuple[str, ...] | None) -> int | None:
+    """The values of `model`'s largest tensor: no tensor given for it may hold more. None with
+    `skip` (a layer made anew): the source's tensors for it, a head of other classes, are left out."""
+    return None if skip else max((v.numel() for v in model.state_dict().values()), default=0)
 
 
 def _input_of(model: torch.nn.Module) -> Shape | None:
@@ -454,7 +659,7 @@ def place_weights(
     initialised (`fresh`)."""
     from ..errors import CnnctlError
 
-    given = read_state(path, read_run, _input_of(model))
+    given = read_state(path, read_run, _input_of(model), _largest(model, skip))
     own = model.state_dict()
     try:
         placed, named = _placed(given, own, path, skip)

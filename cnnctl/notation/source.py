@@ -13,6 +13,7 @@ import os
 import yaml
 
 from ..errors import CnnctlError, Loc, Problem, too_many
+from ..files import TooLarge, Unread, regular_bytes
 from ..limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -25,17 +26,16 @@ def loc_of(node: yaml.Node | yaml.Mark, file: str) -> Loc:
 
 def read_text(path: str | os.PathLike, display: str) -> str:
     """The file's text, or a CnnctlError that says why it cannot be read."""
-    try:
-        if os.path.isdir(path):
-            raise CnnctlError.at("is a directory, not a network file", Loc(display))
-        with open(path, "rb") as f:  # at most one byte more than allowed, whatever the size says
-            data = f.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise CnnctlError.at(
-                f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB; refusing to read it", Loc(display)
-            )
-    except OSError as exc:
-        raise CnnctlError.at(f"cannot read the file: {exc.strerror or exc}", Loc(display)) from None
+    if os.path.isdir(path):
+        raise CnnctlError.at("is a directory, not a network file", Loc(display))
+    try:  # only a regular file (a FIFO would block), its size checked before it is read
+        data = regular_bytes(path, MAX_FILE_BYTES)
+    except TooLarge:
+        raise CnnctlError.at(
+            f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB; refusing to read it", Loc(display)
+        ) from None
+    except Unread as refused:
+        raise CnnctlError.at(f"cannot read the file: {refused.message}", Loc(display), hint=refused.hint) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -19,20 +18,14 @@ import torch
 
 from ..catalog import refuse_run_record
 from ..errors import CnnctlError, Loc
-from ..exchange.weights import match_weights
+from ..exchange.weights import load_pt, match_weights
+from ..files import REGULAR, not_regular
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
 
 FORMAT = "cnnctl-checkpoint-1"
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
-# What torch's weights_only unpickler says of a pickle that names a function or class to
-# import and call (GLOBAL: "Unsupported global: GLOBAL pathlib.PosixPath was not an allowed
-# global", "unsupported GLOBAL posix.system whose module posix is blocked") or calls one
-# (REDUCE); its wording and case vary between versions.
-_ASKS_FOR_CODE = re.compile(
-    r"unsupported global:?\s+(?:global\s+)?([\w.]+)|reduce for unrecognized function (<[^>]*>|\S+)", re.IGNORECASE
-)
 
 
 def save_checkpoint(path: Path, state: Checkpoint | dict[str, Any]) -> None:
@@ -101,24 +94,14 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
                 Loc(str(path.parent)),
                 hint=f"start it again with --out {path.parent}",
             )
+        kind = not_regular(path)  # a FIFO, a device: said as what it is
+        if kind is not None:
+            raise CnnctlError.at(f"{kind}, not a checkpoint", Loc(str(path)), hint=REGULAR)
         raise CnnctlError.at("no such checkpoint", Loc(str(path)), hint="give a run folder or its last.pt / best.pt")
     refuse_run_record(str(path), "a checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, foreign, or asking for code that weights_only refuses
-        # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say
-        # little to the person at the terminal; what matters is which it was.
-        asked = _ASKS_FOR_CODE.search(str(exc))
-        if asked:
-            raise CnnctlError.at(
-                f"this file asks to run code when loaded (`{asked.group(1) or asked.group(2)}`); it was not loaded",
-                Loc(str(path)),
-                hint="cnnctl reads the checkpoints it writes, which hold tensors and plain values only; do not "
-                "open this one with torch.load(weights_only=False) unless you trust where it came from",
-            ) from None
-        raise CnnctlError.at(
-            "not a readable cnnctl checkpoint", Loc(str(path)), hint="was it cut short, or made by another tool?"
-        ) from None
+    state = load_pt(
+        str(path), "not a readable cnnctl checkpoint", hint="was it cut short, or made by another tool?"
+    )  # truncated, foreign, or asking for code (refused)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CnnctlError.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"

@@ -66,8 +66,8 @@ def recorded_state(path: str) -> dict | None:
     exported (the same keys in its metadata); None for weights from elsewhere (a state_dict,
     another's safetensors or ONNX file), which record none."""
     from ..catalog import is_checkpoint, refuse_run_record, run_of
-    from ..exchange.weights import onnx_record, safetensors_record
-    from .checkpoint import EVALUATE, weights_file
+    from ..exchange.weights import STATE_DICT_HINT, load_pt, onnx_record, safetensors_record
+    from .checkpoint import EVALUATE, FORMAT, weights_file
 
     refuse_run_record(path, "weights")
     if Path(path).suffix == ".onnx" and Path(path).is_file():  # read_state's rule for an ONNX file
@@ -76,6 +76,10 @@ def recorded_state(path: str) -> dict | None:
         return safetensors_record(path) or None
     if run_of(path) is None and not (Path(path).is_file() and is_checkpoint(path)):
         return None
+    if run_of(path) is None:  # a file, read here first: a damaged one, or one asking for code, is said so now
+        state = load_pt(path, "cannot read the weights", hint=STATE_DICT_HINT)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            return None  # a state_dict from elsewhere
     try:
         return load_checkpoint(weights_file(path), EVALUATE)
     except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics

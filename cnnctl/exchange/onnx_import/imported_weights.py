@@ -28,6 +28,20 @@ class ImportedWeights:
     sources: dict  # parameter name -> (the ONNX tensor it comes from, how it is read: READ_AS)
     reader: object  # what decodes the values, from the file read
 
+    def stored(self) -> list:
+        """Each ONNX tensor the weights come from, once (one may feed several), with its values and
+        bytes as the file declares them (exchange.weights.StoredTensor): what reading them costs,
+        known before a value is read."""
+        from ..weights import StoredTensor
+
+        found = {}
+        for tensor, _ in self.sources.values():
+            if tensor not in found:
+                proto = self.reader.constants[tensor]
+                values = math.prod(int(d) for d in proto.dims)
+                found[tensor] = StoredTensor(tensor, values, values * _itemsize(proto.data_type))
+        return list(found.values())
+
     def array(self, name: str):
         """The values of parameter `name`, a numpy array of shape `shapes[name]`."""
         tensor, how = self.sources[name]
@@ -35,6 +49,16 @@ class ImportedWeights:
         # its own writable copy, not a view of the file; a factor per channel stored as 1xCx1x1 or C
         # takes the layer's own shape (the same values in the same order)
         return READ_AS[how](values).reshape(self.shapes[name]).copy()
+
+
+def _itemsize(data_type: int) -> int:
+    """The bytes of one value of the ONNX data type (8, the widest number, for one onnx does not know)."""
+    from onnx import helper
+
+    try:
+        return helper.tensor_dtype_to_np_dtype(data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        return 8
 
 
 def read_weights(path: str, name: str | None = None, input: Shape | None = None) -> ImportedWeights:

@@ -5,15 +5,11 @@ from the file made safe to show, and the problems of a file, at their ONNX node,
 from __future__ import annotations
 
 from ...errors import CnnctlError, Loc, Problem, shown, too_many
+from ...files import Unread
 from ...limits import MAX_PROBLEMS
 
-
-class _Unread(Exception):
-    """What cnnctl refuses to read, and a hint: a node it cannot express, a file it will not open."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message, self.hint = message, hint
+# What cnnctl refuses to read, and a hint: a node it cannot express, a file it will not open.
+_Unread = Unread
 
 
 def _comment(text: str, limit: int = 80) -> str:

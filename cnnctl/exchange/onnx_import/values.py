@@ -9,9 +9,9 @@ import os
 import re
 
 from ...errors import CnnctlError, Loc, shown
+from ...files import regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, leads_out
 from .attributes import _attrs, _int
-from .file import _regular_bytes
 from .told import _Unread
 
 # The element types of a constant whose values are read (TensorProto's names).
@@ -110,7 +110,7 @@ class Values:
         if _whole(offset) is None or _whole(length) != size:
             raise _Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
         try:
-            data = _regular_bytes(real, size, _whole(offset), size, inside=folder)
+            data = regular_bytes(real, size, _whole(offset), size, inside=folder)
         except _Unread as refused:
             raise _Unread(f"{what}: {refused.message}", hint) from None
         if len(data) != size:

@@ -1,0 +1,147 @@
+"""Opening a file for reading: the one way cnnctl opens what a user names or a run folder holds.
+
+Only a regular file is read. Opening a FIFO waits for a writer that may never come, and a
+device (/dev/zero, a terminal) never ends, so both would hang cnnctl or fill its memory. The
+path is opened without blocking (O_NONBLOCK: a FIFO opens at once, and a read of an empty one
+returns nothing), then what was opened is checked with fstat, so a FIFO put in place of the
+file between a check of the path and the open is caught too. Every refusal is an `Unread`,
+which its caller turns into a message at the file. No torch here: the analysis path uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from contextlib import contextmanager
+
+from .limits import leads_out
+
+TYPE_CHECKING = False  # typing's own name for it, without importing typing (see records.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
+
+REGULAR = "cnnctl reads only regular files: a FIFO or a device could block it or never end"
+
+
+class Unread(Exception):
+    """What cnnctl refuses to read, and a hint: a file it will not open (here), a node of an ONNX
+    file it cannot express (onnx_import)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+class TooLarge(Unread):
+    """A file larger than its reader's limit, refused before it is read (`size`: its bytes)."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"{size:,} bytes: more than cnnctl reads ({limit:,})")
+        self.size, self.limit = size, limit
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, in words (its st_mode)."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a plain file"
+
+
+def not_regular(path: str | os.PathLike) -> str | None:
+    """What the existing `path` is when it is no regular file (`a FIFO (named pipe)`, `a device`),
+    for a message that says so rather than "no such file"; None for a regular file or none at all."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return None if stat.S_ISREG(mode) else kind_of(mode)
+
+
+@contextmanager
+def open_regular(path: str | os.PathLike, inside: str | None = None) -> Iterator[BinaryIO]:
+    """The regular file `path` opened for reading in binary (buffered), closed on leaving.
+
+    A folder, a FIFO, a device is refused before it is opened and again on what was opened.
+    `inside`: a folder the opened file must lie in, checked on the open file where the system
+    names it (/proc/self/fd), so a link swapped in after the path was checked leads nowhere.
+    Raises Unread, with the reason in words."""
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise Unread(f"{kind_of(mode)}, not a regular file", REGULAR)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise Unread("no such file") from None
+    except PermissionError:
+        raise Unread("cannot be read: permission denied") from None
+    except (OSError, ValueError) as exc:  # a loop of links, a name too long, a NUL in it
+        raise Unread(f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unread(f"{kind_of(info.st_mode)}, not a regular file", REGULAR)
+        opened = f"/proc/self/fd/{fd}"
+        named = inside is not None and os.path.exists(opened)
+        if named and leads_out(opened, inside) is not None:
+            raise Unread("not a file inside the model's folder (it was replaced by a link while read)")
+        # A regular file never blocks; blocking again keeps reads whole (a buffered read of a
+        # non-blocking descriptor may stop short where the kernel says "try again").
+        os.set_blocking(fd, True)
+        file = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with file:
+        yield file
+
+
+def regular_bytes(
+    path: str | os.PathLike, limit: int, offset: int = 0, length: int | None = None, inside: str | None = None
+) -> bytearray:
+    """The bytes of the regular file `path` (open_regular): all of them (at most `limit`), or
+    `length` from `offset`, refused before anything is allocated where the file does not hold
+    them. Shorter than asked where the file shrank while read. Raises Unread."""
+    with open_regular(path, inside) as file:
+        size = os.fstat(file.fileno()).st_size
+        if length is None:
+            if size > limit:
+                raise TooLarge(size, limit)
+            length = size
+        elif offset + length > size:
+            raise Unread(f"bytes {offset:,} to {offset + length:,} of a file of {size:,}")
+        data = bytearray(length)
+        view, got = memoryview(data), 0
+        file.seek(offset)
+        while got < length:
+            n = file.readinto(view[got:])
+            if not n:  # it shrank while read
+                break
+            got += n
+        return data[:got] if got < length else data
+
+
+def regular_text(path: str | os.PathLike, limit: int) -> str:
+    """The UTF-8 text of the regular file `path` of at most `limit` bytes (a run's config.json,
+    status.json). Raises Unread, or UnicodeDecodeError for bytes that are not UTF-8."""
+    return regular_bytes(path, limit).decode("utf-8-sig")
+
+
+def regular_lines(path: str | os.PathLike, limit: int, line_limit: int, max_lines: int) -> Iterator[tuple[int, bytes]]:
+    """The lines of the regular file `path` of at most `limit` bytes (numbered from 1, without
+    their line break), read one at a time: a line longer than `line_limit` bytes, or more than
+    `max_lines` lines, is an Unread naming where, so a file of any size costs a bounded time and memory."""
+    with open_regular(path) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > limit:
+            raise TooLarge(size, limit)
+        for number, line in enumerate(iter(lambda: file.readline(line_limit + 1), b""), start=1):
+            if number > max_lines:
+                raise Unread(f"more than {max_lines:,} lines: more than cnnctl reads")
+            if len(line) > line_limit and not line.endswith(b"\n"):
+                raise Unread(f"line {number:,} is longer than {line_limit:,} bytes: more than cnnctl reads")
+            yield number, line.rstrip(b"\r\n")
