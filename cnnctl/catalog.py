@@ -250,9 +250,17 @@ def first_entries(folder: str) -> list[os.DirEntry]:
         return []
 
 
+def _is(test) -> bool:
+    """`entry.is_dir` or `entry.is_file` asked, False where it cannot tell (a link loop raises)."""
+    try:
+        return test()
+    except OSError:
+        return False
+
+
 def runs_in(folder: str) -> list[str]:
     """The run folders among `folder`'s first entries, by name, as paths through it (`runs/l5`)."""
-    paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if e.is_dir())
+    paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if _is(e.is_dir))
     return [path for path in paths if is_run_folder(path)]
 
 
@@ -336,6 +344,8 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         raise _folder_error(arg)
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
+    if os.path.islink(arg):
+        raise _broken_link(arg)
     parent = os.path.dirname(os.path.normpath(arg))
     bare = parent in ("", ".") or not os.path.exists(parent)
     if name in files and bare:
@@ -356,6 +366,21 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         f"no file `{arg}` here, and no bundled architecture called `{stem}`",
         hint=f"{hint} ({listing})" if hint else listing,
     )
+
+
+def _broken_link(link: str) -> CnnctlError:
+    """What a symbolic link that leads to no file is: a loop (`a -> b -> a`), or a link to a
+    file that is not there."""
+    import errno
+
+    try:
+        os.stat(link)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return CnnctlError.at(f"`{link}` is a symbolic link loop: following it never reaches a file",
+                                  hint="point the link at the network file, or give the file itself")  # fmt: skip
+    return CnnctlError.at(f"`{link}` is a symbolic link to `{os.readlink(link)}`, which does not exist",
+                          hint="point the link at the network file, or give the file itself")  # fmt: skip
 
 
 def _folder_error(folder: str) -> CnnctlError:
@@ -394,7 +419,7 @@ def _folder_error(folder: str) -> CnnctlError:
 def _networks_in(folder: str) -> list[str]:
     """The network files (.yaml, .yml) among `folder`'s first entries, by name."""
     found = first_entries(folder)
-    return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and e.is_file())
+    return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and _is(e.is_file))
 
 
 def _missing_run(arg: str, parent: str, network: str | None) -> None:

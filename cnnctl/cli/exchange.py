@@ -95,15 +95,16 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
     ONNX file, whose name the hint offers."""
     import os
 
+    from ..catalog import SUFFIXES as NETWORK_SUFFIXES
     from ..errors import CnnctlError
-    from ..render.picture import unwritable
+    from ..render.picture import refuse_unwritable
 
-    refused = unwritable(output, os.path.splitext(os.path.basename(file))[0] + ".yaml")
-    if refused is not None:
-        raise refused
+    example = os.path.splitext(os.path.basename(file))[0] + ".yaml"
+    refuse_unwritable(output, example, reads=(file,), replaces=NETWORK_SUFFIXES)
     weights = os.path.splitext(output)[0] + ".safetensors"
     if weights == output:
         raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")
+    refuse_unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
     return weights
 
 
@@ -162,6 +163,7 @@ def schema_cmd(
 
     text = json.dumps(notation_schema(NAMES), indent=2, ensure_ascii=False) + "\n"
     if output:
+        picture.refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
         picture.write_file(output, text.encode())
         sys.stderr.write(f"wrote {output}\n")
     else:
