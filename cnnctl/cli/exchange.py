@@ -16,7 +16,8 @@ from .options import argument, format_option, formats, input_option, option, wor
 def import_cmd(
     file: Annotated[str, argument("FILE.onnx", "An ONNX model file.")],
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
-                                            help="The network file to write. Default: standard output.")] = None,
+                                            help="The network file to write (a file there is replaced only if "
+                                            "it is .yaml or .yml). Default: standard output.")] = None,
     name: Annotated[Optional[str], option("--name", help="The network's name. Default: the graph's, else the "
                                           "file's.")] = None,
     input: Annotated[Optional[str], input_option("The input volume HxWxC where the file leaves its sizes unknown "
@@ -143,7 +144,8 @@ import_cmd.epilog = import_epilog  # `cnnctl import --help` ends with it (the co
 )
 def schema_cmd(
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
-                                            help="Write it to FILE. Default: standard output.")] = None,
+                                            help="Write it to FILE (a file there is replaced only if it is "
+                                            ".json). Default: standard output.")] = None,
     format: Annotated[Format, option("-f", "--format", parser=formats(Format.json), metavar="json",
                                      complete=words("json"),
                                      help="A JSON Schema is JSON: the only format.")] = Format.json,

@@ -240,7 +240,8 @@ def export(
     """`graph` written to `out` as `fmt`, with the `trained` weights (--checkpoint, --weights:
     cnnctl.train.evaluate.trained_for_export) or, without, freshly initialised ones.
     `preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
-    NHWC pixels and normalises them itself (WithPreprocessing)."""
+    NHWC pixels and normalises them itself (WithPreprocessing). `reads`: the files the command
+    reads (the network file, a checkpoint, weights), which `out` must not be (refuse_target)."""
     refuse_target(graph, fmt, out, trained is not None, reads)
     with memory_guard(torch.device("cpu"), EXAMPLE_BATCH, EXPORT_HINT):  # an allocation that fails: one message
         model, used, expects = model_for(graph, trained)
@@ -266,7 +267,7 @@ def export(
         done.update(checked=checked, difference=difference, extra=extra)
 
     write_through(out, write_checked, keep_suffix=True)  # its suffix kept: what reads it back goes by it
-    return Exported(str(out), fmt, used, done["checked"], done["difference"], expects, done["extra"])
+    return Exported(str(Path(out)), fmt, used, done["checked"], done["difference"], expects, done["extra"])
 
 
 def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
