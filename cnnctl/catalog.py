@@ -355,6 +355,8 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         raise _folder_error(arg)
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
+    if os.path.islink(arg):
+        raise _broken_link(arg)
     parent = os.path.dirname(os.path.normpath(arg))
     bare = parent in ("", ".") or not os.path.exists(parent)
     if name in files and bare:
@@ -375,6 +377,21 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         f"no file `{arg}` here, and no bundled architecture called `{stem}`",
         hint=f"{hint} ({listing})" if hint else listing,
     )
+
+
+def _broken_link(link: str) -> CnnctlError:
+    """What a symbolic link that leads to no file is: a loop (`a -> b -> a`), or a link to a
+    file that is not there."""
+    import errno
+
+    try:
+        os.stat(link)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return CnnctlError.at(f"`{link}` is a symbolic link loop: following it never reaches a file",
+                                  hint="point the link at the network file, or give the file itself")  # fmt: skip
+    return CnnctlError.at(f"`{link}` is a symbolic link to `{os.readlink(link)}`, which does not exist",
+                          hint="point the link at the network file, or give the file itself")  # fmt: skip
 
 
 def _folder_error(folder: str) -> CnnctlError:

@@ -238,9 +238,9 @@ def test_samples_without_cls_or_with_a_bad_cls_are_each_named(tmp_path):
                                        ("nojpg", {"cls": b"1"}), ("ok", {"jpg": jpg, "cls": b"1"})])  # fmt: skip
     message = error(tmp_path / "a.tar")
     where = str(tmp_path / "a.tar")
-    assert f"{where}:nolabel: the sample `nolabel` has no a label (a cls member)" in message
+    assert f"{where}:nolabel: the sample `nolabel` has no label (a cls member);" in message
     assert f"{where}:half.cls: the cls member holds '2.5', not a class index" in message
-    assert f"{where}:nojpg: the sample `nojpg` has no an image" in message
+    assert f"{where}:nojpg: the sample `nojpg` has no image (a jpg, jpeg or png member);" in message
     assert message.count("error:") == 3
 
 

@@ -263,7 +263,9 @@ def volumes(graph: Graph) -> tuple[Volume, ...]:
                 layer=n.path,
                 hint="draw it as a graph (leave out --style volumes), which shows branches and skips",
             )
-    out = [Volume(graph.input_shape, "input", ())]
+    # (shape, path, ops) of each volume; its ops a list while they grow: a tuple copied for each
+    # layer folded in made 240,000 activations in a row take minutes
+    out: list[tuple[Shape, str, list[str]]] = [(graph.input_shape, "input", [])]
     # A flatten happens after the volume it flattens: it and the shape-keeping layers after it
     # (a dropout on the vector) wait for the next volume, drawn on the arrow leading to it.
     waiting: list[str] = []
@@ -275,10 +277,10 @@ def volumes(graph: Graph) -> tuple[Volume, ...]:
         # A layer with weights or a window makes a volume even where the shape stays (a 'same'
         # conv); the others fold into the volume before them (bn, activations, dropout).
         if n.params or family(n.kind) == "pool" or (changed and not flattens) or (n.index == last and waiting):
-            out.append(Volume(n.shape, n.path, (*waiting, n.text)))
+            out.append((n.shape, n.path, [*waiting, n.text]))
             waiting = []
         elif flattens or waiting:
             waiting.append(n.text)
         else:  # folds into the volume before, whose shape it keeps
-            out[-1] = out[-1]._replace(ops=(*out[-1].ops, n.text))
-    return tuple(out)
+            out[-1][2].append(n.text)
+    return tuple(Volume(shape, path, tuple(ops)) for shape, path, ops in out)

@@ -16,7 +16,8 @@ from .options import argument, format_option, formats, input_option, option, wor
 def import_cmd(
     file: Annotated[str, argument("FILE.onnx", "An ONNX model file.")],
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
-                                            help="The network file to write. Default: standard output.")] = None,
+                                            help="The network file to write (a file there is replaced only if "
+                                            "it is .yaml or .yml). Default: standard output.")] = None,
     name: Annotated[Optional[str], option("--name", help="The network's name. Default: the graph's, else the "
                                           "file's.")] = None,
     input: Annotated[Optional[str], input_option("The input volume HxWxC where the file leaves its sizes unknown "
@@ -98,15 +99,16 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
     ONNX file, whose name the hint offers."""
     import os
 
+    from ..catalog import SUFFIXES as NETWORK_SUFFIXES
     from ..errors import CnnctlError
-    from ..render.picture import unwritable
+    from ..render.picture import refuse_unwritable
 
-    refused = unwritable(output, os.path.splitext(os.path.basename(file))[0] + ".yaml")
-    if refused is not None:
-        raise refused
+    example = os.path.splitext(os.path.basename(file))[0] + ".yaml"
+    refuse_unwritable(output, example, reads=(file,), replaces=NETWORK_SUFFIXES)
     weights = os.path.splitext(output)[0] + ".safetensors"
     if weights == output:
         raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")
+    refuse_unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
     return weights
 
 
@@ -145,7 +147,8 @@ import_cmd.epilog = import_epilog  # `cnnctl import --help` ends with it (the co
 )
 def schema_cmd(
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
-                                            help="Write it to FILE. Default: standard output.")] = None,
+                                            help="Write it to FILE (a file there is replaced only if it is "
+                                            ".json). Default: standard output.")] = None,
     format: Annotated[Format, option("-f", "--format", parser=formats(Format.json), metavar="json",
                                      complete=words("json"),
                                      help="A JSON Schema is JSON: the only format.")] = Format.json,
@@ -165,6 +168,7 @@ def schema_cmd(
 
     text = json.dumps(notation_schema(NAMES), indent=2, ensure_ascii=False) + "\n"
     if output:
+        picture.refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
         picture.write_file(output, text.encode())
         sys.stderr.write(f"wrote {output}\n")
     else:

@@ -119,7 +119,7 @@ def export_cmd(
     network that takes uint8 NHWC pixels and normalises them itself.
     """
     graph = common._load(arch, input)
-    from ..exchange.export import NAMES, export, format_for
+    from ..exchange.export import NAMES, export, format_for, refuse_target
 
     report = format in ("json", "table")
     fmt = format_for(output, None if report else format)
@@ -127,12 +127,14 @@ def export_cmd(
 
     if weights is None:
         checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    reads = (graph.file, checkpoint, weights)
+    refuse_target(graph, fmt, output, checkpoint is not None or weights is not None, reads)  # before loading them
     trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
     if checkpoint is not None or weights is not None:
         from ..train.evaluate import trained_for_export
 
         trained = trained_for_export(graph, checkpoint, weights, mean, std)
-    done = export(graph, fmt, output, trained, with_preprocessing)
+    done = export(graph, fmt, output, trained, with_preprocessing, reads)
     _warn(graph)
     if format == "json":
         as_json = {"extra": list(done.extra), "input": done.input.as_json(), "network": graph.title}

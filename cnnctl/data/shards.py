@@ -416,7 +416,7 @@ class _Shard:
             return
         image = next((members[e] for e in IMAGE_EXTENSIONS if e in members), None)
         if image is None or LABEL_EXTENSION not in members:
-            missing = "an image (a jpg, jpeg or png member)" if image is None else "a label (a cls member)"
+            missing = "image (a jpg, jpeg or png member)" if image is None else "label (a cls member)"
             self.problems.append(Problem(
                 f"the sample `{key}` has no {missing}; it holds {', '.join(sorted(members))}", self.where(key),
                 hint="each sample is KEY.jpg (or .png) with KEY.cls, its class index",

@@ -19,8 +19,9 @@ import importlib.machinery
 import importlib.util
 import io
 import json
-import os
+import math
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -30,7 +31,10 @@ from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
-from ..render.picture import unwritable
+from ..render.numbers import size
+from ..render.picture import refuse_unwritable, write_file, write_through
+from ..shapes import format_shape
+from ..train.device import SMALLER_INPUT, memory_guard, refuse_beyond_memory
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
@@ -165,13 +169,29 @@ class WithPreprocessing(torch.nn.Module):
         return self.net((x - self.mean) / self.std)
 
 
-def example_input(graph: Graph, batch: int = 2) -> torch.Tensor:
+EXAMPLE_BATCH = 2  # what the export is checked on: a batch of random inputs
+EXPORT_HINT = f"{SMALLER_INPUT} (export checks the network on a batch of {EXAMPLE_BATCH} at its input)"
+
+
+def check_example_fits(graph: Graph, batch: int = EXAMPLE_BATCH) -> None:
+    """Refuse, before allocating, a check that cannot fit in the machine's memory (an input of
+    100000x100000x3 is a valid network to analyse, but its example batch alone is 240 GB):
+    float32 copies of the input, the largest layer output and the weights."""
+    largest = max((math.prod(node.shape) for node in graph.nodes), default=0)
+    need = 4 * (batch * (math.prod(graph.input_shape) + largest) + graph.params + graph.buffers)
+    about = f"checking the export runs a batch of {batch} at {format_shape(graph.input_shape)}"
+    refuse_beyond_memory(need, torch.device("cpu"), f"{about}: its input, largest output and weights need "
+                         f"{size(need)} as float32", hint=EXPORT_HINT)  # fmt: skip
+
+
+def example_input(graph: Graph, batch: int = EXAMPLE_BATCH) -> torch.Tensor:
+    check_example_fits(graph, batch)
     shape = graph.input_shape
     dims = (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
     return torch.randn(batch, *dims, generator=torch.Generator().manual_seed(0))
 
 
-def example_images(graph: Graph, batch: int = 2) -> torch.Tensor:
+def example_images(graph: Graph, batch: int = EXAMPLE_BATCH) -> torch.Tensor:
     """Random uint8 pixels (N, H, W, C): what a network exported --with-preprocessing takes."""
     seeded = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (batch, *graph.input_shape), dtype=torch.uint8, generator=seeded)
@@ -198,32 +218,45 @@ def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
     raise CnnctlError.at(f"--with-preprocessing cannot be written: {why}", Loc(graph.file), hint=hint)
 
 
+def refuse_target(graph: Graph, fmt: str, out: str, trained: bool, reads: Iterable[str | None] = ()) -> None:
+    """Refuse, before any work, to write `out` (and, for a trained PyTorch source file, its
+    weights beside it, `.pt`) where that is not a file, is in a run folder, is one of the files
+    the command `reads`, or is an existing file of another kind than `fmt`'s suffixes name
+    (cnnctl.render.picture.unwritable)."""
+    suffixes = tuple(suffix for suffix, kind in SUFFIXES.items() if kind == fmt)
+    refuse_unwritable(out, graph.name + suffixes[0], reads, suffixes)
+    if fmt == "pytorch" and trained:
+        refuse_unwritable(str(Path(out).with_suffix(".pt")), graph.name + ".py", reads, (".pt",))
+
+
 def export(
     graph: Graph,
     fmt: str,
     out: str,
     trained: Trained | None = None,
     preprocessing: bool = False,
+    reads: Iterable[str | None] = (),
 ) -> Exported:
     """`graph` written to `out` as `fmt`, with the `trained` weights (--checkpoint, --weights:
     cnnctl.train.evaluate.trained_for_export) or, without, freshly initialised ones.
     `preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
-    NHWC pixels and normalises them itself (WithPreprocessing)."""
-    model, used, expects = model_for(graph, trained)
-    graph, model = without_heads(graph, model)
-    x = example_input(graph)
-    if preprocessing:
-        model, x, expects = with_preprocessing(graph, fmt, model, expects)
-    with torch.no_grad():
-        expected = model(x)
-    target = Path(out)
-    refused = unwritable(out, graph.name + next(suffix for suffix, kind in SUFFIXES.items() if kind == fmt))
-    if refused is not None:
-        raise refused
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")  # its suffix kept: what reads it back goes by it
-    try:
+    NHWC pixels and normalises them itself (WithPreprocessing). `reads`: the files the command
+    reads (the network file, a checkpoint, weights), which `out` must not be (refuse_target)."""
+    refuse_target(graph, fmt, out, trained is not None, reads)
+    with memory_guard(torch.device("cpu"), EXAMPLE_BATCH, EXPORT_HINT):  # an allocation that fails: one message
+        model, used, expects = model_for(graph, trained)
+        graph, model = without_heads(graph, model)
+        x = example_input(graph)
+        if preprocessing:
+            model, x, expects = with_preprocessing(graph, fmt, model, expects)
+        with torch.no_grad():
+            expected = model(x)
+    done = {}  # what the check found, from inside the write
+
+    def write_checked(tmp: str) -> None:
         write = {"onnx": _onnx, "torchscript": _torchscript, "pytorch": _pytorch, "safetensors": _safetensors}[fmt]
-        checked, got, extra = write(graph, model, x, tmp, target, expects, trained is not None)
+        with memory_guard(torch.device("cpu"), EXAMPLE_BATCH, EXPORT_HINT):
+            checked, got, extra = write(graph, model, x, Path(tmp), Path(out), expects, trained is not None)
         difference = (got - expected).abs().max().item() if got is not None else 0.0
         if difference > TOLERANCE:
             raise CnnctlError.at(
@@ -231,13 +264,10 @@ def export(
                 Loc(graph.file),
                 hint="this is a bug in cnnctl's export: please report it with the network file",
             )
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise CnnctlError.at(f"cannot write `{out}`: {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return Exported(str(target), fmt, used, checked, difference, expects, extra)
+        done.update(checked=checked, difference=difference, extra=extra)
+
+    write_through(out, write_checked, keep_suffix=True)  # its suffix kept: what reads it back goes by it
+    return Exported(str(Path(out)), fmt, used, done["checked"], done["difference"], expects, done["extra"])
 
 
 def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):
@@ -290,7 +320,11 @@ def _torchscript(graph: Graph, model, x, tmp: Path, target: Path, expects: Prepr
         warnings.simplefilter("ignore")  # torch 2.13 calls TorchScript deprecated: said once, in the README
         traced = torch.jit.trace(model, (x,), check_trace=False)
         # the input it expects, as a file inside it: torch.jit.load(f, _extra_files={name: ""}) reads it
-        torch.jit.save(traced, str(tmp), _extra_files={TORCHSCRIPT_FILE: json.dumps(expects.as_json())})
+        # into memory, then written by Python: torch's own file writer aborts the process when a
+        # write fails (a full disk), where Python's raises an OSError that is told and cleaned up
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={TORCHSCRIPT_FILE: json.dumps(expects.as_json())})
+        tmp.write_bytes(buffer.getvalue())
         loaded = torch.jit.load(str(tmp))
         got = loaded(torch.cat([x, x.flip(0)]))[: len(x)]  # another batch size than traced
     return "torch.jit.load", got, ()
@@ -312,7 +346,9 @@ def _pytorch(graph: Graph, model, x, tmp: Path, target: Path, expects: Preproces
     if not trained:
         return "the module itself", got, ()
     weights = target.with_suffix(".pt")  # the checkpoint's weights, as a plain state_dict beside the source
-    torch.save(model.state_dict(), weights)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    write_file(str(weights), buffer.getvalue())
     return "the module itself", got, (str(weights),)
 
 

@@ -9,7 +9,7 @@ here knows any kind: what a kind takes is its spec.
 
 from __future__ import annotations
 
-from ..errors import Loc, did_you_mean, quoted
+from ..errors import Loc, did_you_mean, quoted, shown
 from ..layers import ArgSpec
 from ..records import record
 from .spec import Value
@@ -122,7 +122,7 @@ def _unplaced(kind: str, spec: ArgSpec, args: dict[str, Value], unplaced: list[V
     usage = (
         f"`{kind}` takes: {' '.join(f'{n}=...' for n in spec.names)}" if spec.names else f"`{kind}` takes no arguments"
     )
-    return f"unexpected `{words}` in `{kind}`: {why}{flags}", unplaced[0].loc, hint or usage
+    return f"unexpected {shown(words)} in `{kind}`: {why}{flags}", unplaced[0].loc, hint or usage
 
 
 def _list_words(words) -> str:

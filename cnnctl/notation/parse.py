@@ -207,7 +207,7 @@ class _Parser:
             top[key] = (knode, value)
 
         if "version" in top and (v := self.scalar(top["version"][1], "`version`")) and v.text != "1":
-            self.problem(f"unsupported notation version `{v.text}`", v.loc, "this cnnctl reads `version: 1`")
+            self.problem(f"unsupported notation version {shown(v.text)}", v.loc, "this cnnctl reads `version: 1`")
         name, description = (self.text_of(top, key) for key in ("name", "description"))
         input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
         train_keys: dict[str, Loc] = {}  # where each setting's name is written: a message about a name points there
@@ -560,7 +560,7 @@ class _Parser:
     def check_id(self, ident: Value) -> None:
         if not NAME_RE.match(str(ident.text)) or ident.text == "input":
             self.problem(
-                f"`{ident.text}` cannot be an id",
+                f"{shown(ident.text)} cannot be an id",
                 ident.loc,
                 "an id starts with a letter and has letters, digits, `_`, `-`; `input` is reserved",
             )
@@ -729,7 +729,7 @@ class _Parser:
         text = self.lines[line] if line < len(self.lines) else ""
         col = len(text) - len(text.lstrip()) + 1
         self.problem(
-            f"this line continues the layer above (YAML reads `{node.value}` as one layer)",
+            f"this line continues the layer above (YAML reads {shown(node.value)} as one layer)",
             Loc(self.file, line + 1, col),
             "each layer is one `- ` line: line this `- ` up with the one above"
             if text.lstrip().startswith("-")
@@ -808,7 +808,7 @@ class _Parser:
         elif isinstance(node, yaml.ScalarNode):
             for key, value, loc in self.shorthand_args(node.value, self.text_loc(node)):
                 if key is None:
-                    self.problem(f"{what} takes `name=value` pairs, got `{value.text}`", loc)
+                    self.problem(f"{what} takes `name=value` pairs, got {shown(value.text)}", loc)
                 else:
                     out[key], keys[key] = value, loc
         else:
@@ -847,7 +847,7 @@ class _Parser:
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(
-            f"unknown layer kind `{kind}`",
+            f"unknown layer kind {shown(kind)}",
             loc,
             did_you_mean(kind, choices, SYNONYMS)
             or (
@@ -958,4 +958,4 @@ def _node_word(node: yaml.Node) -> str:
         return "mapping"
     if isinstance(node, yaml.SequenceNode):
         return "list"
-    return f"value `{node.value}`"
+    return f"value {shown(node.value)}"

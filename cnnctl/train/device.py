@@ -62,40 +62,54 @@ def device_memory(device: torch.device) -> int | None:
     return None
 
 
+def refuse_beyond_memory(need: int, device: torch.device, what: str, hint: str) -> None:
+    """The one rule checked before allocating: `what` ("the network's 9 parameters need 36 B as
+    float32") is refused where its `need` bytes exceed the device's whole memory (nothing then
+    makes it fit; under that, an allocation that fails is memory_guard's)."""
+    total = device_memory(device)
+    if total is None or need <= total:
+        return
+    raise CnnctlError.at(f"{what}, more than the {size(total)} of memory {device} has", hint=hint)
+
+
 def check_network_fits(graph, device: torch.device, optimizer: str, momentum: float) -> None:
     """Refuse a network whose parameters alone, with their gradients and the optimizer's state,
     exceed the device's whole memory: no batch size makes it fit, so "out of memory, lower
     --batch-size" would send the user the wrong way. float32 copies: weights (and buffers),
     a gradient per weight, and per weight two Adam moments or one SGD momentum."""
-    total = device_memory(device)
     states = 2 if optimizer in ("adam", "adamw") else 1 if momentum else 0
     need = 4 * (graph.params * (2 + states) + graph.buffers)
-    if total is None or need <= total:
-        return
     biggest = max(graph.nodes, key=lambda node: node.params)
     state = {2: f", {optimizer}'s two moments", 1: ", the momentum", 0: ""}[states]
-    raise CnnctlError.at(
-        f"the network's {graph.params:,} parameters need {size(need)} as float32 (weights, gradients{state}), "
-        f"more than the {size(total)} of memory {device} has",
+    refuse_beyond_memory(
+        need,
+        device,
+        f"the network's {graph.params:,} parameters need {size(need)} as float32 (weights, gradients{state})",
         hint=f"make the network smaller: `{biggest.path}` alone holds {biggest.params:,} parameters"
         + (" (an fc after a large volume: pool or stride before it)" if biggest.kind == "fc" else ""),
     )
 
 
+SMALLER_INPUT = "give it a smaller --input"
+
+
 @contextlib.contextmanager
-def memory_guard(device: torch.device, batch_size: int) -> Iterator[None]:
+def memory_guard(device: torch.device, batch_size: int, hint: str | None = None) -> Iterator[None]:
     """Running out of memory, on the GPU or in the machine's RAM, is a batch too large for it:
-    the user's to change, so it becomes one message rather than an allocator's traceback."""
+    the user's to change, so it becomes one message rather than an allocator's traceback.
+    `hint`: what to do where the batch is not the user's (export's example batch)."""
     try:
         yield
-    except RuntimeError as exc:  # torch.OutOfMemoryError (CUDA) is a RuntimeError too
+    except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError (CUDA) is a RuntimeError too
         text = str(exc)
-        if not (isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text):
+        said = "can't allocate memory" in text or "out of memory" in text
+        if not (isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or said):
             raise
         where = "GPU" if device.type == "cuda" else "memory"
-        raise CnnctlError.at(
-            f"out of {where} on {device} with batch {batch_size:,}",
-            hint="lower --batch-size (the memory a step takes grows with it)"
-            if batch_size > 1
-            else "even one image does not fit: make the network smaller, or give it a smaller --input",
-        ) from None
+        if hint is None:
+            hint = (
+                "lower --batch-size (the memory a step takes grows with it)"
+                if batch_size > 1
+                else f"even one image does not fit: make the network smaller, or {SMALLER_INPUT}"
+            )
+        raise CnnctlError.at(f"out of {where} on {device} with batch {batch_size:,}", hint=hint) from None
