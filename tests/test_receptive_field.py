@@ -247,7 +247,8 @@ def test_bilinear_upsampling_by_hand():
     f = field_of(conv + "upsample 2 mode=bilinear]")
     assert f.uneven and f.size == (4, 4) and f.jump == (0.5, 0.5)
     assert [f.span(0, o) for o in range(4)] == [(-2, 1), (-1, 2), (-1, 2), (0, 3)]
-    assert f == field_of(conv + "deconv f=4 s=2 p=1 n=8]")
+    assert f.because == ("upsample",)
+    assert f == field_of(conv + "deconv f=4 s=2 p=1 n=8]")._replace(because=("upsample",))
     # by 3: x = (o + 0.5)/3 - 0.5; o = 3m reads m - 1, m; 3m + 1 reads m alone (x = m: t = 0);
     # 3m + 2 reads m, m + 1
     f = field_of(conv + "upsample 3 mode=bilinear]")

@@ -148,10 +148,10 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
     file name to offer. Plain before trying: a folder by that name; its folder missing. Never
     written over: what is not a regular file (a device, a FIFO: the rename would put a file in
     its place; a link to a regular file is followed, as `open` does); a file a run folder holds
-    (its checkpoints and records are the run's own: a new file beside them is written); any of the files `reads` (what the command
-    reads: the network file, the ONNX file, a checkpoint); an existing file whose suffix is not
-    one of `replaces` (the kinds of file the command writes, where it names them: `schema -o
-    net.yaml` would put JSON over a network file)."""
+    (its checkpoints and records are the run's own: a new file beside them is written); any of
+    the files `reads` (what the command reads: the network file, the ONNX file, a checkpoint);
+    an existing file whose suffix is not one of `replaces` (the kinds of file the command
+    writes, where it names them: `schema -o net.yaml` would put JSON over a network file)."""
     import shlex
 
     folder = os.path.dirname(path)
