@@ -83,7 +83,7 @@ def test_a_peak_that_is_not_a_positive_number_is_refused(peak):
 
 
 def test_running_out_of_memory_is_the_batch_sizes_fault_not_a_traceback():
-    from cnnctl.train.device import memory_guard
+    from cnnctl.device_memory import memory_guard
 
     cpu = torch.device("cpu")
     # The messages PyTorch's CPU allocator and CUDA caching allocator give.

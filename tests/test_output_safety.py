@@ -151,7 +151,7 @@ def test_export_refuses_an_input_whose_example_batch_cannot_fit(monkeypatch, cap
     # `summarize` takes it; export's check runs a batch of 2, which alone would be 240 GB
     net = tmp_path / "huge.yaml"
     net.write_text("input: 100000x100000x3\nlayers:\n  - relu\n")
-    monkeypatch.setattr("cnnctl.train.device.device_memory", lambda device: 64 * 1024**3)
+    monkeypatch.setattr("cnnctl.device_memory.device_memory", lambda device: 64 * 1024**3)
     code, _, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "h.onnx"))
     values = 100000 * 100000 * 3
     need = 4 * 2 * (values + values)  # float32 input and relu's output, batch 2; no weights

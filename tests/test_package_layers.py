@@ -29,6 +29,9 @@ FORBIDDEN = {
         ("errors.py", "limits.py", "records.py", "shapes.py"),
         {"notation", "graph", "analysis", "render", "backend", "exchange", "data", "train", "cli", "api"},
     ),
+    # How much memory a device has, and the one message where a network or a batch does not fit:
+    # below training and export, which both check it.
+    "device_memory.py": {"notation", "graph", "analysis", "backend", "exchange", "data", "train", "cli", "api"},
     # What render reads run folders with (and train writes them by), and the bundled networks: below both.
     **dict.fromkeys(
         ("run_folders.py", "catalog.py"), {"analysis", "render", "backend", "exchange", "train", "cli", "api"}

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ..backend import to_torch
+from ..device_memory import SMALLER_INPUT, memory_guard, refuse_beyond_memory
 from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
@@ -34,7 +35,6 @@ from ..records import record
 from ..render.numbers import size
 from ..render.picture import refuse_unwritable, write_file, write_through
 from ..shapes import format_shape
-from ..train.device import SMALLER_INPUT, memory_guard, refuse_beyond_memory
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 

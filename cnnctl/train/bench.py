@@ -50,12 +50,13 @@ import torch
 
 from ..analysis.roofline import Profile, profile_of_device, roofline
 from ..analysis.training import training_cost
+from ..device_memory import memory_guard
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..render.numbers import plural
 from .config import TrainConfig
-from .device import memory_guard, resolve_device
+from .device import resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
 from .metrics import training_loss
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.loader import cores
-from .device import device_memory
+from ..device_memory import device_memory
 
 # Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
 # pinned host memory and are copied batch by batch, overlapping the previous step.

@@ -25,6 +25,7 @@ from ..analysis import summarize
 from ..analysis.summary import layer_at
 from ..catalog import RUN_NETWORK, resolve_member
 from ..data.stats import WEIGHTS_ORIGIN
+from ..device_memory import memory_guard
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
@@ -44,7 +45,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import TrainConfig, absolute_data_paths, checked_overrides
-from .device import check_network_fits, memory_guard, resolve_device
+from .device import check_network_fits, resolve_device
 from .divergence import check_every, diverged_error
 from .fastpath import FastPath, apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
