@@ -97,7 +97,7 @@ def test_a_fifo_or_a_folder_is_never_replaced_by_a_file(args, monkeypatch, capsy
     os.mkfifo(fifo)
     given = [a.format(net=net, onnx=onnx, out=tmp_path / "pipe") for a in args]
     code, _, err = run_main(monkeypatch, capsys, *given)
-    assert code == 2 and f"error: `{fifo}` is a FIFO, not a file: give a file path" in err, err
+    assert code == 2 and f"error: `{fifo}` is a FIFO (named pipe), not a file: give a file path" in err, err
     assert fifo.is_fifo()
     folder = tmp_path / f"folder.{suffix}"
     folder.mkdir()

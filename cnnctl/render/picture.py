@@ -7,11 +7,11 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import stat
 import subprocess
 from collections.abc import Callable, Iterable
 
 from ..errors import CnnctlError
+from ..files import not_regular
 
 # suffix -> format; those `dot` lays out are named as its -T option
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
@@ -163,7 +163,7 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
                               hint=f"create it first (mkdir -p {shlex.quote(folder)}), or name a file in a folder "
                               "that exists")  # fmt: skip
     other = f"name another file, e.g. -o {shlex.quote(os.path.join(folder, example))}"
-    kind = _not_a_file(path)
+    kind = not_regular(path)  # a link is followed; a dangling link is replaced, as before
     if kind is not None:
         return CnnctlError.at(f"`{path}` is {kind}, not a file: give a file path", hint=other)
     from ..catalog import is_run_folder
@@ -183,23 +183,6 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
             hint=f"{other}, or remove `{path}` first",
         )
     return None
-
-
-def _not_a_file(path: str) -> str | None:
-    """What `path` is where it exists and is not a regular file (a link is followed): `a FIFO`,
-    `a device`, `a socket`; None for a regular file or nothing there (a dangling link: the link
-    is replaced, as before)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def _same_file(path: str, other: str) -> bool:
