@@ -281,3 +281,43 @@ def test_a_data_folder_with_a_loop_given_as_the_network_is_told_as_data(tmp_path
     assert code == 2 and "looks like data (images in subfolders), not a network" in err, err
     code, _, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "loops"))
     assert code == 2 and "is a directory, not a network file" in err, err
+
+
+PREDICT_KILLER = """
+import os, signal, sys
+import torch
+from cnnctl.train import evaluate
+
+evaluate.MANY_IMAGES = 4  # loader processes read the images
+read = evaluate._ImageFiles.__getitem__
+
+def dies_at_the_tenth(self, i):
+    if i == 10 and torch.utils.data.get_worker_info() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return read(self, i)
+
+evaluate._ImageFiles.__getitem__ = dies_at_the_tenth
+from cnnctl.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_a_loader_process_killed_while_predict_reads_is_one_message_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from safetensors.torch import save_file
+
+    folder_of(tmp_path / "data", per_class=20)
+    (tmp_path / "tiny.yaml").write_text(NET)
+    module = cnnctl.to_torch(cnnctl.load(str(tmp_path / "tiny.yaml")))
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    args = ["predict", str(tmp_path / "tiny.yaml"), str(tmp_path / "data" / "cat"), str(tmp_path / "data" / "dog"),
+            "--weights", str(tmp_path / "w.safetensors"), "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(cnnctl.__file__))}
+    done = subprocess.run([sys.executable, "-c", PREDICT_KILLER, *args], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    # PyTorch says "killed by signal" or "exited unexpectedly", as its SIGCHLD handler or the queue sees it first
+    assert done.stderr.startswith("error: a loader process (pid ") and done.stderr.count("\n") == 2, done.stderr
+    assert "then run `cnnctl predict` again" in done.stderr

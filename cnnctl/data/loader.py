@@ -16,6 +16,7 @@ the run stops.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -313,6 +314,21 @@ def loader_fault(exc: BaseException) -> tuple[str, str] | None:
         said = shared[-1].strip().removeprefix("RuntimeError: ")  # the error itself: a worker's traceback's last line
         return (said if NO_SHARED_MEMORY in said else f"{NO_SHARED_MEMORY}: {said}", SHARED_MEMORY_FIX)
     return None
+
+
+@contextlib.contextmanager
+def loader_errors(command: str):
+    """A loader process that died, or shared memory it could not make, while `command` (evaluate,
+    predict) read its images, as one message (loader_fault): these commands save nothing, so the
+    way on is to run them again. Anything else keeps its traceback."""
+    try:
+        yield
+    except RuntimeError as exc:
+        fault = loader_fault(exc)
+        if fault is None:
+            raise
+        happened, fix = fault
+        raise CnnctlError.at(happened, hint=f"{fix}, then run `cnnctl {command}` again") from None
 
 
 class Requests(torch.utils.data.Sampler):

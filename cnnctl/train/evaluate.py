@@ -323,7 +323,10 @@ def evaluate(
     batches = evaluation_source(data, images, graph.input_shape, device, recipe)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
-    stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
+    from ..data.loader import loader_errors
+
+    with loader_errors("evaluate"):
+        stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
@@ -531,12 +534,15 @@ def predict(
             seen.top = [(classes[k], p) for p, k in zip(v, i, strict=True)]
         waiting.clear()
 
-    for seen, x in _read_images(image_files(images), (h, w, c), invert, background, centre):
-        results.append(seen)
-        if x is not None:
-            waiting.append((seen, x))
-        if len(waiting) == PREDICT_BATCH:
-            score()
+    from ..data.loader import loader_errors
+
+    with loader_errors("predict"):
+        for seen, x in _read_images(image_files(images), (h, w, c), invert, background, centre):
+            results.append(seen)
+            if x is not None:
+                waiting.append((seen, x))
+            if len(waiting) == PREDICT_BATCH:
+                score()
     if waiting:
         score()
     return results
