@@ -86,7 +86,7 @@ class DataSplits:
     # cnnctl.data.samples.Samples, lists of images not yet decoded, rather than Splits. False:
     # an image folder or shards held in memory instead; None: data that is never streamed.
     streamed: bool | None = None
-    # An image folder's or shards' list of images (cnnctl.data.samples.save_index's record),
+    # An image folder's or shards' list of images (cnnctl.data.samples.index_bytes's record),
     # kept in the run folder; None for other data.
     listing: dict | None = None
 

@@ -140,17 +140,16 @@ class Samples:
                    Packed(*state["members"]))  # fmt: skip
 
 
-def save_index(path: Path, data: dict) -> None:
-    """`data` ({"splits": {name: Samples}, "classes": [...], "root": str, ...}) to `path`,
-    atomically (cnnctl.train.rundir.write_bytes' rule: a temporary file renamed)."""
+def index_bytes(data: dict) -> bytes:
+    """`data` ({"splits": {name: Samples}, "classes": [...], "root": str, ...}) as the bytes of
+    the run folder's index (load_index reads them back); the run writes them as it writes its
+    other files (cnnctl.train.rundir.write_bytes: a temporary file renamed, none left on failure)."""
     import io
 
     record = dict(data, version=INDEX_VERSION, splits={k: s.state() for k, s in data["splits"].items()})
     buffer = io.BytesIO()
     torch.save(record, buffer)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    return buffer.getvalue()
 
 
 def load_index(path: Path) -> dict | None:

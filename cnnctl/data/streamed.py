@@ -45,7 +45,7 @@ class Listing:
         return sum(len(s) for s in self.splits.values())
 
     def record(self) -> dict:
-        """What the run folder keeps (cnnctl.data.samples.save_index)."""
+        """What the run folder keeps (cnnctl.data.samples.index_bytes)."""
         return {"name": self.name, "root": self.root, "classes": self.classes, "splits": self.splits,
                 "notes": self.notes, "test_from": self.test_from}  # fmt: skip
 

@@ -208,7 +208,7 @@ def launch_training(
     """
     from ..data import load_data
     from ..graph.outputs import dense_shape
-    from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for
+    from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_bytes
 
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
@@ -242,10 +242,10 @@ def launch_training(
             if claim is not None:  # the data is there: the workers write in the folder from here on
                 claim.begin()
             if found is not None and resume is None:
-                from ..data.samples import save_index
+                from ..data.samples import index_bytes
                 from ..data.streamed import INDEX
 
-                save_index(run_dir / INDEX, found.record())  # listed once, read back by every worker
+                write_bytes(run_dir / INDEX, index_bytes(found.record()))  # listed once, read back by every worker
             status = launch(options, [*worker_args, *config_args(config, resume)])
     except WriteFailed as exc:  # the lock file, on a full disk
         raise exc.error(source, options.command_line()) from None

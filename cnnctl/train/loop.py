@@ -50,7 +50,7 @@ from .divergence import check_every, diverged_error
 from .fastpath import FastPath, apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
-from .rundir import Claim, RunFault, hold, refuse_existing_run, run_dir_for, write_text
+from .rundir import Claim, RunFault, hold, refuse_existing_run, run_dir_for, write_bytes, write_text
 from .runlog import RunLog, check_logging, write_logs
 from .schedule import best_row, improved, make_scheduler, stops_early
 from .settings import BY_NAME, RESUMABLE
@@ -725,10 +725,10 @@ class _Run:
             lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
             write_text(self.run_dir / "weights.txt", f"# from {self._weights_said()}\n" + "\n".join(lines) + "\n")
         if self.data.listing is not None:  # the list of images, read back by a resumed run
-            from ..data.samples import save_index
+            from ..data.samples import index_bytes
             from ..data.streamed import INDEX
 
-            save_index(self.run_dir / INDEX, self.data.listing)
+            write_bytes(self.run_dir / INDEX, index_bytes(self.data.listing))
 
     def _restore(self, state: dict, resume: str) -> None:
         """The run as its checkpoint left it; writes nothing (the folder is not yet begun)."""
