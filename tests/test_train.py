@@ -407,6 +407,17 @@ def test_a_network_too_large_for_the_machine_is_refused_before_building_it(tmp_p
     assert not (tmp_path / "big").exists()
 
 
+@pytest.mark.parametrize(("momentum", "copies", "state"), [(0.0, 2, ""), (0.9, 3, ", the momentum")])
+def test_the_refusal_counts_sgds_state_as_the_memory_analysis_does(tmp_path, momentum, copies, state):
+    # plain SGD keeps nothing per weight, SGD with momentum one buffer (analysis.training.OPTIMIZERS)
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - upsample 8000\n  - fc 200\n")
+    config = TrainConfig(out=str(tmp_path / "big"), epochs=1, device="cpu", optimizer="sgd", momentum=momentum)
+    with pytest.raises(CnnctlError) as info:
+        train(graph, config, arch="big", dataset=small_data())
+    tib = 4 * copies * 819_200_000_200 / 2**40
+    assert f"parameters need {tib:.2f} TiB as float32 (weights, gradients{state})" in str(info.value)
+
+
 # Inception v3 is not among them: its auxiliary head (`outputs:`) pools Mixed_6e's 17x17 to 5x5
 # and needs the whole 299x299 input, as torchvision's with aux_logits; a network training with
 # heads is tests/test_outputs.py's, and its layers' module tests/test_backend.py's.

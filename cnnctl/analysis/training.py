@@ -22,6 +22,12 @@ OPTIMIZERS: dict[str, tuple[int, int]] = {"sgd": (2, 0), "momentum": (4, 1), "ad
 WEIGHT_DECAY_FLOPS = 2
 
 
+def optimizer_kind(optimizer: str, momentum: float = 0.0) -> str:
+    """The OPTIMIZERS entry of a training run's settings (`train --optimizer sgd --momentum
+    0.9` is "momentum": plain SGD with one buffer per parameter)."""
+    return "momentum" if optimizer == "sgd" and momentum else optimizer
+
+
 @record
 class LayerCost:
     """One layer's forward and backward cost for one example."""

@@ -54,7 +54,9 @@ def check_network_fits(graph, device: torch.device, optimizer: str, momentum: fl
     exceed the device's whole memory: no batch size makes it fit, so "out of memory, lower
     --batch-size" would send the user the wrong way. float32 copies: weights (and buffers),
     a gradient per weight, and per weight two Adam moments or one SGD momentum."""
-    states = 2 if optimizer in ("adam", "adamw") else 1 if momentum else 0
+    from ..analysis.training import OPTIMIZERS, optimizer_kind
+
+    states = OPTIMIZERS[optimizer_kind(optimizer, momentum)][1]
     need = 4 * (graph.params * (2 + states) + graph.buffers)
     biggest = max(graph.nodes, key=lambda node: node.params)
     state = {2: f", {optimizer}'s two moments", 1: ", the momentum", 0: ""}[states]
