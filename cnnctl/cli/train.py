@@ -97,10 +97,15 @@ def train_cmd(
         if nproc_per_node is not None or nnodes is not None:
             from ..train.launch import LaunchOptions, launch_training
 
-            options = LaunchOptions(
-                nproc_per_node or 1, nnodes or 1, node_rank, rdzv_endpoint, rdzv_timeout or 300,
-                max_restarts or 0,
-            )  # fmt: skip
+            given = {
+                "nproc_per_node": nproc_per_node,
+                "nnodes": nnodes,
+                "node_rank": node_rank,
+                "rdzv_endpoint": rdzv_endpoint,
+                "rdzv_timeout": rdzv_timeout,
+                "max_restarts": max_restarts,
+            }
+            options = LaunchOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: its defaults
             args = ["train", *([arch] if arch is not None else []), *(["--input", input] if input else [])]
             args += ["--resume", resume] if resume else []
             worker_args = [*args, "--format", format.value]
