@@ -408,12 +408,40 @@ def test_volume_view_names_the_networks_input_as_such(tmp_path, monkeypatch, cap
         "input, not the layer before it" in err  # fmt: skip
 
 
-def test_volume_view_says_how_to_make_a_png(tmp_path, monkeypatch, capsys):
-    # Graphviz makes the graph view's PNG from DOT; the volumes are cnnctl's own SVG: convert that
+def test_volume_view_as_png_and_pdf_is_the_svgs_layout_drawn_by_matplotlib(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="the volume view's PNG and PDF are drawn by matplotlib (the plot extra)")
+    from cnnctl.render.volumes import PNG_DPI, lay_out
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("net.png", "net.pdf", "net.svg"):
+        code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", "volumes", "-o", name)
+        assert code == 0, err
+    svg = ET.parse(tmp_path / "net.svg").getroot()
+    width, height = float(svg.get("width")), float(svg.get("height"))
+    png = (tmp_path / "net.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # the IHDR's size: the SVG's px at 96 an inch (a browser's), drawn at PNG_DPI
+    drawn = struct.unpack(">II", png[16:24])
+    for pixels, px in zip(drawn, (width, height), strict=True):
+        assert abs(pixels - px * PNG_DPI / 96) <= 1  # the SVG's size is rounded to whole px
+    assert (tmp_path / "net.pdf").read_bytes().startswith(b"%PDF")
+    graph = load("lenet5")
+    layout = lay_out(graph.title, volumes(graph), graph.params, graph.mults)
+    assert (layout.width, layout.height) == (pytest.approx(width, abs=0.5), pytest.approx(height, abs=0.5))
+
+
+def test_volume_view_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    from cnnctl.render import volumes as drawn
+    from cnnctl.render.mpl import NoMatplotlib
+
+    def missing(name):
+        raise NoMatplotlib("matplotlib is not installed")
+
+    monkeypatch.setattr(drawn, "matplotlib_module", missing)
     monkeypatch.chdir(tmp_path)
     code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", "volumes", "-o", "net.png")
-    assert code == 2 and "the volume view is drawn as SVG only, not png" in err
-    assert "write `-o net.svg`, then convert it: `rsvg-convert -o net.png net.svg` (librsvg)" in err
+    assert code == 2 and "the volume view's PNG is drawn by matplotlib: matplotlib is not installed" in err
+    assert 'pip install -e ".[plot]"' in err and "or write the SVG, which needs nothing" in err
     assert not (tmp_path / "net.png").exists()
 
 
@@ -428,7 +456,7 @@ def test_one_cluster_is_said_in_the_singular(tmp_path, monkeypatch, capsys):
     ("args", "said"),
     [
         (["-o", "net.jpg"], "cannot tell what picture to write"),
-        (["--style", "volumes", "-o", "net.png"], "drawn as SVG"),
+        (["--style", "volumes", "-o", "net.dot"], "drawn as SVG, PNG or PDF, not dot"),
         (["--style", "volumes", "--depth", "1", "-o", "net.svg"], "--depth"),
         (["-o", "no/such/folder/net.dot"], "does not exist"),
         (["--depth", "0", "-o", "net.dot"], "at least 1"),

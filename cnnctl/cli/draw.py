@@ -1,5 +1,7 @@
 """draw: the network as a picture."""
 
+import os
+import shlex
 import sys
 from typing import Annotated, Optional
 
@@ -11,6 +13,7 @@ from .options import arch_argument, choice, format_option, input_option, option,
 
 @examples(
     ("cnnctl draw lenet5 --style volumes -o lenet5.svg", "the course's volumes, with nothing installed"),
+    ("cnnctl draw lenet5 --style volumes -o lenet5.png", "the same as a PNG (needs matplotlib)"),
     ("cnnctl draw resnet18 --depth 2 -o resnet18.mmd", "Mermaid, for a Markdown file on GitHub"),
     ("cnnctl draw resnet50 --depth 2 -o resnet50.svg", "a graph laid out by Graphviz (needs `dot`)"),
 )
@@ -18,7 +21,8 @@ def draw_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
-        help="The picture: .svg, .png, .pdf (Graphviz), .dot, .mmd (Mermaid); replaced if it exists. Default: "
+        help="The picture: .svg, .png, .pdf (Graphviz; the volume view's .png and .pdf: matplotlib), .dot, .mmd "
+        "(Mermaid); replaced if it exists. Default: "
         "NAME.svg here, only if no such file exists (name it with -o to replace it); with --format json, none: "
         "nothing is written.")] = None,
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
@@ -37,7 +41,7 @@ def draw_cmd(
     collapses what lies deeper than N (a ResNet-152 stage becomes one box, `36 x bottleneck`).
     .svg, .png and .pdf need Graphviz's `dot`; .dot and .mmd (Mermaid, rendered in Markdown
     by GitHub and GitLab) need nothing. --style volumes draws a sequential network as the
-    course's volumes HxWxC, in SVG with nothing installed.
+    course's volumes HxWxC: in SVG with nothing installed, PNG and PDF by matplotlib.
 
     Without -o the picture goes to NAME.svg in this folder, only as a new file: one that is
     there already is replaced only when named with -o. --format json without -o prints what
@@ -55,15 +59,23 @@ def draw_cmd(
     if out and not named:
         picture.refuse_existing(out)  # before the layout, which can take a while
     if style == "volumes":
-        if fmt not in ("svg", None):
-            raise CnnctlError.at(f"the volume view is drawn as SVG only, not {fmt}", hint=volumes_hint(out, fmt))
+        if fmt not in ("svg", "png", "pdf", None):
+            raise CnnctlError.at(f"the volume view is drawn as SVG, PNG or PDF, not {fmt}",
+                                 hint=f"e.g. -o {shlex.quote(os.path.splitext(out)[0] + '.svg')}")  # fmt: skip
         if depth is not None:
             raise CnnctlError.at("--depth collapses the graph view; the volume view draws every volume")
-        from ..render.volumes import to_svg
+        from ..render.mpl import INSTALL, NoMatplotlib
+        from ..render.volumes import lay_out, to_image, to_svg
 
         vols = volumes(graph)
         if out:
-            picture.write_file(out, to_svg(graph.title, vols, graph.params, graph.mults).encode(), replace=named)
+            layout = lay_out(graph.title, vols, graph.params, graph.mults)
+            try:
+                body = to_svg(layout).encode() if fmt == "svg" else to_image(layout, fmt)
+            except NoMatplotlib as exc:
+                raise CnnctlError.at(f"the volume view's {fmt.upper()} is drawn by matplotlib: {exc}",
+                                     hint=f"{INSTALL}; or write the SVG, which needs nothing") from None  # fmt: skip
+            picture.write_file(out, body, replace=named)
         data = {
             "name": graph.title,
             "file": out,
@@ -91,18 +103,3 @@ def draw_cmd(
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
     return 0
-
-
-def volumes_hint(out: str, fmt: str) -> str:
-    """How to get the volume view as `fmt` (png, pdf...). Graphviz, which makes the graph view's
-    PNG and PDF, lays out graphs: it cannot draw cnnctl's own SVG. So: the SVG, then a converter."""
-    import shlex
-
-    svg, wanted = shlex.quote(out.rsplit(".", 1)[0] + ".svg"), shlex.quote(out)
-    if fmt == "png":
-        convert = f"`rsvg-convert -o {wanted} {svg}` (librsvg) or `inkscape {svg} -o {wanted}`"
-    elif fmt == "pdf":
-        convert = f"`rsvg-convert -f pdf -o {wanted} {svg}` (librsvg), or print it from a browser"
-    else:
-        return f"write `-o {svg}`; a browser shows and prints it"
-    return f"write `-o {svg}`, then convert it: {convert}"

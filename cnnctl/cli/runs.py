@@ -34,7 +34,8 @@ def plot_cmd(
     """
     import os
 
-    from ..render.curves import FORMATS, NoMatplotlib, curves_picture, drew
+    from ..render.curves import FORMATS, curves_picture, drew
+    from ..render.mpl import INSTALL, NoMatplotlib
     from ..render.picture import refuse_existing, write_file
     from ..render.runs import plot_json, plot_table
     from ..run_folders import CURVES, read_histories
@@ -58,8 +59,6 @@ def plot_cmd(
     try:
         picture = curves_picture(runs, metric, fmt)
     except NoMatplotlib as exc:
-        from ..render.curves import INSTALL
-
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
     write_file(out, picture, replace=replace)
     _output(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])

@@ -13,8 +13,8 @@ import os
 from collections.abc import Sequence
 
 from ..run_folders import RunHistory
+from .mpl import matplotlib_module
 
-INSTALL = 'pip install matplotlib (or, in cnnctl\'s source folder, pip install -e ".[plot]")'
 METRICS = ("loss", "accuracy", "both")
 FORMATS = ("png", "svg", "pdf")
 _MARKERS_UP_TO = 30  # epochs: a marker on each point up to this many (a one-epoch run is then a dot)
@@ -23,20 +23,10 @@ _MARKERS_UP_TO = 30  # epochs: a marker on each point up to this many (a one-epo
 PLOTTED = "cnnctl plot of"
 
 
-class NoMatplotlib(Exception):
-    """matplotlib cannot be imported; the message says why, in words."""
-
-
 def _matplotlib():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator, PercentFormatter
-    except ImportError as exc:
-        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "matplotlib":
-            raise NoMatplotlib("matplotlib is not installed") from None
-        raise NoMatplotlib(f"matplotlib cannot be imported ({exc})") from None
-    return Figure, FigureCanvasAgg, MaxNLocator, PercentFormatter
+    figure, agg = matplotlib_module("figure"), matplotlib_module("backends.backend_agg")
+    ticker = matplotlib_module("ticker")
+    return figure.Figure, agg.FigureCanvasAgg, ticker.MaxNLocator, ticker.PercentFormatter
 
 
 def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = "png") -> bytes:

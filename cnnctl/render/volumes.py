@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 
 from ..analysis.diagram import Volume
+from ..records import record
 from ..shapes import format_shape
+from .mpl import matplotlib_module
 from .numbers import exact, short
 
 ROW_WIDTH = 1400
@@ -21,6 +23,9 @@ FACE = "#c6dbef"
 TOP = "#deebf7"
 SIDE = "#9ecae1"
 VECTOR = "#dadaeb"
+INK = "#525252"  # lines and arrows
+TEXT = "#000000"  # SVG's default fill
+GREY = "#737373"  # a volume's layer path
 
 
 def _esc(text: str) -> str:
@@ -55,7 +60,34 @@ class _Sizer:
         return 8.0, 24 + 120 * math.log2(1 + shape[0]) / math.log2(1 + max(self.n, 2)), 4.0
 
 
-def to_svg(name: str, vols: tuple[Volume, ...], params: int, mults: int) -> str:
+@record
+class Shape:
+    """One mark of the picture, in px from the top-left corner: a `polygon` (`points`), a
+    `rect` (`points`: its top-left and bottom-right corners), an `arrow` (`points`: from, to),
+    or `text` at `points[0]` (centred on it, baseline there)."""
+
+    kind: str
+    points: tuple[tuple[float, float], ...]
+    fill: str = ""
+    text: str = ""
+    colour: str = TEXT
+    size: float = FONT
+    bold: bool = False
+
+
+@record
+class Layout:
+    """The whole picture: its size in px and its marks, drawn in order. SVG and matplotlib
+    (PNG, PDF) draw the same layout, so every format shows the same picture."""
+
+    width: float
+    height: float
+    title: str
+    shapes: tuple[Shape, ...]
+
+
+def lay_out(name: str, vols: tuple[Volume, ...], params: int, mults: int) -> Layout:
+    """The course's volumes of a sequential network, in rows of at most ROW_WIDTH px."""
     sizer = _Sizer(vols)
     text_w = FONT * 0.6
     # Lay out: per volume its box and the gap before it (wide enough for the ops' lines).
@@ -76,7 +108,7 @@ def to_svg(name: str, vols: tuple[Volume, ...], params: int, mults: int) -> str:
             x = 0.0
         rows[-1].append(item)
         x += need + 12
-    out: list[str] = []
+    out: list[Shape] = []
     margin, title_h = 20.0, 34.0
     y = margin + title_h
     page_w = 0.0
@@ -89,48 +121,100 @@ def to_svg(name: str, vols: tuple[Volume, ...], params: int, mults: int) -> str:
         for v, lines, gap, width, height, depth, label, span in row:
             if gap:
                 x0, x1 = x + 2, x + gap - 6
-                out.append(
-                    f'<line x1="{x0:.1f}" y1="{center:.1f}" x2="{x1:.1f}" y2="{center:.1f}" '
-                    'stroke="#525252" stroke-width="1.2" marker-end="url(#arrow)"/>'
-                )
+                out.append(Shape("arrow", ((x0, center), (x1, center))))
                 for k, line in enumerate(lines):
                     ty = center - 6 - (len(lines) - 1 - k) * (FONT + 2)
-                    out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{ty:.1f}" text-anchor="middle">{_esc(line)}</text>')
+                    out.append(Shape("text", (((x0 + x1) / 2, ty),), text=line))
                 x += gap
             fx, fy = x, center - height / 2 + depth / 2  # the front face's top-left corner
             dx, dy = depth, -depth
             if len(v.shape) == 3:
-                top_face = f"{fx},{fy} {fx + dx},{fy + dy} {fx + width + dx},{fy + dy} {fx + width},{fy}"
                 right = fx + width
-                side = f"{right},{fy} {right + dx},{fy + dy} {right + dx},{fy + dy + height} {right},{fy + height}"
-                out.append(f'<polygon points="{top_face}" fill="{TOP}" stroke="#525252" stroke-width="0.8"/>')
-                out.append(f'<polygon points="{side}" fill="{SIDE}" stroke="#525252" stroke-width="0.8"/>')
-                fill = FACE
-            else:
-                fill = VECTOR
-            out.append(
-                f'<rect x="{fx:.1f}" y="{fy:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{fill}" '
-                'stroke="#525252" stroke-width="0.8"/>'
-            )
+                top_face = ((fx, fy), (fx + dx, fy + dy), (right + dx, fy + dy), (right, fy))
+                side = ((right, fy), (right + dx, fy + dy), (right + dx, fy + dy + height), (right, fy + height))
+                out += [Shape("polygon", top_face, TOP), Shape("polygon", side, SIDE)]
+            out.append(Shape("rect", ((fx, fy), (fx + width, fy + height)), FACE if len(v.shape) == 3 else VECTOR))
             under = fy + height + FONT + 4
             mid = fx + (width + dx) / 2
-            out.append(f'<text x="{mid:.1f}" y="{under:.1f}" text-anchor="middle">{_esc(label)}</text>')
-            out.append(
-                f'<text x="{mid:.1f}" y="{under + FONT + 2:.1f}" text-anchor="middle" fill="#737373">'
-                f"{_esc(v.path)}</text>"
-            )
+            out.append(Shape("text", ((mid, under),), text=label))
+            out.append(Shape("text", ((mid, under + FONT + 2),), text=v.path, colour=GREY))
             x += span + 12
         page_w = max(page_w, x + margin)
         y = center + tallest / 2 + 2 * FONT + 24
-    page_h = y + margin - 10
     title = f"{name}: {exact(params)} params, {short(mults)} multiplications"
-    head = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{page_w:.0f}" height="{page_h:.0f}" '
-        f'viewBox="0 0 {page_w:.0f} {page_h:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="{FONT}">',
-        f"<title>{_esc(title)}</title>",
+    heading = Shape("text", ((margin, margin + 14),), text=title, size=14, bold=True)
+    return Layout(page_w, y + margin - 10, title, (heading, *out))
+
+
+def to_svg(layout: Layout) -> str:
+    """The layout as an SVG document (nothing to install)."""
+    w, h = layout.width, layout.height
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" viewBox="0 0 {w:.0f} {h:.0f}" '
+        f'font-family="Helvetica, Arial, sans-serif" font-size="{FONT}">',
+        f"<title>{_esc(layout.title)}</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#525252"/></marker></defs>',
-        f'<rect width="{page_w:.0f}" height="{page_h:.0f}" fill="#ffffff"/>',
-        f'<text x="{margin}" y="{margin + 14}" font-size="14" font-weight="bold">{_esc(title)}</text>',
+        f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{INK}"/></marker></defs>',
+        f'<rect width="{w:.0f}" height="{h:.0f}" fill="#ffffff"/>',
     ]
-    return "\n".join([*head, *out, "</svg>"]) + "\n"
+    for s in layout.shapes:
+        if s.kind == "text":
+            ((x, y),) = s.points
+            anchor = "" if s.bold else ' text-anchor="middle"'  # the title starts at its point
+            style = (f' font-size="{s.size:g}" font-weight="bold"' if s.bold else "") + (
+                f' fill="{s.colour}"' if s.colour != TEXT else "")  # fmt: skip
+            out.append(f'<text x="{x:.1f}" y="{y:.1f}"{anchor}{style}>{_esc(s.text)}</text>')
+        elif s.kind == "arrow":
+            (x0, y0), (x1, y1) = s.points
+            out.append(f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{INK}" '
+                       'stroke-width="1.2" marker-end="url(#arrow)"/>')  # fmt: skip
+        elif s.kind == "rect":
+            (x0, y0), (x1, y1) = s.points
+            out.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" '
+                       f'fill="{s.fill}" stroke="{INK}" stroke-width="0.8"/>')  # fmt: skip
+        else:
+            points = " ".join(f"{x:g},{y:g}" for x, y in s.points)
+            out.append(f'<polygon points="{points}" fill="{s.fill}" stroke="{INK}" stroke-width="0.8"/>')
+    return "\n".join([*out, "</svg>"]) + "\n"
+
+
+PNG_DPI = 144  # as the graph view's PNG (render.picture): 11 px text stays legible
+
+
+def to_image(layout: Layout, fmt: str) -> bytes:
+    """The layout as a PNG or PDF, drawn by matplotlib (render.mpl; NoMatplotlib without it):
+    the same marks at the same places as the SVG, the page as many inches as a browser shows
+    the SVG (96 px an inch), a PNG at PNG_DPI."""
+    import io
+
+    Figure = matplotlib_module("figure").Figure
+    FigureCanvasAgg = matplotlib_module("backends.backend_agg").FigureCanvasAgg
+    patches = matplotlib_module("patches")
+
+    px = 1 / 96  # inches per px
+    points = 72 * px  # a px in points, for line widths and font sizes
+    fig = Figure(figsize=(layout.width * px, layout.height * px))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, layout.width)
+    ax.set_ylim(layout.height, 0)  # y grows downwards, as in SVG
+    ax.set_axis_off()
+    for s in layout.shapes:
+        if s.kind == "text":
+            ((x, y),) = s.points
+            ax.text(x, y, s.text, ha="left" if s.bold else "center", va="baseline", color=s.colour,
+                    fontsize=s.size * points, fontweight="bold" if s.bold else "normal")  # fmt: skip
+        elif s.kind == "arrow":
+            arrow = patches.FancyArrowPatch(*s.points, arrowstyle="-|>", mutation_scale=10, color=INK,
+                                            linewidth=1.2 * points, shrinkA=0, shrinkB=0)  # fmt: skip
+            ax.add_patch(arrow)
+        else:
+            corners = s.points
+            if s.kind == "rect":
+                (x0, y0), (x1, y1) = s.points
+                corners = ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+            ax.add_patch(patches.Polygon(corners, closed=True, facecolor=s.fill, edgecolor=INK,
+                                         linewidth=0.8 * points))  # fmt: skip
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=PNG_DPI, facecolor="white")
+    return buffer.getvalue()

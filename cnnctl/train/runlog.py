@@ -174,7 +174,8 @@ class RunLog:
 
     def _draw(self, history: list[dict[str, Any]]) -> None:
         """curves.png from the rows; without matplotlib, one line says how to get it."""
-        from ..render.curves import INSTALL, NoMatplotlib, curves_picture
+        from ..render.curves import curves_picture
+        from ..render.mpl import INSTALL, NoMatplotlib
 
         try:
             run = RunHistory(self.run_dir.name, str(self.run_dir), METRICS, history, about=self._about(history))
