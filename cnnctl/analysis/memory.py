@@ -374,11 +374,8 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
         for i in dict.fromkeys(n.inputs):
             if i == INPUT or not grads[i]:
                 continue
-            shares = (
-                KINDS[n.kind].passes_gradient
-                or (n.kind == "droppath" and not n.args.rate)
-                or (left_out and n.kind == "softmax")  # left out, an identity: it hands the gradient on
-            )
+            # a softmax layer left to the loss is an identity: it hands the gradient on too
+            shares = KINDS[n.kind].passes_gradient(n.args) or (left_out and n.kind == "softmax")
             if i in pending:  # accumulated into the gradient already there: this one is freed at once
                 transient += 0 if shares else numel(nodes[i].shape) * dtypes[i]
             elif shares and current is not None:
