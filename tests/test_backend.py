@@ -190,6 +190,21 @@ def test_logits_mode_leaves_out_a_final_softmax_only():
         x = torch.randn(5, 1, 4, 4)
         assert torch.allclose(probs(x).sum(dim=1), torch.ones(5))
         assert torch.allclose(torch.softmax(logits(x), dim=1), probs(x), atol=1e-6)
+    # the heads' too (`outputs:`): each is a loss output, as the main one (Graph.softmax_left_to_loss)
+    heads = (
+        "input: 4x4x1\noutputs: [main, {aux: 0.3}]\n"
+        "layers: [conv f=1 n=2 id=c1, fc 3 id=aux act=softmax, fc 3 from=c1, softmax id=main]"
+    )
+    graph = cnnctl.load_text(heads)
+    torch.manual_seed(0)
+    probs = to_torch(graph).train()
+    torch.manual_seed(0)
+    logits = to_torch(graph, logits=True).train()
+    x = torch.randn(5, 1, 4, 4)
+    for p, lg in zip(probs(x), logits(x), strict=True):
+        assert torch.allclose(p.sum(dim=1), torch.ones(5))
+        assert not torch.allclose(lg.sum(dim=1), torch.ones(5))
+        assert torch.allclose(torch.softmax(lg, dim=1), p, atol=1e-6)
     graph = cnnctl.load_text("input: 4x4x1\nlayers: [fc 3 act=tanh]")
     x = torch.randn(5, 1, 4, 4)
     torch.manual_seed(0)

@@ -11,6 +11,7 @@ from cnnctl.analysis.summary import COUNTED, NOT_COUNTED
 from cnnctl.errors import ShapeError
 from cnnctl.layers import KINDS, Args
 from cnnctl.layers.args import ArgValueError
+from cnnctl.layers.base import LayerKind
 
 EXPECTED_KINDS = {
     "conv",
@@ -109,6 +110,18 @@ def test_every_kind_documents_its_rules(name):
         assert "Params:" in doc and "Multiplications:" in doc and "FLOPs:" in doc
     if name in ("conv", "pool", "deconv"):
         assert "Output" in doc  # the shape rule
+
+
+def test_every_kind_with_elementwise_flops_says_them_in_the_counted_note():
+    # A kind with FLOPs beyond its multiplications' (which the note's preamble covers: conv,
+    # deconv, fc, channelconv) owns its words (`LayerKind.counted`), and the note says them.
+    flops = " ".join(COUNTED)
+    for name, kind in KINDS.items():
+        if type(kind).flops is not LayerKind.flops and type(kind).mults is LayerKind.mults:
+            assert kind.counted, f"{name} counts FLOPs but says nothing of them"
+            assert kind.counted in flops
+        elif type(kind).mults is not LayerKind.mults:
+            assert name in COUNTED[0]  # "the multiply-accumulates of conv, deconv, fc and channelconv weights"
 
 
 def test_counted_text_names_every_kind_with_elementwise_cost():

@@ -852,3 +852,30 @@ def test_the_readmes_first_network_file_gives_the_counts_it_states():
     assert "`3·3·1·8 + 8 = 80`" in quick and "`28·28·8 · 3·3·1 = 56,448`" in quick
     assert "9,098 params, 290,080" in quick.replace("\n", " ")
     assert len(quick.splitlines()) <= 35  # short: the reference follows
+
+
+def test_every_nested_list_is_walked_and_its_block_uses_found():
+    # A block used in each kind of nested list: a repeat's body, a residual's main path and its
+    # shortcut, a gate, a branch, a split's path and its attention. Each is reached by `walk`
+    # and by the search for blocks using themselves (one item type's `lists` says them all).
+    from cnnctl.graph.blocks import cycles
+    from cnnctl.notation.parse import parse_file_text
+    from cnnctl.notation.spec import LayerItem, walk
+
+    lists = [
+        "{repeat: 1, layers: [USE]}",
+        "{residual: [USE]}",
+        "{residual: [conv f=1 n=4], shortcut: [USE]}",
+        "{gate: [USE]}",
+        "{concat: [[USE], [conv f=1 n=4]]}",
+        "{split: [[USE], [conv f=1 n=4]], attention: [USE]}",
+    ]
+    for written in lists:
+        item = written.replace("USE", "loop n=4")
+        text = f"input: 8x8x4\nblocks:\n  loop:\n    args: n\n    layers:\n      - {item}\nlayers: [loop n=4]\n"
+        spec = parse_file_text(text, "x.yaml")
+        uses = [i for i in walk(spec.blocks["loop"].body) if isinstance(i, LayerItem) and i.is_block]
+        assert len(uses) == written.count("USE") and all(i.kind == "loop" for i in uses), written
+        found = cycles(spec)
+        assert len(found) == len(uses), written
+        assert all("block `loop` uses itself (loop -> loop)" in p.message for p in found), written

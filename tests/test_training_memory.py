@@ -151,6 +151,29 @@ def test_nothing_is_kept_before_the_first_trainable_layer():
     assert_same(cnnctl.load_text(text), 3, "relu, pool, conv")
 
 
+# A head (`outputs:`) beside the main output, both ending in a softmax that training leaves to
+# the loss: aux's inline, main's a layer of its own.
+HEADS = """input: 4x4x1
+outputs: [main, {aux: 0.3}]
+layers:
+  - conv f=1 n=2 id=c1
+  - flatten
+  - fc 3 id=aux act=softmax
+  - flatten from=c1
+  - fc 3
+  - softmax id=main
+"""
+
+
+def test_a_heads_softmax_is_left_to_the_loss_as_the_main_outputs():
+    # Kept per example, float32: the conv the 4x4x1 image (64 bytes), both fcs, through the
+    # flattens, the conv's 4x4x2 output (128): 192. Neither softmax keeps its output: the
+    # compiled module (logits=True) runs neither, the head's no more than the main output's.
+    assert saved(HEADS, 2) == 2 * 192
+    assert saved(HEADS, 2, device="cuda") == 2 * 192
+    assert_same(cnnctl.load_text(HEADS), 2, "a head's softmax")
+
+
 @pytest.mark.parametrize("budget", [0, 10**6, 10**8, 2 * 10**9, 8 * 2**30, 80 * 2**30])
 def test_largest_batch_within_a_budget(budget):
     graph = cnnctl.load("resnet18")
@@ -221,6 +244,19 @@ def test_cuda_peak_follows_the_backward_pass():
     assert cuda_memory("input: 4x4x1\nlayers: [conv f=1 n=2, flatten]", 1).cublas_workspace == 0
     parts = (m.weights, m.gradients, m.optimizer_state, m.saved, m.batch_input, m.in_flight, m.cublas_workspace)
     assert m.peak == sum(parts) + m.allowance
+
+
+def test_cuda_peak_counts_each_heads_gradient_from_the_start():
+    # HEADS, float32, per example. The loss's backward runs before any layer's (its operations
+    # come last): its gradients of main's 3 values and aux's 3 (12 + 12 bytes) are alive from
+    # the start. The softmax layer, left out, hands main's on; the fc makes its input's (32
+    # values, 128: 152 alive), drops main's (140); the flatten hands it on as the conv's; the
+    # fc 3 makes its input's (128: 268, the most), drops aux's (256); the conv's output, kept by
+    # both fcs, is freed once the fc 3 is done (128); the first flatten's gradient is added into
+    # the conv's, and the conv takes it. In flight: 268.
+    m = cuda_memory(HEADS, 1)
+    assert m.saved_per_example == 192
+    assert m.in_flight_per_example == 268
 
 
 def test_cuda_peak_counts_what_is_still_kept_when_the_gradients_are_largest():

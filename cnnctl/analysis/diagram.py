@@ -16,6 +16,7 @@ from __future__ import annotations
 from ..errors import CnnctlError
 from ..graph import INPUT, Graph, Node, named_from
 from ..layers import KINDS
+from ..notation.spec import SHORTCUT
 from ..records import record
 from ..shapes import Shape
 
@@ -167,7 +168,7 @@ def _branches(graph: Graph) -> set[str]:
         for i in range(1, len(parts) - 1):
             parent, child = ".".join(parts[:i]), parts[i]
             around = kinds.get(parent, set())
-            if around & {"branches", "split"} or (child == "shortcut" and "residual" in around):
+            if around & {"branches", "split"} or (child == SHORTCUT and "residual" in around):
                 out.add(f"{parent}.{child}")
     return out
 

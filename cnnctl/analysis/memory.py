@@ -5,8 +5,9 @@ Each layer kind says which tensors PyTorch keeps for its backward pass (`LayerKi
 an input, its own output, or tensors of its own (max pooling's int64 indices, batch norm's
 statistics, dropout's mask). A tensor kept by several layers (a conv's output that the next
 layer's relu and a later add both keep) is counted once, as autograd holds one storage. A layer
-that nothing trainable feeds keeps nothing: autograd does not record it. The network's last
-softmax keeps nothing either: training leaves it to the loss.
+that nothing trainable feeds keeps nothing: autograd does not record it. A softmax on an output
+the loss reads, the main output's or a head's, keeps nothing either: training leaves it to the
+loss (`Graph.softmax_left_to_loss`).
 
 Two devices, two models (`--device`):
 
@@ -26,9 +27,11 @@ Two devices, two models (`--device`):
   * the peak, by following the backward pass layer by layer from the last: what is kept is
     freed as the layers that keep it are done, while the gradient of each layer's output
     lives from the layer that computes it (the first of its readers in backward order) to
-    the layer itself; an inline activation's gradient is a tensor of the output's size of its
-    own, add, concat and flatten hand their inputs the output's gradient (or a slice of it)
-    without a copy, and a gradient accumulated into one already there is freed at once. The
+    the layer itself; the loss's gradient of each output it reads, the main output's and
+    every head's, lives from the start (the loss's backward runs before any layer's); an
+    inline activation's gradient is a tensor of the output's size of its own, add, concat
+    and flatten (and a softmax left to the loss) hand their inputs the output's gradient (or
+    a slice of it) without a copy, and a gradient accumulated into one already there is freed at once. The
     largest of (kept still alive + gradients alive) over the pass, less everything kept, is
     the "in flight" term, per example. The weights' gradients are counted whole from the
     start (they are made as the pass goes, most by the last layers, which come first), and
@@ -319,7 +322,9 @@ def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
             dtypes[n.index] = size
         elif KINDS[n.kind].autocast == "16":
             dtypes[n.index] = AMP_BYTES
-        elif KINDS[n.kind].autocast in ("32", "out32") or n.args.get("act") == "softmax":
+        elif KINDS[n.kind].autocast in ("32", "out32") or (
+            n.args.get("act") == "softmax" and not graph.softmax_left_to_loss(n)
+        ):
             dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
         else:
             dtypes[n.index] = widest
@@ -350,15 +355,17 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
             if buffers[bid][1] == 0:
                 alive -= buffers.pop(bid)[0]
 
-    last = nodes[-1]
-    pending[last.index] = new(numel(last.shape) * dtypes[last.index])  # the loss's gradient of the output
+    for index in graph.loss_outputs:  # the loss's gradient of each output it reads, made before any layer's
+        if grads[index]:
+            pending[index] = new(numel(nodes[index].shape) * dtypes[index])
     for n in reversed(nodes):
         if not grads[n.index]:
             continue
         current = pending.pop(n.index, None)
         worst = max(worst, alive - freed)
         act = n.args.get("act")
-        if act and act != "none" and not (n is last and act == "softmax"):
+        left_out = graph.softmax_left_to_loss(n)
+        if act and act != "none" and not left_out:
             inner = new(numel(n.shape) * dtypes[n.index])  # the activation's gradient, before the layer's own
             worst = max(worst, alive - freed)
             drop(current)
@@ -367,7 +374,8 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
         for i in dict.fromkeys(n.inputs):
             if i == INPUT or not grads[i]:
                 continue
-            shares = KINDS[n.kind].passes_gradient or (n.kind == "droppath" and not n.args.rate)
+            # a softmax layer left to the loss is an identity: it hands the gradient on too
+            shares = KINDS[n.kind].passes_gradient(n.args) or (left_out and n.kind == "softmax")
             if i in pending:  # accumulated into the gradient already there: this one is freed at once
                 transient += 0 if shares else numel(nodes[i].shape) * dtypes[i]
             elif shares and current is not None:
@@ -386,18 +394,16 @@ def _kept(graph: Graph) -> list[list[Kept]]:
     or INPUT, that holds their storage) and its own tensors."""
     grads = needs_grad(graph)
     kept: list[list[Kept]] = []
-    last = graph.nodes[-1].index
     for n in graph.nodes:
         keeps: list[Kept] = []
         kept.append(keeps)
         if not grads[n.index]:
             continue  # nothing trainable on any path to it: autograd records nothing
         args = n.args
-        if n.index == last:
+        if graph.softmax_left_to_loss(n):
             if n.kind == "softmax":
-                continue  # left to the loss in training
-            if args.get("act") == "softmax":
-                args = type(args)({**args, "act": "none"})
+                continue  # an identity in training
+            args = type(args)({**args, "act": "none"})
         kind = KINDS[n.kind]
         for s in kind.saved(args, graph.input_shapes(n), n.shape):
             if s.of == OWN:

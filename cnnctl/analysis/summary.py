@@ -15,16 +15,13 @@ from .receptive import Field, receptive_fields
 
 # What `multiplications` and `FLOPs` count: a forward pass (flops states the backward pass and a
 # training step in rows of their own, with a note of what they count: render.design.training_notes).
+# The element-wise work is each kind's own words (`LayerKind.counted`), in the registry's order,
+# a text that kinds of one rule share said once.
 COUNTED = (
     "multiplications: the multiply-accumulates of conv, deconv, fc and channelconv weights in a forward pass, "
     "as in the course and torchvision's GFLOPS (= PyTorch FlopCounterMode / 2)",
-    "FLOPs: of a forward pass, 2 x multiplications + 1 per bias value + element-wise work: bn 2 per value, "
-    "layernorm and groupnorm 8 per value, grn 6 per value + 4 per channel, layerscale 1 per value, affine 1 per value "
-    "for each of its scale and shift, "
-    "activations 1 per value (softmax and rsoftmax 3), max pool f*f-1 and avg pool f*f per output value "
-    "(padding included; a ceil window hanging over the input's end: over what it covers; adaptive: over each "
-    "output's own window; across the channels: C-1 and C), residual/add and mul 1 per value "
-    "per extra input, lrn 2*size+3 per value, bilinear upsample 8 per output value (4 multiply-adds)",
+    "FLOPs: of a forward pass, 2 x multiplications + 1 per bias value + element-wise work: "
+    + ", ".join(dict.fromkeys(kind.counted for kind in KINDS.values() if kind.counted)),
 )
 NOT_COUNTED = (
     "dropout, droppath, flatten, concat, chunk, slice, shuffle and nearest upsample (free at inference); a gate's, "

@@ -41,8 +41,9 @@ class GraphModule(nn.Module):
         self.heads = tuple(h.index for h in graph.heads)
         self._mlp_over_channels()
         if logits:
-            for index in (len(graph.nodes) - 1, *self.heads):
-                self._drop_final_softmax(index)
+            for index in graph.loss_outputs:
+                if graph.softmax_left_to_loss(graph.nodes[index]):
+                    self._drop_final_softmax(index)
         # Each pass runs its layers in order and drops the outputs nobody needs any more, as a
         # hand-written network frees its temporaries: (layer, the outputs it was the last to read).
         skip = graph.training_only
@@ -70,16 +71,12 @@ class GraphModule(nn.Module):
         return [(index, dead.get(index, ())) for index in order]
 
     def _drop_final_softmax(self, index: int) -> None:
-        """Output logits: a final softmax (a layer, or `act=softmax`) is left to the loss.
-
-        Cross-entropy takes logits and applies log-softmax itself, more accurately than a
-        log of a softmax; applying softmax twice would flatten the gradients.
-        """
-        node = self.graph.nodes[index]
+        """Output logits: the softmax `Graph.softmax_left_to_loss` names is left out, a softmax
+        layer by an identity, an inline one (`act=softmax`) by its layer without it."""
         module, inputs = self.steps[index]
-        if node.kind == "softmax":
+        if self.graph.nodes[index].kind == "softmax":
             self.steps[index] = (nn.Identity(), inputs)
-        elif node.args.get("act") == "softmax":
+        else:
             module.act_fn = None
 
     def _place(self, path: str, module: nn.Module) -> None:
@@ -141,6 +138,7 @@ def sync_batch_norm(model: GraphModule) -> int:
 def to_torch(graph: Graph, logits: bool = False) -> GraphModule:
     """Compile an analyzed graph to a torch module (CPU, float32, freshly initialised).
 
-    `logits=True` leaves out a final softmax, for training with cross-entropy.
+    `logits=True` leaves out a final softmax, the main output's and each head's
+    (`Graph.softmax_left_to_loss`), for training with cross-entropy.
     """
     return GraphModule(graph, logits)

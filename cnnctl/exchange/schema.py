@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from ..layers import KINDS, Arg, LayerKind
 from ..layers.activation import ACT
 from ..notation.parse import CONSTRUCTS, MAX_LOSS_WEIGHT, REFERENCE_KEYS, TOP_KEYS
+from ..notation.spec import SHORTCUTS
 
 SCHEMA_ID = "https://github.com/cnnctl/cnnctl/notation-1.schema.json"
 NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -111,7 +112,7 @@ def _constructs() -> dict[str, dict]:
             "properties": {
                 "residual": {**LAYERS, "description": "the main path; its output is added to the input"},
                 "shortcut": {
-                    "anyOf": [{"enum": ["identity", "projection"]}, SUBSTITUTED, LAYERS],
+                    "anyOf": [{"enum": list(SHORTCUTS)}, SUBSTITUTED, LAYERS],
                     "description": "identity (default), projection (1x1 conv + bn) or a list of layers",
                 },
                 "act": {"anyOf": [ACT.schema, SUBSTITUTED], "description": "activation after the add"},

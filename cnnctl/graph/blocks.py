@@ -17,14 +17,12 @@ from ..notation.expr import FUNCTIONS, ExprError, evaluate, format_number, read_
 from ..notation.spec import (
     BLOCK_INPUT,
     BlockDef,
-    BranchesItem,
     FailedItem,
     Item,
     LayerItem,
     NetworkSpec,
     RepeatItem,
     ResidualItem,
-    SplitItem,
     Value,
     walk,
 )
@@ -460,15 +458,7 @@ def _uses(items: tuple[Item, ...], found: list[LayerItem | FailedItem] | None = 
                 found.append(item)
         elif kind is FailedItem:
             found.append(item)
-        elif kind is BranchesItem:
-            for _, body, _ in item.branches:
-                _uses(body, found)
-        elif kind is SplitItem:
-            for _, body, _ in item.paths:
-                _uses(body, found)
-            _uses(item.attention, found)
-        else:  # repeat, residual, gate
-            _uses(item.body, found)
-            if kind is ResidualItem and isinstance(item.shortcut, tuple):
-                _uses(item.shortcut, found)
+        else:
+            for nested in item.lists:
+                _uses(nested.items, found)
     return found

@@ -8,9 +8,9 @@ of layers or a single layer; an empty list is the identity. The join is a `conca
 from __future__ import annotations
 
 from ..layers import KINDS, Args
-from ..notation.spec import BranchesItem
+from ..notation.spec import BranchesItem, Nested
 from .blocks import Env
-from .scope import Names, Scope
+from .scope import Names, Scope, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
@@ -20,19 +20,20 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: BranchesItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
     b.group(path, "branches", f"{item.merge} of {len(item.branches)} branches", item.loc)
-    outs = parallel(b, item.branches, scope, env, names, current, "branch")
+    outs = parallel(b, item.lists, scope, env, names, current)
     args = b.merge_args(item.act, env, path) if item.merge == "add" else Args()
     return b.add_node(KINDS[item.merge], args, outs, item.loc, names.path(names.fixed(item.merge)))
 
 
-def parallel(b: Builder, paths, scope: Scope, env: Env | None, names: Names, current: int, prefix: str) -> list[int]:
-    """Each (label, body, loc) of `paths` built from `current` in a scope of its own, named by
-    its label or `prefix`1, 2, ...: the outputs. An empty body passes its input through."""
+def parallel(
+    b: Builder, paths: tuple[Nested, ...], scope: Scope, env: Env | None, names: Names, current: int
+) -> list[int]:
+    """Each of `paths` built from `current` in a scope of its own, named by its label: the
+    outputs. An empty one passes its input through."""
     outs = []
-    for i, (label, body, _loc) in enumerate(paths, 1):
-        label = label or f"{prefix}{i}"
-        names.taken.add(label)
-        outs.append(b.sequence(body, Scope(current, parent=scope), env, names.child(label)) if body else current)
+    for path in paths:
+        inner = names_of(path, names)
+        outs.append(b.sequence(path.items, Scope(current, parent=scope), env, inner) if path.items else current)
     return outs
 
 

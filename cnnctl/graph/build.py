@@ -42,7 +42,7 @@ from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
-from .scope import Names, Scope, base_name
+from .scope import Names, Scope, lone
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
 # arguments of their texts: both are kept across files (a search over thousands of similar
@@ -271,9 +271,9 @@ class Builder:
         """Expand a list of items from `scope.input`; returns the index of its output."""
         self.declare(items, scope, names)
         current = scope.input
-        only = collapse and names.prefix and len(items) == 1 and items[0].id is None
+        only = lone(items, names, collapse)
         for item in items:
-            name = "" if only else (str(item.id.text) if item.id is not None else names.auto(base_name(item)))
+            name = "" if only else names.of(item)
             try:
                 current = self.item(item, scope, env, names, name, current)
             except LimitError:

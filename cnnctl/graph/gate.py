@@ -10,9 +10,9 @@ each position instead, all its channels alike (CBAM's spatial attention: `pool a
 from __future__ import annotations
 
 from ..layers import KINDS, Args
-from ..notation.spec import GateItem, LayerItem
+from ..notation.spec import GateItem
 from .blocks import Env
-from .scope import Names, Scope
+from .scope import Names, Scope, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
@@ -22,9 +22,8 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: GateItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
     b.group(path, "gate", "gate", item.loc)
-    head = item.body[0]  # one block or composite adds no level, as in a residual
-    collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
-    scale = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)
+    (body,) = item.lists
+    scale = b.sequence(body.items, Scope(current, parent=scope), env, names_of(body, names), body.collapse)
     mul = KINDS["mul"]
     args = Args({a.name: a.typed_default for a in mul.args})
     return b.add_node(mul, args, [current, scale], item.loc, names.path(names.fixed("mul")))

@@ -96,6 +96,19 @@ class Graph:
         return self.nodes[-1].shape
 
     @property
+    def loss_outputs(self) -> tuple[int, ...]:
+        """The nodes whose outputs a training loss reads: the main output, then each head's."""
+        return (self.nodes[-1].index, *(h.index for h in self.heads))
+
+    def softmax_left_to_loss(self, node: Node) -> bool:
+        """Whether training leaves out `node`'s softmax (a softmax layer, or `act=softmax`): a
+        loss output's is left to the loss, the heads' as the main output's. Cross-entropy takes
+        logits and applies log-softmax itself, more accurately than a log of a softmax; applying
+        softmax twice would flatten the gradients. The compiled module (`logits=True`) and the
+        memory of a training step both ask here."""
+        return (node.kind == "softmax" or node.args.get("act") == "softmax") and node.index in self.loss_outputs
+
+    @property
     def training_only(self) -> frozenset[int]:
         """The nodes that run only in training: those of the heads."""
         return frozenset(i for h in self.heads for i in h.nodes)

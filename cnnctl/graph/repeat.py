@@ -57,17 +57,24 @@ def expand(b: Builder, item: RepeatItem, scope: Scope, env: Env | None, path: st
     if outer:
         b.outer_repeat = item
     b.passes *= times
+    (nested,) = item.lists
     try:
         for i in range(1, times + 1):
-            body = item.body
+            body = nested.items
             if i == 1 and item.first:
                 body = (with_first(item), *body[1:])
-            current = b.sequence(body, Scope(current, parent=scope), env, Names(f"{path}.{i}"), collapse=True)
+            names = Names(pass_path(path, i))
+            current = b.sequence(body, Scope(current, parent=scope), env, names, collapse=nested.collapse)
     finally:
         b.passes //= times
         if outer:
             b.outer_repeat = None
     return current
+
+
+def pass_path(path: str, i: int) -> str:
+    """The path a repeat's pass `i` (from 1) names its layers under: `layer1.2`."""
+    return f"{path}.{i}"
 
 
 def read_count(item: RepeatItem, env: Env | None, path: str) -> tuple[int, Value | None]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from ..errors import CnnctlError, did_you_mean
 from ..layers import KINDS, Args
-from ..notation.spec import LayerItem, RepeatItem, ResidualItem, Value, walk
+from ..notation.spec import SHORTCUT, SHORTCUTS, RepeatItem, ResidualItem, Value, walk
 from ..shapes import Shape, format_shape
 from .blocks import Env, readable, substitute
 from .nodes import UNKNOWN
-from .scope import Names, Scope
+from .scope import Names, Scope, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
@@ -27,17 +27,14 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
     if isinstance(shortcut, str):
         shortcut = str(substitute(Value(shortcut, item.shortcut_loc or item.loc), env, path).text)
     b.group(path, "residual", "residual" if isinstance(shortcut, tuple) else f"residual {shortcut}", item.loc)
-    # A main path that is one block or composite adds no level (`residual1.conv1`, not
-    # `residual1.two1.conv1`); one plain layer keeps its name beside the `add`.
-    head = item.body[0]
-    collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
-    main = b.sequence(item.body, Scope(current, parent=scope), env, names, collapse=collapse)
+    body, *layers = item.lists  # the main path (`adds_no_level`), and the shortcut where it is a list
+    main = b.sequence(body.items, Scope(current, parent=scope), env, names_of(body, names), body.collapse)
     if shortcut == "identity":
         skip = current
     elif shortcut == "projection":
         skip = projection(b, item, current, main, names)
-    elif isinstance(shortcut, tuple):
-        skip = b.sequence(shortcut, Scope(current, parent=scope), env, names.child("shortcut"))
+    elif layers:
+        skip = b.sequence(layers[0].items, Scope(current, parent=scope), env, names_of(layers[0], names))
     else:
         raise unknown_shortcut(item, shortcut, path)
     a, s = b.shape_of(main), b.shape_of(skip)
@@ -73,9 +70,6 @@ def argument_hint(b: Builder, item: ResidualItem, env: Env | None) -> str | None
     return f"the shortcut is block `{block}`'s argument `{name}`: set `{name}=projection` {where} (a 1x1 conv and bn)"
 
 
-SHORTCUTS = ("identity", "projection")  # the words; a list of layers is the other shortcut
-
-
 def unknown_shortcut(item: ResidualItem, word: str, path: str) -> CnnctlError:
     return CnnctlError.at(
         f"unknown shortcut `{word}`",
@@ -89,7 +83,7 @@ def projection(b: Builder, item: ResidualItem, source: int, main: int, names: Na
     """ResNet's projection shortcut: 1x1 conv (no bias) with the stride that matches, then bn."""
     shape, out = b.shape_of(source), b.shape_of(main)
     if UNKNOWN in (shape, out):
-        return b.placeholder(item, names.path("shortcut"))
+        return b.placeholder(item, names.path(SHORTCUT))
     if len(shape) != 3 or len(out) != 3:  # a 1x1 conv maps volumes only
         raise CnnctlError.at(
             f"a projection shortcut is a 1x1 conv, which needs volumes HxWxC, but it would map "
@@ -107,7 +101,7 @@ def projection(b: Builder, item: ResidualItem, source: int, main: int, names: Na
             hint="the main path must divide the height and width by a whole stride; pad its convolutions "
             "(p=same) so only strides change the size",
         )
-    sub = names.child("shortcut")
+    sub = names.child(SHORTCUT)
     conv_kind = KINDS["conv"]
     conv_args = Args({a.name: a.typed_default for a in conv_kind.args if not a.required})
     conv_args.update(f=(1, 1), s=strides, n=out[2], bias=False)

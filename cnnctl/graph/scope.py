@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Loc
-from ..notation.spec import BranchesItem, FailedItem, GateItem, Item, LayerItem, RepeatItem, ResidualItem, SplitItem
+from ..notation.spec import Item, Nested
 
 
 class Scope:
@@ -78,19 +78,22 @@ class Names:
     def child(self, name: str) -> Names:
         return Names(self.path(name))
 
+    def of(self, item: Item) -> str:
+        """The name `item` takes in this list: its id, or the next of its base name (`conv3`)."""
+        return str(item.id.text) if item.id is not None else self.auto(item.base_name)
 
-def base_name(item: Item) -> str:
-    """What an unnamed item is named after, numbered within its list (`conv1`, `repeat2`)."""
-    if isinstance(item, (LayerItem, FailedItem)):
-        return item.kind
-    if isinstance(item, RepeatItem):
-        return "repeat"
-    if isinstance(item, ResidualItem):
-        return "residual"
-    if isinstance(item, GateItem):
-        return "gate"
-    if isinstance(item, BranchesItem):
-        return item.merge
-    if isinstance(item, SplitItem):
-        return "split"
-    raise TypeError(item)  # pragma: no cover
+
+def lone(items: tuple[Item, ...], names: Names, collapse: bool) -> bool:
+    """Whether the one item of a list that collapses (`Nested.collapse`; a block's body) takes
+    the list's own path, adding no level (`layer1.2`, not `layer1.2.bottleneck1`): unnamed,
+    and under a path. The builder and the check of unbuilt lists name alike by it."""
+    return bool(collapse and names.prefix and len(items) == 1 and items[0].id is None)
+
+
+def names_of(nested: Nested, names: Names) -> Names:
+    """The names a nested list's layers take (`Nested.label`): the item's own, or its label's
+    under the item's path, the label marked as taken there."""
+    if nested.label is None:
+        return names
+    names.taken.add(nested.label)
+    return names.child(nested.label)

@@ -25,7 +25,7 @@ from ..shapes import format_shape
 from .blocks import Env
 from .branches import parallel
 from .nodes import UNKNOWN
-from .scope import Names, Scope
+from .scope import Names, Scope, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 def expand(b: Builder, item: SplitItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
     names = Names(path)
     b.group(path, "split", f"split of {len(item.paths)} paths", item.loc)
-    paths = parallel(b, item.paths, scope, env, names, current, "path")
+    *lists, attention = item.lists
+    paths = parallel(b, tuple(lists), scope, env, names, current)
     k = len(paths)
     # typed as the rsoftmax's own arguments: a wrong `groups` is told where it is written, and
     # the rest is built with one group, so that its own problems are told in the same run
@@ -49,7 +50,7 @@ def expand(b: Builder, item: SplitItem, scope: Scope, env: Env | None, path: str
     check_paths(b, item, paths, path)
     plain = b.merge_args(None, env, path)  # an add's and a mul's: no activation
     total = b.add_node(KINDS["add"], plain, paths, item.loc, names.path(names.fixed("sum")))
-    scores = b.sequence(item.attention, Scope(total, parent=scope), env, names.child("attention"))
+    scores = b.sequence(attention.items, Scope(total, parent=scope), env, names_of(attention, names))
     check_attention(b, item, paths[0], scores, k, path)
     weights = b.add_node(KINDS["rsoftmax"], softmax_args, [scores], item.loc, names.path(names.fixed("softmax")))
     weighed = []

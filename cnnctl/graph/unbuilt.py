@@ -32,10 +32,10 @@ from ..errors import CnnctlError, LimitError, Problem
 from ..layers import KINDS
 from ..limits import MAX_BLOCK_DEPTH, MAX_DEPTH, MAX_LAYERS
 from ..notation.spec import (
+    SHORTCUTS,
     BlockDef,
     BranchesItem,
     FailedItem,
-    GateItem,
     Item,
     LayerItem,
     RepeatItem,
@@ -46,7 +46,7 @@ from ..notation.spec import (
 from . import blocks, references, repeat, residual
 from .blocks import Env, Unbound, substitute
 from .nodes import INPUT
-from .scope import Names, Scope, base_name
+from .scope import Names, Scope, lone, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
@@ -88,15 +88,12 @@ def check(
 ) -> None:
     """An unbuilt list, item by item: each problem recorded, the layers named, as `Builder.sequence` does."""
     b.declare(items, scope, names)
-    only = collapse and names.prefix and len(items) == 1 and items[0].id is None
+    only = lone(items, names, collapse)
     for item in items:
         b.unbuilt += 1
         if b.unbuilt > MAX_LAYERS:  # blocks using blocks with new arguments multiply their uses
             raise too_many_unbuilt(b, item)
-        if only:
-            path = names.prefix
-        else:
-            path = names.path(str(item.id.text) if item.id is not None else names.auto(base_name(item)))
+        path = names.prefix if only else names.path(names.of(item))
         problems = line_problems(b, item, scope, env, path)
         if problems:
             b.record(CnnctlError(problems))
@@ -164,7 +161,7 @@ def own_problems(b: Builder, item: Item, env: Env | None, path: str) -> list[Pro
         if isinstance(item.shortcut, str):
             try:
                 word = str(substitute(Value(item.shortcut, item.shortcut_loc or item.loc), env, path).text)
-                if word not in residual.SHORTCUTS:
+                if word not in SHORTCUTS:
                     raise residual.unknown_shortcut(item, word, path)
             except Unbound:
                 pass
@@ -222,28 +219,14 @@ def lists(b: Builder, item: Item, scope: Scope, env: Env | None, path: str) -> N
     if isinstance(item, LayerItem):
         if item.is_block:
             block_use(b, item, env, path)
-    elif isinstance(item, RepeatItem):
-        for i, body in enumerate(passes(b, item, env, path), 1):
-            check(b, body, Scope(scope.input, parent=scope), env, Names(f"{path}.{i}"), collapse=True)
-    elif isinstance(item, (ResidualItem, GateItem)):
+    elif isinstance(item, RepeatItem):  # its passes, `first:` in the first
+        (body,) = item.lists
+        for i, items in enumerate(passes(b, item, env, path), 1):
+            check(b, items, Scope(scope.input, parent=scope), env, Names(repeat.pass_path(path, i)), body.collapse)
+    else:
         names = Names(path)
-        head = item.body[0]  # one block or composite adds no level, as when built
-        collapse = len(item.body) == 1 and not (isinstance(head, LayerItem) and not head.is_block)
-        check(b, item.body, Scope(scope.input, parent=scope), env, names, collapse)
-        if isinstance(item, ResidualItem) and isinstance(item.shortcut, tuple):
-            check(b, item.shortcut, Scope(scope.input, parent=scope), env, names.child("shortcut"))
-    elif isinstance(item, BranchesItem):
-        names = Names(path)
-        for i, (branch, body, _loc) in enumerate(item.branches, 1):
-            label = branch or f"branch{i}"
-            names.taken.add(label)
-            check(b, body, Scope(scope.input, parent=scope), env, names.child(label))
-    elif isinstance(item, SplitItem):
-        names = Names(path)
-        for i, (label, body, _loc) in enumerate(item.paths, 1):
-            names.taken.add(label or f"path{i}")
-            check(b, body, Scope(scope.input, parent=scope), env, names.child(label or f"path{i}"))
-        check(b, item.attention, Scope(scope.input, parent=scope), env, names.child("attention"))
+        for nested in item.lists:
+            check(b, nested.items, Scope(scope.input, parent=scope), env, names_of(nested, names), nested.collapse)
 
 
 def block_use(b: Builder, item: LayerItem, env: Env | None, path: str) -> None:

@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+from ..records import record
 from ..shapes import Shape, numel
 from .args import Arg, Choice, Float
 from .base import FROM_OUTPUT, INPUT0, OUTPUT, Args, LayerKind, Saved, register
 
-# Each activation: its FLOPs per value, the ONNX operator read as it (where that operator's
-# default attributes are cnnctl's function: leaky's slope, relu6's clip, hardsigmoid's alpha
-# and softmax's axis are read by readers of their own), other names accepted as it (the same
-# function under another paper's name), and other tools' names for it (a "did you mean" hint).
-# An activation is one element-wise function evaluation per value, whatever it costs in
-# hardware; softmax is three (exp, add to the sum, divide).
-_TABLE: dict[str, tuple[int, str, tuple[str, ...], tuple[str, ...]]] = {
-    "relu": (1, "Relu", (), ()),
-    "relu6": (1, "", (), ()),
-    "leaky": (1, "", (), ("leakyrelu", "leaky_relu")),
-    "elu": (1, "Elu", (), ()),
-    "gelu": (1, "Gelu", (), ()),  # exact (erf): the reader refuses approximate="tanh"
-    "silu": (1, "", ("swish",), ()),  # ONNX has no SiLU: the reader finds x * Sigmoid(x)
-    "sigmoid": (1, "Sigmoid", (), ()),
-    "tanh": (1, "Tanh", (), ()),
-    "hardswish": (1, "HardSwish", (), ()),
-    "hardsigmoid": (1, "", (), ()),
-    "mish": (1, "Mish", (), ()),
-    "softmax": (3, "", (), ("softmax2d",)),
+
+@record
+class ActivationRow:
+    """One activation, all cnnctl knows of it besides its function (`backend/functional.py`)."""
+
+    flops: int  # per value: one element-wise evaluation, whatever it costs in hardware; softmax 3
+    # The ONNX operator read as it, where that operator's default attributes are cnnctl's
+    # function (leaky's slope, relu6's clip, hardsigmoid's alpha and softmax's axis are read by
+    # readers of their own).
+    onnx_op: str = ""
+    aliases: tuple[str, ...] = ()  # other names accepted as it: the same function under another paper's name
+    synonyms: tuple[str, ...] = ()  # other tools' names for it: a "did you mean" hint
+    autocast: str = ""  # as `LayerKind.autocast`: softmax is on CUDA autocast's float32 list
+    args: tuple[Arg, ...] = ()  # as a layer of its own (`leaky 0.2`); inline (`act=leaky`) it takes the defaults
+
+
+_TABLE: dict[str, ActivationRow] = {
+    "relu": ActivationRow(1, "Relu"),
+    "relu6": ActivationRow(1),
+    "leaky": ActivationRow(
+        1,
+        synonyms=("leakyrelu", "leaky_relu"),
+        args=(Arg("slope", Float(0, 1), 0.01, "negative slope", positional=True),),
+    ),
+    "elu": ActivationRow(1, "Elu"),
+    "gelu": ActivationRow(1, "Gelu"),  # exact (erf): the reader refuses approximate="tanh"
+    "silu": ActivationRow(1, aliases=("swish",)),  # ONNX has no SiLU: the reader finds x * Sigmoid(x)
+    "sigmoid": ActivationRow(1, "Sigmoid"),
+    "tanh": ActivationRow(1, "Tanh"),
+    "hardswish": ActivationRow(1, "HardSwish"),
+    "hardsigmoid": ActivationRow(1),
+    "mish": ActivationRow(1, "Mish"),
+    "softmax": ActivationRow(3, synonyms=("softmax2d",), autocast="out32"),
 }
-ACTIVATION_FLOPS: dict[str, int] = {name: row[0] for name, row in _TABLE.items()}
+ACTIVATION_FLOPS: dict[str, int] = {name: row.flops for name, row in _TABLE.items()}
 
 ACT_NAMES: tuple[str, ...] = (*ACTIVATION_FLOPS, "none")
-ACT_ALIASES = {alias: name for name, row in _TABLE.items() for alias in row[2]}
+ACT_ALIASES = {alias: name for name, row in _TABLE.items() for alias in row.aliases}
 ACT = Choice(*ACT_NAMES, aliases=ACT_ALIASES)
 """The type of an inline activation argument (`act=relu`)."""
+
+ACTIVATIONS_COUNTED = "activations 1 per value (softmax and rsoftmax 3)"
+"""`LayerKind.counted` of every activation, and of rsoftmax: its FLOPs are softmax's."""
 
 
 class Activation(LayerKind):
@@ -43,14 +61,13 @@ class Activation(LayerKind):
     Keeps for backward its output (relu, sigmoid, tanh, softmax) or its input (the others).
     """
 
+    counted = ACTIVATIONS_COUNTED
+
     def __init__(self, name: str):
-        self.name = name  # type: ignore[misc]
-        _, self.onnx_op, self.aliases, synonyms = _TABLE[name]  # type: ignore[misc]
-        self.synonyms = dict.fromkeys(synonyms, name)  # type: ignore[misc]
-        if name == "softmax":  # on autocast's float32 list
-            self.autocast = "out32"  # type: ignore[misc]
-        if name == "leaky":
-            self.args = (Arg("slope", Float(0, 1), 0.01, "negative slope", positional=True),)  # type: ignore[misc]
+        row = _TABLE[name]
+        self.name, self.onnx_op, self.autocast = name, row.onnx_op, row.autocast  # type: ignore[misc]
+        self.aliases, self.args = row.aliases, row.args  # type: ignore[misc]
+        self.synonyms = dict.fromkeys(row.synonyms, name)  # type: ignore[misc]
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return ins[0]

@@ -127,8 +127,9 @@ class LayerKind:
     where it has no attributes to read (the activations'); `autocast`, how CUDA autocast runs
     it (aten's autocast lists: "16" in 16 bits, as cudnn_convolution and linear; "32" in
     float32, as layer_norm; "out32" with a float32 output, as softmax or a float32 parameter
-    or op; "" as its inputs), and `passes_gradient`, whether its backward hands each input
-    the output's gradient itself (add, concat, flatten): both read by the CUDA memory model.
+    or op; "" as its inputs), read by the CUDA memory model; and `counted`, its element-wise
+    FLOPs in a few words, as `summarize`'s "Counted:" note lists them beside its formula (kinds
+    of one rule share one text: layernorm and groupnorm, add and mul, the activations).
     """
 
     name: ClassVar[str] = ""
@@ -139,7 +140,7 @@ class LayerKind:
     synonyms: ClassVar[dict[str, str]] = {}
     onnx_op: ClassVar[str] = ""
     autocast: ClassVar[str] = ""
-    passes_gradient: ClassVar[bool] = False
+    counted: ClassVar[str] = ""  # its element-wise FLOPs as the "Counted:" note says them ("bn 2 per value")
 
     @property
     def spec(self) -> ArgSpec:
@@ -227,6 +228,11 @@ class LayerKind:
     def is_view(self, a: Args) -> bool:
         """Whether the output is a view of the first input's memory (flatten, a chunk of the
         channels): a layer that keeps it keeps the whole input alive."""
+        return False
+
+    def passes_gradient(self, a: Args) -> bool:
+        """Whether its backward hands each input the output's gradient itself, no tensor of its
+        own (add, concat, flatten, a droppath without a rate): read by the CUDA memory model."""
         return False
 
     def moves_data(self, a: Args, training: bool) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from ..shapes import Shape, numel
+from .activation import ACTIVATIONS_COUNTED
 from .args import Arg, Int
 from .base import OUTPUT, Args, LayerKind, Saved, registered
 
@@ -88,6 +89,7 @@ class Rsoftmax(LayerKind):
     """
 
     name = "rsoftmax"
+    counted = ACTIVATIONS_COUNTED
     autocast = "out32"
     synonyms = {"radix_softmax": "rsoftmax"}  # noqa: RUF012 - never mutated
     args = (

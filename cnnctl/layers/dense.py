@@ -84,12 +84,14 @@ class Flatten(LayerKind):
     """
 
     name = "flatten"
-    passes_gradient = True
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         return (numel(ins[0]),)
 
     def is_view(self, a: Args) -> bool:
+        return True
+
+    def passes_gradient(self, a: Args) -> bool:
         return True
 
     def window(self, a: Args, ins: list[Shape], out: Shape) -> None:
@@ -150,6 +152,9 @@ class DropPath(LayerKind):
 
     def is_view(self, a: Args) -> bool:
         return not a.rate  # a rate of 0 passes its input through
+
+    def passes_gradient(self, a: Args) -> bool:
+        return self.is_view(a)  # and its gradient back
 
     def moves_data(self, a: Args, training: bool) -> bool:
         return training and not self.is_view(a)

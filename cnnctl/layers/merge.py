@@ -68,6 +68,7 @@ class ElementWise(LayerKind):
     see `broadcast`), an inline activation, ``(inputs - 1)`` FLOPs per output value."""
 
     verb: ClassVar[str] = ""
+    counted = "residual/add and mul 1 per value per extra input"
     min_inputs = 2
     max_inputs = None
 
@@ -93,10 +94,12 @@ class Add(ElementWise):
     """
 
     name = "add"
-    passes_gradient = True
     synonyms = {"sum": "add"}  # noqa: RUF012 - never mutated
     verb = "add"
     args = (Arg("act", ACT, "none", "activation applied to the sum, g(z + a)"),)
+
+    def passes_gradient(self, a: Args) -> bool:
+        return True
 
 
 @registered
@@ -130,10 +133,12 @@ class Concat(LayerKind):
     """
 
     name = "concat"
-    passes_gradient = True
     synonyms = {"cat": "concat"}  # noqa: RUF012 - never mutated
     min_inputs = 2
     max_inputs = None
+
+    def passes_gradient(self, a: Args) -> bool:
+        return True
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         if all(len(s) == 1 for s in ins):
@@ -172,6 +177,7 @@ class Upsample(LayerKind):
     """
 
     name = "upsample"
+    counted = "bilinear upsample 8 per output value (4 multiply-adds)"
     args = (
         Arg("scale", Int(), 2, "factor per axis", positional=True, show=True),
         Arg("mode", Choice("nearest", "bilinear"), "nearest", "nearest (copies) or bilinear (interpolates)"),

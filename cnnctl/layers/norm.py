@@ -58,6 +58,7 @@ class BatchNorm(Normalisation):
     """
 
     name = "bn"
+    counted = "bn 2 per value"
     synonyms = {  # noqa: RUF012 - never mutated
         "batchnorm": "bn",
         "batch_norm": "bn",
@@ -95,6 +96,7 @@ class LRN(LayerKind):
     """
 
     name = "lrn"
+    counted = "lrn 2*size+3 per value"
     autocast = "out32"  # its pow runs in float32
     args = (
         Arg("size", Int(), 5, "channels in the window", positional=True),
@@ -135,6 +137,7 @@ class LayerNorm(Normalisation):
     """
 
     name = "layernorm"
+    counted = "layernorm and groupnorm 8 per value"  # groupnorm's formula is this one's
     autocast = "32"
     synonyms = {"ln": "layernorm", "layer_norm": "layernorm"}  # noqa: RUF012 - never mutated
 
@@ -185,6 +188,7 @@ class LayerScale(LayerKind):
     """
 
     name = "layerscale"
+    counted = "layerscale 1 per value"
     autocast = "out32"  # its factors are float32 parameters
     args = (Arg("init", Float(0, 1e6), 1e-6, "the factor every channel starts from", positional=True, show=True),)
 
@@ -227,6 +231,7 @@ class Affine(LayerKind):
     """
 
     name = "affine"
+    counted = "affine 1 per value for each of its scale and shift"
     args = (
         Arg("scale", Numbers(-AFFINE_BOUND, AFFINE_BOUND), "1", "the factor, one or one per channel", show=True),
         Arg("shift", Numbers(-AFFINE_BOUND, AFFINE_BOUND), "0", "added after it, one or one per channel", show=True),
@@ -278,6 +283,7 @@ class GRN(LayerKind):
     """
 
     name = "grn"
+    counted = "grn 6 per value + 4 per channel"
     autocast = "out32"  # its norm runs in float32
     synonyms = {"globalresponsenorm": "grn", "global_response_norm": "grn"}  # noqa: RUF012 - never mutated
     args = (Arg("eps", Float(0, 1, lo_open=True), 1e-6, "added to the mean of the norms"),)

@@ -54,6 +54,10 @@ class Pool(LayerKind):
     """
 
     name = "pool"
+    counted = (
+        "max pool f*f-1 and avg pool f*f per output value (padding included; a ceil window hanging over the input's "
+        "end: over what it covers; adaptive: over each output's own window; across the channels: C-1 and C)"
+    )
     synonyms = {  # noqa: RUF012 - never mutated
         "maxpool": "pool max",
         "max_pool": "pool max",

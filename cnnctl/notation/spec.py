@@ -81,6 +81,35 @@ def texts_of(args: dict[str, Value] | MovedArgs) -> tuple[tuple[str, str], ...]:
 
 
 @record
+class Nested:
+    """A list of layers an item holds (a repeat's body, a residual's main path or shortcut, a
+    branch, a split's attention) and how its layers are named: at the item's own path (`label`
+    None), or under `label` inside it (`shortcut`, `branch2`, a branch's own name). `collapse`:
+    a lone unnamed item in it takes the list's path instead of adding a level of its own.
+
+    Each item type says its lists (`Item.lists`), in the order they are built: the walks over
+    a spec, the block uses found in it, the check of lists no pass builds and the builders
+    all go through them, so that a composite's lists are spelled out in one place."""
+
+    items: tuple[Item, ...]
+    label: str | None = None
+    collapse: bool = False
+
+
+def adds_no_level(items: tuple[Item, ...]) -> bool:
+    """A main path that is one block or composite adds no level (`residual1.conv1`, not
+    `residual1.two1.conv1`); one plain layer keeps its name beside the join."""
+    return len(items) == 1 and not (type(items[0]) is LayerItem and not items[0].is_block)
+
+
+SHORTCUT = "shortcut"
+"""The name a residual's shortcut takes under its path (a list of layers, or a projection)."""
+
+SHORTCUTS = ("identity", "projection")
+"""The words a residual's `shortcut:` may be; a list of layers is the other shortcut."""
+
+
+@record
 class LayerItem:
     """One layer (`conv f=3 n=64`) or one use of a block (`basic n=64 s=2`)."""
 
@@ -92,6 +121,13 @@ class LayerItem:
     is_block: bool = False
     args: dict[str, Value] | MovedArgs = {}  # noqa: RUF012 - never mutated
     text: str = ""  # as written, for messages
+
+    lists = ()  # a block's body is the block's, not the item's
+
+    @property
+    def base_name(self) -> str:
+        """What it is named after unnamed, numbered within its list (`conv1`, `bottleneck2`)."""
+        return self.kind
 
 
 @record
@@ -105,6 +141,13 @@ class RepeatItem:
     times: Value | None = None
     body: tuple[Item, ...] = ()
     first: dict[str, Value] = {}  # noqa: RUF012 - never mutated
+
+    base_name = "repeat"
+
+    @property
+    def lists(self) -> tuple[Nested, ...]:
+        """The body, whose passes are named by their number (`graph.repeat.pass_path`)."""
+        return (Nested(self.body, None, True),)
 
 
 @record
@@ -120,6 +163,13 @@ class ResidualItem:
     shortcut_loc: Loc | None = None
     act: Value | None = None
 
+    base_name = "residual"
+
+    @property
+    def lists(self) -> tuple[Nested, ...]:
+        main = Nested(self.body, None, adds_no_level(self.body))
+        return (main, Nested(self.shortcut, SHORTCUT)) if isinstance(self.shortcut, tuple) else (main,)
+
 
 @record
 class GateItem:
@@ -130,6 +180,12 @@ class GateItem:
     source: tuple[Value, ...] | None
     extra: tuple[Value, ...]
     body: tuple[Item, ...] = ()
+
+    base_name = "gate"
+
+    @property
+    def lists(self) -> tuple[Nested, ...]:
+        return (Nested(self.body, None, adds_no_level(self.body)),)
 
 
 @record
@@ -144,6 +200,15 @@ class BranchesItem:
     branches: tuple[tuple[str | None, tuple[Item, ...], Loc], ...] = ()
     act: Value | None = None
 
+    @property
+    def base_name(self) -> str:
+        return self.merge
+
+    @property
+    def lists(self) -> tuple[Nested, ...]:
+        """Each branch, named by its label or `branch1`, `branch2`, ..."""
+        return tuple(Nested(body, label or f"branch{i}") for i, (label, body, _) in enumerate(self.branches, 1))
+
 
 @record
 class SplitItem:
@@ -157,6 +222,14 @@ class SplitItem:
     paths: tuple[tuple[str | None, tuple[Item, ...], Loc], ...] = ()
     attention: tuple[Item, ...] = ()
     groups: Value | None = None  # ResNeSt's cardinality: groups of paths in the attention's output
+
+    base_name = "split"
+
+    @property
+    def lists(self) -> tuple[Nested, ...]:
+        """Each path, named by its label or `path1`, `path2`, ...; then the attention."""
+        paths = (Nested(body, label or f"path{i}") for i, (label, body, _) in enumerate(self.paths, 1))
+        return (*paths, Nested(self.attention, "attention"))
 
 
 @record
@@ -174,6 +247,12 @@ class FailedItem:
     kind: str = "layer"
     args: dict[str, Value] = {}  # noqa: RUF012 - never mutated; the arguments that could be bound
     told: tuple[Problem, ...] = ()  # the parser's problems of its words: the builder names their layer
+
+    lists = ()
+
+    @property
+    def base_name(self) -> str:
+        return self.kind
 
 
 Item = LayerItem | RepeatItem | ResidualItem | GateItem | BranchesItem | SplitItem | FailedItem
@@ -269,12 +348,5 @@ def walk(items: Iterable[Item]) -> Iterator[Item]:
     while stack:
         item = stack.pop()
         yield item
-        if isinstance(item, (RepeatItem, ResidualItem, GateItem)):
-            stack.extend(item.body)
-        if isinstance(item, ResidualItem) and isinstance(item.shortcut, tuple):
-            stack.extend(item.shortcut)
-        if isinstance(item, BranchesItem):
-            stack.extend(i for _, body, _ in item.branches for i in body)
-        if isinstance(item, SplitItem):
-            stack.extend(i for _, body, _ in item.paths for i in body)
-            stack.extend(item.attention)
+        for nested in item.lists:
+            stack.extend(nested.items)
