@@ -605,8 +605,11 @@ def _read_images(files, target, invert, background, centre: float | None = None)
 def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
     .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
-    files). A folder without any, or that cannot be listed, comes with its problem."""
+    files), listed by the data folders' lister (cnnctl.data.folder.list_images): a link in it
+    leading out of it is not read, and comes with its problem, as does a folder without any
+    image or that cannot be listed."""
     from ..data import IMAGE_SUFFIXES
+    from ..data.folder import list_images
 
     out: list[tuple[str, Problem | None]] = []
     for argument in arguments:
@@ -614,17 +617,21 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
         if not folder.is_dir():
             out.append((argument, None))
             continue
+        outside: list[tuple[Path, str]] = []
         try:
-            files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+            found, others = list_images(folder, outside=outside, recursive=False)
         except OSError as exc:
             out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument))))
             continue
-        found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        if not found:
-            others = f" ({plural(len(files), 'other file')})" if files else ""
+        hint = "a link in a folder is read only where it leads inside it: name the image itself to read it"
+        refused = [(link, Problem(f"a link leading out of the folder, to {to}: not read", Loc(str(link)), hint=hint))
+                   for link, to in outside if link.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
+        if not found and not refused:
+            count = f" ({plural(len(others), 'other file')})" if others else ""
             hint = "predict reads the .png, .jpg and .jpeg files directly in a folder, not in its subfolders"
-            out.append((argument, Problem(f"no PNG or JPEG images in this folder{others}", Loc(argument), hint=hint)))
-        out += [(str(p), None) for p in found]
+            out.append((argument, Problem(f"no PNG or JPEG images in this folder{count}", Loc(argument), hint=hint)))
+        listed = sorted([(p, None) for p in found] + refused, key=lambda item: item[0].name)  # in the folder's order
+        out += [(str(p), problem) for p, problem in listed]
     return out
 
 
