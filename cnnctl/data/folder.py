@@ -15,7 +15,7 @@ from ..limits import MAX_PROBLEMS, leads_out
 from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
-from .decode import GRAY_MODES, UNREADABLE_HINT, open_image
+from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image
 from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
@@ -330,6 +330,7 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems, whole = [], []  # whole: the files whose header was read
+    gone = []  # files of a run's list (found.kept) no longer there
     for samples in splits.values():
         for i in range(len(samples)):
             try:
@@ -338,9 +339,14 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
                     sizes[(im.height, im.width)] += 1
                 whole.append(samples.name(i))
             except CnnctlError as exc:  # every unreadable file named, in one message
+                if found.kept and exc.problems[0].message == MISSING:
+                    gone.append(samples.name(i))
+                    continue
                 problems += exc.problems
                 if len(problems) > MAX_PROBLEMS:
                     raise too_many(problems) from None
+    if gone:
+        _refuse_gone(gone, found.kept, path, sum(len(s) for s in splits.values()))
     if problems:
         # A file cut short has a whole header: only decoding finds it. The run stops anyway,
         # so the others are decoded now, to name every unreadable file in this one message.
@@ -368,6 +374,20 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))
     return Raw(found.name, list(found.classes), train, val, notes, test=test, test_from=found.test_from, mode=mode,
                native=(h, w, channels))  # fmt: skip
+
+
+def _refuse_gone(gone: list[str], kept: str, path: Path, listed: int) -> None:
+    """The one message of a run's images gone from its folder since it listed them: its
+    validation split is held out of that list, which a new listing would not give again."""
+    names = [os.path.relpath(name, path) for name in gone]
+    are = "is" if len(gone) == 1 else "are"
+    raise CnnctlError.at(
+        f"{plural(len(gone), 'image')} of the {listed:,} the run listed ({kept}) {are} gone from {path} since: "
+        f"{first(names, 3)}",
+        Loc(str(path)),
+        hint="put them back: the run trains and validates on the images it listed (listing the folder anew would "
+        "hold out other images); a new run, or evaluate --data with --split all, reads the folder as it is now",
+    )
 
 
 def _undecodable(files: list[str], size: tuple[int, int], most: int) -> list[Problem]:

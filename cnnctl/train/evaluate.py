@@ -263,7 +263,7 @@ def evaluate(
     weights from no run), whose val split would be no held-out part of anything. `weights`
     (--weights) in place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
     from ..data import load_data
-    from ..data.streamed import is_streamable
+    from ..data.streamed import INDEX, is_streamable
 
     device = resolve_device(device_name)
     loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
@@ -289,6 +289,9 @@ def evaluate(
     from ..data.loader import default_workers
 
     recipe = loaded.recipe  # each image as the weights' validation read it, whatever the data
+    # The run's own image folder: the images it listed (its index), not the folder as it is now, out
+    # of which another validation split would be held out.
+    index = weights_file(checkpoint).parent / INDEX if checkpoint is not None and not other else None
     data = load_data(
         data_spec or config["data"],
         graph.input_shape,
@@ -304,6 +307,7 @@ def evaluate(
         # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
         stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
+        index=index,
     )
     check_classes(graph, data.classes)
     # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
