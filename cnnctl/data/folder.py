@@ -15,7 +15,7 @@ from ..limits import MAX_PROBLEMS, leads_out
 from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
-from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image
+from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image, orientation, upright_size
 from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
@@ -336,7 +336,8 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
             try:
                 with open_image(samples.name(i), size) as im:
                     modes[im.mode] += 1
-                    sizes[(im.height, im.width)] += 1
+                    width, height = upright_size(im, orientation(im))  # as decoded: shown upright
+                    sizes[(height, width)] += 1
                 whole.append(samples.name(i))
             except CnnctlError as exc:  # every unreadable file named, in one message
                 if found.kept and exc.problems[0].message == MISSING:

@@ -58,7 +58,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     resized), masks to `out_size` nearest; classes 0..the largest value found, named by
     `classes.txt` (one name per line) where there is one."""
     from . import class_names_text
-    from .decode import fit, mode_for, open_image, pixels, read
+    from .decode import fit, mode_for, open_image, orientation, pixels, read, upright
     from .folder import Outside, list_images, outside_note
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
@@ -98,7 +98,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                     )
                 if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
                     m = m.convert("L").point(lambda v: v // 255)
-                values = pixels(m, m.mode)  # a palette image's indices, not its colours
+                values = upright(pixels(m, m.mode), orientation(m))  # a palette image's indices, not its colours
             if values.shape[1:] != native.shape[1:]:
                 (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]
                 raise CnnctlError.at(f"the mask is {mh}x{mw}, its image {ih}x{iw}", Loc(str(mask)))

@@ -663,14 +663,18 @@ def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tu
     does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
     network's input, which bounds what is decoded."""
-    from ..data.decode import mode_for, open_image, pixels
+    from ..data.decode import TURNS, mode_for, open_image, orientation, pixels, upright, upright_size
 
     seen = Prediction(path)
     mode = mode_for(c)
     with open_image(Path(path), (h, w)) as img:
-        seen.height, seen.width, seen.mode = img.height, img.width, img.mode
+        turn = orientation(img)  # a photo stored sideways: read as shown, as training reads it
+        seen.width, seen.height = upright_size(img, turn)
+        seen.mode = img.mode
+        if turn != 1:
+            seen.adapted.append(f"{TURNS[turn]}, as its EXIF orientation ({turn}) says it is shown")
         seen.adapted += _conversions(img, mode)
-        native = pixels(img, mode)[None]
+        native = upright(pixels(img, mode), turn)[None]
     if invert:
         native = 255 - native
         seen.adapted.append("inverted (255 - value, --invert)")
