@@ -192,7 +192,8 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
         if pixels.ndim == 3 and pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
-    if image.getexif().get(0x0112, 1) != 1:  # a photo stored sideways: shown upright, as cnnctl reads it
+    # a photo stored sideways (its EXIF orientation): shown upright, as cnnctl reads it
+    if image.getexif().get(0x0112, 1) != 1:
         image = ImageOps.exif_transpose(image)
     image = image.convert(MODE)
     x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
@@ -236,14 +237,16 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
         if pixels.ndim == 3 and pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
-    turn = image.getexif().get(0x0112, 1)  # EXIF orientation: 5 to 8 show the image with its sides swapped
-    (h, w), (width, height) = SIZE, image.size[::-1] if turn in (5, 6, 7, 8) else image.size
+    # The EXIF orientation of a photo stored sideways: 5 to 8 swap its sides as shown.
+    turn = image.getexif().get(0x0112, 1)
+    swapped = turn in (5, 6, 7, 8)
+    (h, w), (width, height) = SIZE, image.size[::-1] if swapped else image.size
     left, top, right, bottom = centre_box(h, w, CENTRE)(width, height)
     if image.format == "JPEG":
         need = (math.ceil(width * w / (right - left)), math.ceil(height * h / (bottom - top)))
         least = (min(need[0], width), min(need[1], height))
-        image.draft(None, least[::-1] if turn in (5, 6, 7, 8) else least)  # scaled only, as stored
-    if turn != 1:  # a photo stored sideways: shown upright, as cnnctl reads it
+        image.draft(None, least[::-1] if swapped else least)  # scaled only, as stored
+    if turn != 1:  # shown upright, as cnnctl reads it
         image = ImageOps.exif_transpose(image)
     sx, sy = image.size[0] / width, image.size[1] / height
     box = (left * sx, top * sy, right * sx, bottom * sy)
