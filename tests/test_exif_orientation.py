@@ -150,3 +150,17 @@ def test_the_exported_pytorch_files_adapt_reads_a_sideways_photo_as_predict_does
     else:
         expected = decode_box(str(photo), (16, 16, 3), centre_box(16, 16, centre))[None]
     assert torch.equal(source.adapt(Image.open(photo)), expected)
+
+
+def test_an_image_and_its_mask_stored_sideways_are_both_read_upright(tmp_path):
+    root = tmp_path / "seg"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    with_orientation(noise(8, 4), root / "images" / "a.png", 6)  # stored 8 wide, 4 tall; shown 4 wide, 8 tall
+    stored = torch.zeros((4, 8), dtype=torch.uint8)
+    stored[:, :3] = 1  # its 3 left columns, stored: shown as the 3 top rows once turned 90° clockwise
+    mask = with_orientation(Image.fromarray(stored.numpy(), mode="L"), root / "masks" / "a.png", 6)
+    data = load_data(str(root), (8, 4, 3), masks=(8, 4, 2), stats=PLAIN, val_split=0.0)
+    assert torch.equal(data.train.x[0], shown(root / "images" / "a.png"))
+    assert torch.equal(data.train.y[0], shown(mask)[0])
+    assert data.train.y[0][:3].eq(1).all() and data.train.y[0][3:].eq(0).all()

@@ -127,10 +127,10 @@ def list_images(
     `recursive` (as torchvision's ImageFolder): the files of its subfolders too, at any depth;
     each folder's files sorted by name, then its subfolders' in name order, so the order is
     the same on every machine. A folder reached again through links, or one holding `folder`
-    (`cat/up -> ..`), is not listed again: no loop of links is followed for ever. One scandir per folder: the
-    kind of each entry comes with the listing (no stat per file of a million). A link that
-    cannot be followed (a loop) is listed as the image its name says: unreadable, it is named
-    as every unreadable image is (left out under the 1% rule when streamed)."""
+    (`cat/up -> ..`), is not listed again: no loop of links is followed for ever. One scandir
+    per folder: the kind of each entry comes with the listing (no stat per file of a million).
+    A link that cannot be followed (a loop) is listed as the image its name says: unreadable,
+    it is named as every unreadable image is (left out under the 1% rule when streamed)."""
     root = root or os.path.realpath(folder)
     files: list[Path] = []
     others: list[Path] = []
@@ -189,7 +189,7 @@ def _tree(
                 Loc(str(d)),
                 hint=f"it holds IDX files (MNIST's format): give that folder itself, `{d}`" if idx else
                 "each subfolder is a class and holds its .png, .jpg or .jpeg images (in it or in its subfolders): "
-                 "fill or remove this one",
+                "fill or remove this one",
             )  # fmt: skip
         label = names.index(d.name)
         files += [(f, label) for f in found]
@@ -387,7 +387,7 @@ def _refuse_gone(gone: list[str], kept: str, path: Path, listed: int) -> None:
         f"{first(names, 3)}",
         Loc(str(path)),
         hint="put them back: the run trains and validates on the images it listed (listing the folder anew would "
-        "hold out other images); a new run, or evaluate --data with --split all, reads the folder as it is now",
+        "hold out other images); a new run lists the folder as it is now",
     )
 
 

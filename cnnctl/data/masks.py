@@ -96,9 +96,10 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                         "or palette PNG)",
                         Loc(str(mask)),
                     )
+                turn = orientation(m)  # read from the file's header, before any conversion
                 if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
                     m = m.convert("L").point(lambda v: v // 255)
-                values = upright(pixels(m, m.mode), orientation(m))  # a palette image's indices, not its colours
+                values = upright(pixels(m, m.mode), turn)  # a palette image's indices, not its colours
             if values.shape[1:] != native.shape[1:]:
                 (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]
                 raise CnnctlError.at(f"the mask is {mh}x{mw}, its image {ih}x{iw}", Loc(str(mask)))
