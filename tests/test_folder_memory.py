@@ -180,8 +180,8 @@ def test_a_folder_held_in_memory_is_listed_once(tmp_path, monkeypatch):
 
     photo_folder(tmp_path, [(8, 8)], per_class=2, classes=3)
     listed = []
-    images = folder._images  # one folder's listing
-    monkeypatch.setattr(folder, "_images", lambda path, *rest: listed.append(path) or images(path, *rest))
+    images = folder.list_images  # one class folder's listing
+    monkeypatch.setattr(folder, "list_images", lambda path, *a, **kw: listed.append(path) or images(path, *a, **kw))
     data = load_data(str(tmp_path), (8, 8, 3), val_split=0)
     assert len(data.train.x) == 6 and any("held in memory" in note for note in data.notes)
     assert sorted(listed) == sorted([tmp_path, *(tmp_path / f"class{c}" for c in range(3))])  # each folder once

@@ -87,7 +87,8 @@ class DataSplits:
     # an image folder or shards held in memory instead; None: data that is never streamed.
     streamed: bool | None = None
     # An image folder's or shards' list of images (cnnctl.data.samples.index_bytes's record),
-    # kept in the run folder; None for other data.
+    # streamed or held in memory, kept in the run folder (its validation split is held out of
+    # that list, whatever the folder holds later); None for other data.
     listing: dict | None = None
 
 
@@ -295,6 +296,7 @@ def load_data(
     name = str(spec).strip()
     chosen = None  # an image folder or shards held in memory: the line that says why
     raw = None
+    found = None  # an image folder's or shards' list of images, kept in the run folder held or streamed
     try:
         if masks is None and not (data_set(name) and not looks_like_path(name)):
             from .streamed import choose, is_streamable, listing, streamed_splits
@@ -324,6 +326,8 @@ def load_data(
     if chosen is not None:
         splits.notes.insert(1, chosen)
         splits.streamed = False
+    if found is not None:  # held in memory too: a resumed run and `evaluate RUN` read the same images back
+        splits.listing = found.record()
     return splits
 
 

@@ -77,16 +77,17 @@ def adaptation(target: tuple[int, int, int], pad: bool = True, centre: float | N
     else:
         colour = "converted to grayscale (Pillow's convert('L'): L = 0.299 R + 0.587 G + 0.114 B)"
         colour += f", the gray value replicated to {c} channels" if c > 1 else ""
+    upright = "shown upright where its EXIF orientation says it is stored sideways"
     if centre is not None:
         return (
-            f"an image is {colour}, any alpha channel dropped; then {centre_said(h, w, centre)}: "
+            f"an image is {colour}, any alpha channel dropped, {upright}; then {centre_said(h, w, centre)}: "
             "the crop's corners rounded to whole pixels of the image as stored, then one bilinear resize, "
             "antialiased to shrink (a JPEG is first decoded reduced by libjpeg where the crop keeps the input's "
             "pixels, Pillow's draft())"
         )
     padded = f"one smaller by at most {PAD_RATIO:g} times on each side is padded with zeros to {h}x{w} (centred), "
     return (
-        f"an image is {colour}, any alpha channel dropped; then one of {h}x{w} is taken as it is, "
+        f"an image is {colour}, any alpha channel dropped, {upright}; then one of {h}x{w} is taken as it is, "
         f"{padded if pad else ''}any other is resized to {h}x{w} (area averaging to shrink, bilinear to grow, "
         "rounded to whole values 0-255; the aspect ratio is not kept)"
     )
@@ -168,11 +169,72 @@ def pixels(im: Image, mode: str) -> torch.Tensor:
     return data.view(im.height, im.width, len(im.getbands())).permute(2, 0, 1)
 
 
+# -- EXIF orientation: a camera's photo stored sideways, with a tag saying how to show it --------
+ORIENTATION = 0x0112  # the EXIF tag: 1 upright, 2-8 the flips and quarter turns below (as PIL.ImageOps.exif_transpose)
+# What each orientation stored needs to be shown upright, in words (predict says it).
+TURNS = {2: "flipped left to right", 3: "turned 180°", 4: "flipped top to bottom", 5: "transposed (flipped along "
+         "its main diagonal)", 6: "turned 90° clockwise", 7: "transversed (flipped along its other diagonal)",
+         8: "turned 90° anticlockwise"}  # fmt: skip
+
+
+def orientation(im: Image) -> int:
+    """The EXIF orientation of the opened image `im` (1 to 8; 1 where there is none or it is
+    not one of them), read from its header: the tag a camera writes for a photo taken on its
+    side, which viewers (and torchvision.io.decode_image, PIL.ImageOps.exif_transpose) follow.
+    A PNG's eXIf chunk is read where it comes before the pixels, where Pillow writes it:
+    Pillow would decode the whole image to look for one after them."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        turn = im.getexif().get(ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block: the pixels are still the image's
+        return 1
+    return turn if isinstance(turn, int) and 1 <= turn <= 8 else 1
+
+
+def upright_size(im: Image, turn: int) -> tuple[int, int]:
+    """(width, height) of the image `im` shown as its orientation `turn` says: swapped for 5 to 8."""
+    width, height = im.size
+    return (height, width) if turn >= 5 else (width, height)
+
+
+def upright(x: torch.Tensor, turn: int) -> torch.Tensor:
+    """The pixels `x` (C, H, W) as stored, shown as the orientation `turn` says, exactly as
+    PIL.ImageOps.exif_transpose shows them: flips and transposes move values, never change one."""
+    turned = {
+        2: lambda: x.flip(2),
+        3: lambda: x.flip(1, 2),
+        4: lambda: x.flip(1),
+        5: lambda: x.transpose(1, 2),
+        6: lambda: x.rot90(-1, (1, 2)),
+        7: lambda: x.transpose(1, 2).flip(1, 2),
+        8: lambda: x.rot90(1, (1, 2)),
+    }.get(turn)
+    return x if turned is None else turned().contiguous()
+
+
+def stored_box(box: tuple[int, int, int, int], turn: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """The box of the image as stored whose pixels, shown upright (`upright`), are the pixels
+    `box` (left, top, right, bottom) of the image shown upright, `width` x `height`."""
+    left, top, right, bottom = box
+    return {
+        1: box,
+        2: (width - right, top, width - left, bottom),
+        3: (width - right, height - bottom, width - left, height - top),
+        4: (left, height - bottom, right, height - top),
+        5: (top, left, bottom, right),
+        6: (top, width - right, bottom, width - left),
+        7: (height - bottom, width - right, height - top, width - left),
+        8: (height - bottom, left, height - top, right),
+    }[turn]
+
+
 def read(path: ImageSource, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """The image file at `path` decoded in `mode` at its own size, (C, H, W) uint8; `size`
-    (H, W) is the network input's, which bounds the pixels read (see open_image)."""
+    """The image file at `path` decoded in `mode` at its own size and shown upright (its EXIF
+    orientation followed), (C, H, W) uint8; `size` (H, W) is the network input's, which bounds
+    the pixels read (see open_image)."""
     with open_image(path, size) as im:
-        return pixels(im, mode)
+        return upright(pixels(im, mode), orientation(im))
 
 
 def fit(
@@ -226,15 +288,18 @@ def decode_box(path: ImageSource, target: tuple[int, int, int], box, flip: bool 
     h, w, c = target
     mode = mode_for(c)
     with open_image(path, (h, w)) as im:
-        width, height = im.size
+        turn = orientation(im)  # the box is of the image shown upright; the crop, of the image as stored
+        width, height = upright_size(im, turn)
         left, top, right, bottom = box(width, height)
         # The box must keep at least the input's pixels once reduced: the image's size at which it does.
         need = (math.ceil(width * w / max(right - left, 1e-9)), math.ceil(height * h / max(bottom - top, 1e-9)))
         if im.format == "JPEG":  # scaled only: libjpeg's own gray (its Y) is not convert("L")'s
-            im.draft(None, (min(need[0], width), min(need[1], height)))
-        sx, sy = im.size[0] / width, im.size[1] / height
-        part = whole_box((left * sx, top * sy, right * sx, bottom * sy), im.size[0], im.size[1])
-        x = resize(pixels(im.crop(part), mode), (h, w))
+            least = (min(need[0], width), min(need[1], height))
+            im.draft(None, least[::-1] if turn >= 5 else least)
+        now_w, now_h = upright_size(im, turn)
+        sx, sy = now_w / width, now_h / height
+        part = whole_box((left * sx, top * sy, right * sx, bottom * sy), now_w, now_h)
+        x = resize(upright(pixels(im.crop(stored_box(part, turn, now_w, now_h)), mode), turn), (h, w))
     if flip:
         x = x.flip(2)
     return x.expand(c, -1, -1).contiguous() if x.shape[0] != c else x

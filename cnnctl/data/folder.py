@@ -15,7 +15,7 @@ from ..limits import MAX_PROBLEMS, leads_out
 from ..render.numbers import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
-from .decode import GRAY_MODES, UNREADABLE_HINT, open_image
+from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image, orientation, upright_size
 from .samples import Samples
 
 TRAIN_NAMES = ("train", "training")
@@ -112,25 +112,58 @@ def _class_dirs(path: Path, root: str | None = None, outside: Outside | None = N
         return sorted(Path(e.path) for e in entries if _kept(e, root, outside) and is_dir_entry(e))
 
 
-def _images(folder: Path, root: str, outside: Outside | None = None) -> tuple[list[Path], list[Path]]:
-    """The PNG and JPEG files of `folder` (inside the data folder `root`, a real path), sorted,
-    and its other files, sorted; links leading out of `root` are left out (told in `outside`).
-    One scandir: the kind of each entry comes with the listing (no stat per file of a million).
+def list_images(
+    folder: Path,
+    root: str | None = None,
+    outside: Outside | None = None,
+    *,
+    recursive: bool = True,
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+) -> tuple[list[Path], list[Path]]:
+    """The image files of `folder` (by `suffixes`, in any case) and its other files: the one
+    lister of image files (class folders, mask folders, a folder given to predict). Inside
+    the folder `root` (a real path; `folder`'s own by default): hidden entries are left out,
+    and so is a link whose target lies outside `root` (limits.leads_out; told in `outside`).
+    `recursive` (as torchvision's ImageFolder): the files of its subfolders too, at any depth;
+    each folder's files sorted by name, then its subfolders' in name order, so the order is
+    the same on every machine. A folder reached again through links, or one holding `folder`
+    (`cat/up -> ..`), is not listed again: no loop of links is followed for ever. One scandir
+    per folder: the kind of each entry comes with the listing (no stat per file of a million).
     A link that cannot be followed (a loop) is listed as the image its name says: unreadable,
     it is named as every unreadable image is (left out under the 1% rule when streamed)."""
-    files, others = [], []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not _kept(entry, root, outside):
-                continue
-            try:
-                if not entry.is_file():
+    root = root or os.path.realpath(folder)
+    files: list[Path] = []
+    others: list[Path] = []
+    seen: set[str] = set()  # the real paths of the folders listed
+
+    def walk(here: Path) -> None:
+        seen.add(os.path.realpath(here))
+        names, other, below = [], [], []
+        with os.scandir(here) as entries:
+            for entry in entries:
+                if not _kept(entry, root, outside):
                     continue
-            except OSError:  # a loop of links (ELOOP): one bad file, told when it is read
-                pass
-            is_image = os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES
-            (files if is_image else others).append(entry.name)
-    return [folder / name for name in sorted(files)], [folder / name for name in sorted(others)]
+                if recursive and is_dir_entry(entry):
+                    below.append(entry.name)
+                    continue
+                try:
+                    if not entry.is_file():
+                        continue
+                except OSError:  # a loop of links (ELOOP): one bad file, told when it is read
+                    pass
+                is_image = os.path.splitext(entry.name)[1].lower() in suffixes
+                (names if is_image else other).append(entry.name)
+        files.extend(here / name for name in sorted(names))
+        others.extend(here / name for name in sorted(other))
+        for name in sorted(below):
+            real = os.path.realpath(here / name)
+            # A link to a folder listed already, or to one holding `folder` (`cat/up -> ..`), is a loop.
+            if real not in seen and os.path.commonpath([real, start]) != real:
+                walk(here / name)
+
+    start = os.path.realpath(folder)
+    walk(Path(folder))
+    return files, others
 
 
 def _tree(
@@ -148,14 +181,15 @@ def _tree(
             raise CnnctlError.at(
                 f"class folder `{d.name}` is not among the training classes", Loc(str(d)), hint=", ".join(names)
             )
-        found, skip = _images(d, top, outside)
+        found, skip = list_images(d, top, outside)
         if not found:
             idx = any("-idx" in f.name and "-ubyte" in f.name for f in d.iterdir())
             raise CnnctlError.at(
                 "class folder without PNG or JPEG images",
                 Loc(str(d)),
                 hint=f"it holds IDX files (MNIST's format): give that folder itself, `{d}`" if idx else
-                "each subfolder is a class and holds its .png, .jpg or .jpeg images: fill or remove this one",
+                "each subfolder is a class and holds its .png, .jpg or .jpeg images (in it or in its subfolders): "
+                "fill or remove this one",
             )  # fmt: skip
         label = names.index(d.name)
         files += [(f, label) for f in found]
@@ -189,23 +223,42 @@ def _not_images_note(files: list[Path], root: Path) -> str:
     return f"skipped {plural(len(files), 'file')} that {are} not PNG or JPEG: {first(names, 3)}"
 
 
-def _outside_note(outside: Outside, root: Path) -> str:
+def outside_note(outside: Outside, root: Path) -> str:
     """`left out 1 link that leads out of hdata: dog/x.png -> /etc/shadow`, the first few named."""
     leads = "leads" if len(outside) == 1 else "lead"
     names = [f"{link.relative_to(root)} -> {target}" for link, target in outside]
     return f"left out {plural(len(outside), 'link')} that {leads} out of {root.name}/ (not read): {first(names, 3)}"
 
 
-def _check_classes(path: Path, classes: list[str], loose: list[Path]) -> None:
+def _check_classes(path: Path, classes: list[str], loose: list[Path], linked: Outside) -> None:
     """A classifier tells at least two classes apart: one class folder is an error, with the
-    images lying beside it (not in any class folder) named."""
+    images lying beside it (not in any class folder) and the class folders linked from
+    outside (`linked`, not read) named."""
     if len(classes) >= 2:
         return
+    if linked:
+        _refuse_linked(path, linked, f"one class folder in {path} (`{classes[0]}`), and ")
     beside = f", and {plural(len(loose), 'image')} directly in {loose[0].parent.name}/, outside any" if loose else ""
     raise CnnctlError.at(
         f"one class folder in {path} (`{classes[0]}`){beside}",
         Loc(str(path)),
         hint="a classifier needs at least 2 classes: one subfolder of PNG/JPEG images per class",
+    )
+
+
+def _refuse_linked(path: Path, linked: Outside, before: str) -> None:
+    """The error of a data folder whose class folders are links leading out of it: each named
+    with where it leads, and the two ways on (the folders copied in, or the folder they lead to given)."""
+    targets = {os.path.dirname(target) for _, target in linked}
+    instead = f" ({next(iter(targets))})" if len(targets) == 1 else ""
+    are = "is a link" if len(linked) == 1 else "are links"
+    names = [f"{link.name} -> {target}" for link, target in linked]
+    raise CnnctlError.at(
+        f"{before}{plural(len(linked), 'subfolder')} of {path.name}/ {are} leading out of it, not read: "
+        f"{first(names, 3)}",
+        Loc(str(path)),
+        hint=f"cnnctl reads only what lies inside the data folder given: copy the class folders into {path.name}/, "
+        f"or give the folder they lead to instead{instead}",
     )
 
 
@@ -216,6 +269,7 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
     top = os.path.realpath(path)  # the folder given: no link inside it is followed out of it
     outside: Outside = []
     subdirs = {d.name.lower(): d for d in _class_dirs(path, top, outside)}
+    linked = sorted((link, to) for link, to in outside if os.path.isdir(to))  # class folders from elsewhere
 
     def split_dir(names: tuple[str, ...]) -> Path | None:
         found = next((subdirs[k] for k in names if k in subdirs), None)
@@ -223,7 +277,7 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
 
     train_dir, val_dir, test_dir = split_dir(TRAIN_NAMES), split_dir(VAL_NAMES), split_dir(TEST_NAMES)
     split_tree = train_dir is not None and (val_dir is not None or test_dir is not None)
-    loose, _ = _images(path, top, outside)  # images beside the class folders belong to no class
+    loose, _ = list_images(path, top, outside, recursive=False)  # images beside the class folders belong to no class
     if not subdirs and loose:
         raise CnnctlError.at(
             f"{plural(len(loose), 'image')} directly in {path.name}/, no class folders",
@@ -231,6 +285,8 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
             hint="put them into one subfolder per class (its name is the class): "
             f"{path.name}/cat/*.jpg, {path.name}/dog/*.jpg, ...",
         )
+    if not subdirs and linked:
+        _refuse_linked(path, linked, "no class folder: ")
     if not subdirs:
         raise CnnctlError.at(
             f"no data in {path}",
@@ -244,7 +300,7 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
                      f"{first([f.name for f in loose], 3)}")  # fmt: skip
     root = train_dir if split_tree else path
     classes, train_files, skipped = _tree(root, None, progress, top, outside)
-    _check_classes(root, classes, loose)
+    _check_classes(root, classes, loose, linked if root == path else [])
     splits = {"train": train_files}
     for name, folder in (("val", val_dir), ("test", test_dir)) if split_tree else ():
         if folder is not None:
@@ -254,7 +310,7 @@ def list_image_folder(path: Path, progress=None) -> ImageTree:
             skipped += skip
     outside = sorted(set(outside))  # the folder given is listed twice (its class folders, then their images)
     if outside:
-        notes.append(_outside_note(outside, path))
+        notes.append(outside_note(outside, path))
     return ImageTree(classes, splits, skipped, test_dir if split_tree else None, notes, outside)
 
 
@@ -274,17 +330,24 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems, whole = [], []  # whole: the files whose header was read
+    gone = []  # files of a run's list (found.kept) no longer there
     for samples in splits.values():
         for i in range(len(samples)):
             try:
                 with open_image(samples.name(i), size) as im:
                     modes[im.mode] += 1
-                    sizes[(im.height, im.width)] += 1
+                    width, height = upright_size(im, orientation(im))  # as decoded: shown upright
+                    sizes[(height, width)] += 1
                 whole.append(samples.name(i))
             except CnnctlError as exc:  # every unreadable file named, in one message
+                if found.kept and exc.problems[0].message == MISSING:
+                    gone.append(samples.name(i))
+                    continue
                 problems += exc.problems
                 if len(problems) > MAX_PROBLEMS:
                     raise too_many(problems) from None
+    if gone:
+        _refuse_gone(gone, found.kept, path, sum(len(s) for s in splits.values()))
     if problems:
         # A file cut short has a whole header: only decoding finds it. The run stops anyway,
         # so the others are decoded now, to name every unreadable file in this one message.
@@ -312,6 +375,20 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))
     return Raw(found.name, list(found.classes), train, val, notes, test=test, test_from=found.test_from, mode=mode,
                native=(h, w, channels))  # fmt: skip
+
+
+def _refuse_gone(gone: list[str], kept: str, path: Path, listed: int) -> None:
+    """The one message of a run's images gone from its folder since it listed them: its
+    validation split is held out of that list, which a new listing would not give again."""
+    names = [os.path.relpath(name, path) for name in gone]
+    are = "is" if len(gone) == 1 else "are"
+    raise CnnctlError.at(
+        f"{plural(len(gone), 'image')} of the {listed:,} the run listed ({kept}) {are} gone from {path} since: "
+        f"{first(names, 3)}",
+        Loc(str(path)),
+        hint="put them back: the run trains and validates on the images it listed (listing the folder anew would "
+        "hold out other images); a new run lists the folder as it is now",
+    )
 
 
 def _undecodable(files: list[str], size: tuple[int, int], most: int) -> list[Problem]:

@@ -42,6 +42,7 @@ from .decode import (
     decode,
     decode_box,
     open_image,
+    orientation,
 )
 from .samples import ImageBytes, Samples
 
@@ -207,7 +208,9 @@ class Images(torch.utils.data.Dataset):
                 source = read_bytes(self.samples, i, self.opened)
                 box, flip = self.crop(epoch, position + k)
                 with open_image(source, (h, w)) as im:
-                    size, jpeg = im.size, im.format == "JPEG" and im.mode in ("L", "RGB") and box is not None
+                    # nvJPEG decodes as stored: a JPEG stored sideways (EXIF orientation) is decoded here, upright
+                    size = im.size
+                    jpeg = im.format == "JPEG" and im.mode in ("L", "RGB") and box is not None and orientation(im) == 1
                 if jpeg:
                     jpegs.append(source.data)
                     names.append(source.name)

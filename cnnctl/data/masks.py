@@ -12,6 +12,7 @@ each pixel's value its class), optionally inside ``train/``, ``val/`` and ``test
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -56,8 +57,9 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     `target` (H, W, C) as cnnctl.data.decode adapts any image (never padded: their masks are
     resized), masks to `out_size` nearest; classes 0..the largest value found, named by
     `classes.txt` (one name per line) where there is one."""
-    from . import IMAGE_SUFFIXES, class_names_text
-    from .decode import fit, mode_for, open_image, pixels, read
+    from . import class_names_text
+    from .decode import fit, mode_for, open_image, orientation, pixels, read, upright
+    from .folder import Outside, list_images, outside_note
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
     if "train" not in roots:
@@ -66,8 +68,14 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     mode = mode_for(c)  # grayscale replicated to any channel count but 3, as training replicates it
     splits: dict[str, Split] = {}
     total = 0
+    top = os.path.realpath(path)  # no link inside it is followed out of it, as in a class-per-folder tree
+    outside: Outside = []
     for split, root in roots.items():
-        images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Listed as every image folder is (hidden files, links out and subfolders left out): a mask
+        # is matched to its image by name, so both folders are flat.
+        images, _ = list_images(root / "images", top, outside, recursive=False)
+        found, _ = list_images(root / "masks", top, outside, recursive=False, suffixes=MASK_SUFFIXES)
+        by_name = {(m.stem, m.suffix.lower()): m for m in found}
         if not images:
             raise CnnctlError.at("no PNG or JPEG images", Loc(str(root / "images")))
         total += len(images)
@@ -75,8 +83,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
         x = torch.empty((len(images), c, h, w), dtype=torch.uint8)
         masks = torch.empty((len(images), *out_size), dtype=torch.uint8)
         for i, image in enumerate(images):
-            candidates = (root / "masks" / (image.stem + suffix) for suffix in MASK_SUFFIXES)
-            mask = next((m for m in candidates if m.is_file()), None)
+            mask = next((by_name[key] for key in ((image.stem, s) for s in MASK_SUFFIXES) if key in by_name), None)
             if mask is None:
                 raise CnnctlError.at(
                     f"no mask for {image.name}", Loc(str(root / "masks")), hint=f"expected masks/{image.stem}.png"
@@ -89,9 +96,10 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                         "or palette PNG)",
                         Loc(str(mask)),
                     )
+                turn = orientation(m)  # read from the file's header, before any conversion
                 if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
                     m = m.convert("L").point(lambda v: v // 255)
-                values = pixels(m, m.mode)  # a palette image's indices, not its colours
+                values = upright(pixels(m, m.mode), turn)  # a palette image's indices, not its colours
             if values.shape[1:] != native.shape[1:]:
                 (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]
                 raise CnnctlError.at(f"the mask is {mh}x{mw}, its image {ih}x{iw}", Loc(str(mask)))
@@ -111,5 +119,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
         f"read {n(total)} images with masks ({len(classes)} classes per pixel) from {path}; "
         f"images at {h}x{w} (resized: area to shrink, bilinear to grow), masks at {out_size[0]}x{out_size[1]} (nearest)"
     ]
+    if outside:
+        notes.append(outside_note(sorted(set(outside)), path))
     test = splits.get("test")
     return Raw(path.resolve().name, classes, splits["train"], splits.get("val"), notes, test=test, test_from="test/")

@@ -40,6 +40,7 @@ class Listing:
     splits: dict[str, Samples]
     notes: list[str] = field(default_factory=list)
     test_from: str = ""
+    kept: str = ""  # the run folder's index it was read back from; "" where listed now
 
     def images(self) -> int:
         return sum(len(s) for s in self.splits.values())
@@ -74,8 +75,10 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
     if kept is not None and kept.is_file():
         record = load_index(kept)
         if record is not None and record.get("root") == root:
-            notes = [*record["notes"], f"the list of images read back from {kept}"]
-            return Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"])
+            notes = [*record["notes"], f"the list of images read back from {kept} (images added to the folder "
+                                       "since are not used)"]  # fmt: skip
+            return Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
+                           str(kept))  # fmt: skip
     if is_shards(spec):
         from .shards import shard_splits
 

@@ -185,13 +185,16 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     Pillow (any alpha channel dropped), inverted with `invert` (255 - value), padded or
     resized to SIZE as sizing() says, its gray value replicated to CHANNELS."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     if not isinstance(image, Image.Image):
         pixels = np.asarray(image, dtype=np.uint8)
         if pixels.ndim == 3 and pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
+    # a photo stored sideways (its EXIF orientation): shown upright, as cnnctl reads it
+    if image.getexif().get(0x0112, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     image = image.convert(MODE)
     x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
     x = x.permute(2, 0, 1)[None]
@@ -227,18 +230,24 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     replicated to CHANNELS. A JPEG not yet loaded (as Image.open gives it) is first reduced
     while it is decoded (Pillow's draft()) to the least size the crop keeps SIZE's pixels in."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     if not isinstance(image, Image.Image):
         pixels = np.asarray(image, dtype=np.uint8)
         if pixels.ndim == 3 and pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
-    (h, w), (width, height) = SIZE, image.size
+    # The EXIF orientation of a photo stored sideways: 5 to 8 swap its sides as shown.
+    turn = image.getexif().get(0x0112, 1)
+    swapped = turn in (5, 6, 7, 8)
+    (h, w), (width, height) = SIZE, image.size[::-1] if swapped else image.size
     left, top, right, bottom = centre_box(h, w, CENTRE)(width, height)
     if image.format == "JPEG":
         need = (math.ceil(width * w / (right - left)), math.ceil(height * h / (bottom - top)))
-        image.draft(None, (min(need[0], width), min(need[1], height)))  # scaled only
+        least = (min(need[0], width), min(need[1], height))
+        image.draft(None, least[::-1] if swapped else least)  # scaled only, as stored
+    if turn != 1:  # shown upright, as cnnctl reads it
+        image = ImageOps.exif_transpose(image)
     sx, sy = image.size[0] / width, image.size[1] / height
     box = (left * sx, top * sy, right * sx, bottom * sy)
     image = image.crop(whole_box(box, *image.size)).convert(MODE)

@@ -263,7 +263,7 @@ def evaluate(
     weights from no run), whose val split would be no held-out part of anything. `weights`
     (--weights) in place of `checkpoint`, `mean` and `std` (--mean, --std): see weighted_model."""
     from ..data import load_data
-    from ..data.streamed import is_streamable
+    from ..data.streamed import INDEX, is_streamable
 
     device = resolve_device(device_name)
     loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
@@ -289,6 +289,9 @@ def evaluate(
     from ..data.loader import default_workers
 
     recipe = loaded.recipe  # each image as the weights' validation read it, whatever the data
+    # The run's own image folder: the images it listed (its index), not the folder as it is now, out
+    # of which another validation split would be held out.
+    index = weights_file(checkpoint).parent / INDEX if checkpoint is not None and not other else None
     data = load_data(
         data_spec or config["data"],
         graph.input_shape,
@@ -304,6 +307,7 @@ def evaluate(
         # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
         stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
+        index=index,
     )
     check_classes(graph, data.classes)
     # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
@@ -605,8 +609,11 @@ def _read_images(files, target, invert, background, centre: float | None = None)
 def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
     .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
-    files). A folder without any, or that cannot be listed, comes with its problem."""
+    files), listed by the data folders' lister (cnnctl.data.folder.list_images): a link in it
+    leading out of it is not read, and comes with its problem, as does a folder without any
+    image or that cannot be listed."""
     from ..data import IMAGE_SUFFIXES
+    from ..data.folder import list_images
 
     out: list[tuple[str, Problem | None]] = []
     for argument in arguments:
@@ -614,17 +621,21 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
         if not folder.is_dir():
             out.append((argument, None))
             continue
+        outside: list[tuple[Path, str]] = []
         try:
-            files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+            found, others = list_images(folder, outside=outside, recursive=False)
         except OSError as exc:
             out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument))))
             continue
-        found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        if not found:
-            others = f" ({plural(len(files), 'other file')})" if files else ""
+        hint = "a link in a folder is read only where it leads inside it: name the image itself to read it"
+        refused = [(link, Problem(f"a link leading out of the folder, to {to}: not read", Loc(str(link)), hint=hint))
+                   for link, to in outside if link.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
+        if not found and not refused:
+            count = f" ({plural(len(others), 'other file')})" if others else ""
             hint = "predict reads the .png, .jpg and .jpeg files directly in a folder, not in its subfolders"
-            out.append((argument, Problem(f"no PNG or JPEG images in this folder{others}", Loc(argument), hint=hint)))
-        out += [(str(p), None) for p in found]
+            out.append((argument, Problem(f"no PNG or JPEG images in this folder{count}", Loc(argument), hint=hint)))
+        listed = sorted([(p, None) for p in found] + refused, key=lambda item: item[0].name)  # in the folder's order
+        out += [(str(p), problem) for p, problem in listed]
     return out
 
 
@@ -652,14 +663,18 @@ def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tu
     does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
     network's input, which bounds what is decoded."""
-    from ..data.decode import mode_for, open_image, pixels
+    from ..data.decode import TURNS, mode_for, open_image, orientation, pixels, upright, upright_size
 
     seen = Prediction(path)
     mode = mode_for(c)
     with open_image(Path(path), (h, w)) as img:
-        seen.height, seen.width, seen.mode = img.height, img.width, img.mode
+        turn = orientation(img)  # a photo stored sideways: read as shown, as training reads it
+        seen.width, seen.height = upright_size(img, turn)
+        seen.mode = img.mode
+        if turn != 1:
+            seen.adapted.append(f"{TURNS[turn]}, as its EXIF orientation ({turn}) says it is shown")
         seen.adapted += _conversions(img, mode)
-        native = pixels(img, mode)[None]
+        native = upright(pixels(img, mode), turn)[None]
     if invert:
         native = 255 - native
         seen.adapted.append("inverted (255 - value, --invert)")

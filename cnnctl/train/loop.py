@@ -207,6 +207,29 @@ def check_batch(source: BatchSource, batch: int, workers: int, graph: Graph) -> 
         )
 
 
+DROPPED_SHARE = 0.1  # the share of the training images an epoch may leave out (its last, partial step) unsaid
+
+
+def dropped_note(source: BatchSource, batch: int, workers: int) -> str | None:
+    """What an epoch leaves out where that is more than DROPPED_SHARE of the training images:
+    its last, partial step (batches.steps_in_epoch), with a batch size that leaves out less;
+    None otherwise. 173 images at batch 64 train on 128 an epoch."""
+    images = source.images
+    if not images:
+        return None
+    per_step = batch * workers
+    used = source.steps_per_epoch(batch, workers) * per_step
+    left = images - used
+    if left <= DROPPED_SHARE * images:
+        return None
+    note = (f"each epoch trains on {used:,} of the {images:,} training images: the last {left:,}, fewer than a step's "
+            f"{per_step:,}, are left out (other images each epoch, whose order differs)")  # fmt: skip
+    smaller = images // ((images // per_step + 1) * workers)  # one step more, each as full as can be
+    if smaller >= 2:
+        note += f"; --batch-size {smaller} trains on {smaller * workers * (images // (smaller * workers)):,} an epoch"
+    return note
+
+
 def train(
     graph: Graph,
     config: TrainConfig,
@@ -631,6 +654,8 @@ class _Run:
         self.skipped, self.augment = sources.skipped, sources.augment
         data.notes += sources.notes
         check_batch(self.train_set, config.batch_size, self.world.size, self.graph)
+        if note := dropped_note(self.train_set, config.batch_size, self.world.size):
+            data.notes.append(note)
         if config.patience is not None and not data.val_from:
             raise CnnctlError.at(
                 "--patience stops on the validation split's progress, and this run has none (--val-split 0)",

@@ -1,0 +1,93 @@
+"""A run on an image folder keeps its list of images (data-index.pt), held in memory as streamed:
+its validation split is held out of that list, so `evaluate RUN` and `train --resume` see the
+images the run saw, whatever was added to the folder since; images gone since are one message."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+from cnnctl.cli import run as run_cli  # noqa: E402
+from cnnctl.data.streamed import INDEX  # noqa: E402
+from cnnctl.errors import CnnctlError  # noqa: E402
+
+NET = """name: tiny
+input: 8x8x3
+layers:
+  - conv f=3 n=4 p=1
+  - relu
+  - pool avg global
+  - fc 2
+"""
+
+
+def folder_of(root, first, count):
+    """Images `first` .. `first + count - 1`, even ones in class0, odd ones in class1, each its own colour."""
+    for i in range(first, first + count):
+        (root / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (i, 255 - i, 7 * i % 256)).save(root / f"class{i % 2}" / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def trained(tmp_path, capsys):
+    """A run held in memory on 40 images (4 held out), one epoch."""
+    folder = folder_of(tmp_path / "imgs", 0, 40)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(folder), "--no-stream", "--epochs", "1", "--batch-size", "8", "--device", "cpu"]
+    code = run_cli(["train", str(net), *args, "--out", str(run)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "held in memory (--no-stream)" in out.out and "36 train, 4 val" in out.out
+    return folder, run
+
+
+def evaluated(run, capsys) -> dict:
+    code = run_cli(["evaluate", str(run), "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_a_run_held_in_memory_keeps_its_list_of_images(trained):
+    _, run = trained
+    assert (run / INDEX).is_file()
+
+
+def test_evaluate_scores_the_run_s_own_validation_split_after_images_were_added(trained, capsys):
+    folder, run = trained
+    before = evaluated(run, capsys)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert before["examples"] == 4 and before["accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    folder_of(folder, 40, 9)  # 49 images listed anew would hold out 5 others
+    assert evaluated(run, capsys) == before
+
+
+def test_resume_trains_on_the_images_the_run_listed(trained, capsys):
+    folder, run = trained
+    folder_of(folder, 40, 9)
+    code = run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "36 train, 4 val" in out.out and "images added to the folder since are not used" in out.out
+
+
+def test_images_gone_since_the_run_listed_them_are_one_message(trained, capsys):
+    folder, run = trained
+    for i in (3, 5):
+        (folder / "class1" / f"{i:03d}.png").unlink()
+    with pytest.raises(CnnctlError) as caught:
+        run_cli(["evaluate", str(run)])
+    (problem,) = caught.value.problems
+    assert problem.message == (
+        f"2 images of the 40 the run listed ({run / INDEX}) are gone from {folder} since: "
+        "class1/003.png, class1/005.png"
+    )
+    assert problem.hint.startswith("put them back: the run trains and validates on the images it listed")
+    with pytest.raises(CnnctlError) as caught:
+        run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
+    assert caught.value.problems[0].message == problem.message
