@@ -14,8 +14,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnctl"
 
+# Everything above the top-level modules at the bottom (errors.py, values.py, ...).
+_ABOVE_THE_BOTTOM = {
+    "layers", "notation", "graph", "analysis", "render", "backend", "exchange", "data", "train", "cli", "api",
+    "catalog", "run_folders",
+}  # fmt: skip
+
 # What each sub-package must never import (any module of it, at any depth).
 FORBIDDEN = {
+    # The layer kinds read their arguments with the numbers below them; the notation binds words to them.
+    "layers": _ABOVE_THE_BOTTOM - {"layers"},
     "notation": {"graph", "analysis", "render", "backend", "exchange", "data", "train", "cli"},
     "graph": {"analysis", "render", "backend", "exchange", "data", "train", "cli"},
     "analysis": {"render", "backend", "exchange", "data", "train", "cli"},
@@ -24,10 +32,11 @@ FORBIDDEN = {
     "data": {"exchange", "train", "cli"},
     "exchange": {"train", "cli"},
     "train": {"cli"},
-    # The top-level modules below them all: the one error type, bounds, records, shapes.
+    # The top-level modules below them all: the one error type, bounds, records, shapes, numbers
+    # read from text (values.py) and exact ones (exact.py), how files are opened, the worker.
     **dict.fromkeys(
-        ("errors.py", "limits.py", "records.py", "shapes.py"),
-        {"notation", "graph", "analysis", "render", "backend", "exchange", "data", "train", "cli", "api"},
+        ("errors.py", "limits.py", "records.py", "shapes.py", "values.py", "exact.py", "files.py", "worker.py"),
+        _ABOVE_THE_BOTTOM,
     ),
     # How much memory a device has, and the one message where a network or a batch does not fit:
     # below training and export, which both check it.
