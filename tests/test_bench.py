@@ -12,11 +12,11 @@ torch = pytest.importorskip("torch")
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.render.numbers import plural  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
 from cnnctl.render.views import bench_json, bench_table  # noqa: E402
 from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
+from cnnctl.words import plural  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

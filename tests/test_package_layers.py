@@ -29,21 +29,35 @@ FORBIDDEN = {
     "analysis": {"render", "backend", "exchange", "data", "train", "cli"},
     "render": {"backend", "exchange", "data", "train", "cli"},
     "backend": {"analysis", "render", "exchange", "data", "train", "cli"},
-    "data": {"exchange", "train", "cli"},
+    "data": {"render", "exchange", "train", "cli"},
     "exchange": {"train", "cli"},
     "train": {"cli"},
     # The top-level modules below them all: the one error type, bounds, records, shapes, numbers
-    # read from text (values.py) and exact ones (exact.py), how files are opened, the worker.
+    # read from text (values.py) and exact ones (exact.py), how numbers are worded (words.py), how
+    # files are opened, the worker, the console progress is drawn on.
     **dict.fromkeys(
-        ("errors.py", "limits.py", "records.py", "shapes.py", "values.py", "exact.py", "files.py", "worker.py"),
+        (
+            "errors.py",
+            "limits.py",
+            "records.py",
+            "shapes.py",
+            "values.py",
+            "exact.py",
+            "words.py",
+            "files.py",
+            "worker.py",
+            "terminal.py",
+        ),
         _ABOVE_THE_BOTTOM,
-    ),
+    ),  # fmt: skip
     # How much memory a device has, and the one message where a network or a batch does not fit:
     # below training and export, which both check it.
     "device_memory.py": {"notation", "graph", "analysis", "backend", "exchange", "data", "train", "cli", "api"},
-    # What render reads run folders with (and train writes them by), and the bundled networks: below both.
+    # What render reads run folders with (and train writes them by), the bundled networks, and how
+    # every command's files are written (never over a run's own): below them all.
     **dict.fromkeys(
-        ("run_folders.py", "catalog.py"), {"analysis", "render", "backend", "exchange", "train", "cli", "api"}
+        ("run_folders.py", "catalog.py", "writing.py"),
+        {"analysis", "render", "backend", "exchange", "train", "cli", "api"},
     ),
 }
 

@@ -14,7 +14,6 @@ import pytest
 import cnnctl
 from cnnctl.analysis import summarize
 from cnnctl.cli import Format, _output, _print_json
-from cnnctl.render.numbers import json_safe
 from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
 from cnnctl.render.views import (
     bench_json,
@@ -25,6 +24,7 @@ from cnnctl.render.views import (
     summary_table,
     validate_table,
 )
+from cnnctl.words import json_safe
 
 
 def draw(table: Table, width: int) -> str:

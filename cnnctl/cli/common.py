@@ -32,7 +32,7 @@ def examples(*lines: tuple[str, str]) -> Callable[[Callable], Callable]:
 
 def _print_json(data: object) -> None:
     """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
-    from ..render.numbers import json_text
+    from ..words import json_text
 
     sys.stdout.write(json_text(data) + "\n")
 

@@ -43,17 +43,18 @@ def draw_cmd(
     there already is replaced only when named with -o. --format json without -o prints what
     would be drawn and writes nothing.
     """
+    from .. import writing
     from ..analysis.diagram import diagram, volumes
     from ..render import picture
     from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
-    from ..render.numbers import plural
+    from ..words import plural
 
     graph = common._load(arch, input)
     named = output is not None
     out = output if named else None if format is Format.json else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
     if out and not named:
-        picture.refuse_existing(out)  # before the layout, which can take a while
+        writing.refuse_existing(out)  # before the layout, which can take a while
     if style == "volumes":
         if fmt not in ("svg", None):
             raise CnnctlError.at(f"the volume view is drawn as SVG only, not {fmt}", hint=volumes_hint(out, fmt))
@@ -63,7 +64,7 @@ def draw_cmd(
 
         vols = volumes(graph)
         if out:
-            picture.write_file(out, to_svg(graph.title, vols, graph.params, graph.mults).encode(), replace=named)
+            writing.write_file(out, to_svg(graph.title, vols, graph.params, graph.mults).encode(), replace=named)
         data = {
             "name": graph.title,
             "file": out,
@@ -80,7 +81,7 @@ def draw_cmd(
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
-            picture.write_file(out, body, replace=named)
+            writing.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"

@@ -43,8 +43,8 @@ def pack_cmd(
 
 
 def _table(result):
-    from ..render.numbers import exact, first, plural, size
     from ..render.table import Column, Table, num
+    from ..words import exact, first, plural, size
 
     rows = [[k, len(shards), result.images(k), result.bytes(k)] for k, shards in result.shards.items()]
     rows.append(["total", sum(map(len, result.shards.values())), result.images(), result.bytes()])

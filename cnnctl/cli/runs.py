@@ -35,9 +35,9 @@ def plot_cmd(
     import os
 
     from ..render.curves import FORMATS, NoMatplotlib, curves_picture, drew
-    from ..render.picture import refuse_existing, write_file
     from ..render.runs import plot_json, plot_table
     from ..run_folders import CURVES, read_histories
+    from ..writing import refuse_existing, write_file
 
     runs, warnings = read_histories(runs)
     for warning in warnings:

@@ -107,7 +107,7 @@ def train_cmd(
             return launch_training(graph, config, options, worker_args, resume, source=arch, resumed=resumed)
         console = None
         if format is Format.json:
-            from ..render.progress import stderr_console
+            from ..terminal import stderr_console
 
             console = stderr_console()
         started = True

@@ -147,7 +147,7 @@ def export_cmd(
     if done.input.adaptation:
         lines.append(f"images: {done.input.adaptation}")
     if done.input.classes:
-        from ..render.numbers import first
+        from ..words import first
 
         lines.append(f"classes: {first(done.input.classes, 10)}, by output index")
     if done.checked:

@@ -7,7 +7,7 @@ from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
-from .numbers import accuracy, both, duration, exact, plural, share, short, size
+from ..words import accuracy, both, duration, exact, plural, share, short, size
 from .table import Column, Table, clean, num
 
 LAYER = Column("Layer", squeeze=True)

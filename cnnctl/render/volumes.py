@@ -12,7 +12,7 @@ import math
 
 from ..analysis.diagram import Volume
 from ..shapes import format_shape
-from .numbers import exact, short
+from ..words import exact, short
 
 ROW_WIDTH = 1400
 FONT = 11  # px; the widths below take a character as 0.6 of it (Helvetica/DejaVu Sans average)

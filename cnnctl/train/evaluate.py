@@ -14,7 +14,7 @@ from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..graph.outputs import dense_shape
-from ..render.numbers import first, plural
+from ..words import first, plural
 from .batches import Batches
 from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, run_weights, weights_file
 from .device import resolve_device

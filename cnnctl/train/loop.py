@@ -30,8 +30,8 @@ from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..graph.outputs import dense_shape
-from ..render.numbers import plural
 from ..run_folders import now
+from ..words import plural
 from .batches import BatchSource
 from .checkpoint import (
     Checkpoint,

@@ -107,7 +107,7 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
     and std, its first layer's weights cannot fit this network. An ONNX file cnnctl exported
     records no input: its mean has one number per channel, and a network of another name."""
     from ..errors import CnnctlError, Loc
-    from ..render.numbers import plural
+    from ..words import plural
 
     trained = trained_input(state)
     if trained is not None:
