@@ -4,6 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
+from ..shapes import format_shape
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _output, _print_json, examples
 from .options import argument, complete_arch, format_option, input_option
@@ -128,7 +129,7 @@ def _listed(
     description = (graph.description.strip().splitlines() or [""])[0]
     entry = {
         "name": name,
-        "input": "x".join(map(str, graph.input_shape)),
+        "input": format_shape(graph.input_shape),
         "params": graph.params,
         "mults": graph.mults,
         "flops": graph.flops,

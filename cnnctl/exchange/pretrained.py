@@ -86,6 +86,7 @@ def is_pretrained(weights: str | None) -> bool:
 def shapes_digest(state: Mapping[str, object]) -> str:
     """The first 16 hex digits of the SHA-256 of the shapes of `state`'s tensors in order, batch
     norm's step counters aside: equal for two state_dicts that place onto each other by structure."""
+    # not format_shape: a digest is not wording, and a stored one stays equal (a scalar's shape is "")
     shapes = ";".join("x".join(map(str, shape_of(v))) for name, v in state.items() if not name.endswith(COUNTERS))
     return hashlib.sha256(shapes.encode()).hexdigest()[:16]
 

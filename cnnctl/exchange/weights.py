@@ -20,6 +20,7 @@ import functools
 from collections.abc import Mapping
 
 from ..records import record
+from ..shapes import format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -154,8 +155,9 @@ def by_structure(
         if k is None:
             i, (source, got) = pending[0]
             raise CnnctlError.at(
-                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, and "
-                f"the source's tensor {i + 1:,} in order is `{source}` of {_dims(got)}",
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of "
+                f"{format_shape(shape)}, and the source's tensor {i + 1:,} in order is `{source}` of "
+                f"{format_shape(got)}",
                 Loc(where),
                 hint="weights are placed by structure, in the order of the layers: the source must be this "
                 f"network's ({len(ours):,} tensors) with its layers in the same order",
@@ -167,7 +169,7 @@ def by_structure(
         extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
             f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
-            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}"
+            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {format_shape(extra[1])}"
             + (_bias_without_place(extra[0], placed, own) if pending else ""),
             Loc(where),
             hint="weights are placed by structure: the source must be this network, layer for layer",
@@ -207,10 +209,6 @@ def fits(shape: tuple, got: tuple) -> bool:
     return shape == got or (len(got) == 2 and shape == (*got, 1, 1)) or (len(got) == 3 and shape == (*got, 1))
 
 
-def _dims(shape: tuple) -> str:
-    return "x".join(str(d) for d in shape) if shape else "a scalar"
-
-
 def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
     """Whether the source's names are exactly the network's own, batch norm's step counters aside
     (a cnnctl checkpoint, or the weights `cnnctl import` wrote for the network it wrote)."""
@@ -236,8 +234,8 @@ def by_name(
             continue
         if shape != got:
             raise CnnctlError.at(
-                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, "
-                f"and the source's `{name}` is {_dims(got)}",
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {format_shape(shape)}, "
+                f"and the source's `{name}` is {format_shape(got)}",
                 Loc(where),
                 hint="the source has this network's names with another network's shapes: was the network file "
                 "changed after the weights were written?",

@@ -14,6 +14,7 @@ from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..graph.outputs import dense_shape
+from ..shapes import format_shape
 from ..words import first, plural
 from .batches import Batches
 from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, run_weights, weights_file
@@ -125,7 +126,6 @@ def weighted_model(
 def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool, command: str) -> Weighted:
     """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
     from ..exchange.pretrained import imagenet_classes, is_pretrained
-    from ..shapes import format_shape
     from .weights_from import other_input, placement_said, recorded_state
 
     model, placement, path, said = placed_weights(graph, weights, logits, command=command)
@@ -501,7 +501,7 @@ def predict(
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.title}` scores every pixel "
-            f"({'x'.join(map(str, graph.output_shape))})",
+            f"({format_shape(graph.output_shape)})",
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
     model, state, device = loaded.model, loaded.state, loaded.device

@@ -31,6 +31,7 @@ from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..graph.outputs import dense_shape
 from ..run_folders import now
+from ..shapes import format_shape
 from ..words import plural
 from .batches import BatchSource
 from .checkpoint import (
@@ -158,7 +159,7 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
         return
     if len(out) != 1:
         raise CnnctlError.at(
-            f"the network ends in the volume {'x'.join(map(str, out))}; a classifier ends in a vector of class scores",
+            f"the network ends in the volume {format_shape(out)}; a classifier ends in a vector of class scores",
             hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
         )
     if out[0] < len(classes):
@@ -709,7 +710,7 @@ class _Run:
             source, member = None, None
         if source is not None and source.is_file():
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
-        h_w_c = "x".join(map(str, self.graph.input_shape))
+        h_w_c = format_shape(self.graph.input_shape)
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
         if member:  # a family's member, and any settings: what network.yaml builds (catalog.run_member)
