@@ -4,8 +4,8 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json, _warn, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, print_json, print_warnings
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
 
 
@@ -49,7 +49,7 @@ def draw_cmd(
     from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
     from ..words import plural
 
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     named = output is not None
     out = output if named else None if format is Format.json else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
@@ -85,9 +85,9 @@ def draw_cmd(
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
-    _warn(graph)
+    print_warnings(graph)
     if format is Format.json:
-        _print_json(data)
+        print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")

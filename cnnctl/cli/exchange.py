@@ -4,7 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
-from .common import Format, _print_json, examples
+from .common import Format, examples, print_json
 from .options import argument, format_option, formats, input_option, option, words
 
 
@@ -48,7 +48,7 @@ def import_cmd(
     if output is None:
         text, graph = build_imported(file, name, shape)  # what was read builds: every shape fits
         if format is Format.json:  # what -o reports, the network file's text in place of the files written
-            _print_json({"file": None, **_counts(graph), "text": text})
+            print_json({"file": None, **_counts(graph), "text": text})
         else:
             sys.stdout.write(text)
         return 0
@@ -68,7 +68,7 @@ def import_cmd(
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
         written = {"file": weights, "tensors": len(got.shapes)} if kept else {"file": None, "why": why}
-        _print_json({"file": output, **_counts(graph), "weights": written})
+        print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
         f"wrote {output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from .common import Format, _output, examples
+from .common import Format, examples, show_result
 from .options import argument, format_option, nbytes, option, whole
 
 DEFAULT_SHARD_SIZE = 10**9  # 1 GB: a few seconds of reading each, few enough files for any file system
@@ -38,7 +38,7 @@ def pack_cmd(
 
     with TerminalBar("packing", every=64) as progress:
         result = pack(folder, output, shard_size, seed, progress)
-    _output(format, result.data, lambda: [_table(result)])
+    show_result(format, result.data, lambda: [_table(result)])
     return 0
 
 

@@ -4,7 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from .common import Format, _output, examples
+from .common import Format, examples, show_result
 from .options import argument, choice, complete_run, format_option, option, words
 
 
@@ -62,7 +62,7 @@ def plot_cmd(
 
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
     write_file(out, picture, replace=replace)
-    _output(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
+    show_result(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
     return 0
 
 
@@ -87,5 +87,5 @@ def runs_cmd(
     from ..run_folders import list_runs
 
     runs = list_runs(folder)
-    _output(format, lambda: runs_json(folder, runs), lambda: [runs_table(folder, runs)])
+    show_result(format, lambda: runs_json(folder, runs), lambda: [runs_table(folder, runs)])
     return 0
