@@ -31,7 +31,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of pixel values / 255, per RGB channel:
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_ORIGIN = "torchvision's ImageNet weights"  # where those statistics come from (data.stats.Stats.origin)
 CLASSES_FILE = "imagenet_classes.txt"  # in cnnctl/data/: torchvision's class names, in its index order
-IMAGENET_CLASSES = 1000
 CROP = 224  # the side of the centre crop every network here was evaluated on
 
 

@@ -97,17 +97,6 @@ def match_weights(given: Mapping[str, object], own: Mapping[str, object]) -> Wei
     return WeightMatch(tuple(rows))
 
 
-def load_matched(model: torch.nn.Module, given: Mapping[str, object]) -> WeightMatch:
-    """Copy into `model` each tensor of `given` (torch tensors or numpy arrays) that fits it by
-    name and shape, leave the rest of `model` as it is, and return the match."""
-    import torch
-
-    report = match_weights(given, model.state_dict())
-    fitting = {name: torch.as_tensor(given[name]) for name in report.matched}
-    model.load_state_dict(fitting, strict=False)
-    return report
-
-
 # -- weights from elsewhere, placed by structure ------------------------------------------------
 COUNTERS = "num_batches_tracked"  # batch norm's step counter: a buffer, not a weight; never placed
 
@@ -596,18 +585,6 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype).reshape(own[p.own].shape)
                for p in placed if p.left_out is None}  # fmt: skip
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
-
-
-def load_by_structure(
-    model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
-) -> list[Placed]:
-    """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
-    `model` by structure (by_structure): all of them (but those of the layer `skip`, made
-    anew) or, with one message, none."""
-    given = read_state(path, read_run, _input_of(model), _largest(model, skip))
-    placed = by_structure(given, model.state_dict(), path, skip)
-    _load(model, given, placed)
-    return placed
 
 
 def _largest(model: torch.nn.Module, skip: str | tuple[str, ...] | None) -> int | None:

@@ -14,7 +14,6 @@ from ..writing import file_stem
 
 # suffix -> format; those `dot` lays out are named as its -T option
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
-LAID_OUT = ("svg", "png", "pdf")
 DOT_SECONDS = 300  # a layout that takes longer is of a graph too large to look at: --depth helps
 MAX_LAID_OUT = 3_000  # boxes Graphviz is asked to lay out (a ResNet-152 has 364; Graphviz slows past thousands)
 INSTALL = (

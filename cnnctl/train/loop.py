@@ -315,7 +315,7 @@ class _Run:
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
-        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
+        notes = [*self.fast.notes, *self._model(device)]
         # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
@@ -465,7 +465,7 @@ class _Run:
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
-    def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
+    def _model(self, device: torch.device) -> list[str]:
         """The network's first weights (from the seeded global random state); notes to show."""
         from ..backend import to_torch
 

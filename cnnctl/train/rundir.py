@@ -80,13 +80,6 @@ def interruption(exc: BaseException) -> BaseException | None:
     return next((e for e in _chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
 
 
-def write_failure(exc: BaseException, folder: Path) -> str | None:
-    """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
-    `exc` is not a failed write."""
-    failure = _failure(exc, folder)
-    return failure[0] if failure else None
-
-
 def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
     """Why a write into `folder` failed and what to do about it, or None when `exc` is not a
     failed write. The one place that tells a full disk from other faults."""
@@ -148,7 +141,7 @@ def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None =
     """What a write of `path` that raised `exc` raises, once its temporary file `tmp` (if
     any) is removed: the Ctrl-C or stop signal that broke it off, or a WriteFailed saying
     why. Returns when `exc` is not a failed write: the caller raises it, or its own."""
-    failure = _failure(exc, path.parent)  # before the partial file goes: see write_failure
+    failure = _failure(exc, path.parent)  # before the partial file goes: see _nearly_full
     if tmp is not None:
         Path(tmp).unlink(missing_ok=True)
     stop = interruption(exc)
