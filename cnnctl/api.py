@@ -13,11 +13,12 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 
-from .catalog import resolve_member, run_head, run_input
+from .catalog import resolve_member
 from .graph import Graph, build_graph
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .notation.variants import choose
+from .run_marks import run_head, run_input
 from .shapes import Shape, format_shape
 
 

@@ -70,7 +70,7 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
     kind = _not_a_file(path)
     if kind is not None:
         return CnnctlError.at(f"`{path}` is {kind}, not a file: give a file path", hint=other)
-    from .catalog import is_run_folder
+    from .run_marks import is_run_folder
 
     if os.path.lexists(path) and is_run_folder(folder or "."):  # a new file beside them harms nothing
         return CnnctlError.at(f"`{path}` is a file of the run folder `{folder or '.'}`: its files are the run's own",

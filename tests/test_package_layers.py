@@ -53,10 +53,11 @@ FORBIDDEN = {
     # How much memory a device has, and the one message where a network or a batch does not fit:
     # below training and export, which both check it.
     "device_memory.py": {"notation", "graph", "analysis", "backend", "exchange", "data", "train", "cli", "api"},
-    # What render reads run folders with (and train writes them by), the bundled networks, and how
-    # every command's files are written (never over a run's own): below them all.
+    # What render reads run folders with (and train writes them by), how a run folder is told
+    # (run_marks.py), the bundled networks, and how every command's files are written (never over a
+    # run's own): below them all.
     **dict.fromkeys(
-        ("run_folders.py", "catalog.py", "writing.py"),
+        ("run_folders.py", "run_marks.py", "catalog.py", "writing.py"),
         {"analysis", "render", "backend", "exchange", "train", "cli", "api"},
     ),
 }

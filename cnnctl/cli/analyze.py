@@ -221,7 +221,7 @@ def compare_cmd(
 def column_labels(given: list[str], names: list[str]) -> list[str]:
     """A column's label per network: its name, a run's folder (`runs/l1`, not the `lenet5` it
     trained), and for names that still repeat, what was given (two files both called `net`)."""
-    from ..catalog import run_of
+    from ..run_marks import run_of
 
     labels = [run_of(arg) or name for arg, name in zip(given, names, strict=True)]
     return [arg if labels.count(label) > 1 else label for arg, label in zip(given, labels, strict=True)]

@@ -149,7 +149,7 @@ def complete_arch(incomplete: str) -> list[str]:
 
 def complete_run(incomplete: str) -> list[str]:
     """The run folders in ./runs, where `cnnctl train` writes them."""
-    from ..catalog import runs_in
+    from ..run_marks import runs_in
 
     return [path for path in runs_in("runs") if path.startswith(incomplete)]
 

@@ -143,7 +143,7 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, d
     config.json, with its head, or as its last.pt tells them where config.json is lost
     (--input, if given, is checked against the checkpoint as ever); and that last.pt, read
     once here for the whole resume."""
-    from ..catalog import RUN_NETWORK, recorded_head, recorded_input, recorded_member
+    from ..run_marks import RUN_NETWORK, recorded_head, recorded_input, recorded_member
     from ..train.checkpoint import load_checkpoint, resume_settings
     from ..train.rundir import run_folder
 

@@ -123,7 +123,7 @@ def export_cmd(
 
     report = format in ("json", "table")
     fmt = format_for(output, None if report else format)
-    from ..catalog import run_input
+    from ..run_marks import run_input
 
     if weights is None:
         checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
@@ -162,7 +162,7 @@ def export_cmd(
 def _arch_again(arch: str, input: str | None, graph) -> str:
     """The ARCH that builds `graph` again, for a command line: as it was given (a file's path
     with its member and settings, `--input` too), or for a run its network's title."""
-    from ..catalog import run_input
+    from ..run_marks import run_input
 
     if run_input(arch) is not None:
         return graph.title
@@ -264,7 +264,7 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
     (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
     (weighted_model refuses --weights with --checkpoint)."""
-    from ..catalog import config_refused, run_input, run_of, runs_in
+    from ..run_marks import config_refused, run_input, run_of, runs_in
 
     if checkpoint is not None or weights is not None:
         return checkpoint

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from ..catalog import is_dir_entry
 from ..errors import CnnctlError, Loc, Problem, too_many
+from ..files import is_dir_entry
 from ..limits import MAX_PROBLEMS, leads_out
 from ..words import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split

@@ -248,9 +248,9 @@ def read_state(
 
     import torch
 
-    from ..catalog import refuse_run_record
     from ..errors import CnnctlError, Loc
     from ..files import REGULAR, not_regular
+    from ..run_marks import refuse_run_record
 
     file = Path(path)
     refuse_run_record(str(path), "weights")

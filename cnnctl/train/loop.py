@@ -23,7 +23,7 @@ import torch
 from .. import worker
 from ..analysis import summarize
 from ..analysis.summary import layer_at
-from ..catalog import RUN_NETWORK, resolve_member
+from ..catalog import resolve_member
 from ..data.stats import WEIGHTS_ORIGIN
 from ..device_memory import memory_guard
 from ..errors import CnnctlError
@@ -31,6 +31,7 @@ from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..graph.outputs import dense_shape
 from ..run_folders import now
+from ..run_marks import RUN_NETWORK
 from ..shapes import format_shape
 from ..words import plural
 from .batches import BatchSource
@@ -360,7 +361,7 @@ class _Run:
         self.config_told = None  # the note that says it was told so (config.json lost), if it was
         if not resume:
             return None
-        from ..catalog import recorded_head
+        from ..run_marks import recorded_head
 
         state = load_checkpoint(resume) if resumed is None else resumed
         # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
@@ -713,9 +714,9 @@ class _Run:
         h_w_c = format_shape(self.graph.input_shape)
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
-        if member:  # a family's member, and any settings: what network.yaml builds (catalog.run_member)
+        if member:  # a family's member, and any settings: what network.yaml builds (run_marks.run_member)
             settings["member"] = member
-        if self.head is not None:  # the network every command reading the run builds (catalog.run_head)
+        if self.head is not None:  # the network every command reading the run builds (run_marks.run_head)
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placement is not None:  # what --weights put where: the network's tensor, the source's, the shape
