@@ -13,12 +13,13 @@ import gc
 import os
 from collections.abc import Iterator, Mapping
 
-from .catalog import resolve_member, run_head, run_input
+from .catalog import resolve_member
 from .graph import Graph, build_graph
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .notation.variants import choose
-from .shapes import Shape
+from .run_marks import run_head, run_input
+from .shapes import Shape, format_shape
 
 
 def load(
@@ -72,7 +73,7 @@ def load_text(
     with _collector_paused():
         spec = choose(parse_file_text(text, file), member)
         if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
-            input = "x".join(str(d) for d in input)
+            input = format_shape(input)
         return build_graph(spec, input, widths, input_from)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import torch
 
 from .errors import CnnctlError
-from .render.numbers import size
+from .words import size
 
 
 def device_memory(device: torch.device) -> int | None:

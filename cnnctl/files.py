@@ -145,3 +145,34 @@ def regular_lines(path: str | os.PathLike, limit: int, line_limit: int, max_line
             if len(line) > line_limit and not line.endswith(b"\n"):
                 raise Unread(f"line {number:,} is longer than {line_limit:,} bytes: more than cnnctl reads")
             yield number, line.rstrip(b"\r\n")
+
+
+LOOKED_AT = 1000  # entries of a folder read for a message: a folder of a million files is not walked
+
+
+def first_entries(folder: str) -> list[os.DirEntry]:
+    """The first LOOKED_AT entries of `folder` but hidden ones (none when it cannot be read)."""
+    from itertools import islice
+
+    try:
+        with os.scandir(folder) as found:
+            return [e for e in islice(found, LOOKED_AT) if not e.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def is_dir_entry(entry: os.DirEntry) -> bool:
+    """Whether `entry` is a folder (through a link): False for a loop of links or a link to
+    nowhere, which os.DirEntry.is_dir raises for (ELOOP) where the user's folder holds one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def is_file_entry(entry: os.DirEntry) -> bool:
+    """Whether `entry` is a file (through a link): False for a loop of links (see is_dir_entry)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False

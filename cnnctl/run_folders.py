@@ -22,11 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .catalog import config_refused, json_trouble, read_run_config, run_of
-from .catalog import is_run_folder as is_run
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
+from .run_marks import config_refused, json_trouble, read_run_config, run_of
+from .run_marks import is_run_folder as is_run
 
 try:
     import fcntl

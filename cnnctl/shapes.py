@@ -19,8 +19,9 @@ DTYPE_SHORT = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64":
 
 
 def format_shape(shape: Shape) -> str:
-    """``(28, 28, 6)`` -> ``'28x28x6'``; a vector ``(4096,)`` -> ``'4096'``."""
-    return "x".join(map(str, shape))
+    """``(28, 28, 6)`` -> ``'28x28x6'``; a vector ``(4096,)`` -> ``'4096'``; the empty shape (a
+    tensor's of one value) -> ``'a scalar'``, the one wording of it in every message and table."""
+    return "x".join(map(str, shape)) or "a scalar"
 
 
 def numel(shape: Shape) -> int:

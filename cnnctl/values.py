@@ -1,5 +1,6 @@
 """Numbers read from text, and the ranges they may take: one rule for a file's value and a
-command-line option alike (the training settings and every command's numeric options).
+command-line option alike (a layer's arguments, the training settings, every command's numeric
+options and sizes). Below the layers and the notation, which read their numbers with it.
 
 Pure Python and small: `cnnctl summarize --batch N` reads its number with it at start-up.
 """
@@ -10,23 +11,41 @@ import math
 from typing import Any
 
 from .errors import quoted
-from .layers.args import ArgValueError
 from .limits import MAX_INT
+
+WHOLE_DIGITS = 19
+"""Digits of the longest whole number read: beyond every range (MAX_INT has 10, a seed 19), and
+Python's int() of a text of thousands of digits would take long."""
+
+
+class ArgValueError(ValueError):
+    """A written value that does not fit its type; the message says what was expected."""
+
+
+class TooLarge(ArgValueError):
+    """A whole number above its range (MAX_INT for a layer's argument)."""
+
+
+def is_whole_text(text: str) -> bool:
+    """Whether `text` is written as a whole number: ASCII digits with at most one sign (`-3`,
+    `+3`; not `--3`, `+-3`, `1_000` or another script's digits)."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    return digits.isdigit() and digits.isascii()
 
 
 def whole_text(text: str) -> int:
-    """A whole number in ASCII digits with at most one sign; its range is the setting's."""
+    """A whole number as `is_whole_text` says, of at most WHOLE_DIGITS digits; its range is the
+    caller's (a setting's, `parse_int`'s)."""
     text = str(text).strip()
-    digits = text[1:] if text[:1] in "+-" else text
-    if not (digits.isdigit() and digits.isascii()):
-        raise ArgValueError(f"expected a whole number, got {quoted(text[:24])}")
-    if len(digits) > 19:  # beyond any setting's range; int() of a huge text would take long
-        raise ArgValueError(f"{quoted(text if len(text) <= 24 else text[:24] + '...')} is far too large")
+    if not is_whole_text(text):
+        raise ArgValueError(f"expected a whole number, got {quoted(text)}")
+    if len(text.lstrip("+-")) > WHOLE_DIGITS:
+        raise TooLarge(f"{quoted(text)} is far too large")
     return int(text)
 
 
 def number_text(text: str) -> float:
-    """A number in ASCII (`nan` and `inf` too: the setting's range says why they do not fit);
+    """A number in ASCII (`nan` and `inf` too: the caller's range says why they do not fit);
     Python's float() also reads `1_000` and other scripts' digits, which no one means."""
     text = str(text).strip()
     try:
@@ -34,11 +53,11 @@ def number_text(text: str) -> float:
             raise ValueError
         return float(text)
     except ValueError:
-        raise ArgValueError(f"expected a number, got {quoted(text[:24])}") from None
+        raise ArgValueError(f"expected a number, got {quoted(text)}") from None
 
 
 class Whole:
-    """A whole number from `lo` to `hi` (None: no bound above but the 19 digits read)."""
+    """A whole number from `lo` to `hi` (None: no bound above but the WHOLE_DIGITS digits read)."""
 
     def __init__(self, lo: int, hi: int | None = MAX_INT):
         self.lo, self.hi = lo, hi

@@ -23,6 +23,23 @@ def nchw(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return (c, h, w)
 
 
+def named_layers(model) -> list:
+    """(path, module) of every layer of a compiled network (cnnctl.backend.module.GraphModule), in
+    graph order: the node each step of its forward pass runs."""
+    return [(node.path, module) for node, (module, _) in zip(model.graph.nodes, model.steps, strict=True)]
+
+
+def place_imported(model, arrays: dict, folder) -> object:
+    """The arrays an ONNX file stores (onnx_import.read_weights, name -> numpy array, in the
+    network's order) placed into `model` as in use: written as `cnnctl import` writes them
+    (save_safetensors), then placed as `train --weights` places a file (place_weights)."""
+    from cnnctl.exchange.weights import place_weights, save_safetensors
+
+    path = str(Path(folder) / "imported.safetensors")
+    save_safetensors(path, arrays, {"written_by": "a test"})
+    return place_weights(model, path)
+
+
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """The CLI in-process: (exit code, stdout, stderr). Any exception but SystemExit fails the test."""
     from cnnctl import cli

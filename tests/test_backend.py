@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import nchw  # noqa: E402
+from helpers import named_layers, nchw  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import cnnctl  # noqa: E402
@@ -38,7 +38,7 @@ def check(graph):
     running = sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
     assert running == graph.buffers
     seen = {}
-    for path, module in model.named_layers():
+    for path, module in named_layers(model):
         module.register_forward_hook(lambda mod, args, out, path=path: seen.__setitem__(path, tuple(out.shape[1:])))
     x = torch.randn(1, *nchw(graph.input_shape))
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -67,7 +67,7 @@ def check_param_shapes(graph):
     without memory, so that VGG-16's 138 M values cost nothing."""
     with torch.device("meta"):
         model = to_torch(graph)
-    for node, (path, module) in zip(graph.nodes, model.named_layers(), strict=True):
+    for node, (path, module) in zip(graph.nodes, named_layers(model), strict=True):
         built = tuple((name, tuple(p.shape)) for name, p in module.named_parameters())
         shapes = KINDS[node.kind].param_shapes(node.args, graph.input_shapes(node), node.shape)
         assert shapes == built, path

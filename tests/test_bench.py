@@ -10,13 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import named_layers  # noqa: E402
+
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.render.numbers import plural  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
 from cnnctl.render.views import bench_json, bench_table  # noqa: E402
 from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
+from cnnctl.words import plural  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
@@ -396,12 +398,12 @@ def test_convnexts_mlp_runs_as_linear_layers_and_computes_what_the_hand_written_
     from cnnctl.backend.functional import Conv2d
 
     model = cnnctl.to_torch(cnnctl.load("convnext_tiny", input="32x32x3"), logits=True)
-    over = [path for path, m in model.named_layers() if isinstance(m, Conv2d) and m.over_channels]
+    over = [path for path, m in named_layers(model) if isinstance(m, Conv2d) and m.over_channels]
     # the two 1x1 convs of each of the 18 blocks' MLP, after its layer norm; never the stem, the
     # depthwise convs or the downsampling convs
     assert len(over) == 36 and all(p.endswith((".conv2", ".conv3")) for p in over)
     resnet = cnnctl.to_torch(cnnctl.load("resnet50", input="32x32x3"))
-    assert not any(isinstance(m, Conv2d) and m.over_channels for _, m in resnet.named_layers())  # after bn, not ln
+    assert not any(isinstance(m, Conv2d) and m.over_channels for _, m in named_layers(resnet))  # after bn, not ln
     reference = REFERENCES["convnext_tiny"]()
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -205,7 +205,8 @@ def test_a_missing_file_in_a_run_suggests_the_runs_files(workdir, monkeypatch, c
 
 
 def test_a_checkpoint_in_a_run_folder_means_that_run(workdir, monkeypatch, capsys):
-    from cnnctl.catalog import resolve, run_input
+    from cnnctl.catalog import resolve
+    from cnnctl.run_marks import run_input
 
     assert resolve("runs/l5/best.pt") == ("runs/l5/network.yaml", "runs/l5/network.yaml")
     assert run_input("runs/l5/best.pt") == "32x32x1"

@@ -11,7 +11,7 @@ import pytest
 from helpers import run_main
 
 from cnnctl import __main__ as entry
-from cnnctl.cli import common as cli  # where the commands read a network (`_load`)
+from cnnctl.cli import common as cli  # where the commands read a network (`load_network`)
 
 
 def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, capsys):
@@ -30,7 +30,7 @@ def test_ctrl_c_during_an_analysis_is_one_line(monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C came while the network was read
 
-    monkeypatch.setattr(cli, "_load", interrupted)
+    monkeypatch.setattr(cli, "load_network", interrupted)
     code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5")
     assert (code, err) == (130, "stopped by Ctrl-C: nothing was changed\n")
 
@@ -40,7 +40,7 @@ def test_ctrl_c_before_training_begins_says_nothing_was_saved(monkeypatch, capsy
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C came while the network was read, or torch imported
 
-    monkeypatch.setattr(cli, "_load", interrupted)
+    monkeypatch.setattr(cli, "load_network", interrupted)
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--out", str(tmp_path / "run"))
     assert (code, err) == (130, "stopped by Ctrl-C before training began: nothing was saved\n")
     assert not (tmp_path / "run").exists()

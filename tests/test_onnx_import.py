@@ -17,7 +17,7 @@ from cnnctl.catalog import bundled  # noqa: E402
 from cnnctl.exchange.export import example_input, export  # noqa: E402
 from cnnctl.exchange.onnx_import import import_onnx  # noqa: E402
 from cnnctl.graph.outputs import inference_graph  # noqa: E402
-from tests.helpers import EXAMPLES, onnx_model, onnx_tensor, run_main  # noqa: E402
+from tests.helpers import EXAMPLES, onnx_model, onnx_tensor, place_imported, run_main  # noqa: E402
 
 ROUND_TRIP = sorted(bundled()) + sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
 
@@ -652,7 +652,6 @@ class PaperECA(nn.Module):
 )
 def test_hand_written_grn_and_eca_import_with_their_weights(module, kind, params, tmp_path):
     from cnnctl.exchange.onnx_import import read_weights
-    from cnnctl.exchange.weights import load_matched
 
     reference = module().eval()
     path = tmp_path / "hand.onnx"
@@ -663,8 +662,8 @@ def test_hand_written_grn_and_eca_import_with_their_weights(module, kind, params
     got = read_weights(str(path))
     assert f"- {kind}\n" in got.text and got.graph.params == params  # the conv's 32 and the layer's own
     rebuilt = to_torch(got.graph).eval()
-    loaded = load_matched(rebuilt, {name: got.array(name) for name in got.shapes})
-    assert len(loaded.matched) == len(rebuilt.state_dict())
+    placement = place_imported(rebuilt, {name: got.array(name) for name in got.shapes}, tmp_path)
+    assert len(placement.placed) == len(rebuilt.state_dict())
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), reference(x), atol=1e-5)
 

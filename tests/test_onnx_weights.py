@@ -13,8 +13,8 @@ from onnx import helper  # noqa: E402
 from cnnctl.api import load_text, to_torch  # noqa: E402
 from cnnctl.exchange import export as exporting  # noqa: E402
 from cnnctl.exchange.onnx_import import read_weights  # noqa: E402
-from cnnctl.exchange.weights import load_matched, match_weights  # noqa: E402
-from tests.helpers import onnx_model, onnx_tensor  # noqa: E402
+from cnnctl.exchange.weights import match_weights  # noqa: E402
+from tests.helpers import onnx_model, onnx_tensor, place_imported  # noqa: E402
 
 # Every kind that holds weights the reader reads: conv (and a grouped one), bn, layer norm,
 # layer scale, GRN, a convolution across the channels, deconv, fc after a volume; a repeat
@@ -73,8 +73,8 @@ def test_weights_read_from_an_exported_network_give_its_outputs(tmp_path, monkey
     assert report.missing == counters and report.unexpected == [] and report.reshaped == []
     assert report.matched == [name for name in own if name not in counters]
 
-    loaded = load_matched(rebuilt, {name: got.array(name) for name in report.matched})
-    assert loaded.matched == report.matched
+    placement = place_imported(rebuilt, {name: got.array(name) for name in report.matched}, tmp_path)
+    assert placement.by_name and [p.own for p in placement.placed] == report.matched
     x = exporting.example_input(graph)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), exported["model"](x), rtol=1e-4, atol=1e-5)
@@ -104,8 +104,8 @@ def test_an_fc_stored_untransposed_and_a_conv_stored_outside_the_file(tmp_path):
     rebuilt = scrambled(to_torch(got.graph), seed=3)
     fc = [name for name in got.shapes if got.shapes[name] == (5, 4 * 6 * 6)]
     assert len(fc) == 1 and np.array_equal(got.array(fc[0]), fc_w.T)  # torch's Linear: out x in
-    report = load_matched(rebuilt, {name: got.array(name) for name in got.shapes})
-    assert report.complete
+    placement = place_imported(rebuilt, {name: got.array(name) for name in got.shapes}, tmp_path)
+    assert placement.by_name and [p.own for p in placement.placed] == list(rebuilt.state_dict())
     x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
     expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     with torch.no_grad():

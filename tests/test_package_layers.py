@@ -14,27 +14,51 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cnnctl"
 
+# Everything above the top-level modules at the bottom (errors.py, values.py, ...).
+_ABOVE_THE_BOTTOM = {
+    "layers", "notation", "graph", "analysis", "render", "backend", "exchange", "data", "train", "cli", "api",
+    "catalog", "run_folders",
+}  # fmt: skip
+
 # What each sub-package must never import (any module of it, at any depth).
 FORBIDDEN = {
+    # The layer kinds read their arguments with the numbers below them; the notation binds words to them.
+    "layers": _ABOVE_THE_BOTTOM - {"layers"},
     "notation": {"graph", "analysis", "render", "backend", "exchange", "data", "train", "cli"},
     "graph": {"analysis", "render", "backend", "exchange", "data", "train", "cli"},
     "analysis": {"render", "backend", "exchange", "data", "train", "cli"},
     "render": {"backend", "exchange", "data", "train", "cli"},
     "backend": {"analysis", "render", "exchange", "data", "train", "cli"},
-    "data": {"exchange", "train", "cli"},
+    "data": {"render", "exchange", "train", "cli"},
     "exchange": {"train", "cli"},
     "train": {"cli"},
-    # The top-level modules below them all: the one error type, bounds, records, shapes.
+    # The top-level modules below them all: the one error type, bounds, records, shapes, numbers
+    # read from text (values.py) and exact ones (exact.py), how numbers are worded (words.py), how
+    # files are opened, the worker, the console progress is drawn on.
     **dict.fromkeys(
-        ("errors.py", "limits.py", "records.py", "shapes.py"),
-        {"notation", "graph", "analysis", "render", "backend", "exchange", "data", "train", "cli", "api"},
-    ),
+        (
+            "errors.py",
+            "limits.py",
+            "records.py",
+            "shapes.py",
+            "values.py",
+            "exact.py",
+            "words.py",
+            "files.py",
+            "worker.py",
+            "terminal.py",
+        ),
+        _ABOVE_THE_BOTTOM,
+    ),  # fmt: skip
     # How much memory a device has, and the one message where a network or a batch does not fit:
     # below training and export, which both check it.
     "device_memory.py": {"notation", "graph", "analysis", "backend", "exchange", "data", "train", "cli", "api"},
-    # What render reads run folders with (and train writes them by), and the bundled networks: below both.
+    # What render reads run folders with (and train writes them by), how a run folder is told
+    # (run_marks.py), the bundled networks, and how every command's files are written (never over a
+    # run's own): below them all.
     **dict.fromkeys(
-        ("run_folders.py", "catalog.py"), {"analysis", "render", "backend", "exchange", "train", "cli", "api"}
+        ("run_folders.py", "run_marks.py", "catalog.py", "writing.py"),
+        {"analysis", "render", "backend", "exchange", "train", "cli", "api"},
     ),
 }
 

@@ -18,7 +18,7 @@ from PIL import Image  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.exchange.pretrained import HUB, TORCHVISION, cached_file, fetch, imagenet_classes, shapes_digest  # noqa: E402
-from cnnctl.exchange.weights import load_by_structure  # noqa: E402
+from cnnctl.exchange.weights import place_weights  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
 
@@ -81,7 +81,7 @@ def test_the_cached_file_is_used_without_the_network_and_gives_the_sources_logit
     assert cached_file(TORCHVISION["resnet18"].url) == str(path)  # $TORCH_HOME/hub/checkpoints/NAME
     assert fetch("resnet18") == str(path)  # no_download not called
     model = cnnctl.to_torch(cnnctl.load("resnet18", "64x64x3"), logits=True).eval()
-    load_by_structure(model, fetch("resnet18"))
+    place_weights(model, fetch("resnet18"))
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(x), hand(x))

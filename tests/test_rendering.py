@@ -13,8 +13,7 @@ import pytest
 
 import cnnctl
 from cnnctl.analysis import summarize
-from cnnctl.cli import Format, _output, _print_json
-from cnnctl.render.numbers import json_safe
+from cnnctl.cli.common import Format, print_json, show_result
 from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
 from cnnctl.render.views import (
     bench_json,
@@ -25,6 +24,7 @@ from cnnctl.render.views import (
     summary_table,
     validate_table,
 )
+from cnnctl.words import json_safe
 
 
 def draw(table: Table, width: int) -> str:
@@ -107,7 +107,7 @@ def strict_loads(text: str):
 
 def test_print_json_writes_null_for_nan_and_infinity(capsys):
     nan, inf = float("nan"), float("inf")
-    _print_json({"a": nan, "b": [1.5, inf, {"c": -inf, "d": (nan, 2)}], "e": 3, "f": True, "g": None, "h": "nan"})
+    print_json({"a": nan, "b": [1.5, inf, {"c": -inf, "d": (nan, 2)}], "e": 3, "f": True, "g": None, "h": "nan"})
     out = capsys.readouterr().out
     assert "NaN" not in out and "Infinity" not in out
     assert strict_loads(out) == {"a": None, "b": [1.5, None, {"c": None, "d": [None, 2]}], "e": 3, "f": True,
@@ -128,7 +128,7 @@ def timing(model: str, mode: str) -> SimpleNamespace:
 def test_bench_with_a_nan_peak_is_valid_json(capsys):
     result = SimpleNamespace(device="cpu", peak_tflops=float("nan"), notes=[], timings=[timing("cnnctl", "forward")],
                              profile=None)  # fmt: skip
-    _print_json(bench_json(result))
+    print_json(bench_json(result))
     data = strict_loads(capsys.readouterr().out)
     assert data["peak_tflops"] is None and data["timings"][0]["mfu"] is None
     assert data["timings"][0]["tflops"] == 0.5
@@ -143,7 +143,7 @@ def evaluation(loss: float = 0.25) -> SimpleNamespace:
 
 
 def test_evaluation_json_is_valid_with_a_nan_loss_and_exact_per_class(capsys):
-    _print_json(evaluation_json(evaluation(loss=float("nan"))))
+    print_json(evaluation_json(evaluation(loss=float("nan"))))
     data = strict_loads(capsys.readouterr().out)
     assert data["loss"] is None
     assert data["per_class_accuracy"] == [33 / 34, 0.5, None]
@@ -198,11 +198,11 @@ def test_a_markdown_note_escapes_only_what_its_place_needs(note, written):
 
 
 def test_evaluate_markdown_separates_the_tables(capsys):
-    _output(Format.markdown, lambda: None, lambda: evaluation_tables(evaluation()))
+    show_result(Format.markdown, lambda: None, lambda: evaluation_tables(evaluation()))
     out = capsys.readouterr().out
     assert "\n\n**confusion matrix (rows: true class, columns: predicted)**\n\n| true |" in out
     assert "| cat\\|dog | 34 | 97.06% |" in out
-    _output(Format.table, lambda: None, lambda: evaluation_tables(evaluation()))
+    show_result(Format.table, lambda: None, lambda: evaluation_tables(evaluation()))
     assert "\n\nconfusion matrix" in capsys.readouterr().out  # plain text: a blank line too
 
 
@@ -238,7 +238,7 @@ def test_memory_per_layer_csv_is_the_per_layer_table_and_top_sums_the_rest(monke
 
 
 def test_evaluate_csv_is_one_table(capsys):
-    _output(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
+    show_result(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows == [
         ["class", "examples", "accuracy", "predicted cat|dog", "predicted *star*", "predicted empty"],

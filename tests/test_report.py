@@ -11,9 +11,9 @@ import pytest
 
 import cnnctl
 from cnnctl.analysis.summary import heaviest, summarize
-from cnnctl.render.numbers import both, exact, loss, percent, plural, share, short, size
 from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
 from cnnctl.render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
+from cnnctl.words import both, exact, loss, percent, plural, share, short, size
 
 # Published references (see tests/test_architectures.py): torchvision's ResNet-50, LeCun's LeNet-5.
 RESNET50_PARAMS = 25_557_032
@@ -176,7 +176,7 @@ def test_numbers():
      (5e-10, "0.500 ns"), (0.0, "0 s")],
 )  # fmt: skip
 def test_durations_in_the_unit_that_fits_to_three_significant_digits(seconds, shown):
-    from cnnctl.render.numbers import duration
+    from cnnctl.words import duration
 
     assert duration(seconds) == shown
 

@@ -121,17 +121,24 @@ def test_a_full_disk_while_writing_the_metrics_is_told_the_same_way(tmp_path, mo
 def test_a_failed_write_is_a_full_disk_by_its_errno_or_by_the_space_left(tmp_path, monkeypatch):
     from cnnctl.train import rundir
 
-    assert rundir.write_failure(OSError(errno.ENOSPC, "No space left on device"), tmp_path) == "the disk is full"
-    assert "quota" in rundir.write_failure(OSError(errno.EDQUOT, "Disk quota exceeded"), tmp_path)
-    assert "file-size limit" in rundir.write_failure(OSError(errno.EFBIG, "File too large"), tmp_path)
-    assert rundir.write_failure(OSError(errno.EACCES, "Permission denied"), tmp_path) == "Permission denied"
-    assert rundir.write_failure(ValueError("not a write"), tmp_path) is None
+    def write_failure(exc, folder):  # why the run says a write of a file in `folder` failed; None: not a failed write
+        try:
+            rundir.raise_write_failure(exc, folder / "metrics.jsonl")
+        except rundir.WriteFailed as failed:
+            return failed.reason
+        return None
+
+    assert write_failure(OSError(errno.ENOSPC, "No space left on device"), tmp_path) == "the disk is full"
+    assert "quota" in write_failure(OSError(errno.EDQUOT, "Disk quota exceeded"), tmp_path)
+    assert "file-size limit" in write_failure(OSError(errno.EFBIG, "File too large"), tmp_path)
+    assert write_failure(OSError(errno.EACCES, "Permission denied"), tmp_path) == "Permission denied"
+    assert write_failure(ValueError("not a write"), tmp_path) is None
     # torch.save to a path fails with this alone, no OSError: the free space tells.
     torch_says = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
-    assert rundir.write_failure(torch_says, tmp_path) == "the write failed"  # plenty of room here
+    assert write_failure(torch_says, tmp_path) == "the write failed"  # plenty of room here
     full = os.statvfs_result((4096, 4096, 1000, 0, 0, 100, 0, 0, 0, 255))
     monkeypatch.setattr(os, "statvfs", lambda path: full)
-    assert rundir.write_failure(torch_says, tmp_path) == "the disk is full"
+    assert write_failure(torch_says, tmp_path) == "the disk is full"
 
 
 def file_size_limit(size: int):

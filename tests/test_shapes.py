@@ -207,6 +207,20 @@ def test_fc_params_and_mults():
 def test_format_shape_and_numel():
     assert format_shape((28, 28, 6)) == "28x28x6"
     assert format_shape((4096,)) == "4096"
+    assert format_shape(()) == "a scalar"  # a tensor of one value: one wording everywhere, never ""
     assert numel((28, 28, 6)) == 4704  # 28*28*6
     assert numel((7, 7, 40)) == 1960
     assert numel((10,)) == 10
+
+
+def test_a_scalar_is_worded_alike_in_the_placement_table_and_the_weights_messages():
+    # The placement table said "scalar", the weights' messages "a scalar": one wording now.
+    from cnnctl.errors import CnnctlError
+    from cnnctl.exchange.weights import Placed, Placement, by_structure
+    from cnnctl.render.views import placement_rows
+
+    rows = placement_rows(Placement(placed=(Placed("bn.scale", "s", (), left_out=()),), by_name=False))
+    assert rows == [["bn.scale", "(made anew; s of a scalar left out)", "a scalar"]]
+    said = "it takes `fc.weight` of 3x4, and the source's tensor 1 in order is `w` of a scalar"
+    with pytest.raises(CnnctlError, match=said):
+        by_structure({"w": ()}, {"fc.weight": (3, 4)}, "w.pt")

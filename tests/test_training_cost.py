@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import EXAMPLES, nchw  # noqa: E402
+from helpers import EXAMPLES, named_layers, nchw  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import cnnctl  # noqa: E402
@@ -215,7 +215,7 @@ def test_element_wise_backward_work_is_counted_only_where_a_gradient_flows():
     assert second.backward_flops == second.forward_flops == 8 * 8 * 4 * 8
     needs = {}
     model = to_torch(graph)
-    for path, module in model.named_layers():
+    for path, module in named_layers(model):
         module.register_forward_hook(lambda m, args, out, path=path: needs.__setitem__(path, out.requires_grad))
     model(torch.randn(1, 3, 8, 8))
     assert needs == {"pool1": False, "conv1": True, "pool2": True}

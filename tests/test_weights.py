@@ -81,20 +81,6 @@ def test_tensors_and_arrays_are_matched_by_their_shapes():
     assert report.reshaped == [TensorMatch("bias", (4,), (3,))]
 
 
-def test_load_matched_loads_what_fits_and_leaves_the_rest():
-    torch = pytest.importorskip("torch")
-    from cnnctl.exchange.weights import load_matched
-
-    model = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Linear(3, 2))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    given = {"0.weight": torch.ones(3, 5), "0.bias": torch.ones(3), "1.weight": torch.ones(7, 3)}
-    report = load_matched(model, given)
-    assert report.matched == ["0.weight", "0.bias"] and report.missing == ["1.bias"]
-    state = model.state_dict()
-    assert torch.equal(state["0.weight"], torch.ones(3, 5)) and torch.equal(state["0.bias"], torch.ones(3))
-    assert torch.equal(state["1.weight"], before["1.weight"]) and torch.equal(state["1.bias"], before["1.bias"])
-
-
 def test_the_matching_imports_no_torch():
     probe = (
         "import sys; from cnnctl.exchange.weights import match_weights; "

@@ -9,7 +9,7 @@ from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.cli import run as run_cli  # noqa: E402
-from cnnctl.exchange.weights import by_structure, load_by_structure, place_weights  # noqa: E402
+from cnnctl.exchange.weights import by_structure, place_weights  # noqa: E402
 from tests.test_stream import NET as STREAM_NET  # noqa: E402
 
 NET = STREAM_NET.replace("fc 3", "fc 10")  # the streaming tests' small network, for the 10 shapes
@@ -41,7 +41,7 @@ def test_a_hand_written_modules_state_dict_placed_by_structure_computes_its_func
     path = tmp_path / "hand.pt"
     torch.save(hand.state_dict(), path)
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True).eval()
-    placed = load_by_structure(model, str(path))
+    placed = place_weights(model, str(path)).placed
     assert [(p.given, p.shape) for p in placed] == [
         (name, tuple(t.shape)) for name, t in hand.state_dict().items() if not name.endswith("num_batches_tracked")
     ]
@@ -56,7 +56,7 @@ def test_the_first_tensor_that_does_not_fit_is_named_with_both_shapes(tmp_path):
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(cnnctl.CnnctlError) as caught:
-        load_by_structure(model, str(path))
+        place_weights(model, str(path))
     said = str(caught.value)
     assert str(path) in said and "it takes" in said and "4x3x3x3" in said and "`stem.weight` of 5x3x3x3" in said
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing placed in part
@@ -84,10 +84,10 @@ def test_a_file_that_is_not_plain_tensors_is_refused_without_running_it(tmp_path
     torch.save({"w": torch.zeros(2), "f": Hand}, path)  # a class: unpickling it would import and run code
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
     with pytest.raises(cnnctl.CnnctlError, match="asks to run code when loaded .*; it was not loaded"):
-        load_by_structure(model, str(path))  # as a checkpoint asking for code is told (one loader of a .pt)
+        place_weights(model, str(path))  # as a checkpoint asking for code is told (one loader of a .pt)
     (tmp_path / "list.pt").write_bytes(b"")
     with pytest.raises(cnnctl.CnnctlError, match="cannot read the weights"):
-        load_by_structure(model, str(tmp_path / "list.pt"))
+        place_weights(model, str(tmp_path / "list.pt"))
 
 
 def test_a_stray_file_is_told_it_is_not_a_torch_file(tmp_path):
@@ -95,7 +95,7 @@ def test_a_stray_file_is_told_it_is_not_a_torch_file(tmp_path):
     path.write_text("these are not weights\n")
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True)
     with pytest.raises(cnnctl.CnnctlError, match="not a file torch.save wrote"):
-        load_by_structure(model, str(path))
+        place_weights(model, str(path))
 
 
 def test_a_tensor_a_block_defines_before_its_layers_and_a_linear_in_a_1x1_conv_are_placed():
@@ -149,7 +149,7 @@ def test_ecas_conv1d_weight_is_placed_on_a_channelconv_and_computes_the_papers_g
     path = tmp_path / "eca.pt"
     torch.save(paper.state_dict(), path)
     model = cnnctl.to_torch(cnnctl.load_text(ECA_NET)).eval()
-    placed = load_by_structure(model, str(path))
+    placed = place_weights(model, str(path)).placed
     assert [(p.given, p.shape) for p in placed] == [("conv1.weight", (16, 16, 1, 1)), ("se.conv.weight", (1, 1, 5, 1))]
     x = torch.randn(3, 16, 4, 4)
     with torch.no_grad():
@@ -170,7 +170,7 @@ def test_ecas_conv1d_with_a_bias_is_told_as_a_bias_the_channelconv_has_not(tmp_p
     said = (r"the first left over is `se.conv.bias` of 1, the bias of `se.conv`, whose weight went to "
             r"`gate1.channelconv1.weight`: that layer has none")  # fmt: skip
     with pytest.raises(cnnctl.CnnctlError, match=said):
-        load_by_structure(model, str(path))
+        place_weights(model, str(path))
     assert all(torch.equal(t, before[name]) for name, t in model.state_dict().items())  # nothing placed in part
 
 
@@ -215,11 +215,11 @@ def test_a_run_folder_is_read_by_the_reader_its_caller_passes(tmp_path):
         return hand.state_dict()
 
     model = cnnctl.to_torch(cnnctl.load_text(NET), logits=True).eval()
-    placed = load_by_structure(model, str(tmp_path), read_run=read_run)
+    placed = place_weights(model, str(tmp_path), read_run=read_run).placed
     assert asked == [tmp_path] and len(placed) == len(hand.state_dict()) - 1  # all but the step counter
     x = torch.randn(5, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(model(x), hand(x), atol=1e-6)
     with pytest.raises(cnnctl.CnnctlError, match="a folder, not a weights file") as caught:
-        load_by_structure(cnnctl.to_torch(cnnctl.load_text(NET)), str(tmp_path))
+        place_weights(cnnctl.to_torch(cnnctl.load_text(NET)), str(tmp_path))
     assert str(tmp_path) in str(caught.value)

@@ -107,10 +107,6 @@ class GraphModule(nn.Module):
                 del outputs[i]
         return (out, *(outputs[i] for i in self.heads)) if heads else out
 
-    def named_layers(self) -> list[tuple[str, nn.Module]]:
-        """(path, module) of every layer, in graph order: for hooks and reports."""
-        return [(node.path, module) for node, (module, _) in zip(self.graph.nodes, self.steps, strict=True)]
-
 
 def sync_batch_norm(model: GraphModule) -> int:
     """Replace every batch norm by one that normalises over all workers' images; the count.

@@ -18,7 +18,6 @@ import sys
 
 from .. import worker
 from ..errors import BROKEN_PIPE, INTERRUPTED, LOST_PEERS, CnnctlError, RunFailed
-from .common import Format, _output, _print_json  # noqa: F401 (what the tests and callers know from here)
 
 # Every command, in `cnnctl --help`'s order: its name -> the module of cnnctl.cli holding its
 # handler `<name>_cmd`. The lists of names (help, did-you-mean, completion) come from here.

@@ -5,8 +5,8 @@ from typing import Annotated, Any, Optional
 from ..analysis.training import OPTIMIZERS
 from ..errors import CnnctlError
 from ..limits import MAX_INT
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, show_result
 from .options import (
     arch_argument,
     argument,
@@ -76,12 +76,12 @@ def flops_cmd(
     from ..analysis.training import training_cost
     from ..render.views import flops_json, flops_table
 
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     summary = summarize(graph, batch=batch)
     cost = training_cost(graph)
     times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype, amp)
     per_layer = per_layer or top is not None
-    _output(
+    show_result(
         format,
         lambda: flops_json(summary, per_layer, cost, times, top),
         lambda: [flops_table(summary, per_layer, cost, times, top)],
@@ -166,13 +166,13 @@ def memory_cmd(
     from ..analysis.memory import training_memory
     from ..render.design import memory_json, memory_layers_table, memory_table
 
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     m = training_memory(graph, batch, dtype, optimizer, amp, device)
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.title, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    _output(format, lambda: memory_json(m, graph.title, budget, per_layer), lambda: tables, graph)
+    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer), lambda: tables, graph)
     return 0
 
 
@@ -210,18 +210,18 @@ def compare_cmd(
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
     device = profile_named(profile)
-    graphs = [common._load(arch, input) for arch in files]
+    graphs = [common.load_network(arch, input) for arch in files]
     entries = compare(graphs, batch, dtype, optimizer, device, budget)
     where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
     labels = column_labels(files, [g.title for g in graphs])
-    _output(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
+    show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0
 
 
 def column_labels(given: list[str], names: list[str]) -> list[str]:
     """A column's label per network: its name, a run's folder (`runs/l1`, not the `lenet5` it
     trained), and for names that still repeat, what was given (two files both called `net`)."""
-    from ..catalog import run_of
+    from ..run_marks import run_of
 
     labels = [run_of(arg) or name for arg, name in zip(given, names, strict=True)]
     return [arg if labels.count(label) > 1 else label for arg, label in zip(given, labels, strict=True)]

@@ -4,8 +4,9 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, _print_json, examples
+from ..shapes import format_shape
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, print_json, show_result
 from .options import argument, complete_arch, format_option, input_option
 
 
@@ -28,7 +29,7 @@ def validate_cmd(
     results = []
     for arch in files:
         try:
-            graph, problems = common._load(arch, input), []  # its `train:` too, checked as `cnnctl train` would
+            graph, problems = common.load_network(arch, input), []  # its `train:` too, checked as `cnnctl train` would
         except CnnctlError as exc:
             graph, problems = None, exc.problems
         problems = [*problems, *_member_problems(arch, input, problems)]  # a family's other members
@@ -55,9 +56,9 @@ def validate_cmd(
             )
     bad = [r for r in results if not r["ok"]]
     if format is Format.json:
-        _print_json({"ok": not bad, "files": results})
+        print_json({"ok": not bad, "files": results})
     elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
-        _output(format, lambda: None, lambda: [validate_table(results)])
+        show_result(format, lambda: None, lambda: [validate_table(results)])
     else:
         # ok lines on stdout; a failure, like any error, on stderr (tests/test_bad_input.py
         # relies on it). The total names the invalid files, so stdout alone says which.
@@ -87,7 +88,7 @@ def _member_problems(arch: str, input: str | None, told: list) -> list:
     found = []
     for member in spec.variants if spec is not None else ():
         try:
-            common._load(f"{arch}:{member}", input)
+            common.load_network(f"{arch}:{member}", input)
         except CnnctlError as exc:
             own = spec.variants[member].problems  # its line's: they name it already
             for p in exc.problems:
@@ -114,7 +115,7 @@ def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
             if f"{name}_{member}" not in files:  # a member that is not also a file of its own
                 entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
     entries.sort(key=lambda e: e["name"])
-    _output(format, lambda: entries, lambda: [catalog_table(entries)])
+    show_result(format, lambda: entries, lambda: [catalog_table(entries)])
     return 0
 
 
@@ -128,7 +129,7 @@ def _listed(
     description = (graph.description.strip().splitlines() or [""])[0]
     entry = {
         "name": name,
-        "input": "x".join(map(str, graph.input_shape)),
+        "input": format_shape(graph.input_shape),
         "params": graph.params,
         "mults": graph.mults,
         "flops": graph.flops,

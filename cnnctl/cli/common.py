@@ -30,14 +30,14 @@ def examples(*lines: tuple[str, str]) -> Callable[[Callable], Callable]:
     return attach
 
 
-def _print_json(data: object) -> None:
+def print_json(data: object) -> None:
     """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
-    from ..render.numbers import json_text
+    from ..words import json_text
 
     sys.stdout.write(json_text(data) + "\n")
 
 
-def _output(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:
+def show_result(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:
     """JSON for scripts; else the tables in the chosen text format, after the graph's warnings.
 
     Several tables are separated by a blank line (in Markdown, the line that ends a table);
@@ -45,12 +45,12 @@ def _output(format: Format, data: Callable[[], object], tables: Callable[[], lis
     others' values in csv-only columns where they matter, as evaluate's confusion matrix).
     """
     if format is Format.json:
-        _print_json(data())
+        print_json(data())
         return
     from ..render.table import show
 
     if graph is not None:
-        _warn(graph)
+        print_warnings(graph)
     shown = tables()
     if format is Format.csv:
         shown = shown[:1]
@@ -60,12 +60,12 @@ def _output(format: Format, data: Callable[[], object], tables: Callable[[], lis
         show(table, format.value)
 
 
-def _warn(graph) -> None:
+def print_warnings(graph) -> None:
     for w in graph.warnings:
         sys.stderr.write(w.format("warning") + "\n")
 
 
-def _load(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None):
+def load_network(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None):
     """The network ARCH (`widths`: api.load's); with `settings`, its `train:` section checked
     too (a broken file is broken whichever command reads it). `train` checks it with its
     options instead."""

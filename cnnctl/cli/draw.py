@@ -6,8 +6,8 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json, _warn, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, print_json, print_warnings
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
 
 
@@ -47,17 +47,18 @@ def draw_cmd(
     there already is replaced only when named with -o. --format json without -o prints what
     would be drawn and writes nothing.
     """
+    from .. import writing
     from ..analysis.diagram import diagram, volumes
     from ..render import picture
     from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
-    from ..render.numbers import plural
+    from ..words import plural
 
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     named = output is not None
     out = output if named else None if format is Format.json else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
     if out and not named:
-        picture.refuse_existing(out)  # before the layout, which can take a while
+        writing.refuse_existing(out)  # before the layout, which can take a while
     if style == "volumes":
         if fmt not in ("svg", "png", "pdf", None):
             raise CnnctlError.at(f"the volume view is drawn as SVG, PNG or PDF, not {fmt}",
@@ -75,7 +76,7 @@ def draw_cmd(
             except NoMatplotlib as exc:
                 raise CnnctlError.at(f"the volume view's {fmt.upper()} is drawn by matplotlib: {exc}",
                                      hint=f"{INSTALL}; or write the SVG, which needs nothing") from None  # fmt: skip
-            picture.write_file(out, body, replace=named)
+            writing.write_file(out, body, replace=named)
         data = {
             "name": graph.title,
             "file": out,
@@ -92,13 +93,13 @@ def draw_cmd(
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
-            picture.write_file(out, body, replace=named)
+            writing.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
-    _warn(graph)
+    print_warnings(graph)
     if format is Format.json:
-        _print_json(data)
+        print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")

@@ -4,7 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
-from .common import Format, _print_json, examples
+from .common import Format, examples, print_json
 from .options import argument, format_option, formats, input_option, option, words
 
 
@@ -41,14 +41,14 @@ def import_cmd(
     from ..exchange.onnx_import import build_imported, read_weights
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
-    from ..render import picture
-    from ..render.numbers import exact, short
+    from ..words import exact, short
+    from ..writing import write_file
 
     shape = parse_volume(input, None, "--input") if input is not None else None
     if output is None:
         text, graph = build_imported(file, name, shape)  # what was read builds: every shape fits
         if format is Format.json:  # what -o reports, the network file's text in place of the files written
-            _print_json({"file": None, **_counts(graph), "text": text})
+            print_json({"file": None, **_counts(graph), "text": text})
         else:
             sys.stdout.write(text)
         return 0
@@ -60,7 +60,7 @@ def import_cmd(
     if kept:  # only weights that will be written are read: every one before anything is written, bounded first
         check_weight_sizes(got.stored(), file)
         _write_weights(weights, {tensor: got.array(tensor) for tensor in got.shapes}, file, output)
-    picture.write_file(output, got.text.encode())
+    write_file(output, got.text.encode())
     why = ""  # why no weights were written
     if not got.shapes:
         why = f"{file} stores none (structure only)"
@@ -68,7 +68,7 @@ def import_cmd(
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
         written = {"file": weights, "tensors": len(got.shapes)} if kept else {"file": None, "why": why}
-        _print_json({"file": output, **_counts(graph), "weights": written})
+        print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
         f"wrote {output}: {graph.name}, {len(graph.nodes):,} layers, {exact(graph.params)} params, "
@@ -101,7 +101,7 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
 
     from ..catalog import SUFFIXES as NETWORK_SUFFIXES
     from ..errors import CnnctlError
-    from ..render.picture import refuse_unwritable
+    from ..writing import refuse_unwritable
 
     example = os.path.splitext(os.path.basename(file))[0] + ".yaml"
     refuse_unwritable(output, example, reads=(file,), replaces=NETWORK_SUFFIXES)
@@ -118,10 +118,10 @@ def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:
     import os
 
     from ..exchange.weights import save_safetensors
-    from ..render import picture
+    from ..writing import write_through
 
     about = {"written_by": WRITER, "source": os.path.basename(source), "network": os.path.basename(network)}
-    picture.write_through(path, lambda tmp: save_safetensors(tmp, arrays, about))
+    write_through(path, lambda tmp: save_safetensors(tmp, arrays, about))
 
 
 def import_epilog() -> str:
@@ -163,13 +163,13 @@ def schema_cmd(
     import json
 
     from ..exchange.schema import notation_schema
-    from ..render import picture
     from ..train.settings import NAMES  # pure Python: the names a file's `train:` section takes
+    from ..writing import refuse_unwritable, write_file
 
     text = json.dumps(notation_schema(NAMES), indent=2, ensure_ascii=False) + "\n"
     if output:
-        picture.refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
-        picture.write_file(output, text.encode())
+        refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
+        write_file(output, text.encode())
         sys.stderr.write(f"wrote {output}\n")
     else:
         sys.stdout.write(text)

@@ -13,8 +13,7 @@ from typing import Any
 import typer
 
 from ..errors import did_you_mean, quoted
-from ..layers.args import ArgValueError
-from ..values import Whole, number_text, whole_text
+from ..values import ArgValueError, Whole, number_text, whole_text
 from .common import Format
 
 ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
@@ -80,10 +79,10 @@ def nbytes(text: str) -> int:
         cut -= 1
     number, unit = text[:cut], text[cut:].strip()
     try:
-        if not number.isascii() or "_" in number or unit not in UNITS and unit:
-            raise ValueError
-        value = float(number) * UNITS.get(unit, 1)
-    except ValueError:
+        if unit not in UNITS and unit:
+            raise ArgValueError(unit)
+        value = number_text(number) * UNITS.get(unit, 1)
+    except ArgValueError:
         raise typer.BadParameter(
             f"expected a size such as 16GiB or 80GB, got {quoted(text)}"
             + (f" ({did_you_mean(unit, UNITS)})" if unit and did_you_mean(unit, UNITS) else "")
@@ -118,7 +117,6 @@ def formats(*allowed: Format) -> Callable[[Any], Format]:
 def setting(name: str) -> Callable[[Any], Any]:
     """A training setting's text, read by the rule its file value is read by (its range is
     checked with the file's, in cnnctl.train.config.resolve_config)."""
-    from ..layers.args import ArgValueError
     from ..train.settings import BY_NAME
 
     parse = BY_NAME[name].parse
@@ -151,7 +149,7 @@ def complete_arch(incomplete: str) -> list[str]:
 
 def complete_run(incomplete: str) -> list[str]:
     """The run folders in ./runs, where `cnnctl train` writes them."""
-    from ..catalog import runs_in
+    from ..run_marks import runs_in
 
     return [path for path in runs_in("runs") if path.startswith(incomplete)]
 

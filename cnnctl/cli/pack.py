@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from .common import Format, _output, examples
+from .common import Format, examples, show_result
 from .options import argument, format_option, nbytes, option, whole
 
 DEFAULT_SHARD_SIZE = 10**9  # 1 GB: a few seconds of reading each, few enough files for any file system
@@ -38,13 +38,13 @@ def pack_cmd(
 
     with TerminalBar("packing", every=64) as progress:
         result = pack(folder, output, shard_size, seed, progress)
-    _output(format, result.data, lambda: [_table(result)])
+    show_result(format, result.data, lambda: [_table(result)])
     return 0
 
 
 def _table(result):
-    from ..render.numbers import exact, first, plural, size
     from ..render.table import Column, Table, num
+    from ..words import exact, first, plural, size
 
     rows = [[k, len(shards), result.images(k), result.bytes(k)] for k, shards in result.shards.items()]
     rows.append(["total", sum(map(len, result.shards.values())), result.images(), result.bytes()])

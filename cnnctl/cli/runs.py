@@ -4,7 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Problem
-from .common import Format, _output, examples
+from .common import Format, examples, show_result
 from .options import argument, choice, complete_run, format_option, option, words
 
 
@@ -36,9 +36,9 @@ def plot_cmd(
 
     from ..render.curves import FORMATS, curves_picture, drew
     from ..render.mpl import INSTALL, NoMatplotlib
-    from ..render.picture import refuse_existing, write_file
     from ..render.runs import plot_json, plot_table
     from ..run_folders import CURVES, read_histories
+    from ..writing import refuse_existing, write_file
 
     runs, warnings = read_histories(runs)
     for warning in warnings:
@@ -61,7 +61,7 @@ def plot_cmd(
     except NoMatplotlib as exc:
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
     write_file(out, picture, replace=replace)
-    _output(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
+    show_result(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
     return 0
 
 
@@ -86,5 +86,5 @@ def runs_cmd(
     from ..run_folders import list_runs
 
     runs = list_runs(folder)
-    _output(format, lambda: runs_json(folder, runs), lambda: [runs_table(folder, runs)])
+    show_result(format, lambda: runs_json(folder, runs), lambda: [runs_table(folder, runs)])
     return 0

@@ -9,8 +9,8 @@ from ..render.views import (  # what summarize shows: imported by it in any case
     SHAPE_COLUMNS,
     SUMMARY_COLUMNS,
 )
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, show_result
 from .options import arch_argument, columns, dtype_option, format_option, input_option, option, whole
 
 
@@ -48,8 +48,8 @@ def summarize_cmd(
     from ..analysis import summarize
     from ..render.views import summary_json, summary_table
 
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     shapes = columns is not None and any(c in SHAPE_COLUMNS for c in columns)
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze, shapes=shapes)
-    _output(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
+    show_result(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0

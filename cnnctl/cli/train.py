@@ -7,8 +7,8 @@ from typing import Annotated, Any, Optional
 from .. import worker
 from ..errors import INTERRUPTED, CnnctlError
 from ..train.settings import SETTINGS, Setting
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, print_json
 from .options import (
     ARCH_HELP,
     argument,
@@ -77,7 +77,7 @@ def train_cmd(
             network_file, shape, head = arch, input, None
         else:
             network_file, shape, head, resumed = _resumed_network(resume, input)
-        graph = common._load(network_file, shape, settings=False, widths=head)  # checked below, with the options
+        graph = common.load_network(network_file, shape, settings=False, widths=head)  # checked below, with the options
         network = graph.title if arch is not None else _run_network_name(resume) or graph.title
         from ..train.config import resolve_config
 
@@ -112,7 +112,7 @@ def train_cmd(
             return launch_training(graph, config, options, worker_args, resume, source=arch, resumed=resumed)
         console = None
         if format is Format.json:
-            from ..render.progress import stderr_console
+            from ..terminal import stderr_console
 
             console = stderr_console()
         started = True
@@ -122,7 +122,7 @@ def train_cmd(
         if format is Format.json and worker.rank0():  # one document, from rank 0
             best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
             ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
-            _print_json({"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
+            print_json({"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
                          "epochs_done": result.epochs_done,
                          "best_val_accuracy": best, "best_epoch": result.best_epoch, "monitor": result.monitor,
                          "history": result.history})  # fmt: skip
@@ -148,7 +148,7 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, d
     config.json, with its head, or as its last.pt tells them where config.json is lost
     (--input, if given, is checked against the checkpoint as ever); and that last.pt, read
     once here for the whole resume."""
-    from ..catalog import RUN_NETWORK, recorded_head, recorded_input, recorded_member
+    from ..run_marks import RUN_NETWORK, recorded_head, recorded_input, recorded_member
     from ..train.checkpoint import load_checkpoint, resume_settings
     from ..train.rundir import run_folder
 

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 from ..errors import CnnctlError, Loc, Problem
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
-from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _output, _print_json, _warn, examples
+from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
+from .common import Format, examples, print_json, print_warnings, show_result
 from .options import (
     arch_argument,
     argument,
@@ -118,12 +118,12 @@ def export_cmd(
     the PyTorch file has preprocess(image); --with-preprocessing makes an ONNX or TorchScript
     network that takes uint8 NHWC pixels and normalises them itself.
     """
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     from ..exchange.export import NAMES, export, format_for, refuse_target
 
     report = format in ("json", "table")
     fmt = format_for(output, None if report else format)
-    from ..catalog import run_input
+    from ..run_marks import run_input
 
     if weights is None:
         checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
@@ -135,10 +135,10 @@ def export_cmd(
 
         trained = trained_for_export(graph, checkpoint, weights, mean, std)
     done = export(graph, fmt, output, trained, with_preprocessing, reads)
-    _warn(graph)
+    print_warnings(graph)
     if format == "json":
         as_json = {"extra": list(done.extra), "input": done.input.as_json(), "network": graph.title}
-        _print_json({**done._asdict(), **as_json})
+        print_json({**done._asdict(), **as_json})
         return 0
     name = NAMES[fmt]
     lines = [f"wrote {done.file}: {graph.title} as {name}, weights {done.weights}"]
@@ -147,7 +147,7 @@ def export_cmd(
     if done.input.adaptation:
         lines.append(f"images: {done.input.adaptation}")
     if done.input.classes:
-        from ..render.numbers import first
+        from ..words import first
 
         lines.append(f"classes: {first(done.input.classes, 10)}, by output index")
     if done.checked:
@@ -162,7 +162,7 @@ def export_cmd(
 def _arch_again(arch: str, input: str | None, graph) -> str:
     """The ARCH that builds `graph` again, for a command line: as it was given (a file's path
     with its member and settings, `--input` too), or for a run its network's title."""
-    from ..catalog import run_input
+    from ..run_marks import run_input
 
     if run_input(arch) is not None:
         return graph.title
@@ -248,7 +248,7 @@ def evaluate_cmd(
     Runs a checkpoint on the validation split of its run's data, or on all of other --data
     (the run held nothing of it out); or on --split test, train or all.
     """
-    graph = common._load(arch, None)
+    graph = common.load_network(arch, None)
     from ..render.views import evaluation_json, evaluation_tables
     from ..train.evaluate import evaluate
 
@@ -256,7 +256,7 @@ def evaluate_cmd(
         graph, _checkpoint(checkpoint, weights, arch, "evaluate"), data, data_dir, device_name=device or "auto",
         split=split, weights=weights, mean=mean, std=std,
     )  # fmt: skip
-    _output(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
+    show_result(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
 
 
@@ -264,7 +264,7 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
     (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
     (weighted_model refuses --weights with --checkpoint)."""
-    from ..catalog import config_refused, run_input, run_of, runs_in
+    from ..run_marks import config_refused, run_input, run_of, runs_in
 
     if checkpoint is not None or weights is not None:
         return checkpoint
@@ -309,7 +309,7 @@ def predict_cmd(
     image that cannot be read is an error on stderr; the others are still predicted (exit 2,
     as when none could be read).
     """
-    graph = common._load(arch, None)
+    graph = common.load_network(arch, None)
     from ..render.views import prediction_json, prediction_table
     from ..train.device import resolve_device
     from ..train.evaluate import predict, weighted_model
@@ -319,7 +319,7 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    _output(format, lambda: prediction_json(results, loaded.said), lambda: [prediction_table(results, loaded.said)])
+    show_result(format, lambda: prediction_json(results, loaded.said), lambda: [prediction_table(results, loaded.said)])
     failed = [r for r in results if r.error is not None]
     sys.stdout.flush()  # the table first, then what went wrong
     for r in failed:
@@ -351,12 +351,12 @@ def weights_cmd(
     naming the first tensor that does not and both shapes; every tensor is placed as given
     (train, which knows the data's classes, makes a head trained for other classes anew).
     """
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     from ..render.views import weights_json, weights_table
     from ..train.evaluate import placed_weights
 
     _, placement, _, said = placed_weights(graph, source, command="weights")
-    _output(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])
+    show_result(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])
     return 0
 
 
@@ -422,7 +422,7 @@ def bench_cmd(
     batches after --warmup (at least 1: the loader processes' start); beside the step alone
     (synthetic data, the same batch), the slower of loader and step is named the bottleneck.
     """
-    graph = common._load(arch, input)
+    graph = common.load_network(arch, input)
     from ..render.views import bench_data_table, bench_json, bench_table
     from ..train.bench import bench
 
@@ -439,7 +439,7 @@ def bench_cmd(
             threads=threads, data=config, weights=weights, progress=progress,
         )  # fmt: skip
     tables = [bench_table(result), *([bench_data_table(result.data)] if result.data is not None else [])]
-    _output(format, lambda: bench_json(result), lambda: tables)
+    show_result(format, lambda: bench_json(result), lambda: tables)
     return 0
 
 

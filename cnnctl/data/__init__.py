@@ -213,9 +213,9 @@ register(Source("cifar10", "cifar10", "cifar:load_source", synonyms=("cifar", "c
 def data_kind(folder: str) -> str | None:
     """What data `folder` seems to hold, in words (`3 PNG or JPEG images`, `IDX files`, `images
     in subfolders`), or None: for the message when it is given where a network belongs. Judged
-    from its first entries (catalog.first_entries), and those of its first ten subfolders, two
+    from its first entries (files.first_entries), and those of its first ten subfolders, two
     levels down."""
-    from ..catalog import LOOKED_AT, first_entries, is_dir_entry, is_file_entry
+    from ..files import LOOKED_AT, first_entries, is_dir_entry, is_file_entry
 
     def images(found: list[os.DirEntry]) -> int:
         return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and is_file_entry(e) for e in found)

@@ -144,8 +144,11 @@ def read_batch(path: Path) -> Split:
     if spec not in ("u1", "|u1", "uint8", "B"):
         raise CnnctlError.at(f"not a CIFAR-10 batch: `data` is of type {spec!r}, not uint8", Loc(str(path)))
     if len(data.shape) != 2 or not all(type(d) is int for d in data.shape) or data.shape[1] != 3 * 32 * 32:
-        shape = "x".join(str(d) for d in data.shape)
-        raise CnnctlError.at(f"not a CIFAR-10 batch: `data` is {shape}, not N x 3072", Loc(str(path)))
+        from ..shapes import format_shape
+
+        raise CnnctlError.at(
+            f"not a CIFAR-10 batch: `data` is {format_shape(data.shape)}, not N x 3072", Loc(str(path))
+        )
     count = data.shape[0]
     raw = data.raw.encode("latin-1") if isinstance(data.raw, str) else data.raw
     if not isinstance(raw, (bytes, bytearray)) or len(raw) != count * 3072:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from ..catalog import is_dir_entry
 from ..errors import CnnctlError, Loc, Problem, too_many
+from ..files import is_dir_entry
 from ..limits import MAX_PROBLEMS, leads_out
-from ..render.numbers import first, plural
+from ..words import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
 from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image, orientation, upright_size

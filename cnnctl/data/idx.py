@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnctlError, Loc
+from ..shapes import format_shape
 from . import ClassNames, Split
 from .adapt import Raw, check_memory, n
 
@@ -58,7 +59,7 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
     costs nothing. A `.gz` cannot tell its size: the reading bounds it, asking for `count`
     bytes, then one more (gzip decompresses at most one read buffer beyond). Returns the
     claim in words, for the messages."""
-    claim = f"{n(dims[0])} {kind} ({'x'.join(map(str, dims))}, {n(count)} bytes)"
+    claim = f"{n(dims[0])} {kind} ({format_shape(dims)}, {n(count)} bytes)"
     check_memory(count, f"the header claims {claim}", Loc(str(path)),
                  "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)")  # fmt: skip
     if isinstance(stream, gzip.GzipFile):

@@ -496,7 +496,7 @@ class DecodeProgress:
 
 
 def _stderr_console():
-    from ..render.progress import stderr_console
+    from ..terminal import stderr_console
 
     return stderr_console()
 

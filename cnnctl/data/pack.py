@@ -338,7 +338,7 @@ class _ShardFiles:
 
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
     """classes.txt, skipped.txt where files were left out, and index.json last."""
-    from ..render.picture import write_file
+    from ..writing import write_file
 
     index = {
         "format": INDEX_FORMAT, "version": INDEX_VERSION, "classes": result.classes,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..render.numbers import first
+from ..words import first
 from . import Split
 from .adapt import Raw, check_memory, n
 

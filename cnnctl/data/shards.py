@@ -28,7 +28,7 @@ from itertools import islice
 
 from ..errors import CnnctlError, Loc, Problem, too_many
 from ..limits import MAX_CLASSES, MAX_IMAGE_BYTES, MAX_PROBLEMS, MAX_SHARDS
-from ..render.numbers import plural
+from ..words import plural
 from . import IMAGE_SUFFIXES
 from .pack import CLASSES_FILE, INDEX_FILE, INDEX_FORMAT, SPLITS
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError, Loc
-from ..render.numbers import plural
+from ..words import plural
 
 if TYPE_CHECKING:
     import torch

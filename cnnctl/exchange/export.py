@@ -32,9 +32,9 @@ from ..errors import CnnctlError, Loc
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
-from ..render.numbers import size
-from ..render.picture import refuse_unwritable, write_file, write_through
 from ..shapes import format_shape
+from ..words import size
+from ..writing import refuse_unwritable, write_file, write_through
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
@@ -222,7 +222,7 @@ def refuse_target(graph: Graph, fmt: str, out: str, trained: bool, reads: Iterab
     """Refuse, before any work, to write `out` (and, for a trained PyTorch source file, its
     weights beside it, `.pt`) where that is not a file, is in a run folder, is one of the files
     the command `reads`, or is an existing file of another kind than `fmt`'s suffixes name
-    (cnnctl.render.picture.unwritable)."""
+    (cnnctl.writing.unwritable)."""
     suffixes = tuple(suffix for suffix, kind in SUFFIXES.items() if kind == fmt)
     refuse_unwritable(out, graph.name + suffixes[0], reads, suffixes)
     if fmt == "pytorch" and trained:

@@ -31,7 +31,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of pixel values / 255, per RGB channel:
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_ORIGIN = "torchvision's ImageNet weights"  # where those statistics come from (data.stats.Stats.origin)
 CLASSES_FILE = "imagenet_classes.txt"  # in cnnctl/data/: torchvision's class names, in its index order
-IMAGENET_CLASSES = 1000
 CROP = 224  # the side of the centre crop every network here was evaluated on
 
 
@@ -86,6 +85,7 @@ def is_pretrained(weights: str | None) -> bool:
 def shapes_digest(state: Mapping[str, object]) -> str:
     """The first 16 hex digits of the SHA-256 of the shapes of `state`'s tensors in order, batch
     norm's step counters aside: equal for two state_dicts that place onto each other by structure."""
+    # not format_shape: a digest is not wording, and a stored one stays equal (a scalar's shape is "")
     shapes = ";".join("x".join(map(str, shape_of(v))) for name, v in state.items() if not name.endswith(COUNTERS))
     return hashlib.sha256(shapes.encode()).hexdigest()[:16]
 

@@ -20,6 +20,7 @@ import functools
 from collections.abc import Mapping
 
 from ..records import record
+from ..shapes import format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,17 +97,6 @@ def match_weights(given: Mapping[str, object], own: Mapping[str, object]) -> Wei
     return WeightMatch(tuple(rows))
 
 
-def load_matched(model: torch.nn.Module, given: Mapping[str, object]) -> WeightMatch:
-    """Copy into `model` each tensor of `given` (torch tensors or numpy arrays) that fits it by
-    name and shape, leave the rest of `model` as it is, and return the match."""
-    import torch
-
-    report = match_weights(given, model.state_dict())
-    fitting = {name: torch.as_tensor(given[name]) for name in report.matched}
-    model.load_state_dict(fitting, strict=False)
-    return report
-
-
 # -- weights from elsewhere, placed by structure ------------------------------------------------
 COUNTERS = "num_batches_tracked"  # batch norm's step counter: a buffer, not a weight; never placed
 
@@ -154,8 +144,9 @@ def by_structure(
         if k is None:
             i, (source, got) = pending[0]
             raise CnnctlError.at(
-                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, and "
-                f"the source's tensor {i + 1:,} in order is `{source}` of {_dims(got)}",
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of "
+                f"{format_shape(shape)}, and the source's tensor {i + 1:,} in order is `{source}` of "
+                f"{format_shape(got)}",
                 Loc(where),
                 hint="weights are placed by structure, in the order of the layers: the source must be this "
                 f"network's ({len(ours):,} tensors) with its layers in the same order",
@@ -167,7 +158,7 @@ def by_structure(
         extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
             f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
-            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {_dims(extra[1])}"
+            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {format_shape(extra[1])}"
             + (_bias_without_place(extra[0], placed, own) if pending else ""),
             Loc(where),
             hint="weights are placed by structure: the source must be this network, layer for layer",
@@ -207,10 +198,6 @@ def fits(shape: tuple, got: tuple) -> bool:
     return shape == got or (len(got) == 2 and shape == (*got, 1, 1)) or (len(got) == 3 and shape == (*got, 1))
 
 
-def _dims(shape: tuple) -> str:
-    return "x".join(str(d) for d in shape) if shape else "a scalar"
-
-
 def same_names(given: Mapping[str, object], own: Mapping[str, object]) -> bool:
     """Whether the source's names are exactly the network's own, batch norm's step counters aside
     (a cnnctl checkpoint, or the weights `cnnctl import` wrote for the network it wrote)."""
@@ -236,8 +223,8 @@ def by_name(
             continue
         if shape != got:
             raise CnnctlError.at(
-                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {_dims(shape)}, "
-                f"and the source's `{name}` is {_dims(got)}",
+                f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {format_shape(shape)}, "
+                f"and the source's `{name}` is {format_shape(got)}",
                 Loc(where),
                 hint="the source has this network's names with another network's shapes: was the network file "
                 "changed after the weights were written?",
@@ -261,9 +248,9 @@ def read_state(
 
     import torch
 
-    from ..catalog import refuse_run_record
     from ..errors import CnnctlError, Loc
     from ..files import REGULAR, not_regular
+    from ..run_marks import refuse_run_record
 
     file = Path(path)
     refuse_run_record(str(path), "weights")
@@ -598,18 +585,6 @@ def _load(model: torch.nn.Module, given: Mapping[str, object], placed: list[Plac
     tensors = {p.own: torch.as_tensor(given[p.given]).to(own[p.own].dtype).reshape(own[p.own].shape)
                for p in placed if p.left_out is None}  # fmt: skip
     model.load_state_dict(tensors, strict=False)  # the counters aside, every tensor: by_structure or by_name checked
-
-
-def load_by_structure(
-    model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
-) -> list[Placed]:
-    """The weights file at `path` (read_state, a run folder read by `read_run`) placed into
-    `model` by structure (by_structure): all of them (but those of the layer `skip`, made
-    anew) or, with one message, none."""
-    given = read_state(path, read_run, _input_of(model), _largest(model, skip))
-    placed = by_structure(given, model.state_dict(), path, skip)
-    _load(model, given, placed)
-    return placed
 
 
 def _largest(model: torch.nn.Module, skip: str | tuple[str, ...] | None) -> int | None:

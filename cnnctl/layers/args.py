@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable
 
 from ..errors import quoted
+from ..exact import ExprError, is_fraction_text, read_number
 from ..limits import MAX_CHANNEL_VALUES, MAX_INT
-from ..notation.expr import ExprError, is_fraction_text, read_number
+from ..values import ArgValueError, TooLarge, is_whole_text, number_text, whole_text
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -20,14 +21,6 @@ if TYPE_CHECKING:
 
 TRUE_WORDS = {"true", "yes", "on", "1"}
 FALSE_WORDS = {"false", "no", "off", "0"}
-
-
-class ArgValueError(ValueError):
-    """A written value that does not fit its type; the message says what was expected."""
-
-
-class TooLarge(ArgValueError):
-    """A whole number above MAX_INT."""
 
 
 class NotWhole(ArgValueError):
@@ -53,26 +46,21 @@ def rounding_advice(exc: ArgValueError, written: str) -> str:
 
 
 def parse_int(text: str, minimum: int = 1) -> int:
-    """A whole number written as digits with at most one sign (`-3`, `+3`; not `--3` or `+-3`)."""
+    """A whole number written as digits with at most one sign (`-3`, `+3`; not `--3` or `+-3`),
+    from `minimum` to MAX_INT: `values.whole_text`, with the notation's range and its fractions."""
     text = str(text).strip()
-    if not _whole_text(text):
-        if is_fraction_text(text):  # `s=1.5`, or `n=${32 * 1.2}` (38.4): callers add `rounding_advice`
-            raise NotWhole(f"must be a whole number, got {text}")
-        raise ArgValueError(f"expected a whole number, got {quoted(text)}")
-    if len(text.lstrip("+-")) > 12:
-        raise TooLarge(f"`{text[:16]}...` is far too large (at most {MAX_INT:,})")
-    value = int(text)
+    if not is_whole_text(text) and is_fraction_text(text):
+        # `s=1.5`, or `n=${32 * 1.2}` (38.4): callers add `rounding_advice`
+        raise NotWhole(f"must be a whole number, got {text}")
+    try:
+        value = whole_text(text)
+    except TooLarge as exc:
+        raise TooLarge(f"{exc} (at most {MAX_INT:,})") from None
     if value < minimum:
         raise ArgValueError(f"must be at least {minimum}, got {value}")
     if value > MAX_INT:
         raise TooLarge(f"{value:,} is too large (at most {MAX_INT:,})")
     return value
-
-
-def _whole_text(text: str) -> bool:
-    """Whether `text` is written as a whole number: digits with at most one sign."""
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    return digits.isdigit() and digits.isascii()
 
 
 def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
@@ -83,7 +71,7 @@ def parse_pair(text: str, minimum: int = 1) -> tuple[int, int]:
         v = parse_int(parts[0], minimum)
         return v, v
     # `3x` or `x7`: the whole value is quoted, not its empty half (a fraction keeps its own message)
-    if len(parts) == 2 and all(_whole_text(p.strip()) or is_fraction_text(p.strip()) for p in parts):
+    if len(parts) == 2 and all(is_whole_text(p.strip()) or is_fraction_text(p.strip()) for p in parts):
         return parse_int(parts[0], minimum), parse_int(parts[1], minimum)
     raise ArgValueError(f"expected a number or HxW such as `1x7`, got {quoted(text)}")
 
@@ -98,24 +86,18 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_float(text: str, lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) -> float:
-    """A number in [lo, hi] (`lo_open`/`hi_open`: without that end), written in ASCII:
-    Python's float() also reads `1_000` and other scripts' digits, which no file means."""
-    text = str(text).strip()
-    try:
-        if not text.isascii() or "_" in text:
-            raise ValueError
-        value = float(text)
-    except ValueError:
-        raise ArgValueError(f"expected a number, got {quoted(text)}") from None
+    """A number in [lo, hi] (`lo_open`/`hi_open`: without that end), written in ASCII
+    (`values.number_text`)."""
+    value = number_text(text)
     if not (lo <= value <= hi) or (hi_open and value == hi) or (lo_open and value == lo) or value != value:
         left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-        raise ArgValueError(f"must be in {left}{lo:g}, {hi:g}{right}, got {quoted(text)}")
+        raise ArgValueError(f"must be in {left}{lo:g}, {hi:g}{right}, got {quoted(str(text).strip())}")
     return value
 
 
 def parse_number(text: str) -> float:
     """Any number, whole or not, as an expression reads a name's value (`2`, `1.2`, `-0.5`,
-    `1e-3`, the `64/3` an expression writes; `notation.expr.read_number`), within MAX_INT either side."""
+    `1e-3`, the `64/3` an expression writes; `exact.read_number`), within MAX_INT either side."""
     try:
         exact = read_number(str(text))
     except ExprError as exc:

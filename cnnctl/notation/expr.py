@@ -9,8 +9,8 @@ Values are whole numbers (Python ints) until a decimal or a `/` that does not di
 a fraction (`fractions.Fraction`, exact: `32 * 1.1` is 35.2, not 35.2000000000000028, so a
 width multiplier rounds the same way everywhere). A fraction is written back as its exact
 decimal (`35.2`) or, when it has none, as `a/b` (`64/3`); `read_number` reads both back, and
-a value written as a float may be (`1e-3`, `.5`: a family's number argument).
-`fractions` is imported only when a fraction appears: most files never need it.
+a value written as a float may be (`1e-3`, `.5`: a family's number argument); both live in
+`cnnctl/exact.py`, below the layers that read arguments with them.
 """
 
 from __future__ import annotations
@@ -20,99 +20,23 @@ from collections.abc import Callable
 
 from ..errors import quoted
 
+# The exact numbers and their text live below the layers, which read arguments with them too;
+# named here as well, where the notation's expressions have always found them.
+from ..exact import MAX_DIGITS, ExprError, format_number, fraction, read_number  # noqa: F401
+
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
-    from fractions import Fraction
-
-    Number = int | Fraction
+    from ..exact import Number
 
 # ASCII digits only: not `${٣}`; a decimal needs digits on both sides of its point (`1.5`, not `1.` or `.5`).
 _TOKEN = re.compile(r"\s*(?:([0-9]+(?:\.[0-9]+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")
-# A number as a value's text: the `a/b` that `format_number` writes, or a decimal as a float
-# argument may be written (`1`, `1.5`, `.5`, `1e-3`: a family's `dropout=1e-3` is its `width`'s kind).
-_NUMBER_TEXT = re.compile(r"\s*([+-]?)(?:([0-9]+)/([0-9]+)|([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?)\s*")
 MAX_VALUE = 2**62  # of a value, and of a fraction's denominator
-MAX_DIGITS = 18  # of a written number, before and after its point
 MAX_DEPTH = 32  # parentheses and calls nested
-
-
-class ExprError(ValueError):
-    """What is wrong with an expression, in words."""
-
-
-def fraction(numerator: int, denominator: int = 1) -> Number:
-    """numerator / denominator exactly: an int when whole, else a Fraction."""
-    if numerator % denominator == 0:
-        return numerator // denominator
-    from fractions import Fraction  # here: only files with fractions pay for the import
-
-    return Fraction(numerator, denominator)
 
 
 def _whole(value: Number) -> Number:
     """A Fraction that came out whole as the int it is (`2.5 * 2` is 5: `n=${2.5 * 2}` reads `5`)."""
     return value.numerator if not isinstance(value, int) and value.denominator == 1 else value
-
-
-def format_number(value: Number) -> str:
-    """The text a value is written back as: `5`, `35.2`, `-0.125`, or `64/3` when no decimal is exact."""
-    if isinstance(value, int):
-        return str(value)
-    n, d = value.numerator, value.denominator
-    twos = (d & -d).bit_length() - 1
-    fives, rest = 0, d >> twos
-    while rest % 5 == 0:
-        fives, rest = fives + 1, rest // 5
-    if rest != 1:  # a third, a seventh: no decimal ends
-        return f"{n}/{d}"
-    places = max(twos, fives)
-    digits = str(abs(n) * 10**places // d).rjust(places + 1, "0")
-    return f"{'-' if n < 0 else ''}{digits[:-places]}.{digits[-places:]}"
-
-
-def read_number(text: str) -> Number | None:
-    """A value's text as a number (`7`, `-3`, `1.1`, `1e-3`, `64/3`), None if it is not one; a
-    number with more than MAX_DIGITS digits either side of its point, as written or once its
-    exponent moves the point, raises ExprError."""
-    m = _NUMBER_TEXT.fullmatch(text)
-    if m is None:
-        return None
-    sign, over_whole, over, whole, decimals, exponent = m.groups()
-    shown = quoted(text.strip(), 24)
-    if over is not None:  # a/b
-        whole, decimals = over_whole, ""
-    elif not (whole or decimals):  # `.`, `e5`, a sign alone
-        return None
-    whole, decimals = whole or "", decimals or ""
-    shift = _exponent(exponent)
-    if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS or len(whole) + shift > MAX_DIGITS:
-        raise ExprError(f"{shown} is far too large")
-    if len(decimals) > MAX_DIGITS or len(decimals) - shift > MAX_DIGITS:
-        raise ExprError(f"{shown} has too many decimals (at most {MAX_DIGITS})")
-    numerator = int(whole + decimals) * 10 ** max(0, shift - len(decimals))
-    denominator = 10 ** max(0, len(decimals) - shift) if over is None else int(over)
-    if denominator == 0:
-        raise ExprError(f"division by zero in {shown}")
-    return fraction(-numerator if sign == "-" else numerator, denominator)
-
-
-def _exponent(text: str | None) -> int:
-    """How far `e-3` moves the point; one of more digits than any number here has, far enough to
-    be refused, without reading it (Python will not read an int of 5,000 digits)."""
-    if text is None:
-        return 0
-    digits = text.lstrip("+-")
-    moved = int(digits) if len(digits) <= 4 else 10**4
-    return -moved if text.startswith("-") else moved
-
-
-def is_fraction_text(text: str) -> bool:
-    """Whether `text` is a number that is not whole (`38.4`, `64/3`): what a layer's whole
-    number argument gets from `${32 * 1.2}`."""
-    try:
-        return not isinstance(read_number(text), int | None)
-    except ExprError:
-        return False
 
 
 def divisible(v: Number, d: Number) -> int:

@@ -8,7 +8,7 @@ from ..analysis.receptive import Field
 from ..analysis.roofline import Roofline
 from ..analysis.training import OPTIMIZERS, TrainingCost
 from ..shapes import format_shape
-from .numbers import duration, exact, size
+from ..words import duration, exact, size
 from .table import Column, Table, num
 from .views import field_text
 

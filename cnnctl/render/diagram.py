@@ -12,7 +12,7 @@ import textwrap
 
 from ..analysis.diagram import Box, Cluster, Diagram
 from ..shapes import format_shape
-from .numbers import exact, plural, short
+from ..words import exact, plural, short
 
 # Fill colours by family, light enough for black text (ColorBrewer's pastels).
 FILL = {

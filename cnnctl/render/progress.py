@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .numbers import exact, loss, plural
+from ..terminal import stderr_console
+from ..words import exact, loss, plural
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
@@ -191,12 +192,6 @@ def silent_console():
     from rich.console import Console
 
     return Console(quiet=True, force_terminal=False)
-
-
-def stderr_console():
-    from rich.console import Console
-
-    return Console(file=sys.stderr, highlight=False)
 
 
 class ListingLine:

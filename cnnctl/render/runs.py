@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..errors import Problem
 from ..run_folders import RunHistory, RunInfo
-from .numbers import accuracy, exact, loss, plural
+from ..words import accuracy, exact, loss, plural
 from .table import Column, Table, num
 from .views import problem_json
 

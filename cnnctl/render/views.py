@@ -7,7 +7,7 @@ from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
-from .numbers import accuracy, both, duration, exact, plural, share, short, size
+from ..words import accuracy, both, duration, exact, plural, share, short, size
 from .table import Column, Table, clean, num
 
 LAYER = Column("Layer", squeeze=True)
@@ -760,19 +760,15 @@ def bench_json(result) -> dict:
     return data
 
 
-def _dims(shape: tuple) -> str:
-    return "x".join(map(str, shape)) or "scalar"
-
-
 def placement_rows(placement) -> list[list[str]]:
     """Where --weights put each tensor (exchange.weights.Placement): the network's tensor, the
     source's placed in it (or, for a head made anew, the one left out), the shape; then the
     tensors the source has none for (a head only training runs), which start as initialised."""
     placed = [
-        [p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {_dims(p.left_out)} left out)",
-         _dims(p.shape)] for p in placement.placed
+        [p.own, p.given if p.left_out is None else f"(made anew; {p.given} of {format_shape(p.left_out)} left out)",
+         format_shape(p.shape)] for p in placement.placed
     ]  # fmt: skip
-    return placed + [[t.own, INITIALISED, _dims(t.shape)] for t in placement.fresh]
+    return placed + [[t.own, INITIALISED, format_shape(t.shape)] for t in placement.fresh]
 
 
 INITIALISED = "(as initialised; the source has none)"  # a tensor's `From` where the source has none for it

@@ -13,8 +13,8 @@ import math
 from ..analysis.diagram import Volume
 from ..records import record
 from ..shapes import format_shape
+from ..words import exact, short
 from .mpl import matplotlib_module
-from .numbers import exact, short
 
 ROW_WIDTH = 1400
 FONT = 11  # px; the widths below take a character as 0.6 of it (Helvetica/DejaVu Sans average)

@@ -54,7 +54,7 @@ from ..device_memory import memory_guard
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
-from ..render.numbers import plural
+from ..words import plural
 from .config import TrainConfig
 from .device import resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide

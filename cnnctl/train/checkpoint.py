@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from ..catalog import refuse_run_record
 from ..errors import CnnctlError, Loc
 from ..exchange.weights import load_pt, match_weights
 from ..files import REGULAR, not_regular
+from ..run_marks import refuse_run_record
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
@@ -310,7 +310,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
     trained = f"it was trained for `{state.get('arch', '?')}`; use that ARCH (its run folder keeps architecture.json)"
     arch = state.get("arch")
     if arch and arch != graph.title and saved["input"] != here["input"]:  # another network, not another size
-        from ..catalog import is_run_folder
+        from ..run_marks import is_run_folder
 
         run = Path(path).parent
         if command == "train":
@@ -326,7 +326,7 @@ def check_same_network(state: dict[str, Any], graph, path: str | Path, command: 
             hint=hint,
         )
     if saved["input"] != here["input"]:  # the same network (or one not named) at another input
-        from ..catalog import is_run_folder
+        from ..run_marks import is_run_folder
 
         shape, run = format_shape(saved["input"]), Path(path).parent
         resize = at_input_hint(command, shape)
@@ -414,7 +414,7 @@ def resume_settings(
     folder: Path, state: dict[str, Any] | None = None, build: Callable[[dict[str, int] | None], Any] | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """The settings of the run in `folder` that build its network (config.json's `input`,
-    `member` and `head`: catalog.recorded_input and the like), and None; or, where config.json
+    `member` and `head`: run_marks.recorded_input and the like), and None; or, where config.json
     is missing or unreadable, the same told from its checkpoint (`state`, else its last.pt),
     with a note that says so (the run writes config.json again from them).
 
@@ -423,7 +423,7 @@ def resume_settings(
     anew (finetune.new_head), kept only where the network so built is the one recorded.
     `build(widths)` builds the network given as ARCH; without it (`--resume RUN` alone) the
     run's network.yaml is built, and a network the checkpoint cannot tell is one message."""
-    from ..catalog import RUN_NETWORK, read_run_config
+    from ..run_marks import RUN_NETWORK, read_run_config
 
     config, why, where = read_run_config(str(folder))
     if why is None:

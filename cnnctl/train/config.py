@@ -17,7 +17,7 @@ from ..data import is_data_set_name, looks_like_path
 from ..errors import CnnctlError, Loc, Problem, did_you_mean, shown, too_many
 from ..layers.args import ArgValueError
 from ..limits import MAX_PROBLEMS
-from ..render.numbers import plural
+from ..words import plural
 from .settings import (  # noqa: F401 (the names callers know from here)
     AUGMENTS,
     BY_NAME,

@@ -28,7 +28,7 @@ from ..data.loader import Images, Recipe
 from ..data.samples import Samples
 from ..errors import CnnctlError
 from ..graph import Graph
-from ..render.numbers import plural
+from ..words import plural
 
 PROBE = 24  # training images timed to estimate the loader's rate
 

@@ -6,7 +6,7 @@ import torch
 
 from ..device_memory import refuse_beyond_memory
 from ..errors import CnnctlError
-from ..render.numbers import size
+from ..words import size
 from .config import DEVICES
 
 

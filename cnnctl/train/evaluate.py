@@ -14,7 +14,8 @@ from ..data.stats import Stats
 from ..errors import CnnctlError, Loc, Problem, quoted
 from ..graph import Graph
 from ..graph.outputs import dense_shape
-from ..render.numbers import first, plural
+from ..shapes import format_shape
+from ..words import first, plural
 from .batches import Batches
 from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_weights, run_weights, weights_file
 from .device import resolve_device
@@ -125,7 +126,6 @@ def weighted_model(
 def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: bool, command: str) -> Weighted:
     """`weights` (--weights) placed into the compiled graph (see weighted_model)."""
     from ..exchange.pretrained import imagenet_classes, is_pretrained
-    from ..shapes import format_shape
     from .weights_from import other_input, placement_said, recorded_state
 
     model, placement, path, said = placed_weights(graph, weights, logits, command=command)
@@ -508,7 +508,7 @@ def predict(
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.title}` scores every pixel "
-            f"({'x'.join(map(str, graph.output_shape))})",
+            f"({format_shape(graph.output_shape)})",
             hint="measure it with `cnnctl evaluate RUN` (pixel accuracy and IoU per class)",
         )
     model, state, device = loaded.model, loaded.state, loaded.device
@@ -573,23 +573,10 @@ class _ImageFiles(torch.utils.data.Dataset):
             return Prediction(path, error=problem), None
         h, w, c = self.target
         try:
-            native, seen = image_as_read(path, h, w, c, self.invert)
-            seen.warnings += image_warnings(native, seen, self.background, self.invert)
-            if self.centre is None:
-                return seen, fit(native, seen, self.target)
-            return seen, self._centre(path, seen)
+            x, seen = adapt_image(path, h, w, c, self.invert, self.background, self.centre)
+            return seen, x
         except CnnctlError as exc:
             return Prediction(path, error=exc.problems[0]), None
-
-    def _centre(self, path: str, seen: Prediction) -> torch.Tensor:
-        """The evaluation recipe of photos (cnnctl.data.loader's `centre`), said in `seen`."""
-        from ..data.decode import centre_box, decode_box
-        from ..data.loader import Recipe
-
-        h, w, _ = self.target
-        x = decode_box(Path(path), self.target, centre_box(h, w, self.centre))[None]
-        seen.adapted.append(Recipe("centre", share=self.centre).said(self.target))
-        return 255 - x if self.invert else x
 
 
 def _read_images(files, target, invert, background, centre: float | None = None):
@@ -639,14 +626,38 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     return out
 
 
-def adapt_image(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
-    """An image file as a (1, c, h, w) uint8 tensor, as the network takes it, and a Prediction
-    (no classes yet) with its size and mode as read and what was done to it, in order: the
-    alpha channel dropped, the conversion to grayscale or RGB, the inversion, the padding or
-    resizing (by the rules that adapt a data set to the network for training:
-    cnnctl.data.adapt.plan, so a 28x28 digit is padded to 32x32 as MNIST was)."""
+def adapt_image(
+    path: str,
+    h: int,
+    w: int,
+    c: int,
+    invert: bool = False,
+    background: Background | None = None,
+    centre: float | None = None,
+) -> tuple[torch.Tensor, Prediction]:
+    """An image file as predict takes it: a (1, c, h, w) uint8 tensor, as the network takes it,
+    and a Prediction (no classes yet) with its size and mode as read, what may make the
+    prediction meaningless (`image_warnings`, against the training images' `background`) and
+    what was done to it, in order: the alpha channel dropped, the conversion to grayscale or
+    RGB, the inversion, the padding or resizing (by the rules that adapt a data set to the
+    network for training: cnnctl.data.adapt.plan, so a 28x28 digit is padded to 32x32 as MNIST
+    was), or with `centre` the evaluation recipe of photos (the crop's share of the resized image)."""
     native, seen = image_as_read(path, h, w, c, invert)
-    return fit(native, seen, (h, w, c)), seen
+    seen.warnings += image_warnings(native, seen, background, invert)
+    if centre is None:
+        return fit(native, seen, (h, w, c)), seen
+    return _centre(path, seen, (h, w, c), centre, invert), seen
+
+
+def _centre(path: str, seen: Prediction, target: tuple[int, int, int], share: float, invert: bool) -> torch.Tensor:
+    """The evaluation recipe of photos (cnnctl.data.loader's `centre`), said in `seen`."""
+    from ..data.decode import centre_box, decode_box
+    from ..data.loader import Recipe
+
+    h, w, _ = target
+    x = decode_box(Path(path), target, centre_box(h, w, share))[None]
+    seen.adapted.append(Recipe("centre", share=share).said(target))
+    return 255 - x if invert else x
 
 
 def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) -> torch.Tensor:

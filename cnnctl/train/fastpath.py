@@ -189,7 +189,7 @@ def decide(
 def launch_bound(step_flops: int, layers: int, peak_tflops: float) -> tuple[bool, str]:
     """Whether a training step of `step_flops` over `layers` layers spends longer launching its
     kernels than computing (at bench.STEP_SHARE of `peak_tflops`), and the figures, in words."""
-    from ..render.numbers import short
+    from ..words import short
     from .bench import STEP_SHARE
 
     arithmetic = step_flops / (peak_tflops * 1e12 * STEP_SHARE)

@@ -5,7 +5,7 @@
   built anew at the data's width (build_graph's `widths`), starts from random weights, and
   the source's tensors for it are left out; every other tensor is placed by structure. The
   run folder's config.json keeps the head (`head`), so every command that reads the run
-  builds the same network (cnnctl.catalog.run_head). From scratch the same mechanism makes
+  builds the same network (cnnctl.run_marks.run_head). From scratch the same mechanism makes
   the head of a classifier written for more classes than the data has (a bundled network's
   1,000) at the data's width (cnnctl.train.loop `_new_head`), at the rate of the rest; and a
   cnnctl run given as --weights for the data's own classes (by name) keeps its head's weights.

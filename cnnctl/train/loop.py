@@ -23,15 +23,17 @@ import torch
 from .. import worker
 from ..analysis import summarize
 from ..analysis.summary import layer_at
-from ..catalog import RUN_NETWORK, resolve_member
+from ..catalog import resolve_member
 from ..data.stats import WEIGHTS_ORIGIN
 from ..device_memory import memory_guard
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..graph import Graph
 from ..graph.outputs import dense_shape
-from ..render.numbers import plural
 from ..run_folders import now
+from ..run_marks import RUN_NETWORK
+from ..shapes import format_shape
+from ..words import plural
 from .batches import BatchSource
 from .checkpoint import (
     Checkpoint,
@@ -158,7 +160,7 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
         return
     if len(out) != 1:
         raise CnnctlError.at(
-            f"the network ends in the volume {'x'.join(map(str, out))}; a classifier ends in a vector of class scores",
+            f"the network ends in the volume {format_shape(out)}; a classifier ends in a vector of class scores",
             hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
         )
     if out[0] < len(classes):
@@ -337,7 +339,7 @@ class _Run:
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
-        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
+        notes = [*self.fast.notes, *self._model(device)]
         # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
@@ -382,7 +384,7 @@ class _Run:
         self.config_told = None  # the note that says it was told so (config.json lost), if it was
         if not resume:
             return None
-        from ..catalog import recorded_head
+        from ..run_marks import recorded_head
 
         state = load_checkpoint(resume) if resumed is None else resumed
         # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
@@ -487,7 +489,7 @@ class _Run:
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
-    def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
+    def _model(self, device: torch.device) -> list[str]:
         """The network's first weights (from the seeded global random state); notes to show."""
         from ..backend import to_torch
 
@@ -734,12 +736,12 @@ class _Run:
             source, member = None, None
         if source is not None and source.is_file():
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
-        h_w_c = "x".join(map(str, self.graph.input_shape))
+        h_w_c = format_shape(self.graph.input_shape)
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
         settings = self.config.as_dict() | {"processes": self.world.size, "input": h_w_c, "started": now()}
-        if member:  # a family's member, and any settings: what network.yaml builds (catalog.run_member)
+        if member:  # a family's member, and any settings: what network.yaml builds (run_marks.run_member)
             settings["member"] = member
-        if self.head is not None:  # the network every command reading the run builds (catalog.run_head)
+        if self.head is not None:  # the network every command reading the run builds (run_marks.run_head)
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placement is not None:  # what --weights put where: the network's tensor, the source's, the shape

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import CnnctlError, Loc, Problem
 from ..run_folders import LOCK
+from ..writing import replace_through
 
 try:
     import fcntl
@@ -58,7 +59,7 @@ def run_dir_for(out: str | None, arch: str, resume: str | None = None) -> Path:
     scp or rsync read as HOST:PATH, and no `/` of an expression, which would make folders)."""
     if resume:
         return run_folder(resume)
-    from ..render.picture import file_stem
+    from ..writing import file_stem
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(out) if out else Path("runs") / f"{file_stem(arch)}-{stamp}"
@@ -77,13 +78,6 @@ def interruption(exc: BaseException) -> BaseException | None:
     """The Ctrl-C (KeyboardInterrupt) or stop signal (SystemExit) that broke a write off, if any:
     a write failed by it is to be stopped, not told as a failed write."""
     return next((e for e in _chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
-
-
-def write_failure(exc: BaseException, folder: Path) -> str | None:
-    """Why a write into `folder` failed, in words ("the disk is full", ...), or None when
-    `exc` is not a failed write."""
-    failure = _failure(exc, folder)
-    return failure[0] if failure else None
 
 
 def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
@@ -147,7 +141,7 @@ def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None =
     """What a write of `path` that raised `exc` raises, once its temporary file `tmp` (if
     any) is removed: the Ctrl-C or stop signal that broke it off, or a WriteFailed saying
     why. Returns when `exc` is not a failed write: the caller raises it, or its own."""
-    failure = _failure(exc, path.parent)  # before the partial file goes: see write_failure
+    failure = _failure(exc, path.parent)  # before the partial file goes: see _nearly_full
     if tmp is not None:
         Path(tmp).unlink(missing_ok=True)
     stop = interruption(exc)
@@ -168,13 +162,12 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    # The temporary file is gone before the fault is read: a write of bytes that fails says why
+    # (its errno), so `_failure` needs no look at the room it took (only torch.save's does).
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        replace_through(str(path), lambda tmp: Path(tmp).write_bytes(data))
     except BaseException as exc:  # a full disk, or a Ctrl-C in the middle: no temporary file stays
-        raise_write_failure(exc, path, tmp)
-        tmp.unlink(missing_ok=True)
+        raise_write_failure(exc, path)
         if isinstance(exc, OSError):
             raise WriteFailed(path, str(exc)) from None
         raise

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnctlError
-from ..render.numbers import json_safe
 from ..run_folders import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run, now
+from ..words import json_safe
 from .rundir import WriteFailed, write_bytes, write_text
 
 TENSORBOARD_HINT = "pip install tensorboard (then: tensorboard --logdir RUN/tensorboard)"

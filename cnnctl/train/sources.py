@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ..graph import Graph
-from ..render.numbers import plural
+from ..words import plural
 from .augment import Augment
 from .batches import Batches, BatchSource
 from .config import TrainConfig

@@ -65,8 +65,8 @@ def recorded_state(path: str) -> dict | None:
     metadata: the mean, std and classes, exchange.weights.onnx_record) or a .safetensors file it
     exported (the same keys in its metadata); None for weights from elsewhere (a state_dict,
     another's safetensors or ONNX file), which record none."""
-    from ..catalog import is_checkpoint, refuse_run_record, run_of
     from ..exchange.weights import STATE_DICT_HINT, load_pt, onnx_record, safetensors_record
+    from ..run_marks import is_checkpoint, refuse_run_record, run_of
     from .checkpoint import EVALUATE, FORMAT, weights_file
 
     refuse_run_record(path, "weights")
@@ -107,7 +107,7 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
     and std, its first layer's weights cannot fit this network. An ONNX file cnnctl exported
     records no input: its mean has one number per channel, and a network of another name."""
     from ..errors import CnnctlError, Loc
-    from ..render.numbers import plural
+    from ..words import plural
 
     trained = trained_input(state)
     if trained is not None:
@@ -152,8 +152,8 @@ def trained_elsewhere(weights: str, trained: str, graph, command: str) -> Cnnctl
     """The weights of `weights`, trained at input `trained` (other_input), do not fit `graph`:
     its size decides the shapes of the layers after the last pooling (an fc's inputs). The hint
     is `command`'s way to that input: --input, else a copy of the network file; or the run alone."""
-    from ..catalog import run_of
     from ..errors import Loc
+    from ..run_marks import run_of
     from .checkpoint import TAKES_RUN, at_input_hint, run_alone_hint, weights_file
 
     hint = at_input_hint(command, trained)

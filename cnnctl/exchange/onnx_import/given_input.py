@@ -36,7 +36,7 @@ def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
     network file reads one image, and a size worked out from the batch is then that image's)."""
     from onnx import TensorProto
 
-    from ...render.numbers import plural
+    from ...words import plural
 
     dims = list(given.type.tensor_type.shape.dim)
     layout = NHWC if given.type.tensor_type.elem_type == TensorProto.UINT8 else NCHW

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-from ...catalog import CHECKPOINT_MAGIC
+from ...run_marks import CHECKPOINT_MAGIC
 
 ZIP = b"PK\x03\x04"  # a zip archive's first bytes (torch.save's and torch.jit.save's)
 END = b"PK\x05\x06"  # its end of central directory record

@@ -60,7 +60,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     classes = record.get("classes", [])
     said = ""
     if classes:
-        from ...render.numbers import first
+        from ...words import first
 
         said = f"# Trained on {len(classes):,} classes, by output index: {_comment(first(classes, 10), 200)}"
     producer = _comment(" ".join(x for x in (model.producer_name, model.producer_version) if x))
