@@ -545,3 +545,16 @@ def test_the_safetensors_hint_names_the_member_with_its_settings(tmp_path, monke
     assert f"cnnctl train|evaluate|predict {net}:big,depth=2 --weights {out} " in said, said  # as given: a path
     code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(tmp_path / "w.py"))
     assert code == 0 and f"import {class_name('fam_big')}" in said, err  # a class is named by the member
+
+
+def test_a_name_with_quotes_backslashes_and_an_esc_exports_as_python_and_is_escaped(monkeypatch, capsys, tmp_path):
+    # `"""` would end the docstring, `\N` is a syntax error in one, an ESC would reach the terminal
+    net = tmp_path / "q.yaml"
+    net.write_text('name: "q\\"\\"\\"z\\\\N \\e[31mY"\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\n')
+    code, out, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "q.py"))
+    assert code == 0, err
+    assert "\x1b" not in out + err and 'q"""z\\N \\x1b[31mY as PyTorch source' in out
+    source = (tmp_path / "q.py").read_text()
+    assert "\x1b" not in source and source.startswith("\"\"\"q'''z/N \\\\x1b[31mY: written by cnnctl from q.yaml.")
+    done = subprocess.run([RUFF, "check", "--isolated", str(tmp_path / "q.py")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

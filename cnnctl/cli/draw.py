@@ -3,7 +3,7 @@
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError
+from ..errors import CnnctlError, one_line
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _print_json, _warn, examples
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
@@ -89,7 +89,8 @@ def draw_cmd(
         _print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
-        sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
+        opened = opener.get(fmt, "open it in a browser or viewer")
+        sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped
     return 0
 
 

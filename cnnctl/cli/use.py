@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, Loc, Problem
+from ..errors import CnnctlError, Loc, Problem, one_line
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
@@ -155,7 +155,7 @@ def export_cmd(
     else:
         lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
     lines.append(_how_to_use(done, graph, _arch_again(arch, input, graph)))
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
     return 0
 
 
@@ -431,7 +431,7 @@ def bench_cmd(
     modes = ("forward", "train") if mode == "both" else (mode,)
     from ..render.progress import TerminalBar
 
-    doing = f"timing {graph.title} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
+    doing = f"timing {one_line(graph.title)} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
     with TerminalBar(doing, "steps", steady=True) as progress:
         result = bench(
             graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,
