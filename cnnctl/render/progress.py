@@ -10,6 +10,7 @@ import sys
 import time
 
 from .numbers import exact, loss, plural
+from .table import color_system
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
@@ -174,7 +175,7 @@ def _stdout_console():
         def on_broken_pipe(self) -> None:
             _reader_gone(self)
 
-    return Lines(stderr=False, highlight=False)
+    return Lines(stderr=False, highlight=False, color_system=color_system())
 
 
 def _reader_gone(console) -> None:
@@ -196,7 +197,7 @@ def silent_console():
 def stderr_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, color_system=color_system())
 
 
 class ListingLine:

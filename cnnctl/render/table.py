@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -234,7 +235,8 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    console = Console(file=file, width=width, force_terminal=True if file is not None else None)
+    terminal = True if file is not None else None
+    console = Console(file=file, width=width, force_terminal=terminal, color_system=color_system())
     columns, rows = shown(table), cells(table)
     natural = [max([cell_len(clean(c.name))] + [cell_len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     gaps = 2 * (len(natural) - 1)  # one space of padding and one of box between columns
@@ -273,6 +275,13 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
         console.print()
     for note in table.notes:
         console.print(Text(clean(note)), soft_wrap=True)
+
+
+def color_system() -> str | None:
+    """rich's `color_system` for every console cnnctl opens: None (no escape codes at all) where
+    NO_COLOR is set (https://no-color.org): rich itself drops only the colours and keeps bold,
+    and who sets it wants plain text."""
+    return None if os.environ.get("NO_COLOR") else "auto"
 
 
 def _fit(columns: list[Column], natural: list[int], room: int) -> list[int]:
