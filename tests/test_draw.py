@@ -539,3 +539,11 @@ def test_mermaid_writes_its_entity_start_as_an_entity():
     from cnnctl.render.diagram import _mermaid
 
     assert _mermaid('a#quot;"&<b>\x1b') == "a#35;quot;#quot;#amp;#lt;b#gt;\\x1b"
+
+
+def test_format_offers_text_and_json_not_a_table(monkeypatch, capsys):
+    # `draw --help` offered `--format table|json`; draw prints no table
+    code, out, _ = run_main(monkeypatch, capsys, "draw", "--help")
+    assert code == 0 and "--format text|json" in out and "table|json" not in out
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--format", "csv")
+    assert code == 2 and "--format expected one of text, json" in err

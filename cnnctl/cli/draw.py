@@ -5,8 +5,8 @@ from typing import Annotated, Optional
 
 from ..errors import CnnctlError, one_line
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
-from .common import Format, _print_json, _warn, examples
-from .options import arch_argument, choice, format_option, input_option, option, whole, words
+from .common import _print_json, _warn, examples
+from .options import arch_argument, choice, input_option, option, whole, words
 
 
 @examples(
@@ -28,7 +28,11 @@ def draw_cmd(
                                  complete=words("graph", "volumes"),
                                  help="graph: layers, clusters and skips; volumes: the course's volumes (sequential "
                                  "networks). Default: graph.")] = "graph",
-    format: Annotated[Format, format_option(Format.table, Format.json)] = Format.table,
+    format: Annotated[str, option("-f", "--format", parser=choice(("text", "json", "table")), metavar="text|json",
+                                  complete=words("text", "json"),
+                                  help="text: a line saying what was written (`table`, as other commands call it, "
+                                  "too); json: what is drawn, its boxes, edges and clusters, on stdout. "
+                                  "Default: text.")] = "text",
 ) -> int:  # fmt: skip
     """Draw the network: a graph (SVG, PNG, PDF by Graphviz; DOT; Mermaid) or the course's volumes.
 
@@ -50,7 +54,7 @@ def draw_cmd(
 
     graph = common._load(arch, input)
     named = output is not None
-    out = output if named else None if format is Format.json else picture.default_name(graph.title)
+    out = output if named else None if format == "json" else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
     if out and not named:
         picture.refuse_existing(out)  # before the layout, which can take a while
@@ -85,7 +89,7 @@ def draw_cmd(
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     _warn(graph)
-    if format is Format.json:
+    if format == "json":
         _print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
