@@ -228,9 +228,10 @@ def _how_to_use(done, graph, arch: str) -> str:
 )
 def evaluate_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
-    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
+                                                complete=complete_run)] = None,
     data: Annotated[Optional[str], option("--data", help=evaluation_data_help())] = None,
-    data_dir: Annotated[Optional[str], option("--data-dir", help=data_dir_help())] = None,
+    data_dir: Annotated[Optional[str], option("--data-dir", metavar="DIR", help=data_dir_help())] = None,
     split: Annotated[Optional[str], option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS),
                                            complete=words(*SPLITS),
                                            help="Which images: the run's validation split, the data's test split "
@@ -291,7 +292,8 @@ def predict_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
                                           "subfolders).")],
-    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
+                                                complete=complete_run)] = None,
     weights: Annotated[Optional[str], weights_options()[0]] = None,
     mean: Annotated[Optional[tuple], weights_options()[1]] = None,
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
