@@ -466,3 +466,12 @@ def test_no_color_means_no_escape_codes_at_all(monkeypatch):
     from cnnctl.render.progress import stderr_console
 
     assert stderr_console().color_system is None
+
+
+def test_a_narrow_terminal_wraps_a_shorthand_between_its_words_only():
+    # at 40 columns fc3's shorthand was broken inside a word: `act=softma` over `x`
+    s = summarize(cnnctl.load("lenet5"))
+    out = strip_ansi(draw(summary_table(s), 40))
+    assert "act=softmax" in out and "softma\n" not in out.replace(" ", "")
+    written = {w for line in out.splitlines() for w in line.split()}
+    assert {"f=5", "n=6", "act=tanh", "act=softmax", "f=2", "s=2"} <= written
