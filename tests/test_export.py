@@ -558,3 +558,23 @@ def test_a_name_with_quotes_backslashes_and_an_esc_exports_as_python_and_is_esca
     assert "\x1b" not in source and source.startswith("\"\"\"q'''z/N \\\\x1b[31mY: written by cnnctl from q.yaml.")
     done = subprocess.run([RUFF, "check", "--isolated", str(tmp_path / "q.py")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth"])
+def test_a_pt_or_pth_file_is_ambiguous_unless_torchscript_is_asked_for(suffix, monkeypatch, capsys, tmp_path):
+    # `-o model.pt` silently wrote TorchScript where a PyTorch user expects a state_dict; `.pth` was refused
+    out = tmp_path / f"model{suffix}"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out))
+    assert code == 2 and not out.exists()
+    assert f"ends in {suffix}, which PyTorch uses for a state_dict (torch.save) and for TorchScript alike" in err
+    stem = tmp_path / "model"
+    assert f"name it {stem}.ts, or give --format torchscript" in err and f"-o {stem}.py" in err
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--format", "torchscript")
+    assert code == 0 and "as TorchScript" in said, err
+    assert isinstance(torch.jit.load(str(out)), torch.jit.ScriptModule)
+
+
+def test_format_json_with_a_file_of_no_known_suffix_says_how_to_get_both(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "m2.model"), "-f", "json")
+    assert code == 2 and "--format json asks for the report as JSON, so it cannot name the file's format too" in err
+    assert "end the name in .onnx, .ts (TorchScript), .py or .safetensors" in err

@@ -86,7 +86,9 @@ def data_dir_help() -> str:
 def export_cmd(
     arch: Annotated[str, arch_argument()],
     output: Annotated[str, option("-o", "--output", metavar="FILE",
-                                  help="The file: .onnx, .ts (TorchScript), .py, or .safetensors (the weights).")],
+                                  help="The file: .onnx, .ts (TorchScript), .py (and, trained, its weights "
+                                  "as a state_dict beside it: NAME.pt), or .safetensors (the weights). .pt and "
+                                  ".pth: TorchScript with --format torchscript only.")],
     input: Annotated[Optional[str], input_option()] = None,
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
                                                 help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
@@ -111,7 +113,9 @@ def export_cmd(
     as the network's own (its layer paths), for `--weights FILE.safetensors`; it is read back so
     before it is kept. --format onnx|torchscript|pytorch|safetensors picks what is written
     (default: from FILE's suffix: .onnx, .ts, .py, .safetensors); --format json prints the
-    report as JSON.
+    report as JSON (the suffix then names the format). .pt and .pth, a state_dict as often as
+    TorchScript, are written only as TorchScript asked for (--format torchscript); a trained
+    network's state_dict is written beside its source (-o NAME.py: NAME.pt too).
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
     how `cnnctl predict` adapts an image to the input, and the class names. With a checkpoint
@@ -122,7 +126,7 @@ def export_cmd(
     from ..exchange.export import NAMES, export, format_for, refuse_target
 
     report = format in ("json", "table")
-    fmt = format_for(output, None if report else format)
+    fmt = format_for(output, None if report else format, json_report=format == "json")
     from ..catalog import run_input
 
     if weights is None:
