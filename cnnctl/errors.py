@@ -210,8 +210,8 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     # word is at least 3/7 of the longer, so other lengths cannot be close.
     numbers = _NUMBER.findall(word)
     choices = list(choices)
-    # a digit dropped, and nothing else: `lenet4` is not `resnet34`
-    dropped = [c for c in choices if _digit_dropped(numbers, _NUMBER.findall(c)) and edits(word, c) == 1]
+    # a digit dropped, and nothing else: `lenet4` is not `resnet34`, `conv1x` not `conv19`
+    dropped = [c for c in choices if len(c) == len(word) + 1 and _digit_dropped(word, c)]
     choices = [c for c in choices if _NUMBER.findall(c) == numbers] + dropped
     begun = [c for c in choices if c != word and c.lower().startswith(word.lower())] if len(word) >= 2 else []
     if len(begun) == 1:
@@ -230,15 +230,13 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 _NUMBER = re.compile(r"[0-9]+")  # the numbers written in a name, compared as written (`b0`, `x4090`)
 
 
-def _digit_dropped(typed: list[str], meant: list[str]) -> bool:
-    """Whether the numbers `typed` are those `meant` but one, written with one of its digits dropped."""
-    if len(typed) != len(meant):
-        return False
-    differ = [(t, m) for t, m in zip(typed, meant, strict=True) if t != m]
-    if len(differ) != 1:
-        return False
-    t, m = differ[0]
-    return len(m) == len(t) + 1 and any(m[:i] + m[i + 1 :] == t for i in range(len(m)))
+def _digit_dropped(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one digit of a number dropped, and nothing else (`h10`,
+    `h100`); not a whole number (`conv` is not `conv1`, a name without its number)."""
+    digit = [c.isdigit() for c in meant] + [False]  # [-1]: False, before the first character
+    return any(
+        digit[i] and (digit[i - 1] or digit[i + 1]) and meant[:i] + meant[i + 1 :] == typed for i in range(len(meant))
+    )
 
 
 def _slip(typed: str, meant: str) -> tuple[int, bool, int, int]:

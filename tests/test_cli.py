@@ -494,6 +494,7 @@ def test_a_dropped_digit_is_a_slip_but_another_number_is_not():
     assert did_you_mean("vgg1", ["vgg16", "alexnet"]) == "did you mean `vgg16`?"
     assert did_you_mean("float6", ["float8x", "float64"]) == "did you mean `float64`?"
     assert did_you_mean("float640", ["float64"]) is None  # a digit added is another number
+    assert did_you_mean("conv1x", ["conv19", "conv1"]) == "did you mean `conv1`?"  # no digit dropped: a key added
     assert did_you_mean("conv", ["conv1"]) is None  # no number where the choice has one: not a beginning
     assert did_you_mean("res", ["resnet18", "resnet50"]) is None  # the beginning of two: neither
 
