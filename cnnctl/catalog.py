@@ -133,7 +133,7 @@ def _settable(name: str) -> tuple[str, str, str] | None:
         return None
     files = bundled()
     family = family_of(name.lower(), files) if name.lower() in files else None
-    return (family[0], os.path.basename(family[0]), family[1]) if family is not None else None
+    return (family[0], shown_bundled(family[0]), family[1]) if family is not None else None
 
 
 def _resolve(arg: str) -> tuple[str, str, str | None]:
@@ -149,6 +149,8 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
                 "(RUN/best.pt) is understood alone",
             )
         return arg, arg, None
+    if not arg.lower().endswith(SUFFIXES) and os.path.isfile(arg + ".yaml"):  # `lenet5` for ./lenet5.yaml
+        return _resolve(arg + ".yaml")
     stem = os.path.basename(os.path.normpath(arg))
     for suffix in SUFFIXES:
         if stem.lower().endswith(suffix):
@@ -157,7 +159,7 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     files = bundled()
     if os.path.isdir(arg):
         if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
-            return files[name], f"{name}.yaml", None
+            return files[name], shown_bundled(files[name]), None
         raise _folder_error(arg)
     if os.path.exists(arg):
         raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
@@ -166,15 +168,15 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     parent = os.path.dirname(os.path.normpath(arg))
     bare = parent in ("", ".") or not os.path.exists(parent)
     if name in files and bare:
-        return files[name], f"{name}.yaml", None
+        return files[name], shown_bundled(files[name]), None
     family = family_of(name, files) if bare else None
     if family is not None:  # a bundled member (`efficientnet_b3`): its family's file, the member
-        return family[0], os.path.basename(family[0]), family[1]
+        return family[0], shown_bundled(family[0]), family[1]
     if parent not in ("", "."):
         _missing_run(arg, parent, files.get(name) and name)
     members = families()
     names = [*files, *ALIASES, *(f"{family}_{m}" for family, named in members.items() for m in named)]
-    hint = did_you_mean(stem, names)
+    hint = did_you_mean(stem, names, family=True)  # `lenet6`: no slip, but `lenet5` is named
     listing = "bundled: " + ", ".join(files) + "; aliases: " + ", ".join(f"{a} ({t})" for a, t in ALIASES.items())
     listing += "; members of families, as FAMILY_MEMBER: " + "; ".join(
         f"{family} ({', '.join(named)})" for family, named in members.items()
@@ -183,6 +185,12 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         f"no file `{arg}` here, and no bundled architecture called `{stem}`",
         hint=f"{hint} ({listing})" if hint else listing,
     )
+
+
+def shown_bundled(path: str) -> str:
+    """How a bundled network's file is named in headers, messages and JSON (`bundled: lenet5.yaml`):
+    apart from a file of the same name in the working directory, which a bare name also reads."""
+    return f"bundled: {os.path.basename(path)}"
 
 
 def _broken_link(link: str) -> CnnctlError:

@@ -6,6 +6,7 @@ catches `CnnctlError` alone: any other exception escaping is a bug in cnnctl.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 
@@ -186,15 +187,18 @@ def other_numbers(word: str, choices: Iterable[str]) -> list[str]:
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The choice nearest to a misspelt `word`, or None when nothing is close.
 
-    Only a choice with the same numbers as `word` is a candidate: a number written differently
+    Only a choice with the same numbers as `word` is a candidate, or with one digit more that
+    `word` dropped (`resnet5` for `resnet50`, `h10` for `h100`): a number written differently
     is another thing, not a slip (`float8` is not `float64`, `rtx5090` not `rtx4090`, `vgg19`
     not `vgg16`), and a hint names a spelling only where it means the same.
-    Which choices are close is difflib's (a ratio of at least 0.6); among them the fewest
-    edits win (a character changed, added, dropped, or two swapped), then a key pressed twice,
-    then the nearest length: `adamq` is one change from `adamw` and one deletion from `adam`,
-    and a changed key is the likelier slip (difflib alone prefers the shorter word); but
-    `adamm` is `adam` with its last key pressed twice, likelier than `adamw` with an `m` for
-    a `w`.
+    A `word` that begins exactly one candidate names it, however short (`acc` for `accuracy`).
+    Otherwise which choices are close is difflib's (a ratio of at least 0.6); among them the
+    fewest edits win (a character changed, added, dropped, or two swapped), then a key pressed
+    twice, then the longer beginning in common (the first keys are the surest: `summery` is as
+    many edits from `memory` as from `summarize`), then the nearest length: `adamq` is one
+    change from `adamw` and one deletion from `adam`, and a changed key is the likelier slip
+    (difflib alone prefers the shorter word); but `adamm` is `adam` with its last key pressed
+    twice, likelier than `adamw` with an `m` for a `w`.
     """
     import difflib  # only on the error path: it slows every start-up otherwise
     from functools import partial
@@ -205,9 +209,14 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     # difflib's ratio is 2M/(a+b) for M matching characters: at the 0.6 cutoff the shorter
     # word is at least 3/7 of the longer, so other lengths cannot be close.
     numbers = _NUMBER.findall(word)
-    similar = (
-        c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)) and _NUMBER.findall(c) == numbers
-    )
+    choices = list(choices)
+    # a digit dropped, and nothing else: `lenet4` is not `resnet34`, `conv1x` not `conv19`
+    dropped = [c for c in choices if len(c) == len(word) + 1 and _digit_dropped(word, c)]
+    choices = [c for c in choices if _NUMBER.findall(c) == numbers] + dropped
+    begun = [c for c in choices if c != word and c.lower().startswith(word.lower())] if len(word) >= 2 else []
+    if len(begun) == 1:
+        return begun[0]
+    similar = (c for c in choices if 3 * max(len(c), len(word)) <= 7 * min(len(c), len(word)))
     candidates = list(islice(similar, HINT_CHOICES))
     if not candidates:  # difflib wants n > 0
         return None
@@ -221,9 +230,19 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
 _NUMBER = re.compile(r"[0-9]+")  # the numbers written in a name, compared as written (`b0`, `x4090`)
 
 
-def _slip(typed: str, meant: str) -> tuple[int, bool, int]:
+def _digit_dropped(typed: str, meant: str) -> bool:
+    """Whether `typed` is `meant` with one digit of a number dropped, and nothing else (`h10`,
+    `h100`); not a whole number (`conv` is not `conv1`, a name without its number)."""
+    digit = [c.isdigit() for c in meant] + [False]  # [-1]: False, before the first character
+    return any(
+        digit[i] and (digit[i - 1] or digit[i + 1]) and meant[:i] + meant[i + 1 :] == typed for i in range(len(meant))
+    )
+
+
+def _slip(typed: str, meant: str) -> tuple[int, bool, int, int]:
     """How unlikely a slip `typed` is for `meant`, least first (see closest)."""
-    return edits(typed, meant), not pressed_twice(typed, meant), abs(len(meant) - len(typed))
+    begun = len(os.path.commonprefix([typed, meant]))
+    return edits(typed, meant), not pressed_twice(typed, meant), -begun, abs(len(meant) - len(typed))
 
 
 def pressed_twice(typed: str, meant: str) -> bool:

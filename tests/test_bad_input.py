@@ -179,7 +179,7 @@ def test_a_folder_named_like_a_bundled_network_does_not_hide_it(tmp_path, monkey
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "resnet18").mkdir()
-    assert resolve("resnet18") == (bundled()["resnet18"], "resnet18.yaml")
+    assert resolve("resnet18") == (bundled()["resnet18"], "bundled: resnet18.yaml")
     with pytest.raises(CnnctlError, match="is a directory"):  # a path to the folder means the folder
         resolve("resnet18/")
 

@@ -87,20 +87,20 @@ def test_csv_from_the_cli_is_machine_readable():
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]
 
 
-@pytest.mark.parametrize("columns", [None, 80])
-def test_list_piped_wraps_its_descriptions_to_the_width(columns):
-    # piped, `cnnctl list` wrote 297-character lines: the descriptions wrap within $COLUMNS, else 100
+@pytest.mark.parametrize("columns", [None, 40])
+def test_list_piped_is_one_line_per_network_whatever_columns_says(columns):
+    # piped, `cnnctl list` wrapped its descriptions to $COLUMNS (else 100): `cnnctl list | grep` cut them;
+    # summarize's plain text never wraps, nor now list's
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     if columns:
         env["COLUMNS"] = str(columns)
     run = subprocess.run([sys.executable, "-m", "cnnctl", "list"], capture_output=True, text=True, timeout=60, env=env)
     lines = run.stdout.splitlines()
-    assert run.returncode == 0 and max(map(len, lines)) <= (columns or 100)
     rows = list(csv.DictReader(io.StringIO(cli("list", "-f", "csv").stdout)))
-    assert max(len(r["Description"]) for r in rows) > 100  # (else nothing needed wrapping)
+    assert run.returncode == 0 and max(len(r["Description"]) for r in rows) > 100  # (one would have wrapped)
     start = lines[1].index("Description")
-    told = " ".join(ln[start:] for ln in lines[3:] if len(ln) > start)  # each description, its lines joined
-    assert " ".join(r["Description"] for r in rows) == told  # every word kept, in order
+    listed = [ln for ln in lines[3:] if ln.strip() and not ln.startswith(" ")]  # a network's row
+    assert [ln[start:] for ln in listed[: len(rows)]] == [r["Description"] for r in rows]  # each whole, on its row
 
 
 def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
@@ -185,6 +185,19 @@ def test_a_folder_of_network_files_lists_them(monkeypatch, capsys):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     err = mistake(monkeypatch, capsys, "summarize", "architectures")
     assert "`architectures` is a directory of network files: architectures/alexnet.yaml" in err
+
+
+def test_a_file_here_wins_over_a_bundled_name_and_the_header_says_which_was_read(tmp_path, monkeypatch, capsys):
+    # `lenet5` read the bundled LeNet-5 though ./lenet5.yaml was there, and both headers said `(lenet5.yaml)`
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--format", "json")
+    assert code == 0 and json.loads(out)["file"] == "bundled: lenet5.yaml" and json.loads(out)["totals"]["layers"] == 7
+    (tmp_path / "lenet5.yaml").write_text("name: mine\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\n")
+    for arg in ("lenet5", "lenet5.yaml"):
+        code, out, err = run_main(monkeypatch, capsys, "summarize", arg)
+        assert code == 0 and out.startswith("mine  (lenet5.yaml)\n"), out + err
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "resnet18")
+    assert code == 0 and out.startswith("resnet18  (bundled: resnet18.yaml)\n"), out + err
 
 
 @pytest.mark.parametrize(
@@ -277,8 +290,8 @@ def test_did_you_mean_never_names_another_number(monkeypatch, capsys):
     assert did_you_mean("float8", floats, family=True) == others
     assert did_you_mean("conv9", [f"conv{i}" for i in range(1, 9)], family=True).endswith("`conv6`, ...")  # six
     assert did_you_mean("conv", ["conv1"], family=True) is None  # no number: not its family
-    err = mistake(monkeypatch, capsys, "summarize", "lenet6")
-    assert "did you mean" not in err and "hint: bundled: " in err and "lenet5" in err
+    err = mistake(monkeypatch, capsys, "summarize", "lenet6")  # no slip, but named as its family
+    assert "did you mean" not in err and "hint: the same name with other numbers: `lenet5` (bundled: " in err
     err = mistake(monkeypatch, capsys, "summarize", "lenet5", "--dtype", "float8")
     assert "did you mean" not in err and "expected one of float32, float16, bfloat16, float64" in err
     err = mistake(monkeypatch, capsys, "flops", "lenet5", "--profile", "rtx5090")
@@ -457,3 +470,42 @@ def test_more_networks_than_summarize_takes_hint_compare(monkeypatch, capsys):
                    "  hint: to set networks side by side: cnnctl compare lenet5 alexnet\n")  # fmt: skip
     err = mistake(monkeypatch, capsys, "draw", "lenet5", "alexnet")  # draws one network: its --help
     assert "hint: `cnnctl draw --help`" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["summarize", "resnet5"], "did you mean `resnet50`?"),  # a digit dropped
+        (["flops", "lenet5", "--profile", "h10"], "did you mean `h100`?"),  # not `a10`: the first keys are surer
+        (["summery", "lenet5"], "did you mean `summarize`?"),  # not `memory`, as many edits away
+        (["plot", "--metric", "acc"], "(did you mean `accuracy`?)"),  # the one it begins
+        (["roofline"], "`cnnctl flops ARCH --profile h100`"),
+        (["profile"], "`cnnctl flops ARCH --profile h100`"),
+        (["onnx"], "`cnnctl export ARCH -o net.onnx` writes ONNX; `cnnctl import FILE.onnx` reads it"),
+        (["tensorboard"], "`cnnctl train ARCH --data DATA --tensorboard`"),
+    ],
+)
+def test_did_you_mean_finds_a_dropped_digit_a_beginning_and_other_tools_words(args, hint, monkeypatch, capsys):
+    assert hint in mistake(monkeypatch, capsys, *args)
+
+
+def test_a_dropped_digit_is_a_slip_but_another_number_is_not():
+    from cnnctl.errors import did_you_mean
+
+    assert did_you_mean("vgg1", ["vgg16", "alexnet"]) == "did you mean `vgg16`?"
+    assert did_you_mean("float6", ["float8x", "float64"]) == "did you mean `float64`?"
+    assert did_you_mean("float640", ["float64"]) is None  # a digit added is another number
+    assert did_you_mean("conv1x", ["conv19", "conv1"]) == "did you mean `conv1`?"  # no digit dropped: a key added
+    assert did_you_mean("conv", ["conv1"]) is None  # no number where the choice has one: not a beginning
+    assert did_you_mean("res", ["resnet18", "resnet50"]) is None  # the beginning of two: neither
+
+
+def test_an_option_before_the_command_is_cnnctls_own(monkeypatch, capsys):
+    # `cnnctl --verbose summarize lenet5` was told "`summarize` has no option `--verbose`"
+    err = mistake(monkeypatch, capsys, "--verbose", "summarize", "lenet5")
+    assert err.startswith("error: `cnnctl` itself has no option `--verbose`\n"), err
+    assert "the options before COMMAND are cnnctl's own: --version" in err and "summarize --help" not in err
+    err = mistake(monkeypatch, capsys, "--format", "json", "summarize", "lenet5")
+    assert "--format is an option of `summarize`: give it after the command (`cnnctl summarize ... --format`)" in err
+    err = mistake(monkeypatch, capsys, "summarize", "lenet5", "--verbose")
+    assert err.startswith("error: `summarize` has no option `--verbose`"), err

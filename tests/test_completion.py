@@ -40,7 +40,7 @@ def test_bash_completes_commands_and_options():
     ("typed", "expected"),
     [
         ("cnnctl summarize lenet5 --format ", ["table", "json", "csv", "markdown"]),
-        ("cnnctl draw lenet5 --format ", ["table", "json"]),  # draw writes no csv
+        ("cnnctl draw lenet5 --format ", ["text", "json"]),  # draw writes a line or JSON
         ("cnnctl train lenet5 --device c", ["cpu", "cuda"]),
         ("cnnctl memory lenet5 --device ", ["cuda", "cpu"]),
         ("cnnctl train lenet5 --optimizer a", ["adam", "adamw"]),

@@ -536,3 +536,42 @@ def test_json_lists_what_was_drawn(monkeypatch, capsys, tmp_path):
     assert len(data["edges"]) == len({(i, n.index) for n in graph.nodes for i in n.inputs})
     inception = [c for c in data["clusters"] if c["path"].startswith("inception")]
     assert len(inception) == 9  # 3a, 3b, 4a-4e, 5a, 5b
+
+
+# A name with an ESC, markup of rich and of Mermaid, and quotes: each output shows it as written.
+HOSTILE_NAME = 'name: "[bold red]x\\e[31mY <b>&#quot; \\"q\\""\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\n'
+
+
+@pytest.mark.parametrize("suffix", ["dot", "mmd", "volumes.svg"] + (["svg"] if HAS_DOT else []))
+def test_a_name_with_control_characters_draws_and_is_escaped(suffix, tmp_path, monkeypatch, capsys):
+    (tmp_path / "mk.yaml").write_text(HOSTILE_NAME)
+    out = tmp_path / f"mk.{suffix}"
+    style = ["--style", "volumes"] if suffix == "volumes.svg" else []
+    code, said, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "mk.yaml"), "-o", str(out), *style)
+    assert code == 0, err
+    assert "\x1b" not in said + err and "[bold red]x\\x1b[31mY" in said  # the terminal is not driven by it
+    text = out.read_text()
+    assert "\x1b" not in text
+    if suffix == "mmd":  # the title is a YAML (JSON) string: its backslash is written `\\`
+        assert json.loads(text.splitlines()[1].removeprefix("title: ")).startswith("[bold red]x\\x1b[31mY #lt;b")
+    else:
+        assert "x\\x1b[31mY" in text
+    if suffix.endswith("svg"):  # well-formed XML, and the title reads as written
+        shown = "".join(ET.fromstring(text).itertext())
+        assert '[bold red]x\\x1b[31mY <b>&#quot; "q"' in shown
+    elif suffix == "mmd":  # `#` is Mermaid's entity start: `#quot;` in a name is written so as to read as written
+        assert "&#35;quot;" not in text and "#amp;#35;quot;" in text
+
+
+def test_mermaid_writes_its_entity_start_as_an_entity():
+    from cnnctl.render.diagram import _mermaid
+
+    assert _mermaid('a#quot;"&<b>\x1b') == "a#35;quot;#quot;#amp;#lt;b#gt;\\x1b"
+
+
+def test_format_offers_text_and_json_not_a_table(monkeypatch, capsys):
+    # `draw --help` offered `--format table|json`; draw prints no table
+    code, out, _ = run_main(monkeypatch, capsys, "draw", "--help")
+    assert code == 0 and "--format text|json" in out and "table|json" not in out
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--format", "csv")
+    assert code == 2 and "--format expected one of text, json" in err

@@ -546,3 +546,36 @@ def test_the_safetensors_hint_names_the_member_with_its_settings(tmp_path, monke
     assert f"cnnctl train|evaluate|predict {net}:big,depth=2 --weights {out} " in said, said  # as given: a path
     code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(tmp_path / "w.py"))
     assert code == 0 and f"import {class_name('fam_big')}" in said, err  # a class is named by the member
+
+
+def test_a_name_with_quotes_backslashes_and_an_esc_exports_as_python_and_is_escaped(monkeypatch, capsys, tmp_path):
+    # `"""` would end the docstring, `\N` is a syntax error in one, an ESC would reach the terminal
+    net = tmp_path / "q.yaml"
+    net.write_text('name: "q\\"\\"\\"z\\\\N \\e[31mY"\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\n')
+    code, out, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "q.py"))
+    assert code == 0, err
+    assert "\x1b" not in out + err and 'q"""z\\N \\x1b[31mY as PyTorch source' in out
+    source = (tmp_path / "q.py").read_text()
+    assert "\x1b" not in source and source.startswith("\"\"\"q'''z/N \\\\x1b[31mY: written by cnnctl from q.yaml.")
+    done = subprocess.run([RUFF, "check", "--isolated", str(tmp_path / "q.py")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth"])
+def test_a_pt_or_pth_file_is_ambiguous_unless_torchscript_is_asked_for(suffix, monkeypatch, capsys, tmp_path):
+    # `-o model.pt` silently wrote TorchScript where a PyTorch user expects a state_dict; `.pth` was refused
+    out = tmp_path / f"model{suffix}"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out))
+    assert code == 2 and not out.exists()
+    assert f"ends in {suffix}, which PyTorch uses for a state_dict (torch.save) and for TorchScript alike" in err
+    stem = tmp_path / "model"
+    assert f"name it {stem}.ts, or give --format torchscript" in err and f"-o {stem}.py" in err
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--format", "torchscript")
+    assert code == 0 and "as TorchScript" in said, err
+    assert isinstance(torch.jit.load(str(out)), torch.jit.ScriptModule)
+
+
+def test_format_json_with_a_file_of_no_known_suffix_says_how_to_get_both(monkeypatch, capsys, tmp_path):
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "m2.model"), "-f", "json")
+    assert code == 2 and "--format json asks for the report as JSON, so it cannot name the file's format too" in err
+    assert "end the name in .onnx, .ts (TorchScript), .py or .safetensors" in err

@@ -227,7 +227,7 @@ def test_the_members_that_are_bundled_files_too_are_the_same_networks():
 # -- choosing a member ---------------------------------------------------------------------------------
 def test_a_bundled_member_resolves_to_its_family_file():
     file, display, member = resolve_member("efficientnet_b3")
-    assert (file, display, member) == (bundled()["efficientnet"], "efficientnet.yaml", "b3")
+    assert (file, display, member) == (bundled()["efficientnet"], "bundled: efficientnet.yaml", "b3")
     assert resolve_member("regnet_y_8gf")[2] == "y_8gf"
     assert resolve_member("efficientnet_b0")[2] is None  # a file of its own wins
     assert resolve_member("efficientnet")[2] is None  # the family alone: the file's own arguments
@@ -296,7 +296,7 @@ def _problems(source: str) -> list:
 def test_an_unknown_member_lists_the_known_ones_at_the_files_variants():
     (p,) = _problems("efficientnet_b9")
     assert p.message == "`efficientnet` has no member `b9`"
-    assert (p.loc.file, p.loc.line) == ("efficientnet.yaml", _line("efficientnet", "variants:"))
+    assert (p.loc.file, p.loc.line) == ("bundled: efficientnet.yaml", _line("efficientnet", "variants:"))
     assert p.hint == "its members: b0, b1, b2, b3, b4, b5, b6, b7"
     (p,) = _problems("regnet.yaml:y_8GF")
     assert "did you mean `y_8gf`?" in p.hint

@@ -454,3 +454,24 @@ def test_a_diverging_loss_keeps_to_its_column():
     assert loss(0.12345) == "0.1235" and loss(2.302585) == "2.3026"
     assert loss(7637695449003273630805009629184.0) == "7.638e+30"
     assert loss(float("nan")) == "nan" and loss(float("inf")) == "inf"
+
+
+def test_no_color_means_no_escape_codes_at_all(monkeypatch):
+    # rich drops colours for NO_COLOR but kept bold: `^[[1m` on a terminal (https://no-color.org)
+    s = summarize(cnnctl.load("lenet5"))
+    assert "\x1b[1m" in draw(summary_table(s), 80)  # bold on a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = draw(summary_table(s), 80)
+    assert "\x1b" not in out and "lenet5  (bundled: lenet5.yaml)" in out
+    from cnnctl.render.progress import stderr_console
+
+    assert stderr_console().color_system is None
+
+
+def test_a_narrow_terminal_wraps_a_shorthand_between_its_words_only():
+    # at 40 columns fc3's shorthand was broken inside a word: `act=softma` over `x`
+    s = summarize(cnnctl.load("lenet5"))
+    out = strip_ansi(draw(summary_table(s), 40))
+    assert "act=softmax" in out and "softma\n" not in out.replace(" ", "")
+    written = {w for line in out.splitlines() for w in line.split()}
+    assert {"f=5", "n=6", "act=tanh", "act=softmax", "f=2", "s=2"} <= written

@@ -403,3 +403,17 @@ def test_a_link_out_of_the_working_directory_is_refused_and_names_and_paths_insi
     text = "input: 8x8x1\ntrain: {data: mnist, weights: torchvision, out: sub/../runs/a, data_dir: sub}\nlayers: [fc 2]"
     config = resolve_config(cnnctl.load_text(text).train, {})
     assert (config.data, config.weights, config.out) == ("mnist", "torchvision", "sub/../runs/a")
+
+
+def test_trains_help_names_each_value_short_and_alike(monkeypatch, capsys):
+    # `--momentum MOMENTUM`, `--data-dir DATA_DIR`, `--seed SEED` stood beside `N` and `X`
+    import re
+
+    from tests.helpers import run_main
+
+    code, out, _ = run_main(monkeypatch, capsys, "train", "--help")
+    metavars = dict(re.findall(r"^ +(?:-\w, )?(--[\w-]+) ([A-Z][A-Z_]*)\b", out, re.M))
+    assert {k: metavars[k] for k in ("--lr", "--momentum", "--weight-decay", "--seed", "--data-dir", "--out")} == {
+        "--lr": "X", "--momentum": "X", "--weight-decay": "X", "--seed": "N", "--data-dir": "DIR", "--out": "DIR"
+    }  # fmt: skip
+    assert all(len(m) <= 5 and "_" not in m for m in metavars.values()), metavars

@@ -68,6 +68,13 @@ COMMAND_SYNONYMS: dict[str, str] = {
     f"(`{PROG} draw ARCH` draws it without)",
     **dict.fromkeys(("check", "lint"), f"`{PROG} validate FILE...` checks network files"),
     "fit": f"`{PROG} train ARCH --data DATA` trains a network",
+    **dict.fromkeys(
+        ("roofline", "profile", "latency"),
+        f"the roofline is part of flops: `{PROG} flops ARCH --profile h100` (a known device) or "
+        "`--peak-tflops X --bandwidth Y` (your own)",
+    ),
+    "onnx": f"`{PROG} export ARCH -o net.onnx` writes ONNX; `{PROG} import FILE.onnx` reads it into the notation",
+    "tensorboard": f"`{PROG} train ARCH --data DATA --tensorboard` writes TensorBoard logs to RUN/tensorboard/",
 }
 # Options of some commands that another command lacks, with what that command offers instead.
 ELSEWHERE: dict[tuple[str, str], str] = {
@@ -229,13 +236,14 @@ def run(argv: list[str]) -> int:
     if not argv:  # no command: what there is to run, on stderr, and exit 2 as click does (git exits 1)
         sys.stderr.write(top_help(group))
         return 2
+    given = list(argv)  # as typed: click takes words off the list it parses
     try:
         with group.make_context(PROG, argv) as ctx:
             status = group.invoke(ctx)
     except typer.Exit as exc:  # --help, --version, completion installed
         return exc.exit_code
     except UsageError as exc:
-        text, hint = reworded(exc, argv[0] if argv and argv[0] in COMMANDS else PROG)
+        text, hint = reworded(exc, given[0] if given[0] in COMMANDS else PROG, given)
         sys.stderr.write(Problem(text, hint=hint).format() + "\n")
         return 2
     return 0 if status is None else status
@@ -251,8 +259,20 @@ def _meant(command: str, word: str, options: list[str]) -> str | None:
     return f"did you mean `{meant}`?" if meant else did_you_mean(word, options)
 
 
-def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
-    """click's mistake in cnnctl's words, and a hint; `command`: the command it was given to."""
+def _own_option_hint(word: str, options: list[str], argv: list[str]) -> str:
+    """The hint for an option `word` given before the command: the command's own option, to go
+    after it (`cnnctl --format json summarize`), else a near one of cnnctl's, else the list."""
+    command = next((w for w in argv if w in COMMANDS), None)
+    if command is not None and word in (o for p in build(command).params for o in (*p.opts, *p.secondary_opts)):
+        return f"{word} is an option of `{command}`: give it after the command (`{PROG} {command} ... {word}`)"
+    mine = f"the options before COMMAND are {PROG}'s own: {', '.join(options)}"
+    near = did_you_mean(word, options)
+    return f"{near} ({mine})" if near else mine
+
+
+def reworded(exc: UsageError, command: str, argv: list[str] = ()) -> tuple[str, str | None]:
+    """click's mistake in cnnctl's words, and a hint; `command`: the command it was given to
+    (`cnnctl` for an option before the command), `argv`: the whole command line."""
     if isinstance(exc, Mistake):
         return exc.text, exc.hint
     ctx = exc.ctx
@@ -264,6 +284,8 @@ def reworded(exc: UsageError, command: str) -> tuple[str, str | None]:
     if isinstance(exc, NoSuchOption):
         options = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)] if ctx else []
         word = exc.option_name.split("=")[0]
+        if command == PROG:  # before the command: an option of cnnctl itself
+            return f"`{PROG}` itself has no option {quoted(exc.option_name)}", _own_option_hint(word, options, argv)
         return f"`{command}` has no option {quoted(exc.option_name)}", _meant(command, word, options) or hint
     if isinstance(exc, BadOptionUsage):
         if "does not take a value" in exc.message:  # `--amp=yes`: a flag given a value

@@ -5,10 +5,10 @@ import shlex
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError
+from ..errors import CnnctlError, one_line
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import Format, examples, print_json, print_warnings
-from .options import arch_argument, choice, format_option, input_option, option, whole, words
+from .common import examples, print_json, print_warnings
+from .options import arch_argument, choice, input_option, option, whole, words
 
 
 @examples(
@@ -32,7 +32,11 @@ def draw_cmd(
                                  complete=words("graph", "volumes"),
                                  help="graph: layers, clusters and skips; volumes: the course's volumes (sequential "
                                  "networks). Default: graph.")] = "graph",
-    format: Annotated[Format, format_option(Format.table, Format.json)] = Format.table,
+    format: Annotated[str, option("-f", "--format", parser=choice(("text", "json", "table")), metavar="text|json",
+                                  complete=words("text", "json"),
+                                  help="text: a line saying what was written (`table`, as other commands call it, "
+                                  "too); json: what is drawn, its boxes, edges and clusters, on stdout. "
+                                  "Default: text.")] = "text",
 ) -> int:  # fmt: skip
     """Draw the network: a graph (SVG, PNG, PDF by Graphviz; DOT; Mermaid) or the course's volumes.
 
@@ -55,7 +59,7 @@ def draw_cmd(
 
     graph = common.load_network(arch, input)
     named = output is not None
-    out = output if named else None if format is Format.json else picture.default_name(graph.title)
+    out = output if named else None if format == "json" else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
     if out and not named:
         writing.refuse_existing(out)  # before the layout, which can take a while
@@ -98,9 +102,10 @@ def draw_cmd(
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     print_warnings(graph)
-    if format is Format.json:
+    if format == "json":
         print_json(data)
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
-        sys.stdout.write(f"wrote {out}: {graph.title}, {said} ({opener.get(fmt, 'open it in a browser or viewer')})\n")
+        opened = opener.get(fmt, "open it in a browser or viewer")
+        sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped
     return 0

@@ -218,7 +218,7 @@ def complete_device(incomplete: str) -> list[str]:
 
 
 def device_option() -> Any:
-    return option("--device", help=device_help(), complete=complete_device)
+    return option("--device", metavar="NAME", help=device_help(), complete=complete_device)
 
 
 def setting_option(name: str, help: str | None = None) -> Any:

@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, Loc, Problem
+from ..errors import CnnctlError, Loc, Problem, one_line
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
@@ -86,7 +86,9 @@ def data_dir_help() -> str:
 def export_cmd(
     arch: Annotated[str, arch_argument()],
     output: Annotated[str, option("-o", "--output", metavar="FILE",
-                                  help="The file: .onnx, .ts (TorchScript), .py, or .safetensors (the weights).")],
+                                  help="The file: .onnx, .ts (TorchScript), .py (and, trained, its weights "
+                                  "as a state_dict beside it: NAME.pt), or .safetensors (the weights). .pt and "
+                                  ".pth: TorchScript with --format torchscript only.")],
     input: Annotated[Optional[str], input_option()] = None,
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
                                                 help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
@@ -111,7 +113,9 @@ def export_cmd(
     as the network's own (its layer paths), for `--weights FILE.safetensors`; it is read back so
     before it is kept. --format onnx|torchscript|pytorch|safetensors picks what is written
     (default: from FILE's suffix: .onnx, .ts, .py, .safetensors); --format json prints the
-    report as JSON.
+    report as JSON (the suffix then names the format). .pt and .pth, a state_dict as often as
+    TorchScript, are written only as TorchScript asked for (--format torchscript); a trained
+    network's state_dict is written beside its source (-o NAME.py: NAME.pt too).
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
     how `cnnctl predict` adapts an image to the input, and the class names. With a checkpoint
@@ -122,7 +126,7 @@ def export_cmd(
     from ..exchange.export import NAMES, export, format_for, refuse_target
 
     report = format in ("json", "table")
-    fmt = format_for(output, None if report else format)
+    fmt = format_for(output, None if report else format, json_report=format == "json")
     from ..run_marks import run_input
 
     if weights is None:
@@ -155,7 +159,7 @@ def export_cmd(
     else:
         lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
     lines.append(_how_to_use(done, graph, _arch_again(arch, input, graph)))
-    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
     return 0
 
 
@@ -228,9 +232,10 @@ def _how_to_use(done, graph, arch: str) -> str:
 )
 def evaluate_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
-    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
+                                                complete=complete_run)] = None,
     data: Annotated[Optional[str], option("--data", help=evaluation_data_help())] = None,
-    data_dir: Annotated[Optional[str], option("--data-dir", help=data_dir_help())] = None,
+    data_dir: Annotated[Optional[str], option("--data-dir", metavar="DIR", help=data_dir_help())] = None,
     split: Annotated[Optional[str], option("--split", parser=choice(SPLITS), metavar="|".join(SPLITS),
                                            complete=words(*SPLITS),
                                            help="Which images: the run's validation split, the data's test split "
@@ -291,7 +296,8 @@ def predict_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
     images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
                                           "subfolders).")],
-    checkpoint: Annotated[Optional[str], option("--checkpoint", help=CHECKPOINT_HELP, complete=complete_run)] = None,
+    checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
+                                                complete=complete_run)] = None,
     weights: Annotated[Optional[str], weights_options()[0]] = None,
     mean: Annotated[Optional[tuple], weights_options()[1]] = None,
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
@@ -431,7 +437,7 @@ def bench_cmd(
     modes = ("forward", "train") if mode == "both" else (mode,)
     from ..render.progress import TerminalBar
 
-    doing = f"timing {graph.title} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
+    doing = f"timing {one_line(graph.title)} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
     with TerminalBar(doing, "steps", steady=True) as progress:
         result = bench(
             graph, device_name=device or "auto", batch_size=batch_size, steps=steps, warmup=warmup,

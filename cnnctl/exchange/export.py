@@ -39,8 +39,11 @@ from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
 FORMATS = ("onnx", "torchscript", "pytorch", "safetensors")
-SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".pt": "torchscript", ".jit": "torchscript",
+SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".jit": "torchscript",
             ".safetensors": "safetensors"}  # fmt: skip
+# What PyTorch users save a state_dict to (torch.save), and TorchScript too: written only as
+# TorchScript asked for by name (--format torchscript), else refused with the choices.
+AMBIGUOUS = (".pt", ".pth")
 NAMES = {"onnx": "ONNX", "pytorch": "PyTorch source", "torchscript": "TorchScript",
          "safetensors": "safetensors weights"}  # fmt: skip
 EXAMPLES = {"onnx": ".onnx", "pytorch": ".py", "torchscript": ".ts", "safetensors": ".safetensors"}
@@ -59,11 +62,20 @@ class Exported:
     extra: tuple[str, ...] = ()  # other files written (a source file's weights)
 
 
-def format_for(out: str, asked: str | None) -> str:
+def format_for(out: str, asked: str | None, json_report: bool = False) -> str:
     """What to write to `out`: `asked` (--format), else what its suffix names; a suffix that
     names another format than the one asked for is refused (a `.onnx` file of TorchScript
-    would be read as ONNX by every other tool, and fail)."""
+    would be read as ONNX by every other tool, and fail). `.pt` and `.pth` (AMBIGUOUS) hold
+    TorchScript only where it is asked for. `json_report`: --format was json, the report's."""
     suffix = Path(out).suffix.lower()
+    stem = Path(out).with_suffix("")
+    if suffix in AMBIGUOUS and asked != "torchscript":
+        raise CnnctlError.at(
+            f"`{out}` ends in {suffix}, which PyTorch uses for a state_dict (torch.save) and for TorchScript alike",
+            hint=f"TorchScript: name it {stem}.ts, or give --format torchscript to keep {suffix}; the network as "
+            f"PyTorch source with its trained weights as a state_dict beside it: -o {stem}.py (writes {stem}.pt too, "
+            f"with --checkpoint or --weights); the weights alone: -o {stem}.safetensors",
+        )
     if asked is not None:
         named = SUFFIXES.get(suffix)
         if named is not None and named != asked:
@@ -73,10 +85,13 @@ def format_for(out: str, asked: str | None) -> str:
             )
         return asked
     if suffix not in SUFFIXES:
+        named = "end the name in .onnx, .ts (TorchScript), .py or .safetensors (the weights alone)"
         raise CnnctlError.at(
             f"cannot tell what to write from `{out}`",
-            hint="give --format onnx|torchscript|pytorch|safetensors, or end the name in .onnx, .ts (TorchScript), "
-            ".py or .safetensors (the weights alone)",
+            hint=f"--format json asks for the report as JSON, so it cannot name the file's format too: {named} "
+            "(and rename the file after), or give --format onnx|torchscript|pytorch|safetensors without the JSON"
+            if json_report
+            else f"give --format onnx|torchscript|pytorch|safetensors, or {named}",
         )
     return SUFFIXES[suffix]
 
@@ -224,6 +239,7 @@ def refuse_target(graph: Graph, fmt: str, out: str, trained: bool, reads: Iterab
     the command `reads`, or is an existing file of another kind than `fmt`'s suffixes name
     (cnnctl.writing.unwritable)."""
     suffixes = tuple(suffix for suffix, kind in SUFFIXES.items() if kind == fmt)
+    suffixes += AMBIGUOUS if fmt == "torchscript" else ()  # `.pt` asked for by --format torchscript
     refuse_unwritable(out, graph.name + suffixes[0], reads, suffixes)
     if fmt == "pytorch" and trained:
         refuse_unwritable(str(Path(out).with_suffix(".pt")), graph.name + ".py", reads, (".pt",))

@@ -24,6 +24,7 @@ import re
 import textwrap
 
 from ..backend.builders import SOURCES
+from ..errors import printable
 from ..graph import INPUT, Graph
 from ..graph.outputs import inference_graph
 from ..shapes import format_shape
@@ -160,6 +161,13 @@ def _access(path: str) -> str:
         else:
             out += f'["{part}"]'
     return out
+
+
+def _docstring(text: str) -> str:
+    """A user's text (the network's name, its description) inside a docstring of the file:
+    no three quotes to end it, no backslash to start an escape (`\\N` is a syntax error),
+    control characters written `\\x1b` as they read, not as an ESC in the string."""
+    return printable(text.replace("\\", "/").replace('"""', "'''")).replace("\\", "\\\\")
 
 
 def class_name(name: str) -> str:
@@ -365,9 +373,9 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
     cls = class_name(graph.name)
     statistics = _statistics(expects)
     used = [HELPERS[h] for h in helpers]  # ChannelConv's forward calls F.conv2d: F imported for it too
-    doc = (graph.description or graph.title).replace('"""', "'''").replace("\\", "/")
+    title, doc = _docstring(graph.title), _docstring(graph.description or graph.title)
     out = [
-        f'"""{graph.title}: written by cnnctl from {graph.file.rsplit("/", 1)[-1]}.',
+        f'"""{title}: written by cnnctl from {_docstring(graph.file.rsplit("/", 1)[-1])}.',
         "",
         f"{doc}",
         f"Input NCHW: (N, {graph.input_shape[2]}, {graph.input_shape[0]}, {graph.input_shape[1]})"
@@ -389,7 +397,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
     out += [
         "",
         f"class {cls}(nn.Module):",
-        f'    """{graph.title}, {graph.params:,} parameters."""',
+        f'    """{title}, {graph.params:,} parameters."""',
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",

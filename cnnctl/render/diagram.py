@@ -11,6 +11,7 @@ import json
 import textwrap
 
 from ..analysis.diagram import Box, Cluster, Diagram
+from ..errors import printable
 from ..shapes import format_shape
 from ..words import exact, plural, short
 
@@ -65,7 +66,9 @@ def _titles(d: Diagram) -> tuple[str, str]:
 
 
 def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    """Text inside a Graphviz HTML-like label: markup as entities, control characters (an ESC in
+    a network's name) written `\\x1b`, which XML, and so `dot`, refuses as they are."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
@@ -226,7 +229,9 @@ def _first_entered(d: Diagram) -> dict[str, str]:
 
 
 def _mermaid(text: str) -> str:
-    """Text inside a quoted Mermaid label: quotes and markup as entities."""
+    """Text inside a quoted Mermaid label: quotes and markup as entities (`#` too: `#quot;` is
+    Mermaid's own entity), control characters written `\\x1b`."""
+    text = printable(text).replace("#", "#35;")
     return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 

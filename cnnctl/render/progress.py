@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..terminal import stderr_console
+from ..terminal import color_system, stderr_console
 from ..words import exact, loss, plural
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
@@ -175,7 +175,7 @@ def _stdout_console():
         def on_broken_pipe(self) -> None:
             _reader_gone(self)
 
-    return Lines(stderr=False, highlight=False)
+    return Lines(stderr=False, highlight=False, color_system=color_system())
 
 
 def _reader_gone(console) -> None:

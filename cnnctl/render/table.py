@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 
 from ..errors import one_line
+from ..terminal import color_system
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
 # squeezed name column (a layer's path) this one; both go down to FOLD_MIN_WIDTH only where
 # the table would not fit otherwise. Other columns (numbers, shapes) keep their full width.
 WRAP_MIN_WIDTH = 12
-# Plain text (piped) keeps each line as it is, for scripts, except a `prose` column's, wrapped
-# to the width of $COLUMNS or else this (`cnnctl list | less` had 297-character lines).
-PLAIN_WIDTH = 100
 SQUEEZE_MIN_WIDTH = 10
 FOLD_MIN_WIDTH = 10
 
@@ -57,7 +55,7 @@ class Column:
         key: str | None = None,  # the CSV header, where `name` needs its neighbours (two `Share` columns)
         csv_only: bool = False,  # a column only CSV writes (text shows it in another table)
         least: int | None = None,  # a wrap column that gives way first, down to this width
-        prose: bool = False,  # free text (a description): wraps in plain text too, to PLAIN_WIDTH
+        prose: bool = False,  # free text (a description): wraps in plain text too, given a width
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
         self.key, self.csv_only, self.least, self.prose = key or name, csv_only, least, prose
@@ -121,8 +119,9 @@ def markdown_text(text: str, cell: bool = True) -> str:
 
 
 def plain(table: Table, width: int | None = None) -> str:
-    """Plain text: every cell whole, but a `prose` column wrapped for lines of `width` (the
-    terminal's, $COLUMNS, or PLAIN_WIDTH)."""
+    """Plain text (piped): every row on one line, every cell whole, for grep and scripts (as
+    summarize's), whatever $COLUMNS says; only given a `width`, a `prose` column wrapped to
+    lines of it."""
     columns = shown(table)
     header = [clean(c.name) for c in columns]
     rows = cells(table)
@@ -130,8 +129,8 @@ def plain(table: Table, width: int | None = None) -> str:
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    if any(c.prose for c in columns):
-        rows = _wrap_prose(columns, rows, widths, width or _plain_width())
+    if width is not None and any(c.prose for c in columns):
+        rows = _wrap_prose(columns, rows, widths, width)
 
     def line(row: list[str]) -> str:
         out = [c.rjust(w) if col.right else c.ljust(w) for c, w, col in zip(row, widths, columns, strict=True)]
@@ -143,12 +142,6 @@ def plain(table: Table, width: int | None = None) -> str:
     if table.notes:
         parts += ["", *map(clean, table.notes)]
     return "\n".join(parts) + "\n"
-
-
-def _plain_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns
 
 
 def _wrap_prose(columns: list[Column], rows: list[list[str]], widths: list[int], width: int) -> list[list[str]]:
@@ -234,11 +227,15 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    console = Console(file=file, width=width, force_terminal=True if file is not None else None)
+    terminal = True if file is not None else None
+    console = Console(file=file, width=width, force_terminal=terminal, color_system=color_system())
     columns, rows = shown(table), cells(table)
     natural = [max([cell_len(clean(c.name))] + [cell_len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     gaps = 2 * (len(natural) - 1)  # one space of padding and one of box between columns
-    widths = _fit(columns, natural, console.width - gaps)
+    # a wrapping column never narrower than its longest word: rich folds a word that does not fit
+    # (`act=softma` over `x`), and a shorthand's words are its `key=value` pairs
+    words = [max((cell_len(w) for r in rows for w in r[i].split()), default=0) for i in range(len(columns))]
+    widths = _fit(columns, natural, console.width - gaps, words)
     for i, col in enumerate(columns):
         if col.squeeze and widths[i] < natural[i]:
             for row in rows:
@@ -275,14 +272,16 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
         console.print(Text(clean(note)), soft_wrap=True)
 
 
-def _fit(columns: list[Column], natural: list[int], room: int) -> list[int]:
+def _fit(columns: list[Column], natural: list[int], room: int, words: list[int] | None = None) -> list[int]:
     """Column widths (without the gaps) for `room` characters: only `wrap` and `squeeze` columns shrink.
 
     First the columns that give way first (`least`: summarize's From), down to their least;
     then the wrap columns, down to WRAP_MIN_WIDTH; then wrap and squeeze columns together,
     the widest first, down to WRAP_MIN_WIDTH and SQUEEZE_MIN_WIDTH; then both down to
-    FOLD_MIN_WIDTH. The sum may stay above `room`: the other columns never shrink.
+    FOLD_MIN_WIDTH, a wrap column not below its longest word (`words`, per column), which
+    would be broken inside. The sum may stay above `room`: the other columns never shrink.
     """
+    words = words or [0] * len(columns)
     widths = list(natural)
     wraps = [i for i, c in enumerate(columns) if c.wrap]
     texts = [i for i, c in enumerate(columns) if c.wrap or c.squeeze]
@@ -291,7 +290,8 @@ def _fit(columns: list[Column], natural: list[int], room: int) -> list[int]:
         (first, lambda i: columns[i].least),
         (wraps, lambda i: WRAP_MIN_WIDTH),
         (texts, lambda i: WRAP_MIN_WIDTH if columns[i].wrap else SQUEEZE_MIN_WIDTH),
-        (texts, lambda i: max(FOLD_MIN_WIDTH, len(columns[i].name))),  # a header is not folded
+        # a header is not folded, nor a wrap column's word
+        (texts, lambda i: max(FOLD_MIN_WIDTH, len(columns[i].name), words[i] if columns[i].wrap else 0)),
     )
     for shrinking, floor in stages:
         excess = sum(widths) - room

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..analysis.diagram import Volume
+from ..errors import printable
 from ..records import record
 from ..shapes import format_shape
 from ..words import exact, short
@@ -29,7 +30,8 @@ GREY = "#737373"  # a volume's layer path
 
 
 def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text in the SVG: markup as entities, control characters written `\\x1b` (XML refuses them)."""
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _wrap(text: str, width: int = OP_CHARS) -> list[str]:
