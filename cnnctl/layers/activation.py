@@ -47,8 +47,8 @@ class Activation(LayerKind):
         self.name = name  # type: ignore[misc]
         _, self.onnx_op, self.aliases, synonyms = _TABLE[name]  # type: ignore[misc]
         self.synonyms = dict.fromkeys(synonyms, name)  # type: ignore[misc]
-        if name == "softmax":  # on autocast's float32 list
-            self.autocast = "out32"  # type: ignore[misc]
+        if name == "softmax":  # on CUDA autocast's float32 list, not on the CPU's
+            self.autocast, self.autocast_cpu = "out32", ""  # type: ignore[misc]
         if name == "leaky":
             self.args = (Arg("slope", Float(0, 1), 0.01, "negative slope", positional=True),)  # type: ignore[misc]
 

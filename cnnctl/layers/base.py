@@ -127,8 +127,10 @@ class LayerKind:
     where it has no attributes to read (the activations'); `autocast`, how CUDA autocast runs
     it (aten's autocast lists: "16" in 16 bits, as cudnn_convolution and linear; "32" in
     float32, as layer_norm; "out32" with a float32 output, as softmax or a float32 parameter
-    or op; "" as its inputs), and `passes_gradient`, whether its backward hands each input
-    the output's gradient itself (add, concat, flatten): both read by the CUDA memory model.
+    or op; "" as its inputs); `autocast_cpu`, how CPU autocast runs it where that differs (None:
+    as on CUDA; its float32 list has no layer_norm, group_norm or softmax), both read through
+    `cnnctl.analysis.autocast`; and `passes_gradient`, whether its backward hands each input
+    the output's gradient itself (add, concat, flatten), read by the CUDA memory model.
     """
 
     name: ClassVar[str] = ""
@@ -139,6 +141,7 @@ class LayerKind:
     synonyms: ClassVar[dict[str, str]] = {}
     onnx_op: ClassVar[str] = ""
     autocast: ClassVar[str] = ""
+    autocast_cpu: ClassVar[str | None] = None
     passes_gradient: ClassVar[bool] = False
 
     @property

@@ -136,6 +136,7 @@ class LayerNorm(Normalisation):
 
     name = "layernorm"
     autocast = "32"
+    autocast_cpu = ""  # not on CPU autocast's float32 list: in its input's dtype
     synonyms = {"ln": "layernorm", "layer_norm": "layernorm"}  # noqa: RUF012 - never mutated
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
@@ -278,7 +279,8 @@ class GRN(LayerKind):
     """
 
     name = "grn"
-    autocast = "out32"  # its norm runs in float32
+    autocast = "out32"  # its norm runs in float32 (CUDA autocast's float32 list has norm, the CPU's not)
+    autocast_cpu = ""
     synonyms = {"globalresponsenorm": "grn", "global_response_norm": "grn"}  # noqa: RUF012 - never mutated
     args = (Arg("eps", Float(0, 1, lo_open=True), 1e-6, "added to the mean of the norms"),)
 
