@@ -22,7 +22,7 @@ from cnnctl.catalog import bundled  # noqa: E402
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
-def measured_saved(graph, batch, amp=False):
+def measured_saved(graph, batch, amp=False, frozen=-1):
     """Bytes of the distinct storages autograd packs in one training-mode forward pass on the
     CPU (under CPU autocast to bfloat16 with `amp`), parameters and buffers left out (they are
     the weights, counted apart)."""
@@ -37,6 +37,8 @@ def measured_saved(graph, batch, amp=False):
             p.fill_(0.01)
         for b in model.buffers():
             b.fill_(1.0)
+    for module, _ in model.steps[: frozen + 1]:  # as train --freeze: the layers up to `frozen`
+        module.requires_grad_(False)
     weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     kept: dict[int, int] = {}
     alive = []  # hold the tensors so no storage is freed and its address reused meanwhile
@@ -110,6 +112,24 @@ def test_cpu_autocast_by_hand():
     m = training_memory(graph, 2, amp=True, device="cpu")
     assert (m.saved_per_example, m.saved_fixed) == (8 + 8 + 1024 + 1024 + 512, 1728)
     assert m.saved == measured_saved(graph, 2, amp=True)  # and PyTorch agrees
+
+
+@pytest.mark.parametrize(("name", "path"), [("resnet18", "layer2"), ("googlenet", "inception3a"),
+                                           ("residual_small.yaml", "block1.bn2")])  # fmt: skip
+def test_frozen_layers_keep_nothing_and_have_no_gradients(name, path):
+    # --freeze PATH as train --freeze: the layers up to PATH get requires_grad=False; autograd
+    # records none of them, so what is kept is what PyTorch keeps then; gradients and Adam's
+    # state are those of the trainable parameters only (summarize --freeze counts them)
+    from cnnctl.analysis.summary import last_in, summarize
+
+    graph = cnnctl.load(EXAMPLES / name) if name.endswith(".yaml") else cnnctl.load(name)
+    frozen = last_in(graph, path, "--freeze")
+    assert training_memory(graph, 2, device="cpu", freeze=path).saved == measured_saved(graph, 2, frozen=frozen)
+    for device in ("cpu", "cuda"):  # (a GPU's dropout mask is a byte: its kept bytes are the CPU's less that)
+        m = training_memory(graph, 2, device=device, freeze=path)
+        trainable = graph.params - summarize(graph, freeze=path).frozen
+        assert (m.gradients, m.optimizer_state) == (4 * trainable, 8 * trainable)
+        assert m.saved < training_memory(graph, 2, device=device).saved
 
 
 def saved(text, batch, device="cpu"):

@@ -73,6 +73,7 @@ from ..records import record
 from ..shapes import DTYPE_BYTES, numel
 from .autocast import AMP_BYTES, FLOAT32_BYTES, input_bytes, runs_in
 from .autocast import dtypes as autocast_dtypes
+from .summary import last_in
 from .training import OPTIMIZERS, needs_grad
 
 DEVICES = ("cuda", "cpu")
@@ -189,8 +190,11 @@ def training_memory(
     optimizer: str = "adam",
     amp: bool = False,
     device: str = "cuda",
+    freeze: str | None = None,
 ) -> TrainingMemory:
-    """The memory of a training step of `graph` (see the module's docstring for the models)."""
+    """The memory of a training step of `graph` (see the module's docstring for the models);
+    `freeze`: the layers up to and including that path are frozen (as `train --freeze`): their
+    weights have no gradients and no optimizer state, and what only they need is not kept."""
     if batch < 1:
         raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
     if dtype not in DTYPE_BYTES:
@@ -198,8 +202,9 @@ def training_memory(
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]
-    kept = _kept(graph)
-    params = graph.params
+    frozen = last_in(graph, freeze, "--freeze") if freeze else -1
+    kept = _kept(graph, frozen)
+    params = graph.params - sum(n.params for n in graph.nodes[: frozen + 1])  # trainable
     on = _on_cpu if device == "cpu" else _on_cuda
     return TrainingMemory(
         batch,
@@ -207,22 +212,23 @@ def training_memory(
         optimizer,
         amp,
         device,
-        weights=(params + graph.buffers) * size,
+        weights=(graph.params + graph.buffers) * size,
         gradients=params * size,
         optimizer_state=OPTIMIZERS[optimizer][1] * params * size,
-        **on(graph, kept, size, amp),
+        **on(graph, kept, size, amp, frozen),
     )
 
 
-def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
+def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
     """The CPU's model: each tensor in the dtype CPU autocast gives it; everything at once, the
     largest layer's gradients in flight."""
     dtypes = autocast_dtypes(graph, size, amp, "cpu")
     storages, _, owner = _storages(graph, kept, dtypes, size, amp, "cpu")
     per_layer = _per_layer(graph, storages, owner)
-    in_flight = max(  # the output's gradient and the inputs', each in its tensor's dtype
-        sum(numel(s) * dtypes[i] for s, i in zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True))
-        for n in graph.nodes
+    grads = needs_grad(graph, frozen)
+    in_flight = max(  # the output's gradient and the inputs', each in its tensor's dtype; where a gradient flows
+        (sum(numel(s) * dtypes[i] for s, i in zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True))
+         for n in graph.nodes if grads[n.index]), default=0,
     )  # fmt: skip
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
@@ -233,7 +239,7 @@ def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
     }
 
 
-def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
+def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
     """The GPU's model (see the module's docstring): each tensor in the dtype CUDA autocast
     gives it; the gradients in flight from the backward pass followed layer by layer."""
     dtypes = autocast_dtypes(graph, size, amp, "cuda")
@@ -251,7 +257,7 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
-        "in_flight_per_example": _in_flight(graph, dtypes, freed_by),
+        "in_flight_per_example": _in_flight(graph, dtypes, freed_by, frozen),
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
         "batch_input_per_example": batch_input,
@@ -315,10 +321,10 @@ def _weights(n: Node) -> int:
     return n.params - (n.shape[-1] if n.args.get("bias") else 0)
 
 
-def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -> int:
+def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int], frozen: int = -1) -> int:
     """Per example: the most bytes of gradients alive at any point of the backward pass, less
     the bytes kept for backward that the pass has freed by then (see the module's docstring)."""
-    grads = needs_grad(graph)
+    grads = needs_grad(graph, frozen)
     nodes = graph.nodes
     buffers: dict[int, list[int]] = {}  # a gradient tensor (by id) -> [bytes, references]
     pending: dict[int, int] = {}  # node -> the id of its output's gradient
@@ -370,10 +376,11 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
     return worst
 
 
-def _kept(graph: Graph) -> list[list[Kept]]:
+def _kept(graph: Graph, frozen: int = -1) -> list[list[Kept]]:
     """What the forward pass keeps, layer by layer: the outputs each layer keeps (by the node,
-    or INPUT, that holds their storage) and its own tensors."""
-    grads = needs_grad(graph)
+    or INPUT, that holds their storage) and its own tensors; nothing for the frozen layers
+    (up to index `frozen`, a prefix: nothing trainable feeds them)."""
+    grads = needs_grad(graph, frozen)
     kept: list[list[Kept]] = []
     last = graph.nodes[-1].index
     for n in graph.nodes:
