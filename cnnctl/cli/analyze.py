@@ -48,8 +48,8 @@ def flops_cmd(
                                          help="Only the N heaviest layers (implies --per-layer).")] = None,
     dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
                                                  "that have it); with --amp, the device's 16-bit type.")] = None,
-    amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak and 2-byte "
-                                "activations over float32 weights.")] = False,
+    amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak, activations "
+                                "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
                                              help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
     peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
