@@ -509,3 +509,16 @@ def test_an_option_before_the_command_is_cnnctls_own(monkeypatch, capsys):
     assert "--format is an option of `summarize`: give it after the command (`cnnctl summarize ... --format`)" in err
     err = mistake(monkeypatch, capsys, "summarize", "lenet5", "--verbose")
     assert err.startswith("error: `summarize` has no option `--verbose`"), err
+
+
+def test_every_batch_option_has_the_short_form_b():
+    """summarize, flops, memory and compare take -b/--batch; bench and train -b/--batch-size:
+    `cnnctl bench x.yaml -b 8` works as `cnnctl memory x.yaml -b 8` does."""
+    from cnnctl.cli.app import build
+
+    for command, name in [("summarize", "--batch"), ("flops", "--batch"), ("memory", "--batch"),
+                          ("compare", "--batch"), ("bench", "--batch-size"), ("train", "--batch-size")]:  # fmt: skip
+        opts = [p.opts for p in build(command).params if name in p.opts]
+        assert opts == [["-b", name]], command
+        every = [o for p in build(command).params for o in (*p.opts, *p.secondary_opts)]
+        assert every.count("-b") == 1, command  # no other option of the command is -b

@@ -10,6 +10,7 @@ import math
 import pytest
 from test_cli import cli
 
+from cnnctl.analysis.roofline import profile_named, roofline
 from cnnctl.analysis.summary import summarize
 from cnnctl.api import load, load_text
 from cnnctl.catalog import bundled
@@ -192,19 +193,27 @@ def test_roofline_per_layer_is_the_max_of_compute_and_memory():
 CONV1_VALUES, CONV1_PARAMS = 32 * 32 + 28 * 28 * 6, 156
 
 
-def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_2_byte_activations():
+def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_autocast_s_dtypes():
     out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "h100", "--amp", "-f", "json").stdout)
     peak, bandwidth = 989.4e12, 3.35e12  # H100 SXM's dense BF16 and HBM3 figures
     assert (out["roofline"]["dtype"], out["roofline"]["amp"]) == ("bfloat16", True)
     for layer in out["layers"]:
         assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
-    assert conv1["bytes"] == 2 * CONV1_VALUES + 4 * CONV1_PARAMS  # float32 weights, read once
+    # the float32 image read in 4 bytes, the 16-bit output written in 2, float32 weights read once
+    assert conv1["bytes"] == 4 * 32 * 32 + 2 * 28 * 28 * 6 + 4 * CONV1_PARAMS
+    # layer norm runs in float32 under CUDA autocast (as `memory --amp` says): its 16-bit input
+    # read in 2 bytes, its float32 output written in 4; a layer scale's output is float32 too
+    text = "input: 4x4x1\nlayers: [conv f=1 n=2, layernorm, layerscale, conv f=1 n=3]"
+    rows = {t.path: t.bytes for t in roofline(load_text(text), profile_named("h100"), 1, "bfloat16", amp=True).layers}
+    assert rows["layernorm1"] == 32 * 2 + 32 * 4 + 4 * 4  # + 4 float32 params
+    assert rows["layerscale1"] == 32 * 4 + 32 * 4 + 2 * 4
+    assert rows["conv2"] == 32 * 4 + 48 * 2 + 9 * 4
     # a T4 has no bf16: mixed precision runs in float16 there, at its 65 TFLOP/s
     t4 = json.loads(cli("flops", "lenet5", "--profile", "t4", "--amp", "-f", "json").stdout)["roofline"]
     assert (t4["dtype"], t4["peak_flops_per_second"]) == ("float16", 65e12)
-    assert "mixed float16: 2-byte activations, float32 weights" in cli("flops", "lenet5", "--profile", "t4",
-                                                                       "--amp").stdout  # fmt: skip
+    t4_text = cli("flops", "lenet5", "--profile", "t4", "--amp").stdout
+    assert "mixed float16: activations in autocast's dtypes, float32 weights" in t4_text
 
 
 EX06 = "input: 8x8x3\nlayers: [conv f=3 n=4 bias=false, bn act=relu, pool max f=2, flatten, dropout 0.3, fc 10]"

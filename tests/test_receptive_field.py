@@ -162,11 +162,11 @@ def test_a_dilated_filter_over_the_whole_image_is_not_all():
 def test_a_global_pool_of_a_strided_1x1_conv_is_not_all():
     """conv f=1 s=4 on 5x5 keeps rows and columns 0 and 4: a 2x2 map, one pixel each (field 1,
     jump 4). Pooled, its value sees those 2*2 = 4 pixels, spread over 0..4: a field of 5 with
-    gaps, not `all`."""
+    gaps, not `all`; jump 0, as after fc (a map of one position has no neighbour to be apart from)."""
     seen, f = pixels_seen("input: 5x5x1\nlayers: [conv f=1 s=4 n=1, pool max global]")
     assert seen == 4
     assert not f.whole
-    assert (f.size, f.jump, f.gaps) == ((5, 5), (4, 4), True)
+    assert (f.size, f.jump, f.gaps) == ((5, 5), (0, 0), True)
 
 
 def test_a_join_of_a_row_and_a_column_is_not_all():
@@ -189,9 +189,31 @@ def test_a_gate_that_misses_pixels_does_not_make_the_map_see_all():
     seen = footprints(graph, {k: [(1, 1), (4, 4)]}, masks)
     assert int(masks[k, (1, 1)].sum()) == 10 and int(masks[k, (4, 4)].sum()) == 9
     f = receptive_fields(graph)[k]
-    assert not f.whole and f.uneven  # position-dependent: the field contains what each sees
+    # every position's own pixel lies within rows and columns 0-8, which the gate sees: each
+    # position's field runs from 0 to 8 exactly (jump 0), with gaps, not `all`
+    assert not f.whole and f.gaps and (f.size, f.jump, f.start) == ((9, 9), (0, 0), (0, 0))
     for position in ((1, 1), (4, 4)):
-        assert inside(seen[k, position], expected_span(f, position, (9, 9)))
+        assert seen[k, position] == expected_span(f, position, (9, 9))
+
+
+def test_a_gate_whose_pool_misses_rows_sees_what_the_pool_sees():
+    """A stride-2 3x3 conv of a 10x10 image leaves out row and column 9: the gate's global pool
+    sees rows and columns 0-8, and so does every position of the gated map (its own 3x3 field
+    lies within them): a field of 9 from 0, jump 0, as the gradient says at every position (not
+    the formulas' bound, 15 from -6). With a 9x9 image nothing is left out: `all`. The 1x1 maps
+    of the gate get jump 0 too, as fc after them does."""
+    text = "input: {0}x{0}x4\nlayers:\n  - conv f=3 s=2 n=8\n  - gate: [pool avg global, conv f=1 n=8 act=sigmoid]\n"
+    graph = cnnctl.load_text(text.format(10))
+    fields = receptive_fields(graph)
+    k = len(graph.nodes) - 1
+    f = fields[k]
+    assert (f.size, f.jump, f.start, f.whole, f.uneven, f.gaps) == ((9, 9), (0, 0), (0, 0), False, False, False)
+    assert all(fields[n.index].jump == (0, 0) for n in graph.nodes if n.shape[:2] == (1, 1))
+    h, w = graph.nodes[k].shape[:2]
+    seen = footprints(graph, {k: [(i, j) for i in range(h) for j in range(w)]})
+    for (_, position), span in seen.items():
+        assert span == ((0, 8), (0, 8)) == expected_span(f, position, (10, 10)), position
+    assert receptive_fields(cnnctl.load_text(text.format(9)))[-1].whole
 
 
 def test_gapless_networks_keep_all():

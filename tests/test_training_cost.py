@@ -250,3 +250,24 @@ def test_optimizer_update_is_a_constant_per_parameter(optimizer, per_param):
     # weight decay g += wd*p adds 2 a parameter; adamw's decay is already counted
     decay = 0 if optimizer == "adamw" else 2
     assert cost.optimizer_flops(optimizer, weight_decay=True) == (per_param + decay) * 119
+
+
+@pytest.mark.parametrize(("name", "path"), [("resnet18", "layer2"), ("residual_small.yaml", "block1.bn2")])
+def test_frozen_layers_have_no_backward(name, path):
+    """--freeze PATH as train --freeze (requires_grad=False up to PATH): FlopCounterMode counts
+    the frozen layers' forward only, and the first layer after them computes no input gradient."""
+    from cnnctl.analysis.summary import last_in
+
+    graph = graph_of(name)
+    frozen = last_in(graph, path, "--freeze")
+    with torch.device("meta"):
+        model = to_torch(graph, logits=True).train()
+    for module, _ in model.steps[: frozen + 1]:
+        module.requires_grad_(False)
+    x = torch.empty(2, *nchw(graph.input_shape), device="meta")
+    with FlopCounterMode(display=False, custom_mapping=CORRECTED) as counter:
+        model(x).sum().backward()
+    cost = training_cost(graph, frozen)
+    assert counter.get_total_flops() // 2 == 2 * cost.step_mults
+    assert cost.step_mults < training_cost(graph).step_mults
+    assert cost.params == sum(n.params for n in graph.nodes[frozen + 1 :])

@@ -22,9 +22,10 @@ from cnnctl.catalog import bundled  # noqa: E402
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
-def measured_saved(graph, batch):
+def measured_saved(graph, batch, amp=False, frozen=-1):
     """Bytes of the distinct storages autograd packs in one training-mode forward pass on the
-    CPU, parameters and buffers left out (they are the weights, counted apart)."""
+    CPU (under CPU autocast to bfloat16 with `amp`), parameters and buffers left out (they are
+    the weights, counted apart)."""
     torch.manual_seed(0)
     # Built on the meta device and given uninitialised CPU memory: what is kept does not depend
     # on the values, and random initialisation of VGG's 138 M weights would cost seconds.
@@ -36,6 +37,8 @@ def measured_saved(graph, batch):
             p.fill_(0.01)
         for b in model.buffers():
             b.fill_(1.0)
+    for module, _ in model.steps[: frozen + 1]:  # as train --freeze: the layers up to `frozen`
+        module.requires_grad_(False)
     weights = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     kept: dict[int, int] = {}
     alive = []  # hold the tensors so no storage is freed and its address reused meanwhile
@@ -48,15 +51,16 @@ def measured_saved(graph, batch):
         return t
 
     x = torch.randn(batch, *nchw(graph.input_shape))
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
         out = model(x)
     assert all(o.requires_grad for o in (out if isinstance(out, tuple) else (out,)))  # recorded, the heads' too
     return sum(kept.values())
 
 
-def assert_same(graph, batch, name):
-    expected = training_memory(graph, batch, device="cpu").saved
-    got = measured_saved(graph, batch)
+def assert_same(graph, batch, name, amp=False):
+    expected = training_memory(graph, batch, amp=amp, device="cpu").saved
+    got = measured_saved(graph, batch, amp)
     # Today they agree to the byte; 1e-9 relative is that, for these sizes.
     assert abs(got - expected) <= 1e-9 * max(got, expected), (
         f"{name} at batch {batch}: autograd keeps {got:,} bytes, cnnctl says {expected:,} "
@@ -68,6 +72,64 @@ def assert_same(graph, batch, name):
 def test_saved_bytes_are_what_autograd_keeps(name):
     graph = cnnctl.load(EXAMPLES / name) if name.endswith(".yaml") else cnnctl.load(name)
     assert_same(graph, 2, name)
+
+
+# each rule: lrn and dropout, an image read by four convs, layer norm and layer scale, grn,
+# rsoftmax, squeeze-and-excitation gates, fc, a U-Net's concat, a residual's projection
+AUTOCAST_NETWORKS = ["alexnet", "googlenet", "convnext_tiny", "convnextv2_atto", "resnest50d", "mobilenet_v3",
+                     "lenet5", "unet_small.yaml", "residual_small.yaml"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", AUTOCAST_NETWORKS)
+def test_saved_bytes_under_cpu_autocast_are_what_autograd_keeps(name):
+    # --amp --device cpu: each tensor in the dtype CPU autocast gives it (a bfloat16 copy of
+    # the image per conv reading it, layer norm and softmax in their input's dtype, lrn's and a
+    # layer scale's float32 outputs, float32 statistics, conv and fc weights' copies, biases not)
+    graph = cnnctl.load(EXAMPLES / name) if name.endswith(".yaml") else cnnctl.load(name)
+    assert_same(graph, 2, name, amp=True)
+
+
+GATED = """input: 8x8x4
+layers:
+  - gate: [pool avg global, conv f=1 n=4 act=sigmoid]
+  - concat: {a: conv f=1 n=2, b: conv f=3 p=1 n=2}
+  - flatten
+  - fc 3
+"""
+
+
+def test_cpu_autocast_by_hand():
+    # batch 2, --amp on a CPU. The gate's conv keeps a bfloat16 copy of the 1x1x4 pooled image
+    # (4 x 2 = 8 bytes) and its sigmoid its bfloat16 output (8); the gate's mul multiplies the
+    # float32 image by the bfloat16 gate: PyTorch promotes its output to float32, and the mul
+    # keeps both inputs, the float32 image (256 x 4 = 1,024) and the gate (already counted).
+    # Both branch convs read the float32 product and each makes its own bfloat16 copy (CPU
+    # autocast caches parameters' copies only): 2 x 256 x 2 = 1,024. The fc keeps its flattened
+    # bfloat16 input, the concat of both convs' 8x8x2 outputs (256 x 2 = 512). Whatever the
+    # batch: the 16-bit copies of the weights, biases left out (the fc's 3 too): 4x4 + 4x2 +
+    # 3x3x4x2 + 256x3 = 864 values x 2 = 1,728.
+    graph = cnnctl.load_text(GATED)
+    m = training_memory(graph, 2, amp=True, device="cpu")
+    assert (m.saved_per_example, m.saved_fixed) == (8 + 8 + 1024 + 1024 + 512, 1728)
+    assert m.saved == measured_saved(graph, 2, amp=True)  # and PyTorch agrees
+
+
+@pytest.mark.parametrize(("name", "path"), [("resnet18", "layer2"), ("googlenet", "inception3a"),
+                                           ("residual_small.yaml", "block1.bn2")])  # fmt: skip
+def test_frozen_layers_keep_nothing_and_have_no_gradients(name, path):
+    # --freeze PATH as train --freeze: the layers up to PATH get requires_grad=False; autograd
+    # records none of them, so what is kept is what PyTorch keeps then; gradients and Adam's
+    # state are those of the trainable parameters only (summarize --freeze counts them)
+    from cnnctl.analysis.summary import last_in, summarize
+
+    graph = cnnctl.load(EXAMPLES / name) if name.endswith(".yaml") else cnnctl.load(name)
+    frozen = last_in(graph, path, "--freeze")
+    assert training_memory(graph, 2, device="cpu", freeze=path).saved == measured_saved(graph, 2, frozen=frozen)
+    for device in ("cpu", "cuda"):  # (a GPU's dropout mask is a byte: its kept bytes are the CPU's less that)
+        m = training_memory(graph, 2, device=device, freeze=path)
+        trainable = graph.params - summarize(graph, freeze=path).frozen
+        assert (m.gradients, m.optimizer_state) == (4 * trainable, 8 * trainable)
+        assert m.saved < training_memory(graph, 2, device=device).saved
 
 
 def saved(text, batch, device="cpu"):
@@ -220,10 +282,11 @@ def test_cuda_batch_norm_statistics_are_float32_under_autocast():
     text = "input: 4x4x1\nlayers: [conv f=1 n=2, bn]"
     m = cuda_memory(text, 2, amp=True)
     assert (m.saved_per_example, m.saved_fixed) == (96, 20)
-    # On a CPU the model is unchanged: statistics and weight copies in the activations' 16 bits
-    # (2 x 2 x 2 = 8, and every parameter, bn's too: 8 x 2 = 16).
+    # On a CPU too: PyTorch's CPU batch norm keeps float32 statistics of a bfloat16 input, and
+    # autocast keeps no copy of bn's weights.
     cpu = training_memory(cnnctl.load_text(text), 2, amp=True, device="cpu")
-    assert (cpu.saved_per_example, cpu.saved_fixed) == (96, 24)
+    assert (cpu.saved_per_example, cpu.saved_fixed) == (96, 20)
+    assert cpu.saved == measured_saved(cnnctl.load_text(text), 2, amp=True)
 
 
 def test_cuda_peak_follows_the_backward_pass():

@@ -11,12 +11,15 @@ loss (`Graph.softmax_left_to_loss`).
 
 Two devices, two models (`--device`):
 
-- ``cpu``: every activation in the activations' dtype (16 bits with --amp), dropout's mask too
-  (its unfused form keeps the scaled noise); the peak is everything at once, the largest
-  layer's output and input gradients added as in flight: an upper estimate.
+- ``cpu``: what is kept as on a GPU (below), each tensor in the dtype CPU autocast gives it
+  (`autocast.py`: layer and group norm, softmax and grn in their input's dtype), but dropout's
+  mask in the activations' dtype (its unfused form keeps the scaled noise); the peak is
+  everything at once, the largest layer's output and input gradients added as in flight: an
+  upper estimate.
 - ``cuda`` (the default), PyTorch's CUDA kernels:
-  * dtypes under --amp: CUDA autocast runs conv, deconv and fc in 16 bits (each keeps a
-    16-bit copy of a float32 input, and of its weights: autocast's cast cache; the biases'
+  * dtypes under --amp (`autocast.py`, the rule the roofline's bytes follow too): CUDA
+    autocast runs conv, deconv and fc in 16 bits (each keeps a 16-bit copy of a float32
+    input, one per layer that reads it, and of its weights: autocast's cast cache; the biases'
     copies are freed when autocast exits, before the backward pass), layer and group norm in
     float32 (aten's autocast fp32 list: each keeps a float32 copy of a 16-bit input, and its
     output is float32) and softmax's output in float32; every other layer runs in the
@@ -71,12 +74,13 @@ from ..layers.dense import MASK
 from ..layers.norm import STATS
 from ..records import record
 from ..shapes import DTYPE_BYTES, numel
+from .autocast import AMP_BYTES, FLOAT32_BYTES, input_bytes, runs_in
+from .autocast import dtypes as autocast_dtypes
+from .summary import last_in
 from .training import OPTIMIZERS, needs_grad
 
-AMP_BYTES = 2  # autocast computes in bfloat16 or float16
 DEVICES = ("cuda", "cpu")
 CUBLAS_WORKSPACE = 32 * 2**20  # PyTorch's cuBLAS workspace on Hopper (":4096:8"), one per stream
-FLOAT32_BYTES = 4
 # What cuDNN's workspaces and the allocator's reuse of cached blocks add at the peak, as a share
 # of what is kept: on an H200 (issue 23: six networks at batch 64, float32 and --amp) the
 # measured peaks held at most 5.5% of it beyond the modelled terms (MobileNetV2 with --amp;
@@ -189,8 +193,11 @@ def training_memory(
     optimizer: str = "adam",
     amp: bool = False,
     device: str = "cuda",
+    freeze: str | None = None,
 ) -> TrainingMemory:
-    """The memory of a training step of `graph` (see the module's docstring for the models)."""
+    """The memory of a training step of `graph` (see the module's docstring for the models);
+    `freeze`: the layers up to and including that path are frozen (as `train --freeze`): their
+    weights have no gradients and no optimizer state, and what only they need is not kept."""
     if batch < 1:
         raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
     if dtype not in DTYPE_BYTES:
@@ -198,8 +205,9 @@ def training_memory(
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]
-    kept = _kept(graph)
-    params = graph.params
+    frozen = last_in(graph, freeze, "--freeze") if freeze else -1
+    kept = _kept(graph, frozen)
+    params = graph.params - sum(n.params for n in graph.nodes[: frozen + 1])  # trainable
     on = _on_cpu if device == "cpu" else _on_cuda
     return TrainingMemory(
         batch,
@@ -207,69 +215,39 @@ def training_memory(
         optimizer,
         amp,
         device,
-        weights=(params + graph.buffers) * size,
+        weights=(graph.params + graph.buffers) * size,
         gradients=params * size,
         optimizer_state=OPTIMIZERS[optimizer][1] * params * size,
-        **on(graph, kept, size, amp),
+        **on(graph, kept, size, amp, frozen),
     )
 
 
-def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
-    """The CPU's model: every activation in one dtype; the largest layer's gradients in flight."""
-    act = AMP_BYTES if amp else size  # bytes of an activation value
-    outputs = {k.storage for keeps in kept for k in keeps if k.storage is not None}
-    layers: list[LayerMemory] = []
-    input_bytes = numel(graph.input_shape) * act if INPUT in outputs else 0
-    for n, keeps in zip(graph.nodes, kept, strict=True):
-        per = numel(n.shape) * act if n.index in outputs else 0
-        fixed = n.params * AMP_BYTES if amp else 0  # autocast keeps a 16-bit copy of the weights for backward
-        for k in keeps:
-            if k.storage is not None:
-                continue
-            nbytes = k.values * (k.itemsize if k.itemsize > 0 and k.itemsize != MASK else act)
-            if k.per_example:
-                per += nbytes
-            else:
-                fixed += nbytes
-        layers.append(LayerMemory(n.path, per, fixed))
-    in_flight = max(
-        (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * act for n in graph.nodes
+def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
+    """The CPU's model: each tensor in the dtype CPU autocast gives it; everything at once, the
+    largest layer's gradients in flight."""
+    dtypes = autocast_dtypes(graph, size, amp, "cpu")
+    storages, _, owner = _storages(graph, kept, dtypes, size, amp, "cpu")
+    per_layer = _per_layer(graph, storages, owner)
+    grads = needs_grad(graph, frozen)
+    in_flight = max(  # the output's gradient and the inputs', each in its tensor's dtype; where a gradient flows
+        (sum(numel(s) * dtypes[i] for s, i in zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True))
+         for n in graph.nodes if grads[n.index]), default=0,
     )  # fmt: skip
     return {
-        "saved_per_example": input_bytes + sum(m.per_example for m in layers),
-        "saved_fixed": sum(m.fixed for m in layers),
+        "saved_per_example": sum(per for per, _ in storages.values()),
+        "saved_fixed": sum(fixed for _, fixed in storages.values()),
         "in_flight_per_example": in_flight,
-        "layers": tuple(layers),
-        "input_saved_per_example": input_bytes,
+        "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
+        "input_saved_per_example": per_layer[INPUT][0],
     }
 
 
-def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict:
+def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
     """The GPU's model (see the module's docstring): each tensor in the dtype CUDA autocast
     gives it; the gradients in flight from the backward pass followed layer by layer."""
-    dtypes = _dtypes(graph, size, amp)
-    # Each storage kept (by key: a node's output, or a layer's own tensor), its bytes per
-    # example or whatever the batch, and the layers that keep it.
-    storages: dict[tuple, list[int]] = {}  # key -> [per example, fixed]
-    keepers: dict[tuple, set[int]] = {}
-    owner: dict[tuple, int] = {}  # the layer a storage is counted under (its producer, or its own layer)
-    for n, keeps in zip(graph.nodes, kept, strict=True):
-        for j, k in enumerate(keeps):
-            key, nbytes = _kept_bytes(graph, n, j, k, dtypes, size, amp)
-            if key not in storages:
-                storages[key] = [nbytes, 0] if k.per_example else [0, nbytes]
-                # counted under the layer whose output it is (autocast's copy of it too), or its own
-                owner[key] = n.index if k.storage is None else k.storage
-            keepers.setdefault(key, set()).add(n.index)
-        if amp and KINDS[n.kind].autocast == "16" and keeps:  # the 16-bit copy of its weights, kept to its backward
-            key = ("weights", n.index)
-            storages[key], owner[key] = [0, _weights(n) * AMP_BYTES], n.index
-            keepers[key] = {n.index}
-    per_layer = {i: [0, 0] for i in range(len(graph.nodes))}
-    per_layer[INPUT] = [0, 0]
-    for key, (per, fixed) in storages.items():
-        per_layer[owner[key]][0] += per
-        per_layer[owner[key]][1] += fixed
+    dtypes = autocast_dtypes(graph, size, amp, "cuda")
+    storages, keepers, _ = owned = _storages(graph, kept, dtypes, size, amp, "cuda")
+    per_layer = _per_layer(graph, storages, owned[2])
     # The step's input is alive all along; where a layer keeps it as given (float32, no copy),
     # that is the same storage (autograd keeps a reference): counted once, as kept, and never
     # freed by the backward pass.
@@ -282,7 +260,7 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
-        "in_flight_per_example": _in_flight(graph, dtypes, freed_by),
+        "in_flight_per_example": _in_flight(graph, dtypes, freed_by, frozen),
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
         "batch_input_per_example": batch_input,
@@ -292,17 +270,50 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool) -> dict
     }
 
 
-def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool):
-    """The storage a kept tensor is (its key) and its bytes on a GPU."""
+def _storages(graph: Graph, kept: list[list[Kept]], dtypes: dict[int, int], size: int, amp: bool, device: str):
+    """Each storage kept for backward (by key: a node's output, autocast's copy of an input, a
+    layer's own tensor, a layer's 16-bit weights), its bytes [per example, whatever the batch],
+    the layers that keep it, and the layer it is counted under (its producer, or its own layer)."""
+    storages: dict[tuple, list[int]] = {}
+    keepers: dict[tuple, set[int]] = {}
+    owner: dict[tuple, int] = {}
+    for n, keeps in zip(graph.nodes, kept, strict=True):
+        for j, k in enumerate(keeps):
+            key, nbytes = _kept_bytes(graph, n, j, k, dtypes, size, amp, device)
+            if key not in storages:
+                storages[key] = [nbytes, 0] if k.per_example else [0, nbytes]
+                # counted under the layer whose output it is (autocast's copy of it too), or its own
+                owner[key] = n.index if k.storage is None else k.storage
+            keepers.setdefault(key, set()).add(n.index)
+        if amp and runs_in(n, device) == "16" and keeps:  # the 16-bit copy of its weights, kept to its backward
+            key = ("weights", n.index)
+            storages[key], owner[key] = [0, _weights(n) * AMP_BYTES], n.index
+            keepers[key] = {n.index}
+    return storages, keepers, owner
+
+
+def _per_layer(graph: Graph, storages: dict[tuple, list[int]], owner: dict[tuple, int]) -> dict[int, list[int]]:
+    """What is kept, [per example, whatever the batch], by the layer (or INPUT) it is counted under."""
+    per_layer = {i: [0, 0] for i in range(len(graph.nodes))}
+    per_layer[INPUT] = [0, 0]
+    for key, (per, fixed) in storages.items():
+        per_layer[owner[key]][0] += per
+        per_layer[owner[key]][1] += fixed
+    return per_layer
+
+
+def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool, device: str):
+    """The storage a kept tensor is (its key) and its bytes on `device`."""
     if k.storage is None:
         if k.itemsize == STATS:
             return ("own", n.index, j), k.values * max(FLOAT32_BYTES, dtypes[n.index])
+        if k.itemsize == MASK and device == "cpu":  # the unfused dropout keeps its scaled noise
+            return ("own", n.index, j), k.values * dtypes[n.index]
         return ("own", n.index, j), k.values * (k.itemsize if k.itemsize > 0 else dtypes[n.index])
     nbytes = numel(graph.input_shape if k.storage == INPUT else graph.nodes[k.storage].shape)
     held = dtypes[k.storage]
-    if amp and k.storage != n.index:  # an input: autocast may keep a copy of it in the dtype it runs in
-        autocast = KINDS[n.kind].autocast
-        wanted = AMP_BYTES if autocast == "16" else size if autocast == "32" else held
+    if k.storage != n.index:  # an input: autocast may keep a copy of it in the dtype it runs in
+        wanted = input_bytes(n, held, size, amp, device)
         if wanted != held:
             return ("copy", n.index, j), nbytes * wanted
     return ("out", k.storage), nbytes * held
@@ -313,28 +324,10 @@ def _weights(n: Node) -> int:
     return n.params - (n.shape[-1] if n.args.get("bias") else 0)
 
 
-def _dtypes(graph: Graph, size: int, amp: bool) -> dict[int, int]:
-    """Bytes per value of each node's output (and INPUT's) on a GPU, under CUDA autocast with `amp`."""
-    dtypes = {INPUT: size}
-    for n in graph.nodes:
-        widest = max(dtypes[i] for i in n.inputs)
-        if not amp:
-            dtypes[n.index] = size
-        elif KINDS[n.kind].autocast == "16":
-            dtypes[n.index] = AMP_BYTES
-        elif KINDS[n.kind].autocast in ("32", "out32") or (
-            n.args.get("act") == "softmax" and not graph.softmax_left_to_loss(n)
-        ):
-            dtypes[n.index] = size  # float32: by autocast, or from a float32 parameter or op (lrn's pow)
-        else:
-            dtypes[n.index] = widest
-    return dtypes
-
-
-def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -> int:
+def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int], frozen: int = -1) -> int:
     """Per example: the most bytes of gradients alive at any point of the backward pass, less
     the bytes kept for backward that the pass has freed by then (see the module's docstring)."""
-    grads = needs_grad(graph)
+    grads = needs_grad(graph, frozen)
     nodes = graph.nodes
     buffers: dict[int, list[int]] = {}  # a gradient tensor (by id) -> [bytes, references]
     pending: dict[int, int] = {}  # node -> the id of its output's gradient
@@ -389,10 +382,11 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int]) -
     return worst
 
 
-def _kept(graph: Graph) -> list[list[Kept]]:
+def _kept(graph: Graph, frozen: int = -1) -> list[list[Kept]]:
     """What the forward pass keeps, layer by layer: the outputs each layer keeps (by the node,
-    or INPUT, that holds their storage) and its own tensors."""
-    grads = needs_grad(graph)
+    or INPUT, that holds their storage) and its own tensors; nothing for the frozen layers
+    (up to index `frozen`, a prefix: nothing trainable feeds them)."""
+    grads = needs_grad(graph, frozen)
     kept: list[list[Kept]] = []
     for n in graph.nodes:
         keeps: list[Kept] = []

@@ -43,14 +43,16 @@ earliest start to the latest end, the finest jump (an uneven input's: position b
 over a period of them all; inputs of different jumps: the smallest field that contains them,
 marked uneven). A join with a 1x1xC input that scales or shifts a whole map (a
 squeeze-and-excitation gate) lets every position see what that input saw, usually the whole
-image (then `all`; otherwise the smallest field that contains each position's, marked
-uneven). A field says why it is uneven (`because`: the kinds of the layers that made it so).
+image (then `all`); where that holds what every position of the map sees (a pool that misses
+the rows a stride left out), exactly that, jump 0; otherwise the smallest field that contains
+each position's, marked uneven. A field says why it is uneven (`because`: the kinds of the layers that made it so).
 
 The formulas extend each map past its ends: a position of the padding around a map is placed
 ``start + i*jump`` like the others, and that is the convention for a layer's field (ResNet-18's
 layer4 is 435 on a 224 image). But a value that reads a whole map, the one value of a map of
 one position (a global pool, LeNet-5's C5 conv to 1x1), or any after `fc`, `flatten` or `grn`,
-sees exactly what that map's positions see together, and that is worked out exactly
+sees exactly what that map's positions see together (jump 0: the same pixels from every
+value), and that is worked out exactly
 (`_Reach`): back from the positions it reads, layer by layer, which input positions each
 window reads (`_read`), those past a map's ends being padding that sees nothing: a map that
 ends before the image does (a stride that drops the last rows) leaves those rows unseen, and
@@ -204,11 +206,15 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
                 gate = [spread and len(s) == 3 and s[:2] == (1, 1) for s in graph.input_shapes(n)]
                 if any(gate):
                     maps = [f for f, g in zip(ins, gate, strict=True) if not g]
+                    within = _gate_holding(ins, gate, maps, n.shape)
+                    if within is not None:  # every position sees what the gate sees, nothing more
+                        fields.append(within)
+                        continue
                     ins = [_broadcast(f, maps, n.shape) if g else f for f, g in zip(ins, gate, strict=True)]
                 fields.append(_union(ins))
         f = fields[-1]
         if n.shape[:2] == (1, 1) and len(n.shape) == 3 and not f.whole:  # its one position, exactly
-            fields[-1] = reach.field(n.index, f, f.jump)
+            fields[-1] = reach.field(n.index, f, (0, 0))  # no neighbour a jump away: 0, as after fc
     return tuple(fields)
 
 
@@ -384,6 +390,23 @@ def _joined(spans: list[Spans]) -> Spans | None:
         lo.append(min(x[0] for x in seen) if seen else None)
         hi.append(max(x[1] for x in seen) if seen else None)
     return Spans(period, spans[0].shift * (period // spans[0].period), tuple(lo), tuple(hi))
+
+
+def _gate_holding(ins: list[Field], gate: list[bool], maps: list[Field], shape: tuple[int, ...]) -> Field | None:
+    """The field of a join of `maps` with broadcast 1x1 inputs (`gate`) where what the gates see
+    (their union: each the same pixels wherever it is, jump 0) holds what every position of
+    every map sees: then that is each position's field, exactly (the whole map's reach, as after
+    fc); None otherwise."""
+    gates = [f for f, g in zip(ins, gate, strict=True) if g]
+    if any(f.uneven or f.spans is not None or f.jump != (0, 0) for f in gates):
+        return None
+    held = _union(gates)
+    for m in map(_bound, maps):
+        for a in (0, 1):
+            first, last = m.start[a], m.start[a] + (shape[a] - 1) * m.jump[a] + m.size[a] - 1
+            if first < held.start[a] or last > held.start[a] + held.size[a] - 1:
+                return None
+    return held
 
 
 def _broadcast(f: Field, maps: list[Field], shape: tuple[int, ...]) -> Field:

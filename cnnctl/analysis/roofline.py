@@ -18,10 +18,12 @@ forward bytes (the backward reads the output's gradient and what was kept, and w
 input's gradient and the weights').
 
 Mixed precision (`amp`, as `train --amp` runs: autocast over float32 weights) computes at the
-16-bit peak and moves activations in 2 bytes, while the weights stay float32: autocast's
-cast reads each once in 4 bytes (its 16-bit copy, read again by the layer, is left out: a
-lower bound). A pure 16-bit network (`dtype` bfloat16 without `amp`) keeps its weights in
-2 bytes too.
+16-bit peak and moves each activation in the dtype CUDA autocast gives it, by the rule the
+memory model follows (`autocast.py`): 2 bytes from a conv, deconv or fc, 4 from a layer or
+group norm, a layer scale or softmax, the image 4; a layer reads its input as it is held
+(autocast's copy, read again by the layer, is left out: a lower bound). The weights stay
+float32: autocast's cast reads each once in 4 bytes (its 16-bit copy is left out too). A
+pure 16-bit network (`dtype` bfloat16 without `amp`) keeps its weights in 2 bytes too.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..graph import Graph
 from ..layers import KINDS
 from ..records import record
 from ..shapes import DTYPE_BYTES, numel
+from .autocast import dtypes as autocast_dtypes
 from .training import training_cost
 
 
@@ -193,12 +196,16 @@ def roofline(
         raise CnnctlError.at(f"mixed precision computes in 16 bits, not {dtype}", hint="bfloat16 or float16")
     size = DTYPE_BYTES[dtype]
     weight_size = DTYPE_BYTES["float32"] if amp else size
+    # each tensor in the dtype CUDA autocast gives it (as the memory model): 16 bits from a conv,
+    # float32 from a layer norm or a layer scale, a float32 input read as it is held
+    held = autocast_dtypes(graph, weight_size, amp, "cuda")
     backward = [c.backward_flops for c in training_cost(graph).layers] if training else None
     layers = []
     for n in graph.nodes if training else graph.inference_nodes():
         moves = KINDS[n.kind].moves_data(n.args, training)
-        activations = (numel(n.shape) + sum(numel(s) for s in graph.input_shapes(n))) * batch if moves else 0
-        flops, moved = n.flops * batch, activations * size + (n.params + n.buffers) * weight_size
+        tensors = zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True)
+        activations = sum(numel(s) * held[i] for s, i in tensors) * batch if moves else 0
+        flops, moved = n.flops * batch, activations + (n.params + n.buffers) * weight_size
         if backward is not None:
             flops, moved = flops + backward[n.index] * batch, 3 * moved
         compute, memory = flops / peak, moved / profile.bandwidth

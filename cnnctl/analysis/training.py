@@ -66,21 +66,28 @@ class TrainingCost:
         return per_param * self.params
 
 
-def needs_grad(graph: Graph) -> list[bool]:
+def needs_grad(graph: Graph, frozen: int = -1) -> list[bool]:
     """For each node, whether its output depends on a trainable parameter (so that autograd
-    records it and the gradient flows back through it)."""
+    records it and the gradient flows back through it); the parameters of the layers up to and
+    including index `frozen` (`--freeze`) are not trainable."""
     flags: list[bool] = []
     for n in graph.nodes:
-        flags.append(n.params > 0 or any(i != INPUT and flags[i] for i in n.inputs))
+        flags.append((n.params > 0 and n.index > frozen) or any(i != INPUT and flags[i] for i in n.inputs))
     return flags
 
 
-def training_cost(graph: Graph) -> TrainingCost:
-    """Forward and backward multiplications and FLOPs of every layer, and their totals."""
-    grads = needs_grad(graph)
+def training_cost(graph: Graph, frozen: int = -1) -> TrainingCost:
+    """Forward and backward multiplications and FLOPs of every layer, and their totals; the
+    layers up to and including index `frozen` (`--freeze`, a prefix) are frozen: nothing
+    trainable feeds them, so autograd records none of them (no backward), and the optimizer
+    updates the others' parameters only."""
+    grads = needs_grad(graph, frozen)
     layers = []
     for n in graph.nodes:
         kind, ins = KINDS[n.kind], graph.input_shapes(n)
+        if n.index <= frozen:
+            layers.append(LayerCost(n.path, n.mults, n.flops, 0, 0, False))
+            continue
         input_grad = any(i != INPUT and grads[i] for i in n.inputs)
         layers.append(
             LayerCost(
@@ -98,5 +105,5 @@ def training_cost(graph: Graph) -> TrainingCost:
         graph.flops_with_heads,
         sum(c.backward_mults for c in layers),
         sum(c.backward_flops for c in layers),
-        graph.params,
+        graph.params - sum(n.params for n in graph.nodes[: frozen + 1]),  # trainable
     )

@@ -48,14 +48,17 @@ def flops_cmd(
                                          help="Only the N heaviest layers (implies --per-layer).")] = None,
     dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
                                                  "that have it); with --amp, the device's 16-bit type.")] = None,
-    amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak and 2-byte "
-                                "activations over float32 weights.")] = False,
+    amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak, activations "
+                                "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
                                              help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
     peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
                                                    help="Roofline on your device: its peak TFLOP/s...")] = None,
     bandwidth: Annotated[Optional[float], option("--bandwidth", parser=number, metavar="GB/S",
                                                  help="... and its memory bandwidth in GB/s.")] = None,
+    freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
+        help="Freeze every layer up to and including PATH (as train --freeze does): no backward for them, "
+        "no input gradient for the first layer after, no optimizer update of their weights.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Exact multiplications and FLOPs: forward, backward, a training step; a roofline time.
@@ -73,12 +76,13 @@ def flops_cmd(
     max pool f*f-1 and avg pool f*f per output, add and mul 1 per extra input, lrn 2*size+3.
     """
     from ..analysis import summarize
+    from ..analysis.summary import last_in
     from ..analysis.training import training_cost
     from ..render.views import flops_json, flops_table
 
     graph = common.load_network(arch, input)
-    summary = summarize(graph, batch=batch)
-    cost = training_cost(graph)
+    summary = summarize(graph, batch=batch, freeze=freeze)
+    cost = training_cost(graph, last_in(graph, freeze, "--freeze") if freeze else -1)
     times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype, amp)
     per_layer = per_layer or top is not None
     show_result(
@@ -154,6 +158,9 @@ def memory_cmd(
                                       help="What each layer keeps for backward, largest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
                                          help="Only the N largest (implies --per-layer).")] = None,
+    freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
+        help="Freeze every layer up to and including PATH (as train --freeze does): their weights get no "
+        "gradients and no optimizer state, and what only they need is not kept.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Memory of a training step: weights, gradients, optimizer state, activations.
@@ -167,7 +174,7 @@ def memory_cmd(
     from ..render.design import memory_json, memory_layers_table, memory_table
 
     graph = common.load_network(arch, input)
-    m = training_memory(graph, batch, dtype, optimizer, amp, device)
+    m = training_memory(graph, batch, dtype, optimizer, amp, device, freeze)
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.title, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for

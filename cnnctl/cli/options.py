@@ -231,7 +231,12 @@ def setting_option(name: str, help: str | None = None) -> Any:
     if s.flag:
         return option(f"{s.option}/--no-{s.option[2:]}", help=help)
     complete = words(*s.words) if s.words else complete_device if s.name == "device" else None
-    return option(s.option, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
+    names = (SETTING_SHORT[name], s.option) if name in SETTING_SHORT else (s.option,)
+    return option(*names, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
+
+
+# Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch
+SETTING_SHORT = {"batch_size": "-b"}
 
 
 def profile_names() -> tuple[str, ...]:

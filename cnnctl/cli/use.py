@@ -374,7 +374,7 @@ def weights_cmd(
 def bench_cmd(
     arch: Annotated[str, arch_argument()],
     device: Annotated[Optional[str], device_option()] = None,
-    batch_size: Annotated[int, option("--batch-size", parser=whole(1), metavar="N",
+    batch_size: Annotated[int, option("-b", "--batch-size", parser=whole(1), metavar="N",
                                       help="Images per step. Default: 32.")] = 32,
     steps: Annotated[int, option("--steps", parser=whole(1, MAX_BENCH_STEPS, STEPS_HINT), metavar="N",
                                  help=f"Timed steps per repeat, after the warm-up, at most {MAX_BENCH_STEPS:,} "

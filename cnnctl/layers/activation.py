@@ -20,6 +20,7 @@ class ActivationRow:
     aliases: tuple[str, ...] = ()  # other names accepted as it: the same function under another paper's name
     synonyms: tuple[str, ...] = ()  # other tools' names for it: a "did you mean" hint
     autocast: str = ""  # as `LayerKind.autocast`: softmax is on CUDA autocast's float32 list
+    autocast_cpu: str | None = None  # as `LayerKind.autocast_cpu`: softmax is not on the CPU's
     args: tuple[Arg, ...] = ()  # as a layer of its own (`leaky 0.2`); inline (`act=leaky`) it takes the defaults
 
 
@@ -39,7 +40,7 @@ _TABLE: dict[str, ActivationRow] = {
     "hardswish": ActivationRow(1, "HardSwish"),
     "hardsigmoid": ActivationRow(1),
     "mish": ActivationRow(1, "Mish"),
-    "softmax": ActivationRow(3, synonyms=("softmax2d",), autocast="out32"),
+    "softmax": ActivationRow(3, synonyms=("softmax2d",), autocast="out32", autocast_cpu=""),
 }
 ACTIVATION_FLOPS: dict[str, int] = {name: row.flops for name, row in _TABLE.items()}
 
@@ -66,6 +67,7 @@ class Activation(LayerKind):
     def __init__(self, name: str):
         row = _TABLE[name]
         self.name, self.onnx_op, self.autocast = name, row.onnx_op, row.autocast  # type: ignore[misc]
+        self.autocast_cpu = row.autocast_cpu  # type: ignore[misc]
         self.aliases, self.args = row.aliases, row.args  # type: ignore[misc]
         self.synonyms = dict.fromkeys(row.synonyms, name)  # type: ignore[misc]
 

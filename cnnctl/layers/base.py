@@ -127,9 +127,11 @@ class LayerKind:
     where it has no attributes to read (the activations'); `autocast`, how CUDA autocast runs
     it (aten's autocast lists: "16" in 16 bits, as cudnn_convolution and linear; "32" in
     float32, as layer_norm; "out32" with a float32 output, as softmax or a float32 parameter
-    or op; "" as its inputs), read by the CUDA memory model; and `counted`, its element-wise
-    FLOPs in a few words, as `summarize`'s "Counted:" note lists them beside its formula (kinds
-    of one rule share one text: layernorm and groupnorm, add and mul, the activations).
+    or op; "" as its inputs); `autocast_cpu`, how CPU autocast runs it where that differs (None:
+    as on CUDA; its float32 list has no layer_norm, group_norm or softmax), both read through
+    `cnnctl.analysis.autocast`; and `counted`, its element-wise FLOPs in a few words, as
+    `summarize`'s "Counted:" note lists them beside its formula (kinds of one rule share one
+    text: layernorm and groupnorm, add and mul, the activations).
     """
 
     name: ClassVar[str] = ""
@@ -141,6 +143,7 @@ class LayerKind:
     onnx_op: ClassVar[str] = ""
     autocast: ClassVar[str] = ""
     counted: ClassVar[str] = ""  # its element-wise FLOPs as the "Counted:" note says them ("bn 2 per value")
+    autocast_cpu: ClassVar[str | None] = None
 
     @property
     def spec(self) -> ArgSpec:

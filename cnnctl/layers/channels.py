@@ -90,7 +90,8 @@ class Rsoftmax(LayerKind):
 
     name = "rsoftmax"
     counted = ACTIVATIONS_COUNTED
-    autocast = "out32"
+    autocast = "out32"  # a softmax: on CUDA autocast's float32 list, not on the CPU's
+    autocast_cpu = ""
     synonyms = {"radix_softmax": "rsoftmax"}  # noqa: RUF012 - never mutated
     args = (
         Arg("radix", Int(minimum=2), doc="the parts it runs across (paths, splits)", positional=True, show=True),

@@ -139,6 +139,7 @@ class LayerNorm(Normalisation):
     name = "layernorm"
     counted = "layernorm and groupnorm 8 per value"  # groupnorm's formula is this one's
     autocast = "32"
+    autocast_cpu = ""  # not on CPU autocast's float32 list: in its input's dtype
     synonyms = {"ln": "layernorm", "layer_norm": "layernorm"}  # noqa: RUF012 - never mutated
 
     def flops(self, a: Args, ins: list[Shape], out: Shape) -> int:
@@ -284,7 +285,8 @@ class GRN(LayerKind):
 
     name = "grn"
     counted = "grn 6 per value + 4 per channel"
-    autocast = "out32"  # its norm runs in float32
+    autocast = "out32"  # its norm runs in float32 (CUDA autocast's float32 list has norm, the CPU's not)
+    autocast_cpu = ""
     synonyms = {"globalresponsenorm": "grn", "global_response_norm": "grn"}  # noqa: RUF012 - never mutated
     args = (Arg("eps", Float(0, 1, lo_open=True), 1e-6, "added to the mean of the norms"),)
 

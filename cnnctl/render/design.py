@@ -81,7 +81,7 @@ def training_notes(cost: TrainingCost) -> list[str]:
 def roofline_notes(r: Roofline) -> list[str]:
     compute = r.compute_bound_seconds / r.seconds if r.seconds else 0.0
     peak = r.profile.peak[r.dtype] / 1e12
-    precision = f"mixed {r.dtype}: 2-byte activations, float32 weights" if r.amp else r.dtype
+    precision = f"mixed {r.dtype}: activations in autocast's dtypes, float32 weights" if r.amp else r.dtype
     return [
         f"Roofline on {r.profile.name} ({precision}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), "
         f"batch {r.batch:,}: at least {duration(r.seconds)} per forward pass, {compute:.0%} of it in "
