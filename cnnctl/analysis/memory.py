@@ -67,7 +67,7 @@ from ..layers.base import OUTPUT, OWN
 from ..layers.dense import MASK
 from ..layers.norm import STATS
 from ..records import record
-from ..shapes import DTYPE_BYTES, numel
+from ..shapes import DTYPE_BYTES, TRAINING_DTYPES, numel
 from .training import OPTIMIZERS, needs_grad
 
 AMP_BYTES = 2  # autocast computes in bfloat16 or float16
@@ -190,8 +190,9 @@ def training_memory(
     """The memory of a training step of `graph` (see the module's docstring for the models)."""
     if batch < 1:
         raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
-    if dtype not in DTYPE_BYTES:
-        raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
+    if dtype not in TRAINING_DTYPES:  # autograd trains floating-point tensors only
+        raise CnnctlError.at(f"a training step cannot hold its weights and gradients in `{dtype}`",
+                             hint="one of " + ", ".join(TRAINING_DTYPES))  # fmt: skip
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]

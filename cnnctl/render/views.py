@@ -290,15 +290,15 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> Table:
+def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
-    (a Roofline), each layer's roofline time."""
+    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer)."""
     from .design import roofline_notes, training_notes, training_rows  # only what flops shows
 
     notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
     if cost is not None:
-        notes += training_notes(cost)
+        notes += training_notes(cost, step)
     if times is not None:
         notes += roofline_notes(times)
     batch = s.memory.batch
@@ -384,9 +384,9 @@ def _bound(t) -> str:
     return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
 
 
-def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> dict:
-    from ..analysis.training import OPTIMIZERS
-    from .design import roofline_json
+def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> dict:
+    from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
+    from .design import roofline_json, step_json
 
     out = {
         "name": s.name,
@@ -412,8 +412,14 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
             "step_flops": cost.step_flops,
             "batch_step_mults": cost.step_mults * s.memory.batch,
             "batch_step_flops": cost.step_flops * s.memory.batch,
-            "optimizer_flops": {name: cost.optimizer_flops(name) for name in OPTIMIZERS},
-        }
+            # by train's words: sgd_without_momentum, sgd_with_momentum, adam, adamw
+            "optimizer_flops": {OPTIMIZER_WORDS[name].replace(" ", "_"): cost.optimizer_flops(name)
+                                for name in OPTIMIZERS},
+        }  # fmt: skip
+        if step is not None:  # the step train runs: its optimizer, where it came from, its update
+            settings = step_json(step)
+            del settings["amp"], settings["settings_from"]["amp"], settings["batch"], settings["settings_from"]["batch"]
+            out["training"]["optimizer"] = {**settings, "update_flops": cost.optimizer_flops(step.kind)}
     if times is not None:
         out["roofline"] = roofline_json(times)
     if per_layer:
