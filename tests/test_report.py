@@ -246,6 +246,23 @@ def test_flops_json_shares(lenet):
     assert data["layers"][0]["mults_share"] == pytest.approx(240_000 / 416_520)
 
 
+def test_flops_json_top_keeps_the_rest_in_one_entry_as_the_table_does(lenet):
+    # --top cut the JSON's layers silently while the table summed the rest in an "(N other layers)" row
+    s = summarize(lenet)
+    data = flops_json(s, per_layer=True, top=2)
+    # conv2 10x10x16 x 5x5x6 = 240,000 and conv1 28x28x6 x 5x5x1 = 117,600 multiplications
+    assert [r["path"] for r in data["layers"]] == ["conv2", "conv1"]
+    rest = data["others"]
+    assert rest["layers"] == len(heaviest(s)) - 2
+    assert (
+        rest["mults"] == LENET_MULTS - 240_000 - 117_600
+        and rest["flops"] + sum(r["flops"] for r in data["layers"]) == LENET_FLOPS
+    )
+    other_row = plain(flops_table(s, per_layer=True, top=2)).split(f"({rest['layers']} other layers)")[1]
+    assert f"{rest['mults']:,}" in other_row.splitlines()[0]
+    assert "others" not in flops_json(s, per_layer=True)  # nothing left over without --top
+
+
 def test_big_numbers_have_units_above_tera():
     assert short(416_520 * 10**12) == "416.52 P"  # LeNet mults x a batch of 1e12, was `416520.00 T`
     assert short(1_500 * 10**15) == "1.50 E"
