@@ -678,3 +678,30 @@ def test_compare_sizes_memory_at_trains_defaults():
     out = json.loads(cli("compare", "lenet5", "alexnet", "--optimizer", "sgd", "-f", "json").stdout)
     assert (out["batch"], out["optimizer"], out["momentum"]) == (64, "sgd", 0.9)
     assert (out["profile"], out["profile_name"]) == ("h100", "H100 SXM")  # the key and its display name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summarize", "nosuch"], "no file `nosuch` here"),  # the command's mistake
+        (["flops", "lenet5", "--bogus"], "`flops` has no option `--bogus`"),  # the command line's
+        (["memory", "lenet5", "--dtype", "int8"], "--dtype int8 is not offered here"),
+    ],
+)
+def test_with_format_json_a_mistake_is_json_on_stdout_too(args, message):
+    # it was plain text on stderr with nothing on stdout, where validate and predict gave JSON
+    out = cli(*args, "--format", "json")
+    assert out.returncode == 2 and message in out.stderr  # the message on stderr stays
+    (error,) = json.loads(out.stdout)["errors"]
+    assert message in error["message"] and error["text"].startswith("error: ") and error["severity"] == "error"
+    assert cli(*args).stdout == ""  # without --format json, stdout stays empty
+
+
+def test_volumes_in_json_are_hxwxc_in_every_command(tmp_path):
+    # draw's volumes were [h, w, c] arrays where summarize, flops and compare write "HxWxC"
+    data = json.loads(cli("draw", "lenet5", "--style", "volumes", "-f", "json").stdout)
+    # the image, then conv1: (32 - 5)/1 + 1 = 28, 6 filters
+    assert [v["output"] for v in data["volumes"]][:2] == ["32x32x1", "28x28x6"]
+    boxes = json.loads(cli("draw", "lenet5", "-o", str(tmp_path / "l.dot"), "-f", "json").stdout)["boxes"]
+    assert [b["output"] for b in boxes][:2] == ["32x32x1", "28x28x6"]
+    assert json.loads(cli("summarize", "lenet5", "-f", "json").stdout)["input"] == "32x32x1"

@@ -545,3 +545,19 @@ def test_the_safetensors_hint_names_the_member_with_its_settings(tmp_path, monke
     assert f"cnnctl train|evaluate|predict {net}:big,depth=2 --weights {out} " in said, said  # as given: a path
     code, said, err = run_main(monkeypatch, capsys, "export", f"{net}:big,depth=2", "-o", str(tmp_path / "w.py"))
     assert code == 0 and f"import {class_name('fam_big')}" in said, err  # a class is named by the member
+
+
+def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):
+    # the JSON lacked the report's how-to-use line (the text and the JSON were built apart, in the CLI)
+    import json
+
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "a.py"))
+    assert code == 0, err
+    code, data, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "b.py"), "-f", "json")
+    assert code == 0, err
+    report = json.loads(data)
+    lines = said.splitlines()
+    assert report["how_to_use"] == lines[-1].replace("from a import", "from b import").replace("'a.pt'", "'b.pt'")
+    assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5();")
+    assert report["warnings"] == [] and report["network"] == "lenet5"
+    assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as a PyTorch source file, weights {report['weights']}"

@@ -4,6 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError
+from ..shapes import format_shape
 from . import common  # common._load, looked up when called: one place to stand in for reading a network
 from .common import Format, _print_json, _warn, examples
 from .options import arch_argument, choice, format_option, input_option, option, whole, words
@@ -69,7 +70,7 @@ def draw_cmd(
             "file": out,
             "format": fmt,
             "style": "volumes",
-            "volumes": [{"path": v.path, "output": list(v.shape), "layers": list(v.ops)} for v in vols],
+            "volumes": [{"path": v.path, "output": format_shape(v.shape), "layers": list(v.ops)} for v in vols],
         }
         said = plural(len(vols), "volume")
     else:

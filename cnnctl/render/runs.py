@@ -157,3 +157,14 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
             for run in runs
         ],
     }
+
+
+def train_json(result) -> dict:
+    """`cnnctl train --format json`: the run a TrainResult (cnnctl.train.loop) describes: its
+    folder, exit status and status.json's word for how it ended, its best validation accuracy
+    (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures."""
+    best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None
+    ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
+    return {"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
+            "epochs_done": result.epochs_done, "best_val_accuracy": best, "best_epoch": result.best_epoch,
+            "monitor": result.monitor, "history": result.history}  # fmt: skip
