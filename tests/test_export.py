@@ -560,4 +560,4 @@ def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):
     assert report["how_to_use"] == lines[-1].replace("from a import", "from b import").replace("'a.pt'", "'b.pt'")
     assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5();")
     assert report["warnings"] == [] and report["network"] == "lenet5"
-    assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as a PyTorch source file, weights {report['weights']}"
+    assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as PyTorch source, weights {report['weights']}"
