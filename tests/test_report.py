@@ -461,6 +461,17 @@ def test_cli_list_json():
     assert entries["lenet5"]["input"] == "32x32x1"
 
 
+def test_cli_list_gives_params_on_the_base_of_its_multiplications():
+    # GoogLeNet's 13,378,280 params counted the aux heads beside 1.58 G multiplications without them;
+    # summarize: "13,378,280 trainable; 6,998,552 at inference, without the heads"
+    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)}
+    googlenet = entries["googlenet"]
+    assert (googlenet["params"], googlenet["inference_params"]) == (13_378_280, 6_998_552)
+    assert entries["resnet50"]["inference_params"] == RESNET50_PARAMS  # no heads: the same
+    row = next(ln for ln in cli("list").stdout.splitlines() if ln.startswith("googlenet "))
+    assert "6,998,552" in row and "13,378,280" not in row
+
+
 def test_cli_error_exit_code(tmp_path):
     r = cli("summarize", "no_such_network_xyz")
     assert r.returncode == 2
