@@ -190,7 +190,8 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None, step: Trainin
             if best else " (not even one example fits)")
         )  # fmt: skip
     notes += list(memory_model(m.device))
-    columns = [Column("", key="part"), num("bytes", exact), num("size", size)]  # CSV: every column named
+    # CSV: every column named; the size only restates the bytes (as flops' short column)
+    columns = [Column("", key="part"), num("bytes", exact), Column("size", size, right=True, csv=False)]
     return Table(title, columns, rows, notes)
 
 
@@ -209,7 +210,7 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
         rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
-        [Column("Layer", squeeze=True), num("bytes", exact), num("size", size)],
+        [Column("Layer", squeeze=True), num("bytes", exact), Column("size", size, right=True, csv=False)],
         rows,
         [
             f"The rows add up to what is kept: {exact(m.saved)} bytes. input: the image, as the first layers keep it "

@@ -39,7 +39,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs", right=True, csv=False),
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
-        num("best val acc", accuracy),
+        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),  # CSV: snake_case, as JSON's keys
         Column("status"),
         Column("checkpoints", wrap=True),
         Column("updated"),
@@ -116,10 +116,10 @@ def plot_table(runs: Sequence[RunHistory], path: str, metric: str) -> Table:
     columns = [
         Column("run", squeeze=True),
         num("epochs", exact),
-        num("last train loss", lambda v: "-" if v is None else loss(v)),
-        num("last val loss", lambda v: "-" if v is None else loss(v)),
-        num("best val acc", accuracy),
-        num("at epoch", lambda v: "-" if v is None else exact(v)),
+        Column("last train loss", lambda v: "-" if v is None else loss(v), right=True, key="last_train_loss"),
+        Column("last val loss", lambda v: "-" if v is None else loss(v), right=True, key="last_val_loss"),
+        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),
+        Column("at epoch", lambda v: "-" if v is None else exact(v), right=True, key="best_epoch"),
         Column("from"),
     ]
     rows = []
