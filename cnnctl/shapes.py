@@ -16,6 +16,9 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 
 """Bytes of a value of each element type."""
 DTYPE_SHORT = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64"}
 """The short names the options also take."""
+TRAINING_DTYPES = ("float32", "float16", "bfloat16", "float64")
+"""What a training step can hold its weights, gradients and activations in: autograd trains
+floating-point tensors only (int8 is for quantised inference)."""
 
 
 def format_shape(shape: Shape) -> str:

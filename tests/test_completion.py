@@ -44,7 +44,7 @@ def test_bash_completes_commands_and_options():
         ("cnnctl train lenet5 --device c", ["cpu", "cuda"]),
         ("cnnctl memory lenet5 --device ", ["cuda", "cpu"]),
         ("cnnctl train lenet5 --optimizer a", ["adam", "adamw"]),
-        ("cnnctl memory lenet5 --optimizer m", ["momentum"]),  # the memory model's optimizers
+        ("cnnctl memory lenet5 --optimizer a", ["adam", "adamw"]),  # train's words, as train's --optimizer
         ("cnnctl train lenet5 --monitor ", ["val_accuracy", "val_loss"]),
     ],
 )

@@ -141,7 +141,7 @@ def test_mistakes_on_the_new_options_are_one_message(args, message):
 
 def test_memory_csv_names_its_first_column():
     rows = list(csv.reader(io.StringIO(cli("memory", "lenet5", "-f", "csv").stdout)))
-    assert rows[0][:2] == ["part", "bytes"] and rows[1][0] == "weights and buffers"
+    assert rows[0] == ["part", "bytes"] and rows[1][0] == "weights and buffers"  # no `size` restating the bytes
 
 
 def test_budget_sizes_read_as_written():
@@ -175,7 +175,7 @@ def test_flops_states_the_training_step():
     # torchvision's ResNet-18: 1,814,073,344 forward; the backward's weight gradients as many,
     # its input gradients as many less conv1's 118,013,952 (the image's is never computed)
     assert out["training"]["step_mults"] == 3 * 1_814_073_344 - 118_013_952 == 5_324_206_080
-    assert out["training"]["optimizer_flops"]["sgd"] == 2 * 11_689_512
+    assert out["training"]["optimizer_flops"]["sgd_without_momentum"] == 2 * 11_689_512
 
 
 def test_roofline_per_layer_is_the_max_of_compute_and_memory():
@@ -420,7 +420,7 @@ def test_memory_says_what_it_estimates_for_not_where_it_runs(device, words):
     out = cli("memory", "lenet5", "--device", device)
     assert out.returncode == 0, out.stderr
     title = out.stdout.splitlines()[0]
-    assert title.startswith(f"lenet5: memory of a training step, estimated for {words} (--device {device}), batch 32")
+    assert title.startswith(f"lenet5: memory of a training step, estimated for {words} (--device {device}), batch 64")
     assert " on " not in title
     assert "nothing runs, whatever this machine has" in out.stdout
 
@@ -612,3 +612,105 @@ def test_input_and_kernel_at_80_columns_keep_every_shape_whole():
     joined = s.rows[[r.path for r in s.rows].index("inception3a.concat")].in_shapes
     words = text.split()
     assert all(f"{h}x{w}x{c}" in words for h, w, c in joined)  # the join's four shapes wrapped between them
+
+
+# The course's first example (a 6x6x1 image, one 3x3 filter, no bias): 9 parameters, float32.
+FIRST = "input: 6x6x1\nlayers:\n  - conv f=3 n=1 bias=false\n"
+FIRST_PARAMS = 9
+
+
+def test_memory_sizes_the_step_train_runs_from_the_files_train_section(tmp_path):
+    # `memory` ignored `train:` and said `batch 32, adam` for a file that trains sgd at 16
+    net = tmp_path / "first_sgd.yaml"
+    net.write_text(FIRST + "train: {optimizer: sgd, batch_size: 16}\n")
+    out = json.loads(cli("memory", str(net), "-f", "json").stdout)
+    assert (out["batch"], out["optimizer"], out["momentum"], out["amp"]) == (16, "sgd", 0.9, True)
+    assert out["settings_from"] == {"batch": "the file's train:", "optimizer": "the file's train:",
+                                    "momentum": "train's default", "amp": "train's default on a GPU"}  # fmt: skip
+    # train's sgd has momentum 0.9: one float32 buffer per parameter
+    assert out["optimizer_state_bytes"] == 1 * 4 * FIRST_PARAMS
+    text = cli("memory", str(net)).stdout
+    assert "batch 16, float32, mixed precision (16-bit activations), sgd with momentum 0.9" in text.splitlines()[0]
+    assert "batch 16 (the file's train:)" in text and "momentum 0.9 (train's default)" in text
+    # the command line wins over the file, as with train; --momentum 0 keeps no state
+    out = json.loads(cli("memory", str(net), "--batch", "8", "--momentum", "0", "--no-amp", "-f", "json").stdout)
+    assert (out["batch"], out["momentum"], out["amp"], out["optimizer_state_bytes"]) == (8, 0.0, False, 0)
+    assert out["settings_from"]["batch"] == "--batch" and out["settings_from"]["amp"] == "--no-amp"
+
+
+def test_memory_defaults_are_trains(tmp_path):
+    net = tmp_path / "first.yaml"
+    net.write_text(FIRST)
+    out = json.loads(cli("memory", str(net), "-f", "json").stdout)
+    # train's defaults: --batch-size 64, adam (two values per parameter), amp on a GPU
+    assert (out["batch"], out["optimizer"], out["amp"]) == (64, "adam", True)
+    assert "momentum" not in out and out["optimizer_state_bytes"] == 2 * 4 * FIRST_PARAMS
+    cpu = json.loads(cli("memory", str(net), "--device", "cpu", "-f", "json").stdout)
+    assert cpu["amp"] is False and cpu["settings_from"]["amp"] == "train's default on a CPU"  # train: no amp on a CPU
+
+
+def test_memory_takes_trains_optimizer_words_only():
+    out = cli("memory", "lenet5", "--optimizer", "momentum")  # train refuses it: sgd --momentum X
+    assert out.returncode == 2 and "expected one of sgd, adam, adamw" in out.stderr
+
+
+def test_int8_and_float64_are_offered_only_where_they_can_be_computed():
+    out = cli("memory", "lenet5", "--dtype", "int8")  # autograd cannot train int8 weights
+    assert out.returncode == 2 and "int8 is not offered here" in out.stderr and "Traceback" not in out.stderr
+    assert "int8" not in cli("memory", "--help").stdout.split("--dtype")[1].split("--optimizer")[0]
+    for dtype in ("fp64", "int8"):  # no device profile has a float64 or int8 peak
+        out = cli("flops", "lenet5", "--profile", "h100", "--dtype", dtype)
+        assert out.returncode == 2 and "no device profile has its peak" in out.stderr
+    assert cli("memory", "lenet5", "--dtype", "fp64", "-f", "json").returncode == 0  # PyTorch trains float64
+    # summarize's memory of a forward pass: 1 byte a value in int8 (LeNet-5's 61,706 params)
+    out = json.loads(cli("summarize", "lenet5", "--dtype", "int8", "-f", "json").stdout)
+    assert out["memory"]["param_bytes"] == 61_706
+
+
+def test_flops_states_the_update_of_the_optimizer_train_runs(tmp_path):
+    net = tmp_path / "first_sgd.yaml"
+    net.write_text(FIRST + "train: {optimizer: sgd}\n")
+    out = json.loads(cli("flops", str(net), "-f", "json").stdout)["training"]
+    # per parameter: sgd 2 (p -= lr*g), with momentum 2 more (b = m*b + g), adam 13, adamw 14
+    assert out["optimizer_flops"] == {"sgd_without_momentum": 2 * 9, "sgd_with_momentum": 4 * 9, "adam": 13 * 9,
+                                      "adamw": 14 * 9}  # fmt: skip
+    assert out["optimizer"] == {
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "update_flops": 4 * 9,
+        "settings_from": {"optimizer": "the file's train:", "momentum": "train's default"},
+    }
+    assert "The step `cnnctl train` runs: sgd with momentum 0.9" in cli("flops", str(net)).stdout
+
+
+def test_compare_sizes_memory_at_trains_defaults():
+    out = json.loads(cli("compare", "lenet5", "alexnet", "--optimizer", "sgd", "-f", "json").stdout)
+    assert (out["batch"], out["optimizer"], out["momentum"]) == (64, "sgd", 0.9)
+    assert (out["profile"], out["profile_name"]) == ("h100", "H100 SXM")  # the key and its display name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summarize", "nosuch"], "no file `nosuch` here"),  # the command's mistake
+        (["flops", "lenet5", "--bogus"], "`flops` has no option `--bogus`"),  # the command line's
+        (["memory", "lenet5", "--dtype", "int8"], "--dtype int8 is not offered here"),
+    ],
+)
+def test_with_format_json_a_mistake_is_json_on_stdout_too(args, message):
+    # it was plain text on stderr with nothing on stdout, where validate and predict gave JSON
+    out = cli(*args, "--format", "json")
+    assert out.returncode == 2 and message in out.stderr  # the message on stderr stays
+    (error,) = json.loads(out.stdout)["errors"]
+    assert message in error["message"] and error["text"].startswith("error: ") and error["severity"] == "error"
+    assert cli(*args).stdout == ""  # without --format json, stdout stays empty
+
+
+def test_volumes_in_json_are_hxwxc_in_every_command(tmp_path):
+    # draw's volumes were [h, w, c] arrays where summarize, flops and compare write "HxWxC"
+    data = json.loads(cli("draw", "lenet5", "--style", "volumes", "-f", "json").stdout)
+    # the image, then conv1: (32 - 5)/1 + 1 = 28, 6 filters
+    assert [v["output"] for v in data["volumes"]][:2] == ["32x32x1", "28x28x6"]
+    boxes = json.loads(cli("draw", "lenet5", "-o", str(tmp_path / "l.dot"), "-f", "json").stdout)["boxes"]
+    assert [b["output"] for b in boxes][:2] == ["32x32x1", "28x28x6"]
+    assert json.loads(cli("summarize", "lenet5", "-f", "json").stdout)["input"] == "32x32x1"

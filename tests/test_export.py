@@ -579,3 +579,19 @@ def test_format_json_with_a_file_of_no_known_suffix_says_how_to_get_both(monkeyp
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "m2.model"), "-f", "json")
     assert code == 2 and "--format json asks for the report as JSON, so it cannot name the file's format too" in err
     assert "end the name in .onnx, .ts (TorchScript), .py or .safetensors" in err
+
+
+def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):
+    # the JSON lacked the report's how-to-use line (the text and the JSON were built apart, in the CLI)
+    import json
+
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "a.py"))
+    assert code == 0, err
+    code, data, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "b.py"), "-f", "json")
+    assert code == 0, err
+    report = json.loads(data)
+    lines = said.splitlines()
+    assert report["how_to_use"] == lines[-1].replace("from a import", "from b import").replace("'a.pt'", "'b.pt'")
+    assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5();")
+    assert report["warnings"] == [] and report["network"] == "lenet5"
+    assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as PyTorch source, weights {report['weights']}"

@@ -762,7 +762,7 @@ def test_import_format_json_without_output_prints_json_with_the_text(tmp_path, m
     graph = load_text(SMALL)
     assert said["text"] == import_onnx(str(tmp_path / "x.onnx")) and said["file"] is None
     assert (said["name"], said["layers"], said["params"], said["mults"]) == ("tiny", 2, graph.params, graph.mults)
-    assert (said["input"], said["output"]) == ([6, 6, 3], [5])
+    assert (said["input"], said["output"]) == ("6x6x3", "5")  # volumes in JSON as every command writes them
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,23 @@ def test_flops_json_shares(lenet):
     assert data["layers"][0]["mults_share"] == pytest.approx(240_000 / 416_520)
 
 
+def test_flops_json_top_keeps_the_rest_in_one_entry_as_the_table_does(lenet):
+    # --top cut the JSON's layers silently while the table summed the rest in an "(N other layers)" row
+    s = summarize(lenet)
+    data = flops_json(s, per_layer=True, top=2)
+    # conv2 10x10x16 x 5x5x6 = 240,000 and conv1 28x28x6 x 5x5x1 = 117,600 multiplications
+    assert [r["path"] for r in data["layers"]] == ["conv2", "conv1"]
+    rest = data["others"]
+    assert rest["layers"] == len(heaviest(s)) - 2
+    assert (
+        rest["mults"] == LENET_MULTS - 240_000 - 117_600
+        and rest["flops"] + sum(r["flops"] for r in data["layers"]) == LENET_FLOPS
+    )
+    other_row = plain(flops_table(s, per_layer=True, top=2)).split(f"({rest['layers']} other layers)")[1]
+    assert f"{rest['mults']:,}" in other_row.splitlines()[0]
+    assert "others" not in flops_json(s, per_layer=True)  # nothing left over without --top
+
+
 def test_big_numbers_have_units_above_tera():
     assert short(416_520 * 10**12) == "416.52 P"  # LeNet mults x a batch of 1e12, was `416520.00 T`
     assert short(1_500 * 10**15) == "1.50 E"
@@ -444,6 +461,17 @@ def test_cli_list_json():
     assert entries["lenet5"]["input"] == "32x32x1"
 
 
+def test_cli_list_gives_params_on_the_base_of_its_multiplications():
+    # GoogLeNet's 13,378,280 params counted the aux heads beside 1.58 G multiplications without them;
+    # summarize: "13,378,280 trainable; 6,998,552 at inference, without the heads"
+    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)}
+    googlenet = entries["googlenet"]
+    assert (googlenet["params"], googlenet["inference_params"]) == (13_378_280, 6_998_552)
+    assert entries["resnet50"]["inference_params"] == RESNET50_PARAMS  # no heads: the same
+    row = next(ln for ln in cli("list").stdout.splitlines() if ln.startswith("googlenet "))
+    assert "6,998,552" in row and "13,378,280" not in row
+
+
 def test_cli_error_exit_code(tmp_path):
     r = cli("summarize", "no_such_network_xyz")
     assert r.returncode == 2
@@ -463,7 +491,7 @@ def test_no_color_means_no_escape_codes_at_all(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     out = draw(summary_table(s), 80)
     assert "\x1b" not in out and "lenet5  (bundled: lenet5.yaml)" in out
-    from cnnctl.render.progress import stderr_console
+    from cnnctl.terminal import stderr_console
 
     assert stderr_console().color_system is None
 

@@ -281,6 +281,7 @@ def test_runs_table_from_the_command_line(finished, tmp_path):
     assert "1,234/2,000" in line and "stopped" in line and "last.pt" in line and "lenet5" in line
     rows = list(csv.DictReader(io.StringIO(cli("runs", str(tmp_path), "--format", "csv").stdout)))
     assert (rows[0]["epochs_done"], rows[0]["epochs_planned"], rows[0]["status"]) == ("1234", "2000", "stopped")
+    assert "best_val_accuracy" in rows[0] and all(h == h.lower() and " " not in h for h in rows[0])  # snake_case
     missing = cli("runs", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
 

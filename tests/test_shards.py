@@ -413,3 +413,17 @@ def test_a_folder_above_idx_files_is_told_to_give_that_folder(tmp_path, monkeypa
     assert code == 2 and err.count("error:") == 1
     assert f"hint: it holds IDX files (MNIST's format): give that folder itself, `{tmp_path / 'data' / 'mnist'}`" \
         in err  # fmt: skip
+
+
+def test_a_shard_size_below_one_image_is_said_not_claimed(tmp_path, monkeypatch, capsys):
+    # `--shard-size 1KB` wrote 3,072-byte shards and said "shards of at most 1,000 bytes"
+    pytest.importorskip("webdataset")
+    image_folder(tmp_path / "img", splits=("",), per_class=(2,))
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"),
+                              "--shard-size", "1KB")  # fmt: skip
+    assert code == 0, err
+    shards = sorted((tmp_path / "out").glob("train-*.tar"))
+    largest = max(p.stat().st_size for p in shards)
+    assert largest > 1_000  # a header block, the image in whole blocks, the class's two, two end blocks
+    assert "shards of at most 1,000 bytes" not in out
+    assert f"{len(shards)} shards of one image each exceed --shard-size" in out and f"up to {largest:,} bytes" in out

@@ -73,7 +73,7 @@ from ..layers.base import OUTPUT, OWN
 from ..layers.dense import MASK
 from ..layers.norm import STATS
 from ..records import record
-from ..shapes import DTYPE_BYTES, numel
+from ..shapes import DTYPE_BYTES, TRAINING_DTYPES, numel
 from .autocast import AMP_BYTES, FLOAT32_BYTES, input_bytes, runs_in
 from .autocast import dtypes as autocast_dtypes
 from .summary import last_in
@@ -200,8 +200,9 @@ def training_memory(
     weights have no gradients and no optimizer state, and what only they need is not kept."""
     if batch < 1:
         raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
-    if dtype not in DTYPE_BYTES:
-        raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
+    if dtype not in TRAINING_DTYPES:  # autograd trains floating-point tensors only
+        raise CnnctlError.at(f"a training step cannot hold its weights and gradients in `{dtype}`",
+                             hint="one of " + ", ".join(TRAINING_DTYPES))  # fmt: skip
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]

@@ -92,6 +92,9 @@ PROFILES: dict[str, Profile] = {
                   "NVIDIA T4 data sheet: FP32 8.1, FP16 65 TFLOPS (no TF32, no BF16), 320 GB/s", ("T4",)),
 }  # fmt: skip
 
+# The element types a roofline can be drawn for: those some device has a peak for (--peak-tflops takes one of them)
+ROOFLINE_DTYPES = tuple(dict.fromkeys(dtype for p in PROFILES.values() for dtype in p.peak))
+
 
 def profile_of_device(device_name: str) -> Profile | None:
     """The profile of the GPU CUDA calls `device_name` ("NVIDIA H100 80GB HBM3"): the first

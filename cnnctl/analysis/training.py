@@ -28,6 +28,40 @@ def optimizer_kind(optimizer: str, momentum: float = 0.0) -> str:
     return "momentum" if optimizer == "sgd" and momentum else optimizer
 
 
+# Each OPTIMIZERS entry in train's words (`train --optimizer sgd` has a momentum, 0.9 unless told)
+OPTIMIZER_WORDS = {"sgd": "sgd without momentum", "momentum": "sgd with momentum", "adam": "adam", "adamw": "adamw"}
+
+
+def optimizer_words(optimizer: str, momentum: float = 0.0) -> str:
+    """A run's optimizer in train's words: `adam`, `sgd with momentum 0.9`, `sgd without momentum`."""
+    if optimizer != "sgd":
+        return optimizer
+    return f"sgd with momentum {momentum:g}" if momentum else "sgd without momentum"
+
+
+@record
+class TrainingStep:
+    """The training step a figure is for, as `cnnctl train` would run it: its batch, its
+    optimizer in train's words (sgd with its momentum, adam, adamw), whether it runs in mixed
+    precision, and where each came from (`from_` maps a setting's name to "--batch", "the
+    file's train:" or "train's default")."""
+
+    batch: int
+    optimizer: str
+    momentum: float
+    amp: bool
+    from_: dict
+
+    @property
+    def kind(self) -> str:
+        """Its OPTIMIZERS entry (the state it keeps, its update's FLOPs)."""
+        return optimizer_kind(self.optimizer, self.momentum)
+
+    @property
+    def words(self) -> str:
+        return optimizer_words(self.optimizer, self.momentum)
+
+
 @record
 class LayerCost:
     """One layer's forward and backward cost for one example."""

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
         worker.leave(0)
     collecting = gc.isenabled()
+    from .common import _written
+
+    _written.clear()  # a caller in the same process (the tests) runs commands one after another
     if argv[:1] and argv[0] in ANALYSIS:
         # These commands build objects by the hundred thousand for a large network and free
         # none before the process ends: the cycle collector would only walk them again and
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     except CnnctlError as exc:
         if worker.speaks():
             sys.stderr.write(str(exc) + "\n")
+            from .common import errors_json
+
+            errors_json(exc.problems, argv)
         worker.give_up()
         status = 2
     except RunFailed as exc:

@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any, Optional
 
-from ..analysis.training import OPTIMIZERS
+from ..analysis.roofline import ROOFLINE_DTYPES
 from ..errors import CnnctlError
 from ..limits import MAX_INT
+from ..shapes import TRAINING_DTYPES
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
 from .options import (
@@ -27,9 +28,20 @@ PROFILES = profile_names()  # cnnctl.analysis.roofline.PROFILES: the devices a r
 
 
 def optimizer_option(help: str) -> Any:
-    """--optimizer of memory and compare: the optimizers whose state the memory model knows."""
-    names = tuple(OPTIMIZERS)
-    return option("--optimizer", parser=choice(names), metavar="|".join(names), complete=words(*names), help=help)
+    """--optimizer of memory, compare: train's words (sgd with its --momentum, adam, adamw). Read here,
+    not by the settings' table: loading it costs the design commands their start (tests/test_no_torch.py)."""
+    from ..train.step_defaults import OPTIMIZERS
+
+    return option("--optimizer", parser=choice(OPTIMIZERS), metavar="|".join(OPTIMIZERS),
+                  complete=words(*OPTIMIZERS), help=help)  # fmt: skip
+
+
+def momentum_option(help: str) -> Any:
+    return option("--momentum", parser=number, metavar="X", help=help)
+
+
+NO_ROOFLINE = "no device profile has its peak (a roofline needs one)"
+NOT_TRAINED = "autograd trains floating-point tensors only (int8 is for quantised inference)"
 
 
 @examples(
@@ -47,7 +59,8 @@ def flops_cmd(
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
                                          help="Only the N heaviest layers (implies --per-layer).")] = None,
     dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
-                                                 "that have it); with --amp, the device's 16-bit type.")] = None,
+                                                 "that have it); with --amp, the device's 16-bit type.",
+                                                 ROOFLINE_DTYPES, NO_ROOFLINE)] = None,
     amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak, activations "
                                 "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
@@ -79,16 +92,18 @@ def flops_cmd(
     from ..analysis.summary import last_in
     from ..analysis.training import training_cost
     from ..render.views import flops_json, flops_table
+    from ..train.step_defaults import training_step
 
-    graph = common.load_network(arch, input)
+    graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
+    step = training_step(graph, {})  # the optimizer train runs: the file's, else train's default
     summary = summarize(graph, batch=batch, freeze=freeze)
     cost = training_cost(graph, last_in(graph, freeze, "--freeze") if freeze else -1)
     times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype, amp)
     per_layer = per_layer or top is not None
     show_result(
         format,
-        lambda: flops_json(summary, per_layer, cost, times, top),
-        lambda: [flops_table(summary, per_layer, cost, times, top)],
+        lambda: flops_json(summary, per_layer, cost, times, top, step),
+        lambda: [flops_table(summary, per_layer, cost, times, top, step)],
         graph,
     )
     return 0
@@ -134,19 +149,28 @@ def _roofline(
 
 
 @examples(
-    ("cnnctl memory resnet50 --batch 64 --amp", "a training step of 64 images in mixed precision"),
+    ("cnnctl memory resnet50 --batch 64 --no-amp", "a training step of 64 images in float32"),
     ("cnnctl memory vgg16 --optimizer sgd --budget 24GiB", "the largest batch that trains in 24 GiB"),
     ("cnnctl memory convnext_tiny --top 5", "the five layers that keep the most for backward"),
 )
 def memory_cmd(
     arch: Annotated[str, arch_argument()],
     input: Annotated[Optional[str], input_option()] = None,
-    batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
-                                 help="Batch size. Default: 32.")] = 32,
-    dtype: Annotated[str, dtype_option("Element type of weights and activations. Default: float32.")] = "float32",
-    optimizer: Annotated[str, optimizer_option("Its state per parameter: sgd 0, momentum 1, adam and adamw 2. "
-                                               "Default: adam.")] = "adam",
-    amp: Annotated[bool, option("--amp", help="Mixed precision: 16-bit activations and weight copies.")] = False,
+    batch: Annotated[Optional[int], option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
+                                           help="Batch size. Default: the file's `train: batch_size`, else "
+                                           "train's (64).")] = None,
+    dtype: Annotated[str, dtype_option("Element type of weights and activations. Default: float32 (what train "
+                                       "runs).", TRAINING_DTYPES, NOT_TRAINED)] = "float32",
+    optimizer: Annotated[Optional[str], optimizer_option("As train: sgd (with --momentum), adam, adamw; "
+                                                       "its state per parameter: sgd 1 with momentum (0 without), "
+                                                       "adam and adamw 2. Default: the file's `train: optimizer`, "
+                                                       "else train's (adam).")] = None,
+    momentum: Annotated[Optional[float], momentum_option("SGD's momentum, as train: 0 keeps no state. "
+                                                        "Default: the file's `train: momentum`, else train's "
+                                                        "(0.9).")] = None,
+    amp: Annotated[Optional[bool], option("--amp/--no-amp", help="Mixed precision: 16-bit activations and "
+                                          "weight copies. Default: the file's `train: amp`, else as train: on "
+                                          "for a GPU (--device cuda) in float32, off on a CPU.")] = None,
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory, e.g. 16GiB: the largest batch that fits.")] = None,
     device: Annotated[str, option("--device", parser=choice(("cuda", "cpu")), metavar="cuda|cpu",
@@ -165,21 +189,27 @@ def memory_cmd(
 ) -> int:  # fmt: skip
     """Memory of a training step: weights, gradients, optimizer state, activations.
 
-    The activations are those PyTorch keeps for the backward pass, layer kind by layer kind
+    The step `cnnctl train` runs: batch, optimizer, momentum and amp from these options, else
+    the file's `train:` section, else train's defaults (the output says which). The
+    activations are those PyTorch keeps for the backward pass, layer kind by layer kind
     (measured equal on every bundled network); the peak follows the backward pass on a GPU
     (--device cuda), or counts everything at once (--device cpu). With --budget, the largest
     batch that fits.
     """
     from ..analysis.memory import training_memory
     from ..render.design import memory_json, memory_layers_table, memory_table
+    from ..train.step_defaults import training_step
 
-    graph = common.load_network(arch, input)
-    m = training_memory(graph, batch, dtype, optimizer, amp, device, freeze)
+    graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
+    given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
+             "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
+    step = training_step(graph, given, device, dtype)
+    m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     per_layer = per_layer or top is not None
-    tables = [memory_table(m, graph.title, budget)] + ([memory_layers_table(m, top)] if per_layer else [])
+    tables = [memory_table(m, graph.title, budget, step)] + ([memory_layers_table(m, top)] if per_layer else [])
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer), lambda: tables, graph)
+    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step), lambda: tables, graph)
     return 0
 
 
@@ -194,10 +224,16 @@ def memory_cmd(
 def compare_cmd(
     files: Annotated[list[str], argument("ARCH...", "Network files or bundled names, two or more.", complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,
-    batch: Annotated[int, option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
-                                 help="Batch for training memory and latency. Default: 32.")] = 32,
-    dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.")] = "float32",
-    optimizer: Annotated[str, optimizer_option("For training memory. Default: adam.")] = "adam",
+    batch: Annotated[Optional[int], option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
+                                           help="Batch for training memory and latency. Default: train's "
+                                           "(64).")] = None,
+    dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.",
+                                       tuple(d for d in ROOFLINE_DTYPES if d in TRAINING_DTYPES),
+                                       f"{NO_ROOFLINE}, or {NOT_TRAINED}")] = "float32",
+    optimizer: Annotated[Optional[str], optimizer_option("For training memory, as train: sgd (with "
+                                                       "--momentum), adam, adamw. Default: train's (adam).")] = None,
+    momentum: Annotated[Optional[float], momentum_option("SGD's momentum, as train: 0 keeps no state. "
+                                                        "Default: train's (0.9).")] = None,
     profile: Annotated[str, option("--profile", metavar="NAME", complete=words(*PROFILES),
                                    help=f"Device for the roofline latency: {', '.join(PROFILES)}. "
                                    "Default: h100.")] = "h100",
@@ -208,18 +244,24 @@ def compare_cmd(
     """Networks side by side: params, multiplications, training, memory, field, latency.
 
     One column per network (and their ratio for two), then their stages. Training memory and
-    latency are for --batch, --dtype, --optimizer and the device --profile (default h100).
+    latency are for --batch, --dtype, --optimizer and the device --profile (default h100): the
+    same for every network, train's defaults where not given (the files' `train:` sections
+    are not read: each could ask for another step), in float32 without amp.
     """
     from ..analysis.compare import compare
     from ..analysis.roofline import profile_named
     from ..render.design import compare_json, compare_tables
+    from ..train.step_defaults import training_step
 
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
     device = profile_named(profile)
     graphs = [common.load_network(arch, input) for arch in files]
-    entries = compare(graphs, batch, dtype, optimizer, device, budget)
-    where = dict(batch=batch, dtype=dtype, optimizer=optimizer, profile=device.name, budget=budget)
+    given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
+             "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
+    step = training_step(graphs[0], given, read_file=False)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget)
+    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget)
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0

@@ -245,6 +245,9 @@ def run(argv: list[str]) -> int:
     except UsageError as exc:
         text, hint = reworded(exc, given[0] if given[0] in COMMANDS else PROG, given)
         sys.stderr.write(Problem(text, hint=hint).format() + "\n")
+        from .common import errors_json  # and on stdout, with --format json, as a command's mistakes are
+
+        errors_json([Problem(text, hint=hint)], argv)
         return 2
     return 0 if status is None else status
 

@@ -130,7 +130,8 @@ def _listed(
     entry = {
         "name": name,
         "input": format_shape(graph.input_shape),
-        "params": graph.params,
+        "params": graph.params,  # as summarize's JSON: every parameter, the heads only training runs too
+        "inference_params": graph.inference_params,  # the base of mults and flops (inference)
         "mults": graph.mults,
         "flops": graph.flops,
         "description": f"member of {family}: {values}" if family else description,

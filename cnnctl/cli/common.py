@@ -30,11 +30,33 @@ def examples(*lines: tuple[str, str]) -> Callable[[Callable], Callable]:
     return attach
 
 
+_written = []  # the JSON documents a command has written (an error after one adds no second)
+
+
 def print_json(data: object) -> None:
     """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
     from ..words import json_text
 
     sys.stdout.write(json_text(data) + "\n")
+    _written.append(True)
+
+
+def asked_json(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON (`--format json`, `-f json`, `--format=json`)."""
+    args = argv[: argv.index("--")] if "--" in argv else argv
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return any(a in ("--format=json", "-fjson") or a in ("-f", "--format") and b == "json" for a, b in pairs)
+
+
+def errors_json(problems, argv: list[str]) -> None:
+    """A command's mistakes on stdout as JSON where the command line asked for JSON and no
+    document was written: `{"errors": [...]}`, each problem as `validate --format json` gives
+    it (file, line, column, message, hint, text); the message on stderr stays as it is."""
+    if _written or not asked_json(argv):
+        return
+    from ..render.views import problem_json
+
+    print_json({"errors": [problem_json(p) for p in problems]})
 
 
 def show_result(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:

@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, one_line
+from ..shapes import format_shape
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import examples, print_json, print_warnings
 from .options import arch_argument, choice, input_option, option, whole, words
@@ -86,7 +87,7 @@ def draw_cmd(
             "file": out,
             "format": fmt,
             "style": "volumes",
-            "volumes": [{"path": v.path, "output": list(v.shape), "layers": list(v.ops)} for v in vols],
+            "volumes": [{"path": v.path, "output": format_shape(v.shape), "layers": list(v.ops)} for v in vols],
         }
         said = plural(len(vols), "volume")
     else:

@@ -85,8 +85,11 @@ def import_cmd(
 
 def _counts(graph) -> dict:
     """What import reports of the network it read, as JSON: its name, counts and shapes."""
+    from ..shapes import format_shape
+
     counts = {"layers": len(graph.nodes), "params": graph.params, "mults": graph.mults}
-    return {"name": graph.name, **counts, "input": list(graph.input_shape), "output": list(graph.output_shape)}
+    shapes = {"input": format_shape(graph.input_shape), "output": format_shape(graph.output_shape)}  # HxWxC, as ever
+    return {"name": graph.name, **counts, **shapes}
 
 
 WRITER = "cnnctl import"  # what the weights file's metadata says wrote it

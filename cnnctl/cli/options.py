@@ -190,14 +190,23 @@ def format_option(*allowed: Format) -> Any:
     )  # fmt: skip
 
 
-def dtype_option(text: str) -> Any:
-    """--dtype: an element type by its name or its short name (bf16 for bfloat16), read as the name."""
+def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str = "") -> Any:
+    """--dtype: an element type by its name or its short name (bf16 for bfloat16), read as the
+    name; `offered`: the types the command can compute (default: all), `why_not` says why the
+    others are refused (a training step holds no int8 weights)."""
     from ..shapes import DTYPE_BYTES, DTYPE_SHORT
 
-    check = choice((*DTYPE_BYTES, *DTYPE_SHORT))
-    names = [f"{n} ({short})" if (short := _short(n, DTYPE_SHORT)) else n for n in DTYPE_BYTES]
-    return option("--dtype", parser=_typed(lambda text: DTYPE_SHORT.get(check(text), text)), metavar="TYPE",
-                  complete=words(*DTYPE_BYTES, *DTYPE_SHORT),
+    offered = offered or tuple(DTYPE_BYTES)
+    shorts = {short: name for short, name in DTYPE_SHORT.items() if name in offered}
+    check = choice((*offered, *shorts))
+
+    def read(text: str) -> str:
+        if DTYPE_SHORT.get(text, text) in DTYPE_BYTES and DTYPE_SHORT.get(text, text) not in offered:
+            raise bad(f"{text} is not offered here: {why_not}", hint="one of " + ", ".join(offered))
+        return shorts.get(check(text), text)
+
+    names = [f"{n} ({short})" if (short := _short(n, shorts)) else n for n in offered]
+    return option("--dtype", parser=_typed(read), metavar="TYPE", complete=words(*offered, *shorts),
                   help=text + " One of " + ", ".join(names) + ".")  # fmt: skip
 
 

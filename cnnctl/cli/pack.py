@@ -48,9 +48,15 @@ def _table(result):
 
     rows = [[k, len(shards), result.images(k), result.bytes(k)] for k, shards in result.shards.items()]
     rows.append(["total", sum(map(len, result.shards.values())), result.images(), result.bytes()])
-    notes = [f"{len(result.classes)} classes: {first(result.classes, 10)}; seed {result.seed}, shards of at most "
+    over = result.oversized()
+    kept = "shards of at most" if not over else "shards asked of at most"
+    notes = [f"{len(result.classes)} classes: {first(result.classes, 10)}; seed {result.seed}, {kept} "
              f"{exact(result.shard_size)} bytes ({size(result.shard_size)})",
              "wrote classes.txt and index.json beside them"]  # fmt: skip
+    if over:  # a shard holds one image at least, with its tar headers (512-byte blocks) and the archive's end
+        notes.append(f"{plural(len(over), 'shard')} of one image each exceed --shard-size: that image with its "
+                     f"tar headers and end-of-archive takes up to {exact(max(s.bytes for s in over))} bytes "
+                     f"(give at least that)")  # fmt: skip
     if result.skipped:
         notes.append(f"left out {plural(len(result.skipped), 'file')} (listed in skipped.txt with the reason): "
                      f"{first([f for f, _ in result.skipped], 3)}")  # fmt: skip

@@ -120,12 +120,9 @@ def train_cmd(
         result = train(graph, config, arch=network, resume=resume, resumed=resumed, console=console, source=source,
                        then_exit=True)  # fmt: skip
         if format is Format.json and worker.rank0():  # one document, from rank 0
-            best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None  # None: no validation
-            ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
-            print_json({"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
-                         "epochs_done": result.epochs_done,
-                         "best_val_accuracy": best, "best_epoch": result.best_epoch, "monitor": result.monitor,
-                         "history": result.history})  # fmt: skip
+            from ..render.runs import train_json
+
+            print_json(train_json(result))
         return result.status
     except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():

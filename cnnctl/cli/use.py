@@ -139,26 +139,15 @@ def export_cmd(
 
         trained = trained_for_export(graph, checkpoint, weights, mean, std)
     done = export(graph, fmt, output, trained, with_preprocessing, reads)
-    print_warnings(graph)
-    if format == "json":
-        as_json = {"extra": list(done.extra), "input": done.input.as_json(), "network": graph.title}
-        print_json({**done._asdict(), **as_json})
-        return 0
-    name = NAMES[fmt]
-    lines = [f"wrote {done.file}: {graph.title} as {name}, weights {done.weights}"]
-    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
-    lines.append(f"input: {done.input.text()}")
-    if done.input.adaptation:
-        lines.append(f"images: {done.input.adaptation}")
-    if done.input.classes:
-        from ..words import first
+    from ..exchange.pytorch_source import class_name
+    from ..render.export import export_json, export_lines
 
-        lines.append(f"classes: {first(done.input.classes, 10)}, by output index")
-    if done.checked:
-        lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
-    else:
-        lines.append("not run: onnxruntime is not installed (pip install onnxruntime), so the file was not checked")
-    lines.append(_how_to_use(done, graph, _arch_again(arch, input, graph)))
+    again, cls = _arch_again(arch, input, graph), class_name(graph.name)
+    if format == "json":
+        print_json(export_json(done, graph.title, again, cls, [w.format("warning") for w in graph.warnings]))
+        return 0
+    print_warnings(graph)
+    lines = export_lines(done, graph.title, NAMES[fmt], again, cls)
     sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
     return 0
 
@@ -171,55 +160,6 @@ def _arch_again(arch: str, input: str | None, graph) -> str:
     if run_input(arch) is not None:
         return graph.title
     return arch + (f" --input {input}" if input else "")
-
-
-def _how_to_use(done, graph, arch: str) -> str:
-    """The export message's last line: how the file is loaded and fed (README, *Export*). The
-    network is named as `arch`, which builds it again (the settings given on top of a member
-    change its weights' shapes), by its member's name where it names a class."""
-    from ..exchange.pytorch_source import class_name
-
-    module, cls = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0], class_name(graph.name)
-    expects = done.input
-    normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
-    preprocessed = normalized and bool(expects.adaptation)  # and adapt() and preprocess(): an image's whole way in
-    if done.format == "onnx":
-        feed = (
-            "; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() of the PyTorch export"
-            if expects.inside
-            else "; feed it preprocess(image).numpy() of the PyTorch export"
-            if preprocessed
-            else ""
-        )
-        return (
-            "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; its metadata_props "
-            f"state the input (cnnctl.input, cnnctl.preprocessing{', cnnctl.adaptation' if expects.adaptation else ''})"
-            + feed
-        )
-    if done.format == "safetensors":
-        return (
-            f"start from them with cnnctl train|evaluate|predict {arch} --weights {done.file} (placed by name); "
-            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
-        )
-    if done.format == "torchscript":
-        feed = (
-            " net(adapt(image).permute(0, 2, 3, 1)) with adapt() of the PyTorch export"
-            if expects.inside
-            else " net(preprocess(image)) with preprocess() of the PyTorch export"
-            if preprocessed
-            else ""
-        )
-        return f"load it with net = torch.jit.load({done.file!r}); no cnnctl needed;{feed}".rstrip(";")
-    use, call = "", ""
-    if normalized:
-        use, call = ("preprocess", "(PIL.Image.open(png))") if preprocessed else ("normalize", "(images)")
-        call = use + call
-    return (
-        f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "
-        + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
-        + (f"; net.eval()({call})" if call else "")
-        + " (its state_dict keys are cnnctl's)"
-    )
 
 
 @examples(

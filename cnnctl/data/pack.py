@@ -77,6 +77,11 @@ class PackResult:
     def bytes(self, split: str | None = None) -> int:
         return sum(s.bytes for k, shards in self.shards.items() if split in (None, k) for s in shards)
 
+    def oversized(self) -> list[Shard]:
+        """The shards above `shard_size`: each holds one sample (an image, its class, their tar
+        headers and the archive's end), which alone does not fit."""
+        return [s for shards in self.shards.values() for s in shards if s.bytes > self.shard_size]
+
     def data(self) -> dict:
         """The result as JSON data (`cnnctl pack --format json`)."""
         return {
@@ -84,7 +89,7 @@ class PackResult:
             "splits": {k: {"images": self.images(k), "bytes": self.bytes(k),
                            "shards": [{"file": s.file, "samples": s.samples, "bytes": s.bytes} for s in shards]}
                        for k, shards in self.shards.items()},
-            "images": self.images(), "bytes": self.bytes(),
+            "images": self.images(), "bytes": self.bytes(), "oversized_shards": [s.file for s in self.oversized()],
             "skipped": [{"file": f, "why": why} for f, why in self.skipped], "not_images": len(self.not_images),
         }  # fmt: skip
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
 from ..analysis.roofline import Roofline
-from ..analysis.training import OPTIMIZERS, TrainingCost
+from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..shapes import format_shape
 from ..words import duration, exact, size
 from .table import Column, Table, num
@@ -62,8 +62,15 @@ def training_rows(cost: TrainingCost, batch: int) -> list[list]:
     return [[name, value, value] for name, value in rows]
 
 
-def training_notes(cost: TrainingCost) -> list[str]:
-    updates = ", ".join(f"{name} {exact(cost.optimizer_flops(name))}" for name in OPTIMIZERS)
+def training_notes(cost: TrainingCost, step: TrainingStep | None = None) -> list[str]:
+    """What the training rows count; the optimizer's update for each optimizer in train's words,
+    and for `step` (the one train runs for the network) with where its settings came from."""
+    updates = ", ".join(f"{OPTIMIZER_WORDS[name]} {exact(cost.optimizer_flops(name))}" for name in OPTIMIZERS)
+    runs = []
+    if step is not None:
+        said = "; ".join(f"{name}: {where}" for name, where in step.from_.items() if name not in ("amp", "batch"))
+        runs = [f"The step `cnnctl train` runs: {step.words} ({said}), {exact(cost.optimizer_flops(step.kind))} "
+                "FLOPs an update"]  # fmt: skip
     return [
         "Backward: the weight gradient of every conv, deconv and fc (as many multiplications as the forward), "
         "and the input gradient of every layer with something trainable before it (the first conv's is never "
@@ -73,8 +80,9 @@ def training_notes(cost: TrainingCost) -> list[str]:
         "FlopCounterMode over forward and backward (with PyTorch's grouped-convolution weight-gradient count "
         "corrected, pytorch PR #183405).",
         f"Optimizer update per step, whatever the batch, in FLOPs: {updates} (per parameter: "
-        + ", ".join(f"{name} {flops}" for name, (flops, _) in OPTIMIZERS.items())
+        + ", ".join(f"{OPTIMIZER_WORDS[name]} {flops}" for name, (flops, _) in OPTIMIZERS.items())
         + "; weight decay 2 more, except adamw's 1 included)",
+        *runs,
     ]
 
 
@@ -109,17 +117,38 @@ def roofline_json(r: Roofline) -> dict:
 
 
 # -- memory ------------------------------------------------------------------------------------
-def memory_parts(m: TrainingMemory) -> list[tuple[str, str, int]]:
+def step_settings(step: TrainingStep) -> str:
+    """The training step's settings and where each came from: `batch 16 (the file's train:),
+    sgd (momentum 0.9) (optimizer: the file's train:; momentum: train's default), ...`."""
+    said = {"batch": f"batch {step.batch:,}", "optimizer": f"optimizer {step.optimizer}",
+            "momentum": f"momentum {step.momentum:g}", "amp": f"amp {'on' if step.amp else 'off'}"}  # fmt: skip
+    return "Settings, as `cnnctl train` runs the step: " + ", ".join(
+        f"{said[name]} ({where})" for name, where in step.from_.items()
+    )
+
+
+def step_json(step: TrainingStep) -> dict:
+    """The step's settings as JSON: batch, optimizer in train's words, momentum (sgd), amp, and
+    `settings_from`: where each came from."""
+    out = {"batch": step.batch, "optimizer": step.optimizer}
+    if step.optimizer == "sgd":
+        out["momentum"] = step.momentum
+    return {**out, "amp": step.amp, "settings_from": dict(step.from_)}
+
+
+def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[str, str, int]]:
     """The terms of the peak, in the order they add up: (JSON key, label, bytes). A GPU's terms
-    (the batch, cuBLAS's workspace, the allowance) only on --device cuda, where they are modelled."""
+    (the batch, cuBLAS's workspace, the allowance) only on --device cuda, where they are modelled.
+    `optimizer`: the optimizer in train's words (`sgd (momentum 0.9)`), else its model's name."""
     state = OPTIMIZERS[m.optimizer][1]
     cuda = m.device == "cuda"
     parts = [
         ("weight_bytes", "weights and buffers", m.weights),
         ("gradient_bytes", "gradients", m.gradients),
-        ("optimizer_state_bytes", f"optimizer state ({m.optimizer}: {state} per parameter)", m.optimizer_state),
+        ("optimizer_state_bytes", f"optimizer state ({optimizer or m.optimizer}: {state} per parameter)",
+         m.optimizer_state),
         ("saved_bytes", "activations kept for backward", m.saved),
-    ]
+    ]  # fmt: skip
     if not cuda:
         return [*parts, ("in_flight_bytes", "in flight: the largest layer's gradients", m.in_flight)]
     return [
@@ -131,19 +160,22 @@ def memory_parts(m: TrainingMemory) -> list[tuple[str, str, int]]:
     ]
 
 
-def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
-    rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m)]
+def memory_table(m: TrainingMemory, name: str, budget: int | None, step: TrainingStep | None = None) -> Table:
+    """`step`: the settings the step was sized for and where they came from (said in a note)."""
+    words = step.words if step is not None else m.optimizer
+    rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m, words)]
     rows.append(["peak of a training step", m.peak, m.peak])
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
     device = DEVICES.get(m.device, m.device)
     title = (
         f"{name}: memory of a training step, estimated for {device} (--device {m.device}), batch {m.batch:,}, "
-        f"{m.dtype}{amp}, {m.optimizer}"
+        f"{m.dtype}{amp}, {words}"
     )
     allowance = f" + {m.allowance_percent}% of {exact(m.saved)} kept, rounded up" if m.allowance_percent else ""
     each = [f"{exact(m.saved_per_example)} kept", f"{exact(m.batch_input_per_example)} the batch",
             f"{exact(m.in_flight_per_example)} in flight"]  # fmt: skip
-    notes = [
+    notes = [step_settings(step)] if step is not None else []
+    notes += [
         f"Peak = {exact(m.fixed)} whatever the batch + {exact(m.per_example)} per example x {m.batch:,}{allowance}. "
         f"Per example: {' + '.join(each if m.device == 'cuda' else each[::2])}; kept = {exact(m.saved_fixed)} "
         f"whatever the batch + {exact(m.saved_per_example)} x {m.batch:,}",
@@ -158,7 +190,8 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None) -> Table:
             if best else " (not even one example fits)")
         )  # fmt: skip
     notes += list(memory_model(m.device))
-    columns = [Column("", key="part"), num("bytes", exact), num("size", size)]  # CSV: every column named
+    # CSV: every column named; the size only restates the bytes (as flops' short column)
+    columns = [Column("", key="part"), num("bytes", exact), Column("size", size, right=True, csv=False)]
     return Table(title, columns, rows, notes)
 
 
@@ -177,7 +210,7 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
         rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
-        [Column("Layer", squeeze=True), num("bytes", exact), num("size", size)],
+        [Column("Layer", squeeze=True), num("bytes", exact), Column("size", size, right=True, csv=False)],
         rows,
         [
             f"The rows add up to what is kept: {exact(m.saved)} bytes. input: the image, as the first layers keep it "
@@ -187,13 +220,16 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
     )
 
 
-def memory_json(m: TrainingMemory, name: str, budget: int | None, per_layer: bool) -> dict:
+def memory_json(
+    m: TrainingMemory, name: str, budget: int | None, per_layer: bool, step: TrainingStep | None = None
+) -> dict:
+    """`step`: the settings the step was sized for: the optimizer in train's words, its momentum
+    and where each setting came from (`settings_from`)."""
+    settings = step_json(step) if step is not None else {"batch": m.batch, "optimizer": m.optimizer, "amp": m.amp}
     out = {
         "name": name,
-        "batch": m.batch,
+        **settings,
         "dtype": m.dtype,
-        "optimizer": m.optimizer,
-        "amp": m.amp,
         "device": m.device,
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
@@ -227,7 +263,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     """(key, label, how a value is shown in text; None: as a number) for each compared figure;
     where a network has heads only training runs (`heads`), the counts at inference, as
     summarize gives them, then with the heads."""
-    batch, dtype = f"batch {where['batch']:,}", where["dtype"]
+    step = where["step"]
+    batch, dtype = f"batch {step.batch:,}", where["dtype"]
     inference = " at inference" if heads else ""
     rows: list[tuple[str, str, object]] = [
         ("input", "input", format_shape),
@@ -245,14 +282,14 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
         ]
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
-        ("memory_peak", f"training memory ({batch}, {dtype}, {where['optimizer']})", size),
+        ("memory_peak", f"training memory ({batch}, {dtype}, {step.words})", size),
         ("memory_less_cublas", "training memory less cuBLAS's workspace", size),
     ]
     if where.get("budget") is not None:
         rows.append(("largest_batch", f"largest batch within {size(where['budget'])}", None))
     rows += [
         ("field", "receptive field (last map)", field_text),
-        ("latency", f"roofline latency ({where['profile']}, {batch}, {dtype})", duration),
+        ("latency", f"roofline latency ({where['profile_name']}, {batch}, {dtype})", duration),
     ]
     return rows
 
@@ -275,6 +312,7 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             rows[-1].append(b / a if numeric and a else None)
     notes = [
+        step_settings(where["step"]).replace(" (compare)", "").replace(", amp off", ""),
         "receptive field (last map): of the last layer whose output is still a map of more than one position; "
         "`all` where each of its values sees the whole image (after a squeeze-and-excitation gate)",
         "training memory: `cnnctl memory` says what it holds; of it cuBLAS's workspace, "
@@ -344,4 +382,7 @@ def compare_json(entries: list[dict], where: dict) -> dict:
             receptive_field=None if e["field"] is None else field_json(e["field"]),
         )
         networks.append(item)
-    return {**where, "networks": networks}
+    step = step_json(where["step"])
+    del step["amp"], step["settings_from"]["amp"]  # compare sizes every network in float32 without amp
+    settings = {key: where[key] for key in ("dtype", "profile", "profile_name", "budget")}
+    return {**step, **settings, "networks": networks}

@@ -299,7 +299,7 @@ def diagram_json(d: Diagram, file: str | None, fmt: str | None) -> dict:
                 "path": b.path,
                 "family": b.family,
                 "text": b.text,
-                "output": list(b.shape),
+                "output": format_shape(b.shape),  # a volume in JSON: HxWxC, as every command writes it
                 "params": b.params,
                 "mults": b.mults,
                 "layers": b.layers,

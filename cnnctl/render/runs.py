@@ -39,7 +39,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs", right=True, csv=False),
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
-        num("best val acc", accuracy),
+        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),  # CSV: snake_case, as JSON's keys
         Column("status"),
         Column("checkpoints", wrap=True),
         Column("updated"),
@@ -116,10 +116,10 @@ def plot_table(runs: Sequence[RunHistory], path: str, metric: str) -> Table:
     columns = [
         Column("run", squeeze=True),
         num("epochs", exact),
-        num("last train loss", lambda v: "-" if v is None else loss(v)),
-        num("last val loss", lambda v: "-" if v is None else loss(v)),
-        num("best val acc", accuracy),
-        num("at epoch", lambda v: "-" if v is None else exact(v)),
+        Column("last train loss", lambda v: "-" if v is None else loss(v), right=True, key="last_train_loss"),
+        Column("last val loss", lambda v: "-" if v is None else loss(v), right=True, key="last_val_loss"),
+        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),
+        Column("at epoch", lambda v: "-" if v is None else exact(v), right=True, key="best_epoch"),
         Column("from"),
     ]
     rows = []
@@ -157,3 +157,14 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
             for run in runs
         ],
     }
+
+
+def train_json(result) -> dict:
+    """`cnnctl train --format json`: the run a TrainResult (cnnctl.train.loop) describes: its
+    folder, exit status and status.json's word for how it ended, its best validation accuracy
+    (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures."""
+    best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None
+    ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
+    return {"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
+            "epochs_done": result.epochs_done, "best_val_accuracy": best, "best_epoch": result.best_epoch,
+            "monitor": result.monitor, "history": result.history}  # fmt: skip

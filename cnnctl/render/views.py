@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..analysis.receptive import Field
-from ..analysis.summary import COUNTED, NOT_COUNTED, Summary, heaviest
+from ..analysis.summary import COUNTED, NOT_COUNTED, Summary
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
@@ -286,42 +286,29 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     }
 
 
-def _share(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> Table:
+def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
-    (a Roofline), each layer's roofline time."""
+    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer)."""
+    from ..analysis.layer_costs import layer_costs
     from .design import roofline_notes, training_notes, training_rows  # only what flops shows
 
     notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
     if cost is not None:
-        notes += training_notes(cost)
+        notes += training_notes(cost, step)
     if times is not None:
         notes += roofline_notes(times)
     batch = s.memory.batch
     if per_layer:
-        order = heaviest(s)
-        rows = [[r.path, r.text, r.mults, _share(r.mults, s.mults), r.flops, _share(r.flops, s.flops)] for r in order]
-        if cost is not None:
-            backward = {c.path: c.backward_mults for c in cost.layers}
-            for row, r in zip(rows, order, strict=True):
-                row.append(backward[r.path])
-        if times is not None:
-            by_path = {t.path: t for t in times.layers}
-            for row, r in zip(rows, order, strict=True):
-                t = by_path[r.path]
-                row += [t.intensity, t.seconds, _bound(t)]
-        if top is not None and len(rows) > top:
-            rest = rows[top:]
-            other = [f"({len(rest):,} other layers)", "", *[_total(rest, i) for i in range(2, len(rows[0]))]]
-            if times is not None:  # intensities do not add up: the rest's is its FLOPs over its bytes
-                timed = [by_path[r[0]] for r in rest]
-                moved = sum(t.bytes for t in timed)
-                other[-3] = sum(t.flops for t in timed) / moved if moved else None
-            rows = [*rows[:top], other]
+        rows = []
+        for r in layer_costs(s, cost, times, top):
+            label = r.path if r.layers == 1 else f"({r.layers:,} other layers)"
+            row = [label, r.shorthand, r.mults, r.mults_share, r.flops, r.flops_share]
+            if cost is not None:
+                row.append(r.backward_mults)
+            if times is not None:
+                row += [r.intensity, r.seconds, _bound(r) if r.layers == 1 else ""]
+            rows.append(row)
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
@@ -366,14 +353,6 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
     return Table(title, columns, rows, notes)
 
 
-def _total(rows: list[list], i: int):
-    """The sum of column `i` over `rows` (shares and times add up; a text column has none)."""
-    values = [r[i] for r in rows]
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values if v is not None):
-        return sum(v for v in values if v is not None)
-    return ""
-
-
 def _intensity(flops_per_byte: float | None) -> str:
     """A roofline intensity: `0.13`, `148.25`; `-` for a layer that moves no bytes."""
     return "-" if flops_per_byte is None else f"{flops_per_byte:,.2f}"
@@ -384,9 +363,10 @@ def _bound(t) -> str:
     return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
 
 
-def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None) -> dict:
-    from ..analysis.training import OPTIMIZERS
-    from .design import roofline_json
+def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> dict:
+    from ..analysis.layer_costs import layer_costs
+    from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
+    from .design import roofline_json, step_json
 
     out = {
         "name": s.name,
@@ -412,36 +392,47 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
             "step_flops": cost.step_flops,
             "batch_step_mults": cost.step_mults * s.memory.batch,
             "batch_step_flops": cost.step_flops * s.memory.batch,
-            "optimizer_flops": {name: cost.optimizer_flops(name) for name in OPTIMIZERS},
-        }
+            # by train's words: sgd_without_momentum, sgd_with_momentum, adam, adamw
+            "optimizer_flops": {OPTIMIZER_WORDS[name].replace(" ", "_"): cost.optimizer_flops(name)
+                                for name in OPTIMIZERS},
+        }  # fmt: skip
+        if step is not None:  # the step train runs: its optimizer, where it came from, its update
+            settings = step_json(step)
+            del settings["amp"], settings["settings_from"]["amp"], settings["batch"], settings["settings_from"]["batch"]
+            out["training"]["optimizer"] = {**settings, "update_flops": cost.optimizer_flops(step.kind)}
     if times is not None:
         out["roofline"] = roofline_json(times)
     if per_layer:
-        backward = {c.path: c for c in cost.layers} if cost is not None else {}
-        timed = {t.path: t for t in times.layers} if times is not None else {}
-        layers = []
-        for r in heaviest(s)[:top] if top else heaviest(s):
-            row = {
-                "path": r.path,
-                "shorthand": r.text,
-                "mults": r.mults,
-                "flops": r.flops,
-                "mults_share": r.mults / s.mults if s.mults else 0.0,
-                "flops_share": r.flops / s.flops if s.flops else 0.0,
-            }
-            if r.path in backward:
-                row["backward_mults"] = backward[r.path].backward_mults
-                row["backward_flops"] = backward[r.path].backward_flops
-            if r.path in timed:
-                t = timed[r.path]
-                row.update(seconds=t.seconds, bytes=t.bytes, intensity=t.intensity, compute_bound=t.compute_bound)
-            layers.append(row)
-        out["layers"] = layers
+        rows = layer_costs(s, cost, times, top)
+        out["layers"] = [_layer_json(r) for r in rows if r.layers == 1]
+        if rows and rows[-1].layers > 1:  # --top: the rest in one entry, as the table's last row
+            out["others"] = {"layers": rows[-1].layers, **_layer_json(rows[-1])}
+            del out["others"]["path"], out["others"]["shorthand"]
     return out
 
 
+def _layer_json(r) -> dict:
+    """A LayerCostRow as JSON: its backward cost and its roofline only where computed."""
+    row = {"path": r.path, "shorthand": r.shorthand, "mults": r.mults, "flops": r.flops,
+           "mults_share": r.mults_share or 0.0, "flops_share": r.flops_share or 0.0}  # fmt: skip
+    if r.backward_mults is not None:
+        row.update(backward_mults=r.backward_mults, backward_flops=r.backward_flops)
+    if r.seconds is not None:
+        row.update(seconds=r.seconds, bytes=r.bytes, intensity=r.intensity)
+        if r.layers == 1:
+            row["compute_bound"] = r.compute_bound
+    return row
+
+
 def catalog_table(entries: list[dict]) -> Table:
-    rows = [[e["name"], e["input"], e["params"], e["mults"], e["description"]] for e in entries]
+    # params at inference, as the multiplications are (GoogLeNet's aux heads run in training only)
+    inference = [e.get("inference_params", e["params"]) for e in entries]  # without the key: no heads
+    rows = [[e["name"], e["input"], p, e["mults"], e["description"]] for e, p in zip(entries, inference, strict=True)]
+    notes = []
+    if any(e["params"] != p for e, p in zip(entries, inference, strict=True)):
+        heads = ", ".join(f"{e['name']} {exact(e['params'])}" for e, p in zip(entries, inference, strict=True)
+                          if e["params"] != p)  # fmt: skip
+        notes.append(f"Params and mults at inference; with the heads only training runs (`outputs:`): {heads}")
     columns = [
         Column("Name", squeeze=True),
         Column("Input"),
@@ -449,7 +440,7 @@ def catalog_table(entries: list[dict]) -> Table:
         num("Mults", short),
         Column("Description", wrap=True, prose=True),
     ]
-    return Table("Bundled architectures (use by name: cnnctl summarize NAME)", columns, rows)
+    return Table("Bundled architectures (use by name: cnnctl summarize NAME)", columns, rows, notes)
 
 
 def problem_json(problem: Problem, severity: str = "error") -> dict:

@@ -24,8 +24,8 @@ from ..layers.args import ArgValueError, parse_bool
 from ..limits import MAX_LOADER_WORKERS, MAX_VAL_SPLIT
 from ..run_folders import MONITORS  # what best.pt and --patience follow
 from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers know them from here)
+from .step_defaults import DEFAULT_BATCH, DEFAULT_MOMENTUM, DEFAULT_OPTIMIZER, MOMENTUM, OPTIMIZERS
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("none", "step", "cosine")
 DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
 SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
@@ -165,7 +165,7 @@ _DATA = data_help() + "."  # the data sets registered in cnnctl.data, and folder
 _THREADS = "the idle cores (cores less the load average), or OMP_NUM_THREADS"
 _VAL = Real(0.0, MAX_VAL_SPLIT)
 _SMOOTHING = Real(0.0, 0.99)
-_MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD never forgets
+_MOMENTUM = MOMENTUM  # cnnctl.train.step_defaults: the design commands read it without this table
 _LR = Real(0.0, 10.0, lo_open=True)
 _HEAD_FACTOR = Real(0.0, 1000.0, lo_open=True)  # above 10 no optimizer trains: a typo for 1e-1 or the like
 _DECAY = Real(0.0, 1.0)  # at 1 the weights are pulled to 0 as fast as the gradient moves them
@@ -182,15 +182,18 @@ SETTINGS: tuple[Setting, ...] = (
             replay=True),
     Setting("epochs", int, 10, whole_text, Whole(1), "Passes over the training data." + _default(10),
             metavar="N", replay=True, resumable=True),
-    Setting("batch_size", int, 64, whole_text, Whole(1), "Images per step (per worker)." + _default(64),
+    Setting("batch_size", int, DEFAULT_BATCH, whole_text, Whole(1),
+            "Images per step (per worker)." + _default(DEFAULT_BATCH),
             metavar="N", replay=True),
     Setting("lr", float, None, number_text, _LR,
             f"Learning rate, {_LR.text}. Default: " + ", ".join(f"{DEFAULT_LR[o]:g} {o}" for o in ("sgd", "adam"))
             + "; a tenth of that for a run from --weights.",
             optional=True, hint="e.g. 0.001 for adam, 0.05 for sgd", metavar="X", replay=True),
-    Setting("optimizer", str, "adam", words_text(OPTIMIZERS), _words(OPTIMIZERS), _default("adam").strip(),
+    Setting("optimizer", str, DEFAULT_OPTIMIZER, words_text(OPTIMIZERS), _words(OPTIMIZERS),
+            _default(DEFAULT_OPTIMIZER).strip(),
             metavar="|".join(OPTIMIZERS), words=OPTIMIZERS, replay=True),
-    Setting("momentum", float, 0.9, number_text, _MOMENTUM, f"SGD momentum, {_MOMENTUM.text}." + _default(0.9),
+    Setting("momentum", float, DEFAULT_MOMENTUM, number_text, _MOMENTUM,
+            f"SGD momentum, {_MOMENTUM.text}." + _default(DEFAULT_MOMENTUM),
             hint="e.g. 0.9", metavar="X", replay=True),
     Setting("weight_decay", float, 0.0, number_text, _DECAY, f"L2 penalty, {_DECAY.text}." + _default(0),
             hint="0 (none) or a small number such as 0.0005", metavar="X", replay=True),

@@ -1,0 +1,82 @@
+"""What `cnnctl export` reports, as text lines and as JSON, from the Exported record
+(cnnctl.exchange.export): one place, so that the JSON holds what the text says."""
+
+from __future__ import annotations
+
+from ..words import first
+
+NOT_CHECKED = "onnxruntime is not installed (pip install onnxruntime), so the file was not checked"
+
+
+def export_lines(done, network: str, format_name: str, arch: str, cls: str) -> list[str]:
+    """The report: what was written, the input it expects, the check, how to use it. `arch`
+    builds the network again; `cls`: the class of the PyTorch export (how_to_use)."""
+    lines = [f"wrote {done.file}: {network} as {format_name}, weights {done.weights}"]
+    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    lines.append(f"input: {done.input.text()}")
+    if done.input.adaptation:
+        lines.append(f"images: {done.input.adaptation}")
+    if done.input.classes:
+        lines.append(f"classes: {first(done.input.classes, 10)}, by output index")
+    if done.checked:
+        lines.append(f"checked: {done.checked} gives PyTorch's output within {done.difference:.1e} on a random batch")
+    else:
+        lines.append(f"not run: {NOT_CHECKED}")
+    lines.append(how_to_use(done, arch, cls))
+    return lines
+
+
+def export_json(done, network: str, arch: str, cls: str, warnings: list[str]) -> dict:
+    """The report as JSON: the record's fields, the input as data, why it was not checked (where
+    not), how to use the file, and the network's warnings (the text's stderr lines)."""
+    out = {**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": network}
+    if not done.checked:
+        out["not_checked"] = NOT_CHECKED
+    return {**out, "how_to_use": how_to_use(done, arch, cls), "warnings": warnings}
+
+
+def how_to_use(done, arch: str, cls: str) -> str:
+    """The export report's last line: how the file is loaded and fed (README, *Export*). The
+    network is named as `arch`, which builds it again (the settings given on top of a member
+    change its weights' shapes); `cls`: the class the PyTorch export defines."""
+    module = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    expects = done.input
+    normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
+    preprocessed = normalized and bool(expects.adaptation)  # and adapt() and preprocess(): an image's whole way in
+    if done.format == "onnx":
+        feed = (
+            "; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() of the PyTorch export"
+            if expects.inside
+            else "; feed it preprocess(image).numpy() of the PyTorch export"
+            if preprocessed
+            else ""
+        )
+        return (
+            "open it in Netron (https://netron.app) or run it with onnxruntime.InferenceSession; its metadata_props "
+            f"state the input (cnnctl.input, cnnctl.preprocessing{', cnnctl.adaptation' if expects.adaptation else ''})"
+            + feed
+        )
+    if done.format == "safetensors":
+        return (
+            f"start from them with cnnctl train|evaluate|predict {arch} --weights {done.file} (placed by name); "
+            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
+        )
+    if done.format == "torchscript":
+        feed = (
+            " net(adapt(image).permute(0, 2, 3, 1)) with adapt() of the PyTorch export"
+            if expects.inside
+            else " net(preprocess(image)) with preprocess() of the PyTorch export"
+            if preprocessed
+            else ""
+        )
+        return f"load it with net = torch.jit.load({done.file!r}); no cnnctl needed;{feed}".rstrip(";")
+    use, call = "", ""
+    if normalized:
+        use, call = ("preprocess", "(PIL.Image.open(png))") if preprocessed else ("normalize", "(images)")
+        call = use + call
+    return (
+        f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "
+        + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+        + (f"; net.eval()({call})" if call else "")
+        + " (its state_dict keys are cnnctl's)"
+    )
