@@ -248,7 +248,9 @@ def test_an_endpoint_held_by_another_program_is_named_not_waited_on(monkeypatch)
         port = server.getsockname()[1]
         with pytest.raises(CnnctlError, match="does not answer as a PyTorch rendezvous store"):
             launch.check_store_answers(f"127.0.0.1:{port}", "127.0.0.1", port)
-    # A real store answers; nobody listening yet is left to the rendezvous, which waits.
+    # A real store answers; nobody listening yet is left to the rendezvous, which waits. (Its
+    # answer is given the time a loaded machine may need: 3 s was once too short for the probe.)
+    monkeypatch.setattr(launch, "STORE_ANSWER_SECONDS", 60)
     store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
     launch.check_store_answers(f"127.0.0.1:{store.port}", "127.0.0.1", store.port)
     launch.check_store_answers(f"127.0.0.1:{port}", "127.0.0.1", port)
