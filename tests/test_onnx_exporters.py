@@ -915,3 +915,59 @@ def test_a_size_worked_out_by_an_operator_cnnctl_does_not_is_told_at_its_node(tm
     assert "ONNX node `abs` (Abs, node 3 of 4): works out a value with Abs: cnnctl works out Shape, Gather" in err
     assert "re-export at a fixed size" in err
     assert err.count("error:") == 1  # the Reshape, which reads it, is not told again
+
+
+# -- a softmax or a layer norm over another axis than the channels (F2 items 1 and 2) ------------
+class SoftmaxOver(nn.Module):
+    """A conv, then a softmax over `dim`; or an fc, then one over its features (dim=-1)."""
+
+    def __init__(self, dim: int, fc: bool = False):
+        super().__init__()
+        self.dim, self.fc = dim, fc
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.linear = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.softmax(self.linear(y.flatten(1)) if self.fc else y, dim=self.dim)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("dim, over", [(-1, "W (8)"), (3, "W (8)"), (2, "H (8)")])
+def test_a_softmax_over_the_width_or_height_is_refused_not_read_over_the_channels(
+    dim, over, dynamo, tmp_path, monkeypatch, capsys
+):
+    path = exported(SoftmaxOver(dim), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert "(Softmax, node " in err and f"over {over}, not the channels (4)" in err, err
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("dim, fc", [(1, False), (-1, True), (1, True)])
+def test_a_softmax_over_the_channels_or_an_fcs_features_is_read(dim, fc, dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(SoftmaxOver(dim, fc))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert "act=softmax" in graph.nodes[-1].text or graph.nodes[-1].kind == "softmax"
+    assert same_outputs(model, path)
+
+
+class LayerNormOverWidth(nn.Module):
+    """nn.LayerNorm(W) on NCHW data: a norm over the width, not the channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_layer_norm_over_the_width_of_nchw_data_is_refused(dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(LayerNormOverWidth(), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert "(LayerNormalization, node " in err and "over the width (8), not the channels (4)" in err, err

@@ -40,8 +40,30 @@ class Normalisation:
             nodes = [transposed]
         elif node.input[0] in self.normed:  # on channels-last data already: over its channels too
             self.normed.add(node.output[0])
+        else:
+            self.over_the_features(node)
         name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
         return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
+
+    def over_the_features(self, node) -> None:
+        """A LayerNormalization over the last axis of data that is not channels-last is cnnctl's
+        layernorm only where that axis is an fc's features (N x C); over the last of N x C x H x W
+        it runs over the width (nn.LayerNorm(W) on NCHW data), not the channels: told."""
+        dims = self.shape(node.input[0])
+        if dims is not None and len(dims) == 2:
+            return
+        if dims is None:
+            raise _Unread(
+                "a layer norm over the last axis of a tensor whose rank is not known here",
+                "cnnctl's layernorm runs over the channels: export at a fixed size, or give --input",
+            )
+        shown = "x".join("?" if d is None else str(d) for d in dims)
+        over = f"the width ({dims[-1]})" if len(dims) == 4 else f"its last axis ({dims[-1]})"
+        raise _Unread(
+            f"a layer norm over the last axis of a {shown} tensor: over {over}, not the channels ({dims[1]})",
+            "cnnctl's layernorm runs over the channels: of channels-last data (x.permute(0, 2, 3, 1), then "
+            "nn.LayerNorm(C), then back), or of an fc's features",
+        )
 
     def lrn(self, node, a: dict, ins: list) -> Layer:
         size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)

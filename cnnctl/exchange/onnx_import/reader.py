@@ -49,6 +49,8 @@ class _Reader(
         self.model, self.graph, self.path = model, graph, path
         self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
         self.nodes = graph.node
+        # the opset of ONNX's own operators: what some mean changes with it (Softmax's axis, before 13)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.inits = {i.name: i for i in graph.initializer}
         self.constants = dict(self.inits)  # tensor -> its TensorProto, decoded only where a reader needs it
         for node in graph.node:
