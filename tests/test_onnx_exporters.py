@@ -18,6 +18,7 @@ from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.exchange.weights import place_weights  # noqa: E402
+from cnnctl.graph.outputs import inference_graph  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
 
 
@@ -971,3 +972,49 @@ def test_a_layer_norm_over_the_width_of_nchw_data_is_refused(dynamo, tmp_path, m
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     assert code == 2 and out == "" and "Traceback" not in err, err
     assert "(LayerNormalization, node " in err and "over the width (8), not the channels (4)" in err, err
+
+
+# -- a graph of several outputs (F2 item 4) ------------------------------------------------------
+class TwoOutputs(nn.Module):
+    """Two fcs on one pooled conv, both returned: the first returned is the main output."""
+
+    def __init__(self, second: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.main = nn.Linear(8, 4)
+        self.other = nn.Linear(8, second)
+
+    def forward(self, x):
+        z = torch.relu(self.conv(x)).mean((2, 3))
+        return self.main(z), self.other(z)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_second_output_of_the_same_shape_is_a_head_and_the_first_stays_the_output(
+    dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(TwoOutputs(4))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert len(graph.heads) == 1 and graph.nodes[-1].params == 8 * 4 + 4  # the main fc last, the other a head
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    inference = inference_graph(graph)
+    slim, weights = cnnctl.to_torch(inference).eval(), model.state_dict()  # the file's, placed on the whole net
+    slim.load_state_dict({name: weights[name] for name in slim.state_dict()})
+    assert same_outputs(slim, path)  # ONNX Runtime's first output: the main one
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_second_output_of_another_shape_is_named_and_the_first_stays_the_output(
+    dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(TwoOutputs(2))
+    path = exported(module, tmp_path, dynamo)
+    net = path.removesuffix(".onnx") + ".yaml"
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", net)
+    assert code == 0 and "note: the graph's output " in out and "is not the first's shape" in out, err
+    graph = cnnctl.load(net)
+    assert graph.output_shape == (4,) and not graph.heads
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, path)
+    assert same_outputs(model, path)

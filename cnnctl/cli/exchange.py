@@ -79,6 +79,7 @@ def import_cmd(
                      f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
         lines.append(f"no weights written: {why}")
+    lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
     sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
     return 0
 

@@ -27,6 +27,7 @@ class ImportedWeights:
     shapes: dict  # parameter name -> the shape of its values
     sources: dict  # parameter name -> (the ONNX tensor it comes from, how it is read: READ_AS)
     reader: object  # what decodes the values, from the file read
+    notes: tuple = ()  # what the reading changed or left out that the user should know (Imported.notes)
 
     def stored(self) -> list:
         """Each ONNX tensor the weights come from, once (one may feed several), with its values and
@@ -86,4 +87,4 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
             shapes[f"{node.path}.{param}"] = dims
             sources[f"{node.path}.{param}"] = (tensor, how)
-    return ImportedWeights(imported.text, graph, shapes, sources, reader)
+    return ImportedWeights(imported.text, graph, shapes, sources, reader, imported.notes)
