@@ -1018,3 +1018,23 @@ def test_a_second_output_of_another_shape_is_named_and_the_first_stays_the_outpu
     model = cnnctl.to_torch(graph).eval()
     place_weights(model, path)
     assert same_outputs(model, path)
+
+
+# -- x * hardsigmoid(x), as opsets below 14 write hardswish (F2 item 11) -------------------------
+class HardSwished(nn.Module):
+    """A conv with hardswish, then one alone after a pool: each x * HardSigmoid(x) at opset 13."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.hardswish(torch.max_pool2d(nn.functional.hardswish(self.conv(x)), 2))
+
+
+def test_x_times_hardsigmoid_of_x_is_one_hardswish(tmp_path, monkeypatch, capsys):
+    module = randomized(HardSwished())
+    path = exported(module, tmp_path, False, opset=13)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=4 act=hardswish", "pool max f=2", "hardswish"]
+    assert same_outputs(model, path)

@@ -99,17 +99,26 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
     `output` cannot be written (a folder: its weights went to FOLDER.safetensors). `file`: the
     ONNX file, whose name the hint offers."""
     import os
+    import shlex
 
     from ..catalog import SUFFIXES as NETWORK_SUFFIXES
     from ..errors import CnnctlError
-    from ..render.picture import refuse_unwritable
+    from ..render.picture import refuse_unwritable, unwritable
 
     example = os.path.splitext(os.path.basename(file))[0] + ".yaml"
     refuse_unwritable(output, example, reads=(file,), replaces=NETWORK_SUFFIXES)
-    weights = os.path.splitext(output)[0] + ".safetensors"
+    stem = os.path.splitext(output)[0]
+    weights = stem + ".safetensors"
     if weights == output:
         raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")
-    refuse_unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
+    refused = unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
+    if refused is not None:  # told as the weights' file, which -o names by its stem: a hint for -o, not inside it
+        why = "a folder is there" if os.path.isdir(weights) else refused.problems[0].message
+        raise CnnctlError.at(
+            f"the weights go beside -o {output}, to {weights}: {why}",
+            hint=f"name another network file, e.g. -o {shlex.quote(stem + '_imported.yaml')} (its weights then "
+            f"{shlex.quote(stem + '_imported.safetensors')}), or move `{weights}` away",
+        )
     return weights
 
 

@@ -25,6 +25,8 @@ class Normalisation:
         momentum = _momentum(_float(a, "momentum", 0.9))
         if momentum != 0.1:
             words.append(f"momentum={momentum:g}")
+        if _int(a, "training_mode", 0):  # normalised by each batch's own statistics in the file: said (writing)
+            self.training_bns.append(self.index)
         name = self.weight_name(node.input[1], _node_id(node, "bn"))
         return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
 

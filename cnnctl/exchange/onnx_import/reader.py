@@ -109,6 +109,7 @@ class _Reader(
         self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
+        self.training_bns: list[int] = []  # BatchNormalizations of training_mode=1: read as at inference, said
         # the mean and std of the prelude export --with-preprocessing writes, where the network has it (read_prelude)
         self.prelude: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 

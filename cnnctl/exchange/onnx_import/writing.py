@@ -44,6 +44,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         else:
             kept.append((t, layer))
     kept, heads, notes = _outputs(kept, reader, through)
+    notes.extend([*_training_bns(reader), *_folded_bns(reader)])
     position = {t: i for i, (t, _) in enumerate(kept)}
     position[reader.source] = -1
     entries = [
@@ -78,7 +79,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         *(f"# Note: {note}" for note in notes),
         *([said] if said else []),
         "version: 1",
-        f"name: {title}",
+        f"name: {_scalar(title)}",
         f"input: {h}x{w}x{c}",
         "layers:",
     ]
@@ -88,6 +89,55 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     origins[head.index("layers:")] = [f"the graph's input {shown(reader.source)}"]  # the `input:` line
     text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
     return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes))
+
+
+def _training_bns(reader: _Reader) -> list[str]:
+    """A note where batch norms were exported in training mode (training_mode=1: each batch
+    normalised by its own mean and variance): cnnctl's bn, at inference, uses the running ones."""
+    found = reader.training_bns
+    if not found:
+        return []
+    which = reader.describe(found[0]) + (f" and {len(found) - 1:,} more" if len(found) > 1 else "")
+    return [
+        f"{which}: training_mode=1 (each batch normalised by its own statistics); read as `bn`, which at "
+        "inference uses the running mean and variance stored (export with model.eval() for the file to do so too)"
+    ]
+
+
+def _folded_bns(reader: _Reader) -> list[str]:
+    """A note where PyTorch's exporter folded batch norms into the convs before them (an eval-mode
+    export): their weights are named as it names what it folded, `onnx::Conv_91` (TorchScript
+    exporter) or a bias `stem.0.weight_bias` (dynamo). The network read has no bn there, and
+    fewer parameters than the module exported (each bn's 2 x C, less the bias the conv gains)."""
+    folded = [
+        i
+        for i, node in enumerate(reader.nodes)
+        if node.op_type == "Conv"
+        and (
+            (len(node.input) > 1 and node.input[1].startswith("onnx::Conv_"))
+            or (len(node.input) > 2 and node.input[2].endswith(".weight_bias"))
+        )
+    ]
+    if not folded:
+        return []
+    which = reader.describe(folded[0]) + (f" and {len(folded) - 1:,} more" if len(folded) > 1 else "")
+    return [
+        f"{which}: weights PyTorch's exporter folded a batch norm into (as it does exporting in eval mode): read "
+        "as convs with a bias, without the bn; to keep them, export with torch.onnx.export(..., dynamo=False, "
+        "do_constant_folding=False) or training=torch.onnx.TrainingMode.PRESERVE"
+    ]
+
+
+def _scalar(text: str) -> str:
+    """`text` as one YAML scalar that reads back as itself: as it is where it is a plain name, else
+    quoted by YAML's own writer (`--name 'my net: {x}'`, a name starting `#` or `-`, `yes`), on one
+    line (the header's lines are counted: what a line of the text came from)."""
+    import yaml
+
+    dumped = yaml.safe_dump(text, allow_unicode=True, width=10**9).removesuffix("\n...\n").removesuffix("\n")
+    if not dumped.isprintable():  # a line break (U+2028 too) or a control: double quotes keep one line, escaped
+        dumped = yaml.safe_dump(text, default_style='"', width=10**9).removesuffix("\n")
+    return dumped
 
 
 def _outputs(kept: list, reader: _Reader, through: dict) -> tuple[list, list[str], list[str]]:
