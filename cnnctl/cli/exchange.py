@@ -90,9 +90,6 @@ def _counts(graph) -> dict:
     return {"name": graph.name, **counts, "input": list(graph.input_shape), "output": list(graph.output_shape)}
 
 
-WRITER = "cnnctl import"  # what the weights file's metadata says wrote it
-
-
 def weights_beside(output: str, file: str = "net.onnx") -> str:
     """Where import writes the weights of the network file `output`: beside it, `net.yaml` ->
     `net.safetensors`; refused before anything is read where that is `output` itself, or
@@ -127,10 +124,10 @@ def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:
     metadata what it is: which ONNX file they come from, which network file they are for."""
     import os
 
-    from ..exchange.weights import save_safetensors
+    from ..exchange.weights import IMPORTED_BY, save_safetensors
     from ..render import picture
 
-    about = {"written_by": WRITER, "source": os.path.basename(source), "network": os.path.basename(network)}
+    about = {"written_by": IMPORTED_BY, "source": os.path.basename(source), "network": os.path.basename(network)}
     picture.write_through(path, lambda tmp: save_safetensors(tmp, arrays, about))
 
 

@@ -99,6 +99,7 @@ class Trained:
     # recipe, its share of the resized image (cnnctl.data.decode.centre_box; a run that streamed
     # random resized crops, torchvision's weights).
     centre: float | None = None
+    unknown: str = "the checkpoint records none"  # why no normalisation is known, where none is
 
 
 def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, str, Preprocessing]:
@@ -118,7 +119,7 @@ def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, s
         "centre": trained.centre,
     }
     if trained.mean is None or trained.std is None:
-        return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none", **known)
+        return model, trained.said, Preprocessing(per_example, unknown=trained.unknown, **known)
     return model, trained.said, Preprocessing(per_example, tuple(trained.mean), tuple(trained.std), **known)
 
 
