@@ -901,3 +901,11 @@ def test_folded_and_training_mode_batch_norms_are_said(mode, tmp_path, monkeypat
     training = "training_mode=1 (each batch normalised by its own statistics); read as `bn`" in out
     assert (folded, training) == (mode == "EVAL", mode == "TRAINING"), out
     assert header.count("# Note: ") == out.count("note: ") == int(folded or training)
+
+
+def test_an_fc_without_bias_comes_back_from_its_export(tmp_path):
+    # F2 item 6: exported as Flatten, then MatMul by its stored W^T (a Gemm has a bias); the last, the graph's output
+    text = "input: 8x8x3\nlayers: [conv f=3 n=4 act=relu, fc 10 bias=false act=relu, fc 5 bias=false]"
+    check_round_trip(load_text(text), tmp_path)
+    text = import_onnx(str(tmp_path / "net.onnx"))
+    assert "  - fc 10 bias=false act=relu\n  - fc 5 bias=false\n" in text

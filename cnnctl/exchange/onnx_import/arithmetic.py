@@ -22,9 +22,10 @@ class Arithmetic:
 
     def add(self, node, a: dict, ins: list) -> Layer | None:
         product = self.biases.get(self.index)
-        if product is not None:  # a MatMul's bias, joined to its 1x1 conv
+        if product is not None:  # a MatMul's bias, joined to its 1x1 conv (or its fc)
             self.alias[node.output[0]] = product
-            self.normed.add(node.output[0])
+            if product in self.normed:  # the 1x1 conv's: channels-last still
+                self.normed.add(node.output[0])
             self.made[product].nodes.append(self.index)
             return None
         if self.known(node):  # arithmetic on sizes (the bounds of x.chunk's slices): a value

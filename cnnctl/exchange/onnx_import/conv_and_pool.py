@@ -45,24 +45,31 @@ class ConvAndPool:
         C_in x 1 x 1: read transposed). The Add of a stored bias of C_out values that alone reads
         the product joins it; the output stays channels-last until a Transpose back."""
         weight = self.inits.get(node.input[1])
-        if node.input[0] not in self.normed or weight is None or len(weight.dims) != 2:
+        dims = self.shape(node.input[0])
+        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2  # N x C: an fc
+        if (node.input[0] not in self.normed and not flat) or weight is None or len(weight.dims) != 2:
             raise _Unread(
-                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data",
-                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 conv",
+                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data "
+                "or of an N x C vector",
+                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 "
+                "conv, and on a flattened N x C as an fc",
             )
         c_in, c_out = (int(d) for d in weight.dims)
-        dims = self.shape(node.input[0])
         if dims is not None and dims[-1] not in (None, c_in):
             raise _Unread(f"multiplies {dims[-1]} channels by weights of {c_in} x {c_out}")
         out, stored = node.output[0], [("weight", node.input[1], "transposed")]
         add = self.only_reader(out)
         bias = next((t for t in self.nodes[add].input if t != out), None) if add is not None else None
-        biased = self.nodes[add].op_type == "Add" and bias in self.inits and list(self.inits[bias].dims) == [c_out]
+        biased = add is not None and self.nodes[add].op_type == "Add"  # none where the product is the graph's output
+        biased = biased and bias in self.inits and list(self.inits[bias].dims) == [c_out]
         if biased:
             self.biases[add] = out
             stored.append(("bias", bias, ""))
+        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "fc" if flat else "conv"))
+        if flat:  # x @ W (+ b) of an N x C vector: torch's Linear, its W^T stored (an fc without bias, cnnctl's export)
+            return self.layer("fc", [str(c_out), *([] if biased else ["bias=false"])], ins[:1], name,
+                              stored=tuple(stored))  # fmt: skip
         self.normed.add(out)
-        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "conv"))
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
 

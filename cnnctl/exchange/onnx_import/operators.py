@@ -30,7 +30,9 @@ OPERATORS = {
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
     "Gemm": Operator("gemm", 2, "x @ W^T + b"),
-    "MatMul": Operator("matmul", 2, "by stored weights over the channels of channels-last data, as a 1x1 conv"),
+    "MatMul": Operator(
+        "matmul", 2, "by stored weights over the channels of channels-last data, a 1x1 conv; of an N x C vector, an fc"
+    ),
     "MaxPool": Operator("pool"),
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
