@@ -909,3 +909,13 @@ def test_an_fc_without_bias_comes_back_from_its_export(tmp_path):
     check_round_trip(load_text(text), tmp_path)
     text = import_onnx(str(tmp_path / "net.onnx"))
     assert "  - fc 10 bias=false act=relu\n  - fc 5 bias=false\n" in text
+
+
+def test_mish_written_out_comes_back_from_its_export_and_softplus_alone_is_told(tmp_path, monkeypatch, capsys):
+    # F2 items 6 and 7: opset 20 has no Mish operator: torch writes x * tanh(softplus(x))
+    check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=4 act=mish, mish, fc 5]"), tmp_path)
+    assert "  - conv f=3 n=4 act=mish\n  - mish\n" in import_onnx(str(tmp_path / "net.onnx"))
+    path = _saved(onnx_model([_node("Softplus", ["x"], ["y"], "s")], []), tmp_path / "s.onnx")
+    err = _refused(monkeypatch, capsys, path)
+    assert "(Softplus, node 1 of 1): no cnnctl layer kind does this" in err
+    assert "hint: softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish" in err

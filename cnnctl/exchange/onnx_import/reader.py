@@ -26,6 +26,12 @@ from .told import Told, _comment, _Unread
 from .values import FOLDS, Values
 from .wiring import Wiring
 
+# Where an operator cnnctl has no kind for is most often part of one it reads: what to do instead.
+UNREAD_HINTS = {
+    "Softplus": "softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish (torch.onnx.export with "
+    "dynamo=True writes Mish as one operator)",
+}
+
 
 class _Reader(
     Told,
@@ -140,7 +146,8 @@ class _Reader(
                     "exporter then writes the values it works out as constants",
                 )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
-                raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
+                raise _Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
+                              f"{operators_read(notes=False)}"))  # fmt: skip
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
             if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
@@ -154,7 +161,7 @@ class _Reader(
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
                         raise _Unread(self.not_a_layer(t))
-            activation = (pattern.read == "gelu") if pattern else operator.activation and op != "Softmax"
+            activation = (pattern.read in ("gelu", "mish")) if pattern else operator.activation and op != "Softmax"
             per_value = activation or op in ("Identity", "Dropout")
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:
