@@ -919,3 +919,45 @@ def test_mish_written_out_comes_back_from_its_export_and_softplus_alone_is_told(
     err = _refused(monkeypatch, capsys, path)
     assert "(Softplus, node 1 of 1): no cnnctl layer kind does this" in err
     assert "hint: softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish" in err
+
+
+def _int64s(name: str, values: list):
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def _two_inputs():
+    from onnx import TensorProto, helper
+
+    shapes = (("a", [1, 3, 8, 8]), ("b", [1, 1, 8, 8]))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in shapes]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([_node("Add", ["a", "b"], ["y"], "add")], "g", inputs, [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+SAID_WITH_SHAPES = {  # F2 item 7: what is not read, told with its sizes or attributes and a hint
+    "a reshape to N x C x 1": (
+        lambda: onnx_model([_node("Reshape", ["x", "s"], ["y"], "r")], [_int64s("s", [1, 192, 1])]),
+        "a reshape other than a channel shuffle's or a flatten's (to N x -1): 1x3x8x8 to 1x192x1",
+        "hint: cnnctl reads a Reshape as a flatten",
+    ),
+    "a gemm of alpha 2": (
+        lambda: onnx_model(
+            [_node("Flatten", ["x"], ["f"], "f"), _node("Gemm", ["f", "w"], ["y"], "g", alpha=2.0, transB=1)],
+            [_weights(5, 192)],
+        ),
+        "(Gemm, node 2 of 2): a Gemm with alpha=2: only x @ W^T + b",
+        "hint: an fc is x @ W^T + b",
+    ),
+    "two inputs": (_two_inputs, "the graph has 2 inputs: `a` (1x3x8x8), `b` (1x1x8x8)", "hint: export the network"),
+}
+
+
+@pytest.mark.parametrize("case", list(SAID_WITH_SHAPES))
+def test_what_is_not_read_is_told_with_its_shapes_and_a_hint(case, tmp_path, monkeypatch, capsys):
+    make, said, hint = SAID_WITH_SHAPES[case]
+    err = _refused(monkeypatch, capsys, _saved(make(), tmp_path / "m.onnx"))
+    assert said in err and hint in err, err

@@ -78,7 +78,13 @@ class ConvAndPool:
         biased = len(node.input) > 2 and node.input[2]
         plain = _float(a, "alpha", 1.0) == 1.0 and not _int(a, "transA", 0)
         if weight is None or not plain or (biased and _float(a, "beta", 1.0) != 1.0):
-            raise _Unread("only x @ W^T + b with stored weights is read")
+            given = [f"{k}={_float(a, k, 1.0):g}" for k in ("alpha", "beta") if _float(a, k, 1.0) != 1.0]
+            given += ["transA=1"] if _int(a, "transA", 0) else []
+            given += [] if weight is not None else [f"weights {shown(node.input[1])} not stored"]
+            raise _Unread(
+                f"a Gemm with {', '.join(given)}: only x @ W^T + b with stored weights is read",
+                "an fc is x @ W^T + b: export the module with alpha and beta of 1 (scale the weights instead)",
+            )
         if len(weight.dims) != 2:
             raise _Unread(f"its weights have {len(weight.dims)} dims: a Gemm's have 2")
         units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])

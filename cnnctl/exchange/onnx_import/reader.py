@@ -26,6 +26,13 @@ from .told import Told, _comment, _Unread
 from .values import FOLDS, Values
 from .wiring import Wiring
 
+
+def _declared(value) -> str:
+    """The shape a graph's input declares: `1x3x224x224` (`?` for a size it leaves unknown)."""
+    dims = value.type.tensor_type.shape.dim
+    return "x".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in dims) or "no shape"
+
+
 # Where an operator cnnctl has no kind for is most often part of one it reads: what to do instead.
 UNREAD_HINTS = {
     "Softplus": "softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish (torch.onnx.export with "
@@ -67,7 +74,14 @@ class _Reader(
         self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
-            raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
+            named = ", ".join(f"{shown(i.name)} ({_declared(i)})" for i in inputs[:4])
+            named += ", ..." if len(inputs) > 4 else ""
+            raise CnnctlError.at(
+                f"the graph has {len(inputs)} inputs{': ' + named if inputs else ''}; cnnctl networks take one image",
+                Loc(path),
+                hint="export the network of one input (torch.onnx.export(model, (x,), ...) with one tensor), or "
+                "import each branch that takes one as a network of its own",
+            )
         self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
         self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
