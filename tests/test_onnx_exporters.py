@@ -1038,3 +1038,23 @@ def test_x_times_hardsigmoid_of_x_is_one_hardswish(tmp_path, monkeypatch, capsys
     graph, model = imported(path, monkeypatch, capsys)
     assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=4 act=hardswish", "pool max f=2", "hardswish"]
     assert same_outputs(model, path)
+
+
+class ChannelsLastNorm(nn.Module):
+    """A conv, then a layer norm over its channels, on channels-last data (ConvNeXt's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):
+        return self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def test_a_layer_norm_written_out_below_opset_17_is_told_with_the_opset_to_export_at(tmp_path, monkeypatch, capsys):
+    path = exported(ChannelsLastNorm(), tmp_path, False, opset=13)  # F2 item 7
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and "Traceback" not in err, err
+    assert "(ReduceMean, node " in err and "the mean of a LayerNorm written out" in err, err
+    assert "hint: re-export at opset 17 or later" in err

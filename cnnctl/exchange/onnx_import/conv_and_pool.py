@@ -73,6 +73,17 @@ class ConvAndPool:
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
 
+    def written_out_layernorm(self, node, axes) -> bool:
+        """Whether ReduceMean `node`, over the last axis alone, is a written-out LayerNorm's mean:
+        read by a Sub of it from the very tensor it reduces (x - mean(x))."""
+        if node.op_type != "ReduceMean" or axes is None or [int(v) for v in list(axes)] != [-1]:
+            return False
+        x, mean = node.input[0], node.output[0]
+        return any(
+            self.nodes[j].op_type == "Sub" and list(self.nodes[j].input) == [x, mean]
+            for j in self.consumers.get(mean, [])
+        )
+
     def gemm(self, node, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
         biased = len(node.input) > 2 and node.input[2]
@@ -117,6 +128,13 @@ class ConvAndPool:
         op = "avg" if node.op_type == "ReduceMean" else "max"
         if over == [1] and _int(a, "keepdims", 1):  # across the channels, kept as one: a spatial map (CBAM)
             return self.layer("pool", [op, "channels"], ins[:1], _node_id(node, "pool"))
+        if over != [2, 3] and self.written_out_layernorm(node, axes):
+            raise _Unread(
+                f"a reduction over axes {shown(axes, 30)}, the mean of a LayerNorm written out (ReduceMean, Sub, Pow, "
+                "ReduceMean, Add, Sqrt, Div), as opsets below 17 write it",
+                "re-export at opset 17 or later (torch.onnx.export(..., opset_version=17)), where LayerNormalization "
+                "is one operator cnnctl reads",
+            )
         if over != [2, 3]:
             raise _Unread(
                 f"a reduction over axes {shown(axes, 30)}",
