@@ -1058,3 +1058,24 @@ def test_a_layer_norm_written_out_below_opset_17_is_told_with_the_opset_to_expor
     assert code == 2 and "Traceback" not in err, err
     assert "(ReduceMean, node " in err and "the mean of a LayerNorm written out" in err, err
     assert "hint: re-export at opset 17 or later" in err
+
+
+class Grouped(nn.Module):
+    """A conv, then nn.GroupNorm (4 groups of 2 channels, eps 1e-3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.GroupNorm(4, 8, eps=1e-3)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+def test_torchs_group_norm_is_a_groupnorm_with_its_weights(tmp_path, monkeypatch, capsys):
+    module = randomized(Grouped())  # its factor and shift per channel random: misplaced, the outputs differ
+    path = exported(module, tmp_path, False)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=8", "groupnorm 4 eps=0.001"]
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, path)

@@ -961,3 +961,9 @@ def test_what_is_not_read_is_told_with_its_shapes_and_a_hint(case, tmp_path, mon
     make, said, hint = SAID_WITH_SHAPES[case]
     err = _refused(monkeypatch, capsys, _saved(make(), tmp_path / "m.onnx"))
     assert said in err and hint in err, err
+
+
+def test_a_group_norm_comes_back_from_its_export(tmp_path):
+    # F2 item 6: Reshape to N x G x -1, InstanceNormalization, Reshape back, Mul and Add per channel
+    check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=8, groupnorm 4 act=relu, fc 5]"), tmp_path)
+    assert "  - groupnorm 4 act=relu\n" in import_onnx(str(tmp_path / "net.onnx"))

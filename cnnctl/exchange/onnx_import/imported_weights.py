@@ -80,7 +80,7 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
             count = math.prod(dims)  # a factor per channel as 1xCx1x1 or C, a value as a scalar: the layer's shape
             if layer.kind == "affine" or (layer.kind == "layerscale" and count == node.shape[-1]):
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
-            elif layer.kind == "grn":  # gamma and beta, stored 1xCx1x1 or C: C values, as timm's
+            elif layer.kind in ("grn", "groupnorm"):  # gamma and beta, stored 1xCx1x1, Cx1x1 or C: C values
                 dims = (count,)
             elif layer.kind == "channelconv" and param == "weight":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
                 dims = (1, 1, count, 1)

@@ -1,5 +1,5 @@
 """Normalisations: BatchNormalization, LayerNormalization (on channels-last data, between
-transposes), LRN, and GRN (ConvNeXt V2) written out as a pattern.
+transposes), LRN, and GRN (ConvNeXt V2) and group norm written out as patterns.
 """
 
 from __future__ import annotations
@@ -72,6 +72,46 @@ class Normalisation:
         beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
         words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
         return self.layer("lrn", words, ins[:1], _node_id(node, "lrn"))
+
+    def groupnorm_at(self, i: int) -> Pattern | None:
+        """Group norm as torch.onnx.export writes nn.GroupNorm (and cnnctl's `groupnorm`): a
+        Reshape of x to N x G x -1, an InstanceNormalization of it with a scale of ones and a bias
+        of zeros per group, a Reshape back to x's shape, a Mul by a stored factor per channel and
+        an Add of a stored value per channel (C x 1 x 1, or C)."""
+        import numpy as np
+
+        node = self.nodes[i]
+        grouped = self.maker.get(node.input[0])
+        if grouped is None or self.nodes[grouped].op_type != "Reshape" or self.only_reader(node.input[0]) != i:
+            return None
+        x, target = self.nodes[grouped].input[0], self.const(self.nodes[grouped], 1)
+        scale, shift = self.const(node, 1), self.const(node, 2)
+        if target is None or target.shape != (3,) or int(target[2]) != -1 or scale is None or shift is None:
+            return None
+        groups = int(target[1])
+        if scale.shape != (groups,) or shift.shape != (groups,) or not (np.all(scale == 1) and np.all(shift == 0)):
+            return None
+        back = self.only_reader(node.output[0])
+        if back is None or self.nodes[back].op_type != "Reshape" or self.shape(self.nodes[back].output[0]) is None:
+            return None
+        if self.shape(self.nodes[back].output[0]) != self.shape(x) or self.shape(x) is None:
+            return None
+        gamma = self.after(back, "Mul")
+        beta = self.after(gamma[0], "Add") if gamma is not None else None
+        factors = [self.stored(t) for t in (gamma[1], beta[1])] if beta is not None else [None]
+        if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
+            return None
+        eps = _float(_attrs(node), "epsilon", 1e-5)
+        return Pattern("groupnorm", x, [grouped, i, back, gamma[0]], beta[0], (groups, eps, *factors))
+
+    def groupnorm(self, node, a: dict, ins: list) -> Layer:
+        """The last node of a group norm (groupnorm_at): its groups, eps, factor and shift per channel."""
+        found = self.patterns[self.index]
+        groups, eps, gamma, beta = found.held
+        words = [str(groups)] + ([] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"])
+        name = self.weight_name(gamma, _node_id(node, "groupnorm"))
+        stored = (("weight", gamma, ""), ("bias", beta, ""))
+        return self.layer("groupnorm", words, [self.real(found.x)], name, found.nodes, stored)
 
     def grn_at(self, r: int) -> Pattern | None:
         """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x

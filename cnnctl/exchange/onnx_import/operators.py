@@ -101,7 +101,8 @@ def operators_read(notes: bool = True) -> str:
     activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
     silu = (
         "; Mul of x and Sigmoid(x) as silu, of x and HardSigmoid(x) as hardswish; "
-        "x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; x * Tanh(Softplus(x)) as mish; "
+        "x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; x * Tanh(Softplus(x)) as mish; Reshape to N x G x -1, "
+        "InstanceNormalization of ones and zeros, Reshape back, Mul and Add per channel as groupnorm; "
         "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps), on NCHW or "
         "channels-last data, as grn; "
         "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back, or Squeeze, Transpose, a Conv1d "
