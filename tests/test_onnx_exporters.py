@@ -1072,9 +1072,10 @@ class Grouped(nn.Module):
         return self.norm(self.conv(x))
 
 
-def test_torchs_group_norm_is_a_groupnorm_with_its_weights(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_torchs_group_norm_is_a_groupnorm_with_its_weights(dynamo, tmp_path, monkeypatch, capsys):
     module = randomized(Grouped())  # its factor and shift per channel random: misplaced, the outputs differ
-    path = exported(module, tmp_path, False)
+    path = exported(module, tmp_path, dynamo)
     graph, model = imported(path, monkeypatch, capsys)
     assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=8", "groupnorm 4 eps=0.001"]
     assert graph.params == sum(p.numel() for p in module.parameters())
