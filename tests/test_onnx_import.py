@@ -952,6 +952,19 @@ SAID_WITH_SHAPES = {  # F2 item 7: what is not read, told with its sizes or attr
         "(Gemm, node 2 of 2): a Gemm with alpha=2: only x @ W^T + b",
         "hint: an fc is x @ W^T + b",
     ),
+    "a 1-D network": (
+        lambda: onnx_model([_node("Relu", ["x"], ["y"], "r")], [], shape=(1, 2, 32)),
+        "its input is 1x2x32 (N x C x L: a 1-D network, nn.Conv1d's)",
+        "hint: a 1-D network is read written as a 2-D one of height 1",
+    ),
+    "a deconv with output_padding": (
+        lambda: onnx_model(
+            [_node("ConvTranspose", ["x", "w"], ["y"], "d", strides=[2, 2], output_padding=[1, 1])],
+            [_weights(3, 4, 3, 3)],
+        ),
+        "(ConvTranspose, node 1 of 1): output_padding [1, 1] is not read",
+        "hint: cnnctl's deconv gives (n - 1)·s - 2p + f per side",
+    ),
     "two inputs": (_two_inputs, "the graph has 2 inputs: `a` (1x3x8x8), `b` (1x1x8x8)", "hint: export the network"),
 }
 

@@ -21,11 +21,20 @@ class ConvAndPool:
         if len(weight.dims) != 4:
             axes = len(weight.dims) - 2
             over = f"a {node.op_type} over {axes} dimension{'s' if axes != 1 else ''}" if axes > 0 else "its weights"
-            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)")
+            hint = {
+                1: "a 1-D conv (nn.Conv1d on N x C x L): cnnctl reads it written as a 2-D one of height 1 "
+                "(nn.Conv2d with kernel (1, f) on x.unsqueeze(2))",
+                3: "a 3-D conv (nn.Conv3d, on volumes over time or depth): cnnctl's layers are 2-D",
+            }.get(axes)
+            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)", hint)
         groups = _int(a, "group", 1)
         transposed = node.op_type == "ConvTranspose"
         if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
-            raise _Unread("output_padding is not read", "cnnctl's deconv has none")
+            raise _Unread(
+                f"output_padding {_ints(a, 'output_padding', [0, 0], 2)} is not read",
+                "cnnctl's deconv gives (n - 1)·s - 2p + f per side: the extra row and column output_padding computes "
+                "(sums, not zeros) no layer adds; export with output_padding=0",
+            )
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
         words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
         dilations = _ints(a, "dilations", [1, 1], 2)
