@@ -113,6 +113,23 @@ def test_onnx_runs_in_onnxruntime_like_pytorch(net, tmp_path, monkeypatch, capsy
     assert (got - expected).abs().max().item() <= 1e-4
 
 
+def test_an_adaptive_pool_onnx_cannot_write_is_refused_at_its_line_before_exporting(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+    net = tmp_path / "pa.yaml"  # 16 to 3: windows of different sizes; 3x3 to 3x1: even
+    net.write_text("input: 16x16x8\nlayers:\n  - conv f=3 p=same n=8\n  - pool avg out=3\n  - pool max out=3x1\n")
+    code, out, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "pa.onnx"))
+    assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 1, err
+    assert f"{net}:4:5: layer `pool1`: `pool avg out=3` pools 16x16 to 3x3" in err and "hint: choose an out=" in err
+    assert not (tmp_path / "pa.onnx").exists()
+    net.write_text("input: 16x16x8\nlayers:\n  - pool max out=5x3\n  - pool avg out=5x1\n  - pool max out=2x1\n")
+    code, out, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "pa.onnx"))
+    assert code == 2 and err.count("error:") == 2, err  # every such pool of the file in one run
+    assert "`pool max out=5x3` pools 16x16 to 5x3" in err and "`pool max out=2x1` pools 5x1 to 2x1" in err, err
+    net.write_text("input: 16x16x8\nlayers:\n  - pool avg out=4x2\n  - pool max out=2\n")  # even: written
+    code, out, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(tmp_path / "pa.onnx"))
+    assert code == 0 and (tmp_path / "pa.onnx").is_file(), err
+
+
 BILINEAR = {  # a segmentation head's ending (FCN, DeepLabV3: F.interpolate(..., mode="bilinear"))
     "half_pixel": "name: seg\ninput: 12x10x3\nlayers: [conv f=3 s=2 p=1 n=4 act=relu, conv f=1 n=2, "
     "upsample 2 mode=bilinear]",

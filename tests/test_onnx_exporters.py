@@ -18,6 +18,7 @@ from torch import nn  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl.exchange.weights import place_weights  # noqa: E402
+from cnnctl.graph.outputs import inference_graph  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
 
 
@@ -915,3 +916,167 @@ def test_a_size_worked_out_by_an_operator_cnnctl_does_not_is_told_at_its_node(tm
     assert "ONNX node `abs` (Abs, node 3 of 4): works out a value with Abs: cnnctl works out Shape, Gather" in err
     assert "re-export at a fixed size" in err
     assert err.count("error:") == 1  # the Reshape, which reads it, is not told again
+
+
+# -- a softmax or a layer norm over another axis than the channels (F2 items 1 and 2) ------------
+class SoftmaxOver(nn.Module):
+    """A conv, then a softmax over `dim`; or an fc, then one over its features (dim=-1)."""
+
+    def __init__(self, dim: int, fc: bool = False):
+        super().__init__()
+        self.dim, self.fc = dim, fc
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.linear = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return torch.softmax(self.linear(y.flatten(1)) if self.fc else y, dim=self.dim)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("dim, over", [(-1, "W (8)"), (3, "W (8)"), (2, "H (8)")])
+def test_a_softmax_over_the_width_or_height_is_refused_not_read_over_the_channels(
+    dim, over, dynamo, tmp_path, monkeypatch, capsys
+):
+    path = exported(SoftmaxOver(dim), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert "(Softmax, node " in err and f"over {over}, not the channels (4)" in err, err
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("dim, fc", [(1, False), (-1, True), (1, True)])
+def test_a_softmax_over_the_channels_or_an_fcs_features_is_read(dim, fc, dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(SoftmaxOver(dim, fc))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert "act=softmax" in graph.nodes[-1].text or graph.nodes[-1].kind == "softmax"
+    assert same_outputs(model, path)
+
+
+class LayerNormOverWidth(nn.Module):
+    """nn.LayerNorm(W) on NCHW data: a norm over the width, not the channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_layer_norm_over_the_width_of_nchw_data_is_refused(dynamo, tmp_path, monkeypatch, capsys):
+    path = exported(LayerNormOverWidth(), tmp_path, dynamo)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert "(LayerNormalization, node " in err and "over the width (8), not the channels (4)" in err, err
+
+
+# -- a graph of several outputs (F2 item 4) ------------------------------------------------------
+class TwoOutputs(nn.Module):
+    """Two fcs on one pooled conv, both returned: the first returned is the main output."""
+
+    def __init__(self, second: int):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.main = nn.Linear(8, 4)
+        self.other = nn.Linear(8, second)
+
+    def forward(self, x):
+        z = torch.relu(self.conv(x)).mean((2, 3))
+        return self.main(z), self.other(z)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_second_output_of_the_same_shape_is_a_head_and_the_first_stays_the_output(
+    dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(TwoOutputs(4))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert len(graph.heads) == 1 and graph.nodes[-1].params == 8 * 4 + 4  # the main fc last, the other a head
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    inference = inference_graph(graph)
+    slim, weights = cnnctl.to_torch(inference).eval(), model.state_dict()  # the file's, placed on the whole net
+    slim.load_state_dict({name: weights[name] for name in slim.state_dict()})
+    assert same_outputs(slim, path)  # ONNX Runtime's first output: the main one
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_second_output_of_another_shape_is_named_and_the_first_stays_the_output(
+    dynamo, tmp_path, monkeypatch, capsys
+):
+    module = randomized(TwoOutputs(2))
+    path = exported(module, tmp_path, dynamo)
+    net = path.removesuffix(".onnx") + ".yaml"
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", net)
+    assert code == 0 and "note: the graph's output " in out and "is not the first's shape" in out, err
+    graph = cnnctl.load(net)
+    assert graph.output_shape == (4,) and not graph.heads
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, path)
+    assert same_outputs(model, path)
+
+
+# -- x * hardsigmoid(x), as opsets below 14 write hardswish (F2 item 11) -------------------------
+class HardSwished(nn.Module):
+    """A conv with hardswish, then one alone after a pool: each x * HardSigmoid(x) at opset 13."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.hardswish(torch.max_pool2d(nn.functional.hardswish(self.conv(x)), 2))
+
+
+def test_x_times_hardsigmoid_of_x_is_one_hardswish(tmp_path, monkeypatch, capsys):
+    module = randomized(HardSwished())
+    path = exported(module, tmp_path, False, opset=13)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=4 act=hardswish", "pool max f=2", "hardswish"]
+    assert same_outputs(model, path)
+
+
+class ChannelsLastNorm(nn.Module):
+    """A conv, then a layer norm over its channels, on channels-last data (ConvNeXt's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):
+        return self.norm(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def test_a_layer_norm_written_out_below_opset_17_is_told_with_the_opset_to_export_at(tmp_path, monkeypatch, capsys):
+    path = exported(ChannelsLastNorm(), tmp_path, False, opset=13)  # F2 item 7
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and "Traceback" not in err, err
+    assert "(ReduceMean, node " in err and "the mean of a LayerNorm written out" in err, err
+    assert "hint: re-export at opset 17 or later" in err
+
+
+class Grouped(nn.Module):
+    """A conv, then nn.GroupNorm (4 groups of 2 channels, eps 1e-3)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.GroupNorm(4, 8, eps=1e-3)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_torchs_group_norm_is_a_groupnorm_with_its_weights(dynamo, tmp_path, monkeypatch, capsys):
+    module = randomized(Grouped())  # its factor and shift per channel random: misplaced, the outputs differ
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=8", "groupnorm 4 eps=0.001"]
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, path)

@@ -824,3 +824,158 @@ def test_an_exported_file_of_another_networks_channels_is_told_as_that_networks(
                               str(tmp_path / "a.png"), "--device", "cpu")  # fmt: skip
     assert code == 2 and err.count("error:") == 1
     assert "holds tiny's weights (3 channels), not lenet5's (1 input channel)" in err
+
+
+# -- stored weights that do not fit their layer, or hold nothing (F2 item 5) ---------------------
+@pytest.mark.parametrize("written", [False, True])
+def test_a_stored_weight_that_does_not_fit_its_layer_is_told_at_its_node(written, tmp_path, monkeypatch, capsys):
+    # a Conv whose weight takes 5 channels, on a 3-channel input: 4 x 3 x 3 x 3 is what the layer needs
+    model = onnx_model([_node("Conv", ["x", "w"], ["y"], "badconv", pads=[1, 1, 1, 1])], [_weights(4, 5, 3, 3)])
+    path = _saved(model, tmp_path / "bad.onnx")
+    err = _refused(monkeypatch, capsys, path, *(["-o", str(tmp_path / "bad.yaml")] if written else []))
+    assert "ONNX node `badconv` (Conv, node 1 of 1): its weight `w` is 4x5x3x3" in err
+    assert "needs 4x3x3x3" in err and not (tmp_path / "bad.yaml").exists()
+
+
+def test_a_weight_with_no_values_and_an_output_the_file_declares_otherwise_are_told(tmp_path, monkeypatch, capsys):
+    from onnx import TensorProto, helper
+
+    # an fc of 1,000 x 3 whose values were removed, its bias of 10, the output declared 1 x 10
+    weight = TensorProto(name="fc.weight", dims=[1000, 3], data_type=TensorProto.FLOAT)
+    nodes = [
+        _node("GlobalAveragePool", ["x"], ["p"], "pool"),
+        _node("Flatten", ["p"], ["f"], "flatten"),
+        _node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], "fc", transB=1),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[weight, _weights(10, name="fc.bias")])
+    path = _saved(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "h.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 3, err
+    said = "(Gemm, node 3 of 3), the graph's output `y` is declared 1x10 (10 per image), and the network read gives"
+    assert f"{said} 1000" in err
+    assert "the stored `fc.weight` of 1,000 x 3 values holds none" in err
+    assert "its bias `fc.bias` is 10, and the layer read, `fc 1000` on 1x1x3, needs 1000" in err
+
+
+@pytest.mark.parametrize("name", ["my net: {x}", "#1 - [a, b]", "yes", "- x", 'it\'s "q"', "a\nb", "x\u2028y"])
+def test_a_hostile_name_is_written_quoted_and_reads_back_as_given(name, tmp_path, monkeypatch, capsys):
+    path = _saved(onnx_model([_node("Relu", ["x"], ["y"], "r")], []), tmp_path / "r.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "--name", name, "-o", str(tmp_path / "n.yaml"))
+    assert code == 0, err
+    text = (tmp_path / "n.yaml").read_text()
+    assert load(str(tmp_path / "n.yaml")).name == name
+    assert len(text.splitlines()) == len(text.split("\n")) - 1  # the header's lines as written: one a line
+
+
+def test_a_folder_where_the_weights_go_is_told_as_the_weights_with_a_hint_for_o(tmp_path, monkeypatch, capsys):
+    path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
+    (tmp_path / "d.safetensors").mkdir()
+    err = _refused_anywhere(monkeypatch, capsys, path, "-o", str(tmp_path / "d.yaml"))
+    assert f"the weights go beside -o {tmp_path / 'd.yaml'}, to {tmp_path / 'd.safetensors'}: a folder is there" in err
+    assert f"hint: name another network file, e.g. -o {tmp_path / 'd_imported.yaml'}" in err
+    assert "d.safetensors/" not in err and not (tmp_path / "d.yaml").exists()
+
+
+def _refused_anywhere(monkeypatch, capsys, *args: str) -> str:
+    """`cnnctl import ARGS`: exit code 2, one message, no traceback; the message."""
+    code, out, err = run_main(monkeypatch, capsys, "import", *args)
+    assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 1, err
+    return err
+
+
+# -- what the reading changed, said (F2 items 8 and 12) -------------------------------------------
+@pytest.mark.parametrize("mode", ["EVAL", "PRESERVE", "TRAINING"])
+def test_folded_and_training_mode_batch_norms_are_said(mode, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "hand.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        how = {"training": getattr(torch.onnx.TrainingMode, mode), "do_constant_folding": mode == "EVAL"}
+        torch.onnx.export(HandVGG().eval(), (torch.randn(1, 3, 16, 16),), str(path), dynamo=False, **how)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(path), "-o", str(tmp_path / "h.yaml"))
+    assert code == 0, err
+    header = (tmp_path / "h.yaml").read_text().split("version: 1")[0]
+    folded = "weights PyTorch's exporter folded a batch norm into" in out
+    training = "training_mode=1 (each batch normalised by its own statistics); read as `bn`" in out
+    assert (folded, training) == (mode == "EVAL", mode == "TRAINING"), out
+    assert header.count("# Note: ") == out.count("note: ") == int(folded or training)
+
+
+def test_an_fc_without_bias_comes_back_from_its_export(tmp_path):
+    # F2 item 6: exported as Flatten, then MatMul by its stored W^T (a Gemm has a bias); the last, the graph's output
+    text = "input: 8x8x3\nlayers: [conv f=3 n=4 act=relu, fc 10 bias=false act=relu, fc 5 bias=false]"
+    check_round_trip(load_text(text), tmp_path)
+    text = import_onnx(str(tmp_path / "net.onnx"))
+    assert "  - fc 10 bias=false act=relu\n  - fc 5 bias=false\n" in text
+
+
+def test_mish_written_out_comes_back_from_its_export_and_softplus_alone_is_told(tmp_path, monkeypatch, capsys):
+    # F2 items 6 and 7: opset 20 has no Mish operator: torch writes x * tanh(softplus(x))
+    check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=4 act=mish, mish, fc 5]"), tmp_path)
+    assert "  - conv f=3 n=4 act=mish\n  - mish\n" in import_onnx(str(tmp_path / "net.onnx"))
+    path = _saved(onnx_model([_node("Softplus", ["x"], ["y"], "s")], []), tmp_path / "s.onnx")
+    err = _refused(monkeypatch, capsys, path)
+    assert "(Softplus, node 1 of 1): no cnnctl layer kind does this" in err
+    assert "hint: softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish" in err
+
+
+def _int64s(name: str, values: list):
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def _two_inputs():
+    from onnx import TensorProto, helper
+
+    shapes = (("a", [1, 3, 8, 8]), ("b", [1, 1, 8, 8]))
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in shapes]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([_node("Add", ["a", "b"], ["y"], "add")], "g", inputs, [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+SAID_WITH_SHAPES = {  # F2 item 7: what is not read, told with its sizes or attributes and a hint
+    "a reshape to N x C x 1": (
+        lambda: onnx_model([_node("Reshape", ["x", "s"], ["y"], "r")], [_int64s("s", [1, 192, 1])]),
+        "a reshape other than a channel shuffle's or a flatten's (to N x -1): 1x3x8x8 to 1x192x1",
+        "hint: cnnctl reads a Reshape as a flatten",
+    ),
+    "a gemm of alpha 2": (
+        lambda: onnx_model(
+            [_node("Flatten", ["x"], ["f"], "f"), _node("Gemm", ["f", "w"], ["y"], "g", alpha=2.0, transB=1)],
+            [_weights(5, 192)],
+        ),
+        "(Gemm, node 2 of 2): a Gemm with alpha=2: only x @ W^T + b",
+        "hint: an fc is x @ W^T + b",
+    ),
+    "a 1-D network": (
+        lambda: onnx_model([_node("Relu", ["x"], ["y"], "r")], [], shape=(1, 2, 32)),
+        "its input is 1x2x32 (N x C x L: a 1-D network, nn.Conv1d's)",
+        "hint: a 1-D network is read written as a 2-D one of height 1",
+    ),
+    "a deconv with output_padding": (
+        lambda: onnx_model(
+            [_node("ConvTranspose", ["x", "w"], ["y"], "d", strides=[2, 2], output_padding=[1, 1])],
+            [_weights(3, 4, 3, 3)],
+        ),
+        "(ConvTranspose, node 1 of 1): output_padding [1, 1] is not read",
+        "hint: cnnctl's deconv gives (n - 1)·s - 2p + f per side",
+    ),
+    "two inputs": (_two_inputs, "the graph has 2 inputs: `a` (1x3x8x8), `b` (1x1x8x8)", "hint: export the network"),
+}
+
+
+@pytest.mark.parametrize("case", list(SAID_WITH_SHAPES))
+def test_what_is_not_read_is_told_with_its_shapes_and_a_hint(case, tmp_path, monkeypatch, capsys):
+    make, said, hint = SAID_WITH_SHAPES[case]
+    err = _refused(monkeypatch, capsys, _saved(make(), tmp_path / "m.onnx"))
+    assert said in err and hint in err, err
+
+
+def test_a_group_norm_comes_back_from_its_export(tmp_path):
+    # F2 item 6: Reshape to N x G x -1, InstanceNormalization, Reshape back, Mul and Add per channel
+    check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=8, groupnorm 4 act=relu, fc 5]"), tmp_path)
+    assert "  - groupnorm 4 act=relu\n" in import_onnx(str(tmp_path / "net.onnx"))

@@ -150,3 +150,32 @@ def test_reading_and_matching_the_weights_imports_no_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split("\n")[:2] == ["True [6.0, 1.0]", "False"], out.stdout
+
+
+def test_weights_imported_from_onnx_export_again_without_a_normalisation(tmp_path, monkeypatch, capsys):
+    # F2 item 9: the ONNX file had none; its weights, imported, export as it did (what predict and
+    # evaluate need to adapt images stays theirs to ask for)
+    import warnings
+
+    ort = pytest.importorskip("onnxruntime")
+    from tests.helpers import run_main
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (torch.randn(1, 3, 8, 8),), str(tmp_path / "m.onnx"), dynamo=False)
+    net = str(tmp_path / "m.yaml")
+    assert run_main(monkeypatch, capsys, "import", str(tmp_path / "m.onnx"), "-o", net)[0] == 0
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for source in ("m.safetensors", "m.onnx"):
+        back = str(tmp_path / f"back_{source.replace('.', '_')}.onnx")
+        code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", str(tmp_path / source), "-o", back)
+        assert code == 0, err
+        assert "no normalisation is known (the weights come from an ONNX file, which takes its input as it is)" in out
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        got = ort.InferenceSession(back, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+        assert np.allclose(got, expected, atol=1e-5)
+    code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", str(tmp_path / "m.safetensors"), "-o",
+                              str(tmp_path / "u8.onnx"), "--with-preprocessing")  # fmt: skip
+    assert code == 2 and "--with-preprocessing cannot be written: no normalisation is known" in err

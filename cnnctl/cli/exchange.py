@@ -79,6 +79,7 @@ def import_cmd(
                      f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
         lines.append(f"no weights written: {why}")
+    lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
     sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
     return 0
 
@@ -92,26 +93,32 @@ def _counts(graph) -> dict:
     return {"name": graph.name, **counts, **shapes}
 
 
-WRITER = "cnnctl import"  # what the weights file's metadata says wrote it
-
-
 def weights_beside(output: str, file: str = "net.onnx") -> str:
     """Where import writes the weights of the network file `output`: beside it, `net.yaml` ->
     `net.safetensors`; refused before anything is read where that is `output` itself, or
     `output` cannot be written (a folder: its weights went to FOLDER.safetensors). `file`: the
     ONNX file, whose name the hint offers."""
     import os
+    import shlex
 
     from ..catalog import SUFFIXES as NETWORK_SUFFIXES
     from ..errors import CnnctlError
-    from ..writing import refuse_unwritable
+    from ..writing import refuse_unwritable, unwritable
 
     example = os.path.splitext(os.path.basename(file))[0] + ".yaml"
     refuse_unwritable(output, example, reads=(file,), replaces=NETWORK_SUFFIXES)
-    weights = os.path.splitext(output)[0] + ".safetensors"
+    stem = os.path.splitext(output)[0]
+    weights = stem + ".safetensors"
     if weights == output:
         raise CnnctlError.at(f"-o {output} names the file the weights go to", hint="name the network file net.yaml")
-    refuse_unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
+    refused = unwritable(weights, example, reads=(file,), replaces=(".safetensors",))
+    if refused is not None:  # told as the weights' file, which -o names by its stem: a hint for -o, not inside it
+        why = "a folder is there" if os.path.isdir(weights) else refused.problems[0].message
+        raise CnnctlError.at(
+            f"the weights go beside -o {output}, to {weights}: {why}",
+            hint=f"name another network file, e.g. -o {shlex.quote(stem + '_imported.yaml')} (its weights then "
+            f"{shlex.quote(stem + '_imported.safetensors')}), or move `{weights}` away",
+        )
     return weights
 
 
@@ -120,10 +127,10 @@ def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:
     metadata what it is: which ONNX file they come from, which network file they are for."""
     import os
 
-    from ..exchange.weights import save_safetensors
+    from ..exchange.weights import IMPORTED_BY, save_safetensors
     from ..writing import write_through
 
-    about = {"written_by": WRITER, "source": os.path.basename(source), "network": os.path.basename(network)}
+    about = {"written_by": IMPORTED_BY, "source": os.path.basename(source), "network": os.path.basename(network)}
     write_through(path, lambda tmp: save_safetensors(tmp, arrays, about))
 
 

@@ -28,7 +28,7 @@ import torch
 
 from ..backend import to_torch
 from ..device_memory import SMALLER_INPUT, memory_guard, refuse_beyond_memory
-from ..errors import CnnctlError, Loc
+from ..errors import CnnctlError, Loc, Problem
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
@@ -114,6 +114,7 @@ class Trained:
     # recipe, its share of the resized image (cnnctl.data.decode.centre_box; a run that streamed
     # random resized crops, torchvision's weights).
     centre: float | None = None
+    unknown: str = "the checkpoint records none"  # why no normalisation is known, where none is
 
 
 def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, str, Preprocessing]:
@@ -133,7 +134,7 @@ def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, s
         "centre": trained.centre,
     }
     if trained.mean is None or trained.std is None:
-        return model, trained.said, Preprocessing(per_example, unknown="the checkpoint records none", **known)
+        return model, trained.said, Preprocessing(per_example, unknown=trained.unknown, **known)
     return model, trained.said, Preprocessing(per_example, tuple(trained.mean), tuple(trained.std), **known)
 
 
@@ -245,6 +246,28 @@ def refuse_target(graph: Graph, fmt: str, out: str, trained: bool, reads: Iterab
         refuse_unwritable(str(Path(out).with_suffix(".pt")), graph.name + ".py", reads, (".pt",))
 
 
+def refuse_uneven_adaptive_pools(graph: Graph) -> None:
+    """PyTorch's ONNX exporter writes an adaptive pool only where its output size divides its input
+    (windows of one size: a plain pool); an uneven one (16 to 3) makes it fail with a page of its
+    IR. Refused before exporting, each at its layer, with the sizes and what to write instead."""
+    problems = []
+    for node in graph.nodes:
+        out = node.args.get("out") if node.kind == "pool" else None
+        h, w = graph.input_shapes(node)[0][:2] if out is not None else (0, 0)
+        if out is None or (h % out[0] == 0 and w % out[1] == 0):
+            continue
+        problems.append(Problem(
+            f"`{node.text}` pools {h}x{w} to {out[0]}x{out[1]}: PyTorch's ONNX export writes no adaptive pool "
+            "whose output size does not divide its input's (its windows differ in size)",
+            node.loc,
+            node.path,
+            f"choose an out= that divides {h}x{w}, or a plain pool (`pool f=... s=...`); TorchScript "
+            "(-o FILE.ts) writes it as it is",
+        ))  # fmt: skip
+    if problems:
+        raise CnnctlError(problems)
+
+
 def export(
     graph: Graph,
     fmt: str,
@@ -259,6 +282,8 @@ def export(
     NHWC pixels and normalises them itself (WithPreprocessing). `reads`: the files the command
     reads (the network file, a checkpoint, weights), which `out` must not be (refuse_target)."""
     refuse_target(graph, fmt, out, trained is not None, reads)
+    if fmt == "onnx":
+        refuse_uneven_adaptive_pools(inference_graph(graph))
     with memory_guard(torch.device("cpu"), EXAMPLE_BATCH, EXPORT_HINT):  # an allocation that fails: one message
         model, used, expects = model_for(graph, trained)
         graph, model = without_heads(graph, model)

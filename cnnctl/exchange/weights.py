@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Mapping
 
 from ..records import record
@@ -679,6 +680,21 @@ def _placed(
 # order (a JSON list): the file stores its tensors sorted, and placing by structure needs the order.
 ORDER = "order"
 EXPORTED_BY = "cnnctl export"  # its `written_by` where `cnnctl export` wrote it (the input it expects beside)
+IMPORTED_BY = "cnnctl import"  # its `written_by` where `cnnctl import` wrote it, from an ONNX file's initializers
+
+
+def imported_from_onnx(path: str | None) -> bool:
+    """Whether --weights `path` are an ONNX file's: the file itself, or the .safetensors file
+    `cnnctl import` wrote from one. Such weights take their input as the ONNX file did, whatever
+    normalisation that was: a plain export of them needs none (the ONNX file had none)."""
+    if not path or not os.path.isfile(path):
+        return False
+    if path.lower().endswith(".onnx"):
+        return True
+    if not path.lower().endswith(".safetensors"):
+        return False
+    with open_safetensors(path, framework="numpy") as (_, metadata):
+        return (metadata or {}).get("written_by") == IMPORTED_BY
 
 
 def save_safetensors(path: str, arrays: Mapping[str, object], about: Mapping[str, str]) -> None:

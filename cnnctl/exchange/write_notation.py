@@ -42,14 +42,17 @@ def _local(entries: list[Entry], start: int, length: int) -> bool:
     return True
 
 
-def _runs(entries: list[Entry]) -> list[tuple[int, int, int]]:
-    """(start, length, count) of the runs to write as repeats, greedily from the start."""
+def _runs(entries: list[Entry], heads: tuple[int, ...] = ()) -> list[tuple[int, int, int]]:
+    """(start, length, count) of the runs to write as repeats, greedily from the start. A head
+    (an output beside the main one) is read from outside, after every layer: only a run's last."""
     sig = [_offsets(entries, i) for i in range(len(entries))]
     read_later = [0] * len(entries)  # the last position that reads each layer
     for i, e in enumerate(entries):
         for r in e.reads:
             if r >= 0:
                 read_later[r] = max(read_later[r], i)
+    for p in heads:
+        read_later[p] = len(entries)
     runs, i, n = [], 0, len(entries)
     while i < n:
         best = None
@@ -77,11 +80,15 @@ def write_layers(entries: list[Entry], indent: str = "  ") -> list[str]:
     return [line for line, _ in traced_layers(entries, indent)]
 
 
-def traced_layers(entries: list[Entry], indent: str = "  ") -> list[tuple[str, tuple[int, ...]]]:
+def traced_layers(
+    entries: list[Entry], indent: str = "  ", heads: tuple[int, ...] = ()
+) -> list[tuple[str, tuple[int, ...]]]:
     """The `layers:` list's lines, each with the positions of the entries it writes: one for a
     plain line, one per repetition for a line of a repeat's body, none for a repeat's head
-    (a message about a line can then name what it came from)."""
-    runs = {start: (length, count) for start, length, count in _runs(entries)}
+    (a message about a line can then name what it came from). `heads`: the positions of outputs
+    beside the main one (the last layer): they and the main one take ids, and an `outputs:`
+    line (the main output first) follows the list."""
+    runs = {start: (length, count) for start, length, count in _runs(entries, heads)}
     segment = {}  # position -> where its segment starts, for layers inside a run
     for start, (length, count) in runs.items():
         for p in range(start, start + length * count):
@@ -92,6 +99,8 @@ def traced_layers(entries: list[Entry], indent: str = "  ") -> list[tuple[str, t
         for j, r in enumerate(e.reads)
         if not (j == 0 and r == i - 1) and not (i in segment and r >= segment[i] - 1)
     }
+    if heads:
+        named |= {*heads, len(entries) - 1}
     ids = _ids(entries, named)
     lines: list[tuple[str, tuple[int, ...]]] = []
     i = 0
@@ -111,6 +120,8 @@ def traced_layers(entries: list[Entry], indent: str = "  ") -> list[tuple[str, t
         else:
             lines.append((_line(entries, i, ids, named, indent), (i,)))
             i += 1
+    if heads:
+        lines.append((f"outputs: [{', '.join(ids[p] for p in (len(entries) - 1, *heads))}]", ()))
     return lines
 
 

@@ -186,8 +186,14 @@ def trained_for_export(
     training images' background (training_background) and the centre crop of their validation
     recipe, each whether or not the normalisation is known."""
     from ..exchange.export import Trained
+    from ..exchange.weights import imported_from_onnx
 
-    loaded = weighted_model(graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False)
+    # An ONNX file's weights (or those `cnnctl import` wrote from one) take their input as it did:
+    # exported again they need no normalisation (--with-preprocessing still does, and says so).
+    onnx = imported_from_onnx(weights)
+    loaded = weighted_model(
+        graph, torch.device("cpu"), checkpoint, weights, mean, std, "export", logits=False, normalised=not onnx
+    )
     stats, background = loaded.stats, training_background(loaded.state)
     return Trained(
         loaded.model,
@@ -197,6 +203,7 @@ def trained_for_export(
         tuple(Checkpoint.of(loaded.state).classes or ()),
         None if background is None else (background.data, background.drawn),
         loaded.recipe.share if loaded.recipe.name == "centre" else None,
+        *(["the weights come from an ONNX file, which takes its input as it is"] if onnx else []),
     )
 
 

@@ -90,6 +90,21 @@ class Activations:
             return None
         return x, [scaled, e, plus, half], m1
 
+    def mish_at(self, s: int) -> Pattern | None:
+        """Mish as exporters without a Mish operator write it, x * tanh(softplus(x)), from Softplus
+        node `s`: its output read only by a Tanh, that read only by a Mul with x (in either order)."""
+        x = self.nodes[s].input[0]
+        tanh = self.only_reader(self.nodes[s].output[0])
+        if x in self.constants or tanh is None or self.nodes[tanh].op_type != "Tanh":
+            return None
+        mul = self.after(tanh, "Mul", x)
+        return Pattern("mish", x, [s, tanh], mul[0]) if mul is not None else None
+
+    def mish(self, node, a: dict, ins: list) -> Layer | None:
+        """The last node of a written-out Mish (mish_at): its x, read by two of the pattern's nodes."""
+        found = self.patterns[self.index]
+        return self.activation(node, "mish", reads=2, nodes=found.nodes, given=found.x)
+
     def gelu(self, node, a: dict, ins: list) -> Layer | None:
         """The last node of a written-out GELU (gelu_at): its x, read by two of the pattern's nodes."""
         found = self.patterns[self.index]

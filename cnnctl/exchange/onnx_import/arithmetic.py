@@ -1,4 +1,5 @@
-"""Add, Mul, Sub and Div: of two layers (a residual, a gate), SiLU's x * sigmoid(x), a layer
+"""Add, Mul, Sub and Div: of two layers (a residual, a gate), SiLU's x * sigmoid(x) and hardswish's
+x * hardsigmoid(x), a layer
 scale by a stored factor per channel, and an affine by constants, one or one per channel.
 """
 
@@ -11,15 +12,20 @@ from .layer import READ_AS, Layer, _node_id
 from .told import _Unread
 from .values import FOLDED, _count
 
+# x times a gate of x, as exporters write these activations: one activation (PyTorch's hardsigmoid,
+# relu6(x + 3) / 6, is the one the hardsigmoid reader reads, so x * it is exactly PyTorch's hardswish)
+GATES = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
+
 
 class Arithmetic:
     """The readers of element-wise arithmetic."""
 
     def add(self, node, a: dict, ins: list) -> Layer | None:
         product = self.biases.get(self.index)
-        if product is not None:  # a MatMul's bias, joined to its 1x1 conv
+        if product is not None:  # a MatMul's bias, joined to its 1x1 conv (or its fc)
             self.alias[node.output[0]] = product
-            self.normed.add(node.output[0])
+            if product in self.normed:  # the 1x1 conv's: channels-last still
+                self.normed.add(node.output[0])
             self.made[product].nodes.append(self.index)
             return None
         if self.known(node):  # arithmetic on sizes (the bounds of x.chunk's slices): a value
@@ -45,12 +51,12 @@ class Arithmetic:
         if x in self.constants and y not in self.constants:  # factor * x, as x * factor
             x, y, given = y, x, node.input[1]
         sig = self.made.get(y)
-        if sig is not None and sig.kind == "sigmoid" and sig.inputs == [x] and self.readers.get(node.input[1]) == 1:
-            self.dropped.add(y)  # x * sigmoid(x): SiLU, one activation
+        if sig is not None and sig.kind in GATES and sig.inputs == [x] and self.readers.get(node.input[1]) == 1:
+            self.dropped.add(y)  # x * sigmoid(x): SiLU, x * hardsigmoid(x): hardswish; one activation
             del self.made[y]
             if node.input[0] in self.normed or node.input[1] in self.normed:  # value by value: the layout stays
                 self.normed.add(node.output[0])
-            return self.activation(node, "silu", reads=2, nodes=sig.nodes)
+            return self.activation(node, GATES[sig.kind], reads=2, nodes=sig.nodes)
         scale = self.fixed(y, given) if x not in self.constants else None
         shift, add, held = self.shift_after(node)
         per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given)

@@ -15,7 +15,7 @@ class Attention:
     """The readers of radix softmaxes and a gate's Expand."""
 
     def softmax(self, node, a: dict, ins: list) -> Layer | None:
-        axis = _int(a, "axis", -1)
+        axis = _int(a, "axis", 1 if self.opset < 13 else -1)  # opset 13 changed the default
         x = ins[0]
         parts = self.grid.get(x) if x in self.grid and not self.grid[x][2] else None
         if parts is not None or (x in self.radix and self.radix[x][3]):
@@ -33,9 +33,43 @@ class Attention:
             self.radix_out.add(node.output[0])
             words = [str(radix)] + ([f"groups={groups}"] if groups > 1 else [])
             return self.layer("rsoftmax", words, [volume], _node_id(node, "rsoftmax"), list(nodes))
-        if axis not in (1, -1):
-            raise _Unread(f"softmax over axis {axis}", "cnnctl's runs over the channels")
+        self.over_the_channels(node, axis)
+        if node.input[0] in self.normed:  # over the channels of channels-last data: it stays channels-last
+            self.normed.add(node.output[0])
         return self.activation(node, "softmax")
+
+    def over_the_channels(self, node, axis: int) -> None:
+        """A Softmax over `axis` is cnnctl's softmax only where it runs over the channels: axis 1
+        of NCHW data (or of an fc's N x C), the last of channels-last data; before opset 13 a Softmax
+        runs over every axis from `axis` on, so also only where those after the channels are of
+        size 1. Anything else (over the width of N x C x H x W: `dim=-1`) is told, never read as
+        one over the channels."""
+        dims = self.shape(node.input[0])
+        channels_last = node.input[0] in self.normed
+        if dims is None:  # the rank unknown: only axis 1 of NCHW data, or the last of channels-last data
+            if axis == (-1 if channels_last else 1):
+                return
+            raise _Unread(
+                f"softmax over axis {axis} of a tensor whose rank is not known here",
+                "cnnctl's softmax runs over the channels: export at a fixed size, or give --input",
+            )
+        rank = len(dims)
+        if not -rank <= axis < rank:
+            raise _Unread(f"softmax over axis {axis} of a tensor of {rank} dims")
+        first = axis % rank
+        over = range(first, rank) if self.opset < 13 else [first]  # opset 13 made it one axis
+        channel = rank - 1 if channels_last else 1
+        if channel in over and all(dims[d] == 1 for d in over if d != channel):
+            return
+        x = self.real(node.input[0])
+        laid_out = x == self.source or (x in self.made and not self.made[x].kind.startswith("("))  # no stand-in's
+        names = _axis_names(rank, channels_last) if laid_out else [f"axis {d}" for d in range(rank)]
+        ran = " x ".join(f"{names[d]} ({_size(dims[d])})" for d in over)
+        channels = f", not the channels ({_size(dims[channel])})" if laid_out else ""
+        raise _Unread(
+            f"softmax over axis {axis} of a {'x'.join(_size(d) for d in dims)} tensor: over {ran}{channels}",
+            "cnnctl's softmax runs over the channels (dim=1 of N x C x H x W, or of an fc's N x C)",
+        )
 
     def keeps_examples(self, reshape: int, volume: str) -> bool:
         """Whether the Reshape node `reshape` keeps the batch first (-1, 0 or the batch's size)
@@ -69,3 +103,14 @@ class Attention:
                 "cnnctl's mul and add broadcast a 1x1xC or HxWx1 input themselves: x * y.expand_as(x) is read as x * y",
             )
         self.alias[node.output[0]] = ins[0]
+
+
+def _axis_names(rank: int, channels_last: bool) -> list[str]:
+    """What each axis of a tensor of `rank` dims holds, as a message names it."""
+    if rank == 4:
+        return ["N", "H", "W", "C"] if channels_last else ["N", "C", "H", "W"]
+    return ["N", "C", *(f"axis {d}" for d in range(2, rank))][:rank]
+
+
+def _size(d: int | None) -> str:
+    return "?" if d is None else str(d)

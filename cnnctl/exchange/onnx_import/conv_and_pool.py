@@ -21,11 +21,20 @@ class ConvAndPool:
         if len(weight.dims) != 4:
             axes = len(weight.dims) - 2
             over = f"a {node.op_type} over {axes} dimension{'s' if axes != 1 else ''}" if axes > 0 else "its weights"
-            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)")
+            hint = {
+                1: "a 1-D conv (nn.Conv1d on N x C x L): cnnctl reads it written as a 2-D one of height 1 "
+                "(nn.Conv2d with kernel (1, f) on x.unsqueeze(2))",
+                3: "a 3-D conv (nn.Conv3d, on volumes over time or depth): cnnctl's layers are 2-D",
+            }.get(axes)
+            raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)", hint)
         groups = _int(a, "group", 1)
         transposed = node.op_type == "ConvTranspose"
         if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
-            raise _Unread("output_padding is not read", "cnnctl's deconv has none")
+            raise _Unread(
+                f"output_padding {_ints(a, 'output_padding', [0, 0], 2)} is not read",
+                "cnnctl's deconv gives (n - 1)·s - 2p + f per side: the extra row and column output_padding computes "
+                "(sums, not zeros) no layer adds; export with output_padding=0",
+            )
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
         words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
         dilations = _ints(a, "dilations", [1, 1], 2)
@@ -45,33 +54,57 @@ class ConvAndPool:
         C_in x 1 x 1: read transposed). The Add of a stored bias of C_out values that alone reads
         the product joins it; the output stays channels-last until a Transpose back."""
         weight = self.inits.get(node.input[1])
-        if node.input[0] not in self.normed or weight is None or len(weight.dims) != 2:
+        dims = self.shape(node.input[0])
+        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2  # N x C: an fc
+        if (node.input[0] not in self.normed and not flat) or weight is None or len(weight.dims) != 2:
             raise _Unread(
-                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data",
-                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 conv",
+                "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data "
+                "or of an N x C vector",
+                "cnnctl reads torch's Linear on NHWC data (after a Transpose to NHWC and a layer norm) as a 1x1 "
+                "conv, and on a flattened N x C as an fc",
             )
         c_in, c_out = (int(d) for d in weight.dims)
-        dims = self.shape(node.input[0])
         if dims is not None and dims[-1] not in (None, c_in):
             raise _Unread(f"multiplies {dims[-1]} channels by weights of {c_in} x {c_out}")
         out, stored = node.output[0], [("weight", node.input[1], "transposed")]
         add = self.only_reader(out)
         bias = next((t for t in self.nodes[add].input if t != out), None) if add is not None else None
-        biased = self.nodes[add].op_type == "Add" and bias in self.inits and list(self.inits[bias].dims) == [c_out]
+        biased = add is not None and self.nodes[add].op_type == "Add"  # none where the product is the graph's output
+        biased = biased and bias in self.inits and list(self.inits[bias].dims) == [c_out]
         if biased:
             self.biases[add] = out
             stored.append(("bias", bias, ""))
+        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "fc" if flat else "conv"))
+        if flat:  # x @ W (+ b) of an N x C vector: torch's Linear, its W^T stored (an fc without bias, cnnctl's export)
+            return self.layer("fc", [str(c_out), *([] if biased else ["bias=false"])], ins[:1], name,
+                              stored=tuple(stored))  # fmt: skip
         self.normed.add(out)
-        name = self.weight_name(bias if biased else node.input[1], _node_id(node, "conv"))
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
+
+    def written_out_layernorm(self, node, axes) -> bool:
+        """Whether ReduceMean `node`, over the last axis alone, is a written-out LayerNorm's mean:
+        read by a Sub of it from the very tensor it reduces (x - mean(x))."""
+        if node.op_type != "ReduceMean" or axes is None or [int(v) for v in list(axes)] != [-1]:
+            return False
+        x, mean = node.input[0], node.output[0]
+        return any(
+            self.nodes[j].op_type == "Sub" and list(self.nodes[j].input) == [x, mean]
+            for j in self.consumers.get(mean, [])
+        )
 
     def gemm(self, node, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
         biased = len(node.input) > 2 and node.input[2]
         plain = _float(a, "alpha", 1.0) == 1.0 and not _int(a, "transA", 0)
         if weight is None or not plain or (biased and _float(a, "beta", 1.0) != 1.0):
-            raise _Unread("only x @ W^T + b with stored weights is read")
+            given = [f"{k}={_float(a, k, 1.0):g}" for k in ("alpha", "beta") if _float(a, k, 1.0) != 1.0]
+            given += ["transA=1"] if _int(a, "transA", 0) else []
+            given += [] if weight is not None else [f"weights {shown(node.input[1])} not stored"]
+            raise _Unread(
+                f"a Gemm with {', '.join(given)}: only x @ W^T + b with stored weights is read",
+                "an fc is x @ W^T + b: export the module with alpha and beta of 1 (scale the weights instead)",
+            )
         if len(weight.dims) != 2:
             raise _Unread(f"its weights have {len(weight.dims)} dims: a Gemm's have 2")
         units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
@@ -104,6 +137,13 @@ class ConvAndPool:
         op = "avg" if node.op_type == "ReduceMean" else "max"
         if over == [1] and _int(a, "keepdims", 1):  # across the channels, kept as one: a spatial map (CBAM)
             return self.layer("pool", [op, "channels"], ins[:1], _node_id(node, "pool"))
+        if over != [2, 3] and self.written_out_layernorm(node, axes):
+            raise _Unread(
+                f"a reduction over axes {shown(axes, 30)}, the mean of a LayerNorm written out (ReduceMean, Sub, Pow, "
+                "ReduceMean, Add, Sqrt, Div), as opsets below 17 write it",
+                "re-export at opset 17 or later (torch.onnx.export(..., opset_version=17)), where LayerNormalization "
+                "is one operator cnnctl reads",
+            )
         if over != [2, 3]:
             raise _Unread(
                 f"a reduction over axes {shown(axes, 30)}",

@@ -44,9 +44,14 @@ def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
     written = "x".join(str(d) if d else "?" for d in known[:8]) + ("x..." if len(known) > 8 else "")
     order = "N x H x W x C" if layout is NHWC else "N x C x H x W"
     if len(dims) != 4:
+        kind = {3: " (N x C x L: a 1-D network, nn.Conv1d's)", 5: " (N x C x D x H x W: a 3-D network, nn.Conv3d's)"}
         raise CnnctlError.at(
-            f"its input is {written or 'of no shape'}: cnnctl reads networks of an image NCHW with known C, H and W",
+            f"its input is {written or 'of no shape'}{kind.get(len(dims), '')}: cnnctl reads networks of an image "
+            "NCHW with known C, H and W",
             Loc(path),
+            hint="a 1-D network is read written as a 2-D one of height 1 (x.unsqueeze(2), nn.Conv2d with kernel (1, f))"
+            if len(dims) == 3
+            else None,
         )
     own = tuple(known[i] for i in layout)  # (H, W, C), None where unknown
     if isinstance(wanted, Unknowns):  # the file's own sizes first: the weights' shapes are checked where placed

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
-from ...errors import CnnctlError, Loc
+from ...errors import CnnctlError, Loc, Problem, shown
 from ...records import record
-from ...shapes import Shape
+from ...shapes import Shape, format_shape
 from .layer import READ_AS
 from .network import _built, _read
 
@@ -27,6 +27,7 @@ class ImportedWeights:
     shapes: dict  # parameter name -> the shape of its values
     sources: dict  # parameter name -> (the ONNX tensor it comes from, how it is read: READ_AS)
     reader: object  # what decodes the values, from the file read
+    notes: tuple = ()  # what the reading changed or left out that the user should know (Imported.notes)
 
     def stored(self) -> list:
         """Each ONNX tensor the weights come from, once (one may feed several), with its values and
@@ -66,6 +67,7 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
     where its stored weights go in it."""
     imported, reader = _read(path, name, input)
     graph = _built(imported, path)
+    problems = _declared_output(reader, graph)
     shapes, sources = {}, {}
     for node, layer in zip(graph.nodes, imported.layers, strict=True):  # one node per layer written
         if node.kind != layer.kind:  # the text's layers and the network's nodes out of step: a bug here
@@ -78,7 +80,7 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
             count = math.prod(dims)  # a factor per channel as 1xCx1x1 or C, a value as a scalar: the layer's shape
             if layer.kind == "affine" or (layer.kind == "layerscale" and count == node.shape[-1]):
                 dims = (count, 1, 1) if len(node.shape) == 3 else (count,)
-            elif layer.kind == "grn":  # gamma and beta, stored 1xCx1x1 or C: C values, as timm's
+            elif layer.kind in ("grn", "groupnorm"):  # gamma and beta, stored 1xCx1x1, Cx1x1 or C: C values
                 dims = (count,)
             elif layer.kind == "channelconv" and param == "weight":  # a Conv1d's 1 x 1 x f, as cnnctl's f x 1 filter
                 dims = (1, 1, count, 1)
@@ -86,4 +88,66 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
             shapes[f"{node.path}.{param}"] = dims
             sources[f"{node.path}.{param}"] = (tensor, how)
-    return ImportedWeights(imported.text, graph, shapes, sources, reader)
+            problems.extend(_misfit(reader, layer, node, param, tensor, dims, graph, path))
+    if problems:
+        raise CnnctlError(problems)
+    return ImportedWeights(imported.text, graph, shapes, sources, reader, imported.notes)
+
+
+def _declared_output(reader, graph) -> list[Problem]:
+    """The network's output against the shape the file declares for its first output, where it
+    declares every size: a mismatch (a weight whose dims say 1e9 outputs where the file says 10)
+    is told at the output, both shapes named."""
+    declared = reader.graph.output[0].type.tensor_type.shape.dim if reader.graph.output else []
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in declared]
+    if len(dims) < 2 or min(dims) <= 0:
+        return []
+    per_image = tuple(dims[1:]) if len(dims) != 4 else (dims[2], dims[3], dims[1])  # N x C x H x W: HxWxC
+    if per_image == tuple(graph.output_shape):
+        return []
+    maker = reader.maker.get(reader.graph.output[0].name)  # told at the node that makes it, where one does
+    where = f"{reader.describe(maker)}, " if maker is not None else ""
+    return [Problem(
+        f"{where}the graph's output {shown(reader.graph.output[0].name)} is declared "
+        f"{'x'.join(str(d) for d in dims)} ({format_shape(per_image)} per image), and the network read gives "
+        f"{format_shape(graph.output_shape)}",
+        Loc(reader.path), None,
+        "a weight's dims and the declared shapes disagree: the file was changed after it was exported?",
+    )]  # fmt: skip
+
+
+def _misfit(reader, layer, node, param: str, tensor: str, dims: tuple, graph, path: str) -> list[Problem]:
+    """Where the stored tensor `tensor`, read as `dims`, cannot be the parameter `param` of the
+    layer built (a Conv's 4x5x3x3 weight on 3 channels), or holds no values at all: the problem,
+    at the ONNX node(s) it came from, both shapes named."""
+    from ...layers import KINDS
+
+    where = reader.describe_all(layer.nodes)
+    problems = []
+    proto = reader.constants[tensor]
+    if math.prod(dims) and not _holds_values(proto):
+        problems.append(Problem(
+            f"{where}: the stored {shown(tensor)} of {' x '.join(f'{d:,}' for d in proto.dims)} values holds "
+            "none (no data in the file, none stored outside it)",
+            Loc(path), None, "re-export the model: its weights were removed from the file",
+        ))  # fmt: skip
+    expected = dict(KINDS[node.kind].param_shapes(node.args, graph.input_shapes(node), node.shape))
+    if param in expected and tuple(expected[param]) != tuple(dims):
+        problems.append(Problem(
+            f"{where}: its {param} {shown(tensor)} is {'x'.join(str(d) for d in proto.dims)}, and the layer read, "
+            f"`{node.text}` on {format_shape(graph.input_shapes(node)[0])}, needs "
+            f"{'x'.join(str(d) for d in expected[param])}",
+            Loc(path), None, "the file's weights do not fit its own graph: onnx.checker.check_model(model, "
+            "full_check=True) says more",
+        ))  # fmt: skip
+    return problems
+
+
+def _holds_values(proto) -> bool:
+    """Whether an initializer holds its values somewhere: in the file (raw or typed), or outside it."""
+    from onnx import TensorProto
+
+    if proto.data_location == TensorProto.EXTERNAL or proto.raw_data:
+        return True
+    fields = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+    return any(len(getattr(proto, f)) for f in fields)

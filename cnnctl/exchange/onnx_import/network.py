@@ -43,9 +43,12 @@ def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Impo
 
 def build_imported(path: str, name: str | None = None, input: Shape | None = None):
     """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
-    is told at the ONNX node(s) it came from, in the file given, not at a line of the text made."""
-    imported = read_network(path, name, input)
-    return imported.text, _built(imported, path)
+    is told at the ONNX node(s) it came from, in the file given, not at a line of the text made;
+    so is a stored weight that does not fit the layer, and an output the file declares otherwise."""
+    from .imported_weights import read_weights  # which checks its stored weights' dims fit (none read)
+
+    got = read_weights(path, name, input)
+    return got.text, got.graph
 
 
 def _built(imported: Imported, path: str):

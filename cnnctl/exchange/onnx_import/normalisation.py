@@ -1,5 +1,5 @@
 """Normalisations: BatchNormalization, LayerNormalization (on channels-last data, between
-transposes), LRN, and GRN (ConvNeXt V2) written out as a pattern.
+transposes), LRN, and GRN (ConvNeXt V2) and group norm written out as patterns.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class Normalisation:
         momentum = _momentum(_float(a, "momentum", 0.9))
         if momentum != 0.1:
             words.append(f"momentum={momentum:g}")
+        if _int(a, "training_mode", 0):  # normalised by each batch's own statistics in the file: said (writing)
+            self.training_bns.append(self.index)
         name = self.weight_name(node.input[1], _node_id(node, "bn"))
         return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
 
@@ -40,14 +42,76 @@ class Normalisation:
             nodes = [transposed]
         elif node.input[0] in self.normed:  # on channels-last data already: over its channels too
             self.normed.add(node.output[0])
+        else:
+            self.over_the_features(node)
         name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
         return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
+
+    def over_the_features(self, node) -> None:
+        """A LayerNormalization over the last axis of data that is not channels-last is cnnctl's
+        layernorm only where that axis is an fc's features (N x C); over the last of N x C x H x W
+        it runs over the width (nn.LayerNorm(W) on NCHW data), not the channels: told."""
+        dims = self.shape(node.input[0])
+        if dims is not None and len(dims) == 2:
+            return
+        if dims is None:
+            raise _Unread(
+                "a layer norm over the last axis of a tensor whose rank is not known here",
+                "cnnctl's layernorm runs over the channels: export at a fixed size, or give --input",
+            )
+        shown = "x".join("?" if d is None else str(d) for d in dims)
+        over = f"the width ({dims[-1]})" if len(dims) == 4 else f"its last axis ({dims[-1]})"
+        raise _Unread(
+            f"a layer norm over the last axis of a {shown} tensor: over {over}, not the channels ({dims[1]})",
+            "cnnctl's layernorm runs over the channels: of channels-last data (x.permute(0, 2, 3, 1), then "
+            "nn.LayerNorm(C), then back), or of an fc's features",
+        )
 
     def lrn(self, node, a: dict, ins: list) -> Layer:
         size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
         beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
         words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
         return self.layer("lrn", words, ins[:1], _node_id(node, "lrn"))
+
+    def groupnorm_at(self, i: int) -> Pattern | None:
+        """Group norm as torch.onnx.export writes nn.GroupNorm (and cnnctl's `groupnorm`): a
+        Reshape of x to N x G x -1, an InstanceNormalization of it with a scale of ones and a bias
+        of zeros per group, a Reshape back to x's shape, a Mul by a stored factor per channel and
+        an Add of a stored value per channel (C x 1 x 1, or C)."""
+        import numpy as np
+
+        node = self.nodes[i]
+        grouped = self.maker.get(node.input[0])
+        if grouped is None or self.nodes[grouped].op_type != "Reshape" or self.only_reader(node.input[0]) != i:
+            return None
+        x, target = self.nodes[grouped].input[0], self.const(self.nodes[grouped], 1)
+        scale, shift = self.const(node, 1), self.const(node, 2)
+        if target is None or target.shape != (3,) or int(target[2]) != -1 or scale is None or shift is None:
+            return None
+        groups = int(target[1])
+        if scale.shape != (groups,) or shift.shape != (groups,) or not (np.all(scale == 1) and np.all(shift == 0)):
+            return None
+        back = self.only_reader(node.output[0])
+        if back is None or self.nodes[back].op_type != "Reshape" or self.shape(self.nodes[back].output[0]) is None:
+            return None
+        if self.shape(self.nodes[back].output[0]) != self.shape(x) or self.shape(x) is None:
+            return None
+        gamma = self.after(back, "Mul")
+        beta = self.after(gamma[0], "Add") if gamma is not None else None
+        factors = [self.stored(t) for t in (gamma[1], beta[1])] if beta is not None else [None]
+        if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
+            return None
+        eps = _float(_attrs(node), "epsilon", 1e-5)
+        return Pattern("groupnorm", x, [grouped, i, back, gamma[0]], beta[0], (groups, eps, *factors))
+
+    def groupnorm(self, node, a: dict, ins: list) -> Layer:
+        """The last node of a group norm (groupnorm_at): its groups, eps, factor and shift per channel."""
+        found = self.patterns[self.index]
+        groups, eps, gamma, beta = found.held
+        words = [str(groups)] + ([] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"])
+        name = self.weight_name(gamma, _node_id(node, "groupnorm"))
+        stored = (("weight", gamma, ""), ("bias", beta, ""))
+        return self.layer("groupnorm", words, [self.real(found.x)], name, found.nodes, stored)
 
     def grn_at(self, r: int) -> Pattern | None:
         """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x

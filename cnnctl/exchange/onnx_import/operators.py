@@ -30,7 +30,9 @@ OPERATORS = {
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
     "Gemm": Operator("gemm", 2, "x @ W^T + b"),
-    "MatMul": Operator("matmul", 2, "by stored weights over the channels of channels-last data, as a 1x1 conv"),
+    "MatMul": Operator(
+        "matmul", 2, "by stored weights over the channels of channels-last data, a 1x1 conv; of an N x C vector, an fc"
+    ),
     "MaxPool": Operator("pool"),
     "AveragePool": Operator("pool"),
     "GlobalAveragePool": Operator("global_pool"),
@@ -98,7 +100,9 @@ def operators_read(notes: bool = True) -> str:
     layers = [named(op, o) for op, o in OPERATORS.items() if not o.activation]
     activations = [named(op, o) for op, o in OPERATORS.items() if o.activation]
     silu = (
-        "; Mul of x and Sigmoid(x) as silu; x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; "
+        "; Mul of x and Sigmoid(x) as silu, of x and HardSigmoid(x) as hardswish; "
+        "x * 0.5 * (1 + Erf(x / sqrt(2))) as gelu; x * Tanh(Softplus(x)) as mish; Reshape to N x G x -1, "
+        "InstanceNormalization of ones and zeros, Reshape back, Mul and Add per channel as groupnorm; "
         "gamma * (x * N) + beta + x with N = ReduceL2 over H, W / (its ReduceMean over C + eps), on NCHW or "
         "channels-last data, as grn; "
         "Reshape to N x 1 x C x HW, a Conv of one f x 1 filter and Reshape back, or Squeeze, Transpose, a Conv1d "

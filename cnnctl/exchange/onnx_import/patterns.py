@@ -25,7 +25,13 @@ class Pattern:
 
 
 # The operator each pattern starts from -> the _Reader method that finds it there.
-PATTERN_STARTS = {"Erf": "gelu_at", "ReduceL2": "grn_at", "Conv": "channelconv_at"}
+PATTERN_STARTS = {
+    "Erf": "gelu_at",
+    "Softplus": "mish_at",
+    "ReduceL2": "grn_at",
+    "InstanceNormalization": "groupnorm_at",
+    "Conv": "channelconv_at",
+}
 
 
 # Other patterns from the same operator: tried in turn where the first is not found.

@@ -27,6 +27,19 @@ from .values import FOLDS, Values
 from .wiring import Wiring
 
 
+def _declared(value) -> str:
+    """The shape a graph's input declares: `1x3x224x224` (`?` for a size it leaves unknown)."""
+    dims = value.type.tensor_type.shape.dim
+    return "x".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in dims) or "no shape"
+
+
+# Where an operator cnnctl has no kind for is most often part of one it reads: what to do instead.
+UNREAD_HINTS = {
+    "Softplus": "softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish (torch.onnx.export with "
+    "dynamo=True writes Mish as one operator)",
+}
+
+
 class _Reader(
     Told,
     Wiring,
@@ -49,6 +62,8 @@ class _Reader(
         self.model, self.graph, self.path = model, graph, path
         self.folder = os.path.dirname(os.path.abspath(path))  # where its external data may lie
         self.nodes = graph.node
+        # the opset of ONNX's own operators: what some mean changes with it (Softmax's axis, before 13)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.inits = {i.name: i for i in graph.initializer}
         self.constants = dict(self.inits)  # tensor -> its TensorProto, decoded only where a reader needs it
         for node in graph.node:
@@ -59,7 +74,14 @@ class _Reader(
         self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
-            raise CnnctlError.at(f"the graph has {len(inputs)} inputs; cnnctl networks take one image", Loc(path))
+            named = ", ".join(f"{shown(i.name)} ({_declared(i)})" for i in inputs[:4])
+            named += ", ..." if len(inputs) > 4 else ""
+            raise CnnctlError.at(
+                f"the graph has {len(inputs)} inputs{': ' + named if inputs else ''}; cnnctl networks take one image",
+                Loc(path),
+                hint="export the network of one input (torch.onnx.export(model, (x,), ...) with one tensor), or "
+                "import each branch that takes one as a network of its own",
+            )
         self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
         self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
@@ -107,6 +129,7 @@ class _Reader(
         self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
+        self.training_bns: list[int] = []  # BatchNormalizations of training_mode=1: read as at inference, said
         # the mean and std of the prelude export --with-preprocessing writes, where the network has it (read_prelude)
         self.prelude: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
@@ -137,7 +160,8 @@ class _Reader(
                     "exporter then writes the values it works out as constants",
                 )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
-                raise _Unread("no cnnctl layer kind does this", f"cnnctl reads {operators_read(notes=False)}")
+                raise _Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
+                              f"{operators_read(notes=False)}"))  # fmt: skip
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
             if operator and given < operator.inputs:
                 raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
@@ -151,7 +175,7 @@ class _Reader(
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
                         raise _Unread(self.not_a_layer(t))
-            activation = (pattern.read == "gelu") if pattern else operator.activation and op != "Softmax"
+            activation = (pattern.read in ("gelu", "mish")) if pattern else operator.activation and op != "Softmax"
             per_value = activation or op in ("Identity", "Dropout")
             self.keep_channels_last(node, given, layer, per_value)
         except _Unread as unread:

@@ -76,7 +76,13 @@ class Reshapes:
             return None
         if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
             return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
-        raise _Unread("a reshape other than a channel shuffle's or a flatten's (to N x -1)")
+        before, after = self.shape(node.input[0]), self.shape(node.output[0])
+        sizes = f": {_dims(before)} to {_dims(after)}" if before or after else ""
+        raise _Unread(
+            f"a reshape other than a channel shuffle's or a flatten's (to N x -1){sizes}",
+            "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle or "
+            "a radix softmax",
+        )
 
     def strided_back(self, node) -> bool:
         """Whether this Reshape to -1 is read only by a Gather of every value in order, shaped as
@@ -245,3 +251,8 @@ class Reshapes:
         if sizes is None or sizes.shape != (4,) or dims is None or len(dims) != 4 or None in dims or 0 in dims:
             return None
         return sizes.astype(np.float64) / np.array(dims, dtype=np.float64)
+
+
+def _dims(dims: tuple | None) -> str:
+    """A tensor's dims as a message shows them: `1x8x1x1` (`?` for one unknown)."""
+    return "an unknown shape" if not dims else "x".join("?" if d is None else str(d) for d in dims)

@@ -24,6 +24,7 @@ class Imported:
     text: str  # the network file
     origins: dict  # line of `text` (1-based) -> for each layer it writes, the ONNX nodes it comes from
     layers: tuple = ()  # the Layers written, in the order of the network's nodes once built
+    notes: tuple = ()  # what the reading changed or left out that the user should know (also in the header)
 
 
 def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
@@ -42,6 +43,8 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
             reads[t][0].nodes.extend(layer.nodes)  # the fc is told with the flatten it took in
         else:
             kept.append((t, layer))
+    kept, heads, notes = _outputs(kept, reader, through)
+    notes.extend([*_training_bns(reader), *_folded_bns(reader)])
     position = {t: i for i, (t, _) in enumerate(kept)}
     position[reader.source] = -1
     entries = [
@@ -50,7 +53,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         )
         for _, layer in kept
     ]
-    traced = traced_layers(entries)
+    traced = traced_layers(entries, heads=tuple(position[t] for t in heads))
     h, w, c = reader.input_shape
     file = _comment(os.path.basename(path))
     record = recorded_in_onnx({p.key: p.value for p in model.metadata_props}, path)  # what cnnctl's export wrote
@@ -73,9 +76,10 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
             if reader.prelude
             else "."
         ),
+        *(f"# Note: {note}" for note in notes),
         *([said] if said else []),
         "version: 1",
-        f"name: {title}",
+        f"name: {_scalar(title)}",
         f"input: {h}x{w}x{c}",
         "layers:",
     ]
@@ -84,7 +88,107 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     }
     origins[head.index("layers:")] = [f"the graph's input {shown(reader.source)}"]  # the `input:` line
     text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
-    return Imported(text, origins, tuple(layer for _, layer in kept))
+    return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes))
+
+
+def _training_bns(reader: _Reader) -> list[str]:
+    """A note where batch norms were exported in training mode (training_mode=1: each batch
+    normalised by its own mean and variance): cnnctl's bn, at inference, uses the running ones."""
+    found = reader.training_bns
+    if not found:
+        return []
+    which = reader.describe(found[0]) + (f" and {len(found) - 1:,} more" if len(found) > 1 else "")
+    return [
+        f"{which}: training_mode=1 (each batch normalised by its own statistics); read as `bn`, which at "
+        "inference uses the running mean and variance stored (export with model.eval() for the file to do so too)"
+    ]
+
+
+def _folded_bns(reader: _Reader) -> list[str]:
+    """A note where PyTorch's exporter folded batch norms into the convs before them (an eval-mode
+    export): their weights are named as it names what it folded, `onnx::Conv_91` (TorchScript
+    exporter) or a bias `stem.0.weight_bias` (dynamo). The network read has no bn there, and
+    fewer parameters than the module exported (each bn's 2 x C, less the bias the conv gains)."""
+    folded = [
+        i
+        for i, node in enumerate(reader.nodes)
+        if node.op_type == "Conv"
+        and (
+            (len(node.input) > 1 and node.input[1].startswith("onnx::Conv_"))
+            or (len(node.input) > 2 and node.input[2].endswith(".weight_bias"))
+        )
+    ]
+    if not folded:
+        return []
+    which = reader.describe(folded[0]) + (f" and {len(folded) - 1:,} more" if len(folded) > 1 else "")
+    return [
+        f"{which}: weights PyTorch's exporter folded a batch norm into (as it does exporting in eval mode): read "
+        "as convs with a bias, without the bn; to keep them, export with torch.onnx.export(..., dynamo=False, "
+        "do_constant_folding=False) or training=torch.onnx.TrainingMode.PRESERVE"
+    ]
+
+
+def _scalar(text: str) -> str:
+    """`text` as one YAML scalar that reads back as itself: as it is where it is a plain name, else
+    quoted by YAML's own writer (`--name 'my net: {x}'`, a name starting `#` or `-`, `yes`), on one
+    line (the header's lines are counted: what a line of the text came from)."""
+    import yaml
+
+    dumped = yaml.safe_dump(text, allow_unicode=True, width=10**9).removesuffix("\n...\n").removesuffix("\n")
+    if not dumped.isprintable():  # a line break (U+2028 too) or a control: double quotes keep one line, escaped
+        dumped = yaml.safe_dump(text, default_style='"', width=10**9).removesuffix("\n")
+    return dumped
+
+
+def _outputs(kept: list, reader: _Reader, through: dict) -> tuple[list, list[str], list[str]]:
+    """The layers with the graph's first output last (the network's output, as torch's first
+    returned value), the tensors of its other outputs that are heads beside it (`outputs:`: of the
+    same shape, trained against the same targets), and notes on the others (their layers kept,
+    read by no output). The first output is moved last only where no layer reads it; where it
+    cannot be, or an output is no layer's, the graph is told."""
+    given = list(reader.graph.output)
+    outputs = [through.get(reader.real(o.name), reader.real(o.name)) for o in given]
+    if len(outputs) < 2:
+        return kept, [], []
+    at = {t: i for i, (t, _) in enumerate(kept)}
+    names = ", ".join(shown(o.name) for o in given)
+    if any(t not in at for t in outputs) or len(set(outputs)) != len(outputs):
+        raise CnnctlError.at(
+            f"the graph has {len(outputs)} outputs ({names}), not each a layer of its own cnnctl reads",
+            Loc(reader.path),
+            hint="export the network with one output, or each output a layer's (no input, no output twice)",
+        )
+    if any(outputs[0] in layer.inputs for _, layer in kept):
+        raise CnnctlError.at(
+            f"the graph's first output {shown(given[0].name)} (of {names}) is read by other layers: cnnctl's "
+            "network ends at its output, and heads beside it are branches it does not read",
+            Loc(reader.path),
+            hint="export with the network's main output first, as its last layer",
+        )
+    main = at[outputs[0]]
+    kept = [*kept[:main], *kept[main + 1 :], kept[main]]
+    first = reader.shape(given[0].name)
+    heads, notes = [], []
+    for o, t in zip(given[1:], outputs[1:], strict=True):
+        theirs = reader.shape(o.name)
+        if first is not None and theirs is not None and theirs[1:] == first[1:]:
+            heads.append(t)
+        else:
+            notes.append(
+                f"the graph's output {shown(o.name)} ({_dims(theirs)}) is not the first's shape ({_dims(first)}): "
+                f"the network's output is {shown(given[0].name)}; the layers only {shown(o.name)} needs are kept, "
+                "read by no output"
+            )
+    if heads:
+        beside = [shown(o.name) for o, t in zip(given[1:], outputs[1:], strict=True) if t in heads]
+        notes.insert(0, f"the graph's outputs {names}: the first is the network's output, {', '.join(beside)} "
+                     f"{'a head' if len(beside) == 1 else 'heads'} beside it (`outputs:`), trained against the "
+                     "same targets")  # fmt: skip
+    return kept, heads, notes
+
+
+def _dims(dims: tuple | None) -> str:
+    return "of an unknown shape" if dims is None else "x".join("?" if d is None else str(d) for d in dims)
 
 
 def _trained_with(stats: tuple, channels: int, path: str) -> list[str]:
