@@ -245,8 +245,8 @@ def train(
         config.out = str(run_dir)
     source = arch if source is None else source  # "": `--resume RUN` alone, which names its network
     network = source  # the network as the user named it: a bundled name or a file
-    if world.distributed and world.local_size == world.size:  # one machine: the same workers again
-        source += f" --nproc-per-node {world.size}"
+    # the options the "resume with" line needs besides the run: on one machine, the same workers again
+    relaunch = f"--nproc-per-node {world.size}" if world.distributed and world.local_size == world.size else ""
     hooks = [*hooks, *([stop_after(stop_after_steps)] if stop_after_steps is not None else [])]
     if fault := fault_from_env(world):
         hooks.insert(0, fault)
@@ -259,13 +259,13 @@ def train(
             with loader_faults(run_dir):
                 run = _Run(
                     graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network,
-                    claim, resumed=resumed,
+                    claim, resumed=resumed, relaunch=relaunch,
                 )  # fmt: skip
             # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
             with run.log, loader_faults(run_dir):
                 return run.log.ended(run.run(hooks, then_exit))
     except RunFault as exc:  # a full disk, a loader process killed: what was saved is kept, and how to go on
-        raise exc.error(source) from None
+        raise exc.error(source, relaunch) from None
 
 
 @contextlib.contextmanager
@@ -301,9 +301,10 @@ class _Run:
     def __init__(
         self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim,
         resumed: dict | None = None,  # resume's checkpoint, where the caller read it already
+        relaunch: str = "",  # the launch options the "resume with" line needs
     ):  # fmt: skip
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
-        self.run_dir, self.source, self.network = run_dir, source, network
+        self.run_dir, self.source, self.network, self.relaunch = run_dir, source, network, relaunch
         state = self._checkpoint_to_resume(resume, resumed)
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
@@ -796,7 +797,7 @@ class _Run:
                     before = self.epoch_seconds if epoch == self.epoch else 0.0
                     started = self.epoch_started = time.perf_counter() - before
                     if not self._train_epoch(epoch):
-                        self.display.interrupted(self.run_dir, self.source)
+                        self.display.interrupted(self.run_dir, self.source, self.relaunch)
                         return self._result(stop.status, epoch)
                     self.end_epoch(epoch, started)
                     early = stops_early(self.history, config)
