@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 
 from ..errors import shown
@@ -189,6 +190,8 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
             raise bad("cnnctl.classes", f"holds the name {shown(odd)}: not a line of at most "
                       f"{MAX_CLASS_CHARS:,} characters")  # fmt: skip
         record["classes"] = names
+    if (size := input_of_layout(props.get("cnnctl.input", ""))) is not None:
+        record["input"] = size
     if "cnnctl.name" in props:
         name = props["cnnctl.name"]
         if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
@@ -198,6 +201,24 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
     if "cnnctl.centre" in props:
         record["centre"] = _centre(parsed("cnnctl.centre"), lambda why: bad("cnnctl.centre", why))
     return record
+
+
+_LAYOUT = re.compile(r"(?:float32 \(N, (\d+), (\d+), (\d+)\) NCHW|uint8 \(N, (\d+), (\d+), (\d+)\) NHWC)")
+
+
+def input_of_layout(text: str) -> list[int] | None:
+    """The input [H, W, C] that `cnnctl.input` (Preprocessing.layout: `float32 (N, 3, 32, 32) NCHW`, or with
+    --with-preprocessing `uint8 (N, 32, 32, 3) NHWC`) states, so that weights exported at one input and
+    given to the network at another are told as a run's are (train.weights_from.trained_input); None for
+    a vector input or a text of another form (the key is a description: an unknown one is left unread)."""
+    found = _LAYOUT.fullmatch(text.strip())
+    if found is None:
+        return None
+    if found.group(1) is not None:
+        c, h, w = (int(found.group(i)) for i in (1, 2, 3))
+    else:
+        h, w, c = (int(found.group(i)) for i in (4, 5, 6))
+    return [h, w, c]
 
 
 def _centre(recipe, bad) -> float:
