@@ -61,6 +61,7 @@ from .weights_from import (
     numbers,
     other_input,
     other_input_said,
+    other_network,
     placement_said,
     stats_for_weights,
     trained_elsewhere,
@@ -480,6 +481,8 @@ class _Run:
                 placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
             except CnnctlError:
                 if made or (placement := self._other_heads_weights()) is None:
+                    if (other := other_network(self.config.weights, self.graph, self.model.state_dict())) is not None:
+                        raise other from None  # another network's, as they record: not the tensor it stopped at
                     if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
                         raise trained_elsewhere(self.config.weights, trained, self.graph, "train") from None
                     raise
@@ -503,6 +506,10 @@ class _Run:
             notes.append(f"frozen: {counts.frozen:,} parameters of the layers up to and including "
                          f"`{self.config.freeze}`, batch norm statistics too; {counts.params - counts.frozen:,} "
                          "train")  # fmt: skip
+            if fresh and not self.config.weights:  # frozen at their random first weights: a slip, most likely
+                notes.append(f"warning: --freeze {self.config.freeze} without --weights: the frozen layers keep "
+                             "their random first weights and never learn (--weights SOURCE freezes trained "
+                             "ones)")  # fmt: skip
         if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
         if self.config.sync_bn:
