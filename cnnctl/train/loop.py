@@ -336,13 +336,16 @@ class _Run:
         if self.config_told is not None:
             notes.append(self.config_told)
         self._batches(device)
-        if recipe := _recipe(config, self.fine_tuning):
-            notes.append(recipe)
+        recipe_at = len(notes)  # the recipe is said here, once the epoch the run stands at is known
         if self.graph.heads:  # the two losses of the rows differ by what they sum
             weighted = " + ".join(f"{h.weight:g} x {h.name}" for h in self.graph.heads)
             notes.append(f"train loss: the main output's + {weighted} (the heads run in training only); "
                          "val loss: the main output's alone")  # fmt: skip
         self._resume_or_start(state, resume, claim)
+        if recipe := _recipe(config, self.fine_tuning, self.epoch):
+            notes.insert(recipe_at, recipe)
+        if state is not None and self.epoch < config.epochs:  # where it goes on from, said once
+            notes.insert(0, self._resumed_at(resume))
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
             self.optimizer, self.scaler, self.fast, config.label_smoothing, tuple(h.weight for h in self.graph.heads),
@@ -667,6 +670,14 @@ class _Run:
         if self.world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((self.config.seed, self.world.rank, self.epoch, self.step)) & 0xFFFF_FFFF)
 
+    def _resumed_at(self, resume: str) -> str:
+        """Where a resumed run goes on from: the epoch, and the step in it, its checkpoint saved."""
+        saved = checkpoint_file(resume)
+        if not self.step:
+            return f"resume: from {saved}, {plural(self.epoch, 'epoch')} done: epoch {self.epoch + 1} from its start"
+        done = plural(self.step, "step")
+        return f"resume: from {saved}, epoch {self.epoch + 1} from step {self.step + 1} ({done} of it done)"
+
     def _config_again(self) -> None:
         """A resumed run's config.json written again where it must change: told from the
         checkpoint where it was lost (the run is then one every command reads again), or
@@ -898,7 +909,7 @@ class _Run:
         }
         self.history.append(row)
         self.stats = EpochStats()
-        self._say_skipped()
+        bad = self._skipped()
         better = improved(self.history, self.config.monitor)
         self.checkpoint("last.pt", epoch + 1, 0, self.stats)
         if better:
@@ -907,16 +918,17 @@ class _Run:
             with self.stop.saving():
                 self.log.epoch(self.history)
         self.display.end_epoch(row, better)
+        if bad:  # under the epoch's row, which it is about (once it came before it, under the last one)
+            self.display.line(f"skipped {plural(bad, 'unreadable image')} this epoch (named in "
+                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
 
-    def _say_skipped(self) -> None:
+    def _skipped(self) -> int:
         """The images a stream could not read this epoch (training and validation), all workers'."""
         if self.skipped is None:
-            return
+            return 0
         (bad,) = self.group.sum([self.skipped.epoch_bad])
         self.skipped.epoch_bad = 0
-        if bad:
-            self.display.line(f"skipped {plural(int(bad), 'unreadable image')} this epoch (named in "
-                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
+        return int(bad)
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
@@ -935,15 +947,17 @@ class _Run:
         return stats
 
 
-def _recipe(config: TrainConfig, fine_tuning: list[str] = ()) -> str:
+def _recipe(config: TrainConfig, fine_tuning: list[str] = (), done: int = 0) -> str:
     """The training recipe's extras in one line ("" when none is used); `fine_tuning`: the
-    defaults a run from weights took (cnnctl.train.finetune)."""
+    defaults a run from weights took (cnnctl.train.finetune); `done`: the epochs a resumed run
+    has done (a warm-up it is past is not said)."""
     parts = [f"fine-tuning: {', '.join(fine_tuning)}"] if fine_tuning else []
     if config.augment != "none":
         parts.append(f"augment {config.augment}")
     if config.label_smoothing:
         parts.append(f"label smoothing {config.label_smoothing:g}")
-    if config.warmup_epochs and not any(said.startswith("warm-up") for said in fine_tuning):
+    warming = config.warmup_epochs and done < config.warmup_epochs
+    if warming and not any(said.startswith("warm-up") for said in fine_tuning):
         parts.append(f"warm-up {config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
     if config.patience is not None:
         parts.append(f"early stop after {plural(config.patience, 'epoch')} without a better {config.monitor}")
