@@ -144,6 +144,8 @@ def export_cmd(
     lines = [f"wrote {done.file}: {graph.title} as {name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
     lines.append(f"input: {done.input.text()}")
+    if done.input.output:
+        lines.append(f"output: {done.input.output}")
     if done.input.adaptation:
         lines.append(f"images: {done.input.adaptation}")
     if done.input.classes:

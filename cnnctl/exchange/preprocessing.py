@@ -31,7 +31,7 @@ from ..records import record
 # name (export's _state_input adds it: `cnnctl import` names the network it reads by it).
 ONNX_KEYS = (
     "cnnctl.input", "cnnctl.preprocessing", "cnnctl.mean", "cnnctl.std", "cnnctl.adaptation", "cnnctl.classes",
-    "cnnctl.name", "cnnctl.centre",
+    "cnnctl.name", "cnnctl.centre", "cnnctl.output",
 )  # fmt: skip
 TORCHSCRIPT_FILE = "cnnctl_preprocessing.json"
 # What is read back of an ONNX file's metadata_props (recorded_in_onnx) is bounded: its texts
@@ -63,6 +63,7 @@ class Preprocessing:
     inside: bool = False
     pad: bool = True
     centre: float | None = None  # the photo recipe's centre crop (its share of the resized image), else whole
+    output: str = ""  # what the network gives: probabilities (a final softmax) or scores (output_said)
 
     @property
     def layout(self) -> str:
@@ -103,6 +104,7 @@ class Preprocessing:
             "normalised_inside": self.inside,
             "adaptation": self.adaptation or None,
             "classes": list(self.classes) or None,
+            "output": self.output or None,
             "text": self.text(),
         }
 
@@ -120,6 +122,8 @@ class Preprocessing:
             props["cnnctl.classes"] = json.dumps(list(self.classes))
         if self.centre is not None:  # what `cnnctl.adaptation` says of the crop, for a reader: recorded_in_onnx
             props["cnnctl.centre"] = json.dumps({"recipe": "centre", "share": self.centre})
+        if self.output:
+            props["cnnctl.output"] = self.output
         return props
 
 
