@@ -62,6 +62,7 @@ class RunHistory:
     source: str  # the file the rows were read from
     rows: list[dict[str, Any]] = field(default_factory=list)
     about: str = ""  # a line under a single run's title: its network, data and recipe
+    monitor: str = "val_accuracy"  # what chose the epoch best.pt holds (--monitor: MONITORS)
 
     def values(self, key: str) -> list[float]:
         """One column as numbers; NaN where a row has no number (JSON's null, an empty CSV field)."""
@@ -75,6 +76,21 @@ class RunHistory:
         """The best `key` and the epoch it came in (see `best_epoch`)."""
         i = best_epoch(self.rows, key)
         return None if i is None else (_number(self.rows[i][key]), int(self.rows[i].get("epoch") or 0))
+
+    def kept(self) -> tuple[float, int] | None:
+        """The val accuracy of the epoch best.pt holds, the best by `monitor`, and that epoch: by
+        --monitor val_loss, the epoch of the lowest val loss, which need not be the most accurate
+        one (runs, plot and curves.png once paired the highest accuracy with best.pt's epoch)."""
+        i = best_epoch(self.rows, self.monitor)
+        if i is None:
+            return None
+        return _number(self.rows[i].get("val_accuracy")), int(self.rows[i].get("epoch") or 0)
+
+
+def run_monitor(settings: dict[str, Any]) -> str:
+    """The --monitor of a run's settings (config.json): val_accuracy where it records none (a run
+    from before --monitor) or one cnnctl does not know."""
+    return settings.get("monitor") if settings.get("monitor") in MONITORS else "val_accuracy"
 
 
 def best_epoch(rows: list[dict[str, Any]], key: str) -> int | None:
@@ -103,7 +119,7 @@ class RunInfo:
     data: str | None
     epochs_done: int | None  # None: its metrics.jsonl is damaged and status.json does not say
     epochs: int | None  # planned
-    best_val_accuracy: float | None
+    best_val_accuracy: float | None  # the val accuracy of best.pt's epoch (RunHistory.kept)
     best_epoch: int | None  # the epoch best.pt holds: the best of the run's --monitor (val accuracy)
     status: str  # finished, stopped early, stopped, diverged, failed, running, killed, unknown
     reason: str | None  # why a failed run failed, as it said
@@ -112,6 +128,7 @@ class RunInfo:
     updated: float  # the newest modification time of its files (seconds since the epoch)
     started: float  # when the run began, as it recorded it (seconds since the epoch): the order of `cnnctl runs`
     problems: tuple[Problem, ...] = ()  # its files that cannot be read (config.json, metrics.jsonl), each at its place
+    monitor: str = "val_accuracy"  # what chose best.pt's epoch (--monitor)
 
 
 def _number(value: Any) -> float:
@@ -214,7 +231,7 @@ def read_history(run: str) -> RunHistory:
     recorded = _json(Path(folder) / STATUS)
     settings = read_run_config(str(folder))[0] | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
     about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
-    return RunHistory(name, str(folder), str(source), rows, about=about)
+    return RunHistory(name, str(folder), str(source), rows, about=about, monitor=run_monitor(settings))
 
 
 def about_run(network: str | None, settings: dict[str, Any], done: int, finished: bool) -> str:
@@ -336,12 +353,10 @@ def run_info(folder: Path) -> RunInfo:
         problems += exc.problems
         rows, done = [], recorded.get("epochs_done")
         done = done if isinstance(done, int) and not isinstance(done, bool) else None
-    history = RunHistory(folder.name, str(folder), METRICS, rows)
+    history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
     planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
-    best = history.best()
-    monitor = config.get("monitor") if config.get("monitor") in MONITORS else "val_accuracy"
-    kept = history.best(monitor)
+    kept = history.kept()  # best.pt's epoch and its accuracy: one epoch, not the best of each
     times = [folder.stat().st_mtime]
     for entry in os.scandir(folder):
         with contextlib.suppress(OSError):
@@ -356,8 +371,9 @@ def run_info(folder: Path) -> RunInfo:
         data=_short_path(data) if isinstance(data, str) else None,
         epochs_done=done,
         epochs=planned,
-        best_val_accuracy=best[0] if best else None,
+        best_val_accuracy=kept[0] if kept and math.isfinite(kept[0]) else None,
         best_epoch=kept[1] if kept else None,
+        monitor=history.monitor,
         status=run_status(folder, recorded, done, planned),
         reason=recorded.get("reason") if isinstance(recorded.get("reason"), str) else None,
         best_pt=str(folder / "best.pt") if (folder / "best.pt").is_file() else None,

@@ -53,3 +53,26 @@ def test_several_runs_keep_their_stars_without_a_label():
     said = texts(curves_picture(runs, "accuracy", "svg"))
     assert not any("best" in t for t in said["legend"] + said["other"])
     assert {"a train", "a val", "b train", "b val"} <= set(said["legend"])
+
+
+def test_by_val_loss_the_star_is_best_pts_epoch_with_its_accuracy(tmp_path):
+    # Once: with --monitor val_loss, runs, plot and the curves paired the highest val accuracy
+    # (epoch 8) with best.pt, which holds the epoch of the lowest val loss (epoch 12 here).
+    import json
+
+    from cnnctl.render.runs import plot_table, runs_json
+    from cnnctl.run_folders import read_history, run_info
+
+    folder = tmp_path / "pat"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    (folder / "config.json").write_text(json.dumps({"monitor": "val_loss", "epochs": 12, "input": "8x8x1"}))
+    (folder / "best.pt").write_bytes(b"")
+    history = read_history(str(folder))
+    assert history.kept() == (0.833, 12)  # val_loss 1.1 / 12, the lowest; its accuracy, not the highest
+    said = texts(curves_picture([history], "both", "svg"))
+    assert "best.pt 83.30% (epoch 12, best val_loss)" in said["legend"]
+    (run,) = runs_json(str(tmp_path), [run_info(folder)])["runs"]
+    assert (run["best_val_accuracy"], run["best_epoch"], run["monitor"]) == (0.833, 12, "val_loss")
+    (row,) = plot_table([history], "p.png", "both").rows
+    assert row[4:6] == [0.833, 12]

@@ -128,7 +128,7 @@ def test_without_restarts_a_dying_worker_ends_the_run_with_one_line_and_how_to_g
     done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2", env={"CNNCTL_TEST_FAULT": f"1:{die_at}"})
     assert done.returncode == 1
     go_on = (
-        f"resume with: cnnctl train lenet5 --resume {out} --nproc-per-node 2"
+        f"resume with: cnnctl train --resume {out} --nproc-per-node 2"
         if die_at > STEPS_PER_EPOCH
         else f"no checkpoint was saved yet: start it again with the same command (--out {out})"
     )
@@ -185,7 +185,7 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert f"resume with: cnnctl train lenet5 --resume {out} --nproc-per-node 2" in stderr
+    assert f"resume with: cnnctl train --resume {out} --nproc-per-node 2" in stderr
     assert load_checkpoint(out)["epoch"] >= 1 and "Traceback" not in stderr
 
 

@@ -612,3 +612,32 @@ def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):
     assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5();")
     assert report["warnings"] == [] and report["network"] == "lenet5"
     assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as PyTorch source, weights {report['weights']}"
+
+
+def test_the_export_says_whether_the_output_is_probabilities(tmp_path, monkeypatch, capsys):
+    # Once: a final softmax was exported (training alone leaves it to the loss), and nothing said so.
+    safetensors = pytest.importorskip("safetensors")
+    net = tmp_path / "scores.yaml"
+    net.write_text("input: 8x8x1\nlayers:\n  - flatten\n  - fc 3\n")  # no softmax: scores
+    cases = {
+        "lenet5": "float32 (N, 10): probabilities, a softmax over the 10 classes (they sum to 1)",  # fc 10 act=softmax
+        str(net): "float32 (N, 3): scores (logits, no softmax): apply a softmax for probabilities",
+    }
+    for arch, said in cases.items():
+        out_file = tmp_path / "w.safetensors"
+        code, out, err = run_main(monkeypatch, capsys, "export", arch, "-o", str(out_file))
+        assert code == 0 and f"\noutput: {said}\n" in out, err
+        with safetensors.safe_open(str(out_file), "np") as opened:
+            assert opened.metadata()["cnnctl.output"] == said
+        code, out, err = run_main(monkeypatch, capsys, "export", arch, "-o", str(tmp_path / "w.py"))
+        assert code == 0 and f"It gives {said}." in " ".join((tmp_path / "w.py").read_text().split()), err
+    # the softmax is there in what was written: lenet5's rows sum to 1
+    module = to_torch(load("lenet5")).eval()
+    with torch.no_grad():
+        rows = module(torch.rand(2, 1, 32, 32)).sum(1)
+    assert torch.allclose(rows, torch.ones(2))
+    onnx = pytest.importorskip("onnx")
+    code, out, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "w.onnx"))
+    assert code == 0, err
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "w.onnx")).metadata_props}
+    assert props["cnnctl.output"] == cases["lenet5"]

@@ -78,10 +78,25 @@ def test_freeze_keeps_the_layers_up_to_it_and_trains_the_rest(setup, monkeypatch
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
     assert "frozen: 112 parameters of the layers up to and including `conv1`" in out  # 3*3*3*4 + 4
+    assert "without --weights" not in out
+    # summarize of the run counts as it trained (once: every parameter trainable, its --freeze ignored)
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(run), "--format", "json")
+    assert code == 0 and json.loads(out)["totals"]["frozen_params"] == 112, out
     model = trained(run)["model"]
     assert torch.equal(model["conv1.weight"], source.conv.weight)
     assert not torch.equal(model["bn1.weight"], source.bn.weight)  # after conv1: it trains
     assert not torch.equal(model["bn1.running_mean"], source.bn.running_mean)  # and its statistics move
+
+
+def test_freezing_without_weights_is_warned_once(setup, monkeypatch, capsys):
+    # Once: nothing said, and the frozen layers kept their random first weights for the whole run.
+    net, data, _, tmp = setup
+    args = ("train", net, "--data", data, "--freeze", "conv1", "--epochs", "1", "--batch-size", "8", "--device",
+            "cpu", "--out", str(tmp / "run"))  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    said = " ".join(out.split())
+    assert code == 0, err
+    assert said.count("warning: --freeze conv1 without --weights: the frozen layers keep their random first") == 1
 
 
 def test_a_run_from_weights_takes_the_fine_tuning_defaults_and_says_them(setup, monkeypatch, capsys):
@@ -129,6 +144,21 @@ def test_a_path_that_is_not_a_layer_is_one_message(setup, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 2 and "--head bn1: a `bn` layer" in err and "--head fc1" in err
     assert "Traceback" not in err
+    # An inner conv: once made at the data's width, it broke the layers after it (an error inside the file).
+    code, out, err = run_main(monkeypatch, capsys, *args[:7], "conv1", *args[8:])
+    said = " ".join(err.split())
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert "--head conv1: layers with weights come after it, so it does not score the classes" in said
+    assert "hint: --head fc1" in said and str(net) not in said  # nothing inside the network's file
+
+
+def test_the_layers_that_score_are_the_last_with_weights_of_each_output():
+    import cnnctl
+    from cnnctl.train.finetune import scoring_layers
+
+    assert scoring_layers(cnnctl.load("lenet5")) == ["fc3"]  # fc1 and fc2 have weights after them
+    resnet = cnnctl.load("resnet18")
+    assert scoring_layers(resnet) == ["fc"]  # no conv of a block, whose sum and pool lead to it
 
 
 def mnist_digits():
@@ -247,6 +277,13 @@ def test_cnnctl_weights_shows_where_each_tensor_goes_before_anything_runs(setup,
     code, out, err = run_main(monkeypatch, capsys, "weights", "lenet5", str(tmp / "source.pt"))
     assert code == 2 and "do not fit layer `conv1`: it takes `conv1.weight` of 6x1x5x5" in err
     assert "Traceback" not in err
+    # --weights SOURCE, as every other command spells it (once refused: `takes no option --weights`)
+    code, out, err = run_main(monkeypatch, capsys, "weights", net, "--weights", str(tmp / "source.pt"))
+    assert code == 0 and "8 tensors from" in out and "placed by structure" in out
+    code, out, err = run_main(monkeypatch, capsys, "weights", net, str(tmp / "source.pt"), "--weights", "imagenet")
+    assert code == 2 and "give the weights once: SOURCE or --weights SOURCE" in err
+    code, out, err = run_main(monkeypatch, capsys, "weights", net)
+    assert code == 2 and "which weights? give SOURCE" in err
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["by-structure", "by-name"])
@@ -393,13 +430,26 @@ def test_weights_from_a_run_at_another_input_name_it(setup, monkeypatch, capsys)
     assert code == 0 and "was trained at input" not in out, err
 
 
-def test_commands_without_input_name_the_runs_input_and_the_run_alone(setup, monkeypatch, capsys):
-    # Once: evaluate and predict said only "the weights do not fit layer `fc1`: ... 3x200 ... 3x128".
+def test_weights_of_a_run_of_another_network_say_whose_they_are(setup, monkeypatch, capsys):
+    # Once: `the weights do not fit layer conv1 ...`, the network's tensor count, as for any file.
+    _, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "tiny3", NET, data)
+    (tmp / "flat.yaml").write_text(FLAT)
+    # tiny: conv (weight, bias), bn (weight, bias, running mean and variance), fc (weight, bias); flat: conv, fc
+    said = f"{source} holds tiny's weights (8 tensors), not flat's (4 tensors): they do not fit it"
+    for command, *rest in (["train", "--data", data, "--epochs", "1", "--out", str(tmp / "r")], ["weights"]):
+        where = [str(source)] if command == "weights" else ["--weights", str(source)]
+        code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "flat.yaml"), *where, *rest)
+        assert code == 2 and err.count("error:") == 1 and said in " ".join(err.split()), err
+
+
+def test_evaluate_and_predict_name_the_runs_input_and_the_run_alone(setup, monkeypatch, capsys):
+    # Once: evaluate and predict said only "the weights do not fit layer `fc1`: ... 3x200 ... 3x128";
+    # then they had no --input to offer, only a copy of the network file.
     _, data, _, tmp = setup
     source = tiny_run(monkeypatch, capsys, tmp, "flat", FLAT, data)  # at 8x8x3: its fc takes 8*8*2 = 128 values
     (tmp / "flat10.yaml").write_text(FLAT.replace("input: 8x8x3", "input: 10x10x3"))  # its fc: 10*10*2 = 200
     image = str(next((tmp / "imgs").rglob("*.png")))
-    copy = "takes the input size from the network file: use a copy of it with `input: 8x8x3`"
     for command, *rest in (["evaluate", "--data", data], ["predict", image]):
         for weights in (source, source / "best.pt"):  # the run, or a checkpoint in it: the run alone is its folder
             code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "flat10.yaml"), "--weights",
@@ -407,8 +457,11 @@ def test_commands_without_input_name_the_runs_input_and_the_run_alone(setup, mon
             said = " ".join(err.split())
             assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
             assert f"{weights} was trained at input 8x8x3; flat here takes 10x10x3" in said
-            assert f"hint: `{command}` {copy}, or give the run alone: `cnnctl {command} {source}`" in said
+            assert f"hint: give --input 8x8x3, or give the run alone: `cnnctl {command} {source}`" in said
         code, out, err = run_main(monkeypatch, capsys, command, str(source), *rest, "--device", "cpu")  # as hinted
+        assert code == 0, err
+        code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "flat10.yaml"), "--input", "8x8x3",
+                                  "--weights", str(source), *rest, "--device", "cpu")  # fmt: skip
         assert code == 0, err
     # Those with --input are offered it; export takes a run alone too, bench and `weights` do not.
     for command, *rest in (["export", "-o", str(tmp / "f.onnx")], ["bench", "--device", "cpu", "--steps", "1"],
@@ -420,6 +473,78 @@ def test_commands_without_input_name_the_runs_input_and_the_run_alone(setup, mon
         assert code == 2 and f"{source} was trained at input 8x8x3; flat here takes 10x10x3" in said, err
         alone = f", or give the run alone: `cnnctl export {source}`" if command == "export" else " "
         assert f"hint: give --input 8x8x3{alone}" in said + " "
+
+
+def test_exported_weights_state_their_input_and_head_to_evaluate_and_predict(setup, monkeypatch, capsys):
+    # Once: weights `cnnctl export` wrote of a run at 8x8x3 ran silently at the network's own input
+    # (a run's 79% read as 27%), and a network of another head was told "this network's names with
+    # another network's shapes: was the network file changed...?".
+    net7, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "tiny3", NET, data)  # fc 3 after a global pool, at 8x8x3
+    image = str(next((tmp / "imgs").rglob("*.png")))
+    (tmp / "tiny12.yaml").write_text(NET.replace("input: 8x8x3", "input: 12x12x3"))
+    for suffix in ("safetensors", "onnx"):
+        if suffix == "onnx":
+            pytest.importorskip("onnx")
+        exported = tmp / f"tiny3.{suffix}"
+        code, out, err = run_main(monkeypatch, capsys, "export", str(source), "-o", str(exported))
+        assert code == 0, err
+        for command, *rest in (["predict", image], ["evaluate", "--data", data]):
+            code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "tiny12.yaml"), "--weights",
+                                      str(exported), *rest, "--device", "cpu")  # fmt: skip
+            said = " ".join(err.split())
+            assert code == 0 and err.count("warning:") == 1, err
+            assert f"warning: {exported} was trained at input 8x8x3; tiny here takes 12x12x3" in said
+            assert "hint: give --input 8x8x3 as they were trained" in said
+            code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "tiny12.yaml"), "--input", "8x8x3",
+                                      "--weights", str(exported), *rest, "--device", "cpu")  # fmt: skip
+            assert code == 0 and "warning" not in err, err
+        code, out, err = run_main(monkeypatch, capsys, "predict", net7, "--weights", str(exported), image,
+                                  "--device", "cpu")  # fmt: skip
+        said = " ".join(err.split())
+        assert code == 2 and err.count("error:") == 1, err
+        assert f"{exported} holds weights with a head of 3 classes (class0, class1, class2); tiny here has 7 " \
+               "outputs" in said  # fmt: skip
+        assert "hint: give a network whose last layer has 3 outputs (`fc 3`)" in said and "changed" not in said
+
+
+def test_weights_placed_by_structure_from_onnx_name_the_files_own_tensor(setup, monkeypatch, capsys):
+    # Once: the message named `fc1.weight`, the name of the network read from the file, which has `fc.weight`.
+    pytest.importorskip("onnx")
+    _, _, source, tmp = setup  # conv (4 filters), bn, global pool, fc 7: torch's names conv.*, bn.*, fc.*
+    flat = tmp / "flat.yaml"
+    flat.write_text(FLAT)  # conv 2 filters first: the file's first tensor, conv.weight of 4x3x3x3, does not fit
+
+    class Whole(torch.nn.Module):
+        def __init__(self, parts):
+            super().__init__()
+            self.conv, self.bn, self.fc = parts.conv, parts.bn, parts.fc
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+    file = tmp / "other.onnx"
+    # torch's legacy exporter (no onnxscript needed), its names kept: conv.weight, not a folded onnx::Conv_17
+    torch.onnx.export(Whole(source).eval(), torch.zeros(1, 3, 8, 8), str(file), dynamo=False,
+                      do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)  # fmt: skip
+    code, out, err = run_main(monkeypatch, capsys, "weights", str(flat), str(file))
+    said = " ".join(err.split())
+    assert code == 2 and "the source's tensor 1 in order is `conv.weight` of 4x3x3x3" in said, err
+    assert "conv1.weight` of 4" not in said
+
+
+def test_evaluating_a_run_on_data_of_more_classes_names_both_sets_of_classes(setup, monkeypatch, capsys):
+    # Once: `the network has 3 outputs, but the data has 4 classes / hint: make the last layer fc 4`,
+    # a hint for a network file, not for a run whose head was trained on its classes.
+    _, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "tiny3", NET, data)  # class0 to class2
+    four = str(coded_folder(tmp / "four", n=48, classes=4))
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(source), "--data", four, "--device", "cpu")
+    said = " ".join(err.split())
+    assert code == 2 and err.count("error:") == 1, err
+    assert "trained on the 3 classes class0, class1, class2, but `four` has 4 classes class0, class1, class2, " \
+           "class3" in said  # fmt: skip
+    assert "hint: evaluate on the data it was trained on" in said and "make the last layer" not in said
 
 
 def test_fine_tuning_a_run_again_on_its_own_classes_keeps_its_head(setup, monkeypatch, capsys):

@@ -823,7 +823,8 @@ def test_an_exported_file_of_another_networks_channels_is_told_as_that_networks(
     code, out, err = run_main(monkeypatch, capsys, "predict", "lenet5", "--weights", str(tmp_path / "x.onnx"),
                               str(tmp_path / "a.png"), "--device", "cpu")  # fmt: skip
     assert code == 2 and err.count("error:") == 1
-    assert "holds tiny's weights (3 channels), not lenet5's (1 input channel)" in err
+    # the file states its input (cnnctl.input), said as a run's checkpoint says it
+    assert "holds tiny's weights (trained at input 6x6x3: 3 channels), not lenet5's (1 input channel)" in err
 
 
 # -- stored weights that do not fit their layer, or hold nothing (F2 item 5) ---------------------

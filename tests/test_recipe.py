@@ -360,3 +360,38 @@ def test_a_resumed_run_says_nothing_of_options_it_was_not_given(tmp_path, capsys
     assert again.status == 0 and again.epochs_done == 2
     out = capsys.readouterr().out
     assert "resuming on cpu" in out and "unused" not in out
+
+
+def test_a_resume_says_where_it_goes_on_from_and_no_warm_up_it_is_past(tmp_path, capsys):
+    # Once: a resume never said its epoch and step, and said `recipe: warm-up 1 epoch` at epoch 9.
+    stopped = run(tmp_path, epochs=3, warmup_epochs=1, stop=15)  # 320 images of 32: 10 steps an epoch
+    assert stopped.epochs_done == 1  # and 5 steps of epoch 2
+    first = capsys.readouterr().out
+    assert "recipe: warm-up 1 epoch" in first and "resume: from" not in first
+    run(tmp_path, resume=str(tmp_path / "run"), epochs=3)
+    said = capsys.readouterr().out
+    assert said.count(f"resume: from {tmp_path / 'run' / 'last.pt'}, epoch 2 from step 6 (5 steps of it done)") == 1
+    assert "warm-up" not in said
+    run(tmp_path, resume=str(tmp_path / "run"), epochs=4)  # a finished run given more epochs: from the next's start
+    said = capsys.readouterr().out
+    assert f"resume: from {tmp_path / 'run' / 'last.pt'}, 3 epochs done: epoch 4 from its start" in said
+
+
+def test_the_unreadable_images_of_an_epoch_are_said_under_its_row(tmp_path, monkeypatch, capsys):
+    # Once: `skipped 1 unreadable image this epoch` came before the row of the epoch it was about.
+    from test_stream import NET as TINY
+    from test_stream import coded_folder
+
+    from tests.helpers import run_main
+
+    folder = coded_folder(tmp_path / "imgs", n=48, classes=3)
+    (folder / "class0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image")
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    code, out, err = run_main(monkeypatch, capsys, "train", str(tmp_path / "tiny.yaml"), "--data", str(folder),
+                              "--stream", "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--out",
+                              str(tmp_path / "r"))  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    skipped = [i for i, line in enumerate(lines) if "unreadable image this epoch" in line]
+    row = [i for i, line in enumerate(lines) if line.split()[:1] == ["1"]]
+    assert skipped and row and skipped[0] == row[0] + 1, out

@@ -156,7 +156,7 @@ def test_a_real_file_size_limit_stops_a_resumed_run_with_its_checkpoint_intact(n
     full = cli(net, "--resume", str(out), "--epochs", "2", preexec_fn=file_size_limit(len(saved) // 2))
     assert full.returncode == 2, full.stderr
     assert f"error: {out}: cannot write last.pt: the file-size limit (ulimit -f) was hit" in full.stderr
-    assert f"resume with: cnnctl train {net} --resume {out}" in full.stderr and "Traceback" not in full.stderr
+    assert f"resume with: cnnctl train --resume {out}" in full.stderr and "Traceback" not in full.stderr
     assert (out / "last.pt").read_bytes() == saved and leftovers(out) == []
     again = cli(net, "--resume", str(out), "--epochs", "2")  # room again: the line given works
     assert again.returncode == 0, again.stderr
@@ -323,7 +323,34 @@ def test_resume_needs_no_arch_the_run_folder_names_its_network(net, tmp_path, mo
     from cnnctl.render.progress import resume_line
 
     assert resume_line("", out) == f"resume with: cnnctl train --resume {out}"
-    assert resume_line(" --nproc-per-node 2", out) == f"resume with: cnnctl train --nproc-per-node 2 --resume {out}"
+    assert resume_line("", out, "--nproc-per-node 2") == f"resume with: cnnctl train --resume {out} --nproc-per-node 2"
+    assert resume_line(str(net), out) == f"resume with: cnnctl train --resume {out}"  # the run keeps its network
+
+
+def test_the_printed_resume_line_of_a_run_trained_at_another_input_works(net, tmp_path, monkeypatch, capsys):
+    # Once: `train NET --input 12x12x1`, stopped, printed `cnnctl train NET --resume RUN`, which
+    # read NET at its own input (16x16x1) and was refused: the checkpoint was trained at 12x12x1.
+    import functools
+
+    from helpers import run_main
+
+    import cnnctl.train.loop as loop
+    from cnnctl.errors import INTERRUPTED
+
+    out = tmp_path / "run"
+    given = ("--data", str(net.parent / "data"), "--batch-size", "64", "--device", "cpu", "--epochs", "2")
+    with monkeypatch.context() as m:  # Ctrl-C in the middle of epoch 2 (256 images: 4 steps an epoch)
+        m.setattr(loop, "train", functools.partial(loop.train, stop_after_steps=6))
+        code, said, err = run_main(monkeypatch, capsys, "train", str(net), "--input", "12x12x1", *given,
+                                   "--out", str(out))  # fmt: skip
+    assert code == INTERRUPTED, err
+    (line,) = [text for text in said.splitlines() if text.startswith("resume with: ")]
+    assert line == f"resume with: cnnctl train --resume {out}"
+    words = line.removeprefix("resume with: ").split()
+    assert words[:2] == ["cnnctl", "train"]
+    code, _, err = run_main(monkeypatch, capsys, *words[1:])
+    assert code == 0, err
+    assert load_checkpoint(out)["epoch"] == 2
 
 
 def test_resume_of_a_run_that_lost_its_config_json_goes_on_from_its_checkpoint(net, tmp_path, monkeypatch, capsys):

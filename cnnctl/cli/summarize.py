@@ -35,7 +35,7 @@ def summarize_cmd(
         f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Count the parameters of every layer up to and including PATH as frozen (as train --freeze "
-        "does), the rest as trainable.")] = None,
+        "does), the rest as trainable. Default: a run's own --freeze, for a run folder.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Per-layer shapes, params, multiplications, receptive fields; totals, memory.
@@ -49,6 +49,11 @@ def summarize_cmd(
     from ..render.views import summary_json, summary_table
 
     graph = common.load_network(arch, input)
+    if freeze is None:  # a run folder: what it trained, as it trained it
+        from ..run_marks import run_config
+
+        recorded = (run_config(arch) or {}).get("freeze")
+        freeze = recorded if isinstance(recorded, str) and recorded else None
     shapes = columns is not None and any(c in SHAPE_COLUMNS for c in columns)
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze, shapes=shapes)
     show_result(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)

@@ -186,6 +186,7 @@ def evaluate_cmd(
     mean: Annotated[Optional[tuple], weights_options()[1]] = None,
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
     device: Annotated[Optional[str], device_option()] = None,
+    input: Annotated[Optional[str], input_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Accuracy, per-class accuracy, confusion matrix.
@@ -193,7 +194,7 @@ def evaluate_cmd(
     Runs a checkpoint on the validation split of its run's data, or on all of other --data
     (the run held nothing of it out); or on --split test, train or all.
     """
-    graph = common.load_network(arch, None)
+    graph = common.load_network(arch, input)
     from ..render.views import evaluation_json, evaluation_tables
     from ..train.evaluate import evaluate
 
@@ -246,6 +247,7 @@ def predict_cmd(
     invert: Annotated[bool, option("--invert", help="Use 255 - value: dark-on-light images for a light-on-dark "
                                    "network (MNIST).")] = False,
     device: Annotated[Optional[str], device_option()] = None,
+    input: Annotated[Optional[str], input_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Top classes of images, with probabilities.
@@ -255,7 +257,7 @@ def predict_cmd(
     image that cannot be read is an error on stderr; the others are still predicted (exit 2,
     as when none could be read).
     """
-    graph = common.load_network(arch, None)
+    graph = common.load_network(arch, input)
     from ..render.views import prediction_json, prediction_table
     from ..train.device import resolve_device
     from ..train.evaluate import predict, weighted_model
@@ -284,8 +286,11 @@ def predict_cmd(
 )
 def weights_cmd(
     arch: Annotated[str, argument("ARCH", "A network file or a bundled name.", complete_run_or_arch)],
-    source: Annotated[str, argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth state_dict, a "
-                                    ".safetensors file, an ONNX file, or torchvision (imagenet).")],
+    source: Annotated[Optional[str], argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth "
+                                              "state_dict, a .safetensors file, an ONNX file, or torchvision "
+                                              "(imagenet); or as --weights SOURCE, as the other commands take "
+                                              "them.")] = None,
+    weights: Annotated[Optional[str], weights_options()[0]] = None,
     input: Annotated[Optional[str], input_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
@@ -297,6 +302,12 @@ def weights_cmd(
     naming the first tensor that does not and both shapes; every tensor is placed as given
     (train, which knows the data's classes, makes a head trained for other classes anew).
     """
+    if (source is None) == (weights is None):
+        raise CnnctlError.at(
+            "give the weights once: SOURCE or --weights SOURCE" if source else "which weights? give SOURCE",
+            hint=f"e.g. cnnctl weights {arch} imagenet, or cnnctl weights {arch} --weights imagenet",
+        )
+    source = source if source is not None else weights
     graph = common.load_network(arch, input)
     from ..render.views import weights_json, weights_table
     from ..train.evaluate import placed_weights

@@ -117,6 +117,17 @@ class Trained:
     unknown: str = "the checkpoint records none"  # why no normalisation is known, where none is
 
 
+def output_said(graph: Graph) -> str:
+    """What the exported network gives, in words: a final softmax (a layer, or `act=softmax`), which
+    export keeps (training leaves it to the loss), makes probabilities; else scores (logits)."""
+    last, shape = graph.nodes[-1], graph.output_shape
+    dims = f"(N, {shape[2]}, {shape[0]}, {shape[1]}) NCHW" if len(shape) == 3 else f"(N, {', '.join(map(str, shape))})"
+    per = " per pixel" if len(shape) == 3 else ""
+    if last.kind == "softmax" or last.args.get("act") == "softmax":
+        return f"float32 {dims}: probabilities{per}, a softmax over the {shape[-1]:,} classes (they sum to 1)"
+    return f"float32 {dims}: scores{per} (logits, no softmax): apply a softmax for probabilities"
+
+
 def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, str, Preprocessing]:
     """The compiled graph in eval mode, with the `trained` weights where given (else freshly
     initialised ones), where they came from in words, and the input it expects (with their
@@ -125,13 +136,18 @@ def model_for(graph: Graph, trained: Trained | None) -> tuple[torch.nn.Module, s
     per_example = (shape[2], shape[0], shape[1]) if len(shape) == 3 else tuple(shape)
     if trained is None:
         unknown = "initialised weights: export with --checkpoint RUN for a trained network and its normalisation"
-        return to_torch(graph).eval(), "initialised (no --checkpoint)", Preprocessing(per_example, unknown=unknown)
+        return (
+            to_torch(graph).eval(),
+            "initialised (no --checkpoint)",
+            Preprocessing(per_example, unknown=unknown, output=output_said(graph)),
+        )
     model = trained.model.to(memory_format=torch.contiguous_format)
     known = {  # what the run used, whether or not its normalisation is known
         "adaptation": adaptation(graph, trained.background, trained.centre),
         "classes": tuple(trained.classes),
         "pad": dense_shape(graph) is None,  # the images of masks were resized, never padded
         "centre": trained.centre,
+        "output": output_said(graph),
     }
     if trained.mean is None or trained.std is None:
         return model, trained.said, Preprocessing(per_example, unknown=trained.unknown, **known)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 
 from ..errors import shown
@@ -30,7 +31,7 @@ from ..records import record
 # name (export's _state_input adds it: `cnnctl import` names the network it reads by it).
 ONNX_KEYS = (
     "cnnctl.input", "cnnctl.preprocessing", "cnnctl.mean", "cnnctl.std", "cnnctl.adaptation", "cnnctl.classes",
-    "cnnctl.name", "cnnctl.centre",
+    "cnnctl.name", "cnnctl.centre", "cnnctl.output",
 )  # fmt: skip
 TORCHSCRIPT_FILE = "cnnctl_preprocessing.json"
 # What is read back of an ONNX file's metadata_props (recorded_in_onnx) is bounded: its texts
@@ -62,6 +63,7 @@ class Preprocessing:
     inside: bool = False
     pad: bool = True
     centre: float | None = None  # the photo recipe's centre crop (its share of the resized image), else whole
+    output: str = ""  # what the network gives: probabilities (a final softmax) or scores (output_said)
 
     @property
     def layout(self) -> str:
@@ -102,6 +104,7 @@ class Preprocessing:
             "normalised_inside": self.inside,
             "adaptation": self.adaptation or None,
             "classes": list(self.classes) or None,
+            "output": self.output or None,
             "text": self.text(),
         }
 
@@ -119,6 +122,8 @@ class Preprocessing:
             props["cnnctl.classes"] = json.dumps(list(self.classes))
         if self.centre is not None:  # what `cnnctl.adaptation` says of the crop, for a reader: recorded_in_onnx
             props["cnnctl.centre"] = json.dumps({"recipe": "centre", "share": self.centre})
+        if self.output:
+            props["cnnctl.output"] = self.output
         return props
 
 
@@ -189,6 +194,8 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
             raise bad("cnnctl.classes", f"holds the name {shown(odd)}: not a line of at most "
                       f"{MAX_CLASS_CHARS:,} characters")  # fmt: skip
         record["classes"] = names
+    if (size := input_of_layout(props.get("cnnctl.input", ""))) is not None:
+        record["input"] = size
     if "cnnctl.name" in props:
         name = props["cnnctl.name"]
         if not name.strip() or len(name) > MAX_NAME_CHARS or not name.isprintable():
@@ -198,6 +205,24 @@ def recorded_in_onnx(props: Mapping[str, str], where: str) -> dict:
     if "cnnctl.centre" in props:
         record["centre"] = _centre(parsed("cnnctl.centre"), lambda why: bad("cnnctl.centre", why))
     return record
+
+
+_LAYOUT = re.compile(r"(?:float32 \(N, (\d+), (\d+), (\d+)\) NCHW|uint8 \(N, (\d+), (\d+), (\d+)\) NHWC)")
+
+
+def input_of_layout(text: str) -> list[int] | None:
+    """The input [H, W, C] that `cnnctl.input` (Preprocessing.layout: `float32 (N, 3, 32, 32) NCHW`, or with
+    --with-preprocessing `uint8 (N, 32, 32, 3) NHWC`) states, so that weights exported at one input and
+    given to the network at another are told as a run's are (train.weights_from.trained_input); None for
+    a vector input or a text of another form (the key is a description: an unknown one is left unread)."""
+    found = _LAYOUT.fullmatch(text.strip())
+    if found is None:
+        return None
+    if found.group(1) is not None:
+        c, h, w = (int(found.group(i)) for i in (1, 2, 3))
+    else:
+        h, w, c = (int(found.group(i)) for i in (4, 5, 6))
+    return [h, w, c]
 
 
 def _centre(recipe, bad) -> float:

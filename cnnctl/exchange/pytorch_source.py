@@ -383,6 +383,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         else f"Input: (N, {graph.input_shape[0]})",
         f"Output: {format_shape(graph.output_shape)}; {graph.params:,} parameters.",
         *_docstring_input(expects),
+        *(textwrap.wrap(f"It gives {expects.output}.", WIDTH) if expects is not None and expects.output else []),
         '"""',
         "",
         *(["import math", ""] if any("math." in line for line in statistics) else []),

@@ -146,8 +146,8 @@ def by_structure(
             i, (source, got) = pending[0]
             raise CnnctlError.at(
                 f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of "
-                f"{format_shape(shape)}, and the source's tensor {i + 1:,} in order is `{source}` of "
-                f"{format_shape(got)}",
+                f"{format_shape(shape)}, and the source's tensor {i + 1:,} in order is "
+                f"`{stored_name(given, source)}` of {format_shape(got)}",
                 Loc(where),
                 hint="weights are placed by structure, in the order of the layers: the source must be this "
                 f"network's ({len(ours):,} tensors) with its layers in the same order",
@@ -159,7 +159,8 @@ def by_structure(
         extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
             f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
-            f"{min(len(ours), len(theirs)):,}): the first left over is `{extra[0]}` of {format_shape(extra[1])}"
+            f"{min(len(ours), len(theirs)):,}): the first left over is "
+            f"`{stored_name(given, extra[0]) if pending else extra[0]}` of {format_shape(extra[1])}"
             + (_bias_without_place(extra[0], placed, own) if pending else ""),
             Loc(where),
             hint="weights are placed by structure: the source must be this network, layer for layer",
@@ -225,7 +226,7 @@ def by_name(
         if shape != got:
             raise CnnctlError.at(
                 f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of {format_shape(shape)}, "
-                f"and the source's `{name}` is {format_shape(got)}",
+                f"and the source's `{stored_name(given, name)}` is {format_shape(got)}",
                 Loc(where),
                 hint="the source has this network's names with another network's shapes: was the network file "
                 "changed after the weights were written?",
@@ -409,7 +410,22 @@ def _onnx_state(path: str, input: Shape | None = None, largest: int | None = Non
     if not got.shapes:
         raise CnnctlError.at("the ONNX file stores no weights (its network has none, or computes them)", Loc(path))
     check_weight_sizes(got.stored(), path, largest)
-    return {name: got.array(name) for name in got.shapes}
+    return Renamed({name: got.array(name) for name in got.shapes}, {n: t for n, (t, _) in got.sources.items()})
+
+
+class Renamed(dict):
+    """A source's tensors under names of cnnctl's own (an ONNX file's, read as the network `cnnctl
+    import` writes: `fc1.weight`), with the name each has in the file (`stored`: `fc.weight`), which
+    a message names: the person has the file, not the names it was read under."""
+
+    def __init__(self, tensors: Mapping[str, object], stored: Mapping[str, str]):
+        super().__init__(tensors)
+        self.stored = dict(stored)
+
+
+def stored_name(given: Mapping[str, object], name: str) -> str:
+    """The name the source's tensor `name` has in its file (Renamed), else `name` itself."""
+    return given.stored.get(name, name) if isinstance(given, Renamed) else name
 
 
 def onnx_record(path: str) -> dict:

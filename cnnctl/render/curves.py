@@ -55,12 +55,14 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
                 label = split if single else f"{run.name} {split}"
                 ax.plot(x, run.values(key), style, color=colors[split], marker=marker, markersize=3.5, label=label,
                         linewidth=1.8 if split == "val" else 1.3)  # fmt: skip
-            if panel == "accuracy" and (best := run.best()) is not None:
-                value, epoch = best
+            if panel == "accuracy" and (best := run.kept()) is not None and math.isfinite(best[0]):
+                value, epoch = best  # the epoch best.pt holds, by the run's --monitor, and its accuracy
                 # One run's best is said in the legend, beside its star: a label written at the
                 # point lay over the train curve, which runs just above the val curve. Several
                 # runs: the stars alone, as before.
-                label = f"best {value:.2%} (epoch {epoch:,})" if single else "_best"
+                said = (f"best {value:.2%} (epoch {epoch:,})" if run.monitor == "val_accuracy"
+                        else f"best.pt {value:.2%} (epoch {epoch:,}, best {run.monitor})")  # fmt: skip
+                label = said if single else "_best"
                 ax.plot([epoch], [value], "*", color=colors["val"], markersize=13, markeredgecolor="black",
                         markeredgewidth=0.6, zorder=5, linestyle="none", label=label)  # fmt: skip
         ax.set_title("Loss" if panel == "loss" else "Accuracy")

@@ -14,6 +14,8 @@ def export_lines(done, network: str, format_name: str, arch: str, cls: str) -> l
     lines = [f"wrote {done.file}: {network} as {format_name}, weights {done.weights}"]
     lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
     lines.append(f"input: {done.input.text()}")
+    if done.input.output:
+        lines.append(f"output: {done.input.output}")
     if done.input.adaptation:
         lines.append(f"images: {done.input.adaptation}")
     if done.input.classes:

@@ -16,8 +16,17 @@ ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}
 
 
 def resume_line(source: str | None, run_dir, options: str = "") -> str:
-    """The command that continues a run: `source` is the ARCH as the user gave it (none: the
-    run names its network itself)."""
+    """The command that continues a run: `source` is the ARCH as the user gave it, named only
+    where the run folder does not keep its network. A run that does needs no ARCH, and is better
+    without: `--resume RUN` alone takes the network at the run's own input and head, where the ARCH
+    would be read at its default input (`train resnet18 --input 32x32x3`, resumed as `train
+    resnet18 --resume RUN`, was refused: trained at 32x32x3, the network takes 224x224x3)."""
+    from pathlib import Path
+
+    from ..run_marks import RUN_NETWORK
+
+    if (Path(run_dir) / RUN_NETWORK).is_file():
+        source = None
     words = ["cnnctl train", (source or "").strip(), f"--resume {run_dir}", options]
     return "resume with: " + " ".join(w for w in words if w)
 
@@ -131,10 +140,10 @@ class TrainDisplay:
             f"(best {value} at epoch {best['epoch']}, kept in best.pt)"
         )
 
-    def interrupted(self, run_dir, arch: str) -> None:
+    def interrupted(self, run_dir, arch: str, options: str = "") -> None:
         self._stop_bar()
         self.line(f"stopped: checkpoint saved to {run_dir / 'last.pt'}")
-        self.line(resume_line(arch, run_dir))
+        self.line(resume_line(arch, run_dir, options))
 
     def finish(self, history: list[dict], best: dict | None, monitor: str, stopped_early: bool = False) -> None:
         """`best`: the epoch best.pt holds, chosen by `monitor`; None without validation."""

@@ -20,7 +20,8 @@ def _when(seconds: float) -> str:
 def _checkpoints(run: RunInfo) -> str:
     kept = []
     if run.best_pt:
-        kept.append(f"best.pt (epoch {exact(run.best_epoch)})" if run.best_epoch else "best.pt")
+        by = "" if run.monitor == "val_accuracy" else f", by {run.monitor}"
+        kept.append(f"best.pt (epoch {exact(run.best_epoch)}{by})" if run.best_epoch else "best.pt")
     if run.last_pt:
         kept.append("last.pt")
     return ", ".join(kept) or "none"
@@ -39,7 +40,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs", right=True, csv=False),
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
-        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),  # CSV: snake_case, as JSON's keys
+        Column("best.pt val acc", accuracy, right=True, key="best_val_accuracy"),  # best.pt's epoch (--monitor)
         Column("status"),
         Column("checkpoints", wrap=True),
         Column("updated"),
@@ -86,8 +87,9 @@ def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
                 "data": r.data,
                 "epochs_done": r.epochs_done,
                 "epochs": r.epochs,
-                "best_val_accuracy": r.best_val_accuracy,
+                "best_val_accuracy": r.best_val_accuracy,  # best.pt's epoch's: the best by `monitor`
                 "best_epoch": r.best_epoch,
+                "monitor": r.monitor,
                 "status": r.status,
                 "reason": r.reason,
                 "best_pt": r.best_pt,
@@ -118,20 +120,20 @@ def plot_table(runs: Sequence[RunHistory], path: str, metric: str) -> Table:
         num("epochs", exact),
         Column("last train loss", lambda v: "-" if v is None else loss(v), right=True, key="last_train_loss"),
         Column("last val loss", lambda v: "-" if v is None else loss(v), right=True, key="last_val_loss"),
-        Column("best val acc", accuracy, right=True, key="best_val_accuracy"),
+        Column("best.pt val acc", accuracy, right=True, key="best_val_accuracy"),  # best.pt's epoch, by --monitor
         Column("at epoch", lambda v: "-" if v is None else exact(v), right=True, key="best_epoch"),
         Column("from"),
     ]
     rows = []
     for run in runs:
-        best = run.best()
+        best = run.kept()
         rows.append(
             [
                 run.name,
                 len(run.rows),
                 _last(run, "train_loss"),
                 _last(run, "val_loss"),
-                best[0] if best else None,
+                best[0] if best and math.isfinite(best[0]) else None,
                 best[1] if best else None,
                 run.source,
             ]

@@ -283,7 +283,8 @@ def network_record(graph) -> dict[str, Any]:
     }
 
 
-TAKES_INPUT = ("train", "export", "bench", "weights")  # the commands with an --input option: the hints offer it
+# The commands with an --input option: the hints offer it.
+TAKES_INPUT = ("train", "evaluate", "predict", "export", "bench", "weights")
 TAKES_RUN = ("evaluate", "predict", "export")  # the commands that take a run folder for its network and weights
 
 

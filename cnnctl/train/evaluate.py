@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,16 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
         recipe = recipe_of(state)
     said = placement_said(placement, said)
     if (trained := other_input(weights, graph)) is not None:  # they fit (a global pool), but met other sizes
-        said += f"; trained at input {trained}, used here at {format_shape(graph.input_shape)}"
+        here = format_shape(graph.input_shape)
+        said += f"; trained at input {trained}, used here at {here}"
+        # Said on stderr too, by every command that places them (evaluate, predict, export): the figures
+        # at another size than the weights learned are silently worse (a run's 79% read as 27%).
+        warning = Problem(
+            f"{weights} was trained at input {trained}; {graph.title} here takes {here}: the weights fit it, "
+            "but what they learned of sizes does not",
+            hint=f"give --input {trained} as they were trained",
+        )
+        sys.stderr.write(warning.format("warning") + "\n")
     return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe)
 
 
@@ -164,17 +174,50 @@ def placed_weights(graph: Graph, weights: str, logits: bool = True, *, command: 
     from ..backend import to_torch
     from ..exchange.pretrained import fetch, is_pretrained
     from ..exchange.weights import place_weights
-    from .weights_from import other_input, trained_elsewhere, weights_said
+    from .weights_from import other_input, other_network, trained_elsewhere, weights_said
 
     path = fetch(graph.name) if is_pretrained(weights) else weights
     model = to_torch(graph, logits=logits)
     try:
         placement = place_weights(model, path, read_run=run_weights)
     except CnnctlError:
+        if (other := other_network(weights, graph, model.state_dict())) is not None:  # as the weights record
+            raise other from None
+        if (head := _other_head(weights, graph)) is not None:  # a head of another width: the likeliest cause
+            raise head from None
         if trained := other_input(weights, graph):  # the likelier cause than the tensor it names: said so
             raise trained_elsewhere(weights, trained, graph, command) from None
         raise
     return model, placement, path, weights_said(weights, path, graph.name)
+
+
+def _other_head(weights: str, graph: Graph) -> CnnctlError | None:
+    """Weights that record their classes (a cnnctl run or checkpoint, a file cnnctl exported), of
+    another number than `graph` has outputs, as the one message it is: the head of a fine-tuned
+    network (and the input it was trained at, where that differs too), not the tensor where
+    placing stopped. None where the classes are not recorded or their count fits."""
+    from ..exchange.pretrained import is_pretrained
+    from ..shapes import format_shape
+    from .weights_from import other_input, recorded_state
+
+    if is_pretrained(weights) or dense_shape(graph) is not None or len(graph.output_shape) != 1:
+        return None
+    state = recorded_state(weights) or {}
+    classes = Checkpoint.of(state).classes or ()
+    outputs = graph.output_shape[0]
+    if not classes or len(classes) == outputs:
+        return None
+    trained = other_input(weights, graph)
+    at = f", trained at input {trained}" if trained else ""
+    here = f" at {format_shape(graph.input_shape)}" if trained else ""
+    return CnnctlError.at(
+        f"{weights} holds weights with a head of {plural(len(classes), 'class', 'classes')} ({first(classes, 5)}){at}; "
+        f"{graph.title} here has {outputs:,} outputs{here}",
+        Loc(str(weights_file(weights))),
+        hint=f"give a network whose last layer has {len(classes)} outputs (`fc {len(classes)}`)"
+        + (f" and --input {trained}" if trained else "")
+        + " (`cnnctl train --weights` reads the head from them itself)",
+    )
 
 
 def trained_for_export(
@@ -316,14 +359,17 @@ def evaluate(
         workers=default_workers(),
         index=index,
     )
-    check_classes(graph, data.classes)
     # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
+    # Told before the network's outputs are counted: a trained head of another width is the run's classes,
+    # not a last layer to rewrite (`make the last layer fc 4` was the hint once).
     if saved.config is not None and saved.classes and list(saved.classes) != list(data.classes):
         raise CnnctlError.at(
-            f"the checkpoint was trained on the classes {first(saved.classes, 5)}, "
-            f"but `{data.name}` has {first(data.classes, 5)}",
+            f"the checkpoint was trained on the {plural(len(saved.classes), 'class', 'classes')} "
+            f"{first(saved.classes, 5)}, but `{data.name}` has {plural(len(data.classes), 'class', 'classes')} "
+            f"{first(data.classes, 5)}",
             hint="evaluate on the data it was trained on",
         )
+    check_classes(graph, data.classes)
     # said in the header where there is a run whose data this is not (weights from elsewhere have none)
     images, measured_on = chosen_split(data, split, bool(other), other if "data" in config else "")
     if loaded.pretrained:  # ImageNet's 1,000 outputs, read for the data's classes by their names

@@ -50,7 +50,25 @@ def head_layer(graph: Graph, path: str | None) -> Node:
             f"--head {path}: a `{node.kind}` layer; the head is the fc or conv layer that scores the classes",
             hint=f"--head {head_layer(graph, None).path}",
         )
+    scoring = scoring_layers(graph)
+    if node.path not in scoring:  # an inner layer: made at the data's width, it broke the layers after it
+        raise CnnctlError.at(
+            f"--head {path}: layers with weights come after it, so it does not score the classes (the head is "
+            "a last fc or conv, whose outputs are the class scores)",
+            hint=f"--head {' or '.join(scoring)}" if scoring else None,
+        )
     return node
+
+
+def scoring_layers(graph: Graph) -> list[str]:
+    """The fc and conv layers with weights after which no layer with weights comes, on any path to an
+    output: the layers whose outputs are scores (the main output's, and an auxiliary head's)."""
+    weighted_after = [False] * len(graph.nodes)  # a layer with weights reads this one, or one after it
+    for node in reversed(graph.nodes):
+        for i in node.inputs:
+            if i >= 0 and (node.params or weighted_after[node.index]):
+                weighted_after[i] = True
+    return [n.path for n in graph.nodes if n.kind in WIDTH_ARG and n.params and not weighted_after[n.index]]
 
 
 def new_head(graph: Graph, classes: int, path: str | None) -> tuple[str, int] | None:

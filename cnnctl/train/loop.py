@@ -63,6 +63,7 @@ from .weights_from import (
     numbers,
     other_input,
     other_input_said,
+    other_network,
     placement_said,
     stats_for_weights,
     trained_elsewhere,
@@ -270,8 +271,8 @@ def train(
         config.out = str(run_dir)
     source = arch if source is None else source  # "": `--resume RUN` alone, which names its network
     network = source  # the network as the user named it: a bundled name or a file
-    if world.distributed and world.local_size == world.size:  # one machine: the same workers again
-        source += f" --nproc-per-node {world.size}"
+    # the options the "resume with" line needs besides the run: on one machine, the same workers again
+    relaunch = f"--nproc-per-node {world.size}" if world.distributed and world.local_size == world.size else ""
     hooks = [*hooks, *([stop_after(stop_after_steps)] if stop_after_steps is not None else [])]
     if fault := fault_from_env(world):
         hooks.insert(0, fault)
@@ -284,13 +285,13 @@ def train(
             with loader_faults(run_dir):
                 run = _Run(
                     graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network,
-                    claim, resumed=resumed,
+                    claim, resumed=resumed, relaunch=relaunch,
                 )  # fmt: skip
             # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
             with run.log, loader_faults(run_dir):
                 return run.log.ended(run.run(hooks, then_exit))
     except RunFault as exc:  # a full disk, a loader process killed: what was saved is kept, and how to go on
-        raise exc.error(source) from None
+        raise exc.error(source, relaunch) from None
 
 
 @contextlib.contextmanager
@@ -326,9 +327,10 @@ class _Run:
     def __init__(
         self, graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network, claim,
         resumed: dict | None = None,  # resume's checkpoint, where the caller read it already
+        relaunch: str = "",  # the launch options the "resume with" line needs
     ):  # fmt: skip
         self.graph, self.config, self.world, self.group, self.arch = graph, config, world, group, arch
-        self.run_dir, self.source, self.network = run_dir, source, network
+        self.run_dir, self.source, self.network, self.relaunch = run_dir, source, network, relaunch
         state = self._checkpoint_to_resume(resume, resumed)
         self.weights_from = self._weights_source(fresh=state is None)
         torch.manual_seed(config.seed)
@@ -339,7 +341,7 @@ class _Run:
         self.fast = with_cuda_graphs(self.fast, config.cuda_graphs, self.graph, config.batch_size, world.distributed,
                                      bool(self.data.streamed))  # fmt: skip
         apply_backend_flags(self.fast)
-        notes = [*self.fast.notes, *self._model(device)]
+        notes = [*self.fast.notes, *self._model(device, fresh=state is None)]
         # After the weights are placed: a head whose source tensors are of another shape is made anew there.
         from .finetune import apply_defaults
 
@@ -359,13 +361,16 @@ class _Run:
         if self.config_told is not None:
             notes.append(self.config_told)
         self._batches(device)
-        if recipe := _recipe(config, self.fine_tuning):
-            notes.append(recipe)
+        recipe_at = len(notes)  # the recipe is said here, once the epoch the run stands at is known
         if self.graph.heads:  # the two losses of the rows differ by what they sum
             weighted = " + ".join(f"{h.weight:g} x {h.name}" for h in self.graph.heads)
             notes.append(f"train loss: the main output's + {weighted} (the heads run in training only); "
                          "val loss: the main output's alone")  # fmt: skip
         self._resume_or_start(state, resume, claim)
+        if recipe := _recipe(config, self.fine_tuning, self.epoch):
+            notes.insert(recipe_at, recipe)
+        if state is not None and self.epoch < config.epochs:  # where it goes on from, said once
+            notes.insert(0, self._resumed_at(resume))
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
             self.optimizer, self.scaler, self.fast, config.label_smoothing, tuple(h.weight for h in self.graph.heads),
@@ -489,8 +494,9 @@ class _Run:
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
-    def _model(self, device: torch.device) -> list[str]:
-        """The network's first weights (from the seeded global random state); notes to show."""
+    def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
+        """The network's first weights (from the seeded global random state); notes to show.
+        `fresh`: a new run, not a resumed one (whose notes were said when it began)."""
         from ..backend import to_torch
 
         self.model = to_torch(self.graph, logits=True)
@@ -504,6 +510,8 @@ class _Run:
                 placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
             except CnnctlError:
                 if made or (placement := self._other_heads_weights()) is None:
+                    if (other := other_network(self.config.weights, self.graph, self.model.state_dict())) is not None:
+                        raise other from None  # another network's, as they record: not the tensor it stopped at
                     if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
                         raise trained_elsewhere(self.config.weights, trained, self.graph, "train") from None
                     raise
@@ -527,6 +535,10 @@ class _Run:
             notes.append(f"frozen: {counts.frozen:,} parameters of the layers up to and including "
                          f"`{self.config.freeze}`, batch norm statistics too; {counts.params - counts.frozen:,} "
                          "train")  # fmt: skip
+            if fresh and not self.config.weights:  # frozen at their random first weights: a slip, most likely
+                notes.append(f"warning: --freeze {self.config.freeze} without --weights: the frozen layers keep "
+                             "their random first weights and never learn (--weights SOURCE freezes trained "
+                             "ones)")  # fmt: skip
         if note := unused_outputs(self.graph, self.data.classes):
             notes.append(note)
         if self.config.sync_bn:
@@ -686,6 +698,14 @@ class _Run:
         if self.world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((self.config.seed, self.world.rank, self.epoch, self.step)) & 0xFFFF_FFFF)
 
+    def _resumed_at(self, resume: str) -> str:
+        """Where a resumed run goes on from: the epoch, and the step in it, its checkpoint saved."""
+        saved = checkpoint_file(resume)
+        if not self.step:
+            return f"resume: from {saved}, {plural(self.epoch, 'epoch')} done: epoch {self.epoch + 1} from its start"
+        done = plural(self.step, "step")
+        return f"resume: from {saved}, epoch {self.epoch + 1} from step {self.step + 1} ({done} of it done)"
+
     def _config_again(self) -> None:
         """A resumed run's config.json written again where it must change: told from the
         checkpoint where it was lost (the run is then one every command reads again), or
@@ -823,7 +843,7 @@ class _Run:
                     before = self.epoch_seconds if epoch == self.epoch else 0.0
                     started = self.epoch_started = time.perf_counter() - before
                     if not self._train_epoch(epoch):
-                        self.display.interrupted(self.run_dir, self.source)
+                        self.display.interrupted(self.run_dir, self.source, self.relaunch)
                         return self._result(stop.status, epoch)
                     self.end_epoch(epoch, started)
                     early = stops_early(self.history, config)
@@ -917,7 +937,7 @@ class _Run:
         }
         self.history.append(row)
         self.stats = EpochStats()
-        self._say_skipped()
+        bad = self._skipped()
         better = improved(self.history, self.config.monitor)
         self.checkpoint("last.pt", epoch + 1, 0, self.stats)
         if better:
@@ -926,16 +946,17 @@ class _Run:
             with self.stop.saving():
                 self.log.epoch(self.history)
         self.display.end_epoch(row, better)
+        if bad:  # under the epoch's row, which it is about (once it came before it, under the last one)
+            self.display.line(f"skipped {plural(bad, 'unreadable image')} this epoch (named in "
+                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
 
-    def _say_skipped(self) -> None:
+    def _skipped(self) -> int:
         """The images a stream could not read this epoch (training and validation), all workers'."""
         if self.skipped is None:
-            return
+            return 0
         (bad,) = self.group.sum([self.skipped.epoch_bad])
         self.skipped.epoch_bad = 0
-        if bad:
-            self.display.line(f"skipped {plural(int(bad), 'unreadable image')} this epoch (named in "
-                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
+        return int(bad)
 
     def _validate(self) -> EpochStats:
         """Each worker scores its own share of the validation split; the sums are added."""
@@ -954,15 +975,17 @@ class _Run:
         return stats
 
 
-def _recipe(config: TrainConfig, fine_tuning: list[str] = ()) -> str:
+def _recipe(config: TrainConfig, fine_tuning: list[str] = (), done: int = 0) -> str:
     """The training recipe's extras in one line ("" when none is used); `fine_tuning`: the
-    defaults a run from weights took (cnnctl.train.finetune)."""
+    defaults a run from weights took (cnnctl.train.finetune); `done`: the epochs a resumed run
+    has done (a warm-up it is past is not said)."""
     parts = [f"fine-tuning: {', '.join(fine_tuning)}"] if fine_tuning else []
     if config.augment != "none":
         parts.append(f"augment {config.augment}")
     if config.label_smoothing:
         parts.append(f"label smoothing {config.label_smoothing:g}")
-    if config.warmup_epochs and not any(said.startswith("warm-up") for said in fine_tuning):
+    warming = config.warmup_epochs and done < config.warmup_epochs
+    if warming and not any(said.startswith("warm-up") for said in fine_tuning):
         parts.append(f"warm-up {config.warmup_epochs} epoch{'s' if config.warmup_epochs != 1 else ''}")
     if config.patience is not None:
         parts.append(f"early stop after {plural(config.patience, 'epoch')} without a better {config.monitor}")

@@ -127,11 +127,39 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
     )
 
 
+def other_network(weights: str, graph, own) -> CnnctlError | None:
+    """Weights that do not fit `graph` and record that they are another network's (a cnnctl run or
+    checkpoint, a file cnnctl exported: its `arch`), as the one message that is: `runs/r holds
+    resnet18's weights, not mobilenet_v2's`, with both tensor counts (`own`: the network's
+    state_dict); None where they record no
+    network, or `graph`'s own (then the tensor where placing stopped says more)."""
+    from ..errors import Loc
+    from ..exchange.weights import COUNTERS
+    from .checkpoint import weights_file
+
+    if is_pretrained(weights):
+        return None
+    state = recorded_state(weights) or {}
+    theirs = state.get("arch")
+    if not isinstance(theirs, str) or theirs in (graph.title, graph.name):
+        return None
+    model = state.get("model")
+    count = f" ({sum(not n.endswith(COUNTERS) for n in model):,} tensors)" if isinstance(model, dict) else ""
+    ours = sum(not n.endswith(COUNTERS) for n in own)
+    return CnnctlError.at(
+        f"{weights} holds {theirs}'s weights{count}, not {graph.title}'s ({ours:,} tensors): they do not fit it",
+        Loc(str(weights_file(weights))),
+        hint=f"give weights trained for {graph.title} (`--weights imagenet` where torchvision has them), "
+        f"or train {theirs} from them",
+    )
+
+
 def trained_input(state: dict) -> tuple[int, int, int] | None:
-    """The input HxWxC a cnnctl checkpoint's network was trained at (its network record); None
-    where it records none (an ONNX or safetensors file cnnctl exported, weights from elsewhere)."""
+    """The input HxWxC a cnnctl checkpoint's network was trained at (its network record), or an
+    ONNX or safetensors file cnnctl exported states (its `cnnctl.input`: the record's `input`);
+    None where it records none (weights from elsewhere)."""
     network = state.get("network")
-    value = network.get("input") if isinstance(network, dict) else None
+    value = network.get("input") if isinstance(network, dict) else state.get("input")
     if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) for v in value):
         return (value[0], value[1], value[2])
     return None
