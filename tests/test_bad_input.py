@@ -135,7 +135,6 @@ CLI_MISTAKES = [
     (["train", "lenet5", "--bs", "8"], "did you mean `--batch-size`?"),
     (["memory", "lenet5", "--bs", "8"], "did you mean `--batch`?"),
     (["train", "lenet5", "--budget", "1GiB"], "train sets the batch size with --batch-size; `cnnctl memory ARCH"),
-    (["predict", "lenet5", "x.png", "--input", "32x32x3"], "predict adapts each image to the network's input"),
     (["train", "lenet5", "--epochs", "٣"], "--epochs expected a whole number, got `٣`"),
     # Words for what a command does (torchinfo, Keras's plot_model, Netron): the command line that does it
     (["receptive", "lenet5"], "`cnnctl summarize ARCH --columns layer,output,field,jump,start`"),

@@ -187,14 +187,14 @@ def test_damage_is_reported_without_a_traceback_in_a_real_process(run_dir, tmp_p
 
 
 def test_the_input_size_hint_fits_the_command(run_dir, monkeypatch, capsys):
-    """evaluate and predict have no --input: the hint must not offer one; train --resume does.
-    Another network altogether is told as such, with the network to give."""
+    """evaluate and predict, as train --resume, take --input: the hint offers the run's, and the
+    run alone. Another network altogether is told as such, with the network to give."""
     small = run_dir.parent / "lenet5_16.yaml"  # the same network (its name too) at another input
     small.write_text((run_dir / "network.yaml").read_text().replace("input: 32x32x1", "input: 16x16x1"))
     for command in (["evaluate", str(small)], ["predict", str(small), "none.png"]):
         code, _, err = run_main(monkeypatch, capsys, *command, "--checkpoint", str(run_dir), "--device", "cpu")
         assert code == 2 and "trained at input 32x32x1" in err, err
-        assert "--input" not in err and "`input: 32x32x1`" in err and f"`{command[0]}`" in err, err
+        assert "give --input 32x32x1, or give the run alone: " in err and f"`cnnctl {command[0]} {run_dir}`" in err
     code, _, err = run_main(monkeypatch, capsys, "evaluate", "alexnet", "--checkpoint", str(run_dir), "--device", "cpu")
     assert code == 2 and "the checkpoint is `lenet5`'s (input 32x32x1), not `alexnet`'s (input 227x227x3)" in err
     assert f"hint: give `lenet5` as ARCH, or the run alone: `cnnctl evaluate {run_dir}`" in err

@@ -364,7 +364,7 @@ def test_a_class_list_ends_in_dots_only_where_classes_are_left_out(trained, tmp_
     with pytest.raises(CnnctlError) as caught:
         evaluate(cnnctl.load(str(net)), run, str(tmp_path), None, device_name="cpu", split="all")
     message = caught.value.problems[0].message
-    assert message.endswith("trained on the classes 0, 1, 2, 3, 4, ..., but `" + tmp_path.name + "` has a, b"), message
+    assert message.endswith(f"trained on the 10 classes 0, 1, 2, 3, 4, ..., but `{tmp_path.name}` has 2 classes a, b")
 
 
 # --- weights from an ONNX file cnnctl exported -------------------------------------------------
