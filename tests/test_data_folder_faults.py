@@ -263,6 +263,18 @@ def test_shared_memory_a_loader_cannot_make_is_said_with_its_size_and_the_way_ou
     assert loader_fault(RuntimeError("a bug of cnnctl")) is None  # anything else keeps its traceback
 
 
+def test_a_batch_a_killed_loader_process_could_not_hand_over_is_a_loader_fault():
+    # seen under load: the worker died after queueing a batch, and this process's fetch of the
+    # batch's shared memory from it (by file descriptor) was reset
+    from cnnctl.data.loader import loader_fault
+
+    message, fix = loader_fault(ConnectionResetError(104, "Connection reset by peer"))
+    assert message == "a loader process ended while handing over a batch (ConnectionResetError: [Errno 104] " \
+        "Connection reset by peer)"  # fmt: skip
+    assert "dmesg" in fix
+    assert loader_fault(EOFError()) is not None and loader_fault(ValueError("x")) is None
+
+
 def test_too_many_unreadable_images_name_the_first_on_one_line():
     with pytest.raises(cnnctl.CnnctlError) as caught:
         Skipped().add(10, [(name, Problem("cannot read the image")) for name in HOSTILE[:2]])

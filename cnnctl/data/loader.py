@@ -299,7 +299,13 @@ _SHARED = re.compile(rf"^.*(?:{NO_SHARED_MEMORY}|unable to \w+ .*torch_|shared m
 def loader_fault(exc: BaseException) -> tuple[str, str] | None:
     """(what happened, what to do about it) when `exc` is PyTorch's word that a loader process
     ended (kill -9, the out-of-memory killer) or that shared memory for its batches could not
-    be made; None for anything else (a bug keeps its traceback)."""
+    be made; None for anything else (a bug keeps its traceback). A loader process killed just
+    after it queued a batch breaks this process's fetch of the batch's shared memory from it
+    (torch.multiprocessing's file descriptors are handed over by the process that made them):
+    a ConnectionError or EOFError, with no word of which process."""
+    if isinstance(exc, (ConnectionError, EOFError)):
+        return (f"a loader process ended while handing over a batch ({type(exc).__name__}: {exc})",
+                "find what ended it (kill, or the out-of-memory killer: `dmesg` names it)")  # fmt: skip
     if not isinstance(exc, RuntimeError):
         return None
     text = str(exc)
@@ -320,18 +326,24 @@ def loader_fault(exc: BaseException) -> tuple[str, str] | None:
 
 
 @contextlib.contextmanager
-def loader_errors(command: str):
-    """A loader process that died, or shared memory it could not make, while `command` (evaluate,
-    predict) read its images, as one message (loader_fault): these commands save nothing, so the
-    way on is to run them again. Anything else keeps its traceback."""
+def loader_faults_raised(error: Callable[[str, str], Exception]):
+    """PyTorch's RuntimeError for a loader process that died (kill -9, the out-of-memory killer),
+    a batch it could not hand over, or shared memory it could not make (loader_fault), raised
+    as `error(what happened, what to do)`: one message, no traceback (training: the run's
+    RunFault; evaluate, predict: a CnnctlError to run them again). Anything else keeps its
+    traceback."""
     try:
         yield
-    except RuntimeError as exc:
+    except (RuntimeError, ConnectionError, EOFError) as exc:
         fault = loader_fault(exc)
         if fault is None:
             raise
-        happened, fix = fault
-        raise CnnctlError.at(happened, hint=f"{fix}, then run `cnnctl {command}` again") from None
+        raise error(*fault) from None
+
+
+def rerun_error(command: str) -> Callable[[str, str], Exception]:
+    """loader_faults_raised's error for a command that saves nothing (evaluate, predict): run it again."""
+    return lambda happened, fix: CnnctlError.at(happened, hint=f"{fix}, then run `cnnctl {command}` again")
 
 
 class Requests(torch.utils.data.Sampler):

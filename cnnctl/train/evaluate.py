@@ -380,9 +380,9 @@ def evaluate(
     batches = evaluation_source(data, images, graph.input_shape, device, recipe)
     k = len(data.classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
-    from ..data.loader import loader_errors
+    from ..data.loader import loader_faults_raised, rerun_error
 
-    with loader_errors("evaluate"):
+    with loader_faults_raised(rerun_error("evaluate")):
         stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
     counts = confusion.tolist()
     # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
@@ -591,9 +591,9 @@ def predict(
             seen.top = [(classes[k], p) for p, k in zip(v, i, strict=True)]
         waiting.clear()
 
-    from ..data.loader import loader_errors
+    from ..data.loader import loader_faults_raised, rerun_error
 
-    with loader_errors("predict"):
+    with loader_faults_raised(rerun_error("predict")):
         for seen, x in _read_images(image_files(images), (h, w, c), invert, background, centre):
             results.append(seen)
             if x is not None:

@@ -294,20 +294,12 @@ def train(
         raise exc.error(source, relaunch) from None
 
 
-@contextlib.contextmanager
 def loader_faults(run_dir: Path):
-    """PyTorch's RuntimeError for a loader process that died (kill -9, the out-of-memory killer)
-    or for shared memory it could not make, as the RunFault it is (one message, no traceback):
+    """A loader process that died, or shared memory it could not make, as the RunFault it is:
     inside the run's log, so status.json records the same words."""
-    from ..data.loader import loader_fault
+    from ..data.loader import loader_faults_raised
 
-    try:
-        yield
-    except RuntimeError as exc:
-        fault = loader_fault(exc)
-        if fault is None:
-            raise
-        raise RunFault(run_dir, *fault) from None
+    return loader_faults_raised(lambda happened, fix: RunFault(run_dir, happened, fix))
 
 
 def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager[Claim | None]:

@@ -91,16 +91,21 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes))
 
 
+def _first_and_more(reader: _Reader, nodes: list[int]) -> str:
+    """The first of `nodes` as the reader names a node, and how many more there are."""
+    return reader.describe(nodes[0]) + (f" and {len(nodes) - 1:,} more" if len(nodes) > 1 else "")
+
+
 def _training_bns(reader: _Reader) -> list[str]:
     """A note where batch norms were exported in training mode (training_mode=1: each batch
     normalised by its own mean and variance): cnnctl's bn, at inference, uses the running ones."""
     found = reader.training_bns
     if not found:
         return []
-    which = reader.describe(found[0]) + (f" and {len(found) - 1:,} more" if len(found) > 1 else "")
     return [
-        f"{which}: training_mode=1 (each batch normalised by its own statistics); read as `bn`, which at "
-        "inference uses the running mean and variance stored (export with model.eval() for the file to do so too)"
+        f"{_first_and_more(reader, found)}: training_mode=1 (each batch normalised by its own statistics); "
+        "read as `bn`, which at inference uses the running mean and variance stored (export with "
+        "model.eval() for the file to do so too)"
     ]
 
 
@@ -120,10 +125,10 @@ def _folded_bns(reader: _Reader) -> list[str]:
     ]
     if not folded:
         return []
-    which = reader.describe(folded[0]) + (f" and {len(folded) - 1:,} more" if len(folded) > 1 else "")
     return [
-        f"{which}: weights PyTorch's exporter folded a batch norm into (as it does exporting in eval mode): read "
-        "as convs with a bias, without the bn; to keep them, export with torch.onnx.export(..., dynamo=False, "
+        f"{_first_and_more(reader, folded)}: weights PyTorch's exporter folded a batch norm into (as it does "
+        "exporting in eval mode): read as convs with a bias, without the bn; to keep them, export with "
+        "torch.onnx.export(..., dynamo=False, "
         "do_constant_folding=False) or training=torch.onnx.TrainingMode.PRESERVE"
     ]
 
