@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 CLASSES = 10
@@ -44,7 +44,9 @@ def make_photos(root: str | Path, n: int, size: tuple[int, int] = (500, 375), pr
         return root
     for c in range(CLASSES):
         (root / f"c{c}").mkdir(parents=True, exist_ok=True)
-    with Pool(processes or os.cpu_count()) as pool:
+    # Fresh processes, not forks: a caller that has imported torch has threads (OpenMP's), and a
+    # fork taken while one of them holds a lock waits on that lock for ever (gpu_check once hung so).
+    with get_context("spawn").Pool(processes or os.cpu_count()) as pool:
         pool.map(_one, [(str(root), i, *size) for i in range(n)], chunksize=64)
     done.write_text(stamp)
     return root
