@@ -45,9 +45,15 @@ def make_photos(root: str | Path, n: int, size: tuple[int, int] = (500, 375), pr
     for c in range(CLASSES):
         (root / f"c{c}").mkdir(parents=True, exist_ok=True)
     # Fresh processes, not forks: a caller that has imported torch has threads (OpenMP's), and a
-    # fork taken while one of them holds a lock waits on that lock for ever (gpu_check once hung so).
-    with get_context("spawn").Pool(processes or os.cpu_count()) as pool:
+    # fork taken while one of them holds a lock waits on that lock for ever. Ended by close and
+    # join, not the context manager's terminate(): a SIGTERM the caller ignores, its workers
+    # ignore too, and terminate() would wait on them for ever (gpu_check's dry run hung so in CI).
+    pool = get_context("spawn").Pool(processes or os.cpu_count())
+    try:
         pool.map(_one, [(str(root), i, *size) for i in range(n)], chunksize=64)
+    finally:
+        pool.close()
+        pool.join()
     done.write_text(stamp)
     return root
 
