@@ -338,7 +338,19 @@ def loader_faults_raised(error: Callable[[str, str], Exception]):
         fault = loader_fault(exc)
         if fault is None:
             raise
+        _quiet_dead_workers()
         raise error(*fault) from None
+
+
+def _quiet_dead_workers() -> None:
+    """After a loader fault, stop PyTorch's SIGCHLD handler: while the loader that lost a process
+    is not yet collected, it raises its own RuntimeError for that process at whatever line runs
+    next (once, in the middle of writing the message that says so). What ends is no child of
+    cnnctl's own; in another thread than the main one, handlers cannot be set: nothing."""
+    import signal
+
+    with contextlib.suppress(ValueError, AttributeError):  # not the main thread; no SIGCHLD (Windows)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def rerun_error(command: str) -> Callable[[str, str], Exception]:
