@@ -330,6 +330,7 @@ def test_a_loader_process_killed_while_predict_reads_is_one_message_not_a_traceb
     done = subprocess.run([sys.executable, "-c", PREDICT_KILLER, *args], env=env, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    # PyTorch says "killed by signal" or "exited unexpectedly", as its SIGCHLD handler or the queue sees it first
-    assert done.stderr.startswith("error: a loader process (pid ") and done.stderr.count("\n") == 2, done.stderr
+    # PyTorch says "killed by signal" or "exited unexpectedly", as its SIGCHLD handler or the queue sees it
+    # first, or the batch it had queued cannot be fetched from it (a connection reset): each one message
+    assert done.stderr.startswith("error: a loader process ") and done.stderr.count("\n") == 2, done.stderr
     assert "then run `cnnctl predict` again" in done.stderr
