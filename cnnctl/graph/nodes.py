@@ -108,6 +108,14 @@ class Graph:
         memory of a training step both ask here."""
         return (node.kind == "softmax" or node.args.get("act") == "softmax") and node.index in self.loss_outputs
 
+    def training_args(self, node: Node) -> Args | None:
+        """The arguments a training step runs `node` with: its own, but `act=none` where its
+        inline softmax is left to the loss; None where the node is a softmax layer left to the
+        loss (an identity in training). The training step's cost and memory both ask here."""
+        if not self.softmax_left_to_loss(node):
+            return node.args
+        return None if node.kind == "softmax" else type(node.args)({**node.args, "act": "none"})
+
     @property
     def training_only(self) -> frozenset[int]:
         """The nodes that run only in training: those of the heads."""

@@ -76,7 +76,9 @@ def training_notes(cost: TrainingCost, step: TrainingStep | None = None) -> list
         "and the input gradient of every layer with something trainable before it (the first conv's is never "
         "computed); element-wise work as the forward's, only where a gradient flows through the layer: to its "
         "input (something trainable before it) or to its own parameters (a pool or activation on the image "
-        "computes none). 2 x training-step multiplications = PyTorch's "
+        "computes none). A final softmax (the output's `act=softmax` or softmax layer, a head's too) is left to "
+        "the loss, as `cnnctl train` runs it (cross-entropy on logits): in the FLOPs row, not in the training "
+        "step's. 2 x training-step multiplications = PyTorch's "
         "FlopCounterMode over forward and backward (with PyTorch's grouped-convolution weight-gradient count "
         "corrected, pytorch PR #183405).",
         f"Optimizer update per step, whatever the batch, in FLOPs: {updates} (per parameter: "
