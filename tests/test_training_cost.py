@@ -303,7 +303,7 @@ def test_element_wise_backward_work_is_counted_only_where_a_gradient_flows():
     # and the flops report says that rule
     from cnnctl.render.design import training_notes
 
-    assert "only where a gradient flows through the layer" in training_notes(training_cost(graph))[0]
+    assert "only where a gradient flows through the layer" in training_notes(training_cost(graph), explain=True)[0]
 
 
 def test_fc_after_a_conv_computes_both_gradients():

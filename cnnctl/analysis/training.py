@@ -87,7 +87,8 @@ class TrainingCost:
     forward_flops: int
     backward_mults: int
     backward_flops: int
-    params: int
+    params: int  # trainable: those the optimizer updates
+    frozen: int = 0  # of the network's parameters, those `--freeze` freezes (no gradient, no update)
 
     @property
     def step_mults(self) -> int:
@@ -148,4 +149,5 @@ def training_cost(graph: Graph, frozen: int = -1) -> TrainingCost:
         sum(c.backward_mults for c in layers),
         sum(c.backward_flops for c in layers),
         graph.params - sum(n.params for n in graph.nodes[: frozen + 1]),  # trainable
+        sum(n.params for n in graph.nodes[: frozen + 1]),
     )

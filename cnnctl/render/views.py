@@ -108,7 +108,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + (f"; {both(s.mults_with_heads)} in training, with the heads" if s.heads else ""),
         f"FLOPs: {both(s.flops)} per image{inference}{flops_batch}"
         + (f"; {both(s.flops_with_heads)} in training" if s.heads else "")
-        + " (`cnnctl flops` says what is counted)",
+        + " (`cnnctl flops --explain` says what is counted)",
         *head_notes(s),
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, buffers {size(m.buffers)}, total {size(m.total)} (a training step: "
@@ -286,16 +286,28 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     }
 
 
-def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> Table:
+# flops' footer without --explain: what the counts are, in a line (COUNTED and NOT_COUNTED in full with it)
+COUNTED_SHORT = (
+    "Counted: multiplications = weight multiply-accumulates (PyTorch FlopCounterMode / 2); FLOPs = 2 x those + "
+    "bias and element-wise work (--explain: the full definitions)"
+)
+
+
+def flops_table(
+    s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None, explain: bool = False
+) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
-    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer)."""
+    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer);
+    `explain`: the full definitions of what is counted, else a line."""
     from ..analysis.layer_costs import layer_costs
     from .design import roofline_notes, training_notes, training_rows  # only what flops shows
 
-    notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
+    notes = [COUNTED_SHORT]
+    if explain:
+        notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
     if cost is not None:
-        notes += training_notes(cost, step)
+        notes += training_notes(cost, step, explain)
     if times is not None:
         notes += roofline_notes(times)
     batch = s.memory.batch
@@ -345,6 +357,9 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
     if cost is not None:
         rows += training_rows(cost, batch)
     rows.append(["params", s.params, s.params])
+    if s.frozen_at:  # --freeze: what trains and what does not (the optimizer updates the first only)
+        rows += [["trainable params", s.params - s.frozen, s.params - s.frozen],
+                 [f"frozen params (up to and including `{s.frozen_at}`)", s.frozen, s.frozen]]  # fmt: skip
     title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
     if cost is not None:
         title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
@@ -378,6 +393,8 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
         "batch_mults": s.mults * s.memory.batch,
         "batch_flops": s.flops * s.memory.batch,
         "params": s.params,
+        "trainable_params": s.params - s.frozen,  # as summarize's totals: what the optimizer updates
+        "frozen_params": s.frozen,
         "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
         "flops_with_heads": s.flops_with_heads,
         "heads": heads_json(s),
