@@ -215,7 +215,7 @@ def memory_cmd(
     tables += [memory_layers_table(m, top)] if per_layer else []
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step), lambda: tables, graph)
+    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file), lambda: tables, graph)
     return 0
 
 

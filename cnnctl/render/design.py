@@ -7,6 +7,7 @@ from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
 from ..analysis.roofline import Roofline
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
+from ..catalog import file_json
 from ..shapes import format_shape
 from ..words import duration, exact, size
 from .table import Column, Table, num
@@ -247,13 +248,19 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
 
 
 def memory_json(
-    m: TrainingMemory, name: str, budget: int | None, per_layer: bool, step: TrainingStep | None = None
+    m: TrainingMemory,
+    name: str,
+    budget: int | None,
+    per_layer: bool,
+    step: TrainingStep | None = None,
+    file: str | None = None,
 ) -> dict:
     """`step`: the settings the step was sized for: the optimizer in train's words, its momentum
-    and where each setting came from (`settings_from`)."""
+    and where each setting came from (`settings_from`); `file`: the network's, as read."""
     settings = step_json(step) if step is not None else {"batch": m.batch, "optimizer": m.optimizer, "amp": m.amp}
     out = {
         "name": name,
+        **file_json(file),
         **settings,
         "dtype": m.dtype,
         "device": m.device,
@@ -398,7 +405,9 @@ def compare_json(entries: list[dict], where: dict) -> dict:
     networks = []
     for e in entries:
         renamed = ("field", "input", "output", "latency", "memory_peak", "memory_less_cublas")
-        item = {k: v for k, v in e.items() if k not in renamed}
+        item = {}
+        for k, v in e.items():  # the file in its place: a bundled network's name and `"bundled": true`
+            item.update(file_json(v) if k == "file" else {} if k in renamed else {k: v})
         item.update(
             input=format_shape(e["input"]),
             output=format_shape(e["output"]),

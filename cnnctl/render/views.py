@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary
+from ..catalog import file_json
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
@@ -256,7 +257,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         layers = [{k: v for k, v in row.items() if k in wanted} for row in layers]
     return {
         "name": s.name,
-        "file": s.file,
+        **file_json(s.file),  # a bundled network's: its name and `"bundled": true`
         "input": format_shape(s.input_shape),
         "output": format_shape(s.output_shape),
         "layers": layers,
@@ -385,7 +386,7 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
 
     out = {
         "name": s.name,
-        "file": s.file,
+        **file_json(s.file),  # a bundled network's: its name and `"bundled": true`
         "input": format_shape(s.input_shape),
         "batch": s.memory.batch,
         "mults": s.mults,
@@ -466,7 +467,7 @@ def problem_json(problem: Problem, severity: str = "error") -> dict:
     loc = problem.loc
     return {
         "severity": severity,
-        "file": loc.file if loc else None,
+        **file_json(loc.file if loc else None),
         "line": loc.line if loc and loc.line > 0 else None,
         "column": loc.col if loc and loc.col > 0 else None,
         "layer": problem.layer,
