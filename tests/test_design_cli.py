@@ -738,6 +738,31 @@ def test_compare_sizes_memory_at_trains_defaults():
     assert (out["profile"], out["profile_name"]) == ("h100", "H100 SXM")  # the key and its display name
 
 
+def test_compare_freezes_as_flops_and_memory_do():
+    """--freeze layer2 in each network, as train, flops and memory mean it. ResNet-18 then trains
+    layer3 (2 x 3x3 convs of 256 in two blocks, the first from 128, a 1x1 projection, 5 bn:
+    294,912 + 3 x 589,824 + 32,768 + 5 x 512 = 2,099,712), layer4 (the same at 512 from 256:
+    1,179,648 + 3 x 2,359,296 + 131,072 + 5 x 1,024 = 8,393,728) and fc (512 x 1,000 + 1,000)."""
+    out = json.loads(cli("compare", "resnet18", "resnet50", "--freeze", "layer2", "-f", "json").stdout)
+    assert out["freeze"] == "layer2"
+    r18 = out["networks"][0]
+    assert (r18["params"], r18["trainable_params"]) == (11_689_512, 2_099_712 + 8_393_728 + 513_000)
+    for name, network in zip(("resnet18", "resnet50"), out["networks"], strict=True):
+        flops = json.loads(cli("flops", name, "--freeze", "layer2", "-f", "json").stdout)
+        memory = json.loads(cli("memory", name, "--freeze", "layer2", "--no-amp", "-f", "json").stdout)
+        assert network["trainable_params"] == flops["trainable_params"]
+        assert network["step_mults"] == flops["training"]["step_mults"]
+        assert network["memory_peak_bytes"] == memory["peak_bytes"]
+    unfrozen = json.loads(cli("compare", "resnet18", "resnet50", "-f", "json").stdout)
+    assert unfrozen["freeze"] is None and unfrozen["networks"][0]["trainable_params"] == 11_689_512
+    assert unfrozen["networks"][0]["step_mults"] > r18["step_mults"]
+    assert "trainable params (--freeze layer2)" in cli("compare", "resnet18", "resnet50", "--freeze", "layer2").stdout
+    # every network without the layer is named, in one run
+    bad = cli("compare", "resnet18", "lenet5", "vgg16", "--freeze", "layer2")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "no layer `layer2` in lenet5" in bad.stderr and "no layer `layer2` in vgg16" in bad.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

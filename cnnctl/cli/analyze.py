@@ -245,6 +245,10 @@ def compare_cmd(
                                    "Default: h100.")] = "h100",
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
+    freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
+        help="Freeze every layer up to and including PATH in each network (as train --freeze does; a layer "
+        "or group every network has, `layer2`): their trainable params, training multiplications and "
+        "memory without the frozen layers' backward.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Networks side by side: params, multiplications, training, memory, field, latency.
@@ -266,8 +270,8 @@ def compare_cmd(
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
     step = training_step(graphs[0], given, read_file=False)
-    entries = compare(graphs, step.batch, dtype, step.kind, device, budget)
-    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze)
+    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget, freeze=freeze)
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0

@@ -313,6 +313,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
             ("mults_with_heads", "multiplications with the heads (training forward, per image)", None),
             ("flops_with_heads", "FLOPs with the heads (training forward, per image)", None),
         ]
+    if where.get("freeze") is not None:
+        rows.append(("trainable_params", f"trainable params (--freeze {where['freeze']})", None))
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
         ("memory_peak", f"training memory ({batch}, {dtype}, {step.words})", size),
@@ -419,5 +421,5 @@ def compare_json(entries: list[dict], where: dict) -> dict:
         networks.append(item)
     step = step_json(where["step"])
     del step["amp"], step["settings_from"]["amp"]  # compare sizes every network in float32 without amp
-    settings = {key: where[key] for key in ("dtype", "profile", "profile_name", "budget")}
+    settings = {key: where.get(key) for key in ("dtype", "profile", "profile_name", "budget", "freeze")}
     return {**step, **settings, "networks": networks}
