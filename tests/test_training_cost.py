@@ -228,6 +228,12 @@ def test_lenet5_step_leaves_its_softmax_to_the_loss():
     assert fc.forward_flops == 2 * 840 + 10
     assert (fc.backward_mults, fc.backward_flops) == (2 * 840, 2 * 2 * 840 + 10)
     assert cost.forward_flops == 852_400 - 30
+    from cnnctl.analysis.summary import summarize
+    from cnnctl.render.views import flops_json
+
+    training = flops_json(summarize(graph), False, cost)["training"]
+    assert training["forward_flops"] + training["backward_flops"] == training["step_flops"] == cost.step_flops
+    assert training["forward_flops"] == 852_400 - 30
 
 
 def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_count():

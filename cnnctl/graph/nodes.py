@@ -104,8 +104,8 @@ class Graph:
         """Whether training leaves out `node`'s softmax (a softmax layer, or `act=softmax`): a
         loss output's is left to the loss, the heads' as the main output's. Cross-entropy takes
         logits and applies log-softmax itself, more accurately than a log of a softmax; applying
-        softmax twice would flatten the gradients. The compiled module (`logits=True`) and the
-        memory of a training step both ask here."""
+        softmax twice would flatten the gradients. The compiled module (`logits=True`) asks here, and
+        the memory and the cost of a training step, through `training_args`."""
         return (node.kind == "softmax" or node.args.get("act") == "softmax") and node.index in self.loss_outputs
 
     def training_args(self, node: Node) -> Args | None:

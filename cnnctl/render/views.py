@@ -404,6 +404,8 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
     }
     if cost is not None:
         out["training"] = {
+            # a training step's forward: the heads' too, a final softmax left to the loss not (step = it + backward)
+            "forward_flops": cost.forward_flops,
             "backward_mults": cost.backward_mults,
             "backward_flops": cost.backward_flops,
             "step_mults": cost.step_mults,
