@@ -187,10 +187,23 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     )
 
 
+BUNDLED = "bundled: "  # what a bundled network's shown file name starts with
+
+
 def shown_bundled(path: str) -> str:
-    """How a bundled network's file is named in headers, messages and JSON (`bundled: lenet5.yaml`):
-    apart from a file of the same name in the working directory, which a bare name also reads."""
-    return f"bundled: {os.path.basename(path)}"
+    """How a bundled network's file is named in headers and messages (`bundled: lenet5.yaml`):
+    apart from a file of the same name in the working directory, which a bare name also reads.
+    JSON says it as `file_json` does."""
+    return f"{BUNDLED}{os.path.basename(path)}"
+
+
+def file_json(shown: str | None) -> dict:
+    """A file as every command's JSON names it, for scripts: a bundled network's by its name and
+    `"bundled": true` (`{"file": "lenet5.yaml", "bundled": true}`, where headers say `bundled:
+    lenet5.yaml`), any other as given and `"bundled": false`."""
+    if shown is not None and shown.startswith(BUNDLED):
+        return {"file": shown[len(BUNDLED) :], "bundled": True}
+    return {"file": shown, "bundled": False}
 
 
 def _broken_link(link: str) -> CnnctlError:

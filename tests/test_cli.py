@@ -187,15 +187,42 @@ def test_a_folder_of_network_files_lists_them(monkeypatch, capsys):
     assert "`architectures` is a directory of network files: architectures/alexnet.yaml" in err
 
 
+@pytest.mark.parametrize("command", [["summarize"], ["flops"], ["memory"], ["compare", "alexnet"]])
+def test_json_names_a_bundled_networks_file_for_scripts(command):
+    """A script reads `"file": "lenet5.yaml", "bundled": true`, not the header's `bundled: lenet5.yaml`;
+    a file given by its path is that path, `"bundled": false`."""
+    out = json.loads(cli(*command, "lenet5", "--format", "json").stdout)
+    for network in out.get("networks", [out]):
+        assert (network["file"], network["bundled"]) == (f"{network['name']}.yaml", True)
+    assert "bundled:" not in json.dumps(out)
+    given = json.loads(cli(*command, "examples/residual_small.yaml", "--format", "json").stdout)
+    networks = given.get("networks", [given])
+    assert (networks[-1]["file"], networks[-1]["bundled"]) == ("examples/residual_small.yaml", False)
+
+
+def test_a_problems_json_names_a_bundled_file_as_other_json_does():
+    from cnnctl.errors import Loc, Problem
+    from cnnctl.render.views import problem_json
+
+    said = problem_json(Problem("a note", Loc("bundled: lenet5.yaml", 3, 5), "fc3", None), "warning")
+    assert (said["file"], said["bundled"], said["line"], said["column"]) == ("lenet5.yaml", True, 3, 5)
+    said = problem_json(Problem("a note", Loc("nets/my.yaml", 3, 5), None, None))
+    assert (said["file"], said["bundled"]) == ("nets/my.yaml", False)
+
+
 def test_a_file_here_wins_over_a_bundled_name_and_the_header_says_which_was_read(tmp_path, monkeypatch, capsys):
     # `lenet5` read the bundled LeNet-5 though ./lenet5.yaml was there, and both headers said `(lenet5.yaml)`
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--format", "json")
-    assert code == 0 and json.loads(out)["file"] == "bundled: lenet5.yaml" and json.loads(out)["totals"]["layers"] == 7
+    said = json.loads(out)
+    assert code == 0 and (said["file"], said["bundled"]) == ("lenet5.yaml", True) and said["totals"]["layers"] == 7
     (tmp_path / "lenet5.yaml").write_text("name: mine\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 2\n")
     for arg in ("lenet5", "lenet5.yaml"):
         code, out, err = run_main(monkeypatch, capsys, "summarize", arg)
         assert code == 0 and out.startswith("mine  (lenet5.yaml)\n"), out + err
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--format", "json")
+    said = json.loads(out)
+    assert code == 0 and (said["name"], said["file"], said["bundled"]) == ("mine", "lenet5.yaml", False)
     code, out, err = run_main(monkeypatch, capsys, "summarize", "resnet18")
     assert code == 0 and out.startswith("resnet18  (bundled: resnet18.yaml)\n"), out + err
 

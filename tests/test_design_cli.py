@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 
 import pytest
 from test_cli import cli
@@ -422,11 +423,35 @@ def test_memory_says_what_it_estimates_for_not_where_it_runs(device, words):
     title = out.stdout.splitlines()[0]
     assert title.startswith(f"lenet5: memory of a training step, estimated for {words} (--device {device}), batch 64")
     assert " on " not in title
-    assert "nothing runs, whatever this machine has" in out.stdout
+    assert "Computed from the network, not measured" in out.stdout
+    assert "nothing runs, whatever this machine has" in cli("memory", "lenet5", "--device", device, "--explain").stdout
+
+
+def test_flops_and_memory_footers_are_short_unless_explained():
+    """A short footer, as torchinfo's and fvcore's: a line of what is counted (flops) or how it
+    is modelled (memory) pointing to --explain, which gives the definitions in full; JSON has
+    them in full either way."""
+    for command, definitions in (
+        ("flops", ("Counted: FLOPs: of a forward pass", "Not counted:", "Backward:", "per parameter:")),
+        ("memory", ("Kept for backward:", "Peak (cuda):", "nothing runs")),
+    ):
+        short = cli(command, "lenet5")
+        notes = short.stdout.split("\n\n", 1)[1].splitlines()
+        assert "--explain" in notes[-1 if command == "memory" else 0], notes
+        assert all(len(line) <= 250 for line in notes), notes
+        assert not any(d in short.stdout for d in definitions), command
+        explained = cli(command, "lenet5", "--explain").stdout
+        assert all(d in explained for d in definitions), command
+        assert explained.split("\n\n", 1)[0] == short.stdout.split("\n\n", 1)[0]  # the same table
+    flops = json.loads(cli("flops", "lenet5", "-f", "json").stdout)
+    assert len(flops["counted"]) == 2 and flops["counted"][1].startswith("FLOPs: of a forward pass")
+    assert flops["not_counted"][0].startswith("dropout")
+    model = json.loads(cli("memory", "lenet5", "-f", "json").stdout)["model"]
+    assert model[0].startswith("Kept for backward:") and model[1].startswith("Peak (cuda):")
 
 
 def test_flops_notes_do_not_call_the_backward_pass_uncounted_under_its_rows():
-    out = cli("flops", "lenet5")
+    out = cli("flops", "lenet5", "--explain")
     assert "backward multiplications" in out.stdout and "training-step FLOPs" in out.stdout
     notes = out.stdout.split("\n\n", 1)[1].splitlines()
     uncounted = next(line for line in notes if line.startswith("Not counted:"))
@@ -680,13 +705,62 @@ def test_flops_states_the_update_of_the_optimizer_train_runs(tmp_path):
         "update_flops": 4 * 9,
         "settings_from": {"optimizer": "the file's train:", "momentum": "train's default"},
     }
-    assert "The step `cnnctl train` runs: sgd with momentum 0.9" in cli("flops", str(net)).stdout
+    assert "The step `cnnctl train` runs: sgd with momentum 0.9" in cli("flops", str(net), "--explain").stdout
+    short = cli("flops", str(net)).stdout.splitlines()[-1]
+    assert short == "Optimizer update per step, whatever the batch: sgd with momentum 0.9 (optimizer: the file's " \
+        "train:; momentum: train's default), 36 FLOPs"  # fmt: skip
+
+
+def test_flops_freeze_says_what_trains_and_what_is_frozen():
+    """LeNet-5 frozen up to fc2: only fc3 trains, 84 x 10 weights + 10 biases = 850 of its 61,706
+    parameters (conv1 6*(25+1) = 156, conv2 16*(6*25+1) = 2,416, fc1 120*(400+1) = 48,120,
+    fc2 84*(120+1) = 10,164 frozen: 60,856); adam updates the 850 at 13 FLOPs each."""
+    out = cli("flops", "lenet5", "--freeze", "fc2")
+    assert out.returncode == 0, out.stderr
+    table = out.stdout.split("\n\n")[0].splitlines()[3:]  # the rows: label, exact, short
+    rows = dict(re.split(r"\s{2,}", line.strip())[:2] for line in table)
+    assert (rows["params"], rows["trainable params"]) == ("61,706", "850")
+    assert rows["frozen params (up to and including `fc2`)"] == "60,856"
+    assert "Optimizer update per step of the 850 trainable parameters (60,856 frozen: no update)" in out.stdout
+    assert f"adam (optimizer: train's default), {13 * 850:,} FLOPs" in out.stdout
+    assert "of the 850 trainable parameters" in cli("flops", "lenet5", "--freeze", "fc2", "--explain").stdout
+    data = json.loads(cli("flops", "lenet5", "--freeze", "fc2", "-f", "json").stdout)
+    assert (data["params"], data["trainable_params"], data["frozen_params"]) == (61_706, 850, 60_856)
+    assert data["training"]["optimizer"]["update_flops"] == 13 * 850
+    plain = json.loads(cli("flops", "lenet5", "-f", "json").stdout)
+    assert (plain["trainable_params"], plain["frozen_params"]) == (61_706, 0)
+    assert "trainable params" not in cli("flops", "lenet5").stdout  # said only with --freeze
 
 
 def test_compare_sizes_memory_at_trains_defaults():
     out = json.loads(cli("compare", "lenet5", "alexnet", "--optimizer", "sgd", "-f", "json").stdout)
     assert (out["batch"], out["optimizer"], out["momentum"]) == (64, "sgd", 0.9)
     assert (out["profile"], out["profile_name"]) == ("h100", "H100 SXM")  # the key and its display name
+
+
+def test_compare_freezes_as_flops_and_memory_do():
+    """--freeze layer2 in each network, as train, flops and memory mean it. ResNet-18 then trains
+    layer3 (2 x 3x3 convs of 256 in two blocks, the first from 128, a 1x1 projection, 5 bn:
+    294,912 + 3 x 589,824 + 32,768 + 5 x 512 = 2,099,712), layer4 (the same at 512 from 256:
+    1,179,648 + 3 x 2,359,296 + 131,072 + 5 x 1,024 = 8,393,728) and fc (512 x 1,000 + 1,000)."""
+    out = json.loads(cli("compare", "resnet18", "resnet50", "--freeze", "layer2", "-f", "json").stdout)
+    assert out["freeze"] == "layer2"
+    r18 = out["networks"][0]
+    assert (r18["params"], r18["trainable_params"]) == (11_689_512, 2_099_712 + 8_393_728 + 513_000)
+    for name, network in zip(("resnet18", "resnet50"), out["networks"], strict=True):
+        flops = json.loads(cli("flops", name, "--freeze", "layer2", "-f", "json").stdout)
+        memory = json.loads(cli("memory", name, "--freeze", "layer2", "--no-amp", "-f", "json").stdout)
+        assert network["trainable_params"] == flops["trainable_params"]
+        assert network["step_mults"] == flops["training"]["step_mults"]
+        assert network["memory_peak_bytes"] == memory["peak_bytes"]
+    unfrozen = json.loads(cli("compare", "resnet18", "resnet50", "-f", "json").stdout)
+    assert unfrozen["freeze"] is None and unfrozen["networks"][0]["trainable_params"] == 11_689_512
+    assert unfrozen["networks"][0]["step_mults"] > r18["step_mults"]
+    assert "trainable params (--freeze layer2)" in cli("compare", "resnet18", "resnet50", "--freeze", "layer2").stdout
+    # every network without the layer is named, in one run
+    bad = cli("compare", "resnet18", "lenet5", "vgg16", "--freeze", "layer2")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "no layer `layer2` in lenet5" in bad.stderr and "no layer `layer2` in vgg16" in bad.stderr
 
 
 @pytest.mark.parametrize(

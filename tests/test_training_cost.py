@@ -2,8 +2,10 @@
 
 Independent checks: PyTorch's FlopCounterMode counts the multiply-accumulates of a real forward
 and backward pass through the compiled module (2 FLOPs each, the convolutions' and matrix
-products' only), which must be twice cnnctl's `step_mults`; small networks and ResNet-18 are
-counted by hand.
+products' only), which must be twice cnnctl's `step_mults`; taught to count each softmax it
+runs at cnnctl's documented 3 per value (forward and backward alike), it says which softmaxes a
+training step runs (not a final one: the loss applies its own); small networks and ResNet-18
+are counted by hand.
 """
 
 import functools
@@ -21,6 +23,7 @@ import cnnctl  # noqa: E402
 from cnnctl.analysis.training import training_cost  # noqa: E402
 from cnnctl.backend import to_torch  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
+from cnnctl.layers import KINDS  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
@@ -60,6 +63,17 @@ def conv_backward_flops(
 
 CORRECTED = {torch.ops.aten.convolution_backward: conv_backward_flops}
 
+
+def softmax_flops(*args, out_shape=None, **kwargs) -> int:
+    """`aten._softmax` and its backward at cnnctl's documented count (`cnnctl flops`' "Counted:"):
+    3 per value (exp, add to the sum, divide), the backward as the forward. FlopCounterMode has
+    no formula for them: stock, it counts them 0. The loss's log-softmax (`aten._log_softmax`,
+    inside cross-entropy) is another operator, left at 0: cnnctl does not count the loss."""
+    return 3 * prod(out_shape)
+
+
+SOFTMAX = {torch.ops.aten._softmax: softmax_flops, torch.ops.aten._softmax_backward_data: softmax_flops}
+
 # Small networks counted by hand below; also run through the counter.
 TINY = {
     # 6x6x1 -> conv f=3 n=1 -> 4x4x1: 16 outputs x 9 taps = 144 mults.
@@ -70,6 +84,10 @@ TINY = {
     "pool_first": "input: 6x6x1\nlayers: [pool max f=2, conv f=3 n=1]",
     # 6x6x1 -> conv f=3 n=2 -> 4x4x2 (16 x 2 x 9 = 288 mults) -> fc 3: 32 x 3 = 96 mults.
     "conv_fc": "input: 6x6x1\nlayers: [conv f=3 n=2, fc 3 act=softmax]",
+    # two outputs, each a final softmax the loss applies (`outputs:`): an inline one and a
+    # layer; a softmax in between (over a 4x4x2 map's channels) is run and counted.
+    "two_heads": "input: 6x6x1\noutputs: [main, {aux: 0.3}]\n"
+    "layers: [conv f=3 n=2 act=softmax id=c1, fc 3 act=softmax id=aux, fc 3 from=c1, softmax id=main]",
     # depthwise 8x8x4 -> 8x8x4, 9 taps of 1 channel each: 8*8*4*9 = 2,304 mults;
     # then a grouped 1x1 (4 groups of 1 -> 2 channels): 8*8*8*1 = 512 mults.
     "depthwise": "input: 8x8x4\nlayers: [conv f=3 p=same n=4 groups=4, conv f=1 n=8 groups=4]",
@@ -84,13 +102,24 @@ def graph_of(name):
     return cnnctl.load(name)
 
 
-def counted(graph):
-    """FLOPs FlopCounterMode counts for one forward and backward pass of one example, as
-    (stock, corrected): two counters nested around the same pass each count every operation.
+def step_loss(graph, out):
+    """The loss `cnnctl train` minimises (train/metrics.py's `training_loss`: cross-entropy on
+    the logits, the heads' at their weights), against class 0 for every example or pixel."""
+    from cnnctl.train.metrics import training_loss
 
-    The module and its input live on the meta device: shapes only, no arithmetic, so even the
-    largest network is counted in seconds. `out.sum()` has no mm or convolution: it adds no
-    FLOPs, as a cross-entropy loss would add none; nor does adding the heads' (`outputs:`).
+    main = out[0] if isinstance(out, tuple) else out
+    y = torch.zeros(main.shape[:1] + main.shape[2:], dtype=torch.long, device=main.device)
+    return training_loss(out, y, tuple(h.weight for h in graph.heads))[0]
+
+
+def counted(graph):
+    """FLOPs FlopCounterMode counts for one training step's forward and backward pass of one
+    example, as (stock, corrected, softmax): two counters nested around the same pass each count
+    every operation; the corrected one also counts the softmaxes (SOFTMAX), told apart.
+
+    The module cnnctl compiles for training (`logits=True`) and its input live on the meta
+    device: shapes only, no arithmetic, so even the largest network is counted in seconds. The
+    loss is train's: cross-entropy has no mm or convolution, so it adds no multiplications.
     Two examples, counted and halved (every counted operation's FLOPs grow with the batch):
     batch norm in training refuses a single value per channel, which a squeeze-and-excitation's
     or an attention's bn sees with one, and Inception v3's auxiliary head on its 1x1 maps.
@@ -100,11 +129,12 @@ def counted(graph):
     x = torch.empty(2, *nchw(graph.input_shape), device="meta")
     with (
         FlopCounterMode(display=False) as stock,
-        FlopCounterMode(display=False, custom_mapping=CORRECTED) as corrected,
+        FlopCounterMode(display=False, custom_mapping={**CORRECTED, **SOFTMAX}) as corrected,
     ):
-        out = model(x)
-        sum(o.sum() for o in out).backward() if isinstance(out, tuple) else out.sum().backward()
-    return stock.get_total_flops() // 2, corrected.get_total_flops() // 2
+        step_loss(graph, model(x)).backward()
+    by_op = corrected.get_flop_counts()["Global"]
+    softmax = sum(by_op.get(op, 0) for op in SOFTMAX)
+    return stock.get_total_flops() // 2, (corrected.get_total_flops() - softmax) // 2, softmax // 2
 
 
 @functools.cache
@@ -124,7 +154,7 @@ NETWORKS = [*sorted(bundled()), "unet_small.yaml", "residual_small.yaml", *sorte
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_step_multiplications_are_what_pytorch_counts(name):
-    graph, (_, flops) = graph_and_counts(name)
+    graph, (_, flops, _) = graph_and_counts(name)
     cost = training_cost(graph)
     assert flops == 2 * cost.step_mults, (
         f"{name}: FlopCounterMode (groups-corrected) counts {flops:,} FLOPs for a forward and backward "
@@ -142,11 +172,68 @@ def test_step_multiplications_are_what_pytorch_counts(name):
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_the_correction_changes_grouped_convolutions_only(name):
-    graph, (stock, corrected) = graph_and_counts(name)
+    graph, (stock, corrected, _) = graph_and_counts(name)
     extra = grouped_mults(graph)
     assert stock - corrected == 2 * extra, (name, stock, corrected, extra)
     if not any(n.kind in ("conv", "deconv") and n.args.groups > 1 for n in graph.nodes):
         assert stock == corrected, name
+
+
+def counted_softmax(graph, cost):
+    """The softmax FLOPs cnnctl's training step counts, forward and backward, by the documented
+    formulas: a softmax or rsoftmax layer's FLOPs are its softmax's; a weighted layer's are
+    2 x multiplications + 1 per bias value + its activation's, so `act=softmax`'s are the rest."""
+    total = 0
+    for n, c in zip(graph.nodes, cost.layers, strict=True):
+        if n.kind in ("softmax", "rsoftmax"):
+            total += c.forward_flops + c.backward_flops
+        elif n.args.get("act") == "softmax":
+            bias = prod(n.shape) if n.args.get("bias") else 0
+            total += c.forward_flops - 2 * c.forward_mults - bias
+            total += c.backward_flops - 2 * c.backward_mults - bias
+    return total
+
+
+SOFTMAX_NETWORKS = ["lenet5", "alexnet", "resnet18", "googlenet", "skresnet18", "resnest50d", "two_heads", "conv_fc"]
+
+
+@pytest.mark.parametrize("name", SOFTMAX_NETWORKS)
+def test_step_counts_the_softmaxes_pytorch_runs(name):
+    """A final softmax (`fc 1000 act=softmax`, each head's too) is left to the loss, as train
+    runs it: counted in the forward pass at inference (`flops`' FLOPs row), not in the training
+    step; the softmaxes inside the network (SKNet's and ResNeSt's rsoftmax, a softmax over a
+    map's channels) run forward and backward, and are counted."""
+    graph, (_, _, softmax) = graph_and_counts(name)
+    cost = training_cost(graph)
+    assert counted_softmax(graph, cost) == softmax, (name, counted_softmax(graph, cost), softmax)
+    final = [graph.nodes[i] for i in graph.loss_outputs if graph.softmax_left_to_loss(graph.nodes[i])]
+    if name not in ("skresnet18", "resnest50d"):
+        assert final, name  # each has a final softmax to leave out
+    for n in final:  # at inference it is counted: 3 per value
+        assert n.flops == KINDS[n.kind].flops(n.args, graph.input_shapes(n), n.shape)
+        c = cost.layers[n.index]
+        assert n.flops - c.forward_flops == 3 * prod(n.shape)
+    # the step's forward is the heads' forward too, less the final softmaxes
+    assert cost.forward_flops == graph.flops_with_heads - sum(3 * prod(n.shape) for n in final)
+
+
+def test_lenet5_step_leaves_its_softmax_to_the_loss():
+    """LeNet-5's `fc 10 act=softmax`: 30 FLOPs forward (3 per value), 30 backward, neither run
+    in training. Its forward at inference: 852,400 FLOPs (the file's numbers); the fc's
+    backward: 84 x 10 multiplications for each gradient, 2 FLOPs each, and the bias's 10."""
+    graph = cnnctl.load("lenet5")
+    cost = training_cost(graph)
+    fc = cost.layers[-1]
+    assert graph.flops == 852_400
+    assert fc.forward_flops == 2 * 840 + 10
+    assert (fc.backward_mults, fc.backward_flops) == (2 * 840, 2 * 2 * 840 + 10)
+    assert cost.forward_flops == 852_400 - 30
+    from cnnctl.analysis.summary import summarize
+    from cnnctl.render.views import flops_json
+
+    training = flops_json(summarize(graph), False, cost)["training"]
+    assert training["forward_flops"] + training["backward_flops"] == training["step_flops"] == cost.step_flops
+    assert training["forward_flops"] == 852_400 - 30
 
 
 def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_count():
@@ -158,7 +245,7 @@ def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_cou
     """
     graph = cnnctl.load_text("input: 8x8x4\nlayers: [conv f=3 p=same n=4 groups=4]")
     mults = 8 * 8 * 4 * 9
-    stock, corrected = counted(graph)
+    stock, corrected, _ = counted(graph)
     assert corrected == 2 * mults + 2 * mults
     assert stock == 2 * mults + 4 * (2 * mults)  # the weight gradient counted 4 times
     assert training_cost(graph).backward_mults == mults
@@ -222,7 +309,7 @@ def test_element_wise_backward_work_is_counted_only_where_a_gradient_flows():
     # and the flops report says that rule
     from cnnctl.render.design import training_notes
 
-    assert "only where a gradient flows through the layer" in training_notes(training_cost(graph))[0]
+    assert "only where a gradient flows through the layer" in training_notes(training_cost(graph), explain=True)[0]
 
 
 def test_fc_after_a_conv_computes_both_gradients():

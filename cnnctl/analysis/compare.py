@@ -8,22 +8,31 @@ the network's totals.
 
 from __future__ import annotations
 
+from ..errors import CnnctlError
 from ..graph import Graph
 from .memory import training_memory
 from .receptive import receptive_fields
 from .roofline import Profile, roofline
-from .summary import groups_at
+from .summary import groups_at, last_in
 from .training import training_cost
 
 
 def compare(
-    graphs: list[Graph], batch: int, dtype: str, optimizer: str, profile: Profile, budget: int | None = None
+    graphs: list[Graph],
+    batch: int,
+    dtype: str,
+    optimizer: str,
+    profile: Profile,
+    budget: int | None = None,
+    freeze: str | None = None,
 ) -> list[dict]:
-    """One entry of figures per network, as plain data."""
+    """One entry of figures per network, as plain data; `freeze`: every layer up to and including
+    that path is frozen in each network (as `train --freeze`), a path none of them lacks."""
+    frozen = _frozen(graphs, freeze)
     entries = []
-    for g in graphs:
-        cost = training_cost(g)
-        memory = training_memory(g, batch, dtype, optimizer)
+    for g, last in zip(graphs, frozen, strict=True):
+        cost = training_cost(g, last)
+        memory = training_memory(g, batch, dtype, optimizer, freeze=freeze)
         fields = receptive_fields(g)
         last = last_map(g)
         entry = {
@@ -35,6 +44,7 @@ def compare(
             # as summarize counts: every parameter and those inference uses; a forward pass at
             # inference and in training, where the heads only training runs (`outputs:`) add theirs
             "params": g.params,
+            "trainable_params": cost.params,  # what the optimizer updates: --freeze's frozen apart
             "inference_params": g.inference_params,
             "mults": g.mults,
             "mults_with_heads": g.mults_with_heads,
@@ -53,6 +63,22 @@ def compare(
         }
         entries.append(entry)
     return entries
+
+
+def _frozen(graphs: list[Graph], freeze: str | None) -> list[int]:
+    """Each network's last frozen layer (-1: none), or one error with every network that has no
+    layer or group `freeze`."""
+    if freeze is None:
+        return [-1] * len(graphs)
+    found, problems = [], []
+    for g in graphs:
+        try:
+            found.append(last_in(g, freeze, "--freeze"))
+        except CnnctlError as exc:
+            problems += exc.problems
+    if problems:
+        raise CnnctlError(problems)
+    return found
 
 
 def last_map(graph: Graph) -> int | None:

@@ -394,11 +394,9 @@ def _kept(graph: Graph, frozen: int = -1) -> list[list[Kept]]:
         kept.append(keeps)
         if not grads[n.index]:
             continue  # nothing trainable on any path to it: autograd records nothing
-        args = n.args
-        if graph.softmax_left_to_loss(n):
-            if n.kind == "softmax":
-                continue  # an identity in training
-            args = type(args)({**args, "act": "none"})
+        args = graph.training_args(n)
+        if args is None:
+            continue  # a softmax layer left to the loss: an identity in training
         kind = KINDS[n.kind]
         for s in kind.saved(args, graph.input_shapes(n), n.shape):
             if s.of == OWN:

@@ -202,15 +202,17 @@ def roofline(
     # each tensor in the dtype CUDA autocast gives it (as the memory model): 16 bits from a conv,
     # float32 from a layer norm or a layer scale, a float32 input read as it is held
     held = autocast_dtypes(graph, weight_size, amp, "cuda")
-    backward = [c.backward_flops for c in training_cost(graph).layers] if training else None
+    # a training step's layers as train runs them: a softmax left to the loss not (forward or backward)
+    step = training_cost(graph).layers if training else None
     layers = []
     for n in graph.nodes if training else graph.inference_nodes():
         moves = KINDS[n.kind].moves_data(n.args, training)
         tensors = zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True)
         activations = sum(numel(s) * held[i] for s, i in tensors) * batch if moves else 0
         flops, moved = n.flops * batch, activations + (n.params + n.buffers) * weight_size
-        if backward is not None:
-            flops, moved = flops + backward[n.index] * batch, 3 * moved
+        if step is not None:
+            c = step[n.index]
+            flops, moved = (c.forward_flops + c.backward_flops) * batch, 3 * moved
         compute, memory = flops / peak, moved / profile.bandwidth
         layers.append(LayerTime(n.path, flops, moved, max(compute, memory), compute > memory))
     return Roofline(profile, dtype, batch, tuple(layers), amp)

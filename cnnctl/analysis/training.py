@@ -5,7 +5,8 @@ module decides, from the graph, which layers need the gradient of their input, a
 A layer's input needs a gradient when anything before it is trainable: the first conv's
 input gradient (the image's) is never computed, nor that of a layer fed only by layers
 without parameters. For ResNet-18 that is 2 x 1,814,073,344 - 118,013,952 backward
-multiplications (conv1's input gradient left out).
+multiplications (conv1's input gradient left out). A final softmax (`fc 10 act=softmax`) is
+left to the loss, as train runs it (`Graph.softmax_left_to_loss`): counted at inference only.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class TrainingStep:
 
 @record
 class LayerCost:
-    """One layer's forward and backward cost for one example."""
+    """One layer's forward and backward cost for one example in a training step: a softmax the
+    loss applies (`Graph.softmax_left_to_loss`) is counted in neither."""
 
     path: str
     forward_mults: int
@@ -76,7 +78,8 @@ class LayerCost:
 
 @record
 class TrainingCost:
-    """Forward, backward and a whole step for one example; the optimizer's update apart (per
+    """Forward, backward and a whole step for one example, as `cnnctl train` runs them (the
+    heads' layers in, a final softmax left to the loss out); the optimizer's update apart (per
     step, whatever the batch)."""
 
     layers: tuple[LayerCost, ...]
@@ -84,7 +87,8 @@ class TrainingCost:
     forward_flops: int
     backward_mults: int
     backward_flops: int
-    params: int
+    params: int  # trainable: those the optimizer updates
+    frozen: int = 0  # of the network's parameters, those `--freeze` freezes (no gradient, no update)
 
     @property
     def step_mults(self) -> int:
@@ -118,26 +122,32 @@ def training_cost(graph: Graph, frozen: int = -1) -> TrainingCost:
     grads = needs_grad(graph, frozen)
     layers = []
     for n in graph.nodes:
-        kind, ins = KINDS[n.kind], graph.input_shapes(n)
-        if n.index <= frozen:
-            layers.append(LayerCost(n.path, n.mults, n.flops, 0, 0, False))
+        kind, ins, args = KINDS[n.kind], graph.input_shapes(n), graph.training_args(n)
+        input_grad = n.index > frozen and any(i != INPUT and grads[i] for i in n.inputs)
+        if args is None:  # a softmax layer left to the loss: training runs an identity
+            layers.append(LayerCost(n.path, 0, 0, 0, 0, input_grad))
             continue
-        input_grad = any(i != INPUT and grads[i] for i in n.inputs)
+        # a softmax left to the loss (`act=softmax`) is neither run nor differentiated: the loss's own
+        flops = n.flops if args is n.args else kind.flops(args, ins, n.shape)
+        if n.index <= frozen:
+            layers.append(LayerCost(n.path, n.mults, flops, 0, 0, False))
+            continue
         layers.append(
             LayerCost(
                 n.path,
                 n.mults,
-                n.flops,
-                kind.backward_mults(n.args, ins, n.shape, input_grad),
-                kind.backward_flops(n.args, ins, n.shape, input_grad),
+                flops,
+                kind.backward_mults(args, ins, n.shape, input_grad),
+                kind.backward_flops(args, ins, n.shape, input_grad),
                 input_grad,
             )
         )
     return TrainingCost(
         tuple(layers),
         graph.mults_with_heads,  # a training step runs the heads (`outputs:`) too
-        graph.flops_with_heads,
+        sum(c.forward_flops for c in layers),  # the heads' too; a softmax left to the loss not
         sum(c.backward_mults for c in layers),
         sum(c.backward_flops for c in layers),
         graph.params - sum(n.params for n in graph.nodes[: frozen + 1]),  # trainable
+        sum(n.params for n in graph.nodes[: frozen + 1]),
     )

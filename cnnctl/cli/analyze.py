@@ -72,11 +72,14 @@ def flops_cmd(
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): no backward for them, "
         "no input gradient for the first layer after, no optimizer update of their weights.")] = None,
+    explain: Annotated[bool, option("--explain", help="The full definitions of what each row counts and does "
+                                    "not (a line without it; JSON always has them).")] = False,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Exact multiplications and FLOPs: forward, backward, a training step; a roofline time.
 
-    In full and in K/M/G, with what is and is not counted; --batch adds totals per batch.
+    In full and in K/M/G, with what is counted in a line (--explain: in full); --batch adds
+    totals per batch.
     The backward pass: the weight gradients, and the input gradients of layers with something
     trainable before them (element-wise work only where a gradient flows: none for a pool on
     the image); the optimizer's update per step. With --profile (a known device) or
@@ -103,7 +106,7 @@ def flops_cmd(
     show_result(
         format,
         lambda: flops_json(summary, per_layer, cost, times, top, step),
-        lambda: [flops_table(summary, per_layer, cost, times, top, step)],
+        lambda: [flops_table(summary, per_layer, cost, times, top, step, explain)],
         graph,
     )
     return 0
@@ -185,6 +188,8 @@ def memory_cmd(
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): their weights get no "
         "gradients and no optimizer state, and what only they need is not kept.")] = None,
+    explain: Annotated[bool, option("--explain", help="How each figure is modelled: what is kept for backward, "
+                                    "how the peak is followed (a line without it; JSON always has them).")] = False,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Memory of a training step: weights, gradients, optimizer state, activations.
@@ -206,10 +211,11 @@ def memory_cmd(
     step = training_step(graph, given, device, dtype)
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     per_layer = per_layer or top is not None
-    tables = [memory_table(m, graph.title, budget, step)] + ([memory_layers_table(m, top)] if per_layer else [])
+    tables = [memory_table(m, graph.title, budget, step, explain)]
+    tables += [memory_layers_table(m, top)] if per_layer else []
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step), lambda: tables, graph)
+    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file), lambda: tables, graph)
     return 0
 
 
@@ -239,6 +245,10 @@ def compare_cmd(
                                    "Default: h100.")] = "h100",
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
+    freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
+        help="Freeze every layer up to and including PATH in each network (as train --freeze does; a layer "
+        "or group every network has, `layer2`): their trainable params, training multiplications and "
+        "memory without the frozen layers' backward.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Networks side by side: params, multiplications, training, memory, field, latency.
@@ -260,8 +270,8 @@ def compare_cmd(
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
     step = training_step(graphs[0], given, read_file=False)
-    entries = compare(graphs, step.batch, dtype, step.kind, device, budget)
-    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze)
+    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget, freeze=freeze)
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0

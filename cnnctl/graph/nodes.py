@@ -104,9 +104,17 @@ class Graph:
         """Whether training leaves out `node`'s softmax (a softmax layer, or `act=softmax`): a
         loss output's is left to the loss, the heads' as the main output's. Cross-entropy takes
         logits and applies log-softmax itself, more accurately than a log of a softmax; applying
-        softmax twice would flatten the gradients. The compiled module (`logits=True`) and the
-        memory of a training step both ask here."""
+        softmax twice would flatten the gradients. The compiled module (`logits=True`) asks here, and
+        the memory and the cost of a training step, through `training_args`."""
         return (node.kind == "softmax" or node.args.get("act") == "softmax") and node.index in self.loss_outputs
+
+    def training_args(self, node: Node) -> Args | None:
+        """The arguments a training step runs `node` with: its own, but `act=none` where its
+        inline softmax is left to the loss; None where the node is a softmax layer left to the
+        loss (an identity in training). The training step's cost and memory both ask here."""
+        if not self.softmax_left_to_loss(node):
+            return node.args
+        return None if node.kind == "softmax" else type(node.args)({**node.args, "act": "none"})
 
     @property
     def training_only(self) -> frozenset[int]:

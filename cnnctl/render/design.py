@@ -7,6 +7,7 @@ from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
 from ..analysis.roofline import Roofline
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
+from ..catalog import file_json
 from ..shapes import format_shape
 from ..words import duration, exact, size
 from .table import Column, Table, num
@@ -62,26 +63,42 @@ def training_rows(cost: TrainingCost, batch: int) -> list[list]:
     return [[name, value, value] for name, value in rows]
 
 
-def training_notes(cost: TrainingCost, step: TrainingStep | None = None) -> list[str]:
-    """What the training rows count; the optimizer's update for each optimizer in train's words,
-    and for `step` (the one train runs for the network) with where its settings came from."""
+def training_notes(cost: TrainingCost, step: TrainingStep | None = None, explain: bool = False) -> list[str]:
+    """What the training rows count (with `explain`); the optimizer's update: for `step` (the one
+    train runs for the network, with where its settings came from), and with `explain` (or
+    without a step) for each optimizer in train's words. Frozen parameters (`--freeze`) are said
+    apart: the optimizer updates the trainable ones only."""
+    params = f"{exact(cost.params)} trainable parameters ({exact(cost.frozen)} frozen: no update)"
+    told = step.from_.items() if step is not None else ()
+    said = "; ".join(f"{name}: {where}" for name, where in told if name not in ("amp", "batch"))
+    if not explain and step is not None:
+        whose = f" of the {params}" if cost.frozen else ""
+        return [f"Optimizer update per step{whose}, whatever the batch: {step.words} ({said}), "
+                f"{exact(cost.optimizer_flops(step.kind))} FLOPs"]  # fmt: skip
     updates = ", ".join(f"{OPTIMIZER_WORDS[name]} {exact(cost.optimizer_flops(name))}" for name in OPTIMIZERS)
+    whose = f", of the {params}" if cost.frozen else ""
     runs = []
     if step is not None:
-        said = "; ".join(f"{name}: {where}" for name, where in step.from_.items() if name not in ("amp", "batch"))
         runs = [f"The step `cnnctl train` runs: {step.words} ({said}), {exact(cost.optimizer_flops(step.kind))} "
                 "FLOPs an update"]  # fmt: skip
+    optimizer = (
+        f"Optimizer update per step, whatever the batch, in FLOPs{whose}: {updates} (per parameter: "
+        + ", ".join(f"{OPTIMIZER_WORDS[name]} {flops}" for name, (flops, _) in OPTIMIZERS.items())
+        + "; weight decay 2 more, except adamw's 1 included)"
+    )
+    if not explain:
+        return [optimizer]
     return [
         "Backward: the weight gradient of every conv, deconv and fc (as many multiplications as the forward), "
         "and the input gradient of every layer with something trainable before it (the first conv's is never "
         "computed); element-wise work as the forward's, only where a gradient flows through the layer: to its "
         "input (something trainable before it) or to its own parameters (a pool or activation on the image "
-        "computes none). 2 x training-step multiplications = PyTorch's "
+        "computes none). A final softmax (the output's `act=softmax` or softmax layer, a head's too) is left to "
+        "the loss, as `cnnctl train` runs it (cross-entropy on logits): in the FLOPs row, not in the training "
+        "step's. 2 x training-step multiplications = PyTorch's "
         "FlopCounterMode over forward and backward (with PyTorch's grouped-convolution weight-gradient count "
         "corrected, pytorch PR #183405).",
-        f"Optimizer update per step, whatever the batch, in FLOPs: {updates} (per parameter: "
-        + ", ".join(f"{OPTIMIZER_WORDS[name]} {flops}" for name, (flops, _) in OPTIMIZERS.items())
-        + "; weight decay 2 more, except adamw's 1 included)",
+        optimizer,
         *runs,
     ]
 
@@ -160,8 +177,15 @@ def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[
     ]
 
 
-def memory_table(m: TrainingMemory, name: str, budget: int | None, step: TrainingStep | None = None) -> Table:
-    """`step`: the settings the step was sized for and where they came from (said in a note)."""
+# memory's footer without --explain: the model in a line (memory_model in full with it)
+MODEL_SHORT = "Computed from the network, not measured (--explain: what is kept for backward, how the peak is modelled)"
+
+
+def memory_table(
+    m: TrainingMemory, name: str, budget: int | None, step: TrainingStep | None = None, explain: bool = False
+) -> Table:
+    """`step`: the settings the step was sized for and where they came from (said in a note);
+    `explain`: how the figures are modelled, in full (else a line)."""
     words = step.words if step is not None else m.optimizer
     rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m, words)]
     rows.append(["peak of a training step", m.peak, m.peak])
@@ -179,17 +203,20 @@ def memory_table(m: TrainingMemory, name: str, budget: int | None, step: Trainin
         f"Peak = {exact(m.fixed)} whatever the batch + {exact(m.per_example)} per example x {m.batch:,}{allowance}. "
         f"Per example: {' + '.join(each if m.device == 'cuda' else each[::2])}; kept = {exact(m.saved_fixed)} "
         f"whatever the batch + {exact(m.saved_per_example)} x {m.batch:,}",
-        "Computed from the network, not measured: nothing runs, whatever this machine has. --device picks the "
-        "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
-        "autocast's dtypes) or its CPU kernels (cpu).",
     ]
+    if explain:
+        notes.append(
+            "Computed from the network, not measured: nothing runs, whatever this machine has. --device picks the "
+            "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
+            "autocast's dtypes) or its CPU kernels (cpu)."
+        )
     if budget is not None:
         best = m.largest_batch(budget)
         notes.append(
             f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m._replace(batch=best).peak)})"
             if best else " (not even one example fits)")
         )  # fmt: skip
-    notes += list(memory_model(m.device))
+    notes += list(memory_model(m.device)) if explain else [MODEL_SHORT]
     # CSV: every column named; the size only restates the bytes (as flops' short column)
     columns = [Column("", key="part"), num("bytes", exact), Column("size", size, right=True, csv=False)]
     return Table(title, columns, rows, notes)
@@ -221,13 +248,19 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
 
 
 def memory_json(
-    m: TrainingMemory, name: str, budget: int | None, per_layer: bool, step: TrainingStep | None = None
+    m: TrainingMemory,
+    name: str,
+    budget: int | None,
+    per_layer: bool,
+    step: TrainingStep | None = None,
+    file: str | None = None,
 ) -> dict:
     """`step`: the settings the step was sized for: the optimizer in train's words, its momentum
-    and where each setting came from (`settings_from`)."""
+    and where each setting came from (`settings_from`); `file`: the network's, as read."""
     settings = step_json(step) if step is not None else {"batch": m.batch, "optimizer": m.optimizer, "amp": m.amp}
     out = {
         "name": name,
+        **file_json(file),
         **settings,
         "dtype": m.dtype,
         "device": m.device,
@@ -280,6 +313,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
             ("mults_with_heads", "multiplications with the heads (training forward, per image)", None),
             ("flops_with_heads", "FLOPs with the heads (training forward, per image)", None),
         ]
+    if where.get("freeze") is not None:
+        rows.append(("trainable_params", f"trainable params (--freeze {where['freeze']})", None))
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
         ("memory_peak", f"training memory ({batch}, {dtype}, {step.words})", size),
@@ -372,7 +407,9 @@ def compare_json(entries: list[dict], where: dict) -> dict:
     networks = []
     for e in entries:
         renamed = ("field", "input", "output", "latency", "memory_peak", "memory_less_cublas")
-        item = {k: v for k, v in e.items() if k not in renamed}
+        item = {}
+        for k, v in e.items():  # the file in its place: a bundled network's name and `"bundled": true`
+            item.update(file_json(v) if k == "file" else {} if k in renamed else {k: v})
         item.update(
             input=format_shape(e["input"]),
             output=format_shape(e["output"]),
@@ -384,5 +421,5 @@ def compare_json(entries: list[dict], where: dict) -> dict:
         networks.append(item)
     step = step_json(where["step"])
     del step["amp"], step["settings_from"]["amp"]  # compare sizes every network in float32 without amp
-    settings = {key: where[key] for key in ("dtype", "profile", "profile_name", "budget")}
+    settings = {key: where.get(key) for key in ("dtype", "profile", "profile_name", "budget", "freeze")}
     return {**step, **settings, "networks": networks}

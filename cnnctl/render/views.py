@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..analysis.receptive import Field
 from ..analysis.summary import COUNTED, NOT_COUNTED, Summary
+from ..catalog import file_json
 from ..errors import Problem, printable
 from ..graph import named_from
 from ..shapes import format_shape
@@ -108,7 +109,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + (f"; {both(s.mults_with_heads)} in training, with the heads" if s.heads else ""),
         f"FLOPs: {both(s.flops)} per image{inference}{flops_batch}"
         + (f"; {both(s.flops_with_heads)} in training" if s.heads else "")
-        + " (`cnnctl flops` says what is counted)",
+        + " (`cnnctl flops --explain` says what is counted)",
         *head_notes(s),
         f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
         f"params {size(m.params)}, buffers {size(m.buffers)}, total {size(m.total)} (a training step: "
@@ -256,7 +257,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         layers = [{k: v for k, v in row.items() if k in wanted} for row in layers]
     return {
         "name": s.name,
-        "file": s.file,
+        **file_json(s.file),  # a bundled network's: its name and `"bundled": true`
         "input": format_shape(s.input_shape),
         "output": format_shape(s.output_shape),
         "layers": layers,
@@ -286,16 +287,28 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     }
 
 
-def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> Table:
+# flops' footer without --explain: what the counts are, in a line (COUNTED and NOT_COUNTED in full with it)
+COUNTED_SHORT = (
+    "Counted: multiplications = weight multiply-accumulates (PyTorch FlopCounterMode / 2); FLOPs = 2 x those + "
+    "bias and element-wise work (--explain: the full definitions)"
+)
+
+
+def flops_table(
+    s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None, explain: bool = False
+) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
-    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer)."""
+    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer);
+    `explain`: the full definitions of what is counted, else a line."""
     from ..analysis.layer_costs import layer_costs
     from .design import roofline_notes, training_notes, training_rows  # only what flops shows
 
-    notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
+    notes = [COUNTED_SHORT]
+    if explain:
+        notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
     if cost is not None:
-        notes += training_notes(cost, step)
+        notes += training_notes(cost, step, explain)
     if times is not None:
         notes += roofline_notes(times)
     batch = s.memory.batch
@@ -345,6 +358,9 @@ def flops_table(s: Summary, per_layer: bool, cost=None, times=None, top: int | N
     if cost is not None:
         rows += training_rows(cost, batch)
     rows.append(["params", s.params, s.params])
+    if s.frozen_at:  # --freeze: what trains and what does not (the optimizer updates the first only)
+        rows += [["trainable params", s.params - s.frozen, s.params - s.frozen],
+                 [f"frozen params (up to and including `{s.frozen_at}`)", s.frozen, s.frozen]]  # fmt: skip
     title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
     if cost is not None:
         title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
@@ -370,7 +386,7 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
 
     out = {
         "name": s.name,
-        "file": s.file,
+        **file_json(s.file),  # a bundled network's: its name and `"bundled": true`
         "input": format_shape(s.input_shape),
         "batch": s.memory.batch,
         "mults": s.mults,
@@ -378,6 +394,8 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
         "batch_mults": s.mults * s.memory.batch,
         "batch_flops": s.flops * s.memory.batch,
         "params": s.params,
+        "trainable_params": s.params - s.frozen,  # as summarize's totals: what the optimizer updates
+        "frozen_params": s.frozen,
         "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
         "flops_with_heads": s.flops_with_heads,
         "heads": heads_json(s),
@@ -386,6 +404,8 @@ def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | No
     }
     if cost is not None:
         out["training"] = {
+            # a training step's forward: the heads' too, a final softmax left to the loss not (step = it + backward)
+            "forward_flops": cost.forward_flops,
             "backward_mults": cost.backward_mults,
             "backward_flops": cost.backward_flops,
             "step_mults": cost.step_mults,
@@ -449,7 +469,7 @@ def problem_json(problem: Problem, severity: str = "error") -> dict:
     loc = problem.loc
     return {
         "severity": severity,
-        "file": loc.file if loc else None,
+        **file_json(loc.file if loc else None),
         "line": loc.line if loc and loc.line > 0 else None,
         "column": loc.col if loc and loc.col > 0 else None,
         "layer": problem.layer,
