@@ -20,6 +20,7 @@ from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from cnnctl.train.stream import Stream  # noqa: E402
+from tests.helpers import ruff_objections  # noqa: E402
 
 CPU = torch.device("cpu")
 NET = """name: tiny
@@ -590,6 +591,7 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
     expects = model_for(graph, trained_for_export(graph, run, None, None, None))[2]
     assert "resized so the shorter side is 9, then the centre 8x8" in expects.onnx_props()["cnnctl.adaptation"]
     assert run_cli(["export", str(run), "-o", str(tmp_path / "net.py")]) == 0
+    assert not ruff_objections(tmp_path / "net.py")  # as ruff's defaults format it, the copied rules too
     spec = importlib.util.spec_from_file_location("exported_centre", tmp_path / "net.py")
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)
