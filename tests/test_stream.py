@@ -730,3 +730,18 @@ def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(ph
     said = str(caught.value)
     assert "3 of the 120 images read could not be decoded" in said and "more than 1%" in said
     assert "--stream" not in said  # evaluate has no such option
+
+
+def test_a_stream_without_validation_says_nothing_of_validation_images(tmp_path, capsys):
+    # `no validation: --val-split 0 ...` was followed by how the validation images are read
+    folder = coded_folder(tmp_path / "imgs", n=24)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--epochs", "1", "--batch-size", "8"]
+    args += ["--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--val-split", "0", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "data: no validation: --val-split 0 trains on every image" in out and "24 train, no validation" in out
+    assert "validation images" not in out and "training images: each adapted to 8x8" in out
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # held out: both said
+    assert "data: validation images: each adapted to 8x8" in capsys.readouterr().out
