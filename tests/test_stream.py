@@ -210,10 +210,12 @@ def test_train_streams_from_the_command_line_and_resumes_from_the_kept_list(tmp_
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "streamed from disk (--stream): 60 images at 8x8x3" in out.out and "1 loader process" in out.out
+    assert f"data: listed 60 images of 3 classes in {folder}" in out.out
     code = run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "the list of images read back from" in out.out
+    assert "listed" not in out.out  # nothing is listed: `listed 60 images` came before `read back` (said once)
 
 
 def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_path, capsys):

@@ -326,7 +326,9 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     streamed (cnnctl.data.streamed.choose decides from the listing)."""
     splits = found.splits
     size = (target[0], target[1])
-    notes = list(found.notes[1:])  # what listing left out; the first says what it listed, told below as read
+    # What listing left out; the first note says what it listed, told below as read, or that the
+    # run's list was read back (kept), which stays.
+    notes = list(found.notes if found.kept else found.notes[1:])
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems, whole = [], []  # whole: the files whose header was read

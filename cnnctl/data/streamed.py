@@ -75,8 +75,10 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
     if kept is not None and kept.is_file():
         record = load_index(kept)
         if record is not None and record.get("root") == root:
-            notes = [*record["notes"], f"the list of images read back from {kept} (images added to the folder "
-                                       "since are not used)"]  # fmt: skip
+            # In place of the first note, which said what was listed (or indexed) when the run began:
+            # nothing is listed now.
+            notes = [f"the list of images read back from {kept} (images added to the folder since are not used)",
+                     *record["notes"][1:]]  # fmt: skip
             return Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
                            str(kept))  # fmt: skip
     if is_shards(spec):
