@@ -90,6 +90,9 @@ class DataSplits:
     # streamed or held in memory, kept in the run folder (its validation split is held out of
     # that list, whatever the folder holds later); None for other data.
     listing: dict | None = None
+    # The images of a run's list read back that changed in place since it listed them, in words
+    # (cnnctl.data.streamed.Listing.changed; a note too): said by `evaluate RUN`; "" for none.
+    changed: str = ""
 
 
 # What cnnctl works on at once while it converts a data set held in memory (resizing, channel
@@ -339,7 +342,7 @@ def load_data(
         splits.notes.insert(1, chosen)
         splits.streamed = False
     if found is not None:  # held in memory too: a resumed run and `evaluate RUN` read the same images back
-        splits.listing = found.record()
+        splits.listing, splits.changed = found.record(), found.changed
     return splits
 
 
