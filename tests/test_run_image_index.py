@@ -145,3 +145,22 @@ def test_a_list_kept_without_sizes_and_times_is_read_back_as_it_was(trained, cap
     out = capsys.readouterr().out
     assert "36 train, 4 val" in out and "the list of images read back from" in out and "changed since" not in out
     assert evaluated(run, capsys)["examples"] == before["examples"] == 4
+
+
+def test_the_launcher_lists_a_new_run_s_folder_once_and_a_resumed_one_s_not_at_all(trained, capsys, monkeypatch):
+    # on --resume the launcher of several workers listed the folder anew (a stat per image), then dropped the list
+    import cnnctl.data.streamed as streamed
+    import cnnctl.train.launch as launcher
+
+    folder, run = trained
+    listed, started = [], []
+    real = streamed.listing
+    monkeypatch.setattr(streamed, "listing", lambda *args, **kw: listed.append(args[0]) or real(*args, **kw))
+    monkeypatch.setattr(launcher, "launch", lambda options, args: started.append(args) or 0)  # no torchrun
+    two = ["--nproc-per-node", "2", "--device", "cpu"]
+    assert run_cli(["train", "--resume", str(run), "--epochs", "2", *two]) == 0
+    assert len(started) == 1 and listed == []  # its workers read the run's list back
+    new = folder.parent / "new"
+    args = ["--data", str(folder), "--epochs", "1", "--batch-size", "8", "--out", str(new)]
+    assert run_cli(["train", str(folder.parent / "tiny.yaml"), *args, *two]) == 0
+    assert len(started) == 2 and listed == [str(folder)] and (new / INDEX).is_file()
