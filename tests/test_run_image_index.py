@@ -164,3 +164,16 @@ def test_the_launcher_lists_a_new_run_s_folder_once_and_a_resumed_one_s_not_at_a
     args = ["--data", str(folder), "--epochs", "1", "--batch-size", "8", "--out", str(new)]
     assert run_cli(["train", str(folder.parent / "tiny.yaml"), *args, *two]) == 0
     assert len(started) == 2 and listed == [str(folder)] and (new / INDEX).is_file()
+
+
+def test_a_list_read_back_is_told_as_checked_not_as_listed_while_it_lasts(trained):
+    # the progress line said `listing the data:` while the run's list was read back and nothing was listed
+    from cnnctl.data.streamed import listing
+
+    folder, run = trained
+    told = []
+    found = listing(str(folder), run / INDEX, lambda count, what="images listed", *doing: told.append(doing))
+    assert found.kept == str(run / INDEX) and told and set(told) == {("checking the run's list of images",)}
+    told.clear()
+    listing(str(folder), None, lambda count, what="images listed", *doing: told.append(doing))
+    assert told and set(told) == {()}  # listed: the line's own words, `listing the data`

@@ -100,3 +100,19 @@ def test_a_network_s_name_is_shown_as_written_never_as_markup_or_an_escape_code(
     out = capsys.readouterr().out
     assert "\x1b" not in out
     assert "head: `fc1` made for the data's 2 classes ([bold]n\\x1b[31mt has 5 outputs;" in out, out
+
+
+def test_the_listing_line_says_what_is_being_done_over_what_it_said_before():
+    from cnnctl.render.progress import ListingLine
+
+    line, out = ListingLine(), io.StringIO()
+    out.isatty = lambda: True  # a terminal
+    line.out = out
+    line.shown = 0.0  # long ago: drawn at once
+    line(120_000)
+    line.shown = 0.0
+    line(4096, "of 40,000 images' sizes and times read", "checking the run's list of images")
+    assert out.getvalue() == (
+        "\r\x1b[Klisting the data: 120,000 images listed"
+        "\r\x1b[Kchecking the run's list of images: 4,096 of 40,000 images' sizes and times read"
+    )

@@ -114,8 +114,10 @@ def _changed(found: Listing, progress=None) -> str:
     from ..words import first, plural
     from .samples import changed_since
 
+    # Nothing is listed: the progress line says what is done instead (cnnctl.render.progress.ListingLine).
+    told = (lambda count, what: progress(count, what, "checking the run's list of images")) if progress else None
     changed = [name for split, kept in found.stamps.items() for name in changed_since(found.splits[split], kept,
-                                                                                      progress)]  # fmt: skip
+                                                                                      told)]  # fmt: skip
     if not changed:
         return ""
     them = "them" if len(changed) > 1 else "it"

@@ -207,16 +207,17 @@ def silent_console():
 
 
 class ListingLine:
-    """A line on stderr while a large image folder is listed (only on a terminal)."""
+    """A line on stderr while a large image folder is listed, or a run's list of it read back
+    and checked (`doing`), only on a terminal."""
 
     def __init__(self) -> None:
         self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
 
-    def __call__(self, count: int, what: str = "images listed") -> None:
+    def __call__(self, count: int, what: str = "images listed", doing: str = "listing the data") -> None:
         now_ = time.perf_counter()
         if now_ - self.shown >= 0.5 and self.out.isatty():
             self.shown, self.said = now_, True
-            self.out.write(f"\rlisting the data: {count:,} {what}")
+            self.out.write(f"\r\x1b[K{doing}: {count:,} {what}")
             self.out.flush()
 
     def done(self) -> None:
