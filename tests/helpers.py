@@ -1,7 +1,9 @@
 """What several test files share: the CLI run in-process, torchvision's rounding of channel
-counts, the examples folder, cnnctl's HxWxC as torch's CxHxW."""
+counts, the examples folder, cnnctl's HxWxC as torch's CxHxW, ruff's verdict on an exported file."""
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +17,21 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TEST_DATA = Path(os.environ.get("CNNCTL_TEST_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 MNIST_DIR = TEST_DATA / "mnist"
 NO_MNIST = f"the real MNIST IDX files are not in {MNIST_DIR}: set CNNCTL_TEST_DATA to a folder holding mnist/"
+
+
+RUFF = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+
+
+def ruff_objections(path: Path) -> str:
+    """What `ruff check` and `ruff format --check` say of the file `path` with ruff's defaults
+    (`--isolated`: not this project's 120 columns, as wherever an exported file lands); "" where
+    both leave it as it is."""
+    said = ""
+    for check in (["check", "--isolated"], ["format", "--check", "--isolated"]):
+        done = subprocess.run([RUFF, *check, str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            said += done.stdout + done.stderr
+    return said
 
 
 def nchw(shape: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -179,6 +179,22 @@ def test_a_folder_of_data_is_told_as_data_with_what_goes_there(workdir, monkeypa
     assert "give a run folder (runs/l5: its network and best weights), a network file (.yaml)" in err
 
 
+def test_class_folders_of_images_at_any_depth_are_told_as_data_as_training_reads_them(workdir, monkeypatch, capsys):
+    # data_kind looked two levels down: train/cat/2024/05/1.png, which training reads, was "a directory"
+    from cnnctl.data.folder import list_image_folder
+
+    for split in ("train", "val"):
+        for name in ("cat", "dog"):
+            deep = workdir / "photos" / split / name / "2024" / "05"
+            deep.mkdir(parents=True)
+            (deep / "1.png").write_bytes(b"\x89PNG")
+        (workdir / "photos" / split / "cat" / "0-up").symlink_to("..")  # a loop of links, looked into first
+    tree = list_image_folder(workdir / "photos")
+    assert tree.classes == ["cat", "dog"] and [len(tree.splits[s]) for s in ("train", "val")] == [2, 2]
+    err = mistake(monkeypatch, capsys, "train", "photos")
+    assert "`photos` looks like data (images in subfolders), not a network" in err
+
+
 def test_a_folder_of_network_files_lists_them(monkeypatch, capsys):
     from pathlib import Path
 

@@ -20,6 +20,7 @@ from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from cnnctl.train.stream import Stream  # noqa: E402
+from tests.helpers import ruff_objections  # noqa: E402
 
 CPU = torch.device("cpu")
 NET = """name: tiny
@@ -209,10 +210,12 @@ def test_train_streams_from_the_command_line_and_resumes_from_the_kept_list(tmp_
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "streamed from disk (--stream): 60 images at 8x8x3" in out.out and "1 loader process" in out.out
+    assert f"data: listed 60 images of 3 classes in {folder}" in out.out
     code = run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "the list of images read back from" in out.out
+    assert "listed" not in out.out  # nothing is listed: `listed 60 images` came before `read back` (said once)
 
 
 def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_path, capsys):
@@ -590,6 +593,7 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
     expects = model_for(graph, trained_for_export(graph, run, None, None, None))[2]
     assert "resized so the shorter side is 9, then the centre 8x8" in expects.onnx_props()["cnnctl.adaptation"]
     assert run_cli(["export", str(run), "-o", str(tmp_path / "net.py")]) == 0
+    assert not ruff_objections(tmp_path / "net.py")  # as ruff's defaults format it, the copied rules too
     spec = importlib.util.spec_from_file_location("exported_centre", tmp_path / "net.py")
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)
@@ -728,3 +732,18 @@ def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(ph
     said = str(caught.value)
     assert "3 of the 120 images read could not be decoded" in said and "more than 1%" in said
     assert "--stream" not in said  # evaluate has no such option
+
+
+def test_a_stream_without_validation_says_nothing_of_validation_images(tmp_path, capsys):
+    # `no validation: --val-split 0 ...` was followed by how the validation images are read
+    folder = coded_folder(tmp_path / "imgs", n=24)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--epochs", "1", "--batch-size", "8"]
+    args += ["--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--val-split", "0", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "data: no validation: --val-split 0 trains on every image" in out and "24 train, no validation" in out
+    assert "validation images" not in out and "training images: each adapted to 8x8" in out
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # held out: both said
+    assert "data: validation images: each adapted to 8x8" in capsys.readouterr().out

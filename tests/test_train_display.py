@@ -81,3 +81,38 @@ def test_a_second_ctrl_c_still_prints_the_resume_line_when_a_checkpoint_exists(t
     err = capsys.readouterr().err
     assert "stopped at once: nothing more was saved" in err
     assert f"resume with: cnnctl train lenet5 --resume {tmp_path / 'r'}" in err
+
+
+def test_a_network_s_name_is_shown_as_written_never_as_markup_or_an_escape_code(tmp_path, capsys):
+    # `[bold]` stays text; the ESC of `\e[31m` reached the terminal as it was (red text from a file)
+    from PIL import Image
+
+    from cnnctl.cli import run as run_cli
+
+    for i in range(16):
+        (tmp_path / "imgs" / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (16 * i, 0, 0)).save(tmp_path / "imgs" / f"class{i % 2}" / f"{i}.png")
+    net = tmp_path / "net.yaml"  # 5 outputs for 2 classes: the head is made anew, and the line names the network
+    net.write_text('name: "[bold]n\\e[31mt"\ninput: 8x8x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n'
+                   "  - fc 5\n")  # fmt: skip
+    args = ["--data", str(tmp_path / "imgs"), "--epochs", "1", "--batch-size", "4", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "head: `fc1` made for the data's 2 classes ([bold]n\\x1b[31mt has 5 outputs;" in out, out
+
+
+def test_the_listing_line_says_what_is_being_done_over_what_it_said_before():
+    from cnnctl.render.progress import ListingLine
+
+    line, out = ListingLine(), io.StringIO()
+    out.isatty = lambda: True  # a terminal
+    line.out = out
+    line.shown = 0.0  # long ago: drawn at once
+    line(120_000)
+    line.shown = 0.0
+    line(4096, "of 40,000 images' sizes and times read", "checking the run's list of images")
+    assert out.getvalue() == (
+        "\r\x1b[Klisting the data: 120,000 images listed"
+        "\r\x1b[Kchecking the run's list of images: 4,096 of 40,000 images' sizes and times read"
+    )

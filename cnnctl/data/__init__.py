@@ -90,6 +90,9 @@ class DataSplits:
     # streamed or held in memory, kept in the run folder (its validation split is held out of
     # that list, whatever the folder holds later); None for other data.
     listing: dict | None = None
+    # The images of a run's list read back that changed in place since it listed them, in words
+    # (cnnctl.data.streamed.Listing.changed; a note too): said by `evaluate RUN`; "" for none.
+    changed: str = ""
 
 
 # What cnnctl works on at once while it converts a data set held in memory (resizing, channel
@@ -105,6 +108,7 @@ def images_at_once(bytes_per_image: int) -> int:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # the image files a folder's images are read from (through Pillow)
 IDX_IMAGES = "-images-idx3-ubyte"  # an IDX data set's images: PREFIX-images-idx3-ubyte[.gz]
+KIND_FOLDERS = 100  # folders data_kind looks into below a folder given as a network: a message, not a listing
 
 
 def class_names_text(text: str) -> list[str]:
@@ -213,17 +217,19 @@ register(Source("cifar10", "cifar10", "cifar:load_source", synonyms=("cifar", "c
 def data_kind(folder: str) -> str | None:
     """What data `folder` seems to hold, in words (`3 PNG or JPEG images`, `IDX files`, `images
     in subfolders`), or None: for the message when it is given where a network belongs. Judged
-    from its first entries (files.first_entries), and those of its first ten subfolders, two
-    levels down."""
+    from its first entries (files.first_entries), and below them as the lister reads class
+    folders (folder.list_images): images at any depth (`cat/2024/1.jpg`, `train/cat/2024/1.jpg`),
+    looked for level by level, the first ten subfolders of each folder, up to KIND_FOLDERS
+    folders in all; a folder reached again through links is not looked into twice."""
+    from collections import deque
+
     from ..files import LOOKED_AT, first_entries, is_dir_entry, is_file_entry
 
     def images(found: list[os.DirEntry]) -> int:
         return sum(os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and is_file_entry(e) for e in found)
 
-    def holds_images(path: str, depth: int) -> bool:  # train/cat/1.png is two levels down
-        found = first_entries(path)
-        inside = [e.path for e in found if is_dir_entry(e)][:10]
-        return bool(images(found)) or depth > 0 and any(holds_images(p, depth - 1) for p in inside)
+    def subfolders(found: list[os.DirEntry]) -> list[str]:
+        return [e.path for e in found if is_dir_entry(e)][:10]
 
     found = first_entries(folder)
     if any(e.name.removesuffix(".gz").endswith(IDX_IMAGES) for e in found):
@@ -231,8 +237,17 @@ def data_kind(folder: str) -> str | None:
     count = images(found)
     if count:
         return f"{count:,}{'+' if len(found) == LOOKED_AT else ''} PNG or JPEG {'image' if count == 1 else 'images'}"
-    if holds_images(folder, 2):  # class folders, perhaps inside train/ and val/
-        return "images in subfolders"
+    waiting, seen = deque(subfolders(found)), {os.path.realpath(folder)}
+    while waiting and len(seen) <= KIND_FOLDERS:  # class folders, perhaps inside train/ and val/
+        path = waiting.popleft()
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        inside = first_entries(path)
+        if images(inside):
+            return "images in subfolders"
+        waiting.extend(subfolders(inside))
     return None
 
 
@@ -327,7 +342,7 @@ def load_data(
         splits.notes.insert(1, chosen)
         splits.streamed = False
     if found is not None:  # held in memory too: a resumed run and `evaluate RUN` read the same images back
-        splits.listing = found.record()
+        splits.listing, splits.changed = found.record(), found.changed
     return splits
 
 

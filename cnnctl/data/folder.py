@@ -326,7 +326,9 @@ def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
     streamed (cnnctl.data.streamed.choose decides from the listing)."""
     splits = found.splits
     size = (target[0], target[1])
-    notes = list(found.notes[1:])  # what listing left out; the first says what it listed, told below as read
+    # What listing left out; the first note says what it listed, told below as read, or that the
+    # run's list was read back (kept), which stays.
+    notes = list(found.notes if found.kept else found.notes[1:])
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
     problems, whole = [], []  # whole: the files whose header was read
@@ -427,15 +429,16 @@ def is_image_folder(path: Path) -> bool:
 
 def folder_samples(path: Path, progress=None):
     """The images of an image-folder tree (list_image_folder), listed, not decoded: a Listing
-    (cnnctl.data.streamed) with a Samples per split; its first note says what was listed, the
-    others what was left out (held_in_memory says the first as read). `progress(count)` is told
-    as files are listed."""
-    from .samples import Samples
+    (cnnctl.data.streamed) with a Samples per split, and each file's size and modification time
+    (samples.stamps: a resumed run tells the images changed since); its first note says what was
+    listed, the others what was left out (held_in_memory says the first as read).
+    `progress(count)` is told as files are listed."""
+    from .samples import Samples, stamps
     from .streamed import Listing
 
     tree = list_image_folder(path, progress)
-    splits = {role: Samples.files([str(f) for f, _ in files], [label for _, label in files])
-              for role, files in tree.splits.items()}  # fmt: skip
+    paths = {role: [str(f) for f, _ in files] for role, files in tree.splits.items()}
+    splits = {role: Samples.files(paths[role], [label for _, label in files]) for role, files in tree.splits.items()}
     listed = sum(len(s) for s in splits.values())
     notes = [
         f"listed {plural(listed, 'image')} of {plural(len(tree.classes), 'class', 'classes')} in {path}",
@@ -444,4 +447,6 @@ def folder_samples(path: Path, progress=None):
     if tree.not_images:
         notes.append(_not_images_note(tree.not_images, Path(path)))
     test_from = f"{tree.test_dir.name}/" if tree.test_dir is not None else ""
-    return Listing(path.resolve().name, str(path.resolve()), list(tree.classes), splits, notes, test_from)
+    kept = {role: stamps(names, progress) for role, names in paths.items()}
+    return Listing(path.resolve().name, str(path.resolve()), list(tree.classes), splits, notes, test_from,
+                   stamps=kept)  # fmt: skip

@@ -14,12 +14,14 @@ resumed run reads it back instead of listing a million files again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: an image folder's files with their size and modification time (stamps)
+READ_VERSIONS = (1, 2)  # 1 lists names only: read back all the same, its images not checked for changes
 
 
 @dataclass(frozen=True)
@@ -153,13 +155,43 @@ def index_bytes(data: dict) -> bytes:
 
 
 def load_index(path: Path) -> dict | None:
-    """The index saved at `path`, or None where there is none or it cannot be used (an older
-    version, a damaged file): the data is then listed again."""
+    """The index saved at `path`, or None where there is none or it cannot be used (a version
+    not in READ_VERSIONS, a damaged file): the data is then listed again."""
     try:
         record = torch.load(path, weights_only=True)
-        if record.get("version") != INDEX_VERSION:
+        if record.get("version") not in READ_VERSIONS:
             return None
         record["splits"] = {k: Samples.from_state(v) for k, v in record["splits"].items()}
         return record
     except Exception:  # a damaged or foreign file is not worth a failure: listing again is always right
         return None
+
+
+STAMPED_STEP = 4096  # files stamped or checked between two words to `progress`
+
+
+def stamps(paths: list[str], progress=None) -> torch.Tensor:
+    """(n, 2) int64: each file's size in bytes and modification time in ns, as the listing
+    finds them (-1, -1 where it cannot be read: a loop of links, told where it is decoded):
+    what tells an image changed in place since (changed_since). One stat per file: the lister
+    reads the kind of each entry with the folder (os.scandir), not its size or time.
+    `progress(count, what)` is told as it goes."""
+    found = torch.full((len(paths), 2), -1, dtype=torch.int64)
+    for i, path in enumerate(paths):
+        try:
+            seen = os.stat(path)
+        except OSError:
+            continue
+        found[i, 0], found[i, 1] = seen.st_size, seen.st_mtime_ns
+        if progress is not None and i % STAMPED_STEP == 0:
+            progress(i, f"of {len(paths):,} images' sizes and times read")
+    return found
+
+
+def changed_since(samples: Samples, kept: torch.Tensor, progress=None) -> list[str]:
+    """The files of `samples` whose size or modification time is no longer the one `kept`
+    (stamps, as the run listed them): images changed in place. A file gone is not among them
+    (it is told as gone where it is read), nor one that could not be read then or now."""
+    now = stamps([samples.name(i) for i in range(len(samples))], progress)
+    differ = (now != kept).any(dim=1) & (now[:, 0] >= 0) & (kept[:, 0] >= 0)
+    return [samples.name(int(i)) for i in differ.nonzero().flatten()]

@@ -12,6 +12,7 @@ statistics estimated from a seeded sample of the training images.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class Listing:
     notes: list[str] = field(default_factory=list)
     test_from: str = ""
     kept: str = ""  # the run folder's index it was read back from; "" where listed now
+    # An image folder's files: each split's size and modification time of each (samples.stamps),
+    # as listed; none for shards, or an index that kept none (version 1).
+    stamps: dict[str, torch.Tensor] = field(default_factory=dict)
+    changed: str = ""  # the images of a list read back that changed in place since, in words; "" for none
 
     def images(self) -> int:
         return sum(len(s) for s in self.splits.values())
@@ -48,7 +53,7 @@ class Listing:
     def record(self) -> dict:
         """What the run folder keeps (cnnctl.data.samples.index_bytes)."""
         return {"name": self.name, "root": self.root, "classes": self.classes, "splits": self.splits,
-                "notes": self.notes, "test_from": self.test_from}  # fmt: skip
+                "notes": self.notes, "test_from": self.test_from, "stamps": self.stamps}  # fmt: skip
 
 
 def is_streamable(spec: str) -> bool:
@@ -75,10 +80,16 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
     if kept is not None and kept.is_file():
         record = load_index(kept)
         if record is not None and record.get("root") == root:
-            notes = [*record["notes"], f"the list of images read back from {kept} (images added to the folder "
-                                       "since are not used)"]  # fmt: skip
-            return Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
-                           str(kept))  # fmt: skip
+            # In place of the first note, which said what was listed (or indexed) when the run began:
+            # nothing is listed now.
+            notes = [f"the list of images read back from {kept} (images added to the folder since are not used)",
+                     *record["notes"][1:]]  # fmt: skip
+            found = Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
+                            str(kept), record.get("stamps") or {})  # fmt: skip
+            found.changed = _changed(found, progress)
+            if found.changed:
+                found.notes.append(f"{found.changed}; each read as it is now")
+            return found
     if is_shards(spec):
         from .shards import shard_splits
 
@@ -94,6 +105,25 @@ def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
         result = folder_samples(Path(spec).expanduser(), progress)
         result.root = root
     return result
+
+
+def _changed(found: Listing, progress=None) -> str:
+    """The images of the list `found` read back whose size or modification time is not the one
+    listed (samples.changed_since), in words with the first named: `2 images changed since the
+    run listed them (another size or modification time): cat/1.png, ...`; "" for none."""
+    from ..words import first, plural
+    from .samples import changed_since
+
+    # Nothing is listed: the progress line says what is done instead (cnnctl.render.progress.ListingLine).
+    told = (lambda count, what: progress(count, what, "checking the run's list of images")) if progress else None
+    changed = [name for split, kept in found.stamps.items() for name in changed_since(found.splits[split], kept,
+                                                                                      told)]  # fmt: skip
+    if not changed:
+        return ""
+    them = "them" if len(changed) > 1 else "it"
+    names = [os.path.relpath(name, found.root) for name in changed[:2]]
+    return (f"{plural(len(changed), 'image')} changed since the run listed {them} (another size or modification "
+            f"time): {first(names, 1)}")  # fmt: skip
 
 
 def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> tuple[bool, str]:
@@ -141,7 +171,7 @@ def streamed_splits(
     return DataSplits(
         found.name, train, val, list(found.classes), stats.mean, stats.std, notes, val_from=val_from,
         test=test_split if test else None, test_from=found.test_from if test_split is not None else "",
-        stats_from=stats.origin, streamed=True, listing=found.record(),
+        stats_from=stats.origin, streamed=True, listing=found.record(), changed=found.changed,
     )  # fmt: skip
 
 

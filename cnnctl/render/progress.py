@@ -11,6 +11,7 @@ import time
 
 from ..terminal import color_system, stderr_console
 from ..words import exact, loss, plural
+from .table import clean
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
@@ -64,8 +65,10 @@ class TrainDisplay:
         self.header = False
 
     def line(self, text: str) -> None:
+        """`text` as written: never read as markup (a network named `[bold]`), its control
+        characters escaped (an ESC in a network's or a folder's name cannot drive the terminal)."""
         try:
-            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            self.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
         except BrokenPipeError:  # a rich without Console.on_broken_pipe
             _reader_gone(self.console)
 
@@ -204,16 +207,17 @@ def silent_console():
 
 
 class ListingLine:
-    """A line on stderr while a large image folder is listed (only on a terminal)."""
+    """A line on stderr while a large image folder is listed, or a run's list of it read back
+    and checked (`doing`), only on a terminal."""
 
     def __init__(self) -> None:
         self.out, self.shown, self.said = sys.stderr, time.perf_counter(), False
 
-    def __call__(self, count: int, what: str = "images listed") -> None:
+    def __call__(self, count: int, what: str = "images listed", doing: str = "listing the data") -> None:
         now_ = time.perf_counter()
         if now_ - self.shown >= 0.5 and self.out.isatty():
             self.shown, self.said = now_, True
-            self.out.write(f"\rlisting the data: {count:,} {what}")
+            self.out.write(f"\r\x1b[K{doing}: {count:,} {what}")
             self.out.flush()
 
     def done(self) -> None:

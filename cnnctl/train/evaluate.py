@@ -393,6 +393,8 @@ def evaluate(
     left_out = skipped.epoch_bad if skipped is not None else 0
     if left_out:
         measured_on += f"; {plural(left_out, 'unreadable image')} left out"
+    if data.changed:  # the run's own images, changed in place since it listed them
+        measured_on += f"; {data.changed}"
     return Evaluation(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,

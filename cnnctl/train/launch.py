@@ -233,15 +233,17 @@ def launch_training(
         refuse_existing_run(run_dir)
     try:
         with holding as claim:
-            found = _listed(graph, config, resume)
-            if found is None:  # one download, before the workers start, not N at once into the same folder
+            streamable = _streamable(graph, config)
+            if not streamable:  # one download, before the workers start, not N at once into the same folder
                 load_data(
                     config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split,
                     seed=config.seed, masks=dense_shape(graph),
                 )  # fmt: skip
+            # A new run's list of images is made here, once; a resumed run's workers read theirs back.
+            found = _listed(graph, config) if streamable and resume is None else None
             if claim is not None:  # the data is there: the workers write in the folder from here on
                 claim.begin()
-            if found is not None and resume is None:
+            if found is not None:
                 from ..data.samples import index_bytes
                 from ..data.streamed import INDEX
 
@@ -263,17 +265,22 @@ def _how_to_go_on(run_dir: Path, arch: str | None, options: LaunchOptions) -> st
     return f"no checkpoint was saved yet: start it again with the same command (--out {run_dir})"
 
 
-def _listed(graph, config, resume: str | None):
-    """An image folder's or shards' list of images, made once here for every worker, and the
-    choice between streaming and memory made for all of them (each deciding by its own free
-    memory could differ); None for other data."""
-    from ..data.streamed import choose, is_streamable, listing
+def _streamable(graph, config) -> bool:
+    """Whether the run's data is an image folder or shards (listed, then streamed or held)."""
+    from ..data.streamed import is_streamable
     from ..graph.outputs import dense_shape
 
-    if dense_shape(graph) is not None or not is_streamable(str(config.data)):
-        return None
+    return dense_shape(graph) is None and is_streamable(str(config.data))
+
+
+def _listed(graph, config):
+    """A new run's image folder or shards, listed once here for every worker, and the choice
+    between streaming and memory made for all of them (each deciding by its own free memory
+    could differ)."""
+    from ..data.streamed import choose, listing
+
     found = listing(str(config.data))
-    if config.stream is None and resume is None:
+    if config.stream is None:
         config.stream, _ = choose(found, graph.input_shape, None)
     return found
 

@@ -88,6 +88,7 @@ def make_sources(data, config: TrainConfig, graph: Graph, device: torch.device, 
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)
     loaders = plural(workers, "loader process", "loader processes")
     where = ", decoded on the GPU" if gpu is not None else ""
-    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where})",
-             f"validation images: {val_recipe.said(shape)}"]  # fmt: skip
+    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where})"]
+    if data.val_from:  # none held out (--val-split 0): the `no validation` note says so, and no recipe is used
+        notes.append(f"validation images: {val_recipe.said(shape)}")
     return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes, decoding.said)
