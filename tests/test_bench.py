@@ -15,7 +15,7 @@ from helpers import named_layers  # noqa: E402
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
-from cnnctl.render.views import bench_json, bench_table  # noqa: E402
+from cnnctl.render.views.bench import bench_json, bench_table  # noqa: E402
 from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 from cnnctl.words import plural  # noqa: E402

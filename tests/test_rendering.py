@@ -15,15 +15,12 @@ import cnnctl
 from cnnctl.analysis import summarize
 from cnnctl.cli.common import Format, print_json, show_result
 from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
-from cnnctl.render.views import (
-    bench_json,
-    catalog_table,
-    evaluation_json,
-    evaluation_tables,
-    flops_table,
-    summary_table,
-    validate_table,
-)
+from cnnctl.render.views.bench import bench_json
+from cnnctl.render.views.catalog import catalog_table
+from cnnctl.render.views.evaluation import evaluation_json, evaluation_tables
+from cnnctl.render.views.flops import flops_table
+from cnnctl.render.views.summary import summary_table
+from cnnctl.render.views.validate import validate_table
 from cnnctl.words import json_safe
 
 
@@ -289,7 +286,7 @@ def test_a_table_that_fits_keeps_its_natural_width():
 
 
 def test_the_confusion_matrix_names_its_columns_or_numbers_them_where_names_would_collide():
-    from cnnctl.render.views import evaluation_tables
+    from cnnctl.render.views.evaluation import evaluation_tables
 
     short = SimpleNamespace(loss=0.1, accuracy=0.5, examples=4, classes=["background", "shape"], per_class=[0.5, 0.5],
                             confusion=[[1, 1], [1, 1]], checkpoint="c", split="s")  # fmt: skip

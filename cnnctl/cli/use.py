@@ -195,7 +195,7 @@ def evaluate_cmd(
     (the run held nothing of it out); or on --split test, train or all.
     """
     graph = common.load_network(arch, input)
-    from ..render.views import evaluation_json, evaluation_tables
+    from ..render.views.evaluation import evaluation_json, evaluation_tables
     from ..train.evaluate import evaluate
 
     result = evaluate(
@@ -258,7 +258,7 @@ def predict_cmd(
     as when none could be read).
     """
     graph = common.load_network(arch, input)
-    from ..render.views import prediction_json, prediction_table
+    from ..render.views.prediction import prediction_json, prediction_table
     from ..train.device import resolve_device
     from ..train.evaluate import predict, weighted_model
 
@@ -309,7 +309,7 @@ def weights_cmd(
         )
     source = source if source is not None else weights
     graph = common.load_network(arch, input)
-    from ..render.views import weights_json, weights_table
+    from ..render.views.weights import weights_json, weights_table
     from ..train.evaluate import placed_weights
 
     _, placement, _, said = placed_weights(graph, source, command="weights")
@@ -380,7 +380,7 @@ def bench_cmd(
     (synthetic data, the same batch), the slower of loader and step is named the bottleneck.
     """
     graph = common.load_network(arch, input)
-    from ..render.views import bench_data_table, bench_json, bench_table
+    from ..render.views.bench import bench_data_table, bench_json, bench_table
     from ..train.bench import bench
 
     config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,

@@ -10,7 +10,7 @@ from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, Train
 from ..shapes import format_shape
 from ..words import duration, exact, size
 from .table import Column, Table, num
-from .views import field_text
+from .views.summary import field_text
 
 DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
 KEPT_MODEL = (

@@ -69,6 +69,11 @@ def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
     return Column(name, fmt, right=True)
 
 
+def maybe(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`fmt` for a cell that may be None (not measured, not known), shown as `-`."""
+    return lambda v: "-" if v is None else fmt(v)
+
+
 class Table:
     """Title, columns, rows of raw values, and lines printed under the table (not in CSV)."""
 

@@ -757,7 +757,7 @@ class _Run:
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placement is not None:  # what --weights put where: the network's tensor, the source's, the shape
-            from ..render.views import placement_rows
+            from ..render.views.weights import placement_rows
 
             rows = [["tensor", "from", "shape"], *placement_rows(self.placement)]
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
@@ -1049,6 +1049,6 @@ def resumed_config(resume: str, overrides: dict[str, Any], state: dict | None = 
 
 
 def _architecture(graph: Graph) -> dict:
-    from ..render.views import summary_json
+    from ..render.views.summary import summary_json
 
     return summary_json(summarize(graph))
