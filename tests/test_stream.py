@@ -237,7 +237,7 @@ def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_p
 def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(tmp_path, capsys, monkeypatch):
     import json
 
-    import cnnctl.train.evaluate as evaluate
+    import cnnctl.train.predict as predict
 
     folder = coded_folder(tmp_path / "imgs", n=45)
     net = tmp_path / "tiny.yaml"
@@ -249,7 +249,7 @@ def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(
     capsys.readouterr()
 
     def predicted(many: int) -> list:
-        monkeypatch.setattr(evaluate, "MANY_IMAGES", many)
+        monkeypatch.setattr(predict, "MANY_IMAGES", many)
         run_cli(["predict", str(run), str(folder / "class1"), "--format", "json"])
         return json.loads(capsys.readouterr().out)["predictions"]
 
@@ -568,7 +568,7 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
     import json
 
     from cnnctl.exchange.export import model_for
-    from cnnctl.train.evaluate import trained_for_export, weighted_model
+    from cnnctl.train.weighted import trained_for_export, weighted_model
 
     folder, run = photo_run
     graph = cnnctl.load_text(NET)

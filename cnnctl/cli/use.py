@@ -135,7 +135,7 @@ def export_cmd(
     refuse_target(graph, fmt, output, checkpoint is not None or weights is not None, reads)  # before loading them
     trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
     if checkpoint is not None or weights is not None:
-        from ..train.evaluate import trained_for_export
+        from ..train.weighted import trained_for_export
 
         trained = trained_for_export(graph, checkpoint, weights, mean, std)
     done = export(graph, fmt, output, trained, with_preprocessing, reads)
@@ -260,7 +260,8 @@ def predict_cmd(
     graph = common.load_network(arch, input)
     from ..render.views.prediction import prediction_json, prediction_table
     from ..train.device import resolve_device
-    from ..train.evaluate import predict, weighted_model
+    from ..train.predict import predict
+    from ..train.weighted import weighted_model
 
     loaded = weighted_model(
         graph, resolve_device(device or "auto"), _checkpoint(checkpoint, weights, arch, "predict"), weights, mean,
@@ -310,7 +311,7 @@ def weights_cmd(
     source = source if source is not None else weights
     graph = common.load_network(arch, input)
     from ..render.views.weights import weights_json, weights_table
-    from ..train.evaluate import placed_weights
+    from ..train.weighted import placed_weights
 
     _, placement, _, said = placed_weights(graph, source, command="weights")
     show_result(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])

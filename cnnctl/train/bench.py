@@ -143,7 +143,7 @@ def _bench(
     model = to_torch(graph, logits=True)
     stats = None  # with --data: computed over its training images, as train does
     if weights is not None:  # before the data: weights that do not fit are told at once
-        from .evaluate import weighted_model
+        from .weighted import weighted_model
 
         placed = weighted_model(graph, torch.device("cpu"), weights=weights, command="bench", normalised=False)
         model, stats = placed.model, placed.stats

@@ -11,7 +11,7 @@ def _read_as(r) -> str:
 
 
 def prediction_table(results, weights: str = "") -> Table:
-    """`results`: cnnctl.train.evaluate.Prediction. A row per class shown; an image that could
+    """`results`: cnnctl.train.predict.Prediction. A row per class shown; an image that could
     not be read gets one row saying `not read` (why is its error on stderr, and in CSV's `error`
     column: the class column stays as wide as the classes' names). Under the table, how each
     image was read and adapted, and any warning with its hint; CSV carries them in columns of
