@@ -10,7 +10,11 @@ def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
     CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
-    confusion matrix's rows), rather than two tables with different headers in one stream.
+    confusion matrix's rows), rather than two tables with different headers in one stream; and
+    after the classes an `overall` row, what the text says in the title: every image (pixel), the
+    accuracy over them (dense: and the mean IoU), how many were predicted as each class, the
+    loss, the split (val, test, train or all), the data in words and the weights, in columns of
+    their own that the class rows leave empty.
     """
     dense = getattr(e, "iou", None) is not None  # dense prediction: counts are pixels, and each class has its IoU
     if dense:
@@ -29,11 +33,13 @@ def evaluation_tables(e) -> list[Table]:
             num("accuracy", accuracy),  # "-": a class with no examples
             *([num("IoU", accuracy)] if dense else []),
             *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
+            *(Column(name, csv_only=True) for name in OVERALL_COLUMNS),
         ],
         [
-            [name, sum(row), acc, *([e.iou[k]] if dense else []), *row]
+            [name, sum(row), acc, *([e.iou[k]] if dense else []), *row, *[None] * len(OVERALL_COLUMNS)]
             for k, (name, row, acc) in enumerate(zip(e.classes, e.confusion, e.per_class, strict=True))
         ],
+        csv_rows=[_overall_row(e, dense)],
     )
     # Columns by name where every name is short and distinct; else by number, the rows saying
     # which number is which class (cut names could collide: `class_0001`, `class_0002`).
@@ -48,6 +54,18 @@ def evaluation_tables(e) -> list[Table]:
         ],
     )
     return [per_class, confusion]
+
+
+OVERALL_COLUMNS = ("loss", "split", "data", "weights")  # CSV: what the whole evaluation was, on its `overall` row
+
+
+def _overall_row(e, dense: bool) -> list:
+    """The CSV's `overall` row: the per-class columns over every class (the predicted counts are
+    the confusion matrix's column sums), then OVERALL_COLUMNS, as the JSON has them."""
+    predicted = [sum(column) for column in zip(*e.confusion, strict=True)]
+    total = sum(predicted)
+    return ["overall", total, e.accuracy, *([e.mean_iou] if dense else []), *predicted,
+            e.loss, getattr(e, "split_name", "val"), e.split, e.checkpoint]  # fmt: skip
 
 
 def evaluation_json(e) -> dict:
