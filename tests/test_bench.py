@@ -14,9 +14,10 @@ from helpers import named_layers  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.analysis.timings import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
-from cnnctl.render.views import bench_json, bench_table  # noqa: E402
-from cnnctl.train.bench import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing, bench  # noqa: E402
+from cnnctl.render.views.bench import bench_json, bench_table  # noqa: E402
+from cnnctl.train.bench import bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 from cnnctl.words import plural  # noqa: E402
 
@@ -367,7 +368,7 @@ def test_a_slow_step_is_named_the_bottleneck():
 
 
 def test_the_bottleneck_line_says_what_would_help():
-    from cnnctl.train.bench import bottleneck_said
+    from cnnctl.analysis.timings import bottleneck_said
 
     assert bottleneck_said(410, 2300, True, 1, 2) == (
         "the loader: 410 img/s against the step's 2,300; more --workers (now 1; the machine has 2 usable cores) or "

@@ -218,7 +218,7 @@ def test_json_names_a_bundled_networks_file_for_scripts(command):
 
 def test_a_problems_json_names_a_bundled_file_as_other_json_does():
     from cnnctl.errors import Loc, Problem
-    from cnnctl.render.views import problem_json
+    from cnnctl.render.views.problems import problem_json
 
     said = problem_json(Problem("a note", Loc("bundled: lenet5.yaml", 3, 5), "fc3", None), "warning")
     assert (said["file"], said["bundled"], said["line"], said["column"]) == ("lenet5.yaml", True, 3, 5)

@@ -298,17 +298,17 @@ def test_a_data_folder_with_a_loop_given_as_the_network_is_told_as_data(tmp_path
 PREDICT_KILLER = """
 import os, signal, sys
 import torch
-from cnnctl.train import evaluate
+from cnnctl.train import predict
 
-evaluate.MANY_IMAGES = 4  # loader processes read the images
-read = evaluate._ImageFiles.__getitem__
+predict.MANY_IMAGES = 4  # loader processes read the images
+read = predict._ImageFiles.__getitem__
 
 def dies_at_the_tenth(self, i):
     if i == 10 and torch.utils.data.get_worker_info() is not None:
         os.kill(os.getpid(), signal.SIGKILL)
     return read(self, i)
 
-evaluate._ImageFiles.__getitem__ = dies_at_the_tenth
+predict._ImageFiles.__getitem__ = dies_at_the_tenth
 from cnnctl.cli import main
 main(sys.argv[1:])
 """

@@ -16,7 +16,7 @@ from cnnctl.analysis.summary import summarize
 from cnnctl.api import load, load_text
 from cnnctl.catalog import bundled
 from cnnctl.graph import INPUT
-from cnnctl.render.views import summary_table
+from cnnctl.render.views.summary import summary_table
 
 # The course's Inception example: 28x28x192 -> 5x5 conv to 32 channels, directly or through a
 # 1x1 bottleneck of 16: (28*28*32)*(5*5*192) and (28*28*16)*(1*1*192) + (28*28*32)*(5*5*16).

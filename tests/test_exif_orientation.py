@@ -119,7 +119,7 @@ def test_a_folder_reads_sideways_photos_upright_held_or_streamed(tmp_path, strea
 
 
 def test_predict_reads_a_sideways_photo_as_shown_and_says_so(tmp_path):
-    from cnnctl.train.evaluate import image_as_read
+    from cnnctl.train.predict import image_as_read
 
     path = with_orientation(noise(60, 30), tmp_path / "exif6.jpg", 6)  # stored 60 wide, shown 60 tall
     native, seen = image_as_read(str(path), 60, 30, 3)
@@ -135,7 +135,7 @@ def test_the_exported_pytorch_files_adapt_reads_a_sideways_photo_as_predict_does
     from cnnctl.api import load_text
     from cnnctl.exchange.preprocessing import Preprocessing
     from cnnctl.exchange.pytorch_source import pytorch_source
-    from cnnctl.train.evaluate import adapt_image
+    from cnnctl.train.predict import adapt_image
 
     graph = load_text("name: n\ninput: 16x16x3\nlayers:\n  - pool avg global\n  - fc 2\n")
     expects = Preprocessing((3, 16, 16), (0.5,) * 3, (0.25,) * 3, adaptation="as cnnctl", centre=centre)

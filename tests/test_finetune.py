@@ -584,3 +584,20 @@ def test_evaluate_and_predict_say_weights_that_fit_were_trained_at_another_input
         code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "pooled.yaml"), "--weights", str(source),
                                   *rest, "--device", "cpu")  # fmt: skip
         assert code == 0 and "trained at input" not in out + err, out  # at its own input: nothing to say
+
+
+def test_whether_a_head_is_made_for_the_data_is_decided_as_data():
+    # finetune.head_for_data: (path, width as written) or None; the loop only says it. resnet18's
+    # `fc` scores ImageNet's 1,000 classes (torchvision's resnet18.fc: Linear(512, 1000)).
+    import cnnctl
+    from cnnctl.train.finetune import head_for_data
+
+    g = cnnctl.load("resnet18")
+    rebuildable, text = (lambda: True), (lambda: False)
+    assert head_for_data(g, 3, None, False, False, rebuildable) == ("fc", 1000)  # from scratch, fewer classes
+    assert head_for_data(g, 1000, None, False, False, rebuildable) is None  # already the data's
+    assert head_for_data(g, 2000, None, False, False, rebuildable) is None  # more: check_classes' error
+    assert head_for_data(g, 2000, None, True, False, rebuildable) == ("fc", 1000)  # --weights: made for any count
+    assert head_for_data(g, 3, None, False, True, rebuildable) is None  # per-pixel: left as written
+    assert head_for_data(g, 3, None, False, False, text) is None  # given as text: cannot be built again
+    assert head_for_data(g, 3, None, True, False, text) == ("fc", 1000)  # --weights for other classes: always

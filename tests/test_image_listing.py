@@ -116,7 +116,7 @@ def test_a_mask_folder_does_not_read_a_link_out(tmp_path):
 
 
 def test_predict_lists_a_folder_as_training_does_a_link_out_named(tmp_path):
-    from cnnctl.train.evaluate import image_files
+    from cnnctl.train.predict import image_files
 
     folder = tmp_path / "pics"
     image(folder / "a.png")

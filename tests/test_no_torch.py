@@ -108,3 +108,23 @@ def test_runs_and_plot_do_not_import_torch(tmp_path):
         torch, _ = out.stdout.strip().splitlines()[-2:]
         assert torch == "[]", (args, torch)
     assert len(probes) == 2 or (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_bench_results_are_shown_without_torch():
+    # bench's records (cnnctl.analysis.timings) are plain data: the table and JSON of a result,
+    # --data's too, are made without torch (render/ never imports train/)
+    code = """
+import json, sys
+from cnnctl.analysis.timings import BenchResult, DataTiming, Pass, Timing
+from cnnctl.render.table import plain
+from cnnctl.render.views.bench import bench_data_table, bench_json, bench_table
+step = Timing("cnnctl", "train", 8, [0.01, 0.02, 0.01, 0.02], 10**9, repeats=2)
+data = DataTiming("shapes", False, 0, 2, 8, 1, Pass(4, 32, 0.08), step, Pass(4, 32, 0.16))
+result = BenchResult("cpu", [step], None, [], data=data)
+print(plain(bench_table(result)), plain(bench_data_table(data)), json.dumps(bench_json(result)), file=sys.stderr)
+print(bench_json(result)["data"]["images_per_second"]["loader"])
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    loader, torch = out.stdout.strip().splitlines()[-2:]
+    assert float(loader) == 32 / 0.08 and torch == "[]", (loader, torch)

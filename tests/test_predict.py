@@ -13,8 +13,8 @@ Image = pytest.importorskip("PIL.Image")
 import cnnctl  # noqa: E402
 from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
-from cnnctl.train.evaluate import adapt_image  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
+from cnnctl.train.predict import adapt_image  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
 
 NET = "input: 16x16x1\nlayers: [conv f=3 p=same n=4 act=relu, pool max f=2, fc 10 act=softmax]\n"

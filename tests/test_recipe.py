@@ -278,7 +278,7 @@ def test_predict_pads_a_digit_as_training_padded_mnist(tmp_path):
     training, not stretched."""
     from PIL import Image
 
-    from cnnctl.train.evaluate import adapt_image
+    from cnnctl.train.predict import adapt_image
 
     digit = torch.randint(0, 256, (28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     Image.frombytes("L", (28, 28), bytes(digit.flatten().tolist())).save(tmp_path / "d.png")

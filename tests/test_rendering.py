@@ -15,15 +15,12 @@ import cnnctl
 from cnnctl.analysis import summarize
 from cnnctl.cli.common import Format, print_json, show_result
 from cnnctl.render.table import Column, Table, cells, markdown, markdown_text, num, plain, rich, shown, to_csv
-from cnnctl.render.views import (
-    bench_json,
-    catalog_table,
-    evaluation_json,
-    evaluation_tables,
-    flops_table,
-    summary_table,
-    validate_table,
-)
+from cnnctl.render.views.bench import bench_json
+from cnnctl.render.views.catalog import catalog_table
+from cnnctl.render.views.evaluation import evaluation_json, evaluation_tables
+from cnnctl.render.views.flops import flops_table
+from cnnctl.render.views.summary import summary_table
+from cnnctl.render.views.validate import validate_table
 from cnnctl.words import json_safe
 
 
@@ -242,12 +239,31 @@ def test_memory_per_layer_csv_is_the_per_layer_table_and_top_sums_the_rest(monke
 def test_evaluate_csv_is_one_table(capsys):
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    split = "the validation split of shapes (10% held out, seed 0)"
     assert rows == [
-        ["class", "examples", "accuracy", "predicted cat|dog", "predicted *star*", "predicted empty"],
-        ["cat|dog", "34", str(33 / 34), "33", "1", "0"],
-        ["*star*", "2", "0.5", "1", "1", "0"],
-        ["empty", "0", "", "0", "0", "0"],
-    ]
+        ["class", "examples", "accuracy", "predicted cat|dog", "predicted *star*", "predicted empty", "loss", "split",
+         "data", "weights"],
+        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", ""],
+        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", ""],
+        ["empty", "0", "", "0", "0", "0", "", "", "", ""],
+        # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums
+        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", split, "runs/x/best.pt"],
+    ]  # fmt: skip
+
+
+def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(capsys):
+    # per class, IoU = TP / (TP + FP + FN): background 6 / (6 + 1 + 2) = 2/3, shape 3 / (3 + 2 + 1) = 1/2
+    e = SimpleNamespace(loss=0.5, accuracy=9 / 12, examples=2, classes=["background", "shape"],
+                        per_class=[6 / 8, 3 / 4], confusion=[[6, 2], [1, 3]], checkpoint="runs/seg/best.pt",
+                        split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12,
+                        mean_iou=(2 / 3 + 1 / 2) / 2)  # fmt: skip
+    show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:4] == ["class", "pixels", "accuracy", "IoU"]
+    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "all of masks",
+                        "runs/seg/best.pt"]  # fmt: skip
+    text = plain(evaluation_tables(e)[0])
+    assert "overall" not in text  # the text says it in its title
 
 
 def test_csv_only_columns_stay_out_of_text_tables():
@@ -289,7 +305,7 @@ def test_a_table_that_fits_keeps_its_natural_width():
 
 
 def test_the_confusion_matrix_names_its_columns_or_numbers_them_where_names_would_collide():
-    from cnnctl.render.views import evaluation_tables
+    from cnnctl.render.views.evaluation import evaluation_tables
 
     short = SimpleNamespace(loss=0.1, accuracy=0.5, examples=4, classes=["background", "shape"], per_class=[0.5, 0.5],
                             confusion=[[1, 1], [1, 1]], checkpoint="c", split="s")  # fmt: skip

@@ -12,7 +12,9 @@ import pytest
 import cnnctl
 from cnnctl.analysis.summary import heaviest, summarize
 from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
-from cnnctl.render.views import catalog_table, flops_json, flops_table, summary_json, summary_table
+from cnnctl.render.views.catalog import catalog_table
+from cnnctl.render.views.flops import flops_json, flops_table
+from cnnctl.render.views.summary import summary_json, summary_table
 from cnnctl.words import both, exact, loss, percent, plural, share, short, size
 
 # Published references (see tests/test_architectures.py): torchvision's ResNet-50, LeCun's LeNet-5.

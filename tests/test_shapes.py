@@ -217,7 +217,7 @@ def test_a_scalar_is_worded_alike_in_the_placement_table_and_the_weights_message
     # The placement table said "scalar", the weights' messages "a scalar": one wording now.
     from cnnctl.errors import CnnctlError
     from cnnctl.exchange.weights import Placed, Placement, by_structure
-    from cnnctl.render.views import placement_rows
+    from cnnctl.render.views.weights import placement_rows
 
     rows = placement_rows(Placement(placed=(Placed("bn.scale", "s", (), left_out=()),), by_name=False))
     assert rows == [["bn.scale", "(made anew; s of a scalar left out)", "a scalar"]]

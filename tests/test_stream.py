@@ -237,10 +237,37 @@ def test_evaluate_streams_a_streamed_run_and_scores_as_its_last_validation(tmp_p
     assert json.loads(capsys.readouterr().out)["examples"] == 60
 
 
+def test_evaluate_csv_ends_in_an_overall_row_with_what_the_json_says(tmp_path, capsys):
+    # The per-class CSV once lacked the overall accuracy and loss, the split and the weights: its
+    # `overall` row has them as the JSON does, and the matrix's column sums as its predicted counts.
+    import csv
+    import io
+    import json
+
+    folder = coded_folder(tmp_path / "imgs", n=30)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(folder), "--epochs", "1", "--batch-size", "8", "--out", str(run), "--device", "cpu"]
+    assert run_cli(["train", str(net), *args]) == 0
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--split", "all", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert run_cli(["evaluate", str(run), "--split", "all", "--format", "csv"]) == 0
+    *classes, overall = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert [r["class"] for r in classes] == report["classes"] and overall["class"] == "overall"
+    assert all(r["loss"] == r["split"] == r["data"] == r["weights"] == "" for r in classes)
+    assert int(overall["examples"]) == report["examples"] == 30 == sum(int(r["examples"]) for r in classes)
+    assert float(overall["accuracy"]) == report["accuracy"] and float(overall["loss"]) == report["loss"]
+    assert (overall["split"], overall["data"], overall["weights"]) == ("all", report["data"], report["checkpoint"])
+    for k, name in enumerate(report["classes"]):
+        assert int(overall[f"predicted {name}"]) == sum(row[k] for row in report["confusion"])
+
+
 def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(tmp_path, capsys, monkeypatch):
     import json
 
-    import cnnctl.train.evaluate as evaluate
+    import cnnctl.train.predict as predict
 
     folder = coded_folder(tmp_path / "imgs", n=45)
     net = tmp_path / "tiny.yaml"
@@ -252,7 +279,7 @@ def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(
     capsys.readouterr()
 
     def predicted(many: int) -> list:
-        monkeypatch.setattr(evaluate, "MANY_IMAGES", many)
+        monkeypatch.setattr(predict, "MANY_IMAGES", many)
         run_cli(["predict", str(run), str(folder / "class1"), "--format", "json"])
         return json.loads(capsys.readouterr().out)["predictions"]
 
@@ -571,7 +598,7 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
     import json
 
     from cnnctl.exchange.export import model_for
-    from cnnctl.train.evaluate import trained_for_export, weighted_model
+    from cnnctl.train.weighted import trained_for_export, weighted_model
 
     folder, run = photo_run
     graph = cnnctl.load_text(NET)

@@ -229,7 +229,7 @@ def test_lenet5_step_leaves_its_softmax_to_the_loss():
     assert (fc.backward_mults, fc.backward_flops) == (2 * 840, 2 * 2 * 840 + 10)
     assert cost.forward_flops == 852_400 - 30
     from cnnctl.analysis.summary import summarize
-    from cnnctl.render.views import flops_json
+    from cnnctl.render.views.flops import flops_json
 
     training = flops_json(summarize(graph), False, cost)["training"]
     assert training["forward_flops"] + training["backward_flops"] == training["step_flops"] == cost.step_flops

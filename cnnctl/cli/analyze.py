@@ -94,7 +94,7 @@ def flops_cmd(
     from ..analysis import summarize
     from ..analysis.summary import last_in
     from ..analysis.training import training_cost
-    from ..render.views import flops_json, flops_table
+    from ..render.views.flops import flops_json, flops_table
     from ..train.step_defaults import training_step
 
     graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step

@@ -24,7 +24,8 @@ def validate_cmd(
 
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
-    from ..render.views import problem_json, validate_lines, validate_table, validate_total
+    from ..render.views.problems import problem_json
+    from ..render.views.validate import validate_lines, validate_table, validate_total
 
     results = []
     for arch in files:
@@ -105,7 +106,7 @@ def _member_problems(arch: str, input: str | None, told: list) -> list:
 def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
     """The bundled architectures: input, params, mults; each family's members."""
     from ..catalog import bundled, families
-    from ..render.views import catalog_table
+    from ..render.views.catalog import catalog_table
 
     members, files = families(), bundled()
     entries = []

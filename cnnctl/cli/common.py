@@ -54,7 +54,7 @@ def errors_json(problems, argv: list[str]) -> None:
     it (file, line, column, message, hint, text); the message on stderr stays as it is."""
     if _written or not asked_json(argv):
         return
-    from ..render.views import problem_json
+    from ..render.views.problems import problem_json
 
     print_json({"errors": [problem_json(p) for p in problems]})
 

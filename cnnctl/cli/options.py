@@ -257,7 +257,7 @@ def profile_names() -> tuple[str, ...]:
 @_typed
 def columns(text: str) -> tuple[str, ...]:
     """summarize's columns, comma-separated."""
-    from ..render.views import COLUMN_SYNONYMS, SUMMARY_COLUMNS
+    from ..render.views.summary import COLUMN_SYNONYMS, SUMMARY_COLUMNS
 
     names = tuple(part.strip() for part in text.split(","))
     unknown = [name for name in names if name not in SUMMARY_COLUMNS]

@@ -4,7 +4,7 @@ needs (not the roofline's devices, not the other commands' options). No torch.""
 from typing import Annotated, Optional
 
 from ..limits import MAX_INT
-from ..render.views import (  # what summarize shows: imported by it in any case
+from ..render.views.summary import (  # what summarize shows: imported by it in any case
     DEFAULT_COLUMNS,
     SHAPE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -46,7 +46,7 @@ def summarize_cmd(
     every format.
     """
     from ..analysis import summarize
-    from ..render.views import summary_json, summary_table
+    from ..render.views.summary import summary_json, summary_table
 
     graph = common.load_network(arch, input)
     if freeze is None:  # a run folder: what it trained, as it trained it

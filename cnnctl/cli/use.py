@@ -135,7 +135,7 @@ def export_cmd(
     refuse_target(graph, fmt, output, checkpoint is not None or weights is not None, reads)  # before loading them
     trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
     if checkpoint is not None or weights is not None:
-        from ..train.evaluate import trained_for_export
+        from ..train.weighted import trained_for_export
 
         trained = trained_for_export(graph, checkpoint, weights, mean, std)
     done = export(graph, fmt, output, trained, with_preprocessing, reads)
@@ -195,7 +195,7 @@ def evaluate_cmd(
     (the run held nothing of it out); or on --split test, train or all.
     """
     graph = common.load_network(arch, input)
-    from ..render.views import evaluation_json, evaluation_tables
+    from ..render.views.evaluation import evaluation_json, evaluation_tables
     from ..train.evaluate import evaluate
 
     result = evaluate(
@@ -258,9 +258,10 @@ def predict_cmd(
     as when none could be read).
     """
     graph = common.load_network(arch, input)
-    from ..render.views import prediction_json, prediction_table
+    from ..render.views.prediction import prediction_json, prediction_table
     from ..train.device import resolve_device
-    from ..train.evaluate import predict, weighted_model
+    from ..train.predict import predict
+    from ..train.weighted import weighted_model
 
     loaded = weighted_model(
         graph, resolve_device(device or "auto"), _checkpoint(checkpoint, weights, arch, "predict"), weights, mean,
@@ -309,8 +310,8 @@ def weights_cmd(
         )
     source = source if source is not None else weights
     graph = common.load_network(arch, input)
-    from ..render.views import weights_json, weights_table
-    from ..train.evaluate import placed_weights
+    from ..render.views.weights import weights_json, weights_table
+    from ..train.weighted import placed_weights
 
     _, placement, _, said = placed_weights(graph, source, command="weights")
     show_result(format, lambda: weights_json(placement, said), lambda: [weights_table(placement, said, graph.title)])
@@ -380,7 +381,7 @@ def bench_cmd(
     (synthetic data, the same batch), the slower of loader and step is named the bottleneck.
     """
     graph = common.load_network(arch, input)
-    from ..render.views import bench_data_table, bench_json, bench_table
+    from ..render.views.bench import bench_data_table, bench_json, bench_table
     from ..train.bench import bench
 
     config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,

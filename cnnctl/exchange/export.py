@@ -99,7 +99,7 @@ def format_for(out: str, asked: str | None, json_report: bool = False) -> str:
 @record
 class Trained:
     """A network with trained weights, as export takes it: gathered by the layer that reads
-    runs and weights files (cnnctl.train.evaluate.trained_for_export, for --checkpoint and
+    runs and weights files (cnnctl.train.weighted.trained_for_export, for --checkpoint and
     --weights), so that export itself only writes files."""
 
     model: torch.nn.Module  # the graph compiled, its weights in it, in eval mode, on the CPU
@@ -293,7 +293,7 @@ def export(
     reads: Iterable[str | None] = (),
 ) -> Exported:
     """`graph` written to `out` as `fmt`, with the `trained` weights (--checkpoint, --weights:
-    cnnctl.train.evaluate.trained_for_export) or, without, freshly initialised ones.
+    cnnctl.train.weighted.trained_for_export) or, without, freshly initialised ones.
     `preprocessing` (--with-preprocessing, ONNX and TorchScript): the network takes uint8
     NHWC pixels and normalises them itself (WithPreprocessing). `reads`: the files the command
     reads (the network file, a checkpoint, weights), which `out` must not be (refuse_target)."""

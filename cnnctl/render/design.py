@@ -11,7 +11,7 @@ from ..catalog import file_json
 from ..shapes import format_shape
 from ..words import duration, exact, size
 from .table import Column, Table, num
-from .views import field_text
+from .views.summary import field_text
 
 DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
 KEPT_MODEL = (

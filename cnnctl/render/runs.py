@@ -10,7 +10,7 @@ from ..errors import Problem
 from ..run_folders import RunHistory, RunInfo
 from ..words import accuracy, exact, loss, plural
 from .table import Column, Table, num
-from .views import problem_json
+from .views.problems import problem_json
 
 
 def _when(seconds: float) -> str:

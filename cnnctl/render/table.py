@@ -69,13 +69,28 @@ def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
     return Column(name, fmt, right=True)
 
 
+def maybe(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
+    """`fmt` for a cell that may be None (not measured, not known), shown as `-`."""
+    return lambda v: "-" if v is None else fmt(v)
+
+
 class Table:
-    """Title, columns, rows of raw values, and lines printed under the table (not in CSV)."""
+    """Title, columns, rows of raw values, and lines printed under the table (not in CSV); and
+    rows only CSV writes, after the others: what a text table says in its title or notes
+    (evaluate's `overall` row)."""
 
-    __slots__ = ("title", "columns", "rows", "notes")
+    __slots__ = ("title", "columns", "rows", "notes", "csv_rows")
 
-    def __init__(self, title: str, columns: list[Column], rows: list[list[Any]], notes: list[str] | None = None):
+    def __init__(
+        self,
+        title: str,
+        columns: list[Column],
+        rows: list[list[Any]],
+        notes: list[str] | None = None,
+        csv_rows: list[list[Any]] | None = None,
+    ):
         self.title, self.columns, self.rows, self.notes = title, columns, rows, notes or []
+        self.csv_rows = csv_rows or []
 
 
 def clean(text: str) -> str:
@@ -192,7 +207,7 @@ def to_csv(table: Table) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([clean(table.columns[i].key) for i in keep])
-    writer.writerows([raw(row[i]) for i in keep] for row in table.rows)
+    writer.writerows([raw(row[i]) for i in keep] for row in [*table.rows, *table.csv_rows])
     return buf.getvalue()
 
 

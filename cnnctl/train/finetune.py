@@ -7,8 +7,9 @@
   run folder's config.json keeps the head (`head`), so every command that reads the run
   builds the same network (cnnctl.run_marks.run_head). From scratch the same mechanism makes
   the head of a classifier written for more classes than the data has (a bundled network's
-  1,000) at the data's width (cnnctl.train.loop `_new_head`), at the rate of the rest; and a
-  cnnctl run given as --weights for the data's own classes (by name) keeps its head's weights.
+  1,000) at the data's width, at the rate of the rest; and a cnnctl run given as --weights for
+  the data's own classes (by name) keeps its head's weights. These decisions are made here, as
+  data (head_for_data, placed_with_head: a HeadPlacement); the training loop says them.
 - **Frozen layers.** `--freeze PATH`: the weights of every layer up to and including PATH,
   in the network's order, stop training, and its batch norms keep their statistics (they
   stay in evaluation mode); only the layers after PATH learn.
@@ -21,15 +22,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..analysis.summary import frozen_layers, layer_at
 from ..errors import CnnctlError
+from ..exchange.pretrained import is_pretrained
 from ..exchange.weights import in_layers
 from ..graph import Graph
 from ..graph.build import WIDTH_ARG
 from ..graph.nodes import Node
 from ..graph.outputs import resized_with
+from ..records import record
+from .checkpoint import run_weights
 from .config import DEFAULT_LR, TrainConfig
 
 LR_SHARE = 0.1  # a run from weights: this share of the optimizer's default rate
@@ -76,6 +82,101 @@ def new_head(graph: Graph, classes: int, path: str | None) -> tuple[str, int] | 
     node = head_layer(graph, path)
     width = node.shape[-1]
     return None if width == classes else (node.path, width)
+
+
+def head_for_data(
+    graph: Graph, classes: int, path: str | None, from_weights: bool, dense: bool, rebuildable: Callable[[], bool]
+) -> tuple[str, int] | None:
+    """(the head's path, its width as written) where a new run makes it anew for the data's
+    `classes` (new_head): from --weights trained for other classes (the line that says so comes
+    once they are placed: `placed_with_head`), or, from scratch, a classifier written for more
+    classes than the data has; None where it stays as written: fewer is check_classes' message, a
+    per-pixel network's width is left as written (`dense`), as is one that cannot be built again at
+    another width (`rebuildable()`: not a network given as text)."""
+    made = new_head(graph, classes, path)
+    if made is None:
+        return None
+    _, width = made
+    if not from_weights and (dense or width < classes or graph.output_shape != (width,) or not rebuildable()):
+        return None
+    return made
+
+
+@record
+class HeadPlacement:
+    """How --weights went into a network with a head for the data's classes (placed_with_head)."""
+
+    placement: object  # exchange.weights.Placement: where each tensor went
+    head: str | None  # the layer made anew for the data's classes (or kept at their width); None: none
+    kept: bool  # the head at the data's width with the weights' own tensors: a run on the data's classes
+    theirs: int | None  # the width of the source's tensors left out for the head made anew (their classes)
+
+
+def placed_with_head(
+    model: torch.nn.Module, graph: Graph, source: str, weights: str, head: str | None, head_path: str | None,
+    classes: list[str], refused: Callable[[], CnnctlError | None] = lambda: None,
+) -> HeadPlacement:  # fmt: skip
+    """The weights `source` (the file --weights `weights` names) placed into `model`, but those of
+    the head made anew (`head`: head_for_data's, None where the network already scores the data's
+    classes) and the auxiliary heads with it (made_anew). Where they do not fit so and no head was
+    made, they are placed with the head (`head_path`, else the last fc or conv) made anew, where
+    they fit that way (weights trained for another number of classes than this network scores,
+    whose width already is the data's); a head made anew whose weights are a cnnctl run's on the
+    data's `classes` keeps their tensors (the network file written for others). Where none fits:
+    `refused()`, the likelier cause the caller knows (another network's weights, another input),
+    else the first placement's error."""
+    from ..exchange.weights import place_weights
+
+    try:
+        placement = place_weights(model, source, made_anew(graph, head), read_run=run_weights)
+    except CnnctlError:
+        other = None if head is not None else _with_other_head(model, graph, source, head_path)
+        if other is None:
+            if (why := refused()) is not None:
+                raise why from None
+            raise
+        head, placement = other
+        return HeadPlacement(placement, head, False, source_width(placement, head))
+    if head is not None and trained_for_classes(weights, classes):
+        try:
+            whole = place_weights(model, source, read_run=run_weights)
+        except CnnctlError:
+            pass
+        else:
+            return HeadPlacement(whole, head, True, None)
+    return HeadPlacement(placement, head, False, source_width(placement, head) if head is not None else None)
+
+
+def _with_other_head(model: torch.nn.Module, graph: Graph, source: str, head_path: str | None):
+    """(the head, the Placement) of the weights placed with the head (`head_path`, else the last
+    fc or conv) made anew, where they fit so: weights trained for another number of classes than
+    this network scores (whose width already is the data's); None where they do not fit even so."""
+    from ..exchange.weights import place_weights
+
+    head = head_layer(graph, head_path)
+    try:
+        placement = place_weights(model, source, made_anew(graph, head.path), read_run=run_weights)
+    except CnnctlError:
+        placement = None
+    # A source head of this width did not fit for its inputs (trained at another input size), not its classes.
+    if placement is not None and source_width(placement, head.path) != head.shape[-1]:
+        return head.path, placement
+    return None
+
+
+def trained_for_classes(weights: str, classes: list[str]) -> bool:
+    """Whether the weights are a cnnctl run's (or checkpoint's) trained for the data's classes,
+    by name and in order; weights that name none are for other classes, as far as anyone knows."""
+    from .weights_from import recorded_state
+
+    state = None if is_pretrained(weights) else recorded_state(weights)
+    return state is not None and list(state.get("classes") or ()) == list(classes)
+
+
+def source_width(placement, head: str) -> int | None:
+    """The width of the source's tensors left out for the head made anew (its classes); None where none was."""
+    theirs = next((p.left_out for p in placement.placed if p.left_out and in_layers(p.own, head)), None)
+    return theirs[0] if theirs else None
 
 
 def made_anew(graph: Graph, head: str | None) -> tuple[str, ...]:

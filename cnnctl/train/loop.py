@@ -43,7 +43,6 @@ from .checkpoint import (
     load_weights,
     network_record,
     resume_settings,
-    run_weights,
     save_checkpoint,
 )
 from .config import TrainConfig, absolute_data_paths, checked_overrides
@@ -407,15 +406,12 @@ class _Run:
         for a classifier written for more classes than the data has (fewer is check_classes'
         message; a per-pixel network's width is left as written, as is a network given as text,
         which cannot be built again at another width)."""
-        from .finetune import new_head
+        from .finetune import head_for_data
 
-        made = new_head(self.graph, classes, self.config.head)
+        made = head_for_data(self.graph, classes, self.config.head, bool(self.config.weights), dense, self._rebuildable)
         if made is None:
             return []
         path, width = made
-        if not self.config.weights and (dense or width < classes or self.graph.output_shape != (width,)
-                                        or not self._rebuildable()):  # fmt: skip
-            return []
         self.head = path
         self.graph = self._rebuilt({self.head: classes})
         if self.config.weights:
@@ -495,22 +491,14 @@ class _Run:
         notes = []
         self.placement = None  # where --weights put each tensor (exchange.weights.Placement), for weights.txt
         if self.weights_from:  # a resumed run has its weights in its checkpoint
-            from ..exchange.weights import place_weights
+            from .finetune import placed_with_head
 
             made = self.head is not None  # made anew for the data's classes (_new_head)
-            try:
-                placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
-            except CnnctlError:
-                if made or (placement := self._other_heads_weights()) is None:
-                    if (other := other_network(self.config.weights, self.graph, self.model.state_dict())) is not None:
-                        raise other from None  # another network's, as they record: not the tensor it stopped at
-                    if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
-                        raise trained_elsewhere(self.config.weights, trained, self.graph, "train") from None
-                    raise
-            if made and self._same_classes():
-                placement = self._head_kept(place_weights) or placement
+            placed = placed_with_head(self.model, self.graph, self.weights_from, self.config.weights, self.head,
+                                      self.config.head, self.data.classes, self._weights_refused)  # fmt: skip
+            placement, self.head, self.head_kept = placed.placement, placed.head, placed.kept
             if self.head is not None:
-                self.data.notes.append(self._head_note(placement, self.head_had if made else None))
+                self.data.notes.append(self._head_note(placed.theirs, self.head_had if made else None))
             self.placement = placement
             notes.append(f"weights: {placement_said(placement, self._weights_said())} "
                          f"(each in {self.run_dir / 'weights.txt'})")  # fmt: skip
@@ -556,62 +544,24 @@ class _Run:
             "change)"
         )
 
-    def _other_heads_weights(self):
-        """The weights placed with the head (--head, else the last fc or conv) made anew, where they
-        fit so: weights trained for another number of classes than this network scores (whose
-        width already is the data's); None where they do not fit even so."""
-        from ..exchange.weights import place_weights
-        from .finetune import head_layer
-
-        head = head_layer(self.graph, self.config.head)
-        self.head = head.path
-        try:
-            placement = place_weights(self.model, self.weights_from, self._anew(), read_run=run_weights)
-        except CnnctlError:
-            placement = None
-        # A source head of this width did not fit for its inputs (trained at another input size), not its classes.
-        if placement is not None and self._source_width(placement) != head.shape[-1]:
-            return placement
-        self.head = None
+    def _weights_refused(self) -> CnnctlError | None:
+        """Why --weights do not fit where a likelier cause than the tensor placing stopped at is
+        known: another network's, as they record; trained at another input. None otherwise."""
+        if (other := other_network(self.config.weights, self.graph, self.model.state_dict())) is not None:
+            return other  # another network's, as they record: not the tensor it stopped at
+        if trained := other_input(self.config.weights, self.graph):  # the likelier cause: said so
+            return trained_elsewhere(self.config.weights, trained, self.graph, "train")
         return None
 
-    def _same_classes(self) -> bool:
-        """Whether the weights are a cnnctl run's (or checkpoint's) trained for the data's classes,
-        by name and in order; weights that name none are for other classes, as far as anyone knows."""
-        from .weights_from import recorded_state
-
-        state = None if is_pretrained(self.config.weights) else recorded_state(self.config.weights)
-        return state is not None and list(state.get("classes") or ()) == list(self.data.classes)
-
-    def _head_kept(self, place_weights):
-        """The weights placed with the head too, where theirs already scores the data's classes
-        (a run fine-tuned again on its own classes, the network file written for others):
-        the head is the network file's at another width, not made anew; None where they do not
-        fit so."""
-        try:
-            placement = place_weights(self.model, self.weights_from, read_run=run_weights)
-        except CnnctlError:
-            return None
-        self.head_kept = True
-        return placement
-
-    def _source_width(self, placement) -> int | None:
-        """The width of the source's tensors left out for the head made anew (its classes); None where none was."""
-        from ..exchange.weights import in_layers
-
-        theirs = next((p.left_out for p in placement.placed if p.left_out and in_layers(p.own, self.head)), None)
-        return theirs[0] if theirs else None
-
-    def _head_note(self, placement, width: int | None = None) -> str:
+    def _head_note(self, theirs: int | None, width: int | None = None) -> str:
         """The head made anew because the weights scored another number of classes, in words:
         the layer's `width` in the network as written where the weights' tensors left out for it
-        have it too (torchvision's 1,000), else theirs (a run's own head: 3, where the network
-        file has 1,000)."""
+        (`theirs`: finetune.HeadPlacement's) have it too (torchvision's 1,000), else theirs (a run's
+        own head: 3, where the network file has 1,000)."""
         classes = len(self.data.classes)
         if self.head_kept:
             return (f"head: `{self.head}` at the data's {classes:,} classes, as {self.config.weights} has it: its "
                     f"weights kept ({self.graph.title} as written has {width:,} outputs)")  # fmt: skip
-        theirs = self._source_width(placement)
         had = f"it had {width:,} outputs" if theirs in (None, width) else f"the weights had {theirs:,} outputs"
         return self._made_anew(classes, had)
 
@@ -757,7 +707,7 @@ class _Run:
             settings["head"] = {"layer": self.head, "classes": self.graph.output_shape[-1]}
         write_text(self.run_dir / "config.json", json.dumps(settings, indent=2) + "\n")
         if self.placement is not None:  # what --weights put where: the network's tensor, the source's, the shape
-            from ..render.views import placement_rows
+            from ..render.views.weights import placement_rows
 
             rows = [["tensor", "from", "shape"], *placement_rows(self.placement)]
             widths = [max(len(row[k]) for row in rows) for k in range(2)]
@@ -1049,6 +999,6 @@ def resumed_config(resume: str, overrides: dict[str, Any], state: dict | None = 
 
 
 def _architecture(graph: Graph) -> dict:
-    from ..render.views import summary_json
+    from ..render.views.summary import summary_json
 
     return summary_json(summarize(graph))

@@ -1,0 +1,222 @@
+"""What `cnnctl bench` measured, as records without torch (rendered by cnnctl.render.views):
+each contender's step latencies (Timing), the ratios drawn from them (Ratio), with --data the
+loader, the step and the two together (DataTiming), all of it in one BenchResult. How they are
+measured is cnnctl.train.bench's.
+
+A measurement is *noisy*, and every ratio drawn from it (over the roofline, over the
+reference) uncertain, when either
+  - p90 / p50 > TAIL_LIMIT (1.5): one step in ten took half as long again as the typical
+    step, a stall (another program, a page fault storm, the OS moving threads) rather than
+    the network's own cost, which is the same at every step; or
+  - (fastest - slowest round) / median round > SPREAD_LIMIT (20%, rounds' throughputs):
+    the machine's speed changed during the measurement (on the 2-core development VM, one
+    run of LeNet-5 at batch 8, 3 repeats of 10 steps, gave spreads of 3-14%).
+Ratios are computed from sustained throughputs only, never from medians.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..records import record
+from ..words import plural
+
+TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
+SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
+
+
+@record
+class Timing:
+    model: str  # "cnnctl" or "reference"
+    mode: str  # "forward" or "train"
+    batch: int
+    latencies: list[float]  # seconds per step, in the order run: `repeats` rounds of equal length
+    flops_per_step: int
+    roofline_seconds: float | None = None  # the roofline's lower bound for one step
+    repeats: int = 1
+
+    @property
+    def seconds(self) -> float:
+        """The wall time of all timed steps."""
+        return sum(self.latencies)
+
+    @property
+    def images_per_second(self) -> float:
+        """Sustained: the images of all timed steps over their wall time."""
+        return self.batch * len(self.latencies) / self.seconds
+
+    @property
+    def step_seconds(self) -> float:
+        """The sustained time of one step (the mean latency): what ratios are computed from."""
+        return self.seconds / len(self.latencies)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+    @property
+    def tflops(self) -> float:
+        return self.flops_per_step / self.step_seconds / 1e12
+
+    @property
+    def steps(self) -> int:
+        """Timed steps per repeat."""
+        return len(self.latencies) // self.repeats
+
+    @property
+    def rounds(self) -> list[list[float]]:
+        """The latencies of each repeat."""
+        n = self.steps
+        return [self.latencies[i * n : (i + 1) * n] for i in range(self.repeats)]
+
+    @property
+    def repeat_images_per_second(self) -> list[float]:
+        """Each repeat's sustained throughput."""
+        return [self.batch * len(r) / sum(r) for r in self.rounds]
+
+    @property
+    def tail(self) -> float:
+        """p90 / p50: 1 for identical steps, large when some steps stalled."""
+        return self.percentile(90) / self.percentile(50)
+
+    @property
+    def spread(self) -> float | None:
+        """(fastest - slowest repeat's throughput) / their median; None for a single repeat."""
+        rates = self.repeat_images_per_second
+        return (max(rates) - min(rates)) / statistics.median(rates) if len(rates) > 1 else None
+
+    @property
+    def noise_reason(self) -> str | None:
+        """Why the measurement is too noisy to trust (see the module's docstring), or None."""
+        reasons = []
+        if self.tail > TAIL_LIMIT:
+            reasons.append(f"p90 is {self.tail:.2f}x p50 (more than {TAIL_LIMIT:g}x): some steps stalled")
+        spread = self.spread
+        if spread is not None and spread > SPREAD_LIMIT:
+            reasons.append(
+                f"the {self.repeats} repeats' throughputs differ by {spread:.0%} of their median "
+                f"(more than {SPREAD_LIMIT:.0%}): the machine's speed changed"
+            )
+        return "; ".join(reasons) or None
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_reason is not None
+
+    @property
+    def roofline_images_per_second(self) -> float | None:
+        """The rate the roofline's estimate allows: the batch over its time per step."""
+        return None if self.roofline_seconds is None else self.batch / self.roofline_seconds
+
+    @property
+    def roofline_ratio(self) -> float | None:
+        """The sustained step time over the roofline's estimate."""
+        return None if self.roofline_seconds is None else self.step_seconds / self.roofline_seconds
+
+
+@record
+class BenchResult:
+    device: str
+    timings: list[Timing]
+    peak_tflops: float | None
+    notes: list[str]
+    profile: str | None = None  # the roofline's device profile
+    data: DataTiming | None = None  # with --data: the loader, the step and both together
+    dtype: str = "float32"  # what the arithmetic ran in (bfloat16 or float16 under --amp): the peak's and roofline's
+
+    @property
+    def noisy(self) -> bool:
+        return any(t.noisy for t in self.timings)
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Above these a measurement is noisy (see the module's docstring)."""
+        return {"p90_over_p50": TAIL_LIMIT, "spread": SPREAD_LIMIT}
+
+    @property
+    def advice(self) -> str:
+        """What to do about a noisy measurement on this device."""
+        busy = (
+            "fewer threads on a busy CPU (--threads 1, or half the cores)"
+            if self.device.startswith("cpu")
+            else "no other process on the GPU (nvidia-smi lists them)"
+        )
+        return f"close other programs, time more steps (--steps 100) and repeats (--repeats 5), {busy}"
+
+    def reference_ratios(self) -> dict[str, Ratio]:
+        """Per mode: the network's sustained throughput over the reference's, with the ratio
+        of each repeat (the two alternate repeat by repeat), uncertain when either is noisy."""
+        ratios = {}
+        for ours in self.timings:
+            theirs = next((t for t in self.timings if t.model == "reference" and t.mode == ours.mode), None)
+            if ours.model != "cnnctl" or theirs is None:
+                continue
+            pairs = zip(ours.repeat_images_per_second, theirs.repeat_images_per_second, strict=True)
+            rounds = [a / b for a, b in pairs]
+            ratios[ours.mode] = Ratio(ours.images_per_second / theirs.images_per_second, rounds,
+                                      ours.noisy or theirs.noisy)  # fmt: skip
+        return ratios
+
+
+@record
+class Ratio:
+    value: float  # from the sustained throughputs
+    repeats: list[float]  # the same ratio, repeat by repeat
+    uncertain: bool  # either measurement is noisy
+
+
+@record
+class Pass:
+    """Batches taken back to back and timed as one: how many, their images, their wall time."""
+
+    batches: int
+    images: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds
+
+
+@record
+class DataTiming:
+    """Where the time of training on `data` goes (see the module's docstring): the loader
+    alone, the training step alone (the synthetic `train` timing) and the two together."""
+
+    data: str  # --data as given
+    streamed: bool  # read from disk by loader processes, or held in memory and batched by index
+    workers: int  # loader processes (0: the training process reads, as for data held in memory)
+    cores: int  # the cores this process may run on
+    batch: int
+    warmup: int  # untimed batches before each pass
+    loader: Pass
+    step: Timing
+    together: Pass
+    skipped: int = 0  # unreadable images, left out of their batches
+    notes: tuple[str, ...] = ()  # how the data was read and adapted
+
+    @property
+    def bottleneck(self) -> str:
+        """ "loader" or "step": the slower of the two."""
+        return "loader" if self.loader.images_per_second < self.step.images_per_second else "step"
+
+    @property
+    def verdict(self) -> str:
+        """The bottleneck in one line, with what would help."""
+        return bottleneck_said(self.loader.images_per_second, self.step.images_per_second, self.streamed,
+                               self.workers, self.cores)  # fmt: skip
+
+
+def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, cores: int) -> str:
+    """The slower of the loader and the training step (images/s each), named in one line."""
+    if step <= loader:
+        return (f"the step: {step:,.0f} img/s against the loader's {loader:,.0f}; the loader keeps up, so training "
+                "goes at the step's pace (a GPU, --amp or --compile make the step faster)")  # fmt: skip
+    said = f"the loader: {loader:,.0f} img/s against the step's {step:,.0f}; "
+    if not streamed:
+        return said + "the batches are gathered from memory by the training process itself (no loader processes)"
+    if workers < cores:
+        return said + f"more --workers (now {workers}; the machine has {plural(cores, 'usable core')}) or shards"
+    processes = plural(workers, "loader process", "loader processes")
+    return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"

@@ -1,0 +1,145 @@
+"""What `cnnctl bench` shows (cnnctl.analysis.timings' records): the timings, --data's passes; the JSON."""
+
+from __future__ import annotations
+
+from ...words import duration, plural, share
+from ..table import Column, Table, maybe, num
+
+
+def bench_table(result) -> Table:
+    """One row per model and step; a noisy measurement says so in its row, its ratios are
+    marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
+    rows = []
+    for t in result.timings:
+        roof = None if t.roofline_seconds is None else 1e3 * t.roofline_seconds
+        ratio = None if roof is None else (t.roofline_ratio, t.noisy)
+        lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
+        rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
+                     1e3 * t.percentile(50), 1e3 * t.percentile(90), 1e3 * t.percentile(99), t.tflops,
+                     _mfu(t, result), t.roofline_images_per_second, roof, ratio, t.roofline_ratio,
+                     "NOISY" if t.noisy else "steady"])  # fmt: skip
+    ms = "{:.2f}".format
+    columns = [
+        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format),
+        # text shows the slowest and fastest repeat in one column, CSV in two; the same for a ratio's mark
+        Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),
+        Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
+        num("spread", maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
+        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", maybe("{:,.0f}".format)),
+        # the estimate in the unit that fits (a small network's is a few µs); CSV: milliseconds
+        Column("roofline", maybe(lambda v: duration(v / 1e3)), right=True, key="roofline ms"),
+        Column("step/roofline", maybe(_ratio("{:.1f}x")), right=True, csv=False),
+        Column("step/roofline", csv_only=True), Column("measurement"),
+    ]  # fmt: skip
+    notes = list(result.notes)
+    for t in result.timings[:1]:  # the same steps and repeats for all
+        notes.append(
+            f"img/s: sustained, the images of all {plural(t.repeats, 'repeat')} of {plural(t.steps, 'step')} over "
+            "their wall time; repeats img/s: the slowest and the fastest repeat; spread: (fastest - slowest) / "
+            "median repeat; TFLOP/s, MFU and every ratio come from the sustained rate"
+        )
+    for mode, r in result.reference_ratios().items():
+        each = ", ".join(f"{v:.3f}" for v in r.repeats)
+        notes.append(f"{mode}: cnnctl / hand-written reference = {_ratio('{:.3f}')((r.value, r.uncertain))}, "
+                     f"from sustained rates; repeat by repeat {each}")  # fmt: skip
+    notes.append(
+        "FLOPs: forward 2 x multiplications per image, training step 2 x forward and backward "
+        "multiplications (the analyzer's exact counts: `cnnctl flops`)"
+    )
+    if result.profile:
+        notes.append(f"roofline: the estimate per step on {result.profile} in {_precision(result.dtype)} (`cnnctl "
+                     "flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can beat the "
+                     "measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
+    for t in result.timings:
+        if t.noisy:
+            notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
+    if result.noisy:
+        notes.append(f"  to measure again: {result.advice}")
+    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({getattr(result, 'dtype', 'float32')})"
+            if result.peak_tflops else " (no peak known: --peak-tflops)")  # fmt: skip
+    return Table(f"bench on {result.device}{peak}", columns, rows, notes)
+
+
+def bench_data_table(data) -> Table:
+    """bench --data: the loader alone, the training step alone and the two together, and the
+    bottleneck (see cnnctl.train.bench)."""
+    loaders = plural(data.workers, "loader process", "loader processes")
+    held = f"streamed from disk, {loaders}" if data.streamed else "held in memory, batched by index"
+    step = data.step
+    rows = [
+        ["loader", data.loader.images_per_second, data.loader.batches, data.loader.seconds,
+         f"the training batches alone ({held})"],
+        ["step", step.images_per_second, len(step.latencies), step.seconds,
+         "training steps on synthetic data (the cnnctl train row above)"],
+        ["together", data.together.images_per_second, data.together.batches, data.together.seconds,
+         "training steps fed by the loader, as `train` runs them"],
+    ]  # fmt: skip
+    columns = [Column("measured"), num("img/s", "{:,.1f}".format), num("batches"), num("seconds", "{:.3f}".format),
+               Column("what")]  # fmt: skip
+    notes = [
+        f"bottleneck: {data.verdict}",
+        f"loader and together: {plural(data.warmup, 'batch', 'batches')} first (not timed: the loader's start), then "
+        f"{plural(data.loader.batches, 'batch', 'batches')} of {data.batch} back to back, the device synchronised at "
+        "the end",
+    ]
+    if data.skipped:
+        notes.append(f"skipped {plural(data.skipped, 'unreadable image')} (left out of the batches)")
+    notes += data.notes
+    return Table(f"where the time goes: {data.data}, batch {data.batch}", columns, rows, notes)
+
+
+def _bench_data_json(data) -> dict:
+    rates = {"loader": data.loader.images_per_second, "step": data.step.images_per_second,
+             "together": data.together.images_per_second}  # fmt: skip
+    seconds = {"loader": data.loader.seconds, "step": data.step.seconds, "together": data.together.seconds}
+    return {"data": data.data, "streamed": data.streamed, "workers": data.workers, "usable_cores": data.cores,
+            "batch": data.batch, "warmup": data.warmup, "batches": data.loader.batches, "images_per_second": rates,
+            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": data.verdict, "skipped": data.skipped,
+            "notes": data.notes}  # fmt: skip
+
+
+def _ratio(fmt: str):
+    """(ratio, uncertain) as `1.3x`, or `1.3x (noisy)` when drawn from a noisy measurement."""
+    return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
+
+
+def _precision(dtype: str) -> str:
+    """How a step's arithmetic ran: `float32`, or `mixed bfloat16` (autocast over float32 weights)."""
+    return dtype if dtype == "float32" else f"mixed {dtype}"
+
+
+def _mfu(timing, result) -> float | None:
+    """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
+    return timing.tflops / result.peak_tflops if result.peak_tflops else None
+
+
+def bench_json(result) -> dict:
+    """`images_per_second` is sustained (all timed steps' images over their wall time); each
+    timing says whether it is `noisy` and why; ratios carry `uncertain`. A timing without its
+    latencies (a summary built elsewhere) gives the base fields alone."""
+    timings = []
+    for t in result.timings:
+        row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
+               "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
+               "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
+               "roofline_images_per_second": getattr(t, "roofline_images_per_second", None)}  # fmt: skip
+        if hasattr(t, "latencies"):
+            row |= {"steps": t.steps, "repeats": t.repeats, "seconds": t.seconds,
+                    "repeat_images_per_second": t.repeat_images_per_second, "spread": t.spread,
+                    "p90_over_p50": t.tail, "noisy": t.noisy, "noise_reason": t.noise_reason,
+                    "roofline_ratio": t.roofline_ratio,
+                    "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
+        timings.append(row)
+    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline_profile": result.profile,
+            "dtype": getattr(result, "dtype", "float32"),
+            "notes": result.notes, "timings": timings}  # fmt: skip
+    if hasattr(result, "reference_ratios"):
+        data |= {
+            "noisy": result.noisy,
+            "noise_thresholds": result.thresholds,
+            "advice": result.advice if result.noisy else None,
+            "reference_ratio": {mode: {"ratio": r.value, "repeats": r.repeats, "uncertain": r.uncertain}
+                                for mode, r in result.reference_ratios().items()},
+            "data": _bench_data_json(result.data) if getattr(result, "data", None) is not None else None,
+        }  # fmt: skip
+    return data

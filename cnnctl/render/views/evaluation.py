@@ -1,0 +1,79 @@
+"""What `cnnctl evaluate` shows: per-class accuracy and the confusion matrix; the JSON."""
+
+from __future__ import annotations
+
+from ...words import accuracy, exact, plural
+from ..table import Column, Table, num
+
+
+def evaluation_tables(e) -> list[Table]:
+    """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
+
+    CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
+    confusion matrix's rows), rather than two tables with different headers in one stream; and
+    after the classes an `overall` row, what the text says in the title: every image (pixel), the
+    accuracy over them (dense: and the mean IoU), how many were predicted as each class, the
+    loss, the split (val, test, train or all), the data in words and the weights, in columns of
+    their own that the class rows leave empty.
+    """
+    dense = getattr(e, "iou", None) is not None  # dense prediction: counts are pixels, and each class has its IoU
+    if dense:
+        title = (
+            f"pixel accuracy {e.accuracy:.2%}, mean IoU {e.mean_iou:.2%}, loss {e.loss:.4f} on {exact(e.pixels)} "
+            f"pixels of {plural(e.examples, 'image')} of {e.split}, weights {e.checkpoint}"
+        )
+    else:
+        title = f"accuracy {e.accuracy:.2%}, loss {e.loss:.4f} on {plural(e.examples, 'image')} of {e.split}, "
+        title += f"weights {e.checkpoint}"
+    per_class = Table(
+        title,
+        [
+            Column("class"),
+            num("pixels" if dense else "examples", exact),
+            num("accuracy", accuracy),  # "-": a class with no examples
+            *([num("IoU", accuracy)] if dense else []),
+            *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
+            *(Column(name, csv_only=True) for name in OVERALL_COLUMNS),
+        ],
+        [
+            [name, sum(row), acc, *([e.iou[k]] if dense else []), *row, *[None] * len(OVERALL_COLUMNS)]
+            for k, (name, row, acc) in enumerate(zip(e.classes, e.confusion, e.per_class, strict=True))
+        ],
+        csv_rows=[_overall_row(e, dense)],
+    )
+    # Columns by name where every name is short and distinct; else by number, the rows saying
+    # which number is which class (cut names could collide: `class_0001`, `class_0002`).
+    named = all(len(name) <= 12 for name in e.classes) and len(set(e.classes)) == len(e.classes)
+    heads = list(e.classes) if named else [str(k) for k in range(len(e.classes))]
+    confusion = Table(
+        "confusion matrix (rows: true class, columns: predicted)",
+        [Column("true"), *(num(head, exact) for head in heads)],
+        [
+            [name if named else f"{k} {name}", *row]
+            for k, (name, row) in enumerate(zip(e.classes, e.confusion, strict=True))
+        ],
+    )
+    return [per_class, confusion]
+
+
+OVERALL_COLUMNS = ("loss", "split", "data", "weights")  # CSV: what the whole evaluation was, on its `overall` row
+
+
+def _overall_row(e, dense: bool) -> list:
+    """The CSV's `overall` row: the per-class columns over every class (the predicted counts are
+    the confusion matrix's column sums), then OVERALL_COLUMNS, as the JSON has them."""
+    predicted = [sum(column) for column in zip(*e.confusion, strict=True)]
+    total = sum(predicted)
+    return ["overall", total, e.accuracy, *([e.mean_iou] if dense else []), *predicted,
+            e.loss, getattr(e, "split_name", "val"), e.split, e.checkpoint]  # fmt: skip
+
+
+def evaluation_json(e) -> dict:
+    return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
+            "per_class_accuracy": e.per_class, "confusion": e.confusion, "checkpoint": e.checkpoint,
+            "data": e.split, "split": getattr(e, "split_name", "val"),
+            **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
+
+
+def _dense_json(e) -> dict:
+    return {"pixels": e.pixels, "iou_per_class": e.iou, "mean_iou": e.mean_iou}

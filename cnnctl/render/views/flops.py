@@ -1,0 +1,166 @@
+"""What `cnnctl flops` shows: the totals or each layer's cost, with what is counted; the JSON."""
+
+from __future__ import annotations
+
+from ...analysis.summary import COUNTED, NOT_COUNTED, Summary
+from ...catalog import file_json
+from ...shapes import format_shape
+from ...words import both, duration, exact, share, short
+from ..table import Column, Table, num
+from .summary import LAYER, SHORTHAND, head_notes, heads_json
+
+# flops' footer without --explain: what the counts are, in a line (COUNTED and NOT_COUNTED in full with it)
+COUNTED_SHORT = (
+    "Counted: multiplications = weight multiply-accumulates (PyTorch FlopCounterMode / 2); FLOPs = 2 x those + "
+    "bias and element-wise work (--explain: the full definitions)"
+)
+
+
+def flops_table(
+    s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None, explain: bool = False
+) -> Table:
+    """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
+    layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
+    (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer);
+    `explain`: the full definitions of what is counted, else a line."""
+    from ...analysis.layer_costs import layer_costs
+    from ..design import roofline_notes, training_notes, training_rows  # only what flops shows
+
+    notes = [COUNTED_SHORT]
+    if explain:
+        notes = [f"Counted: {line}" for line in COUNTED] + [f"Not counted: {line}" for line in NOT_COUNTED]
+    if cost is not None:
+        notes += training_notes(cost, step, explain)
+    if times is not None:
+        notes += roofline_notes(times)
+    batch = s.memory.batch
+    if per_layer:
+        rows = []
+        for r in layer_costs(s, cost, times, top):
+            label = r.path if r.layers == 1 else f"({r.layers:,} other layers)"
+            row = [label, r.shorthand, r.mults, r.mults_share, r.flops, r.flops_share]
+            if cost is not None:
+                row.append(r.backward_mults)
+            if times is not None:
+                row += [r.intensity, r.seconds, _bound(r) if r.layers == 1 else ""]
+            rows.append(row)
+        title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
+        total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
+        if batch > 1:
+            total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch:,}"
+        if s.heads:
+            total += (
+                f" at inference; in training, with the heads, {both(s.mults_with_heads)} and {both(s.flops_with_heads)}"
+            )
+            notes += head_notes(s)
+        columns = [
+            LAYER,
+            SHORTHAND,
+            num("Mults", exact),
+            Column("Share", share, right=True, key="Mults share"),  # each Share follows its count
+            num("FLOPs", exact),
+            Column("Share", share, right=True, key="FLOPs share"),  # CSV: distinct headers, fractions
+        ]
+        if cost is not None:
+            columns.append(num("Bwd mults", exact))
+        if times is not None:
+            # CSV: the intensity and the time in seconds, as computed
+            columns += [num("FLOP/B", _intensity), Column("Time", duration, right=True, key="Time s"), Column("Bound")]
+        return Table(title, columns, rows, [total, *notes])
+    rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
+    if batch > 1:
+        rows += [
+            [f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
+            [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
+        ]
+    if s.heads:  # the rows above are inference's; a training forward pass runs the heads too
+        rows += [["multiplications with the heads (training)", s.mults_with_heads, s.mults_with_heads],
+                 ["FLOPs with the heads (training)", s.flops_with_heads, s.flops_with_heads]]  # fmt: skip
+        notes += head_notes(s)
+    if cost is not None:
+        rows += training_rows(cost, batch)
+    rows.append(["params", s.params, s.params])
+    if s.frozen_at:  # --freeze: what trains and what does not (the optimizer updates the first only)
+        rows += [["trainable params", s.params - s.frozen, s.params - s.frozen],
+                 [f"frozen params (up to and including `{s.frozen_at}`)", s.frozen, s.frozen]]  # fmt: skip
+    title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
+    if cost is not None:
+        title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
+    # CSV: the name and the exact value (the short column only restates it)
+    columns = [Column("", key="count"), num("exact", exact), Column("short", short, right=True, csv=False)]
+    return Table(title, columns, rows, notes)
+
+
+def _intensity(flops_per_byte: float | None) -> str:
+    """A roofline intensity: `0.13`, `148.25`; `-` for a layer that moves no bytes."""
+    return "-" if flops_per_byte is None else f"{flops_per_byte:,.2f}"
+
+
+def _bound(t) -> str:
+    """What bounds a layer's roofline time: `compute`, `memory`, or `-` where it takes none."""
+    return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
+
+
+def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> dict:
+    from ...analysis.layer_costs import layer_costs
+    from ...analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
+    from ..design import roofline_json, step_json
+
+    out = {
+        "name": s.name,
+        **file_json(s.file),  # a bundled network's: its name and `"bundled": true`
+        "input": format_shape(s.input_shape),
+        "batch": s.memory.batch,
+        "mults": s.mults,
+        "flops": s.flops,
+        "batch_mults": s.mults * s.memory.batch,
+        "batch_flops": s.flops * s.memory.batch,
+        "params": s.params,
+        "trainable_params": s.params - s.frozen,  # as summarize's totals: what the optimizer updates
+        "frozen_params": s.frozen,
+        "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
+        "flops_with_heads": s.flops_with_heads,
+        "heads": heads_json(s),
+        "counted": list(COUNTED),
+        "not_counted": list(NOT_COUNTED),
+    }
+    if cost is not None:
+        out["training"] = {
+            # a training step's forward: the heads' too, a final softmax left to the loss not (step = it + backward)
+            "forward_flops": cost.forward_flops,
+            "backward_mults": cost.backward_mults,
+            "backward_flops": cost.backward_flops,
+            "step_mults": cost.step_mults,
+            "step_flops": cost.step_flops,
+            "batch_step_mults": cost.step_mults * s.memory.batch,
+            "batch_step_flops": cost.step_flops * s.memory.batch,
+            # by train's words: sgd_without_momentum, sgd_with_momentum, adam, adamw
+            "optimizer_flops": {OPTIMIZER_WORDS[name].replace(" ", "_"): cost.optimizer_flops(name)
+                                for name in OPTIMIZERS},
+        }  # fmt: skip
+        if step is not None:  # the step train runs: its optimizer, where it came from, its update
+            settings = step_json(step)
+            del settings["amp"], settings["settings_from"]["amp"], settings["batch"], settings["settings_from"]["batch"]
+            out["training"]["optimizer"] = {**settings, "update_flops": cost.optimizer_flops(step.kind)}
+    if times is not None:
+        out["roofline"] = roofline_json(times)
+    if per_layer:
+        rows = layer_costs(s, cost, times, top)
+        out["layers"] = [_layer_json(r) for r in rows if r.layers == 1]
+        if rows and rows[-1].layers > 1:  # --top: the rest in one entry, as the table's last row
+            out["others"] = {"layers": rows[-1].layers, **_layer_json(rows[-1])}
+            del out["others"]["path"], out["others"]["shorthand"]
+    return out
+
+
+def _layer_json(r) -> dict:
+    """A LayerCostRow as JSON: its backward cost and its roofline only where computed."""
+    row = {"path": r.path, "shorthand": r.shorthand, "mults": r.mults, "flops": r.flops,
+           "mults_share": r.mults_share or 0.0, "flops_share": r.flops_share or 0.0}  # fmt: skip
+    if r.backward_mults is not None:
+        row.update(backward_mults=r.backward_mults, backward_flops=r.backward_flops)
+    if r.seconds is not None:
+        row.update(seconds=r.seconds, bytes=r.bytes, intensity=r.intensity)
+        if r.layers == 1:
+            row["compute_bound"] = r.compute_bound
+    return row
