@@ -841,3 +841,62 @@ def test_first_setting_an_argument_the_block_lacks_says_what_it_takes():
     assert unknown.message == "`first:` sets `c`, but `inc` has no such argument"
     assert unknown.hint == "block `inc` takes: `a`, `b`"
     assert synonym.hint == "did you mean `s`?"  # `stride`: PyTorch's name for it
+
+
+UNET_50 = """\
+input: 50x50x1
+layers:
+  - conv f=3 p=same n=16 id=enc1
+  - pool max f=2
+  - conv f=3 p=same n=32 id=enc2
+  - pool max f=2
+  - conv f=3 p=same n=64
+  - deconv f=2 s=2 n=32
+  - concat with=enc2
+"""
+
+
+def test_a_files_warnings_are_told_with_its_errors(tmp_path, monkeypatch, capsys):
+    """50 -> 25 -> 12 (pool2 leaves out row 25) -> 24, joined with 25: the warning at pool2
+    explains the error at the concat, so both are told, the text and every JSON alike."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(UNET_50, "unet.yaml")
+    (error,) = info.value.problems
+    (warning,) = info.value.warnings
+    assert (error.layer, warning.layer, warning.loc.line) == ("concat1", "pool2", 6)
+    assert warning.message.startswith("leaves out the last row and column of its 25x25 input")
+    path = tmp_path / "unet.yaml"
+    path.write_text(UNET_50)
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(path))
+    assert code == 2 and not out
+    assert err.startswith("error: ") and f"warning: {path}:6:5: layer `pool2`: leaves out" in err
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(path), "--format", "json")
+    assert code == 2
+    details = json.loads(out)["files"][0]["details"]
+    assert [(d["severity"], d["layer"]) for d in details] == [("error", "concat1"), ("warning", "pool2")]
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(path), "--format", "json")
+    document = json.loads(out)
+    assert [w["layer"] for w in document["warnings"]] == ["pool2"] and len(document["errors"]) == 1
+
+
+def test_a_join_of_maps_one_row_apart_names_the_layer_that_dropped_it():
+    """Two pools of stride 2 before the drop: the input must divide by 2 * 2 = 4 for none."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(UNET_50, "unet.yaml")
+    hint = info.value.problems[0].hint
+    assert hint == (
+        "`pool2` leaves out the last row and column of its 25x25 input: make the input's height and width "
+        "divisible by 4, or use `pool ... ceil` (or `p=same`) there"
+    )
+    # a conv: 9 -> 5 (p=1) -> 2 (f=2 s=2 leaves out row 5) -> 8, added to 9: strides 2 * 2 again
+    conv = "input: 9x9x4\nlayers:\n  - conv f=1 n=4 id=a\n  - conv f=3 s=2 p=1 n=4\n  - conv f=2 s=2 n=4\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(conv + "  - deconv f=4 s=4 n=4\n  - add with=a\n", "c.yaml")
+    assert info.value.problems[0].hint == (
+        "`conv2` leaves out the last row and column of its 5x5 input: make the input's height and width "
+        "divisible by 4, or pad it (`p=same`)"
+    )
+    # joined where both inputs come after the drop: it explains nothing, the join's own hint stays
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(conv + "  - conv f=1 n=4 id=b\n  - pool max f=2\n  - concat with=b\n", "c.yaml")
+    assert info.value.problems[0].hint.startswith("pad or pool the branches")

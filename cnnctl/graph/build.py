@@ -41,6 +41,7 @@ from ..notation.variants import unchosen_problems
 from ..shapes import Shape, format_shape, numel
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
+from .dropped import dropped_hint
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
 
@@ -139,7 +140,7 @@ def build_graph(
             raise too_many(every, Loc(spec.file))
         if overridden and not wrong_input:
             every = _blame_override(spec, every, input_shape, input_from, widths)
-        raise CnnctlError(every)
+        raise CnnctlError(every, builder.warnings)  # the layers' notes found before: one may explain an error
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
@@ -558,14 +559,16 @@ class Builder:
         try:
             out, counts, notes, text = self.infer(kind, args, ins)
         except ShapeError as exc:
-            if len(ins) > 1:  # say which input is which
+            hint = exc.hint
+            if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
                 message = f"{exc.message} (inputs: {given})"
+                hint = dropped_hint(nodes, inputs, ins, self.input_shape) or hint
             elif "input" in exc.message:
                 message = exc.message
             else:
                 message = f"{exc.message} (input {format_shape(ins[0])})"
-            raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
+            raise CnnctlError.at(message, loc, layer=path, hint=hint) from None
         if len(self.nodes) >= MAX_LAYERS:
             where = self.outer_repeat.loc if self.outer_repeat else loc
             hint = "check the counts of `repeat`" if self.outer_repeat else "blocks using blocks multiply their layers"
