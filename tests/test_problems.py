@@ -900,3 +900,27 @@ def test_a_join_of_maps_one_row_apart_names_the_layer_that_dropped_it():
     with pytest.raises(CnnctlError) as info:
         cnnctl.load_text(conv + "  - conv f=1 n=4 id=b\n  - pool max f=2\n  - concat with=b\n", "c.yaml")
     assert info.value.problems[0].hint.startswith("pad or pool the branches")
+
+
+@pytest.mark.parametrize(
+    ("layers", "warned"),
+    [
+        (["fc 10 act=softmax", "softmax"], "fc1"),  # the trial's: softmax twice, the loss a third time
+        (["fc 10", "softmax", "dropout 0.5"], "softmax1"),  # the loss reads the dropout's probabilities
+        (["fc 10 act=softmax", "flatten", "softmax"], "fc1"),
+    ],
+)
+def test_a_softmax_before_the_outputs_is_warned_at(layers, warned):
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n" + "".join(f"  - {line}\n" for line in layers))
+    (warning,) = [w for w in graph.warnings if "softmax before the output" in w.message]
+    assert warning.layer == warned
+    assert warning.loc.line == 3 + [line.split()[0] for line in layers].index(warned.rstrip("0123456789"))
+
+
+def test_a_softmax_that_is_the_output_or_weighs_a_branch_is_not_warned_at():
+    lenet = cnnctl.load("lenet5")  # fc3 act=softmax: the output's, left to the loss
+    attention = cnnctl.load_text(
+        "input: 8x8x4\nlayers:\n  - conv f=1 n=4 id=x\n  - softmax\n  - mul with=x\n  - pool avg global\n  - fc 10\n"
+    )
+    for graph in (lenet, attention):
+        assert not [w for w in graph.warnings if "softmax" in w.message]

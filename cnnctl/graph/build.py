@@ -44,6 +44,7 @@ from .blocks import Env, substitute
 from .dropped import dropped_hint
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
+from .softmaxes import double_softmaxes
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
 # arguments of their texts: both are kept across files (a search over thousands of similar
@@ -150,7 +151,9 @@ def build_graph(
         return build_graph(spec, input_shape, resized)
     name = spec.own_name
     unchosen = unchosen_problems(spec)  # a member's own mistakes stop only that member: notes here
-    warnings = [*builder.warnings, *_unused_outputs(nodes, {h.index for h in heads}), *unchosen]
+    outs = {h.index for h in heads}
+    doubled = double_softmaxes(nodes, {nodes[-1].index, *outs})
+    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *unchosen]
     return Graph(
         name,
         spec.file,
