@@ -879,3 +879,22 @@ def test_every_nested_list_is_walked_and_its_block_uses_found():
         found = cycles(spec)
         assert len(found) == len(uses), written
         assert all("block `loop` uses itself (loop -> loop)" in p.message for p in found), written
+
+
+def test_a_layer_written_over_several_lines_is_located_in_the_source():
+    """A folded (`>`), literal (`|`) or quoted string continued on the next line: its value is
+    not the source's text (breaks folded, indentation dropped), yet each mistake points at the
+    value as written (its line, and its column in that line, counted here from the text)."""
+    text = (
+        "input: 32x32x3\nlayers:\n  - >\n    conv f=3\n    n=0 s=1\n"
+        '  - "conv f=3 \\\n     n=-2"\n  - |\n    add\n    with=zz\n'
+    )
+    lines = text.splitlines()
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        cnnctl.load_text(text)
+    where = [(p.loc.line, p.loc.col) for p in info.value.problems]
+    assert where == [
+        (5, lines[4].index("n=0") + 3),  # 5:7, the value after `n=`, as on one line
+        (7, lines[6].index("n=-2") + 3),
+        (10, lines[9].index("zz") + 1),
+    ]

@@ -483,6 +483,8 @@ class _Parser:
                 return None
             if not node.style and node.end_mark.line > node.start_mark.line:  # plain: None or ""
                 return self.runs_over(node)
+            if node.style in (">", "|") or node.end_mark.line > node.start_mark.line:
+                return self.spread_shorthand(node)
             loc = self.loc(node)  # once a layer: text_loc's work without a second loc
             return self.shorthand(node.value, loc.shifted(1) if node.style in ("'", '"') else loc, loc)
         if isinstance(node, yaml.SequenceNode):
@@ -517,6 +519,23 @@ class _Parser:
         if head in ("concat", "add") and _is_branches(head_value):
             return self.branches(node, head, pairs)
         return self.layer_mapping(node, pairs)
+
+    def spread_shorthand(self, node: yaml.ScalarNode) -> Item | None:
+        """A layer's line written over several lines of the file (`- >` folded, `|`, a quoted
+        string continued on the next line): its value is not the source's text (a line break
+        folded to a space, an escaped one dropped, the indentation left out), so each place in
+        it is found in the source, by `spread_places`, once the line is read at offsets."""
+        at_offsets = Loc(self.file, SPREAD_LINE, 1)  # column 1 + the offset in the value
+        before = len(self.problems)
+        item = self.read_shorthand(node.value, at_offsets, self.loc(node))  # not cached: its places are its own
+        places = spread_places(node.value, self.lines, node.start_mark, node.end_mark)
+
+        def place(loc: Loc) -> Loc:
+            line, col = places[min(loc.col - 1, len(places) - 1)] if places else (0, 0)
+            return Loc(loc.file, line, col)
+
+        self.problems[before:] = [_relocated(p, place) for p in self.problems[before:]]
+        return _relocated(item, place)
 
     def failed(self, node: yaml.Node) -> FailedItem:
         """The stand-in for an item that could not be read: its kind and its id, where written."""
@@ -919,6 +938,45 @@ def _is_branches(node: yaml.Node) -> bool:
             k.value not in REFERENCE_KEYS and k.value != "act" for k, _ in node.value if isinstance(k, yaml.ScalarNode)
         )
     return False
+
+
+SPREAD_LINE = -1  # the line of the places read at offsets in a spread layer's value (`spread_shorthand`)
+
+
+def spread_places(value: str, lines: list[str], start: yaml.Mark, end: yaml.Mark) -> list[tuple[int, int]]:
+    """For each character of a scalar's `value`, the (line, column), 1-based, of the source
+    character it came from, between the scalar's `start` and `end` marks. YAML makes the value
+    from the source by dropping (quotes, indentation, an escaped line break, a block's `>`
+    header) and folding (a line break into a space), never by reordering: each character is
+    matched to the next source character that is it, or a line break to a space or a break."""
+    source = [
+        (i, c, ch) for i in range(start.line, min(end.line + 1, len(lines))) for c, ch in enumerate(lines[i] + "\n")
+    ]
+    source = [s for s in source if (s[0], s[1]) >= (start.line, start.column) and (s[0], s[1]) < (end.line, end.column)]
+    places, at = [], 0
+    for ch in value:
+        j = at
+        while j < len(source) and not (source[j][2] == ch or (ch in " \n" and source[j][2] == "\n")):
+            j += 1
+        if j == len(source):  # an escape (`\t`) made it: the place of the last match stands
+            places.append(places[-1] if places else (start.line + 1, start.column + 1))
+            continue
+        places.append((source[j][0] + 1, source[j][1] + 1))
+        at = j + 1
+    return places
+
+
+def _relocated(thing, place):
+    """`thing` (an item, a problem, their values and arguments) with each place read at offsets
+    (`SPREAD_LINE`) moved to where it is in the source."""
+    if isinstance(thing, Loc):
+        return place(thing) if thing.line == SPREAD_LINE else thing
+    if isinstance(thing, dict):
+        return type(thing)({k: _relocated(v, place) for k, v in thing.items()})
+    if isinstance(thing, tuple):
+        moved = [_relocated(v, place) for v in thing]
+        return type(thing)(*moved) if hasattr(thing, "_fields") else tuple(moved)
+    return thing
 
 
 def _moved(item: LayerItem, text_loc: Loc, texts: tuple, to_text: Loc, to_node: Loc) -> LayerItem:
