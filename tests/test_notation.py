@@ -499,6 +499,33 @@ def test_a_reference_with_another_number_lists_those_not_a_slip():
     assert exc.value.problems[0].hint == "the same name with other numbers: `enc1`, `enc2`"
 
 
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        # the name summarize shows, which is no id
+        (
+            "add with=conv1",
+            "`conv1` is the name cnnctl gives the layer at line 4, not an id: write `id=conv1` on "
+            "that line (or another id) to take its output",
+        ),
+        ("concat with=enc", "an id names one layer: `enc1`, `enc2`; several are joined with `from=enc1,enc2`"),
+        ("concat from=enc1, enc2", "drop the space after the comma: ids are written `from=enc1,enc2`"),
+        ("concat from=[enc1,enc2]", "write the ids without brackets or spaces: `from=a,b`"),
+    ],
+)
+def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load(f"""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=4
+              - conv f=1 n=4 id=enc1
+              - conv f=1 n=4 id=enc2
+              - {line}
+        """)
+    assert exc.value.problems[0].hint == hint
+
+
 def test_auto_names_avoid_explicit_ids():
     g = load("""
         input: 8x8x4

@@ -799,10 +799,13 @@ class _Parser:
                     )
                 return []
             if token.endswith(","):
+                ids = token.partition("=")[0] in ("from", "with") and i + 1 < len(tokens)
                 self.problem(
                     "arguments are separated by spaces, not commas",
                     loc.shifted(len(token) - 1),
-                    "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
+                    f"drop the space after the comma: ids are written `{token}{tokens[i + 1][0]}`"
+                    if ids  # `from=enc1, enc2`: a list of ids, with a space
+                    else "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
                 )
                 return []
             key, eq, val = token.partition("=")
