@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -39,6 +40,7 @@ from ..notation.spec import (
 )
 from ..notation.variants import unchosen_problems
 from ..shapes import Shape, format_shape, numel
+from ..values import lookalike_hint
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
 from .dropped import dropped_hint
@@ -211,6 +213,15 @@ def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -
     return {**{path: widths[main] for path in outputs.resized_with(nodes, heads, main) if main in widths}, **widths}
 
 
+def same_mistake(message: str) -> str:
+    """`message` less the numbers in brackets a block's use puts in (`the input channels (16)`):
+    a block's mistake met at each use with other numbers is one mistake of its line."""
+    return _COUNTED.sub("", message)
+
+
+_COUNTED = re.compile(r" \([0-9][0-9,]*\)")
+
+
 def _place(problem: Problem) -> tuple[int, int]:
     """Problems in the order of the file; those with no line (a limit met) after them."""
     loc = problem.loc
@@ -266,7 +277,8 @@ class Builder:
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
         self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
         # A block's mistake told (where, message, block) -> its index in `problems`, the lines of the uses meeting it
-        self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int]]] = {}
+        # (its message's words, the numbers a use puts in left out: `same_mistake`), and that problem as first told
+        self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int], Problem]] = {}
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -365,17 +377,18 @@ class Builder:
             if self.block_uses and " (in block `" not in problem.message:
                 name, use = self.block_uses[-1]  # the innermost block, and where it is used (None: nowhere built)
                 if use is not None:
-                    in_block = (problem.loc, problem.message, name)
+                    in_block = (problem.loc, same_mistake(problem.message), name)
                     if in_block in self.block_told:
-                        self.also_used_at(in_block, use.line)
+                        self.also_used_at(in_block, use.line, problem)
                         continue
+                    first = problem
                 where = f" used at line {use.line}" if use is not None else ""
                 problem = problem._replace(message=f"{problem.message} (in block `{name}`{where})")
             key = (problem.loc, problem.message)
             if key not in self.seen:
                 self.seen.add(key)
                 if in_block is not None:
-                    self.block_told[in_block] = (len(self.problems), [use.line])
+                    self.block_told[in_block] = (len(self.problems), [use.line], first)
                 self.problems.append(problem)
         self.failures += 1
         if len(self.problems) >= MAX_PROBLEMS:
@@ -391,19 +404,25 @@ class Builder:
                 ]
             )
 
-    def also_used_at(self, told: tuple[Loc, str, str], line: int) -> None:
+    def also_used_at(self, told: tuple[Loc, str, str], line: int, problem: Problem) -> None:
         """The problem `told` (where, message, block) again, at the block's use on `line`: its
-        message names every use that meets it, up to USES_NAMED."""
-        index, lines = self.block_told[told]
+        message names every use that meets it, up to USES_NAMED. Where this use's numbers differ
+        (`n (32)` for `n (16)`), the message leaves them out and the hint says which use its own
+        numbers are of."""
+        index, lines, first = self.block_told[told]
         if line in lines:  # a use repeated (`repeat:`), or met again
             return
         lines.append(line)
-        _, message, name = told
+        _, words, name = told
+        message = first.message if problem.message == first.message else words
         named = ", ".join(map(str, lines[:USES_NAMED])) + (
             f" and {len(lines) - USES_NAMED:,} more" if len(lines) > USES_NAMED else ""
         )
+        hint = self.problems[index].hint
+        if message != first.message and first.hint and hint == first.hint:
+            hint = f"at line {lines[0]}: {first.hint}"
         message = f"{message} (in block `{name}` used at lines {named})"
-        self.problems[index] = self.problems[index]._replace(message=message)
+        self.problems[index] = self.problems[index]._replace(message=message, hint=hint)
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -695,7 +714,9 @@ class Builder:
             except CnnctlError as exc:
                 problems.extend(exc.problems)
             except ArgValueError as exc:
-                hint = did_you_mean(text, arg.type.words) if arg.type.words else None
+                hint = lookalike_hint(text, name) or (did_you_mean(text, arg.type.words) if arg.type.words else None)
+                if hint and text.count("×") == 1 and len(set(text.split("×"))) == 1:  # `f=3×3`: a square
+                    hint += f"; or `{name}={text.split('×')[0]}`: one number is a square"
                 message = f"`{name}` {exc}{rounding_advice(exc, str(value.text))}"
                 problems.append(Problem(message, value.loc, path, hint or f"`{name}` is {arg.type.describe}"))
         for arg in kind.args if complete else ():

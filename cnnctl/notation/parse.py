@@ -376,7 +376,11 @@ class _Parser:
             elif not NAME_RE.match(key) or key in REFERENCE_KEYS:
                 self.problem(f"`{key}` cannot be an argument name of {owner}", loc)
             elif key in params:
-                self.problem(f"argument `{key}` of {owner} is declared twice", loc)
+                self.problem(
+                    f"argument `{key}` of {owner} is declared twice",
+                    loc,
+                    hint=f"declare each argument once (`args: {key}`); two arguments need two names",
+                )
             else:
                 params[key] = default
                 if bounds is not None:
@@ -643,7 +647,12 @@ class _Parser:
         ident, source, _ = self.refs(fields)
         found = self.parallel(pairs[0][2])
         if len(found) < 2:
-            self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))
+            self.problem(
+                f"`{merge}` needs at least two branches, got {len(found)}",
+                self.loc(node),
+                hint=f"list each branch under `{merge}:` (`- [conv f=1 n=8]`, `- [conv f=3 p=same n=8]`), or join "
+                f"the layer above with another by id: `- {merge} with=ID`",
+            )
             return None
         act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
         return BranchesItem(self.loc(node), ident, source, (), merge, tuple(found), act)
@@ -775,7 +784,7 @@ class _Parser:
         tokens = tokenize(text)
         written, offset = tokens[0]
         kind = KIND_ALIASES.get(written, written)
-        if not self.known_kind(kind, text_loc.shifted(offset)):
+        if not self.known_kind(kind, text_loc.shifted(offset), text):
             return None
         rest = text[len(written) + offset :]
         before = len(self.problems)
@@ -851,7 +860,9 @@ class _Parser:
             return out
         return self.arg_values(node, "`droppath`")
 
-    def known_kind(self, kind: str, loc: Loc) -> bool:
+    def known_kind(self, kind: str, loc: Loc, line: str = "") -> bool:
+        """Whether `kind` (the first word of `line`) is a layer kind, a block or a join; else
+        its problem is told."""
         if kind in KINDS or kind in self.block_params:
             return True
         if kind in ("concat", "add"):
@@ -871,7 +882,8 @@ class _Parser:
         self.problem(
             f"unknown layer kind {shown(kind)}",
             loc,
-            did_you_mean(kind, choices, SYNONYMS)
+            _called(line, choices)
+            or did_you_mean(kind, choices, SYNONYMS)
             or (
                 "layer kinds: "
                 + ", ".join(KINDS)
@@ -941,6 +953,15 @@ def _is_branches(node: yaml.Node) -> bool:
             k.value not in REFERENCE_KEYS and k.value != "act" for k, _ in node.value if isinstance(k, yaml.ScalarNode)
         )
     return False
+
+
+def _called(line: str, kinds: list[str]) -> str | None:
+    """`conv(f=3, n=8)`, a layer written as a call: the notation's own line for it."""
+    head, paren, rest = line.strip().partition("(")
+    if not paren or head.strip() not in kinds:
+        return None
+    words = [w.strip() for w in rest.rstrip().removesuffix(")").split(",") if w.strip()]
+    return f"write `{' '.join([head.strip(), *words])}`: the arguments follow the kind after spaces, not in `(...)`"
 
 
 SPREAD_LINE = -1  # the line of the places read at offsets in a spread layer's value (`spread_shorthand`)
