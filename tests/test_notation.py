@@ -925,3 +925,20 @@ def test_a_layer_written_over_several_lines_is_located_in_the_source():
         (7, lines[6].index("n=-2") + 3),
         (10, lines[9].index("zz") + 1),
     ]
+
+
+def test_an_id_is_ascii_and_one_refused_is_never_suggested():
+    """`é` is a letter to Python, not to the notation: the hint says ASCII, names the
+    character, and a reference spelt nearly the same is not told to use the refused id."""
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x3
+            layers:
+              - conv f=1 n=4 id=couche_é
+              - relu
+              - add with=couche_e
+              - add with=couche_é
+        """)
+    first, second = exc.value.problems  # the use of the refused id is not blamed again
+    assert "(`é` is not ASCII)" in first.hint and "ASCII letter" in first.hint
+    assert "couche_é" not in second.hint

@@ -68,10 +68,18 @@ def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | No
         hint=out_of_scope(b, name, scope, path)
         or automatic_name(b, name, path)
         or bracketed(name)
-        or did_you_mean(name, scope.visible(), family=True)
-        or numbered(name, scope.visible())
+        or did_you_mean(name, valid_ids(scope.visible()), family=True)
+        or numbered(name, valid_ids(scope.visible()))
         or "name a layer with `id=NAME` and refer to it after it",
     )
+
+
+def valid_ids(ids: list[str]) -> list[str]:
+    """Of `ids`, those the notation accepts: one refused where it is written (`couche_é`) is
+    kept, so that what refers to it is not blamed too, but never suggested."""
+    from ..notation.parse import NAME_RE  # on the error path only: the graph needs no parser
+
+    return [i for i in ids if NAME_RE.match(i)]
 
 
 def automatic_name(b: Builder, name: str, path: str) -> str | None:

@@ -581,11 +581,16 @@ class _Parser:
         return ident, source, with_
 
     def check_id(self, ident: Value) -> None:
-        if not NAME_RE.match(str(ident.text)) or ident.text == "input":
+        text = str(ident.text)
+        if not NAME_RE.match(text) or text == "input":
+            # ASCII alone: an id is a PyTorch module's name and a state_dict key, read by other tools too
+            other = "".join(dict.fromkeys(c for c in text if not c.isascii()))
             self.problem(
-                f"{shown(ident.text)} cannot be an id",
+                f"{shown(text)} cannot be an id",
                 ident.loc,
-                "an id starts with a letter and has letters, digits, `_`, `-`; `input` is reserved",
+                "an id starts with an ASCII letter (a-z, A-Z) or `_` and has ASCII letters, digits, `_`, `-`"
+                + (f" ({', '.join(f'`{c}`' for c in other[:5])} is not ASCII)" if other else "")
+                + "; `input` is reserved",
             )
 
     def repeat(self, node, pairs) -> Item | None:
