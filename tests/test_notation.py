@@ -942,3 +942,25 @@ def test_an_id_is_ascii_and_one_refused_is_never_suggested():
     first, second = exc.value.problems  # the use of the refused id is not blamed again
     assert "(`é` is not ASCII)" in first.hint and "ASCII letter" in first.hint
     assert "couche_é" not in second.hint
+
+
+def test_a_block_whose_name_ends_in_a_digit_is_numbered_after_an_underscore():
+    """`stage1` used once is `stage1_1`, not `stage11` (the eleventh `stage`?); `conv1`, a
+    block, `conv1_1`. A layer kind keeps its numbers (`relu61`), as the bundled networks' paths
+    (and the weights saved under them) always had them."""
+    g = load("""
+        input: 8x8x3
+        blocks:
+          stage1: [conv f=3 p=same n=4]
+          stage2: [conv f=3 p=same n=4, relu]
+          conv1: [conv f=1 n=4]
+        layers:
+          - stage1
+          - stage2
+          - stage2
+          - conv1
+          - relu6
+    """)
+    assert [n.path for n in g.nodes] == [
+        "stage1_1", "stage2_1.conv1", "stage2_1.relu1", "stage2_2.conv1", "stage2_2.relu1", "conv1_1", "relu61",
+    ]  # fmt: skip
