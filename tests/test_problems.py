@@ -926,3 +926,44 @@ def test_a_softmax_that_is_the_output_or_weighs_a_branch_is_not_warned_at():
     )
     for graph in (lenet, attention):
         assert not [w for w in graph.warnings if "softmax" in w.message]
+
+
+RECOVERED = """\
+input: 32x32x32
+layers:
+  - conv f=3 p=1 n=32 id=a
+  - residual:
+      - conv f=3 p=1 n=16
+      - bn
+  - conv f=3 s=2 p=1 n=16
+  - add with=a
+  - conv f=3 p=1 n=8
+  - concat with=a
+  - fc 10
+"""
+
+
+def test_after_a_join_fails_the_layers_below_go_on_from_its_main_path():
+    """The residual gives 16 channels on 32 (line 4): the layers below are built from its main
+    path's 32x32x16, so the add of 16x16 to 32x32 (line 8) is told too, marked as perhaps
+    following from it; the concat of 16x16 with 32x32 after (line 10) is not: one follow-on a guess."""
+    found = problems_of(RECOVERED)
+    assert [(p.loc.line, p.layer) for p in found] == [(4, "residual1"), (8, "add1")]
+    assert found[1].message == (
+        "cannot add different shapes (inputs: `conv1` 16x16x16, `a` 32x32x32) (after the error at line 4, "
+        "`residual1` is taken as 32x32x16: this may follow from it)"
+    )
+    # a mistake that does not come from the guess is told as it is, whatever its place
+    independent = RECOVERED.replace("concat with=a", "pool max f=64 from=a")
+    found = problems_of(independent)
+    assert [p.loc.line for p in found] == [4, 8, 10] and "this may follow" not in found[2].message
+
+
+def test_a_repeated_mistake_after_a_guess_is_not_told_again():
+    """A concat of 16x16 with 32x32 in a repeated block: each pass meets it, once told."""
+    text = (
+        "input: 32x32x8\nblocks:\n  b:\n    layers:\n      - conv f=3 s=2 p=1 n=8\n      - concat from=input,conv1\n"
+        "layers:\n  - repeat: 3\n    layers: [b]\n  - add with=nothere\n"
+    )
+    found = problems_of(text)
+    assert [p.loc.line for p in found] == [6, 10]

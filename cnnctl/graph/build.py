@@ -213,6 +213,31 @@ def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -
     return {**{path: widths[main] for path in outputs.resized_with(nodes, heads, main) if main in widths}, **widths}
 
 
+class Unjoined(CnnctlError):
+    """A join (add, concat, mul, a residual's sum) whose inputs do not fit, with the `volume` it
+    plausibly meant: its main path's (the first input's), its channels summed for a concat.
+    The builder goes on from it (`Builder.recovered`), so that later, independent mistakes
+    are told in the same run."""
+
+    def __init__(self, problems: list[Problem], volume: Shape | None):
+        super().__init__(problems)
+        self.volume = volume
+
+
+class FollowsOn(Exception):  # noqa: N818 - a signal, as blocks.Unbound
+    """A mistake of a layer built from a guessed volume when one after that guess is told:
+    not told, its layer's shape unknown (`Builder.follows_on`)."""
+
+
+def joined(kind: str, shapes: list[Shape]) -> Shape | None:
+    """The volume a join of `shapes` that do not fit plausibly meant: the first's, with every
+    input's channels for a concat of volumes; None where it is not a volume."""
+    first = shapes[0]
+    if len(first) != 3 or any(len(s) != 3 for s in shapes):
+        return None
+    return (first[0], first[1], sum(s[2] for s in shapes)) if kind == "concat" else first
+
+
 def same_mistake(message: str) -> str:
     """`message` less the numbers in brackets a block's use puts in (`the input channels (16)`):
     a block's mistake met at each use with other numbers is one mistake of its line."""
@@ -276,6 +301,10 @@ class Builder:
         self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
         self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
+        # Layers built from a failed join's guessed volume (`recovered`) -> that join's node;
+        # and the guesses a mistake after them was told for (`follows_on`: one each)
+        self.guessed: dict[int, int] = {}
+        self.followed: set[int] = set()
         # A block's mistake told (where, message, block) -> its index in `problems`, the lines of the uses meeting it
         # (its message's words, the numbers a use puts in left out: `same_mistake`), and that problem as first told
         self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int], Problem]] = {}
@@ -296,10 +325,13 @@ class Builder:
                 raise
             except CnnctlError as exc:
                 # Report it and go on: later layers still get their arguments and references
-                # checked, so one run lists every problem. Their shapes are unknown.
+                # checked, so one run lists every problem. Their shapes are unknown, unless a
+                # join failed (`Unjoined`): then they go on from a plausible volume.
                 self.record(exc)
-                current = self.placeholder(item, names.path(name) if name else names.prefix)
-            except blocks.Unbound:  # it reads the size of an input a failure above left unknown: not its fault
+                where = names.path(name) if name else names.prefix
+                volume = exc.volume if isinstance(exc, Unjoined) else None
+                current = self.recovered(item, where, volume) if volume else self.placeholder(item, where)
+            except (blocks.Unbound, FollowsOn):  # its input is unknown, or a guess already blamed once: not its fault
                 current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
                 self.define(item.id, scope, names, current)
@@ -423,6 +455,32 @@ class Builder:
             hint = f"at line {lines[0]}: {first.hint}"
         message = f"{message} (in block `{name}` used at lines {named})"
         self.problems[index] = self.problems[index]._replace(message=message, hint=hint)
+
+    def recovered(self, item: Item, path: str, volume: Shape) -> int:
+        """The stand-in for a join that failed, with the `volume` it plausibly meant (its main
+        path's): the layers after it are built from it, so that their own mistakes are told (an
+        `add` of 16x16 to 32x32 further down). What follows from the guess is marked (`guessed`)."""
+        node = Node(len(self.nodes), path, FAILED, Args(), (), volume, 0, 0, 0, 0, "", item.loc)
+        self.nodes.append(node)
+        self.guessed[node.index] = node.index
+        return node.index
+
+    def follows_on(self, inputs: list[int] | tuple[int, ...], loc: Loc) -> str:
+        """For a layer at `loc` whose shapes do not fit: "" where none of its `inputs` comes from
+        a guessed volume; else a note naming the guess, for the first such mistake of each guess,
+        and FollowsOn for any other (a guess may be wrong: one mistake after it is told, not a
+        cascade), and for the guessed line's own met again (a repeat's next pass)."""
+        guess = next((self.guessed[i] for i in inputs if i in self.guessed), None)
+        if guess is None:
+            return ""
+        if guess in self.followed or self.nodes[guess].loc == loc:
+            raise FollowsOn
+        self.followed.add(guess)
+        node = self.nodes[guess]
+        return (
+            f" (after the error at line {node.loc.line}, `{node.path}` is taken as {format_shape(node.shape)}: "
+            "this may follow from it)"
+        )
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -582,14 +640,17 @@ class Builder:
             out, counts, notes, text = self.infer(kind, args, ins)
         except ShapeError as exc:
             hint = exc.hint
+            after = self.follows_on(inputs, loc) if self.guessed else ""
             if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
-                message = f"{exc.message} (inputs: {given})"
+                message = f"{exc.message} (inputs: {given}){after}"
                 hint = dropped_hint(nodes, inputs, ins, self.input_shape) or hint
+                if not after:  # the layers after it go on from what the join plausibly meant
+                    raise Unjoined([Problem(message, loc, path, hint)], joined(kind.name, ins)) from None
             elif "input" in exc.message:
-                message = exc.message
+                message = exc.message + after
             else:
-                message = f"{exc.message} (input {format_shape(ins[0])})"
+                message = f"{exc.message} (input {format_shape(ins[0])}){after}"
             raise CnnctlError.at(message, loc, layer=path, hint=hint) from None
         if len(self.nodes) >= MAX_LAYERS:
             where = self.outer_repeat.loc if self.outer_repeat else loc
@@ -598,6 +659,10 @@ class Builder:
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
         index = len(nodes)
+        if self.guessed:  # built from a guessed volume: so is what is built from it
+            guess = next((self.guessed[i] for i in inputs if i in self.guessed), None)
+            if guess is not None:
+                self.guessed[index] = guess
         # Node's fields in order, made as a tuple directly (its constructor is Python, once a layer)
         nodes.append(tuple.__new__(Node, (index, path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)))
         return index
