@@ -964,3 +964,17 @@ def test_a_block_whose_name_ends_in_a_digit_is_numbered_after_an_underscore():
     assert [n.path for n in g.nodes] == [
         "stage1_1", "stage2_1.conv1", "stage2_1.relu1", "stage2_2.conv1", "stage2_2.relu1", "conv1_1", "relu61",
     ]  # fmt: skip
+
+
+def test_a_refused_use_of_a_block_ending_in_a_digit_is_named_as_it_would_be():
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x3
+            blocks:
+              stage1:
+                args: n
+                layers: [conv f=1 n=$n]
+            layers:
+              - stage1 4 m=3
+        """)
+    assert exc.value.problems[0].layer == "stage1_1"

@@ -917,7 +917,7 @@ class _Parser:
         source = split_names(refs["from"]) if "from" in refs else None
         with_ = split_names(refs["with"]) if "with" in refs else ()
         if not bound.ok or unknown:  # told above; its other arguments and references are still checked when built
-            return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]))
+            return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]), is_block)
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
     def block_params_of(self, name: str) -> list[str]:
