@@ -967,3 +967,13 @@ def test_a_repeated_mistake_after_a_guess_is_not_told_again():
     )
     found = problems_of(text)
     assert [p.loc.line for p in found] == [6, 10]
+
+
+def test_a_layer_built_from_a_guess_gives_no_warning():
+    """conv f=3 s=2 on 32 leaves out a row: but its 32x32 is the failed residual's guess."""
+    text = "input: 32x32x32\nlayers:\n  - residual:\n      - conv f=3 p=1 n=16\n  - conv f=3 s=2 n=8\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text)
+    assert len(info.value.problems) == 1 and not info.value.warnings
+    alone = cnnctl.load_text("input: 32x32x16\nlayers:\n  - conv f=3 s=2 n=8\n")
+    assert [w.layer for w in alone.warnings] == ["conv1"]  # the same layer on a real 32x32 is warned at

@@ -143,7 +143,9 @@ def build_graph(
             raise too_many(every, Loc(spec.file))
         if overridden and not wrong_input:
             every = _blame_override(spec, every, input_shape, input_from, widths)
-        raise CnnctlError(every, builder.warnings)  # the layers' notes found before: one may explain an error
+        # the layers' notes: one may explain an error; not those of layers built from a guess
+        guessed = {builder.nodes[i].path for i in builder.guessed}
+        raise CnnctlError(every, [w for w in builder.warnings if w.layer not in guessed])
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
