@@ -55,9 +55,16 @@ class Problem:
 class CnnctlError(Exception):
     """One or more user-facing problems. `str()` gives the full, printable message."""
 
-    def __init__(self, problems: Problem | Iterable[Problem]):
+    def __init__(self, problems: Problem | Iterable[Problem], warnings: Iterable[Problem] = ()):
         self.problems: tuple[Problem, ...] = (problems,) if isinstance(problems, Problem) else tuple(problems)
+        # What is legal but suspicious in the same file, found before it failed: told with the
+        # errors, since one often explains another (a pool that drops a row, a join that misses it).
+        self.warnings: tuple[Problem, ...] = tuple(warnings)
         super().__init__("\n".join(p.format() for p in self.problems))
+
+    def told(self) -> str:
+        """The errors, then the warnings found with them, as the terminal shows them."""
+        return "\n".join([str(self), *(w.format("warning") for w in self.warnings)])
 
     @classmethod
     def at(

@@ -56,6 +56,45 @@ def number_text(text: str) -> float:
         raise ArgValueError(f"expected a number, got {quoted(text)}") from None
 
 
+# Characters a slide or a word processor puts where the notation wants ASCII: each with the
+# ASCII it stands for (full-width letters and digits, `５`, are NFKC's: `lookalike_hint`).
+LOOKALIKES = {
+    "×": "x",  # U+00D7 multiplication sign, `3×3`
+    "−": "-",  # U+2212 minus sign
+    "–": "-",  # U+2013 en dash
+    "—": "-",  # U+2014 em dash
+    "“": "",  # U+201C, U+201D curly double quotes: a value is written without quotes
+    "”": "",
+    "‘": "",  # U+2018, U+2019 curly single quotes
+    "’": "",
+}
+
+
+def ascii_spelling(text: str) -> str:
+    """`text` with the LOOKALIKES and full-width characters written in ASCII."""
+    import unicodedata  # on the error path only
+
+    return "".join(LOOKALIKES.get(c, unicodedata.normalize("NFKC", c) if ord(c) > 0x7F else c) for c in text)
+
+
+def lookalike_hint(text: str, name: str = "") -> str | None:
+    """A hint for a value written with characters that look like ASCII but are not (`3×3`,
+    `−0.1`, `５`), naming each and the value in ASCII (after `name=`, an argument's); None where
+    there are none."""
+    fixed = ascii_spelling(text)
+    if fixed == text or not fixed.isascii():
+        return None
+    odd = dict.fromkeys(c for c in text if ord(c) > 0x7F)
+    named = [f"`{c}` (U+{ord(c):04X}) is not `{ascii_spelling(c)}`" for c in odd if ascii_spelling(c)]
+    quotes = [c for c in odd if not ascii_spelling(c)]
+    if quotes:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in quotes)
+        are = "are quotes" if len(quotes) > 1 else "is a quote"
+        named.append(f"{' '.join(f'`{c}`' for c in quotes)} ({codes}) {are}: a value needs none")
+    written = f"{name}={fixed}" if name else fixed
+    return f"write `{written}` in ASCII: {', '.join(named)} (a character from a slide or a word processor)"
+
+
 class Whole:
     """A whole number from `lo` to `hi` (None: no bound above but the WHOLE_DIGITS digits read)."""
 

@@ -158,6 +158,15 @@ def test_pool_flops_add_up_the_windows_pytorch_averages_over(h, w, f, s, p, ceil
     assert torch.allclose(to_torch(avg)(ones), mean)
 
 
+def test_an_average_with_same_padding_counts_the_zeros_as_pytorch_not_tensorflow():
+    """`pool avg f=3 s=1 p=same` is PyTorch's `p=1` with count_include_pad=True: a corner of a
+    map of ones averages 4 ones and 5 zeros, 4/9; TensorFlow's SAME would give 1 (README)."""
+    ones = torch.ones(1, 1, 4, 4)
+    out = to_torch(cnnctl.load_text("input: 4x4x1\nlayers: [pool avg f=3 s=1 p=same]"))(ones)
+    assert torch.allclose(out, torch.nn.functional.avg_pool2d(ones, 3, 1, 1, count_include_pad=True))
+    assert out[0, 0, 0, 0].item() == pytest.approx(4 / 9)
+
+
 def test_state_dict_keys_follow_layer_paths():
     keys = set(to_torch(cnnctl.load("resnet50")).state_dict())
     assert "layer3.2.conv1.weight" in keys

@@ -499,6 +499,33 @@ def test_a_reference_with_another_number_lists_those_not_a_slip():
     assert exc.value.problems[0].hint == "the same name with other numbers: `enc1`, `enc2`"
 
 
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        # the name summarize shows, which is no id
+        (
+            "add with=conv1",
+            "`conv1` is the name cnnctl gives the layer at line 4, not an id: write `id=conv1` on "
+            "that line (or another id) to take its output",
+        ),
+        ("concat with=enc", "an id names one layer: `enc1`, `enc2`; several are joined with `from=enc1,enc2`"),
+        ("concat from=enc1, enc2", "drop the space after the comma: ids are written `from=enc1,enc2`"),
+        ("concat from=[enc1,enc2]", "write the ids without brackets or spaces: `from=a,b`"),
+    ],
+)
+def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load(f"""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=4
+              - conv f=1 n=4 id=enc1
+              - conv f=1 n=4 id=enc2
+              - {line}
+        """)
+    assert exc.value.problems[0].hint == hint
+
+
 def test_auto_names_avoid_explicit_ids():
     g = load("""
         input: 8x8x4
@@ -879,3 +906,75 @@ def test_every_nested_list_is_walked_and_its_block_uses_found():
         found = cycles(spec)
         assert len(found) == len(uses), written
         assert all("block `loop` uses itself (loop -> loop)" in p.message for p in found), written
+
+
+def test_a_layer_written_over_several_lines_is_located_in_the_source():
+    """A folded (`>`), literal (`|`) or quoted string continued on the next line: its value is
+    not the source's text (breaks folded, indentation dropped), yet each mistake points at the
+    value as written (its line, and its column in that line, counted here from the text)."""
+    text = (
+        "input: 32x32x3\nlayers:\n  - >\n    conv f=3\n    n=0 s=1\n"
+        '  - "conv f=3 \\\n     n=-2"\n  - |\n    add\n    with=zz\n'
+    )
+    lines = text.splitlines()
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        cnnctl.load_text(text)
+    where = [(p.loc.line, p.loc.col) for p in info.value.problems]
+    assert where == [
+        (5, lines[4].index("n=0") + 3),  # 5:7, the value after `n=`, as on one line
+        (7, lines[6].index("n=-2") + 3),
+        (10, lines[9].index("zz") + 1),
+    ]
+
+
+def test_an_id_is_ascii_and_one_refused_is_never_suggested():
+    """`é` is a letter to Python, not to the notation: the hint says ASCII, names the
+    character, and a reference spelt nearly the same is not told to use the refused id."""
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x3
+            layers:
+              - conv f=1 n=4 id=couche_é
+              - relu
+              - add with=couche_e
+              - add with=couche_é
+        """)
+    first, second = exc.value.problems  # the use of the refused id is not blamed again
+    assert "(`é` is not ASCII)" in first.hint and "ASCII letter" in first.hint
+    assert "couche_é" not in second.hint
+
+
+def test_a_block_whose_name_ends_in_a_digit_is_numbered_after_an_underscore():
+    """`stage1` used once is `stage1_1`, not `stage11` (the eleventh `stage`?); `conv1`, a
+    block, `conv1_1`. A layer kind keeps its numbers (`relu61`), as the bundled networks' paths
+    (and the weights saved under them) always had them."""
+    g = load("""
+        input: 8x8x3
+        blocks:
+          stage1: [conv f=3 p=same n=4]
+          stage2: [conv f=3 p=same n=4, relu]
+          conv1: [conv f=1 n=4]
+        layers:
+          - stage1
+          - stage2
+          - stage2
+          - conv1
+          - relu6
+    """)
+    assert [n.path for n in g.nodes] == [
+        "stage1_1", "stage2_1.conv1", "stage2_1.relu1", "stage2_2.conv1", "stage2_2.relu1", "conv1_1", "relu61",
+    ]  # fmt: skip
+
+
+def test_a_refused_use_of_a_block_ending_in_a_digit_is_named_as_it_would_be():
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x3
+            blocks:
+              stage1:
+                args: n
+                layers: [conv f=1 n=$n]
+            layers:
+              - stage1 4 m=3
+        """)
+    assert exc.value.problems[0].layer == "stage1_1"

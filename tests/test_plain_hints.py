@@ -148,3 +148,64 @@ def test_a_fraction_through_a_block_argument_is_rounded_in_an_expression():
 def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():
     (problem,) = problems_of("input: 8x8x3\nlayers:\n  - repeat: 1.5\n    layers: [relu]\n")
     assert problem.message == "`repeat` count must be a whole number, got 1.5"
+
+
+# -- characters and habits from slides and other tools (a new user's trial) ------------------
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        (
+            "conv f=3×3 n=8",
+            "write `f=3x3` in ASCII: `×` (U+00D7) is not `x` (a character from a slide or a word "
+            "processor); or `f=3`: one number is a square",
+        ),
+        (
+            "leaky −0.1",
+            "write `slope=-0.1` in ASCII: `−` (U+2212) is not `-` (a character from a slide or a word processor)",
+        ),
+        ("fc ５", "write `units=5` in ASCII: `５` (U+FF15) is not `5` (a character from a slide or a word processor)"),
+        (
+            "conv f=3 n=8 p=“same”",
+            "write `p=same` in ASCII: `“` `”` (U+201C, U+201D) are quotes: a value needs "
+            "none (a character from a slide or a word processor)",
+        ),
+        ("conv(f=3, n=8)", "write `conv f=3 n=8`: the arguments follow the kind after spaces, not in `(...)`"),
+    ],
+    ids=["times", "minus", "fullwidth", "quotes", "call"],
+)
+def test_a_slides_characters_are_named_with_the_ascii_to_write(line, hint):
+    (problem,) = problems_of(_net(line))
+    assert problem.hint == hint
+
+
+def test_a_files_aliases_are_one_message_at_the_first_with_their_count():
+    # 2 anchors and 3 aliases
+    text = "input: 8x8x3\na: &a [relu]\nb: &b [*a, *a]\nlayers: *b\n"
+    (problem,) = problems_of(text)
+    assert (problem.loc.line, problem.loc.col) == (2, 4)
+    assert problem.message.endswith("are not supported (this one and 4 more in the file)")
+
+
+def test_a_block_argument_declared_twice_and_a_concat_of_one_branch_say_what_to_write():
+    twice = "input: 8x8x3\nblocks:\n  b:\n    args: n n\n    layers: [conv f=1 n=$n]\nlayers: [b 4]\n"
+    assert problems_of(twice)[0].hint == "declare each argument once (`args: n`); two arguments need two names"
+    one = "input: 8x8x3\nlayers:\n  - concat: [conv f=1 n=3]\n"
+    assert problems_of(one)[0].hint.startswith("list each branch under `concat:`")
+
+
+def test_a_blocks_groups_meeting_other_numbers_at_each_use_are_one_message_with_the_groups_that_work():
+    """groups=3 on 16, 32 and 8 channels: one mistake of the block's line, told once with the
+    lines of its uses; the groups that divide 16 (and n=16) are listed for the first."""
+    text = (
+        "input: 32x32x16\nblocks:\n  blk:\n    args: n\n    layers: [conv f=3 p=same n=$n groups=3]\n"
+        "layers:\n  - repeat: 2\n    layers: [blk 16]\n  - blk 32\n  - blk 8\n"
+    )
+    (problem,) = problems_of(text)
+    assert problem.message == (
+        "groups=3 must divide both the input channels and n (in block `blk` used at lines 8, 9, 10)"
+    )
+    assert problem.hint == (
+        "at line 8: groups that divide 16: 1, 2, 4, 8, 16; depthwise convolution is groups = input channels = n"
+    )
+    alone = problems_of("input: 8x8x12\nlayers:\n  - conv f=1 n=18 groups=4\n")
+    assert alone[0].hint.startswith("groups that divide both 12 and 18: 1, 2, 3, 6;")

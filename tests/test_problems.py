@@ -237,7 +237,9 @@ def test_anchors_and_tags_are_all_reported_in_one_run():
     with pytest.raises(CnnctlError) as info:
         cnnctl.load_text(text, "yaml.yaml")
     found = [(p.loc.line, p.message.split(" ")[1]) for p in info.value.problems]
-    assert found == [(1, "tag"), (3, "anchors"), (4, "anchors"), (5, "tag")]
+    # each tag where it is; the anchors and aliases once, at the first, counted (a bomb has dozens)
+    assert found == [(1, "tag"), (3, "anchors"), (5, "tag")]
+    assert info.value.problems[1].message.endswith("(this one and 1 more in the file)")
 
 
 def test_a_hint_is_found_among_many_names_and_long_words_get_none():
@@ -841,3 +843,137 @@ def test_first_setting_an_argument_the_block_lacks_says_what_it_takes():
     assert unknown.message == "`first:` sets `c`, but `inc` has no such argument"
     assert unknown.hint == "block `inc` takes: `a`, `b`"
     assert synonym.hint == "did you mean `s`?"  # `stride`: PyTorch's name for it
+
+
+UNET_50 = """\
+input: 50x50x1
+layers:
+  - conv f=3 p=same n=16 id=enc1
+  - pool max f=2
+  - conv f=3 p=same n=32 id=enc2
+  - pool max f=2
+  - conv f=3 p=same n=64
+  - deconv f=2 s=2 n=32
+  - concat with=enc2
+"""
+
+
+def test_a_files_warnings_are_told_with_its_errors(tmp_path, monkeypatch, capsys):
+    """50 -> 25 -> 12 (pool2 leaves out row 25) -> 24, joined with 25: the warning at pool2
+    explains the error at the concat, so both are told, the text and every JSON alike."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(UNET_50, "unet.yaml")
+    (error,) = info.value.problems
+    (warning,) = info.value.warnings
+    assert (error.layer, warning.layer, warning.loc.line) == ("concat1", "pool2", 6)
+    assert warning.message.startswith("leaves out the last row and column of its 25x25 input")
+    path = tmp_path / "unet.yaml"
+    path.write_text(UNET_50)
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(path))
+    assert code == 2 and not out
+    assert err.startswith("error: ") and f"warning: {path}:6:5: layer `pool2`: leaves out" in err
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(path), "--format", "json")
+    assert code == 2
+    details = json.loads(out)["files"][0]["details"]
+    assert [(d["severity"], d["layer"]) for d in details] == [("error", "concat1"), ("warning", "pool2")]
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(path), "--format", "json")
+    document = json.loads(out)
+    assert [w["layer"] for w in document["warnings"]] == ["pool2"] and len(document["errors"]) == 1
+
+
+def test_a_join_of_maps_one_row_apart_names_the_layer_that_dropped_it():
+    """Two pools of stride 2 before the drop: the input must divide by 2 * 2 = 4 for none."""
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(UNET_50, "unet.yaml")
+    hint = info.value.problems[0].hint
+    assert hint == (
+        "`pool2` leaves out the last row and column of its 25x25 input: make the input's height and width "
+        "divisible by 4, or use `pool ... ceil` (or `p=same`) there"
+    )
+    # a conv: 9 -> 5 (p=1) -> 2 (f=2 s=2 leaves out row 5) -> 8, added to 9: strides 2 * 2 again
+    conv = "input: 9x9x4\nlayers:\n  - conv f=1 n=4 id=a\n  - conv f=3 s=2 p=1 n=4\n  - conv f=2 s=2 n=4\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(conv + "  - deconv f=4 s=4 n=4\n  - add with=a\n", "c.yaml")
+    assert info.value.problems[0].hint == (
+        "`conv2` leaves out the last row and column of its 5x5 input: make the input's height and width "
+        "divisible by 4, or pad it (`p=same`)"
+    )
+    # joined where both inputs come after the drop: it explains nothing, the join's own hint stays
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(conv + "  - conv f=1 n=4 id=b\n  - pool max f=2\n  - concat with=b\n", "c.yaml")
+    assert info.value.problems[0].hint.startswith("pad or pool the branches")
+
+
+@pytest.mark.parametrize(
+    ("layers", "warned"),
+    [
+        (["fc 10 act=softmax", "softmax"], "fc1"),  # the trial's: softmax twice, the loss a third time
+        (["fc 10", "softmax", "dropout 0.5"], "softmax1"),  # the loss reads the dropout's probabilities
+        (["fc 10 act=softmax", "flatten", "softmax"], "fc1"),
+    ],
+)
+def test_a_softmax_before_the_outputs_is_warned_at(layers, warned):
+    graph = cnnctl.load_text("input: 8x8x1\nlayers:\n" + "".join(f"  - {line}\n" for line in layers))
+    (warning,) = [w for w in graph.warnings if "softmax before the output" in w.message]
+    assert warning.layer == warned
+    assert warning.loc.line == 3 + [line.split()[0] for line in layers].index(warned.rstrip("0123456789"))
+
+
+def test_a_softmax_that_is_the_output_or_weighs_a_branch_is_not_warned_at():
+    lenet = cnnctl.load("lenet5")  # fc3 act=softmax: the output's, left to the loss
+    attention = cnnctl.load_text(
+        "input: 8x8x4\nlayers:\n  - conv f=1 n=4 id=x\n  - softmax\n  - mul with=x\n  - pool avg global\n  - fc 10\n"
+    )
+    for graph in (lenet, attention):
+        assert not [w for w in graph.warnings if "softmax" in w.message]
+
+
+RECOVERED = """\
+input: 32x32x32
+layers:
+  - conv f=3 p=1 n=32 id=a
+  - residual:
+      - conv f=3 p=1 n=16
+      - bn
+  - conv f=3 s=2 p=1 n=16
+  - add with=a
+  - conv f=3 p=1 n=8
+  - concat with=a
+  - fc 10
+"""
+
+
+def test_after_a_join_fails_the_layers_below_go_on_from_its_main_path():
+    """The residual gives 16 channels on 32 (line 4): the layers below are built from its main
+    path's 32x32x16, so the add of 16x16 to 32x32 (line 8) is told too, marked as perhaps
+    following from it; the concat of 16x16 with 32x32 after (line 10) is not: one follow-on a guess."""
+    found = problems_of(RECOVERED)
+    assert [(p.loc.line, p.layer) for p in found] == [(4, "residual1"), (8, "add1")]
+    assert found[1].message == (
+        "cannot add different shapes (inputs: `conv1` 16x16x16, `a` 32x32x32) (after the error at line 4, "
+        "`residual1` is taken as 32x32x16: this may follow from it)"
+    )
+    # a mistake that does not come from the guess is told as it is, whatever its place
+    independent = RECOVERED.replace("concat with=a", "pool max f=64 from=a")
+    found = problems_of(independent)
+    assert [p.loc.line for p in found] == [4, 8, 10] and "this may follow" not in found[2].message
+
+
+def test_a_repeated_mistake_after_a_guess_is_not_told_again():
+    """A concat of 16x16 with 32x32 in a repeated block: each pass meets it, once told."""
+    text = (
+        "input: 32x32x8\nblocks:\n  b:\n    layers:\n      - conv f=3 s=2 p=1 n=8\n      - concat from=input,conv1\n"
+        "layers:\n  - repeat: 3\n    layers: [b]\n  - add with=nothere\n"
+    )
+    found = problems_of(text)
+    assert [p.loc.line for p in found] == [6, 10]
+
+
+def test_a_layer_built_from_a_guess_gives_no_warning():
+    """conv f=3 s=2 on 32 leaves out a row: but its 32x32 is the failed residual's guess."""
+    text = "input: 32x32x32\nlayers:\n  - residual:\n      - conv f=3 p=1 n=16\n  - conv f=3 s=2 n=8\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text)
+    assert len(info.value.problems) == 1 and not info.value.warnings
+    alone = cnnctl.load_text("input: 32x32x16\nlayers:\n  - conv f=3 s=2 n=8\n")
+    assert [w.layer for w in alone.warnings] == ["conv1"]  # the same layer on a real 32x32 is warned at

@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         status = INTERRUPTED
     except CnnctlError as exc:
         if worker.speaks():
-            sys.stderr.write(str(exc) + "\n")
+            sys.stderr.write(exc.told() + "\n")
             from .common import errors_json
 
-            errors_json(exc.problems, argv)
+            errors_json(exc.problems, argv, exc.warnings)
         worker.give_up()
         status = 2
     except RunFailed as exc:

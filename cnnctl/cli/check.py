@@ -30,9 +30,10 @@ def validate_cmd(
     results = []
     for arch in files:
         try:
-            graph, problems = common.load_network(arch, input), []  # its `train:` too, checked as `cnnctl train` would
+            # its `train:` too, checked as `cnnctl train` would
+            graph, problems, warnings = common.load_network(arch, input), [], ()
         except CnnctlError as exc:
-            graph, problems = None, exc.problems
+            graph, problems, warnings = None, exc.problems, exc.warnings
         problems = [*problems, *_member_problems(arch, input, problems)]  # a family's other members
         if graph is not None and not problems:
             results.append(
@@ -51,8 +52,9 @@ def validate_cmd(
                 {
                     "file": arch,
                     "ok": False,
-                    "problems": [p.format() for p in problems],
-                    "details": [problem_json(p) for p in problems],
+                    # the warnings found before it failed too: one may explain an error
+                    "problems": [p.format() for p in problems] + [w.format("warning") for w in warnings],
+                    "details": [problem_json(p) for p in problems] + [problem_json(w, "warning") for w in warnings],
                 }
             )
     bad = [r for r in results if not r["ok"]]

@@ -48,15 +48,19 @@ def asked_json(argv: list[str]) -> bool:
     return any(a in ("--format=json", "-fjson") or a in ("-f", "--format") and b == "json" for a, b in pairs)
 
 
-def errors_json(problems, argv: list[str]) -> None:
+def errors_json(problems, argv: list[str], warnings=()) -> None:
     """A command's mistakes on stdout as JSON where the command line asked for JSON and no
     document was written: `{"errors": [...]}`, each problem as `validate --format json` gives
-    it (file, line, column, message, hint, text); the message on stderr stays as it is."""
+    it (file, line, column, message, hint, text), and `"warnings"` found with them, if any;
+    the message on stderr stays as it is."""
     if _written or not asked_json(argv):
         return
     from ..render.views.problems import problem_json
 
-    print_json({"errors": [problem_json(p) for p in problems]})
+    document = {"errors": [problem_json(p) for p in problems]}
+    if warnings:
+        document["warnings"] = [problem_json(w, "warning") for w in warnings]
+    print_json(document)
 
 
 def show_result(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:

@@ -97,7 +97,7 @@ def expand(
     # Everything the body's expansion depends on besides the path it is made under and the
     # index of its input (a schedule numbers each use: then every use is built).
     key = (body_env.key, b.depth, tuple(stack)) if b.droppath is None and REPLAY else None
-    made = b.built.get(key) if key is not None else None
+    made = b.built.get(key) if key is not None and source not in b.guessed else None  # a guess's: built, and marked
     if made is not None and len(b.nodes) + len(made.nodes) <= MAX_LAYERS:
         return _again(b, made, path, source)
     use = droppath.enter(b, item.kind)  # its number, if stochastic depth's schedule counts this block

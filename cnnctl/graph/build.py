@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -39,10 +40,13 @@ from ..notation.spec import (
 )
 from ..notation.variants import unchosen_problems
 from ..shapes import Shape, format_shape, numel
+from ..values import lookalike_hint
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
+from .dropped import dropped_hint
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
+from .softmaxes import double_softmaxes
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
 # arguments of their texts: both are kept across files (a search over thousands of similar
@@ -139,7 +143,9 @@ def build_graph(
             raise too_many(every, Loc(spec.file))
         if overridden and not wrong_input:
             every = _blame_override(spec, every, input_shape, input_from, widths)
-        raise CnnctlError(every)
+        # the layers' notes: one may explain an error; not those of layers built from a guess
+        guessed = {builder.nodes[i].path for i in builder.guessed}
+        raise CnnctlError(every, [w for w in builder.warnings if w.layer not in guessed])
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes
@@ -149,7 +155,9 @@ def build_graph(
         return build_graph(spec, input_shape, resized)
     name = spec.own_name
     unchosen = unchosen_problems(spec)  # a member's own mistakes stop only that member: notes here
-    warnings = [*builder.warnings, *_unused_outputs(nodes, {h.index for h in heads}), *unchosen]
+    outs = {h.index for h in heads}
+    doubled = double_softmaxes(nodes, {nodes[-1].index, *outs})
+    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *unchosen]
     return Graph(
         name,
         spec.file,
@@ -207,6 +215,40 @@ def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -
     return {**{path: widths[main] for path in outputs.resized_with(nodes, heads, main) if main in widths}, **widths}
 
 
+class Unjoined(CnnctlError):
+    """A join (add, concat, mul, a residual's sum) whose inputs do not fit, with the `volume` it
+    plausibly meant: its main path's (the first input's), its channels summed for a concat.
+    The builder goes on from it (`Builder.recovered`), so that later, independent mistakes
+    are told in the same run."""
+
+    def __init__(self, problems: list[Problem], volume: Shape | None):
+        super().__init__(problems)
+        self.volume = volume
+
+
+class FollowsOn(Exception):  # noqa: N818 - a signal, as blocks.Unbound
+    """A mistake of a layer built from a guessed volume when one after that guess is told:
+    not told, its layer's shape unknown (`Builder.follows_on`)."""
+
+
+def joined(kind: str, shapes: list[Shape]) -> Shape | None:
+    """The volume a join of `shapes` that do not fit plausibly meant: the first's, with every
+    input's channels for a concat of volumes; None where it is not a volume."""
+    first = shapes[0]
+    if len(first) != 3 or any(len(s) != 3 for s in shapes):
+        return None
+    return (first[0], first[1], sum(s[2] for s in shapes)) if kind == "concat" else first
+
+
+def same_mistake(message: str) -> str:
+    """`message` less the numbers in brackets a block's use puts in (`the input channels (16)`):
+    a block's mistake met at each use with other numbers is one mistake of its line."""
+    return _COUNTED.sub("", message)
+
+
+_COUNTED = re.compile(r" \([0-9][0-9,]*\)")
+
+
 def _place(problem: Problem) -> tuple[int, int]:
     """Problems in the order of the file; those with no line (a limit met) after them."""
     loc = problem.loc
@@ -261,8 +303,13 @@ class Builder:
         self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
         self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
+        # Layers built from a failed join's guessed volume (`recovered`) -> that join's node;
+        # and the guesses a mistake after them was told for (`follows_on`: one each)
+        self.guessed: dict[int, int] = {}
+        self.followed: set[int] = set()
         # A block's mistake told (where, message, block) -> its index in `problems`, the lines of the uses meeting it
-        self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int]]] = {}
+        # (its message's words, the numbers a use puts in left out: `same_mistake`), and that problem as first told
+        self.block_told: dict[tuple[Loc, str, str], tuple[int, list[int], Problem]] = {}
 
     # -- lists -----------------------------------------------------------------------------
     def sequence(
@@ -280,10 +327,13 @@ class Builder:
                 raise
             except CnnctlError as exc:
                 # Report it and go on: later layers still get their arguments and references
-                # checked, so one run lists every problem. Their shapes are unknown.
+                # checked, so one run lists every problem. Their shapes are unknown, unless a
+                # join failed (`Unjoined`): then they go on from a plausible volume.
                 self.record(exc)
-                current = self.placeholder(item, names.path(name) if name else names.prefix)
-            except blocks.Unbound:  # it reads the size of an input a failure above left unknown: not its fault
+                where = names.path(name) if name else names.prefix
+                volume = exc.volume if isinstance(exc, Unjoined) else None
+                current = self.recovered(item, where, volume) if volume else self.placeholder(item, where)
+            except (blocks.Unbound, FollowsOn):  # its input is unknown, or a guess already blamed once: not its fault
                 current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
                 self.define(item.id, scope, names, current)
@@ -361,17 +411,18 @@ class Builder:
             if self.block_uses and " (in block `" not in problem.message:
                 name, use = self.block_uses[-1]  # the innermost block, and where it is used (None: nowhere built)
                 if use is not None:
-                    in_block = (problem.loc, problem.message, name)
+                    in_block = (problem.loc, same_mistake(problem.message), name)
                     if in_block in self.block_told:
-                        self.also_used_at(in_block, use.line)
+                        self.also_used_at(in_block, use.line, problem)
                         continue
+                    first = problem
                 where = f" used at line {use.line}" if use is not None else ""
                 problem = problem._replace(message=f"{problem.message} (in block `{name}`{where})")
             key = (problem.loc, problem.message)
             if key not in self.seen:
                 self.seen.add(key)
                 if in_block is not None:
-                    self.block_told[in_block] = (len(self.problems), [use.line])
+                    self.block_told[in_block] = (len(self.problems), [use.line], first)
                 self.problems.append(problem)
         self.failures += 1
         if len(self.problems) >= MAX_PROBLEMS:
@@ -387,19 +438,51 @@ class Builder:
                 ]
             )
 
-    def also_used_at(self, told: tuple[Loc, str, str], line: int) -> None:
+    def also_used_at(self, told: tuple[Loc, str, str], line: int, problem: Problem) -> None:
         """The problem `told` (where, message, block) again, at the block's use on `line`: its
-        message names every use that meets it, up to USES_NAMED."""
-        index, lines = self.block_told[told]
+        message names every use that meets it, up to USES_NAMED. Where this use's numbers differ
+        (`n (32)` for `n (16)`), the message leaves them out and the hint says which use its own
+        numbers are of."""
+        index, lines, first = self.block_told[told]
         if line in lines:  # a use repeated (`repeat:`), or met again
             return
         lines.append(line)
-        _, message, name = told
+        _, words, name = told
+        message = first.message if problem.message == first.message else words
         named = ", ".join(map(str, lines[:USES_NAMED])) + (
             f" and {len(lines) - USES_NAMED:,} more" if len(lines) > USES_NAMED else ""
         )
+        hint = self.problems[index].hint
+        if message != first.message and first.hint and hint == first.hint:
+            hint = f"at line {lines[0]}: {first.hint}"
         message = f"{message} (in block `{name}` used at lines {named})"
-        self.problems[index] = self.problems[index]._replace(message=message)
+        self.problems[index] = self.problems[index]._replace(message=message, hint=hint)
+
+    def recovered(self, item: Item, path: str, volume: Shape) -> int:
+        """The stand-in for a join that failed, with the `volume` it plausibly meant (its main
+        path's): the layers after it are built from it, so that their own mistakes are told (an
+        `add` of 16x16 to 32x32 further down). What follows from the guess is marked (`guessed`)."""
+        node = Node(len(self.nodes), path, FAILED, Args(), (), volume, 0, 0, 0, 0, "", item.loc)
+        self.nodes.append(node)
+        self.guessed[node.index] = node.index
+        return node.index
+
+    def follows_on(self, inputs: list[int] | tuple[int, ...], loc: Loc) -> str:
+        """For a layer at `loc` whose shapes do not fit: "" where none of its `inputs` comes from
+        a guessed volume; else a note naming the guess, for the first such mistake of each guess,
+        and FollowsOn for any other (a guess may be wrong: one mistake after it is told, not a
+        cascade), and for the guessed line's own met again (a repeat's next pass)."""
+        guess = next((self.guessed[i] for i in inputs if i in self.guessed), None)
+        if guess is None:
+            return ""
+        if guess in self.followed or self.nodes[guess].loc == loc:
+            raise FollowsOn
+        self.followed.add(guess)
+        node = self.nodes[guess]
+        return (
+            f" (after the error at line {node.loc.line}, `{node.path}` is taken as {format_shape(node.shape)}: "
+            "this may follow from it)"
+        )
 
     def placeholder(self, item: Item, path: str) -> int:
         """A stand-in node for an item that failed, with an unknown shape."""
@@ -558,14 +641,19 @@ class Builder:
         try:
             out, counts, notes, text = self.infer(kind, args, ins)
         except ShapeError as exc:
-            if len(ins) > 1:  # say which input is which
+            hint = exc.hint
+            after = self.follows_on(inputs, loc) if self.guessed else ""
+            if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
-                message = f"{exc.message} (inputs: {given})"
+                message = f"{exc.message} (inputs: {given}){after}"
+                hint = dropped_hint(nodes, inputs, ins, self.input_shape) or hint
+                if not after:  # the layers after it go on from what the join plausibly meant
+                    raise Unjoined([Problem(message, loc, path, hint)], joined(kind.name, ins)) from None
             elif "input" in exc.message:
-                message = exc.message
+                message = exc.message + after
             else:
-                message = f"{exc.message} (input {format_shape(ins[0])})"
-            raise CnnctlError.at(message, loc, layer=path, hint=exc.hint) from None
+                message = f"{exc.message} (input {format_shape(ins[0])}){after}"
+            raise CnnctlError.at(message, loc, layer=path, hint=hint) from None
         if len(self.nodes) >= MAX_LAYERS:
             where = self.outer_repeat.loc if self.outer_repeat else loc
             hint = "check the counts of `repeat`" if self.outer_repeat else "blocks using blocks multiply their layers"
@@ -573,6 +661,10 @@ class Builder:
         for note in notes:
             self.warnings.append(Problem(note, loc, path))
         index = len(nodes)
+        if self.guessed:  # built from a guessed volume: so is what is built from it
+            guess = next((self.guessed[i] for i in inputs if i in self.guessed), None)
+            if guess is not None:
+                self.guessed[index] = guess
         # Node's fields in order, made as a tuple directly (its constructor is Python, once a layer)
         nodes.append(tuple.__new__(Node, (index, path, kind.name, args, tuple(inputs), out, *counts, text, loc, notes)))
         return index
@@ -689,7 +781,9 @@ class Builder:
             except CnnctlError as exc:
                 problems.extend(exc.problems)
             except ArgValueError as exc:
-                hint = did_you_mean(text, arg.type.words) if arg.type.words else None
+                hint = lookalike_hint(text, name) or (did_you_mean(text, arg.type.words) if arg.type.words else None)
+                if hint and text.count("×") == 1 and len(set(text.split("×"))) == 1:  # `f=3×3`: a square
+                    hint += f"; or `{name}={text.split('×')[0]}`: one number is a square"
                 message = f"`{name}` {exc}{rounding_advice(exc, str(value.text))}"
                 problems.append(Problem(message, value.loc, path, hint or f"`{name}` is {arg.type.describe}"))
         for arg in kind.args if complete else ():

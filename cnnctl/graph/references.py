@@ -66,9 +66,50 @@ def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | No
         ref.loc,
         layer=path,
         hint=out_of_scope(b, name, scope, path)
-        or did_you_mean(name, scope.visible(), family=True)
+        or automatic_name(b, name, path)
+        or bracketed(name)
+        or did_you_mean(name, valid_ids(scope.visible()), family=True)
+        or numbered(name, valid_ids(scope.visible()))
         or "name a layer with `id=NAME` and refer to it after it",
     )
+
+
+def valid_ids(ids: list[str]) -> list[str]:
+    """Of `ids`, those the notation accepts: one refused where it is written (`couche_é`) is
+    kept, so that what refers to it is not blamed too, but never suggested."""
+    from ..notation.parse import NAME_RE  # on the error path only: the graph needs no parser
+
+    return [i for i in ids if NAME_RE.match(i)]
+
+
+def automatic_name(b: Builder, name: str, path: str) -> str | None:
+    """Where `name` is the automatic name of an earlier layer of this list (`conv1`): the
+    names summarize shows are no ids (they shift when a layer is inserted above)."""
+    here = path.rpartition(".")[0]
+    full = f"{here}.{name}" if here else name
+    node = next((n for n in reversed(b.nodes) if n.path == full), None)
+    if node is None:
+        return None
+    return (
+        f"`{name}` is the name cnnctl gives the layer at line {node.loc.line}, not an id: write `id={name}` "
+        "on that line (or another id) to take its output"
+    )
+
+
+def numbered(name: str, visible: list[str]) -> str | None:
+    """`enc` where `enc1`, `enc2` are ids: each names one layer, and several are listed."""
+    ids = [v for v in visible if v.startswith(name) and v[len(name) :].isdigit()]
+    if not ids:
+        return None
+    listed = ",".join(ids[:6])
+    return f"an id names one layer: {', '.join(f'`{i}`' for i in ids[:6])}; several are joined with `from={listed}`"
+
+
+def bracketed(name: str) -> str | None:
+    """`from=[a,b]`: the ids are written without brackets."""
+    if name[:1] == "[" or name[-1:] == "]":
+        return "write the ids without brackets or spaces: `from=a,b`"
+    return None
 
 
 def out_of_scope(b: Builder, name: str, scope: Scope, path: str) -> str | None:

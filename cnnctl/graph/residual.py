@@ -8,7 +8,7 @@ applied to the sum. Layers: the main path's, the shortcut's, then `add`.
 
 from __future__ import annotations
 
-from ..errors import CnnctlError, did_you_mean
+from ..errors import CnnctlError, Problem, did_you_mean
 from ..layers import KINDS, Args
 from ..notation.spec import SHORTCUT, SHORTCUTS, RepeatItem, ResidualItem, Value, walk
 from ..shapes import Shape, format_shape
@@ -19,6 +19,12 @@ from .scope import Names, Scope, names_of
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
 if TYPE_CHECKING:
     from .build import Builder
+
+
+def _unjoined(problems, volume):  # build's Unjoined, imported when raised: build imports this module
+    from .build import Unjoined
+
+    return Unjoined(problems, volume)
 
 
 def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: str, current: int) -> int:
@@ -39,16 +45,18 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
         raise unknown_shortcut(item, shortcut, path)
     a, s = b.shape_of(main), b.shape_of(skip)
     if shortcut == "identity" and UNKNOWN not in (a, s) and a != s:
+        after = b.follows_on((main, skip), item.loc) if b.guessed else ""
         if len(a) == len(s) == 3 and not projection_strides(s, a):
             hint = "no stride gives that size: pad the main path's convolutions (p=same) to keep it"
         else:
             hint = argument_hint(b, item, env) or "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
-        raise CnnctlError.at(
-            f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input {format_shape(s)}",
-            item.loc,
-            layer=path,
-            hint=hint,
+        message = (
+            f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input {format_shape(s)}"
         )
+        if after:
+            raise CnnctlError.at(message + after, item.loc, layer=path, hint=hint)
+        # the layers after it go on from the main path's volume
+        raise _unjoined([Problem(message, item.loc, path, hint)], a if len(a) == 3 else None)
     args = b.merge_args(item.act, env, path)
     return b.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
 

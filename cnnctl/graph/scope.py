@@ -79,8 +79,16 @@ class Names:
         return Names(self.path(name))
 
     def of(self, item: Item) -> str:
-        """The name `item` takes in this list: its id, or the next of its base name (`conv3`)."""
-        return str(item.id.text) if item.id is not None else self.auto(item.base_name)
+        """The name `item` takes in this list: its id, or the next of its base name (`conv3`).
+        A block whose name ends in a digit is numbered after a `_` (`stage1_1`, not `stage11`,
+        which reads as the eleventh `stage`). A layer kind's numbers stay as they always were
+        (`relu61`): the bundled networks' paths, and the weights saved under them, keep them."""
+        if item.id is not None:
+            return str(item.id.text)
+        base = item.base_name
+        if base[-1:].isdigit() and getattr(item, "is_block", False):
+            base += "_"
+        return self.auto(base)
 
 
 def lone(items: tuple[Item, ...], names: Names, collapse: bool) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..errors import ShapeError
 from ..shapes import (
     Shape,
@@ -117,9 +119,13 @@ def check_groups(a: Args, c_in: int | None = None) -> None:
     failed layer) only `n` is checked: the message is the same, less the channels' count."""
     if a.n % a.groups or (c_in is not None and c_in % a.groups):
         channels = "the input channels" if c_in is None else f"the input channels ({c_in})"
+        both = a.n if c_in is None else math.gcd(a.n, c_in)  # a number of groups divides both where it divides this
+        fits = [str(g) for g in range(1, both + 1) if both % g == 0]
+        of = f"n ({a.n})" if c_in is None else f"both {c_in} and {a.n}" if c_in != a.n else f"{a.n}"
+        listed = ", ".join(fits[:12]) + (", ..." if len(fits) > 12 else "")
         raise ShapeError(
             f"groups={a.groups} must divide both {channels} and n ({a.n})",
-            hint="depthwise convolution is groups = input channels = n",
+            hint=f"groups that divide {of}: {listed}; depthwise convolution is groups = input channels = n",
         )
 
 

@@ -38,9 +38,11 @@ class Pool(LayerKind):
     ``f + min(0, n + p_before + p_after - ((out - 1)*s + f))`` for the last window
     (`cnnctl.shapes.tail_after_windows`; 4x4, ``f=3 s=2 ceil``: 9 + 6 + 6 + 4 = 25, not 36).
     That is PyTorch's divisor: cnnctl's average counts the padding's zeros in it, as PyTorch's
-    default ``count_include_pad=True`` (and its ``same`` padding, added by cnnctl, too); an ONNX
-    AveragePool that leaves them out is refused. A max ignores padding (PyTorch pads with
-    -inf), but its comparisons are counted over the whole window as the course counts them.
+    default ``count_include_pad=True`` (and its ``same`` padding, added by cnnctl, too: ``pool avg
+    f=3 s=1 p=same`` gives a corner of ones 4/9, where TensorFlow's and Keras' SAME divide by the
+    values inside the input only and give 1); an ONNX AveragePool that leaves them out is
+    refused. A max ignores padding (PyTorch pads with -inf), but its comparisons are counted
+    over the whole window as the course counts them.
     Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel. Adaptive: over each output's
     window. Channels: ``C - 1`` (max) or ``C`` (avg) per position.
     Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an

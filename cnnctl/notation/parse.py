@@ -376,7 +376,11 @@ class _Parser:
             elif not NAME_RE.match(key) or key in REFERENCE_KEYS:
                 self.problem(f"`{key}` cannot be an argument name of {owner}", loc)
             elif key in params:
-                self.problem(f"argument `{key}` of {owner} is declared twice", loc)
+                self.problem(
+                    f"argument `{key}` of {owner} is declared twice",
+                    loc,
+                    hint=f"declare each argument once (`args: {key}`); two arguments need two names",
+                )
             else:
                 params[key] = default
                 if bounds is not None:
@@ -483,6 +487,8 @@ class _Parser:
                 return None
             if not node.style and node.end_mark.line > node.start_mark.line:  # plain: None or ""
                 return self.runs_over(node)
+            if node.style in (">", "|") or node.end_mark.line > node.start_mark.line:
+                return self.spread_shorthand(node)
             loc = self.loc(node)  # once a layer: text_loc's work without a second loc
             return self.shorthand(node.value, loc.shifted(1) if node.style in ("'", '"') else loc, loc)
         if isinstance(node, yaml.SequenceNode):
@@ -517,6 +523,23 @@ class _Parser:
         if head in ("concat", "add") and _is_branches(head_value):
             return self.branches(node, head, pairs)
         return self.layer_mapping(node, pairs)
+
+    def spread_shorthand(self, node: yaml.ScalarNode) -> Item | None:
+        """A layer's line written over several lines of the file (`- >` folded, `|`, a quoted
+        string continued on the next line): its value is not the source's text (a line break
+        folded to a space, an escaped one dropped, the indentation left out), so each place in
+        it is found in the source, by `spread_places`, once the line is read at offsets."""
+        at_offsets = Loc(self.file, SPREAD_LINE, 1)  # column 1 + the offset in the value
+        before = len(self.problems)
+        item = self.read_shorthand(node.value, at_offsets, self.loc(node))  # not cached: its places are its own
+        places = spread_places(node.value, self.lines, node.start_mark, node.end_mark)
+
+        def place(loc: Loc) -> Loc:
+            line, col = places[min(loc.col - 1, len(places) - 1)] if places else (0, 0)
+            return Loc(loc.file, line, col)
+
+        self.problems[before:] = [_relocated(p, place) for p in self.problems[before:]]
+        return _relocated(item, place)
 
     def failed(self, node: yaml.Node) -> FailedItem:
         """The stand-in for an item that could not be read: its kind and its id, where written."""
@@ -558,11 +581,16 @@ class _Parser:
         return ident, source, with_
 
     def check_id(self, ident: Value) -> None:
-        if not NAME_RE.match(str(ident.text)) or ident.text == "input":
+        text = str(ident.text)
+        if not NAME_RE.match(text) or text == "input":
+            # ASCII alone: an id is a PyTorch module's name and a state_dict key, read by other tools too
+            other = "".join(dict.fromkeys(c for c in text if not c.isascii()))
             self.problem(
-                f"{shown(ident.text)} cannot be an id",
+                f"{shown(text)} cannot be an id",
                 ident.loc,
-                "an id starts with a letter and has letters, digits, `_`, `-`; `input` is reserved",
+                "an id starts with an ASCII letter (a-z, A-Z) or `_` and has ASCII letters, digits, `_`, `-`"
+                + (f" ({', '.join(f'`{c}`' for c in other[:5])} is not ASCII)" if other else "")
+                + "; `input` is reserved",
             )
 
     def repeat(self, node, pairs) -> Item | None:
@@ -624,7 +652,12 @@ class _Parser:
         ident, source, _ = self.refs(fields)
         found = self.parallel(pairs[0][2])
         if len(found) < 2:
-            self.problem(f"`{merge}` needs at least two branches, got {len(found)}", self.loc(node))
+            self.problem(
+                f"`{merge}` needs at least two branches, got {len(found)}",
+                self.loc(node),
+                hint=f"list each branch under `{merge}:` (`- [conv f=1 n=8]`, `- [conv f=3 p=same n=8]`), or join "
+                f"the layer above with another by id: `- {merge} with=ID`",
+            )
             return None
         act = self.scalar(fields["act"][1], "`act`") if "act" in fields else None
         return BranchesItem(self.loc(node), ident, source, (), merge, tuple(found), act)
@@ -756,7 +789,7 @@ class _Parser:
         tokens = tokenize(text)
         written, offset = tokens[0]
         kind = KIND_ALIASES.get(written, written)
-        if not self.known_kind(kind, text_loc.shifted(offset)):
+        if not self.known_kind(kind, text_loc.shifted(offset), text):
             return None
         rest = text[len(written) + offset :]
         before = len(self.problems)
@@ -780,10 +813,13 @@ class _Parser:
                     )
                 return []
             if token.endswith(","):
+                ids = token.partition("=")[0] in ("from", "with") and i + 1 < len(tokens)
                 self.problem(
                     "arguments are separated by spaces, not commas",
                     loc.shifted(len(token) - 1),
-                    "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
+                    f"drop the space after the comma: ids are written `{token}{tokens[i + 1][0]}`"
+                    if ids  # `from=enc1, enc2`: a list of ids, with a space
+                    else "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
                 )
                 return []
             key, eq, val = token.partition("=")
@@ -829,7 +865,9 @@ class _Parser:
             return out
         return self.arg_values(node, "`droppath`")
 
-    def known_kind(self, kind: str, loc: Loc) -> bool:
+    def known_kind(self, kind: str, loc: Loc, line: str = "") -> bool:
+        """Whether `kind` (the first word of `line`) is a layer kind, a block or a join; else
+        its problem is told."""
         if kind in KINDS or kind in self.block_params:
             return True
         if kind in ("concat", "add"):
@@ -849,7 +887,8 @@ class _Parser:
         self.problem(
             f"unknown layer kind {shown(kind)}",
             loc,
-            did_you_mean(kind, choices, SYNONYMS)
+            _called(line, choices)
+            or did_you_mean(kind, choices, SYNONYMS)
             or (
                 "layer kinds: "
                 + ", ".join(KINDS)
@@ -878,7 +917,7 @@ class _Parser:
         source = split_names(refs["from"]) if "from" in refs else None
         with_ = split_names(refs["with"]) if "with" in refs else ()
         if not bound.ok or unknown:  # told above; its other arguments and references are still checked when built
-            return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]))
+            return FailedItem(loc, ident, source, with_, kind, args, tuple(self.problems[before:]), is_block)
         return LayerItem(loc, ident, source, with_, kind, is_block, args, text)
 
     def block_params_of(self, name: str) -> list[str]:
@@ -919,6 +958,54 @@ def _is_branches(node: yaml.Node) -> bool:
             k.value not in REFERENCE_KEYS and k.value != "act" for k, _ in node.value if isinstance(k, yaml.ScalarNode)
         )
     return False
+
+
+def _called(line: str, kinds: list[str]) -> str | None:
+    """`conv(f=3, n=8)`, a layer written as a call: the notation's own line for it."""
+    head, paren, rest = line.strip().partition("(")
+    if not paren or head.strip() not in kinds:
+        return None
+    words = [w.strip() for w in rest.rstrip().removesuffix(")").split(",") if w.strip()]
+    return f"write `{' '.join([head.strip(), *words])}`: the arguments follow the kind after spaces, not in `(...)`"
+
+
+SPREAD_LINE = -1  # the line of the places read at offsets in a spread layer's value (`spread_shorthand`)
+
+
+def spread_places(value: str, lines: list[str], start: yaml.Mark, end: yaml.Mark) -> list[tuple[int, int]]:
+    """For each character of a scalar's `value`, the (line, column), 1-based, of the source
+    character it came from, between the scalar's `start` and `end` marks. YAML makes the value
+    from the source by dropping (quotes, indentation, an escaped line break, a block's `>`
+    header) and folding (a line break into a space), never by reordering: each character is
+    matched to the next source character that is it, or a line break to a space or a break."""
+    source = [
+        (i, c, ch) for i in range(start.line, min(end.line + 1, len(lines))) for c, ch in enumerate(lines[i] + "\n")
+    ]
+    source = [s for s in source if (s[0], s[1]) >= (start.line, start.column) and (s[0], s[1]) < (end.line, end.column)]
+    places, at = [], 0
+    for ch in value:
+        j = at
+        while j < len(source) and not (source[j][2] == ch or (ch in " \n" and source[j][2] == "\n")):
+            j += 1
+        if j == len(source):  # an escape (`\t`) made it: the place of the last match stands
+            places.append(places[-1] if places else (start.line + 1, start.column + 1))
+            continue
+        places.append((source[j][0] + 1, source[j][1] + 1))
+        at = j + 1
+    return places
+
+
+def _relocated(thing, place):
+    """`thing` (an item, a problem, their values and arguments) with each place read at offsets
+    (`SPREAD_LINE`) moved to where it is in the source."""
+    if isinstance(thing, Loc):
+        return place(thing) if thing.line == SPREAD_LINE else thing
+    if isinstance(thing, dict):
+        return type(thing)({k: _relocated(v, place) for k, v in thing.items()})
+    if isinstance(thing, tuple):
+        moved = [_relocated(v, place) for v in thing]
+        return type(thing)(*moved) if hasattr(thing, "_fields") else tuple(moved)
+    return thing
 
 
 def _moved(item: LayerItem, text_loc: Loc, texts: tuple, to_text: Loc, to_node: Loc) -> LayerItem:

@@ -106,11 +106,12 @@ def _compose(text: str, file: str) -> yaml.Node | None:
       a layer or more: a 5 MB file of `- bn` lines is refused before any is parsed);
     - a second document.
 
-    Every anchor and tag of the file is reported, up to MAX_PROBLEMS.
+    Every tag of the file is reported, up to MAX_PROBLEMS; its anchors and aliases once, counted.
     """
     problems: list[Problem] = []
     root: yaml.Node | None = None
     documents = 0
+    anchors = 0  # anchors and aliases met
     # Open collections, innermost last: [node, its list of values, a mapping's key waiting for its value].
     stack: list[list] = []
     scalar, alias = yaml.ScalarEvent, yaml.AliasEvent
@@ -148,10 +149,14 @@ def _compose(text: str, file: str) -> yaml.Node | None:
                 break
             else:  # the stream's start, a document's end
                 continue
-            if kind not in ends and (event.anchor is not None or event.tag is not None or kind is alias):
-                problems.extend(_refused(event, file))
+            if kind not in ends and (event.anchor is not None or kind is alias):
+                anchors += 1  # told once, at the first, with their count (`_anchors`): a bomb has dozens
+                if anchors == 1:
+                    problems.append(_anchors(event, file))
+            if kind not in ends and kind is not alias and event.tag is not None:
+                problems.append(_tag_refused(event, file))
                 if len(problems) >= MAX_PROBLEMS:
-                    raise too_many(problems, Loc(file))
+                    raise too_many(_counted(problems, anchors), Loc(file))
             if kind in starts:
                 continue
             # A finished node goes into the collection around it (or is the document).
@@ -175,34 +180,41 @@ def _compose(text: str, file: str) -> yaml.Node | None:
                     top[1].append((top[2], node))
                     top[2] = None
     except _Stop as stop:
-        raise CnnctlError([*problems, stop.problem]) from None
+        raise CnnctlError([*_counted(problems, anchors), stop.problem]) from None
     finally:
         loader.dispose()
     if problems:
-        raise CnnctlError(problems)
+        raise CnnctlError(_counted(problems, anchors))
     return root
 
 
-def _refused(event: yaml.Event, file: str) -> list[Problem]:
-    """What is wrong with an event that carries an anchor, an alias or a tag."""
-    out = []
-    if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
-        out.append(
-            Problem(
-                "YAML anchors and aliases (`&name`, `*name`) are not supported",
-                loc_of(event.start_mark, file),
-                hint="to reuse layers, define a block under `blocks:` and use it by name",
-            )
-        )
-    if getattr(event, "tag", None) is not None:  # None unless written
-        out.append(
-            Problem(
-                f"YAML tag `{_short_tag(event.tag)}` refused: a network file holds plain values, lists and mappings",
-                loc_of(event.start_mark, file),
-                hint="remove the tag; cnnctl never builds objects from a file, and tags are how YAML asks for them",
-            )
-        )
-    return out
+ANCHORS = "YAML anchors and aliases (`&name`, `*name`) are not supported"
+
+
+def _anchors(event: yaml.Event, file: str) -> Problem:
+    """The problem of the file's anchors and aliases, at the first one (`_counted` adds how many)."""
+    return Problem(
+        ANCHORS,
+        loc_of(event.start_mark, file),
+        hint="to reuse layers, define a block under `blocks:` and use it by name",
+    )
+
+
+def _counted(problems: list[Problem], anchors: int) -> list[Problem]:
+    """`problems`, the anchors' saying how many the file has where it has more than one."""
+    if anchors < 2:
+        return problems
+    told = f"{ANCHORS} (this one and {anchors - 1:,} more in the file)"
+    return [p._replace(message=told) if p.message == ANCHORS else p for p in problems]
+
+
+def _tag_refused(event: yaml.Event, file: str) -> Problem:
+    """The problem of a tag (`!!python/object/apply:os.system`): each is told where it is."""
+    return Problem(
+        f"YAML tag `{_short_tag(event.tag)}` refused: a network file holds plain values, lists and mappings",
+        loc_of(event.start_mark, file),
+        hint="remove the tag; cnnctl never builds objects from a file, and tags are how YAML asks for them",
+    )
 
 
 class _Stop(Exception):

@@ -247,6 +247,7 @@ class FailedItem:
     kind: str = "layer"
     args: dict[str, Value] = {}  # noqa: RUF012 - never mutated; the arguments that could be bound
     told: tuple[Problem, ...] = ()  # the parser's problems of its words: the builder names their layer
+    is_block: bool = False  # a block's use, named as one (`stage1_1`)
 
     lists = ()
 
