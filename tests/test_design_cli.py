@@ -197,6 +197,8 @@ def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_autocast_s_dtypes():
     out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "h100", "--amp", "-f", "json").stdout)
     peak, bandwidth = 989.4e12, 3.35e12  # H100 SXM's dense BF16 and HBM3 figures
     assert (out["roofline"]["dtype"], out["roofline"]["amp"]) == ("bfloat16", True)
+    # the profile by its key, the README's `"profile": "h100"`, its display name beside it
+    assert (out["roofline"]["profile"], out["roofline"]["profile_name"]) == ("h100", "H100 SXM")
     for layer in out["layers"]:
         assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
-from ..analysis.roofline import Roofline
+from ..analysis.roofline import Profile, Roofline
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..shapes import format_shape
 from ..words import duration, exact, size
@@ -100,14 +100,23 @@ def roofline_notes(r: Roofline) -> list[str]:
     ]
 
 
+def profile_json(profile: Profile, dtype: str) -> dict:
+    """A device profile as every command's JSON gives it: its key (`h100`), its display name beside
+    it, and the peak (of `dtype`) and bandwidth the roofline is drawn with."""
+    return {
+        "profile": profile.key,
+        "profile_name": profile.name,
+        "peak_flops_per_second": profile.peak[dtype],
+        "bandwidth_bytes_per_second": profile.bandwidth,
+    }
+
+
 def roofline_json(r: Roofline) -> dict:
     return {
-        "profile": r.profile.name,
+        **profile_json(r.profile, r.dtype),
         "dtype": r.dtype,
         "amp": r.amp,
         "batch": r.batch,
-        "peak_flops_per_second": r.profile.peak[r.dtype],
-        "bandwidth_bytes_per_second": r.profile.bandwidth,
         "seconds": r.seconds,
         "compute_bound_seconds": r.compute_bound_seconds,
         "bytes": r.bytes,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...words import duration, plural, share
+from ..design import profile_json
 from ..table import Column, Table, maybe, num
 
 
@@ -47,9 +48,9 @@ def bench_table(result) -> Table:
         "multiplications (the analyzer's exact counts: `cnnctl flops`)"
     )
     if result.profile:
-        notes.append(f"roofline: the estimate per step on {result.profile} in {_precision(result.dtype)} (`cnnctl "
-                     "flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can beat the "
-                     "measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
+        notes.append(f"roofline: the estimate per step on {_device(result.profile)} in {_precision(result.dtype)} "
+                     "(`cnnctl flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can "
+                     "beat the measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
     for t in result.timings:
         if t.noisy:
             notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
@@ -103,6 +104,14 @@ def _ratio(fmt: str):
     return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
 
 
+def _device(profile) -> str:
+    """A profile as the notes name it: a measured one with its figures (`this CPU (measured): 45 GFLOP/s,
+    32.0 GB/s`), a data sheet's by its name."""
+    if profile.key != "cpu":
+        return profile.name
+    return f"{profile.name}: {profile.peak['float32'] / 1e9:,.0f} GFLOP/s, {profile.bandwidth / 1e9:,.1f} GB/s"
+
+
 def _precision(dtype: str) -> str:
     """How a step's arithmetic ran: `float32`, or `mixed bfloat16` (autocast over float32 weights)."""
     return dtype if dtype == "float32" else f"mixed {dtype}"
@@ -130,7 +139,8 @@ def bench_json(result) -> dict:
                     "roofline_ratio": t.roofline_ratio,
                     "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
         timings.append(row)
-    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline_profile": result.profile,
+    roof = profile_json(result.profile, result.dtype) if result.profile else None
+    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline": roof,
             "dtype": getattr(result, "dtype", "float32"),
             "notes": result.notes, "timings": timings}  # fmt: skip
     if hasattr(result, "reference_ratios"):
