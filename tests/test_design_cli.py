@@ -47,7 +47,13 @@ def test_compare_gives_the_field_of_the_last_map_not_of_the_global_pool():
     out = cli("compare", "resnet18", "resnet50", "-f", "json")
     a, b = json.loads(out.stdout)["networks"]
     # ResNet-18's layer4 by hand (test_receptive_field); a global pool's would be 627 or `all`
-    assert (a["field_layer"], a["receptive_field"]["size"]) == ("layer4.2.add", [435, 435])
+    assert (a["field_layer"], a["receptive_field"]) == ("layer4.2.add", [435, 435])
+    # in summarize's keys and shape: [h, w] arrays (layer4's stride is 32; its start by hand in test_receptive_field)
+    summary = json.loads(cli("summarize", "resnet18", "--columns", "layer,field,jump,start", "-f", "json").stdout)
+    row = next(r for r in summary["layers"] if r["path"] == "layer4.2.add")
+    assert (a["receptive_field"], a["field_jump"], a["field_start"]) == (
+        row["receptive_field"], row["field_jump"], row["field_start"])  # fmt: skip
+    assert a["field_jump"] == [32, 32] and "field_uneven" not in a
     assert b["field_layer"] == "layer4.3.add"
 
 

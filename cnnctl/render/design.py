@@ -37,15 +37,17 @@ def memory_model(device: str) -> tuple[str, str]:
     return KEPT_MODEL, PEAK_MODEL.get(device, PEAK_MODEL["cuda"])
 
 
-def field_json(f: Field) -> dict:
-    """size, jump and start as [height, width]; `whole` or `uneven` only where true (100,000
-    layers write these keys 100,000 times)."""
-    if f.whole:
-        return {"whole": True}
+def field_json(f: Field | None) -> dict:
+    """A receptive field in summarize's keys, the one shape every command gives it in: `receptive_field`
+    [height, width] (null: the whole input, or no map at all), `field_jump` and `field_start` [height,
+    width], and `field_uneven` only where true."""
+    if f is None or f.whole:
+        return {"receptive_field": None, "field_jump": None, "field_start": None}
     # the tuples as they are: JSON writes them as arrays
+    out = {"receptive_field": f.size, "field_jump": f.jump, "field_start": f.start}
     if f.uneven:
-        return {"size": f.size, "jump": f.jump, "start": f.start, "uneven": True}
-    return {"size": f.size, "jump": f.jump, "start": f.start}
+        out["field_uneven"] = True
+    return out
 
 
 # -- flops: training step and roofline ---------------------------------------------------------
@@ -388,7 +390,7 @@ def compare_json(entries: list[dict], where: dict) -> dict:
             memory_peak_bytes=e["memory_peak"],
             memory_less_cublas_bytes=e["memory_less_cublas"],
             latency_seconds=e["latency"],
-            receptive_field=None if e["field"] is None else field_json(e["field"]),
+            **field_json(e["field"]),
         )
         networks.append(item)
     step = step_json(where["step"])
