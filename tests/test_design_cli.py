@@ -102,6 +102,10 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         "allowance_bytes",
     )
     assert sum(out[k] for k in parts) == out["peak_bytes"]
+    # the weights in summarize's names: torchvision's 11,689,512 params; a bn's running mean and variance,
+    # 2 x its channels: 64 + 4 x 64 + (4 + 1) x 128 + 5 x 256 + 5 x 512 = 4,800 channels
+    assert (out["param_bytes"], out["buffer_bytes"]) == (4 * 11_689_512, 4 * 2 * 4_800)
+    assert out["weight_bytes"] == out["param_bytes"] + out["buffer_bytes"]
     # and by the README's formula: fixed + per example x b + 6% of what is kept, rounded up
     kept = out["saved_fixed_bytes"] + out["saved_per_example_bytes"] * out["batch"]
     assert kept == out["saved_bytes"]

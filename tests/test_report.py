@@ -136,6 +136,7 @@ def test_summarize_memory_line_names_params_and_buffers_apart():
     s = summarize(cnnctl.load_text(text))
     memory = summary_json(s)["memory"]
     assert (memory["param_bytes"], memory["buffer_bytes"]) == (486 * 4, 8 * 4)
+    assert memory["weight_bytes"] == (486 + 8) * 4  # memory's name for the two together
     line = next(n for n in summary_table(s).notes if n.startswith("Memory ("))
     assert "params 1.90 KiB, buffers 32 B," in line
 

@@ -221,7 +221,12 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
         rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
-        [Column("Layer", squeeze=True), num("bytes", exact), Column("size", size, right=True, csv=False)],
+        # CSV: JSON's key for what a layer keeps
+        [
+            Column("Layer", squeeze=True),
+            Column("bytes", exact, right=True, key="saved_bytes"),
+            Column("size", size, right=True, csv=False),
+        ],
         rows,
         [
             f"The rows add up to what is kept: {exact(m.saved)} bytes. input: the image, as the first layers keep it "
@@ -245,6 +250,9 @@ def memory_json(
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
         "peak_bytes": m.peak,
+        # weight_bytes split as summarize's memory splits it: one name for each, in every command
+        "param_bytes": m.weights - m.buffers,
+        "buffer_bytes": m.buffers,
         # peak = fixed + per example x batch + allowance percent of (saved fixed + saved per example x batch), up
         "per_example_bytes": m.per_example,
         "fixed_bytes": m.fixed,
