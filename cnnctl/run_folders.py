@@ -315,6 +315,14 @@ def _json(path: Path, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def ended_word(said: str, done: int | None, planned: int | None) -> str:
+    """How a run that ended is told (`runs`' status, train's JSON `status`): status.json's word, and
+    `stopped early` for one that finished before its last planned epoch (--patience ended it)."""
+    if said == "finished" and planned and done is not None and done < planned:
+        return "stopped early"
+    return said
+
+
 def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned: int | None) -> str:
     """How a run stands: `running` while a process holds its lock; else what its status.json
     says it ended as (`stopped early` for one that finished before its last epoch, by
@@ -326,10 +334,8 @@ def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned
     said = recorded.get("status")
     if held or (held is None and said == "running"):
         return "running"
-    if said == "finished" and planned and done is not None and done < planned:  # --patience ended it
-        return "stopped early"
     if said in ENDINGS:
-        return said
+        return ended_word(said, done, planned)
     if said == "running":
         return "killed"
     return "finished" if planned and done is not None and done >= planned else "unknown"

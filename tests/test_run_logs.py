@@ -164,6 +164,7 @@ def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
     drawn = json.loads(done.stdout)
     assert drawn["file"] == "curves.png" and drawn["metric"] == "both"  # several runs: ./curves.png
     assert [r["name"] for r in drawn["runs"]] == ["finished", "other"]
+    assert [r["run_dir"] for r in drawn["runs"]] == [str(finished), str(other)]  # train's key for a run folder
     assert [len(r["epoch"]) for r in drawn["runs"]] == [2, 3]
     assert drawn["runs"][1]["val_loss"] == [2.5, 1.25, 2.5 / 3]
     assert drawn["runs"][0]["val_accuracy"] == [r["val_accuracy"] for r in jsonl_rows(finished)]
