@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import Problem
-from ..run_folders import RunHistory, RunInfo, ended_word
+from ..run_folders import RunHistory, RunInfo, ended_word, stamp
 from ..words import accuracy, exact, loss, plural
 from .table import Column, Table, num
 from .views.problems import problem_json
@@ -95,7 +95,7 @@ def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
                 "reason": r.reason,
                 "best_pt": r.best_pt,
                 "last_pt": r.last_pt,
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.updated)),
+                "updated": stamp(r.updated),
                 "problems": [problem_json(p, "warning") for p in r.problems],
             }
             for r in runs
