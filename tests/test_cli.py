@@ -367,6 +367,20 @@ def test_train_options_are_the_settings_table():
     assert "Learning rate, above 0, at most 10." in text
 
 
+def test_json_with_standard_error_closed_is_still_json_and_exit_2(tmp_path):
+    # `2>&-`: the message had nowhere to go, and that ended the command (exit 1, no JSON)
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2 act=rleu\n")
+    shell = '"$0" -m cnnctl summarize "$1" -f json 2>&-'
+    done = subprocess.run(["sh", "-c", shell, sys.executable, str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    (error,) = json.loads(done.stdout)["errors"]
+    assert (error["file"], error["line"], error["column"]) == (str(bad), 3, 22)
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full (a disk always full) is a Linux device")
 @pytest.mark.parametrize("command", [["list"], ["summarize", "vgg16", "--format", "json"], ["schema"]])
 def test_a_full_disk_or_no_standard_output_is_one_message(command):
