@@ -126,6 +126,10 @@ def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
 
 
 # --- what ARCH or RUN is when it is something else: messages that say what was given -----------
+    # exit 2 has `errors`, as every command's JSON does; `ok` and `files` as they were
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["errors"] == [detail]
+    assert "errors" not in json.loads(cli("validate", "lenet5", "--format", "json").stdout)
 LENET = "architectures/lenet5.yaml"
 
 

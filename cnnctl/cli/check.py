@@ -57,7 +57,9 @@ def validate_cmd(
             )
     bad = [r for r in results if not r["ok"]]
     if format is Format.json:
-        print_json({"ok": not bad, "files": results})
+        # exit 2 has its `errors`, as every command's JSON does: each invalid file's problems, in order
+        errors = [detail for r in bad for detail in r["details"]]
+        print_json({"ok": not bad, "files": results} | ({"errors": errors} if bad else {}))
     elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
         show_result(format, lambda: None, lambda: [validate_table(results)])
     else:

@@ -268,15 +268,22 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    show_result(format, lambda: prediction_json(results, loaded.said), lambda: [prediction_table(results, loaded.said)])
     failed = [r for r in results if r.error is not None]
-    sys.stdout.flush()  # the table first, then what went wrong
-    for r in failed:
-        sys.stderr.write(r.error.format() + "\n")
+    told = [r.error for r in failed]  # what went wrong: each image not read, then how many
     if failed and len(results) > 1:
         said = (f"none of the {len(results)} images could be read" if len(failed) == len(results)
                 else f"{len(failed)} of {len(results)} images not read; the others were predicted")  # fmt: skip
-        sys.stderr.write(Problem(said).format() + "\n")
+        told.append(Problem(said))
+
+    def as_json() -> dict:  # exit 2 has its `errors`, as every command's JSON does
+        from ..render.views.problems import problem_json
+
+        return prediction_json(results, loaded.said) | ({"errors": [problem_json(p) for p in told]} if told else {})
+
+    show_result(format, as_json, lambda: [prediction_table(results, loaded.said)])
+    sys.stdout.flush()  # the table first, then what went wrong
+    for problem in told:
+        sys.stderr.write(problem.format() + "\n")
     return 2 if failed else 0
 
 
