@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -369,6 +370,27 @@ def test_train_options_are_the_settings_table():
         assert s.option in text, s.name
         assert " ".join(s.help.split()) in text, s.name  # its help, with its default and range
     assert "Learning rate, above 0, at most 10." in text
+
+
+@pytest.mark.parametrize(
+    ("command", "other"),
+    [(["summarize", "lenet5"], "--batch-size"), (["flops", "lenet5"], "--batch-size"),
+     (["memory", "lenet5"], "--batch-size"), (["compare", "lenet5", "alexnet"], "--batch-size"),
+     (["train", "lenet5"], "--batch"), (["bench", "lenet5"], "--batch"), (["evaluate", "lenet5"], "--batch")],
+)  # fmt: skip
+def test_every_command_with_a_batch_takes_both_spellings(command, other):
+    # `evaluate --batch` was told "did you mean `--data`?", `summarize --batch-size` "did you mean `--batch`?"
+    for given in ([other, "0"], [f"{other}=0"]):
+        done = cli(*command, *given)
+        assert done.returncode == 2 and "got 0" in done.stderr and "no option" not in done.stderr, done.stderr
+    assert not re.search(rf"{other}\b(?!-)", cli(command[0], "--help").stdout)  # taken, not listed
+
+
+def test_the_other_batch_spelling_sets_the_batch():
+    out = json.loads(cli("summarize", "lenet5", "--batch-size", "4", "-f", "json").stdout)
+    assert out["memory"]["batch"] == 4 and out["memory"]["input_bytes"] == 4 * 32 * 32 * 4  # 4 images, float32
+    out = json.loads(cli("flops", "lenet5", "--batch-size=3", "-f", "json").stdout)
+    assert out["batch_mults"] == 3 * 416_520  # LeNet-5's multiplications, by hand in the README
 
 
 def test_json_with_standard_error_closed_is_still_json_and_exit_2(tmp_path):

@@ -187,6 +187,9 @@ def evaluate_cmd(
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
     device: Annotated[Optional[str], device_option()] = None,
     input: Annotated[Optional[str], input_option()] = None,
+    batch_size: Annotated[Optional[int], option("-b", "--batch-size", parser=whole(1), metavar="N",
+                                                help="Images scored at a time: memory, not the figures, depends on "
+                                                "it. Default: 512.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Accuracy, per-class accuracy, confusion matrix.
@@ -200,7 +203,7 @@ def evaluate_cmd(
 
     result = evaluate(
         graph, _checkpoint(checkpoint, weights, arch, "evaluate"), data, data_dir, device_name=device or "auto",
-        split=split, weights=weights, mean=mean, std=std,
+        split=split, weights=weights, mean=mean, std=std, **({"batch_size": batch_size} if batch_size else {}),
     )  # fmt: skip
     show_result(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
