@@ -457,7 +457,9 @@ def test_cli_validate_json(tmp_path):
 def test_cli_list_json():
     r = cli("list", "--format", "json")
     assert r.returncode == 0, r.stderr
-    entries = {e["name"]: e for e in json.loads(r.stdout)}
+    listed = json.loads(r.stdout)
+    assert list(listed) == ["networks"]  # an object, as every command's JSON is, not a bare array
+    entries = {e["name"]: e for e in listed["networks"]}
     assert entries["resnet50"]["params"] == RESNET50_PARAMS
     assert entries["resnet50"]["mults"] == RESNET50_MULTS
     assert entries["lenet5"]["flops"] == LENET_FLOPS
@@ -467,7 +469,7 @@ def test_cli_list_json():
 def test_cli_list_gives_params_on_the_base_of_its_multiplications():
     # GoogLeNet's 13,378,280 params counted the aux heads beside 1.58 G multiplications without them;
     # summarize: "13,378,280 trainable; 6,998,552 at inference, without the heads"
-    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)}
+    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)["networks"]}
     googlenet = entries["googlenet"]
     assert (googlenet["params"], googlenet["inference_params"]) == (13_378_280, 6_998_552)
     assert entries["resnet50"]["inference_params"] == RESNET50_PARAMS  # no heads: the same

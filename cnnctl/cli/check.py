@@ -118,7 +118,7 @@ def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
             if f"{name}_{member}" not in files:  # a member that is not also a file of its own
                 entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
     entries.sort(key=lambda e: e["name"])
-    show_result(format, lambda: entries, lambda: [catalog_table(entries)])
+    show_result(format, lambda: {"networks": entries}, lambda: [catalog_table(entries)])  # JSON: an object, as ever
     return 0
 
 
