@@ -175,8 +175,15 @@ def test_a_noisy_measurement_says_so_in_the_table_and_json():
     # CSV: plain numbers, the ratio without its mark
     header, cnnctl_row = to_csv(bench_table(result)).splitlines()[:2]
     fields = dict(zip(header.split(","), cnnctl_row.split(","), strict=True))
-    assert float(fields["step/roofline"]) == pytest.approx((1.68 / 60) / 0.005) and fields["measurement"] == "NOISY"
-    assert float(fields["slowest repeat img/s"]) == pytest.approx(8 * 20 / 0.56)
+    assert float(fields["roofline_ratio"]) == pytest.approx((1.68 / 60) / 0.005) and fields["measurement"] == "NOISY"
+    assert float(fields["slowest_repeat_images_per_second"]) == pytest.approx(8 * 20 / 0.56)
+    # the CSV's columns are the JSON's keys, in its units: `mode` (not `step`), latencies in seconds
+    assert fields["mode"] == first["mode"] == "forward"
+    assert not set(fields) - set(first) - {"slowest_repeat_images_per_second", "fastest_repeat_images_per_second",
+                                           "measurement"}  # fmt: skip
+    # STALLED: 48 steps of 10 ms and 12 of 100 ms; p50 10 ms, p90 100 ms (the 54th of 60)
+    assert (first["p50_seconds"], first["p90_seconds"]) == (pytest.approx(0.01), pytest.approx(0.1))
+    assert float(fields["p50_seconds"]) == pytest.approx(0.01) and "latency_ms" not in first
 
 
 def test_the_roofline_rate_stands_beside_the_measured_one():
@@ -216,7 +223,8 @@ def test_a_small_roofline_estimate_is_shown_in_the_unit_that_fits():
     row = next(line for line in plain(table).splitlines() if line.startswith("cnnctl"))
     assert "3.30 µs" in row
     header, first = to_csv(table).splitlines()[:2]
-    assert float(dict(zip(header.split(","), first.split(","), strict=True))["roofline ms"]) == pytest.approx(3.3e-3)
+    fields = dict(zip(header.split(","), first.split(","), strict=True))
+    assert float(fields["roofline_seconds"]) == pytest.approx(3.3e-6)  # CSV in seconds, as JSON's roofline_seconds
 
 
 @pytest.mark.parametrize(("dtype", "peak"), [("bfloat16", 989.4), ("float16", 989.4), ("float32", 494.7)])

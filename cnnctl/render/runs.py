@@ -87,7 +87,7 @@ def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
                 "input": r.input,
                 "data": r.data,
                 "epochs_done": r.epochs_done,
-                "epochs": r.epochs,
+                "epochs_planned": r.epochs,  # as the CSV and train's JSON name them
                 "best_val_accuracy": r.best_val_accuracy,  # best.pt's epoch's: the best by `monitor`
                 "best_epoch": r.best_epoch,
                 "monitor": r.monitor,

@@ -64,9 +64,9 @@ class Column:
         return f"Column({self.name!r})"
 
 
-def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
-    """A right-aligned numeric column."""
-    return Column(name, fmt, right=True)
+def num(name: str, fmt: Callable[[Any], str] = str, key: str | None = None) -> Column:
+    """A right-aligned numeric column (`key`: its CSV header, where not `name`'s)."""
+    return Column(name, fmt, right=True, key=key)
 
 
 def maybe(fmt: Callable[[Any], str]) -> Callable[[Any], str]:

@@ -6,31 +6,37 @@ from ...words import duration, plural, share
 from ..design import profile_json
 from ..table import Column, Table, maybe, num
 
+PERCENTILES = (50, 90, 99)  # the step latencies told: JSON and CSV `p50_seconds`, text `p50 ms`
+
 
 def bench_table(result) -> Table:
     """One row per model and step; a noisy measurement says so in its row, its ratios are
     marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
     rows = []
     for t in result.timings:
-        roof = None if t.roofline_seconds is None else 1e3 * t.roofline_seconds
-        ratio = None if roof is None else (t.roofline_ratio, t.noisy)
+        ratio = None if t.roofline_seconds is None else (t.roofline_ratio, t.noisy)
         lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
         rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
-                     1e3 * t.percentile(50), 1e3 * t.percentile(90), 1e3 * t.percentile(99), t.tflops,
-                     _mfu(t, result), t.roofline_images_per_second, roof, ratio, t.roofline_ratio,
+                     *(t.percentile(q) for q in PERCENTILES), t.tflops, _mfu(t, result),
+                     t.roofline_images_per_second, t.roofline_seconds, ratio, t.roofline_ratio,
                      "NOISY" if t.noisy else "steady"])  # fmt: skip
     ms = "{:.2f}".format
+    # CSV: the JSON's keys, and its units (times in seconds, as every command's JSON and CSV give them)
     columns = [
-        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format),
+        Column("model"), Column("step", key="mode"), num("batch"),
+        num("img/s", "{:,.1f}".format, key="images_per_second"),
         # text shows the slowest and fastest repeat in one column, CSV in two; the same for a ratio's mark
         Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),
-        Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
-        num("spread", maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
-        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", maybe("{:,.0f}".format)),
-        # the estimate in the unit that fits (a small network's is a few µs); CSV: milliseconds
-        Column("roofline", maybe(lambda v: duration(v / 1e3)), right=True, key="roofline ms"),
+        Column("slowest repeat img/s", csv_only=True, key="slowest_repeat_images_per_second"),
+        Column("fastest repeat img/s", csv_only=True, key="fastest_repeat_images_per_second"),
+        num("spread", maybe("{:.1%}".format)),
+        *(num(f"p{q} ms", lambda v: ms(1e3 * v), key=f"p{q}_seconds") for q in PERCENTILES),
+        num("TFLOP/s", "{:.3f}".format, key="tflops"), num("MFU", share, key="mfu"),
+        num("roofline img/s", maybe("{:,.0f}".format), key="roofline_images_per_second"),
+        # the estimate in the unit that fits (a small network's is a few µs)
+        Column("roofline", maybe(duration), right=True, key="roofline_seconds"),
         Column("step/roofline", maybe(_ratio("{:.1f}x")), right=True, csv=False),
-        Column("step/roofline", csv_only=True), Column("measurement"),
+        Column("step/roofline", csv_only=True, key="roofline_ratio"), Column("measurement"),
     ]  # fmt: skip
     notes = list(result.notes)
     for t in result.timings[:1]:  # the same steps and repeats for all
@@ -75,7 +81,8 @@ def bench_data_table(data) -> Table:
         ["together", data.together.images_per_second, data.together.batches, data.together.seconds,
          "training steps fed by the loader, as `train` runs them"],
     ]  # fmt: skip
-    columns = [Column("measured"), num("img/s", "{:,.1f}".format), num("batches"), num("seconds", "{:.3f}".format),
+    columns = [Column("measured"), num("img/s", "{:,.1f}".format, key="images_per_second"), num("batches"),
+               num("seconds", "{:.3f}".format),
                Column("what")]  # fmt: skip
     notes = [
         f"bottleneck: {data.verdict}",
@@ -129,7 +136,7 @@ def bench_json(result) -> dict:
     timings = []
     for t in result.timings:
         row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
-               "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
+               **{f"p{q}_seconds": t.percentile(q) for q in PERCENTILES}, "tflops": t.tflops,
                "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
                "roofline_images_per_second": getattr(t, "roofline_images_per_second", None)}  # fmt: skip
         if hasattr(t, "latencies"):
