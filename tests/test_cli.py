@@ -79,13 +79,15 @@ def test_batch_help_says_what_it_does():
 
 def test_csv_from_the_cli_is_machine_readable():
     rows = list(csv.reader(io.StringIO(cli("summarize", "lenet5", "-f", "csv").stdout)))
-    assert rows[0] == ["Layer", "Shorthand", "Output", "Params", "Mults", "Field"]
+    assert rows[0] == ["layer", "shorthand", "output", "params", "mults", "field"]  # --columns' names, snake_case
     assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "5"]  # a 5x5 filter's field
     chosen = cli("summarize", "lenet5", "-f", "csv", "--columns", "layer,output,memory").stdout
-    assert list(csv.reader(io.StringIO(chosen)))[:2] == [["Layer", "Output", "Memory"], ["conv1", "28x28x6", "18816"]]
+    assert list(csv.reader(io.StringIO(chosen)))[:2] == [["layer", "output", "memory"], ["conv1", "28x28x6", "18816"]]
     rows = list(csv.reader(io.StringIO(cli("list", "-f", "csv").stdout)))
     lenet = next(r for r in rows if r[0] == "lenet5")
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]
+    # the params at inference, under the JSON's name for them (its `params` count the heads only training runs)
+    assert rows[0] == ["name", "input", "inference_params", "mults", "description"]
 
 
 @pytest.mark.parametrize("columns", [None, 40])
@@ -98,10 +100,10 @@ def test_list_piped_is_one_line_per_network_whatever_columns_says(columns):
     run = subprocess.run([sys.executable, "-m", "cnnctl", "list"], capture_output=True, text=True, timeout=60, env=env)
     lines = run.stdout.splitlines()
     rows = list(csv.DictReader(io.StringIO(cli("list", "-f", "csv").stdout)))
-    assert run.returncode == 0 and max(len(r["Description"]) for r in rows) > 100  # (one would have wrapped)
+    assert run.returncode == 0 and max(len(r["description"]) for r in rows) > 100  # (one would have wrapped)
     start = lines[1].index("Description")
     listed = [ln for ln in lines[3:] if ln.strip() and not ln.startswith(" ")]  # a network's row
-    assert [ln[start:] for ln in listed[: len(rows)]] == [r["Description"] for r in rows]  # each whole, on its row
+    assert [ln[start:] for ln in listed[: len(rows)]] == [r["description"] for r in rows]  # each whole, on its row
 
 
 def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
@@ -111,8 +113,8 @@ def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
     assert done.returncode == 2
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     # conv f=3 n=2 on 8x8x1: 6x6x2 out, (3*3*1)*2 + 2 = 20 params, (6*6*2)*(3*3*1) = 648 mults.
-    assert [(r["Status"], r["Params"], r["Mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
-    assert "did you mean `relu`" in rows[1]["Problems"]
+    assert [(r["status"], r["params"], r["mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
+    assert "did you mean `relu`" in rows[1]["problems"] and rows[1]["file"] == str(bad)
 
 
 def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):

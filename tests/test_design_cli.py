@@ -495,7 +495,7 @@ def test_summarize_input_and_kernel_columns_in_table_csv_and_markdown(tmp_path):
     assert table.rows == [list(row) for row in SHAPES_ROWS]
     assert sum(row[3] for row in SHAPES_ROWS) == s.params  # the hand sizes are every param
     rows = list(csv.reader(io.StringIO(to_csv(table))))
-    assert rows[0] == ["Layer", "Input", "Kernel", "Params"]
+    assert rows[0] == ["layer", "input", "kernel", "params"]  # --columns' names
     assert rows[1:] == [[p, i, k, str(n)] for p, i, k, n in SHAPES_ROWS]
     assert "| concat1 | 28x28x8 + 28x28x8 |  | 0 |" in markdown(table)
     text = plain(table)

@@ -221,8 +221,8 @@ def test_csv_header_and_rows(lenet):
     chosen = ("layer", "shorthand", "output", "params", "mults", "field", "memory")
     text = to_csv(summary_table(summarize(lenet), chosen))
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:5] == ["Layer", "Shorthand", "Output", "Params", "Mults"]
-    assert to_csv(summary_table(summarize(lenet))).splitlines()[0] == "Layer,Shorthand,Output,Params,Mults,Field"
+    assert rows[0][:5] == ["layer", "shorthand", "output", "params", "mults"]
+    assert to_csv(summary_table(summarize(lenet))).splitlines()[0] == "layer,shorthand,output,params,mults,field"
     assert len(rows) == 1 + 7
     # raw values for scripts: no thousands separators, memory in bytes (28*28*6 values * 4);
     # the field of a first 5x5 conv is its filter, 5 pixels
@@ -314,7 +314,8 @@ def test_csv_is_raw_for_flops_and_list(lenet):
     assert rows[1][:4] == ["conv2", "conv f=5 n=16 act=tanh", "240000", str(240_000 / LENET_MULTS)]
     entry = {"name": "lenet5", "input": "32x32x1", "params": LENET_PARAMS, "mults": LENET_MULTS, "description": "d"}
     rows = list(csv.reader(io.StringIO(to_csv(catalog_table([entry])))))
-    assert rows == [["Name", "Input", "Params", "Mults", "Description"], ["lenet5", "32x32x1", "61706", "416520", "d"]]
+    assert rows == [["name", "input", "inference_params", "mults", "description"],
+                    ["lenet5", "32x32x1", "61706", "416520", "d"]]  # fmt: skip
     assert "416.52 K" in plain(catalog_table([entry]))  # the text table keeps the short form
 
 

@@ -258,7 +258,7 @@ def test_evaluate_csv_ends_in_an_overall_row_with_what_the_json_says(tmp_path, c
     assert float(overall["accuracy"]) == report["accuracy"] and float(overall["loss"]) == report["loss"]
     assert (overall["split"], overall["data"], overall["weights"]) == ("all", report["data"], report["checkpoint"])
     for k, name in enumerate(report["classes"]):
-        assert int(overall[f"predicted {name}"]) == sum(row[k] for row in report["confusion"])
+        assert int(overall[f"predicted_{name}"]) == sum(row[k] for row in report["confusion"])
 
 
 def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(tmp_path, capsys, monkeypatch):

@@ -318,9 +318,10 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     `labels`: each network's column, in place of its name (a run by its folder)."""
     names = labels or [e["name"] for e in entries]
     ratio = len(entries) == 2
-    columns = [Column("", key="figure"), *(Column(n, _cell, right=True) for n in names)]  # CSV: named
+    columns = [Column("", key="figure"), *(Column(n, _cell, right=True, key=n) for n in names)]  # CSV: named
     if ratio:
-        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True))
+        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True,
+                              key=f"{names[1]}_over_{names[0]}"))  # fmt: skip
     rows = []
     heads = any(e["heads"] for e in entries)
     for key, label, shown in _figures(where, heads):
@@ -372,7 +373,8 @@ def _stage_table(entries: list[dict], names: list[str], heads: bool) -> Table:
     stages = merged_order([list(e["stages"]) for e in entries])
     stage_columns = [Column("stage")]
     for n in names:
-        stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
+        stage_columns += [Column(f"{n} params", _cell, right=True, key=f"{n}_params"),
+                          Column(f"{n} mults", _cell, right=True, key=f"{n}_mults")]  # fmt: skip
     stage_rows = []
     for stage in stages:
         training = any(e["stages"].get(stage, {}).get("training_only") for e in entries)

@@ -9,7 +9,7 @@ from ..table import Column, Table, num
 def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
-    CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
+    CSV writes one table: the per-class one, with a `predicted_NAME` column per class (the
     confusion matrix's rows), rather than two tables with different headers in one stream; and
     after the classes an `overall` row, what the text says in the title: every image (pixel), the
     accuracy over them (dense: and the mean IoU), how many were predicted as each class, the
@@ -32,7 +32,8 @@ def evaluation_tables(e) -> list[Table]:
             num("pixels" if dense else "examples", exact),
             num("accuracy", accuracy),  # "-": a class with no examples
             *([num("IoU", accuracy)] if dense else []),
-            *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
+            # CSV: `predicted_` and the class's name as written
+            *(Column(f"predicted {name}", csv_only=True, key=f"predicted_{name}") for name in e.classes),
             *(Column(name, csv_only=True) for name in OVERALL_COLUMNS),
         ],
         [
@@ -47,7 +48,7 @@ def evaluation_tables(e) -> list[Table]:
     heads = list(e.classes) if named else [str(k) for k in range(len(e.classes))]
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
-        [Column("true"), *(num(head, exact) for head in heads)],
+        [Column("true"), *(num(head, exact, key=head) for head in heads)],
         [
             [name if named else f"{k} {name}", *row]
             for k, (name, row) in enumerate(zip(e.classes, e.confusion, strict=True))
