@@ -138,7 +138,7 @@ def evaluation(loss: float = 0.25) -> SimpleNamespace:
     return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
                            per_class=[33 / 34, 1 / 2, None],
                            confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]], checkpoint="runs/x/best.pt",
-                           split="the validation split of shapes (10% held out, seed 0)")  # fmt: skip
+                           split="the validation split of shapes (10% held out, seed 0)", data="shapes")  # fmt: skip
 
 
 def test_evaluation_json_is_valid_with_a_nan_loss_and_exact_per_class(capsys):
@@ -240,14 +240,16 @@ def test_evaluate_csv_is_one_table(capsys):
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     split = "the validation split of shapes (10% held out, seed 0)"
+    # snake_case headers, a class's name as written after `predicted_`; the data by name, and in words
     assert rows == [
         ["class", "examples", "accuracy", "predicted_cat|dog", "predicted_*star*", "predicted_empty", "loss", "split",
-         "data", "weights"],
-        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", ""],
-        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", ""],
-        ["empty", "0", "", "0", "0", "0", "", "", "", ""],
+         "data", "data_words", "weights"],
+        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", "", ""],
+        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", "", ""],
+        ["empty", "0", "", "0", "0", "0", "", "", "", "", ""],
         # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums
-        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", split, "runs/x/best.pt"],
+        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", "shapes", split,
+         "runs/x/best.pt"],
     ]  # fmt: skip
 
 
@@ -255,13 +257,13 @@ def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(ca
     # per class, IoU = TP / (TP + FP + FN): background 6 / (6 + 1 + 2) = 2/3, shape 3 / (3 + 2 + 1) = 1/2
     e = SimpleNamespace(loss=0.5, accuracy=9 / 12, examples=2, classes=["background", "shape"],
                         per_class=[6 / 8, 3 / 4], confusion=[[6, 2], [1, 3]], checkpoint="runs/seg/best.pt",
-                        split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12,
+                        split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12, data="masks",
                         mean_iou=(2 / 3 + 1 / 2) / 2)  # fmt: skip
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0][:4] == ["class", "pixels", "accuracy", "iou"]
-    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "all of masks",
-                        "runs/seg/best.pt"]  # fmt: skip
+    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "masks",
+                        "all of masks", "runs/seg/best.pt"]  # fmt: skip
     text = plain(evaluation_tables(e)[0])
     assert "overall" not in text  # the text says it in its title
 

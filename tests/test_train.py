@@ -506,7 +506,9 @@ def test_evaluate_a_run_uses_its_best_weights_and_says_which(tmp_path):
     by_last = json.loads(cli("evaluate", "lenet5", "--checkpoint", str(out / "last.pt"), "--format", "json").stdout)
     assert by_run["checkpoint"] == str(out / "best.pt") and by_last["checkpoint"] == str(out / "last.pt")
     assert by_run["accuracy"] != by_last["accuracy"]  # not the same weights
-    assert "validation split of shapes" in by_run["data"]
+    assert "validation split of shapes" in by_run["data_words"]
+    assert (by_run["data"], by_run["split"]) == ("shapes", "val")  # the data by name, the split as fields
+    assert by_run["weights"] == by_run["checkpoint"]  # predict's name for the weights used
     table = cli("evaluate", "lenet5", "--checkpoint", str(out)).stdout
     assert f"weights {out / 'best.pt'}" in table
 
