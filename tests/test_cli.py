@@ -126,13 +126,13 @@ def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
     # `rleu` starts at column 22 of line 3: "  - conv f=3 n=2 act=" is 21 characters.
     assert (detail["severity"], detail["file"], detail["line"], detail["column"]) == ("error", str(bad), 3, 22)
     assert detail["layer"] == "conv1" and detail["hint"] == "did you mean `relu`?"
-
-
-# --- what ARCH or RUN is when it is something else: messages that say what was given -----------
     # exit 2 has `errors`, as every command's JSON does; `ok` and `files` as they were
     document = json.loads(done.stdout)
     assert document["ok"] is False and document["errors"] == [detail]
     assert "errors" not in json.loads(cli("validate", "lenet5", "--format", "json").stdout)
+
+
+# --- what ARCH or RUN is when it is something else: messages that say what was given -----------
 LENET = "architectures/lenet5.yaml"
 
 
