@@ -16,7 +16,6 @@ import math
 import os
 import struct
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +45,9 @@ COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", 
 MONITORS = ("val_accuracy", "val_loss")
 # What status.json says once a run has ended; while it runs it says "running".
 ENDINGS = ("finished", "stopped", "diverged", "failed")
-# When: status.json's `updated`, config.json's `started` (local time, with its UTC offset).
+# When: status.json's `updated`, config.json's `started`, `runs`' JSON `updated`: local time with its UTC
+# offset, in RFC 3339 (`2026-12-05T07:24:34+00:00`, as jq's fromdateiso8601 and every ISO 8601 reader take
+# it; see `stamp`). Read back by this pattern, which takes that and the `+0000` that runs wrote before.
 WHEN = "%Y-%m-%dT%H:%M:%S%z"
 # struct flock, to ask the kernel who holds a lock without taking it (F_GETLK): Linux's layout
 # on 64-bit machines (short type, short whence, off_t start, off_t len, pid_t pid, padding).
@@ -315,6 +316,14 @@ def _json(path: Path, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def ended_word(said: str, done: int | None, planned: int | None) -> str:
+    """How a run that ended is told (`runs`' status, train's JSON `status`): status.json's word, and
+    `stopped early` for one that finished before its last planned epoch (--patience ended it)."""
+    if said == "finished" and planned and done is not None and done < planned:
+        return "stopped early"
+    return said
+
+
 def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned: int | None) -> str:
     """How a run stands: `running` while a process holds its lock; else what its status.json
     says it ended as (`stopped early` for one that finished before its last epoch, by
@@ -326,10 +335,8 @@ def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned
     said = recorded.get("status")
     if held or (held is None and said == "running"):
         return "running"
-    if said == "finished" and planned and done is not None and done < planned:  # --patience ended it
-        return "stopped early"
     if said in ENDINGS:
-        return said
+        return ended_word(said, done, planned)
     if said == "running":
         return "killed"
     return "finished" if planned and done is not None and done >= planned else "unknown"
@@ -384,9 +391,16 @@ def run_info(folder: Path) -> RunInfo:
     )
 
 
+def stamp(seconds: float | None = None) -> str:
+    """A time (now, or `seconds` since the epoch) as cnnctl writes one: RFC 3339 in local time,
+    to the second, with the offset's colon (`+00:00`), which strftime's %z leaves out."""
+    when = datetime.now() if seconds is None else datetime.fromtimestamp(seconds)
+    return when.astimezone().isoformat(timespec="seconds")
+
+
 def now() -> str:
     """The time, as a run records it (WHEN)."""
-    return time.strftime(WHEN)
+    return stamp()
 
 
 def started(folder: Path, config: dict[str, Any], otherwise: float) -> float:

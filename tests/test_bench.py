@@ -14,6 +14,7 @@ from helpers import named_layers  # noqa: E402
 
 import cnnctl  # noqa: E402
 from cnnctl import CnnctlError  # noqa: E402
+from cnnctl.analysis.roofline import PROFILES  # noqa: E402
 from cnnctl.analysis.timings import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
 from cnnctl.render.views.bench import bench_json, bench_table  # noqa: E402
@@ -142,7 +143,7 @@ def test_ratios_come_from_sustained_throughput_and_are_uncertain_when_noisy():
     # The same median step (10 ms) for both; the network's stalls make it slower all the same.
     ours = Timing("cnnctl", "forward", 8, STALLED, 10**9, roofline_seconds=0.005, repeats=3)
     theirs = Timing("reference", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, repeats=3)
-    result = BenchResult("cpu", [ours, theirs], None, [], "a profile")
+    result = BenchResult("cpu", [ours, theirs], None, [], PROFILES["h100"])
     ratio = result.reference_ratios()["forward"]
     sustained = (8 * 60 / (48 * 0.01 + 12 * 0.1)) / (8 * 60 / 0.6)
     assert ratio.value == pytest.approx(sustained) and ratio.value == pytest.approx(0.6 / 1.68)
@@ -156,7 +157,7 @@ def test_ratios_come_from_sustained_throughput_and_are_uncertain_when_noisy():
 def test_a_noisy_measurement_says_so_in_the_table_and_json():
     ours = Timing("cnnctl", "forward", 8, STALLED, 10**9, roofline_seconds=0.005, repeats=3)
     theirs = Timing("reference", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.005, repeats=3)
-    result = BenchResult("cpu", [ours, theirs], None, [], "a profile")
+    result = BenchResult("cpu", [ours, theirs], None, [], PROFILES["h100"])
     text = plain(bench_table(result))
     row = next(line for line in text.splitlines() if line.startswith("cnnctl"))
     assert "NOISY" in row and f"{(1.68 / 60) / 0.005:.1f}x (noisy)" in row
@@ -174,13 +175,20 @@ def test_a_noisy_measurement_says_so_in_the_table_and_json():
     # CSV: plain numbers, the ratio without its mark
     header, cnnctl_row = to_csv(bench_table(result)).splitlines()[:2]
     fields = dict(zip(header.split(","), cnnctl_row.split(","), strict=True))
-    assert float(fields["step/roofline"]) == pytest.approx((1.68 / 60) / 0.005) and fields["measurement"] == "NOISY"
-    assert float(fields["slowest repeat img/s"]) == pytest.approx(8 * 20 / 0.56)
+    assert float(fields["roofline_ratio"]) == pytest.approx((1.68 / 60) / 0.005) and fields["measurement"] == "NOISY"
+    assert float(fields["slowest_repeat_images_per_second"]) == pytest.approx(8 * 20 / 0.56)
+    # the CSV's columns are the JSON's keys, in its units: `mode` (not `step`), latencies in seconds
+    assert fields["mode"] == first["mode"] == "forward"
+    assert not set(fields) - set(first) - {"slowest_repeat_images_per_second", "fastest_repeat_images_per_second",
+                                           "measurement"}  # fmt: skip
+    # STALLED: 48 steps of 10 ms and 12 of 100 ms; p50 10 ms, p90 100 ms (the 54th of 60)
+    assert (first["p50_seconds"], first["p90_seconds"]) == (pytest.approx(0.01), pytest.approx(0.1))
+    assert float(fields["p50_seconds"]) == pytest.approx(0.01) and "latency_ms" not in first
 
 
 def test_the_roofline_rate_stands_beside_the_measured_one():
     t = Timing("cnnctl", "train", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.002, repeats=3)
-    result = BenchResult("cuda:0", [t], 989.4, [], "H100 SXM", dtype="bfloat16")
+    result = BenchResult("cuda:0", [t], 989.4, [], PROFILES["h100"], dtype="bfloat16")
     assert t.roofline_images_per_second == pytest.approx(8 / 0.002)  # the batch over the estimate's step
     text = plain(bench_table(result))
     assert "MFU against 989.4 TFLOP/s (bfloat16)" in text.splitlines()[0]
@@ -189,16 +197,34 @@ def test_the_roofline_rate_stands_beside_the_measured_one():
     assert "on H100 SXM in mixed bfloat16" in text
     data = bench_json(result)
     assert data["dtype"] == "bfloat16" and data["timings"][0]["roofline_images_per_second"] == pytest.approx(4000)
+    # the profile as flops --profile gives it: its key, its name beside it, the data sheet's figures as numbers
+    assert data["roofline"] == {"profile": "h100", "profile_name": "H100 SXM", "peak_flops_per_second": 989.4e12,
+                                "bandwidth_bytes_per_second": 3.35e12}  # fmt: skip
+
+
+def test_a_measured_cpu_profile_is_a_key_and_its_figures_are_fields():
+    from cnnctl.train.bench import measured_cpu_profile
+
+    cpu = measured_cpu_profile(size=64, copy_mib=1)
+    t = Timing("cnnctl", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.002, repeats=3)
+    result = BenchResult("cpu", [t], None, [], cpu)
+    roof = bench_json(result)["roofline"]
+    assert (roof["profile"], roof["profile_name"]) == ("cpu", "this CPU (measured)")
+    assert roof["peak_flops_per_second"] == cpu.peak["float32"] > 0 and roof["bandwidth_bytes_per_second"] > 0
+    # the text still says the figures measured
+    figures = f"{cpu.peak['float32'] / 1e9:,.0f} GFLOP/s, {cpu.bandwidth / 1e9:,.1f} GB/s"
+    assert f"on this CPU (measured): {figures} in float32" in plain(bench_table(result))
 
 
 def test_a_small_roofline_estimate_is_shown_in_the_unit_that_fits():
     # a few µs (a small network's step) was `0.00` in a column of milliseconds
     t = Timing("cnnctl", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=3.3e-6, repeats=3)
-    table = bench_table(BenchResult("cuda:0", [t], 989.4, [], "H100 SXM"))
+    table = bench_table(BenchResult("cuda:0", [t], 989.4, [], PROFILES["h100"]))
     row = next(line for line in plain(table).splitlines() if line.startswith("cnnctl"))
     assert "3.30 µs" in row
     header, first = to_csv(table).splitlines()[:2]
-    assert float(dict(zip(header.split(","), first.split(","), strict=True))["roofline ms"]) == pytest.approx(3.3e-3)
+    fields = dict(zip(header.split(","), first.split(","), strict=True))
+    assert float(fields["roofline_seconds"]) == pytest.approx(3.3e-6)  # CSV in seconds, as JSON's roofline_seconds
 
 
 @pytest.mark.parametrize(("dtype", "peak"), [("bfloat16", 989.4), ("float16", 989.4), ("float32", 494.7)])

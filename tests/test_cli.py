@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -78,13 +79,15 @@ def test_batch_help_says_what_it_does():
 
 def test_csv_from_the_cli_is_machine_readable():
     rows = list(csv.reader(io.StringIO(cli("summarize", "lenet5", "-f", "csv").stdout)))
-    assert rows[0] == ["Layer", "Shorthand", "Output", "Params", "Mults", "Field"]
+    assert rows[0] == ["layer", "shorthand", "output", "params", "mults", "field"]  # --columns' names, snake_case
     assert rows[1] == ["conv1", "conv f=5 n=6 act=tanh", "28x28x6", "156", "117600", "5"]  # a 5x5 filter's field
     chosen = cli("summarize", "lenet5", "-f", "csv", "--columns", "layer,output,memory").stdout
-    assert list(csv.reader(io.StringIO(chosen)))[:2] == [["Layer", "Output", "Memory"], ["conv1", "28x28x6", "18816"]]
+    assert list(csv.reader(io.StringIO(chosen)))[:2] == [["layer", "output", "memory"], ["conv1", "28x28x6", "18816"]]
     rows = list(csv.reader(io.StringIO(cli("list", "-f", "csv").stdout)))
     lenet = next(r for r in rows if r[0] == "lenet5")
     assert lenet[1:4] == ["32x32x1", "61706", "416520"]
+    # the params at inference, under the JSON's name for them (its `params` count the heads only training runs)
+    assert rows[0] == ["name", "input", "inference_params", "mults", "description"]
 
 
 @pytest.mark.parametrize("columns", [None, 40])
@@ -97,10 +100,10 @@ def test_list_piped_is_one_line_per_network_whatever_columns_says(columns):
     run = subprocess.run([sys.executable, "-m", "cnnctl", "list"], capture_output=True, text=True, timeout=60, env=env)
     lines = run.stdout.splitlines()
     rows = list(csv.DictReader(io.StringIO(cli("list", "-f", "csv").stdout)))
-    assert run.returncode == 0 and max(len(r["Description"]) for r in rows) > 100  # (one would have wrapped)
+    assert run.returncode == 0 and max(len(r["description"]) for r in rows) > 100  # (one would have wrapped)
     start = lines[1].index("Description")
     listed = [ln for ln in lines[3:] if ln.strip() and not ln.startswith(" ")]  # a network's row
-    assert [ln[start:] for ln in listed[: len(rows)]] == [r["Description"] for r in rows]  # each whole, on its row
+    assert [ln[start:] for ln in listed[: len(rows)]] == [r["description"] for r in rows]  # each whole, on its row
 
 
 def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
@@ -110,8 +113,8 @@ def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
     assert done.returncode == 2
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     # conv f=3 n=2 on 8x8x1: 6x6x2 out, (3*3*1)*2 + 2 = 20 params, (6*6*2)*(3*3*1) = 648 mults.
-    assert [(r["Status"], r["Params"], r["Mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
-    assert "did you mean `relu`" in rows[1]["Problems"]
+    assert [(r["status"], r["params"], r["mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
+    assert "did you mean `relu`" in rows[1]["problems"] and rows[1]["file"] == str(bad)
 
 
 def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
@@ -123,6 +126,10 @@ def test_validate_json_gives_each_problem_its_line_and_column(tmp_path):
     # `rleu` starts at column 22 of line 3: "  - conv f=3 n=2 act=" is 21 characters.
     assert (detail["severity"], detail["file"], detail["line"], detail["column"]) == ("error", str(bad), 3, 22)
     assert detail["layer"] == "conv1" and detail["hint"] == "did you mean `relu`?"
+    # exit 2 has `errors`, as every command's JSON does; `ok` and `files` as they were
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["errors"] == [detail]
+    assert "errors" not in json.loads(cli("validate", "lenet5", "--format", "json").stdout)
 
 
 # --- what ARCH or RUN is when it is something else: messages that say what was given -----------
@@ -408,6 +415,41 @@ def test_train_options_are_the_settings_table():
         assert s.option in text, s.name
         assert " ".join(s.help.split()) in text, s.name  # its help, with its default and range
     assert "Learning rate, above 0, at most 10." in text
+
+
+@pytest.mark.parametrize(
+    ("command", "other"),
+    [(["summarize", "lenet5"], "--batch-size"), (["flops", "lenet5"], "--batch-size"),
+     (["memory", "lenet5"], "--batch-size"), (["compare", "lenet5", "alexnet"], "--batch-size"),
+     (["train", "lenet5"], "--batch"), (["bench", "lenet5"], "--batch"), (["evaluate", "lenet5"], "--batch")],
+)  # fmt: skip
+def test_every_command_with_a_batch_takes_both_spellings(command, other):
+    # `evaluate --batch` was told "did you mean `--data`?", `summarize --batch-size` "did you mean `--batch`?"
+    for given in ([other, "0"], [f"{other}=0"]):
+        done = cli(*command, *given)
+        assert done.returncode == 2 and "got 0" in done.stderr and "no option" not in done.stderr, done.stderr
+    assert not re.search(rf"{other}\b(?!-)", cli(command[0], "--help").stdout)  # taken, not listed
+
+
+def test_the_other_batch_spelling_sets_the_batch():
+    out = json.loads(cli("summarize", "lenet5", "--batch-size", "4", "-f", "json").stdout)
+    assert out["memory"]["batch"] == 4 and out["memory"]["input_bytes"] == 4 * 32 * 32 * 4  # 4 images, float32
+    out = json.loads(cli("flops", "lenet5", "--batch-size=3", "-f", "json").stdout)
+    assert out["batch_mults"] == 3 * 416_520  # LeNet-5's multiplications, by hand in the README
+
+
+def test_json_with_standard_error_closed_is_still_json_and_exit_2(tmp_path):
+    # `2>&-`: the message had nowhere to go, and that ended the command (exit 1, no JSON)
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: 8x8x1\nlayers:\n  - conv f=3 n=2 act=rleu\n")
+    shell = '"$0" -m cnnctl summarize "$1" -f json 2>&-'
+    done = subprocess.run(["sh", "-c", shell, sys.executable, str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    (error,) = json.loads(done.stdout)["errors"]
+    assert (error["file"], error["line"], error["column"]) == (str(bad), 3, 22)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full (a disk always full) is a Linux device")

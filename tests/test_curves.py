@@ -72,7 +72,11 @@ def test_by_val_loss_the_star_is_best_pts_epoch_with_its_accuracy(tmp_path):
     assert history.kept() == (0.833, 12)  # val_loss 1.1 / 12, the lowest; its accuracy, not the highest
     said = texts(curves_picture([history], "both", "svg"))
     assert "best.pt 83.30% (epoch 12, best val_loss)" in said["legend"]
-    (run,) = runs_json(str(tmp_path), [run_info(folder)])["runs"]
+    listed = runs_json(str(tmp_path), [run_info(folder)])
+    (run,) = listed["runs"]
+    # a run folder is `run_dir`, as train's JSON names it; the folder holding the runs `dir`
+    assert (listed["dir"], run["run_dir"]) == (str(tmp_path), str(folder))
+    assert (run["epochs_done"], run["epochs_planned"]) == (12, 12)  # the CSV's names: epochs_planned, not epochs
     assert (run["best_val_accuracy"], run["best_epoch"], run["monitor"]) == (0.833, 12, "val_loss")
     (row,) = plot_table([history], "p.png", "both").rows
     assert row[4:6] == [0.833, 12]

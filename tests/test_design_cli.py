@@ -48,7 +48,13 @@ def test_compare_gives_the_field_of_the_last_map_not_of_the_global_pool():
     out = cli("compare", "resnet18", "resnet50", "-f", "json")
     a, b = json.loads(out.stdout)["networks"]
     # ResNet-18's layer4 by hand (test_receptive_field); a global pool's would be 627 or `all`
-    assert (a["field_layer"], a["receptive_field"]["size"]) == ("layer4.2.add", [435, 435])
+    assert (a["field_layer"], a["receptive_field"]) == ("layer4.2.add", [435, 435])
+    # in summarize's keys and shape: [h, w] arrays (layer4's stride is 32; its start by hand in test_receptive_field)
+    summary = json.loads(cli("summarize", "resnet18", "--columns", "layer,field,jump,start", "-f", "json").stdout)
+    row = next(r for r in summary["layers"] if r["path"] == "layer4.2.add")
+    assert (a["receptive_field"], a["field_jump"], a["field_start"]) == (
+        row["receptive_field"], row["field_jump"], row["field_start"])  # fmt: skip
+    assert a["field_jump"] == [32, 32] and "field_uneven" not in a
     assert b["field_layer"] == "layer4.3.add"
 
 
@@ -97,6 +103,10 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         "allowance_bytes",
     )
     assert sum(out[k] for k in parts) == out["peak_bytes"]
+    # the weights in summarize's names: torchvision's 11,689,512 params; a bn's running mean and variance,
+    # 2 x its channels: 64 + 4 x 64 + (4 + 1) x 128 + 5 x 256 + 5 x 512 = 4,800 channels
+    assert (out["param_bytes"], out["buffer_bytes"]) == (4 * 11_689_512, 4 * 2 * 4_800)
+    assert out["weight_bytes"] == out["param_bytes"] + out["buffer_bytes"]
     # and by the README's formula: fixed + per example x b + 6% of what is kept, rounded up
     kept = out["saved_fixed_bytes"] + out["saved_per_example_bytes"] * out["batch"]
     assert kept == out["saved_bytes"]
@@ -198,6 +208,8 @@ def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_autocast_s_dtypes():
     out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "h100", "--amp", "-f", "json").stdout)
     peak, bandwidth = 989.4e12, 3.35e12  # H100 SXM's dense BF16 and HBM3 figures
     assert (out["roofline"]["dtype"], out["roofline"]["amp"]) == ("bfloat16", True)
+    # the profile by its key, the README's `"profile": "h100"`, its display name beside it
+    assert (out["roofline"]["profile"], out["roofline"]["profile_name"]) == ("h100", "H100 SXM")
     for layer in out["layers"]:
         assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
@@ -508,7 +520,7 @@ def test_summarize_input_and_kernel_columns_in_table_csv_and_markdown(tmp_path):
     assert table.rows == [list(row) for row in SHAPES_ROWS]
     assert sum(row[3] for row in SHAPES_ROWS) == s.params  # the hand sizes are every param
     rows = list(csv.reader(io.StringIO(to_csv(table))))
-    assert rows[0] == ["Layer", "Input", "Kernel", "Params"]
+    assert rows[0] == ["layer", "input", "kernel", "params"]  # --columns' names
     assert rows[1:] == [[p, i, k, str(n)] for p, i, k, n in SHAPES_ROWS]
     assert "| concat1 | 28x28x8 + 28x28x8 |  | 0 |" in markdown(table)
     text = plain(table)

@@ -70,7 +70,7 @@ def pair(data, tmp_path_factory) -> Path:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "training on 2 workers (cpu)" in done.stderr and "batch 32 per worker (64 a step)" in done.stderr
     result = json.loads(done.stdout)  # one document: rank 0's
-    assert result["status"] == 0 and result["epochs_done"] == EPOCHS
+    assert result["exit_code"] == 0 and result["status"] == "finished" and result["epochs_done"] == EPOCHS
     return out
 
 

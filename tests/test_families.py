@@ -275,7 +275,7 @@ def test_members_are_chosen_in_every_command(monkeypatch, capsys):
 
 def test_list_shows_the_families_with_their_members(monkeypatch, capsys):
     code, out, _ = run_main(monkeypatch, capsys, "list", "-f", "json")
-    entries = {e["name"]: e for e in json.loads(out)}
+    entries = {e["name"]: e for e in json.loads(out)["networks"]}
     assert entries["efficientnet"]["members"] == [f"b{i}" for i in range(8)]
     assert entries["regnet"]["members"] == list(REGNET)
     assert entries["mobilenet_v3"]["members"] == ["small", "large"]

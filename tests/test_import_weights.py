@@ -152,6 +152,10 @@ def test_an_onnx_file_without_initializers_writes_no_weights(tmp_path, monkeypat
     assert code == 0, err
     assert f"no weights written: {path} stores none (structure only)" in out
     assert not (tmp_path / "bare.safetensors").exists() and (tmp_path / "bare.yaml").exists()
+    # `-o -`: standard output, as without -o (it wrote a file named `-`)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(path), "-o", "-")
+    assert code == 0 and out == (tmp_path / "bare.yaml").read_text() and not (tmp_path / "-").exists(), err
 
 
 def test_train_starts_from_the_imported_weights_by_name(tmp_path, monkeypatch, capsys):

@@ -139,6 +139,13 @@ def test_unreadable_files_get_their_own_errors_and_the_others_are_predicted(trai
     assert lines[0].startswith(f"error: {broken}: cannot read the image: ")
     assert lines[1:] == [f"error: {missing}: cannot read the image: no such file",
                          "error: 2 of 3 images not read; the others were predicted"]  # fmt: skip
+    # exit 2 in JSON has `errors`, as every command's: the same problems, with the predictions kept
+    code, out, _ = predict(monkeypatch, capsys, trained, broken, good, missing, "--format", "json")
+    document = json.loads(out)
+    assert code == 2 and len(document["predictions"]) == 3
+    assert [e["text"] for e in document["errors"]] == lines
+    code, out, _ = predict(monkeypatch, capsys, trained, good, "--format", "json")
+    assert code == 0 and "errors" not in json.loads(out)
     # the good image's prediction is the one it gets alone
     code, alone, _ = predict_json(monkeypatch, capsys, trained, good)
     assert code == 0 and alone[0]["top"] == report[1]["top"]

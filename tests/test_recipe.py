@@ -224,13 +224,16 @@ def test_val_split_zero_from_the_command_line_and_evaluate_splits(tmp_path, caps
     assert "`digits` has no test split" in capsys.readouterr().err
     assert cli(["evaluate", str(out), "--split", "train", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["examples"] == 300 and report["data"].startswith("the training split of digits")
+    assert report["examples"] == 300 and report["data_words"].startswith("the training split of digits")
+    assert report["data"] == str(tmp_path / "digits")  # the data by its path, the sentence apart
     assert report["split"] == "train"
     assert cli(["evaluate", str(out), "--data", str(tmp_path / "other"), "--split", "all", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (
-        report["examples"] == 100 and report["data"] == "other, all of it (not this run's data: it trained on digits)"
+        report["examples"] == 100
+        and report["data_words"] == "other, all of it (not this run's data: it trained on digits)"
     )
+    assert (report["data"], report["split"]) == (str(tmp_path / "other"), "all")
 
 
 def test_evaluate_on_data_the_run_never_saw_takes_all_of_it(tmp_path, capsys):
@@ -260,9 +263,10 @@ def test_evaluate_on_data_the_run_never_saw_takes_all_of_it(tmp_path, capsys):
     assert report("--data", str(tmp_path / "digits"))["examples"] == 30  # the same folder: still its own
     every = report("--data", str(tmp_path / "mnist"))
     assert (every["examples"], every["split"]) == (100, "all")
-    assert "not this run's data: it trained on digits" in every["data"]
+    assert "not this run's data: it trained on digits" in every["data_words"]
     test = report("--data", str(tmp_path / "mnist"), "--split", "test")
-    assert (test["examples"], test["split"]) == (100, "test") and test["data"].startswith("the test split of mnist")
+    assert (test["examples"], test["split"]) == (100, "test")
+    assert test["data_words"].startswith("the test split of mnist")
     assert report("--data", str(tmp_path / "both"))["examples"] == 70  # train and t10k files
     assert report("--data", str(tmp_path / "both"), "--split", "test")["examples"] == 30
     assert cli(["evaluate", str(out), "--data", str(tmp_path / "mnist"), "--split", "val", "--device", "cpu"]) == 2

@@ -138,7 +138,7 @@ def evaluation(loss: float = 0.25) -> SimpleNamespace:
     return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
                            per_class=[33 / 34, 1 / 2, None],
                            confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]], checkpoint="runs/x/best.pt",
-                           split="the validation split of shapes (10% held out, seed 0)")  # fmt: skip
+                           split="the validation split of shapes (10% held out, seed 0)", data="shapes")  # fmt: skip
 
 
 def test_evaluation_json_is_valid_with_a_nan_loss_and_exact_per_class(capsys):
@@ -208,7 +208,7 @@ def test_evaluate_markdown_separates_the_tables(capsys):
 # -- CSV: one table, distinct headers --------------------------------------------------------------
 def test_flops_per_layer_csv_headers_are_distinct():
     rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(cnnctl.load("lenet5")), per_layer=True)))))
-    assert rows[0] == ["Layer", "Shorthand", "Mults", "Mults share", "FLOPs", "FLOPs share"]
+    assert rows[0] == ["layer", "shorthand", "mults", "mults_share", "flops", "flops_share"]  # the JSON's keys
     assert rows[1][3] == str(240_000 / 416_520) and rows[1][5] == str(483_200 / 852_400)
     assert "Share" in plain(flops_table(summarize(cnnctl.load("lenet5")), per_layer=True))  # text keeps `Share`
 
@@ -219,7 +219,7 @@ def test_flops_per_layer_csv_from_the_cli():
     assert r.returncode == 0, r.stderr
     header = next(csv.reader(io.StringIO(r.stdout)))
     assert len(set(header)) == len(header) == 7  # the six of the forward pass and the backward multiplications
-    assert header[-1] == "Bwd mults"
+    assert header[-1] == "backward_mults"  # as the JSON names it
 
 
 def test_memory_per_layer_csv_is_the_per_layer_table_and_top_sums_the_rest(monkeypatch, capsys):
@@ -229,7 +229,7 @@ def test_memory_per_layer_csv_is_the_per_layer_table_and_top_sums_the_rest(monke
     code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--per-layer", "-f", "csv")
     assert code == 0, err
     every = list(csv.reader(io.StringIO(out)))
-    assert every[0] == ["Layer", "bytes"] and len(every) > 4  # the size only restates the bytes: text alone
+    assert every[0] == ["layer", "saved_bytes"] and len(every) > 4  # the size only restates the bytes: text alone
     code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--per-layer", "--top", "3", "-f", "csv")
     top = list(csv.reader(io.StringIO(out)))
     assert top[1:4] == every[1:4] and top[4][0] == f"({len(every) - 4} other layers)"
@@ -240,14 +240,16 @@ def test_evaluate_csv_is_one_table(capsys):
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(evaluation()))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     split = "the validation split of shapes (10% held out, seed 0)"
+    # snake_case headers, a class's name as written after `predicted_`; the data by name, and in words
     assert rows == [
-        ["class", "examples", "accuracy", "predicted cat|dog", "predicted *star*", "predicted empty", "loss", "split",
-         "data", "weights"],
-        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", ""],
-        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", ""],
-        ["empty", "0", "", "0", "0", "0", "", "", "", ""],
+        ["class", "examples", "accuracy", "predicted_cat|dog", "predicted_*star*", "predicted_empty", "loss", "split",
+         "data", "data_words", "weights"],
+        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", "", ""],
+        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", "", ""],
+        ["empty", "0", "", "0", "0", "0", "", "", "", "", ""],
         # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums
-        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", split, "runs/x/best.pt"],
+        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", "shapes", split,
+         "runs/x/best.pt"],
     ]  # fmt: skip
 
 
@@ -255,13 +257,13 @@ def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(ca
     # per class, IoU = TP / (TP + FP + FN): background 6 / (6 + 1 + 2) = 2/3, shape 3 / (3 + 2 + 1) = 1/2
     e = SimpleNamespace(loss=0.5, accuracy=9 / 12, examples=2, classes=["background", "shape"],
                         per_class=[6 / 8, 3 / 4], confusion=[[6, 2], [1, 3]], checkpoint="runs/seg/best.pt",
-                        split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12,
+                        split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12, data="masks",
                         mean_iou=(2 / 3 + 1 / 2) / 2)  # fmt: skip
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][:4] == ["class", "pixels", "accuracy", "IoU"]
-    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "all of masks",
-                        "runs/seg/best.pt"]  # fmt: skip
+    assert rows[0][:4] == ["class", "pixels", "accuracy", "iou"]
+    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "masks",
+                        "all of masks", "runs/seg/best.pt"]  # fmt: skip
     text = plain(evaluation_tables(e)[0])
     assert "overall" not in text  # the text says it in its title
 
@@ -280,7 +282,7 @@ def test_validate_table_renders_in_every_format():
     table = validate_table(results)
     rows = list(csv.reader(io.StringIO(to_csv(table))))
     assert rows == [
-        ["File", "Status", "Layers", "Params", "Mults", "Problems"],
+        ["file", "status", "layers", "params", "mults", "problems"],
         ["lenet5", "ok", "7", "61706", "416520", ""],
         ["b|ad.yaml", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
     ]

@@ -136,6 +136,7 @@ def test_summarize_memory_line_names_params_and_buffers_apart():
     s = summarize(cnnctl.load_text(text))
     memory = summary_json(s)["memory"]
     assert (memory["param_bytes"], memory["buffer_bytes"]) == (486 * 4, 8 * 4)
+    assert memory["weight_bytes"] == (486 + 8) * 4  # memory's name for the two together
     line = next(n for n in summary_table(s).notes if n.startswith("Memory ("))
     assert "params 1.90 KiB, buffers 32 B," in line
 
@@ -220,8 +221,8 @@ def test_csv_header_and_rows(lenet):
     chosen = ("layer", "shorthand", "output", "params", "mults", "field", "memory")
     text = to_csv(summary_table(summarize(lenet), chosen))
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:5] == ["Layer", "Shorthand", "Output", "Params", "Mults"]
-    assert to_csv(summary_table(summarize(lenet))).splitlines()[0] == "Layer,Shorthand,Output,Params,Mults,Field"
+    assert rows[0][:5] == ["layer", "shorthand", "output", "params", "mults"]
+    assert to_csv(summary_table(summarize(lenet))).splitlines()[0] == "layer,shorthand,output,params,mults,field"
     assert len(rows) == 1 + 7
     # raw values for scripts: no thousands separators, memory in bytes (28*28*6 values * 4);
     # the field of a first 5x5 conv is its filter, 5 pixels
@@ -313,7 +314,8 @@ def test_csv_is_raw_for_flops_and_list(lenet):
     assert rows[1][:4] == ["conv2", "conv f=5 n=16 act=tanh", "240000", str(240_000 / LENET_MULTS)]
     entry = {"name": "lenet5", "input": "32x32x1", "params": LENET_PARAMS, "mults": LENET_MULTS, "description": "d"}
     rows = list(csv.reader(io.StringIO(to_csv(catalog_table([entry])))))
-    assert rows == [["Name", "Input", "Params", "Mults", "Description"], ["lenet5", "32x32x1", "61706", "416520", "d"]]
+    assert rows == [["name", "input", "inference_params", "mults", "description"],
+                    ["lenet5", "32x32x1", "61706", "416520", "d"]]  # fmt: skip
     assert "416.52 K" in plain(catalog_table([entry]))  # the text table keeps the short form
 
 
@@ -456,7 +458,9 @@ def test_cli_validate_json(tmp_path):
 def test_cli_list_json():
     r = cli("list", "--format", "json")
     assert r.returncode == 0, r.stderr
-    entries = {e["name"]: e for e in json.loads(r.stdout)}
+    listed = json.loads(r.stdout)
+    assert list(listed) == ["networks"]  # an object, as every command's JSON is, not a bare array
+    entries = {e["name"]: e for e in listed["networks"]}
     assert entries["resnet50"]["params"] == RESNET50_PARAMS
     assert entries["resnet50"]["mults"] == RESNET50_MULTS
     assert entries["lenet5"]["flops"] == LENET_FLOPS
@@ -466,7 +470,7 @@ def test_cli_list_json():
 def test_cli_list_gives_params_on_the_base_of_its_multiplications():
     # GoogLeNet's 13,378,280 params counted the aux heads beside 1.58 G multiplications without them;
     # summarize: "13,378,280 trainable; 6,998,552 at inference, without the heads"
-    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)}
+    entries = {e["name"]: e for e in json.loads(cli("list", "--format", "json").stdout)["networks"]}
     googlenet = entries["googlenet"]
     assert (googlenet["params"], googlenet["inference_params"]) == (13_378_280, 6_998_552)
     assert entries["resnet50"]["inference_params"] == RESNET50_PARAMS  # no heads: the same

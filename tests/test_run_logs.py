@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -164,6 +165,7 @@ def test_plot_draws_two_runs_on_the_same_axes(finished, tmp_path):
     drawn = json.loads(done.stdout)
     assert drawn["file"] == "curves.png" and drawn["metric"] == "both"  # several runs: ./curves.png
     assert [r["name"] for r in drawn["runs"]] == ["finished", "other"]
+    assert [r["run_dir"] for r in drawn["runs"]] == [str(finished), str(other)]  # train's key for a run folder
     assert [len(r["epoch"]) for r in drawn["runs"]] == [2, 3]
     assert drawn["runs"][1]["val_loss"] == [2.5, 1.25, 2.5 / 3]
     assert drawn["runs"][0]["val_accuracy"] == [r["val_accuracy"] for r in jsonl_rows(finished)]
@@ -240,6 +242,8 @@ def test_runs_lists_each_run_with_its_status(finished, tmp_path):
         holder.wait()
     assert set(runs) == {"stopped", "live", "dead", "old"}
     assert [r["name"] for r in json.loads(done.stdout)["runs"]][0] == "stopped"  # the newest first
+    for listed in json.loads(done.stdout)["runs"]:  # RFC 3339, as status.json's: `+00:00`, never `+0000`
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", listed["updated"])
     assert {name: r.status for name, r in runs.items()} == {
         "stopped": "stopped", "live": "running", "dead": "killed", "old": "finished",
     }  # fmt: skip
@@ -255,7 +259,8 @@ def test_runs_are_listed_by_when_they_started_which_nothing_done_to_them_later_c
     # They were listed by their newest file: a refused command or `plot` that wrote into a
     # run moved it to the top. Each run records when it started, in its config.json.
     older, newer = fake_run(tmp_path / "older", 2, 2, "finished"), fake_run(tmp_path / "newer", 1, 2, "finished")
-    for folder, started in ((older, "2026-01-01T10:00:00+0000"), (newer, "2026-01-01T09:00:00-0200")):  # 11:00 UTC
+    # the older as runs wrote it before (`+0000`), the newer in RFC 3339 (`-02:00`), as they write it now
+    for folder, started in ((older, "2026-01-01T10:00:00+0000"), (newer, "2026-01-01T09:00:00-02:00")):  # 11:00 UTC
         (folder / "config.json").write_text(json.dumps({"epochs": 2, "data": "shapes", "started": started}))
     before = fake_run(tmp_path / "before", 1, 2, "finished")  # from before `started`: its config.json's time
     os.utime(before / "config.json", (1_000_000_000, 1_000_000_000))  # 2001
@@ -269,8 +274,26 @@ def test_runs_are_listed_by_when_they_started_which_nothing_done_to_them_later_c
 def test_a_run_records_when_it_started(finished):
     from datetime import datetime
 
-    started = datetime.strptime(json.loads((finished / "config.json").read_text())["started"], "%Y-%m-%dT%H:%M:%S%z")
+    said = json.loads((finished / "config.json").read_text())["started"]
+    started = datetime.strptime(said, "%Y-%m-%dT%H:%M:%S%z")
     assert abs(started.timestamp() - (finished / "config.json").stat().st_mtime) < 5
+    # RFC 3339, as jq's fromdateiso8601 reads it: the offset with its colon (`+00:00`), not `+0000`
+    for when in (said, status(finished)["updated"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", when), when
+
+
+@pytest.mark.parametrize(("zone", "said"), [("UTC", "1970-01-01T00:00:00+00:00"),
+                                            ("Asia/Kolkata", "1970-01-01T05:30:00+05:30")])  # fmt: skip
+def test_times_are_written_in_rfc_3339_local_time(monkeypatch, zone, said):
+    from cnnctl.run_folders import stamp
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert stamp(0) == said  # the epoch, in the zone's local time with its offset
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_runs_table_from_the_command_line(finished, tmp_path):

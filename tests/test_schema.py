@@ -114,3 +114,14 @@ def test_schema_prints_to_stdout_and_takes_only_json(monkeypatch, capsys):
     assert code == 0 and json.loads(out)["title"].startswith("cnnctl network")
     code, _, err = run_main(monkeypatch, capsys, "schema", "--format", "table")
     assert code == 2 and "json" in err
+
+
+def test_schema_dash_is_stdout_and_json_with_a_file_says_the_file(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "-")  # wrote a file named `-`
+    assert code == 0 and json.loads(out)["title"].startswith("cnnctl network") and not (tmp_path / "-").exists()
+    code, out, err = run_main(monkeypatch, capsys, "schema", "-o", "new.json", "-f", "json")  # stdout was empty
+    assert code == 0 and json.loads(out) == {"file": "new.json"} and "wrote new.json" in err
+    assert json.loads((tmp_path / "new.json").read_text())["title"].startswith("cnnctl network")
+    code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "again.json")  # asked for nothing: says nothing
+    assert code == 0 and out == ""

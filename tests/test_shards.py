@@ -283,6 +283,7 @@ def test_pack_command_table_and_json(tmp_path, monkeypatch, capsys):
     assert code == 0, err
     data = json.loads(out)
     assert data["images"] == 24 and data["splits"]["val"]["images"] == 6 and data["shard_size"] == 12 * 1024
+    assert data["dir"] == str(tmp_path / "out")  # the folder written; a file written is `file`, as each shard's
     files = sorted(s["file"] for split in data["splits"].values() for s in split["shards"])
     assert files == sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".tar"))
     index = json.loads((tmp_path / "out" / "index.json").read_text())

@@ -256,12 +256,13 @@ def test_evaluate_csv_ends_in_an_overall_row_with_what_the_json_says(tmp_path, c
     assert run_cli(["evaluate", str(run), "--split", "all", "--format", "csv"]) == 0
     *classes, overall = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert [r["class"] for r in classes] == report["classes"] and overall["class"] == "overall"
-    assert all(r["loss"] == r["split"] == r["data"] == r["weights"] == "" for r in classes)
+    assert all(r["loss"] == r["split"] == r["data"] == r["data_words"] == r["weights"] == "" for r in classes)
     assert int(overall["examples"]) == report["examples"] == 30 == sum(int(r["examples"]) for r in classes)
     assert float(overall["accuracy"]) == report["accuracy"] and float(overall["loss"]) == report["loss"]
-    assert (overall["split"], overall["data"], overall["weights"]) == ("all", report["data"], report["checkpoint"])
+    assert (overall["split"], overall["data"], overall["data_words"], overall["weights"]) == (
+        "all", report["data"], report["data_words"], report["weights"])  # fmt: skip
     for k, name in enumerate(report["classes"]):
-        assert int(overall[f"predicted {name}"]) == sum(row[k] for row in report["confusion"])
+        assert int(overall[f"predicted_{name}"]) == sum(row[k] for row in report["confusion"])
 
 
 def test_predict_reads_a_large_folder_in_loader_processes_with_the_same_answers(tmp_path, capsys, monkeypatch):

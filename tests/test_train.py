@@ -203,14 +203,28 @@ def test_cuda_requested_without_cuda_is_a_clear_error():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("code", "done", "planned", "word"),
+    [(0, 3, 3, "finished"), (0, 2, 5, "stopped early"), (INTERRUPTED, 1, 3, "stopped")],
+)
+def test_train_json_gives_the_exit_code_and_runs_word_for_how_it_ended(tmp_path, code, done, planned, word):
+    from cnnctl.render.runs import train_json
+    from cnnctl.train.loop import RunResult
+
+    out = train_json(RunResult(tmp_path, code, done, 0.5, epochs_planned=planned))
+    assert (out["exit_code"], out["status"], out["epochs_done"], out["epochs_planned"]) == (code, word, done, planned)
+
+
 def test_train_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "cli"
     result = cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert "val acc" in result.stderr and (out / "best.pt").is_file()  # progress on stderr, the result on stdout
     trained = json.loads(result.stdout)
-    assert trained["status"] == 0 and trained["run_dir"] == str(out) and len(trained["history"]) == 1
-    assert trained["ended"] == json.loads((out / "status.json").read_text())["status"] == "finished"
+    assert trained["exit_code"] == 0 and trained["run_dir"] == str(out) and len(trained["history"]) == 1
+    # how it ended in the word `runs` and status.json use, the exit code apart
+    assert trained["status"] == json.loads((out / "status.json").read_text())["status"] == "finished"
+    assert (trained["epochs_done"], trained["epochs_planned"]) == (1, 1)
     result = cli("evaluate", "lenet5", "--checkpoint", str(out), "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -492,7 +506,9 @@ def test_evaluate_a_run_uses_its_best_weights_and_says_which(tmp_path):
     by_last = json.loads(cli("evaluate", "lenet5", "--checkpoint", str(out / "last.pt"), "--format", "json").stdout)
     assert by_run["checkpoint"] == str(out / "best.pt") and by_last["checkpoint"] == str(out / "last.pt")
     assert by_run["accuracy"] != by_last["accuracy"]  # not the same weights
-    assert "validation split of shapes" in by_run["data"]
+    assert "validation split of shapes" in by_run["data_words"]
+    assert (by_run["data"], by_run["split"]) == ("shapes", "val")  # the data by name, the split as fields
+    assert by_run["weights"] == by_run["checkpoint"]  # predict's name for the weights used
     table = cli("evaluate", "lenet5", "--checkpoint", str(out)).stdout
     assert f"weights {out / 'best.pt'}" in table
 

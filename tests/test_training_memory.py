@@ -402,6 +402,17 @@ def test_kept_rows_add_up_to_what_is_kept(name, device, amp):
     assert sum(row[1] for row in memory_layers_table(m, 2).rows) == m.saved  # --top 2, the rest in one row
 
 
+def test_per_layer_csv_names_what_is_kept_as_the_json_does():
+    from cnnctl.render.design import memory_json, memory_layers_table
+    from cnnctl.render.table import to_csv
+
+    m = training_memory(cnnctl.load_text(EX01), 2, device="cpu")
+    header, *rows = to_csv(memory_layers_table(m, None)).splitlines()
+    assert header.split(",")[1] == "saved_bytes"  # JSON's key, not `bytes`
+    json_rows = memory_json(m, "net", None, per_layer=True)["layers"]
+    assert {r.split(",")[0]: int(r.split(",")[1]) for r in rows} == {r["path"]: r["saved_bytes"] for r in json_rows}
+
+
 def test_ex01_rows_hold_the_image_conv1_keeps():
     # batch 2, float32: the 6x6x1 image conv1 keeps (36 x 4 x 2 = 288), conv1's 4x4x1 output
     # that conv2 keeps (128), conv2's 2x2x2 output its relu keeps (64): 480 in all.

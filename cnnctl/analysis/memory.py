@@ -121,6 +121,7 @@ class TrainingMemory:
     batch_input_per_example: int = 0  # the input the step is given, where no layer keeps it as given
     cublas_workspace: int = 0  # whatever the batch: on a GPU, where an fc runs
     allowance_percent: int = 0  # of what is kept, rounded up to a byte: on a GPU, ALLOWANCE_PERCENT
+    buffers: int = 0  # of `weights`, the buffers' bytes (the rest are the parameters')
 
     @property
     def saved(self) -> int:
@@ -219,6 +220,7 @@ def training_memory(
         weights=(graph.params + graph.buffers) * size,
         gradients=params * size,
         optimizer_state=OPTIMIZERS[optimizer][1] * params * size,
+        buffers=graph.buffers * size,
         **on(graph, kept, size, amp, frozen),
     )
 

@@ -48,6 +48,7 @@ class Profile:
     bandwidth: float
     source: str = ""
     names: tuple = ()  # how CUDA names the device (torch.cuda.get_device_name), as whole words
+    key: str = ""  # how scripts and --profile name it (`h100`; `custom`, `cpu`): JSON's `profile`
 
 
 T = 1e12
@@ -91,6 +92,7 @@ PROFILES: dict[str, Profile] = {
     "t4": Profile("T4", {"float32": 8.1 * T, "float16": 65 * T}, 320e9,
                   "NVIDIA T4 data sheet: FP32 8.1, FP16 65 TFLOPS (no TF32, no BF16), 320 GB/s", ("T4",)),
 }  # fmt: skip
+PROFILES = {key: profile._replace(key=key) for key, profile in PROFILES.items()}
 
 # The element types a roofline can be drawn for: those some device has a peak for (--peak-tflops takes one of them)
 ROOFLINE_DTYPES = tuple(dict.fromkeys(dtype for p in PROFILES.values() for dtype in p.peak))
@@ -120,7 +122,7 @@ def custom_profile(peak_tflops: float, bandwidth_gbs: float, dtype: str) -> Prof
     for name, value in (("--peak-tflops", peak_tflops), ("--bandwidth", bandwidth_gbs)):
         if not (value > 0 and value != float("inf")):
             raise CnnctlError.at(f"{name} {value}: give the device's figure, a number above 0")
-    return Profile("custom", {dtype: peak_tflops * T}, bandwidth_gbs * 1e9)
+    return Profile("custom", {dtype: peak_tflops * T}, bandwidth_gbs * 1e9, key="custom")
 
 
 def profile_named(name: str) -> Profile:

@@ -22,6 +22,10 @@ import statistics
 from ..records import record
 from ..words import plural
 
+TYPE_CHECKING = False  # typing's own name for it, without importing typing
+if TYPE_CHECKING:
+    from .roofline import Profile  # a record of the analysis: bench's results stay light to render
+
 TAIL_LIMIT = 1.5  # p90 / p50 above this: steps stalled (see the module's docstring)
 SPREAD_LIMIT = 0.20  # (fastest - slowest round) / median round above this: the machine's speed changed
 
@@ -121,7 +125,7 @@ class BenchResult:
     timings: list[Timing]
     peak_tflops: float | None
     notes: list[str]
-    profile: str | None = None  # the roofline's device profile
+    profile: Profile | None = None  # the roofline's device profile (cnnctl.analysis.roofline)
     data: DataTiming | None = None  # with --data: the loader, the step and both together
     dtype: str = "float32"  # what the arithmetic ran in (bfloat16 or float16 under --amp): the peak's and roofline's
 

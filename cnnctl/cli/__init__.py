@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     away (`| head -1`) ends any command quietly with BROKEN_PIPE, as git and ls end there; a
     training goes on to its end all the same (see TrainDisplay), and its status says so."""
     argv = sys.argv[1:] if argv is None else argv
+    if sys.stderr is None:  # started without one (`2>&-`): its messages go nowhere, stdout's JSON and the status tell
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open while the process lives, as a stderr is)
     if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
         worker.leave(0)
     collecting = gc.isenabled()

@@ -271,7 +271,7 @@ def compare_cmd(
              "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
     step = training_step(graphs[0], given, read_file=False)
     entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze)
-    where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget, freeze=freeze)
+    where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze)
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
     return 0

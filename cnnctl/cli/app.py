@@ -50,6 +50,27 @@ OPTION_SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("validation-split", "val-fraction", "holdout"), ("--val-split",)),
     **dict.fromkeys(("topk",), ("--top-k", "--top")),
 }
+# One option, two spellings across the commands (the analyses say --batch, train, bench and
+# evaluate --batch-size): each command takes its own and, unlisted in its --help, the other's,
+# so that neither is a mistake anywhere a batch is given (`-b` is the same everywhere).
+SPELLINGS: tuple[tuple[str, ...], ...] = (("--batch", "--batch-size"),)
+
+
+def own_spellings(args: list[str], options: set[str]) -> list[str]:
+    """`args` with each option in another command's spelling (SPELLINGS) in this one's, where
+    this command has it under the other (`--batch-size=8` -> `--batch=8`); up to `--`."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        for spellings in SPELLINGS:
+            own = next((o for o in spellings if o in options), None)
+            if name in spellings and name not in options and own is not None:
+                out[i] = own + eq + value
+    return out
+
+
 # Words for what a command does that users type from other tools (torchinfo's and Keras's
 # summary, plot_model, Netron) or plain English, each with the command line that does it: names
 # no spelling distance finds, as OPTION_SYNONYMS. Not aliases: the hint names the real command.
@@ -105,7 +126,8 @@ class Command(TyperCommand):
     examples: tuple[tuple[str, str], ...] = ()  # (command line, what it does): cnnctl.cli.common.examples
 
     def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
-        rest = super().parse_args(ctx, args)
+        options = {o for p in self.params for o in getattr(p, "opts", ())}
+        rest = super().parse_args(ctx, own_spellings(args, options))
         if ctx.args and not ctx.resilient_parsing:  # what no parameter took (CONTEXT allows them this far)
             raise Mistake(f"`{self.name}` takes no more arguments: {quoted(' '.join(ctx.args))}",
                           _compare_hint(self.name, ctx) or _help_hint(self.name))  # fmt: skip

@@ -59,7 +59,9 @@ def validate_cmd(
             )
     bad = [r for r in results if not r["ok"]]
     if format is Format.json:
-        print_json({"ok": not bad, "files": results})
+        # exit 2 has its `errors`, as every command's JSON does: each invalid file's problems, in order
+        errors = [detail for r in bad for detail in r["details"]]
+        print_json({"ok": not bad, "files": results} | ({"errors": errors} if bad else {}))
     elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
         show_result(format, lambda: None, lambda: [validate_table(results)])
     else:
@@ -118,7 +120,7 @@ def list_cmd(format: Annotated[Format, format_option()] = Format.table) -> int:
             if f"{name}_{member}" not in files:  # a member that is not also a file of its own
                 entries.append(_listed(f"{name}_{member}", f"{name}_{member}", family=name, values=values))
     entries.sort(key=lambda e: e["name"])
-    show_result(format, lambda: entries, lambda: [catalog_table(entries)])
+    show_result(format, lambda: {"networks": entries}, lambda: [catalog_table(entries)])  # JSON: an object, as ever
     return 0
 
 

@@ -41,6 +41,14 @@ def print_json(data: object) -> None:
     _written.append(True)
 
 
+STDOUT = "-"  # `-o -`: standard output, as for any Unix tool, where a command's file is text
+
+
+def to_stdout(output: str | None) -> bool:
+    """Whether `-o` names standard output: left out, or `-`."""
+    return output is None or output == STDOUT
+
+
 def asked_json(argv: list[str]) -> bool:
     """Whether the command line asks for JSON (`--format json`, `-f json`, `--format=json`)."""
     args = argv[: argv.index("--")] if "--" in argv else argv

@@ -4,7 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
-from .common import Format, examples, print_json
+from .common import Format, examples, print_json, to_stdout
 from .options import argument, format_option, formats, input_option, option, words
 
 
@@ -17,7 +17,7 @@ def import_cmd(
     file: Annotated[str, argument("FILE.onnx", "An ONNX model file.")],
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
                                             help="The network file to write (a file there is replaced only if "
-                                            "it is .yaml or .yml). Default: standard output.")] = None,
+                                            "it is .yaml or .yml); - is standard output, the default.")] = None,
     name: Annotated[Optional[str], option("--name", help="The network's name. Default: the graph's, else the "
                                           "file's.")] = None,
     input: Annotated[Optional[str], input_option("The input volume HxWxC where the file leaves its sizes unknown "
@@ -45,7 +45,7 @@ def import_cmd(
     from ..writing import write_file
 
     shape = parse_volume(input, None, "--input") if input is not None else None
-    if output is None:
+    if to_stdout(output):  # `-o -` too: no weights are written beside standard output
         text, graph = build_imported(file, name, shape)  # what was read builds: every shape fits
         if format is Format.json:  # what -o reports, the network file's text in place of the files written
             print_json({"file": None, **_counts(graph), "text": text})
@@ -158,10 +158,11 @@ import_cmd.epilog = import_epilog  # `cnnctl import --help` ends with it (the co
 def schema_cmd(
     output: Annotated[Optional[str], option("-o", "--output", metavar="FILE",
                                             help="Write it to FILE (a file there is replaced only if it is "
-                                            ".json). Default: standard output.")] = None,
-    format: Annotated[Format, option("-f", "--format", parser=formats(Format.json), metavar="json",
-                                     complete=words("json"),
-                                     help="A JSON Schema is JSON: the only format.")] = Format.json,
+                                            ".json); - is standard output, the default.")] = None,
+    format: Annotated[Optional[Format], option("-f", "--format", parser=formats(Format.json), metavar="json",
+                                               complete=words("json"),
+                                               help="A JSON Schema is JSON: the only format. With -o FILE, the "
+                                               "result as JSON: {\"file\": FILE}.")] = None,
 ) -> int:  # fmt: skip
     """The JSON Schema of the notation, for editors: completion, docs on hover, checks while typing.
 
@@ -177,10 +178,12 @@ def schema_cmd(
     from ..writing import refuse_unwritable, write_file
 
     text = json.dumps(notation_schema(NAMES), indent=2, ensure_ascii=False) + "\n"
-    if output:
-        refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
-        write_file(output, text.encode())
-        sys.stderr.write(f"wrote {output}\n")
-    else:
+    if to_stdout(output):  # the schema is the JSON result
         sys.stdout.write(text)
+        return 0
+    refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
+    write_file(output, text.encode())
+    sys.stderr.write(f"wrote {output}\n")
+    if format is Format.json:  # asked for: the file written, as import's and export's JSON name it
+        print_json({"file": output})
     return 0

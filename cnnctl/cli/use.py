@@ -187,6 +187,9 @@ def evaluate_cmd(
     std: Annotated[Optional[tuple], weights_options()[2]] = None,
     device: Annotated[Optional[str], device_option()] = None,
     input: Annotated[Optional[str], input_option()] = None,
+    batch_size: Annotated[Optional[int], option("-b", "--batch-size", parser=whole(1), metavar="N",
+                                                help="Images scored at a time: memory, not the figures, depends on "
+                                                "it. Default: 512.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
     """Accuracy, per-class accuracy, confusion matrix.
@@ -200,7 +203,7 @@ def evaluate_cmd(
 
     result = evaluate(
         graph, _checkpoint(checkpoint, weights, arch, "evaluate"), data, data_dir, device_name=device or "auto",
-        split=split, weights=weights, mean=mean, std=std,
+        split=split, weights=weights, mean=mean, std=std, **({"batch_size": batch_size} if batch_size else {}),
     )  # fmt: skip
     show_result(format, lambda: evaluation_json(result), lambda: evaluation_tables(result))
     return 0
@@ -268,15 +271,22 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    show_result(format, lambda: prediction_json(results, loaded.said), lambda: [prediction_table(results, loaded.said)])
     failed = [r for r in results if r.error is not None]
-    sys.stdout.flush()  # the table first, then what went wrong
-    for r in failed:
-        sys.stderr.write(r.error.format() + "\n")
+    told = [r.error for r in failed]  # what went wrong: each image not read, then how many
     if failed and len(results) > 1:
         said = (f"none of the {len(results)} images could be read" if len(failed) == len(results)
                 else f"{len(failed)} of {len(results)} images not read; the others were predicted")  # fmt: skip
-        sys.stderr.write(Problem(said).format() + "\n")
+        told.append(Problem(said))
+
+    def as_json() -> dict:  # exit 2 has its `errors`, as every command's JSON does
+        from ..render.views.problems import problem_json
+
+        return prediction_json(results, loaded.said) | ({"errors": [problem_json(p) for p in told]} if told else {})
+
+    show_result(format, as_json, lambda: [prediction_table(results, loaded.said)])
+    sys.stdout.flush()  # the table first, then what went wrong
+    for problem in told:
+        sys.stderr.write(problem.format() + "\n")
     return 2 if failed else 0
 
 

@@ -85,7 +85,7 @@ class PackResult:
     def data(self) -> dict:
         """The result as JSON data (`cnnctl pack --format json`)."""
         return {
-            "out_dir": self.out_dir, "classes": self.classes, "seed": self.seed, "shard_size": self.shard_size,
+            "dir": self.out_dir, "classes": self.classes, "seed": self.seed, "shard_size": self.shard_size,
             "splits": {k: {"images": self.images(k), "bytes": self.bytes(k),
                            "shards": [{"file": s.file, "samples": s.samples, "bytes": s.bytes} for s in shards]}
                        for k, shards in self.shards.items()},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
-from ..analysis.roofline import Roofline
+from ..analysis.roofline import Profile, Roofline
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..catalog import file_json
 from ..shapes import format_shape
@@ -38,15 +38,17 @@ def memory_model(device: str) -> tuple[str, str]:
     return KEPT_MODEL, PEAK_MODEL.get(device, PEAK_MODEL["cuda"])
 
 
-def field_json(f: Field) -> dict:
-    """size, jump and start as [height, width]; `whole` or `uneven` only where true (100,000
-    layers write these keys 100,000 times)."""
-    if f.whole:
-        return {"whole": True}
+def field_json(f: Field | None) -> dict:
+    """A receptive field in summarize's keys, the one shape every command gives it in: `receptive_field`
+    [height, width] (null: the whole input, or no map at all), `field_jump` and `field_start` [height,
+    width], and `field_uneven` only where true."""
+    if f is None or f.whole:
+        return {"receptive_field": None, "field_jump": None, "field_start": None}
     # the tuples as they are: JSON writes them as arrays
+    out = {"receptive_field": f.size, "field_jump": f.jump, "field_start": f.start}
     if f.uneven:
-        return {"size": f.size, "jump": f.jump, "start": f.start, "uneven": True}
-    return {"size": f.size, "jump": f.jump, "start": f.start}
+        out["field_uneven"] = True
+    return out
 
 
 # -- flops: training step and roofline ---------------------------------------------------------
@@ -117,14 +119,23 @@ def roofline_notes(r: Roofline) -> list[str]:
     ]
 
 
+def profile_json(profile: Profile, dtype: str) -> dict:
+    """A device profile as every command's JSON gives it: its key (`h100`), its display name beside
+    it, and the peak (of `dtype`) and bandwidth the roofline is drawn with."""
+    return {
+        "profile": profile.key,
+        "profile_name": profile.name,
+        "peak_flops_per_second": profile.peak[dtype],
+        "bandwidth_bytes_per_second": profile.bandwidth,
+    }
+
+
 def roofline_json(r: Roofline) -> dict:
     return {
-        "profile": r.profile.name,
+        **profile_json(r.profile, r.dtype),
         "dtype": r.dtype,
         "amp": r.amp,
         "batch": r.batch,
-        "peak_flops_per_second": r.profile.peak[r.dtype],
-        "bandwidth_bytes_per_second": r.profile.bandwidth,
         "seconds": r.seconds,
         "compute_bound_seconds": r.compute_bound_seconds,
         "bytes": r.bytes,
@@ -237,7 +248,12 @@ def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
         rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
         f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
-        [Column("Layer", squeeze=True), num("bytes", exact), Column("size", size, right=True, csv=False)],
+        # CSV: JSON's key for what a layer keeps
+        [
+            Column("Layer", squeeze=True),
+            Column("bytes", exact, right=True, key="saved_bytes"),
+            Column("size", size, right=True, csv=False),
+        ],
         rows,
         [
             f"The rows add up to what is kept: {exact(m.saved)} bytes. input: the image, as the first layers keep it "
@@ -267,6 +283,9 @@ def memory_json(
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
         "peak_bytes": m.peak,
+        # weight_bytes split as summarize's memory splits it: one name for each, in every command
+        "param_bytes": m.weights - m.buffers,
+        "buffer_bytes": m.buffers,
         # peak = fixed + per example x batch + allowance percent of (saved fixed + saved per example x batch), up
         "per_example_bytes": m.per_example,
         "fixed_bytes": m.fixed,
@@ -334,9 +353,10 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     `labels`: each network's column, in place of its name (a run by its folder)."""
     names = labels or [e["name"] for e in entries]
     ratio = len(entries) == 2
-    columns = [Column("", key="figure"), *(Column(n, _cell, right=True) for n in names)]  # CSV: named
+    columns = [Column("", key="figure"), *(Column(n, _cell, right=True, key=n) for n in names)]  # CSV: named
     if ratio:
-        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True))
+        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True,
+                              key=f"{names[1]}_over_{names[0]}"))  # fmt: skip
     rows = []
     heads = any(e["heads"] for e in entries)
     for key, label, shown in _figures(where, heads):
@@ -388,7 +408,8 @@ def _stage_table(entries: list[dict], names: list[str], heads: bool) -> Table:
     stages = merged_order([list(e["stages"]) for e in entries])
     stage_columns = [Column("stage")]
     for n in names:
-        stage_columns += [Column(f"{n} params", _cell, right=True), Column(f"{n} mults", _cell, right=True)]
+        stage_columns += [Column(f"{n} params", _cell, right=True, key=f"{n}_params"),
+                          Column(f"{n} mults", _cell, right=True, key=f"{n}_mults")]  # fmt: skip
     stage_rows = []
     for stage in stages:
         training = any(e["stages"].get(stage, {}).get("training_only") for e in entries)
@@ -416,7 +437,7 @@ def compare_json(entries: list[dict], where: dict) -> dict:
             memory_peak_bytes=e["memory_peak"],
             memory_less_cublas_bytes=e["memory_less_cublas"],
             latency_seconds=e["latency"],
-            receptive_field=None if e["field"] is None else field_json(e["field"]),
+            **field_json(e["field"]),
         )
         networks.append(item)
     step = step_json(where["step"])

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import Problem
-from ..run_folders import RunHistory, RunInfo
+from ..run_folders import RunHistory, RunInfo, ended_word, stamp
 from ..words import accuracy, exact, loss, plural
 from .table import Column, Table, num
 from .views.problems import problem_json
@@ -76,17 +76,18 @@ def _damage(problem: Problem) -> str:
 
 
 def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
+    # a run folder is `run_dir` in every command (train's, plot's); `dir`, the folder that holds them
     return {
-        "folder": folder,
+        "dir": folder,
         "runs": [
             {
                 "name": r.name,
-                "folder": r.folder,
+                "run_dir": r.folder,
                 "network": r.network,
                 "input": r.input,
                 "data": r.data,
                 "epochs_done": r.epochs_done,
-                "epochs": r.epochs,
+                "epochs_planned": r.epochs,  # as the CSV and train's JSON name them
                 "best_val_accuracy": r.best_val_accuracy,  # best.pt's epoch's: the best by `monitor`
                 "best_epoch": r.best_epoch,
                 "monitor": r.monitor,
@@ -94,7 +95,7 @@ def runs_json(folder: str, runs: Sequence[RunInfo]) -> dict:
                 "reason": r.reason,
                 "best_pt": r.best_pt,
                 "last_pt": r.last_pt,
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.updated)),
+                "updated": stamp(r.updated),
                 "problems": [problem_json(p, "warning") for p in r.problems],
             }
             for r in runs
@@ -151,7 +152,7 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
         "runs": [
             {
                 "name": run.name,
-                "folder": run.folder,
+                "run_dir": run.folder,  # as train's and runs' JSON name a run folder
                 "source": run.source,
                 "epoch": [row.get("epoch") for row in run.rows],
                 **{key: finite(run.values(key)) for key in plotted_keys(metric)},
@@ -163,10 +164,11 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
 
 def train_json(result) -> dict:
     """`cnnctl train --format json`: the run a TrainResult (cnnctl.train.loop) describes: its
-    folder, exit status and status.json's word for how it ended, its best validation accuracy
+    folder, its exit code and how it ended in `runs`' word (`status`), its best validation accuracy
     (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures."""
     best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None
-    ended = "finished" if result.status == 0 else "stopped"  # status.json's word; `status`: the exit code
-    return {"run_dir": str(result.run_dir), "status": result.status, "ended": ended,
-            "epochs_done": result.epochs_done, "best_val_accuracy": best, "best_epoch": result.best_epoch,
-            "monitor": result.monitor, "history": result.history}  # fmt: skip
+    said = "finished" if result.status == 0 else "stopped"  # status.json's word (cnnctl.train.runlog)
+    status = ended_word(said, result.epochs_done, result.epochs_planned)
+    return {"run_dir": str(result.run_dir), "exit_code": result.status, "status": status,
+            "epochs_done": result.epochs_done, "epochs_planned": result.epochs_planned, "best_val_accuracy": best,
+            "best_epoch": result.best_epoch, "monitor": result.monitor, "history": result.history}  # fmt: skip

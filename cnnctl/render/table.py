@@ -58,15 +58,22 @@ class Column:
         prose: bool = False,  # free text (a description): wraps in plain text too, given a width
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
-        self.key, self.csv_only, self.least, self.prose = key or name, csv_only, least, prose
+        self.key, self.csv_only, self.least, self.prose = key or csv_key(name), csv_only, least, prose
 
     def __repr__(self) -> str:
         return f"Column({self.name!r})"
 
 
-def num(name: str, fmt: Callable[[Any], str] = str) -> Column:
-    """A right-aligned numeric column."""
-    return Column(name, fmt, right=True)
+def csv_key(title: str) -> str:
+    """A column's title as its CSV header, in the snake_case of JSON's keys: `Mults share` ->
+    `mults_share`, `Layer` -> `layer`. A header that carries a name from the data (a class, a
+    network) is given as the column's `key` instead, the name as written."""
+    return "_".join(re.findall(r"[0-9a-z]+", title.lower()))
+
+
+def num(name: str, fmt: Callable[[Any], str] = str, key: str | None = None) -> Column:
+    """A right-aligned numeric column (`key`: its CSV header, where not `name`'s)."""
+    return Column(name, fmt, right=True, key=key)
 
 
 def maybe(fmt: Callable[[Any], str]) -> Callable[[Any], str]:

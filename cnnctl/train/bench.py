@@ -215,9 +215,8 @@ def _bench(
         flops = 2 * (cost.step_mults if mode == "train" else graph.mults) * batch_size  # inference: without heads
         timings.append(Timing(label, mode, batch_size, times, flops, estimate[mode], repeats))
     notes += fast.notes
-    name = profile.name if profile else None
     peak = peak_for(device, peak_tflops, dtype)
-    result = BenchResult(str(device), timings, peak, sorted(set(notes)), name, dtype=dtype)
+    result = BenchResult(str(device), timings, peak, sorted(set(notes)), profile, dtype=dtype)
     if loaded is not None:
         index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
         model, step = runs[index][2:]
@@ -331,8 +330,8 @@ def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
         best_copy = min(best_copy, time.perf_counter() - start)
     peak = 2 * size**3 / best_mm
     bandwidth = 2 * src.numel() * 4 / best_copy  # read and write
-    return Profile(f"this CPU (measured: {peak / 1e9:,.0f} GFLOP/s, {bandwidth / 1e9:,.1f} GB/s)",
-                   {"float32": peak}, bandwidth)  # fmt: skip
+    # the figures are the profile's fields (JSON's peak_flops_per_second, bandwidth_bytes_per_second), not its name
+    return Profile("this CPU (measured)", {"float32": peak}, bandwidth, key="cpu")
 
 
 def _step(

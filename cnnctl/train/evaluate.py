@@ -32,12 +32,13 @@ class Evaluation:
     confusion: list[list[int]]  # [true][predicted] counts
     examples: int
     checkpoint: str = ""  # the file whose weights were used
-    split: str = ""  # the data they were measured on: "the validation split of mnist"
+    split: str = ""  # the data they were measured on, in words: "the validation split of mnist" (JSON data_words)
     # Dense prediction: the counts above are of pixels (`pixels` of them, in `examples` images)
     # and each class has its intersection over union (None: neither present nor predicted).
     iou: list[float | None] | None = None
     pixels: int = 0
     split_name: str = "val"  # --split: val, test, train or all
+    data: str = ""  # the data as named (--data, else the run's): `mnist`, a folder's path
 
     @property
     def mean_iou(self) -> float:
@@ -147,6 +148,7 @@ def evaluate(
     return Evaluation(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
+        data=str(data_spec or config["data"]),
     )  # fmt: skip
 
 

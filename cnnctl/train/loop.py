@@ -81,6 +81,7 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based, as in the history; None without validation
     monitor: str = "val_accuracy"
+    epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
 
 
 class _StopFlag:
@@ -805,6 +806,7 @@ class _Run:
         return RunResult(
             self.run_dir, status, epochs_done, self._best_accuracy(), self.history,
             best_epoch=best["epoch"] if best else None, monitor=self.config.monitor,
+            epochs_planned=self.config.epochs,
         )  # fmt: skip
 
     def _best_accuracy(self) -> float:

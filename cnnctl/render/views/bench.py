@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from ...words import duration, plural, share
+from ..design import profile_json
 from ..table import Column, Table, maybe, num
+
+PERCENTILES = (50, 90, 99)  # the step latencies told: JSON and CSV `p50_seconds`, text `p50 ms`
 
 
 def bench_table(result) -> Table:
@@ -11,25 +14,29 @@ def bench_table(result) -> Table:
     marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
     rows = []
     for t in result.timings:
-        roof = None if t.roofline_seconds is None else 1e3 * t.roofline_seconds
-        ratio = None if roof is None else (t.roofline_ratio, t.noisy)
+        ratio = None if t.roofline_seconds is None else (t.roofline_ratio, t.noisy)
         lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
         rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
-                     1e3 * t.percentile(50), 1e3 * t.percentile(90), 1e3 * t.percentile(99), t.tflops,
-                     _mfu(t, result), t.roofline_images_per_second, roof, ratio, t.roofline_ratio,
+                     *(t.percentile(q) for q in PERCENTILES), t.tflops, _mfu(t, result),
+                     t.roofline_images_per_second, t.roofline_seconds, ratio, t.roofline_ratio,
                      "NOISY" if t.noisy else "steady"])  # fmt: skip
     ms = "{:.2f}".format
+    # CSV: the JSON's keys, and its units (times in seconds, as every command's JSON and CSV give them)
     columns = [
-        Column("model"), Column("step"), num("batch"), num("img/s", "{:,.1f}".format),
+        Column("model"), Column("step", key="mode"), num("batch"),
+        num("img/s", "{:,.1f}".format, key="images_per_second"),
         # text shows the slowest and fastest repeat in one column, CSV in two; the same for a ratio's mark
         Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),
-        Column("slowest repeat img/s", csv_only=True), Column("fastest repeat img/s", csv_only=True),
-        num("spread", maybe("{:.1%}".format)), num("p50 ms", ms), num("p90 ms", ms), num("p99 ms", ms),
-        num("TFLOP/s", "{:.3f}".format), num("MFU", share), num("roofline img/s", maybe("{:,.0f}".format)),
-        # the estimate in the unit that fits (a small network's is a few µs); CSV: milliseconds
-        Column("roofline", maybe(lambda v: duration(v / 1e3)), right=True, key="roofline ms"),
+        Column("slowest repeat img/s", csv_only=True, key="slowest_repeat_images_per_second"),
+        Column("fastest repeat img/s", csv_only=True, key="fastest_repeat_images_per_second"),
+        num("spread", maybe("{:.1%}".format)),
+        *(num(f"p{q} ms", lambda v: ms(1e3 * v), key=f"p{q}_seconds") for q in PERCENTILES),
+        num("TFLOP/s", "{:.3f}".format, key="tflops"), num("MFU", share, key="mfu"),
+        num("roofline img/s", maybe("{:,.0f}".format), key="roofline_images_per_second"),
+        # the estimate in the unit that fits (a small network's is a few µs)
+        Column("roofline", maybe(duration), right=True, key="roofline_seconds"),
         Column("step/roofline", maybe(_ratio("{:.1f}x")), right=True, csv=False),
-        Column("step/roofline", csv_only=True), Column("measurement"),
+        Column("step/roofline", csv_only=True, key="roofline_ratio"), Column("measurement"),
     ]  # fmt: skip
     notes = list(result.notes)
     for t in result.timings[:1]:  # the same steps and repeats for all
@@ -47,9 +54,9 @@ def bench_table(result) -> Table:
         "multiplications (the analyzer's exact counts: `cnnctl flops`)"
     )
     if result.profile:
-        notes.append(f"roofline: the estimate per step on {result.profile} in {_precision(result.dtype)} (`cnnctl "
-                     "flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can beat the "
-                     "measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
+        notes.append(f"roofline: the estimate per step on {_device(result.profile)} in {_precision(result.dtype)} "
+                     "(`cnnctl flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can "
+                     "beat the measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
     for t in result.timings:
         if t.noisy:
             notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
@@ -74,7 +81,8 @@ def bench_data_table(data) -> Table:
         ["together", data.together.images_per_second, data.together.batches, data.together.seconds,
          "training steps fed by the loader, as `train` runs them"],
     ]  # fmt: skip
-    columns = [Column("measured"), num("img/s", "{:,.1f}".format), num("batches"), num("seconds", "{:.3f}".format),
+    columns = [Column("measured"), num("img/s", "{:,.1f}".format, key="images_per_second"), num("batches"),
+               num("seconds", "{:.3f}".format),
                Column("what")]  # fmt: skip
     notes = [
         f"bottleneck: {data.verdict}",
@@ -103,6 +111,14 @@ def _ratio(fmt: str):
     return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
 
 
+def _device(profile) -> str:
+    """A profile as the notes name it: a measured one with its figures (`this CPU (measured): 45 GFLOP/s,
+    32.0 GB/s`), a data sheet's by its name."""
+    if profile.key != "cpu":
+        return profile.name
+    return f"{profile.name}: {profile.peak['float32'] / 1e9:,.0f} GFLOP/s, {profile.bandwidth / 1e9:,.1f} GB/s"
+
+
 def _precision(dtype: str) -> str:
     """How a step's arithmetic ran: `float32`, or `mixed bfloat16` (autocast over float32 weights)."""
     return dtype if dtype == "float32" else f"mixed {dtype}"
@@ -120,7 +136,7 @@ def bench_json(result) -> dict:
     timings = []
     for t in result.timings:
         row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
-               "latency_ms": {q: 1e3 * t.percentile(q) for q in (50, 90, 99)}, "tflops": t.tflops,
+               **{f"p{q}_seconds": t.percentile(q) for q in PERCENTILES}, "tflops": t.tflops,
                "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
                "roofline_images_per_second": getattr(t, "roofline_images_per_second", None)}  # fmt: skip
         if hasattr(t, "latencies"):
@@ -130,7 +146,8 @@ def bench_json(result) -> dict:
                     "roofline_ratio": t.roofline_ratio,
                     "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
         timings.append(row)
-    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline_profile": result.profile,
+    roof = profile_json(result.profile, result.dtype) if result.profile else None
+    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline": roof,
             "dtype": getattr(result, "dtype", "float32"),
             "notes": result.notes, "timings": timings}  # fmt: skip
     if hasattr(result, "reference_ratios"):

@@ -18,7 +18,7 @@ def catalog_table(entries: list[dict]) -> Table:
     columns = [
         Column("Name", squeeze=True),
         Column("Input"),
-        num("Params", exact),
+        num("Params", exact, key="inference_params"),  # as JSON names them: `params` counts the heads
         num("Mults", short),
         Column("Description", wrap=True, prose=True),
     ]

@@ -9,11 +9,11 @@ from ..table import Column, Table, num
 def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
-    CSV writes one table: the per-class one, with a `predicted NAME` column per class (the
+    CSV writes one table: the per-class one, with a `predicted_NAME` column per class (the
     confusion matrix's rows), rather than two tables with different headers in one stream; and
     after the classes an `overall` row, what the text says in the title: every image (pixel), the
     accuracy over them (dense: and the mean IoU), how many were predicted as each class, the
-    loss, the split (val, test, train or all), the data in words and the weights, in columns of
+    loss, the split (val, test, train or all), the data (its name, and in words) and the weights, in columns of
     their own that the class rows leave empty.
     """
     dense = getattr(e, "iou", None) is not None  # dense prediction: counts are pixels, and each class has its IoU
@@ -32,7 +32,8 @@ def evaluation_tables(e) -> list[Table]:
             num("pixels" if dense else "examples", exact),
             num("accuracy", accuracy),  # "-": a class with no examples
             *([num("IoU", accuracy)] if dense else []),
-            *(Column(f"predicted {name}", csv_only=True) for name in e.classes),
+            # CSV: `predicted_` and the class's name as written
+            *(Column(f"predicted {name}", csv_only=True, key=f"predicted_{name}") for name in e.classes),
             *(Column(name, csv_only=True) for name in OVERALL_COLUMNS),
         ],
         [
@@ -47,7 +48,7 @@ def evaluation_tables(e) -> list[Table]:
     heads = list(e.classes) if named else [str(k) for k in range(len(e.classes))]
     confusion = Table(
         "confusion matrix (rows: true class, columns: predicted)",
-        [Column("true"), *(num(head, exact) for head in heads)],
+        [Column("true"), *(num(head, exact, key=head) for head in heads)],
         [
             [name if named else f"{k} {name}", *row]
             for k, (name, row) in enumerate(zip(e.classes, e.confusion, strict=True))
@@ -56,7 +57,8 @@ def evaluation_tables(e) -> list[Table]:
     return [per_class, confusion]
 
 
-OVERALL_COLUMNS = ("loss", "split", "data", "weights")  # CSV: what the whole evaluation was, on its `overall` row
+# CSV: what the whole evaluation was, on its `overall` row, under the JSON's keys
+OVERALL_COLUMNS = ("loss", "split", "data", "data_words", "weights")
 
 
 def _overall_row(e, dense: bool) -> list:
@@ -65,13 +67,16 @@ def _overall_row(e, dense: bool) -> list:
     predicted = [sum(column) for column in zip(*e.confusion, strict=True)]
     total = sum(predicted)
     return ["overall", total, e.accuracy, *([e.mean_iou] if dense else []), *predicted,
-            e.loss, getattr(e, "split_name", "val"), e.split, e.checkpoint]  # fmt: skip
+            e.loss, getattr(e, "split_name", "val"), getattr(e, "data", ""), e.split, e.checkpoint]  # fmt: skip
 
 
 def evaluation_json(e) -> dict:
     return {"loss": e.loss, "accuracy": e.accuracy, "examples": e.examples, "classes": e.classes,
-            "per_class_accuracy": e.per_class, "confusion": e.confusion, "checkpoint": e.checkpoint,
-            "data": e.split, "split": getattr(e, "split_name", "val"),
+            "per_class_accuracy": e.per_class, "confusion": e.confusion,
+            # the weights used, as predict's JSON names them (`checkpoint`: the same, as the README has it)
+            "weights": e.checkpoint, "checkpoint": e.checkpoint,
+            # the data by name or path and the split as fields; the header's sentence beside them
+            "data": getattr(e, "data", ""), "split": getattr(e, "split_name", "val"), "data_words": e.split,
             **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 

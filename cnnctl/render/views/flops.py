@@ -57,15 +57,16 @@ def flops_table(
             LAYER,
             SHORTHAND,
             num("Mults", exact),
-            Column("Share", share, right=True, key="Mults share"),  # each Share follows its count
+            Column("Share", share, right=True, key="mults_share"),  # each Share follows its count
             num("FLOPs", exact),
-            Column("Share", share, right=True, key="FLOPs share"),  # CSV: distinct headers, fractions
+            Column("Share", share, right=True, key="flops_share"),  # CSV: distinct headers, fractions
         ]
         if cost is not None:
-            columns.append(num("Bwd mults", exact))
+            columns.append(num("Bwd mults", exact, key="backward_mults"))
         if times is not None:
             # CSV: the intensity and the time in seconds, as computed
-            columns += [num("FLOP/B", _intensity), Column("Time", duration, right=True, key="Time s"), Column("Bound")]
+            columns += [num("FLOP/B", _intensity, key="intensity"), Column("Time", duration, right=True, key="seconds"),
+                        Column("Bound")]  # fmt: skip
         return Table(title, columns, rows, [total, *notes])
     rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
     if batch > 1:

@@ -280,6 +280,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "activation_bytes": m.activations,
             "param_bytes": m.params,
             "buffer_bytes": m.buffers,
+            "weight_bytes": m.params + m.buffers,  # as memory's term: parameters and buffers
             "total_bytes": m.total,
         },
         "warnings": [w.format("warning") for w in s.warnings],
