@@ -896,6 +896,81 @@ def test_an_input_that_disagrees_with_the_files_is_refused_naming_both(dynamic, 
     assert said in err
 
 
+class Flattened(nn.Module):
+    """A conv, its output flattened as hand-written code does (`how`), an fc: exported with dynamic sizes,
+    the TorchScript exporter works the flatten's target out of Shape, Gather, ReduceProd (x.numel()),
+    Div, Cast, Unsqueeze and Concat before the Reshape."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(
+            {
+                "view": lambda: x.view(x.size(0), -1),
+                "flatten": lambda: torch.flatten(x, 1),
+                "numel": lambda: x.view(x.size(0), x.numel() // x.size(0)),
+                "sizes": lambda: x.reshape(x.shape[0], x.shape[1] * x.shape[2] * x.shape[3]),
+            }[self.how]()
+        )
+
+
+@pytest.mark.parametrize("how", ["view", "flatten", "numel", "sizes"])
+def test_a_flatten_whose_target_is_worked_out_from_the_size_is_a_flatten(how, tmp_path, monkeypatch, capsys):
+    import onnx
+
+    module = randomized(Flattened(how))
+    path = exported_dynamic(module, tmp_path, dynamo=False)
+    if how == "numel":  # what was refused before: a ReduceProd of the shape, x.numel()
+        assert "ReduceProd" in {n.op_type for n in onnx.load(path).graph.node}
+    net = str(tmp_path / "net.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "import", path, "--input", "8x8x3", "-o", net)
+    assert code == 0, err
+    graph = cnnctl.load(net)
+    assert [n.kind for n in graph.nodes] in (["conv", "fc"], ["conv", "flatten", "fc"])
+    assert graph.params == sum(p.numel() for p in module.parameters()) == 4 * 27 + 4 + 256 * 5 + 5
+    assert graph.mults == 8 * 8 * 4 * 27 + 256 * 5  # the conv's output volume x filter volume, then the fc
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, net.removesuffix(".yaml") + ".safetensors")
+    assert same_outputs(model, path, rtol=1e-5)  # sums of 256 products of random weights: float32's rounding
+
+
+def test_floor_ceil_and_range_of_known_sizes_are_worked_out(tmp_path, monkeypatch, capsys):
+    # x.view(N, -1) whose target is Concat(Gather(Range(0, 2, 1) of the shape)'s first, Floor(Ceil(-1.0)))
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from tests.helpers import onnx_model, onnx_tensor
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+        helper.make_node("Shape", ["y"], ["s"], name="shape"),
+        helper.make_node("Range", ["zero", "two", "one"], ["r"], name="range"),
+        helper.make_node("Gather", ["s", "r"], ["nc"], name="gather"),
+        helper.make_node("Slice", ["nc", "zero1", "one1"], ["n"], name="batch"),
+        helper.make_node("Ceil", ["minus"], ["c"], name="ceil"),
+        helper.make_node("Floor", ["c"], ["f"], name="floor"),
+        helper.make_node("Cast", ["f"], ["i"], name="cast", to=onnx.TensorProto.INT64),
+        helper.make_node("Concat", ["n", "i"], ["t"], name="concat", axis=0),
+        helper.make_node("Reshape", ["y", "t"], ["z"], name="reshape"),
+    ]
+    stored = (
+        onnx_tensor("w", np.ones((4, 3, 1, 1))),
+        *(numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in (("zero", 0), ("two", 2), ("one", 1))),
+        *(numpy_helper.from_array(np.array([v], dtype=np.int64), k) for k, v in (("zero1", 0), ("one1", 1))),
+        onnx_tensor("minus", np.array([-1.5], dtype=np.float32)),
+    )
+    model = onnx_model(nodes, stored, shape=("n", 3, "h", "w"))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "m.onnx"), "--input", "8x8x3")
+    assert code == 0, err
+    assert out.splitlines()[-2:] == ["  - conv f=1 n=4 bias=false", "  - flatten"], out
+
+
 def test_a_size_worked_out_by_an_operator_cnnctl_does_not_is_told_at_its_node(tmp_path, monkeypatch, capsys):
     # x.view(*x.shape.abs()): the Reshape's target is worked out from the size by an Abs, told once, there
     import onnx
