@@ -596,6 +596,65 @@ def test_attention_is_not_read_and_is_told_at_its_nodes(dynamo, tmp_path, monkey
 
 
 # -- ECA and GRN as timm and the official ConvNeXt V2 code write them (task 26E) ---------------------
+class LinearSE(nn.Module):
+    """A stem conv, then squeeze-and-excitation by nn.Linear (the SENet paper's form): the pooled
+    channels viewed as N x C, fc, an activation, fc, a sigmoid, viewed back as N x C x 1 x 1 and
+    multiplied in; the pool and the views as `layout` writes them, the fcs with or without a bias."""
+
+    def __init__(self, layout: str, bias: bool, c: int = 16, r: int = 4):
+        super().__init__()
+        self.layout = layout
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.fc1 = nn.Linear(c, c // r, bias=bias)
+        self.fc2 = nn.Linear(c // r, c, bias=bias)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c = x.shape[:2]
+        if self.layout == "view":  # SENet's: x * sigmoid(fc2(relu(fc1(avgpool(x).view(N, C))))).view(N, C, 1, 1)
+            y = torch.sigmoid(self.fc2(torch.relu(self.fc1(nn.functional.adaptive_avg_pool2d(x, 1).view(n, c)))))
+            return x * y.view(n, c, 1, 1)
+        if self.layout == "flatten":  # torch.flatten, unsqueezed back
+            y = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+            return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(y)))).unsqueeze(-1).unsqueeze(-1)
+        if self.layout == "mean":  # a mean without keepdims, SiLU in the squeeze, indexed back, expanded
+            y = torch.sigmoid(self.fc2(nn.functional.silu(self.fc1(x.mean((2, 3))))))[:, :, None, None]
+            return x * y.expand_as(x)
+        y = x.amax((2, 3), keepdim=True).squeeze(-1).squeeze(-1)  # "squeeze": a max pool, squeezed, hardsigmoid
+        return x * nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(y)))).reshape(n, c, 1, 1)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("layout", ["view", "flatten", "mean", "squeeze"])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_squeeze_and_excitation_by_linear_layers_is_read_as_the_gates_1x1_convs(
+    layout, bias, dynamo, tmp_path, monkeypatch, capsys
+):
+    c, r = 16, 4
+    module = randomized(LinearSE(layout, bias, c, r))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    pool = "pool max global" if layout == "squeeze" else "pool avg global"
+    squeeze = "silu" if layout == "mean" else "relu"
+    excite = "hardsigmoid" if layout == "squeeze" else "sigmoid"
+    no_bias = "" if bias else " bias=false"
+    texts = [n.text for n in graph.nodes][1:4]
+    assert texts == [pool, f"conv f=1 n={c // r} act={squeeze}{no_bias}", f"conv f=1 n={c} act={excite}{no_bias}"]
+    assert [n.kind for n in graph.nodes] == ["conv", "pool", "conv", "conv", "mul"]
+    assert graph.nodes[3].shape == (1, 1, c) and graph.output_shape == (8, 8, c)
+    # the stem's 27 x 16 + 16, the fcs' 16 x 4 and 4 x 16 (+ 4 and 16 biases)
+    assert (
+        graph.params
+        == sum(p.numel() for p in module.parameters())
+        == 27 * c + c + 2 * c * (c // r) + bias * (c // r + c)
+    )
+    assert graph.mults == 8 * 8 * c * 27 + 2 * c * (c // r)  # the stem's output volume x 27; each fc in x out
+    assert same_outputs(model, path, rtol=1e-5)
+    with torch.no_grad():  # and the module's own output
+        x = torch.randn(1, 3, 8, 8)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
 class TimmECA(nn.Module):
     """A stem conv, then ECA as timm's EcaModule writes it: the mean over height and width without
     keepdims viewed as N x 1 x C, a Conv1d of one filter of k (no bias, (k-1)/2 zeros at each end),

@@ -55,8 +55,9 @@ class ConvAndPool:
         the product joins it; the output stays channels-last until a Transpose back."""
         weight = self.inits.get(node.input[1])
         dims = self.shape(node.input[0])
-        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2  # N x C: an fc
-        if (node.input[0] not in self.normed and not flat) or weight is None or len(weight.dims) != 2:
+        excited = self.index in self.excited  # of a squeeze-and-excitation's N x C: a 1x1 conv of cnnctl's 1x1xC
+        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2 and not excited  # an fc
+        if (node.input[0] not in self.normed and not flat and not excited) or weight is None or len(weight.dims) != 2:
             raise _Unread(
                 "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data "
                 "or of an N x C vector",
@@ -78,7 +79,8 @@ class ConvAndPool:
         if flat:  # x @ W (+ b) of an N x C vector: torch's Linear, its W^T stored (an fc without bias, cnnctl's export)
             return self.layer("fc", [str(c_out), *([] if biased else ["bias=false"])], ins[:1], name,
                               stored=tuple(stored))  # fmt: skip
-        self.normed.add(out)
+        if not excited:
+            self.normed.add(out)
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
 
@@ -110,7 +112,10 @@ class ConvAndPool:
         units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
         words = [str(units)] + ([] if biased else ["bias=false"])
         stored = _stored(node, ("weight", "bias"), transposed=() if _int(a, "transB", 0) else ("weight",))
-        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")), stored=stored)
+        kind = "fc"
+        if self.index in self.excited:  # of a squeeze-and-excitation's N x C: a 1x1 conv of cnnctl's 1x1xC
+            kind, words = "conv", ["f=1", f"n={units}", *words[1:]]
+        return self.layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)), stored=stored)
 
     def pool(self, node, a: dict, ins: list) -> Layer:
         kernel = _ints(a, "kernel_shape", None, 2)

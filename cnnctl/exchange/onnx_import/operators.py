@@ -29,9 +29,12 @@ OPERATORS = {
     "BatchNormalization": Operator("bn", 5),
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
-    "Gemm": Operator("gemm", 2, "x @ W^T + b"),
+    "Gemm": Operator("gemm", 2, "x @ W^T + b; of a squeeze-and-excitation's pooled N x C, a 1x1 conv"),
     "MatMul": Operator(
-        "matmul", 2, "by stored weights over the channels of channels-last data, a 1x1 conv; of an N x C vector, an fc"
+        "matmul",
+        2,
+        "by stored weights over the channels of channels-last data or of a squeeze-and-excitation's pooled N x C, "
+        "a 1x1 conv; of another N x C vector, an fc",
     ),
     "MaxPool": Operator("pool"),
     "AveragePool": Operator("pool"),

@@ -52,10 +52,6 @@ class Reshapes:
             return self.fold(node, a, ins)
         shape = self.const(node, 1)
         x = ins[0]
-        if self.index in self.relaid:  # timm's ECA gate, N x 1 x C to N x C x 1 x 1: cnnctl's 1x1xC as it is
-            self.alias[node.output[0]] = x
-            self.made[x].nodes.append(self.index)
-            return None
         if x in self.radix_out and shape is not None and len(shape) in (2, 4):  # a radix softmax, back
             self.alias[node.output[0]] = x
             self.made[x].nodes.append(self.index)
