@@ -90,6 +90,9 @@ NETWORKS = {
     "activations": "input: 6x6x2\nlayers: [relu, relu6, leaky 0.2, elu, gelu, silu, sigmoid, tanh, hardswish, softmax]",
     "global_pools_lrn_dropout": "input: 9x9x6\nlayers: [lrn 3, pool max global, dropout 0.3, fc 4, bn act=relu]",
     "ceil_pooling": "input: 112x112x3\nlayers: [pool max f=3 s=2 ceil, pool avg f=3 s=2 p=1 ceil]",
+    "deconv_output_padding": (
+        "input: 7x9x3\nlayers: [deconv f=3 s=2 p=1 op=1 n=4, deconv f=3 s=2 p=2 op=1x0 n=2 dilation=2 bias=false]"
+    ),
 }
 
 

@@ -258,6 +258,22 @@ def test_deconv_padding_and_groups():
     assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, n=2, groups=2)[1::2] == (38, 576)
 
 
+def test_deconv_output_padding():
+    # 4x4x4, f=3 s=2 p=1 op=1: 3*2 - 2 + 3 + 1 = 8, twice the input (PyTorch's output_padding)
+    # params 3*3*4*2 + 2 = 74; mults as without it, 4*4*4 * 3*3*2 = 1,152 (each input value by the taps it
+    # scatters to); flops 2*1,152 + 8*8*2 bias adds = 2,432
+    assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, op=1, n=2) == ((8, 8, 2), 74, 0, 1152, 2432)
+    assert run("deconv", [(4, 5, 4)], f=3, s=2, p=1, op="1x0", n=2)[0] == (8, 9, 2)  # per axis
+    # less than the stride or the dilation: at stride 1, 1 with dilation 2: (4-1)*1 - 2*2 + 2*(3-1)+1 + 1 = 5
+    assert run("deconv", [(4, 4, 4)], f=3, p=2, op=1, dilation=2, n=2)[0] == (5, 5, 2)
+
+
+@pytest.mark.parametrize(("s", "op", "dilation"), [(2, 2, 1), (1, 1, 1), (2, 3, 3)])
+def test_deconv_output_padding_of_the_stride_or_more_is_refused(s, op, dilation):
+    with pytest.raises(ShapeError, match=f"output padding {op}x{op}: its height {op} is not less than the stride"):
+        run("deconv", [(4, 4, 4)], f=3, s=s, p=1, op=op, dilation=dilation, n=2)
+
+
 def test_deconv_padding_removing_everything():
     # 1x1, f=1 s=1 p=1: 0 - 2 + 1 = -1
     with pytest.raises(ShapeError, match="removes"):

@@ -655,6 +655,37 @@ def test_squeeze_and_excitation_by_linear_layers_is_read_as_the_gates_1x1_convs(
         assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
 
 
+class Upsampled(nn.Module):
+    """A stem conv, then nn.ConvTranspose2d(f=3, s=2, p=1, output_padding=1): exactly twice the size."""
+
+    def __init__(self, output_padding=1):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = nn.ConvTranspose2d(4, 5, 3, stride=2, padding=1, output_padding=output_padding)
+
+    def forward(self, x):
+        return torch.relu(self.up(self.stem(x)))
+
+
+@pytest.mark.parametrize("output_padding", [1, (1, 0)])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_transposed_conv_with_output_padding_is_a_deconv_with_op(output_padding, dynamo, tmp_path, monkeypatch,
+                                                                    capsys):  # fmt: skip
+    module = randomized(Upsampled(output_padding))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    op = "1" if output_padding == 1 else "1x0"
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=4", f"deconv f=3 s=2 p=1 n=5 act=relu op={op}"]
+    # (8 - 1)*2 - 2*1 + 3 + op: 16 with op 1, 15 without
+    assert graph.output_shape == ((16, 16, 5) if output_padding == 1 else (16, 15, 5))
+    assert graph.params == sum(p.numel() for p in module.parameters()) == (27 * 4 + 4) + (4 * 5 * 9 + 5)
+    assert graph.mults == 8 * 8 * 4 * 27 + 8 * 8 * 4 * 9 * 5  # the stem's output x 27; each input value x 9 x 5
+    assert same_outputs(model, path, rtol=1e-5)
+    with torch.no_grad():
+        x = torch.randn(1, 3, 8, 8)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
 class TimmECA(nn.Module):
     """A stem conv, then ECA as timm's EcaModule writes it: the mean over height and width without
     keepdims viewed as N x 1 x C, a Conv1d of one filter of k (no bias, (k-1)/2 zeros at each end),

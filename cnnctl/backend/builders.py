@@ -125,7 +125,15 @@ def channelconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tupl
 def deconv(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
     module = fn.ConvTranspose2d(
-        ins[0][2], a.n, a.f, stride=a.s, padding=a.p, dilation=a.dilation, groups=a.groups, bias=a.bias
+        ins[0][2],
+        a.n,
+        a.f,
+        stride=a.s,
+        padding=a.p,
+        output_padding=a.op,
+        dilation=a.dilation,
+        groups=a.groups,
+        bias=a.bias,
     )
     module.setup(a.act)
     return module
@@ -134,7 +142,8 @@ def deconv(node: Node, ins: list[Shape]) -> nn.Module:
 @writes("deconv")
 def deconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
-    made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)})"
+    output_padding = f", output_padding={_size_source(a.op)}" if a.op != (0, 0) else ""
+    made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)}{output_padding})"
     return made, _act_source(f"{m}({xs[0]})", a.act)
 
 

@@ -29,11 +29,10 @@ class ConvAndPool:
             raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)", hint)
         groups = _int(a, "group", 1)
         transposed = node.op_type == "ConvTranspose"
-        if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
+        if transposed and a.get("output_shape") is not None:
             raise _Unread(
-                f"output_padding {_ints(a, 'output_padding', [0, 0], 2)} is not read",
-                "cnnctl's deconv gives (n - 1)·s - 2p + f per side: the extra row and column output_padding computes "
-                "(sums, not zeros) no layer adds; export with output_padding=0",
+                f"output_shape {shown(list(a['output_shape']), 30)} given instead of the padding",
+                "cnnctl's deconv is (n - 1)·s - 2p + f + op per side: export with pads and output_padding",
             )
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
         words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
@@ -42,6 +41,9 @@ class ConvAndPool:
             words.insert(-1, f"dilation={_pair(dilations)}")
         if groups != 1:
             words.append(f"groups={groups}")
+        output_padding = _ints(a, "output_padding", [0, 0], 2) if transposed else [0, 0]
+        if any(output_padding):  # nn.ConvTranspose2d's output_padding: deconv's `op` (its builder checks it)
+            words.append(f"op={_pair(output_padding)}")
         if len(node.input) < 3 or not node.input[2]:
             words.append("bias=false")
         kind = "deconv" if transposed else "conv"

@@ -25,7 +25,7 @@ class Operator:
 
 OPERATORS = {
     "Conv": Operator("conv", 2, "2-D"),
-    "ConvTranspose": Operator("conv", 2, "2-D, no output_padding"),
+    "ConvTranspose": Operator("conv", 2, "2-D, output_padding as deconv's op"),
     "BatchNormalization": Operator("bn", 5),
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
