@@ -74,6 +74,14 @@ def tail_after_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) 
     return n + pads[0] + pads[1] - ((out - 1) * s + f)
 
 
+def covered_by_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) -> int:
+    """The input positions (padding left out) that `out` windows of span `f`, `s` apart (the
+    first from the top of the padding) cover, summed over the windows: window ``i`` covers
+    ``min(i*s - p_before + f, n) - max(i*s - p_before, 0)`` of them (an average that leaves the
+    padding out divides by that: PyTorch's ``count_include_pad=False``). Exact, in O(out)."""
+    return sum(min(i * s - pads[0] + f, n) - max(i * s - pads[0], 0) for i in range(out))
+
+
 def same_output_size(n: int, s: int) -> int:
     """Output size with ``same`` padding: ``ceil(n / s)``, whatever the filter."""
     return -(-n // s)

@@ -161,6 +161,23 @@ def test_pool_flops_add_up_the_windows_pytorch_averages_over(h, w, f, s, p, ceil
     assert torch.allclose(to_torch(avg)(ones), mean)
 
 
+@pytest.mark.parametrize(
+    ("h", "w", "f", "s", "p", "ceil"),
+    [(4, 4, 3, 1, 1, False), (6, 7, 3, 2, 1, True), (9, 8, 5, 2, 2, False), (5, 6, 3, 2, 1, True)],
+)
+def test_avg_pool_without_the_padding_is_pytorchs_count_include_pad_false(h, w, f, s, p, ceil):
+    # PyTorch's divisor for each output without the padding, read off a map of ones: the input
+    # values its window covers (divisor 1: their sum); cnnctl's FLOPs are their sum, its module the same average
+    ones = torch.ones(1, 1, h, w)
+    covered = torch.nn.functional.avg_pool2d(ones, f, s, p, ceil_mode=ceil, divisor_override=1)
+    ceil_word = " ceil" if ceil else ""
+    avg = cnnctl.load_text(f"input: {h}x{w}x3\nlayers: [pool avg f={f} s={s} p={p}{ceil_word} count_pad=false]")
+    assert avg.nodes[0].flops == 3 * int(covered.sum())
+    x = torch.randn(2, 3, h, w)
+    theirs = torch.nn.functional.avg_pool2d(x, f, s, p, ceil_mode=ceil, count_include_pad=False)
+    assert torch.allclose(to_torch(avg)(x), theirs)
+
+
 def test_state_dict_keys_follow_layer_paths():
     keys = set(to_torch(cnnctl.load("resnet50")).state_dict())
     assert "layer3.2.conv1.weight" in keys

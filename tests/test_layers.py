@@ -315,6 +315,34 @@ def test_ceil_pool_counts_only_what_a_window_hanging_over_the_end_covers():
     assert run("pool", [(112, 112, 1)], op="avg", f=3, s=2, ceil="true")[4] == 167 * 167
 
 
+def test_avg_pool_without_the_padding_counts_what_each_window_covers():
+    # 4x4x2, f=3 s=1 p=1 count_pad=false: windows from -1, 0, 1, 2 cover rows 2, 3, 3, 2 = 10 of the
+    # input per axis, so 10 * 10 values added and divided per channel: 200 (with the padding: 4*4*2 * 9 = 288)
+    assert run("pool", [(4, 4, 2)], op="avg", f=3, s=1, p=1, count_pad="false") == ((4, 4, 2), 0, 0, 0, 200)
+    assert run("pool", [(4, 4, 2)], op="avg", f=3, s=1, p=1)[4] == 288
+    # 5x6, f=3 s=2 p=1 ceil: 3 rows (ceil(4/2) + 1), windows from -1, 1, 3 cover 2, 3, 2 = 7; 4 columns
+    # (ceil(5/2) + 1; the fourth starts at 5, inside), windows from -1, 1, 3, 5 cover 2, 3, 3, 1 = 9: 7 * 9
+    assert run("pool", [(5, 6, 1)], op="avg", f=3, s=2, p=1, ceil="true", count_pad="false") == (
+        (3, 4, 1), 0, 0, 0, 63
+    )  # fmt: skip
+    # without padding nothing is left out: as the default
+    assert run("pool", [(6, 6, 3)], op="avg", f=2, count_pad="false") == run("pool", [(6, 6, 3)], op="avg", f=2)
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ({"op": "max", "f": 3, "p": 1}, "a max never counts its padding"),
+        ({"op": "avg", "global": "true"}, "this pool has no padding to leave out"),
+        ({"op": "avg", "out": 2}, "this pool has no padding to leave out"),
+        ({"op": "avg", "f": 3, "p": "same"}, "cnnctl pads `same` itself"),
+    ],
+)
+def test_count_pad_false_is_refused_where_it_means_nothing(written, said):
+    with pytest.raises(ShapeError, match=said):
+        run("pool", [(8, 8, 1)], count_pad="false", **written)
+
+
 def test_pool_same_padding():
     # ceil(7/2) = 4
     assert run("pool", [(7, 7, 3)], f=3, s=2, p="same")[0] == (4, 4, 3)

@@ -655,6 +655,40 @@ def test_squeeze_and_excitation_by_linear_layers_is_read_as_the_gates_1x1_convs(
         assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
 
 
+class InceptionPool(nn.Module):
+    """A stem conv, then Inception's branch pool: nn.AvgPool2d(3, 1, 1, count_include_pad=False), the
+    padding left out of each window's divisor (or, `ceil`, a 3x3 at stride 2 in ceil mode), a 1x1 conv."""
+
+    def __init__(self, ceil: bool):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AvgPool2d(3, 2 if ceil else 1, 1, ceil_mode=ceil, count_include_pad=False)
+        self.conv = nn.Conv2d(4, 6, 1)
+
+    def forward(self, x):
+        return self.conv(self.pool(self.stem(x)))
+
+
+@pytest.mark.parametrize("ceil", [False, True])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_an_average_pool_without_the_padding_is_read_with_count_pad_false(ceil, dynamo, tmp_path, monkeypatch,
+                                                                           capsys):  # fmt: skip
+    module = randomized(InceptionPool(ceil))
+    path = exported(module, tmp_path, dynamo, shape=(3, 7, 7))
+    graph, model = imported(path, monkeypatch, capsys)
+    words = "s=2 p=1 ceil count_pad=false" if ceil else "s=1 p=1 count_pad=false"
+    assert graph.nodes[1].text == f"pool avg f=3 {words}"
+    # 7x7 at stride 1: windows from -1 to 5 cover 2, 3, 3, 3, 3, 3, 2 = 19 rows and columns; at stride 2 in ceil
+    # mode 4 windows (ceil(6/2) + 1) from -1, 1, 3, 5 cover 2, 3, 3, 2 = 10: each value added and the divide
+    covered = 10 if ceil else 19
+    assert graph.nodes[1].flops == 4 * covered * covered
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, path, shape=(3, 7, 7), rtol=1e-5)  # ONNX Runtime's count_include_pad=0
+    with torch.no_grad():
+        x = torch.randn(1, 3, 7, 7)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
 class Upsampled(nn.Module):
     """A stem conv, then nn.ConvTranspose2d(f=3, s=2, p=1, output_padding=1): exactly twice the size."""
 

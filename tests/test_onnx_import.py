@@ -985,6 +985,12 @@ def test_what_is_not_read_is_told_with_its_shapes_and_a_hint(case, tmp_path, mon
     assert said in err and hint in err, err
 
 
+def test_an_average_pool_without_the_padding_comes_back_from_its_export(tmp_path):
+    written = load_text("input: 9x9x3\nlayers: [conv f=3 n=8, pool avg f=3 s=1 p=1 count_pad=false, fc 5]")
+    check_round_trip(written, tmp_path)
+    assert "  - pool avg f=3 s=1 p=1 count_pad=false\n" in import_onnx(str(tmp_path / "net.onnx"))
+
+
 def test_a_deconv_with_output_padding_comes_back_from_its_export(tmp_path):
     # nn.ConvTranspose2d(..., output_padding=1): exactly twice the size at f=3 s=2 p=1, both ways
     written = load_text("input: 7x9x3\nlayers: [deconv f=3 s=2 p=1 op=1 n=4 act=relu, deconv f=3 s=2 p=1 op=1x0 n=2]")

@@ -157,8 +157,9 @@ def pool(node: Node, ins: list[Shape]) -> nn.Module:
         size = a.out or (1, 1)
         return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
     symmetric, explicit = _split(Pool().padding(a, ins))
+    counted = {} if a.op == "max" else {"count_include_pad": a.count_pad}
     cls = fn.MaxPool2d if a.op == "max" else fn.AvgPool2d
-    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil)
+    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil, **counted)
     module.setup("none", explicit or None, float("-inf") if a.op == "max" else 0.0)
     return module
 
@@ -178,6 +179,7 @@ def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
             f", stride={_size_source(stride)}" if stride != a.f else "",
             f", padding={_size_source(symmetric)}" if symmetric and symmetric != (0, 0) else "",
             ", ceil_mode=True" if a.ceil else "",
+            ", count_include_pad=False" if not a.count_pad else "",
         ]
     )
     value = ', value=float("-inf")' if a.op == "max" else ""

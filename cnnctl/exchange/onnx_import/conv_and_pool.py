@@ -125,10 +125,10 @@ class ConvAndPool:
             raise _Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
         words = ["avg" if average else "max", f"f={_pair(kernel)}", *_window(a, stride=kernel)]
-        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
-            raise _Unread("averages without the padding", "cnnctl's avg pool counts the padding, as torch's")
         if _int(a, "ceil_mode", 0):
             words.append("ceil")
+        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
+            words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
         return self.layer("pool", words, ins[:1], _node_id(node, "pool"))
 
     def global_pool(self, node, a: dict, ins: list) -> Layer:

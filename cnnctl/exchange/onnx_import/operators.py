@@ -37,7 +37,7 @@ OPERATORS = {
         "a 1x1 conv; of another N x C vector, an fc",
     ),
     "MaxPool": Operator("pool"),
-    "AveragePool": Operator("pool"),
+    "AveragePool": Operator("pool", 1, "count_include_pad 0 with padding as count_pad=false"),
     "GlobalAveragePool": Operator("global_pool"),
     "GlobalMaxPool": Operator("global_pool"),
     "ReduceMean": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
