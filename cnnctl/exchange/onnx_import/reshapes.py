@@ -76,8 +76,9 @@ class Reshapes:
         sizes = f": {_dims(before)} to {_dims(after)}" if before or after else ""
         raise _Unread(
             f"a reshape other than a channel shuffle's or a flatten's (to N x -1){sizes}",
-            "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle or "
-            "a radix softmax",
+            "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle, "
+            "a radix softmax or a squeeze-and-excitation by fcs (a global pool viewed as N x C, Linear layers and "
+            "activations, viewed back as N x C x 1 x 1, each read by the next alone)",
         )
 
     def strided_back(self, node) -> bool:
