@@ -67,7 +67,7 @@ OPERATORS = {
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
     "Cast": Operator("fold", 1, "of known values"),
     "Squeeze": Operator("fold", 1, "of known values"),
-    "ReduceProd": Operator("fold", 1, "of known values (x.numel())"),
+    "ReduceProd": Operator("fold", 1, "of known values, x.numel()"),
     "Floor": Operator("fold", 1, "of known values"),
     "Ceil": Operator("fold", 1, "of known values"),
     "Range": Operator("fold", 3, "of known values"),
