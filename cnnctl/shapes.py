@@ -74,6 +74,18 @@ def tail_after_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) 
     return n + pads[0] + pads[1] - ((out - 1) * s + f)
 
 
+def covered_by_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) -> int:
+    """The input positions (padding left out) that `out` windows of span `f`, `s` apart (the
+    first from the top of the padding) cover, summed over the windows: window ``i`` covers
+    ``min(i*s - p_before + f, n) - max(i*s - p_before, 0)`` of them (an average that leaves the
+    padding out divides by that: PyTorch's ``count_include_pad=False``). Only the windows at the
+    edges reach past the input (the first ``ceil(p_before/s)``, those from
+    ``floor((n + p_before - f)/s) + 1``); every other covers ``f``: a few terms, whatever `out`."""
+    first_right = max(0, (n + pads[0] - f) // s + 1)
+    edges = set(range(min(-(-pads[0] // s), out))) | set(range(min(first_right, out), out))
+    return (out - len(edges)) * f + sum(min(i * s - pads[0] + f, n) - max(i * s - pads[0], 0) for i in edges)
+
+
 def same_output_size(n: int, s: int) -> int:
     """Output size with ``same`` padding: ``ceil(n / s)``, whatever the filter."""
     return -(-n // s)

@@ -90,6 +90,9 @@ NETWORKS = {
     "activations": "input: 6x6x2\nlayers: [relu, relu6, leaky 0.2, elu, gelu, silu, sigmoid, tanh, hardswish, softmax]",
     "global_pools_lrn_dropout": "input: 9x9x6\nlayers: [lrn 3, pool max global, dropout 0.3, fc 4, bn act=relu]",
     "ceil_pooling": "input: 112x112x3\nlayers: [pool max f=3 s=2 ceil, pool avg f=3 s=2 p=1 ceil]",
+    "deconv_output_padding": (
+        "input: 7x9x3\nlayers: [deconv f=3 s=2 p=1 op=1 n=4, deconv f=3 s=2 p=2 op=1x0 n=2 dilation=2 bias=false]"
+    ),
 }
 
 
@@ -165,6 +168,23 @@ def test_an_average_with_same_padding_counts_the_zeros_as_pytorch_not_tensorflow
     out = to_torch(cnnctl.load_text("input: 4x4x1\nlayers: [pool avg f=3 s=1 p=same]"))(ones)
     assert torch.allclose(out, torch.nn.functional.avg_pool2d(ones, 3, 1, 1, count_include_pad=True))
     assert out[0, 0, 0, 0].item() == pytest.approx(4 / 9)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "f", "s", "p", "ceil"),
+    [(4, 4, 3, 1, 1, False), (6, 7, 3, 2, 1, True), (9, 8, 5, 2, 2, False), (5, 6, 3, 2, 1, True)],
+)
+def test_avg_pool_without_the_padding_is_pytorchs_count_include_pad_false(h, w, f, s, p, ceil):
+    # PyTorch's divisor for each output without the padding, read off a map of ones: the input
+    # values its window covers (divisor 1: their sum); cnnctl's FLOPs are their sum, its module the same average
+    ones = torch.ones(1, 1, h, w)
+    covered = torch.nn.functional.avg_pool2d(ones, f, s, p, ceil_mode=ceil, divisor_override=1)
+    ceil_word = " ceil" if ceil else ""
+    avg = cnnctl.load_text(f"input: {h}x{w}x3\nlayers: [pool avg f={f} s={s} p={p}{ceil_word} count_pad=false]")
+    assert avg.nodes[0].flops == 3 * int(covered.sum())
+    x = torch.randn(2, 3, h, w)
+    theirs = torch.nn.functional.avg_pool2d(x, f, s, p, ceil_mode=ceil, count_include_pad=False)
+    assert torch.allclose(to_torch(avg)(x), theirs)
 
 
 def test_state_dict_keys_follow_layer_paths():

@@ -105,6 +105,28 @@ def test_a_channelconv_with_bias_is_written_with_its_bias(tmp_path):
         assert torch.equal(written.eval()(x), model(x))
 
 
+@pytest.mark.parametrize(
+    ("layer", "said"),
+    [
+        ("pool avg f=3 s=1 p=1 count_pad=false", "nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)"),
+        ("deconv f=3 s=2 p=1 op=1x0 n=4", "output_padding=(1, 0)"),
+    ],
+)
+def test_an_average_without_the_padding_and_a_deconvs_output_padding_are_written(layer, said, tmp_path):
+    # no bundled network has them: written as PyTorch's own arguments, and run as the compiled module
+    graph = load_text(f"name: written\ninput: 5x7x3\nlayers: [{layer}]\n")
+    torch.manual_seed(0)
+    model = to_torch(graph).eval()
+    path = tmp_path / "net.py"
+    path.write_text(pytorch_source(graph))
+    assert said in path.read_text()
+    written = _import(path, class_name(graph.name))()
+    written.load_state_dict(model.state_dict())
+    x = example_input(graph, batch=3)
+    with torch.no_grad():
+        assert torch.equal(written.eval()(x), model(x))
+
+
 @pytest.mark.parametrize("net", NETWORKS)
 def test_torchscript_reloads_and_gives_the_same_outputs(net, tmp_path, monkeypatch, capsys):
     graph, model, x, expected = _compiled(net)

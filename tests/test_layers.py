@@ -258,6 +258,22 @@ def test_deconv_padding_and_groups():
     assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, n=2, groups=2)[1::2] == (38, 576)
 
 
+def test_deconv_output_padding():
+    # 4x4x4, f=3 s=2 p=1 op=1: 3*2 - 2 + 3 + 1 = 8, twice the input (PyTorch's output_padding)
+    # params 3*3*4*2 + 2 = 74; mults as without it, 4*4*4 * 3*3*2 = 1,152 (each input value by the taps it
+    # scatters to); flops 2*1,152 + 8*8*2 bias adds = 2,432
+    assert run("deconv", [(4, 4, 4)], f=3, s=2, p=1, op=1, n=2) == ((8, 8, 2), 74, 0, 1152, 2432)
+    assert run("deconv", [(4, 5, 4)], f=3, s=2, p=1, op="1x0", n=2)[0] == (8, 9, 2)  # per axis
+    # less than the stride or the dilation: at stride 1, 1 with dilation 2: (4-1)*1 - 2*2 + 2*(3-1)+1 + 1 = 5
+    assert run("deconv", [(4, 4, 4)], f=3, p=2, op=1, dilation=2, n=2)[0] == (5, 5, 2)
+
+
+@pytest.mark.parametrize(("s", "op", "dilation"), [(2, 2, 1), (1, 1, 1), (2, 3, 3)])
+def test_deconv_output_padding_of_the_stride_or_more_is_refused(s, op, dilation):
+    with pytest.raises(ShapeError, match=f"output padding {op}x{op}: its height {op} is not less than the stride"):
+        run("deconv", [(4, 4, 4)], f=3, s=s, p=1, op=op, dilation=dilation, n=2)
+
+
 def test_deconv_padding_removing_everything():
     # 1x1, f=1 s=1 p=1: 0 - 2 + 1 = -1
     with pytest.raises(ShapeError, match="removes"):
@@ -297,6 +313,34 @@ def test_ceil_pool_counts_only_what_a_window_hanging_over_the_end_covers():
     assert run("pool", [(6, 6, 2)], op="avg", f=3, s=2, p=1, ceil="true") == ((4, 4, 2), 0, 0, 0, 242)
     # GoogLeNet's 112 -> 56: windows start at 0, 2, ..., 110; the last ends at 113, one over: 55 * 3 + 2 rows
     assert run("pool", [(112, 112, 1)], op="avg", f=3, s=2, ceil="true")[4] == 167 * 167
+
+
+def test_avg_pool_without_the_padding_counts_what_each_window_covers():
+    # 4x4x2, f=3 s=1 p=1 count_pad=false: windows from -1, 0, 1, 2 cover rows 2, 3, 3, 2 = 10 of the
+    # input per axis, so 10 * 10 values added and divided per channel: 200 (with the padding: 4*4*2 * 9 = 288)
+    assert run("pool", [(4, 4, 2)], op="avg", f=3, s=1, p=1, count_pad="false") == ((4, 4, 2), 0, 0, 0, 200)
+    assert run("pool", [(4, 4, 2)], op="avg", f=3, s=1, p=1)[4] == 288
+    # 5x6, f=3 s=2 p=1 ceil: 3 rows (ceil(4/2) + 1), windows from -1, 1, 3 cover 2, 3, 2 = 7; 4 columns
+    # (ceil(5/2) + 1; the fourth starts at 5, inside), windows from -1, 1, 3, 5 cover 2, 3, 3, 1 = 9: 7 * 9
+    assert run("pool", [(5, 6, 1)], op="avg", f=3, s=2, p=1, ceil="true", count_pad="false") == (
+        (3, 4, 1), 0, 0, 0, 63
+    )  # fmt: skip
+    # without padding nothing is left out: as the default
+    assert run("pool", [(6, 6, 3)], op="avg", f=2, count_pad="false") == run("pool", [(6, 6, 3)], op="avg", f=2)
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ({"op": "max", "f": 3, "p": 1}, "a max never counts its padding"),
+        ({"op": "avg", "global": "true"}, "this pool has no padding to leave out"),
+        ({"op": "avg", "out": 2}, "this pool has no padding to leave out"),
+        ({"op": "avg", "f": 3, "p": "same"}, "cnnctl pads `same` itself"),
+    ],
+)
+def test_count_pad_false_is_refused_where_it_means_nothing(written, said):
+    with pytest.raises(ShapeError, match=said):
+        run("pool", [(8, 8, 1)], count_pad="false", **written)
 
 
 def test_pool_same_padding():

@@ -596,6 +596,130 @@ def test_attention_is_not_read_and_is_told_at_its_nodes(dynamo, tmp_path, monkey
 
 
 # -- ECA and GRN as timm and the official ConvNeXt V2 code write them (task 26E) ---------------------
+class LinearSE(nn.Module):
+    """A stem conv, then squeeze-and-excitation by nn.Linear (the SENet paper's form): the pooled
+    channels viewed as N x C, fc, an activation, fc, a sigmoid, viewed back as N x C x 1 x 1 and
+    multiplied in; the pool and the views as `layout` writes them, the fcs with or without a bias."""
+
+    def __init__(self, layout: str, bias: bool, c: int = 16, r: int = 4):
+        super().__init__()
+        self.layout = layout
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.fc1 = nn.Linear(c, c // r, bias=bias)
+        self.fc2 = nn.Linear(c // r, c, bias=bias)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c = x.shape[:2]
+        if self.layout == "view":  # SENet's: x * sigmoid(fc2(relu(fc1(avgpool(x).view(N, C))))).view(N, C, 1, 1)
+            y = torch.sigmoid(self.fc2(torch.relu(self.fc1(nn.functional.adaptive_avg_pool2d(x, 1).view(n, c)))))
+            return x * y.view(n, c, 1, 1)
+        if self.layout == "flatten":  # torch.flatten, unsqueezed back
+            y = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+            return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(y)))).unsqueeze(-1).unsqueeze(-1)
+        if self.layout == "mean":  # a mean without keepdims, SiLU in the squeeze, indexed back, expanded
+            y = torch.sigmoid(self.fc2(nn.functional.silu(self.fc1(x.mean((2, 3))))))[:, :, None, None]
+            return x * y.expand_as(x)
+        y = x.amax((2, 3), keepdim=True).squeeze(-1).squeeze(-1)  # "squeeze": a max pool, squeezed, hardsigmoid
+        return x * nn.functional.hardsigmoid(self.fc2(torch.relu(self.fc1(y)))).reshape(n, c, 1, 1)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("layout", ["view", "flatten", "mean", "squeeze"])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_squeeze_and_excitation_by_linear_layers_is_read_as_the_gates_1x1_convs(
+    layout, bias, dynamo, tmp_path, monkeypatch, capsys
+):
+    c, r = 16, 4
+    module = randomized(LinearSE(layout, bias, c, r))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    pool = "pool max global" if layout == "squeeze" else "pool avg global"
+    squeeze = "silu" if layout == "mean" else "relu"
+    excite = "hardsigmoid" if layout == "squeeze" else "sigmoid"
+    no_bias = "" if bias else " bias=false"
+    texts = [n.text for n in graph.nodes][1:4]
+    assert texts == [pool, f"conv f=1 n={c // r} act={squeeze}{no_bias}", f"conv f=1 n={c} act={excite}{no_bias}"]
+    assert [n.kind for n in graph.nodes] == ["conv", "pool", "conv", "conv", "mul"]
+    assert graph.nodes[3].shape == (1, 1, c) and graph.output_shape == (8, 8, c)
+    # the stem's 27 x 16 + 16, the fcs' 16 x 4 and 4 x 16 (+ 4 and 16 biases)
+    assert (
+        graph.params
+        == sum(p.numel() for p in module.parameters())
+        == 27 * c + c + 2 * c * (c // r) + bias * (c // r + c)
+    )
+    assert graph.mults == 8 * 8 * c * 27 + 2 * c * (c // r)  # the stem's output volume x 27; each fc in x out
+    assert same_outputs(model, path, rtol=1e-5)
+    with torch.no_grad():  # and the module's own output
+        x = torch.randn(1, 3, 8, 8)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
+class InceptionPool(nn.Module):
+    """A stem conv, then Inception's branch pool: nn.AvgPool2d(3, 1, 1, count_include_pad=False), the
+    padding left out of each window's divisor (or, `ceil`, a 3x3 at stride 2 in ceil mode), a 1x1 conv."""
+
+    def __init__(self, ceil: bool):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AvgPool2d(3, 2 if ceil else 1, 1, ceil_mode=ceil, count_include_pad=False)
+        self.conv = nn.Conv2d(4, 6, 1)
+
+    def forward(self, x):
+        return self.conv(self.pool(self.stem(x)))
+
+
+@pytest.mark.parametrize("ceil", [False, True])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_an_average_pool_without_the_padding_is_read_with_count_pad_false(ceil, dynamo, tmp_path, monkeypatch,
+                                                                           capsys):  # fmt: skip
+    module = randomized(InceptionPool(ceil))
+    path = exported(module, tmp_path, dynamo, shape=(3, 7, 7))
+    graph, model = imported(path, monkeypatch, capsys)
+    words = "s=2 p=1 ceil count_pad=false" if ceil else "s=1 p=1 count_pad=false"
+    assert graph.nodes[1].text == f"pool avg f=3 {words}"
+    # 7x7 at stride 1: windows from -1 to 5 cover 2, 3, 3, 3, 3, 3, 2 = 19 rows and columns; at stride 2 in ceil
+    # mode 4 windows (ceil(6/2) + 1) from -1, 1, 3, 5 cover 2, 3, 3, 2 = 10: each value added and the divide
+    covered = 10 if ceil else 19
+    assert graph.nodes[1].flops == 4 * covered * covered
+    assert graph.params == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, path, shape=(3, 7, 7), rtol=1e-5)  # ONNX Runtime's count_include_pad=0
+    with torch.no_grad():
+        x = torch.randn(1, 3, 7, 7)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
+class Upsampled(nn.Module):
+    """A stem conv, then nn.ConvTranspose2d(f=3, s=2, p=1, output_padding=1): exactly twice the size."""
+
+    def __init__(self, output_padding=1):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = nn.ConvTranspose2d(4, 5, 3, stride=2, padding=1, output_padding=output_padding)
+
+    def forward(self, x):
+        return torch.relu(self.up(self.stem(x)))
+
+
+@pytest.mark.parametrize("output_padding", [1, (1, 0)])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_transposed_conv_with_output_padding_is_a_deconv_with_op(output_padding, dynamo, tmp_path, monkeypatch,
+                                                                    capsys):  # fmt: skip
+    module = randomized(Upsampled(output_padding))
+    path = exported(module, tmp_path, dynamo)
+    graph, model = imported(path, monkeypatch, capsys)
+    op = "1" if output_padding == 1 else "1x0"
+    assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=4", f"deconv f=3 s=2 p=1 n=5 act=relu op={op}"]
+    # (8 - 1)*2 - 2*1 + 3 + op: 16 with op 1, 15 without
+    assert graph.output_shape == ((16, 16, 5) if output_padding == 1 else (16, 15, 5))
+    assert graph.params == sum(p.numel() for p in module.parameters()) == (27 * 4 + 4) + (4 * 5 * 9 + 5)
+    assert graph.mults == 8 * 8 * 4 * 27 + 8 * 8 * 4 * 9 * 5  # the stem's output x 27; each input value x 9 x 5
+    assert same_outputs(model, path, rtol=1e-5)
+    with torch.no_grad():
+        x = torch.randn(1, 3, 8, 8)
+        assert torch.allclose(model(x), module(x), atol=1e-5, rtol=1e-5)
+
+
 class TimmECA(nn.Module):
     """A stem conv, then ECA as timm's EcaModule writes it: the mean over height and width without
     keepdims viewed as N x 1 x C, a Conv1d of one filter of k (no bias, (k-1)/2 zeros at each end),
@@ -894,6 +1018,81 @@ def test_an_input_that_disagrees_with_the_files_is_refused_naming_both(dynamic, 
     code, out, err = run_main(monkeypatch, capsys, "import", path, "--input", given)
     assert code == 2 and out == "" and "Traceback" not in err
     assert said in err
+
+
+class Flattened(nn.Module):
+    """A conv, its output flattened as hand-written code does (`how`), an fc: exported with dynamic sizes,
+    the TorchScript exporter works the flatten's target out of Shape, Gather, ReduceProd (x.numel()),
+    Div, Cast, Unsqueeze and Concat before the Reshape."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(
+            {
+                "view": lambda: x.view(x.size(0), -1),
+                "flatten": lambda: torch.flatten(x, 1),
+                "numel": lambda: x.view(x.size(0), x.numel() // x.size(0)),
+                "sizes": lambda: x.reshape(x.shape[0], x.shape[1] * x.shape[2] * x.shape[3]),
+            }[self.how]()
+        )
+
+
+@pytest.mark.parametrize("how", ["view", "flatten", "numel", "sizes"])
+def test_a_flatten_whose_target_is_worked_out_from_the_size_is_a_flatten(how, tmp_path, monkeypatch, capsys):
+    import onnx
+
+    module = randomized(Flattened(how))
+    path = exported_dynamic(module, tmp_path, dynamo=False)
+    if how == "numel":  # what was refused before: a ReduceProd of the shape, x.numel()
+        assert "ReduceProd" in {n.op_type for n in onnx.load(path).graph.node}
+    net = str(tmp_path / "net.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "import", path, "--input", "8x8x3", "-o", net)
+    assert code == 0, err
+    graph = cnnctl.load(net)
+    assert [n.kind for n in graph.nodes] in (["conv", "fc"], ["conv", "flatten", "fc"])
+    assert graph.params == sum(p.numel() for p in module.parameters()) == 4 * 27 + 4 + 256 * 5 + 5
+    assert graph.mults == 8 * 8 * 4 * 27 + 256 * 5  # the conv's output volume x filter volume, then the fc
+    model = cnnctl.to_torch(graph).eval()
+    place_weights(model, net.removesuffix(".yaml") + ".safetensors")
+    assert same_outputs(model, path, rtol=1e-5)  # sums of 256 products of random weights: float32's rounding
+
+
+def test_floor_ceil_and_range_of_known_sizes_are_worked_out(tmp_path, monkeypatch, capsys):
+    # x.view(N, -1) whose target is Concat(Gather(Range(0, 2, 1) of the shape)'s first, Floor(Ceil(-1.0)))
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from tests.helpers import onnx_model, onnx_tensor
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+        helper.make_node("Shape", ["y"], ["s"], name="shape"),
+        helper.make_node("Range", ["zero", "two", "one"], ["r"], name="range"),
+        helper.make_node("Gather", ["s", "r"], ["nc"], name="gather"),
+        helper.make_node("Slice", ["nc", "zero1", "one1"], ["n"], name="batch"),
+        helper.make_node("Ceil", ["minus"], ["c"], name="ceil"),
+        helper.make_node("Floor", ["c"], ["f"], name="floor"),
+        helper.make_node("Cast", ["f"], ["i"], name="cast", to=onnx.TensorProto.INT64),
+        helper.make_node("Concat", ["n", "i"], ["t"], name="concat", axis=0),
+        helper.make_node("Reshape", ["y", "t"], ["z"], name="reshape"),
+    ]
+    stored = (
+        onnx_tensor("w", np.ones((4, 3, 1, 1))),
+        *(numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in (("zero", 0), ("two", 2), ("one", 1))),
+        *(numpy_helper.from_array(np.array([v], dtype=np.int64), k) for k, v in (("zero1", 0), ("one1", 1))),
+        onnx_tensor("minus", np.array([-1.5], dtype=np.float32)),
+    )
+    model = onnx_model(nodes, stored, shape=("n", 3, "h", "w"))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "m.onnx"), "--input", "8x8x3")
+    assert code == 0, err
+    assert out.splitlines()[-2:] == ["  - conv f=1 n=4 bias=false", "  - flatten"], out
 
 
 def test_a_size_worked_out_by_an_operator_cnnctl_does_not_is_told_at_its_node(tmp_path, monkeypatch, capsys):

@@ -957,13 +957,22 @@ SAID_WITH_SHAPES = {  # F2 item 7: what is not read, told with its sizes or attr
         "its input is 1x2x32 (N x C x L: a 1-D network, nn.Conv1d's)",
         "hint: a 1-D network is read written as a 2-D one of height 1",
     ),
-    "a deconv with output_padding": (
+    "a deconv with output_shape": (
         lambda: onnx_model(
-            [_node("ConvTranspose", ["x", "w"], ["y"], "d", strides=[2, 2], output_padding=[1, 1])],
+            [_node("ConvTranspose", ["x", "w"], ["y"], "d", strides=[2, 2], output_shape=[17, 17])],
             [_weights(3, 4, 3, 3)],
         ),
-        "(ConvTranspose, node 1 of 1): output_padding [1, 1] is not read",
-        "hint: cnnctl's deconv gives (n - 1)·s - 2p + f per side",
+        "(ConvTranspose, node 1 of 1): output_shape `[17, 17]` given instead of the padding",
+        "hint: cnnctl's deconv is (n - 1)·s - 2p + f + op per side",
+    ),
+    "a deconv with output_padding of its stride": (
+        lambda: onnx_model(
+            [_node("ConvTranspose", ["x", "w"], ["y"], "d", strides=[2, 2], output_padding=[2, 1])],
+            [_weights(3, 4, 3, 3)],
+        ),
+        "(ConvTranspose, node 1 of 1), read as `deconv f=3 s=2 n=4 op=2x1 bias=false`: output padding 2x1: its "
+        "height 2 is not less than the stride 2 or the dilation 1 (input 8x8x3)",
+        "hint: output padding keeps rows the filters reach",
     ),
     "two inputs": (_two_inputs, "the graph has 2 inputs: `a` (1x3x8x8), `b` (1x1x8x8)", "hint: export the network"),
 }
@@ -974,6 +983,20 @@ def test_what_is_not_read_is_told_with_its_shapes_and_a_hint(case, tmp_path, mon
     make, said, hint = SAID_WITH_SHAPES[case]
     err = _refused(monkeypatch, capsys, _saved(make(), tmp_path / "m.onnx"))
     assert said in err and hint in err, err
+
+
+def test_an_average_pool_without_the_padding_comes_back_from_its_export(tmp_path):
+    written = load_text("input: 9x9x3\nlayers: [conv f=3 n=8, pool avg f=3 s=1 p=1 count_pad=false, fc 5]")
+    check_round_trip(written, tmp_path)
+    assert "  - pool avg f=3 s=1 p=1 count_pad=false\n" in import_onnx(str(tmp_path / "net.onnx"))
+
+
+def test_a_deconv_with_output_padding_comes_back_from_its_export(tmp_path):
+    # nn.ConvTranspose2d(..., output_padding=1): exactly twice the size at f=3 s=2 p=1, both ways
+    written = load_text("input: 7x9x3\nlayers: [deconv f=3 s=2 p=1 op=1 n=4 act=relu, deconv f=3 s=2 p=1 op=1x0 n=2]")
+    assert written.nodes[0].shape == (14, 18, 4) and written.output_shape == (28, 35, 2)
+    check_round_trip(written, tmp_path)
+    assert "  - deconv f=3 s=2 p=1 n=2 op=1x0\n" in import_onnx(str(tmp_path / "net.onnx"))
 
 
 def test_a_group_norm_comes_back_from_its_export(tmp_path):

@@ -125,7 +125,15 @@ def channelconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tupl
 def deconv(node: Node, ins: list[Shape]) -> nn.Module:
     a = node.args
     module = fn.ConvTranspose2d(
-        ins[0][2], a.n, a.f, stride=a.s, padding=a.p, dilation=a.dilation, groups=a.groups, bias=a.bias
+        ins[0][2],
+        a.n,
+        a.f,
+        stride=a.s,
+        padding=a.p,
+        output_padding=a.op,
+        dilation=a.dilation,
+        groups=a.groups,
+        bias=a.bias,
     )
     module.setup(a.act)
     return module
@@ -134,7 +142,8 @@ def deconv(node: Node, ins: list[Shape]) -> nn.Module:
 @writes("deconv")
 def deconv_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     a = n.args
-    made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)})"
+    output_padding = f", output_padding={_size_source(a.op)}" if a.op != (0, 0) else ""
+    made = f"nn.ConvTranspose2d({ins[0][2]}, {a.n}, {_size_source(a.f)}{_filter_options(a, a.p)}{output_padding})"
     return made, _act_source(f"{m}({xs[0]})", a.act)
 
 
@@ -148,8 +157,9 @@ def pool(node: Node, ins: list[Shape]) -> nn.Module:
         size = a.out or (1, 1)
         return nn.AdaptiveMaxPool2d(size) if a.op == "max" else nn.AdaptiveAvgPool2d(size)
     symmetric, explicit = _split(Pool().padding(a, ins))
+    counted = {} if a.op == "max" else {"count_include_pad": a.count_pad}
     cls = fn.MaxPool2d if a.op == "max" else fn.AvgPool2d
-    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil)
+    module = cls(a.f, stride=a.s or a.f, padding=symmetric or 0, ceil_mode=a.ceil, **counted)
     module.setup("none", explicit or None, float("-inf") if a.op == "max" else 0.0)
     return module
 
@@ -169,6 +179,7 @@ def pool_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str |
             f", stride={_size_source(stride)}" if stride != a.f else "",
             f", padding={_size_source(symmetric)}" if symmetric and symmetric != (0, 0) else "",
             ", ceil_mode=True" if a.ceil else "",
+            ", count_include_pad=False" if not a.count_pad else "",
         ]
     )
     value = ', value=float("-inf")' if a.op == "max" else ""

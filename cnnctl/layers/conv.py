@@ -210,10 +210,14 @@ class Conv(LayerKind):
 
 @registered
 class Deconv(LayerKind):
-    """Transposed convolution ("up-convolution"): `deconv f=2 s=2 n=256`.
+    """Transposed convolution ("up-convolution"): `deconv f=2 s=2 n=256`, `deconv f=3 s=2 p=1 op=1 n=64`.
 
-    Output, per axis: ``(n - 1)*s - 2p + d*(f-1) + 1``; channels ``n``. Padding is a number
-    (``same`` and ``valid`` do not apply).
+    Output, per axis: ``(n - 1)*s - 2p + d*(f-1) + 1 + op``; channels ``n``. Padding is a number
+    (``same`` and ``valid`` do not apply). ``op`` (0) is PyTorch's ``output_padding``: of the
+    ``p`` rows and columns the padding takes off the bottom and right, ``op`` are kept, values
+    the filters scatter there like any other (not zeros), so that ``f=3 s=2 p=1 op=1`` doubles
+    the size exactly (``2n``); it must be less than the stride or the dilation, as PyTorch
+    requires (more would be positions no input reaches).
     Params: ``f_h*f_w*(C_in/groups)*n`` weights + ``n`` biases.
     Multiplications: ``H*W*C_in * f_h*f_w*(n/groups)``: every input value is multiplied by
     each of the filter taps it is scattered to.
@@ -231,19 +235,28 @@ class Deconv(LayerKind):
         "conv_transpose": "deconv",
         "upconv": "deconv",
     }
-    args = tuple(
-        Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS
+    args = (
+        *(Arg("p", Pair(0), 0, "padding removed from each side") if arg.name == "p" else arg for arg in FILTER_ARGS),
+        Arg("op", Pair(0), 0, "output padding: of the rows and columns `p` removes at the bottom and right, kept"),
     )
 
     def check_args(self, a: Args) -> None:
         check_groups(a)  # `n` alone; `shape` checks the input channels too
+        for axis, op, s, d in zip(("height", "width"), a.op, a.s, a.dilation, strict=True):
+            if op >= max(s, d):
+                raise ShapeError(
+                    f"output padding {a.op[0]}x{a.op[1]}: its {axis} {op} is not less than the stride {s} or the "
+                    f"dilation {d}",
+                    hint="output padding keeps rows the filters reach: fewer than the stride (PyTorch's rule too)",
+                )
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:
         h, w, c = require_volume("deconv", ins[0])
+        self.check_args(a)
         check_groups(a, c)
         out = (
-            transposed_conv_output_size(h, a.f[0], a.s[0], a.p[0], a.dilation[0]),
-            transposed_conv_output_size(w, a.f[1], a.s[1], a.p[1], a.dilation[1]),
+            transposed_conv_output_size(h, a.f[0], a.s[0], a.p[0], a.dilation[0]) + a.op[0],
+            transposed_conv_output_size(w, a.f[1], a.s[1], a.p[1], a.dilation[1]) + a.op[1],
             a.n,
         )
         if out[0] < 1 or out[1] < 1:

@@ -7,6 +7,7 @@ from ..shapes import (
     Shape,
     adaptive_span,
     conv_output_size,
+    covered_by_windows,
     numel,
     pool_output_size_ceil,
     same_output_size,
@@ -20,7 +21,8 @@ from .conv import padded_input, uneven_same_note, unread_note
 
 @registered
 class Pool(LayerKind):
-    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg global`, `pool avg out=7`, `pool max channels`.
+    """Pooling: `pool max f=2 s=2`, `pool avg f=3 s=1 p=1`, `pool avg f=3 s=1 p=1 count_pad=false`,
+    `pool avg global`, `pool avg out=7`, `pool max channels`.
 
     Output, per axis: ``floor((n + 2p - f)/s) + 1`` (the course's rule, Keras, PyTorch);
     with ``ceil``: ``ceil((n + 2p - f)/s) + 1``, minus one if that last window would start
@@ -40,9 +42,15 @@ class Pool(LayerKind):
     That is PyTorch's divisor: cnnctl's average counts the padding's zeros in it, as PyTorch's
     default ``count_include_pad=True`` (and its ``same`` padding, added by cnnctl, too: ``pool avg
     f=3 s=1 p=same`` gives a corner of ones 4/9, where TensorFlow's and Keras' SAME divide by the
-    values inside the input only and give 1); an ONNX AveragePool that leaves them out is
-    refused. A max ignores padding (PyTorch pads with -inf), but its comparisons are counted
-    over the whole window as the course counts them.
+    values inside the input only and give 1). With
+    ``count_pad=false`` (PyTorch's ``count_include_pad=False``, Inception's 3x3 average at stride 1)
+    an average leaves the padding out: each window adds and divides by the input values it
+    covers, per axis ``min(i*s - p + f, n) - max(i*s - p, 0)`` for window ``i``
+    (`cnnctl.shapes.covered_by_windows`), so its FLOPs are their sum over the output,
+    ``C * (sum over rows) * (sum over columns)``: 4x4 with ``f=3 s=1 p=1``, rows 2, 3, 3, 2 = 10,
+    ``C * 10 * 10``, not ``C * 16 * 9``. It takes a number for ``p`` (cnnctl pads ``same``
+    itself, with zeros the pool would count). A max ignores padding (PyTorch pads with
+    -inf), but its comparisons are counted over the whole window as the course counts them.
     Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel. Adaptive: over each output's
     window. Channels: ``C - 1`` (max) or ``C`` (avg) per position.
     Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an
@@ -58,7 +66,8 @@ class Pool(LayerKind):
     name = "pool"
     counted = (
         "max pool f*f-1 and avg pool f*f per output value (padding included; a ceil window hanging over the input's "
-        "end: over what it covers; adaptive: over each output's own window; across the channels: C-1 and C)"
+        "end: over what it covers; count_pad=false: over the input values it covers; adaptive: over each output's "
+        "own window; across the channels: C-1 and C)"
     )
     synonyms = {  # noqa: RUF012 - never mutated
         "maxpool": "pool max",
@@ -78,12 +87,24 @@ class Pool(LayerKind):
         Arg("global", BOOL, False, "pool each channel's whole map to 1x1", flag=True),
         Arg("out", Pair(), None, "adaptive: the output size, `7` or HxW"),
         Arg("channels", BOOL, False, "pool the C values at each position to one: HxWx1 (CBAM)", flag=True),
+        Arg("count_pad", BOOL, True, "avg: count the padding's zeros in each window's divisor (PyTorch's default)"),
     )
 
     def window_size(self, a: Args, ins: list[Shape]) -> tuple[int, int]:
         return (ins[0][0], ins[0][1]) if a["global"] else a.f
 
     def check_args(self, a: Args) -> None:
+        if not a.count_pad and (a.op != "avg" or a["global"] or a.out is not None or a.channels):
+            raise ShapeError(
+                "`count_pad=false` is a windowed average's: "
+                + ("a max never counts its padding" if a.op == "max" else "this pool has no padding to leave out"),
+                hint="`pool avg f=3 s=1 p=1 count_pad=false` divides each window by the input values it covers",
+            )
+        if not a.count_pad and a.p == "same":
+            raise ShapeError(
+                "`count_pad=false` with `p=same`: cnnctl pads `same` itself, with zeros the pool would count",
+                hint="give the padding as a number (`p=1` for f=3 at stride 1)",
+            )
         if a.channels:
             given = [f"`{k}`" for k in ("f", "s", "ceil", "global", "out") if a[k] not in (None, False)]
             if given or a.p != (0, 0):
@@ -162,6 +183,9 @@ class Pool(LayerKind):
         # what it covers of the (padded) input, as PyTorch's divisor does
         sh, sw = a.s or a.f
         (top, bottom), (left, right) = self.padding(a, ins)
+        if not a.count_pad:  # each window over the input values it covers, the padding left out
+            rows = covered_by_windows(ins[0][0], a.f[0], sh, (top, bottom), out[0])
+            return out[2] * rows * covered_by_windows(ins[0][1], a.f[1], sw, (left, right), out[1])
         rows = out[0] * a.f[0] + min(tail_after_windows(ins[0][0], a.f[0], sh, (top, bottom), out[0]), 0)
         columns = out[1] * a.f[1] + min(tail_after_windows(ins[0][1], a.f[1], sw, (left, right), out[1]), 0)
         return out[2] * (rows * columns - (out[0] * out[1] if a.op == "max" else 0))

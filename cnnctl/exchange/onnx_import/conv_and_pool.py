@@ -29,11 +29,10 @@ class ConvAndPool:
             raise _Unread(f"{over}: cnnctl's conv is 2-D (weights of 4 dims: out, in, height, width)", hint)
         groups = _int(a, "group", 1)
         transposed = node.op_type == "ConvTranspose"
-        if transposed and any(_ints(a, "output_padding", [0, 0], 2)):
+        if transposed and a.get("output_shape") is not None:
             raise _Unread(
-                f"output_padding {_ints(a, 'output_padding', [0, 0], 2)} is not read",
-                "cnnctl's deconv gives (n - 1)·s - 2p + f per side: the extra row and column output_padding computes "
-                "(sums, not zeros) no layer adds; export with output_padding=0",
+                f"output_shape {shown(list(a['output_shape']), 30)} given instead of the padding",
+                "cnnctl's deconv is (n - 1)·s - 2p + f + op per side: export with pads and output_padding",
             )
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
         words = [f"f={_pair(weight.dims[2:])}", *_window(a), f"n={n_out}"]
@@ -42,6 +41,9 @@ class ConvAndPool:
             words.insert(-1, f"dilation={_pair(dilations)}")
         if groups != 1:
             words.append(f"groups={groups}")
+        output_padding = _ints(a, "output_padding", [0, 0], 2) if transposed else [0, 0]
+        if any(output_padding):  # nn.ConvTranspose2d's output_padding: deconv's `op` (its builder checks it)
+            words.append(f"op={_pair(output_padding)}")
         if len(node.input) < 3 or not node.input[2]:
             words.append("bias=false")
         kind = "deconv" if transposed else "conv"
@@ -55,8 +57,9 @@ class ConvAndPool:
         the product joins it; the output stays channels-last until a Transpose back."""
         weight = self.inits.get(node.input[1])
         dims = self.shape(node.input[0])
-        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2  # N x C: an fc
-        if (node.input[0] not in self.normed and not flat) or weight is None or len(weight.dims) != 2:
+        excited = self.index in self.excited  # of a squeeze-and-excitation's N x C: a 1x1 conv of cnnctl's 1x1xC
+        flat = node.input[0] not in self.normed and dims is not None and len(dims) == 2 and not excited  # an fc
+        if (node.input[0] not in self.normed and not flat and not excited) or weight is None or len(weight.dims) != 2:
             raise _Unread(
                 "a MatMul other than by stored weights (C_in x C_out) over the channels of channels-last data "
                 "or of an N x C vector",
@@ -78,7 +81,8 @@ class ConvAndPool:
         if flat:  # x @ W (+ b) of an N x C vector: torch's Linear, its W^T stored (an fc without bias, cnnctl's export)
             return self.layer("fc", [str(c_out), *([] if biased else ["bias=false"])], ins[:1], name,
                               stored=tuple(stored))  # fmt: skip
-        self.normed.add(out)
+        if not excited:
+            self.normed.add(out)
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
 
@@ -110,7 +114,10 @@ class ConvAndPool:
         units = int(weight.dims[0] if _int(a, "transB", 0) else weight.dims[1])
         words = [str(units)] + ([] if biased else ["bias=false"])
         stored = _stored(node, ("weight", "bias"), transposed=() if _int(a, "transB", 0) else ("weight",))
-        return self.layer("fc", words, ins[:1], self.weight_name(node.input[1], _node_id(node, "fc")), stored=stored)
+        kind = "fc"
+        if self.index in self.excited:  # of a squeeze-and-excitation's N x C: a 1x1 conv of cnnctl's 1x1xC
+            kind, words = "conv", ["f=1", f"n={units}", *words[1:]]
+        return self.layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)), stored=stored)
 
     def pool(self, node, a: dict, ins: list) -> Layer:
         kernel = _ints(a, "kernel_shape", None, 2)
@@ -118,10 +125,10 @@ class ConvAndPool:
             raise _Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
         words = ["avg" if average else "max", f"f={_pair(kernel)}", *_window(a, stride=kernel)]
-        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
-            raise _Unread("averages without the padding", "cnnctl's avg pool counts the padding, as torch's")
         if _int(a, "ceil_mode", 0):
             words.append("ceil")
+        if average and any(w.startswith("p=") for w in words) and not _int(a, "count_include_pad", 0):
+            words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
         return self.layer("pool", words, ins[:1], _node_id(node, "pool"))
 
     def global_pool(self, node, a: dict, ins: list) -> Layer:

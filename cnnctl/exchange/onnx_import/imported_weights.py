@@ -86,6 +86,8 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
                 dims = (1, 1, count, 1)
             if how == "transposed":  # Gemm's W^T, or a MatMul's C_in x C_out as a 1x1 conv's C_out x C_in x 1 x 1
                 dims = dims[::-1] + ((1, 1) if layer.kind == "conv" else ())
+            elif layer.kind == "conv" and len(dims) == 2:  # a Gemm's C_out x C_in, as a 1x1 conv's (excitation)
+                dims = (*dims, 1, 1)
             shapes[f"{node.path}.{param}"] = dims
             sources[f"{node.path}.{param}"] = (tensor, how)
             problems.extend(_misfit(reader, layer, node, param, tensor, dims, graph, path))

@@ -33,6 +33,7 @@ def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Impo
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
     reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
     reader.find_patterns()
+    reader.find_excitations()  # after the patterns: a pool one of them holds is theirs
     for i, node in enumerate(model.graph.node):
         reader.read(i, node)
     reader.raise_problems()

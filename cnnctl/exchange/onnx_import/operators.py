@@ -25,16 +25,19 @@ class Operator:
 
 OPERATORS = {
     "Conv": Operator("conv", 2, "2-D"),
-    "ConvTranspose": Operator("conv", 2, "2-D, no output_padding"),
+    "ConvTranspose": Operator("conv", 2, "2-D, output_padding as deconv's op"),
     "BatchNormalization": Operator("bn", 5),
     "LayerNormalization": Operator("layernorm", 2, "over the channels, between transposes to and from NHWC"),
     "LRN": Operator("lrn"),
-    "Gemm": Operator("gemm", 2, "x @ W^T + b"),
+    "Gemm": Operator("gemm", 2, "x @ W^T + b; of a squeeze-and-excitation's pooled N x C, a 1x1 conv"),
     "MatMul": Operator(
-        "matmul", 2, "by stored weights over the channels of channels-last data, a 1x1 conv; of an N x C vector, an fc"
+        "matmul",
+        2,
+        "by stored weights over the channels of channels-last data or of a squeeze-and-excitation's pooled N x C, "
+        "a 1x1 conv; of another N x C vector, an fc",
     ),
     "MaxPool": Operator("pool"),
-    "AveragePool": Operator("pool"),
+    "AveragePool": Operator("pool", 1, "count_include_pad 0 with padding as count_pad=false"),
     "GlobalAveragePool": Operator("global_pool"),
     "GlobalMaxPool": Operator("global_pool"),
     "ReduceMean": Operator("reduce", 1, "over height and width, a global pool; over the channels, kept"),
@@ -64,6 +67,10 @@ OPERATORS = {
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
     "Cast": Operator("fold", 1, "of known values"),
     "Squeeze": Operator("fold", 1, "of known values"),
+    "ReduceProd": Operator("fold", 1, "of known values, x.numel()"),
+    "Floor": Operator("fold", 1, "of known values"),
+    "Ceil": Operator("fold", 1, "of known values"),
+    "Range": Operator("fold", 3, "of known values"),
     "Gather": Operator(
         "gather",
         2,

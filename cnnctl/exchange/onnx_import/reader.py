@@ -15,6 +15,7 @@ from .attention import Attention
 from .attributes import _attrs
 from .conv_and_pool import ConvAndPool
 from .eca import ECA
+from .excitation import Excitation
 from .given_input import input_volume
 from .layer import Layer
 from .normalisation import Normalisation
@@ -46,6 +47,7 @@ class _Reader(
     Values,
     Prelude,
     Patterns,
+    Excitation,
     ConvAndPool,
     Normalisation,
     ECA,
@@ -126,7 +128,10 @@ class _Reader(
         self.restrided: dict[int, str] = {}  # a Gather of every value in order (torch's as_strided) -> the tensor
         self.picked: set[str] = set()  # outputs of Gathers of one channel (x[:, k]), a chunk once unsqueezed
         self.unflattened: set[str] = set()  # means over H and W without keepdims a channel conv reads: pools alone
-        self.relaid: set[int] = set()  # Reshapes of a channel conv's N x 1 x C (its gate) to N x C x 1 x 1: nothing
+        # views that change nothing cnnctl holds, read as nothing: Reshapes of a channel conv's N x 1 x C (its
+        # gate) to N x C x 1 x 1; a squeeze-and-excitation's views between N x C x 1 x 1 and N x C (excitation)
+        self.relaid: set[int] = set()
+        self.excited: set[int] = set()  # Gemms and MatMuls of a squeeze-and-excitation's N x C: 1x1 convs
         self._shapes: dict[str, tuple] | None = None  # tensor -> its dims, from ONNX's shape inference
         self.index = 0  # the node being read
         self.training_bns: list[int] = []  # BatchNormalizations of training_mode=1: read as at inference, said
@@ -170,7 +175,8 @@ class _Reader(
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
-            layer = getattr(self, pattern.read if pattern else operator.read)(node, _attrs(node), ins)
+            read = "relay" if i in self.relaid else pattern.read if pattern else operator.read
+            layer = getattr(self, read)(node, _attrs(node), ins)
             if layer is not None:
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
@@ -194,6 +200,12 @@ class _Reader(
             layer.nodes.append(i)
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
+
+    def relay(self, node, a: dict, ins: list) -> None:
+        """A view that changes nothing cnnctl holds (`relaid`): its output is its input, the node read
+        with the layer that made it."""
+        self.alias[node.output[0]] = ins[0]
+        self.made[ins[0]].nodes.append(self.index)
 
     def stand_in(self, node) -> None:
         """After node `node`, an operator cnnctl does not know or a layer its reader refused

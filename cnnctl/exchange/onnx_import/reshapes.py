@@ -52,10 +52,6 @@ class Reshapes:
             return self.fold(node, a, ins)
         shape = self.const(node, 1)
         x = ins[0]
-        if self.index in self.relaid:  # timm's ECA gate, N x 1 x C to N x C x 1 x 1: cnnctl's 1x1xC as it is
-            self.alias[node.output[0]] = x
-            self.made[x].nodes.append(self.index)
-            return None
         if x in self.radix_out and shape is not None and len(shape) in (2, 4):  # a radix softmax, back
             self.alias[node.output[0]] = x
             self.made[x].nodes.append(self.index)
@@ -80,8 +76,9 @@ class Reshapes:
         sizes = f": {_dims(before)} to {_dims(after)}" if before or after else ""
         raise _Unread(
             f"a reshape other than a channel shuffle's or a flatten's (to N x -1){sizes}",
-            "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle or "
-            "a radix softmax",
+            "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle, "
+            "a radix softmax or a squeeze-and-excitation by fcs (a global pool viewed as N x C, Linear layers and "
+            "activations, viewed back as N x C x 1 x 1, each read by the next alone)",
         )
 
     def strided_back(self, node) -> bool:

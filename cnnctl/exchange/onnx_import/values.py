@@ -23,7 +23,24 @@ FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_
 
 
 # The operators `fold` works out on known values (a Shape on a tensor whose size is known).
-FOLDS = ("Shape", "Gather", "Add", "Sub", "Mul", "Div", "Concat", "Unsqueeze", "Squeeze", "Cast", "Slice", "Reshape")
+FOLDS = (
+    "Shape",
+    "Gather",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Floor",
+    "Ceil",
+    "ReduceProd",
+    "Range",
+    "Concat",
+    "Unsqueeze",
+    "Squeeze",
+    "Cast",
+    "Slice",
+    "Reshape",
+)
 
 
 MAX_ROUNDS = 8  # the most times shape inference is run again with sizes worked out here (inferred)
@@ -233,9 +250,10 @@ class Values:
 
     def fold(self, node, a: dict, ins: list) -> None:
         """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, and of
-        known values Gather, Add, Sub, Mul, Div, Concat, Unsqueeze, Squeeze, Cast, Slice and
-        Reshape (the torch exporters' bounds of x.chunk's slices, a view's or a resize's sizes
-        computed from x.shape, known once the input's size is). The result is a value the next
+        known values Gather, Add, Sub, Mul, Div, Floor, Ceil, ReduceProd, Range, Concat,
+        Unsqueeze, Squeeze, Cast, Slice and Reshape (the torch exporters' bounds of x.chunk's
+        slices, a view's or a resize's sizes computed from x.shape, `x.numel()` as a ReduceProd of
+        it, known once the input's size is). The result is a value the next
         nodes read, as a Constant's."""
         import numpy as np
 
@@ -246,6 +264,8 @@ class Values:
                 raise _Unread("the shape of a tensor whose size is not known here")
             value = _folded(op, [np.array(dims, dtype=np.int64)], a)
         else:
+            if any(t in self.data for t in node.input):  # of the network's values, not of sizes (torch.floor(x))
+                raise _Unread(f"{op} of the network's values: no cnnctl layer kind does this")
             values = [self.const(node, i) if t else None for i, t in enumerate(node.input)]
             if not values or values[0] is None or any(v is not None and v.size > MAX_FOLDED for v in values):
                 raise _Unread(f"{op} of values that are not small known ones")
@@ -305,6 +325,14 @@ def _folded(op: str, values: list, a: dict):
         for axis, start, end, step in zip(axes, y, values[2], steps, strict=True):
             picked[int(axis)] = slice(int(start), int(end), int(step))
         return x[tuple(picked)]
+    if op in ("Floor", "Ceil"):
+        return np.floor(x) if op == "Floor" else np.ceil(x)
+    if op == "ReduceProd":  # x.numel() of a known shape; axes an input from opset 18, an attribute before
+        axes = y if y is not None else a.get("axes")
+        kept = bool(_int(a, "keepdims", 1))
+        return np.prod(x, axis=None if axes is None or len(axes) == 0 else tuple(int(v) for v in axes), keepdims=kept)
+    if op == "Range":  # start, limit, delta: scalars
+        return np.arange(x, y, values[2]).astype(x.dtype)
     if op == "Div" and np.issubdtype(x.dtype, np.integer):
         if not np.all(y):
             raise _Unread("a division by zero")
