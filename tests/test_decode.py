@@ -12,7 +12,7 @@ import cnnctl  # noqa: E402
 from cnnctl.data import DataSplits, Split, load_data, make_shapes  # noqa: E402
 from cnnctl.data import decode as decode_module  # noqa: E402
 from cnnctl.data.adapt import plan  # noqa: E402
-from cnnctl.train import evaluate as evaluate_module  # noqa: E402
+from cnnctl.train import predict as predict_module  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from tests.helpers import run_main  # noqa: E402
@@ -48,9 +48,9 @@ def test_training_folders_mask_folders_and_predict_decode_through_one_function(t
     assert calls == ["L", "L"]
     load_data(str(mask_folder(tmp_path / "seg")), (8, 10, 3), masks=(8, 10, 2), val_split=0.5)
     assert calls[2:] == ["RGB", "L", "RGB", "L"]  # each image, then its mask
-    evaluate_module.adapt_image(str(tmp_path / "classes" / "a" / "x.png"), 8, 8, 1)
+    predict_module.adapt_image(str(tmp_path / "classes" / "a" / "x.png"), 8, 8, 1)
     assert calls[6:] == ["L"]
-    assert not hasattr(evaluate_module, "read_image")  # predict's second decoder, used only by tests (bug h)
+    assert not hasattr(predict_module, "read_image")  # predict's second decoder, used only by tests (bug h)
 
 
 @pytest.mark.parametrize("channels", [2, 4])
@@ -125,7 +125,7 @@ def test_predict_replicates_grayscale_for_a_network_of_two_channels(two_channels
                               "replicated 1 channel to 2"]  # fmt: skip
     assert gray["adapted"] == ["padded 10x10 to 12x12 with zeros (centred)", "replicated 1 channel to 2"]
     assert len(rgb["top"]) == 5 and len(gray["top"]) == 5
-    x, _ = evaluate_module.adapt_image(str(tmp_path / "rgb.png"), 12, 12, 2)
+    x, _ = predict_module.adapt_image(str(tmp_path / "rgb.png"), 12, 12, 2)
     assert x.shape == (1, 2, 12, 12) and x.unique().tolist() == [124]  # 0.299*200 + 0.587*100 + 0.114*50
 
 
@@ -174,7 +174,7 @@ def test_a_colour_image_reaches_a_gray_input_bit_for_bit_alike_held_streamed_pre
     streamed = load_data(str(tmp_path), target, val_split=0, stream=True)
     assert torch.equal(decode_all(streamed.train, target, 0)[0], expected)
     for f, gray in zip(files, expected, strict=True):
-        assert torch.equal(evaluate_module.adapt_image(str(f), *target)[0][0], gray)  # predict
+        assert torch.equal(predict_module.adapt_image(str(f), *target)[0][0], gray)  # predict
         whole = decode_box(f, target, lambda width, height: (0, 0, width, height))  # the photo recipe's path
         assert torch.equal(whole, gray)
         colour = Image.open(f).convert("RGB")  # an array that never was a Pillow image (CIFAR's)

@@ -125,7 +125,7 @@ def test_images_changed_in_place_since_the_run_listed_them_are_said_once_by_resu
     assert f"; {said}, weights" in capsys.readouterr().out
     changed_in_place(folder, ["class0/004.png"])  # changed again: still one of three, not said twice
     assert run_cli(["evaluate", str(run), "--format", "json"]) == 0
-    assert said in json.loads(capsys.readouterr().out)["data"]
+    assert said in json.loads(capsys.readouterr().out)["data_words"]
 
 
 def test_a_list_kept_without_sizes_and_times_is_read_back_as_it_was(trained, capsys):
