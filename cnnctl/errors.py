@@ -53,7 +53,10 @@ class Problem:
 
 
 class CnnctlError(Exception):
-    """One or more user-facing problems. `str()` gives the full, printable message."""
+    """One or more user-facing problems. `str()` gives the full, printable message.
+    `exit_code`: 2, the user's mistake (fix the input and run again); FaultError's is 1."""
+
+    exit_code = 2
 
     def __init__(self, problems: Problem | Iterable[Problem], warnings: Iterable[Problem] = ()):
         self.problems: tuple[Problem, ...] = (problems,) if isinstance(problems, Problem) else tuple(problems)
@@ -76,6 +79,14 @@ class CnnctlError(Exception):
         hint: str | None = None,
     ) -> CnnctlError:
         return cls(Problem(message, loc, layer, hint))
+
+
+class FaultError(CnnctlError):
+    """A run that could not go on for a fault outside what the user gave (a full disk, a loader
+    process killed), told as any problem is (its place, a hint), but exit code 1, RunFailed's:
+    nothing given is to be fixed, the machine is (make room, then resume)."""
+
+    exit_code = 1
 
 
 class LimitError(CnnctlError):
@@ -137,8 +148,19 @@ def quoted(text: object, limit: int = 40) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`."""
-    return text.translate(_CONTROL)
+    """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`, and
+    a name the OS gave that is not UTF-8 (Python holds its bytes as surrogates) as its bytes,
+    `r\\xe9`: no terminal, file or font can show a surrogate, and encoding one fails."""
+    text = text.translate(_CONTROL)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = "".join(_SURROGATE.get(ord(c)) or c for c in text)
+    return text
+
+
+# A surrogate as the byte it escapes (surrogateescape: U+DC80..U+DCFF), any other as `\udXXX`.
+_SURROGATE = {c: f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\u{c:04x}" for c in range(0xD800, 0xE000)}
 
 
 def one_line(text: str) -> str:

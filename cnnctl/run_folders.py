@@ -24,7 +24,7 @@ from typing import Any
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
-from .run_marks import config_refused, json_trouble, read_run_config, run_of
+from .run_marks import config_refused, cut_short, json_trouble, read_run_config, run_of
 from .run_marks import is_run_folder as is_run
 
 try:
@@ -64,6 +64,7 @@ class RunHistory:
     rows: list[dict[str, Any]] = field(default_factory=list)
     about: str = ""  # a line under a single run's title: its network, data and recipe
     monitor: str = "val_accuracy"  # what chose the epoch best.pt holds (--monitor: MONITORS)
+    notes: list[Problem] = field(default_factory=list)  # what was left out of its file (a last line cut short)
 
     def values(self, key: str) -> list[float]:
         """One column as numbers; NaN where a row has no number (JSON's null, an empty CSV field)."""
@@ -150,10 +151,13 @@ def _cell(text: str) -> Any:
     return text
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, Any]]:
     """The rows of a metrics.jsonl or a results.csv; a CnnctlError naming the line that is broken.
     Read a line at a time (cnnctl.files.regular_lines), the file, each line and their number
-    bounded (MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS): a file of any size costs a bounded time."""
+    bounded (MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS): a file of any size costs a bounded time.
+    A last line cut short after whole rows (no line break, not JSON: a copy, a kill or a disk
+    that stopped mid-write) is left out, with a note in `notes`; a broken line before it, or a
+    file whose only line is cut short, is an error."""
     try:
         lines = [
             (number, line.decode("utf-8"))
@@ -178,14 +182,19 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             rows.append({key: _cell(value) for key, value in zip(header, line, strict=True)})
         return rows
     rows = []
+    cut = bool(lines) and _cut_short(path)  # the last line has no line break
     for number, line in lines:
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CnnctlError.at(f"not a JSON row: {exc.msg}", Loc(str(path), number, exc.colno),
-                                 hint=_mend(path)) from None  # fmt: skip
+            where = Loc(str(path), number, exc.colno)
+            if cut and number == lines[-1][0] and rows:  # a file of one cut line has nothing to keep: damaged
+                if notes is not None:
+                    notes.append(Problem(f"its last line is cut short ({_decoding(exc)}): left out", where))
+                break
+            raise CnnctlError.at(f"not a JSON row: {_decoding(exc)}", where, hint=_mend(path)) from None
         except (ValueError, RecursionError) as exc:  # a row no JSON decoder error describes
             raise CnnctlError.at(f"not a JSON row: {json_trouble(exc)}", Loc(str(path), number, 1),
                                  hint=_mend(path)) from None  # fmt: skip
@@ -193,6 +202,23 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1), hint=_mend(path))
         rows.append(row)
     return rows
+
+
+def _cut_short(path: Path) -> bool:
+    """Whether the file `path` ends without a line break: a run ends each row with one."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def _decoding(exc: json.JSONDecodeError) -> str:
+    """What JSON's decoder found, whole: its message ends in " at" where the column is to follow."""
+    if exc.msg.endswith(" at"):
+        return f"{exc.msg} column {exc.colno}"
+    return f"{exc.msg} at column {exc.colno}"
 
 
 def _mend(
@@ -228,11 +254,12 @@ def read_history(run: str) -> RunHistory:
         else:
             raise CnnctlError.at(f"neither a run folder nor a {METRICS} or {RESULTS}", Loc(run))
     name = os.path.basename(os.path.abspath(folder))
-    rows = read_rows(source)
+    notes: list[Problem] = []
+    rows = read_rows(source, notes)
     recorded = _json(Path(folder) / STATUS)
     settings = read_run_config(str(folder))[0] | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
     about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
-    return RunHistory(name, str(folder), str(source), rows, about=about, monitor=run_monitor(settings))
+    return RunHistory(name, str(folder), str(source), rows, about=about, monitor=run_monitor(settings), notes=notes)
 
 
 def about_run(network: str | None, settings: dict[str, Any], done: int, finished: bool) -> str:
@@ -256,13 +283,25 @@ def read_histories(runs: list[str]) -> tuple[list[RunHistory], list[str]]:
     histories = [read_history(run) for run in runs]
     empty = [h for h in histories if not h.rows]
     if len(empty) == len(histories):
+        if len(empty) == 1:
+            (h,) = empty
+            saved = [n for n in ("best.pt", "last.pt") if os.path.isfile(os.path.join(h.folder, n))]
+            if saved and not any(os.path.isfile(os.path.join(h.folder, n)) for n in (METRICS, RESULTS)):
+                raise CnnctlError.at(
+                    f"the run has checkpoints ({', '.join(saved)}) but no {METRICS} or {RESULTS}: nothing to plot",
+                    Loc(h.folder),
+                    hint=f"a run writes a row to them as each epoch ends; `cnnctl evaluate {h.folder}` measures "
+                    "its checkpoint",
+                )
         named = ", ".join(f"`{h.folder}`" for h in empty)
         raise CnnctlError.at(
             f"{'the run' if len(empty) == 1 else 'the runs'} {named} {'has' if len(empty) == 1 else 'have'} "
             "no finished epoch yet: nothing to plot",
+            Loc(empty[0].folder) if len(empty) == 1 else None,
             hint=f"its {METRICS} gets a row when an epoch ends; plot it after its first epoch",
         )
-    warnings = [f"`{h.folder}` has no finished epoch yet: left out" for h in empty]
+    warnings = [f"{note.loc}: {note.message}" for h in histories for note in h.notes]
+    warnings += [f"`{h.folder}` has no finished epoch yet: left out" for h in empty]
     kept = [h for h in histories if h.rows]
     counts: dict[str, int] = {}
     for h in kept:
@@ -354,12 +393,20 @@ def run_info(folder: Path) -> RunInfo:
     if why is not None and run_of(str(folder)) is not None:  # a run cannot be evaluated, predicted with, exported
         problems += config_refused(str(folder), why, where).problems
     try:
-        rows = read_rows(folder / METRICS) if (folder / METRICS).is_file() else []
+        said = len(problems)
+        rows = read_rows(folder / METRICS, problems) if (folder / METRICS).is_file() else []
         done = len(rows)
+        if len(problems) > said:  # its last line cut short: the epochs done are status.json's, where it says
+            recorded_done = recorded.get("epochs_done")
+            done = recorded_done if isinstance(recorded_done, int) and not isinstance(recorded_done, bool) else done
     except CnnctlError as exc:  # its epochs are then what status.json records, never counted from a damaged file
         problems += exc.problems
         rows, done = [], recorded.get("epochs_done")
         done = done if isinstance(done, int) and not isinstance(done, bool) else None
+    for name in ("best.pt", "last.pt"):  # the end of each is read: a copy or a kill may have cut it short
+        if cut_short(str(folder / name)):
+            problems.append(Problem(f"{name} is cut short: its zip archive has no directory, and it cannot be loaded",
+                                    Loc(str(folder / name))))  # fmt: skip
     history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
     planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None

@@ -149,6 +149,30 @@ def is_checkpoint(path: str) -> bool:
         return False  # reading it again says why
 
 
+def cut_short(path: str) -> bool:
+    """Whether the checkpoint at `path`, a zip archive as torch.save writes one, lacks the
+    directory a zip ends with: a copy, a kill or a full disk stopped it mid-write. Cheap (its
+    end is read, not its tensors); False for a legacy pickle checkpoint, which this cannot tell."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == CHECKPOINT_MAGIC[0] and not zipfile.is_zipfile(f)
+    except OSError:
+        return False
+
+
+def intact_other(path: str) -> str | None:
+    """The run's other checkpoint (last.pt for best.pt, and back), where it is whole: what to
+    use instead of a damaged `path`; None otherwise."""
+    folder, name = os.path.split(path)
+    other = {"best.pt": "last.pt", "last.pt": "best.pt"}.get(name)
+    if other is None:
+        return None
+    other = os.path.join(folder, other)
+    return other if os.path.isfile(other) and not cut_short(other) else None
+
+
 # What `cnnctl train` writes into a run folder first; network.yaml too, which makes a folder a run
 # for ARCH (run_of): a run folder is the same folder for every command, whatever else it lost.
 RUN_MARKS = ("config.json", "last.pt", RUN_NETWORK)

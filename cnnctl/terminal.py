@@ -14,6 +14,13 @@ def stderr_console():
     return Console(file=sys.stderr, highlight=False, color_system=color_system())
 
 
+def draws_bars(console) -> bool:
+    """Whether a live progress bar is drawn on `console`: on a terminal, but neither a dumb one
+    (TERM=dumb) nor under NO_COLOR, where a bar's cursor codes (hide, erase the line, up a
+    line) are escape codes too: there only the plain lines are printed."""
+    return console.is_terminal and not console.is_dumb_terminal and not os.environ.get("NO_COLOR")
+
+
 def color_system() -> str | None:
     """rich's `color_system` for every console cnnctl opens: None (no escape codes at all) where
     NO_COLOR is set (https://no-color.org): rich itself drops only the colours and keeps bold,

@@ -6,11 +6,51 @@ are all written so. os.path rather than pathlib: the analysis commands start wit
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterable
 
-from .errors import CnnctlError
+from .errors import CnnctlError, Loc
 from .files import not_regular
+
+# A write that failed for lack of room, by its errno: what happened, what to do. The one wording
+# every command gives (a run's files, exports, packs, pictures).
+NO_ROOM = {
+    errno.ENOSPC: ("the disk is full", "make room on the disk"),
+    errno.EDQUOT: ("the disk quota is used up", "make room in your disk quota"),
+    errno.EFBIG: ("the file-size limit (ulimit -f) was hit", "raise the limit"),
+}
+
+
+def no_room(exc: BaseException | None) -> tuple[str, str] | None:
+    """What happened and what to do, where `exc` or an exception it was raised from or while
+    handling is a write that failed for lack of room (NO_ROOM); None otherwise. A library that
+    tells an OSError only in its own words (safetensors: `I/O error: ... (os error 28)`) is read
+    for its errno."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        if _errno(exc) in NO_ROOM:
+            return NO_ROOM[_errno(exc)]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _errno(exc: BaseException) -> int | None:
+    """The errno of a failed write: an OSError's, or the one a library's message ends with
+    (safetensors' `(os error 28)`)."""
+    import re
+
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    said = re.search(r"\(os error (\d+)\)", str(exc))
+    return int(said.group(1)) if said else None
+
+
+def disk_full_hint(exc: BaseException | None) -> str | None:
+    """`the disk is full: make room on the disk` (no_room's two parts), or None."""
+    room = no_room(exc)
+    return f"{room[0]}: {room[1]}" if room else None
 
 
 def file_stem(network: str) -> str:
@@ -34,8 +74,12 @@ def refuse_existing(path: str) -> None:
         raise _exists(path)
 
 
-def _cannot_write(path: str, exc: OSError) -> CnnctlError:
-    return unwritable(path) or CnnctlError.at(f"cannot write `{path}`: {exc.strerror or exc}")
+def _cannot_write(path: str, exc: BaseException) -> CnnctlError:
+    """A write of `path` that failed, at the file, with what to do where the disk is full."""
+    number = _errno(exc)  # a library's words for it ("Error while serializing: I/O error: ...") are the system's
+    reason = getattr(exc, "strerror", None) or (os.strerror(number) if number is not None else str(exc))
+    return unwritable(path) or CnnctlError.at(f"cannot write the file: {reason}", Loc(path),
+                                              hint=disk_full_hint(exc))  # fmt: skip
 
 
 def refuse_unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (),
@@ -121,6 +165,10 @@ def write_through(path: str, write: Callable[[str], None], keep_suffix: bool = F
         replace_through(path, write, keep_suffix)
     except OSError as exc:
         raise _cannot_write(path, exc) from None
+    except Exception as exc:  # a library's own error for a full disk (safetensors'): told as one
+        if no_room(exc) is None:
+            raise
+        raise _cannot_write(path, exc) from None
 
 
 def replace_through(path: str, write: Callable[[str], None], keep_suffix: bool = False) -> None:
@@ -130,13 +178,24 @@ def replace_through(path: str, write: Callable[[str], None], keep_suffix: bool =
     too (cnnctl.train.rundir), which tell their faults in the run's words."""
     folder, name = os.path.split(path)
     stem, suffix = os.path.splitext(name) if keep_suffix else (name, "")
-    tmp = os.path.join(folder, f".{stem}.tmp{suffix}")
+    if not is_utf8(stem):  # a name the OS gave, not UTF-8: what writes the temporary file may refuse it
+        stem = f"cnnctl-{os.getpid()}"  # (torch's ONNX exporter does); the rename gives it its name
+    tmp = os.path.join(folder, f".{stem}.tmp{suffix if is_utf8(suffix) else ''}")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` is UTF-8 text: not a name whose bytes Python holds as surrogates."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _write_new(path: str, data: bytes) -> None:

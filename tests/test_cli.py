@@ -140,6 +140,7 @@ LENET = "architectures/lenet5.yaml"
 def workdir(tmp_path, monkeypatch):
     """A folder as `cnnctl train` leaves it: runs/l5 and runs/l5-2 (their network and config, a
     checkpoint's first bytes: torch.save writes a zip), a folder of images and one of class folders."""
+    import zipfile
     from pathlib import Path
 
     network = (Path(__file__).resolve().parents[1] / LENET).read_text()
@@ -148,7 +149,8 @@ def workdir(tmp_path, monkeypatch):
         run.mkdir(parents=True)
         (run / "network.yaml").write_text(network)
         (run / "config.json").write_text('{"input": "32x32x1"}')
-        (run / "best.pt").write_bytes(b"PK\x03\x04" + bytes(60))
+        with zipfile.ZipFile(run / "best.pt", "w") as archive:  # whole: `runs` flags one cut short
+            archive.writestr("l5/data.pkl", bytes(60))
     for name in ("a.png", "b.png", "c.jpg"):
         (tmp_path / "imgs").mkdir(exist_ok=True)
         (tmp_path / "imgs" / name).write_bytes(b"\x89PNG")

@@ -226,7 +226,7 @@ def test_a_loader_process_killed_mid_run_is_one_message_with_the_checkpoint_kept
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     pid = (tmp_path / "killed").read_text()
     said = f"a loader process (pid {pid}) was killed by signal: Killed"
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr  # the machine's fault: not 2
     assert f"error: {run}: {said}\n  hint: the run's last checkpoint (last.pt) is kept; " in done.stderr
     assert f"--resume {run}" in done.stderr
     status = json.loads((run / "status.json").read_text())

@@ -142,7 +142,9 @@ def test_an_export_onto_a_full_disk_is_one_message_and_leaves_nothing(suffix, mo
     with full_disk():
         code, _, err = run_main(monkeypatch, capsys, "export", str(net), "-o", str(out / f"x{suffix}"))
     assert code == 2, err
-    assert err.startswith(f"error: cannot write `{out / 'x'}") and "File too large" in err, err
+    # at the file (its place, as every error gives one), with what to do: the one disk-full wording
+    assert err.startswith(f"error: {out / 'x'}{suffix}: cannot write the file: File too large"), err
+    assert "hint: the file-size limit (ulimit -f) was hit: raise the limit" in err
     assert err.count("\n") <= 2
     assert not list(out.iterdir())
 

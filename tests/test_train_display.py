@@ -116,3 +116,35 @@ def test_the_listing_line_says_what_is_being_done_over_what_it_said_before():
         "\r\x1b[Klisting the data: 120,000 images listed"
         "\r\x1b[Kchecking the run's list of images: 4,096 of 40,000 images' sizes and times read"
     )
+
+
+def test_no_color_draws_no_bar_and_no_cursor_code_only_the_rows(monkeypatch):
+    """NO_COLOR: no escape codes at all, progress included (the README's word): the bar's cursor
+    codes (hide, erase the line, up a line) are escape codes too, so no bar is drawn, as on
+    TERM=dumb; the rows are printed as ever."""
+    from cnnctl.terminal import draws_bars
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert draws_bars(Console(file=io.StringIO(), force_terminal=True))  # a terminal: the bar, as before
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    split = SimpleNamespace(y=torch.zeros(10))
+    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    console = Console(file=out, force_terminal=True, width=160, color_system=None)  # as stderr_console makes it
+    shown = TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
+    shown.start_epoch(0, 10, 0)
+    shown.step(5, SimpleNamespace(loss=0.5, accuracy=0.875), 32)
+    assert shown.progress is None
+    shown.line("a row")
+    assert "\x1b" not in out.getvalue() and "a row" in out.getvalue()
+
+
+def test_the_readme_names_every_setting_a_resume_may_change():
+    import re
+    from pathlib import Path
+
+    from cnnctl.train.settings import BY_NAME, RESUMABLE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = re.search(r"and may change only (.*?): the rest would not replay", readme).group(1)
+    assert set(re.findall(r"`(--[a-z-]+)`", listed)) == {BY_NAME[name].option for name in RESUMABLE}

@@ -3,10 +3,12 @@ commands, each command's options beside its handler. A command's module is impor
 when that command runs; typer itself only when a command line is parsed.
 
 main() turns what a command raises into one message and an exit status: CnnctlError
-(something the user gave) exit 2; a mistake on the command line, exit 2 with a hint
-(cnnctl.cli.app); RunFailed (a run that could not go on) its own status; Ctrl-C 130; a reader
-of standard output that went away, BROKEN_PIPE. Anything else is a bug in cnnctl and keeps
-its traceback.
+(something the user gave: fix the input) exit 2; a mistake on the command line, exit 2 with a
+hint (cnnctl.cli.app); a run that could not go on for its machine (FaultError: a full disk, a
+loader process killed; RunFailed: a worker died) exit 1, or RunFailed's own status; a run that
+diverged exit 2, as its fix is a setting (a lower --lr); Ctrl-C 130, SIGTERM 143 (train); a
+reader of standard output that went away, BROKEN_PIPE. Anything else is a bug in cnnctl and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -56,10 +58,11 @@ def run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point. A CnnctlError (something the user gave) becomes one message on stderr and
-    exit code 2; a RunFailed (a run that could not go on), exit code 1, or LOST_PEERS for a
-    worker that stopped because another one died. A reader of standard output that went
-    away (`| head -1`) ends any command quietly with BROKEN_PIPE, as git and ls end there; a
-    training goes on to its end all the same (see TrainDisplay), and its status says so."""
+    exit code 2; a FaultError or RunFailed (a run that could not go on: a full disk, a dead
+    worker), exit code 1, or LOST_PEERS for a worker that stopped because another one died.
+    A reader of standard output that went away (`| head -1`) ends any command quietly with
+    BROKEN_PIPE, as git and ls end there; a training goes on to its end all the same (see
+    TrainDisplay), and its status says so."""
     argv = sys.argv[1:] if argv is None else argv
     if sys.stderr is None:  # started without one (`2>&-`): its messages go nowhere, stdout's JSON and the status tell
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open while the process lives, as a stderr is)
@@ -89,8 +92,9 @@ def main(argv: list[str] | None = None) -> None:
             from .common import errors_json
 
             errors_json(exc.problems, argv, exc.warnings)
-        worker.give_up()
-        status = 2
+        if exc.exit_code == 2:  # the user's mistake: a restarted worker would only repeat it
+            worker.give_up()
+        status = exc.exit_code
     except RunFailed as exc:
         # A worker that only lost its peers says so under plain torchrun; under cnnctl's
         # launcher, the launcher's one line names the worker that failed.

@@ -124,10 +124,22 @@ def train_cmd(
 
             print_json(train_json(result))
         return result.status
+    except CnnctlError as exc:  # a run that diverged or failed: with --format json, what it did beside why
+        result = getattr(exc, "result", None)  # set by cnnctl.train.loop for a run that had begun
+        if result is not None and format is Format.json and worker.rank0():
+            from ..render.runs import train_json
+
+            print_json(train_json(result, errors=exc.problems))
+        raise
     except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():
             folder = _run_folder(resume, config)
-            if started and folder is not None and (folder / "last.pt").is_file():  # what was saved goes on
+            saved = started and folder is not None and (folder / "last.pt").is_file()
+            if format is Format.json and not saved:  # the document a stopped run gives, of a run that did not train
+                from ..render.runs import stopped_json
+
+                print_json(stopped_json(folder, INTERRUPTED))
+            if saved:  # what was saved goes on
                 from ..render.progress import resume_line
 
                 sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")

@@ -497,7 +497,9 @@ class DecodeProgress:
         self.total, self.done, self.bar = total, 0, None
         self.started = self.clock()
         self.console = _stderr_console() if worker.rank0() and sys.stderr is not None else None
-        self.wanted = self.console is not None and self.console.is_terminal
+        from ..terminal import draws_bars
+
+        self.wanted = self.console is not None and draws_bars(self.console)
 
     def advance(self, count: int) -> None:
         self.done += count

@@ -299,7 +299,7 @@ class _ShardFiles:
             self.tar.mtime = mtime
             self.tar.write(sample)
         except OSError as exc:
-            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+            raise _shard_failed(path, exc) from None
         self.content += size
         self.samples += 1
 
@@ -308,7 +308,7 @@ class _ShardFiles:
         try:
             self.stream = open(path, "xb")  # noqa: SIM115 (closed in _finish); "x": never over another file
         except OSError as exc:
-            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+            raise _shard_failed(path, exc) from None
         self.written.append(path)
         self.tar = self.writer_class(self.stream, encoder=False)
         self.content = self.samples = 0
@@ -320,7 +320,7 @@ class _ShardFiles:
             self.stream.truncate(closed_size(self.content))  # the record padding goes
             self.stream.close()
         except OSError as exc:
-            raise CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path))) from None
+            raise _shard_failed(path, exc) from None
         self.done.append(Shard(path.name, self.samples, path.stat().st_size))
         self.tar = self.stream = None
 
@@ -339,6 +339,13 @@ class _ShardFiles:
             self.tar.close()
         self.stream.close()
         self.tar = self.stream = None
+
+
+def _shard_failed(path: Path, exc: OSError) -> CnnctlError:
+    """A shard that could not be written, at its file, with what to do where the disk is full."""
+    from ..writing import disk_full_hint
+
+    return CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path)), hint=disk_full_hint(exc))
 
 
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:

@@ -28,7 +28,7 @@ import torch
 
 from ..backend import to_torch
 from ..device_memory import SMALLER_INPUT, memory_guard, refuse_beyond_memory
-from ..errors import CnnctlError, Loc, Problem
+from ..errors import CnnctlError, Loc, Problem, printable
 from ..graph import Graph
 from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
@@ -365,7 +365,8 @@ def _state_input(path: Path, expects: Preprocessing, name: str) -> None:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)  # weights kept apart (past 2 GB) stay so
-    props = {p.key: p.value for p in model.metadata_props} | expects.onnx_props() | {"cnnctl.name": name}
+    # protobuf's strings are UTF-8: a name from a file's that is not (`b\xe9`) as printable writes it
+    props = {p.key: p.value for p in model.metadata_props} | expects.onnx_props() | {"cnnctl.name": printable(name)}
     onnx.helper.set_model_props(model, props)
     onnx.save(model, str(path))
 

@@ -28,6 +28,7 @@ from ..errors import printable
 from ..graph import INPUT, Graph
 from ..graph.outputs import inference_graph
 from ..shapes import format_shape
+from ..writing import is_utf8
 from .preprocessing import Preprocessing
 
 WIDTH = 88  # ruff's and black's line length, where the file will most likely be formatted
@@ -279,7 +280,9 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"STD = {tuple(float(v) for v in expects.std)!r}",
     ]
     if expects.classes:
-        names = ", ".join(json.dumps(name, ensure_ascii=False) for name in expects.classes)  # "..." as ruff quotes
+        # "..." as ruff quotes; a name the OS gave that is not UTF-8 (a class folder's) as an escaped
+        # literal ("r\udce9"), which Python reads back as the same string: the file stays UTF-8.
+        names = ", ".join(json.dumps(name, ensure_ascii=not is_utf8(name)) for name in expects.classes)
         constants += ["# The classes, by output index.", f"CLASSES = ({names}{',' * (len(expects.classes) == 1)})"]
     if len(expects.shape) != 3:
         return [*constants, "", NORMALIZE.rstrip("\n"), ""]  # after the imports' blank line

@@ -392,7 +392,9 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
     if isinstance(failure, EOFError):
         why = "the file ends early"
     elif not zipped:  # what torch.save writes: the error of a stray file says nothing
-        why = "not a file torch.save wrote"
+        from ..run_marks import cut_short
+
+        why = "cut short (its zip archive has no directory)" if cut_short(path) else "not a file torch.save wrote"
     else:
         why = (str(failure).splitlines() or [type(failure).__name__])[0]
     raise CnnctlError.at(f"{unreadable}: {why}", Loc(path), hint=hint)
@@ -728,6 +730,10 @@ def save_safetensors(path: str, arrays: Mapping[str, object], about: Mapping[str
         raise CnnctlError.at(
             "writing .safetensors needs the safetensors package", hint="pip install safetensors"
         ) from None
+    from ..errors import printable
+
+    # Metadata is UTF-8 text: a file's name that is not (`b\xe9.yaml`) is recorded as printable writes it.
+    about = {key: printable(value) for key, value in about.items()}
     try:
         save_file(dict(arrays), path, metadata={**about, ORDER: json.dumps(list(arrays))})
     except SafetensorError as exc:  # its I/O errors (a folder that is not there, a full disk)

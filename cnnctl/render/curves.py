@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Sequence
 
+from ..errors import printable
 from ..run_folders import RunHistory
 from .mpl import matplotlib_module
 
@@ -38,9 +39,11 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     single = len(runs) == 1
     epochs = len(runs[0].rows)
-    title = f"{runs[0].name}: {epochs:,} epoch{'s' if epochs != 1 else ''}" if single else f"{len(runs)} runs"
+    # A folder's name the OS gave, not UTF-8, is drawn as printable writes it (`r\xe9`): no font draws its bytes.
+    name = printable(runs[0].name)
+    title = f"{name}: {epochs:,} epoch{'s' if epochs != 1 else ''}" if single else f"{len(runs)} runs"
     if single and runs[0].about:
-        title += "\n" + runs[0].about
+        title += "\n" + printable(runs[0].about)
     fig.suptitle(title, fontsize=12)
     for ax, panel in zip(axes, panels, strict=True):
         for i, run in enumerate(runs):
@@ -52,7 +55,7 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
                 key = f"{split}_{panel}"
                 if not run.has(key):
                     continue
-                label = split if single else f"{run.name} {split}"
+                label = split if single else f"{printable(run.name)} {split}"
                 ax.plot(x, run.values(key), style, color=colors[split], marker=marker, markersize=3.5, label=label,
                         linewidth=1.8 if split == "val" else 1.3)  # fmt: skip
             if panel == "accuracy" and (best := run.kept()) is not None and math.isfinite(best[0]):
@@ -80,7 +83,9 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
 
 
 def _folders(runs: Sequence[RunHistory]) -> str:
-    return "\n".join(os.path.realpath(run.folder) for run in runs)
+    """The runs drawn, as the PNG's text records them: a folder whose name is not UTF-8 as
+    printable writes it (PNG text is UTF-8), the same each time `drew` asks."""
+    return "\n".join(printable(os.path.realpath(run.folder)) for run in runs)
 
 
 def drew(path: str, runs: Sequence[RunHistory]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..terminal import color_system, stderr_console
+from ..terminal import color_system, draws_bars, stderr_console
 from ..words import exact, loss, plural
 from .table import clean
 
@@ -88,7 +88,7 @@ class TrainDisplay:
             )
         self.epoch_started = time.perf_counter()
         self.epoch_images = 0
-        if not self.console.is_terminal:
+        if not draws_bars(self.console):
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -215,7 +215,7 @@ class ListingLine:
 
     def __call__(self, count: int, what: str = "images listed", doing: str = "listing the data") -> None:
         now_ = time.perf_counter()
-        if now_ - self.shown >= 0.5 and self.out.isatty():
+        if now_ - self.shown >= 0.5 and self.out.isatty() and draws_bars(stderr_console()):
             self.shown, self.said = now_, True
             self.out.write(f"\r\x1b[K{doing}: {count:,} {what}")
             self.out.flush()
@@ -239,7 +239,7 @@ class TerminalBar:
         self.bar = self.task = None
 
     def __enter__(self):
-        return self.update if sys.stderr is not None and sys.stderr.isatty() else None
+        return self.update if sys.stderr is not None and sys.stderr.isatty() and draws_bars(stderr_console()) else None
 
     def update(self, done: int, total: int) -> None:
         if self.bar is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..errors import Problem
 from ..run_folders import RunHistory, RunInfo, ended_word, stamp
@@ -162,13 +163,32 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
     }
 
 
-def train_json(result) -> dict:
-    """`cnnctl train --format json`: the run a TrainResult (cnnctl.train.loop) describes: its
+def train_json(result, errors=None) -> dict:
+    """`cnnctl train --format json`: the run a RunResult (cnnctl.train.loop) describes: its
     folder, its exit code and how it ended in `runs`' word (`status`), its best validation accuracy
-    (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures."""
+    (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures; and
+    the `errors` (Problems) that ended a run that failed or diverged, beside them."""
     best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None
-    said = "finished" if result.status == 0 else "stopped"  # status.json's word (cnnctl.train.runlog)
+    said = result.ended or ("finished" if result.status == 0 else "stopped")  # status.json's word
     status = ended_word(said, result.epochs_done, result.epochs_planned)
-    return {"run_dir": str(result.run_dir), "exit_code": result.status, "status": status,
-            "epochs_done": result.epochs_done, "epochs_planned": result.epochs_planned, "best_val_accuracy": best,
-            "best_epoch": result.best_epoch, "monitor": result.monitor, "history": result.history}  # fmt: skip
+    document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
+                             epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
+                             monitor=result.monitor)  # fmt: skip
+    if errors is not None:
+        document["errors"] = [problem_json(p) for p in errors]
+    return document
+
+
+def stopped_json(run_dir, exit_code: int) -> dict:
+    """train --format json for a run stopped before it trained (a Ctrl-C while it started)."""
+    return _run_document(run_dir, exit_code, "stopped", [])
+
+
+def _run_document(run_dir, exit_code: int, status: str, history: list, **figures) -> dict:
+    """train's JSON, in its order: `run_dir` (None where a run that stopped before writing
+    anything left no folder), `exit_code`, `status` (`runs`' word), the `figures` (epochs done
+    and planned, best accuracy and epoch, monitor: none where it never trained), `history` last."""
+    folder = str(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
+    figures = {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None, "best_epoch": None,
+               "monitor": None} | figures  # fmt: skip
+    return {"run_dir": folder, "exit_code": exit_code, "status": status, **figures, "history": history}

@@ -19,7 +19,7 @@ import torch
 from ..errors import CnnctlError, Loc
 from ..exchange.weights import load_pt, match_weights
 from ..files import REGULAR, not_regular
-from ..run_marks import refuse_run_record
+from ..run_marks import intact_other, refuse_run_record
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
@@ -88,6 +88,12 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
     """
     path = checkpoint_file(path)
     if not path.is_file():
+        from ..run_folders import lock_held
+
+        if path.name == "last.pt" and lock_held(path.parent):  # a run under way, before its first checkpoint
+            from .rundir import in_use
+
+            raise in_use(path.parent)
         if path.name == "last.pt" and (path.parent / "config.json").is_file():
             raise CnnctlError.at(
                 "this run stopped before its first checkpoint: there is nothing to resume",
@@ -99,8 +105,10 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
             raise CnnctlError.at(f"{kind}, not a checkpoint", Loc(str(path)), hint=REGULAR)
         raise CnnctlError.at("no such checkpoint", Loc(str(path)), hint="give a run folder or its last.pt / best.pt")
     refuse_run_record(str(path), "a checkpoint")
+    other = intact_other(str(path))  # a damaged best.pt: the run's last.pt may be whole, and the other way round
+    instead = f"; the run's {os.path.basename(other)} is whole: give {other}" if other else ""
     state = load_pt(
-        str(path), "not a readable cnnctl checkpoint", hint="was it cut short, or made by another tool?"
+        str(path), "not a readable cnnctl checkpoint", hint="was it cut short, or made by another tool?" + instead
     )  # truncated, foreign, or asking for code (refused)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CnnctlError.at(

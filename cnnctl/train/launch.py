@@ -222,17 +222,25 @@ def launch_training(
                 "--max-restarts with several machines needs --out on storage they share",
                 hint="restarted workers on every machine continue from the checkpoint there",
             )
+    default = resume is None and config.out is None  # runs/ARCH-STAMP, made -2, -3, ... where taken (rundir.hold)
     run_dir = run_dir_for(config.out, graph.title, resume)
     if resume is None:
         config.out = str(run_dir)
     # The launcher holds the run folder for its workers, restarts included. On several
     # machines none of the launchers can: each would refuse the others on shared storage,
     # so the worker of global rank 0, wherever it runs, takes it (as under plain torchrun).
-    holding = hold(run_dir, new=resume is None, for_workers=True) if options.nnodes == 1 else contextlib.nullcontext()
+    holding = (
+        hold(run_dir, new=resume is None, for_workers=True, default=default)
+        if options.nnodes == 1
+        else contextlib.nullcontext()
+    )
     if options.nnodes > 1 and resume is None:
         refuse_existing_run(run_dir)
     try:
         with holding as claim:
+            if claim is not None and resume is None:  # the folder it made: the workers are given it (--out)
+                run_dir = claim.folder
+                config.out = str(run_dir)
             streamable = _streamable(graph, config)
             if not streamable:  # one download, before the workers start, not N at once into the same folder
                 load_data(

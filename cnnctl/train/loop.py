@@ -82,6 +82,25 @@ class RunResult:
     best_epoch: int | None = None  # 1-based, as in the history; None without validation
     monitor: str = "val_accuracy"
     epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
+    ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
+
+
+def run_result(
+    run_dir: Path,
+    status: int,
+    epochs_done: int,
+    history: list[dict[str, Any]],
+    monitor: str,
+    ended: str | None = None,
+    epochs_planned: int | None = None,
+) -> RunResult:
+    """What a run did: its best validation accuracy, of the epoch best.pt holds (chosen by
+    `monitor`; -1 without one) and that epoch, from its history."""
+    best = best_row(history, monitor)
+    accuracy = best["val_accuracy"] if best is not None else None
+    accuracy = accuracy if accuracy is not None and accuracy == accuracy else -1.0
+    epoch = best["epoch"] if best else None
+    return RunResult(run_dir, status, epochs_done, accuracy, history, epoch, monitor, epochs_planned, ended)
 
 
 class _StopFlag:
@@ -93,10 +112,15 @@ class _StopFlag:
     Once `finished` (every epoch saved), a signal has nothing left to stop and is ignored: a
     finished run exits 0 however late a Ctrl-C comes. With `then_exit` (the command line,
     which exits once the run ends) it stays ignored after the block, up to the exit itself.
+
+    While `starting` (from the moment the run folder is claimed until the first step), there
+    is nothing to save: a signal stops the run at once (KeyboardInterrupt, `set` and `signum`
+    say which), and the run says so as any stopped run does (train: _stopped_at_start).
     """
 
-    def __init__(self, exit_on_sigterm: bool = False, then_exit: bool = False) -> None:
+    def __init__(self, exit_on_sigterm: bool = False, then_exit: bool = False, starting: bool = False) -> None:
         self.set = False
+        self.starting = starting
         self.finished = False
         self.busy = False  # a checkpoint is being written
         self.pending = False  # a second Ctrl-C came while it was
@@ -116,6 +140,9 @@ class _StopFlag:
             return
         if signum == signal.SIGTERM and self.exit_on_sigterm:
             raise SystemExit(128 + signum)  # unwinds through the atomic writes, which clean up
+        if self.starting:  # nothing to save yet: stop now, by the way a Ctrl-C stops anything
+            self.set, self.signum = True, signum
+            raise KeyboardInterrupt
         if self.set:  # a second Ctrl-C: stop now, but not in the middle of writing a checkpoint
             if self.busy:
                 self.pending = True
@@ -263,6 +290,7 @@ def train(
             "with torchrun --max-restarts, give --out DIR: restarted workers continue from the checkpoint there",
             hint="cnnctl train --nproc-per-node N chooses the folder itself",
         )
+    default = resume is None and config.out is None  # runs/ARCH-STAMP, made -2, -3, ... where taken (rundir.hold)
     run_dir = run_dir_for(config.out, arch, resume)  # named once, here: the lock is taken on this folder
     if world.restarts and (run_dir / "last.pt").exists():
         resume = str(run_dir)  # torchrun restarted the group after a failure: continue from the newest checkpoint
@@ -276,22 +304,81 @@ def train(
     hooks = [*hooks, *([stop_after(stop_after_steps)] if stop_after_steps is not None else [])]
     if fault := fault_from_env(world):
         hooks.insert(0, fault)
+    # The signals are the run's from before its folder is claimed: a SIGTERM while it starts
+    # (loading its data) stops it with a word, and leaves no folder holding only its lock.
+    stop = _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit, starting=True)
+    run = None
     try:
         with (
-            _owned(run_dir, world, resume) as claim,
+            stop,
+            _owned(run_dir, world, resume, default) as claim,
             _group(world, device) as group,
             memory_guard(device, config.batch_size),
         ):
-            with loader_faults(run_dir):
-                run = _Run(
-                    graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network,
-                    claim, resumed=resumed, relaunch=relaunch,
-                )  # fmt: skip
+            run_dir = _claimed(run_dir, claim, group, default)
+            if resume is None:
+                config.out = str(run_dir)
+            try:
+                with loader_faults(run_dir):
+                    run = _Run(
+                        graph, config, world, group, device, arch, resume, run_dir, dataset, console, source, network,
+                        claim, resumed=resumed, relaunch=relaunch,
+                    )  # fmt: skip
+            except KeyboardInterrupt:
+                if not stop.starting:
+                    raise
+                return _stopped_at_start(run_dir, config, world, arch, stop, claim)
             # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
             with run.log, loader_faults(run_dir):
-                return run.log.ended(run.run(hooks, then_exit))
+                return run.log.ended(run.run(hooks, stop))
+    except KeyboardInterrupt:
+        if not (stop.starting and stop.set):
+            raise
+        return _stopped_at_start(run_dir, config, world, arch, stop, None)  # while the folder was being taken
     except RunFault as exc:  # a full disk, a loader process killed: what was saved is kept, and how to go on
-        raise exc.error(source, relaunch) from None
+        raise _failed(exc.error(source, relaunch), run, run_dir, config) from None
+    except CnnctlError as exc:
+        if run is None:  # a mistake found before the run began: nothing to say of it
+            raise
+        _failed(exc, run, run_dir, config)  # a diverged loss, and anything else the run met
+        raise
+
+
+def _failed(error: CnnctlError, run: _Run | None, run_dir: Path, config: TrainConfig) -> CnnctlError:
+    """`error` with what the run it ended had done, as `result` (train --format json gives it
+    beside the error): the epochs whose checkpoints were saved, and how it ended."""
+    history = run.history[: run.log.saved] if run is not None else []
+    ended = (run.log.ended_as if run is not None else None) or "failed"
+    error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
+    return error
+
+
+def _claimed(run_dir: Path, claim: Claim | None, group: Group, default: bool) -> Path:
+    """The folder the run holds: a default one as rank 0 made it (runs/ARCH-STAMP-2 where
+    another run took runs/ARCH-STAMP), told to every worker."""
+    if not default:
+        return run_dir
+    from .rundir import numbered
+
+    number = group.from_leader(claim.number if claim is not None else None)
+    return numbered(run_dir, number or 1)
+
+
+def _stopped_at_start(
+    run_dir: Path, config: TrainConfig, world: World, arch: str, stop: _StopFlag, claim: Claim | None
+) -> RunResult:
+    """A run stopped by a signal before its first step: said, and recorded where it had begun
+    writing its folder (status.json: stopped, no epoch done), as a run stopped later is.
+    A folder it had not begun writing goes as its hold ends (rundir.hold)."""
+    name = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
+    if world.leader:
+        import sys
+
+        sys.stderr.write(f"stopped by {name} before training began: nothing was saved\n")
+        if claim is not None and claim.begun:
+            with contextlib.suppress(RunFault, OSError):  # a full disk: the run is stopped all the same
+                RunLog(run_dir, config, [], network=arch).end("stopped", [])
+    return run_result(run_dir, stop.status, 0, [], config.monitor, epochs_planned=config.epochs)
 
 
 def loader_faults(run_dir: Path):
@@ -302,13 +389,15 @@ def loader_faults(run_dir: Path):
     return loader_faults_raised(lambda happened, fix: RunFault(run_dir, happened, fix))
 
 
-def _owned(run_dir: Path, world: World, resume: str | None) -> contextlib.AbstractContextManager[Claim | None]:
+def _owned(
+    run_dir: Path, world: World, resume: str | None, default: bool = False
+) -> contextlib.AbstractContextManager[Claim | None]:
     """The run's hold on its folder, for the whole run (the Claim it begins once its checks
     have passed). Only rank 0 writes there, so only it holds it (unless cnnctl's launcher
-    holds it for its workers: see rundir.hold)."""
+    holds it for its workers: see rundir.hold). `default`: no --out was given (rundir.hold)."""
     if not world.leader or (resume is not None and not checkpoint_file(resume).is_file()):
         return contextlib.nullcontext()  # nothing to resume: load_checkpoint says why
-    return hold(run_dir, new=resume is None)
+    return hold(run_dir, new=resume is None, default=default)
 
 
 class _Run:
@@ -772,48 +861,43 @@ class _Run:
             ),
         )
 
-    def run(self, hooks: Sequence[StepHook] = (), then_exit: bool = False) -> RunResult:
+    def run(self, hooks: Sequence[StepHook], stop: _StopFlag) -> RunResult:
+        """The epochs; `stop`: the run's signal handlers (installed by train), which from here
+        on let the current step finish and save."""
         config = self.config
         self.hooks, self.steps_done = list(hooks), 0
-        with _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit) as stop:
-            self.stop = stop
-            try:
-                early = stops_early(self.history, config)  # a resumed run that had already stopped early
-                for epoch in range(self.epoch, config.epochs):
-                    if early:
-                        break
-                    # an epoch resumed part-way counts the seconds it had before the stop too
-                    before = self.epoch_seconds if epoch == self.epoch else 0.0
-                    started = self.epoch_started = time.perf_counter() - before
-                    if not self._train_epoch(epoch):
-                        self.display.interrupted(self.run_dir, self.source, self.relaunch)
-                        return self._result(stop.status, epoch)
-                    self.end_epoch(epoch, started)
-                    early = stops_early(self.history, config)
-                stop.finished = True  # every epoch is saved: a signal from here on changes nothing
-                self.group.barrier()
-                best = best_row(self.history, config.monitor)
+        self.stop, stop.starting = stop, False
+        try:
+            early = stops_early(self.history, config)  # a resumed run that had already stopped early
+            for epoch in range(self.epoch, config.epochs):
                 if early:
-                    self.display.stopped_early(len(self.history), config.monitor, config.patience, best)
-                self.display.finish(self.history, best, config.monitor, stopped_early=early)
-            except BaseException:  # a second Ctrl-C, a diverged loss, a dead peer: the bar must not stay behind
-                self.display.abandon()
-                raise
+                    break
+                # an epoch resumed part-way counts the seconds it had before the stop too
+                before = self.epoch_seconds if epoch == self.epoch else 0.0
+                started = self.epoch_started = time.perf_counter() - before
+                if not self._train_epoch(epoch):
+                    self.display.interrupted(self.run_dir, self.source, self.relaunch)
+                    return self._result(stop.status, epoch)
+                self.end_epoch(epoch, started)
+                early = stops_early(self.history, config)
+            stop.finished = True  # every epoch is saved: a signal from here on changes nothing
+            self.group.barrier()
+            best = best_row(self.history, config.monitor)
+            if early:
+                self.display.stopped_early(len(self.history), config.monitor, config.patience, best)
+            self.display.finish(self.history, best, config.monitor, stopped_early=early)
+        except BaseException:  # a second Ctrl-C, a diverged loss, a dead peer: the bar must not stay behind
+            self.display.abandon()
+            raise
         return self._result(0, len(self.history))
 
     def _result(self, status: int, epochs_done: int) -> RunResult:
-        best = best_row(self.history, self.config.monitor)
-        return RunResult(
-            self.run_dir, status, epochs_done, self._best_accuracy(), self.history,
-            best_epoch=best["epoch"] if best else None, monitor=self.config.monitor,
-            epochs_planned=self.config.epochs,
-        )  # fmt: skip
+        return run_result(self.run_dir, status, epochs_done, self.history, self.config.monitor,
+                          epochs_planned=self.config.epochs)  # fmt: skip
 
     def _best_accuracy(self) -> float:
         """The validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one."""
-        best = best_row(self.history, self.config.monitor)
-        accuracy = best["val_accuracy"] if best is not None else None
-        return accuracy if accuracy is not None and accuracy == accuracy else -1.0
+        return self._result(0, len(self.history)).best_val_accuracy
 
     def _train_epoch(self, epoch: int) -> bool:
         """The steps of one epoch, from where the run stands; False when a signal (or a

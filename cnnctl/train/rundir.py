@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import CnnctlError, Loc, Problem
-from ..run_folders import LOCK
-from ..writing import replace_through
+from ..errors import CnnctlError, FaultError, Loc, Problem
+from ..run_folders import ARCHITECTURE, CURVES, LOCK, METRICS, RESULTS, STATUS, TENSORBOARD
+from ..run_marks import RUN_NETWORK
+from ..writing import NO_ROOM as _NO_ROOM
+from ..writing import disk_full_hint, replace_through
 
 try:
     import fcntl
@@ -38,11 +40,6 @@ _TEMPORARY = re.compile(
 )
 # A failed write, as PyTorch's zip writer reports it (a RuntimeError, the OSError if any as its context).
 _TORCH_WRITE_FAILED = re.compile(r"unexpected pos|file write failed", re.IGNORECASE)
-_NO_ROOM = {  # errno: what happened, what to do
-    errno.ENOSPC: ("the disk is full", "make room on the disk"),
-    errno.EDQUOT: ("the disk quota is used up", "make room in your disk quota"),
-    errno.EFBIG: ("the file-size limit (ulimit -f) was hit", "raise the limit"),
-}
 _RETRY = "once it can be written"  # what to do about any other failed write
 _NEARLY_FULL = 1 << 20  # bytes: what a disk has left after a write failed for lack of room
 
@@ -116,9 +113,10 @@ class RunFault(Exception):
         super().__init__(message)
         self.folder, self.fix = folder, fix  # fix: what to do before going on
 
-    def error(self, source: str | None, options: str = "") -> CnnctlError:
+    def error(self, source: str | None, options: str = "") -> FaultError:
         """The message for the person at the terminal, with the line that continues the run
-        (`source`: the ARCH as they wrote it; `options`: the launch options it needs)."""
+        (`source`: the ARCH as they wrote it; `options`: the launch options it needs); exit
+        code 1: the machine failed, not what was given."""
         from ..render.progress import resume_line
 
         folder, fix = self.folder, self.fix
@@ -126,7 +124,7 @@ class RunFault(Exception):
             hint = f"the run's last checkpoint (last.pt) is kept; {fix}, then {resume_line(source, folder, options)}"
         else:
             hint = f"the run has no checkpoint yet; {fix}, then start it again with the same command (--out {folder})"
-        return CnnctlError.at(str(self), Loc(str(folder)), hint=hint)
+        return FaultError.at(str(self), Loc(str(folder)), hint=hint)
 
 
 class WriteFailed(RunFault):
@@ -153,7 +151,7 @@ def raise_write_failure(exc: BaseException, path: Path, tmp: str | Path | None =
 
 def write_text(path: Path, text: str) -> None:
     """Write a file of the run through a temporary one and a rename: a reader never sees half of it."""
-    _write(path, text.encode())
+    _write(path, text.encode(errors="surrogateescape"))  # a name the OS gave, not UTF-8, as its bytes
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -191,8 +189,9 @@ class Claim:
     no live run can be writing them.
     """
 
-    def __init__(self, folder: Path, fd: int | None = None, locked: bool = True) -> None:
+    def __init__(self, folder: Path, fd: int | None = None, locked: bool = True, number: int = 1) -> None:
         self.folder, self.fd, self.locked, self.begun = folder, fd, locked, False
+        self.number = number  # a default folder's: 1 for runs/NAME-STAMP, n for runs/NAME-STAMP-n (see numbered)
 
     def begin(self) -> None:
         if self.begun:
@@ -204,29 +203,113 @@ class Claim:
             remove_leftovers(self.folder)
 
 
+def numbered(folder: Path, number: int) -> Path:
+    """The default folder `folder` (runs/NAME-STAMP) as the `number`th run started in its second
+    took it: itself for the first, `runs/NAME-STAMP-2` for the second, and so on."""
+    return folder if number == 1 else folder.with_name(f"{folder.name}-{number}")
+
+
+_MOST_NUMBERED = 10_000  # runs started into one default name (one second) before giving up
+
+
+def _claim_numbered(folder: Path) -> int:
+    """Make the default folder `folder`, or the first of `folder-2`, `folder-3`, ... not yet
+    there; its number. os.mkdir is atomic: of several runs started in the same second, each
+    makes a folder of its own (none is refused, as only an --out the user chose may be)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _cannot_create(folder.parent, exc) from None
+    for number in range(1, _MOST_NUMBERED + 1):
+        try:
+            os.mkdir(numbered(folder, number))
+            return number
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _cannot_create(numbered(folder, number), exc) from None
+    raise CnnctlError.at(
+        f"{_MOST_NUMBERED:,} runs were started into this name", Loc(str(folder)), hint="give the run an --out"
+    )
+
+
+def _cannot_create(folder: Path, exc: OSError) -> CnnctlError:
+    """The message for a run folder that cannot be made, with what to do about it."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):  # --out names a file, or a folder in a file's place
+        hint = "--out names a folder for the run, and this is a file: give a new folder name"
+    else:
+        hint = disk_full_hint(exc) or "give --out a folder you can write in"
+    return CnnctlError.at(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder)), hint=hint)
+
+
+# Every file a run writes in its folder: a folder holding none but these holds nothing of anyone else's.
+_RUNS_OWN = {
+    LOCK, "last.pt", "best.pt", RUN_NETWORK, "config.json", ARCHITECTURE, STATUS, METRICS, RESULTS, CURVES,
+    TENSORBOARD, "weights.txt", "skipped.txt", "data-index.pt",  # data.streamed.INDEX: torch's to import
+}  # fmt: skip
+
+
+def refuse_other_files(folder: Path) -> None:
+    """Refuse a folder given as --out that already holds files and is no run: a run writes
+    config.json, network.yaml and more into its folder, over files of those names, and a folder
+    of runs (`--out runs`, `--out .`) would then hide them. A run is a folder with a checkpoint,
+    or the architecture.json and config.json every run writes first (one stopped before its
+    first checkpoint: started again), or nothing but a run's own files (a lock file: one
+    stopped before writing). A config.json or network.yaml without architecture.json is no run
+    here, though either marks one for the commands that read runs (run_marks.RUN_MARKS): it
+    may be anyone's."""
+    first = {ARCHITECTURE, "config.json"}  # what every run writes first (network.yaml only from a file)
+    try:
+        names = os.listdir(folder)
+        marks = {name for name in ("last.pt", "best.pt", *first) if (folder / name).is_file()}
+    except OSError as exc:
+        raise CnnctlError.at(f"cannot read the run folder: {exc.strerror or exc}", Loc(str(folder))) from None
+    if marks & {"last.pt", "best.pt"} or marks >= first:
+        return
+    own = _RUNS_OWN - {"config.json", RUN_NETWORK}  # either alone may be anyone's (a network file beside its data)
+    entries = [name for name in names if name not in own and not _TEMPORARY.fullmatch(name)]
+    if not entries:
+        return
+    shown = ", ".join(sorted(entries)[:3]) + (f" and {len(entries) - 3:,} more" if len(entries) > 3 else "")
+    raise CnnctlError.at(
+        f"--out {folder} holds other files ({shown}) and no cnnctl run: the run would write its files among them",
+        Loc(str(folder)),
+        hint=f"give --out a new folder name (cnnctl makes it), e.g. --out {folder / 'run1'}, or an empty folder",
+    )
+
+
 @contextlib.contextmanager
-def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[Claim]:
+def hold(folder: Path, *, new: bool, for_workers: bool = False, default: bool = False) -> Iterator[Claim]:
     """Own `folder` for as long as the block runs, or refuse at once if another run does.
 
     A new run creates the folder, then checks under the lock that no run is there yet (two
-    runs may have raced for the same --out). The block calls `begin()` on what it is given
-    once it starts writing (see Claim). `for_workers`: cnnctl's launcher holds it for the
-    workers it starts, and tells them so.
+    runs may have raced for the same --out) and that the folder held nothing else. A new run
+    in the `default` folder (no --out) takes the first of `folder`, `folder-2`, ... it can
+    make (see _claim_numbered): the Claim's `folder`. The block calls `begin()` on what it is
+    given once it starts writing (see Claim). `for_workers`: cnnctl's launcher holds it for
+    the workers it starts, and tells them so.
     """
     if os.environ.get(HELD_BY_LAUNCHER) == os.path.abspath(folder):  # a worker of the launcher that holds it
         yield Claim(folder)
         return
-    created = new and not folder.exists()
-    if new:
+    number = 1
+    if new and default:
+        number = _claim_numbered(folder)
+        folder, created = numbered(folder, number), True
+    else:
+        created = new and not folder.exists()
+    if new and not default:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CnnctlError.at(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder))) from None
+            raise _cannot_create(folder, exc) from None
     fd = _lock(folder, new)
-    claim = Claim(folder, fd, locked=fd is not None)
+    claim = Claim(folder, fd, locked=fd is not None, number=number)
     try:
         if new:
             refuse_existing_run(folder)
+            if not created:
+                refuse_other_files(folder)
         if for_workers:
             os.environ[HELD_BY_LAUNCHER] = os.path.abspath(folder)
         yield claim
@@ -236,12 +319,18 @@ def hold(folder: Path, *, new: bool, for_workers: bool = False) -> Iterator[Clai
         if fd is not None and claim.begun:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)  # the lock file says who holds it only while someone does
-        if created and [p.name for p in folder.iterdir()] == [LOCK]:  # a run that stopped before writing
-            with contextlib.suppress(OSError):  # anything (a mistake in its settings) leaves no empty folder
-                (folder / LOCK).unlink()
-                folder.rmdir()
+        if created:  # a run that stopped before writing anything (a mistake in its settings, a signal)
+            _remove_if_bare(folder)  # leaves no empty folder
         if fd is not None:
             os.close(fd)  # and releases the lock
+
+
+def _remove_if_bare(folder: Path) -> None:
+    """Remove a folder this run made that holds nothing, or only its lock file."""
+    with contextlib.suppress(OSError):
+        if [p.name for p in folder.iterdir()] in ([LOCK], []):
+            (folder / LOCK).unlink(missing_ok=True)
+            folder.rmdir()
 
 
 def _lock(folder: Path, new: bool) -> int | None:
@@ -265,19 +354,31 @@ def _lock(folder: Path, new: bool) -> int | None:
             unlocked = f"this file system cannot lock files ({exc.strerror}): nothing keeps another run out"
             sys.stderr.write(Problem(unlocked, Loc(str(folder))).format("warning") + "\n")
             return None
-        raise CnnctlError.at(
-            f"{folder} is in use by " + _describe(holder),
-            hint="a run folder belongs to one run at a time: wait for that run to end, or stop it "
-            "(Ctrl-C saves a checkpoint)" + ("; or give this run another --out" if new else ""),
-        ) from None
+        raise in_use(folder, holder, new) from None
     return fd
+
+
+def in_use(folder: Path, holder: list[str] | None = None, new: bool = False) -> CnnctlError:
+    """The message for a run folder another process holds (`holder`: its lock file's lines, read
+    here where not given)."""
+    if holder is None:
+        try:
+            holder = (folder / LOCK).read_bytes()[:4096].decode(errors="replace").splitlines()
+        except OSError:
+            holder = []
+    return CnnctlError.at(
+        f"{folder} is in use by " + _describe(holder),
+        hint="a run folder belongs to one run at a time: wait for that run to end, or stop it "
+        "(Ctrl-C saves a checkpoint)" + ("; or give this run another --out" if new else ""),
+    )
 
 
 def _sign(fd: int, path: Path) -> None:
     """Who holds the lock, for the message of a run that is refused while this one runs."""
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{_command()}\n".encode())
+        # A record: the command's own bytes, a name that is not UTF-8 (surrogate-escaped) as it was given.
+        os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{_command()}\n".encode(errors="surrogateescape"))
     except OSError as exc:
         raise_write_failure(exc, path)
         raise WriteFailed(path, str(exc)) from None

@@ -233,7 +233,8 @@ SETTINGS: tuple[Setting, ...] = (
             replay=True),
     Setting("seed", int, 0, whole_text, Whole(0, MAX_SEED), "Seeds weights, data order and split." + _default(0),
             metavar="N", replay=True),
-    Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP.", optional=True, metavar="DIR"),
+    Setting("out", str, None, str, _name, "Run folder. Default: runs/ARCH-TIMESTAMP (then -2, -3 where "
+            "taken); one given must be new, empty or a run's.", optional=True, metavar="DIR"),
     Setting("val_split", float, 0.1, number_text, _VAL,
             "Share of the training images held out for validation when the data has no validation or test "
             f"split, {_VAL.text} (0: train on all)." + _default(0.1), metavar="X", replay=True),

@@ -1,0 +1,104 @@
+"""Runs a kill, a copy or a full disk left half-written: a metrics.jsonl whose last line is
+cut short is read without it (and said), a checkpoint cut short is flagged by `runs` and
+refused with the run's other checkpoint named, and a run without rows says so at its folder."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from cnnctl.errors import CnnctlError
+from cnnctl.run_folders import list_runs, read_histories, read_history, read_rows
+from cnnctl.run_marks import cut_short, intact_other
+
+ROW1 = {"epoch": 1, "train_loss": 2.0, "train_accuracy": 0.2, "val_loss": 1.9, "val_accuracy": 0.25, "lr": 0.001}
+ROW2 = ROW1 | {"epoch": 2, "val_accuracy": 0.5}
+
+
+def a_run(folder: Path, metrics: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "architecture.json").write_text("{}")
+    (folder / "config.json").write_text(json.dumps({"epochs": 3, "data": "shapes", "input": "16x16x1"}))
+    (folder / "metrics.jsonl").write_text(metrics)
+    return folder
+
+
+def whole_zip(path: Path) -> bytes:
+    with zipfile.ZipFile(path, "w") as z:  # what torch.save writes: a zip archive
+        z.writestr("archive/data.pkl", b"\x80\x02}q\x00." * 100)
+    return path.read_bytes()
+
+
+def test_a_last_line_cut_short_is_left_out_and_said(tmp_path):
+    cut = json.dumps(ROW2)[:25]  # what a copy or a disk that stopped mid-write leaves: no line break
+    folder = a_run(tmp_path / "runs" / "r", json.dumps(ROW1) + "\n" + cut)
+    notes = []
+    assert read_rows(folder / "metrics.jsonl", notes) == [ROW1]
+    (note,) = notes
+    assert note.loc.line == 2 and "its last line is cut short" in note.message and "left out" in note.message
+    history = read_history(str(folder))
+    assert history.rows == [ROW1]
+    histories, warnings = read_histories([str(folder)])  # what plot draws, and says
+    assert histories[0].rows == [ROW1] and "cut short" in warnings[0]
+    (info,) = list_runs(str(tmp_path / "runs"))  # runs keeps the run's best accuracy
+    assert info.best_val_accuracy == 0.25 and info.epochs_done == 1
+    assert any("cut short" in p.message for p in info.problems)
+
+
+def test_a_broken_middle_line_is_refused_with_the_whole_of_what_json_found(tmp_path):
+    broken = '{"epoch": 1, "train_loss": "2.0'
+    column = broken.index('"2.0') + 1  # where the string that never ends opens, counted from 1
+    folder = a_run(tmp_path / "r", broken + "\n" + json.dumps(ROW2) + "\n")
+    with pytest.raises(CnnctlError) as info:
+        read_rows(folder / "metrics.jsonl")
+    (problem,) = info.value.problems
+    # the decoder's "Unterminated string starting at" is completed by its column, never left cut
+    assert problem.message == f"not a JSON row: Unterminated string starting at column {column}"
+    assert (problem.loc.line, problem.loc.col) == (1, column)
+
+
+def test_a_last_line_with_its_line_break_that_is_not_json_is_refused(tmp_path):
+    folder = a_run(tmp_path / "r", json.dumps(ROW1) + "\n" + "not json\n")  # written whole: damaged, not cut
+    with pytest.raises(CnnctlError, match="not a JSON row: Expecting value at column 1"):
+        read_rows(folder / "metrics.jsonl")
+
+
+def test_a_checkpoint_cut_short_is_flagged_and_the_other_one_named(tmp_path):
+    folder = a_run(tmp_path / "runs" / "r", json.dumps(ROW1) + "\n")
+    data = whole_zip(folder / "last.pt")
+    (folder / "best.pt").write_bytes(data[: len(data) // 2])  # cut in the middle: no zip directory
+    assert cut_short(str(folder / "best.pt")) and not cut_short(str(folder / "last.pt"))
+    assert intact_other(str(folder / "best.pt")) == str(folder / "last.pt")
+    assert intact_other(str(folder / "last.pt")) is None  # best.pt is no way out
+    (info,) = list_runs(str(tmp_path / "runs"))
+    (problem,) = [p for p in info.problems if p.loc.file == str(folder / "best.pt")]
+    assert "best.pt is cut short" in problem.message
+
+
+def test_a_checkpoint_cut_short_is_refused_naming_the_runs_intact_one(tmp_path):
+    torch = pytest.importorskip("torch")
+    from cnnctl.train.checkpoint import EVALUATE, load_checkpoint
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    torch.save({"weights": torch.zeros(1000)}, folder / "last.pt")
+    data = (folder / "last.pt").read_bytes()
+    (folder / "best.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CnnctlError) as info:
+        load_checkpoint(folder / "best.pt", EVALUATE)
+    (problem,) = info.value.problems
+    assert "cut short" in problem.message
+    assert f"the run's last.pt is whole: give {folder / 'last.pt'}" in problem.hint
+
+
+def test_plot_of_a_run_with_checkpoints_and_no_metrics_says_so_at_its_folder(tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    whole_zip(folder / "last.pt")
+    with pytest.raises(CnnctlError) as info:
+        read_histories([str(folder)])
+    (problem,) = info.value.problems
+    assert problem.loc.file == str(folder)
+    assert "the run has checkpoints (last.pt) but no metrics.jsonl or results.csv" in problem.message
