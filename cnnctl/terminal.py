@@ -21,6 +21,12 @@ def draws_bars(console) -> bool:
     return console.is_terminal and not console.is_dumb_terminal and not os.environ.get("NO_COLOR")
 
 
+def cursor_codes_allowed() -> bool:
+    """Whether a line that redraws itself (carriage return, erase the line) may be written to a
+    terminal: draws_bars' rule for a stream that is no rich console (TERM=dumb or NO_COLOR: no)."""
+    return os.environ.get("TERM", "").lower() not in ("dumb", "unknown") and not os.environ.get("NO_COLOR")
+
+
 def color_system() -> str | None:
     """rich's `color_system` for every console cnnctl opens: None (no escape codes at all) where
     NO_COLOR is set (https://no-color.org): rich itself drops only the colours and keeps bold,

@@ -148,3 +148,18 @@ def test_the_readme_names_every_setting_a_resume_may_change():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     listed = re.search(r"and may change only (.*?): the rest would not replay", readme).group(1)
     assert set(re.findall(r"`(--[a-z-]+)`", listed)) == {BY_NAME[name].option for name in RESUMABLE}
+
+
+def test_the_listing_line_draws_nothing_under_no_color_or_a_dumb_terminal(monkeypatch):
+    # its carriage return and erase-the-line code are escape codes too (NO_COLOR: none at all)
+    from cnnctl.render.progress import ListingLine
+
+    for name, value in [("NO_COLOR", "1"), ("TERM", "dumb")]:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        monkeypatch.setenv("TERM", "xterm")
+        monkeypatch.setenv(name, value)
+        line, out = ListingLine(), io.StringIO()
+        out.isatty = lambda: True
+        line.out, line.shown = out, 0.0
+        line(120_000)
+        assert out.getvalue() == ""

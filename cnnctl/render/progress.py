@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..terminal import color_system, draws_bars, stderr_console
+from ..terminal import color_system, cursor_codes_allowed, draws_bars, stderr_console
 from ..words import exact, loss, plural
 from .table import clean
 
@@ -215,7 +215,7 @@ class ListingLine:
 
     def __call__(self, count: int, what: str = "images listed", doing: str = "listing the data") -> None:
         now_ = time.perf_counter()
-        if now_ - self.shown >= 0.5 and self.out.isatty() and draws_bars(stderr_console()):
+        if now_ - self.shown >= 0.5 and self.out.isatty() and cursor_codes_allowed():
             self.shown, self.said = now_, True
             self.out.write(f"\r\x1b[K{doing}: {count:,} {what}")
             self.out.flush()
