@@ -44,7 +44,7 @@ def print_json(data: object) -> None:
 def asked_json(argv: list[str]) -> bool:
     """Whether the command line asks for JSON (`--format json`, `-f json`, `--format=json`)."""
     args = argv[: argv.index("--")] if "--" in argv else argv
-    pairs = zip(args, [*args[1:], ""], strict=True)
+    pairs = zip(args, [*args[1:], ""], strict=False)  # each word and the next: none left (`[]`) is no pair
     return any(a in ("--format=json", "-fjson") or a in ("-f", "--format") and b == "json" for a, b in pairs)
 
 
