@@ -10,7 +10,7 @@ import glob
 import os
 
 from .errors import CnnctlError, Loc, closest, did_you_mean
-from .files import first_entries, is_file_entry
+from .files import STDIN, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
 from .run_marks import (
     RUN_MARKS,
     RUN_NETWORK,
@@ -115,6 +115,8 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
+    if arg == STDIN:  # `cat net.yaml | cnnctl summarize -` (notation.source.read_text reads it)
+        return STDIN, STDIN_NAME, None
     run = run_of(arg)
     if run is not None:  # a run folder, or a checkpoint in one: the network it trained
         return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)
@@ -152,7 +154,7 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     if not arg.lower().endswith(SUFFIXES) and os.path.isfile(arg + ".yaml"):  # `lenet5` for ./lenet5.yaml
         return _resolve(arg + ".yaml")
     base = os.path.basename(os.path.normpath(arg))
-    stem = _stem(base)
+    stem = stem_of(base, SUFFIXES)
     suffix = base[len(stem) :].lower()
     # An alias is a name (`lenet`), not a file: `lenet.yaml` is no bundled file's name.
     name = stem.lower() if suffix else ALIASES.get(stem.lower(), stem.lower())
@@ -162,7 +164,10 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
             return files[name], shown_bundled(files[name]), None
         raise _folder_error(arg)
     if os.path.exists(arg):
-        raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
+        raise CnnctlError.at(
+            f"`{arg}` is not a regular file (a device or a pipe?)",
+            hint=f"to read a network from standard input, give `{STDIN}` (`cat net.yaml | cnnctl summarize {STDIN}`)",
+        )
     if os.path.islink(arg):
         raise _broken_link(arg)
     # A bundled network is named by its name alone, or by its file's name (`vgg16.yaml`, from any
@@ -177,7 +182,7 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     if parent not in ("", "."):
         _missing_run(arg, parent, files.get(name) and name)
     # A path, a `.yml`, or a name with a file here of nearly that name: the user's own file, misspelt.
-    if _has_folder(arg) or suffix == ".yml" or (suffix and _near_file(arg)):
+    if _has_folder(arg) or suffix == ".yml" or (suffix and near_file(arg, SUFFIXES)):
         alone = ALIASES.get(stem.lower(), stem.lower())  # the name that would name a bundled network
         raise _missing_file(arg, stem if alone in files or family_of(alone, files) else None)
     members = families()
@@ -206,28 +211,14 @@ def _missing_file(arg: str, bundled_name: str | None) -> CnnctlError:
     if not os.path.isdir(parent or "."):
         message, near = f"no file `{arg}`: there is no folder `{parent}`", None
     else:
-        message, near = f"no file `{arg}`" + ("" if parent else " here"), _near_file(arg)
+        message, near = f"no file `{arg}`" + ("" if parent else " here"), near_file(arg, SUFFIXES)
     if near:
-        hint = f"did you mean `{os.path.join(parent, near)}`?"
+        hint = f"did you mean `{near}`?"
     elif bundled_name:
         hint = f"`{bundled_name}` alone names the bundled network"
     else:
         hint = _expected()
     return CnnctlError.at(message, hint=hint)
-
-
-def _near_file(arg: str) -> str | None:
-    """The network file beside the missing `arg` whose name is nearest to its name, compared without
-    the suffix (`lenet.yml`: `lenet.yaml`; the `.yaml` they share would make any two names close)."""
-    entries = sorted(e.name for e in first_entries(os.path.dirname(arg) or ".") if is_file_entry(e))
-    stems = {_stem(e): e for e in reversed(entries) if e.lower().endswith(SUFFIXES)}  # `.yaml` before `.yml`
-    near = closest(_stem(os.path.basename(arg)), stems)
-    return stems[near] if near is not None else None
-
-
-def _stem(name: str) -> str:
-    """A file's name without .yaml or .yml."""
-    return next((name[: -len(s)] for s in SUFFIXES if name.lower().endswith(s)), name)
 
 
 def shown_bundled(path: str) -> str:

@@ -4,6 +4,8 @@ folder given to `validate` stands for its network files."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from helpers import run_main
@@ -96,3 +98,48 @@ def test_validate_a_folder_without_network_files_is_one_message(folder, monkeypa
     (folder / "empty").mkdir()
     code, _, err = run_main(monkeypatch, capsys, "validate", "empty")
     assert code == 2 and "`empty` is a directory, not a network file" in err
+
+
+def cnnctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], input=stdin, capture_output=True, timeout=60)
+
+
+def test_a_network_piped_in_is_read_from_dash(tmp_path):
+    # `cat net.yaml | cnnctl summarize -` was "no file `-` here, and no bundled architecture called `-`"
+    done = cnnctl("summarize", "-", "--format", "json", stdin=NET.encode())
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["file"], data["totals"]["params"], data["totals"]["mults"]) == ("<stdin>", 239, 864)
+    done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
+    assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
+
+
+def test_a_network_piped_in_is_held_to_the_files_limit():
+    from cnnctl.limits import MAX_FILE_BYTES
+
+    done = cnnctl("summarize", "-", stdin=b"#" * (MAX_FILE_BYTES + 1))
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith(
+        "error: <stdin>: standard input holds more than the 5,000,000 bytes (4.77 MiB) cnnctl reads of a network file"
+    )
+
+
+def test_dev_stdin_is_told_to_be_dash():
+    done = cnnctl("summarize", "/dev/stdin", stdin=NET.encode())  # a pipe: not a regular file
+    assert done.returncode == 2 and b"give `-` (`cat net.yaml | cnnctl summarize -`)" in done.stderr, done.stderr
+
+
+def test_a_file_over_the_limit_is_told_its_size_the_limit_and_a_hint(tmp_path, monkeypatch, capsys):
+    # "file is larger than 5 MB; refusing to read it": no size, no hint
+    from cnnctl.limits import MAX_FILE_BYTES
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big.yaml").write_bytes(b"#" * (MAX_FILE_BYTES + 1000))
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "big.yaml")
+    assert code == 2
+    # 5,001,000 / 2^20 = 4.769... MiB; 5,000,000 / 2^20 = 4.768... MiB
+    assert err.splitlines()[0] == (
+        "error: big.yaml: 5,001,000 bytes (4.77 MiB): more than the 5,000,000 bytes (4.77 MiB) cnnctl reads of a "
+        "network file"
+    )
+    assert err.splitlines()[1].startswith("  hint: a network file is a few KB")
