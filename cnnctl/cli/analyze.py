@@ -263,7 +263,7 @@ def compare_cmd(
     entries = compare(graphs, step.batch, dtype, step.kind, device, budget)
     where = dict(step=step, dtype=dtype, profile=profile, profile_name=device.name, budget=budget)
     labels = column_labels(files, [g.title for g in graphs])
-    show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
+    show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels), graphs)
     return 0
 
 

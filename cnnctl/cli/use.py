@@ -9,7 +9,7 @@ from ..errors import CnnctlError, Loc, Problem, one_line
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import Format, examples, print_json, print_warnings, show_result
+from .common import Format, examples, print_json, print_warnings, show_result, with_warnings
 from .options import (
     arch_argument,
     argument,
@@ -144,7 +144,7 @@ def export_cmd(
 
     again, cls = _arch_again(arch, input, graph), class_name(graph.name)
     if format == "json":
-        print_json(export_json(done, graph.title, again, cls, [w.format("warning") for w in graph.warnings]))
+        print_json(with_warnings(export_json(done, graph.title, again, cls), [graph]))
         return 0
     print_warnings(graph)
     lines = export_lines(done, graph.title, NAMES[fmt], again, cls)

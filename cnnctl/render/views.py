@@ -282,7 +282,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "buffer_bytes": m.buffers,
             "total_bytes": m.total,
         },
-        "warnings": [w.format("warning") for w in s.warnings],
+        "warnings": [problem_json(w, "warning") for w in s.warnings],  # as validate's details
     }
 
 
