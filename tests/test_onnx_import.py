@@ -268,7 +268,7 @@ def _zip(path):
 @pytest.mark.parametrize(
     ("write", "name", "said", "hint"),
     [
-        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--format onnx"),
+        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--to onnx"),
         (_state_dict, "model.pt", "a PyTorch file (torch.save", "--weights model.pt"),
         (_legacy_state_dict, "model.pt", "a PyTorch file (torch.save's pickle", "--weights model.pt"),
         (_safetensors, "w.safetensors", "a .safetensors file: weights without the network", "--weights w.safetensors"),
