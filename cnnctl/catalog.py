@@ -184,7 +184,8 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     # A path, a `.yml`, or a name with a file here of nearly that name: the user's own file, misspelt.
     if _has_folder(arg) or suffix == ".yml" or (suffix and near_file(arg, SUFFIXES)):
         alone = ALIASES.get(stem.lower(), stem.lower())  # the name that would name a bundled network
-        raise _missing_file(arg, stem if alone in files or family_of(alone, files) else None)
+        here = os.path.isfile(stem) or os.path.isfile(stem + ".yaml")  # the name alone reads it, not the bundled
+        raise _missing_file(arg, stem if (alone in files or family_of(alone, files)) and not here else None)
     members = families()
     names = [*files, *ALIASES, *(f"{family}_{m}" for family, named in members.items() for m in named)]
     hint = did_you_mean(stem, names, family=True)  # `lenet6`: no slip, but `lenet5` is named

@@ -143,3 +143,9 @@ def test_a_file_over_the_limit_is_told_its_size_the_limit_and_a_hint(tmp_path, m
         "network file"
     )
     assert err.splitlines()[1].startswith("  hint: a network file is a few KB")
+
+
+def test_a_missing_path_is_not_told_a_bare_name_that_would_read_a_file_here(folder, monkeypatch, capsys):
+    # ./lenet.yaml is here: `lenet` alone would read it, not the bundled lenet5
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "students/bob/lenet.yaml")
+    assert code == 2 and "no folder `students/bob`" in err and "alone names the bundled network" not in err
