@@ -10,7 +10,7 @@ import glob
 import os
 
 from .errors import CnnctlError, Loc, closest, did_you_mean
-from .files import first_entries, is_file_entry
+from .files import STDIN, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
 from .run_marks import (
     RUN_MARKS,
     RUN_NETWORK,
@@ -115,6 +115,8 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
+    if arg == STDIN:  # `cat net.yaml | cnnctl summarize -` (notation.source.read_text reads it)
+        return STDIN, STDIN_NAME, None
     run = run_of(arg)
     if run is not None:  # a run folder, or a checkpoint in one: the network it trained
         return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)
@@ -151,29 +153,39 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         return arg, arg, None
     if not arg.lower().endswith(SUFFIXES) and os.path.isfile(arg + ".yaml"):  # `lenet5` for ./lenet5.yaml
         return _resolve(arg + ".yaml")
-    stem = os.path.basename(os.path.normpath(arg))
-    for suffix in SUFFIXES:
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-    name = ALIASES.get(stem.lower(), stem.lower())
+    base = os.path.basename(os.path.normpath(arg))
+    stem = stem_of(base, SUFFIXES)
+    suffix = base[len(stem) :].lower()
+    # An alias is a name (`lenet`), not a file: `lenet.yaml` is no bundled file's name.
+    name = stem.lower() if suffix else ALIASES.get(stem.lower(), stem.lower())
     files = bundled()
     if os.path.isdir(arg):
-        if name in files and "/" not in arg:  # a bare name; the folder may be a run named after the network
+        if name in files and not _has_folder(arg):  # a bare name; the folder may be a run named after the network
             return files[name], shown_bundled(files[name]), None
         raise _folder_error(arg)
     if os.path.exists(arg):
-        raise CnnctlError.at(f"`{arg}` is not a regular file (a device or a pipe?)")
+        raise CnnctlError.at(
+            f"`{arg}` is not a regular file (a device or a pipe?)",
+            hint=f"to read a network from standard input, give `{STDIN}` (`cat net.yaml | cnnctl summarize {STDIN}`)",
+        )
     if os.path.islink(arg):
         raise _broken_link(arg)
+    # A bundled network is named by its name alone, or by its file's name (`vgg16.yaml`, from any
+    # folder): an argument with a folder part, or `.yml`, is a file of the user's that is not there.
+    if not _has_folder(arg) and suffix in ("", ".yaml"):
+        if name in files:
+            return files[name], shown_bundled(files[name]), None
+        family = family_of(name, files)
+        if family is not None:  # a bundled member (`efficientnet_b3`): its family's file, the member
+            return family[0], shown_bundled(family[0]), family[1]
     parent = os.path.dirname(os.path.normpath(arg))
-    bare = parent in ("", ".") or not os.path.exists(parent)
-    if name in files and bare:
-        return files[name], shown_bundled(files[name]), None
-    family = family_of(name, files) if bare else None
-    if family is not None:  # a bundled member (`efficientnet_b3`): its family's file, the member
-        return family[0], shown_bundled(family[0]), family[1]
     if parent not in ("", "."):
         _missing_run(arg, parent, files.get(name) and name)
+    # A path, a `.yml`, or a name with a file here of nearly that name: the user's own file, misspelt.
+    if _has_folder(arg) or suffix == ".yml" or (suffix and near_file(arg, SUFFIXES)):
+        alone = ALIASES.get(stem.lower(), stem.lower())  # the name that would name a bundled network
+        here = os.path.isfile(stem) or os.path.isfile(stem + ".yaml")  # the name alone reads it, not the bundled
+        raise _missing_file(arg, stem if (alone in files or family_of(alone, files)) and not here else None)
     members = families()
     names = [*files, *ALIASES, *(f"{family}_{m}" for family, named in members.items() for m in named)]
     hint = did_you_mean(stem, names, family=True)  # `lenet6`: no slip, but `lenet5` is named
@@ -188,6 +200,29 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
 
 
 BUNDLED = "bundled: "  # what a bundled network's shown file name starts with
+
+
+def _has_folder(arg: str) -> bool:
+    """Whether an argument names a folder (`students/alice/vgg.yaml`, `./vgg.yaml`): then it is a
+    path, and never a bundled name."""
+    return os.sep in arg or "/" in arg
+
+
+def _missing_file(arg: str, bundled_name: str | None) -> CnnctlError:
+    """A path to a network file that is not there: the nearest file in its folder (`resnet_basc.yaml`:
+    `resnet_basic.yaml` beside it; network files first), then the bundled network of that name."""
+    parent = os.path.dirname(arg)
+    if not os.path.isdir(parent or "."):
+        message, near = f"no file `{arg}`: there is no folder `{parent}`", None
+    else:
+        message, near = f"no file `{arg}`" + ("" if parent else " here"), near_file(arg, SUFFIXES)
+    if near:
+        hint = f"did you mean `{near}`?"
+    elif bundled_name:
+        hint = f"`{bundled_name}` alone names the bundled network"
+    else:
+        hint = _expected()
+    return CnnctlError.at(message, hint=hint)
 
 
 def shown_bundled(path: str) -> str:
@@ -246,7 +281,7 @@ def _folder_error(folder: str) -> CnnctlError:
             f"images to predict after the network (`cnnctl predict RUN {folder}`); in place of the network, "
             + _expected(),
         )
-    networks = _networks_in(folder)
+    networks = networks_in(folder)
     if networks:
         return CnnctlError.at(
             f"`{folder}` is a directory of network files: {_some(networks)}; give one of them", hint=_expected()
@@ -254,8 +289,9 @@ def _folder_error(folder: str) -> CnnctlError:
     return CnnctlError.at(f"`{folder}` is a directory, not a network file", hint=_expected())
 
 
-def _networks_in(folder: str) -> list[str]:
-    """The network files (.yaml, .yml) among `folder`'s first entries, by name."""
+def networks_in(folder: str) -> list[str]:
+    """The network files (.yaml, .yml) among `folder`'s first entries, by name (what `validate
+    FOLDER` checks)."""
     found = first_entries(folder)
     return sorted(os.path.join(folder, e.name) for e in found if e.name.lower().endswith(SUFFIXES) and is_file_entry(e))
 

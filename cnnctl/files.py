@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
+MISSING = "no such file"  # Unread's message for a path where nothing is
 REGULAR = "cnnctl reads only regular files: a FIFO or a device could block it or never end"
 
 
@@ -76,7 +77,7 @@ def open_regular(path: str | os.PathLike, inside: str | None = None) -> Iterator
             raise Unread(f"{kind_of(mode)}, not a regular file", REGULAR)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except (FileNotFoundError, NotADirectoryError):
-        raise Unread("no such file") from None
+        raise Unread(MISSING) from None
     except PermissionError:
         raise Unread("cannot be read: permission denied") from None
     except (OSError, ValueError) as exc:  # a loop of links, a name too long, a NUL in it
@@ -176,3 +177,47 @@ def is_file_entry(entry: os.DirEntry) -> bool:
         return entry.is_file()
     except OSError:
         return False
+
+
+def near_file(path: str, suffixes: tuple[str, ...]) -> str | None:
+    """The file beside the missing `path`, of one of `suffixes`, whose name is nearest to its name
+    (`resnet_basc.yaml`: `resnet_basic.yaml`; `modle.onnx`: `model.onnx`), as a path beside it:
+    compared without the suffix, which they all share and which would make any two names close."""
+    from .errors import closest
+
+    folder = os.path.dirname(path)
+    entries = sorted(e.name for e in first_entries(folder or ".") if is_file_entry(e))
+    stems = {
+        stem_of(e, suffixes): e for e in reversed(entries) if e.lower().endswith(suffixes)
+    }  # the first suffix wins
+    near = closest(stem_of(os.path.basename(path), suffixes), stems)
+    return os.path.join(folder, stems[near]) if near is not None else None
+
+
+def stem_of(name: str, suffixes: tuple[str, ...]) -> str:
+    """A file's name without the first of `suffixes` it ends in (any case)."""
+    return next((name[: -len(s)] for s in suffixes if name.lower().endswith(s)), name)
+
+
+STDIN = "-"  # the argument that names standard input, as for cat and most tools
+STDIN_NAME = "<stdin>"  # what messages call it
+_stdin: list[bytes] = []  # what was read of it: read once, however many times it is named
+
+
+def stdin_bytes(limit: int) -> bytes:
+    """What standard input holds (`cat net.yaml | cnnctl summarize -`), at most `limit` bytes,
+    read once for the process. Raises Unread for a terminal (nothing was piped in) and TooLarge
+    past `limit` (its size then: `limit` + 1, as no more is read)."""
+    import sys
+
+    if not _stdin:
+        stream = sys.stdin
+        if stream is None or stream.isatty():
+            raise Unread(
+                "standard input is a terminal: nothing was piped in",
+                "`-` reads a network from a pipe (`cat net.yaml | cnnctl summarize -`); or give the file's name",
+            )
+        _stdin.append(stream.buffer.read(limit + 1))
+    if len(_stdin[0]) > limit:
+        raise TooLarge(len(_stdin[0]), limit)
+    return _stdin[0]

@@ -598,6 +598,29 @@ def test_an_option_before_the_command_is_cnnctls_own(monkeypatch, capsys):
     assert err.startswith("error: `summarize` has no option `--verbose`"), err
 
 
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        # `--receptive` was offered `--freeze`: the `--` every option shares made any two names close
+        (["summarize", "lenet5", "--receptive"], "`cnnctl summarize ARCH --columns layer,output,field,jump,start`"),
+        (["flops", "lenet5", "--field"], "`cnnctl summarize ARCH --columns layer,output,field,jump,start`"),
+        (["summarize", "lenet5", "--depht"], "did you mean `--depth`?"),
+        (["flops", "lenet5", "--perlayer"], "did you mean `--per-layer`?"),
+        (["summarize", "lenet5", "--recep"], "`cnnctl summarize --help` lists its options and arguments"),
+        (["memory", "lenet5", "--verbose"], "`cnnctl memory --help` lists its options and arguments"),
+    ],
+)
+def test_an_unknown_option_is_told_what_it_means_or_nothing_unrelated(monkeypatch, capsys, args, hint):
+    err = mistake(monkeypatch, capsys, *args)
+    assert err.splitlines()[1].startswith("  hint: ") and err.splitlines()[1].endswith(hint), err
+
+
+def test_an_unknown_option_before_the_command_with_nothing_after_is_one_message(monkeypatch, capsys):
+    # `cnnctl --vresion` ended in a traceback: the JSON check read the words click had taken off
+    err = mistake(monkeypatch, capsys, "--vresion")
+    assert err.startswith("error: `cnnctl` itself has no option `--vresion`\n  hint: did you mean `--version`?"), err
+
+
 def test_every_batch_option_has_the_short_form_b():
     """summarize, flops, memory and compare take -b/--batch; bench and train -b/--batch-size:
     `cnnctl bench x.yaml -b 8` works as `cnnctl memory x.yaml -b 8` does."""

@@ -63,6 +63,22 @@ def test_compare_needs_two_networks():
     assert out.returncode == 2 and "needs two networks" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_compare_tells_every_invalid_networks_problems_in_one_run(tmp_path, monkeypatch, capsys):
+    # only the first invalid file was told: the user mended it, ran again, and met the next
+    from helpers import run_main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text("input: 8x8x1\nlayers:\n  - conv f=9 n=2\n")  # 9x9 on 8x8
+    (tmp_path / "b.yaml").write_text("input: 8x8x1\nlayers:\n  - fc 10\n  - conv f=3 n=2\n")  # conv on a vector
+    code, out, err = run_main(monkeypatch, capsys, "compare", "a.yaml", "lenet5", "b.yaml", "missing.yaml")
+    assert code == 2 and out == ""
+    assert [line.split(":")[1].strip() for line in err.splitlines() if line.startswith("error:")] == [
+        "a.yaml", "b.yaml", "no file `missing.yaml` here, and no bundled architecture called `missing`",
+    ]  # fmt: skip
+    code, out, _ = run_main(monkeypatch, capsys, "compare", "a.yaml", "b.yaml", "--format", "json")
+    assert [e["file"] for e in json.loads(out)["errors"]] == ["a.yaml", "b.yaml"]
+
+
 def test_compare_names_a_run_by_its_folder_and_repeated_names_by_what_was_given(tmp_path, monkeypatch, capsys):
     # `compare runs/l1 lenet5` labelled both columns and the ratio `lenet5 / lenet5`
     from helpers import run_main

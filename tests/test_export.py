@@ -2,6 +2,7 @@
 module's outputs for every bundled network and example, with a checkpoint's weights."""
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -321,13 +322,13 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
 def test_a_format_the_files_suffix_contradicts_is_refused_before_writing(monkeypatch, capsys, tmp_path):
     # once: `-o out.onnx --format torchscript` wrote TorchScript into out.onnx, to be read as ONNX elsewhere
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "out.onnx"),
-                            "--format", "torchscript")  # fmt: skip
+                            "--to", "torchscript")  # fmt: skip
     assert code == 2 and err.count("error:") == 1
-    assert "ends in .onnx, which names ONNX; --format torchscript writes TorchScript" in err
-    assert f"hint: name it {tmp_path / 'out.ts'}, or give --format onnx" in err
+    assert "ends in .onnx, which names ONNX; --to torchscript writes TorchScript" in err
+    assert f"hint: name it {tmp_path / 'out.ts'}, or give --to onnx" in err
     assert not (tmp_path / "out.onnx").exists()
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "out.model"),
-                            "--format", "pytorch")  # fmt: skip
+                            "--to", "pytorch")  # fmt: skip
     assert code == 0 and (tmp_path / "out.model").read_text().startswith('"""'), err  # a suffix that names nothing
 
 
@@ -335,7 +336,7 @@ def test_a_missing_folder_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch
     # once: into a missing folder, no hint; into a folder, "Is a directory" (the OS's words). Now a hint for each
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "no" / "net.onnx"))
     assert code == 2 and f"hint: create it first (mkdir -p {tmp_path / 'no'})" in err, err
-    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path), "--format", "onnx")
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path), "--to", "onnx")
     assert (
         code == 2
         and err == f"error: `{tmp_path}` is a folder: name the file to write\n  hint: e.g. -o {tmp_path}/lenet5.onnx\n"
@@ -622,16 +623,34 @@ def test_a_pt_or_pth_file_is_ambiguous_unless_torchscript_is_asked_for(suffix, m
     assert code == 2 and not out.exists()
     assert f"ends in {suffix}, which PyTorch uses for a state_dict (torch.save) and for TorchScript alike" in err
     stem = tmp_path / "model"
-    assert f"name it {stem}.ts, or give --format torchscript" in err and f"-o {stem}.py" in err
-    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--format", "torchscript")
+    assert f"name it {stem}.ts, or give --to torchscript" in err and f"-o {stem}.py" in err
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--to", "torchscript")
     assert code == 0 and "as TorchScript" in said, err
     assert isinstance(torch.jit.load(str(out)), torch.jit.ScriptModule)
 
 
-def test_format_json_with_a_file_of_no_known_suffix_says_how_to_get_both(monkeypatch, capsys, tmp_path):
+def test_the_file_type_is_to_and_the_report_format_so_both_can_be_given(monkeypatch, capsys, tmp_path):
+    # --format was the file type here and the report's format everywhere else: `-o model.pt` (TorchScript
+    # only by name) could not have its report as JSON
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "m2.model"), "-f", "json")
-    assert code == 2 and "--format json asks for the report as JSON, so it cannot name the file's format too" in err
-    assert "end the name in .onnx, .ts (TorchScript), .py or .safetensors" in err
+    assert code == 2 and "hint: give --to onnx|torchscript|pytorch|safetensors, or end the name in .onnx" in err
+    out = tmp_path / "model.pt"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--to", "torchscript",
+                               "--format", "json")  # fmt: skip
+    assert code == 0 and json.loads(said)["format"] == "torchscript" and err == "", err
+    assert isinstance(torch.jit.load(str(out)), torch.jit.ScriptModule)
+
+
+def test_format_with_a_file_type_is_to_with_a_warning(monkeypatch, capsys, tmp_path):
+    out = tmp_path / "model.pt"
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--format", "torchscript")
+    assert code == 0 and "as TorchScript" in said
+    assert err.splitlines() == [
+        "warning: --format torchscript names the file type: write --to torchscript",
+        "  hint: --format is the report's, table or json, as in every command",
+    ]
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out), "--to", "onnx", "-f", "pytorch")
+    assert code == 2 and err.startswith("error: --to onnx and --format pytorch name two file types"), err
 
 
 def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):

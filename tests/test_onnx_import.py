@@ -226,6 +226,19 @@ def test_a_file_that_is_not_onnx_is_one_message(content, said, tmp_path, monkeyp
     assert code == 2 and said in err and "Traceback" not in err
 
 
+def test_a_missing_onnx_file_is_told_the_ones_beside_it(tmp_path, monkeypatch, capsys):
+    # `import nothing.onnx` was "no such file" and nothing more
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(monkeypatch, capsys, "import", "nothing.onnx")
+    assert code == 2 and "hint: this folder holds no .onnx file; `cnnctl export ARCH -o net.onnx` writes one" in err
+    for name in ("model.onnx", "other.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    code, _, err = run_main(monkeypatch, capsys, "import", "modle.onnx")
+    assert code == 2 and err.splitlines() == ["error: modle.onnx: no such file", "  hint: did you mean `model.onnx`?"]
+    code, _, err = run_main(monkeypatch, capsys, "import", "nothing.onnx")
+    assert code == 2 and "hint: the ONNX files in this folder: model.onnx, other.onnx" in err
+
+
 def _torchscript(path):
     torch.jit.script(nn.Conv2d(3, 2, 1)).save(str(path))
 
@@ -255,7 +268,7 @@ def _zip(path):
 @pytest.mark.parametrize(
     ("write", "name", "said", "hint"),
     [
-        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--format onnx"),
+        (_torchscript, "model.ts", "a TorchScript archive (torch.jit.save), not ONNX", "--to onnx"),
         (_state_dict, "model.pt", "a PyTorch file (torch.save", "--weights model.pt"),
         (_legacy_state_dict, "model.pt", "a PyTorch file (torch.save's pickle", "--weights model.pt"),
         (_safetensors, "w.safetensors", "a .safetensors file: weights without the network", "--weights w.safetensors"),

@@ -39,7 +39,7 @@ def test_export_refuses_to_write_into_a_run_folder(monkeypatch, capsys, tmp_path
     (run / "config.json").write_text("{}")
     (run / "best.pt").write_bytes(b"the run's best weights")
     net = _net(tmp_path)
-    args = ("export", str(net), "--checkpoint", str(run), "-o", str(run / "best.pt"), "--format", "torchscript")
+    args = ("export", str(net), "--checkpoint", str(run), "-o", str(run / "best.pt"), "--to", "torchscript")
     code, _, err = run_main(monkeypatch, capsys, *args)
     assert code == 2 and f"`{run / 'best.pt'}` is a file of the run folder `{run}`" in err, err
     assert (run / "best.pt").read_bytes() == b"the run's best weights"

@@ -109,8 +109,27 @@ def test_a_stride_that_leaves_the_last_rows_out_is_a_warning_at_its_line(monkeyp
     path.write_text(text)
     code, out, _ = run_main(monkeypatch, capsys, "summarize", str(path), "--format", "json")
     assert code == 0
-    places = [w.split(": layer ")[0] for w in json.loads(out)["warnings"]]
-    assert places == [f"warning: {path}:3:5", f"warning: {path}:4:5"]
+    places = [(w["file"], w["line"], w["column"], w["layer"]) for w in json.loads(out)["warnings"]]
+    assert places == [(str(path), 3, 5, "conv1"), (str(path), 4, 5, "pool1")]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["summarize"], ["flops"], ["memory"], ["draw", "-o", "n.dot"], ["compare", "lenet5"], ["export", "-o", "n.py"]],
+)
+def test_every_analysis_commands_json_gives_the_warnings_as_validate_gives_a_problem(
+    command, tmp_path, monkeypatch, capsys
+):
+    # summarize gave them as pre-formatted strings; flops, memory, compare and draw not at all
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.yaml").write_text("input: 8x8x1\nlayers:\n  - conv f=3 s=2 n=4\n  - fc 3\n")  # (8 - 3) / 2
+    name, *rest = command
+    code, out, _ = run_main(monkeypatch, capsys, name, "w.yaml", *rest, "--format", "json")
+    assert code == 0
+    code, checked, _ = run_main(monkeypatch, capsys, "validate", "w.yaml", "--format", "json")
+    (details,) = [f["details"] for f in json.loads(checked)["files"]]
+    assert json.loads(out)["warnings"] == details  # one structure: file, line, column, layer, message, hint
+    assert [(w["file"], w["line"], w["column"], w["layer"]) for w in details] == [("w.yaml", 3, 5, "conv1")]
 
 
 @pytest.mark.parametrize(

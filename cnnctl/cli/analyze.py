@@ -266,15 +266,29 @@ def compare_cmd(
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
     device = profile_named(profile)
-    graphs = [common.load_network(arch, input) for arch in files]
+    graphs = load_networks(files, input)
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
     step = training_step(graphs[0], given, read_file=False)
     entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze)
     where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze)
     labels = column_labels(files, [g.title for g in graphs])
-    show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels))
+    show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels), graphs)
     return 0
+
+
+def load_networks(files: list[str], input: str | None) -> list:
+    """Every network named, or every problem of all of them in one error (as `validate` tells
+    them): the second file's mistakes are not kept back until the first is mended."""
+    graphs, problems = [], []
+    for arch in files:
+        try:
+            graphs.append(common.load_network(arch, input))
+        except CnnctlError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise CnnctlError(problems)
+    return graphs
 
 
 def column_labels(given: list[str], names: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ from typer.main import get_command, get_command_from_info
 from typer.models import CommandInfo
 
 from .. import __version__
-from ..errors import Problem, did_you_mean, quoted
+from ..errors import Problem, closest, did_you_mean, quoted
 from . import COMMANDS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "allow_extra_args": True}  # extras: told by Command below
@@ -76,7 +76,7 @@ def own_spellings(args: list[str], options: set[str]) -> list[str]:
 # no spelling distance finds, as OPTION_SYNONYMS. Not aliases: the hint names the real command.
 COMMAND_SYNONYMS: dict[str, str] = {
     **dict.fromkeys(
-        ("receptive", "receptive-field", "rf"),
+        ("receptive", "receptive-field", "receptive-fields", "field", "fields", "rf"),
         f"receptive fields are columns of summarize: `{PROG} summarize ARCH --columns layer,output,field,jump,start`",
     ),
     **dict.fromkeys(
@@ -269,7 +269,7 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(Problem(text, hint=hint).format() + "\n")
         from .common import errors_json  # and on stdout, with --format json, as a command's mistakes are
 
-        errors_json([Problem(text, hint=hint)], argv)
+        errors_json([Problem(text, hint=hint)], given)  # as typed: click emptied `argv`
         return 2
     return 0 if status is None else status
 
@@ -281,7 +281,19 @@ def _meant(command: str, word: str, options: list[str]) -> str | None:
         return ELSEWHERE[command, word]
     bare = word.lstrip("-").lower().replace("_", "-")
     meant = next((o for o in OPTION_SYNONYMS.get(bare, ()) if o in options), None)
-    return f"did you mean `{meant}`?" if meant else did_you_mean(word, options)
+    if meant:
+        return f"did you mean `{meant}`?"
+    if bare in COMMAND_SYNONYMS:  # `summarize --receptive`: what another command, or a column, does
+        return COMMAND_SYNONYMS[bare]
+    return _near_option(word, options)
+
+
+def _near_option(word: str, options: list[str]) -> str | None:
+    """'did you mean `--depth`?' for `--dpeth`: the names compared without their dashes, which
+    every option shares (with them, `--receptive` was near enough to `--freeze`)."""
+    names = {o.lstrip("-"): o for o in options if o.startswith("--")}
+    near = closest(word.lstrip("-"), names) if word.startswith("--") else None
+    return f"did you mean `{names[near]}`?" if near else None
 
 
 def _own_option_hint(word: str, options: list[str], argv: list[str]) -> str:
@@ -291,7 +303,7 @@ def _own_option_hint(word: str, options: list[str], argv: list[str]) -> str:
     if command is not None and word in (o for p in build(command).params for o in (*p.opts, *p.secondary_opts)):
         return f"{word} is an option of `{command}`: give it after the command (`{PROG} {command} ... {word}`)"
     mine = f"the options before COMMAND are {PROG}'s own: {', '.join(options)}"
-    near = did_you_mean(word, options)
+    near = _near_option(word, options)
     return f"{near} ({mine})" if near else mine
 
 

@@ -16,7 +16,8 @@ from .options import argument, complete_arch, format_option, input_option
     ("cnnctl validate net.yaml lenet5 --format json", "several files; each problem's fields as JSON"),
 )
 def validate_cmd(
-    files: Annotated[list[str], argument("FILE...", "Network files (or bundled names) to check.", complete_arch)],
+    files: Annotated[list[str], argument("FILE...", "Network files (a folder: its .yaml, .yml), or bundled names.",
+                                          complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
@@ -28,7 +29,8 @@ def validate_cmd(
     from ..render.views.validate import validate_lines, validate_table, validate_total
 
     results = []
-    for arch in files:
+    expanded = [_networks_of(arch) for arch in files]
+    for arch in (file for named in expanded for file in named):
         try:
             # its `train:` too, checked as `cnnctl train` would
             graph, problems, warnings = common.load_network(arch, input), [], ()
@@ -39,6 +41,7 @@ def validate_cmd(
             results.append(
                 {
                     "file": arch,
+                    **({"read": graph.file} if graph.file != arch else {}),  # `bundled: vgg16.yaml`
                     "ok": True,
                     "layers": len(graph.nodes),
                     "params": graph.params,
@@ -72,9 +75,22 @@ def validate_cmd(
             sys.stdout.flush()
             stream.write("".join(line + "\n" for line in validate_lines(r)))
             stream.flush()
-        if len(results) > 1:
+        if len(results) > 1 or any(named != [arch] for arch, named in zip(files, expanded, strict=True)):
             sys.stdout.write(validate_total(results) + "\n")
     return 2 if bad else 0
+
+
+def _networks_of(arch: str) -> list[str]:
+    """What an argument of `validate` names: a folder of network files (not a run folder) stands
+    for its .yaml and .yml files, sorted, as a linter takes a folder; anything else is itself."""
+    import os
+
+    from ..catalog import networks_in
+    from ..run_marks import run_of
+
+    if not os.path.isdir(arch) or run_of(arch) is not None:
+        return [arch]
+    return networks_in(arch) or [arch]  # none: told as a folder given for a network is
 
 
 def _member_problems(arch: str, input: str | None, told: list) -> list:

@@ -52,7 +52,7 @@ def to_stdout(output: str | None) -> bool:
 def asked_json(argv: list[str]) -> bool:
     """Whether the command line asks for JSON (`--format json`, `-f json`, `--format=json`)."""
     args = argv[: argv.index("--")] if "--" in argv else argv
-    pairs = zip(args, [*args[1:], ""], strict=True)
+    pairs = zip(args, [*args[1:], ""], strict=False)  # each word and the next: none left (`[]`) is no pair
     return any(a in ("--format=json", "-fjson") or a in ("-f", "--format") and b == "json" for a, b in pairs)
 
 
@@ -72,19 +72,21 @@ def errors_json(problems, argv: list[str], warnings=()) -> None:
 
 
 def show_result(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:
-    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings.
+    """JSON for scripts; else the tables in the chosen text format, after the graph's warnings
+    (`graph`: one network, or the list of those compared); in JSON, its `warnings` (with_warnings).
 
     Several tables are separated by a blank line (in Markdown, the line that ends a table);
     CSV writes the first table only (a CSV stream has one header; the first carries the
     others' values in csv-only columns where they matter, as evaluate's confusion matrix).
     """
+    graphs = [] if graph is None else graph if isinstance(graph, list) else [graph]  # (a Graph is a tuple)
     if format is Format.json:
-        print_json(data())
+        print_json(with_warnings(data(), graphs) if graphs else data())
         return
     from ..render.table import show
 
-    if graph is not None:
-        print_warnings(graph)
+    for one in graphs:
+        print_warnings(one)
     shown = tables()
     if format is Format.csv:
         shown = shown[:1]
@@ -92,6 +94,15 @@ def show_result(format: Format, data: Callable[[], object], tables: Callable[[],
         if i:
             sys.stdout.write("\n")
         show(table, format.value)
+
+
+def with_warnings(data: dict, graphs: list) -> dict:
+    """An analysis command's JSON with the networks' `warnings`, each as `validate --format json`
+    gives a problem (file, line, column, layer, message, hint: render.views.problem_json); a
+    document that has them already keeps its own."""
+    from ..render.views import problem_json
+
+    return {**data, "warnings": data.get("warnings", [problem_json(w, "warning") for g in graphs for w in g.warnings])}
 
 
 def print_warnings(graph) -> None:

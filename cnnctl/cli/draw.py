@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 from ..errors import CnnctlError, one_line
 from ..shapes import format_shape
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import examples, print_json, print_warnings
+from .common import examples, print_json, print_warnings, with_warnings
 from .options import arch_argument, choice, input_option, option, whole, words
 
 
@@ -104,7 +104,7 @@ def draw_cmd(
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     print_warnings(graph)
     if format == "json":
-        print_json(data)
+        print_json(with_warnings(data, [graph]))
     else:
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         opened = opener.get(fmt, "open it in a browser or viewer")

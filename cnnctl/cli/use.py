@@ -9,7 +9,7 @@ from ..errors import CnnctlError, Loc, Problem, one_line
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import Format, examples, print_json, print_warnings, show_result
+from .common import Format, examples, print_json, print_warnings, show_result, with_warnings
 from .options import (
     arch_argument,
     argument,
@@ -69,6 +69,21 @@ def evaluation_data_help() -> str:
     return data_help() + ". Default: the data the run trained on."
 
 
+def _file_type(to: str | None, format: str) -> tuple[str | None, str]:
+    """export's --to and its report's --format. `--format onnx` (a file type), as export once
+    spelt --to, still works with a warning saying what to write: --format is the report's in
+    every command, and as the file's type it could not ask for both (`-o net.pt`, JSON)."""
+    if format in EXPORT_FORMATS:
+        if to is not None and to != format:
+            raise CnnctlError.at(f"--to {to} and --format {format} name two file types",
+                                 hint=f"give one: --to {to} (--format is the report's: table or json)")  # fmt: skip
+        sys.stderr.write(Problem(f"--format {format} names the file type: write --to {format}",
+                                 hint="--format is the report's, table or json, as in every command").format("warning")
+                         + "\n")  # fmt: skip
+        return format, "table"
+    return to, format
+
+
 def data_dir_help() -> str:
     from ..train.settings import BY_NAME
 
@@ -88,14 +103,17 @@ def export_cmd(
     output: Annotated[str, option("-o", "--output", metavar="FILE",
                                   help="The file: .onnx, .ts (TorchScript), .py (and, trained, its weights "
                                   "as a state_dict beside it: NAME.pt), or .safetensors (the weights). .pt and "
-                                  ".pth: TorchScript with --format torchscript only.")],
+                                  ".pth: TorchScript with --to torchscript only.")],
     input: Annotated[Optional[str], input_option()] = None,
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", complete=complete_run,
                                                 help="A run folder (its best.pt) or checkpoint: its weights.")] = None,
-    format: Annotated[str, option("-f", "--format", parser=choice((*EXPORT_FORMATS, "table", "json")),
-                                  metavar="|".join((*EXPORT_FORMATS, "json")), complete=words(*EXPORT_FORMATS, "json"),
-                                  help="What to write (default: from FILE's suffix), or json: the report as "
-                                  "JSON.")] = "table",
+    to: Annotated[Optional[str], option("--to", parser=choice(EXPORT_FORMATS), metavar="|".join(EXPORT_FORMATS),
+                                        complete=words(*EXPORT_FORMATS),
+                                        help="What to write. Default: what FILE's suffix names.")] = None,
+    format: Annotated[str, option("-f", "--format", parser=choice(("table", "json", *EXPORT_FORMATS)),
+                                  metavar="table|json", complete=words("table", "json"),
+                                  help="The report: table, or json (as every command). A file type here "
+                                  "(onnx...) is --to's, told so.")] = "table",
     with_preprocessing: Annotated[bool, option("--with-preprocessing",
                                                help="ONNX, TorchScript: the network takes uint8 NHWC pixels of images "
                                                "adapted to its input and normalises them itself (needs "
@@ -111,10 +129,10 @@ def export_cmd(
     TorchScript reloaded, the source file imported, and each output compared with PyTorch's.
     ONNX needs `pip install 'cnnctl[onnx]'`. A .safetensors file holds the weights alone, named
     as the network's own (its layer paths), for `--weights FILE.safetensors`; it is read back so
-    before it is kept. --format onnx|torchscript|pytorch|safetensors picks what is written
+    before it is kept. --to onnx|torchscript|pytorch|safetensors picks what is written
     (default: from FILE's suffix: .onnx, .ts, .py, .safetensors); --format json prints the
-    report as JSON (the suffix then names the format). .pt and .pth, a state_dict as often as
-    TorchScript, are written only as TorchScript asked for (--format torchscript); a trained
+    report as JSON, as in every command. .pt and .pth, a state_dict as often as
+    TorchScript, are written only as TorchScript asked for (--to torchscript); a trained
     network's state_dict is written beside its source (-o NAME.py: NAME.pt too).
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
@@ -122,11 +140,11 @@ def export_cmd(
     the PyTorch file has preprocess(image); --with-preprocessing makes an ONNX or TorchScript
     network that takes uint8 NHWC pixels and normalises them itself.
     """
+    to, format = _file_type(to, format)
     graph = common.load_network(arch, input)
     from ..exchange.export import NAMES, export, format_for, refuse_target
 
-    report = format in ("json", "table")
-    fmt = format_for(output, None if report else format, json_report=format == "json")
+    fmt = format_for(output, to)
     from ..run_marks import run_input
 
     if weights is None:
@@ -144,7 +162,7 @@ def export_cmd(
 
     again, cls = _arch_again(arch, input, graph), class_name(graph.name)
     if format == "json":
-        print_json(export_json(done, graph.title, again, cls, [w.format("warning") for w in graph.warnings]))
+        print_json(with_warnings(export_json(done, graph.title, again, cls), [graph]))
         return 0
     print_warnings(graph)
     lines = export_lines(done, graph.title, NAMES[fmt], again, cls)

@@ -42,7 +42,7 @@ FORMATS = ("onnx", "torchscript", "pytorch", "safetensors")
 SUFFIXES = {".onnx": "onnx", ".py": "pytorch", ".ts": "torchscript", ".jit": "torchscript",
             ".safetensors": "safetensors"}  # fmt: skip
 # What PyTorch users save a state_dict to (torch.save), and TorchScript too: written only as
-# TorchScript asked for by name (--format torchscript), else refused with the choices.
+# TorchScript asked for by name (--to torchscript), else refused with the choices.
 AMBIGUOUS = (".pt", ".pth")
 NAMES = {"onnx": "ONNX", "pytorch": "PyTorch source", "torchscript": "TorchScript",
          "safetensors": "safetensors weights"}  # fmt: skip
@@ -62,17 +62,17 @@ class Exported:
     extra: tuple[str, ...] = ()  # other files written (a source file's weights)
 
 
-def format_for(out: str, asked: str | None, json_report: bool = False) -> str:
-    """What to write to `out`: `asked` (--format), else what its suffix names; a suffix that
+def format_for(out: str, asked: str | None) -> str:
+    """What to write to `out`: `asked` (--to), else what its suffix names; a suffix that
     names another format than the one asked for is refused (a `.onnx` file of TorchScript
     would be read as ONNX by every other tool, and fail). `.pt` and `.pth` (AMBIGUOUS) hold
-    TorchScript only where it is asked for. `json_report`: --format was json, the report's."""
+    TorchScript only where it is asked for."""
     suffix = Path(out).suffix.lower()
     stem = Path(out).with_suffix("")
     if suffix in AMBIGUOUS and asked != "torchscript":
         raise CnnctlError.at(
             f"`{out}` ends in {suffix}, which PyTorch uses for a state_dict (torch.save) and for TorchScript alike",
-            hint=f"TorchScript: name it {stem}.ts, or give --format torchscript to keep {suffix}; the network as "
+            hint=f"TorchScript: name it {stem}.ts, or give --to torchscript to keep {suffix}; the network as "
             f"PyTorch source with its trained weights as a state_dict beside it: -o {stem}.py (writes {stem}.pt too, "
             f"with --checkpoint or --weights); the weights alone: -o {stem}.safetensors",
         )
@@ -80,18 +80,15 @@ def format_for(out: str, asked: str | None, json_report: bool = False) -> str:
         named = SUFFIXES.get(suffix)
         if named is not None and named != asked:
             raise CnnctlError.at(
-                f"`{out}` ends in {suffix}, which names {NAMES[named]}; --format {asked} writes {NAMES[asked]}",
-                hint=f"name it {Path(out).with_suffix(EXAMPLES[asked])}, or give --format {named}",
+                f"`{out}` ends in {suffix}, which names {NAMES[named]}; --to {asked} writes {NAMES[asked]}",
+                hint=f"name it {Path(out).with_suffix(EXAMPLES[asked])}, or give --to {named}",
             )
         return asked
     if suffix not in SUFFIXES:
         named = "end the name in .onnx, .ts (TorchScript), .py or .safetensors (the weights alone)"
         raise CnnctlError.at(
             f"cannot tell what to write from `{out}`",
-            hint=f"--format json asks for the report as JSON, so it cannot name the file's format too: {named} "
-            "(and rename the file after), or give --format onnx|torchscript|pytorch|safetensors without the JSON"
-            if json_report
-            else f"give --format onnx|torchscript|pytorch|safetensors, or {named}",
+            hint=f"give --to onnx|torchscript|pytorch|safetensors, or {named}",
         )
     return SUFFIXES[suffix]
 
@@ -256,7 +253,7 @@ def refuse_target(graph: Graph, fmt: str, out: str, trained: bool, reads: Iterab
     the command `reads`, or is an existing file of another kind than `fmt`'s suffixes name
     (cnnctl.writing.unwritable)."""
     suffixes = tuple(suffix for suffix, kind in SUFFIXES.items() if kind == fmt)
-    suffixes += AMBIGUOUS if fmt == "torchscript" else ()  # `.pt` asked for by --format torchscript
+    suffixes += AMBIGUOUS if fmt == "torchscript" else ()  # `.pt` asked for by --to torchscript
     refuse_unwritable(out, graph.name + suffixes[0], reads, suffixes)
     if fmt == "pytorch" and trained:
         refuse_unwritable(str(Path(out).with_suffix(".pt")), graph.name + ".py", reads, (".pt",))

@@ -13,8 +13,9 @@ import os
 import yaml
 
 from ..errors import CnnctlError, Loc, Problem, too_many
-from ..files import TooLarge, Unread, regular_bytes
+from ..files import STDIN, TooLarge, Unread, regular_bytes, stdin_bytes
 from ..limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
+from ..words import size
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -26,13 +27,17 @@ def loc_of(node: yaml.Node | yaml.Mark, file: str) -> Loc:
 
 def read_text(path: str | os.PathLike, display: str) -> str:
     """The file's text, or a CnnctlError that says why it cannot be read."""
-    if os.path.isdir(path):
+    if os.path.isdir(path) and path != STDIN:
         raise CnnctlError.at("is a directory, not a network file", Loc(display))
-    try:  # only a regular file (a FIFO would block), its size checked before it is read
-        data = regular_bytes(path, MAX_FILE_BYTES)
-    except TooLarge:
+    try:  # only a regular file (a FIFO would block), its size checked before it is read; or what is piped in
+        data = stdin_bytes(MAX_FILE_BYTES) if path == STDIN else regular_bytes(path, MAX_FILE_BYTES)
+    except TooLarge as large:
+        held = "standard input holds more" if path == STDIN else f"{large.size:,} bytes ({size(large.size)}): more"
         raise CnnctlError.at(
-            f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB; refusing to read it", Loc(display)
+            f"{held} than the {MAX_FILE_BYTES:,} bytes ({size(MAX_FILE_BYTES)}) cnnctl reads of a network file",
+            Loc(display),
+            hint="a network file is a few KB (a 10,000-layer file is about 0.35 MB): is this the network file? "
+            "Many layers alike are written once, with `repeat:` or a block",
         ) from None
     except Unread as refused:
         raise CnnctlError.at(f"cannot read the file: {refused.message}", Loc(display), hint=refused.hint) from None

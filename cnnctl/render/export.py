@@ -28,13 +28,13 @@ def export_lines(done, network: str, format_name: str, arch: str, cls: str) -> l
     return lines
 
 
-def export_json(done, network: str, arch: str, cls: str, warnings: list[str]) -> dict:
+def export_json(done, network: str, arch: str, cls: str) -> dict:
     """The report as JSON: the record's fields, the input as data, why it was not checked (where
-    not), how to use the file, and the network's warnings (the text's stderr lines)."""
+    not), how to use the file (the command adds the network's `warnings`, as every command's JSON)."""
     out = {**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": network}
     if not done.checked:
         out["not_checked"] = NOT_CHECKED
-    return {**out, "how_to_use": how_to_use(done, arch, cls), "warnings": warnings}
+    return {**out, "how_to_use": how_to_use(done, arch, cls)}
 
 
 def how_to_use(done, arch: str, cls: str) -> str:

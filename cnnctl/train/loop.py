@@ -28,8 +28,10 @@ from ..data.stats import WEIGHTS_ORIGIN
 from ..device_memory import memory_guard
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
+from ..files import STDIN, STDIN_NAME
 from ..graph import Graph
 from ..graph.outputs import dense_shape
+from ..notation.source import read_text
 from ..run_folders import now
 from ..run_marks import RUN_NETWORK
 from ..shapes import format_shape
@@ -785,8 +787,10 @@ class _Run:
             file, _, member = resolve_member(self.network)
             source = Path(file)
         except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
-            source, member = None, None
-        if source is not None and source.is_file():
+            file, source, member = None, None, None
+        if file == STDIN:  # `cat net.yaml | cnnctl train - ...`: what was piped in, read once
+            write_text(self.run_dir / RUN_NETWORK, read_text(STDIN, STDIN_NAME))
+        elif source is not None and source.is_file():
             write_text(self.run_dir / RUN_NETWORK, source.read_text())
         h_w_c = format_shape(self.graph.input_shape)
         # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes

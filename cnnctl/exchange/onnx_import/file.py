@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ...errors import CnnctlError, Loc
-from ...files import Unread, regular_bytes
+from ...files import MISSING, Unread, first_entries, is_file_entry, near_file, regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES
 from .not_onnx import other_format
 from .told import _comment
@@ -24,7 +24,8 @@ def read_onnx(path: str):
     try:
         data = regular_bytes(path, MAX_ONNX_BYTES)
     except Unread as refused:
-        raise CnnctlError.at(refused.message, Loc(path), hint=refused.hint) from None
+        hint = _missing_hint(path) if refused.message == MISSING else refused.hint
+        raise CnnctlError.at(refused.message, Loc(path), hint=hint) from None
     # a TorchScript archive, a state_dict...: said so, never loaded
     other = other_format(data, _comment(os.path.basename(path)))
     if other is not None:
@@ -43,3 +44,22 @@ def read_onnx(path: str):
             f"{len(model.graph.node):,} ONNX nodes: more than cnnctl reads ({MAX_ONNX_NODES:,})", Loc(path)
         )
     return model
+
+
+def _missing_hint(path: str) -> str:
+    """What to give instead of an ONNX file that is not there: the nearest beside it, else those there are."""
+    near = near_file(path, (".onnx",))
+    if near is not None:
+        return f"did you mean `{near}`?"
+    folder = os.path.dirname(path)
+    found = sorted(
+        e.name for e in first_entries(folder or ".") if e.name.lower().endswith(".onnx") and is_file_entry(e)
+    )
+    where = f"`{folder}`" if folder else "this folder"
+    if not found:
+        return f"{where} holds no .onnx file; `cnnctl export ARCH -o net.onnx` writes one"
+    return (
+        f"the ONNX files in {where}: "
+        + ", ".join(found[:5])
+        + (f" and {len(found) - 5:,} more" if len(found) > 5 else "")
+    )

@@ -17,7 +17,7 @@ MAX_NAMES = 100_000  # the most names of an archive read: its layout shows in th
 
 TO_ONNX = (
     "cnnctl imports ONNX: export the model to it with torch.onnx.export(model, example_input, 'model.onnx'), "
-    "or a cnnctl run with `cnnctl export RUN --format onnx -o model.onnx`, and import that"
+    "or a cnnctl run with `cnnctl export RUN --to onnx -o model.onnx`, and import that"
 )
 
 

@@ -9,6 +9,7 @@ from ...graph import named_from
 from ...shapes import format_shape
 from ...words import both, exact, plural, size
 from ..table import Column, Table, num
+from .problems import problem_json
 
 LAYER = Column("Layer", squeeze=True)
 SHORTHAND = Column("Shorthand", wrap=True)
@@ -283,5 +284,5 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "weight_bytes": m.params + m.buffers,  # as memory's term: parameters and buffers
             "total_bytes": m.total,
         },
-        "warnings": [w.format("warning") for w in s.warnings],
+        "warnings": [problem_json(w, "warning") for w in s.warnings],  # as validate's details
     }

@@ -12,6 +12,7 @@ def validate_lines(result: dict) -> list[str]:
     name = clean(result["file"])
     if result["ok"]:
         counts = f"{plural(result['layers'], 'layer')}, {result['params']:,} params, {result['mults']:,} mults"
+        counts = f"{clean(result['read'])}; {counts}" if "read" in result else counts
         lines = [f"ok  {name}  ({counts})"]
     else:
         lines = [f"FAIL {name}"]

@@ -1,0 +1,151 @@
+"""What an ARCH argument names: a path is a file of the user's, never a bundled network, and a
+folder given to `validate` stands for its network files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import run_main
+
+# params 3·3·1·2 + 2 + 72·3 + 3 = 239; mults 6·6·2·3·3·1 + 72·3 = 864
+NET = "input: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 3\n"
+BROKEN = "input: 8x8x1\nlayers:\n  - conv f=9 n=2\n"  # a 9x9 window on an 8x8 input
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A working directory with `nets/resnet_basic.yaml` and `./lenet.yaml` (a name that is also an alias)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "resnet_basic.yaml").write_text(NET)
+    (tmp_path / "lenet.yaml").write_text(NET)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("arg", "message", "hint"),
+    [
+        # a folder that does not exist: before, the bundled vgg16 and resnet50 were read
+        ("students/alice/vgg.yaml", "no file `students/alice/vgg.yaml`: there is no folder `students/alice`",
+         "`vgg` alone names the bundled network"),
+        ("nonexist/resnet50.yaml", "no folder `nonexist`", "`resnet50` alone names the bundled network"),
+        # a folder that does: its files, not the bundled names
+        ("nets/resnet_basc.yaml", "no file `nets/resnet_basc.yaml`", "did you mean `nets/resnet_basic.yaml`?"),
+        ("nets/lenet5.yaml", "no file `nets/lenet5.yaml`", "`lenet5` alone names the bundled network"),
+        # `.yml` is no bundled file's suffix: the file here of nearly that name
+        ("lenet.yml", "no file `lenet.yml` here", "did you mean `lenet.yaml`?"),
+        ("resnet_basc.yml", "no file `resnet_basc.yml` here", None),
+    ],
+)  # fmt: skip
+def test_a_path_that_is_not_there_is_never_a_bundled_network(folder, monkeypatch, capsys, arg, message, hint):
+    code, out, err = run_main(monkeypatch, capsys, "summarize", arg)
+    assert code == 2 and out == "", out
+    assert err.startswith("error: ") and message in err.splitlines()[0], err
+    if hint:
+        assert f"hint: {hint}" in err, err
+    assert "bundled:" not in err  # neither read nor listed
+    assert "Traceback" not in err
+
+
+def test_a_bare_name_still_names_the_bundled_network_where_no_file_is(folder, monkeypatch, capsys):
+    code, out, _ = run_main(monkeypatch, capsys, "summarize", "resnet18.yaml")
+    assert code == 0 and out.startswith("resnet18  (bundled: resnet18.yaml)")
+    code, out, _ = run_main(monkeypatch, capsys, "summarize", "lenet")  # ./lenet.yaml wins over the alias
+    assert code == 0 and out.startswith("lenet  (lenet.yaml)")
+
+
+def test_validate_says_where_it_read_a_bundled_network(folder, monkeypatch, capsys):
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "lenet.yaml")
+    assert code == 0
+    assert out.splitlines()[0].startswith("ok  vgg  (bundled: vgg16.yaml; 24 layers, 138,357,544 params")
+    assert out.splitlines()[1] == "ok  lenet.yaml  (2 layers, 239 params, 864 mults)"
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "--format", "json")
+    assert json.loads(out)["files"][0]["read"] == "bundled: vgg16.yaml"
+
+
+def test_validate_a_folder_checks_each_network_file_in_it(folder, monkeypatch, capsys):
+    nets = folder / "nets"
+    (nets / "b_broken.yml").write_text(BROKEN)
+    (nets / "a.yaml").write_text(NET)
+    (nets / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # images beside them: still a folder of networks
+    (nets / "sub").mkdir()
+    (nets / "sub" / "c.yaml").write_text(BROKEN)  # not walked into, as a linter given a folder
+    code, out, err = run_main(monkeypatch, capsys, "validate", "nets")
+    assert code == 2
+    assert out.splitlines() == [
+        "ok  nets/a.yaml  (2 layers, 239 params, 864 mults)",
+        "ok  nets/resnet_basic.yaml  (2 layers, 239 params, 864 mults)",
+        "2 valid, 1 invalid: nets/b_broken.yml",
+    ]
+    assert err.startswith("FAIL nets/b_broken.yml\n") and "nets/b_broken.yml:3:5" in err
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "nets", "--format", "json")
+    assert [(f["file"], f["ok"]) for f in json.loads(out)["files"]] == [
+        ("nets/a.yaml", True), ("nets/b_broken.yml", False), ("nets/resnet_basic.yaml", True),
+    ]  # fmt: skip
+
+
+def test_validate_a_folder_of_one_file_still_gives_the_count(folder, monkeypatch, capsys):
+    (folder / "one").mkdir()
+    (folder / "one" / "net.yaml").write_text(NET)
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "one")
+    assert code == 0 and out.splitlines()[-1] == "1 valid, 0 invalid"
+
+
+def test_validate_a_folder_without_network_files_is_one_message(folder, monkeypatch, capsys):
+    (folder / "empty").mkdir()
+    code, _, err = run_main(monkeypatch, capsys, "validate", "empty")
+    assert code == 2 and "`empty` is a directory, not a network file" in err
+
+
+def cnnctl(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], input=stdin, capture_output=True, timeout=60)
+
+
+def test_a_network_piped_in_is_read_from_dash(tmp_path):
+    # `cat net.yaml | cnnctl summarize -` was "no file `-` here, and no bundled architecture called `-`"
+    done = cnnctl("summarize", "-", "--format", "json", stdin=NET.encode())
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["file"], data["totals"]["params"], data["totals"]["mults"]) == ("<stdin>", 239, 864)
+    done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
+    assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
+
+
+def test_a_network_piped_in_is_held_to_the_files_limit():
+    from cnnctl.limits import MAX_FILE_BYTES
+
+    done = cnnctl("summarize", "-", stdin=b"#" * (MAX_FILE_BYTES + 1))
+    assert done.returncode == 2
+    assert done.stderr.decode().startswith(
+        "error: <stdin>: standard input holds more than the 5,000,000 bytes (4.77 MiB) cnnctl reads of a network file"
+    )
+
+
+def test_dev_stdin_is_told_to_be_dash():
+    done = cnnctl("summarize", "/dev/stdin", stdin=NET.encode())  # a pipe: not a regular file
+    assert done.returncode == 2 and b"give `-` (`cat net.yaml | cnnctl summarize -`)" in done.stderr, done.stderr
+
+
+def test_a_file_over_the_limit_is_told_its_size_the_limit_and_a_hint(tmp_path, monkeypatch, capsys):
+    # "file is larger than 5 MB; refusing to read it": no size, no hint
+    from cnnctl.limits import MAX_FILE_BYTES
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big.yaml").write_bytes(b"#" * (MAX_FILE_BYTES + 1000))
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "big.yaml")
+    assert code == 2
+    # 5,001,000 / 2^20 = 4.769... MiB; 5,000,000 / 2^20 = 4.768... MiB
+    assert err.splitlines()[0] == (
+        "error: big.yaml: 5,001,000 bytes (4.77 MiB): more than the 5,000,000 bytes (4.77 MiB) cnnctl reads of a "
+        "network file"
+    )
+    assert err.splitlines()[1].startswith("  hint: a network file is a few KB")
+
+
+def test_a_missing_path_is_not_told_a_bare_name_that_would_read_a_file_here(folder, monkeypatch, capsys):
+    # ./lenet.yaml is here: `lenet` alone would read it, not the bundled lenet5
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "students/bob/lenet.yaml")
+    assert code == 2 and "no folder `students/bob`" in err and "alone names the bundled network" not in err
