@@ -98,9 +98,9 @@ def show_result(format: Format, data: Callable[[], object], tables: Callable[[],
 
 def with_warnings(data: dict, graphs: list) -> dict:
     """An analysis command's JSON with the networks' `warnings`, each as `validate --format json`
-    gives a problem (file, line, column, layer, message, hint: render.views.problem_json); a
+    gives a problem (file, line, column, layer, message, hint: render.views.problems.problem_json); a
     document that has them already keeps its own."""
-    from ..render.views import problem_json
+    from ..render.views.problems import problem_json
 
     return {**data, "warnings": data.get("warnings", [problem_json(w, "warning") for g in graphs for w in g.warnings])}
 
