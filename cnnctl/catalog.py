@@ -156,8 +156,9 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     base = os.path.basename(os.path.normpath(arg))
     stem = stem_of(base, SUFFIXES)
     suffix = base[len(stem) :].lower()
-    # An alias is a name (`lenet`), not a file: `lenet.yaml` is no bundled file's name.
-    name = stem.lower() if suffix else ALIASES.get(stem.lower(), stem.lower())
+    # An alias names its network with `.yaml` too (`lenet.yaml` where no such file is here: lenet5);
+    # a `.yml` is always the user's own file.
+    name = ALIASES.get(stem.lower(), stem.lower()) if suffix in ("", ".yaml") else stem.lower()
     files = bundled()
     if os.path.isdir(arg):
         if name in files and not _has_folder(arg):  # a bare name; the folder may be a run named after the network
