@@ -14,10 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 resource = pytest.importorskip("resource")  # the file-size limit (ulimit -f)
 
-from idxfiles import write_idx  # noqa: E402
-from test_train import SMALL_NET  # noqa: E402
+from test_run_folder import small_net_with_data  # noqa: E402
 
-from cnnctl.data import make_shapes  # noqa: E402
 from cnnctl.errors import CnnctlError, FaultError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +24,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("net")
-    x, y = make_shapes(256 + 64, 16, 16, 1, seed=0)
-    write_idx(folder / "data", "train", x[:256, 0], y[:256])
-    write_idx(folder / "data", "t10k", x[256:, 0], y[256:])
-    (folder / "small.yaml").write_text(SMALL_NET)
-    return folder / "small.yaml"
+    return small_net_with_data(tmp_path_factory.mktemp("net"))
 
 
 def cli(net: Path, *args: str, driver: str | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -39,7 +39,11 @@ def run(folder: Path, epochs: int, resume: str | None = None):
 @pytest.fixture(scope="module")
 def net(tmp_path_factory) -> Path:
     """The small network as a file, and a few images beside it, for runs from the command line."""
-    folder = tmp_path_factory.mktemp("net")
+    return small_net_with_data(tmp_path_factory.mktemp("net"))
+
+
+def small_net_with_data(folder: Path) -> Path:
+    """`small.yaml` in `folder`, with 256 training and 64 test images in IDX files in `folder/data`."""
     x, y = make_shapes(256 + 64, 16, 16, 1, seed=0)
     write_idx(folder / "data", "train", x[:256, 0], y[:256])
     write_idx(folder / "data", "t10k", x[256:, 0], y[256:])
