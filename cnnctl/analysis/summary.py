@@ -109,7 +109,7 @@ class Summary:
     shapes: bool = False  # whether the rows hold their input and parameter shapes (`Row.in_shapes`)
 
 
-def layer_at(graph: Graph, path: str, option: str):
+def layer_at(graph: Graph, path: str, option: str) -> Node:
     """The node at layer path `path`, or one message (naming `option`) with the paths near it."""
     for node in graph.nodes:
         if node.path == path:
