@@ -12,6 +12,7 @@ import contextlib
 import gc
 import os
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from .catalog import resolve_member
 from .graph import Graph, build_graph
@@ -20,6 +21,9 @@ from .notation.source import read_text
 from .notation.variants import choose
 from .run_marks import run_head, run_input
 from .shapes import Shape, format_shape
+
+if TYPE_CHECKING:
+    from .backend.module import GraphModule
 
 
 def load(
@@ -49,7 +53,7 @@ def load(
     return load_text(read_text(path, display), display, input, widths, member, input_from)
 
 
-def to_torch(graph: Graph, logits: bool = False):
+def to_torch(graph: Graph, logits: bool = False) -> GraphModule:
     """Compile `graph` to a `torch.nn.Module` whose submodules are named by the layer paths.
 
     torch is imported here, on first use: the analysis path never imports it.

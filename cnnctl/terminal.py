@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
-def stderr_console():
+def stderr_console() -> Console:
     from rich.console import Console
 
     return Console(file=sys.stderr, highlight=False, color_system=color_system())
 
 
-def draws_bars(console) -> bool:
+def draws_bars(console: Console) -> bool:
     """Whether a live progress bar is drawn on `console`: on a terminal, but neither a dumb one
     (TERM=dumb) nor under NO_COLOR, where a bar's cursor codes (hide, erase the line, up a
     line) are escape codes too: there only the plain lines are printed."""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _UNITS = (
     (10**24, "Y"),
@@ -92,7 +96,7 @@ def loss(x: float) -> str:
     return f"{x:.4f}" if abs(x) < 1e5 else f"{x:.4g}"
 
 
-def first(items, most: int) -> str:
+def first(items: Iterable[object], most: int) -> str:
     """`a, b, c`; `a, b, c, ...` when there are more than `most`: "..." only where some are left out."""
     items = [str(i) for i in items]
     return ", ".join(items[:most]) + (", ..." if len(items) > most else "")

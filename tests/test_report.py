@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import cnnctl
+from cnnctl.analysis.diagram import diagram
 from cnnctl.analysis.summary import heaviest, summarize
 from cnnctl.render.table import Column, Table, markdown, num, plain, rich, to_csv
 from cnnctl.render.views.catalog import catalog_table
@@ -297,7 +298,52 @@ def test_a_group_of_one_layer_reads_as_that_layer():
     rows = summarize(cnnctl.load_text(one), depth=1).rows
     assert [(r.path, r.kind, r.text) for r in rows] == [("one1", "conv", "conv f=3 n=2")]
     two = "input: 8x8x1\nlayers:\n  - residual:\n      - conv f=3 p=1 n=1\n"
-    assert summarize(cnnctl.load_text(two), depth=1).rows[0].text == "(2 layers)"
+    assert summarize(cnnctl.load_text(two), depth=1).rows[0].text == "residual identity (2 layers)"
+
+
+# ResNet-50's bottleneck (architectures/resnet50.yaml), used once at the top level as written below
+BOTTLENECK_ONCE = """input: 56x56x64
+blocks:
+  bottleneck:
+    args: n s=1 shortcut=identity
+    layers:
+      - residual:
+          - conv f=1 n=$n bias=false
+          - bn act=relu
+          - conv f=3 s=$s p=1 n=$n bias=false
+          - bn act=relu
+          - conv f=1 n=${n*4} bias=false
+          - bn
+        shortcut: $shortcut
+        act: relu
+layers:
+  - bottleneck n=64 shortcut=projection
+  - concat:
+      - [conv f=1 n=8]
+      - [conv f=1 n=8, bn]
+"""
+
+
+def test_a_collapsed_row_says_what_was_written_then_its_count(resnet50):
+    """--depth 1: a row that is one use of a block (or a construct) shows the call as written,
+    as draw's collapsed box does, then its count; a path where nothing was written (a branch)
+    keeps only the count."""
+    graph = cnnctl.load_text(BOTTLENECK_ONCE)
+    rows = {r.path: r for r in summarize(graph, depth=1).rows}
+    # 3 convs + 3 bns in the body, the projection's conv + bn, the add: 9 layers
+    assert rows["bottleneck1"].text == "bottleneck n=64 shortcut=projection, residual projection (9 layers)"
+    assert rows["concat1"].text == "concat of 2 branches (4 layers)"
+    shown = {r["path"]: r["shorthand"] for r in summary_json(summarize(graph, depth=1))["layers"]}
+    assert shown["bottleneck1"] == rows["bottleneck1"].text  # JSON says the same
+    branches = {r.path: r.text for r in summarize(graph, depth=2).rows}
+    assert branches["concat1.branch2"] == "(2 layers)"  # a branch: nothing written there
+    # draw's collapsed box says the same (one wording for both)
+    box = next(b for b in diagram(graph, depth=1).boxes if b.path == "bottleneck1")
+    assert f"{box.text} ({box.layers} layers)" == rows["bottleneck1"].text
+    # a repeat of one block: layer1 = 3 x (3 convs + 3 bns + add) + the first's projection conv + bn = 23
+    stages = {r.path: r.text for r in summarize(resnet50, depth=1).rows}
+    assert stages["layer1"] == "3 x bottleneck (23 layers)"
+    assert stages["layer3"] == "6 x bottleneck (44 layers)"  # 6 x 7 + 2
 
 
 def test_csv_is_raw_for_flops_and_list(lenet):

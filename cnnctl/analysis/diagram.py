@@ -19,6 +19,7 @@ from ..layers import KINDS
 from ..notation.spec import SHORTCUT
 from ..records import record
 from ..shapes import Shape
+from .group_text import composite_texts, group_text
 
 
 @record
@@ -87,9 +88,7 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     """The boxes, edges and clusters of `graph`, paths deeper than `depth` parts collapsed."""
     if depth is not None and depth < 1:
         raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
-    texts: dict[str, list[str]] = {}
-    for g in graph.groups:
-        texts.setdefault(g.path, []).append(g.text)
+    texts = composite_texts(graph)
     members: dict[str, list[Node]] = {}  # box key's path -> its nodes, in order
     for n in graph.nodes:
         key = n.path if depth is None else ".".join(n.path.split(".")[:depth])
@@ -103,7 +102,7 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
             n = nodes[0]
             box = Box(f"n{n.index}", path, _family(n), n.text, n.shape, n.params, n.mults, 1, training)
         else:
-            text = _group_text(path, texts)
+            text = group_text(path, texts)
             params, mults = sum(n.params for n in nodes), sum(n.mults for n in nodes)
             box = Box(f"g{nodes[0].index}", path, "group", text, nodes[-1].shape, params, mults, len(nodes), training)
         boxes.append(box)
@@ -117,25 +116,6 @@ def diagram(graph: Graph, depth: int | None = None) -> Diagram:
         graph.title, graph.input_shape, graph.output_shape, graph.params, graph.mults, depth, tuple(boxes), edges, top,
         tuple(h.name for h in graph.heads), graph.inference_params, graph.mults_with_heads,
     )  # fmt: skip
-
-
-def _group_text(path: str, texts: dict[str, list[str]]) -> str:
-    """What a collapsed group is: a repeat of one block reads `36 x bottleneck`; "" for a path
-    that is no composite (a branch)."""
-    own = texts.get(path, [])
-    if own and own[0].startswith("repeat "):
-        times = own[0].split()[1]
-        prefix = path + "."
-        kinds = {
-            t.split()[0]
-            for p, ts in texts.items()
-            if p.startswith(prefix) and p[len(prefix) :].isdigit()
-            for t in ts[:1]
-            if t.split()[0] not in ("repeat", "residual", "gate", "split") and " branches" not in t
-        }
-        if len(kinds) == 1:
-            own = [f"{times} x {kinds.pop()}", *own[1:]]
-    return ", ".join(own)
 
 
 def _edges(graph: Graph, box_of: dict[int, str]) -> tuple[Edge, ...]:

@@ -11,6 +11,7 @@ from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..records import record
 from ..shapes import DTYPE_BYTES, Shape, numel
+from .group_text import composite_texts, group_text
 from .receptive import Field, receptive_fields
 
 # What `multiplications` and `FLOPs` count: a forward pass (flops states the backward pass and a
@@ -108,7 +109,7 @@ class Summary:
     shapes: bool = False  # whether the rows hold their input and parameter shapes (`Row.in_shapes`)
 
 
-def layer_at(graph: Graph, path: str, option: str):
+def layer_at(graph: Graph, path: str, option: str) -> Node:
     """The node at layer path `path`, or one message (naming `option`) with the paths near it."""
     for node in graph.nodes:
         if node.path == path:
@@ -220,6 +221,7 @@ def _rows(
     if depth is None:
         return tuple([layer_row(n) for n in nodes])
     groups = groups_at(graph, depth)
+    texts = composite_texts(graph)
     row_of = {INPUT: "input"} | {m.index: key for key, members in groups.items() for m in members}
     rows = []
     for key, members in groups.items():
@@ -231,11 +233,14 @@ def _rows(
             rows.append(layer_row(members[0])._replace(path=key, inputs=inputs))
             continue
         in_shapes = tuple(graph.input_shape if i == INPUT else nodes[i].shape for i in outside) if shapes else ()
+        # what was written there (a block's call, `6 x bottleneck`), as draw's box says it; then the count
+        written = group_text(key, texts)
+        count = f"({len(members)} layers)"
         rows.append(
             Row(
                 key,
                 "group",
-                f"({len(members)} layers)",
+                f"{written} {count}" if written else count,
                 members[-1].shape,
                 sum(m.params for m in members),
                 sum(m.buffers for m in members),

@@ -8,7 +8,7 @@ and told in cnnctl's words: one `error:` line, a hint, exit 2.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer import _click  # typer's own click (0.28 vendors it): its exceptions and Context
@@ -20,6 +20,9 @@ from typer.models import CommandInfo
 from .. import __version__
 from ..errors import Problem, closest, did_you_mean, quoted
 from . import COMMANDS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "allow_extra_args": True}  # extras: told by Command below
 DESCRIPTION = (
@@ -171,7 +174,7 @@ def _summary(handler) -> str:
     return (handler.__doc__ or "").strip().partition("\n")[0]
 
 
-def handler(name: str):
+def handler(name: str) -> Callable[..., Any]:
     """The function that runs command `name`, from its module (imported now)."""
     import importlib
 

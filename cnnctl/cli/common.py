@@ -6,6 +6,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..errors import Problem
+    from ..graph import Graph
 
 
 class Format(str, Enum):
@@ -56,7 +63,7 @@ def asked_json(argv: list[str]) -> bool:
     return any(a in ("--format=json", "-fjson") or a in ("-f", "--format") and b == "json" for a, b in pairs)
 
 
-def errors_json(problems, argv: list[str], warnings=()) -> None:
+def errors_json(problems: Sequence[Problem], argv: list[str], warnings: Sequence[Problem] = ()) -> None:
     """A command's mistakes on stdout as JSON where the command line asked for JSON and no
     document was written: `{"errors": [...]}`, each problem as `validate --format json` gives
     it (file, line, column, message, hint, text), and `"warnings"` found with them, if any;
@@ -71,7 +78,9 @@ def errors_json(problems, argv: list[str], warnings=()) -> None:
     print_json(document)
 
 
-def show_result(format: Format, data: Callable[[], object], tables: Callable[[], list], graph=None) -> None:
+def show_result(
+    format: Format, data: Callable[[], object], tables: Callable[[], list], graph: Graph | list[Graph] | None = None
+) -> None:
     """JSON for scripts; else the tables in the chosen text format, after the graph's warnings
     (`graph`: one network, or the list of those compared); in JSON, its `warnings` (with_warnings).
 
@@ -105,12 +114,12 @@ def with_warnings(data: dict, graphs: list) -> dict:
     return {**data, "warnings": data.get("warnings", [problem_json(w, "warning") for g in graphs for w in g.warnings])}
 
 
-def print_warnings(graph) -> None:
+def print_warnings(graph: Graph) -> None:
     for w in graph.warnings:
         sys.stderr.write(w.format("warning") + "\n")
 
 
-def load_network(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None):
+def load_network(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None) -> Graph:
     """The network ARCH (`widths`: api.load's); with `settings`, its `train:` section checked
     too (a broken file is broken whichever command reads it). `train` checks it with its
     options instead."""

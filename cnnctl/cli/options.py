@@ -159,7 +159,8 @@ def complete_run_or_arch(incomplete: str) -> list[str]:
 
 
 # -- options ------------------------------------------------------------------------------------
-def option(*names: str, help: str, metavar: str | None = None, parser=None, complete=None, **more) -> Any:
+def option(*names: str, help: str, metavar: str | None = None, parser: Callable[[str], Any] | None = None,
+           complete: Callable[[str], list[str]] | None = None, **more: Any) -> Any:  # fmt: skip
     """A typer option as cnnctl writes them: the default stated in the help text, in words; its
     value named by `metavar`, else by the option's name (`--data DATA`), as argparse did."""
     metavar = metavar or names[-1].split("/")[0].lstrip("-").replace("-", "_").upper()
@@ -168,7 +169,7 @@ def option(*names: str, help: str, metavar: str | None = None, parser=None, comp
     )
 
 
-def argument(metavar: str, help: str, complete=None, **more) -> Any:
+def argument(metavar: str, help: str, complete: Callable[[str], list[str]] | None = None, **more: Any) -> Any:
     return typer.Argument(metavar=metavar, help=help, autocompletion=complete, show_default=False, **more)
 
 

@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING
 from ..errors import CnnctlError, did_you_mean
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
 
+    from .adapt import Raw
     from .stats import Stats
 
 __all__ = [
@@ -284,7 +287,7 @@ def load_data(
     stream: bool | None = None,
     workers: int = 0,
     index: Path | None = None,
-    progress=None,
+    progress: Callable[..., None] | None = None,
 ) -> DataSplits:
     """Load the data set `spec` adapted to `input_shape` (the architecture's H, W, C).
 
@@ -400,7 +403,7 @@ def _load_raw(spec: str, shape: tuple[int, int, int], *, data_dir, seed: int, do
     raise CnnctlError.at(f"unknown data set `{name}`", hint=hint)
 
 
-def load_source(source: Source, request: Request):
+def load_source(source: Source, request: Request) -> Raw:
     """The registered data set `source` as read (a Raw): its size at the input checked first
     (before any download), then its loader called."""
     from importlib import import_module
@@ -417,7 +420,7 @@ def load_source(source: Source, request: Request):
     return raw
 
 
-def make_shapes(n: int, h: int, w: int, c: int = 1, seed: int = 0):
+def make_shapes(n: int, h: int, w: int, c: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` synthetic images of 10 shapes at HxWxC: ``(x uint8 (n, c, h, w), y int64 (n,))``."""
     from .shapes import make_shapes as make
 

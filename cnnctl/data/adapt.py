@@ -4,6 +4,7 @@ channels) and its executor, the one check of what data is held in memory."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,9 @@ from ..limits import MAX_PROBLEMS, MAX_VAL_SPLIT
 from . import DataSplits, Split, images_at_once
 from .samples import Samples
 from .stats import Stats, computed
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Padding is used while the padded image is at most this much larger than the data on each
 # axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
@@ -68,7 +72,7 @@ def check_memory(
         )
 
 
-def check_input_shape(shape) -> tuple[int, int, int]:
+def check_input_shape(shape: Iterable[int]) -> tuple[int, int, int]:
     try:
         h, w, c = (int(d) for d in shape)
     except (TypeError, ValueError):
@@ -250,7 +254,10 @@ def _told(problems: list, decode, *args):
         return None
 
 
-def validation(train, val, test, test_from: str, val_split: float, seed: int, notes: list[str]):
+def validation(
+    train: Split | Samples, val: Split | Samples | None, test: Split | Samples | None, test_from: str, val_split: float,
+    seed: int, notes: list[str],
+) -> tuple[Split | Samples, Split | Samples, str]:  # fmt: skip
     """(train, val, where val comes from in words) of a data set with the splits given (each a
     Split in memory or Samples on disk, val and test None where it has none): its own
     validation split, else its test split, else `val_split` of the training images held out

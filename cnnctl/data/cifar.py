@@ -11,12 +11,19 @@ from __future__ import annotations
 import io
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import CnnctlError, Loc
 from . import Split
 from .adapt import Raw, n
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import NoReturn
+
+    from . import Request, Source
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = [f"data_batch_{k}" for k in range(1, 6)]
@@ -88,17 +95,17 @@ class Refused(pickle.UnpicklingError):
 class RestrictedUnpickler(pickle.Unpickler):
     """Resolves the numpy array names to stand-ins and refuses every other global."""
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Callable[..., object]:
         found = _ALLOWED.get((module, name))
         if found is None:
             raise Refused(f"{module}.{name}")
         return found
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: object) -> NoReturn:
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
-def safe_load(path: Path):
+def safe_load(path: Path) -> object:
     """Unpickle `path` with `RestrictedUnpickler` (bytes keys, as Python 2 wrote them)."""
     path = Path(path)
     try:
@@ -207,7 +214,7 @@ def read_folder(batches: Path, name: str = "cifar10") -> Raw:
     return Raw(name, classes, only, None, notes)
 
 
-def load_source(source, request) -> Raw:
+def load_source(source: Source, request: Request) -> Raw:
     """The registered `cifar10` (a cnnctl.data.Source) from its folder (holding
     cifar-10-batches-py/), downloaded there from its mirrors when missing (MD5 checked)."""
     from .download import Offline, extract, fetch

@@ -26,6 +26,9 @@ from ..limits import MAX_IMAGE_BYTES
 from .samples import ImageBytes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+
     from PIL.Image import Image
 
 # What an image is read from: a file's path, or its bytes as read from a shard (with a name).
@@ -48,7 +51,7 @@ MISSING = "cannot read the image: no such file"  # a listed image gone from the 
 UNREADABLE_HINT = "repair or remove them; training with --stream leaves unreadable images out instead, up to 1%"
 
 
-def pillow():
+def pillow() -> ModuleType:
     """The PIL.Image module, or the one message that says Pillow is missing."""
     try:
         from PIL import Image
@@ -277,7 +280,9 @@ def decode(
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels of the image as stored
 
 
-def decode_box(path: ImageSource, target: tuple[int, int, int], box, flip: bool = False) -> torch.Tensor:
+def decode_box(
+    path: ImageSource, target: tuple[int, int, int], box: Callable[[int, int], Box], flip: bool = False
+) -> torch.Tensor:
     """The part `box(width, height) -> Box` of the image at `path` (a random resized crop, a
     centre crop) resized to `target` (H, W, C) in one resampling (`resize`), flipped left to
     right with `flip`, as a (C, H, W) uint8 tensor. A JPEG is reduced while it is decoded
@@ -358,7 +363,7 @@ def centre_said(h: int, w: int, ratio: float) -> str:
     return f"resized so the shorter side is {side}, then the centre {h}x{w} (the {round(224 / ratio)} -> 224 recipe)"
 
 
-def centre_box(h: int, w: int, ratio: float):
+def centre_box(h: int, w: int, ratio: float) -> Callable[[int, int], Box]:
     """The centre crop of the evaluation recipe: the image resized so that it covers the
     input at `ratio` of its size (224 / 256: the shorter side to 256 for a 224x224 input),
     then the input's H x W taken from its centre. As a box of the image as stored."""
@@ -373,7 +378,7 @@ def centre_box(h: int, w: int, ratio: float):
     return box
 
 
-def area_box(area: float, log_ratio: float, cx: float, cy: float):
+def area_box(area: float, log_ratio: float, cx: float, cy: float) -> Callable[[int, int], Box]:
     """A random resized crop's box from its draws: `area`, the share of the image kept;
     `log_ratio`, the log of its aspect (width / height); `cx`, `cy` in [0, 1], where it lies
     in the room left. Sides are clamped to the image's (cnnctl.train.augment draws them)."""

@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,6 +18,11 @@ from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
 from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image, orientation, upright_size
 from .samples import Samples
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .streamed import Listing
 
 TRAIN_NAMES = ("train", "training")
 VAL_NAMES = ("val", "valid", "validation")
@@ -262,7 +268,7 @@ def _refuse_linked(path: Path, linked: Outside, before: str) -> None:
     )
 
 
-def list_image_folder(path: Path, progress=None) -> ImageTree:
+def list_image_folder(path: Path, progress: Callable[..., None] | None = None) -> ImageTree:
     """One subfolder per class of PNG/JPEG images; `train/` with `val/` and/or `test/`
     subfolders, each with the class folders, give the splits. `progress(count)` is told of
     the files listed so far."""
@@ -320,7 +326,7 @@ def load_image_folder(path: Path, target: tuple[int, int, int]) -> Raw:
     return held_in_memory(folder_samples(path), path, target)
 
 
-def held_in_memory(found, path: Path, target: tuple[int, int, int]) -> Raw:
+def held_in_memory(found: Listing, path: Path, target: tuple[int, int, int]) -> Raw:
     """The images of the image folder `path` as listed (`found`, folder_samples' Listing), to be
     decoded and adapted for a network input of `target`: listed once, whether held in memory or
     streamed (cnnctl.data.streamed.choose decides from the listing)."""
@@ -427,7 +433,7 @@ def is_image_folder(path: Path) -> bool:
     return find_batches(path) is None and not is_mask_folder(path) and bool(_class_dirs(path))
 
 
-def folder_samples(path: Path, progress=None):
+def folder_samples(path: Path, progress: Callable[..., None] | None = None) -> Listing:
     """The images of an image-folder tree (list_image_folder), listed, not decoded: a Listing
     (cnnctl.data.streamed) with a Samples per split, and each file's size and modification time
     (samples.stamps: a resumed run tells the images changed since); its first note says what was

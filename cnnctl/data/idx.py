@@ -7,6 +7,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -14,6 +15,11 @@ from ..errors import CnnctlError, Loc
 from ..shapes import format_shape
 from . import ClassNames, Split
 from .adapt import Raw, check_memory, n
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from . import Request, Source
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
@@ -201,7 +207,7 @@ def combine(
     return Raw(name, classes, train, val, notes, test=test, test_from=test_from)
 
 
-def load_source(source, request) -> Raw:
+def load_source(source: Source, request: Request) -> Raw:
     """A registered IDX data set (mnist, fashion-mnist: a cnnctl.data.Source) from its folder:
     train-* for training and t10k-* the test split (validation too, as there is no other);
     with only one of the two, that one is split. Missing altogether: downloaded from its
@@ -237,7 +243,7 @@ def load_source(source, request) -> Raw:
     return combine(name, classes, train, None, notes, str(folder), test=test, test_from="the t10k files")
 
 
-def missing(name: str, folder: Path, names: list[str], mirrors, why: str) -> CnnctlError:
+def missing(name: str, folder: Path, names: list[str], mirrors: Sequence[str], why: str) -> CnnctlError:
     """The error for a data set that is not on disk: which files, where, and from where."""
     urls = "\n    ".join(m + f for m in mirrors[:1] for f in names)
     return CnnctlError.at(

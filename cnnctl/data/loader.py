@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -45,6 +46,9 @@ from .decode import (
     orientation,
 )
 from .samples import ImageBytes, Samples
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MAX_BAD = 0.01  # the share of unreadable images a run tolerates
 BAD_FLOOR = 100  # ... once this many images have been read (one bad among the first ten is not 10%)
@@ -326,7 +330,7 @@ def loader_fault(exc: BaseException) -> tuple[str, str] | None:
 
 
 @contextlib.contextmanager
-def loader_faults_raised(error: Callable[[str, str], Exception]):
+def loader_faults_raised(error: Callable[[str, str], Exception]) -> Iterator[None]:
     """PyTorch's RuntimeError for a loader process that died (kill -9, the out-of-memory killer),
     a batch it could not hand over, or shared memory it could not make (loader_fault), raised
     as `error(what happened, what to do)`: one message, no traceback (training: the run's

@@ -17,8 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 INDEX_VERSION = 2  # 2: an image folder's files with their size and modification time (stamps)
 READ_VERSIONS = (1, 2)  # 1 lists names only: read back all the same, its images not checked for changes
@@ -170,7 +174,7 @@ def load_index(path: Path) -> dict | None:
 STAMPED_STEP = 4096  # files stamped or checked between two words to `progress`
 
 
-def stamps(paths: list[str], progress=None) -> torch.Tensor:
+def stamps(paths: list[str], progress: Callable[..., None] | None = None) -> torch.Tensor:
     """(n, 2) int64: each file's size in bytes and modification time in ns, as the listing
     finds them (-1, -1 where it cannot be read: a loop of links, told where it is decoded):
     what tells an image changed in place since (changed_since). One stat per file: the lister
@@ -188,7 +192,7 @@ def stamps(paths: list[str], progress=None) -> torch.Tensor:
     return found
 
 
-def changed_since(samples: Samples, kept: torch.Tensor, progress=None) -> list[str]:
+def changed_since(samples: Samples, kept: torch.Tensor, progress: Callable[..., None] | None = None) -> list[str]:
     """The files of `samples` whose size or modification time is no longer the one `kept`
     (stamps, as the run listed them): images changed in place. A file gone is not among them
     (it is told as gone where it is read), nor one that could not be read then or now."""

@@ -8,11 +8,16 @@ a few tens of milliseconds). The same seed gives the same images.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..words import first
 from . import Split
 from .adapt import Raw, check_memory, n
+
+if TYPE_CHECKING:
+    from . import Request, Source
 
 CLASSES = [
     "square",
@@ -134,6 +139,6 @@ def load_shapes(
     return Raw("shapes", classes, Split(x_train, y_train), Split(x_val, y_val), notes)
 
 
-def load_source(source, request) -> Raw:
+def load_source(source: Source, request: Request) -> Raw:
     """The registered `shapes` (cnnctl.data.DATA_SETS), drawn for `request`."""
     return load_shapes(request.shape, seed=request.seed, masks=request.masks)

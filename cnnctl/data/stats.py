@@ -23,6 +23,8 @@ from ..errors import CnnctlError, Loc
 from ..words import plural
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import torch
 
 
@@ -36,7 +38,7 @@ class Stats:
     origin: str
 
 
-def given(mean, std, channels: int, origin: str, where: Loc | None = None) -> Stats:
+def given(mean: Iterable[float], std: Iterable[float], channels: int, origin: str, where: Loc | None = None) -> Stats:
     """`mean` and `std` as given by `origin` (the settings, the weights), checked: one finite
     number per input channel, each deviation above zero (the input is divided by it)."""
     values = {}

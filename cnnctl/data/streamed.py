@@ -15,6 +15,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,6 +25,11 @@ from . import DataSplits
 from .adapt import MAX_BYTES, n, validation
 from .samples import Samples, load_index
 from .stats import Stats, computed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .adapt import Raw
 
 INDEX = "data-index.pt"  # the listing, in the run folder
 STATS_SAMPLE = 1_000  # training images decoded to estimate the channel statistics of a stream
@@ -70,7 +76,7 @@ def is_streamable(spec: str) -> bool:
     return is_image_folder(path)
 
 
-def listing(spec: str, kept: Path | None = None, progress=None) -> Listing:
+def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] | None = None) -> Listing:
     """The images of `spec` (an image folder or shards), read back from the index `kept`
     (a resumed run folder's INDEX) when it lists the same data, else listed. `progress(count,
     what)` is told as it goes."""
@@ -175,7 +181,7 @@ def streamed_splits(
     )  # fmt: skip
 
 
-def shards_raw(found: Listing, shape: tuple[int, int, int]):
+def shards_raw(found: Listing, shape: tuple[int, int, int]) -> Raw:
     """Shards few enough to hold in memory, as a Raw whose splits finish() decodes straight to
     the input (cnnctl.data.adapt), each image adapted whole as predict adapts one."""
     from .adapt import Raw

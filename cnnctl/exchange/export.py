@@ -226,7 +226,9 @@ def example_images(graph: Graph, batch: int = EXAMPLE_BATCH) -> torch.Tensor:
     return torch.randint(0, 256, (batch, *graph.input_shape), dtype=torch.uint8, generator=seeded)
 
 
-def with_preprocessing(graph: Graph, fmt: str, model, expects: Preprocessing):
+def with_preprocessing(
+    graph: Graph, fmt: str, model: torch.nn.Module, expects: Preprocessing
+) -> tuple[WithPreprocessing, torch.Tensor, Preprocessing]:
     """The model that takes uint8 NHWC pixels and normalises them itself, its example input and
     what it expects; or why it cannot be made (one message)."""
     hint = None

@@ -25,10 +25,11 @@ from ..shapes import format_shape
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     import torch
+    from safetensors import safe_open
 
     from ..shapes import Shape
 
@@ -82,7 +83,7 @@ class WeightMatch:
         return all(t.fits for t in self.tensors)
 
 
-def shape_of(value) -> tuple[int, ...]:
+def shape_of(value: object) -> tuple[int, ...]:
     """The shape of a tensor or array (anything with `.shape`), or of a shape given as such."""
     return tuple(int(d) for d in getattr(value, "shape", value))
 
@@ -525,7 +526,9 @@ def _safetensors_header(file, path: str) -> tuple[list[StoredTensor], dict]:
 
 
 @contextlib.contextmanager
-def open_safetensors(path: str, framework: str = "pt", largest: int | None = None):
+def open_safetensors(
+    path: str, framework: str = "pt", largest: int | None = None
+) -> Iterator[tuple[safe_open, dict[str, str]]]:
     """The .safetensors file at `path` opened to read one tensor at a time (safetensors'
     safe_open), and its metadata: only a regular file (cnnctl.files), its header checked first
     (_safetensors_header) and its sizes bounded (check_weight_sizes, `largest`: the network's

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..terminal import color_system, cursor_codes_allowed, draws_bars, stderr_console
 from ..words import exact, loss, plural
 from .table import clean
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 
 
-def resume_line(source: str | None, run_dir, options: str = "") -> str:
+def resume_line(source: str | None, run_dir: str | Path, options: str = "") -> str:
     """The command that continues a run: `source` is the ARCH as the user gave it, named only
     where the run folder does not keep its network. A run that does needs no ARCH, and is better
     without: `--resume RUN` alone takes the network at the run's own input and head, where the ARCH
@@ -143,7 +149,7 @@ class TrainDisplay:
             f"(best {value} at epoch {best['epoch']}, kept in best.pt)"
         )
 
-    def interrupted(self, run_dir, arch: str, options: str = "") -> None:
+    def interrupted(self, run_dir: Path, arch: str, options: str = "") -> None:
         self._stop_bar()
         self.line(f"stopped: checkpoint saved to {run_dir / 'last.pt'}")
         self.line(resume_line(arch, run_dir, options))
@@ -199,7 +205,7 @@ def _reader_gone(console) -> None:
         worker.stdout_gone()
 
 
-def silent_console():
+def silent_console() -> Console:
     """For workers other than rank 0: the same calls, no output."""
     from rich.console import Console
 

@@ -163,7 +163,7 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
     }
 
 
-def train_json(result, errors=None) -> dict:
+def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     """`cnnctl train --format json`: the run a RunResult (cnnctl.train.loop) describes: its
     folder, its exit code and how it ended in `runs`' word (`status`), its best validation accuracy
     (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures; and
@@ -179,7 +179,7 @@ def train_json(result, errors=None) -> dict:
     return document
 
 
-def stopped_json(run_dir, exit_code: int) -> dict:
+def stopped_json(run_dir: str | Path | None, exit_code: int) -> dict:
     """train --format json for a run stopped before it trained (a Ctrl-C while it started)."""
     return _run_document(run_dir, exit_code, "stopped", [])
 

@@ -36,6 +36,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -50,6 +51,10 @@ from .config import TrainConfig
 from .device import resolve_device
 from .fastpath import FastPath, apply_backend_flags, compiled, decide
 from .metrics import training_loss
+
+if TYPE_CHECKING:
+    from ..data import DataSplits
+    from .sources import Sources
 
 STEP_SHARE = 0.2  # of a GPU's 16-bit peak, what a CNN's training step reaches (ResNet-50, bf16, compiled, H200: 17%)
 UNKNOWN_GPU_TFLOPS = 400.0  # a GPU without a profile counts as this fast
@@ -248,8 +253,8 @@ def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, b
 
 
 def time_data(
-    spec: str, data, sources, workers: int, step: Callable, step_timing: Timing, batch: int, warmup: int,
-    batches: int, device: torch.device, passed: Callable[[], None] = lambda: None,
+    spec: str, data: DataSplits, sources: Sources, workers: int, step: Callable, step_timing: Timing, batch: int,
+    warmup: int, batches: int, device: torch.device, passed: Callable[[], None] = lambda: None,
 ) -> DataTiming:  # fmt: skip
     """The loader of `sources` timed alone, then feeding `step` (a training step on (x, y)),
     each pass `warmup` batches (at least one) and then `batches` timed; `step_timing`: the

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,6 +23,9 @@ from ..run_marks import intact_other, refuse_run_record
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
 from .rundir import raise_write_failure
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 FORMAT = "cnnctl-checkpoint-1"
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
@@ -282,7 +285,7 @@ def non_finite(weights: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
     return found
 
 
-def network_record(graph) -> dict[str, Any]:
+def network_record(graph: Graph) -> dict[str, Any]:
     """What a checkpoint keeps of its network, to recognise it again: the input and, per
     layer, its path, shorthand and inputs. Weights alone cannot tell max from avg pooling."""
     return {
@@ -309,7 +312,7 @@ def run_alone_hint(command: str, run: str | Path) -> str:
     return f"give the run alone: `cnnctl {command} {run}` builds its network at its input"
 
 
-def check_same_network(state: dict[str, Any], graph, path: str | Path, command: str = "train") -> None:
+def check_same_network(state: dict[str, Any], graph: Graph, path: str | Path, command: str = "train") -> None:
     """A CnnctlError naming the first difference between the checkpoint's network and `graph`.
 
     `command` is the one reading it: only those of TAKES_INPUT have an --input option to suggest.

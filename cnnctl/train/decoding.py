@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,6 +30,9 @@ from ..data.samples import Samples
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..words import plural
+
+if TYPE_CHECKING:
+    from ..shapes import Shape
 
 PROBE = 24  # training images timed to estimate the loader's rate
 
@@ -40,7 +44,14 @@ class Decoding:
 
 
 def choose(
-    asked: str, device: torch.device, graph: Graph, train: Samples, recipe: Recipe, target, workers: int, seed: int
+    asked: str,
+    device: torch.device,
+    graph: Graph,
+    train: Samples,
+    recipe: Recipe,
+    target: Shape,
+    workers: int,
+    seed: int,
 ) -> Decoding:
     """Where `train`'s images are decoded for `device`, as `asked` (--decode auto|cpu|gpu)."""
     if asked == "cpu":
@@ -79,7 +90,7 @@ def _compare(device, graph, train, recipe, target, workers, seed) -> Decoding:
     return Decoding(False, f"JPEGs decoded by the loader processes: {rates}")
 
 
-def probe_seconds(train: Samples, recipe: Recipe, target, seed: int) -> float:
+def probe_seconds(train: Samples, recipe: Recipe, target: Shape, seed: int) -> float:
     """Seconds a loader process takes per training image: PROBE of them, seeded, decoded and
     cropped here as a loader process does (unreadable ones count for what they cost)."""
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:PROBE]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..device_memory import refuse_beyond_memory
 from ..errors import CnnctlError
 from ..words import size
 from .config import DEVICES
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 
 def available() -> list[str]:
@@ -49,7 +54,7 @@ def resolve_device(name: str) -> torch.device:
     raise CnnctlError.at(f"--device `{name}` is not a device", hint=f"one of {DEVICES}")
 
 
-def check_network_fits(graph, device: torch.device, optimizer: str, momentum: float) -> None:
+def check_network_fits(graph: Graph, device: torch.device, optimizer: str, momentum: float) -> None:
     """Refuse a network whose parameters alone, with their gradients and the optimizer's state,
     exceed the device's whole memory: no batch size makes it fit, so "out of memory, lower
     --batch-size" would send the user the wrong way. float32 copies: weights (and buffers),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,11 @@ from .device import resolve_device
 from .loop import check_classes
 from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
 from .weighted import weighted_model
+
+if TYPE_CHECKING:
+    from ..data import DataSplits
+    from ..data.samples import Samples
+    from .batches import BatchSource
 
 
 @dataclass
@@ -184,7 +190,9 @@ def _imagenet_outputs(model: torch.nn.Module, classes: list[str], data: str) -> 
     return _Outputs(model, [where[c.lower()] for c in classes]).eval()
 
 
-def evaluation_source(data, images, shape: tuple[int, int, int], device: torch.device, recipe: Recipe):
+def evaluation_source(
+    data: DataSplits, images: Split | Samples, shape: tuple[int, int, int], device: torch.device, recipe: Recipe
+) -> BatchSource:
     """The batch source evaluate reads `images` through: in memory (adapted whole), or
     streamed by loader processes, each image as `recipe` says: the weights' (Weighted.recipe:
     a run's validation recipe, the centre crop of one that streamed random resized crops;
@@ -214,7 +222,7 @@ def other_data(config: dict, data_spec: str | None) -> str:
     return f"it trained on {os.path.basename(trained.rstrip('/')) or trained}"
 
 
-def chosen_split(data, split: str, other: bool = False, why: str = "") -> tuple[Split, str]:
+def chosen_split(data: DataSplits, split: str, other: bool = False, why: str = "") -> tuple[Split, str]:
     """The images of `split` and what they are, in words, for the report's header; `other`: the
     data is not what the weights were trained on (`why`, from `other_data`, is said there)."""
     aside = f"; not this run's data: {why}" if why else ""

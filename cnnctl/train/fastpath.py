@@ -41,11 +41,15 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..data.loader import cores
 from ..device_memory import device_memory
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 # Keep a dataset in GPU memory when it takes at most this share of it; larger ones stay in
 # pinned host memory and are copied batch by batch, overlapping the previous step.
@@ -79,7 +83,7 @@ class FastPath:
         """fp16 needs its gradients scaled against underflow; bf16 has float32's range."""
         return self.amp_dtype == torch.float16
 
-    def autocast(self):
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -227,7 +231,9 @@ def choose_cuda_graphs(
     return bound, said + ("" if bound else "; --cuda-graphs on to capture it all the same")
 
 
-def with_cuda_graphs(fast: FastPath, asked: str, graph, batch: int, distributed: bool, streamed: bool) -> FastPath:
+def with_cuda_graphs(
+    fast: FastPath, asked: str, graph: Graph, batch: int, distributed: bool, streamed: bool
+) -> FastPath:
     """`fast` with the decision of --cuda-graphs `asked` for a training step of `graph` at `batch`."""
     from dataclasses import replace
 

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -37,6 +38,9 @@ from ..graph.outputs import resized_with
 from ..records import record
 from .checkpoint import run_weights
 from .config import DEFAULT_LR, TrainConfig
+
+if TYPE_CHECKING:
+    from ..exchange.weights import Placement
 
 LR_SHARE = 0.1  # a run from weights: this share of the optimizer's default rate
 WARMUP_EPOCHS = 1  # and this many epochs of warm-up
@@ -173,7 +177,7 @@ def trained_for_classes(weights: str, classes: list[str]) -> bool:
     return state is not None and list(state.get("classes") or ()) == list(classes)
 
 
-def source_width(placement, head: str) -> int | None:
+def source_width(placement: Placement, head: str) -> int | None:
     """The width of the source's tensors left out for the head made anew (its classes); None where none was."""
     theirs = next((p.left_out for p in placement.placed if p.left_out and in_layers(p.own, head)), None)
     return theirs[0] if theirs else None

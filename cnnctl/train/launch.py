@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,6 +27,10 @@ from ..errors import INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed
 from ..render.progress import resume_line
 from .device import resolve_device
 from .world import check_sync_bn
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from .config import TrainConfig
 
 SHUTDOWN_SECONDS = 120
 
@@ -191,8 +195,8 @@ def port_in_use(port: int) -> bool:
 
 
 def launch_training(
-    graph,
-    config,
+    graph: Graph,
+    config: TrainConfig,
     options: LaunchOptions,
     worker_args: list[str],
     resume: str | None,
@@ -293,7 +297,7 @@ def _listed(graph, config):
     return found
 
 
-def config_args(config, resume: str | None) -> list[str]:
+def config_args(config: TrainConfig, resume: str | None) -> list[str]:
     """The command-line options that give a worker exactly these settings."""
     args: list[str] = []
     for name, value in vars(config).items():

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -72,6 +72,11 @@ from .weights_from import (
 )
 from .world import Group, World, check_sync_bn
 from .world import group as _group
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..data import DataSplits
 
 
 @dataclass
@@ -269,8 +274,8 @@ def train(
     arch: str,
     resume: str | None = None,
     resumed: dict | None = None,  # the checkpoint `resume` names, where the caller read it already (else read here)
-    dataset=None,
-    console=None,
+    dataset: DataSplits | None = None,
+    console: Console | None = None,
     source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
     world: World | None = None,
@@ -383,7 +388,7 @@ def _stopped_at_start(
     return run_result(run_dir, stop.status, 0, [], config.monitor, epochs_planned=config.epochs)
 
 
-def loader_faults(run_dir: Path):
+def loader_faults(run_dir: Path) -> contextlib.AbstractContextManager[None]:
     """A loader process that died, or shared memory it could not make, as the RunFault it is:
     inside the run's log, so status.json records the same words."""
     from ..data.loader import loader_faults_raised

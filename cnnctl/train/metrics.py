@@ -115,7 +115,7 @@ def mean_iou(ious: list[float | None]) -> float:
 
 
 def evaluate_batches(
-    model,
+    model: torch.nn.Module,
     source: BatchSource,
     classes: int,
     confusion: torch.Tensor | None = None,

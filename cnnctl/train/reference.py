@@ -80,7 +80,7 @@ class ResNet(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(c_in, classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x)), inplace=True), 3, 2, 1)
         return self.fc(F.adaptive_avg_pool2d(self.layers(x), 1).flatten(1))
 
@@ -136,7 +136,7 @@ class ConvNeXt(nn.Module):
         self.norm = nn.LayerNorm(widths[-1], eps=1e-6)
         self.fc = nn.Linear(widths[-1], classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.norm(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)))
 
 

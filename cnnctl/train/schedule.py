@@ -16,7 +16,9 @@ from ..run_folders import best_epoch  # one rule for best.pt, early stopping, `c
 from .config import TrainConfig
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """None when the rate never changes; else one scheduler stepped at the end of each epoch."""
     warm = min(config.warmup_epochs, config.epochs)
     left = max(1, config.epochs - warm)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,12 @@ from .augment import Augment
 from .batches import Batches, BatchSource
 from .config import TrainConfig
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..data import DataSplits
+    from ..data.stats import Stats
+
 
 def loader_workers(config: TrainConfig) -> int:
     """The loader processes a stream is read by: --workers, else one per usable core (up to 8)."""
@@ -24,7 +30,10 @@ def loader_workers(config: TrainConfig) -> int:
     return config.workers if config.workers is not None else default_workers()
 
 
-def load_training_data(config: TrainConfig, graph: Graph, workers: int, *, stats=None, index=None, progress=None):
+def load_training_data(
+    config: TrainConfig, graph: Graph, workers: int, *, stats: Stats | None = None, index: Path | None = None,
+    progress: Callable[..., None] | None = None,
+) -> DataSplits:  # fmt: skip
     """The data `config` trains `graph` on (cnnctl.data.load_data): a run's, and bench's.
     `stats`: the normalisation to use (None: computed over the training images); `index`:
     a resumed run's kept list of images; `progress`: told of a long listing."""
@@ -61,7 +70,9 @@ class Sources:
             yield x, y
 
 
-def make_sources(data, config: TrainConfig, graph: Graph, device: torch.device, workers: int, run_dir=None) -> Sources:
+def make_sources(
+    data: DataSplits, config: TrainConfig, graph: Graph, device: torch.device, workers: int, run_dir: Path | None = None
+) -> Sources:
     """The batch sources of `data` (cnnctl.data.DataSplits) as a run trains on them: data
     held in memory is batched by index (cnnctl.train.batches), a stream read by `workers`
     loader processes (cnnctl.train.stream, cnnctl.data.loader), which make a random resized

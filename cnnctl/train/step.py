@@ -31,7 +31,7 @@ def make_optimizer(
         return cls(params, lr=lr, weight_decay=wd, **extra)
 
 
-def grad_scaler(device: torch.device, enabled: bool):
+def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
     amp = getattr(torch, "amp", None)
     if amp is not None and hasattr(amp, "GradScaler"):
         return amp.GradScaler(device.type, enabled=enabled)

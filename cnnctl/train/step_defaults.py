@@ -18,6 +18,7 @@ from ..values import Real
 
 if TYPE_CHECKING:
     from ..analysis.training import TrainingStep
+    from ..graph import Graph
 
 OPTIMIZERS = ("sgd", "adam", "adamw")  # train's words: sgd has a momentum (0: none)
 DEFAULT_BATCH = 64
@@ -30,7 +31,11 @@ _SAID = {"batch_size": "batch", "optimizer": "optimizer", "momentum": "momentum"
 
 
 def training_step(
-    graph, given: dict[str, tuple[Any, str]], device: str = "cuda", dtype: str = "float32", read_file: bool = True
+    graph: Graph,
+    given: dict[str, tuple[Any, str]],
+    device: str = "cuda",
+    dtype: str = "float32",
+    read_file: bool = True,
 ) -> TrainingStep:
     """The training step `cnnctl train` would run for `graph`: batch, optimizer, momentum and
     amp each from `given` (setting name -> (value or None, the option that gave it)), else the

@@ -137,7 +137,7 @@ class Stream:
     def steps_per_epoch(self, batch: int, world: int) -> int:
         return steps_in_epoch(len(self.samples), 0, batch, world)
 
-    def epoch(self, epoch: int, start: int, batch: int, rank: int, world: int):
+    def epoch(self, epoch: int, start: int, batch: int, rank: int, world: int) -> Iterator[Batch]:
         perm = epoch_order(self.samples, self.seed, epoch)
         per_step = batch * world
         requests = []
@@ -146,7 +146,7 @@ class Stream:
             requests.append((epoch, first, perm[first : first + batch]))
         return self._batches(requests)
 
-    def in_order(self, batch: int, rank: int, world: int):
+    def in_order(self, batch: int, rank: int, world: int) -> Iterator[Batch]:
         n = len(self.samples)
         begin, end = n * rank // world, n * (rank + 1) // world
         requests = [(0, s, torch.arange(s, min(s + batch, end))) for s in range(begin, end, batch)]

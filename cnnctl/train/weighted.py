@@ -22,12 +22,14 @@ from .checkpoint import EVALUATE, Checkpoint, damaged, load_checkpoint, load_wei
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..backend.module import GraphModule
     from ..exchange.export import Trained
+    from ..exchange.weights import Placement
 
 
 def load_model(
     graph: Graph, checkpoint: str | Path, device: torch.device, command: str = "evaluate", logits: bool = True
-):
+) -> tuple[GraphModule, dict]:
     """The compiled graph with the checkpoint's weights (logits out, unless not `logits`), and
     the checkpoint.
 
@@ -141,7 +143,9 @@ def recipe_of(state: dict) -> Recipe:
     return validation_recipe(Checkpoint.of(state).config or {})
 
 
-def placed_weights(graph: Graph, weights: str, logits: bool = True, *, command: str):
+def placed_weights(
+    graph: Graph, weights: str, logits: bool = True, *, command: str
+) -> tuple[GraphModule, Placement, str, str]:
     """`weights` (anything --weights takes) placed into the compiled graph, on the CPU, as every
     command places them: (the module, the Placement (exchange.weights), the file read, where the
     weights came from in words). torchvision's: every tensor, the 1,000-class head too. A cnnctl
@@ -233,7 +237,7 @@ def _recorded(state: dict, stats) -> dict:
     return {**state, "mean": list(stats.mean), "std": list(stats.std)}
 
 
-def file_stats(graph: Graph, channels: int):
+def file_stats(graph: Graph, channels: int) -> Stats | None:
     """The normalisation the network file's `train:` section gives (`mean:` and `std:`, read as
     train reads them), for weights that record none: what `cnnctl import` writes beside the
     weights it reads from an ONNX file cnnctl exported. None where the file does not give both."""

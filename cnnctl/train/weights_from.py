@@ -6,32 +6,42 @@ cnnctl.exchange.weights; torchvision's are cnnctl.exchange.pretrained."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import CnnctlError
 from ..exchange.pretrained import IMAGENET_MEAN, IMAGENET_ORIGIN, IMAGENET_STD, is_pretrained, published
 from ..shapes import format_shape
 from .checkpoint import load_checkpoint
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
-def imagenet_stats(channels: int):
+    import torch
+
+    from ..data.stats import Stats
+    from ..exchange.weights import Placement
+    from ..graph import Graph
+
+
+def imagenet_stats(channels: int) -> Stats:
     """ImageNet's mean and std, which torchvision's weights were trained with."""
     from ..data.stats import given
 
     return given(IMAGENET_MEAN, IMAGENET_STD, channels, IMAGENET_ORIGIN)
 
 
-def are_imagenets(mean, std) -> bool:
+def are_imagenets(mean: Sequence[float], std: Sequence[float]) -> bool:
     """Whether per-channel `mean` and `std` are ImageNet's (torchvision's weights were trained with them)."""
     ours, theirs = (*mean, *std), (*IMAGENET_MEAN, *IMAGENET_STD)
     return len(ours) == len(theirs) and all(abs(a - b) < 1e-6 for a, b in zip(ours, theirs, strict=True))
 
 
-def numbers(values) -> str:
+def numbers(values: Iterable[float]) -> str:
     """`0.485,0.456,0.406`: per-channel values as the options take them."""
     return ",".join(f"{v:g}" for v in values)
 
 
-def given_stats(mean: tuple | None, std: tuple | None, channels: int):
+def given_stats(mean: tuple | None, std: tuple | None, channels: int) -> Stats:
     """--mean and --std, both given, one number per input channel."""
     from ..data.stats import given
 
@@ -46,7 +56,7 @@ def given_stats(mean: tuple | None, std: tuple | None, channels: int):
 
 def stats_for_weights(
     weights: str | None, mean: tuple | None, std: tuple | None, channels: int, network: str | None = None
-):
+) -> Stats | None:
     """The normalisation of a network (named `network`) with --weights: --mean and --std where
     given, else the weights' own (ImageNet's for torchvision's, a cnnctl run's or exported ONNX
     file's recorded ones); None where neither says (weights from elsewhere, or none)."""
@@ -127,7 +137,7 @@ def check_input_channels(state: dict, channels: int, network: str | None, given:
     )
 
 
-def other_network(weights: str, graph, own) -> CnnctlError | None:
+def other_network(weights: str, graph: Graph, own: Mapping[str, torch.Tensor]) -> CnnctlError | None:
     """Weights that do not fit `graph` and record that they are another network's (a cnnctl run or
     checkpoint, a file cnnctl exported: its `arch`), as the one message that is: `runs/r holds
     resnet18's weights, not mobilenet_v2's`, with both tensor counts (`own`: the network's
@@ -165,7 +175,7 @@ def trained_input(state: dict) -> tuple[int, int, int] | None:
     return None
 
 
-def other_input(weights: str, graph) -> str | None:
+def other_input(weights: str, graph: Graph) -> str | None:
     """The input (`28x28x1`) the cnnctl run or checkpoint `weights` was trained at, where `graph`
     takes another (its channels are check_input_channels'); None where it takes the same, or
     the weights record none."""
@@ -176,7 +186,7 @@ def other_input(weights: str, graph) -> str | None:
     return None if trained in (None, tuple(graph.input_shape)) else format_shape(trained)
 
 
-def trained_elsewhere(weights: str, trained: str, graph, command: str) -> CnnctlError:
+def trained_elsewhere(weights: str, trained: str, graph: Graph, command: str) -> CnnctlError:
     """The weights of `weights`, trained at input `trained` (other_input), do not fit `graph`:
     its size decides the shapes of the layers after the last pooling (an fc's inputs). The hint
     is `command`'s way to that input: --input, else a copy of the network file; or the run alone."""
@@ -195,7 +205,7 @@ def trained_elsewhere(weights: str, trained: str, graph, command: str) -> Cnnctl
     )
 
 
-def other_input_said(weights: str, trained: str, graph) -> str:
+def other_input_said(weights: str, trained: str, graph: Graph) -> str:
     """A note: the weights of `weights` fit `graph` at another input than they were trained at
     (a network that pools globally fits any), which they may not do as well at."""
     ours = format_shape(graph.input_shape)
@@ -210,7 +220,7 @@ def weights_said(weights: str, path: str, network: str) -> str:
     return f"torchvision's ImageNet weights for {network} ({published(network).url}, cached as {path})"
 
 
-def placement_said(placement, source: str) -> str:
+def placement_said(placement: Placement, source: str) -> str:
     """How many tensors --weights placed from `source` (weights_said), and how (exchange.weights.Placement)."""
     how = "by name" if placement.by_name else "by structure, in the order of the layers"
     placed = sum(p.left_out is None for p in placement.placed)

@@ -5,6 +5,7 @@ layer of its own; LeakyRelu, PyTorch's HardSigmoid, Clip as relu6, and GELU writ
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .attributes import _float, _scalar, _text
 from .layer import Layer, _node_id
@@ -12,17 +13,20 @@ from .operators import ACTIVATIONS, FUSES
 from .patterns import Pattern
 from .told import _Unread
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
+
 
 class Activations:
     """The readers of activations, and a written-out GELU's pattern."""
 
-    def activate(self, node, a: dict, ins: list) -> Layer | None:
+    def activate(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":
             raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
         return self.activation(node, ACTIVATIONS[node.op_type])
 
     def activation(
-        self, node, act: str, reads: int = 1, nodes: list | None = None, given: str | None = None
+        self, node: NodeProto, act: str, reads: int = 1, nodes: list | None = None, given: str | None = None
     ) -> Layer | None:
         """`act` joins the layer before as `act=` where nothing else reads that layer (SiLU's
         x * sigmoid(x) reads it twice); else it is a layer of its own. `nodes`: others it
@@ -41,16 +45,16 @@ class Activations:
         kind, *words = act.split()
         return self.layer(kind, words, [x], _node_id(node, kind), nodes)
 
-    def leaky(self, node, a: dict, ins: list) -> Layer | None:
+    def leaky(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         return self.activation(node, f"leaky slope={_float(a, 'alpha', 0.01):g}")
 
-    def hardsigmoid(self, node, a: dict, ins: list) -> Layer | None:
+    def hardsigmoid(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         alpha, beta = _float(a, "alpha", 0.2), _float(a, "beta", 0.5)
         if not (math.isclose(alpha, 1 / 6, rel_tol=1e-4) and math.isclose(beta, 0.5)):
             raise _Unread("alpha and beta are not PyTorch's 1/6 and 1/2")
         return self.activation(node, "hardsigmoid")
 
-    def clip(self, node, a: dict, ins: list) -> Layer | None:
+    def clip(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         low = a["min"] if "min" in a else self.const(node, 1)
         high = a["max"] if "max" in a else self.const(node, 2)
         if low is None or high is None or _scalar(low, "min") != 0.0 or _scalar(high, "max") != 6.0:
@@ -100,12 +104,12 @@ class Activations:
         mul = self.after(tanh, "Mul", x)
         return Pattern("mish", x, [s, tanh], mul[0]) if mul is not None else None
 
-    def mish(self, node, a: dict, ins: list) -> Layer | None:
+    def mish(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """The last node of a written-out Mish (mish_at): its x, read by two of the pattern's nodes."""
         found = self.patterns[self.index]
         return self.activation(node, "mish", reads=2, nodes=found.nodes, given=found.x)
 
-    def gelu(self, node, a: dict, ins: list) -> Layer | None:
+    def gelu(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """The last node of a written-out GELU (gelu_at): its x, read by two of the pattern's nodes."""
         found = self.patterns[self.index]
         return self.activation(node, "gelu", reads=2, nodes=found.nodes, given=found.x)

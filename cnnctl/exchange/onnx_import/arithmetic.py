@@ -5,12 +5,17 @@ scale by a stored factor per channel, and an affine by constants, one or one per
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import shown
 from ...layers.base import exact_number
 from ...limits import MAX_CHANNEL_VALUES
 from .layer import READ_AS, Layer, _node_id
 from .told import _Unread
 from .values import FOLDED, _count
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 # x times a gate of x, as exporters write these activations: one activation (PyTorch's hardsigmoid,
 # relu6(x + 3) / 6, is the one the hardsigmoid reader reads, so x * it is exactly PyTorch's hardswish)
@@ -20,7 +25,7 @@ GATES = {"sigmoid": "silu", "hardsigmoid": "hardswish"}
 class Arithmetic:
     """The readers of element-wise arithmetic."""
 
-    def add(self, node, a: dict, ins: list) -> Layer | None:
+    def add(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         product = self.biases.get(self.index)
         if product is not None:  # a MatMul's bias, joined to its 1x1 conv (or its fc)
             self.alias[node.output[0]] = product
@@ -43,7 +48,7 @@ class Arithmetic:
         self.refuse_stored(ins, "adds")
         return self.layer("add", [], ins, _node_id(node, "add"))
 
-    def mul(self, node, a: dict, ins: list) -> Layer | None:
+    def mul(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):
             return self.fold(node, a, ins)
         x, y = ins[0], ins[1]
@@ -73,7 +78,7 @@ class Arithmetic:
         self.refuse_stored(ins, "multiplies by")
         return self.layer("mul", [], ins, _node_id(node, "mul"))
 
-    def shift_after(self, node) -> tuple:
+    def shift_after(self, node: NodeProto) -> tuple:
         """(the values, the Add node, the constant holding them) of a fixed shift that the only
         reader of this Mul's output adds (x * scale + shift: one affine); Nones where there is none."""
         out, nothing = node.output[0], (None, None, None)
@@ -121,21 +126,21 @@ class Arithmetic:
         forms = ([channels], [1, channels]) if len(shape) == 2 else ([channels, 1, 1], [1, channels, 1, 1])
         return channels is not None and dims in forms
 
-    def sub(self, node, a: dict, ins: list) -> Layer | None:
+    def sub(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """x - c, c a constant of one value or one per channel (torchvision's normalisation
         `(x - mean) / std`): an affine whose shift is -c. Of known values: a value."""
         if self.known(node):
             return self.fold(node, a, ins)
         return self.by_constant(node, ins, "shift", "negated")
 
-    def div(self, node, a: dict, ins: list) -> Layer | None:
+    def div(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """x / c, c a constant of one value or one per channel: an affine whose scale is 1 / c
         (in float32, as the weights carry it). Of known values: a value."""
         if self.known(node):
             return self.fold(node, a, ins)
         return self.by_constant(node, ins, "scale", "reciprocal")
 
-    def by_constant(self, node, ins: list, name: str, how: str) -> Layer:
+    def by_constant(self, node: NodeProto, ins: list, name: str, how: str) -> Layer:
         """The affine of a Sub or Div of a layer `x` and a constant after it (`how` its values are read)."""
         import numpy as np
 

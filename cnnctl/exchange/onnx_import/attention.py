@@ -5,16 +5,20 @@ Expand of a gate to the shape of what it multiplies.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .attributes import _int
 from .layer import Layer, _node_id
 from .told import _Unread
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
+
 
 class Attention:
     """The readers of radix softmaxes and a gate's Expand."""
 
-    def softmax(self, node, a: dict, ins: list) -> Layer | None:
+    def softmax(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         axis = _int(a, "axis", 1 if self.opset < 13 else -1)  # opset 13 changed the default
         x = ins[0]
         parts = self.grid.get(x) if x in self.grid and not self.grid[x][2] else None
@@ -38,7 +42,7 @@ class Attention:
             self.normed.add(node.output[0])
         return self.activation(node, "softmax")
 
-    def over_the_channels(self, node, axis: int) -> None:
+    def over_the_channels(self, node: NodeProto, axis: int) -> None:
         """A Softmax over `axis` is cnnctl's softmax only where it runs over the channels: axis 1
         of NCHW data (or of an fc's N x C), the last of channels-last data; before opset 13 a Softmax
         runs over every axis from `axis` on, so also only where those after the channels are of
@@ -81,7 +85,7 @@ class Attention:
             return False
         return dims[0] in (-1, 0, shape[0]) and math.prod(dims[1:]) == math.prod(shape[1:])
 
-    def expand(self, node, a: dict, ins: list) -> None:
+    def expand(self, node: NodeProto, a: dict, ins: list) -> None:
         """y.expand_as(x) read only by an element-wise Mul or Add with x (timm's ECA gate): y itself,
         where what it expands to is x's shape, as the Mul or Add broadcasting y would give the same."""
         import numpy as np

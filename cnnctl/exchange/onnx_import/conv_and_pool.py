@@ -5,16 +5,23 @@ ReduceMax over height and width (a global pool) or over the channels.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import shown
 from .attributes import _float, _int, _ints, _pair, _text
 from .layer import Layer, _node_id, _stored
 from .told import _Unread
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from onnx import NodeProto
+
 
 class ConvAndPool:
     """The readers of convolutions, fully connected layers and pools."""
 
-    def conv(self, node, a: dict, ins: list) -> Layer:
+    def conv(self, node: NodeProto, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
         if weight is None:
             raise _Unread("its weights are not stored in the file", "export with the weights as initializers")
@@ -50,7 +57,7 @@ class ConvAndPool:
         name = self.weight_name(node.input[1], _node_id(node, kind))
         return self.layer(kind, words, ins[:1], name, stored=_stored(node, ("weight", "bias")))  # torch's layout
 
-    def matmul(self, node, a: dict, ins: list) -> Layer:
+    def matmul(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """x @ W over the channels of channels-last data (torch's nn.Linear on an NHWC volume,
         ConvNeXt's MLP): a 1x1 conv of W's C_out (W stored C_in x C_out, cnnctl's weight C_out x
         C_in x 1 x 1: read transposed). The Add of a stored bias of C_out values that alone reads
@@ -86,7 +93,7 @@ class ConvAndPool:
         return self.layer("conv", ["f=1", f"n={c_out}", *([] if biased else ["bias=false"])], ins[:1], name,
                           stored=tuple(stored))  # fmt: skip
 
-    def written_out_layernorm(self, node, axes) -> bool:
+    def written_out_layernorm(self, node: NodeProto, axes: Iterable[int] | None) -> bool:
         """Whether ReduceMean `node`, over the last axis alone, is a written-out LayerNorm's mean:
         read by a Sub of it from the very tensor it reduces (x - mean(x))."""
         if node.op_type != "ReduceMean" or axes is None or [int(v) for v in list(axes)] != [-1]:
@@ -97,7 +104,7 @@ class ConvAndPool:
             for j in self.consumers.get(mean, [])
         )
 
-    def gemm(self, node, a: dict, ins: list) -> Layer:
+    def gemm(self, node: NodeProto, a: dict, ins: list) -> Layer:
         weight = self.inits.get(node.input[1])
         biased = len(node.input) > 2 and node.input[2]
         plain = _float(a, "alpha", 1.0) == 1.0 and not _int(a, "transA", 0)
@@ -119,7 +126,7 @@ class ConvAndPool:
             kind, words = "conv", ["f=1", f"n={units}", *words[1:]]
         return self.layer(kind, words, ins[:1], self.weight_name(node.input[1], _node_id(node, kind)), stored=stored)
 
-    def pool(self, node, a: dict, ins: list) -> Layer:
+    def pool(self, node: NodeProto, a: dict, ins: list) -> Layer:
         kernel = _ints(a, "kernel_shape", None, 2)
         if _ints(a, "dilations", [1, 1], 2) != [1, 1]:
             raise _Unread("dilated pooling is not read")
@@ -131,11 +138,11 @@ class ConvAndPool:
             words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
         return self.layer("pool", words, ins[:1], _node_id(node, "pool"))
 
-    def global_pool(self, node, a: dict, ins: list) -> Layer:
+    def global_pool(self, node: NodeProto, a: dict, ins: list) -> Layer:
         op = "avg" if node.op_type == "GlobalAveragePool" else "max"
         return self.layer("pool", [op, "global"], ins[:1], _node_id(node, "pool"))
 
-    def reduce(self, node, a: dict, ins: list) -> Layer:
+    def reduce(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
         dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened.
         Over the channels with keepdims: a pool across them (`x.mean(1, keepdim=True)`)."""

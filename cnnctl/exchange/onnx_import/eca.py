@@ -10,6 +10,7 @@ channels).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .attributes import _attrs, _int, _ints
 from .layer import Layer, _node_id
@@ -17,11 +18,14 @@ from .operators import OPERATORS
 from .patterns import Pattern
 from .told import _comment, _Unread
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
+
 
 class ECA:
     """The patterns of a convolution across the channels, and the readers of their last node."""
 
-    def one_bias(self, node) -> str | None:
+    def one_bias(self, node: NodeProto) -> str | None:
         """The bias of Conv `node` of one filter: "" where it has none, its name where it is one
         stored value, else None (computed, or not one value: not ECA's)."""
         if len(node.input) < 3 or not node.input[2]:
@@ -162,7 +166,7 @@ class ECA:
             return None
         return Pattern("eca_mlp", laid[1], [laid[0]], c, (rd, self.nodes[act].op_type, int(back.dims[2])))
 
-    def channelconv(self, node, a: dict, ins: list) -> Layer:
+    def channelconv(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """The last node of a convolution across the channels (channelconv_at): its stored filter,
         and its bias where it has one (`bias`)."""
         found = self.patterns[self.index]
@@ -172,7 +176,7 @@ class ECA:
         words = [str(f), *(["bias"] if bias else [])]  # a flag, a bare word as `pool avg global`
         return self.layer("channelconv", words, [self.real(found.x)], name, found.nodes, stored)
 
-    def eca_mlp(self, node, a: dict, ins: list) -> None:
+    def eca_mlp(self, node: NodeProto, a: dict, ins: list) -> None:
         """The first Conv1d of timm's ECA with use_mlp (eca_mlp_at): told, as no layer kind does it."""
         rd, act, f = self.patterns[self.index].held
         raise _Unread(

@@ -9,8 +9,13 @@ act=sigmoid`, `mul`), as cnnctl's own `gate:` and torchvision's SqueezeExcitatio
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .operators import OPERATORS
 from .told import _Unread
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 POOLS = ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax")  # where a squeeze starts
 VIEWS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")  # between N x C x 1 x 1 and N x C: nothing
@@ -86,7 +91,7 @@ class Excitation:
             return None
         return mul
 
-    def stored_matrix(self, node) -> bool:
+    def stored_matrix(self, node: NodeProto) -> bool:
         """Whether Gemm or MatMul `node` multiplies by a stored matrix (its reader checks the rest)."""
         weight = self.inits.get(node.input[1]) if len(node.input) > 1 else None
         return weight is not None and len(weight.dims) == 2

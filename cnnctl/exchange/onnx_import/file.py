@@ -5,6 +5,7 @@ cnnctl and then parsed (`read_onnx`).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, Loc
 from ...files import MISSING, Unread, first_entries, is_file_entry, near_file, regular_bytes
@@ -12,8 +13,11 @@ from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES
 from .not_onnx import other_format
 from .told import _comment
 
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
-def read_onnx(path: str):
+
+def read_onnx(path: str) -> ModelProto:
     """The ModelProto of the file at `path`; a CnnctlError at the file where it is not one."""
     try:
         import onnx

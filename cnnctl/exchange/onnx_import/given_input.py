@@ -7,11 +7,14 @@ worked out from the sizes (a Shape, a reshape's target, a resize's sizes), sees 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ...errors import CnnctlError, Loc
 from ...shapes import Shape, format_shape
 from .told import _comment
+
+if TYPE_CHECKING:
+    from onnx import ValueInfoProto
 
 NCHW = (2, 3, 1)  # where height, width and channels lie in a float input, N x C x H x W
 NHWC = (1, 2, 3)  # in uint8 pixels (the prelude cnnctl's export --with-preprocessing writes)
@@ -29,7 +32,7 @@ class Unknowns(NamedTuple):
     volume: Shape
 
 
-def input_volume(given, wanted: Shape | Unknowns | None, path: str) -> Shape:
+def input_volume(given: ValueInfoProto, wanted: Shape | Unknowns | None, path: str) -> Shape:
     """(H, W, C) of the graph's input `given` (a ValueInfoProto), its unknown sizes `wanted`'s
     (--input); a CnnctlError at the file where one is unknown and not given, or where `wanted`
     differs from a size the file fixes. The sizes are set in `given` (an unknown batch as 1: a

@@ -5,12 +5,16 @@ it (`read_weights`), decoded one tensor at a time.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, Loc, Problem, shown
 from ...records import record
 from ...shapes import Shape, format_shape
 from .layer import READ_AS
 from .network import _built, _read
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @record
@@ -43,7 +47,7 @@ class ImportedWeights:
                 found[tensor] = StoredTensor(tensor, values, values * _itemsize(proto.data_type))
         return list(found.values())
 
-    def array(self, name: str):
+    def array(self, name: str) -> np.ndarray:
         """The values of parameter `name`, a numpy array of shape `shapes[name]`."""
         tensor, how = self.sources[name]
         values = self.reader.weight(tensor)

@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, LimitError, Loc, Problem
 from ...shapes import Shape
 from .file import read_onnx
 from .reader import _Reader
 from .writing import Imported, _write
+
+if TYPE_CHECKING:
+    from ...graph import Graph
 
 GENERATED = "<imported>"  # the file name the text made is built under, before its lines are traced back
 
@@ -42,7 +46,7 @@ def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Impo
     return _write(model, path, name, reader), reader
 
 
-def build_imported(path: str, name: str | None = None, input: Shape | None = None):
+def build_imported(path: str, name: str | None = None, input: Shape | None = None) -> tuple[str, Graph]:
     """(text, graph): the network of the ONNX file at `path`, built. A layer that does not build
     is told at the ONNX node(s) it came from, in the file given, not at a line of the text made;
     so is a stored weight that does not fit the layer, and an output the file declares otherwise."""

@@ -5,11 +5,15 @@ transposes), LRN, and GRN (ConvNeXt V2) and group norm written out as patterns.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .attributes import _attrs, _float, _int
 from .layer import Layer, _node_id, _stored
 from .patterns import Pattern
 from .told import _Unread
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 # A BatchNormalization's inputs after X, as torch's BatchNorm names them (its
 # num_batches_tracked has no ONNX counterpart: it counts training steps, unused at inference).
@@ -19,7 +23,7 @@ BN_TENSORS = ("weight", "bias", "running_mean", "running_var")
 class Normalisation:
     """The readers of normalisation layers, and GRN's pattern."""
 
-    def bn(self, node, a: dict, ins: list) -> Layer:
+    def bn(self, node: NodeProto, a: dict, ins: list) -> Layer:
         eps = _float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
         momentum = _momentum(_float(a, "momentum", 0.9))
@@ -30,7 +34,7 @@ class Normalisation:
         name = self.weight_name(node.input[1], _node_id(node, "bn"))
         return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
 
-    def layernorm(self, node, a: dict, ins: list) -> Layer:
+    def layernorm(self, node: NodeProto, a: dict, ins: list) -> Layer:
         if _int(a, "axis", -1) != -1:
             raise _Unread("a layer norm over more than the last axis")
         eps = _float(a, "epsilon", 1e-5)
@@ -47,7 +51,7 @@ class Normalisation:
         name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
         return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
 
-    def over_the_features(self, node) -> None:
+    def over_the_features(self, node: NodeProto) -> None:
         """A LayerNormalization over the last axis of data that is not channels-last is cnnctl's
         layernorm only where that axis is an fc's features (N x C); over the last of N x C x H x W
         it runs over the width (nn.LayerNorm(W) on NCHW data), not the channels: told."""
@@ -67,7 +71,7 @@ class Normalisation:
             "nn.LayerNorm(C), then back), or of an fc's features",
         )
 
-    def lrn(self, node, a: dict, ins: list) -> Layer:
+    def lrn(self, node: NodeProto, a: dict, ins: list) -> Layer:
         size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
         beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
         words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
@@ -104,7 +108,7 @@ class Normalisation:
         eps = _float(_attrs(node), "epsilon", 1e-5)
         return Pattern("groupnorm", x, [grouped, i, back, gamma[0]], beta[0], (groups, eps, *factors))
 
-    def groupnorm(self, node, a: dict, ins: list) -> Layer:
+    def groupnorm(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """The last node of a group norm (groupnorm_at): its groups, eps, factor and shift per channel."""
         found = self.patterns[self.index]
         groups, eps, gamma, beta = found.held
@@ -152,7 +156,7 @@ class Normalisation:
         held = (*factors, float(self.decoded[eps].reshape(-1)[0]), channels_last)  # a wrong eps: told when built
         return Pattern("grn", x, [r, mean, plus, div, scaled[0], gamma[0], *ones, beta[0]], last[0], held)
 
-    def grn(self, node, a: dict, ins: list) -> Layer:
+    def grn(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """The last node of a GRN (grn_at): its factor and shift per channel stored, its eps."""
         found = self.patterns[self.index]
         gamma, beta, eps, channels_last = found.held

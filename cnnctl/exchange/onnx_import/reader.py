@@ -5,6 +5,7 @@ its pattern's) into a Layer; the families of readers are mixed in from their own
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, Loc, shown
 from ...shapes import Shape
@@ -26,6 +27,9 @@ from .reshapes import Reshapes
 from .told import Told, _comment, _Unread
 from .values import FOLDS, Values
 from .wiring import Wiring
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 
 def _declared(value) -> str:
@@ -201,13 +205,13 @@ class _Reader(
             self.made[node.output[0]] = layer
             self.order.append((node.output[0], layer))
 
-    def relay(self, node, a: dict, ins: list) -> None:
+    def relay(self, node: NodeProto, a: dict, ins: list) -> None:
         """A view that changes nothing cnnctl holds (`relaid`): its output is its input, the node read
         with the layer that made it."""
         self.alias[node.output[0]] = ins[0]
         self.made[ins[0]].nodes.append(self.index)
 
-    def stand_in(self, node) -> None:
+    def stand_in(self, node: NodeProto) -> None:
         """After node `node`, an operator cnnctl does not know or a layer its reader refused
         (layer_like), was told: each of its outputs that is data (computed from the input's
         values) stands in as a layer of no kind, keeping the layout of what it read, so the
@@ -225,7 +229,7 @@ class _Reader(
             if nhwc:
                 self.normed.add(t)
 
-    def layer_like(self, node) -> bool:
+    def layer_like(self, node: NodeProto) -> bool:
         """Whether node `node`, refused by its reader, stands where a layer would: it reads
         volumes (the input, layers' outputs: not a tensor a pattern reshaped or transposed and
         holds half read) and keeps their rank (a Conv with auto_pad, a pool with dilations). Such
@@ -238,7 +242,7 @@ class _Reader(
         ranks = {len(dims) for t in (read[0], *node.output) if t and (dims := self.shape(t)) is not None}
         return len(ranks) <= 1  # the same rank in and out, where shape inference knows them
 
-    def keep_channels_last(self, node, given: list, layer: Layer | None, value_by_value: bool) -> None:
+    def keep_channels_last(self, node: NodeProto, given: list, layer: Layer | None, value_by_value: bool) -> None:
         """A node reading channels-last (NHWC) data: an activation's or an Identity's output stays
         so; the readers over channels (layer norm, MatMul and its bias, SiLU, a Transpose back)
         mark their own; any other would misread it, and is told."""

@@ -6,6 +6,7 @@ of one channel, Slice and Split of the channels, and Resize as an upsample (near
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from ...errors import shown
 from ...limits import MAX_CHANNEL_VALUES
@@ -14,14 +15,18 @@ from .layer import Layer, _node_id
 from .told import _Unread
 from .values import FOLDED
 
+if TYPE_CHECKING:
+    import numpy as np
+    from onnx import NodeProto
+
 
 class Reshapes:
     """The readers of reshapes, joins and picks."""
 
-    def identity(self, node, a: dict, ins: list) -> None:
+    def identity(self, node: NodeProto, a: dict, ins: list) -> None:
         self.alias[node.output[0]] = ins[0]
 
-    def concat(self, node, a: dict, ins: list) -> Layer | None:
+    def concat(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
         axis = _int(a, "axis", 1)
@@ -32,13 +37,13 @@ class Reshapes:
             raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
         return self.layer("concat", [], ins, _node_id(node, "concat"))
 
-    def flatten(self, node, a: dict, ins: list) -> Layer:
+    def flatten(self, node: NodeProto, a: dict, ins: list) -> Layer:
         axis = _int(a, "axis", 1)
         if axis != 1:
             raise _Unread(f"flattens from axis {axis}", "cnnctl flattens everything but the batch")
         return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
 
-    def flattens(self, node, a: dict, target: list[int]) -> bool:
+    def flattens(self, node: NodeProto, a: dict, target: list[int]) -> bool:
         """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
         x.reshape(N, C*H*W) (0 copies the batch where allowzero is not set)."""
         dims = self.shape(node.input[0])
@@ -47,7 +52,7 @@ class Reshapes:
             return target[1] == -1 and target[0] in {1, *batch}
         return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
 
-    def reshape(self, node, a: dict, ins: list) -> Layer | None:
+    def reshape(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
         shape = self.const(node, 1)
@@ -81,7 +86,7 @@ class Reshapes:
             "activations, viewed back as N x C x 1 x 1, each read by the next alone)",
         )
 
-    def strided_back(self, node) -> bool:
+    def strided_back(self, node: NodeProto) -> bool:
         """Whether this Reshape to -1 is read only by a Gather of every value in order, shaped as
         the tensor was (torch's `as_strided` of a tensor to its own size, as the dynamo exporter
         writes it after the mean of an adaptive average pool): the two give the tensor back."""
@@ -102,7 +107,7 @@ class Reshapes:
         self.restrided[gather] = node.input[0]
         return True
 
-    def gather(self, node, a: dict, ins: list) -> Layer | None:
+    def gather(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """The Gather of torch's as_strided (strided_back): the tensor; of one channel, read
         only by an Unsqueeze back at axis 1 (torchvision's transform_input, x[:, k] then
         unsqueeze(1)): a chunk of one channel; of known values: a value."""
@@ -124,14 +129,14 @@ class Reshapes:
         k = int(index) % channels
         return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], _node_id(node, "chunk"))
 
-    def unsqueezes_channels(self, node) -> bool:
+    def unsqueezes_channels(self, node: NodeProto) -> bool:
         """Whether `node` is an Unsqueeze at axis 1 (its axes an input from opset 13, else an attribute)."""
         if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx"):
             return False
         axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
         return axes is not None and [int(v) for v in list(axes)] == [1]
 
-    def unsqueeze(self, node, a: dict, ins: list) -> Layer | None:
+    def unsqueeze(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         """The Unsqueeze after a Gather of one channel (gather): with it, the chunk. Of known values: a value."""
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
@@ -140,7 +145,7 @@ class Reshapes:
         self.alias[node.output[0]] = ins[0]
         self.made[ins[0]].nodes.append(self.index)
 
-    def transpose(self, node, a: dict, ins: list) -> None:
+    def transpose(self, node: NodeProto, a: dict, ins: list) -> None:
         perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
         if perm == [0, 2, 1, 3, 4, 5] and x in self.radix and not self.radix[x][3]:
             volume, groups, radix, _, nodes = self.radix[x]
@@ -156,7 +161,7 @@ class Reshapes:
         else:
             raise _Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
 
-    def slice(self, node, a: dict, ins: list) -> Layer | None:
+    def slice(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
         starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
@@ -177,7 +182,7 @@ class Reshapes:
             return self.layer("slice", words, ins[:1], _node_id(node, "slice"))
         return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
 
-    def split(self, node, a: dict, ins: list) -> None:
+    def split(self, node: NodeProto, a: dict, ins: list) -> None:
         """A Split into equal parts of the channels (how the dynamo exporter writes x.chunk):
         a `chunk` layer for each part something reads."""
         channels, parts = self.channels(node.input[0]), len(node.output)
@@ -195,7 +200,7 @@ class Reshapes:
                 self.order.append((out, layer))
         return None
 
-    def resize(self, node, a: dict, ins: list) -> Layer:
+    def resize(self, node: NodeProto, a: dict, ins: list) -> Layer:
         hint = "cnnctl's upsample repeats or interpolates each pixel a whole number of times, across and down alike"
         scales = self.const(node, 2 if node.op_type == "Resize" else 1)
         if node.op_type == "Resize" and (scales is None or scales.size == 0):
@@ -215,7 +220,7 @@ class Reshapes:
         words = [str(int(h))] + (self.bilinear(node, a) if mode == "linear" else [])
         return self.layer("upsample", words, ins[:1], _node_id(node, "upsample"))
 
-    def bilinear(self, node, a: dict) -> list[str]:
+    def bilinear(self, node: NodeProto, a: dict) -> list[str]:
         """The words of a linear Resize that is PyTorch's bilinear upsampling (by a whole
         factor, 2-D): half_pixel (or pytorch_half_pixel, the same for any output longer than
         1) is align_corners false, align_corners true; antialias and exclude_outside off.
@@ -237,7 +242,7 @@ class Reshapes:
                 raise _Unread(f"linear interpolation with {key}={_int(a, key, 0)}", "PyTorch's bilinear has it off")
         return ["mode=bilinear"] + (["align_corners=true"] if corners else [])
 
-    def scales_of_sizes(self, node):
+    def scales_of_sizes(self, node: NodeProto) -> np.ndarray | None:
         """The scales of a Resize given its output's sizes (its fourth input: how the exporters
         write F.interpolate(x, size=...), and a scale_factor on dynamic sizes), where they and
         its input's sizes are known: each size over the input's. None where not."""

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, Loc, shown
 from ...files import regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, leads_out
 from .attributes import _attrs, _int
 from .told import _Unread
+
+if TYPE_CHECKING:
+    import numpy as np
+    from onnx import ModelProto, NodeProto, TensorProto
 
 # The element types of a constant whose values are read (TensorProto's names).
 NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
@@ -67,10 +72,10 @@ def _count(dims, cap: int) -> int | None:
 class Values:
     """The values and shapes of tensors, read where a reader asks for them."""
 
-    def constant(self, node, a: dict, ins: list) -> None:
+    def constant(self, node: NodeProto, a: dict, ins: list) -> None:
         return None  # its value is read where another node needs it (const)
 
-    def const(self, node, i: int):
+    def const(self, node: NodeProto, i: int) -> np.ndarray | None:
         """The values of input `i` of `node` where it is a constant (None where it is not), read
         only where small, and from external data only inside the model's folder."""
         t = node.input[i] if len(node.input) > i else ""
@@ -81,7 +86,9 @@ class Values:
             self.decoded[t] = self.values(tensor, t)
         return self.decoded[t]
 
-    def values(self, tensor, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"):
+    def values(
+        self, tensor: TensorProto | object, t: str, cap: int = MAX_ONNX_CONSTANT, role: str = "constant"
+    ) -> np.ndarray:  # tensor: FOLDED too
         from onnx import TensorProto, helper, numpy_helper
 
         if tensor is FOLDED:  # worked out here from known sizes (fold): a value, never stored weights
@@ -109,7 +116,7 @@ class Values:
         except Exception:  # the values do not fit the dims: onnx's numpy_helper says so its own ways
             raise _Unread(f"{what} does not hold the {count} values its dims claim") from None
 
-    def external(self, tensor, what: str, size: int) -> bytearray:
+    def external(self, tensor: TensorProto, what: str, size: int) -> bytearray:
         """The `size` bytes of a tensor stored outside the file: only from a regular file
         inside the model's folder, the offset and length fitting it."""
         info = {e.key: e.value for e in tensor.external_data}
@@ -134,7 +141,7 @@ class Values:
             raise _Unread(f"{what}: the file was cut short while read")
         return data
 
-    def weight(self, t: str):
+    def weight(self, t: str) -> np.ndarray:
         """The values of the stored weight `t` (a numpy array): from the file, or from external
         data inside the model's folder, as a constant's are; a CnnctlError at the file if not."""
         try:
@@ -214,7 +221,7 @@ class Values:
             known[node.output[0]] = np.asarray(value)
         return known
 
-    def with_values(self, values: dict):
+    def with_values(self, values: dict[str, np.ndarray]) -> ModelProto:
         """A model for shape inference alone: the graph with the nodes making `values` replaced
         by them as constants; its large weights given as inputs of their dims (not copied)."""
         from onnx import helper, numpy_helper
@@ -244,11 +251,11 @@ class Values:
         dims = self.shape(t)
         return dims[1] if dims is not None and len(dims) >= 2 else None
 
-    def known(self, node) -> bool:
+    def known(self, node: NodeProto) -> bool:
         """Whether every input of `node` is a known value (a constant, or one folded)."""
         return all(t in self.constants for t in node.input if t)
 
-    def fold(self, node, a: dict, ins: list) -> None:
+    def fold(self, node: NodeProto, a: dict, ins: list) -> None:
         """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, and of
         known values Gather, Add, Sub, Mul, Div, Floor, Ceil, ReduceProd, Range, Concat,
         Unsqueeze, Squeeze, Cast, Slice and Reshape (the torch exporters' bounds of x.chunk's

@@ -5,10 +5,15 @@ the stored weight behind Identities).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import shown
 from .attributes import _attrs
 from .told import _Unread
 from .values import FOLDED
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 # Operators whose output is worked out from their input's sizes alone, not from its values.
 SIZES = frozenset({"Shape", "Size"})
@@ -109,7 +114,7 @@ class Wiring:
             t, seen = self.nodes[maker].input[0], seen + 1
         return t
 
-    def axes(self, node) -> list[int] | None:
+    def axes(self, node: NodeProto) -> list[int] | None:
         """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
         axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
         return None if axes is None else sorted(int(v) % 4 for v in list(axes))

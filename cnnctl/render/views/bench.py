@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...words import duration, plural, share
 from ..design import profile_json
 from ..table import Column, Table, maybe, num
 
+if TYPE_CHECKING:
+    from ...analysis.timings import BenchResult, DataTiming
+
 PERCENTILES = (50, 90, 99)  # the step latencies told: JSON and CSV `p50_seconds`, text `p50 ms`
 
 
-def bench_table(result) -> Table:
+def bench_table(result: BenchResult) -> Table:
     """One row per model and step; a noisy measurement says so in its row, its ratios are
     marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
     rows = []
@@ -67,7 +72,7 @@ def bench_table(result) -> Table:
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
 
-def bench_data_table(data) -> Table:
+def bench_data_table(data: DataTiming) -> Table:
     """bench --data: the loader alone, the training step alone and the two together, and the
     bottleneck (see cnnctl.train.bench)."""
     loaders = plural(data.workers, "loader process", "loader processes")
@@ -129,7 +134,7 @@ def _mfu(timing, result) -> float | None:
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
 
 
-def bench_json(result) -> dict:
+def bench_json(result: BenchResult) -> dict:
     """`images_per_second` is sustained (all timed steps' images over their wall time); each
     timing says whether it is `noisy` and why; ratios carry `uncertain`. A timing without its
     latencies (a summary built elsewhere) gives the base fields alone."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...analysis.summary import COUNTED, NOT_COUNTED, Summary
 from ...catalog import file_json
 from ...shapes import format_shape
 from ...words import both, duration, exact, share, short
 from ..table import Column, Table, num
 from .summary import LAYER, SHORTHAND, head_notes, heads_json
+
+if TYPE_CHECKING:
+    from ...analysis.roofline import Roofline
+    from ...analysis.training import TrainingCost, TrainingStep
 
 # flops' footer without --explain: what the counts are, in a line (COUNTED and NOT_COUNTED in full with it)
 COUNTED_SHORT = (
@@ -17,7 +23,13 @@ COUNTED_SHORT = (
 
 
 def flops_table(
-    s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None, explain: bool = False
+    s: Summary,
+    per_layer: bool,
+    cost: TrainingCost | None = None,
+    times: Roofline | None = None,
+    top: int | None = None,
+    step: TrainingStep | None = None,
+    explain: bool = False,
 ) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
@@ -102,7 +114,14 @@ def _bound(t) -> str:
     return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
 
 
-def flops_json(s: Summary, per_layer: bool, cost=None, times=None, top: int | None = None, step=None) -> dict:
+def flops_json(
+    s: Summary,
+    per_layer: bool,
+    cost: TrainingCost | None = None,
+    times: Roofline | None = None,
+    top: int | None = None,
+    step: TrainingStep | None = None,
+) -> dict:
     from ...analysis.layer_costs import layer_costs
     from ...analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
     from ..design import roofline_json, step_json
