@@ -319,6 +319,14 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
     return [*constants, "", "", "\n\n\n".join(blocks), ""]
 
 
+def _standard_imports(statistics: list[str]) -> list[str]:
+    """The standard library's modules the copied input rules use (`math`; `Callable` in the
+    centre crop's annotations), then a blank line; nothing where they use none."""
+    imports = ["import math"] if any("math." in line for line in statistics) else []
+    imports += ["from collections.abc import Callable"] if any("Callable[" in line for line in statistics) else []
+    return [*imports, ""] if imports else []
+
+
 def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
     """A Python file defining the network as an nn.Module named after it; `expects`: the
     input it takes (with a checkpoint: its normalisation, stated and written as normalize()).
@@ -389,7 +397,7 @@ def pytorch_source(graph: Graph, expects: Preprocessing | None = None) -> str:
         *(textwrap.wrap(f"It gives {expects.output}.", WIDTH) if expects is not None and expects.output else []),
         '"""',
         "",
-        *(["import math", ""] if any("math." in line for line in statistics) else []),
+        *_standard_imports(statistics),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in text for text in [*lines, *statistics, *used]) else []),
         "from torch import nn",
