@@ -77,13 +77,15 @@ def ascii_spelling(text: str) -> str:
     return "".join(LOOKALIKES.get(c, unicodedata.normalize("NFKC", c) if ord(c) > 0x7F else c) for c in text)
 
 
-def lookalike_hint(text: str, name: str = "") -> str | None:
+def lookalike_hint(text: str, name: str = "", written: str | None = None) -> str | None:
     """A hint for a value written with characters that look like ASCII but are not (`3×3`,
-    `−0.1`, `５`), naming each and the value in ASCII (after `name=`, an argument's); None where
-    there are none."""
+    `−0.1`, `５`), naming each and the value in ASCII (after `name=`, an argument's; `written`
+    in its place where the plain ASCII needs more, a space after YAML's `:`); None where there
+    are none."""
     fixed = ascii_spelling(text)
     if fixed == text or not fixed.isascii():
         return None
+    fixed = fixed if written is None else written
     odd = dict.fromkeys(c for c in text if ord(c) > 0x7F)
     named = [f"`{c}` (U+{ord(c):04X}) is not `{ascii_spelling(c)}`" for c in odd if ascii_spelling(c)]
     quotes = [c for c in odd if not ascii_spelling(c)]

@@ -417,3 +417,44 @@ def test_every_worker_trains_on_the_one_thread_count_the_run_records(tmp_path):
     assert used == [1, 1]  # rank 0's choice (its OMP_NUM_THREADS), on both
     assert json.loads((out / "config.json").read_text())["threads"] == 1
     assert load_checkpoint(out)["config"]["threads"] == 1 and load_checkpoint(out)["workers"] == 2
+
+
+def test_a_network_piped_in_is_read_by_every_worker_from_the_run_folder(data, single, tmp_path):
+    # `cat lenet5.yaml | cnnctl train - --nproc-per-node 2`: the launcher reads standard input
+    # (once; the workers' is empty), writes it as the run's network.yaml, and the workers build
+    # the network from there: the same training as the bundled lenet5 in one process.
+    from cnnctl.catalog import resolve
+
+    text = Path(resolve("lenet5")[0]).read_text()
+    out = tmp_path / "piped"
+    args = ["-" if a == "lenet5" else a for a in train_args(data, out, 32)]
+    done = subprocess.run(
+        [sys.executable, "-m", "cnnctl", *args, "--nproc-per-node", "2"],
+        input=text, capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out / "network.yaml").read_text() == text
+    assert_same_weights(single, out)
+
+
+def test_a_network_piped_in_is_refused_where_the_run_folder_cannot_carry_it(data, single, tmp_path):
+    # Resumed, the run folder keeps its network (the pipe's would replace it); on several
+    # machines the others' workers cannot read this one's standard input. One message each,
+    # before any worker starts.
+    from cnnctl.catalog import resolve
+
+    text = Path(resolve("lenet5")[0]).read_text()
+    args = ["-" if a == "lenet5" else a for a in train_args(data, tmp_path / "r", 32)]
+    several = ["--nproc-per-node", "1", "--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "localhost:29999"]
+    resumed = ["train", "-", "--resume", str(single), "--epochs", "3", "--nproc-per-node", "2"]
+    for words, said in (
+        (several, "`-` (a network piped in) with --nnodes 2: the workers on the other machines cannot read"),
+        (resumed, "`-` (a network piped in) with --resume and --nproc-per-node: the run folder keeps its network"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "cnnctl", *(args + words if words is several else words)],
+            input=text, capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        assert done.returncode == 2 and done.stderr.startswith(f"error: {said}"), done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()

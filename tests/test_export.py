@@ -141,6 +141,18 @@ def test_torchscript_reloads_and_gives_the_same_outputs(net, tmp_path, monkeypat
         assert (loaded(x) - expected).abs().max().item() <= 1e-5  # another batch size than export checked
 
 
+@pytest.mark.parametrize("suffix", [".ts", ".safetensors"])
+def test_a_file_name_not_utf8_is_shown_as_its_bytes_in_the_line_to_copy(suffix, tmp_path, monkeypatch, capsys):
+    # `-o "$(printf 'x\xe9.ts')"`: Python holds the byte as a surrogate; the report's last line
+    # printed it as Python's repr, `'x\udce9.ts'`, where every other line says `x\xe9.ts`.
+    out = tmp_path / (b"x\xe9".decode(errors="surrogateescape") + suffix)
+    code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out))
+    assert code == 0 and out.is_file(), err
+    shown = f"{tmp_path}/x\\xe9{suffix}"  # a backslash: the byte's escape, as the messages write it
+    assert f"wrote {shown}: lenet5" in said
+    assert f"('{shown}')" in said.splitlines()[-1] and "udce9" not in said
+
+
 @pytest.mark.parametrize("net", NETWORKS)
 def test_onnx_runs_in_onnxruntime_like_pytorch(net, tmp_path, monkeypatch, capsys):
     pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")

@@ -510,7 +510,13 @@ def test_a_reference_with_another_number_lists_those_not_a_slip():
         ),
         ("concat with=enc", "an id names one layer: `enc1`, `enc2`; several are joined with `from=enc1,enc2`"),
         ("concat from=enc1, enc2", "drop the space after the comma: ids are written `from=enc1,enc2`"),
-        ("concat from=[enc1,enc2]", "write the ids without brackets or spaces: `from=a,b`"),
+        ("concat from=[enc1,enc2]", "no brackets: `from=enc1,enc2`"),  # was told `[enc1` and `from=a,b`
+        (
+            "concat from=[enc1, enc2]",
+            "no brackets, and drop the space after the comma: ids are written `from=enc1,enc2`",
+        ),
+        ("concat from=enc1, enc2, enc3", "drop the space after the comma: ids are written `from=enc1,enc2,enc3`"),
+        ('concat: {from: "[enc1,enc2]"}', "no brackets: `from=enc1,enc2`"),
     ],
 )
 def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
@@ -524,6 +530,24 @@ def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
               - {line}
         """)
     assert exc.value.problems[0].hint == hint
+
+
+def test_ids_listed_in_brackets_are_one_problem_and_each_id_is_still_checked():
+    # `from=[enc1,enc9]`: the brackets told once (not as an id `[enc1`), then the ids read
+    # without them: `enc9`, no layer's id, is told at its own column.
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=4 id=enc1
+              - concat from=[enc1,enc9]
+        """)
+    brackets, missing = exc.value.problems
+    line = "  - concat from=[enc1,enc9]"  # as the file's line 5 reads once dedented; columns 1-based
+    assert brackets.message == "`from=[enc1,enc9]`: ids are listed without brackets"
+    assert (brackets.loc.line, brackets.loc.col) == (5, line.index("[") + 1)
+    assert missing.message == "no layer with id `enc9` before this one"
+    assert (missing.loc.line, missing.loc.col) == (5, line.index("enc9") + 1)
 
 
 def test_auto_names_avoid_explicit_ids():

@@ -883,6 +883,18 @@ def test_a_hostile_name_is_written_quoted_and_reads_back_as_given(name, tmp_path
     assert len(text.splitlines()) == len(text.split("\n")) - 1  # the header's lines as written: one a line
 
 
+def test_a_name_not_utf8_is_written_as_its_bytes_escaped(tmp_path, monkeypatch, capsys):
+    # `--name "$(printf 'n\xe9')"` (a Latin-1 shell): Python holds the byte as a surrogate, which
+    # YAML cannot hold; it was written `"n\uDCE9"`, and reading it back failed (exit 2). Written as
+    # its bytes, `n\xe9` (a backslash, no surrogate), as every message shows such a name.
+    path = _saved(onnx_model([_node("Relu", ["x"], ["y"], "r")], []), tmp_path / "r.onnx")
+    name = b"n\xe9".decode(errors="surrogateescape")
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "--name", name, "-o", str(tmp_path / "n.yaml"))
+    assert code == 0 and "Traceback" not in err, err
+    assert load(str(tmp_path / "n.yaml")).name == "n\\xe9"
+    assert f"wrote {tmp_path / 'n.yaml'}: n\\xe9, " in out
+
+
 def test_a_folder_where_the_weights_go_is_told_as_the_weights_with_a_hint_for_o(tmp_path, monkeypatch, capsys):
     path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
     (tmp_path / "d.safetensors").mkdir()

@@ -170,8 +170,18 @@ def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():
             "none (a character from a slide or a word processor)",
         ),
         ("conv(f=3, n=8)", "write `conv f=3 n=8`: the arguments follow the kind after spaces, not in `(...)`"),
+        # a full-width colon from an input method: the mapping form's colon, which needs a space after it
+        (
+            "conv：f=3 n=8",
+            "write `conv: f=3 n=8` in ASCII: `：` (U+FF1A) is not `:` (a character from a slide or a word processor)",
+        ),
+        (
+            "ｆｃ 5",
+            "write `fc 5` in ASCII: `ｆ` (U+FF46) is not `f`, `ｃ` (U+FF43) is not `c` (a character from a slide "
+            "or a word processor)",
+        ),
     ],
-    ids=["times", "minus", "fullwidth", "quotes", "call"],
+    ids=["times", "minus", "fullwidth", "quotes", "call", "fullwidth-colon", "fullwidth-kind"],
 )
 def test_a_slides_characters_are_named_with_the_ascii_to_write(line, hint):
     (problem,) = problems_of(_net(line))

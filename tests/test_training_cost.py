@@ -213,8 +213,48 @@ def test_step_counts_the_softmaxes_pytorch_runs(name):
         assert n.flops == KINDS[n.kind].flops(n.args, graph.input_shapes(n), n.shape)
         c = cost.layers[n.index]
         assert n.flops - c.forward_flops == 3 * prod(n.shape)
-    # the step's forward is the heads' forward too, less the final softmaxes
-    assert cost.forward_flops == graph.flops_with_heads - sum(3 * prod(n.shape) for n in final)
+    # the step's forward is the heads' forward too, less the final softmaxes: the figure "in training"
+    every_layer = sum(n.flops for n in graph.nodes)
+    assert cost.forward_flops == graph.flops_with_heads == every_layer - sum(3 * prod(n.shape) for n in final)
+
+
+def forward_softmax_counted(graph) -> int:
+    """The softmax FLOPs FlopCounterMode counts (at cnnctl's 3 per value, SOFTMAX) in a training
+    forward pass of one example through the module train compiles (`logits=True`), the heads'
+    too; the loss is not run (its log-softmax is not a softmax)."""
+    with torch.device("meta"):
+        model = to_torch(graph, logits=True).train()
+    x = torch.empty(2, *nchw(graph.input_shape), device="meta")
+    with FlopCounterMode(display=False, custom_mapping=SOFTMAX) as counter:
+        model(x)
+    by_op = counter.get_flop_counts()["Global"]
+    return by_op.get(torch.ops.aten._softmax, 0) // 2
+
+
+@pytest.mark.parametrize("name", ["googlenet", "two_heads"])
+def test_training_forward_figures_count_the_softmaxes_pytorch_runs(name):
+    """`flops`' "FLOPs with the heads (training)" row, its JSON `flops_with_heads`, summarize's
+    "in training" FLOPs and each head's FLOPs count the softmaxes a training forward pass runs
+    (PyTorch's count, SOFTMAX), not a final one the loss applies: every other FLOP of every
+    layer (the heads' too) at its inference count, plus those. GoogLeNet's main `fc 1000
+    act=softmax` is 3,000 FLOPs less; with the backward the row adds up to the step's FLOPs."""
+    from cnnctl.analysis.summary import summarize
+    from cnnctl.render.views.flops import flops_json
+
+    graph = graph_of(name)
+    softmax = {n.index: 3 * prod(n.shape) for n in graph.nodes if n.kind == "softmax" or n.args.get("act") == "softmax"}
+    rest = sum(n.flops - softmax.get(n.index, 0) for n in graph.nodes)  # every FLOP but a softmax's
+    expected = rest + forward_softmax_counted(graph)
+    if name == "googlenet":
+        assert sum(n.flops for n in graph.nodes) - expected == 3 * 1000
+    s = summarize(graph)
+    cost = training_cost(graph)
+    out = flops_json(s, False, cost)
+    assert s.flops_with_heads == out["flops_with_heads"] == expected
+    assert out["flops_with_heads"] + out["training"]["backward_flops"] == out["training"]["step_flops"]
+    inference = sum(n.flops for n in graph.inference_nodes())
+    main_final = softmax.get(graph.nodes[-1].index, 0) if graph.softmax_left_to_loss(graph.nodes[-1]) else 0
+    assert sum(h["flops"] for h in out["heads"]) == expected - (inference - main_final)
 
 
 def test_lenet5_step_leaves_its_softmax_to_the_loss():

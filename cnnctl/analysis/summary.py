@@ -104,7 +104,7 @@ class Summary:
     frozen_at: str | None = None
     heads: tuple[HeadCost, ...] = ()  # `mults` and `flops` are at inference, without them
     mults_with_heads: int = 0  # with the heads: what a training forward pass multiplies
-    flops_with_heads: int = 0
+    flops_with_heads: int = 0  # as training runs them: a final softmax left to the loss is not counted
     inference_params: int = 0  # of `params`, those inference uses: all but the heads'
     shapes: bool = False  # whether the rows hold their input and parameter shapes (`Row.in_shapes`)
 
@@ -183,16 +183,17 @@ def summarize(
         freeze,
         tuple(_head_cost(graph, head) for head in graph.heads),
         graph.mults_with_heads if graph.heads else mults,
-        graph.flops_with_heads if graph.heads else flops,
+        graph.flops_with_heads,  # as training runs them: a final softmax is the loss's
         graph.inference_params,
         shapes,
     )
 
 
 def _head_cost(graph: Graph, head) -> HeadCost:
-    own = [graph.nodes[i] for i in head.nodes]
+    own = [graph.nodes[i] for i in head.nodes]  # they run only in training: their FLOPs as it runs them
     return HeadCost(head.name, graph.nodes[head.index].path, head.weight, own[0].path, len(own),
-                    sum(n.params for n in own), sum(n.mults for n in own), sum(n.flops for n in own))  # fmt: skip
+                    sum(n.params for n in own), sum(n.mults for n in own),
+                    sum(graph.training_flops(n) for n in own))  # fmt: skip
 
 
 def groups_at(graph: Graph, depth: int) -> dict[str, list[Node]]:

@@ -128,7 +128,7 @@ def training_cost(graph: Graph, frozen: int = -1) -> TrainingCost:
             layers.append(LayerCost(n.path, 0, 0, 0, 0, input_grad))
             continue
         # a softmax left to the loss (`act=softmax`) is neither run nor differentiated: the loss's own
-        flops = n.flops if args is n.args else kind.flops(args, ins, n.shape)
+        flops = graph.training_flops(n)
         if n.index <= frozen:
             layers.append(LayerCost(n.path, n.mults, flops, 0, 0, False))
             continue

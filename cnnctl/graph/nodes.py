@@ -7,7 +7,7 @@ It holds no YAML and no reference back to the parser.
 from __future__ import annotations
 
 from ..errors import Loc, Problem
-from ..layers import Args
+from ..layers import KINDS, Args
 from ..records import record
 from ..shapes import Shape
 
@@ -116,6 +116,17 @@ class Graph:
             return node.args
         return None if node.kind == "softmax" else type(node.args)({**node.args, "act": "none"})
 
+    def training_flops(self, node: Node) -> int:
+        """`node`'s FLOPs in a training step's forward pass: its own (`flops`), less a softmax
+        left to the loss (`training_args`): 0 for such a softmax layer, the layer without its
+        `act=softmax` for an inline one. What every figure said to be "in training" counts."""
+        args = self.training_args(node)
+        if args is node.args:
+            return node.flops
+        if args is None:
+            return 0
+        return KINDS[node.kind].flops(args, self.input_shapes(node), node.shape)
+
     @property
     def training_only(self) -> frozenset[int]:
         """The nodes that run only in training: those of the heads."""
@@ -161,7 +172,10 @@ class Graph:
 
     @property
     def flops_with_heads(self) -> int:
-        return sum(n.flops for n in self.nodes)
+        """FLOPs of a training forward pass: every layer, the heads' too, as training runs them
+        (`training_flops`: a final softmax is the loss's, not counted), so that with the backward
+        FLOPs they add up to a training step's."""
+        return sum(self.training_flops(n) for n in self.nodes)
 
     def input_shapes(self, node: Node) -> list[Shape]:
         return [self.input_shape if i == INPUT else self.nodes[i].shape for i in node.inputs]

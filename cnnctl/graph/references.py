@@ -67,7 +67,6 @@ def resolve(b: Builder, ref: Value, scope: Scope, path: str, written: Value | No
         layer=path,
         hint=out_of_scope(b, name, scope, path)
         or automatic_name(b, name, path)
-        or bracketed(name)
         or did_you_mean(name, valid_ids(scope.visible()), family=True)
         or numbered(name, valid_ids(scope.visible()))
         or "name a layer with `id=NAME` and refer to it after it",
@@ -103,13 +102,6 @@ def numbered(name: str, visible: list[str]) -> str | None:
         return None
     listed = ",".join(ids[:6])
     return f"an id names one layer: {', '.join(f'`{i}`' for i in ids[:6])}; several are joined with `from={listed}`"
-
-
-def bracketed(name: str) -> str | None:
-    """`from=[a,b]`: the ids are written without brackets."""
-    if name[:1] == "[" or name[-1:] == "]":
-        return "write the ids without brackets or spaces: `from=a,b`"
-    return None
 
 
 def out_of_scope(b: Builder, name: str, scope: Scope, path: str) -> str | None:

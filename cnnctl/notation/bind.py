@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import Loc, did_you_mean, quoted, shown
 from ..layers import ArgSpec
 from ..records import record
-from .spec import Value
+from .spec import ID_LISTS, Value, listed_ids
 
 REFERENCE_KEYS = ("id", "from", "with")
 
@@ -94,6 +94,12 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
             problems.append((f"argument `{key}` is given twice", kloc, hint))
             ok = False
             continue
+        if key in ID_LISTS and isinstance(value.text, str) and ("[" in value.text or "]" in value.text):
+            # `from=[enc1,enc2]`, a list as Python writes one: told, then read without its brackets
+            # (spaces in their place, so that each id is still checked at its own column)
+            hint = f"no brackets: `{listed_ids(key, value.text)}`"
+            problems.append((f"{shown(f'{key}={value.text}')}: ids are listed without brackets", value.loc, hint))
+            value = Value(value.text.replace("[", " ").replace("]", " "), value.loc)
         target[key] = value
     if unplaced:
         problems.append(_unplaced(kind, spec, args, unplaced))

@@ -16,10 +16,12 @@ from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, quoted, s
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
 from ..limits import MAX_PROBLEMS
+from ..values import ascii_spelling, lookalike_hint
 from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
 from .spec import (
     BLOCK_INPUT,
+    ID_LISTS,
     BlockDef,
     BranchesItem,
     FailedItem,
@@ -35,6 +37,7 @@ from .spec import (
     SplitItem,
     Value,
     Variant,
+    listed_ids,
     split_names,
     texts_of,
 )
@@ -813,12 +816,18 @@ class _Parser:
                     )
                 return []
             if token.endswith(","):
-                ids = token.partition("=")[0] in ("from", "with") and i + 1 < len(tokens)
+                key = token.partition("=")[0]
+                ids = key in ID_LISTS and i + 1 < len(tokens)
+                listed = [token]  # `from=enc1, enc2`, `from=[enc1, enc2]`: a list of ids, with spaces
+                while ids and listed[-1].endswith(",") and i + len(listed) < len(tokens):
+                    listed.append(tokens[i + len(listed)][0])
+                words = " ".join(listed).partition("=")[2]
+                brackets = "no brackets, and " if "[" in words or "]" in words else ""
                 self.problem(
                     "arguments are separated by spaces, not commas",
                     loc.shifted(len(token) - 1),
-                    f"drop the space after the comma: ids are written `{token}{tokens[i + 1][0]}`"
-                    if ids  # `from=enc1, enc2`: a list of ids, with a space
+                    f"{brackets}drop the space after the comma: ids are written `{listed_ids(key, words)}`"
+                    if ids
                     else "write `conv f=3 n=64`; commas only separate ids, as in `from=a,b`",
                 )
                 return []
@@ -888,6 +897,7 @@ class _Parser:
             f"unknown layer kind {shown(kind)}",
             loc,
             _called(line, choices)
+            or _in_ascii(line or kind, choices)
             or did_you_mean(kind, choices, SYNONYMS)
             or (
                 "layer kinds: "
@@ -967,6 +977,19 @@ def _called(line: str, kinds: list[str]) -> str | None:
         return None
     words = [w.strip() for w in rest.rstrip().removesuffix(")").split(",") if w.strip()]
     return f"write `{' '.join([head.strip(), *words])}`: the arguments follow the kind after spaces, not in `(...)`"
+
+
+def _in_ascii(line: str, kinds: list[str]) -> str | None:
+    """`conv：f=3` (a full-width colon, U+FF1A, as an input method types it), `ｃｏｎｖ f=3`: a
+    line whose kind is one once written in ASCII; which characters to write (`lookalike_hint`).
+    A colon after the kind is the mapping form's, which YAML reads only before a space: `conv: f=3`."""
+    text = line.strip()
+    fixed = ascii_spelling(text)
+    kind, colon, rest = fixed.partition(" ")[0].partition(":")
+    if fixed == text or kind not in kinds:
+        return None
+    written = f"{kind}: {rest} {fixed.partition(' ')[2]}".strip() if colon else fixed
+    return lookalike_hint(text, written=" ".join(written.split()))
 
 
 SPREAD_LINE = -1  # the line of the places read at offsets in a spread layer's value (`spread_shorthand`)

@@ -40,6 +40,16 @@ def split_names(v: Value, at_each: bool = True) -> tuple[Value, ...]:
     return tuple(out)
 
 
+ID_LISTS = ("from", "with")  # the arguments that list ids: `from=a,b`
+
+
+def listed_ids(key: str, written: str) -> str:
+    """`from=enc1,enc2`: the ids of `written` (a list as another language writes one, `[enc1,
+    enc2]`, or with spaces, `enc1, enc2`) as the notation lists them, for a hint."""
+    ids = written.replace("[", " ").replace("]", " ").replace(",", " ").split()
+    return f"{key}={','.join(ids)}"
+
+
 class MovedArgs(Mapping):
     """The arguments of a line written again further down (a generated network repeats one
     line 100,000 times): those read the first time, each value moved to this line's place

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from ..errors import printable
 from ..words import first
+from ..writing import is_utf8
 
 NOT_CHECKED = "onnxruntime is not installed (pip install onnxruntime), so the file was not checked"
 
@@ -61,7 +63,7 @@ def how_to_use(done, arch: str, cls: str) -> str:
     if done.format == "safetensors":
         return (
             f"start from them with cnnctl train|evaluate|predict {arch} --weights {done.file} (placed by name); "
-            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({done.file!r})) of the PyTorch export"
+            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({_literal(done.file)})) of the PyTorch export"
         )
     if done.format == "torchscript":
         feed = (
@@ -71,14 +73,21 @@ def how_to_use(done, arch: str, cls: str) -> str:
             if preprocessed
             else ""
         )
-        return f"load it with net = torch.jit.load({done.file!r}); no cnnctl needed;{feed}".rstrip(";")
+        return f"load it with net = torch.jit.load({_literal(done.file)}); no cnnctl needed;{feed}".rstrip(";")
     use, call = "", ""
     if normalized:
         use, call = ("preprocess", "(PIL.Image.open(png))") if preprocessed else ("normalize", "(images)")
         call = use + call
     return (
         f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "
-        + (f"net.load_state_dict(torch.load({module + '.pt'!r}, weights_only=True))" if done.extra else "")
+        + (f"net.load_state_dict(torch.load({_literal(module + '.pt')}, weights_only=True))" if done.extra else "")
         + (f"; net.eval()({call})" if call else "")
         + " (its state_dict keys are cnnctl's)"
     )
+
+
+def _literal(name: str) -> str:
+    """A file's name as the Python string of a line to copy (`'net.pt'`). One that is not UTF-8
+    is written as every message writes it, its bytes escaped (`'x\\xe9.pt'`, `printable`), not as
+    Python's `'x\\udce9.pt'`, which no terminal shows and which names no file either."""
+    return repr(name) if is_utf8(name) else f"'{printable(name)}'"

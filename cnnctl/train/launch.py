@@ -24,6 +24,7 @@ import torch
 
 from .. import worker
 from ..errors import INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed
+from ..files import STDIN, STDIN_NAME
 from ..render.progress import resume_line
 from .device import resolve_device
 from .world import check_sync_bn
@@ -214,6 +215,9 @@ def launch_training(
     from ..graph.outputs import dense_shape
     from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_bytes
 
+    piped = source == STDIN  # `cat net.yaml | cnnctl train - ...`: the workers' standard input is not the pipe
+    if piped:
+        refuse_piped(options, resume)
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
         from .checkpoint import load_checkpoint
@@ -260,6 +264,8 @@ def launch_training(
                 from ..data.streamed import INDEX
 
                 write_bytes(run_dir / INDEX, index_bytes(found.record()))  # listed once, read back by every worker
+            if piped:  # the text read once here, written where every worker (a restarted one too) reads it
+                worker_args = _network_in(run_dir, worker_args)
             status = launch(options, [*worker_args, *config_args(config, resume)])
     except WriteFailed as exc:  # the lock file, on a full disk
         raise exc.error(source, options.command_line()) from None
@@ -268,6 +274,37 @@ def launch_training(
     if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
         sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{_how_to_go_on(run_dir, source, options)}\n")
     return status
+
+
+def refuse_piped(options: LaunchOptions, resume: str | None) -> None:
+    """Where a network read from standard input cannot reach the workers through the run
+    folder: a resumed run's folder keeps its own network (the piped text would replace it), and
+    on several machines each launcher would write the shared folder's file."""
+    if resume is not None:
+        raise CnnctlError.at(
+            "`-` (a network piped in) with --resume and --nproc-per-node: the run folder keeps its network",
+            hint=f"leave out `-`: cnnctl train --resume {resume} {options.command_line()}",
+        )
+    if options.nnodes > 1:
+        raise CnnctlError.at(
+            f"`-` (a network piped in) with --nnodes {options.nnodes}: the workers on the other machines "
+            "cannot read this machine's standard input",
+            hint="give the network as a file every machine can read",
+        )
+
+
+def _network_in(run_dir: Path, worker_args: list[str]) -> list[str]:
+    """The text piped in, written as the run's network.yaml (what a run of one process keeps
+    too); the workers' arguments (`train - ...`) naming that file in place of `-`."""
+    from ..notation.source import read_text
+    from ..run_marks import RUN_NETWORK
+    from .rundir import write_text
+
+    network = run_dir / RUN_NETWORK
+    write_text(network, read_text(STDIN, STDIN_NAME))  # read once for the process: what the launcher built
+    command, arch, *rest = worker_args
+    assert arch == STDIN, worker_args  # `train ARCH ...`, as the command line builds them
+    return [command, str(network), *rest]
 
 
 def _how_to_go_on(run_dir: Path, arch: str | None, options: LaunchOptions) -> str:

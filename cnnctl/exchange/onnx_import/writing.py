@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ...errors import CnnctlError, Loc, shown
+from ...errors import CnnctlError, Loc, printable, shown
 from ...layers.base import exact_number
 from ...records import record
+from ...writing import is_utf8
 from ..preprocessing import recorded_in_onnx
 from ..write_notation import NAME, Entry, traced_layers
 from .layer import Layer
@@ -136,9 +137,13 @@ def _folded_bns(reader: _Reader) -> list[str]:
 def _scalar(text: str) -> str:
     """`text` as one YAML scalar that reads back as itself: as it is where it is a plain name, else
     quoted by YAML's own writer (`--name 'my net: {x}'`, a name starting `#` or `-`, `yes`), on one
-    line (the header's lines are counted: what a line of the text came from)."""
+    line (the header's lines are counted: what a line of the text came from). A name that is not
+    UTF-8 (`--name "$(printf 'n\\xe9')"`: Python holds its bytes as surrogates, which no YAML can
+    hold) is written as its bytes escaped, `n\\xe9`, as messages show it (`printable`)."""
     import yaml
 
+    if not is_utf8(text):
+        text = printable(text)
     dumped = yaml.safe_dump(text, allow_unicode=True, width=10**9).removesuffix("\n...\n").removesuffix("\n")
     if not dumped.isprintable():  # a line break (U+2028 too) or a control: double quotes keep one line, escaped
         dumped = yaml.safe_dump(text, default_style='"', width=10**9).removesuffix("\n")
