@@ -110,6 +110,8 @@ def test_a_network_piped_in_is_read_from_dash(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["file"], data["totals"]["params"], data["totals"]["mults"]) == ("<stdin>", 239, 864)
+    table = cnnctl("summarize", "-", stdin=NET.encode())  # named once in the header, not `<stdin>  (<stdin>)`
+    assert table.stdout.decode().splitlines()[0].strip() == "<stdin>", table.stdout
     done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
     assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
 

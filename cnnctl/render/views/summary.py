@@ -116,7 +116,8 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         "`cnnctl memory`)",
     ]
     notes += column_notes(s, columns)
-    return Table(f"{s.name}  ({s.file})", [column for column, _ in chosen], rows, notes)
+    title = s.name if s.file == s.name else f"{s.name}  ({s.file})"  # a network piped in: `<stdin>` once
+    return Table(title, [column for column, _ in chosen], rows, notes)
 
 
 # Why positions' fields differ (a field's `because`), for the legend of `~`.
