@@ -79,6 +79,22 @@ def test_compare_tells_every_invalid_networks_problems_in_one_run(tmp_path, monk
     assert [e["file"] for e in json.loads(out)["errors"]] == ["a.yaml", "b.yaml"]
 
 
+def test_compare_tells_the_warnings_found_with_the_errors(tmp_path, monkeypatch, capsys):
+    # the pool that drops a row of 7 explains the 9x9 conv's error (3x3 left): compare told the error alone
+    from helpers import run_main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ew.yaml").write_text("input: 7x7x1\nlayers:\n  - pool max f=2 s=2\n  - conv f=9 n=2\n  - fc 2\n")
+    (tmp_path / "w.yaml").write_text("input: 7x7x1\nlayers:\n  - pool max f=2 s=2\n  - fc 2\n")  # valid, warned
+    code, out, err = run_main(monkeypatch, capsys, "compare", "ew.yaml", "w.yaml")
+    assert code == 2 and out == ""
+    warned = [line.split(":")[1].strip() for line in err.splitlines() if line.startswith("warning:")]
+    assert warned == ["ew.yaml", "w.yaml"], err
+    code, out, _ = run_main(monkeypatch, capsys, "compare", "ew.yaml", "w.yaml", "--format", "json")
+    data = json.loads(out)
+    assert [e["line"] for e in data["errors"]] == [4] and [w["file"] for w in data["warnings"]] == ["ew.yaml", "w.yaml"]
+
+
 def test_compare_names_a_run_by_its_folder_and_repeated_names_by_what_was_given(tmp_path, monkeypatch, capsys):
     # `compare runs/l1 lenet5` labelled both columns and the ratio `lenet5 / lenet5`
     from helpers import run_main

@@ -708,3 +708,13 @@ def test_the_export_says_whether_the_output_is_probabilities(tmp_path, monkeypat
     assert code == 0, err
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "w.onnx")).metadata_props}
     assert props["cnnctl.output"] == cases["lenet5"]
+
+
+def test_export_to_dash_is_refused_not_a_file_named_dash(monkeypatch, capsys, tmp_path):
+    # `-o -` is standard output for schema and import; export wrote a 249 KB file named `-`
+    monkeypatch.chdir(tmp_path)
+    for to in ("onnx", "pytorch"):
+        code, out, err = run_main(monkeypatch, capsys, "export", "lenet5", "--to", to, "-o", "-")
+        assert code == 2 and out == "" and err.startswith("error: export writes files"), err
+        assert "hint: give -o FILE" in err
+    assert list(tmp_path.iterdir()) == []

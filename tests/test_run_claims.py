@@ -100,6 +100,20 @@ def test_an_out_folder_holding_other_files_is_refused_and_left_as_it_was(tmp_pat
     assert (mine / "config.json").read_text() == "my own settings\n"
 
 
+def test_a_folder_of_runs_as_out_is_told_as_one(tmp_path):
+    # `--out runs` said "holds other files (r1, r2) and no cnnctl run" while `cnnctl runs runs` listed two runs
+    runs = tmp_path / "runs"
+    for name in ("r1", "r2"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "last.pt").write_bytes(b"")
+    with pytest.raises(CnnctlError) as info:
+        run(str(runs))
+    (problem,) = info.value.problems
+    assert f"--out {runs} is a folder of runs (2, as `cnnctl runs {runs}` lists them)" in problem.message
+    assert problem.hint == f"give this run a folder of its own: --out {runs / 'NAME'} (cnnctl makes it)"
+    assert sorted(p.name for p in runs.iterdir() if p.name != ".lock") == ["r1", "r2"]
+
+
 def test_the_working_folder_as_out_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny.yaml").write_text(SMALL_NET)

@@ -280,14 +280,15 @@ def compare_cmd(
 def load_networks(files: list[str], input: str | None) -> list:
     """Every network named, or every problem of all of them in one error (as `validate` tells
     them): the second file's mistakes are not kept back until the first is mended."""
-    graphs, problems = [], []
+    graphs, problems, warnings = [], [], []
     for arch in files:
         try:
             graphs.append(common.load_network(arch, input))
         except CnnctlError as exc:
             problems.extend(exc.problems)
-    if problems:
-        raise CnnctlError(problems)
+            warnings.extend(exc.warnings)  # the warnings found with them: often the cause
+    if problems:  # the valid networks' warnings are told too, as a run that went on would tell them
+        raise CnnctlError(problems, [*warnings, *(w for g in graphs for w in g.warnings)])
     return graphs
 
 

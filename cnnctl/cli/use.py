@@ -141,6 +141,12 @@ def export_cmd(
     network that takes uint8 NHWC pixels and normalises them itself.
     """
     to, format = _file_type(to, format)
+    if output == common.STDOUT:  # `-o -` is standard output for text (schema, import); export's files are not
+        raise CnnctlError.at(
+            "export writes files (an ONNX graph, a TorchScript archive, weights, a PyTorch source beside its "
+            "weights), not standard output: `-o -` would be a file named `-`",
+            hint="give -o FILE: net.onnx, net.ts, net.safetensors or net.py",
+        )
     graph = common.load_network(arch, input)
     from ..exchange.export import NAMES, export, format_for, refuse_target
 

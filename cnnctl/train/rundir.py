@@ -271,6 +271,16 @@ def refuse_other_files(folder: Path) -> None:
     if not entries:
         return
     shown = ", ".join(sorted(entries)[:3]) + (f" and {len(entries) - 3:,} more" if len(entries) > 3 else "")
+    from ..run_marks import runs_in
+
+    runs = runs_in(str(folder))
+    if runs:  # `--out runs`: a folder of runs, each in a folder of its own (as `cnnctl runs` lists them)
+        raise CnnctlError.at(
+            f"--out {folder} is a folder of runs ({len(runs):,}, as `cnnctl runs {folder}` lists them), not a run "
+            "folder: this run would write its files among them",
+            Loc(str(folder)),
+            hint=f"give this run a folder of its own: --out {folder / 'NAME'} (cnnctl makes it)",
+        )
     raise CnnctlError.at(
         f"--out {folder} holds other files ({shown}) and no cnnctl run: the run would write its files among them",
         Loc(str(folder)),
