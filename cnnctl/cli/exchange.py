@@ -38,6 +38,7 @@ def import_cmd(
     """
     import math
 
+    from ..errors import one_line
     from ..exchange.onnx_import import build_imported, read_weights
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
@@ -80,7 +81,8 @@ def import_cmd(
     else:
         lines.append(f"no weights written: {why}")
     lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
-    sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
+    lines.append(f"(`cnnctl summarize {output}` for the rest)")
+    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
     return 0
 
 
