@@ -4,6 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
+from ..errors import one_line
 from .common import Format, examples, print_json, to_stdout
 from .options import argument, format_option, formats, input_option, option, words
 
@@ -38,7 +39,6 @@ def import_cmd(
     """
     import math
 
-    from ..errors import one_line
     from ..exchange.onnx_import import build_imported, read_weights
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
@@ -185,7 +185,7 @@ def schema_cmd(
         return 0
     refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
     write_file(output, text.encode())
-    sys.stderr.write(f"wrote {output}\n")
+    sys.stderr.write(f"wrote {one_line(output)}\n")  # a name not UTF-8 as its bytes escaped, as messages write it
     if format is Format.json:  # asked for: the file written, as import's and export's JSON name it
         print_json({"file": output})
     return 0
