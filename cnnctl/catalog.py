@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 
+from . import worker
 from .errors import CnnctlError, Loc, closest, did_you_mean
 from .files import STDIN, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
 from .run_marks import (
@@ -111,12 +112,16 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
     `ARCH:MEMBER` chooses a member of any family file (`my_family.yaml:b3`), with settings of
     its arguments (`efficientnet_b3:dropout=0.1`, `efficientnet.yaml:width=1.3,depth=1.5`;
     `cnnctl.notation.variants`). A run folder, or a checkpoint in one, means the network it
-    trained, the member it recorded.
+    trained, the member it recorded. `-` is standard input, called `<stdin>`; so is a worker's
+    copy of it in its run folder (`worker.piped_file`), so that N workers name a network piped
+    in as one process does.
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
     if arg == STDIN:  # `cat net.yaml | cnnctl summarize -` (notation.source.read_text reads it)
         return STDIN, STDIN_NAME, None
+    if arg == worker.piped_file():  # a worker's copy of the pipe (`train - --nproc-per-node N`): named as the pipe
+        return arg, STDIN_NAME, None
     run = run_of(arg)
     if run is not None:  # a run folder, or a checkpoint in one: the network it trained
         return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 # not restart" exit code, so the restarted workers look for this file and end at once.
 GIVE_UP = "CNNCTL_GIVE_UP"
 
+# Set by cnnctl's launcher for the workers of `cat net.yaml | cnnctl train - --nproc-per-node N`:
+# the run folder's network.yaml, where the launcher wrote what was piped into it (a worker's
+# standard input is not the pipe). A worker names that file as one process names the pipe.
+PIPED = "CNNCTL_PIPED"
+
 
 def under_launcher() -> bool:
     """A worker started by torchrun (or by `cnnctl train --nproc-per-node`)."""
@@ -29,6 +34,11 @@ def under_launcher() -> bool:
 def under_cnnctls_launcher() -> bool:
     """A worker that `cnnctl train --nproc-per-node` started: the launcher tells what happened."""
     return under_launcher() and GIVE_UP in os.environ
+
+
+def piped_file() -> str | None:
+    """The file a worker reads in place of the network piped into its launcher; None elsewhere."""
+    return os.environ.get(PIPED) if under_launcher() else None
 
 
 def rank0() -> bool:

@@ -422,10 +422,13 @@ def test_every_worker_trains_on_the_one_thread_count_the_run_records(tmp_path):
 def test_a_network_piped_in_is_read_by_every_worker_from_the_run_folder(data, single, tmp_path):
     # `cat lenet5.yaml | cnnctl train - --nproc-per-node 2`: the launcher reads standard input
     # (once; the workers' is empty), writes it as the run's network.yaml, and the workers build
-    # the network from there: the same training as the bundled lenet5 in one process.
+    # the network from there: the same training as the bundled lenet5 in one process. Without
+    # `name:`, the run knows it as one process does, `<stdin>` (files.STDIN_NAME), not by the
+    # file's stem, `network`.
     from cnnctl.catalog import resolve
 
-    text = Path(resolve("lenet5")[0]).read_text()
+    text = Path(resolve("lenet5")[0]).read_text().replace("name: lenet5\n", "")
+    assert "name:" not in text
     out = tmp_path / "piped"
     args = ["-" if a == "lenet5" else a for a in train_args(data, out, 32)]
     done = subprocess.run(
@@ -435,6 +438,8 @@ def test_a_network_piped_in_is_read_by_every_worker_from_the_run_folder(data, si
     assert done.returncode == 0, done.stdout + done.stderr
     assert (out / "network.yaml").read_text() == text
     assert_same_weights(single, out)
+    assert json.loads((out / "status.json").read_text())["network"] == "<stdin>"
+    assert json.loads((out / "architecture.json").read_text())["name"] == "<stdin>"
 
 
 def test_a_network_piped_in_is_refused_where_the_run_folder_cannot_carry_it(data, single, tmp_path):

@@ -895,6 +895,20 @@ def test_a_name_not_utf8_is_written_as_its_bytes_escaped(tmp_path, monkeypatch, 
     assert f"wrote {tmp_path / 'n.yaml'}: n\\xe9, " in out
 
 
+def test_a_file_name_not_utf8_is_shown_as_its_bytes_in_the_lines_written(tmp_path, monkeypatch, capsys):
+    # `-o "$(printf 'o\xe9').yaml"`: Python holds the byte as a surrogate; the "wrote" lines
+    # printed it raw, where every message writes `o\xe9.yaml` (printable), as export's do.
+    path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
+    stem = str(tmp_path / b"o\xe9".decode(errors="surrogateescape"))
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", stem + ".yaml")
+    assert code == 0 and os.path.isfile(stem + ".yaml") and os.path.isfile(stem + ".safetensors"), err
+    shown = f"{tmp_path}/o\\xe9"  # a backslash: the byte's escape
+    lines = out.splitlines()
+    assert lines[0].startswith(f"wrote {shown}.yaml: ") and lines[1].startswith(f"wrote {shown}.safetensors: ")
+    assert f"`cnnctl train {shown}.yaml --weights {shown}.safetensors`" in lines[1]
+    assert lines[-1] == f"(`cnnctl summarize {shown}.yaml` for the rest)" and "\udce9" not in out
+
+
 def test_a_folder_where_the_weights_go_is_told_as_the_weights_with_a_hint_for_o(tmp_path, monkeypatch, capsys):
     path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
     (tmp_path / "d.safetensors").mkdir()

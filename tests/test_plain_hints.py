@@ -170,6 +170,8 @@ def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():
             "none (a character from a slide or a word processor)",
         ),
         ("conv(f=3, n=8)", "write `conv f=3 n=8`: the arguments follow the kind after spaces, not in `(...)`"),
+        # an ASCII colon with no space after it: YAML reads one word, not the mapping form `conv: f=3`
+        ("conv:f=3 n=8", "write `conv f=3 n=8`: the arguments follow the kind after spaces, not after `:`"),
         # a full-width colon from an input method: the mapping form's colon, which needs a space after it
         (
             "conv：f=3 n=8",
@@ -181,7 +183,7 @@ def test_a_fraction_written_as_a_repeat_count_is_not_told_about_expressions():
             "or a word processor)",
         ),
     ],
-    ids=["times", "minus", "fullwidth", "quotes", "call", "fullwidth-colon", "fullwidth-kind"],
+    ids=["times", "minus", "fullwidth", "quotes", "call", "colon", "fullwidth-colon", "fullwidth-kind"],
 )
 def test_a_slides_characters_are_named_with_the_ascii_to_write(line, hint):
     (problem,) = problems_of(_net(line))

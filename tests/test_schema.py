@@ -125,3 +125,13 @@ def test_schema_dash_is_stdout_and_json_with_a_file_says_the_file(monkeypatch, c
     assert json.loads((tmp_path / "new.json").read_text())["title"].startswith("cnnctl network")
     code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "again.json")  # asked for nothing: says nothing
     assert code == 0 and out == ""
+
+
+def test_schemas_wrote_line_shows_a_file_name_not_utf8_as_its_bytes(monkeypatch, capsys, tmp_path):
+    # `-o "$(printf 's\xe9').json"`: Python holds the byte as a surrogate; the line said `s\udce9.json`
+    # (Python's escape of the surrogate, which names no file), where every message says `s\xe9.json`.
+    monkeypatch.chdir(tmp_path)
+    name = b"s\xe9.json".decode(errors="surrogateescape")
+    code, _, err = run_main(monkeypatch, capsys, "schema", "-o", name)
+    assert code == 0 and (tmp_path / name).is_file()
+    assert err == "wrote s\\xe9.json\n"

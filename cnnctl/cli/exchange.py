@@ -4,6 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
+from ..errors import one_line
 from .common import Format, examples, print_json, to_stdout
 from .options import argument, format_option, formats, input_option, option, words
 
@@ -80,7 +81,8 @@ def import_cmd(
     else:
         lines.append(f"no weights written: {why}")
     lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
-    sys.stdout.write("\n".join(lines) + f"\n(`cnnctl summarize {output}` for the rest)\n")
+    lines.append(f"(`cnnctl summarize {output}` for the rest)")
+    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
     return 0
 
 
@@ -183,7 +185,7 @@ def schema_cmd(
         return 0
     refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
     write_file(output, text.encode())
-    sys.stderr.write(f"wrote {output}\n")
+    sys.stderr.write(f"wrote {one_line(output)}\n")  # a name not UTF-8 as its bytes escaped, as messages write it
     if format is Format.json:  # asked for: the file written, as import's and export's JSON name it
         print_json({"file": output})
     return 0

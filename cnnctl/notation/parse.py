@@ -971,12 +971,19 @@ def _is_branches(node: yaml.Node) -> bool:
 
 
 def _called(line: str, kinds: list[str]) -> str | None:
-    """`conv(f=3, n=8)`, a layer written as a call: the notation's own line for it."""
-    head, paren, rest = line.strip().partition("(")
-    if not paren or head.strip() not in kinds:
+    """`conv(f=3, n=8)`, a layer written as a call, or `conv:f=3`, its arguments glued to the
+    kind by a colon (YAML's mapping form needs a space after it, so it reads one word): the
+    notation's own line for it. A full-width colon is `_in_ascii`'s."""
+    text = line.strip()
+    at = min((i for i in (text.find("("), text.find(":")) if i >= 0), default=-1)
+    head, sep, rest = text[:at].strip(), text[at : at + 1], text[at + 1 :]
+    if at < 0 or head not in kinds:
         return None
-    words = [w.strip() for w in rest.rstrip().removesuffix(")").split(",") if w.strip()]
-    return f"write `{' '.join([head.strip(), *words])}`: the arguments follow the kind after spaces, not in `(...)`"
+    if sep == "(":
+        words, glued = [w.strip() for w in rest.rstrip().removesuffix(")").split(",") if w.strip()], "in `(...)`"
+    else:
+        words, glued = rest.split(), "after `:`"
+    return f"write `{' '.join([head, *words])}`: the arguments follow the kind after spaces, not {glued}"
 
 
 def _in_ascii(line: str, kinds: list[str]) -> str | None:

@@ -264,9 +264,11 @@ def launch_training(
                 from ..data.streamed import INDEX
 
                 write_bytes(run_dir / INDEX, index_bytes(found.record()))  # listed once, read back by every worker
+            told: dict[str, str] = {}  # the workers' environment besides the launcher's own
             if piped:  # the text read once here, written where every worker (a restarted one too) reads it
                 worker_args = _network_in(run_dir, worker_args)
-            status = launch(options, [*worker_args, *config_args(config, resume)])
+                told[worker.PIPED] = worker_args[1]  # and named `<stdin>` there, as in one process (catalog)
+            status = launch(options, [*worker_args, *config_args(config, resume)], told)
     except WriteFailed as exc:  # the lock file, on a full disk
         raise exc.error(source, options.command_line()) from None
     except RunFailed as exc:  # a worker died: one line naming it, then how to go on
@@ -358,10 +360,11 @@ def _torchrun_parser():
     return parser
 
 
-def launch(options: LaunchOptions, worker_args: list[str]) -> int:
+def launch(options: LaunchOptions, worker_args: list[str], told: dict[str, str]) -> int:
     """Run the workers to the end; the exit status of the run (0, 2 for a user error a worker
     reported, 130 for Ctrl-C). A worker's failure the launcher could not recover from is a
-    RunFailed; a rendezvous that fails, a CnnctlError."""
+    RunFailed; a rendezvous that fails, a CnnctlError. `told`: variables set in the workers'
+    environment for this run only (`worker.PIPED`)."""
     from torch.distributed.run import get_args_parser, run
 
     # The launcher logs every restart and signal at WARNING, in its own format; cnnctl's
@@ -383,11 +386,13 @@ def launch(options: LaunchOptions, worker_args: list[str]) -> int:
         # A worker that stops on the user's mistake creates this file; restarted workers find
         # it and end at once, so the mistake is told once and not retried --max-restarts times.
         gave_up = os.path.join(folder, "user-error")
-        os.environ[worker.GIVE_UP] = gave_up
+        told = {**told, worker.GIVE_UP: gave_up}
+        os.environ.update(told)  # the workers inherit the launcher's environment
         try:
             status = _run(options, run, _torchrun_parser().parse_args(args))
         finally:
-            del os.environ[worker.GIVE_UP]
+            for name in told:
+                del os.environ[name]
             # The workers are gone: torchrun's handlers, still installed, would raise a late signal as a traceback.
             worker.ignore_late_signals()
         return 2 if os.path.exists(gave_up) else status
