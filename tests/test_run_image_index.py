@@ -156,7 +156,7 @@ def test_the_launcher_lists_a_new_run_s_folder_once_and_a_resumed_one_s_not_at_a
     listed, started = [], []
     real = streamed.listing
     monkeypatch.setattr(streamed, "listing", lambda *args, **kw: listed.append(args[0]) or real(*args, **kw))
-    monkeypatch.setattr(launcher, "launch", lambda options, args: started.append(args) or 0)  # no torchrun
+    monkeypatch.setattr(launcher, "launch", lambda options, args, *told: started.append(args) or 0)  # no torchrun
     two = ["--nproc-per-node", "2", "--device", "cpu"]
     assert run_cli(["train", "--resume", str(run), "--epochs", "2", *two]) == 0
     assert len(started) == 1 and listed == []  # its workers read the run's list back
