@@ -120,7 +120,7 @@ def output_said(graph: Graph) -> str:
     last, shape = graph.nodes[-1], graph.output_shape
     dims = f"(N, {shape[2]}, {shape[0]}, {shape[1]}) NCHW" if len(shape) == 3 else f"(N, {', '.join(map(str, shape))})"
     per = " per pixel" if len(shape) == 3 else ""
-    if last.kind == "softmax" or last.args.get("act") == "softmax":
+    if last.applies_softmax:
         return f"float32 {dims}: probabilities{per}, a softmax over the {shape[-1]:,} classes (they sum to 1)"
     return f"float32 {dims}: scores{per} (logits, no softmax): apply a softmax for probabilities"
 

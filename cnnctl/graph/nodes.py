@@ -39,6 +39,11 @@ class Node:
     loc: Loc
     notes: tuple[str, ...] = ()
 
+    @property
+    def applies_softmax(self) -> bool:
+        """Whether it ends in a softmax: a softmax layer, or `act=softmax`."""
+        return self.kind == "softmax" or self.args.get("act") == "softmax"
+
 
 @record
 class Group:
@@ -106,7 +111,7 @@ class Graph:
         logits and applies log-softmax itself, more accurately than a log of a softmax; applying
         softmax twice would flatten the gradients. The compiled module (`logits=True`) asks here, and
         the memory and the cost of a training step, through `training_args`."""
-        return (node.kind == "softmax" or node.args.get("act") == "softmax") and node.index in self.loss_outputs
+        return node.applies_softmax and node.index in self.loss_outputs
 
     def training_args(self, node: Node) -> Args | None:
         """The arguments a training step runs `node` with: its own, but `act=none` where its

@@ -17,10 +17,6 @@ from .nodes import Node
 PASSING = frozenset({"softmax", "dropout", "droppath", "flatten"})
 
 
-def applies_softmax(node: Node) -> bool:
-    return node.kind == "softmax" or node.args.get("act") == "softmax"
-
-
 def double_softmaxes(nodes: list[Node], loss_outputs: set[int]) -> list[Problem]:
     """A warning at each softmax that is not a loss output and whose output reaches one through
     layers that only pass it on (PASSING), each the only reader of the one before."""
@@ -30,7 +26,7 @@ def double_softmaxes(nodes: list[Node], loss_outputs: set[int]) -> list[Problem]
             readers.setdefault(i, []).append(node.index)
     found = []
     for node in nodes:
-        if node.index in loss_outputs or not applies_softmax(node):
+        if node.index in loss_outputs or not node.applies_softmax:
             continue
         i = node.index
         while i not in loss_outputs and len(readers.get(i, ())) == 1 and nodes[readers[i][0]].kind in PASSING:
