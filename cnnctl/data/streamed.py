@@ -21,8 +21,8 @@ import torch
 
 from ..errors import CnnctlError
 from ..limits import available_memory
-from . import DataSplits
-from .adapt import MAX_BYTES, n, validation
+from . import DataSplits, adapt
+from .adapt import n, validation
 from .samples import Samples, load_index
 from .stats import Stats, computed
 
@@ -138,14 +138,15 @@ def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> 
     count = found.images()
     size = count * h * w * c
     free = available_memory()
-    limit = min(MAX_BYTES, int(free * MEMORY_SHARE)) if free else MAX_BYTES
+    most = adapt.MAX_BYTES  # read when choosing, as adapt's own check reads it: one limit
+    limit = min(most, int(free * MEMORY_SHARE)) if free else most
     held = f"{n(count)} images at {h}x{w}x{c} are {_gib(size)} decoded"
     if stream is True:
         return True, f"streamed from disk (--stream): {held}"
     if stream is False:
         return False, f"held in memory (--no-stream): {held}"
     if size > limit:
-        why = f"more than {_gib(limit)}" + (f" (half the {_gib(free)} of memory free)" if limit < MAX_BYTES else "")
+        why = f"more than {_gib(limit)}" + (f" (half the {_gib(free)} of memory free)" if limit < most else "")
         return True, f"streamed from disk: {held}, {why}; --no-stream holds them in memory"
     return False, f"held in memory: {held}; --stream reads them from disk instead"
 
