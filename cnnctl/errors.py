@@ -82,9 +82,10 @@ class CnnctlError(Exception):
 
 
 class FaultError(CnnctlError):
-    """A run that could not go on for a fault outside what the user gave (a full disk, a loader
-    process killed), told as any problem is (its place, a hint), but exit code 1, RunFailed's:
-    nothing given is to be fixed, the machine is (make room, then resume)."""
+    """A command or run that could not go on for a fault outside what the user gave (a full
+    disk under any file cnnctl writes, an I/O error: cnnctl.writing.write_failed decides; a
+    loader process killed), told as any problem is (its place, a hint), but exit code 1,
+    RunFailed's: nothing given is to be fixed, the machine is (make room, then run or resume)."""
 
     exit_code = 1
 
