@@ -114,7 +114,7 @@ def pack(
         _check_out_dir(out, folder)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # -o's folder on a full disk: the machine's (write_failed)
+    except OSError as exc:  # the folder unreadable (the user's) or -o's not made on a full disk (the machine's)
         from ..writing import write_failed
 
         raise write_failed(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out)),
