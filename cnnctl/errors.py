@@ -82,9 +82,10 @@ class CnnctlError(Exception):
 
 
 class FaultError(CnnctlError):
-    """A run that could not go on for a fault outside what the user gave (a full disk, a loader
-    process killed), told as any problem is (its place, a hint), but exit code 1, RunFailed's:
-    nothing given is to be fixed, the machine is (make room, then resume)."""
+    """A command or run that could not go on for a fault outside what the user gave (a full
+    disk under any file cnnctl writes, an I/O error: cnnctl.writing.write_failed decides; a
+    loader process killed), told as any problem is (its place, a hint), but exit code 1,
+    RunFailed's: nothing given is to be fixed, the machine is (make room, then run or resume)."""
 
     exit_code = 1
 
@@ -151,11 +152,17 @@ def printable(text: str) -> str:
     """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`, and
     a name the OS gave that is not UTF-8 (Python holds its bytes as surrogates) as its bytes,
     `r\\xe9`: no terminal, file or font can show a surrogate, and encoding one fails."""
-    text = text.translate(_CONTROL)
+    return bytes_escaped(text.translate(_CONTROL))
+
+
+def bytes_escaped(text: str) -> str:
+    """`text` with each surrogate written as `printable` writes it (a name the OS gave that is
+    not UTF-8, `r\\udce9`, as its bytes: `r\\xe9`), all else as it is: text that encodes as
+    UTF-8. JSON output takes this alone (JSON escapes the control characters itself)."""
     try:
         text.encode()
     except UnicodeEncodeError:
-        text = "".join(_SURROGATE.get(ord(c)) or c for c in text)
+        return "".join(_SURROGATE.get(ord(c)) or c for c in text)
     return text
 
 

@@ -122,18 +122,42 @@ def json_safe(data: object) -> object:
     return data
 
 
+def utf8_safe(data: object) -> object:
+    """`data` with every string, at any depth (a dict's keys too), UTF-8 text: a name the OS
+    gave that is not UTF-8 (Python holds its bytes as surrogates, `r\\udce9`) written as its
+    bytes, `r\\xe9`, as the terminal shows it (cnnctl.errors.bytes_escaped). JSON would write
+    the surrogate as `\\udce9`: valid JSON text, but what it decodes to cannot be encoded
+    again (Python's `.encode()` raises, jq prints U+FFFD)."""
+    from .errors import bytes_escaped
+
+    if isinstance(data, str):
+        return bytes_escaped(data)
+    if isinstance(data, dict):
+        return {utf8_safe(key): utf8_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [utf8_safe(value) for value in data]
+    return data
+
+
 def json_text(data: object, indent: int = 2) -> str:
-    """`data` as valid JSON (RFC 8259: a NaN or infinite float becomes null) that a person can
-    read and that is fast to write: the top two levels indented, each deeper value on one
-    line (a summary's layer rows one per line, as JSON Lines).
+    """`data` as valid JSON (RFC 8259: a NaN or infinite float becomes null; every string
+    UTF-8 text, `utf8_safe`) that a person can read and that is fast to write: the top two
+    levels indented, each deeper value on one line (a summary's layer rows one per line, as
+    JSON Lines). Every `--format json` document is written here.
 
     Python's `json` writes indented output in pure Python, 3 s for 100,000 layer rows;
     each compact value goes through its C encoder instead.
     """
     try:
-        return _readable(data, 0, indent)
+        text = _readable(data, 0, indent)
     except ValueError:  # NaN or infinity somewhere (allow_nan=False refuses them): replace, write again
-        return _readable(json_safe(data), 0, indent)
+        data = json_safe(data)
+        text = _readable(data, 0, indent)
+    # A surrogate is written `\udXXX` (so is a letter U+D000..U+D7FF, and a character past
+    # U+FFFF as a pair): only then is the document walked for a name that is not UTF-8.
+    if "\\ud" in text:
+        text = _readable(utf8_safe(json_safe(data)), 0, indent)
+    return text
 
 
 _COMPACT = json.JSONEncoder(allow_nan=False)

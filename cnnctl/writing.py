@@ -10,7 +10,7 @@ import errno
 import os
 from collections.abc import Callable, Iterable
 
-from .errors import CnnctlError, Loc
+from .errors import CnnctlError, FaultError, Loc
 from .files import not_regular
 
 # A write that failed for lack of room, by its errno: what happened, what to do. The one wording
@@ -27,13 +27,18 @@ def no_room(exc: BaseException | None) -> tuple[str, str] | None:
     handling is a write that failed for lack of room (NO_ROOM); None otherwise. A library that
     tells an OSError only in its own words (safetensors: `I/O error: ... (os error 28)`) is read
     for its errno."""
+    return next((NO_ROOM[number] for number in _errnos(exc) if number in NO_ROOM), None)
+
+
+def _errnos(exc: BaseException | None) -> list[int | None]:
+    """The errnos (`_errno`) of `exc` and of the exceptions it was raised from or while handling."""
+    numbers: list[int | None] = []
     seen: list[BaseException] = []
     while exc is not None and exc not in seen:
         seen.append(exc)
-        if _errno(exc) in NO_ROOM:
-            return NO_ROOM[_errno(exc)]
+        numbers.append(_errno(exc))
         exc = exc.__cause__ or exc.__context__
-    return None
+    return numbers
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -51,6 +56,27 @@ def disk_full_hint(exc: BaseException | None) -> str | None:
     """`the disk is full: make room on the disk` (no_room's two parts), or None."""
     room = no_room(exc)
     return f"{room[0]}: {room[1]}" if room else None
+
+
+# A write that failed for the machine, not for what the user named: no room (NO_ROOM) or the
+# device itself failing (EIO). Any other errno (permission denied, a read-only file system, a
+# name too long, a folder where a file was named) is the user's to fix.
+MACHINE_FAULTS = frozenset({*NO_ROOM, errno.EIO})
+
+
+def machine_fault(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an exception it was raised from or while handling, is a write that
+    failed for the machine (MACHINE_FAULTS), read as `no_room` reads it."""
+    return any(number in MACHINE_FAULTS for number in _errnos(exc))
+
+
+def write_failed(message: str, loc: Loc | None, exc: BaseException, hint: str | None = None) -> CnnctlError:
+    """The one rule for a write (or a folder made to write in) that failed with `exc`: the
+    machine's fault (a full disk, a quota, an I/O error) is a FaultError, exit 1, with
+    `disk_full_hint` where there is no room; anything else is the user's mistake, exit 2, with
+    `hint`. Every command's files (exports, packs, pictures, a run folder made) are told so."""
+    kind = FaultError if machine_fault(exc) else CnnctlError
+    return kind.at(message, loc, hint=disk_full_hint(exc) or hint)
 
 
 def file_stem(network: str) -> str:
@@ -75,11 +101,11 @@ def refuse_existing(path: str) -> None:
 
 
 def _cannot_write(path: str, exc: BaseException) -> CnnctlError:
-    """A write of `path` that failed, at the file, with what to do where the disk is full."""
+    """A write of `path` that failed, at the file, with what to do where the disk is full
+    (`write_failed`: exit 1 for the machine's fault, 2 for the user's)."""
     number = _errno(exc)  # a library's words for it ("Error while serializing: I/O error: ...") are the system's
     reason = getattr(exc, "strerror", None) or (os.strerror(number) if number is not None else str(exc))
-    return unwritable(path) or CnnctlError.at(f"cannot write the file: {reason}", Loc(path),
-                                              hint=disk_full_hint(exc))  # fmt: skip
+    return unwritable(path) or write_failed(f"cannot write the file: {reason}", Loc(path), exc)
 
 
 def refuse_unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (),

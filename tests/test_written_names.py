@@ -103,6 +103,61 @@ def test_a_class_name_that_is_not_utf8_is_an_escaped_literal_in_the_pytorch_sour
     assert namespace["CLASSES"] == (NAME, "dog")
 
 
+def utf8_json_strings(stdout: bytes) -> list[str]:
+    """Every string (and key) of the JSON document `stdout`, each checked to be UTF-8 text:
+    what jq, or Python's `.encode()` after `json.loads`, takes."""
+    strings: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            value.encode()  # a lone surrogate (`\\udce9` in the JSON) raises here
+            strings.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(stdout.decode()))
+    return strings
+
+
+def test_json_writes_a_name_that_is_not_utf8_as_its_bytes_as_text_does():
+    from cnnctl.words import json_text
+
+    document = {NAME: [NAME, {"file": f"/data/{NAME}.png"}], "loss": float("nan"), "ok": "é 한 \U0001f600"}
+    back = json.loads(json_text(document))
+    assert back == {"x\\xe9": ["x\\xe9", {"file": "/data/x\\xe9.png"}], "loss": None, "ok": "é 한 \U0001f600"}
+    assert json.dumps(back, ensure_ascii=False).encode()  # UTF-8 text throughout
+    assert back["x\\xe9"][0] == printable(NAME)  # the same escape as the terminal's
+    assert json.loads(json_text({"a": "\\ud800 written"})) == {"a": "\\ud800 written"}  # a backslash kept as it was
+
+
+def test_each_commands_json_names_a_file_that_is_not_utf8_by_its_bytes(tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+
+    bad = os.path.join(tmp_path, f"n{NAME}.yaml")
+    Path(bad).write_text("input: 4x4x1\nlayers:\n  - conv f=5 n=1\n")
+    shown = str(tmp_path / "nx\\xe9.yaml")
+    for command in (["validate", bad], ["summarize", bad]):
+        code, out, _ = run_main(monkeypatch, capsys, *command, "--format", "json")
+        assert code == 2 and shown in utf8_json_strings(out.encode(errors="surrogateescape")), out
+    pytest.importorskip("webdataset")
+    from test_shards import image_folder
+
+    image_folder(tmp_path / "img")
+    os.rename(tmp_path / "img" / "train" / "cat", os.path.join(tmp_path, "img", "train", f"c{NAME}"))
+    os.rename(tmp_path / "img" / "val" / "cat", os.path.join(tmp_path, "img", "val", f"c{NAME}"))
+    Path(tmp_path, "img", "train", "dog", f"{NAME}.png").write_text("not an image")  # skipped, named
+    code, out, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(tmp_path / "out"),
+                              "--format", "json")  # fmt: skip
+    assert code == 0, err
+    strings = utf8_json_strings(out.encode(errors="surrogateescape"))
+    assert "cx\\xe9" in strings and any("dog/x\\xe9.png" in s for s in strings), out
+
+
 def test_train_and_export_under_names_that_are_not_utf8(tmp_path):
     pytest.importorskip("torch")
     from test_train import SMALL_NET
@@ -110,16 +165,22 @@ def test_train_and_export_under_names_that_are_not_utf8(tmp_path):
     (tmp_path / "small.yaml").write_text(SMALL_NET)
     out = os.fsencode(tmp_path) + b"/r\xe9"
     args = [sys.executable, "-m", "cnnctl", "train", "small.yaml", "--data", "shapes", "--epochs", "1",
-            "--device", "cpu", "--out", out]  # fmt: skip
+            "--device", "cpu", "--out", out, "--format", "json"]  # fmt: skip
     done = subprocess.run(args, capture_output=True, cwd=tmp_path, env=ENV, timeout=300)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"Traceback" not in done.stderr and b"not drawn" not in done.stdout
+    # config.json is the run's own record, read back by --resume: the path as given, byte for byte
     assert json.loads((Path(os.fsdecode(out)) / "config.json").read_text())["out"] == os.fsdecode(out)
+    assert f"{tmp_path}/r\\xe9" in utf8_json_strings(done.stdout)  # --format json: as the terminal shows it
     for name in (b"x\xe9.onnx", b"x\xe9.py"):
         if name.endswith(b".onnx"):
             pytest.importorskip("onnx")
-        export = [sys.executable, "-m", "cnnctl", "export", "small.yaml", "-o", name]
+        export = [sys.executable, "-m", "cnnctl", "export", "small.yaml", "-o", name, "--format", "json"]
         done = subprocess.run(export, capture_output=True, cwd=tmp_path, env=ENV, timeout=300)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert any(s.endswith(os.fsdecode(name).replace(NAME, "x\\xe9")) for s in utf8_json_strings(done.stdout))
+    runs = subprocess.run([sys.executable, "-m", "cnnctl", "runs", ".", "--format", "json"], capture_output=True,
+                          cwd=tmp_path, env=ENV, timeout=300)  # fmt: skip
+    assert runs.returncode == 0 and "r\\xe9" in utf8_json_strings(runs.stdout)
     leftovers = [n for n in os.listdir(os.fsencode(tmp_path)) if n.startswith(b".")]
     assert leftovers == []  # no `.x\xe9.tmp.onnx.data` left behind

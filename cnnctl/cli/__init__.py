@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as exc:  # the shell's completion, answered
         status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except (OSError, AttributeError) as exc:
-        if not _output_failed(exc):
+        failed = _output_failed(exc)
+        if failed is None:
             raise
-        status = 2
+        status = failed
     finally:
         if collecting:  # as it was, for a caller in the same process (the tests)
             gc.enable()
@@ -116,35 +117,34 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         worker.stdout_gone()
     except OSError as exc:  # what was left in the buffer met a full disk
-        _output_failed(exc)
-        status = 2
+        status = _output_failed(exc) or 2
     if worker.lost_stdout() and status == 0:  # what was written went nowhere
         status = BROKEN_PIPE
     worker.leave(status)
 
 
-# A write to standard output that fails: a full disk (`> /dev/full`), a quota, an I/O error,
-# or no standard output at all (`>&-`). Files cnnctl writes itself are told as CnnctlErrors
-# naming the file; these errors name none.
-_OUTPUT_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF)
+def _output_failed(exc: BaseException) -> int | None:
+    """Tell a failed write to standard output as one message, and its exit status: 1 for the
+    machine's fault (a full disk, `> /dev/full`; a quota; an I/O error: writing.MACHINE_FAULTS,
+    as for any file cnnctl writes), 2 for no standard output at all (`>&-`, the command line's
+    doing). None for anything else. Files cnnctl writes itself are told naming the file; these
+    errors name none."""
+    from ..writing import MACHINE_FAULTS
 
-
-def _output_failed(exc: BaseException) -> bool:
-    """Tell a failed write to standard output as one message (True); False for anything else."""
     if isinstance(exc, AttributeError):  # print() on a closed stdout (None) fails this way
         if sys.stdout is not None:
-            return False
-        reason = "there is none (closed, as `>&-` does)"
-    elif getattr(exc, "filename", None) is None and exc.errno in _OUTPUT_ERRORS:
-        reason = exc.strerror or str(exc)
+            return None
+        reason, status = "there is none (closed, as `>&-` does)", 2
+    elif getattr(exc, "filename", None) is None and exc.errno in (*MACHINE_FAULTS, errno.EBADF):
+        reason, status = exc.strerror or str(exc), 1 if exc.errno in MACHINE_FAULTS else 2
     else:
-        return False
+        return None
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (what is left to write goes nowhere, quietly)
     sys.stderr.write(
         str(CnnctlError.at(f"cannot write to standard output: {reason}",
                            hint="send the output to a file on a disk with room, or let it show here")) + "\n"
     )  # fmt: skip
-    return True
+    return status
 
 
 __all__ = ["main", "run", "COMMANDS"]

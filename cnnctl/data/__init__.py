@@ -335,9 +335,11 @@ def load_data(
                     raw = held_in_memory(found, Path(name).expanduser(), shape)
         if raw is None:
             raw = _load_raw(name, shape, data_dir=data_dir, seed=seed, download=download, masks=masks)
-    except OSError as exc:  # an unreadable folder, a full disk: the user's to fix, not a traceback
+    except OSError as exc:  # an unreadable folder (the user's to fix), a full disk (the machine's): not a traceback
+        from ..writing import write_failed
+
         where = f" {exc.filename}" if exc.filename else ""
-        raise CnnctlError.at(f"cannot read or write{where}: {exc.strerror or exc}") from None
+        raise write_failed(f"cannot read or write{where}: {exc.strerror or exc}", None, exc) from None
     splits = finish(raw, shape, val_split=val_split, seed=seed, test=test, stats=stats)
     if chosen is None and stream:
         chosen = f"held in memory: --stream reads image folders and shards; `{name}` is read whole"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from ..errors import CnnctlError, Loc
+from ..writing import write_failed
 
 TIMEOUT = 30  # seconds without data before a mirror is given up
 MAX_DOWNLOAD = 512 << 20  # no file cnnctl downloads is larger (CIFAR-10: 163 MiB)
@@ -69,7 +70,7 @@ def _fetch(urls: Iterable[str], dest: Path, md5: str) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         except OSError as exc:
-            raise CnnctlError.at(f"cannot write in {dest.parent}: {exc.strerror or exc}", Loc(str(dest))) from None
+            raise write_failed(f"cannot write in {dest.parent}: {exc.strerror or exc}", Loc(str(dest)), exc) from None
         tmp = Path(tmp_name)
         try:
             digest = hashlib.md5(usedforsecurity=False)
@@ -93,7 +94,7 @@ def _fetch(urls: Iterable[str], dest: Path, md5: str) -> None:
             if isinstance(exc, urllib.error.HTTPError) or exc.filename is None:
                 failures.append(f"{url}: {exc}")
             else:
-                raise CnnctlError.at(f"cannot write {dest}: {exc.strerror or exc}", Loc(str(dest))) from None
+                raise write_failed(f"cannot write {dest}: {exc.strerror or exc}", Loc(str(dest)), exc) from None
         finally:
             tmp.unlink(missing_ok=True)
     if wrong:

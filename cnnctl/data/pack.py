@@ -114,8 +114,11 @@ def pack(
         _check_out_dir(out, folder)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CnnctlError.at(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out))) from None
+    except OSError as exc:  # the folder unreadable (the user's) or -o's not made on a full disk (the machine's)
+        from ..writing import write_failed
+
+        raise write_failed(f"cannot read or write it: {exc.strerror or exc}", Loc(str(exc.filename or out)),
+                           exc) from None  # fmt: skip
     result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=list(map(str, tree.not_images)),
                         notes=tree.notes, outside=[(str(link), to) for link, to in tree.outside])  # fmt: skip
     written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
@@ -342,10 +345,11 @@ class _ShardFiles:
 
 
 def _shard_failed(path: Path, exc: OSError) -> CnnctlError:
-    """A shard that could not be written, at its file, with what to do where the disk is full."""
-    from ..writing import disk_full_hint
+    """A shard that could not be written, at its file, with what to do where the disk is full
+    (exit 1 then: the machine's fault)."""
+    from ..writing import write_failed
 
-    return CnnctlError.at(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path)), hint=disk_full_hint(exc))
+    return write_failed(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path)), exc)
 
 
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:

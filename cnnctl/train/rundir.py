@@ -23,7 +23,7 @@ from ..errors import CnnctlError, FaultError, Loc, Problem
 from ..run_folders import ARCHITECTURE, CURVES, LOCK, METRICS, RESULTS, STATUS, TENSORBOARD
 from ..run_marks import RUN_NETWORK
 from ..writing import NO_ROOM as _NO_ROOM
-from ..writing import disk_full_hint, replace_through
+from ..writing import no_room, replace_through, write_failed
 
 try:
     import fcntl
@@ -80,11 +80,11 @@ def interruption(exc: BaseException) -> BaseException | None:
 def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
     """Why a write into `folder` failed and what to do about it, or None when `exc` is not a
     failed write. The one place that tells a full disk from other faults."""
+    room = no_room(exc)  # writing's one reading of a full disk
+    if room is not None:
+        return room
     chain = _chain(exc)
     errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
-    for error in errors:
-        if error.errno in _NO_ROOM:
-            return _NO_ROOM[error.errno]
     if errors:
         return errors[0].strerror or str(errors[0]), _RETRY
     if not any(isinstance(e, RuntimeError) and _TORCH_WRITE_FAILED.search(str(e)) for e in chain):
@@ -234,12 +234,13 @@ def _claim_numbered(folder: Path) -> int:
 
 
 def _cannot_create(folder: Path, exc: OSError) -> CnnctlError:
-    """The message for a run folder that cannot be made, with what to do about it."""
+    """The message for a run folder that cannot be made, with what to do about it: exit 1 for
+    a full disk (the machine's), 2 for a folder the user named wrong (`write_failed`)."""
     if isinstance(exc, (FileExistsError, NotADirectoryError)):  # --out names a file, or a folder in a file's place
         hint = "--out names a folder for the run, and this is a file: give a new folder name"
     else:
-        hint = disk_full_hint(exc) or "give --out a folder you can write in"
-    return CnnctlError.at(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder)), hint=hint)
+        hint = "give --out a folder you can write in"
+    return write_failed(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder)), exc, hint)
 
 
 # Every file a run writes in its folder: a folder holding none but these holds nothing of anyone else's.
