@@ -19,7 +19,7 @@ from .graph import Graph, build_graph
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .notation.variants import choose
-from .run_marks import run_head, run_input
+from .run_marks import run_head, run_input, run_of
 from .shapes import Shape, format_shape
 
 if TYPE_CHECKING:
@@ -50,7 +50,24 @@ def load(
     if widths is None:
         widths = run_head(source)  # and the head it made anew for its data's classes
     path, display, member = resolve_member(source)  # a file as it is; a run's network; a bundled name
-    return load_text(read_text(path, display), display, input, widths, member, input_from)
+    graph = load_text(read_text(path, display), display, input, widths, member, input_from)
+    run = run_of(source)
+    return graph if run is None else _named_as_run(graph, run)
+
+
+def _named_as_run(graph: Graph, run: str) -> Graph:
+    """`graph`, a run's network, by the name the run knows it by (`cnnctl runs` shows it): a file
+    without `name:` is named by its stem, which the run's copy (network.yaml) would make
+    `network`. A run that recorded no name (older than the record) leaves it as read."""
+    from pathlib import Path
+
+    from .run_folders import network_name  # read only for a run
+
+    recorded = network_name(Path(run))
+    if not recorded:
+        return graph
+    name = recorded.removesuffix(f":{graph.settings}") if graph.settings else recorded  # title = name:settings
+    return graph._replace(name=name)
 
 
 def to_torch(graph: Graph, logits: bool = False) -> GraphModule:

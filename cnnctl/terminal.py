@@ -13,9 +13,28 @@ if TYPE_CHECKING:
 
 
 def stderr_console() -> Console:
+    """A console on standard error whose reader may go away (`2>&1 >out.json | head -3`)
+    without stopping the command: rich's own way out would point stdout at the null device and
+    exit 1, losing a training's JSON there."""
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False, color_system=color_system())
+    class Progress(Console):
+        def on_broken_pipe(self) -> None:
+            reader_gone(self)
+
+    return Progress(file=sys.stderr, highlight=False, color_system=color_system())
+
+
+def reader_gone(console: Console) -> None:
+    """`console`'s reader went away: it writes nothing more, and its stream (stdout or stderr)
+    goes to the null device, so the command goes on to its end."""
+    from . import worker
+
+    console.quiet = True
+    if console.file is sys.stdout:
+        worker.stdout_gone()
+    elif console.file is sys.stderr:
+        worker.stderr_gone()
 
 
 def draws_bars(console: Console) -> bool:

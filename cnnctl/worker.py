@@ -1,6 +1,6 @@
 """What a process started by torchrun does differently at its edges: who speaks, how it
 exits, and how it tells cnnctl's launcher not to restart the group for the user's mistake;
-and what any cnnctl process does when the reader of its standard output goes away.
+and what any cnnctl process does when the reader of its standard output or error goes away.
 
 Read from the environment only (torchrun's RANK, LOCAL_RANK, TORCHELASTIC_*), so the CLI can
 use it without importing torch.
@@ -80,11 +80,26 @@ def stdout_gone() -> None:
     a later line nor the flush at exit fails again. A training goes on to its end."""
     global _stdout_gone
     _stdout_gone = True
+    _to_devnull(sys.stdout)
+
+
+def stderr_gone() -> None:
+    """The reader of standard error went away (`cnnctl train ... 2>&1 >out.json | head -3`):
+    progress and notes still written there go to the null device, and the command goes on (a
+    training to its end, its JSON on stdout whole). Its exit status is not changed: what a
+    script reads, stdout and the status, is intact."""
+    _to_devnull(sys.stderr)
+
+
+def _to_devnull(stream) -> None:
+    """Point `stream`'s file descriptor at the null device, as Python's documentation advises
+    after a BrokenPipeError (https://docs.python.org/3/library/signal.html#note-on-sigpipe), so
+    that neither a later write nor the flush at exit fails again."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # stdout is no file (captured by a test): nothing to point
+    except (OSError, ValueError, AttributeError):  # no file (captured by a test, or None): nothing to point
         pass
 
 

@@ -280,6 +280,28 @@ def test_a_checkpoint_in_a_run_folder_means_that_run(workdir, monkeypatch, capsy
     assert by_checkpoint == run_main(monkeypatch, capsys, "summarize", "runs/l5")[1]
 
 
+def test_a_run_folder_names_its_network_as_runs_does(workdir, monkeypatch, capsys):
+    # `summarize runs/RUN` called a network without `name:` "network" (its copy network.yaml's
+    # stem), while `runs` showed the name the run recorded: the stem of the file it trained.
+    import json
+
+    run = workdir / "runs" / "unnamed"
+    run.mkdir()
+    (run / "network.yaml").write_text("input: 8x8x1\nlayers: [conv f=3 n=2, fc 3]\n")  # no `name:`
+    (run / "config.json").write_text('{"input": "8x8x1"}')
+    (run / "status.json").write_text('{"status": "finished", "epochs_done": 1, "epochs": 1, "network": "tiny"}')
+    code, out, err = run_main(monkeypatch, capsys, "runs", "runs", "--format", "json")
+    assert code == 0, err
+    assert [r["network"] for r in json.loads(out)["runs"] if r["name"] == "unnamed"] == ["tiny"]
+    for arg in ("runs/unnamed", "runs/unnamed/best.pt"):
+        (run / "best.pt").write_bytes(b"PK\x03\x04" + bytes(60))
+        code, out, err = run_main(monkeypatch, capsys, "summarize", arg)
+        assert code == 0, err
+        assert out.splitlines()[0] == "tiny  (runs/unnamed/network.yaml)"
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "runs/unnamed", "--format", "json")
+    assert json.loads(out)["name"] == "tiny"
+
+
 @pytest.mark.parametrize("name", ["w.pt", "weights.pth", "weights"])  # by its suffix, else torch.save's zip
 def test_a_checkpoint_alone_is_told_to_go_after_checkpoint(workdir, monkeypatch, capsys, name):
     (workdir / name).write_bytes(b"PK\x03\x04" + bytes(60))

@@ -776,6 +776,34 @@ def test_flops_freeze_says_what_trains_and_what_is_frozen():
     assert "trainable params" not in cli("flops", "lenet5").stdout  # said only with --freeze
 
 
+def test_flops_per_layer_freeze_says_which_layers_are_frozen():
+    """--freeze pool1 freezes LeNet-5's first two layers (conv1, pool1: the order they run), not
+    the five after them; --per-layer said it in no row, where `flops --freeze` says it in its totals.
+    A frozen layer has no backward: conv1's 0, where unfrozen it computes its weights' gradient,
+    28*28*6 * 5*5*1 = 117,600 multiplications (the image's gradient never)."""
+    out = cli("flops", "lenet5", "--per-layer", "--freeze", "pool1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[1].split()[-1] == "Frozen"
+    frozen = {line.split()[0]: line.rstrip().endswith("  yes") for line in lines[3:10]}
+    assert frozen == {"conv1": True, "pool1": True, "conv2": False, "pool2": False, "fc1": False, "fc2": False,
+                      "fc3": False}  # fmt: skip
+    data = json.loads(cli("flops", "lenet5", "--per-layer", "--freeze", "pool1", "-f", "json").stdout)
+    by_path = {row["path"]: row for row in data["layers"]}
+    assert {path: row["frozen"] for path, row in by_path.items()} == frozen
+    assert by_path["conv1"]["backward_mults"] == 0
+    unfrozen = json.loads(cli("flops", "lenet5", "--per-layer", "-f", "json").stdout)
+    assert {row["path"]: row["backward_mults"] for row in unfrozen["layers"]}["conv1"] == 28 * 28 * 6 * 5 * 5 * 1
+    assert all("frozen" not in row for row in unfrozen["layers"])  # said only with --freeze
+    assert "Frozen" not in cli("flops", "lenet5", "--per-layer").stdout
+    # --top: the rest's row counts its frozen layers (pool1 among the four lightest: fc2, fc3, pool1, pool2)
+    top = json.loads(cli("flops", "lenet5", "--per-layer", "--freeze", "pool1", "--top", "3", "-f", "json").stdout)
+    assert (top["others"]["layers"], top["others"]["frozen_layers"]) == (4, 1)
+    rows = list(csv.DictReader(io.StringIO(cli("flops", "lenet5", "--per-layer", "--freeze", "pool1", "--top", "3",
+                                                "-f", "csv").stdout)))  # fmt: skip
+    assert [r["frozen_layers"] for r in rows] == ["0", "1", "0", "1"]  # conv2, conv1, fc1, the rest
+
+
 def test_compare_sizes_memory_at_trains_defaults():
     out = json.loads(cli("compare", "lenet5", "alexnet", "--optimizer", "sgd", "-f", "json").stdout)
     assert (out["batch"], out["optimizer"], out["momentum"]) == (64, "sgd", 0.9)

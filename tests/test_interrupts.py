@@ -118,3 +118,25 @@ def test_a_command_whose_reader_goes_away_ends_quietly(tmp_path):
     assert (code, err) == (BROKEN_PIPE, "")
     code, err = piped(["runs", "."], tmp_path, lines_read=0)  # a command without torch, the same
     assert (code, err) == (BROKEN_PIPE, "")
+
+
+def test_a_progress_reader_that_goes_away_does_not_stop_a_run(tmp_path):
+    # `cnnctl train ... --format json 2>&1 >out.json | head -3`: the progress's reader closed
+    # its pipe after the first line; the run stopped after epoch 1 with exit 1 and no JSON
+    # (rich's own way out pointed stdout at the null device and exited).
+    import json
+    import subprocess
+
+    pytest.importorskip("torch")
+    (tmp_path / "net.yaml").write_text(PIPED_NET)
+    args = ["train", "net.yaml", "--epochs", "3", "--batch-size", "64", "--device", "cpu", "--out", "run"]
+    command = [sys.executable, "-m", "cnnctl", *args, "--format", "json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert process.stderr.readline().startswith("training on cpu")
+    process.stderr.close()  # the reader goes away before the first epoch's row
+    out = process.stdout.read()
+    assert process.wait(timeout=300) == 0
+    document = json.loads(out)  # whole
+    assert (document["status"], document["epochs_done"], len(document["history"])) == ("finished", 3, 3)
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert (status["status"], status["epochs_done"]) == ("finished", 3)

@@ -517,6 +517,17 @@ def test_a_reference_with_another_number_lists_those_not_a_slip():
         ),
         ("concat from=enc1, enc2, enc3", "drop the space after the comma: ids are written `from=enc1,enc2,enc3`"),
         ('concat: {from: "[enc1,enc2]"}', "no brackets: `from=enc1,enc2`"),
+        # a full-width comma (U+FF0C), as an input method types it: `enc1，enc2` was one id no layer has
+        (
+            "concat from=enc1\uff0cenc2",
+            "write `from=enc1,enc2` in ASCII: `\uff0c` (U+FF0C) is not `,` "
+            "(a character from a slide or a word processor)",
+        ),
+        (
+            "add with=enc1\uff0cenc2",
+            "write `with=enc1,enc2` in ASCII: `\uff0c` (U+FF0C) is not `,` "
+            "(a character from a slide or a word processor)",
+        ),
     ],
 )
 def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
@@ -530,6 +541,21 @@ def test_a_reference_that_is_no_id_says_what_to_write(line, hint):
               - {line}
         """)
     assert exc.value.problems[0].hint == hint
+
+
+def test_ids_listed_with_a_full_width_comma_are_one_problem_and_read_in_ascii():
+    # told once at the reference, then read as `enc1,enc9`: `enc9`, no layer's id, is told too
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        load("""
+            input: 8x8x4
+            layers:
+              - conv f=1 n=4 id=enc1
+              - concat from=enc1\uff0cenc9
+        """)
+    comma, missing = exc.value.problems
+    assert comma.message == "`from=enc1\uff0cenc9`: ids and the commas between them are ASCII"
+    assert (comma.loc.line, comma.loc.col) == (5, 17)  # `  - concat from=` is 16 characters
+    assert "no layer with id `enc9`" in missing.message and (missing.loc.line, missing.loc.col) == (5, 22)
 
 
 def test_ids_listed_in_brackets_are_one_problem_and_each_id_is_still_checked():

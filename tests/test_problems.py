@@ -938,6 +938,28 @@ def test_a_softmax_before_the_outputs_is_warned_at(layers, warned):
     assert warning.loc.line == 3 + [line.split()[0] for line in layers].index(warned.rstrip("0123456789"))
 
 
+def test_a_softmax_before_the_output_is_warned_at_with_the_files_errors(tmp_path, monkeypatch, capsys):
+    # The warning was computed only for a file that built: one with a mistake elsewhere (a conv
+    # whose 9x9 filter does not fit 8x8) had its error told and the double softmax not.
+    text = "input: 8x8x1\nlayers:\n  - conv f=9 n=2\n  - fc 10 act=softmax\n  - softmax\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "net.yaml")
+    assert [p.layer for p in info.value.problems] == ["conv1"]
+    (warning,) = info.value.warnings
+    assert (warning.layer, warning.loc.line) == ("fc1", 4) and "softmax before the output" in warning.message
+    path = tmp_path / "net.yaml"
+    path.write_text(text)
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(path), "--format", "json")
+    assert code == 2
+    details = json.loads(out)["files"][0]["details"]
+    assert [(d["severity"], d["layer"]) for d in details] == [("error", "conv1"), ("warning", "fc1")]
+    # a softmax whose way to the output passes a layer that failed reaches no known output: no warning
+    failed_between = "input: 8x8x1\nlayers:\n  - fc 10 act=softmax\n  - dropout 0.5\n  - conv f=3 n=2\n  - fc 5\n"
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(failed_between, "net.yaml")
+    assert [p.layer for p in info.value.problems] == ["conv1"] and not info.value.warnings
+
+
 def test_a_softmax_that_is_the_output_or_weighs_a_branch_is_not_warned_at():
     lenet = cnnctl.load("lenet5")  # fc3 act=softmax: the output's, left to the loss
     attention = cnnctl.load_text(

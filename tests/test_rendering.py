@@ -242,15 +242,27 @@ def test_evaluate_csv_is_one_table(capsys):
     split = "the validation split of shapes (10% held out, seed 0)"
     # snake_case headers, a class's name as written after `predicted_`; the data by name, and in words
     assert rows == [
-        ["class", "examples", "accuracy", "predicted_cat|dog", "predicted_*star*", "predicted_empty", "loss", "split",
-         "data", "data_words", "weights"],
-        ["cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", "", ""],
-        ["*star*", "2", "0.5", "1", "1", "0", "", "", "", "", ""],
-        ["empty", "0", "", "0", "0", "0", "", "", "", "", ""],
+        ["row", "class", "examples", "accuracy", "predicted_cat|dog", "predicted_*star*", "predicted_empty", "loss",
+         "split", "data", "data_words", "weights"],
+        ["class", "cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", "", ""],
+        ["class", "*star*", "2", "0.5", "1", "1", "0", "", "", "", "", ""],
+        ["class", "empty", "0", "", "0", "0", "0", "", "", "", "", ""],
         # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums
-        ["overall", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", "shapes", split,
+        ["overall", "", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", "shapes", split,
          "runs/x/best.pt"],
     ]  # fmt: skip
+
+
+def test_evaluate_csv_tells_a_class_named_overall_from_the_summary_row(capsys):
+    # The summary row was told by `class` = `overall` alone: a class of that name made the CSV
+    # ambiguous. The `row` column says which is which, and the summary row has no class.
+    e = evaluation()
+    e.classes = ["overall", "other", "empty"]
+    show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["row"], r["class"]) for r in rows] == [
+        ("class", "overall"), ("class", "other"), ("class", "empty"), ("overall", "")]  # fmt: skip
+    assert [r["examples"] for r in rows] == ["34", "2", "0", "36"]
 
 
 def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(capsys):
@@ -261,8 +273,8 @@ def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(ca
                         mean_iou=(2 / 3 + 1 / 2) / 2)  # fmt: skip
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][:4] == ["class", "pixels", "accuracy", "iou"]
-    assert rows[-1] == ["overall", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "masks",
+    assert rows[0][:5] == ["row", "class", "pixels", "accuracy", "iou"]
+    assert rows[-1] == ["overall", "", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "masks",
                         "all of masks", "runs/seg/best.pt"]  # fmt: skip
     text = plain(evaluation_tables(e)[0])
     assert "overall" not in text  # the text says it in its title

@@ -90,6 +90,41 @@ def test_pack_then_index_gives_back_every_image_its_bytes_and_class(tmp_path):
     assert (tmp_path / "out" / "classes.txt").read_text() == "cat\ndog\neel\n"
 
 
+def rewritten_in_place(path) -> None:
+    """The shard written again with the same samples after a member of no sample: every offset
+    moves; its modification time a second later."""
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    before = path.stat().st_mtime_ns
+    with tarfile.open(path, "w") as tar:
+        padding = tarfile.TarInfo("padding")  # no dot: a member of no sample, ignored
+        padding.size = 1000
+        tar.addfile(padding, io.BytesIO(bytes(1000)))
+        for member, data in members:
+            tar.addfile(member, io.BytesIO(data))
+    os.utime(path, ns=(before + 10**9, before + 10**9))
+
+
+def test_a_shard_rewritten_in_place_since_a_run_indexed_it_is_indexed_again(tmp_path):
+    # The run's index kept no size or time of its shards: one rewritten in place was read at the
+    # offsets indexed before, other bytes than its samples', unsaid (an image folder's are told).
+    from cnnctl.data.samples import index_bytes
+    from cnnctl.data.streamed import listing
+
+    written = image_folder(tmp_path / "img")
+    pack(tmp_path / "img", tmp_path / "out", shard_size=12 * 1024)
+    index = tmp_path / "data-index.pt"  # as the run folder keeps it
+    index.write_bytes(index_bytes(listing(str(tmp_path / "out")).record()))
+    again = listing(str(tmp_path / "out"), index)
+    assert (again.kept, again.changed) == (str(index), "")  # unchanged: read back, not indexed again
+    shard = sorted((tmp_path / "out").glob("train-*.tar"))[0]
+    rewritten_in_place(shard)
+    again = listing(str(tmp_path / "out"), index)
+    said = f"1 shard changed since the run indexed it (another size or modification time): {shard.name}"
+    assert again.changed == f"{said}; indexed again" and again.changed in again.notes
+    assert read_back(again) == written  # each sample found at its new offset
+
+
 def test_a_folder_without_splits_is_all_train_and_a_brace_pattern_reads_it(tmp_path):
     written = image_folder(tmp_path / "img", splits=("",), per_class=(5,))  # class folders at the top
     result = pack(tmp_path / "img", tmp_path / "out", shard_size=8 * 1024)

@@ -255,7 +255,8 @@ def test_evaluate_csv_ends_in_an_overall_row_with_what_the_json_says(tmp_path, c
     report = json.loads(capsys.readouterr().out)
     assert run_cli(["evaluate", str(run), "--split", "all", "--format", "csv"]) == 0
     *classes, overall = csv.DictReader(io.StringIO(capsys.readouterr().out))
-    assert [r["class"] for r in classes] == report["classes"] and overall["class"] == "overall"
+    assert [r["class"] for r in classes] == report["classes"] and (overall["row"], overall["class"]) == ("overall", "")
+    assert {r["row"] for r in classes} == {"class"}
     assert all(r["loss"] == r["split"] == r["data"] == r["data_words"] == r["weights"] == "" for r in classes)
     assert int(overall["examples"]) == report["examples"] == 30 == sum(int(r["examples"]) for r in classes)
     assert float(overall["accuracy"]) == report["accuracy"] and float(overall["loss"]) == report["loss"]

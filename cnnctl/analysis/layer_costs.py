@@ -13,8 +13,10 @@ from .training import TrainingCost
 @record
 class LayerCostRow:
     """One layer's forward cost and share (None: the total is 0), its backward cost (with a
-    training cost), its roofline (with a roofline); `layers` > 1: the row of the rest, whose
-    path is None and whose intensity is its FLOPs over its bytes (intensities do not add up)."""
+    training cost), its roofline (with a roofline), whether `--freeze` freezes it (with a
+    training cost of a frozen prefix); `layers` > 1: the row of the rest, whose path is None,
+    whose intensity is its FLOPs over its bytes (intensities do not add up) and whose `frozen`
+    counts its frozen layers."""
 
     path: str | None
     shorthand: str
@@ -29,6 +31,7 @@ class LayerCostRow:
     roofline_flops: int | None = None
     compute_bound: bool | None = None
     layers: int = 1
+    frozen: int | None = None  # with --freeze, how many of its `layers` it freezes (a layer: 0 or 1); None without
 
     @property
     def intensity(self) -> float | None:
@@ -47,6 +50,7 @@ def layer_costs(
     given; with `top`, the `top` heaviest and then, where any are left, one row of the rest."""
     backward = {c.path: c for c in cost.layers} if cost is not None else {}
     timed = {t.path: t for t in times.layers} if times is not None else {}
+    freezing = cost is not None and s.frozen_at is not None  # --freeze: which layers it freezes
     rows = []
     for r in heaviest(s):
         c, t = backward.get(r.path), timed.get(r.path)
@@ -55,7 +59,7 @@ def layer_costs(
                 r.path, r.text, r.mults, r.flops, _share(r.mults, s.mults), _share(r.flops, s.flops),
                 c.backward_mults if c else None, c.backward_flops if c else None,
                 t.seconds if t else None, t.bytes if t else None, t.flops if t else None,
-                t.compute_bound if t else None,
+                t.compute_bound if t else None, 1, int(c.frozen) if freezing and c else None,
             )
         )  # fmt: skip
     if top is None or len(rows) <= top:
@@ -74,5 +78,5 @@ def _summed(rows: list[LayerCostRow]) -> LayerCostRow:
     return LayerCostRow(
         None, "", total("mults"), total("flops"), total("mults_share"), total("flops_share"),
         total("backward_mults"), total("backward_flops"), total("seconds"), total("bytes"), total("roofline_flops"),
-        None, len(rows),
+        None, len(rows), total("frozen"),
     )  # fmt: skip

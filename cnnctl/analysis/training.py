@@ -74,6 +74,7 @@ class LayerCost:
     backward_mults: int
     backward_flops: int
     input_grad: bool  # whether its input's gradient is computed
+    frozen: bool = False  # up to and including `--freeze PATH`: no backward, its parameters not updated
 
 
 @record
@@ -130,7 +131,7 @@ def training_cost(graph: Graph, frozen: int = -1) -> TrainingCost:
         # a softmax left to the loss (`act=softmax`) is neither run nor differentiated: the loss's own
         flops = graph.training_flops(n)
         if n.index <= frozen:
-            layers.append(LayerCost(n.path, n.mults, flops, 0, 0, False))
+            layers.append(LayerCost(n.path, n.mults, flops, 0, 0, False, frozen=True))
             continue
         layers.append(
             LayerCost(

@@ -71,7 +71,8 @@ def flops_cmd(
                                                  help="... and its memory bandwidth in GB/s.")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): no backward for them, "
-        "no input gradient for the first layer after, no optimizer update of their weights.")] = None,
+        "no input gradient for the first layer after, no optimizer update of their weights; with --per-layer, "
+        "a Frozen column says which layers.")] = None,
     explain: Annotated[bool, option("--explain", help="The full definitions of what each row counts and does "
                                     "not (a line without it; JSON always has them).")] = False,
     format: Annotated[Format, format_option()] = Format.table,

@@ -24,7 +24,7 @@ import torch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-INDEX_VERSION = 2  # 2: an image folder's files with their size and modification time (stamps)
+INDEX_VERSION = 2  # 2: an image folder's files, or the shards, with their size and modification time (stamps)
 READ_VERSIONS = (1, 2)  # 1 lists names only: read back all the same, its images not checked for changes
 
 
@@ -94,6 +94,14 @@ class Samples:
         if self.kind == "files":
             return self.names[i]
         return f"{self.names[int(self.shard[i])]}:{self.members[i]}"
+
+    def stamped(self) -> list[str]:
+        """The files whose size and modification time tell that the images changed (stamps):
+        each image's file, or each shard (one rewritten in place may hold other bytes at the
+        offsets indexed)."""
+        if self.kind == "files":
+            return [self.names[i] for i in range(len(self))]
+        return [self.names[i] for i in range(len(self.names))]
 
     def source(self, i: int, opened: dict | None = None) -> str | ImageBytes:
         """What decode opens for the i-th image. `opened`: the shards a worker keeps open."""
@@ -193,9 +201,13 @@ def stamps(paths: list[str], progress: Callable[..., None] | None = None) -> tor
 
 
 def changed_since(samples: Samples, kept: torch.Tensor, progress: Callable[..., None] | None = None) -> list[str]:
-    """The files of `samples` whose size or modification time is no longer the one `kept`
-    (stamps, as the run listed them): images changed in place. A file gone is not among them
-    (it is told as gone where it is read), nor one that could not be read then or now."""
-    now = stamps([samples.name(i) for i in range(len(samples))], progress)
+    """The files of `samples` (Samples.stamped: images, or shards) whose size or modification
+    time is no longer the one `kept` (stamps, as the run listed them): changed in place. A file
+    gone is not among them (it is told as gone where it is read), nor one that could not be read
+    then or now (a shard at a URL)."""
+    files = samples.stamped()
+    if len(files) != len(kept):  # not this list's stamps (a damaged index): nothing to compare
+        return []
+    now = stamps(files, progress)
     differ = (now != kept).any(dim=1) & (now[:, 0] >= 0) & (kept[:, 0] >= 0)
-    return [samples.name(int(i)) for i in differ.nonzero().flatten()]
+    return [files[int(i)] for i in differ.nonzero().flatten()]

@@ -48,10 +48,10 @@ class Listing:
     notes: list[str] = field(default_factory=list)
     test_from: str = ""
     kept: str = ""  # the run folder's index it was read back from; "" where listed now
-    # An image folder's files: each split's size and modification time of each (samples.stamps),
-    # as listed; none for shards, or an index that kept none (version 1).
+    # Each split's files (an image folder's images, or the shards: Samples.stamped), the size and
+    # modification time of each (samples.stamps) as listed; none in an index that kept none.
     stamps: dict[str, torch.Tensor] = field(default_factory=dict)
-    changed: str = ""  # the images of a list read back that changed in place since, in words; "" for none
+    changed: str = ""  # the images (shards) of a list read back that changed in place since, in words; "" for none
 
     def images(self) -> int:
         return sum(len(s) for s in self.splits.values())
@@ -83,6 +83,7 @@ def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] |
     from .shards import is_shards
 
     root = spec if "://" in spec else str(Path(spec).expanduser().resolve())
+    rewritten = ""  # shards of the list read back that changed since: indexed again
     if kept is not None and kept.is_file():
         record = load_index(kept)
         if record is not None and record.get("root") == root:
@@ -93,10 +94,15 @@ def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] |
             found = Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
                             str(kept), record.get("stamps") or {})  # fmt: skip
             found.changed = _changed(found, progress)
-            if found.changed:
-                found.notes.append(f"{found.changed}; each read as it is now")
-            return found
+            if not found.changed or found.splits["train"].kind == "files":
+                if found.changed:
+                    found.notes.append(f"{found.changed}; each read as it is now")
+                return found
+            # A shard rewritten in place may hold other samples, or none, at the offsets indexed:
+            # its samples are only found by indexing it again (an image file is read whole, as it is now).
+            rewritten = found.changed
     if is_shards(spec):
+        from .samples import stamps
         from .shards import shard_splits
 
         told = (lambda done, total: progress(done, f"of {total:,} shards indexed")) if progress else None
@@ -104,7 +110,11 @@ def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] |
         path = Path(spec.rstrip("/"))
         name = path.name if path.suffix != ".tar" and "{" not in path.name else path.parent.name or "shards"
         result = Listing(name, root, list(found.classes), dict(found.splits), list(found.notes),
-                         "the test shards" if "test" in found.splits else "")  # fmt: skip
+                         "the test shards" if "test" in found.splits else "",
+                         stamps={k: stamps(s.stamped()) for k, s in found.splits.items()})  # fmt: skip
+        if rewritten:
+            result.changed = f"{rewritten}; indexed again"
+            result.notes.append(result.changed)
     else:
         from .folder import folder_samples
 
@@ -127,8 +137,11 @@ def _changed(found: Listing, progress=None) -> str:
     if not changed:
         return ""
     them = "them" if len(changed) > 1 else "it"
-    names = [os.path.relpath(name, found.root) for name in changed[:2]]
-    return (f"{plural(len(changed), 'image')} changed since the run listed {them} (another size or modification "
+    shards = found.splits["train"].kind == "shards"
+    where = found.root if os.path.isdir(found.root) else os.path.dirname(found.root)  # a folder, a .tar or a pattern
+    names = [os.path.relpath(name, where) for name in changed[:2]]
+    what, done = ("shard", "indexed") if shards else ("image", "listed")
+    return (f"{plural(len(changed), what)} changed since the run {done} {them} (another size or modification "
             f"time): {first(names, 1)}")  # fmt: skip
 
 

@@ -143,9 +143,12 @@ def build_graph(
             raise too_many(every, Loc(spec.file))
         if overridden and not wrong_input:
             every = _blame_override(spec, every, input_shape, input_from, widths)
-        # the layers' notes: one may explain an error; not those of layers built from a guess
+        # the layers' notes: one may explain an error; not those of layers built from a guess;
+        # and a softmax before the output, known from the layers built (a failed one, of no kind,
+        # passes nothing on); the heads of `outputs:` are not resolved here, so only the main output's
         guessed = {builder.nodes[i].path for i in builder.guessed}
-        raise CnnctlError(every, [w for w in builder.warnings if w.layer not in guessed])
+        doubled = double_softmaxes(builder.nodes, {out}) if out != INPUT else []
+        raise CnnctlError(every, [*(w for w in builder.warnings if w.layer not in guessed), *doubled])
     if out == INPUT:
         raise CnnctlError.at("the network has no layers", Loc(spec.file, 1, 1))
     nodes = builder.nodes

@@ -12,7 +12,8 @@ from __future__ import annotations
 from ..errors import Loc, did_you_mean, quoted, shown
 from ..layers import ArgSpec
 from ..records import record
-from .spec import ID_LISTS, Value, listed_ids
+from ..values import ascii_spelling
+from .spec import ID_LISTS, Value, listed_ids, lookalike_ids
 
 REFERENCE_KEYS = ("id", "from", "with")
 
@@ -100,6 +101,11 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
             hint = f"no brackets: `{listed_ids(key, value.text)}`"
             problems.append((f"{shown(f'{key}={value.text}')}: ids are listed without brackets", value.loc, hint))
             value = Value(value.text.replace("[", " ").replace("]", " "), value.loc)
+        if key in ID_LISTS and isinstance(value.text, str) and (lookalike := lookalike_ids(key, value.text)):
+            # told once here, then read in ASCII: a full-width comma would make `a，b` one id no layer has
+            message, hint = lookalike
+            problems.append((message, value.loc, hint))
+            value = Value(ascii_spelling(value.text), value.loc)
         target[key] = value
     if unplaced:
         problems.append(_unplaced(kind, spec, args, unplaced))

@@ -38,6 +38,7 @@ from .spec import (
     Value,
     Variant,
     listed_ids,
+    lookalike_ids,
     split_names,
     texts_of,
 )
@@ -190,6 +191,9 @@ class _Parser:
             vals = [self.scalar(n, f"each entry of `{what}`") for n in node.value]
             return tuple(v for v in vals if v is not None)
         v = self.scalar(node, f"`{what}`")
+        if v and (lookalike := lookalike_ids(what, str(v.text), mapping=True)):  # `from: a，b`: told, read in ASCII
+            self.problem(lookalike[0], v.loc, lookalike[1])
+            v = Value(ascii_spelling(str(v.text)), v.loc)
         return split_names(v) if v else ()
 
     # -- the document --------------------------------------------------------------------

@@ -50,6 +50,17 @@ def listed_ids(key: str, written: str) -> str:
     return f"{key}={','.join(ids)}"
 
 
+def lookalike_ids(key: str, written: str, mapping: bool = False) -> tuple[str, str] | None:
+    """`from=a，b` (a full-width comma, U+FF0C, as an input method types it): the message and
+    hint of ids listed with characters that look like ASCII but are not (values.LOOKALIKES and
+    full-width ones); None where there are none. `mapping`: written `from: a，b`."""
+    from ..values import lookalike_hint  # on the error path only
+
+    hint = lookalike_hint(written, "" if mapping else key)
+    said = f"{key}: {written}" if mapping else f"{key}={written}"
+    return None if hint is None else (f"`{said}`: ids and the commas between them are ASCII", hint)
+
+
 class MovedArgs(Mapping):
     """The arguments of a line written again further down (a generated network repeats one
     line 100,000 times): those read the first time, each value moved to this line's place

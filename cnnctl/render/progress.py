@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ..terminal import color_system, cursor_codes_allowed, draws_bars, stderr_console
+from ..terminal import color_system, cursor_codes_allowed, draws_bars, reader_gone, stderr_console
 from ..words import exact, loss, plural
 from .table import clean
 
@@ -76,7 +76,7 @@ class TrainDisplay:
         try:
             self.console.print(clean(text), markup=False, highlight=False, soft_wrap=True)
         except BrokenPipeError:  # a rich without Console.on_broken_pipe
-            _reader_gone(self.console)
+            reader_gone(self.console)
 
     def start_epoch(self, epoch: int, steps: int, start: int) -> None:
         if not self.header:  # after any notes on the set-up
@@ -191,18 +191,9 @@ def _stdout_console():
 
     class Lines(Console):
         def on_broken_pipe(self) -> None:
-            _reader_gone(self)
+            reader_gone(self)
 
     return Lines(stderr=False, highlight=False, color_system=color_system())
-
-
-def _reader_gone(console) -> None:
-    """The console's reader went away: it writes nothing more, and stdout goes nowhere."""
-    from .. import worker
-
-    console.quiet = True
-    if console.file is sys.stdout:
-        worker.stdout_gone()
 
 
 def silent_console() -> Console:

@@ -10,8 +10,10 @@ def evaluation_tables(e) -> list[Table]:
     """Per-class accuracy, then the confusion matrix (rows: true class, columns: predicted).
 
     CSV writes one table: the per-class one, with a `predicted_NAME` column per class (the
-    confusion matrix's rows), rather than two tables with different headers in one stream; and
-    after the classes an `overall` row, what the text says in the title: every image (pixel), the
+    confusion matrix's rows), rather than two tables with different headers in one stream; a
+    first column `row` says what a row is (`class`, `overall`: a class may be named `overall`,
+    and the summary row's `class` is empty); and after the classes the `overall` row, what the
+    text says in the title: every image (pixel), the
     accuracy over them (dense: and the mean IoU), how many were predicted as each class, the
     loss, the split (val, test, train or all), the data (its name, and in words) and the weights, in columns of
     their own that the class rows leave empty.
@@ -28,6 +30,7 @@ def evaluation_tables(e) -> list[Table]:
     per_class = Table(
         title,
         [
+            Column("row", csv_only=True),  # ROW_CLASS or ROW_OVERALL
             Column("class"),
             num("pixels" if dense else "examples", exact),
             num("accuracy", accuracy),  # "-": a class with no examples
@@ -37,7 +40,7 @@ def evaluation_tables(e) -> list[Table]:
             *(Column(name, csv_only=True) for name in OVERALL_COLUMNS),
         ],
         [
-            [name, sum(row), acc, *([e.iou[k]] if dense else []), *row, *[None] * len(OVERALL_COLUMNS)]
+            [ROW_CLASS, name, sum(row), acc, *([e.iou[k]] if dense else []), *row, *[None] * len(OVERALL_COLUMNS)]
             for k, (name, row, acc) in enumerate(zip(e.classes, e.confusion, e.per_class, strict=True))
         ],
         csv_rows=[_overall_row(e, dense)],
@@ -59,14 +62,17 @@ def evaluation_tables(e) -> list[Table]:
 
 # CSV: what the whole evaluation was, on its `overall` row, under the JSON's keys
 OVERALL_COLUMNS = ("loss", "split", "data", "data_words", "weights")
+# CSV: the `row` column's words, a class's row and the summary's
+ROW_CLASS, ROW_OVERALL = "class", "overall"
 
 
 def _overall_row(e, dense: bool) -> list:
-    """The CSV's `overall` row: the per-class columns over every class (the predicted counts are
-    the confusion matrix's column sums), then OVERALL_COLUMNS, as the JSON has them."""
+    """The CSV's `overall` row (no class: its `row` says what it is): the per-class columns over
+    every class (the predicted counts are the confusion matrix's column sums), then
+    OVERALL_COLUMNS, as the JSON has them."""
     predicted = [sum(column) for column in zip(*e.confusion, strict=True)]
     total = sum(predicted)
-    return ["overall", total, e.accuracy, *([e.mean_iou] if dense else []), *predicted,
+    return [ROW_OVERALL, None, total, e.accuracy, *([e.mean_iou] if dense else []), *predicted,
             e.loss, getattr(e, "split_name", "val"), getattr(e, "data", ""), e.split, e.checkpoint]  # fmt: skip
 
 

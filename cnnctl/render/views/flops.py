@@ -55,6 +55,8 @@ def flops_table(
                 row.append(r.backward_mults)
             if times is not None:
                 row += [r.intensity, r.seconds, _bound(r) if r.layers == 1 else ""]
+            if s.frozen_at and cost is not None:
+                row += [_frozen(r), r.frozen]
             rows.append(row)
         title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
@@ -79,6 +81,11 @@ def flops_table(
             # CSV: the intensity and the time in seconds, as computed
             columns += [num("FLOP/B", _intensity, key="intensity"), Column("Time", duration, right=True, key="seconds"),
                         Column("Bound")]  # fmt: skip
+        if s.frozen_at and cost is not None:  # --freeze: which layers it freezes (their Bwd mults are 0)
+            # CSV: how many of the row's layers are frozen (a layer's 1 or 0), as JSON's `others` counts them
+            columns += [Column("Frozen", csv=False), Column("frozen layers", csv_only=True)]
+            notes.append(f"Frozen: the layers up to and including `{s.frozen_at}` (--freeze): no backward, "
+                         "their parameters not updated")  # fmt: skip
         return Table(title, columns, rows, [total, *notes])
     rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
     if batch > 1:
@@ -173,8 +180,16 @@ def flops_json(
     return out
 
 
+def _frozen(r) -> str:
+    """A row's Frozen cell: `yes` for a frozen layer; of the rest's row, how many of its layers."""
+    if r.layers > 1:
+        return f"{r.frozen:,} of {r.layers:,}" if r.frozen else ""
+    return "yes" if r.frozen else ""
+
+
 def _layer_json(r) -> dict:
-    """A LayerCostRow as JSON: its backward cost and its roofline only where computed."""
+    """A LayerCostRow as JSON: its backward cost, its roofline and whether it is frozen (`frozen`;
+    the rest's `frozen_layers`) only where computed."""
     row = {"path": r.path, "shorthand": r.shorthand, "mults": r.mults, "flops": r.flops,
            "mults_share": r.mults_share or 0.0, "flops_share": r.flops_share or 0.0}  # fmt: skip
     if r.backward_mults is not None:
@@ -183,4 +198,6 @@ def _layer_json(r) -> dict:
         row.update(seconds=r.seconds, bytes=r.bytes, intensity=r.intensity)
         if r.layers == 1:
             row["compute_bound"] = r.compute_bound
+    if r.frozen is not None:
+        row.update({"frozen": bool(r.frozen)} if r.layers == 1 else {"frozen_layers": r.frozen})
     return row
