@@ -305,6 +305,11 @@ def test_runs_table_from_the_command_line(finished, tmp_path):
     rows = list(csv.DictReader(io.StringIO(cli("runs", str(tmp_path), "--format", "csv").stdout)))
     assert (rows[0]["epochs_done"], rows[0]["epochs_planned"], rows[0]["status"]) == ("1234", "2000", "stopped")
     assert "best_val_accuracy" in rows[0] and all(h == h.lower() and " " not in h for h in rows[0])  # snake_case
+    # the JSON's keys and values: `name`, not `run`; `updated` in RFC 3339, as the JSON's, not `2026-12-05 07:24`
+    listed = json.loads(cli("runs", str(tmp_path), "--format", "json").stdout)["runs"]
+    (updated,) = [r["updated"] for r in listed if r["name"] == "big"]
+    (big,) = [r for r in rows if r.get("name") == "big"]
+    assert big["updated"] == updated and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", updated)
     missing = cli("runs", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
 
