@@ -129,7 +129,7 @@ def test_bench_with_a_nan_peak_is_valid_json(capsys):
                              profile=None)  # fmt: skip
     print_json(bench_json(result))
     data = strict_loads(capsys.readouterr().out)
-    assert data["peak_tflops"] is None and data["timings"][0]["mfu"] is None
+    assert data["mfu_peak_flops_per_second"] is None and data["timings"][0]["mfu"] is None
     assert data["timings"][0]["tflops"] == 0.5
 
 
