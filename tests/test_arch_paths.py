@@ -130,6 +130,25 @@ def test_a_network_piped_in_is_read_from_dash(tmp_path):
     assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
 
 
+def test_standard_input_is_named_once_among_a_commands_networks():
+    # `compare - -` read the pipe once and set it beside itself, two columns labelled `-`; `validate - -` checked it
+    # twice; `summarize - -` hinted `cnnctl compare - -`. One rule: `-` once, standard input can be read once.
+    said = "error: `-` is given 2 times, and standard input can be read once\n  hint: give `-` for one network"
+    for command in ("compare", "validate"):
+        done = cnnctl(command, "-", "-", stdin=NET.encode())
+        assert done.returncode == 2 and done.stdout == b"", done.stdout
+        assert done.stderr.decode().startswith(said) and f"cnnctl {command} - other.yaml" in done.stderr.decode()
+        assert b"Traceback" not in done.stderr
+    done = cnnctl("compare", "-", "lenet5", "-", "--format", "json", stdin=NET.encode())
+    (error,) = json.loads(done.stdout)["errors"]
+    assert done.returncode == 2 and error["message"] == "`-` is given 2 times, and standard input can be read once"
+    done = cnnctl("summarize", "-", "-", stdin=NET.encode())
+    assert done.returncode == 2 and b"compare - -" not in done.stderr
+    assert b"hint: give `-` for one network" in done.stderr
+    done = cnnctl("compare", "-", "lenet5", "--format", "json", stdin=NET.encode())  # once is as ever
+    assert done.returncode == 0 and [n["params"] for n in json.loads(done.stdout)["networks"]] == [239, 61_706]
+
+
 def test_a_network_piped_in_is_held_to_the_files_limit():
     from cnnctl.limits import MAX_FILE_BYTES
 

@@ -25,12 +25,13 @@ def validate_cmd(
 
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
-    from ..catalog import file_json
+    from ..catalog import file_json, stdin_once
     from ..render.views.problems import problem_json
     from ..render.views.validate import validate_lines, validate_table, validate_total
 
     results = []
     expanded = [_networks_of(arch) for arch in files]
+    stdin_once([file for named in expanded for file in named], "validate")
     for arch in (file for named in expanded for file in named):
         try:
             # its `train:` too, checked as `cnnctl train` would
