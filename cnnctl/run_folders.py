@@ -257,7 +257,8 @@ def read_history(run: str) -> RunHistory:
     notes: list[Problem] = []
     rows = read_rows(source, notes)
     recorded = _json(Path(folder) / STATUS)
-    settings = read_run_config(str(folder))[0] | ({"epochs": recorded["epochs"]} if "epochs" in recorded else {})
+    planned = recorded_planned(recorded)
+    settings = read_run_config(str(folder))[0] | ({"epochs": planned} if planned is not None else {})
     about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
     return RunHistory(name, str(folder), str(source), rows, about=about, monitor=run_monitor(settings), notes=notes)
 
@@ -408,7 +409,8 @@ def run_info(folder: Path) -> RunInfo:
             problems.append(Problem(f"{name} is cut short: its zip archive has no directory, and it cannot be loaded",
                                     Loc(str(folder / name))))  # fmt: skip
     history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
-    planned = recorded.get("epochs", config.get("epochs"))  # status.json has a resumed run's new --epochs
+    planned = recorded_planned(recorded)  # status.json has a resumed run's new --epochs
+    planned = config.get("epochs") if planned is None else planned
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
     kept = history.kept()  # best.pt's epoch and its accuracy: one epoch, not the best of each
     times = [folder.stat().st_mtime]
@@ -460,6 +462,12 @@ def started(folder: Path, config: dict[str, Any], otherwise: float) -> float:
     with contextlib.suppress(OSError):
         return (folder / "config.json").stat().st_mtime
     return otherwise
+
+
+def recorded_planned(recorded: dict[str, Any]) -> Any:
+    """The epochs a run's status.json says it plans (None where it does not say): `epochs_planned`,
+    as runs' and train's JSON name them, or `epochs` in the files written before."""
+    return recorded.get("epochs_planned", recorded.get("epochs"))
 
 
 def network_name(

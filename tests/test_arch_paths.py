@@ -3,6 +3,8 @@ folder given to `validate` stands for its network files."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -62,8 +64,20 @@ def test_validate_says_where_it_read_a_bundled_network(folder, monkeypatch, caps
     assert code == 0
     assert out.splitlines()[0].startswith("ok  vgg  (bundled: vgg16.yaml; 24 layers, 138,357,544 params")
     assert out.splitlines()[1] == "ok  lenet.yaml  (2 layers, 239 params, 864 mults)"
-    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "--format", "json")
-    assert json.loads(out)["files"][0]["read"] == "bundled: vgg16.yaml"
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "lenet.yaml", "--format", "json")
+    vgg, here = json.loads(out)["files"]
+    assert vgg["read"] == "bundled: vgg16.yaml"  # as the README has said
+    # the file read in the keys every command's JSON gives a network (summarize's, flops'), the same values
+    assert (vgg["file"], vgg["bundled"], here["file"], here["bundled"]) == ("vgg16.yaml", True, "lenet.yaml", False)
+    code, summarized, _ = run_main(monkeypatch, capsys, "summarize", "vgg", "--format", "json")
+    assert {k: json.loads(summarized)[k] for k in ("file", "bundled")} == {k: vgg[k] for k in ("file", "bundled")}
+    # one that cannot be checked names the file it would read too (a bundled one at an --input it cannot take)
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "--input", "8x8x3", "--format", "json")
+    (failed,) = json.loads(out)["files"]
+    assert code == 2 and (failed["file"], failed["bundled"], failed["ok"]) == ("vgg16.yaml", True, False)
+    code, out, _ = run_main(monkeypatch, capsys, "validate", "vgg", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out)))
+    assert (row["file"], row["bundled"]) == ("vgg16.yaml", "true")
 
 
 def test_validate_a_folder_checks_each_network_file_in_it(folder, monkeypatch, capsys):
@@ -114,6 +128,25 @@ def test_a_network_piped_in_is_read_from_dash(tmp_path):
     assert table.stdout.decode().splitlines()[0].strip() == "<stdin>", table.stdout
     done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
     assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
+
+
+def test_standard_input_is_named_once_among_a_commands_networks():
+    # `compare - -` read the pipe once and set it beside itself, two columns labelled `-`; `validate - -` checked it
+    # twice; `summarize - -` hinted `cnnctl compare - -`. One rule: `-` once, standard input can be read once.
+    said = "error: `-` is given 2 times, and standard input can be read once\n  hint: give `-` for one network"
+    for command in ("compare", "validate"):
+        done = cnnctl(command, "-", "-", stdin=NET.encode())
+        assert done.returncode == 2 and done.stdout == b"", done.stdout
+        assert done.stderr.decode().startswith(said) and f"cnnctl {command} - other.yaml" in done.stderr.decode()
+        assert b"Traceback" not in done.stderr
+    done = cnnctl("compare", "-", "lenet5", "-", "--format", "json", stdin=NET.encode())
+    (error,) = json.loads(done.stdout)["errors"]
+    assert done.returncode == 2 and error["message"] == "`-` is given 2 times, and standard input can be read once"
+    done = cnnctl("summarize", "-", "-", stdin=NET.encode())
+    assert done.returncode == 2 and b"compare - -" not in done.stderr
+    assert b"hint: give `-` for one network" in done.stderr
+    done = cnnctl("compare", "-", "lenet5", "--format", "json", stdin=NET.encode())  # once is as ever
+    assert done.returncode == 0 and [n["params"] for n in json.loads(done.stdout)["networks"]] == [239, 61_706]
 
 
 def test_a_network_piped_in_is_held_to_the_files_limit():

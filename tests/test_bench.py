@@ -78,6 +78,10 @@ def test_bench_command_json_with_mfu_from_a_given_peak():
     report = bench_command("--steps", "2", "--warmup", "0", "--mode", "forward", "--peak-tflops", "1")
     (timing,) = report["timings"]
     assert timing["mfu"] == pytest.approx(timing["tflops"] / 1.0)
+    # MFU's peak in FLOP/s, as every peak in JSON, under a key of its own: not a `peak_tflops` that was null on a CPU
+    # beside the roofline's measured peak; here 1 TFLOP/s where the roofline has this CPU's measured one
+    assert "peak_tflops" not in report and report["mfu_peak_flops_per_second"] == 1e12
+    assert report["roofline"]["profile"] == "cpu" and report["roofline"]["peak_flops_per_second"] != 1e12
 
 
 @pytest.mark.parametrize("peak", [float("nan"), float("inf"), 0.0])

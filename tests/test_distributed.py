@@ -181,7 +181,8 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
         time.sleep(0.2)
     # The launcher holds the run folder for its workers: a second run is refused, naming it.
     second = cnnctl("train", "lenet5", "--resume", str(out))
-    assert second.returncode == 2 and f"{out} is in use by process {proc.pid} on host" in second.stderr, second.stderr
+    said = f"{out}: the run folder is in use by process {proc.pid} on host"
+    assert second.returncode == 2 and said in second.stderr, second.stderr
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 128 + signal.SIGTERM, stderr

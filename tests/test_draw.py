@@ -575,3 +575,23 @@ def test_format_offers_text_and_json_not_a_table(monkeypatch, capsys):
     assert code == 0 and "--format text|json" in out and "table|json" not in out
     code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--format", "csv")
     assert code == 2 and "--format expected one of text, json" in err
+
+
+@pytest.mark.parametrize("style", ["graph", "volumes"])
+def test_draw_json_holds_the_warnings_and_leaves_stderr_empty_as_summarize_does(tmp_path, monkeypatch, capsys, style):
+    from helpers import run_main
+
+    # conv f=2 s=2 on 7x7: (7 - 2) / 2 is not whole, so its last row and column are left out (a warning)
+    net = tmp_path / "odd.yaml"
+    net.write_text("input: 7x7x1\nlayers: [conv f=2 s=2 n=2, fc 3]\n")
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", style, "--format", "json")
+    (warning,) = json.loads(out)["warnings"]
+    assert code == 0 and err == ""
+    assert (warning["file"], warning["line"], warning["layer"]) == (str(net), 2, "conv1")
+    assert "leaves out the last row and column" in warning["message"]
+    code, summarized, err_summarize = run_main(monkeypatch, capsys, "summarize", str(net), "--format", "json")
+    assert json.loads(summarized)["warnings"] == [warning] and err_summarize == ""  # one rule for both
+    monkeypatch.chdir(tmp_path)
+    picture = "odd.mmd" if style == "graph" else "odd.svg"  # neither needs Graphviz
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", style, "-o", picture)
+    assert code == 0 and err == warning["text"] + "\n"  # text: on stderr, as ever

@@ -272,8 +272,11 @@ def test_cnnctl_weights_shows_where_each_tensor_goes_before_anything_runs(setup,
             "fc1.weight", "fc1.bias"]  # fmt: skip
     assert [(t["tensor"], t["from"]) for t in report["tensors"]] == list(zip(ours, theirs, strict=True))
     assert report["by_name"] is False and report["tensors"][-2]["shape"] == [7, 4]
+    # the weights placed under the key every command gives the weights used (predict's, evaluate's), not `source`
+    assert "source" not in report and str(tmp / "source.pt") in report["weights"]
     code, out, err = run_main(monkeypatch, capsys, "weights", net, str(tmp / "source.pt"))
     assert code == 0 and "8 tensors from" in out and "placed by structure" in out and "bn1.running_var" in out
+    assert f"8 tensors from {report['weights']}, placed" in " ".join(out.split())
     code, out, err = run_main(monkeypatch, capsys, "weights", "lenet5", str(tmp / "source.pt"))
     assert code == 2 and "do not fit layer `conv1`: it takes `conv1.weight` of 6x1x5x5" in err
     assert "Traceback" not in err

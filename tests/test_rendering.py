@@ -129,7 +129,7 @@ def test_bench_with_a_nan_peak_is_valid_json(capsys):
                              profile=None)  # fmt: skip
     print_json(bench_json(result))
     data = strict_loads(capsys.readouterr().out)
-    assert data["peak_tflops"] is None and data["timings"][0]["mfu"] is None
+    assert data["mfu_peak_flops_per_second"] is None and data["timings"][0]["mfu"] is None
     assert data["timings"][0]["tflops"] == 0.5
 
 
@@ -288,15 +288,17 @@ def test_csv_only_columns_stay_out_of_text_tables():
 # -- validate as a table ---------------------------------------------------------------------------
 def test_validate_table_renders_in_every_format():
     results = [
-        {"file": "lenet5", "ok": True, "layers": 7, "params": 61_706, "mults": 416_520, "problems": []},
-        {"file": "b|ad.yaml", "ok": False, "problems": ["error: b.yaml:3:5: too big\n  hint: p=same", "error: x"]},
-    ]
+        {"named": "lenet5", "file": "lenet5.yaml", "bundled": True, "ok": True, "layers": 7, "params": 61_706,
+         "mults": 416_520, "problems": []},
+        {"named": "b|ad.yaml", "file": "b|ad.yaml", "bundled": False, "ok": False,
+         "problems": ["error: b.yaml:3:5: too big\n  hint: p=same", "error: x"]},
+    ]  # fmt: skip
     table = validate_table(results)
     rows = list(csv.reader(io.StringIO(to_csv(table))))
-    assert rows == [
-        ["file", "status", "layers", "params", "mults", "problems"],
-        ["lenet5", "ok", "7", "61706", "416520", ""],
-        ["b|ad.yaml", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
+    assert rows == [  # CSV: the JSON's `file` and `bundled`, the file read; Markdown, as named
+        ["file", "bundled", "status", "layers", "params", "mults", "problems"],
+        ["lenet5.yaml", "true", "ok", "7", "61706", "416520", ""],
+        ["b|ad.yaml", "false", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
     ]
     md = markdown(table)
     assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | FAIL | - | - | - |" in md

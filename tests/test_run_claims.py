@@ -157,13 +157,41 @@ def test_a_resume_of_a_run_before_its_first_checkpoint_says_it_is_in_use(tmp_pat
         assert holder.stdout.readline() == "held\n"
         with pytest.raises(CnnctlError) as info:
             load_checkpoint(folder)
-        assert f"{folder} is in use by process {holder.pid}" in str(info.value)
+        assert f"{folder}: the run folder is in use by process {holder.pid}" in str(info.value)
         assert "before its first checkpoint" not in str(info.value)
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
     with pytest.raises(CnnctlError, match="stopped before its first checkpoint"):  # once it has ended
         load_checkpoint(folder)
+
+
+def test_a_run_folder_refused_names_the_folder_as_its_file(tmp_path, monkeypatch, capsys):
+    # "already holds a run" and "in use by" had no file (JSON `file: null`) where every other run-folder error has one
+    from helpers import run_main
+
+    net = tmp_path / "small.yaml"
+    net.write_text(SMALL_NET)
+    train_json = ["train", str(net), "--data", "shapes", "--epochs", "1", "--device", "cpu", "--format", "json"]
+    done = tmp_path / "done"
+    assert run(str(done)).status == 0
+    capsys.readouterr()  # the run's own report
+    code, out, err = run_main(monkeypatch, capsys, *train_json, "--out", str(done))
+    (error,) = json.loads(out)["errors"]
+    assert code == 2 and "already holds a run" in error["message"] and error["file"] == str(done), err
+    live = tmp_path / "live"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(live)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for given in (["--out", str(live)], ["--resume", str(live)]):  # its lock; a resume's checkpoint read
+            code, out, err = run_main(monkeypatch, capsys, *train_json, *given)
+            (error,) = json.loads(out)["errors"]
+            assert code == 2 and f"is in use by process {holder.pid}" in error["message"], (given, err)
+            assert error["file"] == str(live), given
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
 
 
 # --- A signal while the run starts ------------------------------------------------------------

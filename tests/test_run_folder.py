@@ -203,7 +203,8 @@ def test_a_folder_in_use_is_refused_at_once_naming_the_process_that_holds_it(net
         for args in (["--out", str(folder), "--epochs", "1"], ["--resume", str(folder), "--epochs", "3"]):
             refused = cli(net, *args)
             assert refused.returncode == 2, refused.stderr
-            assert f"{folder} is in use by process {holder.pid} on host {socket.gethostname()}" in refused.stderr
+            said = f"{folder}: the run folder is in use by process {holder.pid} on host {socket.gethostname()}"
+            assert said in refused.stderr
             assert "hint:" in refused.stderr and "Traceback" not in refused.stderr
         assert (folder / "config.json").read_text() == config  # nothing of the second run was written
         assert writing.exists()  # nor anything of the first removed

@@ -305,6 +305,11 @@ def test_runs_table_from_the_command_line(finished, tmp_path):
     rows = list(csv.DictReader(io.StringIO(cli("runs", str(tmp_path), "--format", "csv").stdout)))
     assert (rows[0]["epochs_done"], rows[0]["epochs_planned"], rows[0]["status"]) == ("1234", "2000", "stopped")
     assert "best_val_accuracy" in rows[0] and all(h == h.lower() and " " not in h for h in rows[0])  # snake_case
+    # the JSON's keys and values: `name`, not `run`; `updated` in RFC 3339, as the JSON's, not `2026-12-05 07:24`
+    listed = json.loads(cli("runs", str(tmp_path), "--format", "json").stdout)["runs"]
+    (updated,) = [r["updated"] for r in listed if r["name"] == "big"]
+    (big,) = [r for r in rows if r.get("name") == "big"]
+    assert big["updated"] == updated and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", updated)
     missing = cli("runs", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -353,7 +358,7 @@ def test_a_run_that_leaves_by_an_exception_is_recorded_so(tmp_path, raised, said
         log.epoch([{"epoch": 1, "val_accuracy": 0.5}])
         raise raised
     recorded = status(folder)
-    assert (recorded["status"], recorded["epochs_done"], recorded["epochs"]) == (said, 1, 3)
+    assert (recorded["status"], recorded["epochs_done"], recorded["epochs_planned"]) == (said, 1, 3)
     assert recorded.get("reason") == ("a worker died" if said == "failed" else None)
     (info,) = list_runs(str(tmp_path))
     assert (info.status, info.network, info.reason) == (said, "net", recorded.get("reason"))
@@ -423,6 +428,27 @@ def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(
     (folder / "status.json").write_text(json.dumps({"status": "finished", "epochs": 3}))
     (info,) = list_runs(str(tmp_path))
     assert (info.status, info.epochs_done) == ("finished", None)
+
+
+def test_status_json_names_the_planned_epochs_as_runs_and_train_do_and_old_files_still_read(
+    tmp_path, monkeypatch, capsys
+):
+    # status.json wrote `epochs` where runs' and train's JSON say `epochs_planned`: one key per concept.
+    from cnnctl.train.runlog import RunLog
+    from tests.helpers import run_main
+
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"epochs": 5}))
+    with RunLog(folder, TrainConfig(epochs=7), [], network="net") as log:  # a resumed run's new --epochs 7
+        log.end("finished", [{"epoch": 1, "val_accuracy": 0.5}])
+    recorded = status(folder)
+    assert recorded["epochs_planned"] == 7 and "epochs" not in recorded
+    old = fake_run(tmp_path / "old", rows=2, planned=4, said="stopped")  # status.json as written before: `epochs`
+    (old / "config.json").write_text(json.dumps({"epochs": 3, "data": "shapes"}))  # status.json's 4 wins, as ever
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path), "--format", "json")
+    assert code == 0, err
+    assert {r["name"]: r["epochs_planned"] for r in json.loads(out)["runs"]} == {"new": 7, "old": 4}
 
 
 DEEP = "[" * 100_000  # Python's JSON parser recurses once per `[`: a RecursionError, not a JSONDecodeError
@@ -500,7 +526,7 @@ def test_status_counts_the_epochs_done_while_the_run_goes_on(tmp_path):
             rows.append({"epoch": epoch, "val_accuracy": 0.5})
             log.epoch(rows)
             recorded = status(folder)
-            assert (recorded["status"], recorded["epochs_done"], recorded["epochs"]) == ("running", epoch, 5)
+            assert (recorded["status"], recorded["epochs_done"], recorded["epochs_planned"]) == ("running", epoch, 5)
         log.end("finished", rows)
 
 

@@ -281,6 +281,9 @@ def compare_cmd(
 def load_networks(files: list[str], input: str | None) -> list:
     """Every network named, or every problem of all of them in one error (as `validate` tells
     them): the second file's mistakes are not kept back until the first is mended."""
+    from ..catalog import stdin_once
+
+    stdin_once(files, "compare")
     graphs, problems, warnings = [], [], []
     for arch in files:
         try:

@@ -25,11 +25,13 @@ def validate_cmd(
 
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
+    from ..catalog import file_json, stdin_once
     from ..render.views.problems import problem_json
     from ..render.views.validate import validate_lines, validate_table, validate_total
 
     results = []
     expanded = [_networks_of(arch) for arch in files]
+    stdin_once([file for named in expanded for file in named], "validate")
     for arch in (file for named in expanded for file in named):
         try:
             # its `train:` too, checked as `cnnctl train` would
@@ -37,11 +39,16 @@ def validate_cmd(
         except CnnctlError as exc:
             graph, problems, warnings = None, exc.problems, exc.warnings
         problems = [*problems, *_member_problems(arch, input, problems)]  # a family's other members
+        # the file read, as every command's JSON names a network (`"file": "vgg16.yaml", "bundled": true`);
+        # `named`, the argument, for the text's lines (`ok  vgg  (bundled: vgg16.yaml; ...)`), not in JSON
+        shown = graph.file if graph is not None else _shown(arch)
+        named = {"named": arch, **file_json(shown)}
         if graph is not None and not problems:
             results.append(
                 {
-                    "file": arch,
-                    **({"read": graph.file} if graph.file != arch else {}),  # `bundled: vgg16.yaml`
+                    **named,
+                    # as the text says it (`bundled: vgg16.yaml`) where it is not what was named: README's JSON `read`
+                    **({"read": graph.file} if graph.file != arch else {}),
                     "ok": True,
                     "layers": len(graph.nodes),
                     "params": graph.params,
@@ -53,7 +60,7 @@ def validate_cmd(
         else:
             results.append(
                 {
-                    "file": arch,
+                    **named,
                     "ok": False,
                     # the warnings found before it failed too: one may explain an error
                     "problems": [p.format() for p in problems] + [w.format("warning") for w in warnings],
@@ -64,7 +71,8 @@ def validate_cmd(
     if format is Format.json:
         # exit 2 has its `errors`, as every command's JSON does: each invalid file's problems, in order
         errors = [detail for r in bad for detail in r["details"]]
-        print_json({"ok": not bad, "files": results} | ({"errors": errors} if bad else {}))
+        files = [{k: v for k, v in r.items() if k != "named"} for r in results]
+        print_json({"ok": not bad, "files": files} | ({"errors": errors} if bad else {}))
     elif format is not Format.table:  # csv, markdown: one table on stdout, a row per file
         show_result(format, lambda: None, lambda: [validate_table(results)])
     else:
@@ -78,6 +86,17 @@ def validate_cmd(
         if len(results) > 1 or any(named != [arch] for arch, named in zip(files, expanded, strict=True)):
             sys.stdout.write(validate_total(results) + "\n")
     return 2 if bad else 0
+
+
+def _shown(arch: str) -> str:
+    """The file an argument that could not be checked names, as headers say it (`bundled: lenet5.yaml` for
+    `lenet5 --input 2x2x1`), or the argument itself where it names none (a file that is not there)."""
+    from ..catalog import resolve
+
+    try:
+        return resolve(arch)[1]
+    except CnnctlError:
+        return arch
 
 
 def _networks_of(arch: str) -> list[str]:

@@ -102,10 +102,10 @@ def draw_cmd(
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
-    print_warnings(graph)
-    if format == "json":
+    if format == "json":  # the warnings in the document, nothing on stderr, as summarize's and flops' JSON
         print_json(with_warnings(data, [graph]))
     else:
+        print_warnings(graph)
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
         opened = opener.get(fmt, "open it in a browser or viewer")
         sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped

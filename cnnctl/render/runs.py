@@ -35,7 +35,7 @@ def _epochs(run: RunInfo) -> str:
 
 def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
     columns = [
-        Column("run", squeeze=True),
+        Column("run", squeeze=True, key="name"),  # CSV: the JSON's keys, `name` and RFC 3339's `updated`
         Column("network"),
         Column("data", wrap=True),
         Column("epochs", right=True, csv=False),
@@ -44,7 +44,8 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("best.pt val acc", accuracy, right=True, key="best_val_accuracy"),  # best.pt's epoch (--monitor)
         Column("status"),
         Column("checkpoints", wrap=True),
-        Column("updated"),
+        Column("updated", _when, csv=False),  # to the minute, for reading
+        Column("updated", csv_only=True),  # as the JSON's, for scripts
     ]
     rows = [
         [
@@ -57,7 +58,8 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
             r.best_val_accuracy,
             r.status,
             _checkpoints(r),
-            _when(r.updated),
+            r.updated,
+            stamp(r.updated),
         ]
         for r in runs
     ]

@@ -173,8 +173,10 @@ def _write(path: Path, data: bytes) -> None:
 
 def refuse_existing_run(folder: Path) -> None:
     if (folder / "last.pt").exists():
-        raise CnnctlError.at(
-            f"{folder} already holds a run", hint=f"continue it with --resume {folder}, or choose another --out"
+        raise CnnctlError.at(  # at the folder, as every run-folder error (JSON `file`)
+            "this folder already holds a run",
+            Loc(str(folder)),
+            hint=f"continue it with --resume {folder}, or choose another --out",
         )
 
 
@@ -377,8 +379,9 @@ def in_use(folder: Path, holder: list[str] | None = None, new: bool = False) -> 
             holder = (folder / LOCK).read_bytes()[:4096].decode(errors="replace").splitlines()
         except OSError:
             holder = []
-    return CnnctlError.at(
-        f"{folder} is in use by " + _describe(holder),
+    return CnnctlError.at(  # at the folder, as every run-folder error (JSON `file`)
+        "the run folder is in use by " + _describe(holder),
+        Loc(str(folder)),
         hint="a run folder belongs to one run at a time: wait for that run to end, or stop it "
         "(Ctrl-C saves a checkpoint)" + ("; or give this run another --out" if new else ""),
     )

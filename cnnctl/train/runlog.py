@@ -143,7 +143,7 @@ class RunLog:
         record: dict[str, Any] = {
             "status": status,
             "epochs_done": len(history),
-            "epochs": self.config.epochs,
+            "epochs_planned": self.config.epochs,  # runs' and train's JSON key (status.json before: `epochs`)
             "updated": now(),
         }
         if self.network:

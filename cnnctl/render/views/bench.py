@@ -152,7 +152,10 @@ def bench_json(result: BenchResult) -> dict:
                     "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
         timings.append(row)
     roof = profile_json(result.profile, result.dtype) if result.profile else None
-    data = {"device": result.device, "peak_tflops": result.peak_tflops, "roofline": roof,
+    # MFU's peak, in FLOP/s as every peak in JSON (`roofline`'s too, which can be another: a CPU's measured, beside
+    # --peak-tflops); null where there is no MFU (a CPU without --peak-tflops)
+    peak = result.peak_tflops * 1e12 if result.peak_tflops else None
+    data = {"device": result.device, "mfu_peak_flops_per_second": peak, "roofline": roof,
             "dtype": getattr(result, "dtype", "float32"),
             "notes": result.notes, "timings": timings}  # fmt: skip
     if hasattr(result, "reference_ratios"):

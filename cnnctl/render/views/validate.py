@@ -9,7 +9,7 @@ from ..table import Column, Table, clean, num
 
 def validate_lines(result: dict) -> list[str]:
     """One file in `validate`'s text report: `ok  FILE  (...)` or `FAIL FILE`, then its problems."""
-    name = clean(result["file"])
+    name = clean(result["named"])
     if result["ok"]:
         counts = f"{plural(result['layers'], 'layer')}, {result['params']:,} params, {result['mults']:,} mults"
         counts = f"{clean(result['read'])}; {counts}" if "read" in result else counts
@@ -30,7 +30,9 @@ def validate_table(results: list[dict]) -> Table:
     """
     rows = [
         [
+            r["named"],
             r["file"],
+            "true" if r["bundled"] else "false",  # as the JSON's
             "ok" if r["ok"] else "FAIL",
             r.get("layers"),
             r.get("params"),
@@ -40,7 +42,9 @@ def validate_table(results: list[dict]) -> Table:
         for r in results
     ]
     columns = [
-        Column("File", squeeze=True),
+        Column("File", squeeze=True, csv=False),  # as named (`vgg`), as the text's lines say it
+        Column("file", csv_only=True),  # CSV: the JSON's `file` and `bundled`, the file read (`vgg16.yaml`, true)
+        Column("bundled", csv_only=True),
         Column("Status"),
         num("Layers", _count),
         num("Params", _count),
@@ -52,6 +56,6 @@ def validate_table(results: list[dict]) -> Table:
 
 def validate_total(results: list[dict]) -> str:
     """`1 valid, 2 invalid: a.yaml, b.yaml` (the invalid files named, so the line stands alone)."""
-    bad = [clean(r["file"]) for r in results if not r["ok"]]
+    bad = [clean(r["named"]) for r in results if not r["ok"]]
     line = f"{len(results) - len(bad)} valid, {len(bad)} invalid"
     return f"{line}: {', '.join(bad)}" if bad else line

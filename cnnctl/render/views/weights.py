@@ -32,8 +32,10 @@ def weights_table(placement, said: str, network: str) -> Table:
 
 
 def weights_json(placement, said: str) -> dict:
+    """`weights`: the weights placed, as the title names them and every command's JSON names the weights used
+    (predict's, evaluate's)."""
     return {
-        "source": said,
+        "weights": said,
         "by_name": placement.by_name,
         "tensors": [
             *({"tensor": p.own, "from": p.given, "shape": list(p.shape)} for p in placement.placed),
