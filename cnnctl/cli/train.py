@@ -86,7 +86,7 @@ def train_cmd(
             raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
         if resume:  # the checkpoint's settings: torch reads it
             from ..train.checkpoint import load_checkpoint
-            from ..train.loop import resumed_config
+            from ..train.resume_config import resumed_config
 
             resumed = load_checkpoint(resume) if resumed is None else resumed
             config = resumed_config(resume, overrides, resumed)

@@ -221,7 +221,7 @@ def launch_training(
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
         from .checkpoint import load_checkpoint
-        from .loop import resumed_batch
+        from .resume_config import resumed_batch
 
         resumed_batch(load_checkpoint(resume) if resumed is None else resumed, options.nproc_per_node * options.nnodes)
     else:

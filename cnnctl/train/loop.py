@@ -13,10 +13,10 @@ import contextlib
 import json
 import signal
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -36,7 +36,6 @@ from ..run_folders import now
 from ..run_marks import RUN_NETWORK
 from ..shapes import format_shape
 from ..words import plural
-from .batches import BatchSource
 from .checkpoint import (
     Checkpoint,
     check_same_network,
@@ -47,18 +46,22 @@ from .checkpoint import (
     resume_settings,
     save_checkpoint,
 )
-from .config import TrainConfig, absolute_data_paths, checked_overrides
+from .config import TrainConfig
+from .data_checks import check_batch, check_classes, dropped_note, unused_outputs
 from .device import check_network_fits, resolve_device
 from .divergence import check_every, diverged_error
 from .fastpath import FastPath, apply_backend_flags, decide, with_cuda_graphs
 from .hooks import StepHook, fault_from_env, stop_after
 from .metrics import EpochStats, evaluate_batches, iou
+from .result import RunResult, run_result
+from .resume_config import resumed_batch
 from .rundir import Claim, RunFault, hold, refuse_existing_run, run_dir_for, write_bytes, write_text
 from .runlog import RunLog, check_logging, write_logs
 from .schedule import best_row, improved, make_scheduler, stops_early
-from .settings import BY_NAME, RESUMABLE
+from .settings import BY_NAME
 from .sources import load_training_data, loader_workers, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
+from .stop_flag import _StopFlag
 from .weights_from import (
     are_imagenets,
     numbers,
@@ -79,148 +82,6 @@ if TYPE_CHECKING:
     from ..data import DataSplits
 
 
-@dataclass
-class RunResult:
-    run_dir: Path
-    status: int  # 0, or 128 + the signal that stopped it (INTERRUPTED for Ctrl-C)
-    epochs_done: int
-    best_val_accuracy: float  # of the epoch best.pt holds, chosen by `monitor`; -1 without validation
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int | None = None  # 1-based, as in the history; None without validation
-    monitor: str = "val_accuracy"
-    epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
-    ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
-
-
-def run_result(
-    run_dir: Path,
-    status: int,
-    epochs_done: int,
-    history: list[dict[str, Any]],
-    monitor: str,
-    ended: str | None = None,
-    epochs_planned: int | None = None,
-) -> RunResult:
-    """What a run did: its best validation accuracy, of the epoch best.pt holds (chosen by
-    `monitor`; -1 without one) and that epoch, from its history."""
-    best = best_row(history, monitor)
-    accuracy = best["val_accuracy"] if best is not None else None
-    accuracy = accuracy if accuracy is not None and accuracy == accuracy else -1.0
-    epoch = best["epoch"] if best else None
-    return RunResult(run_dir, status, epochs_done, accuracy, history, epoch, monitor, epochs_planned, ended)
-
-
-class _StopFlag:
-    """Set by SIGINT (and SIGTERM): the loop finishes its current step, saves and stops.
-
-    Under torchrun, SIGTERM is the launcher tearing the group down because a worker failed;
-    the other workers may be blocked waiting for the failed one, so that one exits at once.
-
-    Once `finished` (every epoch saved), a signal has nothing left to stop and is ignored: a
-    finished run exits 0 however late a Ctrl-C comes. With `then_exit` (the command line,
-    which exits once the run ends) it stays ignored after the block, up to the exit itself.
-
-    While `starting` (from the moment the run folder is claimed until the first step), there
-    is nothing to save: a signal stops the run at once (KeyboardInterrupt, `set` and `signum`
-    say which), and the run says so as any stopped run does (train: _stopped_at_start).
-    """
-
-    def __init__(self, exit_on_sigterm: bool = False, then_exit: bool = False, starting: bool = False) -> None:
-        self.set = False
-        self.starting = starting
-        self.finished = False
-        self.busy = False  # a checkpoint is being written
-        self.pending = False  # a second Ctrl-C came while it was
-        self.signum = signal.SIGINT  # what stopped the run: the exit status is 128 + its number
-        self.exit_on_sigterm = exit_on_sigterm
-        self.then_exit = then_exit
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: no handlers, no graceful stop
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.finished:
-            return
-        if signum == signal.SIGTERM and self.exit_on_sigterm:
-            raise SystemExit(128 + signum)  # unwinds through the atomic writes, which clean up
-        if self.starting:  # nothing to save yet: stop now, by the way a Ctrl-C stops anything
-            self.set, self.signum = True, signum
-            raise KeyboardInterrupt
-        if self.set:  # a second Ctrl-C: stop now, but not in the middle of writing a checkpoint
-            if self.busy:
-                self.pending = True
-                return
-            raise KeyboardInterrupt
-        self.set = True
-        self.signum = signum
-
-    @contextlib.contextmanager
-    def saving(self) -> Iterator[None]:
-        """A second Ctrl-C waits for the file being written: torch.save broken off mid-way
-        raises its own error, and the file would be lost anyway."""
-        self.busy = True
-        try:
-            yield
-        finally:
-            self.busy = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-    @property
-    def status(self) -> int:
-        """130 after Ctrl-C (or a peer's), 143 after SIGTERM: what shells and schedulers expect."""
-        return 128 + self.signum
-
-    def __exit__(self, *exc) -> None:
-        if self.finished and self.then_exit:
-            worker.ignore_late_signals()
-            return
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def check_classes(graph: Graph, classes: list[str]) -> None:
-    out = graph.output_shape
-    if dense_shape(graph) is not None:
-        if out[2] < len(classes):
-            raise CnnctlError.at(
-                f"the network scores {out[2]} classes per pixel, but the masks have {len(classes)}",
-                hint=f"make the last layer `conv f=1 n={len(classes)}`",
-            )
-        return
-    if len(out) != 1:
-        raise CnnctlError.at(
-            f"the network ends in the volume {format_shape(out)}; a classifier ends in a vector of class scores",
-            hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
-        )
-    if out[0] < len(classes):
-        # Data that counts its classes from its labels says where (cnnctl.data.ClassNames).
-        origin, check = getattr(classes, "origin", None), getattr(classes, "check", None)
-        raise CnnctlError.at(
-            f"the network has {out[0]} output{'s' if out[0] != 1 else ''}, but the data has {len(classes)} classes"
-            + (f" ({origin})" if origin else ""),
-            hint=f"make the last layer `fc {len(classes)}`" + (f", or {check}" if check else ""),
-        )
-
-
-def unused_outputs(graph: Graph, classes: list[str]) -> str | None:
-    """A note when the network scores more classes than the data has: it trains (the extra
-    scores are only pushed down), but it is usually a network written for other data."""
-    outputs, n = graph.output_shape[-1], len(classes)
-    if outputs <= n:
-        return None
-    last = f"conv f=1 n={n}" if dense_shape(graph) else f"fc {n}"
-    return (
-        f"warning: the network has {outputs:,} outputs for {n:,} classes: outputs {n} to {outputs - 1} are never "
-        f"a target (make the last layer `{last}` to fit this data)"
-    )
-
-
 def _same_threads(fast: FastPath, group: Group) -> FastPath:
     """`fast` with rank 0's CPU thread count on every worker of a data-parallel run. The run
     records one count (config.json, checkpoints), which a resume replays on every worker; a
@@ -228,43 +89,6 @@ def _same_threads(fast: FastPath, group: Group) -> FastPath:
     from it. The other workers print nothing: the reason said is rank 0's."""
     threads = group.from_leader(fast.threads)
     return fast if threads == fast.threads else replace(fast, threads=threads, threads_why="rank 0's count")
-
-
-def check_batch(source: BatchSource, batch: int, workers: int, graph: Graph) -> None:
-    if source.steps_per_epoch(batch, workers) == 0:
-        times = f" x {workers} workers" if workers > 1 else ""
-        images = source.images or 0  # a source that knows no size has steps or None, never 0
-        raise CnnctlError.at(
-            f"--batch-size {batch}{times} is more than the {images:,} training images",
-            hint=f"use --batch-size {max(1, images // workers)} or less",
-        )
-    if batch == 1 and any(node.kind == "bn" for node in graph.nodes):
-        raise CnnctlError.at(
-            "batch norm needs at least 2 images per batch (--batch-size 1)", hint="use --batch-size 2 or more"
-        )
-
-
-DROPPED_SHARE = 0.1  # the share of the training images an epoch may leave out (its last, partial step) unsaid
-
-
-def dropped_note(source: BatchSource, batch: int, workers: int) -> str | None:
-    """What an epoch leaves out where that is more than DROPPED_SHARE of the training images:
-    its last, partial step (batches.steps_in_epoch), with a batch size that leaves out less;
-    None otherwise. 173 images at batch 64 train on 128 an epoch."""
-    images = source.images
-    if not images:
-        return None
-    per_step = batch * workers
-    used = source.steps_per_epoch(batch, workers) * per_step
-    left = images - used
-    if left <= DROPPED_SHARE * images:
-        return None
-    note = (f"each epoch trains on {used:,} of the {images:,} training images: the last {left:,}, fewer than a step's "
-            f"{per_step:,}, are left out (other images each epoch, whose order differs)")  # fmt: skip
-    smaller = images // ((images // per_step + 1) * workers)  # one step more, each as full as can be
-    if smaller >= 2:
-        note += f"; --batch-size {smaller} trains on {smaller * workers * (images // (smaller * workers)):,} an epoch"
-    return note
 
 
 def train(
@@ -1029,68 +853,6 @@ def _recipe(config: TrainConfig, fine_tuning: list[str] = (), done: int = 0) -> 
     elif config.monitor != "val_accuracy":
         parts.append(f"best.pt by {config.monitor}")
     return "recipe: " + "; ".join(parts) if parts else ""
-
-
-def resumed_batch(state: dict, workers: int) -> int:
-    """The per-worker batch that keeps a resumed run's images per step, with any number of
-    workers: the same global batches, so the run goes on as it would have."""
-    saved = Checkpoint.of(state)
-    per_step = saved.config["batch_size"] * saved.workers
-    if per_step % workers:
-        raise CnnctlError.at(
-            f"the run takes {per_step} images a step, which {workers} workers cannot share evenly",
-            hint="resume with a number of workers that divides " + str(per_step),
-        )
-    return per_step // workers
-
-
-# What may change when a run is resumed: none of them changes which images a step sees.
-
-
-def _as_typed(value: Any) -> Any:
-    """A setting's value as it is typed: per-channel numbers as `0.485,0.456,0.406`; None
-    (--mean, --std: computed from the data) as `not given`."""
-    if value is None:
-        return "not given"
-    return ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else value
-
-
-def resumed_config(resume: str, overrides: dict[str, Any], state: dict | None = None) -> TrainConfig:
-    """The settings a run was started with (its checkpoint's: `state`, where read already); only
-    those of RESUMABLE may change (--epochs, --device...).
-
-    The rest would not take effect (the optimizer's state carries the learning rate) or
-    would break the replay (batch size, seed and data decide each epoch's batches).
-    """
-    # Folders absolute on both sides; checkpoints written before runs stored them so hold them as given.
-    saved = absolute_data_paths((load_checkpoint(resume) if state is None else state)["config"])
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    if problems := checked_overrides(overrides):  # by the same rules as a new run's
-        raise CnnctlError(problems)
-    for name, value in absolute_data_paths(overrides).items():  # `--data ./imgs` is the folder the run has
-        current = config.learning_rate if name == "lr" else getattr(config, name)
-        if value is None or value == current:
-            continue
-        if name not in RESUMABLE:
-            flag = BY_NAME[name].option
-            if isinstance(value, bool):  # a flag: --stream or --no-stream, not `--stream False`
-                was, asked = (flag if v else "--no-" + flag[2:] for v in (current, value))
-                said, wanted = f"it was started with {was}", asked
-            else:
-                said, wanted = f"it was {_as_typed(current)}", f"{flag} {_as_typed(value)}"
-            raise CnnctlError.at(
-                f"{flag} cannot change when a run is resumed ({said})",
-                hint=f"start a new run to train with {wanted}; --resume may change only "
-                + ", ".join(BY_NAME[r].option for r in RESUMABLE),
-            )
-        if name == "epochs" and config.scheduler != "none":
-            raise CnnctlError.at(
-                f"--epochs cannot change a run with the {config.scheduler} schedule: it was planned for "
-                f"{config.epochs} epochs",
-                hint="start a new run",
-            )
-        setattr(config, name, value)
-    return config
 
 
 def _architecture(graph: Graph) -> dict:
