@@ -22,7 +22,7 @@ class _StopFlag:
 
     While `starting` (from the moment the run folder is claimed until the first step), there
     is nothing to save: a signal stops the run at once (KeyboardInterrupt, `set` and `signum`
-    say which), and the run says so as any stopped run does (train: _stopped_at_start).
+    say which), and the run says so as any stopped run does (loop._stopped_at_start).
     """
 
     def __init__(self, exit_on_sigterm: bool = False, then_exit: bool = False, starting: bool = False) -> None:
