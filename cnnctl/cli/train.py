@@ -168,7 +168,7 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, d
             f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
             hint=f"cnnctl train ARCH --resume {resume}",
         )
-    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.loop)
+    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.run_setup)
     member = recorded_member(settings)
     network = str(folder / RUN_NETWORK) + (f":{member}" if member else "")
     return network, input or recorded_input(settings), recorded_head(settings), state
