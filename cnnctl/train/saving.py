@@ -13,7 +13,7 @@ import torch
 from ..analysis import summarize
 from ..catalog import resolve_member
 from ..errors import CnnctlError
-from ..files import STDIN, STDIN_NAME
+from ..files import DASH, STDIN_NAME
 from ..graph import Graph
 from ..notation.source import read_text
 from ..run_folders import now
@@ -63,8 +63,8 @@ def _copy_network(run_dir: Path, network: str) -> Any:
         source = Path(file)
     except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
         file, source, member = None, None, None
-    if file == STDIN:  # `cat net.yaml | cnnctl train - ...`: what was piped in, read once
-        write_text(run_dir / RUN_NETWORK, read_text(STDIN, STDIN_NAME))
+    if file == DASH:  # `cat net.yaml | cnnctl train - ...`: what was piped in, read once
+        write_text(run_dir / RUN_NETWORK, read_text(DASH, STDIN_NAME))
     elif source is not None and source.is_file():
         write_text(run_dir / RUN_NETWORK, source.read_text())
     return member
