@@ -11,7 +11,7 @@ import os
 
 from . import worker
 from .errors import CnnctlError, Loc, closest, did_you_mean
-from .files import STDIN, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
+from .files import DASH, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
 from .run_marks import (
     RUN_MARKS,
     RUN_NETWORK,
@@ -133,8 +133,8 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
     """
     if not arg.strip():
         raise CnnctlError.at("the architecture is an empty argument", hint="a YAML file, or a name from `cnnctl list`")
-    if arg == STDIN:  # `cat net.yaml | cnnctl summarize -` (notation.source.read_text reads it)
-        return STDIN, STDIN_NAME, None
+    if arg == DASH:  # `cat net.yaml | cnnctl summarize -` (notation.source.read_text reads it)
+        return DASH, STDIN_NAME, None
     if arg == worker.piped_file():  # a worker's copy of the pipe (`train - --nproc-per-node N`): named as the pipe
         return arg, STDIN_NAME, None
     run = run_of(arg)
@@ -187,7 +187,7 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     if os.path.exists(arg):
         raise CnnctlError.at(
             f"`{arg}` is not a regular file (a device or a pipe?)",
-            hint=f"to read a network from standard input, give `{STDIN}` (`cat net.yaml | cnnctl summarize {STDIN}`)",
+            hint=f"to read a network from standard input, give `{DASH}` (`cat net.yaml | cnnctl summarize {DASH}`)",
         )
     if os.path.islink(arg):
         raise _broken_link(arg)

@@ -199,7 +199,10 @@ def stem_of(name: str, suffixes: tuple[str, ...]) -> str:
     return next((name[: -len(s)] for s in suffixes if name.lower().endswith(s)), name)
 
 
-STDIN = "-"  # the argument that names standard input, as for cat and most tools
+# The file argument that names the standard stream, as for cat and most Unix tools: standard
+# input where a file is read (`cat net.yaml | cnnctl summarize -`), standard output where one
+# is written (`-o -`).
+DASH = "-"
 STDIN_NAME = "<stdin>"  # what messages call it
 _stdin: list[bytes] = []  # what was read of it: read once, however many times it is named
 

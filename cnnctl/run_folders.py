@@ -24,8 +24,7 @@ from typing import Any
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
-from .run_marks import config_refused, cut_short, json_trouble, read_run_config, run_of
-from .run_marks import is_run_folder as is_run
+from .run_marks import config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
 
 try:
     import fcntl
@@ -380,10 +379,6 @@ def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned
     if said == "running":
         return "killed"
     return "finished" if planned and done is not None and done >= planned else "unknown"
-
-
-def is_run_folder(path: Path) -> bool:
-    return is_run(str(path))  # the one rule, which the messages about ARCH use too
 
 
 def run_info(folder: Path) -> RunInfo:

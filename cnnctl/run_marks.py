@@ -12,7 +12,7 @@ import os
 from .errors import CnnctlError, Loc
 from .files import first_entries, is_dir_entry
 
-RUN_NETWORK = "network.yaml"  # a run folder's copy of the network it trained (cnnctl.train.loop writes it)
+RUN_NETWORK = "network.yaml"  # a run folder's copy of the network it trained (cnnctl.train.saving writes it)
 
 
 def run_config(arg: str) -> dict | None:
@@ -178,7 +178,7 @@ def intact_other(path: str) -> str | None:
 RUN_MARKS = ("config.json", "last.pt", RUN_NETWORK)
 
 
-def is_run_folder(folder: str) -> bool:
+def is_run_folder(folder: str | os.PathLike[str]) -> bool:
     """A folder `cnnctl train` wrote (a finished run, or one under way or stopped)."""
     return os.path.isdir(folder) and any(os.path.isfile(os.path.join(folder, mark)) for mark in RUN_MARKS)
 

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from cnnctl.train.checkpoint import EVALUATE, RESUME, Checkpoint, check_structure  # noqa: E402
 
-# The keys cnnctl's run has written since the format was tagged cnnctl-checkpoint-1 (train/loop.py).
+# The keys cnnctl's run has written since the format was tagged cnnctl-checkpoint-1 (train/saving.py).
 FILE_KEYS = {
     "model", "optimizer", "scheduler", "scaler", "epoch", "step", "stats", "history", "best",
     "epoch_seconds", "rng", "config", "arch", "classes", "mean", "std", "workers", "network",

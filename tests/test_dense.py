@@ -13,7 +13,8 @@ from cnnctl.data.masks import UNSCORED, resize_masks  # noqa: E402
 from cnnctl.data.shapes import draw_shapes  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.evaluate import evaluate  # noqa: E402
-from cnnctl.train.loop import iou, train  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+from cnnctl.train.metrics import iou  # noqa: E402
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 SEGMENTER = """\

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 
 from cnnctl.data import Split  # noqa: E402
 from cnnctl.train.batches import Batches  # noqa: E402
-from cnnctl.train.loop import dropped_note  # noqa: E402
+from cnnctl.train.data_checks import dropped_note  # noqa: E402
 
 
 def source(images: int) -> Batches:

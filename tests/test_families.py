@@ -556,7 +556,7 @@ def test_a_negative_repeat_count_names_its_expression_and_value(tmp_path):
 
 # -- a run records its member ------------------------------------------------------------------------
 def test_member_recorded_by_a_run(tmp_path):
-    # What train writes (loop._start_folder): network.yaml, the family file as written; config.json's
+    # What train writes (saving.start_folder): network.yaml, the family file as written; config.json's
     # `member`. Every command reading the run (evaluate, predict, --resume: api.load) builds that member.
     run = tmp_path / "run"
     run.mkdir()

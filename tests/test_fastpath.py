@@ -132,7 +132,7 @@ def test_threads_are_a_setting_that_may_change_on_resume(tmp_path):
         config = TrainConfig(epochs=1, batch_size=32, device="cpu", threads=1, out=str(tmp_path / "r"))
         train(graph, config, arch="t", dataset=data)
         assert torch.get_num_threads() == 1
-        from cnnctl.train.loop import resumed_config
+        from cnnctl.train.resume_config import resumed_config
 
         assert resumed_config(str(tmp_path / "r"), {"threads": 2, "epochs": 2}).threads == 2
     finally:
@@ -150,7 +150,8 @@ def test_a_resumed_run_takes_the_threads_it_started_with_whatever_the_load_now(t
     from cnnctl.train import fastpath
     from cnnctl.train.checkpoint import load_checkpoint
     from cnnctl.train.config import TrainConfig
-    from cnnctl.train.loop import resumed_config, train
+    from cnnctl.train.loop import train
+    from cnnctl.train.resume_config import resumed_config
 
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - conv f=3 n=4 act=relu\n  - fc 10\n")
     x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -202,7 +203,8 @@ def test_a_resume_given_another_thread_count_records_it_in_config_json_as_in_its
     from cnnctl.data import DataSplits, Split
     from cnnctl.train.checkpoint import load_checkpoint
     from cnnctl.train.config import TrainConfig
-    from cnnctl.train.loop import resumed_config, train
+    from cnnctl.train.loop import train
+    from cnnctl.train.resume_config import resumed_config
 
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 10\n")
     x = torch.randint(0, 255, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))

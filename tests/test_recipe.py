@@ -354,7 +354,7 @@ def test_patience_running_out_at_the_last_planned_epoch_is_no_early_stop(tmp_pat
 def test_a_resumed_run_says_nothing_of_options_it_was_not_given(tmp_path, capsys):
     """The checkpoint keeps the head factor its run took (1: no head made anew); `train --resume`
     replays it (resumed_config) without its being given, so `--head-lr-factor unused` is not said."""
-    from cnnctl.train.loop import resumed_config
+    from cnnctl.train.resume_config import resumed_config
 
     first = run(tmp_path, epochs=1)
     assert load_checkpoint(first.run_dir)["config"]["head_lr_factor"] == 1.0

@@ -196,17 +196,17 @@ def test_a_run_folder_refused_names_the_folder_as_its_file(tmp_path, monkeypatch
 
 # --- A signal while the run starts ------------------------------------------------------------
 
-# The signal comes while the run loads its data (`_data`), or once it has written its first
-# files (`_display`, after the folder is begun): each, then the run goes on as it would.
+# The signal comes while the run loads its data (`load_data`), or once it has written its first
+# files (`start_display`, after the folder is begun): each, then the run goes on as it would.
 SIGNALLER = """
 import os, signal, sys
-from cnnctl.train import loop
+from cnnctl.train import run_setup
 name, sig = sys.argv[1], getattr(signal, sys.argv[2])
-real = getattr(loop._Run, name)
-def signalled(self, *args, **kwargs):
+real = getattr(run_setup, name)
+def signalled(*args, **kwargs):
     os.kill(os.getpid(), sig)
-    return real(self, *args, **kwargs)
-setattr(loop._Run, name, signalled)
+    return real(*args, **kwargs)
+setattr(run_setup, name, signalled)
 from cnnctl.cli import main
 main(sys.argv[3:])
 """
@@ -223,7 +223,7 @@ def start_signalled(tmp_path: Path, where: str, sig: str, out: Path) -> subproce
 @pytest.mark.parametrize(("sig", "code", "said"), [("SIGTERM", 143, "SIGTERM"), ("SIGINT", 130, "Ctrl-C")])
 def test_a_signal_while_the_data_loads_stops_the_run_with_a_word_and_leaves_no_folder(tmp_path, sig, code, said):
     out = tmp_path / "runs" / "r"
-    done = start_signalled(tmp_path, "_data", sig, out)
+    done = start_signalled(tmp_path, "load_data", sig, out)
     assert done.returncode == code, done.stderr
     assert f"stopped by {said} before training began: nothing was saved" in done.stderr
     assert "Traceback" not in done.stderr
@@ -234,7 +234,7 @@ def test_a_signal_while_the_data_loads_stops_the_run_with_a_word_and_leaves_no_f
 
 def test_a_sigterm_after_the_run_wrote_its_first_files_records_it_stopped(tmp_path):
     out = tmp_path / "runs" / "r"
-    done = start_signalled(tmp_path, "_display", "SIGTERM", out)
+    done = start_signalled(tmp_path, "start_display", "SIGTERM", out)
     assert done.returncode == 143, done.stderr
     result = json.loads(done.stdout)
     assert result["run_dir"] == str(out) and result["status"] == "stopped" and result["epochs_done"] == 0

@@ -40,13 +40,13 @@ def cli(net: Path, *args: str, driver: str | None = None, **kwargs) -> subproces
 # tests make it so in-process: test_run_logs, test_train), after epoch 1 was saved.
 DIVERGES_IN_EPOCH_2 = """
 import sys
-from cnnctl.train import loop
-real = loop._Run._train_epoch
-def train_epoch(self, epoch):
+from cnnctl.train import epoch as epochs, loop
+real = loop.train_epoch
+def train_epoch(run, epoch):
     if epoch == 1:
-        self._diverged(epoch, 3)
-    return real(self, epoch)
-loop._Run._train_epoch = train_epoch
+        epochs.diverged(run, epoch, 3)
+    return real(run, epoch)
+loop.train_epoch = train_epoch
 from cnnctl.cli import main
 main(sys.argv[1:])
 """

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cnnctl"
 UNANNOTATED = {
     "render/export.py": {"export_lines", "export_json", "how_to_use"},  # exchange.export.Exported
     "render/progress.py": {"TrainDisplay.step"},  # train.metrics.EpochStats
-    "render/runs.py": {"train_json"},  # train.loop.RunResult
+    "render/runs.py": {"train_json"},  # train.result.RunResult
     "render/views/evaluation.py": {"evaluation_tables", "evaluation_json"},  # train.evaluate.Evaluation
     "render/views/prediction.py": {"prediction_table", "prediction_json"},  # train.predict.Prediction
     "render/views/weights.py": {"placement_rows", "weights_table", "weights_json"},  # exchange.weights.Placement

@@ -100,7 +100,7 @@ def test_each_epochs_row_shows_the_rate_it_trained_at(tmp_path, scheduler, facto
 
 
 def test_more_outputs_than_classes_trains_with_a_warning():
-    from cnnctl.train.loop import unused_outputs
+    from cnnctl.train.data_checks import unused_outputs
 
     ten = [str(i) for i in range(10)]
     graph = cnnctl.load_text("input: 8x8x1\nlayers: [fc 20]")
@@ -112,7 +112,7 @@ def test_more_outputs_than_classes_trains_with_a_warning():
 
 
 def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
-    from cnnctl.train.loop import _StopFlag
+    from cnnctl.train.stop_flag import _StopFlag
 
     stop = _StopFlag()
     stop._handle(signal.SIGINT, None)  # the first: finish the step, save, stop
@@ -127,7 +127,7 @@ def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
 
 
 def test_a_run_written_before_data_folders_were_absolute_still_resumes(tmp_path, monkeypatch):
-    from cnnctl.train.loop import resumed_config
+    from cnnctl.train.resume_config import resumed_config
 
     result = run(tmp_path)
     state = torch.load(result.run_dir / "last.pt", weights_only=True)
@@ -209,7 +209,7 @@ def test_cuda_requested_without_cuda_is_a_clear_error():
 )
 def test_train_json_gives_the_exit_code_and_runs_word_for_how_it_ended(tmp_path, code, done, planned, word):
     from cnnctl.render.runs import train_json
-    from cnnctl.train.loop import RunResult
+    from cnnctl.train.result import RunResult
 
     out = train_json(RunResult(tmp_path, code, done, 0.5, epochs_planned=planned))
     assert (out["exit_code"], out["status"], out["epochs_done"], out["epochs_planned"]) == (code, word, done, planned)
@@ -310,7 +310,7 @@ def test_a_last_partial_batch_is_left_out_so_batch_norm_never_sees_one_image(tmp
 
 
 def test_resume_refuses_settings_that_would_not_replay(tmp_path):
-    from cnnctl.train.loop import resumed_config
+    from cnnctl.train.resume_config import resumed_config
 
     result = run(tmp_path)
     assert resumed_config(str(result.run_dir), {"epochs": 4, "lr": None}).epochs == 4

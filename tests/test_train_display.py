@@ -55,7 +55,7 @@ def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
     def interrupt(self, epoch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop._Run, "_train_epoch", interrupt)
+    monkeypatch.setattr(loop, "train_epoch", interrupt)
     x = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
     data = DataSplits(
         "t", Split(x, torch.arange(64) % 2), Split(x[:8], torch.arange(8) % 2), ["a", "b"], (0.5,), (0.3,)

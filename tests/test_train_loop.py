@@ -124,12 +124,12 @@ def test_an_evaluation_batch_with_no_scored_pixel_contributes_nothing():
 def test_with_monitor_val_loss_the_report_describes_the_epoch_best_pt_holds(tmp_path, monkeypatch, capsys):
     """Epoch 1 has the best accuracy, epoch 2 the best loss: best.pt is epoch 2, and so must
     be the `done` line and the JSON, not the highest accuracy of any epoch."""
-    from cnnctl.train import loop
+    from cnnctl.train import epoch
     from cnnctl.train.metrics import EpochStats
     from tests.idxfiles import write_idx
 
     scripted = iter([EpochStats(0.5 * 100, 90, 100), EpochStats(0.3 * 100, 80, 100)])  # loss, accuracy
-    monkeypatch.setattr(loop._Run, "_validate", lambda self: next(scripted))
+    monkeypatch.setattr(epoch, "validate", lambda self: next(scripted))
     x, y = make_shapes(64, 28, 28, 1, seed=1)
     write_idx(tmp_path / "digits", "train", x[:, 0], y)
     out = tmp_path / "r"
@@ -160,10 +160,10 @@ def test_validation_and_evaluate_use_one_batch_size(tmp_path, monkeypatch):
 
 
 def test_iou_names_the_function_only():
-    from cnnctl.train import loop
+    from cnnctl.train import epoch
     from cnnctl.train.metrics import EpochStats
 
-    assert callable(loop.iou) and not hasattr(EpochStats(), "iou") and EpochStats().class_iou is None
+    assert callable(epoch.iou) and not hasattr(EpochStats(), "iou") and EpochStats().class_iou is None
 
 
 # -- normalisation statistics as an input --------------------------------------------------------------

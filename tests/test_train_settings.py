@@ -256,12 +256,12 @@ def test_every_setting_is_read_and_checked_by_one_rule_from_a_file_and_the_comma
 def test_the_table_makes_the_config_and_the_resume_lists():
     from dataclasses import fields
 
-    from cnnctl.train import loop
+    from cnnctl.train import resume_config
     from cnnctl.train.config import TrainConfig
     from cnnctl.train.settings import RESUMABLE, RESUME_SETTINGS, SETTINGS
 
     assert [(f.name, f.default) for f in fields(TrainConfig)] == [(s.name, s.default) for s in SETTINGS]
-    assert loop.RESUMABLE is RESUMABLE and "epochs" in RESUMABLE and "seed" not in RESUMABLE
+    assert resume_config.RESUMABLE is RESUMABLE and "epochs" in RESUMABLE and "seed" not in RESUMABLE
     assert not set(RESUMABLE) & {"batch_size", "seed", "data", "lr"}  # they decide which images a step sees
     assert {"batch_size", "seed", "data"} <= set(RESUME_SETTINGS)
 

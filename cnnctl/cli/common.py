@@ -8,6 +8,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from ..files import DASH
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -48,12 +50,9 @@ def print_json(data: object) -> None:
     _written.append(True)
 
 
-STDOUT = "-"  # `-o -`: standard output, as for any Unix tool, where a command's file is text
-
-
 def to_stdout(output: str | None) -> bool:
-    """Whether `-o` names standard output: left out, or `-`."""
-    return output is None or output == STDOUT
+    """Whether `-o` names standard output, where a command's file is text: left out, or `-`."""
+    return output is None or output == DASH
 
 
 def asked_json(argv: list[str]) -> bool:

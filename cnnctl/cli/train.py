@@ -86,7 +86,7 @@ def train_cmd(
             raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
         if resume:  # the checkpoint's settings: torch reads it
             from ..train.checkpoint import load_checkpoint
-            from ..train.loop import resumed_config
+            from ..train.resume_config import resumed_config
 
             resumed = load_checkpoint(resume) if resumed is None else resumed
             config = resumed_config(resume, overrides, resumed)
@@ -168,7 +168,7 @@ def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, d
             f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
             hint=f"cnnctl train ARCH --resume {resume}",
         )
-    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.loop)
+    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.run_setup)
     member = recorded_member(settings)
     network = str(folder / RUN_NETWORK) + (f":{member}" if member else "")
     return network, input or recorded_input(settings), recorded_head(settings), state

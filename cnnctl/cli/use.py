@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Loc, Problem, one_line
+from ..files import DASH
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
@@ -141,7 +142,7 @@ def export_cmd(
     network that takes uint8 NHWC pixels and normalises them itself.
     """
     to, format = _file_type(to, format)
-    if output == common.STDOUT:  # `-o -` is standard output for text (schema, import); export's files are not
+    if output == DASH:  # `-o -` is standard output for text (schema, import); export's files are not
         raise CnnctlError.at(
             "export writes files (an ONNX graph, a TorchScript archive, weights, a PyTorch source beside its "
             "weights), not standard output: `-o -` would be a file named `-`",

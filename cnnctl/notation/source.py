@@ -13,7 +13,7 @@ import os
 import yaml
 
 from ..errors import CnnctlError, Loc, Problem, too_many
-from ..files import STDIN, TooLarge, Unread, regular_bytes, stdin_bytes
+from ..files import DASH, TooLarge, Unread, regular_bytes, stdin_bytes
 from ..limits import MAX_FILE_BYTES, MAX_LAYERS, MAX_NESTING, MAX_PROBLEMS
 from ..words import size
 
@@ -27,12 +27,12 @@ def loc_of(node: yaml.Node | yaml.Mark, file: str) -> Loc:
 
 def read_text(path: str | os.PathLike, display: str) -> str:
     """The file's text, or a CnnctlError that says why it cannot be read."""
-    if os.path.isdir(path) and path != STDIN:
+    if os.path.isdir(path) and path != DASH:
         raise CnnctlError.at("is a directory, not a network file", Loc(display))
     try:  # only a regular file (a FIFO would block), its size checked before it is read; or what is piped in
-        data = stdin_bytes(MAX_FILE_BYTES) if path == STDIN else regular_bytes(path, MAX_FILE_BYTES)
+        data = stdin_bytes(MAX_FILE_BYTES) if path == DASH else regular_bytes(path, MAX_FILE_BYTES)
     except TooLarge as large:
-        held = "standard input holds more" if path == STDIN else f"{large.size:,} bytes ({size(large.size)}): more"
+        held = "standard input holds more" if path == DASH else f"{large.size:,} bytes ({size(large.size)}): more"
         raise CnnctlError.at(
             f"{held} than the {MAX_FILE_BYTES:,} bytes ({size(MAX_FILE_BYTES)}) cnnctl reads of a network file",
             Loc(display),

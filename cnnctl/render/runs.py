@@ -166,7 +166,7 @@ def plot_json(runs: Sequence[RunHistory], path: str, metric: str) -> dict:
 
 
 def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
-    """`cnnctl train --format json`: the run a RunResult (cnnctl.train.loop) describes: its
+    """`cnnctl train --format json`: the run a RunResult (cnnctl.train.result) describes: its
     folder, its exit code and how it ended in `runs`' word (`status`), its best validation accuracy
     (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures; and
     the `errors` (Problems) that ended a run that failed or diverged, beside them."""

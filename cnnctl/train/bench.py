@@ -241,7 +241,7 @@ def _training_sources(graph: Graph, config: TrainConfig, device: torch.device, b
     """The data of `config` loaded as `train` loads it and its batch sources made as a run
     makes them, checked as a run checks them: (DataSplits, Sources, loader processes).
     `stats`: the normalisation the weights bring (data.stats.Stats), else computed."""
-    from .loop import check_batch, check_classes
+    from .data_checks import check_batch, check_classes
     from .sources import load_training_data, loader_workers, make_sources
 
     workers = loader_workers(config)

@@ -18,8 +18,8 @@ from ..graph.outputs import dense_shape
 from ..words import first, plural
 from .batches import Batches
 from .checkpoint import Checkpoint, weights_file
+from .data_checks import check_classes
 from .device import resolve_device
-from .loop import check_classes
 from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
 from .weighted import weighted_model
 

@@ -24,7 +24,7 @@ import torch
 
 from .. import worker
 from ..errors import INTERRUPTED, LOST_PEERS, CnnctlError, Problem, RunFailed
-from ..files import STDIN, STDIN_NAME
+from ..files import DASH, STDIN_NAME
 from ..render.progress import resume_line
 from .device import resolve_device
 from .world import check_sync_bn
@@ -215,13 +215,13 @@ def launch_training(
     from ..graph.outputs import dense_shape
     from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_bytes
 
-    piped = source == STDIN  # `cat net.yaml | cnnctl train - ...`: the workers' standard input is not the pipe
+    piped = source == DASH  # `cat net.yaml | cnnctl train - ...`: the workers' standard input is not the pipe
     if piped:
         refuse_piped(options, resume)
     check_setup(options, config.device, config.sync_bn)
     if resume is not None:  # before anything starts: can these workers share the run's batches?
         from .checkpoint import load_checkpoint
-        from .loop import resumed_batch
+        from .resume_config import resumed_batch
 
         resumed_batch(load_checkpoint(resume) if resumed is None else resumed, options.nproc_per_node * options.nnodes)
     else:
@@ -303,9 +303,9 @@ def _network_in(run_dir: Path, worker_args: list[str]) -> list[str]:
     from .rundir import write_text
 
     network = run_dir / RUN_NETWORK
-    write_text(network, read_text(STDIN, STDIN_NAME))  # read once for the process: what the launcher built
+    write_text(network, read_text(DASH, STDIN_NAME))  # read once for the process: what the launcher built
     command, arch, *rest = worker_args
-    assert arch == STDIN, worker_args  # `train ARCH ...`, as the command line builds them
+    assert arch == DASH, worker_args  # `train ARCH ...`, as the command line builds them
     return [command, str(network), *rest]
 
 

@@ -16,7 +16,7 @@ from ..shapes import format_shape
 from ..words import plural
 from .background import Background, image_warnings, training_background
 from .checkpoint import Checkpoint
-from .loop import check_classes
+from .data_checks import check_classes
 from .weighted import Weighted
 
 # Pillow's modes, as a sentence names them (others by their mode: `mode I;16`).

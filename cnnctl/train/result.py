@@ -1,0 +1,40 @@
+"""What a run did, as train returns it: its folder, its exit status, its epochs and the best of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .schedule import best_row
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    status: int  # 0, or 128 + the signal that stopped it (INTERRUPTED for Ctrl-C)
+    epochs_done: int
+    best_val_accuracy: float  # of the epoch best.pt holds, chosen by `monitor`; -1 without validation
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None  # 1-based, as in the history; None without validation
+    monitor: str = "val_accuracy"
+    epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
+    ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
+
+
+def run_result(
+    run_dir: Path,
+    status: int,
+    epochs_done: int,
+    history: list[dict[str, Any]],
+    monitor: str,
+    ended: str | None = None,
+    epochs_planned: int | None = None,
+) -> RunResult:
+    """What a run did: its best validation accuracy, of the epoch best.pt holds (chosen by
+    `monitor`; -1 without one) and that epoch, from its history."""
+    best = best_row(history, monitor)
+    accuracy = best["val_accuracy"] if best is not None else None
+    accuracy = accuracy if accuracy is not None and accuracy == accuracy else -1.0
+    epoch = best["epoch"] if best else None
+    return RunResult(run_dir, status, epochs_done, accuracy, history, epoch, monitor, epochs_planned, ended)
