@@ -106,15 +106,15 @@ def resolve(arg: str) -> tuple[str, str]:
 def stdin_once(args: list[str], command: str) -> None:
     """Standard input holds one network and is read once: a command of several networks (compare,
     validate) names `-` once at most, or its columns would all be the one network piped in."""
-    given = args.count(STDIN)
+    given = args.count(DASH)
     if given > 1:
-        raise CnnctlError.at(f"`{STDIN}` is given {given} times, and standard input can be read once",
+        raise CnnctlError.at(f"`{DASH}` is given {given} times, and standard input can be read once",
                              hint=stdin_once_hint(command))  # fmt: skip
 
 
 def stdin_once_hint(command: str) -> str:
     """What to do instead of naming `-` twice (`stdin_once`), for `summarize - -`'s hint too."""
-    return (f"give `{STDIN}` for one network and the others as files (`cat net.yaml | cnnctl {command} {STDIN} "
+    return (f"give `{DASH}` for one network and the others as files (`cat net.yaml | cnnctl {command} {DASH} "
             "other.yaml`), or save what is piped in to a file to name it twice")  # fmt: skip
 
 

@@ -167,9 +167,9 @@ def _compare_hint(command: str, ctx: _click.Context) -> str | None:
         return None
     import shlex
 
-    from ..catalog import STDIN, stdin_once_hint
+    from ..catalog import DASH, stdin_once_hint
 
-    if [arch, *ctx.args].count(STDIN) > 1:  # `summarize - -`: compare would refuse it, standard input read once
+    if [arch, *ctx.args].count(DASH) > 1:  # `summarize - -`: compare would refuse it, standard input read once
         return stdin_once_hint("compare")
     return f"to set networks side by side: {PROG} compare {shlex.join([arch, *ctx.args])}"
 
