@@ -67,6 +67,15 @@ only absurd networks, the field is the formulas', marked uneven: it contains wha
 layers read every position of their input: their whole map sees what the input's does,
 so each node is worked out once, and only where a map of one position or `fc` asks.
 
+What is reported: `size`, `jump` and `start` are the formulas' (the literature's) field, in a
+map extended past its ends, its padding's positions numbered outside the image: exactly what a
+position whose field lies inside the image sees, but at a map's edges they claim padding and
+the rows a stride leaves out at its end (8x8, ``conv f=3 s=2`` then ``conv f=3 p=1``: field 7,
+jump 2, start -2, the last position spanning rows 2 to 8 where it reads 2 to 6). What is read
+of the image, never outside it, is `map_reaches` (summarize's `reach` column): the first and
+last row and column that a node's whole map sees, by the exact walk above; a position's own,
+exactly, is `exact_span`: the formulas' span clipped to it.
+
 Each field also carries its `solid` part, a rectangle of which it surely sees every pixel (in
 the formulas' extended maps): the input pixel itself; through a window whose taps are ``d``
 positions apart (``d*j`` input pixels), the copies of the solid part join into one, grown as
@@ -428,6 +437,47 @@ def _why(*given: Field | tuple[str, ...]) -> tuple[str, ...]:
 
 
 # What whole maps see, exactly (see above)
+
+
+Reach = tuple[tuple[int, int], tuple[int, int]]  # (first row, last row), (first column, last column)
+
+
+def map_reaches(graph: Graph) -> tuple[Reach | None, ...]:
+    """What each node's whole map reads of the image, exactly: the first and last row and column
+    that any of its positions sees, always inside the image (``0 <= first <= last < H``): the
+    padding around each map sees nothing, and the rows a stride leaves out at a map's end are
+    not read (8x8, ``conv f=3 s=2``: rows 0 to 6, row 7 in no window). None: only padding, or
+    too many positions to follow (`MAX_SCAN`, `MAX_BOXES`, `MAX_STEPS`).
+
+    With it, output position ``i``'s field along an axis is exactly the formulas' span
+    ``start + i*jump`` to ``start + i*jump + size - 1`` clipped to the reach (`exact_span`):
+    along a chain of layers each position reads a run of its input's positions, cut only at the
+    map's ends, where the first and last of them see what the whole map sees at that end.
+    Worked out only where asked (summarize's `reach` column): every node once, a whole map that
+    reads every position of its input (most layers) at the cost of a look-up."""
+    reach = _Reach(graph)
+    out: list[Reach | None] = []
+    for n in graph.nodes:
+        sight = reach.sight(n.index)
+        if sight is None or not sight.rows or not sight.cols:
+            out.append(None)
+        else:
+            out.append(((sight.rows[0][0], sight.rows[-1][1]), (sight.cols[0][0], sight.cols[-1][1])))
+    return tuple(out)
+
+
+def exact_span(f: Field, reach: Reach | None, axis: int, i: int) -> tuple[int | float, int | float] | None:
+    """The first and last input pixel that output position `i` sees along `axis` (0: rows),
+    inside the image: the formulas' span clipped to what the whole map reads (`map_reaches`);
+    None where it sees only padding. A whole field: the reach itself."""
+    if reach is None:
+        return None
+    first, last = reach[axis]
+    span = f.span(axis, i)
+    if f.whole or span is None:
+        return (first, last) if f.whole else None
+    lo, hi = max(span[0], first), min(span[1], last)
+    return (lo, hi) if lo <= hi else None
 
 
 Box = tuple[Intervals, Intervals]  # a set of rows by a set of columns
