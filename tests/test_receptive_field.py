@@ -792,3 +792,36 @@ def test_summarize_shows_the_reach():
     assert [r["field_reach"] for r in rows] == [[[0, 6], [0, 8]]] * 2
     table = summary_table(s, ("layer", "reach"))
     assert [row[1] for row in table.rows] == ["0-6x0-8", "0-6x0-8"]
+
+
+def test_each_position_within_its_field_clipped_to_the_reach_fuzzed():
+    """Random small chains (upsamples, deconvs, adaptive pools and joins too), their last map,
+    every position: the gradient reaches exactly the field clipped to the reach where the field
+    is even and has no gaps, and never outside it."""
+    import random
+
+    from cnnctl.analysis.receptive import exact_span, map_reaches
+    from cnnctl.errors import CnnctlError
+
+    rng = random.Random(5)
+    checked = 0
+    while checked < 12:
+        text = random_network(rng).replace(", pool avg global]", "]").replace(", fc 2]", "]")
+        try:
+            graph = cnnctl.load_text(text)
+        except CnnctlError:
+            continue  # a layer that does not fit its input
+        k = len(graph.nodes) - 1
+        if len(graph.nodes[k].shape) != 3:
+            continue
+        f, reach = receptive_fields(graph)[k], map_reaches(graph)[k]
+        h, w = graph.nodes[k].shape[:2]
+        seen = footprints(graph, {k: [(i, j) for i in range(h) for j in range(w)]})
+        for (_, position), span in seen.items():
+            if span is None:  # only padding (a deconv's gaps)
+                continue
+            exact = tuple(exact_span(f, reach, axis, position[axis]) for axis in (0, 1))
+            assert None not in exact and inside(span, exact), (text, position, span, exact, f)
+            if not f.gaps and not f.uneven:
+                assert span == exact, (text, position, span, exact, f)
+        checked += 1

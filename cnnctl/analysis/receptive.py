@@ -73,8 +73,8 @@ position whose field lies inside the image sees, but at a map's edges they claim
 the rows a stride leaves out at its end (8x8, ``conv f=3 s=2`` then ``conv f=3 p=1``: field 7,
 jump 2, start -2, the last position spanning rows 2 to 8 where it reads 2 to 6). What is read
 of the image, never outside it, is `map_reaches` (summarize's `reach` column): the first and
-last row and column that a node's whole map sees, by the exact walk above; a position's own,
-exactly, is `exact_span`: the formulas' span clipped to it.
+last row and column that a node's whole map sees, by the exact walk above; a position's own is
+`exact_span`: the formulas' span clipped to it (exactly for an even field without gaps).
 
 Each field also carries its `solid` part, a rectangle of which it surely sees every pixel (in
 the formulas' extended maps): the input pixel itself; through a window whose taps are ``d``
@@ -449,10 +449,12 @@ def map_reaches(graph: Graph) -> tuple[Reach | None, ...]:
     not read (8x8, ``conv f=3 s=2``: rows 0 to 6, row 7 in no window). None: only padding, or
     too many positions to follow (`MAX_SCAN`, `MAX_BOXES`, `MAX_STEPS`).
 
-    With it, output position ``i``'s field along an axis is exactly the formulas' span
-    ``start + i*jump`` to ``start + i*jump + size - 1`` clipped to the reach (`exact_span`):
-    along a chain of layers each position reads a run of its input's positions, cut only at the
-    map's ends, where the first and last of them see what the whole map sees at that end.
+    With it, output position ``i``'s field along an axis is the formulas' span ``start + i*jump``
+    to ``start + i*jump + size - 1`` clipped to the reach (`exact_span`), exactly where the field
+    is even and has no gaps: each position reads a run of its input's positions, cut only at the
+    map's ends, where the first and last of them see what the whole map sees at that end. An
+    uneven field, or one with gaps (a dilated filter whose first tap lands in the padding, the
+    next one row in), contains what the position sees.
     Worked out only where asked (summarize's `reach` column): every node once, a whole map that
     reads every position of its input (most layers) at the cost of a look-up."""
     reach = _Reach(graph)
