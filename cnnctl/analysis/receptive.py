@@ -94,6 +94,7 @@ from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import IDENTITY, Window
 from ..records import record
+from ..shapes import rows_read
 
 MAX_PERIOD = 4096  # output positions of one period of an uneven field followed exactly (see above)
 MAX_SCAN = 1 << 14  # positions read one by one to follow which input positions a map reads (see above)
@@ -679,14 +680,16 @@ def _read(w: Window, reads: Intervals, size: int) -> Intervals | None:
             spans.append((a * n // out, -(-(b + 1) * n // out) - 1))
         elif w.transposed and w.d == 1 and w.k >= w.s:  # every output reads at least one
             spans.append((-(-(a + w.p - w.k + 1) // w.s), (b + w.p) // w.s))
-        elif not w.transposed and w.d == 1 and w.s <= w.k:  # windows that touch
-            spans.append((a * w.s - w.p, b * w.s - w.p + w.k - 1))
+        elif not w.transposed and w.d == 1 and w.s <= w.k:  # windows that touch: all between them
+            reached = rows_read(size, w.k, w.s, w.p, a, b)
+            if reached is not None:
+                spans.append(reached)
         elif not w.transposed and w.s == 1 and b - a + 1 >= w.d:  # d outputs fill the taps' gaps
             spans.append((a - w.p, b - w.p + w.k - 1))
         elif b - a + 1 > MAX_SCAN - len(spans):
             return None
-        elif not w.transposed and w.d == 1:
-            spans += [(o * w.s - w.p, o * w.s - w.p + w.k - 1) for o in range(a, b + 1)]
+        elif not w.transposed and w.d == 1:  # windows apart: each its own
+            spans += [x for o in range(a, b + 1) if (x := rows_read(size, w.k, w.s, w.p, o, o)) is not None]
         else:
             spans += [(m, m) for o in range(a, b + 1) for m in _sources(w, o)]
         if len(spans) > MAX_SCAN:
