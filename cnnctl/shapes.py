@@ -74,6 +74,18 @@ def tail_after_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) 
     return n + pads[0] + pads[1] - ((out - 1) * s + f)
 
 
+def rows_read(n: int, f: int, s: int, before: int, first: int, last: int) -> tuple[int, int] | None:
+    """The first and last input position (padding left out: 0 to ``n - 1``) that windows
+    `first` to `last` of span `f`, `s` apart, the first from ``before`` ahead of the input,
+    reach: window ``i`` spans ``i*s - before`` to ``i*s - before + f - 1``. None: only padding.
+    Where windows touch (``s <= f``) they read every position between; wider apart, the gaps
+    between them are not read either. The one rule of what a layer's windows reach: the rows a
+    stride leaves out at the end (`cnnctl.layers.conv.unread_note`: ``n - 1 - last`` of them)
+    and what whole maps see (`cnnctl.analysis.receptive`)."""
+    lo, hi = max(first * s - before, 0), min(last * s - before + f - 1, n - 1)
+    return (lo, hi) if lo <= hi else None
+
+
 def covered_by_windows(n: int, f: int, s: int, pads: tuple[int, int], out: int) -> int:
     """The input positions (padding left out) that `out` windows of span `f`, `s` apart (the
     first from the top of the padding) cover, summed over the windows: window ``i`` covers

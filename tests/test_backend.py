@@ -156,7 +156,9 @@ def test_pool_flops_add_up_the_windows_pytorch_averages_over(h, w, f, s, p, ceil
     avg = cnnctl.load_text(f"input: {h}x{w}x1\nlayers: [pool avg f={f} s={s} p={p}{ceil_word}]")
     maximum = cnnctl.load_text(f"input: {h}x{w}x1\nlayers: [pool max f={f} s={s} p={p}{ceil_word}]")
     assert avg.nodes[0].flops == divisors  # one add per value and the divide
-    assert maximum.nodes[0].flops == divisors - mean.numel()  # one comparison fewer per window
+    # a max compares the input values its window covers (its -inf padding needs none), one fewer
+    # than them: on ones padded with zeros, the window's sum
+    assert maximum.nodes[0].flops == int(read.sum()) - mean.numel()
     # and cnnctl's avg pool divides as that: PyTorch's count_include_pad=True (its default)
     assert torch.allclose(to_torch(avg)(ones), mean)
 
@@ -185,6 +187,26 @@ def test_avg_pool_without_the_padding_is_pytorchs_count_include_pad_false(h, w, 
     x = torch.randn(2, 3, h, w)
     theirs = torch.nn.functional.avg_pool2d(x, f, s, p, ceil_mode=ceil, count_include_pad=False)
     assert torch.allclose(to_torch(avg)(x), theirs)
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "f", "s", "p", "ceil"),
+    [(4, 4, 3, 1, 1, False), (6, 7, 3, 2, 1, True), (9, 8, 5, 2, 2, False), (112, 112, 3, 2, 1, False)],
+)
+def test_max_pool_comparisons_are_over_the_input_values_each_window_covers(h, w, f, s, p, ceil):
+    # PyTorch's max pool pads with -inf, which needs no comparison: a window of k input values
+    # compares k - 1 times. k read off torch, independently of cnnctl: unfold a map of ones
+    # padded with zeros, each column a window, its sum the input values it covers
+    ones = torch.nn.functional.pad(torch.ones(1, 1, h, w), (p, p, p, p))
+    out_h, out_w = (torch.nn.functional.max_pool2d(torch.ones(1, 1, h, w), f, s, p, ceil_mode=ceil)).shape[2:]
+    # a ceil window hanging over the end: pad the far side with more zeros so that unfold makes it
+    extra_h, extra_w = max(0, (out_h - 1) * s + f - (h + 2 * p)), max(0, (out_w - 1) * s + f - (w + 2 * p))
+    windows = torch.nn.functional.unfold(torch.nn.functional.pad(ones, (0, extra_w, 0, extra_h)), f, stride=s)
+    assert windows.shape[2] == out_h * out_w
+    comparisons = int((windows.sum(1) - 1).sum())
+    ceil_word = " ceil" if ceil else ""
+    pool = cnnctl.load_text(f"input: {h}x{w}x3\nlayers: [pool max f={f} s={s} p={p}{ceil_word}]")
+    assert pool.nodes[0].flops == 3 * comparisons
 
 
 def test_state_dict_keys_follow_layer_paths():

@@ -164,7 +164,7 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
             ["summarize", "resnet18", "--columns", "path,params"],
             "no column `path` (did you mean `layer`?)\n  hint: "
             "the columns: layer, shorthand, input, output, kernel, from, params, buffers, mults, flops, field, jump, "
-            "start, memory",
+            "start, reach, memory",
         ),
         (["summarize", "resnet18", "--columns", "layer,xyz"], "no column `xyz`\n  hint: the columns: layer, shorthand"),
         # every name not found in one message, each with its hint (was: the first alone)

@@ -315,6 +315,18 @@ def test_ceil_pool_counts_only_what_a_window_hanging_over_the_end_covers():
     assert run("pool", [(112, 112, 1)], op="avg", f=3, s=2, ceil="true")[4] == 167 * 167
 
 
+def test_max_pool_compares_only_what_each_window_covers_of_the_input():
+    # a max's padding is -inf, never compared: k - 1 per window, k the input values it covers.
+    # 4x4x2, f=3 s=1 p=1: windows cover rows 2, 3, 3, 2 = 10 per axis, 10 * 10 values per channel
+    # in 16 windows: 2 * (100 - 16) = 168 (over whole windows: 4*4*2 * 8 = 256)
+    assert run("pool", [(4, 4, 2)], op="max", f=3, s=1, p=1) == ((4, 4, 2), 0, 0, 0, 168)
+    # ResNet's stem: 112x112x64, f=3 s=2 p=1 -> 56x56; windows from -1, 1, ..., 109 cover 2, then
+    # 3 each: 2 + 55 * 3 = 167 rows and columns, 64 * (167 * 167 - 56 * 56) = 1,584,192
+    assert run("pool", [(112, 112, 64)], op="max", f=3, s=2, p=1)[4] == 1_584_192
+    # without padding every window covers f*f: f*f - 1 each, as before
+    assert run("pool", [(6, 6, 3)], op="max", f=2)[4] == 3 * 3 * 3 * 3
+
+
 def test_avg_pool_without_the_padding_counts_what_each_window_covers():
     # 4x4x2, f=3 s=1 p=1 count_pad=false: windows from -1, 0, 1, 2 cover rows 2, 3, 3, 2 = 10 of the
     # input per axis, so 10 * 10 values added and divided per channel: 200 (with the padding: 4*4*2 * 9 = 288)

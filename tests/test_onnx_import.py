@@ -537,7 +537,7 @@ def test_a_linear_resize_by_a_whole_factor_is_a_bilinear_upsample(attributes, wr
             for where in ("asymmetric", "tf_crop_and_resize", "half_pixel_symmetric", "tf_half_pixel_for_nn")
         ),
         ({"exclude_outside": 1}, [1, 1, 2, 2], "linear interpolation with exclude_outside=1"),
-        ({"antialias": 1}, [1, 1, 2, 2], "linear interpolation with antialias=1"),
+        ({"antialias": 1}, [1, 1, 0.5, 0.5], "scales by 0.5: not a whole factor"),  # antialias filters this
         ({}, [1, 1, 2, 3], "scales height by 2 and width by 3"),
         ({}, [1, 1, 1.5, 1.5], "scales by 1.5: not a whole factor"),
     ],
@@ -551,6 +551,33 @@ def test_a_linear_resize_other_than_pytorchs_bilinear_is_refused(
     )
     err = _refused(monkeypatch, capsys, _saved(model, tmp_path / "r.onnx"))
     assert "ONNX node `r` (Resize, node 1 of 1): " in err and said in err and err.count("error:") == 1
+
+
+@pytest.mark.parametrize("corners", ["half_pixel", "align_corners"])
+def test_an_antialiased_linear_resize_that_upscales_is_a_bilinear_upsample(corners, tmp_path, monkeypatch, capsys):
+    # ONNX's antialias filters only when a scale is below 1: upscaling by 2 it changes nothing,
+    # as ONNX Runtime's outputs with it on and off show, so it is read as the plain upsample
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    def resize(antialias: int):
+        node = _node("Resize", ["x", "", "s"], ["y"], "r", mode="linear", antialias=antialias,
+                     coordinate_transformation_mode=corners)  # fmt: skip
+        return onnx_model([node], [onnx_tensor("s", [1, 1, 2, 2])], opset=19)
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    outputs = [
+        ort.InferenceSession(resize(on).SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for on in (0, 1)
+    ]
+    # the same to float32 rounding (the antialiased kernel sums its weights in another order)
+    assert outputs[0].shape == (1, 3, 16, 16) and np.allclose(outputs[0], outputs[1], rtol=0, atol=1e-6)
+    code, out, err = run_main(monkeypatch, capsys, "import", _saved(resize(1), tmp_path / "r.onnx"))
+    written = "upsample 2 mode=bilinear" + (" align_corners=true" if corners == "align_corners" else "")
+    assert code == 0 and out.endswith(f"layers:\n  - {written}\n"), err
+    imported = to_torch(load_text(out)).eval()  # and it computes what ONNX Runtime does
+    with torch.no_grad():
+        assert np.allclose(imported(torch.from_numpy(x)).numpy(), outputs[1], atol=1e-5)
 
 
 def test_upsamples_linear_mode_is_not_pytorchs_bilinear(tmp_path, monkeypatch, capsys):

@@ -711,3 +711,117 @@ def test_what_a_whole_map_sees_against_the_gradient_fuzzed():
             continue  # sees only padding
         assert_field_is_what_is_seen(masks[k, None], seen[k, None], receptive_fields(graph)[k], text)
         checked += 1
+
+
+# What is read of the image: the reach, and each position's field clipped to it
+
+
+def test_a_stride_that_leaves_out_the_last_row_is_not_read_by_the_last_positions():
+    """8x8, conv f=3 s=2: 3 positions, windows from rows 0, 2, 4, row 7 in none (8 - 3 is odd).
+    A conv f=3 p=1 after it: by the formulas field 3 + 2*2 = 7, jump 2, start 0 - 1*2 = -2, so
+    position 2 spans rows 2 to 8; it reads positions 1 and 2 of the 3x3 map (3 is padding), rows
+    2 to 4 and 4 to 6: 2 to 6. The whole map reads rows 0 to 6, and each position's field is the
+    formulas' span clipped to that: 0-4, 0-6, 2-6."""
+    from cnnctl.analysis.receptive import exact_span, map_reaches
+
+    graph = cnnctl.load_text("input: 8x8x1\nlayers: [conv f=3 s=2 n=1, conv f=3 p=1 n=1, conv f=3 p=1 n=1]")
+    fields, reaches = receptive_fields(graph), map_reaches(graph)
+    second = fields[1]
+    assert (second.size, second.jump, second.start) == ((7, 7), (2, 2), (-2, -2))
+    assert second.span(0, 2) == (2, 8)  # the formulas' span: rows past the image
+    assert reaches == (((0, 6), (0, 6)),) * 3
+    assert [exact_span(second, reaches[1], 0, i) for i in range(3)] == [(0, 4), (0, 6), (2, 6)]
+    # a third: field 11 on an 8-row image, of which every position reads rows 0 to 6
+    assert fields[2].size == (11, 11)
+    assert [exact_span(fields[2], reaches[2], 0, i) for i in range(3)] == [(0, 6)] * 3
+
+
+REACHED = [
+    "input: 8x8x1\nlayers: [conv f=3 s=2 n=1, conv f=3 p=1 n=1, conv f=3 p=1 n=1]",
+    "input: 11x9x1\nlayers: [conv f=3 s=2 p=1 n=2, pool max f=3 s=2 p=1, conv f=2 s=2 n=1]",  # a stem: padding, drops
+    "input: 13x12x1\nlayers: [conv f=3 dilation=2 p=2 n=2, conv f=3 s=3 n=1, pool avg f=2 s=1 p=1]",
+    "input: 10x10x1\nlayers: [conv f=5 s=3 n=2, conv f=3 p=1 n=1, pool max f=2 s=2 ceil]",  # 10 - 5 = 5: drops 2
+    "input: 12x7x1\nlayers: [conv f=3 s=2 p=same n=2, conv f=1 s=2 n=1, conv f=3 p=1 n=1]",  # 1x1 at stride 2
+    "input: 9x9x1\nlayers: [conv f=3 s=2 dilation=2 n=1, conv f=2 p=1 n=1]",  # taps 2 apart, landing on padding
+]
+
+
+@pytest.mark.parametrize("text", REACHED)
+def test_every_position_reads_its_field_clipped_to_the_reach(text):
+    """Against the gradient (weights 1/fan_in, no activation, a max pool as an average of the same
+    windows): for every output position of every layer, the rows and columns whose input gradient
+    is non-zero span exactly the formulas' field clipped to the reach where the field has no gaps
+    (within it where it may: taps that skip rows), and together they span the reach exactly.
+    Nothing reported lies outside the image."""
+    from cnnctl.analysis.receptive import exact_span, map_reaches
+
+    graph = cnnctl.load_text(text)
+    fields, reaches = receptive_fields(graph), map_reaches(graph)
+    image = graph.input_shape[:2]
+    wanted = {n.index: [(i, j) for i in range(n.shape[0]) for j in range(n.shape[1])] for n in graph.nodes}
+    seen = footprints(graph, wanted)
+    for n in graph.nodes:
+        f, reach = fields[n.index], reaches[n.index]
+        inside_image = reach is not None and all(0 <= a <= b < image[axis] for axis, (a, b) in enumerate(reach))
+        assert inside_image, (n.path, reach)
+        union = [[math.inf, -math.inf], [math.inf, -math.inf]]
+        for position in wanted[n.index]:
+            span = seen[n.index, position]
+            exact = tuple(exact_span(f, reach, axis, position[axis]) for axis in (0, 1))
+            if span is None:  # only padding
+                assert None in exact or f.gaps, (text, n.path, position, exact)
+                continue
+            for axis in (0, 1):
+                union[axis] = [min(union[axis][0], span[axis][0]), max(union[axis][1], span[axis][1])]
+            if f.gaps:
+                assert inside(span, exact), (text, n.path, position, span, exact)
+            else:
+                assert span == exact, (text, n.path, position, span, exact)
+        assert tuple(map(tuple, union)) == reach, (text, n.path, union, reach)
+
+
+def test_summarize_shows_the_reach():
+    # the column and the JSON key, from the same map_reaches
+    from cnnctl.analysis import summarize
+    from cnnctl.render.views.summary import summary_json, summary_table
+
+    graph = cnnctl.load_text("input: 8x10x1\nlayers: [conv f=3 s=2 n=1, conv f=3 p=1 n=1]")
+    s = summarize(graph, shapes=True)
+    rows = summary_json(s, ("layer", "field", "reach"))["layers"]
+    # rows: (8 - 3)/2 leaves row 7 out, 0-6; columns: (10 - 3)/2, column 9 out, 0-8
+    assert [r["field_reach"] for r in rows] == [[[0, 6], [0, 8]]] * 2
+    table = summary_table(s, ("layer", "reach"))
+    assert [row[1] for row in table.rows] == ["0-6x0-8", "0-6x0-8"]
+
+
+def test_each_position_within_its_field_clipped_to_the_reach_fuzzed():
+    """Random small chains (upsamples, deconvs, adaptive pools and joins too), their last map,
+    every position: the gradient reaches exactly the field clipped to the reach where the field
+    is even and has no gaps, and never outside it."""
+    import random
+
+    from cnnctl.analysis.receptive import exact_span, map_reaches
+    from cnnctl.errors import CnnctlError
+
+    rng = random.Random(5)
+    checked = 0
+    while checked < 12:
+        text = random_network(rng).replace(", pool avg global]", "]").replace(", fc 2]", "]")
+        try:
+            graph = cnnctl.load_text(text)
+        except CnnctlError:
+            continue  # a layer that does not fit its input
+        k = len(graph.nodes) - 1
+        if len(graph.nodes[k].shape) != 3:
+            continue
+        f, reach = receptive_fields(graph)[k], map_reaches(graph)[k]
+        h, w = graph.nodes[k].shape[:2]
+        seen = footprints(graph, {k: [(i, j) for i in range(h) for j in range(w)]})
+        for (_, position), span in seen.items():
+            if span is None:  # only padding (a deconv's gaps)
+                continue
+            exact = tuple(exact_span(f, reach, axis, position[axis]) for axis in (0, 1))
+            assert None not in exact and inside(span, exact), (text, position, span, exact, f)
+            if not f.gaps and not f.uneven:
+                assert span == exact, (text, position, span, exact, f)
+        checked += 1

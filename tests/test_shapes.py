@@ -16,6 +16,7 @@ from cnnctl.shapes import (
     format_shape,
     numel,
     pool_output_size_ceil,
+    rows_read,
     same_output_size,
     same_padding,
     transposed_conv_output_size,
@@ -224,3 +225,14 @@ def test_a_scalar_is_worded_alike_in_the_placement_table_and_the_weights_message
     said = "it takes `fc.weight` of 3x4, and the source's tensor 1 in order is `w` of a scalar"
     with pytest.raises(CnnctlError, match=said):
         by_structure({"w": ()}, {"fc.weight": (3, 4)}, "w.pt")
+
+
+def test_rows_read_by_windows():
+    # 8, f=3 s=2: windows 0-2, 2-4, 4-6; row 7 in none
+    assert rows_read(8, 3, 2, 0, 0, 2) == (0, 6)
+    # ResNet's stem pool, 112, f=3 s=2 p=1, 56 windows: from -1 (padding) to 109..111
+    assert rows_read(112, 3, 2, 1, 0, 55) == (0, 111)
+    # one window, cut by the padding on both sides: 3 rows, f=5 from -1
+    assert rows_read(3, 5, 1, 1, 0, 0) == (0, 2)
+    # a window that is all padding: 1x1 from -1
+    assert rows_read(4, 1, 1, 1, 0, 0) is None

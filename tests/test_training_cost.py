@@ -338,8 +338,9 @@ def test_element_wise_backward_work_is_counted_only_where_a_gradient_flows():
     # backward of the second only (the first's output needs no gradient: nothing trainable before it)
     graph = cnnctl.load_text("input: 8x8x3\nlayers: [pool max f=3 s=1 p=1, conv f=1 n=4, pool max f=3 s=1 p=1]")
     first, conv, second = training_cost(graph).layers
-    assert (first.forward_flops, first.backward_flops) == (8 * 8 * 3 * 8, 0)  # f*f - 1 = 8 per output
-    assert second.backward_flops == second.forward_flops == 8 * 8 * 4 * 8
+    # k - 1 per output, k the input values its window covers: rows 2, 3, ..., 3, 2 = 22 per axis
+    assert (first.forward_flops, first.backward_flops) == (3 * (22 * 22 - 8 * 8), 0)
+    assert second.backward_flops == second.forward_flops == 4 * (22 * 22 - 8 * 8)
     needs = {}
     model = to_torch(graph)
     for path, module in named_layers(model):

@@ -67,6 +67,15 @@ only absurd networks, the field is the formulas', marked uneven: it contains wha
 layers read every position of their input: their whole map sees what the input's does,
 so each node is worked out once, and only where a map of one position or `fc` asks.
 
+What is reported: `size`, `jump` and `start` are the formulas' (the literature's) field, in a
+map extended past its ends, its padding's positions numbered outside the image: exactly what a
+position whose field lies inside the image sees, but at a map's edges they claim padding and
+the rows a stride leaves out at its end (8x8, ``conv f=3 s=2`` then ``conv f=3 p=1``: field 7,
+jump 2, start -2, the last position spanning rows 2 to 8 where it reads 2 to 6). What is read
+of the image, never outside it, is `map_reaches` (summarize's `reach` column): the first and
+last row and column that a node's whole map sees, by the exact walk above; a position's own is
+`exact_span`: the formulas' span clipped to it (exactly for an even field without gaps).
+
 Each field also carries its `solid` part, a rectangle of which it surely sees every pixel (in
 the formulas' extended maps): the input pixel itself; through a window whose taps are ``d``
 positions apart (``d*j`` input pixels), the copies of the solid part join into one, grown as
@@ -85,6 +94,7 @@ from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import IDENTITY, Window
 from ..records import record
+from ..shapes import rows_read
 
 MAX_PERIOD = 4096  # output positions of one period of an uneven field followed exactly (see above)
 MAX_SCAN = 1 << 14  # positions read one by one to follow which input positions a map reads (see above)
@@ -430,6 +440,49 @@ def _why(*given: Field | tuple[str, ...]) -> tuple[str, ...]:
 # What whole maps see, exactly (see above)
 
 
+Reach = tuple[tuple[int, int], tuple[int, int]]  # (first row, last row), (first column, last column)
+
+
+def map_reaches(graph: Graph) -> tuple[Reach | None, ...]:
+    """What each node's whole map reads of the image, exactly: the first and last row and column
+    that any of its positions sees, always inside the image (``0 <= first <= last < H``): the
+    padding around each map sees nothing, and the rows a stride leaves out at a map's end are
+    not read (8x8, ``conv f=3 s=2``: rows 0 to 6, row 7 in no window). None: only padding, or
+    too many positions to follow (`MAX_SCAN`, `MAX_BOXES`, `MAX_STEPS`).
+
+    With it, output position ``i``'s field along an axis is the formulas' span ``start + i*jump``
+    to ``start + i*jump + size - 1`` clipped to the reach (`exact_span`), exactly where the field
+    is even and has no gaps: each position reads a run of its input's positions, cut only at the
+    map's ends, where the first and last of them see what the whole map sees at that end. An
+    uneven field, or one with gaps (a dilated filter whose first tap lands in the padding, the
+    next one row in), contains what the position sees.
+    Worked out only where asked (summarize's `reach` column): every node once, a whole map that
+    reads every position of its input (most layers) at the cost of a look-up."""
+    reach = _Reach(graph)
+    out: list[Reach | None] = []
+    for n in graph.nodes:
+        sight = reach.sight(n.index)
+        if sight is None or not sight.rows or not sight.cols:
+            out.append(None)
+        else:
+            out.append(((sight.rows[0][0], sight.rows[-1][1]), (sight.cols[0][0], sight.cols[-1][1])))
+    return tuple(out)
+
+
+def exact_span(f: Field, reach: Reach | None, axis: int, i: int) -> tuple[int | float, int | float] | None:
+    """The first and last input pixel that output position `i` sees along `axis` (0: rows),
+    inside the image: the formulas' span clipped to what the whole map reads (`map_reaches`);
+    None where it sees only padding. A whole field: the reach itself."""
+    if reach is None:
+        return None
+    first, last = reach[axis]
+    span = f.span(axis, i)
+    if f.whole or span is None:
+        return (first, last) if f.whole else None
+    lo, hi = max(span[0], first), min(span[1], last)
+    return (lo, hi) if lo <= hi else None
+
+
 Box = tuple[Intervals, Intervals]  # a set of rows by a set of columns
 
 
@@ -627,14 +680,16 @@ def _read(w: Window, reads: Intervals, size: int) -> Intervals | None:
             spans.append((a * n // out, -(-(b + 1) * n // out) - 1))
         elif w.transposed and w.d == 1 and w.k >= w.s:  # every output reads at least one
             spans.append((-(-(a + w.p - w.k + 1) // w.s), (b + w.p) // w.s))
-        elif not w.transposed and w.d == 1 and w.s <= w.k:  # windows that touch
-            spans.append((a * w.s - w.p, b * w.s - w.p + w.k - 1))
+        elif not w.transposed and w.d == 1 and w.s <= w.k:  # windows that touch: all between them
+            reached = rows_read(size, w.k, w.s, w.p, a, b)
+            if reached is not None:
+                spans.append(reached)
         elif not w.transposed and w.s == 1 and b - a + 1 >= w.d:  # d outputs fill the taps' gaps
             spans.append((a - w.p, b - w.p + w.k - 1))
         elif b - a + 1 > MAX_SCAN - len(spans):
             return None
-        elif not w.transposed and w.d == 1:
-            spans += [(o * w.s - w.p, o * w.s - w.p + w.k - 1) for o in range(a, b + 1)]
+        elif not w.transposed and w.d == 1:  # windows apart: each its own
+            spans += [x for o in range(a, b + 1) if (x := rows_read(size, w.k, w.s, w.p, o, o)) is not None]
         else:
             spans += [(m, m) for o in range(a, b + 1) for m in _sources(w, o)]
         if len(spans) > MAX_SCAN:

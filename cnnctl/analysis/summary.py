@@ -12,7 +12,7 @@ from ..layers import KINDS
 from ..records import record
 from ..shapes import DTYPE_BYTES, Shape, numel
 from .group_text import composite_texts, group_text
-from .receptive import Field, receptive_fields
+from .receptive import Field, Reach, map_reaches, receptive_fields
 
 # What `multiplications` and `FLOPs` count: a forward pass (flops states the backward pass and a
 # training step in rows of their own, with a note of what they count: render.design.training_notes).
@@ -49,10 +49,13 @@ class Row:
     memory: int  # bytes of this row's outputs for the batch and dtype
     field: Field  # the receptive field of its output (a group: its last layer's)
     training: bool = False  # a head's layer (or a group of them): it runs only in training
-    # Collected only when asked for (`summarize(..., shapes=True)`: summarize's `input` and
-    # `kernel` columns), a few microseconds a layer that 100,000 layers would feel:
+    # Collected only when asked for (`summarize(..., shapes=True)`: summarize's `input`,
+    # `kernel` and `reach` columns), a few microseconds a layer that 100,000 layers would feel:
     in_shapes: tuple[Shape, ...] = ()  # each input's shape (a group: of each layer outside it that it reads)
     param_shapes: tuple[tuple[str, Shape], ...] = ()  # a layer's trainable tensors (LayerKind.param_shapes)
+    # the rows and columns of the image its whole output reads, exactly (`map_reaches`; a group:
+    # its last layer's); None: only padding, or too large to follow
+    reach: Reach | None = None
 
 
 @record
@@ -106,7 +109,7 @@ class Summary:
     mults_with_heads: int = 0  # with the heads: what a training forward pass multiplies
     flops_with_heads: int = 0  # as training runs them: a final softmax left to the loss is not counted
     inference_params: int = 0  # of `params`, those inference uses: all but the heads'
-    shapes: bool = False  # whether the rows hold their input and parameter shapes (`Row.in_shapes`)
+    shapes: bool = False  # whether the rows hold their input and parameter shapes and reach (`Row.in_shapes`)
 
 
 def layer_at(graph: Graph, path: str, option: str) -> Node:
@@ -145,7 +148,7 @@ def summarize(
 ) -> Summary:
     """Rows and totals of `graph`; `depth` collapses paths deeper than that many parts;
     `freeze`, the layer up to which parameters are frozen (`frozen`: their sum); `shapes`, each
-    row's input shapes and its parameters' shapes too."""
+    row's input shapes, its parameters' shapes and its reach too."""
     if depth is not None and depth < 1:
         raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
     if batch < 1:
@@ -153,7 +156,8 @@ def summarize(
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]
-    rows = _rows(graph, depth, batch * size, receptive_fields(graph), shapes)
+    reaches = map_reaches(graph) if shapes else None
+    rows = _rows(graph, depth, batch * size, receptive_fields(graph), reaches)
     params, buffers, mults, flops = graph.params, graph.buffers, graph.mults, graph.flops  # each a sum over the layers
     memory = Memory(
         batch=batch,
@@ -206,8 +210,14 @@ def groups_at(graph: Graph, depth: int) -> dict[str, list[Node]]:
 
 
 def _rows(
-    graph: Graph, depth: int | None, bytes_per_value: int, fields: tuple[Field, ...], shapes: bool
+    graph: Graph,
+    depth: int | None,
+    bytes_per_value: int,
+    fields: tuple[Field, ...],
+    reaches: tuple[Reach | None, ...] | None,
 ) -> tuple[Row, ...]:
+    """The rows; `reaches` (each node's, `map_reaches`) where the shapes are collected too."""
+    shapes = reaches is not None
     nodes, new = graph.nodes, tuple.__new__
     heads = graph.training_only
 
@@ -216,8 +226,9 @@ def _rows(
         memory = numel(n.shape) * bytes_per_value
         rf, head = fields[n.index], n.index in heads
         ins, tensors = _shapes(graph, n) if shapes else ((), ())
+        reach = reaches[n.index] if reaches is not None else None
         return new(Row, (n.path, n.kind, n.text, n.shape, n.params, n.buffers, n.mults, n.flops, 1, inputs, memory, rf,
-                         head, ins, tensors))  # fmt: skip
+                         head, ins, tensors, reach))  # fmt: skip
 
     if depth is None:
         return tuple([layer_row(n) for n in nodes])
@@ -253,6 +264,7 @@ def _rows(
                 fields[members[-1].index],
                 all(m.index in heads for m in members),
                 in_shapes,
+                reach=reaches[members[-1].index] if reaches is not None else None,
             )
         )
     return tuple(rows)

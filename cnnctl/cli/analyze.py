@@ -90,7 +90,8 @@ def flops_cmd(
     Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
     PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
     element-wise work per value: bn 2, layer and group norm 8, activations 1 (softmax 3),
-    max pool f*f-1 and avg pool f*f per output, add and mul 1 per extra input, lrn 2*size+3.
+    max pool k-1 (k: the input values its window covers, padding left out) and avg pool f*f per
+    output, add and mul 1 per extra input, lrn 2*size+3.
     """
     from ..analysis import summarize
     from ..analysis.summary import last_in

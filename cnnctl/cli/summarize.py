@@ -32,7 +32,8 @@ def summarize_cmd(
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
         help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (layer: its path; input: the volumes it "
         "takes; kernel: its weights' and biases' shapes, as PyTorch holds them; from: where its inputs come from; "
-        f"field: its receptive field). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
+        f"field: its receptive field, by the formula, padding included; reach: the rows and columns of the image "
+        f"its output reads, exactly). Default: {', '.join(DEFAULT_COLUMNS)} (from for branched networks).")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Count the parameters of every layer up to and including PATH as frozen (as train --freeze "
         "does), the rest as trainable. Default: a run's own --freeze, for a run folder.")] = None,

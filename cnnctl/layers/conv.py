@@ -12,9 +12,9 @@ from ..shapes import (
     conv_params,
     effective_filter,
     numel,
+    rows_read,
     same_output_size,
     same_padding,
-    tail_after_windows,
     transposed_conv_output_size,
 )
 from .activation import ACT
@@ -79,7 +79,8 @@ def unread_note(
     `f` is the window's span (a dilated filter's); `pads` ((top, bottom), (left, right))."""
     left_out, reasons = [], []
     for n, k, step, (before, after), o in zip(ins[:2], f, s, pads, out[:2], strict=True):
-        unread = tail_after_windows(n, k, step, (before, after), o) - after
+        reached = rows_read(n, k, step, before, 0, o - 1)
+        unread = n if reached is None else n - 1 - reached[1]
         if unread <= max(0, step - k):
             left_out.append(0)
             continue

@@ -34,11 +34,17 @@ class Pool(LayerKind):
     ``channels``: across the ``C`` channels at each position instead, output ``HxWx1`` (the
     channel mean and max of CBAM's spatial gate).
     No parameters, no multiplications.
-    FLOPs per output value: max ``k - 1`` comparisons; avg ``k`` (adds and one divide), ``k``
-    the values of its own window: ``f_h*f_w``, padding included, except where a ``ceil``
-    window hangs over the end of the padded input: it counts only what it covers, per axis
-    ``f + min(0, n + p_before + p_after - ((out - 1)*s + f))`` for the last window
-    (`cnnctl.shapes.tail_after_windows`; 4x4, ``f=3 s=2 ceil``: 9 + 6 + 6 + 4 = 25, not 36).
+    FLOPs per output value: max ``k - 1`` comparisons, ``k`` the input values its window
+    covers, the padding left out (PyTorch pads a max with -inf, which needs no comparison): per
+    axis ``min(i*s - p + f, n) - max(i*s - p, 0)`` for window ``i``
+    (`cnnctl.shapes.covered_by_windows`), so a max pool's FLOPs are ``C * ((sum over rows) *
+    (sum over columns) - H'*W')``: ResNet's stem, ``f=3 s=2 p=1`` on 112x112x64, rows 2, 3, ...,
+    3 = 167, ``64 * (167*167 - 56*56) = 1,584,192``, not ``64 * 56*56 * 8 = 1,605,632``. Avg
+    ``k`` (adds and one divide), ``k`` the values of its own window: ``f_h*f_w``, padding
+    included, except where a ``ceil`` window hangs over the end of the padded input: it counts
+    only what it covers, per axis ``f + min(0, n + p_before + p_after - ((out - 1)*s + f))``
+    for the last window (`cnnctl.shapes.tail_after_windows`; 4x4, ``f=3 s=2 ceil``: 9 + 6 + 6 +
+    4 = 25, not 36).
     That is PyTorch's divisor: cnnctl's average counts the padding's zeros in it, as PyTorch's
     default ``count_include_pad=True`` (and its ``same`` padding, added by cnnctl, too: ``pool avg
     f=3 s=1 p=same`` gives a corner of ones 4/9, where TensorFlow's and Keras' SAME divide by the
@@ -49,8 +55,7 @@ class Pool(LayerKind):
     (`cnnctl.shapes.covered_by_windows`), so its FLOPs are their sum over the output,
     ``C * (sum over rows) * (sum over columns)``: 4x4 with ``f=3 s=1 p=1``, rows 2, 3, 3, 2 = 10,
     ``C * 10 * 10``, not ``C * 16 * 9``. It takes a number for ``p`` (cnnctl pads ``same``
-    itself, with zeros the pool would count). A max ignores padding (PyTorch pads with
-    -inf), but its comparisons are counted over the whole window as the course counts them.
+    itself, with zeros the pool would count).
     Global: ``H*W - 1`` (max) or ``H*W`` (avg) per channel. Adaptive: over each output's
     window. Channels: ``C - 1`` (max) or ``C`` (avg) per position.
     Keeps for backward: its input (a padded copy when the padding is uneven; nothing for an
@@ -65,9 +70,10 @@ class Pool(LayerKind):
 
     name = "pool"
     counted = (
-        "max pool f*f-1 and avg pool f*f per output value (padding included; a ceil window hanging over the input's "
-        "end: over what it covers; count_pad=false: over the input values it covers; adaptive: over each output's "
-        "own window; across the channels: C-1 and C)"
+        "max pool k-1 per output value, k the input values its window covers (its -inf padding needs no "
+        "comparison); avg pool f*f (padding included; a ceil window hanging over the input's end: over what it "
+        "covers; count_pad=false: over the input values it covers); adaptive: over each output's own window; "
+        "across the channels: C-1 and C"
     )
     synonyms = {  # noqa: RUF012 - never mutated
         "maxpool": "pool max",
@@ -183,12 +189,15 @@ class Pool(LayerKind):
         # what it covers of the (padded) input, as PyTorch's divisor does
         sh, sw = a.s or a.f
         (top, bottom), (left, right) = self.padding(a, ins)
-        if not a.count_pad:  # each window over the input values it covers, the padding left out
+        if a.op == "max" or not a.count_pad:
+            # each window over the input values it covers, the padding left out: an average that
+            # divides by them; a max, whose -inf padding needs no comparison, one fewer a window
             rows = covered_by_windows(ins[0][0], a.f[0], sh, (top, bottom), out[0])
-            return out[2] * rows * covered_by_windows(ins[0][1], a.f[1], sw, (left, right), out[1])
+            columns = covered_by_windows(ins[0][1], a.f[1], sw, (left, right), out[1])
+            return out[2] * (rows * columns - (out[0] * out[1] if a.op == "max" else 0))
         rows = out[0] * a.f[0] + min(tail_after_windows(ins[0][0], a.f[0], sh, (top, bottom), out[0]), 0)
         columns = out[1] * a.f[1] + min(tail_after_windows(ins[0][1], a.f[1], sw, (left, right), out[1]), 0)
-        return out[2] * (rows * columns - (out[0] * out[1] if a.op == "max" else 0))
+        return out[2] * rows * columns
 
     def saved(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Saved, ...]:
         indices = (Saved(OWN, numel(out), itemsize=8),) if a.op == "max" else ()

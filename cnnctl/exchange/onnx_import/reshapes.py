@@ -223,7 +223,9 @@ class Reshapes:
     def bilinear(self, node: NodeProto, a: dict) -> list[str]:
         """The words of a linear Resize that is PyTorch's bilinear upsampling (by a whole
         factor, 2-D): half_pixel (or pytorch_half_pixel, the same for any output longer than
-        1) is align_corners false, align_corners true; antialias and exclude_outside off.
+        1) is align_corners false, align_corners true; exclude_outside off. `antialias=1` is
+        read too: ONNX applies its filter only when downscaling, and the caller has already
+        refused every scale below 1 (a whole factor), so upscaling it changes nothing.
         Anything else places or weighs the samples otherwise, and is refused."""
         if node.op_type == "Upsample":  # opset 7-9: linear samples x = o/scale, PyTorch's never do
             raise _Unread(
@@ -237,9 +239,12 @@ class Reshapes:
                 f"linear interpolation with coordinate_transformation_mode {shown(where, 30)}",
                 "cnnctl's bilinear upsample is PyTorch's: half_pixel (align_corners false) or align_corners",
             )
-        for key in ("antialias", "exclude_outside"):
-            if _int(a, key, 0) != 0:
-                raise _Unread(f"linear interpolation with {key}={_int(a, key, 0)}", "PyTorch's bilinear has it off")
+        _int(a, "antialias", 0)  # read all the same: a value that is no whole number is told
+        if _int(a, "exclude_outside", 0) != 0:
+            raise _Unread(
+                f"linear interpolation with exclude_outside={_int(a, 'exclude_outside', 0)}",
+                "PyTorch's bilinear has it off",
+            )
         return ["mode=bilinear"] + (["align_corners=true"] if corners else [])
 
     def scales_of_sizes(self, node: NodeProto) -> np.ndarray | None:

@@ -27,12 +27,12 @@ def field_text(f: Field) -> str:
 # summarize's columns: name -> (header, the row's value, how it is shown). `from` is shown by
 # default only where some layer's input is not simply the layer above (Keras' "Connected to").
 SUMMARY_COLUMNS = ("layer", "shorthand", "input", "output", "kernel", "from", "params", "buffers", "mults", "flops",
-                   "field", "jump", "start", "memory")  # fmt: skip
+                   "field", "jump", "start", "reach", "memory")  # fmt: skip
 DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
 # Other names for them, for the hint of a column not found: `layer` is the layer's path.
 COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field",
                    "input_shape": "input", "output_shape": "output", "weights": "kernel", "weight": "kernel",
-                   "kernel_shape": "kernel"}  # fmt: skip
+                   "kernel_shape": "kernel", "field_reach": "reach"}  # fmt: skip
 
 
 def inputs_text(shapes: tuple) -> str:
@@ -62,12 +62,20 @@ def _connections(s: Summary) -> list[str]:
     return out
 
 
-SHAPE_COLUMNS = ("input", "kernel")  # the columns of what summarize collects only when asked (`shapes`)
+SHAPE_COLUMNS = ("input", "kernel", "reach")  # the columns of what summarize collects only when asked (`shapes`)
 
 
 def _check_shapes(s: Summary, columns: tuple[str, ...] | None) -> None:
     if columns is not None and not s.shapes and any(c in SHAPE_COLUMNS for c in columns):
-        raise ValueError("the input and kernel columns need summarize(..., shapes=True)")  # cnnctl's mistake
+        raise ValueError("the input, kernel and reach columns need summarize(..., shapes=True)")  # cnnctl's mistake
+
+
+def reach_text(reach: tuple[tuple[int, int], tuple[int, int]] | None) -> str:
+    """`0-6` (rows and columns 0 to 6), `0-6x0-9` (rows, then columns), `-`: only padding."""
+    if reach is None:
+        return "-"
+    rows, cols = (f"{a}-{b}" for a, b in reach)
+    return rows if rows == cols else f"{rows}x{cols}"
 
 
 def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
@@ -91,6 +99,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         "field": (num("Field"), lambda r, i: field_text(r.field)),
         "jump": (num("Jump"), lambda r, i: "-" if r.field.whole else _pair(r.field.jump)),
         "start": (num("Start"), lambda r, i: "-" if r.field.whole else _pair(r.field.start)),
+        "reach": (num("Reach"), lambda r, i: reach_text(r.reach)),
         "memory": (num("Memory", size), lambda r, i: r.memory),  # CSV: bytes
     }
     chosen = [cells[c] for c in columns]
@@ -151,7 +160,8 @@ def column_notes(s: Summary, columns: tuple[str, ...]) -> list[str]:
             marks = "~: a field that contains each position's; "
         notes.append(
             "Field: the receptive field of each output value, in input pixels per side, padding included: a field "
-            f"larger than the image reaches into it ({marks}all: every pixel of the image)"
+            f"larger than the image reaches into it ({marks}all: every pixel of the image; `--columns ...,reach`: "
+            "what it reads of the image, exactly)"
         )
     if "jump" in columns:
         same = any(r.field.jump == (0, 0) and not r.field.whole for r in s.rows)  # after fc: one field for all
@@ -161,6 +171,12 @@ def column_notes(s: Summary, columns: tuple[str, ...]) -> list[str]:
         )
     if "start" in columns:
         notes.append("Start: the input pixel where output position 0's field starts (negative: in the padding)")
+    if "reach" in columns:
+        notes.append(
+            "Reach: the rows and columns of the image the layer's output reads, exactly (first-last; rows x columns "
+            "where they differ): never the padding, nor the last rows a stride leaves out; position i's field is "
+            "start + i*jump to start + i*jump + field - 1, clipped to it"
+        )
     if "memory" in columns:
         notes.append(f"Memory: the bytes of each layer's output ({s.memory.dtype}, batch {s.memory.batch:,})")
     return notes
@@ -216,6 +232,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
         "field": ("receptive_field", "field_uneven"),
         "jump": ("field_jump",),
         "start": ("field_start",),
+        "reach": ("field_reach",),
         "memory": ("memory_bytes",),
     }
     wanted = (
@@ -243,6 +260,7 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
     # would cost a tenth of the time of 100,000 layers. `field_uneven` only where true.
     extra = [] if columns is None else [c for c in ("jump", "start") if c in columns]
     inputs, kernel = columns is not None and "input" in columns, columns is not None and "kernel" in columns
+    reach = columns is not None and "reach" in columns
     for row, r in zip(layers, s.rows, strict=True):
         if r.field.uneven:
             row["field_uneven"] = True
@@ -252,6 +270,8 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             row[f"field_{c}"] = None if r.field.whole else getattr(r.field, c)
         if inputs:
             row["input_shapes"] = [shape_text(shape) for shape in r.in_shapes]
+        if reach:  # [[first row, last row], [first column, last column]]; null: only padding
+            row["field_reach"] = None if r.reach is None else [list(pair) for pair in r.reach]
         if kernel:  # PyTorch's names and shapes, as its state_dict: {"weight": [8, 1, 3, 3], "bias": [8]}
             row["param_shapes"] = {name: list(shape) for name, shape in r.param_shapes}
     if wanted is not None:
