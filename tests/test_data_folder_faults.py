@@ -157,12 +157,12 @@ def test_one_line_escapes_line_breaks_escapes_and_bidirectional_controls():
 
 
 def test_skipped_txt_has_one_line_per_image_written_as_the_terminal_shows_it(tmp_path):
-    skipped = Skipped(tmp_path / "skipped.txt")
-    skipped.add(1000, [(name, Problem("cannot read the image: \x1b[31m")) for name in HOSTILE])
+    skipped = Skipped(tmp_path / "skipped.txt", listed=1000)
+    skipped.add([(name, Problem("cannot read the image: \x1b[31m")) for name in HOSTILE])
     lines = (tmp_path / "skipped.txt").read_text().splitlines()
     assert lines == [f"{name}: cannot read the image: \\x1b[31m" for name in ESCAPED]
-    again = Skipped(tmp_path / "skipped.txt")  # a resumed run: each still named once
-    again.add(1000, [(HOSTILE[0], Problem("cannot read the image"))])
+    again = Skipped(tmp_path / "skipped.txt", listed=1000)  # a resumed run: each still named once
+    again.add([(HOSTILE[0], Problem("cannot read the image"))])
     assert len((tmp_path / "skipped.txt").read_text().splitlines()) == 3
 
 
@@ -277,9 +277,10 @@ def test_a_batch_a_killed_loader_process_could_not_hand_over_is_a_loader_fault()
 
 def test_too_many_unreadable_images_name_the_first_on_one_line():
     with pytest.raises(cnnctl.CnnctlError) as caught:
-        Skipped().add(10, [(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
+        Skipped().add([(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
     (problem,) = caught.value.problems
-    assert "the first, bad\\nline.png: cannot read the image" in problem.message and "\n" not in problem.message
+    assert "bad\\nline.png: cannot read the image; ansi\\x1b[2J.png: cannot read the image" in problem.message
+    assert "\n" not in problem.message
 
 
 def test_a_data_folder_with_a_loop_given_as_the_network_is_told_as_data(tmp_path, monkeypatch, capsys):

@@ -97,6 +97,12 @@ class DataSplits:
     # (cnnctl.data.streamed.Listing.changed; a note too): said by `evaluate RUN`; "" for none.
     changed: str = ""
 
+    @property
+    def images_listed(self) -> int:
+        """Every image of its splits (the test split where loaded): the population the rule on
+        unreadable images (cnnctl.data.loader.Skipped) counts against, in training and evaluate alike."""
+        return sum(len(s) for s in (self.train, self.val, self.test) if s is not None)
+
 
 # What cnnctl works on at once while it converts a data set held in memory (resizing, channel
 # conversion, statistics): float copies of that many bytes at most, whatever the data's size,

@@ -110,7 +110,7 @@ def evaluate(
         # A run's own data streams as it did (an image folder too large to hold). Data given (--data), an
         # image folder or shards, streams as a streamed run reads its own: each image read with the weights'
         # recipe (a centre crop from the image as stored, for a photo recipe's run and torchvision's weights),
-        # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
+        # an unreadable one left out and counted, up to loader.MAX_BAD of the images listed; other data is held.
         stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
         index=index,
@@ -199,10 +199,13 @@ def evaluation_source(
     torchvision's, the centre crop they were evaluated with)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
-    from ..data.loader import default_workers
+    from ..data.loader import Skipped, default_workers
     from .stream import Stream
 
-    return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
+    # Judged as training judged them: against every image the data set listed (its run's train and
+    # validation images, for the run's own split), not the split's own count, nor the images read so far.
+    skipped = Skipped(listed=data.images_listed)
+    return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe, skipped=skipped)
 
 
 def other_data(config: dict, data_spec: str | None) -> str:
