@@ -96,6 +96,10 @@ class DataSplits:
     # The images of a run's list read back that changed in place since it listed them, in words
     # (cnnctl.data.streamed.Listing.changed; a note too): said by `evaluate RUN`; "" for none.
     changed: str = ""
+    # Image files held in memory that could not be read, left out under the rule of a stream
+    # (cnnctl.data.loader.Skipped): each name as told, and why; and how many of each split.
+    unreadable: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def images_listed(self) -> int:

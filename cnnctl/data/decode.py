@@ -48,7 +48,6 @@ RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
 MISSING = "cannot read the image: no such file"  # a listed image gone from the disk (cnnctl.data.loader.Skipped)
 # What to do about unreadable images held in memory (evaluate has no --stream: the hint names train's)
-UNREADABLE_HINT = "repair or remove them; training with --stream leaves unreadable images out instead, up to 1%"
 
 
 def pillow() -> ModuleType:

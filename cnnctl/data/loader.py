@@ -35,7 +35,6 @@ from .decode import (
     MISSING,
     RATIO,
     SCALE,
-    UNREADABLE_HINT,
     ImageSource,
     area_box,
     centre_box,
@@ -50,6 +49,7 @@ from .samples import ImageBytes, Samples
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+SKIPPED = "skipped.txt"  # a run folder's list of the images it could not read, one a line: `name: why`
 MAX_BAD = 0.01  # the share of a data set's listed images that may be unreadable (Skipped)
 BAD_FLOOR = 100  # ... of at least this many images (one bad among ten is not 10%)
 FIRST_TOLD = 5  # unreadable images named in a message; the rest counted (and listed in a file)
@@ -393,7 +393,8 @@ class Skipped:
 
     file: Path | None = None
     listed: int = 0
-    names: set[str] = field(default_factory=set)
+    deferred: bool = False  # judged by `judge()` once all is read (data held in memory), not at each batch
+    names: dict[str, str] = field(default_factory=dict)  # each image's name as told: why it is unreadable
     gone: list[str] = field(default_factory=list)  # of `names`, those whose file is missing
     epoch_bad: int = 0  # this epoch's (this pass's), for its line
     first: list[tuple[str, str]] = field(default_factory=list)  # (name, why) of the first FIRST_TOLD found
@@ -403,10 +404,9 @@ class Skipped:
         if self.file is not None and self.file.is_file():
             text = self.file.read_text(encoding="utf-8", errors="replace")
             for name, _, why in (line.partition(": ") for line in text.splitlines() if line):
-                if name in self.names:
-                    continue
-                self.names.add(name)
-                self._told(name, why)
+                if name not in self.names:
+                    self.names[name] = why
+                    self._told(name, why)
 
     @property
     def limit(self) -> int:
@@ -430,6 +430,11 @@ class Skipped:
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
                 out.writelines(f"{name}: {why}\n" for name, why in new.items())
+        if not self.deferred:
+            self.judge()
+
+    def judge(self) -> None:
+        """The rule: refused past `limit`."""
         if len(self.names) > self.limit:
             raise self.too_many()
 
@@ -466,19 +471,16 @@ def decode_all(
     target: tuple[int, int, int],
     workers: int,
     *,
-    skipped: Skipped | None = None,
+    skipped: Skipped,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image of `samples` decoded (in the input's mode, decode.mode_for) and adapted whole
     to `target` (H, W, C) by the one decode path, in order, by `workers` loader processes,
     into one uint8 (N, C, H, W) tensor allocated once: nothing is held at the files' own size
-    but the few images the workers are decoding. Returns it with the labels. With `skipped`,
-    an unreadable image is left out and told to it (a stream's sample for its statistics);
-    without, it is one CnnctlError naming the file (data held in memory). `progress`: a bar
-    on a terminal once it takes a while."""
-    from ..errors import Problem, too_many
-    from ..limits import MAX_PROBLEMS
-
+    but the few images the workers are decoding. Returns it with the labels. An unreadable
+    image is left out and told to `skipped`, which judges them by the one rule (data held in
+    memory, a stream's sample for its statistics). `progress`: a bar on a terminal once it
+    takes a while."""
     total = len(samples)
     requests = Requests()
     requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
@@ -491,16 +493,11 @@ def decode_all(
     h, w, c = target
     x = torch.empty((total, c, h, w), dtype=torch.uint8)
     y = torch.empty(total, dtype=torch.int64)
-    kept, problems = 0, []
+    kept = 0
     bar = DecodeProgress(total) if progress else None
     try:
         for part, labels, bad in loader:
-            if bad and skipped is None:  # every unreadable image named, in one message (up to MAX_PROBLEMS)
-                problems += [problem for _, problem in bad]
-                if len(problems) > MAX_PROBLEMS:
-                    raise too_many(problems)
-            if skipped is not None:
-                skipped.add(bad)
+            skipped.add(bad)
             x[kept : kept + len(labels)], y[kept : kept + len(labels)] = part, labels
             kept += len(labels)
             if bar is not None:
@@ -508,9 +505,6 @@ def decode_all(
     finally:
         if bar is not None:
             bar.stop()
-    if problems:
-        last = problems[-1]
-        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, last.hint or UNREADABLE_HINT)])
     return x[:kept], y[:kept]
 
 

@@ -173,7 +173,7 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     status = ended_word(said, result.epochs_done, result.epochs_planned)
     document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
                              epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
-                             monitor=result.monitor)  # fmt: skip
+                             monitor=result.monitor, **getattr(result, "data", {}))  # fmt: skip
     if errors is not None:
         document["errors"] = [problem_json(p) for p in errors]
     return document
@@ -190,5 +190,6 @@ def _run_document(run_dir, exit_code: int, status: str, history: list, **figures
     and planned, best accuracy and epoch, monitor: none where it never trained), `history` last."""
     folder = str(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
     figures = {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None, "best_epoch": None,
-               "monitor": None} | figures  # fmt: skip
+               "monitor": None, "train_images": None, "val_images": None, "images_skipped": None,
+               "streamed": None} | figures  # fmt: skip
     return {"run_dir": folder, "exit_code": exit_code, "status": status, **figures, "history": history}

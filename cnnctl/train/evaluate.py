@@ -45,6 +45,7 @@ class Evaluation:
     pixels: int = 0
     split_name: str = "val"  # --split: val, test, train or all
     data: str = ""  # the data as named (--data, else the run's): `mnist`, a folder's path
+    skipped: int = 0  # unreadable images of the split, left out (loader.Skipped's rule)
 
     @property
     def mean_iou(self) -> float:
@@ -145,16 +146,21 @@ def evaluate(
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
     used = loaded.said
     dense = dense_shape(graph) is not None  # then the counts are of pixels
-    skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out
-    left_out = skipped.epoch_bad if skipped is not None else 0
+    skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out as it reads them
+    examples = len(images)  # held in memory: those left out are not among them
+    if skipped is not None:
+        left_out = skipped.epoch_bad
+        examples -= left_out
+    else:  # data held in memory left them out as it was decoded, split by split
+        left_out = sum(data.left_out.values()) if split == "all" else data.left_out.get(split, 0)
     if left_out:
         measured_on += f"; {plural(left_out, 'unreadable image')} left out"
     if data.changed:  # the run's own images, changed in place since it listed them
         measured_on += f"; {data.changed}"
     return Evaluation(
-        stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
+        stats.loss, stats.accuracy, list(data.classes), per_class, counts, examples, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
-        data=str(data_spec or config["data"]),
+        data=str(data_spec or config["data"]), skipped=left_out,
     )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from .. import worker
 from ..analysis import summarize
 from ..analysis.summary import layer_at
 from ..catalog import resolve_member
+from ..data.loader import MAX_BAD, SKIPPED
 from ..data.stats import WEIGHTS_ORIGIN
 from ..device_memory import memory_guard
 from ..errors import CnnctlError
@@ -90,6 +91,9 @@ class RunResult:
     monitor: str = "val_accuracy"
     epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
     ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
+    # train_images, val_images (each split's images listed), images_skipped (those of them left out
+    # unreadable, as skipped.txt names them) and streamed; empty where the data was never loaded
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def run_result(
@@ -357,6 +361,8 @@ def _failed(error: CnnctlError, run: _Run | None, run_dir: Path, config: TrainCo
     history = run.history[: run.log.saved] if run is not None else []
     ended = (run.log.ended_as if run is not None else None) or "failed"
     error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
+    if run is not None:
+        error.result.data = run.data_counts()
     return error
 
 
@@ -576,6 +582,9 @@ class _Run:
                                    "and this data is decoded once into memory")  # fmt: skip
         if state is None:  # a head for the data's classes: weights for others, or a network written for others
             self.data.notes += self._new_head(len(self.data.classes), dense is not None)
+        if self.data.unreadable:  # held in memory: a stream's are counted after each epoch
+            self.data.notes.append(f"left out {plural(len(self.data.unreadable), 'unreadable image')}, at most "
+                                   f"{MAX_BAD:.0%} of those listed (named in {self.run_dir / SKIPPED})")  # fmt: skip
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
 
@@ -734,6 +743,8 @@ class _Run:
             self._start_folder()
         else:  # rank 0 checked under the folder's lock (rundir.hold)
             refuse_existing_run(self.run_dir)
+        if self.world.leader and self.data.unreadable:  # held in memory: named once the folder is the run's
+            self._name_unreadable()
         if self.world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
             torch.manual_seed(hash((self.config.seed, self.world.rank, self.epoch, self.step)) & 0xFFFF_FFFF)
 
@@ -784,6 +795,15 @@ class _Run:
 
         count = sync_batch_norm(self.model)
         return f"--sync-bn: {count} batch norm layer{'s' if count != 1 else ''} use statistics over all workers"
+
+    def _name_unreadable(self) -> None:
+        """The image files held in memory that could not be read, in skipped.txt as a stream names
+        its own (each once: a resumed run, which reads the same files again, adds none)."""
+        from ..data.loader import Skipped
+        from ..errors import Problem
+
+        told = Skipped(self.run_dir / SKIPPED, listed=self.data.images_listed, deferred=True)
+        told.add([(name, Problem(why)) for name, why in self.data.unreadable.items()])
 
     def _start_folder(self) -> None:
         """The folder exists: rundir.hold made it, before taking its lock."""
@@ -901,8 +921,24 @@ class _Run:
         return self._result(0, len(self.history))
 
     def _result(self, status: int, epochs_done: int) -> RunResult:
-        return run_result(self.run_dir, status, epochs_done, self.history, self.config.monitor,
-                          epochs_planned=self.config.epochs)  # fmt: skip
+        result = run_result(self.run_dir, status, epochs_done, self.history, self.config.monitor,
+                            epochs_planned=self.config.epochs)  # fmt: skip
+        result.data = self.data_counts()
+        return result
+
+    def data_counts(self) -> dict[str, Any]:
+        """The images of each split as listed, and how many of them were left out unreadable (by
+        the one rule, cnnctl.data.loader.Skipped: a stream's found so far, this run's resumed
+        sessions' included; data held in memory's, found as it was decoded)."""
+        data = self.data
+        if data.streamed:
+            skipped = len(self.skipped.names) if self.skipped is not None else 0
+            return {"train_images": len(data.train), "val_images": len(data.val), "images_skipped": skipped,
+                    "streamed": True}  # fmt: skip
+        left = data.left_out
+        return {"train_images": len(data.train) + left.get("train", 0),
+                "val_images": len(data.val) + left.get("val", 0), "images_skipped": len(data.unreadable),
+                "streamed": False}  # fmt: skip
 
     def _best_accuracy(self) -> float:
         """The validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one."""
@@ -985,7 +1021,7 @@ class _Run:
         self.display.end_epoch(row, better)
         if bad:  # under the epoch's row, which it is about (once it came before it, under the last one)
             self.display.line(f"skipped {plural(bad, 'unreadable image')} this epoch (named in "
-                              f"{self.run_dir / 'skipped.txt'})")  # fmt: skip
+                              f"{self.run_dir / SKIPPED})")  # fmt: skip
 
     def _skipped(self) -> int:
         """The images a stream could not read this epoch (training and validation), all workers'."""
