@@ -860,4 +860,32 @@ def test_evaluate_scores_the_validation_split_its_run_scored_with_unreadable_ima
     capsys.readouterr()
     assert run_cli(["evaluate", str(run), "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["examples"] == 28 and "2 unreadable images left out" in result["data_words"]
+    assert (
+        result["examples"] == 28 and result["skipped"] == 2 and "2 unreadable images left out" in result["data_words"]
+    )
+
+
+def test_a_resume_that_fails_before_it_changed_anything_leaves_a_killed_run_told_as_killed(tmp_path, capsys):
+    import json
+
+    from cnnctl.render.runs import runs_table
+    from cnnctl.run_folders import list_runs
+
+    folder = coded_folder(tmp_path / "imgs", n=120)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "runs" / "run"
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--epochs", "1", "--out", str(run)]) == 0
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps(status | {"status": "running"}))  # as kill -9 leaves it
+    spoil(folder, range(5))  # 5 of 120 listed: the resume is refused at its first batches, at the second found
+    with pytest.raises(cnnctl.CnnctlError, match="2 of the 120 images listed"):
+        run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
+    capsys.readouterr()
+    (info,) = list_runs(str(tmp_path / "runs"))
+    assert info.status == "killed"  # not `failed`: the resume changed nothing of the run
+    assert info.reason.startswith("a --resume failed: 2 of the 120 images listed could not be decoded")
+    table = runs_table(str(tmp_path / "runs"), [info])
+    assert table.rows[0][7] == "killed: " + info.reason[:31] + "…"  # the status column: 32 characters of why
+    assert f"run: killed: {info.reason}" in table.notes

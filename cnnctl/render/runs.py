@@ -42,7 +42,8 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
         Column("best.pt val acc", accuracy, right=True, key="best_val_accuracy"),  # best.pt's epoch (--monitor)
-        Column("status"),
+        Column("status", wrap=True, csv=False, key="status_said"),  # with why it failed, short; the note in full
+        Column("status", csv_only=True),
         Column("checkpoints", wrap=True),
         Column("updated"),
     ]
@@ -55,6 +56,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
             r.epochs_done,
             r.epochs,
             r.best_val_accuracy,
+            _status_said(r),
             r.status,
             _checkpoints(r),
             _when(r.updated),
@@ -69,6 +71,17 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
     notes += [_damage(p) for r in runs for p in r.problems]  # each at its file, which names the run
     title = f"{plural(len(runs), 'run')} in {folder}, the newest first" if runs else f"Runs in {folder}"
     return Table(title, columns, rows, notes)
+
+
+STATUS_REASON = 32  # characters of why a run failed in the status column (its note has all)
+
+
+def _status_said(run: RunInfo) -> str:
+    """The status, and why a failed run failed (or a --resume of it did), cut short: `failed: a loader pro…`."""
+    if not run.reason:
+        return run.status
+    short = run.reason if len(run.reason) <= STATUS_REASON else run.reason[: STATUS_REASON - 1].rstrip() + "…"
+    return f"{run.status}: {short}"
 
 
 def _damage(problem: Problem) -> str:
