@@ -192,7 +192,7 @@ def test_the_choice_between_memory_and_stream_is_said_and_can_be_forced(tmp_path
 def test_statistics_of_a_stream_come_from_its_images(tmp_path):
     folder = coded_folder(tmp_path / "imgs", n=40)
     data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, val_split=0.0)
-    x, _ = decode_all(data.train, (8, 8, 3), workers=0, skipped=Skipped())
+    x, _ = decode_all(data.train, (8, 8, 3), workers=0)
     red = torch.tensor([i % 256 for i in range(40)], dtype=torch.float64) / 255
     assert data.mean[0] == pytest.approx(float(red.mean()), abs=1e-6)  # every pixel of image i is i / 255
     blue = torch.tensor([7 * i % 256 for i in range(40)], dtype=torch.float64) / 255

@@ -461,8 +461,7 @@ class Skipped:
         more = f" and {total - len(self.first):,} more" if total > len(self.first) else ""
         return CnnctlError.at(
             f"{count}: {told}{more}",
-            hint="repair or remove the damaged files (a run already started lists its images: start a new one); "
-            f"up to {MAX_BAD:.0%} of them are skipped",
+            hint=f"repair or remove the damaged files; up to {MAX_BAD:.0%} of the images listed are left out",
         )
 
 
@@ -471,7 +470,7 @@ def decode_all(
     target: tuple[int, int, int],
     workers: int,
     *,
-    skipped: Skipped,
+    skipped: Skipped | None = None,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Every image of `samples` decoded (in the input's mode, decode.mode_for) and adapted whole
@@ -479,9 +478,10 @@ def decode_all(
     into one uint8 (N, C, H, W) tensor allocated once: nothing is held at the files' own size
     but the few images the workers are decoding. Returns it with the labels. An unreadable
     image is left out and told to `skipped`, which judges them by the one rule (data held in
-    memory, a stream's sample for its statistics). `progress`: a bar on a terminal once it
-    takes a while."""
+    memory, a stream's sample for its statistics; None: against `samples` alone). `progress`: a
+    bar on a terminal once it takes a while."""
     total = len(samples)
+    skipped = skipped if skipped is not None else Skipped(listed=total)
     requests = Requests()
     requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
     workers = min(workers, MAX_WORKERS, len(requests))
