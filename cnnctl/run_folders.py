@@ -123,7 +123,7 @@ class RunInfo:
     best_val_accuracy: float | None  # the val accuracy of best.pt's epoch (RunHistory.kept)
     best_epoch: int | None  # the epoch best.pt holds: the best of the run's --monitor (val accuracy)
     status: str  # finished, stopped early, stopped, diverged, failed, running, killed, unknown
-    reason: str | None  # why a failed run failed, as it said
+    reason: str | None  # why a failed run failed, as it said (or the --resume that failed on it: _reason)
     best_pt: str | None
     last_pt: str | None
     updated: float  # the newest modification time of its files (seconds since the epoch)
@@ -255,7 +255,7 @@ def read_history(run: str) -> RunHistory:
     name = os.path.basename(os.path.abspath(folder))
     notes: list[Problem] = []
     rows = read_rows(source, notes)
-    recorded = _json(Path(folder) / STATUS)
+    recorded = read_record(Path(folder) / STATUS)
     planned = recorded_planned(recorded)
     settings = read_run_config(str(folder))[0] | ({"epochs": planned} if planned is not None else {})
     about = about_run(recorded.get("network"), settings, len(rows), recorded.get("status") == "finished")
@@ -346,7 +346,7 @@ def lock_held(folder: Path) -> bool | None:
         os.close(fd)
 
 
-def _json(path: Path, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
+def read_record(path: Path, limit: int = MAX_RECORD_BYTES) -> dict[str, Any]:
     """A JSON object a run wrote (status.json, architecture.json), of at most `limit` bytes."""
     try:
         data = json.loads(regular_text(path, limit))
@@ -381,9 +381,18 @@ def run_status(folder: Path, recorded: dict[str, Any], done: int | None, planned
     return "finished" if planned and done is not None and done >= planned else "unknown"
 
 
+def _reason(recorded: dict[str, Any]) -> str | None:
+    """Why a run failed, as it said; or why the last --resume of it failed, where that changed nothing
+    (cnnctl.train.runlog: the run is told as it was, killed or stopped)."""
+    reason, resumed = recorded.get("reason"), recorded.get("resume_failed")
+    if isinstance(resumed, str):
+        return f"a --resume failed: {resumed}"
+    return reason if isinstance(reason, str) else None
+
+
 def run_info(folder: Path) -> RunInfo:
     """What `cnnctl runs` shows of one run folder; what cannot be read is left empty, not an error."""
-    recorded, architecture = _json(folder / STATUS), _json(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES)
+    recorded, architecture = read_record(folder / STATUS), read_record(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES)
     config, why, where = read_run_config(str(folder))
     problems = []
     if why is not None and run_of(str(folder)) is not None:  # a run cannot be evaluated, predicted with, exported
@@ -426,7 +435,7 @@ def run_info(folder: Path) -> RunInfo:
         best_epoch=kept[1] if kept else None,
         monitor=history.monitor,
         status=run_status(folder, recorded, done, planned),
-        reason=recorded.get("reason") if isinstance(recorded.get("reason"), str) else None,
+        reason=_reason(recorded),
         best_pt=str(folder / "best.pt") if (folder / "best.pt").is_file() else None,
         last_pt=str(folder / "last.pt") if (folder / "last.pt").is_file() else None,
         updated=max(times),
@@ -471,10 +480,12 @@ def network_name(
     """The name a run knows its network by: its status.json's `network`, else its
     architecture.json's `name`; None where neither says (`recorded` and `architecture`: those
     files, when already read)."""
-    recorded = _json(folder / STATUS) if recorded is None else recorded
+    recorded = read_record(folder / STATUS) if recorded is None else recorded
     name = recorded.get("network")
     if name is None:
-        architecture = _json(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES) if architecture is None else architecture
+        architecture = (
+            read_record(folder / ARCHITECTURE, MAX_ARCHITECTURE_BYTES) if architecture is None else architecture
+        )
         name = architecture.get("name")
     return name if isinstance(name, str) else None
 

@@ -507,10 +507,12 @@ def test_image_folder(tmp_path):
     assert (len(g.train), len(g.val)) == (7, 3)
     assert "padded 28x28 to 32x32 with zeros (centred)" in g.notes and "replicated 1 channel to 3" in g.notes
     (flat / "broken.png").write_bytes(b"\x89PNG garbage")
+    kept = load_data(str(tmp_path / "flat"), (32, 32, 3))  # 1 of 11: within 1% of at least 100, left out
+    assert list(kept.unreadable) == [str(flat / "broken.png")] and len(kept.train) + len(kept.val) == 10
+    (flat / "broken2.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(CnnctlError, match="broken.png: cannot read the image") as told:
         load_data(str(tmp_path / "flat"), (32, 32, 3))
-    # evaluate reads a run's data so too, and has no --stream: the hint names the command that has
-    assert "training with --stream leaves unreadable images out" in told.value.problems[-1].hint
+    assert told.value.problems[-1].hint.startswith("repair or remove the damaged files")
 
 
 def _gray_pngs(folder: Path, count: int) -> None:

@@ -98,9 +98,11 @@ def test_a_loop_of_links_is_one_unreadable_file_not_the_end_of_the_listing(tmp_p
     assert "loopa.png" in listed and "loopb.png" in listed
     with pytest.raises(cnnctl.CnnctlError) as caught:  # held in memory: named, as any unreadable file
         load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
-    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
-    assert named == ["loopa.png", "loopb.png"]
-    assert all("Too many levels of symbolic links" in p.message for p in caught.value.problems)
+    (problem,) = caught.value.problems  # 2 of 122 listed: more than 1% (of at least 100), both named
+    named = ["loopa.png", "loopb.png"]
+    assert problem.message.startswith("2 of the 122 images listed could not be decoded")
+    assert all(f"{name}: cannot read the image" in problem.message for name in named)
+    assert problem.message.count("Too many levels of symbolic links") == 2
     result = pack(root, tmp_path / "out", 10**9)  # packed without them
     assert result.images() == 120 and sorted(os.path.basename(f) for f, _ in result.skipped) == named
 
@@ -127,8 +129,9 @@ def test_a_file_cut_short_is_named_with_the_files_whose_header_is_broken(tmp_pat
     jpeg_cut_short(root / "dog" / "cut.jpg")
     with pytest.raises(cnnctl.CnnctlError) as caught:
         load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
-    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
-    assert named == ["cut.jpg", "text.jpg"]
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("2 of the 10 images listed could not be decoded")
+    assert "cut.jpg: cannot read the image" in problem.message and "text.jpg: cannot read the image" in problem.message
 
 
 def test_files_cut_short_in_training_and_validation_images_are_named_together(tmp_path):
@@ -137,8 +140,42 @@ def test_files_cut_short_in_training_and_validation_images_are_named_together(tm
         jpeg_cut_short(tmp_path / "data" / split / "cat" / f"{split}-cut.jpg")
     with pytest.raises(cnnctl.CnnctlError) as caught:
         load_data(str(tmp_path / "data"), (8, 8, 3), stream=False, stats=PLAIN)
-    named = sorted(os.path.basename(str(p.loc)) for p in caught.value.problems)
-    assert named == ["train-cut.jpg", "val-cut.jpg"]
+    (problem,) = caught.value.problems  # judged once both splits are read: the count is of both
+    assert problem.message.startswith("2 of the 18 images listed could not be decoded")
+    assert "train-cut.jpg: cannot" in problem.message and "val-cut.jpg: cannot" in problem.message
+
+
+def test_data_held_in_memory_leaves_unreadable_images_out_under_the_rule_of_a_stream(tmp_path, monkeypatch, capsys):
+    import json
+
+    from helpers import run_main
+
+    # 1 of 100 listed (1%) is left out, named in the run's skipped.txt, and counted in train's JSON;
+    # held in memory, every unreadable file once stopped the run (30 named at a time).
+    root = folder_of(tmp_path / "data", per_class=50)
+    (root / "cat" / "0.png").write_bytes(b"")
+    net = tmp_path / "tiny.yaml"
+    net.write_text("name: tiny\ninput: 8x8x3\nlayers:\n  - conv f=3 n=2\n  - pool avg global\n  - fc 2\n")
+    run = tmp_path / "run"
+    code, out, err = run_main(monkeypatch, capsys, "train", str(net), "--data", str(root), "--no-stream", "--epochs",
+                              "1", "--out", str(run), "--device", "cpu", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["train_images"], result["val_images"]) == (90, 10)  # 10% of the 100 listed held out
+    assert result["images_skipped"] == 1 and result["streamed"] is False
+    assert (run / "skipped.txt").read_text().startswith(f"{root / 'cat' / '0.png'}: cannot read the image")
+
+
+def test_many_unreadable_images_are_told_by_their_count_and_the_first_few(tmp_path):
+    root = folder_of(tmp_path / "data", per_class=10)
+    for i in range(8):
+        (root / "cat" / f"{i}.png").write_bytes(b"")
+    with pytest.raises(cnnctl.CnnctlError) as caught:
+        load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("8 of the 20 images listed could not be decoded, more than 1% (of at least 100)")
+    assert problem.message.count(": cannot read the image") == 5 and problem.message.endswith("and 3 more")
+    assert f"{root / 'cat' / '0.png'}: cannot read the image: an empty file (0 bytes);" in problem.message
 
 
 # -- 6. names written as on the terminal, in skipped.txt too --------------------------------------------
@@ -157,12 +194,12 @@ def test_one_line_escapes_line_breaks_escapes_and_bidirectional_controls():
 
 
 def test_skipped_txt_has_one_line_per_image_written_as_the_terminal_shows_it(tmp_path):
-    skipped = Skipped(tmp_path / "skipped.txt")
-    skipped.add(1000, [(name, Problem("cannot read the image: \x1b[31m")) for name in HOSTILE])
+    skipped = Skipped(tmp_path / "skipped.txt", listed=1000)
+    skipped.add([(name, Problem("cannot read the image: \x1b[31m")) for name in HOSTILE])
     lines = (tmp_path / "skipped.txt").read_text().splitlines()
     assert lines == [f"{name}: cannot read the image: \\x1b[31m" for name in ESCAPED]
-    again = Skipped(tmp_path / "skipped.txt")  # a resumed run: each still named once
-    again.add(1000, [(HOSTILE[0], Problem("cannot read the image"))])
+    again = Skipped(tmp_path / "skipped.txt", listed=1000)  # a resumed run: each still named once
+    again.add([(HOSTILE[0], Problem("cannot read the image"))])
     assert len((tmp_path / "skipped.txt").read_text().splitlines()) == 3
 
 
@@ -277,9 +314,10 @@ def test_a_batch_a_killed_loader_process_could_not_hand_over_is_a_loader_fault()
 
 def test_too_many_unreadable_images_name_the_first_on_one_line():
     with pytest.raises(cnnctl.CnnctlError) as caught:
-        Skipped().add(10, [(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
+        Skipped().add([(name, Problem("cannot read the image")) for name in HOSTILE[:2]])
     (problem,) = caught.value.problems
-    assert "the first, bad\\nline.png: cannot read the image" in problem.message and "\n" not in problem.message
+    assert "bad\\nline.png: cannot read the image; ansi\\x1b[2J.png: cannot read the image" in problem.message
+    assert "\n" not in problem.message
 
 
 def test_a_data_folder_with_a_loop_given_as_the_network_is_told_as_data(tmp_path, monkeypatch, capsys):

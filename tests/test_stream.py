@@ -372,15 +372,15 @@ def test_the_largest_seed_draws_crops_and_flips_in_memory_and_in_the_loader():
     assert small == (3 * 1_000_003 + 1) * 1_000_000_007 + 5  # small seeds draw as they always did
 
 
-def test_every_unreadable_image_of_a_folder_held_in_memory_is_named_at_once_with_the_stream_as_a_way_out(tmp_path):
+def test_unreadable_images_of_a_folder_held_in_memory_are_judged_at_once_by_the_rule_of_a_stream(tmp_path):
     folder = coded_folder(tmp_path / "imgs", n=30)
     for i in (3, 7):
         (folder / f"class{i % 3}" / f"{i:05d}.png").write_bytes(b"not an image")
     with pytest.raises(cnnctl.CnnctlError) as caught:
         load_data(str(folder), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
-    problems = caught.value.problems
-    assert sorted(str(p.loc).rsplit("/", 1)[-1] for p in problems) == ["00003.png", "00007.png"]
-    assert "--stream" in problems[-1].hint
+    (problem,) = caught.value.problems  # 2 of 30: more than 1% of at least 100, as in a stream
+    assert problem.message.startswith("2 of the 30 images listed could not be decoded, more than 1%")
+    assert "00003.png: cannot read the image" in problem.message and "00007.png: cannot" in problem.message
 
 
 def test_a_resumed_stream_names_each_unreadable_image_once_and_evaluate_counts_what_it_scored(tmp_path, capsys):
@@ -759,7 +759,7 @@ def test_evaluate_on_other_data_leaves_unreadable_images_out_as_a_stream_does(ph
     with pytest.raises(cnnctl.CnnctlError) as caught:
         run_cli(["evaluate", str(run), "--data", str(other), "--device", "cpu"])
     said = str(caught.value)
-    assert "3 of the 120 images read could not be decoded" in said and "more than 1%" in said
+    assert "3 of the 120 images listed could not be decoded" in said and "more than 1%" in said
     assert "--stream" not in said  # evaluate has no such option
 
 
@@ -776,3 +776,117 @@ def test_a_stream_without_validation_says_nothing_of_validation_images(tmp_path,
     assert "validation images" not in out and "training images: each adapted to 8x8" in out
     assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # held out: both said
     assert "data: validation images: each adapted to 8x8" in capsys.readouterr().out
+
+
+# -- the one rule for unreadable images: a share of the images listed, not of those read so far -------------
+
+
+def spoil(folder, numbers, classes=3):
+    """Image `i` of coded_folder's for each of `numbers` made unreadable (its bytes no PNG)."""
+    for i in numbers:
+        (folder / f"class{i % classes}" / f"{i:05d}.png").write_bytes(b"not a png")
+
+
+def test_whether_unreadable_images_stop_a_stream_does_not_depend_on_the_seed(tmp_path):
+    # 3 of 300 listed is 1%: never more, whichever order an epoch reads them in. The rule once
+    # took the share of the images read so far, of at least 100: two of them among the first
+    # 200 read (most orders) stopped the run, which went on with another seed.
+    folder = coded_folder(tmp_path / "imgs", n=300)
+    spoil(folder, (1, 2, 3))
+    data = load_data(str(folder), (8, 8, 3), stream=True, workers=0, stats=PLAIN, val_split=0.0)
+    for seed in range(6):
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=seed, workers=0)
+        assert sum(len(y) for _, y in stream.epoch(0, 0, 10, 0, 1)) == 297
+        assert stream.skipped.epoch_bad == 3
+    spoil(folder, (4,))  # 4 of 300: more than 1%, refused with every seed, each named once
+    for seed in range(3):
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, seed=seed, workers=0)
+        with pytest.raises(cnnctl.CnnctlError, match="4 of the 300 images listed could not be decoded"):
+            list(stream.epoch(0, 0, 10, 0, 1))
+
+
+def test_a_known_unreadable_image_is_counted_once_whatever_reads_it_again(tmp_path):
+    from cnnctl.errors import Problem
+
+    bad = [(f"{i}.png", Problem("cannot read the image")) for i in range(3)]
+    skipped = Skipped(tmp_path / "skipped.txt", listed=300)  # 1% of 300: 3 may be unreadable
+    for _ in range(5):  # five epochs read the same three
+        skipped.add(bad)
+    resumed = Skipped(tmp_path / "skipped.txt", listed=300)  # a resumed run: its file read back
+    resumed.add(bad)
+    assert len(resumed.names) == 3 and resumed.epoch_bad == 3
+    with pytest.raises(cnnctl.CnnctlError, match="4 of the 300 images listed"):
+        resumed.add([("3.png", Problem("cannot read the image"))])
+
+
+def test_a_streamed_run_with_unreadable_images_resumes_as_it_would_have_gone_on(tmp_path):
+    # Resumed, the run read its skipped.txt back but counted the images read from zero: the
+    # three it knew were more than 1% of "the images read" at the first unreadable one again.
+    folder = coded_folder(tmp_path / "imgs", n=300)
+    spoil(folder, (1, 2, 3))  # 1% of the 300 listed
+
+    def run(name, epochs=2, **kw):
+        config = TrainConfig(epochs=epochs, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name),
+                             stream=True, workers=0, data=str(folder))  # fmt: skip
+        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+
+    whole = run("whole")
+    assert whole.status == 0
+    stopped = run("stopped", stop_after_steps=12)  # 9 steps an epoch: Ctrl-C in the second
+    assert stopped.status != 0
+    resumed = run("stopped", resume=str(stopped.run_dir))
+    shorter = run("extended", epochs=1)  # then --resume --epochs 2
+    extended = run("extended", resume=str(shorter.run_dir))
+    assert resumed.status == 0 and extended.status == 0
+    a = load_checkpoint(whole.run_dir)["model"]
+    for other in (resumed, extended):
+        b = load_checkpoint(other.run_dir)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert len((other.run_dir / "skipped.txt").read_text().splitlines()) == 3  # each named once
+
+
+def test_evaluate_scores_the_validation_split_its_run_scored_with_unreadable_images_left_out(tmp_path, capsys):
+    import json
+
+    # 2 of the 30 validation images, 1% of the run's 300: training took them; evaluate judged them
+    # against its own 30 (of at least 100) and refused the run's own split.
+    coded_folder(tmp_path / "data" / "train", n=270)
+    coded_folder(tmp_path / "data" / "val", n=30)
+    spoil(tmp_path / "data" / "val", (1, 2))
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "run"
+    args = ["--data", str(tmp_path / "data"), "--stream", "--workers", "0", "--epochs", "1", "--batch-size", "32"]
+    assert run_cli(["train", str(net), *args, "--out", str(run), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert run_cli(["evaluate", str(run), "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (
+        result["examples"] == 28 and result["skipped"] == 2 and "2 unreadable images left out" in result["data_words"]
+    )
+
+
+def test_a_resume_that_fails_before_it_changed_anything_leaves_a_killed_run_told_as_killed(tmp_path, capsys):
+    import json
+
+    from cnnctl.render.runs import runs_table
+    from cnnctl.run_folders import list_runs
+
+    folder = coded_folder(tmp_path / "imgs", n=120)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    run = tmp_path / "runs" / "run"
+    args = ["--data", str(folder), "--stream", "--workers", "0", "--batch-size", "8", "--device", "cpu"]
+    assert run_cli(["train", str(net), *args, "--epochs", "1", "--out", str(run)]) == 0
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps(status | {"status": "running"}))  # as kill -9 leaves it
+    spoil(folder, range(5))  # 5 of 120 listed: the resume is refused at its first batches, at the second found
+    with pytest.raises(cnnctl.CnnctlError, match="2 of the 120 images listed"):
+        run_cli(["train", "--resume", str(run), "--epochs", "2", "--device", "cpu"])
+    capsys.readouterr()
+    (info,) = list_runs(str(tmp_path / "runs"))
+    assert info.status == "killed"  # not `failed`: the resume changed nothing of the run
+    assert info.reason.startswith("a --resume failed: 2 of the 120 images listed could not be decoded")
+    table = runs_table(str(tmp_path / "runs"), [info])
+    assert table.rows[0][7] == "killed: " + info.reason[:31] + "…"  # the status column: 32 characters of why
+    assert f"run: killed: {info.reason}" in table.notes

@@ -96,6 +96,16 @@ class DataSplits:
     # The images of a run's list read back that changed in place since it listed them, in words
     # (cnnctl.data.streamed.Listing.changed; a note too): said by `evaluate RUN`; "" for none.
     changed: str = ""
+    # Image files held in memory that could not be read, left out under the rule of a stream
+    # (cnnctl.data.loader.Skipped): each name as told, and why; and how many of each split.
+    unreadable: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def images_listed(self) -> int:
+        """Every image of its splits (the test split where loaded): the population the rule on
+        unreadable images (cnnctl.data.loader.Skipped) counts against, in training and evaluate alike."""
+        return sum(len(s) for s in (self.train, self.val, self.test) if s is not None)
 
 
 # What cnnctl works on at once while it converts a data set held in memory (resizing, channel

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..errors import CnnctlError, Loc, too_many
-from ..limits import MAX_PROBLEMS, MAX_VAL_SPLIT
+from ..errors import CnnctlError, Loc
+from ..limits import MAX_VAL_SPLIT
 from . import DataSplits, Split, images_at_once
 from .samples import Samples
 from .stats import Stats, computed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from .loader import Skipped
 
 # Padding is used while the padded image is at most this much larger than the data on each
 # axis (28 -> 32 pads; 28 -> 224 would be a tiny digit in a sea of zeros: resized instead).
@@ -230,9 +232,12 @@ def adapt(
     return run(x, plan((h0, w0, c0), target, pad=pad), notes)
 
 
-def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, notes: list[str] | None = None) -> Split:
+def _at_input(
+    split: Split | Samples, target: tuple[int, int, int], raw: Raw, skipped: Skipped, notes: list[str] | None = None
+) -> Split:
     """`split` adapted to `target`, its steps said in `notes`: images in memory through `adapt`,
-    files decoded one by one straight to `target` (each as `adapt` would do it among the others)."""
+    files decoded one by one straight to `target` (each as `adapt` would do it among the others),
+    an unreadable one left out and told to `skipped` (judged by the caller, once every split is read)."""
     if isinstance(split, Split):
         return Split(adapt(split.x, target, notes), split.y)
     from .loader import decode_all, workers_for
@@ -241,17 +246,8 @@ def _at_input(split: Split | Samples, target: tuple[int, int, int], raw: Raw, no
         notes.extend(step.note for step in plan(raw.native, target))
     # Decoded in the input's mode, as a stream and predict decode them: a colour image reaches
     # a 1-channel input by Pillow's convert("L") on every path.
-    x, y = decode_all(split, target, workers_for(len(split)), progress=True)
+    x, y = decode_all(split, target, workers_for(len(split)), skipped=skipped, progress=True)
     return Split(x, y)
-
-
-def _told(problems: list, decode, *args):
-    """`decode(*args)`, or None with its problems added to `problems`: the next split is decoded still."""
-    try:
-        return decode(*args)
-    except CnnctlError as exc:
-        problems += exc.problems
-        return None
 
 
 def validation(
@@ -300,13 +296,22 @@ def finish(
     check_memory(count * h * w * c, f"{n(count)} images at {h}x{w}x{c}",
                  hint=f"--stream reads them from disk while training, or {smaller}" if files else smaller)  # fmt: skip
     same = test_split is val
-    unreadable: list = []  # every split decoded before any is told: each unreadable file named in one message
-    train = _told(unreadable, _at_input, train, target, raw, notes)
-    val = _told(unreadable, _at_input, val, target, raw)
+    from .loader import Skipped
+
+    # The stream's rule (loader.Skipped), against the same population: every image listed. Judged once
+    # every split is read, so that the message counts them all.
+    skipped = Skipped(listed=count, deferred=True)
+
+    def counted(split: Split | Samples, said: list[str] | None = None) -> tuple[Split, int]:
+        before = skipped.epoch_bad
+        return _at_input(split, target, raw, skipped, said), skipped.epoch_bad - before
+
+    left_out = {}  # the unreadable images of each split, left out
+    train, left_out["train"] = counted(train, notes)
+    val, left_out["val"] = counted(val)
     if test_split is not None:
-        test_split = val if same else _told(unreadable, _at_input, test_split, target, raw)
-    if unreadable:
-        raise CnnctlError(unreadable) if len(unreadable) <= MAX_PROBLEMS else too_many(unreadable)
+        test_split, left_out["test"] = (val, left_out["val"]) if same else counted(test_split)
+    skipped.judge()
     if stats is None:
         stats = computed(train.x)
     elif len(stats.mean) != c:  # checked against the network where they were taken: a caller's slip
@@ -315,4 +320,5 @@ def finish(
         raw.name, train, val, raw.classes.copy(), stats.mean, stats.std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
         no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin, train_from=raw.train_from,
+        unreadable=dict(skipped.names), left_out=left_out,
     )  # fmt: skip

@@ -46,9 +46,9 @@ SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (
 RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
 
+EMPTY = "cannot read the image: an empty file (0 bytes)"
 MISSING = "cannot read the image: no such file"  # a listed image gone from the disk (cnnctl.data.loader.Skipped)
 # What to do about unreadable images held in memory (evaluate has no --stream: the hint names train's)
-UNREADABLE_HINT = "repair or remove them; training with --stream leaves unreadable images out instead, up to 1%"
 
 
 def pillow() -> ModuleType:
@@ -158,6 +158,8 @@ def _header(image, path: ImageSource) -> Image:
     try:
         if not isinstance(path, ImageBytes):  # only a regular file (cnnctl.files), read whole: its header first
             path = ImageBytes(str(path), regular_bytes(path, MAX_IMAGE_BYTES))
+        if not path.data:  # said as what it is: Pillow's `cannot identify image file` would not
+            raise CnnctlError.at(EMPTY, Loc(path.name))
         return image.open(_NamedBytes(path))
     finally:
         image.MAX_IMAGE_PIXELS = most

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..errors import CnnctlError, Loc, Problem, too_many
+from ..errors import CnnctlError, Loc
 from ..files import is_dir_entry
-from ..limits import MAX_PROBLEMS, leads_out
+from ..limits import leads_out
 from ..words import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
-from .decode import GRAY_MODES, MISSING, UNREADABLE_HINT, open_image, orientation, upright_size
+from .decode import GRAY_MODES, MISSING, open_image, orientation, upright_size
 from .samples import Samples
 
 if TYPE_CHECKING:
@@ -337,7 +337,6 @@ def held_in_memory(found: Listing, path: Path, target: tuple[int, int, int]) -> 
     notes = list(found.notes if found.kept else found.notes[1:])
     # First pass, headers only: the modes and sizes decide the channels and whether to resize.
     modes, sizes = Counter(), Counter()
-    problems, whole = [], []  # whole: the files whose header was read
     gone = []  # files of a run's list (found.kept) no longer there
     for samples in splits.values():
         for i in range(len(samples)):
@@ -346,27 +345,15 @@ def held_in_memory(found: Listing, path: Path, target: tuple[int, int, int]) -> 
                     modes[im.mode] += 1
                     width, height = upright_size(im, orientation(im))  # as decoded: shown upright
                     sizes[(height, width)] += 1
-                whole.append(samples.name(i))
-            except CnnctlError as exc:  # every unreadable file named, in one message
+            except CnnctlError as exc:  # unreadable: decoding tells it, under the rule of a stream (finish)
                 if found.kept and exc.problems[0].message == MISSING:
                     gone.append(samples.name(i))
-                    continue
-                problems += exc.problems
-                if len(problems) > MAX_PROBLEMS:
-                    raise too_many(problems) from None
     if gone:
         _refuse_gone(gone, found.kept, path, sum(len(s) for s in splits.values()))
-    if problems:
-        # A file cut short has a whole header: only decoding finds it. The run stops anyway,
-        # so the others are decoded now, to name every unreadable file in this one message.
-        problems += _undecodable(whole, size, MAX_PROBLEMS - len(problems))
-        last = problems[-1]
-        hint = last.hint or UNREADABLE_HINT
-        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, hint)])
     gray = set(modes) <= GRAY_MODES
     mode, channels = ("L", 1) if gray else ("RGB", 3)
-    if len(sizes) == 1:
-        (h, w) = next(iter(sizes))
+    if len(sizes) <= 1:  # none: no header read, the rule on unreadable images refuses them as they are decoded
+        (h, w) = next(iter(sizes), size)
     else:
         h, w = target[0], target[1]
         lo, hi = min(sizes), max(sizes)
@@ -397,23 +384,6 @@ def _refuse_gone(gone: list[str], kept: str, path: Path, listed: int) -> None:
         hint="put them back: the run trains and validates on the images it listed (listing the folder anew would "
         "hold out other images); a new run lists the folder as it is now",
     )
-
-
-def _undecodable(files: list[str], size: tuple[int, int], most: int) -> list[Problem]:
-    """The problems of those of `files` that Pillow cannot decode whole (a JPEG cut short):
-    one each, up to `most` and one more (too_many says the rest)."""
-    problems: list[Problem] = []
-    for file in files:
-        if len(problems) > most:
-            raise too_many(problems) from None
-        try:
-            with open_image(file, size) as im:
-                im.load()
-        except CnnctlError as exc:
-            problems += exc.problems
-        except Exception as exc:  # Pillow's own kinds, from decoding the pixels
-            problems.append(Problem(f"cannot read the image: {exc}", Loc(file)))
-    return problems
 
 
 def _any(samples: Samples | None) -> Samples | None:

@@ -10,8 +10,8 @@ JPEGs itself (cnnctl.data.gpu_decode), a worker hands them over as stored instea
 crop and flip drawn the same way (`Images.encoded_batch`).
 
 An image that cannot be read is left out of its batch, named in the run folder's
-skipped.txt and counted in the epoch's line (`Skipped`); above MAX_BAD of the images read,
-the run stops.
+skipped.txt and counted in the epoch's line (`Skipped`); above MAX_BAD of the images the
+data set listed, the run stops.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from .decode import (
     MISSING,
     RATIO,
     SCALE,
-    UNREADABLE_HINT,
     ImageSource,
     area_box,
     centre_box,
@@ -50,8 +49,10 @@ from .samples import ImageBytes, Samples
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-MAX_BAD = 0.01  # the share of unreadable images a run tolerates
-BAD_FLOOR = 100  # ... once this many images have been read (one bad among the first ten is not 10%)
+SKIPPED = "skipped.txt"  # a run folder's list of the images it could not read, one a line: `name: why`
+MAX_BAD = 0.01  # the share of a data set's listed images that may be unreadable (Skipped)
+BAD_FLOOR = 100  # ... of at least this many images (one bad among ten is not 10%)
+FIRST_TOLD = 5  # unreadable images named in a message; the rest counted (and listed in a file)
 CENTRE = 224 / 256  # the evaluation recipe's centre crop: 224 of the shorter side resized to 256
 PREFETCH = 4  # batches each loader worker prepares ahead
 MAX_DEFAULT_WORKERS = 8
@@ -380,57 +381,87 @@ class Requests(torch.utils.data.Sampler):
 
 @dataclass
 class Skipped:
-    """The images a stream could not read: named once each in `file` (the run folder's
-    skipped.txt), counted against the images read. Past MAX_BAD of them (of at least
-    BAD_FLOOR images: a second bad one among the first hundred stops too), the run stops; one
-    whose file is gone since the run listed it is told as that (MISSING), not as damaged."""
+    """The images a data set could not be read of, and the one rule for them: named once each
+    in `file` (a run folder's skipped.txt), and refused once the distinct images found
+    unreadable exceed MAX_BAD of `listed`, the images the data set listed (counted as at least
+    BAD_FLOOR: one among ten is no 10%). Both are of one population, fixed before anything is
+    read: whether a run stops depends on the data, not on the seed's order nor on how often the
+    run was stopped and resumed (a resumed run reads its file back: each image known bad stays
+    one). Training (held or streamed; train and validation images together), its statistics'
+    sample and evaluate all judge by it. One whose file is gone since the run listed it is told
+    as that (MISSING), not as damaged."""
 
     file: Path | None = None
-    seen: int = 0
-    names: set[str] = field(default_factory=set)
+    listed: int = 0
+    deferred: bool = False  # judged by `judge()` once all is read (data held in memory), not at each batch
+    names: dict[str, str] = field(default_factory=dict)  # each image's name as told: why it is unreadable
     gone: list[str] = field(default_factory=list)  # of `names`, those whose file is missing
-    epoch_bad: int = 0  # this epoch's, for its line
+    epoch_bad: int = 0  # this epoch's (this pass's), for its line
+    first: list[tuple[str, str]] = field(default_factory=list)  # (name, why) of the first FIRST_TOLD found
 
     def __post_init__(self) -> None:
-        """A resumed run's file names its images already: each stays named once."""
+        """A resumed run's file names its images already: each stays named, and counted, once."""
         if self.file is not None and self.file.is_file():
             text = self.file.read_text(encoding="utf-8", errors="replace")
             for name, _, why in (line.partition(": ") for line in text.splitlines() if line):
-                self.names.add(name)
-                if why == MISSING:
-                    self.gone.append(name)
+                if name not in self.names:
+                    self.names[name] = why
+                    self._told(name, why)
 
-    def add(self, read: int, bad: list) -> None:
-        """`read` images decoded, `bad` (name, Problem) not."""
-        self.seen += read + len(bad)
+    @property
+    def limit(self) -> int:
+        """The most unreadable images the data set may have: MAX_BAD of its listed images (of
+        at least BAD_FLOOR), rounded down."""
+        return int(MAX_BAD * max(self.listed, BAD_FLOOR))
+
+    def add(self, bad: list) -> None:
+        """`bad`: the (name, Problem) of images a batch could not read."""
         self.epoch_bad += len(bad)
         # Each named as on the terminal (one_line): a name holding a line break or an ESC
         # cannot forge a line of the file, or drive the terminal it is shown on.
-        new = [(one_line(name), problem) for name, problem in bad if one_line(name) not in self.names]
-        self.names.update(name for name, _ in new)
-        self.gone += [name for name, problem in new if problem.message == MISSING]
+        new = {}
+        for name, problem in bad:
+            name = one_line(name)
+            if name not in self.names and name not in new:
+                new[name] = one_line(problem.message)
+        self.names.update(new)
+        for name, why in new.items():
+            self._told(name, why)
         if new and self.file is not None:
             with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
-                out.writelines(f"{name}: {one_line(problem.message)}\n" for name, problem in new)
-        total = len(self.names)
-        if bad and total > MAX_BAD * max(self.seen, BAD_FLOOR):
-            raise self._too_many(total, bad)
+                out.writelines(f"{name}: {why}\n" for name, why in new.items())
+        if not self.deferred:
+            self.judge()
 
-    def _too_many(self, total: int, bad: list) -> CnnctlError:
+    def judge(self) -> None:
+        """The rule: refused past `limit`."""
+        if len(self.names) > self.limit:
+            raise self.too_many()
+
+    def _told(self, name: str, why: str) -> None:
+        if why == MISSING:
+            self.gone.append(name)
+        if len(self.first) < FIRST_TOLD:
+            self.first.append((name, why))
+
+    def too_many(self) -> CnnctlError:
+        total = len(self.names)
         where = f" (each named in {self.file})" if self.file is not None else ""
         verb = "read" if self.gone else "decoded"
-        count = (f"{total:,} of the {self.seen:,} images read could not be {verb}{where}, more than {MAX_BAD:.0%} "
-                 f"(of at least {BAD_FLOOR})")  # fmt: skip
+        count = (f"{total:,} of the {self.listed:,} images listed could not be {verb}{where}, more than "
+                 f"{MAX_BAD:.0%} (of at least {BAD_FLOOR})")  # fmt: skip
         if self.gone:  # removing them cannot help: the run's list of images (data-index) names them
             files = "file the run listed is" if len(self.gone) == 1 else "files the run listed are"
-            damaged = "; repair or remove the damaged ones" if total > len(self.gone) else ""
+            damaged = "; repair or replace the damaged ones" if total > len(self.gone) else ""
             return CnnctlError.at(
                 f"{len(self.gone):,} {files} gone since it started (e.g. {self.gone[0]}): {count}",
                 hint=f"put them back, or start a new run (it lists the images anew){damaged}",
             )
+        told = "; ".join(f"{name}: {why}" for name, why in self.first)
+        more = f" and {total - len(self.first):,} more" if total > len(self.first) else ""
         return CnnctlError.at(
-            f"{count}: the first, {one_line(bad[0][0])}: {bad[0][1].message}",
-            hint="repair or remove the damaged files; a few among many are skipped",
+            f"{count}: {told}{more}",
+            hint=f"repair or remove the damaged files; up to {MAX_BAD:.0%} of the images listed are left out",
         )
 
 
@@ -445,14 +476,12 @@ def decode_all(
     """Every image of `samples` decoded (in the input's mode, decode.mode_for) and adapted whole
     to `target` (H, W, C) by the one decode path, in order, by `workers` loader processes,
     into one uint8 (N, C, H, W) tensor allocated once: nothing is held at the files' own size
-    but the few images the workers are decoding. Returns it with the labels. With `skipped`,
-    an unreadable image is left out and told to it (a stream's sample for its statistics);
-    without, it is one CnnctlError naming the file (data held in memory). `progress`: a bar
-    on a terminal once it takes a while."""
-    from ..errors import Problem, too_many
-    from ..limits import MAX_PROBLEMS
-
+    but the few images the workers are decoding. Returns it with the labels. An unreadable
+    image is left out and told to `skipped`, which judges them by the one rule (data held in
+    memory, a stream's sample for its statistics; None: against `samples` alone). `progress`: a
+    bar on a terminal once it takes a while."""
     total = len(samples)
+    skipped = skipped if skipped is not None else Skipped(listed=total)
     requests = Requests()
     requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
     workers = min(workers, MAX_WORKERS, len(requests))
@@ -464,16 +493,11 @@ def decode_all(
     h, w, c = target
     x = torch.empty((total, c, h, w), dtype=torch.uint8)
     y = torch.empty(total, dtype=torch.int64)
-    kept, problems = 0, []
+    kept = 0
     bar = DecodeProgress(total) if progress else None
     try:
         for part, labels, bad in loader:
-            if bad and skipped is None:  # every unreadable image named, in one message (up to MAX_PROBLEMS)
-                problems += [problem for _, problem in bad]
-                if len(problems) > MAX_PROBLEMS:
-                    raise too_many(problems)
-            if skipped is not None:
-                skipped.add(len(labels), bad)
+            skipped.add(bad)
             x[kept : kept + len(labels)], y[kept : kept + len(labels)] = part, labels
             kept += len(labels)
             if bar is not None:
@@ -481,9 +505,6 @@ def decode_all(
     finally:
         if bar is not None:
             bar.stop()
-    if problems:
-        last = problems[-1]
-        raise CnnctlError([*problems[:-1], Problem(last.message, last.loc, last.layer, last.hint or UNREADABLE_HINT)])
     return x[:kept], y[:kept]
 
 

@@ -187,7 +187,7 @@ def streamed_splits(
     train, val, val_from = validation(splits["train"], splits.get("val"), test_split, found.test_from, val_split,
                                       seed, notes)  # fmt: skip
     if stats is None:
-        stats = sampled_stats(train, shape, seed, workers)
+        stats = sampled_stats(train, shape, seed, workers, listed=len(train) + len(val))
     return DataSplits(
         found.name, train, val, list(found.classes), stats.mean, stats.std, notes, val_from=val_from,
         test=test_split if test else None, test_from=found.test_from if test_split is not None else "",
@@ -208,9 +208,12 @@ def shards_raw(found: Listing, shape: tuple[int, int, int]) -> Raw:
                test_from=found.test_from or "its test split", mode=mode_for(c), native=shape)  # fmt: skip
 
 
-def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int) -> Stats:
+def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int, *, listed: int = 0) -> Stats:
     """The channel statistics over a seeded sample of at most STATS_SAMPLE training images,
-    decoded as the stream decodes them without augmentation."""
+    decoded as the stream decodes them without augmentation. Its unreadable images are judged
+    by the rule of the run (loader.Skipped) against the `listed` images of the data set (all of
+    its splits the run reads; at least the training images): the sample stops only a data set
+    the run would refuse."""
     from .loader import decode_all
 
     total = len(train)
@@ -219,7 +222,7 @@ def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, worker
     pick = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:STATS_SAMPLE].sort().values
     from .loader import Skipped
 
-    x, _ = decode_all(train.take(pick), shape, workers, skipped=Skipped())
+    x, _ = decode_all(train.take(pick), shape, workers, skipped=Skipped(listed=max(listed, total)))
     if len(x) == 0:
         raise CnnctlError.at(f"none of the {len(pick):,} training images sampled could be read")
     got = computed(x)

@@ -42,7 +42,8 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
         Column("epochs_done", exact, right=True, csv_only=True),  # the text table shows them as done/planned
         Column("epochs_planned", exact, right=True, csv_only=True),
         Column("best.pt val acc", accuracy, right=True, key="best_val_accuracy"),  # best.pt's epoch (--monitor)
-        Column("status"),
+        Column("status", wrap=True, csv=False, key="status_said"),  # with why it failed, short; the note in full
+        Column("status", csv_only=True),
         Column("checkpoints", wrap=True),
         Column("updated", _when, csv=False),  # to the minute, for reading
         Column("updated", csv_only=True),  # as the JSON's, for scripts
@@ -56,6 +57,7 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
             r.epochs_done,
             r.epochs,
             r.best_val_accuracy,
+            _status_said(r),
             r.status,
             _checkpoints(r),
             r.updated,
@@ -71,6 +73,17 @@ def runs_table(folder: str, runs: Sequence[RunInfo]) -> Table:
     notes += [_damage(p) for r in runs for p in r.problems]  # each at its file, which names the run
     title = f"{plural(len(runs), 'run')} in {folder}, the newest first" if runs else f"Runs in {folder}"
     return Table(title, columns, rows, notes)
+
+
+STATUS_REASON = 32  # characters of why a run failed in the status column (its note has all)
+
+
+def _status_said(run: RunInfo) -> str:
+    """The status, and why a failed run failed (or a --resume of it did), cut short: `failed: a loader pro…`."""
+    if not run.reason:
+        return run.status
+    short = run.reason if len(run.reason) <= STATUS_REASON else run.reason[: STATUS_REASON - 1].rstrip() + "…"
+    return f"{run.status}: {short}"
 
 
 def _damage(problem: Problem) -> str:
@@ -175,7 +188,7 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     status = ended_word(said, result.epochs_done, result.epochs_planned)
     document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
                              epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
-                             monitor=result.monitor)  # fmt: skip
+                             monitor=result.monitor, **getattr(result, "data", {}))  # fmt: skip
     if errors is not None:
         document["errors"] = [problem_json(p) for p in errors]
     return document
@@ -192,5 +205,6 @@ def _run_document(run_dir, exit_code: int, status: str, history: list, **figures
     and planned, best accuracy and epoch, monitor: none where it never trained), `history` last."""
     folder = str(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
     figures = {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None, "best_epoch": None,
-               "monitor": None} | figures  # fmt: skip
+               "monitor": None, "train_images": None, "val_images": None, "images_skipped": None,
+               "streamed": None} | figures  # fmt: skip
     return {"run_dir": folder, "exit_code": exit_code, "status": status, **figures, "history": history}

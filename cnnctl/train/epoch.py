@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..data.loader import SKIPPED
 from ..words import plural
 from .divergence import check_every, diverged_error
 from .metrics import EpochStats, evaluate_batches, iou
@@ -104,7 +105,7 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     run.display.end_epoch(row, better)
     if bad:  # under the epoch's row, which it is about (once it came before it, under the last one)
         run.display.line(f"skipped {plural(bad, 'unreadable image')} this epoch (named in "
-                         f"{run.run_dir / 'skipped.txt'})")  # fmt: skip
+                         f"{run.run_dir / SKIPPED})")  # fmt: skip
 
 
 def skipped_images(run: Run) -> int:

@@ -45,6 +45,7 @@ class Evaluation:
     pixels: int = 0
     split_name: str = "val"  # --split: val, test, train or all
     data: str = ""  # the data as named (--data, else the run's): `mnist`, a folder's path
+    skipped: int = 0  # unreadable images of the split, left out (loader.Skipped's rule)
 
     @property
     def mean_iou(self) -> float:
@@ -110,7 +111,7 @@ def evaluate(
         # A run's own data streams as it did (an image folder too large to hold). Data given (--data), an
         # image folder or shards, streams as a streamed run reads its own: each image read with the weights'
         # recipe (a centre crop from the image as stored, for a photo recipe's run and torchvision's weights),
-        # an unreadable one left out and counted, up to loader.MAX_BAD of them; other data is held.
+        # an unreadable one left out and counted, up to loader.MAX_BAD of the images listed; other data is held.
         stream=config.get("stream") if data_spec is None else (True if is_streamable(data_spec) else None),
         workers=default_workers(),
         index=index,
@@ -145,16 +146,21 @@ def evaluate(
     per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
     used = loaded.said
     dense = dense_shape(graph) is not None  # then the counts are of pixels
-    skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out
-    left_out = skipped.epoch_bad if skipped is not None else 0
+    skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out as it reads them
+    examples = len(images)  # held in memory: those left out are not among them
+    if skipped is not None:
+        left_out = skipped.epoch_bad
+        examples -= left_out
+    else:  # data held in memory left them out as it was decoded, split by split
+        left_out = sum(data.left_out.values()) if split == "all" else data.left_out.get(split, 0)
     if left_out:
         measured_on += f"; {plural(left_out, 'unreadable image')} left out"
     if data.changed:  # the run's own images, changed in place since it listed them
         measured_on += f"; {data.changed}"
     return Evaluation(
-        stats.loss, stats.accuracy, list(data.classes), per_class, counts, len(images) - left_out, used, measured_on,
+        stats.loss, stats.accuracy, list(data.classes), per_class, counts, examples, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
-        data=str(data_spec or config["data"]),
+        data=str(data_spec or config["data"]), skipped=left_out,
     )  # fmt: skip
 
 
@@ -199,10 +205,13 @@ def evaluation_source(
     torchvision's, the centre crop they were evaluated with)."""
     if not data.streamed:
         return Batches(images, data.mean, data.std, device)
-    from ..data.loader import default_workers
+    from ..data.loader import Skipped, default_workers
     from .stream import Stream
 
-    return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe)
+    # Judged as training judged them: against every image the data set listed (its run's train and
+    # validation images, for the run's own split), not the split's own count, nor the images read so far.
+    skipped = Skipped(listed=data.images_listed)
+    return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe, skipped=skipped)
 
 
 def other_data(config: dict, data_spec: str | None) -> str:

@@ -27,6 +27,7 @@ from .device import check_network_fits, resolve_device
 from .epoch import end_epoch, train_epoch
 from .hooks import StepHook, fault_from_env, stop_after
 from .result import RunResult, run_result
+from .run_data import data_counts
 from .run_setup import Run, set_up
 from .rundir import Claim, RunFault, hold, run_dir_for
 from .runlog import RunLog, check_logging
@@ -144,6 +145,8 @@ def _failed(error: CnnctlError, run: Run | None, run_dir: Path, config: TrainCon
     history = run.history[: run.log.saved] if run is not None else []
     ended = (run.log.ended_as if run is not None else None) or "failed"
     error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
+    if run is not None:
+        error.result.data = data_counts(run.data, run.sources.skipped)
     return error
 
 
@@ -226,5 +229,7 @@ def run_epochs(run: Run, hooks: Sequence[StepHook], stop: _StopFlag) -> RunResul
 
 
 def _result(run: Run, status: int, epochs_done: int) -> RunResult:
-    return run_result(run.run_dir, status, epochs_done, run.history, run.config.monitor,
-                      epochs_planned=run.config.epochs)  # fmt: skip
+    result = run_result(run.run_dir, status, epochs_done, run.history, run.config.monitor,
+                        epochs_planned=run.config.epochs)  # fmt: skip
+    result.data = data_counts(run.data, run.sources.skipped)
+    return result

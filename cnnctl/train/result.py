@@ -20,6 +20,9 @@ class RunResult:
     monitor: str = "val_accuracy"
     epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
     ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
+    # train_images, val_images (each split's images listed), images_skipped (those of them left out
+    # unreadable, as skipped.txt names them) and streamed; empty where the data was never loaded
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def run_result(

@@ -4,9 +4,11 @@ with a note for each setting this data leaves unused."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..data.loader import MAX_BAD, SKIPPED
 from ..graph import Graph
+from ..words import plural
 from .checkpoint import checkpoint_file
 from .config import TrainConfig
 from .settings import BY_NAME
@@ -16,6 +18,7 @@ from .world import World
 
 if TYPE_CHECKING:
     from ..data import DataSplits
+    from ..data.loader import Skipped
 
 
 def load_data(
@@ -66,3 +69,35 @@ def unused_settings(config: TrainConfig, data: DataSplits) -> list[str]:
         notes.append(f"--decode {config.decode} unused: it says where streamed JPEGs are decoded, "
                      "and this data is decoded once into memory")  # fmt: skip
     return notes
+
+
+def unreadable_note(data: DataSplits, run_dir: Path) -> list[str]:
+    """Data held in memory with images that could not be read: how many were left out (a
+    stream's are counted after each epoch)."""
+    if not data.unreadable:
+        return []
+    return [f"left out {plural(len(data.unreadable), 'unreadable image')}, at most "
+            f"{MAX_BAD:.0%} of those listed (named in {run_dir / SKIPPED})"]  # fmt: skip
+
+
+def name_unreadable(data: DataSplits, run_dir: Path) -> None:
+    """The image files held in memory that could not be read, in skipped.txt as a stream names
+    its own (each once: a resumed run, which reads the same files again, adds none)."""
+    from ..data.loader import Skipped
+    from ..errors import Problem
+
+    told = Skipped(run_dir / SKIPPED, listed=data.images_listed, deferred=True)
+    told.add([(name, Problem(why)) for name, why in data.unreadable.items()])
+
+
+def data_counts(data: DataSplits, skipped: Skipped | None) -> dict[str, Any]:
+    """The images of each split as listed, and how many of them were left out unreadable (by
+    the one rule, cnnctl.data.loader.Skipped: a stream's found so far, this run's resumed
+    sessions' included; data held in memory's, found as it was decoded)."""
+    if data.streamed:
+        return {"train_images": len(data.train), "val_images": len(data.val),
+                "images_skipped": len(skipped.names) if skipped is not None else 0, "streamed": True}  # fmt: skip
+    left = data.left_out
+    return {"train_images": len(data.train) + left.get("train", 0),
+            "val_images": len(data.val) + left.get("val", 0), "images_skipped": len(data.unreadable),
+            "streamed": False}  # fmt: skip

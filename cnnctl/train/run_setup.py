@@ -23,7 +23,7 @@ from .hooks import StepHook
 from .metrics import EpochStats
 from .position import Position, Restored, restore, resumed_at
 from .resume_config import resumed_batch
-from .run_data import load_data
+from .run_data import load_data, name_unreadable, unreadable_note
 from .run_head import Head, anew, new_head, resumed_head
 from .run_model import Model, build_model, weights_source
 from .run_notes import heads_loss_note, recipe, unused_head_note
@@ -105,6 +105,7 @@ def set_up(
     if fresh:  # a head for the data's classes: weights for others, or a network written for others
         graph, head, said = new_head(graph, len(data.classes), config, dense, named)
         data.notes += said
+    data.notes += unreadable_note(data, run_dir)
     check_classes(graph, data.classes)
     fast = fast_path(config, device, group, graph, world, data, state)
     model = build_model(graph, config, data, head, weights_from, world, device, run_dir, fresh)
@@ -257,6 +258,8 @@ def begin_folder(
         start_folder(run_dir, graph, config, world.size, network, model.head.layer, weights, data.listing)
     else:
         refuse_existing_run(run_dir)
+    if world.leader and data.unreadable:  # held in memory: named once the folder is the run's
+        name_unreadable(data, run_dir)
 
 
 def start_display(

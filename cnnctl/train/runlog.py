@@ -23,7 +23,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnctlError
-from ..run_folders import COLUMNS, CURVES, METRICS, RESULTS, STATUS, TENSORBOARD, RunHistory, about_run, now
+from ..run_folders import (
+    COLUMNS,
+    CURVES,
+    METRICS,
+    RESULTS,
+    STATUS,
+    TENSORBOARD,
+    RunHistory,
+    about_run,
+    now,
+    read_record,
+)
 from ..words import json_safe
 from .rundir import WriteFailed, write_bytes, write_text
 
@@ -93,10 +104,15 @@ class RunLog:
         # Epochs whose checkpoint is saved: the loop appends an epoch's row before its last.pt is
         # written, and a run that fails writing it (a full disk) did not save that epoch.
         self.saved = len(history)
+        self.resumed_at = len(history)  # the epochs saved when this session began
+        self.before: dict[str, Any] | None = None
 
     def __enter__(self) -> RunLog:
         if not self.leader:
             return self
+        # A resumed run's record as it stood: a resume that fails before it has changed anything
+        # puts it back (a run killed stays told as killed), with why the resume failed.
+        self.before = read_record(self.run_dir / STATUS) if self.history else None
         self._status("running", self.history)
         if getattr(self.config, "tensorboard", False):
             self.writer = _summary_writer(self.run_dir / TENSORBOARD, resumed=bool(self.history))
@@ -135,7 +151,11 @@ class RunLog:
                 reason = str(exc).removeprefix("error: ").splitlines()[0] if str(exc) else type(exc).__name__
                 with contextlib.suppress(OSError, WriteFailed):  # a full disk: the error says so already
                     saved = self.history[: self.saved]  # not an epoch whose checkpoint failed
-                    self._status(self.ended_as, saved, reason if self.ended_as == "failed" else None)
+                    if self.ended_as == "failed" and self.before and self.saved == self.resumed_at:
+                        record = {**self.before, "resume_failed": reason, "updated": now()}
+                        write_text(self.run_dir / STATUS, json.dumps(record, indent=2) + "\n")
+                    else:
+                        self._status(self.ended_as, saved, reason if self.ended_as == "failed" else None)
         finally:
             self._close()
 

@@ -86,14 +86,15 @@ def make_sources(
         val = Batches(data.val, data.mean, data.std, device)
         return Sources(train, val, Augment(ops, config.seed, train.black), None, [])
     from ..data.gpu_decode import GpuDecoder
-    from ..data.loader import Skipped, recipes
+    from ..data.loader import SKIPPED, Skipped, recipes
     from .decoding import choose
     from .stream import Stream
 
     train_recipe, val_recipe, ops = recipes(ops)
     decoding = choose(config.decode, device, graph, data.train, train_recipe, shape, workers, config.seed)
     gpu = GpuDecoder(shape, device) if decoding.gpu else None
-    skipped = Skipped(Path(run_dir) / "skipped.txt" if run_dir is not None else None)
+    # One population for the rule on unreadable images: every image the run listed, both splits.
+    skipped = Skipped(Path(run_dir) / SKIPPED if run_dir is not None else None, listed=data.images_listed)
     common = {"device": device, "workers": workers, "skipped": skipped, "gpu": gpu}
     train = Stream(data.train, shape, data.mean, data.std, seed=config.seed, recipe=train_recipe, **common)
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)

@@ -106,7 +106,7 @@ class Stream:
             reuse_batch_memory()
         self.normalise = Normalise(mean, std, device)
         self.black = self.normalise.black
-        self.skipped = skipped if skipped is not None else Skipped()
+        self.skipped = skipped if skipped is not None else Skipped(listed=len(samples))
         self._requests = Requests()
         workers = min(workers, MAX_WORKERS)
         # The workers hand over uint8 (a quarter of the bytes of float), normalised here, on the
@@ -157,7 +157,7 @@ class Stream:
         parts = self.gpu.ahead(self.loader) if self.gpu is not None else iter(self.loader)
         try:
             for x, y, bad in parts:
-                self.skipped.add(len(y), bad)
+                self.skipped.add(bad)
                 if len(y) == 0:  # every image unreadable: nothing to train on (Skipped stops the run first)
                     continue
                 yield self.normalise(x, y)

@@ -83,6 +83,7 @@ def evaluation_json(e) -> dict:
             "weights": e.checkpoint, "checkpoint": e.checkpoint,
             # the data by name or path and the split as fields; the header's sentence beside them
             "data": getattr(e, "data", ""), "split": getattr(e, "split_name", "val"), "data_words": e.split,
+            "skipped": getattr(e, "skipped", 0),  # unreadable images left out (not in `examples`)
             **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 
