@@ -83,6 +83,12 @@ def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     return CnnctlError.at(f"the checkpoint is damaged: {what}", Loc(str(checkpoint_file(path))), hint=instead)
 
 
+class NotCheckpoint(CnnctlError):
+    """A file that loads but is not one cnnctl wrote (a state_dict saved with torch.save): as
+    --weights, weights that record nothing (weights_from.recorded_state), where a damaged
+    checkpoint is said to be damaged."""
+
+
 def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
     """A checkpoint written by cnnctl; a run folder means its `last.pt`.
 
@@ -115,7 +121,7 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
         str(path), "not a readable cnnctl checkpoint", hint="was it cut short, or made by another tool?" + instead
     )  # truncated, foreign, or asking for code (refused)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CnnctlError.at(
+        raise NotCheckpoint.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
     _steps_from_position(state)
