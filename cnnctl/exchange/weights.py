@@ -365,6 +365,7 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
     from ..errors import CnnctlError, Loc
     from ..files import Unread, open_regular
+    from ..pickled import asks_for_code, code_refused
 
     try:
         with open_regular(path) as file:
@@ -383,13 +384,9 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
     # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say little to
     # the person at the terminal; what matters is which it was.
     asked = re.search(_ASKS_FOR_CODE, str(failure), re.IGNORECASE)
-    if asked:
-        raise CnnctlError.at(
-            f"this file asks to run code when loaded (`{asked.group(1) or asked.group(2)}`); it was not loaded",
-            Loc(path),
-            hint="cnnctl reads tensors and plain values only; do not open this one with "
-            "torch.load(weights_only=False) unless you trust where it came from",
-        )
+    named = (asked.group(1) or asked.group(2)) if asked else None if zipped else asks_for_code(path)
+    if named:  # a bare pickle torch refuses before its names (`Unsupported operand`): read from its opcodes
+        raise code_refused(path, named)
     if isinstance(failure, EOFError):
         why = "the file ends early"
     elif not zipped:  # what torch.save writes: the error of a stray file says nothing
