@@ -13,6 +13,7 @@ import pickletools
 import zipfile
 
 from .errors import CnnctlError, Loc
+from .files import Unread, open_regular
 from .limits import MAX_PICKLE_OPS
 
 # What torch.save's legacy format names (its tensors rebuilt, its storages' classes, an
@@ -29,7 +30,7 @@ def asks_for_code(path: str) -> str | None:
     pickle. A zip archive (torch.save's) is read for its data.pkl; a bare pickle over the legacy
     format's pickles one after another. At most MAX_PICKLE_OPS opcodes are read."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:  # never a FIFO: `runs` asks of every run's checkpoints
             if zipfile.is_zipfile(file):  # torch.save's archive: its pickle is `<name>/data.pkl`
                 archive = zipfile.ZipFile(file)
                 pickles = [m for m in archive.namelist() if m.endswith("/data.pkl") or m == "data.pkl"]
@@ -45,7 +46,7 @@ def asks_for_code(path: str) -> str | None:
                 if named is not None or read >= MAX_PICKLE_OPS or not file.read(1):
                     return named
                 file.seek(-1, 1)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError):  # damaged: loading it says so
+    except (Unread, OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError):  # loading it says why
         return None
     return None
 
