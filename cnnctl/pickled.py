@@ -53,14 +53,17 @@ def asks_for_code(path: str) -> str | None:
 
 def _first_named(file, most: int) -> tuple[str | None, int]:
     """The first name not torch's that one pickle of `file`, from where it stands, imports,
-    and the opcodes read; reading stops at its STOP, at `most` opcodes, or where it is no pickle."""
+    and the opcodes read; None unless the pickle is whole (read to its STOP within `most`
+    opcodes): bytes that only look like opcodes for a while (a zip cut short, a text file's
+    `cat\ndog\n` read as GLOBAL) name nothing."""
     strings: list[str] = []  # the strings pushed, the last two of which STACK_GLOBAL takes
     memo: dict[int, str] = {}
-    ops = 0
+    ops, first, name = 0, None, ""
     try:
         for op, arg, _ in pickletools.genops(file):
             ops += 1
             name = op.name
+            named = None
             if name in _STRINGS and isinstance(arg, (str, bytes)):
                 strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
             elif name == "MEMOIZE" and strings:
@@ -71,18 +74,16 @@ def _first_named(file, most: int) -> tuple[str | None, int]:
                 strings.append(memo[int(arg)])
             elif name in ("GLOBAL", "INST"):
                 named = str(arg).replace(" ", ".", 1)
-                if not _torchs(named):
-                    return named, ops
             elif name == "STACK_GLOBAL" and len(strings) >= 2:
                 named = f"{strings[-2]}.{strings[-1]}"
-                if not _torchs(named):
-                    return named, ops
+            if first is None and named is not None and not _torchs(named):
+                first = named
             if ops >= most:
                 break
             del strings[:-2]
     except (ValueError, KeyError, EOFError):  # not a pickle (any more), or cut short
-        pass
-    return None, ops
+        return None, ops
+    return (first if name == "STOP" else None), ops
 
 
 def _torchs(named: str) -> bool:

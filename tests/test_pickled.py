@@ -64,6 +64,9 @@ def test_torchs_own_formats_ask_for_nothing(tmp_path):
     torch.save(state, zipped)
     plain.write_bytes(pickle.dumps({"a": [1, 2.5, "x"]}))
     assert [asks_for_code(str(p)) for p in (legacy, zipped, plain)] == [None, None, None]
-    truncated = tmp_path / "cut.pt"
-    truncated.write_bytes(pickle.dumps({"w": Payload(tmp_path / "ran")})[:20])  # before its names: none read
-    assert asks_for_code(str(truncated)) is None
+    truncated, text = tmp_path / "cut.pt", tmp_path / "text.pt"
+    truncated.write_bytes(pickle.dumps({"w": Payload(tmp_path / "ran")})[:40])  # its name, not its STOP: not whole
+    text.write_bytes(b"cat\ndog\n")  # bytes that read as GLOBAL `cat dog` for a while
+    cut_zip = tmp_path / "cut_zip.pt"
+    cut_zip.write_bytes(zipped.read_bytes()[:300])  # a zip cut short, read from its start as opcodes
+    assert [asks_for_code(str(p)) for p in (truncated, text, cut_zip)] == [None, None, None]
