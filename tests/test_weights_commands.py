@@ -270,3 +270,39 @@ def test_a_damaged_or_code_asking_checkpoint_in_a_run_is_said_so_not_as_no_norma
     assert code == 2 and "no normalisation" not in err
     assert err.startswith(f"error: {best}: this file asks to run code when loaded (`print`)"), err
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_weights_that_are_not_finite_are_refused_from_every_source(source, tmp_path, monkeypatch, capsys):
+    # A checkpoint's were refused; a state_dict's, a .safetensors file's, an ONNX file's were
+    # placed, and training then blamed the learning rate for its `nan` loss.
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    hand, good, net = source
+    state = hand.state_dict()
+    state["stem.weight"][0, 0, 0, 0] = float("nan")  # 1 of 4x3x3x3 = 108
+    state["head.bias"][1] = float("inf")  # 1 of 10
+    pt, st = tmp_path / "nan.pt", tmp_path / "nan.safetensors"
+    torch.save(state, pt)
+    safetensors_torch.save_file({k: v.contiguous() for k, v in state.items()}, st)
+    told = ["its tensor `stem.weight` holds 1 NaN value of 108", "its tensor `head.bias` holds 1 infinite value of 10"]
+    for path in (pt, st):
+        for command in (["weights", net, str(path)], ["train", net, "--weights", str(path), "--data", "shapes",
+                        "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]):  # fmt: skip
+            code, _, err = run_main(monkeypatch, capsys, *command)
+            assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: {path}: the weights are not all finite numbers"), err
+            assert all(words in err for words in told), err
+    exported = tmp_path / "good.onnx"
+    assert run_main(monkeypatch, capsys, "export", net, "--weights", good, *GIVEN, "-o", str(exported))[0] == 0
+    model = onnx.load(str(exported))
+    first = max(model.graph.initializer, key=lambda t: len(numpy_helper.to_array(t).shape))  # the conv's weights
+    values = numpy_helper.to_array(first).copy()
+    values.flat[:2] = float("nan")
+    first.CopyFrom(numpy_helper.from_array(values, first.name))
+    poisoned = tmp_path / "nan.onnx"
+    onnx.save(model, str(poisoned))
+    code, _, err = run_main(monkeypatch, capsys, "weights", net, str(poisoned))
+    assert code == 2 and err.count("error:") == 1, err
+    assert f"its tensor `{first.name}` holds 2 NaN values of {values.size:,}" in err, err

@@ -640,6 +640,42 @@ class Placement:
     ] = ()  # the heads' tensors (`outputs:`) the source has none of, in the network's order
 
 
+def non_finite(weights: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Each tensor (or array: an ONNX file's) of `weights` holding NaN or infinite values, with
+    how many: such weights give NaN for every image (a loss of `nan`), never a prediction. The
+    one check of a checkpoint's weights and of every --weights source alike."""
+    import torch
+
+    found = []
+    for name, value in weights.items():
+        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        if not tensor.is_floating_point() and not tensor.is_complex():
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            nans = int(torch.isnan(tensor).sum())
+            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
+            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
+    return found
+
+
+def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
+    """One message naming each tensor of the weights `given` (read from `path`) that holds NaN
+    or infinite values, under the name its file has: placed, they train as a loss of `nan` that
+    seems the learning rate's fault, and predict nothing."""
+    from ..errors import CnnctlError, Loc
+
+    bad = non_finite(given)
+    if bad:
+        raise CnnctlError.at(
+            "the weights are not all finite numbers: "
+            + "; ".join(f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad),
+            Loc(str(path)),
+            hint="such weights give NaN for every image: were they saved from a run that diverged? "
+            "give weights saved before it did",
+        )
+
+
 def place_weights(
     model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
 ) -> Placement:
@@ -654,6 +690,7 @@ def place_weights(
     from ..errors import CnnctlError
 
     given = read_state(path, read_run, _input_of(model), _largest(model, skip))
+    refuse_non_finite(given, path)  # a run's checkpoint is checked so as it is read: any other source here
     own = model.state_dict()
     try:
         placed, named = _placed(given, own, path, skip)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import CnnctlError, Loc
-from ..exchange.weights import load_pt, match_weights
+from ..exchange.weights import load_pt, match_weights, non_finite
 from ..files import REGULAR, not_regular
 from ..limits import MAX_CHANNEL_VALUES, MAX_CLASSES, MAX_LAYERS, MAX_ROWS
 from ..run_marks import intact_other, refuse_run_record
@@ -308,21 +308,6 @@ def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) ->
         problems += saved_config_problems(state["config"], RESUME_SETTINGS if purpose == RESUME else ("data",))
     if problems:
         raise damaged("; ".join(problems), path, purpose)
-
-
-def non_finite(weights: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
-    """Each tensor of `weights` holding NaN or infinite values, with how many: such weights
-    give NaN for every image (a loss of `nan`), never a prediction."""
-    found = []
-    for name, tensor in weights.items():
-        if not tensor.is_floating_point() and not tensor.is_complex():
-            continue
-        bad = int((~torch.isfinite(tensor)).sum())
-        if bad:
-            nans = int(torch.isnan(tensor).sum())
-            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
-            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
-    return found
 
 
 def network_record(graph: Graph) -> dict[str, Any]:
