@@ -506,9 +506,15 @@ def _safetensors_header(file, path: str) -> tuple[list[StoredTensor], dict]:
             raise damaged(f"the tensor `{name}` is not described as one (dtype, shape, data_offsets)")
         values = math.prod(shape)
         begin, end = offsets
-        if not begin <= end <= data or end - begin != values * SAFETENSORS_DTYPES[dtype]:
+        needs = values * SAFETENSORS_DTYPES[dtype]
+        if begin <= end and end - begin != needs:  # the header contradicts itself: said so, whatever the file holds
             raise damaged(
-                f"the tensor `{name}` of shape {shape} ({dtype}: {values * SAFETENSORS_DTYPES[dtype]:,} bytes) claims "
+                f"the tensor `{name}`: its offsets give {end - begin:,} bytes, its shape {dtype} "
+                f"[{','.join(map(str, shape))}] needs {needs:,}"
+            )
+        if not begin <= end <= data:
+            raise damaged(
+                f"the tensor `{name}` of shape {shape} ({dtype}: {needs:,} bytes) claims "
                 f"bytes {begin:,} to {end:,} of the {data:,} the file holds"
             )
         tensors.append(StoredTensor(name, values, end - begin))
