@@ -9,18 +9,21 @@ the name (`Unsupported operand`), so the name is found here, from the opcodes al
 
 from __future__ import annotations
 
+import io
 import pickletools
 import zipfile
 
 from .errors import CnnctlError, Loc
 from .files import Unread, open_regular
-from .limits import MAX_PICKLE_OPS
+from .limits import MAX_PICKLE_BYTES, MAX_PICKLE_OPS
 
 # What torch.save's legacy format names (its tensors rebuilt, its storages' classes, an
 # OrderedDict of them): torch's loader allows these, and a file naming only them asks for no code.
 _TORCHS = ("torch", "collections.OrderedDict", "_codecs.encode", "builtins.set", "builtins.frozenset",
            "builtins.bytearray", "builtins.slice", "builtins.complex")  # fmt: skip
-_STRINGS = ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING")
+_STRINGS = frozenset(
+    ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING")
+)
 _LEGACY_PICKLES = 5  # torch.save's legacy format: its magic number, protocol, system, data and storage keys
 
 
@@ -36,8 +39,9 @@ def asks_for_code(path: str) -> str | None:
                 pickles = [m for m in archive.namelist() if m.endswith("/data.pkl") or m == "data.pkl"]
                 if not pickles:
                     return None
-                with archive.open(pickles[0]) as data:
-                    return _first_named(data, MAX_PICKLE_OPS)[0]
+                if archive.getinfo(pickles[0]).file_size > MAX_PICKLE_BYTES:  # read whole below: opcodes one by one
+                    return None  # from the archive's stream cost four times as much
+                return _first_named(io.BytesIO(archive.read(pickles[0])), MAX_PICKLE_OPS)[0]
             file.seek(0)
             read = 0
             for _ in range(_LEGACY_PICKLES):
@@ -55,35 +59,38 @@ def _first_named(file, most: int) -> tuple[str | None, int]:
     """The first name not torch's that one pickle of `file`, from where it stands, imports,
     and the opcodes read; None unless the pickle is whole (read to its STOP within `most`
     opcodes): bytes that only look like opcodes for a while (a zip cut short, a text file's
-    `cat\ndog\n` read as GLOBAL) name nothing."""
-    strings: list[str] = []  # the strings pushed, the last two of which STACK_GLOBAL takes
+    `cat\ndog\n` read as GLOBAL) name nothing. Only the opcodes a name is made of are looked at:
+    `runs` reads every run's checkpoints, tens of thousands of opcodes each."""
+    last: list = ["", ""]  # the last two strings pushed: STACK_GLOBAL's module and name
     memo: dict[int, str] = {}
     ops, first, name = 0, None, ""
     try:
         for op, arg, _ in pickletools.genops(file):
             ops += 1
             name = op.name
-            named = None
-            if name in _STRINGS and isinstance(arg, (str, bytes)):
-                strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
-            elif name == "MEMOIZE" and strings:
-                memo[len(memo)] = strings[-1]
-            elif name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
-                memo[int(arg)] = strings[-1]
-            elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-                strings.append(memo[int(arg)])
-            elif name in ("GLOBAL", "INST"):
-                named = str(arg).replace(" ", ".", 1)
-            elif name == "STACK_GLOBAL" and len(strings) >= 2:
-                named = f"{strings[-2]}.{strings[-1]}"
-            if first is None and named is not None and not _torchs(named):
-                first = named
+            if name in _STRINGS:
+                last = [last[1], arg if isinstance(arg, str) else bytes(arg).decode("latin-1")]
+            elif name in _NAMED:
+                named = str(arg).replace(" ", ".", 1) if name != "STACK_GLOBAL" else f"{last[0]}.{last[1]}"
+                if first is None and not _torchs(named):
+                    first = named
+            elif name in _MEMO:
+                if name == "MEMOIZE":
+                    memo[len(memo)] = last[1]
+                elif name in _PUT:
+                    memo[int(arg)] = last[1]
+                else:
+                    last = [last[1], memo.get(int(arg), "")]
             if ops >= most:
                 break
-            del strings[:-2]
     except (ValueError, KeyError, EOFError):  # not a pickle (any more), or cut short
         return None, ops
     return (first if name == "STOP" else None), ops
+
+
+_NAMED = frozenset(("GLOBAL", "INST", "STACK_GLOBAL"))
+_PUT = frozenset(("BINPUT", "LONG_BINPUT", "PUT"))
+_MEMO = frozenset(("MEMOIZE", *_PUT, "BINGET", "LONG_BINGET", "GET"))
 
 
 def _torchs(named: str) -> bool:
