@@ -163,6 +163,11 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
     if os.path.isfile(arg):
         refuse_run_record(arg, "a network file")
         if is_checkpoint(arg):
+            from .pickled import asks_for_code, code_refused
+
+            named = asks_for_code(arg)
+            if named is not None:  # said as --weights and --checkpoint say it
+                raise code_refused(arg, named)
             raise CnnctlError.at(
                 "a checkpoint (trained weights), not a network file",
                 Loc(arg),

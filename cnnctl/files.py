@@ -42,6 +42,11 @@ class TooLarge(Unread):
         self.size, self.limit = size, limit
 
 
+class TooShort(Unread):
+    """A file that ends before the bytes asked of it (regular_bytes' `offset` and `length`): a
+    copy cut short, or a reference to another, longer file."""
+
+
 def kind_of(mode: int) -> str:
     """What a file that is not a regular file is, in words (its st_mode)."""
     if stat.S_ISDIR(mode):
@@ -106,7 +111,7 @@ def regular_bytes(
 ) -> bytearray:
     """The bytes of the regular file `path` (open_regular): all of them (at most `limit`), or
     `length` from `offset`, refused before anything is allocated where the file does not hold
-    them. Shorter than asked where the file shrank while read. Raises Unread."""
+    them (TooShort). Shorter than asked where the file shrank while read. Raises Unread."""
     with open_regular(path, inside) as file:
         size = os.fstat(file.fileno()).st_size
         if length is None:
@@ -114,7 +119,7 @@ def regular_bytes(
                 raise TooLarge(size, limit)
             length = size
         elif offset + length > size:
-            raise Unread(f"bytes {offset:,} to {offset + length:,} of a file of {size:,}")
+            raise TooShort(f"bytes {offset:,} to {offset + length:,} of a file of {size:,}")
         data = bytearray(length)
         view, got = memoryview(data), 0
         file.seek(offset)

@@ -24,6 +24,7 @@ from typing import Any
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
+from .pickled import asks_for_code
 from .run_marks import config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
 
 try:
@@ -408,10 +409,14 @@ def run_info(folder: Path) -> RunInfo:
         problems += exc.problems
         rows, done = [], recorded.get("epochs_done")
         done = done if isinstance(done, int) and not isinstance(done, bool) else None
-    for name in ("best.pt", "last.pt"):  # the end of each is read: a copy or a kill may have cut it short
-        if cut_short(str(folder / name)):
+    for name in ("best.pt", "last.pt"):  # the end of each is read (a copy or a kill may have cut it short),
+        checkpoint = str(folder / name)  # and its pickle's opcodes, not its tensors: it is never loaded here
+        if cut_short(checkpoint):
             problems.append(Problem(f"{name} is cut short: its zip archive has no directory, and it cannot be loaded",
-                                    Loc(str(folder / name))))  # fmt: skip
+                                    Loc(checkpoint)))  # fmt: skip
+        elif (named := asks_for_code(checkpoint)) is not None:
+            problems.append(Problem(f"{name} asks to run code when loaded (`{named}`): cnnctl never loads it",
+                                    Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
     history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
     planned = recorded_planned(recorded)  # status.json has a resumed run's new --epochs
     planned = config.get("epochs") if planned is None else planned

@@ -203,3 +203,41 @@ def test_the_input_size_hint_fits_the_command(run_dir, monkeypatch, capsys):
     # lenet5 also builds at 16x16x1 (16-5+1 = 12, 6, 2, 1): the same layers at another input
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--input", "16x16x1", "--resume", str(run_dir))
     assert code == 2 and "trained at input 32x32x1" in err and "give --input 32x32x1" in err, err
+
+
+def test_a_checkpoint_of_shared_references_is_refused_without_walking_them(run_dir, tmp_path, monkeypatch, capsys):
+    # Pickle stores an object once: a 6 MB file held 2,000,000 references to one record of
+    # 1,000,000 inputs, and checking each element of each hung evaluate for ever.
+    record = ["conv1", "conv f=3 n=4 act=relu", [0] * 1_000_000]
+    path = damaged(run_dir, tmp_path, lambda s: s["network"].__setitem__("layers", [record] * 2_000_000))
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(path), "--device", "cpu")
+    assert_refused(code, err, path, "its `network` is not an input and a list of layers (250,000 at most)")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("history", [{}] * 100_001, "`history` is not a list of epochs (100,000 at most)"),
+        ("classes", ["a"] * 1_000_001, "`classes` is not a list of names (1,000,000 at most)"),
+        ("mean", [0.5] * 4097, "`mean` is not a list of numbers (4,096 at most)"),
+    ],
+    ids=["history", "classes", "mean"],
+)
+def test_lists_past_their_bound_are_refused(run_dir, tmp_path, monkeypatch, capsys, key, value, words):
+    path = damaged(run_dir, tmp_path, put(key, value))
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(path))
+    assert_refused(code, err, path, words)
+
+
+def test_a_record_shared_within_the_bounds_is_checked_once(run_dir, tmp_path):
+    # Within every length bound, 250,000 references to one record of 250,000 inputs are
+    # 6 * 10^10 checks done one per reference: each object is checked once, so this finishes.
+    def share(state):
+        record = ["conv1", "conv f=3 n=4 act=relu", [0] * 250_000]
+        state["network"]["layers"] = [record] * 250_000
+        groups = state["optimizer"]["param_groups"]
+        groups[:] = [{**groups[0], "params": [0] * 250_000}] * 250_000
+
+    path = damaged(run_dir, tmp_path, share)
+    state = load_checkpoint(path, RESUME)
+    assert len(state["network"]["layers"]) == 250_000

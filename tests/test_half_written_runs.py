@@ -3,6 +3,10 @@ cut short is read without it (and said), a checkpoint cut short is flagged by `r
 refused with the run's other checkpoint named, and a run without rows says so at its folder."""
 
 import json
+import os
+import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -102,3 +106,31 @@ def test_plot_of_a_run_with_checkpoints_and_no_metrics_says_so_at_its_folder(tmp
     (problem,) = info.value.problems
     assert problem.loc.file == str(folder)
     assert "the run has checkpoints (last.pt) but no metrics.jsonl or results.csv" in problem.message
+
+
+class _Payload:  # what a pickle may ask to call when loaded: `runs` must say so, never call it
+    def __reduce__(self):
+        return (os.system, ("exit 3",))
+
+
+def test_a_checkpoint_asking_to_run_code_is_flagged_without_loading_it(tmp_path):
+    # Both were shown as a healthy run: only a cut short zip was flagged.
+    folder = a_run(tmp_path / "runs" / "r", json.dumps(ROW1) + "\n")
+    with zipfile.ZipFile(folder / "best.pt", "w") as z:  # torch.save's layout, a payload in its pickle
+        z.writestr("archive/data.pkl", pickle.dumps({"w": _Payload()}, protocol=2))
+    (folder / "last.pt").write_bytes(pickle.dumps({"w": _Payload()}))  # a bare pickle
+    (info,) = list_runs(str(tmp_path / "runs"))
+    said = {p.loc.file: p.message for p in info.problems}
+    for name in ("best.pt", "last.pt"):
+        told = "asks to run code when loaded (`posix.system`): cnnctl never loads it"
+        assert said[str(folder / name)] == f"{name} {told}"
+
+
+def test_a_fifo_for_a_checkpoint_does_not_stop_runs(tmp_path):
+    # cut_short opened it as a file: `runs` waited for ever for a writer.
+    folder = a_run(tmp_path / "runs" / "r", json.dumps(ROW1) + "\n")
+    os.mkfifo(folder / "best.pt")
+    result = subprocess.run([sys.executable, "-m", "cnnctl", "runs", str(tmp_path / "runs")], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert not cut_short(str(folder / "best.pt"))

@@ -382,6 +382,18 @@ def test_external_data_outside_the_folder_or_not_a_file_is_refused(case, place, 
     assert said in err, err
 
 
+@pytest.mark.parametrize("case", ["a huge offset", "past its end"])
+def test_external_data_past_its_files_end_is_hinted_as_a_file_too_short(case, place, monkeypatch, capsys):
+    # The hint was the folder rule's ("only from files in the model's own folder"): the file is there, too short.
+    location, offset, length, said = EXTERNAL[case]
+    path = place / "m.onnx"
+    onnx.save(_external_resize(location, offset, length), str(path))
+    code, _, err = _check(case, path, place, monkeypatch, capsys)
+    assert code == 2 and f"{said}" in err and "the file is shorter than the model says" in err, err
+    assert "hint: was it cut short, or is it another model's? export the model again, or copy its whole data " \
+           "file (`scales.bin`) beside it" in err and "own folder" not in err  # fmt: skip
+
+
 def test_external_data_inside_the_folder_is_read_and_weights_outside_are_never_read(place, monkeypatch, capsys):
     import numpy as np
 

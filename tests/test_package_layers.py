@@ -47,6 +47,7 @@ FORBIDDEN = {
             "files.py",
             "worker.py",
             "terminal.py",
+            "pickled.py",
         ),
         _ABOVE_THE_BOTTOM,
     ),  # fmt: skip

@@ -319,6 +319,25 @@ def test_evaluate_with_a_damaged_safetensors_says_so_before_asking_for_its_norma
     assert f"error: {path}: cannot read the weights: a damaged .safetensors file: the tensors `a` and `b` " in err
 
 
+@pytest.mark.parametrize(
+    ("offsets", "data", "told"),
+    [  # 4x1x3x3 float32: 36 values of 4 bytes
+        ((0, 16), 16, "the tensor `w`: its offsets give 16 bytes, its shape F32 [4,1,3,3] needs 144"),
+        ((0, 144), 10, "the tensor `w` of shape [4, 1, 3, 3] (F32: 144 bytes) claims bytes 0 to 144 of the 10"),
+    ],
+    ids=["shape-offsets", "past-the-end"],
+)
+def test_a_safetensors_tensor_whose_offsets_disagree_is_told_which_way(offsets, data, told, tmp_path, monkeypatch,
+                                                                       capsys):  # fmt: skip
+    # Offsets of 16 bytes for a shape of 144 were told as "claims bytes 0 to 16 of the 16 the file holds".
+    (tmp_path / "net.yaml").write_text(NET)
+    path = tmp_path / "w.safetensors"
+    _safetensors(path, {"w": ("F32", [4, 1, 3, 3], offsets)}, data)
+    code, _, err = run_main(monkeypatch, capsys, "weights", str(tmp_path / "net.yaml"), str(path))
+    assert code == 2 and err.count("error:") == 1, err
+    assert err.startswith(f"error: {path}: cannot read the weights: a damaged .safetensors file: {told}"), err
+
+
 @pytest.mark.parametrize("kind", ["cut short", "asks for code"])
 def test_evaluate_with_a_damaged_pt_says_so_before_asking_for_its_normalisation(kind, tmp_path, monkeypatch, capsys):
     (tmp_path / "net.yaml").write_text(NET)

@@ -238,3 +238,71 @@ def test_a_runs_weights_for_another_number_of_input_channels_are_told_as_another
     assert code == 2 and err.count("error:") == 1 and "Traceback" not in err
     assert f"{run} holds tiny's weights (trained at input 8x8x3: 3 channels), not gray's (1 input channel)" in err
     assert "channel mean" not in err
+
+
+class _Runs:  # what a pickle asks to call when loaded: never called (weights_only refuses it)
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+def test_a_damaged_or_code_asking_checkpoint_in_a_run_is_said_so_not_as_no_normalisation(
+    source, tmp_path, monkeypatch, capsys
+):
+    # Both were "the weights record no normalisation": recorded_state took any error for a state_dict's.
+    _, _, net = source
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_main(monkeypatch, capsys, "train", net, *args)[0] == 0
+    Image.fromarray(random_pixels(1, seed=5)[0].numpy()).save(tmp_path / "x.png")
+    best = run / "best.pt"
+    whole = best.read_bytes()
+    best.write_bytes(whole[:3000])  # cut short
+    cut = f"{best}: not a readable cnnctl checkpoint: cut short (its zip archive has no directory)"
+    for weights in (str(run), str(best)):
+        for command in (["export", net, "-o", str(tmp_path / "o.onnx")], ["predict", net, str(tmp_path / "x.png")]):
+            code, _, err = run_main(monkeypatch, capsys, *command, "--weights", weights)
+            assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: {cut}"), err
+            assert "no normalisation" not in err
+    state = torch.load(run / "last.pt", weights_only=True)
+    torch.save({**state, "evil": _Runs()}, best)  # a whole archive that asks to run code
+    code, _, err = run_main(monkeypatch, capsys, "export", net, "-o", str(tmp_path / "o.onnx"), "--weights", str(run))
+    assert code == 2 and "no normalisation" not in err
+    assert err.startswith(f"error: {best}: this file asks to run code when loaded (`print`)"), err
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_weights_that_are_not_finite_are_refused_from_every_source(source, tmp_path, monkeypatch, capsys):
+    # A checkpoint's were refused; a state_dict's, a .safetensors file's, an ONNX file's were
+    # placed, and training then blamed the learning rate for its `nan` loss.
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    hand, good, net = source
+    state = hand.state_dict()
+    state["stem.weight"][0, 0, 0, 0] = float("nan")  # 1 of 4x3x3x3 = 108
+    state["head.bias"][1] = float("inf")  # 1 of 10
+    pt, st = tmp_path / "nan.pt", tmp_path / "nan.safetensors"
+    torch.save(state, pt)
+    safetensors_torch.save_file({k: v.contiguous() for k, v in state.items()}, st)
+    told = ["its tensor `stem.weight` holds 1 NaN value of 108", "its tensor `head.bias` holds 1 infinite value of 10"]
+    for path in (pt, st):
+        for command in (["weights", net, str(path)], ["train", net, "--weights", str(path), "--data", "shapes",
+                        "--epochs", "1", "--device", "cpu", "--out", str(tmp_path / "run")]):  # fmt: skip
+            code, _, err = run_main(monkeypatch, capsys, *command)
+            assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: {path}: the weights are not all finite numbers"), err
+            assert all(words in err for words in told), err
+    exported = tmp_path / "good.onnx"
+    assert run_main(monkeypatch, capsys, "export", net, "--weights", good, *GIVEN, "-o", str(exported))[0] == 0
+    model = onnx.load(str(exported))
+    first = max(model.graph.initializer, key=lambda t: len(numpy_helper.to_array(t).shape))  # the conv's weights
+    values = numpy_helper.to_array(first).copy()
+    values.flat[:2] = float("nan")
+    first.CopyFrom(numpy_helper.from_array(values, first.name))
+    poisoned = tmp_path / "nan.onnx"
+    onnx.save(model, str(poisoned))
+    code, _, err = run_main(monkeypatch, capsys, "weights", net, str(poisoned))
+    assert code == 2 and err.count("error:") == 1, err
+    assert f"its tensor `{first.name}` holds 2 NaN values of {values.size:,}" in err, err

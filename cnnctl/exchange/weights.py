@@ -365,6 +365,7 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
     from ..errors import CnnctlError, Loc
     from ..files import Unread, open_regular
+    from ..pickled import asks_for_code, code_refused
 
     try:
         with open_regular(path) as file:
@@ -383,13 +384,9 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
     # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say little to
     # the person at the terminal; what matters is which it was.
     asked = re.search(_ASKS_FOR_CODE, str(failure), re.IGNORECASE)
-    if asked:
-        raise CnnctlError.at(
-            f"this file asks to run code when loaded (`{asked.group(1) or asked.group(2)}`); it was not loaded",
-            Loc(path),
-            hint="cnnctl reads tensors and plain values only; do not open this one with "
-            "torch.load(weights_only=False) unless you trust where it came from",
-        )
+    named = (asked.group(1) or asked.group(2)) if asked else None if zipped else asks_for_code(path)
+    if named:  # a bare pickle torch refuses before its names (`Unsupported operand`): read from its opcodes
+        raise code_refused(path, named)
     if isinstance(failure, EOFError):
         why = "the file ends early"
     elif not zipped:  # what torch.save writes: the error of a stray file says nothing
@@ -509,9 +506,15 @@ def _safetensors_header(file, path: str) -> tuple[list[StoredTensor], dict]:
             raise damaged(f"the tensor `{name}` is not described as one (dtype, shape, data_offsets)")
         values = math.prod(shape)
         begin, end = offsets
-        if not begin <= end <= data or end - begin != values * SAFETENSORS_DTYPES[dtype]:
+        needs = values * SAFETENSORS_DTYPES[dtype]
+        if begin <= end and end - begin != needs:  # the header contradicts itself: said so, whatever the file holds
             raise damaged(
-                f"the tensor `{name}` of shape {shape} ({dtype}: {values * SAFETENSORS_DTYPES[dtype]:,} bytes) claims "
+                f"the tensor `{name}`: its offsets give {end - begin:,} bytes, its shape {dtype} "
+                f"[{','.join(map(str, shape))}] needs {needs:,}"
+            )
+        if not begin <= end <= data:
+            raise damaged(
+                f"the tensor `{name}` of shape {shape} ({dtype}: {needs:,} bytes) claims "
                 f"bytes {begin:,} to {end:,} of the {data:,} the file holds"
             )
         tensors.append(StoredTensor(name, values, end - begin))
@@ -643,6 +646,42 @@ class Placement:
     ] = ()  # the heads' tensors (`outputs:`) the source has none of, in the network's order
 
 
+def non_finite(weights: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Each tensor (or array: an ONNX file's) of `weights` holding NaN or infinite values, with
+    how many: such weights give NaN for every image (a loss of `nan`), never a prediction. The
+    one check of a checkpoint's weights and of every --weights source alike."""
+    import torch
+
+    found = []
+    for name, value in weights.items():
+        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        if not tensor.is_floating_point() and not tensor.is_complex():
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            nans = int(torch.isnan(tensor).sum())
+            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
+            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
+    return found
+
+
+def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
+    """One message naming each tensor of the weights `given` (read from `path`) that holds NaN
+    or infinite values, under the name its file has: placed, they train as a loss of `nan` that
+    seems the learning rate's fault, and predict nothing."""
+    from ..errors import CnnctlError, Loc
+
+    bad = non_finite(given)
+    if bad:
+        raise CnnctlError.at(
+            "the weights are not all finite numbers: "
+            + "; ".join(f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad),
+            Loc(str(path)),
+            hint="such weights give NaN for every image: were they saved from a run that diverged? "
+            "give weights saved before it did",
+        )
+
+
 def place_weights(
     model: torch.nn.Module, path: str, skip: str | tuple[str, ...] | None = None, read_run: RunReader | None = None
 ) -> Placement:
@@ -657,6 +696,7 @@ def place_weights(
     from ..errors import CnnctlError
 
     given = read_state(path, read_run, _input_of(model), _largest(model, skip))
+    refuse_non_finite(given, path)  # a run's checkpoint is checked so as it is read: any other source here
     own = model.state_dict()
     try:
         placed, named = _placed(given, own, path, skip)

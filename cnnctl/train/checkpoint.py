@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import CnnctlError, Loc
-from ..exchange.weights import load_pt, match_weights
+from ..exchange.weights import load_pt, match_weights, non_finite
 from ..files import REGULAR, not_regular
+from ..limits import MAX_CHANNEL_VALUES, MAX_CLASSES, MAX_LAYERS, MAX_ROWS
 from ..run_marks import intact_other, refuse_run_record
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
@@ -82,6 +83,12 @@ def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     return CnnctlError.at(f"the checkpoint is damaged: {what}", Loc(str(checkpoint_file(path))), hint=instead)
 
 
+class NotCheckpoint(CnnctlError):
+    """A file that loads but is not one cnnctl wrote (a state_dict saved with torch.save): as
+    --weights, weights that record nothing (weights_from.recorded_state), where a damaged
+    checkpoint is said to be damaged."""
+
+
 def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
     """A checkpoint written by cnnctl; a run folder means its `last.pt`.
 
@@ -114,7 +121,7 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
         str(path), "not a readable cnnctl checkpoint", hint="was it cut short, or made by another tool?" + instead
     )  # truncated, foreign, or asking for code (refused)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CnnctlError.at(
+        raise NotCheckpoint.at(
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
     _steps_from_position(state)
@@ -144,8 +151,25 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _is_list(v: Any, item, empty: bool = False) -> bool:
-    return isinstance(v, (list, tuple)) and (empty or len(v) > 0) and all(item(x) for x in v)
+def _is_list(v: Any, item, empty: bool = False, most: int = MAX_LAYERS) -> bool:
+    """A list or tuple of at most `most` items (its length is checked before any item: a file
+    of a few MB can hold a list of millions, pickle sharing one object under each), each `item`."""
+    return isinstance(v, (list, tuple)) and (empty or len(v) > 0) and len(v) <= most and all(item(x) for x in v)
+
+
+def _once(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """`test` run once per object: pickle stores an object once and refers to it again, so a
+    list of a million references to one long record is a few bytes of file; checked for each
+    reference, it is millions of times the record's work. An object met again (by id, while
+    the loaded file keeps it alive) has the answer of its first time."""
+    seen: dict[int, bool] = {}
+
+    def tested(v: Any) -> bool:
+        if id(v) not in seen:
+            seen[id(v)] = test(v)
+        return seen[id(v)]
+
+    return tested
 
 
 def _is_weights(v: Any) -> bool:
@@ -153,11 +177,12 @@ def _is_weights(v: Any) -> bool:
 
 
 def _is_optimizer(v: Any) -> bool:
+    params = _once(lambda p: _is_list(p, _is_int, True))
     return (
         isinstance(v, dict)
         and isinstance(v.get("state"), dict)
         and all(isinstance(entry, dict) for entry in v["state"].values())
-        and _is_list(v.get("param_groups"), lambda g: isinstance(g, dict) and _is_list(g.get("params"), _is_int, True))
+        and _is_list(v.get("param_groups"), _once(lambda g: isinstance(g, dict) and params(g.get("params"))))
     )
 
 
@@ -175,23 +200,25 @@ def _is_rng(v: Any) -> bool:
     return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.shape == torch.get_rng_state().shape
 
 
-def _is_layer_record(r: Any) -> bool:  # [path, shorthand, [indices of its inputs, -1 for the image]]
-    return (
-        isinstance(r, (list, tuple))
-        and len(r) == 3
-        and isinstance(r[0], str)
-        and isinstance(r[1], str)
-        and _is_list(r[2], lambda x: _is_int(x, -1), True)
-    )
-
-
 def _is_network(v: Any) -> bool:
-    return (
-        isinstance(v, dict)
-        and _is_list(v.get("input"), lambda d: _is_int(d, 1))
-        and len(v["input"]) == 3
-        and _is_list(v.get("layers"), _is_layer_record)
+    """An input of 3 sizes and at most MAX_LAYERS layer records, each [path, shorthand, [the
+    indices of its inputs, -1 for the image]]: an index is of one of the layers, and a record
+    or a list of inputs met again (pickle's shared references) is checked once (_once)."""
+    if not isinstance(v, dict) or not _is_list(v.get("input"), lambda d: _is_int(d, 1), most=3):
+        return False
+    layers = v.get("layers")
+    count = len(layers) if isinstance(layers, (list, tuple)) else 0
+    inputs = _once(lambda i: _is_list(i, lambda x: _is_int(x, -1) and x < count, True))
+    record = _once(
+        lambda r: (
+            isinstance(r, (list, tuple))
+            and len(r) == 3
+            and isinstance(r[0], str)
+            and isinstance(r[1], str)
+            and inputs(r[2])
+        )
     )
+    return len(v["input"]) == 3 and _is_list(layers, record)
 
 
 def _part(what: str, must_be: str, test: Callable[[Any], bool], needed: tuple[str, ...] = (), default: Any = None):
@@ -216,7 +243,9 @@ class Checkpoint:
 
     model: dict | None = _part("weights", "a mapping of names to tensors", _is_weights, BOTH)
     config: dict | None = _part("settings", "a mapping of settings", lambda v: isinstance(v, dict), BOTH)
-    network: dict | None = _part("record of its layers", "an input and a list of layers", _is_network, BOTH)
+    network: dict | None = _part(
+        "record of its layers", f"an input and a list of layers ({MAX_LAYERS:,} at most)", _is_network, BOTH
+    )
     optimizer: dict | None = _part("optimizer state", "an optimizer's state_dict", _is_optimizer, (RESUME,))
     scheduler: dict | None = _part(
         "scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)
@@ -228,19 +257,30 @@ class Checkpoint:
     step: int | None = _part("steps done in its epoch", "a whole number", _is_int, (RESUME,))
     stats: dict | None = _part("running totals", "`loss_sum`, `correct` and `seen`", _is_stats, (RESUME,))
     history: list | None = _part(
-        "epoch results", "a list of epochs", lambda v: _is_list(v, lambda r: isinstance(r, dict), True), (RESUME,)
+        "epoch results",
+        f"a list of epochs ({MAX_ROWS:,} at most)",
+        lambda v: _is_list(v, lambda r: isinstance(r, dict), True, most=MAX_ROWS),
+        (RESUME,),
     )
     best: float | None = _part("best accuracy", "a number", _is_real, (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
     epoch_seconds: float = _part("time into its epoch", "a number", _is_real, default=0.0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
     arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
-    classes: list | None = _part("class names", "a list of names", lambda v: _is_list(v, lambda x: isinstance(x, str)))
+    classes: list | None = _part(
+        "class names",
+        f"a list of names ({MAX_CLASSES:,} at most)",
+        lambda v: _is_list(v, lambda x: isinstance(x, str), most=MAX_CLASSES),
+    )
     mean: list | None = _part(
-        "channel means", "a list of numbers", lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x))
+        "channel means",
+        f"a list of numbers ({MAX_CHANNEL_VALUES:,} at most)",
+        lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x), most=MAX_CHANNEL_VALUES),
     )
     std: list | None = _part(
-        "channel deviations", "a list of positive numbers", lambda v: _is_list(v, lambda x: _is_real(x) and x > 0)
+        "channel deviations",
+        f"a list of positive numbers ({MAX_CHANNEL_VALUES:,} at most)",
+        lambda v: _is_list(v, lambda x: _is_real(x) and x > 0, most=MAX_CHANNEL_VALUES),
     )
     workers: int = _part("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1), default=1)
 
@@ -268,21 +308,6 @@ def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) ->
         problems += saved_config_problems(state["config"], RESUME_SETTINGS if purpose == RESUME else ("data",))
     if problems:
         raise damaged("; ".join(problems), path, purpose)
-
-
-def non_finite(weights: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
-    """Each tensor of `weights` holding NaN or infinite values, with how many: such weights
-    give NaN for every image (a loss of `nan`), never a prediction."""
-    found = []
-    for name, tensor in weights.items():
-        if not tensor.is_floating_point() and not tensor.is_complex():
-            continue
-        bad = int((~torch.isfinite(tensor)).sum())
-        if bad:
-            nans = int(torch.isnan(tensor).sum())
-            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
-            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
-    return found
 
 
 def network_record(graph: Graph) -> dict[str, Any]:
@@ -409,10 +434,11 @@ def check_optimizer_fits(model: torch.nn.Module, saved: dict[str, Any], path: st
     """The saved optimizer state is for these weights: as many parameters, and each moment
     or momentum buffer shaped like its parameter (PyTorch would only fail at the first step)."""
     params = list(model.parameters())
-    indices = [i for group in saved["param_groups"] for i in group["params"]]
+    count = sum(len(group["params"]) for group in saved["param_groups"])  # counted before a list of them is made
+    indices = [i for group in saved["param_groups"] for i in group["params"]] if count == len(params) else []
     wrong = None
-    if len(indices) != len(params):
-        wrong = f"it is for {len(indices)} parameter tensors, the network has {len(params)}"
+    if count != len(params):
+        wrong = f"it is for {count} parameter tensors, the network has {len(params)}"
     for index, param in zip(indices, params, strict=False):
         for name, value in saved["state"].get(index, {}).items():
             if wrong is None and isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:

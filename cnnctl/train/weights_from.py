@@ -77,7 +77,7 @@ def recorded_state(path: str) -> dict | None:
     another's safetensors or ONNX file), which record none."""
     from ..exchange.weights import STATE_DICT_HINT, load_pt, onnx_record, safetensors_record
     from ..run_marks import is_checkpoint, refuse_run_record, run_of
-    from .checkpoint import EVALUATE, FORMAT, weights_file
+    from .checkpoint import EVALUATE, FORMAT, NotCheckpoint, weights_file
 
     refuse_run_record(path, "weights")
     if Path(path).suffix == ".onnx" and Path(path).is_file():  # read_state's rule for an ONNX file
@@ -90,9 +90,9 @@ def recorded_state(path: str) -> dict | None:
         state = load_pt(path, "cannot read the weights", hint=STATE_DICT_HINT)
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             return None  # a state_dict from elsewhere
-    try:
+    try:  # a damaged checkpoint, or one asking for code, is said so: never "the weights record no normalisation"
         return load_checkpoint(weights_file(path), EVALUATE)
-    except CnnctlError:  # a state_dict saved as .pt: not a cnnctl checkpoint, no statistics
+    except NotCheckpoint:  # a state_dict saved as .pt (in a run folder too): no statistics
         return None
 
 

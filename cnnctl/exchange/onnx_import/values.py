@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...errors import CnnctlError, Loc, shown
-from ...files import regular_bytes
+from ...files import TooShort, regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, leads_out
 from .attributes import _attrs, _int
 from .told import _Unread
@@ -135,6 +135,12 @@ class Values:
             raise _Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
         try:
             data = regular_bytes(real, size, _whole(offset), size, inside=folder)
+        except TooShort as short:  # the model's folder is right: its data file is not the one the model was saved with
+            raise _Unread(
+                f"{what}: {short.message}: the file is shorter than the model says",
+                "was it cut short, or is it another model's? export the model again, or copy its whole data file "
+                f"({shown(location)}) beside it",
+            ) from None
         except _Unread as refused:
             raise _Unread(f"{what}: {refused.message}", hint) from None
         if len(data) != size:

@@ -1,0 +1,72 @@
+"""A pickle that asks to run code when loaded is said so, whatever its format: a bare pickle
+(pickle.dump), which torch's weights_only loader refuses before reaching its names, as a zip
+archive torch.save wrote; found from its opcodes (cnnctl.pickled), never by loading it."""
+
+import os
+import pickle
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import run_main  # noqa: E402
+
+from cnnctl.pickled import asks_for_code  # noqa: E402
+
+NET = "name: tiny\ninput: 16x16x1\nlayers:\n  - conv f=3 n=4 act=relu\n  - pool max f=2 s=2\n  - fc 10\n"
+
+
+class Payload:
+    """Loaded, it would run `touch MARK`: the tests check MARK is never made."""
+
+    def __init__(self, mark):
+        self.mark = mark
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.mark}",))
+
+
+@pytest.fixture
+def files(tmp_path):
+    mark = tmp_path / "ran"
+    bare, zipped = tmp_path / "bare.pt", tmp_path / "zipped.pt"
+    with open(bare, "wb") as f:
+        pickle.dump({"w": Payload(mark)}, f)  # protocol 4 or 5: STACK_GLOBAL
+    torch.save({"conv1.weight": torch.zeros(4, 1, 3, 3), "x": Payload(mark)}, zipped)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    return mark, str(bare), str(zipped), str(net)
+
+
+def test_a_bare_pickle_asking_for_code_is_said_so_as_weights_and_as_arch(files, monkeypatch, capsys):
+    # It was "not a file torch.save wrote" as weights, "a checkpoint, not a network file" as ARCH.
+    mark, bare, zipped, net = files
+    export = ["export", net, "-o", net + ".onnx", "--weights"]
+    for path in (bare, zipped):
+        for command in (["weights", net, path], ["evaluate", path], [*export, path]):
+            code, _, err = run_main(monkeypatch, capsys, *command)
+            assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+            assert err.startswith(f"error: {path}: this file asks to run code when loaded (`posix.system`)"), err
+    assert not mark.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_the_name_is_read_from_every_kind_of_global(tmp_path, protocol):
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps({"w": Payload(tmp_path / "ran")}, protocol=protocol))  # GLOBAL 'posix system'
+    assert asks_for_code(str(path)) == "posix.system"
+
+
+def test_torchs_own_formats_ask_for_nothing(tmp_path):
+    state = {"conv1.weight": torch.ones(4, 1, 3, 3), "conv1.bias": torch.zeros(4)}
+    legacy, zipped, plain = tmp_path / "legacy.pt", tmp_path / "zipped.pt", tmp_path / "plain.pkl"
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)  # names torch's rebuild and storages
+    torch.save(state, zipped)
+    plain.write_bytes(pickle.dumps({"a": [1, 2.5, "x"]}))
+    assert [asks_for_code(str(p)) for p in (legacy, zipped, plain)] == [None, None, None]
+    truncated, text = tmp_path / "cut.pt", tmp_path / "text.pt"
+    truncated.write_bytes(pickle.dumps({"w": Payload(tmp_path / "ran")})[:40])  # its name, not its STOP: not whole
+    text.write_bytes(b"cat\ndog\n")  # bytes that read as GLOBAL `cat dog` for a while
+    cut_zip = tmp_path / "cut_zip.pt"
+    cut_zip.write_bytes(zipped.read_bytes()[:300])  # a zip cut short, read from its start as opcodes
+    assert [asks_for_code(str(p)) for p in (truncated, text, cut_zip)] == [None, None, None]
