@@ -90,6 +90,10 @@ class RunResult:
     monitor: str = "val_accuracy"
     epochs_planned: int | None = None  # --epochs: a finished run with fewer done stopped early (--patience)
     ended: str | None = None  # status.json's word, where the status does not say it (diverged, failed)
+    # The training split's examples of each class (images; scored pixels for dense prediction), by name,
+    # and the loss's weight of each (--class-weights balanced; None: unweighted). Empty before the data is read.
+    train_class_counts: dict[str, int] = field(default_factory=dict)
+    loss_class_weights: dict[str, float] | None = None
 
 
 def run_result(
@@ -357,6 +361,8 @@ def _failed(error: CnnctlError, run: _Run | None, run_dir: Path, config: TrainCo
     history = run.history[: run.log.saved] if run is not None else []
     ended = (run.log.ended_as if run is not None else None) or "failed"
     error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
+    if run is not None:
+        run.balance(error.result)
     return error
 
 
@@ -459,9 +465,11 @@ class _Run:
             notes.insert(recipe_at, recipe)
         if state is not None and self.epoch < config.epochs:  # where it goes on from, said once
             notes.insert(0, self._resumed_at(resume))
+        weights = None if self.class_weights is None else torch.tensor(self.class_weights, device=device)
         self.train_step = TrainStep(
             step_module(self.model, world, device, self.fast.compile, self.fast.cuda_graphs),
             self.optimizer, self.scaler, self.fast, config.label_smoothing, tuple(h.weight for h in self.graph.heads),
+            weights,
         )  # fmt: skip
         self._display(console, device, state is not None, resume, notes)
         # metrics.jsonl, results.csv, TensorBoard, status.json, curves.png (rank 0 only)
@@ -578,6 +586,30 @@ class _Run:
             self.data.notes += self._new_head(len(self.data.classes), dense is not None)
         check_classes(self.graph, self.data.classes)
         self.dense = dense is not None
+        self._balance()
+
+    def _balance(self) -> None:
+        """The training split's examples per class, from its labels (a stream's listing: nothing
+        is read), said where imbalanced; the loss's class weights where --class-weights asks."""
+        from .balance import balanced_weights, class_counts, imbalance_note, weights_note
+
+        classes = list(self.data.classes)
+        self.class_counts = class_counts(self.data.train.y, len(classes))
+        weighted = self.config.class_weights == "balanced"
+        self.class_weights = balanced_weights(self.class_counts) if weighted else None
+        # Dense prediction's pixels are imbalanced by nature (background): no note of it, only the weights.
+        if not self.dense and (note := imbalance_note(classes, self.class_counts, weighted)):
+            self.data.notes.append(note)
+        if self.class_weights is not None:
+            self.data.notes.append(weights_note(classes, self.class_weights, self.dense))
+
+    def balance(self, result: RunResult) -> RunResult:
+        """`result` with the training split's class counts and the loss's class weights (train's JSON)."""
+        classes = list(self.data.classes)
+        result.train_class_counts = dict(zip(classes, self.class_counts, strict=True))
+        if self.class_weights is not None:
+            result.loss_class_weights = dict(zip(classes, self.class_weights, strict=True))
+        return result
 
     def _model(self, device: torch.device, fresh: bool = True) -> list[str]:
         """The network's first weights (from the seeded global random state); notes to show.
@@ -901,8 +933,8 @@ class _Run:
         return self._result(0, len(self.history))
 
     def _result(self, status: int, epochs_done: int) -> RunResult:
-        return run_result(self.run_dir, status, epochs_done, self.history, self.config.monitor,
-                          epochs_planned=self.config.epochs)  # fmt: skip
+        return self.balance(run_result(self.run_dir, status, epochs_done, self.history, self.config.monitor,
+                                       epochs_planned=self.config.epochs))  # fmt: skip
 
     def _best_accuracy(self) -> float:
         """The validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one."""

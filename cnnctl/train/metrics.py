@@ -16,12 +16,16 @@ from .batches import BatchSource
 EVAL_BATCH = 512
 
 
-def scored_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+def scored_loss(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy, the mean over what counts: the images, or the scored pixels of masks
     (not IGNORE). A batch of masks with no scored pixel (a crop of padding, masks of
     background only) has nothing to average: its loss is 0, with no gradient, where the mean
-    would be 0/0, a NaN the divergence check would read as a diverged run."""
-    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    would be 0/0, a NaN the divergence check would read as a diverged run. `class_weights`
+    (--class-weights balanced): each example's loss times its class's weight, the mean taken
+    over those weights, as PyTorch's `weight=` does."""
+    loss = F.cross_entropy(logits, y, weight=class_weights, label_smoothing=label_smoothing)
     if y.dim() == 1:
         return loss
     return torch.where((y != IGNORE).any(), loss, torch.zeros_like(loss))  # no device sync: a tensor condition
@@ -32,16 +36,18 @@ def training_loss(
     y: torch.Tensor,
     weights: tuple[float, ...] = (),
     label_smoothing: float = 0.0,
+    class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss of a training forward pass and the main output's logits: the main output's
     loss, plus each head's (`outputs:`, a tuple after the main output) times its weight, as
-    GoogLeNet's auxiliary classifiers add 0.3 of theirs."""
+    GoogLeNet's auxiliary classifiers add 0.3 of theirs; each weighted per class by
+    `class_weights` where given (--class-weights)."""
     if not isinstance(outputs, tuple):
-        return scored_loss(outputs.float(), y, label_smoothing), outputs
+        return scored_loss(outputs.float(), y, label_smoothing, class_weights), outputs
     main, *heads = outputs
-    loss = scored_loss(main.float(), y, label_smoothing)
+    loss = scored_loss(main.float(), y, label_smoothing, class_weights)
     for weight, head in zip(weights, heads, strict=True):
-        loss = loss + weight * scored_loss(head.float(), y, label_smoothing)
+        loss = loss + weight * scored_loss(head.float(), y, label_smoothing, class_weights)
     return loss, main
 
 
