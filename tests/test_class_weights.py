@@ -145,3 +145,20 @@ def test_plot_says_a_run_weighted_its_classes():
         "lenet5 on shapes; class weights balanced (in the train loss)"
     )
     assert about_run("lenet5", {"data": "shapes", "class_weights": "none"}, 1, True) == "lenet5 on shapes"
+
+
+def test_dense_prediction_weighs_the_classes_of_its_scored_pixels(tmp_path, capsys):
+    from cnnctl.data import load_data
+
+    segmenter = "input: 16x16x1\nlayers:\n  - conv f=3 p=same n=4 act=relu\n  - conv f=1 n=2\n"
+    data = load_data("shapes", (16, 16, 1), masks=(16, 16, 2))
+    config = TrainConfig(out=str(tmp_path / "seg"), epochs=1, batch_size=64, device="cpu", class_weights="balanced")
+    result = train(cnnctl.load_text(segmenter), config, arch="seg", dataset=data)
+    masks = data.train.y
+    pixels = [int((masks == c).sum()) for c in (0, 1)]  # the shapes' masks score every pixel
+    assert result.train_class_counts == {"background": pixels[0], "shape": pixels[1]}
+    n = sum(pixels)
+    assert result.loss_class_weights == pytest.approx({"background": n / (2 * pixels[0]), "shape": n / (2 * pixels[1])})
+    out = capsys.readouterr().out
+    assert "data: class weights: balanced, n / (k · n_c) of the training scored pixels: background " in out
+    assert "imbalanced classes" not in out  # background outnumbers a shape by nature: not told
