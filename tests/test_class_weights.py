@@ -162,3 +162,21 @@ def test_dense_prediction_weighs_the_classes_of_its_scored_pixels(tmp_path, caps
     out = capsys.readouterr().out
     assert "data: class weights: balanced, n / (k · n_c) of the training scored pixels: background " in out
     assert "imbalanced classes" not in out  # background outnumbers a shape by nature: not told
+
+
+def test_a_streamed_folder_is_counted_from_its_listing(tmp_path, capsys):
+    from PIL import Image
+
+    sizes = {"cat": 36, "dog": 12, "owl": 8}  # 4.5x
+    for name, count in sizes.items():
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8), (7 * i % 256, 40, 90)).save(tmp_path / "imgs" / name / f"{i}.png")
+    net = "input: 8x8x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 3\n"
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(tmp_path / "imgs"), stream=True, workers=0, val_split=0.0,
+                         epochs=1, batch_size=8, device="cpu", class_weights="balanced")  # fmt: skip
+    result = train(cnnctl.load_text(net), config, arch="tiny")
+    assert result.train_class_counts == sizes  # every image trains: --val-split 0
+    assert result.loss_class_weights == pytest.approx({name: 56 / (3 * c) for name, c in sizes.items()})
+    out = capsys.readouterr().out
+    assert "streamed" in out and "imbalanced classes (the largest 4.5x the smallest): cat 36, dog 12, owl 8" in out
