@@ -272,6 +272,8 @@ def about_run(network: str | None, settings: dict[str, Any], done: int, finished
         parts.append(f"augment {settings['augment']}")
     if settings.get("label_smoothing"):
         parts.append(f"label smoothing {settings['label_smoothing']:g} (in the train loss)")
+    if settings.get("class_weights", "none") not in ("none", None):
+        parts.append(f"class weights {settings['class_weights']} (in the train loss)")
     planned = settings.get("epochs")
     if finished and isinstance(planned, int) and done < planned:
         parts.append(f"stopped early at epoch {done} of {planned}")

@@ -134,9 +134,12 @@ def test_bench_with_a_nan_peak_is_valid_json(capsys):
 
 
 def evaluation(loss: float = 0.25) -> SimpleNamespace:
-    # per-class accuracy as cnnctl.train.evaluate computes it: correct / examples from the counts
+    # per-class accuracy (recall) as cnnctl.train.evaluate computes it: correct / examples from the counts;
+    # precision correct / predicted (column sums 34, 2, 0), F1 2 TP / (2 TP + FP + FN): 66 / 68, 2 / 4, none
     return SimpleNamespace(loss=loss, accuracy=34 / 36, examples=36, classes=["cat|dog", "*star*", "empty"],
-                           per_class=[33 / 34, 1 / 2, None],
+                           per_class=[33 / 34, 1 / 2, None], precision=[33 / 34, 1 / 2, None],
+                           f1=[66 / 68, 2 / 4, None],
+                           balanced_accuracy=(33 / 34 + 1 / 2) / 2, macro_f1=(66 / 68 + 2 / 4) / 2, top5_accuracy=None,
                            confusion=[[33, 1, 0], [1, 1, 0], [0, 0, 0]], checkpoint="runs/x/best.pt",
                            split="the validation split of shapes (10% held out, seed 0)", data="shapes")  # fmt: skip
 
@@ -242,14 +245,16 @@ def test_evaluate_csv_is_one_table(capsys):
     split = "the validation split of shapes (10% held out, seed 0)"
     # snake_case headers, a class's name as written after `predicted_`; the data by name, and in words
     assert rows == [
-        ["row", "class", "examples", "accuracy", "predicted_cat|dog", "predicted_*star*", "predicted_empty", "loss",
-         "split", "data", "data_words", "weights"],
-        ["class", "cat|dog", "34", str(33 / 34), "33", "1", "0", "", "", "", "", ""],
-        ["class", "*star*", "2", "0.5", "1", "1", "0", "", "", "", "", ""],
-        ["class", "empty", "0", "", "0", "0", "0", "", "", "", "", ""],
-        # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums
-        ["overall", "", "36", str(34 / 36), str(33 + 1 + 0), str(1 + 1 + 0), "0", "0.25", "val", "shapes", split,
-         "runs/x/best.pt"],
+        ["row", "class", "examples", "accuracy", "precision", "f1", "predicted_cat|dog", "predicted_*star*",
+         "predicted_empty", "balanced_accuracy", "macro_f1", "top5_accuracy", "loss", "split", "data", "data_words",
+         "weights"],
+        ["class", "cat|dog", "34", str(33 / 34), str(33 / 34), str(66 / 68), "33", "1", "0", *[""] * 8],
+        ["class", "*star*", "2", "0.5", "0.5", "0.5", "1", "1", "0", *[""] * 8],
+        ["class", "empty", "0", "", "", "", "0", "0", "0", *[""] * 8],
+        # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums; the
+        # means over the classes present of recall and F1; no top-5 with 3 classes
+        ["overall", "", "36", str(34 / 36), "", "", str(33 + 1 + 0), str(1 + 1 + 0), "0", str((33 / 34 + 0.5) / 2),
+         str((66 / 68 + 0.5) / 2), "", "0.25", "val", "shapes", split, "runs/x/best.pt"],
     ]  # fmt: skip
 
 
@@ -266,16 +271,21 @@ def test_evaluate_csv_tells_a_class_named_overall_from_the_summary_row(capsys):
 
 
 def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(capsys):
-    # per class, IoU = TP / (TP + FP + FN): background 6 / (6 + 1 + 2) = 2/3, shape 3 / (3 + 2 + 1) = 1/2
+    # per class, IoU = TP / (TP + FP + FN): background 6 / (6 + 1 + 2) = 2/3, shape 3 / (3 + 2 + 1) = 1/2;
+    # precision 6 / 7, 3 / 5; F1 = 2 TP / (2 TP + FP + FN): 12 / 15, 6 / 9
     e = SimpleNamespace(loss=0.5, accuracy=9 / 12, examples=2, classes=["background", "shape"],
-                        per_class=[6 / 8, 3 / 4], confusion=[[6, 2], [1, 3]], checkpoint="runs/seg/best.pt",
+                        per_class=[6 / 8, 3 / 4], precision=[6 / 7, 3 / 5], f1=[12 / 15, 6 / 9],
+                        balanced_accuracy=(6 / 8 + 3 / 4) / 2, macro_f1=(12 / 15 + 6 / 9) / 2, top5_accuracy=None,
+                        confusion=[[6, 2], [1, 3]], checkpoint="runs/seg/best.pt",
                         split="all of masks", split_name="all", iou=[2 / 3, 1 / 2], pixels=12, data="masks",
                         mean_iou=(2 / 3 + 1 / 2) / 2)  # fmt: skip
     show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0][:5] == ["row", "class", "pixels", "accuracy", "iou"]
-    assert rows[-1] == ["overall", "", "12", str(9 / 12), str((2 / 3 + 1 / 2) / 2), "7", "5", "0.5", "all", "masks",
-                        "all of masks", "runs/seg/best.pt"]  # fmt: skip
+    assert rows[0][:7] == ["row", "class", "pixels", "accuracy", "precision", "f1", "iou"]
+    assert rows[1][:7] == ["class", "background", "8", str(6 / 8), str(6 / 7), str(12 / 15), str(2 / 3)]
+    assert rows[-1] == ["overall", "", "12", str(9 / 12), "", "", str((2 / 3 + 1 / 2) / 2), "7", "5", "0.75",
+                        str((12 / 15 + 6 / 9) / 2), "", "0.5", "all", "masks", "all of masks",
+                        "runs/seg/best.pt"]  # fmt: skip
     text = plain(evaluation_tables(e)[0])
     assert "overall" not in text  # the text says it in its title
 
@@ -324,7 +334,8 @@ def test_the_confusion_matrix_names_its_columns_or_numbers_them_where_names_woul
     from cnnctl.render.views.evaluation import evaluation_tables
 
     short = SimpleNamespace(loss=0.1, accuracy=0.5, examples=4, classes=["background", "shape"], per_class=[0.5, 0.5],
-                            confusion=[[1, 1], [1, 1]], checkpoint="c", split="s")  # fmt: skip
+                            precision=[0.5, 0.5], f1=[0.5, 0.5], balanced_accuracy=0.5, macro_f1=0.5,
+                            top5_accuracy=None, confusion=[[1, 1], [1, 1]], checkpoint="c", split="s")  # fmt: skip
     matrix = evaluation_tables(short)[1]
     assert [c.name for c in matrix.columns] == ["true", "background", "shape"]
     long = SimpleNamespace(**{**vars(short), "classes": ["category_0001", "category_0002"]})

@@ -217,7 +217,8 @@ def evaluate_cmd(
                                                 "it. Default: 512.")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
-    """Accuracy, per-class accuracy, confusion matrix.
+    """Accuracy, balanced accuracy, macro F1, top-5 accuracy (more than 5 classes); per class its
+    accuracy (recall), precision and F1; the confusion matrix.
 
     Runs a checkpoint on the validation split of its run's data, or on all of other --data
     (the run held nothing of it out); or on --split test, train or all.

@@ -188,7 +188,8 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     status = ended_word(said, result.epochs_done, result.epochs_planned)
     document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
                              epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
-                             monitor=result.monitor, **getattr(result, "data", {}))  # fmt: skip
+                             monitor=result.monitor, train_class_counts=result.train_class_counts or None,
+                             loss_class_weights=result.loss_class_weights, **getattr(result, "data", {}))  # fmt: skip
     if errors is not None:
         document["errors"] = [problem_json(p) for p in errors]
     return document
@@ -202,9 +203,10 @@ def stopped_json(run_dir: str | Path | None, exit_code: int) -> dict:
 def _run_document(run_dir, exit_code: int, status: str, history: list, **figures) -> dict:
     """train's JSON, in its order: `run_dir` (None where a run that stopped before writing
     anything left no folder), `exit_code`, `status` (`runs`' word), the `figures` (epochs done
-    and planned, best accuracy and epoch, monitor: none where it never trained), `history` last."""
+    and planned, best accuracy and epoch, monitor, the training split's examples per class and the
+    loss's class weights: none where it never trained), `history` last."""
     folder = str(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
     figures = {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None, "best_epoch": None,
                "monitor": None, "train_images": None, "val_images": None, "images_skipped": None,
-               "streamed": None} | figures  # fmt: skip
+               "streamed": None, "train_class_counts": None, "loss_class_weights": None} | figures  # fmt: skip
     return {"run_dir": folder, "exit_code": exit_code, "status": status, **figures, "history": history}

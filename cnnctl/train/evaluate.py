@@ -20,7 +20,7 @@ from .batches import Batches
 from .checkpoint import Checkpoint, weights_file
 from .data_checks import check_classes
 from .device import resolve_device
-from .metrics import EVAL_BATCH, evaluate_batches, iou, mean_iou
+from .metrics import EVAL_BATCH, TOP_K, evaluate_batches, f1, iou, mean_iou, mean_of_classes, precision, recall
 from .weighted import weighted_model
 
 if TYPE_CHECKING:
@@ -46,10 +46,33 @@ class Evaluation:
     split_name: str = "val"  # --split: val, test, train or all
     data: str = ""  # the data as named (--data, else the run's): `mnist`, a folder's path
     skipped: int = 0  # unreadable images of the split, left out (loader.Skipped's rule)
+    # The share of the images whose class is among their TOP_K highest scores; None where the data
+    # has TOP_K classes or fewer (every image's would be), and for dense prediction.
+    top5_accuracy: float | None = None
 
     @property
     def mean_iou(self) -> float:
         return mean_iou(self.iou or [])
+
+    @property
+    def precision(self) -> list[float | None]:
+        """Per class (None: never predicted); `per_class` is each class's recall."""
+        return precision(self.confusion)
+
+    @property
+    def f1(self) -> list[float | None]:
+        """Per class (None: neither present nor predicted)."""
+        return f1(self.confusion)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """The mean of the classes' recall (their accuracy), over the classes with examples."""
+        return mean_of_classes(self.per_class)
+
+    @property
+    def macro_f1(self) -> float:
+        """The mean of the classes' F1, over the classes present or predicted."""
+        return mean_of_classes(self.f1)
 
 
 def evaluate(
@@ -139,13 +162,13 @@ def evaluate(
     confusion = torch.zeros(k, k, dtype=torch.int64)
     from ..data.loader import loader_faults_raised, rerun_error
 
-    with loader_faults_raised(rerun_error("evaluate")):
-        stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size)
-    counts = confusion.tolist()
-    # From the integer counts (`33 / 34 = 0.9705882352941176`), not float32 tensors (`0.970588207244873`).
-    per_class = [row[i] / sum(row) if sum(row) else None for i, row in enumerate(counts)]
-    used = loaded.said
     dense = dense_shape(graph) is not None  # then the counts are of pixels
+    top_k = TOP_K if k > TOP_K and not dense else 0
+    with loader_faults_raised(rerun_error("evaluate")):
+        stats = evaluate_batches(model, batches, k, confusion, batch_size=batch_size, top_k=top_k)
+    counts = confusion.tolist()
+    per_class = recall(counts)
+    used = loaded.said
     skipped = getattr(batches, "skipped", None)  # a stream leaves unreadable images out as it reads them
     examples = len(images)  # held in memory: those left out are not among them
     if skipped is not None:
@@ -161,6 +184,7 @@ def evaluate(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, examples, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
         data=str(data_spec or config["data"]), skipped=left_out,
+        top5_accuracy=stats.top_correct / stats.seen if top_k and stats.seen else None,
     )  # fmt: skip
 
 

@@ -147,6 +147,7 @@ def _failed(error: CnnctlError, run: Run | None, run_dir: Path, config: TrainCon
     error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
     if run is not None:
         error.result.data = data_counts(run.data, run.sources.skipped)
+        _balanced(error.result, run)
     return error
 
 
@@ -232,4 +233,13 @@ def _result(run: Run, status: int, epochs_done: int) -> RunResult:
     result = run_result(run.run_dir, status, epochs_done, run.history, run.config.monitor,
                         epochs_planned=run.config.epochs)  # fmt: skip
     result.data = data_counts(run.data, run.sources.skipped)
+    return _balanced(result, run)
+
+
+def _balanced(result: RunResult, run: Run) -> RunResult:
+    """`result` with the training split's class counts and the loss's class weights (train's JSON)."""
+    classes = list(run.data.classes)
+    result.train_class_counts = dict(zip(classes, run.class_counts, strict=True))
+    if run.class_weights is not None:
+        result.loss_class_weights = dict(zip(classes, run.class_weights, strict=True))
     return result

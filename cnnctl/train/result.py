@@ -23,6 +23,10 @@ class RunResult:
     # train_images, val_images (each split's images listed), images_skipped (those of them left out
     # unreadable, as skipped.txt names them) and streamed; empty where the data was never loaded
     data: dict[str, Any] = field(default_factory=dict)
+    # The training split's examples of each class (images; scored pixels for dense prediction), by name,
+    # and the loss's weight of each (--class-weights balanced; None: unweighted). Empty before the data is read.
+    train_class_counts: dict[str, int] = field(default_factory=dict)
+    loss_class_weights: dict[str, float] | None = None
 
 
 def run_result(

@@ -15,6 +15,7 @@ import torch
 from ..errors import CnnctlError
 from ..graph import Graph
 from ..graph.outputs import dense_shape
+from .balance import balance
 from .checkpoint import Checkpoint, check_same_network, checkpoint_file, load_checkpoint, resume_settings
 from .config import TrainConfig
 from .data_checks import check_batch, check_classes, dropped_note
@@ -71,6 +72,8 @@ class Run:
     begun: Position  # where this run (or resume) began
     stats: EpochStats  # the running sums of the epoch the run is in
     history: list[dict[str, Any]]  # a row per epoch done
+    class_counts: list[int]  # the training split's examples of each class (cnnctl.train.balance)
+    class_weights: list[float] | None  # the loss's, by --class-weights balanced; None: unweighted
     epoch_started: float = field(default_factory=time.perf_counter)
     steps_done: int = 0  # by this process, counted for the hooks
     stop: _StopFlag = field(default_factory=_StopFlag)  # the loop installs the one the signals reach
@@ -107,6 +110,10 @@ def set_up(
         data.notes += said
     data.notes += unreadable_note(data, run_dir)
     check_classes(graph, data.classes)
+    class_counts, class_weights, said = balance(
+        list(data.classes), data.train.y, config.class_weights == "balanced", dense
+    )
+    data.notes += said
     fast = fast_path(config, device, group, graph, world, data, state)
     model = build_model(graph, config, data, head, weights_from, world, device, run_dir, fresh)
     data.notes += [model.head_note] if model.head_note else []
@@ -134,6 +141,7 @@ def set_up(
     train_step = TrainStep(
         step_module(model.module, world, device, fast.compile, fast.cuda_graphs),
         optimizer, scaler, fast, config.label_smoothing, tuple(h.weight for h in graph.heads),
+        None if class_weights is None else torch.tensor(class_weights, device=device),
     )  # fmt: skip
     display = start_display(console, config, device, world, data, run_dir, fast, optimizer, sources, resume,
                             state is not None, notes)  # fmt: skip
@@ -143,6 +151,7 @@ def set_up(
         relaunch=relaunch, data=data, dense=dense, model=model.module, frozen_norms=model.frozen_norms,
         optimizer=optimizer, scheduler=scheduler, scaler=scaler, fast=fast, train_step=train_step, sources=sources,
         display=display, log=log, begun=restored.at, stats=restored.stats, history=restored.history,
+        class_counts=class_counts, class_weights=class_weights,
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from .step_defaults import DEFAULT_BATCH, DEFAULT_MOMENTUM, DEFAULT_OPTIMIZER, M
 
 SCHEDULERS = ("none", "step", "cosine")
 DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
+CLASS_WEIGHTS = ("none", "balanced")  # the loss's per-class weights (cnnctl.train.balance)
 SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
@@ -253,6 +254,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("label_smoothing", float, 0.0, number_text, _SMOOTHING,
             f"Cross-entropy's label smoothing, {_SMOOTHING.text} (e.g. 0.1)." + _default(0), metavar="X",
             hint="e.g. 0.1: the target class gets 0.9 plus a share of 0.1 spread over all classes", replay=True),
+    # Not `replay`: a checkpoint from before it trained unweighted, its default; recorded in config.json and
+    # the checkpoints all the same, so `--resume` keeps it (and may not change it: the loss would change).
+    Setting("class_weights", str, "none", words_text(CLASS_WEIGHTS), _words(CLASS_WEIGHTS),
+            "Weight the cross-entropy per class: balanced, by n / (k * n_c) (n training images, k classes, n_c "
+            "of class c; pixels for dense prediction), so that a small class counts as much as a large one; "
+            "none, every image alike." + _default("none"), metavar="none|balanced", words=CLASS_WEIGHTS,
+            hint="balanced for classes of very different sizes; none weighs every image alike"),
     Setting("warmup_epochs", int, None, whole_text, Whole(0),
             "Raise the learning rate linearly over the first N epochs, then the schedule. Default: 0; 1 for a "
             "run from --weights.", optional=True, metavar="N", replay=True),

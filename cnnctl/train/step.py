@@ -65,9 +65,10 @@ class TrainStep:
         fast: FastPath,
         label_smoothing: float,
         head_weights: tuple[float, ...] = (),
+        class_weights: torch.Tensor | None = None,  # --class-weights balanced: one per class, on the device
     ):
         self.module, self.optimizer, self.scaler, self.fast = module, optimizer, scaler, fast
-        self.label_smoothing, self.head_weights = label_smoothing, head_weights
+        self.label_smoothing, self.head_weights, self.class_weights = label_smoothing, head_weights, class_weights
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fast.cuda_graphs:
@@ -75,7 +76,7 @@ class TrainStep:
             # already) may be overwritten by this replay.
             torch.compiler.cudagraph_mark_step_begin()
         with self.fast.autocast():
-            loss, logits = training_loss(self.module(x), y, self.head_weights, self.label_smoothing)
+            loss, logits = training_loss(self.module(x), y, self.head_weights, self.label_smoothing, self.class_weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
