@@ -17,7 +17,8 @@ from cnnctl.render.runs import train_json  # noqa: E402
 from cnnctl.train.balance import IMBALANCE_RATIO, balanced_weights, class_counts, imbalance_note  # noqa: E402
 from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
-from cnnctl.train.loop import resumed_config, train  # noqa: E402
+from cnnctl.train.loop import train  # noqa: E402
+from cnnctl.train.resume_config import resumed_config  # noqa: E402
 from cnnctl.train.metrics import scored_loss  # noqa: E402
 
 NET = """\
