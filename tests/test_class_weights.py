@@ -18,8 +18,8 @@ from cnnctl.train.balance import IMBALANCE_RATIO, balanced_weights, class_counts
 from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
-from cnnctl.train.resume_config import resumed_config  # noqa: E402
 from cnnctl.train.metrics import scored_loss  # noqa: E402
+from cnnctl.train.resume_config import resumed_config  # noqa: E402
 
 NET = """\
 input: 16x16x1
