@@ -155,10 +155,12 @@ def cut_short(path: str) -> bool:
     end is read, not its tensors); False for a legacy pickle checkpoint, which this cannot tell."""
     import zipfile
 
+    from .files import Unread, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # never a FIFO, nor a link out of the run folder
             return f.read(4) == CHECKPOINT_MAGIC[0] and not zipfile.is_zipfile(f)
-    except OSError:
+    except (Unread, OSError):
         return False
 
 
