@@ -67,9 +67,19 @@ MAX_WEIGHT_BYTES = 4 * 2**30
 UNPLACEABLE_BYTES = 64 * 2**20
 
 
+MEMORY_SHARE = 0.5  # the most of the memory free that data held in memory may take (a stream's chooser, IDX files)
+
+
 def available_memory() -> int:
     """Bytes of memory free for new data: MemAvailable of /proc/meminfo (Linux), else the
-    free pages; 0 where neither can be read."""
+    free pages; 0 where neither can be read. Less where this process may not take that much:
+    what its address-space limit (`ulimit -v`, RLIMIT_AS) leaves of it."""
+    free = _system_free()
+    left = _address_space_left()
+    return min(free, left) if free and left is not None else free
+
+
+def _system_free() -> int:
     try:
         with open("/proc/meminfo", encoding="ascii") as info:
             for line in info:
@@ -83,6 +93,23 @@ def available_memory() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0
+
+
+def _address_space_left() -> int | None:
+    """Bytes this process may still map under its RLIMIT_AS (its limit less its size now, from
+    /proc/self/statm); None where it has no such limit or that cannot be told."""
+    try:
+        import os
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(limit - size, 1)  # 1, not 0: 0 says "cannot be told"
+    except (ImportError, OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def weight_bytes_limit(weights_only: bool = True) -> tuple[int | None, str]:

@@ -55,9 +55,11 @@ def load_idx_folder(path: Path) -> Raw:
     """Every `PREFIX-images-idx3-ubyte[.gz]` with its `PREFIX-labels-idx1-ubyte[.gz]`: prefixes
     naming val are validation, test/t10k the test split (validation too where there is no
     val), the others training; a lone kind is split."""
-    from .idx import class_names, combine, find_file, read_pair
+    from .idx import IMAGES_MAGIC as IDX_IMAGES_MAGIC
+    from .idx import class_names, combine, find_file, read_idx, read_pair
 
     images = sorted({p.name.removesuffix(".gz") for p in path.glob("*-images-idx3-ubyte*")})
+    root = os.path.realpath(path)  # each file is read only inside it (limits.leads_out)
     groups: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
     read: list[tuple[Split, Path]] = []  # each split with its labels file, for class_names
     used: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -65,16 +67,18 @@ def load_idx_folder(path: Path) -> Raw:
         if not name.endswith("-images-idx3-ubyte"):
             continue
         prefix = name.removesuffix("-images-idx3-ubyte")
-        labels = find_file(path, f"{prefix}-labels-idx1-ubyte")
-        image_file = find_file(path, name)
+        labels = find_file(path, f"{prefix}-labels-idx1-ubyte", any_kind=True)
+        image_file = find_file(path, name, any_kind=True)  # there: the folder's listing named it
         if labels is None:
+            if not image_file.is_file():  # a FIFO, a folder, a link to nowhere: reading it says which
+                read_idx(image_file, IDX_IMAGES_MAGIC, root)
             raise CnnctlError.at(
                 f"no labels for {image_file.name}",
                 Loc(str(path)),
                 hint=f"expected {prefix}-labels-idx1-ubyte or {prefix}-labels-idx1-ubyte.gz beside it",
             )
         role = _role(prefix)
-        split = read_pair(image_file, labels)
+        split = read_pair(image_file, labels, inside=root)
         groups[role].append(split)
         read.append((split, labels))
         used[role].append(prefix)
