@@ -36,6 +36,10 @@ MAX_CHANNEL_VALUES = 4096  # numbers written one per channel (`affine scale=...`
 MAX_IMAGE_BYTES = 512 * 2**20
 MAX_SHARDS = 100_000
 MAX_CLASSES = 1_000_000
+# Folders inside a data folder's class folder (`cat/2024/05/a.jpg` is 2 deep): real data sets
+# nest a few; a folder nested thousands deep would cost a walk of quadratic time (each folder's
+# real path is found through all those above it), so past this one is an error naming it.
+MAX_FOLDER_DEPTH = 100
 MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
 # cnnctl bench: steps per repeat (--steps, --warmup) and repeats. Every timed step's latency is
 # kept (for its percentiles): 10,000 x 100 is a million per contender (about 32 MB), far past
