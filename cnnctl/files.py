@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 MISSING = "no such file"  # Unread's message for a path where nothing is
+LEADS_OUT = "cnnctl reads a folder's files only inside it: copy the file in (`cp --dereference`) rather than link to it"
 REGULAR = "cnnctl reads only regular files: a FIFO or a device could block it or never end"
 
 
@@ -68,6 +69,15 @@ def not_regular(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else kind_of(mode)
 
 
+def run_folder_of(path: str | os.PathLike) -> str | None:
+    """The real path of the folder holding `path` where that is a run folder (what cnnctl train
+    wrote: run_marks.is_run_folder), else None."""
+    from .run_marks import is_run_folder  # it imports this module
+
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.realpath(folder) if is_run_folder(folder) else None
+
+
 @contextmanager
 def open_regular(path: str | os.PathLike, inside: str | None = None) -> Iterator[BinaryIO]:
     """The regular file `path` opened for reading in binary (buffered), closed on leaving.
@@ -75,7 +85,16 @@ def open_regular(path: str | os.PathLike, inside: str | None = None) -> Iterator
     A folder, a FIFO, a device is refused before it is opened and again on what was opened.
     `inside`: a folder the opened file must lie in, checked on the open file where the system
     names it (/proc/self/fd), so a link swapped in after the path was checked leads nowhere.
-    Raises Unread, with the reason in words."""
+    A link leading out of `inside` is never opened, and is told with where it leads; so is one
+    leading out of a run folder (run_marks.is_run_folder: `cnnctl train` wrote the folder
+    holding `path`), whose files are read only inside it (`network.yaml -> /etc/shadow`, a
+    folder of links to another run's files). Raises Unread, with the reason in words."""
+    folder = "the folder"
+    if inside is None:
+        inside, folder = run_folder_of(path), "its run folder"
+    target = leads_out(os.fspath(path), inside) if inside is not None else None
+    if target is not None and os.path.lexists(target):  # to nowhere, it is told as missing
+        raise Unread(f"a link leading out of {folder} {inside}, to {target}: not read", LEADS_OUT)
     try:
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
@@ -94,7 +113,7 @@ def open_regular(path: str | os.PathLike, inside: str | None = None) -> Iterator
         opened = f"/proc/self/fd/{fd}"
         named = inside is not None and os.path.exists(opened)
         if named and leads_out(opened, inside) is not None:
-            raise Unread("not a file inside the model's folder (it was replaced by a link while read)")
+            raise Unread("not a file inside its folder (it was replaced by a link while read)", LEADS_OUT)
         # A regular file never blocks; blocking again keeps reads whole (a buffered read of a
         # non-blocking descriptor may stop short where the kernel says "try again").
         os.set_blocking(fd, True)

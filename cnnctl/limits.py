@@ -36,6 +36,10 @@ MAX_CHANNEL_VALUES = 4096  # numbers written one per channel (`affine scale=...`
 MAX_IMAGE_BYTES = 512 * 2**20
 MAX_SHARDS = 100_000
 MAX_CLASSES = 1_000_000
+# Folders inside a data folder's class folder (`cat/2024/05/a.jpg` is 2 deep): real data sets
+# nest a few; a folder nested thousands deep would cost a walk of quadratic time (each folder's
+# real path is found through all those above it), so past this one is an error naming it.
+MAX_FOLDER_DEPTH = 100
 MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
 # cnnctl bench: steps per repeat (--steps, --warmup) and repeats. Every timed step's latency is
 # kept (for its percentiles): 10,000 x 100 is a million per contender (about 32 MB), far past
@@ -71,9 +75,19 @@ MAX_PICKLE_OPS = 1_000_000
 MAX_PICKLE_BYTES = 64 * 2**20  # a checkpoint's pickle (its tensors aside), read whole for that: a few MB at most
 
 
+MEMORY_SHARE = 0.5  # the most of the memory free that data held in memory may take (a stream's chooser, IDX files)
+
+
 def available_memory() -> int:
     """Bytes of memory free for new data: MemAvailable of /proc/meminfo (Linux), else the
-    free pages; 0 where neither can be read."""
+    free pages; 0 where neither can be read. Less where this process may not take that much:
+    what its address-space limit (`ulimit -v`, RLIMIT_AS) leaves of it."""
+    free = _system_free()
+    left = _address_space_left()
+    return min(free, left) if free and left is not None else free
+
+
+def _system_free() -> int:
     try:
         with open("/proc/meminfo", encoding="ascii") as info:
             for line in info:
@@ -87,6 +101,23 @@ def available_memory() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 0
+
+
+def _address_space_left() -> int | None:
+    """Bytes this process may still map under its RLIMIT_AS (its limit less its size now, from
+    /proc/self/statm); None where it has no such limit or that cannot be told."""
+    try:
+        import os
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(limit - size, 1)  # 1, not 0: 0 says "cannot be told"
+    except (ImportError, OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def weight_bytes_limit(weights_only: bool = True) -> tuple[int | None, str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CnnctlError, Loc, Problem
-from .files import Unread, regular_lines, regular_text
+from .files import Unread, open_regular, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
 from .pickled import asks_for_code
 from .run_marks import config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
@@ -207,10 +207,10 @@ def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, 
 def _cut_short(path: Path) -> bool:
     """Whether the file `path` ends without a line break: a run ends each row with one."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             file.seek(-1, os.SEEK_END)
             return file.read(1) != b"\n"
-    except OSError:
+    except (Unread, OSError):
         return False
 
 

@@ -158,7 +158,8 @@ def cut_short(path: str) -> bool:
     from .files import Unread, open_regular
 
     try:
-        with open_regular(path) as f:  # never a FIFO: `runs` asks of every run's checkpoints
+        # never a FIFO (`runs` asks of every run's checkpoints), nor a link out of the run folder
+        with open_regular(path) as f:
             return f.read(4) == CHECKPOINT_MAGIC[0] and not zipfile.is_zipfile(f)
     except (Unread, OSError):
         return False

@@ -74,6 +74,24 @@ def check_memory(
         )
 
 
+def check_memory_free(nbytes: int, what: str, where: Loc | None, hint: str) -> None:
+    """Refuse data to be held in memory whose `nbytes` are more than MEMORY_SHARE of the memory
+    free now (limits.available_memory; unchecked where that cannot be told), before they are
+    allocated: a small file claiming more (a gzip bomb) would otherwise fill the memory while
+    it is decompressed, and fail where the system kills cnnctl, not with a message."""
+    from ..limits import MEMORY_SHARE, available_memory
+    from ..words import size
+
+    free = available_memory()
+    if free and nbytes > free * MEMORY_SHARE:
+        raise CnnctlError.at(
+            f"{what}: {size(nbytes)}, more than {MEMORY_SHARE:.0%} of the {size(free)} of memory free now: "
+            "the data set does not fit in memory",
+            where,
+            hint=hint,
+        )
+
+
 def check_input_shape(shape: Iterable[int]) -> tuple[int, int, int]:
     try:
         h, w, c = (int(d) for d in shape)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError, Loc
-from ..files import is_dir_entry
-from ..limits import leads_out
+from ..files import is_dir_entry, not_regular
+from ..limits import MAX_FOLDER_DEPTH, leads_out
 from ..words import first, plural
 from . import IDX_IMAGES, IMAGE_SUFFIXES, Split
 from .adapt import Raw
@@ -55,9 +55,11 @@ def load_idx_folder(path: Path) -> Raw:
     """Every `PREFIX-images-idx3-ubyte[.gz]` with its `PREFIX-labels-idx1-ubyte[.gz]`: prefixes
     naming val are validation, test/t10k the test split (validation too where there is no
     val), the others training; a lone kind is split."""
-    from .idx import class_names, combine, find_file, read_pair
+    from .idx import IMAGES_MAGIC as IDX_IMAGES_MAGIC
+    from .idx import class_names, combine, find_file, read_idx, read_pair
 
     images = sorted({p.name.removesuffix(".gz") for p in path.glob("*-images-idx3-ubyte*")})
+    root = os.path.realpath(path)  # each file is read only inside it (limits.leads_out)
     groups: dict[str, list[Split]] = {"train": [], "val": [], "test": []}
     read: list[tuple[Split, Path]] = []  # each split with its labels file, for class_names
     used: dict[str, list[str]] = {"train": [], "val": [], "test": []}
@@ -65,16 +67,18 @@ def load_idx_folder(path: Path) -> Raw:
         if not name.endswith("-images-idx3-ubyte"):
             continue
         prefix = name.removesuffix("-images-idx3-ubyte")
-        labels = find_file(path, f"{prefix}-labels-idx1-ubyte")
-        image_file = find_file(path, name)
+        labels = find_file(path, f"{prefix}-labels-idx1-ubyte", any_kind=True)
+        image_file = find_file(path, name, any_kind=True)  # there: the folder's listing named it
         if labels is None:
+            if not image_file.is_file():  # a FIFO, a folder, a link to nowhere: reading it says which
+                read_idx(image_file, IDX_IMAGES_MAGIC, root)
             raise CnnctlError.at(
                 f"no labels for {image_file.name}",
                 Loc(str(path)),
                 hint=f"expected {prefix}-labels-idx1-ubyte or {prefix}-labels-idx1-ubyte.gz beside it",
             )
         role = _role(prefix)
-        split = read_pair(image_file, labels)
+        split = read_pair(image_file, labels, inside=root)
         groups[role].append(split)
         read.append((split, labels))
         used[role].append(prefix)
@@ -136,14 +140,29 @@ def list_images(
     (`cat/up -> ..`), is not listed again: no loop of links is followed for ever. One scandir
     per folder: the kind of each entry comes with the listing (no stat per file of a million).
     A link that cannot be followed (a loop) is listed as the image its name says: unreadable,
-    it is named as every unreadable image is (left out under the 1% rule when streamed)."""
+    it is named as every unreadable image is (left out under the 1% rule when streamed). What
+    is neither a file nor a folder (a FIFO, a socket, a device) is never opened: it is among
+    the other files, named. Walked with a list of folders to go, not by recursion, and no
+    deeper than MAX_FOLDER_DEPTH below `folder`: a folder nested deeper is an error naming it."""
     root = root or os.path.realpath(folder)
     files: list[Path] = []
     others: list[Path] = []
     seen: set[str] = set()  # the real paths of the folders listed
-
-    def walk(here: Path) -> None:
-        seen.add(os.path.realpath(here))
+    start = os.path.realpath(folder)
+    waiting: list[tuple[Path, int]] = [(Path(folder), 0)]  # folders to list, the next one last, with their depth
+    while waiting:
+        here, depth = waiting.pop()
+        if depth > MAX_FOLDER_DEPTH:
+            raise CnnctlError.at(
+                f"folders nested more than {MAX_FOLDER_DEPTH} deep in {folder}: not read",
+                Loc(str(here)),
+                hint="cnnctl reads images at any depth up to that; move them nearer the class folder",
+            )
+        real = os.path.realpath(here)
+        # A link to a folder listed already, or to one holding `folder` (`cat/up -> ..`), is a loop.
+        if real in seen or (depth and os.path.commonpath([real, start]) == real):
+            continue
+        seen.add(real)
         names, other, below = [], [], []
         with os.scandir(here) as entries:
             for entry in entries:
@@ -153,7 +172,9 @@ def list_images(
                     below.append(entry.name)
                     continue
                 try:
-                    if not entry.is_file():
+                    if not entry.is_file():  # a FIFO, a socket, a device (or a folder, not walked into)
+                        if not is_dir_entry(entry):
+                            other.append(entry.name)
                         continue
                 except OSError:  # a loop of links (ELOOP): one bad file, told when it is read
                     pass
@@ -161,14 +182,7 @@ def list_images(
                 (names if is_image else other).append(entry.name)
         files.extend(here / name for name in sorted(names))
         others.extend(here / name for name in sorted(other))
-        for name in sorted(below):
-            real = os.path.realpath(here / name)
-            # A link to a folder listed already, or to one holding `folder` (`cat/up -> ..`), is a loop.
-            if real not in seen and os.path.commonpath([real, start]) != real:
-                walk(here / name)
-
-    start = os.path.realpath(folder)
-    walk(Path(folder))
+        waiting.extend((here / name, depth + 1) for name in sorted(below, reverse=True))
     return files, others
 
 
@@ -223,10 +237,17 @@ class ImageTree:
 
 
 def _not_images_note(files: list[Path], root: Path) -> str:
-    """`skipped 1 file that is not PNG or JPEG: bird/notes.txt`, the first few named."""
+    """`skipped 1 file that is not PNG or JPEG: bird/notes.txt`, the first few named, each that
+    is no regular file with what it is (`cat/pipe (a FIFO (named pipe))`)."""
     are = "is" if len(files) == 1 else "are"
-    names = [f.relative_to(root) for f in files]
+    names = [_with_kind(f, f.relative_to(root)) for f in files[:4]]  # first() says "..." past 3
     return f"skipped {plural(len(files), 'file')} that {are} not PNG or JPEG: {first(names, 3)}"
+
+
+def _with_kind(path: Path, shown: object) -> str:
+    """`shown`, and what `path` is where it is no regular file (files.not_regular): never opened."""
+    kind = not_regular(path)
+    return f"{shown} ({kind})" if kind else str(shown)
 
 
 def outside_note(outside: Outside, root: Path) -> str:

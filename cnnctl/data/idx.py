@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import struct
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError, Loc
+from ..files import MISSING, Unread, open_regular
 from ..shapes import format_shape
 from . import ClassNames, Split
-from .adapt import Raw, check_memory, n
+from .adapt import Raw, check_memory, check_memory_free, n
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import BinaryIO
 
     from . import Request, Source
 
@@ -66,8 +69,9 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
     bytes, then one more (gzip decompresses at most one read buffer beyond). Returns the
     claim in words, for the messages."""
     claim = f"{n(dims[0])} {kind} ({format_shape(dims)}, {n(count)} bytes)"
-    check_memory(count, f"the header claims {claim}", Loc(str(path)),
-                 "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)")  # fmt: skip
+    hint = "a damaged or foreign file? (all 60,000 MNIST training images take 47 MB)"
+    check_memory(count, f"the header claims {claim}", Loc(str(path)), hint)
+    check_memory_free(count, f"the header claims {claim}", Loc(str(path)), hint)
     if isinstance(stream, gzip.GzipFile):
         return claim
     held = os.fstat(stream.fileno()).st_size - header
@@ -82,17 +86,17 @@ def _check_claim(path: Path, stream, kind: str, dims: tuple[int, ...], count: in
     return claim
 
 
-def read_idx(path: str | Path, magic: int) -> torch.Tensor:
+def read_idx(path: str | Path, magic: int, inside: str | None = None) -> torch.Tensor:
     """An IDX file of unsigned bytes as a uint8 tensor of the dimensions in its header.
 
     `magic` is the expected magic number (0x803: images N x rows x cols; 0x801: labels N).
-    A `.gz` name is decompressed. Raises `CnnctlError` naming the file for anything wrong.
+    A `.gz` name is decompressed. Only a regular file is read (files.open_regular), inside the
+    folder `inside` where one is given. Raises `CnnctlError` naming the file for anything wrong.
     """
     path = Path(path)
     kind = "images" if magic == IMAGES_MAGIC else "labels"
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as stream:
+        with open_regular(path, inside) as file, _decompressed(path, file) as stream:
             head = stream.read(4)
             if len(head) < 4:
                 raise _bad(path, f"truncated: {len(head)} bytes, shorter than an IDX header")
@@ -119,8 +123,11 @@ def read_idx(path: str | Path, magic: int) -> torch.Tensor:
             data = _read_exact(stream, count, path, claim)
     except CnnctlError:
         raise
-    except FileNotFoundError:
-        raise _bad(path, "file not found") from None
+    except Unread as refused:  # missing, a FIFO, a folder, a link leading out of the data folder
+        said = refused.message
+        if said == MISSING:
+            said = f"a link to {os.readlink(path)}, where no file is" if path.is_symlink() else "file not found"
+        raise _bad(path, said, refused.hint) from None
     except gzip.BadGzipFile as exc:
         raise _bad(path, f"not a gzip file ({exc})", "a file named .gz must be gzip-compressed") from None
     except EOFError:
@@ -134,19 +141,28 @@ def read_idx(path: str | Path, magic: int) -> torch.Tensor:
     return torch.frombuffer(data, dtype=torch.uint8).view(*dims)
 
 
-def find_file(folder: Path, name: str) -> Path | None:
-    """`name` or `name.gz` in `folder` (the uncompressed one first), None if neither exists."""
+def _decompressed(path: Path, file: BinaryIO) -> BinaryIO:
+    """`file` itself, or read through gzip where its name ends in .gz (closed with it)."""
+    return gzip.GzipFile(fileobj=file, mode="rb") if path.name.endswith(".gz") else contextlib.nullcontext(file)
+
+
+def find_file(folder: Path, name: str, *, any_kind: bool = False) -> Path | None:
+    """`name` or `name.gz` in `folder` (the uncompressed one first), None if neither exists.
+    `any_kind`: a name that is there but no file (a FIFO, a folder, a link to nowhere) is
+    found too, a regular file first, so that reading it says what it is (read_idx)."""
     base = name[:-3] if name.endswith(".gz") else name
-    for candidate in (folder / base, folder / f"{base}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
+    candidates = (folder / base, folder / f"{base}.gz")
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None and any_kind:
+        found = next((c for c in candidates if os.path.lexists(c)), None)
+    return found
 
 
-def read_pair(images: Path, labels: Path, num_classes: int | None = None) -> Split:
-    """An images file and its labels file as a split, checked against each other."""
-    x = read_idx(images, IMAGES_MAGIC)
-    y = read_idx(labels, LABELS_MAGIC)
+def read_pair(images: Path, labels: Path, num_classes: int | None = None, inside: str | None = None) -> Split:
+    """An images file and its labels file as a split, checked against each other (each read
+    only inside the folder `inside`, where one is given: read_idx)."""
+    x = read_idx(images, IMAGES_MAGIC, inside)
+    y = read_idx(labels, LABELS_MAGIC, inside)
     if x.shape[0] != y.shape[0]:
         raise _bad(
             labels,

@@ -402,7 +402,13 @@ class Skipped:
     def __post_init__(self) -> None:
         """A resumed run's file names its images already: each stays named, and counted, once."""
         if self.file is not None and self.file.is_file():
-            text = self.file.read_text(encoding="utf-8", errors="replace")
+            from ..files import Unread, open_regular
+
+            try:  # a link out of the run folder is not read (files.run_folder_of): named afresh then
+                with open_regular(self.file) as file:
+                    text = file.read().decode("utf-8", errors="replace")
+            except (Unread, OSError):
+                text = ""
             for name, _, why in (line.partition(": ") for line in text.splitlines() if line):
                 if name not in self.names:
                     self.names[name] = why

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CnnctlError, Loc, one_line
+from ..files import not_regular
 from ..limits import MAX_IMAGE_BYTES
 
 INDEX_FORMAT = "cnnctl-shards"
@@ -352,6 +353,13 @@ def _shard_failed(path: Path, exc: OSError) -> CnnctlError:
     return write_failed(f"cannot write the shard: {exc.strerror or exc}", Loc(str(path)), exc)
 
 
+def _not_packed(path: str) -> str:
+    """Why a file of a class folder that is no image was not packed: NOT_AN_IMAGE, or what it is
+    where it is no regular file (a FIFO, a socket, a device: never opened)."""
+    kind = not_regular(path)
+    return f"{kind}, not a regular file: never opened, not packed" if kind else NOT_AN_IMAGE
+
+
 def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
     """classes.txt, skipped.txt where files were left out, and index.json last."""
     from ..writing import write_file
@@ -362,7 +370,7 @@ def _write_beside(out: Path, result: PackResult, written: list[Path]) -> None:
         "seed": result.seed,
     }  # fmt: skip
     files = [(CLASSES_FILE, "".join(f"{c}\n" for c in result.classes))]
-    left_out = [*result.skipped, *((f, NOT_AN_IMAGE) for f in result.not_images),
+    left_out = [*result.skipped, *((f, _not_packed(f)) for f in result.not_images),
                 *((f, LEADS_OUT.format(to)) for f, to in result.outside)]  # fmt: skip
     if left_out:
         files.append((SKIPPED_FILE, "".join(f"{one_line(f)}: {one_line(why)}\n" for f, why in left_out)))

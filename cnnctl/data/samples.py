@@ -169,8 +169,11 @@ def index_bytes(data: dict) -> bytes:
 def load_index(path: Path) -> dict | None:
     """The index saved at `path`, or None where there is none or it cannot be used (a version
     not in READ_VERSIONS, a damaged file): the data is then listed again."""
+    from ..files import open_regular
+
     try:
-        record = torch.load(path, weights_only=True)
+        with open_regular(path) as file:  # a link out of the run folder is not read (files.run_folder_of)
+            record = torch.load(file, weights_only=True)
         if record.get("version") not in READ_VERSIONS:
             return None
         record["splits"] = {k: Samples.from_state(v) for k, v in record["splits"].items()}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import CnnctlError
-from ..limits import available_memory
+from ..limits import MEMORY_SHARE, available_memory
 from . import DataSplits, adapt
 from .adapt import n, validation
 from .samples import Samples, load_index
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 INDEX = "data-index.pt"  # the listing, in the run folder
 STATS_SAMPLE = 1_000  # training images decoded to estimate the channel statistics of a stream
-MEMORY_SHARE = 0.5  # the most of the memory free that data held in memory may take
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""A run folder's files are read only inside it (files.open_regular, files.run_folder_of): a link
+leading out of the folder (`network.yaml -> /a/secret`, a folder of links to another run's
+files) is never opened, and is named with where it leads; a link inside the folder is read."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cnnctl.files import Unread, open_regular
+from tests.helpers import run_main
+from tests.test_reading import a_run, within
+
+SECRET = "password: hunter2-0f9e\n"  # YAML, so a parser that read it would quote its key
+
+
+def test_summarize_of_a_run_whose_network_links_out_names_the_link_and_never_reads_it(tmp_path, monkeypatch, capsys):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(SECRET)
+    run = a_run(tmp_path / "runs" / "r")
+    (run / "network.yaml").unlink()
+    (run / "network.yaml").symlink_to(secret)
+    with within(60):
+        code, out, err = run_main(monkeypatch, capsys, "summarize", str(run))
+    assert code == 2 and "Traceback" not in err
+    assert (
+        f"{run / 'network.yaml'}: " in err
+        and f"a link leading out of its run folder {run.resolve()}, to {secret}" in err
+    )
+    assert "password" not in out + err and "hunter2" not in out + err
+
+
+def test_a_run_folder_of_links_to_another_runs_files_is_not_evaluated_as_its_own(tmp_path, monkeypatch, capsys):
+    real = a_run(tmp_path / "runs" / "base")
+    cheat = tmp_path / "evil" / "cheat"
+    cheat.mkdir(parents=True)
+    for name in os.listdir(real):
+        (cheat / name).symlink_to(real / name)
+    with within(60):
+        code, _, err = run_main(monkeypatch, capsys, "evaluate", str(cheat), "--data", "shapes")
+    assert code == 2 and "Traceback" not in err
+    assert f"{cheat / 'config.json'}: " in err and f"to {real / 'config.json'}" in err
+    with within(60):
+        code, out, err = run_main(monkeypatch, capsys, "runs", str(cheat))
+    assert code == 0, err
+    assert f"{cheat / 'metrics.jsonl'}: cannot read metrics.jsonl: a link leading out of its run folder" in out
+
+
+def test_links_inside_a_run_folder_and_a_run_folder_reached_by_a_link_are_read(tmp_path, monkeypatch, capsys):
+    run = a_run(tmp_path / "runs" / "r")
+    (run / "network.yaml").rename(run / "kept.yaml")
+    (run / "network.yaml").symlink_to("kept.yaml")  # relative, inside the folder
+    (tmp_path / "latest").symlink_to(run)  # the folder itself through a link from elsewhere
+    for given in (run, tmp_path / "latest"):
+        with within(60):
+            code, out, err = run_main(monkeypatch, capsys, "summarize", str(given))
+        assert code == 0 and "conv" in out, err
+
+
+def test_a_link_out_of_a_folder_that_is_no_run_is_read_as_before(tmp_path):
+    """Only a run folder's files are bound to their folder: a user's own link to a network file is theirs."""
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "a.yaml").write_text(SECRET)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.yaml").symlink_to(tmp_path / "nets" / "a.yaml")
+    with open_regular(tmp_path / "mine" / "a.yaml") as file:
+        assert file.read() == SECRET.encode()
+    run = a_run(tmp_path / "r")
+    (run / "weights.pt").symlink_to(tmp_path / "nets" / "a.yaml")
+    with pytest.raises(Unread, match="leading out of its run folder"), open_regular(run / "weights.pt"):
+        pass
+
+
+def test_a_checkpoint_linking_out_of_its_run_is_not_opened_to_tell_it_cut_short(tmp_path):
+    from cnnctl.run_marks import cut_short
+
+    outside = tmp_path / "x.pt"
+    outside.write_bytes(b"PK\x03\x04 no directory")  # cut short, were it read
+    run = a_run(tmp_path / "r")
+    (run / "best.pt").symlink_to(outside)
+    assert not cut_short(str(run / "best.pt"))
+    (run / "last.pt").write_bytes(outside.read_bytes())
+    assert cut_short(str(run / "last.pt"))
