@@ -96,18 +96,25 @@ def test_held_out_files_are_the_images_the_whole_set_would_give(tmp_path):
     assert torch.equal(data.train.y, train.y) and torch.equal(data.val.y, val.y)
 
 
-def test_a_broken_image_among_many_is_one_message_naming_it_with_workers(tmp_path, monkeypatch):
+def test_broken_images_among_many_are_one_message_naming_them_with_workers(tmp_path, monkeypatch):
     files = photo_folder(tmp_path, [(20, 20)], per_class=20, suffix="jpg")
-    broken = files[27]
-    whole = broken.read_bytes()
-    broken.write_bytes(whole[: len(whole) // 2])  # its header reads; its pixels do not
     monkeypatch.setattr(loader_module, "MIN_IMAGES_FOR_WORKERS", 0)
     monkeypatch.setattr(loader_module, "PART", 4)
     assert loader_module.workers_for(40) >= 1
+    for broken in (files[27], files[5]):
+        whole = broken.read_bytes()
+        broken.write_bytes(whole[: len(whole) // 2])  # its header reads; its pixels do not
+    # 2 of 40: past 1% of at least 100 listed (loader.Skipped's rule), so refused; decoded by the
+    # loader processes, each named in the one message as one process would name it
     with pytest.raises(CnnctlError) as caught:
         load_data(str(tmp_path), (16, 16, 3), val_split=0)
     assert len(caught.value.problems) == 1
-    assert str(caught.value).startswith(f"error: {broken}: cannot read the image")
+    said = caught.value.problems[0].message
+    assert said.startswith("2 of the 40 images listed could not be decoded, more than 1% (of at least 100)")
+    assert f"{files[27]}: cannot read the image" in said and f"{files[5]}: cannot read the image" in said
+    files[5].write_bytes((tmp_path / files[6].relative_to(tmp_path)).read_bytes())  # one left: within 1%
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0)
+    assert len(data.train) == 39 and list(data.unreadable) == [str(files[27])]
 
 
 def test_workers_decode_what_one_process_decodes(tmp_path, monkeypatch):

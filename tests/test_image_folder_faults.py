@@ -38,17 +38,33 @@ def nest(top, levels: int):
         os.close(here)
 
 
+def unnest(top) -> None:
+    """Remove what `nest` made under `top`, one level at a time: shutil.rmtree (and pytest's
+    clean-up of old temporary folders) recurses once per level, past Python's limit."""
+    chain, moved = top / "a", top / "a_rest"
+    while chain.is_dir():
+        if (chain / "a").is_dir():
+            os.rename(chain / "a", moved)  # the rest of the chain, one level up
+        os.rmdir(chain)
+        if moved.is_dir():
+            os.rename(moved, chain)
+
+
 def test_folders_nested_thousands_deep_are_one_message_at_the_folder_past_the_limit(tmp_path):
     image(tmp_path / "d" / "cat" / "a.png")
     image(tmp_path / "d" / "dog" / "b.png")
     nest(tmp_path / "d" / "cat", 3000)
-    with within(60), pytest.raises(CnnctlError) as caught:
-        list_image_folder(tmp_path / "d")
-    said = str(caught.value)
-    deepest = tmp_path / "d" / "cat" / os.path.join(*["a"] * (MAX_FOLDER_DEPTH + 1))
-    assert f"{deepest}: folders nested more than {MAX_FOLDER_DEPTH} deep in {tmp_path / 'd' / 'cat'}" in said
-    with within(60), pytest.raises(CnnctlError, match="nested more than"):
-        pack(tmp_path / "d", tmp_path / "out", 10**9)
+    try:
+        with within(60), pytest.raises(CnnctlError) as caught:
+            list_image_folder(tmp_path / "d")
+        said = str(caught.value)
+        deepest = tmp_path / "d" / "cat" / os.path.join(*["a"] * (MAX_FOLDER_DEPTH + 1))
+        assert f"{deepest}: folders nested more than {MAX_FOLDER_DEPTH} deep in {tmp_path / 'd' / 'cat'}" in said
+        with within(60), pytest.raises(CnnctlError, match="nested more than"):
+            pack(tmp_path / "d", tmp_path / "out", 10**9)
+    finally:
+        unnest(tmp_path / "d" / "cat")
+    assert not (tmp_path / "d" / "cat" / "a").exists()
 
 
 def test_images_as_deep_as_the_limit_are_read(tmp_path):
