@@ -37,6 +37,15 @@ def refuse_beyond_memory(need: int, device: torch.device, what: str, hint: str) 
 SMALLER_INPUT = "give it a smaller --input"
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation that failed: Python's MemoryError, CUDA's, or what
+    PyTorch's CPU allocator raises (a RuntimeError: `DefaultCPUAllocator: can't allocate memory`)."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
 @contextlib.contextmanager
 def memory_guard(device: torch.device, batch_size: int, hint: str | None = None) -> Iterator[None]:
     """Running out of memory, on the GPU or in the machine's RAM, is a batch too large for it:
@@ -45,9 +54,7 @@ def memory_guard(device: torch.device, batch_size: int, hint: str | None = None)
     try:
         yield
     except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError (CUDA) is a RuntimeError too
-        text = str(exc)
-        said = "can't allocate memory" in text or "out of memory" in text
-        if not (isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or said):
+        if not out_of_memory(exc):
             raise
         where = "GPU" if device.type == "cuda" else "memory"
         if hint is None:

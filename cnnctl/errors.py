@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from .limits import MAX_PROBLEMS
@@ -136,9 +137,11 @@ class ShapeError(Exception):
 
 # C0 and C1 control characters but newline: text quoted from a file must not drive the terminal.
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c != 0x0A}
-# ... nor reorder what it shows: the bidirectional controls (U+202E in `\u202egnp.exe.png` shows
-# it as `exe.png`-looking text written right to left) are written as `\u202e`.
-_CONTROL |= {c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# ... nor reorder or hide what it shows: Unicode's format characters (category Cf: the
+# bidirectional controls, U+202E in `\u202egnp.exe.png` shows it as `exe.png`-looking text
+# written right to left; U+200B, a zero-width space that makes two names look alike; U+FEFF)
+# and its line and paragraph separators (Zl, Zp) are written as `\u202e`, `\U000e0041`.
+_INVISIBLE = ("Cf", "Zl", "Zp")
 
 
 def quoted(text: object, limit: int = 40) -> str:
@@ -149,10 +152,23 @@ def quoted(text: object, limit: int = 40) -> str:
 
 
 def printable(text: str) -> str:
-    """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`, and
+    """`text` with control characters (an ESC from a hostile file, say) written as `\\x1b`,
+    invisible ones (a zero-width space, a bidirectional control) as `\\u200b`, and
     a name the OS gave that is not UTF-8 (Python holds its bytes as surrogates) as its bytes,
     `r\\xe9`: no terminal, file or font can show a surrogate, and encoding one fails."""
-    return bytes_escaped(text.translate(_CONTROL))
+    if text.isprintable():  # no control, format, separator (but the space) or surrogate: most text
+        return text
+    text = text.translate(_CONTROL)
+    if not text.isascii():
+        text = "".join(_visible(c) for c in text)
+    return bytes_escaped(text)
+
+
+def _visible(c: str) -> str:
+    """`c`, or where it is invisible (a format character, a line or paragraph separator) its code."""
+    if unicodedata.category(c) not in _INVISIBLE:
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
 
 
 def bytes_escaped(text: str) -> str:

@@ -190,3 +190,102 @@ def test_the_array_conversion_to_gray_is_pillows_for_every_colour():
     colours = torch.randint(0, 256, (1, 3, 1000, 1000), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     image = Image.frombytes("RGB", (1000, 1000), colours[0].permute(1, 2, 0).contiguous().numpy().tobytes())
     assert torch.equal(_to_gray(colours)[0], pillow_gray(image))
+
+
+# -- an image far larger than the input: reduced before it becomes an array ---------------------
+def area(a, out):
+    """`a` (H, W) resized to `out` (h, w) by area averaging, by its formula: output row i takes
+    the input rows floor(i H / h) to ceil((i + 1) H / h) (PyTorch's adaptive pooling), as floats."""
+    import numpy as np
+
+    (h0, w0), (h, w) = a.shape, out
+    rows = [(i * h0 // h, -(-(i + 1) * h0 // h)) for i in range(h)]
+    cols = [(j * w0 // w, -(-(j + 1) * w0 // w)) for j in range(w)]
+    return np.array([[a[r0:r1, c0:c1].mean() for c0, c1 in cols] for r0, r1 in rows])
+
+
+def noise_png(path, width, height, seed=0):
+    import numpy as np
+
+    a = np.random.default_rng(seed).integers(0, 256, (height, width), dtype=np.uint8)
+    Image.fromarray(a).save(path)
+    return a
+
+
+def test_an_image_more_than_four_times_the_input_is_reduced_by_whole_blocks_then_resized(tmp_path):
+    # A 7,999x7,999 PNG held 30 bytes a pixel on its way to 16x16 (1.9 GB). 70x66 to 8x8: more
+    # than 4 x 8 on both axes, so blocks of 70 // 16 = 4 by 66 // 16 = 4 pixels (the least
+    # reduction that keeps 2 x 8), the 70 % 4 = 2 and 66 % 4 = 2 pixels past them split between
+    # both sides; each block's mean rounded half up (Pillow's reduce), then the area resize
+    # from 17x16, rounded half to even as every resize is.
+    import numpy as np
+
+    a = noise_png(tmp_path / "big.png", 70, 66).astype(np.int64)
+    notes = []
+    x = decode_module.decode(tmp_path / "big.png", (8, 8, 1), notes=notes)
+    blocks = a[1:65, 1:69].reshape(16, 4, 17, 4).sum((1, 3))
+    reduced = (2 * blocks + 16) // 32  # floor(sum / 16 + 1/2)
+    assert torch.equal(x[0], torch.from_numpy(np.round(area(reduced, (8, 8))).astype(np.uint8)))
+    assert notes[0].startswith("reduced 66x70 to 16x17 (the mean of whole blocks)")  # H x W, as adapting says
+    assert notes[1].startswith("resized 16x17 to 8x8")
+
+
+def test_an_image_up_to_four_times_the_input_is_resized_whole_as_before(tmp_path):
+    import numpy as np
+
+    a = noise_png(tmp_path / "x.png", 32, 32)
+    notes = []
+    x = decode_module.decode(tmp_path / "x.png", (8, 8, 1), notes=notes)
+    assert torch.equal(x[0], torch.from_numpy(np.round(area(a.astype(np.int64), (8, 8))).astype(np.uint8)))
+    assert notes == ["resized 32x32 to 8x8 (area)"]
+
+
+def test_no_array_of_more_than_four_times_the_input_side_is_made_of_a_large_image(tmp_path, monkeypatch):
+    # what decoding holds past Pillow's own image is bounded by the input, not by the file
+    made = []
+    pixels = decode_module.pixels
+    monkeypatch.setattr(decode_module, "pixels", lambda im, mode: made.append(im.size) or pixels(im, mode))
+    Image.new("RGBA", (3000, 2000), (10, 200, 30, 128)).save(tmp_path / "big.png")
+    Image.new("RGB", (3000, 2000), (10, 200, 30)).save(tmp_path / "big.jpg")
+    for name in ("big.png", "big.jpg"):
+        x = decode_module.decode(tmp_path / name, (20, 30, 3))
+        assert x.shape == (3, 20, 30) and abs(int(x[1].float().mean()) - 200) <= 2
+    assert all(w <= 4 * 30 and h <= 4 * 20 for w, h in made), made
+
+
+@pytest.mark.parametrize("where", ["pixels", "adapt"])
+def test_out_of_memory_decoding_an_image_is_one_message_at_the_file(where, tmp_path, monkeypatch, capsys):
+    # under `ulimit -v` the area resize's float32 copy ended in PyTorch's allocator's traceback
+    from cnnctl.data import adapt as adapt_module
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(decode_module if where == "pixels" else adapt_module, where, fail)
+    Image.new("L", (40, 40), 9).save(tmp_path / "x.png")
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        decode_module.decode(tmp_path / "x.png", (8, 8, 1))
+    (problem,) = info.value.problems
+    assert problem.message == "out of memory decoding the image" and str(problem.loc) == str(tmp_path / "x.png")
+    assert "downscale the image: the network takes 8x8" in problem.hint
+
+
+def test_out_of_memory_in_predicts_decoding_is_one_message_at_the_file(tmp_path, monkeypatch):
+    from cnnctl.data import adapt as adapt_module
+
+    def fail(*_args, **_kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(adapt_module, "adapt", fail)
+    Image.new("L", (40, 40), 9).save(tmp_path / "x.png")
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        predict_module.adapt_image(str(tmp_path / "x.png"), 8, 8, 1)
+    (problem,) = info.value.problems
+    assert problem.message == "out of memory decoding the image" and str(problem.loc) == str(tmp_path / "x.png")
+
+
+def test_predict_reduces_a_large_image_as_training_does(tmp_path):
+    noise_png(tmp_path / "big.png", 70, 66)
+    x, seen = predict_module.adapt_image(str(tmp_path / "big.png"), 8, 8, 1)
+    assert torch.equal(x[0], decode_module.decode(tmp_path / "big.png", (8, 8, 1)))
+    assert any(said.startswith("reduced 66x70 to 16x17") for said in seen.adapted), seen.adapted

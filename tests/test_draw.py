@@ -525,6 +525,48 @@ def test_a_network_too_large_to_lay_out_asks_for_depth(tmp_path, monkeypatch, ca
     assert code == 0, err  # one box for the repeat
 
 
+def dense_network(relus: int, adds: int) -> str:
+    """A chain of `relus` relus, then `adds` adds each of all of them: relus + adds * relus edges
+    (the input's to the first relu, each relu's to the next, each relu's to each add)."""
+    layers = [f"  - relu id=r{i}" for i in range(relus)]
+    layers += ["  - add from=" + ",".join(f"r{i}" for i in range(relus))] * adds
+    return "input: 4x4x1\nlayers:\n" + "\n".join(layers) + "\n"
+
+
+def test_a_network_with_too_many_edges_to_lay_out_is_refused_before_graphviz(tmp_path, monkeypatch, capsys):
+    # 600 adds of 200 inputs each (100,700 edges) ran `dot` for 94 s to 15.9 GB; this one is refused at once
+    monkeypatch.setattr(picture, "dot_program", lambda: None)  # no `dot` is asked: the count refuses it first
+    (tmp_path / "dense.yaml").write_text(dense_network(100, 50))
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(tmp_path / "d.svg"))
+    assert code == 2 and "5,100 edges" in err and "at most 5,000" in err  # 100 + 50 x 100
+    assert "--depth" in err and "d.dot" in err and "Traceback" not in err
+    assert not (tmp_path / "d.svg").exists()
+    (tmp_path / "dense.yaml").write_text(dense_network(100, 49))  # 100 + 49 x 100: at the bound, laid out
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(tmp_path / "d.svg"))
+    assert code == 2 and "edges" not in err and "needs Graphviz" in err
+    dot = str(tmp_path / "d.dot")
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", dot, "-f", "json")
+    assert code == 0, err  # DOT is written whatever its size: it needs no layout
+    assert len(json.loads(out)["edges"]) == 100 + 49 * 100
+
+
+@needs_dot
+@pytest.mark.parametrize(("arch", "mib"), [("lenet5", 1), ("resnet152", 8)])  # too little to load `dot`; to lay out
+def test_graphviz_out_of_its_memory_is_one_message(arch, mib, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(picture, "DOT_MEMORY", mib * 2**20)  # resnet152's SVG: about 20 MiB resident, 400 mapped
+    code, _, err = run_main(monkeypatch, capsys, "draw", arch, "-o", str(tmp_path / "l.svg"))
+    assert code == 2 and "out of memory" in err and f"{mib}.00 MiB" in err, err
+    assert "--depth" in err and "Traceback" not in err and not (tmp_path / "l.svg").exists()
+
+
+@needs_dot
+def test_graphviz_out_of_its_time_is_one_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(picture, "DOT_SECONDS", 1)
+    (tmp_path / "dense.yaml").write_text(dense_network(60, 60))  # 3,660 edges over 60 ranks: minutes of layout
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(tmp_path / "d.svg"))
+    assert code == 2 and "took more than 1 s" in err and "Traceback" not in err, err
+
+
 def test_json_lists_what_was_drawn(monkeypatch, capsys, tmp_path):
     graph = load("googlenet")
     code, out, err = run_main(monkeypatch, capsys, "draw", "googlenet", "-o", str(tmp_path / "g.mmd"), "-f", "json")

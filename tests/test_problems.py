@@ -188,6 +188,30 @@ def test_control_characters_from_a_file_are_escaped_in_messages():
     assert "\x1b" not in text and "\\x1b" in text
 
 
+# Invisible characters by Unicode's categories: format (Cf), line and paragraph separators (Zl, Zp)
+INVISIBLE = {"\u200b": "\\u200b", "\u202e": "\\u202e", "\ufeff": "\\ufeff", "\u00ad": "\\u00ad",
+             "\u2028": "\\u2028", "\u2029": "\\u2029", "\U000e0041": "\\U000e0041"}  # fmt: skip
+
+
+def test_invisible_characters_are_escaped_and_letters_of_any_script_are_not():
+    from cnnctl.errors import printable
+
+    for char, written in INVISIBLE.items():
+        assert printable(f"a{char}b") == f"a{written}b"
+    for text in ("résumé", "日本語", "Ελληνικά", "עברית", "العربية", "हिन्दी", "a b"):
+        assert printable(text) == text
+
+
+def test_a_zero_width_space_in_a_name_does_not_reach_the_terminal(tmp_path, monkeypatch, capsys):
+    # U+202E and U+0085 were escaped, U+200B between them went to the terminal as it was
+    name = 'name: "abc\\u202edcba\\u200b\\u0085next"\n'  # in YAML's escapes, as the trial's file wrote them
+    (tmp_path / "bidi.yaml").write_text(name + "input: 28x28x1\nlayers:\n  - fc 10\n")
+    code, out, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "bidi.yaml"))
+    assert code == 0, err
+    assert "abc\\u202edcba\\u200b\\x85next" in out
+    assert not any(c in out for c in "\u202e\u200b\x85")
+
+
 def test_a_network_too_large_is_refused_before_any_layer_is_built(monkeypatch):
     # 100 uses of a block of `repeat: 3000`: 300,000 layers. Counted first, none built.
     from cnnctl.graph.build import Builder

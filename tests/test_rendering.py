@@ -258,6 +258,23 @@ def test_evaluate_csv_is_one_table(capsys):
     ]  # fmt: skip
 
 
+def test_evaluate_csv_writes_class_names_exactly_as_json_does(capsys, monkeypatch):
+    # CSV wrote `\\x1b[31mred` for a class named with an ESC: data for a program holds the name
+    # as written (the csv module quotes the line break), as JSON does; a terminal sees it escaped
+    e = evaluation()
+    e.classes = ["\x1b[31mred\nline", "rtl\u202egnp.exe", "zero\u200bwidth"]
+    print_json(evaluation_json(e))
+    assert json.loads(capsys.readouterr().out)["classes"] == e.classes
+    show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["class"] for r in rows[:3]] == e.classes
+    assert [f"predicted_{name}" in rows[0] for name in e.classes] == [True] * 3
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the same CSV on a terminal
+    show_result(Format.csv, lambda: None, lambda: evaluation_tables(e))
+    shown_csv = capsys.readouterr().out
+    assert "\x1b" not in shown_csv and "\\x1b[31mred\\nline" in shown_csv and "rtl\\u202egnp" in shown_csv
+
+
 def test_evaluate_csv_tells_a_class_named_overall_from_the_summary_row(capsys):
     # The summary row was told by `class` = `overall` alone: a class of that name made the CSV
     # ambiguous. The `row` column says which is which, and the summary row has no class.

@@ -407,8 +407,10 @@ def test_every_text_renderer_escapes_control_characters():
     for render, shown in ((plain, SHOWN), (markdown, markdown_text(SHOWN))):  # Markdown: `[` escaped as `\[`
         out = render(summary_table(s))
         assert "\x1b" not in out and shown in out
-    assert "\x1b" not in to_csv(Table("t", [Column("a")], [["x\x1by\nz"]]))
-    assert to_csv(Table("t", [Column("a")], [["x\x1by\nz"]])).splitlines()[1] == "x\\x1by\\nz"
+    # CSV to a terminal too; to a file or a pipe it is data, written as it is (test_rendering)
+    assert "\x1b" not in to_csv(Table("t", [Column("a")], [["x\x1by\nz"]]), terminal=True)
+    assert to_csv(Table("t", [Column("a")], [["x\x1by\nz"]]), terminal=True).splitlines()[1] == "x\\x1by\\nz"
+    assert to_csv(Table("t", [Column("a")], [["x\x1by\nz"]])).splitlines()[1:] == ['"x\x1by', 'z"']
 
 
 def test_rich_at_80_columns_keeps_every_column_and_number_whole():

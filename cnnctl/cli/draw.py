@@ -97,7 +97,7 @@ def draw_cmd(
                 body = to_mermaid(d).encode()
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
-                body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes))
+                body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes), len(d.edges))
             writing.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..device_memory import out_of_memory
 from ..errors import CnnctlError, Loc
 from ..files import Unread, regular_bytes
 from ..limits import MAX_IMAGE_BYTES
@@ -42,6 +43,20 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 # and a PNG of a few KB can claim billions of pixels (a decompression bomb).
 PIXEL_FLOOR = 64_000_000
 PIXEL_RATIO = 64
+# An image more than REDUCE_FROM times the input's side on an axis is reduced before it becomes
+# an array, to no less than REDUCE_TO times the input on each axis it shrinks on: a JPEG while
+# it is decoded (libjpeg's DCT scaling, Pillow's draft), then any image by the mean of whole
+# blocks of kx x ky pixels (Pillow's reduce, rounded to whole values; the pixels past the last
+# whole block, fewer than a block, split between both sides, left out), then resized exactly as
+# any other. The result differs by rounding from resizing the whole image at once; below
+# REDUCE_FROM nothing changes. It bounds what decoding one image holds to about 7 bytes per
+# pixel of the file (Pillow's decoded image, up to 4 bytes a pixel, and its conversion to L or
+# RGB, up to 3) and the file's bytes, plus about 10 bytes per value of at most (4 H) x (4 W) x C
+# (the reduced image, its array, and the float32 resize): at the 64-megapixel floor and a
+# 224x224x3 input, about 500 MB and the file (a 7,999x7,999 RGBA PNG: 492 MB, 1.66 GB before;
+# a 7,999x7,999 grayscale PNG to 16x16 held 1.9 GB in training before, 30 bytes a pixel).
+REDUCE_FROM = 4
+REDUCE_TO = 2
 SCALE = (0.08, 1.0)  # random resized crop: the share of the image's area kept (Inception's recipe)
 RATIO = (3 / 4, 4 / 3)  # and the crop's aspect ratio, drawn log-uniformly
 
@@ -92,7 +107,9 @@ def adaptation(target: tuple[int, int, int], pad: bool = True, centre: float | N
     return (
         f"an image is {colour}, any alpha channel dropped, {upright}; then one of {h}x{w} is taken as it is, "
         f"{padded if pad else ''}any other is resized to {h}x{w} (area averaging to shrink, bilinear to grow, "
-        "rounded to whole values 0-255; the aspect ratio is not kept)"
+        f"rounded to whole values 0-255; the aspect ratio is not kept), one more than {REDUCE_FROM} times "
+        f"{h}x{w} on a side first reduced to no less than {REDUCE_TO} times it by the mean of whole blocks "
+        "(Pillow's reduce(); a JPEG first by libjpeg while it is decoded, Pillow's draft())"
     )
 
 
@@ -126,6 +143,10 @@ def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Imag
                 yield im
     except CnnctlError:
         raise
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise _no_memory(path, size) from None
     except FileNotFoundError:
         raise CnnctlError.at(MISSING, Loc(str(path))) from None
     except Unread as refused:  # a FIFO, a device, a folder: never opened as one would block
@@ -134,6 +155,15 @@ def open_image(path: ImageSource, size: tuple[int, int] | None) -> Iterator[Imag
     except Exception as exc:  # Pillow raises many kinds for a broken file (OSError, SyntaxError, ValueError...)
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc  # a loop of links: no errno, no path
         raise CnnctlError.at(f"cannot read the image: {why}", Loc(str(path))) from None
+
+
+def _no_memory(path: ImageSource, size: tuple[int, int] | None) -> CnnctlError:
+    """The one message where decoding or adapting an image ran out of memory (an allocator's
+    traceback before: `DefaultCPUAllocator: can't allocate memory`)."""
+    takes = f": the network takes {size[0]}x{size[1]}" if size is not None else ""
+    return CnnctlError.at(
+        "out of memory decoding the image", Loc(str(path)), hint=f"downscale the image{takes}; or free memory"
+    )
 
 
 class _NamedBytes(io.BytesIO):
@@ -234,12 +264,67 @@ def stored_box(box: tuple[int, int, int, int], turn: int, width: int, height: in
     }[turn]
 
 
-def read(path: ImageSource, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """The image file at `path` decoded in `mode` at its own size and shown upright (its EXIF
-    orientation followed), (C, H, W) uint8; `size` (H, W) is the network input's, which bounds
-    the pixels read (see open_image)."""
+def reduced(im: Image, mode: str, size: tuple[int, int], turn: int) -> tuple[Image, str]:
+    """The opened image `im` (orientation `turn`) reduced for a network input of `size` (H, W)
+    where it is more than REDUCE_FROM times that on a side (`_reduce_early`), and what was done
+    in words ("" where nothing was). Call before anything is decoded (a JPEG's draft works only
+    then)."""
+    before = upright_size(im, turn)
+    im = _reduce_early(im, (size[1], size[0]) if turn >= 5 else size, mode)
+    after = upright_size(im, turn)
+    if after == before:
+        return im, ""
+    how = "libjpeg's DCT scaling while decoded, then " if im.format == "JPEG" else ""
+    return im, (
+        f"reduced {before[1]}x{before[0]} to {after[1]}x{after[0]} ({how}the mean of whole blocks), "
+        f"as it is more than {REDUCE_FROM} times the input"
+    )
+
+
+# The rule by which a much larger image is reduced before it is resized, as one self-contained
+# function: `reduced` follows it, and an exported PyTorch file holds its very source (its
+# `adapt()`, cnnctl.exchange.pytorch_source), so that a network used outside cnnctl reads a
+# large image as `cnnctl predict` does. Keep it plain Python of its arguments, REDUCE_FROM
+# and REDUCE_TO, within 88 columns; the image unannotated (the file imports no PIL at its top).
+def _reduce_early(image, size: tuple[int, int], mode: str):
+    """The PIL image `image` as stored reduced where it is more than REDUCE_FROM times
+    `size` (H, W: the input's sides along the image as stored) on a side, to no less than
+    REDUCE_TO times it on each side that shrinks: a JPEG not yet decoded by libjpeg's DCT
+    scaling (draft()), then the image in `mode` by the mean of whole blocks of kx x ky
+    pixels (reduce(); the pixels past the last whole block, fewer than a block, split
+    between both sides, left out). The image itself where it is not that large."""
+    (h, w), (width, height) = size, image.size
+    if width <= REDUCE_FROM * w and height <= REDUCE_FROM * h:
+        return image
+    if image.format == "JPEG":  # scaled only: libjpeg's own gray is not convert("L")'s
+        image.draft(None, (min(width, REDUCE_TO * w), min(height, REDUCE_TO * h)))
+    kx = max(1, image.width // (REDUCE_TO * w))
+    ky = max(1, image.height // (REDUCE_TO * h))
+    if kx == 1 and ky == 1:
+        return image
+    if image.mode != mode:  # reduce() averages values: a palette's indices are not
+        image = image.convert(mode)
+    # whole blocks only: a partial last one would weigh as a whole one in the resize
+    left, top = image.width % kx // 2, image.height % ky // 2
+    box = (left, top, left + image.width // kx * kx, top + image.height // ky * ky)
+    return image.reduce((kx, ky), box)
+
+
+def read(
+    path: ImageSource, size: tuple[int, int], mode: str, notes: list[str] | None = None, *, reduce: bool = True
+) -> torch.Tensor:
+    """The image file at `path` decoded in `mode` and shown upright (its EXIF orientation
+    followed), (C, H, W) uint8; `size` (H, W) is the network input's, which bounds the pixels
+    read (see open_image). At its own size, or where it is more than REDUCE_FROM times the
+    input's side, reduced (`reduced`, said in `notes`); `reduce` False: always at its own size
+    (an image whose mask must match it pixel for pixel)."""
     with open_image(path, size) as im:
-        return upright(pixels(im, mode), orientation(im))
+        turn = orientation(im)
+        if reduce:
+            im, said = reduced(im, mode, size, turn)
+            if said and notes is not None:
+                notes.append(said)
+        return upright(pixels(im, mode), turn)
 
 
 def fit(
@@ -257,6 +342,10 @@ def fit(
 
     try:
         return adapt(x[None], target, notes, pad=pad)[0]
+    except (MemoryError, RuntimeError) as exc:  # the resize's float32 copy
+        if not out_of_memory(exc):
+            raise
+        raise _no_memory(path, target[:2]) from None
     except CnnctlError as exc:
         problem = exc.problems[0]
         raise CnnctlError.at(problem.message, Loc(str(path)), hint=problem.hint) from None
@@ -275,7 +364,7 @@ def decode(
     `cnnctl.data.adapt.plan` (`pad` False: resized even where padding would do, as for
     images whose masks are resized alike). What adapting did is appended to `notes`."""
     h, w, c = target
-    return fit(read(path, (h, w), mode or mode_for(c)), target, path, notes, pad=pad)
+    return fit(read(path, (h, w), mode or mode_for(c), notes), target, path, notes, pad=pad)
 
 
 # -- a part of the image, resized to the input: the crops of a photo recipe --------------------

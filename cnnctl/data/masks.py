@@ -88,7 +88,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                 raise CnnctlError.at(
                     f"no mask for {image.name}", Loc(str(root / "masks")), hint=f"expected masks/{image.stem}.png"
                 )
-            native = read(image, (h, w), mode)
+            native = read(image, (h, w), mode, reduce=False)  # pixel for pixel with its mask
             with open_image(mask, (h, w)) as m:
                 if m.mode not in ("L", "P", "1"):
                     raise CnnctlError.at(

@@ -192,18 +192,35 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     """A PIL image, or a uint8 array (H, W) or (H, W, C), as the network's (1, C, H, W)
     uint8 pixels, adapted as `cnnctl predict` adapts an image file: converted to MODE by
     Pillow (any alpha channel dropped), inverted with `invert` (255 - value), padded or
-    resized to SIZE as sizing() says, its gray value replicated to CHANNELS."""
+    resized to SIZE as sizing() says, its gray value replicated to CHANNELS. One more than
+    REDUCE_FROM times SIZE on a side is first reduced (_reduce_early(); a JPEG not yet
+    loaded, as Image.open gives it, while it is decoded)."""
     import numpy as np
-    from PIL import Image, ImageOps
+    from PIL import Image
+
+    # what shows an image upright, by its EXIF orientation (as exif_transpose)
+    T = Image.Transpose
+    TURNS = {
+        2: T.FLIP_LEFT_RIGHT,
+        3: T.ROTATE_180,
+        4: T.FLIP_TOP_BOTTOM,
+        5: T.TRANSPOSE,
+        6: T.ROTATE_270,
+        7: T.TRANSVERSE,
+        8: T.ROTATE_90,
+    }
 
     if not isinstance(image, Image.Image):
         pixels = np.asarray(image, dtype=np.uint8)
         if pixels.ndim == 3 and pixels.shape[2] == 1:
             pixels = pixels[:, :, 0]
         image = Image.fromarray(pixels)
-    # a photo stored sideways (its EXIF orientation): shown upright, as cnnctl reads it
-    if image.getexif().get(0x0112, 1) != 1:
-        image = ImageOps.exif_transpose(image)
+    # a photo stored sideways (its EXIF orientation): shown upright, as cnnctl reads it,
+    # once reduced as _reduce_early() says where it is much larger than SIZE
+    turn = image.getexif().get(0x0112, 1)
+    image = _reduce_early(image, SIZE[::-1] if turn in (5, 6, 7, 8) else SIZE, MODE)
+    if turn in TURNS:
+        image = image.transpose(TURNS[turn])
     image = image.convert(MODE)
     x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
     x = x.permute(2, 0, 1)[None]
@@ -314,7 +331,14 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"PAD_RATIO = {adapt.PAD_RATIO!r}",
         f"PAD = {expects.pad!r}",
     ]
-    rules = [inspect.getsource(f).rstrip("\n") for f in (adapt.sizing, adapt.resized, adapt.padded)]
+    constants += [
+        "# An image more than REDUCE_FROM times SIZE on a side is reduced to no less than",
+        "# REDUCE_TO times it before it is resized (_reduce_early()).",
+        f"REDUCE_FROM = {decode.REDUCE_FROM!r}",
+        f"REDUCE_TO = {decode.REDUCE_TO!r}",
+    ]
+    functions = (adapt.sizing, adapt.resized, adapt.padded, decode._reduce_early)
+    rules = [inspect.getsource(f).rstrip("\n") for f in functions]
     blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n"), PREPROCESS.strip("\n")]
     return [*constants, "", "", "\n\n\n".join(blocks), ""]
 

@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from ..errors import one_line
+from ..errors import bytes_escaped, one_line
 from ..terminal import color_system
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
@@ -204,16 +204,20 @@ def markdown(table: Table) -> str:
     return "\n".join(parts) + "\n"
 
 
-def to_csv(table: Table) -> str:
-    """Header and raw values: integers in full without separators, None as an empty field."""
+def to_csv(table: Table, terminal: bool = False) -> str:
+    """Header and raw values: integers in full without separators, None as an empty field; a
+    text as written (a class named with an ESC or a line break too: the csv module quotes what
+    needs it), as JSON gives it, a name that is not UTF-8 as its bytes (`r\\xe9`). Data for a
+    program: escaped only where it goes to a `terminal`, which its control characters would drive."""
     keep = [i for i, c in enumerate(table.columns) if c.csv]
+    text = clean if terminal else bytes_escaped
 
     def raw(value: Any) -> str:
-        return "" if value is None else clean(value) if isinstance(value, str) else str(value)
+        return "" if value is None else text(value) if isinstance(value, str) else str(value)
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([clean(table.columns[i].key) for i in keep])
+    writer.writerow([text(table.columns[i].key) for i in keep])
     writer.writerows([raw(row[i]) for i in keep] for row in [*table.rows, *table.csv_rows])
     return buf.getvalue()
 
@@ -223,7 +227,7 @@ def show(table: Table, fmt: str) -> None:
     if fmt == "markdown":
         sys.stdout.write(markdown(table))
     elif fmt == "csv":
-        sys.stdout.write(to_csv(table))
+        sys.stdout.write(to_csv(table, terminal=sys.stdout.isatty()))
     elif sys.stdout.isatty():
         rich(table)
     else:

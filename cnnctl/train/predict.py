@@ -224,7 +224,7 @@ def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tu
     does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
     network's input, which bounds what is decoded."""
-    from ..data.decode import TURNS, mode_for, open_image, orientation, pixels, upright, upright_size
+    from ..data.decode import TURNS, mode_for, open_image, orientation, pixels, reduced, upright, upright_size
 
     seen = Prediction(path)
     mode = mode_for(c)
@@ -235,6 +235,8 @@ def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tu
         if turn != 1:
             seen.adapted.append(f"{TURNS[turn]}, as its EXIF orientation ({turn}) says it is shown")
         seen.adapted += _conversions(img, mode)
+        img, said = reduced(img, mode, (h, w), turn)  # one much larger than the input: as training reads it
+        seen.adapted += [said] if said else []
         native = upright(pixels(img, mode), turn)[None]
     if invert:
         native = 255 - native
