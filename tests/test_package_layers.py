@@ -47,6 +47,7 @@ FORBIDDEN = {
             "files.py",
             "worker.py",
             "terminal.py",
+            "every.py",
         ),
         _ABOVE_THE_BOTTOM,
     ),  # fmt: skip

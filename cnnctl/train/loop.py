@@ -27,6 +27,7 @@ from ..catalog import resolve_member
 from ..data.stats import WEIGHTS_ORIGIN
 from ..device_memory import memory_guard
 from ..errors import CnnctlError
+from ..every import Every
 from ..exchange.pretrained import IMAGENET_ORIGIN, is_pretrained
 from ..files import STDIN, STDIN_NAME
 from ..graph import Graph
@@ -922,6 +923,7 @@ class _Run:
         left = None if total is None else total - first
         self.display.start_epoch(epoch, total, first)
         checked = True
+        saves = Every(config.save_every) if config.save_every else None  # --save-every: last.pt mid-epoch too
         batches = self.sources.training(epoch, first, batch, world.rank, world.size)
         for k, (x, y) in enumerate(batches, 1):
             step = first + k  # steps done in this epoch once this one is
@@ -934,14 +936,17 @@ class _Run:
             # The NaN policy (cnnctl.train.divergence): read every few steps, at the epoch's
             # end and before any checkpoint.
             checked = k % every == 0 or k == left
-            stop.set, diverged = self.group.any(stop.set, checked and not self.stats.finite())
-            if stop.set and not checked:
+            # Due on any worker (a time differs between them) is due on all: the save sums their stats.
+            due = saves is not None and k != left and saves.due(step)  # the epoch's end saves anyway
+            stop.set, diverged, due = self.group.any(stop.set, checked and not self.stats.finite(), due)
+            if (stop.set or due) and not checked:
                 (diverged,) = self.group.any(not self.stats.finite())
             if diverged:
                 self._diverged(epoch, step)
-            if stop.set:
+            if stop.set or due:  # as Ctrl-C saves it: the step it stands at, resumed exactly from there
                 self.checkpoint("last.pt", epoch, step, self._global_stats())
-                self.group.barrier()  # nobody leaves before rank 0 has saved
+                self.group.barrier()  # nobody leaves (or goes on) before rank 0 has saved
+            if stop.set:
                 return False
         if not checked:  # a source that does not know its steps: the epoch's end is read here
             (diverged,) = self.group.any(not self.stats.finite())
