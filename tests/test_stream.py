@@ -775,3 +775,28 @@ def test_a_stream_without_validation_says_nothing_of_validation_images(tmp_path,
     assert "validation images" not in out and "training images: each adapted to 8x8" in out
     assert run_cli(["train", str(net), *args, "--out", str(tmp_path / "run2")]) == 0  # held out: both said
     assert "data: validation images: each adapted to 8x8" in capsys.readouterr().out
+
+
+def test_more_workers_than_cores_is_one_cnnctl_note_not_pytorchs_raw_warning(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from cnnctl.data.loader import cores
+    from cnnctl.limits import MAX_LOADER_WORKERS
+
+    workers = cores() + 1
+    if workers > MAX_LOADER_WORKERS:
+        pytest.skip(f"{cores()} usable cores: --workers {workers} is above cnnctl's most")
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "cnnctl", "train", str(net), "--data", str(folder), "--stream",
+                           "--workers", str(workers), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "UserWarning" not in done.stderr and "This DataLoader will create" not in done.stderr, done.stderr
+    usable = f"{cores()} usable core{'s' if cores() != 1 else ''}"
+    assert done.stdout.count(f"data: --workers {workers} on {usable}: the loader processes take turns") == 1
