@@ -800,3 +800,20 @@ def test_more_workers_than_cores_is_one_cnnctl_note_not_pytorchs_raw_warning(tmp
     assert "UserWarning" not in done.stderr and "This DataLoader will create" not in done.stderr, done.stderr
     usable = f"{cores()} usable core{'s' if cores() != 1 else ''}"
     assert done.stdout.count(f"data: --workers {workers} on {usable}: the loader processes take turns") == 1
+
+
+def test_a_streams_training_images_line_says_the_padded_crop_done_on_the_device(tmp_path, capsys):
+    # `--augment crop,flip` streamed: the line said the loader's flip only; the crop was in `recipe:` alone.
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    code = run_cli(["train", str(net), "--data", str(folder), "--stream", "--workers", "0", "--epochs", "1",
+                    "--batch-size", "8", "--augment", "crop,flip", "--out", str(tmp_path / "r"),
+                    "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("data: training images:"))
+    # the CIFAR recipe's padding, an eighth of the side: 8 / 8 = 1 pixel at 8x8
+    assert "half flipped left to right" in line and line.endswith(
+        "then, on the cpu, a random 8x8 crop of it padded by 1 with black"
+    )

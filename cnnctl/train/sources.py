@@ -12,7 +12,7 @@ import torch
 
 from ..graph import Graph
 from ..words import plural
-from .augment import Augment
+from .augment import Augment, crop_padding
 from .batches import Batches, BatchSource
 from .config import TrainConfig
 
@@ -99,7 +99,13 @@ def make_sources(
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)
     loaders = plural(workers, "loader process", "loader processes")
     where = ", decoded on the GPU" if gpu is not None else ""
-    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where})"]
+    # A padded crop needs the batch: it runs on the device after the loader's work, said here too
+    # (the training images' whole recipe in one line, not only in `recipe:`).
+    then = ""
+    if "crop" in ops.split(","):
+        pad = crop_padding(shape[0], shape[1])
+        then = f"; then, on the {device.type}, a random {shape[0]}x{shape[1]} crop of it padded by {pad} with black"
+    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where}){then}"]
     if data.val_from:  # none held out (--val-split 0): the `no validation` note says so, and no recipe is used
         notes.append(f"validation images: {val_recipe.said(shape)}")
     return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes, decoding.said)
