@@ -422,3 +422,27 @@ def test_a_bad_normalisation_in_an_onnx_file_is_one_message_naming_the_file(trai
     assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 1, err
     assert err.startswith(f"error: {path}: the channel mean from the weights in {path} has 3 values for a network of "
                           "1 input channel")  # fmt: skip
+
+
+def test_only_a_network_of_one_channel_is_told_to_invert_and_an_export_says_inverting_is_an_option():
+    # A colour photo on a light background, for a colour network trained light on dark, got MNIST's
+    # advice `give --invert`; an export's "an image drawn the other way round is inverted first" read
+    # as done of itself.
+    from types import SimpleNamespace
+
+    from cnnctl.exchange.export import adaptation
+    from cnnctl.train.background import Background, image_warnings, training_background
+
+    x = torch.full((1, 3, 8, 8), 230, dtype=torch.uint8)  # its border: 230 of 255, light
+    x[..., 3:5, 3:5] = 20
+    seen = SimpleNamespace(adapted=[], image="photo.jpg")
+    (colour,) = image_warnings(x, seen, Background("`big`", 0.15, dark=True, gray=False), invert=False)
+    (drawing,) = image_warnings(x[:, :1], seen, Background("`big`", 0.15, dark=True, gray=True), invert=False)
+    assert colour.message == drawing.message and colour.message.startswith("a light background: ")
+    assert drawing.hint == "give --invert to predict on the inverted image (255 - value)"
+    assert "--invert" not in colour.hint
+    state = {"mean": [0.1, 0.1, 0.1], "config": {"data": "big"}}  # what a checkpoint records
+    assert not training_background(state).gray and training_background(state | {"mean": [0.1]}).gray
+    said = adaptation(cnnctl.load("lenet5"), ("`mnist`", "light on dark"))
+    assert said.endswith("an image drawn the other way round may be inverted first, an option, never done of "
+                         "itself (255 - value: `cnnctl predict --invert`)")  # fmt: skip
