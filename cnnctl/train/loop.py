@@ -564,11 +564,6 @@ class _Run:
             progress.done()
         if config.stream is None and self.data.streamed is not None:  # the choice made, kept for a resume
             config.stream = self.data.streamed
-        if config.workers is not None and self.data.streamed:
-            from ..data.loader import more_than_cores
-
-            if note := more_than_cores(config.workers):
-                self.data.notes.append(note)
         if config.workers is not None and not self.data.streamed:
             self.data.notes.append(f"--workers {config.workers} unused: loader processes read streamed data only, "
                                    "and this data is held in memory")  # fmt: skip

@@ -40,10 +40,16 @@ def load_training_data(
     from ..data import load_data  # torch-side module: imported with the trainer only
     from ..graph.outputs import dense_shape
 
-    return load_data(
+    data = load_data(
         config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
         masks=dense_shape(graph), stats=stats, stream=config.stream, workers=workers, index=index, progress=progress,
     )  # fmt: skip
+    if config.workers is not None and data.streamed:  # said once, in place of PyTorch's raw warning (train, bench)
+        from ..data.loader import more_than_cores
+
+        if note := more_than_cores(config.workers):
+            data.notes.append(note)
+    return data
 
 
 @dataclass
