@@ -60,15 +60,19 @@ def gray(path, size=(16, 16), background=20, square=230):
 # --- a folder stands for its images ----------------------------------------------------------
 
 
-def test_a_folder_means_its_png_and_jpeg_files_sorted_not_its_subfolders(trained, tmp_path, monkeypatch, capsys):
+def test_a_folder_means_its_png_and_jpeg_files_sorted_then_its_subfolders(trained, tmp_path, monkeypatch, capsys):
+    # Its subfolders were left out: `predict RUN data` (a folder of class folders) found no image at all.
     folder = tmp_path / "pics"
-    (folder / "sub").mkdir(parents=True)
-    for name in ("b.PNG", "a.jpg", "c.JpEg", ".hidden.png", "sub/d.png"):
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a-sub").mkdir()
+    for name in ("b.PNG", "a.jpg", "c.JpEg", ".hidden.png", "sub/d.png", "sub/deeper/e.png", "a-sub/f.png"):
         Image.new("L", (16, 16), 9).save(folder / name, format="PNG" if name.lower().endswith("png") else "JPEG")
     (folder / "notes.txt").write_text("not an image")
     code, report, err = predict_json(monkeypatch, capsys, trained, folder)
     assert code == 0, err
-    assert [r["image"] for r in report] == [str(folder / n) for n in ("a.jpg", "b.PNG", "c.JpEg")]
+    # as the lister reads class folders: a folder's files by name, then its subfolders' in name order
+    order = ("a.jpg", "b.PNG", "c.JpEg", "a-sub/f.png", "sub/d.png", "sub/deeper/e.png")
+    assert [r["image"] for r in report] == [str(folder / n) for n in order]
     assert all(len(r["top"]) == 5 and "error" not in r for r in report)
     # a file given beside the folder keeps its place in the order given
     code, report, err = predict_json(monkeypatch, capsys, trained, folder / "sub" / "d.png", folder)
@@ -446,3 +450,14 @@ def test_only_a_network_of_one_channel_is_told_to_invert_and_an_export_says_inve
     said = adaptation(cnnctl.load("lenet5"), ("`mnist`", "light on dark"))
     assert said.endswith("an image drawn the other way round may be inverted first, an option, never done of "
                          "itself (255 - value: `cnnctl predict --invert`)")  # fmt: skip
+
+
+def test_a_folder_of_class_folders_is_predicted_image_by_image(trained, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "data"
+    for cls in ("circle", "square"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (16, 16), 9 + i).save(folder / cls / f"{i}.png")
+    code, report, err = predict_json(monkeypatch, capsys, trained, folder)
+    assert code == 0, err
+    assert [r["image"] for r in report] == [str(folder / c / f"{i}.png") for c in ("circle", "square") for i in (0, 1)]
