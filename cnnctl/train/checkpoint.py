@@ -103,8 +103,8 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
         # (killed while it read its data). Nothing was saved; its folder takes the run again.
         if path.name == "last.pt" and any((path.parent / name).is_file() for name in ("config.json", LOCK)):
             raise CnnctlError.at(
-                "no epoch of this run finished (it was stopped or killed before its first checkpoint): nothing "
-                "was saved, so there is nothing to resume",
+                "no epoch of this run finished: it was stopped before its first checkpoint (or killed), so nothing "
+                "was saved and there is nothing to resume",
                 Loc(str(path.parent)),
                 hint=f"start it again: the command that started it, without --resume, with --out {path.parent} "
                 "(the folder is taken as it is)",
