@@ -27,7 +27,7 @@ def every_text(text: str) -> str:
         raise ArgValueError(f"expected {FORMS}; got `{text}`")
     count, unit = int(match[1]), match[2] or "steps"
     if count < 1 or count > MAX_INT:
-        raise ArgValueError(f"expected a count from 1, {FORMS}; got `{text}`")
+        raise ArgValueError(f"expected at least 1 ({FORMS}); got `{text}`")
     return f"{count}{'steps' if _UNITS[unit] == 0 else unit}"
 
 
