@@ -119,23 +119,24 @@ def refuse_unwritable(path: str, example: str = "FILE", reads: Iterable[str | No
 def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (),
                replaces: Iterable[str] = ()) -> CnnctlError | None:  # fmt: skip
     """Why the file `path` cannot, or must not, be written, with a hint; else None. `example`: a
-    file name to offer. Plain before trying: a folder by that name; its folder missing. Never
-    written over: what is not a regular file (a device, a FIFO: the rename would put a file in
-    its place; a link to a regular file is followed, as `open` does); a file a run folder holds
-    (its checkpoints and records are the run's own: a new file beside them is written); any of
-    the files `reads` (what the command reads: the network file, the ONNX file, a checkpoint);
-    an existing file whose suffix is not one of `replaces` (the kinds of file the command
-    writes, where it names them: `schema -o net.yaml` would put JSON over a network file)."""
+        file name to offer. Plain before trying: a folder by that name; a file where a folder of its
+    path is to be (the folders missing are made as it is written: make_folders). Never
+        written over: what is not a regular file (a device, a FIFO: the rename would put a file in
+        its place; a link to a regular file is followed, as `open` does); a file a run folder holds
+        (its checkpoints and records are the run's own: a new file beside them is written); any of
+        the files `reads` (what the command reads: the network file, the ONNX file, a checkpoint);
+        an existing file whose suffix is not one of `replaces` (the kinds of file the command
+        writes, where it names them: `schema -o net.yaml` would put JSON over a network file)."""
     import shlex
 
     folder = os.path.dirname(path)
     if os.path.isdir(path):
         return CnnctlError.at(f"`{path}` is a folder: name the file to write",
                               hint=f"e.g. -o {shlex.quote(os.path.join(path, example))}")  # fmt: skip
-    if not os.path.isdir(folder or "."):
-        return CnnctlError.at(f"cannot write `{path}`: the folder `{folder}` does not exist",
-                              hint=f"create it first (mkdir -p {shlex.quote(folder)}), or name a file in a folder "
-                              "that exists")  # fmt: skip
+    blocker = _file_in_the_way(folder)  # a missing folder is made as the file is written (make_folders)
+    if blocker is not None:
+        return CnnctlError.at(f"cannot write `{path}`: `{blocker}` is a file, not a folder",
+                              hint=f"name a file in a folder, e.g. -o {shlex.quote(example)}")  # fmt: skip
     other = f"name another file, e.g. -o {shlex.quote(os.path.join(folder, example))}"
     kind = not_regular(path)  # a link is followed; a dangling link is replaced, as before
     if kind is not None:
@@ -157,6 +158,25 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
             hint=f"{other}, or remove `{path}` first",
         )
     return None
+
+
+def _file_in_the_way(folder: str) -> str | None:
+    """The nearest existing part of `folder` where that is no folder (`notes.txt` of
+    `notes.txt/net.svg`): the folders below it cannot be made. None where they can be (or are)."""
+    while folder and not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+    return folder if folder and not os.path.isdir(folder) else None
+
+
+def make_folders(path: str) -> None:
+    """The folders `path` is to be written in, made where missing: one rule for every file a
+    command writes (-o), as `train --out` and `pack -o` make theirs (`mkdir -p`)."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
 
 
 def _same_file(path: str, other: str) -> bool:
@@ -208,6 +228,7 @@ def replace_through(path: str, write: Callable[[str], None], keep_suffix: bool =
         stem = f"cnnctl-{os.getpid()}"  # (torch's ONNX exporter does); the rename gives it its name
     tmp = os.path.join(folder, f".{stem}.tmp{suffix if is_utf8(suffix) else ''}")
     try:
+        make_folders(path)
         write(tmp)
         os.replace(tmp, path)
     finally:
@@ -228,6 +249,7 @@ def _write_new(path: str, data: bytes) -> None:
     refuse_unwritable(path)
     created = False
     try:
+        make_folders(path)
         with open(path, "xb") as f:
             created = True
             f.write(data)

@@ -498,3 +498,26 @@ def test_a_peak_below_zero_is_refused_with_a_hint(monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", "--peak-tflops", "-1")
     assert code == 2 and out == ""
     assert err.startswith("error: --peak-tflops -1: give the device's peak, a number above 0\n  hint: its dense peak")
+
+
+def test_bench_data_takes_trains_batch_and_says_what_it_read_before_the_tables(tmp_path, monkeypatch, capsys):
+    # bench --data timed at 32 where train takes 64, and its `listed... / streamed...` notes came after the tables
+    from cnnctl.train.config import TrainConfig
+    from tests.helpers import run_main
+    from tests.test_stream import NET as TINY
+
+    net = tmp_path / "tiny.yaml"
+    net.write_text(TINY.replace("fc 3", "fc 10"))  # shapes has 10 classes
+    quick = [a for a in QUICK if a not in ("--batch-size", "4")]
+    code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *quick, "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["data"]["batch"] == TrainConfig().batch_size == 64
+    assert [t["batch"] for t in report["timings"]] == [64]  # the step alone at the same batch
+    code, out, err = run_main(monkeypatch, capsys, "bench", str(net), *quick, "--format", "json")
+    assert code == 0 and [t["batch"] for t in json.loads(out)["timings"]] == [32]  # synthetic data alone: 32
+    code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *QUICK)
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("data: generated ") and out.index("data: ") < out.index("bench on ")
+    assert "\ngenerated " not in out  # said once, before, not again under the tables

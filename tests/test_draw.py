@@ -458,7 +458,7 @@ def test_one_cluster_is_said_in_the_singular(tmp_path, monkeypatch, capsys):
         (["-o", "net.jpg"], "cannot tell what picture to write"),
         (["--style", "volumes", "-o", "net.dot"], "drawn as SVG, PNG or PDF, not dot"),
         (["--style", "volumes", "--depth", "1", "-o", "net.svg"], "--depth"),
-        (["-o", "no/such/folder/net.dot"], "does not exist"),
+        (["-o", "/dev/null/net.dot"], "`/dev/null` is a file, not a folder"),  # a missing folder is made
         (["--depth", "0", "-o", "net.dot"], "at least 1"),
     ],
 )

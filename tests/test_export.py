@@ -318,7 +318,7 @@ def test_a_run_at_another_input_names_the_input_and_the_run_alone(trained, tmp_p
     ("args", "said"),
     [
         (["-o", "net.bin"], "cannot tell what to write"),
-        (["-o", "no/such/net.onnx"], "does not exist"),
+        (["-o", "/dev/null/net.onnx"], "`/dev/null` is a file, not a folder"),  # a missing folder is made
         (["-o", "net.bin", "--format", "keras"], "keras"),
         (["-o", "net.onnx", "--with-preprocessing"], "no normalisation is known"),
         (["-o", "net.py", "--with-preprocessing"], "preprocess(image)"),
@@ -344,16 +344,18 @@ def test_a_format_the_files_suffix_contradicts_is_refused_before_writing(monkeyp
     assert code == 0 and (tmp_path / "out.model").read_text().startswith('"""'), err  # a suffix that names nothing
 
 
-def test_a_missing_folder_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch, capsys, tmp_path):
-    # once: into a missing folder, no hint; into a folder, "Is a directory" (the OS's words). Now a hint for each
-    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "no" / "net.onnx"))
-    assert code == 2 and f"hint: create it first (mkdir -p {tmp_path / 'no'})" in err, err
+def test_a_file_in_the_way_or_a_folder_for_a_file_is_told_with_a_hint(monkeypatch, capsys, tmp_path):
+    # once: into a missing folder, no hint; into a folder, "Is a directory" (the OS's words). Now a hint for
+    # each; a missing folder is made (test_export_into_folders_that_do_not_exist_makes_them...)
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / "notes.txt" / "net.onnx"))
+    assert code == 2 and f"`{tmp_path / 'notes.txt'}` is a file, not a folder" in err, err
     code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path), "--to", "onnx")
     assert (
         code == 2
         and err == f"error: `{tmp_path}` is a folder: name the file to write\n  hint: e.g. -o {tmp_path}/lenet5.onnx\n"
     )
-    assert not list(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]  # nothing written
 
 
 def test_onnx_without_the_package_says_how_to_install_it(monkeypatch, capsys, tmp_path):
@@ -718,3 +720,13 @@ def test_export_to_dash_is_refused_not_a_file_named_dash(monkeypatch, capsys, tm
         assert code == 2 and out == "" and err.startswith("error: export writes files"), err
         assert "hint: give -o FILE" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_into_folders_that_do_not_exist_makes_them_as_every_o_and_train_out_do(monkeypatch, capsys, tmp_path):
+    # `export -o exp/st1.safetensors` was refused where exp/ did not exist; train --out and pack -o made theirs
+    out = tmp_path / "exp" / "a" / "st1.safetensors"
+    code, _, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(out))
+    assert code == 0 and out.is_file(), err
+    picture = tmp_path / "pics" / "lenet5.dot"
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(picture))
+    assert code == 0 and picture.read_text().startswith("digraph"), err

@@ -48,6 +48,7 @@ FORBIDDEN = {
             "worker.py",
             "terminal.py",
             "pickled.py",
+            "every.py",
         ),
         _ABOVE_THE_BOTTOM,
     ),  # fmt: skip

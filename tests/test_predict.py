@@ -60,15 +60,19 @@ def gray(path, size=(16, 16), background=20, square=230):
 # --- a folder stands for its images ----------------------------------------------------------
 
 
-def test_a_folder_means_its_png_and_jpeg_files_sorted_not_its_subfolders(trained, tmp_path, monkeypatch, capsys):
+def test_a_folder_means_its_png_and_jpeg_files_sorted_then_its_subfolders(trained, tmp_path, monkeypatch, capsys):
+    # Its subfolders were left out: `predict RUN data` (a folder of class folders) found no image at all.
     folder = tmp_path / "pics"
-    (folder / "sub").mkdir(parents=True)
-    for name in ("b.PNG", "a.jpg", "c.JpEg", ".hidden.png", "sub/d.png"):
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a-sub").mkdir()
+    for name in ("b.PNG", "a.jpg", "c.JpEg", ".hidden.png", "sub/d.png", "sub/deeper/e.png", "a-sub/f.png"):
         Image.new("L", (16, 16), 9).save(folder / name, format="PNG" if name.lower().endswith("png") else "JPEG")
     (folder / "notes.txt").write_text("not an image")
     code, report, err = predict_json(monkeypatch, capsys, trained, folder)
     assert code == 0, err
-    assert [r["image"] for r in report] == [str(folder / n) for n in ("a.jpg", "b.PNG", "c.JpEg")]
+    # as the lister reads class folders: a folder's files by name, then its subfolders' in name order
+    order = ("a.jpg", "b.PNG", "c.JpEg", "a-sub/f.png", "sub/d.png", "sub/deeper/e.png")
+    assert [r["image"] for r in report] == [str(folder / n) for n in order]
     assert all(len(r["top"]) == 5 and "error" not in r for r in report)
     # a file given beside the folder keeps its place in the order given
     code, report, err = predict_json(monkeypatch, capsys, trained, folder / "sub" / "d.png", folder)
@@ -422,3 +426,38 @@ def test_a_bad_normalisation_in_an_onnx_file_is_one_message_naming_the_file(trai
     assert code == 2 and out == "" and "Traceback" not in err and err.count("error:") == 1, err
     assert err.startswith(f"error: {path}: the channel mean from the weights in {path} has 3 values for a network of "
                           "1 input channel")  # fmt: skip
+
+
+def test_only_a_network_of_one_channel_is_told_to_invert_and_an_export_says_inverting_is_an_option():
+    # A colour photo on a light background, for a colour network trained light on dark, got MNIST's
+    # advice `give --invert`; an export's "an image drawn the other way round is inverted first" read
+    # as done of itself.
+    from types import SimpleNamespace
+
+    from cnnctl.exchange.export import adaptation
+    from cnnctl.train.background import Background, image_warnings, training_background
+
+    x = torch.full((1, 3, 8, 8), 230, dtype=torch.uint8)  # its border: 230 of 255, light
+    x[..., 3:5, 3:5] = 20
+    seen = SimpleNamespace(adapted=[], image="photo.jpg")
+    (colour,) = image_warnings(x, seen, Background("`big`", 0.15, dark=True, gray=False), invert=False)
+    (drawing,) = image_warnings(x[:, :1], seen, Background("`big`", 0.15, dark=True, gray=True), invert=False)
+    assert colour.message == drawing.message and colour.message.startswith("a light background: ")
+    assert drawing.hint == "give --invert to predict on the inverted image (255 - value)"
+    assert "--invert" not in colour.hint
+    state = {"mean": [0.1, 0.1, 0.1], "config": {"data": "big"}}  # what a checkpoint records
+    assert not training_background(state).gray and training_background(state | {"mean": [0.1]}).gray
+    said = adaptation(cnnctl.load("lenet5"), ("`mnist`", "light on dark"))
+    assert said.endswith("an image drawn the other way round may be inverted first, an option, never done of "
+                         "itself (255 - value: `cnnctl predict --invert`)")  # fmt: skip
+
+
+def test_a_folder_of_class_folders_is_predicted_image_by_image(trained, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "data"
+    for cls in ("circle", "square"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (16, 16), 9 + i).save(folder / cls / f"{i}.png")
+    code, report, err = predict_json(monkeypatch, capsys, trained, folder)
+    assert code == 0, err
+    assert [r["image"] for r in report] == [str(folder / c / f"{i}.png") for c in ("circle", "square") for i in (0, 1)]

@@ -493,3 +493,22 @@ def test_a_run_of_a_member_with_an_expression_is_one_folder():
 
     folder = run_dir_for(None, "efficientnet:dropout=${1/1000}")
     assert folder.parent == Path("runs") and folder.name.startswith("efficientnet_dropout___1_1000_-")
+
+
+def test_a_run_killed_while_it_read_its_data_is_told_as_no_epoch_finished_and_started_again_there(
+    net, tmp_path, monkeypatch, capsys
+):
+    # Killed before its first epoch, its folder held only the lock: `--resume` said "no such
+    # checkpoint", with the hint to give a run folder (it was one).
+    from helpers import run_main
+
+    folder = tmp_path / "k2"
+    folder.mkdir()
+    (folder / ".lock").write_text("")  # kill -9 while the data was read: nothing else was written
+    code, _, err = run_main(monkeypatch, capsys, "train", "--resume", str(folder))
+    assert code == 2 and "no such checkpoint" not in err, err
+    assert f"error: {folder}: no epoch of this run finished" in err and "nothing was saved" in err
+    assert f"without --resume, with --out {folder}" in err
+    started = cli(net, "--epochs", "1", "--out", str(folder))  # as the hint says: the folder is taken
+    assert started.returncode == 0, started.stderr
+    assert (folder / "last.pt").is_file()

@@ -256,15 +256,39 @@ def test_a_file_that_is_not_a_tar_is_named(tmp_path):
     assert message.count("error:") == 1
 
 
-def test_a_truncated_tar_is_named_whether_cut_in_a_member_or_between(tmp_path):
+def test_a_truncated_tar_keeps_its_whole_samples_and_says_where_it_was_cut(tmp_path):
+    # It was refused whole ("not a readable tar file (unexpected end of data)", a hint about the format).
     foreign_shard(tmp_path / "whole.tar", [(f"s{i}", {"jpg": image_bytes("jpg", i), "cls": b"0"}) for i in range(3)])
     data = (tmp_path / "whole.tar").read_bytes()
     with tarfile.open(tmp_path / "whole.tar") as tar:
         members = tar.getmembers()  # s0.cls, s0.jpg, s1.cls, s1.jpg, ...
-    (tmp_path / "cut.tar").write_bytes(data[: members[2].offset])  # at the second sample's first header
-    (tmp_path / "cut-inside.tar").write_bytes(data[: members[3].offset_data + 100])  # inside s1.jpg's bytes
-    assert "cut.tar: the file ends without tar's end-of-archive blocks" in error(tmp_path / "cut.tar")
-    assert "cut-inside.tar: not a readable tar file (unexpected end of data)" in error(tmp_path / "cut-inside.tar")
+    assert [m.name for m in members[:4]] == ["s0.cls", "s0.jpg", "s1.cls", "s1.jpg"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "cut.tar").write_bytes(data[: members[2].offset])  # at the second sample's first header
+    (tmp_path / "b" / "cut.tar").write_bytes(data[: members[3].offset_data + 100])  # inside s1.jpg's bytes
+    for folder, where in (("a", "after its member `s0.jpg`"), ("b", "in its member `s1.jpg`")):
+        shards = shard_splits(str(tmp_path / folder / "cut.tar"))
+        assert [shards.splits["train"].members[i] for i in range(len(shards.splits["train"]))] == ["s0.jpg"]
+        assert read_back(shards)[("train", "s0")] == (image_bytes("jpg", 0), 0)  # whole, by its offset
+        assert (
+            f"warning: {tmp_path / folder / 'cut.tar'} is cut short {where}: its 1 whole sample before the cut "
+            "are used" in shards.notes[1]
+        ), shards.notes
+
+
+def test_a_packed_shard_cut_short_counts_what_its_index_lists_beyond_the_cut(tmp_path):
+    image_folder(tmp_path / "imgs", splits=("",), per_class=(6,))
+    pack(tmp_path / "imgs", tmp_path / "shards")
+    (shard,) = sorted((tmp_path / "shards").glob("train-*.tar"))
+    listed = len(shard_splits(str(tmp_path / "shards")).splits["train"])
+    with tarfile.open(shard) as tar:
+        cut_in = [m for m in tar.getmembers() if m.name.endswith((".jpg", ".png", ".jpeg"))][5]  # the 6th image
+    shard.write_bytes(shard.read_bytes()[: cut_in.offset_data + 10])
+    shards = shard_splits(str(tmp_path / "shards"))
+    assert len(shards.splits["train"]) == 5  # the samples before the 6th: whole
+    assert f"is cut short in its member `{cut_in.name}`: its 5 whole samples before the cut are used" in shards.notes[1]
+    assert f"({listed - 5} of the {listed} samples index.json lists)" in shards.notes[1]
 
 
 def test_samples_without_cls_or_with_a_bad_cls_are_each_named(tmp_path):

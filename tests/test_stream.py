@@ -890,3 +890,45 @@ def test_a_resume_that_fails_before_it_changed_anything_leaves_a_killed_run_told
     table = runs_table(str(tmp_path / "runs"), [info])
     assert table.rows[0][7] == "killed: " + info.reason[:31] + "…"  # the status column: 32 characters of why
     assert f"run: killed: {info.reason}" in table.notes
+
+
+def test_more_workers_than_cores_is_one_cnnctl_note_not_pytorchs_raw_warning(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from cnnctl.data.loader import cores
+    from cnnctl.limits import MAX_LOADER_WORKERS
+
+    workers = cores() + 1
+    if workers > MAX_LOADER_WORKERS:
+        pytest.skip(f"{cores()} usable cores: --workers {workers} is above cnnctl's most")
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "cnnctl", "train", str(net), "--data", str(folder), "--stream",
+                           "--workers", str(workers), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "UserWarning" not in done.stderr and "This DataLoader will create" not in done.stderr, done.stderr
+    usable = f"{cores()} usable core{'s' if cores() != 1 else ''}"
+    assert done.stdout.count(f"data: --workers {workers} on {usable}: the loader processes take turns") == 1
+
+
+def test_a_streams_training_images_line_says_the_padded_crop_done_on_the_device(tmp_path, capsys):
+    # `--augment crop,flip` streamed: the line said the loader's flip only; the crop was in `recipe:` alone.
+    folder = coded_folder(tmp_path / "imgs", n=60)
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    code = run_cli(["train", str(net), "--data", str(folder), "--stream", "--workers", "0", "--epochs", "1",
+                    "--batch-size", "8", "--augment", "crop,flip", "--out", str(tmp_path / "r"),
+                    "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("data: training images:"))
+    # the CIFAR recipe's padding, an eighth of the side: 8 / 8 = 1 pixel at 8x8
+    assert "half flipped left to right" in line and line.endswith(
+        "then, on the cpu, a random 8x8 crop of it padded by 1 with black"
+    )

@@ -163,3 +163,64 @@ def test_the_listing_line_draws_nothing_under_no_color_or_a_dumb_terminal(monkey
         line.out, line.shown = out, 0.0
         line(120_000)
         assert out.getvalue() == ""
+
+
+# -- a plain progress line where no bar is drawn (--log-interval) ---------------------------------
+
+
+def test_a_log_gets_a_progress_line_every_log_interval_with_the_epoch_step_rate_loss_and_eta(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    net = tmp_path / "tiny.yaml"
+    net.write_text("input: 16x16x1\nlayers:\n  - conv f=3 p=same n=4 act=relu\n  - pool max f=2\n  - fc 10\n")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with (tmp_path / "out").open("w") as out, (tmp_path / "err").open("w") as err:  # a log: no terminal
+        done = subprocess.run([sys.executable, "-m", "cnnctl", "train", str(net), "--epochs", "1", "--log-interval",
+                               "20steps", "--threads", "1", "--out", str(tmp_path / "r")], stdout=out, stderr=err,
+                              env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    text = (tmp_path / "out").read_text()
+    assert done.returncode == 0, text + (tmp_path / "err").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("epoch 1/1  step")]
+    # shapes: 6,000 training images at batch 64, 93 whole steps; a line after steps 20, 40, 60, 80
+    assert [re.search(r"step (\d+)/93 ", line)[1] for line in lines] == ["20", "40", "60", "80"], text
+    for line in lines:
+        assert re.fullmatch(r"epoch 1/1  step \d+/93  [\d,]+ img/s  loss \d\.\d{4}  acc [\d.]+%  ETA \d:\d\d:\d\d",
+                            line), line  # fmt: skip
+    assert text.index(lines[-1]) < text.index("\n    1 ")  # before the epoch's row
+
+
+def test_by_default_a_progress_line_comes_every_30_seconds_so_a_short_epoch_gets_none(monkeypatch):
+    from cnnctl import every
+
+    clock = [100.0]
+    monkeypatch.setattr(every.time, "perf_counter", lambda: clock[0])
+    out = io.StringIO()
+    split = SimpleNamespace(y=torch.zeros(10))
+    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    console = Console(file=out, force_terminal=False, width=160)  # a log file
+    shown = TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
+    assert shown.every.seconds == 30 and shown.every.steps is None
+    shown.start_epoch(0, 10, 0)
+    stats = SimpleNamespace(loss=0.5, accuracy=0.875)
+    for step, at in ((1, 110.0), (2, 129.9), (3, 130.0), (4, 150.0), (5, 160.0)):
+        clock[0] = at
+        shown.step(step, stats, 32)
+    said = [line for line in out.getvalue().splitlines() if line.startswith("epoch 1/3")]
+    assert [line.split("  ")[1] for line in said] == ["step 3/10", "step 5/10"]  # at 30 s, then 30 s after it
+
+
+def test_an_interval_is_steps_or_a_time_in_one_form():
+    from cnnctl.every import Every, every_text
+    from cnnctl.layers.args import ArgValueError
+
+    assert [every_text(t) for t in ("500", "500 steps", "1step", "30s", "10 min", "1h")] == [
+        "500steps", "500steps", "1steps", "30s", "10min", "1h"]  # fmt: skip
+    assert (Every("10min").seconds, Every("2h").seconds, Every("7steps").steps) == (600, 7200, 7)
+    for bad in ("0", "10 minutes", "1.5h", "-3", "often"):
+        with pytest.raises(ArgValueError, match="500steps, 30s, 10min, 1h"):
+            every_text(bad)

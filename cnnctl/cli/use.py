@@ -9,6 +9,7 @@ from ..errors import CnnctlError, Loc, Problem, one_line
 from ..files import DASH
 from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
+from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's too
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, print_json, print_warnings, show_result, with_warnings
 from .options import (
@@ -26,6 +27,8 @@ from .options import (
     whole,
     words,
 )
+
+BENCH_BATCH = 32  # bench's batch on synthetic data
 
 # cnnctl.exchange.export.FORMATS, which imports torch: the CLI is built without it
 EXPORT_FORMATS = ("onnx", "torchscript", "pytorch", "safetensors")
@@ -362,8 +365,9 @@ def weights_cmd(
 def bench_cmd(
     arch: Annotated[str, arch_argument()],
     device: Annotated[Optional[str], device_option()] = None,
-    batch_size: Annotated[int, option("-b", "--batch-size", parser=whole(1), metavar="N",
-                                      help="Images per step. Default: 32.")] = 32,
+    batch_size: Annotated[Optional[int], option("-b", "--batch-size", parser=whole(1), metavar="N",
+                                                help=f"Images per step. Default: {BENCH_BATCH}; with --data, "
+                                                f"train's {DEFAULT_BATCH}.")] = None,
     steps: Annotated[int, option("--steps", parser=whole(1, MAX_BENCH_STEPS, STEPS_HINT), metavar="N",
                                  help=f"Timed steps per repeat, after the warm-up, at most {MAX_BENCH_STEPS:,} "
                                  "(with --data, the loader and both together time --steps x --repeats batches). "
@@ -423,6 +427,8 @@ def bench_cmd(
     config = _data_settings(graph, data, {"data_dir": data_dir, "workers": workers, "stream": stream,
                                           "augment": augment, "decode": decode})  # fmt: skip
     modes = ("forward", "train") if mode == "both" else (mode,)
+    if batch_size is None:  # with --data, the batch train would take the data in
+        batch_size = DEFAULT_BATCH if config is not None else BENCH_BATCH
     from ..render.progress import TerminalBar
 
     doing = f"timing {one_line(graph.title)} ({' and '.join(modes)}, {repeats} x {steps} steps each)"
@@ -433,6 +439,11 @@ def bench_cmd(
             threads=threads, data=config, weights=weights, progress=progress,
         )  # fmt: skip
     tables = [bench_table(result), *([bench_data_table(result.data)] if result.data is not None else [])]
+    if result.data is not None and format in (Format.table, Format.markdown):  # what was read, before the figures
+        from ..render.table import clean
+
+        for note in result.data.notes:  # as train says them (CSV is the table alone; JSON has them as `notes`)
+            sys.stdout.write(f"data: {clean(note)}\n")
     show_result(format, lambda: bench_json(result), lambda: tables)
     return 0
 

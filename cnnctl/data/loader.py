@@ -22,6 +22,7 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,10 @@ MAX_DEFAULT_WORKERS = 8
 MIN_IMAGES_FOR_WORKERS = 256  # fewer are decoded in the training process: a worker's start costs more
 PART = 16  # images per request when a split is decoded into memory
 PROGRESS_AFTER = 1.0  # seconds of decoding before its progress bar shows
+
+# PyTorch's own warning for more loader processes than cores ("This DataLoader will create 3
+# worker processes in total..."), raw, once per loader: cnnctl says it once itself (more_than_cores).
+warnings.filterwarnings("ignore", message=r"This DataLoader will create \d+ worker processes", category=UserWarning)
 
 
 def draws_generator(seed: int, epoch: int, place: int) -> torch.Generator:
@@ -102,6 +107,18 @@ def default_workers() -> int:
     """Loader workers when --workers is not given: one per usable core (this process's
     affinity), up to 8 (more rarely helps one GPU; each costs a process)."""
     return max(1, min(MAX_DEFAULT_WORKERS, cores()))
+
+
+def more_than_cores(workers: int) -> str | None:
+    """The note for `--workers` above the cores this process may use (as --nproc-per-node's): the
+    processes then take turns on them; None where they fit."""
+    usable = cores()
+    if workers <= usable:
+        return None
+    return (
+        f"--workers {workers} on {usable} usable core{'s' if usable != 1 else ''}: the loader processes take turns on "
+        f"them (with the training process); --workers {usable} or fewer will likely be as fast"
+    )
 
 
 def workers_for(images: int) -> int:

@@ -220,15 +220,19 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
     problems: list[Problem] = []
     found: dict[str, _Split] = {}
     ignored = 0
+    cuts: list[str] = []  # a shard cut short: its whole samples are used, and it is said
     for i, url in enumerate(files):
         name = os.path.basename(url.rstrip("/"))
         split = listed[name][0] if name in listed else split_of(name)
         part = found.setdefault(split, _Split())
         before, told = len(part.labels), len(problems)
-        ignored += _Shard(url, len(part.names), None if classes is None else len(classes), origin).scan(part, problems)
+        shard = _Shard(url, len(part.names), None if classes is None else len(classes), origin)
+        ignored += shard.scan(part, problems)
         part.names.append(url)
         held = len(part.labels) - before
-        if name in listed and len(problems) == told and held != listed[name][1]:
+        if shard.cut is not None and len(problems) == told:
+            cuts.append(_cut_note(url, shard.cut, held, listed.get(name, (None, None))[1]))
+        elif name in listed and len(problems) == told and held != listed[name][1]:
             problems.append(Problem(
                 f"index.json lists {listed[name][1]} samples in this shard; it holds {held:,}", Loc(url),
                 hint="the shard was changed or damaged since `cnnctl pack` wrote it: pack the images again",
@@ -253,10 +257,18 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
     }  # fmt: skip
     counts = ", ".join(f"{len(s):,} {k}" for k, s in splits.items())
     shards, kinds = plural(len(files), "shard"), plural(len(classes), "class", "classes")
-    notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})"]
+    notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})", *cuts]
     if ignored:
         notes.append(f"ignored {ignored:,} tar members that belong to no sample (no dot in their base name)")
     return ShardSet(classes, splits, notes, list(files))
+
+
+def _cut_note(url: str, where: str, held: int, listed: object) -> str:
+    """The warning for a shard cut short `where`: its `held` whole samples used, the rest lost (as
+    many as index.json lists beyond them, where it lists the shard)."""
+    lost = f" ({listed - held:,} of the {listed:,} samples index.json lists)" if isinstance(listed, int) else ""
+    return (f"warning: {url} is cut short {where}: its {plural(held, 'whole sample')} before the cut are used, the "
+            f"rest of the shard is unreadable{lost}; copy or write the shard again to train on all of it")  # fmt: skip
 
 
 @dataclass
@@ -320,6 +332,7 @@ class _Shard:
         self.problems: list[Problem] = []
         self.ignored = 0  # members of no sample
         self.too_high: list = []  # [member, label, count]: the first sample above the class count, and how many
+        self.cut: str | None = None  # where a shard cut short ends ("in its member `x.jpg`"): the samples before stay
 
     def where(self, member: str) -> Loc:
         return Loc(f"{self.url}:{member}")
@@ -354,6 +367,7 @@ class _Shard:
         members: dict[str, tarfile.TarInfo] = {}
         label: int | None = None
         key = None
+        last = None  # the member whose header was read last: where a cut is told
         try:
             tar = tarfile.open(fileobj=f, mode="r:" if seekable else "r|")  # noqa: SIM115 (f is closed by scan)
             while True:
@@ -361,6 +375,7 @@ class _Shard:
                 tar.members.clear()  # tarfile keeps every header read: not wanted for a shard of a million
                 if info is None:
                     break
+                last = info
                 if not info.isreg():
                     continue
                 if info.issparse():
@@ -388,8 +403,13 @@ class _Shard:
                     label = self.label(tar, info)
             self.add(key, members, label)
             if seekable:
-                self.check_end(f, tar.offset)
+                self.check_end(f, tar.offset, last)
         except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeError) as exc:
+            if seekable and last is not None and _size(f) < last.offset_data + last.size:
+                # Cut inside a member (its bytes end past the file): the samples before it are whole and
+                # kept, as webdataset's warn_and_continue keeps them; the sample it belongs to is lost.
+                self.cut = f"in its member `{last.name}`"
+                return
             self.problems.append(_damaged(self.url, f, exc))
 
     def label(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> int | None:
@@ -445,19 +465,27 @@ class _Shard:
         s.size.append(image.size)
         s.members.append(image.name)
 
-    def check_end(self, f, offset: int) -> None:
+    def check_end(self, f, offset: int, last: tarfile.TarInfo | None) -> None:
         """tarfile takes a missing or broken header after the first as the end of the archive:
         a shard cut at a member's boundary would lose its last samples without a word. A whole
-        tar ends in zero blocks."""
+        tar ends in zero blocks; one cut short keeps its whole samples, and says where it ends."""
         f.seek(offset)
         end = f.read(512)
         if end == b"\0" * 512:
+            return
+        if len(end) < 512 and last is not None:
+            self.cut = f"after its member `{last.name}`"
             return
         if len(end) < 512:
             why = "the file ends without tar's end-of-archive blocks: it was cut short (truncated)"
         else:
             why = f"a damaged member header at byte {offset:,}"
         self.problems.append(Problem(why, Loc(self.url), hint="copy or write the shard again"))
+
+
+def _size(f) -> int:
+    """The bytes of the open file `f`."""
+    return f.seek(0, os.SEEK_END)
 
 
 def _damaged(url: str, f, exc: Exception) -> Problem:

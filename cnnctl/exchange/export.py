@@ -167,7 +167,8 @@ def adaptation(graph: Graph, background: tuple[str, str] | None, centre: float |
     from the input's size and channels by predict's own rules (cnnctl.data.decode.adaptation),
     the centre crop of the photo recipe where its validation took one (`centre`, Trained),
     and, for training images of a clear `background` (their data, how they are drawn: see
-    Trained), that an image drawn the other way round is inverted first (predict's --invert)."""
+    Trained), that an image drawn the other way round may be inverted first (predict's --invert, an
+    option)."""
     if len(graph.input_shape) != 3:
         return ""
     from ..data.decode import adaptation as rules
@@ -177,7 +178,7 @@ def adaptation(graph: Graph, background: tuple[str, str] | None, centre: float |
         data, drawn = background
         words += (
             f"; the training images ({data}) were {drawn}: an image drawn the other way round "
-            "is inverted first (255 - value, as `cnnctl predict --invert`)"
+            "may be inverted first, an option, never done of itself (255 - value: `cnnctl predict --invert`)"
         )
     return words
 

@@ -1,7 +1,8 @@
 """What `cnnctl train` shows: the set-up, a progress bar per epoch, a row per epoch, a summary.
 
 The bar (rich) is drawn only on a terminal; rows and messages are plain lines, so logs
-and CI output stay readable.
+and CI output stay readable. Where no bar is drawn (a log file, a pipe, NO_COLOR, TERM=dumb),
+a plain progress line every `--log-interval` says that the run is alive and how far it is.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from ..every import Every
 from ..terminal import color_system, cursor_codes_allowed, draws_bars, reader_gone, stderr_console
 from ..words import exact, loss, plural
 from .table import clean
@@ -69,6 +71,8 @@ class TrainDisplay:
         if per_pixel:
             say("dense prediction: loss and accuracy over pixels; mIoU, the mean over classes of intersection/union")
         self.header = False
+        # where no bar is drawn: a plain line every --log-interval
+        self.every = None if draws_bars(self.console) else Every(config.log_interval)
 
     def line(self, text: str) -> None:
         """`text` as written: never read as markup (a network named `[bold]`), its control
@@ -94,7 +98,9 @@ class TrainDisplay:
             )
         self.epoch_started = time.perf_counter()
         self.epoch_images = 0
-        if not draws_bars(self.console):
+        self.epoch, self.steps, self.first = epoch, steps, start
+        if self.every is not None:
+            self.every.start()
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -116,6 +122,20 @@ class TrainDisplay:
         if self.progress is not None and (done % 5 == 0 or done == self.progress.tasks[0].total):
             speed = self.epoch_images / max(time.perf_counter() - self.epoch_started, 1e-9)
             self.progress.update(self.task, completed=done, loss=stats.loss, acc=stats.accuracy, speed=speed)
+        elif self.every is not None and done != self.steps and self.every.due(done):  # the epoch's row says the last
+            self.line(self._progress_line(done, stats))
+
+    def _progress_line(self, done: int, stats) -> str:
+        """`epoch 2/10  step 120/500  1,234 img/s  loss 0.6931  acc 61.20%  ETA 0:05:07`: the running
+        loss and accuracy of the epoch so far, the rate and the time left of the steps this process took."""
+        seconds = max(time.perf_counter() - self.epoch_started, 1e-9)
+        of = f"/{self.steps:,}" if self.steps else ""
+        words = [f"epoch {self.epoch + 1}/{self.config.epochs}", f"step {done:,}{of}",
+                 f"{self.epoch_images / seconds:,.0f} img/s", f"loss {loss(stats.loss)}",
+                 f"acc {stats.accuracy:.2%}"]  # fmt: skip
+        if self.steps and done > self.first:
+            words.append(f"ETA {_clock(seconds / (done - self.first) * (self.steps - done))}")
+        return "  ".join(words)
 
     def _stop_bar(self) -> None:
         if self.progress is not None:
@@ -170,6 +190,13 @@ class TrainDisplay:
             what = best_said(best, monitor) if best else "no validation, last.pt holds the final weights"
             with_val = " incl. validation" if best else ""
             self.line(f"done: {what}; {exact(self.images)} images in {seconds:.1f}s ({speed:,.0f} img/s{with_val})")
+
+
+def _clock(seconds: float) -> str:
+    """A time left as a clock shows it, `0:05:07` (hours, minutes, seconds)."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def best_said(best: dict, monitor: str) -> str:

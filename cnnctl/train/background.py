@@ -34,6 +34,7 @@ class Background:
     data: str  # the data they came from, as the run named it: `mnist`, a folder
     brightness: float  # their mean over the channels, 0 to 1
     dark: bool  # light things on a dark background (else dark on light)
+    gray: bool = True  # the network takes one channel: drawings (MNIST's digits), which --invert is for
 
     @property
     def drawn(self) -> str:
@@ -53,7 +54,7 @@ def training_background(state: dict) -> Background | None:
         return None
     data = (saved.config or {}).get("data")  # a data set's name, or a folder (its name is enough here)
     data = quoted(os.path.basename(data.rstrip("/")) or data) if isinstance(data, str) else "its data"
-    return Background(data, brightness, dark=brightness < DARK_DATA)
+    return Background(data, brightness, dark=brightness < DARK_DATA, gray=len(mean) == 1)
 
 
 def image_warnings(x: torch.Tensor, seen: Prediction, background: Background | None, invert: bool) -> list[Problem]:
@@ -76,11 +77,12 @@ def image_warnings(x: torch.Tensor, seen: Prediction, background: Background | N
         border = x[0][:, ring].float().mean().item()
         if (border > LIGHT_BORDER) == background.dark:
             after = " after --invert" if invert else ""
-            hint = (
-                f"it was inverted by --invert: leave --invert out for an image already {background.drawn}"
-                if invert
-                else "give --invert to predict on the inverted image (255 - value)"
-            )
+            if invert:
+                hint = f"it was inverted by --invert: leave --invert out for an image already {background.drawn}"
+            elif background.gray:  # a drawing in one channel: --invert is what it is for
+                hint = "give --invert to predict on the inverted image (255 - value)"
+            else:  # a colour photo: inverting its colours would not make it like the training images
+                hint = "the network takes colour images; scores of an image unlike its training images mean little"
             problems.append(
                 Problem(
                     f"a {'light' if background.dark else 'dark'} background{after}: the image's border averages "

@@ -104,11 +104,17 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
             from .rundir import in_use
 
             raise in_use(path.parent)
-        if path.name == "last.pt" and (path.parent / "config.json").is_file():
+        from ..run_folders import LOCK
+
+        # A run stopped or killed before its first epoch ended: its first files, or only its lock
+        # (killed while it read its data). Nothing was saved; its folder takes the run again.
+        if path.name == "last.pt" and any((path.parent / name).is_file() for name in ("config.json", LOCK)):
             raise CnnctlError.at(
-                "this run stopped before its first checkpoint: there is nothing to resume",
+                "no epoch of this run finished: it was stopped before its first checkpoint (or killed), so nothing "
+                "was saved and there is nothing to resume",
                 Loc(str(path.parent)),
-                hint=f"start it again with --out {path.parent}",
+                hint=f"start it again: the command that started it, without --resume, with --out {path.parent} "
+                "(the folder is taken as it is)",
             )
         kind = not_regular(path)  # a FIFO, a device: said as what it is
         if kind is not None:

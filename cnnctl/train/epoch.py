@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..data.loader import SKIPPED
+from ..every import Every
 from ..words import plural
 from .divergence import check_every, diverged_error
 from .metrics import EpochStats, evaluate_batches, iou
@@ -34,6 +35,7 @@ def train_epoch(run: Run, epoch: int) -> bool:
     left = None if total is None else total - first
     run.display.start_epoch(epoch, total, first)
     checked = True
+    saves = Every(config.save_every) if config.save_every else None  # --save-every: last.pt mid-epoch too
     for k, (x, y) in enumerate(run.sources.training(epoch, first, batch, world.rank, world.size), 1):
         step = first + k  # steps done in this epoch once this one is
         loss, logits = run.train_step(x, y)
@@ -45,14 +47,17 @@ def train_epoch(run: Run, epoch: int) -> bool:
         # The NaN policy (cnnctl.train.divergence): read every few steps, at the epoch's
         # end and before any checkpoint.
         checked = k % every == 0 or k == left
-        stop.set, diverged_now = group.any(stop.set, checked and not run.stats.finite())
-        if stop.set and not checked:
+        # Due on any worker (a time differs between them) is due on all: the save sums their stats.
+        due = saves is not None and k != left and saves.due(step)  # the epoch's end saves anyway
+        stop.set, diverged_now, due = group.any(stop.set, checked and not run.stats.finite(), due)
+        if (stop.set or due) and not checked:
             (diverged_now,) = group.any(not run.stats.finite())
         if diverged_now:
             diverged(run, epoch, step)
-        if stop.set:
+        if stop.set or due:  # as Ctrl-C saves it: the step it stands at, resumed exactly from there
             checkpoint(run, "last.pt", epoch, step, global_stats(run))
-            group.barrier()  # nobody leaves before rank 0 has saved
+            group.barrier()  # nobody leaves (or goes on) before rank 0 has saved
+        if stop.set:
             return False
     if not checked and group.any(not run.stats.finite())[0]:  # a source that does not know its steps
         diverged(run, epoch, first + k)  # the epoch's end is read here

@@ -146,7 +146,8 @@ def _read_images(files, target, invert, background, centre: float | None = None)
 
 def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
     """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
-    .jpeg in any case, as an image-folder data set; sorted; not in its subfolders; no hidden
+    .jpeg in any case, as an image-folder data set; at any depth, as the lister reads class
+    folders: each folder's files by name, then its subfolders' in name order; no hidden
     files), listed by the data folders' lister (cnnctl.data.folder.list_images): a link in it
     leading out of it is not read, and comes with its problem, as does a folder without any
     image or that cannot be listed."""
@@ -161,7 +162,7 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
             continue
         outside: list[tuple[Path, str]] = []
         try:
-            found, others = list_images(folder, outside=outside, recursive=False)
+            found, others = list_images(folder, outside=outside)  # subfolders too (a folder of class folders)
         except OSError as exc:
             out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument))))
             continue
@@ -170,11 +171,19 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
                    for link, to in outside if link.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
         if not found and not refused:
             count = f" ({plural(len(others), 'other file')})" if others else ""
-            hint = "predict reads the .png, .jpg and .jpeg files directly in a folder, not in its subfolders"
+            hint = "predict reads the .png, .jpg and .jpeg files in a folder and its subfolders"
             out.append((argument, Problem(f"no PNG or JPEG images in this folder{count}", Loc(argument), hint=hint)))
-        listed = sorted([(p, None) for p in found] + refused, key=lambda item: item[0].name)  # in the folder's order
+        # in the lister's order: each folder's files by name, then its subfolders', the links refused among them
+        listed = sorted([(p, None) for p in found] + refused, key=lambda item: _listing_order(item[0], folder))
         out += [(str(p), problem) for p, problem in listed]
     return out
+
+
+def _listing_order(path: Path, folder: Path) -> list[tuple[int, str]]:
+    """The sort key of `path` inside `folder` in list_images' order: at each level the files (0)
+    before the subfolders (1), each by name."""
+    parts = path.relative_to(folder).parts
+    return [(1, part) for part in parts[:-1]] + [(0, parts[-1])]
 
 
 def adapt_image(

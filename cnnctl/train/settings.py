@@ -20,6 +20,7 @@ from typing import Any
 
 from ..data import data_help
 from ..errors import did_you_mean, quoted
+from ..every import FORMS, every_text, valid_every
 from ..layers.args import ArgValueError, parse_bool
 from ..limits import MAX_LOADER_WORKERS, MAX_VAL_SPLIT
 from ..run_folders import MONITORS  # what best.pt and --patience follow
@@ -293,6 +294,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Write each epoch's losses, accuracies and rate to RUN/tensorboard/ (needs the tensorboard package). "
             "Default: off.",
             resumable=True),
+    Setting("log_interval", str, "30s", every_text, valid_every,
+            "Where no progress bar is drawn (a log file, a pipe, NO_COLOR, TERM=dumb): a plain line with the "
+            f"epoch, step, images/s, running loss and the epoch's time left, every {FORMS}." + _default("30s"),
+            metavar="N|Nsteps|Ns|Nmin", hint=f"{FORMS}", resumable=True),
+    Setting("save_every", str, None, every_text, valid_every,
+            "Also save last.pt in the middle of an epoch, every N steps or every so long (500steps, 10min), as "
+            "Ctrl-C saves it: a run killed (kill -9, out of memory, preempted) resumes from there. Default: at "
+            "each epoch's end only.", optional=True, metavar="Nsteps|Nmin", hint=f"{FORMS}", resumable=True),
 )
 # fmt: on
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -12,7 +12,7 @@ import torch
 
 from ..graph import Graph
 from ..words import plural
-from .augment import Augment
+from .augment import Augment, crop_padding
 from .batches import Batches, BatchSource
 from .config import TrainConfig
 
@@ -40,10 +40,16 @@ def load_training_data(
     from ..data import load_data  # torch-side module: imported with the trainer only
     from ..graph.outputs import dense_shape
 
-    return load_data(
+    data = load_data(
         config.data, graph.input_shape, data_dir=config.data_dir, val_split=config.val_split, seed=config.seed,
         masks=dense_shape(graph), stats=stats, stream=config.stream, workers=workers, index=index, progress=progress,
     )  # fmt: skip
+    if config.workers is not None and data.streamed:  # said once, in place of PyTorch's raw warning (train, bench)
+        from ..data.loader import more_than_cores
+
+        if note := more_than_cores(config.workers):
+            data.notes.append(note)
+    return data
 
 
 @dataclass
@@ -100,7 +106,13 @@ def make_sources(
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)
     loaders = plural(workers, "loader process", "loader processes")
     where = ", decoded on the GPU" if gpu is not None else ""
-    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where})"]
+    # A padded crop needs the batch: it runs on the device after the loader's work, said here too
+    # (the training images' whole recipe in one line, not only in `recipe:`).
+    then = ""
+    if "crop" in ops.split(","):
+        pad = crop_padding(shape[0], shape[1])
+        then = f"; then, on the {device.type}, a random {shape[0]}x{shape[1]} crop of it padded by {pad} with black"
+    notes = [f"training images: {train_recipe.said(shape)} ({loaders}{where}){then}"]
     if data.val_from:  # none held out (--val-split 0): the `no validation` note says so, and no recipe is used
         notes.append(f"validation images: {val_recipe.said(shape)}")
     return Sources(train, val, Augment(ops, config.seed, train.black), skipped, notes, decoding.said)

@@ -224,7 +224,8 @@ def trained_for_export(
         None if stats is None else tuple(stats.mean),
         None if stats is None else tuple(stats.std),
         tuple(Checkpoint.of(loaded.state).classes or ()),
-        None if background is None else (background.data, background.drawn),
+        # drawings in one channel only: --invert is for them, not for a colour network's photos
+        None if background is None or not background.gray else (background.data, background.drawn),
         loaded.recipe.share if loaded.recipe.name == "centre" else None,
         *(["the weights come from an ONNX file, which takes its input as it is"] if onnx else []),
     )

@@ -74,7 +74,7 @@ def bench_table(result: BenchResult) -> Table:
 
 def bench_data_table(data: DataTiming) -> Table:
     """bench --data: the loader alone, the training step alone and the two together, and the
-    bottleneck (see cnnctl.train.bench)."""
+    bottleneck (see cnnctl.train.bench). What was read (`data.notes`) is said before the tables."""
     loaders = plural(data.workers, "loader process", "loader processes")
     held = f"streamed from disk, {loaders}" if data.streamed else "held in memory, batched by index"
     step = data.step
@@ -97,7 +97,6 @@ def bench_data_table(data: DataTiming) -> Table:
     ]
     if data.skipped:
         notes.append(f"skipped {plural(data.skipped, 'unreadable image')} (left out of the batches)")
-    notes += data.notes
     return Table(f"where the time goes: {data.data}, batch {data.batch}", columns, rows, notes)
 
 

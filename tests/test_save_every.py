@@ -1,0 +1,51 @@
+"""`train --save-every`: last.pt written in the middle of an epoch too, as Ctrl-C writes it, so that
+a run killed without warning (kill -9, the out-of-memory killer, a preempted job) resumes from there
+and ends with the weights of a run that was never killed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NET = "input: 16x16x1\nlayers:\n  - conv f=3 p=same n=4 act=relu\n  - pool max f=2\n  - dropout 0.2\n  - fc 10\n"
+STEPS = 6000 // 256  # the shapes data's 6,000 training images at batch 256: 23 whole steps an epoch
+
+
+def cnnctl(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnnctl", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})  # fmt: skip
+
+
+def test_a_run_killed_after_a_mid_epoch_save_resumes_there_to_the_uninterrupted_weights(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(NET)
+    args = ["train", "tiny.yaml", "--epochs", "2", "--batch-size", "256", "--threads", "1", "--seed", "4"]
+    whole = cnnctl(tmp_path, *args, "--out", "whole")
+    assert whole.returncode == 0, whole.stderr
+    # Killed at step 10 of epoch 2, no cleanup at all (CNNCTL_TEST_FAULT: os._exit, as kill -9 leaves
+    # it): its last save every 4 steps was at step 8 of that epoch.
+    killed = cnnctl(tmp_path, *args, "--out", "k", "--save-every", "4steps",
+                    env={"CNNCTL_TEST_FAULT": f"0:{STEPS + 10}"})  # fmt: skip
+    assert killed.returncode == 1, killed.stderr
+    saved = load_checkpoint(str(tmp_path / "k"))
+    assert (saved["epoch"], saved["step"]) == (1, 8)
+    resumed = cnnctl(tmp_path, "train", "--resume", "k")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resume: from k/last.pt, epoch 2 from step 9 (8 steps of it done)" in resumed.stdout
+    mine, theirs = (load_checkpoint(str(tmp_path / d))["model"] for d in ("k", "whole"))
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_without_save_every_a_killed_run_keeps_only_its_epochs_end(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(NET)
+    killed = cnnctl(tmp_path, "train", "tiny.yaml", "--epochs", "2", "--batch-size", "256", "--threads", "1",
+                    "--out", "k", env={"CNNCTL_TEST_FAULT": f"0:{STEPS + 10}"})  # fmt: skip
+    assert killed.returncode == 1
+    saved = load_checkpoint(str(tmp_path / "k"))
+    assert (saved["epoch"], saved["step"]) == (1, 0)  # what --save-every saves beyond
