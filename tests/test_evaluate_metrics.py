@@ -10,12 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cnnctl import CnnctlError  # noqa: E402
-from cnnctl.cli import run as run_cli  # noqa: E402
 from cnnctl.data import Split, make_shapes  # noqa: E402
 from cnnctl.train.batches import Batches  # noqa: E402
 from cnnctl.train.evaluate import Evaluation  # noqa: E402
 from cnnctl.train.metrics import TOP_K, evaluate_batches, f1, precision, recall  # noqa: E402
+from tests.test_recipe import cli  # noqa: E402
 
 # 4 classes, rows true, columns predicted: class 2 present but never right, class 3 neither present
 # nor predicted (column 3 empty too).
@@ -63,16 +62,6 @@ def test_top_k_counts_the_images_whose_class_is_among_their_k_highest_scores():
     want = int((higher < 5).sum())
     assert 0 < want < 40 and stats.top_correct == want
     assert stats.correct == int((higher == 0).sum())  # top-1: the accuracy
-
-
-def cli(argv: list[str]) -> int:
-    import sys
-
-    try:
-        return run_cli(argv)
-    except CnnctlError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
 
 
 def test_evaluate_reports_them_in_json_csv_and_text(tmp_path, capsys):
