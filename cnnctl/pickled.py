@@ -43,14 +43,18 @@ def asks_for_code(path: str) -> str | None:
                     return None  # from the archive's stream cost four times as much
                 return _first_named(io.BytesIO(archive.read(pickles[0])), MAX_PICKLE_OPS)[0]
             file.seek(0)
+            # In memory, at most MAX_PICKLE_BYTES: an opcode may claim any length (2**40 bytes of a
+            # 20-byte file), which genops would ask a file for in one read; a buffer gives what it has.
+            pickles = io.BytesIO(file.read(MAX_PICKLE_BYTES))
             read = 0
             for _ in range(_LEGACY_PICKLES):
-                named, ops = _first_named(file, MAX_PICKLE_OPS - read)
+                named, ops = _first_named(pickles, MAX_PICKLE_OPS - read)
                 read += ops
-                if named is not None or read >= MAX_PICKLE_OPS or not file.read(1):
+                if named is not None or read >= MAX_PICKLE_OPS or not pickles.read(1):
                     return named
-                file.seek(-1, 1)
-    except (Unread, OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError):  # loading it says why
+                pickles.seek(-1, 1)
+    # loading it says why
+    except (Unread, OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError, MemoryError, OverflowError):
         return None
     return None
 
@@ -83,7 +87,7 @@ def _first_named(file, most: int) -> tuple[str | None, int]:
                     last = [last[1], memo.get(int(arg), "")]
             if ops >= most:
                 break
-    except (ValueError, KeyError, EOFError):  # not a pickle (any more), or cut short
+    except (ValueError, KeyError, EOFError, MemoryError, OverflowError):  # not a pickle (any more), or cut short
         return None, ops
     return (first if name == "STOP" else None), ops
 

@@ -302,7 +302,7 @@ def test_bench_data_streamed_gives_the_loader_the_step_and_both_together(tiny, m
     assert rates["step"] == step["images_per_second"]
     slower = "loader" if rates["loader"] < rates["step"] else "step"
     assert data["bottleneck"] == slower and data["verdict"].startswith(f"the {slower}: ")
-    assert data["skipped"] == 0 and any("random resized crop" in note for note in data["notes"])
+    assert data["images_skipped"] == 0 and any("random resized crop" in note for note in data["notes"])
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
     table = out.split("where the time goes: ", 1)[1]

@@ -70,3 +70,21 @@ def test_torchs_own_formats_ask_for_nothing(tmp_path):
     cut_zip = tmp_path / "cut_zip.pt"
     cut_zip.write_bytes(zipped.read_bytes()[:300])  # a zip cut short, read from its start as opcodes
     assert [asks_for_code(str(p)) for p in (truncated, text, cut_zip)] == [None, None, None]
+
+
+def test_an_opcode_claiming_more_bytes_than_the_file_holds_is_no_pickle_and_no_crash(tmp_path, monkeypatch, capsys):
+    # BINUNICODE8 (protocol 4) claiming a string of 2**40 bytes in a 13-byte file: read from the
+    # file, genops asked it for them in one read (MemoryError, a traceback in `runs` and --weights);
+    # read within the bound from memory, the pickle simply ends short.
+    claim = tmp_path / "claim.pt"
+    claim.write_bytes(b"\x80\x04\x8d" + (2**40).to_bytes(8, "little") + b"xx")
+    assert asks_for_code(str(claim)) is None
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "network.yaml").write_text(NET)
+    (run / "config.json").write_text("{}")
+    (run / "best.pt").write_bytes(claim.read_bytes())
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"))
+    assert code == 0 and "Traceback" not in err and "r" in out
+    code, out, err = run_main(monkeypatch, capsys, "weights", str(tmp_path / "runs" / "r" / "network.yaml"), str(claim))
+    assert code == 2 and "Traceback" not in err and str(claim) in err

@@ -862,7 +862,9 @@ def test_evaluate_scores_the_validation_split_its_run_scored_with_unreadable_ima
     assert run_cli(["evaluate", str(run), "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (
-        result["examples"] == 28 and result["skipped"] == 2 and "2 unreadable images left out" in result["data_words"]
+        result["examples"] == 28
+        and result["images_skipped"] == 2
+        and "2 unreadable images left out" in result["data_words"]
     )
 
 

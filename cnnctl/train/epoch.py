@@ -57,6 +57,8 @@ def train_epoch(run: Run, epoch: int) -> bool:
         if stop.set or due:  # as Ctrl-C saves it: the step it stands at, resumed exactly from there
             checkpoint(run, "last.pt", epoch, step, global_stats(run))
             group.barrier()  # nobody leaves (or goes on) before rank 0 has saved
+            if saves is not None:  # saved together: every worker's time counts again from here
+                saves.start()
         if stop.set:
             return False
     if not checked and group.any(not run.stats.finite())[0]:  # a source that does not know its steps

@@ -106,7 +106,7 @@ def _bench_data_json(data) -> dict:
     seconds = {"loader": data.loader.seconds, "step": data.step.seconds, "together": data.together.seconds}
     return {"data": data.data, "streamed": data.streamed, "workers": data.workers, "usable_cores": data.cores,
             "batch": data.batch, "warmup": data.warmup, "batches": data.loader.batches, "images_per_second": rates,
-            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": data.verdict, "skipped": data.skipped,
+            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": data.verdict, "images_skipped": data.skipped,
             "notes": data.notes}  # fmt: skip
 
 

@@ -78,7 +78,17 @@ def evaluation_tables(e) -> list[Table]:
 
 
 # CSV: what the whole evaluation was, on its `overall` row, under the JSON's keys
-OVERALL_COLUMNS = ("balanced_accuracy", "macro_f1", "top5_accuracy", "loss", "split", "data", "data_words", "weights")
+OVERALL_COLUMNS = (
+    "balanced_accuracy",
+    "macro_f1",
+    "top5_accuracy",
+    "loss",
+    "split",
+    "data",
+    "data_words",
+    "weights",
+    "images_skipped",
+)
 # Under the report: what the per-class columns and the title's figures are
 LEGEND = (
     "accuracy of a class: its recall, the share of its examples predicted as it; precision: the share of those "
@@ -98,7 +108,8 @@ def _overall_row(e, dense: bool) -> list:
     total = sum(predicted)
     return [ROW_OVERALL, None, total, e.accuracy, None, None, *([e.mean_iou] if dense else []), *predicted,
             e.balanced_accuracy, e.macro_f1, e.top5_accuracy,
-            e.loss, getattr(e, "split_name", "val"), getattr(e, "data", ""), e.split, e.checkpoint]  # fmt: skip
+            e.loss, getattr(e, "split_name", "val"), getattr(e, "data", ""), e.split, e.checkpoint,
+            getattr(e, "skipped", 0)]  # fmt: skip
 
 
 def evaluation_json(e) -> dict:
@@ -111,7 +122,7 @@ def evaluation_json(e) -> dict:
             "weights": e.checkpoint, "checkpoint": e.checkpoint,
             # the data by name or path and the split as fields; the header's sentence beside them
             "data": getattr(e, "data", ""), "split": getattr(e, "split_name", "val"), "data_words": e.split,
-            "skipped": getattr(e, "skipped", 0),  # unreadable images left out (not in `examples`)
+            "images_skipped": getattr(e, "skipped", 0),  # unreadable images left out (not in `examples`)
             **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 
