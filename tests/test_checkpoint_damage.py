@@ -241,3 +241,15 @@ def test_a_record_shared_within_the_bounds_is_checked_once(run_dir, tmp_path):
     path = damaged(run_dir, tmp_path, share)
     state = load_checkpoint(path, RESUME)
     assert len(state["network"]["layers"]) == 250_000
+
+
+def test_the_hint_for_a_damaged_checkpoint_names_only_a_checkpoint_there_is(run_dir, tmp_path, monkeypatch, capsys):
+    # The hint said "use the run's other checkpoint (last.pt or best.pt)" for a file of its own
+    # and for a run without another: it names the run's other checkpoint only where there is one.
+    alone = damaged(run_dir, tmp_path, drop("model"))  # last.pt alone in its folder
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", "lenet5", "--checkpoint", str(alone), "--device", "cpu")
+    assert_refused(code, err, alone)
+    assert err.rstrip().endswith("hint: train again") and "other checkpoint" not in err
+    (alone.parent / "best.pt").write_bytes((run_dir / "best.pt").read_bytes())  # a whole best.pt beside it
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(alone))
+    assert_refused(code, err, alone, f"resume from the run's best.pt ({alone.parent / 'best.pt'})")

@@ -151,7 +151,9 @@ def test_images_gone_since_the_listing_are_told_as_gone_not_damaged(tmp_path):
         list(stream.epoch(0, 0, 10, 0, 1))
     (problem,) = caught.value.problems
     gone = folder / "class0" / "00000.png"
-    assert problem.message.startswith(f"2 files the run listed are gone since it started (e.g. {gone}): 2 of the ")
+    assert problem.message.startswith(
+        f"2 files the run listed are gone since it started (e.g. {gone}): at least 2 of the "
+    )
     assert "more than 1% (of at least 100)" in problem.message  # 2 of fewer than 100 read: more than 1 of 100
     assert problem.hint.startswith("put them back, or start a new run") and "remove" not in problem.hint
     (tmp_path / "skipped.txt").write_text(f"{gone}: cannot read the image: no such file\n")
@@ -888,7 +890,7 @@ def test_a_resume_that_fails_before_it_changed_anything_leaves_a_killed_run_told
     capsys.readouterr()
     (info,) = list_runs(str(tmp_path / "runs"))
     assert info.status == "killed"  # not `failed`: the resume changed nothing of the run
-    assert info.reason.startswith("a --resume failed: 2 of the 120 images listed could not be decoded")
+    assert info.reason.startswith("a --resume failed: at least 2 of the 120 images listed could not be decoded")
     table = runs_table(str(tmp_path / "runs"), [info])
     assert table.rows[0][7] == "killed: " + info.reason[:31] + "…"  # the status column: 32 characters of why
     assert f"run: killed: {info.reason}" in table.notes

@@ -402,10 +402,12 @@ class Skipped:
     in `file` (a run folder's skipped.txt), and refused once the distinct images found
     unreadable exceed MAX_BAD of `listed`, the images the data set listed (counted as at least
     BAD_FLOOR: one among ten is no 10%). Both are of one population, fixed before anything is
-    read: whether a run stops depends on the data, not on the seed's order nor on how often the
-    run was stopped and resumed (a resumed run reads its file back: each image known bad stays
-    one). Training (held or streamed; train and validation images together), its statistics'
-    sample and evaluate all judge by it. One whose file is gone since the run listed it is told
+    read: whether a run stops depends on the data, not on the order images come in nor on how
+    often the run was stopped and resumed (a resumed run reads its file back: each image known
+    bad stays one). When it stops does depend on what has been read: the images of the part
+    batch an epoch leaves out (a seed's choice) are read in a later epoch. Training (held or
+    streamed; train and validation images together), its statistics' sample and evaluate all
+    judge by it. One whose file is gone since the run listed it is told
     as that (MISSING), not as damaged."""
 
     file: Path | None = None
@@ -471,7 +473,9 @@ class Skipped:
         total = len(self.names)
         where = f" (each named in {self.file})" if self.file is not None else ""
         verb = "read" if self.gone else "decoded"
-        count = (f"{total:,} of the {self.listed:,} images listed could not be {verb}{where}, more than "
+        # A stream stops at the first image past the limit, unread ones may be bad too: "at least"
+        some = "" if self.deferred else "at least "
+        count = (f"{some}{total:,} of the {self.listed:,} images listed could not be {verb}{where}, more than "
                  f"{MAX_BAD:.0%} (of at least {BAD_FLOOR})")  # fmt: skip
         if self.gone:  # removing them cannot help: the run's list of images (data-index) names them
             files = "file the run listed is" if len(self.gone) == 1 else "files the run listed are"

@@ -75,12 +75,14 @@ def run_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     """`the checkpoint is damaged: ...`, at its file, with what to do instead."""
-    instead = (
-        "use the run's other checkpoint (last.pt or best.pt), or train again"
-        if purpose == EVALUATE
-        else "resume from the run's other checkpoint (last.pt or best.pt), or start a new run"
-    )
-    return CnnctlError.at(f"the checkpoint is damaged: {what}", Loc(str(checkpoint_file(path))), hint=instead)
+    file = str(checkpoint_file(path))
+    other = intact_other(file)  # a run's best.pt or last.pt: the other one, where it is there and not cut short
+    if other is None:  # a file of its own (--weights x.pt), or a run without another to use
+        instead = "train again" if purpose == EVALUATE else "start a new run"
+    else:
+        instead = f"{'give' if purpose == EVALUATE else 'resume from'} the run's {os.path.basename(other)} ({other})"
+        instead += ", or train again" if purpose == EVALUATE else ", or start a new run"
+    return CnnctlError.at(f"the checkpoint is damaged: {what}", Loc(file), hint=instead)
 
 
 class NotCheckpoint(CnnctlError):
