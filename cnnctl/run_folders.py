@@ -23,9 +23,9 @@ from typing import Any
 
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, open_regular, regular_lines, regular_text
-from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES
+from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES, leads_out
 from .pickled import asks_for_code
-from .run_marks import config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
+from .run_marks import RUN_NETWORK, config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
 
 try:
     import fcntl
@@ -419,6 +419,10 @@ def run_info(folder: Path) -> RunInfo:
         elif (named := asks_for_code(checkpoint)) is not None:
             problems.append(Problem(f"{name} asks to run code when loaded (`{named}`): cnnctl never loads it",
                                     Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
+    for name in (RUN_NETWORK, "best.pt", "last.pt"):  # read by every other command, which refuses a link out
+        if os.path.lexists(folder / name) and (real := leads_out(str(folder / name), os.path.realpath(folder))):
+            problems.append(Problem(f"{name} is a link leading out of the run folder, to {real}: never read",
+                                    Loc(str(folder / name)), hint="copy the run's own files into it"))  # fmt: skip
     history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
     planned = recorded_planned(recorded)  # status.json has a resumed run's new --epochs
     planned = config.get("epochs") if planned is None else planned

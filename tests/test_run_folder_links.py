@@ -45,6 +45,24 @@ def test_a_run_folder_of_links_to_another_runs_files_is_not_evaluated_as_its_own
         code, out, err = run_main(monkeypatch, capsys, "runs", str(cheat))
     assert code == 0, err
     assert f"{cheat / 'metrics.jsonl'}: cannot read metrics.jsonl: a link leading out of its run folder" in out
+    # the network and the checkpoints, which every other command refuses, were not flagged by `runs`
+    for name in [n for n in ("network.yaml", "best.pt", "last.pt") if (real / n).exists()]:
+        assert f"{cheat / name}: {name} is a link leading out of the run folder, to {real / name}: never read" in out
+
+
+def test_runs_flags_a_network_linking_out_and_not_one_linking_inside(tmp_path, monkeypatch, capsys):
+    run = a_run(tmp_path / "runs" / "r")
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_bytes((run / "network.yaml").read_bytes())
+    (run / "network.yaml").unlink()
+    (run / "network.yaml").symlink_to(outside)
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"))
+    assert code == 0 and f"network.yaml is a link leading out of the run folder, to {outside}" in out, err
+    (run / "network.yaml").unlink()
+    (run / "kept.yaml").write_bytes(outside.read_bytes())
+    (run / "network.yaml").symlink_to("kept.yaml")  # inside the folder: fine
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"))
+    assert code == 0 and "link leading out" not in out, err
 
 
 def test_links_inside_a_run_folder_and_a_run_folder_reached_by_a_link_are_read(tmp_path, monkeypatch, capsys):

@@ -303,8 +303,8 @@ def predict_cmd(
     failed = [r for r in results if r.error is not None]
     told = [r.error for r in failed]  # what went wrong: each image not read, then how many
     if failed and len(results) > 1:
-        said = (f"none of the {len(results)} images could be read" if len(failed) == len(results)
-                else f"{len(failed)} of {len(results)} images not read; the others were predicted")  # fmt: skip
+        said = (f"none of the {len(results):,} images could be read" if len(failed) == len(results)
+                else f"{len(failed):,} of {len(results):,} images not read; the others were predicted")  # fmt: skip
         told.append(Problem(said))
 
     def as_json() -> dict:  # exit 2 has its `errors`, as every command's JSON does

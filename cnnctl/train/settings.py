@@ -297,11 +297,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_interval", str, "30s", every_text, valid_every,
             "Where no progress bar is drawn (a log file, a pipe, NO_COLOR, TERM=dumb): a plain line with the "
             f"epoch, step, images/s, running loss and the epoch's time left, every {FORMS}." + _default("30s"),
-            metavar="N|Nsteps|Ns|Nmin", hint=f"{FORMS}", resumable=True),
+            metavar="N|Nsteps|Ns|Nmin|Nh", hint=f"{FORMS}", resumable=True),
     Setting("save_every", str, None, every_text, valid_every,
             "Also save last.pt in the middle of an epoch, every N steps or every so long (500steps, 10min), as "
             "Ctrl-C saves it: a run killed (kill -9, out of memory, preempted) resumes from there. Default: at "
-            "each epoch's end only.", optional=True, metavar="Nsteps|Nmin", hint=f"{FORMS}", resumable=True),
+            "each epoch's end only.", optional=True, metavar="Nsteps|Ns|Nmin|Nh", hint=f"{FORMS}", resumable=True),
 )
 # fmt: on
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
