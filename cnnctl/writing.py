@@ -30,15 +30,18 @@ def no_room(exc: BaseException | None) -> tuple[str, str] | None:
     return next((NO_ROOM[number] for number in _errnos(exc) if number in NO_ROOM), None)
 
 
+def exception_chain(exc: BaseException | None) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or while handling, in that order."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
 def _errnos(exc: BaseException | None) -> list[int | None]:
     """The errnos (`_errno`) of `exc` and of the exceptions it was raised from or while handling."""
-    numbers: list[int | None] = []
-    seen: list[BaseException] = []
-    while exc is not None and exc not in seen:
-        seen.append(exc)
-        numbers.append(_errno(exc))
-        exc = exc.__cause__ or exc.__context__
-    return numbers
+    return [_errno(e) for e in exception_chain(exc)]
 
 
 def _errno(exc: BaseException) -> int | None:

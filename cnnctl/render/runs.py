@@ -189,7 +189,7 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
                              epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
                              monitor=result.monitor, train_class_counts=result.train_class_counts or None,
-                             loss_class_weights=result.loss_class_weights, **getattr(result, "data", {}))  # fmt: skip
+                             loss_class_weights=result.loss_class_weights, **result.data)  # fmt: skip
     if errors is not None:
         document["errors"] = [problem_json(p) for p in errors]
     return document

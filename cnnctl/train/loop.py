@@ -146,8 +146,7 @@ def _failed(error: CnnctlError, run: Run | None, run_dir: Path, config: TrainCon
     ended = (run.log.ended_as if run is not None else None) or "failed"
     error.result = run_result(run_dir, error.exit_code, len(history), history, config.monitor, ended, config.epochs)
     if run is not None:
-        error.result.data = data_counts(run.data, run.sources.skipped)
-        _balanced(error.result, run)
+        _with_data(error.result, run)
     return error
 
 
@@ -232,12 +231,13 @@ def run_epochs(run: Run, hooks: Sequence[StepHook], stop: _StopFlag) -> RunResul
 def _result(run: Run, status: int, epochs_done: int) -> RunResult:
     result = run_result(run.run_dir, status, epochs_done, run.history, run.config.monitor,
                         epochs_planned=run.config.epochs)  # fmt: skip
+    return _with_data(result, run)
+
+
+def _with_data(result: RunResult, run: Run) -> RunResult:
+    """`result` with what train's JSON says of the data: each split's images and those left out
+    unreadable (run_data.data_counts), the training split's class counts and the loss's class weights."""
     result.data = data_counts(run.data, run.sources.skipped)
-    return _balanced(result, run)
-
-
-def _balanced(result: RunResult, run: Run) -> RunResult:
-    """`result` with the training split's class counts and the loss's class weights (train's JSON)."""
     classes = list(run.data.classes)
     result.train_class_counts = dict(zip(classes, run.class_counts, strict=True))
     if run.class_weights is not None:

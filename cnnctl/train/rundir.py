@@ -23,7 +23,7 @@ from ..errors import CnnctlError, FaultError, Loc, Problem
 from ..run_folders import ARCHITECTURE, CURVES, LOCK, METRICS, RESULTS, STATUS, TENSORBOARD
 from ..run_marks import RUN_NETWORK
 from ..writing import NO_ROOM as _NO_ROOM
-from ..writing import no_room, replace_through, write_failed
+from ..writing import exception_chain, no_room, replace_through, write_failed
 
 try:
     import fcntl
@@ -62,19 +62,10 @@ def run_dir_for(out: str | None, arch: str, resume: str | None = None) -> Path:
     return Path(out) if out else Path("runs") / f"{file_stem(arch)}-{stamp}"
 
 
-def _chain(exc: BaseException | None) -> list[BaseException]:
-    """`exc` and the exceptions it was raised from or while handling, in that order."""
-    chain: list[BaseException] = []
-    while exc is not None and exc not in chain:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return chain
-
-
 def interruption(exc: BaseException) -> BaseException | None:
     """The Ctrl-C (KeyboardInterrupt) or stop signal (SystemExit) that broke a write off, if any:
     a write failed by it is to be stopped, not told as a failed write."""
-    return next((e for e in _chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
+    return next((e for e in exception_chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
 
 
 def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
@@ -83,7 +74,7 @@ def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
     room = no_room(exc)  # writing's one reading of a full disk
     if room is not None:
         return room
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
     if errors:
         return errors[0].strerror or str(errors[0]), _RETRY
