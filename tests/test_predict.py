@@ -461,3 +461,18 @@ def test_a_folder_of_class_folders_is_predicted_image_by_image(trained, tmp_path
     code, report, err = predict_json(monkeypatch, capsys, trained, folder)
     assert code == 0, err
     assert [r["image"] for r in report] == [str(folder / c / f"{i}.png") for c in ("circle", "square") for i in (0, 1)]
+
+
+def test_a_folder_of_shards_is_told_to_be_evaluated_not_said_to_hold_no_images(trained, tmp_path, monkeypatch, capsys):
+    # it said "no PNG or JPEG images in this folder (4 other files)" of what `cnnctl pack` wrote
+    folder = tmp_path / "data"
+    for cls in ("circle", "square"):
+        (folder / cls).mkdir(parents=True)
+        Image.new("L", (16, 16), 9).save(folder / cls / "0.png")
+    shards = tmp_path / "shards"
+    code, _, err = run_main(monkeypatch, capsys, "pack", str(folder), "-o", str(shards))
+    assert code == 0, err
+    code, report, err = predict_json(monkeypatch, capsys, trained, shards)
+    assert code == 2 and "Traceback" not in err
+    assert report[0]["error"]["message"].startswith("a folder of WebDataset shards (.tar, as `cnnctl pack` writes")
+    assert f"cnnctl evaluate RUN --data {shards}" in report[0]["error"]["hint"]

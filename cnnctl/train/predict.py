@@ -170,13 +170,28 @@ def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
         refused = [(link, Problem(f"a link leading out of the folder, to {to}: not read", Loc(str(link)), hint=hint))
                    for link, to in outside if link.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
         if not found and not refused:
-            count = f" ({plural(len(others), 'other file')})" if others else ""
-            hint = "predict reads the .png, .jpg and .jpeg files in a folder and its subfolders"
-            out.append((argument, Problem(f"no PNG or JPEG images in this folder{count}", Loc(argument), hint=hint)))
+            out.append((argument, _no_images(argument, others)))
         # in the lister's order: each folder's files by name, then its subfolders', the links refused among them
         listed = sorted([(p, None) for p in found] + refused, key=lambda item: _listing_order(item[0], folder))
         out += [(str(p), problem) for p, problem in listed]
     return out
+
+
+def _no_images(folder: str, others: list) -> Problem:
+    """Why a folder gives predict nothing: no image in it, or it holds WebDataset shards (as
+    `cnnctl pack` writes them, is_shards' test), which evaluate reads, not predict."""
+    from ..data.shards import is_shards
+
+    if is_shards(folder):
+        return Problem(
+            "a folder of WebDataset shards (.tar, as `cnnctl pack` writes them), not of images: predict reads "
+            "image files", Loc(folder),
+            hint=f"score the shards' labelled samples with `cnnctl evaluate RUN --data {folder}`; predict the "
+            "images of the folder they were packed from",
+        )  # fmt: skip
+    count = f" ({plural(len(others), 'other file')})" if others else ""
+    hint = "predict reads the .png, .jpg and .jpeg files in a folder and its subfolders"
+    return Problem(f"no PNG or JPEG images in this folder{count}", Loc(folder), hint=hint)
 
 
 def _listing_order(path: Path, folder: Path) -> list[tuple[int, str]]:
