@@ -104,6 +104,12 @@ class DataSplits:
     # no split, counted by the rule as unreadable ones are
     lost: int = 0
 
+    def listed(self, role: str) -> int:
+        """The images of the split `role` (train, val, test) as listed: held in memory, its
+        unreadable ones (left out) too, as a stream's. What the header and JSON count alike."""
+        split = getattr(self, role)
+        return (len(split) if split is not None else 0) + (0 if self.streamed else self.left_out.get(role, 0))
+
     @property
     def warnings(self) -> list[str]:
         """Its notes that warn (`warning: ...`, a shard cut short): train says them among its data

@@ -389,8 +389,9 @@ def held_in_memory(found: Listing, path: Path, target: tuple[int, int, int]) -> 
         )
     total = sum(len(samples) for samples in splits.values())
     kind = "grayscale" if gray else "RGB"
-    notes.insert(0, f"read {plural(total, kind + ' image')} of {plural(len(found.classes), 'class', 'classes')} "
-                    f"from {path}")  # fmt: skip
+    # `listed`, as a stream's note says it: how many are read is told with the unreadable ones left out
+    notes.insert(0, f"listed {plural(total, kind + ' image')} of {plural(len(found.classes), 'class', 'classes')} "
+                    f"in {path}")  # fmt: skip
     # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
     # each file once, straight to the input (decode_all), with the one rule predict follows too.
     train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))
