@@ -495,6 +495,7 @@ def test_a_folders_unreadable_images_follow_the_one_rule_of_train_and_evaluate(t
     assert report[-1]["image"] == str(folder / "zz-broken.png") and report[-1]["error"]["message"].startswith(
         "cannot read the image"
     )
+    assert report[-1]["error"]["severity"] == "warning"  # left out, not an error: exit 0
     lines = err.splitlines()
     assert lines[0].startswith(f"warning: {folder / 'zz-broken.png'}: cannot read the image: ")
     assert lines[-1] == ("warning: left out 1 unreadable image of the 101 listed in folders, at most 1% of them "

@@ -326,7 +326,9 @@ def predict_cmd(
 
         errors = {"errors": [problem_json(p) for p in told]} if told else {}
         return (
-            prediction_json(results, loaded.said) | {"images_skipped": len(skipped) if refused is None else 0} | errors
+            prediction_json(results, loaded.said, left_out=refused is None)
+            | {"images_skipped": len(skipped) if refused is None else 0}
+            | errors
         )
 
     show_result(format, as_json, lambda: [prediction_table(results, loaded.said)])
