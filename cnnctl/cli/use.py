@@ -267,8 +267,8 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
 )
 def predict_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
-    images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
-                                          "subfolders).")],
+    images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (and of "
+                                          "their subfolders).")],
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
                                                 complete=complete_run)] = None,
     weights: Annotated[Optional[str], weights_options()[0]] = None,

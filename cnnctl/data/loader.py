@@ -478,7 +478,7 @@ class Skipped:
 
     def too_many(self) -> CnnctlError:
         total = len(self.names) + self.lost
-        where = f" (each named in {self.file})" if self.file is not None else ""
+        where = f" (each named in {self.file})" if self.file is not None and self.names else ""
         verb = "read" if self.gone else "decoded"
         # A stream stops at the first image past the limit, unread ones may be bad too: "at least"
         some = "" if self.deferred else "at least "
@@ -494,9 +494,10 @@ class Skipped:
         lost = [f"{plural(self.lost, 'sample')} index.json lists beyond a shard's cut"] if self.lost else []
         told = "; ".join([*lost, *(f"{name}: {why}" for name, why in self.first)])
         more = f" and {len(self.names) - len(self.first):,} more" if len(self.names) > len(self.first) else ""
+        cut = "; copy or write a shard cut short again" if self.lost else ""
         return CnnctlError.at(
             f"{count}: {told}{more}",
-            hint=f"repair or remove the damaged files; up to {MAX_BAD:.0%} of the images listed are left out",
+            hint=f"repair or remove the damaged files{cut}; up to {MAX_BAD:.0%} of the images listed are left out",
         )
 
 
