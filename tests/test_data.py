@@ -497,7 +497,7 @@ def test_image_folder(tmp_path):
         "skipped 4 files that are not PNG or JPEG: train/blue/notes.txt, train/red/notes.txt, val/blue/notes.txt, ..."
         in d.notes
     )
-    assert "read 10 RGB images of 2 classes from " + str(tmp_path / "pics") in d.notes
+    assert "listed 10 RGB images of 2 classes in " + str(tmp_path / "pics") in d.notes
     flat = tmp_path / "flat" / "only"
     for k, name in enumerate(("only", "other")):
         (tmp_path / "flat" / name).mkdir(parents=True)
@@ -537,7 +537,7 @@ def test_images_outside_class_folders_are_told(tmp_path):
     d = load_data(str(tmp_path / "mixed"), (8, 8, 1), val_split=0.25)
     assert len(d.train) + len(d.val) == 8
     assert "left out 1 image directly in mixed/, in no class folder: 0.png" in d.notes
-    assert "read 8 grayscale images of 2 classes from " + str(tmp_path / "mixed") in d.notes
+    assert "listed 8 grayscale images of 2 classes in " + str(tmp_path / "mixed") in d.notes
 
 
 def test_one_class_is_refused(tmp_path):

@@ -192,3 +192,28 @@ def test_a_folder_held_in_memory_is_listed_once(tmp_path, monkeypatch):
     data = load_data(str(tmp_path), (8, 8, 3), val_split=0)
     assert len(data.train.x) == 6 and any("held in memory" in note for note in data.notes)
     assert sorted(listed) == sorted([tmp_path, *(tmp_path / f"class{c}" for c in range(3))])  # each folder once
+
+
+def test_the_header_counts_and_json_say_the_images_listed_and_the_note_says_listed(tmp_path, monkeypatch, capsys):
+    # The header counted the images held (1,799) where JSON gave those listed (1,812), and the folder's
+    # note said "read 201" where one of them was unreadable: each now says the images listed.
+    import json
+
+    from helpers import run_main
+
+    photo_folder(tmp_path / "pics", [(8, 8)], per_class=50)  # 100 listed: 1 may be unreadable
+    (tmp_path / "pics" / "class0" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    net = tmp_path / "tiny.yaml"
+    net.write_text("input: 8x8x3\nlayers: [conv f=3 p=same n=2 act=relu, pool max f=2, fc 2]\n")
+    args = ["train", str(net), "--data", str(tmp_path / "pics"), "--epochs", "1", "--device", "cpu", "--no-stream"]
+    code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp_path / "a"), "--format", "json")
+    assert code == 0, err
+    counts = json.loads(out)
+    # 101 listed, 10% held out by index: 91 train and 10 val listed, the unreadable one among them
+    assert (counts["train_images"], counts["val_images"], counts["images_skipped"]) == (91, 10, 1)
+    code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "| pics: 91 train, 10 val, 2 classes |" in lines[0]
+    assert f"data: listed 101 RGB images of 2 classes in {tmp_path / 'pics'}" in lines
+    assert any(line.startswith("data: left out 1 unreadable image, at most 1% of those listed") for line in lines)

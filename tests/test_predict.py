@@ -461,3 +461,75 @@ def test_a_folder_of_class_folders_is_predicted_image_by_image(trained, tmp_path
     code, report, err = predict_json(monkeypatch, capsys, trained, folder)
     assert code == 0, err
     assert [r["image"] for r in report] == [str(folder / c / f"{i}.png") for c in ("circle", "square") for i in (0, 1)]
+
+
+def test_a_folder_of_shards_is_told_to_be_evaluated_not_said_to_hold_no_images(trained, tmp_path, monkeypatch, capsys):
+    # it said "no PNG or JPEG images in this folder (4 other files)" of what `cnnctl pack` wrote
+    folder = tmp_path / "data"
+    for cls in ("circle", "square"):
+        (folder / cls).mkdir(parents=True)
+        Image.new("L", (16, 16), 9).save(folder / cls / "0.png")
+    shards = tmp_path / "shards"
+    code, _, err = run_main(monkeypatch, capsys, "pack", str(folder), "-o", str(shards))
+    assert code == 0, err
+    code, report, err = predict_json(monkeypatch, capsys, trained, shards)
+    assert code == 2 and "Traceback" not in err
+    assert report[0]["error"]["message"].startswith("a folder of WebDataset shards (.tar, as `cnnctl pack` writes")
+    assert f"cnnctl evaluate RUN --data {shards}" in report[0]["error"]["hint"]
+
+
+def test_a_folders_unreadable_images_follow_the_one_rule_of_train_and_evaluate(trained, tmp_path, monkeypatch, capsys):
+    # One unreadable image in a folder of photos made predict exit 2; training and evaluate leave up to 1%
+    # of the images listed (of at least 100) out. 101 listed: int(1% of 101) = 1 may be unreadable.
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(100):
+        gray(folder / f"{i:03d}.png")
+    (folder / "zz-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n but then nothing")
+    code, out, err = predict(monkeypatch, capsys, trained, folder, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["images_skipped"] == 1 and "errors" not in document
+    report = document["predictions"]
+    assert len(report) == 101 and sum("top" in r for r in report) == 100
+    assert report[-1]["image"] == str(folder / "zz-broken.png") and report[-1]["error"]["message"].startswith(
+        "cannot read the image"
+    )
+    assert report[-1]["error"]["severity"] == "warning"  # left out, not an error: exit 0
+    lines = err.splitlines()
+    assert lines[0].startswith(f"warning: {folder / 'zz-broken.png'}: cannot read the image: ")
+    assert lines[-1] == ("warning: left out 1 unreadable image of the 101 listed in folders, at most 1% of them "
+                         "(of at least 100); the others were predicted")  # fmt: skip
+    code, out, _ = predict(monkeypatch, capsys, trained, folder, "--format", "csv")
+    assert code == 0 and out.splitlines()[-1].endswith(",not read,,,,,cannot read the image: cannot identify "
+                                                       f"image file {folder / 'zz-broken.png'}")  # fmt: skip
+    # past the rule: one message, the total and the first named; exit 2
+    (folder / "zz-broken2.png").write_bytes(b"not an image at all")
+    code, out, err = predict(monkeypatch, capsys, trained, folder)
+    assert code == 2 and "Traceback" not in err
+    told = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert told[0].startswith(f"error: 2 of the 102 images listed could not be decoded, more than 1% (of at least "
+                              f"100): {folder / 'zz-broken.png'}: cannot read the image")  # fmt: skip
+    assert told[1] == "error: 2 of 102 images not read; the others were predicted" and len(told) == 2
+    # a single image named that cannot be read stays an error
+    code, _, err = predict(monkeypatch, capsys, trained, folder / "zz-broken.png")
+    assert code == 2 and err.startswith(f"error: {folder / 'zz-broken.png'}: cannot read the image")
+
+
+def test_a_branch_nested_too_deep_is_named_and_the_rest_predicted(trained, tmp_path, monkeypatch, capsys):
+    # It refused the whole folder with a hint about class folders ("move them nearer the class folder").
+    folder = tmp_path / "pics"
+    deep = folder.joinpath(*["d"] * 101)
+    deep.mkdir(parents=True)
+    gray(deep / "lost.png")
+    gray(folder / "one.png")
+    code, out, err = predict(monkeypatch, capsys, trained, folder, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["images_skipped"] == 1
+    report = document["predictions"]
+    assert [r["image"] for r in report] == [str(folder / "one.png"), str(folder.joinpath(*["d"] * 101))]
+    assert "top" in report[0] and report[1]["error"]["message"] == (
+        f"a folder nested more than 100 deep in {folder}: its images are not read"
+    )
+    assert "class folder" not in err and "give this folder itself" in report[1]["error"]["hint"]

@@ -487,3 +487,53 @@ def test_a_shard_size_below_one_image_is_said_not_claimed(tmp_path, monkeypatch,
     assert largest > 1_000  # a header block, the image in whole blocks, the class's two, two end blocks
     assert "shards of at most 1,000 bytes" not in out
     assert f"{len(shards)} shards of one image each exceed --shard-size" in out and f"up to {largest:,} bytes" in out
+
+
+def cut_at_image(shards, out, k: int) -> str:
+    """A copy of the one-shard folder `shards` in `out`, its shard cut inside its k-th image (from 0):
+    the k samples before it kept whole. Returns the warning train gives of it."""
+    import shutil
+
+    shutil.copytree(shards, out)
+    (shard,) = sorted(out.glob("train-*.tar"))
+    with tarfile.open(shard) as tar:
+        cut_in = [m for m in tar.getmembers() if m.name.endswith((".jpg", ".png", ".jpeg"))][k]
+    shard.write_bytes(shard.read_bytes()[: cut_in.offset_data + 10])
+    return next(n for n in shard_splits(str(out)).notes if n.startswith("warning: "))
+
+
+def test_samples_lost_to_a_cut_shard_count_under_the_one_rule_in_train_and_evaluate(tmp_path, monkeypatch, capsys):
+    # A cut shard was only a warning in train, none in evaluate, and its lost samples counted for nothing:
+    # half a data set lost was trained on. The rule: at most 1% of the images listed (of at least 100).
+    pytest.importorskip("torch")
+    image_folder(tmp_path / "imgs", splits=("",), per_class=(34,))  # 102 listed: 1 may be lost (int(1% of 102))
+    pack(tmp_path / "imgs", tmp_path / "shards")
+    net = tmp_path / "tiny.yaml"
+    net.write_text("input: 8x8x3\nlayers: [conv f=3 p=same n=2 act=relu, pool max f=2, fc 3]\n")
+    common = ["--epochs", "1", "--device", "cpu", "--batch-size", "16"]
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), "--data", str(tmp_path / "shards"), *common,
+                            "--out", str(tmp_path / "run"))  # fmt: skip
+    assert code == 0, err
+    one = cut_at_image(tmp_path / "shards", tmp_path / "one", 101)  # the last sample lost: within the rule
+    assert "(1 of the 102 samples index.json lists), counted as unreadable images;" in one
+    code, out, err = run_main(monkeypatch, capsys, "train", str(net), "--data", str(tmp_path / "one"), *common,
+                              "--out", str(tmp_path / "run-one"))  # fmt: skip
+    assert code == 0, err
+    assert f"data: {one}" in out.splitlines()
+    # evaluate says what train said, in its words, on stderr: streamed (--data) and held (the run's own data)
+    for args in ([str(tmp_path / "run"), "--data", str(tmp_path / "one")], [str(tmp_path / "run-one")]):
+        code, out, err = run_main(monkeypatch, capsys, "evaluate", *args, "--device", "cpu")
+        assert code == 0, err
+        assert err.splitlines() == [one]
+    three = cut_at_image(tmp_path / "shards", tmp_path / "three", 99)  # 3 lost of 102: past the rule
+    assert "(3 of the 102 samples index.json lists), counted as unreadable images;" in three
+    assert "(3 of the 102 samples index.json lists), counted as unreadable images;" in three
+    refusal = "more than 1% (of at least 100): 3 samples index.json lists beyond a shard's cut"
+    for stream in ("--no-stream", "--stream"):
+        code, out, err = run_main(monkeypatch, capsys, "train", str(net), "--data", str(tmp_path / "three"),
+                                  *common, stream, "--out", str(tmp_path / f"run{stream}"))  # fmt: skip
+        assert code == 2 and "3 of the 102 images listed" in err and refusal in err and "Traceback" not in err, err
+        assert "skipped.txt" not in err and "copy or write a shard cut short again" in err  # none named: lost
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "three"),
+                              "--device", "cpu")  # fmt: skip
+    assert code == 2 and "3 of the 102 images listed" in err and refusal in err and "Traceback" not in err, err

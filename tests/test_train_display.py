@@ -8,14 +8,15 @@ import pytest
 torch = pytest.importorskip("torch")
 from rich.console import Console  # noqa: E402
 
+from cnnctl.data import DataSplits, Split  # noqa: E402
 from cnnctl.render.progress import ROW, TrainDisplay  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 
 
 def display(out: io.StringIO) -> TrainDisplay:
     console = Console(file=out, force_terminal=True, width=160, highlight=False)
-    split = SimpleNamespace(y=torch.zeros(10))
-    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    split = Split(torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10))
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
     return TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
 
 
@@ -128,8 +129,8 @@ def test_no_color_draws_no_bar_and_no_cursor_code_only_the_rows(monkeypatch):
     assert draws_bars(Console(file=io.StringIO(), force_terminal=True))  # a terminal: the bar, as before
     monkeypatch.setenv("NO_COLOR", "1")
     out = io.StringIO()
-    split = SimpleNamespace(y=torch.zeros(10))
-    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    split = Split(torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10))
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
     console = Console(file=out, force_terminal=True, width=160, color_system=None)  # as stderr_console makes it
     shown = TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
     shown.start_epoch(0, 10, 0)
@@ -200,8 +201,8 @@ def test_by_default_a_progress_line_comes_every_30_seconds_so_a_short_epoch_gets
     clock = [100.0]
     monkeypatch.setattr(every.time, "perf_counter", lambda: clock[0])
     out = io.StringIO()
-    split = SimpleNamespace(y=torch.zeros(10))
-    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    split = Split(torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10))
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
     console = Console(file=out, force_terminal=False, width=160)  # a log file
     shown = TrainDisplay(console, TrainConfig(epochs=3), torch.device("cpu"), data, "runs/x", resumed=False)
     assert shown.every.seconds == 30 and shown.every.steps is None

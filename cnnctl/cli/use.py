@@ -267,8 +267,8 @@ def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command:
 )
 def predict_cmd(
     arch: Annotated[str, argument("RUN|ARCH", RUN_OR_ARCH, complete_run_or_arch)],
-    images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (not their "
-                                          "subfolders).")],
+    images: Annotated[list[str], argument("IMAGE...", "PNG or JPEG files, or folders of them (and of "
+                                          "their subfolders).")],
     checkpoint: Annotated[Optional[str], option("--checkpoint", metavar="RUN", help=CHECKPOINT_HELP,
                                                 complete=complete_run)] = None,
     weights: Annotated[Optional[str], weights_options()[0]] = None,
@@ -286,8 +286,10 @@ def predict_cmd(
 
     A folder means the PNG and JPEG files in it. Says how each image was adapted (size, mode,
     conversion), and warns of a dark-on-light image for a light-on-dark network (MNIST). An
-    image that cannot be read is an error on stderr; the others are still predicted (exit 2,
-    as when none could be read).
+    image named that cannot be read is an error on stderr; the others are still predicted (exit 2,
+    as when none could be read). A folder's unreadable images are left out as training leaves them
+    (at most 1% of those listed, of at least 100): each named with a warning (exit 0); past that,
+    one error (exit 2).
     """
     graph = common.load_network(arch, input)
     from ..render.views.prediction import prediction_json, prediction_table
@@ -300,23 +302,42 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    failed = [r for r in results if r.error is not None]
-    told = [r.error for r in failed]  # what went wrong: each image not read, then how many
-    if failed and len(results) > 1:
+    from ..data.loader import BAD_FLOOR, MAX_BAD
+    from ..train.predict import left_out
+    from ..words import plural
+
+    skipped, refused = left_out(results)  # a folder's unreadable images: under the 1% rule, or past it
+    failed = [r for r in results if r.error is not None and (refused is not None or r not in skipped)]
+    told = [r.error for r in failed if not r.in_folder]  # what went wrong: each image named not read, ...
+    told += refused.problems if refused is not None else []  # ... a folder's past the rule in one message ...
+    if failed and len(results) > 1:  # ... then how many
         said = (f"none of the {len(results):,} images could be read" if len(failed) == len(results)
                 else f"{len(failed):,} of {len(results):,} images not read; the others were predicted")  # fmt: skip
         told.append(Problem(said))
+    warned = [r.error for r in skipped] if refused is None else []
+    if warned:  # the rule's words (cnnctl.data.loader.Skipped), as train and evaluate say them
+        listed = sum(r.in_folder for r in results)
+        warned.append(Problem(f"left out {plural(len(warned), 'unreadable image')} of the {listed:,} listed in "
+                              f"folders, at most {MAX_BAD:.0%} of them (of at least {BAD_FLOOR}); the others "
+                              "were predicted"))  # fmt: skip
 
     def as_json() -> dict:  # exit 2 has its `errors`, as every command's JSON does
         from ..render.views.problems import problem_json
 
-        return prediction_json(results, loaded.said) | ({"errors": [problem_json(p) for p in told]} if told else {})
+        errors = {"errors": [problem_json(p) for p in told]} if told else {}
+        return (
+            prediction_json(results, loaded.said, left_out=refused is None)
+            | {"images_skipped": len(skipped) if refused is None else 0}
+            | errors
+        )
 
     show_result(format, as_json, lambda: [prediction_table(results, loaded.said)])
     sys.stdout.flush()  # the table first, then what went wrong
+    for problem in warned:
+        sys.stderr.write(problem.format("warning") + "\n")
     for problem in told:
         sys.stderr.write(problem.format() + "\n")
-    return 2 if failed else 0
+    return 2 if told else 0
 
 
 @examples(

@@ -100,12 +100,27 @@ class DataSplits:
     # (cnnctl.data.loader.Skipped): each name as told, and why; and how many of each split.
     unreadable: dict[str, str] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)
+    # Images listed that can never be read (samples index.json lists beyond a shard's cut): in
+    # no split, counted by the rule as unreadable ones are
+    lost: int = 0
+
+    def listed(self, role: str) -> int:
+        """The images of the split `role` (train, val, test) as listed: held in memory, its
+        unreadable ones (left out) too, as a stream's. What the header and JSON count alike."""
+        split = getattr(self, role)
+        return (len(split) if split is not None else 0) + (0 if self.streamed else self.left_out.get(role, 0))
+
+    @property
+    def warnings(self) -> list[str]:
+        """Its notes that warn (`warning: ...`, a shard cut short): train says them among its data
+        lines, evaluate on stderr; the same words."""
+        return [note for note in self.notes if note.startswith("warning: ")]
 
     @property
     def images_listed(self) -> int:
         """Every image of its splits (the test split where loaded): the population the rule on
         unreadable images (cnnctl.data.loader.Skipped) counts against, in training and evaluate alike."""
-        return sum(len(s) for s in (self.train, self.val, self.test) if s is not None)
+        return sum(len(s) for s in (self.train, self.val, self.test) if s is not None) + self.lost
 
 
 # What cnnctl works on at once while it converts a data set held in memory (resizing, channel

@@ -55,6 +55,7 @@ class Raw:
     train_from: str = ""
     mode: str = "RGB"
     native: tuple[int, int, int] | None = None
+    lost: int = 0  # images listed that can never be read (samples beyond a shard's cut): counted as unreadable
 
 
 def n(count: int) -> str:
@@ -318,7 +319,7 @@ def finish(
 
     # The stream's rule (loader.Skipped), against the same population: every image listed. Judged once
     # every split is read, so that the message counts them all.
-    skipped = Skipped(listed=count, deferred=True)
+    skipped = Skipped(listed=count + raw.lost, deferred=True, lost=raw.lost)
 
     def counted(split: Split | Samples, said: list[str] | None = None) -> tuple[Split, int]:
         before = skipped.epoch_bad
@@ -338,5 +339,5 @@ def finish(
         raw.name, train, val, raw.classes.copy(), stats.mean, stats.std, notes,  # a ClassNames stays one
         val_from=val_from, test=test_split, test_from=raw.test_from if raw.test is not None else "",
         no_test=raw.no_test if raw.test is None else "", stats_from=stats.origin, train_from=raw.train_from,
-        unreadable=dict(skipped.names), left_out=left_out,
+        unreadable=dict(skipped.names), left_out=left_out, lost=raw.lost,
     )  # fmt: skip

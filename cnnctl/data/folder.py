@@ -129,6 +129,7 @@ def list_images(
     *,
     recursive: bool = True,
     suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+    too_deep: list[Path] | None = None,
 ) -> tuple[list[Path], list[Path]]:
     """The image files of `folder` (by `suffixes`, in any case) and its other files: the one
     lister of image files (class folders, mask folders, a folder given to predict). Inside
@@ -143,7 +144,8 @@ def list_images(
     it is named as every unreadable image is (left out under the 1% rule when streamed). What
     is neither a file nor a folder (a FIFO, a socket, a device) is never opened: it is among
     the other files, named. Walked with a list of folders to go, not by recursion, and no
-    deeper than MAX_FOLDER_DEPTH below `folder`: a folder nested deeper is an error naming it."""
+    deeper than MAX_FOLDER_DEPTH below `folder`: a folder nested deeper is an error naming it, or,
+    with `too_deep` (predict: the folder is no data set, the rest is predicted), put there unread."""
     root = root or os.path.realpath(folder)
     files: list[Path] = []
     others: list[Path] = []
@@ -152,6 +154,9 @@ def list_images(
     waiting: list[tuple[Path, int]] = [(Path(folder), 0)]  # folders to list, the next one last, with their depth
     while waiting:
         here, depth = waiting.pop()
+        if depth > MAX_FOLDER_DEPTH and too_deep is not None:
+            too_deep.append(here)
+            continue
         if depth > MAX_FOLDER_DEPTH:
             raise CnnctlError.at(
                 f"folders nested more than {MAX_FOLDER_DEPTH} deep in {folder}: not read",
@@ -384,8 +389,9 @@ def held_in_memory(found: Listing, path: Path, target: tuple[int, int, int]) -> 
         )
     total = sum(len(samples) for samples in splits.values())
     kind = "grayscale" if gray else "RGB"
-    notes.insert(0, f"read {plural(total, kind + ' image')} of {plural(len(found.classes), 'class', 'classes')} "
-                    f"from {path}")  # fmt: skip
+    # `listed`, as a stream's note says it: how many are read is told with the unreadable ones left out
+    notes.insert(0, f"listed {plural(total, kind + ' image')} of {plural(len(found.classes), 'class', 'classes')} "
+                    f"in {path}")  # fmt: skip
     # Not decoded here: finish() holds out by index, checks the size at the input, then decodes
     # each file once, straight to the input (decode_all), with the one rule predict follows too.
     train, val, test = (_any(splits.get(role)) for role in ("train", "val", "test"))

@@ -32,6 +32,7 @@ import torch
 
 from ..errors import CnnctlError, one_line
 from ..limits import MAX_LOADER_WORKERS as MAX_WORKERS
+from ..words import plural
 from .decode import (
     MISSING,
     RATIO,
@@ -417,9 +418,13 @@ class Skipped:
     gone: list[str] = field(default_factory=list)  # of `names`, those whose file is missing
     epoch_bad: int = 0  # this epoch's (this pass's), for its line
     first: list[tuple[str, str]] = field(default_factory=list)  # (name, why) of the first FIRST_TOLD found
+    # Images of `listed` that can never be read, not by name: the samples index.json lists beyond
+    # a shard's cut (cnnctl.data.shards). Counted with `names` from the start.
+    lost: int = 0
 
     def __post_init__(self) -> None:
-        """A resumed run's file names its images already: each stays named, and counted, once."""
+        """A resumed run's file names its images already: each stays named, and counted, once.
+        Lost images alone past the limit refuse the data before anything is read."""
         if self.file is not None and self.file.is_file():
             from ..files import Unread, open_regular
 
@@ -432,6 +437,8 @@ class Skipped:
                 if name not in self.names:
                     self.names[name] = why
                     self._told(name, why)
+        if not self.deferred:
+            self.judge()
 
     @property
     def limit(self) -> int:
@@ -460,7 +467,7 @@ class Skipped:
 
     def judge(self) -> None:
         """The rule: refused past `limit`."""
-        if len(self.names) > self.limit:
+        if len(self.names) + self.lost > self.limit:
             raise self.too_many()
 
     def _told(self, name: str, why: str) -> None:
@@ -470,8 +477,8 @@ class Skipped:
             self.first.append((name, why))
 
     def too_many(self) -> CnnctlError:
-        total = len(self.names)
-        where = f" (each named in {self.file})" if self.file is not None else ""
+        total = len(self.names) + self.lost
+        where = f" (each named in {self.file})" if self.file is not None and self.names else ""
         verb = "read" if self.gone else "decoded"
         # A stream stops at the first image past the limit, unread ones may be bad too: "at least"
         some = "" if self.deferred else "at least "
@@ -484,11 +491,13 @@ class Skipped:
                 f"{len(self.gone):,} {files} gone since it started (e.g. {self.gone[0]}): {count}",
                 hint=f"put them back, or start a new run (it lists the images anew){damaged}",
             )
-        told = "; ".join(f"{name}: {why}" for name, why in self.first)
-        more = f" and {total - len(self.first):,} more" if total > len(self.first) else ""
+        lost = [f"{plural(self.lost, 'sample')} index.json lists beyond a shard's cut"] if self.lost else []
+        told = "; ".join([*lost, *(f"{name}: {why}" for name, why in self.first)])
+        more = f" and {len(self.names) - len(self.first):,} more" if len(self.names) > len(self.first) else ""
+        cut = "; copy or write a shard cut short again" if self.lost else ""
         return CnnctlError.at(
             f"{count}: {told}{more}",
-            hint=f"repair or remove the damaged files; up to {MAX_BAD:.0%} of the images listed are left out",
+            hint=f"repair or remove the damaged files{cut}; up to {MAX_BAD:.0%} of the images listed are left out",
         )
 
 

@@ -60,6 +60,9 @@ class ShardSet:
     splits: dict  # split name -> cnnctl.data.samples.Samples
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    # Samples index.json lists beyond the cut of a shard cut short: never readable, counted by the
+    # rule on unreadable images (cnnctl.data.loader.Skipped) as the unreadable ones are
+    lost: int = 0
 
 
 # -- what the spec names ---------------------------------------------------------------------
@@ -221,6 +224,7 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
     found: dict[str, _Split] = {}
     ignored = 0
     cuts: list[str] = []  # a shard cut short: its whole samples are used, and it is said
+    lost = 0  # the samples index.json lists beyond the cuts
     for i, url in enumerate(files):
         name = os.path.basename(url.rstrip("/"))
         split = listed[name][0] if name in listed else split_of(name)
@@ -231,7 +235,9 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
         part.names.append(url)
         held = len(part.labels) - before
         if shard.cut is not None and len(problems) == told:
-            cuts.append(_cut_note(url, shard.cut, held, listed.get(name, (None, None))[1]))
+            listed_here = listed.get(name, (None, None))[1]
+            cuts.append(_cut_note(url, shard.cut, held, listed_here))
+            lost += listed_here - held if isinstance(listed_here, int) else 0
         elif name in listed and len(problems) == told and held != listed[name][1]:
             problems.append(Problem(
                 f"index.json lists {listed[name][1]} samples in this shard; it holds {held:,}", Loc(url),
@@ -260,13 +266,14 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
     notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})", *cuts]
     if ignored:
         notes.append(f"ignored {ignored:,} tar members that belong to no sample (no dot in their base name)")
-    return ShardSet(classes, splits, notes, list(files))
+    return ShardSet(classes, splits, notes, list(files), lost)
 
 
 def _cut_note(url: str, where: str, held: int, listed: object) -> str:
     """The warning for a shard cut short `where`: its `held` whole samples used, the rest lost (as
     many as index.json lists beyond them, where it lists the shard)."""
-    lost = f" ({listed - held:,} of the {listed:,} samples index.json lists)" if isinstance(listed, int) else ""
+    lost = (f" ({listed - held:,} of the {listed:,} samples index.json lists), counted as unreadable images"
+            if isinstance(listed, int) else "")  # fmt: skip
     return (f"warning: {url} is cut short {where}: its {plural(held, 'whole sample')} before the cut are used, the "
             f"rest of the shard is unreadable{lost}; copy or write the shard again to train on all of it")  # fmt: skip
 

@@ -51,6 +51,7 @@ class Listing:
     # modification time of each (samples.stamps) as listed; none in an index that kept none.
     stamps: dict[str, torch.Tensor] = field(default_factory=dict)
     changed: str = ""  # the images (shards) of a list read back that changed in place since, in words; "" for none
+    lost: int = 0  # samples listed by the shards' index.json beyond a cut (shards.ShardSet.lost)
 
     def images(self) -> int:
         return sum(len(s) for s in self.splits.values())
@@ -58,7 +59,7 @@ class Listing:
     def record(self) -> dict:
         """What the run folder keeps (cnnctl.data.samples.index_bytes)."""
         return {"name": self.name, "root": self.root, "classes": self.classes, "splits": self.splits,
-                "notes": self.notes, "test_from": self.test_from, "stamps": self.stamps}  # fmt: skip
+                "notes": self.notes, "test_from": self.test_from, "stamps": self.stamps, "lost": self.lost}  # fmt: skip
 
 
 def is_streamable(spec: str) -> bool:
@@ -91,7 +92,7 @@ def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] |
             notes = [f"the list of images read back from {kept} (images added to the folder since are not used)",
                      *record["notes"][1:]]  # fmt: skip
             found = Listing(record["name"], root, record["classes"], record["splits"], notes, record["test_from"],
-                            str(kept), record.get("stamps") or {})  # fmt: skip
+                            str(kept), record.get("stamps") or {}, lost=record.get("lost", 0))  # fmt: skip
             found.changed = _changed(found, progress)
             if not found.changed or found.splits["train"].kind == "files":
                 if found.changed:
@@ -110,7 +111,7 @@ def listing(spec: str, kept: Path | None = None, progress: Callable[..., None] |
         name = path.name if path.suffix != ".tar" and "{" not in path.name else path.parent.name or "shards"
         result = Listing(name, root, list(found.classes), dict(found.splits), list(found.notes),
                          "the test shards" if "test" in found.splits else "",
-                         stamps={k: stamps(s.stamped()) for k, s in found.splits.items()})  # fmt: skip
+                         stamps={k: stamps(s.stamped()) for k, s in found.splits.items()}, lost=found.lost)  # fmt: skip
         if rewritten:
             result.changed = f"{rewritten}; indexed again"
             result.notes.append(result.changed)
@@ -186,11 +187,11 @@ def streamed_splits(
     train, val, val_from = validation(splits["train"], splits.get("val"), test_split, found.test_from, val_split,
                                       seed, notes)  # fmt: skip
     if stats is None:
-        stats = sampled_stats(train, shape, seed, workers, listed=len(train) + len(val))
+        stats = sampled_stats(train, shape, seed, workers, listed=len(train) + len(val) + found.lost)
     return DataSplits(
         found.name, train, val, list(found.classes), stats.mean, stats.std, notes, val_from=val_from,
         test=test_split if test else None, test_from=found.test_from if test_split is not None else "",
-        stats_from=stats.origin, streamed=True, listing=found.record(), changed=found.changed,
+        stats_from=stats.origin, streamed=True, listing=found.record(), changed=found.changed, lost=found.lost,
     )  # fmt: skip
 
 
@@ -204,7 +205,8 @@ def shards_raw(found: Listing, shape: tuple[int, int, int]) -> Raw:
     notes = [*found.notes, f"each image adapted to {h}x{w} as predict adapts one"]
     splits = found.splits
     return Raw(found.name, list(found.classes), splits["train"], splits.get("val"), notes, test=splits.get("test"),
-               test_from=found.test_from or "its test split", mode=mode_for(c), native=shape)  # fmt: skip
+               test_from=found.test_from or "its test split", mode=mode_for(c), native=shape,
+               lost=found.lost)  # fmt: skip
 
 
 def sampled_stats(train: Samples, shape: tuple[int, int, int], seed: int, workers: int, *, listed: int = 0) -> Stats:

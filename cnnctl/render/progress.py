@@ -59,10 +59,11 @@ class TrainDisplay:
         batch = f"batch {config.batch_size}"
         if world > 1:
             batch += f" per worker ({config.batch_size * world} a step)"
-        val = f"{exact(len(data.val.y))} val" if data.val_from else "no validation"
+        # each split's images listed, as JSON's train_images and val_images count them (DataSplits.listed)
+        val = f"{exact(data.listed('val'))} val" if data.val_from else "no validation"
         per_pixel = " per pixel" if data.train.y.dim() == 3 else ""
         say(
-            f"{verb} on {where} | {data.name}: {exact(len(data.train.y))} train, {val}, "
+            f"{verb} on {where} | {data.name}: {exact(data.listed('train'))} train, {val}, "
             f"{len(data.classes)} classes{per_pixel} | {batch}, {config.optimizer} lr {config.learning_rate:g}"
             f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )

@@ -4,6 +4,7 @@ confusion matrix (dense prediction: pixel accuracy and IoU)."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +140,8 @@ def evaluate(
         workers=default_workers(),
         index=index,
     )
+    for warning in data.warnings:  # what train warned of its data (a shard cut short), in its words
+        sys.stderr.write(warning + "\n")
     # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
     # Told before the network's outputs are counted: a trained head of another width is the run's classes,
     # not a last layer to rewrite (`make the last layer fc 4` was the hint once).
@@ -234,7 +237,7 @@ def evaluation_source(
 
     # Judged as training judged them: against every image the data set listed (its run's train and
     # validation images, for the run's own split), not the split's own count, nor the images read so far.
-    skipped = Skipped(listed=data.images_listed)
+    skipped = Skipped(listed=data.images_listed, lost=data.lost)
     return Stream(images, shape, data.mean, data.std, device, workers=default_workers(), recipe=recipe, skipped=skipped)
 
 

@@ -38,6 +38,9 @@ class Prediction:
     adapted: list[str] = field(default_factory=list)  # what was done to it, in order
     warnings: list[Problem] = field(default_factory=list)
     error: Problem | None = None  # the image could not be read: no classes
+    # Listed from a folder (not named itself): unreadable, it is left out under the rule of a data
+    # set's unreadable images (cnnctl.data.loader.Skipped), not an error of its own
+    in_folder: bool = False
 
 
 def predict(
@@ -103,6 +106,20 @@ def predict(
     return results
 
 
+def left_out(results: list[Prediction]) -> tuple[list[Prediction], CnnctlError | None]:
+    """The images listed from folders that could not be read, and, where they are more than a data
+    set may have (the one rule of training and evaluate: cnnctl.data.loader.Skipped, against the
+    images the folders listed), the one error that says so (their count and the first few); else
+    None: they are left out, each named with why, and the others predicted."""
+    from ..data.loader import Skipped
+
+    listed = [r for r in results if r.in_folder]
+    bad = [r for r in listed if r.error is not None]
+    rule = Skipped(listed=len(listed), deferred=True)
+    rule.add([(r.image, r.error) for r in bad])
+    return bad, rule.too_many() if len(rule.names) > rule.limit else None
+
+
 PREDICT_BATCH = 64  # images through the network at once
 MANY_IMAGES = 256  # from this many, loader processes read them (a folder of photos), else this process
 
@@ -119,15 +136,16 @@ class _ImageFiles(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        path, problem = self.files[i]
+        path, problem, in_folder = self.files[i]
         if problem is not None:
-            return Prediction(path, error=problem), None
+            return Prediction(path, error=problem, in_folder=in_folder), None
         h, w, c = self.target
         try:
             x, seen = adapt_image(path, h, w, c, self.invert, self.background, self.centre)
+            seen.in_folder = in_folder
             return seen, x
         except CnnctlError as exc:
-            return Prediction(path, error=exc.problems[0]), None
+            return Prediction(path, error=exc.problems[0], in_folder=in_folder), None
 
 
 def _read_images(files, target, invert, background, centre: float | None = None):
@@ -144,39 +162,61 @@ def _read_images(files, target, invert, background, centre: float | None = None)
     yield from loader
 
 
-def image_files(arguments: list[str]) -> list[tuple[str, Problem | None]]:
-    """Each argument with None, but a folder stands for its PNG and JPEG files (.png, .jpg,
+def image_files(arguments: list[str]) -> list[tuple[str, Problem | None, bool]]:
+    """Each argument with None and False, but a folder stands for its PNG and JPEG files (.png, .jpg,
     .jpeg in any case, as an image-folder data set; at any depth, as the lister reads class
     folders: each folder's files by name, then its subfolders' in name order; no hidden
     files), listed by the data folders' lister (cnnctl.data.folder.list_images): a link in it
     leading out of it is not read, and comes with its problem, as does a folder without any
-    image or that cannot be listed."""
+    image or that cannot be listed, and a subfolder nested too deep (limits.MAX_FOLDER_DEPTH).
+    The third item: listed from a folder (each unreadable one left out under the 1% rule), not
+    named (an error) nor a folder's own problem (an error)."""
     from ..data import IMAGE_SUFFIXES
     from ..data.folder import list_images
+    from ..limits import MAX_FOLDER_DEPTH
 
-    out: list[tuple[str, Problem | None]] = []
+    out: list[tuple[str, Problem | None, bool]] = []
     for argument in arguments:
         folder = Path(argument)
         if not folder.is_dir():
-            out.append((argument, None))
+            out.append((argument, None, False))
             continue
         outside: list[tuple[Path, str]] = []
-        try:
-            found, others = list_images(folder, outside=outside)  # subfolders too (a folder of class folders)
+        too_deep: list[Path] = []
+        try:  # subfolders too (a folder of class folders)
+            found, others = list_images(folder, outside=outside, too_deep=too_deep)
         except OSError as exc:
-            out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument))))
+            out.append((argument, Problem(f"cannot list the folder: {exc.strerror or exc}", Loc(argument)), False))
             continue
         hint = "a link in a folder is read only where it leads inside it: name the image itself to read it"
         refused = [(link, Problem(f"a link leading out of the folder, to {to}: not read", Loc(str(link)), hint=hint))
                    for link, to in outside if link.suffix.lower() in IMAGE_SUFFIXES]  # fmt: skip
+        deep = f"a folder nested more than {MAX_FOLDER_DEPTH} deep in {argument}: its images are not read"
+        hint = f"predict reads a folder's images up to {MAX_FOLDER_DEPTH} folders deep; give this folder itself"
+        refused += [(p, Problem(deep, Loc(str(p)), hint=hint)) for p in too_deep]
         if not found and not refused:
-            count = f" ({plural(len(others), 'other file')})" if others else ""
-            hint = "predict reads the .png, .jpg and .jpeg files in a folder and its subfolders"
-            out.append((argument, Problem(f"no PNG or JPEG images in this folder{count}", Loc(argument), hint=hint)))
+            out.append((argument, _no_images(argument, others), False))
         # in the lister's order: each folder's files by name, then its subfolders', the links refused among them
         listed = sorted([(p, None) for p in found] + refused, key=lambda item: _listing_order(item[0], folder))
-        out += [(str(p), problem) for p, problem in listed]
+        out += [(str(p), problem, True) for p, problem in listed]
     return out
+
+
+def _no_images(folder: str, others: list) -> Problem:
+    """Why a folder gives predict nothing: no image in it, or it holds WebDataset shards (as
+    `cnnctl pack` writes them, is_shards' test), which evaluate reads, not predict."""
+    from ..data.shards import is_shards
+
+    if is_shards(folder):
+        return Problem(
+            "a folder of WebDataset shards (.tar, as `cnnctl pack` writes them), not of images: predict reads "
+            "image files", Loc(folder),
+            hint=f"score the shards' labelled samples with `cnnctl evaluate RUN --data {folder}`; predict the "
+            "images of the folder they were packed from",
+        )  # fmt: skip
+    count = f" ({plural(len(others), 'other file')})" if others else ""
+    hint = "predict reads the .png, .jpg and .jpeg files in a folder and its subfolders"
+    return Problem(f"no PNG or JPEG images in this folder{count}", Loc(folder), hint=hint)
 
 
 def _listing_order(path: Path, folder: Path) -> list[tuple[int, str]]:

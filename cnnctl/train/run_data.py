@@ -97,7 +97,5 @@ def data_counts(data: DataSplits, skipped: Skipped | None) -> dict[str, Any]:
     if data.streamed:
         return {"train_images": len(data.train), "val_images": len(data.val),
                 "images_skipped": len(skipped.names) if skipped is not None else 0, "streamed": True}  # fmt: skip
-    left = data.left_out
-    return {"train_images": len(data.train) + left.get("train", 0),
-            "val_images": len(data.val) + left.get("val", 0), "images_skipped": len(data.unreadable),
-            "streamed": False}  # fmt: skip
+    return {"train_images": data.listed("train"), "val_images": data.listed("val"),
+            "images_skipped": len(data.unreadable), "streamed": False}  # fmt: skip

@@ -100,7 +100,9 @@ def make_sources(
     decoding = choose(config.decode, device, graph, data.train, train_recipe, shape, workers, config.seed)
     gpu = GpuDecoder(shape, device) if decoding.gpu else None
     # One population for the rule on unreadable images: every image the run listed, both splits.
-    skipped = Skipped(Path(run_dir) / SKIPPED if run_dir is not None else None, listed=data.images_listed)
+    skipped = Skipped(
+        Path(run_dir) / SKIPPED if run_dir is not None else None, listed=data.images_listed, lost=data.lost
+    )
     common = {"device": device, "workers": workers, "skipped": skipped, "gpu": gpu}
     train = Stream(data.train, shape, data.mean, data.std, seed=config.seed, recipe=train_recipe, **common)
     val = Stream(data.val, shape, data.mean, data.std, recipe=val_recipe, **common)

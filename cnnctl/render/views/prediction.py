@@ -36,14 +36,16 @@ def prediction_table(results, weights: str = "") -> Table:
     return Table(title, columns, rows, notes)
 
 
-def prediction_json(results, weights: str) -> dict:
+def prediction_json(results, weights: str, left_out: bool = False) -> dict:
     """The `weights` predicted with (where they came from, as the table's title and export's
     JSON say), and each image with its `top` classes, as read (`read`: height, width, Pillow's
-    mode), what was done to it (`adapted`) and `warnings`; or with its `error` alone."""
+    mode), what was done to it (`adapted`) and `warnings`; or with its `error` alone, a warning's
+    (`severity`) for a folder's image `left_out` under the rule on unreadable images."""
     out = []
     for r in results:
         if r.error is not None:
-            out.append({"image": r.image, "error": problem_json(r.error)})
+            severity = "warning" if left_out and r.in_folder else "error"
+            out.append({"image": r.image, "error": problem_json(r.error, severity)})
             continue
         out.append({"image": r.image, "read": {"height": r.height, "width": r.width, "mode": r.mode},
                     "adapted": r.adapted, "warnings": [problem_json(w, "warning") for w in r.warnings],
