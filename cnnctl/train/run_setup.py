@@ -145,7 +145,8 @@ def set_up(
     )  # fmt: skip
     display = start_display(console, config, device, world, data, run_dir, fast, optimizer, sources, resume,
                             state is not None, notes)  # fmt: skip
-    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=arch)
+    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=arch,
+                 resumed=state is not None)  # fmt: skip
     return Run(
         graph=graph, config=config, world=world, group=group, run_dir=run_dir, arch=arch, source=source,
         relaunch=relaunch, data=data, dense=dense, model=model.module, frozen_norms=model.frozen_norms,
