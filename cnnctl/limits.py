@@ -69,9 +69,8 @@ MAX_ROWS_BYTES = 64 * 2**20
 # and the message of the tensors that do not fit names both shapes: exchange.weights.check_weight_sizes).
 MAX_WEIGHT_BYTES = 4 * 2**30
 UNPLACEABLE_BYTES = 64 * 2**20
-# The opcodes of a pickle file read to find what it asks to import (cnnctl.pickled), without
-# loading it: a state_dict's are a few per tensor (a 10,000-tensor one: about 100,000).
-MAX_PICKLE_OPS = 1_000_000
+# A pickle file read to find what it asks to import (cnnctl.pickled), without loading it: a
+# checkpoint's pickle is a few dozen bytes per tensor (a 10,000-tensor one: about 1 MB).
 MAX_PICKLE_BYTES = 64 * 2**20  # a checkpoint's pickle (its tensors aside), read whole for that: a few MB at most
 
 

@@ -21,11 +21,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .checkpoint_record import network_fault
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, open_regular, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES, leads_out
-from .pickled import asks_for_code
-from .run_marks import RUN_NETWORK, config_refused, cut_short, is_run_folder, json_trouble, read_run_config, run_of
+from .pickled import read_pickle
+from .run_marks import (
+    RUN_NETWORK,
+    config_refused,
+    cut_short,
+    intact_other,
+    is_run_folder,
+    json_trouble,
+    read_run_config,
+    run_of,
+)
 
 try:
     import fcntl
@@ -416,9 +426,14 @@ def run_info(folder: Path) -> RunInfo:
         if cut_short(checkpoint):
             problems.append(Problem(f"{name} is cut short: its zip archive has no directory, and it cannot be loaded",
                                     Loc(checkpoint)))  # fmt: skip
-        elif (named := asks_for_code(checkpoint)) is not None:
-            problems.append(Problem(f"{name} asks to run code when loaded (`{named}`): cnnctl never loads it",
+            continue
+        read = read_pickle(checkpoint)  # its pickle alone (data.pkl), never its tensors
+        if read.named is not None:
+            problems.append(Problem(f"{name} asks to run code when loaded (`{read.named}`): cnnctl never loads it",
                                     Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
+        elif (fault := network_fault(read.values)) is not None:  # as loading it would say: every command refuses it
+            problems.append(Problem(f"{name} is damaged: {fault}: every command that loads it refuses it",
+                                    Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip
     for name in (RUN_NETWORK, "best.pt", "last.pt"):  # read by every other command, which refuses a link out
         if os.path.lexists(folder / name) and (real := leads_out(str(folder / name), os.path.realpath(folder))):
             problems.append(Problem(f"{name} is a link leading out of the run folder, to {real}: never read",
@@ -453,6 +468,12 @@ def run_info(folder: Path) -> RunInfo:
         started=started(folder, config, max(times)),
         problems=tuple(problems),
     )
+
+
+def _instead(checkpoint: str) -> str:
+    """What to use instead of a run's damaged checkpoint: its other one, where that is there whole."""
+    other = intact_other(checkpoint)
+    return f"use the run's {os.path.basename(other)}, or train again" if other else "train the run again"
 
 
 def stamp(seconds: float | None = None) -> str:

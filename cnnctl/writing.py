@@ -10,7 +10,7 @@ import errno
 import os
 from collections.abc import Callable, Iterable
 
-from .errors import CnnctlError, FaultError, Loc
+from .errors import CnnctlError, FaultError, Loc, Problem
 from .files import not_regular
 
 # A write that failed for lack of room, by its errno: what happened, what to do. The one wording
@@ -232,11 +232,32 @@ def replace_through(path: str, write: Callable[[str], None], keep_suffix: bool =
     tmp = os.path.join(folder, f".{stem}.tmp{suffix if is_utf8(suffix) else ''}")
     try:
         make_folders(path)
+        if os.path.lexists(tmp):  # a temporary file left by a write killed, or a link put there: never written
+            os.unlink(tmp)  # through (`write` may follow a link: the file it leads to would be overwritten)
         write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def refuse_links_out(folder: str, names: Iterable[str]) -> None:
+    """Refuse, before anything is written, the entries `names` of `folder` (a run's files) that are
+    links leading out of it (`skipped.txt -> ~/.bashrc`): what cnnctl writes into a run folder it
+    writes there, never through a link to a file elsewhere, as what it reads of one it reads
+    there (files.open_regular). Each such entry is a Problem at it, all in one CnnctlError."""
+    from .limits import leads_out
+
+    inside = os.path.realpath(folder)
+    problems = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.islink(path) and (target := leads_out(path, inside)) is not None:
+            problems.append(Problem(f"{name} is a link leading out of the run folder, to {target}: a run writes its "
+                                    "files in its folder, never through a link", Loc(path),
+                                    hint="remove the link: the run writes the file itself"))  # fmt: skip
+    if problems:
+        raise CnnctlError(problems)
 
 
 def is_utf8(text: str) -> bool:

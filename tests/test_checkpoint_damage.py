@@ -253,3 +253,50 @@ def test_the_hint_for_a_damaged_checkpoint_names_only_a_checkpoint_there_is(run_
     (alone.parent / "best.pt").write_bytes((run_dir / "best.pt").read_bytes())  # a whole best.pt beside it
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(alone))
     assert_refused(code, err, alone, f"resume from the run's best.pt ({alone.parent / 'best.pt'})")
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (put("network", {"input": "32x32x1"}), "its `network` is not an input and a list of layers (250,000 at most)"),
+        (drop("network"), "it has no `network` (record of its layers)"),
+    ],
+    ids=["broken", "missing"],
+)
+def test_runs_flags_a_checkpoint_whose_network_record_every_command_refuses(run_dir, tmp_path, monkeypatch, capsys,
+                                                                            edit, words):  # fmt: skip
+    # `runs` listed it as finished with no word, while evaluate, predict, export and --resume refused it.
+    import json
+    import shutil
+
+    run = tmp_path / "runs" / "a"
+    shutil.copytree(run_dir, run)
+    state = torch.load(run / "best.pt", weights_only=True)
+    edit(state)
+    torch.save(state, run / "best.pt")
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"), "--format", "json")
+    problems = json.loads(out)["runs"][0]["problems"]
+    assert code == 0 and [p["file"] for p in problems] == [str(run / "best.pt")], problems
+    assert problems[0]["message"] == f"best.pt is damaged: {words}: every command that loads it refuses it"
+    assert problems[0]["hint"] == "use the run's last.pt, or train again"
+    code, _, err = run_main(monkeypatch, capsys, "evaluate", str(run), "--device", "cpu")  # the same words
+    assert_refused(code, err, run / "best.pt", words)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (put("network", {"input": "32x32x1"}), "`network` is not"),
+        (drop("network"), "no `network`"),
+        (put("config", {}), "no `data`"),
+        (put("mean", ["x"]), "`mean` is not a list of numbers"),
+    ],
+    ids=["net", "no-net", "empty-config", "mean-text"],
+)
+def test_weights_refuses_a_damaged_checkpoint_as_evaluate_does(run_dir, tmp_path, monkeypatch, capsys, edit, words):
+    # `cnnctl weights lenet5 CHECKPOINT` placed its `model` unchecked: one check for both now.
+    path = damaged(run_dir, tmp_path, edit)
+    evaluate = ["evaluate", "lenet5", "--weights", str(path), "--device", "cpu"]
+    for command in (["weights", "lenet5", str(path)], evaluate):
+        code, _, err = run_main(monkeypatch, capsys, *command)
+        assert_refused(code, err, path, words)

@@ -34,7 +34,8 @@ FORBIDDEN = {
     "train": {"cli"},
     # The top-level modules below them all: the one error type, bounds, records, shapes, numbers
     # read from text (values.py) and exact ones (exact.py), how numbers are worded (words.py), how
-    # files are opened, the worker, the console progress is drawn on.
+    # files are opened, the worker, the console progress is drawn on, pickles read without loading
+    # them and what a checkpoint's plain values must be.
     **dict.fromkeys(
         (
             "errors.py",
@@ -48,6 +49,7 @@ FORBIDDEN = {
             "worker.py",
             "terminal.py",
             "pickled.py",
+            "checkpoint_record.py",
             "every.py",
         ),
         _ABOVE_THE_BOTTOM,

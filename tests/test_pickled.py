@@ -88,3 +88,54 @@ def test_an_opcode_claiming_more_bytes_than_the_file_holds_is_no_pickle_and_no_c
     assert code == 0 and "Traceback" not in err and "r" in out
     code, out, err = run_main(monkeypatch, capsys, "weights", str(tmp_path / "runs" / "r" / "network.yaml"), str(claim))
     assert code == 2 and "Traceback" not in err and str(claim) in err
+
+
+def test_the_safe_names_are_those_torchs_weights_only_loader_allows():
+    # Every `torch.*` name was taken as safe: `torch.hub.load` and `torch.load` too.
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    from cnnctl.pickled import SAFE_GLOBALS
+
+    assert set(SAFE_GLOBALS) == set(_get_allowed_globals())
+
+
+class HubLoad:
+    """Loaded, it would fetch and run a repository's code: torch.hub.load."""
+
+    def __reduce__(self):
+        return (torch.hub.load, ("someone/repo", "model"))
+
+
+@pytest.mark.parametrize("kind", ["bare", "zipped"])
+def test_a_pickle_asking_for_torch_hub_load_is_flagged_by_runs_and_refused_as_weights(kind, tmp_path, monkeypatch,
+                                                                                      capsys):  # fmt: skip
+    import json
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "network.yaml").write_text(NET)
+    (run / "config.json").write_text("{}")
+    path = run / "best.pt"
+    if kind == "bare":
+        path.write_bytes(pickle.dumps({"conv1.weight": HubLoad()}, protocol=2))
+    else:
+        torch.save({"conv1.weight": HubLoad()}, path)
+    assert asks_for_code(str(path)) == "torch.hub.load"
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"), "--format", "json")
+    messages = [p["message"] for p in json.loads(out)["runs"][0]["problems"]]
+    assert code == 0 and "best.pt asks to run code when loaded (`torch.hub.load`): cnnctl never loads it" in messages
+    code, _, err = run_main(monkeypatch, capsys, "weights", str(run / "network.yaml"), "--weights", str(path))
+    assert code == 2 and err.count("error:") == 1, err
+    assert err.startswith(f"error: {path}: this file asks to run code when loaded (`torch.hub.load`)"), err
+
+
+def test_a_checkpoints_plain_values_are_read_without_its_tensors(tmp_path):
+    # What `runs` checks of a checkpoint (its network record) is read from its pickle alone.
+    from cnnctl.pickled import read_pickle
+
+    path = tmp_path / "c.pt"
+    record = {"input": [16, 16, 1], "layers": [["conv1", "conv f=3 n=4", [-1]]]}
+    torch.save({"format": "x", "model": {"w": torch.ones(3)}, "network": record}, path)
+    read = read_pickle(str(path))
+    assert read.named is None and read.values["network"] == record and read.values["format"] == "x"
+    assert not isinstance(read.values["model"]["w"], torch.Tensor)  # a stand-in: no tensor was read

@@ -319,6 +319,28 @@ def test_evaluate_with_a_damaged_safetensors_says_so_before_asking_for_its_norma
     assert f"error: {path}: cannot read the weights: a damaged .safetensors file: the tensors `a` and `b` " in err
 
 
+@pytest.mark.parametrize("kind", ["safetensors", "pt", "missing"])
+def test_evaluate_with_weights_not_finite_says_so_before_asking_for_their_normalisation(kind, tmp_path, monkeypatch,
+                                                                                        capsys):  # fmt: skip
+    # Weights that record no mean and std, with a NaN (or no file at all), were first asked for --mean/--std.
+    import torch
+    from safetensors.torch import save_file
+
+    (tmp_path / "net.yaml").write_text(NET)
+    state = torch.load(_weights(tmp_path), weights_only=True)
+    state["fc1.bias"][1] = float("nan")  # 1 of NET's 4 output biases
+    path = tmp_path / f"w.{'pt' if kind == 'pt' else 'safetensors'}"
+    if kind == "pt":
+        torch.save(state, path)
+    elif kind == "safetensors":
+        save_file({name: t.contiguous() for name, t in state.items()}, path)
+    args = ["evaluate", str(tmp_path / "net.yaml"), "--weights", str(path), "--data", "shapes"]
+    code, _, err = run_main(monkeypatch, capsys, *args)
+    assert code == 2 and "normalisation" not in err and err.count("error:") == 1, err
+    told = "no such weights file" if kind == "missing" else "its tensor `fc1.bias` holds 1 NaN value of 4"
+    assert err.startswith(f"error: {path}: ") and told in err, err
+
+
 @pytest.mark.parametrize(
     ("offsets", "data", "told"),
     [  # 4x1x3x3 float32: 36 values of 4 bytes

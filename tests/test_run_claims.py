@@ -255,7 +255,7 @@ def test_signals_are_the_runs_from_before_its_folder_is_taken(tmp_path, monkeypa
 
     monkeypatch.setattr(loop, "_owned", owned)
     run(str(tmp_path / "r"))
-    assert getattr(seen[0], "__self__", None).__class__.__name__ == "_StopFlag"
+    assert getattr(seen[0], "__self__", None).__class__.__name__ == "StopRequest"
 
 
 def test_every_file_a_run_writes_is_known_as_a_runs_own():

@@ -5,6 +5,7 @@ files) is never opened, and is named with where it leads; a link inside the fold
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,32 @@ def test_a_checkpoint_linking_out_of_its_run_is_not_opened_to_tell_it_cut_short(
     assert not cut_short(str(run / "best.pt"))
     (run / "last.pt").write_bytes(outside.read_bytes())
     assert cut_short(str(run / "last.pt"))
+
+
+def test_a_run_never_writes_through_a_link_leading_out_of_its_folder(tmp_path, monkeypatch, capsys):
+    # skipped.txt -> ~/.bashrc was appended to (each unreadable image a line): refused before training.
+    bashrc, other = tmp_path / "bashrc", tmp_path / "other.json"
+    bashrc.write_text("# mine\n")
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "skipped.txt").symlink_to(bashrc)
+    (run / "status.json").symlink_to(other)  # to nowhere yet: it would be made there
+    with within(120):
+        code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--data", "shapes", "--epochs", "1",
+                                "--device", "cpu", "--out", str(run))  # fmt: skip
+    assert code == 2 and "Traceback" not in err and err.count("error:") == 2, err
+    for name, target in (("skipped.txt", bashrc), ("status.json", other)):
+        assert f"error: {run / name}: {name} is a link leading out of the run folder, to {target}: " in err
+    assert bashrc.read_text() == "# mine\n" and not other.exists()
+    assert not (run / "architecture.json").exists()  # refused before the run wrote anything
+
+
+def test_a_temporary_file_that_is_a_link_is_never_written_through(tmp_path):
+    from cnnctl.writing import replace_through
+
+    victim = tmp_path / "victim"
+    victim.write_text("mine\n")
+    (tmp_path / ".status.json.tmp").symlink_to(victim)  # the name the write of status.json goes through
+    replace_through(str(tmp_path / "status.json"), lambda tmp: Path(tmp).write_text("{}\n"))
+    assert victim.read_text() == "mine\n" and (tmp_path / "status.json").read_text() == "{}\n"
+    assert not os.path.lexists(tmp_path / ".status.json.tmp")

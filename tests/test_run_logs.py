@@ -547,3 +547,21 @@ def test_an_epoch_whose_checkpoint_failed_is_not_counted_as_done(tmp_path):
     assert (recorded["status"], recorded["epochs_done"]) == ("failed", 1)
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [1]
+
+
+def test_a_resume_from_mid_epoch_that_fails_before_saving_leaves_the_run_as_it_was(tmp_path):
+    # Stopped in its first epoch (last.pt saved mid-epoch, no row yet), a --resume that failed at
+    # once was recorded `failed`, though last.pt was intact and resumable as before.
+    from cnnctl.train.runlog import RunLog
+
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    before = {"status": "stopped", "epochs_done": 0, "epochs_planned": 3, "updated": "2026-12-05T13:00:00+00:00"}
+    (run / "status.json").write_text(json.dumps(before))
+    (run / "config.json").write_text(json.dumps({"epochs": 3}))
+    with pytest.raises(CnnctlError), RunLog(run, TrainConfig(epochs=3), [], resumed=True, say=lambda _: None):
+        raise CnnctlError.at("a loader process died")
+    recorded = json.loads((run / "status.json").read_text())
+    assert recorded["status"] == "stopped" and recorded["resume_failed"] == "a loader process died", recorded
+    (info,) = list_runs(str(tmp_path / "runs"))
+    assert info.status == "stopped" and info.reason == "a --resume failed: a loader process died"

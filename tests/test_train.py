@@ -112,9 +112,9 @@ def test_more_outputs_than_classes_trains_with_a_warning():
 
 
 def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
-    from cnnctl.train.stop_flag import _StopFlag
+    from cnnctl.train.stop_flag import StopRequest
 
-    stop = _StopFlag()
+    stop = StopRequest()
     stop._handle(signal.SIGINT, None)  # the first: finish the step, save, stop
     assert stop.set
     written = []

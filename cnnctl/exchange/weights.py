@@ -239,8 +239,9 @@ def by_name(
 def read_state(
     path: str, read_run: RunReader | None = None, input: Shape | None = None, largest: int | None = None
 ) -> dict:
-    """The named tensors of a weights file: a cnnctl run (its weights, read by `read_run`) or
-    checkpoint, a PyTorch state_dict (.pt, .pth: loaded with weights_only, so it runs no code;
+    """The named tensors of a weights file: a cnnctl run or checkpoint (its weights, read and
+    checked by `read_run`, as evaluate reads them: train.checkpoint.run_weights), a PyTorch
+    state_dict (.pt, .pth: loaded with weights_only, so it runs no code;
     a checkpoint holding it under `state_dict` or `model` too), a .safetensors file (in the
     order its metadata keeps, where cnnctl wrote it), or an ONNX file's initializers (under
     the names of the network `cnnctl import` reads from it, in that network's order; `input`,
@@ -251,6 +252,7 @@ def read_state(
 
     import torch
 
+    from ..checkpoint_record import FORMAT
     from ..errors import CnnctlError, Loc
     from ..files import REGULAR, not_regular
     from ..run_marks import refuse_run_record
@@ -278,6 +280,8 @@ def read_state(
                 raise CnnctlError.at(f"cannot read the weights: {exc}", Loc(str(path))) from None
         return _in_written_order(tensors, metadata, str(path))
     state = load_pt(str(path), "cannot read the weights", hint=STATE_DICT_HINT)
+    if read_run is not None and isinstance(state, dict) and state.get("format") == FORMAT:
+        return dict(read_run(file))  # a cnnctl checkpoint: checked as evaluate checks it (a damaged one refused)
     # A checkpoint holds it inside: cnnctl's and Lightning's under `model` / `state_dict`, timm's too.
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..checkpoint_record import FORMAT, NETWORK_MUST_BE, NETWORK_WHAT, is_int, is_list, is_network, is_real, once
 from ..errors import CnnctlError, Loc
 from ..exchange.weights import load_pt, match_weights, non_finite
 from ..files import REGULAR, not_regular
-from ..limits import MAX_CHANNEL_VALUES, MAX_CLASSES, MAX_LAYERS, MAX_ROWS
+from ..limits import MAX_CHANNEL_VALUES, MAX_CLASSES, MAX_ROWS
 from ..run_marks import intact_other, refuse_run_record
 from ..shapes import format_shape
 from .config import RESUME_SETTINGS, saved_config_problems
@@ -28,7 +29,6 @@ from .rundir import raise_write_failure
 if TYPE_CHECKING:
     from ..graph import Graph
 
-FORMAT = "cnnctl-checkpoint-1"
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
 
 
@@ -68,8 +68,9 @@ def weights_file(path: str | Path) -> Path:
 
 
 def run_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The weights of a run folder given as --weights (exchange.weights.read_state's `read_run`):
-    its best.pt, else its last.pt (weights_file), read and checked as evaluate reads them."""
+    """The weights of a run folder (its best.pt, else its last.pt: weights_file) or a cnnctl
+    checkpoint given as --weights (exchange.weights.read_state's `read_run`), read and checked as
+    evaluate reads them."""
     return dict(load_checkpoint(weights_file(folder), EVALUATE)["model"])
 
 
@@ -141,43 +142,14 @@ def _steps_from_position(state: dict[str, Any]) -> None:
     """Checkpoints written before batch sources held the place in their epoch as images of
     its order (`position`), always whole steps of batch x workers images: it becomes `step`."""
     config, position = state.get("config"), state.get("position")
-    if "step" in state or not _is_int(position) or not isinstance(config, dict):
+    if "step" in state or not is_int(position) or not isinstance(config, dict):
         return
     per_step = config.get("batch_size")
-    if _is_int(per_step, 1) and _is_int(state.get("workers", 1), 1):
+    if is_int(per_step, 1) and is_int(state.get("workers", 1), 1):
         per_step *= state.get("workers", 1)
         if position % per_step == 0:
             state["step"] = position // per_step
             del state["position"]
-
-
-def _is_int(v: Any, lo: int = 0) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_list(v: Any, item, empty: bool = False, most: int = MAX_LAYERS) -> bool:
-    """A list or tuple of at most `most` items (its length is checked before any item: a file
-    of a few MB can hold a list of millions, pickle sharing one object under each), each `item`."""
-    return isinstance(v, (list, tuple)) and (empty or len(v) > 0) and len(v) <= most and all(item(x) for x in v)
-
-
-def _once(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    """`test` run once per object: pickle stores an object once and refers to it again, so a
-    list of a million references to one long record is a few bytes of file; checked for each
-    reference, it is millions of times the record's work. An object met again (by id, while
-    the loaded file keeps it alive) has the answer of its first time."""
-    seen: dict[int, bool] = {}
-
-    def tested(v: Any) -> bool:
-        if id(v) not in seen:
-            seen[id(v)] = test(v)
-        return seen[id(v)]
-
-    return tested
 
 
 def _is_weights(v: Any) -> bool:
@@ -185,12 +157,12 @@ def _is_weights(v: Any) -> bool:
 
 
 def _is_optimizer(v: Any) -> bool:
-    params = _once(lambda p: _is_list(p, _is_int, True))
+    params = once(lambda p: is_list(p, is_int, True))
     return (
         isinstance(v, dict)
         and isinstance(v.get("state"), dict)
         and all(isinstance(entry, dict) for entry in v["state"].values())
-        and _is_list(v.get("param_groups"), _once(lambda g: isinstance(g, dict) and params(g.get("params"))))
+        and is_list(v.get("param_groups"), once(lambda g: isinstance(g, dict) and params(g.get("params"))))
     )
 
 
@@ -198,35 +170,14 @@ def _is_stats(v: Any) -> bool:
     return (
         isinstance(v, dict)
         and set(v) == {"loss_sum", "correct", "seen"}
-        and _is_real(v["loss_sum"])
-        and _is_int(v["correct"])
-        and _is_int(v["seen"])
+        and is_real(v["loss_sum"])
+        and is_int(v["correct"])
+        and is_int(v["seen"])
     )
 
 
 def _is_rng(v: Any) -> bool:
     return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.shape == torch.get_rng_state().shape
-
-
-def _is_network(v: Any) -> bool:
-    """An input of 3 sizes and at most MAX_LAYERS layer records, each [path, shorthand, [the
-    indices of its inputs, -1 for the image]]: an index is of one of the layers, and a record
-    or a list of inputs met again (pickle's shared references) is checked once (_once)."""
-    if not isinstance(v, dict) or not _is_list(v.get("input"), lambda d: _is_int(d, 1), most=3):
-        return False
-    layers = v.get("layers")
-    count = len(layers) if isinstance(layers, (list, tuple)) else 0
-    inputs = _once(lambda i: _is_list(i, lambda x: _is_int(x, -1) and x < count, True))
-    record = _once(
-        lambda r: (
-            isinstance(r, (list, tuple))
-            and len(r) == 3
-            and isinstance(r[0], str)
-            and isinstance(r[1], str)
-            and inputs(r[2])
-        )
-    )
-    return len(v["input"]) == 3 and _is_list(layers, record)
 
 
 def _part(what: str, must_be: str, test: Callable[[Any], bool], needed: tuple[str, ...] = (), default: Any = None):
@@ -251,9 +202,7 @@ class Checkpoint:
 
     model: dict | None = _part("weights", "a mapping of names to tensors", _is_weights, BOTH)
     config: dict | None = _part("settings", "a mapping of settings", lambda v: isinstance(v, dict), BOTH)
-    network: dict | None = _part(
-        "record of its layers", f"an input and a list of layers ({MAX_LAYERS:,} at most)", _is_network, BOTH
-    )
+    network: dict | None = _part(NETWORK_WHAT, NETWORK_MUST_BE, is_network, BOTH)
     optimizer: dict | None = _part("optimizer state", "an optimizer's state_dict", _is_optimizer, (RESUME,))
     scheduler: dict | None = _part(
         "scheduler state", "a scheduler's state_dict", lambda v: v is None or isinstance(v, dict)
@@ -261,36 +210,36 @@ class Checkpoint:
     scaler: dict | None = _part(
         "gradient scaler state", "a scaler's state_dict", lambda v: v is None or isinstance(v, dict)
     )
-    epoch: int | None = _part("epoch", "a whole number", _is_int, (RESUME,))
-    step: int | None = _part("steps done in its epoch", "a whole number", _is_int, (RESUME,))
+    epoch: int | None = _part("epoch", "a whole number", is_int, (RESUME,))
+    step: int | None = _part("steps done in its epoch", "a whole number", is_int, (RESUME,))
     stats: dict | None = _part("running totals", "`loss_sum`, `correct` and `seen`", _is_stats, (RESUME,))
     history: list | None = _part(
         "epoch results",
         f"a list of epochs ({MAX_ROWS:,} at most)",
-        lambda v: _is_list(v, lambda r: isinstance(r, dict), True, most=MAX_ROWS),
+        lambda v: is_list(v, lambda r: isinstance(r, dict), True, most=MAX_ROWS),
         (RESUME,),
     )
-    best: float | None = _part("best accuracy", "a number", _is_real, (RESUME,))
+    best: float | None = _part("best accuracy", "a number", is_real, (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
-    epoch_seconds: float = _part("time into its epoch", "a number", _is_real, default=0.0)
+    epoch_seconds: float = _part("time into its epoch", "a number", is_real, default=0.0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
     arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
     classes: list | None = _part(
         "class names",
         f"a list of names ({MAX_CLASSES:,} at most)",
-        lambda v: _is_list(v, lambda x: isinstance(x, str), most=MAX_CLASSES),
+        lambda v: is_list(v, lambda x: isinstance(x, str), most=MAX_CLASSES),
     )
     mean: list | None = _part(
         "channel means",
         f"a list of numbers ({MAX_CHANNEL_VALUES:,} at most)",
-        lambda v: _is_list(v, lambda x: _is_real(x) and math.isfinite(x), most=MAX_CHANNEL_VALUES),
+        lambda v: is_list(v, lambda x: is_real(x) and math.isfinite(x), most=MAX_CHANNEL_VALUES),
     )
     std: list | None = _part(
         "channel deviations",
         f"a list of positive numbers ({MAX_CHANNEL_VALUES:,} at most)",
-        lambda v: _is_list(v, lambda x: _is_real(x) and x > 0, most=MAX_CHANNEL_VALUES),
+        lambda v: is_list(v, lambda x: is_real(x) and x > 0, most=MAX_CHANNEL_VALUES),
     )
-    workers: int = _part("number of workers", "a whole number of at least 1", lambda v: _is_int(v, 1), default=1)
+    workers: int = _part("number of workers", "a whole number of at least 1", lambda v: is_int(v, 1), default=1)
 
     def as_dict(self) -> dict[str, Any]:
         """The file's contents (without the format tag save_checkpoint adds)."""

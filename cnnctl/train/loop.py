@@ -32,7 +32,7 @@ from .run_setup import Run, set_up
 from .rundir import Claim, RunFault, hold, run_dir_for
 from .runlog import RunLog, check_logging
 from .schedule import best_row, stops_early
-from .stop_flag import _StopFlag
+from .stop_flag import StopRequest
 from .world import Group, World
 from .world import group as _group
 
@@ -80,7 +80,7 @@ def train(
     hooks = _hooks(hooks, stop_after_steps, world)
     # The signals are the run's from before its folder is claimed: a SIGTERM while it starts
     # (loading its data) stops it with a word, and leaves no folder holding only its lock.
-    stop = _StopFlag(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit, starting=True)
+    stop = StopRequest(exit_on_sigterm=worker.under_launcher(), then_exit=then_exit, starting=True)
     run = None
     try:
         with (
@@ -162,7 +162,7 @@ def _claimed(run_dir: Path, claim: Claim | None, group: Group, default: bool) ->
 
 
 def _stopped_at_start(
-    run_dir: Path, config: TrainConfig, world: World, arch: str, stop: _StopFlag, claim: Claim | None
+    run_dir: Path, config: TrainConfig, world: World, arch: str, stop: StopRequest, claim: Claim | None
 ) -> RunResult:
     """A run stopped by a signal before its first step: said, and recorded where it had begun
     writing its folder (status.json: stopped, no epoch done), as a run stopped later is.
@@ -197,7 +197,7 @@ def _owned(
     return hold(run_dir, new=resume is None, default=default)
 
 
-def run_epochs(run: Run, hooks: Sequence[StepHook], stop: _StopFlag) -> RunResult:
+def run_epochs(run: Run, hooks: Sequence[StepHook], stop: StopRequest) -> RunResult:
     """The epochs; `stop`: the run's signal handlers (installed by train), which from here
     on let the current step finish and save."""
     config = run.config

@@ -34,7 +34,7 @@ from .saving import config_again, start_folder, weights_txt
 from .schedule import make_scheduler
 from .sources import Sources, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
-from .stop_flag import _StopFlag
+from .stop_flag import StopRequest
 from .weights_from import weights_said
 from .world import Group, World
 
@@ -76,7 +76,7 @@ class Run:
     class_weights: list[float] | None  # the loss's, by --class-weights balanced; None: unweighted
     epoch_started: float = field(default_factory=time.perf_counter)
     steps_done: int = 0  # by this process, counted for the hooks
-    stop: _StopFlag = field(default_factory=_StopFlag)  # the loop installs the one the signals reach
+    stop: StopRequest = field(default_factory=StopRequest)  # the loop installs the one the signals reach
     hooks: list[StepHook] = field(default_factory=list)
 
 
@@ -145,7 +145,8 @@ def set_up(
     )  # fmt: skip
     display = start_display(console, config, device, world, data, run_dir, fast, optimizer, sources, resume,
                             state is not None, notes)  # fmt: skip
-    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=arch)
+    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=arch,
+                 resumed=state is not None)  # fmt: skip
     return Run(
         graph=graph, config=config, world=world, group=group, run_dir=run_dir, arch=arch, source=source,
         relaunch=relaunch, data=data, dense=dense, model=model.module, frozen_norms=model.frozen_norms,

@@ -23,7 +23,7 @@ from ..errors import CnnctlError, FaultError, Loc, Problem
 from ..run_folders import ARCHITECTURE, CURVES, LOCK, METRICS, RESULTS, STATUS, TENSORBOARD
 from ..run_marks import RUN_NETWORK
 from ..writing import NO_ROOM as _NO_ROOM
-from ..writing import exception_chain, no_room, replace_through, write_failed
+from ..writing import exception_chain, no_room, refuse_links_out, replace_through, write_failed
 
 try:
     import fcntl
@@ -307,6 +307,7 @@ def hold(folder: Path, *, new: bool, for_workers: bool = False, default: bool = 
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _cannot_create(folder, exc) from None
+    refuse_links_out(str(folder), _RUNS_OWN)  # before the lock file is opened: it is one of them
     fd = _lock(folder, new)
     claim = Claim(folder, fd, locked=fd is not None, number=number)
     try:

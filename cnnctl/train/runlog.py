@@ -95,9 +95,10 @@ class RunLog:
         leader: bool = True,
         say: Callable[[str], None] = print,
         network: str | None = None,  # the name the run knows its network by, for `cnnctl runs`
+        resumed: bool = False,  # it goes on from a checkpoint (--resume): one saved mid-epoch has no row yet
     ) -> None:
         self.run_dir, self.config, self.history, self.leader, self.say = run_dir, config, history, leader, say
-        self.network = network
+        self.network, self.resumed = network, resumed
         self.writer: Any = None  # TensorBoard's SummaryWriter, with --tensorboard
         self.logged = 0  # rows TensorBoard has been given
         self.ended_as: str | None = None
@@ -112,7 +113,8 @@ class RunLog:
             return self
         # A resumed run's record as it stood: a resume that fails before it has changed anything
         # puts it back (a run killed stays told as killed), with why the resume failed.
-        self.before = read_record(self.run_dir / STATUS) if self.history else None
+        # Resumed from a checkpoint saved mid-epoch (--save-every), a run has no row yet: its status as well.
+        self.before = read_record(self.run_dir / STATUS) if self.history or self.resumed else None
         self._status("running", self.history)
         if getattr(self.config, "tensorboard", False):
             self.writer = _summary_writer(self.run_dir / TENSORBOARD, resumed=bool(self.history))

@@ -10,7 +10,7 @@ from typing import Any
 from .. import worker
 
 
-class _StopFlag:
+class StopRequest:
     """Set by SIGINT (and SIGTERM): the loop finishes its current step, saves and stops.
 
     Under torchrun, SIGTERM is the launcher tearing the group down because a worker failed;
@@ -36,7 +36,7 @@ class _StopFlag:
         self.then_exit = then_exit
         self.previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> StopRequest:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not the main thread: no handlers, no graceful stop
                 self.previous[sig] = signal.signal(sig, self._handle)

@@ -97,7 +97,8 @@ def weighted_model(
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
         return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe_of(state))
     stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
-    if stats is None and normalised:
+    if stats is None and normalised:  # the weights' own faults first (unreadable, not finite, not fitting):
+        placed_weights(graph, weights, logits, command=command)  # a damaged file is never asked its mean and std
         raise _no_normalisation(weights, command, channels)
     return _placed(graph, device, weights, stats, logits, command)
 
