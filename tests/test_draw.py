@@ -550,6 +550,54 @@ def test_a_network_with_too_many_edges_to_lay_out_is_refused_before_graphviz(tmp
     assert len(json.loads(out)["edges"]) == 100 + 49 * 100
 
 
+@pytest.mark.skipif(shutil.which("sfdp") is None, reason="Graphviz's `sfdp` is not installed")
+def test_the_hint_for_a_graph_too_large_for_dot_lays_it_out(tmp_path, monkeypatch, capsys):
+    # The hint was `.dot` then `dot -Tsvg`: `dot` on that DOT ran past 120 s; `sfdp` lays it out in under a second
+    (tmp_path / "dense.yaml").write_text(dense_network(100, 50))  # 100 + 50 x 100 = 5,100 edges
+    svg, dot = tmp_path / "d.svg", tmp_path / "d.dot"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(svg))
+    assert code == 2 and f"-o {dot}" in err and f"`sfdp -Tsvg {dot} -o {svg}`" in err, err
+    assert "`dot -Tsvg`" not in err
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(dot))
+    assert code == 0 and f"`sfdp -Tsvg {dot} -o {svg}`" in out and "`dot -Tsvg`" not in out, out  # not dot
+    subprocess.run(["sfdp", "-Tsvg", str(dot), "-o", str(svg)], check=True, timeout=60)  # the hint, as given
+    drawn = ET.parse(svg).getroot()
+    assert sum(1 for g in drawn.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "edge") == 5_100
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(dot))
+    assert code == 0 and "lay it out with `dot -Tsvg`" in out and "sfdp" not in out  # a graph dot lays out at once
+
+
+def chain(relus: int, layer: str = "relu") -> str:
+    """A chain of `relus` layers: as many edges (the input's to the first, each one's to the next)."""
+    return f"name: chain\ninput: 4x4x1\nlayers:\n  - repeat: {relus}\n    layers: [{layer}]\n"
+
+
+def test_mermaid_past_what_mermaid_draws_by_default_is_warned(tmp_path, monkeypatch, capsys):
+    # Mermaid refuses a 501st edge (maxEdges 500) and a text over 50,000 characters (maxTextSize) unless
+    # the page raises them; a .mmd of any size was written without a word
+    net, mmd = tmp_path / "c.yaml", tmp_path / "c.mmd"
+    net.write_text(chain(500))
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    assert code == 0 and err == "" and out.startswith("wrote"), err  # 500 edges: drawn
+    net.write_text(chain(501))
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    assert code == 0 and mmd.exists() and out.startswith("wrote"), err  # written all the same: mmdc can raise them
+    assert sum(" --> " in line for line in mmd.read_text().splitlines()) == 501
+    assert err.startswith("warning: ") and "501 edges (Mermaid's maxEdges: at most 500)" in err
+    assert "characters" not in err.split("hint:")[0]  # its text is within 50,000
+    assert "--depth" in err and f"mmdc -i {mmd} -o {tmp_path / 'c.svg'} -c mermaid.json" in err
+    assert '{"maxEdges": 501, "maxTextSize": 50000}' in err
+    code, out, _ = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd), "-f", "json")
+    (warning,) = json.loads(out)["warnings"]  # in the document, as the network's own warnings
+    assert "501 edges" in warning["message"] and "mmdc" in warning["hint"]
+    net.write_text(chain(499, "conv f=3 p=1 n=4 act=relu"))  # 499 edges, each box's label long
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    chars = len(mmd.read_text())  # JavaScript's length: UTF-16 units, one a character here (no astral ones)
+    assert chars > 50_000 and code == 0, err
+    assert f"{chars:,} characters (Mermaid's maxTextSize: at most 50,000)" in err and "edges (" not in err
+    assert f'{{"maxEdges": 500, "maxTextSize": {chars}}}' in err
+
+
 @needs_dot
 @pytest.mark.parametrize(("arch", "mib"), [("lenet5", 1), ("resnet152", 8)])  # too little to load `dot`; to lay out
 def test_graphviz_out_of_its_memory_is_one_message(arch, mib, tmp_path, monkeypatch, capsys):

@@ -5,7 +5,7 @@ import shlex
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, one_line
+from ..errors import CnnctlError, Problem, one_line
 from ..shapes import format_shape
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import examples, print_json, print_warnings, with_warnings
@@ -55,10 +55,12 @@ def draw_cmd(
     from .. import writing
     from ..analysis.diagram import diagram, volumes
     from ..render import picture
-    from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
+    from ..render.diagram import count_clusters, diagram_json, mermaid_overflow, to_dot, to_mermaid
+    from ..render.views.problems import problem_json
     from ..words import plural
 
     graph = common.load_network(arch, input)
+    notes: list[Problem] = []  # the picture's own warnings, told after the network's
     named = output is not None
     out = output if named else None if format == "json" else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
@@ -94,7 +96,10 @@ def draw_cmd(
         d = diagram(graph, depth)
         if out:
             if fmt == "mermaid":
-                body = to_mermaid(d).encode()
+                text = to_mermaid(d)
+                overflow = mermaid_overflow(text, len(d.edges), out)
+                notes += [overflow] if overflow else []
+                body = text.encode()
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes), len(d.edges))
@@ -103,10 +108,16 @@ def draw_cmd(
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     if format == "json":  # the warnings in the document, nothing on stderr, as summarize's and flops' JSON
-        print_json(with_warnings(data, [graph]))
+        data = with_warnings(data, [graph])
+        print_json(data | {"warnings": data["warnings"] + [problem_json(n, "warning") for n in notes]})
     else:
         print_warnings(graph)
+        for note in notes:
+            sys.stderr.write(note.format("warning") + "\n")
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
+        if fmt == "dot" and picture.too_large_for_dot(len(d.boxes), len(d.edges)):  # `dot` would take minutes
+            sfdp = picture.sfdp_command(out)
+            opener["dot"] = f"too large for `dot` to lay out quickly: `{sfdp}` does, not top to bottom"
         opened = opener.get(fmt, "open it in a browser or viewer")
         sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped
     return 0
