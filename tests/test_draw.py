@@ -469,6 +469,27 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("style", ["graph", "volumes"])
+def test_a_file_where_the_folder_is_to_be_is_told_with_a_hint_that_works(style, tmp_path, monkeypatch, capsys):
+    # the hint was a placeholder, `name a file in a folder, e.g. -o FILE`
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    told = (("afile/x.svg", "its folder `afile`"), ("afile/sub/x.svg", "its folder `afile/sub` cannot be made"))
+    for given, folder in told:
+        code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", given)
+        assert code == 2 and out == "" and f"cannot write `{given}`: {folder}" in err, err
+        assert "`afile` is a file, not a folder" in err and "FILE" not in err
+        assert "hint: write it beside that file, e.g. -o x.svg; or move `afile` away" in err
+        assert (tmp_path / "afile").read_text() == "mine"
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", "x.svg")  # the hint
+    assert code == 0 and (tmp_path / "x.svg").exists(), err
+    deep = tmp_path / "d" / "afile"
+    deep.parent.mkdir()
+    deep.write_text("mine")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", str(deep / "x.svg"))
+    assert code == 2 and f"-o {tmp_path / 'd' / 'x.svg'};" in err, err  # beside the file in the way
+
+
+@pytest.mark.parametrize("style", ["graph", "volumes"])
 def test_without_o_draw_never_replaces_a_file(style, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "lenet5.svg"
