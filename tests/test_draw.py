@@ -706,3 +706,82 @@ def test_draw_json_holds_the_warnings_and_leaves_stderr_empty_as_summarize_does(
     picture = "odd.mmd" if style == "graph" else "odd.svg"  # neither needs Graphviz
     code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", style, "-o", picture)
     assert code == 0 and err == warning["text"] + "\n"  # text: on stderr, as ever
+
+
+# A network named in Chinese and Japanese: a font without those glyphs draws each as an empty box.
+CJK_NET = "name: 网络测试ネット\ninput: 28x28x1\nlayers:\n  - conv f=3 n=4\n  - fc 10\n"
+LATIN_ONLY = (("DejaVu Sans", frozenset(range(0x20, 0x250))),)  # fontconfig's list on a machine without CJK fonts
+
+
+@needs_dot
+def test_a_graph_picture_warns_once_where_no_font_has_its_characters(tmp_path, monkeypatch, capsys):
+    # Graphviz drew 网络测试ネット as hex boxes in the PNG, without a word
+    from cnnctl.render import glyphs
+
+    (tmp_path / "cjk.yaml").write_text(CJK_NET)
+    monkeypatch.setattr(glyphs, "_fonts", lambda: LATIN_ONLY)
+    png = tmp_path / "cjk.png"
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(png))
+    assert code == 0 and png.exists() and out.startswith("wrote"), err
+    assert err.count("warning:") == 1 and "网 (U+7F51)" in err and "ト (U+30C8)" in err and f"`{png}`" in err
+    assert "fonts-noto-cjk" in err and "`.svg`" in err
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(tmp_path / "c.svg"))
+    assert code == 0 and err == ""  # an SVG's text is drawn by the browser's fonts
+    with_cjk = ((*LATIN_ONLY[0],), ("Noto Sans CJK JP", frozenset(map(ord, "网络测试ネット"))))
+    monkeypatch.setattr(glyphs, "_fonts", lambda: with_cjk)
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(png))
+    assert code == 0 and err == ""  # fontconfig falls back to the font that has them: Graphviz draws them
+
+
+def test_a_volume_picture_warns_once_where_matplotlib_has_no_font_for_its_characters(tmp_path, monkeypatch, capsys):
+    # matplotlib drew boxes and printed a UserWarning per character, with its source lines
+    pytest.importorskip("matplotlib", reason="the volume view's PNG is drawn by matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+
+    (tmp_path / "cjk.yaml").write_text(CJK_NET)
+    png = tmp_path / "cjk.png"
+    code, out, err = run_main(
+        monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "--style", "volumes", "-o", str(png)
+    )
+    assert code == 0 and png.exists(), err
+    assert "UserWarning" not in err and "Glyph" not in err
+    if glyphs.no_font_has("网络测试ネット"):  # this machine has no CJK font: told once
+        assert err.count("warning:") == 1 and "网 (U+7F51)" in err and f"`{png}`" in err
+    elif not glyphs.fallbacks("网络测试ネット"):
+        pytest.skip("fontconfig cannot say which fonts are installed here")
+    else:  # one has them: matplotlib falls back to it
+        assert err == ""
+
+
+@pytest.mark.skipif(not shutil.which("fc-list"), reason="fontconfig's fc-list is not installed")
+def test_matplotlib_falls_back_to_an_installed_font_that_has_the_characters(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="the volume view's PNG is drawn by matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+
+    # a character DejaVu Sans lacks and another installed font has (U+02EA is in Liberation Sans)
+    char = next((c for c in "˪˫ʹ⌒⌓" if glyphs.fallbacks(c)), None)
+    if char is None:
+        pytest.skip("no installed font has a character DejaVu Sans lacks")
+    (tmp_path / "n.yaml").write_text(f'name: "t{char}n"\ninput: 28x28x1\nlayers:\n  - conv f=3 n=4\n')
+    png = tmp_path / "n.png"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "n.yaml"), "--style", "volumes", "-o", str(png))
+    assert code == 0 and err == "", err  # drawn in the font that has it
+    monkeypatch.setattr(glyphs, "fallbacks", lambda text, first="": [])  # DejaVu Sans alone, as before
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "n.yaml"), "--style", "volumes", "-o", str(png))
+    assert code == 0 and f"(U+{ord(char):04X})" in err and err.count("warning:") == 1
+
+
+def test_plot_of_a_run_named_in_chinese_warns_once_where_no_font_has_it(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="plot draws with matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+    from tests.test_reading import a_run
+
+    run = a_run(tmp_path / "实验")
+    monkeypatch.setattr(glyphs, "fallbacks", lambda text, first="": [])  # DejaVu Sans alone: it has no 实, 验
+    for suffix in ("png", "svg"):  # matplotlib writes an SVG's text as paths: boxes too
+        out = tmp_path / f"c.{suffix}"
+        code, _, err = run_main(monkeypatch, capsys, "plot", str(run), "-o", str(out))
+        assert code == 0 and out.exists(), err
+        assert err.count("warning:") == 1 and "实 (U+5B9E), 验 (U+9A8C)" in err and f"`{out}`" in err, err
+        assert "UserWarning" not in err and "Glyph" not in err
+        assert "fonts-noto-cjk" in err and ".svg" not in err.split("hint:")[1]  # its SVG is no way out

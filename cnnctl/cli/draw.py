@@ -54,7 +54,7 @@ def draw_cmd(
     """
     from .. import writing
     from ..analysis.diagram import diagram, volumes
-    from ..render import picture
+    from ..render import glyphs, picture
     from ..render.diagram import count_clusters, diagram_json, mermaid_overflow, to_dot, to_mermaid
     from ..render.views.problems import problem_json
     from ..words import plural
@@ -79,7 +79,12 @@ def draw_cmd(
         if out:
             layout = lay_out(graph.title, vols, graph.params, graph.mults)
             try:
-                body = to_svg(layout).encode() if fmt == "svg" else to_image(layout, fmt)
+                if fmt == "svg":  # its text is text: the browser draws it with its own fonts
+                    body = to_svg(layout).encode()
+                else:
+                    with glyphs.drawing_fonts(" ".join(s.text for s in layout.shapes if s.kind == "text")) as lacking:
+                        body = to_image(layout, fmt)
+                    notes += [glyphs.missing_glyphs("".join(lacking), out)] if lacking else []
             except NoMatplotlib as exc:
                 raise CnnctlError.at(f"the volume view's {fmt.upper()} is drawn by matplotlib: {exc}",
                                      hint=f"{INSTALL}; or write the SVG, which needs nothing") from None  # fmt: skip
@@ -103,6 +108,8 @@ def draw_cmd(
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes), len(d.edges))
+                lacking = glyphs.no_font_has(text) if fmt in ("png", "pdf") else ""  # an SVG's text: the browser's
+                notes += [glyphs.missing_glyphs(lacking, out)] if lacking else []
             writing.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
