@@ -534,7 +534,8 @@ def _short_path(data: str) -> str:
 
 
 def list_runs(folder: str) -> list[RunInfo]:
-    """The run folders in `folder` (or `folder` itself, when it is one), the newest first."""
+    """The run folders in `folder` (or `folder` itself, when it is one), the newest first: every
+    entry, each read (run_marks.runs_in looks at the first few only, for hints and completion)."""
     path = Path(folder)
     if not path.is_dir():
         raise CnnctlError.at(

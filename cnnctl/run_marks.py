@@ -214,6 +214,8 @@ def refuse_run_record(path: str, wanted: str) -> None:
 
 
 def runs_in(folder: str) -> list[str]:
-    """The run folders among `folder`'s first entries, by name, as paths through it (`runs/l5`)."""
+    """The run folders among `folder`'s first entries, by name, as paths through it (`runs/l5`):
+    a bounded look for start-up's hints and completion, nothing read of them. `cnnctl runs` lists
+    every one and reads each (run_folders.list_runs, which needs more than these light marks)."""
     paths = sorted(os.path.join(folder, e.name) for e in first_entries(folder) if is_dir_entry(e))
     return [path for path in paths if is_run_folder(path)]

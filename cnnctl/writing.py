@@ -137,9 +137,12 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
         return CnnctlError.at(f"`{path}` is a folder: name the file to write",
                               hint=f"e.g. -o {shlex.quote(os.path.join(path, example))}")  # fmt: skip
     blocker = _file_in_the_way(folder)  # a missing folder is made as the file is written (make_folders)
-    if blocker is not None:
-        return CnnctlError.at(f"cannot write `{path}`: `{blocker}` is a file, not a folder",
-                              hint=f"name a file in a folder, e.g. -o {shlex.quote(example)}")  # fmt: skip
+    if blocker is not None:  # the file's folder, or one above it, is a file: offer the file beside it
+        beside = os.path.join(os.path.dirname(blocker), os.path.basename(path))
+        which = "its folder" if blocker == folder else f"its folder `{folder}` cannot be made:"
+        return CnnctlError.at(f"cannot write `{path}`: {which} `{blocker}` is a file, not a folder",
+                              hint=f"write it beside that file, e.g. -o {shlex.quote(beside)}; or move "
+                              f"`{blocker}` away, and the folder is made")  # fmt: skip
     other = f"name another file, e.g. -o {shlex.quote(os.path.join(folder, example))}"
     kind = not_regular(path)  # a link is followed; a dangling link is replaced, as before
     if kind is not None:

@@ -469,6 +469,27 @@ def test_mistakes_are_one_message(args, said, monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("style", ["graph", "volumes"])
+def test_a_file_where_the_folder_is_to_be_is_told_with_a_hint_that_works(style, tmp_path, monkeypatch, capsys):
+    # the hint was a placeholder, `name a file in a folder, e.g. -o FILE`
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("mine")
+    told = (("afile/x.svg", "its folder `afile`"), ("afile/sub/x.svg", "its folder `afile/sub` cannot be made"))
+    for given, folder in told:
+        code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", given)
+        assert code == 2 and out == "" and f"cannot write `{given}`: {folder}" in err, err
+        assert "`afile` is a file, not a folder" in err and "FILE" not in err
+        assert "hint: write it beside that file, e.g. -o x.svg; or move `afile` away" in err
+        assert (tmp_path / "afile").read_text() == "mine"
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", "x.svg")  # the hint
+    assert code == 0 and (tmp_path / "x.svg").exists(), err
+    deep = tmp_path / "d" / "afile"
+    deep.parent.mkdir()
+    deep.write_text("mine")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "--style", style, "-o", str(deep / "x.svg"))
+    assert code == 2 and f"-o {tmp_path / 'd' / 'x.svg'};" in err, err  # beside the file in the way
+
+
+@pytest.mark.parametrize("style", ["graph", "volumes"])
 def test_without_o_draw_never_replaces_a_file(style, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "lenet5.svg"
@@ -548,6 +569,54 @@ def test_a_network_with_too_many_edges_to_lay_out_is_refused_before_graphviz(tmp
     code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", dot, "-f", "json")
     assert code == 0, err  # DOT is written whatever its size: it needs no layout
     assert len(json.loads(out)["edges"]) == 100 + 49 * 100
+
+
+@pytest.mark.skipif(shutil.which("sfdp") is None, reason="Graphviz's `sfdp` is not installed")
+def test_the_hint_for_a_graph_too_large_for_dot_lays_it_out(tmp_path, monkeypatch, capsys):
+    # The hint was `.dot` then `dot -Tsvg`: `dot` on that DOT ran past 120 s; `sfdp` lays it out in under a second
+    (tmp_path / "dense.yaml").write_text(dense_network(100, 50))  # 100 + 50 x 100 = 5,100 edges
+    svg, dot = tmp_path / "d.svg", tmp_path / "d.dot"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(svg))
+    assert code == 2 and f"-o {dot}" in err and f"`sfdp -Tsvg {dot} -o {svg}`" in err, err
+    assert "`dot -Tsvg`" not in err
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "dense.yaml"), "-o", str(dot))
+    assert code == 0 and f"`sfdp -Tsvg {dot} -o {svg}`" in out and "`dot -Tsvg`" not in out, out  # not dot
+    subprocess.run(["sfdp", "-Tsvg", str(dot), "-o", str(svg)], check=True, timeout=60)  # the hint, as given
+    drawn = ET.parse(svg).getroot()
+    assert sum(1 for g in drawn.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "edge") == 5_100
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(dot))
+    assert code == 0 and "lay it out with `dot -Tsvg`" in out and "sfdp" not in out  # a graph dot lays out at once
+
+
+def chain(relus: int, layer: str = "relu") -> str:
+    """A chain of `relus` layers: as many edges (the input's to the first, each one's to the next)."""
+    return f"name: chain\ninput: 4x4x1\nlayers:\n  - repeat: {relus}\n    layers: [{layer}]\n"
+
+
+def test_mermaid_past_what_mermaid_draws_by_default_is_warned(tmp_path, monkeypatch, capsys):
+    # Mermaid refuses a 501st edge (maxEdges 500) and a text over 50,000 characters (maxTextSize) unless
+    # the page raises them; a .mmd of any size was written without a word
+    net, mmd = tmp_path / "c.yaml", tmp_path / "c.mmd"
+    net.write_text(chain(500))
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    assert code == 0 and err == "" and out.startswith("wrote"), err  # 500 edges: drawn
+    net.write_text(chain(501))
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    assert code == 0 and mmd.exists() and out.startswith("wrote"), err  # written all the same: mmdc can raise them
+    assert sum(" --> " in line for line in mmd.read_text().splitlines()) == 501
+    assert err.startswith("warning: ") and "501 edges (Mermaid's maxEdges: at most 500)" in err
+    assert "characters" not in err.split("hint:")[0]  # its text is within 50,000
+    assert "--depth" in err and f"mmdc -i {mmd} -o {tmp_path / 'c.svg'} -c mermaid.json" in err
+    assert '{"maxEdges": 501, "maxTextSize": 50000}' in err
+    code, out, _ = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd), "-f", "json")
+    (warning,) = json.loads(out)["warnings"]  # in the document, as the network's own warnings
+    assert "501 edges" in warning["message"] and "mmdc" in warning["hint"]
+    net.write_text(chain(499, "conv f=3 p=1 n=4 act=relu"))  # 499 edges, each box's label long
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "-o", str(mmd))
+    chars = len(mmd.read_text())  # JavaScript's length: UTF-16 units, one a character here (no astral ones)
+    assert chars > 50_000 and code == 0, err
+    assert f"{chars:,} characters (Mermaid's maxTextSize: at most 50,000)" in err and "edges (" not in err
+    assert f'{{"maxEdges": 500, "maxTextSize": {chars}}}' in err
 
 
 @needs_dot
@@ -637,3 +706,82 @@ def test_draw_json_holds_the_warnings_and_leaves_stderr_empty_as_summarize_does(
     picture = "odd.mmd" if style == "graph" else "odd.svg"  # neither needs Graphviz
     code, out, err = run_main(monkeypatch, capsys, "draw", str(net), "--style", style, "-o", picture)
     assert code == 0 and err == warning["text"] + "\n"  # text: on stderr, as ever
+
+
+# A network named in Chinese and Japanese: a font without those glyphs draws each as an empty box.
+CJK_NET = "name: 网络测试ネット\ninput: 28x28x1\nlayers:\n  - conv f=3 n=4\n  - fc 10\n"
+LATIN_ONLY = (("DejaVu Sans", frozenset(range(0x20, 0x250))),)  # fontconfig's list on a machine without CJK fonts
+
+
+@needs_dot
+def test_a_graph_picture_warns_once_where_no_font_has_its_characters(tmp_path, monkeypatch, capsys):
+    # Graphviz drew 网络测试ネット as hex boxes in the PNG, without a word
+    from cnnctl.render import glyphs
+
+    (tmp_path / "cjk.yaml").write_text(CJK_NET)
+    monkeypatch.setattr(glyphs, "_fonts", lambda: LATIN_ONLY)
+    png = tmp_path / "cjk.png"
+    code, out, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(png))
+    assert code == 0 and png.exists() and out.startswith("wrote"), err
+    assert err.count("warning:") == 1 and "网 (U+7F51)" in err and "ト (U+30C8)" in err and f"`{png}`" in err
+    assert "fonts-noto-cjk" in err and "`.svg`" in err
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(tmp_path / "c.svg"))
+    assert code == 0 and err == ""  # an SVG's text is drawn by the browser's fonts
+    with_cjk = ((*LATIN_ONLY[0],), ("Noto Sans CJK JP", frozenset(map(ord, "网络测试ネット"))))
+    monkeypatch.setattr(glyphs, "_fonts", lambda: with_cjk)
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "-o", str(png))
+    assert code == 0 and err == ""  # fontconfig falls back to the font that has them: Graphviz draws them
+
+
+def test_a_volume_picture_warns_once_where_matplotlib_has_no_font_for_its_characters(tmp_path, monkeypatch, capsys):
+    # matplotlib drew boxes and printed a UserWarning per character, with its source lines
+    pytest.importorskip("matplotlib", reason="the volume view's PNG is drawn by matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+
+    (tmp_path / "cjk.yaml").write_text(CJK_NET)
+    png = tmp_path / "cjk.png"
+    code, out, err = run_main(
+        monkeypatch, capsys, "draw", str(tmp_path / "cjk.yaml"), "--style", "volumes", "-o", str(png)
+    )
+    assert code == 0 and png.exists(), err
+    assert "UserWarning" not in err and "Glyph" not in err
+    if glyphs.no_font_has("网络测试ネット"):  # this machine has no CJK font: told once
+        assert err.count("warning:") == 1 and "网 (U+7F51)" in err and f"`{png}`" in err
+    elif not glyphs.fallbacks("网络测试ネット"):
+        pytest.skip("fontconfig cannot say which fonts are installed here")
+    else:  # one has them: matplotlib falls back to it
+        assert err == ""
+
+
+@pytest.mark.skipif(not shutil.which("fc-list"), reason="fontconfig's fc-list is not installed")
+def test_matplotlib_falls_back_to_an_installed_font_that_has_the_characters(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="the volume view's PNG is drawn by matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+
+    # a character DejaVu Sans lacks and another installed font has (U+02EA is in Liberation Sans)
+    char = next((c for c in "˪˫ʹ⌒⌓" if glyphs.fallbacks(c)), None)
+    if char is None:
+        pytest.skip("no installed font has a character DejaVu Sans lacks")
+    (tmp_path / "n.yaml").write_text(f'name: "t{char}n"\ninput: 28x28x1\nlayers:\n  - conv f=3 n=4\n')
+    png = tmp_path / "n.png"
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "n.yaml"), "--style", "volumes", "-o", str(png))
+    assert code == 0 and err == "", err  # drawn in the font that has it
+    monkeypatch.setattr(glyphs, "fallbacks", lambda text, first="": [])  # DejaVu Sans alone, as before
+    code, _, err = run_main(monkeypatch, capsys, "draw", str(tmp_path / "n.yaml"), "--style", "volumes", "-o", str(png))
+    assert code == 0 and f"(U+{ord(char):04X})" in err and err.count("warning:") == 1
+
+
+def test_plot_of_a_run_named_in_chinese_warns_once_where_no_font_has_it(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="plot draws with matplotlib (the plot extra)")
+    from cnnctl.render import glyphs
+    from tests.test_reading import a_run
+
+    run = a_run(tmp_path / "实验")
+    monkeypatch.setattr(glyphs, "fallbacks", lambda text, first="": [])  # DejaVu Sans alone: it has no 实, 验
+    for suffix in ("png", "svg"):  # matplotlib writes an SVG's text as paths: boxes too
+        out = tmp_path / f"c.{suffix}"
+        code, _, err = run_main(monkeypatch, capsys, "plot", str(run), "-o", str(out))
+        assert code == 0 and out.exists(), err
+        assert err.count("warning:") == 1 and "实 (U+5B9E), 验 (U+9A8C)" in err and f"`{out}`" in err, err
+        assert "UserWarning" not in err and "Glyph" not in err
+        assert "fonts-noto-cjk" in err and ".svg" not in err.split("hint:")[1]  # its SVG is no way out

@@ -1042,3 +1042,72 @@ def test_a_layer_built_from_a_guess_gives_no_warning():
     assert len(info.value.problems) == 1 and not info.value.warnings
     alone = cnnctl.load_text("input: 32x32x16\nlayers:\n  - conv f=3 s=2 n=8\n")
     assert [w.layer for w in alone.warnings] == ["conv1"]  # the same layer on a real 32x32 is warned at
+
+
+# -- a refused line's volume guessed, so that the mistakes after it are told in the same run -----------------
+def test_a_mistake_after_a_layer_with_an_empty_argument_is_told_too():
+    # `n=` stopped the shapes: `pool f=99` below it, wrong whatever the conv's n, was never told
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 s=1 p=0 n=\n  - conv f=3 n=8\n  - pool f=99\n  - fc 10\n"
+    first, second = problems_of(text, "two.yaml")
+    assert (first.loc.line, first.layer, first.message) == (3, "conv1", "`n=` has no value")
+    # conv1 makes (32 - 3) / 1 + 1 = 30 rows and columns, conv2 then 30 - 3 + 1 = 28, whatever n is
+    assert (second.loc.line, second.layer) == (5, "pool1")
+    assert second.message.startswith("window 99x99 is larger than its padded input 28x28 (input 28x28x8)")
+    assert second.message.endswith("(after the error at line 3, `conv1` is taken as 30x30x3: this may follow from it)")
+
+
+def test_three_independent_mistakes_of_a_file_are_told_in_one_run():
+    text = (
+        "input: 32x32x3\nlayers:\n"
+        "  - conv f=5 p=0 n=8 bogus=1\n"  # an argument conv has not: the others are read, 28x28x8
+        "  - pool f=2 s=2 p=5\n"  # its own arguments are wrong whatever its input: told as alone
+        "  - conv f=3 n=16 s=0\n"  # a value out of range: guessed with s=1
+        "  - conv f=15 n=4\n"  # 15 > 14: the only mistake that may follow from a guess, told with it
+        "  - fc 10 act=relux\n"
+    )
+    found = problems_of(text, "three.yaml")
+    assert [(p.loc.line, p.layer) for p in found] == [(3, "conv1"), (4, "pool1"), (5, "conv2"), (7, "fc1")]
+    assert "no argument `bogus`" in found[0].message
+    alone = problems_of("input: 28x28x8\nlayers:\n  - pool f=2 s=2 p=5\n")
+    assert found[1].message + " (input 28x28x8)" == alone[0].message  # no note: it follows from no guess
+    assert "`s` must be at least 1, got 0" in found[2].message
+    assert "`relux`" in found[3].message
+    # pool1 failed, so conv2's input is unknown and conv3 (f=15) is not blamed; nor is it below two refused
+    # lines (one guess at a time); below conv2's alone it is
+    found = problems_of(text.replace("pool f=2 s=2 p=5", "pool f=2 s=2"), "three.yaml")
+    assert [(p.loc.line, p.layer) for p in found] == [(3, "conv1"), (5, "conv2"), (7, "fc1")]
+    text = text.replace("pool f=2 s=2 p=5", "pool f=2 s=2").replace(" bogus=1", "")
+    found = problems_of(text, "three.yaml")
+    assert [(p.loc.line, p.layer) for p in found] == [(5, "conv2"), (6, "conv3"), (7, "fc1")]
+    # conv1 28x28x8, pool 14x14x8, conv2 guessed with s=1: 14 - 3 + 1 = 12, where a 15x15 filter does not fit
+    assert "15x15" in found[1].message and "12x12" in found[1].message
+    assert found[1].message.endswith(
+        "(after the error at line 5, `conv2` is taken as 12x12x16: this may follow from it)"
+    )
+
+
+def test_after_a_guess_one_mistake_is_told_not_a_cascade():
+    # conv1's n meant 64 and is taken as the input's 3 channels: groups=64 on 3 is told once, with the note;
+    # the layers after that mistake, which may all follow from it, are not blamed
+    text = (
+        "input: 32x32x3\nlayers:\n  - conv f=3 p=1 n=\n"
+        "  - conv f=3 p=1 n=64 groups=64\n  - conv f=3 p=1 n=64 groups=64\n  - pool f=99\n"
+    )
+    first, second = problems_of(text, "cascade.yaml")
+    assert (first.loc.line, second.loc.line) == (3, 4)
+    assert "`conv1` is taken as 32x32x3: this may follow from it" in second.message
+
+
+def test_an_unknown_kind_still_leaves_the_shapes_after_it_unknown():
+    # nothing says what `convv` makes: nothing after it is blamed for a shape
+    found = problems_of("input: 32x32x3\nlayers:\n  - convv f=3 n=8\n  - pool f=99\n  - fc 10\n", "five.yaml")
+    assert [(p.loc.line, p.message) for p in found] == [(3, "unknown layer kind `convv`")]
+
+
+def test_validate_tells_both_mistakes_with_exit_2(tmp_path, monkeypatch, capsys):
+    net = tmp_path / "two.yaml"
+    net.write_text("input: 32x32x3\nlayers:\n  - conv f=3 s=1 p=0 n=\n  - conv f=3 n=8\n  - pool f=99\n  - fc 10\n")
+    code, out, err = run_main(monkeypatch, capsys, "validate", str(net), "--format", "json")
+    assert code == 2 and "Traceback" not in err
+    (checked,) = json.loads(out)["files"]
+    assert [(d["line"], d["layer"]) for d in checked["details"]] == [(3, "conv1"), (5, "pool1")], out

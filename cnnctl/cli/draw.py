@@ -5,7 +5,7 @@ import shlex
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, one_line
+from ..errors import CnnctlError, Problem, one_line
 from ..shapes import format_shape
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import examples, print_json, print_warnings, with_warnings
@@ -54,11 +54,13 @@ def draw_cmd(
     """
     from .. import writing
     from ..analysis.diagram import diagram, volumes
-    from ..render import picture
-    from ..render.diagram import count_clusters, diagram_json, to_dot, to_mermaid
+    from ..render import glyphs, picture
+    from ..render.diagram import count_clusters, diagram_json, mermaid_overflow, to_dot, to_mermaid
+    from ..render.views.problems import problem_json
     from ..words import plural
 
     graph = common.load_network(arch, input)
+    notes: list[Problem] = []  # the picture's own warnings, told after the network's
     named = output is not None
     out = output if named else None if format == "json" else picture.default_name(graph.title)
     fmt = picture.picture_format(out) if out else None
@@ -77,7 +79,12 @@ def draw_cmd(
         if out:
             layout = lay_out(graph.title, vols, graph.params, graph.mults)
             try:
-                body = to_svg(layout).encode() if fmt == "svg" else to_image(layout, fmt)
+                if fmt == "svg":  # its text is text: the browser draws it with its own fonts
+                    body = to_svg(layout).encode()
+                else:
+                    with glyphs.drawing_fonts(" ".join(s.text for s in layout.shapes if s.kind == "text")) as lacking:
+                        body = to_image(layout, fmt)
+                    notes += [glyphs.missing_glyphs("".join(lacking), out)] if lacking else []
             except NoMatplotlib as exc:
                 raise CnnctlError.at(f"the volume view's {fmt.upper()} is drawn by matplotlib: {exc}",
                                      hint=f"{INSTALL}; or write the SVG, which needs nothing") from None  # fmt: skip
@@ -94,19 +101,30 @@ def draw_cmd(
         d = diagram(graph, depth)
         if out:
             if fmt == "mermaid":
-                body = to_mermaid(d).encode()
+                text = to_mermaid(d)
+                overflow = mermaid_overflow(text, len(d.edges), out)
+                notes += [overflow] if overflow else []
+                body = text.encode()
             else:
                 text = to_dot(d, fmt != "dot" and picture.reverses_clusters())  # .dot: for current Graphviz
                 body = text.encode() if fmt == "dot" else picture.lay_out(text, fmt, out, len(d.boxes), len(d.edges))
+                lacking = glyphs.no_font_has(text) if fmt in ("png", "pdf") else ""  # an SVG's text: the browser's
+                notes += [glyphs.missing_glyphs(lacking, out)] if lacking else []
             writing.write_file(out, body, replace=named)
         data = diagram_json(d, out, fmt)
         boxes = len(d.boxes) - 1
         said = f"{plural(boxes, 'box', 'boxes')} in {plural(count_clusters(d.top), 'cluster')}"
     if format == "json":  # the warnings in the document, nothing on stderr, as summarize's and flops' JSON
-        print_json(with_warnings(data, [graph]))
+        data = with_warnings(data, [graph])
+        print_json(data | {"warnings": data["warnings"] + [problem_json(n, "warning") for n in notes]})
     else:
         print_warnings(graph)
+        for note in notes:
+            sys.stderr.write(note.format("warning") + "\n")
         opener = {"dot": "lay it out with `dot -Tsvg`", "mermaid": "paste it into Markdown in a ```mermaid block"}
+        if fmt == "dot" and picture.too_large_for_dot(len(d.boxes), len(d.edges)):  # `dot` would take minutes
+            sfdp = picture.sfdp_command(out)
+            opener["dot"] = f"too large for `dot` to lay out quickly: `{sfdp}` does, not top to bottom"
         opened = opener.get(fmt, "open it in a browser or viewer")
         sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped
     return 0

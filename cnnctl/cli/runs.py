@@ -34,7 +34,9 @@ def plot_cmd(
     """
     import os
 
+    from ..errors import printable
     from ..render.curves import FORMATS, curves_picture, drew
+    from ..render.glyphs import drawing_fonts, missing_glyphs
     from ..render.mpl import INSTALL, NoMatplotlib
     from ..render.runs import plot_json, plot_table
     from ..run_folders import CURVES, read_histories
@@ -56,11 +58,15 @@ def plot_cmd(
     replace = output is not None or drew(out, runs)
     if not replace:
         refuse_existing(out)
+    names = " ".join(f"{printable(r.name)} {printable(r.about or '')}" for r in runs)  # the text drawn of them
     try:
-        picture = curves_picture(runs, metric, fmt)
+        with drawing_fonts(names) as lacking:  # every format: matplotlib writes an SVG's text as paths too
+            picture = curves_picture(runs, metric, fmt)
     except NoMatplotlib as exc:
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None
     write_file(out, picture, replace=replace)
+    if lacking:
+        sys.stderr.write(missing_glyphs("".join(lacking), out, svg_is_text=False).format("warning") + "\n")
     show_result(format, lambda: plot_json(runs, out, metric), lambda: [plot_table(runs, out, metric)])
     return 0
 

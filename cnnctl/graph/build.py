@@ -44,6 +44,7 @@ from ..values import lookalike_hint
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
 from .dropped import dropped_hint
+from .guess import guessed_volume
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
 from .softmaxes import double_softmaxes
@@ -218,15 +219,25 @@ def _heads_resized(nodes: list[Node], heads: tuple, widths: Mapping[str, int]) -
     return {**{path: widths[main] for path in outputs.resized_with(nodes, heads, main) if main in widths}, **widths}
 
 
-class Unjoined(CnnctlError):
+class Guessed(CnnctlError):
+    """The problems of a layer that failed, with the `volume` it plausibly made: the builder goes
+    on from it (`Builder.recovered`), so that later, independent mistakes are told in the same
+    run. A join that does not fit (`Unjoined`), or a line whose arguments are wrong (guess.py)."""
+
+    misread = True  # a line's volume guessed from what it says: composites read it as unknown
+
+    def __init__(self, problems: list[Problem], volume: Shape | None):
+        super().__init__(problems)
+        self.volume = volume
+
+
+class Unjoined(Guessed):
     """A join (add, concat, mul, a residual's sum) whose inputs do not fit, with the `volume` it
     plausibly meant: its main path's (the first input's), its channels summed for a concat.
     The builder goes on from it (`Builder.recovered`), so that later, independent mistakes
     are told in the same run."""
 
-    def __init__(self, problems: list[Problem], volume: Shape | None):
-        super().__init__(problems)
-        self.volume = volume
+    misread = False
 
 
 class FollowsOn(Exception):  # noqa: N818 - a signal, as blocks.Unbound
@@ -306,9 +317,12 @@ class Builder:
         self.unbuilt = 0  # items checked in them: at most MAX_LAYERS, as many as are built
         self.unbuilt_from: Item | BlockDef | None = None  # the outermost one being checked
         self.renumbered: set[str] = set()  # lists whose later automatic names a refused line may have shifted
-        # Layers built from a failed join's guessed volume (`recovered`) -> that join's node;
+        # Layers built from a failed join's or refused line's guessed volume (`recovered`) -> its node;
         # and the guesses a mistake after them was told for (`follows_on`: one each)
         self.guessed: dict[int, int] = {}
+        # The guesses of a refused line's volume (guess.py): a composite reads what is built from
+        # them as unknown (`shape_of`), so that only a layer's own rule, which says so, may blame them.
+        self.misread: set[int] = set()
         self.followed: set[int] = set()
         # A block's mistake told (where, message, block) -> its index in `problems`, the lines of the uses meeting it
         # (its message's words, the numbers a use puts in left out: `same_mistake`), and that problem as first told
@@ -330,12 +344,12 @@ class Builder:
                 raise
             except CnnctlError as exc:
                 # Report it and go on: later layers still get their arguments and references
-                # checked, so one run lists every problem. Their shapes are unknown, unless a
-                # join failed (`Unjoined`): then they go on from a plausible volume.
+                # checked, so one run lists every problem. Their shapes are unknown, unless the
+                # volume the failed item meant can be guessed (`Guessed`): they go on from it.
                 self.record(exc)
                 where = names.path(name) if name else names.prefix
-                volume = exc.volume if isinstance(exc, Unjoined) else None
-                current = self.recovered(item, where, volume) if volume else self.placeholder(item, where)
+                volume = exc.volume if isinstance(exc, Guessed) else None
+                current = self.recovered(item, where, volume, exc.misread) if volume else self.placeholder(item, where)
             except (blocks.Unbound, FollowsOn):  # its input is unknown, or a guess already blamed once: not its fault
                 current = self.placeholder(item, names.path(name) if name else names.prefix)
             if item.id is not None:
@@ -461,13 +475,16 @@ class Builder:
         message = f"{message} (in block `{name}` used at lines {named})"
         self.problems[index] = self.problems[index]._replace(message=message, hint=hint)
 
-    def recovered(self, item: Item, path: str, volume: Shape) -> int:
+    def recovered(self, item: Item, path: str, volume: Shape, misread: bool = False) -> int:
         """The stand-in for a join that failed, with the `volume` it plausibly meant (its main
-        path's): the layers after it are built from it, so that their own mistakes are told (an
-        `add` of 16x16 to 32x32 further down). What follows from the guess is marked (`guessed`)."""
+        path's), or for a line refused (`misread`) with the volume guessed from what it says: the
+        layers after it are built from it, so that their own mistakes are told (an `add` of 16x16
+        to 32x32 further down). What follows from the guess is marked (`guessed`)."""
         node = Node(len(self.nodes), path, FAILED, Args(), (), volume, 0, 0, 0, 0, "", item.loc)
         self.nodes.append(node)
         self.guessed[node.index] = node.index
+        if misread:
+            self.misread.add(node.index)
         return node.index
 
     def follows_on(self, inputs: list[int] | tuple[int, ...], loc: Loc) -> str:
@@ -542,15 +559,30 @@ class Builder:
         if item.id is None and not self.knows(item.kind):  # named `convv1`: the `conv`s after it one off
             self.renumbered.add(path.rpartition(".")[0])
         problems: list[Problem] = []
+        inputs: list[int] | None = None
         try:
-            references.inputs(self, item, scope, current, path, env)
+            inputs = references.inputs(self, item, scope, current, path, env)
         except CnnctlError as exc:
             problems.extend(exc.problems)
         problems.extend(self.value_problems(item, env, path))
         self.name_told(item, path)
+        volume = None if inputs is None or item.is_block else self.guess(item.kind, item.args, env, path, inputs)
         if problems:
-            raise CnnctlError(problems)
-        return self.placeholder(item, path)
+            raise Guessed(problems, volume)
+        return self.recovered(item, path, volume, misread=True) if volume else self.placeholder(item, path)
+
+    def guess(
+        self, kind: str, written: Mapping[str, Value], env: Env | None, path: str, inputs: list[int]
+    ) -> Shape | None:
+        """The volume a layer of `kind` whose line failed plausibly makes (guess.py), for the
+        layers after it to be built from; None for an unknown kind, an input of unknown shape, or
+        one built from a guess already (one guess at a time: no cascade of guesses)."""
+        if kind not in KINDS or any(i in self.guessed for i in inputs):
+            return None
+        ins = [self.input_shape if i == INPUT else self.nodes[i].shape for i in inputs]
+        if UNKNOWN in ins:
+            return None
+        return guessed_volume(KINDS[kind], written, env, path, ins, self.infer, WIDTH_ARG.get(kind))
 
     def name_told(self, item: FailedItem, path: str) -> None:
         """The parser's problems of a refused line, named by the layer it would have made (at
@@ -619,25 +651,35 @@ class Builder:
             return self.placeholder(item, path)
         except CnnctlError as exc:  # and the count of its inputs, the other thing its line decides alone
             wrong = self.inputs_problem(kind, inputs, item.loc, path)
-            raise CnnctlError([*exc.problems, *([wrong] if wrong else [])]) from None
+            problems = [*exc.problems, *([wrong] if wrong else [])]
+            raise Guessed(problems, None if wrong else self.guess(kind.name, written, env, path, inputs)) from None
         # A `droppath` without a rate takes its block's from the schedule, known once all are numbered.
         use = droppath.scheduled(self, item.loc, path) if kind.name == "droppath" and args.rate is None else None
-        index = self.add_node(kind, args, inputs, item.loc, path)
+        index = self.add_node(kind, args, inputs, item.loc, path, written=True)
         if use is not None and self.droppath is not None:
             self.droppath.pending.append((index, use))
         return index
 
-    def add_node(self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str) -> int:
+    def add_node(
+        self, kind: LayerKind, args: Args, inputs: list[int], loc: Loc, path: str, written: bool = False
+    ) -> int:
+        """A layer's node, its shape inferred from its inputs'. `written`: a line of the file
+        (`layer`), not a node a composite adds (a residual's sum, a split's weights), which reads
+        what a refused line's guessed volume made as unknown (`shape_of`)."""
         lo, hi = kind.min_inputs, kind.max_inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             raise CnnctlError(self.inputs_problem(kind, inputs, loc, path))
         nodes = self.nodes
         ins = [self.input_shape if i == INPUT else nodes[i].shape for i in inputs]  # shape_of, inlined: once a layer
-        if UNKNOWN in ins:  # after a layer that failed: its problem is reported already, and not blamed here
+        if self.misread and not written and any(self.guessed.get(i) in self.misread for i in inputs):
+            ins = [UNKNOWN]
+        guessed = bool(self.guessed) and any(i in self.guessed for i in inputs)
+        if UNKNOWN in ins or guessed:  # after a layer that failed: its problem is reported already, and not blamed here
             try:
                 kind.check_args(args)  # but what the arguments alone rule out is this line's own mistake
-            except ShapeError as exc:
+            except ShapeError as exc:  # told as such, whatever its input (not as one that may follow from a guess)
                 raise CnnctlError.at(exc.message, loc, layer=path, hint=exc.hint) from None
+        if UNKNOWN in ins:
             node = Node(len(self.nodes), path, kind.name, args, tuple(inputs), UNKNOWN, 0, 0, 0, 0, "", loc)
             self.nodes.append(node)
             return node.index
@@ -806,4 +848,10 @@ class Builder:
         return self.typed_args(KINDS["add"], written, env, Loc(self.spec.file), path)
 
     def shape_of(self, index: int) -> Shape:
-        return self.input_shape if index == INPUT else self.nodes[index].shape
+        """A node's output shape, as a composite's own checks read it: UNKNOWN where it is built
+        from a refused line's guessed volume (`misread`), which such a check cannot say it follows from."""
+        if index == INPUT:
+            return self.input_shape
+        if self.misread and self.guessed.get(index) in self.misread:
+            return UNKNOWN
+        return self.nodes[index].shape

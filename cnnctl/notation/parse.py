@@ -801,8 +801,16 @@ class _Parser:
         rest = text[len(written) + offset :]
         before = len(self.problems)
         raw = self.shorthand_args(rest, text_loc.shifted(len(written) + offset))
-        if len(self.problems) > before:  # the arguments could not be split: binding them would only add noise
-            return None
+        if len(self.problems) > before:  # the arguments could not all be split: the line is refused
+            if not raw:  # binding nothing would only add noise
+                return None
+            # but the words read before an empty last one (`conv f=3 p=0 n=`) are kept, as a refused
+            # line's arguments: the builder checks them, and guesses its volume from them (graph/guess.py)
+            item = self.layer(kind, raw, node_loc, text.strip())
+            if item is None:
+                return None
+            return FailedItem(item.loc, item.id, item.source, item.extra, item.kind, item.args,
+                              tuple(self.problems[before:]), item.is_block)  # fmt: skip
         return self.layer(kind, raw, node_loc, text.strip())
 
     def shorthand_args(self, text: str, base: Loc) -> list[tuple[str | None, Value, Loc]]:
@@ -814,6 +822,7 @@ class _Parser:
                 name = token.rstrip("=") or (tokens[i - 1][0] if i else "f")
                 if token.endswith("=") and token != "=" and i == len(tokens) - 1:  # `from=` ends the line
                     self.problem(f"`{name}=` has no value", loc, f"write `{name}=VALUE`")
+                    break  # the words before it are read: what they say is kept (read_shorthand)
                 else:
                     self.problem(
                         "spaces around `=` split an argument", loc, f"write `{name}=...` with no spaces around `=`"

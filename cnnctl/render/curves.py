@@ -24,7 +24,7 @@ _MARKERS_UP_TO = 30  # epochs: a marker on each point up to this many (a one-epo
 PLOTTED = "cnnctl plot of"
 
 
-def _matplotlib():
+def _matplotlib() -> tuple[type, type, type, type]:
     figure, agg = matplotlib_module("figure"), matplotlib_module("backends.backend_agg")
     ticker = matplotlib_module("ticker")
     return figure.Figure, agg.FigureCanvasAgg, ticker.MaxNLocator, ticker.PercentFormatter

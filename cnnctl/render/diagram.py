@@ -8,10 +8,12 @@ as written. Skip edges (shortcuts, a branch's input, references) are drawn dashe
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import textwrap
 
 from ..analysis.diagram import Box, Cluster, Diagram
-from ..errors import printable
+from ..errors import Problem, printable
 from ..shapes import format_shape
 from ..words import exact, plural, short
 
@@ -233,6 +235,37 @@ def _mermaid(text: str) -> str:
     Mermaid's own entity), control characters written `\\x1b`."""
     text = printable(text).replace("#", "#35;")
     return text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+# What Mermaid draws unless the page that renders it raises them (mermaid.initialize, or
+# mermaid-cli's -c FILE): both are "secure" keys, which a diagram's own config cannot change.
+MERMAID_MAX_EDGES = 500  # maxEdges: the 501st link is refused ("Edge limit exceeded")
+MERMAID_MAX_TEXT = 50_000  # maxTextSize: a longer text (in JavaScript's UTF-16 units) is not drawn
+
+
+def mermaid_overflow(text: str, edges: int, path: str) -> Problem | None:
+    """A warning where the Mermaid `text` of `edges` links, written to `path`, is past what
+    Mermaid draws by default (MERMAID_MAX_EDGES, MERMAID_MAX_TEXT); None where it is within."""
+    chars = len(text.encode("utf-16-le")) // 2  # JavaScript's `text.length`
+    past = [
+        f"{what} (Mermaid's {key}: at most {most:,})"
+        for what, key, most, n in (
+            (f"{edges:,} edges", "maxEdges", MERMAID_MAX_EDGES, edges),
+            (f"{chars:,} characters", "maxTextSize", MERMAID_MAX_TEXT, chars),
+        )
+        if n > most
+    ]
+    if not past:
+        return None
+    config = json.dumps({"maxEdges": max(edges, MERMAID_MAX_EDGES), "maxTextSize": max(chars, MERMAID_MAX_TEXT)})
+    stem = os.path.splitext(path)[0]
+    return Problem(
+        f"`{path}` has {' and '.join(past)}: a renderer that keeps Mermaid's defaults shows an error "
+        "instead of the picture (a diagram cannot raise them itself)",
+        hint=f"collapse the network with --depth 1 or 2; or render it with mermaid-cli given the limits: "
+        f"`mmdc -i {shlex.quote(path)} -o {shlex.quote(stem + '.svg')} -c mermaid.json`, mermaid.json holding "
+        f"{config}",
+    )
 
 
 def to_mermaid(d: Diagram) -> str:

@@ -17,8 +17,10 @@ from ..words import exact, loss, plural
 from .table import clean
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
+    import torch
     from rich.console import Console
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
@@ -46,7 +48,9 @@ class TrainDisplay:
     trains on to its end and its status.json says how it ended (rich's own way out would
     raise SystemExit(1), leaving a finished run `stopped`)."""
 
-    def __init__(self, console, config, device, data, run_dir, resumed: bool, world: int = 1):
+    # config: train's TrainConfig, data: its data set (render imports nothing of train/)
+    def __init__(self, console: Console | None, config, device: torch.device, data, run_dir: str | Path,
+                 resumed: bool, world: int = 1) -> None:  # fmt: skip
         self.console = console or _stdout_console()
         self.config = config
         self.progress = None
@@ -209,12 +213,12 @@ def best_said(best: dict, monitor: str) -> str:
     return f"best {monitor} {loss(best[monitor])} at epoch {best['epoch']} (val accuracy {accuracy})"
 
 
-def _number(value) -> bool:
+def _number(value: object) -> bool:
     """A value to show: not missing, not NaN."""
     return value is not None and value == value
 
 
-def _stdout_console():
+def _stdout_console() -> Console:
     from rich.console import Console
 
     class Lines(Console):
@@ -259,11 +263,11 @@ class TerminalBar:
     multiple of it (and at the end). `steady`: no redrawing thread, the bar drawn only when
     called: bench calls it between its timed rounds, so that nothing else runs during one."""
 
-    def __init__(self, label: str, unit: str = "", every: int = 1, steady: bool = False):
+    def __init__(self, label: str, unit: str = "", every: int = 1, steady: bool = False) -> None:
         self.label, self.unit, self.every, self.steady = label, unit, every, steady
         self.bar = self.task = None
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[int, int], None] | None:
         return self.update if sys.stderr is not None and sys.stderr.isatty() and draws_bars(stderr_console()) else None
 
     def update(self, done: int, total: int) -> None:
@@ -279,6 +283,6 @@ class TerminalBar:
         if done % self.every == 0 or done == total:
             self.bar.update(self.task, completed=done, refresh=self.steady)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()

@@ -200,7 +200,7 @@ def stopped_json(run_dir: str | Path | None, exit_code: int) -> dict:
     return _run_document(run_dir, exit_code, "stopped", [])
 
 
-def _run_document(run_dir, exit_code: int, status: str, history: list, **figures) -> dict:
+def _run_document(run_dir: str | Path | None, exit_code: int, status: str, history: list, **figures: object) -> dict:
     """train's JSON, in its order: `run_dir` (None where a run that stopped before writing
     anything left no folder), `exit_code`, `status` (`runs`' word), the `figures` (epochs done
     and planned, best accuracy and epoch, monitor, the training split's examples per class and the

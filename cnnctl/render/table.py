@@ -95,7 +95,7 @@ class Table:
         rows: list[list[Any]],
         notes: list[str] | None = None,
         csv_rows: list[list[Any]] | None = None,
-    ):
+    ) -> None:
         self.title, self.columns, self.rows, self.notes = title, columns, rows, notes or []
         self.csv_rows = csv_rows or []
 

@@ -47,7 +47,7 @@ def _wrap(text: str, width: int = OP_CHARS) -> list[str]:
 class _Sizer:
     """Pixel sizes from the network's largest volume, so every picture has the same scale of heights."""
 
-    def __init__(self, vols: tuple[Volume, ...]):
+    def __init__(self, vols: tuple[Volume, ...]) -> None:
         self.h = max((v.shape[0] for v in vols if len(v.shape) == 3), default=1)
         self.c = max((v.shape[2] for v in vols if len(v.shape) == 3), default=1)
         self.n = max((v.shape[0] for v in vols if len(v.shape) == 1), default=1)

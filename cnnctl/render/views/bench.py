@@ -9,7 +9,10 @@ from ..design import profile_json
 from ..table import Column, Table, maybe, num
 
 if TYPE_CHECKING:
-    from ...analysis.timings import BenchResult, DataTiming
+    from collections.abc import Callable
+
+    from ...analysis.roofline import Profile
+    from ...analysis.timings import BenchResult, DataTiming, Timing
 
 PERCENTILES = (50, 90, 99)  # the step latencies told: JSON and CSV `p50_seconds`, text `p50 ms`
 
@@ -100,7 +103,7 @@ def bench_data_table(data: DataTiming) -> Table:
     return Table(f"where the time goes: {data.data}, batch {data.batch}", columns, rows, notes)
 
 
-def _bench_data_json(data) -> dict:
+def _bench_data_json(data: DataTiming) -> dict:
     rates = {"loader": data.loader.images_per_second, "step": data.step.images_per_second,
              "together": data.together.images_per_second}  # fmt: skip
     seconds = {"loader": data.loader.seconds, "step": data.step.seconds, "together": data.together.seconds}
@@ -110,12 +113,12 @@ def _bench_data_json(data) -> dict:
             "notes": data.notes}  # fmt: skip
 
 
-def _ratio(fmt: str):
+def _ratio(fmt: str) -> Callable[[tuple[float, bool]], str]:
     """(ratio, uncertain) as `1.3x`, or `1.3x (noisy)` when drawn from a noisy measurement."""
     return lambda r: fmt.format(r[0]) + (" (noisy)" if r[1] else "")
 
 
-def _device(profile) -> str:
+def _device(profile: Profile) -> str:
     """A profile as the notes name it: a measured one with its figures (`this CPU (measured): 45 GFLOP/s,
     32.0 GB/s`), a data sheet's by its name."""
     if profile.key != "cpu":
@@ -128,7 +131,7 @@ def _precision(dtype: str) -> str:
     return dtype if dtype == "float32" else f"mixed {dtype}"
 
 
-def _mfu(timing, result) -> float | None:
+def _mfu(timing: Timing, result: BenchResult) -> float | None:
     """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
 

@@ -12,6 +12,7 @@ from ..table import Column, Table, num
 from .summary import LAYER, SHORTHAND, head_notes, heads_json
 
 if TYPE_CHECKING:
+    from ...analysis.layer_costs import LayerCostRow
     from ...analysis.roofline import Roofline
     from ...analysis.training import TrainingCost, TrainingStep
 
@@ -116,7 +117,7 @@ def _intensity(flops_per_byte: float | None) -> str:
     return "-" if flops_per_byte is None else f"{flops_per_byte:,.2f}"
 
 
-def _bound(t) -> str:
+def _bound(t: LayerCostRow) -> str:
     """What bounds a layer's roofline time: `compute`, `memory`, or `-` where it takes none."""
     return "-" if not t.seconds else "compute" if t.compute_bound else "memory"
 
@@ -180,14 +181,14 @@ def flops_json(
     return out
 
 
-def _frozen(r) -> str:
+def _frozen(r: LayerCostRow) -> str:
     """A row's Frozen cell: `yes` for a frozen layer; of the rest's row, how many of its layers."""
     if r.layers > 1:
         return f"{r.frozen:,} of {r.layers:,}" if r.frozen else ""
     return "yes" if r.frozen else ""
 
 
-def _layer_json(r) -> dict:
+def _layer_json(r: LayerCostRow) -> dict:
     """A LayerCostRow as JSON: its backward cost, its roofline and whether it is frozen (`frozen`;
     the rest's `frozen_layers`) only where computed."""
     row = {"path": r.path, "shorthand": r.shorthand, "mults": r.mults, "flops": r.flops,
