@@ -578,3 +578,31 @@ def test_a_step_faster_than_its_roofline_says_the_bound_is_wrong():
     slower = t._replace(roofline_seconds=0.005)  # 2x the estimate: nothing to say
     assert "faster than a lower bound" not in plain(bench_table(result._replace(timings=[slower])))
 
+
+def module_overhead():
+    """benchmarks/module_overhead.py as a module (benchmarks/ is no package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "module_overhead.py"
+    spec = importlib.util.spec_from_file_location("module_overhead", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_module_overhead_tells_its_rounds_and_a_loaded_machine(monkeypatch, capsys):
+    mo = module_overhead()
+    tiny = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 1, 10)) for _ in range(2)]
+    mo.compare(*tiny, (1, 4, 4), 2, 1, 2, torch.device("cpu"), "tiny eager")
+    err = capsys.readouterr().err.splitlines()  # on stderr, as they happen: stdout keeps the table
+    assert err[0].startswith("tiny eager: warm-up") and [ln.split(" of ")[0] for ln in err[1:]] == [
+        "tiny eager: round 1/2", "tiny eager: round 2/2"]  # fmt: skip
+    monkeypatch.setattr(mo, "cores", lambda: 2)
+    # a 1-minute load average above half the 2 cores, before or after: not comparable with the README's
+    loaded = mo.load_said(1.2, 0.4, "1 CPU thread")
+    assert loaded.startswith("1 CPU thread; load average 1.20 before, 0.40 after, on 2 cores: the machine is loaded")
+    assert "not comparable with the README's" in loaded
+    assert mo.load_said(0.3, 1.0, "2 CPU threads").endswith(": quiet")
+    table = mo.markdown([], torch.device("cpu"), loaded)
+    assert table.rstrip().splitlines()[-1] == loaded[:1].upper() + loaded[1:] + "."
