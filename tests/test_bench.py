@@ -45,7 +45,11 @@ def test_bench_times_both_models_and_modes_with_the_analyzers_flops():
     for t in result.timings:  # sustained: all the images over all the steps' time
         assert t.images_per_second == pytest.approx(8 * 6 / sum(t.latencies))
     assert set(result.reference_ratios()) == {"forward", "train"}
-    assert result.peak_tflops is None  # a CPU: no MFU without --peak-tflops
+    # a CPU without --peak-tflops: MFU against its peak measured here, before the timings and again after
+    # them, the best of the two (a stall only ever slows a measurement down)
+    assert result.peak_measured and len(result.measured_profiles) == 2
+    best = max(p.peak["float32"] for p in result.measured_profiles)
+    assert result.profile.peak["float32"] == best and result.peak_tflops == best / 1e12
 
 
 def test_percentiles_and_rates_follow_their_definitions():
@@ -521,3 +525,84 @@ def test_bench_data_takes_trains_batch_and_says_what_it_read_before_the_tables(t
     first = out.splitlines()[0]
     assert first.startswith("data: generated ") and out.index("data: ") < out.index("bench on ")
     assert "\ngenerated " not in out  # said once, before, not again under the tables
+
+
+def cpu_profile(gflops: float, gbs: float):
+    from cnnctl.analysis.roofline import Profile
+
+    return Profile("this CPU (measured)", {"float32": gflops * 1e9}, gbs * 1e9, key="cpu")
+
+
+def test_rates_are_shown_in_the_unit_that_fits_and_a_cpus_measured_peak_gives_mfu():
+    # 10^9 FLOPs a step, a step every 10 ms: 100 GFLOP/s (was `0.100` in a TFLOP/s column); 10^11: 10 TFLOP/s
+    slow = Timing("cnnctl", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, repeats=3)
+    fast = Timing("cnnctl", "train", 8, repeats(*[[0.01] * 20] * 3), 10**11, repeats=3)
+    cpu = cpu_profile(200, 20)
+    result = BenchResult("cpu", [slow, fast], 0.2, [], cpu, peak_measured=True, measured_profiles=(cpu, cpu))
+    table = bench_table(result)
+    text = plain(table)
+    assert "MFU against 200.00 GFLOP/s (float32, this CPU's peak as measured here" in text.splitlines()[0]
+    rows = [line for line in text.splitlines() if line.startswith("cnnctl")]
+    assert rows[0].split()[-7:-4] == ["100.00", "GFLOP/s", "50.0%"]  # MFU 100 / 200 GFLOP/s
+    assert "10.00 TFLOP/s" in rows[1]
+    header, first = to_csv(table).splitlines()[:2]
+    assert float(dict(zip(header.split(","), first.split(","), strict=True))["tflops"]) == pytest.approx(0.1)
+    data = bench_json(result)
+    assert data["mfu_peak_flops_per_second"] == 200e9 and data["mfu_peak_measured"] is True
+    assert data["timings"][0]["tflops"] == pytest.approx(0.1) and data["machine_busy"] is None
+    assert "machine is busy" not in text  # the two measurements agree
+
+
+def test_a_cpu_measured_apart_says_the_machine_is_busy():
+    t = Timing("cnnctl", "forward", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.002, repeats=3)
+    # peaks 100 and 50 GFLOP/s: 50 apart, 67% of their median 75; bandwidths 20 and 19 GB/s agree (5%)
+    measured = (cpu_profile(100, 20), cpu_profile(50, 19))
+    result = BenchResult("cpu", [t], 0.1, [], cpu_profile(100, 20), peak_measured=True, measured_profiles=measured)
+    said = "the machine is busy: this CPU measured 100.0 and 50.0 GFLOP/s (67% apart) before and after the timings"
+    assert said in plain(bench_table(result)) and "GB/s (" not in result.profile_disagreement
+    data = bench_json(result)
+    assert data["machine_busy"].startswith(said) and data["timings"][0]["roofline_ratio_uncertain"] is True
+    assert [p["peak_flops_per_second"] for p in data["roofline_measured"]] == [100e9, 50e9]
+    # within 20% of each other (100 and 85: 16%), nothing is said
+    calm = result._replace(measured_profiles=(cpu_profile(100, 20), cpu_profile(85, 20)))
+    assert calm.profile_disagreement is None
+
+
+def test_a_step_faster_than_its_roofline_says_the_bound_is_wrong():
+    # 10 ms a step against an estimate of 20 ms, a lower bound: 0.50x
+    t = Timing("cnnctl", "train", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.02, repeats=3)
+    result = BenchResult("cpu", [t], None, [], cpu_profile(100, 20))
+    text = plain(bench_table(result))
+    assert "cnnctl train: the step took 0.50x its roofline estimate, faster than a lower bound allows" in text
+    assert "caches" in text and bench_json(result)["timings"][0]["faster_than_roofline"] is True
+    slower = t._replace(roofline_seconds=0.005)  # 2x the estimate: nothing to say
+    assert "faster than a lower bound" not in plain(bench_table(result._replace(timings=[slower])))
+
+
+def module_overhead():
+    """benchmarks/module_overhead.py as a module (benchmarks/ is no package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "module_overhead.py"
+    spec = importlib.util.spec_from_file_location("module_overhead", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_module_overhead_tells_its_rounds_and_a_loaded_machine(monkeypatch, capsys):
+    mo = module_overhead()
+    tiny = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 1, 10)) for _ in range(2)]
+    mo.compare(*tiny, (1, 4, 4), 2, 1, 2, torch.device("cpu"), "tiny eager")
+    err = capsys.readouterr().err.splitlines()  # on stderr, as they happen: stdout keeps the table
+    assert err[0].startswith("tiny eager: warm-up") and [ln.split(" of ")[0] for ln in err[1:]] == [
+        "tiny eager: round 1/2", "tiny eager: round 2/2"]  # fmt: skip
+    monkeypatch.setattr(mo, "cores", lambda: 2)
+    # a 1-minute load average above half the 2 cores, before or after: not comparable with the README's
+    loaded = mo.load_said(1.2, 0.4, "1 CPU thread")
+    assert loaded.startswith("1 CPU thread; load average 1.20 before, 0.40 after, on 2 cores: the machine is loaded")
+    assert "not comparable with the README's" in loaded
+    assert mo.load_said(0.3, 1.0, "2 CPU threads").endswith(": quiet")
+    table = mo.markdown([], torch.device("cpu"), loaded)
+    assert table.rstrip().splitlines()[-1] == loaded[:1].upper() + loaded[1:] + "."

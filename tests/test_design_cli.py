@@ -297,6 +297,35 @@ def test_dropout_moves_its_data_in_a_training_step():
     assert (moved["dropout1"], moved["flatten1"]) == (3 * (36 + 36) * 8 * 4, 0)
 
 
+def test_flops_profile_gives_the_training_steps_roofline(tmp_path):
+    # ex06 at batch 8 on an H100 (float32), every layer memory-bound: 3 x the forward bytes, the
+    # 29,176 of the forward pass (above) and dropout's (36 + 36) x 8 x 4 = 2,304, which it moves
+    # in training: 3 x 31,480 = 94,440 bytes over 3.35 TB/s
+    (tmp_path / "ex06.yaml").write_text(EX06)
+    args = ("flops", str(tmp_path / "ex06.yaml"), "--profile", "h100", "--batch", "8")
+    training = json.loads(cli(*args, "-f", "json").stdout)["training"]
+    assert training["roofline_bytes"] == 3 * (29_176 + 2_304) == 94_440
+    assert training["roofline_seconds"] == pytest.approx(94_440 / 3.35e12)  # 28.19 ns
+    assert "Roofline of a training step, batch 8: at least 28.2 ns" in cli(*args).stdout
+    # --dtype bf16, a network held in 16 bits: every byte halved, as the forward pass's
+    bf16 = json.loads(cli(*args, "--dtype", "bf16", "-f", "json").stdout)["training"]
+    assert bf16["roofline_bytes"] == 94_440 // 2
+    # --freeze conv1: conv1 runs its forward alone, its 11,184 bytes once
+    frozen = json.loads(cli(*args, "--freeze", "conv1", "-f", "json").stdout)["training"]
+    assert frozen["roofline_bytes"] == 11_184 + 3 * (31_480 - 11_184)
+    # a device slow enough (1 MFLOP/s) that every layer that computes is compute-bound: the step's
+    # FLOPs for the batch (forward and backward, as `training.batch_step_flops` counts them) over
+    # the peak, plus dropout's 3 x 2,304 bytes (it computes nothing) over 1 TB/s
+    slow = ("flops", str(tmp_path / "ex06.yaml"), "--peak-tflops", "1e-6", "--bandwidth", "1000", "--batch", "8")
+    out = json.loads(cli(*slow, "-f", "json").stdout)["training"]
+    assert out["roofline_compute_bound_seconds"] == pytest.approx(out["batch_step_flops"] / 1e6, rel=1e-12)
+    assert out["roofline_seconds"] == pytest.approx(out["batch_step_flops"] / 1e6 + 3 * 2_304 / 1e12, rel=1e-12)
+    # without a device, no roofline
+    assert (
+        "roofline_seconds" not in json.loads(cli("flops", str(tmp_path / "ex06.yaml"), "-f", "json").stdout)["training"]
+    )
+
+
 def test_compare_sets_the_fixed_workspace_apart_and_times_fit_their_unit(tmp_path):
     (tmp_path / "a.yaml").write_text("input: 6x6x1\nlayers: [conv f=3 n=1, conv f=3 n=2 act=relu]")
     (tmp_path / "b.yaml").write_text(EX06)

@@ -11,6 +11,7 @@ are counted by hand.
 import functools
 import warnings
 from math import prod
+from pathlib import Path
 
 import pytest
 
@@ -28,40 +29,28 @@ from cnnctl.layers import KINDS  # noqa: E402
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
-def conv_backward_flops(
-    grad_out_shape,
-    x_shape,
-    w_shape,
-    _bias,
-    _stride,
-    _padding,
-    _dilation,
-    transposed,
-    _output_padding,
-    _groups,
-    output_mask,
-    out_shape=None,
-    **kwargs,
-) -> int:
-    """FLOPs of `aten.convolution_backward`, from the convolution's own arithmetic.
+def readme_correction() -> dict:
+    """The README's correction of FlopCounterMode's count of `aten.convolution_backward`, run as
+    written there (*A training step*): its `conv_backward_flops`, counting the groups.
 
     Why not PyTorch's formula: torch 2.13's `conv_backward_flop` counts the weight gradient as
     a convolution of the input by the output gradient without dividing by `groups` (pytorch
     PR #183405), so a grouped convolution's weight gradient is counted `groups` times over (a
-    depthwise one: once per channel).
-
-    The forward convolution multiplies each output value (each input value, transposed) by the
-    weights of one filter: ``w_shape[1:]`` values (``C_in/groups x k_h x k_w``; transposed,
-    ``C_out/groups x k_h x k_w``). The input gradient pairs every one of those products with an
-    output gradient once, and so does the weight gradient: each costs as much as the forward.
-    The bias gradient is a sum (no multiplications).
+    depthwise one: once per channel). The forward convolution multiplies each output value
+    (each input value, transposed) by the weights of one filter: ``w_shape[1:]`` values
+    (``C_in/groups x k_h x k_w``; transposed, ``C_out/groups x k_h x k_w``). The input gradient
+    pairs every one of those products with an output gradient once, and so does the weight
+    gradient: each costs as much as the forward. The bias gradient is a sum (no multiplications).
     """
-    values = prod(x_shape) if transposed else prod(grad_out_shape)  # whole batch
-    forward = values * prod(w_shape[1:])
-    return 2 * forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index("```python\n", text.index("give it this formula for the convolution's backward"))
+    block = text[start + len("```python\n") : text.index("```", start + 1)]
+    names: dict = {}
+    exec(compile(block, "README.md", "exec"), names)  # the block as the README gives it, no copy of it here
+    return {torch.ops.aten.convolution_backward: names["conv_backward_flops"]}
 
 
-CORRECTED = {torch.ops.aten.convolution_backward: conv_backward_flops}
+CORRECTED = readme_correction()
 
 
 def softmax_flops(*args, out_shape=None, **kwargs) -> int:
@@ -289,6 +278,16 @@ def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_cou
     assert corrected == 2 * mults + 2 * mults
     assert stock == 2 * mults + 4 * (2 * mults)  # the weight gradient counted 4 times
     assert training_cost(graph).backward_mults == mults
+
+
+@pytest.mark.parametrize(("name", "times"), [("mobilenet_v2", "6.9"), ("convnext_tiny", "2.9"),
+                                           ("efficientnet_b0", "14.0")])  # fmt: skip
+def test_the_readmes_stock_counter_ratios(name, times):
+    """The README's figures: the stock counter over a training step, against cnnctl's (= the
+    corrected counter's) multiplications, is that many times too high for these networks."""
+    stock, corrected, _ = counted(graph_of(name))
+    assert corrected == 2 * training_cost(graph_of(name)).step_mults  # counted over two examples
+    assert f"{stock / corrected:.1f}" == times
 
 
 def test_resnet18_step_is_three_forwards_less_conv1_input_gradient():

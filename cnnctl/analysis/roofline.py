@@ -15,7 +15,9 @@ kernels below peak, so a measured time is longer: `cnnctl bench` prints both.
 
 A training step adds each layer's backward FLOPs (`cnnctl.analysis.training`) and twice its
 forward bytes (the backward reads the output's gradient and what was kept, and writes the
-input's gradient and the weights').
+input's gradient and the weights'): per layer max((forward + backward FLOPs) / peak, 3 x
+forward bytes / bandwidth), the optimizer's update left out. A frozen layer (`--freeze`) runs
+its forward alone: its forward FLOPs and bytes once.
 
 Mixed precision (`amp`, as `train --amp` runs: autocast over float32 weights) computes at the
 16-bit peak and moves each activation in the dtype CUDA autocast gives it, by the rule the
@@ -183,10 +185,17 @@ class Roofline:
 
 
 def roofline(
-    graph: Graph, profile: Profile, batch: int = 1, dtype: str = "float32", training: bool = False, amp: bool = False
+    graph: Graph,
+    profile: Profile,
+    batch: int = 1,
+    dtype: str = "float32",
+    training: bool = False,
+    amp: bool = False,
+    frozen: int = -1,
 ) -> Roofline:
     """The roofline time of every layer of one forward pass of `batch` examples (or, with
-    `training`, of a training step without the optimizer's update); `amp`: mixed precision,
+    `training`, of a training step without the optimizer's update, the layers up to and
+    including index `frozen` frozen as `training_cost` freezes them); `amp`: mixed precision,
     computing in `dtype` (16-bit) over float32 weights. A forward pass is inference's: the
     heads only training runs (`outputs:`) are in the training step alone, as in the counts."""
     if dtype not in DTYPE_BYTES:
@@ -205,7 +214,7 @@ def roofline(
     # float32 from a layer norm or a layer scale, a float32 input read as it is held
     held = autocast_dtypes(graph, weight_size, amp, "cuda")
     # a training step's layers as train runs them: a softmax left to the loss not (forward or backward)
-    step = training_cost(graph).layers if training else None
+    step = training_cost(graph, frozen).layers if training else None
     layers = []
     for n in graph.nodes if training else graph.inference_nodes():
         moves = KINDS[n.kind].moves_data(n.args, training)
@@ -214,7 +223,8 @@ def roofline(
         flops, moved = n.flops * batch, activations + (n.params + n.buffers) * weight_size
         if step is not None:
             c = step[n.index]
-            flops, moved = (c.forward_flops + c.backward_flops) * batch, 3 * moved
+            # a frozen layer has no backward: autograd records none of it
+            flops, moved = (c.forward_flops + c.backward_flops) * batch, moved if c.frozen else 3 * moved
         compute, memory = flops / peak, moved / profile.bandwidth
         layers.append(LayerTime(n.path, flops, moved, max(compute, memory), compute > memory))
     return Roofline(profile, dtype, batch, tuple(layers), amp)

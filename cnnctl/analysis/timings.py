@@ -128,6 +128,27 @@ class BenchResult:
     profile: Profile | None = None  # the roofline's device profile (cnnctl.analysis.roofline)
     data: DataTiming | None = None  # with --data: the loader, the step and both together
     dtype: str = "float32"  # what the arithmetic ran in (bfloat16 or float16 under --amp): the peak's and roofline's
+    peak_measured: bool = False  # the peak MFU is against is this CPU's, measured (no --peak-tflops, no data sheet)
+    measured_profiles: tuple = ()  # a CPU's profile as measured before the timings and after them
+
+    @property
+    def profile_disagreement(self) -> str | None:
+        """Why the measured CPU profiles disagree (the machine was busy), or None: their peaks or
+        their bandwidths differ by more than SPREAD_LIMIT of their median."""
+        if len(self.measured_profiles) < 2:
+            return None
+        peaks = [p.peak[self.dtype] for p in self.measured_profiles if self.dtype in p.peak]
+        bandwidths = [p.bandwidth for p in self.measured_profiles]
+        told = []
+        for figures, unit, scale in ((peaks, "GFLOP/s", 1e9), (bandwidths, "GB/s", 1e9)):
+            if len(figures) > 1 and (max(figures) - min(figures)) / statistics.median(figures) > SPREAD_LIMIT:
+                spread = (max(figures) - min(figures)) / statistics.median(figures)
+                told.append(" and ".join(f"{f / scale:,.1f}" for f in figures) + f" {unit} ({spread:.0%} apart)")
+        if not told:
+            return None
+        return (f"the machine is busy: this CPU measured {'; '.join(told)} before and after the timings (more than "
+                f"{SPREAD_LIMIT:.0%} apart): the roofline (the best of each) and MFU against the measured peak are "
+                "uncertain")  # fmt: skip
 
     @property
     def noisy(self) -> bool:

@@ -85,7 +85,8 @@ def flops_cmd(
     trainable before them (element-wise work only where a gradient flows: none for a pool on
     the image); the optimizer's update per step. With --profile (a known device) or
     --peak-tflops and --bandwidth: each layer's roofline time, a lower bound, in --dtype (bf16,
-    fp16: the 16-bit peak, 2 bytes a value) or with --amp as mixed precision trains.
+    fp16: the 16-bit peak, 2 bytes a value) or with --amp as mixed precision trains, and the
+    training step's (forward and backward FLOPs, 3 x the forward's bytes; no optimizer update).
 
     Multiplications: conv, deconv and fc multiply-accumulates (torchvision's "GFLOPS",
     PyTorch FlopCounterMode / 2). FLOPs: 2 x multiplications + 1 per bias value +
@@ -94,6 +95,7 @@ def flops_cmd(
     output, add and mul 1 per extra input, lrn 2*size+3.
     """
     from ..analysis import summarize
+    from ..analysis.roofline import roofline
     from ..analysis.summary import last_in
     from ..analysis.training import training_cost
     from ..render.views.flops import flops_json, flops_table
@@ -102,25 +104,31 @@ def flops_cmd(
     graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
     step = training_step(graph, {})  # the optimizer train runs: the file's, else train's default
     summary = summarize(graph, batch=batch, freeze=freeze)
-    cost = training_cost(graph, last_in(graph, freeze, "--freeze") if freeze else -1)
-    times = _roofline(graph, profile, peak_tflops, bandwidth, batch, dtype, amp)
+    frozen = last_in(graph, freeze, "--freeze") if freeze else -1
+    cost = training_cost(graph, frozen)
+    times = step_times = None
+    device = _roofline_device(profile, peak_tflops, bandwidth, dtype, amp)
+    if device is not None:  # a forward pass, and a training step (the same device, dtype and --freeze)
+        on, in_dtype = device
+        times = roofline(graph, on, batch, in_dtype, amp=amp)
+        step_times = roofline(graph, on, batch, in_dtype, training=True, amp=amp, frozen=frozen)
     per_layer = per_layer or top is not None
     show_result(
         format,
-        lambda: flops_json(summary, per_layer, cost, times, top, step),
-        lambda: [flops_table(summary, per_layer, cost, times, top, step, explain)],
+        lambda: flops_json(summary, per_layer, cost, times, top, step, step_times),
+        lambda: [flops_table(summary, per_layer, cost, times, top, step, explain, step_times)],
         graph,
     )
     return 0
 
 
-def _roofline(
-    graph, profile: str | None, peak_tflops: float | None, bandwidth: float | None, batch: int, dtype: str | None,
-    amp: bool,
+def _roofline_device(
+    profile: str | None, peak_tflops: float | None, bandwidth: float | None, dtype: str | None, amp: bool
 ):  # fmt: skip
-    """The roofline of --profile, or of --peak-tflops and --bandwidth; None without them.
-    --dtype: float32 unless given; with --amp, the 16-bit type given or the device's."""
-    from ..analysis.roofline import custom_profile, mixed_dtype, profile_named, roofline
+    """The device of --profile, or of --peak-tflops and --bandwidth, and the dtype the roofline is
+    drawn in, (Profile, dtype); None without a device. --dtype: float32 unless given; with --amp,
+    the 16-bit type given or the device's."""
+    from ..analysis.roofline import custom_profile, mixed_dtype, profile_named
     from ..shapes import DTYPE_BYTES
 
     if amp and dtype is not None and DTYPE_BYTES[dtype] != 2:
@@ -150,7 +158,7 @@ def _roofline(
             raise CnnctlError.at(f"{given} is for the roofline, which needs a device",
                                  hint="add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
         return None
-    return roofline(graph, device, batch, dtype, amp=amp)
+    return device, dtype
 
 
 @examples(

@@ -426,14 +426,15 @@ def bench_cmd(
                                                      "--data, normalised as train does).")] = None,
     format: Annotated[Format, format_option()] = Format.table,
 ) -> int:  # fmt: skip
-    """Time forward and training steps: images/s, latency, TFLOP/s; with --data, the loader.
+    """Time forward and training steps: images/s, latency, FLOP/s; with --data, the loader.
 
     Synthetic data, after a warm-up, the device synchronised after each step; --repeats
     rounds of --steps steps. images/s is sustained (all timed images over their wall time),
     beside the per-step p50/p90/p99 and the spread between repeats; a noisy measurement
     (p90/p50 > 1.5, or repeats more than 20% apart) is marked and its ratios uncertain.
-    TFLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
-    forward and backward mults); MFU needs a known GPU or --peak-tflops.
+    FLOP/s uses the analyzer's exact counts (forward 2 x mults, a training step 2 x its
+    forward and backward mults); MFU is against a known GPU's peak, --peak-tflops, or on a
+    CPU its peak measured here (before and after the timings: told when they disagree).
 
     With --data, where the time of training goes: the data is loaded and batched as `train`
     does (--workers, --stream, --augment, --decode as there; seed 0; nothing written), then the loader

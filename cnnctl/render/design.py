@@ -105,15 +105,28 @@ def training_notes(cost: TrainingCost, step: TrainingStep | None = None, explain
     ]
 
 
-def roofline_notes(r: Roofline) -> list[str]:
+def roofline_notes(r: Roofline, step: Roofline | None = None) -> list[str]:
+    """The roofline's total for a forward pass (and, with `step`, a training step's on the same
+    device) and its formula; the ridge point."""
     compute = r.compute_bound_seconds / r.seconds if r.seconds else 0.0
     peak = r.profile.peak[r.dtype] / 1e12
     precision = f"mixed {r.dtype}: activations in autocast's dtypes, float32 weights" if r.amp else r.dtype
+    training = []
+    if step is not None:
+        share = step.compute_bound_seconds / step.seconds if step.seconds else 0.0
+        training = [
+            f"Roofline of a training step, batch {step.batch:,}: at least {duration(step.seconds)}, {share:.0%} of "
+            "it in compute-bound layers; each layer at max((forward + backward FLOPs) / peak, 3 x its forward "
+            "bytes / bandwidth) (the backward reads the output's gradient and what was kept, and writes the "
+            "input's and the weights' gradients; dropout moves its data), a frozen layer's forward alone, the "
+            "optimizer's update not included"
+        ]
     return [
         f"Roofline on {r.profile.name} ({precision}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), "
         f"batch {r.batch:,}: at least {duration(r.seconds)} per forward pass, {compute:.0%} of it in "
         "compute-bound layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + "
         "output + weights once (none for a view, such as flatten, or dropout at inference)",
+        *training,
         f"Ridge point: {r.ridge:,.1f} FLOP/B ({peak:g} TFLOP/s / {r.profile.bandwidth / 1e9:,.0f} GB/s): a layer "
         "whose intensity (FLOPs / bytes, FLOP/B) is above it is compute-bound, below it memory-bound",
     ]

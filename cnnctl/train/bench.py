@@ -11,7 +11,9 @@ steady the machine was. Achieved TFLOP/s (and MFU) comes from the sustained rate
 analyzer's exact count: a forward pass is 2 x multiplications per image, a training step
 2 x its forward and backward multiplications (`cnnctl.analysis.training`). Beside each
 measurement, the roofline estimate (`cnnctl.analysis.roofline`) for the device: a GPU's
-published peaks, or for a CPU a profile measured here from a matmul and a copy.
+published peaks, or for a CPU a profile measured here from a matmul and a copy, before the
+timings and again after them (the best of each figure; the two told apart when they disagree:
+the machine was busy). On a CPU without --peak-tflops, MFU is against that measured peak.
 
 A measurement is *noisy* as cnnctl.analysis.timings defines it: a stall, or the machine's
 speed changing.
@@ -176,17 +178,11 @@ def _bench(
     targets = (batch_size, dense[0], dense[1]) if dense else (batch_size,)
     y = torch.randint(0, graph.output_shape[-1], targets, device=device)
     cost = training_cost(graph)
-    profile = device_profile(device)
+    profile = device_profile(device)  # a CPU's measured now, and again after the timings (below)
     dtype = fast.compute_dtype
     if profile is not None and dtype not in profile.peak:
         notes.append(f"roofline: the {profile.name} profile has no {dtype} peak")
         profile = None
-    mixed = fast.amp_dtype is not None  # autocast over float32 weights
-    estimate = {  # the roofline's lower bound of a step, in what the step computes in
-        mode: roofline(graph, profile, batch_size, dtype, training=mode == "train", amp=mixed).seconds
-        if profile else None
-        for mode in ("forward", "train")
-    }  # fmt: skip
     runs = []  # (model's label, mode, module, step)
     for label, model in models.items():
         model = model.to(device, memory_format=torch.channels_last)
@@ -215,13 +211,29 @@ def _bench(
                 times.append(time.perf_counter() - start)
             done += steps
             progress(done, total)
+    # A CPU measured before the timings and again after them: a machine whose speed changed
+    # meanwhile (others' work) gives two profiles that disagree (BenchResult.profile_disagreement).
+    # The roofline takes the best of each figure: a stall only ever slows a measurement down.
+    measured = (profile, measured_cpu_profile()) if profile is not None and profile.key == "cpu" else ()
+    if measured:
+        profile = best_profile(measured)
+    mixed = fast.amp_dtype is not None  # autocast over float32 weights
+    estimate = {  # the roofline's lower bound of a step, in what the step computes in
+        mode: roofline(graph, profile, batch_size, dtype, training=mode == "train", amp=mixed).seconds
+        if profile else None
+        for mode in ("forward", "train")
+    }  # fmt: skip
     timings = []
     for (label, mode, _, _), times in zip(runs, latencies, strict=True):
         flops = 2 * (cost.step_mults if mode == "train" else graph.mults) * batch_size  # inference: without heads
         timings.append(Timing(label, mode, batch_size, times, flops, estimate[mode], repeats))
     notes += fast.notes
     peak = peak_for(device, peak_tflops, dtype)
-    result = BenchResult(str(device), timings, peak, sorted(set(notes)), profile, dtype=dtype)
+    peak_measured = peak is None and profile is not None and profile.key == "cpu"
+    if peak_measured:  # a CPU: MFU against its peak as measured here (said so), rather than none
+        peak = profile.peak[dtype] / 1e12
+    result = BenchResult(str(device), timings, peak, sorted(set(notes)), profile, dtype=dtype,
+                         peak_measured=peak_measured, measured_profiles=measured)  # fmt: skip
     if loaded is not None:
         index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
         model, step = runs[index][2:]
@@ -337,6 +349,12 @@ def measured_cpu_profile(size: int = 1024, copy_mib: int = 128) -> Profile:
     bandwidth = 2 * src.numel() * 4 / best_copy  # read and write
     # the figures are the profile's fields (JSON's peak_flops_per_second, bandwidth_bytes_per_second), not its name
     return Profile("this CPU (measured)", {"float32": peak}, bandwidth, key="cpu")
+
+
+def best_profile(measured: tuple[Profile, ...]) -> Profile:
+    """One profile of several measurements of the same CPU: the highest peak and bandwidth of them."""
+    peak = {dtype: max(p.peak[dtype] for p in measured) for dtype in measured[0].peak}
+    return measured[0]._replace(peak=peak, bandwidth=max(p.bandwidth for p in measured))
 
 
 def _step(

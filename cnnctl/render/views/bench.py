@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...words import duration, plural, share
+from ...words import duration, plural, share, short
 from ..design import profile_json
 from ..table import Column, Table, maybe, num
 
@@ -39,7 +39,8 @@ def bench_table(result: BenchResult) -> Table:
         Column("fastest repeat img/s", csv_only=True, key="fastest_repeat_images_per_second"),
         num("spread", maybe("{:.1%}".format)),
         *(num(f"p{q} ms", lambda v: ms(1e3 * v), key=f"p{q}_seconds") for q in PERCENTILES),
-        num("TFLOP/s", "{:.3f}".format, key="tflops"), num("MFU", share, key="mfu"),
+        # text: in the unit that fits (`105.27 GFLOP/s`, `1.23 TFLOP/s`); CSV and JSON: `tflops`, TFLOP/s as computed
+        num("FLOP/s", _rate, key="tflops"), num("MFU", share, key="mfu"),
         num("roofline img/s", maybe("{:,.0f}".format), key="roofline_images_per_second"),
         # the estimate in the unit that fits (a small network's is a few µs)
         Column("roofline", maybe(duration), right=True, key="roofline_seconds"),
@@ -51,7 +52,7 @@ def bench_table(result: BenchResult) -> Table:
         notes.append(
             f"img/s: sustained, the images of all {plural(t.repeats, 'repeat')} of {plural(t.steps, 'step')} over "
             "their wall time; repeats img/s: the slowest and the fastest repeat; spread: (fastest - slowest) / "
-            "median repeat; TFLOP/s, MFU and every ratio come from the sustained rate"
+            "median repeat; FLOP/s, MFU and every ratio come from the sustained rate"
         )
     for mode, r in result.reference_ratios().items():
         each = ", ".join(f"{v:.3f}" for v in r.repeats)
@@ -68,10 +69,20 @@ def bench_table(result: BenchResult) -> Table:
     for t in result.timings:
         if t.noisy:
             notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
+    for t in result.timings:
+        if _below_bound(t):
+            notes.append(f"{t.model} {t.mode}: the step took {t.roofline_ratio:.2f}x its roofline estimate, faster "
+                         f"than a lower bound allows: the bound is wrong here ({_why_below(result)})")  # fmt: skip
+    busy = _busy(result)
+    if busy:
+        notes.append(busy)
     if result.noisy:
         notes.append(f"  to measure again: {result.advice}")
-    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({getattr(result, 'dtype', 'float32')})"
+    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({result.dtype})"
             if result.peak_tflops else " (no peak known: --peak-tflops)")  # fmt: skip
+    if result.peak_tflops and result.peak_measured:
+        peak = (f", MFU against {_rate(result.peak_tflops)} ({result.dtype}, this CPU's peak as measured here; "
+                "--peak-tflops to give another)")  # fmt: skip
     return Table(f"bench on {result.device}{peak}", columns, rows, notes)
 
 
@@ -131,6 +142,32 @@ def _precision(dtype: str) -> str:
     return dtype if dtype == "float32" else f"mixed {dtype}"
 
 
+def _rate(tflops: float) -> str:
+    """Achieved or peak TFLOP/s in the unit that fits: `1.23 TFLOP/s`, `105.27 GFLOP/s`."""
+    return f"{short(round(tflops * 1e12))}FLOP/s"
+
+
+def _below_bound(t: Timing) -> bool:
+    """A step measured faster than its roofline estimate, which is meant as a lower bound."""
+    ratio = t.roofline_ratio
+    return ratio is not None and ratio < 1
+
+
+def _why_below(result: BenchResult) -> str:
+    """What makes a roofline bound wrong, on this kind of device."""
+    if result.profile is not None and result.profile.key == "cpu":
+        return (
+            "on a CPU, layers whose data stay in the caches move faster than the bandwidth a large copy "
+            "measured, and a busy machine measures its peak and bandwidth low"
+        )
+    return "the device runs faster than the profile's figures say: --peak-tflops, or check the profile"
+
+
+def _busy(result: BenchResult) -> str | None:
+    """The measured CPU profiles' disagreement (the machine was busy), or None."""
+    return result.profile_disagreement
+
+
 def _mfu(timing: Timing, result: BenchResult) -> float | None:
     """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
@@ -145,20 +182,25 @@ def bench_json(result: BenchResult) -> dict:
         row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
                **{f"p{q}_seconds": t.percentile(q) for q in PERCENTILES}, "tflops": t.tflops,
                "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
-               "roofline_images_per_second": getattr(t, "roofline_images_per_second", None)}  # fmt: skip
+               "roofline_images_per_second": t.roofline_images_per_second}  # fmt: skip
         if hasattr(t, "latencies"):
             row |= {"steps": t.steps, "repeats": t.repeats, "seconds": t.seconds,
                     "repeat_images_per_second": t.repeat_images_per_second, "spread": t.spread,
                     "p90_over_p50": t.tail, "noisy": t.noisy, "noise_reason": t.noise_reason,
-                    "roofline_ratio": t.roofline_ratio,
-                    "roofline_ratio_uncertain": t.noisy if t.roofline_seconds is not None else None}  # fmt: skip
+                    "roofline_ratio": t.roofline_ratio, "faster_than_roofline": _below_bound(t),
+                    "roofline_ratio_uncertain": (t.noisy or _busy(result) is not None)
+                    if t.roofline_seconds is not None else None}  # fmt: skip
         timings.append(row)
     roof = profile_json(result.profile, result.dtype) if result.profile else None
     # MFU's peak, in FLOP/s as every peak in JSON (`roofline`'s too, which can be another: a CPU's measured, beside
     # --peak-tflops); null where there is no MFU (a CPU without --peak-tflops)
     peak = result.peak_tflops * 1e12 if result.peak_tflops else None
-    data = {"device": result.device, "mfu_peak_flops_per_second": peak, "roofline": roof,
-            "dtype": getattr(result, "dtype", "float32"),
+    measured = [profile_json(p, result.dtype) for p in result.measured_profiles
+                if result.dtype in p.peak]  # fmt: skip
+    data = {"device": result.device, "mfu_peak_flops_per_second": peak,
+            "mfu_peak_measured": bool(peak and result.peak_measured), "roofline": roof,
+            "roofline_measured": measured, "machine_busy": _busy(result),
+            "dtype": result.dtype,
             "notes": result.notes, "timings": timings}  # fmt: skip
     if hasattr(result, "reference_ratios"):
         data |= {
@@ -167,6 +209,6 @@ def bench_json(result: BenchResult) -> dict:
             "advice": result.advice if result.noisy else None,
             "reference_ratio": {mode: {"ratio": r.value, "repeats": r.repeats, "uncertain": r.uncertain}
                                 for mode, r in result.reference_ratios().items()},
-            "data": _bench_data_json(result.data) if getattr(result, "data", None) is not None else None,
+            "data": _bench_data_json(result.data) if result.data is not None else None,
         }  # fmt: skip
     return data

@@ -31,11 +31,13 @@ def flops_table(
     top: int | None = None,
     step: TrainingStep | None = None,
     explain: bool = False,
+    step_times: Roofline | None = None,
 ) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
     (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer);
-    `explain`: the full definitions of what is counted, else a line."""
+    `explain`: the full definitions of what is counted, else a line; `step_times`: the roofline of
+    a training step on the same device, its total said beside the forward pass's."""
     from ...analysis.layer_costs import layer_costs
     from ..design import roofline_notes, training_notes, training_rows  # only what flops shows
 
@@ -45,7 +47,7 @@ def flops_table(
     if cost is not None:
         notes += training_notes(cost, step, explain)
     if times is not None:
-        notes += roofline_notes(times)
+        notes += roofline_notes(times, step_times)
     batch = s.memory.batch
     if per_layer:
         rows = []
@@ -129,6 +131,7 @@ def flops_json(
     times: Roofline | None = None,
     top: int | None = None,
     step: TrainingStep | None = None,
+    step_times: Roofline | None = None,
 ) -> dict:
     from ...analysis.layer_costs import layer_costs
     from ...analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
@@ -170,6 +173,10 @@ def flops_json(
             settings = step_json(step)
             del settings["amp"], settings["settings_from"]["amp"], settings["batch"], settings["settings_from"]["batch"]
             out["training"]["optimizer"] = {**settings, "update_flops": cost.optimizer_flops(step.kind)}
+        if step_times is not None:  # the step's roofline on `roofline`'s device, in its dtype (a lower bound)
+            out["training"] |= {"roofline_seconds": step_times.seconds,
+                                "roofline_compute_bound_seconds": step_times.compute_bound_seconds,
+                                "roofline_bytes": step_times.bytes}  # fmt: skip
     if times is not None:
         out["roofline"] = roofline_json(times)
     if per_layer:
