@@ -13,7 +13,7 @@ import torch
 from ..analysis import summarize
 from ..catalog import resolve_member
 from ..errors import CnnctlError
-from ..files import DASH, STDIN_NAME
+from ..files import DASH
 from ..graph import Graph
 from ..notation.source import read_text
 from ..run_folders import now
@@ -37,7 +37,7 @@ def start_folder(
     `weights`: weights.txt (`weights_txt`), where --weights were placed; `listing`: the streamed
     images' list, read back by a resumed run."""
     write_text(run_dir / "architecture.json", json.dumps(architecture(graph), indent=2) + "\n")
-    member = _copy_network(run_dir, network)
+    member = _copy_network(run_dir, network, graph)
     h_w_c = format_shape(graph.input_shape)
     # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
     settings = config.as_dict() | {"processes": processes, "input": h_w_c, "started": now()}
@@ -55,18 +55,18 @@ def start_folder(
         write_bytes(run_dir / INDEX, index_bytes(listing))
 
 
-def _copy_network(run_dir: Path, network: str) -> Any:
+def _copy_network(run_dir: Path, network: str, graph: Graph) -> Any:
     """The network as written, copied as network.yaml: the run folder is then all `evaluate RUN`
-    needs. The family's member it names, if any."""
+    needs. What is written is the text `graph` was built from, as it was read (api.load_text),
+    never the file read again: edited since the run began, it would be another network than
+    the one trained. The family's member it names, if any."""
     try:
-        file, _, member = resolve_member(network)
-        source = Path(file)
+        file, display, member = resolve_member(network)
     except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
-        file, source, member = None, None, None
-    if file == DASH:  # `cat net.yaml | cnnctl train - ...`: what was piped in, read once
-        write_text(run_dir / RUN_NETWORK, read_text(DASH, STDIN_NAME))
-    elif source is not None and source.is_file():
-        write_text(run_dir / RUN_NETWORK, source.read_text())
+        return None
+    if file == DASH or Path(file).is_file():  # `-`: what was piped in, read once
+        text = graph.text or read_text(file, display)  # a graph built otherwise than from a file read
+        write_text(run_dir / RUN_NETWORK, text)
     return member
 
 
