@@ -198,12 +198,37 @@ def test_patience_needs_a_validation_split(tmp_path):
 
 def test_training_on_every_image_keeps_last_pt_and_says_there_is_no_validation(tmp_path, capsys):
     result = run(tmp_path, dataset=data(val=False))
-    assert result.status == 0 and result.best_val_accuracy < 0
+    assert result.status == 0 and result.best_val_accuracy is None  # no accuracy: None, as runs and JSON say it
     assert not (result.run_dir / "best.pt").exists() and (result.run_dir / "last.pt").exists()
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_accuracy"] for r in rows] == [None, None] and all(r["train_loss"] > 0 for r in rows)
     out = capsys.readouterr().out
     assert "320 train, no validation" in out and "done: no validation, last.pt holds the final weights" in out
+
+
+def test_no_accuracy_is_none_in_the_checkpoint_too_and_an_older_ones_minus_one_reads_as_none(tmp_path):
+    # "No accuracy" was -1 in the checkpoint and RunResult, None in `runs`: one way, None.
+    import torch
+
+    from cnnctl.train.checkpoint import Checkpoint
+
+    result = run(tmp_path, epochs=1, dataset=data(val=False))
+    last = result.run_dir / "last.pt"
+    state = load_checkpoint(str(last))
+    assert state["best"] is None
+    state["best"] = -1.0  # as a checkpoint written before said it
+    torch.save(state, last)
+    assert Checkpoint.of(load_checkpoint(str(last))).best is None
+    resumed = run(tmp_path, epochs=2, resume=str(result.run_dir), dataset=data(val=False))
+    assert resumed.status == 0 and resumed.epochs_done == 2 and resumed.best_val_accuracy is None
+    assert load_checkpoint(str(last))["best"] is None
+    # with validation, the accuracy of the epoch best.pt holds, in both
+    kept = run(tmp_path, name="val", epochs=1)
+    assert (
+        load_checkpoint(str(kept.run_dir / "last.pt"))["best"]
+        == kept.best_val_accuracy
+        == kept.history[0]["val_accuracy"]
+    )
 
 
 def test_val_split_zero_from_the_command_line_and_evaluate_splits(tmp_path, capsys):

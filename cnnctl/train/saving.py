@@ -22,7 +22,7 @@ from ..shapes import format_shape
 from .checkpoint import Checkpoint, network_record, save_checkpoint
 from .config import TrainConfig
 from .metrics import EpochStats
-from .result import run_result
+from .result import kept_accuracy
 from .rundir import write_bytes, write_text
 
 if TYPE_CHECKING:
@@ -102,7 +102,6 @@ def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats) ->
 
 def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkpoint:
     config = run.config
-    best = run_result(run.run_dir, 0, len(run.history), run.history, config.monitor).best_val_accuracy
     return Checkpoint(
         model=run.model.state_dict(),
         optimizer=run.optimizer.state_dict(),
@@ -112,7 +111,7 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkp
         step=step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
         stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
         history=run.history,
-        best=best,  # the validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one
+        best=kept_accuracy(run.history, config.monitor),  # of the epoch best.pt holds (by --monitor); None: none
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
         rng=torch.get_rng_state(),
         config=config.as_dict() | {"lr": config.lr},
