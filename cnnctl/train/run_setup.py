@@ -30,7 +30,7 @@ from .run_model import Model, build_model, weights_source
 from .run_notes import heads_loss_note, recipe, unused_head_note
 from .rundir import Claim, refuse_existing_run
 from .runlog import RunLog, write_logs
-from .saving import config_again, start_folder, weights_txt
+from .saving import config_again, start_folder
 from .schedule import make_scheduler
 from .sources import Sources, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
@@ -263,7 +263,9 @@ def begin_folder(
             config_again(run_dir, resuming.settings, resuming.told, config.threads)
     elif world.leader:
         said = weights_said(config.weights, weights_from, graph.name)
-        weights = weights_txt(model.placement, said) if model.placement is not None else None
+        from ..render.views.weights import weights_file  # the table `cnnctl weights` shows
+
+        weights = weights_file(model.placement, said) if model.placement is not None else None
         start_folder(run_dir, graph, config, world.size, network, model.head.layer, weights, data.listing)
     else:
         refuse_existing_run(run_dir)

@@ -34,7 +34,7 @@ def start_folder(
     weights: str | None, listing: Any,
 ) -> None:  # fmt: skip
     """A new run's first files; the folder exists (rundir.hold made it, before taking its lock).
-    `weights`: weights.txt (`weights_txt`), where --weights were placed; `listing`: the streamed
+    `weights`: weights.txt (render.views.weights.weights_file), where --weights were placed; `listing`: the streamed
     images' list, read back by a resumed run."""
     write_text(run_dir / "architecture.json", json.dumps(architecture(graph), indent=2) + "\n")
     member = _copy_network(run_dir, network, graph)
@@ -68,17 +68,6 @@ def _copy_network(run_dir: Path, network: str, graph: Graph) -> Any:
         text = graph.text or read_text(file, display)  # a graph built otherwise than from a file read
         write_text(run_dir / RUN_NETWORK, text)
     return member
-
-
-def weights_txt(placement: Any, said: str) -> str:
-    """What --weights put where (an exchange.weights.Placement, `said` the source): the
-    network's tensor, the source's, the shape, in columns."""
-    from ..render.views.weights import placement_rows
-
-    rows = [["tensor", "from", "shape"], *placement_rows(placement)]
-    widths = [max(len(row[k]) for row in rows) for k in range(2)]
-    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
-    return f"# from {said}\n" + "\n".join(lines) + "\n"
 
 
 def config_again(run_dir: Path, settings: dict, told: str | None, threads: int) -> None:
