@@ -40,7 +40,7 @@ def data(n_train=320, n_val=96, seed=0, val=True):
 def run(tmp_path, name="run", resume=None, stop=None, dataset=None, **settings):
     settings = {"epochs": 2, "batch_size": 32, "seed": 3, "device": "cpu", **settings}
     config = TrainConfig(out=str(tmp_path / name), **settings)
-    return train(cnnctl.load_text(NET), config, arch="small", resume=resume, dataset=dataset or data(),
+    return train(cnnctl.load_text(NET), config, network_title="small", resume=resume, dataset=dataset or data(),
                  stop_after_steps=stop)  # fmt: skip
 
 
@@ -352,7 +352,7 @@ def test_resuming_with_another_network_is_told_before_its_data_is_made(tmp_path)
     other = cnnctl.load("vgg16")  # its shapes at 224x224x3 would take 12 GiB to draw
     config = TrainConfig(epochs=1, device="cpu")
     with pytest.raises(CnnctlError, match=r"\(input 16x16x1\), not `vgg16`'s \(input 224x224x3\)"):
-        train(other, config, arch="vgg16", resume=str(done.run_dir))
+        train(other, config, network_title="vgg16", resume=str(done.run_dir))
 
 
 def test_more_threads_than_cores_is_said():
@@ -385,7 +385,7 @@ def test_a_resumed_run_says_nothing_of_options_it_was_not_given(tmp_path, capsys
     assert load_checkpoint(first.run_dir)["config"]["head_lr_factor"] == 1.0
     capsys.readouterr()
     config = resumed_config(str(first.run_dir), {"epochs": 2})  # what `train --resume RUN --epochs 2` trains with
-    again = train(cnnctl.load_text(NET), config, arch="small", resume=str(first.run_dir), dataset=data())
+    again = train(cnnctl.load_text(NET), config, network_title="small", resume=str(first.run_dir), dataset=data())
     assert again.status == 0 and again.epochs_done == 2
     out = capsys.readouterr().out
     assert "resuming on cpu" in out and "unused" not in out

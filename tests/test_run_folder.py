@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(folder: Path, epochs: int, resume: str | None = None):
     """A small run in this process, on data of its own."""
     config = TrainConfig(epochs=epochs, batch_size=64, seed=1, device="cpu", out=str(folder))
-    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=small_data(256, 64))
+    return train(cnnctl.load_text(SMALL_NET), config, network_title="small", resume=resume, dataset=small_data(256, 64))
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ def test_a_run_refused_before_writing_anything_leaves_no_folder(tmp_path):
     # set that does not exist) must not leave an empty run folder behind at each attempt.
     config = TrainConfig(epochs=1, device="cpu", data="no-such-data", out=str(tmp_path / "runs" / "r"))
     with pytest.raises(CnnctlError, match="unknown data set"):
-        train(cnnctl.load_text(SMALL_NET), config, arch="small")
+        train(cnnctl.load_text(SMALL_NET), config, network_title="small")
     assert not (tmp_path / "runs" / "r").exists()
 
 
@@ -567,7 +567,7 @@ def test_network_yaml_is_the_text_the_run_was_built_from_though_the_file_changed
     path.write_text(SMALL_NET.replace("n=8", "n=4"))  # edited while the run starts (its head rebuilt too)
     folder = tmp_path / "run"
     config = TrainConfig(epochs=1, batch_size=64, seed=1, device="cpu", out=str(folder))
-    result = train(graph, config, arch="small", source=str(path), dataset=small_data(256, 64))
+    result = train(graph, config, network_title="small", network_source=str(path), dataset=small_data(256, 64))
     assert result.status == 0
     assert (folder / "network.yaml").read_text() == SMALL_NET
     trained = load_checkpoint(str(folder / "last.pt"))["model"]

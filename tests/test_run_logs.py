@@ -33,7 +33,7 @@ STEPS_PER_EPOCH = 384 // 32  # small_data's 384 training images in batches of 32
 def run(folder: Path, *, stop: int | None = None, resume: bool = False, console=None, **settings):
     config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(folder), **settings)
     return train(
-        cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), stop_after_steps=stop,
+        cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=small_data(), stop_after_steps=stop,
         resume=str(folder) if resume else None, console=console,
     )  # fmt: skip
 

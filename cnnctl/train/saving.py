@@ -30,14 +30,15 @@ if TYPE_CHECKING:
 
 
 def start_folder(
-    run_dir: Path, graph: Graph, config: TrainConfig, processes: int, network: str, head: str | None,
+    run_dir: Path, graph: Graph, config: TrainConfig, processes: int, network_source: str, head: str | None,
     weights: str | None, listing: Any,
 ) -> None:  # fmt: skip
     """A new run's first files; the folder exists (rundir.hold made it, before taking its lock).
+    `network_source`: the network as the user named it (a file, a bundled name; `-`);
     `weights`: weights.txt (render.views.weights.weights_file), where --weights were placed; `listing`: the streamed
     images' list, read back by a resumed run."""
     write_text(run_dir / "architecture.json", json.dumps(architecture(graph), indent=2) + "\n")
-    member = _copy_network(run_dir, network, graph)
+    member = _copy_network(run_dir, network_source, graph)
     h_w_c = format_shape(graph.input_shape)
     # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
     settings = config.as_dict() | {"processes": processes, "input": h_w_c, "started": now()}
@@ -55,13 +56,13 @@ def start_folder(
         write_bytes(run_dir / INDEX, index_bytes(listing))
 
 
-def _copy_network(run_dir: Path, network: str, graph: Graph) -> Any:
+def _copy_network(run_dir: Path, network_source: str, graph: Graph) -> Any:
     """The network as written, copied as network.yaml: the run folder is then all `evaluate RUN`
     needs. What is written is the text `graph` was built from, as it was read (api.load_text),
     never the file read again: edited since the run began, it would be another network than
     the one trained. The family's member it names, if any."""
     try:
-        file, display, member = resolve_member(network)
+        file, display, member = resolve_member(network_source)
     except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
         return None
     if file == DASH or Path(file).is_file():  # `-`: what was piped in, read once
@@ -104,7 +105,7 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkp
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
         rng=torch.get_rng_state(),
         config=config.as_dict() | {"lr": config.lr},
-        arch=run.arch,
+        arch=run.network_title,  # the file's key for the network's name
         classes=list(run.data.classes),
         mean=list(run.data.mean),
         std=list(run.data.std),
