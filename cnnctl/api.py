@@ -31,6 +31,7 @@ def load(
     input: str | Shape | None = None,
     widths: Mapping[str, int] | None = None,
     input_from: str = "input",
+    text: str | None = None,
 ) -> Graph:
     """Parse and build a network file (or a bundled name such as ``"vgg16"``).
 
@@ -40,7 +41,8 @@ def load(
     ``network.yaml``) at the input it trained at, with the head it made anew, if any. A
     member of a family: ``"efficientnet_b3"``, ``"efficientnet.yaml:b3"``, with settings of the
     file's arguments ``"efficientnet.yaml:b3,dropout=0.1"``. `input_from` names where `input`
-    comes from in messages (the CLI's ``"--input"``).
+    comes from in messages (the CLI's ``"--input"``); `text`, the file's text where it was read
+    already (the network built again, at another width, from what was read, not read twice).
     Raises `cnnctl.CnnctlError` for anything wrong in the file or the arguments.
     """
     source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
@@ -50,7 +52,8 @@ def load(
     if widths is None:
         widths = run_head(source)  # and the head it made anew for its data's classes
     path, display, member = resolve_member(source)  # a file as it is; a run's network; a bundled name
-    graph = load_text(read_text(path, display), display, input, widths, member, input_from)
+    text = read_text(path, display) if text is None else text
+    graph = load_text(text, display, input, widths, member, input_from)
     run = run_of(source)
     return graph if run is None else _named_as_run(graph, run)
 
@@ -95,7 +98,7 @@ def load_text(
         spec = choose(parse_file_text(text, file), member)
         if input is not None and not isinstance(input, str):  # a tuple gets the same checks as text
             input = format_shape(input)
-        return build_graph(spec, input, widths, input_from)
+        return build_graph(spec, input, widths, input_from)._replace(text=text)  # what a run keeps of it
 
 
 @contextlib.contextmanager

@@ -189,7 +189,9 @@ def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, 
                     f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
                     hint=_mend(path),
                 )  # fmt: skip
-            rows.append({key: _cell(value) for key, value in zip(header, line, strict=True)})
+            row = {key: _cell(value) for key, value in zip(header, line, strict=True)}
+            _check_row(row, path, number, line=None)
+            rows.append(row)
         return rows
     rows = []
     cut = bool(lines) and _cut_short(path)  # the last line has no line break
@@ -210,8 +212,37 @@ def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, 
                                  hint=_mend(path)) from None  # fmt: skip
         if not isinstance(row, dict):
             raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1), hint=_mend(path))
+        _check_row(row, path, number, line)
         rows.append(row)
     return rows
+
+
+def _check_row(row: dict[str, Any], path: Path, number: int, line: str | None) -> None:
+    """Refuse a row whose values no run writes, as a damaged line: an epoch is a whole number
+    from 1, an accuracy a share from 0 to 1, a loss a finite number, 0 or more (each may be
+    missing: null, an empty field). Read as given, `{"epoch": 1e999}` would be shown as an
+    `inf%` accuracy, `{"epoch": -1}` as best.pt's epoch. `line`: the JSON line, whose key's
+    column is told (None: a results.csv row, at its line)."""
+    for key, value in row.items():
+        wrong = _wrong_value(key, value)
+        if wrong is not None:
+            column = line.find(json.dumps(key)) + 1 if line is not None else 1
+            raise CnnctlError.at(
+                f"`{key}` is {value!r}: {wrong}", Loc(str(path), number, max(column, 1)), hint=_mend(path)
+            )
+
+
+def _wrong_value(key: str, value: Any) -> str | None:
+    """What a run's rows never hold at `key` that `value` is, or None where it may be there."""
+    if value is None or not (key == "epoch" or key.endswith(("accuracy", "loss"))):
+        return None
+    if key == "epoch":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return None if ok else "an epoch is a whole number from 1"
+    number = _number(value)
+    if key.endswith("accuracy"):
+        return None if 0 <= number <= 1 else "an accuracy is a share from 0 to 1"
+    return None if math.isfinite(number) and number >= 0 else "a loss is a finite number, 0 or more"
 
 
 def _cut_short(path: Path) -> bool:

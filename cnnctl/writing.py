@@ -73,13 +73,31 @@ def machine_fault(exc: BaseException | None) -> bool:
     return any(number in MACHINE_FAULTS for number in _errnos(exc))
 
 
+def fault_kind(machine: bool) -> type[CnnctlError]:
+    """Whose fault a failed write is, as the error it raises: the machine's (`machine_fault`), a
+    FaultError, exit 1; else the user's mistake, a CnnctlError, exit 2."""
+    return FaultError if machine else CnnctlError
+
+
 def write_failed(message: str, loc: Loc | None, exc: BaseException, hint: str | None = None) -> CnnctlError:
     """The one rule for a write (or a folder made to write in) that failed with `exc`: the
     machine's fault (a full disk, a quota, an I/O error) is a FaultError, exit 1, with
     `disk_full_hint` where there is no room; anything else is the user's mistake, exit 2, with
-    `hint`. Every command's files (exports, packs, pictures, a run folder made) are told so."""
-    kind = FaultError if machine_fault(exc) else CnnctlError
-    return kind.at(message, loc, hint=disk_full_hint(exc) or hint)
+    `hint`. Every command's files (exports, packs, pictures, a run folder made, a run's own
+    files: train.rundir) are told so."""
+    return fault_kind(machine_fault(exc)).at(message, loc, hint=disk_full_hint(exc) or hint)
+
+
+def write_reason(exc: BaseException) -> str | None:
+    """Why a write failed, in the system's words: the strerror of the first of `exc` and the
+    exceptions it was raised from or while handling that has an errno (a library's words for
+    one, "Error while serializing: I/O error: ... (os error 13)", are the system's); None where
+    none has one."""
+    for failed in exception_chain(exc):
+        number = _errno(failed)
+        if number is not None:
+            return getattr(failed, "strerror", None) or os.strerror(number)
+    return None
 
 
 def file_stem(network: str) -> str:
@@ -106,8 +124,7 @@ def refuse_existing(path: str) -> None:
 def _cannot_write(path: str, exc: BaseException) -> CnnctlError:
     """A write of `path` that failed, at the file, with what to do where the disk is full
     (`write_failed`: exit 1 for the machine's fault, 2 for the user's)."""
-    number = _errno(exc)  # a library's words for it ("Error while serializing: I/O error: ...") are the system's
-    reason = getattr(exc, "strerror", None) or (os.strerror(number) if number is not None else str(exc))
+    reason = write_reason(exc) or str(exc)
     return unwritable(path) or write_failed(f"cannot write the file: {reason}", Loc(path), exc)
 
 

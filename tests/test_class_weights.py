@@ -47,7 +47,7 @@ def imbalanced(counts=(150, 60, 20), val=40) -> DataSplits:
 def run(tmp_path, name="run", resume=None, stop=None, **settings):
     settings = {"epochs": 2, "batch_size": 32, "seed": 3, "device": "cpu", **settings}
     config = TrainConfig(out=str(tmp_path / name), **settings)
-    return train(cnnctl.load_text(NET), config, arch="small", resume=resume, dataset=imbalanced(),
+    return train(cnnctl.load_text(NET), config, network_title="small", resume=resume, dataset=imbalanced(),
                  stop_after_steps=stop)  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def test_an_imbalanced_run_says_so_and_its_json_counts_each_class(tmp_path, caps
 
 def test_balanced_classes_say_nothing(tmp_path, capsys):
     config = TrainConfig(out=str(tmp_path / "even"), epochs=1, batch_size=32, device="cpu")
-    train(cnnctl.load_text(NET), config, arch="small", dataset=imbalanced((60, 50, 40)))
+    train(cnnctl.load_text(NET), config, network_title="small", dataset=imbalanced((60, 50, 40)))
     assert "imbalanced classes" not in capsys.readouterr().out  # 60 / 40: 1.5x
 
 
@@ -122,7 +122,9 @@ def test_a_balanced_run_resumes_exactly_and_keeps_its_weights(tmp_path):
     assert broken.status == INTERRUPTED
     config = resumed_config(str(broken.run_dir), {"epochs": 2})  # what `train --resume RUN` trains with
     assert config.class_weights == "balanced"
-    resumed = train(cnnctl.load_text(NET), config, arch="small", resume=str(broken.run_dir), dataset=imbalanced())
+    resumed = train(
+        cnnctl.load_text(NET), config, network_title="small", resume=str(broken.run_dir), dataset=imbalanced()
+    )
     assert resumed.status == 0
     a, b = load_checkpoint(straight.run_dir)["model"], load_checkpoint(resumed.run_dir)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -154,7 +156,7 @@ def test_dense_prediction_weighs_the_classes_of_its_scored_pixels(tmp_path, caps
     segmenter = "input: 16x16x1\nlayers:\n  - conv f=3 p=same n=4 act=relu\n  - conv f=1 n=2\n"
     data = load_data("shapes", (16, 16, 1), masks=(16, 16, 2))
     config = TrainConfig(out=str(tmp_path / "seg"), epochs=1, batch_size=64, device="cpu", class_weights="balanced")
-    result = train(cnnctl.load_text(segmenter), config, arch="seg", dataset=data)
+    result = train(cnnctl.load_text(segmenter), config, network_title="seg", dataset=data)
     masks = data.train.y
     pixels = [int((masks == c).sum()) for c in (0, 1)]  # the shapes' masks score every pixel
     assert result.train_class_counts == {"background": pixels[0], "shape": pixels[1]}
@@ -176,7 +178,7 @@ def test_a_streamed_folder_is_counted_from_its_listing(tmp_path, capsys):
     net = "input: 8x8x3\nlayers:\n  - conv f=3 n=4 p=1\n  - pool avg global\n  - fc 3\n"
     config = TrainConfig(out=str(tmp_path / "run"), data=str(tmp_path / "imgs"), stream=True, workers=0, val_split=0.0,
                          epochs=1, batch_size=8, device="cpu", class_weights="balanced")  # fmt: skip
-    result = train(cnnctl.load_text(net), config, arch="tiny")
+    result = train(cnnctl.load_text(net), config, network_title="tiny")
     assert result.train_class_counts == sizes  # every image trains: --val-split 0
     assert result.loss_class_weights == pytest.approx({name: 56 / (3 * c) for name, c in sizes.items()})
     out = capsys.readouterr().out

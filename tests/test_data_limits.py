@@ -231,7 +231,7 @@ def test_a_stray_idx_label_names_its_file_when_the_network_has_too_few_outputs(t
     graph = cnnctl.load_text("input: 28x28x1\nlayers: [conv f=5 n=4 act=relu, pool max f=2, fc 10]")
     config = TrainConfig(data=str(tmp_path / "data"), epochs=1, batch_size=8, device="cpu", out=str(tmp_path / "r"))
     with pytest.raises(CnnctlError) as caught:
-        train(graph, config, arch="small")
+        train(graph, config, network_title="small")
     text = str(caught.value)
     assert f"the network has 10 outputs, but the data has {top + 1} classes" in text
     assert f"labels up to {top} in {stray}" in text

@@ -70,7 +70,10 @@ def test_evaluate_normalises_with_the_checkpoints_statistics_without_computing_t
     data = DataSplits("shapes", Split(x[:64], y[:64]), Split(x[64:], y[64:]), list(CLASSES),
                       (0.25,), (0.5,), [])  # fmt: skip
     result = train(
-        graph, TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(tmp_path / "r")), arch="t", dataset=data
+        graph,
+        TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(tmp_path / "r")),
+        network_title="t",
+        dataset=data,
     )
     assert result.status == 0
     seen = []

@@ -103,7 +103,7 @@ def two_channels(tmp_path_factory):
     data = DataSplits("shapes", Split(x[:64], y[:64]), Split(x[64:], y[64:]), [str(i) for i in range(10)],
                       (0.2, 0.2), (0.3, 0.3), [])  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", out=str(root / "run"))
-    result = train(cnnctl.load_text(NET2), config, arch="two", dataset=data)
+    result = train(cnnctl.load_text(NET2), config, network_title="two", dataset=data)
     assert result.status == 0
     net = root / "two.yaml"
     net.write_text(NET2)

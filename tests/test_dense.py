@@ -88,7 +88,7 @@ def test_a_folder_of_images_and_masks(tmp_path):
 def test_a_segmenter_trains_per_pixel_and_evaluate_reports_iou(tmp_path):
     graph = cnnctl.load_text(SEGMENTER.format(k=2))
     config = TrainConfig(epochs=2, batch_size=64, device="cpu", out=str(tmp_path / "seg"), augment="crop,flip")
-    result = train(graph, config, arch="seg")
+    result = train(graph, config, network_title="seg")
     assert result.status == 0
     last = result.history[-1]
     report = evaluate(graph, result.run_dir, None, None, device_name="cpu")

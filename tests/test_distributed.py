@@ -397,7 +397,7 @@ def record(taken):
     return True
 
 config = TrainConfig(out=out, epochs=1, batch_size=32, seed=3, device="cpu")
-train(cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), hooks=[record])
+train(cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=small_data(), hooks=[record])
 sys.stdout.flush()
 os._exit(0)  # as cnnctl's own workers leave (cnnctl.worker): no teardown beside the group's threads
 """

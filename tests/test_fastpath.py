@@ -130,7 +130,7 @@ def test_threads_are_a_setting_that_may_change_on_resume(tmp_path):
     before = torch.get_num_threads()
     try:
         config = TrainConfig(epochs=1, batch_size=32, device="cpu", threads=1, out=str(tmp_path / "r"))
-        train(graph, config, arch="t", dataset=data)
+        train(graph, config, network_title="t", dataset=data)
         assert torch.get_num_threads() == 1
         from cnnctl.train.resume_config import resumed_config
 
@@ -173,14 +173,14 @@ def test_a_resumed_run_takes_the_threads_it_started_with_whatever_the_load_now(t
 
     try:
         assert load(busy=1.0) == 1
-        straight = train(graph, config("straight"), arch="t", dataset=data)
+        straight = train(graph, config("straight"), network_title="t", dataset=data)
         assert json.loads((straight.run_dir / "config.json").read_text())["threads"] == 1
-        broken = train(graph, config("r"), arch="t", dataset=data, stop_after_steps=3)  # mid-epoch 2
+        broken = train(graph, config("r"), network_title="t", dataset=data, stop_after_steps=3)  # mid-epoch 2
         assert broken.status == INTERRUPTED and applied == [1, 1]
         assert load_checkpoint(broken.run_dir)["config"]["threads"] == 1
         assert load(busy=0.0) == 2  # the machine is idle now: a new run would take both cores
         capsys.readouterr()
-        resumed = train(graph, resumed_config(str(broken.run_dir), {"threads": None}), arch="t", dataset=data,
+        resumed = train(graph, resumed_config(str(broken.run_dir), {"threads": None}), network_title="t", dataset=data,
                         resume=str(broken.run_dir))  # fmt: skip
         assert resumed.status == 0 and applied[-1] == 1
         said = "1 CPU thread (recorded by the run, for the same numbers; --threads N to change)"
@@ -219,14 +219,26 @@ def test_a_resume_given_another_thread_count_records_it_in_config_json_as_in_its
 
     try:
         first = TrainConfig(epochs=1, batch_size=32, device="cpu", threads=1, out=str(run))
-        train(graph, first, arch="t", dataset=data)
+        train(graph, first, network_title="t", dataset=data)
         assert recorded() == (1, 1, 1)
         started = json.loads((run / "config.json").read_text())
-        train(graph, resumed_config(str(run), {"threads": 2, "epochs": 2}), arch="t", dataset=data, resume=str(run))
+        train(
+            graph,
+            resumed_config(str(run), {"threads": 2, "epochs": 2}),
+            network_title="t",
+            dataset=data,
+            resume=str(run),
+        )
         assert recorded() == (2, 2, 2)
         again = json.loads((run / "config.json").read_text())
         assert again == started | {"threads": 2}  # the rest as the run started (its epochs among them)
-        train(graph, resumed_config(str(run), {"threads": None, "epochs": 3}), arch="t", dataset=data, resume=str(run))
+        train(
+            graph,
+            resumed_config(str(run), {"threads": None, "epochs": 3}),
+            network_title="t",
+            dataset=data,
+            resume=str(run),
+        )
         assert recorded() == (2, 2, 2)  # replayed: the count both record
     finally:
         torch.set_num_threads(before)

@@ -166,7 +166,12 @@ def test_train_starts_from_the_imported_weights_by_name(tmp_path, monkeypatch, c
     assert code == 0, err
     assert f"weights: 7 tensors from {weights}, placed by name" in " ".join(out.split())  # however it wraps
     table = (tmp_path / "run" / "weights.txt").read_text().splitlines()
-    assert [line.split()[:2] for line in table[2:4]] == [["conv1.weight"] * 2, ["bn1.weight"] * 2]
+    # under the source's line, the table `cnnctl weights` prints: its header, its rule, then the rows
+    assert [line.split()[:2] for line in table[3:5]] == [["conv1.weight"] * 2, ["bn1.weight"] * 2]
+    # one table code: weights.txt holds what `cnnctl weights` prints, piped, under its title
+    code, out, err = run_main(monkeypatch, capsys, "weights", str(net), str(weights))
+    assert code == 0, err
+    assert table[1:] == out.splitlines()[1:]
 
 
 def test_a_weight_refused_or_an_output_named_like_the_weights_writes_nothing(tmp_path, monkeypatch, capsys):

@@ -70,7 +70,7 @@ def test_a_signal_after_the_run_finished_leaves_it_finished(tmp_path, monkeypatc
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     config = TrainConfig(out=str(tmp_path / "run"), epochs=1, batch_size=32, seed=0, device="cpu")
     try:
-        result = train(cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), then_exit=True)
+        result = train(cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=small_data(), then_exit=True)
         assert result.status == 0 and result.epochs_done == 1
         # The command line exits next: until it does, a signal is ignored rather than a KeyboardInterrupt.
         assert all(signal.getsignal(sig) is signal.SIG_IGN for sig in before)

@@ -29,7 +29,7 @@ def trained(tmp_path_factory):
     data = DataSplits("shapes", Split(x[:192], y[:192]), Split(x[192:], y[192:]), [str(i) for i in range(10)],
                    (0.2,), (0.3,), [])  # fmt: skip
     config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", out=str(root / "run"))
-    result = train(cnnctl.load_text(NET), config, arch="tiny", dataset=data)
+    result = train(cnnctl.load_text(NET), config, network_title="tiny", dataset=data)
     assert result.status == 0
     net = root / "tiny.yaml"
     net.write_text(NET)

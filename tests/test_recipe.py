@@ -40,7 +40,7 @@ def data(n_train=320, n_val=96, seed=0, val=True):
 def run(tmp_path, name="run", resume=None, stop=None, dataset=None, **settings):
     settings = {"epochs": 2, "batch_size": 32, "seed": 3, "device": "cpu", **settings}
     config = TrainConfig(out=str(tmp_path / name), **settings)
-    return train(cnnctl.load_text(NET), config, arch="small", resume=resume, dataset=dataset or data(),
+    return train(cnnctl.load_text(NET), config, network_title="small", resume=resume, dataset=dataset or data(),
                  stop_after_steps=stop)  # fmt: skip
 
 
@@ -198,12 +198,37 @@ def test_patience_needs_a_validation_split(tmp_path):
 
 def test_training_on_every_image_keeps_last_pt_and_says_there_is_no_validation(tmp_path, capsys):
     result = run(tmp_path, dataset=data(val=False))
-    assert result.status == 0 and result.best_val_accuracy < 0
+    assert result.status == 0 and result.best_val_accuracy is None  # no accuracy: None, as runs and JSON say it
     assert not (result.run_dir / "best.pt").exists() and (result.run_dir / "last.pt").exists()
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_accuracy"] for r in rows] == [None, None] and all(r["train_loss"] > 0 for r in rows)
     out = capsys.readouterr().out
     assert "320 train, no validation" in out and "done: no validation, last.pt holds the final weights" in out
+
+
+def test_no_accuracy_is_none_in_the_checkpoint_too_and_an_older_ones_minus_one_reads_as_none(tmp_path):
+    # "No accuracy" was -1 in the checkpoint and RunResult, None in `runs`: one way, None.
+    import torch
+
+    from cnnctl.train.checkpoint import Checkpoint
+
+    result = run(tmp_path, epochs=1, dataset=data(val=False))
+    last = result.run_dir / "last.pt"
+    state = load_checkpoint(str(last))
+    assert state["best"] is None
+    state["best"] = -1.0  # as a checkpoint written before said it
+    torch.save(state, last)
+    assert Checkpoint.of(load_checkpoint(str(last))).best is None
+    resumed = run(tmp_path, epochs=2, resume=str(result.run_dir), dataset=data(val=False))
+    assert resumed.status == 0 and resumed.epochs_done == 2 and resumed.best_val_accuracy is None
+    assert load_checkpoint(str(last))["best"] is None
+    # with validation, the accuracy of the epoch best.pt holds, in both
+    kept = run(tmp_path, name="val", epochs=1)
+    assert (
+        load_checkpoint(str(kept.run_dir / "last.pt"))["best"]
+        == kept.best_val_accuracy
+        == kept.history[0]["val_accuracy"]
+    )
 
 
 def test_val_split_zero_from_the_command_line_and_evaluate_splits(tmp_path, capsys):
@@ -327,7 +352,7 @@ def test_resuming_with_another_network_is_told_before_its_data_is_made(tmp_path)
     other = cnnctl.load("vgg16")  # its shapes at 224x224x3 would take 12 GiB to draw
     config = TrainConfig(epochs=1, device="cpu")
     with pytest.raises(CnnctlError, match=r"\(input 16x16x1\), not `vgg16`'s \(input 224x224x3\)"):
-        train(other, config, arch="vgg16", resume=str(done.run_dir))
+        train(other, config, network_title="vgg16", resume=str(done.run_dir))
 
 
 def test_more_threads_than_cores_is_said():
@@ -360,7 +385,7 @@ def test_a_resumed_run_says_nothing_of_options_it_was_not_given(tmp_path, capsys
     assert load_checkpoint(first.run_dir)["config"]["head_lr_factor"] == 1.0
     capsys.readouterr()
     config = resumed_config(str(first.run_dir), {"epochs": 2})  # what `train --resume RUN --epochs 2` trains with
-    again = train(cnnctl.load_text(NET), config, arch="small", resume=str(first.run_dir), dataset=data())
+    again = train(cnnctl.load_text(NET), config, network_title="small", resume=str(first.run_dir), dataset=data())
     assert again.status == 0 and again.epochs_done == 2
     out = capsys.readouterr().out
     assert "resuming on cpu" in out and "unused" not in out

@@ -30,7 +30,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 def run(out: str | None, epochs: int = 1, resume: str | None = None):
     config = TrainConfig(epochs=epochs, batch_size=64, seed=1, device="cpu", out=out)
-    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=small_data(128, 64))
+    return train(cnnctl.load_text(SMALL_NET), config, network_title="small", resume=resume, dataset=small_data(128, 64))
 
 
 # --- Runs started in the same second ----------------------------------------------------------

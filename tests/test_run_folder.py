@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(folder: Path, epochs: int, resume: str | None = None):
     """A small run in this process, on data of its own."""
     config = TrainConfig(epochs=epochs, batch_size=64, seed=1, device="cpu", out=str(folder))
-    return train(cnnctl.load_text(SMALL_NET), config, arch="small", resume=resume, dataset=small_data(256, 64))
+    return train(cnnctl.load_text(SMALL_NET), config, network_title="small", resume=resume, dataset=small_data(256, 64))
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,34 @@ def test_a_failed_write_is_a_full_disk_by_its_errno_or_by_the_space_left(tmp_pat
     assert write_failure(torch_says, tmp_path) == "the disk is full"
 
 
+def test_a_failed_write_of_a_runs_file_exits_as_every_commands_failed_write(tmp_path):
+    # rundir kept its own rule: every OSError was the machine's (exit 1). writing.write_failed's
+    # is the one rule: no room and an I/O error are the machine's (1); a folder made read-only or
+    # permission taken away are the user's to fix (2). The errno is fed directly: the suite runs
+    # as root, where chmod refuses nothing.
+    from cnnctl.train import rundir
+
+    def told(number):  # the error train ends with, where a write of last.pt failed with `number`
+        try:
+            rundir.raise_write_failure(OSError(number, os.strerror(number)), tmp_path / "last.pt")
+        except rundir.WriteFailed as failed:
+            return failed.error("small")
+        raise AssertionError("not a failed write")
+
+    for number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        assert told(number).exit_code == 1, os.strerror(number)
+    for number in (errno.EACCES, errno.EROFS, errno.EPERM, errno.ENAMETOOLONG):
+        error = told(number)
+        assert error.exit_code == 2, os.strerror(number)
+        # the reason in the system's words, as every command's (writing._cannot_write) says it
+        assert error.problems[0].message == f"cannot write last.pt: {os.strerror(number)}"
+    # a library's own words for an errno are read for it, as writing reads them
+    said = RuntimeError("Error while serializing: I/O error: Permission denied (os error 13)")
+    with pytest.raises(rundir.WriteFailed) as info:
+        rundir.raise_write_failure(said, tmp_path / "last.pt")
+    assert info.value.reason == os.strerror(errno.EACCES) and info.value.error("small").exit_code == 2
+
+
 def file_size_limit(size: int):
     def apply():  # in the child: a write past the limit fails (EFBIG) instead of killing it
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -227,12 +255,27 @@ def test_a_killed_runs_lock_and_temporary_files_do_not_stop_its_resume(tmp_path)
     assert leftovers(folder) == []
 
 
+def test_the_temporary_files_of_every_file_a_run_writes_are_removed_as_leftovers(tmp_path):
+    # The temporary names were a list of their own, shorter than the run's files: a killed
+    # run's half-written weights.txt, data-index.pt or skipped.txt stayed in its folder for good.
+    from cnnctl.train.rundir import remove_leftovers
+
+    written = ["weights.txt", "data-index.pt", "skipped.txt", "network.yaml", "config.json", "status.json",
+               "architecture.json", "metrics.jsonl", "results.csv", "curves.png"]  # fmt: skip
+    left = [f".{name}.tmp" for name in written] + [".last.pt.k2x9.tmp", ".best.pt.a1b2.tmp"]
+    others = [".notes.txt.tmp", "weights.txt.tmp", ".lock"]  # not a run's temporary file: anyone's
+    for name in left + others:
+        (tmp_path / name).write_bytes(b"cut short")
+    remove_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
+
+
 def test_a_run_refused_before_writing_anything_leaves_no_folder(tmp_path):
     # The lock is taken first, in a folder made for it: a mistake found next (here, a data
     # set that does not exist) must not leave an empty run folder behind at each attempt.
     config = TrainConfig(epochs=1, device="cpu", data="no-such-data", out=str(tmp_path / "runs" / "r"))
     with pytest.raises(CnnctlError, match="unknown data set"):
-        train(cnnctl.load_text(SMALL_NET), config, arch="small")
+        train(cnnctl.load_text(SMALL_NET), config, network_title="small")
     assert not (tmp_path / "runs" / "r").exists()
 
 
@@ -512,3 +555,20 @@ def test_a_run_killed_while_it_read_its_data_is_told_as_no_epoch_finished_and_st
     started = cli(net, "--epochs", "1", "--out", str(folder))  # as the hint says: the folder is taken
     assert started.returncode == 0, started.stderr
     assert (folder / "last.pt").is_file()
+
+
+def test_network_yaml_is_the_text_the_run_was_built_from_though_the_file_changed_since(tmp_path):
+    # network.yaml was the file read again once the folder was written: a network edited
+    # right after `train` began was kept as the run's, and `evaluate RUN` then refused the
+    # checkpoint ("trained on another network"). The run keeps the text it parsed.
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_NET)
+    graph = cnnctl.load(path)
+    path.write_text(SMALL_NET.replace("n=8", "n=4"))  # edited while the run starts (its head rebuilt too)
+    folder = tmp_path / "run"
+    config = TrainConfig(epochs=1, batch_size=64, seed=1, device="cpu", out=str(folder))
+    result = train(graph, config, network_title="small", network_source=str(path), dataset=small_data(256, 64))
+    assert result.status == 0
+    assert (folder / "network.yaml").read_text() == SMALL_NET
+    trained = load_checkpoint(str(folder / "last.pt"))["model"]
+    assert tuple(trained["conv1.weight"].shape) == (8, 1, 3, 3)  # the network read, not the edit

@@ -33,7 +33,7 @@ STEPS_PER_EPOCH = 384 // 32  # small_data's 384 training images in batches of 32
 def run(folder: Path, *, stop: int | None = None, resume: bool = False, console=None, **settings):
     config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(folder), **settings)
     return train(
-        cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data(), stop_after_steps=stop,
+        cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=small_data(), stop_after_steps=stop,
         resume=str(folder) if resume else None, console=console,
     )  # fmt: skip
 
@@ -206,7 +206,8 @@ def fake_run(folder: Path, rows: int, planned: int, said: str | None) -> Path:
     (folder / "config.json").write_text(json.dumps({"epochs": planned, "data": "shapes"}))
     (folder / "architecture.json").write_text(json.dumps({"name": "lenet5"}))
     (folder / "metrics.jsonl").write_text(
-        "".join(json.dumps({"epoch": e, "val_accuracy": 0.5 + e / 100}) + "\n" for e in range(1, rows + 1))
+        # an accuracy is a share (runs refuses one above 1): 1 from epoch 50 on
+        "".join(json.dumps({"epoch": e, "val_accuracy": 0.5 + min(e, 50) / 100}) + "\n" for e in range(1, rows + 1))
     )
     if said:
         (folder / "status.json").write_text(json.dumps({"status": said, "epochs": planned}))
@@ -428,6 +429,53 @@ def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(
     (folder / "status.json").write_text(json.dumps({"status": "finished", "epochs": 3}))
     (info,) = list_runs(str(tmp_path))
     assert (info.status, info.epochs_done) == ("finished", None)
+
+
+@pytest.mark.parametrize(
+    ("line", "told"),
+    [
+        ('{"epoch": 1e999, "val_accuracy": 0.5}', "`epoch` is inf: an epoch is a whole number from 1"),
+        ('{"epoch": -1, "val_accuracy": 0.5}', "`epoch` is -1: an epoch is a whole number from 1"),
+        ('{"epoch": 2.5, "val_accuracy": 0.5}', "`epoch` is 2.5: an epoch is a whole number from 1"),
+        ('{"epoch": 2, "val_accuracy": 1e308}', "`val_accuracy` is 1e+308: an accuracy is a share from 0 to 1"),
+        ('{"epoch": 2, "train_accuracy": -0.1}', "`train_accuracy` is -0.1: an accuracy is a share from 0 to 1"),
+        ('{"epoch": 2, "val_loss": -1e999}', "`val_loss` is -inf: a loss is a finite number, 0 or more"),
+        ('{"epoch": 2, "train_loss": "low"}', "`train_loss` is 'low': a loss is a finite number, 0 or more"),
+    ],
+)
+def test_runs_flags_a_metrics_row_holding_values_no_run_writes(tmp_path, line, told):
+    # Read as given, `{"epoch": 1e999}` showed an `inf%` accuracy and `{"epoch": -1}` best.pt's
+    # epoch -1: a value out of its range is a damaged line, told at its place as any other.
+    folder = fake_run(tmp_path / "r", rows=1, planned=3, said="finished")
+    with (folder / "metrics.jsonl").open("a") as f:
+        f.write(line + "\n")
+    (info,) = list_runs(str(tmp_path))
+    assert info.best_val_accuracy is None and info.best_epoch is None  # nothing shown from the damaged file
+    (problem,) = info.problems
+    key = told.split("`")[1]
+    assert problem.message == told
+    assert (problem.loc.file, problem.loc.line, problem.loc.col) == (
+        str(folder / "metrics.jsonl"), 2, line.index(f'"{key}"') + 1,
+    )  # fmt: skip
+    # results.csv is read by the same rule (plot reads it where metrics.jsonl is missing)
+    (folder / "metrics.jsonl").unlink()
+    (folder / "results.csv").write_text("epoch,val_accuracy\n1,0.5\n2,1.5\n")
+    with pytest.raises(CnnctlError) as info:
+        read_history(str(folder))
+    (problem,) = info.value.problems
+    assert problem.message == "`val_accuracy` is 1.5: an accuracy is a share from 0 to 1"
+    assert (problem.loc.file, problem.loc.line) == (str(folder / "results.csv"), 3)
+
+
+def test_runs_reads_a_row_of_every_value_a_run_writes(tmp_path):
+    # the edges of each range, and null (no validation, a NaN written as null) are a run's own
+    folder = fake_run(tmp_path / "r", rows=0, planned=3, said="finished")
+    (folder / "metrics.jsonl").write_text(
+        '{"epoch": 1, "train_loss": 0, "train_accuracy": 0, "val_loss": null, "val_accuracy": null}\n'
+        '{"epoch": 2, "train_loss": 0.0, "train_accuracy": 1.0, "val_loss": 2.5, "val_accuracy": 1}\n'
+    )
+    (info,) = list_runs(str(tmp_path))
+    assert info.problems == () and (info.best_val_accuracy, info.best_epoch) == (1, 2)
 
 
 def test_status_json_names_the_planned_epochs_as_runs_and_train_do_and_old_files_still_read(

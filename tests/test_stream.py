@@ -166,7 +166,7 @@ def test_a_streamed_run_resumes_exactly_with_crops_flips_and_loader_workers(tmp_
     def run(name, **kw):
         config = TrainConfig(epochs=2, batch_size=8, seed=3, device="cpu", out=str(tmp_path / name), stream=True,
                              workers=2, augment="rrc,flip", data=str(folder))  # fmt: skip
-        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+        return train(cnnctl.load_text(NET), config, network_title="tiny", **kw)
 
     whole = run("whole")
     stopped = run("stopped", stop_after_steps=17)  # 13 steps an epoch: in the middle of the second
@@ -327,7 +327,7 @@ def test_a_run_on_shards_resumes_exactly(tmp_path):
     def run(name, **kw):
         config = TrainConfig(epochs=2, batch_size=8, seed=3, device="cpu", out=str(tmp_path / name), stream=True,
                              workers=2, augment="rrc,flip", data=str(shards))  # fmt: skip
-        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+        return train(cnnctl.load_text(NET), config, network_title="tiny", **kw)
 
     whole = run("whole")
     stopped = run("stopped", stop_after_steps=17)
@@ -830,7 +830,7 @@ def test_a_streamed_run_with_unreadable_images_resumes_as_it_would_have_gone_on(
     def run(name, epochs=2, **kw):
         config = TrainConfig(epochs=epochs, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name),
                              stream=True, workers=0, data=str(folder))  # fmt: skip
-        return train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+        return train(cnnctl.load_text(NET), config, network_title="tiny", **kw)
 
     whole = run("whole")
     assert whole.status == 0

@@ -24,7 +24,8 @@ UNANNOTATED = {
     "render/runs.py": {"train_json"},  # train.result.RunResult
     "render/views/evaluation.py": {"evaluation_tables", "evaluation_json"},  # train.evaluate.Evaluation
     "render/views/prediction.py": {"prediction_table", "prediction_json"},  # train.predict.Prediction
-    "render/views/weights.py": {"placement_rows", "weights_table", "weights_json"},  # exchange.weights.Placement
+    # exchange.weights.Placement
+    "render/views/weights.py": {"placement_rows", "weights_table", "weights_file", "weights_json"},
 }
 
 

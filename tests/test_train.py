@@ -44,7 +44,7 @@ def run(tmp_path, name="run", resume=None, **settings):
     settings = {"epochs": 2, "batch_size": 32, "seed": 3, "device": "cpu", **settings}
     config = TrainConfig(out=str(tmp_path / name), **settings)
     graph = cnnctl.load_text(SMALL_NET)
-    return train(graph, config, arch="small", resume=resume, dataset=small_data())
+    return train(graph, config, network_title="small", resume=resume, dataset=small_data())
 
 
 def weights(run_dir):
@@ -69,9 +69,9 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(tmp_path):
     for stop in (5, steps_per_epoch, steps_per_epoch + 7):  # mid-epoch, at the epoch's end, in epoch 2
         graph = cnnctl.load_text(SMALL_NET)
         config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / f"broken{stop}"))
-        broken = train(graph, config, arch="small", dataset=small_data(), stop_after_steps=stop)
+        broken = train(graph, config, network_title="small", dataset=small_data(), stop_after_steps=stop)
         assert broken.status == INTERRUPTED
-        resumed = train(graph, config, arch="small", dataset=small_data(), resume=str(broken.run_dir))
+        resumed = train(graph, config, network_title="small", dataset=small_data(), resume=str(broken.run_dir))
         assert resumed.status == 0
         a, b = weights(straight.run_dir), weights(resumed.run_dir)
         assert a.keys() == b.keys()
@@ -85,7 +85,7 @@ def test_training_learns_the_shapes_well_above_chance(tmp_path):
     data = DataSplits(
         "shapes", Split(x[:2000], y[:2000]), Split(x[2000:], y[2000:]), list("0123456789"), (0.2,), (0.3,), []
     )
-    result = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data)
+    result = train(cnnctl.load("lenet5"), config, network_title="lenet5", dataset=data)
     assert result.best_val_accuracy > 0.3  # chance is 0.1
 
 
@@ -268,7 +268,7 @@ def test_lenet5_reaches_97_percent_on_real_mnist(tmp_path):
         data="mnist", data_dir=str(MNIST.parent), val_split=0.2, epochs=10, batch_size=32, seed=0, device="cpu",
         out=str(tmp_path / "mnist"),
     )  # fmt: skip
-    result = train(cnnctl.load("lenet5"), config, arch="lenet5")
+    result = train(cnnctl.load("lenet5"), config, network_title="lenet5")
     assert result.best_val_accuracy >= 0.97
     assert os.path.getsize(result.run_dir / "best.pt") > 0
 
@@ -302,10 +302,13 @@ def test_a_last_partial_batch_is_left_out_so_batch_norm_never_sees_one_image(tmp
         "shapes", Split(x[:385], y[:385]), Split(x[385:], y[385:]), list("0123456789"), (0.2,), (0.3,), []
     )
     config = TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(tmp_path / "bn"))
-    assert train(graph, config, arch="bn", dataset=data).status == 0
+    assert train(graph, config, network_title="bn", dataset=data).status == 0
     with pytest.raises(CnnctlError, match="at least 2 images per batch"):
         train(
-            graph, TrainConfig(epochs=1, batch_size=1, device="cpu", out=str(tmp_path / "bn1")), arch="bn", dataset=data
+            graph,
+            TrainConfig(epochs=1, batch_size=1, device="cpu", out=str(tmp_path / "bn1")),
+            network_title="bn",
+            dataset=data,
         )
 
 
@@ -343,7 +346,7 @@ def test_steps_in_an_epoch_leave_out_a_partial_last_step():
 def test_a_batch_larger_than_the_data_is_refused_with_the_largest_that_fits(tmp_path):
     config = TrainConfig(epochs=1, batch_size=1000, device="cpu", out=str(tmp_path / "big"))
     with pytest.raises(CnnctlError) as info:
-        train(cnnctl.load_text(SMALL_NET), config, arch="small", dataset=small_data())
+        train(cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=small_data())
     assert "--batch-size 1000 is more than the 384 training images" in str(info.value)
     assert "use --batch-size 384 or less" in str(info.value)
 
@@ -414,7 +417,7 @@ def test_a_network_too_large_for_the_machine_is_refused_before_building_it(tmp_p
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - upsample 8000\n  - fc 200\n")
     config = TrainConfig(out=str(tmp_path / "big"), epochs=1, device="cpu")
     with pytest.raises(CnnctlError) as info:
-        train(graph, config, arch="big", dataset=small_data())
+        train(graph, config, network_title="big", dataset=small_data())
     message = str(info.value)
     assert "the network's 819,200,000,200 parameters need 11.92 TiB as float32" in message
     assert "`fc1` alone holds 819,200,000,200 parameters" in message
@@ -427,7 +430,7 @@ def test_the_refusal_counts_sgds_state_as_the_memory_analysis_does(tmp_path, mom
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - upsample 8000\n  - fc 200\n")
     config = TrainConfig(out=str(tmp_path / "big"), epochs=1, device="cpu", optimizer="sgd", momentum=momentum)
     with pytest.raises(CnnctlError) as info:
-        train(graph, config, arch="big", dataset=small_data())
+        train(graph, config, network_title="big", dataset=small_data())
     tib = 4 * copies * 819_200_000_200 / 2**40
     assert f"parameters need {tib:.2f} TiB as float32 (weights, gradients{state})" in str(info.value)
 
@@ -447,7 +450,7 @@ def modern_run(tmp_path, name: str, stop: int | None = None, resume: str | None 
                    (0.2,) * 3, (0.3,) * 3, [])  # fmt: skip
     config = TrainConfig(epochs=2, batch_size=8, seed=5, device="cpu", out=str(tmp_path / folder))
     graph = cnnctl.load(name, input=f"{size}x{size}x3")
-    return train(graph, config, arch=name, dataset=data, stop_after_steps=stop, resume=resume)
+    return train(graph, config, network_title=name, dataset=data, stop_after_steps=stop, resume=resume)
 
 
 @pytest.mark.parametrize("name", MODERN)
@@ -547,7 +550,7 @@ def test_lenet5_trains_on_a_gpu_with_its_step_replayed_as_cuda_graphs(tmp_path, 
         config = TrainConfig(epochs=2, batch_size=32, seed=0, device="cuda", amp=False, compile=True,
                              cuda_graphs=graphs, out=str(tmp_path / graphs))  # fmt: skip
         console = Console(file=io.StringIO(), width=400)
-        results[graphs] = train(cnnctl.load("lenet5"), config, arch="lenet5", dataset=data, console=console)
+        results[graphs] = train(cnnctl.load("lenet5"), config, network_title="lenet5", dataset=data, console=console)
         said = console.file.getvalue()
         assert ("CUDA graphs (lenet5: " in said and "launch-bound" in said) == (graphs == "auto"), said
     # the same batches, the same weights at the start: the same losses, to float tolerance

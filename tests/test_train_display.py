@@ -63,7 +63,7 @@ def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
     )
     graph = cnnctl.load_text("input: 8x8x1\nlayers:\n  - fc 2\n")
     with pytest.raises(KeyboardInterrupt):
-        loop.train(graph, TrainConfig(epochs=1, batch_size=8, device="cpu", out=str(tmp_path / "r")), arch="t",
+        loop.train(graph, TrainConfig(epochs=1, batch_size=8, device="cpu", out=str(tmp_path / "r")), network_title="t",
                    dataset=data)  # fmt: skip
     assert stopped == [True]
 

@@ -4,6 +4,7 @@ another monitor, two evaluation batch sizes, one name for two things."""
 
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_evaluation_reads_every_image_once_shared_between_workers():
 def test_hooks_see_every_step_and_may_stop_the_run(tmp_path):
     seen = []
     config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / "r"))
-    result = train(cnnctl.load_text(NET), config, arch="small", dataset=shapes(),
+    result = train(cnnctl.load_text(NET), config, network_title="small", dataset=shapes(),
                    hooks=[lambda taken: seen.append(taken) or taken == 8])  # fmt: skip
     assert seen == list(range(1, 9)) and result.status != 0  # 6 steps an epoch: stopped at step 2 of epoch 2
     state = load_checkpoint(result.run_dir)
@@ -70,7 +71,7 @@ def test_hooks_see_every_step_and_may_stop_the_run(tmp_path):
 def test_a_checkpoint_that_stored_an_image_position_still_resumes_exactly(tmp_path):
     def run(name, **kw):
         config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name))
-        return train(cnnctl.load_text(NET), config, arch="small", dataset=shapes(), **kw)
+        return train(cnnctl.load_text(NET), config, network_title="small", dataset=shapes(), **kw)
 
     whole = run("whole")
     stopped = run("old", stop_after_steps=8)
@@ -98,7 +99,7 @@ def test_a_training_batch_with_no_scored_pixel_contributes_nothing(tmp_path):
     y[order(24, 5, 0)[:4]] = UNSCORED  # the first batch of the first epoch: nothing to score
     data = DataSplits("masks", Split(x, y), Split(x[:8], masks_of(x[:8])), ["dark", "bright"], (0.5,), (0.3,), [])
     config = TrainConfig(epochs=1, batch_size=4, seed=5, device="cpu", out=str(tmp_path / "r"))
-    result = train(cnnctl.load_text(SEGMENTER), config, arch="seg", dataset=data)
+    result = train(cnnctl.load_text(SEGMENTER), config, network_title="seg", dataset=data)
     row = result.history[0]
     assert result.status == 0 and row["train_loss"] == row["train_loss"] and row["val_loss"] == row["val_loss"]
 
@@ -155,7 +156,7 @@ def test_validation_and_evaluate_use_one_batch_size(tmp_path, monkeypatch):
     in_order = Batches.in_order
     monkeypatch.setattr(Batches, "in_order", lambda self, batch, *a: sizes.append(batch) or in_order(self, batch, *a))
     config = TrainConfig(epochs=1, batch_size=32, seed=3, device="cpu", out=str(tmp_path / "r"))
-    train(cnnctl.load_text(NET), config, arch="small", dataset=shapes())
+    train(cnnctl.load_text(NET), config, network_title="small", dataset=shapes())
     assert sizes == [EVAL_BATCH]  # the validation of the one epoch
 
 
@@ -175,12 +176,37 @@ def test_a_resumed_run_normalises_with_the_statistics_its_checkpoint_holds(tmp_p
     graph = cnnctl.load_text(NET)
     out = tmp_path / "run"
     config = TrainConfig(epochs=1, batch_size=32, device="cpu", out=str(out), data="shapes")
-    train(graph, config, arch="t")
+    train(graph, config, network_title="t")
     state = load_checkpoint(out / "last.pt")
     computed = state["mean"]
     state["mean"], state["std"] = [0.25], [0.5]  # as a run trained on other statistics would hold
     save_checkpoint(out / "last.pt", state)
-    train(graph, TrainConfig(epochs=2, batch_size=32, device="cpu", out=str(out), data="shapes"), arch="t",
+    train(graph, TrainConfig(epochs=2, batch_size=32, device="cpu", out=str(out), data="shapes"), network_title="t",
           resume=str(out))  # fmt: skip
     after = load_checkpoint(out / "last.pt")
     assert computed != [0.25] and (after["mean"], after["std"]) == ([0.25], [0.5])
+
+
+def test_train_leaves_its_callers_config_as_it_was_and_a_second_ctrl_c_names_the_folder(tmp_path, monkeypatch):
+    # loop.train set `config.out` (twice) and the rest of what the run fills in on the caller's
+    # object; the command read the default folder back from it to say what a second Ctrl-C left.
+    # The run works on a copy, and the Ctrl-C it lets through carries the folder.
+    from dataclasses import replace
+
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(epochs=2, batch_size=32, seed=0, device="cpu")  # no --out: runs/small-STAMP
+    before = replace(config)
+    result = train(cnnctl.load_text(SMALL_NET), config, network_title="small", dataset=shapes())
+    assert result.status == 0 and result.run_dir.parent == Path("runs")
+    assert config == before and config.out is None
+
+    def second_ctrl_c(taken: int) -> bool:
+        if taken == 8:  # in epoch 2, after epoch 1's checkpoint
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(cnnctl.load_text(SMALL_NET), config, network_title="other", dataset=shapes(), hooks=[second_ctrl_c])
+    folder = stopped.value.run_dir
+    assert folder.parent == Path("runs") and folder.name.startswith("other-") and (folder / "last.pt").is_file()
+    assert config == before

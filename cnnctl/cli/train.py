@@ -56,60 +56,25 @@ def train_cmd(
     --nproc-per-node N, N workers train in data parallel (torch.distributed), each on its own
     share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
+    from ..train import request
+
     started = False  # set once the run itself begins, to say what a Ctrl-C stopped
     config = None
     try:
-        launcher = {"node_rank": node_rank, "rdzv_endpoint": rdzv_endpoint, "rdzv_timeout": rdzv_timeout,
-                    "max_restarts": max_restarts}  # fmt: skip
-        given = [f"--{name.replace('_', '-')}" for name, value in launcher.items() if value is not None]
-        if given and nproc_per_node is None and nnodes is None:
-            raise CnnctlError.at(
-                f"{', '.join(given)} without --nproc-per-node: one process has no workers to launch",
-                hint="add --nproc-per-node N (and --nnodes for several machines)",
-            )
-        if arch is None and not resume:
-            raise CnnctlError.at(
-                "which network? give ARCH: a network file or a bundled name",
-                hint="e.g. cnnctl train lenet5; a run is continued with --resume RUN alone",
-            )
-        resumed = None  # the run's last.pt (--resume), read once and passed on
-        if arch is not None:
-            network_file, shape, head = arch, input, None
-        else:
-            network_file, shape, head, resumed = _resumed_network(resume, input)
+        launcher = request.launcher({"nproc_per_node": nproc_per_node, "nnodes": nnodes, "node_rank": node_rank,
+                                     "rdzv_endpoint": rdzv_endpoint, "rdzv_timeout": rdzv_timeout,
+                                     "max_restarts": max_restarts})  # fmt: skip
+        network_file, shape, head, resumed = request.network_to_train(arch, resume, input)
         graph = common.load_network(network_file, shape, settings=False, widths=head)  # checked below, with the options
-        network = graph.title if arch is not None else _run_network_name(resume) or graph.title
-        from ..train.config import resolve_config
-
-        overrides = settings  # every setting's option, None where not given
-        if resume and settings["out"]:
-            raise CnnctlError.at("--out and --resume together", hint="a resumed run continues in its own folder")
-        if resume:  # the checkpoint's settings: torch reads it
-            from ..train.checkpoint import load_checkpoint
-            from ..train.resume_config import resumed_config
-
-            resumed = load_checkpoint(resume) if resumed is None else resumed
-            config = resumed_config(resume, overrides, resumed)
-        else:  # checked before torch is imported: a mistake is told in a tenth of a second
-            config = resolve_config(graph.train, overrides, graph.input_shape[2], graph.train_keys)
+        config, resumed = request.run_config(graph, settings, resume, resumed)
         from ..train.loop import train
 
-        if nproc_per_node is not None or nnodes is not None:
+        if launcher is not None:
             from ..train.launch import LaunchOptions, launch_training
 
-            given = {
-                "nproc_per_node": nproc_per_node,
-                "nnodes": nnodes,
-                "node_rank": node_rank,
-                "rdzv_endpoint": rdzv_endpoint,
-                "rdzv_timeout": rdzv_timeout,
-                "max_restarts": max_restarts,
-            }
-            options = LaunchOptions(**{k: v for k, v in given.items() if v is not None})  # the rest: its defaults
-            args = ["train", *([arch] if arch is not None else []), *(["--input", input] if input else [])]
-            args += ["--resume", resume] if resume else []
-            worker_args = [*args, "--format", format.value]
-            return launch_training(graph, config, options, worker_args, resume, source=arch, resumed=resumed)
+            worker_args = request.worker_args(arch, input, resume, format.value)
+            return launch_training(graph, config, LaunchOptions(**launcher), worker_args, resume, source=arch,
+                                   resumed=resumed)  # fmt: skip
         console = None
         if format is Format.json:
             from ..terminal import stderr_console
@@ -117,8 +82,8 @@ def train_cmd(
             console = stderr_console()
         started = True
         source = arch if arch is not None else ""  # the line that resumes it names no ARCH either
-        result = train(graph, config, arch=network, resume=resume, resumed=resumed, console=console, source=source,
-                       then_exit=True)  # fmt: skip
+        result = train(graph, config, network_title=request.network_title(graph, arch, resume), resume=resume,
+                       resumed=resumed, console=console, network_source=source, then_exit=True)  # fmt: skip
         if format is Format.json and worker.rank0():  # one document, from rank 0
             from ..render.runs import train_json
 
@@ -131,66 +96,18 @@ def train_cmd(
 
             print_json(train_json(result, errors=exc.problems))
         raise
-    except KeyboardInterrupt:  # before the loop could catch it, or a second one: stop now
+    except KeyboardInterrupt as stopped:  # before the loop could catch it, or a second one: stop now
         if worker.speaks():
-            folder = _run_folder(resume, config)
-            saved = started and folder is not None and (folder / "last.pt").is_file()
+            from ..train.stopped import stopped_at_once
+
+            folder = getattr(stopped, "run_dir", None) or request.run_folder_named(resume, config)  # the loop's
+            said, saved = stopped_at_once(arch, folder, started)
             if format is Format.json and not saved:  # the document a stopped run gives, of a run that did not train
                 from ..render.runs import stopped_json
 
                 print_json(stopped_json(folder, INTERRUPTED))
-            if saved:  # what was saved goes on
-                from ..render.progress import resume_line
-
-                sys.stderr.write("stopped at once: nothing more was saved (checkpoints written before are kept)\n")
-                sys.stderr.write(resume_line(arch, folder) + "\n")
-            elif started:
-                sys.stderr.write("stopped by Ctrl-C before the run's first checkpoint: nothing was saved\n")
-            else:
-                sys.stderr.write("stopped by Ctrl-C before training began: nothing was saved\n")
+            sys.stderr.write(said)
         return INTERRUPTED
-
-
-def _resumed_network(resume: str, input: str | None) -> tuple[str, str | None, dict[str, int] | None, dict]:
-    """ARCH, --input and the head's width for `train --resume RUN` given without ARCH: the
-    run's network.yaml (its member, as FILE:MEMBER), the network it trains, at the input of its
-    config.json, with its head, or as its last.pt tells them where config.json is lost
-    (--input, if given, is checked against the checkpoint as ever); and that last.pt, read
-    once here for the whole resume."""
-    from ..run_marks import RUN_NETWORK, recorded_head, recorded_input, recorded_member
-    from ..train.checkpoint import load_checkpoint, resume_settings
-    from ..train.rundir import run_folder
-
-    folder = run_folder(resume)
-    state = load_checkpoint(resume)  # no run there, or a damaged one: its own message
-    if not (folder / RUN_NETWORK).is_file():
-        raise CnnctlError.at(
-            f"the run `{folder}` does not keep its network ({RUN_NETWORK}): give the ARCH it trained",
-            hint=f"cnnctl train ARCH --resume {resume}",
-        )
-    settings, _ = resume_settings(folder, state)  # the note is the run's to say (cnnctl.train.run_setup)
-    member = recorded_member(settings)
-    network = str(folder / RUN_NETWORK) + (f":{member}" if member else "")
-    return network, input or recorded_input(settings), recorded_head(settings), state
-
-
-def _run_network_name(resume: str) -> str | None:
-    """The name a run knows its network by (its file's name, which network.yaml lost)."""
-    from ..run_folders import network_name
-    from ..train.rundir import run_folder
-
-    return network_name(run_folder(resume))
-
-
-def _run_folder(resume: str | None, config):
-    """The folder a train command writes to (a Path), once the run has named it (None before)."""
-    from pathlib import Path
-
-    if resume:
-        from ..train.rundir import run_folder
-
-        return run_folder(resume)
-    return Path(config.out) if config is not None and config.out else None
 
 
 def _setting_option(s: Setting) -> Any:

@@ -86,6 +86,9 @@ class Graph:
     heads: tuple[Head, ...] = ()  # the outputs besides the main one, `nodes[-1]` (`outputs:`)
     train_keys: dict = {}  # noqa: RUF012 - never mutated; where each `train:` setting's name is written (name -> Loc)
     settings: str = ""  # a family member's arguments set on the command line (`width=1.1`), as given
+    # The file's text as it was read and parsed (api.load_text): what a run keeps as network.yaml,
+    # never the file read again later, which may have changed since. "": a graph not built from text.
+    text: str = ""
 
     @property
     def title(self) -> str:

@@ -183,11 +183,11 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
     folder, its exit code and how it ended in `runs`' word (`status`), its best validation accuracy
     (None: no validation) and the epoch of it, what best.pt follows, each epoch's figures; and
     the `errors` (Problems) that ended a run that failed or diverged, beside them."""
-    best = result.best_val_accuracy if result.best_val_accuracy >= 0 else None
     said = result.ended or ("finished" if result.status == 0 else "stopped")  # status.json's word
     status = ended_word(said, result.epochs_done, result.epochs_planned)
     document = _run_document(result.run_dir, result.status, status, result.history, epochs_done=result.epochs_done,
-                             epochs_planned=result.epochs_planned, best_val_accuracy=best, best_epoch=result.best_epoch,
+                             epochs_planned=result.epochs_planned, best_val_accuracy=result.best_val_accuracy,
+                             best_epoch=result.best_epoch,
                              monitor=result.monitor, train_class_counts=result.train_class_counts or None,
                              loss_class_weights=result.loss_class_weights, **result.data)  # fmt: skip
     if errors is not None:

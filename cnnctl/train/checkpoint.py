@@ -219,7 +219,8 @@ class Checkpoint:
         lambda v: is_list(v, lambda r: isinstance(r, dict), True, most=MAX_ROWS),
         (RESUME,),
     )
-    best: float | None = _part("best accuracy", "a number", is_real, (RESUME,))
+    # the val accuracy of the epoch best.pt holds; None: none (a file written before says -1: read as None, `of`)
+    best: float | None = _part("best accuracy", "a number or none", lambda v: v is None or is_real(v), (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
     epoch_seconds: float = _part("time into its epoch", "a number", is_real, default=0.0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
@@ -247,8 +248,12 @@ class Checkpoint:
 
     @classmethod
     def of(cls, state: dict[str, Any]) -> Checkpoint:
-        """The record of a loaded file (load_checkpoint has checked it); keys it does not know are left out."""
-        return cls(**{f.name: state[f.name] for f in fields(cls) if f.name in state})
+        """The record of a loaded file (load_checkpoint has checked it); keys it does not know are left
+        out. A `best` below 0 is "no accuracy" as files written before said it (-1): None, as now."""
+        record = cls(**{f.name: state[f.name] for f in fields(cls) if f.name in state})
+        if record.best is not None and record.best < 0:
+            record.best = None
+        return record
 
 
 def check_structure(state: dict[str, Any], path: Path, purpose: str = RESUME) -> None:

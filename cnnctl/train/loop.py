@@ -14,6 +14,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from .rundir import Claim, RunFault, hold, run_dir_for
 from .runlog import RunLog, check_logging
 from .schedule import best_row, stops_early
 from .stop_flag import StopRequest
+from .stopped import before_training
 from .world import Group, World
 from .world import group as _group
 
@@ -47,12 +49,13 @@ def train(
     graph: Graph,
     config: TrainConfig,
     *,
-    arch: str,
+    network_title: str,  # the name the run knows its network by (Graph.title, or a resumed run's record)
     resume: str | None = None,
     resumed: dict | None = None,  # the checkpoint `resume` names, where the caller read it already (else read here)
     dataset: DataSplits | None = None,
     console: Console | None = None,
-    source: str | None = None,  # the ARCH as the user wrote it, for the "resume with" line
+    network_source: str
+    | None = None,  # the ARCH as the user wrote it (a file, a bundled name), for the "resume with" line
     stop_after_steps: int | None = None,  # tests: behave as if Ctrl-C came after this many steps
     world: World | None = None,
     then_exit: bool = False,  # the caller exits when the run ends: a finished run then ignores signals
@@ -63,18 +66,22 @@ def train(
     Started by torchrun (RANK and WORLD_SIZE set), this is one worker of a data-parallel
     run: each step, every worker takes its own slice of the same global batch, and
     DistributedDataParallel averages the gradients.
+
+    `config` is the caller's, left as it is: the run works on a copy, filled in as it starts (its
+    folder, its thread count, a recipe's defaults). A Ctrl-C the run lets through (a second one)
+    carries the run's folder as `run_dir` (None before it was named): what the command says of it.
     """
+    config = replace(config)
     world = world or World.from_env()
     device = world.device(resolve_device(config.device))
     _check_before_the_folder(graph, config, world, device, resume)
     default = resume is None and config.out is None  # runs/ARCH-STAMP, made -2, -3, ... where taken (rundir.hold)
-    run_dir = run_dir_for(config.out, arch, resume)  # named once, here: the lock is taken on this folder
+    run_dir = run_dir_for(config.out, network_title, resume)  # named once, here: the lock is taken on this folder
     if world.restarts and (run_dir / "last.pt").exists():
         resume = str(run_dir)  # torchrun restarted the group after a failure: continue from the newest checkpoint
         resumed = None  # read again: the newest
-    if resume is None:
-        config.out = str(run_dir)
-    source = arch if source is None else source  # "": `--resume RUN` alone, which names its network
+    # "": `--resume RUN` alone, which names its network
+    network_source = network_title if network_source is None else network_source
     # the options the "resume with" line needs besides the run: on one machine, the same workers again
     relaunch = f"--nproc-per-node {world.size}" if world.distributed and world.local_size == world.size else ""
     hooks = _hooks(hooks, stop_after_steps, world)
@@ -94,21 +101,22 @@ def train(
                 config.out = str(run_dir)
             try:
                 with loader_faults(run_dir):
-                    run = set_up(graph, config, world, group, device, arch, resume, run_dir, dataset, console,
-                                 source, claim, resumed=resumed, relaunch=relaunch)  # fmt: skip
+                    run = set_up(graph, config, world, group, device, network_title, resume, run_dir, dataset,
+                                 console, network_source, claim, resumed=resumed, relaunch=relaunch)  # fmt: skip
             except KeyboardInterrupt:
                 if not stop.starting:
                     raise
-                return _stopped_at_start(run_dir, config, world, arch, stop, claim)
+                return _stopped_at_start(run_dir, config, world, network_title, stop, claim)
             # status.json says how the run ended; curves.png is drawn (cnnctl.train.runlog)
             with run.log, loader_faults(run_dir):
                 return run.log.ended(run_epochs(run, hooks, stop))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
         if not (stop.starting and stop.set):
+            stopped.run_dir = run_dir  # the command says what the run had saved there
             raise
-        return _stopped_at_start(run_dir, config, world, arch, stop, None)  # while the folder was being taken
+        return _stopped_at_start(run_dir, config, world, network_title, stop, None)  # while the folder was taken
     except RunFault as exc:  # a full disk, a loader process killed: what was saved is kept, and how to go on
-        raise _failed(exc.error(source, relaunch), run, run_dir, config) from None
+        raise _failed(exc.error(network_source, relaunch), run, run_dir, config) from None
     except CnnctlError as exc:
         if run is None:  # a mistake found before the run began: nothing to say of it
             raise
@@ -162,7 +170,7 @@ def _claimed(run_dir: Path, claim: Claim | None, group: Group, default: bool) ->
 
 
 def _stopped_at_start(
-    run_dir: Path, config: TrainConfig, world: World, arch: str, stop: StopRequest, claim: Claim | None
+    run_dir: Path, config: TrainConfig, world: World, network_title: str, stop: StopRequest, claim: Claim | None
 ) -> RunResult:
     """A run stopped by a signal before its first step: said, and recorded where it had begun
     writing its folder (status.json: stopped, no epoch done), as a run stopped later is.
@@ -171,10 +179,10 @@ def _stopped_at_start(
     if world.leader:
         import sys
 
-        sys.stderr.write(f"stopped by {name} before training began: nothing was saved\n")
+        sys.stderr.write(before_training(name))
         if claim is not None and claim.begun:
             with contextlib.suppress(RunFault, OSError):  # a full disk: the run is stopped all the same
-                RunLog(run_dir, config, [], network=arch).end("stopped", [])
+                RunLog(run_dir, config, [], network=network_title).end("stopped", [])
     return run_result(run_dir, stop.status, 0, [], config.monitor, epochs_planned=config.epochs)
 
 
@@ -212,7 +220,7 @@ def run_epochs(run: Run, hooks: Sequence[StepHook], stop: StopRequest) -> RunRes
             before = run.begun.epoch_seconds if epoch == run.begun.epoch else 0.0
             started = run.epoch_started = time.perf_counter() - before
             if not train_epoch(run, epoch):
-                run.display.interrupted(run.run_dir, run.source, run.relaunch)
+                run.display.interrupted(run.run_dir, run.network_source, run.relaunch)
                 return _result(run, stop.status, epoch)
             end_epoch(run, epoch, started)
             early = stops_early(run.history, config)

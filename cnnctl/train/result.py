@@ -14,7 +14,7 @@ class RunResult:
     run_dir: Path
     status: int  # 0, or 128 + the signal that stopped it (INTERRUPTED for Ctrl-C)
     epochs_done: int
-    best_val_accuracy: float  # of the epoch best.pt holds, chosen by `monitor`; -1 without validation
+    best_val_accuracy: float | None  # of the epoch best.pt holds, chosen by `monitor`; None without validation
     history: list[dict[str, Any]] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based, as in the history; None without validation
     monitor: str = "val_accuracy"
@@ -39,9 +39,17 @@ def run_result(
     epochs_planned: int | None = None,
 ) -> RunResult:
     """What a run did: its best validation accuracy, of the epoch best.pt holds (chosen by
-    `monitor`; -1 without one) and that epoch, from its history."""
+    `monitor`; None without one) and that epoch, from its history."""
+    best = best_row(history, monitor)
+    epoch = best["epoch"] if best else None
+    return RunResult(
+        run_dir, status, epochs_done, kept_accuracy(history, monitor), history, epoch, monitor, epochs_planned, ended
+    )
+
+
+def kept_accuracy(history: list[dict[str, Any]], monitor: str) -> float | None:
+    """The validation accuracy of the epoch best.pt holds (chosen by `monitor`); None where there
+    is none (no validation, a NaN)."""
     best = best_row(history, monitor)
     accuracy = best["val_accuracy"] if best is not None else None
-    accuracy = accuracy if accuracy is not None and accuracy == accuracy else -1.0
-    epoch = best["epoch"] if best else None
-    return RunResult(run_dir, status, epochs_done, accuracy, history, epoch, monitor, epochs_planned, ended)
+    return accuracy if accuracy is not None and accuracy == accuracy else None

@@ -23,10 +23,12 @@ class Head:
 
 
 def rebuilt(named: str, graph: Graph, widths: dict[str, int]) -> Graph:
-    """The network `named` (a file or a bundled name) again, those layers at those widths."""
+    """The network `named` (a file or a bundled name) again, those layers at those widths, from
+    the text `graph` was read from (the file may have changed since: the run trains, and keeps
+    as network.yaml, what was read)."""
     from ..api import load
 
-    return load(named, graph.input_shape, widths)
+    return load(named, graph.input_shape, widths, text=graph.text or None)
 
 
 def rebuildable(named: str) -> bool:

@@ -30,7 +30,7 @@ from .run_model import Model, build_model, weights_source
 from .run_notes import heads_loss_note, recipe, unused_head_note
 from .rundir import Claim, refuse_existing_run
 from .runlog import RunLog, write_logs
-from .saving import config_again, start_folder, weights_txt
+from .saving import config_again, start_folder
 from .schedule import make_scheduler
 from .sources import Sources, make_sources
 from .step import TrainStep, grad_scaler, make_optimizer, step_module
@@ -54,8 +54,8 @@ class Run:
     world: World
     group: Group
     run_dir: Path
-    arch: str
-    source: str  # the ARCH as the user wrote it, for the "resume with" line
+    network_title: str  # the name the run knows its network by (Graph.title, or a resumed run's record)
+    network_source: str  # the ARCH as the user wrote it (a file, a bundled name), for the "resume with" line
     relaunch: str  # the launch options the "resume with" line needs
     data: DataSplits
     dense: bool  # a network scoring every pixel, trained on masks
@@ -90,16 +90,17 @@ class Resuming:
 
 
 def set_up(
-    graph: Graph, config: TrainConfig, world: World, group: Group, device: torch.device, arch: str,
-    resume: str | None, run_dir: Path, dataset: DataSplits | None, console: Console | None, source: str,
+    graph: Graph, config: TrainConfig, world: World, group: Group, device: torch.device, network_title: str,
+    resume: str | None, run_dir: Path, dataset: DataSplits | None, console: Console | None, network_source: str,
     claim: Claim | None,
     resumed: dict | None = None,  # resume's checkpoint, where the caller read it already
     relaunch: str = "",  # the launch options the "resume with" line needs
 ) -> Run:  # fmt: skip
-    """The run, set up; `source`: the network as the user named it (a bundled name or a file; ""
-    for `--resume RUN` alone, which names its network)."""
-    network, named = source, source or arch  # named: what a head made anew is built again from
-    resuming, graph, head = checkpoint_to_resume(resume, resumed, run_dir, graph, network, arch)
+    """The run, set up; `network_source`: the network as the user named it (a bundled name or a
+    file; "" for `--resume RUN` alone, which names its network); `network_title`: the name the
+    run knows it by."""
+    named = network_source or network_title  # what a head made anew is built again from
+    resuming, graph, head = checkpoint_to_resume(resume, resumed, run_dir, graph, network_source, network_title)
     state, fresh = resuming.state, resuming.state is None
     weights_from = weights_source(graph, config, fresh)
     torch.manual_seed(config.seed)
@@ -131,7 +132,7 @@ def set_up(
         restored = restore(state, resume, model.module, optimizer, scheduler, scaler, graph, world.leader)
     else:
         restored = Restored(Position(), EpochStats())
-    begin_folder(claim, resuming, run_dir, graph, config, world, network, model, weights_from, data, restored)
+    begin_folder(claim, resuming, run_dir, graph, config, world, network_source, model, weights_from, data, restored)
     if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
         torch.manual_seed(hash((config.seed, world.rank, restored.at.epoch, restored.at.step)) & 0xFFFF_FFFF)
     if said := recipe(config, fine_tuning, restored.at.epoch):
@@ -145,10 +146,11 @@ def set_up(
     )  # fmt: skip
     display = start_display(console, config, device, world, data, run_dir, fast, optimizer, sources, resume,
                             state is not None, notes)  # fmt: skip
-    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=arch,
+    log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=network_title,
                  resumed=state is not None)  # fmt: skip
     return Run(
-        graph=graph, config=config, world=world, group=group, run_dir=run_dir, arch=arch, source=source,
+        graph=graph, config=config, world=world, group=group, run_dir=run_dir, network_title=network_title,
+        network_source=network_source,
         relaunch=relaunch, data=data, dense=dense, model=model.module, frozen_norms=model.frozen_norms,
         optimizer=optimizer, scheduler=scheduler, scaler=scaler, fast=fast, train_step=train_step, sources=sources,
         display=display, log=log, begun=restored.at, stats=restored.stats, history=restored.history,
@@ -157,7 +159,7 @@ def set_up(
 
 
 def checkpoint_to_resume(
-    resume: str | None, resumed: dict | None, run_dir: Path, graph: Graph, network: str, arch: str
+    resume: str | None, resumed: dict | None, run_dir: Path, graph: Graph, network_source: str, network_title: str
 ) -> tuple[Resuming, Graph, Head]:
     """The checkpoint to resume from (`resumed`, where the caller read it already), and the
     network with the head the run made; another network is told before its data is made
@@ -168,9 +170,9 @@ def checkpoint_to_resume(
     from .run_head import rebuilt
 
     state = load_checkpoint(resume) if resumed is None else resumed
-    named = network or arch
+    named = network_source or network_title
     # The network as given (ARCH), or, for `--resume RUN` alone (no network named), the run's network.yaml.
-    build = (lambda widths: rebuilt(named, graph, widths) if widths else graph) if network else None
+    build = (lambda widths: rebuilt(named, graph, widths) if widths else graph) if network_source else None
     settings, told = resume_settings(run_dir, state, build)
     graph, head = resumed_head(graph, recorded_head(settings), named)
     check_same_network(state, graph, checkpoint_file(resume), "train")
@@ -251,7 +253,7 @@ def batch_sources(
 
 def begin_folder(
     claim: Claim | None, resuming: Resuming, run_dir: Path, graph: Graph, config: TrainConfig, world: World,
-    network: str, model: Model, weights_from: str | None, data: DataSplits, restored: Restored,
+    network_source: str, model: Model, weights_from: str | None, data: DataSplits, restored: Restored,
 ) -> None:  # fmt: skip
     """Every check has passed: the run writes in its folder from here on. A resumed run's logs
     are made good (a write that failed after the checkpoint: a full disk), a new run's first
@@ -264,8 +266,10 @@ def begin_folder(
             config_again(run_dir, resuming.settings, resuming.told, config.threads)
     elif world.leader:
         said = weights_said(config.weights, weights_from, graph.name)
-        weights = weights_txt(model.placement, said) if model.placement is not None else None
-        start_folder(run_dir, graph, config, world.size, network, model.head.layer, weights, data.listing)
+        from ..render.views.weights import weights_file  # the table `cnnctl weights` shows
+
+        weights = weights_file(model.placement, said) if model.placement is not None else None
+        start_folder(run_dir, graph, config, world.size, network_source, model.head.layer, weights, data.listing)
     else:
         refuse_existing_run(run_dir)
     if world.leader and data.unreadable:  # held in memory: named once the folder is the run's

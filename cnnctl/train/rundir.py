@@ -19,11 +19,20 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import CnnctlError, FaultError, Loc, Problem
+from ..errors import CnnctlError, Loc, Problem
 from ..run_folders import ARCHITECTURE, CURVES, LOCK, METRICS, RESULTS, STATUS, TENSORBOARD
 from ..run_marks import RUN_NETWORK
 from ..writing import NO_ROOM as _NO_ROOM
-from ..writing import exception_chain, no_room, refuse_links_out, replace_through, write_failed
+from ..writing import (
+    exception_chain,
+    fault_kind,
+    machine_fault,
+    no_room,
+    refuse_links_out,
+    replace_through,
+    write_failed,
+    write_reason,
+)
 
 try:
     import fcntl
@@ -33,10 +42,16 @@ except ImportError:  # Windows
 # Set by cnnctl's launcher for its workers: the run folder it holds the lock of. A worker
 # must not lock it again: a POSIX lock held by its parent refuses it like any other process.
 HELD_BY_LAUNCHER = "CNNCTL_RUN_HELD"
-# What the run's own writes leave while they are under way: `.last.pt.k2x9.tmp`, `.metrics.jsonl.tmp`.
+# Every file a run writes in its folder: a folder holding none but these holds nothing of anyone else's.
+_RUNS_OWN = {
+    LOCK, "last.pt", "best.pt", RUN_NETWORK, "config.json", ARCHITECTURE, STATUS, METRICS, RESULTS, CURVES,
+    TENSORBOARD, "weights.txt", "skipped.txt", "data-index.pt",  # data.streamed.INDEX: torch's to import
+}  # fmt: skip
+# What the run's writes of its own files leave while they are under way, `.NAME.tmp` (writing.replace_through)
+# or `.NAME.k2x9.tmp` (a checkpoint's: checkpoint.save_checkpoint): any file of the run but its lock (signed
+# in place) and its TensorBoard folder (SummaryWriter's own files), read from the one list of them.
 _TEMPORARY = re.compile(
-    r"\.(last\.pt|best\.pt|metrics\.jsonl|results\.csv|status\.json|curves\.png|config\.json|architecture\.json"
-    r"|network\.yaml)(\..+)?\.tmp"
+    r"\.(" + "|".join(re.escape(name) for name in sorted(_RUNS_OWN - {LOCK, TENSORBOARD})) + r")(\..+)?\.tmp"
 )
 # A failed write, as PyTorch's zip writer reports it (a RuntimeError, the OSError if any as its context).
 _TORCH_WRITE_FAILED = re.compile(r"unexpected pos|file write failed", re.IGNORECASE)
@@ -68,20 +83,22 @@ def interruption(exc: BaseException) -> BaseException | None:
     return next((e for e in exception_chain(exc) if isinstance(e, (KeyboardInterrupt, SystemExit))), None)
 
 
-def _failure(exc: BaseException, folder: Path) -> tuple[str, str] | None:
-    """Why a write into `folder` failed and what to do about it, or None when `exc` is not a
-    failed write. The one place that tells a full disk from other faults."""
+def _failure(exc: BaseException, folder: Path) -> tuple[str, str, bool] | None:
+    """Why a write into `folder` failed, what to do about it and whether it is the machine's
+    fault (writing.machine_fault: exit 1; else the user's, exit 2), or None when `exc` is not a
+    failed write. Read as every command reads a failed write (cnnctl.writing)."""
     room = no_room(exc)  # writing's one reading of a full disk
     if room is not None:
-        return room
+        return *room, True
+    reason = write_reason(exc)
+    if reason is not None:
+        return reason, _RETRY, machine_fault(exc)
     chain = exception_chain(exc)
-    errors = [e for e in chain if isinstance(e, OSError) and e.errno is not None]
-    if errors:
-        return errors[0].strerror or str(errors[0]), _RETRY
     if not any(isinstance(e, RuntimeError) and _TORCH_WRITE_FAILED.search(str(e)) for e in chain):
         return None
-    # torch.save to a path gives no errno: a disk with next to no room left is a full one.
-    return _NO_ROOM[errno.ENOSPC] if _nearly_full(folder) else ("the write failed", _RETRY)
+    # torch.save to a path gives no errno: a disk with next to no room left is a full one; any
+    # other such failure cannot be laid at the user's door (nothing says what they could change).
+    return (*_NO_ROOM[errno.ENOSPC], True) if _nearly_full(folder) else ("the write failed", _RETRY, True)
 
 
 def _nearly_full(folder: Path) -> bool:
@@ -100,14 +117,16 @@ class RunFault(Exception):
     """The run in `folder` could not go on for a fault outside it (a full disk, a loader process
     killed): what was saved is kept, and the run's loop says how to go on (`error`)."""
 
-    def __init__(self, folder: Path, message: str, fix: str):
+    def __init__(self, folder: Path, message: str, fix: str, machine: bool = True):
         super().__init__(message)
         self.folder, self.fix = folder, fix  # fix: what to do before going on
+        self.machine = machine  # the machine's fault (exit 1), else the user's (exit 2: writing.fault_kind)
 
-    def error(self, source: str | None, options: str = "") -> FaultError:
+    def error(self, source: str | None, options: str = "") -> CnnctlError:
         """The message for the person at the terminal, with the line that continues the run
         (`source`: the ARCH as they wrote it; `options`: the launch options it needs); exit
-        code 1: the machine failed, not what was given."""
+        code 1 where the machine failed, 2 where what was given is to change (a folder made
+        read-only, permission taken away: writing.write_failed's rule)."""
         from ..render.progress import resume_line
 
         folder, fix = self.folder, self.fix
@@ -115,14 +134,14 @@ class RunFault(Exception):
             hint = f"the run's last checkpoint (last.pt) is kept; {fix}, then {resume_line(source, folder, options)}"
         else:
             hint = f"the run has no checkpoint yet; {fix}, then start it again with the same command (--out {folder})"
-        return FaultError.at(str(self), Loc(str(folder)), hint=hint)
+        return fault_kind(self.machine).at(str(self), Loc(str(folder)), hint=hint)
 
 
 class WriteFailed(RunFault):
     """A file of the run could not be written; the run's loop says what to do about it."""
 
-    def __init__(self, path: Path, reason: str, fix: str = _RETRY):
-        super().__init__(path.parent, f"cannot write {path.name}: {reason}", fix)
+    def __init__(self, path: Path, reason: str, fix: str = _RETRY, machine: bool = True):
+        super().__init__(path.parent, f"cannot write {path.name}: {reason}", fix, machine)
         self.path, self.reason = path, reason
 
 
@@ -234,13 +253,6 @@ def _cannot_create(folder: Path, exc: OSError) -> CnnctlError:
     else:
         hint = "give --out a folder you can write in"
     return write_failed(f"cannot create the run folder: {exc.strerror or exc}", Loc(str(folder)), exc, hint)
-
-
-# Every file a run writes in its folder: a folder holding none but these holds nothing of anyone else's.
-_RUNS_OWN = {
-    LOCK, "last.pt", "best.pt", RUN_NETWORK, "config.json", ARCHITECTURE, STATUS, METRICS, RESULTS, CURVES,
-    TENSORBOARD, "weights.txt", "skipped.txt", "data-index.pt",  # data.streamed.INDEX: torch's to import
-}  # fmt: skip
 
 
 def refuse_other_files(folder: Path) -> None:

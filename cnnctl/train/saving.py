@@ -13,7 +13,7 @@ import torch
 from ..analysis import summarize
 from ..catalog import resolve_member
 from ..errors import CnnctlError
-from ..files import DASH, STDIN_NAME
+from ..files import DASH
 from ..graph import Graph
 from ..notation.source import read_text
 from ..run_folders import now
@@ -22,7 +22,7 @@ from ..shapes import format_shape
 from .checkpoint import Checkpoint, network_record, save_checkpoint
 from .config import TrainConfig
 from .metrics import EpochStats
-from .result import run_result
+from .result import kept_accuracy
 from .rundir import write_bytes, write_text
 
 if TYPE_CHECKING:
@@ -30,14 +30,15 @@ if TYPE_CHECKING:
 
 
 def start_folder(
-    run_dir: Path, graph: Graph, config: TrainConfig, processes: int, network: str, head: str | None,
+    run_dir: Path, graph: Graph, config: TrainConfig, processes: int, network_source: str, head: str | None,
     weights: str | None, listing: Any,
 ) -> None:  # fmt: skip
     """A new run's first files; the folder exists (rundir.hold made it, before taking its lock).
-    `weights`: weights.txt (`weights_txt`), where --weights were placed; `listing`: the streamed
+    `network_source`: the network as the user named it (a file, a bundled name; `-`);
+    `weights`: weights.txt (render.views.weights.weights_file), where --weights were placed; `listing`: the streamed
     images' list, read back by a resumed run."""
     write_text(run_dir / "architecture.json", json.dumps(architecture(graph), indent=2) + "\n")
-    member = _copy_network(run_dir, network)
+    member = _copy_network(run_dir, network_source, graph)
     h_w_c = format_shape(graph.input_shape)
     # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
     settings = config.as_dict() | {"processes": processes, "input": h_w_c, "started": now()}
@@ -55,30 +56,19 @@ def start_folder(
         write_bytes(run_dir / INDEX, index_bytes(listing))
 
 
-def _copy_network(run_dir: Path, network: str) -> Any:
+def _copy_network(run_dir: Path, network_source: str, graph: Graph) -> Any:
     """The network as written, copied as network.yaml: the run folder is then all `evaluate RUN`
-    needs. The family's member it names, if any."""
+    needs. What is written is the text `graph` was built from, as it was read (api.load_text),
+    never the file read again: edited since the run began, it would be another network than
+    the one trained. The family's member it names, if any."""
     try:
-        file, _, member = resolve_member(network)
-        source = Path(file)
+        file, display, member = resolve_member(network_source)
     except CnnctlError:  # a network given as text, not a file (cnnctl.train from Python)
-        file, source, member = None, None, None
-    if file == DASH:  # `cat net.yaml | cnnctl train - ...`: what was piped in, read once
-        write_text(run_dir / RUN_NETWORK, read_text(DASH, STDIN_NAME))
-    elif source is not None and source.is_file():
-        write_text(run_dir / RUN_NETWORK, source.read_text())
+        return None
+    if file == DASH or Path(file).is_file():  # `-`: what was piped in, read once
+        text = graph.text or read_text(file, display)  # a graph built otherwise than from a file read
+        write_text(run_dir / RUN_NETWORK, text)
     return member
-
-
-def weights_txt(placement: Any, said: str) -> str:
-    """What --weights put where (an exchange.weights.Placement, `said` the source): the
-    network's tensor, the source's, the shape, in columns."""
-    from ..render.views.weights import placement_rows
-
-    rows = [["tensor", "from", "shape"], *placement_rows(placement)]
-    widths = [max(len(row[k]) for row in rows) for k in range(2)]
-    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows]
-    return f"# from {said}\n" + "\n".join(lines) + "\n"
 
 
 def config_again(run_dir: Path, settings: dict, told: str | None, threads: int) -> None:
@@ -102,7 +92,6 @@ def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats) ->
 
 def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkpoint:
     config = run.config
-    best = run_result(run.run_dir, 0, len(run.history), run.history, config.monitor).best_val_accuracy
     return Checkpoint(
         model=run.model.state_dict(),
         optimizer=run.optimizer.state_dict(),
@@ -112,11 +101,11 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkp
         step=step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
         stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
         history=run.history,
-        best=best,  # the validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one
+        best=kept_accuracy(run.history, config.monitor),  # of the epoch best.pt holds (by --monitor); None: none
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
         rng=torch.get_rng_state(),
         config=config.as_dict() | {"lr": config.lr},
-        arch=run.arch,
+        arch=run.network_title,  # the file's key for the network's name
         classes=list(run.data.classes),
         mean=list(run.data.mean),
         std=list(run.data.std),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...shapes import format_shape
-from ..table import Column, Table
+from ..table import Column, Table, plain
 
 
 def placement_rows(placement) -> list[list[str]]:
@@ -23,12 +23,21 @@ INITIALISED = "(as initialised; the source has none)"  # a tensor's `From` where
 def weights_table(placement, said: str, network: str) -> Table:
     """`cnnctl weights`: each tensor of the network and the source's tensor placed in it."""
     how = "by name" if placement.by_name else "by structure, in the order of the layers"
-    rows = placement_rows(placement)
-    columns = [Column("Tensor"), Column("From"), Column("Shape", right=True)]
     title = f"{network}: {len(placement.placed):,} tensors from {said}, placed {how}"
     if placement.fresh:
         title += f"; {len(placement.fresh):,} tensors of the heads only training runs start as initialised"
-    return Table(title, columns, rows)
+    return _placement_table(placement, title)
+
+
+def weights_file(placement, said: str) -> str:
+    """A run's weights.txt (cnnctl.train writes it): where --weights put each tensor, the table
+    `cnnctl weights` prints, as plain text, under a line naming the source."""
+    return f"# from {said}\n" + plain(_placement_table(placement, ""))
+
+
+def _placement_table(placement, title: str) -> Table:
+    columns = [Column("Tensor"), Column("From"), Column("Shape", right=True)]
+    return Table(title, columns, placement_rows(placement))
 
 
 def weights_json(placement, said: str) -> dict:
