@@ -55,7 +55,7 @@ def train_epoch(run: Run, epoch: int) -> bool:
         if diverged_now:
             diverged(run, epoch, step)
         if stop.set or due:  # as Ctrl-C saves it: the step it stands at, resumed exactly from there
-            checkpoint(run, "last.pt", epoch, step, global_stats(run))
+            checkpoint(run, "last.pt", epoch, step, global_stats(run), epoch_skipped(run))
             group.barrier()  # nobody leaves (or goes on) before rank 0 has saved
             if saves is not None:  # saved together: every worker's time counts again from here
                 saves.start()
@@ -101,7 +101,9 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     }
     run.history.append(row)
     run.stats = EpochStats()
-    bad = skipped_images(run)
+    bad = epoch_skipped(run)
+    if run.sources.skipped is not None:
+        run.sources.skipped.epoch_bad = 0
     better = improved(run.history, run.config.monitor)
     checkpoint(run, "last.pt", epoch + 1, 0, run.stats)
     if better:
@@ -115,13 +117,13 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
                          f"{run.run_dir / SKIPPED})")  # fmt: skip
 
 
-def skipped_images(run: Run) -> int:
-    """The images a stream could not read this epoch (training and validation), all workers'."""
+def epoch_skipped(run: Run) -> int:
+    """The images a stream could not read this epoch so far (training, then validation), all
+    workers' (rank 0's count holds those of the epoch before a resume: position.restore)."""
     skipped = run.sources.skipped
     if skipped is None:
         return 0
     (bad,) = run.group.sum([skipped.epoch_bad])
-    skipped.epoch_bad = 0
     return int(bad)
 
 

@@ -91,16 +91,17 @@ def config_again(run_dir: Path, settings: dict, told: str | None, threads: int) 
     write_text(run_dir / "config.json", json.dumps(settings | {"threads": threads}, indent=2) + "\n")
 
 
-def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats) -> None:
+def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats, skipped: int = 0) -> None:
     """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes). A second
-    Ctrl-C waits for the file being written (stop_flag)."""
+    Ctrl-C waits for the file being written (stop_flag). `stats` and `skipped`: the epoch's
+    sums and unreadable images so far, every worker's (none at an epoch's end)."""
     if not run.world.leader:
         return
     with run.stop.saving():
-        save_checkpoint(run.run_dir / name, _checkpoint_of(run, epoch, step, stats))
+        save_checkpoint(run.run_dir / name, _checkpoint_of(run, epoch, step, stats, skipped))
 
 
-def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkpoint:
+def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats, skipped: int) -> Checkpoint:
     config = run.config
     best = run_result(run.run_dir, 0, len(run.history), run.history, config.monitor).best_val_accuracy
     return Checkpoint(
@@ -114,6 +115,7 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkp
         history=run.history,
         best=best,  # the validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
+        epoch_skipped=skipped,
         rng=torch.get_rng_state(),
         config=config.as_dict() | {"lr": config.lr},
         arch=run.arch,
