@@ -195,12 +195,15 @@ def _is_optimizer(v: Any) -> bool:
 
 
 def _is_stats(v: Any) -> bool:
+    # `weight` (the loss's denominator: metrics.EpochStats) since class weights weigh the
+    # epoch's loss too; an older file's reads as `seen`, the plain mean's
     return (
         isinstance(v, dict)
-        and set(v) == {"loss_sum", "correct", "seen"}
+        and {"loss_sum", "correct", "seen"} <= set(v) <= {"loss_sum", "correct", "seen", "weight"}
         and _is_real(v["loss_sum"])
         and _is_int(v["correct"])
         and _is_int(v["seen"])
+        and _is_real(v.get("weight", 0.0))
     )
 
 
@@ -263,7 +266,9 @@ class Checkpoint:
     )
     epoch: int | None = _part("epoch", "a whole number", _is_int, (RESUME,))
     step: int | None = _part("steps done in its epoch", "a whole number", _is_int, (RESUME,))
-    stats: dict | None = _part("running totals", "`loss_sum`, `correct` and `seen`", _is_stats, (RESUME,))
+    stats: dict | None = _part(
+        "running totals", "`loss_sum`, `correct`, `seen` and maybe `weight`", _is_stats, (RESUME,)
+    )
     history: list | None = _part(
         "epoch results",
         f"a list of epochs ({MAX_ROWS:,} at most)",

@@ -39,7 +39,7 @@ def train_epoch(run: Run, epoch: int) -> bool:
     for k, (x, y) in enumerate(run.sources.training(epoch, first, batch, world.rank, world.size), 1):
         step = first + k  # steps done in this epoch once this one is
         loss, logits = run.train_step(x, y)
-        run.stats.add(loss, logits, y)
+        run.stats.add(loss, logits, y, run.train_step.class_weights)
         run.display.step(step, run.stats, len(y) * world.size)
         run.steps_done += 1
         if any([hook(run.steps_done) for hook in run.hooks]):  # a list: every hook is called
@@ -77,8 +77,9 @@ def diverged(run: Run, epoch: int, step: int) -> None:
 
 def global_stats(run: Run) -> EpochStats:
     """The epoch's running sums over every worker."""
-    loss, correct, seen = run.group.sum([run.stats.loss_sum, run.stats.correct, run.stats.seen])
-    return EpochStats(loss, int(correct), int(seen))
+    stats = run.stats
+    loss, correct, seen, weight = run.group.sum([stats.loss_sum, stats.correct, stats.seen, stats.weight])
+    return EpochStats(loss, int(correct), int(seen), weight)
 
 
 def end_epoch(run: Run, epoch: int, started: float) -> None:

@@ -111,7 +111,7 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats, skipped: 
         scaler=run.scaler.state_dict() if run.fast.grad_scaler else None,
         epoch=epoch,
         step=step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
-        stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
+        stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen, "weight": stats.weight},
         history=run.history,
         best=best,  # the validation accuracy of the epoch best.pt holds (chosen by --monitor); -1 without one
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
