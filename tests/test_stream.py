@@ -942,6 +942,26 @@ def test_more_workers_than_cores_is_one_cnnctl_note_not_pytorchs_raw_warning(tmp
     assert done.stdout.count(f"data: --workers {workers} on {usable}: the loader processes take turns") == 1
 
 
+def test_a_stream_with_more_workers_than_cores_warns_nothing_whatever_the_callers_warnings_filters(tmp_path):
+    # Once a warnings filter set when cnnctl.data.loader was imported: lost where the caller
+    # resets its filters (pytest, around each test), PyTorch's raw warning came back.
+    import warnings
+
+    from cnnctl.data.loader import cores
+    from cnnctl.limits import MAX_LOADER_WORKERS
+
+    workers = cores() + 1
+    if workers > MAX_LOADER_WORKERS:
+        pytest.skip(f"{cores()} usable cores: {workers} loader processes are above cnnctl's most")
+    data = load_data(str(coded_folder(tmp_path / "imgs", n=12)), (8, 8, 3), stream=True, workers=workers,
+                     stats=PLAIN, val_split=0.0)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning shown, none filtered: as a caller's defaults may be
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=workers)
+        assert sum(len(y) for _, y in stream.epoch(0, 0, 4, 0, 1)) == 12
+    assert not [str(w.message) for w in caught if "worker processes" in str(w.message)]
+
+
 def test_a_streams_training_images_line_says_the_padded_crop_done_on_the_device(tmp_path, capsys):
     # `--augment crop,flip` streamed: the line said the loader's flip only; the crop was in `recipe:` alone.
     folder = coded_folder(tmp_path / "imgs", n=60)
