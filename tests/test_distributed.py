@@ -121,6 +121,25 @@ def test_a_worker_that_dies_mid_epoch_is_restarted_from_the_last_checkpoint(data
     assert "Traceback" not in done.stderr
 
 
+def test_a_time_based_save_every_saves_every_worker_together_and_resumes_to_the_same_weights(data, pair, tmp_path):
+    # --save-every 1s over 2 workers: each worker's clock falls due at its own step (they started
+    # apart), the group saves when any is due (a save sums every worker's sums: one worker alone
+    # would wait for the others for ever), and every clock counts again from the save.
+    out = tmp_path / "timed"
+    die_at = STEPS_PER_EPOCH + 8  # worker 1, step 8 of epoch 2: after a save 1 s (4 steps) into it
+    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2", "--save-every", "1s",
+                  env={"CNNCTL_TEST_FAULT": f"1:{die_at}", "CNNCTL_TEST_SLOW": "0.25"})  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    saved = load_checkpoint(out)
+    assert saved["epoch"] == 1 and 1 <= saved["step"] < 8, (saved["epoch"], saved["step"])  # mid-epoch 2
+    # both workers' sums: 2 x 32 images a step (one worker's alone would be half)
+    assert saved["stats"]["seen"] == 64 * saved["step"] and saved["workers"] == 2
+    resumed = cnnctl("train", "--resume", str(out), "--nproc-per-node", "2")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"epoch 2 from step {saved['step'] + 1}" in resumed.stdout + resumed.stderr
+    assert_same_weights(pair, out)  # the state saved mid-epoch is the one the uninterrupted run had there
+
+
 @pytest.mark.parametrize("die_at", [3, STEPS_PER_EPOCH + 4], ids=["before-a-checkpoint", "after-epoch-1"])
 def test_without_restarts_a_dying_worker_ends_the_run_with_one_line_and_how_to_go_on(data, tmp_path, die_at):
     # It printed the survivor's "lost contact" line, the launcher's line and a hint, and no --resume.
