@@ -209,6 +209,17 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
     assert load_checkpoint(out)["epoch"] >= 1 and "Traceback" not in stderr
 
 
+def test_the_workers_are_given_the_mean_and_std_as_the_command_line_takes_them():
+    # Once `--mean (0.5,)`: a tuple's Python text, which every worker refused.
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.launch import config_args
+    from cnnctl.train.settings import numbers_text
+
+    args = config_args(TrainConfig(mean=(0.5, 0.1), std=(0.25,)), None)
+    mean, std = args[args.index("--mean") + 1], args[args.index("--std") + 1]
+    assert (mean, std) == ("0.5,0.1", "0.25") and numbers_text(mean) == (0.5, 0.1)
+
+
 def test_the_resume_line_repeats_the_launch_options():
     from cnnctl.train.launch import LaunchOptions
 
