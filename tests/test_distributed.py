@@ -405,6 +405,31 @@ def test_two_workers_streaming_an_image_folder_train_as_one_process(tmp_path):
     assert_same_weights(runs["one"], runs["two"])
 
 
+def test_unreadable_images_are_judged_over_every_workers_share_of_the_data(tmp_path):
+    """The 1% rule and the count are the data set's, not a rank's: 3 unreadable of 256 listed (more
+    than 2, 1% of 256) stop a run of 2 workers as they stop one process, whichever worker read
+    which; once each worker judged its own share (two of them on one, one on the other: allowed).
+    --mean and --std given: no sample of the images read for them before training."""
+    from PIL import Image
+
+    x, y = make_shapes(256, 32, 32, 1, seed=5)
+    for i in range(len(y)):
+        folder = tmp_path / "imgs" / f"class{int(y[i])}"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"{i:04d}.png"
+        if i in (10, 100, 200):
+            file.write_bytes(b"not a png")
+        else:
+            Image.frombytes("L", (32, 32), bytes(x[i, 0].flatten().tolist())).save(file)
+    args = [*train_args(tmp_path / "imgs", tmp_path / "two", 16, epochs=1), "--stream", "--workers", "0",
+            "--val-split", "0", "--mean", "0.5", "--std", "0.25", "--nproc-per-node", "2"]  # fmt: skip
+    done = cnnctl(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "3 of the 256 images listed could not be decoded" in said and "Traceback" not in said, said
+    assert said.count("could not be decoded") == 1  # told once, by rank 0
+
+
 # Each worker of a 2-process torchrun with its own OMP_NUM_THREADS (as two machines may have): it
 # records the threads it trains on at its first step, where the run stops (and saves, as after Ctrl-C).
 _OWN_THREADS = """

@@ -464,6 +464,14 @@ class Skipped:
         if not self.deferred:
             self.judge()
 
+    def learn(self, names: dict[str, str]) -> None:
+        """Images other workers found unreadable (a data-parallel run's ranks read disjoint
+        shares): known and counted here too, not this pass's, nor written again (each wrote its own)."""
+        for name, why in names.items():
+            if name not in self.names:
+                self.names[name] = why
+                self._told(name, why)
+
     def judge(self) -> None:
         """The rule: refused past `limit`."""
         if len(self.names) > self.limit:

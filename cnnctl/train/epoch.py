@@ -105,6 +105,7 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     bad = epoch_skipped(run)
     if run.sources.skipped is not None:
         run.sources.skipped.epoch_bad = 0
+        judge_skipped(run)
     better = improved(run.history, run.config.monitor)
     checkpoint(run, "last.pt", epoch + 1, 0, run.stats)
     if better:
@@ -126,6 +127,17 @@ def epoch_skipped(run: Run) -> int:
         return 0
     (bad,) = run.group.sum([skipped.epoch_bad])
     return int(bad)
+
+
+def judge_skipped(run: Run) -> None:
+    """The rule on unreadable images (loader.Skipped), over the whole data set: each worker
+    knows, and judges at each batch, the images of its own share; at the epoch's end every
+    worker learns the others' and all judge the union alike (all stop together, rank 0 says
+    it), and train's JSON counts them all."""
+    skipped = run.sources.skipped
+    if run.world.distributed:
+        skipped.learn(run.group.union(skipped.names))
+        skipped.judge()
 
 
 def validate(run: Run) -> EpochStats:
