@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out[:, 0].to(torch.uint8)
 
 
-def reduced_pair(image, mask, size: tuple[int, int], mode: str) -> tuple:
+def reduced_pair(image: Any, mask: Any, size: tuple[int, int], mode: str) -> tuple[Any, Any]:
     """An image and its mask (PIL images of one size, as stored, not yet decoded) reduced alike
     where the image is more than REDUCE_FROM times `size` (H, W: the input's, along the image as
     stored) on a side, by the rule of any image (cnnctl.data.decode._reduce_early, without
