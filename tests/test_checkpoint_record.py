@@ -12,6 +12,7 @@ from cnnctl.train.checkpoint import EVALUATE, RESUME, Checkpoint, check_structur
 FILE_KEYS = {
     "model", "optimizer", "scheduler", "scaler", "epoch", "step", "stats", "history", "best",
     "epoch_seconds", "rng", "config", "arch", "classes", "mean", "std", "workers", "network",
+    "epoch_skipped",  # since a resumed epoch counts the unreadable images skipped before it stopped
 }  # fmt: skip
 
 
@@ -24,6 +25,7 @@ def test_a_file_without_the_later_keys_reads_with_their_defaults(tmp_path):
     state = {"format": "cnnctl-checkpoint-1", "model": {}, "config": {"data": "shapes"}, "epoch": 3, "other": 1}
     saved = Checkpoint.of(state)
     assert (saved.epoch, saved.epoch_seconds, saved.workers, saved.scheduler, saved.scaler) == (3, 0.0, 1, None, None)
+    assert saved.epoch_skipped == 0
     assert not hasattr(saved, "other")
 
 
@@ -38,5 +40,5 @@ def test_what_each_purpose_needs_comes_from_the_record(tmp_path):
     message = str(info.value)
     for key in ("model", "config", "network", "optimizer", "epoch", "step", "stats", "history", "best", "rng"):
         assert f"`{key}`" in message
-    for key in ("scheduler", "scaler", "epoch_seconds", "arch", "classes", "mean", "std", "workers"):
+    for key in ("scheduler", "scaler", "epoch_seconds", "epoch_skipped", "arch", "classes", "mean", "std", "workers"):
         assert f"`{key}`" not in message  # optional: a file without them still resumes

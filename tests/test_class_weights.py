@@ -92,6 +92,48 @@ def test_the_weighted_loss_is_pytorchs_weighted_cross_entropy():
     assert torch.equal(scored_loss(logits, masks, class_weights=w), F.cross_entropy(logits, masks, weight=w))
 
 
+def test_an_epochs_weighted_loss_is_the_weighted_cross_entropy_over_all_its_examples():
+    # Once the mean of the batches' weighted means, each times its images: batches of other class
+    # mixes weigh their images otherwise. The epoch's loss is sum w_y l / sum w_y over all of them.
+    from cnnctl.train.metrics import EpochStats
+
+    g = torch.Generator().manual_seed(5)
+    w = torch.tensor([0.5, 1.5, 4.0])
+    batches = [(torch.randn(n, 3, generator=g), torch.tensor(labels)) for n, labels in
+               ((4, [0, 0, 0, 1]), (3, [2, 2, 1]), (5, [0, 1, 0, 0, 0]))]  # fmt: skip
+    stats = EpochStats()
+    for logits, y in batches:
+        stats.add(scored_loss(logits, y, class_weights=w), logits, y, w)
+    logits, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    assert stats.loss == pytest.approx(float(F.cross_entropy(logits.double(), y, weight=w.double())), rel=1e-6)
+    masks = torch.tensor([[[0, 2], [IGNORE, 1]], [[2, 2], [IGNORE, IGNORE]]])  # pixels of masks, IGNORE not scored
+    pixels = torch.randn(2, 3, 2, 2, generator=g)
+    dense = EpochStats()
+    for k in range(2):
+        dense.add(scored_loss(pixels[k : k + 1], masks[k : k + 1], class_weights=w), pixels[k : k + 1],
+                  masks[k : k + 1], w)  # fmt: skip
+    assert dense.loss == pytest.approx(float(F.cross_entropy(pixels, masks, weight=w)), rel=1e-6)
+
+
+def test_a_balanced_runs_train_loss_is_the_weighted_cross_entropy_of_its_epochs_outputs(tmp_path, monkeypatch):
+    from cnnctl.train.step import TrainStep
+
+    seen, step = [], TrainStep.__call__
+
+    def recorded(self, x, y):  # each step's outputs, as the loss was taken of them
+        loss, logits = step(self, x, y)
+        seen.append((logits.double(), y))
+        return loss, logits
+
+    monkeypatch.setattr(TrainStep, "__call__", recorded)
+    result = run(tmp_path, epochs=1, class_weights="balanced")
+    w = torch.tensor([result.loss_class_weights[name] for name in CLASSES], dtype=torch.float64)
+    logits, y = torch.cat([s[0] for s in seen]), torch.cat([s[1] for s in seen])
+    expected = float(F.cross_entropy(logits, y, weight=w))
+    assert result.history[0]["train_loss"] == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - float(F.cross_entropy(logits, y))) > 1e-3  # the weights do change it
+
+
 def test_an_imbalanced_run_says_so_and_its_json_counts_each_class(tmp_path, capsys):
     result = run(tmp_path, epochs=1)
     out = capsys.readouterr().out

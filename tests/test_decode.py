@@ -253,6 +253,32 @@ def test_no_array_of_more_than_four_times_the_input_side_is_made_of_a_large_imag
     assert all(w <= 4 * 30 and h <= 4 * 20 for w, h in made), made
 
 
+def test_a_crop_box_of_a_large_png_is_reduced_by_whole_blocks_of_its_box_then_resized(tmp_path, monkeypatch):
+    # Once the box was resized whole: a 7,999x7,999 PNG's centre crop became a float32 array of
+    # its own size. The box 70x66 (more than 4 x 8) is reduced by the rule of whole images:
+    # blocks of 70 // 16 = 4 by 66 // 16 = 4, the pixels past them split between both sides,
+    # each block's mean rounded half up, then the crops' resize from 17x16 (PyTorch's
+    # antialiased bilinear on uint8, as a box up to 4x the input is resized whole).
+    import numpy as np
+
+    def bilinear(a):
+        x = torch.from_numpy(a.astype(np.uint8))[None, None]
+        return torch.nn.functional.interpolate(x, size=(8, 8), mode="bilinear", antialias=True)[0, 0]
+
+    made = []
+    pixels = decode_module.pixels
+    monkeypatch.setattr(decode_module, "pixels", lambda im, mode: made.append(im.size) or pixels(im, mode))
+    a = noise_png(tmp_path / "big.png", 90, 80).astype(np.int64)
+    x = decode_module.decode_box(tmp_path / "big.png", (8, 8, 1), lambda w, h: (10, 7, 80, 73))  # 70x66 at (10, 7)
+    box = a[7:73, 10:80]
+    blocks = box[1:65, 1:69].reshape(16, 4, 17, 4).sum((1, 3))
+    reduced = (2 * blocks + 16) // 32  # floor(sum / 16 + 1/2)
+    assert torch.equal(x[0], bilinear(reduced))
+    assert made == [(17, 16)]  # the only array made: the reduced box
+    small = decode_module.decode_box(tmp_path / "big.png", (8, 8, 1), lambda w, h: (10, 7, 42, 39))  # 32x32: 4x
+    assert torch.equal(small[0], bilinear(a[7:39, 10:42])) and made[1:] == [(32, 32)]
+
+
 @pytest.mark.parametrize("where", ["pixels", "adapt"])
 def test_out_of_memory_decoding_an_image_is_one_message_at_the_file(where, tmp_path, monkeypatch, capsys):
     # under `ulimit -v` the area resize's float32 copy ended in PyTorch's allocator's traceback

@@ -85,6 +85,31 @@ def test_a_folder_of_images_and_masks(tmp_path):
         load_data(str(tmp_path), (8, 10, 1), masks=(8, 10, 3))
 
 
+def test_a_large_image_and_its_mask_are_reduced_alike_the_mask_by_choice_never_by_averaging(tmp_path, monkeypatch):
+    # Once both were decoded whole: a huge pair held its full size as arrays (and a float32 resize).
+    # 70x66 for an 8x8 input: blocks of 70 // 16 = 4 by 66 // 16 = 4, the 2 pixels past them split
+    # between both sides (decode's rule); the image by each block's mean, the mask by each
+    # block's pixel at (2, 2) in it: every class index one the mask holds, never a blend.
+    import numpy as np
+    from PIL import Image
+
+    from cnnctl.data import decode as decode_module
+    from cnnctl.data.masks import load_mask_folder
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "images").mkdir(), (tmp_path / "masks").mkdir()
+    Image.fromarray(rng.integers(0, 256, (66, 70), dtype=np.uint8)).save(tmp_path / "images" / "a.png")
+    mask = rng.choice(np.array([0, 1, 3, UNSCORED], dtype=np.uint8), (66, 70))
+    Image.fromarray(mask).save(tmp_path / "masks" / "a.png")
+    made = []
+    pixels = decode_module.pixels
+    monkeypatch.setattr(decode_module, "pixels", lambda im, mode: made.append(im.size) or pixels(im, mode))
+    raw = load_mask_folder(tmp_path, (8, 8, 1), (16, 17))  # the output at the reduced size: masks kept as reduced
+    assert made == [(17, 16), (17, 16)]  # no array of the pair at its own size
+    assert torch.equal(raw.train.y[0], torch.from_numpy(mask[1:65, 1:69][2::4, 2::4].copy()))
+    assert torch.equal(raw.train.x[0], decode_module.decode(tmp_path / "images" / "a.png", (8, 8, 1), pad=False))
+
+
 def test_a_segmenter_trains_per_pixel_and_evaluate_reports_iou(tmp_path):
     graph = cnnctl.load_text(SEGMENTER.format(k=2))
     config = TrainConfig(epochs=2, batch_size=64, device="cpu", out=str(tmp_path / "seg"), augment="crop,flip")

@@ -121,6 +121,25 @@ def test_a_worker_that_dies_mid_epoch_is_restarted_from_the_last_checkpoint(data
     assert "Traceback" not in done.stderr
 
 
+def test_a_time_based_save_every_saves_every_worker_together_and_resumes_to_the_same_weights(data, pair, tmp_path):
+    # --save-every 1s over 2 workers: each worker's clock falls due at its own step (they started
+    # apart), the group saves when any is due (a save sums every worker's sums: one worker alone
+    # would wait for the others for ever), and every clock counts again from the save.
+    out = tmp_path / "timed"
+    die_at = STEPS_PER_EPOCH + 8  # worker 1, step 8 of epoch 2: after a save 1 s (4 steps) into it
+    done = cnnctl(*train_args(data, out, 32), "--nproc-per-node", "2", "--save-every", "1s",
+                  env={"CNNCTL_TEST_FAULT": f"1:{die_at}", "CNNCTL_TEST_SLOW": "0.25"})  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    saved = load_checkpoint(out)
+    assert saved["epoch"] == 1 and 1 <= saved["step"] < 8, (saved["epoch"], saved["step"])  # mid-epoch 2
+    # both workers' sums: 2 x 32 images a step (one worker's alone would be half)
+    assert saved["stats"]["seen"] == 64 * saved["step"] and saved["workers"] == 2
+    resumed = cnnctl("train", "--resume", str(out), "--nproc-per-node", "2")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"epoch 2 from step {saved['step'] + 1}" in resumed.stdout + resumed.stderr
+    assert_same_weights(pair, out)  # the state saved mid-epoch is the one the uninterrupted run had there
+
+
 @pytest.mark.parametrize("die_at", [3, STEPS_PER_EPOCH + 4], ids=["before-a-checkpoint", "after-epoch-1"])
 def test_without_restarts_a_dying_worker_ends_the_run_with_one_line_and_how_to_go_on(data, tmp_path, die_at):
     # It printed the survivor's "lost contact" line, the launcher's line and a hint, and no --resume.
@@ -188,6 +207,17 @@ def test_sigterm_to_the_launcher_ends_with_143_and_says_how_to_resume(data, tmp_
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert f"resume with: cnnctl train --resume {out} --nproc-per-node 2" in stderr
     assert load_checkpoint(out)["epoch"] >= 1 and "Traceback" not in stderr
+
+
+def test_the_workers_are_given_the_mean_and_std_as_the_command_line_takes_them():
+    # Once `--mean (0.5,)`: a tuple's Python text, which every worker refused.
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.launch import config_args
+    from cnnctl.train.settings import numbers_text
+
+    args = config_args(TrainConfig(mean=(0.5, 0.1), std=(0.25,)), None)
+    mean, std = args[args.index("--mean") + 1], args[args.index("--std") + 1]
+    assert (mean, std) == ("0.5,0.1", "0.25") and numbers_text(mean) == (0.5, 0.1)
 
 
 def test_the_resume_line_repeats_the_launch_options():
@@ -373,6 +403,31 @@ def test_two_workers_streaming_an_image_folder_train_as_one_process(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
     assert (runs["two"] / "data-index.pt").is_file()
     assert_same_weights(runs["one"], runs["two"])
+
+
+def test_unreadable_images_are_judged_over_every_workers_share_of_the_data(tmp_path):
+    """The 1% rule and the count are the data set's, not a rank's: 3 unreadable of 256 listed (more
+    than 2, 1% of 256) stop a run of 2 workers as they stop one process, whichever worker read
+    which; once each worker judged its own share (two of them on one, one on the other: allowed).
+    --mean and --std given: no sample of the images read for them before training."""
+    from PIL import Image
+
+    x, y = make_shapes(256, 32, 32, 1, seed=5)
+    for i in range(len(y)):
+        folder = tmp_path / "imgs" / f"class{int(y[i])}"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"{i:04d}.png"
+        if i in (10, 100, 200):
+            file.write_bytes(b"not a png")
+        else:
+            Image.frombytes("L", (32, 32), bytes(x[i, 0].flatten().tolist())).save(file)
+    args = [*train_args(tmp_path / "imgs", tmp_path / "two", 16, epochs=1), "--stream", "--workers", "0",
+            "--val-split", "0", "--mean", "0.5", "--std", "0.25", "--nproc-per-node", "2"]  # fmt: skip
+    done = cnnctl(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "3 of the 256 images listed could not be decoded" in said and "Traceback" not in said, said
+    assert said.count("could not be decoded") == 1  # told once, by rank 0
 
 
 # Each worker of a 2-process torchrun with its own OMP_NUM_THREADS (as two machines may have): it

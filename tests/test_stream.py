@@ -847,6 +847,27 @@ def test_a_streamed_run_with_unreadable_images_resumes_as_it_would_have_gone_on(
         assert len((other.run_dir / "skipped.txt").read_text().splitlines()) == 3  # each named once
 
 
+def test_an_epoch_resumed_in_its_middle_counts_the_unreadable_images_skipped_before_it_stopped(tmp_path, capsys):
+    # Once: the resumed epoch's `skipped N unreadable images this epoch` counted only those read
+    # since the resume; the mid-epoch checkpoint now holds the epoch's count so far.
+    folder = coded_folder(tmp_path / "imgs", n=300)
+    spoil(folder, (1, 2, 3))  # each read once an epoch: 3 skipped in every epoch
+
+    def run(name, **kw):
+        config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name),
+                             stream=True, workers=0, data=str(folder), val_split=0.0)  # fmt: skip
+        result = train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+        return result, [line for line in capsys.readouterr().out.splitlines() if "this epoch" in line]
+
+    whole, whole_said = run("whole")
+    assert whole.status == 0 and len(whole_said) == 2 and all("skipped 3 unreadable images" in s for s in whole_said)
+    stopped, _ = run("stopped", stop_after_steps=9 + 7)  # 9 steps an epoch: stopped after step 7 of the second
+    assert stopped.status != 0 and load_checkpoint(stopped.run_dir)["epoch_skipped"] > 0  # some read before it
+    resumed, said = run("stopped", resume=str(stopped.run_dir))
+    assert resumed.status == 0 and said == [whole_said[1].replace("whole", "stopped")]
+    assert resumed.data["images_skipped"] == whole.data["images_skipped"] == 3
+
+
 def test_evaluate_scores_the_validation_split_its_run_scored_with_unreadable_images_left_out(tmp_path, capsys):
     import json
 
@@ -919,6 +940,26 @@ def test_more_workers_than_cores_is_one_cnnctl_note_not_pytorchs_raw_warning(tmp
     assert "UserWarning" not in done.stderr and "This DataLoader will create" not in done.stderr, done.stderr
     usable = f"{cores()} usable core{'s' if cores() != 1 else ''}"
     assert done.stdout.count(f"data: --workers {workers} on {usable}: the loader processes take turns") == 1
+
+
+def test_a_stream_with_more_workers_than_cores_warns_nothing_whatever_the_callers_warnings_filters(tmp_path):
+    # Once a warnings filter set when cnnctl.data.loader was imported: lost where the caller
+    # resets its filters (pytest, around each test), PyTorch's raw warning came back.
+    import warnings
+
+    from cnnctl.data.loader import cores
+    from cnnctl.limits import MAX_LOADER_WORKERS
+
+    workers = cores() + 1
+    if workers > MAX_LOADER_WORKERS:
+        pytest.skip(f"{cores()} usable cores: {workers} loader processes are above cnnctl's most")
+    data = load_data(str(coded_folder(tmp_path / "imgs", n=12)), (8, 8, 3), stream=True, workers=workers,
+                     stats=PLAIN, val_split=0.0)  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # every warning shown, none filtered: as a caller's defaults may be
+        stream = Stream(data.train, (8, 8, 3), PLAIN.mean, PLAIN.std, CPU, workers=workers)
+        assert sum(len(y) for _, y in stream.epoch(0, 0, 4, 0, 1)) == 12
+    assert not [str(w.message) for w in caught if "worker processes" in str(w.message)]
 
 
 def test_a_streams_training_images_line_says_the_padded_crop_done_on_the_device(tmp_path, capsys):

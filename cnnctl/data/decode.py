@@ -49,9 +49,11 @@ PIXEL_RATIO = 64
 # blocks of kx x ky pixels (Pillow's reduce, rounded to whole values; the pixels past the last
 # whole block, fewer than a block, split between both sides, left out), then resized exactly as
 # any other. The result differs by rounding from resizing the whole image at once; below
-# REDUCE_FROM nothing changes. It bounds what decoding one image holds to about 7 bytes per
-# pixel of the file (Pillow's decoded image, up to 4 bytes a pixel, and its conversion to L or
-# RGB, up to 3) and the file's bytes, plus about 10 bytes per value of at most (4 H) x (4 W) x C
+# REDUCE_FROM nothing changes. A crop's box (decode_box) is reduced by the same rule, and an image
+# with its mask alike (masks.reduced_pair: the mask by choice, never averaged). It bounds what
+# decoding one image holds to about 7 bytes per pixel of the file (Pillow's decoded image, up
+# to 4 bytes a pixel, and its conversion to L or RGB, up to 3; a mask, 1 of its own) and the
+# file's bytes, plus about 10 bytes per value of at most (4 H) x (4 W) x C
 # (the reduced image, its array, and the float32 resize): at the 64-megapixel floor and a
 # 224x224x3 input, about 500 MB and the file (a 7,999x7,999 RGBA PNG: 492 MB, 1.66 GB before;
 # a 7,999x7,999 grayscale PNG to 16x16 held 1.9 GB in training before, 30 bytes a pixel).
@@ -101,7 +103,8 @@ def adaptation(target: tuple[int, int, int], pad: bool = True, centre: float | N
             f"an image is {colour}, any alpha channel dropped, {upright}; then {centre_said(h, w, centre)}: "
             "the crop's corners rounded to whole pixels of the image as stored, then one bilinear resize, "
             "antialiased to shrink (a JPEG is first decoded reduced by libjpeg where the crop keeps the input's "
-            "pixels, Pillow's draft())"
+            f"pixels, Pillow's draft(); a crop still more than {REDUCE_FROM} times {h}x{w} on a side is first "
+            f"reduced to no less than {REDUCE_TO} times it by the mean of whole blocks, Pillow's reduce())"
         )
     padded = f"one smaller by at most {PAD_RATIO:g} times on each side is padded with zeros to {h}x{w} (centred), "
     return (
@@ -380,7 +383,8 @@ def decode_box(
     (libjpeg's DCT scaling, Pillow's `draft`) to the least size whose box still covers the
     input's pixels: a 4,000x3,000 photo cropped to 224x224 decodes at an eighth of its size.
     The box is taken in whole pixels of the decoded image (`whole_box`), as torchvision's
-    crops are, and only its pixels are copied out of Pillow."""
+    crops are, and only its pixels are copied out of Pillow: reduced first, by the mean of whole
+    blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`)."""
     h, w, c = target
     mode = mode_for(c)
     with open_image(path, (h, w)) as im:
@@ -395,7 +399,11 @@ def decode_box(
         now_w, now_h = upright_size(im, turn)
         sx, sy = now_w / width, now_h / height
         part = whole_box((left * sx, top * sy, right * sx, bottom * sy), now_w, now_h)
-        x = resize(upright(pixels(im.crop(stored_box(part, turn, now_w, now_h)), mode), turn), (h, w))
+        crop = im.crop(stored_box(part, turn, now_w, now_h))
+        # A box still more than REDUCE_FROM times the input (any PNG's; a JPEG's past libjpeg's
+        # least scale, 1/8) is reduced by the rule of whole images: what becomes an array is bounded alike.
+        crop = _reduce_early(crop, (w, h) if turn >= 5 else (h, w), mode)
+        x = resize(upright(pixels(crop, mode), turn), (h, w))
     if flip:
         x = x.flip(2)
     return x.expand(c, -1, -1).contiguous() if x.shape[0] != c else x

@@ -22,7 +22,6 @@ import math
 import os
 import re
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +60,6 @@ MAX_DEFAULT_WORKERS = 8
 MIN_IMAGES_FOR_WORKERS = 256  # fewer are decoded in the training process: a worker's start costs more
 PART = 16  # images per request when a split is decoded into memory
 PROGRESS_AFTER = 1.0  # seconds of decoding before its progress bar shows
-
-# PyTorch's own warning for more loader processes than cores ("This DataLoader will create 3
-# worker processes in total..."), raw, once per loader: cnnctl says it once itself (more_than_cores).
-warnings.filterwarnings("ignore", message=r"This DataLoader will create \d+ worker processes", category=UserWarning)
 
 
 def draws_generator(seed: int, epoch: int, place: int) -> torch.Generator:
@@ -120,6 +115,17 @@ def more_than_cores(workers: int) -> str | None:
         f"--workers {workers} on {usable} usable core{'s' if usable != 1 else ''}: the loader processes take turns on "
         f"them (with the training process); --workers {usable} or fewer will likely be as fast"
     )
+
+
+class Loader(torch.utils.data.DataLoader):
+    """PyTorch's DataLoader without its check of the loader processes against the cores: a raw
+    warning ("This DataLoader will create 3 worker processes in total...") at each pass, where
+    cnnctl says it once itself (more_than_cores, in the run's `data:` notes). Not a warnings
+    filter: one set when cnnctl is imported changes the caller's warnings too, and is lost where
+    the caller resets them (pytest does around each test)."""
+
+    def check_worker_number_rationality(self) -> None:
+        """Told by more_than_cores instead."""
 
 
 def workers_for(images: int) -> int:
@@ -465,6 +471,14 @@ class Skipped:
         if not self.deferred:
             self.judge()
 
+    def learn(self, names: dict[str, str]) -> None:
+        """Images other workers found unreadable (a data-parallel run's ranks read disjoint
+        shares): known and counted here too, not this pass's, nor written again (each wrote its own)."""
+        for name, why in names.items():
+            if name not in self.names:
+                self.names[name] = why
+                self._told(name, why)
+
     def judge(self) -> None:
         """The rule: refused past `limit`."""
         if len(self.names) + self.lost > self.limit:
@@ -521,7 +535,7 @@ def decode_all(
     requests = Requests()
     requests.requests = [(0, s, torch.arange(s, min(s + PART, total))) for s in range(0, total, PART)]
     workers = min(workers, MAX_WORKERS, len(requests))
-    loader = torch.utils.data.DataLoader(
+    loader = Loader(
         Images(samples, target, Recipe(), 0), batch_size=None, sampler=requests, num_workers=workers,
         prefetch_factor=PREFETCH if workers > 0 else None, worker_init_fn=worker_start(),
         generator=torch.Generator().manual_seed(0),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,31 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out[:, 0].to(torch.uint8)
 
 
+def reduced_pair(image: Any, mask: Any, size: tuple[int, int], mode: str) -> tuple[Any, Any]:
+    """An image and its mask (PIL images of one size, as stored, not yet decoded) reduced alike
+    where the image is more than REDUCE_FROM times `size` (H, W: the input's, along the image as
+    stored) on a side, by the rule of any image (cnnctl.data.decode._reduce_early, without
+    libjpeg's scaling, which would not keep the pixels matched): blocks of kx x ky pixels, the
+    pixels past the last whole block split between both sides and left out; the image's block
+    by its mean (Pillow's reduce), the mask's by the pixel at its centre (index kx // 2, ky // 2
+    in it: Pillow's NEAREST), a class index never averaged with another. Both as they are
+    where the image is not that large. What a huge pair holds is then bounded as one image is."""
+    from PIL import Image
+
+    from .decode import REDUCE_FROM, REDUCE_TO
+
+    (h, w), (width, height) = size, image.size
+    kx, ky = max(1, width // (REDUCE_TO * w)), max(1, height // (REDUCE_TO * h))
+    if width <= REDUCE_FROM * w and height <= REDUCE_FROM * h or kx == ky == 1:
+        return image, mask
+    if image.mode != mode:  # reduce() averages values, as decode's rule does
+        image = image.convert(mode)
+    left, top = width % kx // 2, height % ky // 2
+    box = (left, top, left + width // kx * kx, top + height // ky * ky)
+    image = image.reduce((kx, ky), box)
+    return image, mask.resize(image.size, Image.Resampling.NEAREST, box=box)
+
+
 def shape_masks(pixels: torch.Tensor, labels: torch.Tensor, classes: int) -> tuple[torch.Tensor, list[str]]:
     """The masks of `shapes` for a network of `classes` outputs per pixel: with 11 or more,
     background (0) and each shape's class (1 to 10); with fewer, background and shape (0, 1)."""
@@ -58,7 +84,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     resized), masks to `out_size` nearest; classes 0..the largest value found, named by
     `classes.txt` (one name per line) where there is one."""
     from . import class_names_text
-    from .decode import fit, mode_for, open_image, orientation, pixels, read, upright
+    from .decode import fit, mode_for, open_image, orientation, pixels, upright
     from .folder import Outside, list_images, outside_note
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
@@ -88,17 +114,19 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                 raise CnnctlError.at(
                     f"no mask for {image.name}", Loc(str(root / "masks")), hint=f"expected masks/{image.stem}.png"
                 )
-            native = read(image, (h, w), mode, reduce=False)  # pixel for pixel with its mask
-            with open_image(mask, (h, w)) as m:
+            with open_image(image, (h, w)) as im, open_image(mask, (h, w)) as m:
                 if m.mode not in ("L", "P", "1"):
                     raise CnnctlError.at(
                         f"a mask in mode {m.mode}: masks hold one class index per pixel (an 8-bit grayscale "
                         "or palette PNG)",
                         Loc(str(mask)),
                     )
-                turn = orientation(m)  # read from the file's header, before any conversion
+                turn, image_turn = orientation(m), orientation(im)  # from the headers, before any conversion
                 if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
                     m = m.convert("L").point(lambda v: v // 255)
+                if m.size == im.size and turn == image_turn:  # pixel for pixel: reduced alike where large
+                    im, m = reduced_pair(im, m, (w, h) if turn >= 5 else (h, w), mode)
+                native = upright(pixels(im, mode), image_turn)
                 values = upright(pixels(m, m.mode), turn)  # a palette image's indices, not its colours
             if values.shape[1:] != native.shape[1:]:
                 (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]

@@ -254,7 +254,8 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     whole pixels (whole_box()), converted to MODE by Pillow (any alpha channel dropped) and
     resized to SIZE (resize()), inverted with `invert` (255 - value), its gray value
     replicated to CHANNELS. A JPEG not yet loaded (as Image.open gives it) is first reduced
-    while it is decoded (Pillow's draft()) to the least size the crop keeps SIZE's pixels in."""
+    while it is decoded (Pillow's draft()) to the least size the crop keeps SIZE's pixels in;
+    a crop still more than REDUCE_FROM times SIZE on a side, by _reduce_early()."""
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -277,12 +278,25 @@ def adapt(image, invert: bool = False) -> torch.Tensor:
     sx, sy = image.size[0] / width, image.size[1] / height
     box = (left * sx, top * sy, right * sx, bottom * sy)
     image = image.crop(whole_box(box, *image.size)).convert(MODE)
+    image = _reduce_early(image, SIZE, MODE)  # a crop still much larger than SIZE
     x = torch.from_numpy(np.array(image)).reshape(image.height, image.width, -1)
     x = resize(x.permute(2, 0, 1), SIZE)[None]
     if invert:
         x = 255 - x
     return x.expand(-1, CHANNELS, -1, -1).contiguous()
 '''
+
+
+def _reduce_constants() -> list[str]:
+    """REDUCE_FROM and REDUCE_TO, which _reduce_early() reads, as the file states them."""
+    from ..data import decode
+
+    return [
+        "# An image more than REDUCE_FROM times SIZE on a side is reduced to no less than",
+        "# REDUCE_TO times it before it is resized (_reduce_early()).",
+        f"REDUCE_FROM = {decode.REDUCE_FROM!r}",
+        f"REDUCE_TO = {decode.REDUCE_TO!r}",
+    ]
 
 
 def _statistics(expects: Preprocessing | None) -> list[str]:
@@ -321,8 +335,9 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
             f"CENTRE = {expects.centre!r}",
             "Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels",
         ]
-        rules = [inspect.getsource(f).rstrip("\n") for f in (decode.centre_box, decode.whole_box, decode._span)]
-        rules.append(inspect.getsource(decode.resize).rstrip("\n"))
+        constants += _reduce_constants()
+        functions = (decode.centre_box, decode.whole_box, decode._span, decode._reduce_early, decode.resize)
+        rules = [inspect.getsource(f).rstrip("\n") for f in functions]
         blocks = [NORMALIZE.strip("\n"), *rules, ADAPT_CENTRE.strip("\n"), PREPROCESS.strip("\n")]
         return [*constants, "", "", "\n\n\n".join(blocks), ""]
     constants += [
@@ -331,12 +346,7 @@ def _statistics(expects: Preprocessing | None) -> list[str]:
         f"PAD_RATIO = {adapt.PAD_RATIO!r}",
         f"PAD = {expects.pad!r}",
     ]
-    constants += [
-        "# An image more than REDUCE_FROM times SIZE on a side is reduced to no less than",
-        "# REDUCE_TO times it before it is resized (_reduce_early()).",
-        f"REDUCE_FROM = {decode.REDUCE_FROM!r}",
-        f"REDUCE_TO = {decode.REDUCE_TO!r}",
-    ]
+    constants += _reduce_constants()
     functions = (adapt.sizing, adapt.resized, adapt.padded, decode._reduce_early)
     rules = [inspect.getsource(f).rstrip("\n") for f in functions]
     blocks = [NORMALIZE.strip("\n"), *rules, ADAPT.strip("\n"), PREPROCESS.strip("\n")]

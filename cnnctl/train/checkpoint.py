@@ -167,12 +167,15 @@ def _is_optimizer(v: Any) -> bool:
 
 
 def _is_stats(v: Any) -> bool:
+    # `weight` (the loss's denominator: metrics.EpochStats) since class weights weigh the
+    # epoch's loss too; an older file's reads as `seen`, the plain mean's
     return (
         isinstance(v, dict)
-        and set(v) == {"loss_sum", "correct", "seen"}
+        and {"loss_sum", "correct", "seen"} <= set(v) <= {"loss_sum", "correct", "seen", "weight"}
         and is_real(v["loss_sum"])
         and is_int(v["correct"])
         and is_int(v["seen"])
+        and is_real(v.get("weight", 0.0))
     )
 
 
@@ -212,7 +215,9 @@ class Checkpoint:
     )
     epoch: int | None = _part("epoch", "a whole number", is_int, (RESUME,))
     step: int | None = _part("steps done in its epoch", "a whole number", is_int, (RESUME,))
-    stats: dict | None = _part("running totals", "`loss_sum`, `correct` and `seen`", _is_stats, (RESUME,))
+    stats: dict | None = _part(
+        "running totals", "`loss_sum`, `correct`, `seen` and maybe `weight`", _is_stats, (RESUME,)
+    )
     history: list | None = _part(
         "epoch results",
         f"a list of epochs ({MAX_ROWS:,} at most)",
@@ -223,6 +228,9 @@ class Checkpoint:
     best: float | None = _part("best accuracy", "a number or none", lambda v: v is None or is_real(v), (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
     epoch_seconds: float = _part("time into its epoch", "a number", is_real, default=0.0)
+    # the unreadable images its epoch had skipped when saved mid-epoch, every worker's: a resumed
+    # epoch's `skipped N this epoch` counts them (a stream's, Skipped.epoch_bad)
+    epoch_skipped: int = _part("images skipped in its epoch", "a whole number", is_int, default=0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
     arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
     classes: list | None = _part(

@@ -39,7 +39,7 @@ def train_epoch(run: Run, epoch: int) -> bool:
     for k, (x, y) in enumerate(run.sources.training(epoch, first, batch, world.rank, world.size), 1):
         step = first + k  # steps done in this epoch once this one is
         loss, logits = run.train_step(x, y)
-        run.stats.add(loss, logits, y)
+        run.stats.add(loss, logits, y, run.train_step.class_weights)
         run.display.step(step, run.stats, len(y) * world.size)
         run.steps_done += 1
         if any([hook(run.steps_done) for hook in run.hooks]):  # a list: every hook is called
@@ -55,7 +55,7 @@ def train_epoch(run: Run, epoch: int) -> bool:
         if diverged_now:
             diverged(run, epoch, step)
         if stop.set or due:  # as Ctrl-C saves it: the step it stands at, resumed exactly from there
-            checkpoint(run, "last.pt", epoch, step, global_stats(run))
+            checkpoint(run, "last.pt", epoch, step, global_stats(run), epoch_skipped(run))
             group.barrier()  # nobody leaves (or goes on) before rank 0 has saved
             if saves is not None:  # saved together: every worker's time counts again from here
                 saves.start()
@@ -77,8 +77,9 @@ def diverged(run: Run, epoch: int, step: int) -> None:
 
 def global_stats(run: Run) -> EpochStats:
     """The epoch's running sums over every worker."""
-    loss, correct, seen = run.group.sum([run.stats.loss_sum, run.stats.correct, run.stats.seen])
-    return EpochStats(loss, int(correct), int(seen))
+    stats = run.stats
+    loss, correct, seen, weight = run.group.sum([stats.loss_sum, stats.correct, stats.seen, stats.weight])
+    return EpochStats(loss, int(correct), int(seen), weight)
 
 
 def end_epoch(run: Run, epoch: int, started: float) -> None:
@@ -101,7 +102,10 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     }
     run.history.append(row)
     run.stats = EpochStats()
-    bad = skipped_images(run)
+    bad = epoch_skipped(run)
+    if run.sources.skipped is not None:
+        run.sources.skipped.epoch_bad = 0
+        judge_skipped(run)
     better = improved(run.history, run.config.monitor)
     checkpoint(run, "last.pt", epoch + 1, 0, run.stats)
     if better:
@@ -115,14 +119,25 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
                          f"{run.run_dir / SKIPPED})")  # fmt: skip
 
 
-def skipped_images(run: Run) -> int:
-    """The images a stream could not read this epoch (training and validation), all workers'."""
+def epoch_skipped(run: Run) -> int:
+    """The images a stream could not read this epoch so far (training, then validation), all
+    workers' (rank 0's count holds those of the epoch before a resume: position.restore)."""
     skipped = run.sources.skipped
     if skipped is None:
         return 0
     (bad,) = run.group.sum([skipped.epoch_bad])
-    skipped.epoch_bad = 0
     return int(bad)
+
+
+def judge_skipped(run: Run) -> None:
+    """The rule on unreadable images (loader.Skipped), over the whole data set: each worker
+    knows, and judges at each batch, the images of its own share; at the epoch's end every
+    worker learns the others' and all judge the union alike (all stop together, rank 0 says
+    it), and train's JSON counts them all."""
+    skipped = run.sources.skipped
+    if run.world.distributed:
+        skipped.learn(run.group.union(skipped.names))
+        skipped.judge()
 
 
 def validate(run: Run) -> EpochStats:

@@ -8,6 +8,7 @@ Ctrl-C would: the loop saves last.pt at that step and returns.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from .world import World
@@ -34,3 +35,18 @@ def fault_from_env(world: World) -> StepHook | None:
         return False
 
     return die
+
+
+def slow_from_env() -> StepHook | None:
+    """CNNCTL_TEST_SLOW=SECONDS makes each step of every worker take that much longer, for the
+    tests of a time-based --save-every across workers (a subprocess, which only the environment
+    reaches): steps of known length, not the machine's; never set outside the tests."""
+    seconds = os.environ.get("CNNCTL_TEST_SLOW", "")
+    if not seconds.replace(".", "", 1).isdigit():
+        return None
+
+    def sleep(_taken: int) -> bool:
+        time.sleep(float(seconds))
+        return False
+
+    return sleep

@@ -345,6 +345,8 @@ def config_args(config: TrainConfig, resume: str | None) -> list[str]:
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
             args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):  # --mean, --std: numbers as given, `0.5,0.25` (settings.numbers_text)
+            args += [flag, ",".join(map(str, value))]
         else:
             args += [flag, str(value)]
     return args

@@ -26,7 +26,7 @@ from .checkpoint import checkpoint_file
 from .config import TrainConfig
 from .device import check_network_fits, resolve_device
 from .epoch import end_epoch, train_epoch
-from .hooks import StepHook, fault_from_env, stop_after
+from .hooks import StepHook, fault_from_env, slow_from_env, stop_after
 from .result import RunResult, run_result
 from .run_data import data_counts
 from .run_setup import Run, set_up
@@ -140,8 +140,10 @@ def _check_before_the_folder(
 
 def _hooks(hooks: Sequence[StepHook], stop_after_steps: int | None, world: World) -> list[StepHook]:
     """The hooks called after each step: the tests' (cnnctl.train.hooks), a stop after
-    `stop_after_steps` steps, and first a fault the environment asks for."""
+    `stop_after_steps` steps, and first a fault and a slowness the environment asks for."""
     hooks = [*hooks, *([stop_after(stop_after_steps)] if stop_after_steps is not None else [])]
+    if slow := slow_from_env():
+        hooks.insert(0, slow)
     if fault := fault_from_env(world):
         hooks.insert(0, fault)
     return hooks

@@ -57,24 +57,38 @@ def training_loss(
 class EpochStats:
     """Running loss and accuracy, over images (a classifier) or pixels (dense prediction:
     the mask pixels that are not IGNORE). The sums stay on the device: reading them waits
-    for the device, so that happens only when they are shown or saved, not at every step."""
+    for the device, so that happens only when they are shown or saved, not at every step.
 
-    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
+    The loss is the mean over the epoch's examples, weighted as each batch's was: with class
+    weights w (--class-weights), sum_i w_y(i) l_i / sum_i w_y(i) over every example of the
+    epoch, as F.cross_entropy(weight=w) over all of them at once gives it (a batch's loss is
+    that mean over its own examples: times its weight sum, it adds its examples' weighted
+    losses); without, the plain mean. `weight` is that denominator (`seen` where unweighted)."""
+
+    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0, weight: float | None = None):
         self._loss: float | torch.Tensor = loss_sum
         self._correct: int | torch.Tensor = correct
         self._seen: int | torch.Tensor = seen
+        self._weight: float | torch.Tensor = seen if weight is None else weight
         self._top: int | torch.Tensor = 0  # images whose class is among their top k scores (add_top)
 
-    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        """`loss` is the mean over what counts: images, or the valid pixels of masks."""
+    def add(
+        self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None = None
+    ) -> None:
+        """`loss` is the mean over what counts: images, or the valid pixels of masks, each
+        weighted by its class's `class_weights` where given (scored_loss)."""
         if y.dim() == 1:
             counted: int | torch.Tensor = len(y)
             right = logits.argmax(1) == y
+            targets = y
         else:
             valid = y != IGNORE
             counted = valid.sum()
             right = (logits.argmax(1) == y) & valid
-        self._loss = self._loss + loss.detach() * counted
+            targets = y[valid]
+        weight = counted if class_weights is None else class_weights[targets].sum()
+        self._loss = self._loss + loss.detach() * weight
+        self._weight = self._weight + weight
         self._correct = self._correct + right.sum()
         self._seen = self._seen + counted
 
@@ -108,8 +122,12 @@ class EpochStats:
         return int(self._top)
 
     @property
+    def weight(self) -> float:
+        return float(self._weight)
+
+    @property
     def loss(self) -> float:
-        return self.loss_sum / self.seen if self.seen else math.nan
+        return self.loss_sum / self.weight if self.seen else math.nan
 
     @property
     def accuracy(self) -> float:

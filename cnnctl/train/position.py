@@ -31,6 +31,7 @@ class Restored:
     at: Position
     stats: EpochStats  # the running sums of the epoch it stopped in
     history: list[dict[str, Any]] = field(default_factory=list)  # a row per epoch done
+    skipped: int = 0  # the unreadable images the epoch it stopped in had skipped, every worker's
 
 
 def restore(
@@ -39,7 +40,8 @@ def restore(
 ) -> Restored:  # fmt: skip
     """The run as its checkpoint left it: the weights, the optimizer's, scheduler's and
     scaler's states and the global random state put back; writes nothing (the folder is not
-    yet begun). Only rank 0 goes on with the run's totals so far; the others start from zero."""
+    yet begun). Only rank 0 goes on with the run's totals so far (its epoch's sums and
+    unreadable images); the others start from zero."""
     load_weights(model, state, resume, graph.title)
     saved = Checkpoint.of(state)
     optimizer.load_state_dict(saved.optimizer)
@@ -49,8 +51,9 @@ def restore(
         scaler.load_state_dict(saved.scaler)
     torch.set_rng_state(saved.rng)
     stats = EpochStats(**saved.stats) if leader else EpochStats()
+    at = Position(saved.epoch, saved.step, float(saved.epoch_seconds))
     # the best epoch is read from the history (`best_row`)
-    return Restored(Position(saved.epoch, saved.step, float(saved.epoch_seconds)), stats, saved.history)
+    return Restored(at, stats, saved.history, saved.epoch_skipped if leader else 0)
 
 
 def resumed_at(resume: str, at: Position) -> str:

@@ -151,10 +151,10 @@ class _ImageFiles(torch.utils.data.Dataset):
 def _read_images(files, target, invert, background, centre: float | None = None):
     """(Prediction, image) for each of `files`, in order: read by loader processes (the
     training stream's, cnnctl.data.loader) when there are many, else here."""
-    from ..data.loader import default_workers, worker_start
+    from ..data.loader import Loader, default_workers, worker_start
 
     workers = default_workers() if len(files) >= MANY_IMAGES else 0
-    loader = torch.utils.data.DataLoader(
+    loader = Loader(
         _ImageFiles(files, target, invert, background, centre), batch_size=None, num_workers=workers,
         prefetch_factor=4 if workers else None, worker_init_fn=worker_start(),
         generator=torch.Generator().manual_seed(0),

@@ -81,16 +81,17 @@ def config_again(run_dir: Path, settings: dict, told: str | None, threads: int) 
     write_text(run_dir / "config.json", json.dumps(settings | {"threads": threads}, indent=2) + "\n")
 
 
-def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats) -> None:
+def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats, skipped: int = 0) -> None:
     """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes). A second
-    Ctrl-C waits for the file being written (stop_flag)."""
+    Ctrl-C waits for the file being written (stop_flag). `stats` and `skipped`: the epoch's
+    sums and unreadable images so far, every worker's (none at an epoch's end)."""
     if not run.world.leader:
         return
     with run.stop.saving():
-        save_checkpoint(run.run_dir / name, _checkpoint_of(run, epoch, step, stats))
+        save_checkpoint(run.run_dir / name, _checkpoint_of(run, epoch, step, stats, skipped))
 
 
-def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkpoint:
+def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats, skipped: int) -> Checkpoint:
     config = run.config
     return Checkpoint(
         model=run.model.state_dict(),
@@ -99,10 +100,11 @@ def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats) -> Checkp
         scaler=run.scaler.state_dict() if run.fast.grad_scaler else None,
         epoch=epoch,
         step=step,  # steps done in `epoch`: the batches are recomputed from it (batches.py)
-        stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen},
+        stats={"loss_sum": stats.loss_sum, "correct": stats.correct, "seen": stats.seen, "weight": stats.weight},
         history=run.history,
         best=kept_accuracy(run.history, config.monitor),  # of the epoch best.pt holds (by --monitor); None: none
         epoch_seconds=time.perf_counter() - run.epoch_started if step else 0.0,
+        epoch_skipped=skipped,
         rng=torch.get_rng_state(),
         config=config.as_dict() | {"lr": config.lr},
         arch=run.network_title,  # the file's key for the network's name

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 import torch
 
 from ..data.gpu_decode import GpuDecoder
-from ..data.loader import MAX_WORKERS, PREFETCH, Images, Recipe, Requests, Skipped, worker_start
+from ..data.loader import MAX_WORKERS, PREFETCH, Images, Loader, Recipe, Requests, Skipped, worker_start
 from ..data.samples import Samples
 from .batches import Batch, Normalise, order, steps_in_epoch
 
@@ -112,7 +112,7 @@ class Stream:
         # The workers hand over uint8 (a quarter of the bytes of float), normalised here, on the
         # device; with `gpu`, the JPEGs as stored, decoded there.
         self.gpu = gpu
-        self.loader = torch.utils.data.DataLoader(
+        self.loader = Loader(
             Images(samples, target, recipe, seed, encoded=gpu is not None),
             batch_size=None,  # each request is a whole batch
             sampler=self._requests,

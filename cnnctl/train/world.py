@@ -119,6 +119,18 @@ class Group:
         dist.all_reduce(total, group=self.control)
         return total.tolist()
 
+    def union(self, mapping: dict[str, str]) -> dict[str, str]:
+        """Every worker's `mapping` merged (rank 0's first, then in rank order): small ones only,
+        each is sent whole to every worker."""
+        if not self.world.distributed:
+            return dict(mapping)
+        each: list = [None] * self.world.size
+        dist.all_gather_object(each, mapping, group=self.control)
+        merged: dict[str, str] = {}
+        for part in each:
+            merged.update({k: v for k, v in part.items() if k not in merged})
+        return merged
+
     def from_leader(self, value: int | None) -> int | None:
         """Rank 0's `value` (a count, or None) on every worker: a choice made once for all."""
         if not self.world.distributed:
