@@ -1042,3 +1042,16 @@ def test_a_layer_built_from_a_guess_gives_no_warning():
     assert len(info.value.problems) == 1 and not info.value.warnings
     alone = cnnctl.load_text("input: 32x32x16\nlayers:\n  - conv f=3 s=2 n=8\n")
     assert [w.layer for w in alone.warnings] == ["conv1"]  # the same layer on a real 32x32 is warned at
+
+
+@pytest.mark.parametrize("construct", ["repeat", "residual", "gate", "split"])
+def test_a_construct_written_without_its_list_says_how_it_is_written(construct):
+    """`- repeat` alone is no typo of `repeat`: the hint says the construct's form (once it
+    said `did you mean `repeat`?`), and each construct of the parser has one."""
+    from cnnctl.notation.parse import CONSTRUCT_FORMS, CONSTRUCTS
+
+    assert set(CONSTRUCT_FORMS) == set(CONSTRUCTS)
+    (found,) = problems_of(f"input: 8x8x3\nlayers:\n  - {construct}\n", "bare.yaml")
+    assert (found.loc.line, found.loc.col) == (3, 5)
+    assert found.message == f"`{construct}` is a construct, not a layer kind"
+    assert found.hint.startswith(f"write `- {construct}:") and "did you mean" not in found.hint

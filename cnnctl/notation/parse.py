@@ -50,6 +50,13 @@ TOP_KEYS = (
 OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
 MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
+# How each construct is written, for the hint when one is written bare, as a layer (`- repeat`).
+CONSTRUCT_FORMS = {
+    "repeat": "`- repeat: N` with its `layers:` list",
+    "residual": "`- residual:` with its main path's layers as a list under it",
+    "gate": "`- gate:` with its path's layers as a list under it",
+    "split": "`- split:` with its paths as a list under it, and its `attention:` list",
+}
 # Keys of a construct or a block written as a layer (`- layers: [...]`): what they belong to,
 # and where to write them instead.
 CONSTRUCT_KEYS = {
@@ -895,6 +902,9 @@ class _Parser:
                 loc,
                 f"indent `{kind}:` {under}, lined up with its other keys, without `- `",
             )
+            return False
+        if kind in CONSTRUCT_FORMS:  # not a typo: the construct without its list
+            self.problem(f"`{kind}` is a construct, not a layer kind", loc, f"write {CONSTRUCT_FORMS[kind]}")
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(
