@@ -175,7 +175,9 @@ def _compare_hint(command: str, ctx: _click.Context) -> str | None:
 
 
 def _summary(handler) -> str:
-    return (handler.__doc__ or "").strip().partition("\n")[0]
+    """A command's line in `--help`: its docstring's first paragraph, its lines joined (a
+    sentence wrapped in the source is listed whole, not cut at the wrap)."""
+    return " ".join((handler.__doc__ or "").strip().partition("\n\n")[0].split())
 
 
 def handler(name: str) -> Callable[..., Any]:
