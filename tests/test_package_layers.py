@@ -49,6 +49,7 @@ FORBIDDEN = {
             "terminal.py",
             "pickled.py",
             "every.py",
+            "invocation.py",
         ),
         _ABOVE_THE_BOTTOM,
     ),  # fmt: skip
