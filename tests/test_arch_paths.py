@@ -244,3 +244,20 @@ def test_an_old_run_folder_from_python_names_no_command(tmp_path, monkeypatch, c
     (problem,) = info.value.problems
     assert problem.hint.endswith("evaluate, predict and export take the run's weights with `--checkpoint RUN`")
     assert "cnnctl summarize" not in problem.hint
+
+
+def test_a_missing_file_is_not_taken_for_a_file_several_edits_away(tmp_path, monkeypatch, capsys):
+    """`bare_repeat` is 4 edits from `bare_concat` (r->c, e->o, p->n, e->c), past a slip's bound for
+    an 11-character name (max(2, 11 // 3) = 3): no hint names it (it did); `bare_concta` (one swap)
+    and `bare_cnocat` are still named."""
+    from cnnctl.files import near_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bare_concat.yaml").write_text(NET)
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "bare_repeat.yaml")
+    assert code == 2 and "bare_concat" not in err
+    assert near_file("bare_repeat.yaml", (".yaml",)) is None
+    assert near_file("bare_concta.yaml", (".yaml",)) == "bare_concat.yaml"
+    assert near_file("bare_cnocat.yaml", (".yaml",)) == "bare_concat.yaml"
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "bare_concta.yaml")
+    assert code == 2 and "did you mean `bare_concat.yaml`?" in err
