@@ -15,7 +15,7 @@ import yaml
 from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, quoted, shown, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
-from ..limits import MAX_PROBLEMS
+from ..limits import CACHE_ENTRIES, MAX_PROBLEMS
 from ..values import ascii_spelling, lookalike_hint
 from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
@@ -101,10 +101,9 @@ NOT_IN_NOTATION = {
 
 
 # A layer's line, read without a problem, means the same in any file (a block's does not:
-# its argument names are the file's): kept across files, up to CACHED lines, as the item
+# its argument names are the file's): kept across files, up to CACHE_ENTRIES lines, as the item
 # and where it was read; another use gets the item moved to its own place (`_moved`).
 READ: dict[str, tuple[LayerItem, Loc, tuple]] = {}
-CACHED = 100_000
 
 
 def parse_file_text(text: str, file: str) -> NetworkSpec:
@@ -794,7 +793,7 @@ class _Parser:
             if item.is_block:  # what a block's words mean depends on this file's blocks
                 self.shorthands[text] = read
             else:
-                if len(READ) >= CACHED:
+                if len(READ) >= CACHE_ENTRIES:
                     READ.clear()
                 READ[text] = read
         return item
