@@ -557,3 +557,26 @@ def test_a_narrow_terminal_wraps_a_shorthand_between_its_words_only():
     assert "act=softmax" in out and "softma\n" not in out.replace(" ", "")
     written = {w for line in out.splitlines() for w in line.split()}
     assert {"f=5", "n=6", "act=tanh", "act=softmax", "f=2", "s=2"} <= written
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda g: summarize(g, depth=0), "depth must be at least 1, got 0"),
+        (lambda g: summarize(g, batch=0), "batch must be at least 1, got 0"),
+        (lambda g: diagram(g, depth=0), "depth must be at least 1, got 0"),
+    ],
+)
+def test_an_analysis_given_a_bad_argument_names_the_argument_not_a_flag(call, said):
+    """From Python no `--depth` was given: the analysis names its own parameter (it said `--depth
+    must be at least 1`); the CLI refuses the option first, in its own words."""
+    graph = cnnctl.load("lenet5")
+    with pytest.raises(ValueError, match=f"^{said}$"):
+        call(graph)
+
+
+def test_training_memory_given_no_batch_names_its_parameter():
+    from cnnctl.analysis.memory import training_memory
+
+    with pytest.raises(ValueError, match="^batch must be at least 1, got 0$"):
+        training_memory(cnnctl.load("lenet5"), batch=0)
