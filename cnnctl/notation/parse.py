@@ -151,8 +151,8 @@ class _Parser:
         base = self.loc(node)
         return base.shifted(1) if node.style in ("'", '"') else base
 
-    def problem(self, message: str, loc: Loc | None, hint: str | None = None, layer: str | None = None) -> None:
-        self.problems.append(Problem(message, loc, layer, hint))
+    def problem(self, message: str, loc: Loc | None, hint: str | None = None) -> None:
+        self.problems.append(Problem(message, loc, hint=hint))  # no layer: the parser names none, it has no paths yet
         if len(self.problems) >= MAX_PROBLEMS:
             raise too_many(self.problems, Loc(self.file))
 
