@@ -22,7 +22,7 @@ class Layer:
     stored: tuple = ()  # (its parameter in cnnctl's module, the ONNX tensor holding it, how: READ_AS)
 
 
-def _stored(node, params: tuple, transposed: tuple = ()) -> tuple:
+def stored_params(node, params: tuple, transposed: tuple = ()) -> tuple:
     """(parameter, ONNX tensor, how) for each of `params`, read from the node's inputs after the
     first (the layer's input), where given."""
     inputs = node.input[1 : 1 + len(params)]
@@ -30,7 +30,7 @@ def _stored(node, params: tuple, transposed: tuple = ()) -> tuple:
     return tuple((param, t, "transposed" if param in transposed else "") for param, t in pairs if t)
 
 
-def _node_id(node, fallback: str) -> str:
+def node_id(node, fallback: str) -> str:
     """`/layer1/add_1/Add` -> `add_1`: the scope torch's exporter names a node by, its operator left out."""
     parts = [p for p in node.name.split("/") if p]
     return parts[-2] if len(parts) >= 2 else parts[0] if parts else fallback
