@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ...errors import shown
 from .told import Unread
 
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
-def attributes_of(node) -> dict:
+
+def attributes_of(node: NodeProto) -> dict:
     import onnx
 
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -48,7 +53,7 @@ def attr_text(a: dict, key: str, default: str) -> str:
     return value
 
 
-def one_number(value, what: str) -> float:
+def one_number(value: object, what: str) -> float:
     """One number: an attribute's, or a constant's of one value."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -57,6 +62,6 @@ def one_number(value, what: str) -> float:
     return float(value.reshape(-1)[0])
 
 
-def pair_text(values) -> str:
+def pair_text(values: Sequence[int]) -> str:
     a, b = int(values[0]), int(values[1])
     return str(a) if a == b else f"{a}x{b}"

@@ -56,7 +56,7 @@ def build_imported(path: str, name: str | None = None, input: Shape | None = Non
     return got.text, got.graph
 
 
-def built_imported(imported: Imported, path: str):
+def built_imported(imported: Imported, path: str) -> Graph:
     from ...api import load_text
 
     try:

@@ -147,7 +147,7 @@ class Reader(
             t = self.alias[t]
         return t
 
-    def read(self, i: int, node) -> None:
+    def read(self, i: int, node: NodeProto) -> None:
         self.index = i
         op = node.op_type
         operator = OPERATORS.get(op)

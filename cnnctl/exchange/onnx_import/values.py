@@ -16,6 +16,8 @@ from .attributes import attr_int, attributes_of
 from .told import Unread
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     from onnx import ModelProto, NodeProto, TensorProto
 
@@ -59,7 +61,7 @@ def _whole(text: str) -> int | None:
     return int(text) if text.isdecimal() and len(text) <= 20 else None
 
 
-def value_count(dims, cap: int) -> int | None:
+def value_count(dims: Sequence[int], cap: int) -> int | None:
     """The values of a tensor of `dims`, or None above `cap` (without multiplying them all)."""
     count = 1
     for d in dims:

@@ -17,6 +17,8 @@ from .layer import Layer
 from .told import comment_text
 
 if TYPE_CHECKING:
+    from onnx import ModelProto
+
     from .reader import Reader
 
 
@@ -28,7 +30,7 @@ class Imported:
     notes: tuple = ()  # what the reading changed or left out that the user should know (also in the header)
 
 
-def write_imported(model, path: str, name: str | None, reader: Reader) -> Imported:
+def write_imported(model: ModelProto, path: str, name: str | None, reader: Reader) -> Imported:
     """The layers as a network file: references only where a layer does not simply read the one before."""
     order = [(t, layer) for t, layer in reader.order if t not in reader.dropped]
     reads: dict[str, list[Layer]] = {}
