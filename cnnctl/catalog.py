@@ -11,7 +11,8 @@ import os
 
 from . import worker
 from .errors import CnnctlError, Loc, closest, did_you_mean
-from .files import DASH, STDIN_NAME, first_entries, is_file_entry, near_file, stem_of
+from .files import DASH, REGULAR, STDIN_NAME, first_entries, is_file_entry, near_file, not_regular, stem_of
+from .invocation import running, typed
 from .run_marks import (
     RUN_MARKS,
     RUN_NETWORK,
@@ -189,10 +190,12 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         if name in files and not _has_folder(arg):  # a bare name; the folder may be a run named after the network
             return files[name], shown_bundled(files[name]), None
         raise _folder_error(arg)
-    if os.path.exists(arg):
+    kind = not_regular(arg)  # a FIFO, a device: said as what it is, never opened
+    if kind is not None:
         raise CnnctlError.at(
-            f"`{arg}` is not a regular file (a device or a pipe?)",
-            hint=f"to read a network from standard input, give `{DASH}` (`cat net.yaml | cnnctl summarize {DASH}`)",
+            f"{kind}, not a regular file",  # as files.open_regular (read_text) says it
+            Loc(arg),
+            hint=f"{REGULAR}; to read a network from standard input, give `{DASH}` (`cat net.yaml | {typed(DASH)}`)",
         )
     if os.path.islink(arg):
         raise _broken_link(arg)
@@ -287,7 +290,8 @@ def _folder_error(folder: str) -> CnnctlError:
     if os.path.isfile(os.path.join(folder, "config.json")):
         return CnnctlError.at(
             f"the run `{folder}` was written before run folders kept their network ({RUN_NETWORK})",
-            hint="name the network it trained too: `cnnctl evaluate ARCH --checkpoint RUN`",
+            Loc(folder),
+            hint=_old_run_hint(),
         )
     runs = runs_in(folder)
     if runs:
@@ -313,6 +317,26 @@ def _folder_error(folder: str) -> CnnctlError:
             f"`{folder}` is a directory of network files: {_some(networks)}; give one of them", hint=_expected()
         )
     return CnnctlError.at(f"`{folder}` is a directory, not a network file", hint=_expected())
+
+
+# The commands that take a run's weights apart from its network, each with its command line.
+_WITH_CHECKPOINT = {
+    "evaluate": "ARCH --checkpoint RUN",
+    "predict": "ARCH IMAGE... --checkpoint RUN",
+    "export": "ARCH -o FILE --checkpoint RUN",
+}
+
+
+def _old_run_hint() -> str:
+    """What to give instead of a run that kept no network, for the command running: the network
+    and, where the command takes it, the run's weights apart (`--checkpoint RUN`)."""
+    command = running()
+    if command in _WITH_CHECKPOINT:
+        return f"name the network it trained too: `{typed(_WITH_CHECKPOINT[command])}`"
+    instead = "give the network it trained in its place, a network file or a bundled name"
+    if command is None:  # from Python: no command to name
+        return f"{instead}; evaluate, predict and export take the run's weights with `--checkpoint RUN`"
+    return f"{instead}: `{typed('ARCH')}`"
 
 
 def networks_in(folder: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .errors import quoted
+from .limits import MAX_DIGITS
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 # A number as a value's text: the `a/b` that `format_number` writes, or a decimal as a float
 # argument may be written (`1`, `1.5`, `.5`, `1e-3`: a family's `dropout=1e-3` is its `width`'s kind).
 _NUMBER_TEXT = re.compile(r"\s*([+-]?)(?:([0-9]+)/([0-9]+)|([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?)\s*")
-MAX_DIGITS = 18  # of a written number, before and after its point
 
 
 class ExprError(ValueError):

@@ -206,16 +206,22 @@ def is_file_entry(entry: os.DirEntry) -> bool:
 def near_file(path: str, suffixes: tuple[str, ...]) -> str | None:
     """The file beside the missing `path`, of one of `suffixes`, whose name is nearest to its name
     (`resnet_basc.yaml`: `resnet_basic.yaml`; `modle.onnx`: `model.onnx`), as a path beside it:
-    compared without the suffix, which they all share and which would make any two names close."""
-    from .errors import closest
+    compared without the suffix, which they all share and which would make any two names close.
+    A file's name is near within a slip: at most 2 edits, or a third of its length for a longer
+    one; a folder's files share a pattern that makes closest's words near (`bare_repeat`,
+    `bare_concat`: four edits), and naming one of them would send the user to another network."""
+    from .errors import closest, edits
 
     folder = os.path.dirname(path)
     entries = sorted(e.name for e in first_entries(folder or ".") if is_file_entry(e))
     stems = {
         stem_of(e, suffixes): e for e in reversed(entries) if e.lower().endswith(suffixes)
     }  # the first suffix wins
-    near = closest(stem_of(os.path.basename(path), suffixes), stems)
-    return os.path.join(folder, stems[near]) if near is not None else None
+    stem = stem_of(os.path.basename(path), suffixes)
+    near = closest(stem, stems)
+    if near is None or edits(stem.lower(), near.lower()) > max(2, len(stem) // 3):
+        return None
+    return os.path.join(folder, stems[near])
 
 
 def stem_of(name: str, suffixes: tuple[str, ...]) -> str:

@@ -21,6 +21,10 @@ MAX_BLOCK_DEPTH = 32  # blocks used inside blocks
 # Composites inside composites, counted across blocks: the builder recurses once per level
 # (a few Python frames each), so this keeps it far from Python's recursion limit.
 MAX_DEPTH = 100
+# An expression `${...}`: its written numbers' digits either side of the point (exact.py), and
+# its parentheses and calls nested (notation/expr.py reads them by recursion).
+MAX_DIGITS = 18
+MAX_EXPR_NESTING = 32
 # An ONNX file (cnnctl import): its bytes, read before they are parsed, up to protobuf's own
 # limit for one message (2 GiB); its nodes; and the values of one constant whose values are
 # read (a clip's bounds, a resize's scales, a reshape's shape, a slice's bounds: 4 or 5 each).
@@ -41,6 +45,8 @@ MAX_CLASSES = 1_000_000
 # real path is found through all those above it), so past this one is an error naming it.
 MAX_FOLDER_DEPTH = 100
 MAX_LOADER_WORKERS = 32  # --workers: loader processes per training process
+MAX_THREADS = 4096  # --threads: CPU threads per process
+MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
 # cnnctl bench: steps per repeat (--steps, --warmup) and repeats. Every timed step's latency is
 # kept (for its percentiles): 10,000 x 100 is a million per contender (about 32 MB), far past
 # where more steps make the figures surer; unbounded, `--steps 10**12` ran for ever.
@@ -72,8 +78,20 @@ UNPLACEABLE_BYTES = 64 * 2**20
 # A pickle file read to find what it asks to import (cnnctl.pickled), without loading it: a
 # checkpoint's pickle is a few dozen bytes per tensor (a 10,000-tensor one: about 1 MB).
 MAX_PICKLE_BYTES = 64 * 2**20  # a checkpoint's pickle (its tensors aside), read whole for that: a few MB at most
+SAFETENSORS_HEADER = 100_000_000  # the most header bytes of a .safetensors file: the safetensors library's own bound
+MAX_ARCHIVE_NAMES = (
+    100_000  # names of a zip archive read to tell what it is (not ONNX): its layout shows in the first few
+)
+# What is read back of an exported file's preprocessing record (an ONNX file's metadata_props,
+# a TorchScript extra file): its texts before they are parsed, a class name, a network name.
+MAX_RECORD_CHARS = 16 * 2**20  # a JSON list of 21,841 ImageNet-21k names is about 1 MB
+MAX_CLASS_CHARS = 1_000
+MAX_NAME_CHARS = 200
 
 
+# Not a bound on input: the entries each cache of what a layer's line means keeps across files
+# (notation/parse.py's READ, graph/build.py's INFERRED and TYPED), so memory stays bounded.
+CACHE_ENTRIES = 100_000
 MEMORY_SHARE = 0.5  # the most of the memory free that data held in memory may take (a stream's chooser, IDX files)
 
 

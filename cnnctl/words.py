@@ -61,9 +61,10 @@ def size(nbytes: int) -> str:
 _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 
 
-def duration(seconds: float, digits: int = 3) -> str:
-    """A time in the unit that fits, to `digits` significant digits: `10.1 ns`, `201 ns`,
-    `2.50 ms`, `1,234 s`; below a nanosecond still in ns (`0.500 ns`), and 0 as `0 s`."""
+def duration(seconds: float) -> str:
+    """A time in the unit that fits, to 3 significant digits: `10.1 ns`, `201 ns`, `2.50 ms`,
+    `1,234 s`; below a nanosecond still in ns (`0.500 ns`), and 0 as `0 s`."""
+    digits = 3
     if seconds == 0 or not math.isfinite(seconds):
         return "0 s" if seconds == 0 else str(seconds)
     for scale, unit in _TIME_UNITS:
@@ -139,7 +140,7 @@ def utf8_safe(data: object) -> object:
     return data
 
 
-def json_text(data: object, indent: int = 2) -> str:
+def json_text(data: object) -> str:
     """`data` as valid JSON (RFC 8259: a NaN or infinite float becomes null; every string
     UTF-8 text, `utf8_safe`) that a person can read and that is fast to write: the top two
     levels indented, each deeper value on one line (a summary's layer rows one per line, as
@@ -149,14 +150,14 @@ def json_text(data: object, indent: int = 2) -> str:
     each compact value goes through its C encoder instead.
     """
     try:
-        text = _readable(data, 0, indent)
+        text = _readable(data, 0)
     except ValueError:  # NaN or infinity somewhere (allow_nan=False refuses them): replace, write again
         data = json_safe(data)
-        text = _readable(data, 0, indent)
+        text = _readable(data, 0)
     # A surrogate is written `\udXXX` (so is a letter U+D000..U+D7FF, and a character past
     # U+FFFF as a pair): only then is the document walked for a name that is not UTF-8.
     if "\\ud" in text:
-        text = _readable(utf8_safe(json_safe(data)), 0, indent)
+        text = _readable(utf8_safe(json_safe(data)), 0)
     return text
 
 
@@ -174,15 +175,18 @@ else:  # pragma: no cover - CPython always has it
     _compact = _COMPACT.encode
 
 
-def _readable(data: object, level: int, indent: int) -> str:
+_INDENT = 2  # spaces a level of a JSON document is indented by
+
+
+def _readable(data: object, level: int) -> str:
     if level >= 2 or not isinstance(data, (dict, list)) or not data:
         return _compact(data)
-    inner = " " * (indent * (level + 1))
+    inner = " " * (_INDENT * (level + 1))
     if isinstance(data, dict):
-        items = [f"{inner}{_compact(str(k))}: {_readable(v, level + 1, indent)}" for k, v in data.items()]
-        return "{\n" + ",\n".join(items) + "\n" + " " * (indent * level) + "}"
+        items = [f"{inner}{_compact(str(k))}: {_readable(v, level + 1)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * (_INDENT * level) + "}"
     if level == 1:  # the deepest indented level: each item compact, without a call per item to get there
         items = [inner + _compact(v) for v in data]
     else:
-        items = [f"{inner}{_readable(v, level + 1, indent)}" for v in data]
-    return "[\n" + ",\n".join(items) + "\n" + " " * (indent * level) + "]"
+        items = [f"{inner}{_readable(v, level + 1)}" for v in data]
+    return "[\n" + ",\n".join(items) + "\n" + " " * (_INDENT * level) + "]"

@@ -184,3 +184,80 @@ def test_a_missing_path_is_not_told_a_bare_name_that_would_read_a_file_here(fold
     # ./lenet.yaml is here: `lenet` alone would read it, not the bundled lenet5
     code, _, err = run_main(monkeypatch, capsys, "summarize", "students/bob/lenet.yaml")
     assert code == 2 and "no folder `students/bob`" in err and "alone names the bundled network" not in err
+
+
+@pytest.mark.parametrize("command", ["flops", "draw", "validate"])
+def test_a_fifo_given_as_arch_is_told_with_the_command_run(command, tmp_path, monkeypatch, capsys):
+    """A FIFO is said as files.not_regular says it (`a FIFO (named pipe)`), never opened; the hint
+    pipes into the command that was run (it said `cnnctl summarize -` for every command), and JSON
+    names the file."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("fifo.yaml")
+    code, out, err = run_main(monkeypatch, capsys, command, "fifo.yaml", "--format", "json")
+    assert code == 2
+    (error,) = json.loads(out)["errors"]
+    assert error["message"] == "a FIFO (named pipe), not a regular file" and error["file"] == "fifo.yaml"
+    assert f"`cat net.yaml | cnnctl {command} -`" in error["hint"]
+    assert error["hint"].startswith("cnnctl reads only regular files")
+
+
+def test_a_device_given_as_arch_is_a_device():
+    done = cnnctl("draw", "/dev/null")
+    assert done.returncode == 2
+    assert b"error: /dev/null: a device, not a regular file" in done.stderr and b"cnnctl draw -`" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        ("summarize", "`cnnctl summarize ARCH`"),
+        ("flops", "`cnnctl flops ARCH`"),
+        ("draw", "`cnnctl draw ARCH`"),
+        ("predict", "`cnnctl predict ARCH IMAGE... --checkpoint RUN`"),
+    ],
+)
+def test_an_old_run_folder_gets_a_hint_its_command_can_follow(command, hint, tmp_path, monkeypatch, capsys):
+    """A run without its network.yaml: only evaluate, predict and export take `--checkpoint`, so only
+    their hints name it (every command's named `cnnctl evaluate ARCH --checkpoint RUN`)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fr" / "r3").mkdir(parents=True)
+    (tmp_path / "fr" / "r3" / "config.json").write_text('{"input": "8x8x3"}')
+    extra = ["x.png"] if command == "predict" else []
+    code, out, err = run_main(monkeypatch, capsys, command, "fr/r3", *extra)
+    assert code == 2 and "the run `fr/r3` was written before run folders kept their network" in err
+    assert hint in err
+    assert ("--checkpoint" in err) == (command == "predict")
+
+
+def test_an_old_run_folder_from_python_names_no_command(tmp_path, monkeypatch, capsys):
+    """From cnnctl.api no command runs (not even the one the CLI ran before in this process): the
+    hint says which commands take the run's weights."""
+    import cnnctl
+
+    (tmp_path / "r3").mkdir()
+    (tmp_path / "r3" / "config.json").write_text('{"input": "8x8x3"}')
+    assert run_main(monkeypatch, capsys, "summarize", str(tmp_path / "r3"))[0] == 2
+    with pytest.raises(cnnctl.CnnctlError) as info:
+        cnnctl.load(str(tmp_path / "r3"))
+    (problem,) = info.value.problems
+    assert problem.hint.endswith("evaluate, predict and export take the run's weights with `--checkpoint RUN`")
+    assert "cnnctl summarize" not in problem.hint
+
+
+def test_a_missing_file_is_not_taken_for_a_file_several_edits_away(tmp_path, monkeypatch, capsys):
+    """`bare_repeat` is 4 edits from `bare_concat` (r->c, e->o, p->n, e->c), past a slip's bound for
+    an 11-character name (max(2, 11 // 3) = 3): no hint names it (it did); `bare_concta` (one swap)
+    and `bare_cnocat` are still named."""
+    from cnnctl.files import near_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bare_concat.yaml").write_text(NET)
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "bare_repeat.yaml")
+    assert code == 2 and "bare_concat" not in err
+    assert near_file("bare_repeat.yaml", (".yaml",)) is None
+    assert near_file("bare_concta.yaml", (".yaml",)) == "bare_concat.yaml"
+    assert near_file("bare_cnocat.yaml", (".yaml",)) == "bare_concat.yaml"
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "bare_concta.yaml")
+    assert code == 2 and "did you mean `bare_concat.yaml`?" in err

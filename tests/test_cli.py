@@ -60,6 +60,9 @@ def test_help_shows_whole_command_descriptions():
     expected = list(COMMANDS)  # every command, in the order of the registry
     assert [ln.split()[0] for ln in commands if ln.strip()] == expected
     assert not any(ln.rstrip().endswith("...") for ln in commands), out
+    # each a whole first paragraph, ending its sentence (evaluate's was cut where its docstring wraps)
+    assert all(ln.rstrip().endswith(".") for ln in commands if ln.strip()), out
+    assert "the confusion matrix." in next(ln for ln in commands if ln.split()[0] == "evaluate")
 
 
 @pytest.mark.parametrize("command", ["summarize", "flops"])

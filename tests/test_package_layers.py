@@ -51,6 +51,7 @@ FORBIDDEN = {
             "pickled.py",
             "checkpoint_record.py",
             "every.py",
+            "invocation.py",
         ),
         _ABOVE_THE_BOTTOM,
     ),  # fmt: skip

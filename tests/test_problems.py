@@ -1111,3 +1111,16 @@ def test_validate_tells_both_mistakes_with_exit_2(tmp_path, monkeypatch, capsys)
     assert code == 2 and "Traceback" not in err
     (checked,) = json.loads(out)["files"]
     assert [(d["line"], d["layer"]) for d in checked["details"]] == [(3, "conv1"), (5, "pool1")], out
+
+
+@pytest.mark.parametrize("construct", ["repeat", "residual", "gate", "split"])
+def test_a_construct_written_without_its_list_says_how_it_is_written(construct):
+    """`- repeat` alone is no typo of `repeat`: the hint says the construct's form (once it
+    said `did you mean `repeat`?`), and each construct of the parser has one."""
+    from cnnctl.notation.parse import CONSTRUCT_FORMS, CONSTRUCTS
+
+    assert set(CONSTRUCT_FORMS) == set(CONSTRUCTS)
+    (found,) = problems_of(f"input: 8x8x3\nlayers:\n  - {construct}\n", "bare.yaml")
+    assert (found.loc.line, found.loc.col) == (3, 5)
+    assert found.message == f"`{construct}` is a construct, not a layer kind"
+    assert found.hint.startswith(f"write `- {construct}:") and "did you mean" not in found.hint

@@ -144,7 +144,11 @@ def test_summarize_memory_line_names_params_and_buffers_apart():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"depth": 0}, "--depth"), ({"batch": 0}, "--batch"), ({"dtype": "float8"}, "unknown dtype")],
+    [
+        ({"depth": 0}, "^error: depth must be at least 1, got 0$"),
+        ({"batch": 0}, "^error: batch must be at least 1, got 0$"),
+        ({"dtype": "float8"}, "unknown dtype"),
+    ],
 )
 def test_summarize_rejects_bad_options(lenet, kwargs, match):
     with pytest.raises(cnnctl.CnnctlError, match=match):
@@ -557,3 +561,15 @@ def test_a_narrow_terminal_wraps_a_shorthand_between_its_words_only():
     assert "act=softmax" in out and "softma\n" not in out.replace(" ", "")
     written = {w for line in out.splitlines() for w in line.split()}
     assert {"f=5", "n=6", "act=tanh", "act=softmax", "f=2", "s=2"} <= written
+
+
+def test_diagram_and_training_memory_name_their_parameters_not_flags():
+    """From Python no `--depth` or `--batch` was given: the analysis names its own parameter (it
+    said `--depth must be at least 1`); the CLI refuses the option first, in its own words."""
+    from cnnctl.analysis.memory import training_memory
+
+    graph = cnnctl.load("lenet5")
+    with pytest.raises(cnnctl.CnnctlError, match="^error: depth must be at least 1, got 0$"):
+        diagram(graph, depth=0)
+    with pytest.raises(cnnctl.CnnctlError, match="^error: batch must be at least 1, got 0$"):
+        training_memory(graph, batch=0)

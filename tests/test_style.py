@@ -112,3 +112,25 @@ def test_render_helpers_have_type_hints_too():
     assert not missing, f"render's functions without type hints (annotate them): {missing}"
     for name, functions in PRIVATE_UNANNOTATED.items():  # still true
         assert functions <= set(unannotated((PACKAGE / name).read_text(), private=True)), name
+
+
+def _constants(path: Path) -> set[str]:
+    """The upper-case names a module assigns at its top level."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        found |= {t.id for t in targets if isinstance(t, ast.Name) and t.id.isupper()}
+    return found
+
+
+def test_every_bound_is_defined_in_one_place():
+    """limits.py holds every bound on input: none of its names is defined again elsewhere, and no
+    `MAX_` name is defined in two modules (MAX_CHANNEL_VALUES was in limits.py and train/settings.py,
+    MAX_DEPTH meant two things in limits.py and notation/expr.py)."""
+    limits = _constants(PACKAGE / "limits.py")
+    where: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in _constants(path):
+            where.setdefault(name, []).append(str(path.relative_to(PACKAGE)))
+    twins = {n: ps for n, ps in where.items() if len(ps) > 1 and (n in limits or n.startswith("MAX_"))}
+    assert not twins, twins

@@ -4,9 +4,14 @@ and the file read back has every layer reading exactly what it read."""
 import pytest
 
 from cnnctl.api import load_text
-from cnnctl.exchange.write_notation import Entry, write_layers
+from cnnctl.exchange.write_notation import Entry, traced_layers
 
 CONV = "conv f=3 p=1 n=4"
+
+
+def write_layers(entries: list[Entry]) -> list[str]:
+    """The `layers:` list's lines that traced_layers writes (cnnctl import's writer), without what each traces."""
+    return [line for line, _ in traced_layers(entries)]
 
 
 def _read_back(entries: list[Entry]):

@@ -87,7 +87,7 @@ def _family(n: Node) -> str:
 def diagram(graph: Graph, depth: int | None = None) -> Diagram:
     """The boxes, edges and clusters of `graph`, paths deeper than `depth` parts collapsed."""
     if depth is not None and depth < 1:
-        raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
+        raise CnnctlError.at(f"depth must be at least 1, got {depth}")  # the parameter: the CLI refuses --depth first
     texts = composite_texts(graph)
     members: dict[str, list[Node]] = {}  # box key's path -> its nodes, in order
     for n in graph.nodes:

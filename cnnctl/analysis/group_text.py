@@ -9,9 +9,7 @@ block reads `36 x bottleneck`, one use of a block or a construct its call
 from __future__ import annotations
 
 from ..graph import Graph
-
-# what a repeat's passes may be besides one block: constructs, which name no block
-_CONSTRUCTS = ("repeat", "residual", "gate", "split")
+from ..notation.parse import CONSTRUCTS  # what a repeat's passes may be besides one block: no block's name
 
 
 def composite_texts(graph: Graph) -> dict[str, list[str]]:
@@ -34,7 +32,7 @@ def group_text(path: str, texts: dict[str, list[str]]) -> str:
             for p, ts in texts.items()
             if p.startswith(prefix) and p[len(prefix) :].isdigit()
             for t in ts[:1]
-            if t.split()[0] not in _CONSTRUCTS and " branches" not in t
+            if t.split()[0] not in CONSTRUCTS and " branches" not in t
         }
         if len(kinds) == 1:
             own = [f"{times} x {kinds.pop()}", *own[1:]]

@@ -200,7 +200,7 @@ def training_memory(
     `freeze`: the layers up to and including that path are frozen (as `train --freeze`): their
     weights have no gradients and no optimizer state, and what only they need is not kept."""
     if batch < 1:
-        raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
+        raise CnnctlError.at(f"batch must be at least 1, got {batch}")  # the parameter: the CLI refuses --batch first
     if dtype not in TRAINING_DTYPES:  # autograd trains floating-point tensors only
         raise CnnctlError.at(f"a training step cannot hold its weights and gradients in `{dtype}`",
                              hint="one of " + ", ".join(TRAINING_DTYPES))  # fmt: skip

@@ -150,9 +150,9 @@ def summarize(
     `freeze`, the layer up to which parameters are frozen (`frozen`: their sum); `shapes`, each
     row's input shapes, its parameters' shapes and its reach too."""
     if depth is not None and depth < 1:
-        raise CnnctlError.at(f"--depth must be at least 1, got {depth}")
+        raise CnnctlError.at(f"depth must be at least 1, got {depth}")  # the parameter: the CLI refuses --depth first
     if batch < 1:
-        raise CnnctlError.at(f"--batch must be at least 1, got {batch}")
+        raise CnnctlError.at(f"batch must be at least 1, got {batch}")
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
     size = DTYPE_BYTES[dtype]

@@ -19,6 +19,7 @@ from typer.models import CommandInfo
 
 from .. import __version__
 from ..errors import Problem, closest, did_you_mean, quoted
+from ..invocation import PROG, set_running
 from . import COMMANDS
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ DESCRIPTION = (
     "Analyze CNN architectures written in the course's shorthand: shapes, parameters, multiplications; "
     "train them with PyTorch."
 )
-PROG = "cnnctl"
 
 # Other tools' names for cnnctl's options (Ultralytics, timm's train.py, Lightning, Keras),
 # without their dashes: each with cnnctl's options that mean it, the first a command has told
@@ -175,7 +175,9 @@ def _compare_hint(command: str, ctx: _click.Context) -> str | None:
 
 
 def _summary(handler) -> str:
-    return (handler.__doc__ or "").strip().partition("\n")[0]
+    """A command's line in `--help`: its docstring's first paragraph, its lines joined (a
+    sentence wrapped in the source is listed whole, not cut at the wrap)."""
+    return " ".join((handler.__doc__ or "").strip().partition("\n\n")[0].split())
 
 
 def handler(name: str) -> Callable[..., Any]:
@@ -266,6 +268,7 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(top_help(group))
         return 2
     given = list(argv)  # as typed: click takes words off the list it parses
+    set_running(given[0] if given[0] in COMMANDS else None)  # for hints far below that show a command line
     try:
         with group.make_context(PROG, argv) as ctx:
             status = group.invoke(ctx)
@@ -278,6 +281,8 @@ def run(argv: list[str]) -> int:
 
         errors_json([Problem(text, hint=hint)], given)  # as typed: click emptied `argv`
         return 2
+    finally:
+        set_running(None)  # a caller in the same process (the tests, cnnctl.api) runs no command now
     return 0 if status is None else status
 
 

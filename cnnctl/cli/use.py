@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 from ..errors import CnnctlError, Loc, Problem, one_line
 from ..files import DASH
-from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
-from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
+from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_THREADS
+from ..train.settings import BY_NAME  # pure Python: the threads setting's help
 from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's too
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, print_json, print_warnings, show_result, with_warnings

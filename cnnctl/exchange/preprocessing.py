@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 
 from ..errors import shown
-from ..limits import MAX_CHANNEL_VALUES
+from ..limits import MAX_CHANNEL_VALUES, MAX_CLASS_CHARS, MAX_NAME_CHARS, MAX_RECORD_CHARS
 from ..records import record
 
 # The ONNX metadata_props keys (and the TorchScript extra file) that carry it, and the network's
@@ -34,11 +34,6 @@ ONNX_KEYS = (
     "cnnctl.name", "cnnctl.centre", "cnnctl.output",
 )  # fmt: skip
 TORCHSCRIPT_FILE = "cnnctl_preprocessing.json"
-# What is read back of an ONNX file's metadata_props (recorded_in_onnx) is bounded: its texts
-# before they are parsed, a class name, a network name.
-MAX_RECORD_CHARS = 16 * 2**20  # a JSON list of 21,841 ImageNet-21k names is about 1 MB
-MAX_CLASS_CHARS = 1_000
-MAX_NAME_CHARS = 200
 
 
 @record

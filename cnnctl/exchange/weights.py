@@ -20,6 +20,7 @@ import functools
 import os
 from collections.abc import Mapping
 
+from ..limits import SAFETENSORS_HEADER
 from ..records import record
 from ..shapes import format_shape
 
@@ -459,7 +460,6 @@ def _onnx_record(path: str, mtime_ns: int, size: int) -> dict:
 # The bytes of one value of each dtype a .safetensors header may name (the format's own list).
 SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
                       "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}  # fmt: skip
-SAFETENSORS_HEADER = 100_000_000  # the most header bytes the safetensors library itself reads
 
 
 def _safetensors_header(file, path: str) -> tuple[list[StoredTensor], dict]:

@@ -75,11 +75,6 @@ def _runs(entries: list[Entry], heads: tuple[int, ...] = ()) -> list[tuple[int, 
     return runs
 
 
-def write_layers(entries: list[Entry], indent: str = "  ") -> list[str]:
-    """The `layers:` list's lines."""
-    return [line for line, _ in traced_layers(entries, indent)]
-
-
 def traced_layers(
     entries: list[Entry], indent: str = "  ", heads: tuple[int, ...] = ()
 ) -> list[tuple[str, tuple[int, ...]]]:

@@ -22,7 +22,7 @@ from ..errors import CnnctlError, LimitError, Loc, Problem, ShapeError, did_you_
 from ..layers import KINDS, Args, LayerKind
 from ..layers.args import REQUIRED, ArgValueError, parse_int, rounding_advice
 from ..layers.base import shorthand
-from ..limits import MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
+from ..limits import CACHE_ENTRIES, MAX_DEPTH, MAX_FAILED_LAYERS, MAX_LAYERS, MAX_PROBLEMS, MAX_VALUES
 from ..notation.spec import (
     BlockDef,
     BranchesItem,
@@ -51,10 +51,9 @@ from .softmaxes import double_softmaxes
 
 # What a layer computes is a pure function of its kind, arguments and input shapes, and its
 # arguments of their texts: both are kept across files (a search over thousands of similar
-# networks meets the same layers again), up to CACHED entries each.
+# networks meets the same layers again), up to CACHE_ENTRIES entries each.
 INFERRED: dict[tuple, tuple] = {}  # (kind, argument values, input shapes) -> output, counts, notes, text
 TYPED: dict[tuple, Args] = {}  # (kind, written texts) -> typed arguments
-CACHED = 100_000
 
 # Each composite's module: `expand(builder, item, scope, env, path, input)` builds it,
 # `least(builder, item, env)` counts the fewest layers it makes.
@@ -754,7 +753,7 @@ class Builder:
                 f"would have {counts[0]:,} parameters: more than the {MAX_VALUES:,} cnnctl accepts",
                 hint="an fc after a large volume holds (input values) x (units) weights: pool or stride first",
             )
-        if len(INFERRED) >= CACHED:
+        if len(INFERRED) >= CACHE_ENTRIES:
             INFERRED.clear()
         result = INFERRED[key] = (out, counts, tuple(kind.notes(args, ins, out)), shorthand(kind, args))
         return result
@@ -794,7 +793,7 @@ class Builder:
                 raise CnnctlError(self.argument_problems(kind, written, env, loc, path)) from None
         if REQUIRED in args.values():
             raise CnnctlError(self.argument_problems(kind, written, env, loc, path))
-        if len(TYPED) >= CACHED:
+        if len(TYPED) >= CACHE_ENTRIES:
             TYPED.clear()
         TYPED[key] = args
         return args

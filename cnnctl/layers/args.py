@@ -175,15 +175,21 @@ def Float(lo: float, hi: float, hi_open: bool = False, lo_open: bool = False) ->
     )
 
 
+def channel_numbers(text: str, read: Callable[[str], float], per: str = "channel") -> tuple[float, ...]:
+    """Numbers separated by commas, one per `per` (a layer's `scale=`, train's `--mean`), each
+    read by `read`: at most MAX_CHANNEL_VALUES of them, counted before any is read."""
+    parts = str(text).split(",")
+    if len(parts) > MAX_CHANNEL_VALUES:
+        raise ArgValueError(f"{len(parts):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per {per}")
+    return tuple(read(part) for part in parts)
+
+
 def Numbers(lo: float, hi: float) -> ArgType:
     """Numbers in [lo, hi] separated by commas, one for every channel or one per channel
     (`0.229,0.224,0.225`): a tuple of floats; how many there are is the kind's to check."""
 
     def parse(text: str) -> tuple[float, ...]:
-        parts = str(text).split(",")
-        if len(parts) > MAX_CHANNEL_VALUES:
-            raise ArgValueError(f"{len(parts):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per channel")
-        return tuple(parse_float(part, lo, hi) for part in parts)
+        return channel_numbers(text, lambda part: parse_float(part, lo, hi))
 
     number = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
     schema = {

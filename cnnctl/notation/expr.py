@@ -22,7 +22,8 @@ from ..errors import quoted
 
 # The exact numbers and their text live below the layers, which read arguments with them too;
 # named here as well, where the notation's expressions have always found them.
-from ..exact import MAX_DIGITS, ExprError, format_number, fraction, read_number  # noqa: F401
+from ..exact import ExprError, format_number, fraction, read_number  # noqa: F401
+from ..limits import MAX_DIGITS, MAX_EXPR_NESTING
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 # ASCII digits only: not `${٣}`; a decimal needs digits on both sides of its point (`1.5`, not `1.` or `.5`).
 _TOKEN = re.compile(r"\s*(?:([0-9]+(?:\.[0-9]+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),]))")
 MAX_VALUE = 2**62  # of a value, and of a fraction's denominator
-MAX_DEPTH = 32  # parentheses and calls nested
 
 
 def _whole(value: Number) -> Number:
@@ -166,8 +166,8 @@ class _Parser:
 
     def enter(self) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ExprError(f"parentheses nested too deep (at most {MAX_DEPTH})")
+        if self.depth > MAX_EXPR_NESTING:
+            raise ExprError(f"parentheses nested too deep (at most {MAX_EXPR_NESTING})")
 
     def call(self, name: str) -> Number:
         """`name(a, ...)`: one of FUNCTIONS, with as many arguments as it takes."""

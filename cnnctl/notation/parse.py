@@ -15,7 +15,7 @@ import yaml
 from ..errors import CnnctlError, Loc, Problem, closest, did_you_mean, quoted, shown, too_many
 from ..layers import KIND_ALIASES, KIND_SYNONYMS, KINDS, ArgSpec
 from ..layers.args import ArgValueError, parse_float
-from ..limits import MAX_PROBLEMS
+from ..limits import CACHE_ENTRIES, MAX_PROBLEMS
 from ..values import ascii_spelling, lookalike_hint
 from .bind import ARG_SYNONYMS, REFERENCE_KEYS, bind
 from .source import compose, loc_of
@@ -50,6 +50,13 @@ TOP_KEYS = (
 OUTPUTS_FORM = "`outputs: [main, {aux1: 0.3}]`: the main output's id, then each head's id and the weight of its loss"
 MAX_LOSS_WEIGHT = 100.0  # a head's loss weight: above 0, at most this (torchvision's recipes: 0.3, 0.4)
 CONSTRUCTS = ("repeat", "residual", "gate", "split")  # `concat` and `add` are constructs when given branches
+# How each construct is written, for the hint when one is written bare, as a layer (`- repeat`).
+CONSTRUCT_FORMS = {
+    "repeat": "`- repeat: N` with its `layers:` list",
+    "residual": "`- residual:` with its main path's layers as a list under it",
+    "gate": "`- gate:` with its path's layers as a list under it",
+    "split": "`- split:` with its paths as a list under it, and its `attention:` list",
+}
 # Keys of a construct or a block written as a layer (`- layers: [...]`): what they belong to,
 # and where to write them instead.
 CONSTRUCT_KEYS = {
@@ -94,10 +101,9 @@ NOT_IN_NOTATION = {
 
 
 # A layer's line, read without a problem, means the same in any file (a block's does not:
-# its argument names are the file's): kept across files, up to CACHED lines, as the item
+# its argument names are the file's): kept across files, up to CACHE_ENTRIES lines, as the item
 # and where it was read; another use gets the item moved to its own place (`_moved`).
 READ: dict[str, tuple[LayerItem, Loc, tuple]] = {}
-CACHED = 100_000
 
 
 def parse_file_text(text: str, file: str) -> NetworkSpec:
@@ -145,8 +151,8 @@ class _Parser:
         base = self.loc(node)
         return base.shifted(1) if node.style in ("'", '"') else base
 
-    def problem(self, message: str, loc: Loc | None, hint: str | None = None, layer: str | None = None) -> None:
-        self.problems.append(Problem(message, loc, layer, hint))
+    def problem(self, message: str, loc: Loc | None, hint: str | None = None) -> None:
+        self.problems.append(Problem(message, loc, hint=hint))  # no layer: the parser names none, it has no paths yet
         if len(self.problems) >= MAX_PROBLEMS:
             raise too_many(self.problems, Loc(self.file))
 
@@ -787,7 +793,7 @@ class _Parser:
             if item.is_block:  # what a block's words mean depends on this file's blocks
                 self.shorthands[text] = read
             else:
-                if len(READ) >= CACHED:
+                if len(READ) >= CACHE_ENTRIES:
                     READ.clear()
                 READ[text] = read
         return item
@@ -904,6 +910,9 @@ class _Parser:
                 loc,
                 f"indent `{kind}:` {under}, lined up with its other keys, without `- `",
             )
+            return False
+        if kind in CONSTRUCT_FORMS:  # not a typo: the construct without its list
+            self.problem(f"`{kind}` is a construct, not a layer kind", loc, f"write {CONSTRUCT_FORMS[kind]}")
             return False
         choices = [*KINDS, *self.block_params, *CONSTRUCTS]
         self.problem(

@@ -16,6 +16,7 @@ from ..records import record
 from ..shapes import format_shape
 from ..words import exact, short
 from .mpl import matplotlib_module
+from .picture import PNG_DPI  # as the graph view's PNG: 11 px text stays legible
 
 ROW_WIDTH = 1400
 FONT = 11  # px; the widths below take a character as 0.6 of it (Helvetica/DejaVu Sans average)
@@ -178,9 +179,6 @@ def to_svg(layout: Layout) -> str:
             points = " ".join(f"{x:g},{y:g}" for x, y in s.points)
             out.append(f'<polygon points="{points}" fill="{s.fill}" stroke="{INK}" stroke-width="0.8"/>')
     return "\n".join([*out, "</svg>"]) + "\n"
-
-
-PNG_DPI = 144  # as the graph view's PNG (render.picture): 11 px text stays legible
 
 
 def to_image(layout: Layout, fmt: str) -> bytes:

@@ -21,8 +21,8 @@ from typing import Any
 from ..data import data_help
 from ..errors import did_you_mean, quoted
 from ..every import FORMS, every_text, valid_every
-from ..layers.args import ArgValueError, parse_bool
-from ..limits import MAX_LOADER_WORKERS, MAX_VAL_SPLIT
+from ..layers.args import ArgValueError, channel_numbers, parse_bool
+from ..limits import MAX_LOADER_WORKERS, MAX_SEED, MAX_THREADS, MAX_VAL_SPLIT  # noqa: F401 (MAX_SEED: callers know it from here)
 from ..run_folders import MONITORS  # what best.pt and --patience follow
 from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers know them from here)
 from .step_defaults import DEFAULT_BATCH, DEFAULT_MOMENTUM, DEFAULT_OPTIMIZER, MOMENTUM, OPTIMIZERS
@@ -33,9 +33,6 @@ CLASS_WEIGHTS = ("none", "balanced")  # the loss's per-class weights (cnnctl.tra
 SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-MAX_SEED = 2**32 - 1  # the epoch order seeds a generator with seed * 1_000_003 + epoch: it must fit 64 bits
-MAX_THREADS = 4096
-MAX_CHANNEL_VALUES = 4096  # --mean and --std: one number per input channel
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
 DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
@@ -43,10 +40,7 @@ DEVICES = "auto, cpu, cuda, cuda:N, mps"
 # -- reading a value from text: a file's `train:` value and a command-line option alike -------
 def numbers_text(text: str) -> tuple[float, ...]:
     """Numbers separated by commas, one per input channel: `0.485,0.456,0.406`."""
-    parts = str(text).split(",")
-    if len(parts) > MAX_CHANNEL_VALUES:
-        raise ArgValueError(f"{len(parts):,} numbers: at most {MAX_CHANNEL_VALUES:,}, one per input channel")
-    return tuple(number_text(part) for part in parts)
+    return channel_numbers(text, number_text, "input channel")
 
 
 def words_text(words: tuple[str, ...]) -> Callable[[str], str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .attributes import _float, _scalar, _text
-from .layer import Layer, _node_id
+from .attributes import attr_float, attr_text, one_number
+from .layer import Layer, node_id
 from .operators import ACTIVATIONS, FUSES
 from .patterns import Pattern
-from .told import _Unread
+from .told import Unread
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -21,8 +21,8 @@ class Activations:
     """The readers of activations, and a written-out GELU's pattern."""
 
     def activate(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
-        if node.op_type == "Gelu" and _text(a, "approximate", "none") != "none":
-            raise _Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
+        if node.op_type == "Gelu" and attr_text(a, "approximate", "none") != "none":
+            raise Unread("GELU's tanh approximation", "cnnctl's gelu is the exact one (erf)")
         return self.activation(node, ACTIVATIONS[node.op_type])
 
     def activation(
@@ -43,22 +43,22 @@ class Activations:
             self.alias[node.output[0]] = x
             return None
         kind, *words = act.split()
-        return self.layer(kind, words, [x], _node_id(node, kind), nodes)
+        return self.layer(kind, words, [x], node_id(node, kind), nodes)
 
     def leaky(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
-        return self.activation(node, f"leaky slope={_float(a, 'alpha', 0.01):g}")
+        return self.activation(node, f"leaky slope={attr_float(a, 'alpha', 0.01):g}")
 
     def hardsigmoid(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
-        alpha, beta = _float(a, "alpha", 0.2), _float(a, "beta", 0.5)
+        alpha, beta = attr_float(a, "alpha", 0.2), attr_float(a, "beta", 0.5)
         if not (math.isclose(alpha, 1 / 6, rel_tol=1e-4) and math.isclose(beta, 0.5)):
-            raise _Unread("alpha and beta are not PyTorch's 1/6 and 1/2")
+            raise Unread("alpha and beta are not PyTorch's 1/6 and 1/2")
         return self.activation(node, "hardsigmoid")
 
     def clip(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         low = a["min"] if "min" in a else self.const(node, 1)
         high = a["max"] if "max" in a else self.const(node, 2)
-        if low is None or high is None or _scalar(low, "min") != 0.0 or _scalar(high, "max") != 6.0:
-            raise _Unread("a clip other than [0, 6] (relu6)")
+        if low is None or high is None or one_number(low, "min") != 0.0 or one_number(high, "max") != 6.0:
+            raise Unread("a clip other than [0, 6] (relu6)")
         return self.activation(node, "relu6")
 
     def gelu_at(self, e: int) -> Pattern | None:

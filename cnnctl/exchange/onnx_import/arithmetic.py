@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from ...errors import shown
 from ...layers.base import exact_number
 from ...limits import MAX_CHANNEL_VALUES
-from .layer import READ_AS, Layer, _node_id
-from .told import _Unread
-from .values import FOLDED, _count
+from .layer import READ_AS, Layer, node_id
+from .told import Unread
+from .values import FOLDED, value_count
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -44,9 +44,9 @@ class Arithmetic:
         shift = self.fixed(y, x) if x not in self.constants else None
         if shift is not None:  # a fixed shift, one or one per channel
             words, stored = _affine_words("shift", shift, y)
-            return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
+            return self.layer("affine", words, [x], node_id(node, "affine"), stored=stored)
         self.refuse_stored(ins, "adds")
-        return self.layer("add", [], ins, _node_id(node, "add"))
+        return self.layer("add", [], ins, node_id(node, "add"))
 
     def mul(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):
@@ -66,7 +66,7 @@ class Arithmetic:
         shift, add, held = self.shift_after(node)
         per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given)
         if per_channel and shift is None and x not in self.constants:
-            name = self.weight_name(y, _node_id(node, "layerscale"))  # a learned factor per channel
+            name = self.weight_name(y, node_id(node, "layerscale"))  # a learned factor per channel
             return self.layer("layerscale", [], [x], name, stored=(("weight", y, ""),))
         if scale is not None:  # a fixed factor, one or one per channel, and the fixed shift after it
             words, stored = _affine_words("scale", scale, y)
@@ -74,9 +74,9 @@ class Arithmetic:
                 shift_words, shift_stored = _affine_words("shift", shift, held)
                 words, stored = words + shift_words, stored + shift_stored
                 self.shifts[add.output[0]] = node.output[0]
-            return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
+            return self.layer("affine", words, [x], node_id(node, "affine"), stored=stored)
         self.refuse_stored(ins, "multiplies by")
-        return self.layer("mul", [], ins, _node_id(node, "mul"))
+        return self.layer("mul", [], ins, node_id(node, "mul"))
 
     def shift_after(self, node: NodeProto) -> tuple:
         """(the values, the Add node, the constant holding them) of a fixed shift that the only
@@ -92,7 +92,7 @@ class Arithmetic:
             return nothing
         try:
             return self.fixed(held, self.real(node.input[0])), add, held
-        except _Unread:  # told at the Add itself, when it is read
+        except Unread:  # told at the Add itself, when it is read
             return nothing
 
     def fixed(self, t: str, x: str) -> tuple[float, ...] | None:
@@ -103,7 +103,7 @@ class Arithmetic:
             return None
         dims = [int(d) for d in tensor.dims]
         shape = self.shape(x)
-        one = _count(dims, 1) == 1 and len(dims) <= (len(shape) if shape is not None else 4)
+        one = value_count(dims, 1) == 1 and len(dims) <= (len(shape) if shape is not None else 4)
         if not (one or self.per_channel(dims, x)):
             return None
         values = self.values(tensor, t, cap=MAX_CHANNEL_VALUES)
@@ -147,7 +147,7 @@ class Arithmetic:
         verb = "takes away" if node.op_type == "Sub" else "divides by"
         x, c = ins
         if x in self.constants or c not in self.constants:
-            raise _Unread(
+            raise Unread(
                 f"a {node.op_type} other than of a layer and a constant after it: no cnnctl layer kind does it",
                 "cnnctl reads x - c and x / c, c one value or one per channel, as an affine",
             )
@@ -155,10 +155,10 @@ class Arithmetic:
         if values is None:
             self.refuse_stored(ins, verb)
         if how == "reciprocal" and 0.0 in values:
-            raise _Unread(f"divides by the stored {shown(c)}, which holds a zero")
+            raise Unread(f"divides by the stored {shown(c)}, which holds a zero")
         values = tuple(float(READ_AS[how](np.float32(v))) for v in values)  # in float32, as the weights are read
         words, stored = _affine_words(name, values, c, how)
-        return self.layer("affine", words, [x], _node_id(node, "affine"), stored=stored)
+        return self.layer("affine", words, [x], node_id(node, "affine"), stored=stored)
 
     def refuse_stored(self, ins: list, verb: str) -> None:
         """An Add or Mul with stored values where no cnnctl kind takes them (a fixed offset or
@@ -168,8 +168,8 @@ class Arithmetic:
             return
         tensor = self.constants[stored]
         dims = list(self.decoded[stored].shape) if tensor is FOLDED else [int(d) for d in tensor.dims]
-        held = "one value" if _count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
-        raise _Unread(
+        held = "one value" if value_count(dims, 1) == 1 else "values of " + "x".join(str(d) for d in dims[:6])
+        raise Unread(
             f"{verb} the stored {shown(stored)} ({held}), not one value or one per channel: no cnnctl layer kind does",
             "cnnctl reads an Add or Mul of layers (a residual, a gate), and an Add or Mul of a layer and stored "
             "values, one or one per channel (affine, layerscale)",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .attributes import _int
-from .layer import Layer, _node_id
-from .told import _Unread
+from .attributes import attr_int
+from .layer import Layer, node_id
+from .told import Unread
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -19,24 +19,24 @@ class Attention:
     """The readers of radix softmaxes and a gate's Expand."""
 
     def softmax(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
-        axis = _int(a, "axis", 1 if self.opset < 13 else -1)  # opset 13 changed the default
+        axis = attr_int(a, "axis", 1 if self.opset < 13 else -1)  # opset 13 changed the default
         x = ins[0]
         parts = self.grid.get(x) if x in self.grid and not self.grid[x][2] else None
         if parts is not None or (x in self.radix and self.radix[x][3]):
             if axis != 1:
-                raise _Unread(f"softmax over axis {axis} of reshaped channels", "cnnctl's rsoftmax runs across parts")
+                raise Unread(f"softmax over axis {axis} of reshaped channels", "cnnctl's rsoftmax runs across parts")
             if parts is not None:  # one group: N x radix x D x H x W
                 volume, groups, radix, nodes = parts[0], 1, parts[1], parts[3]
             else:
                 volume, groups, radix, _, nodes = self.radix[x]
             if not self.keeps_examples(nodes[0], volume):
-                raise _Unread(
+                raise Unread(
                     "a softmax across a reshape that mixes the examples or changes the number of values",
                     "cnnctl reads N x radix x ... (or N x groups x radix x ...) of each example's values",
                 )
             self.radix_out.add(node.output[0])
             words = [str(radix)] + ([f"groups={groups}"] if groups > 1 else [])
-            return self.layer("rsoftmax", words, [volume], _node_id(node, "rsoftmax"), list(nodes))
+            return self.layer("rsoftmax", words, [volume], node_id(node, "rsoftmax"), list(nodes))
         self.over_the_channels(node, axis)
         if node.input[0] in self.normed:  # over the channels of channels-last data: it stays channels-last
             self.normed.add(node.output[0])
@@ -53,13 +53,13 @@ class Attention:
         if dims is None:  # the rank unknown: only axis 1 of NCHW data, or the last of channels-last data
             if axis == (-1 if channels_last else 1):
                 return
-            raise _Unread(
+            raise Unread(
                 f"softmax over axis {axis} of a tensor whose rank is not known here",
                 "cnnctl's softmax runs over the channels: export at a fixed size, or give --input",
             )
         rank = len(dims)
         if not -rank <= axis < rank:
-            raise _Unread(f"softmax over axis {axis} of a tensor of {rank} dims")
+            raise Unread(f"softmax over axis {axis} of a tensor of {rank} dims")
         first = axis % rank
         over = range(first, rank) if self.opset < 13 else [first]  # opset 13 made it one axis
         channel = rank - 1 if channels_last else 1
@@ -70,7 +70,7 @@ class Attention:
         names = _axis_names(rank, channels_last) if laid_out else [f"axis {d}" for d in range(rank)]
         ran = " x ".join(f"{names[d]} ({_size(dims[d])})" for d in over)
         channels = f", not the channels ({_size(dims[channel])})" if laid_out else ""
-        raise _Unread(
+        raise Unread(
             f"softmax over axis {axis} of a {'x'.join(_size(d) for d in dims)} tensor: over {ran}{channels}",
             "cnnctl's softmax runs over the channels (dim=1 of N x C x H x W, or of an fc's N x C)",
         )
@@ -102,7 +102,7 @@ class Attention:
             except ValueError:  # shapes that do not broadcast: ONNX's own rule broken
                 expanded = None
         if expanded is None or theirs is None or tuple(theirs) != expanded:
-            raise _Unread(
+            raise Unread(
                 "an Expand other than to the shape of what the one Mul or Add reading it takes with it",
                 "cnnctl's mul and add broadcast a 1x1xC or HxWx1 input themselves: x * y.expand_as(x) is read as x * y",
             )

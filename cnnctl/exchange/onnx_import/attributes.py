@@ -1,62 +1,67 @@
-"""A node's attributes, each read as the type cnnctl needs or refused (_Unread) at the node."""
+"""A node's attributes, each read as the type cnnctl needs or refused (Unread) at the node."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ...errors import shown
-from .told import _Unread
+from .told import Unread
+
+if TYPE_CHECKING:
+    from onnx import NodeProto
 
 
-def _attrs(node) -> dict:
+def attributes_of(node: NodeProto) -> dict:
     import onnx
 
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _int(a: dict, key: str, default: int | None) -> int:
+def attr_int(a: dict, key: str, default: int | None) -> int:
     value = a.get(key, default)
     if value is None:
-        raise _Unread(f"needs its attribute `{key}`")
+        raise Unread(f"needs its attribute `{key}`")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a whole number")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a whole number")
     return value
 
 
-def _ints(a: dict, key: str, default: list | None, count: int | None = None) -> list[int]:
+def attr_ints(a: dict, key: str, default: list | None, count: int | None = None) -> list[int]:
     value = a.get(key, default)
     if value is None:
-        raise _Unread(f"needs its attribute `{key}`")
+        raise Unread(f"needs its attribute `{key}`")
     if not isinstance(value, list) or not all(isinstance(v, int) for v in value) or count not in (None, len(value)):
-        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
     return value
 
 
-def _float(a: dict, key: str, default: float) -> float:
+def attr_float(a: dict, key: str, default: float) -> float:
     value = a.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a finite number")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a finite number")
     return float(value)
 
 
-def _text(a: dict, key: str, default: str) -> str:
+def attr_text(a: dict, key: str, default: str) -> str:
     value = a.get(key, default)
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
-        raise _Unread(f"attribute `{key}` is {shown(value, 30)}: not a text")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a text")
     return value
 
 
-def _scalar(value, what: str) -> float:
+def one_number(value: object, what: str) -> float:
     """One number: an attribute's, or a constant's of one value."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if getattr(value, "size", 0) != 1:
-        raise _Unread(f"{what} is not one number")
+        raise Unread(f"{what} is not one number")
     return float(value.reshape(-1)[0])
 
 
-def _pair(values) -> str:
+def pair_text(values: Sequence[int]) -> str:
     a, b = int(values[0]), int(values[1])
     return str(a) if a == b else f"{a}x{b}"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .attributes import _attrs, _int, _ints
-from .layer import Layer, _node_id
+from .attributes import attr_int, attr_ints, attributes_of
+from .layer import Layer, node_id
 from .operators import OPERATORS
 from .patterns import Pattern
-from .told import _comment, _Unread
+from .told import Unread, comment_text
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -39,13 +39,15 @@ class ECA:
         most one stored bias), padding (f-1)/2 along the channels, and Reshape back to x's own
         shape."""
         node = self.nodes[c]
-        a = _attrs(node)
+        a = attributes_of(node)
         weight = self.inits.get(node.input[1]) if len(node.input) in (2, 3) else None
         bias = self.one_bias(node)
         if weight is None or bias is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 4:
             return None
         f, width = (int(d) for d in weight.dims[2:])
-        plain = _int(a, "group", 1) == 1 and a.get("strides", [1, 1]) == [1, 1] and a.get("dilations", [1, 1]) == [1, 1]
+        plain = (
+            attr_int(a, "group", 1) == 1 and a.get("strides", [1, 1]) == [1, 1] and a.get("dilations", [1, 1]) == [1, 1]
+        )
         if width != 1 or f % 2 == 0 or not plain or a.get("pads", [0, 0, 0, 0]) != [(f - 1) // 2, 0, (f - 1) // 2, 0]:
             return None
         laid, back = self.maker.get(node.input[0]), self.only_reader(node.output[0])
@@ -68,13 +70,13 @@ class ECA:
         stride and dilation 1 (ECA's), and at most one stored bias: f, and its bias ("" where it
         has none, as ECA's paper and timm's have none)."""
         node = self.nodes[c]
-        a = _attrs(node)
+        a = attributes_of(node)
         weight = self.inits.get(node.input[1]) if len(node.input) in (2, 3) else None
         bias = self.one_bias(node)
         if weight is None or bias is None or [int(d) for d in weight.dims][:2] != [1, 1] or len(weight.dims) != 3:
             return None
         f = int(weight.dims[2])
-        plain = _int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
+        plain = attr_int(a, "group", 1) == 1 and a.get("strides", [1]) == [1] and a.get("dilations", [1]) == [1]
         if f % 2 == 0 or not plain or a.get("pads", [0, 0]) != [(f - 1) // 2] * 2:
             return None
         return f, bias
@@ -95,7 +97,7 @@ class ECA:
             return None
         x = self.nodes[squeezed].input[0]
         dims = self.shape(x)
-        turn, end = _ints(_attrs(self.nodes[turned]), "perm", []), self.axes(self.nodes[squeezed])
+        turn, end = attr_ints(attributes_of(self.nodes[turned]), "perm", []), self.axes(self.nodes[squeezed])
         if dims is None or len(dims) != 4 or dims[2:] != (1, 1) or turn != [0, 2, 1] or end != [3]:
             return None
         f, bias = found
@@ -104,7 +106,9 @@ class ECA:
         if None in (back, unsqueezed) or [self.nodes[i].op_type for i in (back, unsqueezed)] != ["Transpose",
                                                                                               "Unsqueeze"]:  # fmt: skip
             return None
-        if _ints(_attrs(self.nodes[back]), "perm", []) != [0, 2, 1] or self.axes(self.nodes[unsqueezed]) != [3]:
+        if attr_ints(attributes_of(self.nodes[back]), "perm", []) != [0, 2, 1] or self.axes(self.nodes[unsqueezed]) != [
+            3
+        ]:
             return None
         return Pattern("channelconv", x, laid[:2] + [c, back], unsqueezed, (node.input[1], f, bias))
 
@@ -120,7 +124,7 @@ class ECA:
         mean = self.maker.get(pooled)
         if mean is None or self.nodes[mean].op_type != "ReduceMean" or self.only_reader(pooled) != laid:
             return None
-        if self.axes(self.nodes[mean]) != [2, 3] or _int(_attrs(self.nodes[mean]), "keepdims", 1):
+        if self.axes(self.nodes[mean]) != [2, 3] or attr_int(attributes_of(self.nodes[mean]), "keepdims", 1):
             return None
         dims = self.shape(pooled)  # N x C, laid out as N x 1 x C
         if dims is None or len(dims) != 2 or dims[1] is None or self.shape(node.input[0]) != (dims[0], 1, dims[1]):
@@ -171,7 +175,7 @@ class ECA:
         and its bias where it has one (`bias`)."""
         found = self.patterns[self.index]
         weight, f, bias = found.held
-        name = self.weight_name(weight, _node_id(node, "channelconv"))
+        name = self.weight_name(weight, node_id(node, "channelconv"))
         stored = (("weight", weight, ""), *((("bias", bias, ""),) if bias else ()))
         words = [str(f), *(["bias"] if bias else [])]  # a flag, a bare word as `pool avg global`
         return self.layer("channelconv", words, [self.real(found.x)], name, found.nodes, stored)
@@ -179,10 +183,11 @@ class ECA:
     def eca_mlp(self, node: NodeProto, a: dict, ins: list) -> None:
         """The first Conv1d of timm's ECA with use_mlp (eca_mlp_at): told, as no layer kind does it."""
         rd, act, f = self.patterns[self.index].held
-        raise _Unread(
-            f"timm's ECA with use_mlp (a Conv1d of 1 to {rd} filters of 1, {_comment(act, 40)}, a Conv1d of {rd} to "
-            f"1 filter of {f}): no cnnctl layer kind maps each channel to {rd} values and back by weights shared by "
-            "all the channels (`channelconv` is one filter, and at most one bias; an `fc` or a 1x1 `conv` holds "
-            "weights for every channel, so the parameters and multiplications would not be the module's)",
+        raise Unread(
+            f"timm's ECA with use_mlp (a Conv1d of 1 to {rd} filters of 1, {comment_text(act, 40)}, "
+            f"a Conv1d of {rd} to 1 filter of {f}): no cnnctl layer kind maps each channel to {rd} values and back "
+            "by weights shared by all the channels (`channelconv` is one filter, and at most one bias; an `fc` or "
+            "a 1x1 `conv` holds weights for every channel, so the parameters and multiplications would not be the "
+            "module's)",
             "timm's EcaModule with use_mlp=False (its default) imports as `channelconv`",
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .operators import OPERATORS
-from .told import _Unread
+from .told import Unread
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -34,7 +34,7 @@ class Excitation:
                 continue
             try:
                 found = self.excitation_at(i)
-            except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
+            except (Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: node by node
                 found = None
             if found is None:
                 continue

@@ -11,7 +11,7 @@ from ...errors import CnnctlError, Loc
 from ...files import MISSING, Unread, first_entries, is_file_entry, near_file, regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_NODES
 from .not_onnx import other_format
-from .told import _comment
+from .told import comment_text
 
 if TYPE_CHECKING:
     from onnx import ModelProto
@@ -31,7 +31,7 @@ def read_onnx(path: str) -> ModelProto:
         hint = _missing_hint(path) if refused.message == MISSING else refused.hint
         raise CnnctlError.at(refused.message, Loc(path), hint=hint) from None
     # a TorchScript archive, a state_dict...: said so, never loaded
-    other = other_format(data, _comment(os.path.basename(path)))
+    other = other_format(data, comment_text(os.path.basename(path)))
     if other is not None:
         raise CnnctlError.at(other[0], Loc(path), hint=other[1])
     model = onnx.ModelProto()

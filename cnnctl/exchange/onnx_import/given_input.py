@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ...errors import CnnctlError, Loc
 from ...shapes import Shape, format_shape
-from .told import _comment
+from .told import comment_text
 
 if TYPE_CHECKING:
     from onnx import ValueInfoProto
@@ -67,7 +67,7 @@ def input_volume(given: ValueInfoProto, wanted: Shape | Unknowns | None, path: s
             raise CnnctlError.at(
                 f"its input is {written} ({order}): its {unknown} are not fixed (an export with dynamic sizes)",
                 Loc(path),
-                hint=FIXED.format(file=_comment(os.path.basename(path))),
+                hint=FIXED.format(file=comment_text(os.path.basename(path))),
             )
         return _one_image(dims, own)
     if own[2] is not None and own[2] != wanted[2]:

@@ -11,7 +11,7 @@ from ...errors import CnnctlError, Loc, Problem, shown
 from ...records import record
 from ...shapes import Shape, format_shape
 from .layer import READ_AS
-from .network import _built, _read
+from .network import built_imported, read_imported
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,8 +69,8 @@ def _itemsize(data_type: int) -> int:
 def read_weights(path: str, name: str | None = None, input: Shape | None = None) -> ImportedWeights:
     """The network of the ONNX file at `path` (`input`: the sizes it leaves unknown), built, and
     where its stored weights go in it."""
-    imported, reader = _read(path, name, input)
-    graph = _built(imported, path)
+    imported, reader = read_imported(path, name, input)
+    graph = built_imported(imported, path)
     problems = _declared_output(reader, graph)
     shapes, sources = {}, {}
     for node, layer in zip(graph.nodes, imported.layers, strict=True):  # one node per layer written

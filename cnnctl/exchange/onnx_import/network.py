@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ...errors import CnnctlError, LimitError, Loc, Problem
 from ...shapes import Shape
 from .file import read_onnx
-from .reader import _Reader
-from .writing import Imported, _write
+from .reader import Reader
+from .writing import Imported, write_imported
 
 if TYPE_CHECKING:
     from ...graph import Graph
@@ -28,12 +28,12 @@ def import_onnx(path: str, name: str | None = None, input: Shape | None = None) 
 
 def read_network(path: str, name: str | None = None, input: Shape | None = None) -> Imported:
     """The network of the ONNX file at `path`, and where each of its lines comes from."""
-    return _read(path, name, input)[0]
+    return read_imported(path, name, input)[0]
 
 
-def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Imported, _Reader]:
+def read_imported(path: str, name: str | None, input: Shape | None = None) -> tuple[Imported, Reader]:
     model = read_onnx(path)
-    reader = _Reader(model, path, input)  # the input's sizes first: what is read is of one image of them
+    reader = Reader(model, path, input)  # the input's sizes first: what is read is of one image of them
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
     reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
     reader.find_patterns()
@@ -43,7 +43,7 @@ def _read(path: str, name: str | None, input: Shape | None = None) -> tuple[Impo
     reader.raise_problems()
     if not reader.order:
         raise CnnctlError.at("the graph has no layers cnnctl reads", Loc(path))
-    return _write(model, path, name, reader), reader
+    return write_imported(model, path, name, reader), reader
 
 
 def build_imported(path: str, name: str | None = None, input: Shape | None = None) -> tuple[str, Graph]:
@@ -56,7 +56,7 @@ def build_imported(path: str, name: str | None = None, input: Shape | None = Non
     return got.text, got.graph
 
 
-def _built(imported: Imported, path: str):
+def built_imported(imported: Imported, path: str) -> Graph:
     from ...api import load_text
 
     try:

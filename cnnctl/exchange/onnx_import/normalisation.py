@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .attributes import _attrs, _float, _int
-from .layer import Layer, _node_id, _stored
+from .attributes import attr_float, attr_int, attributes_of
+from .layer import Layer, node_id, stored_params
 from .patterns import Pattern
-from .told import _Unread
+from .told import Unread
 
 if TYPE_CHECKING:
     from onnx import NodeProto
@@ -24,20 +24,20 @@ class Normalisation:
     """The readers of normalisation layers, and GRN's pattern."""
 
     def bn(self, node: NodeProto, a: dict, ins: list) -> Layer:
-        eps = _float(a, "epsilon", 1e-5)
+        eps = attr_float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
-        momentum = _momentum(_float(a, "momentum", 0.9))
+        momentum = _momentum(attr_float(a, "momentum", 0.9))
         if momentum != 0.1:
             words.append(f"momentum={momentum:g}")
-        if _int(a, "training_mode", 0):  # normalised by each batch's own statistics in the file: said (writing)
+        if attr_int(a, "training_mode", 0):  # normalised by each batch's own statistics in the file: said (writing)
             self.training_bns.append(self.index)
-        name = self.weight_name(node.input[1], _node_id(node, "bn"))
-        return self.layer("bn", words, ins[:1], name, stored=_stored(node, BN_TENSORS))
+        name = self.weight_name(node.input[1], node_id(node, "bn"))
+        return self.layer("bn", words, ins[:1], name, stored=stored_params(node, BN_TENSORS))
 
     def layernorm(self, node: NodeProto, a: dict, ins: list) -> Layer:
-        if _int(a, "axis", -1) != -1:
-            raise _Unread("a layer norm over more than the last axis")
-        eps = _float(a, "epsilon", 1e-5)
+        if attr_int(a, "axis", -1) != -1:
+            raise Unread("a layer norm over more than the last axis")
+        eps = attr_float(a, "epsilon", 1e-5)
         words = [] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"]
         x, nodes = ins[0], []
         if x in self.nhwc:  # over the channels of each position of a volume
@@ -48,8 +48,8 @@ class Normalisation:
             self.normed.add(node.output[0])
         else:
             self.over_the_features(node)
-        name = self.weight_name(node.input[1], _node_id(node, "layernorm"))
-        return self.layer("layernorm", words, [x], name, nodes, _stored(node, ("weight", "bias")))
+        name = self.weight_name(node.input[1], node_id(node, "layernorm"))
+        return self.layer("layernorm", words, [x], name, nodes, stored_params(node, ("weight", "bias")))
 
     def over_the_features(self, node: NodeProto) -> None:
         """A LayerNormalization over the last axis of data that is not channels-last is cnnctl's
@@ -59,23 +59,23 @@ class Normalisation:
         if dims is not None and len(dims) == 2:
             return
         if dims is None:
-            raise _Unread(
+            raise Unread(
                 "a layer norm over the last axis of a tensor whose rank is not known here",
                 "cnnctl's layernorm runs over the channels: export at a fixed size, or give --input",
             )
         shown = "x".join("?" if d is None else str(d) for d in dims)
         over = f"the width ({dims[-1]})" if len(dims) == 4 else f"its last axis ({dims[-1]})"
-        raise _Unread(
+        raise Unread(
             f"a layer norm over the last axis of a {shown} tensor: over {over}, not the channels ({dims[1]})",
             "cnnctl's layernorm runs over the channels: of channels-last data (x.permute(0, 2, 3, 1), then "
             "nn.LayerNorm(C), then back), or of an fc's features",
         )
 
     def lrn(self, node: NodeProto, a: dict, ins: list) -> Layer:
-        size, alpha = _int(a, "size", None), _float(a, "alpha", 1e-4)
-        beta, k = _float(a, "beta", 0.75), _float(a, "bias", 1.0)
+        size, alpha = attr_int(a, "size", None), attr_float(a, "alpha", 1e-4)
+        beta, k = attr_float(a, "beta", 0.75), attr_float(a, "bias", 1.0)
         words = [str(size), f"alpha={alpha:g}", f"beta={beta:g}", f"k={k:g}"]
-        return self.layer("lrn", words, ins[:1], _node_id(node, "lrn"))
+        return self.layer("lrn", words, ins[:1], node_id(node, "lrn"))
 
     def groupnorm_at(self, i: int) -> Pattern | None:
         """Group norm as torch.onnx.export writes nn.GroupNorm (and cnnctl's `groupnorm`): a
@@ -105,7 +105,7 @@ class Normalisation:
         factors = [self.stored(t) for t in (gamma[1], beta[1])] if beta is not None else [None]
         if None in factors or not all(self.per_channel([int(d) for d in self.inits[t].dims], x) for t in factors):
             return None
-        eps = _float(_attrs(node), "epsilon", 1e-5)
+        eps = attr_float(attributes_of(node), "epsilon", 1e-5)
         return Pattern("groupnorm", x, [grouped, i, back, gamma[0]], beta[0], (groups, eps, *factors))
 
     def groupnorm(self, node: NodeProto, a: dict, ins: list) -> Layer:
@@ -113,7 +113,7 @@ class Normalisation:
         found = self.patterns[self.index]
         groups, eps, gamma, beta = found.held
         words = [str(groups)] + ([] if math.isclose(eps, 1e-5, rel_tol=1e-6) else [f"eps={eps:g}"])
-        name = self.weight_name(gamma, _node_id(node, "groupnorm"))
+        name = self.weight_name(gamma, node_id(node, "groupnorm"))
         stored = (("weight", gamma, ""), ("bias", beta, ""))
         return self.layer("groupnorm", words, [self.real(found.x)], name, found.nodes, stored)
 
@@ -128,7 +128,7 @@ class Normalisation:
         node = self.nodes[r]
         x, norms = node.input[0], node.output[0]
         over = self.axes(node)
-        if over not in ([2, 3], [1, 2]) or not _int(_attrs(node), "keepdims", 1) or x in self.constants:
+        if over not in ([2, 3], [1, 2]) or not attr_int(attributes_of(node), "keepdims", 1) or x in self.constants:
             return None
         channels_last = over == [1, 2]
         readers = self.consumers.get(norms, [])
@@ -137,7 +137,7 @@ class Normalisation:
             return None
         mean, div = ops["ReduceMean"], ops["Div"]
         over_channels = [3] if channels_last else [1]
-        if self.axes(self.nodes[mean]) != over_channels or not _int(_attrs(self.nodes[mean]), "keepdims", 1):
+        if self.axes(self.nodes[mean]) != over_channels or not attr_int(attributes_of(self.nodes[mean]), "keepdims", 1):
             return None
         plus = self.only_reader(self.nodes[mean].output[0])
         eps = self.other(plus, "Add", self.nodes[mean].output[0]) if plus is not None else None
@@ -162,7 +162,7 @@ class Normalisation:
         gamma, beta, eps, channels_last = found.held
         if channels_last:  # over axes 1 and 2: height and width only where the data is channels-last
             if found.x not in self.normed:
-                raise _Unread(
+                raise Unread(
                     "a GRN over axes 1 and 2 (ReduceL2), the channels last (ReduceMean over axis 3), of data that is "
                     "not channels-last",
                     "cnnctl reads it on channels-last data (after a Transpose to NHWC, as in ConvNeXt V2's block), "
@@ -171,7 +171,7 @@ class Normalisation:
             self.normed.add(node.output[0])  # read over the channels: the output stays channels-last
         words = [] if math.isclose(eps, 1e-6, rel_tol=1e-6) else [f"eps={eps:g}"]
         stored = (("weight", gamma, ""), ("bias", beta, ""))
-        return self.layer("grn", words, [self.real(found.x)], _node_id(node, "grn"), found.nodes, stored)
+        return self.layer("grn", words, [self.real(found.x)], node_id(node, "grn"), found.nodes, stored)
 
 
 def _momentum(kept: float) -> float:

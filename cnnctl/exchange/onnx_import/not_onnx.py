@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import struct
 
+from ...limits import MAX_ARCHIVE_NAMES
 from ...run_marks import CHECKPOINT_MAGIC
 
 ZIP = b"PK\x03\x04"  # a zip archive's first bytes (torch.save's and torch.jit.save's)
 END = b"PK\x05\x06"  # its end of central directory record
 ENTRY = b"PK\x01\x02"  # an entry of its central directory
-MAX_NAMES = 100_000  # the most names of an archive read: its layout shows in the first few
 
 TO_ONNX = (
     "cnnctl imports ONNX: export the model to it with torch.onnx.export(model, example_input, 'model.onnx'), "
@@ -51,7 +51,7 @@ def _is_safetensors(data: bytes | bytearray) -> bool:
 
 
 def zip_names(data: bytes | bytearray) -> list[str]:
-    """The names a zip archive's central directory lists (at most MAX_NAMES), read from its end
+    """The names a zip archive's central directory lists (at most MAX_ARCHIVE_NAMES), read from its end
     record and entries alone; none where they cannot be read (zip64, a damaged archive)."""
     view = memoryview(data)
     end = data.rfind(END, max(0, len(data) - 22 - 65_535))  # the record, after at most a 64 KiB comment
@@ -59,7 +59,7 @@ def zip_names(data: bytes | bytearray) -> list[str]:
         return []
     count, size, offset = struct.unpack_from("<HLL", view, end + 10)
     names, at = [], offset
-    while len(names) < min(count, MAX_NAMES) and at + 46 <= min(offset + size, end):
+    while len(names) < min(count, MAX_ARCHIVE_NAMES) and at + 46 <= min(offset + size, end):
         if view[at : at + 4] != ENTRY:
             break
         length, extra, comment = struct.unpack_from("<HHH", view, at + 28)

@@ -17,7 +17,7 @@ FUSES = frozenset(name for name, kind in KINDS.items() if kind.takes_act)  # kin
 
 @record
 class Operator:
-    read: str  # the _Reader method that reads it
+    read: str  # the Reader method that reads it
     inputs: int = 1  # the inputs it must have (the first ones; later ones are optional)
     note: str = ""  # what of it is read, where not every use of it (said by --help)
     activation: bool = False

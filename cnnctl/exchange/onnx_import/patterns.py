@@ -6,14 +6,14 @@ finders themselves lie with their family (activations, normalisation, eca).
 from __future__ import annotations
 
 from ...records import record
-from .told import _Unread
+from .told import Unread
 
 
 @record
 class Pattern:
     """A layer that ONNX writes as several operators, found before the pass (find_patterns)."""
 
-    read: str  # the _Reader method that reads it, at its last node
+    read: str  # the Reader method that reads it, at its last node
     x: str  # the tensor it reads, as the nodes name it
     nodes: list  # its nodes but the last
     last: int  # its last node, whose output is the layer's
@@ -24,7 +24,7 @@ class Pattern:
     back: int | None = None
 
 
-# The operator each pattern starts from -> the _Reader method that finds it there.
+# The operator each pattern starts from -> the Reader method that finds it there.
 PATTERN_STARTS = {
     "Erf": "gelu_at",
     "Softplus": "mish_at",
@@ -52,7 +52,7 @@ class Patterns:
             for method in (find, *PATTERN_ALSO.get(find, ())) if find and node.input and node.output else ():
                 try:
                     found = getattr(self, method)(i)
-                except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed
+                except (Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed
                     found = None  # node by node
                 if found is not None:
                     break

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ...errors import CnnctlError, Loc, shown
 from ...limits import MAX_CHANNEL_VALUES
-from .attributes import _attrs, _int, _ints
-from .told import _Unread
+from .attributes import attr_int, attr_ints, attributes_of
+from .told import Unread
 
 
 class Prelude:
@@ -30,7 +30,7 @@ class Prelude:
         first = self.only_reader(given.name)
         try:
             found = self.prelude_nodes(first) if first is not None else None
-        except (_Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: not it
+        except (Unread, IndexError, KeyError, ValueError, TypeError, OverflowError):  # malformed: not it
             found = None
         if found is None:
             where = self.describe(readers[0])
@@ -68,7 +68,10 @@ class Prelude:
         if sorted(ops[:2]) != ["Cast", "Transpose"] or ops[2:] != ["Div", "Sub", "Div"]:
             return None
         transpose, cast = (self.nodes[nodes[ops.index(op)]] for op in ("Transpose", "Cast"))
-        if _ints(_attrs(transpose), "perm", None) != [0, 3, 1, 2] or _int(_attrs(cast), "to", None) != 1:  # FLOAT
+        if (
+            attr_ints(attributes_of(transpose), "perm", None) != [0, 3, 1, 2]
+            or attr_int(attributes_of(cast), "to", None) != 1
+        ):  # FLOAT
             return None
         scaled, centred, divided = (self.nodes[i] for i in nodes[2:])
         if self.operand(nodes[2], "Div", 255.0) != self.nodes[nodes[1]].output[0]:

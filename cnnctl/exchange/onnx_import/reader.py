@@ -13,7 +13,7 @@ from ..write_notation import NAME  # what an id may not hold: one rule for every
 from .activations import Activations
 from .arithmetic import Arithmetic
 from .attention import Attention
-from .attributes import _attrs
+from .attributes import attributes_of
 from .conv_and_pool import ConvAndPool
 from .eca import ECA
 from .excitation import Excitation
@@ -24,7 +24,7 @@ from .operators import OPERATORS, operators_read
 from .patterns import Pattern, Patterns
 from .prelude import Prelude
 from .reshapes import Reshapes
-from .told import Told, _comment, _Unread
+from .told import Told, Unread, comment_text
 from .values import FOLDS, Values
 from .wiring import Wiring
 
@@ -45,7 +45,7 @@ UNREAD_HINTS = {
 }
 
 
-class _Reader(
+class Reader(
     Told,
     Wiring,
     Values,
@@ -147,7 +147,7 @@ class _Reader(
             t = self.alias[t]
         return t
 
-    def read(self, i: int, node) -> None:
+    def read(self, i: int, node: NodeProto) -> None:
         self.index = i
         op = node.op_type
         operator = OPERATORS.get(op)
@@ -160,35 +160,35 @@ class _Reader(
         unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
         try:
             if node.domain not in ("", "ai.onnx"):
-                raise _Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
+                raise Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
             if operator is None and pattern is None and not any(t in self.data for t in node.output):
-                raise _Unread(  # no data out: a value, worked out from sizes (a resize's from x.shape) or constants
-                    f"works out a value with {_comment(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
+                raise Unread(  # no data out: a value, worked out from sizes (a resize's from x.shape) or constants
+                    f"works out a value with {comment_text(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
                     "values (the sizes of an input of known size, constants)",
                     "re-export at a fixed size (torch.onnx.export without dynamic_axes or dynamic_shapes): the "
                     "exporter then writes the values it works out as constants",
                 )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
-                raise _Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
+                raise Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
                               f"{operators_read(notes=False)}"))  # fmt: skip
             given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
             if operator and given < operator.inputs:
-                raise _Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
+                raise Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
             given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
             if any(t in self.failed for t in given):  # a value whose node was told: no more of it
                 self.failed.update(node.output)
                 return
             ins = [self.real(t) for t in node.input if t]
             read = "relay" if i in self.relaid else pattern.read if pattern else operator.read
-            layer = getattr(self, read)(node, _attrs(node), ins)
+            layer = getattr(self, read)(node, attributes_of(node), ins)
             if layer is not None:
                 for t in layer.inputs:
                     if t != self.source and t not in self.made:
-                        raise _Unread(self.not_a_layer(t))
+                        raise Unread(self.not_a_layer(t))
             activation = (pattern.read in ("gelu", "mish")) if pattern else operator.activation and op != "Softmax"
             per_value = activation or op in ("Identity", "Dropout")
             self.keep_channels_last(node, given, layer, per_value)
-        except _Unread as unread:
+        except Unread as unread:
             self.tell(i, unread.message, unread.hint)
             if unknown or (pattern is None and self.layer_like(node)):
                 self.stand_in(node)
@@ -197,7 +197,9 @@ class _Reader(
             return
         except (IndexError, KeyError, ValueError, TypeError, OverflowError, ZeroDivisionError):
             # what the checks above let through: told at the node, never a traceback
-            self.tell(i, f"a malformed {_comment(op, 40)} node", "onnx.checker.check_model(model) says what is wrong")
+            self.tell(
+                i, f"a malformed {comment_text(op, 40)} node", "onnx.checker.check_model(model) says what is wrong"
+            )
             self.failed.update(node.output)
             return
         if layer is not None:
@@ -252,8 +254,8 @@ class _Reader(
         if value_by_value:  # value by value: the layout stays
             self.normed.add(node.output[0])
             return
-        read_as = f"as a `{layer.kind}` layer" if layer is not None else f"in a {_comment(node.op_type, 40)}"
-        raise _Unread(
+        read_as = f"as a `{layer.kind}` layer" if layer is not None else f"in a {comment_text(node.op_type, 40)}"
+        raise Unread(
             f"reads {shown(nhwc)}, channels-last (NHWC) data, {read_as}",
             "cnnctl reads channels-last data through a layer norm, a MatMul by stored weights (a 1x1 conv) and "
             "activations, until a Transpose back to NCHW",

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from ...errors import shown
 from ...limits import MAX_CHANNEL_VALUES
-from .attributes import _attrs, _int, _ints, _text
-from .layer import Layer, _node_id
-from .told import _Unread
+from .attributes import attr_int, attr_ints, attr_text, attributes_of
+from .layer import Layer, node_id
+from .told import Unread
 from .values import FOLDED
 
 if TYPE_CHECKING:
@@ -29,25 +29,25 @@ class Reshapes:
     def concat(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
-        axis = _int(a, "axis", 1)
+        axis = attr_int(a, "axis", 1)
         if len(ins) == 1:  # torch.cat([x], 1): x itself (DenseNet's first layer of each block)
             self.alias[node.output[0]] = ins[0]
             return None
         if axis != 1:
-            raise _Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
-        return self.layer("concat", [], ins, _node_id(node, "concat"))
+            raise Unread(f"joins along axis {axis}", "cnnctl concatenates channels (axis 1)")
+        return self.layer("concat", [], ins, node_id(node, "concat"))
 
     def flatten(self, node: NodeProto, a: dict, ins: list) -> Layer:
-        axis = _int(a, "axis", 1)
+        axis = attr_int(a, "axis", 1)
         if axis != 1:
-            raise _Unread(f"flattens from axis {axis}", "cnnctl flattens everything but the batch")
-        return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+            raise Unread(f"flattens from axis {axis}", "cnnctl flattens everything but the batch")
+        return self.layer("flatten", [], ins[:1], node_id(node, "flatten"))
 
     def flattens(self, node: NodeProto, a: dict, target: list[int]) -> bool:
         """Whether a reshape to `target` keeps the batch and flattens the rest: x.view(N, -1),
         x.reshape(N, C*H*W) (0 copies the batch where allowzero is not set)."""
         dims = self.shape(node.input[0])
-        batch = {-1 if target[1] != -1 else None, None if _int(a, "allowzero", 0) else 0}
+        batch = {-1 if target[1] != -1 else None, None if attr_int(a, "allowzero", 0) else 0}
         if dims is None or len(dims) != 4 or None in dims[1:]:
             return target[1] == -1 and target[0] in {1, *batch}
         return target[0] in {dims[0], *batch} and target[1] in (-1, dims[1] * dims[2] * dims[3])
@@ -71,15 +71,15 @@ class Reshapes:
             return None
         if x in self.grid and self.grid[x][2] and shape is not None and len(shape) in (2, 4):
             volume, groups, _, nodes = self.grid[x]
-            return self.layer("shuffle", [str(groups)], [volume], _node_id(node, "shuffle"), nodes)
+            return self.layer("shuffle", [str(groups)], [volume], node_id(node, "shuffle"), nodes)
         if shape is not None and shape.shape == (1,) and self.strided_back(node):  # the tensor itself
             self.alias[node.output[0]] = x
             return None
         if shape is not None and shape.shape == (2,) and self.flattens(node, a, [int(v) for v in shape]):
-            return self.layer("flatten", [], ins[:1], _node_id(node, "flatten"))
+            return self.layer("flatten", [], ins[:1], node_id(node, "flatten"))
         before, after = self.shape(node.input[0]), self.shape(node.output[0])
         sizes = f": {_dims(before)} to {_dims(after)}" if before or after else ""
-        raise _Unread(
+        raise Unread(
             f"a reshape other than a channel shuffle's or a flatten's (to N x -1){sizes}",
             "cnnctl reads a Reshape as a flatten (N x C x H x W to N x -1), or as a step of a channel shuffle, "
             "a radix softmax or a squeeze-and-excitation by fcs (a global pool viewed as N x C, Linear layers and "
@@ -96,7 +96,7 @@ class Reshapes:
         if dims is None or None in dims or gather is None:
             return False
         after = self.nodes[gather]
-        if after.op_type != "Gather" or len(after.input) != 2 or _int(_attrs(after), "axis", 0) != 0:
+        if after.op_type != "Gather" or len(after.input) != 2 or attr_int(attributes_of(after), "axis", 0) != 0:
             return False
         tensor = self.constants.get(after.input[1])
         if tensor is None or tensor is FOLDED or [int(d) for d in tensor.dims] != list(dims):
@@ -120,20 +120,20 @@ class Reshapes:
         index, channels = self.const(node, 1), self.channels(node.input[0])
         after = self.only_reader(node.output[0])
         one = index is not None and index.shape == () and channels is not None and -channels <= int(index) < channels
-        if _int(a, "axis", 0) != 1 or not one or after is None or not self.unsqueezes_channels(self.nodes[after]):
-            raise _Unread(
+        if attr_int(a, "axis", 0) != 1 or not one or after is None or not self.unsqueezes_channels(self.nodes[after]):
+            raise Unread(
                 "a Gather other than of one channel, unsqueezed back (x[:, k] then unsqueeze(1))",
                 "cnnctl reads one channel picked this way as a `chunk` of one channel",
             )
         self.picked.add(node.output[0])
         k = int(index) % channels
-        return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], _node_id(node, "chunk"))
+        return self.layer("chunk", [str(channels), f"i={k + 1}"], ins[:1], node_id(node, "chunk"))
 
     def unsqueezes_channels(self, node: NodeProto) -> bool:
         """Whether `node` is an Unsqueeze at axis 1 (its axes an input from opset 13, else an attribute)."""
         if node.op_type != "Unsqueeze" or node.domain not in ("", "ai.onnx"):
             return False
-        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else attributes_of(node).get("axes")
         return axes is not None and [int(v) for v in list(axes)] == [1]
 
     def unsqueeze(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
@@ -141,12 +141,12 @@ class Reshapes:
         if self.known(node):  # of sizes: a value
             return self.fold(node, a, ins)
         if node.input[0] not in self.picked or not self.unsqueezes_channels(node):
-            raise _Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
+            raise Unread("an Unsqueeze other than of one channel a Gather picked, at axis 1")
         self.alias[node.output[0]] = ins[0]
         self.made[ins[0]].nodes.append(self.index)
 
     def transpose(self, node: NodeProto, a: dict, ins: list) -> None:
-        perm, x, out = _ints(a, "perm", []), ins[0], node.output[0]
+        perm, x, out = attr_ints(a, "perm", []), ins[0], node.output[0]
         if perm == [0, 2, 1, 3, 4, 5] and x in self.radix and not self.radix[x][3]:
             volume, groups, radix, _, nodes = self.radix[x]
             self.radix[out] = (volume, groups, radix, True, [*nodes, self.index])
@@ -159,7 +159,7 @@ class Reshapes:
             self.alias[out] = x  # back to NCHW: the output of the layer read on channels-last data
             self.made[x].nodes.append(self.index)
         else:
-            raise _Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
+            raise Unread(f"a transpose {shown(perm, 30)} that is not part of a channel shuffle or layer norm")
 
     def slice(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value
@@ -169,30 +169,30 @@ class Reshapes:
         channels = self.channels(node.input[0])
         one = all(v is not None and v.shape == (1,) for v in (starts, ends, axes))
         if not one or int(axes[0]) != 1 or channels is None:
-            raise _Unread("a slice other than a part of the channels")
+            raise Unread("a slice other than a part of the channels")
         if steps is not None and (steps.shape != (1,) or int(steps[0]) != 1):
-            raise _Unread("a strided slice")
+            raise Unread("a strided slice")
         # ONNX's bounds: a negative one counts from the end; both are clamped to the channels
         start, end = (min(max(b + channels if b < 0 else b, 0), channels) for b in (int(starts[0]), int(ends[0])))
         size = end - start
         if size <= 0:
-            raise _Unread(f"channels {start} to {end} of {channels}: none")
+            raise Unread(f"channels {start} to {end} of {channels}: none")
         if channels % size or start % size:  # channels at any bounds (ReXNet's x[:, :C_in])
             words = [str(start)] + ([str(end)] if end < channels else [])
-            return self.layer("slice", words, ins[:1], _node_id(node, "slice"))
-        return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], _node_id(node, "chunk"))
+            return self.layer("slice", words, ins[:1], node_id(node, "slice"))
+        return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], node_id(node, "chunk"))
 
     def split(self, node: NodeProto, a: dict, ins: list) -> None:
         """A Split into equal parts of the channels (how the dynamo exporter writes x.chunk):
         a `chunk` layer for each part something reads."""
         channels, parts = self.channels(node.input[0]), len(node.output)
-        if _int(a, "axis", 0) != 1 or channels is None:
-            raise _Unread("a split other than into parts of the channels", "cnnctl's chunk splits the channels")
+        if attr_int(a, "axis", 0) != 1 or channels is None:
+            raise Unread("a split other than into parts of the channels", "cnnctl's chunk splits the channels")
         sizes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("split")  # opset 13+: input
         sizes = [int(v) for v in sizes] if sizes is not None else [channels // parts] * parts
         if len(set(sizes)) != 1 or sum(sizes) != channels:
-            raise _Unread(f"channels split {shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
-        name = _node_id(node, "chunk")
+            raise Unread(f"channels split {shown(sizes, 40)}: not equal parts", "cnnctl's chunk takes equal parts")
+        name = node_id(node, "chunk")
         for i, out in enumerate(node.output):
             if out and self.readers.get(out):
                 layer = self.layer("chunk", [str(parts), f"i={i + 1}"], ins[:1], f"{name}_{i + 1}", [self.index])
@@ -205,20 +205,20 @@ class Reshapes:
         scales = self.const(node, 2 if node.op_type == "Resize" else 1)
         if node.op_type == "Resize" and (scales is None or scales.size == 0):
             scales = self.scales_of_sizes(node)
-        mode = _text(a, "mode", "nearest")
+        mode = attr_text(a, "mode", "nearest")
         if mode not in ("nearest", "linear"):
-            raise _Unread(f"{mode} interpolation", "cnnctl's upsample is nearest or bilinear")
+            raise Unread(f"{mode} interpolation", "cnnctl's upsample is nearest or bilinear")
         if scales is None or scales.shape != (4,):
-            raise _Unread("only upsampling by constant scales (or sizes) is read", hint)
+            raise Unread("only upsampling by constant scales (or sizes) is read", hint)
         n, c, h, w = (float(s) for s in scales)
         if (n, c) != (1.0, 1.0):
-            raise _Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
+            raise Unread(f"scales N and C by {n:g} and {c:g}", "cnnctl's upsample scales height and width only")
         if h != w:
-            raise _Unread(f"scales height by {h:g} and width by {w:g}", hint)
+            raise Unread(f"scales height by {h:g} and width by {w:g}", hint)
         if not (math.isfinite(h) and h.is_integer() and h >= 1):
-            raise _Unread(f"scales by {h:g}: not a whole factor", hint)
+            raise Unread(f"scales by {h:g}: not a whole factor", hint)
         words = [str(int(h))] + (self.bilinear(node, a) if mode == "linear" else [])
-        return self.layer("upsample", words, ins[:1], _node_id(node, "upsample"))
+        return self.layer("upsample", words, ins[:1], node_id(node, "upsample"))
 
     def bilinear(self, node: NodeProto, a: dict) -> list[str]:
         """The words of a linear Resize that is PyTorch's bilinear upsampling (by a whole
@@ -228,21 +228,21 @@ class Reshapes:
         refused every scale below 1 (a whole factor), so upscaling it changes nothing.
         Anything else places or weighs the samples otherwise, and is refused."""
         if node.op_type == "Upsample":  # opset 7-9: linear samples x = o/scale, PyTorch's never do
-            raise _Unread(
+            raise Unread(
                 "Upsample's linear mode (samples at o/scale: no bilinear of PyTorch's)",
                 "cnnctl reads bilinear upsampling from a Resize (opset 11+): export at a newer opset",
             )
-        where = _text(a, "coordinate_transformation_mode", "half_pixel")
+        where = attr_text(a, "coordinate_transformation_mode", "half_pixel")
         corners = {"half_pixel": False, "pytorch_half_pixel": False, "align_corners": True}.get(where)
         if corners is None:
-            raise _Unread(
+            raise Unread(
                 f"linear interpolation with coordinate_transformation_mode {shown(where, 30)}",
                 "cnnctl's bilinear upsample is PyTorch's: half_pixel (align_corners false) or align_corners",
             )
-        _int(a, "antialias", 0)  # read all the same: a value that is no whole number is told
-        if _int(a, "exclude_outside", 0) != 0:
-            raise _Unread(
-                f"linear interpolation with exclude_outside={_int(a, 'exclude_outside', 0)}",
+        attr_int(a, "antialias", 0)  # read all the same: a value that is no whole number is told
+        if attr_int(a, "exclude_outside", 0) != 0:
+            raise Unread(
+                f"linear interpolation with exclude_outside={attr_int(a, 'exclude_outside', 0)}",
                 "PyTorch's bilinear has it off",
             )
         return ["mode=bilinear"] + (["align_corners=true"] if corners else [])

@@ -1,18 +1,15 @@
-"""How what cnnctl cannot read is told: the _Unread a reader raises (a message and a hint), text
+"""How what cnnctl cannot read is told: the Unread a reader raises (a message and a hint), text
 from the file made safe to show, and the problems of a file, at their ONNX node, all in one run.
 """
 
 from __future__ import annotations
 
 from ...errors import CnnctlError, Loc, Problem, shown, too_many
-from ...files import Unread
+from ...files import Unread  # noqa: F401 (what a reader raises: a node cnnctl cannot express, a file it will not open)
 from ...limits import MAX_PROBLEMS
 
-# What cnnctl refuses to read, and a hint: a node it cannot express, a file it will not open.
-_Unread = Unread
 
-
-def _comment(text: str, limit: int = 80) -> str:
+def comment_text(text: str, limit: int = 80) -> str:
     """Text from the file made safe for a YAML comment: no line breaks (YAML counts U+2028 as one)."""
     return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
@@ -23,7 +20,7 @@ class Told:
     def describe(self, i: int) -> str:
         """`ONNX node `conv1` (Conv, node 3 of 40)`: how a message names node `i`."""
         node = self.nodes[i]
-        where = f"{_comment(node.op_type, 40) or '?'}, node {i + 1:,} of {len(self.nodes):,}"
+        where = f"{comment_text(node.op_type, 40) or '?'}, node {i + 1:,} of {len(self.nodes):,}"
         return f"ONNX node {shown(node.name)} ({where})" if node.name else f"ONNX node ({where})"
 
     def describe_all(self, nodes: list[int]) -> str:
@@ -43,7 +40,7 @@ class Told:
     def raise_problems(self) -> None:
         problems, hinted = [], set()
         for (op, message), (first, count, hint) in self.found.items():
-            shown_op = _comment(op, 40)
+            shown_op = comment_text(op, 40)
             more = f" (and {count - 1:,} more {shown_op} node{'s' if count > 2 else ''})" if count > 1 else ""
             problems.append(Problem(f"{self.describe(first)}{more}: {message}", Loc(self.path), None, None))
             if hint not in hinted:

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 from ...errors import CnnctlError, Loc, shown
 from ...files import TooShort, regular_bytes
 from ...limits import MAX_ONNX_BYTES, MAX_ONNX_CONSTANT, leads_out
-from .attributes import _attrs, _int
-from .told import _Unread
+from .attributes import attr_int, attributes_of
+from .told import Unread
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
     from onnx import ModelProto, NodeProto, TensorProto
 
@@ -24,7 +26,7 @@ NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT6
            "UINT8", "UINT16", "UINT32", "UINT64"}  # fmt: skip
 
 
-FOLDED = object()  # in _Reader.constants: a value worked out from known ones (_Reader.fold)
+FOLDED = object()  # in Reader.constants: a value worked out from known ones (Reader.fold)
 
 
 # The operators `fold` works out on known values (a Shape on a tensor whose size is known).
@@ -59,7 +61,7 @@ def _whole(text: str) -> int | None:
     return int(text) if text.isdecimal() and len(text) <= 20 else None
 
 
-def _count(dims, cap: int) -> int | None:
+def value_count(dims: Sequence[int], cap: int) -> int | None:
     """The values of a tensor of `dims`, or None above `cap` (without multiplying them all)."""
     count = 1
     for d in dims:
@@ -93,28 +95,28 @@ class Values:
 
         if tensor is FOLDED:  # worked out here from known sizes (fold): a value, never stored weights
             if role != "constant":
-                raise _Unread(f"reads {shown(t)}, a value worked out from sizes, as its {role}")
+                raise Unread(f"reads {shown(t)}, a value worked out from sizes, as its {role}")
             return self.decoded[t]
         what = f"the {role} {shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
-            raise _Unread(f"{what} has negative dims {shown(dims, 40)}")
-        count = _count(dims, cap)
+            raise Unread(f"{what} has negative dims {shown(dims, 40)}")
+        count = value_count(dims, cap)
         if count is None:
             sizes = " x ".join(f"{d:,}" for d in dims[:6]) + (" x ..." if len(dims) > 6 else "")
-            raise _Unread(f"{what} of {sizes} values: cnnctl reads {role}s of at most {cap:,}")
+            raise Unread(f"{what} of {sizes} values: cnnctl reads {role}s of at most {cap:,}")
         if tensor.data_type not in {getattr(TensorProto, kind) for kind in NUMBERS}:
-            raise _Unread(f"{what} does not hold numbers")
+            raise Unread(f"{what} does not hold numbers")
         size = count * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
         if tensor.data_location == TensorProto.EXTERNAL:
             data = self.external(tensor, what, size)
             tensor = TensorProto(name=tensor.name, dims=dims, data_type=tensor.data_type, raw_data=bytes(data))
         elif tensor.raw_data and len(tensor.raw_data) != size:
-            raise _Unread(f"{what} claims {count} values and holds {len(tensor.raw_data):,} bytes")
+            raise Unread(f"{what} claims {count} values and holds {len(tensor.raw_data):,} bytes")
         try:
             return numpy_helper.to_array(tensor)
         except Exception:  # the values do not fit the dims: onnx's numpy_helper says so its own ways
-            raise _Unread(f"{what} does not hold the {count} values its dims claim") from None
+            raise Unread(f"{what} does not hold the {count} values its dims claim") from None
 
     def external(self, tensor: TensorProto, what: str, size: int) -> bytearray:
         """The `size` bytes of a tensor stored outside the file: only from a regular file
@@ -125,26 +127,26 @@ class Values:
         hint = "cnnctl reads data stored outside an ONNX file only from files in the model's own folder"
         parts = re.split(r"[/\\]", location)
         if not location or "\0" in location or os.path.isabs(location) or ".." in parts:
-            raise _Unread(f"{what}: not a file inside the model's folder", hint)
+            raise Unread(f"{what}: not a file inside the model's folder", hint)
         folder = os.path.realpath(self.folder)
         real = os.path.realpath(os.path.join(folder, location))
         if leads_out(real, folder) is not None:
-            raise _Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
+            raise Unread(f"{what}: not a file inside the model's folder (a link leads out of it)", hint)
         offset, length = info.get("offset", "0"), info.get("length", str(size))
         if _whole(offset) is None or _whole(length) != size:
-            raise _Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
+            raise Unread(f"{what} at offset {shown(offset, 24)}, length {shown(length, 24)}: it holds {size} bytes")
         try:
             data = regular_bytes(real, size, _whole(offset), size, inside=folder)
         except TooShort as short:  # the model's folder is right: its data file is not the one the model was saved with
-            raise _Unread(
+            raise Unread(
                 f"{what}: {short.message}: the file is shorter than the model says",
                 "was it cut short, or is it another model's? export the model again, or copy its whole data file "
                 f"({shown(location)}) beside it",
             ) from None
-        except _Unread as refused:
-            raise _Unread(f"{what}: {refused.message}", hint) from None
+        except Unread as refused:
+            raise Unread(f"{what}: {refused.message}", hint) from None
         if len(data) != size:
-            raise _Unread(f"{what}: the file was cut short while read")
+            raise Unread(f"{what}: the file was cut short while read")
         return data
 
     def weight(self, t: str) -> np.ndarray:
@@ -152,7 +154,7 @@ class Values:
         data inside the model's folder, as a constant's are; a CnnctlError at the file if not."""
         try:
             return self.values(self.constants[t], t, cap=MAX_ONNX_BYTES, role="weight")
-        except _Unread as refused:
+        except Unread as refused:
             raise CnnctlError.at(refused.message, Loc(self.path), hint=refused.hint) from None
 
     def is_value(self, t: str | None, expected: float) -> bool:
@@ -165,7 +167,7 @@ class Values:
             if t not in self.decoded:
                 self.decoded[t] = self.values(self.constants[t], t)
             value = self.decoded[t]
-        except _Unread:
+        except Unread:
             return False
         return value.size == 1 and np.float32(value.reshape(-1)[0]) == np.float32(expected)
 
@@ -213,7 +215,7 @@ class Values:
                     dims = shapes.get(node.input[0])
                     if dims is None or None in dims:
                         continue
-                    value = _folded("Shape", [np.array(dims, dtype=np.int64)], _attrs(node))
+                    value = _folded("Shape", [np.array(dims, dtype=np.int64)], attributes_of(node))
                 else:
                     values = [known.get(t, self.const(node, i) if t in self.constants else None) if t else None
                               for i, t in enumerate(node.input)]  # fmt: skip
@@ -221,7 +223,7 @@ class Values:
                         v is None or v.size > MAX_FOLDED for v, t in zip(values, node.input, strict=True) if t
                     ):
                         continue
-                    value = _folded(node.op_type, values, _attrs(node))
+                    value = _folded(node.op_type, values, attributes_of(node))
             except Exception:  # told, if at all, where the reader reads the node
                 continue
             known[node.output[0]] = np.asarray(value)
@@ -233,12 +235,12 @@ class Values:
         from onnx import helper, numpy_helper
 
         graph = self.graph
-        small = [i for i in graph.initializer if _count(i.dims, MAX_ONNX_CONSTANT) is not None]
+        small = [i for i in graph.initializer if value_count(i.dims, MAX_ONNX_CONSTANT) is not None]
         listed = {i.name for i in graph.input}  # IR 3 lists initializers among the inputs too
         weights = [
             helper.make_tensor_value_info(i.name, i.data_type, list(i.dims))
             for i in graph.initializer
-            if _count(i.dims, MAX_ONNX_CONSTANT) is None and i.name not in listed
+            if value_count(i.dims, MAX_ONNX_CONSTANT) is None and i.name not in listed
         ]
         light = helper.make_graph(
             [n for n in graph.node if not (n.output and all(t in values for t in n.output if t))],
@@ -274,14 +276,14 @@ class Values:
         if op == "Shape":
             dims = self.shape(node.input[0])
             if dims is None or None in dims:
-                raise _Unread("the shape of a tensor whose size is not known here")
+                raise Unread("the shape of a tensor whose size is not known here")
             value = _folded(op, [np.array(dims, dtype=np.int64)], a)
         else:
             if any(t in self.data for t in node.input):  # of the network's values, not of sizes (torch.floor(x))
-                raise _Unread(f"{op} of the network's values: no cnnctl layer kind does this")
+                raise Unread(f"{op} of the network's values: no cnnctl layer kind does this")
             values = [self.const(node, i) if t else None for i, t in enumerate(node.input)]
             if not values or values[0] is None or any(v is not None and v.size > MAX_FOLDED for v in values):
-                raise _Unread(f"{op} of values that are not small known ones")
+                raise Unread(f"{op} of values that are not small known ones")
             value = _folded(op, values, a)
         self.constants[node.output[0]] = FOLDED
         self.decoded[node.output[0]] = np.asarray(value)
@@ -312,11 +314,11 @@ def _folded(op: str, values: list, a: dict):
     x = values[0]
     y = values[1] if len(values) > 1 else None
     if op == "Shape":  # x: the dims of the tensor, known
-        return x[_int(a, "start", 0) : a.get("end")]
+        return x[attr_int(a, "start", 0) : a.get("end")]
     if op == "Gather":
-        return np.take(x, y.astype(np.int64), axis=_int(a, "axis", 0))
+        return np.take(x, y.astype(np.int64), axis=attr_int(a, "axis", 0))
     if op == "Concat":
-        return np.concatenate([v for v in values if v is not None], axis=_int(a, "axis", 0))
+        return np.concatenate([v for v in values if v is not None], axis=attr_int(a, "axis", 0))
     if op in ("Unsqueeze", "Squeeze"):  # axes: an input from opset 13, an attribute before
         axes = [int(v) for v in (y if y is not None else a.get("axes", []))]
         if op == "Unsqueeze":
@@ -325,10 +327,10 @@ def _folded(op: str, values: list, a: dict):
     if op == "Cast":
         from onnx import helper
 
-        return x.astype(helper.tensor_dtype_to_np_dtype(_int(a, "to", 0)))
+        return x.astype(helper.tensor_dtype_to_np_dtype(attr_int(a, "to", 0)))
     if op == "Reshape":
         target = [int(v) for v in y]
-        if not _int(a, "allowzero", 0):  # 0 copies the size at that place
+        if not attr_int(a, "allowzero", 0):  # 0 copies the size at that place
             target = [x.shape[i] if v == 0 else v for i, v in enumerate(target)]
         return x.reshape(target)
     if op == "Slice":
@@ -342,12 +344,12 @@ def _folded(op: str, values: list, a: dict):
         return np.floor(x) if op == "Floor" else np.ceil(x)
     if op == "ReduceProd":  # x.numel() of a known shape; axes an input from opset 18, an attribute before
         axes = y if y is not None else a.get("axes")
-        kept = bool(_int(a, "keepdims", 1))
+        kept = bool(attr_int(a, "keepdims", 1))
         return np.prod(x, axis=None if axes is None or len(axes) == 0 else tuple(int(v) for v in axes), keepdims=kept)
     if op == "Range":  # start, limit, delta: scalars
         return np.arange(x, y, values[2]).astype(x.dtype)
     if op == "Div" and np.issubdtype(x.dtype, np.integer):
         if not np.all(y):
-            raise _Unread("a division by zero")
+            raise Unread("a division by zero")
         return np.trunc(x / y).astype(x.dtype)  # ONNX's integer division truncates
     return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op](x, y)

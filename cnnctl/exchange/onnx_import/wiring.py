@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...errors import shown
-from .attributes import _attrs
-from .told import _Unread
+from .attributes import attributes_of
+from .told import Unread
 from .values import FOLDED
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Wiring:
             return None
         try:
             self.decoded.setdefault(other, self.values(self.constants[other], other))
-        except _Unread:
+        except Unread:
             return None
         return other if self.decoded[other].size == 1 else None
 
@@ -116,5 +116,5 @@ class Wiring:
 
     def axes(self, node: NodeProto) -> list[int] | None:
         """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
-        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else _attrs(node).get("axes")
+        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else attributes_of(node).get("axes")
         return None if axes is None else sorted(int(v) % 4 for v in list(axes))

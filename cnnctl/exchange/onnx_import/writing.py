@@ -14,10 +14,12 @@ from ...writing import is_utf8
 from ..preprocessing import recorded_in_onnx
 from ..write_notation import NAME, Entry, traced_layers
 from .layer import Layer
-from .told import _comment
+from .told import comment_text
 
 if TYPE_CHECKING:
-    from .reader import _Reader
+    from onnx import ModelProto
+
+    from .reader import Reader
 
 
 @record
@@ -28,7 +30,7 @@ class Imported:
     notes: tuple = ()  # what the reading changed or left out that the user should know (also in the header)
 
 
-def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
+def write_imported(model: ModelProto, path: str, name: str | None, reader: Reader) -> Imported:
     """The layers as a network file: references only where a layer does not simply read the one before."""
     order = [(t, layer) for t, layer in reader.order if t not in reader.dropped]
     reads: dict[str, list[Layer]] = {}
@@ -56,7 +58,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     ]
     traced = traced_layers(entries, heads=tuple(position[t] for t in heads))
     h, w, c = reader.input_shape
-    file = _comment(os.path.basename(path))
+    file = comment_text(os.path.basename(path))
     record = recorded_in_onnx({p.key: p.value for p in model.metadata_props}, path)  # what cnnctl's export wrote
     own = model.graph.name if model.graph.name not in ("", "main_graph", "torch_jit", "torch-jit-export") else ""
     title = name or NAME.sub("_", record.get("arch") or own or file.rsplit(".", 1)[0]).strip("_")[:64] or "imported"
@@ -66,8 +68,8 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     if classes:
         from ...words import first
 
-        said = f"# Trained on {len(classes):,} classes, by output index: {_comment(first(classes, 10), 200)}"
-    producer = _comment(" ".join(x for x in (model.producer_name, model.producer_version) if x))
+        said = f"# Trained on {len(classes):,} classes, by output index: {comment_text(first(classes, 10), 200)}"
+    producer = comment_text(" ".join(x for x in (model.producer_name, model.producer_version) if x))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "?")
     head = [
         f"# Imported by cnnctl from {file} (ONNX opset {opset}{', written by ' + producer if producer else ''}):",
@@ -92,12 +94,12 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
     return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes))
 
 
-def _first_and_more(reader: _Reader, nodes: list[int]) -> str:
+def _first_and_more(reader: Reader, nodes: list[int]) -> str:
     """The first of `nodes` as the reader names a node, and how many more there are."""
     return reader.describe(nodes[0]) + (f" and {len(nodes) - 1:,} more" if len(nodes) > 1 else "")
 
 
-def _training_bns(reader: _Reader) -> list[str]:
+def _training_bns(reader: Reader) -> list[str]:
     """A note where batch norms were exported in training mode (training_mode=1: each batch
     normalised by its own mean and variance): cnnctl's bn, at inference, uses the running ones."""
     found = reader.training_bns
@@ -110,7 +112,7 @@ def _training_bns(reader: _Reader) -> list[str]:
     ]
 
 
-def _folded_bns(reader: _Reader) -> list[str]:
+def _folded_bns(reader: Reader) -> list[str]:
     """A note where PyTorch's exporter folded batch norms into the convs before them (an eval-mode
     export): their weights are named as it names what it folded, `onnx::Conv_91` (TorchScript
     exporter) or a bias `stem.0.weight_bias` (dynamo). The network read has no bn there, and
@@ -150,7 +152,7 @@ def _scalar(text: str) -> str:
     return dumped
 
 
-def _outputs(kept: list, reader: _Reader, through: dict) -> tuple[list, list[str], list[str]]:
+def _outputs(kept: list, reader: Reader, through: dict) -> tuple[list, list[str], list[str]]:
     """The layers with the graph's first output last (the network's output, as torch's first
     returned value), the tensors of its other outputs that are heads beside it (`outputs:`: of the
     same shape, trained against the same targets), and notes on the others (their layers kept,
