@@ -96,6 +96,7 @@ PRIVATE_UNANNOTATED = {
     "render/progress.py": {"TrainDisplay.__init__", "TrainDisplay._progress_line"},  # TrainConfig, EpochStats
     "render/views/evaluation.py": {"_overall_row", "_dense_json"},  # train.evaluate.Evaluation
     "render/views/prediction.py": {"_read_as"},  # train.predict.Prediction
+    "render/views/weights.py": {"_placement_table"},  # exchange.weights.Placement
 }
 
 
