@@ -157,8 +157,8 @@ def export_cmd(
     fmt = format_for(output, to)
     from ..run_marks import run_input
 
-    if weights is None:
-        checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    # a run: its weights (with --weights too, which weighted_model refuses: the run's weights or those?)
+    checkpoint = checkpoint or (arch if run_input(arch) is not None else None)
     reads = (graph.file, checkpoint, weights)
     refuse_target(graph, fmt, output, checkpoint is not None or weights is not None, reads)  # before loading them
     trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
@@ -241,13 +241,15 @@ def evaluate_cmd(
 def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command: str) -> str | None:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
     (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
-    (weighted_model refuses --weights with --checkpoint)."""
+    (weighted_model refuses --weights with a run, named either way)."""
     from ..run_marks import config_refused, run_input, run_of, runs_in
 
-    if checkpoint is not None or weights is not None:
+    if checkpoint is not None:
         return checkpoint
     if run_input(arch) is not None:  # a run whose config.json cannot be read says so here
         return arch
+    if weights is not None:
+        return None
     folder = run_of(arch)
     if folder is not None:  # a run, its config.json read, without the input its network trained at
         raise config_refused(folder, "records no `input`", Loc(os.path.join(folder, "config.json")))
