@@ -11,7 +11,7 @@ from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS
 from ..train.settings import BY_NAME, MAX_THREADS  # pure Python: the threads setting's range and help
 from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's too
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import Format, examples, print_json, print_warnings, show_result, with_warnings
+from .common import Format, examples, print_json, print_lines, print_warnings, show_result, with_warnings
 from .options import (
     arch_argument,
     argument,
@@ -176,7 +176,7 @@ def export_cmd(
         return 0
     print_warnings(graph)
     lines = export_lines(done, graph.title, NAMES[fmt], again, cls)
-    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
+    print_lines(lines)
     return 0
 
 
