@@ -258,13 +258,14 @@ def test_compare_states_params_and_mults_at_inference_and_with_the_heads(net, mo
 @pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
 def test_flops_states_params_at_inference_as_list_does_and_with_the_heads(net, monkeypatch, capsys):
     # flops gave the params with the heads beside the multiplications without them, where list
-    # gives both at inference: the row `params` is inference's, a row of its own has the heads'
+    # gives both at inference: a row at inference and one with the heads, as compare's
     want = published(net)
     code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "csv")
     assert code == 0, err
     rows = {row[0]: row[1] for row in csv.reader(io.StringIO(out)) if row}
-    assert rows["params"] == str(want["inference_params"])
+    assert rows["params at inference"] == str(want["inference_params"])
     assert rows["params with the heads (training)"] == str(want["params"])
+    assert "params" not in rows  # one name for one count: JSON's `params` counts the heads
     assert rows["multiplications"] == str(want["mults"])
     code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "json")
     data = json.loads(out)  # the keys as list's and summarize's: `params` counts the heads

@@ -99,8 +99,8 @@ def flops_table(
         notes += head_notes(s)
     if cost is not None:
         rows += training_rows(cost, batch)
-    if s.heads:  # params as list gives them, at inference; the heads' with them as training has them
-        rows += [["params", s.inference_params, s.inference_params],
+    if s.heads:  # at inference as list gives them, then with the heads as training has them (compare's labels)
+        rows += [["params at inference", s.inference_params, s.inference_params],
                  ["params with the heads (training)", s.params, s.params]]  # fmt: skip
     else:
         rows.append(["params", s.params, s.params])
