@@ -10,6 +10,8 @@ Batch norm's running statistics (2 per channel of every bn) are counted here fro
 torchvision's own configuration tables, written out independently of the files.
 """
 
+from pathlib import Path
+
 import pytest
 from helpers import make_divisible
 
@@ -226,6 +228,43 @@ def test_heads_count_in_the_params_and_in_training_only(name):
     assert s.mults == REFERENCE[name][2]  # the inference total as it was before the heads
     assert s.mults_with_heads - s.mults == sum(h.mults for h in s.heads) == head_mults
     assert graph.warnings == ()  # a declared head is no "output never used"
+
+
+def googlenet_table1_params() -> int:
+    """GoogLeNet's params at inference from Szegedy et al. 2014, Table 1, each conv and the fc
+    with its bias: the stem (7x7/2 conv to 64, 1x1 to 64, 3x3 to 192), nine inception modules
+    (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), the fc 1024 -> 1000."""
+
+    def conv(k: int, c_in: int, c_out: int) -> int:
+        return k * k * c_in * c_out + c_out
+
+    params = conv(7, 3, 64) + conv(1, 64, 64) + conv(3, 64, 192)
+    modules = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), (480, 192, 96, 208, 16, 48, 64),
+               (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64), (512, 112, 144, 288, 32, 64, 64),
+               (528, 256, 160, 320, 32, 128, 128), (832, 256, 160, 320, 32, 128, 128),
+               (832, 384, 192, 384, 48, 128, 128)]  # fmt: skip
+    for c_in, n1, r3, n3, r5, n5, proj in modules:
+        params += conv(1, c_in, n1) + conv(1, c_in, r3) + conv(3, r3, n3) + conv(1, c_in, r5) + conv(5, r5, n5)
+        params += conv(1, c_in, proj)
+    return params + 1024 * 1000 + 1000
+
+
+def test_googlenets_inference_params_are_table_1s():
+    assert googlenet_table1_params() == HEADS["googlenet"][0]
+
+
+def test_the_readmes_table_of_bundled_networks_gives_the_published_figures_as_list_does():
+    # The README's table once gave GoogLeNet's and Inception v3's params with their heads beside
+    # multiplications without them, where `cnnctl list` (which it says shows them) gives both at inference.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Bundled architectures", 1)[1].split("\n\n")[2]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert len(rows) == len(REFERENCE) - 3  # the three families have a table of their own
+    for row in rows:
+        name = row[0].removeprefix("| ")
+        shape, params, mults = REFERENCE[name]
+        params = HEADS[name][0] if name in HEADS else params  # at inference, as list gives them
+        assert row[1:4] == ["x".join(map(str, shape)), f"{params:,}", f"{mults:,}"], name
 
 
 def test_every_bundled_file_is_in_the_reference_table():

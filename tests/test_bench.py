@@ -199,6 +199,8 @@ def test_the_roofline_rate_stands_beside_the_measured_one():
     result = BenchResult("cuda:0", [t], 989.4, [], PROFILES["h100"], dtype="bfloat16")
     assert t.roofline_images_per_second == pytest.approx(8 / 0.002)  # the batch over the estimate's step
     text = plain(bench_table(result))
+    # the column is named as the option (--mode) and the JSON (`mode`) name it: it was `step`
+    assert text.splitlines()[1].split()[:3] == ["model", "mode", "batch"]
     assert "MFU against 989.4 TFLOP/s (bfloat16)" in text.splitlines()[0]
     row = next(line for line in text.splitlines() if line.startswith("cnnctl"))
     assert "4,000" in row and "800.0" in row  # the roofline's img/s, then the measured

@@ -730,3 +730,21 @@ def test_export_into_folders_that_do_not_exist_makes_them_as_every_o_and_train_o
     picture = tmp_path / "pics" / "lenet5.dot"
     code, _, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", str(picture))
     assert code == 0 and picture.read_text().startswith("digraph"), err
+
+
+def test_the_readmes_snippet_loading_an_exported_state_dict_runs_as_written(tmp_path, monkeypatch, capsys):
+    # Pasted as written it once raised NameError: it used torch without importing it.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lead = "the weights are written beside it as a plain `state_dict` (`resnet18.pt`):\n\n```python\n"
+    snippet = readme[readme.index(lead) + len(lead) :].split("```", 1)[0]
+    given = to_torch(load("resnet18")).state_dict()
+    torch.save(given, tmp_path / "given.pt")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run_main(monkeypatch, capsys, "export", "resnet18", "--weights", "given.pt", "--mean", "0.5,0.5,0.5",
+                            "--std", "0.5,0.5,0.5", "-o", "resnet18.py")  # fmt: skip
+    assert code == 0, err
+    names: dict = {}
+    exec(compile(snippet, "README.md", "exec"), names)  # in a namespace of its own, as a fresh script
+    assert all(torch.equal(names["net"].state_dict()[k], v) for k, v in given.items())
+    sys.modules.pop("resnet18", None)  # the exported module, imported by the snippet

@@ -51,6 +51,8 @@ def test_a_run_from_weights_for_other_classes_gets_a_new_head_and_the_rest_as_tr
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
     assert "head: `fc1` made anew for the data's 3 classes (it had 7 outputs" in out
+    # conv1's 112 and bn1's 8; bn1 is a batch norm: its statistics are frozen too, and said so
+    assert "up to and including `bn1`, batch norm statistics too; " in " ".join(out.split())
     model = trained(run)["model"]
     # Frozen up to bn1: the source's weights and batch norm statistics, exactly, after two epochs of training.
     assert torch.equal(model["conv1.weight"], source.conv.weight) and torch.equal(model["conv1.bias"], source.conv.bias)
@@ -77,7 +79,9 @@ def test_freeze_keeps_the_layers_up_to_it_and_trains_the_rest(setup, monkeypatch
             "--batch-size", "8", "--lr", "0.05", "--device", "cpu", "--out", str(run))  # fmt: skip
     code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 0, err
-    assert "frozen: 112 parameters of the layers up to and including `conv1`" in out  # 3*3*3*4 + 4
+    # 3*3*3*4 + 4; conv1 has no batch norm: no "batch norm statistics too" (once said of any network)
+    assert "frozen: 112 parameters of the layers up to and including `conv1`; " in " ".join(out.split())
+    assert "batch norm statistics" not in " ".join(out.split())
     assert "without --weights" not in out
     # summarize of the run counts as it trained (once: every parameter trainable, its --freeze ignored)
     code, out, err = run_main(monkeypatch, capsys, "summarize", str(run), "--format", "json")

@@ -3,7 +3,9 @@ counts, shapes and outputs; ONNX written by torch.onnx.export from hand-written 
 imports with the counts their own parameters and the course's formula give."""
 
 import os
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -212,6 +214,28 @@ def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys
     assert "  - repeat: 2\n" in text and "      - add act=relu with=input\n" in text
     code, out, err = run_main(monkeypatch, capsys, "summarize", str(tmp_path / "r.yaml"))
     assert code == 0 and "1,814,073,344" in out
+
+
+def test_the_readmes_import_transcript_is_the_commands_output(tmp_path, monkeypatch, capsys):
+    # The README's transcript once missed export's `output:` line. What may differ on another
+    # machine is masked: ONNX Runtime's difference from PyTorch, torch's version and the opset.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    command = "$ cnnctl export resnet18 -o resnet18.onnx && cnnctl import resnet18.onnx -o back.yaml\n"
+    sample = readme[readme.index(command) + len(command) :].split("```", 1)[0]
+    said, head = sample.split("$ head -17 back.yaml\n")
+    monkeypatch.chdir(tmp_path)
+    code, exported, err = run_main(monkeypatch, capsys, "export", "resnet18", "-o", "resnet18.onnx")
+    assert code == 0, err
+    code, imported, err = run_main(monkeypatch, capsys, "import", "resnet18.onnx", "-o", "back.yaml")
+    assert code == 0, err
+    written = "".join((tmp_path / "back.yaml").read_text().splitlines(keepends=True)[:17])
+
+    def masked(text: str) -> str:
+        text = re.sub(r"within \S+ on", "within X on", text)
+        return re.sub(r"\(ONNX opset \d+, written by pytorch [^)]*\)", "(ONNX opset N, written by pytorch V)", text)
+
+    assert masked(exported + imported) == masked(said)
+    assert masked(written) == masked(head)
 
 
 @pytest.mark.parametrize(

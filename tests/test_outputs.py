@@ -255,6 +255,33 @@ def test_compare_states_params_and_mults_at_inference_and_with_the_heads(net, mo
     assert "params" not in rows  # one name for one count
 
 
+@pytest.mark.parametrize("net", ["googlenet", "inception_v3"])
+def test_flops_states_params_at_inference_as_list_does_and_with_the_heads(net, monkeypatch, capsys):
+    # flops gave the params with the heads beside the multiplications without them, where list
+    # gives both at inference: a row at inference and one with the heads, as compare's
+    want = published(net)
+    code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "csv")
+    assert code == 0, err
+    rows = {row[0]: row[1] for row in csv.reader(io.StringIO(out)) if row}
+    assert rows["params at inference"] == str(want["inference_params"])
+    assert rows["params with the heads (training)"] == str(want["params"])
+    assert "params" not in rows  # one name for one count: JSON's `params` counts the heads
+    assert rows["multiplications"] == str(want["mults"])
+    code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "json")
+    data = json.loads(out)  # the keys as list's and summarize's: `params` counts the heads
+    assert {k: data[k] for k in want} == want
+    code, out, err = run_main(monkeypatch, capsys, "list", "-f", "json")
+    listed = next(e for e in json.loads(out)["networks"] if e["name"] == net)
+    assert (listed["params"], listed["inference_params"]) == (want["params"], want["inference_params"])
+
+
+def test_flops_of_a_network_without_heads_has_one_params_row(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "flops", "resnet18", "-f", "csv")
+    assert code == 0, err
+    rows = [row[0] for row in csv.reader(io.StringIO(out)) if row]
+    assert rows.count("params") == 1 and not any("with the heads" in r for r in rows)
+
+
 def _dashed(dot: str) -> set[str]:
     """The boxes a DOT text draws dashed (the heads')."""
     return set(re.findall(r'^\s*(\w+) \[label=<.*style="rounded,filled,dashed"', dot, re.M))

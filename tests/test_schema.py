@@ -121,10 +121,11 @@ def test_schema_dash_is_stdout_and_json_with_a_file_says_the_file(monkeypatch, c
     code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "-")  # wrote a file named `-`
     assert code == 0 and json.loads(out)["title"].startswith("cnnctl network") and not (tmp_path / "-").exists()
     code, out, err = run_main(monkeypatch, capsys, "schema", "-o", "new.json", "-f", "json")  # stdout was empty
-    assert code == 0 and json.loads(out) == {"file": "new.json"} and "wrote new.json" in err
+    assert code == 0 and json.loads(out) == {"file": "new.json"} and err == ""  # the JSON alone, as import's
     assert json.loads((tmp_path / "new.json").read_text())["title"].startswith("cnnctl network")
-    code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "again.json")  # asked for nothing: says nothing
-    assert code == 0 and out == ""
+    # `wrote` on stdout, as every other writer says it (it was on stderr)
+    code, out, err = run_main(monkeypatch, capsys, "schema", "-o", "again.json")
+    assert code == 0 and out == "wrote again.json: the notation's JSON Schema\n" and err == ""
 
 
 def test_schemas_wrote_line_shows_a_file_name_not_utf8_as_its_bytes(monkeypatch, capsys, tmp_path):
@@ -132,6 +133,6 @@ def test_schemas_wrote_line_shows_a_file_name_not_utf8_as_its_bytes(monkeypatch,
     # (Python's escape of the surrogate, which names no file), where every message says `s\xe9.json`.
     monkeypatch.chdir(tmp_path)
     name = b"s\xe9.json".decode(errors="surrogateescape")
-    code, _, err = run_main(monkeypatch, capsys, "schema", "-o", name)
+    code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", name)
     assert code == 0 and (tmp_path / name).is_file()
-    assert err == "wrote s\\xe9.json\n"
+    assert out == "wrote s\\xe9.json: the notation's JSON Schema\n"

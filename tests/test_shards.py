@@ -79,6 +79,21 @@ def member_order(folder) -> list[str]:
 
 
 # -- round trip ------------------------------------------------------------------------------
+def test_shards_held_in_memory_say_the_adapting_rule_and_their_size_in_its_unit(tmp_path):
+    # Every image at the input's 8x8 once read "each image adapted to 8x8 as predict adapts one",
+    # and 24 images of 8x8x3 "0.0 MiB decoded"
+    from cnnctl.data import load_data
+
+    image_folder(tmp_path / "img", splits=("",), per_class=(8,))  # the class folders at the top
+    pack(tmp_path / "img", tmp_path / "out")
+    data = load_data(str(tmp_path / "out"), (8, 8, 3), val_split=0, stream=False)
+    assert not any("each image adapted" in note for note in data.notes), data.notes
+    rule = "images of another size than 8x8 adapted to it as predict adapts one: padded where a little smaller"
+    assert any(note.startswith(rule) for note in data.notes), data.notes
+    held = "held in memory (--no-stream): 24 images at 8x8x3 are 4.50 KiB decoded"  # 24 x 8 x 8 x 3 = 4,608 bytes
+    assert held in data.notes, data.notes
+
+
 def test_pack_then_index_gives_back_every_image_its_bytes_and_class(tmp_path):
     written = image_folder(tmp_path / "img")
     result = pack(tmp_path / "img", tmp_path / "out", shard_size=12 * 1024)

@@ -43,6 +43,27 @@ def test_every_column_of_the_rows_has_a_label_ending_where_its_values_end():
     assert len(labels) == len(values) == 7 and labels == values
 
 
+def test_a_dense_runs_rows_have_a_pixel_accuracy_and_an_miou_column_under_their_labels():
+    # The row once ended `mIoU 94.72%` under no label, its pixel accuracy under `val acc`.
+    import re
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False)  # no terminal: no bar, the rows alone
+    split = SimpleNamespace(y=torch.zeros(10, 4, 4))  # a mask per image: dense prediction
+    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    shown = TrainDisplay(console, TrainConfig(epochs=1), torch.device("cpu"), data, "runs/x", resumed=False)
+    shown.start_epoch(0, 1, 0)
+    row = {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_loss": 0.25, "val_accuracy": 0.98,
+           "val_miou": 0.9472, "lr": 0.001, "seconds": 1.5}  # fmt: skip
+    shown.end_epoch(row, improved=False)
+    header, values = out.getvalue().splitlines()[-2:]
+    labels = [m.group() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    assert labels == ["epoch", "train loss", "train acc", "val loss", "val pixel acc", "mIoU", "lr", "time"]
+    ends = [m.end() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    assert ends == [m.end() for m in re.finditer(r"\S+", values)]  # each value ends where its label ends
+    assert values.split()[4:6] == ["98.00%", "94.72%"]
+
+
 def test_an_error_in_the_loop_takes_the_bar_down(tmp_path, monkeypatch):
     """A second Ctrl-C (a KeyboardInterrupt out of the loop) must not leave the live bar
     behind, to be drawn again under the messages that follow."""

@@ -156,13 +156,32 @@ def test_weights_that_do_not_fit_are_one_message_naming_the_tensor(command, tmp_
     assert not (tmp_path / "tiny.py").exists()
 
 
+NOT_BOTH = "give --weights or a run (--checkpoint RUN, or the run in place of ARCH), not both"
+
+
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
 def test_weights_and_a_checkpoint_together_are_one_message(command, source, tmp_path, monkeypatch, capsys):
     _, weights, net = source
     monkeypatch.chdir(tmp_path)
     code, out, err = run_main(monkeypatch, capsys, command, net, "--weights", weights, "--checkpoint", "runs/x",
                               *COMMANDS[command])  # fmt: skip
-    assert code == 2 and err.count("error:") == 1 and "give --weights or --checkpoint, not both" in err
+    assert code == 2 and err.count("error:") == 1 and NOT_BOTH in err
+
+
+def test_weights_and_a_run_in_place_of_arch_are_refused_as_with_checkpoint(source, tmp_path, monkeypatch, capsys):
+    # `predict RUN img --weights W` once ran W's weights, quietly dropping the run's and its class names
+    _, weights, net = source
+    run = tmp_path / "run"
+    args = ["--data", "shapes", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--out", str(run)]
+    assert run_main(monkeypatch, capsys, "train", net, *args)[0] == 0
+    Image.fromarray(random_pixels(1, seed=5)[0].numpy()).save(tmp_path / "x.png")
+    monkeypatch.chdir(tmp_path)
+    for command in ("evaluate", "predict", "export"):
+        code, out, err = run_main(monkeypatch, capsys, command, str(run), "--weights", weights, *COMMANDS[command],
+                                  *GIVEN)  # fmt: skip
+        assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, (command, err)
+        assert NOT_BOTH in err, command
+    assert not (tmp_path / "tiny.py").exists()
 
 
 @pytest.mark.parametrize("command", ["evaluate", "predict", "export"])

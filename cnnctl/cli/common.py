@@ -8,6 +8,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from ..errors import one_line
 from ..files import DASH
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ def print_json(data: object) -> None:
 
     sys.stdout.write(json_text(data) + "\n")
     _written.append(True)
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    """A command's report in lines on stdout (`wrote FILE: ...`, as every writer says it), each
+    kept to one line: a name or file from the user escaped, as messages write it."""
+    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))
 
 
 def to_stdout(output: str | None) -> bool:

@@ -4,8 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
-from ..errors import one_line
-from .common import Format, examples, print_json, to_stdout
+from .common import Format, examples, print_json, print_lines, to_stdout
 from .options import argument, format_option, formats, input_option, option, words
 
 
@@ -82,7 +81,7 @@ def import_cmd(
         lines.append(f"no weights written: {why}")
     lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
     lines.append(f"(`cnnctl summarize {output}` for the rest)")
-    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
+    print_lines(lines)
     return 0
 
 
@@ -185,7 +184,8 @@ def schema_cmd(
         return 0
     refuse_unwritable(output, "cnnctl.schema.json", replaces=(".json",))  # not over a network file
     write_file(output, text.encode())
-    sys.stderr.write(f"wrote {one_line(output)}\n")  # a name not UTF-8 as its bytes escaped, as messages write it
-    if format is Format.json:  # asked for: the file written, as import's and export's JSON name it
+    if format is Format.json:  # the file written, as import's and export's JSON name it
         print_json({"file": output})
+    else:  # as every writer says it (import, export, draw)
+        print_lines([f"wrote {output}: the notation's JSON Schema"])
     return 0

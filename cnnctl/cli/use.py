@@ -11,7 +11,7 @@ from ..limits import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_THREADS
 from ..train.settings import BY_NAME  # pure Python: the threads setting's help
 from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's too
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import Format, examples, print_json, print_warnings, show_result, with_warnings
+from .common import Format, examples, print_json, print_lines, print_warnings, show_result, with_warnings
 from .options import (
     arch_argument,
     argument,
@@ -157,8 +157,8 @@ def export_cmd(
     fmt = format_for(output, to)
     from ..run_marks import run_input
 
-    if weights is None:
-        checkpoint = checkpoint or (arch if run_input(arch) is not None else None)  # a run: its weights
+    # a run: its weights (with --weights too, which weighted_model refuses: the run's weights or those?)
+    checkpoint = checkpoint or (arch if run_input(arch) is not None else None)
     reads = (graph.file, checkpoint, weights)
     refuse_target(graph, fmt, output, checkpoint is not None or weights is not None, reads)  # before loading them
     trained = None  # without --checkpoint or --weights: freshly initialised weights, mean and std unused
@@ -176,7 +176,7 @@ def export_cmd(
         return 0
     print_warnings(graph)
     lines = export_lines(done, graph.title, NAMES[fmt], again, cls)
-    sys.stdout.write("".join(one_line(line) + "\n" for line in lines))  # a name or file from the user: escaped
+    print_lines(lines)
     return 0
 
 
@@ -241,13 +241,15 @@ def evaluate_cmd(
 def _checkpoint(checkpoint: str | None, weights: str | None, arch: str, command: str) -> str | None:
     """--checkpoint, or ARCH itself when it is a run folder or a checkpoint in one
     (`cnnctl evaluate RUN`, `cnnctl evaluate RUN/last.pt`); None where --weights gives them
-    (weighted_model refuses --weights with --checkpoint)."""
+    (weighted_model refuses --weights with a run, named either way)."""
     from ..run_marks import config_refused, run_input, run_of, runs_in
 
-    if checkpoint is not None or weights is not None:
+    if checkpoint is not None:
         return checkpoint
     if run_input(arch) is not None:  # a run whose config.json cannot be read says so here
         return arch
+    if weights is not None:
+        return None
     folder = run_of(arch)
     if folder is not None:  # a run, its config.json read, without the input its network trained at
         raise config_refused(folder, "records no `input`", Loc(os.path.join(folder, "config.json")))

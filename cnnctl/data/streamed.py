@@ -21,6 +21,7 @@ import torch
 
 from ..errors import CnnctlError
 from ..limits import MEMORY_SHARE, available_memory
+from ..words import size
 from . import DataSplits, adapt
 from .adapt import n, validation
 from .samples import Samples, load_index
@@ -149,23 +150,19 @@ def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> 
     """Stream or hold in memory, and the `data:` line that says why."""
     h, w, c = shape
     count = found.images()
-    size = count * h * w * c
+    decoded = count * h * w * c  # bytes, uint8
     free = available_memory()
     most = adapt.MAX_BYTES  # read when choosing, as adapt's own check reads it: one limit
     limit = min(most, int(free * MEMORY_SHARE)) if free else most
-    held = f"{n(count)} images at {h}x{w}x{c} are {_gib(size)} decoded"
+    held = f"{n(count)} images at {h}x{w}x{c} are {size(decoded)} decoded"
     if stream is True:
         return True, f"streamed from disk (--stream): {held}"
     if stream is False:
         return False, f"held in memory (--no-stream): {held}"
-    if size > limit:
-        why = f"more than {_gib(limit)}" + (f" (half the {_gib(free)} of memory free)" if limit < most else "")
+    if decoded > limit:
+        why = f"more than {size(limit)}" + (f" (half the {size(free)} of memory free)" if limit < most else "")
         return True, f"streamed from disk: {held}, {why}; --no-stream holds them in memory"
     return False, f"held in memory: {held}; --stream reads them from disk instead"
-
-
-def _gib(nbytes: int) -> str:
-    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
 
 
 def streamed_splits(
@@ -202,7 +199,11 @@ def shards_raw(found: Listing, shape: tuple[int, int, int]) -> Raw:
     from .decode import mode_for
 
     h, w, c = shape
-    notes = [*found.notes, f"each image adapted to {h}x{w} as predict adapts one"]
+    # A rule, not a count: the sizes are known only as each image is decoded (an image folder's
+    # headers are read first, so its note counts the sizes it adapts; folder.held_in_memory)
+    rule = (f"images of another size than {h}x{w} adapted to it as predict adapts one: padded where a little "
+            "smaller, else resized (area to shrink, bilinear to grow)")  # fmt: skip
+    notes = [*found.notes, rule]
     splits = found.splits
     return Raw(found.name, list(found.classes), splits["train"], splits.get("val"), notes, test=splits.get("test"),
                test_from=found.test_from or "its test split", mode=mode_for(c), native=shape,

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
+# Dense prediction's rows: the validation accuracy is over pixels, and the mIoU has a column of its own
+DENSE_ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>13}  {miou:>7}  {lr:>9}  {secs:>6}"
 
 
 def resume_line(source: str | None, run_dir: str | Path, options: str = "") -> str:
@@ -73,6 +75,7 @@ class TrainDisplay:
         )
         for note in data.notes:
             say(f"data: {note}")
+        self.dense = bool(per_pixel)  # its rows: DENSE_ROW
         if per_pixel:
             say("dense prediction: loss and accuracy over pixels; mIoU, the mean over classes of intersection/union")
         self.header = False
@@ -90,17 +93,12 @@ class TrainDisplay:
     def start_epoch(self, epoch: int, steps: int, start: int) -> None:
         if not self.header:  # after any notes on the set-up
             self.header = True
-            self.line(
-                ROW.format(
-                    epoch="epoch",
-                    train_loss="train loss",
-                    train_acc="train acc",
-                    val_loss="val loss",
-                    val_acc="val acc",
-                    lr="lr",
-                    secs="time",
-                )
-            )
+            labels = {"epoch": "epoch", "train_loss": "train loss", "train_acc": "train acc", "val_loss": "val loss",
+                      "lr": "lr", "secs": "time"}  # fmt: skip
+            if self.dense:
+                self.line(DENSE_ROW.format(**labels, val_acc="val pixel acc", miou="mIoU"))
+            else:
+                self.line(ROW.format(**labels, val_acc="val acc"))
         self.epoch_started = time.perf_counter()
         self.epoch_images = 0
         self.epoch, self.steps, self.first = epoch, steps, start
@@ -153,19 +151,21 @@ class TrainDisplay:
 
     def end_epoch(self, row: dict, improved: bool) -> None:
         self._stop_bar()
-        self.line(
-            ROW.format(
-                epoch=row["epoch"],
-                train_loss=loss(row["train_loss"]),
-                train_acc=f"{row['train_accuracy']:.2%}",
-                val_loss=loss(row["val_loss"]) if row["val_loss"] == row["val_loss"] else "-",  # NaN: no validation
-                val_acc=f"{row['val_accuracy']:.2%}" if row["val_accuracy"] == row["val_accuracy"] else "-",
-                lr=f"{row['lr']:.3g}",
-                secs=f"{row['seconds']:.1f}s",
-            )
-            + (f"  mIoU {row['val_miou']:.2%}" if _number(row.get("val_miou")) else "")
-            + ("  *" if improved else "")
-        )
+        values = {
+            "epoch": row["epoch"],
+            "train_loss": loss(row["train_loss"]),
+            "train_acc": f"{row['train_accuracy']:.2%}",
+            "val_loss": loss(row["val_loss"]) if row["val_loss"] == row["val_loss"] else "-",  # NaN: no validation
+            "val_acc": f"{row['val_accuracy']:.2%}" if row["val_accuracy"] == row["val_accuracy"] else "-",
+            "lr": f"{row['lr']:.3g}",
+            "secs": f"{row['seconds']:.1f}s",
+        }
+        if self.dense:
+            miou = f"{row['val_miou']:.2%}" if _number(row.get("val_miou")) else "-"
+            text = DENSE_ROW.format(**values, miou=miou)
+        else:
+            text = ROW.format(**values)
+        self.line(text + ("  *" if improved else ""))
 
     def stopped_early(self, epochs: int, monitor: str, patience: int, best: dict) -> None:
         value = f"{best[monitor]:.2%}" if monitor == "val_accuracy" else loss(best[monitor])

@@ -105,8 +105,9 @@ def _frozen(model: Model, graph: Graph, config: TrainConfig, fresh: bool) -> Mod
 
     norms = freeze(model.module, graph, config.freeze)
     counts = summarize(graph, freeze=config.freeze)
-    notes = [f"frozen: {counts.frozen:,} parameters of the layers up to and including `{config.freeze}`, batch "
-             f"norm statistics too; {counts.params - counts.frozen:,} train"]  # fmt: skip
+    statistics = ", batch norm statistics too" if norms else ""  # said only where a frozen layer has them
+    notes = [f"frozen: {counts.frozen:,} parameters of the layers up to and including `{config.freeze}`"
+             f"{statistics}; {counts.params - counts.frozen:,} train"]  # fmt: skip
     if fresh and not config.weights:  # frozen at their random first weights: a slip, most likely
         notes.append(f"warning: --freeze {config.freeze} without --weights: the frozen layers keep their random "
                      "first weights and never learn (--weights SOURCE freezes trained ones)")  # fmt: skip

@@ -85,10 +85,11 @@ def weighted_model(
     from .weights_from import given_stats, stats_for_weights
 
     channels = graph.input_shape[2] if len(graph.input_shape) == 3 else 1
-    if weights is not None and checkpoint is not None:
+    if weights is not None and checkpoint is not None:  # a run named either way: its weights or the others?
         raise CnnctlError.at(
-            "give --weights or --checkpoint, not both",
-            hint="--checkpoint RUN: a run's checkpoint of this network; --weights SOURCE: weights from anywhere",
+            "give --weights or a run (--checkpoint RUN, or the run in place of ARCH), not both",
+            hint="a run: its checkpoint, normalisation and classes; --weights SOURCE: weights from anywhere onto "
+            "ARCH, a network (a run as SOURCE brings its normalisation and classes too)",
         )
     if weights is None:
         model, state = load_model(graph, checkpoint, device, command, logits)

@@ -31,7 +31,7 @@ def bench_table(result: BenchResult) -> Table:
     ms = "{:.2f}".format
     # CSV: the JSON's keys, and its units (times in seconds, as every command's JSON and CSV give them)
     columns = [
-        Column("model"), Column("step", key="mode"), num("batch"),
+        Column("model"), Column("mode"), num("batch"),  # one name: the option --mode, the JSON's `mode`
         num("img/s", "{:,.1f}".format, key="images_per_second"),
         # text shows the slowest and fastest repeat in one column, CSV in two; the same for a ratio's mark
         Column("repeats img/s", lambda r: f"{r[0]:,.0f}-{r[1]:,.0f}", right=True, csv=False),

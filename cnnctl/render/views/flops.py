@@ -102,7 +102,11 @@ def flops_table(
         notes += head_notes(s)
     if cost is not None:
         rows += training_rows(cost, batch)
-    rows.append(["params", s.params, s.params])
+    if s.heads:  # at inference as list gives them, then with the heads as training has them (compare's labels)
+        rows += [["params at inference", s.inference_params, s.inference_params],
+                 ["params with the heads (training)", s.params, s.params]]  # fmt: skip
+    else:
+        rows.append(["params", s.params, s.params])
     if s.frozen_at:  # --freeze: what trains and what does not (the optimizer updates the first only)
         rows += [["trainable params", s.params - s.frozen, s.params - s.frozen],
                  [f"frozen params (up to and including `{s.frozen_at}`)", s.frozen, s.frozen]]  # fmt: skip
@@ -146,7 +150,8 @@ def flops_json(
         "flops": s.flops,
         "batch_mults": s.mults * s.memory.batch,
         "batch_flops": s.flops * s.memory.batch,
-        "params": s.params,
+        "params": s.params,  # all of them, the heads' too (as list's and summarize's JSON)
+        "inference_params": s.inference_params,  # without the heads: the base of `mults` and `flops`
         "trainable_params": s.params - s.frozen,  # as summarize's totals: what the optimizer updates
         "frozen_params": s.frozen,
         "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
