@@ -17,8 +17,9 @@ DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
 KEPT_MODEL = (
     "Kept for backward: the tensors PyTorch's kernels keep for the module cnnctl builds (each storage once: a "
     "conv's input, relu's output, batch norm's input and statistics, max pooling's int64 indices, dropout's "
-    "mask...); equal to the bytes measured with torch.autograd.graph.saved_tensors_hooks for every bundled "
-    "network on CPU (tests/test_training_memory.py)."
+    "mask...; an fc's flattened copy of a channels_last map); equal to the bytes measured with "
+    "torch.autograd.graph.saved_tensors_hooks for every bundled network on CPU, channels_last as train runs it "
+    "(tests/test_training_memory.py)."
 )
 PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cuda": "Peak (cuda): the backward pass followed layer by layer, what is kept freed as its layers are done and "
@@ -28,8 +29,10 @@ PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "allocator's rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in "
     "float32). Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training "
     "step).",
-    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, and the largest "
-    "layer's output and input gradients in flight): an upper estimate.",
+    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, the most gradients "
+    "the backward pass holds at once, nothing kept counted as freed, the loss's log-softmax, and one copy of the "
+    "largest weight that channels_last lays out apart from a contiguous tensor: the fused optimizer step and the "
+    "backward pass copy such weights one at a time): an upper estimate.",
 }
 
 
@@ -178,7 +181,11 @@ def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[
         ("saved_bytes", "activations kept for backward", m.saved),
     ]  # fmt: skip
     if not cuda:
-        return [*parts, ("in_flight_bytes", "in flight: the largest layer's gradients", m.in_flight)]
+        return [
+            *parts,
+            ("in_flight_bytes", "gradients in flight (the most the backward pass holds)", m.in_flight),
+            ("weight_copy_bytes", "a weight's copy (channels_last, the largest)", m.weight_copy),
+        ]
     return [
         *parts,
         ("batch_bytes", "the batch (0 where a layer keeps it as given)", m.batch_input),
