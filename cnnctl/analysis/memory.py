@@ -21,7 +21,11 @@ Two devices, two models (`--device`):
   the loss keeps for its backward), and one copy of the largest weight that channels_last lays out
   apart from a contiguous tensor (`_weight_copy`: the fused optimizer step and the backward pass
   each make one such copy at a time):
-  ``peak = weights + gradients + state + kept + in flight + weight copy``, an upper estimate.
+  ``peak = weights + gradients + state + kept + in flight + weight copy``, an upper estimate
+  but for what is not modelled: the scratch PyTorch's CPU backward takes for a grouped or
+  depthwise conv on a map at most 2 rows high (up to 256 times its weight), and the copies of
+  a channels_last gradient into another layout some backward kernels make (README, Memory of
+  a training step, gives the measured ratios).
 - ``cuda`` (the default), PyTorch's CUDA kernels:
   * dtypes under --amp (`autocast.py`, the rule the roofline's bytes follow too): CUDA
     autocast runs conv, deconv and fc in 16 bits (each keeps a 16-bit copy of a float32

@@ -32,7 +32,8 @@ PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, the most gradients "
     "the backward pass holds at once, nothing kept counted as freed, the loss's log-softmax, and one copy of the "
     "largest weight that channels_last lays out apart from a contiguous tensor: the fused optimizer step and the "
-    "backward pass copy such weights one at a time): an upper estimate.",
+    "backward pass copy such weights one at a time): an upper estimate, but for the scratch of a grouped conv's "
+    "backward on a map at most 2 rows high and gradients' copies between layouts (README, Memory of a training step).",
 }
 
 
