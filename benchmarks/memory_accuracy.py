@@ -2,7 +2,8 @@
 
     python benchmarks/memory_accuracy.py [--batch 2] [--amp]
 
-For every bundled network: the compiled module's training forward pass on CPU, with every
+For every bundled network: the compiled module's training forward pass on CPU, laid out
+channels_last as `cnnctl train` runs it, with every
 tensor autograd packs for the backward pass seen through `saved_tensors_hooks`; the bytes of
 the distinct storages (parameters and buffers left out) against cnnctl's estimate. With
 --amp, under CPU autocast to bfloat16, against `cnnctl memory --amp`.
@@ -26,7 +27,7 @@ warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 def measured(graph, batch: int, amp: bool = False) -> int:
     """Bytes of the distinct storages a training forward pass keeps for backward."""
-    model = to_torch(graph, logits=True).train()
+    model = to_torch(graph, logits=True).train().to(memory_format=torch.channels_last)  # as train lays it out
     own = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     kept: dict[int, int] = {}
 
@@ -39,7 +40,7 @@ def measured(graph, batch: int, amp: bool = False) -> int:
     h, w, c = graph.input_shape
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
-        model(torch.rand(batch, c, h, w))
+        model(torch.rand(batch, c, h, w).contiguous(memory_format=torch.channels_last))
     return sum(kept.values())
 
 

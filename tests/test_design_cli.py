@@ -121,6 +121,11 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
     at = json.loads(cli("memory", "resnet18", "--batch", str(best), "-f", "json").stdout)["peak_bytes"]
     over = json.loads(cli("memory", "resnet18", "--batch", str(best + 1), "-f", "json").stdout)["peak_bytes"]
     assert at <= 8 * 2**30 < over
+    # the figures are those of that batch, not of the default one (64)
+    assert out["batch"] == best and out["peak_bytes"] == out["largest_batch_peak_bytes"] == at
+    assert out["settings_from"]["batch"] == "the largest within --budget"
+    table = cli("memory", "resnet18", "--budget", "8GiB").stdout
+    assert f"batch {best:,}," in table.splitlines()[0] and "the figures above are at it" in table
     # the parts add up, and adam keeps two values per parameter (float32: 8 bytes each)
     assert out["optimizer_state_bytes"] == 2 * 4 * 11_689_512
     assert out["gradient_bytes"] == 4 * 11_689_512
@@ -850,7 +855,7 @@ def test_compare_freezes_as_flops_and_memory_do():
     assert (r18["params"], r18["trainable_params"]) == (11_689_512, 2_099_712 + 8_393_728 + 513_000)
     for name, network in zip(("resnet18", "resnet50"), out["networks"], strict=True):
         flops = json.loads(cli("flops", name, "--freeze", "layer2", "-f", "json").stdout)
-        memory = json.loads(cli("memory", name, "--freeze", "layer2", "--no-amp", "-f", "json").stdout)
+        memory = json.loads(cli("memory", name, "--freeze", "layer2", "-f", "json").stdout)
         assert network["trainable_params"] == flops["trainable_params"]
         assert network["step_mults"] == flops["training"]["step_mults"]
         assert network["memory_peak_bytes"] == memory["peak_bytes"]
@@ -889,3 +894,48 @@ def test_volumes_in_json_are_hxwxc_in_every_command(tmp_path):
     boxes = json.loads(cli("draw", "lenet5", "-o", str(tmp_path / "l.dot"), "-f", "json").stdout)["boxes"]
     assert [b["output"] for b in boxes][:2] == ["32x32x1", "28x28x6"]
     assert json.loads(cli("summarize", "lenet5", "-f", "json").stdout)["input"] == "32x32x1"
+
+
+def test_memory_budget_no_batch_fits_says_why_and_exits_2():
+    # ResNet-18 in float32 with adam: weights 11,689,512 x 4 + 9,600 x 4 of buffers, gradients
+    # 11,689,512 x 4, adam's state 2 x 11,689,512 x 4: 187,070,592 bytes before any example,
+    # over 100 MiB (104,857,600): no batch answers the question
+    out = cli("memory", "resnet18", "--budget", "100MiB")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    fixed = 4 * 11_689_512 + 4 * 9_600 + 4 * 11_689_512 + 8 * 11_689_512
+    assert f"({fixed:,} bytes" in out.stderr and "are over it" in out.stderr
+    assert "--optimizer sgd" in out.stderr and "--freeze" in out.stderr and "--dtype bf16" in out.stderr
+    # --budget picks the batch: --batch beside it is refused
+    both = cli("memory", "resnet18", "--budget", "8GiB", "--batch", "3")
+    assert both.returncode == 2 and "give one of them" in both.stderr
+
+
+def test_memory_amp_on_a_cpu_is_said_not_to_be_trains_step():
+    # train runs float32 on a CPU (train/fastpath.py decide() turns amp off there)
+    out = cli("memory", "lenet5", "--device", "cpu", "--amp")
+    assert out.returncode == 0, out.stderr
+    assert "not what train runs" in out.stdout.splitlines()[0]
+    assert "as `cnnctl train` runs the step" not in out.stdout and "train runs float32" in out.stdout
+    assert (
+        json.loads(cli("memory", "lenet5", "--device", "cpu", "--amp", "-f", "json").stdout)["train_runs_it"] is False
+    )
+    assert json.loads(cli("memory", "lenet5", "--device", "cpu", "-f", "json").stdout)["train_runs_it"] is True
+    assert "as `cnnctl train` runs the step" in cli("memory", "lenet5", "--device", "cpu").stdout
+
+
+def test_compare_takes_memorys_amp_and_device():
+    # the step train runs by default on a GPU is mixed precision: compare's memory row is memory's
+    out = json.loads(cli("compare", "lenet5", "alexnet", "-f", "json").stdout)
+    assert (out["amp"], out["device"], out["settings_from"]["amp"]) == (True, "cuda", "train's default on a GPU")
+    for flags in ([], ["--no-amp"], ["--device", "cpu"], ["--device", "cpu", "--amp"]):
+        both = json.loads(cli("compare", "lenet5", "alexnet", *flags, "-f", "json").stdout)
+        for name, network in zip(("lenet5", "alexnet"), both["networks"], strict=True):
+            memory = json.loads(cli("memory", name, *flags, "-f", "json").stdout)
+            assert network["memory_peak_bytes"] == memory["peak_bytes"], (flags, name)
+    table = cli("compare", "lenet5", "alexnet").stdout
+    assert (
+        "Settings, as `cnnctl train` runs the step: batch 64 (train's default), optimizer adam (train's default), "
+        "amp on (train's default on a GPU)" in table
+    )
+    assert "float32 with amp" in table and "mixed bfloat16" in table
+    assert "not the step `cnnctl train` runs" in cli("compare", "lenet5", "alexnet", "--device", "cpu", "--amp").stdout

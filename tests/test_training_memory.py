@@ -22,16 +22,17 @@ from cnnctl.catalog import bundled  # noqa: E402
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
-def measured_saved(graph, batch, amp=False, frozen=-1):
+def measured_saved(graph, batch, amp=False, frozen=-1, dtype=torch.float32):
     """Bytes of the distinct storages autograd packs in one training-mode forward pass on the
-    CPU (under CPU autocast to bfloat16 with `amp`), parameters and buffers left out (they are
-    the weights, counted apart)."""
+    CPU (under CPU autocast to bfloat16 with `amp`; the whole network in `dtype`), laid out
+    channels_last as `cnnctl train` runs it (train/run_model.py, train/batches.py), parameters
+    and buffers left out (they are the weights, counted apart)."""
     torch.manual_seed(0)
     # Built on the meta device and given uninitialised CPU memory: what is kept does not depend
     # on the values, and random initialisation of VGG's 138 M weights would cost seconds.
     with torch.device("meta"):
         model = to_torch(graph, logits=True)
-    model = model.to_empty(device="cpu").train()
+    model = model.to_empty(device="cpu").train().to(dtype, memory_format=torch.channels_last)
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(0.01)
@@ -50,7 +51,7 @@ def measured_saved(graph, batch, amp=False, frozen=-1):
             alive.append(t)
         return t
 
-    x = torch.randn(batch, *nchw(graph.input_shape))
+    x = torch.randn(batch, *nchw(graph.input_shape), dtype=dtype).contiguous(memory_format=torch.channels_last)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast:
         out = model(x)
@@ -167,13 +168,14 @@ def test_batch_norm_keeps_its_input_and_two_statistics_per_channel():
 
 
 def test_inline_silu_keeps_a_copy_inline_relu_its_output():
-    # conv f=3 n=2 on 4x4x1: keeps the 16-value image (64 bytes); its 2x2x2 output (8 values,
-    # 32 bytes) is kept by the fc that follows. relu runs in place and keeps that same output:
-    # 64 + 32 = 96. silu, in place too, keeps a copy of the value before it: 32 more, 128.
-    relu = "input: 4x4x1\nlayers: [conv f=3 n=2 act=relu, fc 3]"
-    silu = "input: 4x4x1\nlayers: [conv f=3 n=2 act=silu, fc 3]"
-    assert saved(relu, 2) == 2 * 96
-    assert saved(silu, 2) == 2 * 128
+    # conv f=4 n=2 on 4x4x1: keeps the 16-value image (64 bytes); its 1x1x2 output (2 values,
+    # 8 bytes) is kept by the fc that follows (one position: flattened in place, channels_last
+    # too). relu runs in place and keeps that same output: 64 + 8 = 72. silu, in place too,
+    # keeps a copy of the value before it: 8 more, 80.
+    relu = "input: 4x4x1\nlayers: [conv f=4 n=2 act=relu, fc 3]"
+    silu = "input: 4x4x1\nlayers: [conv f=4 n=2 act=silu, fc 3]"
+    assert saved(relu, 2) == 2 * 72
+    assert saved(silu, 2) == 2 * 80
     assert_same(cnnctl.load_text(relu), 2, "conv act=relu, fc")
     assert_same(cnnctl.load_text(silu), 2, "conv act=silu, fc")
 
@@ -229,8 +231,10 @@ layers:
 
 def test_a_heads_softmax_is_left_to_the_loss_as_the_main_outputs():
     # Kept per example, float32: the conv the 4x4x1 image (64 bytes), both fcs, through the
-    # flattens, the conv's 4x4x2 output (128): 192. Neither softmax keeps its output: the
-    # compiled module (logits=True) runs neither, the head's no more than the main output's.
+    # flattens, the conv's 4x4x2 output (128): 192 (a one-channel image and a 1x1 weight of one
+    # input channel read the same channels_last: the conv's output is not, and flattens in
+    # place). Neither softmax keeps its output: the compiled module (logits=True) runs neither,
+    # the head's no more than the main output's.
     assert saved(HEADS, 2) == 2 * 192
     assert saved(HEADS, 2, device="cuda") == 2 * 192
     assert_same(cnnctl.load_text(HEADS), 2, "a head's softmax")
@@ -337,9 +341,10 @@ def test_cuda_peak_counts_what_is_still_kept_when_the_gradients_are_largest():
     assert m.saved_per_example == kept
     assert (m.in_flight_per_example, m.batch_input_per_example) == (1216, 0)  # the image is kept: not again
     assert m.allowance == -(-kept * 6 // 100)  # 6% of what is kept, rounded up
-    # The CPU's model adds the largest layer's output and input gradients to everything kept:
-    # conv1's 256 + 64 values (or the pool's 64 + 256), 1,280 bytes.
-    assert training_memory(cnnctl.load_text(text), 1, device="cpu").in_flight_per_example == 1280
+    # The CPU's model adds to everything kept the most gradients alive at once, nothing kept
+    # counted as freed: the same walk, 2,048 at conv1's relu; and the loss's log-softmax of the
+    # 2 outputs (8 bytes): 2,056.
+    assert training_memory(cnnctl.load_text(text), 1, device="cpu").in_flight_per_example == 2048 + 8
 
 
 # The H200's measurements in issue 23 (batch 64, Adam, torch.cuda.max_memory_allocated over the
@@ -489,3 +494,114 @@ def test_the_batch_is_counted_once_where_the_first_conv_keeps_it():
     # a first layer that keeps nothing of the input (a relu before anything trainable): added
     relu_first = cnnctl.load_text("input: 4x4x1\nlayers: [relu, pool max f=2, conv f=1 n=1]")
     assert training_memory(relu_first, 3).batch_input == 3 * 16 * 4
+
+
+# -- channels_last, as `cnnctl train` lays out its maps and weights ------------------------------
+
+
+def test_an_fc_on_a_channels_last_map_keeps_its_flattened_copy():
+    # conv f=3 n=8 act=relu on the 8x8x3 image: conv keeps the image (192 values), the relu its
+    # 6x6x8 output (288). The fc flattens that map to (C, H, W) order, its weights' order: laid
+    # out channels_last (H, W, C in memory) the flattened vector is a copy, which the fc keeps:
+    # 288 more. (192 + 288 + 288) x 4 = 3,072 bytes an example, float32.
+    for text in ("input: 8x8x3\nlayers: [conv f=3 n=8 act=relu, fc 3]",
+                 "input: 8x8x3\nlayers: [conv f=3 n=8 act=relu, flatten, fc 3]"):  # fmt: skip
+        graph = cnnctl.load_text(text)
+        assert training_memory(graph, 2, device="cpu").saved == 2 * 3072
+        assert training_memory(graph, 2, device="cpu").saved == measured_saved(graph, 2)
+        # under --amp the relu's output is bfloat16 and so is the fc's copy of it: (288 + 288) x 2,
+        # the image's bfloat16 copy 192 x 2, and the weights' copies: (8x3x3x3 + 288x3) x 2
+        amp = training_memory(graph, 2, amp=True, device="cpu")
+        assert (amp.saved_per_example, amp.saved_fixed) == (1152 + 384, 2160)
+        assert amp.saved == measured_saved(graph, 2, amp=True)
+    # one channel (or one position) flattens in place: the fc keeps the map the relu keeps
+    one = cnnctl.load_text("input: 8x8x3\nlayers: [conv f=3 n=1 act=relu, fc 3]")
+    assert training_memory(one, 2, device="cpu").saved == 2 * (192 + 36) * 4 == measured_saved(one, 2)
+    # a one-channel image stays as it is (channels_last leaves a tensor that reads the same as
+    # it), and so does a 1x1 weight of one input channel: the conv's 8x8x4 output is not laid
+    # out channels_last, and the fc keeps the relu's output itself: (64 + 256) x 4 (a 3x3 window
+    # would make it channels_last: test_inline_silu_keeps_a_copy_inline_relu_its_output)
+    nchw = cnnctl.load_text("input: 8x8x1\nlayers: [conv f=1 n=4 act=relu, fc 3]")
+    assert training_memory(nchw, 2, device="cpu").saved == 2 * (64 + 256) * 4 == measured_saved(nchw, 2)
+
+
+@pytest.mark.parametrize(("norm", "stats"), [("bn", 2 * 8), ("layernorm", 2 * 16), ("groupnorm 2", 2 * 2)])
+def test_cpu_statistics_are_in_the_weights_dtype(norm, stats):
+    # --dtype bf16 --device cpu: the whole network in bfloat16; PyTorch's CPU kernels keep the
+    # statistics in it too (bn: a mean and inverse deviation per channel, 8 channels, whatever
+    # the batch; layer norm per position, 4x4; group norm per group), 2 bytes each. The conv
+    # keeps the 4x4x3 image (48 values) and the norm the conv's 4x4x8 output (128): 176 x 2.
+    # With float32 weights under --amp, float32 (test_cuda_batch_norm_statistics_...).
+    graph = cnnctl.load_text(f"input: 4x4x3\nlayers: [conv f=1 n=8, {norm}]")
+    m = training_memory(graph, 2, "bfloat16", device="cpu")
+    per_batch = 1 if norm == "bn" else 2  # bn's are the batch's; the others' each example's
+    assert m.saved == 2 * 176 * 2 + stats * 2 * per_batch
+    assert m.saved == measured_saved(graph, 2, dtype=torch.bfloat16)
+    assert training_memory(graph, 2, "bfloat16", device="cuda").saved == 2 * 176 * 2 + stats * 4 * per_batch
+
+
+def measured_peak(graph, batch):
+    """The most bytes alive on the CPU over two training steps as `cnnctl train` runs them
+    (channels_last, Adam with fused=True as train/step.py makes it, the forward pass, then
+    zero_grad, backward and the step), from the profiler's allocation events: the weights,
+    buffers and batch made before, and every block the steps allocate (the gradients and
+    Adam's state made in them, so that each is seen freed)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    model = to_torch(graph, logits=True).train().to(memory_format=torch.channels_last)
+    x = torch.randn(batch, *nchw(graph.input_shape)).contiguous(memory_format=torch.channels_last)
+    y = torch.zeros(batch, dtype=torch.long)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+
+    def step():
+        out = model(x)
+        loss = sum(torch.nn.functional.cross_entropy(o, y) for o in (out if isinstance(out, tuple) else (out,)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    before = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers(), x])
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+        step()
+    events = []
+
+    def walk(nodes):
+        for e in nodes:
+            if e.tag == torch._C._profiler._EventType.Allocation:
+                events.append((e.start_time_ns, e.extra_fields.alloc_size))
+            walk(e.children)
+
+    walk(prof.profiler.kineto_results.experimental_event_tree())
+    alive = most = 0
+    for _, nbytes in sorted(events):
+        alive += nbytes
+        most = max(most, alive)
+    return before + most
+
+
+@pytest.mark.parametrize(("name", "batch"), [("lenet5", 2), ("lenet5", 18), ("resnet18", 2)])
+def test_cpu_peak_is_at_least_the_measured(name, batch):
+    # --device cpu is an upper estimate: what `cnnctl train` allocates at its peak, measured,
+    # is never more (LeNet-5 at batch 2 was 0.98 of it, ResNet-18 on 64x64x3 0.976, before the
+    # weight copy and the gradients an inline activation makes of its own were counted)
+    graph = (
+        cnnctl.load_text(name) if "\n" in name else cnnctl.load(name, input="32x32x3" if name == "resnet18" else None)
+    )
+    measured = measured_peak(graph, batch)
+    predicted = training_memory(graph, batch, device="cpu").peak
+    assert measured <= predicted, f"measured {measured:,} > predicted {predicted:,}"
+
+
+def test_weight_copy_is_the_largest_weight_channels_last_lays_out_apart():
+    # LeNet-5: conv1's weights 6x1x5x5 have one input channel (contiguous in either layout),
+    # conv2's 16x6x5x5 = 2,400 values do not: 9,600 bytes in float32. The fused optimizer step
+    # copies it to a contiguous tensor (and backward its gradient): measured 9,600 by the profiler.
+    m = training_memory(cnnctl.load("lenet5"), 2, device="cpu")
+    assert m.weight_copy == 16 * 6 * 5 * 5 * 4 == 9600
+    assert m.fixed == m.weights + m.gradients + m.optimizer_state + m.saved_fixed + 9600
+    # 1x1 filters are contiguous in either layout: none
+    assert training_memory(cnnctl.load_text("input: 4x4x3\nlayers: [conv f=1 n=4]"), 2, device="cpu").weight_copy == 0
+    # a GPU's model does not add it (its allowance holds what is not modelled one by one)
+    assert training_memory(cnnctl.load("lenet5"), 2, device="cuda").weight_copy == 0

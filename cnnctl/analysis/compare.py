@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from ..errors import CnnctlError
 from ..graph import Graph
+from ..shapes import DTYPE_BYTES
 from .memory import training_memory
 from .receptive import receptive_fields
-from .roofline import Profile, roofline
+from .roofline import Profile, mixed_dtype, roofline
 from .summary import groups_at, last_in
 from .training import training_cost
 
@@ -25,14 +26,19 @@ def compare(
     profile: Profile,
     budget: int | None = None,
     freeze: str | None = None,
+    amp: bool = False,
+    device: str = "cuda",
 ) -> list[dict]:
     """One entry of figures per network, as plain data; `freeze`: every layer up to and including
-    that path is frozen in each network (as `train --freeze`), a path none of them lacks."""
+    that path is frozen in each network (as `train --freeze`), a path none of them lacks; `amp`
+    and `device`: the training memory's (as `memory` takes them), and with `amp` the latency is
+    mixed precision's (`latency_dtype`)."""
     frozen = _frozen(graphs, freeze)
+    latency_dtype = latency_dtype_of(profile, dtype, amp)
     entries = []
     for g, last in zip(graphs, frozen, strict=True):
         cost = training_cost(g, last)
-        memory = training_memory(g, batch, dtype, optimizer, freeze=freeze)
+        memory = training_memory(g, batch, dtype, optimizer, amp, device, freeze)
         fields = receptive_fields(g)
         last = last_map(g)
         entry = {
@@ -58,11 +64,19 @@ def compare(
             "largest_batch": memory.largest_batch(budget) if budget is not None else None,
             "field": fields[last] if last is not None else None,
             "field_layer": g.nodes[last].path if last is not None else None,
-            "latency": roofline(g, profile, batch, dtype).seconds,
+            "latency": roofline(g, profile, batch, latency_dtype, amp=amp).seconds,
             "stages": stages(g),
         }
         entries.append(entry)
     return entries
+
+
+def latency_dtype_of(profile: Profile, dtype: str, amp: bool) -> str:
+    """The dtype the roofline computes in: `dtype`, or with `amp` its 16-bit type (a 16-bit
+    `dtype` itself, else the device's: `mixed_dtype`)."""
+    if not amp:
+        return dtype
+    return dtype if DTYPE_BYTES[dtype] == 2 else mixed_dtype(profile)
 
 
 def _frozen(graphs: list[Graph], freeze: str | None) -> list[int]:

@@ -13,9 +13,19 @@ Two devices, two models (`--device`):
 
 - ``cpu``: what is kept as on a GPU (below), each tensor in the dtype CPU autocast gives it
   (`autocast.py`: layer and group norm, softmax and grn in their input's dtype), but dropout's
-  mask in the activations' dtype (its unfused form keeps the scaled noise); the peak is
-  everything at once, the largest layer's output and input gradients added as in flight: an
-  upper estimate.
+  mask in the activations' dtype (its unfused form keeps the scaled noise) and a normalisation's
+  statistics in the weights' dtype (`--dtype bf16`: bfloat16; under --amp, float32 weights:
+  float32). The peak is everything at once: weights, gradients, optimizer state, all that is
+  kept, the most gradients the backward pass holds at once (followed as on a GPU, below, with
+  nothing kept counted as freed) with the loss's log-softmax of each output it reads (which
+  the loss keeps for its backward), and one copy of the largest weight that channels_last lays out
+  apart from a contiguous tensor (`_weight_copy`: the fused optimizer step and the backward pass
+  each make one such copy at a time):
+  ``peak = weights + gradients + state + kept + in flight + weight copy``, an upper estimate
+  but for what is not modelled: the scratch PyTorch's CPU backward takes for a grouped or
+  depthwise conv on a map at most 2 rows high (up to 256 times its weight), and the copies of
+  a channels_last gradient into another layout some backward kernels make (README, Memory of
+  a training step, gives the measured ratios).
 - ``cuda`` (the default), PyTorch's CUDA kernels:
   * dtypes under --amp (`autocast.py`, the rule the roofline's bytes follow too): CUDA
     autocast runs conv, deconv and fc in 16 bits (each keeps a 16-bit copy of a float32
@@ -51,8 +61,13 @@ Two devices, two models (`--device`):
     of `ALLOWANCE_PERCENT` of what is kept (all of it, at the batch), rounded up to a whole
     byte, from the peaks measured on an H200.
 
+Both devices: `cnnctl train` lays out its maps channels_last (H, W, C in memory;
+`channels_last` says which maps are), so flattening a map of more than one position and one
+channel is a copy (`_flattens_by_copy`): an fc on such a map keeps that copy, not the map (a
+flatten layer's output is its own storage).
+
 The peak is the sum of the terms `TrainingMemory` names: weights, gradients, optimizer
-state, kept, the batch, gradients in flight, cuBLAS's workspace, the allowance. All but the
+state, kept, the batch, gradients in flight, cuBLAS's workspace, the allowance, the weight copy (CPU). All but the
 allowance are fixed + per example x batch; the allowance is a percentage of what is kept,
 rounded up, so the largest batch within a budget is still one division
 (`TrainingMemory.largest_batch`).
@@ -122,6 +137,7 @@ class TrainingMemory:
     cublas_workspace: int = 0  # whatever the batch: on a GPU, where an fc runs
     allowance_percent: int = 0  # of what is kept, rounded up to a byte: on a GPU, ALLOWANCE_PERCENT
     buffers: int = 0  # of `weights`, the buffers' bytes (the rest are the parameters')
+    weight_copy: int = 0  # whatever the batch: on a CPU, the largest weight channels_last lays out apart
 
     @property
     def saved(self) -> int:
@@ -147,7 +163,8 @@ class TrainingMemory:
     @property
     def fixed(self) -> int:
         """What does not grow with the batch (the allowance apart)."""
-        return self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.cublas_workspace
+        return (self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.cublas_workspace
+                + self.weight_copy)  # fmt: skip
 
     @property
     def per_example(self) -> int:
@@ -185,6 +202,7 @@ class Kept:
     values: int
     per_example: bool
     itemsize: int
+    flat: bool = False  # an fc's input it keeps as its flattened copy (`_flattens_by_copy`)
 
 
 def training_memory(
@@ -227,22 +245,55 @@ def training_memory(
 
 def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
     """The CPU's model: each tensor in the dtype CPU autocast gives it; everything at once, the
-    largest layer's gradients in flight."""
+    most gradients the backward pass holds at once in flight, and the weight copy."""
     dtypes = autocast_dtypes(graph, size, amp, "cpu")
     storages, _, owner = _storages(graph, kept, dtypes, size, amp, "cpu")
     per_layer = _per_layer(graph, storages, owner)
-    grads = needs_grad(graph, frozen)
-    in_flight = max(  # the output's gradient and the inputs', each in its tensor's dtype; where a gradient flows
-        (sum(numel(s) * dtypes[i] for s, i in zip([n.shape, *graph.input_shapes(n)], [n.index, *n.inputs], strict=True))
-         for n in graph.nodes if grads[n.index]), default=0,
-    )  # fmt: skip
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
-        "in_flight_per_example": in_flight,
+        # the backward pass followed as on a GPU, but nothing kept counted as freed, and the loss's
+        # log-softmax of each output it reads, which the loss keeps for its backward: an upper estimate
+        "in_flight_per_example": _in_flight(graph, dtypes, {}, frozen) + _loss_kept(graph, dtypes, frozen),
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
+        "weight_copy": _weight_copy(graph, size, frozen),
     }
+
+
+def _loss_kept(graph: Graph, dtypes: dict[int, int], frozen: int = -1) -> int:
+    """Per example: what the loss keeps for its backward, the log-softmax of each output it
+    reads (cross-entropy: log_softmax, then nll_loss), of the output's size and dtype."""
+    grads = needs_grad(graph, frozen)
+    return sum(numel(graph.nodes[i].shape) * dtypes[i] for i in graph.loss_outputs if grads[i])
+
+
+def _weight_copy(graph: Graph, size: int, frozen: int = -1) -> int:
+    """The bytes of the largest trainable weight that channels_last lays out apart from a
+    contiguous tensor (`_laid_apart`). The CPU's fused optimizer step copies each such weight to
+    a contiguous tensor, one at a time, and its backward makes each weight's gradient
+    contiguous, then copies it to the weight's layout (measured with the profiler's allocation
+    events): one copy of the largest is alive at once."""
+    return max(
+        (numel(shape) * size for n in graph.nodes[frozen + 1 :] if n.params
+         for _, shape in KINDS[n.kind].param_shapes(n.args, graph.input_shapes(n), n.shape) if _laid_apart(shape)),
+        default=0,
+    )  # fmt: skip
+
+
+def _laid_apart(shape: tuple[int, ...]) -> bool:
+    """Whether channels_last lays out a weight of `shape` apart from a contiguous tensor: a 4-d
+    weight (out, in, f_h, f_w) with more than one input channel (per group) and a window larger
+    than 1x1; the others read the same either way."""
+    return len(shape) == 4 and shape[1] > 1 and shape[2] * shape[3] > 1
+
+
+def _weight_reads_channels_last(n: Node, graph: Graph) -> bool:
+    """Whether a conv's or deconv's weight (out, in, f_h, f_w), converted to channels_last, makes
+    its output channels_last: unless it has one input channel and a 1x1 window (its strides then
+    say nothing of a layout, and PyTorch takes it as contiguous)."""
+    return any(len(shape) == 4 and (shape[1] > 1 or shape[2] * shape[3] > 1)
+               for _, shape in KINDS[n.kind].param_shapes(n.args, graph.input_shapes(n), n.shape))  # fmt: skip
 
 
 def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
@@ -308,8 +359,9 @@ def _per_layer(graph: Graph, storages: dict[tuple, list[int]], owner: dict[tuple
 def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], size: int, amp: bool, device: str):
     """The storage a kept tensor is (its key) and its bytes on `device`."""
     if k.storage is None:
-        if k.itemsize == STATS:
-            return ("own", n.index, j), k.values * max(FLOAT32_BYTES, dtypes[n.index])
+        if k.itemsize == STATS:  # a CPU's kernels keep them in the weights' dtype, a GPU's in float32 at least
+            held = size if device == "cpu" else max(FLOAT32_BYTES, dtypes[n.index])
+            return ("own", n.index, j), k.values * held
         if k.itemsize == MASK and device == "cpu":  # the unfused dropout keeps its scaled noise
             return ("own", n.index, j), k.values * dtypes[n.index]
         return ("own", n.index, j), k.values * (k.itemsize if k.itemsize > 0 else dtypes[n.index])
@@ -319,7 +371,34 @@ def _kept_bytes(graph: Graph, n: Node, j: int, k: Kept, dtypes: dict[int, int], 
         wanted = input_bytes(n, held, size, amp, device)
         if wanted != held:
             return ("copy", n.index, j), nbytes * wanted
+        if k.flat:  # it keeps its flattened copy
+            return ("flat", n.index, j), numel(graph.input_shapes(n)[0]) * held
     return ("out", k.storage), nbytes * held
+
+
+def channels_last(graph: Graph) -> dict[int, bool]:
+    """Whether each map (and INPUT) is laid out channels_last (H, W, C in memory) in the step
+    `cnnctl train` runs: it converts the batch and the weights with `memory_format=
+    torch.channels_last`, which leaves an image of one channel as it is. A conv's or deconv's
+    output is channels_last where its input is or its weight reads so
+    (`_weight_reads_channels_last`); every other layer's where one of its inputs is."""
+    shape = graph.input_shape  # one channel (or one position): left as it is
+    layout = {INPUT: len(shape) == 3 and shape[0] * shape[1] > 1 and shape[2] > 1}
+    for n in graph.nodes:
+        if len(n.shape) != 3:
+            layout[n.index] = False
+        elif n.kind in ("conv", "deconv") and _weight_reads_channels_last(n, graph):
+            layout[n.index] = True
+        else:
+            layout[n.index] = any(layout[i] for i in n.inputs)
+    return layout
+
+
+def _flattens_by_copy(graph: Graph, layout: dict[int, bool], index: int) -> bool:
+    """Whether flattening the output of `index` copies it: a channels_last map of more than one
+    position and one channel, read in (C, H, W) order, the fc's weights' order."""
+    shape = graph.input_shape if index == INPUT else graph.nodes[index].shape
+    return layout[index] and len(shape) == 3 and shape[0] * shape[1] > 1 and shape[2] > 1
 
 
 def _weights(n: Node) -> int:
@@ -390,6 +469,7 @@ def _kept(graph: Graph, frozen: int = -1) -> list[list[Kept]]:
     or INPUT, that holds their storage) and its own tensors; nothing for the frozen layers
     (up to index `frozen`, a prefix: nothing trainable feeds them)."""
     grads = needs_grad(graph, frozen)
+    layout = channels_last(graph)
     kept: list[list[Kept]] = []
     for n in graph.nodes:
         keeps: list[Kept] = []
@@ -404,12 +484,22 @@ def _kept(graph: Graph, frozen: int = -1) -> list[list[Kept]]:
             if s.of == OWN:
                 keeps.append(Kept(None, s.values, s.per_example, s.itemsize))
             else:
-                keeps.append(Kept(_storage(graph, n.index if s.of == OUTPUT else n.inputs[s.of]), 0, True, 0))
+                of = n.index if s.of == OUTPUT else n.inputs[s.of]
+                flat = n.kind == "fc" and of != n.index and _flattens_by_copy(graph, layout, of)
+                keeps.append(Kept(_storage(graph, of, layout), 0, True, 0, flat))
     return kept
 
 
-def _storage(graph: Graph, index: int) -> int:
+def _storage(graph: Graph, index: int, layout: dict[int, bool]) -> int:
     """The node (or INPUT) whose memory the output of `index` is: itself, unless it is a view."""
-    while index != INPUT and KINDS[graph.nodes[index].kind].is_view(graph.nodes[index].args):
+    while index != INPUT and _is_view(graph, graph.nodes[index], layout):
         index = graph.nodes[index].inputs[0]
     return index
+
+
+def _is_view(graph: Graph, n: Node, layout: dict[int, bool]) -> bool:
+    """Whether the output of `n` is a view of its first input's memory: as its kind says, but a
+    flatten of a channels_last map is a copy (`_flattens_by_copy`)."""
+    if n.kind == "flatten" and _flattens_by_copy(graph, layout, n.inputs[0]):
+        return False
+    return KINDS[n.kind].is_view(n.args)

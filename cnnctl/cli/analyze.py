@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any, Optional
 
+from ..analysis.memory import DEVICES
 from ..analysis.roofline import ROOFLINE_DTYPES
 from ..errors import CnnctlError
 from ..limits import MAX_INT
@@ -38,6 +39,20 @@ def optimizer_option(help: str) -> Any:
 
 def momentum_option(help: str) -> Any:
     return option("--momentum", parser=number, metavar="X", help=help)
+
+
+def amp_option(default: str) -> Any:
+    """--amp/--no-amp of memory and compare: train's mixed precision; `default`: where it comes from."""
+    return option("--amp/--no-amp", help="Mixed precision: 16-bit activations and weight copies. Default: "
+                  f"{default}as train: on for a GPU (--device cuda) in float32, off on a CPU (train runs float32 "
+                  "there: --amp --device cpu is CPU autocast, which train does not run).")  # fmt: skip
+
+
+def device_option() -> Any:
+    """--device of memory and compare: the kernels the training memory is for."""
+    return option("--device", parser=choice(DEVICES), metavar="|".join(DEVICES), complete=words(*DEVICES),
+                  help="Where it trains: PyTorch's CUDA kernels (autocast's dtypes, a 1-byte dropout mask, the "
+                  "backward pass followed for the peak) or its CPU kernels. Default: cuda.")  # fmt: skip
 
 
 NO_ROOFLINE = "no device profile has its peak (a roofline needs one)"
@@ -181,16 +196,11 @@ def memory_cmd(
     momentum: Annotated[Optional[float], momentum_option("SGD's momentum, as train: 0 keeps no state. "
                                                         "Default: the file's `train: momentum`, else train's "
                                                         "(0.9).")] = None,
-    amp: Annotated[Optional[bool], option("--amp/--no-amp", help="Mixed precision: 16-bit activations and "
-                                          "weight copies. Default: the file's `train: amp`, else as train: on "
-                                          "for a GPU (--device cuda) in float32, off on a CPU.")] = None,
+    amp: Annotated[Optional[bool], amp_option("the file's `train: amp`, else ")] = None,
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
-                                            help="Device memory, e.g. 16GiB: the largest batch that fits.")] = None,
-    device: Annotated[str, option("--device", parser=choice(("cuda", "cpu")), metavar="cuda|cpu",
-                                  complete=words("cuda", "cpu"),
-                                  help="Where it trains: PyTorch's CUDA kernels (autocast's dtypes, a 1-byte "
-                                  "dropout mask, the backward pass followed for the peak) or its CPU kernels. "
-                                  "Default: cuda.")] = "cuda",
+                                            help="Device memory, e.g. 16GiB: the largest batch that fits, and "
+                                            "the figures at it (not with --batch).")] = None,
+    device: Annotated[str, device_option()] = "cuda",
     per_layer: Annotated[bool, option("--per-layer",
                                       help="What each layer keeps for backward, largest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
@@ -220,6 +230,16 @@ def memory_cmd(
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     step = training_step(graph, given, device, dtype)
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
+    if budget is not None:  # the figures at the batch the budget picks
+        if batch is not None:
+            raise CnnctlError.at(f"--budget picks the batch, and --batch {batch} gives one too: give one of them",
+                                 hint="--budget alone for the largest batch that fits and its memory, or --batch "
+                                 "alone")  # fmt: skip
+        best = m.largest_batch(budget)
+        if best == 0:
+            raise _no_batch_fits(m, budget)
+        m = m._replace(batch=best)
+        step = step._replace(batch=best, from_={**step.from_, "batch": "the largest within --budget"})
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.title, budget, step, explain)]
     tables += [memory_layers_table(m, top)] if per_layer else []
@@ -227,6 +247,21 @@ def memory_cmd(
         tables = tables[1:]
     show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file), lambda: tables, graph)
     return 0
+
+
+def _no_batch_fits(m, budget: int) -> CnnctlError:
+    """Why not even one example trains within `budget` (a question with no answer: exit 2): what
+    the step holds whatever the batch, and the peak of one example; what would make it smaller."""
+    from ..words import exact, size
+
+    fixed = m.weights + m.gradients + m.optimizer_state
+    over = "are over it" if fixed > budget else f"fit, but one example's peak is {size(m._replace(batch=1).peak)}"
+    return CnnctlError.at(
+        f"no batch trains within --budget {size(budget)}: the weights, gradients and optimizer state "
+        f"({exact(fixed)} bytes, {size(fixed)}) {over}",
+        hint="a larger --budget; --optimizer sgd --momentum 0 (no state), --freeze PATH (no gradients or state "
+        "for the frozen layers) or --dtype bf16 (half the bytes) make the step smaller",
+    )
 
 
 @examples(
@@ -255,6 +290,8 @@ def compare_cmd(
                                    "Default: h100.")] = "h100",
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
+    amp: Annotated[Optional[bool], amp_option("")] = None,
+    memory_device: Annotated[str, device_option()] = "cuda",
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH in each network (as train --freeze does; a layer "
         "or group every network has, `layer2`): their trainable params, training multiplications and "
@@ -263,12 +300,13 @@ def compare_cmd(
 ) -> int:  # fmt: skip
     """Networks side by side: params, multiplications, training, memory, field, latency.
 
-    One column per network (and their ratio for two), then their stages. Training memory and
-    latency are for --batch, --dtype, --optimizer and the device --profile (default h100): the
-    same for every network, train's defaults where not given (the files' `train:` sections
-    are not read: each could ask for another step), in float32 without amp.
+    One column per network (and their ratio for two), then their stages. Training memory is for
+    --batch, --dtype, --optimizer, --amp and --device, as `memory` takes them; latency for the
+    device --profile (default h100), in mixed precision with --amp: the same for every network,
+    train's defaults where not given (amp on a GPU in float32; the files' `train:` sections are
+    not read: each could ask for another step).
     """
-    from ..analysis.compare import compare
+    from ..analysis.compare import compare, latency_dtype_of
     from ..analysis.roofline import profile_named
     from ..render.design import compare_json, compare_tables
     from ..train.step_defaults import training_step
@@ -278,10 +316,11 @@ def compare_cmd(
     device = profile_named(profile)
     graphs = load_networks(files, input)
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
-             "momentum": (momentum, "--momentum"), "amp": (False, "compare")}  # fmt: skip
-    step = training_step(graphs[0], given, read_file=False)
-    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze)
-    where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze)
+             "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
+    step = training_step(graphs[0], given, memory_device, dtype, read_file=False)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, memory_device)
+    where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze,
+                 device=memory_device, latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels), graphs)
     return 0

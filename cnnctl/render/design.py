@@ -17,8 +17,9 @@ DEVICES = {"cuda": "a CUDA GPU", "cpu": "a CPU"}  # memory --device, in words
 KEPT_MODEL = (
     "Kept for backward: the tensors PyTorch's kernels keep for the module cnnctl builds (each storage once: a "
     "conv's input, relu's output, batch norm's input and statistics, max pooling's int64 indices, dropout's "
-    "mask...); equal to the bytes measured with torch.autograd.graph.saved_tensors_hooks for every bundled "
-    "network on CPU (tests/test_training_memory.py)."
+    "mask...; an fc's flattened copy of a channels_last map); equal to the bytes measured with "
+    "torch.autograd.graph.saved_tensors_hooks for every bundled network on CPU, channels_last as train runs it "
+    "(tests/test_training_memory.py)."
 )
 PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cuda": "Peak (cuda): the backward pass followed layer by layer, what is kept freed as its layers are done and "
@@ -28,8 +29,11 @@ PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "allocator's rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in "
     "float32). Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training "
     "step).",
-    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, and the largest "
-    "layer's output and input gradients in flight): an upper estimate.",
+    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, the most gradients "
+    "the backward pass holds at once, nothing kept counted as freed, the loss's log-softmax, and one copy of the "
+    "largest weight that channels_last lays out apart from a contiguous tensor: the fused optimizer step and the "
+    "backward pass copy such weights one at a time): an upper estimate, but for the scratch of a grouped conv's "
+    "backward on a map at most 2 rows high and gradients' copies between layouts (README, Memory of a training step).",
 }
 
 
@@ -158,14 +162,25 @@ def roofline_json(r: Roofline) -> dict:
 
 
 # -- memory ------------------------------------------------------------------------------------
-def step_settings(step: TrainingStep) -> str:
+def step_settings(step: TrainingStep, device: str = "cuda") -> str:
     """The training step's settings and where each came from: `batch 16 (the file's train:),
-    sgd (momentum 0.9) (optimizer: the file's train:; momentum: train's default), ...`."""
+    sgd (momentum 0.9) (optimizer: the file's train:; momentum: train's default), ...`; on a CPU
+    with amp, said not to be train's step (train runs float32 there: `train_runs`)."""
     said = {"batch": f"batch {step.batch:,}", "optimizer": f"optimizer {step.optimizer}",
             "momentum": f"momentum {step.momentum:g}", "amp": f"amp {'on' if step.amp else 'off'}"}  # fmt: skip
-    return "Settings, as `cnnctl train` runs the step: " + ", ".join(
-        f"{said[name]} ({where})" for name, where in step.from_.items()
-    )
+    settings = ", ".join(f"{said[name]} ({where})" for name, where in step.from_.items())
+    if not train_runs(device, step.amp):
+        return f"Settings: {settings}; not the step `cnnctl train` runs: {CPU_AMP}"
+    return f"Settings, as `cnnctl train` runs the step: {settings}"
+
+
+# `cnnctl train` turns amp off on a CPU (train/fastpath.py decide(); bench says so too)
+CPU_AMP = "on a CPU train runs float32 (its --amp is off there); these figures are CPU autocast's to bfloat16"
+
+
+def train_runs(device: str, amp: bool) -> bool:
+    """Whether `cnnctl train` runs the step as sized: not with amp on a CPU, where it runs float32."""
+    return not (amp and device == "cpu")
 
 
 def step_json(step: TrainingStep) -> dict:
@@ -191,7 +206,11 @@ def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[
         ("saved_bytes", "activations kept for backward", m.saved),
     ]  # fmt: skip
     if not cuda:
-        return [*parts, ("in_flight_bytes", "in flight: the largest layer's gradients", m.in_flight)]
+        return [
+            *parts,
+            ("in_flight_bytes", "gradients in flight (the most the backward pass holds)", m.in_flight),
+            ("weight_copy_bytes", "a weight's copy (channels_last, the largest)", m.weight_copy),
+        ]
     return [
         *parts,
         ("batch_bytes", "the batch (0 where a layer keeps it as given)", m.batch_input),
@@ -209,11 +228,14 @@ def memory_table(
     m: TrainingMemory, name: str, budget: int | None, step: TrainingStep | None = None, explain: bool = False
 ) -> Table:
     """`step`: the settings the step was sized for and where they came from (said in a note);
-    `explain`: how the figures are modelled, in full (else a line)."""
+    `explain`: how the figures are modelled, in full (else a line); `budget`: the device's
+    memory, `m` being at the largest batch within it."""
     words = step.words if step is not None else m.optimizer
     rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m, words)]
     rows.append(["peak of a training step", m.peak, m.peak])
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
+    if not train_runs(m.device, m.amp):
+        amp = ", CPU autocast (bfloat16 activations), not what train runs"
     device = DEVICES.get(m.device, m.device)
     title = (
         f"{name}: memory of a training step, estimated for {device} (--device {m.device}), batch {m.batch:,}, "
@@ -222,7 +244,7 @@ def memory_table(
     allowance = f" + {m.allowance_percent}% of {exact(m.saved)} kept, rounded up" if m.allowance_percent else ""
     each = [f"{exact(m.saved_per_example)} kept", f"{exact(m.batch_input_per_example)} the batch",
             f"{exact(m.in_flight_per_example)} in flight"]  # fmt: skip
-    notes = [step_settings(step)] if step is not None else []
+    notes = [step_settings(step, m.device)] if step is not None else []
     notes += [
         f"Peak = {exact(m.fixed)} whatever the batch + {exact(m.per_example)} per example x {m.batch:,}{allowance}. "
         f"Per example: {' + '.join(each if m.device == 'cuda' else each[::2])}; kept = {exact(m.saved_fixed)} "
@@ -234,12 +256,9 @@ def memory_table(
             "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
             "autocast's dtypes) or its CPU kernels (cpu)."
         )
-    if budget is not None:
-        best = m.largest_batch(budget)
-        notes.append(
-            f"Largest batch within {size(budget)}: {best:,}" + (f" (peak {size(m._replace(batch=best).peak)})"
-            if best else " (not even one example fits)")
-        )  # fmt: skip
+    if budget is not None:  # `m` is at the largest batch within it (`memory --budget`)
+        notes.append(f"Largest batch within {size(budget)}: {m.batch:,} (peak {size(m.peak)}); the figures above are "
+                     f"at it, one more example would need {size(m._replace(batch=m.batch + 1).peak)}")  # fmt: skip
     notes += list(memory_model(m.device)) if explain else [MODEL_SHORT]
     # CSV: every column named; the size only restates the bytes (as flops' short column)
     columns = [Column("", key="part"), num("bytes", exact), Column("size", size, right=True, csv=False)]
@@ -293,6 +312,7 @@ def memory_json(
         **settings,
         "dtype": m.dtype,
         "device": m.device,
+        "train_runs_it": train_runs(m.device, m.amp),  # false: --amp on a CPU, where train runs float32
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
         "peak_bytes": m.peak,
@@ -307,9 +327,10 @@ def memory_json(
         "allowance_percent": m.allowance_percent,
         "model": list(memory_model(m.device)),
     }
-    if budget is not None:
+    if budget is not None:  # `m` is at the largest batch within it: `batch` and `peak_bytes` too
         out["budget_bytes"] = budget
-        out["largest_batch"] = m.largest_batch(budget)
+        out["largest_batch"] = m.batch
+        out["largest_batch_peak_bytes"] = m.peak
     if per_layer:
         out["layers"] = [{"path": path, "saved_bytes": b} for path, b in kept_rows(m)]
     return out
@@ -330,6 +351,9 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     summarize gives them, then with the heads."""
     step = where["step"]
     batch, dtype = f"batch {step.batch:,}", where["dtype"]
+    precision = f"{dtype} with amp" if step.amp else dtype
+    latency = f"mixed {where['latency_dtype']}" if step.amp else where["latency_dtype"]
+    on = f"{DEVICES[where['device']]}, {precision}"
     inference = " at inference" if heads else ""
     rows: list[tuple[str, str, object]] = [
         ("input", "input", format_shape),
@@ -349,14 +373,14 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
         rows.append(("trainable_params", f"trainable params (--freeze {where['freeze']})", None))
     rows += [
         ("step_mults", "multiplications (training step, per image)", None),
-        ("memory_peak", f"training memory ({batch}, {dtype}, {step.words})", size),
+        ("memory_peak", f"training memory ({on}, {batch}, {step.words})", size),
         ("memory_less_cublas", "training memory less cuBLAS's workspace", size),
     ]
     if where.get("budget") is not None:
         rows.append(("largest_batch", f"largest batch within {size(where['budget'])}", None))
     rows += [
         ("field", "receptive field (last map)", field_text),
-        ("latency", f"roofline latency ({where['profile_name']}, {batch}, {dtype})", duration),
+        ("latency", f"roofline latency ({where['profile_name']}, {batch}, {latency})", duration),
     ]
     return rows
 
@@ -380,7 +404,7 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             rows[-1].append(b / a if numeric and a else None)
     notes = [
-        step_settings(where["step"]).replace(" (compare)", "").replace(", amp off", ""),
+        step_settings(where["step"], where["device"]),
         "receptive field (last map): of the last layer whose output is still a map of more than one position; "
         "`all` where each of its values sees the whole image (after a squeeze-and-excitation gate)",
         "training memory: `cnnctl memory` says what it holds; of it cuBLAS's workspace, "
@@ -454,6 +478,6 @@ def compare_json(entries: list[dict], where: dict) -> dict:
         )
         networks.append(item)
     step = step_json(where["step"])
-    del step["amp"], step["settings_from"]["amp"]  # compare sizes every network in float32 without amp
-    settings = {key: where.get(key) for key in ("dtype", "profile", "profile_name", "budget", "freeze")}
+    settings = {key: where.get(key) for key in ("dtype", "device", "profile", "profile_name", "budget", "freeze")}
+    settings["train_runs_it"] = train_runs(where["device"], where["step"].amp)
     return {**step, **settings, "networks": networks}
