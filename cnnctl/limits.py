@@ -77,6 +77,11 @@ MAX_WEIGHT_BYTES = 4 * 2**30
 UNPLACEABLE_BYTES = 64 * 2**20
 # A pickle file read to find what it asks to import (cnnctl.pickled), without loading it: a
 # checkpoint's pickle is a few dozen bytes per tensor (a 10,000-tensor one: about 1 MB).
+# The opcodes of a pickle read without loading it (cnnctl.pickled), each making at most one object:
+# a state_dict's are a few per tensor (a 10,000-tensor one with Adam's state: about 400,000); a
+# few seconds' reading. And the bytes their objects may hold, by cnnctl.pickled's reckoning.
+MAX_PICKLE_OPS = 4_000_000
+MAX_PICKLE_HELD = 256 * 2**20
 MAX_PICKLE_BYTES = 64 * 2**20  # a checkpoint's pickle (its tensors aside), read whole for that: a few MB at most
 SAFETENSORS_HEADER = 100_000_000  # the most header bytes of a .safetensors file: the safetensors library's own bound
 MAX_ARCHIVE_NAMES = (

@@ -4,22 +4,26 @@ A pickle names a function or class to import (GLOBAL, STACK_GLOBAL) and may call
 `os.system` so named runs a command. torch's weights_only loader refuses such a name in a zip
 archive, and its message says which; a bare pickle (pickle.dump) it refuses before reaching
 the name (`Unsupported operand`), so the name is found here, for the same message either way.
-Python's own unpickler reads the opcodes (in C: a checkpoint's pickle of tens of thousands of
-opcodes in a few milliseconds), with every name it asks for noted and answered by a stand-in
-(_Stand) that runs nothing and keeps nothing: what is built is the pickle's plain values (a
-checkpoint's settings and network record), each tensor a stand-in.
+Python's own unpickler, the one written in Python (_Reader), reads the opcodes, with every name
+it asks for noted and answered by a stand-in (_Stand) that runs nothing and keeps nothing: what
+is built is the pickle's plain values (a checkpoint's settings and network record), each tensor a
+stand-in. Each opcode is counted, dicts and sets take only keys whose hashes no file can make
+collide, and a length is never allocated before it is read: what reading costs is bounded by
+MAX_PICKLE_OPS and MAX_PICKLE_HELD, whatever the file (a checkpoint's pickle of 3,000 tensors: about 0.1 s).
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import struct
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from .errors import CnnctlError, Loc
 from .files import open_regular
-from .limits import MAX_PICKLE_BYTES
+from .limits import MAX_PICKLE_BYTES, MAX_PICKLE_HELD, MAX_PICKLE_OPS
 from .records import record
 
 # What torch.load(weights_only=True) imports (torch._weights_only_unpickler's allowed globals, as
@@ -67,13 +71,20 @@ _LEGACY_PICKLES = 5  # torch.save's legacy format: its magic number, protocol, s
 class Pickled:
     """What a pickle file holds, read without loading it: the first name it asks to import that
     torch's weights_only loader would not (None: none), and, for a zip archive (torch.save's), its
-    plain values (each tensor, storage or other object a _Stand; None where it is not whole)."""
+    plain values (each tensor, storage or other object a _Stand; None where it is not whole);
+    `refused`: why it was not read to its end, where its shape is one no checkpoint has (more
+    opcodes than MAX_PICKLE_OPS, a key no file may hash, a length past the pickle), else None."""
 
     named: str | None
     values: Any
+    refused: str | None = None
 
 
 _NOTHING = Pickled(None, None)
+
+
+class Refused(Exception):
+    """A pickle's shape that no checkpoint has and reading it on would cost without bound."""
 
 
 class _Stand:
@@ -96,21 +107,134 @@ class _Stand:
         pass
 
 
-class _Mapping(dict):
-    """An OrderedDict as it is read (a state_dict's): its items kept, its attributes (`_metadata`) not."""
+def _key(key: Any) -> Any:
+    """`key` when a dict or set may hold it cheaply: text and bytes (their hashes salted each run),
+    a whole number below 2**61 (its own hash: distinct numbers never collide), True, False, None,
+    a stand-in (hashed by identity). Any other key (a float, a tuple, a number of 2**61 or more)
+    may be one of many a file chose to share one hash, which makes filling a dict quadratic: a
+    250 KB pickle of such keys took minutes. A checkpoint's keys are names and parameter numbers."""
+    if type(key) in (str, bytes, bool, type(None), _Stand):
+        return key
+    if type(key) is int and -(2**61) < key < 2**61:
+        return key
+    kind = "a number of 2**61 or more" if type(key) is int else type(key).__name__
+    raise Refused(f"a dict or set keyed by {kind}, which no checkpoint's is")
+
+
+class _Keys(dict):
+    """A dict as read: only keys of _key's kinds."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(_key(key), value)
 
     def __setstate__(self, state: Any) -> None:
         pass
 
 
-class _Reader(pickle.Unpickler):
+class _Mapping(_Keys):
+    """An OrderedDict as it is read (a state_dict's): its items kept, its attributes (`_metadata`) not."""
+
+
+class _Set(set):
+    """A set as read: only members of _key's kinds."""
+
+    def add(self, item: Any) -> None:
+        super().add(_key(item))
+
+    def update(self, *items: Any) -> None:
+        for each in items:
+            for item in each:
+                self.add(item)
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+# What an opcode's object holds, about, in bytes (CPython 3.11, 64-bit): an empty set 216, a dict
+# 64 and its entries, a list or tuple 56, an instance 48, a memo entry about 100 with its dict's
+# growth; any other 32 (an int, a float, a reference on the stack, a string's header; its
+# characters are the pickle's own bytes, bounded by MAX_PICKLE_BYTES).
+_HELD = {
+    **dict.fromkeys((pickle.EMPTY_SET, pickle.FROZENSET, pickle.ADDITEMS), 232),
+    **dict.fromkeys(
+        (
+            pickle.EMPTY_DICT,
+            pickle.DICT,
+            pickle.EMPTY_LIST,
+            pickle.LIST,
+            pickle.TUPLE,
+            pickle.TUPLE1,
+            pickle.TUPLE2,
+            pickle.TUPLE3,
+            pickle.MARK,
+        ),
+        64,
+    ),  # fmt: skip
+    **dict.fromkeys((pickle.REDUCE, pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.INST, pickle.OBJ, pickle.BUILD), 64),
+    **dict.fromkeys((pickle.PUT, pickle.BINPUT, pickle.LONG_BINPUT, pickle.MEMOIZE), 100),
+}
+
+
+def _counted(code: bytes, load: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An opcode's loader that counts it first: each opcode makes at most one object, so at most
+    MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
+    objects hold (_HELD) at most MAX_PICKLE_HELD what it holds."""
+    held = _HELD.get(code, 32)
+
+    def run(reader: Any) -> None:
+        reader.ops += 1
+        reader.held += held
+        if reader.ops > MAX_PICKLE_OPS:
+            raise Refused(f"more than {MAX_PICKLE_OPS:,} opcodes, which no checkpoint has")
+        if reader.held > MAX_PICKLE_HELD:
+            raise Refused(f"objects of more than {MAX_PICKLE_HELD // 2**20:,} MiB, which no checkpoint's pickle holds")
+        load(reader)
+
+    return run
+
+
+def _dict(reader: Any) -> None:  # DICT: the items since the mark
+    items = reader.pop_mark()
+    made = _Keys()
+    for i in range(0, len(items) - 1, 2):
+        made[items[i]] = items[i + 1]
+    reader.append(made)
+
+
+def _frozenset(reader: Any) -> None:  # FROZENSET: the items since the mark
+    reader.append(frozenset(_key(item) for item in reader.pop_mark()))
+
+
+def _bytearray8(reader: Any) -> None:  # BYTEARRAY8: its length is allocated before it is read
+    (length,) = struct.unpack("<Q", reader.read(8))
+    if length > MAX_PICKLE_BYTES:
+        raise Refused(f"a byte array of {length:,} bytes, more than the pickle holds")
+    reader.append(bytearray(reader.read(length)))
+
+
+_LOADERS = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]  # Python's own unpickler, in Python
+_LOADERS[pickle.EMPTY_DICT[0]] = lambda reader: reader.append(_Keys())
+_LOADERS[pickle.DICT[0]] = _dict
+_LOADERS[pickle.EMPTY_SET[0]] = lambda reader: reader.append(_Set())
+_LOADERS[pickle.FROZENSET[0]] = _frozenset
+_LOADERS[pickle.BYTEARRAY8[0]] = _bytearray8
+
+
+class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler that imports nothing: each name asked for is noted (the first not SAFE_GLOBALS
     in `named`) and answered with _Stand (an OrderedDict with _Mapping, to keep a checkpoint's
-    mappings); a persistent id (torch.save's storages) is a _Stand too."""
+    mappings); a persistent id (torch.save's storages) is a _Stand too. Python's unpickler written
+    in Python, whose every opcode cnnctl can see: each counted (_counted), dicts and sets holding
+    only keys that hash apart (_key), a byte array's claimed length bounded. (The one in C sizes
+    its memo to any index a file names and fills real dicts: a 10-byte file took 4 GB.)"""
+
+    dispatch = {code: _counted(bytes([code]), load) for code, load in _LOADERS.items()}
 
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file)
         self.named: str | None = None
+        self.ops = 0
+        self.held = 0
 
     def find_class(self, module: str, name: str) -> Any:
         named = f"{module}.{name}"
@@ -129,21 +253,39 @@ def asks_for_code(path: str) -> str | None:
     return read_pickle(path).named
 
 
+def _archive_pickle(archive: zipfile.ZipFile) -> bytes | None:
+    """The pickle of torch.save's archive, as torch reads it: `<its folder>/data.pkl`, the folder
+    every member is in (another data.pkl deeper in it is no checkpoint's); read to at most
+    MAX_PICKLE_BYTES whatever the directory claims of its size (a few compressed bytes may
+    inflate to gigabytes). None where there is none, or it is larger."""
+    names = archive.namelist()
+    if not names:
+        return None
+    folder = names[0].split("/", 1)[0] if "/" in names[0] else ""
+    member = f"{folder}/data.pkl" if folder else "data.pkl"
+    if member not in names:
+        return None
+    with archive.open(member) as stream:
+        data = stream.read(MAX_PICKLE_BYTES + 1)
+    return data if len(data) <= MAX_PICKLE_BYTES else None
+
+
 def read_pickle(path: str) -> Pickled:
     """The pickle file at `path`, read without loading it (_Reader): what it asks to import, and
     a zip archive's values. A zip archive (torch.save's) is read for its data.pkl alone (at most
     MAX_PICKLE_BYTES; its tensors are never read); a bare pickle over the legacy format's pickles
     one after another, of at most MAX_PICKLE_BYTES in all. A pickle counts only when whole (read
     to its STOP): bytes that only look like opcodes for a while (a zip cut short, a text file's
-    `cat\ndog\n` read as GLOBAL) name nothing."""
+    `cat\ndog\n` read as GLOBAL) name nothing. One shaped as no checkpoint is (Refused) is said
+    so, and what it named by then."""
+    reader: _Reader | None = None
     try:
         with open_regular(path) as file:  # never a FIFO: `runs` asks of every run's checkpoints
-            if zipfile.is_zipfile(file):  # torch.save's archive: its pickle is `<name>/data.pkl`
-                archive = zipfile.ZipFile(file)
-                pickles = [m for m in archive.namelist() if m.endswith("/data.pkl") or m == "data.pkl"]
-                if not pickles or archive.getinfo(pickles[0]).file_size > MAX_PICKLE_BYTES:
+            if zipfile.is_zipfile(file):  # torch.save's archive: its pickle is `<folder>/data.pkl`
+                data = _archive_pickle(zipfile.ZipFile(file))
+                if data is None:
                     return _NOTHING
-                reader = _Reader(io.BytesIO(archive.read(pickles[0])))
+                reader = _Reader(io.BytesIO(data))
                 values = reader.load()
                 return Pickled(reader.named, values)
             file.seek(0)
@@ -158,6 +300,8 @@ def read_pickle(path: str) -> Pickled:
                     return Pickled(named, None)
                 if reader.named is not None:
                     return Pickled(reader.named, None)
+    except Refused as refused:
+        return Pickled(reader.named if reader is not None else None, None, str(refused))
     # Anything else a pickle does wrong (an unknown opcode, one cut short, a call of a stand-in's
     # result): it is not whole, and loading it says why.
     except Exception:  # Unread among them: a file that is not a regular one

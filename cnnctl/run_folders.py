@@ -462,6 +462,9 @@ def run_info(folder: Path) -> RunInfo:
         if read.named is not None:
             problems.append(Problem(f"{name} asks to run code when loaded (`{read.named}`): cnnctl never loads it",
                                     Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
+        elif read.refused is not None:
+            problems.append(Problem(f"{name}'s pickle holds {read.refused}: cnnctl never loads it",
+                                    Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip
         elif (fault := network_fault(read.values)) is not None:  # as loading it would say: every command refuses it
             problems.append(Problem(f"{name} is damaged: {fault}: every command that loads it refuses it",
                                     Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip

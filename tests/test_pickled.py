@@ -139,3 +139,87 @@ def test_a_checkpoints_plain_values_are_read_without_its_tensors(tmp_path):
     read = read_pickle(str(path))
     assert read.named is None and read.values["network"] == record and read.values["format"] == "x"
     assert not isinstance(read.values["model"]["w"], torch.Tensor)  # a stand-in: no tensor was read
+
+
+# -- hostile shapes: read within bounds, never by building what the file asks for ------------------------
+def _zipped(path, data, member="archive/data.pkl", decoy=None):
+    """A zip archive as torch.save writes one, holding the pickle `data` (and a `decoy` data.pkl deeper)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/version", "3\n")
+        if decoy is not None:
+            archive.writestr("archive/sub/data.pkl", decoy)
+        archive.writestr(member, data)
+    return str(path)
+
+
+def test_keys_that_share_one_hash_are_refused_before_a_dict_is_filled(tmp_path, monkeypatch, capsys):
+    # 80,000 numbers 1 + i * (2**61 - 1) all hash to 1: filling a dict with them took minutes (a
+    # 250 KB file hung `runs`), and torch's own loader fills one the same way.
+    from cnnctl.pickled import read_pickle
+
+    keys = b"".join(pickle.dumps(1 + i * (2**61 - 1), protocol=2)[2:-1] + b"N" for i in range(80_000))
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "network.yaml").write_text(NET)
+    (run / "config.json").write_text("{}")
+    path = _zipped(run / "best.pt", b"\x80\x02}(" + keys + b"u.")
+    assert read_pickle(path).refused == "a dict or set keyed by a number of 2**61 or more, which no checkpoint's is"
+    code, out, err = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"), "--format", "json")
+    assert code == 0 and any("keyed by a number of 2**61" in p["message"] for p in json_problems(out)), out
+    code, _, err = run_main(monkeypatch, capsys, "weights", str(run / "network.yaml"), "--weights", path)
+    assert code == 2 and err.count("error:") == 1 and "keyed by a number of 2**61 or more" in err, err
+
+
+def json_problems(out):
+    import json
+
+    return [p for run in json.loads(out)["runs"] for p in run["problems"]]
+
+
+def test_a_memo_index_far_past_the_objects_costs_nothing(tmp_path):
+    # LONG_BINPUT 2**28 in a 10-byte file: the unpickler in C sizes its memo to the index (4 GB).
+    import resource
+
+    from cnnctl.pickled import read_pickle
+
+    path = tmp_path / "memo.pt"
+    path.write_bytes(b"\x80\x02N" + b"r" + (2**28).to_bytes(4, "little") + b".")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    read = read_pickle(str(path))
+    assert read.named is None and read.refused is None
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: not the 4 GB it asked
+
+
+def test_a_pickle_of_millions_of_sets_is_refused_by_what_its_objects_would_hold(tmp_path):
+    # One byte (EMPTY_SET) for each set of 216 bytes; a 65 KB compressed file asked 15 GB.
+    from cnnctl.limits import MAX_PICKLE_HELD
+    from cnnctl.pickled import read_pickle
+
+    sets = MAX_PICKLE_HELD // 232 + 1000  # each counted as _HELD reckons a set: past the bound
+    path = _zipped(tmp_path / "sets.pt", b"\x80\x02]" + b"(" + b"\x8f" * sets + b"e.")
+    assert (
+        read_pickle(path).refused
+        == f"objects of more than {MAX_PICKLE_HELD // 2**20} MiB, which no checkpoint's pickle holds"
+    )
+
+
+def test_the_archives_pickle_is_the_one_torch_reads_not_a_decoy_deeper(tmp_path):
+    # A clean sub/data.pkl listed first hid the archive's own data.pkl, which names os.system.
+    from cnnctl.pickled import read_pickle
+
+    payload = pickle.dumps({"w": Payload(tmp_path / "ran")}, protocol=2)
+    path = _zipped(tmp_path / "decoy.pt", payload, decoy=pickle.dumps({"a": 1}, protocol=2))
+    assert read_pickle(path).named == "posix.system"
+
+
+def test_a_pickle_inflating_past_its_bound_is_read_no_further(tmp_path, monkeypatch):
+    # The directory may claim any size: the pickle is read to MAX_PICKLE_BYTES and no further.
+    import cnnctl.pickled as pickled
+
+    monkeypatch.setattr(pickled, "MAX_PICKLE_BYTES", 1000)
+    path = _zipped(tmp_path / "big.pt", b"\x80\x02](" + b"N" * 5000 + b"e.")
+    assert pickled.read_pickle(path) == pickled.Pickled(None, None)
+    small = _zipped(tmp_path / "small.pt", b"\x80\x02](" + b"N" * 500 + b"e.")
+    assert pickled.read_pickle(small).values == [None] * 500

@@ -370,11 +370,16 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
     from ..errors import CnnctlError, Loc
     from ..files import Unread, open_regular
-    from ..pickled import asks_for_code, code_refused
+    from ..pickled import asks_for_code, code_refused, read_pickle
 
     try:
         with open_regular(path) as file:
             _check_archive(file, path)
+            # torch's loader fills a pickle's dicts and memo as the file asks: shaped as no
+            # checkpoint is (keys that share one hash, millions of opcodes), it would not end
+            if (refused := read_pickle(path).refused) is not None:
+                raise CnnctlError.at(f"{unreadable}: its pickle holds {refused}; it was not loaded", Loc(path),
+                                     hint="give a file torch.save wrote")  # fmt: skip
             file.seek(0)
             with warnings.catch_warnings():  # "Detected pickle protocol 4...": torch's file and line, noise here
                 warnings.simplefilter("ignore")
