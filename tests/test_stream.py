@@ -856,7 +856,7 @@ def test_an_epoch_resumed_in_its_middle_counts_the_unreadable_images_skipped_bef
     def run(name, **kw):
         config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name),
                              stream=True, workers=0, data=str(folder), val_split=0.0)  # fmt: skip
-        result = train(cnnctl.load_text(NET), config, arch="tiny", **kw)
+        result = train(cnnctl.load_text(NET), config, network_title="tiny", **kw)
         return result, [line for line in capsys.readouterr().out.splitlines() if "this epoch" in line]
 
     whole, whole_said = run("whole")
