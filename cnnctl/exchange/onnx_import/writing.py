@@ -45,7 +45,7 @@ def _write(model, path: str, name: str | None, reader: _Reader) -> Imported:
         else:
             kept.append((t, layer))
     kept, heads, notes = _outputs(kept, reader, through)
-    notes.extend([*_training_bns(reader), *_folded_bns(reader)])
+    notes.extend([*_training_bns(reader), *_folded_bns(reader), *_stored_dtype(reader)])
     position = {t: i for i, (t, _) in enumerate(kept)}
     position[reader.source] = -1
     entries = [
@@ -107,6 +107,26 @@ def _training_bns(reader: _Reader) -> list[str]:
         f"{_first_and_more(reader, found)}: training_mode=1 (each batch normalised by its own statistics); "
         "read as `bn`, which at inference uses the running mean and variance stored (export with "
         "model.eval() for the file to do so too)"
+    ]
+
+
+def _stored_dtype(reader: _Reader) -> list[str]:
+    """A note where the weights are stored in another element type than float32 (a model exported
+    in half precision): the figures the network's file gives assume float32 unless told --dtype."""
+    from onnx import TensorProto, helper
+
+    weights = {n.input[1] for n in reader.nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")
+               and len(n.input) > 1}  # fmt: skip
+    types = sorted({reader.inits[t].data_type for t in weights if t in reader.inits} - {TensorProto.FLOAT})
+    if not types:
+        return []
+    names = " and ".join(str(helper.tensor_dtype_to_np_dtype(t)) if t != TensorProto.BFLOAT16 else "bfloat16"
+                         for t in types)  # fmt: skip
+    return [
+        f"the weights are stored as {names}: the figures assume float32; `cnnctl summarize --dtype {names}` "
+        "and analyze's --dtype reckon in another"
+        if len(types) == 1
+        else f"the weights are stored as {names}: the figures assume float32"
     ]
 
 
