@@ -426,6 +426,29 @@ def test_linear_layers_on_channels_last_data_are_read_as_1x1_convs(dynamo, tmp_p
     check_convnext_block(exported(module, tmp_path, dynamo), module, monkeypatch, capsys)
 
 
+class OfficialConvNeXtBlock(ConvNeXtBlock):
+    """The block as ConvNeXt's own code writes it: the layer scale `gamma` of shape (C,), applied
+    channels-last, before the permute back (torchvision's is C x 1 x 1, after it)."""
+
+    def __init__(self, c: int = 8):
+        super().__init__(c)
+        self.layer_scale = nn.Parameter(torch.ones(c))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.norm(self.dw(x).permute(0, 2, 3, 1))
+        y = self.layer_scale * self.fc2(nn.functional.gelu(self.fc1(y)))
+        return x + y.permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_layer_scale_on_channels_last_data_is_a_layerscale(dynamo, tmp_path, monkeypatch, capsys):
+    # once "multiplies by the stored layer_scale (values of 8), not one value or one per channel":
+    # on N x H x W x C data a vector of C is one factor per channel
+    module = randomized(OfficialConvNeXtBlock(C))
+    check_convnext_block(exported(module, tmp_path, dynamo), module, monkeypatch, capsys)
+
+
 def test_gelu_written_out_with_erf_is_read_as_gelu(tmp_path, monkeypatch, capsys):
     import onnx
 
