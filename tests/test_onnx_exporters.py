@@ -6,6 +6,7 @@ the course's formula, and with the file's weights the outputs ONNX Runtime gives
 import contextlib
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1227,16 +1228,21 @@ def test_a_second_output_of_the_same_shape_is_a_head_and_the_first_stays_the_out
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_a_second_output_of_another_shape_is_named_and_the_first_stays_the_output(
+def test_a_second_output_of_another_shape_is_warned_of_and_left_out_and_the_first_stays_the_output(
     dynamo, tmp_path, monkeypatch, capsys
 ):
     module = randomized(TwoOutputs(2))
     path = exported(module, tmp_path, dynamo)
     net = path.removesuffix(".onnx") + ".yaml"
     code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", net)
-    assert code == 0 and "note: the graph's output " in out and "is not the first's shape" in out, err
+    # the notation has no head of another shape: a warning, not a note, and its own fc left out, not
+    # kept as a dead layer the summary would count: Linear(8, 2), 8 x 2 + 2 params
+    assert code == 0 and err.count("warning: the graph's output ") == 1 and "is not the first's shape" in err, err
+    assert "left out, with the 1 layer only it needs (18 params)" in err
+    assert "# Warning: the graph's output " in Path(net).read_text()
     graph = cnnctl.load(net)
     assert graph.output_shape == (4,) and not graph.heads
+    assert graph.params == sum(p.numel() for p in module.parameters()) - (8 * 2 + 2)
     model = cnnctl.to_torch(graph).eval()
     place_weights(model, path)
     assert same_outputs(model, path)

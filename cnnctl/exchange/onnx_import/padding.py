@@ -106,6 +106,9 @@ class Padding:
         )
         if same is not None and pads == [same[0][0], same[1][0], same[0][1], same[1][1]]:
             return [*words, "p=same"]
+        if node.op_type == "ConvTranspose":
+            raise _Unread(f"uneven padding {pads} (top, left, bottom, right)",
+                          "cnnctl's deconv pads both sides of an axis alike (p=N or p=HxW)")  # fmt: skip
         said = f"p=same pads {[same[0][0], same[1][0], same[0][1], same[1][1]]} here" if same else "p=same needs"
         raise _Unread(
             f"uneven padding {pads} (top, left, bottom, right)",

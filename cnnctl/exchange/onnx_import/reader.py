@@ -90,10 +90,10 @@ class _Reader(
                 hint="export the network of one input (torch.onnx.export(model, (x,), ...) with one tensor), or "
                 "import each branch that takes one as a network of its own",
             )
+        # sizes the file leaves unknown beyond the batch (before --input sets them): values worked out from them
+        self.dynamic = "?" in _declared(inputs[0]).split("x", 1)[-1]
         self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
-        # sizes the file leaves unknown beyond the batch: values worked out from them are not constants
-        self.dynamic = "?" in _declared(inputs[0]).split("x", 1)[-1]
         self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
         self.alias: dict[str, str] = {}  # tensor -> the tensor it equals (Identity, a joined activation)
         self.made: dict[str, Layer] = {}  # tensor -> the layer whose output it is
