@@ -190,16 +190,17 @@ def test_a_node_after_one_that_is_not_read_is_still_told(tmp_path, monkeypatch, 
 
 
 def test_a_node_after_a_refused_layer_is_still_told(tmp_path, monkeypatch, capsys):
-    # Once: after a Conv with auto_pad (a known operator its reader refuses) the bicubic Resize
-    # reading it went untold. The Conv is a layer on its own, not a step of a pattern: both told.
+    # Once: after a Conv with auto_pad (a known operator its reader refused then; now uneven pads no
+    # `p=` expresses) the bicubic Resize reading it went untold. The Conv is a layer on its own, not
+    # a step of a pattern: both told.
     nodes = [
-        _node("Conv", ["x", "w"], ["c"], "conv", auto_pad="SAME_UPPER", kernel_shape=[3, 3]),
+        _node("Conv", ["x", "w"], ["c"], "conv", pads=[0, 0, 2, 2], kernel_shape=[3, 3]),
         _node("Resize", ["c", "", "s"], ["y"], "up", mode="cubic"),
     ]
     path = _saved(onnx_model(nodes, [_weights(4, 3, 3, 3), onnx_tensor("s", [1, 1, 2, 2])]), tmp_path / "m.onnx")
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     assert code == 2 and out == "" and "Traceback" not in err
-    assert "ONNX node `conv` (Conv, node 1 of 2): auto_pad is not read" in err
+    assert "ONNX node `conv` (Conv, node 1 of 2): uneven padding [0, 0, 2, 2]" in err
     assert "ONNX node `up` (Resize, node 2 of 2): cubic interpolation" in err
     assert err.count("error:") == 2
 
@@ -528,6 +529,8 @@ def test_a_resize_other_than_by_a_whole_factor_is_refused(scales, said, tmp_path
     model = onnx_model([_node("Resize", ["x", "", "s"], ["y"], "r", mode="nearest")], [onnx_tensor("s", scales)])
     err = _refused(monkeypatch, capsys, _saved(model, tmp_path / "r.onnx"))
     assert f"ONNX node `r` (Resize, node 1 of 1): {said}" in err
+    if "not a whole factor" in said:  # what the notation lacks, and so what must change
+        assert "the notation has no fractional resize" in err and "the model must change" in err
 
 
 def test_a_resize_by_a_whole_factor_is_an_upsample(tmp_path, monkeypatch, capsys):
@@ -991,6 +994,23 @@ def test_folded_and_training_mode_batch_norms_are_said(mode, tmp_path, monkeypat
     training = "training_mode=1 (each batch normalised by its own statistics); read as `bn`" in out
     assert (folded, training) == (mode == "EVAL", mode == "TRAINING"), out
     assert header.count("# Note: ") == out.count("note: ") == int(folded or training)
+
+
+@pytest.mark.parametrize("half", [True, False])
+def test_weights_stored_in_float16_are_said_in_one_line(half, tmp_path, monkeypatch, capsys):
+    # a model exported in half precision imported as any other once; the figures are float32's: said
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    kind, dtype = (TensorProto.FLOAT16, np.float16) if half else (TensorProto.FLOAT, np.float32)
+    x = helper.make_tensor_value_info("x", kind, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", kind, None)
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=dtype), "w")
+    graph = helper.make_graph([_node("Conv", ["x", "w"], ["y"], "conv")], "g", [x], [y], initializer=[w])
+    path = _saved(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "h.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    said = "the weights are stored as float16: the figures assume float32; `cnnctl summarize --dtype float16`"
+    assert code == 0 and out.count(said) == int(half) and out.endswith("  - conv f=3 n=4 bias=false\n"), out
 
 
 def test_an_fc_without_bias_comes_back_from_its_export(tmp_path):

@@ -193,6 +193,12 @@ def test_weights_that_record_no_normalisation_need_mean_and_std(command, source,
     assert f"{weights}: the weights record no normalisation" in err
     assert "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's" in err
     assert not (tmp_path / "tiny.py").exists()
+    # the hint's other way, inputs not normalised, is one the commands take
+    assert "or --mean 0,0,0 --std 1,1,1 for weights trained on pixel values / 255 as they are" in err
+    if command == "export":
+        code, out, err = run_main(monkeypatch, capsys, command, net, "--weights", weights, *COMMANDS[command],
+                                  "--mean", "0,0,0", "--std", "1,1,1")  # fmt: skip
+        assert code == 0 and (tmp_path / "tiny.py").exists(), err
 
 
 def test_the_network_files_train_mean_and_std_serve_weights_that_record_none(source, tmp_path, monkeypatch, capsys):

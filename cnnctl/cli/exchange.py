@@ -4,6 +4,7 @@ Neither imports torch."""
 import sys
 from typing import Annotated, Optional
 
+from ..errors import one_line
 from .common import Format, examples, print_json, print_lines, to_stdout
 from .options import argument, format_option, formats, input_option, option, words
 
@@ -38,7 +39,7 @@ def import_cmd(
     """
     import math
 
-    from ..exchange.onnx_import import build_imported, read_weights
+    from ..exchange.onnx_import import read_weights
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
     from ..words import exact, short
@@ -46,7 +47,9 @@ def import_cmd(
 
     shape = parse_volume(input, None, "--input") if input is not None else None
     if to_stdout(output):  # `-o -` too: no weights are written beside standard output
-        text, graph = build_imported(file, name, shape)  # what was read builds: every shape fits
+        got = read_weights(file, name, shape)  # what was read builds: every shape fits
+        text, graph = got.text, got.graph
+        _warn(got.warnings)
         if format is Format.json:  # what -o reports, the network file's text in place of the files written
             print_json({"file": None, **_counts(graph), "text": text})
         else:
@@ -55,6 +58,7 @@ def import_cmd(
     weights = weights_beside(output, file)
     got = read_weights(file, name, shape)  # the network built, and where its stored weights go in it
     graph = got.graph
+    _warn(got.warnings)
     stored = sum(math.prod(dims) for dims in got.shapes.values())  # known from the file, nothing read yet
     kept = bool(got.shapes) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
     if kept:  # only weights that will be written are read: every one before anything is written, bounded first
@@ -83,6 +87,12 @@ def import_cmd(
     lines.append(f"(`cnnctl summarize {output}` for the rest)")
     print_lines(lines)
     return 0
+
+
+def _warn(warnings: tuple) -> None:
+    """What of the ONNX file the network does not hold, on stderr (also in the network file's header)."""
+    for warning in warnings:
+        sys.stderr.write(one_line(f"warning: {warning}") + "\n")
 
 
 def _counts(graph) -> dict:

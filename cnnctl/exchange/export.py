@@ -35,6 +35,7 @@ from ..records import record
 from ..shapes import format_shape
 from ..words import size
 from ..writing import refuse_unwritable, write_file, write_through
+from .onnx_padding import pads_taken_in
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
 
@@ -361,10 +362,12 @@ def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessin
 def _state_input(path: Path, expects: Preprocessing, name: str) -> None:
     """The input the network expects, and the network's `name`, in the ONNX file's
     metadata_props (Netron shows them; onnxruntime's `get_modelmeta().custom_metadata_map` reads
-    them; `cnnctl import` and `--weights FILE.onnx` read them back: recorded_in_onnx)."""
+    them; `cnnctl import` and `--weights FILE.onnx` read them back: recorded_in_onnx). The pads of
+    F.pad taken into the conv or pool after it (pads_taken_in), as `cnnctl import` reads them."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)  # weights kept apart (past 2 GB) stay so
+    pads_taken_in(model)
     # protobuf's strings are UTF-8: a name from a file's that is not (`b\xe9`) as printable writes it
     props = {p.key: p.value for p in model.metadata_props} | expects.onnx_props() | {"cnnctl.name": printable(name)}
     onnx.helper.set_model_props(model, props)

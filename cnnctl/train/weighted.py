@@ -261,6 +261,10 @@ def _no_normalisation(weights: str, command: str, channels: int):
         3: "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 (ImageNet's, for weights trained on it)",
         1: "--mean 0.1307 --std 0.3081 (MNIST's)",
     }.get(channels, f"one number per input channel ({channels}) in each")
+    # unnormalised inputs are allowed too: one number a channel, as --mean and --std take them
+    raw = f"--mean {','.join(['0'] * channels)} --std {','.join(['1'] * channels)}" if channels <= 4 else (
+        f"--mean 0 and --std 1 for each of the {channels} channels")  # fmt: skip
+    example += f", or {raw} for weights trained on pixel values / 255 as they are"
     return CnnctlError.at(
         f"the weights record no normalisation: {command} needs the mean and std per channel their training "
         "images were normalised with",

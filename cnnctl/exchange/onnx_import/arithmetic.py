@@ -64,9 +64,12 @@ class Arithmetic:
             return self.activation(node, GATES[sig.kind], reads=2, nodes=sig.nodes)
         scale = self.fixed(y, given) if x not in self.constants else None
         shift, add, held = self.shift_after(node)
-        per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given)
+        last = given in self.normed  # channels-last data (ConvNeXt's official block: gamma * x before the permute back)
+        per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given, last)
         if per_channel and shift is None and x not in self.constants:
             name = self.weight_name(y, node_id(node, "layerscale"))  # a learned factor per channel
+            if last:  # one per channel still: the layout stays until the Transpose back
+                self.normed.add(node.output[0])
             return self.layer("layerscale", [], [x], name, stored=(("weight", y, ""),))
         if scale is not None:  # a fixed factor, one or one per channel, and the fixed shift after it
             words, stored = _affine_words("scale", scale, y)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...errors import shown
-from .attributes import attr_float, attr_int, attr_ints, attr_text, pair_text
+from .attributes import attr_float, attr_int, attr_ints, pair_text
 from .layer import Layer, node_id, stored_params
 from .told import Unread
 
@@ -42,8 +42,8 @@ class ConvAndPool:
                 "cnnctl's deconv is (n - 1)·s - 2p + f + op per side: export with pads and output_padding",
             )
         n_out = int(weight.dims[1]) * groups if transposed else int(weight.dims[0])
-        words = [f"f={pair_text(weight.dims[2:])}", *_window(a), f"n={n_out}"]
         dilations = attr_ints(a, "dilations", [1, 1], 2)
+        words = [f"f={pair_text(weight.dims[2:])}", *self.window(node, a, list(weight.dims[2:])), f"n={n_out}"]
         if dilations != [1, 1]:
             words.insert(-1, f"dilation={pair_text(dilations)}")
         if groups != 1:
@@ -55,7 +55,7 @@ class ConvAndPool:
             words.append("bias=false")
         kind = "deconv" if transposed else "conv"
         name = self.weight_name(node.input[1], node_id(node, kind))
-        return self.layer(kind, words, ins[:1], name, stored=stored_params(node, ("weight", "bias")))  # torch's layout
+        return self.layer(kind, words, ins[:1], name, self.pad_nodes(node), stored_params(node, ("weight", "bias")))
 
     def matmul(self, node: NodeProto, a: dict, ins: list) -> Layer:
         """x @ W over the channels of channels-last data (torch's nn.Linear on an NHWC volume,
@@ -131,12 +131,13 @@ class ConvAndPool:
         if attr_ints(a, "dilations", [1, 1], 2) != [1, 1]:
             raise Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
-        words = ["avg" if average else "max", f"f={pair_text(kernel)}", *_window(a, stride=kernel)]
+        words = ["avg" if average else "max", f"f={pair_text(kernel)}", *self.window(node, a, kernel, stride=kernel)]
         if attr_int(a, "ceil_mode", 0):
             words.append("ceil")
-        if average and any(w.startswith("p=") for w in words) and not attr_int(a, "count_include_pad", 0):
+        counted = attr_int(a, "count_include_pad", 0) or node.input[0] in self.padded  # a Pad's zeros are values
+        if average and any(w.startswith("p=") for w in words) and not counted:
             words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
-        return self.layer("pool", words, ins[:1], node_id(node, "pool"))
+        return self.layer("pool", words, ins[:1], node_id(node, "pool"), self.pad_nodes(node))
 
     def global_pool(self, node: NodeProto, a: dict, ins: list) -> Layer:
         op = "avg" if node.op_type == "GlobalAveragePool" else "max"
@@ -171,19 +172,3 @@ class ConvAndPool:
         self.made[pooled] = pool
         self.order.append((pooled, pool))
         return self.layer("flatten", [], [pooled], node_id(node, "flatten"))
-
-
-def _window(a: dict, stride: list | None = None) -> list[str]:
-    """`s=` and `p=` of a conv or pool (a pool's stride defaults to its window); uneven padding is unread."""
-    if attr_text(a, "auto_pad", "NOTSET") != "NOTSET":
-        raise Unread("auto_pad is not read", "export with explicit pads")
-    words = []
-    strides = attr_ints(a, "strides", [1, 1], 2)
-    if strides != (stride or [1, 1]):
-        words.append(f"s={pair_text(strides)}")
-    pads = attr_ints(a, "pads", [0, 0, 0, 0], 4)
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        raise Unread(f"uneven padding {pads}", "cnnctl pads both sides of an axis alike")
-    if pads[0] or pads[1]:
-        words.append(f"p={pair_text(pads[:2])}")
-    return words

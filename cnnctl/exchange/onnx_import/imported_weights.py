@@ -32,6 +32,7 @@ class ImportedWeights:
     sources: dict  # parameter name -> (the ONNX tensor it comes from, how it is read: READ_AS)
     reader: object  # what decodes the values, from the file read
     notes: tuple = ()  # what the reading changed or left out that the user should know (Imported.notes)
+    warnings: tuple = ()  # what of the file the network does not hold (Imported.warnings)
 
     def stored(self) -> list:
         """Each ONNX tensor the weights come from, once (one may feed several), with its values and
@@ -97,7 +98,7 @@ def read_weights(path: str, name: str | None = None, input: Shape | None = None)
             problems.extend(_misfit(reader, layer, node, param, tensor, dims, graph, path))
     if problems:
         raise CnnctlError(problems)
-    return ImportedWeights(imported.text, graph, shapes, sources, reader, imported.notes)
+    return ImportedWeights(imported.text, graph, shapes, sources, reader, imported.notes, imported.warnings)
 
 
 def _declared_output(reader, graph) -> list[Problem]:

@@ -85,7 +85,16 @@ OPERATORS = {
         2,
         "to N x -1, a flatten; with Transpose, a channel shuffle; with Softmax, a radix softmax; of known values",
     ),
-    "Transpose": Operator("transpose", 1, "in a channel shuffle, a radix softmax or around a LayerNormalization"),
+    "Transpose": Operator(
+        "transpose", 1, "in a channel shuffle, a radix softmax or around a LayerNormalization; of known values"
+    ),
+    "Pad": Operator(
+        "pad",
+        1,
+        "of known pads of zeros before a Conv or an AveragePool (counting them), or of -inf before a MaxPool: "
+        "its padding",
+    ),
+    "ConstantOfShape": Operator("fold", 1, "of known values"),
     "Expand": Operator("expand", 2, "to the shape of what the one Mul or Add reading it takes with it: nothing"),
     "Identity": Operator("identity"),
     "Dropout": Operator("identity", 1, "as at inference"),

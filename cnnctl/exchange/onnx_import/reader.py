@@ -21,6 +21,7 @@ from .given_input import input_volume
 from .layer import Layer
 from .normalisation import Normalisation
 from .operators import OPERATORS, operators_read
+from .padding import Padding
 from .patterns import Pattern, Patterns
 from .prelude import Prelude
 from .reshapes import Reshapes
@@ -53,6 +54,7 @@ class Reader(
     Patterns,
     Excitation,
     ConvAndPool,
+    Padding,
     Normalisation,
     ECA,
     Attention,
@@ -88,6 +90,8 @@ class Reader(
                 hint="export the network of one input (torch.onnx.export(model, (x,), ...) with one tensor), or "
                 "import each branch that takes one as a network of its own",
             )
+        # sizes the file leaves unknown beyond the batch (before --input sets them): values worked out from them
+        self.dynamic = "?" in _declared(inputs[0]).split("x", 1)[-1]
         self.input_shape = input_volume(inputs[0], input, path)  # unknown sizes given, set in the graph
         self.source = inputs[0].name
         self.data = self.from_the_input()  # tensors computed from the input's values (stand_in)
@@ -102,6 +106,8 @@ class Reader(
                 self.readers[t] = self.readers.get(t, 0) + 1
                 self.read_by[t] = i
                 self.consumers.setdefault(t, []).append(i)
+        # a Pad's output -> (its pads top, left, bottom, right, the tensor it pads, its node): the window reading it
+        self.padded: dict[str, tuple[tuple[int, int, int, int], str, int]] = {}
         self.shifts: dict[str, str] = {}  # an Add's output -> the affine's (a Mul's) that took the Add in
         self.maker: dict[str, int] = {}  # tensor -> the node that makes it (check_wiring)
         # Outputs of nodes already told: what reads them is not told again. Where the node is an
@@ -166,7 +172,10 @@ class Reader(
                     f"works out a value with {comment_text(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
                     "values (the sizes of an input of known size, constants)",
                     "re-export at a fixed size (torch.onnx.export without dynamic_axes or dynamic_shapes): the "
-                    "exporter then writes the values it works out as constants",
+                    "exporter then writes the values it works out as constants"
+                    if self.dynamic
+                    else "the input's size is fixed: the value is worked out by an operator cnnctl does not; "
+                    "onnxsim (onnx-simplifier) or onnxruntime's offline optimisation writes such values as constants",
                 )
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "

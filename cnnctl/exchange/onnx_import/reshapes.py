@@ -13,7 +13,7 @@ from ...limits import MAX_CHANNEL_VALUES
 from .attributes import attr_int, attr_ints, attr_text, attributes_of
 from .layer import Layer, node_id
 from .told import Unread
-from .values import FOLDED
+from .values import FOLDED, MAX_FOLDED, value_count
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,6 +146,10 @@ class Reshapes:
         self.made[ins[0]].nodes.append(self.index)
 
     def transpose(self, node: NodeProto, a: dict, ins: list) -> None:
+        held = self.constants.get(node.input[0])
+        small = held is FOLDED or (held is not None and value_count(held.dims, MAX_FOLDED) is not None)
+        if self.known(node) and small:  # of sizes: a value (F.pad's pads, reordered); not a weight transposed
+            return self.fold(node, a, ins)
         perm, x, out = attr_ints(a, "perm", []), ins[0], node.output[0]
         if perm == [0, 2, 1, 3, 4, 5] and x in self.radix and not self.radix[x][3]:
             volume, groups, radix, _, nodes = self.radix[x]
@@ -216,7 +220,12 @@ class Reshapes:
         if h != w:
             raise Unread(f"scales height by {h:g} and width by {w:g}", hint)
         if not (math.isfinite(h) and h.is_integer() and h >= 1):
-            raise Unread(f"scales by {h:g}: not a whole factor", hint)
+            raise Unread(
+                f"scales by {h:g}: not a whole factor",
+                "the notation has no fractional resize: `upsample N` repeats or interpolates by a whole factor N, "
+                "across and down alike, so the model must change (scale_factor=2, or an output size a whole "
+                "multiple of the input's) to be read",
+            )
         words = [str(int(h))] + (self.bilinear(node, a) if mode == "linear" else [])
         return self.layer("upsample", words, ins[:1], node_id(node, "upsample"))
 

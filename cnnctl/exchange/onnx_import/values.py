@@ -47,6 +47,8 @@ FOLDS = (
     "Cast",
     "Slice",
     "Reshape",
+    "ConstantOfShape",
+    "Transpose",
 )
 
 
@@ -266,9 +268,9 @@ class Values:
     def fold(self, node: NodeProto, a: dict, ins: list) -> None:
         """Arithmetic on sizes, worked out here: Shape of a tensor whose size is known, and of
         known values Gather, Add, Sub, Mul, Div, Floor, Ceil, ReduceProd, Range, Concat,
-        Unsqueeze, Squeeze, Cast, Slice and Reshape (the torch exporters' bounds of x.chunk's
-        slices, a view's or a resize's sizes computed from x.shape, `x.numel()` as a ReduceProd of
-        it, known once the input's size is). The result is a value the next
+        Unsqueeze, Squeeze, Cast, Slice, Reshape, ConstantOfShape and Transpose (the torch exporters' bounds
+        of x.chunk's slices, a view's or a resize's sizes computed from x.shape, `x.numel()` as a ReduceProd
+        of it, known once the input's size is; F.pad's pads, reordered from constants). The result is a value the next
         nodes read, as a Constant's."""
         import numpy as np
 
@@ -310,6 +312,7 @@ def _folded(op: str, values: list, a: dict):
     """ONNX's `op` of the known `values` (None for an input not given; for a Shape, the dims),
     with attributes `a`."""
     import numpy as np
+    from onnx import numpy_helper
 
     x = values[0]
     y = values[1] if len(values) > 1 else None
@@ -340,6 +343,14 @@ def _folded(op: str, values: list, a: dict):
         for axis, start, end, step in zip(axes, y, values[2], steps, strict=True):
             picked[int(axis)] = slice(int(start), int(end), int(step))
         return x[tuple(picked)]
+    if op == "ConstantOfShape":  # x: the shape; its one value an attribute (a float 0 where none is given)
+        value = a.get("value")
+        filler = numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
+        if filler.size != 1 or np.prod(x) > MAX_FOLDED:
+            raise Unread("a ConstantOfShape of more than a few values, or of a value that is not one")
+        return np.full([int(v) for v in x], filler[0], dtype=filler.dtype)
+    if op == "Transpose":
+        return np.transpose(x, a.get("perm"))
     if op in ("Floor", "Ceil"):
         return np.floor(x) if op == "Floor" else np.ceil(x)
     if op == "ReduceProd":  # x.numel() of a known shape; axes an input from opset 18, an attribute before

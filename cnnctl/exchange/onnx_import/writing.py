@@ -28,6 +28,7 @@ class Imported:
     origins: dict  # line of `text` (1-based) -> for each layer it writes, the ONNX nodes it comes from
     layers: tuple = ()  # the Layers written, in the order of the network's nodes once built
     notes: tuple = ()  # what the reading changed or left out that the user should know (also in the header)
+    warnings: tuple = ()  # what of the file the network does not hold (an output left out), said on stderr too
 
 
 def write_imported(model: ModelProto, path: str, name: str | None, reader: Reader) -> Imported:
@@ -46,8 +47,8 @@ def write_imported(model: ModelProto, path: str, name: str | None, reader: Reade
             reads[t][0].nodes.extend(layer.nodes)  # the fc is told with the flatten it took in
         else:
             kept.append((t, layer))
-    kept, heads, notes = _outputs(kept, reader, through)
-    notes.extend([*_training_bns(reader), *_folded_bns(reader)])
+    kept, heads, notes, warned = _outputs(kept, reader, through)
+    notes.extend([*_training_bns(reader), *_folded_bns(reader), *_stored_dtype(reader)])
     position = {t: i for i, (t, _) in enumerate(kept)}
     position[reader.source] = -1
     entries = [
@@ -79,6 +80,7 @@ def write_imported(model: ModelProto, path: str, name: str | None, reader: Reade
             if reader.prelude
             else "."
         ),
+        *(f"# Warning: {warning}" for warning in warned),
         *(f"# Note: {note}" for note in notes),
         *([said] if said else []),
         "version: 1",
@@ -91,7 +93,7 @@ def write_imported(model: ModelProto, path: str, name: str | None, reader: Reade
     }
     origins[head.index("layers:")] = [f"the graph's input {shown(reader.source)}"]  # the `input:` line
     text = "\n".join([*head, *(line for line, _ in traced), *trained]) + "\n"
-    return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes))
+    return Imported(text, origins, tuple(layer for _, layer in kept), tuple(notes), tuple(warned))
 
 
 def _first_and_more(reader: Reader, nodes: list[int]) -> str:
@@ -109,6 +111,26 @@ def _training_bns(reader: Reader) -> list[str]:
         f"{_first_and_more(reader, found)}: training_mode=1 (each batch normalised by its own statistics); "
         "read as `bn`, which at inference uses the running mean and variance stored (export with "
         "model.eval() for the file to do so too)"
+    ]
+
+
+def _stored_dtype(reader: Reader) -> list[str]:
+    """A note where the weights are stored in another element type than float32 (a model exported
+    in half precision): the figures the network's file gives assume float32 unless told --dtype."""
+    from onnx import TensorProto, helper
+
+    weights = {n.input[1] for n in reader.nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")
+               and len(n.input) > 1}  # fmt: skip
+    types = sorted({reader.inits[t].data_type for t in weights if t in reader.inits} - {TensorProto.FLOAT})
+    if not types:
+        return []
+    names = " and ".join(str(helper.tensor_dtype_to_np_dtype(t)) if t != TensorProto.BFLOAT16 else "bfloat16"
+                         for t in types)  # fmt: skip
+    return [
+        f"the weights are stored as {names}: the figures assume float32; `cnnctl summarize --dtype {names}` "
+        "and analyze's --dtype reckon in another"
+        if len(types) == 1
+        else f"the weights are stored as {names}: the figures assume float32"
     ]
 
 
@@ -152,16 +174,17 @@ def _scalar(text: str) -> str:
     return dumped
 
 
-def _outputs(kept: list, reader: Reader, through: dict) -> tuple[list, list[str], list[str]]:
+def _outputs(kept: list, reader: Reader, through: dict) -> tuple[list, list[str], list[str], list[str]]:
     """The layers with the graph's first output last (the network's output, as torch's first
     returned value), the tensors of its other outputs that are heads beside it (`outputs:`: of the
-    same shape, trained against the same targets), and notes on the others (their layers kept,
-    read by no output). The first output is moved last only where no layer reads it; where it
-    cannot be, or an output is no layer's, the graph is told."""
+    same shape, trained against the same targets), notes, and warnings on the others: the notation
+    has no head of another shape, so each is left out with the layers only it needs (their
+    params said). The first output is moved last only where no layer reads it; where it cannot
+    be, or an output is no layer's, the graph is told."""
     given = list(reader.graph.output)
     outputs = [through.get(reader.real(o.name), reader.real(o.name)) for o in given]
     if len(outputs) < 2:
-        return kept, [], []
+        return kept, [], [], []
     at = {t: i for i, (t, _) in enumerate(kept)}
     names = ", ".join(shown(o.name) for o in given)
     if any(t not in at for t in outputs) or len(set(outputs)) != len(outputs):
@@ -180,23 +203,58 @@ def _outputs(kept: list, reader: Reader, through: dict) -> tuple[list, list[str]
     main = at[outputs[0]]
     kept = [*kept[:main], *kept[main + 1 :], kept[main]]
     first = reader.shape(given[0].name)
-    heads, notes = [], []
+    heads, notes, other = [], [], []
     for o, t in zip(given[1:], outputs[1:], strict=True):
         theirs = reader.shape(o.name)
         if first is not None and theirs is not None and theirs[1:] == first[1:]:
             heads.append(t)
         else:
-            notes.append(
-                f"the graph's output {shown(o.name)} ({_dims(theirs)}) is not the first's shape ({_dims(first)}): "
-                f"the network's output is {shown(given[0].name)}; the layers only {shown(o.name)} needs are kept, "
-                "read by no output"
-            )
+            other.append((o, t, theirs))
+    needed = _needed(kept, [outputs[0], *heads], through)
+    warned = []
+    for o, t, theirs in other:
+        alone = [layer for u, layer in kept if u not in needed and u in _needed(kept, [t], through)]
+        params = sum(_stored_params(reader, layer) for layer in alone)
+        warned.append(
+            f"the graph's output {shown(o.name)} ({_dims(theirs)}) is not the first's shape ({_dims(first)}), and "
+            f"the notation's heads (`outputs:`) have the main output's: left out, with the "
+            f"{len(alone):,} layer{'s' if len(alone) != 1 else ''} only it needs ({params:,} params); "
+            f"the network's output is {shown(given[0].name)}"
+        )
+    kept = [(u, layer) for u, layer in kept if u in needed]
     if heads:
         beside = [shown(o.name) for o, t in zip(given[1:], outputs[1:], strict=True) if t in heads]
         notes.insert(0, f"the graph's outputs {names}: the first is the network's output, {', '.join(beside)} "
                      f"{'a head' if len(beside) == 1 else 'heads'} beside it (`outputs:`), trained against the "
                      "same targets")  # fmt: skip
-    return kept, heads, notes
+    return kept, heads, notes, warned
+
+
+def _needed(kept: list, ends: list[str], through: dict) -> set[str]:
+    """The outputs of the layers in `kept` that the tensors `ends` are made from, those included
+    (through a flatten an fc took in)."""
+    made = dict(kept)
+    needed, todo = set(), list(ends)
+    while todo:
+        t = todo.pop()
+        if t in needed or t not in made:
+            continue
+        needed.add(t)
+        todo.extend(through.get(u, u) for u in made[t].inputs)
+    return needed
+
+
+def _stored_params(reader: Reader, layer: Layer) -> int:
+    """The values of a layer's stored weights and biases (its params, not running statistics or buffers)."""
+    total = 0
+    for param, tensor, _ in layer.stored:
+        held = reader.inits.get(tensor)
+        if param in ("weight", "bias") and held is not None:
+            count = 1
+            for d in held.dims:
+                count *= int(d)
+            total += count
+    return total
 
 
 def _dims(dims: tuple | None) -> str:
