@@ -125,12 +125,15 @@ def timing(model: str, mode: str) -> SimpleNamespace:
 
 
 def test_bench_with_a_nan_peak_is_valid_json(capsys):
-    result = SimpleNamespace(device="cpu", peak_tflops=float("nan"), notes=[], timings=[timing("cnnctl", "forward")],
-                             profile=None)  # fmt: skip
+    from cnnctl.analysis.timings import BenchResult, Timing
+
+    # 4 steps of 32 images at 0.25 s: 2**34 FLOPs a step is 2**36 FLOP/s, 0.068719476736 TFLOP/s
+    measured = Timing("cnnctl", "forward", 32, [0.25] * 4, 2**34)
+    result = BenchResult("cpu", [measured], float("nan"), [])
     print_json(bench_json(result))
     data = strict_loads(capsys.readouterr().out)
     assert data["mfu_peak_flops_per_second"] is None and data["timings"][0]["mfu"] is None
-    assert data["timings"][0]["tflops"] == 0.5
+    assert data["timings"][0]["tflops"] == 2**36 / 1e12
 
 
 def evaluation(loss: float = 0.25) -> SimpleNamespace:

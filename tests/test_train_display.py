@@ -49,8 +49,10 @@ def test_a_dense_runs_rows_have_a_pixel_accuracy_and_an_miou_column_under_their_
 
     out = io.StringIO()
     console = Console(file=out, width=200, highlight=False)  # no terminal: no bar, the rows alone
-    split = SimpleNamespace(y=torch.zeros(10, 4, 4))  # a mask per image: dense prediction
-    data = SimpleNamespace(name="d", train=split, val=split, classes=["a", "b"], notes=[], val_from="x")
+    from cnnctl.data import DataSplits, Split
+
+    split = Split(torch.zeros(10, 1, 4, 4, dtype=torch.uint8), torch.zeros(10, 4, 4))  # a mask per image: dense
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
     shown = TrainDisplay(console, TrainConfig(epochs=1), torch.device("cpu"), data, "runs/x", resumed=False)
     shown.start_epoch(0, 1, 0)
     row = {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_loss": 0.25, "val_accuracy": 0.98,

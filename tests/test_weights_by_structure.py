@@ -75,8 +75,9 @@ def test_train_starts_from_the_weights_and_says_where_each_went(tmp_path, capsys
     out = " ".join(capsys.readouterr().out.split())  # however the terminal wraps it
     assert f"weights: 8 tensors from {path}, placed by structure" in out  # 6 weights, 2 batch norm statistics
     table = (run / "weights.txt").read_text().splitlines()
-    assert table[0] == f"# from {path}" and table[1].split() == ["tensor", "from", "shape"] and len(table) == 10
-    assert table[2].split()[1:] == ["stem.weight", "4x3x3x3"] and table[-1].split()[1:] == ["head.bias", "10"]
+    assert table[0] == f"# from {path}" and table[1].split() == ["Tensor", "From", "Shape"] and len(table) == 11
+    assert set(table[2].replace(" ", "")) == {"-"}  # the rule under the header, as `cnnctl weights` prints it
+    assert table[3].split()[1:] == ["stem.weight", "4x3x3x3"] and table[-1].split()[1:] == ["head.bias", "10"]
 
 
 def test_a_file_that_is_not_plain_tensors_is_refused_without_running_it(tmp_path):
