@@ -119,11 +119,6 @@ def test_json_safe_keeps_finite_values():
     assert json_safe(math.nan) is None
 
 
-def timing(model: str, mode: str) -> SimpleNamespace:
-    return SimpleNamespace(model=model, mode=mode, batch=32, images_per_second=1000.0, tflops=0.5,
-                           percentile=lambda q: 0.001 * q, roofline_seconds=None)  # fmt: skip
-
-
 def test_bench_with_a_nan_peak_is_valid_json(capsys):
     from cnnctl.analysis.timings import BenchResult, Timing
 
