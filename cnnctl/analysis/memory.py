@@ -20,12 +20,21 @@ Two devices, two models (`--device`):
   nothing kept counted as freed) with the loss's log-softmax of each output it reads (which
   the loss keeps for its backward), and one copy of the largest weight that channels_last lays out
   apart from a contiguous tensor (`_weight_copy`: the fused optimizer step and the backward pass
-  each make one such copy at a time):
-  ``peak = weights + gradients + state + kept + in flight + weight copy``, an upper estimate
-  but for what is not modelled: the scratch PyTorch's CPU backward takes for a grouped or
-  depthwise conv on a map at most 2 rows high (up to 256 times its weight), and the copies of
-  a channels_last gradient into another layout some backward kernels make (README, Memory of
-  a training step, gives the measured ratios).
+  each make one such copy at a time), and in float32 the largest scratch of a grouped conv's
+  weight gradient (`_conv_scratch`): PyTorch's CPU backward runs a channels_last float32 conv
+  on oneDNN (mkldnn), and where oneDNN's depthwise kernel does not take a grouped conv's weight
+  gradient, its generic jit kernel (`jit:avx512_core`) writes it in the blocked layout
+  `aBCde16c16b`, each group's output and input channels padded up to 16, then reorders it into
+  the gradient: a buffer of ``groups * ceil16(n/groups) * ceil16(C_in/groups) * f_h * f_w * 4``
+  bytes, whatever the batch and the map (256 times a depthwise weight). The depthwise kernel
+  (`jit_dw`) takes only a depthwise 3x3 window of multiplier 1, undilated, its top padding 0, or
+  1 on a map of at least 2 + stride rows (a 2x2 map at stride 1 is not; measured with
+  ONEDNN_VERBOSE and the profiler, torch 2.13, oneDNN 3.12, AVX-512):
+  ``peak = weights + gradients + state + kept + in flight + weight copy + conv scratch``, an
+  upper estimate but for what is not modelled: the copies of a channels_last gradient into
+  another layout some backward kernels make, and --amp's or 16-bit weights' conv scratch
+  (bfloat16 runs other oneDNN kernels; README, Memory of a training step, gives the measured
+  ratios).
 - ``cuda`` (the default), PyTorch's CUDA kernels:
   * dtypes under --amp (`autocast.py`, the rule the roofline's bytes follow too): CUDA
     autocast runs conv, deconv and fc in 16 bits (each keeps a 16-bit copy of a float32
@@ -85,6 +94,7 @@ from ..errors import CnnctlError
 from ..graph import INPUT, Graph, Node
 from ..layers import KINDS
 from ..layers.base import OUTPUT, OWN
+from ..layers.conv import resolve_padding
 from ..layers.dense import MASK
 from ..layers.norm import STATS
 from ..records import record
@@ -101,6 +111,7 @@ CUBLAS_WORKSPACE = 32 * 2**20  # PyTorch's cuBLAS workspace on Hopper (":4096:8"
 # measured peaks held at most 5.5% of it beyond the modelled terms (MobileNetV2 with --amp;
 # VGG-16 2.2% in float32, the others under 1%). benchmarks/gpu_check.py measures it again.
 ALLOWANCE_PERCENT = 6
+ONEDNN_BLOCK = 16  # oneDNN's channel block on AVX-512: a grouped conv's weight gradient pads each group to it
 
 
 @record
@@ -138,6 +149,7 @@ class TrainingMemory:
     allowance_percent: int = 0  # of what is kept, rounded up to a byte: on a GPU, ALLOWANCE_PERCENT
     buffers: int = 0  # of `weights`, the buffers' bytes (the rest are the parameters')
     weight_copy: int = 0  # whatever the batch: on a CPU, the largest weight channels_last lays out apart
+    conv_scratch: int = 0  # whatever the batch: on a CPU in float32, the largest grouped conv's (`_conv_scratch`)
 
     @property
     def saved(self) -> int:
@@ -164,7 +176,7 @@ class TrainingMemory:
     def fixed(self) -> int:
         """What does not grow with the batch (the allowance apart)."""
         return (self.weights + self.gradients + self.optimizer_state + self.saved_fixed + self.cublas_workspace
-                + self.weight_copy)  # fmt: skip
+                + self.weight_copy + self.conv_scratch)  # fmt: skip
 
     @property
     def per_example(self) -> int:
@@ -258,6 +270,7 @@ def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: 
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
         "weight_copy": _weight_copy(graph, size, frozen),
+        "conv_scratch": _conv_scratch(graph, frozen) if size == FLOAT32_BYTES and not amp else 0,
     }
 
 
@@ -279,6 +292,43 @@ def _weight_copy(graph: Graph, size: int, frozen: int = -1) -> int:
          for _, shape in KINDS[n.kind].param_shapes(n.args, graph.input_shapes(n), n.shape) if _laid_apart(shape)),
         default=0,
     )  # fmt: skip
+
+
+def _conv_scratch(graph: Graph, frozen: int = -1) -> int:
+    """The bytes of the largest scratch a trainable grouped conv's weight gradient takes on a
+    CPU in float32 (see the module): oneDNN's generic kernel writes the gradient with each
+    group's output and input channels padded up to `ONEDNN_BLOCK`, then reorders it into the
+    gradient; one layer's backward at a time, so the largest."""
+    return max((_padded_weight(n, graph) for n in graph.nodes[frozen + 1 :]
+                if n.kind == "conv" and n.args.groups > 1 and not _depthwise_kernel(n, graph)), default=0)  # fmt: skip
+
+
+def _padded_weight(n: Node, graph: Graph) -> int:
+    """A conv's weight in float32 with each group's channels padded up to `ONEDNN_BLOCK`:
+    groups * up(n/groups) * up(C_in/groups) * f_h * f_w * 4 bytes."""
+    a, groups = n.args, n.args.groups
+    c_in = graph.input_shapes(n)[0][2]
+    return groups * _up(a.n // groups) * _up(c_in // groups) * a.f[0] * a.f[1] * FLOAT32_BYTES
+
+
+def _up(channels: int) -> int:
+    """`channels` rounded up to oneDNN's block of channels (16 on AVX-512)."""
+    return -(-channels // ONEDNN_BLOCK) * ONEDNN_BLOCK
+
+
+def _depthwise_kernel(n: Node, graph: Graph) -> bool:
+    """Whether oneDNN's depthwise kernel (`jit_dw`) takes the weight gradient of conv `n`, which
+    needs no scratch: a depthwise 3x3 window (one input and one output channel a group),
+    undilated, and its top padding 0, or 1 on at least 2 + stride rows (measured: torch 2.13,
+    oneDNN 3.12; 1 on 2 rows at stride 1, or 3 at stride 2, takes the generic kernel). An
+    uneven padding is F.pad's before a conv of none, on the padded rows."""
+    a, (h, w, c) = n.args, graph.input_shapes(n)[0]
+    if not (c == a.groups == a.n and tuple(a.f) == (3, 3) and tuple(a.dilation) == (1, 1)):
+        return False
+    (top, bottom), (left, right) = resolve_padding(a, h, w)
+    if top != bottom or left != right:  # padded apart, then a conv without padding
+        h, top = h + top + bottom, 0
+    return top == 0 or (top == 1 and h >= 2 + a.s[0])
 
 
 def _laid_apart(shape: tuple[int, ...]) -> bool:

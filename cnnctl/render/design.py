@@ -32,8 +32,10 @@ PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, the most gradients "
     "the backward pass holds at once, nothing kept counted as freed, the loss's log-softmax, and one copy of the "
     "largest weight that channels_last lays out apart from a contiguous tensor: the fused optimizer step and the "
-    "backward pass copy such weights one at a time): an upper estimate, but for the scratch of a grouped conv's "
-    "backward on a map at most 2 rows high and gradients' copies between layouts (README, Memory of a training step).",
+    "backward pass copy such weights one at a time; in float32, the largest scratch of a grouped conv's weight "
+    "gradient, groups x up16(n/groups) x up16(C_in/groups) x f_h x f_w x 4 bytes, where oneDNN's depthwise kernel "
+    "does not take it): an upper estimate, but for gradients' copies between layouts and 16-bit convs' scratch "
+    "(README, Memory of a training step).",
 }
 
 
@@ -210,6 +212,7 @@ def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[
             *parts,
             ("in_flight_bytes", "gradients in flight (the most the backward pass holds)", m.in_flight),
             ("weight_copy_bytes", "a weight's copy (channels_last, the largest)", m.weight_copy),
+            ("conv_scratch_bytes", "a grouped conv's weight-gradient scratch (oneDNN, the largest)", m.conv_scratch),
         ]
     return [
         *parts,
