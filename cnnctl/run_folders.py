@@ -25,7 +25,7 @@ from .checkpoint_record import network_fault
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, open_regular, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES, leads_out
-from .pickled import read_pickle
+from .pickled import asked, read_pickle
 from .run_marks import (
     RUN_NETWORK,
     config_refused,
@@ -460,7 +460,7 @@ def run_info(folder: Path) -> RunInfo:
             continue
         read = read_pickle(checkpoint)  # its pickle alone (data.pkl), never its tensors
         if read.named is not None:
-            problems.append(Problem(f"{name} asks to run code when loaded (`{read.named}`): cnnctl never loads it",
+            problems.append(Problem(f"{name} asks to run code when loaded ({asked(read.named)}): cnnctl never loads it",
                                     Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
         elif read.refused is not None:
             problems.append(Problem(f"{name}'s pickle holds {read.refused}: cnnctl never loads it",
