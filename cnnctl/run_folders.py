@@ -234,13 +234,15 @@ def _check_row(row: dict[str, Any], path: Path, number: int, line: str | None) -
 
 def _wrong_value(key: str, value: Any) -> str | None:
     """What a run's rows never hold at `key` that `value` is, or None where it may be there."""
-    if value is None or not (key == "epoch" or key.endswith(("accuracy", "loss"))):
+    if value is None or not (key == "epoch" or key.endswith(("accuracy", "miou", "loss"))):
         return None
     if key == "epoch":
         return None if is_int(value, 1) else "an epoch is a whole number from 1"
     number = _number(value)
     if key.endswith("accuracy"):
         return None if 0 <= number <= 1 else "an accuracy is a share from 0 to 1"
+    if key.endswith("miou"):  # a dense run's val_miou: the mean of IoUs, each a share
+        return None if 0 <= number <= 1 else "a mean IoU is a share from 0 to 1"
     return None if math.isfinite(number) and number >= 0 else "a loss is a finite number, 0 or more"
 
 

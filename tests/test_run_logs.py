@@ -466,6 +466,9 @@ def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(
         ('{"epoch": 2.5, "val_accuracy": 0.5}', "`epoch` is 2.5: an epoch is a whole number from 1"),
         ('{"epoch": 2, "val_accuracy": 1e308}', "`val_accuracy` is 1e+308: an accuracy is a share from 0 to 1"),
         ('{"epoch": 2, "train_accuracy": -0.1}', "`train_accuracy` is -0.1: an accuracy is a share from 0 to 1"),
+        # a dense run's mean IoU was read unchecked: 1.5 shown as 150% (IoU = |A∩B| / |A∪B| <= 1)
+        ('{"epoch": 2, "val_miou": 1.5}', "`val_miou` is 1.5: a mean IoU is a share from 0 to 1"),
+        ('{"epoch": 2, "val_miou": -0.5}', "`val_miou` is -0.5: a mean IoU is a share from 0 to 1"),
         ('{"epoch": 2, "val_loss": -1e999}', "`val_loss` is -inf: a loss is a finite number, 0 or more"),
         ('{"epoch": 2, "train_loss": "low"}', "`train_loss` is 'low': a loss is a finite number, 0 or more"),
     ],
@@ -499,7 +502,8 @@ def test_runs_reads_a_row_of_every_value_a_run_writes(tmp_path):
     folder = fake_run(tmp_path / "r", rows=0, planned=3, said="finished")
     (folder / "metrics.jsonl").write_text(
         '{"epoch": 1, "train_loss": 0, "train_accuracy": 0, "val_loss": null, "val_accuracy": null}\n'
-        '{"epoch": 2, "train_loss": 0.0, "train_accuracy": 1.0, "val_loss": 2.5, "val_accuracy": 1}\n'
+        '{"epoch": 2, "train_loss": 0.0, "train_accuracy": 1.0, "val_loss": 2.5, "val_accuracy": 1, "val_miou": 1}\n'
+        '{"epoch": 3, "train_loss": 0.1, "train_accuracy": 0.5, "val_loss": 2.5, "val_accuracy": 0, "val_miou": 0}\n'
     )
     (info,) = list_runs(str(tmp_path))
     assert info.problems == () and (info.best_val_accuracy, info.best_epoch) == (1, 2)
