@@ -12,7 +12,7 @@ import os
 from . import worker
 from .errors import CnnctlError, Loc, closest, did_you_mean
 from .files import DASH, REGULAR, STDIN_NAME, first_entries, is_file_entry, near_file, not_regular, stem_of
-from .invocation import running, typed
+from .invocation import retyped, running, typed
 from .run_marks import (
     RUN_MARKS,
     RUN_NETWORK,
@@ -195,7 +195,9 @@ def _resolve(arg: str) -> tuple[str, str, str | None]:
         raise CnnctlError.at(
             f"{kind}, not a regular file",  # as files.open_regular (read_text) says it
             Loc(arg),
-            hint=f"{REGULAR}; to read a network from standard input, give `{DASH}` (`cat net.yaml | {typed(DASH)}`)",
+            # the user's command with `-` in its place, their other words (`-o x.svg`) kept
+            hint=f"{REGULAR}; to read a network from standard input, give `{DASH}` "
+            f"(`cat net.yaml | {retyped(arg, DASH)}`)",
         )
     if os.path.islink(arg):
         raise _broken_link(arg)

@@ -89,7 +89,10 @@ class Refused(Exception):
 
 class _Stand:
     """What every object a pickle asks to build stands as while it is read: made from anything,
-    given any state or items, it keeps none and runs nothing."""
+    given any state or items, it keeps none and runs nothing. One an allowed name made is of that
+    name's subclass (_made_by), which says what a pickle that calls it calls (`named`)."""
+
+    named = ""  # the allowed name (`torch.Size`) whose stand-in made this one; "" another's
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -113,7 +116,7 @@ def _key(key: Any) -> Any:
     a stand-in (hashed by identity). Any other key (a float, a tuple, a number of 2**61 or more)
     may be one of many a file chose to share one hash, which makes filling a dict quadratic: a
     250 KB pickle of such keys took minutes. A checkpoint's keys are names and parameter numbers."""
-    if type(key) in (str, bytes, bool, type(None), _Stand):
+    if type(key) in (str, bytes, bool, type(None)) or isinstance(key, _Stand):
         return key
     if type(key) is int and -(2**61) < key < 2**61:
         return key
@@ -133,6 +136,8 @@ class _Keys(dict):
 
 class _Mapping(_Keys):
     """An OrderedDict as it is read (a state_dict's): its items kept, its attributes (`_metadata`) not."""
+
+    named = "collections.OrderedDict"
 
 
 class _Set(set):
@@ -212,12 +217,49 @@ def _bytearray8(reader: Any) -> None:  # BYTEARRAY8: its length is allocated bef
     reader.append(bytearray(reader.read(length)))
 
 
+_CALLED = "()"  # a name so ended (`torch.Size()`): the pickle calls what calling that name returned
+
+
+def _reduce(reader: Any) -> None:  # REDUCE: call what is under the arguments
+    callee = reader.stack[-2]
+    if isinstance(callee, type):  # a class or function the pickle named (find_class's stand-in)
+        pickle._Unpickler.load_reduce(reader)  # type: ignore[attr-defined]
+        return
+    # what a call made, called in turn: torch refuses it, quoting that object's repr; noted as
+    # find_class notes a name (the first that runs code), counted once the pickle is whole
+    if reader.named is None:
+        if not getattr(callee, "named", ""):  # a plain value, a storage: no name says what it is (not whole)
+            raise TypeError(f"a pickle calls a {type(callee).__name__}")
+        reader.named = callee.named + _CALLED
+    reader.stack.pop()
+    reader.stack[-1] = _Stand()
+
+
+_made_by: dict[str, type[_Stand]] = {}  # an allowed name's stand-in class: at most one per SAFE_GLOBALS
+
+
+def _stand_for(named: str) -> type[_Stand]:
+    """The stand-in class of the allowed name `named`, whose objects remember it (_Stand.named)."""
+    if named not in _made_by:
+        _made_by[named] = type("_Stand", (_Stand,), {"named": named})
+    return _made_by[named]
+
+
+def asked(named: str) -> str:
+    """What a pickle asks to run, in words: the name it imports (`posix.system`), or the call of
+    what an allowed one returned (`torch.Size()`: torch's own message quotes that object's repr)."""
+    if named.endswith(_CALLED):
+        return f"it calls what `{named[: -len(_CALLED)]}` returns"
+    return f"`{named}`"
+
+
 _LOADERS = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]  # Python's own unpickler, in Python
 _LOADERS[pickle.EMPTY_DICT[0]] = lambda reader: reader.append(_Keys())
 _LOADERS[pickle.DICT[0]] = _dict
 _LOADERS[pickle.EMPTY_SET[0]] = lambda reader: reader.append(_Set())
 _LOADERS[pickle.FROZENSET[0]] = _frozenset
 _LOADERS[pickle.BYTEARRAY8[0]] = _bytearray8
+_LOADERS[pickle.REDUCE[0]] = _reduce
 
 
 class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
@@ -238,9 +280,11 @@ class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
 
     def find_class(self, module: str, name: str) -> Any:
         named = f"{module}.{name}"
-        if self.named is None and named not in SAFE_GLOBALS:
-            self.named = named
-        return _Mapping if named == "collections.OrderedDict" else _Stand
+        if named not in SAFE_GLOBALS:
+            if self.named is None:
+                self.named = named
+            return _Stand  # what it makes is not named on: the pickle has named what it runs
+        return _Mapping if named == "collections.OrderedDict" else _stand_for(named)
 
     def persistent_load(self, pid: Any) -> Any:
         return _Stand()
@@ -312,7 +356,7 @@ def read_pickle(path: str) -> Pickled:
 def code_refused(path: str, named: str) -> CnnctlError:
     """The one message of a file that asks to run code (`named`) when loaded: never loaded."""
     return CnnctlError.at(
-        f"this file asks to run code when loaded (`{named}`); it was not loaded",
+        f"this file asks to run code when loaded ({asked(named)}); it was not loaded",
         Loc(path),
         hint="cnnctl reads tensors and plain values only; do not open this one with "
         "torch.load(weights_only=False) unless you trust where it came from",

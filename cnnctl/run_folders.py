@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .checkpoint_record import network_fault
+from .checkpoint_record import is_int, network_fault
 from .errors import CnnctlError, Loc, Problem
 from .files import Unread, open_regular, regular_lines, regular_text
 from .limits import MAX_ARCHITECTURE_BYTES, MAX_RECORD_BYTES, MAX_ROW_BYTES, MAX_ROWS, MAX_ROWS_BYTES, leads_out
-from .pickled import read_pickle
+from .pickled import asked, read_pickle
 from .run_marks import (
     RUN_NETWORK,
     config_refused,
@@ -234,14 +234,15 @@ def _check_row(row: dict[str, Any], path: Path, number: int, line: str | None) -
 
 def _wrong_value(key: str, value: Any) -> str | None:
     """What a run's rows never hold at `key` that `value` is, or None where it may be there."""
-    if value is None or not (key == "epoch" or key.endswith(("accuracy", "loss"))):
+    if value is None or not (key == "epoch" or key.endswith(("accuracy", "miou", "loss"))):
         return None
     if key == "epoch":
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        return None if ok else "an epoch is a whole number from 1"
+        return None if is_int(value, 1) else "an epoch is a whole number from 1"
     number = _number(value)
     if key.endswith("accuracy"):
         return None if 0 <= number <= 1 else "an accuracy is a share from 0 to 1"
+    if key.endswith("miou"):  # a dense run's val_miou: the mean of IoUs, each a share
+        return None if 0 <= number <= 1 else "a mean IoU is a share from 0 to 1"
     return None if math.isfinite(number) and number >= 0 else "a loss is a finite number, 0 or more"
 
 
@@ -447,11 +448,11 @@ def run_info(folder: Path) -> RunInfo:
         done = len(rows)
         if len(problems) > said:  # its last line cut short: the epochs done are status.json's, where it says
             recorded_done = recorded.get("epochs_done")
-            done = recorded_done if isinstance(recorded_done, int) and not isinstance(recorded_done, bool) else done
+            done = recorded_done if is_int(recorded_done) else done
     except CnnctlError as exc:  # its epochs are then what status.json records, never counted from a damaged file
         problems += exc.problems
         rows, done = [], recorded.get("epochs_done")
-        done = done if isinstance(done, int) and not isinstance(done, bool) else None
+        done = done if is_int(done) else None
     for name in ("best.pt", "last.pt"):  # the end of each is read (a copy or a kill may have cut it short),
         checkpoint = str(folder / name)  # and its pickle's opcodes, not its tensors: it is never loaded here
         if cut_short(checkpoint):
@@ -460,7 +461,7 @@ def run_info(folder: Path) -> RunInfo:
             continue
         read = read_pickle(checkpoint)  # its pickle alone (data.pkl), never its tensors
         if read.named is not None:
-            problems.append(Problem(f"{name} asks to run code when loaded (`{read.named}`): cnnctl never loads it",
+            problems.append(Problem(f"{name} asks to run code when loaded ({asked(read.named)}): cnnctl never loads it",
                                     Loc(checkpoint), hint="train the run again from a file you trust"))  # fmt: skip
         elif read.refused is not None:
             problems.append(Problem(f"{name}'s pickle holds {read.refused}: cnnctl never loads it",
@@ -475,7 +476,7 @@ def run_info(folder: Path) -> RunInfo:
     history = RunHistory(folder.name, str(folder), METRICS, rows, monitor=run_monitor(config))
     planned = recorded_planned(recorded)  # status.json has a resumed run's new --epochs
     planned = config.get("epochs") if planned is None else planned
-    planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
+    planned = planned if is_int(planned) else None
     kept = history.kept()  # best.pt's epoch and its accuracy: one epoch, not the best of each
     times = [folder.stat().st_mtime]
     for entry in os.scandir(folder):

@@ -199,8 +199,30 @@ def test_a_fifo_given_as_arch_is_told_with_the_command_run(command, tmp_path, mo
     assert code == 2
     (error,) = json.loads(out)["errors"]
     assert error["message"] == "a FIFO (named pipe), not a regular file" and error["file"] == "fifo.yaml"
-    assert f"`cat net.yaml | cnnctl {command} -`" in error["hint"]
+    assert f"`cat net.yaml | cnnctl {command} - --format json`" in error["hint"]  # the user's other words kept
     assert error["hint"].startswith("cnnctl reads only regular files")
+
+
+def test_the_fifo_hint_runs_as_printed_with_the_users_other_arguments(tmp_path, monkeypatch, capsys):
+    """`cnnctl draw ff.yaml -o 'x y.svg'` on a FIFO said `cat net.yaml | cnnctl draw -`: run as
+    printed, it would have drawn nothing to `x y.svg`. The hint keeps `-o` and quotes its file."""
+    import os
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("ff.yaml")
+    code, _, err = run_main(monkeypatch, capsys, "draw", "ff.yaml", "-o", "x y.svg")
+    assert code == 2
+    line = err.split("(`", 1)[1].split("`)", 1)[0]
+    assert line == "cat net.yaml | cnnctl draw - -o 'x y.svg'"
+    (tmp_path / "net.yaml").write_text(NET)
+    pipe, command = line.split(" | ")
+    words = shlex.split(command)
+    assert words[0] == "cnnctl"
+    with open(shlex.split(pipe)[1], "rb") as net:
+        done = subprocess.run([sys.executable, "-m", *words], stdin=net, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "x y.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
 
 
 def test_a_device_given_as_arch_is_a_device():

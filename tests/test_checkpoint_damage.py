@@ -139,6 +139,10 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
         (put("epoch", "1"), ["`epoch` is not a whole number"]),
         (put("epoch_seconds", "soon"), ["`epoch_seconds` is not a number"]),  # was a traceback (float())
         (put("stats", {"seen": 0}), ["`stats` is not"]),
+        # the loss divides by `weight` once `seen` > 0: 0 was a ZeroDivisionError, -3 a loss of the wrong sign
+        (put("stats", {"loss_sum": 6.0, "correct": 2, "seen": 3, "weight": 0.0}), ["`stats` is not", "`weight`"]),
+        (put("stats", {"loss_sum": 6.0, "correct": 2, "seen": 3, "weight": -3.0}), ["`stats` is not", "`weight`"]),
+        (put("stats", {"loss_sum": 6.0, "correct": 2, "seen": 3, "weight": float("nan")}), ["`stats` is not"]),
         (put("optimizer", {"state": {}}), ["`optimizer` is not"]),
         (lambda s: s["config"].pop("batch_size"), ["settings have no `batch_size`"]),
         (lambda s: s["config"].update(lr=float("nan")), ["setting `lr` must be a finite number"]),
@@ -152,6 +156,9 @@ def test_weights_of_the_wrong_shape_are_named(run_dir, tmp_path, monkeypatch, ca
         "epoch",
         "seconds",
         "stats",
+        "stats-weight-zero",
+        "stats-weight-negative",
+        "stats-weight-nan",
         "optimizer",
         "batch",
         "lr",

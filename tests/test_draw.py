@@ -785,3 +785,16 @@ def test_plot_of_a_run_named_in_chinese_warns_once_where_no_font_has_it(tmp_path
         assert err.count("warning:") == 1 and "实 (U+5B9E), 验 (U+9A8C)" in err and f"`{out}`" in err, err
         assert "UserWarning" not in err and "Glyph" not in err
         assert "fonts-noto-cjk" in err and ".svg" not in err.split("hint:")[1]  # its SVG is no way out
+
+
+def test_the_wrote_line_goes_through_the_one_writer_of_reports(tmp_path, monkeypatch, capsys):
+    # draw wrote its `wrote FILE: ...` line itself; schema, import and export say theirs through
+    # cli.common.print_lines (each line kept to one, the user's text escaped): one place
+    import cnnctl.cli.draw
+
+    said = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cnnctl.cli.draw, "print_lines", said.extend)
+    code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", "l.mmd")
+    assert code == 0 and out == "", err
+    assert len(said) == 1 and said[0].startswith("wrote l.mmd: lenet5, ") and (tmp_path / "l.mmd").is_file()

@@ -257,6 +257,23 @@ def test_a_checkpoint_exports_with_its_weights(trained, tmp_path, monkeypatch, c
         assert (torch.jit.load(str(ts))(x) - expected).abs().max().item() <= 1e-5
 
 
+def test_the_pytorch_exports_how_to_use_line_runs_as_printed(trained, tmp_path, monkeypatch, capsys):
+    # It said `from l import Lenet5, preprocess; ...torch.load(...); net.eval()(preprocess(PIL.Image.open(png)))
+    # (its state_dict keys are cnnctl's)`: torch, PIL.Image and png undefined, and a remark that is no Python.
+    from PIL import Image
+
+    Image.new("L", (28, 28), 200).save(tmp_path / "image.png")  # the image the line names, a 28x28 digit's size
+    for name, more in (("fresh.py", ()), ("l.py", ("--checkpoint", str(trained)))):
+        code, said, err = run_main(monkeypatch, capsys, "export", "lenet5", "-o", str(tmp_path / name), *more)
+        assert code == 0, err
+        line = said.splitlines()[-1]
+        done = subprocess.run([sys.executable, "-c", line], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, (line, done.stderr)
+        if more:  # the trained network's probabilities of the image: lenet5's 10 classes
+            assert "preprocess(Image.open('image.png'))" in line and "net.load_state_dict(torch.load('l.pt'" in line
+            assert done.stdout.startswith("tensor([[") and done.stdout.count(",") >= 9, done.stdout
+
+
 def test_weights_export_as_safetensors_that_weights_reads_back(trained, tmp_path, monkeypatch, capsys):
     # `export -o w.safetensors` was "cannot tell what to write"
     import json
@@ -473,7 +490,7 @@ def test_each_export_with_its_preprocessing_gives_predicts_classes_on_png_files(
 
     # the PyTorch file: preprocess() of a PIL image, or of its pixels as an array
     said = export("l.py")
-    assert "images: an image is converted to grayscale" in said and "preprocess(PIL.Image.open(png))" in said
+    assert "images: an image is converted to grayscale" in said and "preprocess(Image.open('image.png'))" in said
     spec = importlib.util.spec_from_file_location("exported_pre", tmp_path / "l.py")
     source = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(source)
@@ -678,7 +695,7 @@ def test_export_json_holds_what_the_report_says(tmp_path, monkeypatch, capsys):
     report = json.loads(data)
     lines = said.splitlines()
     assert report["how_to_use"] == lines[-1].replace("from a import", "from b import").replace("'a.pt'", "'b.pt'")
-    assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5();")
+    assert report["how_to_use"].startswith("from b import Lenet5; net = Lenet5()")
     assert report["warnings"] == [] and report["network"] == "lenet5"
     assert lines[0] == f"wrote {tmp_path / 'a.py'}: lenet5 as PyTorch source, weights {report['weights']}"
 

@@ -50,6 +50,41 @@ def test_a_bare_pickle_asking_for_code_is_said_so_as_weights_and_as_arch(files, 
     assert not mark.exists()
 
 
+class _Sized:
+    """Pickled as `torch.Size(())`; callable, so that pickle takes it as what _CallsASize calls."""
+
+    def __call__(self):
+        return None
+
+    def __reduce__(self):
+        return (torch.Size, ((),))
+
+
+class _CallsASize:
+    """Pickled as `torch.Size(())()`: every name it imports allowed, it calls what one returned."""
+
+    def __reduce__(self):
+        return (_Sized(), ())
+
+
+def test_a_pickle_calling_what_an_allowed_call_returned_is_said_so_not_quoted_as_a_repr(files, monkeypatch, capsys):
+    # It was "asks to run code when loaded (`torch.Size([])`)": torch's repr of the object, said as a function.
+    _, _, _, net = files
+    bare, zipped = os.path.dirname(net) + "/call_result.pt", os.path.dirname(net) + "/call_zipped.pt"
+    with open(bare, "wb") as f:
+        f.write(b"\x80\x02ctorch\nSize\n)R)R.")  # PROTO 2, GLOBAL torch.Size, (), REDUCE, (), REDUCE, STOP
+    torch.save({"conv1.weight": torch.zeros(4, 1, 3, 3), "x": _CallsASize()}, zipped)
+    for path in (bare, zipped):
+        assert asks_for_code(path) == "torch.Size()"
+        code, _, err = run_main(monkeypatch, capsys, "weights", net, "--weights", path)
+        assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+        assert err.startswith(
+            f"error: {path}: this file asks to run code when loaded (it calls what `torch.Size` returns); "
+            "it was not loaded"
+        ), err
+        assert "Size([])" not in err
+
+
 @pytest.mark.parametrize("protocol", [0, 2])
 def test_the_name_is_read_from_every_kind_of_global(tmp_path, protocol):
     path = tmp_path / "p.pkl"

@@ -146,6 +146,33 @@ def test_without_matplotlib_training_ends_well_and_says_how_to_get_curves(tmp_pa
     assert "pip install matplotlib" in line
 
 
+def test_curves_of_a_run_named_in_chinese_warn_once_as_plot_does(tmp_path, monkeypatch):
+    # curves.png was drawn in DejaVu Sans alone: 实, 验 as boxes, and matplotlib's own
+    # "Glyph 23454 missing from font(s)" warnings printed, a pair of lines per character
+    pytest.importorskip("matplotlib", reason="curves.png is drawn with matplotlib (the plot extra)")
+    import warnings
+
+    from cnnctl.render import glyphs
+    from cnnctl.train.runlog import RunLog
+
+    monkeypatch.setattr(glyphs, "fallbacks", lambda text, first="": [])  # no installed font has them
+    folder = tmp_path / "实验"
+    folder.mkdir()
+    config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(folder))
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_accuracy": 0.5 + e / 100} for e in (1, 2)]
+    said: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with RunLog(folder, config, [], say=said.append, network="small") as log:
+            log.epoch(history)
+            log.end("finished", history)
+    png_size(folder / "curves.png")
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
+    (warned,) = [line for line in said if "warning:" in line]
+    assert warned.startswith("warning: no font installed here has 实 (U+5B9E), 验 (U+9A8C)"), warned
+    assert f"`{folder / 'curves.png'}`" in warned and "fonts-noto-cjk" in warned
+
+
 def test_plot_without_matplotlib_is_an_error_with_the_install_hint(finished, tmp_path):
     hidden = "import sys; sys.modules['matplotlib'] = None; from cnnctl.cli import main; main(sys.argv[1:])"
     done = cli("plot", str(finished), "-o", str(tmp_path / "c.png"), code=hidden)
@@ -439,6 +466,9 @@ def test_runs_says_a_damaged_metrics_file_and_keeps_the_status_the_run_recorded(
         ('{"epoch": 2.5, "val_accuracy": 0.5}', "`epoch` is 2.5: an epoch is a whole number from 1"),
         ('{"epoch": 2, "val_accuracy": 1e308}', "`val_accuracy` is 1e+308: an accuracy is a share from 0 to 1"),
         ('{"epoch": 2, "train_accuracy": -0.1}', "`train_accuracy` is -0.1: an accuracy is a share from 0 to 1"),
+        # a dense run's mean IoU was read unchecked: 1.5 shown as 150% (IoU = |A∩B| / |A∪B| <= 1)
+        ('{"epoch": 2, "val_miou": 1.5}', "`val_miou` is 1.5: a mean IoU is a share from 0 to 1"),
+        ('{"epoch": 2, "val_miou": -0.5}', "`val_miou` is -0.5: a mean IoU is a share from 0 to 1"),
         ('{"epoch": 2, "val_loss": -1e999}', "`val_loss` is -inf: a loss is a finite number, 0 or more"),
         ('{"epoch": 2, "train_loss": "low"}', "`train_loss` is 'low': a loss is a finite number, 0 or more"),
     ],
@@ -472,7 +502,8 @@ def test_runs_reads_a_row_of_every_value_a_run_writes(tmp_path):
     folder = fake_run(tmp_path / "r", rows=0, planned=3, said="finished")
     (folder / "metrics.jsonl").write_text(
         '{"epoch": 1, "train_loss": 0, "train_accuracy": 0, "val_loss": null, "val_accuracy": null}\n'
-        '{"epoch": 2, "train_loss": 0.0, "train_accuracy": 1.0, "val_loss": 2.5, "val_accuracy": 1}\n'
+        '{"epoch": 2, "train_loss": 0.0, "train_accuracy": 1.0, "val_loss": 2.5, "val_accuracy": 1, "val_miou": 1}\n'
+        '{"epoch": 3, "train_loss": 0.1, "train_accuracy": 0.5, "val_loss": 2.5, "val_accuracy": 0, "val_miou": 0}\n'
     )
     (info,) = list_runs(str(tmp_path))
     assert info.problems == () and (info.best_val_accuracy, info.best_epoch) == (1, 2)

@@ -9,13 +9,8 @@ from cnnctl.exchange.write_notation import Entry, traced_layers
 CONV = "conv f=3 p=1 n=4"
 
 
-def write_layers(entries: list[Entry]) -> list[str]:
-    """The `layers:` list's lines that traced_layers writes (cnnctl import's writer), without what each traces."""
-    return [line for line, _ in traced_layers(entries)]
-
-
 def _read_back(entries: list[Entry]):
-    graph = load_text("input: 8x8x4\nlayers:\n" + "\n".join(write_layers(entries)) + "\n")
+    graph = load_text("input: 8x8x4\nlayers:\n" + "\n".join(line for line, _ in traced_layers(entries)) + "\n")
     assert [n.inputs for n in graph.nodes] == [e.reads for e in entries]  # the same DAG (-1: the input)
     return graph
 
@@ -27,13 +22,14 @@ def _block(s: int) -> list[Entry]:
 
 def test_identical_layers_become_one_repeat():
     entries = [Entry(CONV, (i - 1,), f"c{i}") for i in range(3)]
-    assert write_layers(entries) == ["  - repeat: 3", "    layers:", f"      - {CONV}"]
+    # the body's line traces each repetition's layer; the repeat's head, none
+    assert traced_layers(entries) == [("  - repeat: 3", ()), ("    layers:", ()), (f"      - {CONV}", (0, 1, 2))]
     _read_back(entries)
 
 
 def test_a_residual_block_repeats_with_its_shortcut_reading_input():
     entries = [*_block(0), *_block(3), Entry("pool avg global", (5,), "pool")]
-    lines = write_layers(entries)
+    lines = [line for line, _ in traced_layers(entries)]
     assert "  - repeat: 2" in lines and "      - add act=relu with=input" in lines
     _read_back(entries)
 
@@ -57,4 +53,4 @@ def test_what_is_written_reads_back_as_the_same_graph(case):
 
 def test_no_repeat_holds_a_layer_read_from_outside():
     entries = CASES["a layer reads before its segment"]  # each add reads the network's input
-    assert not any("repeat" in line for line in write_layers(entries))
+    assert not any("repeat" in line for line, _ in traced_layers(entries))

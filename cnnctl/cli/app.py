@@ -268,7 +268,7 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(top_help(group))
         return 2
     given = list(argv)  # as typed: click takes words off the list it parses
-    set_running(given[0] if given[0] in COMMANDS else None)  # for hints far below that show a command line
+    set_running(given[0] if given[0] in COMMANDS else None, given[1:])  # for hints far below that show a command line
     try:
         with group.make_context(PROG, argv) as ctx:
             status = group.invoke(ctx)

@@ -5,10 +5,10 @@ import shlex
 import sys
 from typing import Annotated, Optional
 
-from ..errors import CnnctlError, Problem, one_line
+from ..errors import CnnctlError, Problem
 from ..shapes import format_shape
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
-from .common import examples, print_json, print_warnings, with_warnings
+from .common import examples, print_json, print_lines, print_warnings, with_warnings
 from .options import arch_argument, choice, input_option, option, whole, words
 
 
@@ -126,5 +126,5 @@ def draw_cmd(
             sfdp = picture.sfdp_command(out)
             opener["dot"] = f"too large for `dot` to lay out quickly: `{sfdp}` does, not top to bottom"
         opened = opener.get(fmt, "open it in a browser or viewer")
-        sys.stdout.write(one_line(f"wrote {out}: {graph.title}, {said} ({opened})") + "\n")  # the user's text escaped
+        print_lines([f"wrote {out}: {graph.title}, {said} ({opened})"])
     return 0

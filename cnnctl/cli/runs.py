@@ -34,8 +34,7 @@ def plot_cmd(
     """
     import os
 
-    from ..errors import printable
-    from ..render.curves import FORMATS, curves_picture, drew
+    from ..render.curves import FORMATS, curves_picture, drawn_text, drew
     from ..render.glyphs import drawing_fonts, missing_glyphs
     from ..render.mpl import INSTALL, NoMatplotlib
     from ..render.runs import plot_json, plot_table
@@ -58,9 +57,8 @@ def plot_cmd(
     replace = output is not None or drew(out, runs)
     if not replace:
         refuse_existing(out)
-    names = " ".join(f"{printable(r.name)} {printable(r.about or '')}" for r in runs)  # the text drawn of them
     try:
-        with drawing_fonts(names) as lacking:  # every format: matplotlib writes an SVG's text as paths too
+        with drawing_fonts(drawn_text(runs)) as lacking:  # every format: matplotlib writes an SVG's text as paths too
             picture = curves_picture(runs, metric, fmt)
     except NoMatplotlib as exc:
         raise CnnctlError.at(f"`cnnctl plot` draws with matplotlib: {exc}", hint=INSTALL) from None

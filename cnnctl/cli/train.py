@@ -73,7 +73,7 @@ def train_cmd(
             from ..train.launch import LaunchOptions, launch_training
 
             worker_args = request.worker_args(arch, input, resume, format.value)
-            return launch_training(graph, config, LaunchOptions(**launcher), worker_args, resume, source=arch,
+            return launch_training(graph, config, LaunchOptions(**launcher), worker_args, resume, network_source=arch,
                                    resumed=resumed)  # fmt: skip
         console = None
         if format is Format.json:

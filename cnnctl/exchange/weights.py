@@ -395,6 +395,10 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
     # the person at the terminal; what matters is which it was.
     asked = re.search(_ASKS_FOR_CODE, str(failure), re.IGNORECASE)
     named = (asked.group(1) or asked.group(2)) if asked else None if zipped else asks_for_code(path)
+    if named and asked and asked.group(2) and not re.fullmatch(r"<[^>]*>|[\w.]+", named):
+        # torch quotes the repr of what it was asked to call (`torch.Size([])`: the result of an
+        # allowed call), no name: the pickle, read here, says what made it
+        named = asks_for_code(path)
     if named:  # a bare pickle torch refuses before its names (`Unsupported operand`): read from its opcodes
         raise code_refused(path, named)
     if isinstance(failure, EOFError):

@@ -82,6 +82,12 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
     return buffer.getvalue()
 
 
+def drawn_text(runs: Sequence[RunHistory]) -> str:
+    """The text a picture of `runs` draws that a font may lack: each run's name and what it is,
+    as curves_picture writes them (glyphs.drawing_fonts finds the fonts that have it)."""
+    return " ".join(f"{printable(run.name)} {printable(run.about or '')}" for run in runs)
+
+
 def _folders(runs: Sequence[RunHistory]) -> str:
     """The runs drawn, as the PNG's text records them: a folder whose name is not UTF-8 as
     printable writes it (PNG text is UTF-8), the same each time `drew` asks."""

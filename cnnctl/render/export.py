@@ -7,6 +7,7 @@ from ..errors import printable
 from ..words import first
 from ..writing import is_utf8
 
+IMAGE_FILE = "image.png"  # the image the PyTorch export's how-to-use line feeds it (how_to_use)
 NOT_CHECKED = "onnxruntime is not installed (pip install onnxruntime), so the file was not checked"
 
 
@@ -74,16 +75,25 @@ def how_to_use(done, arch: str, cls: str) -> str:
             else ""
         )
         return f"load it with net = torch.jit.load({_literal(done.file)}); no cnnctl needed;{feed}".rstrip(";")
-    use, call = "", ""
-    if normalized:
-        use, call = ("preprocess", "(PIL.Image.open(png))") if preprocessed else ("normalize", "(images)")
-        call = use + call
-    return (
-        f"from {module} import {cls}{', ' + use if use else ''}; net = {cls}(); "
-        + (f"net.load_state_dict(torch.load({_literal(module + '.pt')}, weights_only=True))" if done.extra else "")
-        + (f"; net.eval()({call})" if call else "")
-        + " (its state_dict keys are cnnctl's)"
-    )
+    # Python as printed, pasted where the file is: each name it uses imported, the remark a comment;
+    # an image is named IMAGE_FILE ('image.png'), random numbers of the input's shape stand for
+    # images already adapted (normalize(): an input that is no image)
+    imports, steps = [], [f"net = {cls}()"]
+    if done.extra:
+        steps.append(f"net.load_state_dict(torch.load({_literal(module + '.pt')}, weights_only=True))")
+    use = ""
+    if preprocessed:
+        imports.append("from PIL import Image")
+        use, call = "preprocess", f"preprocess(Image.open({IMAGE_FILE!r}))"
+    elif normalized:
+        use, call = "normalize", f"normalize(torch.rand(1, {', '.join(map(str, expects.shape))}))"
+    if use:
+        steps.append(f"print(net.eval()({call}))")
+    if done.extra or use == "normalize":
+        imports.insert(0, "import torch")
+    imports.append(f"from {module} import {cls}{', ' + use if use else ''}")
+    said = f"  # {IMAGE_FILE}: your image; " if preprocessed else "  # "
+    return "; ".join(imports + steps) + said + "its state_dict keys are cnnctl's"
 
 
 def _literal(name: str) -> str:

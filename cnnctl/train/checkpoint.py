@@ -168,15 +168,19 @@ def _is_optimizer(v: Any) -> bool:
 
 def _is_stats(v: Any) -> bool:
     # `weight` (the loss's denominator: metrics.EpochStats) since class weights weigh the
-    # epoch's loss too; an older file's reads as `seen`, the plain mean's
-    return (
+    # epoch's loss too; an older file's reads as `seen`, the plain mean's. Once an example is
+    # seen the loss is loss_sum / weight: a weight of 0 would divide by zero on --resume, a
+    # negative one turn the loss's sign, so it must be a positive finite number (0 before any)
+    if not (
         isinstance(v, dict)
         and {"loss_sum", "correct", "seen"} <= set(v) <= {"loss_sum", "correct", "seen", "weight"}
         and is_real(v["loss_sum"])
         and is_int(v["correct"])
         and is_int(v["seen"])
-        and is_real(v.get("weight", 0.0))
-    )
+    ):
+        return False
+    weight = v.get("weight", v["seen"])
+    return is_real(weight) and math.isfinite(weight) and (weight > 0 if v["seen"] else weight >= 0)
 
 
 def _is_rng(v: Any) -> bool:
@@ -216,7 +220,10 @@ class Checkpoint:
     epoch: int | None = _part("epoch", "a whole number", is_int, (RESUME,))
     step: int | None = _part("steps done in its epoch", "a whole number", is_int, (RESUME,))
     stats: dict | None = _part(
-        "running totals", "`loss_sum`, `correct`, `seen` and maybe `weight`", _is_stats, (RESUME,)
+        "running totals",
+        "`loss_sum`, `correct`, `seen` and maybe `weight` (positive once an example is seen)",
+        _is_stats,
+        (RESUME,),
     )
     history: list | None = _part(
         "epoch results",

@@ -201,13 +201,13 @@ def launch_training(
     options: LaunchOptions,
     worker_args: list[str],
     resume: str | None,
-    source: str | None,
+    network_source: str | None,
     resumed: dict | None = None,
 ) -> int:
     """Check what can be checked once, fetch the data once, then start the workers.
 
     The workers get every setting spelled out and a fixed run folder, so all of them, and
-    any restarted after a failure, agree on the run they belong to. `source`: the ARCH as
+    any restarted after a failure, agree on the run they belong to. `network_source`: the ARCH as
     the user gave it, for the line that resumes the run (None: `--resume RUN` alone);
     `resumed`: the checkpoint `resume` names, where the caller read it already.
     """
@@ -215,7 +215,7 @@ def launch_training(
     from ..graph.outputs import dense_shape
     from .rundir import WriteFailed, hold, refuse_existing_run, run_dir_for, write_bytes
 
-    piped = source == DASH  # `cat net.yaml | cnnctl train - ...`: the workers' standard input is not the pipe
+    piped = network_source == DASH  # `cat net.yaml | cnnctl train - ...`: the workers' standard input is not the pipe
     if piped:
         refuse_piped(options, resume)
     check_setup(options, config.device, config.sync_bn)
@@ -270,11 +270,12 @@ def launch_training(
                 told[worker.PIPED] = worker_args[1]  # and named `<stdin>` there, as in one process (catalog)
             status = launch(options, [*worker_args, *config_args(config, resume)], told)
     except WriteFailed as exc:  # the lock file, on a full disk
-        raise exc.error(source, options.command_line()) from None
+        raise exc.error(network_source, options.command_line()) from None
     except RunFailed as exc:  # a worker died: one line naming it, then how to go on
-        raise RunFailed(f"{exc}\n{_how_to_go_on(run_dir, source, options)}", exc.exit_code) from None
+        raise RunFailed(f"{exc}\n{_how_to_go_on(run_dir, network_source, options)}", exc.exit_code) from None
     if status == 128 + signal.SIGTERM:  # torchrun passed it on, and the workers left without saving
-        sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{_how_to_go_on(run_dir, source, options)}\n")
+        go_on = _how_to_go_on(run_dir, network_source, options)
+        sys.stderr.write(f"stopped by SIGTERM: the workers left at once\n{go_on}\n")
     return status
 
 

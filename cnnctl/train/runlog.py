@@ -195,13 +195,17 @@ class RunLog:
         return about_run(self.network, dict(vars(self.config)), len(history), self.ended_as == "finished")
 
     def _draw(self, history: list[dict[str, Any]]) -> None:
-        """curves.png from the rows; without matplotlib, one line says how to get it."""
-        from ..render.curves import curves_picture
+        """curves.png from the rows; without matplotlib, one line says how to get it. A run named
+        in characters DejaVu Sans lacks (Chinese) is drawn in the installed fonts that have them,
+        as plot draws it; where none has them, one warning, as plot's (glyphs.drawing_fonts)."""
+        from ..render.curves import curves_picture, drawn_text
+        from ..render.glyphs import drawing_fonts, missing_glyphs
         from ..render.mpl import INSTALL, NoMatplotlib
 
         try:
             run = RunHistory(self.run_dir.name, str(self.run_dir), METRICS, history, about=self._about(history))
-            picture = curves_picture([run])
+            with drawing_fonts(drawn_text([run])) as lacking:
+                picture = curves_picture([run])
         except NoMatplotlib as exc:
             self.say(f"note: {CURVES} was not drawn: {exc} ({INSTALL})")
             return
@@ -212,6 +216,9 @@ class RunLog:
             write_bytes(self.run_dir / CURVES, picture)
         except WriteFailed as exc:
             self.say(f"note: {CURVES} was not written: {exc.reason}")
+            return
+        if lacking:
+            self.say(missing_glyphs("".join(lacking), str(self.run_dir / CURVES), svg_is_text=False).format("warning"))
 
 
 def _summary_writer(folder: Path, resumed: bool) -> Any:
