@@ -37,12 +37,16 @@ EXPORTERS = [
 ]
 
 
-def exported(module: nn.Module, tmp_path, dynamo: bool, shape=(3, 8, 8), opset: int | None = None) -> str:
-    """`module` (eval mode, its batch norms kept) through torch.onnx.export, for one image of `shape` (CHW)."""
+def exported(
+    module: nn.Module, tmp_path, dynamo: bool, shape=(3, 8, 8), opset: int | None = None, folding: bool = True
+) -> str:
+    """`module` (eval mode, its batch norms kept) through torch.onnx.export, for one image of `shape` (CHW);
+    `folding=False`: the TorchScript exporter's do_constant_folding=False (what it stores, laid out in the graph)."""
     torch.manual_seed(0)
-    path = tmp_path / f"{type(module).__name__}_{'dynamo' if dynamo else 'ts'}.onnx"
+    path = tmp_path / f"{type(module).__name__}_{'dynamo' if dynamo else 'ts'}{'' if folding else '_nf'}.onnx"
     keep = {} if dynamo else {"training": torch.onnx.TrainingMode.PRESERVE}  # dynamo keeps them as they are
     versions = {"opset_version": opset} if opset else {}
+    versions |= {} if folding else {"do_constant_folding": False}
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # dynamo's progress lines
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), (torch.randn(1, *shape),), str(path), dynamo=dynamo, **keep, **versions)
@@ -448,6 +452,79 @@ def test_a_layer_scale_on_channels_last_data_is_a_layerscale(dynamo, tmp_path, m
     # on N x H x W x C data a vector of C is one factor per channel
     module = randomized(OfficialConvNeXtBlock(C))
     check_convnext_block(exported(module, tmp_path, dynamo), module, monkeypatch, capsys)
+
+
+def laid_out_weights(path: str) -> set[str]:
+    """The operators of the file that read a stored weight (an initializer) and only lay it out."""
+    import onnx
+
+    graph = onnx.load(path).graph
+    stored = {i.name for i in graph.initializer}
+    layouts = {"Transpose", "Reshape", "Unsqueeze", "Squeeze", "Cast"}
+    return {n.op_type for n in graph.node if n.op_type in layouts and n.input and n.input[0] in stored}
+
+
+@pytest.mark.parametrize("block", [ConvNeXtBlock, OfficialConvNeXtBlock])
+def test_linear_weights_transposed_in_the_graph_without_constant_folding_are_read_as_stored(
+    block, tmp_path, monkeypatch, capsys
+):
+    # L3: once "a transpose `[1, 0]` that is not part of a channel shuffle or layer norm": without constant
+    # folding nn.Linear's weight is stored as it is and transposed by a Transpose node before the MatMul
+    module = randomized(block(C))
+    path = exported(module, tmp_path, False, opset=17, folding=False)
+    assert laid_out_weights(path) == {"Transpose"}
+    check_convnext_block(path, module, monkeypatch, capsys)
+
+
+class Viewed(nn.Module):
+    """A conv, then a factor and a shift per channel stored as C values and laid out by views:
+    `.view(1, -1, 1, 1)` (a Reshape) and `[:, None, None]` (two Unsqueezes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scale, self.shift = nn.Parameter(torch.randn(4)), nn.Parameter(torch.randn(4))
+
+    def forward(self, x):
+        return self.conv(x) * self.scale.view(1, -1, 1, 1) + self.shift[:, None, None]
+
+
+@pytest.mark.parametrize("block", [ConvNeXtBlock, Viewed])
+def test_an_export_without_constant_folding_reads_as_the_folded_one(block, tmp_path, monkeypatch, capsys):
+    # what constant folding would have stored is what is read: the same network, the same outputs (Viewed's
+    # factor and shift are an affine's, its buffers, either way)
+    module = randomized(block())
+    nf, folded_path = (exported(module, tmp_path, False, opset=17, folding=f) for f in (False, True))
+    assert laid_out_weights(nf) and not laid_out_weights(folded_path)
+    (folded, _), (laid_out, model) = (imported(p, monkeypatch, capsys) for p in (folded_path, nf))
+    assert [n.text for n in laid_out.nodes] == [n.text for n in folded.nodes]
+    assert (laid_out.params, laid_out.buffers) == (folded.params, folded.buffers)
+    assert laid_out.params + laid_out.buffers == sum(p.numel() for p in module.parameters())
+    assert same_outputs(model, nf, rtol=1e-5)
+
+
+def test_weights_laid_out_in_the_graph_export_again_from_the_onnx_file(tmp_path, monkeypatch, capsys):
+    # `cnnctl export net.yaml --weights model.onnx`: the file's weights, transposed in its graph, placed
+    # by name in the network imported from it, give the module's outputs
+    import json
+
+    module = randomized(ConvNeXtBlock(C))
+    path = exported(module, tmp_path, False, opset=17, folding=False)
+    net = str(tmp_path / "net.yaml")
+    assert run_main(monkeypatch, capsys, "import", path, "-o", net)[0] == 0
+    code, out, err = run_main(monkeypatch, capsys, "weights", net, path, "--format", "json")
+    assert code == 0, err
+    placed = json.loads(out)
+    assert placed["by_name"] and [t["from"] for t in placed["tensors"]] == [t["tensor"] for t in placed["tensors"]]
+    assert len(placed["tensors"]) == len(list(module.parameters()))
+    back = str(tmp_path / "back.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", path, "-o", back)
+    assert code == 0, err
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    got = ort.InferenceSession(back, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert np.allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_gelu_written_out_with_erf_is_read_as_gelu(tmp_path, monkeypatch, capsys):

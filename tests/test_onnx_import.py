@@ -1013,6 +1013,89 @@ def test_weights_stored_in_float16_are_said_in_one_line(half, tmp_path, monkeypa
     assert code == 0 and out.count(said) == int(half) and out.endswith("  - conv f=3 n=4 bias=false\n"), out
 
 
+def _laid_out_model(shape_of_conv: list):
+    """A conv, a layer scale on it, their sum, an fc, each weight stored otherwise and laid out in the graph
+    (as torch.onnx.export with do_constant_folding=False writes it): the conv's `stem.weight` as in x out x taps,
+    transposed and reshaped to `shape_of_conv`; its bias 1 x 4, squeezed; the scale 4, unsqueezed to 4 x 1 x 1;
+    the fc's 5 x 144 stored as float16, cast to float32 and transposed; its bias through an Identity.
+    Returns (the model, the stored arrays)."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    rng = np.random.default_rng(4)
+    stored = {
+        "stem.weight": rng.standard_normal((3, 4, 9)).astype(np.float32),
+        "stem.bias": rng.standard_normal((1, 4)).astype(np.float32),
+        "gamma": rng.standard_normal(4).astype(np.float32),
+        "head.weight": rng.standard_normal((5, 144)).astype(np.float16),
+        "head.bias": rng.standard_normal(5).astype(np.float32),
+    }
+    nodes = [
+        _node("Transpose", ["stem.weight"], ["wt"], "/stem/Transpose", perm=[1, 0, 2]),
+        _node("Reshape", ["wt", "to"], ["w"], "/stem/Reshape"),
+        _node("Squeeze", ["stem.bias", "first"], ["b"], "/stem/Squeeze"),
+        _node("Conv", ["x", "w", "b"], ["c"], "/stem/Conv"),
+        _node("Unsqueeze", ["gamma", "last_two"], ["g"], "/scale/Unsqueeze"),
+        _node("Mul", ["c", "g"], ["m"], "/scale/Mul"),
+        _node("Add", ["c", "m"], ["s"], "/sum/Add"),
+        _node("Flatten", ["s"], ["f"], "/flat/Flatten"),
+        _node("Cast", ["head.weight"], ["hw"], "/head/Cast", to=TensorProto.FLOAT),
+        _node("Transpose", ["hw"], ["hwt"], "/head/Transpose"),  # no perm: the dims reversed
+        _node("MatMul", ["f", "hwt"], ["p"], "/head/MatMul"),
+        _node("Identity", ["head.bias"], ["hb"], "/head/Identity"),
+        _node("Add", ["p", "hb"], ["y"], "/head/Add"),
+    ]
+    shapes = [_int64s("to", shape_of_conv), _int64s("first", [0]), _int64s("last_two", [1, 2])]
+    return onnx_model(nodes, [*(numpy_helper.from_array(v, k) for k, v in stored.items()), *shapes]), stored
+
+
+def test_weights_laid_out_in_the_graph_are_folded_and_read_as_stored(tmp_path):
+    # L3: what constant folding would have stored is what is read: each weight's values as numpy lays them out,
+    # the outputs onnxruntime gives on the file, the conv's id from its stored weight's name (`stem.weight`)
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    from cnnctl.exchange.onnx_import import read_weights
+
+    model, stored = _laid_out_model([0, 0, 3, -1])  # 0: the size at that place (4, 3); -1: the rest (3)
+    path = _saved(model, tmp_path / "nf.onnx")
+    got = read_weights(path)
+    assert got.text.split("layers:\n")[1] == (
+        "  - conv f=3 n=4 id=stem\n  - layerscale id=scale\n  - add from=stem,scale\n  - fc 5\n"
+    )
+    expected = {
+        "stem.weight": stored["stem.weight"].transpose(1, 0, 2).reshape(4, 3, 3, 3),
+        "stem.bias": stored["stem.bias"][0],
+        "scale.weight": stored["gamma"].reshape(4, 1, 1),
+        "fc1.weight": stored["head.weight"].astype(np.float32),  # torch's Linear: out x in, as stored
+        "fc1.bias": stored["head.bias"],
+    }
+    assert got.shapes == {name: values.shape for name, values in expected.items()}
+    assert all(np.array_equal(got.array(name), values) for name, values in expected.items())
+    # what reading them costs: the stored tensors, once each, as the file declares them (float16: 2 bytes)
+    assert {(t.name, t.values, t.bytes) for t in got.stored()} == {
+        (name, v.size, v.nbytes) for name, v in stored.items()
+    }
+    rebuilt = to_torch(got.graph).eval()
+    placement = place_imported(rebuilt, {name: got.array(name) for name in got.shapes}, tmp_path)
+    assert placement.by_name and len(placement.placed) == len(rebuilt.state_dict())
+    x = np.random.default_rng(5).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.allclose(rebuilt(torch.from_numpy(x)).numpy(), theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_a_weight_reshaped_to_another_count_is_not_folded_but_told_at_its_node(tmp_path, monkeypatch, capsys):
+    # 108 values are not 5 x ? x 3 x 3: no stored value is made; told once, at the Reshape (the conv reading it is not)
+    path = _saved(_laid_out_model([5, -1, 3, 3])[0], tmp_path / "bad.onnx")
+    err = _refused(monkeypatch, capsys, path)
+    assert err == (
+        f"error: {path}: ONNX node `/stem/Reshape` (Reshape, node 2 of 13): reshapes the stored `wt` of 4x3x9 to "
+        "`[5, -1, 3, 3]`: not its 108 values\n  hint: the file's graph does not fit its own weights: "
+        "onnx.checker.check_model(model, full_check=True) says more\n"
+    )
+
+
 def test_an_fc_without_bias_comes_back_from_its_export(tmp_path):
     # F2 item 6: exported as Flatten, then MatMul by its stored W^T (a Gemm has a bias); the last, the graph's output
     text = "input: 8x8x3\nlayers: [conv f=3 n=4 act=relu, fc 10 bias=false act=relu, fc 5 bias=false]"

@@ -38,7 +38,8 @@ told as what it is (not_onnx), known by its first bytes, a zip by the names it l
 
 The package, a module an idea: file (the ONNX file itself), not_onnx (what else it may be),
 given_input (the input's size), told (how a problem is told), attributes, values (constants,
-weights, shapes), wiring (the graph checked and asked), prelude,
+weights, shapes), stored_layouts (weights the graph transposes or reshapes, as constant folding
+would have stored them), wiring (the graph checked and asked), prelude,
 patterns (layers of several operators), excitation (squeeze-and-excitation by fcs, read as 1x1
 convs), the families of readers (conv_and_pool, normalisation,
 eca, attention, arithmetic, activations, reshapes) mixed into reader, writing (the network file),

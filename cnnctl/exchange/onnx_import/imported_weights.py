@@ -41,7 +41,8 @@ class ImportedWeights:
         from ..weights import StoredTensor
 
         found = {}
-        for tensor, _ in self.sources.values():
+        for read, _ in self.sources.values():
+            tensor = self.reader.origin(read)  # a weight the graph lays out (stored_layouts) is its source's read
             if tensor not in found:
                 proto = self.reader.constants[tensor]
                 values = math.prod(int(d) for d in proto.dims)
@@ -132,7 +133,7 @@ def _misfit(reader, layer, node, param: str, tensor: str, dims: tuple, graph, pa
     where = reader.describe_all(layer.nodes)
     problems = []
     proto = reader.constants[tensor]
-    if math.prod(dims) and not _holds_values(proto):
+    if math.prod(dims) and not _holds_values(reader.constants[reader.origin(tensor)]):
         problems.append(Problem(
             f"{where}: the stored {shown(tensor)} of {' x '.join(f'{d:,}' for d in proto.dims)} values holds "
             "none (no data in the file, none stored outside it)",

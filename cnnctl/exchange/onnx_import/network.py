@@ -35,6 +35,7 @@ def read_imported(path: str, name: str | None, input: Shape | None = None) -> tu
     model = read_onnx(path)
     reader = Reader(model, path, input)  # the input's sizes first: what is read is of one image of them
     reader.check_wiring()  # a graph whose wiring is broken is not read further: every node would be noise
+    reader.fold_stored_layouts()  # weights transposed or reshaped in the graph (no constant folding): stored values
     reader.read_prelude()  # uint8 pixels in: the network after the normalisation export --with-preprocessing writes
     reader.find_patterns()
     reader.find_excitations()  # after the patterns: a pool one of them holds is theirs

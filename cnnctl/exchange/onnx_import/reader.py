@@ -25,6 +25,7 @@ from .padding import Padding
 from .patterns import Pattern, Patterns
 from .prelude import Prelude
 from .reshapes import Reshapes
+from .stored_layouts import StoredLayouts
 from .told import Told, Unread, comment_text
 from .values import FOLDS, Values
 from .wiring import Wiring
@@ -50,6 +51,7 @@ class Reader(
     Told,
     Wiring,
     Values,
+    StoredLayouts,
     Prelude,
     Patterns,
     Excitation,
@@ -80,6 +82,8 @@ class Reader(
                 if value is not None:
                     self.constants[node.output[0]] = value
         self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
+        # a stored weight's layout, folded (fold_stored_layouts): its output -> the node, read with it
+        self.laid_out: dict[str, int] = {}
         inputs = [i for i in graph.input if i.name not in self.inits]
         if len(inputs) != 1:
             named = ", ".join(f"{shown(i.name)} ({_declared(i)})" for i in inputs[:4])
@@ -159,6 +163,8 @@ class Reader(
         operator = OPERATORS.get(op)
         if i in self.inside:  # a node of a pattern (a written-out GELU...): read with its last node
             return
+        if node.output and (node.output[0] in self.laid_out or node.output[0] in self.failed):
+            return  # a stored weight laid out (a stored value itself), or one that could not be: told
         pattern = self.patterns.get(i)
         # An operator cnnctl has no reader for (Sqrt, Abs) is a hole in a plain flow of data: what
         # reads it is read and told too; so is a node a reader refused that is a layer on its own
@@ -278,10 +284,11 @@ class Reader(
         made_by = f", made by {self.describe(maker)}," if maker is not None else ""
         return f"reads {shown(t)}{made_by} which is no layer cnnctl reads"
 
-    @staticmethod
-    def weight_name(t: str, fallback: str) -> str:
-        """`layer1.0.conv1.weight` (or its `.bias`) -> `layer1_0_conv1`; `fallback` where `t` is not so named."""
-        base = next((t[: -len(end)] for end in (".weight", ".bias") if t.endswith(end)), fallback)
+    def weight_name(self, t: str, fallback: str) -> str:
+        """`layer1.0.conv1.weight` (or its `.bias`) -> `layer1_0_conv1`; `fallback` where `t` is not so
+        named. A stored weight laid out in the graph (`/fc1/Transpose_output_0`) is named by its source's."""
+        ends = (".weight", ".bias")
+        base = next((n[: -len(end)] for n in (t, self.origin(t)) for end in ends if n.endswith(end)), fallback)
         return NAME.sub("_", base.replace(".", "_")).strip("_") or "layer"
 
     def layer(

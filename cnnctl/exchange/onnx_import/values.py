@@ -99,6 +99,8 @@ class Values:
             if role != "constant":
                 raise Unread(f"reads {shown(t)}, a value worked out from sizes, as its {role}")
             return self.decoded[t]
+        if t in self.laid_out:  # a stored weight laid out by the graph (stored_layouts): its source's values
+            return self.laid_out_values(t, cap, role)
         what = f"the {role} {shown(t)}"
         dims = list(tensor.dims)
         if any(d < 0 for d in dims):
@@ -217,7 +219,7 @@ class Values:
                     dims = shapes.get(node.input[0])
                     if dims is None or None in dims:
                         continue
-                    value = _folded("Shape", [np.array(dims, dtype=np.int64)], attributes_of(node))
+                    value = worked_out("Shape", [np.array(dims, dtype=np.int64)], attributes_of(node))
                 else:
                     values = [known.get(t, self.const(node, i) if t in self.constants else None) if t else None
                               for i, t in enumerate(node.input)]  # fmt: skip
@@ -225,7 +227,7 @@ class Values:
                         v is None or v.size > MAX_FOLDED for v, t in zip(values, node.input, strict=True) if t
                     ):
                         continue
-                    value = _folded(node.op_type, values, attributes_of(node))
+                    value = worked_out(node.op_type, values, attributes_of(node))
             except Exception:  # told, if at all, where the reader reads the node
                 continue
             known[node.output[0]] = np.asarray(value)
@@ -279,14 +281,14 @@ class Values:
             dims = self.shape(node.input[0])
             if dims is None or None in dims:
                 raise Unread("the shape of a tensor whose size is not known here")
-            value = _folded(op, [np.array(dims, dtype=np.int64)], a)
+            value = worked_out(op, [np.array(dims, dtype=np.int64)], a)
         else:
             if any(t in self.data for t in node.input):  # of the network's values, not of sizes (torch.floor(x))
                 raise Unread(f"{op} of the network's values: no cnnctl layer kind does this")
             values = [self.const(node, i) if t else None for i, t in enumerate(node.input)]
             if not values or values[0] is None or any(v is not None and v.size > MAX_FOLDED for v in values):
                 raise Unread(f"{op} of values that are not small known ones")
-            value = _folded(op, values, a)
+            value = worked_out(op, values, a)
         self.constants[node.output[0]] = FOLDED
         self.decoded[node.output[0]] = np.asarray(value)
         return None
@@ -308,7 +310,7 @@ def _unknown(dims: tuple | None) -> bool:
     return dims is None or None in dims
 
 
-def _folded(op: str, values: list, a: dict):
+def worked_out(op: str, values: list, a: dict):
     """ONNX's `op` of the known `values` (None for an input not given; for a Shape, the dims),
     with attributes `a`."""
     import numpy as np
