@@ -310,7 +310,7 @@ def _unknown(dims: tuple | None) -> bool:
     return dims is None or None in dims
 
 
-def worked_out(op: str, values: list, a: dict):
+def worked_out(op: str, values: list, a: dict) -> np.ndarray:
     """ONNX's `op` of the known `values` (None for an input not given; for a Shape, the dims),
     with attributes `a`."""
     import numpy as np
