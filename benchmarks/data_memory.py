@@ -47,7 +47,7 @@ def hook(taken):
 stream = {"auto": None, "stream": True, "memory": False}[stream]
 config = TrainConfig(data=data, epochs=1, batch_size=64, device="cpu", out=out, workers=int(workers), stream=stream,
                      val_split=0.0)
-train(cnnctl.load(net), config, arch="tiny", hooks=[hook])
+train(cnnctl.load(net), config, network_title="tiny", hooks=[hook])
 """
 
 

@@ -60,7 +60,7 @@ def with_cnnctl(graph, data, epochs: int, batch: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(epochs=epochs, batch_size=batch, device="cpu", seed=0, out=tmp)
         start = time.perf_counter()
-        train(graph, config, arch="lenet5", dataset=data)
+        train(graph, config, network_title="lenet5", dataset=data)
         return time.perf_counter() - start
 
 
