@@ -130,3 +130,20 @@ def test_a_temporary_file_that_is_a_link_is_never_written_through(tmp_path):
     replace_through(str(tmp_path / "status.json"), lambda tmp: Path(tmp).write_text("{}\n"))
     assert victim.read_text() == "mine\n" and (tmp_path / "status.json").read_text() == "{}\n"
     assert not os.path.lexists(tmp_path / ".status.json.tmp")
+
+
+def test_a_skipped_txt_swapped_for_a_link_while_the_run_trains_is_not_written_through(tmp_path):
+    # The run refuses a link before it begins; one put there since was followed by the append.
+    from cnnctl.data.loader import Skipped
+    from cnnctl.errors import CnnctlError, Problem
+
+    victim = tmp_path / "bashrc"
+    victim.write_text("export PATH\n")
+    skipped = Skipped(tmp_path / "skipped.txt", listed=1000)
+    skipped.add([("a.png", Problem("cannot read the image"))])
+    (tmp_path / "skipped.txt").unlink()
+    (tmp_path / "skipped.txt").symlink_to(victim)  # swapped in while it trains
+    with pytest.raises(CnnctlError) as refused:
+        skipped.add([("b.png", Problem("cannot read the image"))])
+    assert "became a link while the run trained: never written through" in str(refused.value)
+    assert victim.read_text() == "export PATH\n"

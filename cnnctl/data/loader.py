@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import torch
 
@@ -466,10 +466,27 @@ class Skipped:
         for name, why in new.items():
             self._told(name, why)
         if new and self.file is not None:
-            with open(self.file, "a", encoding="utf-8") as out:  # appended: a line per image, from any rank
+            with self._appending() as out:  # a line per image, from any rank
                 out.writelines(f"{name}: {why}\n" for name, why in new.items())
         if not self.deferred:
             self.judge()
+
+    def _appending(self) -> TextIO:
+        """`file`, opened to append, never through a link: the run refused one before it began
+        (writing.refuse_links_out); one put there since (a skipped.txt swapped for a link to
+        ~/.bashrc while the run trained) is refused at the open itself (O_NOFOLLOW), not followed."""
+        from ..errors import Loc
+
+        try:
+            fd = os.open(self.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if not os.path.islink(self.file):
+                raise
+            raise CnnctlError.at(
+                "became a link while the run trained: never written through", Loc(str(self.file)),
+                hint="remove the link; `cnnctl train --resume RUN` goes on from the last save",
+            ) from exc  # fmt: skip
+        return os.fdopen(fd, "a", encoding="utf-8")
 
     def learn(self, names: dict[str, str]) -> None:
         """Images other workers found unreadable (a data-parallel run's ranks read disjoint
