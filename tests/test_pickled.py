@@ -258,3 +258,22 @@ def test_a_pickle_inflating_past_its_bound_is_read_no_further(tmp_path, monkeypa
     assert pickled.read_pickle(path) == pickled.Pickled(None, None)
     small = _zipped(tmp_path / "small.pt", b"\x80\x02](" + b"N" * 500 + b"e.")
     assert pickled.read_pickle(small).values == [None] * 500
+
+
+def test_torchs_refusals_are_told_in_cnnctls_words_never_advising_weights_only_false(tmp_path, monkeypatch, capsys):
+    # torch's text reached the terminal: "[enforce fail at inline_container.cc:340]", "Expected
+    # hasRecord("version") to be true", and "Re-running torch.load with weights_only set to False
+    # will likely succeed": the advice that runs whatever a file asks.
+    net = tmp_path / "tiny.yaml"
+    net.write_text(NET)
+    claim = _zipped(tmp_path / "claim.pt", b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"xx.")
+    unversioned = tmp_path / "plain.pt"
+    import zipfile
+
+    with zipfile.ZipFile(unversioned, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"a": 1}, protocol=2))
+    for path, why in ((claim, "its pickle holds what torch's safe loader (weights_only) does not read"),
+                      (unversioned, "a zip archive, but not laid out as torch.save writes one")):  # fmt: skip
+        code, _, err = run_main(monkeypatch, capsys, "weights", str(net), "--weights", str(path))
+        assert code == 2 and err.count("error:") == 1 and why in err, err
+        assert "False" not in err and "inline_container" not in err and "hasRecord" not in err, err

@@ -408,8 +408,22 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
         why = "cut short (its zip archive has no directory)" if cut_short(path) else "not a file torch.save wrote"
     else:
-        why = (str(failure).splitlines() or [type(failure).__name__])[0]
+        why = _torch_refusal(failure)
     raise CnnctlError.at(f"{unreadable}: {why}", Loc(path), hint=hint)
+
+
+def _torch_refusal(failure: Exception) -> str:
+    """Why torch could not load a zip archive, in cnnctl's words: torch's own say a C++ file and
+    line (`[enforce fail at inline_container.cc:340]`), ask for an enhancement request, or
+    suggest `weights_only=False`, which would run whatever the file asks: never passed on."""
+    text = str(failure)
+    if "Weights only load failed" in text:
+        return "its pickle holds what torch's safe loader (weights_only) does not read: not a checkpoint"
+    if "inline_container" in text or "hasRecord" in text or "PytorchStreamReader" in text:
+        return "a zip archive, but not laid out as torch.save writes one (made by hand, or damaged)"
+    from ..errors import one_line
+
+    return one_line((text.splitlines() or [type(failure).__name__])[0])
 
 
 def _onnx_state(path: str, input: Shape | None = None, largest: int | None = None) -> dict:
