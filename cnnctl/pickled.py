@@ -301,7 +301,7 @@ def _archive_pickle(archive: zipfile.ZipFile) -> bytes | None:
     """The pickle of torch.save's archive, as torch reads it: `<its folder>/data.pkl`, the folder
     every member is in (another data.pkl deeper in it is no checkpoint's); read to at most
     MAX_PICKLE_BYTES whatever the directory claims of its size (a few compressed bytes may
-    inflate to gigabytes). None where there is none, or it is larger."""
+    inflate to gigabytes). None where there is none; Refused where it is larger."""
     names = archive.namelist()
     if not names:
         return None
@@ -311,7 +311,9 @@ def _archive_pickle(archive: zipfile.ZipFile) -> bytes | None:
         return None
     with archive.open(member) as stream:
         data = stream.read(MAX_PICKLE_BYTES + 1)
-    return data if len(data) <= MAX_PICKLE_BYTES else None
+    if len(data) > MAX_PICKLE_BYTES:
+        raise Refused(f"more than {MAX_PICKLE_BYTES:,} bytes, which no checkpoint's does")
+    return data
 
 
 def read_pickle(path: str) -> Pickled:
