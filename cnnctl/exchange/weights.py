@@ -370,15 +370,16 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
     from ..errors import CnnctlError, Loc
     from ..files import Unread, open_regular
-    from ..pickled import asks_for_code, code_refused, read_pickle
+    from ..pickled import code_refused, read_pickle
 
     try:
         with open_regular(path) as file:
             _check_archive(file, path)
             # torch's loader fills a pickle's dicts and memo as the file asks: shaped as no
             # checkpoint is (keys that share one hash, millions of opcodes), it would not end
-            if (refused := read_pickle(path).refused) is not None:
-                raise CnnctlError.at(f"{unreadable}: its pickle holds {refused}; it was not loaded", Loc(path),
+            read = read_pickle(path)  # read once: what it asks for, said below where torch refuses it
+            if read.refused is not None:
+                raise CnnctlError.at(f"{unreadable}: its pickle holds {read.refused}; it was not loaded", Loc(path),
                                      hint="give a file torch.save wrote")  # fmt: skip
             file.seek(0)
             with warnings.catch_warnings():  # "Detected pickle protocol 4...": torch's file and line, noise here
@@ -394,11 +395,11 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
     # torch's own messages ("(101)", "Invalid argument", a page on weights_only) say little to
     # the person at the terminal; what matters is which it was.
     asked = re.search(_ASKS_FOR_CODE, str(failure), re.IGNORECASE)
-    named = (asked.group(1) or asked.group(2)) if asked else None if zipped else asks_for_code(path)
+    named = (asked.group(1) or asked.group(2)) if asked else None if zipped else read.named
     if named and asked and asked.group(2) and not re.fullmatch(r"<[^>]*>|[\w.]+", named):
         # torch quotes the repr of what it was asked to call (`torch.Size([])`: the result of an
         # allowed call), no name: the pickle, read here, says what made it
-        named = asks_for_code(path)
+        named = read.named
     if named:  # a bare pickle torch refuses before its names (`Unsupported operand`): read from its opcodes
         raise code_refused(path, named)
     if isinstance(failure, EOFError):
