@@ -499,6 +499,27 @@ def test_a_full_disk_or_no_standard_output_is_one_message(command):
     assert closed.stderr.startswith("error: cannot write to standard output: there is none"), closed.stderr
 
 
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_output_cut_by_a_file_size_limit_is_a_fault_never_a_short_file_and_exit_0(tmp_path, unbuffered):
+    # `ulimit -f 1`: the disk takes 1,024 bytes, then refuses. Unbuffered (PYTHONUNBUFFERED=1), Python's text
+    # layer dropped what the short write left: a cut JSON file and exit 0.
+    import resource
+    import signal
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as Python itself sets it: the write fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    with open(tmp_path / "s.json", "w") as out:
+        done = subprocess.run([sys.executable, "-m", "cnnctl", "summarize", "resnet50", "--format", "json"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, timeout=120, env=env,
+                              preexec_fn=limited)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: cannot write to standard output: File too large"), done.stderr
+    assert (tmp_path / "s.json").stat().st_size == 1024  # all the disk took; the message says the rest is missing
+
+
 def test_evaluates_data_default_is_the_runs_own():
     text = " ".join(cli("evaluate", "--help", columns=200).stdout.split())
     assert "or a folder. Default: the data the run trained on." in text and "Default: shapes" not in text
