@@ -678,3 +678,17 @@ def test_every_batch_option_has_the_short_form_b():
         assert opts == [["-b", name]], command
         every = [o for p in build(command).params for o in (*p.opts, *p.secondary_opts)]
         assert every.count("-b") == 1, command  # no other option of the command is -b
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="/proc (files the kernel makes as read) is Linux's")
+def test_a_file_whose_size_is_0_but_holds_text_is_read_not_called_empty(monkeypatch, capsys):
+    # /proc's files say 0 bytes and hold text: they were told "the file is empty", which they are not
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "/proc/self/status")
+    assert code == 2 and "the file is empty" not in err and "unknown top-level key `Name`" in err, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_given_as_the_file_to_write_is_offered_a_file_here_not_in_its_folder(monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, "schema", "-o", "/dev/null")
+    assert code == 2 and "`/dev/null` is a device" in err and "hint: name a file, e.g. -o cnnctl.schema.json" in err
+    assert "/dev/cnnctl" not in err
