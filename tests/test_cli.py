@@ -692,3 +692,19 @@ def test_a_device_given_as_the_file_to_write_is_offered_a_file_here_not_in_its_f
     code, _, err = run_main(monkeypatch, capsys, "schema", "-o", "/dev/null")
     assert code == 2 and "`/dev/null` is a device" in err and "hint: name a file, e.g. -o cnnctl.schema.json" in err
     assert "/dev/cnnctl" not in err
+
+
+def test_a_budget_in_any_unit_up_to_an_exbibyte_and_a_batch_no_larger_than_the_batch_options_take(monkeypatch, capsys):
+    # `--budget 2PiB` was "did you mean `TiB`?" while the range said "up to 1 EiB"; and a budget with room for
+    # 410,576,708,561 examples offered that batch, which --batch and train refuse (at most 2**31 - 1)
+    for budget in ("2PiB", "1EiB", "1PB"):
+        code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", budget, "--format", "json")
+        assert code == 0, err
+        said = json.loads(out)
+        assert said["largest_batch"] == 2**31 - 1
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "1PB")
+    assert "batch 2,147,483,647 (the largest a batch may be; --budget has room)" in out
+    code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "0")
+    assert code == 2 and "hint: e.g. 16GiB or 16GB (16B for bytes)" in err and "0GiB" not in err
+    code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "2EiB")
+    assert code == 2 and "must be from 1 byte to 1 EiB" in err
