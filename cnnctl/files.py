@@ -133,6 +133,11 @@ def regular_bytes(
     them (TooShort). Shorter than asked where the file shrank while read. Raises Unread."""
     with open_regular(path, inside) as file:
         size = os.fstat(file.fileno()).st_size
+        if length is None and size == 0:  # empty, or a file the kernel makes as it is read (/proc): its size 0
+            data = bytearray(file.read(limit + 1))
+            if len(data) > limit:
+                raise TooLarge(len(data), limit)
+            return data
         if length is None:
             if size > limit:
                 raise TooLarge(size, limit)

@@ -162,8 +162,9 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
                               f"`{blocker}` away, and the folder is made")  # fmt: skip
     other = f"name another file, e.g. -o {shlex.quote(os.path.join(folder, example))}"
     kind = not_regular(path)  # a link is followed; a dangling link is replaced, as before
-    if kind is not None:
-        return CnnctlError.at(f"`{path}` is {kind}, not a file: give a file path", hint=other)
+    if kind is not None:  # a device's folder (/dev) holds devices: offer one here instead
+        return CnnctlError.at(f"`{path}` is {kind}, not a file: give a file path",
+                              hint=f"name a file, e.g. -o {shlex.quote(example)}")  # fmt: skip
     from .run_marks import is_run_folder
 
     if os.path.lexists(path) and is_run_folder(folder or "."):  # a new file beside them harms nothing

@@ -134,6 +134,13 @@ CLI_MISTAKES = [
     (["train", "lenet5", "--lr0", "0.1"], "did you mean `--lr`?"),
     (["train", "lenet5", "--bs", "8"], "did you mean `--batch-size`?"),
     (["memory", "lenet5", "--bs", "8"], "did you mean `--batch`?"),
+    (["train", "lenet5", "--lr-base", "0.1"], "did you mean `--lr`?"),
+    # timm's options cnnctl does otherwise: what it does instead
+    (["train", "lenet5", "--num-classes", "4"], "the head follows the data's classes"),
+    (["train", "lenet5", "--num_classes", "4"], "`--head PATH` chooses the layer"),
+    (["summarize", "lenet5", "--num-classes", "4"], "its last layer's outputs, in the file (`fc 10`)"),
+    (["train", "lenet5", "--model", "resnet18"], "the network is the command's first argument"),
+    (["bench", "lenet5", "--model", "resnet18"], "`cnnctl bench resnet18 ...`"),
     (["train", "lenet5", "--budget", "1GiB"], "train sets the batch size with --batch-size; `cnnctl memory ARCH"),
     (["train", "lenet5", "--epochs", "٣"], "--epochs expected a whole number, got `٣`"),
     # Words for what a command does (torchinfo, Keras's plot_model, Netron): the command line that does it

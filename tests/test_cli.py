@@ -499,6 +499,27 @@ def test_a_full_disk_or_no_standard_output_is_one_message(command):
     assert closed.stderr.startswith("error: cannot write to standard output: there is none"), closed.stderr
 
 
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_output_cut_by_a_file_size_limit_is_a_fault_never_a_short_file_and_exit_0(tmp_path, unbuffered):
+    # `ulimit -f 1`: the disk takes 1,024 bytes, then refuses. Unbuffered (PYTHONUNBUFFERED=1), Python's text
+    # layer dropped what the short write left: a cut JSON file and exit 0.
+    import resource
+    import signal
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as Python itself sets it: the write fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    with open(tmp_path / "s.json", "w") as out:
+        done = subprocess.run([sys.executable, "-m", "cnnctl", "summarize", "resnet50", "--format", "json"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, timeout=120, env=env,
+                              preexec_fn=limited)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: cannot write to standard output: File too large"), done.stderr
+    assert (tmp_path / "s.json").stat().st_size == 1024  # all the disk took; the message says the rest is missing
+
+
 def test_evaluates_data_default_is_the_runs_own():
     text = " ".join(cli("evaluate", "--help", columns=200).stdout.split())
     assert "or a folder. Default: the data the run trained on." in text and "Default: shapes" not in text
@@ -657,3 +678,33 @@ def test_every_batch_option_has_the_short_form_b():
         assert opts == [["-b", name]], command
         every = [o for p in build(command).params for o in (*p.opts, *p.secondary_opts)]
         assert every.count("-b") == 1, command  # no other option of the command is -b
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="/proc (files the kernel makes as read) is Linux's")
+def test_a_file_whose_size_is_0_but_holds_text_is_read_not_called_empty(monkeypatch, capsys):
+    # /proc's files say 0 bytes and hold text: they were told "the file is empty", which they are not
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "/proc/self/status")
+    assert code == 2 and "the file is empty" not in err and "unknown top-level key `Name`" in err, err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_given_as_the_file_to_write_is_offered_a_file_here_not_in_its_folder(monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, "schema", "-o", "/dev/null")
+    assert code == 2 and "`/dev/null` is a device" in err and "hint: name a file, e.g. -o cnnctl.schema.json" in err
+    assert "/dev/cnnctl" not in err
+
+
+def test_a_budget_in_any_unit_up_to_an_exbibyte_and_a_batch_no_larger_than_the_batch_options_take(monkeypatch, capsys):
+    # `--budget 2PiB` was "did you mean `TiB`?" while the range said "up to 1 EiB"; and a budget with room for
+    # 410,576,708,561 examples offered that batch, which --batch and train refuse (at most 2**31 - 1)
+    for budget in ("2PiB", "1EiB", "1PB"):
+        code, out, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", budget, "--format", "json")
+        assert code == 0, err
+        said = json.loads(out)
+        assert said["largest_batch"] == 2**31 - 1
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "1PB")
+    assert "batch 2,147,483,647 (the largest a batch may be; --budget has room)" in out
+    code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "0")
+    assert code == 2 and "hint: e.g. 16GiB or 16GB (16B for bytes)" in err and "0GiB" not in err
+    code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "2EiB")
+    assert code == 2 and "must be from 1 byte to 1 EiB" in err

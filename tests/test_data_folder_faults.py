@@ -173,7 +173,10 @@ def test_many_unreadable_images_are_told_by_their_count_and_the_first_few(tmp_pa
     with pytest.raises(cnnctl.CnnctlError) as caught:
         load_data(str(root), (8, 8, 3), stream=False, stats=PLAIN, val_split=0.0)
     (problem,) = caught.value.problems
-    assert problem.message.startswith("8 of the 20 images listed could not be decoded, more than 1% (of at least 100)")
+    assert problem.message.startswith(
+        "8 of the 20 images listed could not be decoded (up to 1 may be: 1% of the images listed, a set "
+        "of fewer than 100 counted as 100)"
+    )
     assert problem.message.count(": cannot read the image") == 5 and problem.message.endswith("and 3 more")
     assert f"{root / 'cat' / '0.png'}: cannot read the image: an empty file (0 bytes);" in problem.message
 

@@ -498,8 +498,10 @@ def test_a_folders_unreadable_images_follow_the_one_rule_of_train_and_evaluate(t
     assert report[-1]["error"]["severity"] == "warning"  # left out, not an error: exit 0
     lines = err.splitlines()
     assert lines[0].startswith(f"warning: {folder / 'zz-broken.png'}: cannot read the image: ")
-    assert lines[-1] == ("warning: left out 1 unreadable image of the 101 listed in folders, at most 1% of them "
-                         "(of at least 100); the others were predicted")  # fmt: skip
+    assert lines[-1] == (
+        "warning: left out 1 unreadable image of the 101 listed in folders (up to 1 may be: 1% "
+        "of the images listed); the others were predicted"
+    )
     code, out, _ = predict(monkeypatch, capsys, trained, folder, "--format", "csv")
     assert code == 0 and out.splitlines()[-1].endswith(",not read,,,,,cannot read the image: cannot identify "
                                                        f"image file {folder / 'zz-broken.png'}")  # fmt: skip
@@ -508,8 +510,8 @@ def test_a_folders_unreadable_images_follow_the_one_rule_of_train_and_evaluate(t
     code, out, err = predict(monkeypatch, capsys, trained, folder)
     assert code == 2 and "Traceback" not in err
     told = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert told[0].startswith(f"error: 2 of the 102 images listed could not be decoded, more than 1% (of at least "
-                              f"100): {folder / 'zz-broken.png'}: cannot read the image")  # fmt: skip
+    assert told[0].startswith(f"error: 2 of the 102 images listed could not be decoded (up to 1 may be: 1% of the "
+                              f"images listed): {folder / 'zz-broken.png'}: cannot read the image")  # fmt: skip
     assert told[1] == "error: 2 of 102 images not read; the others were predicted" and len(told) == 2
     # a single image named that cannot be read stays an error
     code, _, err = predict(monkeypatch, capsys, trained, folder / "zz-broken.png")

@@ -49,3 +49,17 @@ def test_without_save_every_a_killed_run_keeps_only_its_epochs_end(tmp_path):
     assert killed.returncode == 1
     saved = load_checkpoint(str(tmp_path / "k"))
     assert (saved["epoch"], saved["step"]) == (1, 0)  # what --save-every saves beyond
+
+
+def test_a_run_stopped_after_its_epochs_last_step_is_told_its_validation_comes_next(tmp_path):
+    """Ctrl-C between an epoch's last step and its validation: the checkpoint holds every step of the
+    epoch, so there is no step left to go on from (an epoch of 4 steps has no step 5)."""
+    from cnnctl.train.position import Position, resumed_at
+
+    run = tmp_path / "run"
+    run.mkdir()
+    said = resumed_at(str(run), Position(epoch=1, step=4), steps=4)
+    assert said == f"resume: from {run / 'last.pt'}, epoch 2: its 4 steps done, its validation next"
+    assert "step 5" not in said
+    assert resumed_at(str(run), Position(epoch=1, step=3), steps=4).endswith("epoch 2 from step 4 (3 steps of it done)")
+    assert resumed_at(str(run), Position(epoch=1, step=3)).endswith("epoch 2 from step 4 (3 steps of it done)")

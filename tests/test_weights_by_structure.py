@@ -224,3 +224,47 @@ def test_a_run_folder_is_read_by_the_reader_its_caller_passes(tmp_path):
     with pytest.raises(cnnctl.CnnctlError, match="a folder, not a weights file") as caught:
         place_weights(cnnctl.to_torch(cnnctl.load_text(NET)), str(tmp_path))
     assert str(tmp_path) in str(caught.value)
+
+
+BODY = {"stem.weight": (8, 3, 3, 3), "stem.bias": (8,), "body.weight": (16, 8, 3, 3), "body.bias": (16,)}
+HEAD = {"fc.weight": (1000, 16), "fc.bias": (1000,)}
+OWN = {**BODY, "fc.weight": (3, 16), "fc.bias": (3,)}  # the head made anew for 3 classes
+
+
+def test_a_source_with_a_tensor_more_than_the_network_names_that_tensor_not_the_head():
+    """A checkpoint that holds a tensor the network has no place for (an EMA copy, an auxiliary head),
+    with a new head to make: the message names the tensor left over, wherever it stands, never the
+    head, which is made anew as for a source without it."""
+    for given in ({**BODY, **HEAD, "extra.proj.weight": (3, 3)}, {"extra.proj.weight": (3, 3), **BODY, **HEAD}):
+        with pytest.raises(cnnctl.CnnctlError) as caught:
+            by_structure(given, OWN, "extra.pth", skip="fc")
+        said = str(caught.value)
+        assert "the source has more tensors than the network (7 against 6)" in said
+        assert "the first left over is `extra.proj.weight` of 3x3" in said
+        assert "does not fit layer `fc`" not in said
+        assert "torch.save(model.state_dict(), FILE)" in caught.value.problems[0].hint
+
+
+def test_without_the_tensor_more_the_same_source_places_and_leaves_its_head_out():
+    placed = by_structure({**BODY, **HEAD}, OWN, "plain.pth", skip="fc")
+    assert [(p.own, p.given, p.left_out) for p in placed] == [
+        *((name, name, None) for name in BODY),
+        ("fc.weight", "fc.weight", (1000, 16)),
+        ("fc.bias", "fc.bias", (1000,)),
+    ]
+
+
+def test_a_source_of_other_names_and_a_tensor_more_is_told_the_tensor_more():
+    """Names unlike the network's: the source's head is its last tensors left over, and what is
+    left after it, the tensor more, is named."""
+    given = {"a.w": (8, 3, 3, 3), "a.b": (8,), "c.w": (16, 8, 3, 3), "c.b": (16,), "aux.w": (5, 5)}
+    given |= {"head.w": (1000, 16), "head.b": (1000,)}
+    with pytest.raises(cnnctl.CnnctlError, match=r"first left over is `aux.w` of 5x5"):
+        by_structure(given, OWN, "other.pth", skip="fc")
+
+
+def test_a_layer_that_does_not_fit_names_the_sources_tensor_in_its_turn_not_one_passed_over():
+    own = {**BODY, "fc.weight": (3, 16), "fc.bias": (3,)}
+    given = {"extra.w": (3, 3), **BODY, "fc.weight": (3, 17), "fc.bias": (3,)}
+    with pytest.raises(cnnctl.CnnctlError, match=r"the source's tensor 6 in order is `fc.weight` of 3x17"):
+        by_structure(given, own, "w.pth")

@@ -193,11 +193,14 @@ class TrainingMemory:
         peak(b) = F + P*b + ceil(p*(S + K*b)/100) <= budget, with F and P fixed and per example
         (the allowance apart), S and K what is kept fixed and per example: the peak is whole
         bytes, so the ceiling fits where p*(S + K*b)/100 <= budget - F - P*b, and
-        b = floor((100*(budget - F) - p*S) / (100*P + p*K)).
+        b = floor((100*(budget - F) - p*S) / (100*P + p*K)), at most limits.MAX_INT (the largest
+        batch any command takes: PyTorch's kernels index with int32).
         """
+        from ..limits import MAX_INT
+
         p = self.allowance_percent
         room = 100 * (budget - self.fixed) - p * self.saved_fixed
-        return max(room // (100 * self.per_example + p * self.saved_per_example), 0)
+        return min(max(room // (100 * self.per_example + p * self.saved_per_example), 0), MAX_INT)
 
 
 def _percent_up(percent: int, nbytes: int) -> int:

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     BROKEN_PIPE, as git and ls end there; a training goes on to its end all the same (see
     TrainDisplay), and its status says so."""
     argv = sys.argv[1:] if argv is None else argv
+    _whole_writes()
     if sys.stderr is None:  # started without one (`2>&-`): its messages go nowhere, stdout's JSON and the status tell
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (open while the process lives, as a stderr is)
     if worker.gave_up():  # restarted after the user's mistake: nothing new would happen
@@ -121,6 +122,20 @@ def main(argv: list[str] | None = None) -> None:
     if worker.lost_stdout() and status == 0:  # what was written went nowhere
         status = BROKEN_PIPE
     worker.leave(status)
+
+
+def _whole_writes() -> None:
+    """Standard output written whole or not at all. Unbuffered (`python -u`, PYTHONUNBUFFERED),
+    Python's text layer writes to the file descriptor directly and drops what a short write
+    leaves (a file at `ulimit -f`: the first 1,024 bytes written, the rest gone, exit 0); a
+    buffered writer writes the rest, and meets the error. Line-buffered, as the terminal sees it."""
+    import io
+
+    raw = getattr(sys.stdout, "buffer", None)
+    if isinstance(raw, io.FileIO) and not raw.closed:
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(raw), encoding=sys.stdout.encoding, errors=sys.stdout.errors, line_buffering=True
+        )
 
 
 def _output_failed(exc: BaseException) -> int | None:

@@ -239,7 +239,10 @@ def memory_cmd(
         if best == 0:
             raise _no_batch_fits(m, budget)
         m = m._replace(batch=best)
-        step = step._replace(batch=best, from_={**step.from_, "batch": "the largest within --budget"})
+        from ..limits import MAX_INT
+
+        chosen = "the largest within --budget" if best < MAX_INT else "the largest a batch may be; --budget has room"
+        step = step._replace(batch=best, from_={**step.from_, "batch": chosen})
     per_layer = per_layer or top is not None
     tables = [memory_table(m, graph.title, budget, step, explain)]
     tables += [memory_layers_table(m, top)] if per_layer else []

@@ -37,7 +37,7 @@ DESCRIPTION = (
 # (cnnctl.layers.KIND_SYNONYMS): names no spelling distance finds.
 OPTION_SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("imgsz", "img-size", "image-size", "imgsize", "resolution", "input-size"), ("--input",)),
-    **dict.fromkeys(("lr0", "learning-rate"), ("--lr",)),
+    **dict.fromkeys(("lr0", "learning-rate", "lr-base"), ("--lr",)),
     **dict.fromkeys(("bs", "batch", "batch-size", "mini-batch"), ("--batch-size", "--batch")),
     **dict.fromkeys(("optim",), ("--optimizer",)),
     **dict.fromkeys(("wd",), ("--weight-decay",)),
@@ -99,6 +99,20 @@ COMMAND_SYNONYMS: dict[str, str] = {
     ),
     "onnx": f"`{PROG} export ARCH -o net.onnx` writes ONNX; `{PROG} import FILE.onnx` reads it into the notation",
     "tensorboard": f"`{PROG} train ARCH --data DATA --tensorboard` writes TensorBoard logs to RUN/tensorboard/",
+}
+# Other tools' options that cnnctl has no option for, because it does what they ask another way
+# (timm's --num-classes, --model): what it does instead; `{command}`, the command typed.
+OPTION_MEANINGS: dict[str, str] = {
+    **dict.fromkeys(
+        ("num-classes", "nc", "n-classes", "classes"),
+        "the head follows the data's classes: a network that scores more classes than the data has gets its "
+        "head made anew for them, said in the run's first lines (`--head PATH` chooses the layer)",
+    ),
+    **dict.fromkeys(
+        ("model", "arch", "model-name", "architecture", "cfg"),
+        f"the network is the command's first argument, a file or a bundled name: `{PROG} {{command}} resnet18 ...` "
+        f"(`{PROG} list` names the bundled ones)",
+    ),
 }
 # Options of some commands that another command lacks, with what that command offers instead.
 ELSEWHERE: dict[tuple[str, str], str] = {
@@ -292,6 +306,10 @@ def _meant(command: str, word: str, options: list[str]) -> str | None:
     if (command, word) in ELSEWHERE:
         return ELSEWHERE[command, word]
     bare = word.lstrip("-").lower().replace("_", "-")
+    if bare in OPTION_MEANINGS and word.startswith("--"):
+        if "--head" not in options and OPTION_MEANINGS[bare] == OPTION_MEANINGS["num-classes"]:
+            return "the classes a network scores are its last layer's outputs, in the file (`fc 10`)"
+        return OPTION_MEANINGS[bare].format(command=command)
     meant = next((o for o in OPTION_SYNONYMS.get(bare, ()) if o in options), None)
     if meant:
         return f"did you mean `{meant}`?"

@@ -66,8 +66,8 @@ def number(text: str) -> float:
         raise typer.BadParameter(str(exc)) from None
 
 
-UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30,
-         "TiB": 2**40}  # fmt: skip
+UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "PB": 10**15, "EB": 10**18, "KiB": 2**10,
+         "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50, "EiB": 2**60}  # fmt: skip
 
 
 @_typed
@@ -88,7 +88,7 @@ def nbytes(text: str) -> int:
             + (f" ({did_you_mean(unit, UNITS)})" if unit and did_you_mean(unit, UNITS) else "")
         ) from None
     if not unit:
-        n = number.strip()
+        n = number.strip() if value >= 1 else "16"  # `--budget 0`: no size of 0 is one
         raise bad(f"needs a unit, got {quoted(text)}", f"e.g. {n}GiB or {n}GB ({n}B for bytes)")
     if not 1 <= value <= 2**60:
         raise typer.BadParameter(f"must be from 1 byte to 1 EiB, got {quoted(text)}")

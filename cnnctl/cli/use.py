@@ -304,7 +304,7 @@ def predict_cmd(
         std, "predict",
     )  # fmt: skip
     results = predict(graph, loaded, images, top_k, invert=invert)
-    from ..data.loader import BAD_FLOOR, MAX_BAD
+    from ..data.loader import bad_rule
     from ..train.predict import left_out
     from ..words import plural
 
@@ -320,8 +320,7 @@ def predict_cmd(
     if warned:  # the rule's words (cnnctl.data.loader.Skipped), as train and evaluate say them
         listed = sum(r.in_folder for r in results)
         warned.append(Problem(f"left out {plural(len(warned), 'unreadable image')} of the {listed:,} listed in "
-                              f"folders, at most {MAX_BAD:.0%} of them (of at least {BAD_FLOOR}); the others "
-                              "were predicted"))  # fmt: skip
+                              f"folders ({bad_rule(listed)}); the others were predicted"))  # fmt: skip
 
     def as_json() -> dict:  # exit 2 has its `errors`, as every command's JSON does
         from ..render.views.problems import problem_json

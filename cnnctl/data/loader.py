@@ -53,6 +53,20 @@ if TYPE_CHECKING:
 SKIPPED = "skipped.txt"  # a run folder's list of the images it could not read, one a line: `name: why`
 MAX_BAD = 0.01  # the share of a data set's listed images that may be unreadable (Skipped)
 BAD_FLOOR = 100  # ... of at least this many images (one bad among ten is not 10%)
+
+
+def bad_allowed(listed: int) -> int:
+    """The most unreadable images a data set of `listed` images may have: MAX_BAD of them, a
+    set of fewer than BAD_FLOOR counted as BAD_FLOOR, rounded down."""
+    return int(MAX_BAD * max(listed, BAD_FLOOR))
+
+
+def bad_rule(listed: int) -> str:
+    """The rule on unreadable images for `listed` images, in words: how many may be, and why."""
+    floor = f", a set of fewer than {BAD_FLOOR} counted as {BAD_FLOOR}" if listed < BAD_FLOOR else ""
+    return f"up to {bad_allowed(listed):,} may be: {MAX_BAD:.0%} of the images listed{floor}"
+
+
 FIRST_TOLD = 5  # unreadable images named in a message; the rest counted (and listed in a file)
 CENTRE = 224 / 256  # the evaluation recipe's centre crop: 224 of the shorter side resized to 256
 PREFETCH = 4  # batches each loader worker prepares ahead
@@ -450,7 +464,7 @@ class Skipped:
     def limit(self) -> int:
         """The most unreadable images the data set may have: MAX_BAD of its listed images (of
         at least BAD_FLOOR), rounded down."""
-        return int(MAX_BAD * max(self.listed, BAD_FLOOR))
+        return bad_allowed(self.listed)
 
     def add(self, bad: list) -> None:
         """`bad`: the (name, Problem) of images a batch could not read."""
@@ -513,8 +527,8 @@ class Skipped:
         verb = "read" if self.gone else "decoded"
         # A stream stops at the first image past the limit, unread ones may be bad too: "at least"
         some = "" if self.deferred else "at least "
-        count = (f"{some}{total:,} of the {self.listed:,} images listed could not be {verb}{where}, more than "
-                 f"{MAX_BAD:.0%} (of at least {BAD_FLOOR})")  # fmt: skip
+        count = (f"{some}{total:,} of the {self.listed:,} images listed could not be {verb}{where} "
+                 f"({bad_rule(self.listed)})")  # fmt: skip
         if self.gone:  # removing them cannot help: the run's list of images (data-index) names them
             files = "file the run listed is" if len(self.gone) == 1 else "files the run listed are"
             damaged = "; repair or replace the damaged ones" if total > len(self.gone) else ""

@@ -129,14 +129,19 @@ def by_structure(
 
     theirs = [(name, shape_of(v)) for name, v in given.items() if not name.endswith(COUNTERS)]
     ours = [(name, shape_of(v)) for name, v in own.items() if not name.endswith(COUNTERS)]
-    anew = []
-    if skip is not None and len(ours) == len(theirs):  # the same network but the head: leave both heads out
+    counts = (len(ours), len(theirs))
+    anew, heads = [], []
+    if skip is not None:
         places = {i for i, (name, _) in enumerate(ours) if in_layers(name, skip)}
-        anew = [Placed(ours[i][0], theirs[i][0], ours[i][1], theirs[i][1]) for i in sorted(places)]
+        if len(ours) == len(theirs):  # the same network but the head: leave both heads out, place for place
+            anew = [Placed(ours[i][0], theirs[i][0], ours[i][1], theirs[i][1]) for i in sorted(places)]
+            theirs = [t for i, t in enumerate(theirs) if i not in places]
+        else:  # the source has tensors more or fewer: its head is told apart once the rest is placed
+            heads = [ours[i] for i in sorted(places)]
         ours = [t for i, t in enumerate(ours) if i not in places]
-        theirs = [t for i, t in enumerate(theirs) if i not in places]
     placed = []
     pending = list(enumerate(theirs))  # the source's tensors not placed yet, in order, with their places
+    taken = -1  # the place of the source's tensor placed last
     for name, shape in ours:
         if not pending:
             break  # the network has more: told below
@@ -145,27 +150,45 @@ def by_structure(
         # (torchvision's ConvNeXt its layer scale), and shapes tell them apart.
         k = next((k for k, (_, (_, got)) in enumerate(pending[: REORDER + 1]) if fits(shape, got)), None)
         if k is None:
-            i, (source, got) = pending[0]
+            # the source's tensor in this layer's turn: the first after the one placed last (one passed
+            # over before it, a tensor the network has no place for, is not what this layer lacks)
+            i, (source, got) = next(((i, t) for i, t in pending if i > taken), pending[0])
             raise CnnctlError.at(
                 f"the weights do not fit layer `{name.rsplit('.', 1)[0]}`: it takes `{name}` of "
                 f"{format_shape(shape)}, and the source's tensor {i + 1:,} in order is "
                 f"`{stored_name(given, source)}` of {format_shape(got)}",
                 Loc(where),
                 hint="weights are placed by structure, in the order of the layers: the source must be this "
-                f"network's ({len(ours):,} tensors) with its layers in the same order",
+                f"network's ({counts[0]:,} tensors) with its layers in the same order",
             )
-        _, (source, got) = pending.pop(k)
+        taken, (source, got) = pending.pop(k)
         placed.append(Placed(name, source, shape))
+    if heads:
+        # the source's head, left out for the one made anew: its tensors of the head's names, else as
+        # many of its last ones left over; where it has none, the network's head is what it lacks
+        names = {name for name, _ in heads}
+        theirs_head = [t for t in pending if t[1][0] in names] or pending[max(0, len(pending) - len(heads)) :]
+        if len(placed) == len(ours) and len(theirs_head) == len(heads):
+            anew = [Placed(name, t[1][0], shape, t[1][1]) for (name, shape), t in zip(heads, theirs_head, strict=True)]
+            pending = [t for t in pending if t not in theirs_head]
+        else:
+            ours = ours + heads  # told below as the network's tensors the source lacks
     if pending or len(placed) < len(ours):
         more, less = ("the source", "the network") if pending else ("the network", "the source")
         extra = pending[0][1] if pending else ours[len(placed)]
         raise CnnctlError.at(
-            f"{more} has more tensors than {less} ({max(len(ours), len(theirs)):,} against "
-            f"{min(len(ours), len(theirs)):,}): the first left over is "
+            f"{more} has more tensors than {less} ({max(counts):,} against "
+            f"{min(counts):,}): the first left over is "
             f"`{stored_name(given, extra[0]) if pending else extra[0]}` of {format_shape(extra[1])}"
             + (_bias_without_place(extra[0], placed, own) if pending else ""),
             Loc(where),
-            hint="weights are placed by structure: the source must be this network, layer for layer",
+            hint="weights are placed by structure: the source must be this network, layer for layer"
+            + (
+                " (a checkpoint that also holds other tensors, an EMA copy or an auxiliary head, can be "
+                "saved as the model's alone: torch.save(model.state_dict(), FILE))"
+                if pending
+                else ""
+            ),
         )
     return placed + anew
 

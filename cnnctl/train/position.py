@@ -56,10 +56,14 @@ def restore(
     return Restored(at, stats, saved.history, saved.epoch_skipped if leader else 0)
 
 
-def resumed_at(resume: str, at: Position) -> str:
-    """Where a resumed run goes on from: the epoch, and the step in it, its checkpoint saved."""
+def resumed_at(resume: str, at: Position, steps: int | None = None) -> str:
+    """Where a resumed run goes on from: the epoch, and the step in it, its checkpoint saved;
+    `steps`, the epoch's (None where unknown): a run stopped after its epoch's last step, before
+    validating it, goes on with the validation."""
     saved = checkpoint_file(resume)
     if not at.step:
         return f"resume: from {saved}, {plural(at.epoch, 'epoch')} done: epoch {at.epoch + 1} from its start"
     done = plural(at.step, "step")
+    if steps is not None and at.step >= steps:
+        return f"resume: from {saved}, epoch {at.epoch + 1}: its {done} done, its validation next"
     return f"resume: from {saved}, epoch {at.epoch + 1} from step {at.step + 1} ({done} of it done)"

@@ -140,7 +140,8 @@ def set_up(
     if said := recipe(config, fine_tuning, restored.at.epoch):
         notes.insert(recipe_at, said)
     if state is not None and restored.at.epoch < config.epochs:  # where it goes on from, said once
-        notes.insert(0, resumed_at(resume, restored.at))
+        steps = sources.train.steps_per_epoch(config.batch_size, world.size)
+        notes.insert(0, resumed_at(resume, restored.at, steps))
     train_step = TrainStep(
         step_module(model.module, world, device, fast.compile, fast.cuda_graphs),
         optimizer, scaler, fast, config.label_smoothing, tuple(h.weight for h in graph.heads),
