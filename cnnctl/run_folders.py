@@ -466,6 +466,9 @@ def run_info(folder: Path) -> RunInfo:
         elif read.refused is not None:
             problems.append(Problem(f"{name}'s pickle holds {read.refused}: cnnctl never loads it",
                                     Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip
+        elif read.damaged is not None:  # not a whole pickle, or an archive torch refuses: as loading it says
+            problems.append(Problem(f"{name} cannot be loaded: {read.damaged}", Loc(checkpoint),
+                                    hint=_instead(checkpoint)))  # fmt: skip
         elif (fault := network_fault(read.values)) is not None:  # as loading it would say: every command refuses it
             problems.append(Problem(f"{name} is damaged: {fault}: every command that loads it refuses it",
                                     Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip

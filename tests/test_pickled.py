@@ -277,3 +277,78 @@ def test_torchs_refusals_are_told_in_cnnctls_words_never_advising_weights_only_f
         code, _, err = run_main(monkeypatch, capsys, "weights", str(net), "--weights", str(path))
         assert code == 2 and err.count("error:") == 1 and why in err, err
         assert "False" not in err and "inline_container" not in err and "hasRecord" not in err, err
+
+
+# -- files `weights` refuses, flagged by `runs` in the same words (one judgement: cnnctl.pickled) ----------
+def _declaring(path, size):
+    """A zip archive of a few hundred bytes whose directory declares a member of `size` bytes (a
+    zip bomb's claim), its pickle outside torch.save's folder."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/version", "3\n")
+        archive.writestr("archive/data/0", b"\0" * 16)
+        archive.getinfo("archive/data/0").file_size = size  # written into the directory as the archive closes
+        archive.writestr("elsewhere/data.pkl", pickle.dumps({"a": 1}, protocol=2))
+    return str(path)
+
+
+def _hostile(folder, kind):
+    """best.pt of the run folder `folder`, hostile as `kind` says; what `weights` and `runs` say of it."""
+    import zipfile
+
+    path = folder / "best.pt"
+    laid_out = "a zip archive, but not laid out as torch.save writes one"
+    if kind == "global then junk":  # PROTO 2, GLOBAL os.system, BINPUT 0, then a byte no opcode is
+        head = b"\x80\x02cos\nsystem\nq\x00"
+        path.write_bytes(head + b"\xff junk")
+        return f"not a whole pickle (it stops at byte {len(head) + 1} of {len(head) + 6}, before its end)"
+    if kind == "zip bomb":
+        _declaring(path, 2**50)
+        total = 2**50 + len("3\n") + len(pickle.dumps({"a": 1}, protocol=2))
+        return f"its tensors hold {total:,} bytes (the largest, `archive/data/0`, {2**50:,}): more than cnnctl reads"
+    if kind == "no data.pkl":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/version", "3\n")
+            archive.writestr("archive/data/0", b"\0" * 16)
+        return f"{laid_out} (it has no `archive/data.pkl`, the pickle)"
+    torch.save({"w": torch.ones(3)}, folder / "saved.pt")  # torch's own archive, and a stray file after it
+    with zipfile.ZipFile(folder / "saved.pt") as saved, zipfile.ZipFile(path, "w") as archive:
+        for name in saved.namelist():
+            archive.writestr(name, saved.read(name))
+        archive.writestr("stray/x.txt", "hello")
+    return f"{laid_out} (its file `stray/x.txt` is outside the folder `saved/` of the others)"
+
+
+@pytest.mark.parametrize("kind", ["global then junk", "zip bomb", "no data.pkl", "stray member"])
+def test_a_checkpoint_weights_refuses_is_flagged_by_runs_in_the_same_words(kind, tmp_path, monkeypatch, capsys):
+    # Each was listed as "status unknown", with no word of its best.pt, while `weights` refused it.
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "network.yaml").write_text(NET)
+    (run / "config.json").write_text("{}")
+    fault = _hostile(run, kind)
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"), "--format", "json")
+    problems = json_problems(out)
+    assert code == 0 and [p["file"] for p in problems] == [str(run / "best.pt")], out
+    assert problems[0]["message"].startswith(f"best.pt cannot be loaded: {fault}"), problems
+    if kind == "global then junk":  # torch's loader refuses its GLOBAL before the junk: named, as ever
+        return
+    best = str(run / "best.pt")
+    code, _, err = run_main(monkeypatch, capsys, "weights", str(run / "network.yaml"), "--weights", best)
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {run / 'best.pt'}: ") and f": {fault}" in err, err  # a run's: "not a readable ..."
+
+
+def test_a_bare_pickle_is_whole_only_to_its_stop(tmp_path):
+    # A pickle.dump file is whole; the same with junk after it, or cut short, is not; an empty file is no pickle.
+    from cnnctl.pickled import read_pickle
+
+    whole = pickle.dumps({"a": [1, 2]}, protocol=2)
+    cases = {b"": None, whole: None,
+             whole[:-1]: f"not a whole pickle (it stops at byte {len(whole) - 1} of {len(whole) - 1}, before its end)",
+             whole + b"\xff": f"not a whole pickle (it stops at byte {len(whole) + 1} of {len(whole) + 1}, "
+                              "before its end)"}  # fmt: skip
+    for data, damaged in cases.items():
+        (tmp_path / "p.pt").write_bytes(data)
+        assert read_pickle(str(tmp_path / "p.pt")).damaged == damaged, data
