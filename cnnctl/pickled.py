@@ -9,12 +9,15 @@ it asks for noted and answered by a stand-in (_Stand) that runs nothing and keep
 is built is the pickle's plain values (a checkpoint's settings and network record), each tensor a
 stand-in. Each opcode is counted, dicts and sets take only keys whose hashes no file can make
 collide, and a length is never allocated before it is read: what reading costs is bounded by
-MAX_PICKLE_OPS and MAX_PICKLE_HELD, whatever the file (a checkpoint's pickle of 3,000 tensors: about 0.1 s).
+MAX_PICKLE_OPS and MAX_PICKLE_HELD, whatever the file; only the pickle's own bytes are read (a
+checkpoint of ResNet-50 and Adam's state, 960 tensors in 28,000 opcodes: about 20 ms; see
+benchmarks/pickle_reading.py).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -183,22 +186,14 @@ _HELD = {
 }
 
 
-def _counted(code: bytes, load: Callable[[Any], None]) -> Callable[[Any], None]:
-    """An opcode's loader that counts it first: each opcode makes at most one object, so at most
-    MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
-    objects hold (_HELD) at most MAX_PICKLE_HELD what it holds."""
-    held = _HELD.get(code, 32)
+_HELD_BY = [_HELD.get(bytes([code]), 32) for code in range(256)]  # _HELD by opcode, looked up once each
 
-    def run(reader: Any) -> None:
-        reader.ops += 1
-        reader.held += held
-        if reader.ops > MAX_PICKLE_OPS:
-            raise Refused(f"more than {MAX_PICKLE_OPS:,} opcodes, which no checkpoint has")
-        if reader.held > MAX_PICKLE_HELD:
-            raise Refused(f"objects of more than {MAX_PICKLE_HELD // 2**20:,} MiB, which no checkpoint's pickle holds")
-        load(reader)
 
-    return run
+def _too_many(ops: int, held: int) -> Refused:
+    """Why a pickle of `ops` opcodes whose objects hold `held` bytes is read no further."""
+    if ops > MAX_PICKLE_OPS:
+        return Refused(f"more than {MAX_PICKLE_OPS:,} opcodes, which no checkpoint has")
+    return Refused(f"objects of more than {MAX_PICKLE_HELD // 2**20:,} MiB, which no checkpoint's pickle holds")
 
 
 def _dict(reader: Any) -> None:  # DICT: the items since the mark
@@ -263,23 +258,67 @@ _LOADERS[pickle.EMPTY_SET[0]] = lambda reader: reader.append(_Set())
 _LOADERS[pickle.FROZENSET[0]] = _frozenset
 _LOADERS[pickle.BYTEARRAY8[0]] = _bytearray8
 _LOADERS[pickle.REDUCE[0]] = _reduce
+# FRAME (protocol 4): the length of the opcodes that follow, read ahead by Python's unpickler into
+# a buffer of its own; they are the same bytes in place, read as they come (_Reader.load)
+_LOADERS[pickle.FRAME[0]] = lambda reader: reader.read(8)
+
+
+def _invalid(code: int) -> Callable[[Any], None]:
+    """The loader of the byte `code`, which is no opcode: the pickle is not whole."""
+
+    def refuse(reader: Any) -> None:
+        raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}")
+
+    return refuse
 
 
 class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler that imports nothing: each name asked for is noted (the first not SAFE_GLOBALS
     in `named`) and answered with _Stand (an OrderedDict with _Mapping, to keep a checkpoint's
     mappings); a persistent id (torch.save's storages) is a _Stand too. Python's unpickler written
-    in Python, whose every opcode cnnctl can see: each counted (_counted), dicts and sets holding
+    in Python, whose every opcode cnnctl can see: each counted (load), dicts and sets holding
     only keys that hash apart (_key), a byte array's claimed length bounded. (The one in C sizes
     its memo to any index a file names and fills real dicts: a 10-byte file took 4 GB.)"""
 
-    dispatch = {code: _counted(bytes([code]), load) for code, load in _LOADERS.items()}
+    # an opcode's loader by its byte: every byte one, those no pickle has refused (_invalid)
+    dispatch = [_LOADERS.get(code) or _invalid(code) for code in range(256)]
 
-    def __init__(self, file: io.BytesIO) -> None:
+    def __init__(self, file: io.BytesIO | _Bounded) -> None:
         super().__init__(file)
         self.named: str | None = None
         self.ops = 0
         self.held = 0
+
+    def load(self) -> Any:
+        """The next pickle of the file, as Python's unpickler reads it (pickle._Unpickler.load),
+        each opcode counted before it is run: each makes at most one object, so at most
+        MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
+        objects hold (_HELD) at most MAX_PICKLE_HELD what it holds. Counted here, in the loop,
+        not by a wrapper of each loader: a checkpoint's pickle is some 30,000 opcodes, and a call
+        more for each was a third of the time `runs` took. The file is read directly, frames in
+        place (FRAME)."""
+        self.read, self.readline = self._file_read, self._file_readline
+        self.metastack: list[Any] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch, held_by = self.read, self.dispatch, _HELD_BY
+        ops, held = self.ops, self.held
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError
+                code = key[0]
+                ops += 1
+                held += held_by[code]
+                if ops > MAX_PICKLE_OPS or held > MAX_PICKLE_HELD:
+                    raise _too_many(ops, held)
+                dispatch[code](self)
+        except pickle._Stop as stop:  # type: ignore[attr-defined]  # STOP: the pickle is whole
+            return stop.value
+        finally:
+            self.ops, self.held = ops, held
 
     def find_class(self, module: str, name: str) -> Any:
         named = f"{module}.{name}"
@@ -368,10 +407,37 @@ def _archive_pickle(archive: zipfile.ZipFile) -> tuple[str, bytes] | None:
     return member, data
 
 
-def _not_whole(stream: io.BytesIO) -> str:
+class _Bounded:
+    """The first MAX_PICKLE_BYTES of an open file (a bare pickle, torch's legacy format), read as
+    a pickle's stream: only the bytes its opcodes take, never what follows them (a legacy
+    checkpoint's 100 MB of tensors, which reading the bound whole into memory read each time),
+    and no read asks the file for more than is left of the bound (an opcode may claim 2**40
+    bytes of a 20-byte file: asked for at once, that is the memory asked)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.size = min(os.fstat(file.fileno()).st_size, MAX_PICKLE_BYTES)
+        self._at = 0
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self._at
+        data = self._file.read(left if n < 0 or n > left else n)
+        self._at += len(data)
+        return data
+
+    def readline(self) -> bytes:
+        line = self._file.readline(self.size - self._at)
+        self._at += len(line)
+        return line
+
+    def tell(self) -> int:
+        return self._at
+
+
+def _not_whole(stream: io.BytesIO | _Bounded) -> str:
     """What a pickle read from `stream` that broke off (an unknown opcode, an argument or a STOP
     past its end, a call of a stand-in's result) is, where it did, counting bytes from 1."""
-    size = len(stream.getbuffer())
+    size = stream.size if isinstance(stream, _Bounded) else len(stream.getbuffer())
     if size == 0:
         return "not a whole pickle (it is empty)"
     return f"not a whole pickle (it stops at byte {stream.tell():,} of {size:,}, before its end)"
@@ -386,7 +452,7 @@ def read_pickle(path: str) -> Pickled:
     `cat\ndog\n` read as GLOBAL) name nothing. One shaped as no checkpoint is (Refused) is said
     so, and what it named by then."""
     reader: _Reader | None = None
-    stream: io.BytesIO | None = None
+    stream: io.BytesIO | _Bounded | None = None
     fault: str | None = None
     member = ""  # the archive's pickle, where the file is one
     try:
@@ -404,10 +470,8 @@ def read_pickle(path: str) -> Pickled:
                 values = reader.load()
                 return Pickled(reader.named, values, damaged=fault)
             file.seek(0)
-            # In memory, at most MAX_PICKLE_BYTES: an opcode may claim any length (2**40 bytes of a
-            # 20-byte file), which a read from the file would ask for at once; a buffer gives what it has.
-            stream = io.BytesIO(file.read(MAX_PICKLE_BYTES))
-            if not stream.getbuffer():  # an empty file: no pickle, whole or not (`runs` lists it as a file)
+            stream = _Bounded(file)  # at most MAX_PICKLE_BYTES, what its pickles take of them
+            if stream.size == 0:  # an empty file: no pickle, whole or not (`runs` lists it as a file)
                 return _NOTHING
             reader = _Reader(stream)
             for count in range(_LEGACY_PICKLES):

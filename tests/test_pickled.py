@@ -352,3 +352,68 @@ def test_a_bare_pickle_is_whole_only_to_its_stop(tmp_path):
     for data, damaged in cases.items():
         (tmp_path / "p.pt").write_bytes(data)
         assert read_pickle(str(tmp_path / "p.pt")).damaged == damaged, data
+
+
+# -- what reading costs: bounded by opcodes, and only the pickle's own bytes read ----------------------
+def test_a_pickle_of_more_opcodes_than_the_bound_is_refused_at_it(tmp_path, monkeypatch):
+    import cnnctl.pickled as pickled
+
+    monkeypatch.setattr(pickled, "MAX_PICKLE_OPS", 100)
+    many = _zipped(tmp_path / "many.pt", b"\x80\x02](" + b"N" * 97 + b"e.")  # PROTO, ], (, 97 N, e: 101 opcodes
+    assert pickled.read_pickle(many).refused == "more than 100 opcodes, which no checkpoint has"
+    fewer = _zipped(tmp_path / "fewer.pt", b"\x80\x02](" + b"N" * 95 + b"e.")  # 100 with its STOP
+    assert pickled.read_pickle(fewer).values == [None] * 95
+
+
+def test_a_legacy_checkpoint_is_read_to_its_pickles_end_never_its_tensors(tmp_path, monkeypatch):
+    # Its first 64 MB were read into memory each time: 0.1 s of `runs` per large checkpoint.
+    import cnnctl.pickled as pickled
+
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.zeros(2**20)}, path, _use_new_zipfile_serialization=False)  # 4 MiB of storage
+    taken = []
+    real = pickled.open_regular
+
+    class Counted:
+        def __init__(self, file):
+            self.file = file
+
+        def read(self, n=-1):
+            data = self.file.read(n)
+            taken.append(len(data))
+            return data
+
+        def readline(self, limit=-1):
+            line = self.file.readline(limit)
+            taken.append(len(line))
+            return line
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def counted(name):
+        with real(name) as file:
+            yield Counted(file)
+
+    monkeypatch.setattr(pickled, "open_regular", counted)
+    assert pickled.read_pickle(str(path)) == pickled.Pickled(None, None)
+    # its five pickles (a few hundred bytes) and the end zipfile searches for an archive's directory
+    # (64 KiB at most): not its 4 MiB of storage
+    assert 0 < sum(taken) < 2**16 + 10_000, sum(taken)
+
+
+def test_framed_pickles_read_as_python_reads_them(tmp_path):
+    # Protocol 4 and 5 frame their opcodes: read in place, the values are Python's own.
+    from cnnctl.pickled import read_pickle
+
+    state = {"names": [f"layer{i}.weight" for i in range(5000)], "sizes": list(range(5000)), "t": (1, 2.5, None)}
+    for protocol in (4, 5):
+        data = pickle.dumps(state, protocol=protocol)
+        assert pickle.FRAME in data[:3]  # framed
+        read = read_pickle(_zipped(tmp_path / f"p{protocol}.pt", data))
+        assert read.values == state and read.named is None and read.damaged is None
+        (tmp_path / "bare.pkl").write_bytes(data + pickle.dumps({"w": Payload(tmp_path / "ran")}, protocol=protocol))
+        assert read_pickle(str(tmp_path / "bare.pkl")).named == "posix.system"  # the second pickle, after the frames
