@@ -294,8 +294,8 @@ class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
         each opcode counted before it is run: each makes at most one object, so at most
         MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
         objects hold (_HELD) at most MAX_PICKLE_HELD what it holds. Counted here, in the loop,
-        not by a wrapper of each loader: a checkpoint's pickle is some 30,000 opcodes, and a call
-        more for each was a third of the time `runs` took. The file is read directly, frames in
+        not by a wrapper of each loader: a call more for each of the 30,000 opcodes of a large
+        checkpoint's pickle, where `runs` spends its time. The file is read directly, frames in
         place (FRAME)."""
         self.read, self.readline = self._file_read, self._file_readline
         self.metastack: list[Any] = []
