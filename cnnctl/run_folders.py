@@ -207,10 +207,15 @@ def left_out(skipped: list[Problem], kept: int) -> Problem:
 def _csv_rows(path: Path, lines: list[tuple[int, str]], broken: Callable[[Problem], None]) -> list[dict[str, Any]]:
     """The rows of the results.csv `path`'s `lines` (each its number and text): its first line the
     header, each other a row of as many fields; `broken` told of each line that is not."""
-    fields = [(number, next(csv.reader([line]), [])) for number, line in lines]
+    fields = [(number, _csv_fields(line)) for number, line in lines]
     header = fields[0][1] if fields else []
+    if isinstance(header, csv.Error):
+        header = []  # told as its line's every field below: no row fits it
     rows = []
     for number, line in fields[1:]:
+        if isinstance(line, csv.Error):  # a field past the csv module's own bound (131,072 characters)
+            broken(Problem(f"not a row of fields: {line}", Loc(str(path), number, 1), hint=_mend(path)))
+            continue
         if len(line) != len(header):
             broken(Problem(f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
                            hint=_mend(path)))  # fmt: skip
@@ -219,6 +224,15 @@ def _csv_rows(path: Path, lines: list[tuple[int, str]], broken: Callable[[Proble
         if _row_whole(row, path, number, broken, line=None):
             rows.append(row)
     return rows
+
+
+def _csv_fields(line: str) -> list[str] | csv.Error:
+    """The fields of one line of a results.csv, or why it is not a row of them (a field longer
+    than the csv module reads, below the line's own bound MAX_ROW_BYTES)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        return exc
 
 
 def _json_rows(

@@ -158,3 +158,25 @@ def test_runs_leaves_out_a_broken_row_and_keeps_the_others(name, tmp_path, monke
     assert code == 0 and f"{folder / name}:{line}:{column}: 1 row of 3 left out" in out and "75.0" in out, out
     with pytest.raises(CnnctlError):  # plot draws no curve through a broken row: it says where it is
         read_rows(folder / name)
+
+
+def test_a_results_csv_field_longer_than_the_csv_module_reads_is_a_broken_row_not_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    # A line under the 1 MiB bound whose field is past the csv module's 131,072 characters raised
+    # `_csv.Error` out of `plot`: it is a broken row at its line, as any other.
+    from tests.helpers import run_main
+
+    folder = a_run(tmp_path / "runs" / "r", "")
+    (folder / "metrics.jsonl").unlink()
+    header = ",".join(ROW1)
+    good = ",".join(map(str, ROW1.values()))
+    (folder / "results.csv").write_text(f"{header}\n{good}\n7,{'9' * 500_000}{',1' * (len(ROW1) - 2)}\n")
+    with pytest.raises(CnnctlError) as caught:
+        read_rows(folder / "results.csv")
+    (problem,) = caught.value.problems
+    assert (problem.loc.line, problem.loc.col) == (3, 1) and "field larger than field limit" in problem.message
+    code, out, err = run_main(monkeypatch, capsys, "plot", str(folder / "results.csv"), "-o", str(tmp_path / "p.png"))
+    assert code == 2 and "Traceback" not in err and f"{folder / 'results.csv'}:3:1" in err, err
+    (info,) = list_runs(str(tmp_path / "runs"))  # runs keeps the good row
+    assert info.problems and info.problems[0].message.startswith("1 row of 2 left out")
