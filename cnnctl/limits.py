@@ -153,6 +153,22 @@ def weight_bytes_limit(weights_only: bool = True) -> tuple[int | None, str]:
     return (MAX_WEIGHT_BYTES, "cnnctl's limit for one file's weights") if weights_only else (None, "")
 
 
+def weight_bytes_past(sizes: list[tuple[str, int]], weights_only: bool = True) -> str | None:
+    """Where the tensors of one weights file, each its name and bytes as the file declares them
+    before any is read, hold more than cnnctl reads (weight_bytes_limit), that in words; else None.
+    Said alike of a .safetensors or ONNX file's header and of a .pt archive's directory (a few
+    compressed bytes may declare a member of gigabytes), by the commands that load one and `runs`."""
+    total = sum(size for _, size in sizes)
+    limit, why = weight_bytes_limit(weights_only)
+    if limit is None or total <= limit:
+        return None
+    name, size = max(sizes, key=lambda named: named[1])
+    return (
+        f"its tensors hold {total:,} bytes (the largest, `{name}`, {size:,}): more than cnnctl reads "
+        f"({limit:,} bytes: {why}); nothing was read"
+    )
+
+
 def leads_out(path: str, folder: str) -> str | None:
     """Where `path` really is (its links followed) when that lies outside `folder` (a real path,
     os.path.realpath's), else None: cnnctl reads through a link only to a place inside the

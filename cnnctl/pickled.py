@@ -9,21 +9,24 @@ it asks for noted and answered by a stand-in (_Stand) that runs nothing and keep
 is built is the pickle's plain values (a checkpoint's settings and network record), each tensor a
 stand-in. Each opcode is counted, dicts and sets take only keys whose hashes no file can make
 collide, and a length is never allocated before it is read: what reading costs is bounded by
-MAX_PICKLE_OPS and MAX_PICKLE_HELD, whatever the file (a checkpoint's pickle of 3,000 tensors: about 0.1 s).
+MAX_PICKLE_OPS and MAX_PICKLE_HELD, whatever the file; only the pickle's own bytes are read (a
+checkpoint of ResNet-50 and Adam's state, 960 tensors in 28,000 opcodes: about 20 ms; see
+benchmarks/pickle_reading.py).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
-from .errors import CnnctlError, Loc
-from .files import open_regular
-from .limits import MAX_PICKLE_BYTES, MAX_PICKLE_HELD, MAX_PICKLE_OPS
+from .errors import CnnctlError, Loc, one_line
+from .files import Unread, open_regular
+from .limits import MAX_PICKLE_BYTES, MAX_PICKLE_HELD, MAX_PICKLE_OPS, weight_bytes_past
 from .records import record
 
 # What torch.load(weights_only=True) imports (torch._weights_only_unpickler's allowed globals, as
@@ -73,11 +76,14 @@ class Pickled:
     torch's weights_only loader would not (None: none), and, for a zip archive (torch.save's), its
     plain values (each tensor, storage or other object a _Stand; None where it is not whole);
     `refused`: why it was not read to its end, where its shape is one no checkpoint has (more
-    opcodes than MAX_PICKLE_OPS, a key no file may hash, a length past the pickle), else None."""
+    opcodes than MAX_PICKLE_OPS, a key no file may hash, a length past the pickle), else None;
+    `damaged`: why no loader reads it, where it is not a whole pickle or a zip archive torch.save
+    could have written (archive_fault), else None."""
 
     named: str | None
     values: Any
     refused: str | None = None
+    damaged: str | None = None
 
 
 _NOTHING = Pickled(None, None)
@@ -180,22 +186,14 @@ _HELD = {
 }
 
 
-def _counted(code: bytes, load: Callable[[Any], None]) -> Callable[[Any], None]:
-    """An opcode's loader that counts it first: each opcode makes at most one object, so at most
-    MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
-    objects hold (_HELD) at most MAX_PICKLE_HELD what it holds."""
-    held = _HELD.get(code, 32)
+_HELD_BY = [_HELD.get(bytes([code]), 32) for code in range(256)]  # _HELD by opcode, looked up once each
 
-    def run(reader: Any) -> None:
-        reader.ops += 1
-        reader.held += held
-        if reader.ops > MAX_PICKLE_OPS:
-            raise Refused(f"more than {MAX_PICKLE_OPS:,} opcodes, which no checkpoint has")
-        if reader.held > MAX_PICKLE_HELD:
-            raise Refused(f"objects of more than {MAX_PICKLE_HELD // 2**20:,} MiB, which no checkpoint's pickle holds")
-        load(reader)
 
-    return run
+def _too_many(ops: int, held: int) -> Refused:
+    """Why a pickle of `ops` opcodes whose objects hold `held` bytes is read no further."""
+    if ops > MAX_PICKLE_OPS:
+        return Refused(f"more than {MAX_PICKLE_OPS:,} opcodes, which no checkpoint has")
+    return Refused(f"objects of more than {MAX_PICKLE_HELD // 2**20:,} MiB, which no checkpoint's pickle holds")
 
 
 def _dict(reader: Any) -> None:  # DICT: the items since the mark
@@ -260,23 +258,67 @@ _LOADERS[pickle.EMPTY_SET[0]] = lambda reader: reader.append(_Set())
 _LOADERS[pickle.FROZENSET[0]] = _frozenset
 _LOADERS[pickle.BYTEARRAY8[0]] = _bytearray8
 _LOADERS[pickle.REDUCE[0]] = _reduce
+# FRAME (protocol 4): the length of the opcodes that follow, read ahead by Python's unpickler into
+# a buffer of its own; they are the same bytes in place, read as they come (_Reader.load)
+_LOADERS[pickle.FRAME[0]] = lambda reader: reader.read(8)
+
+
+def _invalid(code: int) -> Callable[[Any], None]:
+    """The loader of the byte `code`, which is no opcode: the pickle is not whole."""
+
+    def refuse(reader: Any) -> None:
+        raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}")
+
+    return refuse
 
 
 class _Reader(pickle._Unpickler):  # type: ignore[name-defined]
     """An unpickler that imports nothing: each name asked for is noted (the first not SAFE_GLOBALS
     in `named`) and answered with _Stand (an OrderedDict with _Mapping, to keep a checkpoint's
     mappings); a persistent id (torch.save's storages) is a _Stand too. Python's unpickler written
-    in Python, whose every opcode cnnctl can see: each counted (_counted), dicts and sets holding
+    in Python, whose every opcode cnnctl can see: each counted (load), dicts and sets holding
     only keys that hash apart (_key), a byte array's claimed length bounded. (The one in C sizes
     its memo to any index a file names and fills real dicts: a 10-byte file took 4 GB.)"""
 
-    dispatch = {code: _counted(bytes([code]), load) for code, load in _LOADERS.items()}
+    # an opcode's loader by its byte: every byte one, those no pickle has refused (_invalid)
+    dispatch = [_LOADERS.get(code) or _invalid(code) for code in range(256)]
 
-    def __init__(self, file: io.BytesIO) -> None:
+    def __init__(self, file: io.BytesIO | _Bounded) -> None:
         super().__init__(file)
         self.named: str | None = None
         self.ops = 0
         self.held = 0
+
+    def load(self) -> Any:
+        """The next pickle of the file, as Python's unpickler reads it (pickle._Unpickler.load),
+        each opcode counted before it is run: each makes at most one object, so at most
+        MAX_PICKLE_OPS opcodes bound the time reading takes (a few seconds), and the bytes their
+        objects hold (_HELD) at most MAX_PICKLE_HELD what it holds. Counted here, in the loop,
+        not by a wrapper of each loader: a call more for each of the 30,000 opcodes of a large
+        checkpoint's pickle, where `runs` spends its time. The file is read directly, frames in
+        place (FRAME)."""
+        self.read, self.readline = self._file_read, self._file_readline
+        self.metastack: list[Any] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch, held_by = self.read, self.dispatch, _HELD_BY
+        ops, held = self.ops, self.held
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError
+                code = key[0]
+                ops += 1
+                held += held_by[code]
+                if ops > MAX_PICKLE_OPS or held > MAX_PICKLE_HELD:
+                    raise _too_many(ops, held)
+                dispatch[code](self)
+        except pickle._Stop as stop:  # type: ignore[attr-defined]  # STOP: the pickle is whole
+            return stop.value
+        finally:
+            self.ops, self.held = ops, held
 
     def find_class(self, module: str, name: str) -> Any:
         named = f"{module}.{name}"
@@ -297,23 +339,108 @@ def asks_for_code(path: str) -> str | None:
     return read_pickle(path).named
 
 
-def _archive_pickle(archive: zipfile.ZipFile) -> bytes | None:
-    """The pickle of torch.save's archive, as torch reads it: `<its folder>/data.pkl`, the folder
-    every member is in (another data.pkl deeper in it is no checkpoint's); read to at most
-    MAX_PICKLE_BYTES whatever the directory claims of its size (a few compressed bytes may
-    inflate to gigabytes). None where there is none; Refused where it is larger."""
-    names = archive.namelist()
+LAID_OUT = "a zip archive, but not laid out as torch.save writes one"  # torch's loader refuses it
+
+
+def archive_fault(file: BinaryIO) -> str | None:
+    """Why torch's loader refuses the open file `file`, a zip archive, told from its directory
+    alone, before any member is read: members declaring more bytes than cnnctl reads (a few
+    compressed bytes may claim gigabytes: limits.weight_bytes_past, as a checkpoint with its
+    optimizer's state), or not laid out as torch.save writes one (_layout_fault). None where it
+    is not a zip archive, or none. The one judgement of what loading it (cnnctl.exchange.weights)
+    and `runs` say of it."""
+    return _archive(file)[1]
+
+
+def _archive(file: BinaryIO) -> tuple[zipfile.ZipFile | None, str | None]:
+    """The open file `file` as a zip archive, and its archive_fault: the archive None where it is
+    not one, or no member is to be read (its directory unread, its sizes past the bound); one
+    not laid out as torch.save writes one is given with its fault, its pickle read for what it
+    names (a file that asks to run code is said so first)."""
+    file.seek(0)
+    if not zipfile.is_zipfile(file):
+        return None, None
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        return None, f"{LAID_OUT} (its directory cannot be read: {one_line(str(exc))})"
+    members = archive.infolist()
+    past = weight_bytes_past([(one_line(m.filename), m.file_size) for m in members], weights_only=False)
+    if past is not None:
+        return None, past
+    return archive, _layout_fault([m.filename for m in members])
+
+
+def _layout_fault(names: list[str]) -> str | None:
+    """How the members `names` (in the directory's order) are not laid out as torch's loader
+    reads an archive, in words; None where they are: every member in the folder of the first
+    (`archive/`), its `data.pkl` (the pickle) and `version` (or `.data/version`) among them."""
     if not names:
-        return None
-    folder = names[0].split("/", 1)[0] if "/" in names[0] else ""
-    member = f"{folder}/data.pkl" if folder else "data.pkl"
-    if member not in names:
+        return f"{LAID_OUT} (it holds no file)"
+    if "/" not in names[0]:
+        return f"{LAID_OUT} (its file `{one_line(names[0])}` is in no folder)"
+    folder = names[0].split("/", 1)[0] + "/"
+    stray = next((name for name in names if not name.startswith(folder)), None)
+    if stray is not None:
+        return f"{LAID_OUT} (its file `{one_line(stray)}` is outside the folder `{one_line(folder)}` of the others)"
+    held = set(names)
+    if folder + "data.pkl" not in held:
+        return f"{LAID_OUT} (it has no `{one_line(folder)}data.pkl`, the pickle)"
+    if folder + "version" not in held and folder + ".data/version" not in held:
+        return f"{LAID_OUT} (it has no `{one_line(folder)}version`)"
+    return None
+
+
+def _archive_pickle(archive: zipfile.ZipFile) -> tuple[str, bytes] | None:
+    """The pickle of torch.save's archive, as torch reads it: `<its folder>/data.pkl`, the folder
+    of its first member, which every member is in (another data.pkl deeper in it is no
+    checkpoint's), and its name; read to at most MAX_PICKLE_BYTES whatever the directory claims
+    of its size. None where it has none; Refused where it is larger."""
+    names = archive.namelist()
+    member = names[0].split("/", 1)[0] + "/data.pkl" if names and "/" in names[0] else None
+    if member is None or member not in names:
         return None
     with archive.open(member) as stream:
         data = stream.read(MAX_PICKLE_BYTES + 1)
     if len(data) > MAX_PICKLE_BYTES:
         raise Refused(f"more than {MAX_PICKLE_BYTES:,} bytes, which no checkpoint's does")
-    return data
+    return member, data
+
+
+class _Bounded:
+    """The first MAX_PICKLE_BYTES of an open file (a bare pickle, torch's legacy format), read as
+    a pickle's stream: only the bytes its opcodes take, never what follows them (a legacy
+    checkpoint's 100 MB of tensors, which reading the bound whole into memory read each time),
+    and no read asks the file for more than is left of the bound (an opcode may claim 2**40
+    bytes of a 20-byte file: asked for at once, that is the memory asked)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.size = min(os.fstat(file.fileno()).st_size, MAX_PICKLE_BYTES)
+        self._at = 0
+
+    def read(self, n: int = -1) -> bytes:
+        left = self.size - self._at
+        data = self._file.read(left if n < 0 or n > left else n)
+        self._at += len(data)
+        return data
+
+    def readline(self) -> bytes:
+        line = self._file.readline(self.size - self._at)
+        self._at += len(line)
+        return line
+
+    def tell(self) -> int:
+        return self._at
+
+
+def _not_whole(stream: io.BytesIO | _Bounded) -> str:
+    """What a pickle read from `stream` that broke off (an unknown opcode, an argument or a STOP
+    past its end, a call of a stand-in's result) is, where it did, counting bytes from 1."""
+    size = stream.size if isinstance(stream, _Bounded) else len(stream.getbuffer())
+    if size == 0:
+        return "not a whole pickle (it is empty)"
+    return f"not a whole pickle (it stops at byte {stream.tell():,} of {size:,}, before its end)"
 
 
 def read_pickle(path: str) -> Pickled:
@@ -325,33 +452,51 @@ def read_pickle(path: str) -> Pickled:
     `cat\ndog\n` read as GLOBAL) name nothing. One shaped as no checkpoint is (Refused) is said
     so, and what it named by then."""
     reader: _Reader | None = None
+    stream: io.BytesIO | _Bounded | None = None
+    fault: str | None = None
+    member = ""  # the archive's pickle, where the file is one
     try:
         with open_regular(path) as file:  # never a FIFO: `runs` asks of every run's checkpoints
-            if zipfile.is_zipfile(file):  # torch.save's archive: its pickle is `<folder>/data.pkl`
-                data = _archive_pickle(zipfile.ZipFile(file))
-                if data is None:
-                    return _NOTHING
-                reader = _Reader(io.BytesIO(data))
+            archive, fault = _archive(file)  # `fault`: torch's loader would refuse it before its pickle
+            if archive is None and fault is not None:
+                return Pickled(None, None, damaged=fault)
+            if archive is not None:  # torch.save's archive: its pickle is `<folder>/data.pkl`
+                pickled = _archive_pickle(archive)
+                if pickled is None:
+                    return Pickled(None, None, damaged=fault)
+                member, data = pickled
+                stream = io.BytesIO(data)
+                reader = _Reader(stream)
                 values = reader.load()
-                return Pickled(reader.named, values)
+                return Pickled(reader.named, values, damaged=fault)
             file.seek(0)
-            # In memory, at most MAX_PICKLE_BYTES: an opcode may claim any length (2**40 bytes of a
-            # 20-byte file), which a read from the file would ask for at once; a buffer gives what it has.
-            reader = _Reader(io.BytesIO(file.read(MAX_PICKLE_BYTES)))
-            for _ in range(_LEGACY_PICKLES):
-                named = reader.named
+            stream = _Bounded(file)  # at most MAX_PICKLE_BYTES, what its pickles take of them
+            if stream.size == 0:  # an empty file: no pickle, whole or not (`runs` lists it as a file)
+                return _NOTHING
+            reader = _Reader(stream)
+            for count in range(_LEGACY_PICKLES):
+                named, start = reader.named, stream.tell()
                 try:
                     reader.load()
-                except EOFError:  # no further pickle: what the whole ones named
-                    return Pickled(named, None)
+                except EOFError:
+                    if count == 0 or stream.tell() > start:
+                        raise
+                    return Pickled(named, None)  # no further pickle: what the whole ones named
                 if reader.named is not None:
                     return Pickled(reader.named, None)
     except Refused as refused:
-        return Pickled(reader.named if reader is not None else None, None, str(refused))
-    # Anything else a pickle does wrong (an unknown opcode, one cut short, a call of a stand-in's
-    # result): it is not whole, and loading it says why.
-    except Exception:  # Unread among them: a file that is not a regular one
+        return Pickled(reader.named if reader is not None else None, None, str(refused), fault)
+    except (Unread, OSError):  # not a regular file, or gone: no pickle was read
         return _NOTHING
+    # Anything else a pickle does wrong (an unknown opcode, one cut short, a call of a stand-in's
+    # result): it is not whole, and names nothing (bytes that only look like opcodes for a while).
+    except Exception:
+        if fault is not None:  # not laid out as torch reads one: said first
+            return Pickled(None, None, damaged=fault)
+        if stream is None:  # the archive's pickle could not be read out of it
+            return Pickled(None, None, damaged=f"{LAID_OUT} (its `{one_line(member)}` cannot be read)")
+        whole = _not_whole(stream)
+        return Pickled(None, None, damaged=f"its `{one_line(member)}` is {whole}" if member else whole)
     return _NOTHING
 
 

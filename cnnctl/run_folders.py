@@ -16,6 +16,7 @@ import math
 import os
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from .run_marks import (
     read_run_config,
     run_of,
 )
+from .words import plural
 
 try:
     import fcntl
@@ -161,39 +163,85 @@ def _cell(text: str) -> Any:
     return text
 
 
-def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, Any]]:
+def read_rows(
+    path: Path, notes: list[Problem] | None = None, skipped: list[Problem] | None = None
+) -> list[dict[str, Any]]:
     """The rows of a metrics.jsonl or a results.csv; a CnnctlError naming the line that is broken.
     Read a line at a time (cnnctl.files.regular_lines), the file, each line and their number
     bounded (MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS): a file of any size costs a bounded time.
     A last line cut short after whole rows (no line break, not JSON: a copy, a kill or a disk
     that stopped mid-write) is left out, with a note in `notes`; a broken line before it, or a
-    file whose only line is cut short, is an error."""
+    file whose only line is cut short, is an error. Given `skipped` (`runs`, which lists what it
+    can of every run), a broken line is left out instead, and what is wrong with it, at its line,
+    appended there (left_out tells them); the file itself unread is still an error."""
     try:
-        lines = [
-            (number, line.decode("utf-8"))
-            for number, line in regular_lines(path, MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS)
-        ]
+        raw = list(regular_lines(path, MAX_ROWS_BYTES, MAX_ROW_BYTES, MAX_ROWS))
     except Unread as refused:
         raise CnnctlError.at(f"cannot read {path.name}: {refused.message}", Loc(str(path)),
                              hint=refused.hint or _mend(path, "a run writes one short line per epoch: this file "
                                                           "is not one it wrote")) from None  # fmt: skip
-    except UnicodeDecodeError as exc:
-        raise CnnctlError.at(f"cannot read {path.name}: {exc.reason}", Loc(str(path)), hint=_mend(path)) from None
-    if path.suffix == ".csv":
-        fields = [(number, next(csv.reader([line]), [])) for number, line in lines]
-        header = fields[0][1] if fields else []
-        rows = []
-        for number, line in fields[1:]:
-            if len(line) != len(header):
-                raise CnnctlError.at(
-                    f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
-                    hint=_mend(path),
-                )  # fmt: skip
-            row = {key: _cell(value) for key, value in zip(header, line, strict=True)}
-            _check_row(row, path, number, line=None)
-            rows.append(row)
-        return rows
+
+    def broken(problem: Problem) -> None:  # a broken line: an error, or left out into `skipped`
+        if skipped is None:
+            raise CnnctlError(problem)
+        skipped.append(problem)
+
+    lines = []
+    for number, line in raw:
+        try:
+            lines.append((number, line.decode("utf-8")))
+        except UnicodeDecodeError as exc:  # the file as a whole, unless its lines are read one by one
+            where = Loc(str(path), number, exc.start + 1) if skipped is not None else Loc(str(path))
+            broken(Problem(f"cannot read {path.name}: {exc.reason}", where, hint=_mend(path)))
+    return _csv_rows(path, lines, broken) if path.suffix == ".csv" else _json_rows(path, lines, notes, broken)
+
+
+def left_out(skipped: list[Problem], kept: int) -> Problem:
+    """The note of a run's rows file whose broken lines `skipped` (read_rows) were left out beside
+    `kept` rows: how many, at the first, and what is wrong with it."""
+    first = skipped[0]
+    return Problem(f"{plural(len(skipped), 'row')} of {len(skipped) + kept:,} left out, not as a run writes them; "
+                   f"the first: {first.message}", first.loc, hint=first.hint)  # fmt: skip
+
+
+def _csv_rows(path: Path, lines: list[tuple[int, str]], broken: Callable[[Problem], None]) -> list[dict[str, Any]]:
+    """The rows of the results.csv `path`'s `lines` (each its number and text): its first line the
+    header, each other a row of as many fields; `broken` told of each line that is not."""
+    fields = [(number, _csv_fields(line)) for number, line in lines]
+    header = fields[0][1] if fields else []
+    if isinstance(header, csv.Error):
+        header = []  # told as its line's every field below: no row fits it
     rows = []
+    for number, line in fields[1:]:
+        if isinstance(line, csv.Error):  # a field past the csv module's own bound (131,072 characters)
+            broken(Problem(f"not a row of fields: {line}", Loc(str(path), number, 1), hint=_mend(path)))
+            continue
+        if len(line) != len(header):
+            broken(Problem(f"{len(line)} fields where the header has {len(header)}", Loc(str(path), number, 1),
+                           hint=_mend(path)))  # fmt: skip
+            continue
+        row = {key: _cell(value) for key, value in zip(header, line, strict=True)}
+        if _row_whole(row, path, number, broken, line=None):
+            rows.append(row)
+    return rows
+
+
+def _csv_fields(line: str) -> list[str] | csv.Error:
+    """The fields of one line of a results.csv, or why it is not a row of them (a field longer
+    than the csv module reads, below the line's own bound MAX_ROW_BYTES)."""
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:
+        return exc
+
+
+def _json_rows(
+    path: Path, lines: list[tuple[int, str]], notes: list[Problem] | None, broken: Callable[[Problem], None]
+) -> list[dict[str, Any]]:
+    """The rows of the metrics.jsonl `path`'s `lines` (each its number and text), one JSON object
+    a line; its last cut short after whole rows left out with a note in `notes`; `broken` told of
+    each other line that is not a row."""
+    rows: list[dict[str, Any]] = []
     cut = bool(lines) and _cut_short(path)  # the last line has no line break
     for number, line in lines:
         if not line.strip():
@@ -206,30 +254,33 @@ def read_rows(path: Path, notes: list[Problem] | None = None) -> list[dict[str, 
                 if notes is not None:
                     notes.append(Problem(f"its last line is cut short ({_decoding(exc)}): left out", where))
                 break
-            raise CnnctlError.at(f"not a JSON row: {_decoding(exc)}", where, hint=_mend(path)) from None
+            broken(Problem(f"not a JSON row: {_decoding(exc)}", where, hint=_mend(path)))
+            continue
         except (ValueError, RecursionError) as exc:  # a row no JSON decoder error describes
-            raise CnnctlError.at(f"not a JSON row: {json_trouble(exc)}", Loc(str(path), number, 1),
-                                 hint=_mend(path)) from None  # fmt: skip
+            broken(Problem(f"not a JSON row: {json_trouble(exc)}", Loc(str(path), number, 1), hint=_mend(path)))
+            continue
         if not isinstance(row, dict):
-            raise CnnctlError.at("not a JSON object", Loc(str(path), number, 1), hint=_mend(path))
-        _check_row(row, path, number, line)
-        rows.append(row)
+            broken(Problem("not a JSON object", Loc(str(path), number, 1), hint=_mend(path)))
+        elif _row_whole(row, path, number, broken, line):
+            rows.append(row)
     return rows
 
 
-def _check_row(row: dict[str, Any], path: Path, number: int, line: str | None) -> None:
-    """Refuse a row whose values no run writes, as a damaged line: an epoch is a whole number
-    from 1, an accuracy a share from 0 to 1, a loss a finite number, 0 or more (each may be
-    missing: null, an empty field). Read as given, `{"epoch": 1e999}` would be shown as an
-    `inf%` accuracy, `{"epoch": -1}` as best.pt's epoch. `line`: the JSON line, whose key's
-    column is told (None: a results.csv row, at its line)."""
+def _row_whole(
+    row: dict[str, Any], path: Path, number: int, broken: Callable[[Problem], None], line: str | None
+) -> bool:
+    """Whether `row` holds only values a run writes; where not, `broken` is told, as of a damaged
+    line: an epoch is a whole number from 1, an accuracy a share from 0 to 1, a loss a finite
+    number, 0 or more (each may be missing: null, an empty field). Read as given, `{"epoch":
+    1e999}` would be shown as an `inf%` accuracy, `{"epoch": -1}` as best.pt's epoch. `line`:
+    the JSON line, whose key's column is told (None: a results.csv row, at its line)."""
     for key, value in row.items():
         wrong = _wrong_value(key, value)
         if wrong is not None:
             column = line.find(json.dumps(key)) + 1 if line is not None else 1
-            raise CnnctlError.at(
-                f"`{key}` is {value!r}: {wrong}", Loc(str(path), number, max(column, 1)), hint=_mend(path)
-            )
+            broken(Problem(f"`{key}` is {value!r}: {wrong}", Loc(str(path), number, max(column, 1)), hint=_mend(path)))
+            return False
+    return True
 
 
 def _wrong_value(key: str, value: Any) -> str | None:
@@ -272,6 +323,12 @@ def _mend(
     return kept + what
 
 
+def rows_file(folder: Path) -> Path | None:
+    """The file a run folder's rows are read from: its metrics.jsonl, else its results.csv (the
+    same rows, in a table); None where it has neither."""
+    return next((folder / name for name in (METRICS, RESULTS) if (folder / name).is_file()), None)
+
+
 def read_history(run: str) -> RunHistory:
     """A run's rows, from its folder (metrics.jsonl, else results.csv) or from one of those files."""
     path = Path(run)
@@ -280,7 +337,7 @@ def read_history(run: str) -> RunHistory:
             "no such run folder", Loc(run), hint="give a run folder (`cnnctl runs` lists those in ./runs)"
         )
     if path.is_dir():
-        source = next((path / name for name in (METRICS, RESULTS) if (path / name).is_file()), None)
+        source = rows_file(path)
         if source is None and is_run_folder(path):  # a run stopped in its first epoch: no rows yet
             return RunHistory(os.path.basename(os.path.abspath(path)), str(path), str(path / METRICS), [])
         if source is None:
@@ -443,12 +500,13 @@ def run_info(folder: Path) -> RunInfo:
     if why is not None and run_of(str(folder)) is not None:  # a run cannot be evaluated, predicted with, exported
         problems += config_refused(str(folder), why, where).problems
     try:
-        said = len(problems)
-        rows = read_rows(folder / METRICS, problems) if (folder / METRICS).is_file() else []
+        said, source, skipped = len(problems), rows_file(folder), []
+        rows = read_rows(source, problems, skipped) if source is not None else []  # broken rows left out
+        problems += [left_out(skipped, len(rows))] if skipped else []
         done = len(rows)
-        if len(problems) > said:  # its last line cut short: the epochs done are status.json's, where it says
-            recorded_done = recorded.get("epochs_done")
-            done = recorded_done if is_int(recorded_done) else done
+        if len(problems) > said:  # rows left out: the epochs done are status.json's, where it says; where
+            recorded_done = recorded.get("epochs_done")  # not, those kept after only a last line cut short
+            done = recorded_done if is_int(recorded_done) else None if skipped else done
     except CnnctlError as exc:  # its epochs are then what status.json records, never counted from a damaged file
         problems += exc.problems
         rows, done = [], recorded.get("epochs_done")
@@ -466,6 +524,9 @@ def run_info(folder: Path) -> RunInfo:
         elif read.refused is not None:
             problems.append(Problem(f"{name}'s pickle holds {read.refused}: cnnctl never loads it",
                                     Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip
+        elif read.damaged is not None:  # not a whole pickle, or an archive torch refuses: as loading it says
+            problems.append(Problem(f"{name} cannot be loaded: {read.damaged}", Loc(checkpoint),
+                                    hint=_instead(checkpoint)))  # fmt: skip
         elif (fault := network_fault(read.values)) is not None:  # as loading it would say: every command refuses it
             problems.append(Problem(f"{name} is damaged: {fault}: every command that loads it refuses it",
                                     Loc(checkpoint), hint=_instead(checkpoint)))  # fmt: skip

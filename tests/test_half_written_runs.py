@@ -134,3 +134,49 @@ def test_a_fifo_for_a_checkpoint_does_not_stop_runs(tmp_path):
                             text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert not cut_short(str(folder / "best.pt"))
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "results.csv"])
+def test_runs_leaves_out_a_broken_row_and_keeps_the_others(name, tmp_path, monkeypatch, capsys):
+    # One bad row made `runs` drop the whole file: the run's accuracy was "-", its epochs status.json's.
+    from tests.helpers import run_main
+
+    rows = [ROW1, ROW2 | {"val_accuracy": 7}, ROW1 | {"epoch": 3, "val_accuracy": 0.75}]  # row 2: no accuracy is 7
+    folder = a_run(tmp_path / "runs" / "r", "".join(json.dumps(row) + "\n" for row in rows))
+    if name == "results.csv":  # a run with only its table of rows (metrics.jsonl lost)
+        (folder / "metrics.jsonl").unlink()
+        (folder / name).write_text(",".join(ROW1) + "\n" + "".join(",".join(map(str, r.values())) + "\n" for r in rows))
+    (info,) = list_runs(str(tmp_path / "runs"))
+    assert (info.best_val_accuracy, info.best_epoch) == (0.75, 3)  # the best of rows 1 and 3
+    (note,) = info.problems
+    line = 3 if name == "results.csv" else 2  # results.csv's header is its line 1
+    column = json.dumps(rows[1]).index('"val_accuracy"') + 1 if name == "metrics.jsonl" else 1
+    assert (note.loc.file, note.loc.line, note.loc.col) == (str(folder / name), line, column)
+    assert note.message == "1 row of 3 left out, not as a run writes them; the first: `val_accuracy` is 7: an " \
+                           "accuracy is a share from 0 to 1"  # fmt: skip
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"))
+    assert code == 0 and f"{folder / name}:{line}:{column}: 1 row of 3 left out" in out and "75.0" in out, out
+    with pytest.raises(CnnctlError):  # plot draws no curve through a broken row: it says where it is
+        read_rows(folder / name)
+
+
+def test_a_results_csv_field_longer_than_the_csv_module_reads_is_a_broken_row_not_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    # A line under the 1 MiB bound whose field is past the csv module's 131,072 characters raised
+    # `_csv.Error` out of `plot`: it is a broken row at its line, as any other.
+    from tests.helpers import run_main
+
+    folder = a_run(tmp_path / "runs" / "r", "")
+    (folder / "metrics.jsonl").unlink()
+    header = ",".join(ROW1)
+    good = ",".join(map(str, ROW1.values()))
+    (folder / "results.csv").write_text(f"{header}\n{good}\n7,{'9' * 500_000}{',1' * (len(ROW1) - 2)}\n")
+    with pytest.raises(CnnctlError) as caught:
+        read_rows(folder / "results.csv")
+    (problem,) = caught.value.problems
+    assert (problem.loc.line, problem.loc.col) == (3, 1) and "field larger than field limit" in problem.message
+    code, out, err = run_main(monkeypatch, capsys, "plot", str(folder / "results.csv"), "-o", str(tmp_path / "p.png"))
+    assert code == 2 and "Traceback" not in err and f"{folder / 'results.csv'}:3:1" in err, err
+    (info,) = list_runs(str(tmp_path / "runs"))  # runs keeps the good row
+    assert info.problems and info.problems[0].message.startswith("1 row of 2 left out")

@@ -277,3 +277,143 @@ def test_torchs_refusals_are_told_in_cnnctls_words_never_advising_weights_only_f
         code, _, err = run_main(monkeypatch, capsys, "weights", str(net), "--weights", str(path))
         assert code == 2 and err.count("error:") == 1 and why in err, err
         assert "False" not in err and "inline_container" not in err and "hasRecord" not in err, err
+
+
+# -- files `weights` refuses, flagged by `runs` in the same words (one judgement: cnnctl.pickled) ----------
+def _declaring(path, size):
+    """A zip archive of a few hundred bytes whose directory declares a member of `size` bytes (a
+    zip bomb's claim), its pickle outside torch.save's folder."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/version", "3\n")
+        archive.writestr("archive/data/0", b"\0" * 16)
+        archive.getinfo("archive/data/0").file_size = size  # written into the directory as the archive closes
+        archive.writestr("elsewhere/data.pkl", pickle.dumps({"a": 1}, protocol=2))
+    return str(path)
+
+
+def _hostile(folder, kind):
+    """best.pt of the run folder `folder`, hostile as `kind` says; what `weights` and `runs` say of it."""
+    import zipfile
+
+    path = folder / "best.pt"
+    laid_out = "a zip archive, but not laid out as torch.save writes one"
+    if kind == "global then junk":  # PROTO 2, GLOBAL os.system, BINPUT 0, then a byte no opcode is
+        head = b"\x80\x02cos\nsystem\nq\x00"
+        path.write_bytes(head + b"\xff junk")
+        return f"not a whole pickle (it stops at byte {len(head) + 1} of {len(head) + 6}, before its end)"
+    if kind == "zip bomb":
+        _declaring(path, 2**50)
+        total = 2**50 + len("3\n") + len(pickle.dumps({"a": 1}, protocol=2))
+        return f"its tensors hold {total:,} bytes (the largest, `archive/data/0`, {2**50:,}): more than cnnctl reads"
+    if kind == "no data.pkl":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/version", "3\n")
+            archive.writestr("archive/data/0", b"\0" * 16)
+        return f"{laid_out} (it has no `archive/data.pkl`, the pickle)"
+    torch.save({"w": torch.ones(3)}, folder / "saved.pt")  # torch's own archive, and a stray file after it
+    with zipfile.ZipFile(folder / "saved.pt") as saved, zipfile.ZipFile(path, "w") as archive:
+        for name in saved.namelist():
+            archive.writestr(name, saved.read(name))
+        archive.writestr("stray/x.txt", "hello")
+    return f"{laid_out} (its file `stray/x.txt` is outside the folder `saved/` of the others)"
+
+
+@pytest.mark.parametrize("kind", ["global then junk", "zip bomb", "no data.pkl", "stray member"])
+def test_a_checkpoint_weights_refuses_is_flagged_by_runs_in_the_same_words(kind, tmp_path, monkeypatch, capsys):
+    # Each was listed as "status unknown", with no word of its best.pt, while `weights` refused it.
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "network.yaml").write_text(NET)
+    (run / "config.json").write_text("{}")
+    fault = _hostile(run, kind)
+    code, out, _ = run_main(monkeypatch, capsys, "runs", str(tmp_path / "runs"), "--format", "json")
+    problems = json_problems(out)
+    assert code == 0 and [p["file"] for p in problems] == [str(run / "best.pt")], out
+    assert problems[0]["message"].startswith(f"best.pt cannot be loaded: {fault}"), problems
+    if kind == "global then junk":  # torch's loader refuses its GLOBAL before the junk: named, as ever
+        return
+    best = str(run / "best.pt")
+    code, _, err = run_main(monkeypatch, capsys, "weights", str(run / "network.yaml"), "--weights", best)
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {run / 'best.pt'}: ") and f": {fault}" in err, err  # a run's: "not a readable ..."
+
+
+def test_a_bare_pickle_is_whole_only_to_its_stop(tmp_path):
+    # A pickle.dump file is whole; the same with junk after it, or cut short, is not; an empty file is no pickle.
+    from cnnctl.pickled import read_pickle
+
+    whole = pickle.dumps({"a": [1, 2]}, protocol=2)
+    cases = {b"": None, whole: None,
+             whole[:-1]: f"not a whole pickle (it stops at byte {len(whole) - 1} of {len(whole) - 1}, before its end)",
+             whole + b"\xff": f"not a whole pickle (it stops at byte {len(whole) + 1} of {len(whole) + 1}, "
+                              "before its end)"}  # fmt: skip
+    for data, damaged in cases.items():
+        (tmp_path / "p.pt").write_bytes(data)
+        assert read_pickle(str(tmp_path / "p.pt")).damaged == damaged, data
+
+
+# -- what reading costs: bounded by opcodes, and only the pickle's own bytes read ----------------------
+def test_a_pickle_of_more_opcodes_than_the_bound_is_refused_at_it(tmp_path, monkeypatch):
+    import cnnctl.pickled as pickled
+
+    monkeypatch.setattr(pickled, "MAX_PICKLE_OPS", 100)
+    many = _zipped(tmp_path / "many.pt", b"\x80\x02](" + b"N" * 97 + b"e.")  # PROTO, ], (, 97 N, e: 101 opcodes
+    assert pickled.read_pickle(many).refused == "more than 100 opcodes, which no checkpoint has"
+    fewer = _zipped(tmp_path / "fewer.pt", b"\x80\x02](" + b"N" * 95 + b"e.")  # 100 with its STOP
+    assert pickled.read_pickle(fewer).values == [None] * 95
+
+
+def test_a_legacy_checkpoint_is_read_to_its_pickles_end_never_its_tensors(tmp_path, monkeypatch):
+    # Its first 64 MB were read into memory each time: 0.1 s of `runs` per large checkpoint.
+    import cnnctl.pickled as pickled
+
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.zeros(2**20)}, path, _use_new_zipfile_serialization=False)  # 4 MiB of storage
+    taken = []
+    real = pickled.open_regular
+
+    class Counted:
+        def __init__(self, file):
+            self.file = file
+
+        def read(self, n=-1):
+            data = self.file.read(n)
+            taken.append(len(data))
+            return data
+
+        def readline(self, limit=-1):
+            line = self.file.readline(limit)
+            taken.append(len(line))
+            return line
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    import contextlib
+
+    @contextlib.contextmanager
+    def counted(name):
+        with real(name) as file:
+            yield Counted(file)
+
+    monkeypatch.setattr(pickled, "open_regular", counted)
+    assert pickled.read_pickle(str(path)) == pickled.Pickled(None, None)
+    # its five pickles (a few hundred bytes) and the end zipfile searches for an archive's directory
+    # (64 KiB at most): not its 4 MiB of storage
+    assert 0 < sum(taken) < 2**16 + 10_000, sum(taken)
+
+
+def test_framed_pickles_read_as_python_reads_them(tmp_path):
+    # Protocol 4 and 5 frame their opcodes: read in place, the values are Python's own.
+    from cnnctl.pickled import read_pickle
+
+    state = {"names": [f"layer{i}.weight" for i in range(5000)], "sizes": list(range(5000)), "t": (1, 2.5, None)}
+    for protocol in (4, 5):
+        data = pickle.dumps(state, protocol=protocol)
+        assert pickle.FRAME in data[:3]  # framed
+        read = read_pickle(_zipped(tmp_path / f"p{protocol}.pt", data))
+        assert read.values == state and read.named is None and read.damaged is None
+        (tmp_path / "bare.pkl").write_bytes(data + pickle.dumps({"w": Payload(tmp_path / "ran")}, protocol=protocol))
+        assert read_pickle(str(tmp_path / "bare.pkl")).named == "posix.system"  # the second pickle, after the frames

@@ -480,10 +480,10 @@ def test_runs_flags_a_metrics_row_holding_values_no_run_writes(tmp_path, line, t
     with (folder / "metrics.jsonl").open("a") as f:
         f.write(line + "\n")
     (info,) = list_runs(str(tmp_path))
-    assert info.best_val_accuracy is None and info.best_epoch is None  # nothing shown from the damaged file
+    assert info.best_val_accuracy == 0.51 and info.best_epoch == 1  # the damaged row left out, the other kept
     (problem,) = info.problems
     key = told.split("`")[1]
-    assert problem.message == told
+    assert problem.message == f"1 row of 2 left out, not as a run writes them; the first: {told}"
     assert (problem.loc.file, problem.loc.line, problem.loc.col) == (
         str(folder / "metrics.jsonl"), 2, line.index(f'"{key}"') + 1,
     )  # fmt: skip

@@ -80,11 +80,13 @@ def runs_cmd(
     """The runs in a folder: network, data, epochs, best accuracy, status, checkpoints.
 
     Every run folder in DIR (default ./runs: a folder holding config.json, last.pt or
-    network.yaml), the newest first; a file of a run that cannot be read is said under the
-    table. Status: running (a process holds the run's lock), finished, stopped early
-    (--patience), stopped (Ctrl-C or SIGTERM: --resume continues it), diverged, failed (the
-    reason follows the table), killed (it ended without a word: kill -9, out of memory, a
-    machine that went down), unknown (a run from before runs recorded how they end).
+    network.yaml), the newest first; a file of a run that cannot be read (a checkpoint every
+    other command refuses among them) is said under the table, and broken rows of its
+    metrics.jsonl (else results.csv) are left out, counted at the first. Status: running (a
+    process holds the run's lock), finished, stopped early (--patience), stopped (Ctrl-C or
+    SIGTERM: --resume continues it), diverged, failed (the reason follows the table), killed
+    (it ended without a word: kill -9, out of memory, a machine that went down), unknown (a
+    run from before runs recorded how they end).
     """
     from ..render.runs import runs_json, runs_table
     from ..run_folders import list_runs

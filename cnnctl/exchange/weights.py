@@ -335,7 +335,7 @@ def check_weight_sizes(
     `weights_only` False: a file that may hold a checkpoint's optimizer state too, bounded by the
     memory available only (limits.weight_bytes_limit). The message names the tensor and its size."""
     from ..errors import CnnctlError, Loc
-    from ..limits import UNPLACEABLE_BYTES, weight_bytes_limit
+    from ..limits import UNPLACEABLE_BYTES, weight_bytes_past
 
     if largest is not None:
         for t in tensors:
@@ -346,29 +346,11 @@ def check_weight_sizes(
                     Loc(path),
                     hint="are these the weights of another network? `cnnctl summarize` shows this one's",
                 )
-    total = sum(t.bytes for t in tensors)
-    limit, why = weight_bytes_limit(weights_only)
-    if limit is not None and total > limit:
-        big = max(tensors, key=lambda t: t.bytes)
+    past = weight_bytes_past([(t.name, t.bytes) for t in tensors], weights_only)
+    if past is not None:
         raise CnnctlError.at(
-            f"its tensors hold {total:,} bytes (the largest, `{big.name}`, {big.bytes:,}): more than cnnctl reads "
-            f"({limit:,} bytes: {why}); nothing was read",
-            Loc(path),
-            hint="a file of this size is not the weights of a network cnnctl trains; was it damaged?",
+            past, Loc(path), hint="a file of this size is not the weights of a network cnnctl trains; was it damaged?"
         )
-
-
-def _check_archive(file, path: str) -> None:
-    """Refuse, before torch reads it, a .pt archive (what torch.save writes: a zip of one file
-    per tensor's storage) whose members hold more than the memory available (check_weight_sizes)."""
-    import zipfile
-
-    try:
-        members = zipfile.ZipFile(file).infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a legacy pickle, or damaged: torch says which
-        return
-    stored = [StoredTensor(m.filename, m.file_size, m.file_size) for m in members]
-    check_weight_sizes(stored, path, weights_only=False)  # a checkpoint's optimizer state too
 
 
 STATE_DICT_HINT = "a state_dict saved with torch.save(model.state_dict(), PATH)"  # a .pt given as weights
@@ -393,11 +375,16 @@ def load_pt(path: str, unreadable: str, hint: str) -> object:
 
     from ..errors import CnnctlError, Loc
     from ..files import Unread, open_regular
-    from ..pickled import code_refused, read_pickle
+    from ..pickled import archive_fault, code_refused, read_pickle
 
     try:
         with open_regular(path) as file:
-            _check_archive(file, path)
+            # a .pt archive (torch.save's: a zip of one file per tensor's storage) whose members claim
+            # more bytes than the memory available, or not laid out as torch reads one: refused before
+            # torch reads it, in the words `runs` flags it with
+            fault = archive_fault(file)
+            if fault is not None:
+                raise CnnctlError.at(f"{unreadable}: {fault}", Loc(path), hint=hint)
             # torch's loader fills a pickle's dicts and memo as the file asks: shaped as no
             # checkpoint is (keys that share one hash, millions of opcodes), it would not end
             read = read_pickle(path)  # read once: what it asks for, said below where torch refuses it
@@ -443,9 +430,11 @@ def _torch_refusal(failure: Exception) -> str:
     text = str(failure)
     if "Weights only load failed" in text:
         return "its pickle holds what torch's safe loader (weights_only) does not read: not a checkpoint"
-    if "inline_container" in text or "hasRecord" in text or "PytorchStreamReader" in text:
-        return "a zip archive, but not laid out as torch.save writes one (made by hand, or damaged)"
     from ..errors import one_line
+    from ..pickled import LAID_OUT
+
+    if "inline_container" in text or "hasRecord" in text or "PytorchStreamReader" in text:
+        return f"{LAID_OUT} (made by hand, or damaged)"
 
     return one_line((text.splitlines() or [type(failure).__name__])[0])
 
