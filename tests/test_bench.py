@@ -17,7 +17,7 @@ from cnnctl import CnnctlError  # noqa: E402
 from cnnctl.analysis.roofline import PROFILES  # noqa: E402
 from cnnctl.analysis.timings import SPREAD_LIMIT, TAIL_LIMIT, BenchResult, Timing  # noqa: E402
 from cnnctl.render.table import plain, to_csv  # noqa: E402
-from cnnctl.render.views.bench import bench_json, bench_table  # noqa: E402
+from cnnctl.render.views.bench import bench_json, bench_table, verdict  # noqa: E402
 from cnnctl.train.bench import bench  # noqa: E402
 from cnnctl.train.reference import REFERENCES  # noqa: E402
 from cnnctl.words import plural  # noqa: E402
@@ -390,7 +390,7 @@ def test_a_slow_loader_is_named_the_bottleneck():
     assert timing.loader.images_per_second <= 200 and timing.step.images_per_second == pytest.approx(4000)
     assert timing.bottleneck == "loader"
     rate = f"{timing.loader.images_per_second:,.0f}"
-    assert timing.verdict == f"the loader: {rate} img/s against the step's 4,000; more --workers (now 1; the " \
+    assert verdict(timing) == f"the loader: {rate} img/s against the step's 4,000; more --workers (now 1; the " \
         f"machine has {plural(timing.cores, 'usable core')}) or shards"  # fmt: skip
 
 
@@ -400,11 +400,11 @@ def test_a_slow_step_is_named_the_bottleneck():
     assert timing.step.images_per_second == pytest.approx(200) and timing.loader.images_per_second > 200
     assert timing.bottleneck == "step"
     rate = f"{timing.loader.images_per_second:,.0f}"
-    assert timing.verdict.startswith(f"the step: 200 img/s against the loader's {rate}; the loader keeps up")
+    assert verdict(timing).startswith(f"the step: 200 img/s against the loader's {rate}; the loader keeps up")
 
 
 def test_the_bottleneck_line_says_what_would_help():
-    from cnnctl.analysis.timings import bottleneck_said
+    from cnnctl.render.views.bench import bottleneck_said
 
     assert bottleneck_said(410, 2300, True, 1, 2) == (
         "the loader: 410 img/s against the step's 2,300; more --workers (now 1; the machine has 2 usable cores) or "

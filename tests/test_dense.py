@@ -173,3 +173,105 @@ def test_unet_example_trains_from_the_command_line(tmp_path):
         [sys.executable, "-m", "cnnctl", "predict", str(out), str(png)], capture_output=True, text=True
     )
     assert refused.returncode == 2 and "scores every pixel (32x32x2)" in refused.stderr
+
+
+# How to store an upright picture so that EXIF orientation `turn` shows it upright again: the
+# inverse of each of PIL.ImageOps.exif_transpose's transposes (checked by exif_transpose itself).
+STORED_FOR = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_90",
+              7: "TRANSVERSE", 8: "ROTATE_270"}  # fmt: skip
+
+
+def save_turned(upright, turn, path):
+    """The PIL image `upright` saved to `path` as stored with EXIF orientation `turn`."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    stored = upright if turn == 1 else upright.transpose(getattr(Image.Transpose, STORED_FOR[turn]))
+    exif = Image.Exif()
+    exif[0x0112] = turn
+    stored.save(path, exif=exif)
+    with Image.open(path) as back:
+        assert back.getexif().get(0x0112) == turn
+        if back.format == "JPEG":  # lossy: its pixels are not the picture's
+            return
+        assert np.array_equal(np.asarray(ImageOps.exif_transpose(back)), np.asarray(upright))
+
+
+@pytest.mark.parametrize("image_turn,mask_turn", [(6, 1), (1, 8), (3, 5), (7, 2), (5, 5), (4, 6)])
+def test_a_mask_follows_its_image_orientation_first_then_the_same_reduction(tmp_path, monkeypatch, image_turn,
+                                                                              mask_turn):  # fmt: skip
+    # Once a mask of another EXIF orientation (or stored size) than its image's was decoded whole,
+    # never reduced. Both shown upright are 71 wide, 54 high: for an 8x8 input, blocks of 71 // 16 =
+    # 4 by 54 // 16 = 3 of the upright pair, the 3 columns past them split 1 left, 2 right; the
+    # mask's block by its pixel at (4 // 2, 3 // 2) as shown upright, the image's by its mean.
+    import numpy as np
+    from PIL import Image
+
+    from cnnctl.data import decode as decode_module
+    from cnnctl.data.masks import load_mask_folder
+
+    rng = np.random.default_rng(image_turn * 10 + mask_turn)
+    (tmp_path / "pair" / "images").mkdir(parents=True), (tmp_path / "pair" / "masks").mkdir()
+    picture = rng.integers(0, 256, (54, 71), dtype=np.uint8)
+    mask = rng.choice(np.array([0, 1, 3, UNSCORED], dtype=np.uint8), (54, 71))
+    save_turned(Image.fromarray(picture), image_turn, tmp_path / "pair" / "images" / "a.png")
+    save_turned(Image.fromarray(mask), mask_turn, tmp_path / "pair" / "masks" / "a.png")
+    Image.fromarray(picture).save(tmp_path / "upright.png")
+    made = []
+    pixels = decode_module.pixels
+    monkeypatch.setattr(decode_module, "pixels", lambda im, mode: made.append(im.size) or pixels(im, mode))
+    raw = load_mask_folder(tmp_path / "pair", (8, 8, 1), (18, 17))  # the output at the reduced size
+    assert made and max(max(size) for size in made) <= 18  # no array of the pair at its own size
+    assert torch.equal(raw.train.y[0], torch.from_numpy(mask[0:54, 1:69][1::3, 2::4].copy()))
+    # the image as any upright image of that size is read (decode's reduction, then its resize)
+    assert torch.equal(raw.train.x[0], decode_module.decode(tmp_path / "upright.png", (8, 8, 1), pad=False))
+
+
+def test_a_jpeg_shown_sideways_is_reduced_as_its_upright_picture_with_its_mask(tmp_path):
+    # A camera's JPEG stored sideways (orientation 6) with a mask drawn on it as shown: the image's
+    # blocks are the means of Pillow's own upright picture (exif_transpose, then reduce).
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from cnnctl.data.masks import reduced_pair
+
+    rng = np.random.default_rng(5)
+    save_turned(Image.fromarray(rng.integers(0, 256, (66, 40, 3), dtype=np.uint8)), 6, tmp_path / "a.jpg")
+    mask = rng.integers(0, 4, (66, 40), dtype=np.uint8)  # 40 wide, 66 high: the JPEG as shown
+    Image.fromarray(mask).save(tmp_path / "a.png")
+    with Image.open(tmp_path / "a.jpg") as im, Image.open(tmp_path / "a.png") as m:
+        x, y = reduced_pair(im, 6, m, 1, (8, 4), "RGB")  # blocks of 40 // 8 = 5 by 66 // 16 = 4
+    with Image.open(tmp_path / "a.jpg") as im:
+        expected = ImageOps.exif_transpose(im).convert("RGB").reduce((5, 4), (0, 1, 40, 65))
+    assert torch.equal(x, torch.from_numpy(np.asarray(expected).copy()).permute(2, 0, 1))
+    assert torch.equal(y[0], torch.from_numpy(mask[1:65][2::4, 2::5].copy()))
+
+
+def test_masks_not_their_images_size_are_all_told_with_both_files_and_sizes(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cnnctl.data.masks import load_mask_folder
+
+    (tmp_path / "images").mkdir(), (tmp_path / "masks").mkdir()
+    # a: stored alike (10 wide, 8 high), but the image is shown turned (8 wide, 10 high); b: a mask
+    # of half the size; c: a mask stored upright for an image stored sideways: its image's size as shown
+    save_turned(Image.new("L", (8, 10), 50), 6, tmp_path / "images" / "a.png")
+    Image.new("L", (10, 8), 1).save(tmp_path / "masks" / "a.png")
+    Image.new("L", (10, 8), 50).save(tmp_path / "images" / "b.png")
+    Image.new("L", (5, 4), 1).save(tmp_path / "masks" / "b.png")
+    save_turned(Image.new("L", (8, 10), 50), 8, tmp_path / "images" / "c.png")
+    mask = np.arange(80, dtype=np.uint8).reshape(10, 8) % 3
+    Image.fromarray(mask).save(tmp_path / "masks" / "c.png")
+    with pytest.raises(CnnctlError) as err:
+        load_mask_folder(tmp_path, (10, 8, 1), (10, 8))
+    a, b = err.value.problems
+    assert a.loc.file == str(tmp_path / "masks" / "a.png") and b.loc.file == str(tmp_path / "masks" / "b.png")
+    assert a.message.startswith(f"the mask is 8x10, its image {tmp_path / 'images' / 'a.png'} 10x8 (stored 8x10, "
+                                "EXIF orientation 6)")  # fmt: skip
+    assert b.message.startswith(f"the mask is 4x5, its image {tmp_path / 'images' / 'b.png'} 8x10")
+    assert "make the mask 10x8 (height x width)" in a.hint and "make the mask 8x10" in b.hint
+    for name in ("a", "b"):
+        (tmp_path / "masks" / f"{name}.png").unlink(), (tmp_path / "images" / f"{name}.png").unlink()
+    raw = load_mask_folder(tmp_path, (10, 8, 1), (10, 8))
+    assert torch.equal(raw.train.y[0], torch.from_numpy(mask))

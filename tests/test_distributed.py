@@ -430,6 +430,42 @@ def test_unreadable_images_are_judged_over_every_workers_share_of_the_data(tmp_p
     assert said.count("could not be decoded") == 1  # told once, by rank 0
 
 
+def test_skipped_txt_names_the_unreadable_images_every_machine_read(tmp_path):
+    """Two machines, here two launchers on this one (--nnodes 2, a worker each), each with a run
+    folder of its own, as machines without a shared disk have: rank 0's skipped.txt named only
+    the images its own machine could not read. 2 unreadable of 256 (within 1%), read by one
+    worker each (rank 1 reads image 10, rank 0 image 200, in this seed's order)."""
+    from PIL import Image
+
+    x, y = make_shapes(256, 32, 32, 1, seed=5)
+    bad = []
+    for i in range(len(y)):
+        folder = tmp_path / "imgs" / f"class{int(y[i])}"
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"{i:04d}.png"
+        if i in (10, 200):
+            file.write_bytes(b"not a png")
+            bad.append(str(file))
+        else:
+            Image.frombytes("L", (32, 32), bytes(x[i, 0].flatten().tolist())).save(file)
+    with socket.socket() as s:  # a port free now
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    machines = []
+    for rank in (0, 1):
+        args = [*train_args(tmp_path / "imgs", tmp_path / f"machine{rank}", 16, epochs=1), "--stream", "--workers",
+                "0", "--val-split", "0", "--mean", "0.5", "--std", "0.25", "--nnodes", "2", "--node-rank", str(rank),
+                "--nproc-per-node", "1", "--rdzv-endpoint", f"localhost:{port}"]  # fmt: skip
+        machines.append(subprocess.Popen([sys.executable, "-m", "cnnctl", *args], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True))  # fmt: skip
+    for machine in machines:
+        out, err = machine.communicate(timeout=TIMEOUT)
+        assert machine.returncode == 0, out + err
+    lines = (tmp_path / "machine0" / "skipped.txt").read_text().splitlines()
+    assert sorted(line.partition(": ")[0] for line in lines) == sorted(bad)  # each once, whichever machine read it
+    assert not (tmp_path / "machine1" / "skipped.txt").exists()  # rank 0 writes it
+
+
 # Each worker of a 2-process torchrun with its own OMP_NUM_THREADS (as two machines may have): it
 # records the threads it trains on at its first step, where the run stops (and saves, as after Ctrl-C).
 _OWN_THREADS = """

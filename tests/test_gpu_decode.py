@@ -204,3 +204,87 @@ def test_nvjpeg_makes_the_batch_the_cpu_path_makes_within_a_few_levels(tmp_path)
         assert (on_gpu.cpu().float() - on_cpu.float()).abs().mean() < 3
         each, _, _ = GpuDecoder(TARGET, CUDA, resizer=each_resized)(part)  # and one image at a time
         assert (on_gpu.float() - each.float()).abs().mean() < 3
+
+
+# --- the crop-box arithmetic both paths share (cnnctl.data.crops.crop_plan) -------------------
+
+
+def test_the_crop_plan_takes_libjpegs_scale_then_whole_blocks_by_the_formula():
+    from cnnctl.data.crops import crop_plan
+    from cnnctl.data.decode import centre_box
+
+    # A 1,000x750 JPEG's centre crop for 32x32 (224 of 256): resized by max(32 / 0.875 / 750,
+    # 32 / 0.875 / 1000) = 0.04876, the box is 656.25 a side from (171.875, 46.875); it keeps the
+    # input's pixels at ceil(1000 x 32 / 656.25) = 49 by ceil(750 x 32 / 656.25) = 37, which
+    # libjpeg's 1/8 still covers (1000 // 49 = 750 // 37 = 20): decoded 125x94 (ceil of 750 / 8),
+    # the box there from 171.875 x 125/1000 = 21.48 to 103.52 (rounded: 21 to 104), 5.875 to
+    # 88.125 (6 to 88): 83x82, not more than 4 x 32, so not reduced; at the JPEG's own size,
+    # eight times it: 168 to 832, 48 to 704.
+    plan = crop_plan((1000, 750), 1, centre_box(32, 32, 0.875)(1000, 750), (32, 32), jpeg=True)
+    assert (plan.scale, plan.request, plan.decoded) == (8, (49, 37), (125, 94))
+    assert (plan.kept, plan.blocks, plan.region(1000, 750)) == ((21, 6, 104, 88), (1, 1), (168, 48, 832, 704))
+    # A 1,000x750 PNG whole for 32x32: more than 4 x 32 a side, blocks of 1000 // 64 = 15 by
+    # 750 // 64 = 11, the 10 and 2 pixels past them split: from 5 and 1, 66 and 68 blocks.
+    png = crop_plan((1000, 750), 1, (0, 0, 1000, 750), (32, 32), jpeg=False)
+    assert (png.scale, png.kept, png.blocks) == (1, (5, 1, 995, 749), (15, 11))
+    # A 4,000x3,000 JPEG whole: 1/8 (500x375), then blocks of 7 by 5 from (1, 0): 71 by 75 of them;
+    # at its own size the region ends at 498 x 8 = 3,984 and the bottom edge, 3,000.
+    big = crop_plan((4000, 3000), 1, (0, 0, 4000, 3000), (32, 32), jpeg=True)
+    assert (big.scale, big.decoded, big.kept, big.blocks) == (8, (500, 375), (1, 0, 498, 375), (7, 5))
+    assert big.region(4000, 3000) == (8, 0, 3984, 3000)
+
+
+@pytest.mark.parametrize("size", [(1000, 750), (1001, 753), (333, 97), (97, 333), (2000, 1500)])
+@pytest.mark.parametrize("turn", [1, 6])
+def test_the_crop_plans_scale_is_the_one_pillows_draft_decodes_at(tmp_path, size, turn):
+    import io
+
+    from cnnctl.data.crops import crop_plan
+    from cnnctl.data.decode import area_box, centre_box
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (120, 60, 30)).save(out, format="JPEG")
+    upright = size[::-1] if turn >= 5 else size
+    for box in (centre_box(32, 32, 0.875), centre_box(8, 12, 0.5), area_box(0.1, 0.2, 0.3, 0.9),
+                area_box(0.9, -0.1, 0.5, 0.5)):  # fmt: skip
+        plan = crop_plan(size, turn, box(*upright), (32, 32), jpeg=True)
+        with Image.open(io.BytesIO(out.getvalue())) as im:
+            _, scaled = im.draft(None, plan.request)  # (0, 0, width / scale, height / scale)
+            assert im.size == plan.decoded and size[0] / scaled[2] == plan.scale
+            assert all(0 <= a <= b for a, b in zip(plan.kept[:2], plan.kept[2:], strict=True))
+            assert plan.kept[2] <= im.size[0] and plan.kept[3] <= im.size[1]
+
+
+def test_the_gpu_side_resizes_the_pixels_the_cpu_paths_crop_keeps(tmp_path):
+    # Once the GPU path took the box in whole pixels of the JPEG at its own size (172 to 828,
+    # 47 to 703 for the centre crop above), not those the CPU path keeps of it as libjpeg decodes it.
+    samples = Samples.files([photo(tmp_path / "a.jpg", 1000, 750, 4)], [0])
+    part = Images(samples, TARGET, Recipe("centre"), seed=0, encoded=True)[(0, 0, torch.arange(1))]
+    given = []
+
+    def resizer(images, boxes, target):
+        given.extend(boxes)
+        return each_resized(images, boxes, target)
+
+    on_gpu, _, bad = GpuDecoder(TARGET, CPU, pillow_decoder, resizer)(part)
+    assert bad == [] and given == [[168, 48, 832, 704]]  # test_the_crop_plan_takes_libjpegs_scale...
+    on_cpu, _, _ = Images(samples, TARGET, Recipe("centre"), seed=0)[(0, 0, torch.arange(1))]
+    assert (on_gpu.float() - on_cpu.float()).abs().mean() < 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nvjpeg_resizes_the_pixels_the_cpu_paths_crop_keeps(tmp_path):
+    if (why := unavailable(CUDA)) is not None:
+        pytest.skip(why)
+    samples = Samples.files([photo(tmp_path / "a.jpg", 1000, 750, 4)], [0])
+    part = Images(samples, TARGET, Recipe("centre"), seed=0, encoded=True)[(0, 0, torch.arange(1))]
+    given = []
+
+    def resizer(images, boxes, target):
+        given.extend(boxes)
+        return boxes_resized(images, boxes, target)
+
+    on_gpu, _, bad = GpuDecoder(TARGET, CUDA, resizer=resizer)(part)  # nvJPEG, at the JPEG's own size
+    assert bad == [] and given == [[168, 48, 832, 704]]  # test_the_crop_plan_takes_libjpegs_scale...
+    on_cpu, _, _ = Images(samples, TARGET, Recipe("centre"), seed=0)[(0, 0, torch.arange(1))]
+    assert (on_gpu.cpu().float() - on_cpu.float()).abs().mean() < 3

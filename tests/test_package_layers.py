@@ -105,3 +105,48 @@ def test_no_arrow_points_up(sub):
         for part in sorted(imported_parts(path) & FORBIDDEN[sub])
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_analysis_layer_names_no_command_line_flag():
+    # analysis/ told `--freeze`, `--amp`, `--dtype`, `--peak-tflops`, `--workers` in its messages and
+    # advice: the command line's words, which cnnctl.cli (and the views it shows) phrase. Its
+    # strings, docstrings and comments aside, name none.
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z]")
+    found = []
+    for path in sorted((PACKAGE / "analysis").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        bodies = [n.body for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))]
+        firsts = [body[0] for body in bodies if body and isinstance(body[0], ast.Expr)]
+        docstrings = {id(first.value) for first in firsts if isinstance(first.value, ast.Constant)}
+        found += [f"{path.name}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                  and flag.search(node.value)]  # fmt: skip
+    assert found == []
+
+
+def test_analysis_messages_name_the_setting_and_the_cli_its_flag(monkeypatch, capsys):
+    from helpers import run_main
+
+    from cnnctl import CnnctlError
+    from cnnctl.analysis import summarize
+    from cnnctl.analysis.roofline import PROFILES, mixed_dtype, peak_of, profile_named
+    from cnnctl.api import load_text
+
+    graph = load_text("name: t\ninput: 8x8x1\nlayers:\n  - conv f=3 n=2\n  - fc 3\n")
+    with pytest.raises(CnnctlError) as caught:
+        summarize(graph, freeze="nosuch")
+    assert str(caught.value).startswith("error: freeze nosuch: no layer `nosuch` in t")
+    t4 = PROFILES["t4"]
+    for refuse in (lambda: peak_of(t4, "bfloat16"), lambda: profile_named("nosuch"),
+                   lambda: mixed_dtype(t4._replace(peak={"float32": 1.0}))):  # fmt: skip
+        with pytest.raises(CnnctlError) as caught:
+            refuse()
+        assert "--" not in str(caught.value)
+    code, _, err = run_main(monkeypatch, capsys, "flops", "lenet5", "--profile", "t4", "--dtype", "bfloat16")
+    assert code == 2 and "(--dtype), or give --peak-tflops" in err
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "--freeze", "nosuch")
+    assert code == 2 and "--freeze nosuch: no layer `nosuch` in lenet5" in err
+    code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--freeze", "nosuch")
+    assert code == 2 and "--freeze nosuch: no layer `nosuch` in lenet5" in err

@@ -245,14 +245,14 @@ def test_evaluate_csv_is_one_table(capsys):
     assert rows == [
         ["row", "class", "examples", "accuracy", "precision", "f1", "predicted_cat|dog", "predicted_*star*",
          "predicted_empty", "balanced_accuracy", "macro_f1", "top5_accuracy", "loss", "split", "data", "data_words",
-         "weights", "images_skipped"],
-        ["class", "cat|dog", "34", str(33 / 34), str(33 / 34), str(66 / 68), "33", "1", "0", *[""] * 9],
-        ["class", "*star*", "2", "0.5", "0.5", "0.5", "1", "1", "0", *[""] * 9],
-        ["class", "empty", "0", "", "", "", "0", "0", "0", *[""] * 9],
+         "weights", "images_skipped", "samples_lost_to_cuts"],
+        ["class", "cat|dog", "34", str(33 / 34), str(33 / 34), str(66 / 68), "33", "1", "0", *[""] * 10],
+        ["class", "*star*", "2", "0.5", "0.5", "0.5", "1", "1", "0", *[""] * 10],
+        ["class", "empty", "0", "", "", "", "0", "0", "0", *[""] * 10],
         # every image: 36 = 33 + 1 + 1 + 1, correct 33 + 1 of them; predicted: the matrix's column sums; the
         # means over the classes present of recall and F1; no top-5 with 3 classes
         ["overall", "", "36", str(34 / 36), "", "", str(33 + 1 + 0), str(1 + 1 + 0), "0", str((33 / 34 + 0.5) / 2),
-         str((66 / 68 + 0.5) / 2), "", "0.25", "val", "shapes", split, "runs/x/best.pt", "0"],
+         str((66 / 68 + 0.5) / 2), "", "0.25", "val", "shapes", split, "runs/x/best.pt", "0", "0"],
     ]  # fmt: skip
 
 
@@ -300,7 +300,7 @@ def test_evaluate_csv_of_dense_prediction_has_the_mean_iou_on_its_overall_row(ca
     assert rows[1][:7] == ["class", "background", "8", str(6 / 8), str(6 / 7), str(12 / 15), str(2 / 3)]
     assert rows[-1] == ["overall", "", "12", str(9 / 12), "", "", str((2 / 3 + 1 / 2) / 2), "7", "5", "0.75",
                         str((12 / 15 + 6 / 9) / 2), "", "0.5", "all", "masks", "all of masks",
-                        "runs/seg/best.pt", "0"]  # fmt: skip
+                        "runs/seg/best.pt", "0", "0"]  # fmt: skip
     text = plain(evaluation_tables(e)[0])
     assert "overall" not in text  # the text says it in its title
 

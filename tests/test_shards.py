@@ -2,6 +2,7 @@
 indexes them (headers only) and reads each image's bytes back by offset."""
 
 import io
+import json
 import os
 import random
 import sys
@@ -540,6 +541,12 @@ def test_samples_lost_to_a_cut_shard_count_under_the_one_rule_in_train_and_evalu
         code, out, err = run_main(monkeypatch, capsys, "evaluate", *args, "--device", "cpu")
         assert code == 0, err
         assert err.splitlines() == [one]
+        # and counts it apart from unreadable images (once counted as none: images_skipped 0 and nothing said)
+        assert "; 1 sample of its shards lost to a cut (listed in index.json past it)" in out
+        code, out, err = run_main(monkeypatch, capsys, "evaluate", *args, "--device", "cpu", "--format", "json")
+        assert code == 0, err
+        document = json.loads(out)
+        assert (document["images_skipped"], document["samples_lost_to_cuts"]) == (0, 1)
     three = cut_at_image(tmp_path / "shards", tmp_path / "three", 99)  # 3 lost of 102: past the rule
     assert "(3 of the 102 samples index.json lists), counted as unreadable images;" in three
     assert "(3 of the 102 samples index.json lists), counted as unreadable images;" in three

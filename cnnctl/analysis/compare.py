@@ -33,7 +33,7 @@ def compare(
     that path is frozen in each network (as `train --freeze`), a path none of them lacks; `amp`
     and `device`: the training memory's (as `memory` takes them), and with `amp` the latency is
     mixed precision's (`latency_dtype`)."""
-    frozen = _frozen(graphs, freeze)
+    frozen = frozen_in(graphs, freeze)
     latency_dtype = latency_dtype_of(profile, dtype, amp)
     entries = []
     for g, last in zip(graphs, frozen, strict=True):
@@ -79,15 +79,15 @@ def latency_dtype_of(profile: Profile, dtype: str, amp: bool) -> str:
     return dtype if DTYPE_BYTES[dtype] == 2 else mixed_dtype(profile)
 
 
-def _frozen(graphs: list[Graph], freeze: str | None) -> list[int]:
+def frozen_in(graphs: list[Graph], freeze: str | None, option: str = "freeze") -> list[int]:
     """Each network's last frozen layer (-1: none), or one error with every network that has no
-    layer or group `freeze`."""
+    layer or group `freeze` (naming `option`, as summary.layer_at does)."""
     if freeze is None:
         return [-1] * len(graphs)
     found, problems = [], []
     for g in graphs:
         try:
-            found.append(last_in(g, freeze, "--freeze"))
+            found.append(last_in(g, freeze, option))
         except CnnctlError as exc:
             problems += exc.problems
     if problems:

@@ -242,7 +242,7 @@ def volumes(graph: Graph) -> tuple[Volume, ...]:
                 "not the layer before it",
                 n.loc,
                 layer=n.path,
-                hint="draw it as a graph (leave out --style volumes), which shows branches and skips",
+                hint="draw it as a graph (the default style), which shows branches and skips",
             )
     # (shape, path, ops) of each volume; its ops a list while they grow: a tuple copied for each
     # layer folded in made 240,000 activations in a row take minutes

@@ -240,7 +240,7 @@ def training_memory(
     if optimizer not in OPTIMIZERS:
         raise CnnctlError.at(f"unknown optimizer `{optimizer}`", hint="one of " + ", ".join(OPTIMIZERS))
     size = DTYPE_BYTES[dtype]
-    frozen = last_in(graph, freeze, "--freeze") if freeze else -1
+    frozen = last_in(graph, freeze, "freeze") if freeze else -1
     kept = _kept(graph, frozen)
     params = graph.params - sum(n.params for n in graph.nodes[: frozen + 1])  # trainable
     on = _on_cpu if device == "cpu" else _on_cuda

@@ -109,33 +109,42 @@ def profile_of_device(device_name: str) -> Profile | None:
     )
 
 
-def mixed_dtype(profile: Profile) -> str:
+# What to do where a profile lacks a peak, in words that name no command line: cnnctl.cli passes its flags'.
+NO_MIXED = "compute in float32 (no mixed precision), or give the device's own 16-bit peak (a custom profile)"
+OTHER_PEAK = ", or give the device's own peak (a custom profile)"
+OTHER_DEVICE = "or give the device's own peak and bandwidth (a custom profile)"
+
+
+def mixed_dtype(profile: Profile, hint: str = NO_MIXED) -> str:
     """The 16-bit type mixed precision computes in on `profile`: bfloat16, or float16 where the
-    device has no bfloat16 peak (V100, T4: `train --amp` uses float16 there too)."""
+    device has no bfloat16 peak (V100, T4: mixed precision training uses float16 there too);
+    where it has neither, an error with `hint`."""
     for dtype in ("bfloat16", "float16"):
         if dtype in profile.peak:
             return dtype
-    raise CnnctlError.at(f"the {profile.name} profile has no 16-bit peak for mixed precision",
-                         hint="leave out --amp, or give --peak-tflops for the 16-bit peak")  # fmt: skip
+    raise CnnctlError.at(f"the {profile.name} profile has no 16-bit peak for mixed precision", hint=hint)
 
 
-def custom_profile(peak_tflops: float, bandwidth_gbs: float, dtype: str) -> Profile:
-    """A profile from the user's figures (TFLOP/s for `dtype`, GB/s)."""
-    for name, value in (("--peak-tflops", peak_tflops), ("--bandwidth", bandwidth_gbs)):
+def custom_profile(
+    peak_tflops: float, bandwidth_gbs: float, dtype: str, names: tuple[str, str] = ("peak_tflops", "bandwidth_gbs")
+) -> Profile:
+    """A profile from the user's figures (TFLOP/s for `dtype`, GB/s); a figure that is none
+    told by its `names` (the caller's words for the two: cnnctl.cli's flags)."""
+    for name, value in zip(names, (peak_tflops, bandwidth_gbs), strict=True):
         if not (value > 0 and value != float("inf")):
             raise CnnctlError.at(f"{name} {value}: give the device's figure, a number above 0")
     return Profile("custom", {dtype: peak_tflops * T}, bandwidth_gbs * 1e9, key="custom")
 
 
-def profile_named(name: str) -> Profile:
+def profile_named(name: str, otherwise: str = OTHER_DEVICE) -> Profile:
+    """The device profile `name` (any case), or an error offering the profiles, then `otherwise`."""
     from ..errors import did_you_mean
 
     profile = PROFILES.get(name.lower())
     if profile is None:
         raise CnnctlError.at(
             f"no device profile `{name}`",
-            hint=did_you_mean(name.lower(), PROFILES)
-            or "one of " + ", ".join(PROFILES) + ", or give --peak-tflops and --bandwidth",
+            hint=did_you_mean(name.lower(), PROFILES) or "one of " + ", ".join(PROFILES) + ", " + otherwise,
         )
     return profile
 
@@ -184,6 +193,16 @@ class Roofline:
         return sum(t.seconds for t in self.layers if t.compute_bound)
 
 
+def peak_of(profile: Profile, dtype: str, otherwise: str = OTHER_PEAK) -> float:
+    """The peak of `profile` in `dtype` (FLOP/s), or an error naming the types it has, then
+    `otherwise` (the caller's words: cnnctl.cli's name its flags)."""
+    peak = profile.peak.get(dtype)
+    if peak is None:
+        types = ", ".join(profile.peak)
+        raise CnnctlError.at(f"the {profile.name} profile has no {dtype} peak", hint=f"one of {types}{otherwise}")
+    return peak
+
+
 def roofline(
     graph: Graph,
     profile: Profile,
@@ -200,12 +219,7 @@ def roofline(
     heads only training runs (`outputs:`) are in the training step alone, as in the counts."""
     if dtype not in DTYPE_BYTES:
         raise CnnctlError.at(f"unknown dtype `{dtype}`", hint="one of " + ", ".join(DTYPE_BYTES))
-    peak = profile.peak.get(dtype)
-    if peak is None:
-        raise CnnctlError.at(
-            f"the {profile.name} profile has no {dtype} peak",
-            hint="one of " + ", ".join(profile.peak) + " (--dtype), or give --peak-tflops",
-        )
+    peak = peak_of(profile, dtype)
     if amp and DTYPE_BYTES[dtype] != 2:
         raise CnnctlError.at(f"mixed precision computes in 16 bits, not {dtype}", hint="bfloat16 or float16")
     size = DTYPE_BYTES[dtype]

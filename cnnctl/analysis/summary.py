@@ -113,7 +113,9 @@ class Summary:
 
 
 def layer_at(graph: Graph, path: str, option: str) -> Node:
-    """The node at layer path `path`, or one message (naming `option`) with the paths near it."""
+    """The node at layer path `path`, or one message (naming `option`, the setting that gave the
+    path in its caller's words: `freeze` here, the command line's flag in cnnctl.cli) with the
+    paths near it."""
     for node in graph.nodes:
         if node.path == path:
             return node
@@ -132,10 +134,11 @@ def last_in(graph: Graph, path: str, option: str) -> int:
     return layer_at(graph, path, option).index
 
 
-def frozen_layers(graph: Graph, path: str) -> list[str]:
-    """The paths of the layers `--freeze PATH` freezes: every layer up to and including PATH
-    (a layer, or all of a group of layers), in the network's order (the order they run)."""
-    return [n.path for n in graph.nodes[: last_in(graph, path, "--freeze") + 1]]
+def frozen_layers(graph: Graph, path: str, option: str = "freeze") -> list[str]:
+    """The paths of the layers freezing `path` freezes: every layer up to and including it (a
+    layer, or all of a group of layers), in the network's order (the order they run); a path
+    not in `graph` is told naming `option` (layer_at)."""
+    return [n.path for n in graph.nodes[: last_in(graph, path, option) + 1]]
 
 
 def summarize(
@@ -183,7 +186,7 @@ def summarize(
         flops,
         memory,
         graph.warnings,
-        sum(graph.nodes[i].params for i in range(last_in(graph, freeze, "--freeze") + 1)) if freeze else 0,
+        sum(graph.nodes[i].params for i in range(last_in(graph, freeze, "freeze") + 1)) if freeze else 0,
         freeze,
         tuple(_head_cost(graph, head) for head in graph.heads),
         graph.mults_with_heads if graph.heads else mults,

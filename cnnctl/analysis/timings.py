@@ -20,7 +20,6 @@ import math
 import statistics
 
 from ..records import record
-from ..words import plural
 
 TYPE_CHECKING = False  # typing's own name for it, without importing typing
 if TYPE_CHECKING:
@@ -159,16 +158,6 @@ class BenchResult:
         """Above these a measurement is noisy (see the module's docstring)."""
         return {"p90_over_p50": TAIL_LIMIT, "spread": SPREAD_LIMIT}
 
-    @property
-    def advice(self) -> str:
-        """What to do about a noisy measurement on this device."""
-        busy = (
-            "fewer threads on a busy CPU (--threads 1, or half the cores)"
-            if self.device.startswith("cpu")
-            else "no other process on the GPU (nvidia-smi lists them)"
-        )
-        return f"close other programs, time more steps (--steps 100) and repeats (--repeats 5), {busy}"
-
     def reference_ratios(self) -> dict[str, Ratio]:
         """Per mode: the network's sustained throughput over the reference's, with the ratio
         of each repeat (the two alternate repeat by repeat), uncertain when either is noisy."""
@@ -225,23 +214,3 @@ class DataTiming:
     def bottleneck(self) -> str:
         """ "loader" or "step": the slower of the two."""
         return "loader" if self.loader.images_per_second < self.step.images_per_second else "step"
-
-    @property
-    def verdict(self) -> str:
-        """The bottleneck in one line, with what would help."""
-        return bottleneck_said(self.loader.images_per_second, self.step.images_per_second, self.streamed,
-                               self.workers, self.cores)  # fmt: skip
-
-
-def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, cores: int) -> str:
-    """The slower of the loader and the training step (images/s each), named in one line."""
-    if step <= loader:
-        return (f"the step: {step:,.0f} img/s against the loader's {loader:,.0f}; the loader keeps up, so training "
-                "goes at the step's pace (a GPU, --amp or --compile make the step faster)")  # fmt: skip
-    said = f"the loader: {loader:,.0f} img/s against the step's {step:,.0f}; "
-    if not streamed:
-        return said + "the batches are gathered from memory by the training process itself (no loader processes)"
-    if workers < cores:
-        return said + f"more --workers (now {workers}; the machine has {plural(cores, 'usable core')}) or shards"
-    processes = plural(workers, "loader process", "loader processes")
-    return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"

@@ -56,6 +56,7 @@ def device_option() -> Any:
 
 
 NO_ROOFLINE = "no device profile has its peak (a roofline needs one)"
+OTHER_DEVICE = "or give --peak-tflops and --bandwidth"  # after the profiles an unknown --profile is offered
 NOT_TRAINED = "autograd trains floating-point tensors only (int8 is for quantised inference)"
 
 
@@ -118,8 +119,8 @@ def flops_cmd(
 
     graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
     step = training_step(graph, {})  # the optimizer train runs: the file's, else train's default
+    frozen = last_in(graph, freeze, "--freeze") if freeze else -1  # told in the command line's words
     summary = summarize(graph, batch=batch, freeze=freeze)
-    frozen = last_in(graph, freeze, "--freeze") if freeze else -1
     cost = training_cost(graph, frozen)
     times = step_times = None
     device = _roofline_device(profile, peak_tflops, bandwidth, dtype, amp)
@@ -143,7 +144,7 @@ def _roofline_device(
     """The device of --profile, or of --peak-tflops and --bandwidth, and the dtype the roofline is
     drawn in, (Profile, dtype); None without a device. --dtype: float32 unless given; with --amp,
     the 16-bit type given or the device's."""
-    from ..analysis.roofline import custom_profile, mixed_dtype, profile_named
+    from ..analysis.roofline import custom_profile, mixed_dtype, peak_of, profile_named
     from ..shapes import DTYPE_BYTES
 
     if amp and dtype is not None and DTYPE_BYTES[dtype] != 2:
@@ -162,10 +163,12 @@ def _roofline_device(
                 hint="e.g. --profile h100, or --peak-tflops 989 --bandwidth 3350",
             )
         dtype = dtype or ("bfloat16" if amp else "float32")
-        device = custom_profile(peak_tflops, bandwidth, dtype)
+        device = custom_profile(peak_tflops, bandwidth, dtype, ("--peak-tflops", "--bandwidth"))
     elif profile is not None:
-        device = profile_named(profile)
-        dtype = dtype or (mixed_dtype(device) if amp else "float32")
+        device = profile_named(profile, OTHER_DEVICE)
+        dtype = dtype or (mixed_dtype(device, "leave out --amp, or give --peak-tflops for the 16-bit peak") if amp
+                          else "float32")  # fmt: skip
+        peak_of(device, dtype, " (--dtype), or give --peak-tflops")  # a peak it lacks, told in flags
     else:
         # the counts do not depend on the element type: only the roofline's peak and bytes do
         given = "--amp" if amp else "--dtype" if dtype is not None else None
@@ -222,6 +225,7 @@ def memory_cmd(
     batch that fits.
     """
     from ..analysis.memory import training_memory
+    from ..analysis.summary import last_in
     from ..render.design import memory_json, memory_layers_table, memory_table
     from ..train.step_defaults import training_step
 
@@ -229,6 +233,8 @@ def memory_cmd(
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     step = training_step(graph, given, device, dtype)
+    if freeze:  # told in the command line's words
+        last_in(graph, freeze, "--freeze")
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     if budget is not None:  # the figures at the batch the budget picks
         if batch is not None:
@@ -309,15 +315,16 @@ def compare_cmd(
     train's defaults where not given (amp on a GPU in float32; the files' `train:` sections are
     not read: each could ask for another step).
     """
-    from ..analysis.compare import compare, latency_dtype_of
+    from ..analysis.compare import compare, frozen_in, latency_dtype_of
     from ..analysis.roofline import profile_named
     from ..render.design import compare_json, compare_tables
     from ..train.step_defaults import training_step
 
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
-    device = profile_named(profile)
+    device = profile_named(profile, OTHER_DEVICE)
     graphs = load_networks(files, input)
+    frozen_in(graphs, freeze, "--freeze")  # every network without the path, told in the command line's words
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     step = training_step(graphs[0], given, memory_device, dtype, read_file=False)

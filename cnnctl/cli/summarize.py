@@ -47,6 +47,7 @@ def summarize_cmd(
     every format.
     """
     from ..analysis import summarize
+    from ..analysis.summary import last_in
     from ..render.views.summary import summary_json, summary_table
 
     graph = common.load_network(arch, input)
@@ -56,6 +57,8 @@ def summarize_cmd(
         recorded = (run_config(arch) or {}).get("freeze")
         freeze = recorded if isinstance(recorded, str) and recorded else None
     shapes = columns is not None and any(c in SHAPE_COLUMNS for c in columns)
+    if freeze:  # told in the command line's words (a run's own, as it was given to train)
+        last_in(graph, freeze, "--freeze")
     summary = summarize(graph, depth=depth, batch=batch, dtype=dtype, freeze=freeze, shapes=shapes)
     show_result(format, lambda: summary_json(summary, columns), lambda: [summary_table(summary, columns)], graph)
     return 0

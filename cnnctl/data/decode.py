@@ -384,25 +384,22 @@ def decode_box(
     input's pixels: a 4,000x3,000 photo cropped to 224x224 decodes at an eighth of its size.
     The box is taken in whole pixels of the decoded image (`whole_box`), as torchvision's
     crops are, and only its pixels are copied out of Pillow: reduced first, by the mean of whole
-    blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`)."""
+    blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`'s
+    rule). Where the crop lies is `cnnctl.data.crops.crop_plan`'s, which the GPU path follows too."""
+    from .crops import crop_plan
+
     h, w, c = target
     mode = mode_for(c)
     with open_image(path, (h, w)) as im:
         turn = orientation(im)  # the box is of the image shown upright; the crop, of the image as stored
-        width, height = upright_size(im, turn)
-        left, top, right, bottom = box(width, height)
-        # The box must keep at least the input's pixels once reduced: the image's size at which it does.
-        need = (math.ceil(width * w / max(right - left, 1e-9)), math.ceil(height * h / max(bottom - top, 1e-9)))
-        if im.format == "JPEG":  # scaled only: libjpeg's own gray (its Y) is not convert("L")'s
-            least = (min(need[0], width), min(need[1], height))
-            im.draft(None, least[::-1] if turn >= 5 else least)
-        now_w, now_h = upright_size(im, turn)
-        sx, sy = now_w / width, now_h / height
-        part = whole_box((left * sx, top * sy, right * sx, bottom * sy), now_w, now_h)
-        crop = im.crop(stored_box(part, turn, now_w, now_h))
+        plan = crop_plan(im.size, turn, box(*upright_size(im, turn)), (h, w), im.format == "JPEG")
+        if plan.scale > 1:  # scaled only: libjpeg's own gray (its Y) is not convert("L")'s
+            im.draft(None, plan.request)
+        crop = im.crop(plan.kept)
         # A box still more than REDUCE_FROM times the input (any PNG's; a JPEG's past libjpeg's
         # least scale, 1/8) is reduced by the rule of whole images: what becomes an array is bounded alike.
-        crop = _reduce_early(crop, (w, h) if turn >= 5 else (h, w), mode)
+        if plan.blocks != (1, 1):
+            crop = (crop if crop.mode == mode else crop.convert(mode)).reduce(plan.blocks)
         x = resize(upright(pixels(crop, mode), turn), (h, w))
     if flip:
         x = x.flip(2)

@@ -3,8 +3,10 @@
 The loader processes still read each file and check its header (cnnctl.data.loader,
 `Images.encoded_batch`), and draw its crop and flip exactly as for decoding on the CPU;
 they hand over the JPEGs' bytes as stored. Here, in the training process, the batch's JPEGs
-are decoded together by nvJPEG (`torchvision.io.decode_jpeg(..., device="cuda")`), and the
-images' boxes are resized to the input on the GPU, those of one size in one call
+are decoded together by nvJPEG (`torchvision.io.decode_jpeg(..., device="cuda")`) at their own
+size, and the pixels of each that the CPU path's crop keeps (cnnctl.data.crops.crop_plan: the box
+in whole pixels of the JPEG as libjpeg decodes it reduced, then trimmed to whole blocks) are
+resized to the input on the GPU, those of one size in one call
 (`torchvision.ops.roi_align`: each output pixel the mean of the bilinear samples over its part
 of the box, an antialiased resize as Pillow's on the CPU), so the two paths give the same
 crops and nearly the same pixels (a level or two apart, from the decoders' rounding and the
@@ -27,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 
 from ..errors import CnnctlError
+from .crops import crop_plan
 from .decode import decode_box, resize_box, whole_box
 from .samples import ImageBytes
 
@@ -103,7 +106,10 @@ class GpuDecoder:
         for image, raw, name, box, flip, at in placed:
             if image is not None:
                 decoded.append(image)
-                boxes.append(box)
+                # the pixels of the image the CPU path's crop keeps (decoded reduced by libjpeg, then
+                # by whole blocks: crop_plan), nvJPEG having decoded it at its own size
+                height, width = image.shape[-2:]
+                boxes.append(list(crop_plan((width, height), 1, tuple(box), (h, w), jpeg=True).region(width, height)))
                 places.append(at)
                 if flip:
                     flipped.append(at)

@@ -441,6 +441,11 @@ class Skipped:
     # Images of `listed` that can never be read, not by name: the samples index.json lists beyond
     # a shard's cut (cnnctl.data.shards). Counted with `names` from the start.
     lost: int = 0
+    # Whether this process writes `file`: a data-parallel run's rank 0 alone, which learns the
+    # others' names (`learn`): their machines may not share its run folder.
+    writer: bool = True
+    written: set[str] = field(default_factory=set)  # the names `file` holds (read back, or written)
+    unshared: dict[str, str] = field(default_factory=dict)  # known here, not yet given to the others (`fresh`)
 
     def __post_init__(self) -> None:
         """A resumed run's file names its images already: each stays named, and counted, once.
@@ -454,8 +459,9 @@ class Skipped:
             except (Unread, OSError):
                 text = ""
             for name, _, why in (line.partition(": ") for line in text.splitlines() if line):
+                self.written.add(name)
                 if name not in self.names:
-                    self.names[name] = why
+                    self.names[name] = self.unshared[name] = why
                     self._told(name, why)
         if not self.deferred:
             self.judge()
@@ -477,13 +483,20 @@ class Skipped:
             if name not in self.names and name not in new:
                 new[name] = one_line(problem.message)
         self.names.update(new)
+        self.unshared.update(new)
         for name, why in new.items():
             self._told(name, why)
-        if new and self.file is not None:
-            with self._appending() as out:  # a line per image, from any rank
-                out.writelines(f"{name}: {why}\n" for name, why in new.items())
+        self._write(new)
         if not self.deferred:
             self.judge()
+
+    def _write(self, names: dict[str, str]) -> None:
+        """A line in `file` for each of `names` it does not hold yet, where this process writes it."""
+        new = {name: why for name, why in names.items() if name not in self.written}
+        if new and self.file is not None and self.writer:
+            with self._appending() as out:
+                out.writelines(f"{name}: {why}\n" for name, why in new.items())
+            self.written.update(new)
 
     def _appending(self) -> TextIO:
         """`file`, opened to append, never through a link: the run refused one before it began
@@ -502,13 +515,22 @@ class Skipped:
             ) from exc  # fmt: skip
         return os.fdopen(fd, "a", encoding="utf-8")
 
+    def fresh(self) -> dict[str, str]:
+        """The names known here that the other workers have not been given (found, or read
+        back from `file`, since the last call), given now: what a data-parallel run exchanges
+        at each epoch's end, a few at a time (at most the rule's limit and a batch per worker)."""
+        given, self.unshared = self.unshared, {}
+        return given
+
     def learn(self, names: dict[str, str]) -> None:
         """Images other workers found unreadable (a data-parallel run's ranks read disjoint
-        shares): known and counted here too, not this pass's, nor written again (each wrote its own)."""
+        shares): known and counted here too, not this pass's; named in `file` by its writer
+        (rank 0), whose machine's run folder may not be theirs."""
         for name, why in names.items():
             if name not in self.names:
                 self.names[name] = why
                 self._told(name, why)
+        self._write(names)
 
     def judge(self) -> None:
         """The rule: refused past `limit`."""

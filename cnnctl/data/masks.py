@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import CnnctlError, Loc
+from ..errors import CnnctlError, Loc, Problem
 from . import Split
 from .adapt import Raw, check_memory, n
 
@@ -38,29 +38,67 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out[:, 0].to(torch.uint8)
 
 
-def reduced_pair(image: Any, mask: Any, size: tuple[int, int], mode: str) -> tuple[Any, Any]:
-    """An image and its mask (PIL images of one size, as stored, not yet decoded) reduced alike
-    where the image is more than REDUCE_FROM times `size` (H, W: the input's, along the image as
-    stored) on a side, by the rule of any image (cnnctl.data.decode._reduce_early, without
-    libjpeg's scaling, which would not keep the pixels matched): blocks of kx x ky pixels, the
-    pixels past the last whole block split between both sides and left out; the image's block
-    by its mean (Pillow's reduce), the mask's by the pixel at its centre (index kx // 2, ky // 2
-    in it: Pillow's NEAREST), a class index never averaged with another. Both as they are
-    where the image is not that large. What a huge pair holds is then bounded as one image is."""
+def reduced_pair(
+    image: Any, image_turn: int, mask: Any, mask_turn: int, size: tuple[int, int], mode: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image and its mask (PIL images, as stored, not yet decoded; EXIF orientations
+    `image_turn`, `mask_turn`, of one size once shown upright) as the arrays (C, H, W) of both
+    shown upright: the mask follows its image's geometry, orientation first. Reduced alike where
+    the image shown upright is more than REDUCE_FROM times `size` (H, W: the input's) on a side,
+    by the rule of any image (cnnctl.data.decode._reduce_early, without libjpeg's scaling, which
+    would not keep the pixels matched): blocks of kx x ky pixels of the upright image, the pixels
+    past the last whole block split between both sides and left out; the image's block by its
+    mean (Pillow's reduce, on the image as stored: a mean is the same in any orientation), the
+    mask's by the pixel at its centre (index kx // 2, ky // 2 in the block shown upright:
+    Pillow's NEAREST), a class index never averaged with another. Both at their own size where
+    the image is not that large. What a huge pair holds is then bounded as one image is: the
+    mask is picked from as Pillow holds it, its whole never an array."""
     from PIL import Image
 
-    from .decode import REDUCE_FROM, REDUCE_TO
+    from .decode import REDUCE_FROM, REDUCE_TO, pixels, stored_box, upright, upright_size
 
-    (h, w), (width, height) = size, image.size
+    (h, w), (width, height) = size, upright_size(image, image_turn)
     kx, ky = max(1, width // (REDUCE_TO * w)), max(1, height // (REDUCE_TO * h))
     if width <= REDUCE_FROM * w and height <= REDUCE_FROM * h or kx == ky == 1:
-        return image, mask
+        return upright(pixels(image, mode), image_turn), upright(pixels(mask, mask.mode), mask_turn)
     if image.mode != mode:  # reduce() averages values, as decode's rule does
         image = image.convert(mode)
     left, top = width % kx // 2, height % ky // 2
     box = (left, top, left + width // kx * kx, top + height // ky * ky)
-    image = image.reduce((kx, ky), box)
-    return image, mask.resize(image.size, Image.Resampling.NEAREST, box=box)
+    blocks = (ky, kx) if image_turn >= 5 else (kx, ky)  # along the image as stored
+    x = upright(pixels(image.reduce(blocks, stored_box(box, image_turn, width, height)), mode), image_turn)
+
+    def stored(column: int, row: int) -> tuple[int, int]:  # the mask's pixel stored that shows at (column, row)
+        return stored_box((column, row, column + 1, row + 1), mask_turn, width, height)[:2]
+
+    # Pillow's affine transform samples the stored pixel under a*(i + 0.5) + b*(j + 0.5) + c for
+    # the output pixel (i, j): that of block (i, j)'s centre shown upright, hit at its own centre.
+    x0, y0 = stored(left + kx // 2, top + ky // 2)
+    (x1, y1), (x2, y2) = stored(left + kx // 2 + kx, top + ky // 2), stored(left + kx // 2, top + ky // 2 + ky)
+    a, b, d, e = x1 - x0, x2 - x0, y1 - y0, y2 - y0
+    data = (a, b, x0 + 0.5 - (a + b) / 2, d, e, y0 + 0.5 - (d + e) / 2)
+    picked = mask.transform((width // kx, height // ky), Image.Transform.AFFINE, data, Image.Resampling.NEAREST)
+    return x, pixels(picked, picked.mode)
+
+
+def mismatch(image_path: Path, image: Any, image_turn: int, mask_path: Path, mask: Any, mask_turn: int) -> Problem:
+    """The message for a mask that is not its image's size once both are shown upright (their
+    EXIF orientations followed): both files and sizes (height x width), how each is stored."""
+    from .decode import upright_size
+
+    def said(im: Any, turn: int) -> str:
+        width, height = upright_size(im, turn)
+        stored = f" (stored {im.height}x{im.width}, EXIF orientation {turn})" if turn != 1 else ""
+        return f"{height}x{width}{stored}"
+
+    width, height = upright_size(image, image_turn)
+    return Problem(
+        f"the mask is {said(mask, mask_turn)}, its image {image_path} {said(image, image_turn)}: "
+        "a mask's pixels are its image's, one for one, as both are shown upright",
+        Loc(str(mask_path)),
+        hint=f"make the mask {height}x{width} (height x width) as its image is shown, resized by nearest "
+        "neighbour so that no class index is blended",
+    )
 
 
 def shape_masks(pixels: torch.Tensor, labels: torch.Tensor, classes: int) -> tuple[torch.Tensor, list[str]]:
@@ -84,7 +122,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     resized), masks to `out_size` nearest; classes 0..the largest value found, named by
     `classes.txt` (one name per line) where there is one."""
     from . import class_names_text
-    from .decode import fit, mode_for, open_image, orientation, pixels, upright
+    from .decode import fit, mode_for, open_image, orientation, upright_size
     from .folder import Outside, list_images, outside_note
 
     roots = {s: path / s for s in ("train", "val", "test") if (path / s / "images").is_dir()}
@@ -96,6 +134,7 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
     total = 0
     top = os.path.realpath(path)  # no link inside it is followed out of it, as in a class-per-folder tree
     outside: Outside = []
+    unmatched: list[Problem] = []  # every pair whose sizes differ, told at once
     for split, root in roots.items():
         # Listed as every image folder is (hidden files, links out and subfolders left out): a mask
         # is matched to its image by name, so both folders are flat.
@@ -122,18 +161,18 @@ def load_mask_folder(path: Path, target: tuple[int, int, int], out_size: tuple[i
                         Loc(str(mask)),
                     )
                 turn, image_turn = orientation(m), orientation(im)  # from the headers, before any conversion
+                if upright_size(m, turn) != upright_size(im, image_turn):  # told before either is decoded
+                    unmatched.append(mismatch(image, im, image_turn, mask, m, turn))
+                    continue
                 if m.mode == "1":  # a bilevel mask: classes 0 and 1 (converting it to L makes 0 and 255)
                     m = m.convert("L").point(lambda v: v // 255)
-                if m.size == im.size and turn == image_turn:  # pixel for pixel: reduced alike where large
-                    im, m = reduced_pair(im, m, (w, h) if turn >= 5 else (h, w), mode)
-                native = upright(pixels(im, mode), image_turn)
-                values = upright(pixels(m, m.mode), turn)  # a palette image's indices, not its colours
-            if values.shape[1:] != native.shape[1:]:
-                (mh, mw), (ih, iw) = values.shape[1:], native.shape[1:]
-                raise CnnctlError.at(f"the mask is {mh}x{mw}, its image {ih}x{iw}", Loc(str(mask)))
+                # shown upright, reduced alike where large; a palette mask's indices, not its colours
+                native, values = reduced_pair(im, image_turn, m, turn, (h, w), mode)
             x[i] = fit(native, target, image, pad=False)
             masks[i] = resize_masks(values, out_size)[0]
         splits[split] = Split(x, masks)
+    if unmatched:
+        raise CnnctlError(unmatched)
     scored = torch.cat([s.y[s.y != UNSCORED] for s in splits.values()])
     top = int(scored.max()) if scored.numel() else 0
     names_file = path / "classes.txt"

@@ -132,11 +132,12 @@ def epoch_skipped(run: Run) -> int:
 def judge_skipped(run: Run) -> None:
     """The rule on unreadable images (loader.Skipped), over the whole data set: each worker
     knows, and judges at each batch, the images of its own share; at the epoch's end every
-    worker learns the others' and all judge the union alike (all stop together, rank 0 says
-    it), and train's JSON counts them all."""
+    worker learns the others' (those found since the last epoch's end: a few, bounded by the
+    rule) and all judge the union alike (all stop together, rank 0 says it); rank 0 names them
+    all in skipped.txt, whatever machine read them, and train's JSON counts them all."""
     skipped = run.sources.skipped
     if run.world.distributed:
-        skipped.learn(run.group.union(skipped.names))
+        skipped.learn(run.group.union(skipped.fresh()))
         skipped.judge()
 
 

@@ -47,6 +47,9 @@ class Evaluation:
     split_name: str = "val"  # --split: val, test, train or all
     data: str = ""  # the data as named (--data, else the run's): `mnist`, a folder's path
     skipped: int = 0  # unreadable images of the split, left out (loader.Skipped's rule)
+    # Samples of the data's shards lost to a cut (index.json lists them past where a shard is cut
+    # short): never read, in no split, counted by the same rule as unreadable images but not among them
+    lost: int = 0
     # The share of the images whose class is among their TOP_K highest scores; None where the data
     # has TOP_K classes or fewer (every image's would be), and for dense prediction.
     top5_accuracy: float | None = None
@@ -181,12 +184,14 @@ def evaluate(
         left_out = sum(data.left_out.values()) if split == "all" else data.left_out.get(split, 0)
     if left_out:
         measured_on += f"; {plural(left_out, 'unreadable image')} left out"
+    if data.lost:  # not of one split: a cut shard's samples past the cut are known only by their count
+        measured_on += f"; {plural(data.lost, 'sample')} of its shards lost to a cut (listed in index.json past it)"
     if data.changed:  # the run's own images, changed in place since it listed them
         measured_on += f"; {data.changed}"
     return Evaluation(
         stats.loss, stats.accuracy, list(data.classes), per_class, counts, examples, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
-        data=str(data_spec or config["data"]), skipped=left_out,
+        data=str(data_spec or config["data"]), skipped=left_out, lost=data.lost,
         top5_accuracy=stats.top_correct / stats.seen if top_k and stats.seen else None,
     )  # fmt: skip
 

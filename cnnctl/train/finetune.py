@@ -211,7 +211,7 @@ def apply_defaults(config: TrainConfig, from_weights: bool, new_head: bool) -> l
 def freeze(model: torch.nn.Module, graph: Graph, path: str) -> list[torch.nn.Module]:
     """Stop the weights of the layers up to and including `path` from training; returns their
     batch norms, which the caller keeps in evaluation mode (their statistics frozen too)."""
-    frozen = set(frozen_layers(graph, path))
+    frozen = set(frozen_layers(graph, path, "--freeze"))
     norms = []
     for name, module in model.named_modules():
         if name in frozen:

@@ -242,6 +242,8 @@ def batch_sources(
     """The batch sources, the loop's only view of the data, and the augmentation (make_sources),
     checked against the batch size; their notes said with the data's."""
     sources = make_sources(data, config, graph, device, loader_workers, run_dir)
+    if sources.skipped is not None:  # rank 0 names every worker's unreadable images (epoch.judge_skipped)
+        sources.skipped.writer = world.leader
     data.notes += sources.notes
     check_batch(sources.train, config.batch_size, world.size, graph)
     if note := dropped_note(sources.train, config.batch_size, world.size):

@@ -17,6 +17,38 @@ if TYPE_CHECKING:
 PERCENTILES = (50, 90, 99)  # the step latencies told: JSON and CSV `p50_seconds`, text `p50 ms`
 
 
+# What would help, in the command line's words: the analysis (cnnctl.analysis.timings) measures,
+# and names no flag.
+def advice(result: BenchResult) -> str:
+    """What to do about a noisy measurement on this device."""
+    busy = (
+        "fewer threads on a busy CPU (--threads 1, or half the cores)"
+        if result.device.startswith("cpu")
+        else "no other process on the GPU (nvidia-smi lists them)"
+    )
+    return f"close other programs, time more steps (--steps 100) and repeats (--repeats 5), {busy}"
+
+
+def verdict(data: DataTiming) -> str:
+    """The bottleneck of bench --data in one line, with what would help (bottleneck_said)."""
+    return bottleneck_said(data.loader.images_per_second, data.step.images_per_second, data.streamed,
+                           data.workers, data.cores)  # fmt: skip
+
+
+def bottleneck_said(loader: float, step: float, streamed: bool, workers: int, cores: int) -> str:
+    """The slower of the loader and the training step (images/s each), named in one line."""
+    if step <= loader:
+        return (f"the step: {step:,.0f} img/s against the loader's {loader:,.0f}; the loader keeps up, so training "
+                "goes at the step's pace (a GPU, --amp or --compile make the step faster)")  # fmt: skip
+    said = f"the loader: {loader:,.0f} img/s against the step's {step:,.0f}; "
+    if not streamed:
+        return said + "the batches are gathered from memory by the training process itself (no loader processes)"
+    if workers < cores:
+        return said + f"more --workers (now {workers}; the machine has {plural(cores, 'usable core')}) or shards"
+    processes = plural(workers, "loader process", "loader processes")
+    return said + f"shards, or more cores ({processes} already share the {plural(cores, 'usable core')})"
+
+
 def bench_table(result: BenchResult) -> Table:
     """One row per model and step; a noisy measurement says so in its row, its ratios are
     marked `(noisy)`, and a note gives the reason and what to do (see cnnctl.train.bench)."""
@@ -77,7 +109,7 @@ def bench_table(result: BenchResult) -> Table:
     if busy:
         notes.append(busy)
     if result.noisy:
-        notes.append(f"  to measure again: {result.advice}")
+        notes.append(f"  to measure again: {advice(result)}")
     peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({result.dtype})"
             if result.peak_tflops else " (no peak known: --peak-tflops)")  # fmt: skip
     if result.peak_tflops and result.peak_measured:
@@ -104,7 +136,7 @@ def bench_data_table(data: DataTiming) -> Table:
                num("seconds", "{:.3f}".format),
                Column("what")]  # fmt: skip
     notes = [
-        f"bottleneck: {data.verdict}",
+        f"bottleneck: {verdict(data)}",
         f"loader and together: {plural(data.warmup, 'batch', 'batches')} first (not timed: the loader's start), then "
         f"{plural(data.loader.batches, 'batch', 'batches')} of {data.batch} back to back, the device synchronised at "
         "the end",
@@ -120,7 +152,7 @@ def _bench_data_json(data: DataTiming) -> dict:
     seconds = {"loader": data.loader.seconds, "step": data.step.seconds, "together": data.together.seconds}
     return {"data": data.data, "streamed": data.streamed, "workers": data.workers, "usable_cores": data.cores,
             "batch": data.batch, "warmup": data.warmup, "batches": data.loader.batches, "images_per_second": rates,
-            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": data.verdict, "images_skipped": data.skipped,
+            "seconds": seconds, "bottleneck": data.bottleneck, "verdict": verdict(data), "images_skipped": data.skipped,
             "notes": data.notes}  # fmt: skip
 
 
@@ -206,7 +238,7 @@ def bench_json(result: BenchResult) -> dict:
         data |= {
             "noisy": result.noisy,
             "noise_thresholds": result.thresholds,
-            "advice": result.advice if result.noisy else None,
+            "advice": advice(result) if result.noisy else None,
             "reference_ratio": {mode: {"ratio": r.value, "repeats": r.repeats, "uncertain": r.uncertain}
                                 for mode, r in result.reference_ratios().items()},
             "data": _bench_data_json(result.data) if result.data is not None else None,

@@ -88,6 +88,7 @@ OVERALL_COLUMNS = (
     "data_words",
     "weights",
     "images_skipped",
+    "samples_lost_to_cuts",
 )
 # Under the report: what the per-class columns and the title's figures are
 LEGEND = (
@@ -109,7 +110,7 @@ def _overall_row(e, dense: bool) -> list:
     return [ROW_OVERALL, None, total, e.accuracy, None, None, *([e.mean_iou] if dense else []), *predicted,
             e.balanced_accuracy, e.macro_f1, e.top5_accuracy,
             e.loss, getattr(e, "split_name", "val"), getattr(e, "data", ""), e.split, e.checkpoint,
-            getattr(e, "skipped", 0)]  # fmt: skip
+            getattr(e, "skipped", 0), getattr(e, "lost", 0)]  # fmt: skip
 
 
 def evaluation_json(e) -> dict:
@@ -123,6 +124,8 @@ def evaluation_json(e) -> dict:
             # the data by name or path and the split as fields; the header's sentence beside them
             "data": getattr(e, "data", ""), "split": getattr(e, "split_name", "val"), "data_words": e.split,
             "images_skipped": getattr(e, "skipped", 0),  # unreadable images left out (not in `examples`)
+            # samples of the data's shards past a cut, never read (in no split: the data set's count)
+            "samples_lost_to_cuts": getattr(e, "lost", 0),
             **(_dense_json(e) if getattr(e, "iou", None) is not None else {})}  # fmt: skip
 
 
