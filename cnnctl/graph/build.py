@@ -43,7 +43,7 @@ from ..shapes import Shape, format_shape, numel
 from ..values import lookalike_hint
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
-from .dropped import dropped_hint
+from .dropped import crop_hint, dropped_hint
 from .guess import guessed_volume
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
@@ -690,7 +690,10 @@ class Builder:
             if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
                 message = f"{exc.message} (inputs: {given}){after}"
-                hint = dropped_hint(nodes, inputs, ins, self.input_shape) or hint
+                crop = crop_hint(nodes, inputs, ins, self.defined)
+                hint = dropped_hint(nodes, inputs, ins, self.input_shape, self.defined) or (
+                    f"{crop}; or pad or pool the paths to one size" if crop else hint
+                )
                 if not after:  # the layers after it go on from what the join plausibly meant
                     raise Unjoined([Problem(message, loc, path, hint)], joined(kind.name, ins)) from None
             elif "input" in exc.message:
