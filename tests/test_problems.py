@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_main
+from helpers import EXAMPLES, run_main
 
 import cnnctl
 from cnnctl import CnnctlError
@@ -1159,3 +1159,27 @@ def test_a_construct_written_without_its_list_says_how_it_is_written(construct):
     assert (found.loc.line, found.loc.col) == (3, 5)
     assert found.message == f"`{construct}` is a construct, not a layer kind"
     assert found.hint.startswith(f"write `- {construct}:") and "did you mean" not in found.hint
+
+
+def test_padding_that_grows_the_map_is_warned_at_its_line_with_the_padding_that_keeps_it():
+    """`conv f=3 p=2` at stride 1: (32 + 2*2 - 3)/1 + 1 = 34, a ring of outputs that see mostly
+    zeros; the size is kept by p = (f - 1)/2 (f=1: 0). A warning, not an error; no bundled
+    network or example does it."""
+    from cnnctl.catalog import bundled
+
+    text = "input: 32x32x3\nlayers:\n  - conv f=3 p=2 n=8\n  - conv f=1 p=1 n=8\n  - conv f=3 p=3 n=8\n  - fc 10\n"
+    graph = cnnctl.load_text(text, "pad.yaml")
+    said = [(w.layer, w.loc.line, w.message) for w in graph.warnings]
+    assert said == [
+        ("conv1", 3, "p=2 grows 32x32 to 34x34; p=1 or p=same keeps it"),
+        ("conv2", 4, "p=1 grows 34x34 to 36x36; p=0 or p=same keeps it"),
+        ("conv3", 5, "p=3 grows 36x36 to 40x40; p=1 or p=same keeps it"),  # 36 + 6 - 3 + 1
+    ]
+    kept = "input: 32x32x3\nlayers:\n  - conv f=3 p=1 n=8\n  - conv f=1 n=8\n  - conv f=3 p=same n=8\n  - fc 10\n"
+    assert not cnnctl.load_text(kept, "pad.yaml").warnings
+    for path in [*bundled().values(), *EXAMPLES.glob("*.yaml")]:
+        try:
+            graph = cnnctl.load(str(path))
+        except CnnctlError:  # an example of a mistake
+            continue
+        assert not [w for w in graph.warnings if " grows " in w.message], path
