@@ -1183,3 +1183,24 @@ def test_padding_that_grows_the_map_is_warned_at_its_line_with_the_padding_that_
         except CnnctlError:  # an example of a mistake
             continue
         assert not [w for w in graph.warnings if " grows " in w.message], path
+
+
+def test_a_residual_whose_main_path_changes_the_size_names_the_layer_that_changed_it():
+    """The trial's: a 3x3 conv without padding makes 32 -> 30 (32 + 0 - 3 + 1), the second keeps
+    30: the sum is told at the residual, and where the size first changed with its line and column."""
+    text = (
+        "input: 32x32x16\nlayers:\n  - residual:\n      - conv f=3 p=0 n=16 act=relu\n"
+        "      - conv f=3 p=1 n=16\n    act: relu\n"
+    )
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text, "respad.yaml")
+    (problem,) = info.value.problems
+    assert (problem.layer, problem.loc.line) == ("residual1", 3)
+    assert problem.message.endswith(
+        "; the size first changes at `residual1.conv1` (respad.yaml:4:9: `conv f=3 n=16 act=relu`, p=0, 32x32 -> 30x30)"
+    )
+    assert problem.hint == "no stride gives that size: pad `residual1.conv1` (`p=same`) to keep 32x32"
+    # the second conv changing it instead: that one is named
+    with pytest.raises(CnnctlError) as info:
+        cnnctl.load_text(text.replace("p=0", "p=1").replace("p=1 n=16\n    act", "p=0 n=16\n    act"), "r.yaml")
+    assert "first changes at `residual1.conv2` (r.yaml:5:9" in info.value.problems[0].message
