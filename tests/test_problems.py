@@ -1204,3 +1204,37 @@ def test_a_residual_whose_main_path_changes_the_size_names_the_layer_that_change
     with pytest.raises(CnnctlError) as info:
         cnnctl.load_text(text.replace("p=0", "p=1").replace("p=1 n=16\n    act", "p=0 n=16\n    act"), "r.yaml")
     assert "first changes at `residual1.conv2` (r.yaml:5:9" in info.value.problems[0].message
+
+
+NIN_END = "input: 8x8x3\nlayers:\n  - conv f=3 p=1 n=10\n  - pool avg global\n  - softmax\n"
+
+
+def test_a_classifier_ending_in_a_1x1_volume_is_warned_by_validate_at_its_last_layer():
+    """NiN's end (`pool avg global`, `softmax`) leaves the 10 scores in 1x1x10: the shapes are
+    right, but train refuses it; validate says so at the last layer, as train does."""
+    (warning,) = cnnctl.load_text(NIN_END, "nin.yaml").warnings
+    assert (warning.layer, warning.loc.line) == ("softmax1", 5)
+    assert warning.message.startswith("the network ends in the volume 1x1x10, not a vector of 10 class scores")
+    assert warning.hint.startswith("add `flatten` before this softmax")
+    fixed = NIN_END.replace("  - softmax\n", "  - flatten\n  - softmax\n")
+    assert not cnnctl.load_text(fixed, "nin.yaml").warnings
+    # a 1x1 volume not a classifier by its kind: told only where the file trains it
+    plain = NIN_END.replace("  - softmax\n", "")
+    assert not cnnctl.load_text(plain, "n.yaml").warnings
+    assert cnnctl.load_text(plain + "train:\n  epochs: 1\n", "n.yaml").warnings[0].layer == "pool1"
+
+
+def test_trains_refusals_of_a_network_for_its_classes_are_told_at_the_last_layer():
+    pytest.importorskip("torch")
+    from cnnctl.train.data_checks import check_classes
+
+    classes = [str(i) for i in range(10)]
+    with pytest.raises(CnnctlError) as info:
+        check_classes(cnnctl.load_text(NIN_END, "nin.yaml"), classes)
+    (problem,) = info.value.problems
+    assert (problem.layer, problem.loc.line, problem.loc.file) == ("softmax1", 5, "nin.yaml")
+    with pytest.raises(CnnctlError) as info:
+        check_classes(cnnctl.load_text(NIN_END.replace("  - softmax", "  - flatten\n  - fc 5"), "nin.yaml"), classes)
+    (problem,) = info.value.problems
+    assert problem.message.startswith("the network has 5 outputs, but the data has 10 classes")
+    assert (problem.layer, problem.loc.line) == ("fc1", 6)

@@ -160,7 +160,8 @@ def build_graph(
     unchosen = unchosen_problems(spec)  # a member's own mistakes stop only that member: notes here
     outs = {h.index for h in heads}
     doubled = double_softmaxes(nodes, {nodes[-1].index, *outs})
-    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *unchosen]
+    volume = outputs.scores_in_a_volume(nodes, bool(spec.train))
+    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *volume, *unchosen]
     return Graph(
         name,
         spec.file,
