@@ -1238,3 +1238,27 @@ def test_trains_refusals_of_a_network_for_its_classes_are_told_at_the_last_layer
     (problem,) = info.value.problems
     assert problem.message.startswith("the network has 5 outputs, but the data has 10 classes")
     assert (problem.layer, problem.loc.line) == ("fc1", 6)
+
+
+def test_an_input_written_as_a_vector_a_list_or_too_large_is_told_once_with_what_to_write():
+    (vector,) = problems_of("input: 3072\nlayers:\n  - fc 10\n", "vec.yaml")
+    # 3,072 = 32*32*3: a vector's own shape is 1x1x3072; an image's cannot be told from the count alone
+    assert vector.hint == (
+        "a vector of 3,072 values is `1x1x3072`; an image is HxWxC with H*W*C = 3,072 (e.g. `32x32x3`)"
+    )
+    assert "(e.g." not in problems_of("input: 10\nlayers:\n  - fc 10\n")[0].hint  # 10: no square image
+    (listed,) = problems_of("input: [32, 32, 3]\nlayers:\n  - fc 10\n", "list.yaml")
+    assert (listed.message, listed.hint, listed.loc.line) == (
+        "`input` must be a single value, not a list",
+        "write `input: 32x32x3`",
+        1,
+    )
+    # the layers below are checked against what was meant: 32*32*3 = 3,072 inputs to the fc
+    found = problems_of("input: [32, 32, 3]\nlayers:\n  - fc 10\n  - conv f=3 n=8\n", "list.yaml")
+    assert len(found) == 2 and "needs a volume" in found[1].message
+    (huge,) = problems_of("input: 1000000x1000000x3\nlayers:\n  - fc 10\n", "huge.yaml")
+    # isqrt(2**40 // 3) = 605,395: the largest square image of 3 channels within the limit
+    assert huge.hint == (
+        "the limit is 1,099,511,627,776 values per example (H*W*C): with 3 channels, up to 605395x605395x3"
+    )
+    assert 605395**2 * 3 <= 2**40 < 605396**2 * 3

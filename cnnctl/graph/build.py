@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -71,11 +72,14 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
     parts = str(text).strip().lower().replace("×", "x").split("x")
     example = "e.g. `224x224x3` (height x width x channels)"
     if len(parts) != 3:
-        hint = (
-            f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
-            if len(parts) == 2 and len(text) < 40
-            else example
-        )
+        hint = example
+        if len(parts) == 2 and len(text) < 40:
+            hint = f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
+        elif len(parts) == 1 and str(text).strip().isdigit() and len(text) < 40:  # a vector: its shape is not derivable
+            n = int(text)
+            hint = f"a vector of {n:,} values is `1x1x{n}`; an image is HxWxC with H*W*C = {n:,}" + (
+                f" (e.g. `{square_volume(n)}`)" if square_volume(n) else ""
+            )
         raise CnnctlError.at(f"{what} {quoted(text)} is not a volume HxWxC", loc, hint=hint)
     try:
         h, w, c = (parse_int(p) for p in parts)
@@ -88,8 +92,22 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
             hint=f"cnnctl writes volumes HxWxC, as the course does: did you mean `{w}x{c}x{h}`?",
         )
     if h * w * c > MAX_VALUES:
-        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})", loc)
+        raise CnnctlError.at(
+            f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})",
+            loc,
+            hint=f"the limit is {MAX_VALUES:,} values per example (H*W*C): with {c} channel{'s' if c != 1 else ''}, "
+            f"up to {math.isqrt(MAX_VALUES // c)}x{math.isqrt(MAX_VALUES // c)}x{c}",
+        )
     return h, w, c
+
+
+def square_volume(n: int) -> str | None:
+    """A square image of `n` values, 3 channels or 1 (3,072: `32x32x3`; 784: `28x28x1`), or None."""
+    for c in (3, 1):
+        side = math.isqrt(n // c) if n % c == 0 else 0
+        if side > 1 and side * side * c == n:
+            return f"{side}x{side}x{c}"
+    return None
 
 
 def build_graph(
