@@ -128,6 +128,10 @@ def test_a_network_piped_in_is_read_from_dash(tmp_path):
     assert table.stdout.decode().splitlines()[0].strip() == "<stdin>", table.stdout
     done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
     assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
+    # and the file is named as its messages name it: `FAIL <stdin>`, not `FAIL -` (the trial's)
+    assert done.stderr.decode().startswith("FAIL <stdin>\n"), done.stderr
+    assert b"invalid: <stdin>" in done.stdout, done.stdout
+    assert cnnctl("validate", "-", stdin=NET.encode()).stdout.decode().startswith("ok  <stdin>  (")
 
 
 def test_standard_input_is_named_once_among_a_commands_networks():

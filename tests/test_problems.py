@@ -1262,3 +1262,27 @@ def test_an_input_written_as_a_vector_a_list_or_too_large_is_told_once_with_what
         "the limit is 1,099,511,627,776 values per example (H*W*C): with 3 channels, up to 605395x605395x3"
     )
     assert 605395**2 * 3 <= 2**40 < 605396**2 * 3
+
+
+def test_a_positional_word_written_with_a_name_is_placed_in_the_hint():
+    # `type=max`: pool's `op` is written without a name, first (`pool max f=2 s=2`)
+    (problem,) = problems_of("input: 8x8x3\nlayers:\n  - pool f=2 s=2 type=max\n")
+    assert problem.message == "`pool` has no argument `type`"
+    assert problem.hint == "write `pool max f=2 s=2`: `max` is `op`, written without a name"
+    assert cnnctl.load_text("input: 8x8x3\nlayers:\n  - pool max f=2 s=2\n").output_shape == (4, 4, 3)
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("\u0663", "3"), ("\u0969", "3"), ("\uff13", "3"), ("1\u0661", "11")],  # Arabic-Indic, Devanagari, full-width
+)
+def test_every_scripts_digits_are_told_as_not_ascii_alike(written, meant):
+    (problem,) = problems_of(f"input: 32x32x3\nlayers:\n  - conv f={written} n=8\n")
+    assert problem.hint.startswith(f"write `f={meant}` in ASCII: `")
+
+
+def test_an_expression_too_large_is_hinted_with_the_limit_not_the_syntax():
+    (problem,) = problems_of("input: 8x8x3\nlayers:\n  - conv f=3 n=${9999999999*9999999999*99999999}\n")
+    assert problem.message.endswith("is far too large")
+    assert "4,611,686,018,427,387,904 (2^62)" in problem.hint and "parentheses" not in problem.hint
+    assert 2**62 == 4_611_686_018_427_387_904
