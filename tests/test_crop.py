@@ -124,3 +124,26 @@ def test_a_unet_with_crop_exports_to_onnx_as_pytorch_runs_it(tmp_path, monkeypat
     got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
     with torch.no_grad():
         assert (got - model(x)).abs().max().item() <= 1e-4
+
+
+def test_a_unet_with_crop_is_written_as_pytorch_source_that_gives_the_same_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    import importlib.util
+
+    from cnnctl.backend import to_torch
+    from cnnctl.exchange.pytorch_source import class_name, pytorch_source
+
+    graph = load_text(UNET)
+    path = tmp_path / "unet.py"
+    path.write_text(pytorch_source(graph))
+    assert "[:, :, 4:36, 4:36]" in path.read_text()  # (40 - 32) // 2 = 4 rows and columns off each map's top and left
+    spec = importlib.util.spec_from_file_location("unet_crop_source", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    model = to_torch(graph).eval()
+    written = getattr(module, class_name(graph.name))().eval()
+    written.load_state_dict(model.state_dict())
+    x = torch.randn(2, 1, 44, 44)
+    with torch.no_grad():
+        assert torch.allclose(written(x), model(x), atol=1e-5)
