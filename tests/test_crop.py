@@ -147,3 +147,14 @@ def test_a_unet_with_crop_is_written_as_pytorch_source_that_gives_the_same_outpu
     x = torch.randn(2, 1, 44, 44)
     with torch.no_grad():
         assert torch.allclose(written(x), model(x), atol=1e-5)
+
+
+def test_a_crops_own_mistake_keeps_its_own_hint_not_a_joins():
+    from cnnctl.errors import CnnctlError
+
+    text = UNET.replace("  - crop from=c1,up1 id=skip1", "  - crop 20 from=c1,up1 id=skip1")
+    with pytest.raises(CnnctlError) as info:
+        load_text(text)
+    problem = info.value.problems[0]
+    assert problem.layer == "skip1" and problem.message.startswith("crop has both a size and a second input")
+    assert problem.hint == "write the size (`crop 56`) or the second input (`from=A,B`, `with=B`), not both"

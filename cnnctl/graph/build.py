@@ -709,10 +709,11 @@ class Builder:
             if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
                 message = f"{exc.message} (inputs: {given}){after}"
-                crop = crop_hint(nodes, inputs, ins, self.defined)
-                hint = dropped_hint(nodes, inputs, ins, self.input_shape, self.defined) or (
-                    f"{crop}; or pad or pool the paths to one size" if crop else hint
-                )
+                if not kind.sized_by_last:  # a join of maps (a crop's second input gives its size: its own hint)
+                    crop = crop_hint(nodes, inputs, ins, self.defined)
+                    hint = dropped_hint(nodes, inputs, ins, self.input_shape, self.defined) or (
+                        f"{crop}; or pad or pool the paths to one size" if crop else hint
+                    )
                 if not after:  # the layers after it go on from what the join plausibly meant
                     raise Unjoined([Problem(message, loc, path, hint)], joined(kind.name, ins)) from None
             elif "input" in exc.message:
