@@ -127,7 +127,8 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
     the members of the bundled families (`efficientnet_b3`: efficientnet.yaml's `b3`).
     `ARCH:MEMBER` chooses a member of any family file (`my_family.yaml:b3`), with settings of
     its arguments (`efficientnet_b3:dropout=0.1`, `efficientnet.yaml:width=1.3,depth=1.5`;
-    `cnnctl.notation.variants`). A run folder, or a checkpoint in one, means the network it
+    `cnnctl.notation.variants`). `@NAME` is the bundled network NAME alone, a file of that name
+    here or not (`bundled_member`). A run folder, or a checkpoint in one, means the network it
     trained, the member it recorded. `-` is standard input, called `<stdin>`; so is a worker's
     copy of it in its run folder (`worker.piped_file`), so that N workers name a network piped
     in as one process does.
@@ -138,6 +139,8 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
         return DASH, STDIN_NAME, None
     if arg == worker.piped_file():  # a worker's copy of the pipe (`train - --nproc-per-node N`): named as the pipe
         return arg, STDIN_NAME, None
+    if arg.startswith(BUNDLED_MARK) and not os.path.exists(arg):  # `@resnet18`: the bundled one, a file here or not
+        return bundled_member(arg[len(BUNDLED_MARK) :])
     run = run_of(arg)
     if run is not None:  # a run folder, or a checkpoint in one: the network it trained
         return os.path.join(run, RUN_NETWORK), os.path.join(run, RUN_NETWORK), run_member(arg)
@@ -146,6 +149,33 @@ def resolve_member(arg: str) -> tuple[str, str, str | None]:
         file, display, member = _settable(base) or resolve_member(base)
         return file, display, f"{member},{choice}" if member else choice
     return _resolve(arg)
+
+
+BUNDLED_MARK = "@"
+"""`@NAME`: the bundled network NAME even where a file `NAME` or `NAME.yaml` is here (which a bare
+name reads first). `@` is in no FILE:MEMBER nor setting, nor a name `cnnctl list` shows."""
+
+
+def bundled_member(name: str) -> tuple[str, str, str | None]:
+    """`resolve_member` of `@NAME`: NAME among the bundled networks, their aliases and their
+    families' members alone (`@resnet18`, `@efficientnet_b3`, `@efficientnet:b3,width=1.1`)."""
+    base, colon, choice = name.rpartition(":")
+    if colon and base:
+        file, display, member = bundled_member(base)
+        return file, display, f"{member},{choice}" if member else choice
+    files = bundled()
+    stem = stem_of(name, (".yaml",)).lower()
+    key = ALIASES.get(stem, stem)
+    if key in files:
+        return files[key], shown_bundled(files[key]), None
+    family = family_of(key, files)
+    if family is not None:
+        return family[0], shown_bundled(family[0]), family[1]
+    hint = did_you_mean(stem, [*files, *ALIASES], family=True)
+    raise CnnctlError.at(
+        f"no bundled architecture called `{name}` (`{BUNDLED_MARK}NAME` names a bundled network only)",
+        hint=hint or "`cnnctl list` names them",
+    )
 
 
 def _settable(name: str) -> tuple[str, str, str] | None:

@@ -29,6 +29,11 @@ class ExprError(ValueError):
     """What is wrong with an expression, in words."""
 
 
+class ExprTooLarge(ExprError):
+    """A number past the bound an expression's values keep to (`cnnctl.notation.expr.MAX_VALUE`,
+    `MAX_DIGITS` digits written): its hint is that bound, not the syntax."""
+
+
 def fraction(numerator: int, denominator: int = 1) -> Number:
     """numerator / denominator exactly: an int when whole, else a Fraction."""
     if numerator % denominator == 0:
@@ -70,7 +75,7 @@ def read_number(text: str) -> Number | None:
     whole, decimals = whole or "", decimals or ""
     shift = _exponent(exponent)
     if len(whole) > MAX_DIGITS or len(over or "") > MAX_DIGITS or len(whole) + shift > MAX_DIGITS:
-        raise ExprError(f"{shown} is far too large")
+        raise ExprTooLarge(f"{shown} is far too large")
     if len(decimals) > MAX_DIGITS or len(decimals) - shift > MAX_DIGITS:
         raise ExprError(f"{shown} has too many decimals (at most {MAX_DIGITS})")
     numerator = int(whole + decimals) * 10 ** max(0, shift - len(decimals))

@@ -71,10 +71,15 @@ LOOKALIKES = {
 
 
 def ascii_spelling(text: str) -> str:
-    """`text` with the LOOKALIKES and full-width characters written in ASCII."""
+    """`text` with the LOOKALIKES, full-width characters and every script's decimal digits
+    (Arabic-Indic `٣`, Devanagari `३`: Unicode's decimal value) written in ASCII."""
     import unicodedata  # on the error path only
 
-    return "".join(LOOKALIKES.get(c, unicodedata.normalize("NFKC", c) if ord(c) > 0x7F else c) for c in text)
+    def ascii_of(c: str) -> str:
+        digit = unicodedata.decimal(c, None)
+        return str(digit) if digit is not None else unicodedata.normalize("NFKC", c)
+
+    return "".join(LOOKALIKES.get(c, ascii_of(c) if ord(c) > 0x7F else c) for c in text)
 
 
 def lookalike_hint(text: str, name: str = "", written: str | None = None) -> str | None:

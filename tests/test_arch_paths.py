@@ -128,6 +128,10 @@ def test_a_network_piped_in_is_read_from_dash(tmp_path):
     assert table.stdout.decode().splitlines()[0].strip() == "<stdin>", table.stdout
     done = cnnctl("validate", "-", "lenet5", stdin=BROKEN.encode())  # its problems are told at `<stdin>`
     assert done.returncode == 2 and b"error: <stdin>:3:5: layer `conv1`" in done.stderr, done.stderr
+    # and the file is named as its messages name it: `FAIL <stdin>`, not `FAIL -` (the trial's)
+    assert done.stderr.decode().startswith("FAIL <stdin>\n"), done.stderr
+    assert b"invalid: <stdin>" in done.stdout, done.stdout
+    assert cnnctl("validate", "-", stdin=NET.encode()).stdout.decode().startswith("ok  <stdin>  (")
 
 
 def test_standard_input_is_named_once_among_a_commands_networks():
@@ -283,3 +287,26 @@ def test_a_missing_file_is_not_taken_for_a_file_several_edits_away(tmp_path, mon
     assert near_file("bare_cnocat.yaml", (".yaml",)) == "bare_concat.yaml"
     code, _, err = run_main(monkeypatch, capsys, "summarize", "bare_concta.yaml")
     assert code == 2 and "did you mean `bare_concat.yaml`?" in err
+
+
+def test_at_name_is_the_bundled_network_even_where_a_file_here_shadows_it(tmp_path, monkeypatch, capsys):
+    from cnnctl.catalog import bundled, resolve_member
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet18.yaml").write_text(NET)  # a student's own file, named as the bundled network
+    assert resolve_member("resnet18")[0] == "resnet18.yaml"  # a file here wins over a bare name
+    assert resolve_member("@resnet18")[0] == bundled()["resnet18"]
+    assert resolve_member("@resnet18.yaml")[0] == bundled()["resnet18"]
+    assert resolve_member("@efficientnet_b3")[2] == "b3"
+    assert resolve_member("@efficientnet:b3")[2] == "b3"
+    code, _, err = run_main(monkeypatch, capsys, "summarize", "@resnt18")
+    assert code == 2 and "no bundled architecture called `resnt18`" in err and "did you mean `resnet18`?" in err
+    # the same file twice is warned, with the way to name the bundled one
+    code, out, err = run_main(monkeypatch, capsys, "compare", "resnet18.yaml", "resnet18")
+    assert code == 0
+    assert "`resnet18.yaml` and `resnet18` are the same network (resnet18.yaml)" in err
+    assert "`@resnet18` names the bundled network" in err
+    code, out, err = run_main(monkeypatch, capsys, "compare", "resnet18.yaml", "@resnet18")
+    assert code == 0 and "same network" not in err
+    code, out, err = run_main(monkeypatch, capsys, "compare", "lenet5", "lenet")  # an alias: no file to shadow it
+    assert "same network" in err and "`@" not in err

@@ -174,7 +174,7 @@ def receptive_fields(graph: Graph) -> tuple[Field, ...]:
     nodes, input_shape = graph.nodes, graph.input_shape
     reach = _Reach(graph)  # what whole maps see, worked out only where a map of one position asks
     for n in nodes:
-        if len(n.inputs) == 1:
+        if len(n.inputs) == 1 or KINDS[n.kind].sized_by_last:  # a crop's second input gives a size alone
             i = n.inputs[0]
             f = PIXEL if i == INPUT else fields[i]
             if f.whole:
@@ -566,7 +566,7 @@ class _Reach:
         """What all of node `i`'s positions see, its inputs' worked out: where it reads every
         position of each input (most layers), what they see; otherwise back from what it reads."""
         n, memo = self.graph.nodes[i], self.memo
-        if len(n.inputs) > 1:  # a join reads all of each input (a 1x1 one broadcast)
+        if len(n.inputs) > 1 and not KINDS[n.kind].sized_by_last:  # a join reads all of each input (1x1: broadcast)
             sights = [memo[j] for j in n.inputs]
             if any(x is None for x in sights):
                 return None
@@ -626,7 +626,7 @@ class _Reach:
                 seen.extend(sight.boxes)
                 continue
             n = nodes[i]
-            if len(n.inputs) > 1:  # a join reads the same positions of each input; a 1x1 one whole
+            if len(n.inputs) > 1 and not KINDS[n.kind].sized_by_last:  # a join reads each input's same positions
                 spread = _plane(n.shape) != (1, 1)
                 for j, shape in zip(n.inputs, shapes(n), strict=True):
                     send(j, [_full((1, 1))] if spread and _plane(shape) == (1, 1) else list(boxes))

@@ -25,8 +25,8 @@ COUNTED = (
     + ", ".join(dict.fromkeys(kind.counted for kind in KINDS.values() if kind.counted)),
 )
 NOT_COUNTED = (
-    "dropout, droppath, flatten, concat, chunk, slice, shuffle and nearest upsample (free at inference); a gate's, "
-    "grn's, layerscale's, affine's or bilinear upsample's multiplications (by activations or constants, not "
+    "dropout, droppath, flatten, concat, crop, chunk, slice, shuffle and nearest upsample (free at inference); "
+    "a gate's, grn's, layerscale's, affine's or bilinear upsample's multiplications (by activations or constants, not "
     "weights: FLOPs only); "
     "data loading and the loss",
 )

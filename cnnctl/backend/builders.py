@@ -21,6 +21,7 @@ from ..graph import Node
 from ..layers import KINDS, Args
 from ..layers.activation import ACTIVATIONS
 from ..layers.conv import resolve_padding
+from ..layers.crop import crop_offsets
 from ..layers.pool import Pool
 from ..shapes import Shape, numel
 from . import functional as fn
@@ -374,6 +375,18 @@ def slice_(node: Node, ins: list[Shape]) -> nn.Module:
 @writes("slice")
 def slice_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
     return None, f"{xs[0]}[:, {n.args.start}:{n.args.start + n.shape[-1]}]"
+
+
+@builds("crop")
+def crop(node: Node, ins: list[Shape]) -> nn.Module:
+    top, left = crop_offsets(ins[0][:2], node.shape[:2])
+    return fn.Crop(top, left, node.shape[0], node.shape[1])
+
+
+@writes("crop")
+def crop_source(n: Node, ins: list[Shape], xs: list[str], m: str) -> tuple[str | None, str]:
+    (top, left), (h, w) = crop_offsets(ins[0][:2], n.shape[:2]), n.shape[:2]
+    return None, f"{xs[0]}[:, :, {top}:{top + h}, {left}:{left + w}]"
 
 
 @builds("rsoftmax")

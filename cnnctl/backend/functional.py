@@ -338,6 +338,19 @@ class Slice(nn.Module):
         return x.narrow(1, self.start, self.end - self.start)
 
 
+class Crop(nn.Module):
+    """Rows `top` to `top + h` and columns `left` to `left + w` of a map (a centre crop): a view,
+    by fixed numbers (plain Slices in ONNX). A second input, whose size the crop was built for,
+    is read for nothing."""
+
+    def __init__(self, top: int, left: int, h: int, w: int):
+        super().__init__()
+        self.top, self.left, self.h, self.w = top, left, h, w
+
+    def forward(self, x: torch.Tensor, *size_of: torch.Tensor) -> torch.Tensor:
+        return x[:, :, self.top : self.top + self.h, self.left : self.left + self.w]
+
+
 def radix_grid(radix: int, groups: int, shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The shapes a radix softmax reads its input as (N, groups, radix, D/groups, H, W: one
     group needs no groups axis) and writes its output back as, by the sizes the layer was built

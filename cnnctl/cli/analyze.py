@@ -1,5 +1,6 @@
 """The design commands: flops, memory, compare (costs, memory, devices). None of them imports torch."""
 
+import os
 from typing import Annotated, Any, Optional
 
 from ..analysis.memory import DEVICES
@@ -351,6 +352,31 @@ def load_networks(files: list[str], input: str | None) -> list:
             warnings.extend(exc.warnings)  # the warnings found with them: often the cause
     if problems:  # the valid networks' warnings are told too, as a run that went on would tell them
         raise CnnctlError(problems, [*warnings, *(w for g in graphs for w in g.warnings)])
+    return same_network_warned(files, graphs)
+
+
+def same_network_warned(files: list[str], graphs: list) -> list:
+    """`graphs`, a warning added to each that reads the same file and member as one before it
+    (`compare resnet18.yaml resnet18` with ./resnet18.yaml here: a file here is read before a
+    bundled name), so that a column of ratios all 1.000 is not taken for a finding."""
+    from ..catalog import BUNDLED_MARK, bundled_member, resolve_member
+    from ..errors import Loc, Problem
+
+    seen: dict[tuple[str, str | None], str] = {}
+    for k, arg in enumerate(files):
+        file, _, member = resolve_member(arg)
+        key = (os.path.realpath(file), member)
+        if key not in seen:
+            seen[key] = arg
+            continue
+        try:  # where a bundled network of that name is shadowed, how to name it
+            stem = os.path.basename(arg).removesuffix(".yaml")
+            other = bundled_member(stem)[0]
+            hint = None if os.path.realpath(other) == key[0] else f"`{BUNDLED_MARK}{stem}` names the bundled network"
+        except CnnctlError:
+            hint = None
+        message = f"`{seen[key]}` and `{arg}` are the same network ({file}): its columns compare it with itself"
+        graphs[k] = graphs[k]._replace(warnings=(*graphs[k].warnings, Problem(message, Loc(file), None, hint)))
     return graphs
 
 

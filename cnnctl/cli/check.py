@@ -26,6 +26,7 @@ def validate_cmd(
     Exit 0 when all are valid; otherwise every problem is listed and the exit code is 2.
     """
     from ..catalog import file_json, stdin_once
+    from ..files import STDIN_NAME
     from ..render.views.problems import problem_json
     from ..render.views.validate import validate_lines, validate_table, validate_total
 
@@ -42,13 +43,14 @@ def validate_cmd(
         # the file read, as every command's JSON names a network (`"file": "vgg16.yaml", "bundled": true`);
         # `named`, the argument, for the text's lines (`ok  vgg  (bundled: vgg16.yaml; ...)`), not in JSON
         shown = graph.file if graph is not None else _shown(arch)
-        named = {"named": arch, **file_json(shown)}
+        called = STDIN_NAME if arch == "-" else arch  # standard input is `<stdin>`, as its messages say
+        named = {"named": called, **file_json(shown)}
         if graph is not None and not problems:
             results.append(
                 {
                     **named,
                     # as the text says it (`bundled: vgg16.yaml`) where it is not what was named: README's JSON `read`
-                    **({"read": graph.file} if graph.file != arch else {}),
+                    **({"read": graph.file} if graph.file != called else {}),
                     "ok": True,
                     "layers": len(graph.nodes),
                     "params": graph.params,

@@ -13,7 +13,7 @@ import re
 
 from ..errors import CnnctlError, LimitError, Loc, Problem, did_you_mean, quoted
 from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_LAYERS, MAX_VALUE_CHARS
-from ..notation.expr import FUNCTIONS, ExprError, evaluate, format_number, read_number
+from ..notation.expr import FUNCTIONS, MAX_VALUE, ExprError, ExprTooLarge, evaluate, format_number, read_number
 from ..notation.spec import (
     BLOCK_INPUT,
     BlockDef,
@@ -354,13 +354,14 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
         try:
             return format_number(evaluate(expr, number))
         except ExprError as exc:
-            raise CnnctlError.at(
-                str(exc),
-                value.loc.shifted(m.start()),
-                layer=path,
-                hint="expressions use numbers (32, 1.1), argument names, + - * / // %, parentheses and "
-                + ", ".join(FUNCTIONS),
-            ) from None
+            hint = (
+                f"an expression's values stay within {MAX_VALUE:,} (2^62) either way, and a layer's whole numbers "
+                f"within {MAX_INT:,}"
+                if isinstance(exc, ExprTooLarge)
+                else "expressions use numbers (32, 1.1), argument names, + - * / // %, parentheses and "
+                + ", ".join(FUNCTIONS)
+            )
+            raise CnnctlError.at(str(exc), value.loc.shifted(m.start()), layer=path, hint=hint) from None
 
     return Value(_SUBST.sub(replace_match, text), value.loc)
 

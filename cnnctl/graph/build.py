@@ -14,6 +14,7 @@ rather than `layer2.1.bottleneck1.residual1.conv1`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -43,7 +44,7 @@ from ..shapes import Shape, format_shape, numel
 from ..values import lookalike_hint
 from . import blocks, branches, droppath, gate, outputs, references, repeat, residual, split, unbuilt
 from .blocks import Env, substitute
-from .dropped import dropped_hint
+from .dropped import crop_hint, dropped_hint
 from .guess import guessed_volume
 from .nodes import FAILED, INPUT, UNKNOWN, Graph, Group, Node
 from .scope import Names, Scope, lone
@@ -71,11 +72,14 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
     parts = str(text).strip().lower().replace("×", "x").split("x")
     example = "e.g. `224x224x3` (height x width x channels)"
     if len(parts) != 3:
-        hint = (
-            f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
-            if len(parts) == 2 and len(text) < 40
-            else example
-        )
+        hint = example
+        if len(parts) == 2 and len(text) < 40:
+            hint = f"give channels too: `{text}x1` for grayscale, `{text}x3` for RGB"
+        elif len(parts) == 1 and str(text).strip().isdigit() and len(text) < 40:  # a vector: its shape is not derivable
+            n = int(text)
+            hint = f"a vector of {n:,} values is `1x1x{n}`; an image is HxWxC with H*W*C = {n:,}" + (
+                f" (e.g. `{square_volume(n)}`)" if square_volume(n) else ""
+            )
         raise CnnctlError.at(f"{what} {quoted(text)} is not a volume HxWxC", loc, hint=hint)
     try:
         h, w, c = (parse_int(p) for p in parts)
@@ -88,8 +92,22 @@ def parse_volume(text: str, loc: Loc | None, what: str = "input") -> Shape:
             hint=f"cnnctl writes volumes HxWxC, as the course does: did you mean `{w}x{c}x{h}`?",
         )
     if h * w * c > MAX_VALUES:
-        raise CnnctlError.at(f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})", loc)
+        raise CnnctlError.at(
+            f"{what} `{text}` is absurdly large ({h * w * c:,} values; at most {MAX_VALUES:,})",
+            loc,
+            hint=f"the limit is {MAX_VALUES:,} values per example (H*W*C): with {c} channel{'s' if c != 1 else ''}, "
+            f"up to {math.isqrt(MAX_VALUES // c)}x{math.isqrt(MAX_VALUES // c)}x{c}",
+        )
     return h, w, c
+
+
+def square_volume(n: int) -> str | None:
+    """A square image of `n` values, 3 channels or 1 (3,072: `32x32x3`; 784: `28x28x1`), or None."""
+    for c in (3, 1):
+        side = math.isqrt(n // c) if n % c == 0 else 0
+        if side > 1 and side * side * c == n:
+            return f"{side}x{side}x{c}"
+    return None
 
 
 def build_graph(
@@ -160,7 +178,8 @@ def build_graph(
     unchosen = unchosen_problems(spec)  # a member's own mistakes stop only that member: notes here
     outs = {h.index for h in heads}
     doubled = double_softmaxes(nodes, {nodes[-1].index, *outs})
-    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *unchosen]
+    volume = outputs.scores_in_a_volume(nodes, bool(spec.train))
+    warnings = [*builder.warnings, *_unused_outputs(nodes, outs), *doubled, *volume, *unchosen]
     return Graph(
         name,
         spec.file,
@@ -690,7 +709,11 @@ class Builder:
             if len(ins) > 1:  # say which input is which, and which layer above dropped rows one of them lacks
                 given = ", ".join(f"`{self.name_of(i)}` {format_shape(s)}" for i, s in zip(inputs, ins, strict=True))
                 message = f"{exc.message} (inputs: {given}){after}"
-                hint = dropped_hint(nodes, inputs, ins, self.input_shape) or hint
+                if not kind.sized_by_last:  # a join of maps (a crop's second input gives its size: its own hint)
+                    crop = crop_hint(nodes, inputs, ins, self.defined)
+                    hint = dropped_hint(nodes, inputs, ins, self.input_shape, self.defined) or (
+                        f"{crop}; or pad or pool the paths to one size" if crop else hint
+                    )
                 if not after:  # the layers after it go on from what the join plausibly meant
                     raise Unjoined([Problem(message, loc, path, hint)], joined(kind.name, ins)) from None
             elif "input" in exc.message:

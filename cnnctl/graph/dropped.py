@@ -8,18 +8,27 @@ warning at that pool. The join's hint names it and what fixes it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from fractions import Fraction
 
 from ..layers import KINDS
 from ..shapes import Shape
-from .nodes import INPUT, Node
+from .nodes import INPUT, UNKNOWN, Node
 
 LEFT_OUT = "leaves out the last"  # the start of the note a windowed layer gives (layers/conv.py unread_note)
 
 
-def dropped_hint(nodes: list[Node], inputs: list[int], shapes: list[Shape], input_shape: Shape) -> str | None:
+def dropped_hint(
+    nodes: list[Node], inputs: list[int], shapes: list[Shape], input_shape: Shape, ids: Collection[str] = ()
+) -> str | None:
     """A hint naming the layer that dropped rows or columns above only some of a join's
-    `inputs` (of `shapes`, which differ in height or width), or None where none did."""
+    `inputs` (of `shapes`, which differ in height or width), or None where none did; `ids`: the
+    ids written in the file (a `crop` line refers to its inputs by them).
+
+    Only fixes that make the join's sizes meet are offered: the input sizes nearest that the
+    strides divide; rounding up at the layer (`ceil`, `p=same`) only where no path to the join
+    upsamples (there a 25 rounded up to 13 comes back as 26, not 25); cutting the larger input
+    down to the smaller's size (`crop`)."""
     if any(len(s) != 3 for s in shapes) or len({s[:2] for s in shapes}) < 2:
         return None
     above = [_ancestors(nodes, i) for i in inputs]
@@ -31,9 +40,58 @@ def dropped_hint(nodes: list[Node], inputs: list[int], shapes: list[Shape], inpu
     node = nodes[culprits[0]]
     what = next(n for n in node.notes if n.startswith(LEFT_OUT)).partition(":")[0]  # `leaves out ... input`
     jump = _jump(nodes, node.index, input_shape)
-    fix = f"make the input's height and width divisible by {jump}" if jump > 1 else "pad its input"
-    fix += ", or use `pool ... ceil` (or `p=same`) there" if node.kind == "pool" else ", or pad it (`p=same`)"
-    return f"`{node.path}` {what}: {fix}"
+    fixes = []
+    if jump > 1 and len(input_shape) == 3:
+        fixes.append(f"make the input's height and width divisible by {jump} ({_nearest(input_shape, jump)})")
+    if not any(_upsamples(nodes[i]) for i in every):
+        fixes.append("use `pool ... ceil` (or `p=same`) there" if node.kind == "pool" else "pad it (`p=same`)")
+    crop = crop_hint(nodes, inputs, shapes, ids)
+    if crop:
+        fixes.append(crop)
+    if not fixes:
+        return None
+    return f"`{node.path}` {what}: " + ", or ".join(fixes)
+
+
+def crop_hint(nodes: list[Node], inputs: list[int], shapes: list[Shape], ids: Collection[str] = ()) -> str | None:
+    """How to cut the larger of a join's two inputs down to the smaller's height and width with
+    a `crop` line above the join, or None where neither input is the smaller in both."""
+    if len(inputs) != 2 or any(len(s) != 3 for s in shapes) or shapes[0][:2] == shapes[1][:2]:
+        return None
+    (a, b), (sa, sb) = inputs, shapes
+    if sa[0] <= sb[0] and sa[1] <= sb[1]:
+        small, big, size = a, b, sa
+    elif sb[0] <= sa[0] and sb[1] <= sa[1]:
+        small, big, size = b, a, sb
+    else:
+        return None
+    name = {i: "input" if i == INPUT else nodes[i].path for i in (a, b)}
+    ref = {i: name[i] if i == INPUT or name[i] in ids else "ID" for i in (a, b)}
+    cut = f"{name[big]}_crop" if ref[big] != "ID" else "cut"
+    joined = ",".join(cut if i == big else ref[i] for i in (a, b))
+    need = [f"`id=ID` on `{name[i]}`'s line" for i in (a, b) if ref[i] == "ID"]
+    return (
+        f"cut `{name[big]}` to {size[0]}x{size[1]} about its centre: `- crop from={ref[big]},{ref[small]} id={cut}` "
+        f"just above the join, which then takes `from={joined}`" + (f" ({', '.join(need)})" if need else "")
+    )
+
+
+def _nearest(shape: Shape, jump: int) -> str:
+    """The input shapes nearest `shape` whose height and width `jump` divides, below and above."""
+    h, w, c = shape
+    below = (max(jump, h // jump * jump), max(jump, w // jump * jump))
+    above = (-(-h // jump) * jump, -(-w // jump) * jump)
+    sizes = dict.fromkeys(f"{y}x{x}x{c}" for y, x in (below, above) if (y, x) != (h, w))
+    return " or ".join(sizes)
+
+
+def _upsamples(node: Node) -> bool:
+    """Whether `node` spreads its input out (deconv, upsample): a size rounded up above it grows twice."""
+    kind = KINDS.get(node.kind)
+    if kind is None or node.shape == UNKNOWN or not node.inputs:
+        return False
+    window = kind.window(node.args, [node.shape], node.shape)  # transposed or not: its arguments say
+    return window is not None and window[0].transposed
 
 
 def _ancestors(nodes: list[Node], index: int) -> set[int]:

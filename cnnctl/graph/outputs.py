@@ -158,6 +158,35 @@ def _shape_hint(main: Shape) -> str:
     return f"end the head in a layer of the main output's shape, {format_shape(main)}"
 
 
+def flatten_hint(last: Node) -> str:
+    """Where `flatten` goes to make a ``1x1xK`` end a vector of class scores: before a final
+    softmax, so that the softmax stays the output's (one above the output is read as logits)."""
+    if last.kind == "softmax":
+        return "add `flatten` before this softmax: training, evaluate and predict read class scores from a vector"
+    if last.applies_softmax:
+        return "add `flatten` after it, and `softmax` after that in place of `act=softmax`"
+    return "add `flatten` after it: training, evaluate and predict read class scores from a vector"
+
+
+def scores_in_a_volume(nodes: list[Node], has_train: bool) -> list[Problem]:
+    """A warning at a classifier's last layer that leaves its K class scores in a ``1x1xK``
+    volume (NiN's `pool avg global` then `softmax`): the shapes are right, but training reads
+    class scores from a vector, and would refuse it. A classifier by its kind (a softmax at the
+    end) or by its file (a `train:` section)."""
+    last = nodes[-1]
+    if len(last.shape) != 3 or last.shape[:2] != (1, 1) or not (last.applies_softmax or has_train):
+        return []
+    return [
+        Problem(
+            f"the network ends in the volume {format_shape(last.shape)}, not a vector of {last.shape[2]} class "
+            "scores: `train` refuses it",
+            last.loc,
+            last.path,
+            flatten_hint(last),
+        )
+    ]
+
+
 def dense_shape(graph: Graph) -> tuple[int, int, int] | None:
     """The output H, W, K of a network whose main output scores every pixel (it ends in a
     volume larger than 1x1: dense prediction); None for a classifier. Training, evaluate and

@@ -13,7 +13,7 @@ from ..layers import KINDS, Args
 from ..notation.spec import SHORTCUT, SHORTCUTS, RepeatItem, ResidualItem, Value, walk
 from ..shapes import Shape, format_shape
 from .blocks import Env, readable, substitute
-from .nodes import UNKNOWN
+from .nodes import UNKNOWN, Node
 from .scope import Names, Scope, names_of
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing (5 ms of every start)
@@ -46,19 +46,51 @@ def expand(b: Builder, item: ResidualItem, scope: Scope, env: Env | None, path: 
     a, s = b.shape_of(main), b.shape_of(skip)
     if shortcut == "identity" and UNKNOWN not in (a, s) and a != s:
         after = b.follows_on((main, skip), item.loc) if b.guessed else ""
+        changed = first_resize(b, main, skip)
         if len(a) == len(s) == 3 and not projection_strides(s, a):
             hint = "no stride gives that size: pad the main path's convolutions (p=same) to keep it"
+            if changed is not None and changed.kind == "conv" and changed.args.s == (1, 1):
+                hint = f"no stride gives that size: pad `{changed.path}` (`p=same`) to keep {s[0]}x{s[1]}"
         else:
             hint = argument_hint(b, item, env) or "add `shortcut: projection` (a 1x1 conv and bn that match the shapes)"
         message = (
             f"the main path ends in {format_shape(a)}, but the identity shortcut carries the input {format_shape(s)}"
         )
+        if changed is not None:
+            before, p = b.shape_of(changed.inputs[0]), changed.args.get("p")
+            unsaid = isinstance(p, tuple) and "p=" not in changed.text  # the default, 0, left out of the shorthand
+            padding = f"p={'x'.join(map(str, dict.fromkeys(p)))}, " if unsaid else ""
+            message += (
+                f"; the size first changes at `{changed.path}` ({changed.loc}: `{changed.text}`, {padding}"
+                f"{before[0]}x{before[1]} -> {changed.shape[0]}x{changed.shape[1]})"
+            )
         if after:
             raise CnnctlError.at(message + after, item.loc, layer=path, hint=hint)
         # the layers after it go on from the main path's volume
         raise _unjoined([Problem(message, item.loc, path, hint)], a if len(a) == 3 else None)
     args = b.merge_args(item.act, env, path)
     return b.add_node(KINDS["add"], args, [main, skip], item.loc, names.path(names.fixed("add")))
+
+
+def first_resize(b: Builder, main: int, skip: int) -> Node | None:
+    """The first layer of a main path (from `skip`'s output to `main`'s) whose height or width
+    differs from its input's, followed back along each layer's first input; None where none
+    does (or a size is unknown)."""
+    path: list[Node] = []
+    i = main
+    while i != skip and i >= 0 and i < len(b.nodes):
+        node = b.nodes[i]
+        path.append(node)
+        if not node.inputs:
+            return None
+        i = node.inputs[0]
+    for node in reversed(path):
+        before = b.shape_of(node.inputs[0])
+        if UNKNOWN in (before, node.shape) or len(before) != 3 or len(node.shape) != 3:
+            return None
+        if before[:2] != node.shape[:2]:
+            return node
+    return None
 
 
 def argument_hint(b: Builder, item: ResidualItem, env: Env | None) -> str | None:

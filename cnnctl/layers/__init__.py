@@ -16,7 +16,7 @@ from .base import KINDS, Args, LayerKind
 # importing each registers its kinds. The activations are listed last, though their module
 # registers them first (the other kinds' `act=` type comes from it, so it is imported by theirs).
 # A test checks that every module of the package that registers a kind is named here.
-MODULES = ("conv", "pool", "dense", "norm", "merge", "channels", "activation")
+MODULES = ("conv", "pool", "dense", "norm", "merge", "crop", "channels", "activation")
 for _module in MODULES:
     import_module(f"{__name__}.{_module}")
 

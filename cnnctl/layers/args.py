@@ -289,10 +289,17 @@ class ArgSpec:
     `flags` also as a bare word (`ceil`). A kind's comes from its `args`; a block's takes all
     of its arguments in order."""
 
-    __slots__ = ("flags", "names", "positional")
+    __slots__ = ("choices", "flags", "names", "positional")
 
-    def __init__(self, names: tuple[str, ...], positional: tuple[str, ...] = (), flags: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        positional: tuple[str, ...] = (),
+        flags: tuple[str, ...] = (),
+        choices: dict[str, tuple[str, ...]] | None = None,
+    ):
         self.names, self.positional, self.flags = names, positional, flags
+        self.choices = choices or {}  # a positional argument's words (`pool`'s `max`): a misnamed one is placed
 
     @classmethod
     def of(cls, args: tuple[Arg, ...]) -> ArgSpec:
@@ -300,4 +307,5 @@ class ArgSpec:
             tuple(a.name for a in args),
             tuple(a.name for a in args if a.positional),
             tuple(a.name for a in args if a.flag),
+            {a.name: a.type.words for a in args if a.positional and a.type.words},
         )

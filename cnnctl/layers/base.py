@@ -245,6 +245,10 @@ class LayerKind:
         (dropout, droppath), unless `training`."""
         return not self.is_view(a)
 
+    sized_by_last: ClassVar[bool] = False
+    """Whether a last input beyond the first gives only its height and width, none of its values
+    (`crop from=c1,up1`): the receptive field follows the first input alone."""
+
     def window(self, a: Args, ins: list[Shape], out: Shape) -> tuple[Window, Window] | None:
         """The (height, width) geometry of each output position's view of the input; None when
         every output value sees the whole input (fc, flatten)."""

@@ -68,6 +68,20 @@ def uneven_same_note(p: object, pads: tuple[tuple[int, int], tuple[int, int]]) -
     ]
 
 
+def growing_note(p: object, spans: tuple[int, int], s: tuple[int, int], ins: Shape, out: Shape) -> list[str]:
+    """Padding wider than the window needs, at stride 1: the map grows, each step a ring of
+    outputs that see more padding than image (`conv f=3 p=2`: 32 -> 34, the outer ring one
+    image column and two of zeros). A ring of pure padding where ``p >= f``. Told, not refused:
+    nothing forbids it, but no network here does it, and it is nearly always a slip for the
+    padding that keeps the size, ``(f - 1)/2`` (`p=same` for an even `f`)."""
+    if p == "same" or s != (1, 1) or not (out[0] > ins[0] or out[1] > ins[1]):
+        return []
+    keeps = {(f - 1) // 2 for f in spans if f % 2}
+    keep = f"p={keeps.pop()} or p=same keeps it" if len(keeps) == 1 and len(spans) == 2 else "p=same keeps it"
+    written = "x".join(map(str, p)) if isinstance(p, tuple) and p[0] != p[1] else str(p[0])  # type: ignore[index]
+    return [f"p={written} grows {ins[0]}x{ins[1]} to {out[0]}x{out[1]}; {keep}"]
+
+
 def unread_note(
     ins: Shape, f: tuple[int, int], s: tuple[int, int], pads: tuple[tuple[int, int], tuple[int, int]], out: Shape
 ) -> list[str]:
@@ -183,7 +197,11 @@ class Conv(LayerKind):
     def notes(self, a: Args, ins: list[Shape], out: Shape) -> list[str]:
         pads = resolve_padding(a, ins[0][0], ins[0][1])
         spans = effective_filter(a.f[0], a.dilation[0]), effective_filter(a.f[1], a.dilation[1])
-        return uneven_same_note(a.p, pads) + unread_note(ins[0], spans, a.s, pads, out)
+        return (
+            uneven_same_note(a.p, pads)
+            + growing_note(a.p, spans, a.s, ins[0], out)
+            + unread_note(ins[0], spans, a.s, pads, out)
+        )
 
     def mults(self, a: Args, ins: list[Shape], out: Shape) -> int:
         return conv_mults(out[0], out[1], a.n, a.f[0], a.f[1], ins[0][2], a.groups)

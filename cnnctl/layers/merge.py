@@ -146,7 +146,8 @@ class Concat(LayerKind):
         if any(len(s) != 3 or s[:2] != ins[0][:2] for s in ins):
             raise ShapeError(
                 "concat needs inputs of the same height and width",
-                hint="pad or pool the branches to one size (p=same keeps the size at stride 1)",
+                hint="pad or pool the branches to one size (p=same keeps the size at stride 1), or cut the larger "
+                "down to the smaller's with `crop`",
             )
         return ins[0][0], ins[0][1], sum(s[2] for s in ins)
 

@@ -85,7 +85,8 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
         elif key in spec.names:
             target = args
         else:
-            problems.append((f"`{kind}` has no argument `{key}`", kloc, unknown_arg_hint(kind, spec.names, key, what)))
+            hint = placed_word_hint(kind, spec, raw, key, value) or unknown_arg_hint(kind, spec.names, key, what)
+            problems.append((f"`{kind}` has no argument `{key}`", kloc, hint))
             ok = False
             continue
         if key in target:
@@ -139,6 +140,19 @@ def _unplaced(kind: str, spec: ArgSpec, args: dict[str, Value], unplaced: list[V
 
 def _list_words(words) -> str:
     return ", ".join(f"`{w}`" for w in words)
+
+
+def placed_word_hint(
+    kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], key: str, value: Value
+) -> str | None:
+    """`pool f=2 s=2 type=max`: the value is a word of an argument written without a name (the
+    pool's `op`); the line as meant, that word first, or None where it is no such word."""
+    word = str(value.text)
+    arg = next((name for name, words in spec.choices.items() if word in words), None)
+    if arg is None or any(k == arg for k, _, _ in raw):
+        return None
+    rest = [f"{k}={v.text}" if k is not None else str(v.text) for k, v, _ in raw if k != key]
+    return f"write `{' '.join([kind, word, *rest])}`: `{word}` is `{arg}`, written without a name"
 
 
 def unknown_arg_hint(kind: str, names: tuple[str, ...] | list[str], key: str, what: str = "layer kind") -> str:

@@ -22,7 +22,7 @@ from ..errors import quoted
 
 # The exact numbers and their text live below the layers, which read arguments with them too;
 # named here as well, where the notation's expressions have always found them.
-from ..exact import ExprError, format_number, fraction, read_number  # noqa: F401
+from ..exact import ExprError, ExprTooLarge, format_number, fraction, read_number  # noqa: F401
 from ..limits import MAX_DIGITS, MAX_EXPR_NESTING
 
 TYPE_CHECKING = False  # typing's name for it, without importing typing
@@ -193,10 +193,10 @@ class _Parser:
         (or a fraction's denominator) past MAX_VALUE, so none takes long or much memory."""
         if isinstance(value, int):
             if abs(value) > MAX_VALUE:
-                raise ExprError(f"{self.shown} is far too large")
+                raise ExprTooLarge(f"{self.shown} is far too large")
             return value
         if abs(value) > MAX_VALUE:
-            raise ExprError(f"{self.shown} is far too large")
+            raise ExprTooLarge(f"{self.shown} is far too large")
         if value.denominator > MAX_VALUE:
             raise ExprError(f"{self.shown} is too fine a fraction (denominators up to 2^62)")
         return _whole(value)

@@ -181,6 +181,18 @@ class _Parser:
         self.problem(f"{what} must be a single value, not a {_node_word(node)}", self.loc(node), hint)
         return None
 
+    def input_size(self, node: yaml.Node) -> Value | None:
+        """`input: 32x32x3`. A list of three numbers (`[32, 32, 3]`, a shape as Python writes
+        it) is told once, with the text meant, and read as that text: the layers below are
+        checked against it rather than told there is no input."""
+        if isinstance(node, yaml.SequenceNode) and all(isinstance(n, yaml.ScalarNode) for n in node.value):
+            parts = [str(n.value).strip() for n in node.value]
+            if len(parts) == 3 and all(p.isdigit() and p.isascii() for p in parts):
+                meant = "x".join(parts)
+                self.problem("`input` must be a single value, not a list", self.loc(node), f"write `input: {meant}`")
+                return Value(meant, self.loc(node))
+        return self.scalar(node, "`input`", "write it HxWxC: `input: 32x32x3`")
+
     def text_of(self, top: dict, key: str) -> str | None:
         """A top-level text (`name:`, `description:`); a list or mapping there is a problem."""
         if key not in top:
@@ -222,7 +234,7 @@ class _Parser:
         if "version" in top and (v := self.scalar(top["version"][1], "`version`")) and v.text != "1":
             self.problem(f"unsupported notation version {shown(v.text)}", v.loc, "this cnnctl reads `version: 1`")
         name, description = (self.text_of(top, key) for key in ("name", "description"))
-        input_value = self.scalar(top["input"][1], "`input`") if "input" in top else None
+        input_value = self.input_size(top["input"][1]) if "input" in top else None
         train_keys: dict[str, Loc] = {}  # where each setting's name is written: a message about a name points there
         train = self.arg_values(top["train"][1], "`train`", train_keys) if "train" in top else {}
         droppath = self.schedule(top["droppath"][1]) if "droppath" in top else {}

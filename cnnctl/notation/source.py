@@ -9,6 +9,7 @@ refusing as they come what could hang or crash a loader or run code: anchors and
 from __future__ import annotations
 
 import os
+import re
 
 import yaml
 
@@ -82,6 +83,9 @@ def compose(text: str, file: str) -> yaml.Node:
     return node
 
 
+_DASHES = re.compile(r"[ ]*(?:-[ \t]+)+")  # a line's indentation and list dashes, with what follows each
+
+
 def _check_tabs(text: str, file: str) -> None:
     if "\t" not in text:  # almost every file: no line to look at
         return
@@ -92,6 +96,13 @@ def _check_tabs(text: str, file: str) -> None:
                 "tab character in indentation",
                 Loc(file, number, indent.index("\t") + 1),
                 hint="YAML indents with spaces only; replace the tab with spaces",
+            )
+        dashes = _DASHES.match(line)  # `  -\tfc 10`: the space after a list's `-` is indentation too
+        if dashes and "\t" in dashes.group():
+            raise CnnctlError.at(
+                "tab character after a list's `-`",
+                Loc(file, number, dashes.group().index("\t") + 1),
+                hint="YAML indents with spaces only, the space after `-` too; replace the tab with a space",
             )
 
 

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 from ..errors import CnnctlError
 from ..graph import Graph
-from ..graph.outputs import dense_shape
+from ..graph.outputs import dense_shape, flatten_hint
 from ..shapes import format_shape
 from .batches import BatchSource
 
 
 def check_classes(graph: Graph, classes: list[str]) -> None:
-    out = graph.output_shape
+    out, last = graph.output_shape, graph.nodes[-1]  # told at the last layer's line: the one to change
     if dense_shape(graph) is not None:
         if out[2] < len(classes):
             raise CnnctlError.at(
                 f"the network scores {out[2]} classes per pixel, but the masks have {len(classes)}",
+                last.loc,
+                layer=last.path,
                 hint=f"make the last layer `conv f=1 n={len(classes)}`",
             )
         return
     if len(out) != 1:
         raise CnnctlError.at(
             f"the network ends in the volume {format_shape(out)}; a classifier ends in a vector of class scores",
-            hint="add `flatten`" if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
+            last.loc,
+            layer=last.path,
+            hint=flatten_hint(last) if out[:2] == (1, 1) else f"end it with `fc {len(classes)}`",
         )
     if out[0] < len(classes):
         # Data that counts its classes from its labels says where (cnnctl.data.ClassNames).
@@ -30,6 +34,8 @@ def check_classes(graph: Graph, classes: list[str]) -> None:
         raise CnnctlError.at(
             f"the network has {out[0]} output{'s' if out[0] != 1 else ''}, but the data has {len(classes)} classes"
             + (f" ({origin})" if origin else ""),
+            last.loc,
+            layer=last.path,
             hint=f"make the last layer `fc {len(classes)}`" + (f", or {check}" if check else ""),
         )
 
