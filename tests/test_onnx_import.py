@@ -996,17 +996,20 @@ def test_folded_and_training_mode_batch_norms_are_said(mode, tmp_path, monkeypat
     assert header.count("# Note: ") == out.count("note: ") == int(folded or training)
 
 
-@pytest.mark.parametrize("half", [True, False])
-def test_weights_stored_in_float16_are_said_in_one_line(half, tmp_path, monkeypatch, capsys):
-    # a model exported in half precision imported as any other once; the figures are float32's: said
+@pytest.mark.parametrize(("half", "cast"), [(True, False), (False, False), (True, True)])
+def test_weights_stored_in_float16_are_said_in_one_line(half, cast, tmp_path, monkeypatch, capsys):
+    # a model exported in half precision imported as any other once; the figures are float32's: said. So is a
+    # float16 weight the graph casts to float32 before its Conv (N3 item 1: once said of the direct one alone)
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    kind, dtype = (TensorProto.FLOAT16, np.float16) if half else (TensorProto.FLOAT, np.float32)
+    kind, dtype = (TensorProto.FLOAT16, np.float16) if half and not cast else (TensorProto.FLOAT, np.float32)
     x = helper.make_tensor_value_info("x", kind, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", kind, None)
-    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=dtype), "w")
-    graph = helper.make_graph([_node("Conv", ["x", "w"], ["y"], "conv")], "g", [x], [y], initializer=[w])
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=np.float16 if half else dtype), "w")
+    nodes = [_node("Cast", ["w"], ["w32"], "cast", to=TensorProto.FLOAT)] if cast else []
+    nodes.append(_node("Conv", ["x", "w32" if cast else "w"], ["y"], "conv"))
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w])
     path = _saved(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "h.onnx")
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     said = "the weights are stored as float16: the figures assume float32; `cnnctl summarize --dtype float16`"

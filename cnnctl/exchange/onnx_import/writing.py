@@ -121,7 +121,9 @@ def _stored_dtype(reader: Reader) -> list[str]:
 
     weights = {n.input[1] for n in reader.nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")
                and len(n.input) > 1}  # fmt: skip
-    types = sorted({reader.inits[t].data_type for t in weights if t in reader.inits} - {TensorProto.FLOAT})
+    # a weight the graph casts to float32 (stored_layouts) was stored as its source is: the note is the source's
+    stored = {reader.inits[reader.origin(t)].data_type for t in weights if t in reader.inits}
+    types = sorted(stored - {TensorProto.FLOAT})
     if not types:
         return []
     names = " and ".join(str(helper.tensor_dtype_to_np_dtype(t)) if t != TensorProto.BFLOAT16 else "bfloat16"
