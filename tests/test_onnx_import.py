@@ -1199,3 +1199,43 @@ def test_a_group_norm_comes_back_from_its_export(tmp_path):
     # F2 item 6: Reshape to N x G x -1, InstanceNormalization, Reshape back, Mul and Add per channel
     check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=8, groupnorm 4 act=relu, fc 5]"), tmp_path)
     assert "  - groupnorm 4 act=relu\n" in import_onnx(str(tmp_path / "net.onnx"))
+
+
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize(("f", "s"), [(3, 2), (4, 3), (2, 2), (5, 2)])
+def test_an_average_leaving_out_padding_split_unevenly_is_read_by_where_its_windows_start(
+    auto, f, s, tmp_path, monkeypatch, capsys
+):
+    # N3 item 4: once read as `p=same count_pad=false`, which cnnctl refuses (it pads `same` with zeros it counts).
+    # Leaving the padding out, each window divides by the values it covers: the padding before and the count of
+    # windows are all that matter, so `p=` of the padding before (and `ceil` where the padding after adds a window)
+    # gives ONNX Runtime's outputs on 8x9 (odd totals on one axis or both)
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    node = _node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[f, f], strides=[s, s], auto_pad=auto,
+                 count_include_pad=0)  # fmt: skip
+    path = _saved(onnx_model([node], [], shape=(1, 3, 8, 9)), tmp_path / "avg.onnx")
+    graph = load_text(import_onnx(path))
+    assert "p=same" not in graph.nodes[0].text
+    assert graph.output_shape == (-(-8 // s), -(-9 // s), 3)  # SAME: ceil(n / s)
+    x = np.random.default_rng(6).standard_normal((1, 3, 8, 9)).astype(np.float32)
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.allclose(to_torch(graph).eval()(torch.from_numpy(x)).numpy(), theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER"])
+def test_an_average_leaving_out_padding_no_cnnctl_window_matches_is_refused_at_import(
+    auto, tmp_path, monkeypatch, capsys
+):
+    # an even window at stride 1: p= of the padding before gives one window fewer (or more) than the file's, with
+    # or without ceil; told at the node, at import, not left to the builder's `p=same` hint
+    node = _node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[2, 2], strides=[1, 1], auto_pad=auto,
+                 count_include_pad=0)  # fmt: skip
+    path = _saved(onnx_model([node], []), tmp_path / "avg.onnx")
+    err = _refused(monkeypatch, capsys, path)
+    pads = "[0, 0, 1, 1]" if auto == "SAME_UPPER" else "[1, 1, 0, 0]"
+    assert f"ONNX node `avg` (AveragePool, node 1 of 1): uneven padding {pads} (top, left, bottom, right) of an " \
+           "average that leaves it out (count_include_pad 0): no cnnctl pool has these windows" in err, err  # fmt: skip
+    assert "), read as `" not in err and "hint: cnnctl's `p=same` pads with zeros the average counts" in err, err

@@ -131,10 +131,16 @@ class ConvAndPool:
         if attr_ints(a, "dilations", [1, 1], 2) != [1, 1]:
             raise Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
-        words = ["avg" if average else "max", f"f={pair_text(kernel)}", *self.window(node, a, kernel, stride=kernel)]
-        if attr_int(a, "ceil_mode", 0):
-            words.append("ceil")
         counted = attr_int(a, "count_include_pad", 0) or node.input[0] in self.padded  # a Pad's zeros are values
+        # the padding left out and split unevenly: each window over the values it covers, as the file's start
+        uneven = self.uncounted_window(node, a, kernel) if average and not counted else None
+        words = ["avg" if average else "max", f"f={pair_text(kernel)}"]
+        if uneven is not None:
+            words.extend(uneven)
+        else:
+            words.extend(self.window(node, a, kernel, stride=kernel))
+            if attr_int(a, "ceil_mode", 0):
+                words.append("ceil")
         if average and any(w.startswith("p=") for w in words) and not counted:
             words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
         return self.layer("pool", words, ins[:1], node_id(node, "pool"), self.pad_nodes(node))
