@@ -1365,6 +1365,29 @@ def test_a_layer_norm_written_out_below_opset_17_is_told_with_the_opset_to_expor
     assert "hint: re-export at opset 17 or later" in err
 
 
+class NormThenSine(ConvNeXtBlock):
+    """ConvNeXt's block, then a sine of its output: an operator cnnctl does not read, after the layer norm."""
+
+    def forward(self, x):
+        return torch.sin(super().forward(x))
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_a_layer_norm_written_out_is_told_once_and_what_follows_it_only_for_its_own_problems(
+    opset, tmp_path, monkeypatch, capsys
+):
+    # N3 item 5: once the ReduceMean, then the Pow, the second ReduceMean and the Sqrt of the same layer norm, each
+    # with a generic hint that followed from the first. Now the norm is told once, at its first node; what reads it
+    # is read as after a layer norm (channels-last: the Linear layers, GELU, the layer scale, the residual add), and
+    # only a problem of its own (the Sin at the end) is told besides
+    path = exported(NormThenSine(C), tmp_path, False, opset=opset)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 2, err
+    assert "(ReduceMean, node 4 of " in err and "the mean of a LayerNorm written out" in err, err
+    assert "(Sin, node " in err and "no cnnctl layer kind does this" in err, err
+
+
 class Grouped(nn.Module):
     """A conv, then nn.GroupNorm (4 groups of 2 channels, eps 1e-3)."""
 

@@ -205,6 +205,24 @@ def test_a_node_after_a_refused_layer_is_still_told(tmp_path, monkeypatch, capsy
     assert err.count("error:") == 2
 
 
+def test_an_operator_reading_only_what_follows_from_a_told_node_is_not_told(tmp_path, monkeypatch, capsys):
+    # N3 item 5: a mean over the channels, not kept, is no layer (nor a layer's stand-in: it drops an axis); what
+    # reads it is no layer either, so the Sin after it, an operator cnnctl does not read, is told no more than the
+    # Relu would be: its problem follows from the first. A Sin of the input beside it is its own, and told
+    nodes = [
+        _node("ReduceMean", ["x"], ["m"], "mean", axes=[1], keepdims=0),
+        _node("Sin", ["m"], ["s"], "sine_of_mean"),
+        _node("Sin", ["x"], ["t"], "sine_of_x"),
+        _node("Add", ["t", "x"], ["y"], "add"),
+    ]
+    path = _saved(onnx_model(nodes, []), tmp_path / "m.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "ONNX node `mean` (ReduceMean, node 1 of 4): a reduction over axes `[1]`" in err, err
+    assert "ONNX node `sine_of_x` (Sin, node 3 of 4): no cnnctl layer kind does this" in err, err
+    assert "sine_of_mean" not in err and "more Sin" not in err and err.count("error:") == 2, err
+
+
 def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys):
     export(load("resnet18"), "onnx", str(tmp_path / "r.onnx"))
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.yaml"))

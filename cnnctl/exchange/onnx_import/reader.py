@@ -170,6 +170,10 @@ class Reader(
         # reads it is read and told too; so is a node a reader refused that is a layer on its own
         # (layer_like). Another may be part of a pattern, whose other nodes would only echo it.
         unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
+        given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
+        if any(t in self.failed for t in given):  # a value whose node was told: no more of it, whatever reads it
+            self.failed.update(node.output)
+            return
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
@@ -186,13 +190,9 @@ class Reader(
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
                               f"{operators_read(notes=False)}"))  # fmt: skip
-            given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
-            if operator and given < operator.inputs:
-                raise Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
-            given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
-            if any(t in self.failed for t in given):  # a value whose node was told: no more of it
-                self.failed.update(node.output)
-                return
+            count = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
+            if operator and count < operator.inputs:
+                raise Unread(f"{op} needs {operator.inputs} inputs; it has {count}")
             ins = [self.real(t) for t in node.input if t]
             read = "relay" if i in self.relaid else pattern.read if pattern else operator.read
             layer = getattr(self, read)(node, attributes_of(node), ins)
