@@ -1257,3 +1257,91 @@ def test_an_average_leaving_out_padding_no_cnnctl_window_matches_is_refused_at_i
     assert f"ONNX node `avg` (AveragePool, node 1 of 1): uneven padding {pads} (top, left, bottom, right) of an " \
            "average that leaves it out (count_include_pad 0): no cnnctl pool has these windows" in err, err  # fmt: skip
     assert "), read as `" not in err and "hint: cnnctl's `p=same` pads with zeros the average counts" in err, err
+
+
+def _constant(name: str, values, **kind):
+    """A Constant node holding `values` (float32, or as `kind` says: dtype=...), its output `name`."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    tensor = numpy_helper.from_array(np.asarray(values, dtype=kind.get("dtype", np.float32)), name)
+    return _node("Constant", [], [name], f"/{name}/Constant", value=tensor)
+
+
+def test_weights_written_as_constant_nodes_are_read_as_stored_ones(tmp_path):
+    # N3 item 2: once "its weights are not stored in the file" at the Conv. An exporter may write weights as
+    # Constant nodes; each is read as an initializer is, through the layouts that lay it out: the conv's weight
+    # stored as float64 and cast to float32, the fc's stored as in x out and transposed. A factor per channel in a
+    # Constant is a literal of the module's code, `torch.tensor([...])`: fixed, an affine, as before; so is a
+    # shift given as `value_floats` (opset 12's form of a Constant)
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    from cnnctl.exchange.onnx_import import read_weights
+
+    rng = np.random.default_rng(7)
+    conv_w, conv_b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4).astype(np.float32)
+    fc_w = rng.standard_normal((144, 5)).astype(np.float32)  # in x out: transposed in the graph
+    factor = np.array([0.5, -2.0, 3.0, 0.25], np.float32).reshape(1, 4, 1, 1)
+    nodes = [
+        _constant("conv_w", conv_w, dtype=np.float64),
+        _node("Cast", ["conv_w"], ["w"], "/conv/Cast", to=1),
+        _constant("conv_b", conv_b),
+        _node("Conv", ["x", "w", "conv_b"], ["c"], "/conv/Conv"),
+        _constant("factor", factor),
+        _node("Mul", ["c", "factor"], ["m"], "/scale/Mul"),
+        _node("Constant", [], ["shift"], "/shift/Constant", value_floats=[1.0, 0.0, -1.5, 2.0]),
+        _node("Unsqueeze", ["shift", "last_two"], ["s"], "/shift/Unsqueeze"),
+        _node("Add", ["m", "s"], ["a"], "/shift/Add"),
+        _node("Flatten", ["a"], ["f"], "/fc/Flatten"),
+        _constant("fc_w", fc_w.T.copy()),
+        _node("Transpose", ["fc_w"], ["wt"], "/fc/Transpose", perm=[1, 0]),
+        _node("MatMul", ["f", "wt"], ["y"], "/fc/MatMul"),
+    ]
+    path = _saved(onnx_model(nodes, [_int64s("last_two", [1, 2])]), tmp_path / "k.onnx")
+    got = read_weights(path)
+    assert got.text.split("layers:\n")[1] == (
+        "  - conv f=3 n=4\n  - affine scale=0.5,-2,3,0.25 shift=1,0,-1.5,2\n  - fc 5 bias=false\n"
+    )
+    assert got.graph.params == 4 * 27 + 4 + 144 * 5  # the affine's values are buffers: nothing of it trains
+    expected = {"conv1.weight": conv_w.astype(np.float32), "conv1.bias": conv_b, "fc1.weight": fc_w.T}
+    assert all(np.array_equal(got.array(name), values) for name, values in expected.items())
+    rebuilt = to_torch(got.graph).eval()
+    place_imported(rebuilt, {name: got.array(name) for name in got.shapes}, tmp_path)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.allclose(rebuilt(torch.from_numpy(x)).numpy(), theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "said", "hint"),
+    [
+        (
+            [_node("Cast", ["w"], ["w8"], "/conv/Cast", to=3), _node("Conv", ["x", "w8"], ["y"], "/conv/Conv")],
+            "ONNX node `/conv/Cast` (Cast, node 1 of 2): casts the stored `w` of 4x3x3x3 to INT8: cnnctl reads "
+            "weights as floating-point numbers",
+            "a quantized model (int8) is not read: import the model before quantization",
+        ),
+        (
+            [
+                _node("DequantizeLinear", ["w", "one", "zero"], ["wd"], "/conv/Dequantize"),
+                _node("Conv", ["x", "wd"], ["y"], "/conv/Conv"),
+            ],
+            "ONNX node `/conv/Dequantize` (DequantizeLinear, node 1 of 2): DequantizeLinear, an operator of a "
+            "quantized model (int8): no cnnctl layer kind does this",
+            "hint: cnnctl reads floating-point weights: import the model before quantization",
+        ),
+    ],
+    ids=["a cast to int8", "a dequantized weight"],
+)
+def test_a_weight_cast_to_an_integer_or_dequantized_is_told_at_its_node(
+    nodes, said, hint, tmp_path, monkeypatch, capsys
+):
+    # N3 item 2: once "the constant `w` of 4 x 3 x 3 x 3 values: cnnctl reads constants of at most 64" at the Cast
+    import numpy as np
+    from onnx import numpy_helper
+
+    stored = [_weights(4, 3, 3, 3), onnx_tensor("one", 1.0), numpy_helper.from_array(np.int8(0), "zero")]
+    err = _refused(monkeypatch, capsys, _saved(onnx_model(nodes, stored), tmp_path / "q.onnx"))
+    assert said in err and hint in err, err
