@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 # The operators that lay out values without computing them; a Cast only to a floating-point type (FLOATS).
 LAYOUTS = frozenset({"Transpose", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Cast"})
-FLOATS = {1: "float32", 10: "float16", 16: "bfloat16", 11: "float64"}  # ONNX's FLOAT, FLOAT16, BFLOAT16, DOUBLE
+FLOATS = frozenset({1, 10, 16, 11})  # ONNX's FLOAT, FLOAT16, BFLOAT16, DOUBLE
 
 # The hint where a layout does not fit the weight it lays out: the file is at fault, not its reading.
 UNFIT = "the file's graph does not fit its own weights: onnx.checker.check_model(model, full_check=True) says more"
