@@ -1365,6 +1365,29 @@ def test_a_layer_norm_written_out_below_opset_17_is_told_with_the_opset_to_expor
     assert "hint: re-export at opset 17 or later" in err
 
 
+class NormThenSine(ConvNeXtBlock):
+    """ConvNeXt's block, then a sine of its output: an operator cnnctl does not read, after the layer norm."""
+
+    def forward(self, x):
+        return torch.sin(super().forward(x))
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_a_layer_norm_written_out_is_told_once_and_what_follows_it_only_for_its_own_problems(
+    opset, tmp_path, monkeypatch, capsys
+):
+    # N3 item 5: once the ReduceMean, then the Pow, the second ReduceMean and the Sqrt of the same layer norm, each
+    # with a generic hint that followed from the first. Now the norm is told once, at its first node; what reads it
+    # is read as after a layer norm (channels-last: the Linear layers, GELU, the layer scale, the residual add), and
+    # only a problem of its own (the Sin at the end) is told besides
+    path = exported(NormThenSine(C), tmp_path, False, opset=opset)
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.count("error:") == 2, err
+    assert "(ReduceMean, node 4 of " in err and "the mean of a LayerNorm written out" in err, err
+    assert "(Sin, node " in err and "no cnnctl layer kind does this" in err, err
+
+
 class Grouped(nn.Module):
     """A conv, then nn.GroupNorm (4 groups of 2 channels, eps 1e-3)."""
 
@@ -1385,3 +1408,42 @@ def test_torchs_group_norm_is_a_groupnorm_with_its_weights(dynamo, tmp_path, mon
     assert [n.text for n in graph.nodes] == ["conv f=3 p=1 n=8", "groupnorm 4 eps=0.001"]
     assert graph.params == sum(p.numel() for p in module.parameters())
     assert same_outputs(model, path)
+
+
+class Small(nn.Module):
+    """A conv, relu, and a Linear: what torch.autocast runs in 16 bits."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("folding", [False, True], ids=["cast in the graph", "folded"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_model_exported_under_autocast_is_read_with_its_16_bit_weights(dtype, folding, tmp_path, monkeypatch,
+                                                                          capsys):  # fmt: skip
+    # N3 item 2: torch.onnx.export under torch.autocast casts the input and each weight to 16 bits (without constant
+    # folding a Cast node before each Conv and Gemm; with it, the weights stored so); once the Casts of the weights
+    # were refused as constants of more than 64 values, the Cast of the input as a Cast of the network's values.
+    # Read as the network, its weights the module's rounded to 16 bits (exactly, as float32 holds them), and said
+    from cnnctl.exchange.onnx_import import read_weights
+
+    module = randomized(Small()).eval()
+    path = str(tmp_path / f"small_{dtype}.onnx")
+    with warnings.catch_warnings(), torch.autocast("cpu", dtype=getattr(torch, dtype)):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(1, 3, 8, 8),), path, dynamo=False, do_constant_folding=folding)
+    got = read_weights(path)
+    assert [n.text for n in got.graph.nodes] == ["conv f=3 n=4 act=relu", "fc 5"]
+    assert got.graph.params == sum(p.numel() for p in module.parameters())
+    own = {"conv1": module.conv, "fc1": module.fc}
+    for name in got.shapes:
+        layer, param = name.split(".")
+        rounded = getattr(own[layer], param).detach().to(getattr(torch, dtype)).float().numpy()
+        assert np.array_equal(got.array(name), rounded), name
+    said = f"the weights are {'stored as' if folding else 'cast to'} {dtype}{'' if folding else ' in the graph'}: "
+    assert any(note.startswith(said + "the figures assume float32") for note in got.notes), got.notes

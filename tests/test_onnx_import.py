@@ -205,6 +205,24 @@ def test_a_node_after_a_refused_layer_is_still_told(tmp_path, monkeypatch, capsy
     assert err.count("error:") == 2
 
 
+def test_an_operator_reading_only_what_follows_from_a_told_node_is_not_told(tmp_path, monkeypatch, capsys):
+    # N3 item 5: a mean over the channels, not kept, is no layer (nor a layer's stand-in: it drops an axis); what
+    # reads it is no layer either, so the Sin after it, an operator cnnctl does not read, is told no more than the
+    # Relu would be: its problem follows from the first. A Sin of the input beside it is its own, and told
+    nodes = [
+        _node("ReduceMean", ["x"], ["m"], "mean", axes=[1], keepdims=0),
+        _node("Sin", ["m"], ["s"], "sine_of_mean"),
+        _node("Sin", ["x"], ["t"], "sine_of_x"),
+        _node("Add", ["t", "x"], ["y"], "add"),
+    ]
+    path = _saved(onnx_model(nodes, []), tmp_path / "m.onnx")
+    code, out, err = run_main(monkeypatch, capsys, "import", path)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "ONNX node `mean` (ReduceMean, node 1 of 4): a reduction over axes `[1]`" in err, err
+    assert "ONNX node `sine_of_x` (Sin, node 3 of 4): no cnnctl layer kind does this" in err, err
+    assert "sine_of_mean" not in err and "more Sin" not in err and err.count("error:") == 2, err
+
+
 def test_import_writes_a_file_that_summarize_reads(tmp_path, monkeypatch, capsys):
     export(load("resnet18"), "onnx", str(tmp_path / "r.onnx"))
     code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.yaml"))
@@ -996,17 +1014,20 @@ def test_folded_and_training_mode_batch_norms_are_said(mode, tmp_path, monkeypat
     assert header.count("# Note: ") == out.count("note: ") == int(folded or training)
 
 
-@pytest.mark.parametrize("half", [True, False])
-def test_weights_stored_in_float16_are_said_in_one_line(half, tmp_path, monkeypatch, capsys):
-    # a model exported in half precision imported as any other once; the figures are float32's: said
+@pytest.mark.parametrize(("half", "cast"), [(True, False), (False, False), (True, True)])
+def test_weights_stored_in_float16_are_said_in_one_line(half, cast, tmp_path, monkeypatch, capsys):
+    # a model exported in half precision imported as any other once; the figures are float32's: said. So is a
+    # float16 weight the graph casts to float32 before its Conv (N3 item 1: once said of the direct one alone)
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    kind, dtype = (TensorProto.FLOAT16, np.float16) if half else (TensorProto.FLOAT, np.float32)
+    kind, dtype = (TensorProto.FLOAT16, np.float16) if half and not cast else (TensorProto.FLOAT, np.float32)
     x = helper.make_tensor_value_info("x", kind, [1, 3, 8, 8])
     y = helper.make_tensor_value_info("y", kind, None)
-    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=dtype), "w")
-    graph = helper.make_graph([_node("Conv", ["x", "w"], ["y"], "conv")], "g", [x], [y], initializer=[w])
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=np.float16 if half else dtype), "w")
+    nodes = [_node("Cast", ["w"], ["w32"], "cast", to=TensorProto.FLOAT)] if cast else []
+    nodes.append(_node("Conv", ["x", "w32" if cast else "w"], ["y"], "conv"))
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w])
     path = _saved(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "h.onnx")
     code, out, err = run_main(monkeypatch, capsys, "import", path)
     said = "the weights are stored as float16: the figures assume float32; `cnnctl summarize --dtype float16`"
@@ -1196,3 +1217,131 @@ def test_a_group_norm_comes_back_from_its_export(tmp_path):
     # F2 item 6: Reshape to N x G x -1, InstanceNormalization, Reshape back, Mul and Add per channel
     check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=8, groupnorm 4 act=relu, fc 5]"), tmp_path)
     assert "  - groupnorm 4 act=relu\n" in import_onnx(str(tmp_path / "net.onnx"))
+
+
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize(("f", "s"), [(3, 2), (4, 3), (2, 2), (5, 2)])
+def test_an_average_leaving_out_padding_split_unevenly_is_read_by_where_its_windows_start(
+    auto, f, s, tmp_path, monkeypatch, capsys
+):
+    # N3 item 4: once read as `p=same count_pad=false`, which cnnctl refuses (it pads `same` with zeros it counts).
+    # Leaving the padding out, each window divides by the values it covers: the padding before and the count of
+    # windows are all that matter, so `p=` of the padding before (and `ceil` where the padding after adds a window)
+    # gives ONNX Runtime's outputs on 8x9 (odd totals on one axis or both)
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    node = _node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[f, f], strides=[s, s], auto_pad=auto,
+                 count_include_pad=0)  # fmt: skip
+    path = _saved(onnx_model([node], [], shape=(1, 3, 8, 9)), tmp_path / "avg.onnx")
+    graph = load_text(import_onnx(path))
+    assert "p=same" not in graph.nodes[0].text
+    assert graph.output_shape == (-(-8 // s), -(-9 // s), 3)  # SAME: ceil(n / s)
+    x = np.random.default_rng(6).standard_normal((1, 3, 8, 9)).astype(np.float32)
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.allclose(to_torch(graph).eval()(torch.from_numpy(x)).numpy(), theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("auto", ["SAME_UPPER", "SAME_LOWER"])
+def test_an_average_leaving_out_padding_no_cnnctl_window_matches_is_refused_at_import(
+    auto, tmp_path, monkeypatch, capsys
+):
+    # an even window at stride 1: p= of the padding before gives one window fewer (or more) than the file's, with
+    # or without ceil; told at the node, at import, not left to the builder's `p=same` hint
+    node = _node("AveragePool", ["x"], ["y"], "avg", kernel_shape=[2, 2], strides=[1, 1], auto_pad=auto,
+                 count_include_pad=0)  # fmt: skip
+    path = _saved(onnx_model([node], []), tmp_path / "avg.onnx")
+    err = _refused(monkeypatch, capsys, path)
+    pads = "[0, 0, 1, 1]" if auto == "SAME_UPPER" else "[1, 1, 0, 0]"
+    assert f"ONNX node `avg` (AveragePool, node 1 of 1): uneven padding {pads} (top, left, bottom, right) of an " \
+           "average that leaves it out (count_include_pad 0): no cnnctl pool has these windows" in err, err  # fmt: skip
+    assert "), read as `" not in err and "hint: cnnctl's `p=same` pads with zeros the average counts" in err, err
+
+
+def _constant(name: str, values, **kind):
+    """A Constant node holding `values` (float32, or as `kind` says: dtype=...), its output `name`."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    tensor = numpy_helper.from_array(np.asarray(values, dtype=kind.get("dtype", np.float32)), name)
+    return _node("Constant", [], [name], f"/{name}/Constant", value=tensor)
+
+
+def test_weights_written_as_constant_nodes_are_read_as_stored_ones(tmp_path):
+    # N3 item 2: once "its weights are not stored in the file" at the Conv. An exporter may write weights as
+    # Constant nodes; each is read as an initializer is, through the layouts that lay it out: the conv's weight
+    # stored as float64 and cast to float32, the fc's stored as in x out and transposed. A factor per channel in a
+    # Constant is a literal of the module's code, `torch.tensor([...])`: fixed, an affine, as before; so is a
+    # shift given as `value_floats` (opset 12's form of a Constant)
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    from cnnctl.exchange.onnx_import import read_weights
+
+    rng = np.random.default_rng(7)
+    conv_w, conv_b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4).astype(np.float32)
+    fc_w = rng.standard_normal((144, 5)).astype(np.float32)  # in x out: transposed in the graph
+    factor = np.array([0.5, -2.0, 3.0, 0.25], np.float32).reshape(1, 4, 1, 1)
+    nodes = [
+        _constant("conv_w", conv_w, dtype=np.float64),
+        _node("Cast", ["conv_w"], ["w"], "/conv/Cast", to=1),
+        _constant("conv_b", conv_b),
+        _node("Conv", ["x", "w", "conv_b"], ["c"], "/conv/Conv"),
+        _constant("factor", factor),
+        _node("Mul", ["c", "factor"], ["m"], "/scale/Mul"),
+        _node("Constant", [], ["shift"], "/shift/Constant", value_floats=[1.0, 0.0, -1.5, 2.0]),
+        _node("Unsqueeze", ["shift", "last_two"], ["s"], "/shift/Unsqueeze"),
+        _node("Add", ["m", "s"], ["a"], "/shift/Add"),
+        _node("Flatten", ["a"], ["f"], "/fc/Flatten"),
+        _constant("fc_w", fc_w.T.copy()),
+        _node("Transpose", ["fc_w"], ["wt"], "/fc/Transpose", perm=[1, 0]),
+        _node("MatMul", ["f", "wt"], ["y"], "/fc/MatMul"),
+    ]
+    path = _saved(onnx_model(nodes, [_int64s("last_two", [1, 2])]), tmp_path / "k.onnx")
+    got = read_weights(path)
+    assert got.text.split("layers:\n")[1] == (
+        "  - conv f=3 n=4\n  - affine scale=0.5,-2,3,0.25 shift=1,0,-1.5,2\n  - fc 5 bias=false\n"
+    )
+    assert got.graph.params == 4 * 27 + 4 + 144 * 5  # the affine's values are buffers: nothing of it trains
+    expected = {"conv1.weight": conv_w.astype(np.float32), "conv1.bias": conv_b, "fc1.weight": fc_w.T}
+    assert all(np.array_equal(got.array(name), values) for name, values in expected.items())
+    rebuilt = to_torch(got.graph).eval()
+    place_imported(rebuilt, {name: got.array(name) for name in got.shapes}, tmp_path)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    theirs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        assert np.allclose(rebuilt(torch.from_numpy(x)).numpy(), theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "said", "hint"),
+    [
+        (
+            [_node("Cast", ["w"], ["w8"], "/conv/Cast", to=3), _node("Conv", ["x", "w8"], ["y"], "/conv/Conv")],
+            "ONNX node `/conv/Cast` (Cast, node 1 of 2): casts the stored `w` of 4x3x3x3 to INT8: cnnctl reads "
+            "weights as floating-point numbers",
+            "a quantized model (int8) is not read: import the model before quantization",
+        ),
+        (
+            [
+                _node("DequantizeLinear", ["w", "one", "zero"], ["wd"], "/conv/Dequantize"),
+                _node("Conv", ["x", "wd"], ["y"], "/conv/Conv"),
+            ],
+            "ONNX node `/conv/Dequantize` (DequantizeLinear, node 1 of 2): DequantizeLinear, an operator of a "
+            "quantized model (int8): no cnnctl layer kind does this",
+            "hint: cnnctl reads floating-point weights: import the model before quantization",
+        ),
+    ],
+    ids=["a cast to int8", "a dequantized weight"],
+)
+def test_a_weight_cast_to_an_integer_or_dequantized_is_told_at_its_node(
+    nodes, said, hint, tmp_path, monkeypatch, capsys
+):
+    # N3 item 2: once "the constant `w` of 4 x 3 x 3 x 3 values: cnnctl reads constants of at most 64" at the Cast
+    import numpy as np
+    from onnx import numpy_helper
+
+    stored = [_weights(4, 3, 3, 3), onnx_tensor("one", 1.0), numpy_helper.from_array(np.int8(0), "zero")]
+    err = _refused(monkeypatch, capsys, _saved(onnx_model(nodes, stored), tmp_path / "q.onnx"))
+    assert said in err and hint in err, err

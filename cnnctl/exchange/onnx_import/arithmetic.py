@@ -65,7 +65,8 @@ class Arithmetic:
         scale = self.fixed(y, given) if x not in self.constants else None
         shift, add, held = self.shift_after(node)
         last = given in self.normed  # channels-last data (ConvNeXt's official block: gamma * x before the permute back)
-        per_channel = y in self.inits and self.per_channel([int(d) for d in self.inits[y].dims], given, last)
+        learned = y in self.inits and self.origin(y) not in self.literals  # a Constant's value is fixed: an affine
+        per_channel = learned and self.per_channel([int(d) for d in self.inits[y].dims], given, last)
         if per_channel and shift is None and x not in self.constants:
             name = self.weight_name(y, node_id(node, "layerscale"))  # a learned factor per channel
             if last:  # one per channel still: the layout stays until the Transpose back

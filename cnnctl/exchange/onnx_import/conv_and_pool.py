@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from onnx import NodeProto
 
 
+def written_out_layernorm(axes: Iterable[int]) -> Unread:
+    """What is told at the first ReduceMean of a LayerNorm written out, as opsets below 17 write it."""
+    return Unread(
+        f"a reduction over axes {shown(list(axes), 30)}, the mean of a LayerNorm written out (ReduceMean, Sub, Pow, "
+        "ReduceMean, Add, Sqrt, Div), as opsets below 17 write it",
+        "re-export at opset 17 or later (torch.onnx.export(..., opset_version=17)), where LayerNormalization "
+        "is one operator cnnctl reads",
+    )
+
+
 class ConvAndPool:
     """The readers of convolutions, fully connected layers and pools."""
 
@@ -96,7 +106,7 @@ class ConvAndPool:
     def written_out_layernorm(self, node: NodeProto, axes: Iterable[int] | None) -> bool:
         """Whether ReduceMean `node`, over the last axis alone, is a written-out LayerNorm's mean:
         read by a Sub of it from the very tensor it reduces (x - mean(x))."""
-        if node.op_type != "ReduceMean" or axes is None or [int(v) for v in list(axes)] != [-1]:
+        if node.op_type != "ReduceMean" or not _over_the_last(axes):
             return False
         x, mean = node.input[0], node.output[0]
         return any(
@@ -131,10 +141,16 @@ class ConvAndPool:
         if attr_ints(a, "dilations", [1, 1], 2) != [1, 1]:
             raise Unread("dilated pooling is not read")
         average = node.op_type == "AveragePool"
-        words = ["avg" if average else "max", f"f={pair_text(kernel)}", *self.window(node, a, kernel, stride=kernel)]
-        if attr_int(a, "ceil_mode", 0):
-            words.append("ceil")
         counted = attr_int(a, "count_include_pad", 0) or node.input[0] in self.padded  # a Pad's zeros are values
+        # the padding left out and split unevenly: each window over the values it covers, as the file's start
+        uneven = self.uncounted_window(node, a, kernel) if average and not counted else None
+        words = ["avg" if average else "max", f"f={pair_text(kernel)}"]
+        if uneven is not None:
+            words.extend(uneven)
+        else:
+            words.extend(self.window(node, a, kernel, stride=kernel))
+            if attr_int(a, "ceil_mode", 0):
+                words.append("ceil")
         if average and any(w.startswith("p=") for w in words) and not counted:
             words.append("count_pad=false")  # PyTorch's count_include_pad=False (ONNX's default): the padding left out
         return self.layer("pool", words, ins[:1], node_id(node, "pool"), self.pad_nodes(node))
@@ -147,18 +163,13 @@ class ConvAndPool:
         """A mean or max over height and width: a global pool (`x.mean([2, 3])`, and how the
         dynamo exporter writes adaptive_avg_pool2d(x, 1)); without keepdims, then flattened.
         Over the channels with keepdims: a pool across them (`x.mean(1, keepdim=True)`)."""
-        axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else a.get("axes")  # opset 18: an input
-        over = None if axes is None else sorted(int(v) % 4 for v in list(axes))
+        axes = self.axes_written(node)  # opset 18: an input
+        over = self.axes(node)
         op = "avg" if node.op_type == "ReduceMean" else "max"
         if over == [1] and attr_int(a, "keepdims", 1):  # across the channels, kept as one: a spatial map (CBAM)
             return self.layer("pool", [op, "channels"], ins[:1], node_id(node, "pool"))
         if over != [2, 3] and self.written_out_layernorm(node, axes):
-            raise Unread(
-                f"a reduction over axes {shown(axes, 30)}, the mean of a LayerNorm written out (ReduceMean, Sub, Pow, "
-                "ReduceMean, Add, Sqrt, Div), as opsets below 17 write it",
-                "re-export at opset 17 or later (torch.onnx.export(..., opset_version=17)), where LayerNormalization "
-                "is one operator cnnctl reads",
-            )
+            raise written_out_layernorm(axes)
         if over != [2, 3]:
             raise Unread(
                 f"a reduction over axes {shown(axes, 30)}",
@@ -172,3 +183,8 @@ class ConvAndPool:
         self.made[pooled] = pool
         self.order.append((pooled, pool))
         return self.layer("flatten", [], [pooled], node_id(node, "flatten"))
+
+
+def _over_the_last(axes: Iterable[int] | None) -> bool:
+    """Whether a Reduce node's `axes` (as written: -1, not 3) are its input's last alone."""
+    return axes is not None and [int(v) for v in list(axes)] == [-1]

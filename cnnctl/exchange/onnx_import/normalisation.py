@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .attributes import attr_float, attr_int, attributes_of
+from .conv_and_pool import written_out_layernorm
 from .layer import Layer, node_id, stored_params
 from .patterns import Pattern
 from .told import Unread
@@ -116,6 +117,62 @@ class Normalisation:
         name = self.weight_name(gamma, node_id(node, "groupnorm"))
         stored = (("weight", gamma, ""), ("bias", beta, ""))
         return self.layer("groupnorm", words, [self.real(found.x)], name, found.nodes, stored)
+
+    def layernorm_written_at(self, r: int) -> Pattern | None:
+        """A LayerNorm as opsets below 17 write it (they have no LayerNormalization), from its first
+        ReduceMean `r`: ReduceMean of x over its last axis, Sub of it from x, Pow of that by 2,
+        ReduceMean over the last axis, Add of eps, Sqrt, Div of the difference by it; then the Mul
+        by a stored factor and the Add of a stored shift where they follow. Not read: found whole
+        so that it is told once, at its first node (its steps would each be told otherwise, every
+        one following from the first), and its output stands in for the layer norm it is, in x's
+        layout (layernorm_written), so that what reads it is read and its own problems told."""
+        node = self.nodes[r]
+        if not self.written_out_layernorm(node, self.axes_written(node)):
+            return None
+        x, mean = node.input[0], node.output[0]
+        sub = next(j for j in self.consumers[mean] if list(self.nodes[j].input) == [x, mean])
+        diff = self.nodes[sub].output[0]
+        squared = next((j for j in self.consumers.get(diff, []) if self.nodes[j].op_type == "Pow"), None)
+        if squared is None or list(self.nodes[squared].input[:1]) != [diff]:
+            return None
+        if not self.is_value(self.nodes[squared].input[1], 2.0):
+            return None
+        variance = self.only_reader(self.nodes[squared].output[0])
+        if variance is None or not self.written_out_layernorm_variance(variance):
+            return None
+        plus = self.after(variance, "Add")
+        root = self.only_reader(self.nodes[plus[0]].output[0]) if plus and plus[1] in self.constants else None
+        if root is None or self.nodes[root].op_type != "Sqrt":
+            return None
+        div = self.only_reader(self.nodes[root].output[0])
+        if div is None or list(self.nodes[div].input) != [diff, self.nodes[root].output[0]]:
+            return None
+        if sorted(self.consumers[diff]) != sorted([squared, div]) or self.consumers[mean] != [sub]:
+            return None
+        nodes, last = [r, sub, squared, variance, plus[0], root], div
+        for op in ("Mul", "Add"):  # its factor and shift, stored
+            step = self.after(last, op)
+            if step is None or step[1] not in self.constants:
+                break
+            nodes, last = [*nodes, last], step[0]
+        return Pattern("layernorm_written", x, nodes, last)
+
+    def written_out_layernorm_variance(self, i: int) -> bool:
+        """Whether node `i` is a ReduceMean over the last axis alone (a written-out LayerNorm's variance)."""
+        return self.nodes[i].op_type == "ReduceMean" and self.axes_written(self.nodes[i]) == [-1]
+
+    def layernorm_written(self, node: NodeProto, a: dict, ins: list) -> None:
+        """The last node of a LayerNorm written out (layernorm_written_at): told once, at its first
+        node; its output stands in as a layer of no kind, channels-last where x is (a view of an
+        NCHW volume, or data already so), as a LayerNormalization's would be."""
+        found = self.patterns[self.index]
+        first = found.nodes[0]
+        told = written_out_layernorm(self.axes_written(self.nodes[first]))
+        self.tell(first, told.message, told.hint)
+        self.stand_in(node)
+        if found.x in self.nhwc or found.x in self.normed:
+            self.normed.add(node.output[0])
+        return None
 
     def grn_at(self, r: int) -> Pattern | None:
         """GRN (ConvNeXt V2) as torch.onnx.export writes cnnctl's and the paper's: ReduceL2 of x

@@ -65,7 +65,9 @@ OPERATORS = {
     ),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),
-    "Cast": Operator("fold", 1, "of known values"),
+    "Cast": Operator(
+        "cast", 1, "of known values; of a weight or the network's values to a floating-point type (autocast), nothing"
+    ),
     "Squeeze": Operator("fold", 1, "of known values"),
     "ReduceProd": Operator("fold", 1, "of known values, x.numel()"),
     "Floor": Operator("fold", 1, "of known values"),

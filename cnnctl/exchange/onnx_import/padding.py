@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ...errors import shown
-from ...shapes import same_padding
+from ...shapes import conv_output_size, pool_output_size_ceil, same_padding
 from .attributes import attr_int, attr_ints, attr_text, attributes_of, pair_text
 from .told import Unread
 
@@ -78,6 +78,66 @@ class Padding:
         if strides != (stride or [1, 1]):
             words.append(f"s={pair_text(strides)}")
         dilations = attr_ints(a, "dilations", [1, 1], 2)
+        pads, size = self.window_pads(node, a, kernel)
+        if pads[0] == pads[2] and pads[1] == pads[3]:
+            return words + ([f"p={pair_text(pads[:2])}"] if pads[0] or pads[1] else [])
+        same = (
+            [same_padding(n, f, s, d) for n, f, s, d in zip(size, kernel, strides, dilations, strict=True)]
+            if size is not None and node.op_type != "ConvTranspose"
+            else None
+        )
+        if same is not None and pads == [same[0][0], same[1][0], same[0][1], same[1][1]]:
+            return [*words, "p=same"]
+        if node.op_type == "ConvTranspose":
+            raise Unread(f"uneven padding {pads} (top, left, bottom, right)",
+                          "cnnctl's deconv pads both sides of an axis alike (p=N or p=HxW)")  # fmt: skip
+        said = f"p=same pads {[same[0][0], same[1][0], same[0][1], same[1][1]]} here" if same else "p=same needs"
+        raise Unread(
+            f"uneven padding {pads} (top, left, bottom, right)",
+            f"cnnctl pads both sides of an axis alike (p=N or p=HxW), or splits p=same with the odd one after "
+            f"(bottom, right): {said}" + ("" if same else " the input's size"),
+        )
+
+    def uncounted_window(self, node: NodeProto, a: dict, kernel: list) -> list[str] | None:
+        """`s=`, `p=` and `ceil` of an AveragePool that leaves its padding out of each window
+        (count_include_pad 0) where the padding differs between the two sides of an axis (auto_pad
+        SAME_UPPER or SAME_LOWER splitting an odd total, or such pads): None where it does not.
+
+        Leaving the padding out, only where the windows start and how many there are matter: each
+        adds and divides by the input values it covers. cnnctl's `p=` of the padding before
+        (top, left), both sides alike, starts them where the file does, and `ceil` (or none) adds
+        the last one where the padding after ends it; so it is read where that gives the file's
+        count on both axes. `p=same` cannot say it: cnnctl pads `same` with zeros the average
+        counts. Where neither does (an even window at stride 1), it is refused, saying why."""
+        strides = attr_ints(a, "strides", kernel, 2)
+        pads, size = self.window_pads(node, a, kernel)
+        if pads[0] == pads[2] and pads[1] == pads[3]:
+            return None
+        before = pads[:2]
+        if size is not None and not attr_int(a, "ceil_mode", 0):
+            wanted = [conv_output_size(n, f, s, (b, e)) for n, f, s, b, e in
+                      zip(size, kernel, strides, before, pads[2:], strict=True)]  # fmt: skip
+            for ceil in (False, True):
+                rule = pool_output_size_ceil if ceil else conv_output_size
+                got = [rule(n, f, s, b) for n, f, s, b in zip(size, kernel, strides, before, strict=True)]
+                if got == wanted and all(b <= f // 2 for b, f in zip(before, kernel, strict=True)):
+                    words = [f"s={pair_text(strides)}"] if strides != list(kernel) else []
+                    return [*words, *([f"p={pair_text(before)}"] if any(before) else []), *(["ceil"] * ceil)]
+        raise Unread(
+            f"uneven padding {pads} (top, left, bottom, right) of an average that leaves it out (count_include_pad "
+            f"0){' in ceil_mode' if attr_int(a, 'ceil_mode', 0) else ''}: no cnnctl pool has these windows",
+            "cnnctl's `p=same` pads with zeros the average counts, and its `p=` of the padding before, alike on "
+            "both sides, with or without `ceil`, gives another count of windows here (an even window at stride 1 "
+            "does): pad both sides alike, or count the padding (count_include_pad=1, read as `p=same`; other values "
+            "at the edges)",
+        )
+
+    def window_pads(self, node: NodeProto, a: dict, kernel: list) -> tuple[list[int], list | None]:
+        """(top, left, bottom, right) padding of a conv's or pool's window, its `pads` or its
+        `auto_pad` with those of a Pad before it taken in, and the H and W of what it pads (None
+        where not known)."""
+        strides = attr_ints(a, "strides", [1, 1], 2)
+        dilations = attr_ints(a, "dilations", [1, 1], 2)
         taken = self.padded.get(node.input[0])
         x = taken[1] if taken else node.input[0]
         dims = self.shape(x)
@@ -97,21 +157,4 @@ class Padding:
             raise Unread(f"auto_pad {shown(auto, 30)}", "ONNX's auto_pad is NOTSET, VALID, SAME_UPPER or SAME_LOWER")
         if taken:
             pads = [p + q for p, q in zip(pads, taken[0], strict=True)]
-        if pads[0] == pads[2] and pads[1] == pads[3]:
-            return words + ([f"p={pair_text(pads[:2])}"] if pads[0] or pads[1] else [])
-        same = (
-            [same_padding(n, f, s, d) for n, f, s, d in zip(size, kernel, strides, dilations, strict=True)]
-            if size is not None and node.op_type != "ConvTranspose"
-            else None
-        )
-        if same is not None and pads == [same[0][0], same[1][0], same[0][1], same[1][1]]:
-            return [*words, "p=same"]
-        if node.op_type == "ConvTranspose":
-            raise Unread(f"uneven padding {pads} (top, left, bottom, right)",
-                          "cnnctl's deconv pads both sides of an axis alike (p=N or p=HxW)")  # fmt: skip
-        said = f"p=same pads {[same[0][0], same[1][0], same[0][1], same[1][1]]} here" if same else "p=same needs"
-        raise Unread(
-            f"uneven padding {pads} (top, left, bottom, right)",
-            f"cnnctl pads both sides of an axis alike (p=N or p=HxW), or splits p=same with the odd one after "
-            f"(bottom, right): {said}" + ("" if same else " the input's size"),
-        )
+        return pads, size

@@ -31,6 +31,7 @@ PATTERN_STARTS = {
     "ReduceL2": "grn_at",
     "InstanceNormalization": "groupnorm_at",
     "Conv": "channelconv_at",
+    "ReduceMean": "layernorm_written_at",  # not read: told once, its output standing in (normalisation)
 }
 
 

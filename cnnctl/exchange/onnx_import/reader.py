@@ -27,7 +27,7 @@ from .prelude import Prelude
 from .reshapes import Reshapes
 from .stored_layouts import StoredLayouts
 from .told import Told, Unread, comment_text
-from .values import FOLDS, Values
+from .values import FOLDS, Values, constant_value
 from .wiring import Wiring
 
 if TYPE_CHECKING:
@@ -45,6 +45,13 @@ UNREAD_HINTS = {
     "Softplus": "softplus alone has no cnnctl kind; x * tanh(softplus(x)) is read as mish (torch.onnx.export with "
     "dynamo=True writes Mish as one operator)",
 }
+
+
+# The operators of a quantized model (int8 weights, dequantized in the graph or computed in integers): told as
+# such wherever they stand, on weights (a value, to any other operator) or on the network's values.
+QUANTIZED = frozenset({"DequantizeLinear", "QuantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+                       "ConvInteger", "MatMulInteger"})  # fmt: skip
+QUANTIZED_HINT = "cnnctl reads floating-point weights: import the model before quantization"
 
 
 class Reader(
@@ -78,9 +85,12 @@ class Reader(
         self.constants = dict(self.inits)  # tensor -> its TensorProto, decoded only where a reader needs it
         for node in graph.node:
             if node.op_type == "Constant" and node.output:
-                value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+                value = constant_value(node)
                 if value is not None:
                     self.constants[node.output[0]] = value
+        # Constants' outputs: values written in the graph (by exporters that store weights so, and torch's
+        # literals, `torch.tensor([...])`), stored values as initializers are (fold_stored_layouts), but fixed
+        self.literals: set[str] = set()
         self.decoded: dict = {}  # tensor -> its values (a numpy array), once read
         # a stored weight's layout, folded (fold_stored_layouts): its output -> the node, read with it
         self.laid_out: dict[str, int] = {}
@@ -170,9 +180,16 @@ class Reader(
         # reads it is read and told too; so is a node a reader refused that is a layer on its own
         # (layer_like). Another may be part of a pattern, whose other nodes would only echo it.
         unknown = node.domain not in ("", "ai.onnx") or (operator is None and pattern is None)
+        given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
+        if any(t in self.failed for t in given):  # a value whose node was told: no more of it, whatever reads it
+            self.failed.update(node.output)
+            return
         try:
             if node.domain not in ("", "ai.onnx"):
                 raise Unread(f"an operator of the domain {shown(node.domain)}", "cnnctl reads ONNX's own operators")
+            if op in QUANTIZED:
+                raise Unread(f"{op}, an operator of a quantized model (int8): no cnnctl layer kind does this",
+                             QUANTIZED_HINT)  # fmt: skip
             if operator is None and pattern is None and not any(t in self.data for t in node.output):
                 raise Unread(  # no data out: a value, worked out from sizes (a resize's from x.shape) or constants
                     f"works out a value with {comment_text(op, 40)}: cnnctl works out {', '.join(FOLDS)} of known "
@@ -186,13 +203,9 @@ class Reader(
             if operator is None and pattern is None:  # a pattern may end in one read only there (Unsqueeze)
                 raise Unread("no cnnctl layer kind does this", UNREAD_HINTS.get(op, f"cnnctl reads "
                               f"{operators_read(notes=False)}"))  # fmt: skip
-            given = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
-            if operator and given < operator.inputs:
-                raise Unread(f"{op} needs {operator.inputs} inputs; it has {given}")
-            given = [pattern.x] if pattern else [t for t in node.input if t]  # what it reads, as the nodes name it
-            if any(t in self.failed for t in given):  # a value whose node was told: no more of it
-                self.failed.update(node.output)
-                return
+            count = sum(1 for t in node.input[: operator.inputs] if t) if operator else 1
+            if operator and count < operator.inputs:
+                raise Unread(f"{op} needs {operator.inputs} inputs; it has {count}")
             ins = [self.real(t) for t in node.input if t]
             read = "relay" if i in self.relaid else pattern.read if pattern else operator.read
             layer = getattr(self, read)(node, attributes_of(node), ins)
@@ -201,7 +214,7 @@ class Reader(
                     if t != self.source and t not in self.made:
                         raise Unread(self.not_a_layer(t))
             activation = (pattern.read in ("gelu", "mish")) if pattern else operator.activation and op != "Softmax"
-            per_value = activation or op in ("Identity", "Dropout")
+            per_value = activation or op in ("Identity", "Dropout", "Cast")
             self.keep_channels_last(node, given, layer, per_value)
         except Unread as unread:
             self.tell(i, unread.message, unread.hint)

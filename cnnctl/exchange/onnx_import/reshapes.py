@@ -12,6 +12,7 @@ from ...errors import shown
 from ...limits import MAX_CHANNEL_VALUES
 from .attributes import attr_int, attr_ints, attr_text, attributes_of
 from .layer import Layer, node_id
+from .stored_layouts import FLOATS
 from .told import Unread
 from .values import FOLDED, MAX_FOLDED, value_count
 
@@ -25,6 +26,14 @@ class Reshapes:
 
     def identity(self, node: NodeProto, a: dict, ins: list) -> None:
         self.alias[node.output[0]] = ins[0]
+
+    def cast(self, node: NodeProto, a: dict, ins: list) -> None:
+        """A Cast of the network's values to a floating-point type is nothing cnnctl holds (a model
+        exported under torch.autocast casts its input to float16 before the first conv: the figures
+        are float32's unless told --dtype, as the note on its weights says); of known values, a value."""
+        if node.input[0] in self.data and attr_int(a, "to", 0) in FLOATS:
+            return self.identity(node, a, ins)
+        return self.fold(node, a, ins)
 
     def concat(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         if self.known(node):  # of sizes: a value

@@ -22,8 +22,16 @@ if TYPE_CHECKING:
     from onnx import ModelProto, NodeProto, TensorProto
 
 # The element types of a constant whose values are read (TensorProto's names).
-NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
+NUMBERS = {"FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "BOOL", "INT8", "INT16", "INT32", "INT64",
            "UINT8", "UINT16", "UINT32", "UINT64"}  # fmt: skip
+
+
+def plain(x: np.ndarray) -> np.ndarray:
+    """Values in a type numpy itself has: bfloat16 (ml_dtypes', which onnx decodes to and neither numpy
+    nor safetensors' numpy writer knows) as float32, which holds each of its values exactly."""
+    import numpy as np
+
+    return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
 
 
 FOLDED = object()  # in Reader.constants: a value worked out from known ones (Reader.fold)
@@ -61,6 +69,26 @@ MAX_FOLDED = 64  # the most values an operation on known sizes reads (a shape ha
 def _whole(text: str) -> int | None:
     """A whole number written in an external data entry, or None (a 5,000-digit one too)."""
     return int(text) if text.isdecimal() and len(text) <= 20 else None
+
+
+def constant_value(node: NodeProto) -> TensorProto | None:
+    """The tensor a Constant node holds: its `value`, or (opset 12 on) `value_float`, `value_floats`,
+    `value_int` or `value_ints` as a tensor of them (float32 or int64, a scalar or a list); None
+    for another (a sparse tensor, strings: no number a reader takes)."""
+    from onnx import TensorProto, helper
+
+    for a in node.attribute:
+        if a.name == "value" and a.HasField("t"):
+            return a.t
+        made = {
+            "value_float": (TensorProto.FLOAT, [], [a.f]),
+            "value_floats": (TensorProto.FLOAT, [len(a.floats)], list(a.floats)),
+            "value_int": (TensorProto.INT64, [], [a.i]),
+            "value_ints": (TensorProto.INT64, [len(a.ints)], list(a.ints)),
+        }.get(a.name)
+        if made is not None:
+            return helper.make_tensor(node.output[0], *made)
+    return None
 
 
 def value_count(dims: Sequence[int], cap: int) -> int | None:
@@ -118,7 +146,7 @@ class Values:
         elif tensor.raw_data and len(tensor.raw_data) != size:
             raise Unread(f"{what} claims {count} values and holds {len(tensor.raw_data):,} bytes")
         try:
-            return numpy_helper.to_array(tensor)
+            return plain(numpy_helper.to_array(tensor))
         except Exception:  # the values do not fit the dims: onnx's numpy_helper says so its own ways
             raise Unread(f"{what} does not hold the {count} values its dims claim") from None
 

@@ -116,5 +116,10 @@ class Wiring:
 
     def axes(self, node: NodeProto) -> list[int] | None:
         """The axes a Reduce node reduces over (an input from opset 18, an attribute before), of 4."""
+        axes = self.axes_written(node)
+        return None if axes is None else sorted(int(v) % 4 for v in axes)
+
+    def axes_written(self, node: NodeProto) -> list[int] | None:
+        """The axes of a Reduce node as the file gives them (-1 for the last, whatever the rank)."""
         axes = self.const(node, 1) if len(node.input) > 1 and node.input[1] else attributes_of(node).get("axes")
-        return None if axes is None else sorted(int(v) % 4 for v in list(axes))
+        return None if axes is None else [int(v) for v in list(axes)]

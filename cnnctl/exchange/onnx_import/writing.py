@@ -116,21 +116,31 @@ def _training_bns(reader: Reader) -> list[str]:
 
 def _stored_dtype(reader: Reader) -> list[str]:
     """A note where the weights are stored in another element type than float32 (a model exported
-    in half precision): the figures the network's file gives assume float32 unless told --dtype."""
+    in half precision), or cast to one in the graph (under torch.autocast, without constant
+    folding): the figures the network's file gives assume float32 unless told --dtype."""
     from onnx import TensorProto, helper
 
     weights = {n.input[1] for n in reader.nodes if n.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul")
                and len(n.input) > 1}  # fmt: skip
-    types = sorted({reader.inits[t].data_type for t in weights if t in reader.inits} - {TensorProto.FLOAT})
-    if not types:
+    held = [t for t in weights if t in reader.inits]
+    # a weight the graph casts (stored_layouts) is stored as its source is, and used as its Cast gives it
+    stored = {reader.inits[reader.origin(t)].data_type for t in held} - {TensorProto.FLOAT}
+    cast = {reader.inits[t].data_type for t in held} - {TensorProto.FLOAT} - stored
+    if not stored and not cast:
         return []
-    names = " and ".join(str(helper.tensor_dtype_to_np_dtype(t)) if t != TensorProto.BFLOAT16 else "bfloat16"
-                         for t in types)  # fmt: skip
+
+    def named(types: set) -> str:
+        return " and ".join(str(helper.tensor_dtype_to_np_dtype(t)) if t != TensorProto.BFLOAT16 else "bfloat16"
+                            for t in sorted(types))  # fmt: skip
+
+    said = " and ".join([*([f"stored as {named(stored)}"] if stored else []),
+                         *([f"cast to {named(cast)} in the graph"] if cast else [])])  # fmt: skip
+    one = stored | cast
     return [
-        f"the weights are stored as {names}: the figures assume float32; `cnnctl summarize --dtype {names}` "
+        f"the weights are {said}: the figures assume float32; `cnnctl summarize --dtype {named(one)}` "
         "and analyze's --dtype reckon in another"
-        if len(types) == 1
-        else f"the weights are stored as {names}: the figures assume float32"
+        if len(one) == 1
+        else f"the weights are {said}: the figures assume float32"
     ]
 
 
