@@ -290,6 +290,8 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "buffers": s.buffers,
             "mults": s.mults,  # at inference: without the heads
             "flops": s.flops,
+            "batch_mults": s.mults * m.batch,  # per batch (`-b`), as the text says them and flops' JSON gives them
+            "batch_flops": s.flops * m.batch,
             "inference_params": s.inference_params,
             "mults_with_heads": s.mults_with_heads,  # a training forward pass (`outputs:`)
             "flops_with_heads": s.flops_with_heads,
