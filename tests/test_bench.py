@@ -81,7 +81,9 @@ def bench_command(*options: str) -> dict:
 def test_bench_command_json_with_mfu_from_a_given_peak():
     report = bench_command("--steps", "2", "--warmup", "0", "--mode", "forward", "--peak-tflops", "1")
     (timing,) = report["timings"]
-    assert timing["mfu"] == pytest.approx(timing["tflops"] / 1.0)
+    assert timing["mfu"] == pytest.approx(timing["flops_per_second"] / 1e12)
+    # the network is named: the document's `network`, cnnctl's module's row by it (it was `cnnctl`)
+    assert report["network"] == "lenet5" and timing["model"] == "lenet5"
     # MFU's peak in FLOP/s, as every peak in JSON, under a key of its own: not a `peak_tflops` that was null on a CPU
     # beside the roofline's measured peak; here 1 TFLOP/s where the roofline has this CPU's measured one
     assert "peak_tflops" not in report and report["mfu_peak_flops_per_second"] == 1e12
@@ -192,6 +194,17 @@ def test_a_noisy_measurement_says_so_in_the_table_and_json():
     # STALLED: 48 steps of 10 ms and 12 of 100 ms; p50 10 ms, p90 100 ms (the 54th of 60)
     assert (first["p50_seconds"], first["p90_seconds"]) == (pytest.approx(0.01), pytest.approx(0.1))
     assert float(fields["p50_seconds"]) == pytest.approx(0.01) and "latency_ms" not in first
+
+
+def test_bench_names_the_network_timed_and_the_reference_as_such():
+    ours = Timing("cnnctl", "forward", 8, [0.01] * 4, 10**9)
+    theirs = Timing("reference", "forward", 8, [0.01] * 4, 10**9)
+    result = BenchResult("cpu", [ours, theirs], None, [], network="lenet5")
+    lines = plain(bench_table(result)).splitlines()
+    assert lines[0].startswith("bench lenet5 on cpu")
+    assert [line.split()[0] for line in lines[3:5]] == ["lenet5", "reference"]
+    data = bench_json(result)
+    assert data["network"] == "lenet5" and [t["model"] for t in data["timings"]] == ["lenet5", "reference"]
 
 
 def test_the_roofline_rate_stands_beside_the_measured_one():
@@ -525,7 +538,7 @@ def test_bench_data_takes_trains_batch_and_says_what_it_read_before_the_tables(t
     code, out, err = run_main(monkeypatch, capsys, "bench", str(net), "--data", "shapes", *QUICK)
     assert code == 0, err
     first = out.splitlines()[0]
-    assert first.startswith("data: generated ") and out.index("data: ") < out.index("bench on ")
+    assert first.startswith("data: generated ") and out.index("data: ") < out.index("bench tiny on ")
     assert "\ngenerated " not in out  # said once, before, not again under the tables
 
 
@@ -548,10 +561,11 @@ def test_rates_are_shown_in_the_unit_that_fits_and_a_cpus_measured_peak_gives_mf
     assert rows[0].split()[-7:-4] == ["100.00", "GFLOP/s", "50.0%"]  # MFU 100 / 200 GFLOP/s
     assert "10.00 TFLOP/s" in rows[1]
     header, first = to_csv(table).splitlines()[:2]
-    assert float(dict(zip(header.split(","), first.split(","), strict=True))["tflops"]) == pytest.approx(0.1)
+    # CSV and JSON: FLOP/s, as every rate (`*_flops_per_second`); 10^9 FLOPs every 10 ms is 10^11 FLOP/s
+    assert float(dict(zip(header.split(","), first.split(","), strict=True))["flops_per_second"]) == pytest.approx(1e11)
     data = bench_json(result)
     assert data["mfu_peak_flops_per_second"] == 200e9 and data["mfu_peak_measured"] is True
-    assert data["timings"][0]["tflops"] == pytest.approx(0.1) and data["machine_busy"] is None
+    assert data["timings"][0]["flops_per_second"] == pytest.approx(1e11) and data["machine_busy"] is None
     assert "machine is busy" not in text  # the two measurements agree
 
 

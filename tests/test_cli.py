@@ -238,6 +238,16 @@ def test_a_problems_json_names_a_bundled_file_as_other_json_does():
     assert (said["file"], said["bundled"]) == ("nets/my.yaml", False)
 
 
+def test_summarize_json_gives_the_per_batch_totals_the_text_says(monkeypatch, capsys):
+    # LeNet-5 multiplies 416,520 times an image (conv 117,600 + 240,000, fc 48,000 + 10,080 + 840); -b 4: 4 images
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "-b", "4", "--format", "json")
+    totals = json.loads(out)["totals"]
+    assert code == 0 and totals["mults"] == 416_520 and totals["batch_mults"] == 4 * 416_520, err
+    assert totals["batch_flops"] == 4 * totals["flops"]
+    code, out, err = run_main(monkeypatch, capsys, "summarize", "lenet5", "-b", "4")
+    assert f"{4 * 416_520:,}" in out and f"{4 * totals['flops']:,}" in out
+
+
 def test_a_file_here_wins_over_a_bundled_name_and_the_header_says_which_was_read(tmp_path, monkeypatch, capsys):
     # `lenet5` read the bundled LeNet-5 though ./lenet5.yaml was there, and both headers said `(lenet5.yaml)`
     monkeypatch.chdir(tmp_path)

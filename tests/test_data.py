@@ -21,6 +21,7 @@ from cnnctl.data import download as download_module
 from cnnctl.data.adapt import adapt, hold_out, plan
 from cnnctl.data.download import extract, fetch
 from cnnctl.errors import CnnctlError
+from cnnctl.train.run_notes import data_caveats
 from tests.helpers import MNIST_DIR, NO_MNIST
 
 SHARED_MNIST = MNIST_DIR
@@ -214,13 +215,15 @@ def test_training_on_test_files_alone_is_said_once(tmp_path):
     folder = load_data(str(tmp_path / "t10k_only"), (28, 28, 1))
     by_name = load_data("mnist", (28, 28, 1), data_dir=tmp_path, download=False)
     for d in (folder, by_name):
-        said = [note for note in d.notes if "test split is trained on" in note]
-        assert len(said) == 1 and "t10k" in said[0] and "add the training files" in said[0]
+        # said by train as a warning (train.run_notes.data_caveats), from `train_from` and `no_test`
+        (said,) = data_caveats(d)
+        assert said.startswith("warning: only the t10k") and "add the training files" in said
+        assert not any("trained on" in note for note in d.notes)  # not a plain `data:` line besides
         assert len(d.train) + len(d.val) == 20  # validation held out from the test files
         assert d.test is None and "t10k" in d.no_test and "were trained on" in d.no_test  # evaluate --split test says
     write_idx(tmp_path / "both", "train", *digits(20))
     write_idx(tmp_path / "both", "t10k", *digits(5, seed=1))
-    assert not any("trained on" in note for note in load_data(str(tmp_path / "both"), (28, 28, 1)).notes)
+    assert not data_caveats(load_data(str(tmp_path / "both"), (28, 28, 1)))
 
 
 def test_validation_and_test_splits_by_their_names(tmp_path):

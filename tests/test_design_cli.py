@@ -189,7 +189,11 @@ def test_mistakes_on_the_new_options_are_one_message(args, message):
 
 def test_memory_csv_names_its_first_column():
     rows = list(csv.reader(io.StringIO(cli("memory", "lenet5", "-f", "csv").stdout)))
-    assert rows[0] == ["part", "bytes"] and rows[1][0] == "weights and buffers"  # no `size` restating the bytes
+    # no `size` restating the bytes; a row by its JSON key first (the words change with the settings: `adam: 2`)
+    assert rows[0] == ["key", "part", "bytes"] and rows[1][:2] == ["weight_bytes", "weights and buffers"]
+    assert [row[0] for row in rows[1:]] == [*[k for k in json.loads(cli("memory", "lenet5", "-f", "json").stdout)
+                                              if k.endswith("_bytes") and k in {r[0] for r in rows}]]  # fmt: skip
+    assert rows[-1][0] == "peak_bytes"
 
 
 def test_budget_sizes_read_as_written():
@@ -939,3 +943,24 @@ def test_compare_takes_memorys_amp_and_device():
     )
     assert "float32 with amp" in table and "mixed bfloat16" in table
     assert "not the step `cnnctl train` runs" in cli("compare", "lenet5", "alexnet", "--device", "cpu", "--amp").stdout
+
+
+def test_flops_depth_collapses_the_per_layer_rows_as_summarize_does_and_they_add_up():
+    # `flops resnet50 --per-layer --depth 1` was an unknown option (fvcore's max_depth, torchinfo's depth)
+    from cnnctl.analysis.training import training_cost
+    from cnnctl.render.views.flops import flops_json
+
+    graph = load("resnet50")
+    cost = training_cost(graph)
+    rows = flops_json(summarize(graph), True, cost, depth=1)["layers"]
+    stages = {r.path: r for r in summarize(graph, depth=1).rows}
+    assert {r["path"] for r in rows} == set(stages)  # the groups summarize --depth 1 shows
+    for r in rows:
+        assert r["mults"] == stages[r["path"]].mults and r.get("layers", 1) == stages[r["path"]].layers
+    assert sum(r["mults"] for r in rows) == graph.mults and sum(r["flops"] for r in rows) == graph.flops
+    assert sum(r["backward_mults"] for r in rows) == cost.backward_mults
+    assert sum(r["mults_share"] for r in rows) == pytest.approx(1.0)
+    assert [r["mults"] for r in rows] == sorted((r["mults"] for r in rows), reverse=True)  # heaviest first
+    out = cli("flops", "resnet50", "--depth", "1", "--top", "2", "-f", "json")
+    data = json.loads(out.stdout)
+    assert [r["path"] for r in data["layers"]] == ["layer3", "layer2"] and data["others"]["layers"] == len(rows) - 2

@@ -181,6 +181,9 @@ def test_googlenets_heads_in_summarize_and_its_json(monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, "summarize", "googlenet")
     assert code == 0, err
     assert "Multiplications: 1,582,671,872 (1.58 G) per image at inference; 1,591,044,096" in out
+    # the params' headline at inference too, as list's and draw's (it was 13,378,280, the heads' included)
+    assert "Params: 6,998,552 (7.00 M) at inference; 13,378,280 (13.38 M) in training, with the heads, all " \
+           "trainable, 0 non-trainable buffers" in out  # fmt: skip
     assert f"Head `aux1` (training only, 0.3 x the main loss): 5 layers aux1.pool1 to aux1.fc2, 3,188,840 params, " \
            f"{first:,} mults" in out  # fmt: skip
     assert "never used" not in out + err
@@ -262,11 +265,13 @@ def test_flops_states_params_at_inference_as_list_does_and_with_the_heads(net, m
     want = published(net)
     code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "csv")
     assert code == 0, err
-    rows = {row[0]: row[1] for row in csv.reader(io.StringIO(out)) if row}
-    assert rows["params at inference"] == str(want["inference_params"])
-    assert rows["params with the heads (training)"] == str(want["params"])
-    assert "params" not in rows  # one name for one count: JSON's `params` counts the heads
-    assert rows["multiplications"] == str(want["mults"])
+    rows = {row[0]: row[2] for row in csv.reader(io.StringIO(out)) if row}  # by the JSON's key
+    words = {row[0]: row[1] for row in csv.reader(io.StringIO(out)) if row}
+    assert rows["inference_params"] == str(want["inference_params"]) and words["inference_params"] == "params at " \
+        "inference"  # fmt: skip
+    # one name for one count: `params` counts the heads, in CSV as in JSON
+    assert rows["params"] == str(want["params"]) and words["params"] == "params with the heads (training)"
+    assert rows["mults"] == str(want["mults"])
     code, out, err = run_main(monkeypatch, capsys, "flops", net, "-f", "json")
     data = json.loads(out)  # the keys as list's and summarize's: `params` counts the heads
     assert {k: data[k] for k in want} == want
@@ -279,7 +284,7 @@ def test_flops_of_a_network_without_heads_has_one_params_row(monkeypatch, capsys
     code, out, err = run_main(monkeypatch, capsys, "flops", "resnet18", "-f", "csv")
     assert code == 0, err
     rows = [row[0] for row in csv.reader(io.StringIO(out)) if row]
-    assert rows.count("params") == 1 and not any("with the heads" in r for r in rows)
+    assert rows.count("params") == 1 and not any("with_heads" in r for r in rows) and "inference_params" not in rows
 
 
 def _dashed(dot: str) -> set[str]:

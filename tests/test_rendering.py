@@ -109,8 +109,14 @@ def test_print_json_writes_null_for_nan_and_infinity(capsys):
     print_json({"a": nan, "b": [1.5, inf, {"c": -inf, "d": (nan, 2)}], "e": 3, "f": True, "g": None, "h": "nan"})
     out = capsys.readouterr().out
     assert "NaN" not in out and "Infinity" not in out
-    assert strict_loads(out) == {"a": None, "b": [1.5, None, {"c": None, "d": [None, 2]}], "e": 3, "f": True,
-                                 "g": None, "h": "nan"}  # fmt: skip
+    assert strict_loads(out) == {"format_version": 1, "a": None, "b": [1.5, None, {"c": None, "d": [None, 2]}],
+                                 "e": 3, "f": True, "g": None, "h": "nan"}  # fmt: skip
+
+
+def test_every_json_document_opens_with_its_format_version(capsys):
+    print_json({"networks": []})
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "format_version": 1,') and strict_loads(out) == {"format_version": 1, "networks": []}
 
 
 def test_json_safe_keeps_finite_values():
@@ -128,7 +134,7 @@ def test_bench_with_a_nan_peak_is_valid_json(capsys):
     print_json(bench_json(result))
     data = strict_loads(capsys.readouterr().out)
     assert data["mfu_peak_flops_per_second"] is None and data["timings"][0]["mfu"] is None
-    assert data["timings"][0]["tflops"] == 2**36 / 1e12
+    assert data["timings"][0]["flops_per_second"] == 2**36
 
 
 def evaluation(loss: float = 0.25) -> SimpleNamespace:

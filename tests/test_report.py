@@ -352,14 +352,17 @@ def test_a_collapsed_row_says_what_was_written_then_its_count(resnet50):
 
 def test_csv_is_raw_for_flops_and_list(lenet):
     rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(lenet, batch=3), per_layer=False)))))
-    assert rows[0] == ["count", "exact"]  # every column named; the short column only restates `exact`
-    assert dict(rows[1:]) == {
-        "multiplications": str(LENET_MULTS),
-        "FLOPs": str(LENET_FLOPS),
-        "multiplications x batch 3": str(3 * LENET_MULTS),
-        "FLOPs x batch 3": str(3 * LENET_FLOPS),
+    # every column named; the short column only restates `exact`; a row by its JSON key first (the words
+    # beside it change with the settings: `x batch 3`)
+    assert rows[0] == ["key", "count", "exact"]
+    assert {key: value for key, _, value in rows[1:]} == {
+        "mults": str(LENET_MULTS),
+        "flops": str(LENET_FLOPS),
+        "batch_mults": str(3 * LENET_MULTS),
+        "batch_flops": str(3 * LENET_FLOPS),
         "params": str(LENET_PARAMS),
     }
+    assert rows[3][1] == "multiplications x batch 3"
     rows = list(csv.reader(io.StringIO(to_csv(flops_table(summarize(lenet), per_layer=True)))))
     assert rows[1][:4] == ["conv2", "conv f=5 n=16 act=tanh", "240000", str(240_000 / LENET_MULTS)]
     entry = {"name": "lenet5", "input": "32x32x1", "params": LENET_PARAMS, "mults": LENET_MULTS, "description": "d"}
@@ -511,7 +514,8 @@ def test_cli_list_json():
     r = cli("list", "--format", "json")
     assert r.returncode == 0, r.stderr
     listed = json.loads(r.stdout)
-    assert list(listed) == ["networks"]  # an object, as every command's JSON is, not a bare array
+    # an object, as every command's JSON is, not a bare array; its layout's version first
+    assert list(listed) == ["format_version", "networks"]
     entries = {e["name"]: e for e in listed["networks"]}
     assert entries["resnet50"]["params"] == RESNET50_PARAMS
     assert entries["resnet50"]["mults"] == RESNET50_MULTS

@@ -96,4 +96,4 @@ def test_a_diverged_run_exits_2_and_its_json_says_so(net, tmp_path):
 def test_a_mistake_before_the_run_began_is_the_errors_alone(net, tmp_path):
     done = cli(net, "--epochs", "1", "--out", str(tmp_path / "r"), "--batch-size", "100000")
     assert done.returncode == 2
-    assert list(json.loads(done.stdout)) == ["errors"]  # no run: nothing else to say
+    assert list(json.loads(done.stdout)) == ["format_version", "errors"]  # no run: nothing else to say

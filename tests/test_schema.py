@@ -121,7 +121,8 @@ def test_schema_dash_is_stdout_and_json_with_a_file_says_the_file(monkeypatch, c
     code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", "-")  # wrote a file named `-`
     assert code == 0 and json.loads(out)["title"].startswith("cnnctl network") and not (tmp_path / "-").exists()
     code, out, err = run_main(monkeypatch, capsys, "schema", "-o", "new.json", "-f", "json")  # stdout was empty
-    assert code == 0 and json.loads(out) == {"file": "new.json"} and err == ""  # the JSON alone, as import's
+    # the JSON alone, as import's
+    assert code == 0 and json.loads(out) == {"format_version": 1, "file": "new.json"} and err == ""
     assert json.loads((tmp_path / "new.json").read_text())["title"].startswith("cnnctl network")
     # `wrote` on stdout, as every other writer says it (it was on stderr)
     code, out, err = run_main(monkeypatch, capsys, "schema", "-o", "again.json")

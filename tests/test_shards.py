@@ -357,7 +357,12 @@ def test_pack_command_table_and_json(tmp_path, monkeypatch, capsys):
                               "--shard-size", "12KiB", "--format", "json")  # fmt: skip
     assert code == 0, err
     data = json.loads(out)
-    assert data["images"] == 24 and data["splits"]["val"]["images"] == 6 and data["shard_size"] == 12 * 1024
+    assert data["images"] == 24 and data["splits"]["val"]["images"] == 6 and data["shard_size_bytes"] == 12 * 1024
+    # bytes in keys ending `_bytes` (were `bytes`, `shard_size`): each shard's file size, summed per split and in all
+    sizes = {k: [os.path.getsize(tmp_path / "out" / s["file"]) for s in v["shards"]] for k, v in data["splits"].items()}
+    assert [[s["packed_bytes"] for s in v["shards"]] for v in data["splits"].values()] == list(sizes.values())
+    assert [v["packed_bytes"] for v in data["splits"].values()] == [sum(v) for v in sizes.values()]
+    assert data["packed_bytes"] == sum(map(sum, sizes.values())) and "bytes" not in data
     assert data["dir"] == str(tmp_path / "out")  # the folder written; a file written is `file`, as each shard's
     files = sorted(s["file"] for split in data["splits"].values() for s in split["shards"])
     assert files == sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".tar"))

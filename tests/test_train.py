@@ -215,6 +215,58 @@ def test_train_json_gives_the_exit_code_and_runs_word_for_how_it_ended(tmp_path,
     assert (out["exit_code"], out["status"], out["epochs_done"], out["epochs_planned"]) == (code, word, done, planned)
 
 
+def test_a_run_names_its_network_and_says_and_records_what_it_used(tmp_path):
+    # the header named no network; the normalisation was never said and config.json held "mean": null and
+    # "device": "auto"; train's JSON had no network, data, device or warnings; a caveat was a plain `data:` line
+    from rich.console import Console
+
+    from cnnctl.render.runs import train_json
+
+    data = small_data()
+    # as data.idx.combine leaves MNIST's t10k files alone: trained on
+    data.train_from, data.no_test = "the t10k files", "only the t10k files are in x, and they were trained on"
+    caveat = "only the t10k files are in x, and they were trained on: no unseen images are left to test on; add the " \
+             "training files beside them"  # fmt: skip
+    data.stats_from = "computed over the 384 training images"
+    console = Console(file=io.StringIO(), width=300)
+    config = TrainConfig(out=str(tmp_path / "r"), epochs=1, batch_size=32, device="auto")
+    graph = cnnctl.load_text(SMALL_NET)
+    result = train(graph, config, network_title="small", dataset=data, console=console)
+    said = console.file.getvalue().splitlines()
+    # SMALL_NET: conv 3x3x1x8 + 8 = 80 params, fc 8*8*8 x 10 + 10 = 5,130 (16x16 pooled to 8x8)
+    params = 3 * 3 * 1 * 8 + 8 + 8 * 8 * 8 * 10 + 10
+    assert (
+        said[0].startswith(f"training on cpu | small ({len(graph.nodes)} layers, {params:,} params, ")
+        and params == graph.params
+    )
+    assert f"warning: {caveat}" in said  # not a plain `data:` line
+    assert "input normalised with mean 0.2 and std 0.3, computed over the 384 training images" in said
+    recorded = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (recorded["device"], recorded["device_asked"], recorded["amp"], recorded["amp_asked"]) == (
+        "cpu",
+        "auto",
+        False,
+        None,
+    )
+    assert (recorded["mean"], recorded["std"], recorded["mean_asked"]) == ([0.2], [0.3], None)
+    assert recorded["normalisation_from"] == "computed over the 384 training images"
+    assert load_checkpoint(result.run_dir)["config"]["device"] == "auto"  # what a resume replays: as asked
+    out = train_json(result)
+    assert (out["network"], out["data"], out["device"], out["mean"], out["std"]) == (
+        "small",
+        "shapes",
+        "cpu",
+        [0.2],
+        [0.3],
+    )
+    assert out["normalisation_from"] == "computed over the 384 training images"
+    (warning,) = out["warnings"]
+    assert (warning["severity"], warning["message"]) == (
+        "warning",
+        caveat,
+    )
+
+
 def test_train_evaluate_from_the_command_line(tmp_path):
     out = tmp_path / "cli"
     result = cli("train", "lenet5", "--epochs", "1", "--out", str(out), "--seed", "1", "--format", "json")

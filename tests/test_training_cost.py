@@ -8,7 +8,9 @@ training step runs (not a final one: the loss applies its own); small networks a
 are counted by hand.
 """
 
+import csv
 import functools
+import io
 import warnings
 from math import prod
 from pathlib import Path
@@ -260,9 +262,25 @@ def test_lenet5_step_leaves_its_softmax_to_the_loss():
     from cnnctl.analysis.summary import summarize
     from cnnctl.render.views.flops import flops_json
 
-    training = flops_json(summarize(graph), False, cost)["training"]
+    out = flops_json(summarize(graph), False, cost)
+    training = out["training"]
     assert training["forward_flops"] + training["backward_flops"] == training["step_flops"] == cost.step_flops
     assert training["forward_flops"] == 852_400 - 30
+    # no heads, no with-heads figure (it was 852,370, below `flops`: the training forward's, said apart)
+    assert "flops_with_heads" not in out and "mults_with_heads" not in out and out["heads"] == []
+
+
+def test_flops_table_rows_add_up_to_the_training_step(monkeypatch, capsys):
+    # FLOPs 852,400 + backward 1,450,210 != step 2,302,580: the row of the training forward says the 30 left out
+    from tests.helpers import run_main
+
+    code, out, err = run_main(monkeypatch, capsys, "flops", "lenet5", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    rows = {row["key"]: int(row["exact"]) for row in table}  # by the JSON's keys (flops' `training` object's)
+    assert next(r["count"] for r in table if r["key"] == "forward_flops") == "training-forward FLOPs (final " \
+        "softmax left to the loss: -30)"  # fmt: skip
+    assert code == 0 and rows["forward_flops"] == 852_400 - 30 == rows["flops"] - 30
+    assert rows["forward_flops"] + rows["backward_flops"] == rows["step_flops"]
 
 
 def test_stock_counter_overcounts_a_depthwise_weight_gradient_by_the_channel_count():

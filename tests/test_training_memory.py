@@ -418,6 +418,30 @@ def test_per_layer_csv_names_what_is_kept_as_the_json_does():
     assert {r.split(",")[0]: int(r.split(",")[1]) for r in rows} == {r["path"]: r["saved_bytes"] for r in json_rows}
 
 
+def test_per_layer_rows_come_in_one_order_in_every_format_and_collapse_by_depth():
+    # memory's JSON listed the layers in network order while the table and CSV sorted them largest first
+    from cnnctl.analysis.summary import summarize
+    from cnnctl.render.design import memory_json, memory_layers_table
+
+    graph = cnnctl.load("resnet50")
+    m = training_memory(graph, 2, device="cpu")
+    table = [(row[0], row[1]) for row in memory_layers_table(m, None).rows]
+    layers = memory_json(m, "net", None, per_layer=True)["layers"]
+    assert [(r["path"], r["saved_bytes"]) for r in layers] == table  # largest first in both
+    assert [r["saved_bytes"] for r in layers] == sorted((r["saved_bytes"] for r in layers), reverse=True)
+    in_network = [r["path"] for r in sorted(layers, key=lambda r: r["order"])]
+    assert in_network[0] == "input" and in_network[1:] == [n.path for n in graph.nodes if n.path in in_network]
+    # --depth 1: a row per stage, as summarize --depth 1 groups them, adding up to what is kept
+    stages = memory_json(m, "net", None, per_layer=True, depth=1)["layers"]
+    assert sum(r["saved_bytes"] for r in stages) == m.saved
+    groups = {r.path: r.layers for r in summarize(graph, depth=1).rows}
+    assert {r["path"] for r in stages} <= {"input", *groups}
+    assert sum(r["saved_bytes"] for r in stages if r["path"] == "layer3") == sum(
+        r["saved_bytes"] for r in layers if r["path"].startswith("layer3.")
+    )
+    assert sum(row[1] for row in memory_layers_table(m, 3, depth=1).rows) == m.saved  # --top 3 --depth 1
+
+
 def test_ex01_rows_hold_the_image_conv1_keeps():
     # batch 2, float32: the 6x6x1 image conv1 keeps (36 x 4 x 2 = 288), conv1's 4x4x1 output
     # that conv2 keeps (128), conv2's 2x2x2 output its relu keeps (64): 480 in all.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..records import record
 from .roofline import Roofline
-from .summary import Summary, heaviest
+from .summary import Summary, group_key, heaviest
 from .training import TrainingCost
 
 
@@ -14,9 +14,9 @@ from .training import TrainingCost
 class LayerCostRow:
     """One layer's forward cost and share (None: the total is 0), its backward cost (with a
     training cost), its roofline (with a roofline), whether `--freeze` freezes it (with a
-    training cost of a frozen prefix); `layers` > 1: the row of the rest, whose path is None,
-    whose intensity is its FLOPs over its bytes (intensities do not add up) and whose `frozen`
-    counts its frozen layers."""
+    training cost of a frozen prefix); `layers` > 1: a group collapsed by --depth (its path the
+    group's), or the row of the rest (path None); either's intensity is its FLOPs over its bytes
+    (intensities do not add up) and its `frozen` counts its frozen layers."""
 
     path: str | None
     shorthand: str
@@ -44,10 +44,16 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def layer_costs(
-    s: Summary, cost: TrainingCost | None = None, times: Roofline | None = None, top: int | None = None
+    s: Summary,
+    cost: TrainingCost | None = None,
+    times: Roofline | None = None,
+    top: int | None = None,
+    depth: int | None = None,
 ) -> list[LayerCostRow]:
     """The forward pass's layers heaviest first, each with its backward cost and roofline where
-    given; with `top`, the `top` heaviest and then, where any are left, one row of the rest."""
+    given; with `depth`, the layers of each group of paths deeper than that (summary.group_key) in
+    one row, heaviest first likewise (the rows still add up to the totals); with `top`, the `top`
+    heaviest and then, where any are left, one row of the rest."""
     backward = {c.path: c for c in cost.layers} if cost is not None else {}
     timed = {t.path: t for t in times.layers} if times is not None else {}
     freezing = cost is not None and s.frozen_at is not None  # --freeze: which layers it freezes
@@ -62,10 +68,25 @@ def layer_costs(
                 t.compute_bound if t else None, 1, int(c.frozen) if freezing and c else None,
             )
         )  # fmt: skip
+    if depth is not None:
+        rows = _collapsed(s, rows, depth)
     if top is None or len(rows) <= top:
         return rows
     rest = rows[top:]
     return [*rows[:top], _summed(rest)]
+
+
+def _collapsed(s: Summary, rows: list[LayerCostRow], depth: int) -> list[LayerCostRow]:
+    """The layers' rows summed by their group at `depth`, a group of one its layer's row under the
+    group's path, heaviest first (ties in network order, as `heaviest`)."""
+    order = {r.path: i for i, r in enumerate(s.rows)}
+    groups: dict[str, list[LayerCostRow]] = {}
+    for r in sorted(rows, key=lambda r: order[r.path]):
+        groups.setdefault(group_key(r.path, depth), []).append(r)
+    collapsed = [members[0]._replace(path=key) if len(members) == 1
+                 else _summed(members)._replace(path=key, shorthand=f"({len(members):,} layers)")
+                 for key, members in groups.items()]  # fmt: skip
+    return sorted(collapsed, key=lambda r: (-r.mults, -r.flops))
 
 
 def _summed(rows: list[LayerCostRow]) -> LayerCostRow:

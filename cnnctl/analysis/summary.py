@@ -203,12 +203,19 @@ def _head_cost(graph: Graph, head) -> HeadCost:
                     sum(graph.training_flops(n) for n in own))  # fmt: skip
 
 
+def group_key(path: str, depth: int) -> str:
+    """The group a layer's path falls in at `depth`: its first `depth` parts (`layer4.1.conv2` at 1:
+    `layer4`). The one rule of collapsing: summarize's, draw's and compare's groups, flops' and memory's
+    per-layer rows at --depth."""
+    return ".".join(path.split(".")[:depth])
+
+
 def groups_at(graph: Graph, depth: int) -> dict[str, list[Node]]:
     """The layers by the first `depth` parts of their paths, in network order: summarize's rows
     at --depth, compare's per stage (depth 1: each top-level group, and each top-level layer)."""
     groups: dict[str, list[Node]] = {}
     for n in graph.nodes:
-        groups.setdefault(".".join(n.path.split(".")[:depth]), []).append(n)
+        groups.setdefault(group_key(n.path, depth), []).append(n)
     return groups
 
 

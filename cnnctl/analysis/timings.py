@@ -59,8 +59,13 @@ class Timing:
         return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
 
     @property
+    def flops_per_second(self) -> float:
+        """The sustained rate: a step's FLOPs over the sustained time of one step."""
+        return self.flops_per_step / self.step_seconds
+
+    @property
     def tflops(self) -> float:
-        return self.flops_per_step / self.step_seconds / 1e12
+        return self.flops_per_second / 1e12
 
     @property
     def steps(self) -> int:
@@ -129,6 +134,7 @@ class BenchResult:
     dtype: str = "float32"  # what the arithmetic ran in (bfloat16 or float16 under --amp): the peak's and roofline's
     peak_measured: bool = False  # the peak MFU is against is this CPU's, measured (no --peak-tflops, no data sheet)
     measured_profiles: tuple = ()  # a CPU's profile as measured before the timings and after them
+    network: str = ""  # the network timed, as it is shown (Graph.title): cnnctl's model is shown by it
 
     @property
     def profile_disagreement(self) -> str | None:

@@ -63,7 +63,7 @@ NOT_TRAINED = "autograd trains floating-point tensors only (int8 is for quantise
 
 @examples(
     ("cnnctl flops resnet50", "forward, backward and a training step, and what is counted"),
-    ("cnnctl flops resnet50 --top 10", "the ten heaviest layers and their share"),
+    ("cnnctl flops resnet50 --top 10 --depth 2", "the ten heaviest blocks (as summarize --depth 2) and their share"),
     ("cnnctl flops vgg16 --batch 64 --profile h100 --amp", "roofline time of a batch on an H100, mixed precision"),
     ("cnnctl flops convnext_tiny --peak-tflops 90 --bandwidth 1000", "the roofline on a device of your own"),
 )
@@ -75,6 +75,9 @@ def flops_cmd(
     per_layer: Annotated[bool, option("--per-layer", help="Each layer's share, heaviest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
                                          help="Only the N heaviest layers (implies --per-layer).")] = None,
+    depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
+                                           help="Collapse layer paths deeper than N, as summarize --depth: a row "
+                                           "per group (implies --per-layer).")] = None,
     dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
                                                  "that have it); with --amp, the device's 16-bit type.",
                                                  ROOFLINE_DTYPES, NO_ROOFLINE)] = None,
@@ -129,11 +132,11 @@ def flops_cmd(
         on, in_dtype = device
         times = roofline(graph, on, batch, in_dtype, amp=amp)
         step_times = roofline(graph, on, batch, in_dtype, training=True, amp=amp, frozen=frozen)
-    per_layer = per_layer or top is not None
+    per_layer = per_layer or top is not None or depth is not None
     show_result(
         format,
-        lambda: flops_json(summary, per_layer, cost, times, top, step, step_times),
-        lambda: [flops_table(summary, per_layer, cost, times, top, step, explain, step_times)],
+        lambda: flops_json(summary, per_layer, cost, times, top, step, step_times, depth),
+        lambda: [flops_table(summary, per_layer, cost, times, top, step, explain, step_times, depth)],
         graph,
     )
     return 0
@@ -184,6 +187,7 @@ def _roofline_device(
     ("cnnctl memory resnet50 --batch 64 --no-amp", "a training step of 64 images in float32"),
     ("cnnctl memory vgg16 --optimizer sgd --budget 24GiB", "the largest batch that trains in 24 GiB"),
     ("cnnctl memory convnext_tiny --top 5", "the five layers that keep the most for backward"),
+    ("cnnctl memory resnet50 --depth 1", "what each stage keeps for backward"),
 )
 def memory_cmd(
     arch: Annotated[str, arch_argument()],
@@ -209,6 +213,9 @@ def memory_cmd(
                                       help="What each layer keeps for backward, largest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
                                          help="Only the N largest (implies --per-layer).")] = None,
+    depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
+                                           help="Collapse layer paths deeper than N, as summarize --depth: a row "
+                                           "per group (implies --per-layer).")] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): their weights get no "
         "gradients and no optimizer state, and what only they need is not kept.")] = None,
@@ -250,12 +257,14 @@ def memory_cmd(
 
         chosen = "the largest within --budget" if best < MAX_INT else "the largest a batch may be; --budget has room"
         step = step._replace(batch=best, from_={**step.from_, "batch": chosen})
-    per_layer = per_layer or top is not None
+    per_layer = per_layer or top is not None or depth is not None
     tables = [memory_table(m, graph.title, budget, step, explain)]
-    tables += [memory_layers_table(m, top)] if per_layer else []
+    tables += [memory_layers_table(m, top, depth)] if per_layer else []
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file), lambda: tables, graph)
+    show_result(
+        format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file, depth), lambda: tables, graph
+    )
     return 0
 
 

@@ -42,12 +42,17 @@ def examples(*lines: tuple[str, str]) -> Callable[[Callable], Callable]:
 
 _written = []  # the JSON documents a command has written (an error after one adds no second)
 
+# The version of every `--format json` document's layout, its first key `format_version`: raised when a key
+# is renamed or removed or its meaning changes, so that a script can tell which layout it reads.
+FORMAT_VERSION = 1
 
-def print_json(data: object) -> None:
-    """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null."""
+
+def print_json(data: dict) -> None:
+    """Valid JSON (RFC 8259) on stdout: a NaN or infinite float is written as null; the
+    document (always an object) opens with its `format_version`."""
     from ..words import json_text
 
-    sys.stdout.write(json_text(data) + "\n")
+    sys.stdout.write(json_text({"format_version": FORMAT_VERSION, **data}) + "\n")
     _written.append(True)
 
 

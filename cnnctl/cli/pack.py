@@ -65,5 +65,6 @@ def _table(result):
         notes.append(f"{plural(len(result.not_images), 'file')} in the class folders {are} not PNG or JPEG, not packed "
                      f"(listed in skipped.txt): {first(result.not_images, 3)}")  # fmt: skip
     notes += result.notes
-    columns = [Column("split"), num("shards", exact), num("images", exact), num("bytes", size)]
+    # CSV: the JSON's key for the bytes written
+    columns = [Column("split"), num("shards", exact), num("images", exact), num("bytes", size, key="packed_bytes")]
     return Table(f"packed into {result.out_dir}", columns, rows, notes)

@@ -203,13 +203,12 @@ def combine(
     test_from: str = "the test files",
 ) -> Raw:
     """Raw from up to three splits; a lone split (train, val or test) is the one to hold out
-    from, and a lone test split is said to be trained on (MNIST's t10k files alone)."""
+    from, and a lone test split is trained on (MNIST's t10k files alone): `no_test` says so, which train
+    warns of (train.run_notes.data_caveats) and evaluate --split test refuses with."""
     present = {k: s for k, s in (("training", train), ("validation", val), ("test", test)) if s is not None}
     if len(present) == 1:
         why = ""
         if test is not None:
-            said = "the test split is trained on (validation held out from it), leaving no unseen images to test on"
-            notes.append(f"only {test_from} are in {where}: {said}; add the training files beside them")
             why = f"only {test_from} are in {where}, and they were trained on (validation held out from them)"
         lone = test_from if test is not None else ""
         return Raw(name, classes, next(iter(present.values())), None, notes, no_test=why, train_from=lone)

@@ -84,13 +84,15 @@ class PackResult:
         return [s for shards in self.shards.values() for s in shards if s.bytes > self.shard_size]
 
     def data(self) -> dict:
-        """The result as JSON data (`cnnctl pack --format json`)."""
+        """The result as JSON data (`cnnctl pack --format json`): bytes in keys ending `_bytes`, the bytes
+        written `packed_bytes` alike for a shard, a split and all."""
         return {
-            "dir": self.out_dir, "classes": self.classes, "seed": self.seed, "shard_size": self.shard_size,
-            "splits": {k: {"images": self.images(k), "bytes": self.bytes(k),
-                           "shards": [{"file": s.file, "samples": s.samples, "bytes": s.bytes} for s in shards]}
+            "dir": self.out_dir, "classes": self.classes, "seed": self.seed, "shard_size_bytes": self.shard_size,
+            "splits": {k: {"images": self.images(k), "packed_bytes": self.bytes(k),
+                           "shards": [{"file": s.file, "samples": s.samples, "packed_bytes": s.bytes} for s in shards]}
                        for k, shards in self.shards.items()},
-            "images": self.images(), "bytes": self.bytes(), "oversized_shards": [s.file for s in self.oversized()],
+            "images": self.images(), "packed_bytes": self.bytes(),
+            "oversized_shards": [s.file for s in self.oversized()],
             "skipped": [{"file": f, "why": why} for f, why in self.skipped], "not_images": len(self.not_images),
         }  # fmt: skip
 

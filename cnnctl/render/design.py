@@ -58,17 +58,28 @@ def field_json(f: Field | None) -> dict:
 
 
 # -- flops: training step and roofline ---------------------------------------------------------
-def training_rows(cost: TrainingCost, batch: int) -> list[list]:
-    """The rows `flops` adds for a training step (one example, and the batch)."""
+def training_rows(cost: TrainingCost, batch: int, forward_flops: int | None = None) -> list[list]:
+    """The rows `flops` adds for a training step (one example, and the batch); `forward_flops`: the
+    forward FLOPs shown above where the training forward's differ (a final softmax the loss applies,
+    left out), which adds the training forward's row, the difference said, so the rows add up."""
+    forward = []
+    if forward_flops is not None:
+        left = forward_flops - cost.forward_flops
+        forward = [["forward_flops", f"training-forward FLOPs (final softmax left to the loss: -{left:,})",
+                    cost.forward_flops]]  # fmt: skip
+    steps = [["step_mults", "training-step multiplications", cost.step_mults],
+             ["step_flops", "training-step FLOPs", cost.step_flops]]  # fmt: skip
     rows = [
-        ["backward multiplications", cost.backward_mults],
-        ["training-step multiplications", cost.step_mults],
-        ["backward FLOPs", cost.backward_flops],
-        ["training-step FLOPs", cost.step_flops],
+        ["backward_mults", "backward multiplications", cost.backward_mults],
+        steps[0],
+        *forward,
+        ["backward_flops", "backward FLOPs", cost.backward_flops],
+        steps[1],
     ]
     if batch > 1:
-        rows += [[f"{name} x batch {batch}", value * batch] for name, value in rows[1::2]]
-    return [[name, value, value] for name, value in rows]
+        rows += [[f"batch_{key}", f"{name} x batch {batch}", value * batch] for key, name, value in steps]
+    # the key: the JSON's (flops' `training` object), the CSV's first column
+    return [[key, name, value, value] for key, name, value in rows]
 
 
 def training_notes(cost: TrainingCost, step: TrainingStep | None = None, explain: bool = False) -> list[str]:
@@ -234,8 +245,8 @@ def memory_table(
     `explain`: how the figures are modelled, in full (else a line); `budget`: the device's
     memory, `m` being at the largest batch within it."""
     words = step.words if step is not None else m.optimizer
-    rows = [[label, nbytes, nbytes] for _, label, nbytes in memory_parts(m, words)]
-    rows.append(["peak of a training step", m.peak, m.peak])
+    rows = [[key, label, nbytes, nbytes] for key, label, nbytes in memory_parts(m, words)]
+    rows.append(["peak_bytes", "peak of a training step", m.peak, m.peak])
     amp = ", mixed precision (16-bit activations)" if m.amp else ""
     if not train_runs(m.device, m.amp):
         amp = ", CPU autocast (bfloat16 activations), not what train runs"
@@ -263,26 +274,39 @@ def memory_table(
         notes.append(f"Largest batch within {size(budget)}: {m.batch:,} (peak {size(m.peak)}); the figures above are "
                      f"at it, one more example would need {size(m._replace(batch=m.batch + 1).peak)}")  # fmt: skip
     notes += list(memory_model(m.device)) if explain else [MODEL_SHORT]
-    # CSV: every column named; the size only restates the bytes (as flops' short column)
-    columns = [Column("", key="part"), num("bytes", exact), Column("size", size, right=True, csv=False)]
+    # CSV: every column named, a row by its JSON key (the label's words change with the settings); the size only
+    # restates the bytes (as flops' short column)
+    columns = [Column("key", csv_only=True), Column("", key="part"), num("bytes", exact),
+               Column("size", size, right=True, csv=False)]  # fmt: skip
     return Table(title, columns, rows, notes)
 
 
-def kept_rows(m: TrainingMemory) -> list[tuple[str, int]]:
+def kept_rows(m: TrainingMemory, depth: int | None = None) -> list[tuple[int, str, int, int]]:
     """What is kept for backward at the batch, by the layer whose tensor it is (the input
-    image, or autocast's copy of it, as `input`), in order: the rows add up to `m.saved`."""
-    rows = [("input", m.input_saved)] + [(r.path, r.per_example * m.batch + r.fixed) for r in m.layers]
-    return [(path, b) for path, b in rows if b]
+    image, or autocast's copy of it, as `input`): (its place in network order, path, bytes, layers),
+    largest first (ties in network order), the one order of the table, CSV and JSON; the rows add up
+    to `m.saved`. `depth`: the layers of each group of paths deeper than that in one row, as
+    summarize --depth collapses them (analysis.summary.group_key)."""
+    from ..analysis.summary import group_key
+
+    layers = [("input", m.input_saved)] + [(r.path, r.per_example * m.batch + r.fixed) for r in m.layers]
+    groups: dict[str, list[int]] = {}
+    for path, b in layers:
+        if b:
+            groups.setdefault(path if depth is None or path == "input" else group_key(path, depth), []).append(b)
+    rows = [(i, key, sum(kept), len(kept)) for i, (key, kept) in enumerate(groups.items())]
+    return sorted(rows, key=lambda r: -r[2])
 
 
-def memory_layers_table(m: TrainingMemory, top: int | None) -> Table:
-    kept = sorted(kept_rows(m), key=lambda r: -r[1])
+def memory_layers_table(m: TrainingMemory, top: int | None, depth: int | None = None) -> Table:
+    kept = [(path, b) for _, path, b, _ in kept_rows(m, depth)]
     rows = [[path, b, b] for path, b in (kept[:top] if top else kept)]
     if top and len(kept) > top:  # the rest in one row, as flops --top does: the column still adds up
         rest = sum(b for _, b in kept[top:])
         rows.append([f"({len(kept) - top:,} other layers)", rest, rest])
     return Table(
-        f"kept for backward, by the layer whose tensor it is, largest first (batch {m.batch:,})",
+        f"kept for backward, by the {'layer' if depth is None else f'group of paths deeper than {depth}'} "
+        f"whose tensor it is, largest first (batch {m.batch:,})",
         # CSV: JSON's key for what a layer keeps
         [
             Column("Layer", squeeze=True),
@@ -305,9 +329,11 @@ def memory_json(
     per_layer: bool,
     step: TrainingStep | None = None,
     file: str | None = None,
+    depth: int | None = None,
 ) -> dict:
     """`step`: the settings the step was sized for: the optimizer in train's words, its momentum
-    and where each setting came from (`settings_from`); `file`: the network's, as read."""
+    and where each setting came from (`settings_from`); `file`: the network's, as read; `depth`: the
+    per-layer rows collapsed (kept_rows), largest first as the table, `order` their place in the network."""
     settings = step_json(step) if step is not None else {"batch": m.batch, "optimizer": m.optimizer, "amp": m.amp}
     out = {
         "name": name,
@@ -335,7 +361,8 @@ def memory_json(
         out["largest_batch"] = m.batch
         out["largest_batch_peak_bytes"] = m.peak
     if per_layer:
-        out["layers"] = [{"path": path, "saved_bytes": b} for path, b in kept_rows(m)]
+        out["layers"] = [{"path": path, "saved_bytes": b, "order": i, **({"layers": n} if n > 1 else {})}
+                         for i, path, b, n in kept_rows(m, depth)]  # fmt: skip
     return out
 
 

@@ -50,9 +50,10 @@ class TrainDisplay:
     trains on to its end and its status.json says how it ended (rich's own way out would
     raise SystemExit(1), leaving a finished run `stopped`)."""
 
-    # config: train's TrainConfig, data: its data set (render imports nothing of train/)
+    # config: train's TrainConfig, data: its data set (render imports nothing of train/); network: the network
+    # trained in words, its name and size (train.run_notes.network_said)
     def __init__(self, console: Console | None, config, device: torch.device, data, run_dir: str | Path,
-                 resumed: bool, world: int = 1) -> None:  # fmt: skip
+                 resumed: bool, world: int = 1, network: str = "") -> None:  # fmt: skip
         self.console = console or _stdout_console()
         self.config = config
         self.progress = None
@@ -69,12 +70,13 @@ class TrainDisplay:
         val = f"{exact(data.listed('val'))} val" if data.val_from else "no validation"
         per_pixel = " per pixel" if data.train.y.dim() == 3 else ""
         say(
-            f"{verb} on {where} | {data.name}: {exact(data.listed('train'))} train, {val}, "
+            f"{verb} on {where} | {network + ' | ' if network else ''}"
+            f"{data.name}: {exact(data.listed('train'))} train, {val}, "
             f"{len(data.classes)} classes{per_pixel} | {batch}, {config.optimizer} lr {config.learning_rate:g}"
             f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )
-        for note in data.notes:
-            say(f"data: {note}")
+        for note in data.notes:  # a warning (`warning: ...`, DataSplits.warnings) as every warning is said
+            say(note if note.startswith("warning: ") else f"data: {note}")
         self.dense = bool(per_pixel)  # its rows: DENSE_ROW
         if per_pixel:
             say("dense prediction: loss and accuracy over pixels; mIoU, the mean over classes of intersection/union")

@@ -189,7 +189,8 @@ def train_json(result, errors: Sequence[Problem] | None = None) -> dict:
                              epochs_planned=result.epochs_planned, best_val_accuracy=result.best_val_accuracy,
                              best_epoch=result.best_epoch,
                              monitor=result.monitor, train_class_counts=result.train_class_counts or None,
-                             loss_class_weights=result.loss_class_weights, **result.data)  # fmt: skip
+                             loss_class_weights=result.loss_class_weights, **result.data,
+                             warnings=[problem_json(w, "warning") for w in result.warnings])  # fmt: skip
     if errors is not None:
         document["errors"] = [problem_json(p) for p in errors]
     return document
@@ -204,9 +205,13 @@ def _run_document(run_dir: str | Path | None, exit_code: int, status: str, histo
     """train's JSON, in its order: `run_dir` (None where a run that stopped before writing
     anything left no folder), `exit_code`, `status` (`runs`' word), the `figures` (epochs done
     and planned, best accuracy and epoch, monitor, the training split's examples per class and the
-    loss's class weights: none where it never trained), `history` last."""
+    loss's class weights: none where it never trained; the run's `warnings`, each a problem's fields),
+    `history` last."""
     folder = str(run_dir) if run_dir is not None and Path(run_dir).is_dir() else None
-    figures = {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None, "best_epoch": None,
-               "monitor": None, "train_images": None, "val_images": None, "images_skipped": None,
-               "streamed": None, "train_class_counts": None, "loss_class_weights": None} | figures  # fmt: skip
+    # the run's network, data, device used and normalisation, None where the run never loaded its data
+    about = dict.fromkeys(("network", "data", "device", "amp", "mean", "std", "normalisation_from"))
+    figures = about | {"epochs_done": len(history), "epochs_planned": None, "best_val_accuracy": None,
+                       "best_epoch": None, "monitor": None, "train_images": None, "val_images": None,
+                       "images_skipped": None, "streamed": None, "train_class_counts": None,
+                       "loss_class_weights": None, "warnings": []} | figures  # fmt: skip
     return {"run_dir": folder, "exit_code": exit_code, "status": status, **figures, "history": history}

@@ -233,7 +233,7 @@ def _bench(
     if peak_measured:  # a CPU: MFU against its peak as measured here (said so), rather than none
         peak = profile.peak[dtype] / 1e12
     result = BenchResult(str(device), timings, peak, sorted(set(notes)), profile, dtype=dtype,
-                         peak_measured=peak_measured, measured_profiles=measured)  # fmt: skip
+                         peak_measured=peak_measured, measured_profiles=measured, network=graph.title)  # fmt: skip
     if loaded is not None:
         index = next(i for i, (label, mode, _, _) in enumerate(runs) if (label, mode) == ("cnnctl", "train"))
         model, step = runs[index][2:]

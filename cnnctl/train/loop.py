@@ -247,7 +247,13 @@ def _result(run: Run, status: int, epochs_done: int) -> RunResult:
 def _with_data(result: RunResult, run: Run) -> RunResult:
     """`result` with what train's JSON says of the data: each split's images and those left out
     unreadable (run_data.data_counts), the training split's class counts and the loss's class weights."""
-    result.data = data_counts(run.data, run.sources.skipped)
+    from .run_notes import run_warnings
+    from .run_setup import used_settings
+
+    # the run's network, its data and what it used (device, amp, normalisation), then the data's counts
+    result.data = {"network": run.network_title, "data": run.config.data, **used_settings(run.fast, run.data),
+                   **data_counts(run.data, run.sources.skipped)}  # fmt: skip
+    result.warnings = run_warnings(run.data.warnings, run.config.data)
     classes = list(run.data.classes)
     result.train_class_counts = dict(zip(classes, run.class_counts, strict=True))
     if run.class_weights is not None:

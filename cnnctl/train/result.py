@@ -27,6 +27,7 @@ class RunResult:
     # and the loss's weight of each (--class-weights balanced; None: unweighted). Empty before the data is read.
     train_class_counts: dict[str, int] = field(default_factory=dict)
     loss_class_weights: dict[str, float] | None = None
+    warnings: list[Any] = field(default_factory=list)  # what the run warned of (errors.Problem): its data's caveats
 
 
 def run_result(

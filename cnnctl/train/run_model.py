@@ -94,8 +94,6 @@ def _with_weights(
              f"(each in {run_dir / 'weights.txt'})"]  # fmt: skip
     if trained := other_input(config.weights, graph):
         notes.append(other_input_said(config.weights, trained, graph))
-    if note := normalised_as_weights(config.weights, data):
-        notes.append(note)
     return replace(model, head=head, placement=placed.placement, notes=model.notes + notes, head_note=head_note)
 
 
@@ -114,20 +112,25 @@ def _frozen(model: Model, graph: Graph, config: TrainConfig, fresh: bool) -> Mod
     return replace(model, frozen_norms=norms, notes=model.notes + notes)
 
 
-def normalised_as_weights(weights: str, data: DataSplits) -> str | None:
-    """The line saying the input is normalised as the weights were trained: torchvision's with
-    ImageNet's statistics, a cnnctl run's (or checkpoint's) with the ones it recorded, which
-    are ImageNet's where it was itself trained from torchvision's; None where --mean and --std
-    were given, or the statistics were computed over the data (weights that record none)."""
+def normalisation_said(weights: str, data: DataSplits) -> str:
+    """The line every run says of how its input is normalised: the mean and std and where they come
+    from (data.stats.Stats.origin): as the weights were trained (torchvision's with ImageNet's
+    statistics, a cnnctl run's or checkpoint's with the ones it recorded, ImageNet's where it was
+    itself trained from torchvision's), given (--mean and --std, the file's `train:`), or computed
+    over the training images (a stream's estimated from a seeded sample). `weights`: the --weights a
+    new run starts from ("" for none, or a resumed run's)."""
     mean, std = numbers(data.mean), numbers(data.std)
     origin = data.stats_from
-    if is_pretrained(weights):
-        return (None if origin != IMAGENET_ORIGIN else f"input normalised with ImageNet's mean {mean} and std "
-                f"{std}, as the weights were trained (--mean and --std to change)")  # fmt: skip
-    if not origin.startswith(WEIGHTS_ORIGIN):
-        return None
-    whose = "ImageNet's " if are_imagenets(data.mean, data.std) else "the "
-    return f"input normalised with {whose}mean {mean} and std {std}, as {weights} recorded (--mean and --std to change)"
+    if weights and is_pretrained(weights) and origin == IMAGENET_ORIGIN:
+        return (f"input normalised with ImageNet's mean {mean} and std {std}, as the weights were trained "
+                "(--mean and --std to change)")  # fmt: skip
+    if weights and origin.startswith(WEIGHTS_ORIGIN):
+        whose = "ImageNet's " if are_imagenets(data.mean, data.std) else "the "
+        return (f"input normalised with {whose}mean {mean} and std {std}, as {weights} recorded "
+                "(--mean and --std to change)")  # fmt: skip
+    # computed or estimated over the training images, else given by someone: "from --mean and --std"
+    said = origin if origin.startswith(("computed", "estimated")) or not origin else f"from {origin}"
+    return f"input normalised with mean {mean} and std {std}" + (f", {said}" if said else "")
 
 
 def weights_refused(weights: str, graph: Graph, model: torch.nn.Module) -> CnnctlError | None:

@@ -3,9 +3,31 @@ auxiliary heads add, a head option no head used."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..errors import Loc, Problem
 from ..graph import Graph
-from ..words import plural
+from ..words import plural, short
 from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from ..data import DataSplits
+
+
+def network_said(title: str, graph: Graph) -> str:
+    """The network a run trains, as its header names it: its name and size, as Ultralytics opens with its
+    model's summary (`lenet5 (7 layers, 61,706 params, 852.40 K FLOPs an image)`): every parameter
+    trained (the heads' too), the FLOPs of an inference (`cnnctl flops`)."""
+    return (f"{title} ({plural(len(graph.nodes), 'layer')}, {graph.params:,} params, "
+            f"{short(graph.flops)} FLOPs an image)")  # fmt: skip
+
+
+def data_caveats(data: DataSplits) -> list[str]:
+    """What a run warns of its data (`warning: ...`, as DataSplits.warnings are): a lone test split
+    trained on (MNIST's t10k files alone, `train_from`), which leaves no unseen images to test on."""
+    if not data.train_from:
+        return []
+    return [f"warning: {data.no_test}: no unseen images are left to test on; add the training files beside them"]
 
 
 def recipe(config: TrainConfig, fine_tuning: list[str] = (), done: int = 0) -> str:
@@ -41,3 +63,10 @@ def unused_head_note(head: bool, factor: bool) -> str:
     given = " and ".join(f for f, v in (("--head", head), ("--head-lr-factor", factor)) if v)
     return (f"{given} unused: a head is made anew only where the network (or the --weights) scores another "
             "number of classes than the data has")  # fmt: skip
+
+
+def run_warnings(warnings: list[str], data: str | None) -> list[Problem]:
+    """The run's warnings (its lines `warning: ...`: the data's caveats) as problems of the data
+    (`file`: the data as given), which train's JSON gives as `warnings`, as every command's."""
+    where = Loc(str(data)) if data else None
+    return [Problem(w.removeprefix("warning: "), where) for w in warnings]

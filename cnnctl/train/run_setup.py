@@ -26,8 +26,8 @@ from .position import Position, Restored, restore, resumed_at
 from .resume_config import resumed_batch
 from .run_data import load_data, name_unreadable, unreadable_note
 from .run_head import Head, anew, new_head, resumed_head
-from .run_model import Model, build_model, weights_source
-from .run_notes import heads_loss_note, recipe, unused_head_note
+from .run_model import Model, build_model, normalisation_said, weights_source
+from .run_notes import data_caveats, heads_loss_note, network_said, recipe, unused_head_note
 from .rundir import Claim, refuse_existing_run
 from .runlog import RunLog, write_logs
 from .saving import config_again, start_folder
@@ -105,6 +105,7 @@ def set_up(
     weights_from = weights_source(graph, config, fresh)
     torch.manual_seed(config.seed)
     data, loader_workers = load_data(config, graph, world, run_dir, dataset, state, resume)
+    data.notes += data_caveats(data)  # said as warnings, given in train's JSON
     dense = dense_shape(graph) is not None
     if fresh:  # a head for the data's classes: weights for others, or a network written for others
         graph, head, said = new_head(graph, len(data.classes), config, dense, named)
@@ -118,7 +119,8 @@ def set_up(
     fast = fast_path(config, device, group, graph, world, data, state)
     model = build_model(graph, config, data, head, weights_from, world, device, run_dir, fresh)
     data.notes += [model.head_note] if model.head_note else []
-    notes = [*fast.notes, *model.notes]
+    # how the input is normalised, said by every run (a resumed one's statistics are its checkpoint's)
+    notes = [*fast.notes, *model.notes, normalisation_said(config.weights if fresh else "", data)]
     fine_tuning = fine_tuning_defaults(config, fresh, graph, model.head, data)
     optimizer = make_optimizer(model.module, config, anew(graph, model.head))
     scheduler, scaler = make_scheduler(optimizer, config), grad_scaler(device, fast.grad_scaler)
@@ -134,7 +136,20 @@ def set_up(
             sources.skipped.epoch_bad = restored.skipped
     else:
         restored = Restored(Position(), EpochStats())
-    begin_folder(claim, resuming, run_dir, graph, config, world, network_source, model, weights_from, data, restored)
+    begin_folder(
+        claim,
+        resuming,
+        run_dir,
+        graph,
+        config,
+        world,
+        network_source,
+        model,
+        weights_from,
+        data,
+        restored,
+        used_settings(fast, data),
+    )
     if world.rank:  # its own dropout masks: a stream of its own, from the seed, rank and place
         torch.manual_seed(hash((config.seed, world.rank, restored.at.epoch, restored.at.step)) & 0xFFFF_FFFF)
     if said := recipe(config, fine_tuning, restored.at.epoch):
@@ -148,7 +163,7 @@ def set_up(
         None if class_weights is None else torch.tensor(class_weights, device=device),
     )  # fmt: skip
     display = start_display(console, config, device, world, data, run_dir, fast, optimizer, sources, resume,
-                            state is not None, notes)  # fmt: skip
+                            state is not None, notes, network_said(network_title, graph))  # fmt: skip
     log = RunLog(run_dir, config, restored.history, leader=world.leader, say=display.line, network=network_title,
                  resumed=state is not None)  # fmt: skip
     return Run(
@@ -159,6 +174,15 @@ def set_up(
         display=display, log=log, begun=restored.at, stats=restored.stats, history=restored.history,
         class_counts=class_counts, class_weights=class_weights,
     )  # fmt: skip
+
+
+def used_settings(fast: FastPath, data: DataSplits) -> dict[str, Any]:
+    """What the run uses where a setting leaves it to the run (`--device auto`, `--amp` unset, no --mean):
+    the device (`cpu`, `cuda:0`), whether autocast runs, the normalisation and where it came from
+    (data.stats.Stats.origin). config.json and train's JSON record them under the settings' names
+    (saving.start_folder keeps what was asked beside them as `device_asked` and the like)."""
+    return {"device": str(fast.device), "amp": fast.amp_dtype is not None, "mean": list(data.mean),
+            "std": list(data.std), "normalisation_from": data.stats_from}  # fmt: skip
 
 
 def checkpoint_to_resume(
@@ -259,6 +283,7 @@ def batch_sources(
 def begin_folder(
     claim: Claim | None, resuming: Resuming, run_dir: Path, graph: Graph, config: TrainConfig, world: World,
     network_source: str, model: Model, weights_from: str | None, data: DataSplits, restored: Restored,
+    used: dict[str, Any],
 ) -> None:  # fmt: skip
     """Every check has passed: the run writes in its folder from here on. A resumed run's logs
     are made good (a write that failed after the checkpoint: a full disk), a new run's first
@@ -274,7 +299,7 @@ def begin_folder(
         from ..render.views.weights import weights_file  # the table `cnnctl weights` shows
 
         weights = weights_file(model.placement, said) if model.placement is not None else None
-        start_folder(run_dir, graph, config, world.size, network_source, model.head.layer, weights, data.listing)
+        start_folder(run_dir, graph, config, world.size, network_source, model.head.layer, weights, data.listing, used)
     else:
         refuse_existing_run(run_dir)
     if world.leader and data.unreadable:  # held in memory: named once the folder is the run's
@@ -284,7 +309,7 @@ def begin_folder(
 def start_display(
     console: Console | None, config: TrainConfig, device: torch.device, world: World, data: DataSplits,
     run_dir: Path, fast: FastPath, optimizer: Any, sources: Sources, resume: str | None, resumed: bool,
-    notes: list[str],
+    notes: list[str], network: str = "",
 ) -> TrainDisplay:  # fmt: skip
     """The run's display, its notes said. Only rank 0 prints; the others keep the same display,
     writing nowhere."""
@@ -292,7 +317,7 @@ def start_display(
 
     display = TrainDisplay(
         console if world.leader else silent_console(), config, device, data, run_dir, resumed=resumed,
-        world=world.size,
+        world=world.size, network=network,
     )  # fmt: skip
     if world.restarts:
         display.line(

@@ -31,17 +31,23 @@ if TYPE_CHECKING:
 
 def start_folder(
     run_dir: Path, graph: Graph, config: TrainConfig, processes: int, network_source: str, head: str | None,
-    weights: str | None, listing: Any,
+    weights: str | None, listing: Any, used: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     """A new run's first files; the folder exists (rundir.hold made it, before taking its lock).
     `network_source`: the network as the user named it (a file, a bundled name; `-`);
     `weights`: weights.txt (render.views.weights.weights_file), where --weights were placed; `listing`: the streamed
-    images' list, read back by a resumed run."""
+    images' list, read back by a resumed run; `used`: what the run uses where its settings left it to the run
+    (run_setup.used_settings), recorded under the settings' names, what was asked kept as `NAME_asked`
+    (a resume replays its checkpoint's settings, as asked: `--device auto` means the same again)."""
     write_text(run_dir / "architecture.json", json.dumps(architecture(graph), indent=2) + "\n")
     member = _copy_network(run_dir, network_source, graph)
     h_w_c = format_shape(graph.input_shape)
     # `started`: the order of `cnnctl runs`, which nothing done to the folder later changes
     settings = config.as_dict() | {"processes": processes, "input": h_w_c, "started": now()}
+    for name, value in (used or {}).items():
+        if name in settings:
+            settings[f"{name}_asked"] = settings[name]
+        settings[name] = value
     if member:  # a family's member, and any settings: what network.yaml builds (run_marks.run_member)
         settings["member"] = member
     if head is not None:  # the network every command reading the run builds (run_marks.run_head)

@@ -56,8 +56,8 @@ def bench_table(result: BenchResult) -> Table:
     for t in result.timings:
         ratio = None if t.roofline_seconds is None else (t.roofline_ratio, t.noisy)
         lo, hi = min(t.repeat_images_per_second), max(t.repeat_images_per_second)
-        rows.append([t.model, t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
-                     *(t.percentile(q) for q in PERCENTILES), t.tflops, _mfu(t, result),
+        rows.append([_model(t, result), t.mode, t.batch, t.images_per_second, (lo, hi), lo, hi, t.spread,
+                     *(t.percentile(q) for q in PERCENTILES), t.flops_per_second, _mfu(t, result),
                      t.roofline_images_per_second, t.roofline_seconds, ratio, t.roofline_ratio,
                      "NOISY" if t.noisy else "steady"])  # fmt: skip
     ms = "{:.2f}".format
@@ -71,8 +71,8 @@ def bench_table(result: BenchResult) -> Table:
         Column("fastest repeat img/s", csv_only=True, key="fastest_repeat_images_per_second"),
         num("spread", maybe("{:.1%}".format)),
         *(num(f"p{q} ms", lambda v: ms(1e3 * v), key=f"p{q}_seconds") for q in PERCENTILES),
-        # text: in the unit that fits (`105.27 GFLOP/s`, `1.23 TFLOP/s`); CSV and JSON: `tflops`, TFLOP/s as computed
-        num("FLOP/s", _rate, key="tflops"), num("MFU", share, key="mfu"),
+        # text: in the unit that fits (`105.27 GFLOP/s`, `1.23 TFLOP/s`); CSV and JSON: FLOP/s, as every rate
+        num("FLOP/s", lambda v: _rate(v / 1e12), key="flops_per_second"), num("MFU", share, key="mfu"),
         num("roofline img/s", maybe("{:,.0f}".format), key="roofline_images_per_second"),
         # the estimate in the unit that fits (a small network's is a few µs)
         Column("roofline", maybe(duration), right=True, key="roofline_seconds"),
@@ -100,11 +100,12 @@ def bench_table(result: BenchResult) -> Table:
                      "beat the measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
     for t in result.timings:
         if t.noisy:
-            notes.append(f"NOISY: {t.model} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
+            notes.append(f"NOISY: {_model(t, result)} {t.mode}: {t.noise_reason}; its figures and ratios are uncertain")
     for t in result.timings:
         if _below_bound(t):
-            notes.append(f"{t.model} {t.mode}: the step took {t.roofline_ratio:.2f}x its roofline estimate, faster "
-                         f"than a lower bound allows: the bound is wrong here ({_why_below(result)})")  # fmt: skip
+            notes.append(f"{_model(t, result)} {t.mode}: the step took {t.roofline_ratio:.2f}x its roofline estimate, "
+                         "faster than a lower bound allows: the bound is wrong here "
+                         f"({_why_below(result)})")  # fmt: skip
     busy = _busy(result)
     if busy:
         notes.append(busy)
@@ -115,7 +116,8 @@ def bench_table(result: BenchResult) -> Table:
     if result.peak_tflops and result.peak_measured:
         peak = (f", MFU against {_rate(result.peak_tflops)} ({result.dtype}, this CPU's peak as measured here; "
                 "--peak-tflops to give another)")  # fmt: skip
-    return Table(f"bench on {result.device}{peak}", columns, rows, notes)
+    of = f" {result.network}" if result.network else ""
+    return Table(f"bench{of} on {result.device}{peak}", columns, rows, notes)
 
 
 def bench_data_table(data: DataTiming) -> Table:
@@ -128,7 +130,7 @@ def bench_data_table(data: DataTiming) -> Table:
         ["loader", data.loader.images_per_second, data.loader.batches, data.loader.seconds,
          f"the training batches alone ({held})"],
         ["step", step.images_per_second, len(step.latencies), step.seconds,
-         "training steps on synthetic data (the cnnctl train row above)"],
+         "training steps on synthetic data (the network's train row above)"],
         ["together", data.together.images_per_second, data.together.batches, data.together.seconds,
          "training steps fed by the loader, as `train` runs them"],
     ]  # fmt: skip
@@ -200,6 +202,12 @@ def _busy(result: BenchResult) -> str | None:
     return result.profile_disagreement
 
 
+def _model(timing: Timing, result: BenchResult) -> str:
+    """What a timing's row is named by: the network for cnnctl's module (its name where the result has one),
+    `reference` for the hand-written one."""
+    return result.network if timing.model == "cnnctl" and result.network else timing.model
+
+
 def _mfu(timing: Timing, result: BenchResult) -> float | None:
     """Model FLOPs utilization: achieved TFLOP/s over the device's peak, when the peak is known."""
     return timing.tflops / result.peak_tflops if result.peak_tflops else None
@@ -211,8 +219,8 @@ def bench_json(result: BenchResult) -> dict:
     latencies (a summary built elsewhere) gives the base fields alone."""
     timings = []
     for t in result.timings:
-        row = {"model": t.model, "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
-               **{f"p{q}_seconds": t.percentile(q) for q in PERCENTILES}, "tflops": t.tflops,
+        row = {"model": _model(t, result), "mode": t.mode, "batch": t.batch, "images_per_second": t.images_per_second,
+               **{f"p{q}_seconds": t.percentile(q) for q in PERCENTILES}, "flops_per_second": t.flops_per_second,
                "mfu": _mfu(t, result), "roofline_seconds": t.roofline_seconds,
                "roofline_images_per_second": t.roofline_images_per_second}  # fmt: skip
         if hasattr(t, "latencies"):
@@ -229,7 +237,7 @@ def bench_json(result: BenchResult) -> dict:
     peak = result.peak_tflops * 1e12 if result.peak_tflops else None
     measured = [profile_json(p, result.dtype) for p in result.measured_profiles
                 if result.dtype in p.peak]  # fmt: skip
-    data = {"device": result.device, "mfu_peak_flops_per_second": peak,
+    data = {"network": result.network or None, "device": result.device, "mfu_peak_flops_per_second": peak,
             "mfu_peak_measured": bool(peak and result.peak_measured), "roofline": roof,
             "roofline_measured": measured, "machine_busy": _busy(result),
             "dtype": result.dtype,

@@ -32,12 +32,14 @@ def flops_table(
     step: TrainingStep | None = None,
     explain: bool = False,
     step_times: Roofline | None = None,
+    depth: int | None = None,
 ) -> Table:
     """Totals (forward; with `cost`, backward and a training step), or with `per_layer` each
     layer's share, heaviest first (the `top` ones, then the rest in one row); with `times`
     (a Roofline), each layer's roofline time; `step`: the training step train runs (its optimizer);
     `explain`: the full definitions of what is counted, else a line; `step_times`: the roofline of
-    a training step on the same device, its total said beside the forward pass's."""
+    a training step on the same device, its total said beside the forward pass's; `depth`: the
+    per-layer rows collapsed to groups of paths (as summarize --depth)."""
     from ...analysis.layer_costs import layer_costs
     from ..design import roofline_notes, training_notes, training_rows  # only what flops shows
 
@@ -51,8 +53,8 @@ def flops_table(
     batch = s.memory.batch
     if per_layer:
         rows = []
-        for r in layer_costs(s, cost, times, top):
-            label = r.path if r.layers == 1 else f"({r.layers:,} other layers)"
+        for r in layer_costs(s, cost, times, top, depth):
+            label = r.path if r.path is not None else f"({r.layers:,} other layers)"
             row = [label, r.shorthand, r.mults, r.mults_share, r.flops, r.flops_share]
             if cost is not None:
                 row.append(r.backward_mults)
@@ -61,7 +63,8 @@ def flops_table(
             if s.frozen_at and cost is not None:
                 row += [_frozen(r), r.frozen]
             rows.append(row)
-        title = f"{s.name}: cost per layer, heaviest first (input {format_shape(s.input_shape)})"
+        each = "layer" if depth is None else f"group of paths deeper than {depth} (--depth)"
+        title = f"{s.name}: cost per {each}, heaviest first (input {format_shape(s.input_shape)})"
         total = f"Total: {both(s.mults)} multiplications, {both(s.flops)} FLOPs per image"
         if batch > 1:
             total += f"; {both(s.mults * batch)} and {both(s.flops * batch)} per batch of {batch:,}"
@@ -90,31 +93,39 @@ def flops_table(
             notes.append(f"Frozen: the layers up to and including `{s.frozen_at}` (--freeze): no backward, "
                          "their parameters not updated")  # fmt: skip
         return Table(title, columns, rows, [total, *notes])
-    rows = [["multiplications", s.mults, s.mults], ["FLOPs", s.flops, s.flops]]
+    # each row: its JSON key (CSV's first column: the words change with the settings), its words, the value twice
+    rows = [["mults", "multiplications", s.mults, s.mults], ["flops", "FLOPs", s.flops, s.flops]]
     if batch > 1:
         rows += [
-            [f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
-            [f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
+            ["batch_mults", f"multiplications x batch {batch}", s.mults * batch, s.mults * batch],
+            ["batch_flops", f"FLOPs x batch {batch}", s.flops * batch, s.flops * batch],
         ]
     if s.heads:  # the rows above are inference's; a training forward pass runs the heads too
-        rows += [["multiplications with the heads (training)", s.mults_with_heads, s.mults_with_heads],
-                 ["FLOPs with the heads (training)", s.flops_with_heads, s.flops_with_heads]]  # fmt: skip
+        rows += [["mults_with_heads", "multiplications with the heads (training)", s.mults_with_heads,
+                  s.mults_with_heads],
+                 ["flops_with_heads", "FLOPs with the heads (training)", s.flops_with_heads,
+                  s.flops_with_heads]]  # fmt: skip
         notes += head_notes(s)
     if cost is not None:
-        rows += training_rows(cost, batch)
+        # the training forward's FLOPs where no row above gives them: a final softmax left to the loss, so that
+        # they and the backward FLOPs add up to the step's
+        shown = s.flops_with_heads if s.heads else s.flops
+        rows += training_rows(cost, batch, None if cost.forward_flops == shown else shown)
     if s.heads:  # at inference as list gives them, then with the heads as training has them (compare's labels)
-        rows += [["params at inference", s.inference_params, s.inference_params],
-                 ["params with the heads (training)", s.params, s.params]]  # fmt: skip
+        rows += [["inference_params", "params at inference", s.inference_params, s.inference_params],
+                 ["params", "params with the heads (training)", s.params, s.params]]  # fmt: skip
     else:
-        rows.append(["params", s.params, s.params])
+        rows.append(["params", "params", s.params, s.params])
     if s.frozen_at:  # --freeze: what trains and what does not (the optimizer updates the first only)
-        rows += [["trainable params", s.params - s.frozen, s.params - s.frozen],
-                 [f"frozen params (up to and including `{s.frozen_at}`)", s.frozen, s.frozen]]  # fmt: skip
+        rows += [["trainable_params", "trainable params", s.params - s.frozen, s.params - s.frozen],
+                 ["frozen_params", f"frozen params (up to and including `{s.frozen_at}`)", s.frozen,
+                  s.frozen]]  # fmt: skip
     title = f"{s.name}: cost of one forward pass on {format_shape(s.input_shape)}"
     if cost is not None:
         title = f"{s.name}: cost of a forward pass and a training step on {format_shape(s.input_shape)}"
     # CSV: the name and the exact value (the short column only restates it)
-    columns = [Column("", key="count"), num("exact", exact), Column("short", short, right=True, csv=False)]
+    columns = [Column("key", csv_only=True), Column("", key="count"), num("exact", exact),
+               Column("short", short, right=True, csv=False)]  # fmt: skip
     return Table(title, columns, rows, notes)
 
 
@@ -136,6 +147,7 @@ def flops_json(
     top: int | None = None,
     step: TrainingStep | None = None,
     step_times: Roofline | None = None,
+    depth: int | None = None,
 ) -> dict:
     from ...analysis.layer_costs import layer_costs
     from ...analysis.training import OPTIMIZER_WORDS, OPTIMIZERS
@@ -154,8 +166,9 @@ def flops_json(
         "inference_params": s.inference_params,  # without the heads: the base of `mults` and `flops`
         "trainable_params": s.params - s.frozen,  # as summarize's totals: what the optimizer updates
         "frozen_params": s.frozen,
-        "mults_with_heads": s.mults_with_heads,  # a training forward pass: with the heads (`outputs:`)
-        "flops_with_heads": s.flops_with_heads,
+        # a training forward pass: with the heads (`outputs:`); no heads, no with-heads figure (a training forward's
+        # FLOPs without a final softmax the loss applies are `training.forward_flops`)
+        **({"mults_with_heads": s.mults_with_heads, "flops_with_heads": s.flops_with_heads} if s.heads else {}),
         "heads": heads_json(s),
         "counted": list(COUNTED),
         "not_counted": list(NOT_COUNTED),
@@ -185,9 +198,9 @@ def flops_json(
     if times is not None:
         out["roofline"] = roofline_json(times)
     if per_layer:
-        rows = layer_costs(s, cost, times, top)
-        out["layers"] = [_layer_json(r) for r in rows if r.layers == 1]
-        if rows and rows[-1].layers > 1:  # --top: the rest in one entry, as the table's last row
+        rows = layer_costs(s, cost, times, top, depth)
+        out["layers"] = [_layer_json(r) for r in rows if r.path is not None]  # a group (--depth) with its `layers`
+        if rows and rows[-1].path is None:  # --top: the rest in one entry, as the table's last row
             out["others"] = {"layers": rows[-1].layers, **_layer_json(rows[-1])}
             del out["others"]["path"], out["others"]["shorthand"]
     return out
@@ -205,6 +218,8 @@ def _layer_json(r: LayerCostRow) -> dict:
     the rest's `frozen_layers`) only where computed."""
     row = {"path": r.path, "shorthand": r.shorthand, "mults": r.mults, "flops": r.flops,
            "mults_share": r.mults_share or 0.0, "flops_share": r.flops_share or 0.0}  # fmt: skip
+    if r.layers > 1 and r.path is not None:  # a group collapsed by --depth: how many layers it sums
+        row["layers"] = r.layers
     if r.backward_mults is not None:
         row.update(backward_mults=r.backward_mults, backward_flops=r.backward_flops)
     if r.seconds is not None:

@@ -108,12 +108,14 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
     per_batch = f", {both(s.mults * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     flops_batch = f", {both(s.flops * m.batch)} per batch of {m.batch:,}" if m.batch > 1 else ""
     inference = " at inference" if s.heads else ""
+    frozen = f", {both(s.frozen)} frozen (up to and including `{s.frozen_at}`)" if s.frozen_at else ""
+    params = f"{both(s.params - s.frozen)} trainable{frozen}"
+    if s.heads:  # the headline at inference, as list, draw and the other counts give it; the heads' beside it
+        of_them = f"{both(s.params - s.frozen)} of them trainable{frozen}" if s.frozen_at else "all trainable"
+        params = f"{both(s.inference_params)} at inference; {both(s.params)} in training, with the heads, {of_them}"
     notes = [
         f"Layers: {s.layers:,}   input {format_shape(s.input_shape)} -> output {format_shape(s.output_shape)}",
-        f"Params: {both(s.params - s.frozen)} trainable"
-        + (f", {both(s.frozen)} frozen (up to and including `{s.frozen_at}`)" if s.frozen_at else "")
-        + f", {exact(s.buffers)} non-trainable buffers"
-        + (f"; {both(s.inference_params)} at inference, without the heads" if s.heads else ""),
+        f"Params: {params}, {exact(s.buffers)} non-trainable buffers",
         f"Multiplications: {both(s.mults)} per image{inference}{per_batch}"
         + (f"; {both(s.mults_with_heads)} in training, with the heads" if s.heads else ""),
         f"FLOPs: {both(s.flops)} per image{inference}{flops_batch}"
@@ -290,9 +292,11 @@ def summary_json(s: Summary, columns: tuple[str, ...] | None = None) -> dict:
             "buffers": s.buffers,
             "mults": s.mults,  # at inference: without the heads
             "flops": s.flops,
+            "batch_mults": s.mults * m.batch,  # per batch (`-b`), as the text says them and flops' JSON gives them
+            "batch_flops": s.flops * m.batch,
             "inference_params": s.inference_params,
-            "mults_with_heads": s.mults_with_heads,  # a training forward pass (`outputs:`)
-            "flops_with_heads": s.flops_with_heads,
+            # a training forward pass (`outputs:`): no heads, no with-heads figure
+            **({"mults_with_heads": s.mults_with_heads, "flops_with_heads": s.flops_with_heads} if s.heads else {}),
         },  # fmt: skip
         "heads": heads_json(s),
         "memory": {
