@@ -6,7 +6,9 @@ storages, less the parameters' and buffers', are what the backward pass holds on
 networks are also counted by hand from the per-kind rules.
 """
 
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,9 @@ import cnnctl  # noqa: E402
 from cnnctl.analysis.memory import training_memory  # noqa: E402
 from cnnctl.backend import to_torch  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from cpu_memory_check import measured_peak  # noqa: E402  (benchmarks/ is no package)
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
@@ -341,10 +346,9 @@ def test_cuda_peak_counts_what_is_still_kept_when_the_gradients_are_largest():
     assert m.saved_per_example == kept
     assert (m.in_flight_per_example, m.batch_input_per_example) == (1216, 0)  # the image is kept: not again
     assert m.allowance == -(-kept * 6 // 100)  # 6% of what is kept, rounded up
-    # The CPU's model adds to everything kept the most gradients alive at once, nothing kept
-    # counted as freed: the same walk, 2,048 at conv1's relu; and the loss's log-softmax of the
-    # 2 outputs (8 bytes): 2,056.
-    assert training_memory(cnnctl.load_text(text), 1, device="cpu").in_flight_per_example == 2048 + 8
+    # The CPU's model follows the same walk (no pool here is flattened by copy, no batch norm: no
+    # kernel's copies), 1,216, and adds the loss's log-softmax of the 2 outputs (8 bytes): 1,224.
+    assert training_memory(cnnctl.load_text(text), 1, device="cpu").in_flight_per_example == 1216 + 8
 
 
 # The H200's measurements in issue 23 (batch 64, Adam, torch.cuda.max_memory_allocated over the
@@ -564,47 +568,6 @@ def test_cpu_statistics_are_in_the_weights_dtype(norm, stats):
     assert training_memory(graph, 2, "bfloat16", device="cuda").saved == 2 * 176 * 2 + stats * 4 * per_batch
 
 
-def measured_peak(graph, batch):
-    """The most bytes alive on the CPU over two training steps as `cnnctl train` runs them
-    (channels_last, Adam with fused=True as train/step.py makes it, the forward pass, then
-    zero_grad, backward and the step), from the profiler's allocation events: the weights,
-    buffers and batch made before, and every block the steps allocate (the gradients and
-    Adam's state made in them, so that each is seen freed)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.manual_seed(0)
-    model = to_torch(graph, logits=True).train().to(memory_format=torch.channels_last)
-    x = torch.randn(batch, *nchw(graph.input_shape)).contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(batch, dtype=torch.long)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-
-    def step():
-        out = model(x)
-        loss = sum(torch.nn.functional.cross_entropy(o, y) for o in (out if isinstance(out, tuple) else (out,)))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    before = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers(), x])
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-        step()
-    events = []
-
-    def walk(nodes):
-        for e in nodes:
-            if e.tag == torch._C._profiler._EventType.Allocation:
-                events.append((e.start_time_ns, e.extra_fields.alloc_size))
-            walk(e.children)
-
-    walk(prof.profiler.kineto_results.experimental_event_tree())
-    alive = most = 0
-    for _, nbytes in sorted(events):
-        alive += nbytes
-        most = max(most, alive)
-    return before + most
-
-
 # depthwise and grouped convs on a 2x2 map: oneDNN's generic kernel takes their weight gradients,
 # with a scratch of each group's channels padded to 16 (without it, cnnctl said 0.09 of the measured peak)
 SMALL_GROUPED = """input: 4x4x3
@@ -617,17 +580,76 @@ layers:
 """
 
 
-@pytest.mark.parametrize(("name", "batch"), [("lenet5", 2), ("lenet5", 18), ("resnet18", 2), (SMALL_GROUPED, 2)])
-def test_cpu_peak_is_at_least_the_measured(name, batch):
-    # --device cpu is an upper estimate: what `cnnctl train` allocates at its peak, measured,
-    # is never more (LeNet-5 at batch 2 was 0.98 of it, ResNet-18 on 64x64x3 0.976, before the
-    # weight copy and the gradients an inline activation makes of its own were counted)
+# Issue 23's goal for the CPU too: measured <= predicted <= 1.08 x measured, what `cnnctl train`
+# allocates at its peak, measured. LeNet-5 at batch 2 was 0.98 of it, ResNet-18 on 64x64x3 0.976,
+# before the weight copy and the gradients an inline activation makes of its own were counted;
+# ex06 at batch 32 0.971 before the copies a max pool's and batch norm's backward kernels make
+# were; LeNet-5 at batch 18 1.122 before what is kept was freed as the backward pass goes (its
+# peak is conv1's tanh backward, by when everything the later layers kept is freed). Not at a
+# batch of 1 or 2 for LeNet-5 and ex06: their peak is then the forward pass's first conv, with
+# oneDNN's per-thread scratchpad, not modelled (see cnnctl.analysis.memory).
+@pytest.mark.parametrize(
+    ("name", "batch"),
+    [pytest.param(EX06, b, id=f"ex06-{b}") for b in (8, 32, 64)]
+    + [("lenet5", 8), ("lenet5", 18), ("resnet18", 2), pytest.param(SMALL_GROUPED, 2, id="grouped-2")],
+)
+def test_cpu_peak_is_within_eight_percent_above_the_measured(name, batch):
     graph = (
         cnnctl.load_text(name) if "\n" in name else cnnctl.load(name, input="32x32x3" if name == "resnet18" else None)
     )
     measured = measured_peak(graph, batch)
     predicted = training_memory(graph, batch, device="cpu").peak
-    assert measured <= predicted, f"measured {measured:,} > predicted {predicted:,}"
+    assert measured <= predicted <= 1.08 * measured, f"{predicted / measured:.3f} (measured {measured:,})"
+
+
+def _backward_allocations(module, x, grad_channels_last: bool) -> list[int]:
+    """The blocks the profiler sees allocated in `module`'s backward on `x` (channels_last), in
+    order, the output's gradient laid out channels_last or contiguous."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    out = module(x)
+    grad = torch.ones_like(out)
+    grad = grad.contiguous(memory_format=torch.channels_last if grad_channels_last else torch.contiguous_format)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out.backward(grad)
+    return _allocated(prof)
+
+
+def _allocated(prof) -> list[int]:
+    """The sizes of the blocks a profile saw allocated, in order."""
+    events = []
+
+    def walk(nodes):
+        for e in nodes:
+            if e.tag == torch._C._profiler._EventType.Allocation and e.extra_fields.alloc_size > 0:
+                events.append((e.start_time_ns, e.extra_fields.alloc_size))
+            walk(e.children)
+
+    walk(prof.profiler.kineto_results.experimental_event_tree())
+    return [nbytes for _, nbytes in sorted(events)]
+
+
+def test_cpu_pool_backward_copies_a_gradient_that_comes_back_contiguous():
+    # a 2x2 max pool on 4 examples of 8x8x8 (8,192 bytes in, 512 output values): where the output's
+    # gradient comes back channels_last, its kernel makes the input's gradient alone; contiguous (its
+    # output flattened by copy), the contiguous kernel also copies its int64 indices (512 x 8) and
+    # the input's gradient (8,192) to contiguous tensors
+    x = torch.randn(4, 8, 8, 8)
+    assert _backward_allocations(torch.nn.MaxPool2d(2), x, True) == [8192]
+    assert _backward_allocations(torch.nn.MaxPool2d(2), x, False) == [8192, 512 * 8, 8192]
+    assert _backward_allocations(torch.nn.AvgPool2d(2), x, False) == [8192, 8192]  # no indices
+    # batch norm's, its gradient laid out as its input: the input's gradient twice (the first freed
+    # only once the second is made), and the 2 x 8 float32 gradients of its weights
+    bn = torch.nn.BatchNorm2d(8).to(memory_format=torch.channels_last)
+    assert sorted(_backward_allocations(bn, x, True), reverse=True)[:2] == [8192, 8192]
+    # ex06 (conv 6x6x4, bn and relu, max pool to 3x3x4, flattened by copy), per example: the
+    # most gradients alive at once are at the pool's backward: its output's (36 values) and its
+    # input's (144) gradients, its copies of its indices (36 x 8) and of its input's gradient
+    # (144 values), less what is freed by then (dropout's mask and the fc's input, 36 values
+    # each), 144 + 576 + 288 + 576 - 288 = 1,296 bytes; and the loss's log-softmax, 10 values
+    m = training_memory(cnnctl.load_text(EX06), 1, device="cpu")
+    assert m.in_flight_per_example == 1296 + 40
 
 
 def _largest_allocation_of_backward(conv, x) -> int:
@@ -682,7 +704,20 @@ def test_weight_copy_is_the_largest_weight_channels_last_lays_out_apart():
     m = training_memory(cnnctl.load("lenet5"), 2, device="cpu")
     assert m.weight_copy == 16 * 6 * 5 * 5 * 4 == 9600
     assert m.fixed == m.weights + m.gradients + m.optimizer_state + m.saved_fixed + 9600
-    # 1x1 filters are contiguous in either layout: none
-    assert training_memory(cnnctl.load_text("input: 4x4x3\nlayers: [conv f=1 n=4]"), 2, device="cpu").weight_copy == 0
+    # 1x1 filters are contiguous in either layout: only the forward pass's reorder of a conv's weight
+    # into oneDNN's layout, its output channels padded up to 16: 16 x 3 x 1 x 1 x 4 bytes
+    assert training_memory(cnnctl.load_text("input: 4x4x3\nlayers: [conv f=1 n=4]"), 2, device="cpu").weight_copy == 192
+    # ex06's conv, 4x3x3x3: reordered as 16x3x3x3, 1,728 bytes, the largest block the profiler sees
+    # allocated in the forward pass besides the output and oneDNN's scratchpad (whose size follows
+    # the threads); DenseNet-121's 512x1024 1x1 conv, 2 MiB, the peak of its step at batch 2
+    assert training_memory(cnnctl.load_text(EX06), 2, device="cpu").weight_copy == 16 * 3 * 3 * 3 * 4 == 1728
+    if torch.backends.mkldnn.is_available():  # the kernel that reorders it
+        from torch.profiler import ProfilerActivity, profile
+
+        conv = torch.nn.Conv2d(3, 4, 3, bias=False).to(memory_format=torch.channels_last)
+        x = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            conv(x)
+        assert 1728 in _allocated(prof)
     # a GPU's model does not add it (its allowance holds what is not modelled one by one)
     assert training_memory(cnnctl.load("lenet5"), 2, device="cuda").weight_copy == 0

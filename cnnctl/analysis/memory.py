@@ -15,12 +15,18 @@ Two devices, two models (`--device`):
   (`autocast.py`: layer and group norm, softmax and grn in their input's dtype), but dropout's
   mask in the activations' dtype (its unfused form keeps the scaled noise) and a normalisation's
   statistics in the weights' dtype (`--dtype bf16`: bfloat16; under --amp, float32 weights:
-  float32). The peak is everything at once: weights, gradients, optimizer state, all that is
-  kept, the most gradients the backward pass holds at once (followed as on a GPU, below, with
-  nothing kept counted as freed) with the loss's log-softmax of each output it reads (which
-  the loss keeps for its backward), and one copy of the largest weight that channels_last lays out
-  apart from a contiguous tensor (`_weight_copy`: the fused optimizer step and the backward pass
-  each make one such copy at a time), and in float32 the largest scratch of a grouped conv's
+  float32). The peak: weights, gradients, optimizer state, all that is kept, the most the
+  backward pass holds at once beyond it (followed as on a GPU, below: what is kept freed as
+  the last layer keeping it is done, so that LeNet-5's peak, conv1's tanh backward, no longer
+  counts what the later layers kept), with the copies some CPU backward kernels make beside
+  the gradients they hand on, alive while they run (`_backward_copies`: batch norm's second
+  input gradient; a windowed pool's contiguous copies of its input's gradient and a max's
+  indices where its output's gradient comes back contiguous, its output flattened by copy)
+  and the loss's log-softmax of each output it reads (which the loss keeps for its backward),
+  and the largest copy of a weight alive at once (`_weight_copy`: the fused optimizer step
+  and the backward pass copy each weight channels_last lays out apart from a contiguous tensor,
+  the forward pass each conv's weight into oneDNN's layout, its output channels padded up to 16,
+  one at a time), and in float32 the largest scratch of a grouped conv's
   weight gradient (`_conv_scratch`): PyTorch's CPU backward runs a channels_last float32 conv
   on oneDNN (mkldnn), and where oneDNN's depthwise kernel does not take a grouped conv's weight
   gradient, its generic jit kernel (`jit:avx512_core`) writes it in the blocked layout
@@ -31,10 +37,12 @@ Two devices, two models (`--device`):
   1 on a map of at least 2 + stride rows (a 2x2 map at stride 1 is not; measured with
   ONEDNN_VERBOSE and the profiler, torch 2.13, oneDNN 3.12, AVX-512):
   ``peak = weights + gradients + state + kept + in flight + weight copy + conv scratch``, an
-  upper estimate but for what is not modelled: the copies of a channels_last gradient into
-  another layout some backward kernels make, and --amp's or 16-bit weights' conv scratch
-  (bfloat16 runs other oneDNN kernels; README, Memory of a training step, gives the measured
-  ratios).
+  upper estimate but for what is not modelled: oneDNN's scratchpad of a conv's forward pass
+  (brgemm's per-thread buffers, sized by the thread count the step runs with: 4,096 bytes and
+  4,120 a thread for more than one input channel, 102,448 for LeNet-5's conv1 on 2 threads),
+  which the peak of a tiny network at a batch of 1 or 2 holds (LeNet-5 at batch 2: 0.983),
+  and --amp's or 16-bit weights' conv scratch (bfloat16 runs other oneDNN kernels; README,
+  Memory of a training step, gives the measured ratios).
 - ``cuda`` (the default), PyTorch's CUDA kernels:
   * dtypes under --amp (`autocast.py`, the rule the roofline's bytes follow too): CUDA
     autocast runs conv, deconv and fc in 16 bits (each keeps a 16-bit copy of a float32
@@ -148,7 +156,7 @@ class TrainingMemory:
     cublas_workspace: int = 0  # whatever the batch: on a GPU, where an fc runs
     allowance_percent: int = 0  # of what is kept, rounded up to a byte: on a GPU, ALLOWANCE_PERCENT
     buffers: int = 0  # of `weights`, the buffers' bytes (the rest are the parameters')
-    weight_copy: int = 0  # whatever the batch: on a CPU, the largest weight channels_last lays out apart
+    weight_copy: int = 0  # whatever the batch: on a CPU, the largest copy of a weight (`_weight_copy`)
     conv_scratch: int = 0  # whatever the batch: on a CPU in float32, the largest grouped conv's (`_conv_scratch`)
 
     @property
@@ -259,22 +267,64 @@ def training_memory(
 
 
 def _on_cpu(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen: int = -1) -> dict:
-    """The CPU's model: each tensor in the dtype CPU autocast gives it; everything at once, the
-    most gradients the backward pass holds at once in flight, and the weight copy."""
+    """The CPU's model: each tensor in the dtype CPU autocast gives it; the backward pass
+    followed as on a GPU, with the copies CPU backward kernels make; the weight copy and the
+    conv scratch."""
     dtypes = autocast_dtypes(graph, size, amp, "cpu")
-    storages, _, owner = _storages(graph, kept, dtypes, size, amp, "cpu")
+    storages, keepers, owner = _storages(graph, kept, dtypes, size, amp, "cpu")
     per_layer = _per_layer(graph, storages, owner)
+    scratch = _conv_scratch(graph, frozen) if size == FLOAT32_BYTES and not amp else 0
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
-        # the backward pass followed as on a GPU, but nothing kept counted as freed, and the loss's
-        # log-softmax of each output it reads, which the loss keeps for its backward: an upper estimate
-        "in_flight_per_example": _in_flight(graph, dtypes, {}, frozen) + _loss_kept(graph, dtypes, frozen),
+        # the backward pass followed as on a GPU, with the copies CPU backward kernels make, and the
+        # loss's log-softmax of each output it reads, which the loss keeps for its backward
+        "in_flight_per_example": _in_flight(
+            graph, dtypes, _freed_by(storages, keepers), frozen, _backward_copies(graph, dtypes, frozen)
+        )
+        + _loss_kept(graph, dtypes, frozen),
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
-        "weight_copy": _weight_copy(graph, size, frozen),
-        "conv_scratch": _conv_scratch(graph, frozen) if size == FLOAT32_BYTES and not amp else 0,
+        "weight_copy": _weight_copy(graph, size, frozen, scratch),
+        "conv_scratch": scratch,
     }
+
+
+def _backward_copies(graph: Graph, dtypes: dict[int, int], frozen: int = -1) -> dict[int, int]:
+    """Per example, by layer: the bytes a CPU backward kernel allocates beside the gradients it
+    hands on, alive while it runs (measured with the profiler's allocation events, torch 2.13):
+
+    - batch norm (`native_batch_norm_backward`): where its input and its output's gradient are
+      both laid out alike, it allocates the input's gradient, then again for its contiguous path,
+      the first freed only once the second is made: one more tensor of the input's size.
+    - a windowed max or average pool whose output's gradient comes back contiguous (its output
+      flattened by copy, `_flattens_by_copy`) while its input is channels_last: PyTorch picks the
+      kernel by the gradient's layout, and the contiguous one (`cpu_max_pool_backward`,
+      `cpu_avg_pool_backward`) makes contiguous copies of the channels_last input gradient (the
+      input's size) and, for a max, of its int64 indices (the output's size x 8), then copies the
+      result back.
+    """
+    grads = needs_grad(graph, frozen)
+    layout = channels_last(graph)
+    flattened = {i for n in graph.nodes if n.kind in ("flatten", "fc") for i in n.inputs
+                 if i != INPUT and _flattens_by_copy(graph, layout, i)}  # fmt: skip
+    copies: dict[int, int] = {}
+    for n in graph.nodes:
+        if not grads[n.index] or not n.inputs or n.inputs[0] == INPUT or not grads[n.inputs[0]]:
+            continue  # no input gradient to make
+        i = n.inputs[0]
+        in_bytes = numel(graph.nodes[i].shape) * dtypes[i]
+        apart = n.index in flattened and layout[i]  # its output's gradient comes back contiguous, its input not
+        if n.kind == "bn" and not apart:
+            copies[n.index] = in_bytes
+        elif n.kind == "pool" and apart and _windowed(n):
+            copies[n.index] = in_bytes + (numel(n.shape) * 8 if n.args.op == "max" else 0)
+    return copies
+
+
+def _windowed(n: Node) -> bool:
+    """Whether a pool slides a window (not global, adaptive or across the channels)."""
+    return not (n.args["global"] or n.args.out is not None or n.args.channels)
 
 
 def _loss_kept(graph: Graph, dtypes: dict[int, int], frozen: int = -1) -> int:
@@ -284,17 +334,24 @@ def _loss_kept(graph: Graph, dtypes: dict[int, int], frozen: int = -1) -> int:
     return sum(numel(graph.nodes[i].shape) * dtypes[i] for i in graph.loss_outputs if grads[i])
 
 
-def _weight_copy(graph: Graph, size: int, frozen: int = -1) -> int:
-    """The bytes of the largest trainable weight that channels_last lays out apart from a
-    contiguous tensor (`_laid_apart`). The CPU's fused optimizer step copies each such weight to
-    a contiguous tensor, one at a time, and its backward makes each weight's gradient
-    contiguous, then copies it to the weight's layout (measured with the profiler's allocation
-    events): one copy of the largest is alive at once."""
-    return max(
-        (numel(shape) * size for n in graph.nodes[frozen + 1 :] if n.params
-         for _, shape in KINDS[n.kind].param_shapes(n.args, graph.input_shapes(n), n.shape) if _laid_apart(shape)),
-        default=0,
-    )  # fmt: skip
+def _weight_copy(graph: Graph, size: int, frozen: int = -1, scratch: int = 0) -> int:
+    """The bytes of the largest copy of a weight alive at once (measured with the profiler's
+    allocation events): the CPU's fused optimizer step copies each trainable weight that
+    channels_last lays out apart from a contiguous tensor (`_laid_apart`) to a contiguous
+    tensor, one at a time, and its backward makes each such weight's gradient contiguous, then
+    copies it to the weight's layout; and the forward pass reorders each conv's weight (groups
+    1, trainable or not: every conv runs) into oneDNN's blocked layout, its output channels
+    padded up to `ONEDNN_BLOCK`, ``up16(n) * C_in * f_h * f_w`` values, before the conv runs
+    (DenseNet-121's 512x1024 1x1 transition conv, 2 MiB: the peak of its step at batch 2 is
+    that conv's forward). One of them is alive at a time, so the largest; but the forward's
+    reorder never while the backward's `scratch` (`_conv_scratch`) is: only what it needs beyond
+    that scratch (ConvNeXt-tiny's 768x3072 1x1 conv, 9 MiB, within its 37 MiB scratch: nothing)."""
+    laid_apart = (numel(shape) * size for n in graph.nodes[frozen + 1 :] if n.params
+                  for _, shape in KINDS[n.kind].param_shapes(n.args, graph.input_shapes(n), n.shape)
+                  if _laid_apart(shape))  # fmt: skip
+    reordered = (_up(n.args.n) * graph.input_shapes(n)[0][2] * n.args.f[0] * n.args.f[1] * size
+                 for n in graph.nodes if n.kind == "conv" and n.args.groups == 1)  # fmt: skip
+    return max(max(laid_apart, default=0), max(reordered, default=0) - scratch)
 
 
 def _conv_scratch(graph: Graph, frozen: int = -1) -> int:
@@ -359,15 +416,10 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen:
     # that is the same storage (autograd keeps a reference): counted once, as kept, and never
     # freed by the backward pass.
     batch_input = 0 if ("out", INPUT) in storages else numel(graph.input_shape) * size
-    freed_by: dict[int, int] = {}  # bytes per example the backward pass frees once a layer is done
-    for key, nodes in keepers.items():
-        if key != ("out", INPUT):
-            last = min(nodes)  # the last of its keepers to run backward
-            freed_by[last] = freed_by.get(last, 0) + storages[key][0]
     return {
         "saved_per_example": sum(per for per, _ in storages.values()),
         "saved_fixed": sum(fixed for _, fixed in storages.values()),
-        "in_flight_per_example": _in_flight(graph, dtypes, freed_by, frozen),
+        "in_flight_per_example": _in_flight(graph, dtypes, _freed_by(storages, keepers), frozen),
         "layers": tuple(LayerMemory(n.path, *per_layer[n.index]) for n in graph.nodes),
         "input_saved_per_example": per_layer[INPUT][0],
         "batch_input_per_example": batch_input,
@@ -375,6 +427,18 @@ def _on_cuda(graph: Graph, kept: list[list[Kept]], size: int, amp: bool, frozen:
         "cublas_workspace": CUBLAS_WORKSPACE if any(n.kind == "fc" for n in graph.nodes) else 0,
         "allowance_percent": ALLOWANCE_PERCENT,
     }
+
+
+def _freed_by(storages: dict[tuple, list[int]], keepers: dict[tuple, set[int]]) -> dict[int, int]:
+    """Bytes per example kept for backward that the backward pass frees once a layer is done:
+    each storage when the last of its keepers to run backward (the first in the graph) is; the
+    step's input never (the step holds it all along)."""
+    freed_by: dict[int, int] = {}
+    for key, nodes in keepers.items():
+        if key != ("out", INPUT):
+            last = min(nodes)
+            freed_by[last] = freed_by.get(last, 0) + storages[key][0]
+    return freed_by
 
 
 def _storages(graph: Graph, kept: list[list[Kept]], dtypes: dict[int, int], size: int, amp: bool, device: str):
@@ -459,9 +523,18 @@ def _weights(n: Node) -> int:
     return n.params - (n.shape[-1] if n.args.get("bias") else 0)
 
 
-def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int], frozen: int = -1) -> int:
+def _in_flight(
+    graph: Graph,
+    dtypes: dict[int, int],
+    freed_by: dict[int, int],
+    frozen: int = -1,
+    copies: dict[int, int] | None = None,
+) -> int:
     """Per example: the most bytes of gradients alive at any point of the backward pass, less
-    the bytes kept for backward that the pass has freed by then (see the module's docstring)."""
+    the bytes kept for backward that the pass has freed by then (see the module's docstring);
+    `copies`: the bytes a layer's backward kernel holds of its own while it runs, beyond the
+    gradients it makes (`_backward_copies`, on a CPU)."""
+    copies = copies or {}
     grads = needs_grad(graph, frozen)
     nodes = graph.nodes
     buffers: dict[int, list[int]] = {}  # a gradient tensor (by id) -> [bytes, references]
@@ -498,7 +571,7 @@ def _in_flight(graph: Graph, dtypes: dict[int, int], freed_by: dict[int, int], f
             worst = max(worst, alive - freed)
             drop(current)
             current = inner
-        transient = 0
+        transient = copies.get(n.index, 0)
         for i in dict.fromkeys(n.inputs):
             if i == INPUT or not grads[i]:
                 continue

@@ -29,12 +29,15 @@ PEAK_MODEL = {  # by --device: see cnnctl.analysis.memory
     "allocator's rounding. Under --amp each tensor in the dtype CUDA autocast gives it (layer and group norm in "
     "float32). Within 7% above the peaks measured on an H200 for six networks (README, Memory of a training "
     "step).",
-    "cpu": "Peak (cpu): everything at once (weights, gradients, optimizer state, what is kept, the most gradients "
-    "the backward pass holds at once, nothing kept counted as freed, the loss's log-softmax, and one copy of the "
-    "largest weight that channels_last lays out apart from a contiguous tensor: the fused optimizer step and the "
-    "backward pass copy such weights one at a time; in float32, the largest scratch of a grouped conv's weight "
-    "gradient, groups x up16(n/groups) x up16(C_in/groups) x f_h x f_w x 4 bytes, where oneDNN's depthwise kernel "
-    "does not take it): an upper estimate, but for gradients' copies between layouts and 16-bit convs' scratch "
+    "cpu": "Peak (cpu): weights, gradients, optimizer state, what is kept, the most the backward pass holds at "
+    "once beyond it (followed as on a GPU, what is kept freed as its layers are done, with the copies CPU "
+    "kernels make: batch norm's second input gradient, a pool's contiguous copies where its output is flattened "
+    "by copy), the loss's log-softmax, and the largest copy of a weight: the fused optimizer step and the backward "
+    "pass copy each weight channels_last lays out apart from a contiguous tensor, the forward pass each conv's "
+    "weight into oneDNN's layout (output channels padded up to 16), one at a time; in "
+    "float32, the largest scratch of a grouped conv's weight gradient, groups x up16(n/groups) x up16(C_in/groups) "
+    "x f_h x f_w x 4 bytes, where oneDNN's depthwise kernel does not take it: an upper estimate, but for oneDNN's "
+    "per-thread scratchpad of a conv's forward pass (a tiny network at batch 1 or 2) and 16-bit convs' scratch "
     "(README, Memory of a training step).",
 }
 
@@ -222,7 +225,7 @@ def memory_parts(m: TrainingMemory, optimizer: str | None = None) -> list[tuple[
         return [
             *parts,
             ("in_flight_bytes", "gradients in flight (the most the backward pass holds)", m.in_flight),
-            ("weight_copy_bytes", "a weight's copy (channels_last, the largest)", m.weight_copy),
+            ("weight_copy_bytes", "a weight's copy (the largest)", m.weight_copy),
             ("conv_scratch_bytes", "a grouped conv's weight-gradient scratch (oneDNN, the largest)", m.conv_scratch),
         ]
     return [
