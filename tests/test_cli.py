@@ -657,3 +657,32 @@ def test_every_batch_option_has_the_short_form_b():
         assert opts == [["-b", name]], command
         every = [o for p in build(command).params for o in (*p.opts, *p.secondary_opts)]
         assert every.count("-b") == 1, command  # no other option of the command is -b
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["help", "summarize"], "hint: `cnnctl summarize --help` shows its options and examples"),
+        (["help"], "hint: `cnnctl --help` lists the commands"),
+    ],
+)
+def test_help_as_a_command_points_to_the_help_option(monkeypatch, capsys, args, hint):
+    # `cnnctl help summarize` was "no command `help`" with the list of commands
+    err = mistake(monkeypatch, capsys, *args)
+    assert err.startswith("error: no command `help`\n") and hint in err, err
+
+
+def test_version_has_the_short_form_V(monkeypatch, capsys):
+    from cnnctl import __version__
+
+    code, out, _ = run_main(monkeypatch, capsys, "-V")
+    assert code == 0 and out == f"cnnctl {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["summarize", "flops", "memory", "draw", "export", "weights", "train"])
+def test_every_arch_help_names_every_form_arch_takes(command):
+    from cnnctl.cli.app import build
+
+    (arch,) = [p for p in build(command).params if p.human_readable_name == "ARCH"]
+    for form in ("YAML file", "bundled name", "run folder", "- for standard input", "FILE:MEMBER", ":dropout=0.1"):
+        assert form in arch.help, (command, form)

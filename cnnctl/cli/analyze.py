@@ -10,6 +10,7 @@ from ..shapes import TRAINING_DTYPES
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
 from .options import (
+    ARCH_FORMS,
     arch_argument,
     argument,
     choice,
@@ -273,7 +274,7 @@ def _no_batch_fits(m, budget: int) -> CnnctlError:
     ("cnnctl compare vgg16 resnet50 --dtype bf16 --budget 16GiB", "the largest batch of each in 16 GiB"),
 )
 def compare_cmd(
-    files: Annotated[list[str], argument("ARCH...", "Network files or bundled names, two or more.", complete_arch)],
+    files: Annotated[list[str], argument("ARCH...", "Two networks or more, each " + ARCH_FORMS, complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,
     batch: Annotated[Optional[int], option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
                                            help="Batch for training memory and latency. Default: train's "

@@ -16,7 +16,14 @@ from ..errors import did_you_mean, quoted
 from ..values import ArgValueError, Whole, number_text, whole_text
 from .common import Format
 
-ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
+# What every command's ARCH takes (catalog.resolve, api.load): one text, so that no command's help
+# lists fewer forms than it reads.
+ARCH_FORMS = (
+    "a YAML file; a bundled name such as vgg16 (see `cnnctl list`); a run folder (the network it "
+    "trained); - for standard input; a family's member as FILE:MEMBER or FAMILY_MEMBER (efficientnet_b3), with "
+    "settings of its arguments after a colon (efficientnet_b3:dropout=0.1, family.yaml:width=1.3,depth=1.5)."
+)
+ARCH_HELP = "The network: " + ARCH_FORMS
 
 
 def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:

@@ -13,6 +13,7 @@ from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, print_json, print_lines, print_warnings, show_result, with_warnings
 from .options import (
+    ARCH_HELP,
     arch_argument,
     argument,
     choice,
@@ -348,7 +349,7 @@ def predict_cmd(
     ("cnnctl weights resnet18 resnet18.pth", "a PyTorch state_dict of another tool"),
 )
 def weights_cmd(
-    arch: Annotated[str, argument("ARCH", "A network file or a bundled name.", complete_run_or_arch)],
+    arch: Annotated[str, argument("ARCH", ARCH_HELP, complete_run_or_arch)],
     source: Annotated[Optional[str], argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth "
                                               "state_dict, a .safetensors file, an ONNX file, or torchvision "
                                               "(imagenet); or as --weights SOURCE, as the other commands take "
