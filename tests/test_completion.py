@@ -42,7 +42,7 @@ def test_bash_completes_commands_and_options():
         ("cnnctl summarize lenet5 --format ", ["table", "json", "csv", "markdown"]),
         ("cnnctl draw lenet5 --format ", ["text", "json"]),  # draw writes a line or JSON
         ("cnnctl train lenet5 --device c", ["cpu", "cuda"]),
-        ("cnnctl memory lenet5 --device ", ["cuda", "cpu"]),
+        ("cnnctl memory lenet5 --device ", ["auto", "cpu", "cuda", "mps"]),  # one vocabulary: train's
         ("cnnctl train lenet5 --optimizer a", ["adam", "adamw"]),
         ("cnnctl memory lenet5 --optimizer a", ["adam", "adamw"]),  # train's words, as train's --optimizer
         ("cnnctl train lenet5 --monitor ", ["val_accuracy", "val_loss"]),

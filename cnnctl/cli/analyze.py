@@ -2,7 +2,6 @@
 
 from typing import Annotated, Any, Optional
 
-from ..analysis.memory import DEVICES
 from ..analysis.roofline import ROOFLINE_DTYPES
 from ..errors import CnnctlError
 from ..limits import MAX_INT
@@ -15,9 +14,11 @@ from .options import (
     argument,
     choice,
     complete_arch,
+    device_option,
     dtype_option,
     format_option,
     input_option,
+    memory_device,
     nbytes,
     number,
     option,
@@ -49,13 +50,11 @@ def amp_option(default: str) -> Any:
                   "there: --amp --device cpu is CPU autocast, which train does not run).")  # fmt: skip
 
 
-def device_option() -> Any:
-    """--device of memory and compare: the kernels the training memory is for."""
-    return option("--device", parser=choice(DEVICES), metavar="|".join(DEVICES), complete=words(*DEVICES),
-                  help="Where it trains: PyTorch's CUDA kernels (autocast's dtypes, a 1-byte dropout mask, the "
-                  "backward pass followed for the peak) or its CPU kernels. Default: cuda.")  # fmt: skip
-
-
+MEMORY_DEVICE = (
+    "Where it trains: PyTorch's CUDA kernels (cuda, cuda:N: autocast's dtypes, a 1-byte dropout mask, the backward "
+    "pass followed for the peak) or its CPU kernels (cpu); auto: cuda where this machine has an NVIDIA GPU, else "
+    "cpu, as train's auto (the output says which). mps has no model. Default: auto."
+)
 NO_ROOFLINE = "no device profile has its peak (a roofline needs one)"
 NOT_TRAINED = "autograd trains floating-point tensors only (int8 is for quantised inference)"
 
@@ -201,7 +200,7 @@ def memory_cmd(
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory, e.g. 16GiB: the largest batch that fits, and "
                                             "the figures at it (not with --batch).")] = None,
-    device: Annotated[str, device_option()] = "cuda",
+    device: Annotated[str, device_option(MEMORY_DEVICE)] = "auto",
     per_layer: Annotated[bool, option("--per-layer",
                                       help="What each layer keeps for backward, largest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
@@ -229,6 +228,7 @@ def memory_cmd(
     graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
+    device, device_from = memory_device(device)
     step = training_step(graph, given, device, dtype)
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     if budget is not None:  # the figures at the batch the budget picks
@@ -242,11 +242,12 @@ def memory_cmd(
         m = m._replace(batch=best)
         step = step._replace(batch=best, from_={**step.from_, "batch": "the largest within --budget"})
     per_layer = per_layer or top is not None
-    tables = [memory_table(m, graph.title, budget, step, explain)]
+    tables = [memory_table(m, graph.title, budget, step, explain, device_from)]
     tables += [memory_layers_table(m, top)] if per_layer else []
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file), lambda: tables, graph)
+    document = lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file, device_from)  # noqa: E731
+    show_result(format, document, lambda: tables, graph)
     return 0
 
 
@@ -292,7 +293,7 @@ def compare_cmd(
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
     amp: Annotated[Optional[bool], amp_option("")] = None,
-    memory_device: Annotated[str, device_option()] = "cuda",
+    device: Annotated[str, device_option(MEMORY_DEVICE)] = "auto",
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH in each network (as train --freeze does; a layer "
         "or group every network has, `layer2`): their trainable params, training multiplications and "
@@ -314,14 +315,16 @@ def compare_cmd(
 
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
+    kernels, device_from = memory_device(device)
     device = profile_named(profile)
     graphs = load_networks(files, input)
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
-    step = training_step(graphs[0], given, memory_device, dtype, read_file=False)
-    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, memory_device)
+    step = training_step(graphs[0], given, kernels, dtype, read_file=False)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, kernels)
     where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze,
-                 device=memory_device, latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
+                 device=kernels, device_from=device_from,
+                 latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels), graphs)
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from ..errors import did_you_mean, quoted
+from ..errors import CnnctlError, did_you_mean, quoted
 from ..values import ArgValueError, Whole, number_text, whole_text
 from .common import Format
 
@@ -223,19 +223,57 @@ def _short(name: str, shorts: dict[str, str]) -> str:
 
 
 def device_help() -> str:
-    from ..train.settings import BY_NAME
+    from ..train.step_defaults import DEVICES
 
-    return BY_NAME["device"].help
+    return f"Where it runs: auto (cuda, then mps, then cpu), {DEVICES.removeprefix('auto, ')}. Default: auto."
 
 
 def complete_device(incomplete: str) -> list[str]:
-    from ..train.settings import DEVICE_NAMES
+    from ..train.step_defaults import DEVICE_NAMES
 
     return [d for d in DEVICE_NAMES if d.startswith(incomplete)]
 
 
-def device_option() -> Any:
-    return option("--device", metavar="NAME", help=device_help(), complete=complete_device)
+@_typed
+def device_name(text: str) -> str:
+    """--device's word, as every command reads it (train's file value by the same pattern)."""
+    from ..train.step_defaults import DEVICE_NAMES, DEVICE_PATTERN, DEVICES
+
+    word = text.strip().lower()
+    if not DEVICE_PATTERN.fullmatch(word):
+        near = "did you mean `cuda`?" if word in ("gpu", "cuda0") else did_you_mean(word, DEVICE_NAMES)
+        raise bad(f"expected one of {DEVICES}, got {quoted(text)}", near)
+    return word
+
+
+def device_option(help: str | None = None) -> Any:
+    """--device NAME of every command: one vocabulary (auto, cpu, cuda, cuda:N, mps); `help`
+    says what the command does with it."""
+    return option("--device", parser=device_name, metavar="NAME", help=help or device_help(), complete=complete_device)
+
+
+def cuda_seen() -> bool:
+    """Whether this machine has an NVIDIA GPU, told without torch (the analyses never import it):
+    the driver's device node or its list of GPUs. What `--device auto` of memory and compare
+    models; train's auto asks torch, which may still find no CUDA build."""
+    from pathlib import Path
+
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return Path("/dev/nvidia0").exists() or (gpus.is_dir() and any(gpus.iterdir()))
+
+
+def memory_device(name: str) -> tuple[str, str]:
+    """The kernels memory and compare model for --device `name` ("cuda" or "cpu": the models
+    there are), and where that came from, for the output (`--device auto: no CUDA GPU seen`)."""
+    if name == "auto":
+        return ("cuda", "--device auto: an NVIDIA GPU seen") if cuda_seen() else (
+            "cpu", "--device auto: no CUDA GPU seen")  # fmt: skip
+    if name == "mps":
+        raise CnnctlError.at(
+            "--device mps: cnnctl has no model of the memory Apple's MPS kernels keep",
+            hint="--device cuda or --device cpu: the kernels there is a model of",
+        )
+    return ("cuda" if name.startswith("cuda") else name), f"--device {name}"
 
 
 def setting_option(name: str, help: str | None = None) -> Any:
@@ -247,7 +285,9 @@ def setting_option(name: str, help: str | None = None) -> Any:
     help = help or s.help
     if s.flag:
         return option(f"{s.option}/--no-{s.option[2:]}", help=help)
-    complete = words(*s.words) if s.words else complete_device if s.name == "device" else None
+    if s.name == "device":  # one --device for every command
+        return device_option(help)
+    complete = words(*s.words) if s.words else None
     names = (SETTING_SHORT[name], s.option) if name in SETTING_SHORT else (s.option,)
     return option(*names, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
 
