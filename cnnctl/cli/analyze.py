@@ -5,7 +5,7 @@ from typing import Annotated, Any, Optional
 from ..analysis.roofline import ROOFLINE_DTYPES
 from ..errors import CnnctlError
 from ..limits import MAX_INT
-from ..shapes import TRAINING_DTYPES
+from ..shapes import DTYPE_BYTES, TRAINING_DTYPES
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
 from .options import (
@@ -50,6 +50,15 @@ def amp_option(default: str) -> Any:
                   "there: --amp --device cpu is CPU autocast, which train does not run).")  # fmt: skip
 
 
+def peak_option() -> Any:
+    """--peak-tflops and --bandwidth (below): a device of the user's own, in flops and compare alike."""
+    return option("--peak-tflops", parser=number, metavar="X", help="Roofline on your device: its peak TFLOP/s...")
+
+
+def bandwidth_option() -> Any:
+    return option("--bandwidth", parser=number, metavar="GB/S", help="... and its memory bandwidth in GB/s.")
+
+
 MEMORY_DEVICE = (
     "Where it trains: PyTorch's CUDA kernels (cuda, cuda:N: autocast's dtypes, a 1-byte dropout mask, the backward "
     "pass followed for the peak) or its CPU kernels (cpu); auto: cuda where this machine has an NVIDIA GPU, else "
@@ -80,10 +89,8 @@ def flops_cmd(
                                 "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
                                              help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
-    peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
-                                                   help="Roofline on your device: its peak TFLOP/s...")] = None,
-    bandwidth: Annotated[Optional[float], option("--bandwidth", parser=number, metavar="GB/S",
-                                                 help="... and its memory bandwidth in GB/s.")] = None,
+    peak_tflops: Annotated[Optional[float], peak_option()] = None,
+    bandwidth: Annotated[Optional[float], bandwidth_option()] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): no backward for them, "
         "no input gradient for the first layer after, no optimizer update of their weights; with --per-layer, "
@@ -144,7 +151,6 @@ def _roofline_device(
     drawn in, (Profile, dtype); None without a device. --dtype: float32 unless given; with --amp,
     the 16-bit type given or the device's."""
     from ..analysis.roofline import custom_profile, mixed_dtype, profile_named
-    from ..shapes import DTYPE_BYTES
 
     if amp and dtype is not None and DTYPE_BYTES[dtype] != 2:
         raise CnnctlError.at(f"--amp computes in 16 bits, and --dtype {dtype} is not", hint="--dtype bf16 or fp16 "
@@ -282,14 +288,16 @@ def compare_cmd(
                                            "(64).")] = None,
     dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.",
                                        tuple(d for d in ROOFLINE_DTYPES if d in TRAINING_DTYPES),
-                                       f"{NO_ROOFLINE}, or {NOT_TRAINED}")] = "float32",
+                                       {"float64": NO_ROOFLINE, "int8": NOT_TRAINED})] = "float32",
     optimizer: Annotated[Optional[str], optimizer_option("For training memory, as train: sgd (with "
                                                        "--momentum), adam, adamw. Default: train's (adam).")] = None,
     momentum: Annotated[Optional[float], momentum_option("SGD's momentum, as train: 0 keeps no state. "
                                                         "Default: train's (0.9).")] = None,
-    profile: Annotated[str, option("--profile", metavar="NAME", complete=words(*PROFILES),
-                                   help=f"Device for the roofline latency: {', '.join(PROFILES)}. "
-                                   "Default: h100.")] = "h100",
+    profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
+                                             help=f"Device for the roofline latency: {', '.join(PROFILES)}; or "
+                                             "--peak-tflops and --bandwidth. Default: h100.")] = None,
+    peak_tflops: Annotated[Optional[float], peak_option()] = None,
+    bandwidth: Annotated[Optional[float], bandwidth_option()] = None,
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
     amp: Annotated[Optional[bool], amp_option("")] = None,
@@ -316,11 +324,15 @@ def compare_cmd(
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
     kernels, device_from = memory_device(device)
-    device = profile_named(profile)
     graphs = load_networks(files, input)
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     step = training_step(graphs[0], given, kernels, dtype, read_file=False)
+    if peak_tflops is None and bandwidth is None:
+        device = profile_named(profile or "h100")
+    else:  # the user's device, its peak for what the latency computes in (with amp, 16 bits)
+        computes = "bfloat16" if step.amp and DTYPE_BYTES[dtype] != 2 else dtype
+        device, _ = _roofline_device(profile, peak_tflops, bandwidth, computes, False)
     entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, kernels)
     where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze,
                  device=kernels, device_from=device_from,

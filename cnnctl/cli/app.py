@@ -105,6 +105,14 @@ ELSEWHERE: dict[tuple[str, str], str] = {
     ("train", "--budget"): "train sets the batch size with --batch-size; `cnnctl memory ARCH --budget SIZE` says the "
     "largest batch that fits in SIZE of device memory",
     # A checkpoint is used at the input it was trained at (cnnctl.train.checkpoint refuses another).
+    # Two ideas, two names, kept apart: predict's classes (--top-k K) and the heaviest rows (--top N)
+    ("predict", "--top"): "did you mean `--top-k`? (predict's K most likely classes; --top N is flops' and memory's "
+    "N heaviest rows)",
+    **{
+        (command, "--top-k"): "did you mean `--top`? (the N heaviest rows; --top-k K is predict's K most likely "
+        "classes)"
+        for command in ("flops", "memory")
+    },
     ("predict", "--input"): "predict adapts each image to the network's input: a run's is the one it trained at; "
     "for --weights at another input, give a copy of the network file with that `input:` line",
 }

@@ -102,15 +102,14 @@ def nbytes(text: str) -> int:
     return int(value)
 
 
-def choice(words: tuple[str, ...]) -> Callable[[Any], str]:
-    """One of `words`, as written, with the nearest as a hint."""
+def choice(words: tuple[str, ...], hint: str | None = None) -> Callable[[Any], str]:
+    """One of `words`, as written, with the nearest as a hint; `hint`: what else to say of a
+    word none of them is (in place of the command's --help)."""
 
     def read(text: str) -> str:
         if text not in words:
-            hint = did_you_mean(text, words)
-            raise typer.BadParameter(
-                f"expected one of {', '.join(words)}, got {quoted(text)}" + (f" ({hint})" if hint else "")
-            )
+            near = did_you_mean(text, words)
+            raise bad(f"expected one of {', '.join(words)}, got {quoted(text)}" + (f" ({near})" if near else ""), hint)
         return text
 
     return _typed(read)
@@ -198,10 +197,11 @@ def format_option(*allowed: Format) -> Any:
     )  # fmt: skip
 
 
-def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str = "") -> Any:
+def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str | dict[str, str] = "") -> Any:
     """--dtype: an element type by its name or its short name (bf16 for bfloat16), read as the
-    name; `offered`: the types the command can compute (default: all), `why_not` says why the
-    others are refused (a training step holds no int8 weights)."""
+    name: one vocabulary (shapes.DTYPE_BYTES) in every command; `offered`: the types the command
+    can compute (default: all), `why_not` says why the others are refused (a training step holds
+    no int8 weights), or per type where the reasons differ."""
     from ..shapes import DTYPE_BYTES, DTYPE_SHORT
 
     offered = offered or tuple(DTYPE_BYTES)
@@ -209,8 +209,10 @@ def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str
     check = choice((*offered, *shorts))
 
     def read(text: str) -> str:
-        if DTYPE_SHORT.get(text, text) in DTYPE_BYTES and DTYPE_SHORT.get(text, text) not in offered:
-            raise bad(f"{text} is not offered here: {why_not}", hint="one of " + ", ".join(offered))
+        name = DTYPE_SHORT.get(text, text)
+        if name in DTYPE_BYTES and name not in offered:
+            reason = why_not.get(name, "") if isinstance(why_not, dict) else why_not
+            raise bad(f"{text} is not offered here: {reason}", hint="one of " + ", ".join(offered))
         return shorts.get(check(text), text)
 
     names = [f"{n} ({short})" if (short := _short(n, shorts)) else n for n in offered]
@@ -292,8 +294,9 @@ def setting_option(name: str, help: str | None = None) -> Any:
     return option(*names, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
 
 
-# Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch
-SETTING_SHORT = {"batch_size": "-b"}
+# Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch;
+# -o as every other command that writes (draw, export, import, pack, plot: -o/--output)
+SETTING_SHORT = {"batch_size": "-b", "out": "-o"}
 
 
 def profile_names() -> tuple[str, ...]:
