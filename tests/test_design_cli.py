@@ -162,8 +162,6 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         (["flops", "resnet18", "--profile", "h10"], "no device profile `h10`"),
         (["flops", "resnet18", "--profile", "t4", "--dtype", "bfloat16"], "no bfloat16 peak"),
         (["flops", "resnet18", "--profile", "h100", "--amp", "--dtype", "fp32"], "--amp computes in 16 bits"),
-        (["flops", "resnet18", "--amp"], "--amp is for the roofline, which needs a device"),
-        (["flops", "resnet18", "--dtype", "bf16"], "--dtype is for the roofline, which needs a device"),  # was ignored
         (["summarize", "resnet18", "--columns", "layer,feild"], "no column `feild` (did you mean `field`?)"),
         # the help and README call the first column the layer's path: the hint names it, and every column
         (
@@ -997,3 +995,33 @@ def test_device_is_one_option_with_one_vocabulary_in_every_command():
         assert device.metavar == "NAME", command
         for word in ("auto", "cpu", "cuda", "cuda:0", "mps"):
             assert device.type_cast_value(None, word) == word, (command, word)  # read alike everywhere
+
+
+def test_an_option_with_no_effect_is_a_warning_and_the_answer_as_without_it():
+    # one policy: an option that changes nothing here is said on stderr (exit 0), never silently
+    # ignored (memory's --momentum with adam), nor refused where the answer is right (flops --dtype)
+    for args, extra, warning in [
+        (["flops", "resnet18"], ["--dtype", "bf16"], "warning: --dtype bfloat16 unused: it is for the roofline"),
+        (["flops", "resnet18"], ["--amp"], "warning: --amp unused: it is for the roofline, which needs a device"),
+        (["memory", "lenet5", "--device", "cpu"], ["--momentum", "0.5"],
+         "warning: --momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"),
+        (["compare", "lenet5", "alexnet", "--device", "cpu"], ["--momentum", "0.5"],
+         "warning: --momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"),
+    ]:  # fmt: skip
+        given, plain = cli(*args, *extra), cli(*args)
+        assert given.returncode == 0 and warning in given.stderr, given.stderr
+        assert given.stdout == plain.stdout and warning not in plain.stderr
+    used = cli("memory", "lenet5", "--optimizer", "sgd", "--momentum", "0.5")
+    assert used.returncode == 0 and "unused" not in used.stderr
+
+
+def test_train_says_a_momentum_its_optimizer_does_not_use():
+    from types import SimpleNamespace
+
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.run_data import unused_settings
+
+    data = SimpleNamespace(streamed=None, val_from="held out of training", images=100)
+    notes = unused_settings(TrainConfig(optimizer="adam", momentum=0.5), data)
+    assert notes == ["--momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"]
+    assert unused_settings(TrainConfig(optimizer="sgd", momentum=0.5), data) == []

@@ -1,11 +1,13 @@
 """The design commands: flops, memory, compare (costs, memory, devices). None of them imports torch."""
 
+import sys
 from typing import Annotated, Any, Optional
 
 from ..analysis.roofline import ROOFLINE_DTYPES
-from ..errors import CnnctlError
+from ..errors import CnnctlError, Problem
 from ..limits import MAX_INT
 from ..shapes import DTYPE_BYTES, TRAINING_DTYPES
+from ..train.step_defaults import unused_momentum
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
 from .options import (
@@ -144,6 +146,13 @@ def flops_cmd(
     return 0
 
 
+def warn_unused(text: str | None, hint: str) -> None:
+    """An option given that has no effect here, said on stderr as a warning (exit 0): the answer
+    is right, the option did nothing."""
+    if text:
+        sys.stderr.write(Problem(text, hint=hint).format("warning") + "\n")
+
+
 def _roofline_device(
     profile: str | None, peak_tflops: float | None, bandwidth: float | None, dtype: str | None, amp: bool
 ):  # fmt: skip
@@ -173,11 +182,11 @@ def _roofline_device(
         device = profile_named(profile)
         dtype = dtype or (mixed_dtype(device) if amp else "float32")
     else:
-        # the counts do not depend on the element type: only the roofline's peak and bytes do
-        given = "--amp" if amp else "--dtype" if dtype is not None else None
-        if given:
-            raise CnnctlError.at(f"{given} is for the roofline, which needs a device",
-                                 hint="add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
+        # the counts do not depend on the element type: only the roofline's peak and bytes do, so
+        # the counts shown are right, and the option only had no effect (no refusal)
+        for given in ("--amp",) * amp + (f"--dtype {dtype}",) * (dtype is not None):
+            warn_unused(f"{given} unused: it is for the roofline, which needs a device (the counts are the same "
+                        "in any element type)", "add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
         return None
     return device, dtype
 
@@ -236,6 +245,7 @@ def memory_cmd(
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     device, device_from = memory_device(device)
     step = training_step(graph, given, device, dtype)
+    warn_unused(unused_momentum(step.optimizer, momentum), "--optimizer sgd for a momentum, or leave --momentum out")
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     if budget is not None:  # the figures at the batch the budget picks
         if batch is not None:
@@ -328,6 +338,7 @@ def compare_cmd(
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
     step = training_step(graphs[0], given, kernels, dtype, read_file=False)
+    warn_unused(unused_momentum(step.optimizer, momentum), "--optimizer sgd for a momentum, or leave --momentum out")
     if peak_tflops is None and bandwidth is None:
         device = profile_named(profile or "h100")
     else:  # the user's device, its peak for what the latency computes in (with amp, 16 bits)

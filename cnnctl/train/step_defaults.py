@@ -37,6 +37,14 @@ _DEFAULTS = {"batch_size": DEFAULT_BATCH, "optimizer": DEFAULT_OPTIMIZER, "momen
 _SAID = {"batch_size": "batch", "optimizer": "optimizer", "momentum": "momentum", "amp": "amp"}
 
 
+def unused_momentum(optimizer: str, momentum: float | None) -> str | None:
+    """What a --momentum given with another optimizer than sgd is told (train, memory and compare
+    alike): it has no effect, and why; None where it is used or not given."""
+    if momentum is None or optimizer == "sgd":
+        return None
+    return f"--momentum {momentum:g} unused: momentum applies to sgd, and the optimizer is {optimizer}"
+
+
 def training_step(
     graph: Graph,
     given: dict[str, tuple[Any, str]],
