@@ -144,6 +144,40 @@ def words(*choices: str) -> Callable[[str], list[str]]:
     return complete
 
 
+def listed(*choices: str) -> Callable[[str], list[str]]:
+    """A comma-separated list of `choices` (`--columns la` -> layer; `--augment crop,` -> crop,flip...):
+    the last word completed, the words before it kept, none offered twice."""
+
+    def complete(incomplete: str) -> list[str]:
+        done, _, last = incomplete.rpartition(",")
+        before = done + "," if done else ""
+        taken = set(done.split(","))
+        return [before + w for w in choices if w.startswith(last) and w not in taken]
+
+    return complete
+
+
+def folders(incomplete: str) -> list[str]:
+    """The folders whose path begins `incomplete` (where the answer also has names, the shell's
+    own file names are not offered: `complete -o default` gives them only for no answer)."""
+    import os
+
+    head, tail = os.path.split(incomplete)
+    try:
+        entries = list(os.scandir(head or "."))
+    except OSError:
+        return []
+    shown = [e for e in entries if e.name.startswith(tail) and (tail[:1] == "." or e.name[:1] != ".")]  # hidden: asked
+    return sorted(os.path.join(head, e.name) + "/" for e in shown if e.is_dir())
+
+
+def complete_data(incomplete: str) -> list[str]:
+    """--data: the data sets cnnctl knows by name (shapes, mnist, fashion-mnist, cifar10), then folders."""
+    from ..data import DATA_SETS
+
+    return [name for name in DATA_SETS if name.startswith(incomplete)] + folders(incomplete)
+
+
 def complete_arch(incomplete: str) -> list[str]:
     """The bundled networks and the members of the bundled families (`efficientnet_b3`); nothing
     else, and the shell offers file names (`complete -o default`)."""
@@ -289,10 +323,23 @@ def setting_option(name: str, help: str | None = None) -> Any:
         return option(f"{s.option}/--no-{s.option[2:]}", help=help)
     if s.name == "device":  # one --device for every command
         return device_option(help)
-    complete = words(*s.words) if s.words else None
+    complete = words(*s.words) if s.words else SETTING_COMPLETE.get(name)
     names = (SETTING_SHORT[name], s.option) if name in SETTING_SHORT else (s.option,)
     return option(*names, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
 
+
+def _augments(incomplete: str) -> list[str]:
+    from ..train.settings import AUGMENTS
+
+    return ["none"] * "none".startswith(incomplete) + listed(*AUGMENTS)(incomplete)
+
+
+# What the shell offers for a training setting that is not one word of a list (`words`)
+SETTING_COMPLETE: dict[str, Callable[[str], list[str]]] = {
+    "augment": _augments,
+    "data": complete_data,
+    "data_dir": folders,
+}
 
 # Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch;
 # -o as every other command that writes (draw, export, import, pack, plot: -o/--output)
@@ -303,6 +350,12 @@ def profile_names() -> tuple[str, ...]:
     from ..analysis.roofline import PROFILES
 
     return tuple(PROFILES)
+
+
+def complete_columns(incomplete: str) -> list[str]:
+    from ..render.views.summary import SUMMARY_COLUMNS
+
+    return listed(*SUMMARY_COLUMNS)(incomplete)
 
 
 @_typed
