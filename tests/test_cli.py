@@ -718,3 +718,80 @@ def test_a_budget_in_any_unit_up_to_an_exbibyte_and_a_batch_no_larger_than_the_b
     assert code == 2 and "hint: e.g. 16GiB or 16GB (16B for bytes)" in err and "0GiB" not in err
     code, _, err = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "2EiB")
     assert code == 2 and "must be from 1 byte to 1 EiB" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["help", "summarize"], "hint: `cnnctl summarize --help` shows its options and examples"),
+        (["help"], "hint: `cnnctl --help` lists the commands"),
+    ],
+)
+def test_help_as_a_command_points_to_the_help_option(monkeypatch, capsys, args, hint):
+    # `cnnctl help summarize` was "no command `help`" with the list of commands
+    err = mistake(monkeypatch, capsys, *args)
+    assert err.startswith("error: no command `help`\n") and hint in err, err
+
+
+def test_version_has_the_short_form_V(monkeypatch, capsys):
+    from cnnctl import __version__
+
+    code, out, _ = run_main(monkeypatch, capsys, "-V")
+    assert code == 0 and out == f"cnnctl {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["summarize", "flops", "memory", "draw", "export", "weights", "train"])
+def test_every_arch_help_names_every_form_arch_takes(command):
+    from cnnctl.cli.app import build
+
+    (arch,) = [p for p in build(command).params if p.human_readable_name == "ARCH"]
+    for form in ("YAML file", "bundled name", "run folder", "- for standard input", "FILE:MEMBER", ":dropout=0.1"):
+        assert form in arch.help, (command, form)
+
+
+def test_train_takes_o_for_out_as_every_writing_command_does():
+    from cnnctl.cli.app import build
+
+    for command, name in [("train", "--out"), ("draw", "--output"), ("export", "--output"), ("pack", "--output")]:
+        assert [p.opts for p in build(command).params if name in p.opts] == [["-o", name]], command
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["predict", "runs/l5", "imgs", "--top", "2"], "did you mean `--top-k`? (predict's K most likely classes; "
+         "--top N is flops' and memory's N heaviest rows)"),
+        (["flops", "lenet5", "--top-k", "2"], "did you mean `--top`? (the N heaviest rows; --top-k K is predict's"),
+    ],
+)  # fmt: skip
+def test_top_and_top_k_are_two_ideas_and_the_hint_says_which(workdir, monkeypatch, capsys, args, hint):
+    assert hint in mistake(monkeypatch, capsys, *args)
+
+
+def test_exports_format_lists_formats_and_points_file_types_to_to(monkeypatch, capsys):
+    # it listed "table, json, onnx, torchscript, pytorch, safetensors": file types are --to's
+    err = mistake(monkeypatch, capsys, "export", "lenet5", "-o", "l.onnx", "--format", "csv")
+    assert "error: --format expected one of table, json, got `csv`\n" in err
+    assert "hint: a file type is --to's: onnx, torchscript, pytorch, safetensors" in err
+
+
+def test_compare_refuses_each_dtype_with_its_own_reason(monkeypatch, capsys):
+    err = mistake(monkeypatch, capsys, "compare", "lenet5", "alexnet", "--dtype", "fp64")
+    assert "fp64 is not offered here: no device profile has its peak" in err and "autograd" not in err
+    err = mistake(monkeypatch, capsys, "compare", "lenet5", "alexnet", "--dtype", "int8")
+    assert "int8 is not offered here: autograd trains floating-point tensors only" in err and "profile" not in err
+
+
+def test_compare_takes_flops_own_device_options(monkeypatch, capsys):
+    # compare had --profile alone: --peak-tflops and --bandwidth were flops' only
+    custom = ("--peak-tflops", "100", "--bandwidth", "1000")
+    _, out, _ = run_main(monkeypatch, capsys, "compare", "lenet5", "alexnet", *custom, "--no-amp", "-f", "json")
+    compared = json.loads(out)
+    _, out, _ = run_main(monkeypatch, capsys, "flops", "lenet5", "--batch", "64", *custom, "-f", "json")
+    roofline = json.loads(out)["roofline"]
+    assert compared["profile"] == roofline["profile"] == "custom"
+    # one device, one latency: each lenet5 layer is under the ridge (100 FLOP/B), so the time is bytes / bandwidth
+    assert compared["networks"][0]["latency_seconds"] == roofline["seconds"]
+    assert roofline["compute_bound_seconds"] == 0 and roofline["seconds"] == pytest.approx(roofline["bytes"] / 1e12)
+    err = mistake(monkeypatch, capsys, "compare", "lenet5", "alexnet", "--peak-tflops", "100")
+    assert "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth" in err

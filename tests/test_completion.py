@@ -42,7 +42,7 @@ def test_bash_completes_commands_and_options():
         ("cnnctl summarize lenet5 --format ", ["table", "json", "csv", "markdown"]),
         ("cnnctl draw lenet5 --format ", ["text", "json"]),  # draw writes a line or JSON
         ("cnnctl train lenet5 --device c", ["cpu", "cuda"]),
-        ("cnnctl memory lenet5 --device ", ["cuda", "cpu"]),
+        ("cnnctl memory lenet5 --device ", ["auto", "cpu", "cuda", "mps"]),  # one vocabulary: train's
         ("cnnctl train lenet5 --optimizer a", ["adam", "adamw"]),
         ("cnnctl memory lenet5 --optimizer a", ["adam", "adamw"]),  # train's words, as train's --optimizer
         ("cnnctl train lenet5 --monitor ", ["val_accuracy", "val_loss"]),
@@ -116,3 +116,22 @@ def test_install_completion_works_in_a_fresh_bash(tmp_path):
     probe = 'COMP_WORDS=(cnnctl su); COMP_CWORD=1; _cnnctl_completion cnnctl; echo "${COMPREPLY[@]}"'
     fresh = subprocess.run(["bash", "-i", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert fresh.stdout.split() == ["summarize"], fresh.stdout + fresh.stderr
+
+
+def test_lists_of_words_and_data_are_completed(tmp_path):
+    # --augment, --columns and --data offered nothing: a list's last word is completed, the words before kept
+    from cnnctl.data import DATA_SETS
+    from cnnctl.render.views.summary import SUMMARY_COLUMNS
+    from cnnctl.train.settings import AUGMENTS
+
+    assert complete("bash", "cnnctl train lenet5 --augment ") == ["none", *AUGMENTS]
+    assert complete("bash", "cnnctl train lenet5 --augment crop,f") == ["crop,flip"]
+    la = [c for c in SUMMARY_COLUMNS if c.startswith("la")]
+    assert complete("bash", "cnnctl summarize lenet5 --columns la") == la == ["layer"]
+    after = complete("bash", "cnnctl summarize lenet5 --columns layer,")
+    assert after == [f"layer,{c}" for c in SUMMARY_COLUMNS if c != "layer"]  # none offered twice
+    (tmp_path / "flowers").mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    offered = complete("bash", "cnnctl train lenet5 --data ", cwd=tmp_path)
+    assert offered == [*DATA_SETS, "flowers/"] and "shapes" in offered  # names, then folders (not files)
+    assert complete("bash", "cnnctl train lenet5 --data fl", cwd=tmp_path) == ["flowers/"]

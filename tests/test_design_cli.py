@@ -115,16 +115,17 @@ def test_compare_names_a_run_by_its_folder_and_repeated_names_by_what_was_given(
 
 
 def test_memory_budget_gives_the_largest_batch_that_fits():
-    out = json.loads(cli("memory", "resnet18", "--budget", "8GiB", "-f", "json").stdout)
+    out = json.loads(cli("memory", "resnet18", "--device", "cuda", "--budget", "8GiB", "-f", "json").stdout)
     best = out["largest_batch"]
     assert out["budget_bytes"] == 8 * 2**30 and best > 0
-    at = json.loads(cli("memory", "resnet18", "--batch", str(best), "-f", "json").stdout)["peak_bytes"]
-    over = json.loads(cli("memory", "resnet18", "--batch", str(best + 1), "-f", "json").stdout)["peak_bytes"]
+    gpu = ("--device", "cuda")  # the figures of a GPU, on any machine
+    at = json.loads(cli("memory", "resnet18", *gpu, "--batch", str(best), "-f", "json").stdout)["peak_bytes"]
+    over = json.loads(cli("memory", "resnet18", *gpu, "--batch", str(best + 1), "-f", "json").stdout)["peak_bytes"]
     assert at <= 8 * 2**30 < over
     # the figures are those of that batch, not of the default one (64)
     assert out["batch"] == best and out["peak_bytes"] == out["largest_batch_peak_bytes"] == at
     assert out["settings_from"]["batch"] == "the largest within --budget"
-    table = cli("memory", "resnet18", "--budget", "8GiB").stdout
+    table = cli("memory", "resnet18", "--device", "cuda", "--budget", "8GiB").stdout
     assert f"batch {best:,}," in table.splitlines()[0] and "the figures above are at it" in table
     # the parts add up, and adam keeps two values per parameter (float32: 8 bytes each)
     assert out["optimizer_state_bytes"] == 2 * 4 * 11_689_512
@@ -161,8 +162,6 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
         (["flops", "resnet18", "--profile", "h10"], "no device profile `h10`"),
         (["flops", "resnet18", "--profile", "t4", "--dtype", "bfloat16"], "no bfloat16 peak"),
         (["flops", "resnet18", "--profile", "h100", "--amp", "--dtype", "fp32"], "--amp computes in 16 bits"),
-        (["flops", "resnet18", "--amp"], "--amp is for the roofline, which needs a device"),
-        (["flops", "resnet18", "--dtype", "bf16"], "--dtype is for the roofline, which needs a device"),  # was ignored
         (["summarize", "resnet18", "--columns", "layer,feild"], "no column `feild` (did you mean `field`?)"),
         # the help and README call the first column the layer's path: the hint names it, and every column
         (
@@ -339,10 +338,10 @@ def test_compare_sets_the_fixed_workspace_apart_and_times_fit_their_unit(tmp_pat
     (tmp_path / "a.yaml").write_text("input: 6x6x1\nlayers: [conv f=3 n=1, conv f=3 n=2 act=relu]")
     (tmp_path / "b.yaml").write_text(EX06)
     files = (str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"))
-    a, b = json.loads(cli("compare", *files, "-f", "json").stdout)["networks"]
+    a, b = json.loads(cli("compare", *files, "--device", "cuda", "-f", "json").stdout)["networks"]
     assert a["memory_less_cublas_bytes"] == a["memory_peak_bytes"]  # no fc: no cuBLAS workspace
     assert b["memory_less_cublas_bytes"] == b["memory_peak_bytes"] - 32 * 2**20
-    text = cli("compare", *files).stdout
+    text = cli("compare", *files, "--device", "cuda").stdout
     latency = next(ln for ln in text.splitlines() if ln.startswith("roofline latency"))
     assert "µs" not in latency and latency.count(" ns") == 2  # a few ns each, not `0.0 µs`
     assert "32.00 MiB wherever an fc runs" in text
@@ -517,18 +516,19 @@ def test_flops_and_memory_footers_are_short_unless_explained():
         ("flops", ("Counted: FLOPs: of a forward pass", "Not counted:", "Backward:", "per parameter:")),
         ("memory", ("Kept for backward:", "Peak (cuda):", "nothing runs")),
     ):
-        short = cli(command, "lenet5")
+        cuda = ["--device", "cuda"] if command == "memory" else []  # the figures of a GPU, on any machine
+        short = cli(command, "lenet5", *cuda)
         notes = short.stdout.split("\n\n", 1)[1].splitlines()
         assert "--explain" in notes[-1 if command == "memory" else 0], notes
         assert all(len(line) <= 250 for line in notes), notes
         assert not any(d in short.stdout for d in definitions), command
-        explained = cli(command, "lenet5", "--explain").stdout
+        explained = cli(command, "lenet5", *cuda, "--explain").stdout
         assert all(d in explained for d in definitions), command
         assert explained.split("\n\n", 1)[0] == short.stdout.split("\n\n", 1)[0]  # the same table
     flops = json.loads(cli("flops", "lenet5", "-f", "json").stdout)
     assert len(flops["counted"]) == 2 and flops["counted"][1].startswith("FLOPs: of a forward pass")
     assert flops["not_counted"][0].startswith("dropout")
-    model = json.loads(cli("memory", "lenet5", "-f", "json").stdout)["model"]
+    model = json.loads(cli("memory", "lenet5", "--device", "cuda", "-f", "json").stdout)["model"]
     assert model[0].startswith("Kept for backward:") and model[1].startswith("Peak (cuda):")
 
 
@@ -730,13 +730,13 @@ def test_memory_sizes_the_step_train_runs_from_the_files_train_section(tmp_path)
     # `memory` ignored `train:` and said `batch 32, adam` for a file that trains sgd at 16
     net = tmp_path / "first_sgd.yaml"
     net.write_text(FIRST + "train: {optimizer: sgd, batch_size: 16}\n")
-    out = json.loads(cli("memory", str(net), "-f", "json").stdout)
+    out = json.loads(cli("memory", str(net), "--device", "cuda", "-f", "json").stdout)
     assert (out["batch"], out["optimizer"], out["momentum"], out["amp"]) == (16, "sgd", 0.9, True)
     assert out["settings_from"] == {"batch": "the file's train:", "optimizer": "the file's train:",
                                     "momentum": "train's default", "amp": "train's default on a GPU"}  # fmt: skip
     # train's sgd has momentum 0.9: one float32 buffer per parameter
     assert out["optimizer_state_bytes"] == 1 * 4 * FIRST_PARAMS
-    text = cli("memory", str(net)).stdout
+    text = cli("memory", str(net), "--device", "cuda").stdout
     assert "batch 16, float32, mixed precision (16-bit activations), sgd with momentum 0.9" in text.splitlines()[0]
     assert "batch 16 (the file's train:)" in text and "momentum 0.9 (train's default)" in text
     # the command line wins over the file, as with train; --momentum 0 keeps no state
@@ -748,7 +748,7 @@ def test_memory_sizes_the_step_train_runs_from_the_files_train_section(tmp_path)
 def test_memory_defaults_are_trains(tmp_path):
     net = tmp_path / "first.yaml"
     net.write_text(FIRST)
-    out = json.loads(cli("memory", str(net), "-f", "json").stdout)
+    out = json.loads(cli("memory", str(net), "--device", "cuda", "-f", "json").stdout)
     # train's defaults: --batch-size 64, adam (two values per parameter), amp on a GPU
     assert (out["batch"], out["optimizer"], out["amp"]) == (64, "adam", True)
     assert "momentum" not in out and out["optimizer_state_bytes"] == 2 * 4 * FIRST_PARAMS
@@ -929,14 +929,14 @@ def test_memory_amp_on_a_cpu_is_said_not_to_be_trains_step():
 
 def test_compare_takes_memorys_amp_and_device():
     # the step train runs by default on a GPU is mixed precision: compare's memory row is memory's
-    out = json.loads(cli("compare", "lenet5", "alexnet", "-f", "json").stdout)
+    out = json.loads(cli("compare", "lenet5", "alexnet", "--device", "cuda", "-f", "json").stdout)
     assert (out["amp"], out["device"], out["settings_from"]["amp"]) == (True, "cuda", "train's default on a GPU")
     for flags in ([], ["--no-amp"], ["--device", "cpu"], ["--device", "cpu", "--amp"]):
         both = json.loads(cli("compare", "lenet5", "alexnet", *flags, "-f", "json").stdout)
         for name, network in zip(("lenet5", "alexnet"), both["networks"], strict=True):
             memory = json.loads(cli("memory", name, *flags, "-f", "json").stdout)
             assert network["memory_peak_bytes"] == memory["peak_bytes"], (flags, name)
-    table = cli("compare", "lenet5", "alexnet").stdout
+    table = cli("compare", "lenet5", "alexnet", "--device", "cuda").stdout
     assert (
         "Settings, as `cnnctl train` runs the step: batch 64 (train's default), optimizer adam (train's default), "
         "amp on (train's default on a GPU)" in table
@@ -964,3 +964,89 @@ def test_flops_depth_collapses_the_per_layer_rows_as_summarize_does_and_they_add
     out = cli("flops", "resnet50", "--depth", "1", "--top", "2", "-f", "json")
     data = json.loads(out.stdout)
     assert [r["path"] for r in data["layers"]] == ["layer3", "layer2"] and data["others"]["layers"] == len(rows) - 2
+
+
+@pytest.mark.parametrize(
+    ("seen", "model", "said", "amp"),
+    [
+        (False, "cpu", "--device auto: no CUDA GPU seen", False),
+        (True, "cuda", "--device auto: an NVIDIA GPU seen", True),
+    ],
+)
+def test_memory_and_compares_auto_device_is_the_machine_they_run_on(monkeypatch, capsys, seen, model, said, amp):
+    # memory's default was cuda (AMP, cuBLAS's workspace) on a laptop where train runs float32 on the CPU
+    from helpers import run_main
+
+    monkeypatch.setattr("cnnctl.cli.options.cuda_seen", lambda: seen)
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5", "-f", "json")
+    out = json.loads(out)
+    assert code == 0 and (out["device"], out["device_from"], out["amp"]) == (model, said, amp)
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5")
+    assert f"({said})" in out.splitlines()[0]
+    code, out, _ = run_main(monkeypatch, capsys, "compare", "lenet5", "alexnet", "-f", "json")
+    assert code == 0 and (json.loads(out)["device"], json.loads(out)["device_from"]) == (model, said)
+
+
+def test_cuda_seen_reads_the_drivers_files_not_torch(monkeypatch, tmp_path):
+    import pathlib
+
+    from cnnctl.cli import options
+
+    there = set()  # the paths that exist, as far as the stand-ins say
+    monkeypatch.setattr(pathlib.Path, "exists", lambda self: str(self) in there)
+    monkeypatch.setattr(pathlib.Path, "is_dir", lambda self: False)
+    assert options.cuda_seen() is False
+    there.add("/dev/nvidia0")
+    assert options.cuda_seen() is True
+
+
+@pytest.mark.parametrize("command", ["memory", "compare"])
+def test_every_command_takes_the_one_device_vocabulary(command):
+    networks = ["lenet5"] if command == "memory" else ["lenet5", "alexnet"]
+    cuda = json.loads(cli(command, *networks, "--device", "cuda:1", "-f", "json").stdout)
+    assert (cuda["device"], cuda["device_from"]) == ("cuda", "--device cuda:1")  # any GPU: the CUDA kernels
+    mps = cli(command, *networks, "--device", "mps")
+    assert mps.returncode == 2 and "error: --device mps: cnnctl has no model of the memory" in mps.stderr
+    gpu = cli(command, *networks, "--device", "gpu")
+    assert gpu.returncode == 2 and "hint: did you mean `cuda`?" in gpu.stderr, gpu.stderr
+    assert "expected one of auto, cpu, cuda, cuda:N, mps" in gpu.stderr
+
+
+def test_device_is_one_option_with_one_vocabulary_in_every_command():
+    from cnnctl.cli.app import build
+
+    for command in ("train", "evaluate", "predict", "bench", "memory", "compare"):
+        (device,) = [p for p in build(command).params if "--device" in p.opts]
+        assert device.metavar == "NAME", command
+        for word in ("auto", "cpu", "cuda", "cuda:0", "mps"):
+            assert device.type_cast_value(None, word) == word, (command, word)  # read alike everywhere
+
+
+def test_an_option_with_no_effect_is_a_warning_and_the_answer_as_without_it():
+    # one policy: an option that changes nothing here is said on stderr (exit 0), never silently
+    # ignored (memory's --momentum with adam), nor refused where the answer is right (flops --dtype)
+    for args, extra, warning in [
+        (["flops", "resnet18"], ["--dtype", "bf16"], "warning: --dtype bfloat16 unused: it is for the roofline"),
+        (["flops", "resnet18"], ["--amp"], "warning: --amp unused: it is for the roofline, which needs a device"),
+        (["memory", "lenet5", "--device", "cpu"], ["--momentum", "0.5"],
+         "warning: --momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"),
+        (["compare", "lenet5", "alexnet", "--device", "cpu"], ["--momentum", "0.5"],
+         "warning: --momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"),
+    ]:  # fmt: skip
+        given, plain = cli(*args, *extra), cli(*args)
+        assert given.returncode == 0 and warning in given.stderr, given.stderr
+        assert given.stdout == plain.stdout and warning not in plain.stderr
+    used = cli("memory", "lenet5", "--optimizer", "sgd", "--momentum", "0.5")
+    assert used.returncode == 0 and "unused" not in used.stderr
+
+
+def test_train_says_a_momentum_its_optimizer_does_not_use():
+    from types import SimpleNamespace
+
+    from cnnctl.train.config import TrainConfig
+    from cnnctl.train.run_data import unused_settings
+
+    data = SimpleNamespace(streamed=None, val_from="held out of training", images=100)
+    notes = unused_settings(TrainConfig(optimizer="adam", momentum=0.5), data)
+    assert notes == ["--momentum 0.5 unused: momentum applies to sgd, and the optimizer is adam"]
+    assert unused_settings(TrainConfig(optimizer="sgd", momentum=0.5), data) == []

@@ -2,6 +2,7 @@
 counts, shapes and outputs; ONNX written by torch.onnx.export from hand-written modules
 imports with the counts their own parameters and the course's formula give."""
 
+import json
 import os
 import re
 import warnings
@@ -12,10 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
 
+import onnx  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cnnctl.api import load, load_text, to_torch  # noqa: E402
 from cnnctl.catalog import bundled  # noqa: E402
+from cnnctl.errors import CnnctlError  # noqa: E402
 from cnnctl.exchange.export import example_input, export  # noqa: E402
 from cnnctl.exchange.onnx_import import import_onnx  # noqa: E402
 from cnnctl.graph.outputs import inference_graph  # noqa: E402
@@ -1345,3 +1348,26 @@ def test_a_weight_cast_to_an_integer_or_dequantized_is_told_at_its_node(
     stored = [_weights(4, 3, 3, 3), onnx_tensor("one", 1.0), numpy_helper.from_array(np.int8(0), "zero")]
     err = _refused(monkeypatch, capsys, _saved(onnx_model(nodes, stored), tmp_path / "q.onnx"))
     assert said in err and hint in err, err
+
+
+def test_every_refusal_of_an_import_has_a_hint(tmp_path, monkeypatch, capsys):
+    # nn.Hardtanh(-2, 2) is a Clip cnnctl has no layer for: it was told with "hint": null
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Hardtanh(-2, 2), nn.Flatten(), nn.Linear(7200, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.randn(1, 3, 32, 32),), str(tmp_path / "odd.onnx"), dynamo=False)
+    code, out, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "odd.onnx"), "-f", "json")
+    (error,) = json.loads(out)["errors"]
+    assert code == 2 and "a clip other than [0, 6] (relu6)" in error["message"]
+    assert "no layer for another range" in error["hint"] and "nn.ReLU6" in error["hint"]
+
+
+def test_a_refusal_without_a_hint_of_its_own_says_what_cnnctl_imports():
+    from cnnctl.exchange.onnx_import.told import READS_ITS_LAYERS, Told
+
+    told = Told.__new__(Told)  # the telling alone: its nodes and file, no reading
+    told.nodes, told.path, told.found = [onnx.helper.make_node("Foo", ["x"], ["y"], name="f")], "m.onnx", {}
+    told.tell(0, "something cnnctl does not read")
+    with pytest.raises(CnnctlError) as caught:
+        told.raise_problems()
+    assert caught.value.problems[0].hint == READS_ITS_LAYERS

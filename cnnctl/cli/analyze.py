@@ -1,23 +1,27 @@
 """The design commands: flops, memory, compare (costs, memory, devices). None of them imports torch."""
 
 import os
+import sys
 from typing import Annotated, Any, Optional
 
-from ..analysis.memory import DEVICES
 from ..analysis.roofline import ROOFLINE_DTYPES
-from ..errors import CnnctlError
+from ..errors import CnnctlError, Problem
 from ..limits import MAX_INT
-from ..shapes import TRAINING_DTYPES
+from ..shapes import DTYPE_BYTES, TRAINING_DTYPES
+from ..train.step_defaults import unused_momentum
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
 from .options import (
+    ARCH_FORMS,
     arch_argument,
     argument,
     choice,
     complete_arch,
+    device_option,
     dtype_option,
     format_option,
     input_option,
+    memory_device,
     nbytes,
     number,
     option,
@@ -49,13 +53,20 @@ def amp_option(default: str) -> Any:
                   "there: --amp --device cpu is CPU autocast, which train does not run).")  # fmt: skip
 
 
-def device_option() -> Any:
-    """--device of memory and compare: the kernels the training memory is for."""
-    return option("--device", parser=choice(DEVICES), metavar="|".join(DEVICES), complete=words(*DEVICES),
-                  help="Where it trains: PyTorch's CUDA kernels (autocast's dtypes, a 1-byte dropout mask, the "
-                  "backward pass followed for the peak) or its CPU kernels. Default: cuda.")  # fmt: skip
+def peak_option() -> Any:
+    """--peak-tflops and --bandwidth (below): a device of the user's own, in flops and compare alike."""
+    return option("--peak-tflops", parser=number, metavar="X", help="Roofline on your device: its peak TFLOP/s...")
 
 
+def bandwidth_option() -> Any:
+    return option("--bandwidth", parser=number, metavar="GB/S", help="... and its memory bandwidth in GB/s.")
+
+
+MEMORY_DEVICE = (
+    "Where it trains: PyTorch's CUDA kernels (cuda, cuda:N: autocast's dtypes, a 1-byte dropout mask, the backward "
+    "pass followed for the peak) or its CPU kernels (cpu); auto: cuda where this machine has an NVIDIA GPU, else "
+    "cpu, as train's auto (the output says which). mps has no model. Default: auto."
+)
 NO_ROOFLINE = "no device profile has its peak (a roofline needs one)"
 OTHER_DEVICE = "or give --peak-tflops and --bandwidth"  # after the profiles an unknown --profile is offered
 NOT_TRAINED = "autograd trains floating-point tensors only (int8 is for quantised inference)"
@@ -85,10 +96,8 @@ def flops_cmd(
                                 "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
     profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
                                              help=f"Roofline on a device: {', '.join(PROFILES)}.")] = None,
-    peak_tflops: Annotated[Optional[float], option("--peak-tflops", parser=number, metavar="X",
-                                                   help="Roofline on your device: its peak TFLOP/s...")] = None,
-    bandwidth: Annotated[Optional[float], option("--bandwidth", parser=number, metavar="GB/S",
-                                                 help="... and its memory bandwidth in GB/s.")] = None,
+    peak_tflops: Annotated[Optional[float], peak_option()] = None,
+    bandwidth: Annotated[Optional[float], bandwidth_option()] = None,
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH (as train --freeze does): no backward for them, "
         "no input gradient for the first layer after, no optimizer update of their weights; with --per-layer, "
@@ -142,6 +151,13 @@ def flops_cmd(
     return 0
 
 
+def warn_unused(text: str | None, hint: str) -> None:
+    """An option given that has no effect here, said on stderr as a warning (exit 0): the answer
+    is right, the option did nothing."""
+    if text:
+        sys.stderr.write(Problem(text, hint=hint).format("warning") + "\n")
+
+
 def _roofline_device(
     profile: str | None, peak_tflops: float | None, bandwidth: float | None, dtype: str | None, amp: bool
 ):  # fmt: skip
@@ -149,7 +165,6 @@ def _roofline_device(
     drawn in, (Profile, dtype); None without a device. --dtype: float32 unless given; with --amp,
     the 16-bit type given or the device's."""
     from ..analysis.roofline import custom_profile, mixed_dtype, peak_of, profile_named
-    from ..shapes import DTYPE_BYTES
 
     if amp and dtype is not None and DTYPE_BYTES[dtype] != 2:
         raise CnnctlError.at(f"--amp computes in 16 bits, and --dtype {dtype} is not", hint="--dtype bf16 or fp16 "
@@ -174,11 +189,11 @@ def _roofline_device(
                           else "float32")  # fmt: skip
         peak_of(device, dtype, " (--dtype), or give --peak-tflops")  # a peak it lacks, told in flags
     else:
-        # the counts do not depend on the element type: only the roofline's peak and bytes do
-        given = "--amp" if amp else "--dtype" if dtype is not None else None
-        if given:
-            raise CnnctlError.at(f"{given} is for the roofline, which needs a device",
-                                 hint="add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
+        # the counts do not depend on the element type: only the roofline's peak and bytes do, so
+        # the counts shown are right, and the option only had no effect (no refusal)
+        for given in ("--amp",) * amp + (f"--dtype {dtype}",) * (dtype is not None):
+            warn_unused(f"{given} unused: it is for the roofline, which needs a device (the counts are the same "
+                        "in any element type)", "add --profile NAME, or --peak-tflops and --bandwidth")  # fmt: skip
         return None
     return device, dtype
 
@@ -208,7 +223,7 @@ def memory_cmd(
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory, e.g. 16GiB: the largest batch that fits, and "
                                             "the figures at it (not with --batch).")] = None,
-    device: Annotated[str, device_option()] = "cuda",
+    device: Annotated[str, device_option(MEMORY_DEVICE)] = "auto",
     per_layer: Annotated[bool, option("--per-layer",
                                       help="What each layer keeps for backward, largest first.")] = False,
     top: Annotated[Optional[int], option("--top", parser=whole(1), metavar="N",
@@ -240,9 +255,11 @@ def memory_cmd(
     graph = common.load_network(arch, input, settings=False)  # its train: section is checked by training_step
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
+    device, device_from = memory_device(device)
     step = training_step(graph, given, device, dtype)
     if freeze:  # told in the command line's words
         last_in(graph, freeze, "--freeze")
+    warn_unused(unused_momentum(step.optimizer, momentum), "--optimizer sgd for a momentum, or leave --momentum out")
     m = training_memory(graph, step.batch, dtype, step.kind, step.amp, device, freeze)
     if budget is not None:  # the figures at the batch the budget picks
         if batch is not None:
@@ -253,18 +270,15 @@ def memory_cmd(
         if best == 0:
             raise _no_batch_fits(m, budget)
         m = m._replace(batch=best)
-        from ..limits import MAX_INT
-
         chosen = "the largest within --budget" if best < MAX_INT else "the largest a batch may be; --budget has room"
         step = step._replace(batch=best, from_={**step.from_, "batch": chosen})
     per_layer = per_layer or top is not None or depth is not None
-    tables = [memory_table(m, graph.title, budget, step, explain)]
+    tables = [memory_table(m, graph.title, budget, step, explain, device_from)]
     tables += [memory_layers_table(m, top, depth)] if per_layer else []
     if per_layer and format is Format.csv:  # CSV writes one table: the one asked for
         tables = tables[1:]
-    show_result(
-        format, lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file, depth), lambda: tables, graph
-    )
+    document = lambda: memory_json(m, graph.title, budget, per_layer, step, graph.file, depth, device_from)  # noqa: E731
+    show_result(format, document, lambda: tables, graph)
     return 0
 
 
@@ -292,25 +306,27 @@ def _no_batch_fits(m, budget: int) -> CnnctlError:
     ("cnnctl compare vgg16 resnet50 --dtype bf16 --budget 16GiB", "the largest batch of each in 16 GiB"),
 )
 def compare_cmd(
-    files: Annotated[list[str], argument("ARCH...", "Network files or bundled names, two or more.", complete_arch)],
+    files: Annotated[list[str], argument("ARCH...", "Two networks or more, each " + ARCH_FORMS, complete_arch)],
     input: Annotated[Optional[str], input_option()] = None,
     batch: Annotated[Optional[int], option("-b", "--batch", parser=whole(1, MAX_INT), metavar="B",
                                            help="Batch for training memory and latency. Default: train's "
                                            "(64).")] = None,
     dtype: Annotated[str, dtype_option("Element type for memory and latency. Default: float32.",
                                        tuple(d for d in ROOFLINE_DTYPES if d in TRAINING_DTYPES),
-                                       f"{NO_ROOFLINE}, or {NOT_TRAINED}")] = "float32",
+                                       {"float64": NO_ROOFLINE, "int8": NOT_TRAINED})] = "float32",
     optimizer: Annotated[Optional[str], optimizer_option("For training memory, as train: sgd (with "
                                                        "--momentum), adam, adamw. Default: train's (adam).")] = None,
     momentum: Annotated[Optional[float], momentum_option("SGD's momentum, as train: 0 keeps no state. "
                                                         "Default: train's (0.9).")] = None,
-    profile: Annotated[str, option("--profile", metavar="NAME", complete=words(*PROFILES),
-                                   help=f"Device for the roofline latency: {', '.join(PROFILES)}. "
-                                   "Default: h100.")] = "h100",
+    profile: Annotated[Optional[str], option("--profile", metavar="NAME", complete=words(*PROFILES),
+                                             help=f"Device for the roofline latency: {', '.join(PROFILES)}; or "
+                                             "--peak-tflops and --bandwidth. Default: h100.")] = None,
+    peak_tflops: Annotated[Optional[float], peak_option()] = None,
+    bandwidth: Annotated[Optional[float], bandwidth_option()] = None,
     budget: Annotated[Optional[int], option("--budget", parser=nbytes, metavar="SIZE",
                                             help="Device memory: the largest batch of each that fits.")] = None,
     amp: Annotated[Optional[bool], amp_option("")] = None,
-    memory_device: Annotated[str, device_option()] = "cuda",
+    device: Annotated[str, device_option(MEMORY_DEVICE)] = "auto",
     freeze: Annotated[Optional[str], option("--freeze", metavar="PATH",
         help="Freeze every layer up to and including PATH in each network (as train --freeze does; a layer "
         "or group every network has, `layer2`): their trainable params, training multiplications and "
@@ -332,15 +348,22 @@ def compare_cmd(
 
     if len(files) < 2:
         raise CnnctlError.at("`compare` needs two networks or more", hint=f"e.g. cnnctl compare {files[0]} resnet50")
-    device = profile_named(profile, OTHER_DEVICE)
+    kernels, device_from = memory_device(device)
     graphs = load_networks(files, input)
     frozen_in(graphs, freeze, "--freeze")  # every network without the path, told in the command line's words
     given = {"batch_size": (batch, "--batch"), "optimizer": (optimizer, "--optimizer"),
              "momentum": (momentum, "--momentum"), "amp": (amp, "--amp" if amp else "--no-amp")}  # fmt: skip
-    step = training_step(graphs[0], given, memory_device, dtype, read_file=False)
-    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, memory_device)
+    step = training_step(graphs[0], given, kernels, dtype, read_file=False)
+    warn_unused(unused_momentum(step.optimizer, momentum), "--optimizer sgd for a momentum, or leave --momentum out")
+    if peak_tflops is None and bandwidth is None:
+        device = profile_named(profile or "h100", OTHER_DEVICE)
+    else:  # the user's device, its peak for what the latency computes in (with amp, 16 bits)
+        computes = "bfloat16" if step.amp and DTYPE_BYTES[dtype] != 2 else dtype
+        device, _ = _roofline_device(profile, peak_tflops, bandwidth, computes, False)
+    entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, kernels)
     where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze,
-                 device=memory_device, latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
+                 device=kernels, device_from=device_from,
+                 latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
     labels = column_labels(files, [g.title for g in graphs])
     show_result(format, lambda: compare_json(entries, where), lambda: compare_tables(entries, where, labels), graphs)
     return 0

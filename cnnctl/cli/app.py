@@ -119,6 +119,14 @@ ELSEWHERE: dict[tuple[str, str], str] = {
     ("train", "--budget"): "train sets the batch size with --batch-size; `cnnctl memory ARCH --budget SIZE` says the "
     "largest batch that fits in SIZE of device memory",
     # A checkpoint is used at the input it was trained at (cnnctl.train.checkpoint refuses another).
+    # Two ideas, two names, kept apart: predict's classes (--top-k K) and the heaviest rows (--top N)
+    ("predict", "--top"): "did you mean `--top-k`? (predict's K most likely classes; --top N is flops' and memory's "
+    "N heaviest rows)",
+    **{
+        (command, "--top-k"): "did you mean `--top`? (the N heaviest rows; --top-k K is predict's K most likely "
+        "classes)"
+        for command in ("flops", "memory")
+    },
     ("predict", "--input"): "predict adapts each image to the network's input: a run's is the one it trained at; "
     "for --weights at another input, give a copy of the network file with that `input:` line",
 }
@@ -227,13 +235,25 @@ class Group(TyperGroup):
     def resolve_command(self, ctx: _click.Context, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0]
         if name not in COMMANDS and not ctx.resilient_parsing:
-            meant = COMMAND_SYNONYMS.get(name.lower().replace("_", "-"))
+            meant = _help_command_hint(name, args[1:]) or COMMAND_SYNONYMS.get(name.lower().replace("_", "-"))
             hint = meant or did_you_mean(name, COMMANDS) or f"the commands: {', '.join(COMMANDS)}"
             raise Mistake(f"no command {quoted(name)}", hint)
         return super().resolve_command(ctx, args)
 
     def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
         formatter.write(top_help(self))
+
+
+def _help_command_hint(name: str, rest: list[str]) -> str | None:
+    """`cnnctl help summarize` (git's and pip's way to ask): the option that shows it."""
+    if name.lower() != "help":
+        return None
+    command = rest[0] if rest and rest[0] in COMMANDS else None
+    return (
+        f"`{PROG} {command} --help` shows its options and examples"
+        if command
+        else (f"`{PROG} --help` lists the commands; `{PROG} COMMAND --help` shows one's options")
+    )
 
 
 def top_help(group: _click.Command) -> str:
@@ -263,7 +283,7 @@ app = typer.Typer(
 
 @app.callback()
 def top(
-    version: Annotated[bool, typer.Option("--version", help="Show the version.", is_eager=True,
+    version: Annotated[bool, typer.Option("-V", "--version", help="Show the version.", is_eager=True,
                                           callback=_show_version)] = False,
 ) -> None:  # fmt: skip
     """The options before COMMAND."""
@@ -332,7 +352,8 @@ def _own_option_hint(word: str, options: list[str], argv: list[str]) -> str:
     command = next((w for w in argv if w in COMMANDS), None)
     if command is not None and word in (o for p in build(command).params for o in (*p.opts, *p.secondary_opts)):
         return f"{word} is an option of `{command}`: give it after the command (`{PROG} {command} ... {word}`)"
-    mine = f"the options before COMMAND are {PROG}'s own: {', '.join(options)}"
+    longs = [o for o in options if o.startswith("--")]  # each once, by its long name (-V is --version)
+    mine = f"the options before COMMAND are {PROG}'s own: {', '.join(longs)}"
     near = _near_option(word, options)
     return f"{near} ({mine})" if near else mine
 

@@ -12,11 +12,18 @@ from typing import Any
 
 import typer
 
-from ..errors import did_you_mean, quoted
+from ..errors import CnnctlError, did_you_mean, quoted
 from ..values import ArgValueError, Whole, number_text, whole_text
 from .common import Format
 
-ARCH_HELP = "A YAML file, or a bundled name such as vgg16 (see `cnnctl list`)."
+# What every command's ARCH takes (catalog.resolve, api.load): one text, so that no command's help
+# lists fewer forms than it reads.
+ARCH_FORMS = (
+    "a YAML file; a bundled name such as vgg16 (see `cnnctl list`); a run folder (the network it "
+    "trained); - for standard input; a family's member as FILE:MEMBER or FAMILY_MEMBER (efficientnet_b3), with "
+    "settings of its arguments after a colon (efficientnet_b3:dropout=0.1, family.yaml:width=1.3,depth=1.5)."
+)
+ARCH_HELP = "The network: " + ARCH_FORMS
 
 
 def _typed(read: Callable[[str], Any]) -> Callable[[Any], Any]:
@@ -95,15 +102,14 @@ def nbytes(text: str) -> int:
     return int(value)
 
 
-def choice(words: tuple[str, ...]) -> Callable[[Any], str]:
-    """One of `words`, as written, with the nearest as a hint."""
+def choice(words: tuple[str, ...], hint: str | None = None) -> Callable[[Any], str]:
+    """One of `words`, as written, with the nearest as a hint; `hint`: what else to say of a
+    word none of them is (in place of the command's --help)."""
 
     def read(text: str) -> str:
         if text not in words:
-            hint = did_you_mean(text, words)
-            raise typer.BadParameter(
-                f"expected one of {', '.join(words)}, got {quoted(text)}" + (f" ({hint})" if hint else "")
-            )
+            near = did_you_mean(text, words)
+            raise bad(f"expected one of {', '.join(words)}, got {quoted(text)}" + (f" ({near})" if near else ""), hint)
         return text
 
     return _typed(read)
@@ -136,6 +142,40 @@ def words(*choices: str) -> Callable[[str], list[str]]:
         return [w for w in choices if w.startswith(incomplete)]
 
     return complete
+
+
+def listed(*choices: str) -> Callable[[str], list[str]]:
+    """A comma-separated list of `choices` (`--columns la` -> layer; `--augment crop,` -> crop,flip...):
+    the last word completed, the words before it kept, none offered twice."""
+
+    def complete(incomplete: str) -> list[str]:
+        done, _, last = incomplete.rpartition(",")
+        before = done + "," if done else ""
+        taken = set(done.split(","))
+        return [before + w for w in choices if w.startswith(last) and w not in taken]
+
+    return complete
+
+
+def folders(incomplete: str) -> list[str]:
+    """The folders whose path begins `incomplete` (where the answer also has names, the shell's
+    own file names are not offered: `complete -o default` gives them only for no answer)."""
+    import os
+
+    head, tail = os.path.split(incomplete)
+    try:
+        entries = list(os.scandir(head or "."))
+    except OSError:
+        return []
+    shown = [e for e in entries if e.name.startswith(tail) and (tail[:1] == "." or e.name[:1] != ".")]  # hidden: asked
+    return sorted(os.path.join(head, e.name) + "/" for e in shown if e.is_dir())
+
+
+def complete_data(incomplete: str) -> list[str]:
+    """--data: the data sets cnnctl knows by name (shapes, mnist, fashion-mnist, cifar10), then folders."""
+    from ..data import DATA_SETS
+
+    return [name for name in DATA_SETS if name.startswith(incomplete)] + folders(incomplete)
 
 
 def complete_arch(incomplete: str) -> list[str]:
@@ -191,10 +231,11 @@ def format_option(*allowed: Format) -> Any:
     )  # fmt: skip
 
 
-def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str = "") -> Any:
+def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str | dict[str, str] = "") -> Any:
     """--dtype: an element type by its name or its short name (bf16 for bfloat16), read as the
-    name; `offered`: the types the command can compute (default: all), `why_not` says why the
-    others are refused (a training step holds no int8 weights)."""
+    name: one vocabulary (shapes.DTYPE_BYTES) in every command; `offered`: the types the command
+    can compute (default: all), `why_not` says why the others are refused (a training step holds
+    no int8 weights), or per type where the reasons differ."""
     from ..shapes import DTYPE_BYTES, DTYPE_SHORT
 
     offered = offered or tuple(DTYPE_BYTES)
@@ -202,8 +243,10 @@ def dtype_option(text: str, offered: tuple[str, ...] | None = None, why_not: str
     check = choice((*offered, *shorts))
 
     def read(text: str) -> str:
-        if DTYPE_SHORT.get(text, text) in DTYPE_BYTES and DTYPE_SHORT.get(text, text) not in offered:
-            raise bad(f"{text} is not offered here: {why_not}", hint="one of " + ", ".join(offered))
+        name = DTYPE_SHORT.get(text, text)
+        if name in DTYPE_BYTES and name not in offered:
+            reason = why_not.get(name, "") if isinstance(why_not, dict) else why_not
+            raise bad(f"{text} is not offered here: {reason}", hint="one of " + ", ".join(offered))
         return shorts.get(check(text), text)
 
     names = [f"{n} ({short})" if (short := _short(n, shorts)) else n for n in offered]
@@ -216,19 +259,57 @@ def _short(name: str, shorts: dict[str, str]) -> str:
 
 
 def device_help() -> str:
-    from ..train.settings import BY_NAME
+    from ..train.step_defaults import DEVICES
 
-    return BY_NAME["device"].help
+    return f"Where it runs: auto (cuda, then mps, then cpu), {DEVICES.removeprefix('auto, ')}. Default: auto."
 
 
 def complete_device(incomplete: str) -> list[str]:
-    from ..train.settings import DEVICE_NAMES
+    from ..train.step_defaults import DEVICE_NAMES
 
     return [d for d in DEVICE_NAMES if d.startswith(incomplete)]
 
 
-def device_option() -> Any:
-    return option("--device", metavar="NAME", help=device_help(), complete=complete_device)
+@_typed
+def device_name(text: str) -> str:
+    """--device's word, as every command reads it (train's file value by the same pattern)."""
+    from ..train.step_defaults import DEVICE_NAMES, DEVICE_PATTERN, DEVICES
+
+    word = text.strip().lower()
+    if not DEVICE_PATTERN.fullmatch(word):
+        near = "did you mean `cuda`?" if word in ("gpu", "cuda0") else did_you_mean(word, DEVICE_NAMES)
+        raise bad(f"expected one of {DEVICES}, got {quoted(text)}", near)
+    return word
+
+
+def device_option(help: str | None = None) -> Any:
+    """--device NAME of every command: one vocabulary (auto, cpu, cuda, cuda:N, mps); `help`
+    says what the command does with it."""
+    return option("--device", parser=device_name, metavar="NAME", help=help or device_help(), complete=complete_device)
+
+
+def cuda_seen() -> bool:
+    """Whether this machine has an NVIDIA GPU, told without torch (the analyses never import it):
+    the driver's device node or its list of GPUs. What `--device auto` of memory and compare
+    models; train's auto asks torch, which may still find no CUDA build."""
+    from pathlib import Path
+
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return Path("/dev/nvidia0").exists() or (gpus.is_dir() and any(gpus.iterdir()))
+
+
+def memory_device(name: str) -> tuple[str, str]:
+    """The kernels memory and compare model for --device `name` ("cuda" or "cpu": the models
+    there are), and where that came from, for the output (`--device auto: no CUDA GPU seen`)."""
+    if name == "auto":
+        return ("cuda", "--device auto: an NVIDIA GPU seen") if cuda_seen() else (
+            "cpu", "--device auto: no CUDA GPU seen")  # fmt: skip
+    if name == "mps":
+        raise CnnctlError.at(
+            "--device mps: cnnctl has no model of the memory Apple's MPS kernels keep",
+            hint="--device cuda or --device cpu: the kernels there is a model of",
+        )
+    return ("cuda" if name.startswith("cuda") else name), f"--device {name}"
 
 
 def setting_option(name: str, help: str | None = None) -> Any:
@@ -240,19 +321,41 @@ def setting_option(name: str, help: str | None = None) -> Any:
     help = help or s.help
     if s.flag:
         return option(f"{s.option}/--no-{s.option[2:]}", help=help)
-    complete = words(*s.words) if s.words else complete_device if s.name == "device" else None
+    if s.name == "device":  # one --device for every command
+        return device_option(help)
+    complete = words(*s.words) if s.words else SETTING_COMPLETE.get(name)
     names = (SETTING_SHORT[name], s.option) if name in SETTING_SHORT else (s.option,)
     return option(*names, parser=setting(s.name), metavar=s.metavar, help=help, complete=complete)
 
 
-# Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch
-SETTING_SHORT = {"batch_size": "-b"}
+def _augments(incomplete: str) -> list[str]:
+    from ..train.settings import AUGMENTS
+
+    return ["none"] * "none".startswith(incomplete) + listed(*AUGMENTS)(incomplete)
+
+
+# What the shell offers for a training setting that is not one word of a list (`words`)
+SETTING_COMPLETE: dict[str, Callable[[str], list[str]]] = {
+    "augment": _augments,
+    "data": complete_data,
+    "data_dir": folders,
+}
+
+# Short forms of training settings' options: -b as summarize, flops, memory and compare's --batch;
+# -o as every other command that writes (draw, export, import, pack, plot: -o/--output)
+SETTING_SHORT = {"batch_size": "-b", "out": "-o"}
 
 
 def profile_names() -> tuple[str, ...]:
     from ..analysis.roofline import PROFILES
 
     return tuple(PROFILES)
+
+
+def complete_columns(incomplete: str) -> list[str]:
+    from ..render.views.summary import SUMMARY_COLUMNS
+
+    return listed(*SUMMARY_COLUMNS)(incomplete)
 
 
 @_typed

@@ -11,7 +11,7 @@ from ..render.views.summary import (  # what summarize shows: imported by it in 
 )
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, show_result
-from .options import arch_argument, columns, dtype_option, format_option, input_option, option, whole
+from .options import arch_argument, columns, complete_columns, dtype_option, format_option, input_option, option, whole
 
 
 @examples(
@@ -30,6 +30,7 @@ def summarize_cmd(
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
                                            help="Collapse layer paths deeper than N. Default: every layer.")] = None,
     columns: Annotated[Optional[tuple], option("-c", "--columns", parser=columns, metavar="A,B,...",
+        complete=complete_columns,
         help=f"Columns to show, in order: {', '.join(SUMMARY_COLUMNS)} (layer: its path; input: the volumes it "
         "takes; kernel: its weights' and biases' shapes, as PyTorch holds them; from: where its inputs come from; "
         f"field: its receptive field, by the formula, padding included; reach: the rows and columns of the image "

@@ -13,6 +13,7 @@ from ..train.step_defaults import DEFAULT_BATCH  # train's batch: bench --data's
 from . import common  # common.load_network, looked up when called: one place to stand in for reading a network
 from .common import Format, examples, print_json, print_lines, print_warnings, show_result, with_warnings
 from .options import (
+    ARCH_HELP,
     arch_argument,
     argument,
     choice,
@@ -73,6 +74,15 @@ def evaluation_data_help() -> str:
     return data_help() + ". Default: the data the run trained on."
 
 
+_REPORT_FORMAT = choice(("table", "json"), hint=f"a file type is --to's: {', '.join(EXPORT_FORMATS)}")
+
+
+def report_format(text: str) -> str:
+    """export's --format: its report's, table or json; a file type (the --to export once took as
+    --format) is taken and told by _file_type. A refusal lists the formats alone."""
+    return text if text in EXPORT_FORMATS else _REPORT_FORMAT(text)
+
+
 def _file_type(to: str | None, format: str) -> tuple[str | None, str]:
     """export's --to and its report's --format. `--format onnx` (a file type), as export once
     spelt --to, still works with a warning saying what to write: --format is the report's in
@@ -114,7 +124,7 @@ def export_cmd(
     to: Annotated[Optional[str], option("--to", parser=choice(EXPORT_FORMATS), metavar="|".join(EXPORT_FORMATS),
                                         complete=words(*EXPORT_FORMATS),
                                         help="What to write. Default: what FILE's suffix names.")] = None,
-    format: Annotated[str, option("-f", "--format", parser=choice(("table", "json", *EXPORT_FORMATS)),
+    format: Annotated[str, option("-f", "--format", parser=report_format,
                                   metavar="table|json", complete=words("table", "json"),
                                   help="The report: table, or json (as every command). A file type here "
                                   "(onnx...) is --to's, told so.")] = "table",
@@ -347,7 +357,7 @@ def predict_cmd(
     ("cnnctl weights resnet18 resnet18.pth", "a PyTorch state_dict of another tool"),
 )
 def weights_cmd(
-    arch: Annotated[str, argument("ARCH", "A network file or a bundled name.", complete_run_or_arch)],
+    arch: Annotated[str, argument("ARCH", ARCH_HELP, complete_run_or_arch)],
     source: Annotated[Optional[str], argument("SOURCE", "The weights: a cnnctl run or checkpoint, a .pt/.pth "
                                               "state_dict, a .safetensors file, an ONNX file, or torchvision "
                                               "(imagenet); or as --weights SOURCE, as the other commands take "

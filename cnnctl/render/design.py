@@ -242,11 +242,17 @@ MODEL_SHORT = "Computed from the network, not measured (--explain: what is kept 
 
 
 def memory_table(
-    m: TrainingMemory, name: str, budget: int | None, step: TrainingStep | None = None, explain: bool = False
+    m: TrainingMemory,
+    name: str,
+    budget: int | None,
+    step: TrainingStep | None = None,
+    explain: bool = False,
+    device_from: str | None = None,
 ) -> Table:
     """`step`: the settings the step was sized for and where they came from (said in a note);
     `explain`: how the figures are modelled, in full (else a line); `budget`: the device's
-    memory, `m` being at the largest batch within it."""
+    memory, `m` being at the largest batch within it; `device_from`: how --device came to be
+    (`--device auto: no CUDA GPU seen`)."""
     words = step.words if step is not None else m.optimizer
     rows = [[key, label, nbytes, nbytes] for key, label, nbytes in memory_parts(m, words)]
     rows.append(["peak_bytes", "peak of a training step", m.peak, m.peak])
@@ -254,8 +260,9 @@ def memory_table(
     if not train_runs(m.device, m.amp):
         amp = ", CPU autocast (bfloat16 activations), not what train runs"
     device = DEVICES.get(m.device, m.device)
+    said = device_from or f"--device {m.device}"
     title = (
-        f"{name}: memory of a training step, estimated for {device} (--device {m.device}), batch {m.batch:,}, "
+        f"{name}: memory of a training step, estimated for {device} ({said}), batch {m.batch:,}, "
         f"{m.dtype}{amp}, {words}"
     )
     allowance = f" + {m.allowance_percent}% of {exact(m.saved)} kept, rounded up" if m.allowance_percent else ""
@@ -333,10 +340,12 @@ def memory_json(
     step: TrainingStep | None = None,
     file: str | None = None,
     depth: int | None = None,
+    device_from: str | None = None,
 ) -> dict:
     """`step`: the settings the step was sized for: the optimizer in train's words, its momentum
     and where each setting came from (`settings_from`); `file`: the network's, as read; `depth`: the
-    per-layer rows collapsed (kept_rows), largest first as the table, `order` their place in the network."""
+    per-layer rows collapsed (kept_rows), largest first as the table, `order` their place in the network;
+    `device_from`: how --device came to be (`device_from`)."""
     settings = step_json(step) if step is not None else {"batch": m.batch, "optimizer": m.optimizer, "amp": m.amp}
     out = {
         "name": name,
@@ -344,6 +353,7 @@ def memory_json(
         **settings,
         "dtype": m.dtype,
         "device": m.device,
+        **({"device_from": device_from} if device_from else {}),
         "train_runs_it": train_runs(m.device, m.amp),  # false: --amp on a CPU, where train runs float32
         # the terms of the peak: they add up to peak_bytes
         **{key: nbytes for key, _, nbytes in memory_parts(m)},
@@ -386,7 +396,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     batch, dtype = f"batch {step.batch:,}", where["dtype"]
     precision = f"{dtype} with amp" if step.amp else dtype
     latency = f"mixed {where['latency_dtype']}" if step.amp else where["latency_dtype"]
-    on = f"{DEVICES[where['device']]}, {precision}"
+    said = f" ({where['device_from']})" if where.get("device_from") else ""  # how --device came to be
+    on = f"{DEVICES[where['device']]}{said}, {precision}"
     inference = " at inference" if heads else ""
     rows: list[tuple[str, str, object]] = [
         ("input", "input", format_shape),
@@ -511,6 +522,7 @@ def compare_json(entries: list[dict], where: dict) -> dict:
         )
         networks.append(item)
     step = step_json(where["step"])
-    settings = {key: where.get(key) for key in ("dtype", "device", "profile", "profile_name", "budget", "freeze")}
+    keys = ("dtype", "device", "device_from", "profile", "profile_name", "budget", "freeze")
+    settings = {key: where.get(key) for key in keys}
     settings["train_runs_it"] = train_runs(where["device"], where["step"].amp)
     return {**step, **settings, "networks": networks}

@@ -55,8 +55,12 @@ def load_data(
 
 
 def unused_settings(config: TrainConfig, data: DataSplits) -> list[str]:
-    """The settings given that this data does not use, each said, not silently ignored."""
-    notes = []
+    """The settings given that this data (or the optimizer: --momentum) does not use, each
+    said, not silently ignored."""
+    from .step_defaults import unused_momentum
+
+    momentum = config.momentum if config.momentum != BY_NAME["momentum"].default else None
+    notes = [note] if (note := unused_momentum(config.optimizer, momentum)) else []
     if config.workers is not None and not data.streamed:
         notes.append(f"--workers {config.workers} unused: loader processes read streamed data only, "
                      "and this data is held in memory")  # fmt: skip

@@ -14,7 +14,6 @@ section import it (cnnctl.data, for the data sets' names, is the one package it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,16 @@ from ..layers.args import ArgValueError, channel_numbers, parse_bool
 from ..limits import MAX_LOADER_WORKERS, MAX_SEED, MAX_THREADS, MAX_VAL_SPLIT  # noqa: F401 (MAX_SEED: callers know it from here)
 from ..run_folders import MONITORS  # what best.pt and --patience follow
 from ..values import Real, Whole, number_text, whole_text  # noqa: F401 (callers know them from here)
-from .step_defaults import DEFAULT_BATCH, DEFAULT_MOMENTUM, DEFAULT_OPTIMIZER, MOMENTUM, OPTIMIZERS
+from .step_defaults import (  # noqa: F401 (DEVICE_NAMES: callers know it from here)
+    DEFAULT_BATCH,
+    DEFAULT_MOMENTUM,
+    DEFAULT_OPTIMIZER,
+    DEVICE_NAMES,
+    DEVICE_PATTERN,
+    DEVICES,
+    MOMENTUM,
+    OPTIMIZERS,
+)
 
 SCHEDULERS = ("none", "step", "cosine")
 DECODERS = ("auto", "cpu", "gpu")  # where a stream's JPEGs are decoded (cnnctl.train.decoding)
@@ -33,8 +41,6 @@ CLASS_WEIGHTS = ("none", "balanced")  # the loss's per-class weights (cnnctl.tra
 SWITCHES = ("auto", "on", "off")  # a speed setting the run decides (auto), or the user
 AUGMENTS = ("crop", "rrc", "flip")  # cnnctl.train.augment, in the order they run: padded crop, resized crop, flip
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
-DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 
 # -- reading a value from text: a file's `train:` value and a command-line option alike -------
@@ -112,12 +118,9 @@ def _augment(value: Any) -> None:
     parse_augment(value)
 
 
-_DEVICE = re.compile("|".join(DEVICE_NAMES) + r"|cuda:\d+")
-
-
 def _device(value: Any) -> None:
     _name(value)
-    if not _DEVICE.fullmatch(value.strip().lower()):
+    if not DEVICE_PATTERN.fullmatch(value.strip().lower()):
         raise ArgValueError(f"`{value}` is not a device")
 
 

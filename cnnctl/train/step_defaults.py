@@ -10,6 +10,7 @@ read with the table's own rules (cnnctl.train.config.resolve_config), loaded onl
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CnnctlError
@@ -25,9 +26,23 @@ DEFAULT_BATCH = 64
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_MOMENTUM = 0.9
 MOMENTUM = Real(0.0, 1.0)  # PyTorch takes any momentum >= 0; at 1 or more SGD never forgets
+# --device's words, one vocabulary for every command (train, evaluate, predict, bench; memory and
+# compare, which model the kernels of the machine they name): here, where the design commands may
+# load them (tests/test_no_torch.py), and the settings' table takes them from.
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, a GPU by its number
+DEVICES = "auto, cpu, cuda, cuda:N, mps"
+DEVICE_PATTERN = re.compile("|".join(DEVICE_NAMES) + r"|cuda:\d+")
 FROM_FILE, FROM_DEFAULT = "the file's train:", "train's default"
 _DEFAULTS = {"batch_size": DEFAULT_BATCH, "optimizer": DEFAULT_OPTIMIZER, "momentum": DEFAULT_MOMENTUM, "amp": None}
 _SAID = {"batch_size": "batch", "optimizer": "optimizer", "momentum": "momentum", "amp": "amp"}
+
+
+def unused_momentum(optimizer: str, momentum: float | None) -> str | None:
+    """What a --momentum given with another optimizer than sgd is told (train, memory and compare
+    alike): it has no effect, and why; None where it is used or not given."""
+    if momentum is None or optimizer == "sgd":
+        return None
+    return f"--momentum {momentum:g} unused: momentum applies to sgd, and the optimizer is {optimizer}"
 
 
 def training_step(

@@ -51,14 +51,22 @@ class Activations:
     def hardsigmoid(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         alpha, beta = attr_float(a, "alpha", 0.2), attr_float(a, "beta", 0.5)
         if not (math.isclose(alpha, 1 / 6, rel_tol=1e-4) and math.isclose(beta, 0.5)):
-            raise Unread("alpha and beta are not PyTorch's 1/6 and 1/2")
+            raise Unread(
+                "alpha and beta are not PyTorch's 1/6 and 1/2",
+                "cnnctl's hardsigmoid is PyTorch's nn.Hardsigmoid (ONNX's default alpha 0.2 is Keras's): "
+                "export the network with nn.Hardsigmoid, or write it in the notation",
+            )
         return self.activation(node, "hardsigmoid")
 
     def clip(self, node: NodeProto, a: dict, ins: list) -> Layer | None:
         low = a["min"] if "min" in a else self.const(node, 1)
         high = a["max"] if "max" in a else self.const(node, 2)
         if low is None or high is None or one_number(low, "min") != 0.0 or one_number(high, "max") != 6.0:
-            raise Unread("a clip other than [0, 6] (relu6)")
+            raise Unread(
+                "a clip other than [0, 6] (relu6)",
+                "cnnctl reads a Clip to [0, 6] as relu6 and has no layer for another range (nn.Hardtanh(-2, 2)): "
+                "export the network with nn.ReLU6 or another activation cnnctl has in its place",
+            )
         return self.activation(node, "relu6")
 
     def gelu_at(self, e: int) -> Pattern | None:

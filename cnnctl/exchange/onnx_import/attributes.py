@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from onnx import NodeProto
 
 
+# An attribute that is not what the operator's ONNX definition says: the file is broken, not the network
+NOT_AS_DEFINED = (
+    "the file does not follow the operator's ONNX definition: export it again (onnx.checker.check_model says where)"
+)
+
+
 def attributes_of(node: NodeProto) -> dict:
     import onnx
 
@@ -22,25 +28,27 @@ def attributes_of(node: NodeProto) -> dict:
 def attr_int(a: dict, key: str, default: int | None) -> int:
     value = a.get(key, default)
     if value is None:
-        raise Unread(f"needs its attribute `{key}`")
+        raise Unread(f"needs its attribute `{key}`", NOT_AS_DEFINED)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a whole number")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a whole number", NOT_AS_DEFINED)
     return value
 
 
 def attr_ints(a: dict, key: str, default: list | None, count: int | None = None) -> list[int]:
     value = a.get(key, default)
     if value is None:
-        raise Unread(f"needs its attribute `{key}`")
+        raise Unread(f"needs its attribute `{key}`", NOT_AS_DEFINED)
     if not isinstance(value, list) or not all(isinstance(v, int) for v in value) or count not in (None, len(value)):
-        raise Unread(f"attribute `{key}` is {shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers")
+        raise Unread(
+            f"attribute `{key}` is {shown(value, 30)}: cnnctl reads {count or 'some'} whole numbers", NOT_AS_DEFINED
+        )
     return value
 
 
 def attr_float(a: dict, key: str, default: float) -> float:
     value = a.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a finite number")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a finite number", NOT_AS_DEFINED)
     return float(value)
 
 
@@ -49,7 +57,7 @@ def attr_text(a: dict, key: str, default: str) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
-        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a text")
+        raise Unread(f"attribute `{key}` is {shown(value, 30)}: not a text", NOT_AS_DEFINED)
     return value
 
 
@@ -58,7 +66,7 @@ def one_number(value: object, what: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if getattr(value, "size", 0) != 1:
-        raise Unread(f"{what} is not one number")
+        raise Unread(f"{what} is not one number", "cnnctl reads this operator's bounds as one number each")
     return float(value.reshape(-1)[0])
 
 

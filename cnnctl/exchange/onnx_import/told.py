@@ -14,6 +14,13 @@ def comment_text(text: str, limit: int = 80) -> str:
     return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
+# The hint of a refusal that has none of its own: what cnnctl imports, and what to do
+READS_ITS_LAYERS = (
+    "cnnctl imports what its layer kinds express (the notation's layers): export this part as one of them, "
+    "or write the network in the notation"
+)
+
+
 class Told:
     """Each problem at the ONNX node it is found at: told once per operator and message."""
 
@@ -42,6 +49,7 @@ class Told:
         for (op, message), (first, count, hint) in self.found.items():
             shown_op = comment_text(op, 40)
             more = f" (and {count - 1:,} more {shown_op} node{'s' if count > 2 else ''})" if count > 1 else ""
+            hint = hint or READS_ITS_LAYERS  # every refusal says what to do
             problems.append(Problem(f"{self.describe(first)}{more}: {message}", Loc(self.path), None, None))
             if hint not in hinted:
                 problems[-1] = problems[-1]._replace(hint=hint)
