@@ -143,6 +143,7 @@ LENET = "architectures/lenet5.yaml"
 def workdir(tmp_path, monkeypatch):
     """A folder as `cnnctl train` leaves it: runs/l5 and runs/l5-2 (their network and config, a
     checkpoint's first bytes: torch.save writes a zip), a folder of images and one of class folders."""
+    import pickle
     import zipfile
     from pathlib import Path
 
@@ -152,8 +153,9 @@ def workdir(tmp_path, monkeypatch):
         run.mkdir(parents=True)
         (run / "network.yaml").write_text(network)
         (run / "config.json").write_text('{"input": "32x32x1"}')
-        with zipfile.ZipFile(run / "best.pt", "w") as archive:  # whole: `runs` flags one cut short
-            archive.writestr("l5/data.pkl", bytes(60))
+        with zipfile.ZipFile(run / "best.pt", "w") as archive:  # whole, laid out as torch.save's: `runs` flags others
+            archive.writestr("l5/data.pkl", pickle.dumps({}, protocol=2))
+            archive.writestr("l5/version", "3\n")
     for name in ("a.png", "b.png", "c.jpg"):
         (tmp_path / "imgs").mkdir(exist_ok=True)
         (tmp_path / "imgs" / name).write_bytes(b"\x89PNG")
