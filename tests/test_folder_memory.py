@@ -217,3 +217,22 @@ def test_the_header_counts_and_json_say_the_images_listed_and_the_note_says_list
     assert "| pics: 91 train, 10 val, 2 classes |" in lines[0]
     assert f"data: listed 101 RGB images of 2 classes in {tmp_path / 'pics'}" in lines
     assert any(line.startswith("data: left out 1 unreadable image, at most 1% of those listed") for line in lines)
+
+
+def test_a_train_val_test_folder_holds_and_counts_only_the_splits_it_reads(tmp_path, monkeypatch):
+    # Training on train/ val/ test/ said "held in memory: 14 images" with 8 train and 4 val: the
+    # test split was counted (and its size judged) though training never decodes it; evaluate's
+    # --split test (load_data(test=True)) holds and counts it too.
+    for split, per_class in (("train", 4), ("val", 2), ("test", 1)):
+        photo_folder(tmp_path / split, [(16, 16)], per_class=per_class)
+    decoded = []
+    decode = loader_module.decode
+    monkeypatch.setattr(loader_module, "decode", lambda *a, **kw: decoded.append(1) or decode(*a, **kw))
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0.1)
+    assert (len(data.train), len(data.val), data.test) == (8, 4, None) and len(decoded) == 8 + 4
+    held = [note for note in data.notes if note.startswith("held in memory:")]
+    assert held and held[0].startswith("held in memory: 12 images at 16x16x3 are "), data.notes
+    decoded.clear()
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0.1, test=True)
+    assert len(data.test) == 2 and len(decoded) == 8 + 4 + 2
+    assert any(note.startswith("held in memory: 14 images at 16x16x3 are ") for note in data.notes), data.notes

@@ -346,7 +346,7 @@ def load_data(
 
             if is_streamable(name):
                 found = listing(name, index, progress)
-                streaming, chosen = choose(found, shape, stream)
+                streaming, chosen = choose(found, shape, stream, test)
                 if streaming:
                     return streamed_splits(found, shape, val_split=val_split, seed=seed, test=test, stats=stats,
                                            workers=workers, notes=[chosen])  # fmt: skip
