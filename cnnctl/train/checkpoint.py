@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
 
+# What only resuming a run reads: the optimizer's state (Adam's two moments are twice the weights),
+# the scheduler's and the gradient scaler's. best.pt is written without them (as Ultralytics strips
+# its best.pt): a run resumes from its last.pt, and every other reader wants the weights alone.
+OPTIMIZATION = ("optimizer", "scheduler", "scaler")
+
 
 def save_checkpoint(path: Path, state: Checkpoint | dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file in the same folder, then rename:
@@ -80,6 +85,8 @@ def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     other = intact_other(file)  # a run's best.pt or last.pt: the other one, where it is there and not cut short
     if other is None:  # a file of its own (--weights x.pt), or a run without another to use
         instead = "train again" if purpose == EVALUATE else "start a new run"
+    elif purpose == RESUME and os.path.basename(other) == "best.pt":  # weights without the optimizer's state
+        instead = f"start a new run from the weights of its best epoch: --weights {other}"
     else:
         instead = f"{'give' if purpose == EVALUATE else 'resume from'} the run's {os.path.basename(other)} ({other})"
         instead += ", or train again" if purpose == EVALUATE else ", or start a new run"
@@ -134,8 +141,22 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
     _steps_from_position(state)
+    if purpose == RESUME and path.name == "best.pt" and "optimizer" not in state:
+        raise _best_not_resumable(path)
     check_structure(state, path, purpose)
     return state
+
+
+def _best_not_resumable(path: Path) -> CnnctlError:
+    """A best.pt given to --resume: written without the optimizer's state (OPTIMIZATION), it is
+    no place to go on from; the run's last.pt is."""
+    last = intact_other(str(path))
+    return CnnctlError.at(
+        "best.pt holds the weights of the run's best epoch without the optimizer's state a run resumes with",
+        Loc(str(path)),
+        hint=(f"resume from the run's last.pt: --resume {path.parent}" if last else "start a new run")
+        + f", or start a new run from these weights: --weights {path}",
+    )
 
 
 def _steps_from_position(state: dict[str, Any]) -> None:

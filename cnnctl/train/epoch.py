@@ -109,7 +109,7 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     better = improved(run.history, run.config.monitor)
     checkpoint(run, "last.pt", epoch + 1, 0, run.stats)
     if better:
-        checkpoint(run, "best.pt", epoch + 1, 0, run.stats)
+        checkpoint(run, "best.pt", epoch + 1, 0, run.stats, resumable=False)  # the weights: resumes read last.pt
     if run.world.leader:  # after the checkpoint: a restart never repeats a row
         with run.stop.saving():
             run.log.epoch(run.history)
