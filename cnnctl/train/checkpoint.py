@@ -256,8 +256,8 @@ class Checkpoint:
     best: float | None = _part("best accuracy", "a number or none", lambda v: v is None or is_real(v), (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
     epoch_seconds: float = _part("time into its epoch", "a number", is_real, default=0.0)
-    # the unreadable images its epoch had skipped when saved mid-epoch, every worker's: a resumed
-    # epoch's `skipped N this epoch` counts them (a stream's, Skipped.epoch_bad)
+    # the unreadable images its epoch had found (first found in it) when saved mid-epoch, every
+    # worker's: a resumed epoch's `found N this epoch` counts them (a stream's, Skipped.epoch_new)
     epoch_skipped: int = _part("images skipped in its epoch", "a whole number", is_int, default=0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
     arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
