@@ -470,18 +470,12 @@ def resume_settings(
                                         "processes": state.get("workers", 1)}  # fmt: skip
     if build is None:
         from ..api import load_text
-        from ..notation.parse import parse_file_text
         from ..notation.source import read_text
-        from ..notation.variants import members
 
         network = str(Path(folder) / RUN_NETWORK)
         text = read_text(network, network)
-        own = parse_file_text(text, network)
-        named = str(state.get("arch") or "")  # `fam_b3`: its file's name (network.yaml's, if it names itself) and `_b3`
-        given = _settings_in(named)  # and the settings given on top of it, as Graph.title adds them: `:width=1.1`
-        named = named[: len(named) - len(given) - 1] if given else named
-        member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
-        choice = ",".join(part for part in (member, given) if part) or None
+        choice = member_choice(text, network, str(state.get("arch") or ""))
+        given = _settings_in(str(state.get("arch") or ""))  # settings on top of the member its name tells
         if choice is not None:
             settings["member"] = choice
 
@@ -503,6 +497,20 @@ def resume_settings(
             )
     said = f"{where.file}: config.json {why}: the run's input, member and head were told from {checkpoint_file(folder)}"
     return settings, said + ", and config.json is written again"
+
+
+def member_choice(text: str, file: str, title: str) -> str | None:
+    """The family member and settings (api.load_text's `member`: `b3,width=1.1`) that build the
+    network titled `title` (Graph.title, a checkpoint's `arch`: `fam_b3:width=1.1`) from the file
+    `text`; None for a network as written."""
+    from ..notation.parse import parse_file_text
+    from ..notation.variants import members
+
+    own = parse_file_text(text, file)
+    given = _settings_in(title)  # the settings given on top of it, as Graph.title adds them: `:width=1.1`
+    named = title[: len(title) - len(given) - 1] if given else title  # `fam_b3`: its file's name and `_b3`
+    member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
+    return ",".join(part for part in (member, given) if part) or None
 
 
 def _settings_in(title: str) -> str:

@@ -98,6 +98,7 @@ def evaluate(
 
     device = resolve_device(device_name)
     loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
+    graph = loaded.graph or graph  # its head built for the classes the weights record (head_for_weights)
     model, state = loaded.model, loaded.state
     saved = Checkpoint.of(state)
     config = saved.config or {}  # a run's settings; weights from elsewhere have none

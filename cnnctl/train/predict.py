@@ -58,7 +58,9 @@ def predict(
     validation prepared theirs (Weighted.recipe): a run that streamed random resized crops,
     resized so the shorter side covers the input at 256/224 then centre-cropped, as are
     torchvision's weights (the shorter side resized to 256, or the network's own size, then the
-    centre 224x224); any other run, adapted whole."""
+    centre 224x224); any other run, adapted whole. `graph` is run as `loaded` built it (its head
+    for the classes the weights record: Weighted.graph)."""
+    graph = loaded.graph or graph
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.title}` scores every pixel "
