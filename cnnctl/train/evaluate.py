@@ -202,7 +202,7 @@ def run_classes_for(trained: list[str], classes: list[str], data: str, dense: bo
     unknown = [c for c in classes if c not in trained]
     if unknown or dense:
         its = f"`{data}` has {plural(len(classes), 'class', 'classes')} {first(classes, 5)}"
-        why = f", {first(unknown, 5)} not among them" if unknown else ""
+        why = f", {first(unknown, 5)} not among them" if 0 < len(unknown) < len(classes) else ""  # some: which
         raise CnnctlError.at(
             f"the checkpoint was trained on the {plural(len(trained), 'class', 'classes')} {first(trained, 5)}, "
             f"but {its}{why}",
