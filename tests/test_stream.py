@@ -635,6 +635,34 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
                                           centre_box(8, 8, 224 / 256))[None])  # fmt: skip
 
 
+def test_predict_says_the_centre_crop_of_a_large_image_in_the_order_it_is_done(photo_run, tmp_path, capsys):
+    # A 120x40 image for an 8x8 input: the notes said "reduced 120x40 to 40x40 ... as it is more than
+    # 4 times the input" (of the whole image, which the input is not made of), then the centre
+    # recipe: read in order, a squashed image. What is done is the centre of the image as stored:
+    # its shorter side 40 resized to 8 * 256 / 224 would keep the centre 40 * 224 / 256 = 35 pixels a
+    # side; 35 is more than 4 * 8, so reduced by blocks of 35 // (2 * 8) = 2 to 17x17, then resized.
+    import json
+
+    from cnnctl.data.decode import REDUCE_FROM, REDUCE_TO
+
+    _, run = photo_run
+    image = tmp_path / "tall.png"
+    Image.new("RGB", (40, 120), (200, 30, 60)).save(image)
+    assert run_cli(["predict", str(run), str(image), "--format", "json", "--device", "cpu"]) == 0
+    adapted = json.loads(capsys.readouterr().out)["predictions"][0]["adapted"]
+    side = 40 * 224 // 256
+    block = side // (REDUCE_TO * 8)
+    assert side > REDUCE_FROM * 8 and block == 2
+    assert len(adapted) == 3 and not any(note.startswith("reduced 120x40") for note in adapted), adapted
+    assert adapted[0].startswith(f"cropped 120x40 to {side}x{side} at (")
+    assert adapted[0].endswith("(its centre: resized so the shorter side is 9, then the centre 8x8 (the 256 -> 224 "
+                               "recipe))")  # fmt: skip
+    reduced = side // block
+    assert adapted[1] == (f"reduced {side}x{side} to {reduced}x{reduced} (the mean of whole blocks), as it is more "
+                          "than 4 times the input")  # fmt: skip
+    assert adapted[2] == f"resized {reduced}x{reduced} to 8x8 (bilinear, antialiased)"
+
+
 @pytest.mark.parametrize("suffix", [".onnx", ".safetensors"])
 def test_weights_exported_from_a_streamed_rrc_run_predict_with_its_centre_crop(photo_run, tmp_path, capsys, suffix):
     # The run validated on the centre crop; its exported file says so in `cnnctl.centre`, which

@@ -375,7 +375,12 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels o
 
 
 def decode_box(
-    path: ImageSource, target: tuple[int, int, int], box: Callable[[int, int], Box], flip: bool = False
+    path: ImageSource,
+    target: tuple[int, int, int],
+    box: Callable[[int, int], Box],
+    flip: bool = False,
+    notes: list[str] | None = None,
+    box_said: str = "",
 ) -> torch.Tensor:
     """The part `box(width, height) -> Box` of the image at `path` (a random resized crop, a
     centre crop) resized to `target` (H, W, C) in one resampling (`resize`), flipped left to
@@ -384,7 +389,10 @@ def decode_box(
     input's pixels: a 4,000x3,000 photo cropped to 224x224 decodes at an eighth of its size.
     The box is taken in whole pixels of the decoded image (`whole_box`), as torchvision's
     crops are, and only its pixels are copied out of Pillow: reduced first, by the mean of whole
-    blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`)."""
+    blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`).
+    What is done is appended to `notes`, in the order it is done: the scaling while decoded, the
+    crop (of the image shown upright, H x W; `box_said`: what the box is, in words), the
+    reduction, the resize: said here, where it is done, so the words cannot tell another order."""
     h, w, c = target
     mode = mode_for(c)
     with open_image(path, (h, w)) as im:
@@ -402,11 +410,37 @@ def decode_box(
         crop = im.crop(stored_box(part, turn, now_w, now_h))
         # A box still more than REDUCE_FROM times the input (any PNG's; a JPEG's past libjpeg's
         # least scale, 1/8) is reduced by the rule of whole images: what becomes an array is bounded alike.
+        cropped = crop.size
         crop = _reduce_early(crop, (w, h) if turn >= 5 else (h, w), mode)
+        small = upright_size(crop, turn)[::-1] if crop.size != cropped else None  # (H, W) once reduced
         x = resize(upright(pixels(crop, mode), turn), (h, w))
+    if notes is not None:
+        notes += _box_notes((height, width), (now_h, now_w), part, small, (h, w), box_said)
     if flip:
         x = x.flip(2)
     return x.expand(c, -1, -1).contiguous() if x.shape[0] != c else x
+
+
+def _box_notes(
+    image: tuple[int, int], decoded: tuple[int, int], part: tuple[int, int, int, int],
+    reduced: tuple[int, int] | None, size: tuple[int, int], box_said: str,
+) -> list[str]:  # fmt: skip
+    """decode_box's steps in words, in order: the image (H, W shown upright) `decoded` smaller by
+    libjpeg, the `part` (left, top, right, bottom) of it cropped, `reduced` to (H, W) by whole
+    blocks (None: not), then resized to `size` (H, W)."""
+    said = []
+    if decoded != image:
+        said.append(f"decoded at {decoded[0]}x{decoded[1]} by libjpeg's DCT scaling (of {image[0]}x{image[1]})")
+    ph, pw = part[3] - part[1], part[2] - part[0]
+    what = f" ({box_said})" if box_said else ""
+    said.append(f"cropped {decoded[0]}x{decoded[1]} to {ph}x{pw} at ({part[0]}, {part[1]}){what}")
+    if reduced is not None:
+        said.append(f"reduced {ph}x{pw} to {reduced[0]}x{reduced[1]} (the mean of whole blocks), as it is more "
+                    f"than {REDUCE_FROM} times the input")  # fmt: skip
+        ph, pw = reduced
+    ratio = " (aspect ratio changed)" if ph * size[1] != size[0] * pw else ""
+    said.append(f"resized {ph}x{pw} to {size[0]}x{size[1]} (bilinear, antialiased){ratio}")
+    return said
 
 
 # whole_box, _span, resize and centre_box: an exported PyTorch file of a run validated on the
