@@ -259,7 +259,9 @@ def test_the_hint_for_a_damaged_checkpoint_names_only_a_checkpoint_there_is(run_
     assert err.rstrip().endswith("hint: train again") and "other checkpoint" not in err
     (alone.parent / "best.pt").write_bytes((run_dir / "best.pt").read_bytes())  # a whole best.pt beside it
     code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--epochs", "2", "--resume", str(alone))
-    assert_refused(code, err, alone, f"resume from the run's best.pt ({alone.parent / 'best.pt'})")
+    # best.pt holds no optimizer state (only last.pt does): a new run from its weights, not a resume
+    best = alone.parent / "best.pt"
+    assert_refused(code, err, alone, f"start a new run from the weights of its best epoch: --weights {best}")
 
 
 @pytest.mark.parametrize(

@@ -120,9 +120,9 @@ def test_a_segmenter_trains_per_pixel_and_evaluate_reports_iou(tmp_path):
     assert report.accuracy == pytest.approx(last["val_accuracy"]) and report.mean_iou == pytest.approx(last["val_miou"])
     # By hand: the best weights on the validation images, pixel by pixel.
     from cnnctl.backend import to_torch
-    from cnnctl.train.checkpoint import load_checkpoint
+    from cnnctl.train.checkpoint import EVALUATE, load_checkpoint
 
-    state = load_checkpoint(result.run_dir / "best.pt")
+    state = load_checkpoint(result.run_dir / "best.pt", EVALUATE)  # its weights: no resume state
     model = to_torch(graph, logits=True)
     model.load_state_dict(state["model"])
     d = load_data("shapes", (16, 16, 1), masks=(16, 16, 2))

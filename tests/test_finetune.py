@@ -506,13 +506,24 @@ def test_exported_weights_state_their_input_and_head_to_evaluate_and_predict(set
             code, out, err = run_main(monkeypatch, capsys, command, str(tmp / "tiny12.yaml"), "--input", "8x8x3",
                                       "--weights", str(exported), *rest, "--device", "cpu")  # fmt: skip
             assert code == 0 and "warning" not in err, err
+        # A network written for 7 classes: its head built for the 3 the weights record, as train builds one
+        # (it was "holds weights with a head of 3 classes ...; tiny here has 7 outputs", and evaluate and
+        # predict have no --head): the predictions are the run's own, the header says so.
         code, out, err = run_main(monkeypatch, capsys, "predict", net7, "--weights", str(exported), image,
-                                  "--device", "cpu")  # fmt: skip
-        said = " ".join(err.split())
-        assert code == 2 and err.count("error:") == 1, err
-        assert f"{exported} holds weights with a head of 3 classes (class0, class1, class2); tiny here has 7 " \
-               "outputs" in said  # fmt: skip
-        assert "hint: give a network whose last layer has 3 outputs (`fc 3`)" in said and "changed" not in said
+                                  "--device", "cpu", "--format", "json")  # fmt: skip
+        assert code == 0, err
+        placed = json.loads(out)
+        code, out, err = run_main(monkeypatch, capsys, "predict", str(source), image, "--device", "cpu",
+                                  "--format", "json")  # fmt: skip
+        assert code == 0, err
+        own = json.loads(out)
+        top, own_top = placed["predictions"][0]["top"], own["predictions"][0]["top"]
+        assert [t["class"] for t in top] == [t["class"] for t in own_top]
+        assert all(abs(a["probability"] - b["probability"]) < 1e-5 for a, b in zip(top, own_top, strict=True))
+        assert "head `fc1` built for the 3 classes they record (tiny as written has 7 outputs)" in placed["weights"]
+        code, out, err = run_main(monkeypatch, capsys, "evaluate", net7, "--weights", str(exported), "--data", data,
+                                  "--device", "cpu", "--format", "json")  # fmt: skip
+        assert code == 0 and json.loads(out)["classes"] == ["class0", "class1", "class2"], err
 
 
 def test_weights_placed_by_structure_from_onnx_name_the_files_own_tensor(setup, monkeypatch, capsys):
@@ -551,7 +562,42 @@ def test_evaluating_a_run_on_data_of_more_classes_names_both_sets_of_classes(set
     assert code == 2 and err.count("error:") == 1, err
     assert "trained on the 3 classes class0, class1, class2, but `four` has 4 classes class0, class1, class2, " \
            "class3" in said  # fmt: skip
-    assert "hint: evaluate on the data it was trained on" in said and "make the last layer" not in said
+    assert "class3 not among them" in said and "make the last layer" not in said
+    assert "hint: evaluate on images of the run's classes" in said
+
+
+def test_evaluating_a_run_on_a_folder_of_some_of_its_classes_scores_them_among_all_of_its_own(
+    setup, monkeypatch, capsys
+):
+    # A folder of 2 of the run's 3 classes was refused ("trained on the 3 classes ..., but `two` has
+    # 2 classes"); it is scored among the run's 3: each image's row of the confusion matrix is the one
+    # the run's whole data gives it, a prediction of the class the folder lacks counted wrong.
+    _, data, _, tmp = setup
+    source = tiny_run(monkeypatch, capsys, tmp, "tiny3", NET, data)  # class0 to class2
+    two = tmp / "two"
+    shutil.copytree(data, two)
+    shutil.rmtree(two / "class1")
+    args = ("--split", "all", "--device", "cpu", "--format", "json")
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(source), "--data", data, *args)
+    assert code == 0, err
+    whole = json.loads(out)
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(source), "--data", str(two), *args)
+    assert code == 0, err
+    some = json.loads(out)
+    assert some["classes"] == whole["classes"] == ["class0", "class1", "class2"]
+    rows = whole["confusion"]
+    assert some["confusion"] == [rows[0], [0, 0, 0], rows[2]]
+    right = rows[0][0] + rows[2][2]
+    assert some["accuracy"] == right / (sum(rows[0]) + sum(rows[2]))  # class1 predicted: wrong
+    assert some["per_class_accuracy"][1] is None  # no images of it
+    assert "scored among the run's 3 classes, class1 not in the data (a prediction of one is wrong)" in " ".join(
+        some["data_words"].split()
+    )
+    # a class the run does not know is still refused, by name
+    (two / "class9").mkdir()
+    shutil.copy(next((two / "class0").iterdir()), two / "class9" / "x.png")
+    code, out, err = run_main(monkeypatch, capsys, "evaluate", str(source), "--data", str(two), "--device", "cpu")
+    assert code == 2 and "class9 not among them" in " ".join(err.split()), err
 
 
 def test_fine_tuning_a_run_again_on_its_own_classes_keeps_its_head(setup, monkeypatch, capsys):

@@ -197,9 +197,11 @@ def test_a_folder_held_in_memory_is_listed_once(tmp_path, monkeypatch):
     assert sorted(listed) == sorted([tmp_path, *(tmp_path / f"class{c}" for c in range(3))])  # each folder once
 
 
-def test_the_header_counts_and_json_say_the_images_listed_and_the_note_says_listed(tmp_path, monkeypatch, capsys):
+def test_the_header_counts_and_json_say_the_images_read_and_the_note_says_listed(tmp_path, monkeypatch, capsys):
     # The header counted the images held (1,799) where JSON gave those listed (1,812), and the folder's
-    # note said "read 201" where one of them was unreadable: each now says the images listed.
+    # note said "read 201" where one of them was unreadable: the note says the images listed; the
+    # header and JSON the images read, which the accuracies are out of (they said 32 val where the
+    # accuracy was out of 31), the unreadable one said apart with its split.
     import json
 
     from helpers import run_main
@@ -209,14 +211,45 @@ def test_the_header_counts_and_json_say_the_images_listed_and_the_note_says_list
     net = tmp_path / "tiny.yaml"
     net.write_text("input: 8x8x3\nlayers: [conv f=3 p=same n=2 act=relu, pool max f=2, fc 2]\n")
     args = ["train", str(net), "--data", str(tmp_path / "pics"), "--epochs", "1", "--device", "cpu", "--no-stream"]
+    # which split zz.png is in: the hold-out of its listing, by index (seeded), read unreadable or not
+    listed = load_data(str(tmp_path / "pics"), (8, 8, 3), val_split=0.1)
+    in_val = listed.left_out.get("val", 0)
+    assert listed.left_out.get("train", 0) + in_val == 1
     code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp_path / "a"), "--format", "json")
     assert code == 0, err
     counts = json.loads(out)
-    # 101 listed, 10% held out by index: 91 train and 10 val listed, the unreadable one among them
-    assert (counts["train_images"], counts["val_images"], counts["images_skipped"]) == (91, 10, 1)
+    # 101 listed, 10% held out by index: 91 train and 10 val listed, the unreadable one not counted
+    counted = (counts["train_images"], counts["val_images"], counts["images_skipped"])
+    assert counted == (91 - (1 - in_val), 10 - in_val, 1)
     code, out, err = run_main(monkeypatch, capsys, *args, "--out", str(tmp_path / "b"))
     assert code == 0, err
     lines = out.splitlines()
-    assert "| pics: 91 train, 10 val, 2 classes |" in lines[0]
+    assert f"| pics: {91 - (1 - in_val)} train, {10 - in_val} val, 2 classes |" in lines[0]
     assert f"data: listed 101 RGB images of 2 classes in {tmp_path / 'pics'}" in lines
-    assert any(line.startswith("data: left out 1 unreadable image, at most 1% of those listed") for line in lines)
+    split = "validation" if in_val else "training"
+    said = f"data: left out 1 unreadable image (1 {split}), not counted above, at most 1% of those listed"
+    assert any(line.startswith(said) for line in lines), out
+    rows = [line.split() for line in lines if line.split()[:1] == ["1"]]
+    assert rows and rows[0][4].endswith("%")  # the epoch's row: its val accuracy, out of the images counted
+    # (a share of 10 - in_val images: its percentage times them is a whole number)
+    val_share = float(rows[0][4].rstrip("%")) / 100
+    assert abs(val_share * (10 - in_val) - round(val_share * (10 - in_val))) < 0.01
+
+
+def test_a_train_val_test_folder_holds_and_counts_only_the_splits_it_reads(tmp_path, monkeypatch):
+    # Training on train/ val/ test/ said "held in memory: 14 images" with 8 train and 4 val: the
+    # test split was counted (and its size judged) though training never decodes it; evaluate's
+    # --split test (load_data(test=True)) holds and counts it too.
+    for split, per_class in (("train", 4), ("val", 2), ("test", 1)):
+        photo_folder(tmp_path / split, [(16, 16)], per_class=per_class)
+    decoded = []
+    decode = loader_module.decode
+    monkeypatch.setattr(loader_module, "decode", lambda *a, **kw: decoded.append(1) or decode(*a, **kw))
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0.1)
+    assert (len(data.train), len(data.val), data.test) == (8, 4, None) and len(decoded) == 8 + 4
+    held = [note for note in data.notes if note.startswith("held in memory:")]
+    assert held and held[0].startswith("held in memory: 12 images at 16x16x3 are "), data.notes
+    decoded.clear()
+    data = load_data(str(tmp_path), (16, 16, 3), val_split=0.1, test=True)
+    assert len(data.test) == 2 and len(decoded) == 8 + 4 + 2
+    assert any(note.startswith("held in memory: 14 images at 16x16x3 are ") for note in data.notes), data.notes

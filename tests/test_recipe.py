@@ -16,7 +16,7 @@ from cnnctl.data.masks import IGNORE  # noqa: E402
 from cnnctl.errors import INTERRUPTED  # noqa: E402
 from cnnctl.layers.args import ArgValueError  # noqa: E402
 from cnnctl.train.augment import Augment, crop_padding  # noqa: E402
-from cnnctl.train.checkpoint import load_checkpoint  # noqa: E402
+from cnnctl.train.checkpoint import EVALUATE, load_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig, parse_augment  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from cnnctl.train.schedule import best_epoch, stale_epochs, stops_early  # noqa: E402
@@ -179,7 +179,7 @@ def test_a_run_that_stops_improving_stops_early_and_keeps_its_best(tmp_path, cap
     # lr 1e-12: the weights never change, so nothing improves after epoch 1
     result = run(tmp_path, epochs=10, lr=1e-12, patience=2)
     assert result.status == 0 and result.epochs_done == 3
-    assert load_checkpoint(result.run_dir / "best.pt")["epoch"] == 1
+    assert load_checkpoint(result.run_dir / "best.pt", EVALUATE)["epoch"] == 1  # its weights: no resume state
     assert load_checkpoint(result.run_dir / "last.pt")["epoch"] == 3
     out = capsys.readouterr().out
     assert "early stop after epoch 3: val_accuracy has not improved for 2 epochs (best" in out

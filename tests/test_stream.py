@@ -635,6 +635,36 @@ def test_predict_and_the_exported_preprocess_prepare_an_image_as_the_runs_valida
                                           centre_box(8, 8, 224 / 256))[None])  # fmt: skip
 
 
+def test_predict_says_the_centre_crop_of_a_large_image_in_the_order_it_is_done(photo_run, tmp_path, capsys):
+    # A 120x40 image for an 8x8 input: the notes said "reduced 120x40 to 40x40 ... as it is more than
+    # 4 times the input" (of the whole image, which the input is not made of), then the centre
+    # recipe: read in order, a squashed image. What is done is the centre of the image as stored:
+    # its shorter side 40 resized to 8 * 256 / 224 would keep the centre 40 * 224 / 256 = 35 pixels a
+    # side; 35 is more than 4 * 8, so reduced by blocks of 35 // (2 * 8) = 2: the crop kept in whole
+    # blocks, 34x34 (crops.crop_plan), to 17x17, then resized.
+    import json
+
+    from cnnctl.data.decode import REDUCE_FROM, REDUCE_TO
+
+    _, run = photo_run
+    image = tmp_path / "tall.png"
+    Image.new("RGB", (40, 120), (200, 30, 60)).save(image)
+    assert run_cli(["predict", str(run), str(image), "--format", "json", "--device", "cpu"]) == 0
+    adapted = json.loads(capsys.readouterr().out)["predictions"][0]["adapted"]
+    side = 40 * 224 // 256
+    block = side // (REDUCE_TO * 8)
+    assert side > REDUCE_FROM * 8 and block == 2
+    assert len(adapted) == 3 and not any(note.startswith("reduced 120x40") for note in adapted), adapted
+    kept = side // block * block  # whole blocks
+    assert adapted[0].startswith(f"cropped 120x40 to {kept}x{kept} at (")
+    assert adapted[0].endswith("(its centre: resized so the shorter side is 9, then the centre 8x8 (the 256 -> 224 "
+                               "recipe))")  # fmt: skip
+    reduced = side // block
+    assert adapted[1] == (f"reduced {kept}x{kept} to {reduced}x{reduced} (the mean of whole blocks), as it is more "
+                          "than 4 times the input")  # fmt: skip
+    assert adapted[2] == f"resized {reduced}x{reduced} to 8x8 (bilinear, antialiased)"
+
+
 @pytest.mark.parametrize("suffix", [".onnx", ".safetensors"])
 def test_weights_exported_from_a_streamed_rrc_run_predict_with_its_centre_crop(photo_run, tmp_path, capsys, suffix):
     # The run validated on the centre crop; its exported file says so in `cnnctl.centre`, which
@@ -848,10 +878,11 @@ def test_a_streamed_run_with_unreadable_images_resumes_as_it_would_have_gone_on(
 
 
 def test_an_epoch_resumed_in_its_middle_counts_the_unreadable_images_skipped_before_it_stopped(tmp_path, capsys):
-    # Once: the resumed epoch's `skipped N unreadable images this epoch` counted only those read
-    # since the resume; the mid-epoch checkpoint now holds the epoch's count so far.
+    # Once: the resumed epoch's `... unreadable images this epoch` counted only those read since
+    # the resume; the mid-epoch checkpoint now holds the epoch's count so far. And the same files,
+    # skipped again in every epoch, were said under every row: said once, by the epoch that found them.
     folder = coded_folder(tmp_path / "imgs", n=300)
-    spoil(folder, (1, 2, 3))  # each read once an epoch: 3 skipped in every epoch
+    spoil(folder, (1, 2, 3))  # each read once an epoch: 3 skipped in every epoch, found in the first
 
     def run(name, **kw):
         config = TrainConfig(epochs=2, batch_size=32, seed=3, device="cpu", out=str(tmp_path / name),
@@ -860,11 +891,13 @@ def test_an_epoch_resumed_in_its_middle_counts_the_unreadable_images_skipped_bef
         return result, [line for line in capsys.readouterr().out.splitlines() if "this epoch" in line]
 
     whole, whole_said = run("whole")
-    assert whole.status == 0 and len(whole_said) == 2 and all("skipped 3 unreadable images" in s for s in whole_said)
-    stopped, _ = run("stopped", stop_after_steps=9 + 7)  # 9 steps an epoch: stopped after step 7 of the second
-    assert stopped.status != 0 and load_checkpoint(stopped.run_dir)["epoch_skipped"] > 0  # some read before it
+    assert whole.status == 0 and whole_said == [
+        f"found 3 unreadable images this epoch, left out of every epoch (named in {whole.run_dir / 'skipped.txt'})"
+    ]
+    stopped, _ = run("stopped", stop_after_steps=7)  # 9 steps an epoch: stopped after step 7 of the first
+    assert stopped.status != 0 and load_checkpoint(stopped.run_dir)["epoch_skipped"] > 0  # some found before it
     resumed, said = run("stopped", resume=str(stopped.run_dir))
-    assert resumed.status == 0 and said == [whole_said[1].replace("whole", "stopped")]
+    assert resumed.status == 0 and said == [whole_said[0].replace("whole", "stopped")]
     assert resumed.data["images_skipped"] == whole.data["images_skipped"] == 3
 
 

@@ -126,6 +126,33 @@ def test_a_second_ctrl_c_waits_for_the_checkpoint_being_written():
         stop._handle(signal.SIGINT, None)
 
 
+def test_best_pt_holds_the_weights_without_the_optimizer_state_that_only_a_resume_reads(tmp_path, monkeypatch, capsys):
+    # best.pt was last.pt's size (Adam's two moments: 3x the weights), rewritten at each better
+    # epoch; a run resumes from last.pt, so best.pt holds the weights and the run's record alone.
+    from cnnctl.train.checkpoint import OPTIMIZATION
+    from tests.helpers import run_main
+
+    result = run(tmp_path, optimizer="adam")
+    best = torch.load(result.run_dir / "best.pt", weights_only=True)
+    last = torch.load(result.run_dir / "last.pt", weights_only=True)
+    assert set(OPTIMIZATION) == {"optimizer", "scheduler", "scaler"}
+    assert not set(best) & set(OPTIMIZATION) and "optimizer" in last
+    assert set(best) == set(last) - set(OPTIMIZATION)
+    moments = sum(t.numel() for s in last["optimizer"]["state"].values() for t in s.values() if t.dim())
+    assert moments == 2 * sum(t.numel() for t in last["model"].values() if t.is_floating_point())  # Adam's two
+    assert os.path.getsize(result.run_dir / "best.pt") < os.path.getsize(result.run_dir / "last.pt") / 2
+    # every reader of a run's weights reads it: evaluate's (predict's, export's) and --weights RUN's
+    from cnnctl.train.checkpoint import EVALUATE, run_weights
+
+    assert load_checkpoint(result.run_dir / "best.pt", EVALUATE)["epoch"] == best["epoch"]
+    assert all(torch.equal(run_weights(result.run_dir)[k], best["model"][k]) for k in best["model"])
+    # --resume best.pt: told what it holds and where a run goes on from, not "damaged"
+    code, _, err = run_main(monkeypatch, capsys, "train", "lenet5", "--resume", str(result.run_dir / "best.pt"))
+    assert code == 2 and err.count("error:") == 1 and "damaged" not in err, err
+    assert "best.pt holds the weights of the run's best epoch without the optimizer's state" in err
+    assert f"--resume {result.run_dir}" in err and f"--weights {result.run_dir / 'best.pt'}" in err
+
+
 def test_a_run_written_before_data_folders_were_absolute_still_resumes(tmp_path, monkeypatch):
     from cnnctl.train.resume_config import resumed_config
 

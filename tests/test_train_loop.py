@@ -16,7 +16,7 @@ from cnnctl.cli import run as run_cli  # noqa: E402
 from cnnctl.data import DataSplits, Split, make_shapes  # noqa: E402
 from cnnctl.data.masks import UNSCORED  # noqa: E402
 from cnnctl.train.batches import Batches, order  # noqa: E402
-from cnnctl.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from cnnctl.train.checkpoint import EVALUATE, load_checkpoint, save_checkpoint  # noqa: E402
 from cnnctl.train.config import TrainConfig  # noqa: E402
 from cnnctl.train.loop import train  # noqa: E402
 from tests.test_train import SMALL_NET  # noqa: E402
@@ -136,7 +136,7 @@ def test_with_monitor_val_loss_the_report_describes_the_epoch_best_pt_holds(tmp_
     out = tmp_path / "r"
     code = run_cli(["train", "lenet5", "--data", str(tmp_path / "digits"), "--epochs", "2", "--batch-size", "16",
                     "--monitor", "val_loss", "--device", "cpu", "--out", str(out), "--format", "json"])  # fmt: skip
-    assert code == 0 and load_checkpoint(out / "best.pt")["epoch"] == 2
+    assert code == 0 and load_checkpoint(out / "best.pt", EVALUATE)["epoch"] == 2  # its weights: no resume state
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert report["best_val_accuracy"] == 0.8  # epoch 2's, not epoch 1's 0.9

@@ -104,11 +104,13 @@ class DataSplits:
     # no split, counted by the rule as unreadable ones are
     lost: int = 0
 
-    def listed(self, role: str) -> int:
-        """The images of the split `role` (train, val, test) as listed: held in memory, its
-        unreadable ones (left out) too, as a stream's. What the header and JSON count alike."""
+    def counted(self, role: str) -> int:
+        """The images of the split `role` (train, val, test) that are scored: held in memory, those
+        decoded (its unreadable ones, left out, are said apart: `left_out`); streamed, those listed
+        (a stream finds its unreadable ones as it reads them, each epoch's line says them). What
+        the header and JSON count alike: held in memory, the images the accuracies are out of."""
         split = getattr(self, role)
-        return (len(split) if split is not None else 0) + (0 if self.streamed else self.left_out.get(role, 0))
+        return len(split) if split is not None else 0
 
     @property
     def warnings(self) -> list[str]:
@@ -346,7 +348,7 @@ def load_data(
 
             if is_streamable(name):
                 found = listing(name, index, progress)
-                streaming, chosen = choose(found, shape, stream)
+                streaming, chosen = choose(found, shape, stream, test)
                 if streaming:
                     return streamed_splits(found, shape, val_split=val_split, seed=seed, test=test, stats=stats,
                                            workers=workers, notes=[chosen])  # fmt: skip

@@ -251,6 +251,10 @@ def upright(x: torch.Tensor, turn: int) -> torch.Tensor:
     return x if turned is None else turned().contiguous()
 
 
+# The orientation that undoes each: a turn by a quarter (6, 8) is undone by the other; the rest by themselves.
+UNDONE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
+
+
 def stored_box(box: tuple[int, int, int, int], turn: int, width: int, height: int) -> tuple[int, int, int, int]:
     """The box of the image as stored whose pixels, shown upright (`upright`), are the pixels
     `box` (left, top, right, bottom) of the image shown upright, `width` x `height`."""
@@ -375,7 +379,12 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom, in pixels o
 
 
 def decode_box(
-    path: ImageSource, target: tuple[int, int, int], box: Callable[[int, int], Box], flip: bool = False
+    path: ImageSource,
+    target: tuple[int, int, int],
+    box: Callable[[int, int], Box],
+    flip: bool = False,
+    notes: list[str] | None = None,
+    box_said: str = "",
 ) -> torch.Tensor:
     """The part `box(width, height) -> Box` of the image at `path` (a random resized crop, a
     centre crop) resized to `target` (H, W, C) in one resampling (`resize`), flipped left to
@@ -385,14 +394,18 @@ def decode_box(
     The box is taken in whole pixels of the decoded image (`whole_box`), as torchvision's
     crops are, and only its pixels are copied out of Pillow: reduced first, by the mean of whole
     blocks, where they are still more than REDUCE_FROM times the input on a side (`_reduce_early`'s
-    rule). Where the crop lies is `cnnctl.data.crops.crop_plan`'s, which the GPU path follows too."""
+    rule). Where the crop lies is `cnnctl.data.crops.crop_plan`'s, which the GPU path follows too.
+    What is done is appended to `notes`, in the order it is done: the scaling while decoded, the
+    crop (of the image shown upright, H x W; `box_said`: what the box is, in words), the
+    reduction, the resize: said here, where it is done, so the words cannot tell another order."""
     from .crops import crop_plan
 
     h, w, c = target
     mode = mode_for(c)
     with open_image(path, (h, w)) as im:
         turn = orientation(im)  # the box is of the image shown upright; the crop, of the image as stored
-        plan = crop_plan(im.size, turn, box(*upright_size(im, turn)), (h, w), im.format == "JPEG")
+        size = im.size  # as stored, before draft decodes it smaller
+        plan = crop_plan(size, turn, box(*upright_size(im, turn)), (h, w), im.format == "JPEG")
         if plan.scale > 1:  # scaled only: libjpeg's own gray (its Y) is not convert("L")'s
             im.draft(None, plan.request)
         crop = im.crop(plan.kept)
@@ -401,9 +414,41 @@ def decode_box(
         if plan.blocks != (1, 1):
             crop = (crop if crop.mode == mode else crop.convert(mode)).reduce(plan.blocks)
         x = resize(upright(pixels(crop, mode), turn), (h, w))
+    if notes is not None:  # each in the frame of the image shown upright
+        swapped = turn >= 5
+        width, height = (size[1], size[0]) if swapped else size
+        now_w, now_h = (plan.decoded[1], plan.decoded[0]) if swapped else plan.decoded
+        part = stored_box(plan.kept, UNDONE[turn], *plan.decoded)  # the crop, shown upright
+        small = None
+        if plan.blocks != (1, 1):
+            kx, ky = plan.blocks[::-1] if swapped else plan.blocks
+            small = ((part[3] - part[1]) // ky, (part[2] - part[0]) // kx)
+        notes += _box_notes((height, width), (now_h, now_w), part, small, (h, w), box_said)
     if flip:
         x = x.flip(2)
     return x.expand(c, -1, -1).contiguous() if x.shape[0] != c else x
+
+
+def _box_notes(
+    image: tuple[int, int], decoded: tuple[int, int], part: tuple[int, int, int, int],
+    reduced: tuple[int, int] | None, size: tuple[int, int], box_said: str,
+) -> list[str]:  # fmt: skip
+    """decode_box's steps in words, in order: the image (H, W shown upright) `decoded` smaller by
+    libjpeg, the `part` (left, top, right, bottom) of it cropped, `reduced` to (H, W) by whole
+    blocks (None: not), then resized to `size` (H, W)."""
+    said = []
+    if decoded != image:
+        said.append(f"decoded at {decoded[0]}x{decoded[1]} by libjpeg's DCT scaling (of {image[0]}x{image[1]})")
+    ph, pw = part[3] - part[1], part[2] - part[0]
+    what = f" ({box_said})" if box_said else ""
+    said.append(f"cropped {decoded[0]}x{decoded[1]} to {ph}x{pw} at ({part[0]}, {part[1]}){what}")
+    if reduced is not None:
+        said.append(f"reduced {ph}x{pw} to {reduced[0]}x{reduced[1]} (the mean of whole blocks), as it is more "
+                    f"than {REDUCE_FROM} times the input")  # fmt: skip
+        ph, pw = reduced
+    ratio = " (aspect ratio changed)" if ph * size[1] != size[0] * pw else ""
+    said.append(f"resized {ph}x{pw} to {size[0]}x{size[1]} (bilinear, antialiased){ratio}")
+    return said
 
 
 # whole_box, _span, resize and centre_box: an exported PyTorch file of a run validated on the

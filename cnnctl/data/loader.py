@@ -436,7 +436,10 @@ class Skipped:
     deferred: bool = False  # judged by `judge()` once all is read (data held in memory), not at each batch
     names: dict[str, str] = field(default_factory=dict)  # each image's name as told: why it is unreadable
     gone: list[str] = field(default_factory=list)  # of `names`, those whose file is missing
-    epoch_bad: int = 0  # this epoch's (this pass's), for its line
+    epoch_bad: int = 0  # this pass's, each time read (evaluate's examples left out)
+    # this epoch's found unreadable for the first time: training's line says them once, in the epoch
+    # that found them (the same file, skipped again each epoch, is no news in every row of the table)
+    epoch_new: int = 0
     first: list[tuple[str, str]] = field(default_factory=list)  # (name, why) of the first FIRST_TOLD found
     # Images of `listed` that can never be read, not by name: the samples index.json lists beyond
     # a shard's cut (cnnctl.data.shards). Counted with `names` from the start.
@@ -484,6 +487,7 @@ class Skipped:
                 new[name] = one_line(problem.message)
         self.names.update(new)
         self.unshared.update(new)
+        self.epoch_new += len(new)
         for name, why in new.items():
             self._told(name, why)
         self._write(new)

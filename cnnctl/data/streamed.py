@@ -57,6 +57,15 @@ class Listing:
     def images(self) -> int:
         return sum(len(s) for s in self.splits.values())
 
+    def read(self, test: bool = False) -> int:
+        """The images of the splits that are read: training and validation (the test split where
+        it is the validation split, having no `val`), and the test split where asked for
+        (`test`: evaluate's --split test or all). Training never decodes a test split beside its
+        validation split."""
+        if test or "val" not in self.splits:
+            return self.images()
+        return sum(len(s) for split, s in self.splits.items() if split != "test")
+
     def record(self) -> dict:
         """What the run folder keeps (cnnctl.data.samples.index_bytes)."""
         return {"name": self.name, "root": self.root, "classes": self.classes, "splits": self.splits,
@@ -146,10 +155,11 @@ def _changed(found: Listing, progress=None) -> str:
             f"time): {first(names, 1)}")  # fmt: skip
 
 
-def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None) -> tuple[bool, str]:
-    """Stream or hold in memory, and the `data:` line that says why."""
+def choose(found: Listing, shape: tuple[int, int, int], stream: bool | None, test: bool = False) -> tuple[bool, str]:
+    """Stream or hold in memory, and the `data:` line that says why: of the images read
+    (Listing.read: a test split only where `test` asks for it or it is the validation split)."""
     h, w, c = shape
-    count = found.images()
+    count = found.read(test)
     decoded = count * h * w * c  # bytes, uint8
     free = available_memory()
     most = adapt.MAX_BYTES  # read when choosing, as adapt's own check reads it: one limit

@@ -66,12 +66,12 @@ class TrainDisplay:
         batch = f"batch {config.batch_size}"
         if world > 1:
             batch += f" per worker ({config.batch_size * world} a step)"
-        # each split's images listed, as JSON's train_images and val_images count them (DataSplits.listed)
-        val = f"{exact(data.listed('val'))} val" if data.val_from else "no validation"
+        # each split's images, as JSON's train_images and val_images count them (DataSplits.counted)
+        val = f"{exact(data.counted('val'))} val" if data.val_from else "no validation"
         per_pixel = " per pixel" if data.train.y.dim() == 3 else ""
         say(
             f"{verb} on {where} | {network + ' | ' if network else ''}"
-            f"{data.name}: {exact(data.listed('train'))} train, {val}, "
+            f"{data.name}: {exact(data.counted('train'))} train, {val}, "
             f"{len(data.classes)} classes{per_pixel} | {batch}, {config.optimizer} lr {config.learning_rate:g}"
             f", {plural(config.epochs, 'epoch')} | run folder {run_dir}"
         )

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 EVALUATE, RESUME = "evaluate", "resume"  # what a checkpoint is read for: `evaluate` also means predict
 
+# What only resuming a run reads: the optimizer's state (Adam's two moments are twice the weights),
+# the scheduler's and the gradient scaler's. best.pt is written without them (as Ultralytics strips
+# its best.pt): a run resumes from its last.pt, and every other reader wants the weights alone.
+OPTIMIZATION = ("optimizer", "scheduler", "scaler")
+
 
 def save_checkpoint(path: Path, state: Checkpoint | dict[str, Any]) -> None:
     """Write `state` to `path` through a temporary file in the same folder, then rename:
@@ -80,6 +85,8 @@ def damaged(what: str, path: str | Path, purpose: str = RESUME) -> CnnctlError:
     other = intact_other(file)  # a run's best.pt or last.pt: the other one, where it is there and not cut short
     if other is None:  # a file of its own (--weights x.pt), or a run without another to use
         instead = "train again" if purpose == EVALUATE else "start a new run"
+    elif purpose == RESUME and os.path.basename(other) == "best.pt":  # weights without the optimizer's state
+        instead = f"start a new run from the weights of its best epoch: --weights {other}"
     else:
         instead = f"{'give' if purpose == EVALUATE else 'resume from'} the run's {os.path.basename(other)} ({other})"
         instead += ", or train again" if purpose == EVALUATE else ", or start a new run"
@@ -134,8 +141,22 @@ def load_checkpoint(path: str | Path, purpose: str = RESUME) -> dict[str, Any]:
             "not a cnnctl checkpoint", Loc(str(path)), hint="cnnctl reads the last.pt/best.pt it writes"
         )
     _steps_from_position(state)
+    if purpose == RESUME and path.name == "best.pt" and "optimizer" not in state:
+        raise _best_not_resumable(path)
     check_structure(state, path, purpose)
     return state
+
+
+def _best_not_resumable(path: Path) -> CnnctlError:
+    """A best.pt given to --resume: written without the optimizer's state (OPTIMIZATION), it is
+    no place to go on from; the run's last.pt is."""
+    last = intact_other(str(path))
+    return CnnctlError.at(
+        "best.pt holds the weights of the run's best epoch without the optimizer's state a run resumes with",
+        Loc(str(path)),
+        hint=(f"resume from the run's last.pt: --resume {path.parent}" if last else "start a new run")
+        + f", or start a new run from these weights: --weights {path}",
+    )
 
 
 def _steps_from_position(state: dict[str, Any]) -> None:
@@ -235,8 +256,8 @@ class Checkpoint:
     best: float | None = _part("best accuracy", "a number or none", lambda v: v is None or is_real(v), (RESUME,))
     # the seconds its epoch had run when saved mid-epoch: a resumed epoch's time counts them
     epoch_seconds: float = _part("time into its epoch", "a number", is_real, default=0.0)
-    # the unreadable images its epoch had skipped when saved mid-epoch, every worker's: a resumed
-    # epoch's `skipped N this epoch` counts them (a stream's, Skipped.epoch_bad)
+    # the unreadable images its epoch had found (first found in it) when saved mid-epoch, every
+    # worker's: a resumed epoch's `found N this epoch` counts them (a stream's, Skipped.epoch_new)
     epoch_skipped: int = _part("images skipped in its epoch", "a whole number", is_int, default=0)
     rng: Any = _part("random state", "this PyTorch's random state (a byte tensor)", _is_rng, (RESUME,))
     arch: str | None = _part("network name", "a name", lambda v: isinstance(v, str))
@@ -449,18 +470,12 @@ def resume_settings(
                                         "processes": state.get("workers", 1)}  # fmt: skip
     if build is None:
         from ..api import load_text
-        from ..notation.parse import parse_file_text
         from ..notation.source import read_text
-        from ..notation.variants import members
 
         network = str(Path(folder) / RUN_NETWORK)
         text = read_text(network, network)
-        own = parse_file_text(text, network)
-        named = str(state.get("arch") or "")  # `fam_b3`: its file's name (network.yaml's, if it names itself) and `_b3`
-        given = _settings_in(named)  # and the settings given on top of it, as Graph.title adds them: `:width=1.1`
-        named = named[: len(named) - len(given) - 1] if given else named
-        member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
-        choice = ",".join(part for part in (member, given) if part) or None
+        choice = member_choice(text, network, str(state.get("arch") or ""))
+        given = _settings_in(str(state.get("arch") or ""))  # settings on top of the member its name tells
         if choice is not None:
             settings["member"] = choice
 
@@ -482,6 +497,20 @@ def resume_settings(
             )
     said = f"{where.file}: config.json {why}: the run's input, member and head were told from {checkpoint_file(folder)}"
     return settings, said + ", and config.json is written again"
+
+
+def member_choice(text: str, file: str, title: str) -> str | None:
+    """The family member and settings (api.load_text's `member`: `b3,width=1.1`) that build the
+    network titled `title` (Graph.title, a checkpoint's `arch`: `fam_b3:width=1.1`) from the file
+    `text`; None for a network as written."""
+    from ..notation.parse import parse_file_text
+    from ..notation.variants import members
+
+    own = parse_file_text(text, file)
+    given = _settings_in(title)  # the settings given on top of it, as Graph.title adds them: `:width=1.1`
+    named = title[: len(title) - len(given) - 1] if given else title  # `fam_b3`: its file's name and `_b3`
+    member = max((m for m in members(own) if named.endswith(f"_{m}")), key=len, default=None)
+    return ",".join(part for part in (member, given) if part) or None
 
 
 def _settings_in(title: str) -> str:

@@ -102,31 +102,32 @@ def end_epoch(run: Run, epoch: int, started: float) -> None:
     }
     run.history.append(row)
     run.stats = EpochStats()
-    bad = epoch_skipped(run)
+    found = epoch_skipped(run)
     if run.sources.skipped is not None:
-        run.sources.skipped.epoch_bad = 0
+        run.sources.skipped.epoch_bad = run.sources.skipped.epoch_new = 0
         judge_skipped(run)
     better = improved(run.history, run.config.monitor)
     checkpoint(run, "last.pt", epoch + 1, 0, run.stats)
     if better:
-        checkpoint(run, "best.pt", epoch + 1, 0, run.stats)
+        checkpoint(run, "best.pt", epoch + 1, 0, run.stats, resumable=False)  # the weights: resumes read last.pt
     if run.world.leader:  # after the checkpoint: a restart never repeats a row
         with run.stop.saving():
             run.log.epoch(run.history)
     run.display.end_epoch(row, better)
-    if bad:  # under the epoch's row, which it is about (once it came before it, under the last one)
-        run.display.line(f"skipped {plural(bad, 'unreadable image')} this epoch (named in "
-                         f"{run.run_dir / SKIPPED})")  # fmt: skip
+    if found:  # under the row of the epoch that found them, once: the epochs after skip them unsaid
+        run.display.line(f"found {plural(found, 'unreadable image')} this epoch, left out of every epoch "
+                         f"(named in {run.run_dir / SKIPPED})")  # fmt: skip
 
 
 def epoch_skipped(run: Run) -> int:
-    """The images a stream could not read this epoch so far (training, then validation), all
-    workers' (rank 0's count holds those of the epoch before a resume: position.restore)."""
+    """The images a stream found unreadable this epoch so far for the first time (training, then
+    validation; loader.Skipped.epoch_new), all workers' (rank 0's count holds those of the epoch
+    before a resume: position.restore)."""
     skipped = run.sources.skipped
     if skipped is None:
         return 0
-    (bad,) = run.group.sum([skipped.epoch_bad])
-    return int(bad)
+    (new,) = run.group.sum([skipped.epoch_new])
+    return int(new)
 
 
 def judge_skipped(run: Run) -> None:

@@ -101,6 +101,7 @@ def evaluate(
 
     device = resolve_device(device_name)
     loaded = weighted_model(graph, device, checkpoint, weights, mean, std)
+    graph = loaded.graph or graph  # its head built for the classes the weights record (head_for_weights)
     model, state = loaded.model, loaded.state
     saved = Checkpoint.of(state)
     config = saved.config or {}  # a run's settings; weights from elsewhere have none
@@ -145,26 +146,28 @@ def evaluate(
     )
     for warning in data.warnings:  # what train warned of its data (a shard cut short), in its words
         sys.stderr.write(warning + "\n")
-    # A run's classes must be the data's; other weights take the data's (torchvision's ImageNet names aside).
-    # Told before the network's outputs are counted: a trained head of another width is the run's classes,
-    # not a last layer to rewrite (`make the last layer fc 4` was the hint once).
-    if saved.config is not None and saved.classes and list(saved.classes) != list(data.classes):
-        raise CnnctlError.at(
-            f"the checkpoint was trained on the {plural(len(saved.classes), 'class', 'classes')} "
-            f"{first(saved.classes, 5)}, but `{data.name}` has {plural(len(data.classes), 'class', 'classes')} "
-            f"{first(data.classes, 5)}",
-            hint="evaluate on the data it was trained on",
-        )
-    check_classes(graph, data.classes)
+    # A run's classes must hold the data's (by name); other weights take the data's (torchvision's ImageNet
+    # names aside). Told before the network's outputs are counted: a trained head of another width is the
+    # run's classes, not a last layer to rewrite (`make the last layer fc 4` was the hint once).
+    classes = list(data.classes)
+    among = []  # the run's classes the data lacks, where it is scored among the run's classes
+    if saved.config is not None and saved.classes and list(saved.classes) != classes:
+        among = run_classes_for(list(saved.classes), classes, data.name, dense_shape(graph) is not None)
+    check_classes(graph, list(saved.classes) if among else data.classes)
     # said in the header where there is a run whose data this is not (weights from elsewhere have none)
     images, measured_on = chosen_split(data, split, bool(other), other if "data" in config else "")
+    if among:  # each label read as the run's index of its class: a prediction of a class not here is wrong
+        images = relabelled(images, [list(saved.classes).index(c) for c in classes])
+        classes = list(saved.classes)
+        measured_on += (f"; scored among the run's {plural(len(classes), 'class', 'classes')}, "
+                        f"{first(among, 5)} not in the data (a prediction of one is wrong)")  # fmt: skip
     if loaded.pretrained:  # ImageNet's 1,000 outputs, read for the data's classes by their names
-        model = _imagenet_outputs(model, list(data.classes), data.name)
-        measured_on += f"; scored on ImageNet's outputs for its {plural(len(data.classes), 'class', 'classes')}"
+        model = _imagenet_outputs(model, classes, data.name)
+        measured_on += f"; scored on ImageNet's outputs for its {plural(len(classes), 'class', 'classes')}"
         if data.streamed:
             measured_on += f"; each image {recipe.said(graph.input_shape)}"
     batches = evaluation_source(data, images, graph.input_shape, device, recipe)
-    k = len(data.classes)
+    k = len(classes)
     confusion = torch.zeros(k, k, dtype=torch.int64)
     from ..data.loader import loader_faults_raised, rerun_error
 
@@ -189,11 +192,41 @@ def evaluate(
     if data.changed:  # the run's own images, changed in place since it listed them
         measured_on += f"; {data.changed}"
     return Evaluation(
-        stats.loss, stats.accuracy, list(data.classes), per_class, counts, examples, used, measured_on,
+        stats.loss, stats.accuracy, classes, per_class, counts, examples, used, measured_on,
         iou=iou(counts) if dense else None, pixels=stats.seen if dense else 0, split_name=split,
         data=str(data_spec or config["data"]), skipped=left_out, lost=data.lost,
         top5_accuracy=stats.top_correct / stats.seen if top_k and stats.seen else None,
     )  # fmt: skip
+
+
+def run_classes_for(trained: list[str], classes: list[str], data: str, dense: bool) -> list[str]:
+    """The run's classes (`trained`) that data whose classes are `classes` lacks, where each of
+    these is one of them by name (a folder of a few of its classes): it is then scored among the
+    run's. One message where a class is not the run's (the data is other data), or for dense
+    prediction, whose masks' indices are the classes' own."""
+    unknown = [c for c in classes if c not in trained]
+    if unknown or dense:
+        its = f"`{data}` has {plural(len(classes), 'class', 'classes')} {first(classes, 5)}"
+        why = f", {first(unknown, 5)} not among them" if 0 < len(unknown) < len(classes) else ""  # some: which
+        raise CnnctlError.at(
+            f"the checkpoint was trained on the {plural(len(trained), 'class', 'classes')} {first(trained, 5)}, "
+            f"but {its}{why}",
+            hint="evaluate on images of the run's classes (a folder of some of them, one class folder each, "
+            "is scored among the run's classes)"
+            if not dense
+            else "evaluate on masks of the classes it was trained on",
+        )
+    return [c for c in trained if c not in classes]
+
+
+def relabelled(images: Split | Samples, index: list[int]) -> Split | Samples:
+    """`images` whose label i is `index[i]`: the data's class indices read as the run's."""
+    import dataclasses
+
+    lookup = torch.tensor(index, dtype=torch.int64)
+    if isinstance(images, Split):
+        return Split(images.x, lookup[images.y])
+    return dataclasses.replace(images, labels=lookup[images.labels])
 
 
 class _Outputs(torch.nn.Module):

@@ -58,7 +58,9 @@ def predict(
     validation prepared theirs (Weighted.recipe): a run that streamed random resized crops,
     resized so the shorter side covers the input at 256/224 then centre-cropped, as are
     torchvision's weights (the shorter side resized to 256, or the network's own size, then the
-    centre 224x224); any other run, adapted whole."""
+    centre 224x224); any other run, adapted whole. `graph` is run as `loaded` built it (its head
+    for the classes the weights record: Weighted.graph)."""
+    graph = loaded.graph or graph
     if dense_shape(graph) is not None:
         raise CnnctlError.at(
             f"predict names the class of an image; `{graph.title}` scores every pixel "
@@ -242,7 +244,9 @@ def adapt_image(
     RGB, the inversion, the padding or resizing (by the rules that adapt a data set to the
     network for training: cnnctl.data.adapt.plan, so a 28x28 digit is padded to 32x32 as MNIST
     was), or with `centre` the evaluation recipe of photos (the crop's share of the resized image)."""
-    native, seen = image_as_read(path, h, w, c, invert)
+    # With `centre` the image as read is for its size, mode and warnings alone: the input is the crop
+    # of the image as stored (_centre), which says its own steps; the whole image's reduction is not one.
+    native, seen = image_as_read(path, h, w, c, invert, whole=centre is None)
     seen.warnings += image_warnings(native, seen, background, invert)
     if centre is None:
         return fit(native, seen, (h, w, c)), seen
@@ -250,13 +254,16 @@ def adapt_image(
 
 
 def _centre(path: str, seen: Prediction, target: tuple[int, int, int], share: float, invert: bool) -> torch.Tensor:
-    """The evaluation recipe of photos (cnnctl.data.loader's `centre`), said in `seen`."""
+    """The evaluation recipe of photos (cnnctl.data.loader's `centre`), each step said in `seen`
+    in the order decode_box does it (the crop, any reduction, the resize), then the inversion."""
     from ..data.decode import centre_box, decode_box
 
     h, w, _ = target
-    x = decode_box(Path(path), target, centre_box(h, w, share))[None]
-    seen.adapted.append(Recipe("centre", share=share).said(target))
-    return 255 - x if invert else x
+    recipe = Recipe("centre", share=share).said(target)
+    x = decode_box(Path(path), target, centre_box(h, w, share), notes=seen.adapted, box_said=f"its centre: {recipe}")
+    if invert:
+        seen.adapted.append(INVERTED)
+    return 255 - x[None] if invert else x[None]
 
 
 def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) -> torch.Tensor:
@@ -267,12 +274,18 @@ def fit(native: torch.Tensor, seen: Prediction, target: tuple[int, int, int]) ->
     return fit_image(native[0], target, seen.image, seen.adapted)[None]
 
 
-def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tuple[torch.Tensor, Prediction]:
+INVERTED = "inverted (255 - value, --invert)"
+
+
+def image_as_read(
+    path: str, h: int, w: int, c: int, invert: bool = False, whole: bool = True
+) -> tuple[torch.Tensor, Prediction]:
     """An image file as a (1, C, H, W) uint8 tensor at its own size, decoded for the
     network's `c` channels (RGB for 3, else grayscale: `fit` replicates it to `c`, as training
     does), inverted with `invert` (before any padding: the zeros padding adds stay black,
     as the training images were padded), and the Prediction saying so. (h, w): the
-    network's input, which bounds what is decoded."""
+    network's input, which bounds what is decoded. Not `whole`: the input is a part of the image
+    (a centre crop, which says its own steps), so its reduction and inversion here are not said."""
     from ..data.decode import TURNS, mode_for, open_image, orientation, pixels, reduced, upright, upright_size
 
     seen = Prediction(path)
@@ -285,11 +298,11 @@ def image_as_read(path: str, h: int, w: int, c: int, invert: bool = False) -> tu
             seen.adapted.append(f"{TURNS[turn]}, as its EXIF orientation ({turn}) says it is shown")
         seen.adapted += _conversions(img, mode)
         img, said = reduced(img, mode, (h, w), turn)  # one much larger than the input: as training reads it
-        seen.adapted += [said] if said else []
+        seen.adapted += [said] if said and whole else []
         native = upright(pixels(img, mode), turn)[None]
     if invert:
         native = 255 - native
-        seen.adapted.append("inverted (255 - value, --invert)")
+        seen.adapted += [INVERTED] if whole else []
     return native, seen
 
 

@@ -80,7 +80,10 @@ def unreadable_note(data: DataSplits, run_dir: Path) -> list[str]:
     stream's are counted after each epoch)."""
     if not data.unreadable:
         return []
-    return [f"left out {plural(len(data.unreadable), 'unreadable image')}, at most "
+    # of which split, the header's counts being of the images read
+    words = {"train": "training", "val": "validation", "test": "test"}
+    of = ", ".join(f"{n:,} {words[split]}" for split, n in data.left_out.items() if n and split in words)
+    return [f"left out {plural(len(data.unreadable), 'unreadable image')} ({of}), not counted above, at most "
             f"{MAX_BAD:.0%} of those listed (named in {run_dir / SKIPPED})"]  # fmt: skip
 
 
@@ -95,11 +98,13 @@ def name_unreadable(data: DataSplits, run_dir: Path) -> None:
 
 
 def data_counts(data: DataSplits, skipped: Skipped | None) -> dict[str, Any]:
-    """The images of each split as listed, and how many of them were left out unreadable (by
-    the one rule, cnnctl.data.loader.Skipped: a stream's found so far, this run's resumed
-    sessions' included; data held in memory's, found as it was decoded)."""
+    """The images of each split (DataSplits.counted: held in memory, those read; streamed, those
+    listed), and how many were left out unreadable (by the one rule, cnnctl.data.loader.Skipped:
+    a stream's found so far, this run's resumed sessions' included; data held in memory's, found
+    as it was decoded, none of them among the splits' counts)."""
     if data.streamed:
-        return {"train_images": len(data.train), "val_images": len(data.val),
-                "images_skipped": len(skipped.names) if skipped is not None else 0, "streamed": True}  # fmt: skip
-    return {"train_images": data.listed("train"), "val_images": data.listed("val"),
-            "images_skipped": len(data.unreadable), "streamed": False}  # fmt: skip
+        left_out = len(skipped.names) if skipped is not None else 0
+    else:
+        left_out = len(data.unreadable)
+    return {"train_images": data.counted("train"), "val_images": data.counted("val"),
+            "images_skipped": left_out, "streamed": data.streamed}  # fmt: skip

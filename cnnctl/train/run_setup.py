@@ -132,8 +132,8 @@ def set_up(
     notes += heads_loss_note(graph)
     if state is not None:  # loaded, every check of it passed, before anything is written
         restored = restore(state, resume, model.module, optimizer, scheduler, scaler, graph, world.leader)
-        if sources.skipped is not None:  # the epoch's line counts those skipped before it stopped too
-            sources.skipped.epoch_bad = restored.skipped
+        if sources.skipped is not None:  # the epoch's line counts those found before it stopped too
+            sources.skipped.epoch_new = restored.skipped
     else:
         restored = Restored(Position(), EpochStats())
     begin_folder(

@@ -19,7 +19,7 @@ from ..notation.source import read_text
 from ..run_folders import now
 from ..run_marks import RUN_NETWORK
 from ..shapes import format_shape
-from .checkpoint import Checkpoint, network_record, save_checkpoint
+from .checkpoint import OPTIMIZATION, Checkpoint, network_record, save_checkpoint
 from .config import TrainConfig
 from .metrics import EpochStats
 from .result import kept_accuracy
@@ -87,14 +87,21 @@ def config_again(run_dir: Path, settings: dict, told: str | None, threads: int) 
     write_text(run_dir / "config.json", json.dumps(settings | {"threads": threads}, indent=2) + "\n")
 
 
-def checkpoint(run: Run, name: str, epoch: int, step: int, stats: EpochStats, skipped: int = 0) -> None:
+def checkpoint(
+    run: Run, name: str, epoch: int, step: int, stats: EpochStats, skipped: int = 0, resumable: bool = True
+) -> None:
     """Rank 0 writes; the model's own state_dict, not DDP's (no `module.` prefixes). A second
     Ctrl-C waits for the file being written (stop_flag). `stats` and `skipped`: the epoch's
-    sums and unreadable images so far, every worker's (none at an epoch's end)."""
+    sums and unreadable images so far, every worker's (none at an epoch's end). Not `resumable`
+    (best.pt): without the optimizer's, scheduler's and scaler's state, which only a resume reads
+    (from last.pt): two thirds of the file for Adam."""
     if not run.world.leader:
         return
+    state = _checkpoint_of(run, epoch, step, stats, skipped).as_dict()
+    if not resumable:
+        state = {key: value for key, value in state.items() if key not in OPTIMIZATION}
     with run.stop.saving():
-        save_checkpoint(run.run_dir / name, _checkpoint_of(run, epoch, step, stats, skipped))
+        save_checkpoint(run.run_dir / name, state)
 
 
 def _checkpoint_of(run: Run, epoch: int, step: int, stats: EpochStats, skipped: int) -> Checkpoint:

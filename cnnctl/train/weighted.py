@@ -58,6 +58,9 @@ class Weighted:
     # How an image file becomes the input for these weights: a run's validation recipe (as its
     # settings record it), torchvision's evaluation crop, else adapted whole.
     recipe: Recipe = field(default_factory=Recipe)
+    # The network they run in: ARCH, or ARCH with its head built for the classes the weights record
+    # (head_for_weights: evaluate's and predict's, which have no --head); None: the caller's.
+    graph: Graph | None = None
 
 
 def weighted_model(
@@ -96,7 +99,7 @@ def weighted_model(
         file = str(weights_file(checkpoint))
         given = mean is not None or std is not None
         stats = given_stats(mean, std, channels) if given else from_weights(state, channels, file)
-        return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe_of(state))
+        return Weighted(model, _recorded(state, stats), stats, file, device, recipe=recipe_of(state), graph=graph)
     stats = stats_for_weights(weights, mean, std, channels, graph.title) or file_stats(graph, channels)
     if stats is None and normalised:  # the weights' own faults first (unreadable, not finite, not fitting):
         placed_weights(graph, weights, logits, command=command)  # a damaged file is never asked its mean and std
@@ -109,6 +112,7 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
     from ..exchange.pretrained import imagenet_classes, is_pretrained
     from .weights_from import other_input, placement_said, recorded_state
 
+    graph, head = head_for_weights(graph, weights) if command in ("evaluate", "predict") else (graph, "")
     model, placement, path, said = placed_weights(graph, weights, logits, command=command)
     pretrained = is_pretrained(weights)
     state = {"classes": imagenet_classes()} if pretrained else dict(recorded_state(path) or {})
@@ -120,7 +124,7 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
         recipe = Recipe("centre", share=published(graph.name).crop_share)
     else:  # a run's (its checkpoint's settings), an exported file's (cnnctl.centre), else adapted whole
         recipe = recipe_of(state)
-    said = placement_said(placement, said)
+    said = placement_said(placement, said) + head
     if (trained := other_input(weights, graph)) is not None:  # they fit (a global pool), but met other sizes
         here = format_shape(graph.input_shape)
         said += f"; trained at input {trained}, used here at {here}"
@@ -132,7 +136,38 @@ def _placed(graph: Graph, device: torch.device, weights: str, stats, logits: boo
             hint=f"give --input {trained} as they were trained",
         )
         sys.stderr.write(warning.format("warning") + "\n")
-    return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe)
+    return Weighted(model, _recorded(state, stats), stats, said, device, pretrained, recipe, graph)
+
+
+def head_for_weights(graph: Graph, weights: str) -> tuple[Graph, str]:
+    """`graph` with its head built for the classes `weights` record (a cnnctl run or checkpoint, a
+    file cnnctl exported), as train builds one for its data's (finetune.head_for_data: the run's
+    --head layer where it recorded one, else the last fc or conv), and the words that say so; as
+    it is, and "", where they record none, or as many as it has outputs, or it cannot be built
+    again (a per-pixel network, one given as text)."""
+    from ..api import load_text
+    from ..exchange.pretrained import is_pretrained
+    from .checkpoint import member_choice
+    from .finetune import head_for_data
+    from .weights_from import recorded_state
+
+    if is_pretrained(weights) or dense_shape(graph) is not None or len(graph.output_shape) != 1 or not graph.text:
+        return graph, ""
+    saved = Checkpoint.of(recorded_state(weights) or {})
+    classes = len(saved.classes or ())
+    recorded = (saved.config or {}).get("head")  # the layer a run made anew (--head), where it did
+    path = recorded.get("layer") if isinstance(recorded, dict) and isinstance(recorded.get("layer"), str) else None
+    try:
+        made = head_for_data(graph, classes, path, True, False, lambda: True) if classes else None
+    except CnnctlError:  # no such layer here: the weights' own message (placed_weights, _other_head)
+        return graph, ""
+    if made is None:
+        return graph, ""
+    layer, width = made
+    choice = member_choice(graph.text, graph.file, graph.title)
+    built = load_text(graph.text, graph.file, graph.input_shape, {layer: classes}, choice)
+    return built, (f"; head `{layer}` built for the {plural(classes, 'class', 'classes')} they record "
+                   f"({graph.title} as written has {width:,} outputs)")  # fmt: skip
 
 
 def recipe_of(state: dict) -> Recipe:
