@@ -28,7 +28,7 @@ def field_text(f: Field) -> str:
 # default only where some layer's input is not simply the layer above (Keras' "Connected to").
 SUMMARY_COLUMNS = ("layer", "shorthand", "input", "output", "kernel", "from", "params", "buffers", "mults", "flops",
                    "field", "jump", "start", "reach", "memory")  # fmt: skip
-DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
+DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 82 columns
 # Other names for them, for the hint of a column not found: `layer` is the layer's path.
 COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field",
                    "input_shape": "input", "output_shape": "output", "weights": "kernel", "weight": "kernel",
@@ -91,7 +91,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         "input": (Column("Input", right=True, wrap=True), lambda r, i: inputs_text(r.in_shapes)),
         "output": (num("Output"), lambda r, i: format_shape(r.shape)),
         "kernel": (Column("Kernel"), lambda r, i: kernel_text(r.param_shapes)),
-        "from": (Column("From", wrap=True, least=8), lambda r, i: wired[i]),  # gives way before the others
+        "from": (Column("From", wrap=True, least=8, paths=True), lambda r, i: wired[i]),  # gives way first
         "params": (num("Params", exact), lambda r, i: r.params),
         "buffers": (num("Buffers", exact), lambda r, i: r.buffers),
         "mults": (num("Mults", exact), lambda r, i: r.mults),
