@@ -142,6 +142,14 @@ def test_summarize_memory_line_names_params_and_buffers_apart():
     assert "params 1.90 KiB, buffers 32 B," in line
 
 
+def test_summarize_memory_line_says_what_its_activations_are(lenet):
+    # read beside torchinfo's "forward/backward pass size" (about twice): the line says what it counts.
+    # LeNet-5's outputs, 8,094 values (conv1 4,704, pool1 1,176, conv2 1,600, pool2 400, fc 120 + 84 + 10) x 4 bytes
+    line = next(n for n in summary_table(summarize(lenet)).notes if n.startswith("Memory ("))
+    assert f"activations {8_094 * 4 / 1024:.2f} KiB (every layer's output once, one forward pass)" in line
+    assert line.endswith("a training step keeps more for the backward pass, and gradients: `cnnctl memory`)")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

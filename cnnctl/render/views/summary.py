@@ -120,9 +120,11 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + (f"; {both(s.flops_with_heads)} in training" if s.heads else "")
         + " (`cnnctl flops --explain` says what is counted)",
         *head_notes(s),
-        f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
-        f"params {size(m.params)}, buffers {size(m.buffers)}, total {size(m.total)} (a training step: "
-        "`cnnctl memory`)",
+        # what is counted said in the line: torchinfo's "forward/backward pass size", about twice this, is read
+        # as the same figure
+        f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)} (every "
+        f"layer's output once, one forward pass), params {size(m.params)}, buffers {size(m.buffers)}, total "
+        f"{size(m.total)} (a training step keeps more for the backward pass, and gradients: `cnnctl memory`)",
     ]
     notes += column_notes(s, columns)
     title = s.name if s.file == s.name else f"{s.name}  ({s.file})"  # a network piped in: `<stdin>` once
