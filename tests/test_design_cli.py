@@ -193,6 +193,8 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
             "no columns `imput` (did you mean `input`?), `kernal` (did you mean `kernel`?), `xyz`\n  hint:",
         ),
         (["flops", "resnet18", "--top", "0"], "must be at least 1"),
+        # was `--columns no columns ``, ```
+        (["summarize", "lenet5", "--columns", ","], "error: --columns needs column names, got `,`\n  hint: e.g."),
     ],
 )
 def test_mistakes_on_the_new_options_are_one_message(args, message):

@@ -384,10 +384,10 @@ def test_validate_table_renders_in_every_format():
     assert rows == [  # CSV: the JSON's `file` and `bundled`, the file read; Markdown, as named
         ["file", "bundled", "status", "layers", "params", "mults", "problems"],
         ["lenet5.yaml", "true", "ok", "7", "61706", "416520", ""],
-        ["b|ad.yaml", "false", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
+        ["b|ad.yaml", "false", "fail", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
     ]
     md = markdown(table)
-    assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | FAIL | - | - | - |" in md
+    assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | fail | - | - | - |" in md
     assert table.title == "1 valid, 1 invalid: b|ad.yaml"
 
 
