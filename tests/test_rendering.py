@@ -433,8 +433,18 @@ def test_the_field_legend_gives_the_reasons_in_the_table_and_defines_each_column
 
     adaptive = field_line("input: 10x10x1\nlayers: [pool avg out=7]")
     assert "~: " in adaptive and "adaptive pooling" in adaptive and "upsample" not in adaptive
+    # every position's field 2 wide, two positions at each place: placed unevenly, sizes alike (`~` once said
+    # they differed)
     upsample = field_line("input: 4x4x1\nlayers: [conv f=2 s=2 n=1, upsample 2]")
-    assert "~: " in upsample and "an upsample" in upsample and "adaptive" not in upsample
+    assert "~: " not in upsample
+    assert "an upsample a field unmarked is every position's size, placed unevenly" in upsample
+    assert "adaptive" not in upsample
+    shown = summary_table(summarize(cnnctl.load_text("input: 4x4x1\nlayers: [conv f=2 s=2 n=1, upsample 2]")))
+    assert [row[-1] for row in cells(shown)] == ["2", "2"]
+    # deconv f=3 s=2 after conv f=3 p=1: positions see 4 and 3 pixels in turn (test_receptive_field, by the gradient)
+    deconv = field_line("input: 8x8x1\nlayers: [conv f=3 p=1 n=1, deconv f=3 s=2 p=1 n=1]")
+    assert "~: the largest of the positions' fields, which differ in size after a deconv;" in deconv
+    assert "unmarked" not in deconv
     assert "~" not in field_line("input: 13x13x1\nlayers: [pool avg out=6]")  # evenly placed windows
     assert "larger than the image" in upsample  # the padding, counted in a field
     text = "input: 8x8x1\nlayers: [conv f=3 n=2]"

@@ -16,12 +16,13 @@ SHORTHAND = Column("Shorthand", wrap=True)
 
 
 def field_text(f: Field) -> str:
-    """`212`, `7x3`, `~5` (uneven: the largest of the positions' fields, which differ), or `all`
-    (every output value sees the whole input)."""
+    """`212`, `7x3`, `~5` (the largest of the positions' fields, which differ in size), or `all`
+    (every output value sees the whole input). A field of one size placed unevenly (after a
+    deconv f=2 s=2) is its size, unmarked: the legend says so (column_notes)."""
     if f.whole:
         return "all"
     h, w = (round(v, 2) for v in f.size)
-    return ("~" if f.uneven else "") + (f"{h:g}" if h == w else f"{h:g}x{w:g}")
+    return ("~" if f.sizes_differ else "") + (f"{h:g}" if h == w else f"{h:g}x{w:g}")
 
 
 # summarize's columns: name -> (header, the row's value, how it is shown). `from` is shown by
@@ -152,14 +153,21 @@ def column_notes(s: Summary, columns: tuple[str, ...]) -> list[str]:
             "n x C_in/groups x f_h x f_w, deconv C_in x n/groups x f_h x f_w, fc out x in; their sizes sum to Params"
         )
     if "field" in columns:
-        uneven = [r.field for r in s.rows if r.field.uneven]
-        reasons = sorted({why for f in uneven for why in f.because})
+        differ = [r.field for r in s.rows if r.field.sizes_differ]
+        placed = [r.field for r in s.rows if r.field.uneven and not r.field.sizes_differ]
+
+        def after(fields: list) -> str:
+            reasons = sorted({why for f in fields for why in f.because})
+            return " or ".join(UNEVEN_BECAUSE.get(why, f"a {why}") for why in reasons)
+
         marks = ""
-        if reasons:
-            marks = "~: the largest of the positions' fields, which differ after "
-            marks += " or ".join(UNEVEN_BECAUSE.get(why, f"a {why}") for why in reasons) + "; "
-        elif uneven:
+        if differ and after(differ):
+            marks = f"~: the largest of the positions' fields, which differ in size after {after(differ)}; "
+        elif differ:
             marks = "~: a field that contains each position's; "
+        if placed:  # the mark once said `differ` of these too (a U-Net's deconv f=2 s=2: every position 24)
+            marks += (f"after {after(placed) or 'such a layer'} a field unmarked is every position's size, "
+                      "placed unevenly, not start + i*jump; ")  # fmt: skip
         notes.append(
             "Field: the receptive field of each output value, in input pixels per side, padding included: a field "
             f"larger than the image reaches into it ({marks}all: every pixel of the image; `--columns ...,reach`: "
