@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..every import Every
 from ..terminal import color_system, cursor_codes_allowed, draws_bars, reader_gone, stderr_console
@@ -130,7 +130,7 @@ class TrainDisplay:
         self.progress.start()
         self.task = self.progress.add_task("", total=steps, completed=start, stats=self._bar_stats())
 
-    def _bar_stats(self, stats=None, speed: float = 0.0) -> str:
+    def _bar_stats(self, stats: Any = None, speed: float = 0.0) -> str:
         """`loss 0.6931  acc 81.20%  12,345 img/s`, as many of them as fit (`said`); `-` for
         each before a step has run (was `loss 0  acc 0.00%  0 img/s`)."""
         if stats is None:
