@@ -50,12 +50,37 @@ _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 def size(nbytes: int) -> str:
     """Bytes in binary units: `58.61 MiB`, `1,023.87 MiB`; up to YiB (2**80), larger sizes in YiB."""
+    return size_in(nbytes, size_unit(nbytes))
+
+
+def size_unit(nbytes: int) -> str:
+    """The binary unit `size` writes `nbytes` in: the largest where the value, rounded to two
+    decimals, is below 1024 (`B` below 1 KiB; YiB for all larger)."""
     value = float(nbytes)
     for unit in _BINARY:
         if value < 1024 if unit == "B" else round(value, 2) < 1024 or unit == _BINARY[-1]:
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.2f} {unit}"
+            return unit
         value /= 1024
     raise AssertionError  # pragma: no cover
+
+
+def size_in(nbytes: int, unit: str) -> str:
+    """Bytes in the binary `unit` given, as `size` writes them: figures shown side by side in
+    one unit (`1.02 GiB` above `0.99 GiB`, not `1,014.30 MiB`)."""
+    if unit == "B":
+        return f"{nbytes:,.0f} B"
+    return f"{nbytes / 1024 ** _BINARY.index(unit):,.2f} {unit}"
+
+
+def ratio(x: float) -> str:
+    """A ratio to 3 significant digits, its integer digits all kept, with an `x`: `4,355x`,
+    `29.7x`, `1.25x`, `0.0123x`."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}x"
+    decimals = max(2 - math.floor(math.log10(abs(x))), 0)
+    if round(abs(x), decimals) >= 10 ** (3 - decimals) and decimals:  # 9.996 -> 10.0: one digit fewer after the point
+        decimals -= 1
+    return f"{x:,.{decimals}f}x"
 
 
 _TIME_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))

@@ -116,7 +116,7 @@ def test_validate_writes_csv_a_row_per_file(one_layer, tmp_path):
     assert done.returncode == 2
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     # conv f=3 n=2 on 8x8x1: 6x6x2 out, (3*3*1)*2 + 2 = 20 params, (6*6*2)*(3*3*1) = 648 mults.
-    assert [(r["status"], r["params"], r["mults"]) for r in rows] == [("ok", "20", "648"), ("FAIL", "", "")]
+    assert [(r["status"], r["params"], r["mults"]) for r in rows] == [("ok", "20", "648"), ("fail", "", "")]  # one case
     assert "did you mean `relu`" in rows[1]["problems"] and rows[1]["file"] == str(bad)
 
 

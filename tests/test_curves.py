@@ -80,3 +80,23 @@ def test_by_val_loss_the_star_is_best_pts_epoch_with_its_accuracy(tmp_path):
     assert (run["best_val_accuracy"], run["best_epoch"], run["monitor"]) == (0.833, 12, "val_loss")
     (row,) = plot_table([history], "p.png", "both").rows
     assert row[4:6] == [0.833, 12]
+
+
+def x_ticks(svg: bytes) -> list[str]:
+    """The x axis' tick labels as drawn (matplotlib groups each tick as `xtick_N`)."""
+    root = ET.fromstring(svg, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    return [c.text.strip() for g in root.iter() if (g.get("id") or "").startswith("xtick_")
+            for c in g.iter() if c.tag is ET.Comment]  # fmt: skip
+
+
+@pytest.mark.parametrize("runs", [1, 2])
+def test_a_one_epoch_run_has_one_integer_tick(runs):
+    # autoscale around the single point gave 0.950 to 1.050: fractional epochs
+    histories = [RunHistory(f"r{i}", f"r{i}", "metrics.jsonl", ROWS[:1]) for i in range(runs)]
+    ticks = x_ticks(curves_picture(histories, "both", "svg"))
+    assert ticks and set(ticks) == {"1"}
+
+
+def test_several_epochs_keep_integer_ticks():
+    ticks = x_ticks(curves_picture([RunHistory("r", "r", "metrics.jsonl", ROWS)], "loss", "svg"))
+    assert ticks and all(t.lstrip("−-").isdigit() for t in ticks)

@@ -31,7 +31,22 @@ def test_compare_answers_the_bottleneck_question_in_one_command():
     assert (a["mults"], b["mults"]) == (DIRECT, BOTTLENECK) == (120_422_400, 12_443_648)
     text = cli("compare", "examples/inception_5x5.yaml", "examples/inception_bottleneck.yaml").stdout
     row = next(ln for ln in text.splitlines() if ln.startswith("multiplications (forward"))
-    assert row.split()[-3:] == ["120,422,400", "12,443,648", f"{BOTTLENECK / DIRECT:.3f}"]  # about 10x fewer
+    assert row.split()[-3:] == ["120,422,400", "12,443,648", f"{BOTTLENECK / DIRECT:.3g}x"]  # about 10x fewer
+
+
+def test_compare_shows_a_networks_memory_in_one_unit_and_ratios_with_an_x():
+    # resnet18's training memory was `1.02 GiB` above `1,014.30 MiB`; its ratio to lenet5's `4355.309`
+    data = json.loads(cli("compare", "lenet5", "resnet18", "-f", "json").stdout)["networks"]
+    text = cli("compare", "lenet5", "resnet18").stdout.splitlines()
+    peak = next(ln for ln in text if ln.startswith("training memory ("))
+    less = next(ln for ln in text if ln.startswith("training memory less"))
+    gib = data[1]["memory_peak_bytes"] / 2**30
+    assert gib >= 1 and f"{gib:.2f} GiB" in peak
+    assert re.findall(r"[0-9.,]+ [KMG]iB", less)[1] == f"{data[1]['memory_less_cublas_bytes'] / 2**30:.2f} GiB"
+    mults = next(ln for ln in text if ln.startswith("multiplications (forward"))
+    assert mults.split()[-1] == f"{round(data[1]['mults'] / data[0]['mults']):,}x" == "4,355x"
+    field = next(ln for ln in text if ln.startswith("receptive field"))
+    assert field.split()[-1] == f"{435 / 16:.1f}x"  # 435 and 16: resnet18's layer4 and lenet5's last map
 
 
 def test_compare_shows_stages_side_by_side():
@@ -177,6 +192,8 @@ def test_memory_budget_gives_the_largest_batch_that_fits():
             "no columns `imput` (did you mean `input`?), `kernal` (did you mean `kernel`?), `xyz`\n  hint:",
         ),
         (["flops", "resnet18", "--top", "0"], "must be at least 1"),
+        # was `--columns no columns ``, ```
+        (["summarize", "lenet5", "--columns", ","], "error: --columns needs column names, got `,`\n  hint: e.g."),
     ],
 )
 def test_mistakes_on_the_new_options_are_one_message(args, message):

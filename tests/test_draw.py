@@ -798,3 +798,28 @@ def test_the_wrote_line_goes_through_the_one_writer_of_reports(tmp_path, monkeyp
     code, out, err = run_main(monkeypatch, capsys, "draw", "lenet5", "-o", "l.mmd")
     assert code == 0 and out == "", err
     assert len(said) == 1 and said[0].startswith("wrote l.mmd: lenet5, ") and (tmp_path / "l.mmd").is_file()
+
+
+def test_the_legend_says_only_what_the_picture_uses():
+    # the pictures had no key to their fills, dashed edges and double borders
+    lenet = to_dot(diagram(load("lenet5")))
+    assert ">conv<" in lenet and ">fc<" in lenet and ">pool<" in lenet
+    assert ">norm<" not in lenet and "dashed arrow" not in lenet and "double border" not in lenet
+    resnet = to_dot(diagram(load("resnet18")))
+    assert "dashed arrow: a skip" in resnet and ">add, concat<" in resnet and "double border" not in resnet
+    collapsed = to_dot(diagram(load("resnet18"), depth=1))
+    assert "double border: layers collapsed into one box" in collapsed and ">group<" in collapsed
+    assert "dashed arrow" not in collapsed  # the skips are inside the boxes: none drawn, none said
+
+
+def test_a_concat_box_says_the_channels_it_joins():
+    # Inception 3a: 64 + 128 + 32 + 32 = 256 (Szegedy et al. 2014, table 1), branches in the order written
+    d = diagram(load("googlenet"))
+    from cnnctl.render.diagram import concat_channels
+
+    joined = concat_channels(d)
+    box = next(b for b in d.boxes if b.path == "inception3a.concat")
+    assert joined[box.key] == (64, 128, 32, 32)
+    assert box_lines(box, joined[box.key])[2] == "28x28x256 = 64+128+32+32"
+    assert "28x28x256 = 64+128+32+32" in to_dot(d)
+    assert not any(b.text.split()[:1] == ["add"] for b in d.boxes if b.key in joined)  # an add's are not summed

@@ -765,3 +765,17 @@ def test_the_readmes_snippet_loading_an_exported_state_dict_runs_as_written(tmp_
     exec(compile(snippet, "README.md", "exec"), names)  # in a namespace of its own, as a fresh script
     assert all(torch.equal(names["net"].state_dict()[k], v) for k, v in given.items())
     sys.modules.pop("resnet18", None)  # the exported module, imported by the snippet
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "safetensors"])
+def test_a_how_to_use_line_says_how_to_write_the_pytorch_export_it_refers_to(fmt):
+    # `export runs/a -o out/l.onnx` ended "feed it preprocess(image).numpy() of the PyTorch export",
+    # a file it had not written
+    from cnnctl.exchange.export import Exported
+    from cnnctl.render.export import how_to_use
+
+    expects = Preprocessing((1, 32, 32), mean=(0.13,), std=(0.31,), adaptation="padded to 32x32")
+    suffix = {"onnx": "onnx", "torchscript": "ts", "safetensors": "safetensors"}[fmt]
+    line = how_to_use(Exported(f"out/l.{suffix}", fmt, "runs/a/best.pt", "", 0.0, expects), "lenet5", "Lenet5")
+    assert line.count("of the PyTorch export") == 1
+    assert "of the PyTorch export (the same command with -o l.py writes it)" in line

@@ -302,7 +302,7 @@ def test_draw_states_both_counts_and_draws_the_heads_dashed_as_training_only(net
     data = json.loads(out)
     assert {k: data[k] for k in want} == want
     dot = (tmp_path / "n.dot").read_text()
-    title = re.search(r"label=<<b>(.*)</b><br/>(.*)>, nodesep", dot)
+    title = re.search(r"label=<<table[^>]*><tr><td><b>(.*?)</b><br/>(.*?)</td>", dot)  # the legend under them
     assert title, dot[:500]
     assert f"{want['inference_params']:,} params" in title[1] and "at inference" in title[1]
     assert "training only" in title[2] and f"{want['params']:,} params" in title[2]  # the legend
@@ -333,7 +333,7 @@ def test_a_network_without_heads_is_drawn_as_before(tmp_path, monkeypatch, capsy
     code, out, err = run_main(monkeypatch, capsys, "draw", "resnet18", "-o", str(tmp_path / "r.dot"), "-f", "json")
     dot = (tmp_path / "r.dot").read_text()
     assert code == 0 and not _dashed(dot) and "training only" not in dot, err
-    assert "<b>resnet18: 224x224x3 to 1000, 11,689,512 params, 1.81 G mults</b>>" in dot
+    assert "<tr><td><b>resnet18: 224x224x3 to 1000, 11,689,512 params, 1.81 G mults</b></td></tr>" in dot
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed")

@@ -825,3 +825,40 @@ def test_each_position_within_its_field_clipped_to_the_reach_fuzzed():
             if not f.gaps and not f.uneven:
                 assert span == exact, (text, position, span, exact, f)
         checked += 1
+
+
+@pytest.mark.parametrize(
+    ("text", "differ"),
+    [
+        # a U-Net's up path: deconv f=2 s=2, every position's field one size, two positions at each place
+        ("input: 16x16x1\nlayers: [conv f=3 p=1 n=2, pool max f=2, conv f=3 p=1 n=2, deconv f=2 s=2 n=1]", False),
+        (
+            "input: 16x16x1\nlayers:\n  - conv f=3 p=1 n=2 id=e\n  - pool max f=2\n  - conv f=3 p=1 n=2\n"
+            "  - deconv f=2 s=2 n=2\n  - concat with=e",
+            False,
+        ),  # fmt: skip
+        ("input: 16x16x1\nlayers: [conv f=3 p=1 n=2, upsample 2]", False),
+        # f=3 s=2: positions see 2 and 1 input positions in turn, 4 and 3 pixels
+        ("input: 16x16x1\nlayers: [conv f=3 p=1 n=2, deconv f=3 s=2 p=1 n=1]", True),
+        (
+            "input: 16x16x1\nlayers:\n  - conv f=3 p=1 n=2 id=e\n  - pool max f=2\n  - conv f=3 p=1 n=2\n"
+            "  - deconv f=2 s=2 n=2\n  - concat with=e\n  - conv f=3 p=1 n=1",
+            False,
+        ),  # fmt: skip
+        ("input: 16x16x1\nlayers: [conv f=3 p=1 n=2, deconv f=3 s=2 p=1 n=2, conv f=3 p=1 n=1]", True),
+    ],
+)
+def test_sizes_differ_only_where_the_positions_fields_do(text, differ):
+    """summarize's `~` (`sizes_differ`) against the gradient: the rows each output position's
+    value reaches (positions whose field lies inside the image, at least two periods of them)
+    are all one size exactly where the analysis says so, and the largest is the field's size."""
+    graph = cnnctl.load_text(text)
+    field = receptive_fields(graph)[-1]
+    k = len(graph.nodes) - 1
+    height = graph.input_shape[0]
+    inner = [i for i in range(graph.nodes[k].shape[0]) if field.span(0, i)[0] >= 0 and field.span(0, i)[1] < height]
+    assert len(inner) >= 4
+    seen = footprints(graph, {k: [(i, i) for i in inner]})
+    sizes = {bottom - top + 1 for (rows, _) in seen.values() for top, bottom in [rows]}
+    assert field.uneven and field.sizes_differ is differ and (len(sizes) > 1) is differ, sizes
+    assert max(sizes) == field.size[0]

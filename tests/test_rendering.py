@@ -67,10 +67,11 @@ def test_narrow_terminals_never_cut_a_number(googlenet, width):
 
 
 def test_a_table_that_can_fit_does_and_keeps_every_column(googlenet):
-    # 71: the shorthand column keeps its longest word, `act=softmax`, whole (at 70 it was `act=softma` over `x`)
-    out = draw(summary_table(googlenet, CLASSIC), 71)
+    # 73: the shorthand column keeps its longest word, `act=softmax` (11), whole (at 70 it was `act=softma`
+    # over `x`), the path column its longest piece between dots, `inception5b.` (12): 11 + 12 + 40 + 10 gaps
+    out = draw(summary_table(googlenet, CLASSIC), 73)
     lines = out.splitlines()
-    assert all(len(ln) <= 71 for ln in lines[: lines.index("")])  # the text columns gave way
+    assert all(len(ln) <= 73 for ln in lines[: lines.index("")])  # the text columns gave way
     assert "act=softmax" in out
     assert next(ln for ln in lines if ln.startswith("Layer")).split() == [
         "Layer", "Shorthand", "Output", "Params", "Mults", "Memory",
@@ -83,6 +84,66 @@ def test_a_table_that_cannot_fit_is_wider_than_the_terminal(googlenet):
     assert max(map(len, out.splitlines())) > 40
     assert re.search(r"\s112x112x64\s+9,472\s+118,013,952\s+3\.06 MiB$", out, re.M)
     assert "Shorthand" in out  # the shorthand column is still there (it vanished at 55 columns)
+
+
+def assert_tokens_whole(table: Table, out: str, width: int) -> None:
+    """Every word of a wrap column (a `key=value` pair, a description's word) is a whole
+    token of `out`; a name of a squeeze or paths column is whole, or (a path, in a table that
+    fits) its lines are pieces of it that end at a dot."""
+    lines = out.splitlines()
+    tokens = {t for ln in lines for t in ln.split()}
+    fits = all(len(ln.rstrip()) <= width for ln in lines[: lines.index("")] if ln.strip()) if "" in lines else None
+    for i, col in enumerate(shown(table)):
+        for row in cells(table):
+            if col.wrap and not col.paths:
+                assert set(row[i].split()) <= tokens, f"{row[i]!r} broken inside a word:\n{out}"
+            elif col.squeeze or col.paths:
+                for word in row[i].split():
+                    if word in tokens:
+                        continue
+                    assert "." in word and fits is not False, f"{word!r} broken:\n{out}"
+                    rest = word
+                    while rest:  # the longest token that starts it and ends at a dot, or all of it
+                        piece = max((t for t in tokens if rest.startswith(t) and (t == rest or t.endswith("."))),
+                                    key=len, default=None)  # fmt: skip
+                        assert piece, f"{word!r} broken elsewhere than after a dot:\n{out}"
+                        rest = rest[len(piece) :]
+
+
+@pytest.mark.parametrize("width", [40, 60, 70, 80, 100])
+def test_narrow_terminals_break_no_name_and_no_word(width):
+    # the trials' cuts: `convnext_tin`/`y` (list, 60), `MobileNetV3-Larg`/`e` (list, 70),
+    # `shortcut=pro`/`jection,` (summarize --depth 2, 60), `layer1.1.`/`conv1` in a table 106 wide (flops, 60)
+    listed = [("convnext_tiny", "ConvNeXt-T (Liu et al. 2022), as in torchvision, with stochastic depth"),
+              ("mobilenet_v3_large", "MobileNetV3-Large (Howard et al. 2019), as in torchvision")]  # fmt: skip
+    entries = [{"name": n, "input": "224x224x3", "params": 28_589_128, "mults": 4_457_472_000, "description": d}
+               for n, d in listed]  # fmt: skip
+    resnet = summarize(cnnctl.load("resnet18"), depth=2)
+    tables = [catalog_table(entries), summary_table(resnet), flops_table(summarize(cnnctl.load("resnet18")),
+              per_layer=True, top=5), summary_table(summarize(cnnctl.load("googlenet")))]  # fmt: skip
+    for table in tables:
+        out = draw(table, width)
+        assert_tokens_whole(table, out, width)
+        if table is not tables[0]:  # the catalog's last column is its description, not a number
+            assert_numbers_whole(table, out)
+
+
+def test_a_path_is_broken_only_where_that_makes_the_table_fit():
+    table = Table("t", [Column("Layer", squeeze=True), num("Mults", "{:,}".format)],
+                  [["inception3a.branch1.conv1", 10**12]])  # fmt: skip
+    # 17 + 2 + 25 = 44: at 40 columns the path breaks after a dot and the table fits
+    fitted = draw(table, 40).splitlines()
+    assert "inception3a.branch1." in fitted[3].split() and fitted[4].split() == ["conv1"]
+    assert max(len(ln.rstrip()) for ln in fitted) <= 40
+    # at 25 it cannot fit whatever the path does: the path stays whole, the table is wider
+    assert "inception3a.branch1.conv1" in draw(table, 25).split()
+
+
+def test_plain_prose_wraps_between_words_only():
+    table = Table("t", [Column("Name"), Column("Description", wrap=True, prose=True)],
+                  [["mobilenet_v3_large", "MobileNetV3-Large (Howard et al. 2019)"]])  # fmt: skip
+    out = plain(table, width=30)
+    assert "MobileNetV3-Large" in out.split() and "MobileNetV3-Larg" not in out.split()
 
 
 def test_only_text_columns_fold_in_a_synthetic_table():
@@ -329,10 +390,10 @@ def test_validate_table_renders_in_every_format():
     assert rows == [  # CSV: the JSON's `file` and `bundled`, the file read; Markdown, as named
         ["file", "bundled", "status", "layers", "params", "mults", "problems"],
         ["lenet5.yaml", "true", "ok", "7", "61706", "416520", ""],
-        ["b|ad.yaml", "false", "FAIL", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
+        ["b|ad.yaml", "false", "fail", "", "", "", "error: b.yaml:3:5: too big hint: p=same; error: x"],
     ]
     md = markdown(table)
-    assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | FAIL | - | - | - |" in md
+    assert "| lenet5 | ok | 7 | 61,706 | 416,520 |  |" in md and "| b\\|ad.yaml | fail | - | - | - |" in md
     assert table.title == "1 valid, 1 invalid: b|ad.yaml"
 
 
@@ -378,8 +439,18 @@ def test_the_field_legend_gives_the_reasons_in_the_table_and_defines_each_column
 
     adaptive = field_line("input: 10x10x1\nlayers: [pool avg out=7]")
     assert "~: " in adaptive and "adaptive pooling" in adaptive and "upsample" not in adaptive
+    # every position's field 2 wide, two positions at each place: placed unevenly, sizes alike (`~` once said
+    # they differed)
     upsample = field_line("input: 4x4x1\nlayers: [conv f=2 s=2 n=1, upsample 2]")
-    assert "~: " in upsample and "an upsample" in upsample and "adaptive" not in upsample
+    assert "~: " not in upsample
+    assert "an upsample a field unmarked is every position's size, placed unevenly" in upsample
+    assert "adaptive" not in upsample
+    shown = summary_table(summarize(cnnctl.load_text("input: 4x4x1\nlayers: [conv f=2 s=2 n=1, upsample 2]")))
+    assert [row[-1] for row in cells(shown)] == ["2", "2"]
+    # deconv f=3 s=2 after conv f=3 p=1: positions see 4 and 3 pixels in turn (test_receptive_field, by the gradient)
+    deconv = field_line("input: 8x8x1\nlayers: [conv f=3 p=1 n=1, deconv f=3 s=2 p=1 n=1]")
+    assert "~: the largest of the positions' fields, which differ in size after a deconv;" in deconv
+    assert "unmarked" not in deconv
     assert "~" not in field_line("input: 13x13x1\nlayers: [pool avg out=6]")  # evenly placed windows
     assert "larger than the image" in upsample  # the padding, counted in a field
     text = "input: 8x8x1\nlayers: [conv f=3 n=2]"

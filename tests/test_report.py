@@ -142,6 +142,14 @@ def test_summarize_memory_line_names_params_and_buffers_apart():
     assert "params 1.90 KiB, buffers 32 B," in line
 
 
+def test_summarize_memory_line_says_what_its_activations_are(lenet):
+    # read beside torchinfo's "forward/backward pass size" (about twice): the line says what it counts.
+    # LeNet-5's outputs, 8,094 values (conv1 4,704, pool1 1,176, conv2 1,600, pool2 400, fc 120 + 84 + 10) x 4 bytes
+    line = next(n for n in summary_table(summarize(lenet)).notes if n.startswith("Memory ("))
+    assert f"activations {8_094 * 4 / 1024:.2f} KiB (every layer's output once, one forward pass)" in line
+    assert line.endswith("a training step keeps more for the backward pass, and gradients: `cnnctl memory`)")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -187,6 +195,26 @@ def test_durations_in_the_unit_that_fits_to_three_significant_digits(seconds, sh
     from cnnctl.words import duration
 
     assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("x", "shown"),
+    [(1_814_073_344 / 416_520, "4,355x"), (1.25, "1.25x"), (29.699, "29.7x"), (9.996, "10.0x"), (0.0123456, "0.0123x"),
+     (314.004, "314x"), (99.96, "100x"), (1000.4, "1,000x")],
+)  # fmt: skip
+def test_ratios_to_three_significant_digits_with_an_x(x, shown):
+    from cnnctl.words import ratio
+
+    assert ratio(x) == shown
+
+
+def test_sizes_in_a_unit_given():
+    from cnnctl.words import size_in, size_unit
+
+    # 1,014.30 MiB beside 1.02 GiB: in GiB, 1014.3 / 1024 = 0.9905...
+    assert size_in(round(1014.3 * 2**20), "GiB") == "0.99 GiB" and size_unit(round(1014.3 * 2**20)) == "MiB"
+    assert size_in(3 * 2**20, "MiB") == size(3 * 2**20) == "3.00 MiB"
+    assert size_in(512, "B") == "512 B" and size_unit(1024 * 1024 - 1) == "MiB"
 
 
 def test_short_numbers_round_into_the_next_unit():
@@ -420,16 +448,20 @@ def test_every_text_renderer_escapes_control_characters():
     assert to_csv(Table("t", [Column("a")], [["x\x1by\nz"]])).splitlines()[1:] == ['"x\x1by', 'z"']
 
 
-def test_rich_at_80_columns_keeps_every_column_and_number_whole():
+def test_rich_at_82_columns_keeps_every_column_and_number_whole():
     s = summarize(cnnctl.load("googlenet"))
-    out = strip_ansi(draw(summary_table(s), 80))
+    # 82: the text columns at their narrowest without a word broken: `inception5b.` (12), `act=softmax` (11),
+    # From's `inception3a.` (12), beside 10 + 9 + 11 + 5 of numbers and 12 of gaps (at 80 the old table
+    # fitted by folding `inception3a.concat` and `act=softmax` inside)
+    out = strip_ansi(draw(summary_table(s), 82))
     lines = out.splitlines()
     header = next(ln for ln in lines if ln.startswith("Layer"))
     assert header.split() == ["Layer", "Shorthand", "Output", "From", "Params", "Mults", "Field"]
     assert "…" not in out
-    assert all(len(ln) <= 80 for ln in lines[: lines.index("")])  # the table fits
+    assert all(len(ln) <= 82 for ln in lines[: lines.index("")])  # the table fits
     assert "112x112x64" in out and "118,013,952" in out  # no number truncated or broken
-    assert "inception3a." in out and "branch1.conv1" in out  # a long path breaks after a dot
+    wider = strip_ansi(draw(summary_table(s), 86))
+    assert "inception3a." in wider.split() and "branch1.conv1" in wider.split()  # a long path breaks after a dot
     # notes are not re-wrapped by rich: each is one logical line (the terminal wraps it)
     assert any(ln.startswith("Memory (float32, batch 1): input 588.00 KiB") and ln.endswith("memory`)") for ln in lines)
     wide = strip_ansi(draw(summary_table(s), 160))

@@ -137,3 +137,13 @@ def test_schemas_wrote_line_shows_a_file_name_not_utf8_as_its_bytes(monkeypatch,
     code, out, _ = run_main(monkeypatch, capsys, "schema", "-o", name)
     assert code == 0 and (tmp_path / name).is_file()
     assert out == "wrote s\\xe9.json: the notation's JSON Schema\n"
+
+
+def test_lrn_says_its_defaults_are_alexnets_not_pytorchs(schema):
+    # `lrn` takes k=2 unless told (AlexNet's, Krizhevsky et al. 2012); torch.nn.LocalResponseNorm's k is 1
+    torch = pytest.importorskip("torch")
+    assert torch.nn.LocalResponseNorm(5).k == 1.0
+    lrn = schema["definitions"]["kind_lrn"]
+    assert "alpha=1e-4 beta=0.75 k=2" in lrn["description"] and "PyTorch's k=1" in lrn["description"]
+    k = lrn["properties"]["lrn"]["anyOf"][0]["properties"]["k"]["description"]
+    assert "PyTorch's LocalResponseNorm has 1" in k and "(default: 2.0)" in k

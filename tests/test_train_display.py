@@ -248,3 +248,74 @@ def test_an_interval_is_steps_or_a_time_in_one_form():
     for bad in ("0", "10 minutes", "1.5h", "-3", "often"):
         with pytest.raises(ArgValueError, match="500steps, 30s, 10min, 1h"):
             every_text(bad)
+
+
+# -- a narrow terminal, the first refresh, and a log's table kept whole ------------------------------
+
+
+def bar_at(width: int, steps: int = 938) -> tuple[TrainDisplay, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=width, highlight=False, color_system="standard")
+    split = Split(torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10))
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
+    shown = TrainDisplay(console, TrainConfig(epochs=1), torch.device("cpu"), data, "runs/x", resumed=False)
+    shown.start_epoch(0, steps, 0)
+    return shown, out
+
+
+def last_bar(out: io.StringIO) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue()).replace("\r", "\n").splitlines()[-1]
+
+
+def test_before_any_step_the_bar_shows_dashes_not_zeros():
+    shown, out = bar_at(160)
+    shown.progress.refresh()
+    line = last_bar(out)
+    assert "loss -  acc -  - img/s" in line and "loss 0" not in line  # was `loss 0  acc 0.00%  0 img/s`
+    shown.step(5, SimpleNamespace(loss=0.5, accuracy=0.875), 32)
+    shown.progress.refresh()
+    assert "loss 0.5000  acc 87.50%" in last_bar(out)
+    shown.abandon()
+
+
+@pytest.mark.parametrize("width", [50, 60, 70, 80])
+def test_on_a_narrow_terminal_the_bar_keeps_its_cells_and_the_time_left_whole(width):
+    # at 60 columns the time left was cut to `0:…` and the bar drawn in 2 or 3 cells
+    import re
+
+    from cnnctl.render.progress import BAR_LEAST
+
+    shown, out = bar_at(width)
+    shown.step(470, SimpleNamespace(loss=0.5, accuracy=0.875), 32)
+    shown.progress.refresh()
+    line = last_bar(out)
+    assert len(line) <= width and "…" not in line
+    assert re.search(r"(-:--:--|\d+:\d\d:\d\d)$", line), line
+    bar = line[len("epoch 1/1") : line.index("470/938")]
+    assert len(bar) - 2 >= BAR_LEAST, line  # its cells, between a space on either side
+    shown.abandon()
+
+
+def test_in_a_log_the_first_epochs_progress_lines_come_before_the_tables_header():
+    # with --log-interval 40steps the lines sat between the header and the first row
+    out = io.StringIO()
+    split = Split(torch.zeros(10, 1, 1, 1, dtype=torch.uint8), torch.zeros(10))
+    data = DataSplits("d", split, split, ["a", "b"], (0.5,), (0.5,), [], val_from="x")
+    console = Console(file=out, force_terminal=False, width=160)  # a log file
+    config = TrainConfig(epochs=2, log_interval="2steps")
+    shown = TrainDisplay(console, config, torch.device("cpu"), data, "runs/x", resumed=False)
+    stats = SimpleNamespace(loss=0.5, accuracy=0.875)
+    row = {"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.875, "val_loss": 0.6, "val_accuracy": 0.8, "lr": 1e-3,
+           "seconds": 1.0}  # fmt: skip
+    for epoch in range(2):
+        shown.start_epoch(epoch, 5, 0)
+        for step in range(1, 6):
+            shown.step(step, stats, 32)
+        shown.end_epoch({**row, "epoch": epoch + 1}, improved=False)
+    lines = out.getvalue().splitlines()[1:]  # after the set-up line
+    header = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("epoch  train loss"))
+    assert [ln.split("  ")[:2] for ln in lines[:header]] == [["epoch 1/2", "step 2/5"], ["epoch 1/2", "step 4/5"]]
+    assert lines[header + 1].split()[0] == "1"  # the header and the first row together
+    assert sum(ln.lstrip().startswith("epoch  train loss") for ln in lines) == 1

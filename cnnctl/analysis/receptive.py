@@ -144,6 +144,18 @@ class Field:
     because: tuple[str, ...] = ()
 
     @property
+    def sizes_differ(self) -> bool:
+        """Whether the positions' fields differ in size, not only in where they are placed: an
+        uneven field is either (a deconv f=2 s=2 gives every position the same size, two
+        positions at each place; f=3 s=2 sizes that alternate). Told by `spans`, exactly (a
+        position that sees nothing differs too); a bound, without them, is taken to differ."""
+        if not self.uneven:
+            return False
+        if self.spans is None:
+            return True
+        return any(None in s.lo or len({hi - lo for lo, hi in zip(s.lo, s.hi, strict=True)}) > 1 for s in self.spans)
+
+    @property
     def gaps(self) -> bool:
         """Whether the field may miss pixels between its ends."""
         return self.solid_start != self.start or self.solid_size != self.size

@@ -363,7 +363,9 @@ def columns(text: str) -> tuple[str, ...]:
     """summarize's columns, comma-separated."""
     from ..render.views.summary import COLUMN_SYNONYMS, SUMMARY_COLUMNS
 
-    names = tuple(part.strip() for part in text.split(","))
+    names = tuple(name for part in text.split(",") if (name := part.strip()))  # `layer,params,` as `layer,params`
+    if not names:  # `--columns ,` was told `no columns ``, ```
+        raise bad(f"needs column names, got {quoted(text)}", "e.g. --columns layer,output,params")
     unknown = [name for name in names if name not in SUMMARY_COLUMNS]
     if unknown:  # every one in one message, each with its hint
         told = []

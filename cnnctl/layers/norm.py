@@ -85,7 +85,10 @@ class BatchNorm(Normalisation):
 
 @registered
 class LRN(LayerKind):
-    """Local response normalisation across channels: `lrn size=5`.
+    """Local response normalisation across channels: `lrn size=5`, AlexNet's alpha=1e-4 beta=0.75 k=2 (PyTorch's k=1).
+
+    The defaults are AlexNet's (Krizhevsky et al. 2012); PyTorch's nn.LocalResponseNorm defaults to
+    k=1: write `k=1` for its.
 
     ``b = a / (k + alpha/size * sum of a^2 over `size` neighbouring channels)^beta``.
     Shape unchanged, no params, no multiplications by the course's convention.
@@ -100,9 +103,9 @@ class LRN(LayerKind):
     autocast = "out32"  # its pow runs in float32
     args = (
         Arg("size", Int(), 5, "channels in the window", positional=True),
-        Arg("alpha", Float(0, 1e6), 1e-4),
-        Arg("beta", Float(0, 1e6), 0.75),
-        Arg("k", Float(0, 1e6), 2.0),
+        Arg("alpha", Float(0, 1e6), 1e-4, "the sum of squares' scale (AlexNet's 1e-4)"),
+        Arg("beta", Float(0, 1e6), 0.75, "the power (AlexNet's 0.75)"),
+        Arg("k", Float(0, 1e6), 2.0, "added before the power: AlexNet's 2; PyTorch's LocalResponseNorm has 1"),
     )
 
     def shape(self, a: Args, ins: list[Shape]) -> Shape:

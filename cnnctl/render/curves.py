@@ -11,6 +11,7 @@ import io
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import printable
 from ..run_folders import RunHistory
@@ -72,6 +73,7 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy loss" if panel == "loss" else "accuracy")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _one_epoch_axis(ax, runs)
         if panel == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
         ax.grid(True, alpha=0.3)
@@ -80,6 +82,17 @@ def curves_picture(runs: Sequence[RunHistory], metric: str = "both", fmt: str = 
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, metadata={PLOTTED: _folders(runs)} if fmt == "png" else None)
     return buffer.getvalue()
+
+
+def _one_epoch_axis(ax: Any, runs: Sequence[RunHistory]) -> None:
+    """Runs of one epoch (all the same): its tick alone, at the middle of a one-epoch wide
+    axis; matplotlib's autoscale around a single point gave fractional ticks (0.95 to 1.05),
+    which MaxNLocator(integer=True) keeps where the range is under one."""
+    epochs = {e for run in runs for e in run.values("epoch") if math.isfinite(e)}
+    if len(epochs) == 1:
+        (epoch,) = epochs
+        ax.set_xticks([epoch])
+        ax.set_xlim(epoch - 0.5, epoch + 0.5)
 
 
 def drawn_text(runs: Sequence[RunHistory]) -> str:

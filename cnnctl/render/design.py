@@ -9,7 +9,8 @@ from ..analysis.roofline import Profile, Roofline
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..catalog import file_json
 from ..shapes import format_shape
-from ..words import duration, exact, size
+from ..words import duration, exact, size, size_in, size_unit
+from ..words import ratio as ratio_text
 from .table import Column, Table, num
 from .views.summary import field_text
 
@@ -388,6 +389,17 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _ratio(a: object, b: object) -> float | None:
+    """B / A of two figures where both are numbers (a receptive field: where both are square
+    and not the whole input), None otherwise."""
+    if isinstance(a, Field) and isinstance(b, Field):
+        if a.whole or b.whole or a.size[0] != a.size[1] or b.size[0] != b.size[1]:
+            return None
+        a, b = a.size[0], b.size[0]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return b / a if numeric and a else None  # type: ignore[operator]
+
+
 def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     """(key, label, how a value is shown in text; None: as a number) for each compared figure;
     where a network has heads only training runs (`heads`), the counts at inference, as
@@ -436,17 +448,22 @@ def compare_tables(entries: list[dict], where: dict, labels: list[str] | None = 
     ratio = len(entries) == 2
     columns = [Column("", key="figure"), *(Column(n, _cell, right=True, key=n) for n in names)]  # CSV: named
     if ratio:
-        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else f"{v:.3f}", right=True,
+        columns.append(Column(f"{names[1]} / {names[0]}", lambda v: "" if v is None else ratio_text(v), right=True,
                               key=f"{names[1]}_over_{names[0]}"))  # fmt: skip
     rows = []
     heads = any(e["heads"] for e in entries)
-    for key, label, shown in _figures(where, heads):
+    figures = _figures(where, heads)
+    # a network's memory figures in one unit, its largest's: `1.02 GiB` above `0.99 GiB`, not `1,014.30 MiB`
+    sizes = [key for key, _, shown in figures if shown is size]
+    units = [size_unit(max(e[k] for k in sizes if e[k] is not None)) if any(e[k] is not None for k in sizes)
+             else "B" for e in entries]  # fmt: skip
+    for key, label, shown in figures:
         values = [e[key] for e in entries]
-        rows.append([label, *(v if shown is None or v is None else shown(v) for v in values)])
+        cell = [v if shown is None or v is None else size_in(v, u) if shown is size else shown(v)
+                for v, u in zip(values, units, strict=True)]  # fmt: skip
+        rows.append([label, *cell])
         if ratio:
-            a, b = values
-            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            rows[-1].append(b / a if numeric and a else None)
+            rows[-1].append(_ratio(*values))
     notes = [
         step_settings(where["step"], where["device"]),
         "receptive field (last map): of the last layer whose output is still a map of more than one position; "

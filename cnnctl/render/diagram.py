@@ -31,6 +31,19 @@ FILL = {
 }
 
 
+# What each fill stands for, in the legend (only those a picture uses are shown)
+FAMILY_WORDS = {
+    "input": "input",
+    "conv": "conv",
+    "dense": "fc",
+    "pool": "pool",
+    "norm": "norm",
+    "activation": "activation",
+    "channels": "reshape, dropout",
+    "merge": "add, concat",
+    "group": "group",
+}
+
 TITLE_CHARS = 32  # a cluster's title wraps at this many characters
 
 # A head's layers (`outputs:`), which only training runs: dashed and grey, whatever their family.
@@ -38,19 +51,61 @@ TRAINING_FILL, TRAINING_LINE, TRAINING_TEXT = "#f7f7f7", "#969696", "#636363"
 TRAINING_ONLY = "training only"
 
 
-def box_lines(box: Box) -> tuple[str, str, str]:
+def box_lines(box: Box, joined: tuple[int, ...] = ()) -> tuple[str, str, str]:
     """Title, what it is, and what it makes: `layer3`, `36 x bottleneck (254 layers)`, `14x14x1024 · 7,098,368
     params` (exact, as the title's and every box's: one style to compare them by). A group that
-    is no composite (a branch) says how many layers it holds: `2 layers`."""
+    is no composite (a branch) says how many layers it holds: `2 layers`. `joined`: a concat's
+    inputs' channels, summed in its line (`28x28x256 = 64+128+32+32`; see `concat_channels`)."""
     if box.key == "input":
         return "input", "", format_shape(box.shape)
     text = box.text
     if box.layers > 1:
         text = f"{text} ({plural(box.layers, 'layer')})" if text else plural(box.layers, "layer")
     made = format_shape(box.shape)
+    if joined:
+        made += " = " + "+".join(map(str, joined))
     if box.params:
         made += f" · {exact(box.params)} params"
     return box.title or box.path, text, made
+
+
+def concat_channels(d: Diagram) -> dict[str, tuple[int, ...]]:
+    """Per concat box, its inputs' channels in the order of its edges (Inception's 64, 128, 32,
+    32), where they add up to its own: the boxes drawn into it are what it joins."""
+    boxes = {b.key: b for b in d.boxes}
+    into: dict[str, list[int]] = {}
+    for e in d.edges:
+        into.setdefault(e.dst, []).append(boxes[e.src].shape[-1])
+    return {
+        b.key: tuple(into[b.key])
+        for b in d.boxes
+        if b.layers == 1 and b.text.split()[:1] == ["concat"] and len(into.get(b.key, ())) > 1
+        and len(b.shape) == 3 and sum(into[b.key]) == b.shape[-1]
+    }  # fmt: skip
+
+
+def _legend(d: Diagram) -> str:
+    """A Graphviz HTML table under the title: the fills, the dashed edge and the double border,
+    only those this picture uses (a head's grey dashed boxes are said in the line above)."""
+    used = {b.family for b in d.boxes if not b.training}
+    cells = [
+        f'<td bgcolor="{FILL[f]}" border="1" color="#636363"><font point-size="9">{FAMILY_WORDS[f]}</font></td>'
+        for f in FILL
+        if f in used and f != "group"
+    ]
+    if "group" in used:
+        cells.append(f'<td bgcolor="{FILL["group"]}" border="1" color="#636363"><font point-size="9">group</font></td>')
+    said = []
+    if any(e.skip for e in d.edges):
+        said.append("dashed arrow: a skip (a shortcut, a copy into a join)")
+    if "group" in used:
+        said.append("double border: layers collapsed into one box (a deeper --depth draws them, skips too)")
+    if not cells and not said:
+        return ""
+    # the fills in a table of their own, each cell as wide as its word, whatever the line under them
+    fills = f'<tr><td><table border="0" cellspacing="3" cellpadding="2"><tr>{"".join(cells)}</tr></table></td></tr>'
+    words = f'<tr><td><font point-size="9">{_html("; ".join(said))}</font></td></tr>' if said else ""
+    return f'<table border="0" cellspacing="0" cellpadding="0">{fills if cells else ""}{words}</table>'
 
 
 def _titles(d: Diagram) -> tuple[str, str]:
@@ -88,6 +143,9 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
     """
     title, legend = _titles(d)
     label = f"<b>{_html(title)}</b>" + (f'<br/><font point-size="10">{_html(legend)}</font>' if legend else "")
+    key = _legend(d)
+    if key:  # a graph's label holds one table at most, or text: the title and its line go in a cell above
+        label = f'<table border="0" cellspacing="0"><tr><td>{label}</td></tr><tr><td>{key}</td></tr></table>'
     lines = [
         "digraph cnnctl {",
         f'  graph [rankdir=TB, fontname="Helvetica", fontsize=12, labelloc=t, label=<{label}>,'
@@ -99,10 +157,11 @@ def to_dot(d: Diagram, clusters_reversed: bool = False) -> str:
     boxes = {b.key: b for b in d.boxes}
     beside = _first_entered(d)
     ranks: list[str] = []  # each title on the rank of the box it stands beside
+    joined = concat_channels(d)
 
     def node(key: str, indent: str) -> str:
         b = boxes[key]
-        name, text, made = (_html(s) for s in box_lines(b))
+        name, text, made = (_html(s) for s in box_lines(b, joined.get(key, ())))
         label = f"<b>{name}</b>" + (f"<br/>{text}" if text else "") + f'<br/><font point-size="9">{made}</font>'
         extra = ", peripheries=2" if b.family == "group" else ""
         if b.training:
@@ -274,13 +333,14 @@ def to_mermaid(d: Diagram) -> str:
     title = f"{title}; {legend}" if legend else title
     lines = ["---", f"title: {json.dumps(_mermaid(title))}", "---", "flowchart TD"]
     boxes = {b.key: b for b in d.boxes}
+    joined = concat_channels(d)
 
     order = {b.key: i for i, b in enumerate(d.boxes)}
 
     def cluster(c: Cluster, indent: str, number: list[int]) -> None:
         for sub in _in_order(c, order):  # in network order, as in DOT
             if isinstance(sub, str):
-                name, text, made = (_mermaid(s) for s in box_lines(boxes[sub]))
+                name, text, made = (_mermaid(s) for s in box_lines(boxes[sub], joined.get(sub, ())))
                 label = "<br/>".join(s for s in (f"<b>{name}</b>", text, made) if s)
                 lines.append(f'{indent}{sub}["{label}"]')
                 continue

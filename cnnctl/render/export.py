@@ -45,14 +45,16 @@ def how_to_use(done, arch: str, cls: str) -> str:
     network is named as `arch`, which builds it again (the settings given on top of a member
     change its weights' shapes); `cls`: the class the PyTorch export defines."""
     module = done.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    # the PyTorch export is another file, which this command did not write: said how to make it
+    pytorch = f"of the PyTorch export (the same command with -o {module}.py writes it)"
     expects = done.input
     normalized = expects.mean is not None  # the file has MEAN, STD and normalize()
     preprocessed = normalized and bool(expects.adaptation)  # and adapt() and preprocess(): an image's whole way in
     if done.format == "onnx":
         feed = (
-            "; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() of the PyTorch export"
+            f"; feed it uint8 pixels: adapt(image).permute(0, 2, 3, 1).numpy() {pytorch}"
             if expects.inside
-            else "; feed it preprocess(image).numpy() of the PyTorch export"
+            else f"; feed it preprocess(image).numpy() {pytorch}"
             if preprocessed
             else ""
         )
@@ -64,13 +66,13 @@ def how_to_use(done, arch: str, cls: str) -> str:
     if done.format == "safetensors":
         return (
             f"start from them with cnnctl train|evaluate|predict {arch} --weights {done.file} (placed by name); "
-            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({_literal(done.file)})) of the PyTorch export"
+            f"in PyTorch: net.load_state_dict(safetensors.torch.load_file({_literal(done.file)})), net {pytorch}"
         )
     if done.format == "torchscript":
         feed = (
-            " net(adapt(image).permute(0, 2, 3, 1)) with adapt() of the PyTorch export"
+            f" net(adapt(image).permute(0, 2, 3, 1)) with adapt() {pytorch}"
             if expects.inside
-            else " net(preprocess(image)) with preprocess() of the PyTorch export"
+            else f" net(preprocess(image)) with preprocess() {pytorch}"
             if preprocessed
             else ""
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..every import Every
 from ..terminal import color_system, cursor_codes_allowed, draws_bars, reader_gone, stderr_console
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>7}  {lr:>9}  {secs:>6}"
 # Dense prediction's rows: the validation accuracy is over pixels, and the mIoU has a column of its own
 DENSE_ROW = "{epoch:>5}  {train_loss:>10}  {train_acc:>9}  {val_loss:>8}  {val_acc:>13}  {miou:>7}  {lr:>9}  {secs:>6}"
+# The bar's figures at their widest, in the order they give way from the end on a narrow terminal;
+# the bar itself keeps at least BAR_LEAST cells
+_BAR_WIDEST = ("loss 0.0000", "acc 100.00%", "99,999 img/s")
+BAR_LEAST = 10
 
 
 def resume_line(source: str | None, run_dir: str | Path, options: str = "") -> str:
@@ -81,6 +85,7 @@ class TrainDisplay:
         if per_pixel:
             say("dense prediction: loss and accuracy over pixels; mIoU, the mean over classes of intersection/union")
         self.header = False
+        self.said = len(_BAR_WIDEST)  # how many of the bar's figures fit beside it (start_epoch)
         # where no bar is drawn: a plain line every --log-interval
         self.every = None if draws_bars(self.console) else Every(config.log_interval)
 
@@ -92,8 +97,11 @@ class TrainDisplay:
         except BrokenPipeError:  # a rich without Console.on_broken_pipe
             reader_gone(self.console)
 
-    def start_epoch(self, epoch: int, steps: int, start: int) -> None:
-        if not self.header:  # after any notes on the set-up
+    def _header(self) -> None:
+        """The rows' labels, once: over the bar on a terminal (after any notes on the set-up); in a
+        log, with the first row, so that the progress lines of the first epoch come before the
+        table rather than between its header and its first row."""
+        if not self.header:
             self.header = True
             labels = {"epoch": "epoch", "train_loss": "train loss", "train_acc": "train acc", "val_loss": "val loss",
                       "lr": "lr", "secs": "time"}  # fmt: skip
@@ -101,32 +109,44 @@ class TrainDisplay:
                 self.line(DENSE_ROW.format(**labels, val_acc="val pixel acc", miou="mIoU"))
             else:
                 self.line(ROW.format(**labels, val_acc="val acc"))
+
+    def start_epoch(self, epoch: int, steps: int, start: int) -> None:
         self.epoch_started = time.perf_counter()
         self.epoch_images = 0
         self.epoch, self.steps, self.first = epoch, steps, start
         if self.every is not None:
             self.every.start()
             return
+        self._header()
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(
-            TextColumn(f"epoch {epoch + 1}/{self.config.epochs}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]:.4g}  acc {task.fields[acc]:.2%}  {task.fields[speed]:,.0f} img/s"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
+        label, count = f"epoch {epoch + 1}/{self.config.epochs}", f"{steps}/{steps}"
+        # the bar at least BAR_LEAST cells and the time left whole: the figures that do not fit go,
+        # the rate first (at 60 columns the time left was cut to `0:…`, the bar 2 cells)
+        room = self.console.width - len(label) - len(count) - len("0:00:00") - BAR_LEAST - 4
+        self.said = next((k for k in range(len(_BAR_WIDEST), 0, -1) if len("  ".join(_BAR_WIDEST[:k])) < room), 0)
+        columns = [TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}")]
+        if self.said:
+            columns.append(TextColumn("{task.fields[stats]}"))
+        self.progress = Progress(*columns, TimeRemainingColumn(), console=self.console, transient=True)
         self.progress.start()
-        self.task = self.progress.add_task("", total=steps, completed=start, loss=0.0, acc=0.0, speed=0.0)
+        self.task = self.progress.add_task("", total=steps, completed=start, stats=self._bar_stats())
+
+    def _bar_stats(self, stats: Any = None, speed: float = 0.0) -> str:
+        """`loss 0.6931  acc 81.20%  12,345 img/s`, as many of them as fit (`said`); `-` for
+        each before a step has run (was `loss 0  acc 0.00%  0 img/s`)."""
+        if stats is None:
+            words = ["loss -", "acc -", "- img/s"]
+        else:
+            words = [f"loss {loss(stats.loss)}", f"acc {stats.accuracy:.2%}", f"{speed:,.0f} img/s"]
+        return "  ".join(words[: self.said])
 
     def step(self, done: int, stats, batch: int) -> None:
         self.images += batch
         self.epoch_images += batch
         if self.progress is not None and (done % 5 == 0 or done == self.progress.tasks[0].total):
             speed = self.epoch_images / max(time.perf_counter() - self.epoch_started, 1e-9)
-            self.progress.update(self.task, completed=done, loss=stats.loss, acc=stats.accuracy, speed=speed)
+            self.progress.update(self.task, completed=done, stats=self._bar_stats(stats, speed))
         elif self.every is not None and done != self.steps and self.every.due(done):  # the epoch's row says the last
             self.line(self._progress_line(done, stats))
 
@@ -153,6 +173,7 @@ class TrainDisplay:
 
     def end_epoch(self, row: dict, improved: bool) -> None:
         self._stop_bar()
+        self._header()
         values = {
             "epoch": row["epoch"],
             "train_loss": loss(row["train_loss"]),

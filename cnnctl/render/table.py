@@ -41,7 +41,7 @@ class Column:
     Plain classes, not dataclasses: building a dataclass costs a millisecond or more at start-up.
     """
 
-    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only", "least", "prose")
+    __slots__ = ("name", "fmt", "right", "wrap", "squeeze", "csv", "key", "csv_only", "least", "prose", "paths")
 
     def __init__(
         self,
@@ -56,9 +56,11 @@ class Column:
         csv_only: bool = False,  # a column only CSV writes (text shows it in another table)
         least: int | None = None,  # a wrap column that gives way first, down to this width
         prose: bool = False,  # free text (a description): wraps in plain text too, given a width
+        paths: bool = False,  # a wrap column of layer paths (From): a path breaks after a dot, as a squeeze one's
     ) -> None:
         self.name, self.fmt, self.right, self.wrap, self.squeeze, self.csv = name, fmt, right, wrap, squeeze, csv
         self.key, self.csv_only, self.least, self.prose = key or csv_key(name), csv_only, least, prose
+        self.paths = paths
 
     def __repr__(self) -> str:
         return f"Column({self.name!r})"
@@ -168,21 +170,24 @@ def plain(table: Table, width: int | None = None) -> str:
 
 def _wrap_prose(columns: list[Column], rows: list[list[str]], widths: list[int], width: int) -> list[list[str]]:
     """`rows` with each `prose` cell wrapped at spaces to fit lines of `width` (the prose
-    columns narrowed, `widths` updated, down to WRAP_MIN_WIDTH): a wrapped row goes on in
-    lines of its own, the other cells blank there."""
+    columns narrowed, `widths` updated, down to WRAP_MIN_WIDTH and never below their longest
+    word, which is never broken): a wrapped row goes on in lines of its own, the other cells
+    blank there."""
     import textwrap
 
     prose = [i for i, c in enumerate(columns) if c.prose]
+    longest = {i: max((len(w) for r in rows for w in r[i].split()), default=0) for i in prose}
     excess = sum(widths) + 2 * (len(widths) - 1) - width
     while excess > 0:
         widest = max(prose, key=lambda i: widths[i])
-        if widths[widest] <= max(WRAP_MIN_WIDTH, len(columns[widest].name)):
+        if widths[widest] <= max(WRAP_MIN_WIDTH, len(columns[widest].name), longest[widest]):
             break
         widths[widest] -= 1
         excess -= 1
     out = []
     for row in rows:
-        pieces = {i: textwrap.wrap(row[i], widths[i], break_on_hyphens=False) or [""] for i in prose}
+        wrapped = (textwrap.wrap(row[i], widths[i], break_long_words=False, break_on_hyphens=False) for i in prose)
+        pieces = {i: lines or [""] for i, lines in zip(prose, wrapped, strict=True)}
         for n in range(max(len(p) for p in pieces.values())):
             line = list(row) if n == 0 else [""] * len(row)
             for i, lines in pieces.items():
@@ -239,11 +244,12 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
 
     Every string is a `rich.text.Text`, never markup. Numbers and shapes are never cut,
     wrapped or ellipsized: their columns are as wide as their widest cell. A `wrap` column
-    (the shorthand) wraps at spaces, down to WRAP_MIN_WIDTH. A `squeeze` column (the layer
-    path) breaks after dots, only when the other columns and the wrap columns at their
-    minimum do not fit the terminal (`summarize googlenet` at 80 columns). When even that
-    does not fit, both go down to FOLD_MIN_WIDTH, and then the table is drawn wider than
-    the terminal, which wraps its lines: a number is never cut. Notes are printed as they
+    (the shorthand) wraps at spaces, down to WRAP_MIN_WIDTH, never inside a word. A `squeeze`
+    column (the layer path) breaks after dots, only when the other columns and the wrap
+    columns at their minimum do not fit the terminal (`summarize googlenet` at 82 columns),
+    and only where that makes the table fit; a name without dots is never broken. A table
+    that cannot fit is drawn wider than the terminal, which wraps its lines: a number is
+    never cut. Notes are printed as they
     are (soft wrap): the terminal breaks a long one where it must, rather than rich
     breaking `241.04 KiB` in the middle.
     """
@@ -258,14 +264,11 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
     columns, rows = shown(table), cells(table)
     natural = [max([cell_len(clean(c.name))] + [cell_len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     gaps = 2 * (len(natural) - 1)  # one space of padding and one of box between columns
-    # a wrapping column never narrower than its longest word: rich folds a word that does not fit
-    # (`act=softma` over `x`), and a shorthand's words are its `key=value` pairs
-    words = [max((cell_len(w) for r in rows for w in r[i].split()), default=0) for i in range(len(columns))]
-    widths = _fit(columns, natural, console.width - gaps, words)
+    widths = _fit(columns, natural, console.width - gaps, _unbreakable(columns, rows), _unbreakable(columns, rows, 0))
     for i, col in enumerate(columns):
-        if col.squeeze and widths[i] < natural[i]:
+        if (col.squeeze or col.paths) and widths[i] < natural[i]:
             for row in rows:
-                row[i] = _break_at_dots(row[i], widths[i])
+                row[i] = " ".join(_break_at_dots(w, widths[i]) for w in row[i].split(" "))
 
     total = sum(widths) + gaps
     out = RichTable(
@@ -298,36 +301,64 @@ def rich(table: Table, file: IO[str] | None = None, width: int | None = None) ->
         console.print(Text(clean(note)), soft_wrap=True)
 
 
-def _fit(columns: list[Column], natural: list[int], room: int, words: list[int] | None = None) -> list[int]:
+def _unbreakable(columns: list[Column], rows: list[list[str]], dots: bool = True) -> list[int]:
+    """Per column, the widest piece a cell may not be broken inside: a wrap column's longest
+    word (a shorthand's `key=value` pair, a description's `MobileNetV3-Large`: rich would fold
+    it, `act=softma` over `x`), a squeeze or `paths` column's longest piece between dots (a
+    path breaks only after a dot, `(46 other layers)` at its spaces; a name without dots,
+    `convnext_tiny`, never), or without `dots` its longest word; 0 for the others."""
+    from rich.cells import cell_len
+
+    def pieces(col: Column, cell: str) -> list[str]:
+        if not (col.wrap or col.squeeze):
+            return []
+        if not (dots and (col.squeeze or col.paths)):
+            return cell.split()
+        return [p for word in cell.split() for p in re.findall(r"[^.]*\.|[^.]+$", word)]
+
+    return [max((cell_len(p) for r in rows for p in pieces(c, r[i])), default=0) for i, c in enumerate(columns)]
+
+
+def _fit(
+    columns: list[Column], natural: list[int], room: int, words: list[int] | None = None, whole: list[int] | None = None
+) -> list[int]:
     """Column widths (without the gaps) for `room` characters: only `wrap` and `squeeze` columns shrink.
 
     First the columns that give way first (`least`: summarize's From), down to their least;
     then the wrap columns, down to WRAP_MIN_WIDTH; then wrap and squeeze columns together,
     the widest first, down to WRAP_MIN_WIDTH and SQUEEZE_MIN_WIDTH; then both down to
-    FOLD_MIN_WIDTH, a wrap column not below its longest word (`words`, per column), which
-    would be broken inside. The sum may stay above `room`: the other columns never shrink.
+    FOLD_MIN_WIDTH. No column goes below its header or its widest unbreakable piece (`words`,
+    per column: see `_unbreakable`). Where the table still does not fit, a column of paths
+    (squeeze or `paths`) keeps its longest word whole (`whole`; a squeeze column, without
+    `whole`, its natural width): a path broken after its dots would not make it fit, and the
+    table is drawn wider anyway. The sum may stay above `room`: the other columns never shrink.
     """
     words = words or [0] * len(columns)
+    whole = whole or natural
     widths = list(natural)
     wraps = [i for i, c in enumerate(columns) if c.wrap]
     texts = [i for i, c in enumerate(columns) if c.wrap or c.squeeze]
+    dotted = [i for i, c in enumerate(columns) if c.squeeze or c.paths]
     first = [i for i, c in enumerate(columns) if c.least is not None]
     stages = (
         (first, lambda i: columns[i].least),
         (wraps, lambda i: WRAP_MIN_WIDTH),
         (texts, lambda i: WRAP_MIN_WIDTH if columns[i].wrap else SQUEEZE_MIN_WIDTH),
-        # a header is not folded, nor a wrap column's word
-        (texts, lambda i: max(FOLD_MIN_WIDTH, len(columns[i].name), words[i] if columns[i].wrap else 0)),
+        (texts, lambda i: FOLD_MIN_WIDTH),
     )
     for shrinking, floor in stages:
         excess = sum(widths) - room
         while excess > 0:
-            free = [i for i in shrinking if widths[i] > min(natural[i], floor(i))]
+            # a header is not folded, nor a word, nor a path between its dots
+            free = [i for i in shrinking if widths[i] > min(natural[i], max(floor(i), len(columns[i].name), words[i]))]
             if not free:
                 break
             widest = max(free, key=lambda i: widths[i])
             widths[widest] -= 1
             excess -= 1
+    if sum(widths) > room:
+        for i in dotted:
+            widths[i] = max(widths[i], min(whole[i], natural[i]))
     return widths
 
 

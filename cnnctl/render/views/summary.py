@@ -16,19 +16,20 @@ SHORTHAND = Column("Shorthand", wrap=True)
 
 
 def field_text(f: Field) -> str:
-    """`212`, `7x3`, `~5` (uneven: the largest of the positions' fields, which differ), or `all`
-    (every output value sees the whole input)."""
+    """`212`, `7x3`, `~5` (the largest of the positions' fields, which differ in size), or `all`
+    (every output value sees the whole input). A field of one size placed unevenly (after a
+    deconv f=2 s=2) is its size, unmarked: the legend says so (column_notes)."""
     if f.whole:
         return "all"
     h, w = (round(v, 2) for v in f.size)
-    return ("~" if f.uneven else "") + (f"{h:g}" if h == w else f"{h:g}x{w:g}")
+    return ("~" if f.sizes_differ else "") + (f"{h:g}" if h == w else f"{h:g}x{w:g}")
 
 
 # summarize's columns: name -> (header, the row's value, how it is shown). `from` is shown by
 # default only where some layer's input is not simply the layer above (Keras' "Connected to").
 SUMMARY_COLUMNS = ("layer", "shorthand", "input", "output", "kernel", "from", "params", "buffers", "mults", "flops",
                    "field", "jump", "start", "reach", "memory")  # fmt: skip
-DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 80 columns
+DEFAULT_COLUMNS = ("layer", "shorthand", "output", "from", "params", "mults", "field")  # googlenet fits 82 columns
 # Other names for them, for the hint of a column not found: `layer` is the layer's path.
 COLUMN_SYNONYMS = {"path": "layer", "name": "layer", "shape": "output", "macs": "mults", "receptive_field": "field",
                    "input_shape": "input", "output_shape": "output", "weights": "kernel", "weight": "kernel",
@@ -91,7 +92,7 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         "input": (Column("Input", right=True, wrap=True), lambda r, i: inputs_text(r.in_shapes)),
         "output": (num("Output"), lambda r, i: format_shape(r.shape)),
         "kernel": (Column("Kernel"), lambda r, i: kernel_text(r.param_shapes)),
-        "from": (Column("From", wrap=True, least=8), lambda r, i: wired[i]),  # gives way before the others
+        "from": (Column("From", wrap=True, least=8, paths=True), lambda r, i: wired[i]),  # gives way first
         "params": (num("Params", exact), lambda r, i: r.params),
         "buffers": (num("Buffers", exact), lambda r, i: r.buffers),
         "mults": (num("Mults", exact), lambda r, i: r.mults),
@@ -122,9 +123,11 @@ def summary_table(s: Summary, columns: tuple[str, ...] | None = None) -> Table:
         + (f"; {both(s.flops_with_heads)} in training" if s.heads else "")
         + " (`cnnctl flops --explain` says what is counted)",
         *head_notes(s),
-        f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)}, "
-        f"params {size(m.params)}, buffers {size(m.buffers)}, total {size(m.total)} (a training step: "
-        "`cnnctl memory`)",
+        # what is counted said in the line: torchinfo's "forward/backward pass size", about twice this, is read
+        # as the same figure
+        f"Memory ({m.dtype}, batch {m.batch:,}): input {size(m.input)}, activations {size(m.activations)} (every "
+        f"layer's output once, one forward pass), params {size(m.params)}, buffers {size(m.buffers)}, total "
+        f"{size(m.total)} (a training step keeps more for the backward pass, and gradients: `cnnctl memory`)",
     ]
     notes += column_notes(s, columns)
     title = s.name if s.file == s.name else f"{s.name}  ({s.file})"  # a network piped in: `<stdin>` once
@@ -152,14 +155,21 @@ def column_notes(s: Summary, columns: tuple[str, ...]) -> list[str]:
             "n x C_in/groups x f_h x f_w, deconv C_in x n/groups x f_h x f_w, fc out x in; their sizes sum to Params"
         )
     if "field" in columns:
-        uneven = [r.field for r in s.rows if r.field.uneven]
-        reasons = sorted({why for f in uneven for why in f.because})
+        differ = [r.field for r in s.rows if r.field.sizes_differ]
+        placed = [r.field for r in s.rows if r.field.uneven and not r.field.sizes_differ]
+
+        def after(fields: list) -> str:
+            reasons = sorted({why for f in fields for why in f.because})
+            return " or ".join(UNEVEN_BECAUSE.get(why, f"a {why}") for why in reasons)
+
         marks = ""
-        if reasons:
-            marks = "~: the largest of the positions' fields, which differ after "
-            marks += " or ".join(UNEVEN_BECAUSE.get(why, f"a {why}") for why in reasons) + "; "
-        elif uneven:
+        if differ and after(differ):
+            marks = f"~: the largest of the positions' fields, which differ in size after {after(differ)}; "
+        elif differ:
             marks = "~: a field that contains each position's; "
+        if placed:  # the mark once said `differ` of these too (a U-Net's deconv f=2 s=2: every position 24)
+            marks += (f"after {after(placed) or 'such a layer'} a field unmarked is every position's size, "
+                      "placed unevenly, not start + i*jump; ")  # fmt: skip
         notes.append(
             "Field: the receptive field of each output value, in input pixels per side, padding included: a field "
             f"larger than the image reaches into it ({marks}all: every pixel of the image; `--columns ...,reach`: "
