@@ -221,8 +221,24 @@ def test_the_roofline_rate_stands_beside_the_measured_one():
     data = bench_json(result)
     assert data["dtype"] == "bfloat16" and data["timings"][0]["roofline_images_per_second"] == pytest.approx(4000)
     # the profile as flops --profile gives it: its key, its name beside it, the data sheet's figures as numbers
+    # (in bfloat16 one peak: no FP32 one beside it)
     assert data["roofline"] == {"profile": "h100", "profile_name": "H100 SXM", "peak_flops_per_second": 989.4e12,
+                                "fp32_peak_flops_per_second": None,
                                 "bandwidth_bytes_per_second": 3.35e12}  # fmt: skip
+
+
+def test_bench_in_float32_says_mfu_is_against_tf32_and_the_roofline_s_two_peaks():
+    # H100 SXM in float32: convs at TF32's 494.7 TFLOP/s, an fc at FP32's 66.9 (its data sheet's, dense)
+    t = Timing("cnnctl", "train", 8, repeats(*[[0.01] * 20] * 3), 10**9, roofline_seconds=0.002, repeats=3)
+    result = BenchResult("cuda:0", [t], 494.7, [], PROFILES["h100"], dtype="float32")
+    text = plain(bench_table(result))
+    assert "MFU against 494.7 TFLOP/s (float32: TF32's, the convs' peak; an fc runs at FP32's 66.9)" in text
+    assert "on H100 SXM in float32: convs at TF32 494.7, fc at FP32 66.9 TFLOP/s" in text
+    roof = bench_json(result)["roofline"]
+    assert (roof["peak_flops_per_second"], roof["fp32_peak_flops_per_second"]) == (494.7e12, 66.9e12)
+    # --peak-tflops given: MFU against it, said as the dtype alone
+    given = plain(bench_table(result._replace(peak_tflops=100.0)))
+    assert "MFU against 100 TFLOP/s (float32)" in given
 
 
 def test_a_measured_cpu_profile_is_a_key_and_its_figures_are_fields():
@@ -516,7 +532,11 @@ def test_a_peak_below_zero_is_refused_with_a_hint(monkeypatch, capsys):
 
     code, out, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", "--peak-tflops", "-1")
     assert code == 2 and out == ""
-    assert err.startswith("error: --peak-tflops -1: give the device's peak, a number above 0\n  hint: its dense peak")
+    assert err.startswith("error: --peak-tflops -1: not a device's figure\n  hint: give the device's own, from its "
+                          "data sheet (dense, no sparsity); --peak-tflops: 1e-06 to 1e+06 TFLOP/s\n")  # fmt: skip
+    # a tiny positive peak, as flops' (MFU of 1e300)
+    code, _, err = run_main(monkeypatch, capsys, "bench", "lenet5", "--device", "cpu", "--peak-tflops", "1e-300")
+    assert code == 2 and err.startswith("error: --peak-tflops 1e-300: not a device's figure")
 
 
 def test_bench_data_takes_trains_batch_and_says_what_it_read_before_the_tables(tmp_path, monkeypatch, capsys):

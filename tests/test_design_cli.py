@@ -248,13 +248,109 @@ def test_flops_states_the_training_step():
 
 def test_roofline_per_layer_is_the_max_of_compute_and_memory():
     out = json.loads(cli("flops", "lenet5", "--per-layer", "--profile", "a100", "-f", "json").stdout)
-    peak, bandwidth = 156e12, 2.039e12  # A100's TF32 and HBM figures
+    # A100's data sheet: TF32 156 (a conv, as cuDNN runs it), FP32 19.5 TFLOPS (the rest), 2,039 GB/s
+    tf32, fp32, bandwidth = 156e12, 19.5e12, 2.039e12
     for layer in out["layers"]:
-        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
+        peak = tf32 if layer["path"].startswith("conv") else fp32
+        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["roofline_bytes"] / bandwidth))
+        assert "bytes" not in layer  # `roofline_bytes`, as every count of bytes in JSON ends `_bytes`
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
     # 32x32x1 in, 28x28x6 out, 156 params, float32
-    assert conv1["bytes"] == 4 * (32 * 32 + 28 * 28 * 6 + 156)
+    assert conv1["roofline_bytes"] == 4 * (32 * 32 + 28 * 28 * 6 + 156)
     assert out["roofline"]["lower_bound"] is True
+
+
+# Each profile's two float32 peaks, dense, in TFLOP/s: (TF32 tensor cores, plain FP32), from the vendors'
+# documents (a figure given only with sparsity halved): NVIDIA's H100 data sheet (SXM: TF32 989* and FP32 67,
+# 66.9 in the Hopper white paper's table; PCIe: 756* and 51), the H100 NVL data sheet (835* and 60), the H200
+# data sheet (989* and 67; the die and clocks of H100 SXM), the A100 data sheet (156 and 19.5), the L40S data
+# sheet (183 and 91.6), the L4 data sheet (120* and 30.3), the A10 data sheet (62.5 and 31.2), the Ada
+# Lovelace white paper (RTX 4090: 82.6 and 82.6), the GA102 white paper (RTX 3090: 35.6 and 35.6); V100 and
+# T4 have no TF32: their data sheets' FP32 15.7 and 8.1 for both.
+FLOAT32_PEAKS = {"h100": (989.4 / 2, 66.9), "h100_pcie": (756 / 2, 51), "h100_nvl": (835 / 2, 60),
+                 "h200": (989.4 / 2, 66.9), "a100": (156, 19.5), "l40s": (183, 91.6), "l4": (120 / 2, 30.3),
+                 "a10": (62.5, 31.2), "rtx4090": (82.6, 82.6), "rtx3090": (35.6, 35.6), "v100": (15.7, 15.7),
+                 "t4": (8.1, 8.1)}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", sorted(FLOAT32_PEAKS))
+def test_each_profile_has_the_data_sheets_two_float32_peaks(key):
+    from cnnctl.analysis.roofline import PROFILES, layer_peak
+
+    tf32, fp32 = FLOAT32_PEAKS[key]
+    profile = PROFILES[key]
+    # a conv (and a deconv) at TF32's, as cuDNN runs it by PyTorch's default; an fc's matmul at FP32's
+    assert layer_peak(profile, "float32", "conv") == pytest.approx(tf32 * 1e12, rel=1e-3)
+    assert layer_peak(profile, "float32", "deconv") == pytest.approx(tf32 * 1e12, rel=1e-3)
+    assert layer_peak(profile, "float32", "fc") == pytest.approx(fp32 * 1e12, rel=1e-3)
+    # in 16 bits one peak for every layer, as before
+    sixteen = "float16" if key in ("v100", "t4") else "bfloat16"
+    assert layer_peak(profile, sixteen, "fc") == layer_peak(profile, sixteen, "conv") == profile.peak[sixteen]
+
+
+def test_a_float32_conv_runs_at_tf32_and_an_fc_at_fp32():
+    # H100 SXM, float32: conv1 of 1x1x1 -> 1x1x4096 (f=1, 4,096 filters), then fc 4096 on its 4,096 values.
+    # The fc: 4,096 x 4,096 multiplications, 2 FLOPs each plus its 4,096 biases = 33,558,528 FLOPs, moving
+    # (4,096 in + 4,096 out + 16,781,312 weights) x 4 bytes = 67,158,016: intensity 0.5, memory-bound; at batch
+    # 4,096 its FLOPs are 137,455,730,688 and its bytes 4 x (2 x 4,096 x 4,096 + 16,781,312) = 201,342,976:
+    # intensity 682.7, above both ridges: compute-bound, at FP32's 66.9 TFLOP/s (TF32's 494.7 would be 7.4x less)
+    from cnnctl.analysis.roofline import PROFILES, roofline
+
+    graph = load_text("input: 1x1x1\nlayers: [conv f=1 n=4096, fc 4096]")
+    times = {t.path: t for t in roofline(graph, PROFILES["h100"], batch=4096).layers}
+    fc = times["fc1"]
+    assert (fc.flops, fc.bytes, fc.compute_bound) == (137_455_730_688, 201_342_976, True)
+    assert fc.seconds == pytest.approx(137_455_730_688 / 66.9e12)  # 2.05 ms
+    conv = times["conv1"]  # 4,096 x 4,096 x (2 FLOPs + 1 bias): 50,331,648 FLOPs, 4 x (4,096 x 4,097 + 8,192)
+    assert (conv.flops, conv.bytes) == (50_331_648, 4 * (4096 * 4097 + 8192))
+    assert conv.seconds == pytest.approx(max(50_331_648 / 494.7e12, conv.bytes / 3.35e12))
+    # a training step: the fc's forward and backward FLOPs at FP32's too (its backward is matmuls)
+    step = {t.path: t for t in roofline(graph, PROFILES["h100"], batch=4096, training=True).layers}
+    assert step["fc1"].seconds == pytest.approx(max(step["fc1"].flops / 66.9e12, step["fc1"].bytes / 3.35e12))
+    # the notes say both peaks and both ridges; JSON gives both peaks
+    out = json.loads(cli("flops", "lenet5", "--profile", "h100", "-f", "json").stdout)["roofline"]
+    assert (out["peak_flops_per_second"], out["fp32_peak_flops_per_second"]) == (494.7e12, 66.9e12)
+    assert out["fp32_ridge_flops_per_byte"] == pytest.approx(66.9e12 / 3.35e12)  # 20.0
+    text = cli("flops", "lenet5", "--profile", "h100").stdout
+    assert "Roofline on H100 SXM (float32: convs at TF32 494.7, fc at FP32 66.9 TFLOP/s, 3,350 GB/s)" in text
+    assert "Ridge point: 147.7 FLOP/B for a conv" in text and "20.0 FLOP/B for the other layers" in text
+    # in bfloat16, and on a device of one float32 peak, one peak
+    bf16 = json.loads(cli("flops", "lenet5", "--profile", "h100", "--dtype", "bf16", "-f", "json").stdout)
+    assert bf16["roofline"]["fp32_peak_flops_per_second"] is None
+    v100 = json.loads(cli("flops", "lenet5", "--profile", "v100", "-f", "json").stdout)["roofline"]
+    assert v100["peak_flops_per_second"] == v100["fp32_peak_flops_per_second"] == 15.7e12
+    assert "(float32, 15.7 TFLOP/s, 900 GB/s)" in cli("flops", "lenet5", "--profile", "v100").stdout
+    custom = ("--peak-tflops", "90", "--bandwidth", "1000")
+    one = json.loads(cli("flops", "lenet5", *custom, "-f", "json").stdout)["roofline"]
+    assert one["peak_flops_per_second"] == one["fp32_peak_flops_per_second"] == 90e12
+
+
+def test_compare_s_latency_says_both_float32_peaks():
+    out = json.loads(cli("compare", "lenet5", "alexnet", "--no-amp", "-f", "json").stdout)
+    assert (out["profile"], out["peak_flops_per_second"], out["fp32_peak_flops_per_second"]) == (
+        "h100", 494.7e12, 66.9e12)  # fmt: skip
+    flops = json.loads(cli("flops", "alexnet", "--profile", "h100", "--batch", "64", "-f", "json").stdout)
+    assert out["networks"][1]["latency_seconds"] == pytest.approx(flops["roofline"]["seconds"])
+    text = cli("compare", "lenet5", "alexnet", "--no-amp").stdout
+    assert "roofline latency (H100 SXM, batch 64, float32: convs at TF32 494.7, fc at FP32 66.9 TFLOP/s)" in text
+
+
+@pytest.mark.parametrize(
+    ("figures", "said"),
+    [(("1e-300", "1e-300"), "--peak-tflops 1e-300 and --bandwidth 1e-300: not a device's figure"),
+     (("2e6", "100"), "--peak-tflops 2e+06: not a device's figure"),
+     (("100", "1e-4"), "--bandwidth 0.0001: not a device's figure"),
+     (("nan", "100"), "--peak-tflops nan: not a device's figure")],
+)  # fmt: skip
+def test_absurd_device_figures_are_refused_in_one_message(figures, said):
+    # 1e-300 TFLOP/s and GB/s printed a 300-digit number of seconds and "0 GB/s"
+    out = cli("flops", "lenet5", "--peak-tflops", figures[0], "--bandwidth", figures[1])
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"error: {said}\n" in out.stderr
+    assert "--peak-tflops: 1e-06 to 1e+06 TFLOP/s" in out.stderr or "--bandwidth: 0.001 to 1e+07 GB/s" in out.stderr
+    # the ends of the ranges are figures
+    ends = cli("flops", "lenet5", "--peak-tflops", "1e6", "--bandwidth", "1e-3", "-f", "json")
+    assert ends.returncode == 0
 
 
 # LeNet-5's conv1: 32x32x1 in, 28x28x6 out, 156 params
@@ -268,10 +364,10 @@ def test_roofline_in_mixed_precision_is_the_16_bit_peak_and_autocast_s_dtypes():
     # the profile by its key, the README's `"profile": "h100"`, its display name beside it
     assert (out["roofline"]["profile"], out["roofline"]["profile_name"]) == ("h100", "H100 SXM")
     for layer in out["layers"]:
-        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["bytes"] / bandwidth))
+        assert layer["seconds"] == pytest.approx(max(layer["flops"] / peak, layer["roofline_bytes"] / bandwidth))
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
     # the float32 image read in 4 bytes, the 16-bit output written in 2, float32 weights read once
-    assert conv1["bytes"] == 4 * 32 * 32 + 2 * 28 * 28 * 6 + 4 * CONV1_PARAMS
+    assert conv1["roofline_bytes"] == 4 * 32 * 32 + 2 * 28 * 28 * 6 + 4 * CONV1_PARAMS
     # layer norm runs in float32 under CUDA autocast (as `memory --amp` says): its 16-bit input
     # read in 2 bytes, its float32 output written in 4; a layer scale's output is float32 too
     text = "input: 4x4x1\nlayers: [conv f=1 n=2, layernorm, layerscale, conv f=1 n=3]"
@@ -297,7 +393,7 @@ def test_roofline_of_a_small_network_is_readable_and_views_move_nothing(tmp_path
     (tmp_path / "ex06.yaml").write_text(EX06)
     args = ("flops", str(tmp_path / "ex06.yaml"), "--profile", "h100", "--batch", "8", "--per-layer")
     out = json.loads(cli(*args, "-f", "json").stdout)
-    moved = {r["path"]: r["bytes"] for r in out["layers"]}
+    moved = {r["path"]: r["roofline_bytes"] for r in out["layers"]}
     assert moved == {"conv1": 11_184, "bn1": 9_280, "pool1": 5_760, "fc1": 2_952, "flatten1": 0, "dropout1": 0}
     assert out["roofline"]["seconds"] == pytest.approx(29_176 / 3.35e12)  # 8.709 ns
     assert out["roofline"]["ridge_flops_per_byte"] == pytest.approx(494.7e12 / 3.35e12)  # 147.7
@@ -372,7 +468,7 @@ def test_dtype_short_names_are_the_long_ones(short, name):
     assert (out["roofline"]["dtype"], out["roofline"]["peak_flops_per_second"]) == (name, peak)
     conv1 = next(r for r in out["layers"] if r["path"] == "conv1")
     size = 4 if name == "float32" else 2  # a pure 16-bit network: its weights in 2 bytes too
-    assert conv1["bytes"] == size * (CONV1_VALUES + CONV1_PARAMS)
+    assert conv1["roofline_bytes"] == size * (CONV1_VALUES + CONV1_PARAMS)
 
 
 @pytest.mark.parametrize(

@@ -89,8 +89,9 @@ def flops_cmd(
     depth: Annotated[Optional[int], option("-d", "--depth", parser=whole(1), metavar="N",
                                            help="Collapse layer paths deeper than N, as summarize --depth: a row "
                                            "per group (implies --per-layer).")] = None,
-    dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (TF32 on GPUs "
-                                                 "that have it); with --amp, the device's 16-bit type.",
+    dtype: Annotated[Optional[str], dtype_option("Element type for the roofline. Default: float32 (on a GPU with "
+                                                 "TF32, convs at its peak, fc at FP32's, as PyTorch's defaults run "
+                                                 "them); with --amp, the device's 16-bit type.",
                                                  ROOFLINE_DTYPES, NO_ROOFLINE)] = None,
     amp: Annotated[bool, option("--amp", help="Mixed precision, as train --amp: the 16-bit peak, activations "
                                 "in autocast's dtypes (as memory --amp), float32 weights.")] = False,
@@ -361,7 +362,8 @@ def compare_cmd(
         computes = "bfloat16" if step.amp and DTYPE_BYTES[dtype] != 2 else dtype
         device, _ = _roofline_device(profile, peak_tflops, bandwidth, computes, False)
     entries = compare(graphs, step.batch, dtype, step.kind, device, budget, freeze, step.amp, kernels)
-    where = dict(step=step, dtype=dtype, profile=device.key, profile_name=device.name, budget=budget, freeze=freeze,
+    where = dict(step=step, dtype=dtype, roofline_profile=device, profile_name=device.name, budget=budget,
+                 freeze=freeze,
                  device=kernels, device_from=device_from,
                  latency_dtype=latency_dtype_of(device, dtype, step.amp))  # fmt: skip
     labels = column_labels(files, [g.title for g in graphs])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..analysis.memory import CUBLAS_WORKSPACE, TrainingMemory
 from ..analysis.receptive import Field
-from ..analysis.roofline import Profile, Roofline
+from ..analysis.roofline import Profile, Roofline, fp32_peak
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..catalog import file_json
 from ..shapes import format_shape
@@ -126,12 +126,25 @@ def training_notes(cost: TrainingCost, step: TrainingStep | None = None, explain
     ]
 
 
+def peak_words(profile: Profile, dtype: str) -> str:
+    """The dtype and the peak a roofline computes at, as the notes say them: `bfloat16, 989.4
+    TFLOP/s`; in float32 where the GPU has TF32 beside plain FP32, both and which layers run at
+    which (cnnctl.analysis.roofline.layer_peak): `float32: convs at TF32 494.7, fc at FP32 66.9
+    TFLOP/s`."""
+    peak, fp32 = profile.peak[dtype] / 1e12, fp32_peak(profile, dtype)
+    if fp32 is None or fp32 == profile.peak[dtype]:
+        return f"{dtype}, {peak:g} TFLOP/s"
+    return f"{dtype}: convs at TF32 {peak:g}, fc at FP32 {fp32 / 1e12:g} TFLOP/s"
+
+
 def roofline_notes(r: Roofline, step: Roofline | None = None) -> list[str]:
     """The roofline's total for a forward pass (and, with `step`, a training step's on the same
-    device) and its formula; the ridge point."""
+    device) and its formula; the ridge point (of convs and of the rest, where their peaks differ)."""
     compute = r.compute_bound_seconds / r.seconds if r.seconds else 0.0
-    peak = r.profile.peak[r.dtype] / 1e12
-    precision = f"mixed {r.dtype}: activations in autocast's dtypes, float32 weights" if r.amp else r.dtype
+    peak, bandwidth = r.peak / 1e12, f"{r.profile.bandwidth / 1e9:,.0f} GB/s"
+    precision = peak_words(r.profile, r.dtype)
+    if r.amp:  # 16 bits: one peak
+        precision = f"mixed {r.dtype}: activations in autocast's dtypes, float32 weights, {peak:g} TFLOP/s"
     training = []
     if step is not None:
         share = step.compute_bound_seconds / step.seconds if step.seconds else 0.0
@@ -142,24 +155,38 @@ def roofline_notes(r: Roofline, step: Roofline | None = None) -> list[str]:
             "input's and the weights' gradients; dropout moves its data), a frozen layer's forward alone, the "
             "optimizer's update not included"
         ]
+    two = r.fc_peak != r.peak
+    peaks = ""
+    if two:  # cnnctl.analysis.roofline.layer_peak
+        peaks = (
+            " (float32: a conv at the TF32 peak, as cuDNN runs it by PyTorch's default; an fc's matmul and "
+            "element-wise work at the FP32 peak, PyTorch's default leaving matmuls out of TF32)"
+        )
+    ridge = f"Ridge point: {r.ridge:,.1f} FLOP/B ({peak:g} TFLOP/s / {bandwidth})"
+    if two:
+        ridge = (f"Ridge point: {r.ridge:,.1f} FLOP/B for a conv ({peak:g} TFLOP/s / {bandwidth}), "
+                 f"{r.fc_ridge:,.1f} FLOP/B for the other layers ({r.fc_peak / 1e12:g} TFLOP/s)")  # fmt: skip
     return [
-        f"Roofline on {r.profile.name} ({precision}, {peak:g} TFLOP/s, {r.profile.bandwidth / 1e9:,.0f} GB/s), "
+        f"Roofline on {r.profile.name} ({precision}, {bandwidth}), "
         f"batch {r.batch:,}: at least {duration(r.seconds)} per forward pass, {compute:.0%} of it in "
-        "compute-bound layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth), bytes = inputs + "
-        "output + weights once (none for a view, such as flatten, or dropout at inference)",
+        "compute-bound layers; a lower bound: each layer at max(FLOPs / peak, bytes / bandwidth)"
+        f"{peaks}, bytes = inputs + output + weights once (none for a view, such as flatten, or dropout at "
+        "inference)",
         *training,
-        f"Ridge point: {r.ridge:,.1f} FLOP/B ({peak:g} TFLOP/s / {r.profile.bandwidth / 1e9:,.0f} GB/s): a layer "
-        "whose intensity (FLOPs / bytes, FLOP/B) is above it is compute-bound, below it memory-bound",
+        f"{ridge}: a layer whose intensity (FLOPs / bytes, FLOP/B) is above it is compute-bound, below it memory-bound",
     ]
 
 
 def profile_json(profile: Profile, dtype: str) -> dict:
     """A device profile as every command's JSON gives it: its key (`h100`), its display name beside
-    it, and the peak (of `dtype`) and bandwidth the roofline is drawn with."""
+    it, the peak (of `dtype`: a conv's, TF32's in float32 where the GPU has it), in float32 the
+    plain FP32 peak an fc runs at (`fp32_peak_flops_per_second`: the same where the device has one
+    float32 peak; null in another dtype), and the bandwidth the roofline is drawn with."""
     return {
         "profile": profile.key,
         "profile_name": profile.name,
         "peak_flops_per_second": profile.peak[dtype],
+        "fp32_peak_flops_per_second": fp32_peak(profile, dtype),
         "bandwidth_bytes_per_second": profile.bandwidth,
     }
 
@@ -172,8 +199,9 @@ def roofline_json(r: Roofline) -> dict:
         "batch": r.batch,
         "seconds": r.seconds,
         "compute_bound_seconds": r.compute_bound_seconds,
-        "bytes": r.bytes,
-        "ridge_flops_per_byte": r.ridge,
+        "roofline_bytes": r.bytes,  # what the layers move, as `training.roofline_bytes`
+        "ridge_flops_per_byte": r.ridge,  # a conv's; the other layers' where their peak differs (float32)
+        "fp32_ridge_flops_per_byte": r.fc_ridge if r.dtype == "float32" else None,
         "lower_bound": True,
     }
 
@@ -407,7 +435,8 @@ def _figures(where: dict, heads: bool) -> list[tuple[str, str, object]]:
     step = where["step"]
     batch, dtype = f"batch {step.batch:,}", where["dtype"]
     precision = f"{dtype} with amp" if step.amp else dtype
-    latency = f"mixed {where['latency_dtype']}" if step.amp else where["latency_dtype"]
+    latency = peak_words(where["roofline_profile"], where["latency_dtype"])  # in float32: convs TF32, fc FP32
+    latency = f"mixed {latency}" if step.amp else latency
     said = f" ({where['device_from']})" if where.get("device_from") else ""  # how --device came to be
     on = f"{DEVICES[where['device']]}{said}, {precision}"
     inference = " at inference" if heads else ""
@@ -539,7 +568,11 @@ def compare_json(entries: list[dict], where: dict) -> dict:
         )
         networks.append(item)
     step = step_json(where["step"])
-    keys = ("dtype", "device", "device_from", "profile", "profile_name", "budget", "freeze")
-    settings = {key: where.get(key) for key in keys}
+    keys = ("dtype", "device", "device_from", "budget", "freeze")
+    # the latency's device as flops' and bench's JSON give it, its peaks those of what the latency computes in
+    settings = {
+        **{key: where.get(key) for key in keys},
+        **profile_json(where["roofline_profile"], where["latency_dtype"]),
+    }
     settings["train_runs_it"] = train_runs(where["device"], where["step"].amp)
     return {**step, **settings, "networks": networks}

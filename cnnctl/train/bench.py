@@ -35,14 +35,13 @@ loader and the step is the bottleneck.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import torch
 
-from ..analysis.roofline import Profile, profile_of_device, roofline
+from ..analysis.roofline import Profile, check_device_figures, profile_of_device, roofline
 from ..analysis.timings import BenchResult, DataTiming, Pass, Timing
 from ..analysis.training import training_cost
 from ..device_memory import memory_guard
@@ -73,7 +72,9 @@ def expected_step_seconds(device: torch.device, step_flops: int) -> tuple[float,
 
 def peak_for(device: torch.device, given: float | None, dtype: str = "bfloat16") -> float | None:
     """The peak TFLOP/s MFU is measured against: `given` (--peak-tflops), else a known GPU's
-    dense peak in `dtype` (its 16-bit one when it has no peak in `dtype`), else None."""
+    dense peak in `dtype` (its 16-bit one when it has no peak in `dtype`), else None. In float32
+    that is TF32's where the GPU has it: the convs' peak, most of a CNN's FLOPs (an fc runs at the
+    plain FP32 peak: the roofline models each layer at its own, `layer_peak`); the output says so."""
     if given is not None or device.type != "cuda":
         return given
     profile = profile_of_device(torch.cuda.get_device_name(device))
@@ -108,12 +109,7 @@ def bench(
     contender's warm-up, each timed round and each pass over the data ends (never while a
     round is timed)."""
     device = resolve_device(device_name)
-    if peak_tflops is not None and not (math.isfinite(peak_tflops) and peak_tflops > 0):
-        raise CnnctlError.at(
-            f"--peak-tflops {peak_tflops:g}: give the device's peak, a number above 0",
-            hint="its dense peak in TFLOP/s from its data sheet, for what the step computes in (float32; bfloat16 "
-            "with --amp); a known GPU's is used without it (the --profile names of `cnnctl flops --help`)",
-        )
+    check_device_figures(peak_tflops, names=("--peak-tflops", "--bandwidth"))  # a peak of 1e-300 made MFU absurd
     if not (1 <= steps <= MAX_BENCH_STEPS and 1 <= repeats <= MAX_BENCH_REPEATS and 0 <= warmup <= MAX_BENCH_STEPS):
         raise CnnctlError.at(
             f"--steps {steps}, --repeats {repeats}, --warmup {warmup}: steps from 1 to {MAX_BENCH_STEPS:,}, "

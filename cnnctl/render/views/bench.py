@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...words import duration, plural, share, short
-from ..design import profile_json
+from ..design import peak_words, profile_json
 from ..table import Column, Table, maybe, num
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def bench_table(result: BenchResult) -> Table:
         "multiplications (the analyzer's exact counts: `cnnctl flops`)"
     )
     if result.profile:
-        notes.append(f"roofline: the estimate per step on {_device(result.profile)} in {_precision(result.dtype)} "
+        notes.append(f"roofline: the estimate per step on {_device(result.profile)} in {_precision(result)} "
                      "(`cnnctl flops --profile`), and the img/s it allows: a bound on GPUs; on a CPU, caches can "
                      "beat the measured bandwidth; step/roofline: the sustained time per step over it")  # fmt: skip
     for t in result.timings:
@@ -111,7 +111,7 @@ def bench_table(result: BenchResult) -> Table:
         notes.append(busy)
     if result.noisy:
         notes.append(f"  to measure again: {advice(result)}")
-    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({result.dtype})"
+    peak = (f", MFU against {result.peak_tflops:g} TFLOP/s ({_mfu_peak_words(result)})"
             if result.peak_tflops else " (no peak known: --peak-tflops)")  # fmt: skip
     if result.peak_tflops and result.peak_measured:
         peak = (f", MFU against {_rate(result.peak_tflops)} ({result.dtype}, this CPU's peak as measured here; "
@@ -171,9 +171,28 @@ def _device(profile: Profile) -> str:
     return f"{profile.name}: {profile.peak['float32'] / 1e9:,.0f} GFLOP/s, {profile.bandwidth / 1e9:,.1f} GB/s"
 
 
-def _precision(dtype: str) -> str:
-    """How a step's arithmetic ran: `float32`, or `mixed bfloat16` (autocast over float32 weights)."""
-    return dtype if dtype == "float32" else f"mixed {dtype}"
+def _precision(result: BenchResult) -> str:
+    """How a step's arithmetic ran: `float32` (on a GPU with TF32, its convs at that peak and its fc
+    at FP32's: `float32: convs at TF32 494.7, fc at FP32 66.9 TFLOP/s`), or `mixed bfloat16`
+    (autocast over float32 weights)."""
+    if result.dtype != "float32":
+        return f"mixed {result.dtype}"
+    return peak_words(result.profile, "float32") if _two_peaks(result) else "float32"
+
+
+def _two_peaks(result: BenchResult) -> bool:
+    """Whether the step ran in float32 on a profile whose convs and fc compute at two peaks (TF32, FP32)."""
+    p = result.profile
+    return result.dtype == "float32" and p is not None and bool(p.fp32) and p.fp32 != p.peak.get("float32")
+
+
+def _mfu_peak_words(result: BenchResult) -> str:
+    """What MFU's peak is: the dtype; in float32 on a GPU of two peaks, that it is TF32's (the convs',
+    most of a CNN's FLOPs), the FP32 one an fc runs at beside it."""
+    p = result.profile
+    if _two_peaks(result) and result.peak_tflops == p.peak["float32"] / 1e12:
+        return f"float32: TF32's, the convs' peak; an fc runs at FP32's {p.fp32 / 1e12:g}"
+    return result.dtype
 
 
 def _rate(tflops: float) -> str:

@@ -223,7 +223,8 @@ def _layer_json(r: LayerCostRow) -> dict:
     if r.backward_mults is not None:
         row.update(backward_mults=r.backward_mults, backward_flops=r.backward_flops)
     if r.seconds is not None:
-        row.update(seconds=r.seconds, bytes=r.bytes, intensity=r.intensity)
+        # what the roofline charges it moving (`_bytes`, as every count of bytes in JSON)
+        row.update(seconds=r.seconds, roofline_bytes=r.bytes, intensity=r.intensity)
         if r.layers == 1:
             row["compute_bound"] = r.compute_bound
     if r.frozen is not None:
