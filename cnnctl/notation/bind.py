@@ -85,7 +85,8 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
         elif key in spec.names:
             target = args
         else:
-            problems.append((f"`{kind}` has no argument `{key}`", kloc, unknown_arg_hint(kind, spec.names, key, what)))
+            hint = unknown_arg_hint(kind, spec.names, key, what)
+            problems.append((f"`{kind}` has no argument {shown(key)}", kloc, hint))
             ok = False
             continue
         if key in target:
