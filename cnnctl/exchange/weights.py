@@ -107,7 +107,8 @@ COUNTERS = "num_batches_tracked"  # batch norm's step counter: a buffer, not a w
 @record
 class Placed:
     """One of the network's tensors (`own`, named by its layer path) and the source's tensor
-    (`given`, its name there) put in it, with their shape."""
+    (`given`, its name there; in a Placement, the name its file has: _as_stored) put in it, with
+    their shape."""
 
     own: str
     given: str
@@ -740,9 +741,15 @@ def place_weights(
             raise whole from None  # the whole network's message
         _load(model, given, placed)
         fresh = (Initialised(n, shape_of(v)) for n, v in own.items() if n not in rest and not n.endswith(COUNTERS))
-        return Placement(tuple(placed), named, tuple(fresh))
+        return Placement(_as_stored(placed, given), named, tuple(fresh))
     _load(model, given, placed)
-    return Placement(tuple(placed), named)
+    return Placement(_as_stored(placed, given), named)
+
+
+def _as_stored(placed: list[Placed], given: Mapping[str, object]) -> tuple[Placed, ...]:
+    """`placed` as the person is shown it: each source tensor by the name its file has (an ONNX
+    initializer's own, `w`, which Netron shows, not `conv1.weight` it was read as: stored_name)."""
+    return tuple(p._replace(given=stored_name(given, p.given)) for p in placed)
 
 
 def _placed(
