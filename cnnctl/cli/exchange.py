@@ -63,7 +63,9 @@ def import_cmd(
     kept = bool(got.shapes) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
     if kept:  # only weights that will be written are read: every one before anything is written, bounded first
         check_weight_sizes(got.stored(), file)
-        _write_weights(weights, {tensor: got.array(tensor) for tensor in got.shapes}, file, output)
+        arrays = {tensor: got.array(tensor) for tensor in got.shapes}
+        _warn_non_finite(arrays, {name: tensor for name, (tensor, _) in got.sources.items()}, file)
+        _write_weights(weights, arrays, file, output)
     write_file(output, got.text.encode())
     why = ""  # why no weights were written
     if not got.shapes:
@@ -93,6 +95,18 @@ def _warn(warnings: tuple) -> None:
     """What of the ONNX file the network does not hold, on stderr (also in the network file's header)."""
     for warning in warnings:
         sys.stderr.write(one_line(f"warning: {warning}") + "\n")
+
+
+def _warn_non_finite(arrays: dict, stored: dict[str, str], file: str) -> None:
+    """A warning, on stderr, where the weights read hold NaN or infinite values, naming each
+    tensor by the file's own name, in the words predict, evaluate and train refuse them with later:
+    the file is written all the same (its network is sound), and the person knows why now."""
+    from ..errors import Loc, Problem
+    from ..exchange.weights import NON_FINITE_HINT, Renamed, non_finite_said
+
+    said = non_finite_said(Renamed(arrays, stored))
+    if said is not None:
+        sys.stderr.write(Problem(said, Loc(file), hint=NON_FINITE_HINT).format("warning") + "\n")
 
 
 def _counts(graph) -> dict:

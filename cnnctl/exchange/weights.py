@@ -678,20 +678,57 @@ class Placement:
 def non_finite(weights: Mapping[str, object]) -> list[tuple[str, str]]:
     """Each tensor (or array: an ONNX file's) of `weights` holding NaN or infinite values, with
     how many: such weights give NaN for every image (a loss of `nan`), never a prediction. The
-    one check of a checkpoint's weights and of every --weights source alike."""
-    import torch
+    one check of a checkpoint's weights and of every --weights source alike, and of the weights
+    `cnnctl import` writes (numpy arrays: checked without torch, which import never loads)."""
+    import numpy as np
 
     found = []
     for name, value in weights.items():
-        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-        if not tensor.is_floating_point() and not tensor.is_complex():
-            continue
-        bad = int((~torch.isfinite(tensor)).sum())
+        if isinstance(value, np.ndarray):
+            bad, nans, size = _non_finite_array(value)
+        else:
+            bad, nans, size = _non_finite_tensor(value)
         if bad:
-            nans = int(torch.isnan(tensor).sum())
             kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
-            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
+            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {size:,}"))
     return found
+
+
+def _non_finite_array(value) -> tuple[int, int, int]:
+    """A numpy array's values that are not finite, those of them that are NaN, and its size."""
+    import numpy as np
+
+    if not np.issubdtype(value.dtype, np.inexact):
+        return 0, 0, value.size
+    return int((~np.isfinite(value)).sum()), int(np.isnan(value).sum()), value.size
+
+
+def _non_finite_tensor(value) -> tuple[int, int, int]:
+    """A tensor's (or what torch reads as one) values that are not finite, the NaNs, its size."""
+    import torch
+
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        return 0, 0, tensor.numel()
+    return int((~torch.isfinite(tensor)).sum()), int(torch.isnan(tensor).sum()), tensor.numel()
+
+
+# What weights with NaN or infinite values do, and what to do: the refusal's hint and import's warning's.
+NON_FINITE_HINT = (
+    "such weights give NaN for every image: were they saved from a run that diverged? give weights saved before it did"
+)
+
+
+def non_finite_said(given: Mapping[str, object]) -> str | None:
+    """`the weights are not all finite numbers: its tensor `w` holds ...`, naming each tensor of
+    `given` that holds NaN or infinite values under the name its file has; None where all are
+    finite. The one wording of the refusal (refuse_non_finite) and of import's warning."""
+    bad = non_finite(given)
+    if not bad:
+        return None
+    return "the weights are not all finite numbers: " + "; ".join(
+        f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad
+    )
 
 
 def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
@@ -700,15 +737,9 @@ def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
     seems the learning rate's fault, and predict nothing."""
     from ..errors import CnnctlError, Loc
 
-    bad = non_finite(given)
-    if bad:
-        raise CnnctlError.at(
-            "the weights are not all finite numbers: "
-            + "; ".join(f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad),
-            Loc(str(path)),
-            hint="such weights give NaN for every image: were they saved from a run that diverged? "
-            "give weights saved before it did",
-        )
+    said = non_finite_said(given)
+    if said is not None:
+        raise CnnctlError.at(said, Loc(str(path)), hint=NON_FINITE_HINT)
 
 
 def place_weights(
