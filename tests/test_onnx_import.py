@@ -1196,3 +1196,32 @@ def test_a_group_norm_comes_back_from_its_export(tmp_path):
     # F2 item 6: Reshape to N x G x -1, InstanceNormalization, Reshape back, Mul and Add per channel
     check_round_trip(load_text("input: 8x8x3\nlayers: [conv f=3 n=8, groupnorm 4 act=relu, fc 5]"), tmp_path)
     assert "  - groupnorm 4 act=relu\n" in import_onnx(str(tmp_path / "net.onnx"))
+
+
+def test_the_weights_beside_o_never_replace_a_file_import_did_not_write_for_it(tmp_path, monkeypatch, capsys):
+    # Once: `import m.onnx -o ow/mine.yaml` wrote ow/mine.safetensors over the person's own file, silently.
+    # Refused before anything is written; the weights import wrote for that same network file before are
+    # replaced, and said to be.
+    import json
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
+    save_file({"mine": np.zeros(3, np.float32)}, str(tmp_path / "mine.safetensors"))  # the person's own
+    (tmp_path / "text.safetensors").write_text("text\n")
+    assert run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"))[0] == 0
+    shutil.copyfile(tmp_path / "a.safetensors", tmp_path / "b.safetensors")  # import's, for another network file
+    for stem in ("mine", "text", "b"):
+        kept, network = tmp_path / f"{stem}.safetensors", tmp_path / f"{stem}.yaml"
+        before = kept.read_bytes()
+        err = _refused_anywhere(monkeypatch, capsys, path, "-o", str(network))
+        assert f"error: `{kept}` exists and is not the weights cnnctl wrote for `{network}` before" in err
+        assert kept.read_bytes() == before and not network.exists()
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"))
+    assert code == 0 and "tensors under the network's names, replacing those imported for it before" in out, err
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"), "--format", "json")
+    assert code == 0 and json.loads(out)["weights"]["replaced"] is True, err
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "new.yaml"), "--format", "json")
+    assert code == 0 and json.loads(out)["weights"]["replaced"] is False, err

@@ -2,6 +2,7 @@
 Neither imports torch."""
 
 import sys
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 from ..errors import one_line
@@ -43,7 +44,7 @@ def import_cmd(
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
     from ..words import exact, short
-    from ..writing import write_file
+    from ..writing import replaces_companion, write_file
 
     shape = parse_volume(input, None, "--input") if input is not None else None
     if to_stdout(output):  # `-o -` too: no weights are written beside standard output
@@ -56,6 +57,7 @@ def import_cmd(
             sys.stdout.write(text)
         return 0
     weights = weights_beside(output, file)
+    replacing = replaces_companion(weights, output, _imported_for(output), "the weights")  # before reading
     got = read_weights(file, name, shape)  # the network built, and where its stored weights go in it
     graph = got.graph
     _warn(got.warnings)
@@ -73,7 +75,9 @@ def import_cmd(
     elif not kept:
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
-        written = {"file": weights, "tensors": len(got.shapes)} if kept else {"file": None, "why": why}
+        written = (
+            {"file": weights, "tensors": len(got.shapes), "replaced": replacing} if kept else {"file": None, "why": why}
+        )
         print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
@@ -81,8 +85,9 @@ def import_cmd(
         f"{short(graph.mults)} multiplications"
     ]
     if kept:
-        lines.append(f"wrote {weights}: its weights from {file}, {len(got.shapes):,} tensors under the network's names "
-                     f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
+        again = ", replacing those imported for it before" if replacing else ""
+        lines.append(f"wrote {weights}: its weights from {file}, {len(got.shapes):,} tensors under the network's names"
+                     f"{again} (`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
         lines.append(f"no weights written: {why}")
     lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
@@ -145,6 +150,26 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
             f"{shlex.quote(stem + '_imported.safetensors')}), or move `{weights}` away",
         )
     return weights
+
+
+def _imported_for(network: str) -> Callable[[str], bool]:
+    """Whether a .safetensors file is the one `cnnctl import` wrote beside the network file
+    `network` before: its metadata says so (written_by, the network's file name)."""
+
+    def written_before(path: str) -> bool:
+        import os
+
+        from ..errors import CnnctlError
+        from ..exchange.weights import IMPORTED_BY, open_safetensors
+
+        try:
+            with open_safetensors(path, framework="numpy") as (_, metadata):
+                about = metadata or {}
+        except CnnctlError:  # damaged, or no .safetensors file at all: not cnnctl's
+            return False
+        return about.get("written_by") == IMPORTED_BY and about.get("network") == os.path.basename(network)
+
+    return written_before
 
 
 def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:
