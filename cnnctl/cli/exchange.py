@@ -32,8 +32,9 @@ def import_cmd(
     layer before as act=. What cnnctl cannot read is told per ONNX node (name, operator,
     index), every one in one run. The file written is checked by building it, and its counts
     are printed. With -o, the weights the ONNX file stores are written beside it
-    (net.yaml -> net.safetensors) under the network's own names: `cnnctl train net.yaml
-    --weights net.safetensors` starts from them. Needs `pip install onnx safetensors` (no
+    (net.yaml -> net.safetensors; a file there that import did not write for net.yaml is never
+    replaced) under the network's own names: `cnnctl train net.yaml --weights net.safetensors`
+    starts from them. Needs `pip install onnx safetensors` (no
     torch, no runtime). A file exported with dynamic sizes (batch, height, width) is read at
     --input HxWxC: the sizes it leaves unknown are those (it must agree with those it fixes), as
     are the network file's `input:` and what the graph works out from them.
