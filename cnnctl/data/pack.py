@@ -121,8 +121,6 @@ def pack(
         _check_out_dir(out, folder)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / PACKING_FILE, "x") as marker:  # "x": a pack writing it now has its own
-            marker.write("a `cnnctl pack` writes this folder; without index.json beside, it was interrupted\n")
     except OSError as exc:  # the folder unreadable (the user's) or -o's not made on a full disk (the machine's)
         from ..writing import write_failed
 
@@ -130,9 +128,10 @@ def pack(
                            exc) from None  # fmt: skip
     result = PackResult(str(out), tree.classes, {}, seed, shard_size, not_images=list(map(str, tree.not_images)),
                         notes=tree.notes, outside=[(str(link), to) for link, to in tree.outside])  # fmt: skip
-    written: list[Path] = [out / PACKING_FILE]  # removed again when packing fails halfway: no half data set is left
+    written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
     shards = None
     try:
+        _mark_packing(out, written)
         total, done = sum(map(len, tree.splits.values())), 0
         for split in SPLITS:
             files = tree.splits.get(split, [])
@@ -198,6 +197,19 @@ def _check_class_names(classes: list[str], folder: Path) -> None:
                 Loc(str(folder)),
                 hint="rename the folder",
             )
+
+
+def _mark_packing(out: Path, written: list[Path]) -> None:
+    """PACKING_FILE written in `out` as packing begins ("x": never over another pack's), and
+    added to `written`, the files a pack that fails removes."""
+    from ..writing import write_failed
+
+    try:
+        with open(out / PACKING_FILE, "x") as marker:
+            written.append(out / PACKING_FILE)
+            marker.write("a `cnnctl pack` writes this folder; without index.json beside, it was interrupted\n")
+    except OSError as exc:
+        raise write_failed(f"cannot write it: {exc.strerror or exc}", Loc(str(out / PACKING_FILE)), exc) from None
 
 
 def interrupted_pack(folder: str | os.PathLike) -> str | None:
