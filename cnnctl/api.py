@@ -19,7 +19,7 @@ from .graph import Graph, build_graph
 from .notation.parse import parse_file_text
 from .notation.source import read_text
 from .notation.variants import choose
-from .run_marks import run_head, run_input, run_of
+from .run_marks import recorded_input_named, run_head, run_input, run_of
 from .shapes import Shape, format_shape
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def load(
     source = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     if input is None:
         input = run_input(source)  # a run folder (or a checkpoint in one): the input it trained at
-        input_from = "the run's input"
+        input_from = recorded_input_named(source)  # a mistake in it named at its config.json
     if widths is None:
         widths = run_head(source)  # and the head it made anew for its data's classes
     path, display, member = resolve_member(source)  # a file as it is; a run's network; a bundled name

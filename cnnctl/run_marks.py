@@ -98,6 +98,13 @@ def run_head(arg: str) -> dict[str, int] | None:
     return recorded_head(run_config(arg) or {})
 
 
+def recorded_input_named(arg: str) -> str:
+    """How a message names the input of the run `arg` names (its config.json's `input`): by the
+    file and key to fix, never as an option that was not given."""
+    folder = run_of(arg) or arg
+    return f"{os.path.join(folder, 'config.json')}: the run's input (`input`)"
+
+
 def recorded_input(config: dict) -> str | None:
     """A run's settings' `input` (`28x28x1`), if they hold one."""
     value = config.get("input")

@@ -1,7 +1,8 @@
 """Writing the files a command makes: never over what it must not replace (a folder, a FIFO or a
-device, a file it reads, a run's own files, a file of another kind), through a temporary file
-beside it and a rename (a reader never sees half of it, a write that fails leaves nothing), and
-named safely (`file_stem`). Pictures, exports, imported networks, packs and a run's own files
+device, a file it reads, a run's own files, a file of another kind, a file beside -o's that cnnctl
+did not write for it: replaces_companion), through a temporary file beside it and a rename (a
+reader never sees half of it, a write that fails leaves nothing), and named safely (`file_stem`).
+Pictures, exports, imported networks, packs and a run's own files
 are all written so. os.path rather than pathlib: the analysis commands start without it."""
 
 from __future__ import annotations
@@ -182,6 +183,26 @@ def unwritable(path: str, example: str = "FILE", reads: Iterable[str | None] = (
             hint=f"{other}, or remove `{path}` first",
         )
     return None
+
+
+def replaces_companion(path: str, output: str, written_before: Callable[[str], bool], what: str) -> bool:
+    """Whether writing `path`, the file a command writes beside -o `output` (`what`: "the weights"),
+    replaces one: False where nothing is there; True where the file there is the one cnnctl wrote
+    for `output` before (`written_before(path)`: its recorded metadata, its tensors' names); any
+    other file there is refused before anything is written, as `unwritable` refuses a file of
+    another kind: the person named `output`, not the file beside it. Export's state_dict beside
+    a source file and import's weights beside a network file alike."""
+    import shlex
+
+    if not os.path.lexists(path) or (os.path.isfile(path) and written_before(path)):
+        return os.path.lexists(path)
+    stem, suffix = os.path.splitext(output)
+    other = shlex.quote(stem + "_2" + suffix)
+    raise CnnctlError.at(
+        f"`{path}` exists and is not {what} cnnctl wrote for `{output}` before: -o {output} writes {what} "
+        "there, which would destroy it",
+        hint=f"move `{path}` away, or name another file with -o, e.g. -o {other}",
+    )
 
 
 def _file_in_the_way(folder: str) -> str | None:

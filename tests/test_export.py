@@ -779,3 +779,34 @@ def test_a_how_to_use_line_says_how_to_write_the_pytorch_export_it_refers_to(fmt
     line = how_to_use(Exported(f"out/l.{suffix}", fmt, "runs/a/best.pt", "", 0.0, expects), "lenet5", "Lenet5")
     assert line.count("of the PyTorch export") == 1
     assert "of the PyTorch export (the same command with -o l.py writes it)" in line
+
+
+def test_the_weights_beside_a_source_file_never_replace_a_file_export_did_not_write(
+    trained, tmp_path, monkeypatch, capsys
+):
+    # Once: `export RUN -o ow/precious.py` wrote ow/precious.pt over the person's checkpoint (and over a
+    # text file), saying only "wrote ow/precious.pt". Refused, before anything is written; the state_dict
+    # export wrote for that file before is replaced, and said to be.
+    import shutil
+
+    checkpoint, text = tmp_path / "precious.pt", tmp_path / "w.pt"
+    shutil.copyfile(trained / "best.pt", checkpoint)
+    text.write_text("text\n")
+    for kept in (checkpoint, text):
+        before = kept.read_bytes()
+        source = kept.with_suffix(".py")
+        code, out, err = run_main(monkeypatch, capsys, "export", str(trained), "-o", str(source))
+        assert code == 2 and out == "" and err.count("error:") == 1, err
+        assert f"error: `{kept}` exists and is not the weights cnnctl wrote for `{source}` before" in err
+        assert kept.read_bytes() == before and not source.exists()
+    source = tmp_path / "fresh.py"
+    code, out, err = run_main(monkeypatch, capsys, "export", str(trained), "-o", str(source))
+    assert code == 0 and f"wrote {tmp_path / 'fresh.pt'}: the weights, a state_dict\n" in out, err
+    code, out, err = run_main(monkeypatch, capsys, "export", str(trained), "-o", str(source), "--format", "json")
+    assert code == 0 and json.loads(out)["replaced"] == [str(tmp_path / "fresh.pt")], err
+    code, out, err = run_main(monkeypatch, capsys, "export", str(trained), "-o", str(source))
+    assert f"wrote {tmp_path / 'fresh.pt'}: the weights, a state_dict, replacing the one exported for it before" in out
+    # another network's state_dict by that name is not this export's: refused
+    torch.save({"other.weight": torch.zeros(1)}, tmp_path / "fresh.pt")
+    code, out, err = run_main(monkeypatch, capsys, "export", str(trained), "-o", str(source))
+    assert code == 2 and "is not the weights cnnctl wrote for" in err, err

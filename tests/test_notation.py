@@ -1028,3 +1028,37 @@ def test_a_refused_use_of_a_block_ending_in_a_digit_is_named_as_it_would_be():
               - stage1 4 m=3
         """)
     assert exc.value.problems[0].layer == "stage1_1"
+
+
+# -- long user text, quoted cut -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("input: 28x28x1\nlayers:\n  - conv " + "z" * 5000 + "=3 n=1\n", "`conv` has no argument"),
+        ("input: 28x28x1\nlayers:\n  - fc 10\n" + "z" * 1000 + ": 1\n", "unknown top-level key"),
+        ("input: 8x8x1\nblocks:\n  b:\n    - conv n=${" + "z" * 5000 + "}\nlayers:\n  - b\n", "has no argument"),
+    ],
+)
+def test_a_long_unknown_name_is_quoted_cut_as_an_unknown_kind_is(text, said):
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        cnnctl.load_text(text, "net.yaml")
+    message = str(exc.value)
+    assert said in message
+    # the first 57 characters, then how long it is: never the name whole (a key of YAML's at most 1,024)
+    assert f"`{'z' * 57}...` ({text.count('z'):,} characters)" in message
+    assert "z" * 58 not in message
+
+
+@pytest.mark.parametrize("length, long", [(1024, False), (1100, True)])
+def test_a_key_past_yamls_1024_character_limit_is_told_as_such(length, long):
+    # YAML 1.1 reads an implicit key of at most 1,024 characters: past that, its `:` is not looked for
+    text = "input: 28x28x1\nlayers:\n  - fc 10\n" + "k" * length + ": 1\n"
+    with pytest.raises(cnnctl.CnnctlError) as exc:
+        cnnctl.load_text(text, "net.yaml")
+    message = str(exc.value)
+    if long:
+        assert "net.yaml:4:1: YAML syntax error: a key longer than 1,024 characters (YAML's limit), of 1,100" in message
+        assert "shorten it" in message
+    else:  # read as a key, then told as an unknown one
+        assert "unknown top-level key" in message
+        assert "YAML syntax error" not in message

@@ -1371,3 +1371,32 @@ def test_a_refusal_without_a_hint_of_its_own_says_what_cnnctl_imports():
     with pytest.raises(CnnctlError) as caught:
         told.raise_problems()
     assert caught.value.problems[0].hint == READS_ITS_LAYERS
+
+
+def test_the_weights_beside_o_never_replace_a_file_import_did_not_write_for_it(tmp_path, monkeypatch, capsys):
+    # Once: `import m.onnx -o ow/mine.yaml` wrote ow/mine.safetensors over the person's own file, silently.
+    # Refused before anything is written; the weights import wrote for that same network file before are
+    # replaced, and said to be.
+    import json
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    path = _saved(onnx_model([_node("Conv", ["x", "w"], ["y"], "c")], [_weights(4, 3, 1, 1)]), tmp_path / "r.onnx")
+    save_file({"mine": np.zeros(3, np.float32)}, str(tmp_path / "mine.safetensors"))  # the person's own
+    (tmp_path / "text.safetensors").write_text("text\n")
+    assert run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"))[0] == 0
+    shutil.copyfile(tmp_path / "a.safetensors", tmp_path / "b.safetensors")  # import's, for another network file
+    for stem in ("mine", "text", "b"):
+        kept, network = tmp_path / f"{stem}.safetensors", tmp_path / f"{stem}.yaml"
+        before = kept.read_bytes()
+        err = _refused_anywhere(monkeypatch, capsys, path, "-o", str(network))
+        assert f"error: `{kept}` exists and is not the weights cnnctl wrote for `{network}` before" in err
+        assert kept.read_bytes() == before and not network.exists()
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"))
+    assert code == 0 and "tensors under the network's names, replacing those imported for it before" in out, err
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "a.yaml"), "--format", "json")
+    assert code == 0 and json.loads(out)["weights"]["replaced"] is True, err
+    code, out, err = run_main(monkeypatch, capsys, "import", path, "-o", str(tmp_path / "new.yaml"), "--format", "json")
+    assert code == 0 and json.loads(out)["weights"]["replaced"] is False, err

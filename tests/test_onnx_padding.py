@@ -123,7 +123,12 @@ def _refused(monkeypatch, capsys, path: str) -> str:
         ((1, 1, 1, 1), nn.Conv2d(3, 8, 3), "reflect", "a Pad of mode `reflect`, pads [0, 0, 1, 1, 0, 0, 1, 1]"),
         ((1, 1, 1, 1), nn.Conv2d(3, 8, 3), "replicate", "a Pad of mode `edge`, pads [0, 0, 1, 1, 0, 0, 1, 1]"),
         # zeros before a max pool: ONNX's own pads of a max pool are -inf, not the same
-        ((1, 1, 1, 1), nn.MaxPool2d(3, 2), "constant", "of 0 read by MaxPool"),
+        (
+            (1, 1, 1, 1),
+            nn.MaxPool2d(3, 2),
+            "constant",
+            "a Pad of constant value 0 (1 top, 1 left, 1 bottom, 1 right) read by a MaxPool",
+        ),  # fmt: skip
     ],
 )
 def test_a_pad_that_is_no_windows_padding_is_refused_naming_it(pads, window, mode, said, tmp_path, monkeypatch, capsys):
@@ -183,3 +188,28 @@ def test_a_value_worked_out_at_a_fixed_size_is_not_told_to_re_export_at_one(tmp_
     err = _refused(monkeypatch, capsys, str(tmp_path / "m.onnx"))
     assert "ONNX node `abs` (Abs, node 3 of 4): works out a value with Abs" in err
     assert "re-export at a fixed size" not in err and "the input's size is fixed" in err
+
+
+@pytest.mark.parametrize(
+    ("after", "said"),
+    [
+        ([], "that no node reads (it is the graph's output)"),  # the Pad is the graph's output
+        (["Conv", "Relu"], "read by 2 nodes (Conv, Relu)"),
+    ],
+)
+def test_a_pad_no_window_takes_in_is_told_plainly(after, said, tmp_path, monkeypatch, capsys):
+    # Once: "a Pad [0, 0, 1000000000, ...] of 0 read by 0 nodes": its value and its readers said plainly.
+    from onnx import numpy_helper
+
+    pads = numpy_helper.from_array(np.array([0, 0, 10**9, 2, 0, 0, 3, 4], np.int64), "pads")
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], "pad")]
+    initializers = [pads]
+    if after:
+        w = onnx_tensor("w", np.ones((4, 3, 1, 1)))
+        nodes += [helper.make_node("Conv", ["p", "w"], ["c"], "conv"), helper.make_node("Relu", ["p"], ["r"], "relu")]
+        nodes += [helper.make_node("Add", ["c", "r"], ["y"], "add")]
+        initializers.append(w)
+    path = tmp_path / "pad.onnx"
+    onnx.save(onnx_model(nodes, initializers), str(path))
+    err = _refused(monkeypatch, capsys, str(path))
+    assert f"a Pad of constant value 0 (1,000,000,000 top, 2 left, 3 bottom, 4 right) {said}: not the padding" in err

@@ -179,3 +179,66 @@ def test_weights_imported_from_onnx_export_again_without_a_normalisation(tmp_pat
     code, out, err = run_main(monkeypatch, capsys, "export", net, "--weights", str(tmp_path / "m.safetensors"), "-o",
                               str(tmp_path / "u8.onnx"), "--with-preprocessing")  # fmt: skip
     assert code == 2 and "--with-preprocessing cannot be written: no normalisation is known" in err
+
+
+def test_weights_from_an_onnx_file_are_shown_by_the_files_own_names(tmp_path, monkeypatch, capsys):
+    # Once: `cnnctl weights net.yaml m.onnx` showed `conv.weight` (the name it was read under) as From,
+    # which Netron does not show: the person matches the file's own initializer names (`cw`, `fw`, `fb`).
+    import json
+
+    from tests.helpers import run_main
+
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Conv", ["x", "cw"], ["c"], "conv"),
+        helper.make_node("Flatten", ["c"], ["f"], "flat"),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], "head", transB=1),
+    ]
+    initializers = [
+        onnx_tensor("cw", rng.standard_normal((4, 3, 3, 3))),
+        onnx_tensor("fw", rng.standard_normal((5, 4 * 6 * 6))),
+        onnx_tensor("fb", rng.standard_normal(5)),
+    ]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(onnx_model(nodes, initializers).SerializeToString())
+    net = tmp_path / "net.yaml"
+    net.write_text(read_weights(str(path)).text)
+    code, out, err = run_main(monkeypatch, capsys, "weights", str(net), str(path), "--format", "json")
+    assert code == 0, err
+    assert [t["from"] for t in json.loads(out)["tensors"]] == ["cw", "fw", "fb"]
+    code, out, err = run_main(monkeypatch, capsys, "weights", str(net), str(path))
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()]
+    assert [row[1] for row in rows if row and row[0].endswith(("weight", "bias"))] == ["cw", "fw", "fb"], out
+
+
+def test_import_warns_of_weights_that_are_not_finite_in_the_words_of_the_later_refusal(tmp_path):
+    # Once: `cnnctl import nan.onnx -o net.yaml` wrote its NaN weights silently; predict, evaluate and
+    # train refused them later. Import says so at once, naming the file's initializer, without torch.
+    import subprocess
+    import sys
+
+    w = np.ones((2, 3, 1, 1), np.float32)
+    w[0, 0, 0, 0], w[1, 2, 0, 0] = np.nan, np.inf
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["y"], "conv")]
+    path = tmp_path / "m.onnx"
+    path.write_bytes(onnx_model(nodes, [onnx_tensor("cw", w), onnx_tensor("cb", [0.5, 0.5])]).SerializeToString())
+    net = tmp_path / "net.yaml"
+    probe = (
+        "import sys\n"
+        "from cnnctl.cli import main\n"
+        "try:\n"
+        f"    main(['import', {str(path)!r}, '-o', {str(net)!r}])\n"
+        "except SystemExit as stop:\n"
+        "    print(stop.code or 0, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[-2] == "0 False", done.stdout + done.stderr
+    said = "the weights are not all finite numbers: its tensor `cw` holds 2 NaN and infinite values of 6"
+    assert f"warning: {path}: {said}" in done.stderr, done.stderr
+    assert (tmp_path / "net.safetensors").is_file()  # written all the same: the network is sound
+    later = subprocess.run([sys.executable, "-m", "cnnctl", "weights", str(net), str(path)],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert later.returncode == 2 and f"error: {path}: {said}" in later.stderr, later.stderr
+    hint = done.stderr.split("hint:", 1)[1].strip()
+    assert f"hint: {hint}" in later.stderr  # the same words

@@ -572,3 +572,22 @@ def test_network_yaml_is_the_text_the_run_was_built_from_though_the_file_changed
     assert (folder / "network.yaml").read_text() == SMALL_NET
     trained = load_checkpoint(str(folder / "last.pt"))["model"]
     assert tuple(trained["conv1.weight"].shape) == (8, 1, 3, 3)  # the network read, not the edit
+
+
+def test_a_bad_input_in_a_runs_config_json_is_named_at_that_file_not_as_an_option(net, tmp_path, monkeypatch, capsys):
+    # Once: `train --resume RUN` said "--input `0x28x1`" (no --input was given), and evaluate "the run's
+    # input" without naming the file: the person edits the file and the key the message names.
+    from helpers import run_main
+
+    given = ("--data", str(net.parent / "data"), "--batch-size", "64", "--device", "cpu", "--epochs", "1")
+    folder = tmp_path / "r"
+    code, _, err = run_main(monkeypatch, capsys, "train", str(net), *given, "--out", str(folder))
+    assert code == 0, err
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"input": "0x28x1"}))
+    said = f"error: {folder / 'config.json'}: the run's input (`input`) `0x28x1`: must be at least 1"
+    for command in (("train", "--resume", str(folder), "--epochs", "2"), ("evaluate", str(folder))):
+        code, _, err = run_main(monkeypatch, capsys, *command)
+        assert code == 2 and said in err and "--input" not in err.split("hint:")[0], err
+    code, _, err = run_main(monkeypatch, capsys, "train", "--resume", str(folder), "--input", "0x16x1")
+    assert code == 2 and "error: --input `0x16x1`: must be at least 1" in err, err  # one given is named as given

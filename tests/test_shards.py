@@ -89,7 +89,7 @@ def test_shards_held_in_memory_say_the_adapting_rule_and_their_size_in_its_unit(
     pack(tmp_path / "img", tmp_path / "out")
     data = load_data(str(tmp_path / "out"), (8, 8, 3), val_split=0, stream=False)
     assert not any("each image adapted" in note for note in data.notes), data.notes
-    rule = "images of another size than 8x8 adapted to it as predict adapts one: padded where a little smaller"
+    rule = "any image of another size than 8x8 is adapted to it as predict adapts one: padded where a little smaller"
     assert any(note.startswith(rule) for note in data.notes), data.notes
     held = "held in memory (--no-stream): 24 images at 8x8x3 are 4.50 KiB decoded"  # 24 x 8 x 8 x 3 = 4,608 bytes
     assert held in data.notes, data.notes
@@ -564,3 +564,61 @@ def test_samples_lost_to_a_cut_shard_count_under_the_one_rule_in_train_and_evalu
     code, out, err = run_main(monkeypatch, capsys, "evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "three"),
                               "--device", "cpu")  # fmt: skip
     assert code == 2 and "3 of the 102 images listed" in err and refusal in err and "Traceback" not in err, err
+
+
+def test_a_pack_killed_leaves_no_shard_cut_and_is_told_as_interrupted_by_train_and_pack(tmp_path, monkeypatch, capsys):
+    # Once: `cnnctl pack` killed (kill -9) left its shards under their final names, the last one cut, no
+    # index.json; training used the part, and a second pack said only "holds shards already". Now a shard
+    # takes its name once whole, and the folder's marker tells train and pack what happened.
+    import subprocess
+
+    image_folder(tmp_path / "img")
+    out = tmp_path / "out"
+    kill = (  # the process ends at once, as kill -9 ends it: no cleanup runs
+        "import os, sys\n"
+        "from cnnctl.data.pack import pack\n"
+        "def stop(done, total):\n"
+        "    if done == 20:\n"
+        "        os._exit(9)\n"
+        f"pack({str(tmp_path / 'img')!r}, {str(out)!r}, 16 * 1024, 0, stop)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", kill], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 9, done.stderr
+    left = sorted(os.listdir(out))
+    assert ".cnnctl-packing" in left and "index.json" not in left, left
+    shards = [name for name in left if name.endswith(".tar")]
+    assert shards and all(not name.startswith(".") for name in shards), left
+    for name in shards:  # each shard under its own name is whole: every member read to its end
+        with tarfile.open(out / name) as tar:
+            assert all(tar.extractfile(m).read() is not None for m in tar.getmembers() if m.isfile())
+    assert any(name.endswith(".tar.part") for name in left), left  # the one being written, under its own name
+    said = error(str(out))
+    assert "an interrupted `cnnctl pack` (its .cnnctl-packing is there" in said and "run `cnnctl pack` again" in said
+    code, stdout, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(out))
+    assert code == 2 and stdout == "" and err.count("error:") == 1, err
+    assert f"error: {out}: the folder holds an interrupted `cnnctl pack`" in err and "to start over" in err, err
+    assert sorted(os.listdir(out)) == left  # nothing written over
+    for name in left:  # what the hint says to remove
+        (out / name).unlink()
+    code, stdout, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(out))
+    assert code == 0, err
+    assert "index.json" in os.listdir(out) and ".cnnctl-packing" not in os.listdir(out)
+    assert not [name for name in os.listdir(out) if name.endswith(".part")]
+
+
+def test_shards_named_as_pack_names_them_without_index_json_are_warned_of_and_refused_by_pack(
+    tmp_path, monkeypatch, capsys
+):
+    # A pack older than its marker, killed: only the shards' names and the missing index.json say so.
+    # Another tool may name its shards so too: training warns; pack, which never overwrites, says why.
+    image_folder(tmp_path / "img")
+    pack(tmp_path / "img", tmp_path / "whole")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "train-000000.tar").write_bytes((tmp_path / "whole" / "train-000000.tar").read_bytes())
+    shards = shard_splits(str(out))
+    assert any(note.startswith(f"warning: {out} looks like an interrupted `cnnctl pack`") for note in shards.notes)
+    code, _, err = run_main(monkeypatch, capsys, "pack", str(tmp_path / "img"), "-o", str(out))
+    assert code == 2 and "the folder holds an interrupted `cnnctl pack` (its shards are named as" in err, err
+    (out / "classes.txt").write_text("\n".join(CLASSES) + "\n")  # classes beside: shards of their own, not told
+    assert not any("interrupted" in note for note in shard_splits(str(out)).notes)

@@ -130,13 +130,14 @@ def print_warnings(graph: Graph) -> None:
         sys.stderr.write(w.format("warning") + "\n")
 
 
-def load_network(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None) -> Graph:
-    """The network ARCH (`widths`: api.load's); with `settings`, its `train:` section checked
-    too (a broken file is broken whichever command reads it). `train` checks it with its
+def load_network(arch: str, input: str | None, settings: bool = True, widths: dict[str, int] | None = None,
+                 input_from: str = "--input") -> Graph:  # fmt: skip
+    """The network ARCH (`widths`, `input_from`: api.load's); with `settings`, its `train:` section
+    checked too (a broken file is broken whichever command reads it). `train` checks it with its
     options instead."""
     from ..api import load
 
-    graph = load(arch, input, widths, "--input")  # a wrong --input is told with the file's problems
+    graph = load(arch, input, widths, input_from)  # a wrong --input is told with the file's problems
     if settings and graph.train:
         from ..train.config import resolve_config  # pure Python; imported only for files that have one
 

@@ -2,6 +2,7 @@
 Neither imports torch."""
 
 import sys
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 from ..errors import one_line
@@ -31,8 +32,9 @@ def import_cmd(
     layer before as act=. What cnnctl cannot read is told per ONNX node (name, operator,
     index), every one in one run. The file written is checked by building it, and its counts
     are printed. With -o, the weights the ONNX file stores are written beside it
-    (net.yaml -> net.safetensors) under the network's own names: `cnnctl train net.yaml
-    --weights net.safetensors` starts from them. Needs `pip install onnx safetensors` (no
+    (net.yaml -> net.safetensors; a file there that import did not write for net.yaml is never
+    replaced) under the network's own names: `cnnctl train net.yaml --weights net.safetensors`
+    starts from them. Needs `pip install onnx safetensors` (no
     torch, no runtime). A file exported with dynamic sizes (batch, height, width) is read at
     --input HxWxC: the sizes it leaves unknown are those (it must agree with those it fixes), as
     are the network file's `input:` and what the graph works out from them.
@@ -43,7 +45,7 @@ def import_cmd(
     from ..exchange.weights import check_weight_sizes
     from ..graph.build import parse_volume
     from ..words import exact, short
-    from ..writing import write_file
+    from ..writing import replaces_companion, write_file
 
     shape = parse_volume(input, None, "--input") if input is not None else None
     if to_stdout(output):  # `-o -` too: no weights are written beside standard output
@@ -56,6 +58,7 @@ def import_cmd(
             sys.stdout.write(text)
         return 0
     weights = weights_beside(output, file)
+    replacing = replaces_companion(weights, output, _imported_for(output), "the weights")  # before reading
     got = read_weights(file, name, shape)  # the network built, and where its stored weights go in it
     graph = got.graph
     _warn(got.warnings)
@@ -63,7 +66,9 @@ def import_cmd(
     kept = bool(got.shapes) and stored == graph.params + graph.buffers  # a weight the graph computes: none written
     if kept:  # only weights that will be written are read: every one before anything is written, bounded first
         check_weight_sizes(got.stored(), file)
-        _write_weights(weights, {tensor: got.array(tensor) for tensor in got.shapes}, file, output)
+        arrays = {tensor: got.array(tensor) for tensor in got.shapes}
+        _warn_non_finite(arrays, {name: tensor for name, (tensor, _) in got.sources.items()}, file)
+        _write_weights(weights, arrays, file, output)
     write_file(output, got.text.encode())
     why = ""  # why no weights were written
     if not got.shapes:
@@ -71,7 +76,9 @@ def import_cmd(
     elif not kept:
         why = f"{file} stores {exact(stored)} of the network's {exact(graph.params + graph.buffers)} values"
     if format is Format.json:
-        written = {"file": weights, "tensors": len(got.shapes)} if kept else {"file": None, "why": why}
+        written = (
+            {"file": weights, "tensors": len(got.shapes), "replaced": replacing} if kept else {"file": None, "why": why}
+        )
         print_json({"file": output, **_counts(graph), "weights": written})
         return 0
     lines = [
@@ -79,8 +86,9 @@ def import_cmd(
         f"{short(graph.mults)} multiplications"
     ]
     if kept:
-        lines.append(f"wrote {weights}: its weights from {file}, {len(got.shapes):,} tensors under the network's names "
-                     f"(`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
+        again = ", replacing those imported for it before" if replacing else ""
+        lines.append(f"wrote {weights}: its weights from {file}, {len(got.shapes):,} tensors under the network's names"
+                     f"{again} (`cnnctl train {output} --weights {weights}` starts from them)")  # fmt: skip
     else:
         lines.append(f"no weights written: {why}")
     lines.extend(f"note: {note}" for note in got.notes)  # also in the network file's header
@@ -93,6 +101,18 @@ def _warn(warnings: tuple) -> None:
     """What of the ONNX file the network does not hold, on stderr (also in the network file's header)."""
     for warning in warnings:
         sys.stderr.write(one_line(f"warning: {warning}") + "\n")
+
+
+def _warn_non_finite(arrays: dict, stored: dict[str, str], file: str) -> None:
+    """A warning, on stderr, where the weights read hold NaN or infinite values, naming each
+    tensor by the file's own name, in the words predict, evaluate and train refuse them with later:
+    the file is written all the same (its network is sound), and the person knows why now."""
+    from ..errors import Loc, Problem
+    from ..exchange.weights import NON_FINITE_HINT, Renamed, non_finite_said
+
+    said = non_finite_said(Renamed(arrays, stored))
+    if said is not None:
+        sys.stderr.write(Problem(said, Loc(file), hint=NON_FINITE_HINT).format("warning") + "\n")
 
 
 def _counts(graph) -> dict:
@@ -131,6 +151,26 @@ def weights_beside(output: str, file: str = "net.onnx") -> str:
             f"{shlex.quote(stem + '_imported.safetensors')}), or move `{weights}` away",
         )
     return weights
+
+
+def _imported_for(network: str) -> Callable[[str], bool]:
+    """Whether a .safetensors file is the one `cnnctl import` wrote beside the network file
+    `network` before: its metadata says so (written_by, the network's file name)."""
+
+    def written_before(path: str) -> bool:
+        import os
+
+        from ..errors import CnnctlError
+        from ..exchange.weights import IMPORTED_BY, open_safetensors
+
+        try:
+            with open_safetensors(path, framework="numpy") as (_, metadata):
+                about = metadata or {}
+        except CnnctlError:  # damaged, or no .safetensors file at all: not cnnctl's
+            return False
+        return about.get("written_by") == IMPORTED_BY and about.get("network") == os.path.basename(network)
+
+    return written_before
 
 
 def _write_weights(path: str, arrays: dict, source: str, network: str) -> None:

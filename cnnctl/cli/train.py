@@ -56,6 +56,7 @@ def train_cmd(
     --nproc-per-node N, N workers train in data parallel (torch.distributed), each on its own
     share of every batch; `torchrun --nproc-per-node N -m cnnctl train ...` works too.
     """
+    from ..run_marks import recorded_input_named
     from ..train import request
 
     started = False  # set once the run itself begins, to say what a Ctrl-C stopped
@@ -65,7 +66,8 @@ def train_cmd(
                                      "rdzv_endpoint": rdzv_endpoint, "rdzv_timeout": rdzv_timeout,
                                      "max_restarts": max_restarts})  # fmt: skip
         network_file, shape, head, resumed = request.network_to_train(arch, resume, input)
-        graph = common.load_network(network_file, shape, settings=False, widths=head)  # checked below, with the options
+        named = "--input" if input is not None or resume is None else recorded_input_named(resume)  # the run's
+        graph = common.load_network(network_file, shape, settings=False, widths=head, input_from=named)  # checked below
         config, resumed = request.run_config(graph, settings, resume, resumed)
         from ..train.loop import train
 

@@ -147,7 +147,8 @@ def export_cmd(
     (default: from FILE's suffix: .onnx, .ts, .py, .safetensors); --format json prints the
     report as JSON, as in every command. .pt and .pth, a state_dict as often as
     TorchScript, are written only as TorchScript asked for (--to torchscript); a trained
-    network's state_dict is written beside its source (-o NAME.py: NAME.pt too).
+    network's state_dict is written beside its source (-o NAME.py: NAME.pt too; a NAME.pt
+    there that export did not write for NAME.py is never replaced).
     The report, and each file, states the input the network expects: its shape, and with a
     checkpoint the run's normalisation (pixel values / 255, then its mean and std per channel),
     how `cnnctl predict` adapts an image to the input, and the class names. With a checkpoint

@@ -8,9 +8,11 @@ file's own bytes, never decoded nor re-encoded, and `KEY.cls` its class index as
 samples of a split are written in a seeded random order, so that each shard mixes the
 classes: a stream that reads a few shards at a time still sees every class. Shards are
 `out_dir/{split}-{000000}.tar`, each at most `shard_size` bytes but where one sample alone is
-larger; beside them `classes.txt` (a class name a line, in index order), `index.json`
-(written last: a folder without it was not finished), and `skipped.txt` where files were
-left out.
+larger, written as `.{split}-{000000}.tar.part` and renamed once whole; beside them `classes.txt`
+(a class name a line, in index order), `index.json` (written last: a folder without it was not
+finished), and `skipped.txt` where files were left out. `.cnnctl-packing` marks the folder while a
+pack writes it (removed once index.json is written): a pack killed leaves it, and training and
+pack both tell such a folder as the interrupted pack it is (interrupted_pack).
 
 Packing copies bytes; each file's header is read through Pillow (open_image) so that a file
 that is not an image is left out here (and listed) rather than met in the middle of a
@@ -20,6 +22,7 @@ training.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import random
@@ -38,6 +41,9 @@ SPLITS = ("train", "val", "test")
 # The files a pack writes beside its shards; a folder holding any of them (or a shard) is
 # refused: packing never overwrites.
 CLASSES_FILE, INDEX_FILE, SKIPPED_FILE = "classes.txt", "index.json", "skipped.txt"
+PACKING_FILE = ".cnnctl-packing"  # there while a pack writes the folder: left by a pack that was killed
+PART = ".part"  # a shard being written: `.train-000000.tar.part`, renamed `train-000000.tar` once whole
+SHARD_NAME = re.compile(r"(train|val|test)-[0-9]{6}\.tar")  # the names pack gives its shards
 # tar's layout: a 512-byte header before each member, its data padded to 512 bytes; two
 # zero blocks end the archive. tarfile then pads the file to a record of 20 blocks (10,240
 # bytes), which readers do not need: a shard is cut back to its end blocks (see closed_size).
@@ -127,6 +133,7 @@ def pack(
     written: list[Path] = []  # removed again when packing fails halfway: no half data set is left
     shards = None
     try:
+        _mark_packing(out, written)
         total, done = sum(map(len, tree.splits.values())), 0
         for split in SPLITS:
             files = tree.splits.get(split, [])
@@ -148,6 +155,7 @@ def pack(
                 hint=f"the first: {result.skipped[0][0]}: {result.skipped[0][1]}" if result.skipped else None,
             )  # fmt: skip
         _write_beside(out, result, written)
+        (out / PACKING_FILE).unlink()  # index.json written: the pack is whole
     except BaseException:  # an error, a full disk, Ctrl-C: what was written goes
         if shards is not None:
             shards.abandon()
@@ -193,6 +201,37 @@ def _check_class_names(classes: list[str], folder: Path) -> None:
             )
 
 
+def _mark_packing(out: Path, written: list[Path]) -> None:
+    """PACKING_FILE written in `out` as packing begins ("x": never over another pack's), and
+    added to `written`, the files a pack that fails removes."""
+    from ..writing import write_failed
+
+    try:
+        with open(out / PACKING_FILE, "x") as marker:
+            written.append(out / PACKING_FILE)
+            marker.write("a `cnnctl pack` writes this folder; without index.json beside, it was interrupted\n")
+    except OSError as exc:
+        raise write_failed(f"cannot write it: {exc.strerror or exc}", Loc(str(out / PACKING_FILE)), exc) from None
+
+
+def interrupted_pack(folder: str | os.PathLike) -> str | None:
+    """Why the folder `folder` looks like a `cnnctl pack` that was interrupted (killed, the machine
+    gone) and never finished, in words; None where it does not. Its marker (PACKING_FILE) is
+    there, or, left by a pack older than the marker, shards under pack's names but no index.json."""
+    folder = Path(folder)
+    if (folder / PACKING_FILE).is_file():
+        return f"its {PACKING_FILE} is there: a `cnnctl pack` began writing it and never finished"
+    if (folder / INDEX_FILE).exists():
+        return None
+    try:
+        tars = [e.name for e in os.scandir(folder) if e.name.lower().endswith(".tar")]
+    except OSError:
+        return None
+    if tars and all(SHARD_NAME.fullmatch(name) for name in tars) and not (folder / CLASSES_FILE).exists():
+        return f"its shards are named as `cnnctl pack` names them, but it has no {INDEX_FILE} nor {CLASSES_FILE}"
+    return None
+
+
 def _check_out_dir(out: Path, folder: Path) -> None:
     if out.exists() and not out.is_dir():
         raise CnnctlError.at("-o must be a folder; this is a file", Loc(str(out)))
@@ -203,6 +242,14 @@ def _check_out_dir(out: Path, folder: Path) -> None:
         )  # fmt: skip
     if not out.is_dir():
         return
+    interrupted = interrupted_pack(out)
+    if interrupted is not None:
+        raise CnnctlError.at(
+            f"the folder holds an interrupted `cnnctl pack` ({interrupted}): packing never overwrites",
+            Loc(str(out)),
+            hint=f"to start over, remove what it wrote (`rm -f {out}/*.tar {out}/.*.tar{PART} {out}/{PACKING_FILE}`, "
+            "then any classes.txt and skipped.txt) and pack again; or give -o a new folder",
+        )
     taken = sorted(
         (p.suffix != ".tar", p.name)
         for p in out.iterdir()
@@ -292,6 +339,7 @@ class _ShardFiles:
         self.writer_class, self.out, self.split, self.shard_size, self.written = writer, out, split, shard_size, written
         self.done: list[Shard] = []
         self.stream = self.tar = None
+        self.final = out  # the shard being written, by the name it takes once whole
         self.content = self.samples = 0
 
     def write(self, sample: dict, mtime: int) -> None:
@@ -300,7 +348,7 @@ class _ShardFiles:
             self._finish()
         if self.tar is None:
             self._start()
-        path = self.written[-1]
+        path = self.final
         try:
             self.tar.mtime = mtime
             self.tar.write(sample)
@@ -310,23 +358,28 @@ class _ShardFiles:
         self.samples += 1
 
     def _start(self) -> None:
-        path = self.out / f"{self.split}-{len(self.done):06d}.tar"
+        self.final = self.out / f"{self.split}-{len(self.done):06d}.tar"
+        part = self.out / f".{self.final.name}{PART}"  # renamed once whole: a pack killed leaves no shard cut
         try:
-            self.stream = open(path, "xb")  # noqa: SIM115 (closed in _finish); "x": never over another file
+            self.stream = open(part, "xb")  # noqa: SIM115 (closed in _finish); "x": never over another file
         except OSError as exc:
-            raise _shard_failed(path, exc) from None
-        self.written.append(path)
+            raise _shard_failed(self.final, exc) from None
+        self.written.append(part)
         self.tar = self.writer_class(self.stream, encoder=False)
         self.content = self.samples = 0
 
     def _finish(self) -> None:
-        path = self.written[-1]
+        part, path = self.written[-1], self.final
         try:
             self.tar.close()
             self.stream.truncate(closed_size(self.content))  # the record padding goes
             self.stream.close()
+            if path.exists():  # checked empty of shards before: another writer's, never replaced
+                raise FileExistsError(errno.EEXIST, "a file by that name appeared while packing", str(path))
+            os.rename(part, path)
         except OSError as exc:
             raise _shard_failed(path, exc) from None
+        self.written[-1] = path
         self.done.append(Shard(path.name, self.samples, path.stat().st_size))
         self.tar = self.stream = None
 

@@ -199,6 +199,27 @@ def _index_files(index: dict, folder: str) -> list[str]:
     return names
 
 
+def _interrupted(spec: str) -> list[str]:
+    """A local folder a `cnnctl pack` began and never finished (pack.interrupted_pack): refused
+    where its marker says so (its shards hold only part of the images, without their class
+    names); a warning, for the notes, where only its shards' names and the missing index.json
+    suggest it (another tool may name its shards `train-000000.tar` too)."""
+    from .pack import PACKING_FILE, interrupted_pack
+
+    spec = str(spec).strip()
+    if is_url(spec) or is_brace_pattern(spec) or not os.path.isdir(spec):
+        return []
+    why = interrupted_pack(spec)
+    if why is None:
+        return []
+    again = "run `cnnctl pack` again, into a new folder (or this one emptied of what it wrote), and train on that"
+    if os.path.isfile(os.path.join(spec, PACKING_FILE)):
+        raise CnnctlError.at(f"an interrupted `cnnctl pack` ({why}): its shards hold only part of the images",
+                             Loc(spec), hint=again)  # fmt: skip
+    return [f"warning: {spec} looks like an interrupted `cnnctl pack` ({why}): its shards may hold only part of "
+            f"the images; if so, {again}"]  # fmt: skip
+
+
 def split_of(name: str) -> str:
     """A foreign shard's split, by its file name: `val...` and `test...` those, the rest train."""
     base = name.rsplit("/", 1)[-1].lower()
@@ -213,6 +234,7 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
 
     from .samples import Packed, Samples
 
+    interrupted = _interrupted(spec)
     files = shard_files(spec)
     if not files:
         raise CnnctlError.at("no shards: the folder holds no .tar files", Loc(str(spec)))
@@ -263,7 +285,7 @@ def shard_splits(spec: str, progress: Progress | None = None) -> ShardSet:
     }  # fmt: skip
     counts = ", ".join(f"{len(s):,} {k}" for k, s in splits.items())
     shards, kinds = plural(len(files), "shard"), plural(len(classes), "class", "classes")
-    notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})", *cuts]
+    notes = [f"indexed {shards} from {spec}: {counts} samples, {kinds} ({origin})", *interrupted, *cuts]
     if ignored:
         notes.append(f"ignored {ignored:,} tar members that belong to no sample (no dot in their base name)")
     return ShardSet(classes, splits, notes, list(files), lost)

@@ -211,7 +211,8 @@ def shards_raw(found: Listing, shape: tuple[int, int, int]) -> Raw:
     h, w, c = shape
     # A rule, not a count: the sizes are known only as each image is decoded (an image folder's
     # headers are read first, so its note counts the sizes it adapts; folder.held_in_memory)
-    rule = (f"images of another size than {h}x{w} adapted to it as predict adapts one: padded where a little "
+    # (said as a rule, "any image": said as a fact, it read as if some were, where every one is at the input's size)
+    rule = (f"any image of another size than {h}x{w} is adapted to it as predict adapts one: padded where a little "
             "smaller, else resized (area to shrink, bilinear to grow)")  # fmt: skip
     notes = [*found.notes, rule]
     splits = found.splits

@@ -34,7 +34,7 @@ from ..graph.outputs import dense_shape, inference_graph
 from ..records import record
 from ..shapes import format_shape
 from ..words import size
-from ..writing import refuse_unwritable, write_file, write_through
+from ..writing import refuse_unwritable, replaces_companion, write_file, write_through
 from .onnx_padding import pads_taken_in
 from .preprocessing import TORCHSCRIPT_FILE, Preprocessing
 from .pytorch_source import class_name, pytorch_source
@@ -61,6 +61,7 @@ class Exported:
     difference: float  # its largest absolute difference from PyTorch's output
     input: Preprocessing  # what the network expects: its shape, and the run's normalisation
     extra: tuple[str, ...] = ()  # other files written (a source file's weights)
+    replaced: tuple[str, ...] = ()  # those of `extra` that replaced the one export wrote for `file` before
 
 
 def format_for(out: str, asked: str | None) -> str:
@@ -304,6 +305,7 @@ def export(
     with memory_guard(torch.device("cpu"), EXAMPLE_BATCH, EXPORT_HINT):  # an allocation that fails: one message
         model, used, expects = model_for(graph, trained)
         graph, model = without_heads(graph, model)
+        replaced = _replaces_weights_beside(fmt, out, model, trained is not None)  # before anything is written
         x = example_input(graph)
         if preprocessing:
             model, x, expects = with_preprocessing(graph, fmt, model, expects)
@@ -325,7 +327,30 @@ def export(
         done.update(checked=checked, difference=difference, extra=extra)
 
     write_through(out, write_checked, keep_suffix=True)  # its suffix kept: what reads it back goes by it
-    return Exported(str(Path(out)), fmt, used, done["checked"], done["difference"], expects, done["extra"])
+    return Exported(str(Path(out)), fmt, used, done["checked"], done["difference"], expects, done["extra"], replaced)
+
+
+def _replaces_weights_beside(fmt: str, out: str, model, trained: bool) -> tuple[str, ...]:
+    """The state_dict a trained PyTorch source file's export writes beside it (`.pt`), where one
+    is there already that export wrote for it before (a state_dict of this network's tensor
+    names: exported again, it is replaced); any other file there (a checkpoint, a file of the
+    person's) is refused (writing.replaces_companion). Empty where nothing is replaced."""
+    if fmt != "pytorch" or not trained:
+        return ()
+    from .weights import load_pt
+
+    weights, names = str(Path(out).with_suffix(".pt")), list(model.state_dict())
+
+    def written_before(path: str) -> bool:
+        try:
+            held = load_pt(path, "", "")
+        except CnnctlError:  # not a file torch.save wrote, or one that asks to run code: not export's
+            return False
+        return (
+            isinstance(held, dict) and list(held) == names and all(isinstance(v, torch.Tensor) for v in held.values())
+        )
+
+    return (weights,) if replaces_companion(weights, out, written_before, "the weights") else ()
 
 
 def _onnx(graph: Graph, model, x, tmp: Path, target: Path, expects: Preprocessing, trained: bool):

@@ -107,7 +107,8 @@ COUNTERS = "num_batches_tracked"  # batch norm's step counter: a buffer, not a w
 @record
 class Placed:
     """One of the network's tensors (`own`, named by its layer path) and the source's tensor
-    (`given`, its name there) put in it, with their shape."""
+    (`given`, its name there; in a Placement, the name its file has: _as_stored) put in it, with
+    their shape."""
 
     own: str
     given: str
@@ -689,20 +690,57 @@ class Placement:
 def non_finite(weights: Mapping[str, object]) -> list[tuple[str, str]]:
     """Each tensor (or array: an ONNX file's) of `weights` holding NaN or infinite values, with
     how many: such weights give NaN for every image (a loss of `nan`), never a prediction. The
-    one check of a checkpoint's weights and of every --weights source alike."""
-    import torch
+    one check of a checkpoint's weights and of every --weights source alike, and of the weights
+    `cnnctl import` writes (numpy arrays: checked without torch, which import never loads)."""
+    import numpy as np
 
     found = []
     for name, value in weights.items():
-        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-        if not tensor.is_floating_point() and not tensor.is_complex():
-            continue
-        bad = int((~torch.isfinite(tensor)).sum())
+        if isinstance(value, np.ndarray):
+            bad, nans, size = _non_finite_array(value)
+        else:
+            bad, nans, size = _non_finite_tensor(value)
         if bad:
-            nans = int(torch.isnan(tensor).sum())
             kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", bad - nans)) if n)
-            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {tensor.numel():,}"))
+            found.append((name, f"{bad:,} {kinds} value{'s' if bad != 1 else ''} of {size:,}"))
     return found
+
+
+def _non_finite_array(value) -> tuple[int, int, int]:
+    """A numpy array's values that are not finite, those of them that are NaN, and its size."""
+    import numpy as np
+
+    if not np.issubdtype(value.dtype, np.inexact):
+        return 0, 0, value.size
+    return int((~np.isfinite(value)).sum()), int(np.isnan(value).sum()), value.size
+
+
+def _non_finite_tensor(value) -> tuple[int, int, int]:
+    """A tensor's (or what torch reads as one) values that are not finite, the NaNs, its size."""
+    import torch
+
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        return 0, 0, tensor.numel()
+    return int((~torch.isfinite(tensor)).sum()), int(torch.isnan(tensor).sum()), tensor.numel()
+
+
+# What weights with NaN or infinite values do, and what to do: the refusal's hint and import's warning's.
+NON_FINITE_HINT = (
+    "such weights give NaN for every image: were they saved from a run that diverged? give weights saved before it did"
+)
+
+
+def non_finite_said(given: Mapping[str, object]) -> str | None:
+    """`the weights are not all finite numbers: its tensor `w` holds ...`, naming each tensor of
+    `given` that holds NaN or infinite values under the name its file has; None where all are
+    finite. The one wording of the refusal (refuse_non_finite) and of import's warning."""
+    bad = non_finite(given)
+    if not bad:
+        return None
+    return "the weights are not all finite numbers: " + "; ".join(
+        f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad
+    )
 
 
 def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
@@ -711,15 +749,9 @@ def refuse_non_finite(given: Mapping[str, object], path: str) -> None:
     seems the learning rate's fault, and predict nothing."""
     from ..errors import CnnctlError, Loc
 
-    bad = non_finite(given)
-    if bad:
-        raise CnnctlError.at(
-            "the weights are not all finite numbers: "
-            + "; ".join(f"its tensor `{stored_name(given, name)}` holds {what}" for name, what in bad),
-            Loc(str(path)),
-            hint="such weights give NaN for every image: were they saved from a run that diverged? "
-            "give weights saved before it did",
-        )
+    said = non_finite_said(given)
+    if said is not None:
+        raise CnnctlError.at(said, Loc(str(path)), hint=NON_FINITE_HINT)
 
 
 def place_weights(
@@ -752,9 +784,15 @@ def place_weights(
             raise whole from None  # the whole network's message
         _load(model, given, placed)
         fresh = (Initialised(n, shape_of(v)) for n, v in own.items() if n not in rest and not n.endswith(COUNTERS))
-        return Placement(tuple(placed), named, tuple(fresh))
+        return Placement(_as_stored(placed, given), named, tuple(fresh))
     _load(model, given, placed)
-    return Placement(tuple(placed), named)
+    return Placement(_as_stored(placed, given), named)
+
+
+def _as_stored(placed: list[Placed], given: Mapping[str, object]) -> tuple[Placed, ...]:
+    """`placed` as the person is shown it: each source tensor by the name its file has (an ONNX
+    initializer's own, `w`, which Netron shows, not `conv1.weight` it was read as: stored_name)."""
+    return tuple(p._replace(given=stored_name(given, p.given)) for p in placed)
 
 
 def _placed(

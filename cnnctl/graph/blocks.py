@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CnnctlError, LimitError, Loc, Problem, did_you_mean, quoted
+from ..errors import CnnctlError, LimitError, Loc, Problem, did_you_mean, quoted, shown
 from ..limits import MAX_BLOCK_DEPTH, MAX_INT, MAX_LAYERS, MAX_VALUE_CHARS
 from ..notation.expr import FUNCTIONS, MAX_VALUE, ExprError, ExprTooLarge, evaluate, format_number, read_number
 from ..notation.spec import (
@@ -313,10 +313,10 @@ def _substitute(value: Value, env: Env | None, path: str) -> Value:
         if name not in env.values:
             owner = "the file" if env.block.name == FILE else f"block `{env.block.name}`"
             raise CnnctlError.at(
-                f"{owner} has no argument `{name}`",
+                f"{owner} has no argument {shown(name)}",
                 value.loc.shifted(offset),
                 layer=path,
-                hint=did_you_mean(name, env.block.params) or f"declare it: `args: {name}`",
+                hint=did_you_mean(name, env.block.params) or f"declare it in `args:`: {shown(name)}",
             )
         return str(env.values[name].text)
 

@@ -86,7 +86,7 @@ def bind(kind: str, spec: ArgSpec, raw: list[tuple[str | None, Value, Loc]], wha
             target = args
         else:
             hint = placed_word_hint(kind, spec, raw, key, value) or unknown_arg_hint(kind, spec.names, key, what)
-            problems.append((f"`{kind}` has no argument `{key}`", kloc, hint))
+            problems.append((f"`{kind}` has no argument {shown(key)}", kloc, hint))
             ok = False
             continue
         if key in target:

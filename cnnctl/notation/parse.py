@@ -227,7 +227,7 @@ class _Parser:
         for key, knode, value in self.pairs(root):
             if key not in TOP_KEYS:
                 hint = did_you_mean(key, TOP_KEYS)
-                self.problem(f"unknown top-level key `{key}`", self.loc(knode), hint)
+                self.problem(f"unknown top-level key {shown(key)}", self.loc(knode), hint)
                 guessed.update(k for k in TOP_KEYS if hint and f"`{k}`" in hint)
             top[key] = (knode, value)
 

@@ -278,6 +278,15 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> CnnctlErro
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "invalid YAML"
     lines = text.splitlines()
+    long_key = _key_past_limit(exc, lines)
+    if long_key is not None:
+        return CnnctlError.at(
+            f"YAML syntax error: a key longer than {SIMPLE_KEY_LIMIT:,} characters (YAML's limit), of "
+            f"{long_key:,} characters",
+            loc_of(exc.context_mark, file),
+            hint="keys are short words (`input`, `layers`, `blocks`, a block's name): shorten it; a long "
+            "value goes after the `:`",
+        )
     line = _line_of(lines, mark) if mark else ""
     opened = exc.context_mark if exc.problem_mark is not None else None
     opener = _char_at(lines, opened) if opened is not None else ""
@@ -299,6 +308,24 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> CnnctlErro
     return CnnctlError.at(
         f"YAML syntax error: {problem}", loc_of(mark, file) if mark else Loc(file), hint=_syntax_hint(problem, line)
     )
+
+
+# The longest key YAML reads without quotes (the YAML 1.1 spec's bound on an implicit key, which
+# PyYAML and libyaml both hold): past it, the `:` after the key is no longer looked for.
+SIMPLE_KEY_LIMIT = 1024
+
+
+def _key_past_limit(exc: yaml.MarkedYAMLError, lines: list[str]) -> int | None:
+    """The length of the key where the parser gave up looking for its `:` only because the key
+    ran past SIMPLE_KEY_LIMIT (its `:` is there, further on the same line); None otherwise."""
+    start, stop = exc.context_mark, exc.problem_mark
+    if exc.context != "while scanning a simple key" or start is None or stop is None or start.line != stop.line:
+        return None
+    if stop.index - start.index <= SIMPLE_KEY_LIMIT:
+        return None
+    rest = _line_of(lines, start)[start.column :]
+    colon = next((i for i, c in enumerate(rest) if c == ":" and rest[i + 1 : i + 2] in ("", " ", "\t")), None)
+    return len(rest[:colon].rstrip()) if colon is not None and colon > SIMPLE_KEY_LIMIT else None
 
 
 def _line_of(lines: list[str], mark: yaml.Mark) -> str:

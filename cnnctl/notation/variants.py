@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted
+from ..errors import CnnctlError, Loc, Problem, did_you_mean, quoted, shown
 from ..layers.args import BOOL, ArgType, ArgValueError, NotWhole, parse_int, parse_number
 from ..limits import MAX_INT
 from .expr import ExprError, format_number, read_number
@@ -263,4 +263,4 @@ def _unknown_argument(spec: NetworkSpec, key: str) -> Problem:
     takes = _arguments(spec) if key != "input" else "the input size is an option: --input HxWxC"
     near = did_you_mean(key, spec.args)
     hint = f"{near} ({takes})" if near else takes
-    return Problem(f"`{spec.own_name}` has no argument `{key}`", Loc(spec.file), None, hint)
+    return Problem(f"`{spec.own_name}` has no argument {shown(key)}", Loc(spec.file), None, hint)

@@ -15,7 +15,10 @@ def export_lines(done, network: str, format_name: str, arch: str, cls: str) -> l
     """The report: what was written, the input it expects, the check, how to use it. `arch`
     builds the network again; `cls`: the class of the PyTorch export (how_to_use)."""
     lines = [f"wrote {done.file}: {network} as {format_name}, weights {done.weights}"]
-    lines += [f"wrote {extra}: the weights, a state_dict" for extra in done.extra]
+    again = ", replacing the one exported for it before"
+    lines += [
+        f"wrote {extra}: the weights, a state_dict{again if extra in done.replaced else ''}" for extra in done.extra
+    ]
     lines.append(f"input: {done.input.text()}")
     if done.input.output:
         lines.append(f"output: {done.input.output}")
@@ -34,7 +37,13 @@ def export_lines(done, network: str, format_name: str, arch: str, cls: str) -> l
 def export_json(done, network: str, arch: str, cls: str) -> dict:
     """The report as JSON: the record's fields, the input as data, why it was not checked (where
     not), how to use the file (the command adds the network's `warnings`, as every command's JSON)."""
-    out = {**done._asdict(), "extra": list(done.extra), "input": done.input.as_json(), "network": network}
+    out = {
+        **done._asdict(),
+        "extra": list(done.extra),
+        "replaced": list(done.replaced),
+        "input": done.input.as_json(),
+        "network": network,
+    }
     if not done.checked:
         out["not_checked"] = NOT_CHECKED
     return {**out, "how_to_use": how_to_use(done, arch, cls)}

@@ -54,15 +54,27 @@ class Padding:
             )
         )
         if not exact:
-            what = f"{reader.op_type}" if reader is not None else f"{len(readers)} nodes"
             raise Unread(
-                f"a Pad {pads} of {value:g} read by {what}: not the padding of one conv or pool "
+                f"a Pad of constant value {value:g} ({pads[2]:,} top, {pads[3]:,} left, {pads[6]:,} bottom, "
+                f"{pads[7]:,} right) {self._pad_readers(node, readers)}: not the padding of one conv or pool "
                 "(zeros before a Conv or an AveragePool counting them, -inf before a MaxPool)",
                 NO_PAD_LAYER,
             )
         self.padded[node.output[0]] = ((pads[2], pads[3], pads[6], pads[7]), node.input[0], self.index)
         self.alias[node.output[0]] = ins[0]
         return None
+
+    def _pad_readers(self, node: NodeProto, readers: list[int]) -> str:
+        """What reads a Pad's output, in words: `read by a MaxPool`, `read by 2 nodes (Conv, Relu)`,
+        `that no node reads (it is the graph's output)`."""
+        if len(readers) == 1:
+            return f"read by a {self.nodes[readers[0]].op_type}"
+        if readers:
+            return f"read by {len(readers):,} nodes ({', '.join(self.nodes[i].op_type for i in readers[:4])}" + (
+                ", ...)" if len(readers) > 4 else ")"
+            )
+        output = node.output[0] in {o.name for o in self.graph.output}
+        return "that no node reads" + (" (it is the graph's output)" if output else "")
 
     def pad_nodes(self, node: NodeProto) -> list[int]:
         """The Pad a window's reader took in (its node read with the layer), or none."""
