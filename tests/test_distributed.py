@@ -6,6 +6,8 @@ written here as IDX files, so every run reads the same images in the same order.
 
 import json
 import os
+import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -448,22 +450,52 @@ def test_skipped_txt_names_the_unreadable_images_every_machine_read(tmp_path):
             bad.append(str(file))
         else:
             Image.frombytes("L", (32, 32), bytes(x[i, 0].flatten().tolist())).save(file)
-    with socket.socket() as s:  # a port free now
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    machines = []
-    for rank in (0, 1):
-        args = [*train_args(tmp_path / "imgs", tmp_path / f"machine{rank}", 16, epochs=1), "--stream", "--workers",
-                "0", "--val-split", "0", "--mean", "0.5", "--std", "0.25", "--nnodes", "2", "--node-rank", str(rank),
-                "--nproc-per-node", "1", "--rdzv-endpoint", f"localhost:{port}"]  # fmt: skip
-        machines.append(subprocess.Popen([sys.executable, "-m", "cnnctl", *args], stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, text=True))  # fmt: skip
-    for machine in machines:
-        out, err = machine.communicate(timeout=TIMEOUT)
+    # The rendezvous port: one below the kernel's ephemeral range, where no connection's own end is
+    # given (a client retrying localhost:P from an ephemeral P can connect to itself and hold P), free
+    # when chosen; taken before the launcher binds it (tests run side by side), chosen again.
+    rng = random.Random(os.getpid())
+    for attempt in range(3):
+        port = _free_port_below_ephemeral(rng)
+        machines = []
+        for rank in (0, 1):
+            endpoint = f"localhost:{port}"
+            args = [*train_args(tmp_path / "imgs", tmp_path / f"machine{rank}", 16, epochs=1), "--stream",
+                    "--workers", "0", "--val-split", "0", "--mean", "0.5", "--std", "0.25", "--nnodes", "2",
+                    "--node-rank", str(rank), "--nproc-per-node", "1", "--rdzv-endpoint", endpoint]  # fmt: skip
+            machines.append(subprocess.Popen([sys.executable, "-m", "cnnctl", *args], stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True))  # fmt: skip
+        first = machines[0].communicate(timeout=TIMEOUT)
+        if attempt < 2 and f"port {port} is in use" in first[1]:
+            machines[1].kill()  # it would wait for a rendezvous that will not come
+            machines[1].communicate()
+            for rank in (0, 1):
+                shutil.rmtree(tmp_path / f"machine{rank}", ignore_errors=True)
+            continue
+        said = [first, machines[1].communicate(timeout=TIMEOUT)]
+        break
+    for machine, (out, err) in zip(machines, said, strict=True):
         assert machine.returncode == 0, out + err
     lines = (tmp_path / "machine0" / "skipped.txt").read_text().splitlines()
     assert sorted(line.partition(": ")[0] for line in lines) == sorted(bad)  # each once, whichever machine read it
     assert not (tmp_path / "machine1" / "skipped.txt").exists()  # rank 0 writes it
+
+
+def _free_port_below_ephemeral(rng: random.Random) -> int:
+    """A port free now, below the kernel's ephemeral range (where connections take their own end)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        port = rng.randrange(max(1024, low // 2), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 # Each worker of a 2-process torchrun with its own OMP_NUM_THREADS (as two machines may have): it
