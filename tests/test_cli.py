@@ -798,3 +798,12 @@ def test_compare_takes_flops_own_device_options(monkeypatch, capsys):
     assert roofline["seconds"] == pytest.approx(roofline["roofline_bytes"] / 1e12)
     err = mistake(monkeypatch, capsys, "compare", "lenet5", "alexnet", "--peak-tflops", "100")
     assert "a roofline needs a device: --profile NAME, or both --peak-tflops and --bandwidth" in err
+
+
+def test_a_budget_with_room_past_the_largest_batch_says_that_batch_is_the_bound_not_the_budget(monkeypatch, capsys):
+    # it said "one more example would need 118.33 TiB" of a 2 PiB budget: the bound was the batch's, not memory's
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "2PiB")
+    assert code == 0 and "Largest batch within 2.00 PiB: 2,147,483,647, the largest a batch may be" in out
+    assert "one more example would need" not in out
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "lenet5", "--budget", "1GiB")
+    assert code == 0 and "one more example would need" in out

@@ -227,7 +227,7 @@ def test_the_header_counts_and_json_say_the_images_read_and_the_note_says_listed
     assert f"| pics: {91 - (1 - in_val)} train, {10 - in_val} val, 2 classes |" in lines[0]
     assert f"data: listed 101 RGB images of 2 classes in {tmp_path / 'pics'}" in lines
     split = "validation" if in_val else "training"
-    said = f"data: left out 1 unreadable image (1 {split}), not counted above, at most 1% of those listed"
+    said = f"data: left out 1 unreadable image (1 {split}), not counted in the first line, at most 1% of those listed"
     assert any(line.startswith(said) for line in lines), out
     rows = [line.split() for line in lines if line.split()[:1] == ["1"]]
     assert rows and rows[0][4].endswith("%")  # the epoch's row: its val accuracy, out of the images counted

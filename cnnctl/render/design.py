@@ -8,6 +8,7 @@ from ..analysis.receptive import Field
 from ..analysis.roofline import Profile, Roofline, fp32_peak
 from ..analysis.training import OPTIMIZER_WORDS, OPTIMIZERS, TrainingCost, TrainingStep
 from ..catalog import file_json
+from ..limits import MAX_INT
 from ..shapes import format_shape
 from ..words import duration, exact, size, size_in, size_unit
 from ..words import ratio as ratio_text
@@ -309,7 +310,10 @@ def memory_table(
             "kernels' model: PyTorch's CUDA kernels (cuda: dropout's mask 1 byte per value, statistics float32, "
             "autocast's dtypes) or its CPU kernels (cpu)."
         )
-    if budget is not None:  # `m` is at the largest batch within it (`memory --budget`)
+    if budget is not None and m.batch >= MAX_INT:  # the budget has room for more than any batch may be
+        notes.append(f"Largest batch within {size(budget)}: {m.batch:,}, the largest a batch may be (peak "
+                     f"{size(m.peak)}, within the budget); the figures above are at it")  # fmt: skip
+    elif budget is not None:  # `m` is at the largest batch within it (`memory --budget`)
         notes.append(f"Largest batch within {size(budget)}: {m.batch:,} (peak {size(m.peak)}); the figures above are "
                      f"at it, one more example would need {size(m._replace(batch=m.batch + 1).peak)}")  # fmt: skip
     notes += list(memory_model(m.device)) if explain else [MODEL_SHORT]

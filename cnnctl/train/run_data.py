@@ -83,8 +83,8 @@ def unreadable_note(data: DataSplits, run_dir: Path) -> list[str]:
     # of which split, the header's counts being of the images read
     words = {"train": "training", "val": "validation", "test": "test"}
     of = ", ".join(f"{n:,} {words[split]}" for split, n in data.left_out.items() if n and split in words)
-    return [f"left out {plural(len(data.unreadable), 'unreadable image')} ({of}), not counted above, at most "
-            f"{MAX_BAD:.0%} of those listed (named in {run_dir / SKIPPED})"]  # fmt: skip
+    return [f"left out {plural(len(data.unreadable), 'unreadable image')} ({of}), not counted in the first line, "
+            f"at most {MAX_BAD:.0%} of those listed (named in {run_dir / SKIPPED})"]  # fmt: skip
 
 
 def name_unreadable(data: DataSplits, run_dir: Path) -> None:
