@@ -124,6 +124,36 @@ def test_a_unet_with_crop_exports_to_onnx_as_pytorch_runs_it(tmp_path, monkeypat
     got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
     with torch.no_grad():
         assert (got - model(x)).abs().max().item() <= 1e-4
+    # ... and `cnnctl import` reads that file back: each Slice of rows or columns about the centre a `crop`
+    back_file = tmp_path / "back.yaml"
+    code, _, err = run_main(monkeypatch, capsys, "import", str(tmp_path / "unet.onnx"), "-o", str(back_file))
+    assert code == 0, err
+    back, original = load_text(back_file.read_text()), load_text(UNET)
+    assert "crop" in {n.kind for n in back.nodes}
+    assert (back.output_shape, back.params, back.mults) == (original.output_shape, original.params, original.mults)
+    from cnnctl.exchange.weights import place_weights
+
+    imported = to_torch(back).eval()
+    place_weights(imported, str(tmp_path / "back.safetensors"))
+    with torch.no_grad():
+        assert (imported(x) - model(x)).abs().max().item() <= 1e-4
+
+
+def test_a_slice_of_rows_not_about_the_centre_is_refused_at_its_node(tmp_path, monkeypatch, capsys):
+    # a crop is about the centre: rows 0 to 5 of 8 are not a cnnctl layer, told at the Slice
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from tests.helpers import run_main
+
+    consts = [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("s", 0), ("e", 6), ("a", 2))]
+    node = helper.make_node("Slice", ["x", "s", "e", "a"], ["y"], name="top")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], consts)  # fmt: skip
+    path = tmp_path / "top.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    code, _, err = run_main(monkeypatch, capsys, "import", str(path))
+    assert code == 2 and "rows 0 to 5 of 8: not about the centre" in err and "Traceback" not in err, err
 
 
 def test_a_unet_with_crop_is_written_as_pytorch_source_that_gives_the_same_outputs(tmp_path):

@@ -61,7 +61,10 @@ OPERATORS = {
     ),
     "Upsample": Operator("resize", 1, "nearest, by a whole factor"),
     "Slice": Operator(
-        "slice", 3, "a part of the channels: an equal one as `chunk`, any other as `slice`; of known values"
+        "slice",
+        3,
+        "a part of the channels: an equal one as `chunk`, any other as `slice`; rows and columns about the centre "
+        "as `crop`; of known values",
     ),
     "Split": Operator("split", 1, "into equal parts of the channels: a chunk each"),
     "Shape": Operator("fold", 1, "of a tensor whose size is known: a value the others read"),

@@ -180,9 +180,12 @@ class Reshapes:
         starts, ends, axes = self.const(node, 1), self.const(node, 2), self.const(node, 3)
         steps = self.const(node, 4)
         channels = self.channels(node.input[0])
+        spatial = self.crop(node, starts, ends, axes, steps, ins)
+        if spatial is not None:
+            return spatial
         one = all(v is not None and v.shape == (1,) for v in (starts, ends, axes))
         if not one or int(axes[0]) != 1 or channels is None:
-            raise Unread("a slice other than a part of the channels")
+            raise Unread("a slice other than a part of the channels, or of rows and columns about the centre (crop)")
         if steps is not None and (steps.shape != (1,) or int(steps[0]) != 1):
             raise Unread("a strided slice")
         # ONNX's bounds: a negative one counts from the end; both are clamped to the channels
@@ -194,6 +197,33 @@ class Reshapes:
             words = [str(start)] + ([str(end)] if end < channels else [])
             return self.layer("slice", words, ins[:1], node_id(node, "slice"))
         return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], node_id(node, "chunk"))
+
+    def crop(self, node: NodeProto, starts, ends, axes, steps, ins: list) -> Layer | None:
+        """A Slice of rows and columns of a map (axes 2 and 3 of NCHW), each about the centre and
+        step 1: cnnctl's `crop HxW` (what its export writes for one: `x[:, :, top:top + h, left:left
+        + w]`, top = (H - h) // 2). None where the slice is not of rows or columns; an Unread where
+        it is, but not of a centre crop."""
+        dims = self.shape(node.input[0])
+        if axes is None or starts is None or ends is None or dims is None or len(dims) != 4 or None in dims[2:]:
+            return None
+        picked = [int(v) + 4 if int(v) < 0 else int(v) for v in axes.reshape(-1)]
+        if not picked or any(v not in (2, 3) for v in picked) or len(set(picked)) != len(picked):
+            return None
+        if steps is not None and any(int(s) != 1 for s in steps.reshape(-1)):
+            raise Unread("a strided slice of rows or columns: no cnnctl layer kind keeps every other row")
+        size = {2: dims[2], 3: dims[3]}
+        for axis, first, last in zip(picked, starts.reshape(-1), ends.reshape(-1), strict=True):
+            whole = dims[axis]
+            start, end = (min(max(int(b) + whole if int(b) < 0 else int(b), 0), whole) for b in (first, last))
+            if end - start <= 0:
+                raise Unread(f"rows or columns {start} to {end} of {whole}: none")
+            if start != (whole - (end - start)) // 2:
+                raise Unread(
+                    f"{'rows' if axis == 2 else 'columns'} {start} to {end - 1} of {whole}: not about the centre, "
+                    "and a cnnctl `crop` cuts a map about its centre"
+                )
+            size[axis] = end - start
+        return self.layer("crop", [f"{size[2]}x{size[3]}"], ins[:1], node_id(node, "crop"))
 
     def split(self, node: NodeProto, a: dict, ins: list) -> None:
         """A Split into equal parts of the channels (how the dynamo exporter writes x.chunk):
