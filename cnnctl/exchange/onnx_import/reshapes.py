@@ -198,7 +198,15 @@ class Reshapes:
             return self.layer("slice", words, ins[:1], node_id(node, "slice"))
         return self.layer("chunk", [str(channels // size), f"i={start // size + 1}"], ins[:1], node_id(node, "chunk"))
 
-    def crop(self, node: NodeProto, starts, ends, axes, steps, ins: list) -> Layer | None:
+    def crop(
+        self,
+        node: NodeProto,
+        starts: np.ndarray | None,
+        ends: np.ndarray | None,
+        axes: np.ndarray | None,
+        steps: np.ndarray | None,
+        ins: list,
+    ) -> Layer | None:
         """A Slice of rows and columns of a map (axes 2 and 3 of NCHW), each about the centre and
         step 1: cnnctl's `crop HxW` (what its export writes for one: `x[:, :, top:top + h, left:left
         + w]`, top = (H - h) // 2). None where the slice is not of rows or columns; an Unread where
