@@ -102,9 +102,10 @@ COMMAND_SYNONYMS: dict[str, str] = {
 }
 # Other tools' options that cnnctl has no option for, because it does what they ask another way
 # (timm's --num-classes, --model): what it does instead; `{command}`, the command typed.
+NUM_CLASSES = ("num-classes", "nc", "n-classes", "classes")
 OPTION_MEANINGS: dict[str, str] = {
     **dict.fromkeys(
-        ("num-classes", "nc", "n-classes", "classes"),
+        NUM_CLASSES,
         "the head follows the data's classes: a network that scores more classes than the data has gets its "
         "head made anew for them, said in the run's first lines (`--head PATH` chooses the layer)",
     ),
@@ -327,7 +328,7 @@ def _meant(command: str, word: str, options: list[str]) -> str | None:
         return ELSEWHERE[command, word]
     bare = word.lstrip("-").lower().replace("_", "-")
     if bare in OPTION_MEANINGS and word.startswith("--"):
-        if "--head" not in options and OPTION_MEANINGS[bare] == OPTION_MEANINGS["num-classes"]:
+        if bare in NUM_CLASSES and "--head" not in options:  # a command that makes no head: the file's last layer
             return "the classes a network scores are its last layer's outputs, in the file (`fc 10`)"
         return OPTION_MEANINGS[bare].format(command=command)
     meant = next((o for o in OPTION_SYNONYMS.get(bare, ()) if o in options), None)
