@@ -219,13 +219,15 @@ class Reshapes:
             return None
         if steps is not None and any(int(s) != 1 for s in steps.reshape(-1)):
             raise Unread("a strided slice of rows or columns: no cnnctl layer kind keeps every other row")
+        from ...layers.crop import crop_offsets
+
         size = {2: dims[2], 3: dims[3]}
         for axis, first, last in zip(picked, starts.reshape(-1), ends.reshape(-1), strict=True):
             whole = dims[axis]
             start, end = (min(max(int(b) + whole if int(b) < 0 else int(b), 0), whole) for b in (first, last))
             if end - start <= 0:
                 raise Unread(f"rows or columns {start} to {end} of {whole}: none")
-            if start != (whole - (end - start)) // 2:
+            if start != crop_offsets((whole, whole), (end - start, end - start))[0]:  # the crop layer's one rule
                 raise Unread(
                     f"{'rows' if axis == 2 else 'columns'} {start} to {end - 1} of {whole}: not about the centre, "
                     "and a cnnctl `crop` cuts a map about its centre"
